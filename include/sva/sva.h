@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libsva: Shared Virtual Addressing for user-mode drivers on Linux iommufd + VFIO.
+ *
+ * This is the only public header.  Conventions that hold for every call:
+ *  - Functions return 0 (or a count, where stated) on success and a negative errno
+ *    on failure; on failure nothing observable has changed and one log line says
+ *    what went wrong and what to do about it.  Each call's man page lists its errnos.
+ *  - Objects are opaque.  Options structs start with a `size` field that the
+ *    caller sets to sizeof(the struct) so they can grow without breaking ABI;
+ *    passing NULL for an options pointer selects every default.
+ *  - The library never prints to stdout, never calls abort() or exit(), and
+ *    opens every file descriptor O_CLOEXEC.
+ *  - "Thread-safe" means the call may run concurrently with any other call on
+ *    the same objects; "not thread-safe" means the caller must serialize it
+ *    against every other call on the object it names.
+ */
+#ifndef SVA_SVA_H
+#define SVA_SVA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SVA_VERSION_MAJOR 1
+#define SVA_VERSION_MINOR 0
+
+struct sva_ctx;
+struct sva_dev;
+struct sva_pasid_space;
+
+/* ------------------------------------------------------------------ logging */
+
+enum sva_log_level {
+	SVA_LOG_DEFAULT = 0, /* $SVA_LOG (debug|info|warn|error|off), else SVA_LOG_WARN */
+	SVA_LOG_DEBUG = 1,
+	SVA_LOG_INFO = 2,
+	SVA_LOG_WARN = 3,
+	SVA_LOG_ERROR = 4,
+	SVA_LOG_OFF = 5,
+};
+
+/*
+ * A log line, without a trailing newline.  Called from whichever thread hit the
+ * condition, possibly concurrently; it must not call back into libsva.
+ */
+typedef void (*sva_log_fn)(void *arg, enum sva_log_level level, const char *msg);
+
+/* Name of a level ("default", "debug", "info", "warn", "error", "off"); NULL if out of range. */
+const char *sva_log_level_name(enum sva_log_level level);
+
+/* ------------------------------------------------------------------ context */
+
+/* sva_ctx_opts.flags */
+#define SVA_CTX_ADOPT_FD (1u << 0) /* use opts->iommufd instead of opening a path */
+
+struct sva_ctx_opts {
+	size_t size;		/* sizeof(struct sva_ctx_opts) */
+	uint32_t flags;		/* SVA_CTX_* */
+	int iommufd;		/* with SVA_CTX_ADOPT_FD: an iommufd passed in (the
+				 * container case).  libsva works on a duplicate; the
+				 * caller keeps and closes its own fd. */
+	const char *iommu_path; /* NULL: "/dev/iommu" */
+	const char *sysfs_root; /* NULL: "/sys" (a container may see it elsewhere) */
+	const char *dev_root;	/* NULL: "/dev" */
+	sva_log_fn log_fn;	/* NULL: stderr */
+	void *log_arg;
+	int log_level;		/* enum sva_log_level; 0 (SVA_LOG_DEFAULT): $SVA_LOG */
+	uint32_t global_pasid_min; /* 0: SVA_GLOBAL_PASID_MIN_DEFAULT */
+	uint32_t global_pasid_max; /* 0: SVA_GLOBAL_PASID_MAX_DEFAULT */
+};
+
+/*
+ * Open (or adopt) an iommufd and create a context on it.  Thread-safe.
+ * Errors: -EINVAL bad opts; -ENOENT no /dev/iommu (kernel lacks CONFIG_IOMMUFD);
+ * -EACCES/-EPERM no permission; -EBADF/-ENOTTY adopted fd closed / not an iommufd;
+ * -ERANGE bad global PASID range; -ENOMEM.
+ */
+int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
+
+/*
+ * Drop the caller's reference.  Devices still open keep the context alive until
+ * the last of them is closed, so devices and context may be released in any
+ * order.  NULL is a no-op.  Not thread-safe against other calls on ctx.
+ */
+void sva_ctx_free(struct sva_ctx *ctx);
+
+/* The context's iommufd (owned by the context; do not close it).  Thread-safe. */
+int sva_ctx_fd(const struct sva_ctx *ctx);
+
+/* Replace the log callback and level at run time.  Thread-safe. */
+void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level);
+
+/* ------------------------------------------------------------------ devices */
+
+enum sva_iommu_type {
+	SVA_IOMMU_NONE = 0,
+	SVA_IOMMU_INTEL_VTD = 1,
+	SVA_IOMMU_ARM_SMMUV3 = 2,
+	SVA_IOMMU_TEGRA241_CMDQV = 3,
+	SVA_IOMMU_AMD = 4,
+	SVA_IOMMU_SELFTEST = 0xfeedbeef, /* the iommufd selftest mock */
+};
+
+/* Name of an IOMMU type ("intel-vtd", "arm-smmuv3", ..., "selftest"), or "unknown". */
+const char *sva_iommu_type_name(uint32_t type);
+
+/* sva_dev_info.hw_caps: the kernel's IOMMU_HW_CAP_* bits, passed through. */
+#define SVA_HW_CAP_DIRTY_TRACKING (1ull << 0)
+#define SVA_HW_CAP_PCI_PASID_EXEC (1ull << 1)
+#define SVA_HW_CAP_PCI_PASID_PRIV (1ull << 2)
+#define SVA_HW_CAP_PCI_ATS_NOT_SUPPORTED (1ull << 3)
+
+/* sva_dev_info.flags */
+#define SVA_DEV_PCI (1u << 0)	  /* a PCI device; pci_addr is set */
+#define SVA_DEV_MOCK (1u << 1)	  /* the iommufd selftest mock device */
+#define SVA_DEV_ATTACHED (1u << 2) /* its RID is attached to an address space */
+
+struct sva_dev_info {
+	size_t size;		 /* sizeof(struct sva_dev_info), set by the caller */
+	uint32_t flags;		 /* SVA_DEV_* */
+	uint32_t dev_id;	 /* iommufd device object ID */
+	uint32_t iommu_type;	 /* enum sva_iommu_type */
+	uint32_t max_pasid_log2; /* PASID width in bits; 0: no PASID support */
+	uint64_t hw_caps;	 /* SVA_HW_CAP_* */
+	int32_t numa_node;	 /* -1: unknown or not NUMA */
+	char pci_addr[16];	 /* "0000:41:00.0", or "" */
+	char path[64];		 /* "/dev/vfio/devices/vfio0", or "" */
+};
+
+/*
+ * Open a VFIO cdev device and bind it to the context's iommufd.  `name` is a
+ * cdev path ("/dev/vfio/devices/vfio3"), a cdev name ("vfio3") or a PCI address
+ * ("0000:41:00.0" or "41:00.0", resolved through sysfs vfio-dev/).  Thread-safe.
+ * Errors: -EINVAL malformed name; -ENOENT no such device; -ENODEV the device is
+ * not bound to vfio-pci or the kernel lacks VFIO cdev (CONFIG_VFIO_DEVICE_CDEV);
+ * -EACCES/-EPERM no permission; -EBUSY the device is open elsewhere; -ENOMEM.
+ */
+int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out);
+
+/*
+ * As sva_dev_open() for an already open VFIO cdev fd (libsva works on a
+ * duplicate; the caller keeps its fd).  Thread-safe.
+ * Errors: -EBADF not an open fd; -ENOTTY not a VFIO cdev device fd; -EBUSY
+ * already bound to an iommufd; -ENOMEM.
+ */
+int sva_dev_open_fd(struct sva_ctx *ctx, int fd, struct sva_dev **out);
+
+/*
+ * Unbind and close a device (the kernel detaches it from everything).  NULL is a
+ * no-op.  Not thread-safe against other calls on dev.
+ */
+void sva_dev_close(struct sva_dev *dev);
+
+/* Fill `info` (set info->size first).  Thread-safe.  Errors: -EINVAL bad size. */
+int sva_dev_get_info(const struct sva_dev *dev, struct sva_dev_info *info);
+
+/* The device's VFIO cdev fd (owned by libsva), or -1 for the mock device. */
+int sva_dev_fd(const struct sva_dev *dev);
+
+struct sva_iova_range {
+	uint64_t start;
+	uint64_t last; /* inclusive */
+};
+
+/*
+ * The IOVA ranges the device can reach through the address space its RID is
+ * attached to, as the kernel reports them now.  On entry *nr is the capacity of
+ * `ranges`; on return it is the number of ranges (also when -ENOSPC says the
+ * array was too small).  Thread-safe.
+ * Errors: -ENOTCONN the device is not attached; -ENOSPC array too small;
+ * -EINVAL NULL nr.
+ */
+int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *ranges, size_t *nr);
+
+/* ----------------------------------------------------------- testing: mock */
+
+/* sva_mock_opts.flags */
+#define SVA_MOCK_NO_PASID (1u << 0) /* a mock without PASID support (width 0) */
+
+struct sva_mock_opts {
+	size_t size; /* sizeof(struct sva_mock_opts) */
+	uint32_t flags;
+};
+
+/*
+ * Create a device backed by the kernel's iommufd selftest mock (CONFIG_IOMMUFD_TEST):
+ * a software device with a 20-bit PASID space and I/O page faults, so driver code
+ * can be tested without hardware.  Thread-safe.
+ * Errors: -EOPNOTSUPP the kernel was built without CONFIG_IOMMUFD_TEST; -EINVAL
+ * bad opts; -ENOMEM.
+ */
+int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts *opts, struct sva_dev **out);
+
+/* sva_dev_inject_fault() perm bits */
+#define SVA_ACCESS_READ (1u << 0)
+#define SVA_ACCESS_WRITE (1u << 1)
+#define SVA_ACCESS_EXEC (1u << 2)
+#define SVA_ACCESS_PRIV (1u << 3)
+
+/*
+ * Make the mock device raise an I/O page fault on `pasid` (0: the RID) at `addr`
+ * with access `perm` (SVA_ACCESS_*) in page-request group `grpid`.  The kernel
+ * drops the fault silently if nothing fault-capable is attached there.  Thread-safe.
+ * Errors: -EOPNOTSUPP not a mock device; -EINVAL bad perm.
+ */
+int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_t addr, uint32_t perm, uint32_t grpid);
+
+/* ------------------------------------------------------------ PASID spaces */
+
+#define SVA_PASID_MAX ((1u << 20) - 1) /* the PCIe PASID limit */
+#define SVA_GLOBAL_PASID_MIN_DEFAULT 256u
+#define SVA_GLOBAL_PASID_MAX_DEFAULT SVA_PASID_MAX
+#define SVA_PASID_GRACE_DEFAULT_NS 100000000ull /* 100 ms */
+
+/* sva_pasid_space_opts.flags */
+#define SVA_PASID_ALLOW_ZERO (1u << 0) /* PASID 0 may be handed out (min must be 0) */
+
+struct sva_pasid_space_opts {
+	size_t size;	  /* sizeof(struct sva_pasid_space_opts) */
+	uint32_t flags;	  /* SVA_PASID_* */
+	uint32_t min;	  /* inclusive; 0 is raised to 1 unless SVA_PASID_ALLOW_ZERO */
+	uint32_t max;	  /* inclusive, <= SVA_PASID_MAX; 0: SVA_PASID_MAX */
+	uint64_t grace_ns; /* minimum time in quarantine after release;
+			    * 0: SVA_PASID_GRACE_DEFAULT_NS */
+};
+
+/*
+ * A standalone PASID allocator: needs no IOMMU and no iommufd.  Thread-safe.
+ * Errors: -EINVAL bad opts or empty/inverted range; -ERANGE max beyond
+ * SVA_PASID_MAX; -ENOMEM.
+ */
+int sva_pasid_space_new(const struct sva_pasid_space_opts *opts, struct sva_pasid_space **out);
+
+/*
+ * Free a space and everything allocated from it.  Lookups must have stopped.
+ * NULL is a no-op.  Not thread-safe.
+ */
+void sva_pasid_space_free(struct sva_pasid_space *space);
+
+/*
+ * Allocate the least recently freed PASID (never-used ones first) and attach
+ * drvdata to it.  Thread-safe.  Errors: -ENOSPC every PASID is allocated or in
+ * quarantine.
+ */
+int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasid);
+
+/*
+ * Free an allocated PASID: it enters quarantine and lookups stop finding it.
+ * It becomes allocatable again only after sva_pasid_release() and the grace
+ * condition.  Thread-safe.  Errors: -ENOENT not allocated (never, or already
+ * freed); -ERANGE outside the space.
+ */
+int sva_pasid_free(struct sva_pasid_space *space, uint32_t pasid);
+
+/*
+ * The owner is done with a quarantined PASID (its device has drained it).  The
+ * PASID returns to the pool once the grace time has passed since this call, or
+ * at the next sva_pasid_barrier().  Thread-safe.  Errors: -EINVAL not in
+ * quarantine (still allocated, never allocated or already released); -ERANGE
+ * outside the space.
+ */
+int sva_pasid_release(struct sva_pasid_space *space, uint32_t pasid);
+
+/*
+ * End the grace period of every PASID released before this call: they are
+ * allocatable when it returns.  Thread-safe.  Returns the number moved to the pool.
+ */
+int sva_pasid_barrier(struct sva_pasid_space *space);
+
+/*
+ * Look up the drvdata of an allocated PASID.  Lock-free and safe from any
+ * thread, including against a concurrent free: the result is the drvdata of an
+ * allocation that was live at some instant during the call; the memory libsva
+ * reads is never freed before sva_pasid_space_free().  What drvdata points to
+ * is the caller's to keep alive.  Errors: -ENOENT not allocated; -ERANGE outside.
+ */
+int sva_pasid_lookup(const struct sva_pasid_space *space, uint32_t pasid, void **drvdata);
+
+struct sva_pasid_stats {
+	size_t size; /* sizeof(struct sva_pasid_stats), set by the caller */
+	uint32_t min, max;
+	uint64_t allocated;   /* handed out, not yet freed */
+	uint64_t quarantined; /* freed, not yet back in the pool (released or not) */
+	uint64_t free;	      /* allocatable now */
+};
+
+/* Counts at one instant.  Thread-safe.  Errors: -EINVAL bad size. */
+int sva_pasid_stats(const struct sva_pasid_space *space, struct sva_pasid_stats *stats);
+
+/*
+ * PASIDs of a context's devices.  The context has one global space
+ * [global_pasid_min, global_pasid_max]: a PASID from it names the same thing on
+ * every device whose range covers the global range, so it can be handed from one
+ * device to another.  Each device has its own space for the numbers below
+ * global_pasid_min (within its PASID width), so devices with 1-3 SSIDs are never
+ * starved by global allocations.  See libsva(7) for the full rule.
+ */
+enum sva_pasid_policy {
+	SVA_PASID_AUTO = 0,   /* GLOBAL if the device covers the global range and it
+			       * has room, else DEVICE */
+	SVA_PASID_GLOBAL = 1, /* from the context's global space */
+	SVA_PASID_DEVICE = 2, /* from the device's own space */
+};
+
+/* The context's global space (owned by the context).  Thread-safe. */
+struct sva_pasid_space *sva_ctx_global_pasids(struct sva_ctx *ctx);
+
+/*
+ * The device's own space, or NULL when it has none (no PASID support, or its
+ * width starts at the global range).  Owned by the device.  Thread-safe.
+ */
+struct sva_pasid_space *sva_dev_pasids(struct sva_dev *dev);
+
+/*
+ * Narrow the device's own range to [min, max] within its PASID width, before any
+ * allocation from it.  Not thread-safe.  Errors: -EINVAL inverted or empty;
+ * -ERANGE beyond the device's width or into the global range; -EBUSY PASIDs are
+ * already allocated from it; -EOPNOTSUPP the device has no PASID support.
+ */
+int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32_t max);
+
+/*
+ * Allocate a PASID usable on `dev` under `policy`.  Thread-safe.
+ * Errors: -EOPNOTSUPP no PASID support; -ERANGE GLOBAL on a device that does not
+ * cover the global range; -ENOSPC exhausted; -EINVAL bad policy.
+ */
+int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void *drvdata, uint32_t *pasid);
+
+/* Free / release / look up a PASID of `dev`, whichever space it came from:
+ * the errors of sva_pasid_free(), sva_pasid_release(), sva_pasid_lookup(). */
+int sva_dev_pasid_free(struct sva_dev *dev, uint32_t pasid);
+int sva_dev_pasid_release(struct sva_dev *dev, uint32_t pasid);
+int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SVA_SVA_H */

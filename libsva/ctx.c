@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The context: one iommufd, its log, its global PASID space. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "pasid_space.h"
+
+static int open_iommufd(struct sva_ctx *ctx, const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC), ret;
+
+	if (fd < 0) {
+		ret = -errno;
+		switch (ret) {
+		case -ENOENT:
+			return sva_fail(&ctx->log, ret,
+					"%s does not exist: the kernel needs CONFIG_IOMMUFD (try 'modprobe iommufd'), "
+					"or this machine has no IOMMU enabled (intel_iommu=on / amd_iommu=on)", path);
+		case -EACCES:
+		case -EPERM:
+			return sva_fail(&ctx->log, ret,
+					"cannot open %s: permission denied; run as root or give your user access "
+					"(a udev rule for the iommufd device node)", path);
+		default:
+			return sva_fail(&ctx->log, ret, "cannot open %s: %s", path, strerror(-ret));
+		}
+	}
+	ret = sva_iommufd_check(fd);
+	if (ret) {
+		close(fd);
+		return sva_fail(&ctx->log, ret, "%s is not an iommufd device node", path);
+	}
+	return fd;
+}
+
+static int adopt_iommufd(struct sva_ctx *ctx, int passed)
+{
+	int fd, ret;
+
+	if (passed < 0)
+		return sva_fail(&ctx->log, -EBADF, "adopted iommufd %d is not a file descriptor", passed);
+	fd = fcntl(passed, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return sva_fail(&ctx->log, -EBADF, "adopted iommufd %d is not open", passed);
+	ret = sva_iommufd_check(fd);
+	if (ret) {
+		close(fd);
+		return sva_fail(&ctx->log, -ENOTTY, "adopted fd %d is not an iommufd (open /dev/iommu and pass that)",
+				passed);
+	}
+	return fd;
+}
+
+SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **out)
+{
+	struct sva_ctx_opts opts;
+	struct sva_ctx *ctx;
+	int ret;
+
+	if (!out)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: out is NULL");
+	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
+	if (ret)
+		return sva_fail(sva_log_default(), ret, "sva_ctx_new: bad opts size or unknown non-zero fields");
+	if (opts.flags & ~SVA_CTX_ADOPT_FD)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: unknown flags 0x%x", opts.flags);
+	if (opts.log_level < 0 || opts.log_level > SVA_LOG_OFF)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: bad log level %d", opts.log_level);
+
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	atomic_init(&ctx->refs, 1);
+	ctx->fd = -1;
+	sva_log_init(&ctx->log, opts.log_fn, opts.log_arg, opts.log_level);
+	ctx->global_pasid_min = opts.global_pasid_min ? opts.global_pasid_min : SVA_GLOBAL_PASID_MIN_DEFAULT;
+	ctx->global_pasid_max = opts.global_pasid_max ? opts.global_pasid_max : SVA_GLOBAL_PASID_MAX_DEFAULT;
+	if (ctx->global_pasid_max > SVA_PASID_MAX || ctx->global_pasid_min > ctx->global_pasid_max) {
+		ret = sva_fail(&ctx->log, -ERANGE, "global PASID range [%u, %u] is empty or beyond %u",
+			       ctx->global_pasid_min, ctx->global_pasid_max, SVA_PASID_MAX);
+		goto err;
+	}
+	ctx->sysfs_root = strdup(opts.sysfs_root ? opts.sysfs_root : "/sys");
+	ctx->dev_root = strdup(opts.dev_root ? opts.dev_root : "/dev");
+	if (!ctx->sysfs_root || !ctx->dev_root) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	ret = sva_ctx_pasids_init(ctx);
+	if (ret)
+		goto err;
+	if (opts.flags & SVA_CTX_ADOPT_FD)
+		ret = adopt_iommufd(ctx, opts.iommufd);
+	else
+		ret = open_iommufd(ctx, opts.iommu_path ? opts.iommu_path : "/dev/iommu");
+	if (ret < 0)
+		goto err;
+	ctx->fd = ret;
+	sva_logf(&ctx->log, SVA_LOG_DEBUG, "context on iommufd %d", ctx->fd);
+	*out = ctx;
+	return 0;
+err:
+	sva_ctx_put(ctx);
+	return ret;
+}
+
+void sva_ctx_get(struct sva_ctx *ctx)
+{
+	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+}
+
+void sva_ctx_put(struct sva_ctx *ctx)
+{
+	if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	sva_ctx_pasids_fini(ctx);
+	if (ctx->fd >= 0)
+		close(ctx->fd);
+	free(ctx->sysfs_root);
+	free(ctx->dev_root);
+	free(ctx);
+}
+
+SVA_EXPORT void sva_ctx_free(struct sva_ctx *ctx)
+{
+	if (ctx)
+		sva_ctx_put(ctx);
+}
+
+SVA_EXPORT int sva_ctx_fd(const struct sva_ctx *ctx)
+{
+	return ctx ? ctx->fd : -EINVAL;
+}
+
+SVA_EXPORT void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level)
+{
+	if (ctx)
+		sva_log_init(&ctx->log, fn, arg, (int)level);
+}

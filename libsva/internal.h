@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Private declarations shared by libsva's source files. */
+#ifndef LIBSVA_INTERNAL_H
+#define LIBSVA_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sva/sva.h"
+
+#define SVA_EXPORT __attribute__((visibility("default")))
+#define SVA_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ------------------------------------------------------------------ log.c */
+
+struct sva_log {
+	_Atomic(sva_log_fn) fn;
+	void *_Atomic arg;
+	atomic_int level;
+};
+
+/* Level from $SVA_LOG (debug|info|warn|error|off), or SVA_LOG_WARN. */
+enum sva_log_level sva_log_env_level(void);
+void sva_log_init(struct sva_log *log, sva_log_fn fn, void *arg, int level);
+void sva_logf(const struct sva_log *log, enum sva_log_level level, const char *fmt, ...) SVA_PRINTF(3, 4);
+/* Log at error level and return err (a negative errno), for `return sva_fail(...)`. */
+int sva_fail(const struct sva_log *log, int err, const char *fmt, ...) SVA_PRINTF(3, 4);
+/* Logging for calls that have no context (standalone PASID spaces). */
+const struct sva_log *sva_log_default(void);
+
+/* ------------------------------------------------------------------ opts.c */
+
+/* Copy a caller's size-prefixed options struct (NULL: all defaults) into a
+ * zeroed local one.  -EINVAL if the size is too small, or larger than we know
+ * with non-zero unknown fields. */
+int sva_opts_copy(void *dst, size_t dst_size, const void *src);
+/* Copy out a size-prefixed info struct: as much as the caller's size holds. */
+int sva_info_copy(void *dst, const void *src, size_t src_size);
+
+/* --------------------------------------------------------------- pci_addr.c */
+
+/* Parse "DDDD:BB:DD.F" or "BB:DD.F" into canonical "dddd:bb:dd.f" (13 bytes + NUL).
+ * Returns 0 or -EINVAL. */
+int sva_pci_addr_parse(const char *in, char out[16]);
+
+/* ------------------------------------------------------------------ sysfs.c */
+
+/* Find the VFIO cdev name ("vfio3") of a PCI device under sysfs_root.
+ * -ENOENT no such PCI device; -ENODEV not bound to a VFIO driver or no cdev. */
+int sva_sysfs_pci_to_cdev(const char *sysfs_root, const char *pci_addr, char *cdev, size_t len);
+/* Find the PCI address of a VFIO cdev ("vfio3"); -ENOENT if it has none. */
+int sva_sysfs_cdev_to_pci(const char *sysfs_root, const char *cdev, char pci[16]);
+/* The device's NUMA node, or -1. */
+int sva_sysfs_numa_node(const char *sysfs_root, const char *pci_addr);
+/* The name of the driver bound to the device ("vfio-pci"), or -ENOENT. */
+int sva_sysfs_driver(const char *sysfs_root, const char *pci_addr, char *drv, size_t len);
+/* The IOMMU group number, or a negative errno. */
+int sva_sysfs_iommu_group(const char *sysfs_root, const char *pci_addr);
+
+/* ---------------------------------------------------------------- iommufd.c */
+
+/* Thin wrappers over iommufd ioctls: each returns 0 or -errno and logs nothing;
+ * callers add the context that makes an error actionable. */
+int sva_iommufd_check(int fd);
+int sva_iommufd_destroy(int fd, uint32_t id);
+int sva_iommufd_ioas_alloc(int fd, uint32_t *ioas_id);
+int sva_iommufd_ioas_map(int fd, uint32_t ioas_id, uint64_t va, uint64_t len, uint64_t iova, uint32_t flags);
+int sva_iommufd_ioas_unmap(int fd, uint32_t ioas_id, uint64_t iova, uint64_t len);
+/* Fills up to *nr ranges, sets *nr to the count; -EMSGSIZE if more exist. */
+int sva_iommufd_iova_ranges(int fd, uint32_t ioas_id, struct sva_iova_range *r, size_t *nr);
+int sva_iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t fault_id,
+			   uint32_t *hwpt_id);
+int sva_iommufd_hw_info(int fd, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2, uint64_t *caps);
+int sva_iommufd_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd);
+
+/* ------------------------------------------------------------------ ctx.c */
+
+struct sva_ctx {
+	atomic_int refs; /* the caller's reference + one per open device */
+	int fd;
+	struct sva_log log;
+	char *sysfs_root;
+	char *dev_root;
+	uint32_t global_pasid_min, global_pasid_max;
+	struct sva_pasid_space *global_pasids;
+};
+
+void sva_ctx_get(struct sva_ctx *ctx);
+/* Create / free ctx->global_pasids from ctx->global_pasid_min/max (pasid_policy.c). */
+int sva_ctx_pasids_init(struct sva_ctx *ctx);
+void sva_ctx_pasids_fini(struct sva_ctx *ctx);
+void sva_ctx_put(struct sva_ctx *ctx);
+
+/* ------------------------------------------------------------------ dev.c */
+
+struct sva_dev;
+
+/* What differs between a VFIO cdev device and the selftest mock. */
+struct sva_dev_backend {
+	const char *name;
+	/* Attach the RID to pt_id, replacing whatever it is attached to. */
+	int (*attach)(struct sva_dev *dev, uint32_t pt_id);
+	int (*detach)(struct sva_dev *dev);
+	int (*pasid_attach)(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id);
+	int (*pasid_replace)(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id);
+	int (*pasid_detach)(struct sva_dev *dev, uint32_t pasid);
+	void (*close)(struct sva_dev *dev);
+};
+
+extern const struct sva_dev_backend sva_backend_vfio;
+extern const struct sva_dev_backend sva_backend_mock;
+
+struct sva_dev {
+	struct sva_ctx *ctx;
+	const struct sva_dev_backend *be;
+	int fd;		   /* VFIO cdev fd; -1 for the mock */
+	uint32_t stdev_id; /* mock: selftest device object */
+	uint32_t scratch_ioas;	/* mock: IOAS its auto domain sits on */
+	uint32_t rid_pt;   /* what the RID is attached to; 0: nothing we attached */
+	uint32_t rid_ioas; /* IOAS behind rid_pt, for IOVA ranges */
+	struct sva_dev_info info;
+	struct sva_pasid_space *pasids; /* NULL: no own space */
+};
+
+/* Allocate a device, query hw info and NUMA node; takes a ctx reference. */
+int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd, uint32_t dev_id,
+		  const char *pci_addr, const char *path, struct sva_dev **out);
+/* Set up / tear down the device's own PASID space from its width (pasid_policy.c). */
+int sva_dev_pasids_init(struct sva_dev *dev);
+void sva_dev_pasids_fini(struct sva_dev *dev);
+
+#endif /* LIBSVA_INTERNAL_H */

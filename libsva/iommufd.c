@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* iommufd ioctl wrappers: fill the kernel structs, return 0 or -errno. */
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "internal.h"
+#include "kabi.h"
+
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	int ret;
+
+	do
+		ret = ioctl(fd, req, arg);
+	while (ret < 0 && errno == EINTR);
+	return ret < 0 ? -errno : 0;
+}
+
+/*
+ * An iommufd answers IOMMU_OPTION(RLIMIT_MODE, GET) on object 0 for any caller;
+ * anything else fails with ENOTTY (or EINVAL/EBADF from another driver).
+ */
+int sva_iommufd_check(int fd)
+{
+	struct kabi_iommu_option opt = {
+		.size = sizeof(opt),
+		.option_id = KABI_IOMMU_OPTION_RLIMIT_MODE,
+		.op = KABI_IOMMU_OPTION_OP_GET,
+	};
+	int ret = xioctl(fd, KABI_IOMMU_OPTION, &opt);
+
+	if (ret == -EBADF)
+		return ret;
+	return ret ? -ENOTTY : 0;
+}
+
+int sva_iommufd_destroy(int fd, uint32_t id)
+{
+	struct kabi_iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
+
+	return xioctl(fd, KABI_IOMMU_DESTROY, &cmd);
+}
+
+int sva_iommufd_ioas_alloc(int fd, uint32_t *ioas_id)
+{
+	struct kabi_iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
+	int ret = xioctl(fd, KABI_IOMMU_IOAS_ALLOC, &cmd);
+
+	if (!ret)
+		*ioas_id = cmd.out_ioas_id;
+	return ret;
+}
+
+int sva_iommufd_ioas_map(int fd, uint32_t ioas_id, uint64_t va, uint64_t len, uint64_t iova, uint32_t flags)
+{
+	struct kabi_iommu_ioas_map cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.ioas_id = ioas_id,
+		.user_va = va,
+		.length = len,
+		.iova = iova,
+	};
+
+	return xioctl(fd, KABI_IOMMU_IOAS_MAP, &cmd);
+}
+
+int sva_iommufd_ioas_unmap(int fd, uint32_t ioas_id, uint64_t iova, uint64_t len)
+{
+	struct kabi_iommu_ioas_unmap cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = ioas_id,
+		.iova = iova,
+		.length = len,
+	};
+
+	return xioctl(fd, KABI_IOMMU_IOAS_UNMAP, &cmd);
+}
+
+int sva_iommufd_iova_ranges(int fd, uint32_t ioas_id, struct sva_iova_range *r, size_t *nr)
+{
+	struct kabi_iommu_iova_range kr[64];
+	struct kabi_iommu_ioas_iova_ranges cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = ioas_id,
+		.num_iovas = ARRAY_SIZE(kr),
+		.allowed_iovas = (uintptr_t)kr,
+	};
+	int ret = xioctl(fd, KABI_IOMMU_IOAS_IOVA_RANGES, &cmd);
+	size_t n;
+
+	/* EMSGSIZE still reports the count; more than 64 holes is not a real system. */
+	if (ret && ret != -EMSGSIZE)
+		return ret;
+	n = cmd.num_iovas < ARRAY_SIZE(kr) ? cmd.num_iovas : ARRAY_SIZE(kr);
+	for (size_t i = 0; i < n && i < *nr; i++) {
+		r[i].start = kr[i].start;
+		r[i].last = kr[i].last;
+	}
+	ret = n > *nr ? -EMSGSIZE : 0;
+	*nr = n;
+	return ret;
+}
+
+int sva_iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t fault_id,
+			   uint32_t *hwpt_id)
+{
+	struct kabi_iommu_hwpt_alloc cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.dev_id = dev_id,
+		.pt_id = pt_id,
+		.fault_id = fault_id,
+	};
+	int ret = xioctl(fd, KABI_IOMMU_HWPT_ALLOC, &cmd);
+
+	if (!ret)
+		*hwpt_id = cmd.out_hwpt_id;
+	return ret;
+}
+
+int sva_iommufd_hw_info(int fd, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2, uint64_t *caps)
+{
+	struct kabi_iommu_hw_info cmd = { .size = sizeof(cmd), .dev_id = dev_id };
+	int ret = xioctl(fd, KABI_IOMMU_GET_HW_INFO, &cmd);
+
+	if (!ret) {
+		*type = cmd.out_data_type;
+		*pasid_log2 = cmd.out_max_pasid_log2;
+		*caps = cmd.out_capabilities;
+	}
+	return ret;
+}
+
+int sva_iommufd_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd)
+{
+	struct kabi_iommu_fault_alloc cmd = { .size = sizeof(cmd) };
+	int ret = xioctl(fd, KABI_IOMMU_FAULT_QUEUE_ALLOC, &cmd);
+
+	if (!ret) {
+		*fault_id = cmd.out_fault_id;
+		*fault_fd = (int)cmd.out_fault_fd;
+	}
+	return ret;
+}

@@ -1,0 +1,34 @@
+# libsva itself.  A convenience library holds every object so unit tests can
+# reach internal functions; the installed library wraps it with the version script.
+noinst_LTLIBRARIES += libsva/libsva-internal.la
+libsva_libsva_internal_la_SOURCES = \
+	libsva/internal.h \
+	libsva/kabi.h \
+	libsva/kabi_selftest.h \
+	libsva/log.c \
+	libsva/opts.c \
+	libsva/pci_addr.c \
+	libsva/sysfs.c \
+	libsva/iommufd.c \
+	libsva/ctx.c \
+	libsva/dev.c \
+	libsva/backend_vfio.c \
+	libsva/backend_mock.c \
+	libsva/pasid_space.h \
+	libsva/pasid_space.c \
+	libsva/pasid_policy.c
+libsva_libsva_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS) $(LIBNUMA_CFLAGS)
+libsva_libsva_internal_la_LIBADD = $(LIBURING_LIBS) $(LIBNUMA_LIBS) $(PTHREAD_LIBS)
+
+lib_LTLIBRARIES += libsva/libsva.la
+libsva_libsva_la_SOURCES =
+libsva_libsva_la_LIBADD = libsva/libsva-internal.la
+libsva_libsva_la_LDFLAGS = $(AM_LDFLAGS) -version-info $(LIBSVA_LT_VERSION) -no-undefined
+if HAVE_VERSION_SCRIPT
+libsva_libsva_la_LDFLAGS += -Wl,--version-script=$(top_srcdir)/libsva/libsva.map
+endif
+EXTRA_libsva_libsva_la_DEPENDENCIES = $(top_srcdir)/libsva/libsva.map
+EXTRA_DIST += libsva/libsva.map libsva/libsva.pc.in
+
+include_HEADERS += include/sva/sva.h
+pkgconfig_DATA += libsva/libsva.pc

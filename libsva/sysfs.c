@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sysfs lookups for PCI devices.  Every path is built under a configurable root
+ * so tests can point the library at a fake tree, and containers at a bind mount.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int read_line(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+/* The basename of a symlink's target. */
+static int link_base(const char *path, char *out, size_t len)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	const char *base;
+
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strlen(base) >= len)
+		return -ENAMETOOLONG;
+	strcpy(out, base);
+	return 0;
+}
+
+int sva_sysfs_pci_to_cdev(const char *root, const char *pci, char *cdev, size_t len)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *dir;
+	int ret = -ENODEV;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s", root, pci);
+	if (access(path, F_OK) != 0)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/vfio-dev", root, pci);
+	dir = opendir(path);
+	if (!dir)
+		return -ENODEV;
+	while ((de = readdir(dir))) {
+		if (strncmp(de->d_name, "vfio", 4) != 0 || !de->d_name[4])
+			continue;
+		if (strlen(de->d_name) >= len) {
+			ret = -ENAMETOOLONG;
+			break;
+		}
+		strcpy(cdev, de->d_name);
+		ret = 0;
+		break;
+	}
+	closedir(dir);
+	return ret;
+}
+
+int sva_sysfs_cdev_to_pci(const char *root, const char *cdev, char pci[16])
+{
+	char path[PATH_MAX], real[PATH_MAX], *p, *slash;
+
+	/* /sys/class/vfio-dev/vfioN/device -> .../0000:bb:dd.f */
+	snprintf(path, sizeof(path), "%s/class/vfio-dev/%s/device", root, cdev);
+	if (!realpath(path, real))
+		return -ENOENT;
+	slash = strrchr(real, '/');
+	p = slash ? slash + 1 : real;
+	return sva_pci_addr_parse(p, pci) ? -ENOENT : 0;
+}
+
+int sva_sysfs_numa_node(const char *root, const char *pci)
+{
+	char path[PATH_MAX], buf[32], *end;
+	long node;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/numa_node", root, pci);
+	if (read_line(path, buf, sizeof(buf)))
+		return -1;
+	node = strtol(buf, &end, 10);
+	if (end == buf || node < 0 || node > INT_MAX)
+		return -1;
+	return (int)node;
+}
+
+int sva_sysfs_driver(const char *root, const char *pci, char *drv, size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver", root, pci);
+	return link_base(path, drv, len) ? -ENOENT : 0;
+}
+
+int sva_sysfs_iommu_group(const char *root, const char *pci)
+{
+	char path[PATH_MAX], grp[32], *end;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/iommu_group", root, pci);
+	if (link_base(path, grp, sizeof(grp)))
+		return -ENOENT;
+	n = strtol(grp, &end, 10);
+	if (end == grp || *end || n < 0 || n > INT_MAX)
+		return -ENOENT;
+	return (int)n;
+}

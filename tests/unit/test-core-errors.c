@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Every context and device error reachable without a kernel: bad options, a
+ * missing or wrong /dev/iommu, bad and wrong-type fds, malformed names, devices
+ * not bound to vfio-pci.  Each must return its documented errno, log exactly one
+ * error line that says what to do, and leave nothing behind (no fd leaks).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "../tap.h"
+#include "fake_sysfs.h"
+
+static int errors;
+static char last[512];
+
+static void capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level == SVA_LOG_ERROR) {
+		errors++;
+		snprintf(last, sizeof(last), "%s", msg);
+	}
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Expect `call` to fail with `err` after exactly one error line containing `hint`. */
+#define EXPECT_FAIL(call, err, hint, what)                                                           \
+	do {                                                                                         \
+		int fds_ = count_fds(), r_;                                                          \
+		errors = 0;                                                                          \
+		last[0] = '\0';                                                                      \
+		r_ = (call);                                                                         \
+		is_int(r_, err, "%s: returns %s", what, #err);                                       \
+		ok(errors == 1 && strstr(last, hint), "%s: one error line mentioning '%s' (%d: %s)", \
+		   what, hint, errors, last);                                                        \
+		is_int(count_fds(), fds_, "%s: no fd leaked", what);                                 \
+	} while (0)
+
+static struct sva_ctx_opts base_opts(void)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .log_fn = capture, .log_level = SVA_LOG_DEBUG };
+
+	return o;
+}
+
+static void ctx_errors(void)
+{
+	struct sva_ctx_opts o = base_opts();
+	struct sva_ctx *ctx = (struct sva_ctx *)0x1;
+	int pipefd[2], nullfd, closed;
+	struct {
+		struct sva_ctx_opts o;
+		uint64_t future;
+	} big;
+
+	o.iommu_path = "/nonexistent/iommu";
+	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENOENT, "CONFIG_IOMMUFD", "missing /dev/iommu");
+	ok(ctx == (struct sva_ctx *)0x1, "failed sva_ctx_new leaves *out untouched");
+
+	o.iommu_path = "/dev/null";
+	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENOTTY, "not an iommufd", "/dev/null as iommu path");
+	o.iommu_path = "/proc/self/status";
+	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENOTTY, "not an iommufd", "a regular file as iommu path");
+
+	o = base_opts();
+	o.flags = SVA_CTX_ADOPT_FD;
+	o.iommufd = -1;
+	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -EBADF, "not a file descriptor", "adopting fd -1");
+	closed = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	close(closed);
+	o.iommufd = closed;
+	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -EBADF, "not open", "adopting a closed fd");
+	if (pipe(pipefd) == 0) {
+		o.iommufd = pipefd[0];
+		EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENOTTY, "not an iommufd", "adopting a pipe");
+		ok(fcntl(pipefd[0], F_GETFD) >= 0, "the caller's adopted fd stays open after a failure");
+		close(pipefd[0]);
+		close(pipefd[1]);
+	}
+	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	o.iommufd = nullfd;
+	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENOTTY, "not an iommufd", "adopting /dev/null");
+	close(nullfd);
+
+	o = base_opts();
+	o.size = 4;
+	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "opts.size too small: -EINVAL");
+	memset(&big, 0, sizeof(big));
+	big.o = base_opts();
+	big.o.size = sizeof(big);
+	big.o.iommu_path = "/nonexistent/iommu";
+	is_int(sva_ctx_new(&big.o, &ctx), -ENOENT, "a larger opts with zero tail is accepted (fails later: -ENOENT)");
+	big.future = 1;
+	is_int(sva_ctx_new(&big.o, &ctx), -EINVAL, "a larger opts with a non-zero unknown field: -EINVAL");
+	o = base_opts();
+	o.flags = 0x80;
+	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "unknown ctx flag: -EINVAL");
+	o = base_opts();
+	o.log_level = 42;
+	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "bad log level: -EINVAL");
+	o = base_opts();
+	o.global_pasid_min = 5000;
+	o.global_pasid_max = 4000;
+	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ERANGE, "global PASID range", "inverted global PASID range");
+	o.global_pasid_min = 256;
+	o.global_pasid_max = 1u << 20;
+	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ERANGE, "global PASID range", "global PASID max beyond 20 bits");
+	is_int(sva_ctx_new(NULL, NULL), -EINVAL, "NULL out: -EINVAL");
+	ok(ctx == (struct sva_ctx *)0x1, "no failure wrote *out");
+	sva_ctx_free(NULL);
+	ok(1, "sva_ctx_free(NULL) is a no-op");
+	ok(sva_ctx_fd(NULL) == -EINVAL, "sva_ctx_fd(NULL): -EINVAL");
+}
+
+/* A context with no iommufd behind it, enough to reach every pre-bind error. */
+static struct sva_ctx *fake_ctx(void)
+{
+	struct sva_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	atomic_init(&ctx->refs, 1);
+	ctx->fd = -1;
+	sva_log_init(&ctx->log, capture, NULL, SVA_LOG_DEBUG);
+	ctx->sysfs_root = strdup(fake_path("sys"));
+	ctx->dev_root = strdup(fake_path("dev"));
+	ctx->global_pasid_min = SVA_GLOBAL_PASID_MIN_DEFAULT;
+	ctx->global_pasid_max = SVA_GLOBAL_PASID_MAX_DEFAULT;
+	if (sva_ctx_pasids_init(ctx)) {
+		printf("Bail out! cannot set up the global PASID space\n");
+		exit(1);
+	}
+	return ctx;
+}
+
+static void dev_errors(void)
+{
+	struct sva_ctx *ctx = fake_ctx();
+	struct sva_dev *dev = (struct sva_dev *)0x1;
+	int pipefd[2], nullfd, closed;
+
+	fake_pci_dev("0000:41:00.0", "vfio-pci", 12, 1, "vfio3");
+	fake_pci_dev("0000:42:00.0", "nvme", 13, 0, NULL);
+	fake_pci_dev("0000:43:00.0", NULL, -1, -1, NULL);
+	fake_pci_dev("0000:44:00.0", "vfio-pci", 14, 0, NULL);
+
+	EXPECT_FAIL(sva_dev_open(ctx, "", &dev), -EINVAL, "empty", "empty name");
+	EXPECT_FAIL(sva_dev_open(ctx, "41:00", &dev), -EINVAL, "PCI address", "malformed PCI address");
+	EXPECT_FAIL(sva_dev_open(ctx, "vfio", &dev), -EINVAL, "PCI address", "'vfio' without a number");
+	EXPECT_FAIL(sva_dev_open(ctx, "0000:99:00.0", &dev), -ENOENT, "no PCI device", "absent PCI device");
+	EXPECT_FAIL(sva_dev_open(ctx, "0000:42:00.0", &dev), -ENODEV, "not vfio-pci", "device bound to nvme");
+	EXPECT_FAIL(sva_dev_open(ctx, "43:00.0", &dev), -ENODEV, "bound to no driver", "unbound device");
+	EXPECT_FAIL(sva_dev_open(ctx, "0000:44:00.0", &dev), -ENODEV, "CONFIG_VFIO_DEVICE_CDEV",
+		    "vfio-pci device without a cdev");
+	/* The fake /dev has no vfio/devices at all: the kernel lacks cdev support. */
+	EXPECT_FAIL(sva_dev_open(ctx, "0000:41:00.0", &dev), -ENODEV, "CONFIG_VFIO_DEVICE_CDEV", "no /dev/vfio/devices");
+	fake_mkdir(fake_path("dev/vfio/devices"));
+	EXPECT_FAIL(sva_dev_open(ctx, "vfio7", &dev), -ENOENT, "does not exist", "absent cdev name");
+	fake_write(fake_path("dev/vfio/devices/vfio3"), "not a device\n");
+	EXPECT_FAIL(sva_dev_open(ctx, "vfio3", &dev), -ENOTTY, "not a character device", "a regular file as cdev");
+	EXPECT_FAIL(sva_dev_open(ctx, "/dev/null", &dev), -ENOTTY, "not a VFIO cdev", "/dev/null as device");
+
+	EXPECT_FAIL(sva_dev_open_fd(ctx, -1, &dev), -EBADF, "not open", "fd -1");
+	closed = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	close(closed);
+	EXPECT_FAIL(sva_dev_open_fd(ctx, closed, &dev), -EBADF, "not open", "closed fd");
+	if (pipe(pipefd) == 0) {
+		EXPECT_FAIL(sva_dev_open_fd(ctx, pipefd[0], &dev), -ENOTTY, "not a character device", "a pipe");
+		close(pipefd[0]);
+		close(pipefd[1]);
+	}
+	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	EXPECT_FAIL(sva_dev_open_fd(ctx, nullfd, &dev), -ENOTTY, "not a VFIO cdev", "/dev/null fd");
+	ok(fcntl(nullfd, F_GETFD) >= 0, "the caller's fd stays open after a failure");
+	close(nullfd);
+	ok(dev == (struct sva_dev *)0x1, "no failure wrote *out");
+
+	is_int(sva_dev_open(NULL, "vfio0", &dev), -EINVAL, "NULL ctx: -EINVAL");
+	is_int(sva_dev_open(ctx, NULL, &dev), -EINVAL, "NULL name: -EINVAL");
+	is_int(sva_dev_open(ctx, "vfio0", NULL), -EINVAL, "NULL out: -EINVAL");
+	is_int(sva_dev_open_mock(NULL, NULL, &dev), -EINVAL, "mock with NULL ctx: -EINVAL");
+	is_int(sva_dev_inject_fault(NULL, 1, 0, SVA_ACCESS_READ, 0), -EINVAL, "inject on NULL dev: -EINVAL");
+	is_int(sva_dev_get_info(NULL, NULL), -EINVAL, "info of NULL dev: -EINVAL");
+	sva_dev_close(NULL);
+	ok(1, "sva_dev_close(NULL) is a no-op");
+	sva_ctx_free(ctx);
+}
+
+static void log_levels(void)
+{
+	is_int(sva_log_env_level(), SVA_LOG_WARN, "default level without $SVA_LOG is warn");
+	setenv("SVA_LOG", "debug", 1);
+	is_int(sva_log_env_level(), SVA_LOG_DEBUG, "SVA_LOG=debug");
+	setenv("SVA_LOG", "error", 1);
+	is_int(sva_log_env_level(), SVA_LOG_ERROR, "SVA_LOG=error");
+	setenv("SVA_LOG", "bogus", 1);
+	is_int(sva_log_env_level(), SVA_LOG_WARN, "unknown SVA_LOG falls back to warn");
+	unsetenv("SVA_LOG");
+	ok(strcmp(sva_log_level_name(SVA_LOG_INFO), "info") == 0, "level name of info");
+	ok(sva_log_level_name((enum sva_log_level)99) == NULL, "level name out of range is NULL");
+	ok(strcmp(sva_iommu_type_name(SVA_IOMMU_INTEL_VTD), "intel-vtd") == 0, "iommu type name");
+	ok(strcmp(sva_iommu_type_name(77), "unknown") == 0, "unknown iommu type");
+}
+
+int main(void)
+{
+	unsetenv("SVA_LOG");
+	fake_init();
+	log_levels();
+	ctx_errors();
+	dev_errors();
+	fake_cleanup();
+	return done_testing();
+}
