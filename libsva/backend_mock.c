@@ -27,10 +27,10 @@ static int mock_attach(struct sva_dev *dev, uint32_t pt_id)
 	return test_cmd(dev->ctx->fd, &cmd);
 }
 
-/* The mock RID cannot be left unattached: park it on its scratch IOAS. */
+/* The mock RID cannot be left unattached: put it back on its own IOAS. */
 static int mock_detach(struct sva_dev *dev)
 {
-	return mock_attach(dev, dev->scratch_ioas);
+	return mock_attach(dev, dev->park_ioas);
 }
 
 static int mock_pasid_op(struct sva_dev *dev, uint32_t op, uint32_t pasid, uint32_t pt_id)
@@ -63,7 +63,6 @@ static void mock_close(struct sva_dev *dev)
 {
 	/* Destroying the selftest device object unplugs the mock. */
 	sva_iommufd_destroy(dev->ctx->fd, dev->stdev_id);
-	sva_iommufd_destroy(dev->ctx->fd, dev->scratch_ioas);
 }
 
 const struct sva_dev_backend sva_backend_mock = {
@@ -114,7 +113,7 @@ SVA_EXPORT int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts
 		return ret;
 	}
 	dev->stdev_id = cmd.mock_domain_flags.out_stdev_id;
-	dev->scratch_ioas = ioas;
+	dev->park_ioas = ioas;
 	dev->info.flags |= SVA_DEV_MOCK;
 	*out = dev;
 	return 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -49,6 +50,7 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 
 	if (!dev)
 		return -ENOMEM;
+	pthread_mutex_init(&dev->lock, NULL);
 	dev->ctx = ctx;
 	dev->be = be;
 	dev->fd = fd;
@@ -66,11 +68,13 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 				  &dev->info.hw_caps);
 	if (ret) {
 		sva_fail(&ctx->log, ret, "IOMMU_GET_HW_INFO for device %u failed: %s", dev_id, strerror(-ret));
+		pthread_mutex_destroy(&dev->lock);
 		free(dev);
 		return ret;
 	}
 	ret = sva_dev_pasids_init(dev);
 	if (ret) {
+		pthread_mutex_destroy(&dev->lock);
 		free(dev);
 		return ret;
 	}
@@ -103,18 +107,31 @@ static int explain_no_cdev(struct sva_ctx *ctx, const char *pci)
 
 static int bind_iommufd(struct sva_ctx *ctx, int fd, const char *what, uint32_t *dev_id)
 {
+	struct stat st;
+	int is_vfio = -1;
 	struct kabi_vfio_device_bind_iommufd bind = {
 		.argsz = sizeof(bind),
 		.iommufd = ctx->fd,
 	};
-	int ret = ioctl(fd, KABI_VFIO_DEVICE_BIND_IOMMUFD, &bind) ? -errno : 0;
+	int ret;
 
+	if (fstat(fd, &st) == 0)
+		is_vfio = sva_sysfs_is_vfio_cdev(ctx->sysfs_root, major(st.st_rdev), minor(st.st_rdev));
+	if (is_vfio == 0)
+		return sva_fail(&ctx->log, -ENOTTY, "%s is not a VFIO cdev device", what);
+	ret = ioctl(fd, KABI_VFIO_DEVICE_BIND_IOMMUFD, &bind) ? -errno : 0;
 	switch (ret) {
 	case 0:
 		*dev_id = bind.out_devid;
 		return 0;
-	case -ENOTTY:
 	case -EINVAL:
+		/* A VFIO cdev can be open once; the kernel refuses the bind of a second open. */
+		if (is_vfio == 1)
+			return sva_fail(&ctx->log, -EBUSY,
+					"%s is already open (a VFIO cdev can be opened once, by one process)", what);
+		return sva_fail(&ctx->log, -ENOTTY, "%s is not a VFIO cdev device (VFIO_DEVICE_BIND_IOMMUFD refused)",
+				what);
+	case -ENOTTY:
 		return sva_fail(&ctx->log, -ENOTTY, "%s is not a VFIO cdev device (VFIO_DEVICE_BIND_IOMMUFD refused)",
 				what);
 	case -EBUSY:
@@ -140,7 +157,7 @@ static int open_bound(struct sva_ctx *ctx, int fd, const char *path, const char 
 {
 	char what[PATH_MAX + 32], cdev_pci[16] = "";
 	const char *base;
-	uint32_t dev_id;
+	uint32_t dev_id = 0;
 	int ret;
 
 	snprintf(what, sizeof(what), "%s", path ? path : "the passed fd");
@@ -261,8 +278,15 @@ SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 		return;
 	ctx = dev->ctx;
 	sva_logf(&ctx->log, SVA_LOG_DEBUG, "closing device %u", dev->info.dev_id);
-	sva_dev_pasids_fini(dev);
+	sva_dev_unbind_all(dev);
 	dev->be->close(dev);
+	/* Only after the device is gone are its parking HWPT and IOAS unreferenced. */
+	if (dev->park_hwpt)
+		sva_iommufd_destroy(ctx->fd, dev->park_hwpt);
+	if (dev->park_ioas)
+		sva_iommufd_destroy(ctx->fd, dev->park_ioas);
+	sva_dev_pasids_fini(dev);
+	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 	sva_ctx_put(ctx);
 }

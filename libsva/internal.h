@@ -4,6 +4,7 @@
 #define LIBSVA_INTERNAL_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -57,8 +58,25 @@ int sva_sysfs_cdev_to_pci(const char *sysfs_root, const char *cdev, char pci[16]
 int sva_sysfs_numa_node(const char *sysfs_root, const char *pci_addr);
 /* The name of the driver bound to the device ("vfio-pci"), or -ENOENT. */
 int sva_sysfs_driver(const char *sysfs_root, const char *pci_addr, char *drv, size_t len);
+/* 1 if char device maj:min is a VFIO cdev, 0 if it is something else, -1 if
+ * sysfs cannot tell (not mounted, as in some containers). */
+int sva_sysfs_is_vfio_cdev(const char *sysfs_root, unsigned maj, unsigned min);
 /* The IOMMU group number, or a negative errno. */
 int sva_sysfs_iommu_group(const char *sysfs_root, const char *pci_addr);
+
+/* ------------------------------------------------------------------ vma.c */
+
+#define SVA_PROT_READ 1u
+#define SVA_PROT_WRITE 2u
+
+struct sva_vma {
+	uint64_t start, end; /* clipped to the range asked for */
+	uint32_t prot;	     /* SVA_PROT_* */
+};
+
+/* The VMAs covering [start, end), clipped to it, in order, at most `max`.
+ * -EFAULT if part of the range is not mapped; -E2BIG more than max VMAs. */
+int sva_vma_collect(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr);
 
 /* ---------------------------------------------------------------- iommufd.c */
 
@@ -118,12 +136,76 @@ struct sva_dev {
 	const struct sva_dev_backend *be;
 	int fd;		   /* VFIO cdev fd; -1 for the mock */
 	uint32_t stdev_id; /* mock: selftest device object */
-	uint32_t scratch_ioas;	/* mock: IOAS its auto domain sits on */
-	uint32_t rid_pt;   /* what the RID is attached to; 0: nothing we attached */
-	uint32_t rid_ioas; /* IOAS behind rid_pt, for IOVA ranges */
 	struct sva_dev_info info;
 	struct sva_pasid_space *pasids; /* NULL: no own space */
+
+	pthread_mutex_t lock; /* bind/unbind on this device, and the fields below */
+	uint32_t rid_pt;      /* what the RID is attached to; 0: nothing we attached */
+	uint32_t rid_ioas;    /* IOAS behind rid_pt, for IOVA ranges */
+	/*
+	 * Where the RID waits while only PASIDs are bound: a PASID-compatible HWPT
+	 * on an empty IOAS, so requests without PASID reach nothing.  The mock
+	 * creates park_ioas at open (its auto domain needs one); VFIO devices
+	 * create it on first use.
+	 */
+	uint32_t park_ioas, park_hwpt;
+	struct sva_bond *bonds; /* every bond of this device */
+	/* The RID bond and its drvdata, published under a sequence count so
+	 * lock-free lookups never see a mismatched pair. */
+	atomic_uint rid_seq;
+	_Atomic(struct sva_bond *) rid_bond;
+	void *_Atomic rid_drvdata;
 };
+
+/* ------------------------------------------------------------ mm.c, bond.c */
+
+struct sva_chunk {
+	uint64_t start, end; /* exactly one IOMMU_IOAS_MAP */
+	uint32_t prot;
+};
+
+/* One HWPT of a device on an address space, shared by its bonds there. */
+struct sva_hwpt {
+	struct sva_hwpt *next;
+	struct sva_dev *dev;
+	uint32_t id;
+	uint32_t alloc_flags;
+	int refs;
+};
+
+struct sva_mm {
+	struct sva_ctx *ctx;
+	uint32_t flags;
+	uint32_t ioas_id;
+	pid_t pid; /* the process whose memory this mirrors */
+	pthread_mutex_t lock; /* everything below */
+	struct sva_chunk *chunks; /* sorted, non-overlapping */
+	size_t nr_chunks, cap_chunks;
+	struct sva_bond *bonds;
+	struct sva_hwpt *hwpts;
+};
+
+enum sva_bond_state { SVA_BOND_BOUND, SVA_BOND_EXITING };
+
+struct sva_bond {
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_hwpt *hwpt;
+	uint32_t pasid; /* SVA_PASID_RID for the RID */
+	uint32_t flags;
+	void *drvdata;
+	struct sva_bond_ops ops;
+	struct sva_bond *mm_next, *dev_next;
+	atomic_int state;
+};
+
+/* Map [start, end) (page-aligned) at IOVA == VA under mm->lock; *mapped gets the
+ * bytes newly mapped.  All or nothing; errors are logged. */
+int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped);
+/* -ECHILD when called from a process other than the one that created mm. */
+int sva_mm_check_owner(struct sva_mm *mm);
+/* Unbind every bond of dev (sva_dev_close). */
+void sva_dev_unbind_all(struct sva_dev *dev);
 
 /* Allocate a device, query hw info and NUMA node; takes a ctx reference. */
 int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd, uint32_t dev_id,

@@ -14,6 +14,9 @@ libsva_libsva_internal_la_SOURCES = \
 	libsva/dev.c \
 	libsva/backend_vfio.c \
 	libsva/backend_mock.c \
+	libsva/vma.c \
+	libsva/mm.c \
+	libsva/bond.c \
 	libsva/pasid_space.h \
 	libsva/pasid_space.c \
 	libsva/pasid_policy.c

@@ -125,3 +125,14 @@ int sva_sysfs_iommu_group(const char *root, const char *pci)
 		return -ENOENT;
 	return (int)n;
 }
+
+int sva_sysfs_is_vfio_cdev(const char *root, unsigned maj, unsigned min)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+
+	/* /sys/dev/char/MAJ:MIN -> .../vfio-dev/vfioN for a VFIO cdev. */
+	snprintf(path, sizeof(path), "%s/dev/char/%u:%u", root, maj, min);
+	if (!realpath(path, real))
+		return -1;
+	return strstr(real, "/vfio-dev/vfio") != NULL;
+}

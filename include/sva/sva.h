@@ -30,6 +30,8 @@ extern "C" {
 
 struct sva_ctx;
 struct sva_dev;
+struct sva_mm;
+struct sva_bond;
 struct sva_pasid_space;
 
 /* ------------------------------------------------------------------ logging */
@@ -335,6 +337,121 @@ int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void 
 int sva_dev_pasid_free(struct sva_dev *dev, uint32_t pasid);
 int sva_dev_pasid_release(struct sva_dev *dev, uint32_t pasid);
 int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
+
+
+/* ----------------------------------------------------------- address spaces */
+
+/*
+ * An address space as devices see it: an iommufd IOAS in which IOVA == VA.
+ * libsva mirrors the process by mapping (and so pinning) its pages on demand;
+ * it does not share the CPU page table.  See libsva(7) for what that implies
+ * after munmap(), mremap() and madvise(MADV_DONTNEED).
+ */
+
+/* sva_mm_opts.flags */
+#define SVA_MM_PRIVATE (1u << 0) /* mirror nothing that was not sva_mm_prefault()ed */
+
+struct sva_mm_opts {
+	size_t size;	/* sizeof(struct sva_mm_opts) */
+	uint32_t flags; /* SVA_MM_* */
+};
+
+/*
+ * Create an address space in the context.  Thread-safe.
+ * Errors: -EINVAL bad opts; -ENOMEM; errors of IOMMU_IOAS_ALLOC.
+ */
+int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *opts, struct sva_mm **out);
+
+/*
+ * Unbind every bond on the address space (each bond's mm_exit runs first), unmap
+ * everything and free it.  NULL is a no-op.  Not thread-safe against other
+ * calls on mm or its bonds.
+ */
+void sva_mm_free(struct sva_mm *mm);
+
+/*
+ * Make [addr, addr + len) visible to every device bound to mm at IOVA == VA,
+ * now: the pages are faulted in and pinned, writable where the mapping is
+ * writable, read-only where it is read-only.  Parts already visible are left
+ * as they are.  This is how pinned-mode bonds see memory, and how fault-capable
+ * bonds avoid faults on a hot path.  All or nothing.  Thread-safe.
+ * Errors: -EINVAL len 0 or the range wraps; -EFAULT part of the range is not
+ * mapped in the process; -EACCES part of it is PROT_NONE; -ERANGE part of it is
+ * outside what the bound devices can reach (see sva_dev_iova_ranges());
+ * -ENOMEM out of memory or over RLIMIT_MEMLOCK; -EPERM the pages cannot be
+ * pinned (VM_IO/PFNMAP, secretmem, ...).
+ */
+int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
+
+/*
+ * Withdraw [addr, addr + len) from the devices: every mapped chunk that
+ * overlaps it is unmapped whole and its pages unpinned.  Call it after freeing
+ * or remapping memory that devices may have seen.  Returns the number of bytes
+ * unmapped (possibly more than len, since chunks go whole).  Thread-safe.
+ * Errors: -EINVAL len 0 or the range wraps.
+ */
+long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len);
+
+/* ------------------------------------------------------------------- bonds */
+
+/* sva_bind_opts.flags */
+#define SVA_BIND_RID (1u << 0)	  /* bind the device's RID (requests without PASID) */
+#define SVA_BIND_PINNED (1u << 1) /* no I/O page faults: only prefaulted memory is visible */
+
+#define SVA_PASID_RID UINT32_MAX /* sva_bond_pasid() of a RID bond */
+
+struct sva_bond_ops {
+	size_t size; /* sizeof(struct sva_bond_ops) */
+	/*
+	 * The address space is going away for this bond (unbind, sva_mm_free(),
+	 * sva_dev_close(), process exit): stop submitting work tagged with its
+	 * PASID and drain the device before returning.  It may block.  Called
+	 * exactly once per bond, with no libsva lock held, while the PASID is still
+	 * attached; afterwards libsva detaches it and quarantines the PASID.
+	 */
+	void (*mm_exit)(struct sva_bond *bond, void *drvdata);
+};
+
+struct sva_bind_opts {
+	size_t size;			 /* sizeof(struct sva_bind_opts) */
+	uint32_t flags;			 /* SVA_BIND_* */
+	enum sva_pasid_policy policy;	 /* which space the PASID comes from */
+	void *drvdata;			 /* returned by lookups and passed to ops */
+	const struct sva_bond_ops *ops; /* may be NULL; copied at bind */
+};
+
+/*
+ * Bind mm to dev under a new PASID (or to its RID with SVA_BIND_RID): devices
+ * then reach mm's memory by virtual address.  Without SVA_BIND_PINNED the bond
+ * resolves I/O page faults (not yet available: -EOPNOTSUPP, see BUGS in
+ * sva_bind(3)).  Thread-safe.
+ * Errors: -EINVAL bad opts; -EOPNOTSUPP PASID bind on a device without PASID
+ * support, or a fault-capable bind; -EBUSY the RID is already bound; -ENOSPC no
+ * PASID left; -ERANGE GLOBAL policy on a device that cannot use global PASIDs;
+ * -EADDRINUSE memory already visible in mm overlaps a range the device reserves
+ * (the MSI window): invalidate it first; errors of the kernel's attach.
+ */
+int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts *opts, struct sva_bond **out);
+
+/*
+ * Tear a bond down: mm_exit, detach, quarantine of the PASID, released once
+ * mm_exit has returned.  Not thread-safe against other calls on the bond.
+ * Errors: -EINVAL NULL bond.
+ */
+int sva_unbind(struct sva_bond *bond);
+
+/* The bond's PASID, or SVA_PASID_RID.  Thread-safe. */
+uint32_t sva_bond_pasid(const struct sva_bond *bond);
+
+/* The bond's drvdata.  Thread-safe. */
+void *sva_bond_drvdata(const struct sva_bond *bond);
+
+/*
+ * Find the bond on (dev, pasid) and its drvdata; pasid SVA_PASID_RID finds a
+ * RID bond.  Lock-free; see sva_pasid_lookup() for the guarantee.
+ * Errors: -ENOENT no bond there.
+ */
+int sva_dev_bond_lookup(struct sva_dev *dev, uint32_t pasid, struct sva_bond **bond, void **drvdata);
 
 #ifdef __cplusplus
 }

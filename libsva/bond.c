@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Bonds: (device, PASID or RID, address space).  Bind attaches an HWPT of the
+ * address space's IOAS; unbind runs the mm_exit contract in the kernel's own
+ * order: callback, detach, drop the HWPT, quarantine the PASID, release it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "kabi.h"
+#include "pasid_space.h"
+
+static bool dev_has_pasid(const struct sva_dev *dev)
+{
+	return dev->info.max_pasid_log2 > 0;
+}
+
+/* HWPT flags for a bond: PASID-compatible wherever the device has PASIDs, so
+ * RID and PASID attachments can coexist (the kernel requires both compatible). */
+static uint32_t hwpt_flags(const struct sva_dev *dev)
+{
+	return dev_has_pasid(dev) ? KABI_IOMMU_HWPT_ALLOC_PASID : 0;
+}
+
+/* Find or create the device's HWPT on mm.  Called with dev->lock held. */
+static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, struct sva_hwpt **out)
+{
+	uint32_t flags = hwpt_flags(dev);
+	struct sva_hwpt *h;
+	int ret;
+
+	pthread_mutex_lock(&mm->lock);
+	for (h = mm->hwpts; h; h = h->next)
+		if (h->dev == dev && h->alloc_flags == flags)
+			break;
+	if (h) {
+		h->refs++;
+		pthread_mutex_unlock(&mm->lock);
+		*out = h;
+		return 0;
+	}
+	pthread_mutex_unlock(&mm->lock);
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	ret = sva_iommufd_hwpt_alloc(dev->ctx->fd, dev->info.dev_id, mm->ioas_id, flags, 0, &h->id);
+	if (ret) {
+		free(h);
+		return sva_fail(&dev->ctx->log, ret, "IOMMU_HWPT_ALLOC for device %u on IOAS %u failed: %s",
+				dev->info.dev_id, mm->ioas_id, strerror(-ret));
+	}
+	h->dev = dev;
+	h->alloc_flags = flags;
+	h->refs = 1;
+	pthread_mutex_lock(&mm->lock);
+	h->next = mm->hwpts;
+	mm->hwpts = h;
+	pthread_mutex_unlock(&mm->lock);
+	*out = h;
+	return 0;
+}
+
+/* Drop a reference; the last one destroys the HWPT (nothing is attached to it). */
+static void hwpt_put(struct sva_mm *mm, struct sva_hwpt *h)
+{
+	struct sva_hwpt **pp;
+
+	pthread_mutex_lock(&mm->lock);
+	if (--h->refs > 0) {
+		pthread_mutex_unlock(&mm->lock);
+		return;
+	}
+	for (pp = &mm->hwpts; *pp != h; pp = &(*pp)->next)
+		;
+	*pp = h->next;
+	pthread_mutex_unlock(&mm->lock);
+	sva_iommufd_destroy(mm->ctx->fd, h->id);
+	free(h);
+}
+
+/*
+ * Put the RID on an empty PASID-compatible HWPT: PASID attach needs the RID's
+ * domain to be PASID-compatible, and an empty one keeps requests without a
+ * PASID away from every address space.  Called with dev->lock held.
+ */
+static int rid_park(struct sva_dev *dev)
+{
+	struct sva_ctx *ctx = dev->ctx;
+	int ret;
+
+	if (!dev->park_ioas) {
+		ret = sva_iommufd_ioas_alloc(ctx->fd, &dev->park_ioas);
+		if (ret)
+			return sva_fail(&ctx->log, ret, "IOMMU_IOAS_ALLOC for parking the RID failed: %s",
+					strerror(-ret));
+	}
+	if (!dev->park_hwpt) {
+		ret = sva_iommufd_hwpt_alloc(ctx->fd, dev->info.dev_id, dev->park_ioas, KABI_IOMMU_HWPT_ALLOC_PASID, 0,
+					     &dev->park_hwpt);
+		if (ret)
+			return sva_fail(&ctx->log, ret,
+					"IOMMU_HWPT_ALLOC(ALLOC_PASID) for device %u failed: %s; its IOMMU "
+					"cannot attach PASIDs",
+					dev->info.dev_id, strerror(-ret));
+	}
+	if (dev->rid_pt == dev->park_hwpt)
+		return 0;
+	ret = dev->be->attach(dev, dev->park_hwpt);
+	if (ret)
+		return sva_fail(&ctx->log, ret, "parking the RID of device %u failed: %s", dev->info.dev_id,
+				strerror(-ret));
+	dev->rid_pt = dev->park_hwpt;
+	dev->rid_ioas = dev->park_ioas;
+	return 0;
+}
+
+static void rid_publish(struct sva_dev *dev, struct sva_bond *bond, void *drvdata)
+{
+	atomic_fetch_add_explicit(&dev->rid_seq, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&dev->rid_bond, bond, memory_order_relaxed);
+	atomic_store_explicit(&dev->rid_drvdata, drvdata, memory_order_relaxed);
+	atomic_fetch_add_explicit(&dev->rid_seq, 1, memory_order_release);
+}
+
+static int bind_rid(struct sva_dev *dev, struct sva_bond *bond)
+{
+	struct sva_ctx *ctx = dev->ctx;
+	int ret;
+
+	if (atomic_load(&dev->rid_bond))
+		return sva_fail(&ctx->log, -EBUSY, "the RID of device %u is already bound", dev->info.dev_id);
+	ret = hwpt_get(dev, bond->mm, &bond->hwpt);
+	if (ret)
+		return ret;
+	ret = dev->be->attach(dev, bond->hwpt->id);
+	if (ret) {
+		hwpt_put(bond->mm, bond->hwpt);
+		if (ret == -EADDRINUSE)
+			return sva_fail(&ctx->log, ret,
+					"cannot attach device %u: memory already visible in the address space overlaps "
+					"a range the device reserves (e.g. the MSI window); invalidate it first",
+					dev->info.dev_id);
+		return sva_fail(&ctx->log, ret, "attaching the RID of device %u failed: %s", dev->info.dev_id,
+				strerror(-ret));
+	}
+	dev->rid_pt = bond->hwpt->id;
+	dev->rid_ioas = bond->mm->ioas_id;
+	bond->pasid = SVA_PASID_RID;
+	rid_publish(dev, bond, bond->drvdata);
+	return 0;
+}
+
+static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid_policy policy)
+{
+	struct sva_ctx *ctx = dev->ctx;
+	int ret;
+
+	if (!dev_has_pasid(dev))
+		return sva_fail(&ctx->log, -EOPNOTSUPP,
+				"device %u has no PASID support (width 0): bind its RID with SVA_BIND_RID",
+				dev->info.dev_id);
+	if (!dev->rid_pt) {
+		ret = rid_park(dev);
+		if (ret)
+			return ret;
+	}
+	ret = hwpt_get(dev, bond->mm, &bond->hwpt);
+	if (ret)
+		return ret;
+	ret = sva_dev_pasid_alloc_owned(dev, policy, bond, bond->drvdata, &bond->pasid);
+	if (ret) {
+		hwpt_put(bond->mm, bond->hwpt);
+		return ret;
+	}
+	ret = dev->be->pasid_attach(dev, bond->pasid, bond->hwpt->id);
+	if (ret) {
+		sva_fail(&ctx->log, ret, "attaching PASID %u of device %u failed: %s", bond->pasid, dev->info.dev_id,
+			 strerror(-ret));
+		/* Never attached, so nothing can still use it: straight back to the pool after grace. */
+		sva_dev_pasid_free_owned(dev, bond->pasid, bond);
+		sva_dev_pasid_release(dev, bond->pasid);
+		hwpt_put(bond->mm, bond->hwpt);
+		return ret;
+	}
+	return 0;
+}
+
+SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts *uopts,
+			struct sva_bond **out)
+{
+	struct sva_bind_opts opts;
+	struct sva_bond *bond;
+	int ret;
+
+	if (!dev || !mm || !out)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_bind: dev, mm or out is NULL");
+	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
+	if (ret || (opts.flags & ~(SVA_BIND_RID | SVA_BIND_PINNED)) || (unsigned)opts.policy > SVA_PASID_DEVICE)
+		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: bad opts size, flags or policy");
+	if (opts.ops && opts.ops->size < offsetof(struct sva_bond_ops, mm_exit) + sizeof(opts.ops->mm_exit))
+		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: ops->size is not set");
+	if (mm->ctx != dev->ctx)
+		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: device and address space are in different contexts");
+	if (!(opts.flags & SVA_BIND_PINNED))
+		return sva_fail(&dev->ctx->log, -EOPNOTSUPP,
+				"sva_bind: fault-capable bonds are not implemented yet; use SVA_BIND_PINNED and "
+				"sva_mm_prefault()");
+	ret = sva_mm_check_owner(mm);
+	if (ret)
+		return ret;
+	bond = calloc(1, sizeof(*bond));
+	if (!bond)
+		return -ENOMEM;
+	bond->dev = dev;
+	bond->mm = mm;
+	bond->flags = opts.flags;
+	bond->drvdata = opts.drvdata;
+	if (opts.ops)
+		memcpy(&bond->ops, opts.ops,
+		       opts.ops->size < sizeof(bond->ops) ? opts.ops->size : sizeof(bond->ops));
+	atomic_init(&bond->state, SVA_BOND_BOUND);
+
+	pthread_mutex_lock(&dev->lock);
+	ret = (opts.flags & SVA_BIND_RID) ? bind_rid(dev, bond) : bind_pasid(dev, bond, opts.policy);
+	if (ret) {
+		pthread_mutex_unlock(&dev->lock);
+		free(bond);
+		return ret;
+	}
+	bond->dev_next = dev->bonds;
+	dev->bonds = bond;
+	pthread_mutex_lock(&mm->lock);
+	bond->mm_next = mm->bonds;
+	mm->bonds = bond;
+	pthread_mutex_unlock(&mm->lock);
+	pthread_mutex_unlock(&dev->lock);
+	sva_logf(&dev->ctx->log, SVA_LOG_INFO, "bound device %u %s %u to IOAS %u (%s)", dev->info.dev_id,
+		 bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid,
+		 mm->ioas_id, (opts.flags & SVA_BIND_PINNED) ? "pinned" : "faults");
+	*out = bond;
+	return 0;
+}
+
+static void unlink_bond(struct sva_bond **head, struct sva_bond *bond, bool by_mm)
+{
+	for (struct sva_bond **pp = head; *pp; pp = by_mm ? &(*pp)->mm_next : &(*pp)->dev_next) {
+		if (*pp == bond) {
+			*pp = by_mm ? bond->mm_next : bond->dev_next;
+			return;
+		}
+	}
+}
+
+SVA_EXPORT int sva_unbind(struct sva_bond *bond)
+{
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	int expected = SVA_BOND_BOUND, ret;
+
+	if (!bond)
+		return -EINVAL;
+	dev = bond->dev;
+	mm = bond->mm;
+	if (!atomic_compare_exchange_strong(&bond->state, &expected, SVA_BOND_EXITING))
+		return sva_fail(&dev->ctx->log, -EINVAL, "sva_unbind: bond is already being torn down");
+
+	/* 1. The driver drains its work while the PASID still translates. No lock held. */
+	if (bond->ops.mm_exit)
+		bond->ops.mm_exit(bond, bond->drvdata);
+
+	pthread_mutex_lock(&dev->lock);
+	/* 2. Detach: the kernel answers whatever faults are still pending. */
+	if (bond->pasid == SVA_PASID_RID) {
+		rid_publish(dev, NULL, NULL);
+		ret = dev_has_pasid(dev) ? rid_park(dev) : dev->be->detach(dev);
+		if (!dev_has_pasid(dev) && !ret) {
+			dev->rid_pt = 0;
+			dev->rid_ioas = 0;
+		}
+	} else {
+		ret = dev->be->pasid_detach(dev, bond->pasid);
+	}
+	if (ret)
+		sva_logf(&dev->ctx->log, SVA_LOG_ERROR, "detaching %s %u of device %u failed: %s",
+			 bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid, dev->info.dev_id,
+			 strerror(-ret));
+	unlink_bond(&dev->bonds, bond, false);
+	pthread_mutex_lock(&mm->lock);
+	unlink_bond(&mm->bonds, bond, true);
+	pthread_mutex_unlock(&mm->lock);
+	/* 3. The HWPT goes when its last bond does. */
+	hwpt_put(mm, bond->hwpt);
+	/* 4-5. Quarantine, then release: mm_exit has returned, so the device is drained. */
+	if (bond->pasid != SVA_PASID_RID) {
+		sva_dev_pasid_free_owned(dev, bond->pasid, bond);
+		sva_dev_pasid_release(dev, bond->pasid);
+	}
+	pthread_mutex_unlock(&dev->lock);
+	sva_logf(&dev->ctx->log, SVA_LOG_INFO, "unbound device %u %s %u", dev->info.dev_id,
+		 bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid);
+	free(bond);
+	return 0;
+}
+
+void sva_dev_unbind_all(struct sva_dev *dev)
+{
+	for (;;) {
+		struct sva_bond *bond;
+
+		pthread_mutex_lock(&dev->lock);
+		bond = dev->bonds;
+		pthread_mutex_unlock(&dev->lock);
+		if (!bond)
+			return;
+		sva_unbind(bond);
+	}
+}
+
+SVA_EXPORT uint32_t sva_bond_pasid(const struct sva_bond *bond)
+{
+	return bond ? bond->pasid : SVA_PASID_RID;
+}
+
+SVA_EXPORT void *sva_bond_drvdata(const struct sva_bond *bond)
+{
+	return bond ? bond->drvdata : NULL;
+}
+
+SVA_EXPORT int sva_dev_bond_lookup(struct sva_dev *dev, uint32_t pasid, struct sva_bond **bondp, void **drvdata)
+{
+	struct sva_bond *bond;
+	void *data, *owner;
+	unsigned seq;
+	int ret;
+
+	if (!dev)
+		return -EINVAL;
+	if (pasid != SVA_PASID_RID) {
+		ret = sva_dev_pasid_lookup_owner(dev, pasid, &owner, &data);
+		/* A PASID the driver allocated without binding has no bond. */
+		if (ret || !owner)
+			return ret ? ret : -ENOENT;
+		bond = owner;
+	} else {
+		do {
+			seq = atomic_load_explicit(&dev->rid_seq, memory_order_acquire);
+			bond = atomic_load_explicit(&dev->rid_bond, memory_order_relaxed);
+			data = atomic_load_explicit(&dev->rid_drvdata, memory_order_relaxed);
+			atomic_thread_fence(memory_order_acquire);
+		} while ((seq & 1) || seq != atomic_load_explicit(&dev->rid_seq, memory_order_relaxed));
+		if (!bond)
+			return -ENOENT;
+	}
+	if (bondp)
+		*bondp = bond;
+	if (drvdata)
+		*drvdata = data;
+	return 0;
+}

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Address spaces: an IOAS in which IOVA == VA, and the table of chunks mapped
+ * into it.  IOMMU_IOAS_UNMAP must cover whole mapped areas (a partial unmap is
+ * ENOENT), so the granularity of a map is the granularity of its unmap: the
+ * table records exactly what each IOAS_MAP call mapped.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "kabi.h"
+
+#define PAGE 4096ull
+
+/* Index of the first chunk whose end is above addr. */
+static size_t chunk_after(const struct sva_mm *mm, uint64_t addr)
+{
+	size_t lo = 0, hi = mm->nr_chunks;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mm->chunks[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int chunk_insert(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t prot)
+{
+	size_t at = chunk_after(mm, start);
+
+	if (mm->nr_chunks == mm->cap_chunks) {
+		size_t cap = mm->cap_chunks ? mm->cap_chunks * 2 : 64;
+		struct sva_chunk *c = realloc(mm->chunks, cap * sizeof(*c));
+
+		if (!c)
+			return -ENOMEM;
+		mm->chunks = c;
+		mm->cap_chunks = cap;
+	}
+	memmove(&mm->chunks[at + 1], &mm->chunks[at], (mm->nr_chunks - at) * sizeof(*mm->chunks));
+	mm->chunks[at] = (struct sva_chunk){ .start = start, .end = end, .prot = prot };
+	mm->nr_chunks++;
+	return 0;
+}
+
+static void chunk_remove(struct sva_mm *mm, size_t at)
+{
+	memmove(&mm->chunks[at], &mm->chunks[at + 1], (mm->nr_chunks - at - 1) * sizeof(*mm->chunks));
+	mm->nr_chunks--;
+}
+
+SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, struct sva_mm **out)
+{
+	struct sva_mm_opts opts;
+	struct sva_mm *mm;
+	int ret;
+
+	if (!ctx || !out)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_mm_new: ctx or out is NULL");
+	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
+	if (ret || (opts.flags & ~SVA_MM_PRIVATE))
+		return sva_fail(&ctx->log, -EINVAL, "sva_mm_new: bad opts size or unknown flags");
+	mm = calloc(1, sizeof(*mm));
+	if (!mm)
+		return -ENOMEM;
+	ret = sva_iommufd_ioas_alloc(ctx->fd, &mm->ioas_id);
+	if (ret) {
+		free(mm);
+		return sva_fail(&ctx->log, ret, "IOMMU_IOAS_ALLOC failed: %s", strerror(-ret));
+	}
+	pthread_mutex_init(&mm->lock, NULL);
+	mm->ctx = ctx;
+	mm->flags = opts.flags;
+	mm->pid = getpid();
+	sva_ctx_get(ctx);
+	*out = mm;
+	return 0;
+}
+
+SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
+{
+	struct sva_ctx *ctx;
+
+	if (!mm)
+		return;
+	ctx = mm->ctx;
+	/* Each unbind takes the bond off the list. */
+	for (;;) {
+		struct sva_bond *bond;
+
+		pthread_mutex_lock(&mm->lock);
+		bond = mm->bonds;
+		pthread_mutex_unlock(&mm->lock);
+		if (!bond)
+			break;
+		sva_unbind(bond);
+	}
+	/* Destroying the IOAS unmaps and unpins everything still in it. */
+	sva_iommufd_destroy(ctx->fd, mm->ioas_id);
+	pthread_mutex_destroy(&mm->lock);
+	free(mm->chunks);
+	free(mm);
+	sva_ctx_put(ctx);
+}
+
+static int check_range(const void *addr, size_t len, uint64_t *start, uint64_t *end)
+{
+	uint64_t a = (uintptr_t)addr;
+
+	if (!len || a + len < a || a + len > UINT64_MAX - PAGE)
+		return -EINVAL;
+	*start = a & ~(PAGE - 1);
+	*end = (a + len + PAGE - 1) & ~(PAGE - 1);
+	return 0;
+}
+
+/* Is [start, end) inside the IOVA ranges the IOAS allows now? */
+static int reachable(struct sva_mm *mm, uint64_t start, uint64_t end)
+{
+	struct sva_iova_range r[64];
+	size_t nr = ARRAY_SIZE(r);
+	int ret = sva_iommufd_iova_ranges(mm->ctx->fd, mm->ioas_id, r, &nr);
+
+	if (ret)
+		return ret == -EMSGSIZE ? 0 : ret; /* too fragmented to judge: let the kernel decide */
+	for (size_t i = 0; i < nr; i++)
+		if (start >= r[i].start && end - 1 <= r[i].last)
+			return 0;
+	return -ERANGE;
+}
+
+/* Map one gap: the kernel's errors translated into the documented ones. */
+static int map_gap(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t prot)
+{
+	uint32_t flags = KABI_IOMMU_IOAS_MAP_FIXED_IOVA;
+	int ret;
+
+	if (prot & SVA_PROT_READ)
+		flags |= KABI_IOMMU_IOAS_MAP_READABLE;
+	if (prot & SVA_PROT_WRITE)
+		flags |= KABI_IOMMU_IOAS_MAP_WRITEABLE;
+	ret = sva_iommufd_ioas_map(mm->ctx->fd, mm->ioas_id, start, end - start, start, flags);
+	switch (ret) {
+	case 0:
+		break;
+	case -ENOMEM:
+		return sva_fail(&mm->ctx->log, ret,
+				"mapping 0x%llx-0x%llx: out of memory or over RLIMIT_MEMLOCK "
+				"(raise it with ulimit -l or grant CAP_IPC_LOCK)",
+				(unsigned long long)start, (unsigned long long)end);
+	case -EFAULT:
+		return sva_fail(&mm->ctx->log, -EPERM,
+				"mapping 0x%llx-0x%llx: the kernel cannot pin these pages "
+				"(device memory, PFNMAP, secretmem or DAX)",
+				(unsigned long long)start, (unsigned long long)end);
+	default:
+		return sva_fail(&mm->ctx->log, ret, "IOMMU_IOAS_MAP 0x%llx-0x%llx failed: %s",
+				(unsigned long long)start, (unsigned long long)end, strerror(-ret));
+	}
+	ret = chunk_insert(mm, start, end, prot);
+	if (ret)
+		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
+	return ret;
+}
+
+int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped)
+{
+	struct sva_vma vmas[64];
+	size_t nvma, done = 0;
+	int ret;
+
+	ret = sva_vma_collect(start, end, vmas, ARRAY_SIZE(vmas), &nvma);
+	if (ret == -EFAULT)
+		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx is not (entirely) mapped in this process",
+				(unsigned long long)start, (unsigned long long)end);
+	if (ret)
+		return sva_fail(&mm->ctx->log, ret, "cannot read this process's mappings: %s", strerror(-ret));
+	for (size_t i = 0; i < nvma; i++)
+		if (!vmas[i].prot)
+			return sva_fail(&mm->ctx->log, -EACCES, "0x%llx-0x%llx is PROT_NONE: a device cannot use it",
+					(unsigned long long)vmas[i].start, (unsigned long long)vmas[i].end);
+	ret = reachable(mm, start, end);
+	if (ret)
+		return sva_fail(&mm->ctx->log, ret,
+				"0x%llx-0x%llx is outside the IOVA window the bound devices can reach "
+				"(see sva_dev_iova_ranges; allocate device memory inside it)",
+				(unsigned long long)start, (unsigned long long)end);
+
+	/* Map what is not mapped yet, VMA by VMA; remember it to undo on failure. */
+	uint64_t undo[64][2];
+	size_t nundo = 0;
+
+	for (size_t i = 0; i < nvma && !ret; i++) {
+		uint64_t pos = vmas[i].start;
+		size_t at = chunk_after(mm, pos);
+
+		while (pos < vmas[i].end && !ret) {
+			uint64_t gap_end = vmas[i].end;
+
+			if (at < mm->nr_chunks && mm->chunks[at].start <= pos) {
+				pos = mm->chunks[at].end; /* already visible */
+				at++;
+				continue;
+			}
+			if (at < mm->nr_chunks && mm->chunks[at].start < gap_end)
+				gap_end = mm->chunks[at].start;
+			if (nundo == ARRAY_SIZE(undo)) {
+				ret = sva_fail(&mm->ctx->log, -E2BIG, "range too fragmented to map in one call");
+				break;
+			}
+			ret = map_gap(mm, pos, gap_end, vmas[i].prot);
+			if (!ret) {
+				undo[nundo][0] = pos;
+				undo[nundo][1] = gap_end;
+				nundo++;
+				done += gap_end - pos;
+				at = chunk_after(mm, gap_end);
+				pos = gap_end;
+			}
+		}
+	}
+	if (ret) {
+		/* All or nothing: take back what this call mapped. */
+		for (size_t i = 0; i < nundo; i++) {
+			size_t at = chunk_after(mm, undo[i][0]);
+
+			sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, undo[i][0], undo[i][1] - undo[i][0]);
+			chunk_remove(mm, at);
+		}
+		return ret;
+	}
+	if (mapped)
+		*mapped = done;
+	return 0;
+}
+
+SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
+{
+	uint64_t start, end;
+	int ret;
+
+	if (!mm)
+		return -EINVAL;
+	if (check_range(addr, len, &start, &end))
+		return sva_fail(&mm->ctx->log, -EINVAL, "sva_mm_prefault: empty or wrapping range %p+%zu", addr, len);
+	ret = sva_mm_check_owner(mm);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&mm->lock);
+	ret = sva_mm_map_locked(mm, start, end, NULL);
+	pthread_mutex_unlock(&mm->lock);
+	return ret;
+}
+
+SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len)
+{
+	uint64_t start, end;
+	long bytes = 0;
+	size_t at;
+	int ret;
+
+	if (!mm)
+		return -EINVAL;
+	if (check_range(addr, len, &start, &end))
+		return sva_fail(&mm->ctx->log, -EINVAL, "sva_mm_invalidate: empty or wrapping range %p+%zu", addr,
+				len);
+	ret = sva_mm_check_owner(mm);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&mm->lock);
+	at = chunk_after(mm, start);
+	while (at < mm->nr_chunks && mm->chunks[at].start < end) {
+		struct sva_chunk c = mm->chunks[at];
+
+		ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, c.start, c.end - c.start);
+		if (ret && ret != -ENOENT) {
+			sva_logf(&mm->ctx->log, SVA_LOG_ERROR, "IOMMU_IOAS_UNMAP 0x%llx-0x%llx failed: %s",
+				 (unsigned long long)c.start, (unsigned long long)c.end, strerror(-ret));
+			at++;
+			continue;
+		}
+		chunk_remove(mm, at);
+		bytes += (long)(c.end - c.start);
+	}
+	pthread_mutex_unlock(&mm->lock);
+	return bytes;
+}
+
+int sva_mm_check_owner(struct sva_mm *mm)
+{
+	if (getpid() != mm->pid)
+		return sva_fail(&mm->ctx->log, -ECHILD,
+				"this address space belongs to process %d; a forked child cannot use it", (int)mm->pid);
+	return 0;
+}

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The iommufd selftest mock device through libsva: hw info, pinned PASID and
+ * RID binds checked against the kernel's own state (PASID_CHECK_HWPT), memory
+ * made visible at IOVA == VA and read back through the kernel (ACCESS_RW on the
+ * pinned pages, MD_CHECK_MAP), the mm_exit order, and a raw fault-queue round trip.
+ */
+#include <poll.h>
+
+#include "ktest.h"
+#include "pasid_space.h"
+
+#define BUF_VA 0x40000000ull /* inside the mock aperture [16 MiB, 2 GiB) */
+#define PG 4096u
+
+static struct sva_dev *g_dev;
+static int exit_calls, exit_saw_attached;
+
+static void on_mm_exit(struct sva_bond *bond, void *drvdata)
+{
+	exit_calls++;
+	/* mm_exit runs while the PASID still translates. */
+	exit_saw_attached = ktest_pasid_check(g_dev, sva_bond_pasid(bond), bond->hwpt->id) == 0 &&
+			    drvdata == (void *)0xd00d;
+}
+
+/* Software "DMA" through the IOAS: reads the pinned pages, not the current VA. */
+static int access_rw(struct sva_ctx *ctx, uint32_t ioas, uint64_t iova, void *buf, size_t len, int write)
+{
+	struct kabi_iommu_test_cmd create = { .op = KABI_TEST_OP_CREATE_ACCESS, .id = ioas };
+	struct kabi_iommu_test_cmd rw = { .op = KABI_TEST_OP_ACCESS_RW };
+	int ret = ktest_cmd(ctx, &create);
+
+	if (ret)
+		return ret;
+	rw.id = create.create_access.out_access_fd;
+	rw.access_rw.iova = iova;
+	rw.access_rw.length = len;
+	rw.access_rw.uptr = (uintptr_t)buf;
+	rw.access_rw.flags = KABI_MOCK_ACCESS_RW_SLOW_PATH | (write ? KABI_MOCK_ACCESS_RW_WRITE : 0);
+	ret = ktest_cmd(ctx, &rw);
+	close((int)create.create_access.out_access_fd);
+	return ret;
+}
+
+static void info_checks(struct sva_ctx *ctx)
+{
+	struct sva_mock_opts mo = { .size = sizeof(mo), .flags = SVA_MOCK_NO_PASID };
+	struct sva_dev_info info = { .size = sizeof(info) };
+	struct sva_dev *nopasid;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+
+	is_int(sva_dev_get_info(g_dev, &info), 0, "mock: sva_dev_get_info");
+	is_int(info.iommu_type, SVA_IOMMU_SELFTEST, "mock: IOMMU type is selftest");
+	is_int(info.max_pasid_log2, 20, "mock: PASID width 20");
+	ok(info.flags & SVA_DEV_MOCK, "mock: SVA_DEV_MOCK set");
+	ok(!(info.flags & SVA_DEV_PCI), "mock: not a PCI device");
+	ok(info.dev_id > 0, "mock: has an iommufd device id (%u)", info.dev_id);
+	is_int(sva_dev_fd(g_dev), -1, "mock: no VFIO fd");
+	ok(sva_dev_pasids(g_dev) != NULL, "mock: has its own PASID space below the global range");
+
+	if (!ok(sva_dev_open_mock(ctx, &mo, &nopasid) == 0, "mock without PASID opens"))
+		return;
+	info.size = sizeof(info);
+	sva_dev_get_info(nopasid, &info);
+	is_int(info.max_pasid_log2, 0, "mock without PASID: width 0");
+	sva_mm_new(ctx, NULL, &mm);
+	is_int(sva_bind(nopasid, mm, &bo, &bond), -EOPNOTSUPP, "PASID bind on a device without PASID: -EOPNOTSUPP");
+	sva_mm_free(mm);
+	sva_dev_close(nopasid);
+}
+
+static void prefault_checks(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_bond *bond)
+{
+	unsigned char *buf = ktest_map_at(BUF_VA, 2 * PG, PROT_READ | PROT_WRITE);
+	unsigned char *ro = ktest_map_at(BUF_VA + 0x10000, PG, PROT_READ);
+	unsigned char *none = ktest_map_at(BUF_VA + 0x20000, PG, PROT_NONE);
+	unsigned char back[2 * PG];
+	struct kabi_iommu_test_cmd check = { .op = KABI_TEST_OP_MD_CHECK_MAP };
+	int stack_var = 0;
+
+	for (unsigned i = 0; i < 2 * PG; i++)
+		buf[i] = (unsigned char)(i * 7 + 3);
+	is_int(sva_mm_prefault(mm, buf, 2 * PG), 0, "prefault two pages at 0x%llx", BUF_VA);
+	is_int(sva_mm_prefault(mm, buf + 100, 10), 0, "prefault of an already visible range is a no-op");
+	memset(back, 0, sizeof(back));
+	is_int(access_rw(ctx, mm->ioas_id, BUF_VA, back, sizeof(back), 0), 0,
+	       "the kernel reads IOVA 0x%llx through the pinned pages", BUF_VA);
+	ok(memcmp(back, buf, sizeof(back)) == 0, "and sees the process's bytes at IOVA == VA");
+	check.id = bond->hwpt->id;
+	check.check_map.iova = BUF_VA;
+	check.check_map.length = 2 * PG;
+	check.check_map.uptr = (uintptr_t)buf;
+	is_int(ktest_cmd(ctx, &check), 0, "MD_CHECK_MAP: the mock page table maps IOVA to the process's pages");
+
+	is_int(sva_mm_prefault(mm, ro, PG), 0, "prefault a read-only page");
+	memset(back, 0xee, PG);
+	ok(access_rw(ctx, mm->ioas_id, BUF_VA + 0x10000, back, PG, 1) != 0,
+	   "a device write to the read-only mapping is refused");
+	ok(access_rw(ctx, mm->ioas_id, BUF_VA + 0x10000, back, PG, 0) == 0, "a device read of it works");
+
+	is_int(sva_mm_prefault(mm, none, PG), -EACCES, "prefault of PROT_NONE: -EACCES");
+	is_int(sva_mm_prefault(mm, (void *)(uintptr_t)(BUF_VA + 0x30000), PG), -EFAULT,
+	       "prefault of unmapped memory: -EFAULT");
+	is_int(sva_mm_prefault(mm, buf, 0), -EINVAL, "prefault of 0 bytes: -EINVAL");
+	is_int(sva_mm_prefault(mm, (void *)UINTPTR_MAX, 2), -EINVAL, "prefault of a wrapping range: -EINVAL");
+	is_int(sva_mm_prefault(mm, &stack_var, sizeof(stack_var)), -ERANGE,
+	       "prefault of the stack (outside the mock aperture): -ERANGE");
+	is_int(access_rw(ctx, mm->ioas_id, BUF_VA + 0x20000, back, PG, 0), -ENOENT,
+	       "nothing was mapped by the failed prefaults");
+
+	is_int(sva_mm_invalidate(mm, buf + PG, 1), 2 * PG, "invalidate one byte unmaps the whole chunk (8 KiB)");
+	is_int(access_rw(ctx, mm->ioas_id, BUF_VA, back, PG, 0), -ENOENT, "after invalidate the device sees nothing");
+	is_int(sva_mm_invalidate(mm, buf, PG), 0, "invalidating nothing returns 0");
+	is_int(sva_mm_invalidate(mm, buf, 0), -EINVAL, "invalidate of 0 bytes: -EINVAL");
+	munmap(buf, 2 * PG);
+	munmap(ro, PG);
+	munmap(none, PG);
+}
+
+static void bind_checks(struct sva_ctx *ctx)
+{
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = on_mm_exit };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED, .drvdata = (void *)0xd00d, .ops = &ops };
+	struct sva_bond *b1, *b2, *rid, *found;
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+	struct sva_iova_range r[8];
+	size_t nr = 8;
+	struct sva_mm *mm;
+	uint32_t p1, p2, h1;
+	void *data;
+
+	is_int(sva_mm_new(ctx, NULL, &mm), 0, "sva_mm_new");
+	is_int(sva_dev_iova_ranges(g_dev, r, &nr), -ENOTCONN, "IOVA ranges before any attach: -ENOTCONN");
+	is_int(sva_bind(g_dev, mm, &bo, &b1), 0, "pinned PASID bind");
+	p1 = sva_bond_pasid(b1);
+	h1 = b1->hwpt->id;
+	ok(p1 >= SVA_GLOBAL_PASID_MIN_DEFAULT && p1 != SVA_PASID_RID, "AUTO gave a global PASID (%u)", p1);
+	is_int(ktest_pasid_check(g_dev, p1, h1), 0, "kernel: PASID %u is attached to the bond's HWPT", p1);
+	ok(sva_dev_bond_lookup(g_dev, p1, &found, &data) == 0 && found == b1 && data == (void *)0xd00d,
+	   "lookup by PASID finds the bond and its drvdata");
+	ok(sva_bond_drvdata(b1) == (void *)0xd00d, "sva_bond_drvdata");
+
+	is_int(sva_bind(g_dev, mm, &bo, &b2), 0, "a second PASID on the same address space");
+	p2 = sva_bond_pasid(b2);
+	ok(p2 != p1, "with its own PASID (%u)", p2);
+	is_int(b2->hwpt->id, h1, "sharing the device's HWPT on that address space");
+	is_int(ktest_pasid_check(g_dev, p2, h1), 0, "kernel: PASID %u attached too", p2);
+
+	/* The kernel's own PASID rules, straight through the backend. */
+	is_int(g_dev->be->pasid_attach(g_dev, 3000, mm->ioas_id), -EINVAL, "kernel: an IOAS as a PASID's pt: -EINVAL");
+	is_int(g_dev->be->pasid_attach(g_dev, p1, h1), -EBUSY, "kernel: attaching an attached PASID again: -EBUSY");
+
+	struct sva_bind_opts ro = { .size = sizeof(ro), .flags = SVA_BIND_PINNED | SVA_BIND_RID, .drvdata = (void *)7 };
+	is_int(sva_bind(g_dev, mm, &ro, &rid), 0, "pinned RID bind alongside the PASIDs");
+	ok(sva_dev_bond_lookup(g_dev, SVA_PASID_RID, &found, &data) == 0 && found == rid && data == (void *)7,
+	   "lookup of the RID bond");
+	is_int(sva_bond_pasid(rid), SVA_PASID_RID, "a RID bond reports SVA_PASID_RID");
+	is_int(sva_bind(g_dev, mm, &ro, &found), -EBUSY, "a second RID bind: -EBUSY");
+	nr = 8;
+	ok(sva_dev_iova_ranges(g_dev, r, &nr) == 0 && nr >= 1, "IOVA ranges after the RID attach (%zu)", nr);
+	ok(nr >= 1 && r[0].start == KABI_MOCK_APERTURE_START && r[nr - 1].last == KABI_MOCK_APERTURE_LAST,
+	   "the mock aperture [0x%llx, 0x%llx]", nr ? (unsigned long long)r[0].start : 0ull,
+	   nr ? (unsigned long long)r[nr - 1].last : 0ull);
+	nr = 0;
+	is_int(sva_dev_iova_ranges(g_dev, r, &nr), -ENOSPC, "a too-small range array: -ENOSPC");
+	ok(nr >= 1, "and the count needed (%zu)", nr);
+	is_int(ktest_pasid_check(g_dev, p1, h1), 0, "the PASIDs stay attached across the RID attach");
+
+	prefault_checks(ctx, mm, b1);
+
+	is_int(sva_unbind(rid), 0, "unbind the RID");
+	is_int(sva_dev_bond_lookup(g_dev, SVA_PASID_RID, &found, &data), -ENOENT, "no RID bond after unbind");
+	is_int(ktest_pasid_check(g_dev, p1, h1), 0, "PASIDs stay attached after the RID unbind (RID parked)");
+
+	exit_calls = 0;
+	is_int(sva_unbind(b1), 0, "unbind the first PASID");
+	is_int(exit_calls, 1, "mm_exit ran exactly once");
+	ok(exit_saw_attached, "mm_exit ran while the PASID was still attached, with the drvdata");
+	is_int(ktest_pasid_check(g_dev, p1, 0), 0, "kernel: PASID %u is detached after unbind", p1);
+	is_int(sva_dev_bond_lookup(g_dev, p1, &found, &data), -ENOENT, "lookup after unbind: -ENOENT");
+	sva_pasid_stats(sva_ctx_global_pasids(ctx), &st);
+	is_int(st.quarantined, 1, "the PASID is in quarantine, not back in the pool");
+
+	exit_calls = 0;
+	sva_mm_free(mm);
+	is_int(exit_calls, 1, "sva_mm_free ran mm_exit for the remaining bond");
+	is_int(ktest_pasid_check(g_dev, p2, 0), 0, "kernel: PASID %u detached by sva_mm_free", p2);
+}
+
+/* The fault queue by hand: trigger, read one record, answer, reject a stale cookie. */
+static void fault_queue_roundtrip(struct sva_ctx *ctx)
+{
+	struct kabi_iommu_hwpt_pgfault rec;
+	struct kabi_iommu_hwpt_page_response resp;
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_RID };
+	struct pollfd pfd;
+	struct sva_bond *rid;
+	struct sva_mm *mm;
+	uint32_t fault_id, hwpt;
+	int fault_fd;
+	const uint32_t pasid = 2048;
+
+	sva_mm_new(ctx, NULL, &mm);
+	is_int(sva_bind(g_dev, mm, &bo, &rid), 0, "RID bind (puts the RID on a PASID-compatible HWPT)");
+	is_int(sva_iommufd_fault_alloc(ctx->fd, &fault_id, &fault_fd), 0, "FAULT_QUEUE_ALLOC");
+	is_int(sva_iommufd_hwpt_alloc(ctx->fd, g_dev->info.dev_id, mm->ioas_id,
+				      KABI_IOMMU_HWPT_FAULT_ID_VALID | KABI_IOMMU_HWPT_ALLOC_PASID, fault_id, &hwpt),
+	       0, "HWPT_ALLOC(FAULT_ID_VALID|ALLOC_PASID) on the paging IOAS");
+	is_int(g_dev->be->pasid_attach(g_dev, pasid, hwpt), 0, "attach the IOPF HWPT to PASID %u", pasid);
+	pfd = (struct pollfd){ .fd = fault_fd, .events = POLLIN };
+	is_int(poll(&pfd, 1, 0), 0, "fault queue is empty before a fault");
+	is_int(sva_dev_inject_fault(g_dev, pasid, BUF_VA, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 7), 0, "inject a fault");
+	is_int(poll(&pfd, 1, 2000), 1, "poll wakes for it");
+	is_int(read(fault_fd, &rec, sizeof(rec)), (long)sizeof(rec), "read one 40-byte record");
+	is_int(rec.flags & KABI_IOMMU_PGFAULT_FLAGS_KNOWN,
+	       KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID | KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE, "flags PASID_VALID|LAST_PAGE");
+	is_int(rec.pasid, pasid, "record PASID");
+	is_int(rec.grpid, 7, "record group id");
+	is_int(rec.addr, BUF_VA, "record address");
+	is_int(rec.perm, KABI_IOMMU_PGFAULT_PERM_READ | KABI_IOMMU_PGFAULT_PERM_WRITE, "record access");
+	is_int(rec.dev_id, g_dev->info.dev_id, "record device id");
+	ok(rec.cookie != 0, "record has a cookie (%u)", rec.cookie);
+	is_int(read(fault_fd, &rec, sizeof(rec) - 1), -1, "a read not a multiple of 40 bytes fails");
+	resp = (struct kabi_iommu_hwpt_page_response){ .cookie = rec.cookie, .code = KABI_IOMMUFD_PAGE_RESP_SUCCESS };
+	is_int(write(fault_fd, &resp, sizeof(resp)), (long)sizeof(resp), "answer the group once");
+	errno = 0;
+	ok(write(fault_fd, &resp, sizeof(resp)) < 0 && errno == EINVAL, "a stale cookie is rejected with EINVAL");
+	is_int(read(fault_fd, &rec, sizeof(rec)), 0, "queue empty again (read never blocks)");
+	is_int(g_dev->be->pasid_detach(g_dev, pasid), 0, "detach");
+	is_int(ktest_pasid_check(g_dev, pasid, 0), 0, "kernel: detached");
+	is_int(sva_iommufd_destroy(ctx->fd, hwpt), 0, "destroy the IOPF HWPT");
+	close(fault_fd);
+	is_int(sva_iommufd_destroy(ctx->fd, fault_id), 0, "destroy the fault queue after its fd is closed");
+	sva_unbind(rid);
+	sva_mm_free(mm);
+}
+
+int main(void)
+{
+	struct sva_ctx *ctx;
+	struct sva_dev *other;
+	int ret;
+
+	ktest_require_iommufd();
+	ctx = ktest_ctx();
+	ret = sva_dev_open_mock(ctx, NULL, &g_dev);
+	if (ret == -EOPNOTSUPP && !getenv("SVA_VM"))
+		skip_all("the kernel has no CONFIG_IOMMUFD_TEST (run make check-vm)");
+	if (!is_int(ret, 0, "sva_dev_open_mock"))
+		return done_testing();
+	info_checks(ctx);
+	bind_checks(ctx);
+	fault_queue_roundtrip(ctx);
+	sva_dev_close(g_dev);
+
+	/* Any release order: the context outlives its last device. */
+	is_int(sva_dev_open_mock(ctx, NULL, &other), 0, "open another mock");
+	sva_ctx_free(ctx);
+	ok(sva_dev_get_info(other, &(struct sva_dev_info){ .size = sizeof(struct sva_dev_info) }) == 0,
+	   "a device still works after sva_ctx_free");
+	sva_dev_close(other);
+	ok(1, "closing the last device after the context frees both");
+	return done_testing();
+}

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Helpers shared by the kernel-tier tests (run in the QEMU VM, or on a host with /dev/iommu). */
+#ifndef SVA_TESTS_KTEST_H
+#define SVA_TESTS_KTEST_H
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "kabi_selftest.h"
+#include "../tap.h"
+
+/* Stop the test program: something it needs is missing. */
+__attribute__((format(printf, 1, 2), noreturn)) static inline void ktest_bail(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("Bail out! ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	exit(1);
+}
+
+/* The VM topology the test runs on ("mock", "vtd39", "vtd48-numa"), or "" on a host. */
+static inline const char *ktest_topology(void)
+{
+	const char *t = getenv("SVA_TOPOLOGY");
+
+	return t ? t : "";
+}
+
+/* Skip the whole test unless /dev/iommu is usable; in the VM its absence is a failure. */
+static inline void ktest_require_iommufd(void)
+{
+	if (access("/dev/iommu", R_OK | W_OK) == 0)
+		return;
+	if (getenv("SVA_VM")) {
+		printf("not ok 1 - /dev/iommu is usable inside the test VM (%s)\n1..1\n", strerror(errno));
+		exit(1);
+	}
+	skip_all("no usable /dev/iommu on this host (run make check-vm for the kernel tier)");
+}
+
+static inline struct sva_ctx *ktest_ctx(void)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o) };
+	struct sva_ctx *ctx = NULL;
+	int ret = sva_ctx_new(&o, &ctx);
+
+	if (ret)
+		ktest_bail("sva_ctx_new: %s", strerror(-ret));
+	return ctx;
+}
+
+/* An IOMMU_TEST_CMD on the context's iommufd; returns 0 or -errno. */
+static inline int ktest_cmd(struct sva_ctx *ctx, struct kabi_iommu_test_cmd *cmd)
+{
+	cmd->size = sizeof(*cmd);
+	return ioctl(sva_ctx_fd(ctx), KABI_IOMMU_TEST_CMD, cmd) ? -errno : 0;
+}
+
+/* Does the kernel hold `hwpt` (0: nothing) on PASID `pasid` of the mock? */
+static inline int ktest_pasid_check(struct sva_dev *dev, uint32_t pasid, uint32_t hwpt)
+{
+	struct kabi_iommu_test_cmd cmd = {
+		.op = KABI_TEST_OP_PASID_CHECK_HWPT,
+		.id = dev->stdev_id,
+		.pasid_check = { .pasid = pasid, .hwpt_id = hwpt },
+	};
+
+	return ktest_cmd(dev->ctx, &cmd);
+}
+
+/* Map `len` bytes at exactly `addr` (low, device-reachable VAs), or bail out. */
+static inline void *ktest_map_at(uint64_t addr, size_t len, int prot)
+{
+	void *p = mmap((void *)(uintptr_t)addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED || p != (void *)(uintptr_t)addr)
+		ktest_bail("mmap at 0x%llx: %s", (unsigned long long)addr, strerror(errno));
+	return p;
+}
+
+/* The PCI address of the first device with this vendor:device, or "" if none. */
+static inline int ktest_find_pci(unsigned vendor, unsigned device, char out[16])
+{
+	DIR *d = opendir("/sys/bus/pci/devices");
+	struct dirent *de;
+	char path[300], buf[32];
+	int found = 0;
+
+	out[0] = '\0';
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		FILE *f;
+		unsigned v = 0, dv = 0;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor", de->d_name);
+		if ((f = fopen(path, "r"))) {
+			if (fgets(buf, sizeof(buf), f))
+				v = (unsigned)strtoul(buf, NULL, 16);
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", de->d_name);
+		if ((f = fopen(path, "r"))) {
+			if (fgets(buf, sizeof(buf), f))
+				dv = (unsigned)strtoul(buf, NULL, 16);
+			fclose(f);
+		}
+		if (v == vendor && dv == device && strlen(de->d_name) < 16) {
+			memcpy(out, de->d_name, strlen(de->d_name) + 1);
+			found = 1;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+#endif

@@ -1,0 +1,16 @@
+# Kernel-tier tests: against real Linux iommufd/VFIO.  Under `make check` they
+# run natively only where /dev/iommu is usable and skip (saying why) elsewhere;
+# `make check-vm` runs them in the QEMU VM on every topology.  They link the
+# convenience library, so they are real ELF binaries the initramfs can carry.
+KERNEL_TESTS = \
+	tests/kernel/ktest-smoke \
+	tests/kernel/ktest-mock \
+	tests/kernel/ktest-edu
+check_PROGRAMS += $(KERNEL_TESTS)
+TESTS += $(KERNEL_TESTS)
+tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
+tests_kernel_ktest_mock_SOURCES = tests/kernel/ktest-mock.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_edu_SOURCES = tests/kernel/ktest-edu.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_smoke_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_mock_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_edu_LDADD = $(TEST_LIBS)
