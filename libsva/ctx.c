@@ -18,8 +18,7 @@ static int open_iommufd(struct sva_ctx *ctx, const char *path)
 		switch (ret) {
 		case -ENOENT:
 			return sva_fail(&ctx->log, ret,
-					"%s does not exist: the kernel needs CONFIG_IOMMUFD (try 'modprobe iommufd'), "
-					"or this machine has no IOMMU enabled (intel_iommu=on / amd_iommu=on)", path);
+					"%s does not exist: the kernel needs CONFIG_IOMMUFD (try 'modprobe iommufd')", path);
 		case -EACCES:
 		case -EPERM:
 			return sva_fail(&ctx->log, ret,
@@ -44,8 +43,10 @@ static int adopt_iommufd(struct sva_ctx *ctx, int passed)
 	if (passed < 0)
 		return sva_fail(&ctx->log, -EBADF, "adopted iommufd %d is not a file descriptor", passed);
 	fd = fcntl(passed, F_DUPFD_CLOEXEC, 3);
-	if (fd < 0)
+	if (fd < 0 && errno == EBADF)
 		return sva_fail(&ctx->log, -EBADF, "adopted iommufd %d is not open", passed);
+	if (fd < 0)
+		return sva_fail(&ctx->log, -errno, "cannot duplicate iommufd %d: %s", passed, strerror(errno));
 	ret = sva_iommufd_check(fd);
 	if (ret) {
 		close(fd);
@@ -122,6 +123,7 @@ void sva_ctx_put(struct sva_ctx *ctx)
 		close(ctx->fd);
 	free(ctx->sysfs_root);
 	free(ctx->dev_root);
+	sva_log_fini(&ctx->log);
 	free(ctx);
 }
 
@@ -139,5 +141,5 @@ SVA_EXPORT int sva_ctx_fd(const struct sva_ctx *ctx)
 SVA_EXPORT void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level)
 {
 	if (ctx)
-		sva_log_init(&ctx->log, fn, arg, (int)level);
+		sva_log_set(&ctx->log, fn, arg, (int)level);
 }

@@ -146,9 +146,11 @@ static int check_pci(struct sva_ctx *ctx, int fd, const char *what)
 {
 	struct kabi_vfio_device_info info = { .argsz = sizeof(info) };
 
-	if (ioctl(fd, KABI_VFIO_DEVICE_GET_INFO, &info))
-		return sva_fail(&ctx->log, -ENOTTY, "%s is not a VFIO device (VFIO_DEVICE_GET_INFO failed: %s)", what,
-				strerror(errno));
+	if (ioctl(fd, KABI_VFIO_DEVICE_GET_INFO, &info)) {
+		sva_logf(&ctx->log, SVA_LOG_DEBUG, "%s: VFIO_DEVICE_GET_INFO failed (%s); treating it as non-PCI", what,
+			 strerror(errno));
+		return 0;
+	}
 	return (info.flags & KABI_VFIO_DEVICE_FLAGS_PCI) ? 1 : 0;
 }
 
@@ -257,8 +259,11 @@ SVA_EXPORT int sva_dev_open_fd(struct sva_ctx *ctx, int passed, struct sva_dev *
 
 	if (!ctx || !out)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_open_fd: ctx or out is NULL");
-	if (passed < 0 || (fd = fcntl(passed, F_DUPFD_CLOEXEC, 3)) < 0)
+	if (passed < 0 || (fd = fcntl(passed, F_DUPFD_CLOEXEC, 3)) < 0) {
+		if (passed >= 0 && errno != EBADF)
+			return sva_fail(&ctx->log, -errno, "cannot duplicate fd %d: %s", passed, strerror(errno));
 		return sva_fail(&ctx->log, -EBADF, "sva_dev_open_fd: fd %d is not open", passed);
+	}
 	if (fstat(fd, &st) || !S_ISCHR(st.st_mode)) {
 		close(fd);
 		return sva_fail(&ctx->log, -ENOTTY, "fd %d is not a character device, so not a VFIO cdev", passed);
@@ -297,28 +302,36 @@ SVA_EXPORT int sva_dev_get_info(const struct sva_dev *dev, struct sva_dev_info *
 
 	if (!dev)
 		return -EINVAL;
+	pthread_mutex_lock((pthread_mutex_t *)&dev->lock);
 	snap = dev->info;
 	if (dev->rid_pt)
 		snap.flags |= SVA_DEV_ATTACHED;
+	pthread_mutex_unlock((pthread_mutex_t *)&dev->lock);
 	return sva_info_copy(info, &snap, sizeof(snap));
 }
 
 SVA_EXPORT int sva_dev_fd(const struct sva_dev *dev)
 {
-	return dev ? dev->fd : -EINVAL;
+	if (!dev)
+		return -EINVAL;
+	return dev->fd >= 0 ? dev->fd : -ENODEV;
 }
 
 SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *ranges, size_t *nr)
 {
+	uint32_t ioas;
 	int ret;
 
 	if (!dev || !nr || (*nr && !ranges))
 		return -EINVAL;
-	if (!dev->rid_ioas)
+	pthread_mutex_lock(&dev->lock);
+	ioas = dev->rid_ioas;
+	pthread_mutex_unlock(&dev->lock);
+	if (!ioas)
 		return sva_fail(&dev->ctx->log, -ENOTCONN,
 				"device %u is not attached to an address space; its IOVA ranges are not known yet",
 				dev->info.dev_id);
-	ret = sva_iommufd_iova_ranges(dev->ctx->fd, dev->rid_ioas, ranges, nr);
+	ret = sva_iommufd_iova_ranges(dev->ctx->fd, ioas, ranges, nr);
 	if (ret == -EMSGSIZE)
 		return -ENOSPC;
 	return ret;

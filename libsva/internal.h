@@ -18,14 +18,18 @@
 /* ------------------------------------------------------------------ log.c */
 
 struct sva_log {
-	_Atomic(sva_log_fn) fn;
-	void *_Atomic arg;
-	atomic_int level;
+	pthread_mutex_t lock; /* fn and arg change together */
+	sva_log_fn fn;
+	void *arg;
+	atomic_int level; /* read lock-free: most lines are filtered out */
 };
 
 /* Level from $SVA_LOG (debug|info|warn|error|off), or SVA_LOG_WARN. */
 enum sva_log_level sva_log_env_level(void);
 void sva_log_init(struct sva_log *log, sva_log_fn fn, void *arg, int level);
+/* Replace fn, arg and level of an initialized log (sva_ctx_set_log). */
+void sva_log_set(struct sva_log *log, sva_log_fn fn, void *arg, int level);
+void sva_log_fini(struct sva_log *log);
 void sva_logf(const struct sva_log *log, enum sva_log_level level, const char *fmt, ...) SVA_PRINTF(3, 4);
 /* Log at error level and return err (a negative errno), for `return sva_fail(...)`. */
 int sva_fail(const struct sva_log *log, int err, const char *fmt, ...) SVA_PRINTF(3, 4);

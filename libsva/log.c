@@ -37,13 +37,26 @@ static void log_stderr(void *arg, enum sva_log_level level, const char *msg)
 	fprintf(stderr, "libsva %s: %s\n", level_names[level], msg);
 }
 
-void sva_log_init(struct sva_log *log, sva_log_fn fn, void *arg, int level)
+void sva_log_set(struct sva_log *log, sva_log_fn fn, void *arg, int level)
 {
-	atomic_store(&log->fn, fn ? fn : log_stderr);
-	atomic_store(&log->arg, arg);
+	pthread_mutex_lock(&log->lock);
+	log->fn = fn ? fn : log_stderr;
+	log->arg = fn ? arg : NULL;
+	pthread_mutex_unlock(&log->lock);
 	if (level <= SVA_LOG_DEFAULT || level > SVA_LOG_OFF)
 		level = sva_log_env_level();
 	atomic_store(&log->level, level);
+}
+
+void sva_log_init(struct sva_log *log, sva_log_fn fn, void *arg, int level)
+{
+	pthread_mutex_init(&log->lock, NULL);
+	sva_log_set(log, fn, arg, level);
+}
+
+void sva_log_fini(struct sva_log *log)
+{
+	pthread_mutex_destroy(&log->lock);
 }
 
 static void vlog(const struct sva_log *log, enum sva_log_level level, const char *fmt, va_list ap)
@@ -53,12 +66,17 @@ static void vlog(const struct sva_log *log, enum sva_log_level level, const char
 {
 	char buf[512];
 	sva_log_fn fn;
+	void *arg;
 
 	if ((int)level < atomic_load(&log->level) || level >= SVA_LOG_OFF)
 		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	fn = atomic_load(&log->fn);
-	fn(atomic_load(&log->arg), level, buf);
+	/* Copy the pair under the lock; call outside it, so a callback may log. */
+	pthread_mutex_lock((pthread_mutex_t *)&log->lock);
+	fn = log->fn;
+	arg = log->arg;
+	pthread_mutex_unlock((pthread_mutex_t *)&log->lock);
+	fn(arg, level, buf);
 }
 
 void sva_logf(const struct sva_log *log, enum sva_log_level level, const char *fmt, ...)

@@ -77,23 +77,29 @@ struct sva_ctx_opts {
 
 /*
  * Open (or adopt) an iommufd and create a context on it.  Thread-safe.
- * Errors: -EINVAL bad opts; -ENOENT no /dev/iommu (kernel lacks CONFIG_IOMMUFD);
- * -EACCES/-EPERM no permission; -EBADF/-ENOTTY adopted fd closed / not an iommufd;
- * -ERANGE bad global PASID range; -ENOMEM.
+ * Errors: -EINVAL bad opts, flags or log level, or NULL out; -ENOENT no
+ * /dev/iommu (kernel lacks CONFIG_IOMMUFD); -EACCES/-EPERM no permission;
+ * -EBADF adopted fd is not open; -ENOTTY the path or the adopted fd is not an
+ * iommufd; -ERANGE bad global PASID range; -ENOMEM; any other errno of open(2)
+ * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE) passed through.
  */
 int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
 
 /*
- * Drop the caller's reference.  Devices still open keep the context alive until
- * the last of them is closed, so devices and context may be released in any
- * order.  NULL is a no-op.  Not thread-safe against other calls on ctx.
+ * Drop the caller's reference.  Devices and address spaces still open keep the
+ * context alive until the last of them is released, so they and the context may
+ * be released in any order.  NULL is a no-op.  Not thread-safe against other
+ * calls on ctx.
  */
 void sva_ctx_free(struct sva_ctx *ctx);
 
-/* The context's iommufd (owned by the context; do not close it).  Thread-safe. */
+/* The context's iommufd (owned by the context; do not close it), or -EINVAL
+ * for NULL.  Thread-safe. */
 int sva_ctx_fd(const struct sva_ctx *ctx);
 
-/* Replace the log callback and level at run time.  Thread-safe. */
+/* Replace the log callback (NULL: stderr) and level at run time; SVA_LOG_DEFAULT
+ * or an out-of-range level means $SVA_LOG.  Thread-safe: a line logged
+ * concurrently goes to the old or the new callback, with its own arg. */
 void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level);
 
 /* ------------------------------------------------------------------ devices */
@@ -119,7 +125,8 @@ const char *sva_iommu_type_name(uint32_t type);
 /* sva_dev_info.flags */
 #define SVA_DEV_PCI (1u << 0)	  /* a PCI device; pci_addr is set */
 #define SVA_DEV_MOCK (1u << 1)	  /* the iommufd selftest mock device */
-#define SVA_DEV_ATTACHED (1u << 2) /* its RID is attached to an address space */
+#define SVA_DEV_ATTACHED (1u << 2) /* its RID is attached: to a bound address space, or
+				    * parked on an empty one while only PASIDs are bound */
 
 struct sva_dev_info {
 	size_t size;		 /* sizeof(struct sva_dev_info), set by the caller */
@@ -137,15 +144,19 @@ struct sva_dev_info {
  * Open a VFIO cdev device and bind it to the context's iommufd.  `name` is a
  * cdev path ("/dev/vfio/devices/vfio3"), a cdev name ("vfio3") or a PCI address
  * ("0000:41:00.0" or "41:00.0", resolved through sysfs vfio-dev/).  Thread-safe.
- * Errors: -EINVAL malformed name; -ENOENT no such device; -ENODEV the device is
- * not bound to vfio-pci or the kernel lacks VFIO cdev (CONFIG_VFIO_DEVICE_CDEV);
- * -EACCES/-EPERM no permission; -EBUSY the device is open elsewhere; -ENOMEM.
+ * Errors: -EINVAL malformed name, NULL ctx or out; -ENOENT no such device;
+ * -ENODEV the device is not bound to vfio-pci or the kernel lacks VFIO cdev
+ * (CONFIG_VFIO_DEVICE_CDEV); -ENOTTY the path is not a VFIO cdev; -EACCES/-EPERM
+ * no permission; -EBUSY the device is already open (a VFIO cdev can be opened
+ * once); -ENOMEM; other errnos of open(2), VFIO_DEVICE_BIND_IOMMUFD and
+ * IOMMU_GET_HW_INFO passed through.
  */
 int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out);
 
 /*
- * As sva_dev_open() for an already open VFIO cdev fd (libsva works on a
- * duplicate; the caller keeps its fd).  Thread-safe.
+ * As sva_dev_open() for an already open VFIO cdev fd.  libsva works on a
+ * duplicate; the caller keeps its fd, which shares the open file, so the device
+ * stays bound until both are closed.  Thread-safe.
  * Errors: -EBADF not an open fd; -ENOTTY not a VFIO cdev device fd; -EBUSY
  * already bound to an iommufd; -ENOMEM.
  */
@@ -160,7 +171,8 @@ void sva_dev_close(struct sva_dev *dev);
 /* Fill `info` (set info->size first).  Thread-safe.  Errors: -EINVAL bad size. */
 int sva_dev_get_info(const struct sva_dev *dev, struct sva_dev_info *info);
 
-/* The device's VFIO cdev fd (owned by libsva), or -1 for the mock device. */
+/* The device's VFIO cdev fd (owned by libsva; for BAR mmap and region I/O),
+ * -ENODEV for the mock device, -EINVAL for NULL.  Thread-safe. */
 int sva_dev_fd(const struct sva_dev *dev);
 
 struct sva_iova_range {
@@ -174,7 +186,8 @@ struct sva_iova_range {
  * `ranges`; on return it is the number of ranges (also when -ENOSPC says the
  * array was too small).  Thread-safe.
  * Errors: -ENOTCONN the device is not attached; -ENOSPC array too small;
- * -EINVAL NULL nr.
+ * -EINVAL NULL dev or nr, or *nr > 0 with NULL ranges.  At most 64 ranges are
+ * reported.
  */
 int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *ranges, size_t *nr);
 

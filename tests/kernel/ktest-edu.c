@@ -70,12 +70,12 @@ static int edu_setup(struct edu *e)
 
 static uint32_t rd32(struct edu *e, unsigned off)
 {
-	return *(volatile uint32_t *)(e->bar + off);
+	return *(volatile uint32_t *)(volatile void *)(e->bar + off);
 }
 
 static void wr64(struct edu *e, unsigned off, uint64_t v)
 {
-	*(volatile uint64_t *)(e->bar + off) = v;
+	*(volatile uint64_t *)(volatile void *)(e->bar + off) = v;
 }
 
 /* One DMA; edu finishes after ~100 ms of virtual time, so poll its command register. */

@@ -58,7 +58,7 @@ static void info_checks(struct sva_ctx *ctx)
 	ok(info.flags & SVA_DEV_MOCK, "mock: SVA_DEV_MOCK set");
 	ok(!(info.flags & SVA_DEV_PCI), "mock: not a PCI device");
 	ok(info.dev_id > 0, "mock: has an iommufd device id (%u)", info.dev_id);
-	is_int(sva_dev_fd(g_dev), -1, "mock: no VFIO fd");
+	is_int(sva_dev_fd(g_dev), -ENODEV, "mock: no VFIO fd (-ENODEV)");
 	ok(sva_dev_pasids(g_dev) != NULL, "mock: has its own PASID space below the global range");
 
 	if (!ok(sva_dev_open_mock(ctx, &mo, &nopasid) == 0, "mock without PASID opens"))
