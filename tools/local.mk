@@ -1,0 +1,20 @@
+# Command-line tools.
+
+# sva-info: the VFIO cdev devices of the machine and what libsva sees of them.
+# Linked with the convenience library for sva_pci_addr_parse(); otherwise it
+# uses only the public API.
+bin_PROGRAMS += tools/sva-info
+tools_sva_info_SOURCES = tools/sva-info.c
+tools_sva_info_LDADD = libsva/libsva-internal.la
+
+# Its test drives the built binary against a fake sysfs tree.
+TESTS += tests/unit/test-sva-info.sh
+EXTRA_DIST += tests/unit/test-sva-info.sh
+
+# sva-demo: the main job, told in plain words (tools/demo.sh runs it in the VM).
+bin_PROGRAMS += tools/sva-demo
+tools_sva_demo_SOURCES = tools/sva-demo.c
+tools_sva_demo_LDADD = libsva/libsva.la
+
+# The README's two commands.
+EXTRA_DIST += tools/test-all.sh tools/demo.sh .ci/run
