@@ -85,6 +85,9 @@ SVA_EXPORT int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts
 
 	if (!ctx || !out)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_open_mock: ctx or out is NULL");
+	ret = sva_ctx_check_owner(ctx);
+	if (ret)
+		return ret;
 	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
 	if (ret || (opts.flags & ~SVA_MOCK_NO_PASID))
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open_mock: bad opts size or unknown flags");
@@ -129,6 +132,9 @@ SVA_EXPORT int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_
 		return -EINVAL;
 	if (dev->be != &sva_backend_mock)
 		return sva_fail(&dev->ctx->log, -EOPNOTSUPP, "only the mock device can inject faults");
+	ret = sva_ctx_check_owner(dev->ctx);
+	if (ret)
+		return ret;
 	if (!perm || (perm & ~(SVA_ACCESS_READ | SVA_ACCESS_WRITE | SVA_ACCESS_EXEC | SVA_ACCESS_PRIV)))
 		return sva_fail(&dev->ctx->log, -EINVAL, "inject_fault: bad access bits 0x%x", perm);
 	cmd.trigger_iopf.dev_id = dev->info.dev_id;

@@ -154,9 +154,19 @@ static int bind_rid(struct sva_dev *dev, struct sva_bond *bond)
 	return 0;
 }
 
+/* Undo rid_park() of a bind that failed, so a failed call changes nothing. */
+static void rid_unpark(struct sva_dev *dev)
+{
+	if (dev->be->detach(dev) == 0) {
+		dev->rid_pt = 0;
+		dev->rid_ioas = 0;
+	}
+}
+
 static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid_policy policy)
 {
 	struct sva_ctx *ctx = dev->ctx;
+	bool parked_now = false;
 	int ret;
 
 	if (!dev_has_pasid(dev))
@@ -167,14 +177,15 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid
 		ret = rid_park(dev);
 		if (ret)
 			return ret;
+		parked_now = true;
 	}
 	ret = hwpt_get(dev, bond->mm, &bond->hwpt);
 	if (ret)
-		return ret;
+		goto unpark;
 	ret = sva_dev_pasid_alloc_owned(dev, policy, bond, bond->drvdata, &bond->pasid);
 	if (ret) {
 		hwpt_put(bond->mm, bond->hwpt);
-		return ret;
+		goto unpark;
 	}
 	ret = dev->be->pasid_attach(dev, bond->pasid, bond->hwpt->id);
 	if (ret) {
@@ -184,9 +195,13 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid
 		sva_dev_pasid_free_owned(dev, bond->pasid, bond);
 		sva_dev_pasid_release(dev, bond->pasid);
 		hwpt_put(bond->mm, bond->hwpt);
-		return ret;
+		goto unpark;
 	}
 	return 0;
+unpark:
+	if (parked_now && !dev->bonds)
+		rid_unpark(dev);
+	return ret;
 }
 
 SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts *uopts,
@@ -209,7 +224,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 		return sva_fail(&dev->ctx->log, -EOPNOTSUPP,
 				"sva_bind: fault-capable bonds are not implemented yet; use SVA_BIND_PINNED and "
 				"sva_mm_prefault()");
-	ret = sva_mm_check_owner(mm);
+	ret = sva_ctx_check_owner(dev->ctx);
 	if (ret)
 		return ret;
 	bond = calloc(1, sizeof(*bond));
@@ -265,6 +280,9 @@ SVA_EXPORT int sva_unbind(struct sva_bond *bond)
 		return -EINVAL;
 	dev = bond->dev;
 	mm = bond->mm;
+	ret = sva_ctx_check_owner(dev->ctx);
+	if (ret)
+		return ret;
 	if (!atomic_compare_exchange_strong(&bond->state, &expected, SVA_BOND_EXITING))
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_unbind: bond is already being torn down");
 

@@ -76,6 +76,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	if (!ctx)
 		return -ENOMEM;
 	atomic_init(&ctx->refs, 1);
+	ctx->pid = getpid();
 	ctx->fd = -1;
 	sva_log_init(&ctx->log, opts.log_fn, opts.log_arg, opts.log_level);
 	ctx->global_pasid_min = opts.global_pasid_min ? opts.global_pasid_min : SVA_GLOBAL_PASID_MIN_DEFAULT;
@@ -125,6 +126,21 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	free(ctx->dev_root);
 	sva_log_fini(&ctx->log);
 	free(ctx);
+}
+
+bool sva_ctx_forked(const struct sva_ctx *ctx)
+{
+	return getpid() != ctx->pid;
+}
+
+int sva_ctx_check_owner(const struct sva_ctx *ctx)
+{
+	if (sva_ctx_forked(ctx))
+		return sva_fail(&ctx->log, -ECHILD,
+				"called in a forked child: libsva objects belong to process %d, and the child "
+				"must not touch them (open a new context in the child)",
+				(int)ctx->pid);
+	return 0;
 }
 
 SVA_EXPORT void sva_ctx_free(struct sva_ctx *ctx)

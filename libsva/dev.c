@@ -283,6 +283,15 @@ SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 		return;
 	ctx = dev->ctx;
 	sva_logf(&ctx->log, SVA_LOG_DEBUG, "closing device %u", dev->info.dev_id);
+	if (sva_ctx_forked(ctx)) {
+		/* Closing our copy of the cdev fd leaves the parent's open file alone. */
+		if (dev->fd >= 0)
+			close(dev->fd);
+		sva_dev_pasids_fini(dev);
+		free(dev);
+		sva_ctx_put(ctx);
+		return;
+	}
 	sva_dev_unbind_all(dev);
 	dev->be->close(dev);
 	/* Only after the device is gone are its parking HWPT and IOAS unreferenced. */

@@ -101,7 +101,8 @@ int sva_iommufd_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd);
 /* ------------------------------------------------------------------ ctx.c */
 
 struct sva_ctx {
-	atomic_int refs; /* the caller's reference + one per open device */
+	atomic_int refs; /* the caller's + one per open device and address space */
+	pid_t pid;	 /* the process that created it */
 	int fd;
 	struct sva_log log;
 	char *sysfs_root;
@@ -111,6 +112,13 @@ struct sva_ctx {
 };
 
 void sva_ctx_get(struct sva_ctx *ctx);
+/*
+ * True in a forked child.  The child shares the parent's iommufd and VFIO file
+ * descriptors, so any ioctl it issued would change the parent's state: every
+ * call that would refuses with -ECHILD, and releases free memory only.
+ */
+bool sva_ctx_forked(const struct sva_ctx *ctx);
+int sva_ctx_check_owner(const struct sva_ctx *ctx);
 /* Create / free ctx->global_pasids from ctx->global_pasid_min/max (pasid_policy.c). */
 int sva_ctx_pasids_init(struct sva_ctx *ctx);
 void sva_ctx_pasids_fini(struct sva_ctx *ctx);
@@ -181,7 +189,6 @@ struct sva_mm {
 	struct sva_ctx *ctx;
 	uint32_t flags;
 	uint32_t ioas_id;
-	pid_t pid; /* the process whose memory this mirrors */
 	pthread_mutex_t lock; /* everything below */
 	struct sva_chunk *chunks; /* sorted, non-overlapping */
 	size_t nr_chunks, cap_chunks;

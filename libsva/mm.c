@@ -64,6 +64,9 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 
 	if (!ctx || !out)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_mm_new: ctx or out is NULL");
+	ret = sva_ctx_check_owner(ctx);
+	if (ret)
+		return ret;
 	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
 	if (ret || (opts.flags & ~SVA_MM_PRIVATE))
 		return sva_fail(&ctx->log, -EINVAL, "sva_mm_new: bad opts size or unknown flags");
@@ -78,7 +81,6 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	pthread_mutex_init(&mm->lock, NULL);
 	mm->ctx = ctx;
 	mm->flags = opts.flags;
-	mm->pid = getpid();
 	sva_ctx_get(ctx);
 	*out = mm;
 	return 0;
@@ -91,6 +93,13 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	if (!mm)
 		return;
 	ctx = mm->ctx;
+	if (sva_ctx_forked(ctx)) {
+		/* The parent's bonds and IOAS are not ours to tear down. */
+		sva_logf(&ctx->log, SVA_LOG_DEBUG, "forked child: freeing address space memory only");
+		free(mm->chunks);
+		free(mm);
+		return;
+	}
 	/* Each unbind takes the bond off the list. */
 	for (;;) {
 		struct sva_bond *bond;
@@ -158,7 +167,7 @@ static int map_gap(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t pro
 	case -EFAULT:
 		return sva_fail(&mm->ctx->log, -EPERM,
 				"mapping 0x%llx-0x%llx: the kernel cannot pin these pages "
-				"(device memory, PFNMAP, secretmem or DAX)",
+				"(device memory, PFNMAP or secretmem)",
 				(unsigned long long)start, (unsigned long long)end);
 	default:
 		return sva_fail(&mm->ctx->log, ret, "IOMMU_IOAS_MAP 0x%llx-0x%llx failed: %s",
@@ -180,6 +189,9 @@ int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t 
 	if (ret == -EFAULT)
 		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx is not (entirely) mapped in this process",
 				(unsigned long long)start, (unsigned long long)end);
+	if (ret == -E2BIG)
+		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx spans more than %zu mappings: split the call",
+				(unsigned long long)start, (unsigned long long)end, ARRAY_SIZE(vmas));
 	if (ret)
 		return sva_fail(&mm->ctx->log, ret, "cannot read this process's mappings: %s", strerror(-ret));
 	for (size_t i = 0; i < nvma; i++)
@@ -295,8 +307,5 @@ SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t le
 
 int sva_mm_check_owner(struct sva_mm *mm)
 {
-	if (getpid() != mm->pid)
-		return sva_fail(&mm->ctx->log, -ECHILD,
-				"this address space belongs to process %d; a forked child cannot use it", (int)mm->pid);
-	return 0;
+	return sva_ctx_check_owner(mm->ctx);
 }

@@ -14,6 +14,9 @@
  *  - "Thread-safe" means the call may run concurrently with any other call on
  *    the same objects; "not thread-safe" means the caller must serialize it
  *    against every other call on the object it names.
+ *  - In a forked child every call that would issue an ioctl fails with -ECHILD:
+ *    the child shares the parent's iommufd and VFIO descriptors, so it must not
+ *    change their state.  Releasing objects there frees memory only.
  */
 #ifndef SVA_SVA_H
 #define SVA_SVA_H
@@ -239,14 +242,19 @@ struct sva_pasid_space_opts {
 	uint32_t flags;	  /* SVA_PASID_* */
 	uint32_t min;	  /* inclusive; 0 is raised to 1 unless SVA_PASID_ALLOW_ZERO */
 	uint32_t max;	  /* inclusive, <= SVA_PASID_MAX; 0: SVA_PASID_MAX */
-	uint64_t grace_ns; /* minimum time in quarantine after release;
-			    * 0: SVA_PASID_GRACE_DEFAULT_NS */
+	uint64_t grace_ns; /* minimum time in quarantine after release (CLOCK_MONOTONIC);
+			    * 0: SVA_PASID_GRACE_DEFAULT_NS; UINT64_MAX: only
+			    * sva_pasid_barrier() ends it */
 };
 
 /*
- * A standalone PASID allocator: needs no IOMMU and no iommufd.  Thread-safe.
- * Errors: -EINVAL bad opts or empty/inverted range; -ERANGE max beyond
- * SVA_PASID_MAX; -ENOMEM.
+ * A standalone PASID allocator: needs no IOMMU and no iommufd.  A PASID goes
+ * allocated -> sva_pasid_free() -> quarantine -> sva_pasid_release() -> grace
+ * (grace_ns, or a barrier) -> allocatable.  Allocation hands out never-used
+ * values first, in increasing order, then returned ones in the order they
+ * became allocatable.  Errors are logged through the default log ($SVA_LOG).
+ * Thread-safe.  Errors: -EINVAL bad opts (size, flags, ALLOW_ZERO with min !=
+ * 0) or empty/inverted range; -ERANGE max beyond SVA_PASID_MAX; -ENOMEM.
  */
 int sva_pasid_space_new(const struct sva_pasid_space_opts *opts, struct sva_pasid_space **out);
 
@@ -259,7 +267,8 @@ void sva_pasid_space_free(struct sva_pasid_space *space);
 /*
  * Allocate the least recently freed PASID (never-used ones first) and attach
  * drvdata to it.  Thread-safe.  Errors: -ENOSPC every PASID is allocated or in
- * quarantine.
+ * quarantine; -ENOMEM (the lookup table grows as values are first used);
+ * -EINVAL NULL space or pasid.
  */
 int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasid);
 
@@ -267,7 +276,8 @@ int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasi
  * Free an allocated PASID: it enters quarantine and lookups stop finding it.
  * It becomes allocatable again only after sva_pasid_release() and the grace
  * condition.  Thread-safe.  Errors: -ENOENT not allocated (never, or already
- * freed); -ERANGE outside the space.
+ * freed); -ERANGE outside the space; -EBUSY the PASID belongs to a bond
+ * (sva_bind()): sva_unbind() frees it.
  */
 int sva_pasid_free(struct sva_pasid_space *space, uint32_t pasid);
 
@@ -282,7 +292,9 @@ int sva_pasid_release(struct sva_pasid_space *space, uint32_t pasid);
 
 /*
  * End the grace period of every PASID released before this call: they are
- * allocatable when it returns.  Thread-safe.  Returns the number moved to the pool.
+ * allocatable when it returns (freed PASIDs not yet released stay in
+ * quarantine).  Thread-safe.  Returns the number moved to the pool, or
+ * -EINVAL for a NULL space.
  */
 int sva_pasid_barrier(struct sva_pasid_space *space);
 
@@ -291,7 +303,9 @@ int sva_pasid_barrier(struct sva_pasid_space *space);
  * thread, including against a concurrent free: the result is the drvdata of an
  * allocation that was live at some instant during the call; the memory libsva
  * reads is never freed before sva_pasid_space_free().  What drvdata points to
- * is the caller's to keep alive.  Errors: -ENOENT not allocated; -ERANGE outside.
+ * is the caller's to keep alive.  drvdata may be NULL (an existence test);
+ * on error it is left untouched.  Errors: -ENOENT not allocated (logged at
+ * debug level only: racing a free is an expected outcome); -ERANGE outside.
  */
 int sva_pasid_lookup(const struct sva_pasid_space *space, uint32_t pasid, void **drvdata);
 
@@ -303,20 +317,25 @@ struct sva_pasid_stats {
 	uint64_t free;	      /* allocatable now */
 };
 
-/* Counts at one instant.  Thread-safe.  Errors: -EINVAL bad size. */
+/* Counts at one instant (allocated + quarantined + free = max - min + 1).
+ * Thread-safe.  Errors: -EINVAL NULL or bad size. */
 int sva_pasid_stats(const struct sva_pasid_space *space, struct sva_pasid_stats *stats);
 
 /*
  * PASIDs of a context's devices.  The context has one global space
  * [global_pasid_min, global_pasid_max]: a PASID from it names the same thing on
  * every device whose range covers the global range, so it can be handed from one
- * device to another.  Each device has its own space for the numbers below
- * global_pasid_min (within its PASID width), so devices with 1-3 SSIDs are never
- * starved by global allocations.  See libsva(7) for the full rule.
+ * device to another.  A device of PASID width w accepts 1 .. 2^w-1 and "covers"
+ * the global range iff 2^w-1 >= global_pasid_max.  Each device has its own
+ * space [1, min(2^w-1, global_pasid_min-1)] (none if that is empty), numbers
+ * the global space never uses, so devices with 1-3 SSIDs are never starved by
+ * global allocations.  Free, release and lookup route by value: below
+ * global_pasid_min to the device's own space, else to the global space (only
+ * on a device that covers it).  See sva_dev_pasid_alloc(3).
  */
 enum sva_pasid_policy {
-	SVA_PASID_AUTO = 0,   /* GLOBAL if the device covers the global range and it
-			       * has room, else DEVICE */
+	SVA_PASID_AUTO = 0,   /* GLOBAL if the device covers the global range and
+			       * the global space has a free PASID, else DEVICE */
 	SVA_PASID_GLOBAL = 1, /* from the context's global space */
 	SVA_PASID_DEVICE = 2, /* from the device's own space */
 };
@@ -331,22 +350,32 @@ struct sva_pasid_space *sva_ctx_global_pasids(struct sva_ctx *ctx);
 struct sva_pasid_space *sva_dev_pasids(struct sva_dev *dev);
 
 /*
- * Narrow the device's own range to [min, max] within its PASID width, before any
- * allocation from it.  Not thread-safe.  Errors: -EINVAL inverted or empty;
- * -ERANGE beyond the device's width or into the global range; -EBUSY PASIDs are
- * already allocated from it; -EOPNOTSUPP the device has no PASID support.
+ * Narrow the device's own range to [min, max], within [1, min(2^w-1,
+ * global_pasid_min-1)], while nothing of it is allocated or in quarantine.
+ * The space keeps its identity (sva_dev_pasids() is unchanged).  Not
+ * thread-safe.  Errors: -EINVAL inverted; -ERANGE min 0, beyond the device's
+ * width or into the global range, or the device has no own space; -EBUSY
+ * PASIDs of it are allocated or in quarantine; -EOPNOTSUPP the device has no
+ * PASID support.
  */
 int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32_t max);
 
 /*
  * Allocate a PASID usable on `dev` under `policy`.  Thread-safe.
- * Errors: -EOPNOTSUPP no PASID support; -ERANGE GLOBAL on a device that does not
- * cover the global range; -ENOSPC exhausted; -EINVAL bad policy.
+ * Errors: -EOPNOTSUPP no PASID support; -ERANGE GLOBAL on a device that does
+ * not cover the global range, DEVICE on a device with no own space, or AUTO on
+ * a device with neither (only possible with global_pasid_min 1); -ENOSPC the
+ * space(s) the policy allows are exhausted (AUTO: both); -ENOMEM; -EINVAL bad
+ * policy or NULL pasid.
  */
 int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void *drvdata, uint32_t *pasid);
 
 /* Free / release / look up a PASID of `dev`, whichever space it came from:
- * the errors of sva_pasid_free(), sva_pasid_release(), sva_pasid_lookup(). */
+ * the errors of sva_pasid_free(), sva_pasid_release(), sva_pasid_lookup(),
+ * plus -EOPNOTSUPP no PASID support and -ERANGE a value in none of the
+ * device's spaces (below the global range with no own space, or a global
+ * value on a device that does not cover the global range).  A global PASID
+ * has one drvdata for the whole context, whichever device looks it up. */
 int sva_dev_pasid_free(struct sva_dev *dev, uint32_t pasid);
 int sva_dev_pasid_release(struct sva_dev *dev, uint32_t pasid);
 int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
@@ -362,7 +391,9 @@ int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
  */
 
 /* sva_mm_opts.flags */
-#define SVA_MM_PRIVATE (1u << 0) /* mirror nothing that was not sva_mm_prefault()ed */
+#define SVA_MM_PRIVATE (1u << 0) /* mirror nothing that was not sva_mm_prefault()ed;
+				  * matters for fault-capable binds (not built yet):
+				  * pinned binds see only prefaulted memory anyway */
 
 struct sva_mm_opts {
 	size_t size;	/* sizeof(struct sva_mm_opts) */
@@ -371,7 +402,8 @@ struct sva_mm_opts {
 
 /*
  * Create an address space in the context.  Thread-safe.
- * Errors: -EINVAL bad opts; -ENOMEM; errors of IOMMU_IOAS_ALLOC.
+ * Errors: -EINVAL bad opts, NULL ctx or out; -ECHILD in a forked child;
+ * -ENOMEM; errors of IOMMU_IOAS_ALLOC.
  */
 int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *opts, struct sva_mm **out);
 
@@ -388,11 +420,13 @@ void sva_mm_free(struct sva_mm *mm);
  * writable, read-only where it is read-only.  Parts already visible are left
  * as they are.  This is how pinned-mode bonds see memory, and how fault-capable
  * bonds avoid faults on a hot path.  All or nothing.  Thread-safe.
- * Errors: -EINVAL len 0 or the range wraps; -EFAULT part of the range is not
- * mapped in the process; -EACCES part of it is PROT_NONE; -ERANGE part of it is
- * outside what the bound devices can reach (see sva_dev_iova_ranges());
+ * Errors: -EINVAL NULL mm, len 0 or the range wraps; -EFAULT part of the range
+ * is not mapped in the process; -EACCES part of it is PROT_NONE; -ERANGE part
+ * of it is outside what the bound devices can reach (see sva_dev_iova_ranges());
  * -ENOMEM out of memory or over RLIMIT_MEMLOCK; -EPERM the pages cannot be
- * pinned (VM_IO/PFNMAP, secretmem, ...).
+ * pinned (VM_IO/PFNMAP, secretmem, ...); -EOPNOTSUPP the kernel cannot pin
+ * them (DAX); -E2BIG the range spans more than 64 mappings (split the call);
+ * -ECHILD in a forked child; other errnos of IOMMU_IOAS_MAP passed through.
  */
 int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
 
@@ -401,7 +435,8 @@ int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
  * overlaps it is unmapped whole and its pages unpinned.  Call it after freeing
  * or remapping memory that devices may have seen.  Returns the number of bytes
  * unmapped (possibly more than len, since chunks go whole).  Thread-safe.
- * Errors: -EINVAL len 0 or the range wraps.
+ * Errors: -EINVAL NULL mm, len 0 or the range wraps; -ECHILD in a forked child.
+ * An unmap the kernel refuses is logged and its chunk stays visible.
  */
 long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len);
 
@@ -416,11 +451,14 @@ long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len);
 struct sva_bond_ops {
 	size_t size; /* sizeof(struct sva_bond_ops) */
 	/*
-	 * The address space is going away for this bond (unbind, sva_mm_free(),
-	 * sva_dev_close(), process exit): stop submitting work tagged with its
+	 * The address space is going away for this bond (sva_unbind(),
+	 * sva_mm_free(), sva_dev_close()): stop submitting work tagged with its
 	 * PASID and drain the device before returning.  It may block.  Called
 	 * exactly once per bond, with no libsva lock held, while the PASID is still
-	 * attached; afterwards libsva detaches it and quarantines the PASID.
+	 * attached; afterwards libsva detaches it and quarantines the PASID.  It
+	 * must not call sva_unbind() on its own bond (-EINVAL).  On process exit
+	 * without those calls nothing runs: the kernel detaches everything when the
+	 * descriptors close.
 	 */
 	void (*mm_exit)(struct sva_bond *bond, void *drvdata);
 };
@@ -438,18 +476,23 @@ struct sva_bind_opts {
  * then reach mm's memory by virtual address.  Without SVA_BIND_PINNED the bond
  * resolves I/O page faults (not yet available: -EOPNOTSUPP, see BUGS in
  * sva_bind(3)).  Thread-safe.
- * Errors: -EINVAL bad opts; -EOPNOTSUPP PASID bind on a device without PASID
+ * Errors: -EINVAL bad opts (NULL opts means a fault-capable bind), dev and mm
+ * in different contexts; -EOPNOTSUPP PASID bind on a device without PASID
  * support, or a fault-capable bind; -EBUSY the RID is already bound; -ENOSPC no
- * PASID left; -ERANGE GLOBAL policy on a device that cannot use global PASIDs;
- * -EADDRINUSE memory already visible in mm overlaps a range the device reserves
- * (the MSI window): invalidate it first; errors of the kernel's attach.
+ * PASID left; -ERANGE the policy has no space to allocate from on this device
+ * (GLOBAL on a device that does not cover the global range, DEVICE on one with
+ * no own range); -EADDRINUSE memory already visible in mm overlaps a range the
+ * device reserves (the MSI window) or lies outside its aperture: invalidate it
+ * first; -ECHILD in a forked child; -ENOMEM; errors of the kernel's HWPT
+ * allocation and attach.  A failed bind leaves the device as it was.
  */
 int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts *opts, struct sva_bond **out);
 
 /*
  * Tear a bond down: mm_exit, detach, quarantine of the PASID, released once
- * mm_exit has returned.  Not thread-safe against other calls on the bond.
- * Errors: -EINVAL NULL bond.
+ * mm_exit has returned.  The bond is freed when it returns.  Not thread-safe
+ * against other calls on the bond.  Errors: -EINVAL NULL bond, or called from
+ * the bond's own mm_exit; -ECHILD in a forked child.
  */
 int sva_unbind(struct sva_bond *bond);
 
@@ -461,8 +504,12 @@ void *sva_bond_drvdata(const struct sva_bond *bond);
 
 /*
  * Find the bond on (dev, pasid) and its drvdata; pasid SVA_PASID_RID finds a
- * RID bond.  Lock-free; see sva_pasid_lookup() for the guarantee.
- * Errors: -ENOENT no bond there.
+ * RID bond.  Lock-free; the drvdata has sva_pasid_lookup()'s guarantee.  The
+ * bond pointer is valid until sva_unbind() of that bond returns: a caller that
+ * may race an unbind must use only the drvdata, or serialize with its own
+ * mm_exit (which runs before the bond is freed).  Errors: -ENOENT no bond
+ * there; -ERANGE/-EOPNOTSUPP the PASID cannot exist on this device; -EINVAL
+ * NULL dev.
  */
 int sva_dev_bond_lookup(struct sva_dev *dev, uint32_t pasid, struct sva_bond **bond, void **drvdata);
 

@@ -6,6 +6,7 @@
  * pinned pages, MD_CHECK_MAP), the mm_exit order, and a raw fault-queue round trip.
  */
 #include <poll.h>
+#include <sys/wait.h>
 
 #include "ktest.h"
 #include "pasid_space.h"
@@ -190,6 +191,57 @@ static void bind_checks(struct sva_ctx *ctx)
 	is_int(ktest_pasid_check(g_dev, p2, 0), 0, "kernel: PASID %u detached by sva_mm_free", p2);
 }
 
+/*
+ * A forked child shares the parent's descriptors: every call that would touch
+ * kernel state refuses with -ECHILD, and releasing objects frees memory only.
+ */
+static void fork_checks(struct sva_ctx *ctx)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_bond *bond, *other;
+	struct sva_mm *mm, *mm2;
+	int status = -1, st;
+	uint32_t pasid, hwpt;
+	pid_t pid;
+
+	sva_mm_new(ctx, NULL, &mm);
+	if (!is_int(sva_bind(g_dev, mm, &bo, &bond), 0, "fork: parent binds a PASID"))
+		return;
+	pasid = sva_bond_pasid(bond);
+	hwpt = bond->hwpt->id;
+	pid = fork();
+	if (pid == 0) {
+		/* Exit status bits name the failed checks; the parent reports them. */
+		st = 0;
+		if (sva_bind(g_dev, mm, &bo, &other) != -ECHILD)
+			st |= 1;
+		if (sva_mm_prefault(mm, &st, sizeof(st)) != -ECHILD)
+			st |= 2;
+		if (sva_unbind(bond) != -ECHILD)
+			st |= 4;
+		if (sva_mm_new(ctx, NULL, &mm2) != -ECHILD)
+			st |= 8;
+		if (sva_dev_open_mock(ctx, NULL, &g_dev) != -ECHILD)
+			st |= 16;
+		/* Releasing in the child must leave the parent's objects alone. */
+		sva_mm_free(mm);
+		sva_dev_close(g_dev);
+		sva_ctx_free(ctx);
+		_exit(st);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status), "fork: the child exited normally");
+	is_int(WEXITSTATUS(status) & 1, 0, "fork: sva_bind in the child: -ECHILD");
+	is_int(WEXITSTATUS(status) & 2, 0, "fork: sva_mm_prefault in the child: -ECHILD");
+	is_int(WEXITSTATUS(status) & 4, 0, "fork: sva_unbind in the child: -ECHILD");
+	is_int(WEXITSTATUS(status) & 8, 0, "fork: sva_mm_new in the child: -ECHILD");
+	is_int(WEXITSTATUS(status) & 16, 0, "fork: sva_dev_open_mock in the child: -ECHILD");
+	is_int(ktest_pasid_check(g_dev, pasid, hwpt), 0,
+	       "fork: the parent's PASID is still attached after the child freed everything");
+	is_int(sva_unbind(bond), 0, "fork: the parent unbinds normally");
+	sva_mm_free(mm);
+}
+
 /* The fault queue by hand: trigger, read one record, answer, reject a stale cookie. */
 static void fault_queue_roundtrip(struct sva_ctx *ctx)
 {
@@ -254,6 +306,7 @@ int main(void)
 	info_checks(ctx);
 	bind_checks(ctx);
 	fault_queue_roundtrip(ctx);
+	fork_checks(ctx);
 	sva_dev_close(g_dev);
 
 	/* Any release order: the context outlives its last device. */
