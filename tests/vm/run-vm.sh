@@ -1,0 +1,269 @@
+#!/bin/sh
+# Boot the libsva test VM (QEMU q35, TCG) on one topology and run kernel tests
+# in it.  POSIX sh.
+#
+# usage: run-vm.sh --topology mock|vtd39|vtd48-numa --logdir DIR [--timeout S]
+#                  [--kernel BZIMAGE] [--hugepages N] -- TESTBIN...
+#
+#   mock        no IOMMU hardware: tests use the iommufd selftest mock device
+#               (CONFIG_IOMMUFD_TEST) through /dev/iommu.
+#   vtd39       emulated Intel VT-d (caching mode, 39-bit IOVA) and QEMU's edu
+#               PCI device, bound to vfio-pci in the guest (/dev/vfio/devices/vfio0).
+#   vtd48-numa  VT-d with 48-bit IOVA, two NUMA nodes, edu on node 1 behind a
+#               pxb-pcie expander bridge and a PCIe root port.
+#
+#   --timeout S    kill QEMU after S seconds (default 300; SVA_VM_TIMEOUT).
+#   --kernel F     the bzImage (default: SVA_VM_KERNEL, else build-kernel.sh).
+#   --hugepages N  reserve N 2 MiB huge pages in the guest (default 0;
+#                  SVA_VM_HUGEPAGES), hugetlbfs mounted on /dev/hugepages.
+#   TESTBIN        real ELF test binaries (see mkinitramfs.sh).
+#   --raw          the programs are not TAP tests (sva-demo): each passes when it
+#                  exits 0 and leaves no kernel WARNING/BUG/Oops; its output is
+#                  kept as DIR/NAME-TOPOLOGY.log as it is.
+#   SVA_VM_APPEND  extra kernel command line (e.g. "loglevel=7" to see boot messages).
+#
+# Output, in DIR:
+#   console-TOPOLOGY.log    the raw serial console (kernel, /init, every test)
+#   TEST-TOPOLOGY.log       plain TAP of one test binary; a test that did not
+#                           run, did not finish, exited non-zero, left a kernel
+#                           WARNING/BUG/Oops in dmesg or broke its plan gets a
+#                           "not ok" line appended naming why
+#   vm-boot-TOPOLOGY.log    one TAP result for the VM itself: booted, ran every
+#                           test, reached the done marker, powered off in time
+#   qemu-TOPOLOGY.stderr    QEMU's own messages, if any
+# Prints one line per test and "topology T: N passed, N failed, N skipped".
+# Exit status: 0 all passed, 1 any failure (a timeout, panic, missing done
+# marker, setup error, non-zero rc or "not ok" is a failure, never a skip),
+# 2 usage or setup errors.
+set -eu
+
+me=run-vm.sh
+here=$(cd "$(dirname "$0")" && pwd)
+die() { echo "$me: error: $*" >&2; exit 2; }
+usage() { die "usage: run-vm.sh --topology mock|vtd39|vtd48-numa --logdir DIR [--timeout S] [--kernel BZIMAGE] [--hugepages N] [--raw] -- TESTBIN..."; }
+
+topology='' logdir='' timeout=${SVA_VM_TIMEOUT:-300} kernel=${SVA_VM_KERNEL:-} hugepages=${SVA_VM_HUGEPAGES:-0} raw=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --topology) [ $# -ge 2 ] || usage; topology=$2; shift 2 ;;
+    --topology=*) topology=${1#*=}; shift ;;
+    --logdir) [ $# -ge 2 ] || usage; logdir=$2; shift 2 ;;
+    --logdir=*) logdir=${1#*=}; shift ;;
+    --timeout) [ $# -ge 2 ] || usage; timeout=$2; shift 2 ;;
+    --timeout=*) timeout=${1#*=}; shift ;;
+    --kernel) [ $# -ge 2 ] || usage; kernel=$2; shift 2 ;;
+    --kernel=*) kernel=${1#*=}; shift ;;
+    --hugepages) [ $# -ge 2 ] || usage; hugepages=$2; shift 2 ;;
+    --hugepages=*) hugepages=${1#*=}; shift ;;
+    --raw) raw=1; shift ;;
+    --) shift; break ;;
+    *) usage ;;
+    esac
+done
+[ -n "$topology" ] && [ -n "$logdir" ] || usage
+[ $# -ge 1 ] || die "no test binaries given (after --)"
+case $timeout in ''|*[!0-9]*) die "--timeout needs whole seconds, got '$timeout'" ;; esac
+case $hugepages in ''|*[!0-9]*) die "--hugepages needs a count, got '$hugepages'" ;; esac
+
+qemu="qemu-system-x86_64"
+command -v $qemu >/dev/null 2>&1 || die "$qemu not found: apt-get install qemu-system-x86"
+
+# The topology's QEMU arguments, split on blanks when used (none contain any).
+# intel-iommu comes first on the command line: QEMU must realize the IOMMU before
+# the PCI devices whose DMA it translates.
+cmdline="console=ttyS0 panic=-1 oops=panic intel_iommu=on quiet sva_topology=$topology"
+case $topology in
+mock)
+    topo_args=
+    ;;
+vtd39)
+    topo_args="-device intel-iommu,caching-mode=on -device edu"
+    cmdline="$cmdline sva_vfio=1"
+    ;;
+vtd48-numa)
+    topo_args="-device intel-iommu,caching-mode=on,aw-bits=48
+        -object memory-backend-ram,id=mem0,size=512M
+        -object memory-backend-ram,id=mem1,size=512M
+        -numa node,nodeid=0,cpus=0,memdev=mem0
+        -numa node,nodeid=1,cpus=1,memdev=mem1
+        -device pxb-pcie,id=pxb1,bus_nr=64,numa_node=1,bus=pcie.0
+        -device pcie-root-port,id=rp1,bus=pxb1,chassis=1
+        -device edu,bus=rp1"
+    cmdline="$cmdline sva_vfio=1"
+    ;;
+*) die "unknown topology '$topology' (mock, vtd39 or vtd48-numa)" ;;
+esac
+[ "$hugepages" -eq 0 ] || cmdline="$cmdline sva_hugepages=$hugepages"
+# SVA_VM_APPEND: more kernel parameters, for debugging (e.g. loglevel=7, no quiet).
+[ -z "${SVA_VM_APPEND:-}" ] || cmdline="$cmdline $SVA_VM_APPEND"
+
+for t in "$@"; do [ -f "$t" ] || die "test binary $t not found (not built?)"; done
+
+if [ -z "$kernel" ]; then
+    kernel=$(sh "$here/build-kernel.sh") || die "no test kernel (build-kernel.sh failed)"
+fi
+[ -f "$kernel" ] || die "kernel $kernel not found"
+
+mkdir -p "$logdir"
+logdir=$(cd "$logdir" && pwd)
+console=$logdir/console-$topology.log
+qerr=$logdir/qemu-$topology.stderr
+rm -f "$logdir"/*-"$topology".log "$qerr"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sva-vm.XXXXXX")
+qpid=
+cleanup() {
+    [ -z "$qpid" ] || kill -KILL "$qpid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'cleanup; trap - EXIT; exit 130' INT TERM
+
+sh "$here/mkinitramfs.sh" "$work/initramfs.cpio.gz" "$@" || die "cannot build the initramfs"
+names=
+for t in "$@"; do b=$(basename "$t"); names="$names ${b#lt-}"; done
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+secs() { awk -v ms="$1" 'BEGIN { printf "%.1f", ms / 1000 }'; }
+
+# QEMU: serial console to the log file, nothing on stdio, no default devices
+# (no VGA, no NIC: q35's own bridges, the topology's devices and COM1 only).
+start=$(now_ms)
+# shellcheck disable=SC2086
+$qemu -machine q35 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot \
+    -nodefaults -no-user-config -monitor none -serial "file:$console" \
+    $topo_args \
+    -kernel "$kernel" -initrd "$work/initramfs.cpio.gz" -append "$cmdline" \
+    < /dev/null > "$qerr" 2>&1 &
+qpid=$!
+
+# Wait for QEMU to end (init powers off after the done marker), noting when
+# /init started; kill it at the timeout.
+boot_ms='' timed_out=''
+while kill -0 "$qpid" 2>/dev/null; do
+    if [ -z "$boot_ms" ] && grep -q '=== SVA-VM-INIT' "$console" 2>/dev/null; then
+        boot_ms=$(( $(now_ms) - start ))
+    fi
+    if [ $(( $(now_ms) - start )) -ge $(( timeout * 1000 )) ]; then
+        timed_out=1
+        kill -TERM "$qpid" 2>/dev/null || true
+        sleep 2
+        kill -KILL "$qpid" 2>/dev/null || true
+        break
+    fi
+    sleep 0.2
+done
+qrc=0
+wait "$qpid" || qrc=$?
+qpid=
+total_ms=$(( $(now_ms) - start ))
+[ -s "$qerr" ] || rm -f "$qerr"
+[ -f "$console" ] || : > "$console"
+if [ -z "$boot_ms" ] && grep -q '=== SVA-VM-INIT' "$console"; then boot_ms=$total_ms; fi
+
+# Split the console into one TAP file per test, and note each test's fate in
+# $work/status: "NAME began ended rc kernel-warnings".
+tr -d '\r' < "$console" | awk -v dir="$logdir" -v topo="$topology" -v status="$work/status" -v vm="$work/vm" '
+    function flush_cur() { if (cur != "") close(dir "/" cur "-" topo ".log") }
+    # A test whose last line lacks its newline runs into the next marker: split it.
+    match($0, /=== (BEGIN|KERNEL-WARNINGS|END|SVA-VM-[A-Z]+) /) && RSTART > 1 {
+        if (cur != "") print substr($0, 1, RSTART - 1) > (dir "/" cur "-" topo ".log")
+        $0 = substr($0, RSTART)
+    }
+    /^=== BEGIN / { flush_cur(); cur = $3; began[cur] = 1; order[++n] = cur
+                    printf "" > (dir "/" cur "-" topo ".log"); next }
+    /^=== KERNEL-WARNINGS / { sub(/^n=/, "", $4); kw[$3] = $4; next }
+    /^=== END / { sub(/^rc=/, "", $4); rc[$3] = $4; ended[$3] = 1
+                  flush_cur(); cur = ""; next }
+    /^=== SVA-VM-DONE/ { done = 1; next }
+    /^=== SVA-VM-ERROR / { sub(/^=== SVA-VM-ERROR /, ""); print "setup-error " $0 > vm; next }
+    /Kernel panic - not syncing/ { panic = $0; sub(/^.*Kernel panic - not syncing: */, "", panic)
+                                   print "panic " panic > vm }
+    /^=== / { next }
+    cur != "" { print > (dir "/" cur "-" topo ".log") }
+    END {
+        for (i = 1; i <= n; i++) {
+            t = order[i]
+            r = (t in rc) ? rc[t] : "-"
+            w = (t in kw) ? kw[t] : 0
+            printf "%s %d %d %s %s\n", t, began[t], ended[t] + 0, r, w > status
+        }
+        if (done) print "done" > vm
+        close(status); close(vm)
+    }'
+touch "$work/status" "$work/vm"
+
+# Why the VM run as a whole failed, if it did.
+vm_fail=
+[ -z "$timed_out" ] || vm_fail="timed out after ${timeout} s"
+if grep -q '^panic' "$work/vm"; then
+    vm_fail="${vm_fail:+$vm_fail; }kernel panic: $(sed -n 's/^panic //p' "$work/vm" | head -n1)"
+fi
+if ! grep -q '^done' "$work/vm"; then
+    vm_fail="${vm_fail:+$vm_fail; }no '=== SVA-VM-DONE' marker"
+    [ -n "$timed_out" ] || [ "$qrc" -eq 0 ] || vm_fail="$vm_fail (QEMU exit status $qrc$([ -f "$qerr" ] && echo ": $(head -n 3 "$qerr" | tr '\n' ' ')"))"
+fi
+if grep -q '^setup-error' "$work/vm"; then
+    vm_fail="${vm_fail:+$vm_fail; }guest setup: $(sed -n 's/^setup-error //p' "$work/vm" | tr '\n' ';' | sed 's/;$//')"
+fi
+
+# Complete each test's TAP file with what the log says about it.
+failed_tests=0
+for name in $names; do
+    f=$logdir/$name-$topology.log
+    line=$(awk -v t="$name" '$1 == t' "$work/status" | tail -n1)
+    if [ -z "$line" ]; then
+        printf '1..1\nnot ok 1 - %s did not run on %s: %s\n' "$name" "$topology" "${vm_fail:-the VM never started it}" > "$f"
+        echo "FAIL $name ($topology): did not run"
+        failed_tests=$((failed_tests + 1))
+        continue
+    fi
+    set -- $line
+    ended=$3 rc=$4 kw=$5
+    why=
+    if [ "$ended" != 1 ]; then
+        why="did not finish (${vm_fail:-the VM stopped})"
+    else
+        [ "$rc" = 0 ] || why="exited with status $rc"
+        [ "$kw" = 0 ] || why="${why:+$why; }left $kw kernel WARNING/BUG/Oops line(s) in dmesg (see '# dmesg:' lines)"
+        # The plan must match the results (a crash mid-way leaves too few).
+        plan=$(tr -d '\r' < "$f" | sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' | head -n1)
+        results=$(tr -d '\r' < "$f" | grep -cE '^(not )?ok([ 	]|$)' || true)
+        if [ "$raw" = 1 ]; then
+            : # not TAP: its exit status and the kernel's log decide
+        elif [ -z "$plan" ]; then
+            why="${why:+$why; }printed no TAP plan"
+        elif [ "$plan" != "$results" ]; then
+            why="${why:+$why; }planned $plan results, printed $results"
+        fi
+    fi
+    notok=$(grep -vE '#[ 	]*[Tt][Oo][Dd][Oo]' "$f" | grep -cE '^not ok([ 	]|$)' || true)
+    if [ -z "$why" ] && [ "$notok" -gt 0 ]; then
+        why="$notok \"not ok\" result(s)"
+    elif [ -n "$why" ]; then
+        printf 'not ok - %s on %s: %s\n' "$name" "$topology" "$why" >> "$f"
+    fi
+    if [ -n "$why" ]; then
+        echo "FAIL $name ($topology)${why:+: $why}"
+        failed_tests=$((failed_tests + 1))
+    elif [ "$raw" = 1 ]; then
+        echo "PASS $name ($topology): exited 0"
+    else
+        echo "PASS $name ($topology): $(sh "$here/tap-summary.sh" "$f")"
+    fi
+done
+
+boot=${boot_ms:+$(secs "$boot_ms") s}
+vmf=$logdir/vm-boot-$topology.log
+if [ -n "$vm_fail" ]; then
+    printf '1..1\nnot ok 1 - test VM on %s: %s (console: %s)\n' "$topology" "$vm_fail" "$console" > "$vmf"
+    echo "FAIL test VM ($topology): $vm_fail"
+else
+    printf '1..1\nok 1 - test VM on %s: /init after %s, %s test(s), powered off after %s s\n' \
+        "$topology" "$boot" "$(echo $names | wc -w)" "$(secs "$total_ms")" > "$vmf"
+fi
+summary=$(sh "$here/tap-summary.sh" "$logdir"/*-"$topology".log)
+echo "topology $topology: boot to /init ${boot:-n/a}, whole run $(secs "$total_ms") s; console: $console"
+echo "topology $topology: $summary"
+[ -z "$vm_fail" ] && [ "$failed_tests" -eq 0 ] || exit 1
+exit 0
