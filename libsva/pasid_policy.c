@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * PASIDs of a context's devices: which space a device allocates from.
+ *
+ * The context has one global space [gmin, gmax] (default [256, 2^20-1]).  A
+ * PASID from it means the same address space on every device that can use
+ * it, so drivers may hand it between devices (DSA and IAA do).  A device of
+ * PASID width w accepts PASIDs 1 .. 2^w-1 (the kernel needs 0 < pasid <
+ * max_pasids).  It "covers" the global range iff 2^w-1 >= gmax: only then is
+ * every global PASID valid on it.  Each device also has its own space
+ * [1, min(2^w-1, gmin-1)], none if that is empty (gmin == 1): the numbers
+ * below the global range are never used globally, so a device with 1-3 SSIDs
+ * always has them, however many global PASIDs wide devices take.
+ *
+ * Policies, per allocation:
+ *   GLOBAL  the global space; -ERANGE if the device does not cover it.
+ *   DEVICE  the device's own space; -ERANGE if it has none, -ENOSPC if full.
+ *   AUTO    GLOBAL if the device covers the global range and the global
+ *           space has a free PASID, else DEVICE (-ENOSPC if both are full;
+ *           -ERANGE if the device has neither, which needs gmin == 1).
+ * AUTO prefers the global space so PASIDs stay shareable, and falls back to
+ * the device's own numbers rather than fail.
+ *
+ * Free, release and lookup route by value: below gmin the device's own
+ * space, else the global space.  A global value on a device that does not
+ * cover the global range is refused with -ERANGE: that device could not
+ * have allocated it, and freeing it there would pull it from another device.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "pasid_space.h"
+
+/* The largest PASID a device of width w accepts (0: no PASID support). */
+static uint32_t width_max(uint32_t w)
+{
+	return w >= 20 ? SVA_PASID_MAX : (1u << w) - 1;
+}
+
+static bool dev_covers_global(const struct sva_dev *dev)
+{
+	return width_max(dev->info.max_pasid_log2) >= dev->ctx->global_pasid_max;
+}
+
+/* The device's natural own range [1, *max]; false if it has none. */
+static bool dev_own_range(const struct sva_dev *dev, uint32_t *max)
+{
+	uint32_t m = width_max(dev->info.max_pasid_log2);
+
+	if (m > dev->ctx->global_pasid_min - 1)
+		m = dev->ctx->global_pasid_min - 1;
+	*max = m;
+	return m >= 1;
+}
+
+/* A name for the device in log lines. */
+static const char *dev_name(const struct sva_dev *dev)
+{
+	if (dev->info.path[0])
+		return dev->info.path;
+	if (dev->info.pci_addr[0])
+		return dev->info.pci_addr;
+	return dev->info.flags & SVA_DEV_MOCK ? "mock device" : "device";
+}
+
+/* -EOPNOTSUPP (logged) if dev has no PASID support. */
+static int dev_check_pasid(const struct sva_dev *dev, const char *what)
+{
+	if (dev->info.max_pasid_log2 == 0)
+		return sva_fail(&dev->ctx->log, -EOPNOTSUPP, "%s: cannot %s: the device has no PASID support",
+				dev_name(dev), what);
+	return 0;
+}
+
+/* ------------------------------------------------------------ setup/teardown */
+
+int sva_ctx_pasids_init(struct sva_ctx *ctx)
+{
+	struct sva_pasid_space_opts o = { .size = sizeof(o) };
+
+	if (ctx->global_pasid_min == 0)
+		ctx->global_pasid_min = SVA_GLOBAL_PASID_MIN_DEFAULT;
+	if (ctx->global_pasid_max == 0)
+		ctx->global_pasid_max = SVA_GLOBAL_PASID_MAX_DEFAULT;
+	if (ctx->global_pasid_max > SVA_PASID_MAX || ctx->global_pasid_min > ctx->global_pasid_max)
+		return sva_fail(&ctx->log, -ERANGE,
+				"bad global PASID range [%u, %u]: need 1 <= global_pasid_min <= global_pasid_max <= %u",
+				ctx->global_pasid_min, ctx->global_pasid_max, SVA_PASID_MAX);
+	o.min = ctx->global_pasid_min;
+	o.max = ctx->global_pasid_max;
+	return sva_pasid_space_create(&o, &ctx->log, "global PASID space", &ctx->global_pasids);
+}
+
+void sva_ctx_pasids_fini(struct sva_ctx *ctx)
+{
+	sva_pasid_space_free(ctx->global_pasids);
+	ctx->global_pasids = NULL;
+}
+
+int sva_dev_pasids_init(struct sva_dev *dev)
+{
+	struct sva_pasid_space_opts o = { .size = sizeof(o), .min = 1 };
+	char prefix[96];
+
+	dev->pasids = NULL;
+	if (dev->info.max_pasid_log2 == 0 || !dev_own_range(dev, &o.max))
+		return 0;
+	snprintf(prefix, sizeof(prefix), "PASID space of %s", dev_name(dev));
+	return sva_pasid_space_create(&o, &dev->ctx->log, prefix, &dev->pasids);
+}
+
+void sva_dev_pasids_fini(struct sva_dev *dev)
+{
+	sva_pasid_space_free(dev->pasids);
+	dev->pasids = NULL;
+}
+
+/* ------------------------------------------------------------------ getters */
+
+SVA_EXPORT struct sva_pasid_space *sva_ctx_global_pasids(struct sva_ctx *ctx)
+{
+	return ctx ? ctx->global_pasids : NULL;
+}
+
+SVA_EXPORT struct sva_pasid_space *sva_dev_pasids(struct sva_dev *dev)
+{
+	return dev ? dev->pasids : NULL;
+}
+
+SVA_EXPORT int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32_t max)
+{
+	uint32_t own_max;
+	int err;
+
+	if (!dev)
+		return -EINVAL;
+	err = dev_check_pasid(dev, "set its PASID range");
+	if (err)
+		return err;
+	if (min > max)
+		return sva_fail(&dev->ctx->log, -EINVAL, "%s: PASID range [%u, %u] is inverted", dev_name(dev), min,
+				max);
+	if (!dev_own_range(dev, &own_max))
+		return sva_fail(&dev->ctx->log, -ERANGE,
+				"%s: cannot set PASID range [%u, %u]: the device has no own PASID space (the "
+				"global range starts at %u)", dev_name(dev), min, max, dev->ctx->global_pasid_min);
+	if (min < 1 || max > own_max)
+		return sva_fail(&dev->ctx->log, -ERANGE,
+				"%s: PASID range [%u, %u] is outside the device's own range [1, %u] (%u-bit "
+				"PASIDs, global range from %u)", dev_name(dev), min, max, own_max,
+				dev->info.max_pasid_log2, dev->ctx->global_pasid_min);
+	/* In place, so a pointer from sva_dev_pasids() stays valid. */
+	return sva_pasid_space_set_range(dev->pasids, min, max);
+}
+
+/* ------------------------------------------------------------------- alloc */
+
+int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy, void *owner, void *drvdata,
+			      uint32_t *pasid)
+{
+	const struct sva_log *log;
+	int err;
+
+	if (!dev || !pasid)
+		return -EINVAL;
+	log = &dev->ctx->log;
+	if (policy != SVA_PASID_AUTO && policy != SVA_PASID_GLOBAL && policy != SVA_PASID_DEVICE)
+		return sva_fail(log, -EINVAL, "%s: unknown PASID policy %d", dev_name(dev), (int)policy);
+	err = dev_check_pasid(dev, "allocate a PASID");
+	if (err)
+		return err;
+
+	switch (policy) {
+	case SVA_PASID_GLOBAL:
+		if (!dev_covers_global(dev))
+			return sva_fail(log, -ERANGE,
+					"%s: cannot allocate a global PASID: its %u-bit PASIDs end at %u, below the "
+					"global range's end %u (use SVA_PASID_DEVICE or SVA_PASID_AUTO)",
+					dev_name(dev), dev->info.max_pasid_log2, width_max(dev->info.max_pasid_log2),
+					dev->ctx->global_pasid_max);
+		return sva_pasid_alloc_owned(dev->ctx->global_pasids, owner, drvdata, pasid);
+	case SVA_PASID_DEVICE:
+		if (!dev->pasids)
+			return sva_fail(log, -ERANGE,
+					"%s: cannot allocate from the device's own PASID space: it has none (its PASIDs "
+					"all fall in the global range from %u; use SVA_PASID_GLOBAL)",
+					dev_name(dev), dev->ctx->global_pasid_min);
+		return sva_pasid_alloc_owned(dev->pasids, owner, drvdata, pasid);
+	case SVA_PASID_AUTO:
+	default:
+		if (dev_covers_global(dev)) {
+			/* A full global space is not an error under AUTO: fall back. */
+			err = sva_pasid_alloc_ex(dev->ctx->global_pasids,
+						 dev->pasids ? SVA_PASID_ALLOC_QUIET_ENOSPC : 0, owner, drvdata, pasid);
+			if (err != -ENOSPC || !dev->pasids)
+				return err;
+		} else if (!dev->pasids) {
+			return sva_fail(log, -ERANGE,
+					"%s: no PASID space fits the device: it neither covers the global range "
+					"[%u, %u] nor has numbers below it", dev_name(dev),
+					dev->ctx->global_pasid_min, dev->ctx->global_pasid_max);
+		}
+		return sva_pasid_alloc_owned(dev->pasids, owner, drvdata, pasid);
+	}
+}
+
+SVA_EXPORT int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void *drvdata,
+				   uint32_t *pasid)
+{
+	return sva_dev_pasid_alloc_owned(dev, policy, NULL, drvdata, pasid);
+}
+
+/* ---------------------------------------------------- free, release, lookup */
+
+struct sva_pasid_space *sva_dev_pasid_space_of(struct sva_dev *dev, uint32_t pasid)
+{
+	if (dev->info.max_pasid_log2 == 0)
+		return NULL;
+	if (pasid < dev->ctx->global_pasid_min)
+		return dev->pasids;
+	return dev_covers_global(dev) ? dev->ctx->global_pasids : NULL;
+}
+
+/* The space of `pasid` on dev for `what`, or NULL with *err set and logged. */
+static struct sva_pasid_space *route(struct sva_dev *dev, uint32_t pasid, const char *what, int *err)
+{
+	struct sva_pasid_space *s;
+
+	*err = dev_check_pasid(dev, what);
+	if (*err)
+		return NULL;
+	s = sva_dev_pasid_space_of(dev, pasid);
+	if (!s) {
+		*err = sva_fail(&dev->ctx->log, -ERANGE, "%s: cannot %s PASID %u: %s", dev_name(dev), what, pasid,
+				pasid < dev->ctx->global_pasid_min
+					? "the device has no own PASID space"
+					: "it is in the global range, which this device does not cover");
+	}
+	return s;
+}
+
+int sva_dev_pasid_free_owned(struct sva_dev *dev, uint32_t pasid, void *owner)
+{
+	struct sva_pasid_space *s;
+	int err;
+
+	if (!dev)
+		return -EINVAL;
+	s = route(dev, pasid, "free", &err);
+	return s ? sva_pasid_free_owned(s, pasid, owner) : err;
+}
+
+SVA_EXPORT int sva_dev_pasid_free(struct sva_dev *dev, uint32_t pasid)
+{
+	return sva_dev_pasid_free_owned(dev, pasid, NULL);
+}
+
+SVA_EXPORT int sva_dev_pasid_release(struct sva_dev *dev, uint32_t pasid)
+{
+	struct sva_pasid_space *s;
+	int err;
+
+	if (!dev)
+		return -EINVAL;
+	s = route(dev, pasid, "release", &err);
+	return s ? sva_pasid_release(s, pasid) : err;
+}
+
+SVA_EXPORT int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata)
+{
+	struct sva_pasid_space *s;
+	int err;
+
+	if (!dev)
+		return -EINVAL;
+	s = route(dev, pasid, "look up", &err);
+	return s ? sva_pasid_lookup(s, pasid, drvdata) : err;
+}
+
+int sva_dev_pasid_lookup_owner(struct sva_dev *dev, uint32_t pasid, void **owner, void **drvdata)
+{
+	struct sva_pasid_space *s;
+
+	if (dev->info.max_pasid_log2 == 0)
+		return -EOPNOTSUPP;
+	s = sva_dev_pasid_space_of(dev, pasid);
+	return s ? sva_pasid_lookup_owner(s, pasid, owner, drvdata) : -ERANGE;
+}

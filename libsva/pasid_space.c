@@ -1,0 +1,886 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * PASID spaces: a range allocator with quarantine and a lock-free lookup table.
+ *
+ * Layout.  Every value of the range has a slot (one cache line).  Slots live
+ * in buckets that are allocated when the first value in them is handed out and
+ * freed only by sva_pasid_space_free(), so a lookup can never touch freed
+ * memory.  Bucket k holds 512 << k slots (clipped to the range), so 12 bucket
+ * pointers, published with release stores, cover 2^20 values with no
+ * resizing, and index math is one count-leading-zeros.  Growing sizes suit
+ * both ends: a space that uses a few PASIDs costs one 32 KiB bucket (a device
+ * space of 3 PASIDs, three slots), while one that walks all 2^20 values (as
+ * never-used-first allocation does over time) gets its big buckets from mmap,
+ * zero-filled lazily as the walk reaches them.
+ *
+ * Lookups take no lock.  Each slot holds a sequence word (LIVE and SEL bits,
+ * a change counter) and two {drvdata, owner} pairs; SEL says which pair is
+ * current.  Writers (serialized by the space's lock) only ever write the pair
+ * that is *not* current and then publish it by storing a new sequence word, so
+ * a reader never waits for a writer, even a preempted one.  A reader loads the
+ * word, the current pair, then the word again: if it is unchanged, the pair is
+ * the one of an allocation that was live when the word was first loaded.  The
+ * counter never wraps in practice (2^61 changes), so no ABA.  One pair would
+ * do for alloc/free alone (a slot is written only while not live); the second
+ * exists so sva_pasid_set_owner() can change a live slot without readers ever
+ * seeing an owner from one call and a drvdata from another.
+ *
+ * Allocation order.  Never-used values come first, in increasing order (a
+ * cursor).  Then values that came back, in the order they became allocatable
+ * (a FIFO, the "pool").  A freed value is QUARANTINED (not findable, not
+ * allocatable); sva_pasid_release() stamps it and appends it to the grace
+ * FIFO; it moves to the pool when grace_ns has passed since that stamp, or at
+ * a barrier.  Release stamps are taken under the lock, so the grace FIFO is
+ * sorted by time and expiry pops from its head.  Expiry is lazy: it runs only
+ * when an allocation finds neither fresh values nor pooled ones, and in stats
+ * and barrier.  That keeps the clock off the allocation fast path without
+ * changing the order: everything in the pool became allocatable before
+ * anything still waiting in the grace FIFO.
+ *
+ * Both FIFOs are rings of slot pointers, not lists threaded through the
+ * slots: popping reads the next ring entry instead of chasing a link into a
+ * cold slot and writing its neighbour's back link, and knowing the next
+ * entries lets the pop prefetch the slot the next allocation will write
+ * (each slot records its own index, so the PASID comes back with it).  Positions are
+ * free-running counters (entry k lives at [k % capacity]), so growing a ring
+ * keeps every position valid.  The rings grow with the number of values ever
+ * handed out (at allocation time, the one call that may say -ENOMEM), which
+ * bounds what they can hold: no push can fail.  sva_pasid_alloc_at() takes a
+ * value out of the middle of the pool by leaving a tombstone at its position;
+ * a push that finds the ring full compacts the tombstones away.
+ *
+ * Allocation and free take a mutex: they are O(1) pops and pushes, the lock is
+ * held for a few dozen instructions, and a FIFO that is both lock-free and
+ * ordered would cost more than it saves.  The hot concurrent path is lookup.
+ * A plain pthread mutex: an inlined futex lock measured no faster with
+ * threads and 2x slower without (glibc skips atomics until a second thread
+ * exists).  Errors are reported after the lock is dropped, so no user log
+ * callback ever runs under it, from cold out-of-line helpers so the fast
+ * paths keep few registers live.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "pasid_space.h"
+
+#define BUCKET0_SHIFT 9u /* bucket 0 holds 512 slots */
+#define NBUCKETS 12u
+_Static_assert(SVA_PASID_MAX + (1u << BUCKET0_SHIFT) < (1u << (BUCKET0_SHIFT + NBUCKETS)),
+	       "NBUCKETS covers every value of the largest space");
+#define BUCKET_MMAP_MIN (256u << 10) /* bigger buckets come from mmap */
+
+/*
+ * Sequence word: bit 0 LIVE (allocated), bit 1 SEL (current pair), bit 2
+ * OWNED (its owner is not NULL: lets the common free(owner NULL) check one
+ * word instead of chasing the pair), change counter from bit 3.
+ */
+#define SEQ_LIVE 1ull
+#define SEQ_SEL 2ull
+#define SEQ_OWNED 4ull
+#define SEQ_STEP 8ull
+
+/* The next sequence word after seq, with the given flag bits. */
+static inline uint64_t seq_next(uint64_t seq, uint64_t flags)
+{
+	return ((seq & ~(SEQ_STEP - 1)) + SEQ_STEP) | flags;
+}
+
+enum slot_state {
+	ST_FRESH = 0,	 /* never handed out (what a zeroed bucket holds) */
+	ST_ALLOCATED,	 /* live: lookups find it */
+	ST_QUARANTINED,	 /* freed, not yet released */
+	ST_RELEASED,	 /* released, in the grace FIFO */
+	ST_POOLED,	 /* in the pool FIFO: allocatable again */
+};
+
+struct pasid_ref {
+	void *_Atomic drvdata;
+	void *_Atomic owner;
+};
+
+/*
+ * One cache line per slot: a lookup reads one line, and a writer changing one
+ * slot never invalidates the line of a slot another thread is looking up.
+ */
+struct pasid_slot {
+	_Alignas(64) _Atomic uint64_t seq;
+	struct pasid_ref ref[2];
+	/* Below: only under the space lock. */
+	uint32_t idx;	   /* its PASID - min, set when first handed out (the rings
+			    * hold slot pointers; this gives the PASID back) */
+	uint32_t pool_pos; /* while ST_POOLED: its position in the pool ring */
+	uint8_t state;	   /* enum slot_state */
+};
+_Static_assert(sizeof(struct pasid_slot) == 64, "one slot per cache line");
+
+struct grace_entry {
+	uint64_t released_ns; /* CLOCK_MONOTONIC at sva_pasid_release() */
+	struct pasid_slot *slot;
+};
+
+struct sva_pasid_space {
+	/* Read by lookups; written only at creation and by set_range (which
+	 * is documented not to run concurrently with anything). */
+	uint32_t min, max;
+	_Atomic(struct pasid_slot *) bucket[NBUCKETS];
+	const struct sva_log *log;
+	uint64_t grace_ns;
+	char prefix[48];
+
+	/* Writer state on its own cache line so that allocations do not
+	 * slow down lookups running on another CPU. */
+	_Alignas(64) pthread_mutex_t lock;
+	uint32_t fresh;	  /* next never-used index (values below it were used) */
+	uint32_t nr_used; /* values ever handed out: bounds both rings */
+	uint32_t qcap;	  /* capacity of both rings, a power of two >= nr_used */
+	struct pasid_slot **pool; /* NULL: tombstone; oldest at pool_head */
+	uint32_t pool_head, pool_tail;
+	struct grace_entry *grace; /* oldest release at grace_head */
+	uint32_t grace_head, grace_tail;
+	uint64_t nr_allocated;
+	uint64_t nr_quarantined; /* QUARANTINED + RELEASED */
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+static uint32_t space_size(const struct sva_pasid_space *s)
+{
+	return s->max - s->min + 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Log "<prefix> [min, max]: <message>" at `level`; returns err. */
+static int space_log(const struct sva_pasid_space *s, enum sva_log_level level, int err, const char *fmt, ...)
+	SVA_PRINTF(4, 5);
+static int space_log(const struct sva_pasid_space *s, enum sva_log_level level, int err, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	/* Filter before formatting: lookup misses log at debug level on hot paths. */
+	if ((int)level < atomic_load_explicit(&s->log->level, memory_order_relaxed))
+		return err;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sva_logf(s->log, level, "%s [%u, %u]: %s", s->prefix, s->min, s->max, msg);
+	return err;
+}
+
+#define space_fail(s, err, ...) space_log((s), SVA_LOG_ERROR, (err), __VA_ARGS__)
+
+/* The bucket of index idx, and idx's offset in it. */
+static inline unsigned int bucket_of(uint32_t idx, uint32_t *off)
+{
+	uint32_t v = idx + (1u << BUCKET0_SHIFT);
+	unsigned int top = 31u - (unsigned int)__builtin_clz(v);
+
+	*off = v - (1u << top);
+	return top - BUCKET0_SHIFT;
+}
+
+/* How many slots bucket k holds in a space of n values (k must start inside). */
+static size_t bucket_len(uint32_t n, unsigned int k)
+{
+	size_t start = ((size_t)1 << (BUCKET0_SHIFT + k)) - (1u << BUCKET0_SHIFT);
+	size_t len = (size_t)1 << (BUCKET0_SHIFT + k);
+
+	return n - start < len ? n - start : len;
+}
+
+static struct pasid_slot *bucket_new(size_t len)
+{
+	size_t bytes = len * sizeof(struct pasid_slot);
+	void *p;
+
+	if (bytes < BUCKET_MMAP_MIN) {
+		p = aligned_alloc(_Alignof(struct pasid_slot), bytes);
+		if (p)
+			memset(p, 0, bytes);
+		return p;
+	}
+	/*
+	 * Zero-filled lazily: memory follows use, and no memset.  No
+	 * MADV_HUGEPAGE: it cuts the faults of a first walk over 2^20 values
+	 * 3x here, but under defrag=madvise a fault may then compact memory
+	 * for milliseconds, a stall an allocation should not hide.
+	 */
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void bucket_delete(struct pasid_slot *b, size_t len)
+{
+	size_t bytes = len * sizeof(struct pasid_slot);
+
+	if (bytes < BUCKET_MMAP_MIN)
+		free(b);
+	else
+		munmap(b, bytes);
+}
+
+/* Free every bucket (of a space of n values). */
+static void buckets_free(struct sva_pasid_space *s, uint32_t n)
+{
+	for (unsigned int k = 0; k < NBUCKETS; k++) {
+		struct pasid_slot *b = atomic_load_explicit(&s->bucket[k], memory_order_relaxed);
+
+		if (b)
+			bucket_delete(b, bucket_len(n, k));
+		atomic_store_explicit(&s->bucket[k], NULL, memory_order_relaxed);
+	}
+}
+
+/* The slot of idx, or NULL if its bucket does not exist yet.  Lock-free. */
+static inline struct pasid_slot *slot_at(const struct sva_pasid_space *s, uint32_t idx)
+{
+	uint32_t off;
+	struct pasid_slot *b = atomic_load_explicit(&s->bucket[bucket_of(idx, &off)], memory_order_acquire);
+
+	return b ? &b[off] : NULL;
+}
+
+static __attribute__((noinline)) struct pasid_slot *slot_get_slow(struct sva_pasid_space *s, unsigned int k,
+								  uint32_t off)
+{
+	struct pasid_slot *b = bucket_new(bucket_len(space_size(s), k));
+
+	if (!b)
+		return NULL;
+	/* Publish the zeroed bucket: lookups read it after an acquire. */
+	atomic_store_explicit(&s->bucket[k], b, memory_order_release);
+	return &b[off];
+}
+
+/* The slot of idx, allocating its bucket if needed.  Under the lock. */
+static inline struct pasid_slot *slot_get(struct sva_pasid_space *s, uint32_t idx)
+{
+	uint32_t off;
+	unsigned int k = bucket_of(idx, &off);
+	struct pasid_slot *b = atomic_load_explicit(&s->bucket[k], memory_order_relaxed);
+
+	return __builtin_expect(b != NULL, 1) ? &b[off] : slot_get_slow(s, k, off);
+}
+
+/* Slots prefetched ahead of the pool's head: enough to cover a cache miss
+ * at ~10 ns per alloc+free pair. */
+#define PREFETCH_AHEAD 8u
+
+/*
+ * Make room in both rings for one more used value (before a never-used one is
+ * handed out).  Under the lock.  On failure nothing has changed.
+ */
+static __attribute__((noinline)) int rings_grow(struct sva_pasid_space *s)
+{
+	uint32_t cap = s->qcap ? s->qcap : 4, omask = s->qcap - 1, mask;
+	struct grace_entry *grace;
+	struct pasid_slot **pool;
+
+	while (cap <= s->nr_used)
+		cap *= 2;
+	if (cap < 64 && cap < space_size(s))
+		cap = 64; /* grow in steps worth a realloc */
+	mask = cap - 1;
+	pool = malloc(cap * sizeof(*pool));
+	grace = malloc(cap * sizeof(*grace));
+	if (!pool || !grace) {
+		free(pool);
+		free(grace);
+		return -ENOMEM;
+	}
+	for (uint32_t k = s->pool_head; k != s->pool_tail; k++)
+		pool[k & mask] = s->pool[k & omask];
+	for (uint32_t k = s->grace_head; k != s->grace_tail; k++)
+		grace[k & mask] = s->grace[k & omask];
+	free(s->pool);
+	free(s->grace);
+	s->pool = pool;
+	s->grace = grace;
+	s->qcap = cap;
+	return 0;
+}
+
+static inline int rings_reserve(struct sva_pasid_space *s)
+{
+	return __builtin_expect(s->nr_used < s->qcap, 1) ? 0 : rings_grow(s);
+}
+
+/* Squeeze tombstones out of the pool ring, keeping the order.  Under the lock. */
+static void pool_compact(struct sva_pasid_space *s)
+{
+	uint32_t mask = s->qcap - 1, j = s->pool_head;
+
+	for (uint32_t k = s->pool_head; k != s->pool_tail; k++) {
+		struct pasid_slot *sl = s->pool[k & mask];
+
+		if (!sl)
+			continue;
+		s->pool[j & mask] = sl;
+		sl->pool_pos = j++;
+	}
+	s->pool_tail = j;
+}
+
+/*
+ * Append to the pool.  Under the lock.  Cannot fail: the pool holds only used
+ * values, at most nr_used <= qcap of them, and this one is not among them, so
+ * a full ring has tombstones to compact.
+ */
+static void pool_push(struct sva_pasid_space *s, struct pasid_slot *sl)
+{
+	if (s->pool_tail - s->pool_head == s->qcap)
+		pool_compact(s);
+	s->pool[s->pool_tail & (s->qcap - 1)] = sl;
+	sl->pool_pos = s->pool_tail++;
+	sl->state = ST_POOLED;
+}
+
+/* Pop the pool's oldest slot, or NULL.  Under the lock. */
+static inline struct pasid_slot *pool_pop(struct sva_pasid_space *s)
+{
+	uint32_t mask = s->qcap - 1;
+
+	while (s->pool_head != s->pool_tail) {
+		struct pasid_slot *sl = s->pool[s->pool_head++ & mask];
+
+		if (!sl)
+			continue; /* taken by sva_pasid_alloc_at() */
+		/* Prefetching a tombstone (NULL) is harmless. */
+		if (s->pool_tail - s->pool_head > PREFETCH_AHEAD)
+			__builtin_prefetch(s->pool[(s->pool_head + PREFETCH_AHEAD) & mask], 1);
+		return sl;
+	}
+	return NULL;
+}
+
+/*
+ * Move released values whose grace has passed (all of them if `all`) to the
+ * pool, oldest first.  Under the lock.  Returns how many moved.
+ */
+static int grace_expire(struct sva_pasid_space *s, bool all)
+{
+	uint32_t mask = s->qcap - 1;
+	uint64_t now = 0;
+	int moved = 0;
+
+	if (s->grace_head == s->grace_tail)
+		return 0;
+	if (!all)
+		now = now_ns();
+	while (s->grace_head != s->grace_tail) {
+		const struct grace_entry *e = &s->grace[s->grace_head & mask];
+
+		/* Written as a difference so a huge grace_ns cannot overflow. */
+		if (!all && now - e->released_ns < s->grace_ns)
+			break;
+		pool_push(s, e->slot);
+		s->grace_head++;
+		s->nr_quarantined--;
+		moved++;
+	}
+	return moved;
+}
+
+/*
+ * Make slot sl live with {drvdata, owner}.  Under the lock.  The pair stores
+ * are release stores: they order every earlier change of the sequence word
+ * (the free, or a previous publish, made under this same lock) before them,
+ * so a reader whose acquire load sees the new pair also sees a changed word on
+ * its re-check.  (Release/acquire on each access rather than fences: the same
+ * cost on x86, no worse on arm64, and ThreadSanitizer understands it.)
+ */
+static inline void slot_publish(struct pasid_slot *sl, void *owner, void *drvdata)
+{
+	uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_relaxed);
+	unsigned int sel = !(seq & SEQ_SEL);
+
+	atomic_store_explicit(&sl->ref[sel].drvdata, drvdata, memory_order_release);
+	atomic_store_explicit(&sl->ref[sel].owner, owner, memory_order_release);
+	seq = seq_next(seq, SEQ_LIVE | (sel ? SEQ_SEL : 0) | (owner ? SEQ_OWNED : 0));
+	atomic_store_explicit(&sl->seq, seq, memory_order_release);
+}
+
+static inline void slot_take(struct sva_pasid_space *s, struct pasid_slot *sl, void *owner, void *drvdata)
+{
+	slot_publish(sl, owner, drvdata);
+	sl->state = ST_ALLOCATED;
+	s->nr_allocated++;
+}
+
+/* ------------------------------------------------------------------ create */
+
+static int check_range(const struct sva_log *log, const char *prefix, uint32_t flags, uint32_t *min, uint32_t *max)
+{
+	if (*max == 0)
+		*max = SVA_PASID_MAX;
+	if (*max > SVA_PASID_MAX)
+		return sva_fail(log, -ERANGE, "%s: max %u is beyond the PCIe PASID limit %u", prefix, *max,
+				SVA_PASID_MAX);
+	if (flags & SVA_PASID_ALLOW_ZERO) {
+		if (*min != 0)
+			return sva_fail(log, -EINVAL, "%s: SVA_PASID_ALLOW_ZERO needs min 0, got min %u", prefix,
+					*min);
+	} else if (*min == 0) {
+		*min = 1; /* PASID 0 means "no PASID" on most IOMMUs */
+	}
+	if (*min > *max)
+		return sva_fail(log, -EINVAL, "%s: empty range: min %u is above max %u", prefix, *min, *max);
+	return 0;
+}
+
+/* Reset the writer state to "everything fresh". */
+static void space_reset(struct sva_pasid_space *s)
+{
+	free(s->pool);
+	free(s->grace);
+	s->pool = NULL;
+	s->grace = NULL;
+	s->qcap = 0;
+	s->pool_head = s->pool_tail = 0;
+	s->grace_head = s->grace_tail = 0;
+	s->fresh = 0;
+	s->nr_used = 0;
+	s->nr_allocated = 0;
+	s->nr_quarantined = 0;
+}
+
+int sva_pasid_space_create(const struct sva_pasid_space_opts *opts, const struct sva_log *log,
+			   const char *prefix, struct sva_pasid_space **out)
+{
+	struct sva_pasid_space_opts o = { .size = sizeof(o) };
+	struct sva_pasid_space *s;
+	int err;
+
+	if (!out)
+		return sva_fail(log, -EINVAL, "%s: NULL output pointer", prefix);
+	if (opts) {
+		if (opts->size < sizeof(o))
+			return sva_fail(log, -EINVAL, "%s: opts->size %zu is too small (set it to sizeof(struct "
+					"sva_pasid_space_opts) = %zu)", prefix, opts->size, sizeof(o));
+		/* A newer caller's extra fields are fine only if unused. */
+		for (size_t i = sizeof(o); i < opts->size; i++)
+			if (((const unsigned char *)opts)[i])
+				return sva_fail(log, -EINVAL, "%s: opts sets fields this libsva does not know "
+						"(opts->size %zu); upgrade libsva", prefix, opts->size);
+		o = *opts;
+	}
+	if (o.flags & ~SVA_PASID_ALLOW_ZERO)
+		return sva_fail(log, -EINVAL, "%s: unknown flags 0x%x", prefix, o.flags & ~SVA_PASID_ALLOW_ZERO);
+	err = check_range(log, prefix, o.flags, &o.min, &o.max);
+	if (err)
+		return err;
+
+	s = aligned_alloc(_Alignof(struct sva_pasid_space), sizeof(*s));
+	if (!s)
+		return sva_fail(log, -ENOMEM, "%s: out of memory", prefix);
+	memset(s, 0, sizeof(*s));
+	for (unsigned int k = 0; k < NBUCKETS; k++)
+		atomic_init(&s->bucket[k], NULL);
+	s->min = o.min;
+	s->max = o.max;
+	s->log = log;
+	s->grace_ns = o.grace_ns ? o.grace_ns : SVA_PASID_GRACE_DEFAULT_NS;
+	snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
+	pthread_mutex_init(&s->lock, NULL);
+	space_reset(s);
+	*out = s;
+	return 0;
+}
+
+SVA_EXPORT int sva_pasid_space_new(const struct sva_pasid_space_opts *opts, struct sva_pasid_space **out)
+{
+	return sva_pasid_space_create(opts, sva_log_default(), "PASID space", out);
+}
+
+SVA_EXPORT void sva_pasid_space_free(struct sva_pasid_space *space)
+{
+	if (!space)
+		return;
+	buckets_free(space, space_size(space));
+	free(space->pool);
+	free(space->grace);
+	pthread_mutex_destroy(&space->lock);
+	free(space);
+}
+
+int sva_pasid_space_set_range(struct sva_pasid_space *s, uint32_t min, uint32_t max)
+{
+	uint64_t allocated, quarantined;
+	int err;
+
+	err = check_range(s->log, s->prefix, 0, &min, &max);
+	if (err)
+		return err;
+	pthread_mutex_lock(&s->lock);
+	allocated = s->nr_allocated;
+	quarantined = s->nr_quarantined;
+	if (!allocated && !quarantined) {
+		buckets_free(s, space_size(s));
+		s->min = min;
+		s->max = max;
+		space_reset(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (allocated || quarantined)
+		return space_fail(s, -EBUSY, "cannot change the range: %llu PASIDs allocated and %llu in quarantine",
+				  (unsigned long long)allocated, (unsigned long long)quarantined);
+	return 0;
+}
+
+/* ------------------------------------------------------------------- alloc */
+
+/* Account for a never-used slot being handed out.  Under the lock. */
+static int take_fresh(struct sva_pasid_space *s)
+{
+	int err = rings_reserve(s);
+
+	if (!err)
+		s->nr_used++;
+	return err;
+}
+
+/* The next allocatable slot in order, or an error.  Under the lock. */
+static int next_free(struct sva_pasid_space *s, struct pasid_slot **slp)
+{
+	uint32_t n = space_size(s);
+	int err;
+
+	/* Never-used values first.  The cursor skips values sva_pasid_alloc_at()
+	 * took out of order; a skip is final, so it changes nothing on failure. */
+	while (s->fresh < n) {
+		struct pasid_slot *sl = slot_get(s, s->fresh);
+
+		if (!sl)
+			return -ENOMEM;
+		if (sl->state == ST_FRESH) {
+			err = take_fresh(s);
+			if (err)
+				return err;
+			sl->idx = s->fresh++;
+			*slp = sl;
+			return 0;
+		}
+		s->fresh++;
+	}
+	*slp = pool_pop(s);
+	if (!*slp && grace_expire(s, false))
+		*slp = pool_pop(s);
+	return *slp ? 0 : -ENOSPC;
+}
+
+/*
+ * The error report of a failed allocation.  Error reports run after the lock
+ * is dropped (no user callback ever runs under it), from what was read under
+ * it; out of line so the fast paths keep few registers live.
+ */
+static __attribute__((cold, noinline)) int alloc_failed(const struct sva_pasid_space *s, int err,
+							 unsigned int flags, uint64_t allocated, uint64_t quarantined)
+{
+	if (err == -ENOSPC && !(flags & SVA_PASID_ALLOC_QUIET_ENOSPC))
+		space_fail(s, err, "no PASID left: %llu allocated, %llu in quarantine (release freed PASIDs, "
+			   "or call sva_pasid_barrier() to end their grace period)",
+			   (unsigned long long)allocated, (unsigned long long)quarantined);
+	else if (err == -ENOMEM)
+		space_fail(s, err, "out of memory for the PASID table or queues");
+	return err;
+}
+
+int sva_pasid_alloc_ex(struct sva_pasid_space *s, unsigned int flags, void *owner, void *drvdata, uint32_t *pasid)
+{
+	struct pasid_slot *sl;
+	int err;
+
+	if (__builtin_expect(!s || !pasid, 0))
+		return sva_fail(s ? s->log : sva_log_default(), -EINVAL, "PASID alloc: NULL %s",
+				s ? "pasid pointer" : "space");
+	pthread_mutex_lock(&s->lock);
+	err = next_free(s, &sl);
+	if (__builtin_expect(err != 0, 0)) {
+		uint64_t allocated = s->nr_allocated, quarantined = s->nr_quarantined;
+
+		pthread_mutex_unlock(&s->lock);
+		return alloc_failed(s, err, flags, allocated, quarantined);
+	}
+	slot_take(s, sl, owner, drvdata);
+	*pasid = s->min + sl->idx;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int sva_pasid_alloc_owned(struct sva_pasid_space *space, void *owner, void *drvdata, uint32_t *pasid)
+{
+	return sva_pasid_alloc_ex(space, 0, owner, drvdata, pasid);
+}
+
+SVA_EXPORT int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasid)
+{
+	return sva_pasid_alloc_ex(space, 0, NULL, drvdata, pasid);
+}
+
+static const char *state_name(uint8_t st)
+{
+	switch (st) {
+	case ST_ALLOCATED:
+		return "allocated";
+	case ST_QUARANTINED:
+		return "in quarantine (freed, not yet released)";
+	case ST_RELEASED:
+		return "in quarantine (released, grace period running)";
+	case ST_POOLED:
+		return "free (back in the pool)";
+	default:
+		return "unused (never allocated)";
+	}
+}
+
+int sva_pasid_alloc_at(struct sva_pasid_space *s, uint32_t pasid, void *owner, void *drvdata)
+{
+	struct pasid_slot *sl;
+	uint8_t st = ST_FRESH;
+	uint32_t idx;
+	int err = 0;
+
+	if (pasid < s->min || pasid > s->max)
+		return space_fail(s, -ERANGE, "cannot allocate PASID %u: outside the space", pasid);
+	idx = pasid - s->min;
+	pthread_mutex_lock(&s->lock);
+	sl = slot_get(s, idx);
+	if (!sl) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (sl->state == ST_RELEASED)
+		grace_expire(s, false);
+	st = sl->state;
+	switch (st) {
+	case ST_FRESH: /* the cursor will skip it */
+		err = take_fresh(s);
+		if (err)
+			goto out;
+		sl->idx = idx;
+		break;
+	case ST_POOLED: /* leave a tombstone at its place in the pool */
+		s->pool[sl->pool_pos & (s->qcap - 1)] = NULL;
+		break;
+	default:
+		err = -EBUSY;
+		goto out;
+	}
+	slot_take(s, sl, owner, drvdata);
+out:
+	pthread_mutex_unlock(&s->lock);
+	if (err == -ENOMEM)
+		space_fail(s, err, "cannot allocate PASID %u: out of memory for the PASID table or queues", pasid);
+	else if (err)
+		space_fail(s, err, "cannot allocate PASID %u: it is %s", pasid, state_name(st));
+	return err;
+}
+
+/* -------------------------------------------------------------------- free */
+
+/*
+ * Find the slot of a PASID in `want` state, under the lock.  Returns it, or
+ * NULL with *st set to the state it is in (ST_FRESH if its bucket is absent).
+ */
+static struct pasid_slot *slot_in_state(struct sva_pasid_space *s, uint32_t idx, uint8_t want, uint8_t *st)
+{
+	struct pasid_slot *sl = slot_at(s, idx);
+
+	*st = sl ? sl->state : ST_FRESH;
+	return *st == want ? sl : NULL;
+}
+
+/* The error report of a refused free, as alloc_failed(). */
+static __attribute__((cold, noinline)) int free_failed(const struct sva_pasid_space *s, int err, uint32_t pasid,
+							uint8_t st, void *owner)
+{
+	if (err == -ENOENT)
+		return space_fail(s, err, "cannot free PASID %u: it is not allocated (%s)", pasid,
+				  st == ST_FRESH || st == ST_POOLED ? "never allocated, or freed long ago"
+								    : "already freed: double free");
+	return space_fail(s, err, "cannot free PASID %u: %s", pasid,
+			  owner ? "it belongs to another owner" : "it is bound; unbind it instead");
+}
+
+int sva_pasid_free_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
+{
+	struct pasid_slot *sl;
+	uint64_t seq;
+	int err = 0;
+
+	if (__builtin_expect(!s, 0))
+		return sva_fail(sva_log_default(), -EINVAL, "PASID free: NULL space");
+	if (__builtin_expect(pasid < s->min || pasid > s->max, 0))
+		return space_fail(s, -ERANGE, "cannot free PASID %u: outside the space", pasid);
+	pthread_mutex_lock(&s->lock);
+	sl = slot_at(s, pasid - s->min);
+	seq = sl ? atomic_load_explicit(&sl->seq, memory_order_relaxed) : 0;
+	if (__builtin_expect(!(seq & SEQ_LIVE), 0))
+		err = -ENOENT;
+	else if (owner ? atomic_load_explicit(&sl->ref[(seq & SEQ_SEL) ? 1 : 0].owner, memory_order_relaxed) != owner
+		       : (seq & SEQ_OWNED) != 0)
+		err = -EBUSY;
+	if (__builtin_expect(err != 0, 0)) {
+		uint8_t st = sl ? sl->state : ST_FRESH;
+
+		pthread_mutex_unlock(&s->lock);
+		return free_failed(s, err, pasid, st, owner);
+	}
+	/* Clear LIVE and bump the counter: lookups stop finding it now. */
+	atomic_store_explicit(&sl->seq, seq_next(seq, seq & SEQ_SEL), memory_order_release);
+	sl->state = ST_QUARANTINED;
+	s->nr_allocated--;
+	s->nr_quarantined++;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+SVA_EXPORT int sva_pasid_free(struct sva_pasid_space *space, uint32_t pasid)
+{
+	return sva_pasid_free_owned(space, pasid, NULL);
+}
+
+SVA_EXPORT int sva_pasid_release(struct sva_pasid_space *s, uint32_t pasid)
+{
+	struct pasid_slot *sl;
+	uint8_t st;
+
+	if (!s)
+		return sva_fail(sva_log_default(), -EINVAL, "PASID release: NULL space");
+	if (pasid < s->min || pasid > s->max)
+		return space_fail(s, -ERANGE, "cannot release PASID %u: outside the space", pasid);
+	pthread_mutex_lock(&s->lock);
+	sl = slot_in_state(s, pasid - s->min, ST_QUARANTINED, &st);
+	if (sl) {
+		/* Stamped under the lock so the grace FIFO stays sorted by time.
+		 * No room check: it holds distinct used values, at most qcap. */
+		s->grace[s->grace_tail & (s->qcap - 1)] = (struct grace_entry){ now_ns(), sl };
+		s->grace_tail++;
+		sl->state = ST_RELEASED;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!sl)
+		return space_fail(s, -EINVAL, "cannot release PASID %u: only a freed PASID can be released; "
+				  "this one is %s", pasid, st == ST_RELEASED ? "already released" : state_name(st));
+	return 0;
+}
+
+SVA_EXPORT int sva_pasid_barrier(struct sva_pasid_space *s)
+{
+	int moved;
+
+	if (!s)
+		return sva_fail(sva_log_default(), -EINVAL, "PASID barrier: NULL space");
+	pthread_mutex_lock(&s->lock);
+	moved = grace_expire(s, true);
+	pthread_mutex_unlock(&s->lock);
+	return moved;
+}
+
+int sva_pasid_set_owner(struct sva_pasid_space *s, uint32_t pasid, void *owner, void *drvdata)
+{
+	struct pasid_slot *sl;
+	uint8_t st;
+
+	if (pasid < s->min || pasid > s->max)
+		return space_fail(s, -ERANGE, "cannot set the owner of PASID %u: outside the space", pasid);
+	pthread_mutex_lock(&s->lock);
+	sl = slot_in_state(s, pasid - s->min, ST_ALLOCATED, &st);
+	if (sl)
+		slot_publish(sl, owner, drvdata);
+	pthread_mutex_unlock(&s->lock);
+	if (!sl)
+		return space_fail(s, -ENOENT, "cannot set the owner of PASID %u: it is %s", pasid, state_name(st));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ lookup */
+
+int sva_pasid_lookup_owner(const struct sva_pasid_space *s, uint32_t pasid, void **owner, void **drvdata)
+{
+	const struct pasid_slot *sl;
+	uint64_t s1, s2;
+	void *o, *d;
+
+	if (pasid < s->min || pasid > s->max)
+		return -ERANGE;
+	sl = slot_at(s, pasid - s->min);
+	if (!sl)
+		return -ENOENT;
+	/* Seqcount read: see the comment at the top of the file. */
+	for (;;) {
+		s1 = atomic_load_explicit(&sl->seq, memory_order_acquire);
+		if (!(s1 & SEQ_LIVE))
+			return -ENOENT;
+		/* Acquire: pairs with slot_publish(), and keeps the re-check
+		 * below from moving up before these loads. */
+		d = atomic_load_explicit(&sl->ref[(s1 & SEQ_SEL) ? 1 : 0].drvdata, memory_order_acquire);
+		o = atomic_load_explicit(&sl->ref[(s1 & SEQ_SEL) ? 1 : 0].owner, memory_order_acquire);
+		s2 = atomic_load_explicit(&sl->seq, memory_order_relaxed);
+		if (s1 == s2)
+			break;
+		/* Changed under us: freed (the next round says -ENOENT) or
+		 * owner replaced; each retry means a writer finished. */
+	}
+	if (owner)
+		*owner = o;
+	if (drvdata)
+		*drvdata = d;
+	return 0;
+}
+
+SVA_EXPORT int sva_pasid_lookup(const struct sva_pasid_space *s, uint32_t pasid, void **drvdata)
+{
+	int err;
+
+	if (!s)
+		return sva_fail(sva_log_default(), -EINVAL, "PASID lookup: NULL space");
+	err = sva_pasid_lookup_owner(s, pasid, NULL, drvdata);
+	if (err == -ERANGE)
+		space_fail(s, err, "cannot look up PASID %u: outside the space", pasid);
+	else if (err == -ENOENT)
+		/* A lookup racing with a free is a documented, expected outcome on
+		 * fault and interrupt paths: an error-level line for each would
+		 * flood the log, so it goes out at debug level. */
+		space_log(s, SVA_LOG_DEBUG, err, "PASID %u is not allocated", pasid);
+	return err;
+}
+
+/* ------------------------------------------------------------------- stats */
+
+SVA_EXPORT int sva_pasid_stats(const struct sva_pasid_space *space, struct sva_pasid_stats *stats)
+{
+	/* Stats end expired grace periods first so "free" is exact; the lock
+	 * and queues are mutable state behind a logically const call. */
+	struct sva_pasid_space *s = (struct sva_pasid_space *)space;
+
+	if (!s)
+		return sva_fail(sva_log_default(), -EINVAL, "PASID stats: NULL space");
+	if (!stats || stats->size < sizeof(*stats))
+		return space_fail(s, -EINVAL, "stats: %s", !stats ? "NULL stats pointer"
+				  : "stats->size is too small (set it to sizeof(struct sva_pasid_stats))");
+	pthread_mutex_lock(&s->lock);
+	grace_expire(s, false);
+	stats->min = s->min;
+	stats->max = s->max;
+	stats->allocated = s->nr_allocated;
+	stats->quarantined = s->nr_quarantined;
+	stats->free = space_size(s) - s->nr_allocated - s->nr_quarantined;
+	pthread_mutex_unlock(&s->lock);
+	/* Fields a newer caller knows and we do not: zero. */
+	if (stats->size > sizeof(*stats))
+		memset((char *)stats + sizeof(*stats), 0, stats->size - sizeof(*stats));
+	return 0;
+}

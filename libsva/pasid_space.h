@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * PASID spaces: the private interface.
+ *
+ * pasid_space.c is the standalone allocator (range, quarantine, lock-free
+ * lookup); pasid_policy.c maps a context's global space and each device's own
+ * space onto it.  Everything here is for other libsva files: the bind code
+ * stores its bond as a slot's "owner", ctx.c/dev.c create and free the spaces.
+ */
+#ifndef LIBSVA_PASID_SPACE_H
+#define LIBSVA_PASID_SPACE_H
+
+#include "internal.h"
+
+/* ------------------------------------------------------------ pasid_space.c */
+
+/*
+ * sva_pasid_space_new() for libsva's own spaces: errors are logged through
+ * `log` (which must outlive the space) and messages name the space `prefix`
+ * ("global PASID space", "PASID space of device vfio3").
+ */
+int sva_pasid_space_create(const struct sva_pasid_space_opts *opts, const struct sva_log *log,
+			   const char *prefix, struct sva_pasid_space **out);
+
+/* sva_pasid_alloc_ex() flags */
+#define SVA_PASID_ALLOC_QUIET_ENOSPC (1u << 0) /* -ENOSPC is expected: do not log it */
+
+/*
+ * Allocate as sva_pasid_alloc() and store `owner` beside drvdata.  A PASID
+ * with an owner can only be freed by sva_pasid_free_owned() with that owner;
+ * sva_pasid_free() refuses it with -EBUSY, so a driver cannot pull a PASID
+ * from under a live bond.  Errors: -ENOSPC, -ENOMEM, -EINVAL (NULL pasid).
+ */
+int sva_pasid_alloc_ex(struct sva_pasid_space *space, unsigned int flags, void *owner, void *drvdata,
+		       uint32_t *pasid);
+int sva_pasid_alloc_owned(struct sva_pasid_space *space, void *owner, void *drvdata, uint32_t *pasid);
+
+/*
+ * Allocate one specific value (to reserve it, or for a caller-chosen PASID).
+ * Takes it whether never used or back in the pool.  Errors: -ERANGE outside
+ * the space; -EBUSY allocated or in quarantine; -ENOMEM.
+ */
+int sva_pasid_alloc_at(struct sva_pasid_space *space, uint32_t pasid, void *owner, void *drvdata);
+
+/*
+ * Replace the owner and drvdata of an allocated PASID (e.g. a bind adopting a
+ * PASID the driver allocated earlier).  Concurrent lookups see either the old
+ * pair or the new one, never a mix.  Errors: -ENOENT not allocated; -ERANGE.
+ */
+int sva_pasid_set_owner(struct sva_pasid_space *space, uint32_t pasid, void *owner, void *drvdata);
+
+/* Free a PASID allocated with `owner` (NULL frees an unowned one, as
+ * sva_pasid_free()).  Errors: -ENOENT; -ERANGE; -EBUSY the owner differs. */
+int sva_pasid_free_owned(struct sva_pasid_space *space, uint32_t pasid, void *owner);
+
+/*
+ * Lock-free lookup of both pointers (either may be NULL), consistent with one
+ * allocation that was live during the call.  Logs nothing: it is meant for
+ * fault and interrupt paths, whose callers decide whether a miss is an error.
+ * Errors: -ENOENT not allocated; -ERANGE outside the space.
+ */
+int sva_pasid_lookup_owner(const struct sva_pasid_space *space, uint32_t pasid, void **owner, void **drvdata);
+
+/*
+ * Move the range of a space that has nothing allocated or quarantined (the
+ * rest of its state is reset).  Not thread-safe, not even against lookups.
+ * Errors: -EBUSY something is allocated or quarantined; -ENOMEM; -EINVAL/-ERANGE
+ * as sva_pasid_space_new().
+ */
+int sva_pasid_space_set_range(struct sva_pasid_space *space, uint32_t min, uint32_t max);
+
+/* ----------------------------------------------------------- pasid_policy.c */
+
+/*
+ * For ctx.c: resolve 0 in ctx->global_pasid_min/max to the defaults (writing
+ * the result back), check the range and create ctx->global_pasids.  ctx->log
+ * must be set up first.  Errors (logged): -ERANGE bad range; -ENOMEM.
+ */
+int sva_ctx_pasids_init(struct sva_ctx *ctx);
+/* Free ctx->global_pasids (NULL-safe, idempotent). */
+void sva_ctx_pasids_fini(struct sva_ctx *ctx);
+
+/* sva_dev_pasids_init() is declared in internal.h.  It needs dev->ctx (after
+ * sva_ctx_pasids_init) and dev->info.max_pasid_log2.  This frees dev->pasids: */
+void sva_dev_pasids_fini(struct sva_dev *dev);
+
+/* For the bind code: sva_dev_pasid_alloc() with an owner (see sva_pasid_alloc_ex). */
+int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy, void *owner, void *drvdata,
+			      uint32_t *pasid);
+/* sva_pasid_free_owned() / sva_pasid_lookup_owner() routed by value, as the
+ * public sva_dev_pasid_* calls are.  The lookup logs nothing. */
+int sva_dev_pasid_free_owned(struct sva_dev *dev, uint32_t pasid, void *owner);
+int sva_dev_pasid_lookup_owner(struct sva_dev *dev, uint32_t pasid, void **owner, void **drvdata);
+/* The space a PASID of dev belongs to, or NULL if none of dev's can hold it. */
+struct sva_pasid_space *sva_dev_pasid_space_of(struct sva_dev *dev, uint32_t pasid);
+
+#endif /* LIBSVA_PASID_SPACE_H */

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libFuzzer target: random operation sequences on one PASID space, each result
+ * checked against a reference model written for clarity, not speed (arrays
+ * and linear scans).  Grace never expires by time here (grace_ns UINT64_MAX),
+ * only by barrier, so the model is deterministic.
+ *
+ * Input: [flags][min lo][min hi][min top][size lo][size hi] then operations,
+ * each an opcode byte followed by the bytes it needs.  Running out of bytes
+ * ends the run.  A mismatch prints what differed and aborts.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pasid_space.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CAP 2048u /* largest range the model follows */
+
+enum { M_FRESH, M_ALLOC, M_QUAR, M_REL, M_POOL };
+
+static struct model {
+	uint32_t min, max, n;
+	uint32_t fresh;
+	uint8_t st[CAP];
+	void *drv[CAP], *own[CAP];
+	uint32_t pool[CAP], npool;   /* indexes, head first */
+	uint32_t grace[CAP], ngrace; /* indexes, head first */
+} m;
+
+struct input {
+	const uint8_t *p;
+	size_t left;
+};
+
+static bool take(struct input *in, size_t n, uint32_t *v)
+{
+	*v = 0;
+	if (in->left < n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		*v |= (uint32_t)in->p[i] << (8 * i);
+	in->p += n;
+	in->left -= n;
+	return true;
+}
+
+static void fail(const char *what, long long got, long long want)
+{
+	fprintf(stderr, "fuzz-pasid: %s: got %lld, want %lld (space [%u, %u])\n", what, got, want, m.min, m.max);
+	abort();
+}
+
+#define CHECK(what, got, want)                                                   \
+	do {                                                                     \
+		long long g_ = (long long)(got), w_ = (long long)(want);         \
+		if (g_ != w_)                                                    \
+			fail((what), g_, w_);                                    \
+	} while (0)
+
+static void model_reset(uint32_t min, uint32_t max)
+{
+	memset(&m, 0, sizeof(m));
+	m.min = min;
+	m.max = max;
+	m.n = max - min + 1;
+}
+
+static void list_remove(uint32_t *list, uint32_t *n, uint32_t idx)
+{
+	for (uint32_t i = 0; i < *n; i++)
+		if (list[i] == idx) {
+			memmove(&list[i], &list[i + 1], (*n - i - 1) * sizeof(*list));
+			(*n)--;
+			return;
+		}
+	fail("model list corrupt", idx, -1);
+}
+
+/* A PASID from 2 input bytes: mostly in range, sometimes just outside. */
+static uint32_t pick(struct input *in)
+{
+	uint32_t v;
+
+	take(in, 2, &v);
+	return (uint32_t)((int64_t)m.min - 2 + (int64_t)(v % (m.n + 4)));
+}
+
+static bool in_range(uint32_t p)
+{
+	return p >= m.min && p <= m.max;
+}
+
+static int model_alloc(void *owner, void *drv, uint32_t *pasid)
+{
+	uint32_t idx;
+
+	while (m.fresh < m.n && m.st[m.fresh] != M_FRESH)
+		m.fresh++;
+	if (m.fresh < m.n) {
+		idx = m.fresh++;
+	} else if (m.npool) {
+		idx = m.pool[0];
+		list_remove(m.pool, &m.npool, idx);
+	} else {
+		return -ENOSPC;
+	}
+	m.st[idx] = M_ALLOC;
+	m.drv[idx] = drv;
+	m.own[idx] = owner;
+	*pasid = m.min + idx;
+	return 0;
+}
+
+static void check_stats(struct sva_pasid_space *s)
+{
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+	uint64_t a = 0, q = 0;
+
+	for (uint32_t i = 0; i < m.n; i++) {
+		a += m.st[i] == M_ALLOC;
+		q += m.st[i] == M_QUAR || m.st[i] == M_REL;
+	}
+	CHECK("stats rc", sva_pasid_stats(s, &st), 0);
+	CHECK("stats min", st.min, m.min);
+	CHECK("stats max", st.max, m.max);
+	CHECK("stats allocated", st.allocated, a);
+	CHECK("stats quarantined", st.quarantined, q);
+	CHECK("stats free", st.free, m.n - a - q);
+}
+
+static void *token(uint32_t v)
+{
+	return (void *)(uintptr_t)(0x1000u + v * 8u);
+}
+
+static void discard(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg, (void)level, (void)msg; /* formatting still runs under the sanitizers */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct sva_pasid_space_opts o = { .size = sizeof(o), .grace_ns = UINT64_MAX };
+	struct input in = { data, size };
+	struct sva_pasid_space *s;
+	uint32_t flags, lo, span, op, counter = 0;
+
+	sva_log_init((struct sva_log *)sva_log_default(), discard, NULL, SVA_LOG_DEBUG);
+	if (!take(&in, 1, &flags) || !take(&in, 3, &lo) || !take(&in, 2, &span))
+		return 0;
+	span = span % CAP;
+	if (flags & 1) {
+		o.flags = SVA_PASID_ALLOW_ZERO;
+		o.min = 0;
+	} else {
+		o.min = 1 + lo % (SVA_PASID_MAX - span); /* anywhere up to the top */
+	}
+	o.max = o.min + span;
+	if (o.max == 0) /* 0 would mean "SVA_PASID_MAX" */
+		return 0;
+	CHECK("space_new", sva_pasid_space_new(&o, &s), 0);
+	model_reset(o.min, o.max);
+
+	while (take(&in, 1, &op)) {
+		uint32_t p, q = 0xdeadbeef, v;
+		void *d = token(0xbad), *ow = token(0xbad);
+		int want, got;
+
+		switch (op % 13) {
+		case 0: /* alloc */
+		case 1: /* alloc_owned */
+		case 2: { /* alloc_ex, quiet */
+			void *owner = op % 13 == 1 ? token(++counter) : NULL;
+			void *drv = token(++counter);
+			uint32_t wp = 0;
+
+			want = model_alloc(owner, drv, &wp);
+			if (op % 13 == 0)
+				got = sva_pasid_alloc(s, drv, &q);
+			else if (op % 13 == 1)
+				got = sva_pasid_alloc_owned(s, owner, drv, &q);
+			else
+				got = sva_pasid_alloc_ex(s, SVA_PASID_ALLOC_QUIET_ENOSPC, owner, drv, &q);
+			CHECK("alloc rc", got, want);
+			CHECK("alloc pasid (order)", q, want == 0 ? wp : 0xdeadbeef);
+			break;
+		}
+		case 3: /* free */
+		case 4: /* free_owned: the right owner or a wrong one */
+			p = pick(&in);
+			take(&in, 1, &v);
+			want = !in_range(p)				? -ERANGE
+			       : m.st[p - m.min] != M_ALLOC		? -ENOENT
+			       : op % 13 == 3 && m.own[p - m.min]	? -EBUSY
+			       : op % 13 == 4 && (v & 1)		? -EBUSY
+									: 0;
+			if (op % 13 == 4 && in_range(p) && m.st[p - m.min] == M_ALLOC && !(v & 1))
+				ow = m.own[p - m.min];
+			else if (op % 13 == 4 && in_range(p) && m.st[p - m.min] == M_ALLOC)
+				ow = m.own[p - m.min] ? NULL : token(0xbad); /* surely not its owner */
+			got = op % 13 == 3 ? sva_pasid_free(s, p) : sva_pasid_free_owned(s, p, ow);
+			CHECK("free rc", got, want);
+			if (want == 0)
+				m.st[p - m.min] = M_QUAR;
+			break;
+		case 5: /* release */
+			p = pick(&in);
+			want = !in_range(p) ? -ERANGE : m.st[p - m.min] != M_QUAR ? -EINVAL : 0;
+			CHECK("release rc", sva_pasid_release(s, p), want);
+			if (want == 0) {
+				m.st[p - m.min] = M_REL;
+				m.grace[m.ngrace++] = p - m.min;
+			}
+			break;
+		case 6: /* barrier */
+			want = (int)m.ngrace;
+			for (uint32_t i = 0; i < m.ngrace; i++) {
+				m.st[m.grace[i]] = M_POOL;
+				m.pool[m.npool++] = m.grace[i];
+			}
+			m.ngrace = 0;
+			CHECK("barrier", sva_pasid_barrier(s), want);
+			break;
+		case 7: /* lookup */
+		case 8: /* lookup_owner */
+			p = pick(&in);
+			want = !in_range(p) ? -ERANGE : m.st[p - m.min] != M_ALLOC ? -ENOENT : 0;
+			got = op % 13 == 7 ? sva_pasid_lookup(s, p, &d) : sva_pasid_lookup_owner(s, p, &ow, &d);
+			CHECK("lookup rc", got, want);
+			CHECK("lookup drvdata", (uintptr_t)d, (uintptr_t)(want ? token(0xbad) : m.drv[p - m.min]));
+			if (op % 13 == 8)
+				CHECK("lookup owner", (uintptr_t)ow,
+				      (uintptr_t)(want ? token(0xbad) : m.own[p - m.min]));
+			break;
+		case 9: /* stats */
+			check_stats(s);
+			break;
+		case 10: /* alloc_at */
+			p = pick(&in);
+			want = !in_range(p) ? -ERANGE
+			       : (m.st[p - m.min] == M_FRESH || m.st[p - m.min] == M_POOL) ? 0
+											    : -EBUSY;
+			CHECK("alloc_at rc", sva_pasid_alloc_at(s, p, NULL, token(++counter)), want);
+			if (want == 0) {
+				if (m.st[p - m.min] == M_POOL)
+					list_remove(m.pool, &m.npool, p - m.min);
+				m.st[p - m.min] = M_ALLOC;
+				m.drv[p - m.min] = token(counter);
+				m.own[p - m.min] = NULL;
+			}
+			break;
+		case 11: /* set_owner */
+			p = pick(&in);
+			want = !in_range(p) ? -ERANGE : m.st[p - m.min] != M_ALLOC ? -ENOENT : 0;
+			CHECK("set_owner rc", sva_pasid_set_owner(s, p, token(counter + 1), token(counter + 2)), want);
+			if (want == 0) {
+				m.own[p - m.min] = token(++counter);
+				m.drv[p - m.min] = token(++counter);
+			}
+			break;
+		case 12: { /* set_range: a new range, sometimes invalid */
+			uint32_t nmin, nmax, busy = 0;
+
+			take(&in, 3, &nmin);
+			take(&in, 2, &nmax);
+			nmin %= SVA_PASID_MAX + 3;
+			nmax = (flags & 2) ? nmax : nmin + nmax % CAP; /* unrelated or near */
+			for (uint32_t i = 0; i < m.n; i++)
+				busy |= m.st[i] == M_ALLOC || m.st[i] == M_QUAR || m.st[i] == M_REL;
+			uint32_t emin = nmin ? nmin : 1, emax = nmax ? nmax : SVA_PASID_MAX;
+
+			want = emax > SVA_PASID_MAX ? -ERANGE : emin > emax ? -EINVAL : busy ? -EBUSY : 0;
+			if (want == 0 && emax - emin + 1 > CAP)
+				break; /* valid, but too big for the model */
+			CHECK("set_range rc", sva_pasid_space_set_range(s, nmin, nmax), want);
+			if (want == 0)
+				model_reset(emin, emax);
+			break;
+		}
+		}
+	}
+	check_stats(s);
+	sva_pasid_space_free(s);
+	return 0;
+}

@@ -1,0 +1,55 @@
+# PASID spaces (included from tests/local.mk): unit tests, a concurrency stress
+# test (meant for --enable-sanitizers=thread too), a replay of the fuzz target's
+# corpus, the benchmark, and the libFuzzer target itself when clang allows.
+
+pasid_tests = \
+	tests/unit/test-pasid-space \
+	tests/unit/test-pasid-quarantine \
+	tests/unit/test-pasid-exhaust \
+	tests/unit/test-pasid-policy \
+	tests/stress/stress-pasid \
+	tests/fuzz/fuzz-replay-pasid
+check_PROGRAMS += $(pasid_tests)
+TESTS += $(pasid_tests)
+
+tests_unit_test_pasid_space_SOURCES = tests/unit/test-pasid-space.c tests/tap.h
+tests_unit_test_pasid_space_LDADD = $(TEST_LIBS)
+tests_unit_test_pasid_quarantine_SOURCES = tests/unit/test-pasid-quarantine.c tests/tap.h
+tests_unit_test_pasid_quarantine_LDADD = $(TEST_LIBS)
+tests_unit_test_pasid_exhaust_SOURCES = tests/unit/test-pasid-exhaust.c tests/tap.h
+tests_unit_test_pasid_exhaust_LDADD = $(TEST_LIBS)
+tests_unit_test_pasid_policy_SOURCES = tests/unit/test-pasid-policy.c tests/tap.h
+tests_unit_test_pasid_policy_LDADD = $(TEST_LIBS)
+tests_stress_stress_pasid_SOURCES = tests/stress/stress-pasid.c tests/tap.h
+tests_stress_stress_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# The fuzz target driven by a plain main(): corpus files + fixed random inputs.
+tests_fuzz_fuzz_replay_pasid_SOURCES = tests/fuzz/fuzz-replay.c tests/fuzz/fuzz-pasid.c tests/tap.h
+tests_fuzz_fuzz_replay_pasid_LDADD = $(TEST_LIBS)
+
+# `make` builds the benchmark; run it by hand: tests/bench/bench-pasid [--json]
+noinst_PROGRAMS += tests/bench/bench-pasid
+tests_bench_bench_pasid_SOURCES = tests/bench/bench-pasid.c
+tests_bench_bench_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+
+if HAVE_FUZZER
+# Built from the sources, not the libtool library, so that every object gets
+# the fuzzer's instrumentation and these sanitizers whatever --enable-sanitizers
+# says (per-target flags replace AM_CFLAGS/AM_LDFLAGS).  Run it with
+# tests/fuzz/run-fuzz.sh SECONDS.
+noinst_PROGRAMS += tests/fuzz/fuzz-pasid
+tests_fuzz_fuzz_pasid_SOURCES = tests/fuzz/fuzz-pasid.c libsva/pasid_space.c libsva/log.c
+tests_fuzz_fuzz_pasid_CFLAGS = -std=gnu11 $(WARN_CFLAGS) $(PTHREAD_CFLAGS) -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+tests_fuzz_fuzz_pasid_LDFLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_pasid_LDADD = $(PTHREAD_LIBS)
+endif
+
+EXTRA_DIST += \
+	tests/fuzz/run-fuzz.sh \
+	tests/fuzz/corpus/pasid/allow-zero \
+	tests/fuzz/corpus/pasid/exhaust-small \
+	tests/fuzz/corpus/pasid/owners \
+	tests/fuzz/corpus/pasid/set-range \
+	tests/fuzz/corpus/pasid/stages \
+	tests/fuzz/corpus/pasid/tombstone-compaction \
+	tests/fuzz/corpus/pasid/top-of-range

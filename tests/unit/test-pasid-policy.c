@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Context/device PASID policy without a kernel: contexts and devices are built
+ * by hand (zeroed, a log, a global range, a PASID width) and set up with the
+ * same init calls ctx.c and dev.c make.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "pasid_space.h"
+#include "../tap.h"
+
+static struct {
+	int lines;
+	char last[512];
+} cap;
+
+static void capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level < SVA_LOG_ERROR)
+		return; /* count error lines only: debug lines are not errors */
+	cap.lines++;
+	snprintf(cap.last, sizeof(cap.last), "%s", msg);
+}
+
+#define ERR_ONE_LINE(expr, want, name)                                                                     \
+	do {                                                                                               \
+		int before_ = cap.lines;                                                                   \
+		int r_ = (expr);                                                                           \
+		is_int(r_, (want), "%s: %s", (name), #want);                                               \
+		is_int(cap.lines - before_, 1, "%s: one log line (%s)", (name), cap.last);                \
+	} while (0)
+
+static int ctx_init(struct sva_ctx *ctx, uint32_t gmin, uint32_t gmax)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	sva_log_init(&ctx->log, capture, NULL, SVA_LOG_DEBUG);
+	ctx->global_pasid_min = gmin;
+	ctx->global_pasid_max = gmax;
+	return sva_ctx_pasids_init(ctx);
+}
+
+static void dev_init(struct sva_dev *dev, struct sva_ctx *ctx, uint32_t width, const char *name)
+{
+	memset(dev, 0, sizeof(*dev));
+	dev->ctx = ctx;
+	dev->fd = -1;
+	dev->info.size = sizeof(dev->info);
+	dev->info.max_pasid_log2 = width;
+	snprintf(dev->info.path, sizeof(dev->info.path), "%s", name);
+	if (sva_dev_pasids_init(dev))
+		diag("sva_dev_pasids_init(%s) failed", name);
+}
+
+static bool range_is(struct sva_pasid_space *s, uint32_t min, uint32_t max)
+{
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+
+	return s && sva_pasid_stats(s, &st) == 0 && st.min == min && st.max == max;
+}
+
+static uint64_t allocated(struct sva_pasid_space *s)
+{
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+
+	sva_pasid_stats(s, &st);
+	return st.allocated;
+}
+
+static void *tag(uintptr_t v)
+{
+	return (void *)(v * 16 + 8);
+}
+
+static void test_ctx_ranges(void)
+{
+	struct sva_ctx ctx;
+
+	ok(ctx_init(&ctx, 0, 0) == 0, "ctx: 0/0 selects the defaults");
+	ok(ctx.global_pasid_min == SVA_GLOBAL_PASID_MIN_DEFAULT && ctx.global_pasid_max == SVA_GLOBAL_PASID_MAX_DEFAULT,
+	   "defaults written back: [%u, %u]", ctx.global_pasid_min, ctx.global_pasid_max);
+	ok(sva_ctx_global_pasids(&ctx) == ctx.global_pasids && range_is(ctx.global_pasids, 256, SVA_PASID_MAX),
+	   "sva_ctx_global_pasids: [256, 2^20-1]");
+	ok(sva_ctx_global_pasids(NULL) == NULL, "sva_ctx_global_pasids(NULL) is NULL");
+	sva_ctx_pasids_fini(&ctx);
+	ok(ctx.global_pasids == NULL, "fini clears the pointer");
+	sva_ctx_pasids_fini(&ctx);
+	ok(1, "fini twice is harmless");
+
+	ok(ctx_init(&ctx, 1000, 2000) == 0 && range_is(ctx.global_pasids, 1000, 2000), "custom [1000, 2000]");
+	sva_ctx_pasids_fini(&ctx);
+	ok(ctx_init(&ctx, 1, 0) == 0 && range_is(ctx.global_pasids, 1, SVA_PASID_MAX), "gmin 1 is allowed");
+	sva_ctx_pasids_fini(&ctx);
+	ERR_ONE_LINE(ctx_init(&ctx, 500, 400), -ERANGE, "ctx: inverted global range");
+	ok(ctx.global_pasids == NULL, "no space on error");
+	ERR_ONE_LINE(ctx_init(&ctx, 0, SVA_PASID_MAX + 1), -ERANGE, "ctx: global max beyond 2^20-1");
+	ERR_ONE_LINE(ctx_init(&ctx, SVA_PASID_MAX + 1, 0), -ERANGE, "ctx: global min beyond the default max");
+}
+
+static void test_device_spaces(void)
+{
+	struct sva_ctx ctx;
+	struct sva_dev none, w1, w2, w5, w8, w9, w19, w20, w32;
+
+	ctx_init(&ctx, 0, 0);
+	dev_init(&none, &ctx, 0, "none");
+	dev_init(&w1, &ctx, 1, "w1");
+	dev_init(&w2, &ctx, 2, "w2");
+	dev_init(&w5, &ctx, 5, "w5");
+	dev_init(&w8, &ctx, 8, "w8");
+	dev_init(&w9, &ctx, 9, "w9");
+	dev_init(&w19, &ctx, 19, "w19");
+	dev_init(&w20, &ctx, 20, "w20");
+	dev_init(&w32, &ctx, 32, "w32");
+	ok(sva_dev_pasids(&none) == NULL, "width 0: no own space");
+	ok(sva_dev_pasids(NULL) == NULL, "sva_dev_pasids(NULL) is NULL");
+	ok(range_is(sva_dev_pasids(&w1), 1, 1), "width 1: [1, 1]");
+	ok(range_is(sva_dev_pasids(&w2), 1, 3), "width 2 (3 SSIDs): [1, 3]");
+	ok(range_is(sva_dev_pasids(&w5), 1, 31), "width 5: [1, 31]");
+	ok(range_is(sva_dev_pasids(&w8), 1, 255), "width 8: [1, 255]");
+	ok(range_is(sva_dev_pasids(&w9), 1, 255), "width 9: clipped below the global range, [1, 255]");
+	ok(range_is(sva_dev_pasids(&w20), 1, 255), "width 20: [1, 255]");
+	ok(range_is(sva_dev_pasids(&w32), 1, 255), "width 32 (clamped to 20): [1, 255]");
+
+	struct sva_dev *all[] = { &none, &w1, &w2, &w5, &w8, &w9, &w19, &w20, &w32 };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		sva_dev_pasids_fini(all[i]);
+	ok(w20.pasids == NULL, "dev fini clears the pointer");
+	sva_ctx_pasids_fini(&ctx);
+
+	/* A global range starting at 1 leaves no numbers of a device's own. */
+	ctx_init(&ctx, 1, 0);
+	dev_init(&w2, &ctx, 2, "w2");
+	dev_init(&w20, &ctx, 20, "w20");
+	ok(sva_dev_pasids(&w2) == NULL && sva_dev_pasids(&w20) == NULL,
+	   "gmin 1: a device's width starts inside the global range, so no own space");
+	sva_ctx_pasids_fini(&ctx);
+
+	/* A narrow global range inside a device's width. */
+	ctx_init(&ctx, 16, 300);
+	dev_init(&w9, &ctx, 9, "w9");
+	dev_init(&w2, &ctx, 2, "w2");
+	ok(range_is(sva_dev_pasids(&w9), 1, 15) && range_is(sva_dev_pasids(&w2), 1, 3),
+	   "global [16, 300]: own spaces [1, 15] and [1, 3]");
+	sva_dev_pasids_fini(&w9);
+	sva_dev_pasids_fini(&w2);
+	sva_ctx_pasids_fini(&ctx);
+}
+
+static void test_policies(void)
+{
+	struct sva_ctx ctx;
+	struct sva_dev none, narrow, mid, wide, wide2;
+	uint32_t p = 0, q = 0;
+	void *d;
+
+	ctx_init(&ctx, 0, 0);
+	dev_init(&none, &ctx, 0, "none");
+	dev_init(&narrow, &ctx, 2, "narrow");
+	dev_init(&mid, &ctx, 19, "mid");
+	dev_init(&wide, &ctx, 20, "wide");
+	dev_init(&wide2, &ctx, 20, "wide2");
+
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&none, SVA_PASID_AUTO, NULL, &p), -EOPNOTSUPP, "width 0, AUTO");
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&none, SVA_PASID_GLOBAL, NULL, &p), -EOPNOTSUPP, "width 0, GLOBAL");
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&none, SVA_PASID_DEVICE, NULL, &p), -EOPNOTSUPP, "width 0, DEVICE");
+	ERR_ONE_LINE(sva_dev_pasid_free(&none, 5), -EOPNOTSUPP, "width 0, free");
+	ERR_ONE_LINE(sva_dev_pasid_release(&none, 5), -EOPNOTSUPP, "width 0, release");
+	ERR_ONE_LINE(sva_dev_pasid_lookup(&none, 5, &d), -EOPNOTSUPP, "width 0, lookup");
+	ERR_ONE_LINE(sva_dev_set_pasid_range(&none, 1, 1), -EOPNOTSUPP, "width 0, set range");
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&wide, (enum sva_pasid_policy)7, NULL, &p), -EINVAL, "bad policy");
+	is_int(sva_dev_pasid_alloc(&wide, SVA_PASID_AUTO, NULL, NULL), -EINVAL, "NULL pasid pointer");
+	is_int(sva_dev_pasid_alloc(NULL, SVA_PASID_AUTO, NULL, &p), -EINVAL, "NULL device");
+
+	ok(sva_dev_pasid_alloc(&wide, SVA_PASID_GLOBAL, tag(1), &p) == 0 && p == 256, "wide GLOBAL: 256 (got %u)", p);
+	ok(sva_dev_pasid_alloc(&wide, SVA_PASID_AUTO, tag(2), &p) == 0 && p == 257, "wide AUTO: global 257 (got %u)",
+	   p);
+	ok(sva_dev_pasid_alloc(&wide, SVA_PASID_DEVICE, tag(3), &q) == 0 && q == 1, "wide DEVICE: own 1 (got %u)", q);
+	ok(sva_dev_pasid_lookup(&wide2, 256, &d) == 0 && d == tag(1),
+	   "a global PASID is found through another covering device");
+	is_int(sva_dev_pasid_lookup(&wide2, 1, &d), -ENOENT, "own PASID 1 of wide is not wide2's");
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&mid, SVA_PASID_GLOBAL, NULL, &p), -ERANGE,
+		     "GLOBAL on a 19-bit device (does not cover 2^20-1)");
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&narrow, SVA_PASID_GLOBAL, NULL, &p), -ERANGE, "GLOBAL on a 3-SSID device");
+	ok(sva_dev_pasid_alloc(&mid, SVA_PASID_AUTO, NULL, &p) == 0 && p == 1,
+	   "mid AUTO: its own space (does not cover), 1 (got %u)", p);
+	ERR_ONE_LINE(sva_dev_pasid_lookup(&mid, 256, &d), -ERANGE, "a global value on a non-covering device");
+	ERR_ONE_LINE(sva_dev_pasid_free(&mid, 256), -ERANGE, "free of a global value on a non-covering device");
+	ok(sva_dev_pasid_lookup(&wide, 256, &d) == 0, "which left the global PASID alone");
+
+	ok(sva_dev_pasid_alloc(&narrow, SVA_PASID_DEVICE, tag(11), &p) == 0 && p == 1, "narrow DEVICE: 1");
+	ok(sva_dev_pasid_alloc(&narrow, SVA_PASID_AUTO, tag(12), &p) == 0 && p == 2, "narrow AUTO: 2");
+	ok(sva_dev_pasid_alloc(&narrow, SVA_PASID_AUTO, tag(13), &p) == 0 && p == 3, "narrow AUTO: 3");
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&narrow, SVA_PASID_AUTO, NULL, &p), -ENOSPC, "narrow AUTO: full");
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&narrow, SVA_PASID_DEVICE, NULL, &p), -ENOSPC, "narrow DEVICE: full");
+
+	/* Routing by value. */
+	ok(sva_dev_pasid_lookup(&narrow, 2, &d) == 0 && d == tag(12), "lookup 2 on narrow: its own space");
+	ok(sva_dev_pasid_free(&narrow, 2) == 0, "free 2 on narrow");
+	ok(sva_pasid_lookup(sva_dev_pasids(&narrow), 2, &d) == -ENOENT, "gone from narrow's own space");
+	ok(sva_dev_pasid_release(&narrow, 2) == 0 && sva_pasid_barrier(sva_dev_pasids(&narrow)) == 1,
+	   "release 2 on narrow, barrier on its space");
+	ok(sva_dev_pasid_alloc(&narrow, SVA_PASID_AUTO, NULL, &p) == 0 && p == 2, "2 is allocatable again");
+	ERR_ONE_LINE(sva_dev_pasid_free(&narrow, 4), -ERANGE, "narrow free 4: outside [1, 3], below global");
+	ERR_ONE_LINE(sva_dev_pasid_free(&wide, 256 + 1000), -ENOENT, "wide free of an unallocated global PASID");
+	ERR_ONE_LINE(sva_dev_pasid_free(&wide, SVA_PASID_MAX + 1), -ERANGE, "wide free beyond 2^20-1");
+	ok(sva_dev_pasid_free(&wide2, 257) == 0, "a global PASID can be freed through another covering device");
+	ERR_ONE_LINE(sva_dev_pasid_release(&wide, 258), -EINVAL, "release of a never-allocated global PASID");
+	ok(sva_dev_pasid_release(&wide, 257) == 0, "released through the first device");
+	ERR_ONE_LINE(sva_dev_pasid_free(&wide, 257), -ENOENT, "double free via the device");
+
+	{
+		int owner;
+		void *o;
+
+		ok(sva_dev_pasid_alloc_owned(&wide, SVA_PASID_AUTO, &owner, tag(9), &p) == 0, "owned alloc (AUTO)");
+		ok(sva_dev_pasid_lookup_owner(&wide2, p, &o, &d) == 0 && o == &owner && d == tag(9),
+		   "lookup_owner through another device");
+		ERR_ONE_LINE(sva_dev_pasid_free(&wide, p), -EBUSY, "public free of a bound PASID");
+		ok(sva_dev_pasid_free_owned(&wide, p, &owner) == 0, "owner frees it");
+		ok(sva_dev_pasid_lookup_owner(&wide, p, &o, &d) == -ENOENT, "lookup_owner: -ENOENT");
+		ok(sva_dev_pasid_lookup_owner(&none, 5, &o, &d) == -EOPNOTSUPP, "lookup_owner on width 0");
+		ok(sva_dev_pasid_lookup_owner(&mid, 300, &o, &d) == -ERANGE, "lookup_owner: global on non-covering");
+		ok(sva_dev_pasid_space_of(&narrow, 3) == sva_dev_pasids(&narrow) &&
+			   sva_dev_pasid_space_of(&wide, 300) == ctx.global_pasids &&
+			   sva_dev_pasid_space_of(&mid, 300) == NULL && sva_dev_pasid_space_of(&none, 3) == NULL,
+		   "sva_dev_pasid_space_of routes by value");
+	}
+
+	struct sva_dev *all[] = { &none, &narrow, &mid, &wide, &wide2 };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		sva_dev_pasids_fini(all[i]);
+	sva_ctx_pasids_fini(&ctx);
+}
+
+/* AUTO falls back to the device's own space only when the global one is full. */
+static void test_auto_fallback(void)
+{
+	struct sva_ctx ctx;
+	struct sva_dev wide;
+	uint32_t p = 0;
+	int n = 0, before;
+	bool global_first = true;
+
+	ctx_init(&ctx, 256, 300); /* 45 global PASIDs */
+	dev_init(&wide, &ctx, 20, "wide");
+	for (n = 0; n < 45; n++)
+		if (sva_dev_pasid_alloc(&wide, SVA_PASID_AUTO, NULL, &p) || p != 256u + (uint32_t)n)
+			global_first = false;
+	ok(global_first, "AUTO on a covering device takes the global range first (256..300)");
+	before = cap.lines;
+	ok(sva_dev_pasid_alloc(&wide, SVA_PASID_AUTO, NULL, &p) == 0 && p == 1,
+	   "global full: AUTO falls back to the own space (got %u)", p);
+	is_int(cap.lines - before, 0, "the fallback logs no error");
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&wide, SVA_PASID_GLOBAL, NULL, &p), -ENOSPC, "GLOBAL when full: -ENOSPC");
+	sva_dev_pasid_free(&wide, 300);
+	sva_dev_pasid_release(&wide, 300);
+	sva_pasid_barrier(ctx.global_pasids);
+	ok(sva_dev_pasid_alloc(&wide, SVA_PASID_AUTO, NULL, &p) == 0 && p == 300,
+	   "a global PASID back in the pool is preferred again (got %u)", p);
+	for (n = 0; n < 254; n++)
+		sva_dev_pasid_alloc(&wide, SVA_PASID_DEVICE, NULL, &p);
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&wide, SVA_PASID_AUTO, NULL, &p), -ENOSPC, "AUTO when both are full");
+	sva_dev_pasids_fini(&wide);
+	sva_ctx_pasids_fini(&ctx);
+
+	/* gmin 1: nothing below the global range. */
+	ctx_init(&ctx, 1, 0);
+	{
+		struct sva_dev narrow;
+
+		dev_init(&narrow, &ctx, 2, "narrow");
+		dev_init(&wide, &ctx, 20, "wide");
+		ERR_ONE_LINE(sva_dev_pasid_alloc(&wide, SVA_PASID_DEVICE, NULL, &p), -ERANGE, "DEVICE with no own space");
+		ERR_ONE_LINE(sva_dev_pasid_alloc(&narrow, SVA_PASID_AUTO, NULL, &p), -ERANGE,
+			     "AUTO on a device with neither space");
+		ok(sva_dev_pasid_alloc(&wide, SVA_PASID_AUTO, NULL, &p) == 0 && p == 1, "AUTO on wide: global 1");
+		ERR_ONE_LINE(sva_dev_set_pasid_range(&wide, 1, 1), -ERANGE, "set range with no own space");
+		sva_dev_pasids_fini(&narrow);
+		sva_dev_pasids_fini(&wide);
+	}
+	sva_ctx_pasids_fini(&ctx);
+}
+
+/* The 3-SSID device is never starved, however many wide devices allocate. */
+static void test_starvation(void)
+{
+	enum { NWIDE = 32 };
+	struct sva_ctx ctx;
+	struct sva_dev wide[NWIDE], narrow;
+	uint32_t p, got[3];
+	int total = 0, n = 0;
+	bool all_full = true;
+
+	/* A small global range, so the wide devices exhaust everything they can. */
+	ctx_init(&ctx, 256, 4095);
+	for (int i = 0; i < NWIDE; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "wide%d", i);
+		dev_init(&wide[i], &ctx, 20, name);
+	}
+	dev_init(&narrow, &ctx, 2, "narrow");
+	/* Round-robin AUTO allocations until every wide device is refused. */
+	for (bool progress = true; progress;) {
+		progress = false;
+		for (int i = 0; i < NWIDE; i++)
+			if (sva_dev_pasid_alloc(&wide[i], SVA_PASID_AUTO, NULL, &p) == 0)
+				progress = true, total++;
+	}
+	is_int(total, (4095 - 256 + 1) + NWIDE * 255,
+	       "%d wide devices under AUTO took the whole global range and all their own spaces", NWIDE);
+	for (int i = 0; i < NWIDE; i++)
+		if (allocated(sva_dev_pasids(&wide[i])) != 255)
+			all_full = false;
+	ok(all_full, "each wide device's own space is full");
+	while (n < 3 && sva_dev_pasid_alloc(&narrow, SVA_PASID_AUTO, NULL, &got[n]) == 0)
+		n++;
+	ok(n == 3 && got[0] == 1 && got[1] == 2 && got[2] == 3, "the 3-SSID device still gets 1, 2, 3 under AUTO");
+	is_int(sva_dev_pasid_alloc(&narrow, SVA_PASID_AUTO, NULL, &p), -ENOSPC, "and only those");
+	for (int i = 0; i < NWIDE; i++)
+		sva_dev_pasids_fini(&wide[i]);
+	sva_dev_pasids_fini(&narrow);
+	sva_ctx_pasids_fini(&ctx);
+
+	/* The default range: wide devices take many global PASIDs, none below 256. */
+	ctx_init(&ctx, 0, 0);
+	dev_init(&wide[0], &ctx, 20, "wide");
+	dev_init(&narrow, &ctx, 2, "narrow");
+	bool above = true;
+	for (int i = 0; i < 50000; i++)
+		if (sva_dev_pasid_alloc(&wide[0], SVA_PASID_AUTO, NULL, &p) || p < 256)
+			above = false;
+	ok(above, "default range: 50000 AUTO allocations of a wide device are all >= 256");
+	ok(sva_dev_pasid_alloc(&narrow, SVA_PASID_AUTO, NULL, &p) == 0 && p == 1, "the 3-SSID device gets 1");
+	sva_dev_pasids_fini(&wide[0]);
+	sva_dev_pasids_fini(&narrow);
+	sva_ctx_pasids_fini(&ctx);
+}
+
+static void test_set_range(void)
+{
+	struct sva_ctx ctx;
+	struct sva_dev narrow, wide;
+	struct sva_pasid_space *before;
+	uint32_t p;
+
+	ctx_init(&ctx, 0, 0);
+	dev_init(&narrow, &ctx, 2, "narrow");
+	dev_init(&wide, &ctx, 20, "wide");
+	before = sva_dev_pasids(&narrow);
+	ERR_ONE_LINE(sva_dev_set_pasid_range(&narrow, 3, 2), -EINVAL, "inverted");
+	ERR_ONE_LINE(sva_dev_set_pasid_range(&narrow, 0, 2), -ERANGE, "min 0 (not a PASID)");
+	ERR_ONE_LINE(sva_dev_set_pasid_range(&narrow, 1, 4), -ERANGE, "beyond the device's width");
+	ERR_ONE_LINE(sva_dev_set_pasid_range(&wide, 1, 256), -ERANGE, "into the global range");
+	ERR_ONE_LINE(sva_dev_set_pasid_range(&wide, 300, 400), -ERANGE, "entirely in the global range");
+	ok(range_is(sva_dev_pasids(&narrow), 1, 3), "errors changed nothing");
+	ok(sva_dev_set_pasid_range(&narrow, 2, 3) == 0 && range_is(sva_dev_pasids(&narrow), 2, 3),
+	   "narrowed to [2, 3]");
+	ok(sva_dev_pasids(&narrow) == before, "the space pointer is unchanged (narrowed in place)");
+	ok(sva_dev_pasid_alloc(&narrow, SVA_PASID_DEVICE, NULL, &p) == 0 && p == 2, "allocates 2");
+	ERR_ONE_LINE(sva_dev_pasid_lookup(&narrow, 1, NULL), -ERANGE, "1 is outside the narrowed space");
+	ERR_ONE_LINE(sva_dev_set_pasid_range(&narrow, 1, 3), -EBUSY, "busy: a PASID is allocated");
+	sva_dev_pasid_free(&narrow, 2);
+	ERR_ONE_LINE(sva_dev_set_pasid_range(&narrow, 1, 3), -EBUSY, "busy: a PASID is quarantined");
+	sva_dev_pasid_release(&narrow, 2);
+	sva_pasid_barrier(sva_dev_pasids(&narrow));
+	ok(sva_dev_set_pasid_range(&narrow, 1, 3) == 0 && range_is(sva_dev_pasids(&narrow), 1, 3),
+	   "widened back to [1, 3] once idle");
+	ok(sva_dev_set_pasid_range(&wide, 100, 255) == 0 && range_is(sva_dev_pasids(&wide), 100, 255),
+	   "wide: [100, 255]");
+	ok(sva_dev_pasid_alloc(&wide, SVA_PASID_DEVICE, NULL, &p) == 0 && p == 100, "allocates 100");
+	is_int(sva_dev_set_pasid_range(NULL, 1, 2), -EINVAL, "NULL device");
+	sva_dev_pasids_fini(&narrow);
+	sva_dev_pasids_fini(&wide);
+	sva_ctx_pasids_fini(&ctx);
+}
+
+int main(void)
+{
+	test_ctx_ranges();
+	test_device_spaces();
+	test_policies();
+	test_auto_fallback();
+	test_starvation();
+	test_set_range();
+	return done_testing();
+}

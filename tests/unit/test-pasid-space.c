@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The standalone PASID allocator: options, range and zero handling, order of
+ * never-used values, every errno, "an error changes nothing", one log line per
+ * error, stats, and the internal owner / alloc-at / set-range calls.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "pasid_space.h"
+#include "../tap.h"
+
+/* ------------------------------------------------------------- log capture */
+
+static struct {
+	int lines;
+	enum sva_log_level level;
+	char last[512];
+} cap;
+
+static void capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	cap.lines++;
+	cap.level = level;
+	snprintf(cap.last, sizeof(cap.last), "%s", msg);
+}
+
+/* Standalone spaces log through the default log: point it at `capture`. */
+static void capture_default_log(void)
+{
+	sva_log_init((struct sva_log *)sva_log_default(), capture, NULL, SVA_LOG_DEBUG);
+}
+
+/* Run `expr`, check it returns `want` with exactly one log line. */
+#define ERR_ONE_LINE(expr, want, name)                                                                     \
+	do {                                                                                               \
+		int before_ = cap.lines;                                                                   \
+		int r_ = (expr);                                                                           \
+		is_int(r_, (want), "%s: %s", (name), #want);                                               \
+		is_int(cap.lines - before_, 1, "%s: one log line (%s)", (name), cap.last);                \
+	} while (0)
+
+/* ------------------------------------------------------------------ helpers */
+
+static struct sva_pasid_space *space(uint32_t flags, uint32_t min, uint32_t max, uint64_t grace)
+{
+	struct sva_pasid_space_opts o = { .size = sizeof(o), .flags = flags, .min = min, .max = max,
+					  .grace_ns = grace };
+	struct sva_pasid_space *s = NULL;
+	int r = sva_pasid_space_new(&o, &s);
+
+	if (r)
+		diag("sva_pasid_space_new(%u, %u, %u) = %d", flags, min, max, r);
+	return s;
+}
+
+static struct sva_pasid_stats stats(const struct sva_pasid_space *s)
+{
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+
+	if (sva_pasid_stats(s, &st))
+		diag("sva_pasid_stats failed");
+	return st;
+}
+
+static bool stats_are(const struct sva_pasid_space *s, uint64_t alloc, uint64_t quar, uint64_t free_)
+{
+	struct sva_pasid_stats st = stats(s);
+
+	if (st.allocated == alloc && st.quarantined == quar && st.free == free_)
+		return true;
+	diag("stats: allocated %llu quarantined %llu free %llu; want %llu %llu %llu",
+	     (unsigned long long)st.allocated, (unsigned long long)st.quarantined, (unsigned long long)st.free,
+	     (unsigned long long)alloc, (unsigned long long)quar, (unsigned long long)free_);
+	return false;
+}
+
+static void *tag(uintptr_t v)
+{
+	return (void *)(v * 16 + 8);
+}
+
+/* ------------------------------------------------------------------- tests */
+
+static void test_options(void)
+{
+	struct sva_pasid_space_opts o;
+	struct sva_pasid_space *s = NULL, *untouched = (struct sva_pasid_space *)&o;
+	struct sva_pasid_stats st;
+	struct {
+		struct sva_pasid_space_opts o;
+		uint64_t extra;
+	} big;
+
+	ok(sva_pasid_space_new(NULL, &s) == 0 && s, "NULL opts: every default");
+	st = stats(s);
+	ok(st.min == 1 && st.max == SVA_PASID_MAX, "defaults: [1, SVA_PASID_MAX] (got [%u, %u])", st.min, st.max);
+	ok(st.free == SVA_PASID_MAX && st.allocated == 0 && st.quarantined == 0, "defaults: all 2^20-1 free");
+	sva_pasid_space_free(s);
+	sva_pasid_space_free(NULL);
+	ok(1, "sva_pasid_space_free(NULL) is a no-op");
+
+#define BAD_OPTS(init, want, name)                                                                   \
+	do {                                                                                         \
+		o = (struct sva_pasid_space_opts){ .size = sizeof(o) };                              \
+		init;                                                                                \
+		s = untouched;                                                                       \
+		ERR_ONE_LINE(sva_pasid_space_new(&o, &s), want, name);                               \
+		ok(s == untouched, "%s: *out untouched", name);                                      \
+	} while (0)
+
+	BAD_OPTS(o.size = sizeof(o) - 1, -EINVAL, "opts->size too small");
+	BAD_OPTS(o.size = 0, -EINVAL, "opts->size 0");
+	BAD_OPTS(o.flags = 1u << 7, -EINVAL, "unknown flag");
+	BAD_OPTS((o.flags = SVA_PASID_ALLOW_ZERO, o.min = 1), -EINVAL, "ALLOW_ZERO with min 1");
+	BAD_OPTS((o.min = 10, o.max = 5), -EINVAL, "inverted range");
+	BAD_OPTS(o.min = SVA_PASID_MAX + 1, -EINVAL, "min above the default max (empty)");
+	BAD_OPTS(o.max = SVA_PASID_MAX + 1, -ERANGE, "max beyond SVA_PASID_MAX");
+	BAD_OPTS((o.min = 5, o.max = UINT32_MAX), -ERANGE, "max UINT32_MAX");
+	ERR_ONE_LINE(sva_pasid_space_new(NULL, NULL), -EINVAL, "NULL out");
+
+	/* A newer caller's larger struct: fine if its extra fields are zero. */
+	memset(&big, 0, sizeof(big));
+	big.o.size = sizeof(big);
+	big.o.min = 7;
+	big.o.max = 9;
+	ok(sva_pasid_space_new(&big.o, &s) == 0, "larger opts with zero tail accepted");
+	st = stats(s);
+	ok(st.min == 7 && st.max == 9, "and its range is used ([%u, %u])", st.min, st.max);
+	sva_pasid_space_free(s);
+	big.extra = 1;
+	s = untouched;
+	ERR_ONE_LINE(sva_pasid_space_new(&big.o, &s), -EINVAL, "larger opts with non-zero tail");
+	ok(s == untouched, "larger opts: *out untouched");
+
+	s = space(0, 5, 5, 0);
+	ok(s && stats_are(s, 0, 0, 1), "single-value range [5, 5]");
+	sva_pasid_space_free(s);
+	s = space(0, SVA_PASID_MAX, SVA_PASID_MAX, 0);
+	ok(s && stats_are(s, 0, 0, 1), "range [SVA_PASID_MAX, SVA_PASID_MAX]");
+	sva_pasid_space_free(s);
+}
+
+static void test_zero(void)
+{
+	struct sva_pasid_space *s;
+	uint32_t p = 99;
+	void *d;
+
+	s = space(0, 0, 3, 0);
+	ok(s && stats(s).min == 1, "min 0 without ALLOW_ZERO is raised to 1");
+	ok(sva_pasid_alloc(s, NULL, &p) == 0 && p == 1, "first PASID is 1, not 0 (got %u)", p);
+	ERR_ONE_LINE(sva_pasid_lookup(s, 0, &d), -ERANGE, "lookup of 0");
+	ERR_ONE_LINE(sva_pasid_free(s, 0), -ERANGE, "free of 0");
+	ERR_ONE_LINE(sva_pasid_release(s, 0), -ERANGE, "release of 0");
+	sva_pasid_space_free(s);
+
+	s = space(SVA_PASID_ALLOW_ZERO, 0, 3, 0);
+	ok(s && stats(s).min == 0 && stats_are(s, 0, 0, 4), "ALLOW_ZERO: [0, 3], 4 free");
+	ok(sva_pasid_alloc(s, tag(0), &p) == 0 && p == 0, "ALLOW_ZERO: first PASID is 0 (got %u)", p);
+	ok(sva_pasid_lookup(s, 0, &d) == 0 && d == tag(0), "ALLOW_ZERO: 0 is found");
+	ok(sva_pasid_free(s, 0) == 0 && sva_pasid_release(s, 0) == 0, "ALLOW_ZERO: 0 frees and releases");
+	sva_pasid_space_free(s);
+}
+
+static void test_alloc_lookup(void)
+{
+	struct sva_pasid_space *s = space(0, 100, 109, 0);
+	uint32_t p, got[10];
+	void *d;
+	bool order = true, found = true;
+
+	for (uint32_t i = 0; i < 10; i++) {
+		if (sva_pasid_alloc(s, tag(i), &got[i]) || got[i] != 100 + i)
+			order = false;
+	}
+	ok(order, "never-used PASIDs come in increasing order from min");
+	for (uint32_t i = 0; i < 10; i++)
+		if (sva_pasid_lookup(s, 100 + i, &d) || d != tag(i))
+			found = false;
+	ok(found, "lookup returns each PASID's own drvdata");
+	ok(sva_pasid_lookup(s, 105, NULL) == 0, "lookup with NULL drvdata is an existence test");
+	ok(stats_are(s, 10, 0, 0), "stats: 10 allocated, 0 free");
+
+	p = 12345;
+	ERR_ONE_LINE(sva_pasid_alloc(s, NULL, &p), -ENOSPC, "alloc from a full space");
+	ok(p == 12345, "-ENOSPC leaves *pasid untouched");
+	ok(stats_are(s, 10, 0, 0), "-ENOSPC changes no count");
+	ERR_ONE_LINE(sva_pasid_alloc(s, NULL, NULL), -EINVAL, "alloc with NULL pasid");
+	ERR_ONE_LINE(sva_pasid_alloc(NULL, NULL, &p), -EINVAL, "alloc with NULL space");
+
+	ok(sva_pasid_alloc(s, NULL, &p) == -ENOSPC, "still full");
+	ok(sva_pasid_free(s, 104) == 0, "free 104");
+	ERR_ONE_LINE(sva_pasid_lookup(s, 104, &d), -ENOENT, "lookup right after free");
+	ok(stats_are(s, 9, 1, 0), "stats: 9 allocated, 1 quarantined");
+	ok(sva_pasid_alloc(s, NULL, &p) == -ENOSPC, "a freed PASID is not allocatable before release");
+	sva_pasid_space_free(s);
+}
+
+static void test_errors(void)
+{
+	struct sva_pasid_space *s = space(0, 10, 19, 0);
+	struct sva_pasid_stats before, after;
+	uint32_t p;
+	void *d = tag(77);
+
+	sva_pasid_alloc(s, tag(10), &p); /* 10 */
+	sva_pasid_alloc(s, tag(11), &p); /* 11 */
+	sva_pasid_alloc(s, tag(12), &p); /* 12 */
+	sva_pasid_free(s, 11);		 /* 11 quarantined */
+	sva_pasid_free(s, 12);
+	sva_pasid_release(s, 12); /* 12 released, in grace */
+	before = stats(s);
+
+	ERR_ONE_LINE(sva_pasid_free(s, 11), -ENOENT, "double free");
+	ERR_ONE_LINE(sva_pasid_free(s, 12), -ENOENT, "free after release");
+	ERR_ONE_LINE(sva_pasid_free(s, 15), -ENOENT, "free of a never-allocated PASID");
+	ERR_ONE_LINE(sva_pasid_free(s, 9), -ERANGE, "free below min");
+	ERR_ONE_LINE(sva_pasid_free(s, 20), -ERANGE, "free above max");
+	ERR_ONE_LINE(sva_pasid_free(s, UINT32_MAX), -ERANGE, "free of UINT32_MAX");
+	ERR_ONE_LINE(sva_pasid_free(NULL, 10), -EINVAL, "free with NULL space");
+
+	ERR_ONE_LINE(sva_pasid_release(s, 10), -EINVAL, "release of an allocated PASID");
+	ERR_ONE_LINE(sva_pasid_release(s, 12), -EINVAL, "release twice");
+	ERR_ONE_LINE(sva_pasid_release(s, 15), -EINVAL, "release of a never-allocated PASID");
+	ERR_ONE_LINE(sva_pasid_release(s, 9), -ERANGE, "release below min");
+	ERR_ONE_LINE(sva_pasid_release(s, 20), -ERANGE, "release above max");
+
+	ERR_ONE_LINE(sva_pasid_lookup(s, 11, &d), -ENOENT, "lookup of a quarantined PASID");
+	ERR_ONE_LINE(sva_pasid_lookup(s, 12, &d), -ENOENT, "lookup of a released PASID");
+	ERR_ONE_LINE(sva_pasid_lookup(s, 15, &d), -ENOENT, "lookup of a never-allocated PASID");
+	ERR_ONE_LINE(sva_pasid_lookup(s, 19, &d), -ENOENT, "lookup at max, never allocated");
+	ERR_ONE_LINE(sva_pasid_lookup(s, 9, &d), -ERANGE, "lookup below min");
+	ERR_ONE_LINE(sva_pasid_lookup(s, 20, &d), -ERANGE, "lookup above max");
+	ok(d == tag(77), "failed lookups leave *drvdata untouched");
+
+	ERR_ONE_LINE(sva_pasid_stats(s, NULL), -EINVAL, "stats with NULL");
+	after.size = sizeof(after) - 1;
+	ERR_ONE_LINE(sva_pasid_stats(s, &after), -EINVAL, "stats with a short size");
+	ERR_ONE_LINE(sva_pasid_barrier(NULL), -EINVAL, "barrier with NULL space");
+
+	after = stats(s);
+	ok(memcmp(&before, &after, sizeof(before)) == 0, "no error changed the counts");
+	ok(sva_pasid_lookup(s, 10, &d) == 0 && d == tag(10), "no error changed the live PASID");
+	ok(sva_pasid_release(s, 11) == 0, "the quarantined PASID still releases");
+	ok(sva_pasid_barrier(s) == 2, "and both released PASIDs pass the barrier");
+	sva_pasid_space_free(s);
+}
+
+static void test_stats(void)
+{
+	struct sva_pasid_space *s = space(0, 1, 100, 0);
+	struct {
+		struct sva_pasid_stats st;
+		uint64_t extra;
+	} big;
+	uint32_t p;
+
+	ok(stats_are(s, 0, 0, 100), "fresh: 0/0/100");
+	for (int i = 0; i < 30; i++)
+		sva_pasid_alloc(s, NULL, &p);
+	ok(stats_are(s, 30, 0, 70), "30 allocated: 30/0/70");
+	for (uint32_t v = 1; v <= 10; v++)
+		sva_pasid_free(s, v);
+	ok(stats_are(s, 20, 10, 70), "10 freed: 20/10/70");
+	for (uint32_t v = 1; v <= 4; v++)
+		sva_pasid_release(s, v);
+	ok(stats_are(s, 20, 10, 70), "4 released, grace running: still quarantined");
+	is_int(sva_pasid_barrier(s), 4, "barrier moves the 4 released");
+	ok(stats_are(s, 20, 6, 74), "after barrier: 20/6/74");
+	is_int(sva_pasid_barrier(s), 0, "a second barrier moves nothing");
+
+	memset(&big, 0xff, sizeof(big));
+	big.st.size = sizeof(big);
+	ok(sva_pasid_stats(s, &big.st) == 0 && big.extra == 0 && big.st.allocated == 20,
+	   "larger stats struct: known fields filled, unknown tail zeroed");
+	sva_pasid_space_free(s);
+}
+
+static void test_owner(void)
+{
+	struct sva_pasid_space *s = space(0, 1, 8, 0);
+	int owner_a, owner_b;
+	void *o, *d;
+	uint32_t p, q;
+
+	ok(sva_pasid_alloc_owned(s, &owner_a, tag(1), &p) == 0 && p == 1, "alloc_owned");
+	ok(sva_pasid_lookup_owner(s, p, &o, &d) == 0 && o == &owner_a && d == tag(1), "lookup_owner: both");
+	ok(sva_pasid_lookup(s, p, &d) == 0 && d == tag(1), "plain lookup sees drvdata");
+	ERR_ONE_LINE(sva_pasid_free(s, p), -EBUSY, "plain free of an owned PASID");
+	ERR_ONE_LINE(sva_pasid_free_owned(s, p, &owner_b), -EBUSY, "free by another owner");
+	ok(sva_pasid_lookup(s, p, NULL) == 0, "refused frees left it allocated");
+
+	ok(sva_pasid_set_owner(s, p, &owner_b, tag(2)) == 0, "set_owner");
+	ok(sva_pasid_lookup_owner(s, p, &o, &d) == 0 && o == &owner_b && d == tag(2), "new pair visible");
+	ok(sva_pasid_set_owner(s, p, &owner_a, tag(3)) == 0 &&
+		   sva_pasid_lookup_owner(s, p, &o, &d) == 0 && o == &owner_a && d == tag(3),
+	   "second set_owner (the other buffer) visible");
+	ok(sva_pasid_free_owned(s, p, &owner_a) == 0, "free by its owner");
+	ok(sva_pasid_lookup_owner(s, p, &o, &d) == -ENOENT, "lookup_owner after free: -ENOENT");
+	ERR_ONE_LINE(sva_pasid_set_owner(s, p, NULL, NULL), -ENOENT, "set_owner of a freed PASID");
+	ERR_ONE_LINE(sva_pasid_set_owner(s, 9, NULL, NULL), -ERANGE, "set_owner out of range");
+
+	ok(sva_pasid_alloc(s, tag(4), &q) == 0 && sva_pasid_set_owner(s, q, NULL, tag(5)) == 0 &&
+		   sva_pasid_free(s, q) == 0, "owner NULL again: plain free works");
+	ok(sva_pasid_lookup_owner(s, 0, &o, &d) == -ERANGE && sva_pasid_lookup_owner(s, 9, &o, &d) == -ERANGE,
+	   "lookup_owner out of range: -ERANGE");
+	{
+		int before = cap.lines;
+
+		sva_pasid_lookup_owner(s, 0, &o, &d);
+		sva_pasid_lookup_owner(s, 5, &o, &d);
+		is_int(cap.lines - before, 0, "lookup_owner logs nothing (hot path)");
+	}
+	sva_pasid_space_free(s);
+}
+
+static void test_alloc_at(void)
+{
+	struct sva_pasid_space *s = space(0, 1, 6, 0);
+	uint32_t p, seq[6];
+	int n = 0;
+	void *d;
+
+	ok(sva_pasid_alloc_at(s, 3, NULL, tag(3)) == 0, "alloc_at a never-used value ahead of the cursor");
+	ok(sva_pasid_lookup(s, 3, &d) == 0 && d == tag(3), "it is live");
+	ERR_ONE_LINE(sva_pasid_alloc_at(s, 3, NULL, NULL), -EBUSY, "alloc_at an allocated value");
+	ERR_ONE_LINE(sva_pasid_alloc_at(s, 0, NULL, NULL), -ERANGE, "alloc_at below min");
+	ERR_ONE_LINE(sva_pasid_alloc_at(s, 7, NULL, NULL), -ERANGE, "alloc_at above max");
+	while (n < 6 && sva_pasid_alloc(s, NULL, &seq[n]) == 0)
+		n++;
+	ok(n == 5 && seq[0] == 1 && seq[1] == 2 && seq[2] == 4 && seq[3] == 5 && seq[4] == 6,
+	   "the cursor skips the value taken out of order (1 2 4 5 6)");
+	ok(stats_are(s, 6, 0, 0), "all 6 allocated");
+
+	sva_pasid_free(s, 5);
+	ERR_ONE_LINE(sva_pasid_alloc_at(s, 5, NULL, NULL), -EBUSY, "alloc_at a quarantined value");
+	sva_pasid_release(s, 5);
+	ERR_ONE_LINE(sva_pasid_alloc_at(s, 5, NULL, NULL), -EBUSY, "alloc_at a released value in grace");
+	sva_pasid_free(s, 2);
+	sva_pasid_free(s, 4);
+	sva_pasid_release(s, 2);
+	sva_pasid_release(s, 4);
+	is_int(sva_pasid_barrier(s), 3, "5, 2, 4 pass the barrier");
+	ok(sva_pasid_alloc_at(s, 2, NULL, tag(22)) == 0, "alloc_at a pooled value (middle of the pool)");
+	ok(sva_pasid_alloc(s, NULL, &p) == 0 && p == 5, "pool order kept around it: 5 (got %u)", p);
+	ok(sva_pasid_alloc(s, NULL, &p) == 0 && p == 4, "then 4 (got %u)", p);
+	ok(sva_pasid_alloc(s, NULL, &p) == -ENOSPC, "then nothing");
+	sva_pasid_space_free(s);
+}
+
+/* The pool is a ring: alloc_at leaves tombstones, a full ring compacts them. */
+static void test_pool_ring(void)
+{
+	struct sva_pasid_space *s = space(0, 1, 3, 0);
+	uint32_t p, got[4];
+	int n = 0;
+
+	for (int i = 0; i < 3; i++)
+		sva_pasid_alloc(s, NULL, &p);
+	for (uint32_t v = 1; v <= 3; v++)
+		sva_pasid_free(s, v), sva_pasid_release(s, v);
+	sva_pasid_barrier(s); /* pool: 1 2 3 */
+	ok(sva_pasid_alloc_at(s, 2, NULL, NULL) == 0 && sva_pasid_free(s, 2) == 0 && sva_pasid_release(s, 2) == 0 &&
+		   sva_pasid_barrier(s) == 1,
+	   "2 taken from the middle and returned (pool: 1 _ 3 2, ring full)");
+	ok(sva_pasid_alloc_at(s, 1, NULL, NULL) == 0 && sva_pasid_free(s, 1) == 0 && sva_pasid_release(s, 1) == 0 &&
+		   sva_pasid_barrier(s) == 1,
+	   "1 taken from the head and returned: the push compacts (pool: 3 2 1)");
+	while (n < 4 && sva_pasid_alloc(s, NULL, &got[n]) == 0)
+		n++;
+	ok(n == 3 && got[0] == 3 && got[1] == 2 && got[2] == 1, "order after compaction: 3 2 1");
+	sva_pasid_space_free(s);
+
+	/* The rings grow with use while holding entries: order survives. */
+	s = space(0, 1, 100, 0);
+	for (int i = 0; i < 60; i++)
+		sva_pasid_alloc(s, NULL, &p);
+	for (uint32_t v = 1; v <= 30; v++)
+		sva_pasid_free(s, v);
+	for (uint32_t v = 1; v <= 20; v++)
+		sva_pasid_release(s, v);
+	sva_pasid_barrier(s); /* pool: 1..20 */
+	for (uint32_t v = 21; v <= 30; v++)
+		sva_pasid_release(s, v); /* grace: 21..30 */
+	bool fresh = true, pooled = true;
+	for (uint32_t v = 61; v <= 100; v++) /* the rings grow past 64 here */
+		if (sva_pasid_alloc(s, NULL, &p) || p != v)
+			fresh = false;
+	ok(fresh, "never-used 61..100 while the pool and grace rings hold entries");
+	is_int(sva_pasid_barrier(s), 10, "the grace ring kept its 10 entries across growth");
+	for (uint32_t v = 1; v <= 30; v++)
+		if (sva_pasid_alloc(s, NULL, &p) || p != v)
+			pooled = false;
+	ok(pooled, "the pool kept its order across growth: 1..30");
+	ok(sva_pasid_alloc(s, NULL, &p) == -ENOSPC, "then full");
+	sva_pasid_space_free(s);
+}
+
+static void test_set_range(void)
+{
+	struct sva_pasid_space *s = space(0, 1, 10, 0);
+	uint32_t p;
+
+	ok(sva_pasid_alloc(s, NULL, &p) == 0, "alloc 1");
+	ERR_ONE_LINE(sva_pasid_space_set_range(s, 2, 5), -EBUSY, "set_range with a PASID allocated");
+	sva_pasid_free(s, p);
+	ERR_ONE_LINE(sva_pasid_space_set_range(s, 2, 5), -EBUSY, "set_range with a PASID quarantined");
+	sva_pasid_release(s, p);
+	ERR_ONE_LINE(sva_pasid_space_set_range(s, 2, 5), -EBUSY, "set_range with a PASID in grace");
+	sva_pasid_barrier(s);
+	ERR_ONE_LINE(sva_pasid_space_set_range(s, 5, 2), -EINVAL, "set_range inverted");
+	ERR_ONE_LINE(sva_pasid_space_set_range(s, 2, SVA_PASID_MAX + 1), -ERANGE, "set_range beyond max");
+	ok(stats(s).min == 1 && stats(s).max == 10, "failed set_range changed nothing");
+	ok(sva_pasid_space_set_range(s, 2, 5) == 0, "set_range once everything is back in the pool");
+	ok(stats(s).min == 2 && stats(s).max == 5 && stats_are(s, 0, 0, 4), "new range [2, 5], 4 free");
+	ok(sva_pasid_alloc(s, NULL, &p) == 0 && p == 2, "allocation restarts at the new min (got %u)", p);
+	ok(sva_pasid_lookup(s, 1, NULL) == -ERANGE && sva_pasid_lookup(s, 6, NULL) == -ERANGE,
+	   "lookups outside the new range: -ERANGE");
+	sva_pasid_space_free(s);
+}
+
+static void test_log_level(void)
+{
+	struct sva_pasid_space *s = space(0, 1, 4, 0);
+
+	/* A lookup miss is an expected race outcome: logged, but at debug. */
+	cap.lines = 0;
+	sva_pasid_lookup(s, 2, NULL);
+	ok(cap.lines == 1 && cap.level == SVA_LOG_DEBUG, "lookup miss is logged at debug level");
+	sva_pasid_free(s, 2);
+	ok(cap.lines == 2 && cap.level == SVA_LOG_ERROR, "a double/bogus free is logged at error level");
+	ok(strstr(cap.last, "PASID 2") && strstr(cap.last, "[1, 4]"), "the line names the PASID and space: %s",
+	   cap.last);
+	sva_log_init((struct sva_log *)sva_log_default(), capture, NULL, SVA_LOG_WARN);
+	sva_pasid_lookup(s, 2, NULL);
+	is_int(cap.lines, 2, "at warn level the lookup miss is filtered");
+	capture_default_log();
+	sva_pasid_space_free(s);
+}
+
+int main(void)
+{
+	capture_default_log();
+	test_options();
+	test_zero();
+	test_alloc_lookup();
+	test_errors();
+	test_stats();
+	test_owner();
+	test_alloc_at();
+	test_pool_ring();
+	test_set_range();
+	test_log_level();
+	return done_testing();
+}
