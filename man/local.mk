@@ -22,3 +22,4 @@ dist_man_MANS += man/sva-info.1
 
 # PASID spaces and their man pages.
 include man/pasid.mk
+include man/bind.mk

@@ -10,3 +10,4 @@ tests_unit_test_sysfs_LDADD = $(TEST_LIBS)
 tests_unit_test_core_errors_LDADD = $(TEST_LIBS)
 tests_unit_test_sysfs_SOURCES = tests/unit/test-sysfs.c tests/unit/fake_sysfs.h tests/tap.h
 tests_unit_test_core_errors_SOURCES = tests/unit/test-core-errors.c tests/unit/fake_sysfs.h tests/tap.h
+include tests/unit/man.mk
