@@ -117,13 +117,19 @@ static int rid_park(struct sva_dev *dev)
 	return 0;
 }
 
+/*
+ * A sequence count over the (bond, drvdata) pair.  The release stores order the
+ * odd count before the data and the data before the even count; a reader's
+ * acquire loads order its second count read after the data.
+ */
 static void rid_publish(struct sva_dev *dev, struct sva_bond *bond, void *drvdata)
 {
-	atomic_fetch_add_explicit(&dev->rid_seq, 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	atomic_store_explicit(&dev->rid_bond, bond, memory_order_relaxed);
-	atomic_store_explicit(&dev->rid_drvdata, drvdata, memory_order_relaxed);
-	atomic_fetch_add_explicit(&dev->rid_seq, 1, memory_order_release);
+	unsigned seq = atomic_load_explicit(&dev->rid_seq, memory_order_relaxed);
+
+	atomic_store_explicit(&dev->rid_seq, seq + 1, memory_order_relaxed);
+	atomic_store_explicit(&dev->rid_bond, bond, memory_order_release);
+	atomic_store_explicit(&dev->rid_drvdata, drvdata, memory_order_release);
+	atomic_store_explicit(&dev->rid_seq, seq + 2, memory_order_release);
 }
 
 static int bind_rid(struct sva_dev *dev, struct sva_bond *bond)
@@ -359,16 +365,16 @@ SVA_EXPORT int sva_dev_bond_lookup(struct sva_dev *dev, uint32_t pasid, struct s
 		return -EINVAL;
 	if (pasid != SVA_PASID_RID) {
 		ret = sva_dev_pasid_lookup_owner(dev, pasid, &owner, &data);
-		/* A PASID the driver allocated without binding has no bond. */
-		if (ret || !owner)
+		/* A PASID the driver allocated without binding has no bond, and a
+		 * global PASID bound on another device is not this device's. */
+		if (ret || !owner || ((struct sva_bond *)owner)->dev != dev)
 			return ret ? ret : -ENOENT;
 		bond = owner;
 	} else {
 		do {
 			seq = atomic_load_explicit(&dev->rid_seq, memory_order_acquire);
-			bond = atomic_load_explicit(&dev->rid_bond, memory_order_relaxed);
-			data = atomic_load_explicit(&dev->rid_drvdata, memory_order_relaxed);
-			atomic_thread_fence(memory_order_acquire);
+			bond = atomic_load_explicit(&dev->rid_bond, memory_order_acquire);
+			data = atomic_load_explicit(&dev->rid_drvdata, memory_order_acquire);
 		} while ((seq & 1) || seq != atomic_load_explicit(&dev->rid_seq, memory_order_relaxed));
 		if (!bond)
 			return -ENOENT;

@@ -81,6 +81,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	sva_log_init(&ctx->log, opts.log_fn, opts.log_arg, opts.log_level);
 	ctx->global_pasid_min = opts.global_pasid_min ? opts.global_pasid_min : SVA_GLOBAL_PASID_MIN_DEFAULT;
 	ctx->global_pasid_max = opts.global_pasid_max ? opts.global_pasid_max : SVA_GLOBAL_PASID_MAX_DEFAULT;
+	ctx->pasid_grace_ns = opts.pasid_grace_ns;
 	if (ctx->global_pasid_max > SVA_PASID_MAX || ctx->global_pasid_min > ctx->global_pasid_max) {
 		ret = sva_fail(&ctx->log, -ERANGE, "global PASID range [%u, %u] is empty or beyond %u",
 			       ctx->global_pasid_min, ctx->global_pasid_max, SVA_PASID_MAX);

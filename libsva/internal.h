@@ -108,6 +108,7 @@ struct sva_ctx {
 	char *sysfs_root;
 	char *dev_root;
 	uint32_t global_pasid_min, global_pasid_max;
+	uint64_t pasid_grace_ns; /* 0: default */
 	struct sva_pasid_space *global_pasids;
 };
 

@@ -88,6 +88,7 @@ int sva_ctx_pasids_init(struct sva_ctx *ctx)
 				ctx->global_pasid_min, ctx->global_pasid_max, SVA_PASID_MAX);
 	o.min = ctx->global_pasid_min;
 	o.max = ctx->global_pasid_max;
+	o.grace_ns = ctx->pasid_grace_ns;
 	return sva_pasid_space_create(&o, &ctx->log, "global PASID space", &ctx->global_pasids);
 }
 
@@ -99,7 +100,7 @@ void sva_ctx_pasids_fini(struct sva_ctx *ctx)
 
 int sva_dev_pasids_init(struct sva_dev *dev)
 {
-	struct sva_pasid_space_opts o = { .size = sizeof(o), .min = 1 };
+	struct sva_pasid_space_opts o = { .size = sizeof(o), .min = 1, .grace_ns = dev->ctx->pasid_grace_ns };
 	char prefix[96];
 
 	dev->pasids = NULL;

@@ -76,6 +76,9 @@ struct sva_ctx_opts {
 	int log_level;		/* enum sva_log_level; 0 (SVA_LOG_DEFAULT): $SVA_LOG */
 	uint32_t global_pasid_min; /* 0: SVA_GLOBAL_PASID_MIN_DEFAULT */
 	uint32_t global_pasid_max; /* 0: SVA_GLOBAL_PASID_MAX_DEFAULT */
+	uint64_t pasid_grace_ns;   /* quarantine grace of the context's PASID spaces
+				    * (global and every device's); 0: the default,
+				    * UINT64_MAX: only sva_pasid_barrier() ends it */
 };
 
 /*

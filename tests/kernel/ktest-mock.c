@@ -184,6 +184,7 @@ static void bind_checks(struct sva_ctx *ctx)
 	is_int(sva_dev_bond_lookup(g_dev, p1, &found, &data), -ENOENT, "lookup after unbind: -ENOENT");
 	sva_pasid_stats(sva_ctx_global_pasids(ctx), &st);
 	is_int(st.quarantined, 1, "the PASID is in quarantine, not back in the pool");
+	is_int(sva_pasid_barrier(sva_ctx_global_pasids(ctx)), 1, "a barrier ends its grace (released after mm_exit)");
 
 	exit_calls = 0;
 	sva_mm_free(mm);

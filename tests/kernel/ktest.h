@@ -50,9 +50,10 @@ static inline void ktest_require_iommufd(void)
 	skip_all("no usable /dev/iommu on this host (run make check-vm for the kernel tier)");
 }
 
+/* A long grace, so quarantine checks do not race a slow (TCG) clock. */
 static inline struct sva_ctx *ktest_ctx(void)
 {
-	struct sva_ctx_opts o = { .size = sizeof(o) };
+	struct sva_ctx_opts o = { .size = sizeof(o), .pasid_grace_ns = UINT64_MAX };
 	struct sva_ctx *ctx = NULL;
 	int ret = sva_ctx_new(&o, &ctx);
 
