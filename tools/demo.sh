@@ -1,0 +1,47 @@
+#!/bin/bash
+# libsva's main job, the README's first command: build libsva and run sva-demo.
+#
+#   tools/demo.sh                 no usable IOMMU here (the usual case): boot the
+#                                 bundled test VM (Linux 7.x, emulated VT-d, the
+#                                 iommufd selftest mock and QEMU's edu device on
+#                                 NUMA node 1) and run the demo inside it
+#   tools/demo.sh --device DEV    run it on this machine with a VFIO device
+#                                 (cdev path, vfioN, or PCI address)
+#
+# Installs the Debian packages it needs.  The first VM run builds the kernel
+# (about 5 minutes on 2 cores) and caches it under ~/.cache/libsva/kernel/.
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=$src/build/demo
+device=
+case ${1:-} in
+--device) [ $# -eq 2 ] || { echo "usage: tools/demo.sh [--device DEV]" >&2; exit 2; }; device=$2 ;;
+--device=*) device=${1#*=} ;;
+"") ;;
+*) echo "usage: tools/demo.sh [--device DEV]" >&2; exit 2 ;;
+esac
+
+if [ -n "$device" ]; then
+	"$src/tools/install-deps.sh" build
+else
+	"$src/tools/install-deps.sh" build vm
+fi
+echo "demo: building libsva"
+(cd "$src" && autoreconf -fi >/dev/null 2>&1)
+mkdir -p "$build" && cd "$build"
+# Static, so the VM's initramfs needs no copy of the build tree's libsva.so.
+[ -f Makefile ] || "$src/configure" -q --disable-shared >configure.log 2>&1 || { tail -20 configure.log; exit 1; }
+make -j"$(($(nproc) + 1))" tools/sva-demo >make.log 2>&1 || { tail -30 make.log; exit 1; }
+
+if [ -n "$device" ]; then
+	exec "$build/tools/sva-demo" --device "$device"
+fi
+echo "demo: no device given: running in the test VM (tests/vm, topology vtd48-numa)"
+kernel=$(sh "$src/tests/vm/build-kernel.sh")
+rc=0
+mkdir -p "$build/vm"
+sh "$src/tests/vm/run-vm.sh" --topology vtd48-numa --raw --logdir "$build/vm" --kernel "$kernel" \
+	-- "$build/tools/sva-demo" >"$build/vm/run.log" 2>&1 || rc=$?
+cat "$build/vm/sva-demo-vtd48-numa.log" 2>/dev/null || cat "$build/vm/run.log"
+exit $rc

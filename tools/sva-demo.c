@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva-demo: libsva's main job, told in plain words.  It opens the IOMMU, finds
+ * devices, allocates PASIDs, binds an address space, makes a buffer visible at
+ * IOVA == VA, runs real DMA through it, and tears a bond down through mm_exit.
+ *
+ * With no --device it uses what the test VM has: the iommufd selftest mock
+ * (PASIDs) and QEMU's edu device behind VT-d (real DMA).  With --device it uses
+ * that device on this machine.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <linux/vfio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sva/sva.h"
+
+#define EDU_BUF_VA 0x8000000ul /* under edu's 28-bit DMA mask */
+#define DMA_LEN 1024u
+
+static int failures;
+
+static void step(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void step(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("\n== ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+static void say(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("   %s ", ok ? "-" : "!");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (!ok)
+		failures++;
+}
+
+static void describe(struct sva_dev *dev)
+{
+	struct sva_dev_info info = { .size = sizeof(info) };
+
+	sva_dev_get_info(dev, &info);
+	say(1, "%s%s%s: IOMMU %s, PASID width %u bits, NUMA node %d",
+	    (info.flags & SVA_DEV_MOCK) ? "mock device" : info.path, *info.pci_addr ? " at " : "", info.pci_addr,
+	    sva_iommu_type_name(info.iommu_type), info.max_pasid_log2, info.numa_node);
+}
+
+static void reg_write(volatile uint8_t *regs, unsigned off, uint64_t v)
+{
+	*(volatile uint64_t *)(volatile void *)(regs + off) = v;
+}
+
+static uint32_t reg_read(volatile uint8_t *regs, unsigned off)
+{
+	return *(volatile uint32_t *)(volatile void *)(regs + off);
+}
+
+static void on_mm_exit(struct sva_bond *bond, void *drvdata)
+{
+	say(1, "mm_exit(PASID %u, drvdata \"%s\"): the driver stops its queue and drains the device",
+	    sva_bond_pasid(bond), (const char *)drvdata);
+}
+
+static char client_a[] = "client A", client_b[] = "client B", queue0[] = "queue 0";
+
+static void pasid_story(struct sva_ctx *ctx, struct sva_dev *dev)
+{
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+	uint32_t g, d;
+	int ret;
+
+	step("PASIDs");
+	ret = sva_dev_pasid_alloc(dev, SVA_PASID_GLOBAL, client_a, &g);
+	say(ret == 0, "global PASID %u (valid on every device of this context)", g);
+	ret = sva_dev_pasid_alloc(dev, SVA_PASID_DEVICE, client_b, &d);
+	say(ret == 0, "per-device PASID %u (from the device's own small range)", d);
+	sva_dev_pasid_free(dev, g);
+	sva_pasid_stats(sva_ctx_global_pasids(ctx), &st);
+	say(st.quarantined == 1, "freed PASID %u is quarantined (%llu in quarantine), not reused at once", g,
+	    (unsigned long long)st.quarantined);
+	sva_dev_pasid_release(dev, g);
+	sva_dev_pasid_free(dev, d);
+	sva_dev_pasid_release(dev, d);
+}
+
+static void bind_story(struct sva_ctx *ctx, struct sva_dev *dev)
+{
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = on_mm_exit };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED, .drvdata = queue0, .ops = &ops };
+	struct sva_bond *bond, *found;
+	struct sva_mm *mm;
+	void *data, *buf;
+	int ret;
+
+	step("a bind");
+	if (sva_mm_new(ctx, NULL, &mm)) {
+		say(0, "cannot create an address space");
+		return;
+	}
+	ret = sva_bind(dev, mm, &bo, &bond);
+	say(ret == 0, "bound this process's address space to PASID %u (pinned mode)", ret ? 0 : sva_bond_pasid(bond));
+	if (ret) {
+		sva_mm_free(mm);
+		return;
+	}
+	ret = sva_dev_bond_lookup(dev, sva_bond_pasid(bond), &found, &data);
+	say(ret == 0 && found == bond, "lookup by PASID %u gives drvdata \"%s\"", sva_bond_pasid(bond),
+	    ret ? "?" : (const char *)data);
+	/* The mock reaches [16 MiB, 2 GiB): put the buffer there. */
+	buf = mmap((void *)0x40000000ul, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		   -1, 0);
+	if (buf != MAP_FAILED) {
+		ret = sva_mm_prefault(mm, buf, 65536);
+		say(ret == 0, "64 KiB at %p made visible to the device at IOVA == VA (pinned)", buf);
+		ret = sva_mm_prefault(mm, &ret, sizeof(ret));
+		if (ret == -ERANGE)
+			say(1, "the stack at %p is outside the device's window: refused with ERANGE", (void *)&ret);
+		else
+			say(ret == 0, "the stack at %p is inside this device's window: visible too", (void *)&ret);
+	}
+	step("faults resolved");
+	say(1, "the I/O page-fault engine is the next milestone: binds are pinned mode for now");
+	step("mm_exit teardown");
+	ret = sva_unbind(bond);
+	say(ret == 0, "unbound: callback first, then PASID detached, then quarantined");
+	sva_mm_free(mm);
+	if (buf != MAP_FAILED)
+		munmap(buf, 65536);
+}
+
+/* Real DMA: QEMU's edu copies RAM -> its buffer -> RAM through the IOMMU. */
+static void dma_story(struct sva_ctx *ctx, const char *name)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_RID };
+	struct vfio_region_info bar = { .argsz = sizeof(bar), .index = VFIO_PCI_BAR0_REGION_INDEX };
+	struct vfio_region_info cfg = { .argsz = sizeof(cfg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	volatile uint8_t *regs;
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	uint8_t *src, *dst;
+	uint16_t cmd;
+	int ret, fd, same;
+
+	step("real DMA (edu at %s)", name);
+	ret = sva_dev_open(ctx, name, &dev);
+	if (ret) {
+		say(0, "cannot open %s: %s", name, strerror(-ret));
+		return;
+	}
+	describe(dev);
+	sva_mm_new(ctx, NULL, &mm);
+	ret = sva_bind(dev, mm, &bo, &bond);
+	say(ret == 0, "bound the device's RID (edu has no PASID) in pinned mode");
+	src = mmap((void *)EDU_BUF_VA, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		   -1, 0);
+	dst = src + 4096;
+	fd = sva_dev_fd(dev);
+	if (ret || src == MAP_FAILED || ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &bar) ||
+	    ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &cfg)) {
+		say(0, "cannot set up the DMA buffers or the device's registers");
+		goto out;
+	}
+	regs = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)bar.offset);
+	if (regs == MAP_FAILED || pread(fd, &cmd, 2, (off_t)cfg.offset + 4) != 2) {
+		say(0, "cannot map BAR0");
+		goto out;
+	}
+	cmd |= 4; /* bus master */
+	if (pwrite(fd, &cmd, 2, (off_t)cfg.offset + 4) != 2)
+		say(0, "cannot enable bus mastering");
+	for (unsigned i = 0; i < DMA_LEN; i++)
+		src[i] = (uint8_t)(i * 31 + 7);
+	ret = sva_mm_prefault(mm, src, 8192);
+	say(ret == 0, "8 KiB at %p visible at IOVA == VA", (void *)src);
+	for (int dir = 0; dir < 2; dir++) {
+		reg_write(regs, 0x80, dir ? 0x40000 : (uint64_t)(uintptr_t)src);
+		reg_write(regs, 0x88, dir ? (uint64_t)(uintptr_t)dst : 0x40000);
+		reg_write(regs, 0x90, DMA_LEN);
+		reg_write(regs, 0x98, 1u | (dir ? 2u : 0u));
+		for (int spin = 0; spin < 10000 && (reg_read(regs, 0x98) & 1); spin++)
+			usleep(1000);
+	}
+	same = memcmp(src, dst, DMA_LEN) == 0;
+	say(same, "edu copied %u bytes RAM -> device -> RAM by virtual address: %s", DMA_LEN,
+	    same ? "bytes match" : "MISMATCH");
+	munmap((void *)regs, bar.size);
+out:
+	if (!ret)
+		sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	if (src != MAP_FAILED)
+		munmap(src, 8192);
+}
+
+static unsigned read_hex(const char *dir, const char *name)
+{
+	char path[300], buf[16] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", dir, name);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return (unsigned)strtoul(buf, NULL, 16);
+}
+
+/* QEMU's edu: vendor 0x1234, device 0x11e8. */
+static const char *find_edu(void)
+{
+	static char addr[64];
+	struct dirent *de;
+	DIR *d = opendir("/sys/bus/pci/devices");
+
+	if (!d)
+		return NULL;
+	addr[0] = '\0';
+	while (!*addr && (de = readdir(d)))
+		if (de->d_name[0] != '.' && read_hex(de->d_name, "vendor") == 0x1234 &&
+		    read_hex(de->d_name, "device") == 0x11e8 && strlen(de->d_name) < sizeof(addr))
+			memcpy(addr, de->d_name, strlen(de->d_name) + 1);
+	closedir(d);
+	return *addr ? addr : NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *device = NULL, *edu;
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			device = optarg;
+			break;
+		case 'h':
+			printf("usage: sva-demo [--device DEV]\n"
+			       "  DEV: a VFIO cdev path, cdev name or PCI address; without it the demo\n"
+			       "  uses the iommufd selftest mock and QEMU's edu device (the test VM).\n");
+			return 0;
+		default:
+			fprintf(stderr, "usage: sva-demo [--device DEV]\n");
+			return 2;
+		}
+	}
+	step("the IOMMU");
+	ret = sva_ctx_new(NULL, &ctx);
+	if (ret) {
+		say(0, "cannot open /dev/iommu: %s (tools/demo.sh runs this demo in the test VM)", strerror(-ret));
+		return 1;
+	}
+	say(1, "/dev/iommu opened (iommufd %d)", sva_ctx_fd(ctx));
+
+	step("devices");
+	ret = device ? sva_dev_open(ctx, device, &dev) : sva_dev_open_mock(ctx, NULL, &dev);
+	if (ret == -EOPNOTSUPP && !device) {
+		say(1, "no iommufd selftest mock in this kernel (CONFIG_IOMMUFD_TEST): skipping the PASID part");
+	} else if (ret) {
+		say(0, "cannot open %s: %s", device ? device : "the mock device", strerror(-ret));
+		sva_ctx_free(ctx);
+		return 1;
+	} else {
+		struct sva_dev_info info = { .size = sizeof(info) };
+
+		describe(dev);
+		sva_dev_get_info(dev, &info);
+		if (info.max_pasid_log2) {
+			pasid_story(ctx, dev);
+			bind_story(ctx, dev);
+		} else {
+			say(1, "this device has no PASID support: only its RID can be bound");
+		}
+		sva_dev_close(dev);
+	}
+	edu = device ? NULL : find_edu();
+	if (edu)
+		dma_story(ctx, edu);
+	else if (!device)
+		say(1, "no edu device here: skipping the real-DMA part");
+	sva_ctx_free(ctx);
+	step("done: %s", failures ? "something went wrong (marked with !)" : "everything worked");
+	return failures ? 1 : 0;
+}
