@@ -5,6 +5,7 @@
  * order: callback, detach, drop the HWPT, quarantine the PASID, release it.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,16 +19,24 @@ static bool dev_has_pasid(const struct sva_dev *dev)
 }
 
 /* HWPT flags for a bond: PASID-compatible wherever the device has PASIDs, so
- * RID and PASID attachments can coexist (the kernel requires both compatible). */
-static uint32_t hwpt_flags(const struct sva_dev *dev)
+ * RID and PASID attachments can coexist (the kernel requires both compatible),
+ * and fault-capable unless pinned. */
+static uint32_t hwpt_flags(const struct sva_dev *dev, bool faults)
 {
-	return dev_has_pasid(dev) ? KABI_IOMMU_HWPT_ALLOC_PASID : 0;
+	return (dev_has_pasid(dev) ? KABI_IOMMU_HWPT_ALLOC_PASID : 0) | (faults ? KABI_IOMMU_HWPT_FAULT_ID_VALID : 0);
+}
+
+static void mm_window_changed(struct sva_mm *mm)
+{
+	pthread_mutex_lock(&mm->lock);
+	mm->ranges_valid = false;
+	pthread_mutex_unlock(&mm->lock);
 }
 
 /* Find or create the device's HWPT on mm.  Called with dev->lock held. */
-static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, struct sva_hwpt **out)
+static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct sva_hwpt **out)
 {
-	uint32_t flags = hwpt_flags(dev);
+	uint32_t flags = hwpt_flags(dev, faults), fault_id = 0;
 	struct sva_hwpt *h;
 	int ret;
 
@@ -43,10 +52,15 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, struct sva_hwpt **ou
 	}
 	pthread_mutex_unlock(&mm->lock);
 
+	if (faults) {
+		ret = sva_fault_queue_get(dev->ctx, &fault_id);
+		if (ret)
+			return ret;
+	}
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	ret = sva_iommufd_hwpt_alloc(dev->ctx->fd, dev->info.dev_id, mm->ioas_id, flags, 0, &h->id);
+	ret = sva_iommufd_hwpt_alloc(dev->ctx->fd, dev->info.dev_id, mm->ioas_id, flags, fault_id, &h->id);
 	if (ret) {
 		free(h);
 		return sva_fail(&dev->ctx->log, ret, "IOMMU_HWPT_ALLOC for device %u on IOAS %u failed: %s",
@@ -132,6 +146,26 @@ static void rid_publish(struct sva_dev *dev, struct sva_bond *bond, void *drvdat
 	atomic_store_explicit(&dev->rid_seq, seq + 2, memory_order_release);
 }
 
+/* The attach of a fault-capable HWPT is where a device without PRI is refused. */
+static int attach_failed(struct sva_dev *dev, struct sva_bond *bond, const char *what, int ret)
+{
+	struct sva_ctx *ctx = dev->ctx;
+
+	if (ret == -EADDRINUSE)
+		return sva_fail(&ctx->log, ret,
+				"cannot attach device %u: memory already visible in the address space overlaps "
+				"a range the device reserves (e.g. the MSI window); invalidate it first",
+				dev->info.dev_id);
+	if (!(bond->flags & SVA_BIND_PINNED) && (ret == -ENODEV || ret == -EOPNOTSUPP || ret == -EINVAL))
+		return sva_fail(&ctx->log, ret,
+				"attaching the %s of device %u for I/O page faults failed (%s): the device or its "
+				"IOMMU cannot take page faults (no PRI/stall); bind with SVA_BIND_PINNED and "
+				"sva_mm_prefault()",
+				what, dev->info.dev_id, strerror(-ret));
+	return sva_fail(&ctx->log, ret, "attaching the %s of device %u failed: %s", what, dev->info.dev_id,
+			strerror(-ret));
+}
+
 static int bind_rid(struct sva_dev *dev, struct sva_bond *bond)
 {
 	struct sva_ctx *ctx = dev->ctx;
@@ -139,23 +173,18 @@ static int bind_rid(struct sva_dev *dev, struct sva_bond *bond)
 
 	if (atomic_load(&dev->rid_bond))
 		return sva_fail(&ctx->log, -EBUSY, "the RID of device %u is already bound", dev->info.dev_id);
-	ret = hwpt_get(dev, bond->mm, &bond->hwpt);
+	ret = hwpt_get(dev, bond->mm, !(bond->flags & SVA_BIND_PINNED), &bond->hwpt);
 	if (ret)
 		return ret;
 	ret = dev->be->attach(dev, bond->hwpt->id);
 	if (ret) {
 		hwpt_put(bond->mm, bond->hwpt);
-		if (ret == -EADDRINUSE)
-			return sva_fail(&ctx->log, ret,
-					"cannot attach device %u: memory already visible in the address space overlaps "
-					"a range the device reserves (e.g. the MSI window); invalidate it first",
-					dev->info.dev_id);
-		return sva_fail(&ctx->log, ret, "attaching the RID of device %u failed: %s", dev->info.dev_id,
-				strerror(-ret));
+		return attach_failed(dev, bond, "RID", ret);
 	}
 	dev->rid_pt = bond->hwpt->id;
 	dev->rid_ioas = bond->mm->ioas_id;
 	bond->pasid = SVA_PASID_RID;
+	mm_window_changed(bond->mm);
 	rid_publish(dev, bond, bond->drvdata);
 	return 0;
 }
@@ -185,7 +214,7 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid
 			return ret;
 		parked_now = true;
 	}
-	ret = hwpt_get(dev, bond->mm, &bond->hwpt);
+	ret = hwpt_get(dev, bond->mm, !(bond->flags & SVA_BIND_PINNED), &bond->hwpt);
 	if (ret)
 		goto unpark;
 	ret = sva_dev_pasid_alloc_owned(dev, policy, bond, bond->drvdata, &bond->pasid);
@@ -195,14 +224,17 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid
 	}
 	ret = dev->be->pasid_attach(dev, bond->pasid, bond->hwpt->id);
 	if (ret) {
-		sva_fail(&ctx->log, ret, "attaching PASID %u of device %u failed: %s", bond->pasid, dev->info.dev_id,
-			 strerror(-ret));
+		char what[32];
+
+		snprintf(what, sizeof(what), "PASID %u", bond->pasid);
+		attach_failed(dev, bond, what, ret);
 		/* Never attached, so nothing can still use it: straight back to the pool after grace. */
 		sva_dev_pasid_free_owned(dev, bond->pasid, bond);
 		sva_dev_pasid_release(dev, bond->pasid);
 		hwpt_put(bond->mm, bond->hwpt);
 		goto unpark;
 	}
+	mm_window_changed(bond->mm);
 	return 0;
 unpark:
 	if (parked_now && !dev->bonds)
@@ -226,10 +258,6 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: ops->size is not set");
 	if (mm->ctx != dev->ctx)
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: device and address space are in different contexts");
-	if (!(opts.flags & SVA_BIND_PINNED))
-		return sva_fail(&dev->ctx->log, -EOPNOTSUPP,
-				"sva_bind: fault-capable bonds are not implemented yet; use SVA_BIND_PINNED and "
-				"sva_mm_prefault()");
 	ret = sva_ctx_check_owner(dev->ctx);
 	if (ret)
 		return ret;
@@ -299,7 +327,6 @@ SVA_EXPORT int sva_unbind(struct sva_bond *bond)
 	pthread_mutex_lock(&dev->lock);
 	/* 2. Detach: the kernel answers whatever faults are still pending. */
 	if (bond->pasid == SVA_PASID_RID) {
-		rid_publish(dev, NULL, NULL);
 		ret = dev_has_pasid(dev) ? rid_park(dev) : dev->be->detach(dev);
 		if (!dev_has_pasid(dev) && !ret) {
 			dev->rid_pt = 0;
@@ -312,17 +339,26 @@ SVA_EXPORT int sva_unbind(struct sva_bond *bond)
 		sva_logf(&dev->ctx->log, SVA_LOG_ERROR, "detaching %s %u of device %u failed: %s",
 			 bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid, dev->info.dev_id,
 			 strerror(-ret));
+	mm_window_changed(mm);
+	/*
+	 * Unpublish under the fault engine's lock: a batch that already found this
+	 * bond finishes first, and none after this can find it.
+	 */
+	pthread_mutex_lock(&dev->ctx->fe.lock);
+	if (bond->pasid == SVA_PASID_RID)
+		rid_publish(dev, NULL, NULL);
+	else
+		sva_dev_pasid_free_owned(dev, bond->pasid, bond);
+	pthread_mutex_unlock(&dev->ctx->fe.lock);
 	unlink_bond(&dev->bonds, bond, false);
 	pthread_mutex_lock(&mm->lock);
 	unlink_bond(&mm->bonds, bond, true);
 	pthread_mutex_unlock(&mm->lock);
 	/* 3. The HWPT goes when its last bond does. */
 	hwpt_put(mm, bond->hwpt);
-	/* 4-5. Quarantine, then release: mm_exit has returned, so the device is drained. */
-	if (bond->pasid != SVA_PASID_RID) {
-		sva_dev_pasid_free_owned(dev, bond->pasid, bond);
+	/* 4-5. Quarantined above; released now: mm_exit has returned, so the device is drained. */
+	if (bond->pasid != SVA_PASID_RID)
 		sva_dev_pasid_release(dev, bond->pasid);
-	}
 	pthread_mutex_unlock(&dev->lock);
 	sva_logf(&dev->ctx->log, SVA_LOG_INFO, "unbound device %u %s %u", dev->info.dev_id,
 		 bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid);

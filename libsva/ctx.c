@@ -9,6 +9,77 @@
 #include "internal.h"
 #include "pasid_space.h"
 
+/*
+ * Every live context of the process, so that exit() can run the mm_exit
+ * contract of their bonds (a destructor) as the kernel's SVA does at mm exit.
+ */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sva_ctx *all_ctxs;
+
+static void all_add(struct sva_ctx *ctx)
+{
+	pthread_mutex_lock(&all_lock);
+	ctx->all_next = all_ctxs;
+	all_ctxs = ctx;
+	pthread_mutex_unlock(&all_lock);
+}
+
+static void all_remove_locked(struct sva_ctx *ctx)
+{
+	for (struct sva_ctx **pp = &all_ctxs; *pp; pp = &(*pp)->all_next) {
+		if (*pp == ctx) {
+			*pp = ctx->all_next;
+			break;
+		}
+	}
+}
+
+static void all_remove(struct sva_ctx *ctx)
+{
+	pthread_mutex_lock(&all_lock);
+	all_remove_locked(ctx);
+	pthread_mutex_unlock(&all_lock);
+}
+
+/* Unbind every bond of every device of ctx (each mm_exit runs, no lock held). */
+static void unbind_everything(struct sva_ctx *ctx)
+{
+	for (;;) {
+		struct sva_dev *dev;
+
+		pthread_mutex_lock(&ctx->devs_lock);
+		for (dev = ctx->devs; dev && !dev->bonds; dev = dev->ctx_next)
+			;
+		pthread_mutex_unlock(&ctx->devs_lock);
+		if (!dev)
+			return;
+		sva_dev_unbind_all(dev);
+	}
+}
+
+__attribute__((destructor)) static void sva_at_exit(void)
+{
+	for (;;) {
+		struct sva_ctx *ctx;
+
+		pthread_mutex_lock(&all_lock);
+		for (ctx = all_ctxs; ctx && (sva_ctx_forked(ctx) || !ctx->devs); ctx = ctx->all_next)
+			;
+		if (ctx)
+			sva_ctx_get(ctx);
+		pthread_mutex_unlock(&all_lock);
+		if (!ctx)
+			return;
+		sva_logf(&ctx->log, SVA_LOG_DEBUG, "process exit: tearing down the context's bonds");
+		unbind_everything(ctx);
+		/* Nothing bound remains; keep the devices (their fds close with the process). */
+		pthread_mutex_lock(&all_lock);
+		all_remove_locked(ctx);
+		pthread_mutex_unlock(&all_lock);
+		atomic_fetch_sub(&ctx->refs, 1);
+	}
+}
+
 static int open_iommufd(struct sva_ctx *ctx, const char *path)
 {
 	int fd = open(path, O_RDWR | O_CLOEXEC), ret;
@@ -67,7 +138,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
 	if (ret)
 		return sva_fail(sva_log_default(), ret, "sva_ctx_new: bad opts size or unknown non-zero fields");
-	if (opts.flags & ~SVA_CTX_ADOPT_FD)
+	if (opts.flags & ~(SVA_CTX_ADOPT_FD | SVA_CTX_FAULT_POLL))
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: unknown flags 0x%x", opts.flags);
 	if (opts.log_level < 0 || opts.log_level > SVA_LOG_OFF)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: bad log level %d", opts.log_level);
@@ -78,6 +149,12 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	atomic_init(&ctx->refs, 1);
 	ctx->pid = getpid();
 	ctx->fd = -1;
+	pthread_mutex_init(&ctx->devs_lock, NULL);
+	pthread_mutex_init(&ctx->fe.lock, NULL);
+	pthread_mutex_init(&ctx->fe.setup, NULL);
+	ctx->fe.poll_mode = opts.flags & SVA_CTX_FAULT_POLL;
+	ctx->fe.fault_fd = -1;
+	ctx->fe.wake_fd = -1;
 	sva_log_init(&ctx->log, opts.log_fn, opts.log_arg, opts.log_level);
 	ctx->global_pasid_min = opts.global_pasid_min ? opts.global_pasid_min : SVA_GLOBAL_PASID_MIN_DEFAULT;
 	ctx->global_pasid_max = opts.global_pasid_max ? opts.global_pasid_max : SVA_GLOBAL_PASID_MAX_DEFAULT;
@@ -104,6 +181,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 		goto err;
 	ctx->fd = ret;
 	sva_logf(&ctx->log, SVA_LOG_DEBUG, "context on iommufd %d", ctx->fd);
+	all_add(ctx);
 	*out = ctx;
 	return 0;
 err:
@@ -120,12 +198,17 @@ void sva_ctx_put(struct sva_ctx *ctx)
 {
 	if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	all_remove(ctx);
+	sva_fault_fini(ctx);
 	sva_ctx_pasids_fini(ctx);
 	if (ctx->fd >= 0)
 		close(ctx->fd);
 	free(ctx->sysfs_root);
 	free(ctx->dev_root);
 	sva_log_fini(&ctx->log);
+	pthread_mutex_destroy(&ctx->devs_lock);
+	pthread_mutex_destroy(&ctx->fe.lock);
+	pthread_mutex_destroy(&ctx->fe.setup);
 	free(ctx);
 }
 
@@ -146,8 +229,13 @@ int sva_ctx_check_owner(const struct sva_ctx *ctx)
 
 SVA_EXPORT void sva_ctx_free(struct sva_ctx *ctx)
 {
-	if (ctx)
-		sva_ctx_put(ctx);
+	if (!ctx)
+		return;
+	/* Freeing the context ends every bond in it (mm_exit first); devices and
+	 * address spaces stay usable until released. */
+	if (!sva_ctx_forked(ctx))
+		unbind_everything(ctx);
+	sva_ctx_put(ctx);
 }
 
 SVA_EXPORT int sva_ctx_fd(const struct sva_ctx *ctx)

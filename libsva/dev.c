@@ -79,6 +79,10 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 		return ret;
 	}
 	sva_ctx_get(ctx);
+	pthread_mutex_lock(&ctx->devs_lock);
+	dev->ctx_next = ctx->devs;
+	ctx->devs = dev;
+	pthread_mutex_unlock(&ctx->devs_lock);
 	sva_logf(&ctx->log, SVA_LOG_INFO, "opened %s%s%s: iommu %s, PASID width %u, NUMA node %d",
 		 be->name, *dev->info.pci_addr ? " " : "", dev->info.pci_addr,
 		 sva_iommu_type_name(dev->info.iommu_type), dev->info.max_pasid_log2, dev->info.numa_node);
@@ -275,6 +279,20 @@ SVA_EXPORT int sva_dev_open_fd(struct sva_ctx *ctx, int passed, struct sva_dev *
 	return open_bound(ctx, fd, n > 0 ? target : NULL, NULL, out);
 }
 
+static void unregister(struct sva_dev *dev)
+{
+	struct sva_ctx *ctx = dev->ctx;
+
+	pthread_mutex_lock(&ctx->devs_lock);
+	for (struct sva_dev **pp = &ctx->devs; *pp; pp = &(*pp)->ctx_next) {
+		if (*pp == dev) {
+			*pp = dev->ctx_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctx->devs_lock);
+}
+
 SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 {
 	struct sva_ctx *ctx;
@@ -287,12 +305,17 @@ SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 		/* Closing our copy of the cdev fd leaves the parent's open file alone. */
 		if (dev->fd >= 0)
 			close(dev->fd);
+		unregister(dev);
 		sva_dev_pasids_fini(dev);
 		free(dev);
 		sva_ctx_put(ctx);
 		return;
 	}
 	sva_dev_unbind_all(dev);
+	/* The fault engine finds devices by id: none of its batches may hold this one. */
+	pthread_mutex_lock(&ctx->fe.lock);
+	unregister(dev);
+	pthread_mutex_unlock(&ctx->fe.lock);
 	dev->be->close(dev);
 	/* Only after the device is gone are its parking HWPT and IOAS unreferenced. */
 	if (dev->park_hwpt)

@@ -72,11 +72,20 @@ int sva_sysfs_iommu_group(const char *sysfs_root, const char *pci_addr);
 
 #define SVA_PROT_READ 1u
 #define SVA_PROT_WRITE 2u
+#define SVA_PROT_EXEC 4u
+#define SVA_VMA_HUGETLB 8u   /* backed by hugetlbfs */
+#define SVA_VMA_THP 16u	     /* has transparent huge pages */
+#define SVA_VMA_CHECKED 32u  /* THP classification done */
 
 struct sva_vma {
 	uint64_t start, end; /* clipped to the range asked for */
-	uint32_t prot;	     /* SVA_PROT_* */
+	uint32_t prot;	     /* SVA_PROT_*, SVA_VMA_* */
 };
+
+/* Every VMA of the process, sorted; *out is malloc'ed. */
+int sva_vma_snapshot(struct sva_vma **out, size_t *nr);
+/* Does the VMA starting at `start` hold transparent huge pages (smaps)? */
+bool sva_vma_has_thp(uint64_t start);
 
 /* The VMAs covering [start, end), clipped to it, in order, at most `max`.
  * -EFAULT if part of the range is not mapped; -E2BIG more than max VMAs. */
@@ -100,6 +109,26 @@ int sva_iommufd_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd);
 
 /* ------------------------------------------------------------------ ctx.c */
 
+/* The I/O page-fault engine of a context (fault.c, fault_thread.c). */
+struct sva_fault_engine {
+	/*
+	 * Held for a whole batch.  Unbind takes it after the detach, so a bond the
+	 * engine found cannot be freed under it; sva_dev_close takes it to
+	 * unregister a device.  Order: dev->lock, then this, then mm->lock.
+	 */
+	pthread_mutex_t lock;
+	pthread_mutex_t setup; /* creating the queue and the thread */
+	bool poll_mode;	       /* SVA_CTX_FAULT_POLL */
+	uint32_t fault_id;     /* 0: no queue yet */
+	int fault_fd;
+	bool thread_started;
+	pthread_t thread;
+	int wake_fd; /* eventfd that stops the thread */
+	void *buf;   /* read buffer (records) */
+	size_t buf_records;
+	void *resp;  /* responses */
+};
+
 struct sva_ctx {
 	atomic_int refs; /* the caller's + one per open device and address space */
 	pid_t pid;	 /* the process that created it */
@@ -110,6 +139,10 @@ struct sva_ctx {
 	uint32_t global_pasid_min, global_pasid_max;
 	uint64_t pasid_grace_ns; /* 0: default */
 	struct sva_pasid_space *global_pasids;
+	pthread_mutex_t devs_lock; /* the device list */
+	struct sva_dev *devs;
+	struct sva_fault_engine fe;
+	struct sva_ctx *all_next; /* every live context, for the exit destructor */
 };
 
 void sva_ctx_get(struct sva_ctx *ctx);
@@ -163,6 +196,7 @@ struct sva_dev {
 	 */
 	uint32_t park_ioas, park_hwpt;
 	struct sva_bond *bonds; /* every bond of this device */
+	struct sva_dev *ctx_next; /* ctx->devs, under ctx->devs_lock */
 	/* The RID bond and its drvdata, published under a sequence count so
 	 * lock-free lookups never see a mismatched pair. */
 	atomic_uint rid_seq;
@@ -195,6 +229,13 @@ struct sva_mm {
 	size_t nr_chunks, cap_chunks;
 	struct sva_bond *bonds;
 	struct sva_hwpt *hwpts;
+	uint64_t fault_around;
+	/* Caches for the fault path, under lock. */
+	struct sva_vma *vmas; /* the process's VMAs, refreshed on a miss */
+	size_t nr_vmas;
+	struct sva_iova_range ranges[16]; /* the IOAS's IOVA ranges */
+	size_t nr_ranges;
+	bool ranges_valid; /* cleared when a device attaches or detaches */
 };
 
 enum sva_bond_state { SVA_BOND_BOUND, SVA_BOND_EXITING };
@@ -209,8 +250,37 @@ struct sva_bond {
 	struct sva_bond_ops ops;
 	struct sva_bond *mm_next, *dev_next;
 	atomic_int state;
+	_Atomic uint64_t faults, groups, invalid, pages_mapped;
 };
 
+/* ---------------------------------------------------------------- fault.c */
+
+/* Create the context's fault queue (and, in thread mode, its thread). */
+int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id);
+/* Resolve and answer up to max fault records; returns how many, or -errno. */
+int sva_fault_process(struct sva_ctx *ctx, unsigned max);
+/* Stop the thread and close the queue (last context reference). */
+void sva_fault_fini(struct sva_ctx *ctx);
+int sva_fault_thread_start(struct sva_ctx *ctx);
+void sva_fault_thread_stop(struct sva_ctx *ctx);
+/* Resolve one fault at addr for access SVA_ACCESS_* in mm: 0 or a negative
+ * reason (struct sva_fault_report); *pages gets the 4 KiB pages mapped. */
+int sva_mm_resolve_fault(struct sva_mm *mm, uint64_t addr, uint32_t access, uint64_t *pages);
+
+/* What one all-or-nothing call mapped, to take back on failure. */
+struct sva_map_undo {
+	uint64_t r[64][2];
+	size_t n;
+};
+
+size_t sva_mm_chunk_after(const struct sva_mm *mm, uint64_t addr);
+void sva_mm_chunk_remove(struct sva_mm *mm, size_t at);
+/* Map every gap of [start, end) with prot under mm->lock, recording each map in
+ * undo; *mapped (if not NULL) grows by the bytes mapped.  quiet: no log lines
+ * (the fault path reports through fault_error). */
+int sva_mm_map_gaps_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t prot, bool quiet,
+			   struct sva_map_undo *undo, uint64_t *mapped);
+void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo);
 /* Map [start, end) (page-aligned) at IOVA == VA under mm->lock; *mapped gets the
  * bytes newly mapped.  All or nothing; errors are logged. */
 int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped);

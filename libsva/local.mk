@@ -17,6 +17,10 @@ libsva_libsva_internal_la_SOURCES = \
 	libsva/vma.c \
 	libsva/mm.c \
 	libsva/bond.c \
+	libsva/fault.c \
+	libsva/fault_resolve.c \
+	libsva/fault_thread.c \
+	libsva/mem.c \
 	libsva/pasid_space.h \
 	libsva/pasid_space.c \
 	libsva/pasid_policy.c

@@ -16,7 +16,7 @@
 #define PAGE 4096ull
 
 /* Index of the first chunk whose end is above addr. */
-static size_t chunk_after(const struct sva_mm *mm, uint64_t addr)
+size_t sva_mm_chunk_after(const struct sva_mm *mm, uint64_t addr)
 {
 	size_t lo = 0, hi = mm->nr_chunks;
 
@@ -33,7 +33,7 @@ static size_t chunk_after(const struct sva_mm *mm, uint64_t addr)
 
 static int chunk_insert(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t prot)
 {
-	size_t at = chunk_after(mm, start);
+	size_t at = sva_mm_chunk_after(mm, start);
 
 	if (mm->nr_chunks == mm->cap_chunks) {
 		size_t cap = mm->cap_chunks ? mm->cap_chunks * 2 : 64;
@@ -50,7 +50,7 @@ static int chunk_insert(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_
 	return 0;
 }
 
-static void chunk_remove(struct sva_mm *mm, size_t at)
+void sva_mm_chunk_remove(struct sva_mm *mm, size_t at)
 {
 	memmove(&mm->chunks[at], &mm->chunks[at + 1], (mm->nr_chunks - at - 1) * sizeof(*mm->chunks));
 	mm->nr_chunks--;
@@ -79,6 +79,15 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 		return sva_fail(&ctx->log, ret, "IOMMU_IOAS_ALLOC failed: %s", strerror(-ret));
 	}
 	pthread_mutex_init(&mm->lock, NULL);
+	if (opts.fault_around && (opts.fault_around < 4096 || (opts.fault_around & (opts.fault_around - 1)) ||
+				  opts.fault_around > (1ull << 30))) {
+		sva_iommufd_destroy(ctx->fd, mm->ioas_id);
+		free(mm);
+		return sva_fail(&ctx->log, -EINVAL,
+				"sva_mm_new: fault_around %llu is not a power of two between 4 KiB and 1 GiB",
+				(unsigned long long)opts.fault_around);
+	}
+	mm->fault_around = opts.fault_around ? opts.fault_around : SVA_FAULT_AROUND_DEFAULT;
 	mm->ctx = ctx;
 	mm->flags = opts.flags;
 	sva_ctx_get(ctx);
@@ -97,6 +106,7 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 		/* The parent's bonds and IOAS are not ours to tear down. */
 		sva_logf(&ctx->log, SVA_LOG_DEBUG, "forked child: freeing address space memory only");
 		free(mm->chunks);
+		free(mm->vmas);
 		free(mm);
 		return;
 	}
@@ -115,6 +125,7 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	sva_iommufd_destroy(ctx->fd, mm->ioas_id);
 	pthread_mutex_destroy(&mm->lock);
 	free(mm->chunks);
+	free(mm->vmas);
 	free(mm);
 	sva_ctx_put(ctx);
 }
@@ -145,8 +156,11 @@ static int reachable(struct sva_mm *mm, uint64_t start, uint64_t end)
 	return -ERANGE;
 }
 
-/* Map one gap: the kernel's errors translated into the documented ones. */
-static int map_gap(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t prot)
+/*
+ * Map one gap: the kernel's errors translated into the documented ones.  The
+ * fault path passes quiet: its failures go to fault_error, not the log.
+ */
+static int map_gap(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t prot, bool quiet)
 {
 	uint32_t flags = KABI_IOMMU_IOAS_MAP_FIXED_IOVA;
 	int ret;
@@ -156,6 +170,10 @@ static int map_gap(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t pro
 	if (prot & SVA_PROT_WRITE)
 		flags |= KABI_IOMMU_IOAS_MAP_WRITEABLE;
 	ret = sva_iommufd_ioas_map(mm->ctx->fd, mm->ioas_id, start, end - start, start, flags);
+	if (ret == -EEXIST)
+		return 0; /* mapped behind our back (raw ioctls on our IOAS): visible is what counts */
+	if (ret && quiet)
+		return ret == -EFAULT ? -EPERM : ret;
 	switch (ret) {
 	case 0:
 		break;
@@ -179,10 +197,55 @@ static int map_gap(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t pro
 	return ret;
 }
 
+/* Take back every map an undo list recorded (a failed all-or-nothing call). */
+void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo)
+{
+	for (size_t i = 0; i < undo->n; i++) {
+		size_t at = sva_mm_chunk_after(mm, undo->r[i][0]);
+
+		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, undo->r[i][0], undo->r[i][1] - undo->r[i][0]);
+		sva_mm_chunk_remove(mm, at);
+	}
+	undo->n = 0;
+}
+
+int sva_mm_map_gaps_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t prot, bool quiet,
+			   struct sva_map_undo *undo, uint64_t *mapped)
+{
+	size_t at = sva_mm_chunk_after(mm, start);
+	uint64_t pos = start;
+	int ret;
+
+	while (pos < end) {
+		uint64_t gap_end = end;
+
+		if (at < mm->nr_chunks && mm->chunks[at].start <= pos) {
+			pos = mm->chunks[at].end; /* already visible */
+			at++;
+			continue;
+		}
+		if (at < mm->nr_chunks && mm->chunks[at].start < gap_end)
+			gap_end = mm->chunks[at].start;
+		if (undo->n == ARRAY_SIZE(undo->r))
+			return quiet ? -E2BIG : sva_fail(&mm->ctx->log, -E2BIG, "range too fragmented to map in one call");
+		ret = map_gap(mm, pos, gap_end, prot & (SVA_PROT_READ | SVA_PROT_WRITE), quiet);
+		if (ret)
+			return ret;
+		undo->r[undo->n][0] = pos;
+		undo->r[undo->n][1] = gap_end;
+		undo->n++;
+		if (mapped)
+			*mapped += gap_end - pos;
+		at = sva_mm_chunk_after(mm, gap_end);
+		pos = gap_end;
+	}
+	return 0;
+}
+
 int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped)
 {
 	struct sva_vma vmas[64];
-	size_t nvma, done = 0;
+	size_t nvma;
 	int ret;
 
 	ret = sva_vma_collect(start, end, vmas, ARRAY_SIZE(vmas), &nvma);
@@ -205,48 +268,16 @@ int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t 
 				"(see sva_dev_iova_ranges; allocate device memory inside it)",
 				(unsigned long long)start, (unsigned long long)end);
 
-	/* Map what is not mapped yet, VMA by VMA; remember it to undo on failure. */
-	uint64_t undo[64][2];
-	size_t nundo = 0;
+	/* Map what is not mapped yet, VMA by VMA; on failure undo this call's maps. */
+	struct sva_map_undo undo = { .n = 0 };
+	uint64_t done = 0;
 
-	for (size_t i = 0; i < nvma && !ret; i++) {
-		uint64_t pos = vmas[i].start;
-		size_t at = chunk_after(mm, pos);
-
-		while (pos < vmas[i].end && !ret) {
-			uint64_t gap_end = vmas[i].end;
-
-			if (at < mm->nr_chunks && mm->chunks[at].start <= pos) {
-				pos = mm->chunks[at].end; /* already visible */
-				at++;
-				continue;
-			}
-			if (at < mm->nr_chunks && mm->chunks[at].start < gap_end)
-				gap_end = mm->chunks[at].start;
-			if (nundo == ARRAY_SIZE(undo)) {
-				ret = sva_fail(&mm->ctx->log, -E2BIG, "range too fragmented to map in one call");
-				break;
-			}
-			ret = map_gap(mm, pos, gap_end, vmas[i].prot);
-			if (!ret) {
-				undo[nundo][0] = pos;
-				undo[nundo][1] = gap_end;
-				nundo++;
-				done += gap_end - pos;
-				at = chunk_after(mm, gap_end);
-				pos = gap_end;
-			}
+	for (size_t i = 0; i < nvma; i++) {
+		ret = sva_mm_map_gaps_locked(mm, vmas[i].start, vmas[i].end, vmas[i].prot, false, &undo, &done);
+		if (ret) {
+			sva_mm_undo_locked(mm, &undo);
+			return ret;
 		}
-	}
-	if (ret) {
-		/* All or nothing: take back what this call mapped. */
-		for (size_t i = 0; i < nundo; i++) {
-			size_t at = chunk_after(mm, undo[i][0]);
-
-			sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, undo[i][0], undo[i][1] - undo[i][0]);
-			chunk_remove(mm, at);
-		}
-		return ret;
 	}
 	if (mapped)
 		*mapped = done;
@@ -287,7 +318,7 @@ SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t le
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&mm->lock);
-	at = chunk_after(mm, start);
+	at = sva_mm_chunk_after(mm, start);
 	while (at < mm->nr_chunks && mm->chunks[at].start < end) {
 		struct sva_chunk c = mm->chunks[at];
 
@@ -298,7 +329,7 @@ SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t le
 			at++;
 			continue;
 		}
-		chunk_remove(mm, at);
+		sva_mm_chunk_remove(mm, at);
 		bytes += (long)(c.end - c.start);
 	}
 	pthread_mutex_unlock(&mm->lock);

@@ -57,3 +57,81 @@ int sva_vma_collect(uint64_t start, uint64_t end, struct sva_vma *out, size_t ma
 	*nr = n;
 	return ret;
 }
+
+/* One /proc/self/maps line: "start-end perms offset dev inode [path]". */
+static int parse_line(const char *line, struct sva_vma *v)
+{
+	char perms[8];
+	int path = 0;
+
+	if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %*s %*s %*s %n", &v->start, &v->end, perms, &path) < 3)
+		return -1;
+	v->prot = (perms[0] == 'r' ? SVA_PROT_READ : 0) | (perms[1] == 'w' ? SVA_PROT_WRITE : 0) |
+		  (perms[2] == 'x' ? SVA_PROT_EXEC : 0);
+	/* MAP_HUGETLB shows as /anon_hugepage; hugetlbfs files by their mount. */
+	if (path && (strstr(line + path, "anon_hugepage") || strstr(line + path, "hugepages")))
+		v->prot |= SVA_VMA_HUGETLB | SVA_VMA_CHECKED;
+	return 0;
+}
+
+int sva_vma_snapshot(struct sva_vma **out, size_t *nr)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	struct sva_vma *v = NULL, *grown;
+	size_t n = 0, cap = 0;
+	char line[512];
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strchr(line, '\n')) {
+			int c;
+
+			while ((c = fgetc(f)) != EOF && c != '\n')
+				;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			grown = realloc(v, cap * sizeof(*v));
+			if (!grown) {
+				free(v);
+				fclose(f);
+				return -ENOMEM;
+			}
+			v = grown;
+		}
+		if (parse_line(line, &v[n]) == 0)
+			n++;
+	}
+	fclose(f);
+	*out = v;
+	*nr = n;
+	return 0;
+}
+
+bool sva_vma_has_thp(uint64_t start)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[512];
+	bool in = false, thp = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t lo, hi;
+		unsigned long kb;
+
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			if (in)
+				break;
+			in = lo == start;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1) {
+			thp = kb > 0;
+			break;
+		}
+	}
+	fclose(f);
+	return thp;
+}

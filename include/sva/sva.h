@@ -60,7 +60,9 @@ const char *sva_log_level_name(enum sva_log_level level);
 /* ------------------------------------------------------------------ context */
 
 /* sva_ctx_opts.flags */
-#define SVA_CTX_ADOPT_FD (1u << 0) /* use opts->iommufd instead of opening a path */
+#define SVA_CTX_ADOPT_FD (1u << 0)   /* use opts->iommufd instead of opening a path */
+#define SVA_CTX_FAULT_POLL (1u << 1) /* no fault thread: the caller runs
+				      * sva_ctx_process_faults() (poll mode) */
 
 struct sva_ctx_opts {
 	size_t size;		/* sizeof(struct sva_ctx_opts) */
@@ -399,9 +401,13 @@ int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
 				  * pinned binds see only prefaulted memory anyway */
 
 struct sva_mm_opts {
-	size_t size;	/* sizeof(struct sva_mm_opts) */
-	uint32_t flags; /* SVA_MM_* */
+	size_t size;	     /* sizeof(struct sva_mm_opts) */
+	uint32_t flags;	     /* SVA_MM_* */
+	uint64_t fault_around; /* bytes mapped around a fault: a power of two
+				* >= 4096; 0: SVA_FAULT_AROUND_DEFAULT */
 };
+
+#define SVA_FAULT_AROUND_DEFAULT (64u << 10)
 
 /*
  * Create an address space in the context.  Thread-safe.
@@ -449,6 +455,29 @@ long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len);
 #define SVA_BIND_RID (1u << 0)	  /* bind the device's RID (requests without PASID) */
 #define SVA_BIND_PINNED (1u << 1) /* no I/O page faults: only prefaulted memory is visible */
 
+/* An I/O page fault libsva could not resolve (answered INVALID). */
+struct sva_fault_report {
+	size_t size;	    /* sizeof(struct sva_fault_report) */
+	struct sva_dev *dev;
+	uint32_t pasid;	    /* SVA_PASID_RID for a request without PASID */
+	uint32_t access;    /* SVA_ACCESS_* the device asked for */
+	uint64_t addr;	    /* the faulting address (page-aligned on some IOMMUs) */
+	int reason;	    /* why, as a negative errno: -EFAULT nothing mapped
+			     * there; -EACCES the mapping does not allow the
+			     * access; -ERANGE outside the device-reachable
+			     * window; -EPERM a privileged request, or pages the
+			     * kernel cannot pin; -ENOENT not visible in a private
+			     * address space; -ENOMEM out of memory/RLIMIT_MEMLOCK */
+};
+
+struct sva_bond_stats {
+	size_t size;		/* sizeof(struct sva_bond_stats), set by the caller */
+	uint64_t faults;	/* fault records handled for this bond */
+	uint64_t groups;	/* page-request groups answered */
+	uint64_t invalid;	/* faults answered INVALID */
+	uint64_t pages_mapped;	/* 4 KiB pages made visible by faults */
+};
+
 #define SVA_PASID_RID UINT32_MAX /* sva_bond_pasid() of a RID bond */
 
 struct sva_bond_ops {
@@ -464,6 +493,13 @@ struct sva_bond_ops {
 	 * descriptors close.
 	 */
 	void (*mm_exit)(struct sva_bond *bond, void *drvdata);
+	/*
+	 * An I/O page fault of this bond was answered INVALID.  Called once per
+	 * such fault, from the fault thread (or sva_ctx_process_faults() in poll
+	 * mode), with no libsva lock held except the fault engine's own: it must
+	 * not bind, unbind, or free the address space or device.  May be NULL.
+	 */
+	void (*fault_error)(struct sva_bond *bond, const struct sva_fault_report *report, void *drvdata);
 };
 
 struct sva_bind_opts {
@@ -477,8 +513,9 @@ struct sva_bind_opts {
 /*
  * Bind mm to dev under a new PASID (or to its RID with SVA_BIND_RID): devices
  * then reach mm's memory by virtual address.  Without SVA_BIND_PINNED the bond
- * resolves I/O page faults (not yet available: -EOPNOTSUPP, see BUGS in
- * sva_bind(3)).  Thread-safe.
+ * resolves the device's I/O page faults through the context's fault engine
+ * (the device and its IOMMU must support PRI/stall; otherwise the attach
+ * fails and the bind with it).  Thread-safe.
  * Errors: -EINVAL bad opts (NULL opts means a fault-capable bind), dev and mm
  * in different contexts; -EOPNOTSUPP PASID bind on a device without PASID
  * support, or a fault-capable bind; -EBUSY the RID is already bound; -ENOSPC no
@@ -504,6 +541,70 @@ uint32_t sva_bond_pasid(const struct sva_bond *bond);
 
 /* The bond's drvdata.  Thread-safe. */
 void *sva_bond_drvdata(const struct sva_bond *bond);
+
+/* Fault counters of a bond.  Thread-safe.  Errors: -EINVAL NULL or bad size. */
+int sva_bond_stats(const struct sva_bond *bond, struct sva_bond_stats *stats);
+
+/* ------------------------------------------------------------ fault engine */
+
+/*
+ * Fault-capable bonds of a context share one iommufd fault queue.  By default a
+ * library thread waits on it (io_uring, or poll(2) where io_uring is not
+ * available) and resolves faults by mapping the faulting pages at IOVA == VA.
+ * With SVA_CTX_FAULT_POLL there is no thread: watch sva_ctx_fault_fd() for
+ * POLLIN and call sva_ctx_process_faults().
+ */
+
+/*
+ * The fault queue's fd (created on first use; owned by the context) for poll
+ * mode.  Thread-safe.  Errors: -EINVAL the context runs a fault thread;
+ * errors of IOMMU_FAULT_QUEUE_ALLOC; -ECHILD in a forked child.
+ */
+int sva_ctx_fault_fd(struct sva_ctx *ctx);
+
+/*
+ * Resolve at most `max` pending faults (whole page-request groups, so a group
+ * may take it past max) and answer them; never blocks.  Returns the number of
+ * fault records handled (0: none pending).  Thread-safe (calls serialize).
+ * Errors: -EINVAL the context runs a fault thread, or max is 0; -ECHILD in a
+ * forked child; errors of reading or answering the fault queue.
+ */
+int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max);
+
+/* ------------------------------------------------------- memory placement */
+
+/* sva_mem_opts.flags */
+#define SVA_MEM_HUGE (1u << 0)	   /* 2 MiB pages: hugetlbfs if reserved, else THP */
+#define SVA_MEM_PREFAULT (1u << 1) /* make it visible in opts->mm at once */
+
+#define SVA_NUMA_ANY (-2) /* sva_mem_opts.numa_node: no placement */
+
+struct sva_mem_opts {
+	size_t size;	     /* sizeof(struct sva_mem_opts) */
+	uint32_t flags;	     /* SVA_MEM_* */
+	int numa_node;	     /* node to place the memory on; -1: the node of
+			      * opts->dev (none if unknown); SVA_NUMA_ANY: none */
+	struct sva_dev *dev; /* whose node (and, if attached, window) to use; may be NULL */
+	struct sva_mm *mm;   /* whose IOVA window the memory must sit in, and
+			      * where SVA_MEM_PREFAULT maps it; may be NULL */
+};
+
+/*
+ * Allocate len bytes (rounded up to the page size) of anonymous memory whose
+ * virtual addresses lie inside the IOVA window the devices bound to opts->mm
+ * (or attached opts->dev) can reach, so IOVA == VA works for it.  Thread-safe.
+ * Errors: -EINVAL len 0 or bad opts; -ENOSPC no free range of that size inside
+ * the window; -ENOMEM; -ENODEV SVA_NUMA node does not exist; -ECHILD in a
+ * forked child; errors of sva_mm_prefault() with SVA_MEM_PREFAULT.
+ */
+int sva_mem_alloc(size_t len, const struct sva_mem_opts *opts, void **out);
+
+/*
+ * Free memory from sva_mem_alloc(): withdraw it from mm (may be NULL) first,
+ * then unmap it.  Thread-safe.  Errors: -EINVAL addr or len not from
+ * sva_mem_alloc().
+ */
+int sva_mem_free(struct sva_mm *mm, void *addr, size_t len);
 
 /*
  * Find the bond on (dev, pasid) and its drvdata; pasid SVA_PASID_RID finds a

@@ -228,6 +228,16 @@ int main(void)
 	info_checks(dev, pci);
 	is_int(sva_dev_iova_ranges(dev, r, &nr), -ENOTCONN, "IOVA ranges before attach: -ENOTCONN");
 	sva_mm_new(ctx, NULL, &mm);
+	{
+		struct sva_bind_opts fo = { .size = sizeof(fo), .flags = SVA_BIND_RID };
+		struct sva_dev_info info = { .size = sizeof(info) };
+		int ret = sva_bind(dev, mm, &fo, &bond);
+
+		ok(ret == -ENODEV || ret == -EOPNOTSUPP || ret == -EINVAL,
+		   "a fault-capable bind on edu (no PRI) fails at attach (%s)", strerror(-ret));
+		sva_dev_get_info(dev, &info);
+		ok(!(info.flags & SVA_DEV_ATTACHED), "and leaves the device unattached");
+	}
 	if (is_int(sva_bind(dev, mm, &ro, &bond), 0, "pinned RID bind")) {
 		window_checks(dev, mm);
 		dma_checks(dev, mm);

@@ -5,7 +5,8 @@
 KERNEL_TESTS = \
 	tests/kernel/ktest-smoke \
 	tests/kernel/ktest-mock \
-	tests/kernel/ktest-edu
+	tests/kernel/ktest-edu \
+	tests/kernel/ktest-fault
 check_PROGRAMS += $(KERNEL_TESTS)
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -14,3 +15,5 @@ tests_kernel_ktest_edu_SOURCES = tests/kernel/ktest-edu.c tests/kernel/ktest.h t
 tests_kernel_ktest_smoke_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_mock_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_edu_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_fault_SOURCES = tests/kernel/ktest-fault.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_fault_LDADD = $(TEST_LIBS)

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Resolving one I/O page fault in an address space: find the VMA, check the
+ * access against its permissions and the device-reachable window, and map a
+ * window around the address ("fault-around") at IOVA == VA.  The model is the
+ * kernel's own SVA fault handler (vma_lookup, permissions, handle_mm_fault),
+ * with IOMMU_IOAS_MAP standing in for handle_mm_fault.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define PAGE 4096ull
+#define HUGE (2ull << 20)
+
+static struct sva_vma *vma_find(struct sva_mm *mm, uint64_t addr)
+{
+	size_t lo = 0, hi = mm->nr_vmas;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mm->vmas[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < mm->nr_vmas && mm->vmas[lo].start <= addr ? &mm->vmas[lo] : NULL;
+}
+
+/* Re-read /proc/self/maps: the cache is only trusted until it disagrees with a fault. */
+static int vmas_refresh(struct sva_mm *mm)
+{
+	struct sva_vma *v;
+	size_t n;
+	int ret = sva_vma_snapshot(&v, &n);
+
+	if (ret)
+		return ret;
+	free(mm->vmas);
+	mm->vmas = v;
+	mm->nr_vmas = n;
+	return 0;
+}
+
+static const struct sva_iova_range *window_of(struct sva_mm *mm, uint64_t addr)
+{
+	if (!mm->ranges_valid) {
+		size_t n = ARRAY_SIZE(mm->ranges);
+		int ret = sva_iommufd_iova_ranges(mm->ctx->fd, mm->ioas_id, mm->ranges, &n);
+
+		/* More holes than we keep: the first ones are the low addresses, good enough. */
+		if (ret && ret != -EMSGSIZE)
+			return NULL;
+		mm->nr_ranges = n < ARRAY_SIZE(mm->ranges) ? n : ARRAY_SIZE(mm->ranges);
+		mm->ranges_valid = true;
+	}
+	for (size_t i = 0; i < mm->nr_ranges; i++)
+		if (addr >= mm->ranges[i].start && addr <= mm->ranges[i].last)
+			return &mm->ranges[i];
+	return NULL;
+}
+
+static uint32_t need_prot(uint32_t access)
+{
+	return ((access & SVA_ACCESS_READ) ? SVA_PROT_READ : 0) | ((access & SVA_ACCESS_WRITE) ? SVA_PROT_WRITE : 0) |
+	       ((access & SVA_ACCESS_EXEC) ? SVA_PROT_EXEC : 0);
+}
+
+/* A fault inside a huge page maps the whole page, so iommufd can use a large IOPTE. */
+static uint64_t window_size(struct sva_mm *mm, struct sva_vma *v)
+{
+	uint64_t fa = mm->fault_around;
+
+	if (v->end - v->start >= HUGE && !(v->prot & SVA_VMA_CHECKED)) {
+		if (sva_vma_has_thp(v->start))
+			v->prot |= SVA_VMA_THP;
+		v->prot |= SVA_VMA_CHECKED;
+	}
+	if ((v->prot & (SVA_VMA_HUGETLB | SVA_VMA_THP)) && fa < HUGE)
+		fa = HUGE;
+	return fa;
+}
+
+static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint32_t need, uint64_t *pages, bool may_refresh)
+{
+	size_t at = sva_mm_chunk_after(mm, addr);
+	struct sva_chunk *c = at < mm->nr_chunks && mm->chunks[at].start <= addr ? &mm->chunks[at] : NULL;
+	const struct sva_iova_range *r;
+	struct sva_map_undo undo = { .n = 0 };
+	uint64_t ws, we, fa, mapped = 0;
+	struct sva_vma *v;
+	int ret;
+
+	/* Already visible with enough rights: a fault that raced another one. */
+	if (c && (c->prot & need & (SVA_PROT_READ | SVA_PROT_WRITE)) == (need & (SVA_PROT_READ | SVA_PROT_WRITE)))
+		return 0;
+	if (mm->flags & SVA_MM_PRIVATE)
+		return c ? -EACCES : -ENOENT;
+
+	v = vma_find(mm, addr);
+	if ((!v || (v->prot & need) != need) && may_refresh) {
+		ret = vmas_refresh(mm);
+		if (ret)
+			return ret;
+		v = vma_find(mm, addr);
+	}
+	if (!v)
+		return -EFAULT;
+	if ((v->prot & need) != need || !(v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)))
+		return -EACCES;
+	r = window_of(mm, addr);
+	if (!r)
+		return -ERANGE;
+
+	fa = window_size(mm, v);
+	ws = addr & ~(fa - 1);
+	we = ws + fa;
+	if (ws < v->start)
+		ws = v->start;
+	if (we > v->end || we < ws)
+		we = v->end;
+	if (ws < r->start)
+		ws = r->start;
+	if (we - 1 > r->last)
+		we = r->last + 1;
+
+	/* A write into a chunk mapped read-only: the VMA has become writable since.
+	 * The chunk goes whole (unmap granularity) and comes back writable. */
+	if (c) {
+		if (c->start < ws || c->end > we)
+			return -EACCES; /* would leave part of it unmapped: keep it read-only */
+		ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, c->start, c->end - c->start);
+		if (ret)
+			return ret;
+		sva_mm_chunk_remove(mm, at);
+	}
+	ret = sva_mm_map_gaps_locked(mm, ws, we, v->prot, true, &undo, &mapped);
+	if (ret) {
+		sva_mm_undo_locked(mm, &undo);
+		/* The cache may be stale (the VMA changed under us): once more, fresh. */
+		if ((ret == -EPERM || ret == -EFAULT) && may_refresh && !c) {
+			ret = vmas_refresh(mm);
+			return ret ? ret : resolve_locked(mm, addr, need, pages, false);
+		}
+		return ret;
+	}
+	*pages = mapped / PAGE;
+	return 0;
+}
+
+int sva_mm_resolve_fault(struct sva_mm *mm, uint64_t addr, uint32_t access, uint64_t *pages)
+{
+	int ret;
+
+	*pages = 0;
+	/* User SVA never grants supervisor access (the kernel's SVA refuses it too). */
+	if (access & SVA_ACCESS_PRIV)
+		return -EPERM;
+	pthread_mutex_lock(&mm->lock);
+	ret = resolve_locked(mm, addr & ~(PAGE - 1), need_prot(access), pages, true);
+	pthread_mutex_unlock(&mm->lock);
+	return ret;
+}

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The fault thread: waits for the fault queue with io_uring (poll(2) where
+ * io_uring is unavailable, as in some containers) and resolves whatever is
+ * pending.  It never spins: read() on the queue does not block, so it only
+ * reads after the kernel said POLLIN.  An eventfd stops it.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+enum { EV_FAULT = 1, EV_WAKE = 2 };
+
+/* Queue a one-shot POLLIN on fd; a full submission queue is flushed first. */
+static int arm(struct io_uring *ring, int fd, uint64_t tag)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe) {
+		int ret = io_uring_submit(ring);
+
+		if (ret < 0)
+			return ret;
+		sqe = io_uring_get_sqe(ring);
+		if (!sqe)
+			return -EBUSY;
+	}
+	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, tag);
+	return 0;
+}
+
+/* Wait with io_uring; returns when woken to stop, or on a ring error. */
+static int wait_uring(struct sva_ctx *ctx)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+	struct io_uring ring;
+	int ret = io_uring_queue_init(4, &ring, 0);
+
+	if (ret)
+		return ret;
+	ret = arm(&ring, fe->fault_fd, EV_FAULT);
+	if (!ret)
+		ret = arm(&ring, fe->wake_fd, EV_WAKE);
+	while (!ret) {
+		struct io_uring_cqe *cqe;
+		bool stop = false, fault = false;
+		unsigned head, seen = 0;
+
+		ret = io_uring_submit_and_wait(&ring, 1);
+		if (ret < 0 && ret != -EINTR)
+			break;
+		ret = 0;
+		io_uring_for_each_cqe(&ring, head, cqe)
+		{
+			seen++;
+			if (io_uring_cqe_get_data64(cqe) == EV_WAKE)
+				stop = true;
+			else
+				fault = true;
+		}
+		io_uring_cq_advance(&ring, seen);
+		if (stop) {
+			ret = 0;
+			break;
+		}
+		if (fault) {
+			sva_fault_process(ctx, UINT32_MAX);
+			ret = arm(&ring, fe->fault_fd, EV_FAULT); /* poll_add is one-shot */
+		}
+	}
+	io_uring_queue_exit(&ring);
+	return ret;
+}
+
+static void wait_poll(struct sva_ctx *ctx)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = ctx->fe.fault_fd, .events = POLLIN },
+		{ .fd = ctx->fe.wake_fd, .events = POLLIN },
+	};
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			sva_logf(&ctx->log, SVA_LOG_ERROR, "fault thread: poll failed: %s", strerror(errno));
+			return;
+		}
+		if (pfd[1].revents)
+			return;
+		if (pfd[0].revents & POLLIN)
+			sva_fault_process(ctx, UINT32_MAX);
+	}
+}
+
+static void *fault_thread(void *arg)
+{
+	struct sva_ctx *ctx = arg;
+	int ret = wait_uring(ctx);
+
+	if (ret) {
+		sva_logf(&ctx->log, SVA_LOG_INFO, "fault thread: io_uring unavailable (%s); using poll(2)",
+			 strerror(-ret));
+		wait_poll(ctx);
+	}
+	return NULL;
+}
+
+int sva_fault_thread_start(struct sva_ctx *ctx)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+	sigset_t all, old;
+	int ret;
+
+	fe->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fe->wake_fd < 0)
+		return sva_fail(&ctx->log, -errno, "fault thread: eventfd failed: %s", strerror(errno));
+	/* The application's signals are not ours to receive. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(&fe->thread, NULL, fault_thread, ctx);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		close(fe->wake_fd);
+		fe->wake_fd = -1;
+		return sva_fail(&ctx->log, ret, "cannot start the fault thread: %s", strerror(-ret));
+	}
+	fe->thread_started = true;
+	return 0;
+}
+
+void sva_fault_thread_stop(struct sva_ctx *ctx)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+	uint64_t one = 1;
+
+	if (write(fe->wake_fd, &one, sizeof(one)) != sizeof(one))
+		sva_logf(&ctx->log, SVA_LOG_ERROR, "cannot wake the fault thread: %s", strerror(errno));
+	pthread_join(fe->thread, NULL);
+	close(fe->wake_fd);
+	fe->wake_fd = -1;
+	fe->thread_started = false;
+}

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The fault engine against the iommufd selftest mock: faults injected with
+ * TRIGGER_IOPF are resolved by mapping at IOVA == VA (checked through the
+ * kernel's own access path), refused ones are answered INVALID and reported
+ * with the right reason, fault-around maps a window, private address spaces
+ * map nothing on demand, teardown with faults pending is clean, and both the
+ * library thread and poll mode work.
+ */
+#include <poll.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "ktest.h"
+#include "pasid_space.h"
+
+#define BUF_VA 0x50000000ull /* inside the mock aperture [16 MiB, 2 GiB) */
+#define PG 4096u
+
+struct reports {
+	int n;
+	struct sva_fault_report last;
+};
+
+static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
+{
+	struct reports *rep = drvdata;
+
+	(void)bond;
+	rep->n++;
+	rep->last = *r;
+}
+
+static int access_read(struct sva_ctx *ctx, uint32_t ioas, uint64_t iova, void *buf, size_t len, int write)
+{
+	struct kabi_iommu_test_cmd create = { .op = KABI_TEST_OP_CREATE_ACCESS, .id = ioas };
+	struct kabi_iommu_test_cmd rw = { .op = KABI_TEST_OP_ACCESS_RW };
+	int ret = ktest_cmd(ctx, &create);
+
+	if (ret)
+		return ret;
+	rw.id = create.create_access.out_access_fd;
+	rw.access_rw.iova = iova;
+	rw.access_rw.length = len;
+	rw.access_rw.uptr = (uintptr_t)buf;
+	rw.access_rw.flags = KABI_MOCK_ACCESS_RW_SLOW_PATH | (write ? KABI_MOCK_ACCESS_RW_WRITE : 0);
+	ret = ktest_cmd(ctx, &rw);
+	close((int)create.create_access.out_access_fd);
+	return ret;
+}
+
+static struct sva_ctx *ctx_mode(int poll_mode)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .pasid_grace_ns = UINT64_MAX,
+				  .flags = poll_mode ? SVA_CTX_FAULT_POLL : 0 };
+	struct sva_ctx *ctx = NULL;
+
+	if (sva_ctx_new(&o, &ctx))
+		ktest_bail("sva_ctx_new failed");
+	return ctx;
+}
+
+/* Wait until the bond has handled `want` faults (thread mode), up to 5 s. */
+static int wait_faults(struct sva_bond *bond, uint64_t want)
+{
+	struct sva_bond_stats st = { .size = sizeof(st) };
+
+	for (int i = 0; i < 5000; i++) {
+		sva_bond_stats(bond, &st);
+		if (st.faults >= want)
+			return 0;
+		usleep(1000);
+	}
+	return -ETIMEDOUT;
+}
+
+/* Inject one fault and have it handled: poll mode processes it, thread mode waits. */
+static int fault(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond *bond, uint64_t addr, uint32_t perm,
+		 int poll_mode)
+{
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	int ret;
+
+	sva_bond_stats(bond, &st);
+	ret = sva_dev_inject_fault(dev, sva_bond_pasid(bond) == SVA_PASID_RID ? 0 : sva_bond_pasid(bond), addr, perm, 0);
+	if (ret)
+		return ret;
+	if (poll_mode)
+		return sva_ctx_process_faults(ctx, 64) == 1 ? 0 : -EIO;
+	return wait_faults(bond, st.faults + 1);
+}
+
+static void engine_checks(int poll_mode)
+{
+	const char *mode = poll_mode ? "poll" : "thread";
+	struct sva_ctx *ctx = ctx_mode(poll_mode);
+	struct reports rep = { 0 };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
+	struct sva_bond_stats st = { .size = sizeof(st) }, base = { .size = sizeof(base) };
+	unsigned char *buf, *ro, back[PG];
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	int stack_var = 1;
+
+	if (!is_int(sva_dev_open_mock(ctx, NULL, &dev), 0, "%s: open the mock", mode))
+		return;
+	sva_mm_new(ctx, NULL, &mm);
+	if (!is_int(sva_bind(dev, mm, &bo, &bond), 0, "%s: fault-capable PASID bind", mode))
+		goto out;
+	if (poll_mode) {
+		int fd = sva_ctx_fault_fd(ctx);
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		ok(fd >= 0, "poll: the fault queue fd (%d)", fd);
+		is_int(sva_ctx_process_faults(ctx, 8), 0, "poll: nothing pending: 0");
+		is_int(sva_ctx_process_faults(ctx, 0), -EINVAL, "poll: max 0: -EINVAL");
+		sva_dev_inject_fault(dev, sva_bond_pasid(bond), BUF_VA + 0x100000, SVA_ACCESS_READ, 0);
+		is_int(poll(&pfd, 1, 2000), 1, "poll: the fd turns readable on a fault");
+		ok(sva_ctx_process_faults(ctx, 8) == 1, "poll: one fault processed");
+		ok(rep.n == 1 && rep.last.reason == -EFAULT, "poll: (nothing mapped there yet: INVALID, -EFAULT)");
+		rep.n = 0;
+	} else {
+		is_int(sva_ctx_fault_fd(ctx), -EINVAL, "thread: no fault fd in thread mode");
+		is_int(sva_ctx_process_faults(ctx, 8), -EINVAL, "thread: process_faults refused in thread mode");
+	}
+
+	sva_bond_stats(bond, &base);
+	buf = ktest_map_at(BUF_VA, 256 * 1024, PROT_READ | PROT_WRITE);
+	for (unsigned i = 0; i < 256 * 1024; i++)
+		buf[i] = (unsigned char)(i * 11 + 5);
+	is_int(fault(ctx, dev, bond, BUF_VA + 5 * PG + 123, SVA_ACCESS_READ | SVA_ACCESS_WRITE, poll_mode), 0,
+	       "%s: a write fault is handled", mode);
+	sva_bond_stats(bond, &st);
+	is_int(st.invalid - base.invalid, 0, "%s: and not answered INVALID", mode);
+	ok(access_read(ctx, mm->ioas_id, BUF_VA + 5 * PG, back, PG, 0) == 0 && memcmp(back, buf + 5 * PG, PG) == 0,
+	   "%s: the kernel reads the process's bytes at IOVA == VA through the new mapping", mode);
+	is_int(st.pages_mapped, SVA_FAULT_AROUND_DEFAULT / PG, "%s: fault-around mapped the 64 KiB window (%llu pages)",
+	       mode, (unsigned long long)st.pages_mapped);
+	ok(access_read(ctx, mm->ioas_id, BUF_VA + 15 * PG, back, PG, 0) == 0 &&
+		   memcmp(back, buf + 15 * PG, PG) == 0,
+	   "%s: a neighbouring page in the window is visible too", mode);
+	is_int(access_read(ctx, mm->ioas_id, BUF_VA + 16 * PG, back, PG, 0), -ENOENT,
+	       "%s: the page past the aligned window is not", mode);
+	is_int(fault(ctx, dev, bond, BUF_VA + 6 * PG, SVA_ACCESS_READ, poll_mode), 0,
+	       "%s: a fault on an already visible page is answered SUCCESS", mode);
+	sva_bond_stats(bond, &st);
+	is_int(st.pages_mapped, 16, "%s: and maps nothing more", mode);
+
+	/* Read-only memory: a read maps it read-only; a write is refused. */
+	ro = ktest_map_at(BUF_VA + 0x100000, PG, PROT_READ);
+	rep.n = 0;
+	is_int(fault(ctx, dev, bond, BUF_VA + 0x100000, SVA_ACCESS_WRITE, poll_mode), 0, "%s: a write fault on read-only memory",
+	       mode);
+	ok(rep.n == 1 && rep.last.reason == -EACCES && rep.last.addr == BUF_VA + 0x100000 &&
+		   rep.last.access == SVA_ACCESS_WRITE && rep.last.dev == dev && rep.last.pasid == sva_bond_pasid(bond),
+	   "%s: is INVALID, reported once with -EACCES, address, access, device and PASID", mode);
+	is_int(fault(ctx, dev, bond, BUF_VA + 0x100000, SVA_ACCESS_READ, poll_mode), 0, "%s: a read fault on it", mode);
+	ok(access_read(ctx, mm->ioas_id, BUF_VA + 0x100000, back, PG, 0) == 0, "%s: maps it", mode);
+	ok(access_read(ctx, mm->ioas_id, BUF_VA + 0x100000, back, PG, 1) != 0, "%s: read-only", mode);
+
+	/* Nothing mapped there, and outside the window. */
+	rep.n = 0;
+	fault(ctx, dev, bond, BUF_VA + 0x200000, SVA_ACCESS_READ, poll_mode);
+	ok(rep.n == 1 && rep.last.reason == -EFAULT, "%s: a fault on unmapped memory: INVALID, -EFAULT", mode);
+	rep.n = 0;
+	fault(ctx, dev, bond, (uintptr_t)&stack_var, SVA_ACCESS_READ, poll_mode);
+	ok(rep.n == 1 && rep.last.reason == -ERANGE, "%s: a fault outside the mock window: INVALID, -ERANGE", mode);
+	rep.n = 0;
+	fault(ctx, dev, bond, BUF_VA + 20 * PG, SVA_ACCESS_READ | SVA_ACCESS_PRIV, poll_mode);
+	ok(rep.n == 1 && rep.last.reason == -EPERM, "%s: a privileged request: INVALID, -EPERM", mode);
+	sva_bond_stats(bond, &st);
+	is_int(st.invalid - base.invalid, 4, "%s: four faults counted INVALID on the bond", mode);
+	ok(st.groups >= st.faults - 1 && st.groups <= st.faults, "%s: each single-fault group answered once (%llu/%llu)",
+	   mode, (unsigned long long)st.groups, (unsigned long long)st.faults);
+
+	/* Prefault ahead of a job: the job then takes no faults. */
+	sva_bond_stats(bond, &st);
+	uint64_t before = st.faults;
+	is_int(sva_mm_prefault(mm, buf + 32 * PG, 32 * PG), 0, "%s: prefault 128 KiB ahead of a job", mode);
+	ok(access_read(ctx, mm->ioas_id, BUF_VA + 32 * PG, back, PG, 0) == 0, "%s: visible without a fault", mode);
+	sva_bond_stats(bond, &st);
+	is_int(st.faults, before, "%s: the prefaulted job took zero faults", mode);
+
+	munmap(ro, PG);
+	munmap(buf, 256 * 1024);
+	sva_unbind(bond);
+out:
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
+static int exit_calls, exit_attached;
+static struct sva_dev *g_dev;
+
+static void on_exit_cb(struct sva_bond *bond, void *drvdata)
+{
+	(void)drvdata;
+	exit_calls++;
+	exit_attached = ktest_pasid_check(g_dev, sva_bond_pasid(bond), bond->hwpt->id) == 0;
+}
+
+/* Private spaces, two PASIDs, teardown with a fault pending, quarantine, fork. */
+static void lifecycle_checks(void)
+{
+	struct sva_ctx *ctx = ctx_mode(1);
+	struct reports rep = { 0 };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = on_exit_cb, .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
+	struct sva_mm_opts po = { .size = sizeof(po), .flags = SVA_MM_PRIVATE };
+	struct sva_pasid_stats ps = { .size = sizeof(ps) };
+	struct sva_bond *b1, *b2, *priv;
+	struct sva_mm *mm, *pmm;
+	unsigned char *buf, back[PG];
+	uint32_t p1, p2, h;
+	int status;
+	pid_t pid;
+
+	if (sva_dev_open_mock(ctx, NULL, &g_dev))
+		ktest_bail("cannot open the mock");
+	sva_mm_new(ctx, NULL, &mm);
+	buf = ktest_map_at(BUF_VA + 0x400000, 64 * 1024, PROT_READ | PROT_WRITE);
+	memset(buf, 0x33, 64 * 1024);
+
+	is_int(sva_bind(g_dev, mm, &bo, &b1), 0, "two PASIDs on one address space: first");
+	is_int(sva_bind(g_dev, mm, &bo, &b2), 0, "second");
+	p1 = sva_bond_pasid(b1);
+	p2 = sva_bond_pasid(b2);
+	ok(p1 != p2, "distinct PASIDs %u and %u", p1, p2);
+	sva_dev_inject_fault(g_dev, p2, BUF_VA + 0x400000, SVA_ACCESS_READ, 0);
+	is_int(sva_ctx_process_faults(g_dev->ctx, 4), 1, "a fault on the second PASID is resolved");
+	ok(access_read(ctx, mm->ioas_id, BUF_VA + 0x400000, back, PG, 0) == 0 && back[0] == 0x33,
+	   "into the shared address space");
+
+	/* A private address space mirrors nothing on demand. */
+	is_int(sva_mm_new(ctx, &po, &pmm), 0, "a private address space");
+	is_int(sva_bind(g_dev, pmm, &bo, &priv), 0, "bound to a third PASID");
+	rep.n = 0;
+	sva_dev_inject_fault(g_dev, sva_bond_pasid(priv), BUF_VA + 0x400000, SVA_ACCESS_READ, 0);
+	sva_ctx_process_faults(ctx, 4);
+	ok(rep.n == 1 && rep.last.reason == -ENOENT, "a fault outside what was mapped into it: INVALID, -ENOENT");
+	is_int(sva_mm_prefault(pmm, buf, PG), 0, "map one page into it explicitly");
+	rep.n = 0;
+	sva_dev_inject_fault(g_dev, sva_bond_pasid(priv), BUF_VA + 0x400000, SVA_ACCESS_READ, 0);
+	sva_ctx_process_faults(ctx, 4);
+	is_int(rep.n, 0, "a fault inside what was mapped is answered SUCCESS");
+	sva_unbind(priv);
+	sva_mm_free(pmm);
+
+	/* Unbind with a fault read but not answered: the detach answers it, our late answer is dropped. */
+	h = b1->hwpt->id;
+	sva_dev_inject_fault(g_dev, p1, BUF_VA + 0x408000, SVA_ACCESS_READ, 0);
+	exit_calls = 0;
+	is_int(sva_unbind(b1), 0, "unbind with a fault pending");
+	is_int(exit_calls, 1, "mm_exit ran once");
+	ok(exit_attached, "while the PASID was still attached");
+	is_int(ktest_pasid_check(g_dev, p1, 0), 0, "the PASID is detached after unbind");
+	ok(sva_ctx_process_faults(ctx, 4) >= 0, "the engine copes with the fault of the detached PASID");
+	(void)h;
+	sva_pasid_stats(sva_ctx_global_pasids(ctx), &ps);
+	is_int(ps.quarantined, 2, "its PASID and the private bond's are quarantined");
+	for (int i = 0; i < 8; i++) {
+		uint32_t p;
+
+		if (sva_dev_pasid_alloc(g_dev, SVA_PASID_GLOBAL, NULL, &p) == 0)
+			ok(p != p1, "allocation %d does not reuse the quarantined PASID (%u)", i, p);
+	}
+
+	/* A forked child cannot touch the engine. */
+	pid = fork();
+	if (pid == 0)
+		_exit(sva_ctx_process_faults(ctx, 4) == -ECHILD && sva_ctx_fault_fd(ctx) == -ECHILD ? 0 : 1);
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fork: the child's fault calls fail with -ECHILD");
+
+	exit_calls = 0;
+	sva_ctx_free(ctx);
+	is_int(exit_calls, 1, "sva_ctx_free tears down the remaining bond (mm_exit once)");
+	is_int(ktest_pasid_check(g_dev, p2, 0), 0, "and detaches its PASID");
+	sva_mm_free(mm);
+	sva_dev_close(g_dev);
+	munmap(buf, 64 * 1024);
+}
+
+int main(void)
+{
+	struct sva_ctx *probe;
+	struct sva_dev *dev;
+	int ret;
+
+	ktest_require_iommufd();
+	probe = ktest_ctx();
+	ret = sva_dev_open_mock(probe, NULL, &dev);
+	if (ret == -EOPNOTSUPP && !getenv("SVA_VM"))
+		skip_all("the kernel has no CONFIG_IOMMUFD_TEST (run make check-vm)");
+	if (ret)
+		ktest_bail("sva_dev_open_mock: %s", strerror(-ret));
+	sva_dev_close(dev);
+	sva_ctx_free(probe);
+	engine_checks(1);
+	engine_checks(0);
+	lifecycle_checks();
+	return done_testing();
+}
