@@ -14,6 +14,14 @@
 #include "kabi.h"
 #include "pasid_space.h"
 
+/* What the pre-pass learns of a record: its bond, and the run of faulting pages it starts. */
+struct rec_info {
+	struct sva_dev *dev;
+	struct sva_bond *bond;
+	uint64_t page, run_start, run_end; /* run: 0, 0 when the page has no neighbour */
+	uint32_t idx;
+};
+
 #define BATCH_RECORDS 64u
 #define MAX_RECORDS 4096u /* Intel's PRQ holds 2048: no group is larger */
 
@@ -29,7 +37,8 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 	fe->buf_records = BATCH_RECORDS;
 	fe->buf = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_pgfault));
 	fe->resp = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_page_response));
-	if (!fe->buf || !fe->resp) {
+	fe->info = malloc(2 * fe->buf_records * sizeof(struct rec_info));
+	if (!fe->buf || !fe->resp || !fe->info) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -72,6 +81,7 @@ void sva_fault_fini(struct sva_ctx *ctx)
 		sva_iommufd_destroy(ctx->fd, fe->fault_id);
 	free(fe->buf);
 	free(fe->resp);
+	free(fe->info);
 }
 
 static struct sva_dev *dev_by_id(struct sva_ctx *ctx, uint32_t dev_id)
@@ -112,12 +122,55 @@ static uint32_t access_of(uint32_t perm)
  * Resolve one record unless its group already failed; report every record
  * answered INVALID once.  Returns the group's code after this record.
  */
-static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault *rec, uint32_t code,
-			      int *sticky, struct sva_bond **last)
+static int by_bond_page(const void *a, const void *b)
+{
+	const struct rec_info *x = a, *y = b;
+
+	if (x->bond != y->bond)
+		return (uintptr_t)x->bond < (uintptr_t)y->bond ? -1 : 1;
+	return x->page < y->page ? -1 : x->page > y->page;
+}
+
+/*
+ * Find every record's bond once, then the runs of adjacent pages a bond faulted
+ * on in this batch: the first fault of a run maps it whole (batching that
+ * saves map calls, not only reads and writes), the rest find it mapped.
+ */
+static void plan_batch(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault *rec, size_t n,
+		       struct rec_info *info, struct rec_info *sorted)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t flags = rec[i].flags & KABI_IOMMU_PGFAULT_FLAGS_KNOWN;
+
+		/* Records come in runs from one device: look it up once per run. */
+		info[i].dev = i && rec[i].dev_id == rec[i - 1].dev_id ? info[i - 1].dev : dev_by_id(ctx, rec[i].dev_id);
+		info[i].bond = info[i].dev ? bond_of(info[i].dev, &rec[i], flags) : NULL;
+		info[i].page = rec[i].addr & ~4095ull;
+		info[i].run_start = info[i].run_end = 0;
+		info[i].idx = (uint32_t)i;
+	}
+	memcpy(sorted, info, n * sizeof(*info));
+	qsort(sorted, n, sizeof(*sorted), by_bond_page);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j + 1 < n && sorted[j + 1].bond == sorted[i].bond &&
+		       sorted[j + 1].page <= sorted[j].page + 4096)
+			j++;
+		for (size_t k = i; sorted[i].bond && j > i && k <= j; k++) {
+			info[sorted[k].idx].run_start = sorted[i].page;
+			info[sorted[k].idx].run_end = sorted[j].page + 4096;
+		}
+		i = j + 1;
+	}
+}
+
+static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault *rec,
+			      const struct rec_info *ri, uint32_t code, int *sticky, struct sva_bond **last)
 {
 	uint32_t flags = rec->flags & KABI_IOMMU_PGFAULT_FLAGS_KNOWN;
-	struct sva_dev *dev = dev_by_id(ctx, rec->dev_id);
-	struct sva_bond *bond = dev ? bond_of(dev, rec, flags) : NULL;
+	struct sva_dev *dev = ri->dev;
+	struct sva_bond *bond = ri->bond;
 	uint32_t access = access_of(rec->perm);
 	uint64_t pages = 0;
 	int reason;
@@ -127,7 +180,7 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 	else if (code != KABI_IOMMUFD_PAGE_RESP_SUCCESS)
 		reason = *sticky;
 	else
-		reason = sva_mm_resolve_fault(bond->mm, rec->addr, access, &pages);
+		reason = sva_mm_resolve_fault(bond->mm, rec->addr, ri->run_start, ri->run_end, access, &pages);
 	*last = bond;
 	if (!bond) {
 		sva_logf(&ctx->log, SVA_LOG_WARN, "I/O page fault from device %u %s %u at 0x%llx with no bond: INVALID",
@@ -201,6 +254,10 @@ static int grow(struct sva_fault_engine *fe)
 	if (!r)
 		return -ENOMEM;
 	fe->resp = r;
+	r = realloc(fe->info, 2 * n * sizeof(struct rec_info));
+	if (!r)
+		return -ENOMEM;
+	fe->info = r;
 	fe->buf_records = n;
 	return 0;
 }
@@ -237,8 +294,9 @@ int sva_fault_process(struct sva_ctx *ctx, unsigned max)
 		}
 		if (n == 0)
 			break;
+		plan_batch(ctx, rec, (size_t)n / sizeof(*rec), fe->info, (struct rec_info *)fe->info + fe->buf_records);
 		for (size_t i = 0; i < (size_t)n / sizeof(*rec); i++) {
-			code = handle_record(ctx, &rec[i], code, &sticky, &last);
+			code = handle_record(ctx, &rec[i], &((struct rec_info *)fe->info)[i], code, &sticky, &last);
 			if (rec[i].flags & KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE ||
 			    i + 1 == (size_t)n / sizeof(*rec)) {
 				resp[nresp].cookie = rec[i].cookie;

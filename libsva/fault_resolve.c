@@ -7,42 +7,11 @@
  * with IOMMU_IOAS_MAP standing in for handle_mm_fault.
  */
 #include <errno.h>
-#include <stdlib.h>
 
 #include "internal.h"
 
 #define PAGE 4096ull
 #define HUGE (2ull << 20)
-
-static struct sva_vma *vma_find(struct sva_mm *mm, uint64_t addr)
-{
-	size_t lo = 0, hi = mm->nr_vmas;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (mm->vmas[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < mm->nr_vmas && mm->vmas[lo].start <= addr ? &mm->vmas[lo] : NULL;
-}
-
-/* Re-read /proc/self/maps: the cache is only trusted until it disagrees with a fault. */
-static int vmas_refresh(struct sva_mm *mm)
-{
-	struct sva_vma *v;
-	size_t n;
-	int ret = sva_vma_snapshot(&v, &n);
-
-	if (ret)
-		return ret;
-	free(mm->vmas);
-	mm->vmas = v;
-	mm->nr_vmas = n;
-	return 0;
-}
 
 static const struct sva_iova_range *window_of(struct sva_mm *mm, uint64_t addr)
 {
@@ -69,45 +38,49 @@ static uint32_t need_prot(uint32_t access)
 }
 
 /* A fault inside a huge page maps the whole page, so iommufd can use a large IOPTE. */
-static uint64_t window_size(struct sva_mm *mm, struct sva_vma *v)
+static uint64_t window_size(struct sva_mm *mm, const struct sva_vma *v)
 {
 	uint64_t fa = mm->fault_around;
 
-	if (v->end - v->start >= HUGE && !(v->prot & SVA_VMA_CHECKED)) {
-		if (sva_vma_has_thp(v->start))
-			v->prot |= SVA_VMA_THP;
-		v->prot |= SVA_VMA_CHECKED;
-	}
 	if ((v->prot & (SVA_VMA_HUGETLB | SVA_VMA_THP)) && fa < HUGE)
 		fa = HUGE;
 	return fa;
 }
 
-static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint32_t need, uint64_t *pages, bool may_refresh)
+static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint64_t run_start, uint64_t run_end, uint32_t need,
+			  uint64_t *pages, bool may_refresh)
 {
-	size_t at = sva_mm_chunk_after(mm, addr);
-	struct sva_chunk *c = at < mm->nr_chunks && mm->chunks[at].start <= addr ? &mm->chunks[at] : NULL;
+	struct sva_chunk *c = sva_chunks_after(&mm->chunks, addr);
 	const struct sva_iova_range *r;
 	struct sva_map_undo undo = { .n = 0 };
 	uint64_t ws, we, fa, mapped = 0;
-	struct sva_vma *v;
+	bool upgraded = false;
+	struct sva_vma vma, *v = &vma;
 	int ret;
 
+	if (c && c->start > addr)
+		c = NULL;
 	/* Already visible with enough rights: a fault that raced another one. */
 	if (c && (c->prot & need & (SVA_PROT_READ | SVA_PROT_WRITE)) == (need & (SVA_PROT_READ | SVA_PROT_WRITE)))
 		return 0;
 	if (mm->flags & SVA_MM_PRIVATE)
 		return c ? -EACCES : -ENOENT;
 
-	v = vma_find(mm, addr);
-	if ((!v || (v->prot & need) != need) && may_refresh) {
-		ret = vmas_refresh(mm);
+	/*
+	 * The VMA of the last fault first (faults cluster), then the process-wide
+	 * cache; both are trusted until they disagree with a fault: then re-read once.
+	 */
+	if (addr >= mm->last_vma.start && addr < mm->last_vma.end && (mm->last_vma.prot & need) == need) {
+		vma = mm->last_vma;
+		ret = 0;
+	} else {
+		ret = sva_vma_find(addr, false, v);
+		if ((ret || (v->prot & need) != need) && may_refresh)
+			ret = sva_vma_find(addr, true, v);
 		if (ret)
 			return ret;
-		v = vma_find(mm, addr);
+		mm->last_vma = vma;
 	}
-	if (!v)
-		return -EFAULT;
 	if ((v->prot & need) != need || !(v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)))
 		return -EACCES;
 	r = window_of(mm, addr);
@@ -117,6 +90,11 @@ static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint32_t need, uint6
 	fa = window_size(mm, v);
 	ws = addr & ~(fa - 1);
 	we = ws + fa;
+	/* Other faults of this batch on adjacent pages: one map for the whole run. */
+	if (run_end > we)
+		we = run_end;
+	if (run_end && run_start < ws)
+		ws = run_start;
 	if (ws < v->start)
 		ws = v->start;
 	if (we > v->end || we < ws)
@@ -131,18 +109,23 @@ static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint32_t need, uint6
 	if (c) {
 		if (c->start < ws || c->end > we)
 			return -EACCES; /* would leave part of it unmapped: keep it read-only */
-		ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, c->start, c->end - c->start);
+		uint64_t cs = c->start;
+
+		ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, cs, c->end - cs);
 		if (ret)
 			return ret;
-		sva_mm_chunk_remove(mm, at);
+		sva_chunks_remove(&mm->chunks, cs);
+		c = NULL;
+		upgraded = true;
 	}
 	ret = sva_mm_map_gaps_locked(mm, ws, we, v->prot, true, &undo, &mapped);
 	if (ret) {
 		sva_mm_undo_locked(mm, &undo);
 		/* The cache may be stale (the VMA changed under us): once more, fresh. */
-		if ((ret == -EPERM || ret == -EFAULT) && may_refresh && !c) {
-			ret = vmas_refresh(mm);
-			return ret ? ret : resolve_locked(mm, addr, need, pages, false);
+		if ((ret == -EPERM || ret == -EFAULT) && may_refresh && !upgraded) {
+			mm->last_vma.end = 0;
+			ret = sva_vma_find(addr, true, v);
+			return ret ? ret : resolve_locked(mm, addr, run_start, run_end, need, pages, false);
 		}
 		return ret;
 	}
@@ -150,7 +133,8 @@ static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint32_t need, uint6
 	return 0;
 }
 
-int sva_mm_resolve_fault(struct sva_mm *mm, uint64_t addr, uint32_t access, uint64_t *pages)
+int sva_mm_resolve_fault(struct sva_mm *mm, uint64_t addr, uint64_t run_start, uint64_t run_end, uint32_t access,
+			 uint64_t *pages)
 {
 	int ret;
 
@@ -159,7 +143,7 @@ int sva_mm_resolve_fault(struct sva_mm *mm, uint64_t addr, uint32_t access, uint
 	if (access & SVA_ACCESS_PRIV)
 		return -EPERM;
 	pthread_mutex_lock(&mm->lock);
-	ret = resolve_locked(mm, addr & ~(PAGE - 1), need_prot(access), pages, true);
+	ret = resolve_locked(mm, addr & ~(PAGE - 1), run_start, run_end, need_prot(access), pages, true);
 	pthread_mutex_unlock(&mm->lock);
 	return ret;
 }

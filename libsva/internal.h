@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chunks.h"
 #include "sva/sva.h"
 
 #define SVA_EXPORT __attribute__((visibility("default")))
@@ -86,6 +87,9 @@ struct sva_vma {
 int sva_vma_snapshot(struct sva_vma **out, size_t *nr);
 /* Does the VMA starting at `start` hold transparent huge pages (smaps)? */
 bool sva_vma_has_thp(uint64_t start);
+/* The VMA containing addr from the process-wide cache (re-read first when
+ * refresh), THP-classified if 2 MiB or larger.  -EFAULT: none there. */
+int sva_vma_find(uint64_t addr, bool refresh, struct sva_vma *out);
 
 /* The VMAs covering [start, end), clipped to it, in order, at most `max`.
  * -EFAULT if part of the range is not mapped; -E2BIG more than max VMAs. */
@@ -127,6 +131,7 @@ struct sva_fault_engine {
 	void *buf;   /* read buffer (records) */
 	size_t buf_records;
 	void *resp;  /* responses */
+	void *info;  /* per-record plan, two arrays of buf_records */
 };
 
 struct sva_ctx {
@@ -206,11 +211,6 @@ struct sva_dev {
 
 /* ------------------------------------------------------------ mm.c, bond.c */
 
-struct sva_chunk {
-	uint64_t start, end; /* exactly one IOMMU_IOAS_MAP */
-	uint32_t prot;
-};
-
 /* One HWPT of a device on an address space, shared by its bonds there. */
 struct sva_hwpt {
 	struct sva_hwpt *next;
@@ -225,14 +225,12 @@ struct sva_mm {
 	uint32_t flags;
 	uint32_t ioas_id;
 	pthread_mutex_t lock; /* everything below */
-	struct sva_chunk *chunks; /* sorted, non-overlapping */
-	size_t nr_chunks, cap_chunks;
+	struct sva_chunks chunks; /* what is mapped, chunk by chunk */
 	struct sva_bond *bonds;
 	struct sva_hwpt *hwpts;
 	uint64_t fault_around;
 	/* Caches for the fault path, under lock. */
-	struct sva_vma *vmas; /* the process's VMAs, refreshed on a miss */
-	size_t nr_vmas;
+	struct sva_vma last_vma; /* the VMA of the last fault (end 0: none) */
 	struct sva_iova_range ranges[16]; /* the IOAS's IOVA ranges */
 	size_t nr_ranges;
 	bool ranges_valid; /* cleared when a device attaches or detaches */
@@ -264,8 +262,11 @@ void sva_fault_fini(struct sva_ctx *ctx);
 int sva_fault_thread_start(struct sva_ctx *ctx);
 void sva_fault_thread_stop(struct sva_ctx *ctx);
 /* Resolve one fault at addr for access SVA_ACCESS_* in mm: 0 or a negative
- * reason (struct sva_fault_report); *pages gets the 4 KiB pages mapped. */
-int sva_mm_resolve_fault(struct sva_mm *mm, uint64_t addr, uint32_t access, uint64_t *pages);
+ * reason (struct sva_fault_report); *pages gets the 4 KiB pages mapped.  The
+ * window grows to [run_start, run_end) (run_end 0: no run) when the same batch
+ * holds faults on the adjacent pages. */
+int sva_mm_resolve_fault(struct sva_mm *mm, uint64_t addr, uint64_t run_start, uint64_t run_end, uint32_t access,
+			 uint64_t *pages);
 
 /* What one all-or-nothing call mapped, to take back on failure. */
 struct sva_map_undo {
@@ -273,8 +274,6 @@ struct sva_map_undo {
 	size_t n;
 };
 
-size_t sva_mm_chunk_after(const struct sva_mm *mm, uint64_t addr);
-void sva_mm_chunk_remove(struct sva_mm *mm, size_t at);
 /* Map every gap of [start, end) with prot under mm->lock, recording each map in
  * undo; *mapped (if not NULL) grows by the bytes mapped.  quiet: no log lines
  * (the fault path reports through fault_error). */

@@ -15,6 +15,8 @@ libsva_libsva_internal_la_SOURCES = \
 	libsva/backend_vfio.c \
 	libsva/backend_mock.c \
 	libsva/vma.c \
+	libsva/chunks.h \
+	libsva/chunks.c \
 	libsva/mm.c \
 	libsva/bond.c \
 	libsva/fault.c \

@@ -15,47 +15,6 @@
 
 #define PAGE 4096ull
 
-/* Index of the first chunk whose end is above addr. */
-size_t sva_mm_chunk_after(const struct sva_mm *mm, uint64_t addr)
-{
-	size_t lo = 0, hi = mm->nr_chunks;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (mm->chunks[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static int chunk_insert(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t prot)
-{
-	size_t at = sva_mm_chunk_after(mm, start);
-
-	if (mm->nr_chunks == mm->cap_chunks) {
-		size_t cap = mm->cap_chunks ? mm->cap_chunks * 2 : 64;
-		struct sva_chunk *c = realloc(mm->chunks, cap * sizeof(*c));
-
-		if (!c)
-			return -ENOMEM;
-		mm->chunks = c;
-		mm->cap_chunks = cap;
-	}
-	memmove(&mm->chunks[at + 1], &mm->chunks[at], (mm->nr_chunks - at) * sizeof(*mm->chunks));
-	mm->chunks[at] = (struct sva_chunk){ .start = start, .end = end, .prot = prot };
-	mm->nr_chunks++;
-	return 0;
-}
-
-void sva_mm_chunk_remove(struct sva_mm *mm, size_t at)
-{
-	memmove(&mm->chunks[at], &mm->chunks[at + 1], (mm->nr_chunks - at - 1) * sizeof(*mm->chunks));
-	mm->nr_chunks--;
-}
-
 SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, struct sva_mm **out)
 {
 	struct sva_mm_opts opts;
@@ -105,8 +64,7 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	if (sva_ctx_forked(ctx)) {
 		/* The parent's bonds and IOAS are not ours to tear down. */
 		sva_logf(&ctx->log, SVA_LOG_DEBUG, "forked child: freeing address space memory only");
-		free(mm->chunks);
-		free(mm->vmas);
+		sva_chunks_clear(&mm->chunks);
 		free(mm);
 		return;
 	}
@@ -124,8 +82,7 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	/* Destroying the IOAS unmaps and unpins everything still in it. */
 	sva_iommufd_destroy(ctx->fd, mm->ioas_id);
 	pthread_mutex_destroy(&mm->lock);
-	free(mm->chunks);
-	free(mm->vmas);
+	sva_chunks_clear(&mm->chunks);
 	free(mm);
 	sva_ctx_put(ctx);
 }
@@ -191,7 +148,7 @@ static int map_gap(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t pro
 		return sva_fail(&mm->ctx->log, ret, "IOMMU_IOAS_MAP 0x%llx-0x%llx failed: %s",
 				(unsigned long long)start, (unsigned long long)end, strerror(-ret));
 	}
-	ret = chunk_insert(mm, start, end, prot);
+	ret = sva_chunks_insert(&mm->chunks, start, end, prot);
 	if (ret)
 		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
 	return ret;
@@ -201,10 +158,8 @@ static int map_gap(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t pro
 void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo)
 {
 	for (size_t i = 0; i < undo->n; i++) {
-		size_t at = sva_mm_chunk_after(mm, undo->r[i][0]);
-
 		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, undo->r[i][0], undo->r[i][1] - undo->r[i][0]);
-		sva_mm_chunk_remove(mm, at);
+		sva_chunks_remove(&mm->chunks, undo->r[i][0]);
 	}
 	undo->n = 0;
 }
@@ -212,20 +167,20 @@ void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo)
 int sva_mm_map_gaps_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t prot, bool quiet,
 			   struct sva_map_undo *undo, uint64_t *mapped)
 {
-	size_t at = sva_mm_chunk_after(mm, start);
+	struct sva_chunk *c = sva_chunks_after(&mm->chunks, start);
 	uint64_t pos = start;
 	int ret;
 
 	while (pos < end) {
 		uint64_t gap_end = end;
 
-		if (at < mm->nr_chunks && mm->chunks[at].start <= pos) {
-			pos = mm->chunks[at].end; /* already visible */
-			at++;
+		if (c && c->start <= pos) {
+			pos = c->end; /* already visible */
+			c = sva_chunks_next(c);
 			continue;
 		}
-		if (at < mm->nr_chunks && mm->chunks[at].start < gap_end)
-			gap_end = mm->chunks[at].start;
+		if (c && c->start < gap_end)
+			gap_end = c->start;
 		if (undo->n == ARRAY_SIZE(undo->r))
 			return quiet ? -E2BIG : sva_fail(&mm->ctx->log, -E2BIG, "range too fragmented to map in one call");
 		ret = map_gap(mm, pos, gap_end, prot & (SVA_PROT_READ | SVA_PROT_WRITE), quiet);
@@ -236,7 +191,7 @@ int sva_mm_map_gaps_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint
 		undo->n++;
 		if (mapped)
 			*mapped += gap_end - pos;
-		at = sva_mm_chunk_after(mm, gap_end);
+		c = sva_chunks_after(&mm->chunks, gap_end);
 		pos = gap_end;
 	}
 	return 0;
@@ -305,8 +260,8 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len)
 {
 	uint64_t start, end;
+	struct sva_chunk *c;
 	long bytes = 0;
-	size_t at;
 	int ret;
 
 	if (!mm)
@@ -318,19 +273,20 @@ SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t le
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&mm->lock);
-	at = sva_mm_chunk_after(mm, start);
-	while (at < mm->nr_chunks && mm->chunks[at].start < end) {
-		struct sva_chunk c = mm->chunks[at];
+	c = sva_chunks_after(&mm->chunks, start);
+	while (c && c->start < end) {
+		struct sva_chunk *next = sva_chunks_next(c);
+		uint64_t cs = c->start, ce = c->end;
 
-		ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, c.start, c.end - c.start);
+		ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, cs, ce - cs);
 		if (ret && ret != -ENOENT) {
 			sva_logf(&mm->ctx->log, SVA_LOG_ERROR, "IOMMU_IOAS_UNMAP 0x%llx-0x%llx failed: %s",
-				 (unsigned long long)c.start, (unsigned long long)c.end, strerror(-ret));
-			at++;
-			continue;
+				 (unsigned long long)cs, (unsigned long long)ce, strerror(-ret));
+		} else {
+			sva_chunks_remove(&mm->chunks, cs);
+			bytes += (long)(ce - cs);
 		}
-		sva_mm_chunk_remove(mm, at);
-		bytes += (long)(c.end - c.start);
+		c = next;
 	}
 	pthread_mutex_unlock(&mm->lock);
 	return bytes;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "internal.h"
 
 int sva_vma_collect(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr)
@@ -134,4 +136,70 @@ bool sva_vma_has_thp(uint64_t start)
 	}
 	fclose(f);
 	return thp;
+}
+
+/*
+ * The VMAs as last read, for the fault path: one cache for the process (every
+ * address space mirrors the same process), refreshed when a fault disagrees
+ * with it.  Reading /proc/self/maps, and smaps for the THP check, is the
+ * dearest thing a fault can do, so VMAs that did not change keep their
+ * classification across refreshes.
+ */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sva_vma *cache;
+static size_t cache_n;
+
+static struct sva_vma *cache_find(uint64_t addr)
+{
+	size_t lo = 0, hi = cache_n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cache[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < cache_n && cache[lo].start <= addr ? &cache[lo] : NULL;
+}
+
+static int cache_refresh(void)
+{
+	struct sva_vma *fresh, *old;
+	size_t n;
+	int ret = sva_vma_snapshot(&fresh, &n);
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++) {
+		old = cache_find(fresh[i].start);
+		if (old && old->start == fresh[i].start && old->end == fresh[i].end &&
+		    (old->prot & 7) == (fresh[i].prot & 7))
+			fresh[i].prot |= old->prot & (SVA_VMA_THP | SVA_VMA_CHECKED);
+	}
+	free(cache);
+	cache = fresh;
+	cache_n = n;
+	return 0;
+}
+
+int sva_vma_find(uint64_t addr, bool refresh, struct sva_vma *out)
+{
+	struct sva_vma *v;
+	int ret = 0;
+
+	pthread_mutex_lock(&cache_lock);
+	if (refresh || !cache)
+		ret = cache_refresh();
+	v = ret ? NULL : cache_find(addr);
+	if (v && v->end - v->start >= (2ull << 20) && !(v->prot & (SVA_VMA_CHECKED | SVA_VMA_HUGETLB))) {
+		if (sva_vma_has_thp(v->start))
+			v->prot |= SVA_VMA_THP;
+		v->prot |= SVA_VMA_CHECKED;
+	}
+	if (v)
+		*out = *v;
+	pthread_mutex_unlock(&cache_lock);
+	return ret ? ret : v ? 0 : -EFAULT;
 }

@@ -2,7 +2,8 @@
 UNIT_TESTS = \
 	tests/unit/test-pci-addr \
 	tests/unit/test-sysfs \
-	tests/unit/test-core-errors
+	tests/unit/test-core-errors \
+	tests/unit/test-chunks
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_pci_addr_LDADD = $(TEST_LIBS)
@@ -11,3 +12,4 @@ tests_unit_test_core_errors_LDADD = $(TEST_LIBS)
 tests_unit_test_sysfs_SOURCES = tests/unit/test-sysfs.c tests/unit/fake_sysfs.h tests/tap.h
 tests_unit_test_core_errors_SOURCES = tests/unit/test-core-errors.c tests/unit/fake_sysfs.h tests/tap.h
 include tests/unit/man.mk
+tests_unit_test_chunks_LDADD = $(TEST_LIBS)

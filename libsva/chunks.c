@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The mapped-chunk table: a skip list ordered by start (see chunks.h). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "chunks.h"
+
+/* Levels with p = 1/4: expected 1.33 links per node, log4(n) hops per level. */
+static unsigned random_levels(struct sva_chunks *t)
+{
+	unsigned levels = 1;
+	uint64_t x;
+
+	t->seed = t->seed * 6364136223846793005ull + 1442695040888963407ull;
+	x = t->seed >> 20;
+	while (levels < SVA_CHUNKS_LEVELS && (x & 3) == 0) {
+		levels++;
+		x >>= 2;
+	}
+	return levels;
+}
+
+/*
+ * Fill prev[l] with the link to follow at level l: the last node at that level
+ * whose end is <= addr (NULL: the head).
+ */
+static void find(const struct sva_chunks *t, uint64_t addr, struct sva_chunk **prev)
+{
+	struct sva_chunk *p = NULL;
+
+	for (int l = SVA_CHUNKS_LEVELS - 1; l >= 0; l--) {
+		struct sva_chunk *n = p ? p->next[l] : t->head[l];
+
+		while (n && n->end <= addr) {
+			p = n;
+			n = n->next[l];
+		}
+		prev[l] = p;
+	}
+}
+
+struct sva_chunk *sva_chunks_after(const struct sva_chunks *t, uint64_t addr)
+{
+	struct sva_chunk *prev[SVA_CHUNKS_LEVELS];
+
+	find(t, addr, prev);
+	return prev[0] ? prev[0]->next[0] : t->head[0];
+}
+
+int sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32_t prot)
+{
+	struct sva_chunk *prev[SVA_CHUNKS_LEVELS], *c;
+	unsigned levels = random_levels(t);
+
+	c = malloc(sizeof(*c) + levels * sizeof(c->next[0]));
+	if (!c)
+		return -ENOMEM;
+	c->start = start;
+	c->end = end;
+	c->prot = prot;
+	c->levels = levels;
+	find(t, start, prev);
+	for (unsigned l = 0; l < levels; l++) {
+		struct sva_chunk **link = prev[l] ? &prev[l]->next[l] : &t->head[l];
+
+		c->next[l] = *link;
+		*link = c;
+	}
+	t->count++;
+	return 0;
+}
+
+int sva_chunks_remove(struct sva_chunks *t, uint64_t start)
+{
+	struct sva_chunk *prev[SVA_CHUNKS_LEVELS], *c;
+
+	find(t, start, prev);
+	c = prev[0] ? prev[0]->next[0] : t->head[0];
+	if (!c || c->start != start)
+		return -ENOENT;
+	for (unsigned l = 0; l < c->levels; l++) {
+		struct sva_chunk **link = prev[l] ? &prev[l]->next[l] : &t->head[l];
+
+		if (*link == c)
+			*link = c->next[l];
+	}
+	free(c);
+	t->count--;
+	return 0;
+}
+
+void sva_chunks_clear(struct sva_chunks *t)
+{
+	struct sva_chunk *c = t->head[0];
+
+	while (c) {
+		struct sva_chunk *next = c->next[0];
+
+		free(c);
+		c = next;
+	}
+	for (unsigned l = 0; l < SVA_CHUNKS_LEVELS; l++)
+		t->head[l] = NULL;
+	t->count = 0;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The table of mapped chunks of an address space: non-overlapping [start, end)
+ * ranges, each exactly one IOMMU_IOAS_MAP (so it can be unmapped whole).  A
+ * skip list: faults insert in random order, and a sorted array's memmove on
+ * every insert cost more than the map itself under emulation.
+ */
+#ifndef LIBSVA_CHUNKS_H
+#define LIBSVA_CHUNKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SVA_CHUNKS_LEVELS 16
+
+struct sva_chunk {
+	uint64_t start, end; /* [start, end), page-aligned */
+	uint32_t prot;	     /* SVA_PROT_READ | SVA_PROT_WRITE */
+	unsigned levels;
+	struct sva_chunk *next[]; /* one link per level */
+};
+
+struct sva_chunks {
+	struct sva_chunk *head[SVA_CHUNKS_LEVELS];
+	size_t count;
+	uint64_t seed; /* for node levels */
+};
+
+/* The first chunk whose end is above addr (it contains addr if its start <= addr), or NULL. */
+struct sva_chunk *sva_chunks_after(const struct sva_chunks *t, uint64_t addr);
+
+static inline struct sva_chunk *sva_chunks_next(const struct sva_chunk *c)
+{
+	return c->next[0];
+}
+
+/* Insert [start, end); the caller guarantees it overlaps nothing.  -ENOMEM. */
+int sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32_t prot);
+
+/* Remove and free the chunk that starts at `start`; 0 or -ENOENT. */
+int sva_chunks_remove(struct sva_chunks *t, uint64_t start);
+
+/* Free every chunk. */
+void sva_chunks_clear(struct sva_chunks *t);
+
+#endif

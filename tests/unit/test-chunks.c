@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The mapped-chunk skip list against a flat reference model, under random operations. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "chunks.h"
+#include "../tap.h"
+
+#define SLOTS 512 /* the model: slot i is the page [i, i + 1) * 4096 */
+
+static uint64_t rng = 12345;
+
+static unsigned rnd(unsigned n)
+{
+	rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+	return (unsigned)((rng >> 33) % n);
+}
+
+/* model[i]: the start slot of the chunk covering slot i, or -1. */
+static int model[SLOTS];
+
+static int check_against_model(const struct sva_chunks *t)
+{
+	const struct sva_chunk *c = t->head[0];
+	uint64_t prev_end = 0;
+	size_t n = 0;
+
+	for (; c; c = c->next[0], n++) {
+		if (c->start < prev_end || c->end <= c->start)
+			return 0;
+		for (uint64_t p = c->start / 4096; p < c->end / 4096; p++)
+			if (model[p] != (int)(c->start / 4096))
+				return 0;
+		prev_end = c->end;
+	}
+	for (int i = 0; i < SLOTS; i++) {
+		const struct sva_chunk *a = sva_chunks_after(t, (uint64_t)i * 4096 + 17);
+
+		if (model[i] < 0 ? (a && a->start <= (uint64_t)i * 4096) : (!a || a->start != (uint64_t)model[i] * 4096))
+			return 0;
+	}
+	return n == t->count;
+}
+
+int main(void)
+{
+	struct sva_chunks t = { .seed = 1 };
+	int inserts = 0, removes = 0, good = 1;
+
+	for (int i = 0; i < SLOTS; i++)
+		model[i] = -1;
+	ok(sva_chunks_after(&t, 0) == NULL, "an empty table has nothing after 0");
+	is_int(sva_chunks_remove(&t, 4096), -ENOENT, "removing from an empty table: -ENOENT");
+	for (int op = 0; op < 20000 && good; op++) {
+		unsigned s = rnd(SLOTS), len = 1 + rnd(8), free_run = 0;
+
+		while (s + free_run < SLOTS && free_run < len && model[s + free_run] < 0)
+			free_run++;
+		if (rnd(3) && free_run) {
+			if (sva_chunks_insert(&t, (uint64_t)s * 4096, (uint64_t)(s + free_run) * 4096, 3))
+				good = 0;
+			for (unsigned k = 0; k < free_run; k++)
+				model[s + k] = (int)s;
+			inserts++;
+		} else if (model[s] >= 0) {
+			int start = model[s];
+
+			if (sva_chunks_remove(&t, (uint64_t)start * 4096))
+				good = 0;
+			for (int k = start; k < SLOTS && model[k] == start; k++)
+				model[k] = -1;
+			removes++;
+		} else if (sva_chunks_remove(&t, (uint64_t)s * 4096) != -ENOENT) {
+			good = 0;
+		}
+		if (op % 97 == 0 && !check_against_model(&t))
+			good = 0;
+	}
+	ok(good && check_against_model(&t), "20000 random inserts and removes match the model (%d in, %d out)", inserts,
+	   removes);
+	is_int(sva_chunks_remove(&t, 4096 * 600), -ENOENT, "removing a start that is no chunk's: -ENOENT");
+	sva_chunks_clear(&t);
+	ok(t.count == 0 && t.head[0] == NULL, "clear empties the table");
+	return done_testing();
+}
