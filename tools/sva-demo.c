@@ -103,13 +103,34 @@ static void pasid_story(struct sva_ctx *ctx, struct sva_dev *dev)
 	sva_dev_pasid_release(dev, d);
 }
 
-static void bind_story(struct sva_ctx *ctx, struct sva_dev *dev)
+static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
 {
-	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = on_mm_exit };
-	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED, .drvdata = queue0, .ops = &ops };
+	(void)drvdata;
+	say(1, "fault_error: PASID %u %s at 0x%llx refused (%s), answered INVALID", sva_bond_pasid(bond),
+	    (r->access & SVA_ACCESS_WRITE) ? "write" : "read", (unsigned long long)r->addr, strerror(-r->reason));
+}
+
+/* Wait for the fault thread to have handled `want` faults of the bond. */
+static int wait_faults(struct sva_bond *bond, uint64_t want, struct sva_bond_stats *st)
+{
+	for (int i = 0; i < 5000; i++) {
+		st->size = sizeof(*st);
+		sva_bond_stats(bond, st);
+		if (st->faults >= want)
+			return 0;
+		usleep(1000);
+	}
+	return -ETIMEDOUT;
+}
+
+static void bind_story(struct sva_ctx *ctx, struct sva_dev *dev, int can_inject)
+{
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = on_mm_exit, .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = queue0, .ops = &ops };
+	struct sva_bond_stats st;
 	struct sva_bond *bond, *found;
 	struct sva_mm *mm;
-	void *data, *buf;
+	void *data, *buf = MAP_FAILED, *ro = MAP_FAILED;
 	int ret;
 
 	step("a bind");
@@ -118,7 +139,8 @@ static void bind_story(struct sva_ctx *ctx, struct sva_dev *dev)
 		return;
 	}
 	ret = sva_bind(dev, mm, &bo, &bond);
-	say(ret == 0, "bound this process's address space to PASID %u (pinned mode)", ret ? 0 : sva_bond_pasid(bond));
+	say(ret == 0, "bound this process's address space to PASID %u, resolving the device's page faults",
+	    ret ? 0 : sva_bond_pasid(bond));
 	if (ret) {
 		sva_mm_free(mm);
 		return;
@@ -126,26 +148,44 @@ static void bind_story(struct sva_ctx *ctx, struct sva_dev *dev)
 	ret = sva_dev_bond_lookup(dev, sva_bond_pasid(bond), &found, &data);
 	say(ret == 0 && found == bond, "lookup by PASID %u gives drvdata \"%s\"", sva_bond_pasid(bond),
 	    ret ? "?" : (const char *)data);
-	/* The mock reaches [16 MiB, 2 GiB): put the buffer there. */
-	buf = mmap((void *)0x40000000ul, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-		   -1, 0);
-	if (buf != MAP_FAILED) {
-		ret = sva_mm_prefault(mm, buf, 65536);
-		say(ret == 0, "64 KiB at %p made visible to the device at IOVA == VA (pinned)", buf);
-		ret = sva_mm_prefault(mm, &ret, sizeof(ret));
-		if (ret == -ERANGE)
-			say(1, "the stack at %p is outside the device's window: refused with ERANGE", (void *)&ret);
-		else
-			say(ret == 0, "the stack at %p is inside this device's window: visible too", (void *)&ret);
-	}
+
 	step("faults resolved");
-	say(1, "the I/O page-fault engine is the next milestone: binds are pinned mode for now");
+	/* The mock reaches [16 MiB, 2 GiB): put the buffers there. */
+	buf = mmap((void *)0x40000000ul, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		   -1, 0);
+	ro = mmap((void *)0x40200000ul, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (!can_inject || buf == MAP_FAILED || ro == MAP_FAILED) {
+		say(1, "this device cannot be made to fault on purpose: skipping (the mock device can)");
+	} else {
+		for (int i = 0; i < 4; i++)
+			sva_dev_inject_fault(dev, sva_bond_pasid(bond), 0x40000000ull + (uint64_t)i * 4096 * 20,
+					     SVA_ACCESS_READ | SVA_ACCESS_WRITE, 0);
+		ret = wait_faults(bond, 4, &st);
+		say(ret == 0 && st.invalid == 0,
+		    "the device faulted on 4 pages: all resolved by the fault thread, %llu pages mapped at IOVA == VA "
+		    "(64 KiB fault-around)",
+		    (unsigned long long)st.pages_mapped);
+		sva_dev_inject_fault(dev, sva_bond_pasid(bond), 0x40200000ull, SVA_ACCESS_WRITE, 0);
+		wait_faults(bond, 5, &st);
+		say(st.invalid == 1, "a write to read-only memory is refused, not mapped (%llu refused)",
+		    (unsigned long long)st.invalid);
+		ret = sva_mm_prefault(mm, (char *)buf + 512 * 1024, 256 * 1024);
+		say(ret == 0, "256 KiB prefaulted ahead of a job: the job takes no faults");
+	}
+	ret = sva_mm_prefault(mm, &ret, sizeof(ret));
+	if (ret == -ERANGE)
+		say(1, "the stack at %p is outside the device's window: refused with ERANGE", (void *)&ret);
+	else
+		say(ret == 0, "the stack at %p is inside this device's window: visible too", (void *)&ret);
+
 	step("mm_exit teardown");
 	ret = sva_unbind(bond);
 	say(ret == 0, "unbound: callback first, then PASID detached, then quarantined");
 	sva_mm_free(mm);
 	if (buf != MAP_FAILED)
-		munmap(buf, 65536);
+		munmap(buf, 1 << 20);
+	if (ro != MAP_FAILED)
+		munmap(ro, 4096);
 }
 
 /* Real DMA: QEMU's edu copies RAM -> its buffer -> RAM through the IOMMU. */
@@ -296,7 +336,7 @@ int main(int argc, char **argv)
 		sva_dev_get_info(dev, &info);
 		if (info.max_pasid_log2) {
 			pasid_story(ctx, dev);
-			bind_story(ctx, dev);
+			bind_story(ctx, dev, (info.flags & SVA_DEV_MOCK) != 0);
 		} else {
 			say(1, "this device has no PASID support: only its RID can be bound");
 		}
