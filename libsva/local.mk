@@ -23,6 +23,8 @@ libsva_libsva_internal_la_SOURCES = \
 	libsva/fault_resolve.c \
 	libsva/fault_thread.c \
 	libsva/mem.c \
+	libsva/mem_window.h \
+	libsva/mem_window.c \
 	libsva/pasid_space.h \
 	libsva/pasid_space.c \
 	libsva/pasid_policy.c

@@ -1,21 +1,665 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Placeholder: the placement allocator is being written. */
+/*
+ * The placement allocator: anonymous memory at virtual addresses the devices
+ * can reach as IOVA == VA, preferably on the device's NUMA node, optionally on
+ * 2 MiB pages and made visible in an address space at once.
+ *
+ * The window.  Re-read from the kernel at every call: the IOVA ranges of
+ * opts->mm's IOAS, intersected with those of the IOAS opts->dev's RID is
+ * attached to (when it is), clipped to the user address space [floor, top]:
+ * floor is max(64 KiB, vm.mmap_min_addr), top the end of the highest mapping
+ * of the process (its stack, or the vDSO just above it).
+ *
+ * The address.  Lowest fit first (bottom-up), aligned to the page size or to
+ * 2 MiB: a device whose DMA mask is narrower than its IOMMU window (32-bit DMA
+ * engines, QEMU's 28-bit edu) then gets addresses it can use whenever low ones
+ * are free, while the kernel's own mmap(NULL) placement works top-down from
+ * below the stack, so the two rarely meet.  Taken: every mapping of
+ * /proc/self/maps; MEM_BRK_ROOM above the program break (so a brk heap of a
+ * non-PIE program can still grow); the stack's growth room below [stack];
+ * every chunk already visible in opts->mm (stale pages of memory unmapped
+ * without sva_mm_invalidate() would otherwise be "already visible" in the new
+ * allocation); and every allocation of the table (one the caller munmap()ed by
+ * hand stays taken until sva_mem_free()).  The address is then mapped with
+ * MAP_FIXED_NOREPLACE; if another thread took part of it meanwhile (EEXIST),
+ * the search runs again without it.
+ *
+ * Allocations are recorded in a table (sorted by address, one mutex) so that
+ * sva_mem_free() can refuse pointers and lengths that are not its own.
+ */
 #include <errno.h>
+#include <inttypes.h>
+#include <numa.h>
+#include <numaif.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "internal.h"
+#include "mem_window.h"
 
-SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *opts, void **out)
+#define MEM_HUGE_SIZE (2ull << 20)
+#define MEM_FLOOR_MIN (64ull << 10)
+#define MEM_BRK_ROOM (64ull << 20)
+#define MEM_STACK_ROOM_MIN (8ull << 20)
+#define MEM_STACK_ROOM_MAX (1ull << 30)
+#define MEM_STACK_GUARD (1ull << 20)
+#define MEM_NR_RANGES 64			  /* what sva_iommufd_iova_ranges() reports at most */
+#define MEM_WIN_CAP (2 * MEM_NR_RANGES + 2) /* an intersection of two such lists */
+#define MEM_RETRIES 64				  /* EEXIST races before giving up */
+
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT 26
+#endif
+#define MEM_MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
+
+#define BITS_PER_ULONG (8 * sizeof(unsigned long))
+
+struct mem_ent {
+	uint64_t addr, maplen;
+	size_t len; /* as asked */
+	int backing;
+	bool busy; /* being set up or torn down: not freeable */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct mem_ent *v; /* sorted by addr */
+	size_t n, cap;
+} g_mem = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+void (*sva_mem_test_race_hook)(uint64_t addr, uint64_t len);
+
+/* A growable list of ranges. */
+struct rvec {
+	struct sva_iova_range *v;
+	size_t n, cap;
+};
+
+static int rvec_push(struct rvec *r, uint64_t start, uint64_t last)
 {
-	(void)len;
-	(void)opts;
-	(void)out;
-	return -ENOSYS;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 256;
+		struct sva_iova_range *v = realloc(r->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n++] = (struct sva_iova_range){ .start = start, .last = last };
+	return 0;
+}
+
+/* ------------------------------------------------------------ the table */
+
+/* Index of the entry at addr, or the insertion point (g_mem.lock held). */
+static size_t ent_search(uint64_t addr)
+{
+	size_t lo = 0, hi = g_mem.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (g_mem.v[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int ent_insert(const struct mem_ent *e)
+{
+	size_t at = ent_search(e->addr);
+
+	if (g_mem.n == g_mem.cap) {
+		size_t cap = g_mem.cap ? g_mem.cap * 2 : 64;
+		struct mem_ent *v = realloc(g_mem.v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		g_mem.v = v;
+		g_mem.cap = cap;
+	}
+	memmove(&g_mem.v[at + 1], &g_mem.v[at], (g_mem.n - at) * sizeof(*g_mem.v));
+	g_mem.v[at] = *e;
+	g_mem.n++;
+	return 0;
+}
+
+/*
+ * Unmap an allocation and drop its entry, both under the lock: once munmap()
+ * returns, another sva_mem_alloc() may map the same address, and it must not
+ * find the old entry still there (nor lose its own to this removal).
+ */
+static int ent_unmap(uint64_t addr, uint64_t maplen)
+{
+	int ret = 0;
+	size_t at;
+
+	pthread_mutex_lock(&g_mem.lock);
+	if (munmap((void *)(uintptr_t)addr, maplen)) {
+		ret = -errno;
+	} else {
+		at = ent_search(addr);
+		if (at < g_mem.n && g_mem.v[at].addr == addr) {
+			memmove(&g_mem.v[at], &g_mem.v[at + 1], (g_mem.n - at - 1) * sizeof(*g_mem.v));
+			g_mem.n--;
+		}
+	}
+	pthread_mutex_unlock(&g_mem.lock);
+	return ret;
+}
+
+static void ent_set_busy(uint64_t addr, bool busy)
+{
+	size_t at;
+
+	pthread_mutex_lock(&g_mem.lock);
+	at = ent_search(addr);
+	if (at < g_mem.n && g_mem.v[at].addr == addr)
+		g_mem.v[at].busy = busy;
+	pthread_mutex_unlock(&g_mem.lock);
+}
+
+int sva_mem_backing(const void *addr)
+{
+	uint64_t a = (uintptr_t)addr;
+	int ret = -ENOENT;
+	size_t at;
+
+	pthread_mutex_lock(&g_mem.lock);
+	at = ent_search(a);
+	if (at < g_mem.n && g_mem.v[at].addr == a && !g_mem.v[at].busy)
+		ret = g_mem.v[at].backing;
+	pthread_mutex_unlock(&g_mem.lock);
+	return ret;
+}
+
+const char *sva_mem_backing_name(int backing)
+{
+	switch (backing) {
+	case SVA_MEM_BACKING_HUGETLB:
+		return "hugetlb";
+	case SVA_MEM_BACKING_THP:
+		return "THP";
+	case SVA_MEM_BACKING_PAGES:
+		return "pages";
+	default:
+		return "unknown";
+	}
+}
+
+/* ----------------------------------------------------------- the window */
+
+static uint64_t g_floor = MEM_FLOOR_MIN;
+static pthread_once_t g_floor_once = PTHREAD_ONCE_INIT;
+
+static void floor_init(void)
+{
+	FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "re");
+	unsigned long long v;
+
+	if (!f)
+		return;
+	if (fscanf(f, "%llu", &v) == 1 && v > g_floor)
+		g_floor = v;
+	fclose(f);
+}
+
+/*
+ * The process's mappings into busy, [start, last]; *top gets the last byte of
+ * the highest user mapping, *stack the start of [stack] (0 if none).
+ */
+static int read_maps(struct rvec *busy, uint64_t *top, uint64_t *stack)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	int ret = 0;
+
+	*top = 0;
+	*stack = 0;
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t lo, hi;
+		bool whole = strchr(line, '\n') != NULL;
+
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64, &lo, &hi) == 2 && hi > lo) {
+			ret = rvec_push(busy, lo, hi - 1);
+			if (ret)
+				break;
+			if (hi <= (1ull << 63) && hi - 1 > *top)
+				*top = hi - 1; /* [vsyscall] sits above 2^63: not user space */
+			if (strstr(line, " [stack]"))
+				*stack = lo;
+		}
+		/* Long path names spill over the buffer: skip the rest of such lines. */
+		if (!whole) {
+			int c;
+
+			while ((c = fgetc(f)) != EOF && c != '\n')
+				;
+		}
+	}
+	fclose(f);
+	if (!ret && !*top)
+		ret = -ENOENT; /* no mappings at all: not a real /proc */
+	return ret;
+}
+
+/* Room kept free below the main stack for it to grow. */
+static uint64_t stack_room(void)
+{
+	struct rlimit rl;
+	uint64_t room = MEM_STACK_ROOM_MAX;
+
+	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < MEM_STACK_ROOM_MAX)
+		room = rl.rlim_cur < MEM_STACK_ROOM_MIN ? MEM_STACK_ROOM_MIN : rl.rlim_cur;
+	return room + MEM_STACK_GUARD;
+}
+
+/* The IOVA ranges of an IOAS, normalized (at most MEM_NR_RANGES: with more,
+ * the lowest ones, a subset of the window, which is safe). */
+static int ioas_ranges(int fd, uint32_t ioas, struct sva_iova_range *r, size_t *n)
+{
+	size_t nr = MEM_NR_RANGES;
+	int ret = sva_iommufd_iova_ranges(fd, ioas, r, &nr);
+
+	if (ret == -EMSGSIZE)
+		ret = 0;
+	if (ret)
+		return ret;
+	*n = sva_mem_ranges_normalize(r, nr < MEM_NR_RANGES ? nr : MEM_NR_RANGES);
+	return 0;
+}
+
+/* win (capacity MEM_WIN_CAP) narrowed to its intersection with r. */
+static void narrow(struct sva_iova_range *win, size_t *nwin, const struct sva_iova_range *r, size_t nr)
+{
+	struct sva_iova_range tmp[MEM_WIN_CAP];
+	size_t n = sva_mem_ranges_intersect(win, *nwin, r, nr, tmp, MEM_WIN_CAP);
+
+	if (n > MEM_WIN_CAP)
+		n = MEM_WIN_CAP;
+	memcpy(win, tmp, n * sizeof(*tmp));
+	*nwin = n;
+}
+
+/*
+ * What the kernel allows now: opts->mm's IOAS ranges, narrowed by those of the
+ * IOAS opts->dev's RID is attached to.  Neither: everything.
+ */
+static int kernel_window(const struct sva_mem_opts *o, const struct sva_log *log, struct sva_iova_range *win,
+			 size_t *nwin)
+{
+	struct sva_iova_range r[MEM_NR_RANGES];
+	size_t nr = 0;
+	int ret;
+
+	win[0] = (struct sva_iova_range){ .start = 0, .last = UINT64_MAX };
+	*nwin = 1;
+	if (o->mm) {
+		ret = ioas_ranges(o->mm->ctx->fd, o->mm->ioas_id, r, &nr);
+		if (ret)
+			return sva_fail(log, ret, "sva_mem_alloc: IOMMU_IOAS_IOVA_RANGES of the address space failed: %s",
+					strerror(-ret));
+		narrow(win, nwin, r, nr);
+	}
+	if (o->dev) {
+		uint32_t ioas;
+
+		pthread_mutex_lock(&o->dev->lock);
+		ioas = o->dev->rid_ioas;
+		pthread_mutex_unlock(&o->dev->lock);
+		if (ioas) {
+			ret = ioas_ranges(o->dev->ctx->fd, ioas, r, &nr);
+			if (ret == -ENOENT) /* detached meanwhile: no window of its own */
+				return 0;
+			if (ret)
+				return sva_fail(log, ret,
+						"sva_mem_alloc: IOMMU_IOAS_IOVA_RANGES of device %u's address space "
+						"failed: %s",
+						o->dev->info.dev_id, strerror(-ret));
+			narrow(win, nwin, r, nr);
+		}
+	}
+	return 0;
+}
+
+/* Chunks visible in mm: taken, whatever the process has there now. */
+static int mm_chunks(struct sva_mm *mm, struct rvec *out)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&mm->lock);
+	for (const struct sva_chunk *c = sva_chunks_after(&mm->chunks, 0); c && !ret; c = sva_chunks_next(c))
+		ret = rvec_push(out, c->start, c->end - 1);
+	pthread_mutex_unlock(&mm->lock);
+	return ret;
+}
+
+/* ------------------------------------------------------------- NUMA */
+
+/* 1: node n exists and has memory this process may use; 0: not. */
+static int node_usable(int n)
+{
+	if (numa_available() < 0)
+		return n == 0; /* not NUMA: node 0 is all there is */
+	if (n > numa_max_node())
+		return 0;
+	return numa_bitmask_isbitset(numa_all_nodes_ptr, (unsigned)n);
+}
+
+/* The node to prefer (-1: none), from opts. */
+static int mem_node(const struct sva_mem_opts *o, const struct sva_log *log, int *node)
+{
+	int n = o->numa_node;
+
+	*node = -1;
+	if (o->flags & SVA_MEM_ANY_NODE)
+		return 0;
+	if (!(o->flags & SVA_MEM_NODE)) {
+		struct sva_dev_info info = { .size = sizeof(info) };
+
+		if (!o->dev || sva_dev_get_info(o->dev, &info) || info.numa_node < 0)
+			return 0;
+		n = info.numa_node;
+		if (!node_usable(n)) {
+			sva_logf(log, SVA_LOG_DEBUG,
+				 "sva_mem_alloc: the device's NUMA node %d has no memory this process may use: "
+				 "no placement", n);
+			return 0;
+		}
+	} else if (!node_usable(n)) {
+		return sva_fail(log, -ENODEV,
+				"sva_mem_alloc: NUMA node %d does not exist or has no memory this process may use "
+				"(nodes 0-%d; see numactl --hardware)",
+				n, numa_available() < 0 ? 0 : numa_max_node());
+	}
+	if (numa_available() >= 0)
+		*node = n;
+	return 0;
+}
+
+/* Prefer `node` for the pages of [p, p + len). */
+static int bind_node(void *p, uint64_t len, int node)
+{
+	size_t words = (size_t)node / BITS_PER_ULONG + 1;
+	unsigned long *mask = calloc(words, sizeof(*mask));
+	int ret = 0;
+
+	if (!mask)
+		return -ENOMEM;
+	mask[(size_t)node / BITS_PER_ULONG] = 1ul << ((size_t)node % BITS_PER_ULONG);
+	if (mbind(p, len, MPOL_PREFERRED, mask, words * BITS_PER_ULONG + 1, 0))
+		ret = -errno;
+	free(mask);
+	return ret;
+}
+
+/* ---------------------------------------------------------- allocation */
+
+/*
+ * mmap exactly at addr, not replacing anything.  Huge: hugetlb 2 MiB pages if
+ * the kernel has them free, else base pages marked MADV_HUGEPAGE.  Returns 0,
+ * -EEXIST (something is there: try elsewhere) or another -errno.
+ */
+static int map_at(uint64_t addr, uint64_t len, bool huge, int *backing)
+{
+	const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
+	void *want = (void *)(uintptr_t)addr, *p;
+
+	if (huge) {
+		p = mmap(want, len, PROT_READ | PROT_WRITE, flags | MAP_HUGETLB | MEM_MAP_HUGE_2MB, -1, 0);
+		if (p == want) {
+			*backing = SVA_MEM_BACKING_HUGETLB;
+			return 0;
+		}
+		if (p != MAP_FAILED) { /* a kernel that takes NOREPLACE as a hint: taken */
+			munmap(p, len);
+			return -EEXIST;
+		}
+		if (errno == EEXIST)
+			return -EEXIST;
+		/* ENOMEM: no free huge pages reserved; EINVAL: no hugetlbfs.  THP. */
+	}
+	p = mmap(want, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	if (p != want) {
+		munmap(p, len);
+		return -EEXIST;
+	}
+	*backing = SVA_MEM_BACKING_PAGES;
+	if (huge && madvise(p, len, MADV_HUGEPAGE) == 0)
+		*backing = SVA_MEM_BACKING_THP;
+	return 0;
+}
+
+/*
+ * Choose an address in kwin and map maplen bytes there; the table gets a busy
+ * entry for it.  Called and returns with g_mem.lock held.
+ */
+static int place_locked(const struct sva_log *log, const struct sva_iova_range *kwin, size_t nkwin,
+			const struct rvec *taken, uint64_t maplen, uint64_t align, bool huge, struct mem_ent *e)
+{
+	struct sva_iova_range blocked[MEM_RETRIES], win[MEM_WIN_CAP];
+	struct rvec busy = { 0 };
+	size_t nblocked = 0;
+	uint64_t brk_now = (uintptr_t)sbrk(0), room = stack_room();
+	int ret;
+
+	for (;;) {
+		uint64_t top, stack, cand;
+		size_t nwin = nkwin;
+		struct sva_iova_range user;
+
+		busy.n = 0;
+		ret = read_maps(&busy, &top, &stack);
+		if (ret) {
+			ret = sva_fail(log, ret, "sva_mem_alloc: cannot read /proc/self/maps: %s", strerror(-ret));
+			break;
+		}
+		for (size_t i = 0; i < taken->n && !ret; i++)
+			ret = rvec_push(&busy, taken->v[i].start, taken->v[i].last);
+		for (size_t i = 0; i < nblocked && !ret; i++)
+			ret = rvec_push(&busy, blocked[i].start, blocked[i].last);
+		/* Our own allocations, even if the caller unmapped one behind our back. */
+		for (size_t i = 0; i < g_mem.n && !ret; i++)
+			ret = rvec_push(&busy, g_mem.v[i].addr, g_mem.v[i].addr + g_mem.v[i].maplen - 1);
+		if (!ret && brk_now != UINT64_MAX && brk_now < UINT64_MAX - MEM_BRK_ROOM)
+			ret = rvec_push(&busy, brk_now, brk_now + MEM_BRK_ROOM - 1);
+		if (!ret && stack > room)
+			ret = rvec_push(&busy, stack - room, stack - 1);
+		if (ret) {
+			ret = sva_fail(log, ret, "sva_mem_alloc: out of memory");
+			break;
+		}
+
+		pthread_once(&g_floor_once, floor_init);
+		user = (struct sva_iova_range){ .start = g_floor, .last = top };
+		memcpy(win, kwin, nkwin * sizeof(*kwin));
+		narrow(win, &nwin, &user, 1);
+		ret = sva_mem_find_gap(win, &nwin, busy.v, &busy.n, maplen, align, &cand);
+		if (ret) {
+			ret = sva_fail(log, -ENOSPC,
+				       "sva_mem_alloc: no free %" PRIu64 " KiB range inside the device-reachable window "
+				       "(%zu range(s)%s, lowest 0x%" PRIx64 "): free memory there, or ask for less",
+				       maplen >> 10, nwin, nblocked ? ", some taken concurrently" : "",
+				       nwin ? win[0].start : 0);
+			break;
+		}
+		if (sva_mem_test_race_hook)
+			sva_mem_test_race_hook(cand, maplen);
+		ret = map_at(cand, maplen, huge, &e->backing);
+		if (ret == -EEXIST) {
+			/* Another thread mapped something there since maps was read. */
+			if (nblocked == MEM_RETRIES) {
+				ret = sva_fail(log, -ENOSPC,
+					       "sva_mem_alloc: %d candidate addresses were taken by concurrent mmap()s "
+					       "in a row: giving up",
+					       MEM_RETRIES);
+				break;
+			}
+			blocked[nblocked++] = (struct sva_iova_range){ .start = cand, .last = cand + maplen - 1 };
+			continue;
+		}
+		if (ret) {
+			ret = sva_fail(log, ret,
+				       "sva_mem_alloc: mmap of %" PRIu64 " KiB at 0x%" PRIx64 " failed: %s%s", maplen >> 10,
+				       cand, strerror(-ret),
+				       ret == -ENOMEM ? " (out of memory, overcommit or vm.max_map_count)" : "");
+			break;
+		}
+		e->addr = cand;
+		e->maplen = maplen;
+		e->busy = true;
+		ret = ent_insert(e);
+		if (ret) {
+			munmap((void *)(uintptr_t)cand, maplen);
+			ret = sva_fail(log, ret, "sva_mem_alloc: out of memory");
+		}
+		break;
+	}
+	free(busy.v);
+	return ret;
+}
+
+SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void **out)
+{
+	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct sva_iova_range kwin[MEM_WIN_CAP];
+	const struct sva_log *log;
+	struct sva_mem_opts o;
+	struct rvec taken = { 0 };
+	struct mem_ent e = { .len = len };
+	uint64_t align, maplen;
+	char where[40];
+	size_t nkwin;
+	bool huge;
+	int ret, node;
+
+	ret = sva_opts_copy(&o, sizeof(o), uopts);
+	if (ret)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_mem_alloc: bad opts size");
+	log = o.mm ? &o.mm->ctx->log : o.dev ? &o.dev->ctx->log : sva_log_default();
+	if (!out)
+		return sva_fail(log, -EINVAL, "sva_mem_alloc: out is NULL");
+	if (o.flags & ~(SVA_MEM_HUGE | SVA_MEM_PREFAULT | SVA_MEM_NODE | SVA_MEM_ANY_NODE))
+		return sva_fail(log, -EINVAL, "sva_mem_alloc: unknown flags 0x%x",
+				o.flags & ~(SVA_MEM_HUGE | SVA_MEM_PREFAULT | SVA_MEM_NODE | SVA_MEM_ANY_NODE));
+	if ((o.flags & SVA_MEM_NODE) && (o.flags & SVA_MEM_ANY_NODE))
+		return sva_fail(log, -EINVAL, "sva_mem_alloc: SVA_MEM_NODE and SVA_MEM_ANY_NODE together");
+	if ((o.flags & SVA_MEM_NODE) && o.numa_node < 0)
+		return sva_fail(log, -EINVAL, "sva_mem_alloc: SVA_MEM_NODE with NUMA node %d", o.numa_node);
+	if ((o.flags & SVA_MEM_PREFAULT) && !o.mm)
+		return sva_fail(log, -EINVAL, "sva_mem_alloc: SVA_MEM_PREFAULT needs opts->mm");
+	if (!len)
+		return sva_fail(log, -EINVAL, "sva_mem_alloc: len is 0");
+	if (o.mm && (ret = sva_ctx_check_owner(o.mm->ctx)))
+		return ret;
+	if (o.dev && (ret = sva_ctx_check_owner(o.dev->ctx)))
+		return ret;
+
+	huge = o.flags & SVA_MEM_HUGE;
+	align = huge && page < MEM_HUGE_SIZE ? MEM_HUGE_SIZE : page;
+	if (len > UINT64_MAX - align || len > SIZE_MAX - align)
+		return sva_fail(log, -ENOSPC, "sva_mem_alloc: %zu bytes is more than any window", len);
+	maplen = ((uint64_t)len + align - 1) & ~(align - 1);
+
+	ret = mem_node(&o, log, &node);
+	if (ret)
+		return ret;
+	ret = kernel_window(&o, log, kwin, &nkwin);
+	if (ret)
+		return ret;
+	if (o.mm && mm_chunks(o.mm, &taken)) {
+		free(taken.v);
+		return sva_fail(log, -ENOMEM, "sva_mem_alloc: out of memory");
+	}
+
+	pthread_mutex_lock(&g_mem.lock);
+	ret = place_locked(log, kwin, nkwin, &taken, maplen, align, huge, &e);
+	pthread_mutex_unlock(&g_mem.lock);
+	free(taken.v);
+	if (ret)
+		return ret;
+
+	void *p = (void *)(uintptr_t)e.addr;
+
+	if (node >= 0 && (ret = bind_node(p, maplen, node))) {
+		ret = sva_fail(log, ret, "sva_mem_alloc: mbind to NUMA node %d failed: %s", node, strerror(-ret));
+		goto undo;
+	}
+	if (o.flags & SVA_MEM_PREFAULT) {
+		ret = sva_mm_prefault(o.mm, p, maplen); /* logs its own error */
+		if (ret)
+			goto undo;
+	}
+	ent_set_busy(e.addr, false);
+	if (node >= 0)
+		snprintf(where, sizeof(where), "NUMA node %d preferred", node);
+	else
+		snprintf(where, sizeof(where), "no NUMA placement");
+	sva_logf(log, SVA_LOG_DEBUG, "sva_mem_alloc: 0x%" PRIx64 "-0x%" PRIx64 " (%zu bytes asked): %s%s, %s%s", e.addr,
+		 e.addr + maplen, len, sva_mem_backing_name(e.backing),
+		 e.backing == SVA_MEM_BACKING_PAGES && huge ? " (no hugetlb pages free, no THP)" : "", where,
+		 (o.flags & SVA_MEM_PREFAULT) ? ", visible in the address space" : "");
+	*out = p;
+	return 0;
+
+undo:
+	ent_unmap(e.addr, maplen);
+	return ret;
 }
 
 SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 {
-	(void)mm;
-	(void)addr;
-	(void)len;
-	return -ENOSYS;
+	const struct sva_log *log = mm ? &mm->ctx->log : sva_log_default();
+	uint64_t a = (uintptr_t)addr, maplen = 0;
+	const char *why = NULL;
+	size_t at;
+	long gone;
+	int ret;
+
+	if (!addr || !len)
+		return sva_fail(log, -EINVAL, "sva_mem_free: %s", addr ? "len is 0" : "addr is NULL");
+	if (mm && (ret = sva_ctx_check_owner(mm->ctx)))
+		return ret;
+
+	pthread_mutex_lock(&g_mem.lock);
+	at = ent_search(a);
+	if (at == g_mem.n || g_mem.v[at].addr != a)
+		why = "was not returned by sva_mem_alloc, or was freed already";
+	else if (g_mem.v[at].busy)
+		why = "is being freed by another thread";
+	else if (len != g_mem.v[at].len && len != g_mem.v[at].maplen)
+		why = "is another length than was allocated there";
+	else {
+		g_mem.v[at].busy = true;
+		maplen = g_mem.v[at].maplen;
+	}
+	pthread_mutex_unlock(&g_mem.lock);
+	if (why)
+		return sva_fail(log, -EINVAL, "sva_mem_free: %p+%zu %s", addr, len, why);
+
+	if (mm) {
+		gone = sva_mm_invalidate(mm, addr, maplen);
+		if (gone < 0) {
+			ent_set_busy(a, false);
+			return (int)gone;
+		}
+	}
+	ret = ent_unmap(a, maplen);
+	if (ret) {
+		ent_set_busy(a, false);
+		return sva_fail(log, ret, "sva_mem_free: munmap of %p+%" PRIu64 " failed: %s", addr, maplen,
+				strerror(-ret));
+	}
+	return 0;
 }

@@ -23,3 +23,5 @@ dist_man_MANS += man/sva-info.1
 # PASID spaces and their man pages.
 include man/pasid.mk
 include man/bind.mk
+include man/fault.mk
+include man/mem.mk

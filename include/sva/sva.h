@@ -94,10 +94,11 @@ struct sva_ctx_opts {
 int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
 
 /*
- * Drop the caller's reference.  Devices and address spaces still open keep the
- * context alive until the last of them is released, so they and the context may
- * be released in any order.  NULL is a no-op.  Not thread-safe against other
- * calls on ctx.
+ * Unbind every bond of the context (each mm_exit runs first), then drop the
+ * caller's reference.  Devices and address spaces still open keep the context
+ * alive until the last of them is released, so they and the context may be
+ * released in any order.  NULL is a no-op.  Not thread-safe against other calls
+ * on ctx or its devices, address spaces and bonds.
  */
 void sva_ctx_free(struct sva_ctx *ctx);
 
@@ -396,23 +397,22 @@ int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
  */
 
 /* sva_mm_opts.flags */
-#define SVA_MM_PRIVATE (1u << 0) /* mirror nothing that was not sva_mm_prefault()ed;
-				  * matters for fault-capable binds (not built yet):
-				  * pinned binds see only prefaulted memory anyway */
+#define SVA_MM_PRIVATE (1u << 0) /* mirror nothing that was not sva_mm_prefault()ed:
+				  * faults elsewhere are INVALID (-ENOENT) */
 
 struct sva_mm_opts {
 	size_t size;	     /* sizeof(struct sva_mm_opts) */
 	uint32_t flags;	     /* SVA_MM_* */
 	uint64_t fault_around; /* bytes mapped around a fault: a power of two
-				* >= 4096; 0: SVA_FAULT_AROUND_DEFAULT */
+				* from 4096 to 1 GiB; 0: SVA_FAULT_AROUND_DEFAULT */
 };
 
 #define SVA_FAULT_AROUND_DEFAULT (64u << 10)
 
 /*
  * Create an address space in the context.  Thread-safe.
- * Errors: -EINVAL bad opts, NULL ctx or out; -ECHILD in a forked child;
- * -ENOMEM; errors of IOMMU_IOAS_ALLOC.
+ * Errors: -EINVAL bad opts (size, flags, fault_around), NULL ctx or out;
+ * -ECHILD in a forked child; -ENOMEM; errors of IOMMU_IOAS_ALLOC.
  */
 int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *opts, struct sva_mm **out);
 
@@ -454,6 +454,9 @@ long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len);
 /* sva_bind_opts.flags */
 #define SVA_BIND_RID (1u << 0)	  /* bind the device's RID (requests without PASID) */
 #define SVA_BIND_PINNED (1u << 1) /* no I/O page faults: only prefaulted memory is visible */
+#define SVA_BIND_EXTRA_PASID (1u << 2) /* a further PASID on an address space the device
+					* is already bound to (a private PASID per
+					* client); without it that is -EEXIST */
 
 /* An I/O page fault libsva could not resolve (answered INVALID). */
 struct sva_fault_report {
@@ -488,16 +491,20 @@ struct sva_bond_ops {
 	 * PASID and drain the device before returning.  It may block.  Called
 	 * exactly once per bond, with no libsva lock held, while the PASID is still
 	 * attached; afterwards libsva detaches it and quarantines the PASID.  It
-	 * must not call sva_unbind() on its own bond (-EINVAL).  On process exit
-	 * without those calls nothing runs: the kernel detaches everything when the
-	 * descriptors close.
+	 * must not call sva_unbind() on its own bond (-EINVAL).  sva_ctx_free()
+	 * runs it for every bond of the context, and so does exit() (a
+	 * destructor) for contexts still alive; after kill -9 nothing runs: the
+	 * kernel detaches everything when the descriptors close.
 	 */
 	void (*mm_exit)(struct sva_bond *bond, void *drvdata);
 	/*
-	 * An I/O page fault of this bond was answered INVALID.  Called once per
-	 * such fault, from the fault thread (or sva_ctx_process_faults() in poll
-	 * mode), with no libsva lock held except the fault engine's own: it must
-	 * not bind, unbind, or free the address space or device.  May be NULL.
+	 * An I/O page fault of this bond could not be resolved.  Called once for
+	 * the record that failed and once for each later record of its
+	 * page-request group (the whole group is answered INVALID; records of the
+	 * group resolved before the failure are not reported).  Runs on the fault
+	 * thread (or in sva_ctx_process_faults() in poll mode) with the fault
+	 * engine's lock held: it must not bind, unbind, process faults, or free a
+	 * context, device or address space, nor call exit().  May be NULL.
 	 */
 	void (*fault_error)(struct sva_bond *bond, const struct sva_fault_report *report, void *drvdata);
 };
@@ -517,8 +524,12 @@ struct sva_bind_opts {
  * (the device and its IOMMU must support PRI/stall; otherwise the attach
  * fails and the bind with it).  Thread-safe.
  * Errors: -EINVAL bad opts (NULL opts means a fault-capable bind), dev and mm
- * in different contexts; -EOPNOTSUPP PASID bind on a device without PASID
- * support, or a fault-capable bind; -EBUSY the RID is already bound; -ENOSPC no
+ * in different contexts; -ENODEV/-EOPNOTSUPP/-EINVAL from the attach of a
+ * fault-capable bind: the device or its IOMMU cannot take page faults (bind
+ * with SVA_BIND_PINNED); -ENOTTY a kernel without iommufd fault queues (before
+ * 6.11); -EMFILE/-ENFILE/-EAGAIN creating the fault queue or thread; -EEXIST dev already has a PASID bond on mm (pass
+ * SVA_BIND_EXTRA_PASID for another); -EOPNOTSUPP PASID bind on a device without PASID
+ * support; -EBUSY the RID is already bound; -ENOSPC no
  * PASID left; -ERANGE the policy has no space to allocate from on this device
  * (GLOBAL on a device that does not cover the global range, DEVICE on one with
  * no own range); -EADDRINUSE memory already visible in mm overlaps a range the
@@ -564,45 +575,62 @@ int sva_ctx_fault_fd(struct sva_ctx *ctx);
 
 /*
  * Resolve at most `max` pending faults (whole page-request groups, so a group
- * may take it past max) and answer them; never blocks.  Returns the number of
- * fault records handled (0: none pending).  Thread-safe (calls serialize).
- * Errors: -EINVAL the context runs a fault thread, or max is 0; -ECHILD in a
- * forked child; errors of reading or answering the fault queue.
+ * may take it past max) and answer them.  It never waits for faults (read()
+ * on the queue does not block); it may wait for a concurrent call or for an
+ * address space's lock.  Returns the number of fault records handled (0: none
+ * pending).  Thread-safe (calls serialize).  Errors: -EINVAL the context runs
+ * a fault thread, or max is 0; -ECHILD in a forked child; errors of reading
+ * the fault queue when nothing was handled.  A failed answer is logged, not
+ * returned: the kernel answers it INVALID when the PASID detaches.
  */
 int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max);
 
 /* ------------------------------------------------------- memory placement */
 
 /* sva_mem_opts.flags */
-#define SVA_MEM_HUGE (1u << 0)	   /* 2 MiB pages: hugetlbfs if reserved, else THP */
-#define SVA_MEM_PREFAULT (1u << 1) /* make it visible in opts->mm at once */
-
-#define SVA_NUMA_ANY (-2) /* sva_mem_opts.numa_node: no placement */
+#define SVA_MEM_HUGE (1u << 0)	   /* 2 MiB aligned and rounded, on 2 MiB pages where possible:
+				    * hugetlb if enough are free, else THP (MADV_HUGEPAGE) */
+#define SVA_MEM_PREFAULT (1u << 1) /* make all of it visible in opts->mm at once */
+#define SVA_MEM_NODE (1u << 2)	   /* prefer opts->numa_node (else: opts->dev's node) */
+#define SVA_MEM_ANY_NODE (1u << 3) /* no NUMA placement at all */
 
 struct sva_mem_opts {
 	size_t size;	     /* sizeof(struct sva_mem_opts) */
 	uint32_t flags;	     /* SVA_MEM_* */
-	int numa_node;	     /* node to place the memory on; -1: the node of
-			      * opts->dev (none if unknown); SVA_NUMA_ANY: none */
-	struct sva_dev *dev; /* whose node (and, if attached, window) to use; may be NULL */
-	struct sva_mm *mm;   /* whose IOVA window the memory must sit in, and
-			      * where SVA_MEM_PREFAULT maps it; may be NULL */
+	int numa_node;	     /* with SVA_MEM_NODE, the node whose memory to prefer
+			      * (MPOL_PREFERRED); ignored otherwise.  Without either
+			      * node flag the memory prefers opts->dev's node (none
+			      * if that is unknown or there is no device). */
+	struct sva_dev *dev; /* whose node, and whose window while its RID is
+			      * attached; may be NULL */
+	struct sva_mm *mm;   /* whose window (its IOVA ranges now) the memory must
+			      * sit in, and where SVA_MEM_PREFAULT maps it; may be NULL */
 };
 
 /*
- * Allocate len bytes (rounded up to the page size) of anonymous memory whose
- * virtual addresses lie inside the IOVA window the devices bound to opts->mm
- * (or attached opts->dev) can reach, so IOVA == VA works for it.  Thread-safe.
- * Errors: -EINVAL len 0 or bad opts; -ENOSPC no free range of that size inside
- * the window; -ENOMEM; -ENODEV SVA_NUMA node does not exist; -ECHILD in a
- * forked child; errors of sva_mm_prefault() with SVA_MEM_PREFAULT.
+ * Allocate len bytes (rounded up to the page size, or 2 MiB) of zeroed
+ * anonymous read-write memory at the lowest free virtual addresses inside the
+ * window: the IOVA ranges of opts->mm, narrowed to those of the address space
+ * opts->dev's RID is attached to, as the kernel reports them now (neither: the
+ * whole user address space), so IOVA == VA works for it.  Bind first, then
+ * allocate.  NULL opts: no mm, no device, no placement.  Free it with
+ * sva_mem_free() only.  Thread-safe.
+ * Errors: -EINVAL len 0, NULL out, bad opts (size, unknown flags, both node
+ * flags, SVA_MEM_NODE with a negative numa_node, SVA_MEM_PREFAULT without
+ * opts->mm); -ENOSPC no free
+ * range of that size inside the window; -ENODEV the SVA_MEM_NODE node does not exist
+ * or has no memory this process may use; -ECHILD in a forked child (with
+ * opts->mm or opts->dev); -ENOMEM; errors of sva_mm_prefault() with
+ * SVA_MEM_PREFAULT.  On failure nothing stays mapped.
  */
 int sva_mem_alloc(size_t len, const struct sva_mem_opts *opts, void **out);
 
 /*
- * Free memory from sva_mem_alloc(): withdraw it from mm (may be NULL) first,
- * then unmap it.  Thread-safe.  Errors: -EINVAL addr or len not from
- * sva_mem_alloc().
+ * Free memory from sva_mem_alloc(): withdraw it from mm first (unless mm is
+ * NULL; as sva_mm_invalidate() does), then unmap it.  len is the length asked
+ * for or the rounded one.  Thread-safe.  Errors: -EINVAL NULL addr, len 0,
+ * addr not returned by sva_mem_alloc() (or already freed, or being freed) or
+ * len not its length; -ECHILD mm, in a forked child.
  */
 int sva_mem_free(struct sva_mm *mm, void *addr, size_t len);
 

@@ -17,3 +17,4 @@ tests_kernel_ktest_mock_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_edu_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_fault_SOURCES = tests/kernel/ktest-fault.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_fault_LDADD = $(TEST_LIBS)
+include tests/kernel/mem.mk

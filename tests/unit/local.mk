@@ -13,3 +13,4 @@ tests_unit_test_sysfs_SOURCES = tests/unit/test-sysfs.c tests/unit/fake_sysfs.h 
 tests_unit_test_core_errors_SOURCES = tests/unit/test-core-errors.c tests/unit/fake_sysfs.h tests/tap.h
 include tests/unit/man.mk
 tests_unit_test_chunks_LDADD = $(TEST_LIBS)
+include tests/unit/mem.mk

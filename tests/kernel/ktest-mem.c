@@ -1,0 +1,691 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The placement allocator against real iommufd.
+ *
+ * On the selftest mock (every topology): memory placed inside the mock's
+ * window [16 MiB, 2 GiB) of a bound address space, lowest address first; made
+ * visible with SVA_MEM_PREFAULT and read and written back by the kernel through
+ * the pinned pages (ACCESS_RW, slow path); withdrawn by sva_mem_free(); the
+ * window exhausted (-ENOSPC); chunks left visible by a munmap without
+ * invalidate avoided; 2 MiB pages (hugetlb with SVA_VM_HUGEPAGES, else THP);
+ * -ECHILD in a forked child; a failed prefault (RLIMIT_MEMLOCK) undone.
+ *
+ * With QEMU's edu behind VT-d (vtd39, vtd48-numa): the NUMA node of the device
+ * (node 1 on vtd48-numa, checked page by page with move_pages(2)); with its RID
+ * bound, the window's MSI hole and its top (2^39 on vtd39, beyond on vtd48)
+ * found to the byte; and a real DMA round trip through memory from
+ * sva_mem_alloc().
+ */
+#include <linux/capability.h>
+#include <numa.h>
+#include <numaif.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "ktest.h"
+#include "kabi.h"
+#include "mem_window.h"
+
+#define KiB (1ull << 10)
+#define MiB (1ull << 20)
+#define GiB (1ull << 30)
+#define PG 4096ull
+#define MSI_START 0xfee00000ull
+#define MSI_LAST 0xfeefffffull
+
+/* ------------------------------------------------------------- the log */
+
+static int log_errors;
+static char log_last_error[512], log_last_alloc[512];
+
+static void capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level == SVA_LOG_ERROR) {
+		log_errors++;
+		snprintf(log_last_error, sizeof(log_last_error), "%s", msg);
+	}
+	if (strncmp(msg, "sva_mem_alloc: 0x", 17) == 0)
+		snprintf(log_last_alloc, sizeof(log_last_alloc), "%s", msg);
+	if (getenv("SVA_KTEST_VERBOSE"))
+		diag("log %s: %s", sva_log_level_name(level), msg);
+}
+
+static struct sva_ctx *mem_ctx(void)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o),
+				  .pasid_grace_ns = UINT64_MAX,
+				  .log_fn = capture,
+				  .log_level = SVA_LOG_DEBUG };
+	struct sva_ctx *ctx = NULL;
+	int ret = sva_ctx_new(&o, &ctx);
+
+	if (ret)
+		ktest_bail("sva_ctx_new: %s", strerror(-ret));
+	return ctx;
+}
+
+/* Expect a failure with err and exactly one error line. */
+#define EXPECT_FAIL(call, err, ...)                                                     \
+	do {                                                                            \
+		int r_;                                                                 \
+		log_errors = 0;                                                         \
+		log_last_error[0] = '\0';                                               \
+		r_ = (call);                                                            \
+		is_int(r_, err, __VA_ARGS__);                                           \
+		ok(log_errors == 1, "  ... with one error line (%d: %s)", log_errors, log_last_error); \
+	} while (0)
+
+/* ------------------------------------------------------------- helpers */
+
+/* Software "DMA" through the IOAS: reads the pinned pages, not the current VA. */
+static int access_rw(struct sva_ctx *ctx, uint32_t ioas, uint64_t iova, void *buf, size_t len, int write)
+{
+	struct kabi_iommu_test_cmd create = { .op = KABI_TEST_OP_CREATE_ACCESS, .id = ioas };
+	struct kabi_iommu_test_cmd rw = { .op = KABI_TEST_OP_ACCESS_RW };
+	int ret = ktest_cmd(ctx, &create);
+
+	if (ret)
+		return ret;
+	rw.id = create.create_access.out_access_fd;
+	rw.access_rw.iova = iova;
+	rw.access_rw.length = len;
+	rw.access_rw.uptr = (uintptr_t)buf;
+	rw.access_rw.flags = KABI_MOCK_ACCESS_RW_SLOW_PATH | (write ? KABI_MOCK_ACCESS_RW_WRITE : 0);
+	ret = ktest_cmd(ctx, &rw);
+	close((int)create.create_access.out_access_fd);
+	return ret;
+}
+
+/* Is [p, p + len) free in the process (nothing mapped there)? */
+static int va_free(void *p, size_t len)
+{
+	void *q = mmap(p, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (q == MAP_FAILED)
+		return 0;
+	munmap(q, len);
+	return q == p;
+}
+
+/* Take [start, end) of the address space with an inaccessible placeholder. */
+static void *block(uint64_t start, uint64_t end)
+{
+	void *p = mmap((void *)(uintptr_t)start, end - start, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+
+	return p == (void *)(uintptr_t)start ? p : NULL;
+}
+
+static long smaps_kb(const void *p, const char *field)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[512];
+	long v = -1;
+	int in = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			if (in)
+				break;
+			in = lo == (uintptr_t)p;
+			continue;
+		}
+		if (in && strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':') {
+			v = strtol(line + strlen(field) + 1, NULL, 10);
+			break;
+		}
+		if (in && strncmp(line, "VmFlags", 7) == 0)
+			break;
+	}
+	fclose(f);
+	return v;
+}
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static long free_hugetlb(void)
+{
+	return read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") -
+	       read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages");
+}
+
+/* The node of each page of [p, p + len) (touched first); -1 if they differ or on error. */
+static int pages_node(void *p, size_t len)
+{
+	size_t n = len / PG;
+	void **pages = calloc(n, sizeof(*pages));
+	int *status = calloc(n, sizeof(*status));
+	int node = -2;
+
+	if (!pages || !status) {
+		free(pages);
+		free(status);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		((volatile char *)p)[i * PG] = 1;
+		pages[i] = (char *)p + i * PG;
+	}
+	if (numa_move_pages(0, n, pages, NULL, status, 0) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (node == -2)
+				node = status[i];
+			else if (status[i] != node)
+				node = -1;
+		}
+	} else {
+		node = -1;
+	}
+	free(pages);
+	free(status);
+	return node < 0 ? -1 : node;
+}
+
+/* Capabilities (CAP_IPC_LOCK: pins are not charged to RLIMIT_MEMLOCK). */
+static int cap_effective(int cap, int on)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -errno;
+	if (on)
+		d[cap / 32].effective |= 1u << (cap % 32);
+	else
+		d[cap / 32].effective &= ~(1u << (cap % 32));
+	return syscall(SYS_capset, &h, d) ? -errno : 0;
+}
+
+/* ---------------------------------------------------------- on the mock */
+
+static void mock_window(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_dev *dev)
+{
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_ANY_NODE, .mm = mm };
+	struct sva_iova_range r[8];
+	size_t nr = 8;
+	unsigned char back[3 * PG], *p, *q;
+	int bad = 0;
+
+	if (sva_iommufd_iova_ranges(ctx->fd, mm->ioas_id, r, &nr) == 0)
+		for (size_t i = 0; i < nr; i++)
+			diag("mock: the address space's IOVA range %zu: 0x%llx-0x%llx", i,
+			     (unsigned long long)r[i].start, (unsigned long long)r[i].last);
+
+	if (!is_int(sva_mem_alloc(64 * KiB, &o, (void **)&p), 0, "mock: alloc 64 KiB in the bound address space"))
+		return;
+	ok((uint64_t)(uintptr_t)p >= KABI_MOCK_APERTURE_START &&
+		   (uint64_t)(uintptr_t)p + 64 * KiB - 1 <= KABI_MOCK_APERTURE_LAST,
+	   "mock: inside the mock window [0x%llx, 0x%llx] (%p)", (unsigned long long)KABI_MOCK_APERTURE_START,
+	   (unsigned long long)KABI_MOCK_APERTURE_LAST, (void *)p);
+	is_int((uintptr_t)p, KABI_MOCK_APERTURE_START, "mock: at the window's lowest address (bottom-up)");
+	ok(strstr(log_last_alloc, "no NUMA placement") != NULL, "mock: the debug line says where it went (%s)",
+	   log_last_alloc);
+	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, PG, 0), -ENOENT,
+	       "mock: without SVA_MEM_PREFAULT the device sees nothing there yet");
+	is_int(sva_mm_prefault(mm, p, 64 * KiB), 0, "mock: sva_mm_prefault() of it works (inside the window)");
+	is_int(sva_mem_free(mm, p, 64 * KiB), 0, "mock: sva_mem_free");
+	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, PG, 0), -ENOENT,
+	       "mock: after sva_mem_free the device sees nothing");
+	ok(va_free(p, 64 * KiB), "mock: and the range is unmapped in the process");
+
+	/* Visible at once. */
+	o.flags = SVA_MEM_PREFAULT;
+	if (!is_int(sva_mem_alloc(10000, &o, (void **)&p), 0, "mock: alloc 10000 bytes with SVA_MEM_PREFAULT"))
+		return;
+	for (unsigned i = 0; i < 3 * PG; i++)
+		p[i] = (unsigned char)(i * 13 + 5);
+	memset(back, 0, sizeof(back));
+	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, sizeof(back), 0), 0,
+	       "mock: the kernel reads IOVA %p through the pinned pages", (void *)p);
+	ok(memcmp(back, p, sizeof(back)) == 0, "mock: and sees what the process wrote (all 3 pages)");
+	memset(back, 0xa5, PG);
+	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p + PG, back, PG, 1), 0, "mock: a device write to page 2");
+	for (unsigned i = 0; i < PG; i++)
+		bad += p[PG + i] != 0xa5;
+	is_int(bad, 0, "mock: the process sees the device's bytes");
+	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p + 3 * PG, back, PG, 0), -ENOENT,
+	       "mock: nothing visible past the rounded length");
+	EXPECT_FAIL(sva_mem_free(mm, p + PG, 10000 - PG), -EINVAL, "mock: free of a pointer inside it: -EINVAL");
+	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, PG, 0), 0, "mock: a refused free changes nothing");
+	is_int(sva_mem_free(mm, p, 10000), 0, "mock: sva_mem_free");
+	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, PG, 0), -ENOENT,
+	       "mock: after sva_mem_free the device read gives -ENOENT");
+	EXPECT_FAIL(sva_mem_free(mm, p, 10000), -EINVAL, "mock: double free: -EINVAL");
+
+	/* Exhaustion: the window is 2 GiB - 16 MiB. */
+	o.flags = 0;
+	EXPECT_FAIL(sva_mem_alloc(4 * GiB, &o, (void **)&p), -ENOSPC, "mock: 4 GiB in the 2 GiB window: -ENOSPC");
+	{
+		void *big[4] = { 0 };
+		int got = 0;
+
+		for (int i = 0; i < 3; i++)
+			got += sva_mem_alloc(512 * MiB, &o, &big[i]) == 0;
+		is_int(got, 3, "mock: three 512 MiB allocations fit");
+		EXPECT_FAIL(sva_mem_alloc(512 * MiB, &o, &big[3]), -ENOSPC, "mock: a fourth does not: -ENOSPC");
+		is_int(sva_mem_alloc(400 * MiB, &o, &big[3]), 0, "mock: 400 MiB still fits in what is left");
+		ok((uint64_t)(uintptr_t)big[3] + 400 * MiB - 1 <= KABI_MOCK_APERTURE_LAST,
+		   "mock: below the window's end (%p)", big[3]);
+		for (int i = 0; i < 3; i++)
+			sva_mem_free(mm, big[i], 512 * MiB);
+		sva_mem_free(mm, big[3], 400 * MiB);
+	}
+
+	/* A chunk left visible by a munmap without sva_mm_invalidate is not reused. */
+	q = ktest_map_at(KABI_MOCK_APERTURE_START, 2 * PG, PROT_READ | PROT_WRITE);
+	is_int(sva_mm_prefault(mm, q, 2 * PG), 0, "mock: make a buffer at the window's start visible");
+	munmap(q, 2 * PG);
+	if (is_int(sva_mem_alloc(PG, &o, (void **)&p), 0, "mock: then munmap it without invalidate, and allocate")) {
+		ok((uintptr_t)p >= (uintptr_t)q + 2 * PG, "mock: the stale chunk's addresses are skipped (%p)", (void *)p);
+		sva_mem_free(mm, p, PG);
+	}
+	sva_mm_invalidate(mm, q, 2 * PG);
+
+	/* The device alone: the window of the address space its RID is attached to. */
+	o.mm = NULL;
+	o.dev = dev;
+	if (is_int(sva_mem_alloc(PG, &o, (void **)&p), 0, "mock: opts.dev only (its RID is parked on the mock aperture)")) {
+		ok((uint64_t)(uintptr_t)p >= KABI_MOCK_APERTURE_START && (uint64_t)(uintptr_t)p <= KABI_MOCK_APERTURE_LAST,
+		   "mock: inside the device's window (%p)", (void *)p);
+		sva_mem_free(NULL, p, PG);
+	}
+	o.flags &= ~SVA_MEM_ANY_NODE;
+	ok(sva_mem_alloc(PG, &o, (void **)&p) == 0 && sva_mem_free(NULL, p, PG) == 0,
+	   "mock: the device's node, for a device of no known node: no placement, works");
+}
+
+static void mock_huge(struct sva_ctx *ctx, struct sva_mm *mm)
+{
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_HUGE | SVA_MEM_PREFAULT | SVA_MEM_ANY_NODE,
+				  .mm = mm };
+	long avail = free_hugetlb();
+	unsigned char *p, back[64];
+	int b;
+
+	if (!is_int(sva_mem_alloc(3 * MiB, &o, (void **)&p), 0, "huge: 3 MiB with SVA_MEM_HUGE | SVA_MEM_PREFAULT"))
+		return;
+	ok(((uintptr_t)p & (2 * MiB - 1)) == 0 && (uint64_t)(uintptr_t)p >= KABI_MOCK_APERTURE_START &&
+		   (uint64_t)(uintptr_t)p + 4 * MiB - 1 <= KABI_MOCK_APERTURE_LAST,
+	   "huge: 2 MiB aligned, 4 MiB inside the window (%p)", (void *)p);
+	b = sva_mem_backing(p);
+	diag("huge: free hugetlb pages before: %ld; backing: %s; log: %s", avail, sva_mem_backing_name(b),
+	     log_last_alloc);
+	if (avail >= 2) {
+		is_int(b, SVA_MEM_BACKING_HUGETLB, "huge: hugetlb pages are reserved (SVA_VM_HUGEPAGES): hugetlb");
+		is_int(smaps_kb(p, "KernelPageSize"), 2048, "huge: smaps says 2 MiB kernel pages");
+	} else {
+		is_int(b, SVA_MEM_BACKING_THP, "huge: no hugetlb pages reserved: THP (MADV_HUGEPAGE)");
+		is_int(smaps_kb(p, "THPeligible"), 1, "huge: smaps says THP eligible");
+		/* Whether the pin found 2 MiB pages depends on free contiguous memory. */
+		diag("huge: AnonHugePages after the prefault: %ld kB (2048 or 4096 when THP got pages)",
+		     smaps_kb(p, "AnonHugePages"));
+	}
+	ok(strstr(log_last_alloc, sva_mem_backing_name(b)) != NULL, "huge: the debug line names the backing");
+	memset(p, 0x3c, 3 * MiB);
+	memset(back, 0, sizeof(back));
+	ok(access_rw(ctx, mm->ioas_id, (uintptr_t)p + 3 * MiB - 64, back, 64, 0) == 0 && back[0] == 0x3c &&
+		   back[63] == 0x3c,
+	   "huge: the kernel reads the process's bytes at the end of the 3 MiB");
+	ok(access_rw(ctx, mm->ioas_id, (uintptr_t)p + 4 * MiB - 64, back, 64, 0) == 0,
+	   "huge: the whole 4 MiB (rounded) is visible");
+	is_int(sva_mem_free(mm, p, 3 * MiB), 0, "huge: sva_mem_free with the length asked for");
+	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, 64, 0), -ENOENT, "huge: gone from the device's view");
+}
+
+static void mock_fork(struct sva_mm *mm)
+{
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_ANY_NODE, .mm = mm };
+	int status = -1;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		void *p = NULL;
+		int st = 0;
+
+		if (sva_mem_alloc(PG, &o, &p) != -ECHILD)
+			st |= 1;
+		o.mm = NULL;
+		if (sva_mem_alloc(PG, &o, &p) != 0 || sva_mem_free(NULL, p, PG) != 0)
+			st |= 2;
+		_exit(st);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status), "fork: the child exited normally");
+	is_int(WEXITSTATUS(status) & 1, 0, "fork: sva_mem_alloc with the parent's address space: -ECHILD");
+	is_int(WEXITSTATUS(status) & 2, 0, "fork: without one it works in the child");
+}
+
+/* A prefault the kernel refuses (over RLIMIT_MEMLOCK) leaves nothing behind. */
+static void mock_undo(struct sva_ctx *ctx, struct sva_mm *mm)
+{
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_PREFAULT | SVA_MEM_ANY_NODE, .mm = mm };
+	struct rlimit old, low;
+	unsigned char back[16];
+	void *p = (void *)0x1;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &old) || cap_effective(CAP_IPC_LOCK, 0)) {
+		skip(4, "cannot drop CAP_IPC_LOCK");
+		return;
+	}
+	low = old;
+	low.rlim_cur = 64 * KiB;
+	setrlimit(RLIMIT_MEMLOCK, &low);
+	EXPECT_FAIL(sva_mem_alloc(1 * MiB, &o, &p), -ENOMEM,
+		    "undo: SVA_MEM_PREFAULT of 1 MiB over a 64 KiB RLIMIT_MEMLOCK: -ENOMEM");
+	ok(p == (void *)0x1, "undo: *out untouched");
+	ok(va_free((void *)(uintptr_t)KABI_MOCK_APERTURE_START, 1 * MiB), "undo: nothing left mapped in the window");
+	is_int(access_rw(ctx, mm->ioas_id, KABI_MOCK_APERTURE_START, back, sizeof(back), 0), -ENOENT,
+	       "undo: nothing visible to the device");
+	setrlimit(RLIMIT_MEMLOCK, &old);
+	cap_effective(CAP_IPC_LOCK, 1);
+}
+
+static void mock_checks(struct sva_ctx *ctx)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	int ret = sva_dev_open_mock(ctx, NULL, &dev);
+
+	if (ret == -EOPNOTSUPP && !getenv("SVA_VM")) {
+		skip(1, "the kernel has no CONFIG_IOMMUFD_TEST: no mock checks");
+		return;
+	}
+	if (!is_int(ret, 0, "sva_dev_open_mock"))
+		return;
+	sva_mm_new(ctx, NULL, &mm);
+	if (is_int(sva_bind(dev, mm, &bo, &bond), 0, "mock: pinned PASID bind")) {
+		mock_window(ctx, mm, dev);
+		mock_huge(ctx, mm);
+		mock_fork(mm);
+		mock_undo(ctx, mm);
+		sva_unbind(bond);
+	}
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+}
+
+/* ----------------------------------------------------------- on VT-d/edu */
+
+#define EDU_VENDOR 0x1234
+#define EDU_DEVICE 0x11e8
+#define EDU_DMA_SRC 0x80
+#define EDU_DMA_DST 0x88
+#define EDU_DMA_CNT 0x90
+#define EDU_DMA_CMD 0x98
+#define EDU_CMD_START 1u
+#define EDU_CMD_TO_RAM 2u
+#define EDU_DEV_BUF 0x40000u
+#define EDU_DMA_MASK ((1ull << 28) - 1)
+#define DMA_LEN 1024u /* QEMU 7.2's edu rejects 4096-byte transfers */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int region(struct sva_dev *dev, uint32_t index, struct kabi_vfio_region_info *ri)
+{
+	*ri = (struct kabi_vfio_region_info){ .argsz = sizeof(*ri), .index = index };
+	return ioctl(sva_dev_fd(dev), KABI_VFIO_DEVICE_GET_REGION_INFO, ri) ? -errno : 0;
+}
+
+/* Map BAR0 and turn bus mastering on. */
+static volatile uint8_t *edu_bar(struct sva_dev *dev, size_t *len)
+{
+	struct kabi_vfio_region_info ri;
+	uint16_t cmd;
+	void *p;
+
+	if (region(dev, KABI_VFIO_PCI_BAR0_REGION_INDEX, &ri) || !(ri.flags & KABI_VFIO_REGION_INFO_FLAG_MMAP))
+		return NULL;
+	p = mmap(NULL, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, sva_dev_fd(dev), (off_t)ri.offset);
+	if (p == MAP_FAILED)
+		return NULL;
+	*len = ri.size;
+	if (region(dev, KABI_VFIO_PCI_CONFIG_REGION_INDEX, &ri) ||
+	    pread(sva_dev_fd(dev), &cmd, 2, (off_t)ri.offset + 4) != 2)
+		return NULL;
+	cmd |= 0x4;
+	if (pwrite(sva_dev_fd(dev), &cmd, 2, (off_t)ri.offset + 4) != 2)
+		return NULL;
+	return p;
+}
+
+static int edu_dma(volatile uint8_t *bar, uint64_t src, uint64_t dst, uint32_t len, int to_ram)
+{
+	uint64_t deadline = now_ns() + 10ull * 1000000000ull;
+
+	*(volatile uint64_t *)(volatile void *)(bar + EDU_DMA_SRC) = src;
+	*(volatile uint64_t *)(volatile void *)(bar + EDU_DMA_DST) = dst;
+	*(volatile uint64_t *)(volatile void *)(bar + EDU_DMA_CNT) = len;
+	*(volatile uint64_t *)(volatile void *)(bar + EDU_DMA_CMD) = EDU_CMD_START | (to_ram ? EDU_CMD_TO_RAM : 0);
+	while (*(volatile uint32_t *)(volatile void *)(bar + EDU_DMA_CMD) & EDU_CMD_START) {
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* The NUMA node of the device (before any bind: the window is the whole user space). */
+static void edu_numa(struct sva_dev *dev)
+{
+	const char *topo = ktest_topology();
+	int two = strcmp(topo, "vtd48-numa") == 0;
+	struct sva_dev_info info = { .size = sizeof(info) };
+	struct sva_mem_opts o = { .size = sizeof(o), .dev = dev }; /* zeroed: the device's node */
+	int mode = -1, nodes = numa_available() < 0 ? 1 : numa_max_node() + 1;
+	void *p;
+
+	sva_dev_get_info(dev, &info);
+	diag("numa: %s: %d node(s), edu on node %d", topo, nodes, info.numa_node);
+	if (!is_int(sva_mem_alloc(64 * KiB, &o, &p), 0, "numa: 64 KiB with opts.dev = edu, numa_node -1"))
+		return;
+	if (two) {
+		unsigned long mask[16] = { 0 };
+
+		int r = get_mempolicy(&mode, mask, 16 * 8 * sizeof(long), p, MPOL_F_ADDR);
+
+		is_int(info.numa_node, 1, "numa: edu is on node 1");
+		ok(r == 0 && mode == MPOL_PREFERRED && mask[0] == 2, "numa: the range prefers node 1 (mode %d, mask 0x%lx)",
+		   mode, mask[0]);
+		is_int(pages_node(p, 64 * KiB), 1, "numa: move_pages: all 16 touched pages are on node 1");
+		ok(strstr(log_last_alloc, "NUMA node 1") != NULL, "numa: the debug line says so (%s)", log_last_alloc);
+	} else {
+		int r = get_mempolicy(&mode, NULL, 0, p, MPOL_F_ADDR);
+
+		ok(info.numa_node <= 0, "numa: single node: edu's node is %d", info.numa_node);
+		ok(r == 0 && (mode == MPOL_DEFAULT || (info.numa_node == 0 && mode == MPOL_PREFERRED)),
+		   "numa: no placement of its own unless the device reports node 0 (mode %d)", mode);
+		is_int(pages_node(p, 64 * KiB), 0, "numa: the pages are on node 0, the only one");
+		skip(1, "one node");
+	}
+	sva_mem_free(NULL, p, 64 * KiB);
+
+	o.flags = SVA_MEM_NODE;
+	o.numa_node = 0;
+	if (is_int(sva_mem_alloc(64 * KiB, &o, &p), 0, "numa: an explicit node 0 overrides the device's")) {
+		is_int(pages_node(p, 64 * KiB), 0, "numa: all pages on node 0");
+		sva_mem_free(NULL, p, 64 * KiB);
+	}
+	o.numa_node = nodes;
+	EXPECT_FAIL(sva_mem_alloc(PG, &o, &p), -ENODEV, "numa: node %d (one past the last): -ENODEV", nodes);
+	o.flags = SVA_MEM_ANY_NODE;
+	ok(sva_mem_alloc(PG, &o, &p) == 0 && sva_mem_free(NULL, p, PG) == 0, "numa: SVA_MEM_ANY_NODE works");
+
+	/* 2 MiB pages on the device's node. */
+	long avail = free_hugetlb();
+
+	o.flags = SVA_MEM_HUGE; /* and the device's node */
+	if (is_int(sva_mem_alloc(2 * MiB, &o, &p), 0, "numa: 2 MiB with SVA_MEM_HUGE on edu's node")) {
+		int b = sva_mem_backing(p);
+
+		memset(p, 1, 2 * MiB);
+		diag("numa: backing %s, AnonHugePages %ld kB, KernelPageSize %ld kB", sva_mem_backing_name(b),
+		     smaps_kb(p, "AnonHugePages"), smaps_kb(p, "KernelPageSize"));
+		is_int(b, avail >= 1 ? SVA_MEM_BACKING_HUGETLB : SVA_MEM_BACKING_THP, "numa: %s (%ld free hugetlb pages)",
+		       avail >= 1 ? "hugetlb" : "THP", avail);
+		is_int(pages_node(p, 2 * MiB), two ? 1 : 0, "numa: all 512 4 KiB parts on node %d", two ? 1 : 0);
+		sva_mem_free(NULL, p, 2 * MiB);
+	}
+}
+
+/* With the RID bound: the window's MSI hole and its top, to the byte. */
+static void edu_window(struct sva_dev *dev, struct sva_mm *mm)
+{
+	const int wide = strcmp(ktest_topology(), "vtd48-numa") == 0;
+	const uint64_t top39 = 1ull << 39;
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_ANY_NODE, .dev = dev, .mm = mm };
+	struct sva_iova_range r[16];
+	size_t nr = 16;
+	void *p, *q, *blk;
+
+	if (sva_dev_iova_ranges(dev, r, &nr) == 0)
+		for (size_t i = 0; i < nr; i++)
+			diag("window: range %zu: 0x%llx-0x%llx", i, (unsigned long long)r[i].start,
+			     (unsigned long long)r[i].last);
+	if (is_int(sva_mem_alloc(64 * KiB, &o, &p), 0, "window: 64 KiB in the bound address space")) {
+		ok((uint64_t)(uintptr_t)p + 64 * KiB - 1 <= (wide ? (1ull << 48) - 1 : top39 - 1),
+		   "window: inside [0, 2^%d - 1] (%p)", wide ? 48 : 39, p);
+		is_int((uintptr_t)p, 64 * KiB, "window: at the lowest address allowed (64 KiB, bottom-up)");
+		sva_mem_free(mm, p, 64 * KiB);
+	}
+
+	/* Take everything below 0xfed00000: 1 MiB is left below the MSI hole. */
+	blk = block(64 * KiB, 0xfed00000ull);
+	if (!blk) {
+		skip(5, "[64 KiB, 0xfed00000) is partly taken (a sanitizer's shadow memory?)");
+	} else {
+		if (is_int(sva_mem_alloc(2 * MiB, &o, &p), 0, "window: 2 MiB with only 1 MiB free below the MSI hole")) {
+			ok((uint64_t)(uintptr_t)p > MSI_LAST || (uint64_t)(uintptr_t)p + 2 * MiB - 1 < MSI_START,
+			   "window: clear of the MSI hole 0xfee00000-0xfeefffff (%p)", p);
+			is_int((uintptr_t)p, MSI_LAST + 1, "window: just above it");
+			if (is_int(sva_mem_alloc(1 * MiB, &o, &q), 0, "window: 1 MiB")) {
+				is_int((uintptr_t)q, 0xfed00000ull, "window: fits exactly below the hole");
+				sva_mem_free(mm, q, 1 * MiB);
+			}
+			sva_mem_free(mm, p, 2 * MiB);
+		}
+		munmap(blk, 0xfed00000ull - 64 * KiB);
+	}
+
+	/* Take everything below 2^39 - 4 MiB: the top of a 39-bit window. */
+	blk = block(64 * KiB, top39 - 4 * MiB);
+	if (!blk) {
+		skip(6, "[64 KiB, 2^39 - 4 MiB) is partly taken (a sanitizer's shadow memory?)");
+		return;
+	}
+	if (is_int(sva_mem_alloc(4 * MiB, &o, &p), 0, "window: 4 MiB")) {
+		is_int((uintptr_t)p, top39 - 4 * MiB, "window: the last 4 MiB below 2^39");
+		if (wide) {
+			if (is_int(sva_mem_alloc(PG, &o, &q), 0, "window: one page more fits in the 48-bit window")) {
+				is_int((uintptr_t)q, top39, "window: at 2^39");
+				sva_mem_free(mm, q, PG);
+			}
+		} else {
+			EXPECT_FAIL(sva_mem_alloc(PG, &o, &q), -ENOSPC, "window: one page more: -ENOSPC at 2^39");
+		}
+		sva_mem_free(mm, p, 4 * MiB);
+	}
+	munmap(blk, top39 - 4 * MiB - 64 * KiB);
+	if (!wide)
+		EXPECT_FAIL(sva_mem_alloc(600 * GiB, &o, &p), -ENOSPC, "window: 600 GiB in 512 GiB: -ENOSPC");
+	else
+		skip(2, "600 GiB fits a 48-bit window (mmap would refuse it as overcommit instead)");
+}
+
+/* Real DMA through memory from sva_mem_alloc(). */
+static void edu_dma_checks(struct sva_dev *dev, struct sva_mm *mm)
+{
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_PREFAULT, .dev = dev, .mm = mm };
+	volatile uint8_t *bar;
+	uint8_t *src, *dst;
+	size_t bar_len = 0;
+
+	if (!is_int(sva_mem_alloc(PG, &o, (void **)&src), 0, "dma: a source page, visible"))
+		return;
+	if (!is_int(sva_mem_alloc(PG, &o, (void **)&dst), 0, "dma: a destination page, visible")) {
+		sva_mem_free(mm, src, PG);
+		return;
+	}
+	/* edu masks DMA addresses to 28 bits: libsva cannot know that, but bottom-up placement keeps them low. */
+	if ((uintptr_t)dst + PG - 1 > EDU_DMA_MASK) {
+		skip(2, "the allocations lie above edu's 28-bit DMA mask");
+	} else if (!(bar = edu_bar(dev, &bar_len))) {
+		ok(0, "dma: map edu's BAR0");
+		skip(1, "no BAR");
+	} else {
+		for (unsigned i = 0; i < DMA_LEN; i++)
+			src[i] = (uint8_t)(i * 7 + 11);
+		memset(dst, 0, PG);
+		ok(edu_dma(bar, (uintptr_t)src, EDU_DEV_BUF, DMA_LEN, 0) == 0 &&
+			   edu_dma(bar, EDU_DEV_BUF, (uintptr_t)dst, DMA_LEN, 1) == 0,
+		   "dma: RAM (%p) -> edu -> RAM (%p)", (void *)src, (void *)dst);
+		ok(memcmp(src, dst, DMA_LEN) == 0, "dma: the bytes made the round trip through the IOMMU");
+		munmap((void *)bar, bar_len);
+	}
+	is_int(sva_mem_free(mm, dst, PG), 0, "dma: free the destination");
+	sva_mem_free(mm, src, PG);
+}
+
+static void edu_checks(struct sva_ctx *ctx)
+{
+	struct sva_bind_opts ro = { .size = sizeof(ro), .flags = SVA_BIND_PINNED | SVA_BIND_RID };
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	char pci[16];
+
+	if (!ktest_find_pci(EDU_VENDOR, EDU_DEVICE, pci)) {
+		if (getenv("SVA_VM") && strcmp(ktest_topology(), "mock") != 0)
+			ktest_bail("no edu device in topology %s", ktest_topology());
+		skip(1, "no QEMU edu device here (the vtd39 and vtd48-numa VM topologies have one)");
+		return;
+	}
+	if (!is_int(sva_dev_open(ctx, pci, &dev), 0, "edu: open %s", pci))
+		return;
+	edu_numa(dev);
+	sva_mm_new(ctx, NULL, &mm);
+	if (is_int(sva_bind(dev, mm, &ro, &bond), 0, "edu: pinned RID bind")) {
+		edu_window(dev, mm);
+		edu_dma_checks(dev, mm);
+		sva_unbind(bond);
+	}
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+}
+
+int main(void)
+{
+	struct sva_ctx *ctx;
+
+	ktest_require_iommufd();
+	ctx = mem_ctx();
+	mock_checks(ctx);
+	edu_checks(ctx);
+	sva_ctx_free(ctx);
+	return done_testing();
+}

@@ -1,0 +1,8 @@
+# The placement allocator without a kernel (included from tests/unit/local.mk):
+# the gap search on synthetic windows and mappings, and sva_mem_alloc() /
+# sva_mem_free() over the whole address space: errors, NUMA, huge pages,
+# concurrency.
+check_PROGRAMS += tests/unit/test-mem-window
+TESTS += tests/unit/test-mem-window
+tests_unit_test_mem_window_SOURCES = tests/unit/test-mem-window.c tests/tap.h
+tests_unit_test_mem_window_LDADD = $(TEST_LIBS) $(LIBNUMA_LIBS) $(PTHREAD_LIBS)

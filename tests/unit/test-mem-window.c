@@ -1,0 +1,744 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The placement allocator without a kernel.
+ *  1. The pure parts (mem_window.c): range normalization and intersection, and
+ *     the gap search on synthetic windows and mappings (empty and full windows,
+ *     exact fits, alignment, the MSI hole, several ranges, the top of the 64-bit
+ *     space), then checked against a brute-force search on random inputs.
+ *  2. sva_mem_alloc()/sva_mem_free() over the whole address space (no address
+ *     space, no device): usable memory, every error with exactly one log line
+ *     and nothing left mapped, NUMA nodes, SVA_MEM_HUGE, the EEXIST retry, and
+ *     threads allocating and freeing concurrently without overlap.
+ */
+#include <errno.h>
+#include <numa.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "mem_window.h"
+#include "../tap.h"
+
+#define KiB (1ull << 10)
+#define MiB (1ull << 20)
+#define GiB (1ull << 30)
+#define PG 4096ull
+
+typedef struct sva_iova_range R;
+
+/* ------------------------------------------------------------ pure parts */
+
+/* The gap search on copies (it reorders its inputs). */
+static int gap(const R *win, size_t nwin, const R *busy, size_t nbusy, uint64_t len, uint64_t align, uint64_t *out)
+{
+	R w[64], b[64];
+
+	memcpy(w, win, nwin * sizeof(*w));
+	memcpy(b, busy, nbusy * sizeof(*b));
+	return sva_mem_find_gap(w, &nwin, b, &nbusy, len, align, out);
+}
+
+#define GAP_IS(win, busy, len, align, want, what)                                                        \
+	do {                                                                                             \
+		uint64_t got_ = 0xdeadbeef;                                                              \
+		int r_ = gap(win, ARRAY_SIZE(win), busy, ARRAY_SIZE(busy), len, align, &got_);          \
+		ok(r_ == 0 && got_ == (want), "%s: 0x%llx (got %d, 0x%llx)", what, (unsigned long long)(want), \
+		   r_, (unsigned long long)got_);                                                        \
+	} while (0)
+
+#define GAP_FAILS(win, nwin, busy, nbusy, len, align, err, what)                \
+	do {                                                                    \
+		uint64_t got_ = 0xdeadbeef;                                     \
+		int r_ = gap(win, nwin, busy, nbusy, len, align, &got_);        \
+		ok(r_ == (err) && got_ == 0xdeadbeef, "%s: %s", what, #err);    \
+	} while (0)
+
+static void normalize_checks(void)
+{
+	R r[] = { { 0x5000, 0x5fff }, { 0x1000, 0x1fff }, { 0x2000, 0x2fff }, { 0x9000, 0x8000 },
+		  { 0x1800, 0x1900 }, { 0x4000, 0x5800 }, { UINT64_MAX - 9, UINT64_MAX }, { UINT64_MAX, UINT64_MAX } };
+	size_t n = sva_mem_ranges_normalize(r, ARRAY_SIZE(r));
+
+	is_int(n, 3, "normalize: adjacent and nested ranges merge, empty ones go");
+	ok(r[0].start == 0x1000 && r[0].last == 0x2fff, "normalize: [0x1000,0x1fff]+[0x2000,0x2fff] touch: one range");
+	ok(r[1].start == 0x4000 && r[1].last == 0x5fff, "normalize: overlapping ranges merge");
+	ok(r[2].start == UINT64_MAX - 9 && r[2].last == UINT64_MAX, "normalize: a range ending at 2^64-1");
+	is_int(sva_mem_ranges_normalize(r, 0), 0, "normalize: nothing");
+
+	R a[] = { { 0, 0xfedfffff }, { 0xfef00000, (1ull << 39) - 1 } };
+	R b[] = { { 0x1000000, 0x7fffffff } };
+	R c[] = { { 0x10000, (1ull << 47) - 1 } };
+	R o[4];
+
+	is_int(sva_mem_ranges_intersect(a, 2, b, 1, o, 4), 1, "intersect: the mock aperture inside VT-d's window");
+	ok(o[0].start == 0x1000000 && o[0].last == 0x7fffffff, "intersect: is the mock aperture");
+	is_int(sva_mem_ranges_intersect(a, 2, c, 1, o, 4), 2, "intersect: VT-d 39 and the user space: two ranges");
+	ok(o[0].start == 0x10000 && o[0].last == 0xfedfffff && o[1].start == 0xfef00000 &&
+		   o[1].last == (1ull << 39) - 1,
+	   "intersect: the floor clips the first, the hole stays");
+	is_int(sva_mem_ranges_intersect(a, 2, c, 1, o, 1), 2, "intersect: too small an output: the count needed");
+	ok(o[0].start == 0x10000 && o[0].last == 0xfedfffff, "intersect: and the lowest range");
+	is_int(sva_mem_ranges_intersect(a, 2, b, 0, o, 4), 0, "intersect with nothing: nothing");
+}
+
+static void gap_checks(void)
+{
+	const R none[1] = { { 1, 0 } }; /* empty: last < start */
+	const R w1[] = { { 0x1000, 0x2fff } };
+	const R all[] = { { 0, UINT64_MAX } };
+	uint64_t got;
+
+	GAP_FAILS(none, 0, none, 0, PG, PG, -ENOSPC, "empty window");
+	{
+		const R busy[] = { { 0, 0xffffffff } };
+		const R win[] = { { 0x1000000, 0x7fffffff } };
+
+		GAP_FAILS(win, 1, busy, 1, PG, PG, -ENOSPC, "window full");
+	}
+	{
+		const R busy[] = { { 0x1000000, 0x1ffffff }, { 0x2001000, 0x7fffffff } };
+		const R win[] = { { 0x1000000, 0x7fffffff } };
+
+		GAP_IS(win, busy, PG, PG, 0x2000000ull, "the only free page of the mock window");
+		GAP_FAILS(win, 1, busy, 2, 2 * PG, PG, -ENOSPC, "two pages do not fit in it");
+	}
+	GAP_IS(w1, none, 0x2000, PG, 0x1000ull, "exact fit of a whole window");
+	GAP_FAILS(w1, 1, none, 0, 0x2001, PG, -ENOSPC, "one byte more than the window");
+	{
+		const R win[] = { { 0, 0xffff } };
+		const R busy[] = { { 0, 0xfff }, { 0x3000, 0xffff } };
+
+		GAP_IS(win, busy, 0x2000, PG, 0x1000ull, "exact fit between two mappings");
+		GAP_FAILS(win, 1, busy, 2, 0x3000, PG, -ENOSPC, "a page too many between them");
+	}
+	{
+		const R win[] = { { 0x1000, 0x3fff } };
+		const R busy[] = { { 0x1000, 0x1fff } };
+
+		GAP_IS(win, busy, PG, PG, 0x2000ull, "right after a mapping at the window's start");
+	}
+	{
+		const R win[] = { { 0x1001, 0x100000 } };
+
+		GAP_IS(win, none, PG, PG, 0x2000ull, "an unaligned window start is rounded up");
+	}
+	{
+		const R win[] = { { 0x1000, 0x5fffff } };
+
+		GAP_IS(win, none, 2 * MiB, 2 * MiB, 2 * MiB, "2 MiB alignment");
+		GAP_IS(win, none, 4 * MiB, 2 * MiB, 2 * MiB, "2 MiB aligned, exactly to the window's end");
+		GAP_FAILS(win, 1, none, 0, 4 * MiB + 2 * MiB, 2 * MiB, -ENOSPC, "6 MiB aligned: no room");
+	}
+	{
+		const R win[] = { { 0x10000, 0x7fffffff } };
+		const R busy[] = { { 0x10000, 0x2fffff } };
+
+		GAP_IS(win, busy, 2 * MiB, 2 * MiB, 4 * MiB, "alignment after a mapping: the next 2 MiB boundary");
+		GAP_IS(win, busy, PG, PG, 0x300000ull, "4 KiB: right after it");
+	}
+	/* VT-d 39-bit with the MSI hole. */
+	{
+		const R win[] = { { 0x10000, 0xfedfffff }, { 0xfef00000, (1ull << 39) - 1 } };
+		const R busy[] = { { 0, 0xfecfffff } };
+
+		GAP_IS(win, busy, 1 * MiB, PG, 0xfed00000ull, "exact fit just below the MSI hole");
+		GAP_IS(win, busy, 2 * MiB, PG, 0xfef00000ull, "too big for below the hole: just above it");
+		GAP_IS(win, busy, 2 * MiB, 2 * MiB, 0xff000000ull, "2 MiB aligned above the hole");
+	}
+	{
+		const R win[] = { { 0x10000, 0xfedfffff }, { 0xfef00000, (1ull << 39) - 1 } };
+		const R busy[] = { { 0, (1ull << 39) - 4 * MiB - 1 } };
+
+		GAP_IS(win, busy, 4 * MiB, PG, (1ull << 39) - 4 * MiB, "exact fit at the top of 2^39");
+		GAP_FAILS(win, 2, busy, 1, 4 * MiB + PG, PG, -ENOSPC, "a page more: beyond 2^39");
+	}
+	/* Several ranges, given out of order; the lowest fit wins. */
+	{
+		const R win[] = { { 0x40000000, 0x4fffffff }, { 0x10000000, 0x10003fff }, { 0x20000000, 0x2fffffff } };
+		const R busy[] = { { 0x20000000, 0x20000fff } };
+
+		GAP_IS(win, busy, 0x4000, PG, 0x10000000ull, "several ranges out of order: the lowest that fits");
+		GAP_IS(win, busy, 0x5000, PG, 0x20001000ull, "too big for the first: the next, after its mapping");
+		GAP_IS(win, busy, 0x10000000, PG, 0x40000000ull, "only the last is big enough");
+	}
+	/* Busy ranges out of order and overlapping (maps plus chunks plus reserves). */
+	{
+		const R win[] = { { 0x10000, 0xffffffff } };
+		const R busy[] = { { 0x30000, 0x3ffff }, { 0x10000, 0x1ffff }, { 0x18000, 0x2ffff }, { 0x50000, 0x5ffff } };
+
+		GAP_IS(win, busy, 0x10000, PG, 0x40000ull, "overlapping, unsorted mappings");
+		GAP_IS(win, busy, 0x10001, PG, 0x60000ull, "the same, one byte too many for the hole");
+	}
+	/* The top of the 64-bit space: no overflow. */
+	{
+		const R win[] = { { UINT64_MAX - 0xfff, UINT64_MAX } };
+		const R busy[] = { { UINT64_MAX, UINT64_MAX } };
+
+		GAP_IS(win, none, PG, PG, UINT64_MAX - 0xfff, "the last page of the 64-bit space");
+		GAP_FAILS(win, 1, busy, 1, PG, PG, -ENOSPC, "its last byte taken");
+		const R from1[] = { { 1, UINT64_MAX } };
+		const R ends[] = { { 0, 0 }, { UINT64_MAX, UINT64_MAX } };
+
+		GAP_IS(all, none, UINT64_MAX, PG, 0ull, "2^64-1 bytes fit the whole space at 0");
+		GAP_FAILS(from1, 1, none, 0, UINT64_MAX - PG + 2, PG, -ENOSPC, "2^64-4094 bytes from 4 KiB: -ENOSPC");
+		GAP_IS(all, none, 1ull << 63, 1ull << 63, 0ull, "2^63 bytes aligned to 2^63 at 0");
+		GAP_FAILS(all, 1, ends, 2, 1ull << 63, 1ull << 63, -ENOSPC,
+			  "2^63 aligned to 2^63 with the first and last bytes taken");
+	}
+	{
+		const R busy[] = { { 0, UINT64_MAX - 0x1000 } };
+
+		ok(gap(all, 1, busy, 1, 0x1000, 0x2000, &got) == -ENOSPC,
+		   "the only free page is not 8 KiB aligned: -ENOSPC at 8 KiB alignment");
+		ok(gap(all, 1, busy, 1, 0x1000, 0x1000, &got) == 0 && got == UINT64_MAX - 0xfff,
+		   "and found at 4 KiB alignment");
+	}
+	GAP_FAILS(all, 1, none, 0, 0, PG, -EINVAL, "len 0: -EINVAL");
+	GAP_FAILS(all, 1, none, 0, PG, 0, -EINVAL, "align 0: -EINVAL");
+	GAP_FAILS(all, 1, none, 0, PG, 3 * PG, -EINVAL, "align not a power of two: -EINVAL");
+}
+
+/* ----------------------------------------- brute force, on random inputs */
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t rnd(uint64_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng % n;
+}
+
+/* Is every byte of [a, last] in some range of win (the window is their union)? */
+static int covered(const R *win, size_t nwin, uint64_t a, uint64_t last)
+{
+	for (;;) {
+		size_t i;
+
+		for (i = 0; i < nwin; i++)
+			if (win[i].start <= win[i].last && win[i].start <= a && a <= win[i].last)
+				break;
+		if (i == nwin)
+			return 0;
+		if (win[i].last >= last)
+			return 1;
+		a = win[i].last + 1;
+	}
+}
+
+/* The lowest aligned address of [0, 64 units) that fits, address by address. */
+static int brute(const R *win, size_t nwin, const R *busy, size_t nbusy, uint64_t len, uint64_t align, uint64_t *out)
+{
+	for (uint64_t a = 0; a + len <= 64 * PG; a += align) {
+		int inside = covered(win, nwin, a, a + len - 1), clash = 0;
+
+		for (size_t i = 0; i < nbusy; i++)
+			if (busy[i].start <= busy[i].last && busy[i].start <= a + len - 1 && busy[i].last >= a)
+				clash = 1;
+		if (inside && !clash) {
+			*out = a;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void random_checks(void)
+{
+	int mismatches = 0, found = 0, runs = 20000;
+
+	for (int run = 0; run < runs; run++) {
+		R win[6], busy[10];
+		size_t nwin = rnd(7), nbusy = rnd(11);
+		uint64_t len = (1 + rnd(8)) * PG, align = PG << rnd(3), a = 1, b = 2;
+		int ra, rb;
+
+		for (size_t i = 0; i < nwin; i++) {
+			uint64_t s = rnd(64), l = rnd(24);
+
+			/* Byte-granular edges, empty ranges now and then. */
+			win[i].start = s * PG + (rnd(4) == 0 ? rnd(PG) : 0);
+			win[i].last = rnd(8) == 0 ? win[i].start - 1 : (s + l) * PG + PG - 1 - (rnd(4) == 0 ? rnd(PG) : 0);
+		}
+		for (size_t i = 0; i < nbusy; i++) {
+			uint64_t s = rnd(64), l = rnd(6);
+
+			busy[i].start = s * PG;
+			busy[i].last = (s + l) * PG + PG - 1;
+		}
+		ra = gap(win, nwin, busy, nbusy, len, align, &a);
+		rb = brute(win, nwin, busy, nbusy, len, align, &b);
+		/* Window ranges may reach past the brute force's 64 units. */
+		if (ra == 0 && a + len > 64 * PG)
+			ra = -ENOSPC;
+		if (ra != rb || (ra == 0 && a != b)) {
+			if (mismatches++ < 5)
+				diag("mismatch: len 0x%llx align 0x%llx: search %d 0x%llx, brute force %d 0x%llx",
+				     (unsigned long long)len, (unsigned long long)align, ra, (unsigned long long)a, rb,
+				     (unsigned long long)b);
+		}
+		found += ra == 0;
+	}
+	is_int(mismatches, 0, "the gap search agrees with a brute-force search on %d random inputs (%d fits)", runs,
+	       found);
+}
+
+/* ------------------------------------------------ the allocator, no kernel */
+
+static int count_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	int n = 0, c;
+
+	if (!f)
+		return -1;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* Error lines of the process-wide log (calls with no context log there). */
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+static int err_lines;
+static char err_last[512];
+
+static void capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level == SVA_LOG_ERROR) {
+		pthread_mutex_lock(&err_lock);
+		err_lines++;
+		snprintf(err_last, sizeof(err_last), "%s", msg);
+		pthread_mutex_unlock(&err_lock);
+	}
+}
+
+static void errlog_start(void)
+{
+	err_lines = 0;
+	err_last[0] = '\0';
+}
+
+static int errlog_lines(char *last, size_t size)
+{
+	snprintf(last, size, "%s", err_last);
+	return err_lines;
+}
+
+/* Expect `call` to fail with `err`, log one error line, map nothing, leave out alone. */
+#define EXPECT_FAIL(call, err, what)                                                                     \
+	do {                                                                                             \
+		int maps_ = count_maps(), r_, n_;                                                        \
+		char last_[512] = "";                                                                    \
+		errlog_start();                                                                          \
+		r_ = (call);                                                                             \
+		n_ = errlog_lines(last_, sizeof(last_));                                                 \
+		is_int(r_, err, "%s: %s", what, #err);                                                   \
+		ok(n_ == 1, "%s: one error line (%d: %s)", what, n_, last_);                            \
+		is_int(count_maps(), maps_, "%s: nothing left mapped", what);                           \
+	} while (0)
+
+static void alloc_basics(void)
+{
+	void *p = NULL, *q, *untouched = (void *)0x1234;
+	unsigned char *c;
+	int bad = 0;
+
+	if (!is_int(sva_mem_alloc(10000, NULL, &p), 0, "alloc 10000 bytes, NULL opts"))
+		return;
+	ok(((uintptr_t)p & (PG - 1)) == 0, "page aligned (%p)", p);
+	ok((uintptr_t)p >= 64 * KiB, "above the first 64 KiB");
+	c = p;
+	for (unsigned i = 0; i < 3 * PG; i++)
+		c[i] = (unsigned char)(i * 31 + 7);
+	for (unsigned i = 0; i < 3 * PG; i++)
+		bad += c[i] != (unsigned char)(i * 31 + 7);
+	is_int(bad, 0, "all three pages are usable");
+	is_int(sva_mem_backing(p), SVA_MEM_BACKING_PAGES, "backed by base pages");
+
+	EXPECT_FAIL(sva_mem_free(NULL, p, 9999), -EINVAL, "free with a wrong len");
+	EXPECT_FAIL(sva_mem_free(NULL, c + PG, 10000 - PG), -EINVAL, "free of a pointer inside the allocation");
+	is_int(sva_mem_free(NULL, p, 10000), 0, "free with the len asked for");
+	EXPECT_FAIL(sva_mem_free(NULL, p, 10000), -EINVAL, "double free");
+	is_int(sva_mem_backing(p), -ENOENT, "no longer in the table");
+
+	is_int(sva_mem_alloc(10000, NULL, &q), 0, "alloc again");
+	is_int(sva_mem_free(NULL, q, 3 * PG), 0, "free with the rounded length works too");
+
+	EXPECT_FAIL(sva_mem_free(NULL, &bad, sizeof(bad)), -EINVAL, "free of a stack variable");
+	c = malloc(100);
+	EXPECT_FAIL(sva_mem_free(NULL, c, 100), -EINVAL, "free of malloc() memory");
+	free(c);
+	EXPECT_FAIL(sva_mem_free(NULL, NULL, 100), -EINVAL, "free of NULL");
+	EXPECT_FAIL(sva_mem_free(NULL, p, 0), -EINVAL, "free of 0 bytes");
+
+	/* Errors of sva_mem_alloc. */
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_ANY_NODE };
+	struct {
+		struct sva_mem_opts o;
+		uint64_t future;
+	} big = { .o = { .size = sizeof(big) }, .future = 1 };
+	size_t small = 4;
+
+	EXPECT_FAIL(sva_mem_alloc(0, &o, &untouched), -EINVAL, "alloc of 0 bytes");
+	EXPECT_FAIL(sva_mem_alloc(PG, &o, NULL), -EINVAL, "alloc with NULL out");
+	EXPECT_FAIL(sva_mem_alloc(PG, (const struct sva_mem_opts *)&small, &untouched), -EINVAL,
+		    "opts size smaller than size_t");
+	EXPECT_FAIL(sva_mem_alloc(PG, &big.o, &untouched), -EINVAL, "a bigger opts with an unknown field set");
+	big.future = 0;
+	ok(sva_mem_alloc(PG, &big.o, &q) == 0 && sva_mem_free(NULL, q, PG) == 0,
+	   "a bigger opts with its unknown fields zero works");
+	o.flags = 1u << 7;
+	EXPECT_FAIL(sva_mem_alloc(PG, &o, &untouched), -EINVAL, "unknown flags");
+	o.flags = SVA_MEM_PREFAULT;
+	EXPECT_FAIL(sva_mem_alloc(PG, &o, &untouched), -EINVAL, "SVA_MEM_PREFAULT without an address space");
+	o.flags = SVA_MEM_NODE;
+	o.numa_node = -3;
+	EXPECT_FAIL(sva_mem_alloc(PG, &o, &untouched), -EINVAL, "SVA_MEM_NODE with NUMA node -3");
+	o.numa_node = 9999;
+	EXPECT_FAIL(sva_mem_alloc(PG, &o, &untouched), -ENODEV, "NUMA node 9999 does not exist");
+	o.flags = SVA_MEM_NODE | SVA_MEM_ANY_NODE;
+	o.numa_node = 0;
+	EXPECT_FAIL(sva_mem_alloc(PG, &o, &untouched), -EINVAL, "SVA_MEM_NODE and SVA_MEM_ANY_NODE together");
+	o.flags = SVA_MEM_ANY_NODE;
+	EXPECT_FAIL(sva_mem_alloc(SIZE_MAX, &o, &untouched), -ENOSPC, "SIZE_MAX bytes");
+	EXPECT_FAIL(sva_mem_alloc(SIZE_MAX / 2, &o, &untouched), -ENOSPC, "SIZE_MAX / 2 bytes: more than user space");
+	ok(untouched == (void *)0x1234, "failed calls leave *out alone");
+}
+
+static void numa_checks(void)
+{
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_ANY_NODE };
+	struct sva_mem_opts zeroed = { .size = sizeof(zeroed) };
+	int mode = -1;
+	void *p;
+
+	if (is_int(sva_mem_alloc(PG, &zeroed, &p), 0, "a zeroed opts (no device) works")) {
+		if (numa_available() >= 0) {
+			is_int(get_mempolicy(&mode, NULL, 0, p, MPOL_F_ADDR), 0, "get_mempolicy of it");
+			is_int(mode, MPOL_DEFAULT, "a zeroed opts asks for no node, not node 0");
+		} else {
+			skip(2, "no NUMA support here (numa_available() < 0)");
+		}
+		sva_mem_free(NULL, p, PG);
+	}
+	if (is_int(sva_mem_alloc(PG, &o, &p), 0, "SVA_MEM_ANY_NODE works")) {
+		if (numa_available() >= 0) {
+			is_int(get_mempolicy(&mode, NULL, 0, p, MPOL_F_ADDR), 0, "get_mempolicy of it");
+			is_int(mode, MPOL_DEFAULT, "SVA_MEM_ANY_NODE: no policy of its own");
+		} else {
+			skip(2, "no NUMA support here (numa_available() < 0)");
+		}
+		sva_mem_free(NULL, p, PG);
+	}
+	o.flags = 0;
+	ok(sva_mem_alloc(PG, &o, &p) == 0 && sva_mem_free(NULL, p, PG) == 0,
+	   "the device's node without a device: no placement, works");
+	o.flags = SVA_MEM_NODE;
+	o.numa_node = 0;
+	if (is_int(sva_mem_alloc(4 * PG, &o, &p), 0, "node 0 works")) {
+		if (numa_available() >= 0) {
+			unsigned long mask[16] = { 0 };
+
+			mode = -1;
+			is_int(get_mempolicy(&mode, mask, 16 * 8 * sizeof(long), p, MPOL_F_ADDR), 0, "get_mempolicy of it");
+			ok(mode == MPOL_PREFERRED && (mask[0] & 1), "node 0 is the preferred node (mode %d, mask 0x%lx)",
+			   mode, mask[0]);
+			int r;
+
+			*(volatile char *)p = 1;
+			mode = -1;
+			r = get_mempolicy(&mode, NULL, 0, p, MPOL_F_ADDR | MPOL_F_NODE);
+			ok(r == 0 && mode == 0, "a touched page is on node 0 (%d)", mode);
+		} else {
+			skip(3, "no NUMA support here (numa_available() < 0)");
+		}
+		sva_mem_free(NULL, p, 4 * PG);
+	}
+	o.numa_node = numa_available() >= 0 ? numa_max_node() + 1 : 1;
+	EXPECT_FAIL(sva_mem_alloc(PG, &o, &p), -ENODEV, "the first node beyond the last one");
+}
+
+/* Fields of the smaps entry of the mapping that starts at p. */
+static long smaps_kb(const void *p, const char *field)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[512];
+	long v = -1;
+	int in = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			if (in)
+				break;
+			in = lo == (uintptr_t)p;
+			continue;
+		}
+		if (in && strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':') {
+			v = strtol(line + strlen(field) + 1, NULL, 10);
+			break;
+		}
+		if (in && strstr(line, "VmFlags"))
+			break;
+	}
+	fclose(f);
+	return v;
+}
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void huge_checks(void)
+{
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_HUGE | SVA_MEM_ANY_NODE };
+	long free_huge = read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") -
+			 read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages");
+	int thp = access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0;
+	char mode[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+
+	if (f) {
+		if (!fgets(mode, sizeof(mode), f))
+			mode[0] = '\0';
+		fclose(f);
+	}
+	void *p;
+	int b;
+
+	if (!is_int(sva_mem_alloc(3 * MiB, &o, &p), 0, "SVA_MEM_HUGE: 3 MiB"))
+		return;
+	ok(((uintptr_t)p & (2 * MiB - 1)) == 0, "2 MiB aligned (%p)", p);
+	b = sva_mem_backing(p);
+	diag("backing: %s (free 2 MiB hugetlb pages: %ld, THP %s)", sva_mem_backing_name(b), free_huge,
+	     thp ? "built in" : "absent");
+	if (free_huge >= 2)
+		is_int(b, SVA_MEM_BACKING_HUGETLB, "with free hugetlb pages: hugetlb");
+	else if (thp)
+		is_int(b, SVA_MEM_BACKING_THP, "without free hugetlb pages: THP (MADV_HUGEPAGE)");
+	else
+		is_int(b, SVA_MEM_BACKING_PAGES, "with neither: base pages");
+	if (b == SVA_MEM_BACKING_HUGETLB)
+		is_int(smaps_kb(p, "KernelPageSize"), 2048, "smaps: 2 MiB kernel pages");
+	else if (b == SVA_MEM_BACKING_THP && !strstr(mode, "[never]"))
+		is_int(smaps_kb(p, "THPeligible"), 1, "smaps: THP eligible (THP mode %.*s)", (int)strcspn(mode, "\n"),
+		       mode);
+	else if (b == SVA_MEM_BACKING_THP)
+		skip(1, "THP is disabled system-wide ([never])");
+	else
+		skip(1, "base pages");
+	memset(p, 0x5a, 3 * MiB);
+	diag("after touching 3 MiB: AnonHugePages %ld kB, KernelPageSize %ld kB", smaps_kb(p, "AnonHugePages"),
+	     smaps_kb(p, "KernelPageSize"));
+	is_int(sva_mem_free(NULL, p, 3 * MiB), 0, "free with the len asked for");
+	ok(sva_mem_alloc(5 * MiB, &o, &p) == 0 && sva_mem_free(NULL, p, 6 * MiB) == 0,
+	   "5 MiB, freed with the rounded 6 MiB");
+}
+
+/* The EEXIST path: something takes the chosen address before the allocator maps it. */
+static int race_left;
+static void *race_taken[80];
+static int race_n;
+
+static void race_hook(uint64_t addr, uint64_t len)
+{
+	void *p;
+
+	(void)len;
+	if (!race_left)
+		return;
+	race_left--;
+	p = mmap((void *)(uintptr_t)addr, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != MAP_FAILED && race_n < (int)ARRAY_SIZE(race_taken))
+		race_taken[race_n++] = p;
+}
+
+static void race_checks(void)
+{
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_ANY_NODE };
+	void *p = NULL;
+
+	sva_mem_test_race_hook = race_hook;
+	race_left = 1;
+	if (is_int(sva_mem_alloc(2 * PG, &o, &p), 0, "another thread takes the chosen address: still works")) {
+		ok(race_n == 1 && p != race_taken[0] && ((char *)p + 2 * PG <= (char *)race_taken[0] ||
+							 (char *)p >= (char *)race_taken[0] + PG),
+		   "at another address (%p, the taken one %p)", p, race_n ? race_taken[0] : NULL);
+		sva_mem_free(NULL, p, 2 * PG);
+	}
+	for (int i = 0; i < race_n; i++)
+		munmap(race_taken[i], PG);
+	race_n = 0;
+
+	int r, n;
+	char last[512] = "";
+
+	race_left = 1000;
+	errlog_start();
+	r = sva_mem_alloc(PG, &o, &p);
+	n = errlog_lines(last, sizeof(last));
+	is_int(r, -ENOSPC, "every candidate taken, 64 times in a row: -ENOSPC");
+	ok(n == 1, "one error line (%d: %s)", n, last);
+	diag("the racing thread took %d addresses", race_n);
+	for (int i = 0; i < race_n; i++)
+		munmap(race_taken[i], PG);
+	/* Every place the allocator tried is free again (its own bookkeeping may have grown the heap). */
+	int left = 0;
+
+	for (int i = 0; i < race_n; i++) {
+		void *q = mmap(race_taken[i], PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+		left += q != race_taken[i];
+		if (q != MAP_FAILED)
+			munmap(q, PG);
+	}
+	is_int(left, 0, "once the racer's mappings are gone, nothing is left mapped at the %d places tried", race_n);
+	race_n = 0;
+	race_left = 0;
+	sva_mem_test_race_hook = NULL;
+}
+
+/* Threads allocating, filling, checking and freeing, with a bystander mapping and unmapping. */
+#define THREADS 4
+#define ROUNDS 400
+#define LIVE 8
+
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uintptr_t addr;
+	size_t len;
+} live[THREADS * LIVE];
+static int overlaps;
+static atomic_int failures, corrupted, stop_bystander;
+static uintptr_t ever[THREADS][ROUNDS];
+static int never[THREADS];
+
+static void live_set(int slot, void *p, size_t len)
+{
+	pthread_mutex_lock(&live_lock);
+	for (int i = 0; p && i < THREADS * LIVE; i++)
+		if (i != slot && live[i].len && (uintptr_t)p < live[i].addr + live[i].len &&
+		    live[i].addr < (uintptr_t)p + len)
+			overlaps++;
+	live[slot].addr = (uintptr_t)p;
+	live[slot].len = p ? len : 0;
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void *worker(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_ANY_NODE };
+	unsigned char *mine[LIVE] = { 0 };
+	size_t lens[LIVE] = { 0 };
+	unsigned seed = (unsigned)id * 7919u + 1;
+	int err;
+
+	for (int r = 0; r < ROUNDS; r++) {
+		int s = (int)((seed = seed * 1103515245u + 12345u) >> 16) % LIVE;
+
+		if (mine[s]) {
+			for (size_t i = 0; i < lens[s]; i += 512)
+				corrupted += mine[s][i] != (unsigned char)(id * LIVE + s);
+			live_set(id * LIVE + s, NULL, 0);
+			if ((err = sva_mem_free(NULL, mine[s], lens[s])) && failures++ < 3)
+				printf("# worker %d: sva_mem_free(%p, %zu): %s\n", id, (void *)mine[s], lens[s],
+				       strerror(-err));
+			mine[s] = NULL;
+			continue;
+		}
+		lens[s] = 1 + ((seed >> 8) % (64 * 1024));
+		o.flags = (seed >> 4) % 7 == 0 ? SVA_MEM_HUGE : 0;
+		if ((err = sva_mem_alloc(lens[s], &o, (void **)&mine[s]))) {
+			if (failures++ < 3)
+				printf("# worker %d: sva_mem_alloc(%zu, flags 0x%x): %s\n", id, lens[s], o.flags,
+				       strerror(-err));
+			mine[s] = NULL;
+			continue;
+		}
+		live_set(id * LIVE + s, mine[s], lens[s]);
+		ever[id][never[id]++] = (uintptr_t)mine[s];
+		memset(mine[s], id * LIVE + s, lens[s]);
+	}
+	for (int s = 0; s < LIVE; s++)
+		if (mine[s]) {
+			live_set(id * LIVE + s, NULL, 0);
+			failures += sva_mem_free(NULL, mine[s], lens[s]) != 0;
+		}
+	return NULL;
+}
+
+/* Maps and unmaps low addresses with MAP_FIXED_NOREPLACE, where the allocator works. */
+static void *bystander(void *arg)
+{
+	uint64_t a = 64 * KiB;
+
+	(void)arg;
+	while (!stop_bystander) {
+		void *p = mmap((void *)(uintptr_t)a, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			       -1, 0);
+
+		if (p != MAP_FAILED)
+			munmap(p, PG);
+		a = a >= 64 * MiB ? 64 * KiB : a + PG;
+	}
+	return NULL;
+}
+
+static void thread_checks(void)
+{
+	pthread_t t[THREADS], by;
+	int still = 0;
+
+	pthread_create(&by, NULL, bystander, NULL);
+	for (int i = 0; i < THREADS; i++)
+		pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	stop_bystander = 1;
+	pthread_join(by, NULL);
+	is_int(failures, 0, "%d threads x %d rounds of alloc/free: no call failed", THREADS, ROUNDS);
+	is_int(overlaps, 0, "no two live allocations overlapped");
+	is_int(corrupted, 0, "no allocation's contents were overwritten by another");
+	for (int i = 0; i < THREADS; i++)
+		for (int j = 0; j < never[i]; j++)
+			still += sva_mem_backing((void *)ever[i][j]) != -ENOENT;
+	is_int(still, 0, "nothing is left in the allocation table");
+}
+
+int main(void)
+{
+	normalize_checks();
+	gap_checks();
+	random_checks();
+
+	/* Count the error lines of the process-wide log (internal: it has no public setter). */
+	sva_log_set((struct sva_log *)(uintptr_t)sva_log_default(), capture, NULL, SVA_LOG_ERROR);
+
+	alloc_basics();
+	numa_checks();
+	huge_checks();
+	race_checks();
+	thread_checks();
+	return done_testing();
+}
