@@ -208,6 +208,14 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid
 		return sva_fail(&ctx->log, -EOPNOTSUPP,
 				"device %u has no PASID support (width 0): bind its RID with SVA_BIND_RID",
 				dev->info.dev_id);
+	if (!(bond->flags & SVA_BIND_EXTRA_PASID)) {
+		for (struct sva_bond *b = dev->bonds; b; b = b->dev_next)
+			if (b->mm == bond->mm && b->pasid != SVA_PASID_RID)
+				return sva_fail(&ctx->log, -EEXIST,
+						"device %u is already bound to this address space under PASID %u; "
+						"pass SVA_BIND_EXTRA_PASID for another PASID on it",
+						dev->info.dev_id, b->pasid);
+	}
 	if (!dev->rid_pt) {
 		ret = rid_park(dev);
 		if (ret)
@@ -252,7 +260,8 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	if (!dev || !mm || !out)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_bind: dev, mm or out is NULL");
 	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
-	if (ret || (opts.flags & ~(SVA_BIND_RID | SVA_BIND_PINNED)) || (unsigned)opts.policy > SVA_PASID_DEVICE)
+	if (ret || (opts.flags & ~(SVA_BIND_RID | SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID)) ||
+	    (unsigned)opts.policy > SVA_PASID_DEVICE)
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: bad opts size, flags or policy");
 	if (opts.ops && opts.ops->size < offsetof(struct sva_bond_ops, mm_exit) + sizeof(opts.ops->mm_exit))
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: ops->size is not set");

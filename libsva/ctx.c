@@ -63,7 +63,7 @@ __attribute__((destructor)) static void sva_at_exit(void)
 		struct sva_ctx *ctx;
 
 		pthread_mutex_lock(&all_lock);
-		for (ctx = all_ctxs; ctx && (sva_ctx_forked(ctx) || !ctx->devs); ctx = ctx->all_next)
+		for (ctx = all_ctxs; ctx && sva_ctx_forked(ctx); ctx = ctx->all_next)
 			;
 		if (ctx)
 			sva_ctx_get(ctx);
@@ -72,6 +72,11 @@ __attribute__((destructor)) static void sva_at_exit(void)
 			return;
 		sva_logf(&ctx->log, SVA_LOG_DEBUG, "process exit: tearing down the context's bonds");
 		unbind_everything(ctx);
+		/* At dlclose() the thread's code is about to go away: stop it first. */
+		pthread_mutex_lock(&ctx->fe.setup);
+		if (ctx->fe.thread_started)
+			sva_fault_thread_stop(ctx);
+		pthread_mutex_unlock(&ctx->fe.setup);
 		/* Nothing bound remains; keep the devices (their fds close with the process). */
 		pthread_mutex_lock(&all_lock);
 		all_remove_locked(ctx);

@@ -34,13 +34,19 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 	pthread_mutex_lock(&fe->setup);
 	if (fe->fault_id)
 		goto out;
-	fe->buf_records = BATCH_RECORDS;
-	fe->buf = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_pgfault));
-	fe->resp = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_page_response));
-	fe->info = malloc(2 * fe->buf_records * sizeof(struct rec_info));
-	if (!fe->buf || !fe->resp || !fe->info) {
-		ret = -ENOMEM;
-		goto out;
+	if (!fe->buf) {
+		fe->buf_records = BATCH_RECORDS;
+		fe->buf = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_pgfault));
+		fe->resp = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_page_response));
+		fe->info = malloc(2 * fe->buf_records * sizeof(struct rec_info));
+		if (!fe->buf || !fe->resp || !fe->info) {
+			free(fe->buf);
+			free(fe->resp);
+			free(fe->info);
+			fe->buf = fe->resp = fe->info = NULL;
+			ret = -ENOMEM;
+			goto out;
+		}
 	}
 	ret = sva_iommufd_fault_alloc(ctx->fd, &id, &fd);
 	if (ret) {

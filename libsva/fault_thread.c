@@ -18,6 +18,18 @@
 
 enum { EV_FAULT = 1, EV_WAKE = 2 };
 
+/*
+ * The queue said POLLIN but nothing could be taken from it (a group larger
+ * than any buffer, a read error that repeats): wait a little rather than spin
+ * on a queue that stays readable.  The error was logged where it happened.
+ */
+static void backoff(struct sva_ctx *ctx, int processed)
+{
+	(void)ctx;
+	if (processed <= 0)
+		usleep(10000);
+}
+
 /* Queue a one-shot POLLIN on fd; a full submission queue is flushed first. */
 static int arm(struct io_uring *ring, int fd, uint64_t tag)
 {
@@ -72,7 +84,7 @@ static int wait_uring(struct sva_ctx *ctx)
 			break;
 		}
 		if (fault) {
-			sva_fault_process(ctx, UINT32_MAX);
+			backoff(ctx, sva_fault_process(ctx, UINT32_MAX));
 			ret = arm(&ring, fe->fault_fd, EV_FAULT); /* poll_add is one-shot */
 		}
 	}
@@ -97,7 +109,7 @@ static void wait_poll(struct sva_ctx *ctx)
 		if (pfd[1].revents)
 			return;
 		if (pfd[0].revents & POLLIN)
-			sva_fault_process(ctx, UINT32_MAX);
+			backoff(ctx, sva_fault_process(ctx, UINT32_MAX));
 	}
 }
 

@@ -225,7 +225,9 @@ static void lifecycle_checks(void)
 	memset(buf, 0x33, 64 * 1024);
 
 	is_int(sva_bind(g_dev, mm, &bo, &b1), 0, "two PASIDs on one address space: first");
-	is_int(sva_bind(g_dev, mm, &bo, &b2), 0, "second");
+	bo.flags = SVA_BIND_EXTRA_PASID;
+	is_int(sva_bind(g_dev, mm, &bo, &b2), 0, "second (SVA_BIND_EXTRA_PASID)");
+	bo.flags = 0;
 	p1 = sva_bond_pasid(b1);
 	p2 = sva_bond_pasid(b2);
 	ok(p1 != p2, "distinct PASIDs %u and %u", p1, p2);
@@ -284,6 +286,84 @@ static void lifecycle_checks(void)
 	munmap(buf, 64 * 1024);
 }
 
+static int exit_pipe = -1;
+
+static void exit_marker(struct sva_bond *bond, void *drvdata)
+{
+	(void)bond;
+	(void)drvdata;
+	if (write(exit_pipe, "X", 1) != 1)
+		_exit(3);
+}
+
+/* exit() without unbinding still runs mm_exit (a destructor), as mm exit does in the kernel. */
+static void exit_checks(void)
+{
+	char got[4] = "";
+	int p[2], status;
+	pid_t pid;
+
+	if (pipe(p))
+		ktest_bail("pipe");
+	pid = fork();
+	if (pid == 0) {
+		struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = exit_marker };
+		struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
+		struct sva_ctx *ctx = ctx_mode(1);
+		struct sva_bond *bond;
+		struct sva_dev *dev;
+		struct sva_mm *mm;
+
+		close(p[0]);
+		exit_pipe = p[1];
+		if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, &bo, &bond))
+			_exit(2);
+		exit(0); /* no unbind, no free */
+	}
+	close(p[1]);
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit: the child bound and called exit()");
+	ok(read(p[0], got, sizeof(got)) == 1 && got[0] == 'X', "exit: its bond's mm_exit ran once during exit()");
+	close(p[0]);
+}
+
+/* A fault inside a THP-backed range maps the whole 2 MiB page. */
+static void thp_checks(void)
+{
+	struct sva_ctx *ctx = ctx_mode(1);
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	const uint64_t huge = 2ull << 20, at = 0x60000000ull;
+	unsigned char back[PG];
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	unsigned char *buf = ktest_map_at(at, 2 * huge, PROT_READ | PROT_WRITE);
+
+	if (madvise(buf, 2 * huge, MADV_HUGEPAGE) == 0)
+		memset(buf, 7, 2 * huge);
+	if (!sva_vma_has_thp(at)) {
+		skip(4, "no transparent huge pages in this kernel/VM (CONFIG_TRANSPARENT_HUGEPAGE, or none free)");
+		munmap(buf, 2 * huge);
+		sva_ctx_free(ctx);
+		return;
+	}
+	sva_dev_open_mock(ctx, NULL, &dev);
+	sva_mm_new(ctx, NULL, &mm);
+	is_int(sva_bind(dev, mm, &bo, &bond), 0, "thp: bind");
+	sva_dev_inject_fault(dev, sva_bond_pasid(bond), at + huge + 12345, SVA_ACCESS_READ, 0);
+	is_int(sva_ctx_process_faults(ctx, 4), 1, "thp: a fault inside a THP-backed range");
+	sva_bond_stats(bond, &st);
+	is_int(st.pages_mapped, huge / PG, "thp: maps the whole 2 MiB page (%llu pages)", (unsigned long long)st.pages_mapped);
+	ok(access_read(ctx, mm->ioas_id, at + 2 * huge - PG, back, PG, 0) == 0 && back[0] == 7,
+	   "thp: its last 4 KiB page is visible too");
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	munmap(buf, 2 * huge);
+}
+
 int main(void)
 {
 	struct sva_ctx *probe;
@@ -302,5 +382,7 @@ int main(void)
 	engine_checks(1);
 	engine_checks(0);
 	lifecycle_checks();
+	exit_checks();
+	thp_checks();
 	return done_testing();
 }

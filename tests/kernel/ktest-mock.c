@@ -144,7 +144,10 @@ static void bind_checks(struct sva_ctx *ctx)
 	   "lookup by PASID finds the bond and its drvdata");
 	ok(sva_bond_drvdata(b1) == (void *)0xd00d, "sva_bond_drvdata");
 
-	is_int(sva_bind(g_dev, mm, &bo, &b2), 0, "a second PASID on the same address space");
+	is_int(sva_bind(g_dev, mm, &bo, &b2), -EEXIST, "a second PASID bind of the same address space: -EEXIST");
+	bo.flags |= SVA_BIND_EXTRA_PASID;
+	is_int(sva_bind(g_dev, mm, &bo, &b2), 0, "with SVA_BIND_EXTRA_PASID: a second PASID on the same address space");
+	bo.flags &= ~SVA_BIND_EXTRA_PASID;
 	p2 = sva_bond_pasid(b2);
 	ok(p2 != p1, "with its own PASID (%u)", p2);
 	is_int(b2->hwpt->id, h1, "sharing the device's HWPT on that address space");
