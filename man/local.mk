@@ -1,7 +1,7 @@
 # Man pages: section 3 for every public function, 1 for tools, 7 for concepts.
 
 # Contexts, logging, devices, the selftest mock.
-dist_man_MANS += \
+dist_man_MANS += man/sva-bench.1 \
 	man/sva_ctx_new.3 \
 	man/sva_ctx_free.3 \
 	man/sva_ctx_fd.3 \

@@ -393,7 +393,10 @@ static void run(struct sva_ctx *ctx, struct sva_dev *dev, struct results *res)
 	munmap(mem, NPAGES * PG * 2);
 }
 
-int main(int argc, char **argv)
+/* The benchmark, for this program's main and for tools/sva-bench. */
+int bench_fault(int argc, char **argv);
+
+int bench_fault(int argc, char **argv)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_FAULT_POLL, .pasid_grace_ns = 1 };
 	struct results res = { 0 };
@@ -441,3 +444,10 @@ int main(int argc, char **argv)
 	sva_ctx_free(ctx);
 	return 0;
 }
+
+#ifndef SVA_BENCH_LIBRARY
+int main(int argc, char **argv)
+{
+	return bench_fault(argc, argv);
+}
+#endif

@@ -475,7 +475,10 @@ static void run(int rounds, struct result res[2])
 	}
 }
 
-int main(int argc, char **argv)
+/* The benchmark, for this program's main and for tools/sva-bench. */
+int bench_pasid(int argc, char **argv);
+
+int bench_pasid(int argc, char **argv)
 {
 	bool json = false;
 	int rounds = 7;
@@ -542,3 +545,10 @@ int main(int argc, char **argv)
 	free(freed);
 	return 0;
 }
+
+#ifndef SVA_BENCH_LIBRARY
+int main(int argc, char **argv)
+{
+	return bench_pasid(argc, argv);
+}
+#endif
