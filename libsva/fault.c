@@ -195,10 +195,16 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 		*sticky = reason;
 		return KABI_IOMMUFD_PAGE_RESP_INVALID;
 	}
-	atomic_fetch_add_explicit(&bond->faults, 1, memory_order_relaxed);
+	/*
+	 * `faults` is counted last, with release order, after the other counters
+	 * and the report: whoever sees a fault counted (sva_bond_stats reads it
+	 * first, with acquire) sees everything about it.
+	 */
 	atomic_fetch_add_explicit(&bond->pages_mapped, pages, memory_order_relaxed);
-	if (!reason)
+	if (!reason) {
+		atomic_fetch_add_explicit(&bond->faults, 1, memory_order_release);
 		return code;
+	}
 	atomic_fetch_add_explicit(&bond->invalid, 1, memory_order_relaxed);
 	*sticky = reason;
 	if (bond->ops.fault_error) {
@@ -213,6 +219,7 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 
 		bond->ops.fault_error(bond, &rep, bond->drvdata);
 	}
+	atomic_fetch_add_explicit(&bond->faults, 1, memory_order_release);
 	return KABI_IOMMUFD_PAGE_RESP_INVALID;
 }
 
@@ -358,7 +365,7 @@ SVA_EXPORT int sva_bond_stats(const struct sva_bond *bond, struct sva_bond_stats
 
 	if (!bond)
 		return -EINVAL;
-	s.faults = atomic_load(&((struct sva_bond *)bond)->faults);
+	s.faults = atomic_load_explicit(&((struct sva_bond *)bond)->faults, memory_order_acquire);
 	s.groups = atomic_load(&((struct sva_bond *)bond)->groups);
 	s.invalid = atomic_load(&((struct sva_bond *)bond)->invalid);
 	s.pages_mapped = atomic_load(&((struct sva_bond *)bond)->pages_mapped);

@@ -8,21 +8,28 @@
 #            headers, then the kernel tier in the QEMU VM (make check-vm), then
 #            make distcheck
 #   clang    -Werror, unit tests
-#   asan     AddressSanitizer + UndefinedBehaviorSanitizer, unit tests
-#   tsan     ThreadSanitizer, unit tests (the concurrency stress test)
+#   asan     AddressSanitizer + UndefinedBehaviorSanitizer: unit tests, and the
+#            kernel tests on the VM's mock topology (the fault engine, its thread)
+#   tsan     ThreadSanitizer: the same (the concurrency stress test, the fault thread)
 #   fuzz     libFuzzer on the PASID allocator for SVA_FUZZ_SECONDS (default 60)
+#   packages from the `make dist` tarball, in build/pkg (nothing outside build/):
+#            the install test (make install DESTDIR + a program built against
+#            the installed libsva.pc), dpkg-buildpackage -b + lintian (failing
+#            on E:) + the symbols file, rpmbuild -bb, and the install test on
+#            the unpacked .debs and .rpms
 # A missing QEMU, a kernel that fails to build or a VM that does not report
 # back fails the run; nothing is skipped silently.  The last line is the total
 # over every test log: "N passed, N failed, N skipped".
 #
 # Environment: SVA_FUZZ_SECONDS, SVA_VM_* (see tests/vm/local.mk), SVA_TIERS
-# (default "gcc clang asan tsan fuzz distcheck"), XDG_CACHE_HOME (kernel cache).
+# (default "gcc clang asan tsan fuzz distcheck packages"), XDG_CACHE_HOME
+# (kernel cache).
 set -uo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/libsva
 jobs=$(($(nproc) + 1))
-tiers=${SVA_TIERS:-gcc clang asan tsan fuzz distcheck}
+tiers=${SVA_TIERS:-gcc clang asan tsan fuzz distcheck packages}
 results=$src/build/results
 failed_steps=()
 t0=$(date +%s)
@@ -58,7 +65,107 @@ build_check() {
 	return $rc
 }
 
-"$src/tools/install-deps.sh" build vm test || { fail deps; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+# The packages tier: one TAP line per step in build/results/packages.log; the
+# install test's own lines go to build/results/install.log.  Everything is
+# built from the `make dist` tarball under build/pkg, so neither the source
+# tree nor its parent directory gets anything.
+pkg_n=0
+pkg_ok() {
+	pkg_n=$((pkg_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $pkg_n - $2"
+	else
+		echo "not ok $pkg_n - $2"
+	fi | tee -a "$results/packages.log"
+	return "$1"
+}
+
+packages() {
+	local pkg=$src/build/pkg rc=0 version tarball t deb_src f
+	pkg_n=0
+	rm -rf "$pkg" && mkdir -p "$pkg/build" "$pkg/deb" "$pkg/rpm" || return 1
+	: >"$results/packages.log"
+
+	say "packages: configure, make, make dist"
+	t=$(date +%s)
+	(cd "$pkg/build" && "$src/configure" -q >configure.log 2>&1 && make -j"$jobs" >make.log 2>&1 &&
+		make dist >dist.log 2>&1)
+	if ! pkg_ok $? "make dist in build/pkg/build ($(($(date +%s) - t)) s)"; then
+		tail -20 "$pkg"/build/*.log
+		echo "1..$pkg_n" >>"$results/packages.log"
+		return 1
+	fi
+	version=$(sed -n 's/^PACKAGE_VERSION = //p' "$pkg/build/Makefile")
+	tarball=$pkg/build/libsva-$version.tar.gz
+
+	say "packages: install test (make install DESTDIR, a program against libsva.pc)"
+	sh "$src/tests/install/test-install.sh" --build "$pkg/build" >"$results/install.log" 2>&1 || rc=1
+	grep -E '^(not ok|Bail out)' "$results/install.log"
+	sh "$src/tests/vm/tap-summary.sh" --label "install test" "$results/install.log"
+
+	say "packages: dpkg-buildpackage -us -uc -b"
+	t=$(date +%s)
+	if [ "$(cd "$src" && dpkg-parsechangelog -S Version)" != "$version" ]; then
+		pkg_ok 1 "debian/changelog has the tarball's version, $version" || rc=1
+	fi
+	deb_src=$pkg/deb/libsva-$version
+	tar -xzf "$tarball" -C "$pkg/deb" && cp -a "$src/debian" "$deb_src/" &&
+		(cd "$deb_src" && DEB_BUILD_OPTIONS="parallel=$jobs" dpkg-buildpackage -us -uc -b >"$pkg/deb/build.log" 2>&1)
+	if pkg_ok $? "dpkg-buildpackage -us -uc -b, make check included ($(($(date +%s) - t)) s)"; then
+		say "packages: lintian"
+		t=$(date +%s)
+		lintian --fail-on error "$pkg"/deb/libsva_"$version"_*.changes >"$pkg/deb/lintian.log" 2>&1
+		pkg_ok $? "lintian: no errors ($(grep -c '^W:' "$pkg/deb/lintian.log") warnings, $(($(date +%s) - t)) s)" || rc=1
+		grep -E '^[EWI]:' "$pkg/deb/lintian.log"
+		# dpkg-gensymbols only warns about new symbols; here they fail the tier.
+		(cd "$deb_src" && dpkg-gensymbols -plibsva1 -Pdebian/libsva1 -c4 -O"$pkg/deb/symbols.generated") \
+			>"$pkg/deb/symbols.log" 2>&1
+		pkg_ok $? "debian/libsva1.symbols lists exactly the symbols libsva.so.1 exports" || {
+			rc=1
+			grep -E '^[-+] ' "$pkg/deb/symbols.log"
+			echo "update debian/libsva1.symbols: see the comment at its top"
+		}
+		rm -rf "$pkg/deb/root" && mkdir -p "$pkg/deb/root"
+		for f in "$pkg"/deb/*_"$version"_*.deb; do
+			case $f in *-dbgsym_*) ;; *) dpkg-deb -x "$f" "$pkg/deb/root" ;; esac
+		done
+		sh "$src/tests/install/test-install.sh" --root "$pkg/deb/root" >"$pkg/deb/install-test.log" 2>&1
+		pkg_ok $? "the .debs, unpacked, pass the install test (build/pkg/deb/install-test.log)" || rc=1
+	else
+		rc=1
+		grep -E '^(FAIL|ERROR):|error:' "$pkg/deb/build.log" | head -20
+		tail -20 "$pkg/deb/build.log"
+	fi
+
+	say "packages: rpmbuild -bb"
+	t=$(date +%s)
+	if [ "$(sed -n 's/^Version:[[:blank:]]*//p' "$src/rpm/libsva.spec")" != "$version" ]; then
+		pkg_ok 1 "rpm/libsva.spec has the tarball's version, $version" || rc=1
+	fi
+	# --nodeps: the BuildRequires name Fedora packages, which Debian's rpm
+	# database does not know; the same libraries are installed as .debs.
+	mkdir -p "$pkg/rpm/SOURCES" "$pkg/rpm/tmp" && cp "$tarball" "$pkg/rpm/SOURCES/" &&
+		rpmbuild -bb --nodeps --define "_topdir $pkg/rpm" --define "_tmppath $pkg/rpm/tmp" \
+			"$src/rpm/libsva.spec" >"$pkg/rpm/rpmbuild.log" 2>&1
+	if pkg_ok $? "rpmbuild -bb, make check included ($(($(date +%s) - t)) s)"; then
+		rm -rf "$pkg/rpm/root" && mkdir -p "$pkg/rpm/root"
+		for f in "$pkg"/rpm/RPMS/*/*.rpm; do
+			(cd "$pkg/rpm/root" && rpm2cpio "$f" | cpio -idm --quiet) || rc=1
+		done
+		sh "$src/tests/install/test-install.sh" --root "$pkg/rpm/root" >"$pkg/rpm/install-test.log" 2>&1
+		pkg_ok $? "the .rpms, unpacked, pass the install test (build/pkg/rpm/install-test.log)" || rc=1
+	else
+		rc=1
+		grep -E '^(FAIL|ERROR):|error:' "$pkg/rpm/rpmbuild.log" | head -20
+		tail -20 "$pkg/rpm/rpmbuild.log"
+	fi
+	echo "1..$pkg_n" >>"$results/packages.log"
+	return $rc
+}
+
+deps="build vm test"
+case " $tiers " in *" packages "*) deps="$deps pkg" ;; esac
+"$src/tools/install-deps.sh" $deps || { fail deps; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 say "uAPI headers"
 uapi=$(uapi_headers) || { fail uapi; uapi=; }
 echo "uapi: ${uapi:-none}"
@@ -74,8 +181,16 @@ for tier in $tiers; do
 		(cd "$src/build/gcc" && make -j"$jobs" check-vm) || fail check-vm
 		;;
 	clang) build_check clang CC=clang --enable-werror || fail clang ;;
-	asan) build_check asan CC=gcc --enable-werror --enable-sanitizers=address,undefined || fail asan ;;
-	tsan) build_check tsan CC=clang --enable-werror --enable-sanitizers=thread || fail tsan ;;
+	asan | tsan)
+		if [ "$tier" = asan ]; then
+			build_check asan CC=gcc --enable-werror --enable-sanitizers=address,undefined || fail asan
+		else
+			build_check tsan CC=clang --enable-werror --enable-sanitizers=thread || fail tsan
+		fi
+		# The fault engine and its thread only run against a kernel: the mock topology, sanitized.
+		say "$tier: kernel tier, mock topology (make check-vm)"
+		(cd "$src/build/$tier" && make -j"$jobs" check-vm SVA_VM_TOPOLOGIES=mock) || fail "$tier-vm"
+		;;
 	fuzz)
 		secs=${SVA_FUZZ_SECONDS:-60}
 		say "fuzz: libFuzzer for ${secs}s"
@@ -104,6 +219,7 @@ for tier in $tiers; do
 			fail distcheck
 		fi
 		;;
+	packages) packages || fail packages ;;
 	*) fail "unknown-tier-$tier" ;;
 	esac
 done

@@ -553,7 +553,12 @@ uint32_t sva_bond_pasid(const struct sva_bond *bond);
 /* The bond's drvdata.  Thread-safe. */
 void *sva_bond_drvdata(const struct sva_bond *bond);
 
-/* Fault counters of a bond.  Thread-safe.  Errors: -EINVAL NULL or bad size. */
+/*
+ * Fault counters of a bond.  `faults` is updated last: once it counts a fault,
+ * the other counters and the fault_error report of that fault are visible, so
+ * waiting for `faults` to reach N and then reading `invalid` is reliable.
+ * Thread-safe.  Errors: -EINVAL NULL or bad size.
+ */
 int sva_bond_stats(const struct sva_bond *bond, struct sva_bond_stats *stats);
 
 /* ------------------------------------------------------------ fault engine */

@@ -56,7 +56,7 @@ check-vm: $(KERNEL_TESTS) tools/sva-demo
 	echo "check-vm: the main job (sva-demo, not TAP: its exit status decides)"; \
 	$(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology vtd48-numa --raw \
 	  --logdir $(VM_LOGDIR)/demo --kernel "$$kernel" -- tools/sva-demo || rc=1; \
-	$(SHELL) $(top_srcdir)/tests/vm/tap-summary.sh --label check-vm $(VM_LOGDIR)/*.log $(VM_LOGDIR)/demo/vm-boot-*.log; \
+	$(SHELL) $(top_srcdir)/tests/vm/tap-summary.sh --label check-vm $(VM_LOGDIR)/*.log $(VM_LOGDIR)/demo/*.log; \
 	exit $$rc
 
 .PHONY: check-vm vm-kernel
