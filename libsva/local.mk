@@ -41,5 +41,7 @@ endif
 EXTRA_libsva_libsva_la_DEPENDENCIES = $(top_srcdir)/libsva/libsva.map
 EXTRA_DIST += libsva/libsva.map libsva/libsva.pc.in
 
-include_HEADERS += include/sva/sva.h
+# Installed as <sva/sva.h>, the name every user includes.
+svaincludedir = $(includedir)/sva
+svainclude_HEADERS = include/sva/sva.h
 pkgconfig_DATA += libsva/libsva.pc

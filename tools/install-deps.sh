@@ -1,9 +1,11 @@
 #!/bin/bash
 # Install the Debian packages libsva's scripts need, only those missing.
-#   tools/install-deps.sh build|vm|test ...
+#   tools/install-deps.sh build|vm|test|pkg ...
 #     build  compilers and libraries to build libsva
 #     vm     QEMU, busybox and the kernel build tools for the test VM
 #     test   clang's sanitizer and fuzzer runtimes, python3 (JSON checks)
+#     pkg    dpkg-buildpackage, debhelper, lintian, rpmbuild (Debian's rpm) and
+#            cpio for the packages tier (no fakeroot: Rules-Requires-Root: no)
 # Runs apt-get as root (or through sudo).  The system's apt sources are used
 # as they are; the 7.x kernel source comes through tests/vm/private-apt.sh.
 set -euo pipefail
@@ -12,10 +14,11 @@ declare -A group=(
 	[build]="build-essential autoconf automake libtool autoconf-archive pkg-config liburing-dev libnuma-dev"
 	[vm]="qemu-system-x86 busybox-static flex bison bc libelf-dev libssl-dev cpio xz-utils"
 	[test]="clang libclang-rt-14-dev python3"
+	[pkg]="dpkg-dev debhelper lintian rpm cpio"
 )
 want=()
 for g in "$@"; do
-	[ -n "${group[$g]:-}" ] || { echo "install-deps: unknown group '$g' (build, vm, test)" >&2; exit 2; }
+	[ -n "${group[$g]:-}" ] || { echo "install-deps: unknown group '$g' (build, vm, test, pkg)" >&2; exit 2; }
 	want+=(${group[$g]})
 done
 missing=()

@@ -3,7 +3,10 @@
 #
 # sva-info against a fake sysfs tree: text and JSON output, natural ordering,
 # missing attributes, JSON string escaping, the environment and option
-# precedence, and usage errors (exit status 2).  No kernel support is needed:
+# precedence, and usage errors (exit status 2).  Then --doctor against fake
+# sysfs and proc trees: PASS, WARN, FAIL and SKIP lines, PCI config spaces with
+# and without PASID/ATS/PRI, kernel configs (gzip and plain), limits, huge
+# pages, and the exit status (4 with a FAIL).  No kernel support is needed:
 # the iommufd path and the dev root point into the temporary tree, so the test
 # never opens a real device even on a machine that has some.
 #
@@ -145,7 +148,7 @@ sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2"
 run --help
 check "--help exits 0" [ "$rc" -eq 0 ]
 check "--help prints usage on stdout, nothing on stderr" eval 'has "^Usage: sva-info" && empty "$tmp/err"'
-check "--help documents every option" eval 'has --json && has --sysfs-root && has --dev-root && has --iommu-path && has --no-open && has --verbose && has --version'
+check "--help documents every option" eval 'has --json && has --sysfs-root && has --dev-root && has --iommu-path && has --no-open && has --verbose && has --version && has --doctor && has --proc-root && has --kernel-config'
 
 run --version
 check "--version exits 0 and names the package" eval '[ "$rc" -eq 0 ] && has "^sva-info (libsva) [0-9]"'
@@ -275,6 +278,233 @@ check "an empty \$SVA_SYSFS_ROOT means /sys" [ "$rc" -eq 0 ]
 run --sysfs-root="$E" --dev-root="$D" -v
 check "-v: libsva logs on stderr despite SVA_LOG=off" eval '[ "$rc" -eq 0 ] && has_err "^libsva error: .*CONFIG_IOMMUFD"'
 check "-v: stdout unchanged" has "^no VFIO cdev devices found"
+
+# ============================================================== --doctor
+# A fake machine: sysfs ($DS), proc ($DP) and dev ($DD) trees.  The iommufd
+# path never opens (it does not exist), so no real device is touched and the
+# per-device iommufd checks are skipped.
+DS="$tmp/doc-sys"
+DP="$tmp/doc-proc"
+DD="$tmp/doc-dev"
+mkdir -p "$DS/class/iommu/dmar0" "$DS/class/iommu/dmar1" "$DS/class/vfio-dev" "$DS/bus/pci/drivers/vfio-pci" \
+	"$DS/bus/pci/devices" "$DS/kernel/mm/transparent_hugepage" "$DP/self" "$DP/sys/vm" "$DP/sys/kernel" \
+	"$DD/vfio/devices"
+
+# put_le FILE OFFSET NBYTES VALUE: write VALUE little-endian into FILE (POSIX sh).
+put_le() {
+	i=0
+	while [ $i -lt "$3" ]; do
+		b=$((($4 >> (8 * i)) & 255))
+		if [ $b -ne 0 ]; then
+			# shellcheck disable=SC2059
+			printf "\\$(printf %o $b)" | dd of="$1" bs=1 seek=$(($2 + i)) conv=notrunc 2>/dev/null
+		fi
+		i=$((i + 1))
+	done
+}
+
+# zeros FILE SIZE: a config space of SIZE zero bytes, vendor 8086.
+zeros() {
+	dd if=/dev/zero of="$1" bs="$2" count=1 2>/dev/null
+	put_le "$1" 0 2 0x8086
+}
+
+# doc_dev N ADDR GROUP: vfioN on PCI function ADDR, bound to vfio-pci, in IOMMU
+# group GROUP ("" for none), its node a symlink to /dev/null (a character
+# device, which the doctor never opens here).
+doc_dev() {
+	P="$DS/devices/pci0000:00/$2"
+	mkdir -p "$P/vfio-dev/vfio$1"
+	echo 0x8086 >"$P/vendor"
+	echo 0x0b25 >"$P/device"
+	echo 0 >"$P/numa_node"
+	ln -s ../../../bus/pci/drivers/vfio-pci "$P/driver"
+	ln -s ../../../bus/pci "$P/subsystem"
+	ln -s "../../../devices/pci0000:00/$2" "$DS/bus/pci/devices/$2"
+	ln -s "../../../$2" "$P/vfio-dev/vfio$1/device"
+	ln -s "../../devices/pci0000:00/$2/vfio-dev/vfio$1" "$DS/class/vfio-dev/vfio$1"
+	if [ -n "$3" ]; then
+		mkdir -p "$DS/kernel/iommu_groups/$3"
+		ln -s "../../../kernel/iommu_groups/$3" "$P/iommu_group"
+	fi
+	ln -s /dev/null "$DD/vfio/devices/vfio$1"
+}
+
+# vfio0: PASID (20 bits, exec, priv), ATS and PRI, in a translated group.
+# Extended capabilities: ATS at 0x100 -> PASID at 0x140 -> PRI at 0x160.
+doc_dev 0 0000:6a:01.0 7
+echo DMA-FQ >"$DS/kernel/iommu_groups/7/type"
+C="$DS/devices/pci0000:00/0000:6a:01.0/config"
+zeros "$C" 4096
+put_le "$C" 256 4 $((0x0f | 1 << 16 | 0x140 << 20))
+put_le "$C" 320 4 $((0x1b | 1 << 16 | 0x160 << 20))
+put_le "$C" 324 2 $((20 << 8 | 0x6))
+put_le "$C" 352 4 $((0x13 | 1 << 16))
+put_le "$C" 360 4 512
+
+# vfio1: an extended capability list that loops on itself (AER at 0x100
+# pointing back at 0x100), and no PASID, ATS or PRI; identity default domain.
+doc_dev 1 0000:6b:00.0 12
+echo identity >"$DS/kernel/iommu_groups/12/type"
+C="$DS/devices/pci0000:00/0000:6b:00.0/config"
+zeros "$C" 4096
+put_le "$C" 256 4 $((0x01 | 2 << 16 | 0x100 << 20))
+
+# vfio2: only 64 bytes of config space readable (what a user without
+# CAP_SYS_ADMIN gets); group type unreadable.
+doc_dev 2 0000:6c:00.0 13
+zeros "$DS/devices/pci0000:00/0000:6c:00.0/config" 64
+
+# vfio3: conventional PCI (256 bytes), no IOMMU group, and no device node.
+doc_dev 3 0000:6d:00.0 ""
+zeros "$DS/devices/pci0000:00/0000:6d:00.0/config" 256
+rm "$DD/vfio/devices/vfio3"
+
+printf 'CONFIG_VFIO=m\nCONFIG_IOMMUFD=m\n# CONFIG_IOMMUFD_TEST is not set\nCONFIG_VFIO_DEVICE_CDEV=y\n' | gzip -c >"$DP/config.gz"
+echo 0.0.0-sva-test >"$DP/sys/kernel/osrelease"
+echo 'BOOT_IMAGE=/vmlinuz root=/dev/sda1 intel_iommu=on' >"$DP/cmdline"
+printf 'processor\t: 0\nflags\t\t: fpu vme pse\n' >"$DP/cpuinfo"
+printf 'Name:\tsva-info\nCapInh:\t0000000000000000\nCapEff:\t0000000000000000\n' >"$DP/self/status"
+printf 'Limit                     Soft Limit           Hard Limit           Units     \nMax locked memory         8388608              8388608              bytes     \n' >"$DP/self/limits"
+echo 'always madvise [never]' >"$DS/kernel/mm/transparent_hugepage/enabled"
+echo 0 >"$DP/sys/vm/nr_hugepages"
+printf 'HugePages_Total:       0\nHugePages_Free:        0\nHugePages_Size:     2048 kB\nHugepagesize:       2048 kB\n' >"$DP/meminfo"
+
+# doctor ARGS...: sva-info --doctor on the fake machine.
+doctor() {
+	run --doctor --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu" "$@"
+}
+# line STATUS ID REGEX: a check line with that status and id whose text matches.
+line() { grep -Eq "^$1  $2: $3" "$tmp/out"; }
+nolines() { ! grep -Eq "^[A-Z]{4}  $1:" "$tmp/out"; }
+
+doctor
+cp "$tmp/out" "$tmp/doctor.txt"
+check "--doctor: a FAIL exits 4" [ "$rc" -eq 4 ]
+check "--doctor: nothing on stderr (libsva's own log is off)" empty "$tmp/err"
+check "--doctor: every line is a status, a check id and a message" \
+	eval '[ -z "$(sed "/^\$/d" "$tmp/out" | sed "\$d" | grep -Ev "^(PASS|WARN|FAIL|SKIP)  [a-z0-9 -]+: ")" ]'
+check "--doctor: CONFIG_IOMMUFD=m from config.gz passes" line PASS config-iommufd "CONFIG_IOMMUFD=m, a module \\($DP/config.gz\\)"
+check "--doctor: CONFIG_VFIO_DEVICE_CDEV=y passes" line PASS config-vfio-cdev "CONFIG_VFIO_DEVICE_CDEV=y"
+check "--doctor: IOMMU units and group types" line PASS iommu "IOMMU active: dmar0, dmar1; 3 IOMMU groups \\(default domains: DMA-FQ 1, identity 1, unknown 1\\); host drivers bypass"
+check "--doctor: a missing iommufd with CONFIG_IOMMUFD=m says modprobe" \
+	line FAIL iommufd "$tmp/no-iommu does not exist: the iommufd module is not loaded\\. Fix: modprobe iommufd$"
+check "--doctor: the VFIO devices are counted" line PASS vfio-devices "4 VFIO cdev devices: vfio0, vfio1, vfio2, vfio3$"
+check "--doctor: vfio0 node and driver" line PASS "vfio0 device" "$DD/vfio/devices/vfio0, bound to vfio-pci \\(0000:6a:01\\.0, 8086:0b25\\)$"
+check "--doctor: vfio0 translated group" line PASS "vfio0 iommu-group" "IOMMU group 7, translated \\(DMA-FQ\\)$"
+check "--doctor: vfio0 PASID capability, width and bits" line PASS "vfio0 pci-pasid" "PCI PASID capability: 20-bit PASIDs \\(exec, priv\\)$"
+check "--doctor: vfio0 ATS capability" line PASS "vfio0 pci-ats" "PCI ATS capability \\(invalidate queue depth 32\\)$"
+check "--doctor: vfio0 PRI capability" line PASS "vfio0 pci-pri" "PCI PRI capability \\(512 outstanding page requests\\)$"
+check "--doctor: no iommufd: the per-device iommufd check is skipped, saying why" \
+	line SKIP "vfio0 iommufd-info" "not opened: the iommufd did not open"
+check "--doctor: vfio1 identity domain passes" line PASS "vfio1 iommu-group" "IOMMU group 12, default domain identity"
+check "--doctor: vfio1 without PASID warns (RID binds only), survives a looping list" \
+	line WARN "vfio1 pci-pasid" "no PCI PASID capability: RID binds only.*Fix: nothing to change in software"
+check "--doctor: vfio1 without ATS passes (a cost, not a limit)" line PASS "vfio1 pci-ats" "no PCI ATS capability"
+check "--doctor: vfio1 without PRI warns: no I/O page faults, bind pinned" \
+	line WARN "vfio1 pci-pri" "no PCI PRI capability: the device cannot take I/O page faults, so fault-capable binds \\(the default\\) fail on it\\. Fix: bind with SVA_BIND_PINNED"
+check "--doctor: vfio2 unreadable group type warns" line WARN "vfio2 iommu-group" "IOMMU group 13, translation mode unknown"
+check "--doctor: vfio2 64-byte config space: one warning, needs root" \
+	eval 'line WARN "vfio2 pci-caps" "only the first 64 bytes of the PCI config space could be read \\(reading past byte 64 needs root: CAP_SYS_ADMIN\\).*Fix: run sva-info --doctor as root$" && nolines "vfio2 pci-pasid"'
+check "--doctor: vfio3 missing node fails" line FAIL "vfio3 device" "$DD/vfio/devices/vfio3 is missing\\. Fix: "
+check "--doctor: vfio3 without an IOMMU group fails" line FAIL "vfio3 iommu-group" "no IOMMU group: the device is not behind an IOMMU"
+check "--doctor: vfio3 conventional PCI: no extended config space" \
+	line WARN "vfio3 pci-pasid" "no PCI PASID capability \\(no PCI Express extended config space\\)"
+check "--doctor: vfio3 no node: iommufd check skipped" line SKIP "vfio3 iommufd-info" "not opened"
+check "--doctor: RLIMIT_MEMLOCK of 8 MiB without CAP_IPC_LOCK warns, with the fix" \
+	line WARN memlock "RLIMIT_MEMLOCK is 8 MiB and this process lacks CAP_IPC_LOCK.*Fix: raise it.*ulimit -l"
+check "--doctor: no THP and no hugetlb pages warns" \
+	line WARN hugepages "no huge pages \\(transparent huge pages: never; hugetlb pages: 0 reserved, 0 free, 2048 kB each\\)"
+check "--doctor: the summary counts and the verdict" \
+	has "^14 passed, 8 warnings, 3 failed, 4 skipped: SVA cannot work on this machine yet: fix the FAIL lines first$"
+
+doctor --no-open
+check "--doctor --no-open: device checks skipped, saying so" eval '[ "$rc" -eq 4 ] && line SKIP "vfio0 iommufd-info" "not opened \\(--no-open\\)"'
+
+doctor --json
+cp "$tmp/out" "$tmp/doctor.json"
+check "--doctor --json: the same exit status" [ "$rc" -eq 4 ]
+if [ $have_python = yes ]; then
+	check "--doctor --json: valid JSON" json_ok "$tmp/doctor.json"
+	check "--doctor --json: top level is roots, checks and summary" json_assert "$tmp/doctor.json" \
+		'set(d) == {"roots", "checks", "summary"} and d["roots"]["proc_root"].endswith("/doc-proc")'
+	check "--doctor --json: every check has id, device, status, message, fix and data" json_assert "$tmp/doctor.json" \
+		'all(set(c) == {"id", "device", "status", "message", "fix", "data"} and c["status"] in ("pass", "warn", "fail", "skip") and ((c["fix"] is None) == (c["status"] in ("pass", "skip")) or c["status"] == "warn") for c in d["checks"])'
+	check "--doctor --json: the text and JSON agree line by line" json_assert "$tmp/doctor.json" \
+		'[c["status"].upper() + "  " + (c["device"] + " " if c["device"] else "") + c["id"] + ": " + c["message"] + (". Fix: " + c["fix"] if c["fix"] else "") for c in d["checks"]] == open(sys.argv[1].replace(".json", ".txt")).read().split("\n")[:len(d["checks"])]'
+	check "--doctor --json: the summary matches the checks and the exit status" json_assert "$tmp/doctor.json" \
+		'(lambda s, cs: s["fail"] == sum(c["status"] == "fail" for c in cs) and s["warn"] == sum(c["status"] == "warn" for c in cs) and s["pass"] == sum(c["status"] == "pass" for c in cs) and s["skip"] == sum(c["status"] == "skip" for c in cs) and s["result"] == "fail" and s["exit_status"] == 4)(d["summary"], d["checks"])'
+	check "--doctor --json: typed data (PASID width, memlock bytes, kernel option)" json_assert "$tmp/doctor.json" \
+		'(lambda by: by[("vfio0", "pci-pasid")]["data"]["width"] == 20 and by[("vfio0", "pci-pasid")]["data"]["exec"] is True and by[(None, "memlock")]["data"]["limit_bytes"] == 8388608 and by[(None, "memlock")]["data"]["cap_ipc_lock"] is False and by[(None, "config-iommufd")]["data"]["value"] == "m" and by[(None, "iommu")]["data"]["groups"] == 3)({(c["device"], c["id"]): c for c in d["checks"]})'
+else
+	for i in 1 2 3 4 5 6; do
+		skip "python3 not found: cannot validate or inspect the doctor's JSON"
+	done
+fi
+
+# Other proc facts: CAP_IPC_LOCK, unlimited memlock, huge pages.
+printf 'Name:\tsva-info\nCapEff:\t0000000000204000\n' >"$DP/self/status"
+echo 16 >"$DP/sys/vm/nr_hugepages"
+doctor
+check "--doctor: CAP_IPC_LOCK makes RLIMIT_MEMLOCK irrelevant" line PASS memlock "CAP_IPC_LOCK: iommufd does not charge pinned pages"
+check "--doctor: reserved hugetlb pages pass" line PASS hugepages "transparent huge pages: never; hugetlb pages: 16 reserved"
+check "--doctor: with CAP_SYS_ADMIN a 64-byte config space is not blamed on root" \
+	eval 'line WARN "vfio2 pci-caps" "only the first 64 bytes of the PCI config space could be read, so" '
+printf 'Max locked memory         unlimited            unlimited            bytes\n' >"$DP/self/limits"
+printf 'CapEff:\t0000000000000000\n' >"$DP/self/status"
+doctor
+check "--doctor: unlimited RLIMIT_MEMLOCK passes" line PASS memlock "RLIMIT_MEMLOCK is unlimited$"
+printf 'Max locked memory         134217728            134217728            bytes\n' >"$DP/self/limits"
+doctor
+check "--doctor: 128 MiB RLIMIT_MEMLOCK passes" line PASS memlock "RLIMIT_MEMLOCK is 128 MiB"
+
+# Kernel configs: a plain file given with --kernel-config, one that is missing.
+printf '# CONFIG_IOMMUFD is not set\nCONFIG_VFIO=y\n' >"$tmp/kconfig"
+doctor --kernel-config="$tmp/kconfig"
+check "--doctor: CONFIG_IOMMUFD not set fails, with the fix" \
+	line FAIL config-iommufd "CONFIG_IOMMUFD is not set in this kernel \\($tmp/kconfig\\)\\. Fix: boot a kernel built with CONFIG_IOMMUFD"
+check "--doctor: an absent option is not set" line FAIL config-vfio-cdev "CONFIG_VFIO_DEVICE_CDEV is not set"
+check "--doctor: no iommufd in the kernel: the iommufd line says why" \
+	line FAIL iommufd ".* does not exist: the kernel has no iommufd \\(CONFIG_IOMMUFD is not set\\)"
+doctor --kernel-config="$tmp/no-such-config"
+check "--doctor: an unreadable kernel config warns once, and the rest still runs" \
+	eval 'line WARN kernel-config "cannot read the kernel config \\($tmp/no-such-config: No such file or directory\\)" && nolines config-iommufd && line FAIL iommufd ".* does not exist\\. Fix: modprobe iommufd; if there is no such module"'
+rm "$DP/config.gz"
+doctor
+check "--doctor: no config.gz and no /boot config: names both, warns" \
+	line WARN kernel-config "cannot read the kernel config \\($DP/config.gz: No such file or directory; /boot/config-0\\.0\\.0-sva-test: No such file or directory\\).*Fix: 'modprobe configs'"
+printf '\037\213garbage' >"$DP/config.gz"
+doctor
+check "--doctor: a corrupt config.gz warns, quietly" \
+	eval 'line WARN kernel-config "cannot read the kernel config \\($DP/config.gz: gzip could not decompress it; " && empty "$tmp/err"'
+printf 'hello\n' >"$DP/config.gz"
+doctor
+check "--doctor: a file that is no kernel config warns" line WARN kernel-config "cannot read the kernel config \\($DP/config.gz: it holds no CONFIG_ lines; "
+
+# A machine without an IOMMU: a VM without a vIOMMU, then one turned off.
+E2="$tmp/doc-empty-sys"
+mkdir -p "$E2"
+printf 'processor\t: 0\nflags\t\t: fpu vme hypervisor lahf_lm\n' >"$DP/cpuinfo"
+run --doctor --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu" --kernel-config="$tmp/kconfig"
+check "--doctor, no IOMMU in a VM: fails and says why" \
+	line FAIL iommu "no IOMMU is active: $E2/class/iommu is empty and there are no IOMMU groups, so nothing can translate device addresses: this is a virtual machine and its hypervisor gives it no virtual IOMMU\\. Fix: give the VM a virtual IOMMU"
+check "--doctor, no class/vfio-dev: warns and names the kernel option" \
+	line WARN vfio-devices "no VFIO cdev devices: the kernel lacks CONFIG_VFIO_DEVICE_CDEV.*Fix: boot a kernel with CONFIG_VFIO_DEVICE_CDEV, then bind"
+check "--doctor, no IOMMU: exit 4" [ "$rc" -eq 4 ]
+echo 'root=/dev/sda1 intel_iommu=off quiet' >"$DP/cmdline"
+run --doctor --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+check "--doctor: intel_iommu=off on the command line is named as the cause" \
+	line FAIL iommu "no IOMMU is active.*the kernel command line turns it off\\. Fix: remove intel_iommu=off from the kernel command line$"
+run --doctor --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path=/dev/null
+check "--doctor: an iommu path that is not an iommufd fails" line FAIL iommufd "/dev/null is not an iommufd device node"
+
+# Usage errors stay distinguishable from the doctor's 3 and 4.
+run --doctor --no-such-option
+check "--doctor with an unknown option exits 2" [ "$rc" -eq 2 ]
+run --proc-root="$DP"
+check "--proc-root without --doctor is a usage error" eval '[ "$rc" -eq 2 ] && has_err "proc-root goes with --doctor"'
+run --doctor --kernel-config=
+check "an empty --kernel-config exits 2" eval '[ "$rc" -eq 2 ] && has_err "kernel-config needs a non-empty argument"'
 
 echo "1..$count"
 [ "$failed" -eq 0 ]
