@@ -506,5 +506,16 @@ check "--proc-root without --doctor is a usage error" eval '[ "$rc" -eq 2 ] && h
 run --doctor --kernel-config=
 check "an empty --kernel-config exits 2" eval '[ "$rc" -eq 2 ] && has_err "kernel-config needs a non-empty argument"'
 
+# This very host, as it is: without /dev/iommu the doctor must fail and say why.
+if [ -e /dev/iommu ]; then
+	skip "this host has /dev/iommu: the no-IOMMU verdict is checked in the fake trees and the VM"
+	skip "(same)"
+else
+	run --doctor
+	check "--doctor on this host (no /dev/iommu) exits 4" [ "$rc" -eq 4 ]
+	check "--doctor on this host names the missing /dev/iommu and the fix" \
+		eval 'grep -q "^FAIL  iommufd: /dev/iommu does not exist.*Fix: " "$tmp/out"'
+fi
+
 echo "1..$count"
 [ "$failed" -eq 0 ]

@@ -36,7 +36,7 @@ VM_LOGDIR = $(top_builddir)/test-results/vm
 vm-kernel:
 	@$(SHELL) $(top_srcdir)/tests/vm/build-kernel.sh
 
-check-vm: $(KERNEL_TESTS) tools/sva-demo
+check-vm: $(KERNEL_TESTS) tools/sva-demo tools/sva-info
 	@if test -z "`echo $(KERNEL_TESTS)`"; then \
 	  echo "check-vm: no kernel tests (KERNEL_TESTS, from tests/kernel/local.mk, is empty)" >&2; \
 	  exit 1; \
@@ -51,7 +51,7 @@ check-vm: $(KERNEL_TESTS) tools/sva-demo
 	for topology in $${SVA_VM_TOPOLOGIES:-mock vtd39 vtd48-numa}; do \
 	  echo "check-vm: topology $$topology"; \
 	  $(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology $$topology \
-	    --logdir $(VM_LOGDIR) --kernel "$$kernel" -- $(KERNEL_TESTS) || rc=1; \
+	    --logdir $(VM_LOGDIR) --kernel "$$kernel" -- $(KERNEL_TESTS) +tools/sva-info || rc=1; \
 	done; \
 	echo "check-vm: the main job (sva-demo, not TAP: its exit status decides)"; \
 	$(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology vtd48-numa --raw \

@@ -4,7 +4,8 @@
 #
 # usage: mkinitramfs.sh OUT.cpio.gz TESTBIN...
 #
-# TESTBIN: a real ELF binary, static or dynamic.  Its shared libraries (found
+# TESTBIN: a real ELF binary, static or dynamic; "+PATH" packs a helper the
+# tests may run as /tests/NAME without running it as a test.  Its shared libraries (found
 #   with ldd) are packed in /lib/sva, on the tests' LD_LIBRARY_PATH, and the
 #   dynamic loader at its own path; libgcc_s too (glibc dlopen()s it).  A libtool
 #   wrapper script is accepted too: its .libs/ binary is packed and ldd resolves
@@ -94,6 +95,9 @@ $(echo "$lddout" | grep 'not found')
 
 : > "$stage/tests/order"
 for t in "$@"; do
+    # "+PATH": a helper the tests call (/tests/NAME), packed but not run.
+    helper=0
+    case $t in +*) helper=1; t=${t#+} ;; esac
     [ -f "$t" ] || die "test binary $t not found (not built?)"
     name=$(basename "$t")
     libpath=
@@ -114,7 +118,7 @@ for t in "$@"; do
     cp -L "$bin" "$stage/tests/$name"
     chmod 755 "$stage/tests/$name"
     copy_libs "$bin" "$libpath"
-    echo "$name" >> "$stage/tests/order"
+    [ "$helper" = 1 ] || echo "$name" >> "$stage/tests/order"
 done
 
 # Host SVA_* settings for the tests (single-line values only).

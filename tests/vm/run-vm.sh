@@ -16,7 +16,8 @@
 #   --kernel F     the bzImage (default: SVA_VM_KERNEL, else build-kernel.sh).
 #   --hugepages N  reserve N 2 MiB huge pages in the guest (default 0;
 #                  SVA_VM_HUGEPAGES), hugetlbfs mounted on /dev/hugepages.
-#   TESTBIN        real ELF test binaries (see mkinitramfs.sh).
+#   TESTBIN        real ELF test binaries (see mkinitramfs.sh); "+PATH" packs a
+#                  helper the tests run as /tests/NAME, not run as a test itself.
 #   --raw          the programs are not TAP tests (sva-demo): each passes when it
 #                  exits 0 and leaves no kernel WARNING/BUG/Oops; its output is
 #                  kept as DIR/NAME-TOPOLOGY.log as it is.
@@ -97,7 +98,7 @@ esac
 # SVA_VM_APPEND: more kernel parameters, for debugging (e.g. loglevel=7, no quiet).
 [ -z "${SVA_VM_APPEND:-}" ] || cmdline="$cmdline $SVA_VM_APPEND"
 
-for t in "$@"; do [ -f "$t" ] || die "test binary $t not found (not built?)"; done
+for t in "$@"; do [ -f "${t#+}" ] || die "test binary ${t#+} not found (not built?)"; done
 
 if [ -z "$kernel" ]; then
     kernel=$(sh "$here/build-kernel.sh") || die "no test kernel (build-kernel.sh failed)"
@@ -121,7 +122,10 @@ trap 'cleanup; trap - EXIT; exit 130' INT TERM
 
 sh "$here/mkinitramfs.sh" "$work/initramfs.cpio.gz" "$@" || die "cannot build the initramfs"
 names=
-for t in "$@"; do b=$(basename "$t"); names="$names ${b#lt-}"; done
+for t in "$@"; do
+    case $t in +*) continue ;; esac # a helper, not a test
+    b=$(basename "$t"); names="$names ${b#lt-}"
+done
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 secs() { awk -v ms="$1" 'BEGIN { printf "%.1f", ms / 1000 }'; }
