@@ -7,20 +7,8 @@
  */
 #include <time.h>
 
-#include "ktest.h"
-#include "kabi.h"
+#include "ktest_edu.h"
 
-#define EDU_VENDOR 0x1234
-#define EDU_DEVICE 0x11e8
-#define EDU_ID 0x00
-#define EDU_DMA_SRC 0x80
-#define EDU_DMA_DST 0x88
-#define EDU_DMA_CNT 0x90
-#define EDU_DMA_CMD 0x98
-#define EDU_CMD_START 1u
-#define EDU_CMD_TO_RAM 2u
-#define EDU_DEV_BUF 0x40000u
-#define DMA_LEN 1024u	    /* QEMU 7.2's edu rejects 4096-byte transfers */
 #define BUF_VA 0x8000000ull /* 128 MiB: under edu's 28-bit DMA mask */
 #define PG 4096u
 
@@ -29,71 +17,6 @@ struct edu {
 	volatile uint8_t *bar;
 	size_t bar_len;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int region(struct sva_dev *dev, uint32_t index, struct kabi_vfio_region_info *ri)
-{
-	*ri = (struct kabi_vfio_region_info){ .argsz = sizeof(*ri), .index = index };
-	return ioctl(sva_dev_fd(dev), KABI_VFIO_DEVICE_GET_REGION_INFO, ri) ? -errno : 0;
-}
-
-static int edu_setup(struct edu *e)
-{
-	struct kabi_vfio_region_info ri;
-	uint16_t cmd;
-	void *p;
-
-	if (region(e->dev, KABI_VFIO_PCI_BAR0_REGION_INDEX, &ri) || !(ri.flags & KABI_VFIO_REGION_INFO_FLAG_MMAP))
-		return -ENODEV;
-	p = mmap(NULL, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, sva_dev_fd(e->dev), (off_t)ri.offset);
-	if (p == MAP_FAILED)
-		return -errno;
-	e->bar = p;
-	e->bar_len = ri.size;
-	/* Bus master on, or the device's DMA never leaves it. */
-	if (region(e->dev, KABI_VFIO_PCI_CONFIG_REGION_INDEX, &ri))
-		return -ENODEV;
-	if (pread(sva_dev_fd(e->dev), &cmd, 2, (off_t)ri.offset + 4) != 2)
-		return -EIO;
-	cmd |= 0x4;
-	if (pwrite(sva_dev_fd(e->dev), &cmd, 2, (off_t)ri.offset + 4) != 2)
-		return -EIO;
-	return 0;
-}
-
-static uint32_t rd32(struct edu *e, unsigned off)
-{
-	return *(volatile uint32_t *)(volatile void *)(e->bar + off);
-}
-
-static void wr64(struct edu *e, unsigned off, uint64_t v)
-{
-	*(volatile uint64_t *)(volatile void *)(e->bar + off) = v;
-}
-
-/* One DMA; edu finishes after ~100 ms of virtual time, so poll its command register. */
-static int edu_dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t len, int to_ram)
-{
-	uint64_t deadline = now_ns() + 10ull * 1000000000ull;
-
-	wr64(e, EDU_DMA_SRC, src);
-	wr64(e, EDU_DMA_DST, dst);
-	wr64(e, EDU_DMA_CNT, len);
-	wr64(e, EDU_DMA_CMD, EDU_CMD_START | (to_ram ? EDU_CMD_TO_RAM : 0));
-	while (rd32(e, EDU_DMA_CMD) & EDU_CMD_START) {
-		if (now_ns() > deadline)
-			return -ETIMEDOUT;
-		usleep(1000);
-	}
-	return 0;
-}
 
 static void open_checks(struct sva_ctx *ctx, const char *pci)
 {
@@ -158,46 +81,46 @@ static void dma_checks(struct sva_dev *dev, struct sva_mm *mm)
 	uint8_t *src = ktest_map_at(BUF_VA, PG, PROT_READ | PROT_WRITE);
 	uint8_t *dst = ktest_map_at(BUF_VA + PG, PG, PROT_READ | PROT_WRITE);
 	uint8_t *hidden = ktest_map_at(BUF_VA + 2 * PG, PG, PROT_READ | PROT_WRITE);
-	uint8_t before[DMA_LEN];
+	uint8_t before[EDU_DMA_LEN];
 	int landed;
 
-	if (!is_int(edu_setup(&e), 0, "map edu's BAR0 and enable bus mastering"))
+	if (!ok((e.bar = ktest_edu_bar(dev, &e.bar_len)) != NULL, "map edu's BAR0 and enable bus mastering"))
 		return;
-	is_int(rd32(&e, EDU_ID) & 0xff, 0xed, "edu id register (0x%08x)", rd32(&e, EDU_ID));
-	for (unsigned i = 0; i < DMA_LEN; i++)
+	is_int(ktest_edu_rd32(e.bar, EDU_ID) & 0xff, 0xed, "edu id register (0x%08x)", ktest_edu_rd32(e.bar, EDU_ID));
+	for (unsigned i = 0; i < EDU_DMA_LEN; i++)
 		src[i] = (uint8_t)(i * 13 + 1);
 	memset(dst, 0, PG);
 	memset(hidden, 0x5a, PG);
 	is_int(sva_mm_prefault(mm, src, 2 * PG), 0, "make src and dst visible at IOVA == VA");
 
-	is_int(edu_dma(&e, BUF_VA, EDU_DEV_BUF, DMA_LEN, 0), 0, "DMA RAM -> device");
-	is_int(edu_dma(&e, EDU_DEV_BUF, BUF_VA + PG, DMA_LEN, 1), 0, "DMA device -> RAM");
-	ok(memcmp(src, dst, DMA_LEN) == 0, "the bytes made the round trip through the IOMMU");
+	is_int(ktest_edu_dma(e.bar, BUF_VA, EDU_DEV_BUF, EDU_DMA_LEN, 0), 0, "DMA RAM -> device");
+	is_int(ktest_edu_dma(e.bar, EDU_DEV_BUF, BUF_VA + PG, EDU_DMA_LEN, 1), 0, "DMA device -> RAM");
+	ok(memcmp(src, dst, EDU_DMA_LEN) == 0, "the bytes made the round trip through the IOMMU");
 
 	/* Reading memory that was never made visible must not bring its bytes in. */
-	is_int(edu_dma(&e, BUF_VA + 2 * PG, EDU_DEV_BUF, DMA_LEN, 0), 0, "DMA from an invisible IOVA completes");
+	is_int(ktest_edu_dma(e.bar, BUF_VA + 2 * PG, EDU_DEV_BUF, EDU_DMA_LEN, 0), 0, "DMA from an invisible IOVA completes");
 	memset(dst, 0, PG);
-	edu_dma(&e, EDU_DEV_BUF, BUF_VA + PG, DMA_LEN, 1);
+	ktest_edu_dma(e.bar, EDU_DEV_BUF, BUF_VA + PG, EDU_DMA_LEN, 1);
 	landed = 0;
-	for (unsigned i = 0; i < DMA_LEN; i++)
+	for (unsigned i = 0; i < EDU_DMA_LEN; i++)
 		landed += dst[i] == 0x5a;
-	ok(landed < (int)DMA_LEN, "the invisible page's bytes did not reach the device (%d of %u matched)", landed,
-	   DMA_LEN);
+	ok(landed < (int)EDU_DMA_LEN, "the invisible page's bytes did not reach the device (%d of %u matched)", landed,
+	   EDU_DMA_LEN);
 
 	/* Writing to memory that was never made visible must not land. */
-	edu_dma(&e, BUF_VA, EDU_DEV_BUF, DMA_LEN, 0);
-	is_int(edu_dma(&e, EDU_DEV_BUF, BUF_VA + 2 * PG, DMA_LEN, 1), 0, "DMA to an invisible IOVA completes");
+	ktest_edu_dma(e.bar, BUF_VA, EDU_DEV_BUF, EDU_DMA_LEN, 0);
+	is_int(ktest_edu_dma(e.bar, EDU_DEV_BUF, BUF_VA + 2 * PG, EDU_DMA_LEN, 1), 0, "DMA to an invisible IOVA completes");
 	landed = 0;
-	for (unsigned i = 0; i < DMA_LEN; i++)
+	for (unsigned i = 0; i < EDU_DMA_LEN; i++)
 		landed += hidden[i] != 0x5a;
 	is_int(landed, 0, "the invisible page is untouched");
 
 	/* After invalidate, the device loses access at once. */
 	is_int(sva_mm_invalidate(mm, dst, PG), 2 * PG,
 	       "invalidate dst (its chunk spans src too)");
-	memcpy(before, dst, DMA_LEN);
-	edu_dma(&e, EDU_DEV_BUF, BUF_VA + PG, DMA_LEN, 1);
-	ok(memcmp(before, dst, DMA_LEN) == 0, "a DMA after invalidate does not land");
+	memcpy(before, dst, EDU_DMA_LEN);
+	ktest_edu_dma(e.bar, EDU_DEV_BUF, BUF_VA + PG, EDU_DMA_LEN, 1);
+	ok(memcmp(before, dst, EDU_DMA_LEN) == 0, "a DMA after invalidate does not land");
 	munmap((void *)e.bar, e.bar_len);
 	munmap(src, PG);
 	munmap(dst, PG);

@@ -31,24 +31,6 @@ static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report 
 	rep->last = *r;
 }
 
-static int access_read(struct sva_ctx *ctx, uint32_t ioas, uint64_t iova, void *buf, size_t len, int write)
-{
-	struct kabi_iommu_test_cmd create = { .op = KABI_TEST_OP_CREATE_ACCESS, .id = ioas };
-	struct kabi_iommu_test_cmd rw = { .op = KABI_TEST_OP_ACCESS_RW };
-	int ret = ktest_cmd(ctx, &create);
-
-	if (ret)
-		return ret;
-	rw.id = create.create_access.out_access_fd;
-	rw.access_rw.iova = iova;
-	rw.access_rw.length = len;
-	rw.access_rw.uptr = (uintptr_t)buf;
-	rw.access_rw.flags = KABI_MOCK_ACCESS_RW_SLOW_PATH | (write ? KABI_MOCK_ACCESS_RW_WRITE : 0);
-	ret = ktest_cmd(ctx, &rw);
-	close((int)create.create_access.out_access_fd);
-	return ret;
-}
-
 static struct sva_ctx *ctx_mode(int poll_mode)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .pasid_grace_ns = UINT64_MAX,
@@ -134,14 +116,14 @@ static void engine_checks(int poll_mode)
 	       "%s: a write fault is handled", mode);
 	sva_bond_stats(bond, &st);
 	is_int(st.invalid - base.invalid, 0, "%s: and not answered INVALID", mode);
-	ok(access_read(ctx, mm->ioas_id, BUF_VA + 5 * PG, back, PG, 0) == 0 && memcmp(back, buf + 5 * PG, PG) == 0,
+	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 5 * PG, back, PG, 0) == 0 && memcmp(back, buf + 5 * PG, PG) == 0,
 	   "%s: the kernel reads the process's bytes at IOVA == VA through the new mapping", mode);
 	is_int(st.pages_mapped, SVA_FAULT_AROUND_DEFAULT / PG, "%s: fault-around mapped the 64 KiB window (%llu pages)",
 	       mode, (unsigned long long)st.pages_mapped);
-	ok(access_read(ctx, mm->ioas_id, BUF_VA + 15 * PG, back, PG, 0) == 0 &&
+	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 15 * PG, back, PG, 0) == 0 &&
 		   memcmp(back, buf + 15 * PG, PG) == 0,
 	   "%s: a neighbouring page in the window is visible too", mode);
-	is_int(access_read(ctx, mm->ioas_id, BUF_VA + 16 * PG, back, PG, 0), -ENOENT,
+	is_int(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 16 * PG, back, PG, 0), -ENOENT,
 	       "%s: the page past the aligned window is not", mode);
 	is_int(fault(ctx, dev, bond, BUF_VA + 6 * PG, SVA_ACCESS_READ, poll_mode), 0,
 	       "%s: a fault on an already visible page is answered SUCCESS", mode);
@@ -157,8 +139,8 @@ static void engine_checks(int poll_mode)
 		   rep.last.access == SVA_ACCESS_WRITE && rep.last.dev == dev && rep.last.pasid == sva_bond_pasid(bond),
 	   "%s: is INVALID, reported once with -EACCES, address, access, device and PASID", mode);
 	is_int(fault(ctx, dev, bond, BUF_VA + 0x100000, SVA_ACCESS_READ, poll_mode), 0, "%s: a read fault on it", mode);
-	ok(access_read(ctx, mm->ioas_id, BUF_VA + 0x100000, back, PG, 0) == 0, "%s: maps it", mode);
-	ok(access_read(ctx, mm->ioas_id, BUF_VA + 0x100000, back, PG, 1) != 0, "%s: read-only", mode);
+	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 0x100000, back, PG, 0) == 0, "%s: maps it", mode);
+	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 0x100000, back, PG, 1) != 0, "%s: read-only", mode);
 
 	/* Nothing mapped there, and outside the window. */
 	rep.n = 0;
@@ -179,7 +161,7 @@ static void engine_checks(int poll_mode)
 	sva_bond_stats(bond, &st);
 	uint64_t before = st.faults;
 	is_int(sva_mm_prefault(mm, buf + 32 * PG, 32 * PG), 0, "%s: prefault 128 KiB ahead of a job", mode);
-	ok(access_read(ctx, mm->ioas_id, BUF_VA + 32 * PG, back, PG, 0) == 0, "%s: visible without a fault", mode);
+	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 32 * PG, back, PG, 0) == 0, "%s: visible without a fault", mode);
 	sva_bond_stats(bond, &st);
 	is_int(st.faults, before, "%s: the prefaulted job took zero faults", mode);
 
@@ -233,7 +215,7 @@ static void lifecycle_checks(void)
 	ok(p1 != p2, "distinct PASIDs %u and %u", p1, p2);
 	sva_dev_inject_fault(g_dev, p2, BUF_VA + 0x400000, SVA_ACCESS_READ, 0);
 	is_int(sva_ctx_process_faults(g_dev->ctx, 4), 1, "a fault on the second PASID is resolved");
-	ok(access_read(ctx, mm->ioas_id, BUF_VA + 0x400000, back, PG, 0) == 0 && back[0] == 0x33,
+	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 0x400000, back, PG, 0) == 0 && back[0] == 0x33,
 	   "into the shared address space");
 
 	/* A private address space mirrors nothing on demand. */
@@ -355,7 +337,7 @@ static void thp_checks(void)
 	is_int(sva_ctx_process_faults(ctx, 4), 1, "thp: a fault inside a THP-backed range");
 	sva_bond_stats(bond, &st);
 	is_int(st.pages_mapped, huge / PG, "thp: maps the whole 2 MiB page (%llu pages)", (unsigned long long)st.pages_mapped);
-	ok(access_read(ctx, mm->ioas_id, at + 2 * huge - PG, back, PG, 0) == 0 && back[0] == 7,
+	ok(ktest_access_rw(ctx, mm->ioas_id, at + 2 * huge - PG, back, PG, 0) == 0 && back[0] == 7,
 	   "thp: its last 4 KiB page is visible too");
 	sva_unbind(bond);
 	sva_mm_free(mm);

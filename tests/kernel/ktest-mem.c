@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "ktest.h"
+#include "ktest_edu.h"
 #include "kabi.h"
 #include "mem_window.h"
 
@@ -79,25 +80,6 @@ static struct sva_ctx *mem_ctx(void)
 	} while (0)
 
 /* ------------------------------------------------------------- helpers */
-
-/* Software "DMA" through the IOAS: reads the pinned pages, not the current VA. */
-static int access_rw(struct sva_ctx *ctx, uint32_t ioas, uint64_t iova, void *buf, size_t len, int write)
-{
-	struct kabi_iommu_test_cmd create = { .op = KABI_TEST_OP_CREATE_ACCESS, .id = ioas };
-	struct kabi_iommu_test_cmd rw = { .op = KABI_TEST_OP_ACCESS_RW };
-	int ret = ktest_cmd(ctx, &create);
-
-	if (ret)
-		return ret;
-	rw.id = create.create_access.out_access_fd;
-	rw.access_rw.iova = iova;
-	rw.access_rw.length = len;
-	rw.access_rw.uptr = (uintptr_t)buf;
-	rw.access_rw.flags = KABI_MOCK_ACCESS_RW_SLOW_PATH | (write ? KABI_MOCK_ACCESS_RW_WRITE : 0);
-	ret = ktest_cmd(ctx, &rw);
-	close((int)create.create_access.out_access_fd);
-	return ret;
-}
 
 /* Is [p, p + len) free in the process (nothing mapped there)? */
 static int va_free(void *p, size_t len)
@@ -238,11 +220,11 @@ static void mock_window(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_dev *
 	is_int((uintptr_t)p, KABI_MOCK_APERTURE_START, "mock: at the window's lowest address (bottom-up)");
 	ok(strstr(log_last_alloc, "no NUMA placement") != NULL, "mock: the debug line says where it went (%s)",
 	   log_last_alloc);
-	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, PG, 0), -ENOENT,
+	is_int(ktest_access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, PG, 0), -ENOENT,
 	       "mock: without SVA_MEM_PREFAULT the device sees nothing there yet");
 	is_int(sva_mm_prefault(mm, p, 64 * KiB), 0, "mock: sva_mm_prefault() of it works (inside the window)");
 	is_int(sva_mem_free(mm, p, 64 * KiB), 0, "mock: sva_mem_free");
-	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, PG, 0), -ENOENT,
+	is_int(ktest_access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, PG, 0), -ENOENT,
 	       "mock: after sva_mem_free the device sees nothing");
 	ok(va_free(p, 64 * KiB), "mock: and the range is unmapped in the process");
 
@@ -253,20 +235,20 @@ static void mock_window(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_dev *
 	for (unsigned i = 0; i < 3 * PG; i++)
 		p[i] = (unsigned char)(i * 13 + 5);
 	memset(back, 0, sizeof(back));
-	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, sizeof(back), 0), 0,
+	is_int(ktest_access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, sizeof(back), 0), 0,
 	       "mock: the kernel reads IOVA %p through the pinned pages", (void *)p);
 	ok(memcmp(back, p, sizeof(back)) == 0, "mock: and sees what the process wrote (all 3 pages)");
 	memset(back, 0xa5, PG);
-	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p + PG, back, PG, 1), 0, "mock: a device write to page 2");
+	is_int(ktest_access_rw(ctx, mm->ioas_id, (uintptr_t)p + PG, back, PG, 1), 0, "mock: a device write to page 2");
 	for (unsigned i = 0; i < PG; i++)
 		bad += p[PG + i] != 0xa5;
 	is_int(bad, 0, "mock: the process sees the device's bytes");
-	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p + 3 * PG, back, PG, 0), -ENOENT,
+	is_int(ktest_access_rw(ctx, mm->ioas_id, (uintptr_t)p + 3 * PG, back, PG, 0), -ENOENT,
 	       "mock: nothing visible past the rounded length");
 	EXPECT_FAIL(sva_mem_free(mm, p + PG, 10000 - PG), -EINVAL, "mock: free of a pointer inside it: -EINVAL");
-	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, PG, 0), 0, "mock: a refused free changes nothing");
+	is_int(ktest_access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, PG, 0), 0, "mock: a refused free changes nothing");
 	is_int(sva_mem_free(mm, p, 10000), 0, "mock: sva_mem_free");
-	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, PG, 0), -ENOENT,
+	is_int(ktest_access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, PG, 0), -ENOENT,
 	       "mock: after sva_mem_free the device read gives -ENOENT");
 	EXPECT_FAIL(sva_mem_free(mm, p, 10000), -EINVAL, "mock: double free: -EINVAL");
 
@@ -341,13 +323,13 @@ static void mock_huge(struct sva_ctx *ctx, struct sva_mm *mm)
 	ok(strstr(log_last_alloc, sva_mem_backing_name(b)) != NULL, "huge: the debug line names the backing");
 	memset(p, 0x3c, 3 * MiB);
 	memset(back, 0, sizeof(back));
-	ok(access_rw(ctx, mm->ioas_id, (uintptr_t)p + 3 * MiB - 64, back, 64, 0) == 0 && back[0] == 0x3c &&
+	ok(ktest_access_rw(ctx, mm->ioas_id, (uintptr_t)p + 3 * MiB - 64, back, 64, 0) == 0 && back[0] == 0x3c &&
 		   back[63] == 0x3c,
 	   "huge: the kernel reads the process's bytes at the end of the 3 MiB");
-	ok(access_rw(ctx, mm->ioas_id, (uintptr_t)p + 4 * MiB - 64, back, 64, 0) == 0,
+	ok(ktest_access_rw(ctx, mm->ioas_id, (uintptr_t)p + 4 * MiB - 64, back, 64, 0) == 0,
 	   "huge: the whole 4 MiB (rounded) is visible");
 	is_int(sva_mem_free(mm, p, 3 * MiB), 0, "huge: sva_mem_free with the length asked for");
-	is_int(access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, 64, 0), -ENOENT, "huge: gone from the device's view");
+	is_int(ktest_access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, 64, 0), -ENOENT, "huge: gone from the device's view");
 }
 
 static void mock_fork(struct sva_mm *mm)
@@ -392,7 +374,7 @@ static void mock_undo(struct sva_ctx *ctx, struct sva_mm *mm)
 		    "undo: SVA_MEM_PREFAULT of 1 MiB over a 64 KiB RLIMIT_MEMLOCK: -ENOMEM");
 	ok(p == (void *)0x1, "undo: *out untouched");
 	ok(va_free((void *)(uintptr_t)KABI_MOCK_APERTURE_START, 1 * MiB), "undo: nothing left mapped in the window");
-	is_int(access_rw(ctx, mm->ioas_id, KABI_MOCK_APERTURE_START, back, sizeof(back), 0), -ENOENT,
+	is_int(ktest_access_rw(ctx, mm->ioas_id, KABI_MOCK_APERTURE_START, back, sizeof(back), 0), -ENOENT,
 	       "undo: nothing visible to the device");
 	setrlimit(RLIMIT_MEMLOCK, &old);
 	cap_effective(CAP_IPC_LOCK, 1);
@@ -426,69 +408,6 @@ static void mock_checks(struct sva_ctx *ctx)
 
 /* ----------------------------------------------------------- on VT-d/edu */
 
-#define EDU_VENDOR 0x1234
-#define EDU_DEVICE 0x11e8
-#define EDU_DMA_SRC 0x80
-#define EDU_DMA_DST 0x88
-#define EDU_DMA_CNT 0x90
-#define EDU_DMA_CMD 0x98
-#define EDU_CMD_START 1u
-#define EDU_CMD_TO_RAM 2u
-#define EDU_DEV_BUF 0x40000u
-#define EDU_DMA_MASK ((1ull << 28) - 1)
-#define DMA_LEN 1024u /* QEMU 7.2's edu rejects 4096-byte transfers */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int region(struct sva_dev *dev, uint32_t index, struct kabi_vfio_region_info *ri)
-{
-	*ri = (struct kabi_vfio_region_info){ .argsz = sizeof(*ri), .index = index };
-	return ioctl(sva_dev_fd(dev), KABI_VFIO_DEVICE_GET_REGION_INFO, ri) ? -errno : 0;
-}
-
-/* Map BAR0 and turn bus mastering on. */
-static volatile uint8_t *edu_bar(struct sva_dev *dev, size_t *len)
-{
-	struct kabi_vfio_region_info ri;
-	uint16_t cmd;
-	void *p;
-
-	if (region(dev, KABI_VFIO_PCI_BAR0_REGION_INDEX, &ri) || !(ri.flags & KABI_VFIO_REGION_INFO_FLAG_MMAP))
-		return NULL;
-	p = mmap(NULL, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, sva_dev_fd(dev), (off_t)ri.offset);
-	if (p == MAP_FAILED)
-		return NULL;
-	*len = ri.size;
-	if (region(dev, KABI_VFIO_PCI_CONFIG_REGION_INDEX, &ri) ||
-	    pread(sva_dev_fd(dev), &cmd, 2, (off_t)ri.offset + 4) != 2)
-		return NULL;
-	cmd |= 0x4;
-	if (pwrite(sva_dev_fd(dev), &cmd, 2, (off_t)ri.offset + 4) != 2)
-		return NULL;
-	return p;
-}
-
-static int edu_dma(volatile uint8_t *bar, uint64_t src, uint64_t dst, uint32_t len, int to_ram)
-{
-	uint64_t deadline = now_ns() + 10ull * 1000000000ull;
-
-	*(volatile uint64_t *)(volatile void *)(bar + EDU_DMA_SRC) = src;
-	*(volatile uint64_t *)(volatile void *)(bar + EDU_DMA_DST) = dst;
-	*(volatile uint64_t *)(volatile void *)(bar + EDU_DMA_CNT) = len;
-	*(volatile uint64_t *)(volatile void *)(bar + EDU_DMA_CMD) = EDU_CMD_START | (to_ram ? EDU_CMD_TO_RAM : 0);
-	while (*(volatile uint32_t *)(volatile void *)(bar + EDU_DMA_CMD) & EDU_CMD_START) {
-		if (now_ns() > deadline)
-			return -ETIMEDOUT;
-		usleep(1000);
-	}
-	return 0;
-}
 
 /* The NUMA node of the device (before any bind: the window is the whole user space). */
 static void edu_numa(struct sva_dev *dev)
@@ -634,17 +553,17 @@ static void edu_dma_checks(struct sva_dev *dev, struct sva_mm *mm)
 	/* edu masks DMA addresses to 28 bits: libsva cannot know that, but bottom-up placement keeps them low. */
 	if ((uintptr_t)dst + PG - 1 > EDU_DMA_MASK) {
 		skip(2, "the allocations lie above edu's 28-bit DMA mask");
-	} else if (!(bar = edu_bar(dev, &bar_len))) {
+	} else if (!(bar = ktest_edu_bar(dev, &bar_len))) {
 		ok(0, "dma: map edu's BAR0");
 		skip(1, "no BAR");
 	} else {
-		for (unsigned i = 0; i < DMA_LEN; i++)
+		for (unsigned i = 0; i < EDU_DMA_LEN; i++)
 			src[i] = (uint8_t)(i * 7 + 11);
 		memset(dst, 0, PG);
-		ok(edu_dma(bar, (uintptr_t)src, EDU_DEV_BUF, DMA_LEN, 0) == 0 &&
-			   edu_dma(bar, EDU_DEV_BUF, (uintptr_t)dst, DMA_LEN, 1) == 0,
+		ok(ktest_edu_dma(bar, (uintptr_t)src, EDU_DEV_BUF, EDU_DMA_LEN, 0) == 0 &&
+			   ktest_edu_dma(bar, EDU_DEV_BUF, (uintptr_t)dst, EDU_DMA_LEN, 1) == 0,
 		   "dma: RAM (%p) -> edu -> RAM (%p)", (void *)src, (void *)dst);
-		ok(memcmp(src, dst, DMA_LEN) == 0, "dma: the bytes made the round trip through the IOMMU");
+		ok(memcmp(src, dst, EDU_DMA_LEN) == 0, "dma: the bytes made the round trip through the IOMMU");
 		munmap((void *)bar, bar_len);
 	}
 	is_int(sva_mem_free(mm, dst, PG), 0, "dma: free the destination");

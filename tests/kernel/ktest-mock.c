@@ -25,25 +25,6 @@ static void on_mm_exit(struct sva_bond *bond, void *drvdata)
 			    drvdata == (void *)0xd00d;
 }
 
-/* Software "DMA" through the IOAS: reads the pinned pages, not the current VA. */
-static int access_rw(struct sva_ctx *ctx, uint32_t ioas, uint64_t iova, void *buf, size_t len, int write)
-{
-	struct kabi_iommu_test_cmd create = { .op = KABI_TEST_OP_CREATE_ACCESS, .id = ioas };
-	struct kabi_iommu_test_cmd rw = { .op = KABI_TEST_OP_ACCESS_RW };
-	int ret = ktest_cmd(ctx, &create);
-
-	if (ret)
-		return ret;
-	rw.id = create.create_access.out_access_fd;
-	rw.access_rw.iova = iova;
-	rw.access_rw.length = len;
-	rw.access_rw.uptr = (uintptr_t)buf;
-	rw.access_rw.flags = KABI_MOCK_ACCESS_RW_SLOW_PATH | (write ? KABI_MOCK_ACCESS_RW_WRITE : 0);
-	ret = ktest_cmd(ctx, &rw);
-	close((int)create.create_access.out_access_fd);
-	return ret;
-}
-
 static void info_checks(struct sva_ctx *ctx)
 {
 	struct sva_mock_opts mo = { .size = sizeof(mo), .flags = SVA_MOCK_NO_PASID };
@@ -87,7 +68,7 @@ static void prefault_checks(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_b
 	is_int(sva_mm_prefault(mm, buf, 2 * PG), 0, "prefault two pages at 0x%llx", BUF_VA);
 	is_int(sva_mm_prefault(mm, buf + 100, 10), 0, "prefault of an already visible range is a no-op");
 	memset(back, 0, sizeof(back));
-	is_int(access_rw(ctx, mm->ioas_id, BUF_VA, back, sizeof(back), 0), 0,
+	is_int(ktest_access_rw(ctx, mm->ioas_id, BUF_VA, back, sizeof(back), 0), 0,
 	       "the kernel reads IOVA 0x%llx through the pinned pages", BUF_VA);
 	ok(memcmp(back, buf, sizeof(back)) == 0, "and sees the process's bytes at IOVA == VA");
 	check.id = bond->hwpt->id;
@@ -98,9 +79,9 @@ static void prefault_checks(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_b
 
 	is_int(sva_mm_prefault(mm, ro, PG), 0, "prefault a read-only page");
 	memset(back, 0xee, PG);
-	ok(access_rw(ctx, mm->ioas_id, BUF_VA + 0x10000, back, PG, 1) != 0,
+	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 0x10000, back, PG, 1) != 0,
 	   "a device write to the read-only mapping is refused");
-	ok(access_rw(ctx, mm->ioas_id, BUF_VA + 0x10000, back, PG, 0) == 0, "a device read of it works");
+	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 0x10000, back, PG, 0) == 0, "a device read of it works");
 
 	is_int(sva_mm_prefault(mm, none, PG), -EACCES, "prefault of PROT_NONE: -EACCES");
 	is_int(sva_mm_prefault(mm, (void *)(uintptr_t)(BUF_VA + 0x30000), PG), -EFAULT,
@@ -109,11 +90,11 @@ static void prefault_checks(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_b
 	is_int(sva_mm_prefault(mm, (void *)UINTPTR_MAX, 2), -EINVAL, "prefault of a wrapping range: -EINVAL");
 	is_int(sva_mm_prefault(mm, &stack_var, sizeof(stack_var)), -ERANGE,
 	       "prefault of the stack (outside the mock aperture): -ERANGE");
-	is_int(access_rw(ctx, mm->ioas_id, BUF_VA + 0x20000, back, PG, 0), -ENOENT,
+	is_int(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 0x20000, back, PG, 0), -ENOENT,
 	       "nothing was mapped by the failed prefaults");
 
 	is_int(sva_mm_invalidate(mm, buf + PG, 1), 2 * PG, "invalidate one byte unmaps the whole chunk (8 KiB)");
-	is_int(access_rw(ctx, mm->ioas_id, BUF_VA, back, PG, 0), -ENOENT, "after invalidate the device sees nothing");
+	is_int(ktest_access_rw(ctx, mm->ioas_id, BUF_VA, back, PG, 0), -ENOENT, "after invalidate the device sees nothing");
 	is_int(sva_mm_invalidate(mm, buf, PG), 0, "invalidating nothing returns 0");
 	is_int(sva_mm_invalidate(mm, buf, 0), -EINVAL, "invalidate of 0 bytes: -EINVAL");
 	munmap(buf, 2 * PG);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -67,6 +68,38 @@ static inline int ktest_cmd(struct sva_ctx *ctx, struct kabi_iommu_test_cmd *cmd
 {
 	cmd->size = sizeof(*cmd);
 	return ioctl(sva_ctx_fd(ctx), KABI_IOMMU_TEST_CMD, cmd) ? -errno : 0;
+}
+
+/* Monotonic time in nanoseconds. */
+static inline uint64_t ktest_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * A software "device" reading (or writing) an IOAS through the selftest access
+ * path: the pinned pages behind the IOVA, not the current VA (SLOW_PATH), so it
+ * shows exactly what a device would see.  0 or -errno (-ENOENT: not mapped).
+ */
+static inline int ktest_access_rw(struct sva_ctx *ctx, uint32_t ioas, uint64_t iova, void *buf, size_t len, int write)
+{
+	struct kabi_iommu_test_cmd create = { .op = KABI_TEST_OP_CREATE_ACCESS, .id = ioas };
+	struct kabi_iommu_test_cmd rw = { .op = KABI_TEST_OP_ACCESS_RW };
+	int ret = ktest_cmd(ctx, &create);
+
+	if (ret)
+		return ret;
+	rw.id = create.create_access.out_access_fd;
+	rw.access_rw.iova = iova;
+	rw.access_rw.length = len;
+	rw.access_rw.uptr = (uintptr_t)buf;
+	rw.access_rw.flags = KABI_MOCK_ACCESS_RW_SLOW_PATH | (write ? KABI_MOCK_ACCESS_RW_WRITE : 0);
+	ret = ktest_cmd(ctx, &rw);
+	close((int)create.create_access.out_access_fd);
+	return ret;
 }
 
 /* Does the kernel hold `hwpt` (0: nothing) on PASID `pasid` of the mock? */
