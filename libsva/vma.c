@@ -6,59 +6,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <pthread.h>
-
 #include "internal.h"
-
-int sva_vma_collect(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr)
-{
-	FILE *f = fopen("/proc/self/maps", "re");
-	uint64_t next = start;
-	char line[512];
-	size_t n = 0;
-	int ret = -EFAULT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		uint64_t lo, hi;
-		char perms[8];
-
-		/* Long path names spill over the buffer: skip the rest of such lines. */
-		if (!strchr(line, '\n')) {
-			int c;
-
-			while ((c = fgetc(f)) != EOF && c != '\n')
-				;
-		}
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s", &lo, &hi, perms) != 3)
-			continue;
-		if (hi <= next)
-			continue;
-		if (lo > next)
-			break; /* a hole before the next VMA */
-		if (n == max) {
-			ret = -E2BIG;
-			break;
-		}
-		out[n].start = next;
-		out[n].end = hi < end ? hi : end;
-		out[n].prot = (perms[0] == 'r' ? SVA_PROT_READ : 0) | (perms[1] == 'w' ? SVA_PROT_WRITE : 0);
-		next = out[n].end;
-		n++;
-		if (next >= end) {
-			ret = 0;
-			break;
-		}
-	}
-	fclose(f);
-	*nr = n;
-	return ret;
-}
 
 /* One /proc/self/maps line: "start-end perms offset dev inode [path]". */
 static int parse_line(const char *line, struct sva_vma *v)
@@ -109,6 +62,40 @@ int sva_vma_snapshot(struct sva_vma **out, size_t *nr)
 	*out = v;
 	*nr = n;
 	return 0;
+}
+
+int sva_vma_collect(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr)
+{
+	struct sva_vma *all;
+	uint64_t next = start;
+	size_t n_all, n = 0;
+	int ret = sva_vma_snapshot(&all, &n_all);
+
+	if (ret)
+		return ret;
+	ret = -EFAULT;
+	for (size_t i = 0; i < n_all; i++) {
+		if (all[i].end <= next)
+			continue;
+		if (all[i].start > next)
+			break; /* a hole before the next VMA */
+		if (n == max) {
+			ret = -E2BIG;
+			break;
+		}
+		out[n].start = next;
+		out[n].end = all[i].end < end ? all[i].end : end;
+		out[n].prot = all[i].prot & (SVA_PROT_READ | SVA_PROT_WRITE);
+		next = out[n].end;
+		n++;
+		if (next >= end) {
+			ret = 0;
+			break;
+		}
+	}
+	free(all);
+	*nr = n;
+	return ret;
 }
 
 bool sva_vma_has_thp(uint64_t start)
