@@ -346,6 +346,43 @@ static void thp_checks(void)
 	munmap(buf, 2 * huge);
 }
 
+/* A fault inside a hugetlb-backed range maps the whole 2 MiB page. */
+static void hugetlb_checks(void)
+{
+	struct sva_ctx *ctx;
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	const uint64_t huge = 2ull << 20, at = 0x64000000ull;
+	unsigned char back[PG];
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	unsigned char *buf = mmap((void *)(uintptr_t)at, huge, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (buf == MAP_FAILED) {
+		skip(4, "no hugetlb pages reserved (make check-vm reserves 8: SVA_VM_HUGEPAGES)");
+		return;
+	}
+	memset(buf, 9, huge);
+	ctx = ctx_mode(1);
+	sva_dev_open_mock(ctx, NULL, &dev);
+	sva_mm_new(ctx, NULL, &mm);
+	is_int(sva_bind(dev, mm, &bo, &bond), 0, "hugetlb: bind");
+	sva_dev_inject_fault(dev, sva_bond_pasid(bond), at + 4321, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 0);
+	is_int(sva_ctx_process_faults(ctx, 4), 1, "hugetlb: a fault inside a hugetlb page");
+	sva_bond_stats(bond, &st);
+	is_int(st.pages_mapped, huge / PG, "hugetlb: maps the whole 2 MiB page (%llu pages)",
+	       (unsigned long long)st.pages_mapped);
+	ok(ktest_access_rw(ctx, mm->ioas_id, at + huge - PG, back, PG, 0) == 0 && back[0] == 9,
+	   "hugetlb: its last 4 KiB page is visible too");
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	munmap(buf, huge);
+}
+
 int main(void)
 {
 	struct sva_ctx *probe;
@@ -366,5 +403,6 @@ int main(void)
 	lifecycle_checks();
 	exit_checks();
 	thp_checks();
+	hugetlb_checks();
 	return done_testing();
 }

@@ -9,7 +9,8 @@
 #   SVA_VM_TOPOLOGIES="mock vtd39 vtd48-numa"   which topologies (that default)
 #   SVA_VM_TIMEOUT=300      seconds per topology before QEMU is killed
 #   SVA_VM_KERNEL=FILE      use this bzImage, fetch and build nothing
-#   SVA_VM_HUGEPAGES=N      2 MiB huge pages reserved in the guest (default 0)
+#   SVA_VM_HUGEPAGES=N      2 MiB huge pages reserved in the guest (default 8,
+#                           so the hugetlb paths are tested; 0 tests their absence)
 #   SVA_VM_APPEND="..."     extra kernel parameters (debugging: loglevel=7)
 #   SVA_VM_JOBS=N           make -jN for the kernel build (default nproc + 1)
 # Results: test-results/vm/TEST-TOPOLOGY.log (plain TAP, one per test binary and
@@ -51,7 +52,8 @@ check-vm: $(KERNEL_TESTS) tools/sva-demo tools/sva-info
 	for topology in $${SVA_VM_TOPOLOGIES:-mock vtd39 vtd48-numa}; do \
 	  echo "check-vm: topology $$topology"; \
 	  $(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology $$topology \
-	    --logdir $(VM_LOGDIR) --kernel "$$kernel" -- $(KERNEL_TESTS) +tools/sva-info || rc=1; \
+	    --logdir $(VM_LOGDIR) --kernel "$$kernel" --hugepages $${SVA_VM_HUGEPAGES:-8} \
+	    -- $(KERNEL_TESTS) +tools/sva-info || rc=1; \
 	done; \
 	echo "check-vm: the main job (sva-demo, not TAP: its exit status decides)"; \
 	$(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology vtd48-numa --raw \
