@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -202,6 +203,50 @@ static void dev_errors(void)
 	sva_ctx_free(ctx);
 }
 
+/*
+ * Permission denied: root bypasses file permissions, so a child drops to
+ * nobody and opens a root-only node as its iommu path.  Exit status bits name
+ * what went wrong; the parent reports them.
+ */
+static void permission_denied(void)
+{
+	char path[300];
+	int fd, status;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		skip(2, "not root: cannot make a node this user may not open (checked as root in CI)");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s", fake_path("root-only"));
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	pid = fork();
+	if (pid == 0) {
+		struct sva_ctx_opts o = base_opts();
+		struct sva_ctx *ctx;
+		int st = 0;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(64);
+		o.iommu_path = path;
+		errors = 0;
+		if (sva_ctx_new(&o, &ctx) != -EACCES)
+			st |= 1;
+		if (errors != 1 || !strstr(last, "permission denied"))
+			st |= 2;
+		_exit(st);
+	}
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 64) {
+		skip(2, "cannot drop to user nobody here");
+		return;
+	}
+	ok(WIFEXITED(status) && !(WEXITSTATUS(status) & 1), "an iommu path the user may not open: -EACCES");
+	ok(WIFEXITED(status) && !(WEXITSTATUS(status) & 2), "one error line saying permission denied, and what to do");
+}
+
 static void log_levels(void)
 {
 	is_int(sva_log_env_level(), SVA_LOG_WARN, "default level without $SVA_LOG is warn");
@@ -224,6 +269,7 @@ int main(void)
 	fake_init();
 	log_levels();
 	ctx_errors();
+	permission_denied();
 	dev_errors();
 	fake_cleanup();
 	return done_testing();
