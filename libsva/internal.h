@@ -85,6 +85,9 @@ struct sva_vma {
 
 /* Every VMA of the process, sorted; *out is malloc'ed. */
 int sva_vma_snapshot(struct sva_vma **out, size_t *nr);
+/* A field of /proc/self/smaps for the VMA starting at `start` ("AnonHugePages",
+ * "KernelPageSize", ...): its number (kB for sizes), or -1 if not found. */
+long sva_vma_smaps_kb(uint64_t start, const char *field);
 /* Does the VMA starting at `start` hold transparent huge pages (smaps)? */
 bool sva_vma_has_thp(uint64_t start);
 /* The VMA containing addr from the process-wide cache (re-read first when

@@ -98,31 +98,38 @@ int sva_vma_collect(uint64_t start, uint64_t end, struct sva_vma *out, size_t ma
 	return ret;
 }
 
-bool sva_vma_has_thp(uint64_t start)
+long sva_vma_smaps_kb(uint64_t start, const char *field)
 {
 	FILE *f = fopen("/proc/self/smaps", "re");
+	size_t flen = strlen(field);
 	char line[512];
-	bool in = false, thp = false;
+	bool in = false;
+	long v = -1;
 
 	if (!f)
-		return false;
+		return -1;
 	while (fgets(line, sizeof(line), f)) {
 		uint64_t lo, hi;
-		unsigned long kb;
 
+		/* A VMA's header line: "lo-hi perms ..."; field lines start with a name. */
 		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
 			if (in)
 				break;
 			in = lo == start;
 			continue;
 		}
-		if (in && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1) {
-			thp = kb > 0;
+		if (in && strncmp(line, field, flen) == 0 && line[flen] == ':') {
+			v = strtol(line + flen + 1, NULL, 10);
 			break;
 		}
 	}
 	fclose(f);
-	return thp;
+	return v;
+}
+
+bool sva_vma_has_thp(uint64_t start)
+{
+	return sva_vma_smaps_kb(start, "AnonHugePages") > 0;
 }
 
 /*

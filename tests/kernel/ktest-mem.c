@@ -101,35 +101,6 @@ static void *block(uint64_t start, uint64_t end)
 	return p == (void *)(uintptr_t)start ? p : NULL;
 }
 
-static long smaps_kb(const void *p, const char *field)
-{
-	FILE *f = fopen("/proc/self/smaps", "re");
-	char line[512];
-	long v = -1;
-	int in = 0;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
-			if (in)
-				break;
-			in = lo == (uintptr_t)p;
-			continue;
-		}
-		if (in && strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':') {
-			v = strtol(line + strlen(field) + 1, NULL, 10);
-			break;
-		}
-		if (in && strncmp(line, "VmFlags", 7) == 0)
-			break;
-	}
-	fclose(f);
-	return v;
-}
-
 static long read_long(const char *path)
 {
 	FILE *f = fopen(path, "re");
@@ -312,13 +283,13 @@ static void mock_huge(struct sva_ctx *ctx, struct sva_mm *mm)
 	     log_last_alloc);
 	if (avail >= 2) {
 		is_int(b, SVA_MEM_BACKING_HUGETLB, "huge: hugetlb pages are reserved (SVA_VM_HUGEPAGES): hugetlb");
-		is_int(smaps_kb(p, "KernelPageSize"), 2048, "huge: smaps says 2 MiB kernel pages");
+		is_int(sva_vma_smaps_kb((uintptr_t)(p), "KernelPageSize"), 2048, "huge: smaps says 2 MiB kernel pages");
 	} else {
 		is_int(b, SVA_MEM_BACKING_THP, "huge: no hugetlb pages reserved: THP (MADV_HUGEPAGE)");
-		is_int(smaps_kb(p, "THPeligible"), 1, "huge: smaps says THP eligible");
+		is_int(sva_vma_smaps_kb((uintptr_t)(p), "THPeligible"), 1, "huge: smaps says THP eligible");
 		/* Whether the pin found 2 MiB pages depends on free contiguous memory. */
 		diag("huge: AnonHugePages after the prefault: %ld kB (2048 or 4096 when THP got pages)",
-		     smaps_kb(p, "AnonHugePages"));
+		     sva_vma_smaps_kb((uintptr_t)(p), "AnonHugePages"));
 	}
 	ok(strstr(log_last_alloc, sva_mem_backing_name(b)) != NULL, "huge: the debug line names the backing");
 	memset(p, 0x3c, 3 * MiB);
@@ -464,7 +435,7 @@ static void edu_numa(struct sva_dev *dev)
 
 		memset(p, 1, 2 * MiB);
 		diag("numa: backing %s, AnonHugePages %ld kB, KernelPageSize %ld kB", sva_mem_backing_name(b),
-		     smaps_kb(p, "AnonHugePages"), smaps_kb(p, "KernelPageSize"));
+		     sva_vma_smaps_kb((uintptr_t)(p), "AnonHugePages"), sva_vma_smaps_kb((uintptr_t)(p), "KernelPageSize"));
 		is_int(b, avail >= 1 ? SVA_MEM_BACKING_HUGETLB : SVA_MEM_BACKING_THP, "numa: %s (%ld free hugetlb pages)",
 		       avail >= 1 ? "hugetlb" : "THP", avail);
 		is_int(pages_node(p, 2 * MiB), two ? 1 : 0, "numa: all 512 4 KiB parts on node %d", two ? 1 : 0);

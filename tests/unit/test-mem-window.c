@@ -466,36 +466,6 @@ static void numa_checks(void)
 	EXPECT_FAIL(sva_mem_alloc(PG, &o, &p), -ENODEV, "the first node beyond the last one");
 }
 
-/* Fields of the smaps entry of the mapping that starts at p. */
-static long smaps_kb(const void *p, const char *field)
-{
-	FILE *f = fopen("/proc/self/smaps", "re");
-	char line[512];
-	long v = -1;
-	int in = 0;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
-			if (in)
-				break;
-			in = lo == (uintptr_t)p;
-			continue;
-		}
-		if (in && strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':') {
-			v = strtol(line + strlen(field) + 1, NULL, 10);
-			break;
-		}
-		if (in && strstr(line, "VmFlags"))
-			break;
-	}
-	fclose(f);
-	return v;
-}
-
 static long read_long(const char *path)
 {
 	FILE *f = fopen(path, "re");
@@ -539,17 +509,17 @@ static void huge_checks(void)
 	else
 		is_int(b, SVA_MEM_BACKING_PAGES, "with neither: base pages");
 	if (b == SVA_MEM_BACKING_HUGETLB)
-		is_int(smaps_kb(p, "KernelPageSize"), 2048, "smaps: 2 MiB kernel pages");
+		is_int(sva_vma_smaps_kb((uintptr_t)(p), "KernelPageSize"), 2048, "smaps: 2 MiB kernel pages");
 	else if (b == SVA_MEM_BACKING_THP && !strstr(mode, "[never]"))
-		is_int(smaps_kb(p, "THPeligible"), 1, "smaps: THP eligible (THP mode %.*s)", (int)strcspn(mode, "\n"),
+		is_int(sva_vma_smaps_kb((uintptr_t)(p), "THPeligible"), 1, "smaps: THP eligible (THP mode %.*s)", (int)strcspn(mode, "\n"),
 		       mode);
 	else if (b == SVA_MEM_BACKING_THP)
 		skip(1, "THP is disabled system-wide ([never])");
 	else
 		skip(1, "base pages");
 	memset(p, 0x5a, 3 * MiB);
-	diag("after touching 3 MiB: AnonHugePages %ld kB, KernelPageSize %ld kB", smaps_kb(p, "AnonHugePages"),
-	     smaps_kb(p, "KernelPageSize"));
+	diag("after touching 3 MiB: AnonHugePages %ld kB, KernelPageSize %ld kB", sva_vma_smaps_kb((uintptr_t)(p), "AnonHugePages"),
+	     sva_vma_smaps_kb((uintptr_t)(p), "KernelPageSize"));
 	is_int(sva_mem_free(NULL, p, 3 * MiB), 0, "free with the len asked for");
 	ok(sva_mem_alloc(5 * MiB, &o, &p) == 0 && sva_mem_free(NULL, p, 6 * MiB) == 0,
 	   "5 MiB, freed with the rounded 6 MiB");
