@@ -309,54 +309,56 @@ static void exit_checks(void)
 	close(p[0]);
 }
 
-/* A fault inside a THP-backed range maps the whole 2 MiB page. */
-static void thp_checks(void)
+/*
+ * Bind, fault once inside the 2 MiB page at `page` (filled with `fill`), and
+ * check the whole page became visible: the huge-page path of fault-around.
+ */
+static void huge_page_fault(const char *what, uint64_t page, unsigned char fill)
 {
 	struct sva_ctx *ctx = ctx_mode(1);
 	struct sva_bind_opts bo = { .size = sizeof(bo) };
 	struct sva_bond_stats st = { .size = sizeof(st) };
-	const uint64_t huge = 2ull << 20, at = 0x60000000ull;
+	const uint64_t huge = 2ull << 20;
 	unsigned char back[PG];
 	struct sva_bond *bond;
 	struct sva_dev *dev;
 	struct sva_mm *mm;
-	unsigned char *buf = ktest_map_at(at, 2 * huge, PROT_READ | PROT_WRITE);
 
-	if (madvise(buf, 2 * huge, MADV_HUGEPAGE) == 0)
-		memset(buf, 7, 2 * huge);
-	if (!sva_vma_has_thp(at)) {
-		skip(4, "no transparent huge pages in this kernel/VM (CONFIG_TRANSPARENT_HUGEPAGE, or none free)");
-		munmap(buf, 2 * huge);
-		sva_ctx_free(ctx);
-		return;
-	}
 	sva_dev_open_mock(ctx, NULL, &dev);
 	sva_mm_new(ctx, NULL, &mm);
-	is_int(sva_bind(dev, mm, &bo, &bond), 0, "thp: bind");
-	sva_dev_inject_fault(dev, sva_bond_pasid(bond), at + huge + 12345, SVA_ACCESS_READ, 0);
-	is_int(sva_ctx_process_faults(ctx, 4), 1, "thp: a fault inside a THP-backed range");
+	is_int(sva_bind(dev, mm, &bo, &bond), 0, "%s: bind", what);
+	sva_dev_inject_fault(dev, sva_bond_pasid(bond), page + 12345, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 0);
+	is_int(sva_ctx_process_faults(ctx, 4), 1, "%s: a fault inside a huge page", what);
 	sva_bond_stats(bond, &st);
-	is_int(st.pages_mapped, huge / PG, "thp: maps the whole 2 MiB page (%llu pages)", (unsigned long long)st.pages_mapped);
-	ok(ktest_access_rw(ctx, mm->ioas_id, at + 2 * huge - PG, back, PG, 0) == 0 && back[0] == 7,
-	   "thp: its last 4 KiB page is visible too");
+	is_int(st.pages_mapped, huge / PG, "%s: maps the whole 2 MiB page (%llu pages)", what,
+	       (unsigned long long)st.pages_mapped);
+	ok(ktest_access_rw(ctx, mm->ioas_id, page + huge - PG, back, PG, 0) == 0 && back[0] == fill,
+	   "%s: its last 4 KiB page is visible too", what);
 	sva_unbind(bond);
 	sva_mm_free(mm);
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
+}
+
+/* Transparent huge pages. */
+static void thp_checks(void)
+{
+	const uint64_t huge = 2ull << 20, at = 0x60000000ull;
+	unsigned char *buf = ktest_map_at(at, 2 * huge, PROT_READ | PROT_WRITE);
+
+	if (madvise(buf, 2 * huge, MADV_HUGEPAGE) == 0)
+		memset(buf, 7, 2 * huge);
+	if (sva_vma_has_thp(at))
+		huge_page_fault("thp", at + huge, 7);
+	else
+		skip(4, "no transparent huge pages in this kernel/VM (CONFIG_TRANSPARENT_HUGEPAGE, or none free)");
 	munmap(buf, 2 * huge);
 }
 
-/* A fault inside a hugetlb-backed range maps the whole 2 MiB page. */
+/* hugetlbfs pages (make check-vm reserves some). */
 static void hugetlb_checks(void)
 {
-	struct sva_ctx *ctx;
-	struct sva_bind_opts bo = { .size = sizeof(bo) };
-	struct sva_bond_stats st = { .size = sizeof(st) };
 	const uint64_t huge = 2ull << 20, at = 0x64000000ull;
-	unsigned char back[PG];
-	struct sva_bond *bond;
-	struct sva_dev *dev;
-	struct sva_mm *mm;
 	unsigned char *buf = mmap((void *)(uintptr_t)at, huge, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED_NOREPLACE, -1, 0);
 
@@ -365,21 +367,7 @@ static void hugetlb_checks(void)
 		return;
 	}
 	memset(buf, 9, huge);
-	ctx = ctx_mode(1);
-	sva_dev_open_mock(ctx, NULL, &dev);
-	sva_mm_new(ctx, NULL, &mm);
-	is_int(sva_bind(dev, mm, &bo, &bond), 0, "hugetlb: bind");
-	sva_dev_inject_fault(dev, sva_bond_pasid(bond), at + 4321, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 0);
-	is_int(sva_ctx_process_faults(ctx, 4), 1, "hugetlb: a fault inside a hugetlb page");
-	sva_bond_stats(bond, &st);
-	is_int(st.pages_mapped, huge / PG, "hugetlb: maps the whole 2 MiB page (%llu pages)",
-	       (unsigned long long)st.pages_mapped);
-	ok(ktest_access_rw(ctx, mm->ioas_id, at + huge - PG, back, PG, 0) == 0 && back[0] == 9,
-	   "hugetlb: its last 4 KiB page is visible too");
-	sva_unbind(bond);
-	sva_mm_free(mm);
-	sva_dev_close(dev);
-	sva_ctx_free(ctx);
+	huge_page_fault("hugetlb", at, 9);
 	munmap(buf, huge);
 }
 
