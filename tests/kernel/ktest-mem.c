@@ -26,6 +26,7 @@
 
 #include "ktest.h"
 #include "ktest_edu.h"
+#include "../hugetlb.h"
 #include "kabi.h"
 #include "mem_window.h"
 
@@ -99,25 +100,6 @@ static void *block(uint64_t start, uint64_t end)
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 
 	return p == (void *)(uintptr_t)start ? p : NULL;
-}
-
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static long free_hugetlb(void)
-{
-	return read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") -
-	       read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages");
 }
 
 /* The node of each page of [p, p + len) (touched first); -1 if they differ or on error. */

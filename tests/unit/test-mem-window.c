@@ -22,6 +22,7 @@
 
 #include "internal.h"
 #include "mem_window.h"
+#include "../hugetlb.h"
 #include "../tap.h"
 
 #define KiB (1ull << 10)
@@ -466,24 +467,10 @@ static void numa_checks(void)
 	EXPECT_FAIL(sva_mem_alloc(PG, &o, &p), -ENODEV, "the first node beyond the last one");
 }
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 static void huge_checks(void)
 {
 	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_HUGE | SVA_MEM_ANY_NODE };
-	long free_huge = read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") -
-			 read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages");
+	long free_huge = free_hugetlb();
 	int thp = access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0;
 	char mode[128] = "";
 	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
