@@ -365,4 +365,13 @@ KABI_AT(kabi_vfio_device_attach_iommufd_pt, pasid, 12);
 KABI_PIN(kabi_vfio_device_detach_iommufd_pt, 12);
 KABI_AT(kabi_vfio_device_detach_iommufd_pt, pasid, 8);
 
+/* ------------------------------------------------ futex and membarrier (lock.c) */
+
+#define KABI_FUTEX_WAIT 0
+#define KABI_FUTEX_WAKE 1
+#define KABI_FUTEX_PRIVATE_FLAG 128
+#define KABI_MEMBARRIER_CMD_QUERY 0
+#define KABI_MEMBARRIER_CMD_PRIVATE_EXPEDITED (1 << 3)
+#define KABI_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+
 #endif /* LIBSVA_KABI_H */

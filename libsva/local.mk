@@ -5,6 +5,8 @@ libsva_libsva_internal_la_SOURCES = \
 	libsva/internal.h \
 	libsva/kabi.h \
 	libsva/kabi_selftest.h \
+	libsva/lock.h \
+	libsva/lock.c \
 	libsva/log.c \
 	libsva/opts.c \
 	libsva/pci_addr.c \

@@ -52,9 +52,11 @@
  * Allocation and free take a mutex: they are O(1) pops and pushes, the lock is
  * held for a few dozen instructions, and a FIFO that is both lock-free and
  * ordered would cost more than it saves.  The hot concurrent path is lookup.
- * A plain pthread mutex: an inlined futex lock measured no faster with
- * threads and 2x slower without (glibc skips atomics until a second thread
- * exists).  Errors are reported after the lock is dropped, so no user log
+ * The lock is lock.h's, not a pthread mutex: an alloc+free pair takes it
+ * twice, and four out-of-line pthread calls with a locked instruction each
+ * cost as much as the allocator's work (tools/sva-bench pasid: 1.2-1.3x the
+ * pairs/s single-threaded, 1.5x in a threaded process).  Errors are reported
+ * after the lock is dropped, so no user log
  * callback ever runs under it, from cold out-of-line helpers so the fast
  * paths keep few registers live.
  */
@@ -66,6 +68,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "lock.h"
 #include "pasid_space.h"
 
 #define BUCKET0_SHIFT 9u /* bucket 0 holds 512 slots */
@@ -134,7 +137,7 @@ struct sva_pasid_space {
 
 	/* Writer state on its own cache line so that allocations do not
 	 * slow down lookups running on another CPU. */
-	_Alignas(64) pthread_mutex_t lock;
+	_Alignas(64) struct sva_lock lock;
 	uint32_t fresh;	  /* next never-used index (values below it were used) */
 	uint32_t nr_used; /* values ever handed out: bounds both rings */
 	uint32_t qcap;	  /* capacity of both rings, a power of two >= nr_used */
@@ -493,7 +496,7 @@ int sva_pasid_space_create(const struct sva_pasid_space_opts *opts, const struct
 	s->log = log;
 	s->grace_ns = o.grace_ns ? o.grace_ns : SVA_PASID_GRACE_DEFAULT_NS;
 	snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
-	pthread_mutex_init(&s->lock, NULL);
+	sva_lock_init(&s->lock);
 	space_reset(s);
 	*out = s;
 	return 0;
@@ -511,7 +514,6 @@ SVA_EXPORT void sva_pasid_space_free(struct sva_pasid_space *space)
 	buckets_free(space, space_size(space));
 	free(space->pool);
 	free(space->grace);
-	pthread_mutex_destroy(&space->lock);
 	free(space);
 }
 
@@ -523,7 +525,7 @@ int sva_pasid_space_set_range(struct sva_pasid_space *s, uint32_t min, uint32_t 
 	err = check_range(s->log, s->prefix, 0, &min, &max);
 	if (err)
 		return err;
-	pthread_mutex_lock(&s->lock);
+	sva_lock_acquire(&s->lock);
 	allocated = s->nr_allocated;
 	quarantined = s->nr_quarantined;
 	if (!allocated && !quarantined) {
@@ -532,7 +534,7 @@ int sva_pasid_space_set_range(struct sva_pasid_space *s, uint32_t min, uint32_t 
 		s->max = max;
 		space_reset(s);
 	}
-	pthread_mutex_unlock(&s->lock);
+	sva_lock_release(&s->lock);
 	if (allocated || quarantined)
 		return space_fail(s, -EBUSY, "cannot change the range: %llu PASIDs allocated and %llu in quarantine",
 				  (unsigned long long)allocated, (unsigned long long)quarantined);
@@ -605,17 +607,17 @@ int sva_pasid_alloc_ex(struct sva_pasid_space *s, unsigned int flags, void *owne
 	if (__builtin_expect(!s || !pasid, 0))
 		return sva_fail(s ? s->log : sva_log_default(), -EINVAL, "PASID alloc: NULL %s",
 				s ? "pasid pointer" : "space");
-	pthread_mutex_lock(&s->lock);
+	sva_lock_acquire(&s->lock);
 	err = next_free(s, &sl);
 	if (__builtin_expect(err != 0, 0)) {
 		uint64_t allocated = s->nr_allocated, quarantined = s->nr_quarantined;
 
-		pthread_mutex_unlock(&s->lock);
+		sva_lock_release(&s->lock);
 		return alloc_failed(s, err, flags, allocated, quarantined);
 	}
 	slot_take(s, sl, owner, drvdata);
 	*pasid = s->min + sl->idx;
-	pthread_mutex_unlock(&s->lock);
+	sva_lock_release(&s->lock);
 	return 0;
 }
 
@@ -655,7 +657,7 @@ int sva_pasid_alloc_at(struct sva_pasid_space *s, uint32_t pasid, void *owner, v
 	if (pasid < s->min || pasid > s->max)
 		return space_fail(s, -ERANGE, "cannot allocate PASID %u: outside the space", pasid);
 	idx = pasid - s->min;
-	pthread_mutex_lock(&s->lock);
+	sva_lock_acquire(&s->lock);
 	sl = slot_get(s, idx);
 	if (!sl) {
 		err = -ENOMEM;
@@ -680,7 +682,7 @@ int sva_pasid_alloc_at(struct sva_pasid_space *s, uint32_t pasid, void *owner, v
 	}
 	slot_take(s, sl, owner, drvdata);
 out:
-	pthread_mutex_unlock(&s->lock);
+	sva_lock_release(&s->lock);
 	if (err == -ENOMEM)
 		space_fail(s, err, "cannot allocate PASID %u: out of memory for the PASID table or queues", pasid);
 	else if (err)
@@ -724,7 +726,7 @@ int sva_pasid_free_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
 		return sva_fail(sva_log_default(), -EINVAL, "PASID free: NULL space");
 	if (__builtin_expect(pasid < s->min || pasid > s->max, 0))
 		return space_fail(s, -ERANGE, "cannot free PASID %u: outside the space", pasid);
-	pthread_mutex_lock(&s->lock);
+	sva_lock_acquire(&s->lock);
 	sl = slot_at(s, pasid - s->min);
 	seq = sl ? atomic_load_explicit(&sl->seq, memory_order_relaxed) : 0;
 	if (__builtin_expect(!(seq & SEQ_LIVE), 0))
@@ -735,7 +737,7 @@ int sva_pasid_free_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
 	if (__builtin_expect(err != 0, 0)) {
 		uint8_t st = sl ? sl->state : ST_FRESH;
 
-		pthread_mutex_unlock(&s->lock);
+		sva_lock_release(&s->lock);
 		return free_failed(s, err, pasid, st, owner);
 	}
 	/* Clear LIVE and bump the counter: lookups stop finding it now. */
@@ -743,7 +745,7 @@ int sva_pasid_free_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
 	sl->state = ST_QUARANTINED;
 	s->nr_allocated--;
 	s->nr_quarantined++;
-	pthread_mutex_unlock(&s->lock);
+	sva_lock_release(&s->lock);
 	return 0;
 }
 
@@ -761,7 +763,7 @@ SVA_EXPORT int sva_pasid_release(struct sva_pasid_space *s, uint32_t pasid)
 		return sva_fail(sva_log_default(), -EINVAL, "PASID release: NULL space");
 	if (pasid < s->min || pasid > s->max)
 		return space_fail(s, -ERANGE, "cannot release PASID %u: outside the space", pasid);
-	pthread_mutex_lock(&s->lock);
+	sva_lock_acquire(&s->lock);
 	sl = slot_in_state(s, pasid - s->min, ST_QUARANTINED, &st);
 	if (sl) {
 		/* Stamped under the lock so the grace FIFO stays sorted by time.
@@ -770,7 +772,7 @@ SVA_EXPORT int sva_pasid_release(struct sva_pasid_space *s, uint32_t pasid)
 		s->grace_tail++;
 		sl->state = ST_RELEASED;
 	}
-	pthread_mutex_unlock(&s->lock);
+	sva_lock_release(&s->lock);
 	if (!sl)
 		return space_fail(s, -EINVAL, "cannot release PASID %u: only a freed PASID can be released; "
 				  "this one is %s", pasid, st == ST_RELEASED ? "already released" : state_name(st));
@@ -783,9 +785,9 @@ SVA_EXPORT int sva_pasid_barrier(struct sva_pasid_space *s)
 
 	if (!s)
 		return sva_fail(sva_log_default(), -EINVAL, "PASID barrier: NULL space");
-	pthread_mutex_lock(&s->lock);
+	sva_lock_acquire(&s->lock);
 	moved = grace_expire(s, true);
-	pthread_mutex_unlock(&s->lock);
+	sva_lock_release(&s->lock);
 	return moved;
 }
 
@@ -796,11 +798,11 @@ int sva_pasid_set_owner(struct sva_pasid_space *s, uint32_t pasid, void *owner, 
 
 	if (pasid < s->min || pasid > s->max)
 		return space_fail(s, -ERANGE, "cannot set the owner of PASID %u: outside the space", pasid);
-	pthread_mutex_lock(&s->lock);
+	sva_lock_acquire(&s->lock);
 	sl = slot_in_state(s, pasid - s->min, ST_ALLOCATED, &st);
 	if (sl)
 		slot_publish(sl, owner, drvdata);
-	pthread_mutex_unlock(&s->lock);
+	sva_lock_release(&s->lock);
 	if (!sl)
 		return space_fail(s, -ENOENT, "cannot set the owner of PASID %u: it is %s", pasid, state_name(st));
 	return 0;
@@ -871,14 +873,14 @@ SVA_EXPORT int sva_pasid_stats(const struct sva_pasid_space *space, struct sva_p
 	if (!stats || stats->size < sizeof(*stats))
 		return space_fail(s, -EINVAL, "stats: %s", !stats ? "NULL stats pointer"
 				  : "stats->size is too small (set it to sizeof(struct sva_pasid_stats))");
-	pthread_mutex_lock(&s->lock);
+	sva_lock_acquire(&s->lock);
 	grace_expire(s, false);
 	stats->min = s->min;
 	stats->max = s->max;
 	stats->allocated = s->nr_allocated;
 	stats->quarantined = s->nr_quarantined;
 	stats->free = space_size(s) - s->nr_allocated - s->nr_quarantined;
-	pthread_mutex_unlock(&s->lock);
+	sva_lock_release(&s->lock);
 	/* Fields a newer caller knows and we do not: zero. */
 	if (stats->size > sizeof(*stats))
 		memset((char *)stats + sizeof(*stats), 0, stats->size - sizeof(*stats));

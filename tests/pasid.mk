@@ -3,6 +3,8 @@
 # corpus, the benchmark, and the libFuzzer target itself when clang allows.
 
 pasid_tests = \
+	tests/unit/test-lock \
+	tests/unit/test-lock-symmetric \
 	tests/unit/test-pasid-space \
 	tests/unit/test-pasid-quarantine \
 	tests/unit/test-pasid-exhaust \
@@ -12,6 +14,12 @@ pasid_tests = \
 check_PROGRAMS += $(pasid_tests)
 TESTS += $(pasid_tests)
 
+# The allocator's lock, in the mode this machine allows and forced symmetric.
+tests_unit_test_lock_SOURCES = tests/unit/test-lock.c tests/tap.h
+tests_unit_test_lock_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+tests_unit_test_lock_symmetric_SOURCES = tests/unit/test-lock.c tests/tap.h
+tests_unit_test_lock_symmetric_CPPFLAGS = $(AM_CPPFLAGS) -DFORCE_SYMMETRIC
+tests_unit_test_lock_symmetric_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_pasid_space_SOURCES = tests/unit/test-pasid-space.c tests/tap.h
 tests_unit_test_pasid_space_LDADD = $(TEST_LIBS)
 tests_unit_test_pasid_quarantine_SOURCES = tests/unit/test-pasid-quarantine.c tests/tap.h
@@ -37,7 +45,7 @@ if HAVE_FUZZER
 # says (per-target flags replace AM_CFLAGS/AM_LDFLAGS).  Run it with
 # tests/fuzz/run-fuzz.sh SECONDS.
 noinst_PROGRAMS += tests/fuzz/fuzz-pasid
-tests_fuzz_fuzz_pasid_SOURCES = tests/fuzz/fuzz-pasid.c libsva/pasid_space.c libsva/log.c
+tests_fuzz_fuzz_pasid_SOURCES = tests/fuzz/fuzz-pasid.c libsva/pasid_space.c libsva/lock.c libsva/log.c
 tests_fuzz_fuzz_pasid_CFLAGS = -std=gnu11 $(WARN_CFLAGS) $(PTHREAD_CFLAGS) -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 tests_fuzz_fuzz_pasid_LDFLAGS = -fsanitize=fuzzer,address,undefined
