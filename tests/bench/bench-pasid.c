@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lock.h"
 #include "pasid_space.h"
 
 #define PAIRS (1u << 18)    /* alloc+free pairs per timed round */
@@ -483,6 +484,7 @@ int bench_pasid(int argc, char **argv)
 	bool json = false;
 	int rounds = 7;
 	struct result res[2], s, b;
+	const char *lock_mode;
 	uint64_t rng = 88172645463325252ull;
 
 	for (int i = 1; i < argc; i++) {
@@ -510,11 +512,13 @@ int bench_pasid(int argc, char **argv)
 	}
 
 	run(rounds, res);
+	lock_mode = sva_lock_mode() == SVA_LOCK_ASYMMETRIC ? "asymmetric" : "symmetric";
 	b = res[0];
 	s = res[1];
 
 	if (json) {
-		printf("{\n  \"rounds\": %d,\n  \"cpus\": %ld,\n", rounds, sysconf(_SC_NPROCESSORS_ONLN));
+		printf("{\n  \"rounds\": %d,\n  \"cpus\": %ld,\n  \"lock_mode\": \"%s\",\n", rounds,
+		       sysconf(_SC_NPROCESSORS_ONLN), lock_mode);
 		printf("  \"alloc_free_pairs_per_s\": { \"libsva\": %.0f, \"baseline\": %.0f, \"ratio\": %.2f },\n",
 		       s.pairs, b.pairs, s.pairs / b.pairs);
 		printf("  \"alloc_free_first_pass_pairs_per_s\": { \"libsva\": %.0f, \"baseline\": %.0f, "
@@ -528,7 +532,8 @@ int bench_pasid(int argc, char **argv)
 		printf("  \"churn_pairs_per_s\": { \"libsva\": %.0f, \"baseline\": %.0f }\n}\n", s.churn_rate,
 		       b.churn_rate);
 	} else {
-		printf("PASID space benchmark: median of %d rounds (ratio > 1: libsva ahead)\n", rounds);
+		printf("PASID space benchmark: median of %d rounds (ratio > 1: libsva ahead); lock: %s\n", rounds,
+		       lock_mode);
 		printf("  %-28s %14s %14s %8s\n", "", "libsva", "baseline", "ratio");
 		printf("  %-28s %12.2f M %12.2f M %7.2fx\n", "alloc+free pairs/s", s.pairs / 1e6, b.pairs / 1e6,
 		       s.pairs / b.pairs);
