@@ -57,15 +57,6 @@ void sva_lock_init(struct sva_lock *l)
 	atomic_init(&l->waiters, 0);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
 static inline bool try_take(struct sva_lock *l)
 {
 	uint32_t free_word = 0;
@@ -78,7 +69,7 @@ static inline bool try_take(struct sva_lock *l)
 void sva_lock_wait(struct sva_lock *l)
 {
 	for (int i = 0; i < SPIN_ROUNDS; i++) {
-		cpu_relax();
+		sva_cpu_relax();
 		if (try_take(l))
 			return;
 	}

@@ -72,6 +72,16 @@ static inline bool sva_single_threaded(void)
 #endif
 }
 
+/* In a spin-wait loop: let the other hyperthread run, save power. */
+static inline void sva_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 /* Choose the mode (first call only) and initialize l. */
 void sva_lock_init(struct sva_lock *l);
 /* Choose the mode (first call only) and return it: for tests and reports. */

@@ -2,28 +2,32 @@
 /*
  * PASID spaces: a range allocator with quarantine and a lock-free lookup table.
  *
- * Layout.  Every value of the range has a slot (one cache line).  Slots live
+ * Layout.  Every value of the range has a slot (32 bytes).  Slots live
  * in buckets that are allocated when the first value in them is handed out and
  * freed only by sva_pasid_space_free(), so a lookup can never touch freed
  * memory.  Bucket k holds 512 << k slots (clipped to the range), so 12 bucket
  * pointers, published with release stores, cover 2^20 values with no
  * resizing, and index math is one count-leading-zeros.  Growing sizes suit
- * both ends: a space that uses a few PASIDs costs one 32 KiB bucket (a device
+ * both ends: a space that uses a few PASIDs costs one 16 KiB bucket (a device
  * space of 3 PASIDs, three slots), while one that walks all 2^20 values (as
  * never-used-first allocation does over time) gets its big buckets from mmap,
  * zero-filled lazily as the walk reaches them.
  *
- * Lookups take no lock.  Each slot holds a sequence word (LIVE and SEL bits,
- * a change counter) and two {drvdata, owner} pairs; SEL says which pair is
- * current.  Writers (serialized by the space's lock) only ever write the pair
- * that is *not* current and then publish it by storing a new sequence word, so
- * a reader never waits for a writer, even a preempted one.  A reader loads the
- * word, the current pair, then the word again: if it is unchanged, the pair is
- * the one of an allocation that was live when the word was first loaded.  The
- * counter never wraps in practice (2^61 changes), so no ABA.  One pair would
- * do for alloc/free alone (a slot is written only while not live); the second
- * exists so sva_pasid_set_owner() can change a live slot without readers ever
- * seeing an owner from one call and a drvdata from another.
+ * Lookups take no lock.  Each slot holds a sequence word (LIVE, BUSY and
+ * OWNED bits, a change counter) and one {drvdata, owner} pair.  A reader
+ * loads the word, the pair, then the word again: if it is unchanged and
+ * LIVE, the pair is the one of an allocation that was live when the word was
+ * first loaded.  Allocation writes the pair while the slot is not LIVE (so
+ * no reader uses it) and then publishes a new word; free stores a word
+ * without LIVE.  Either bumps the counter, which never wraps in practice
+ * (2^61 changes), so no ABA.  sva_pasid_set_owner() changes a LIVE slot: it
+ * stores a BUSY word, the pair, then a new word, and a reader that sees BUSY
+ * retries, so it never returns an owner from one call with a drvdata from
+ * another.  That is the one place a reader can wait for a writer (for two
+ * stores, unless the writer is preempted between them); allocation and free
+ * never make a reader wait.  Half a cache line per slot, not one: slots of
+ * 64 bytes (a second pair, so that set_owner could flip between them and
+ * never make a reader wait) cost a 2^20-value space 64 MiB instead of 32.
  *
  * Allocation order.  Never-used values come first, in increasing order (a
  * cursor).  Then values that came back, in the order they became allocatable
@@ -37,13 +41,12 @@
  * changing the order: everything in the pool became allocatable before
  * anything still waiting in the grace FIFO.
  *
- * Both FIFOs are rings of slot pointers, not lists threaded through the
+ * Both FIFOs are rings of value indices, not lists threaded through the
  * slots: popping reads the next ring entry instead of chasing a link into a
  * cold slot and writing its neighbour's back link, and knowing the next
- * entries lets the pop prefetch the slot the next allocation will write
- * (each slot records its own index, so the PASID comes back with it).  Positions are
- * free-running counters (entry k lives at [k % capacity]), so growing a ring
- * keeps every position valid.  The rings grow with the number of values ever
+ * entries lets the pop prefetch the slot the next allocation will write.
+ * Positions are free-running counters (entry k lives at [k % capacity]), so
+ * growing a ring keeps every position valid.  The rings grow with the number of values ever
  * handed out (at allocation time, the one call that may say -ENOMEM), which
  * bounds what they can hold: no push can fail.  sva_pasid_alloc_at() takes a
  * value out of the middle of the pool by leaving a tombstone at its position;
@@ -78,12 +81,12 @@ _Static_assert(SVA_PASID_MAX + (1u << BUCKET0_SHIFT) < (1u << (BUCKET0_SHIFT + N
 #define BUCKET_MMAP_MIN (256u << 10) /* bigger buckets come from mmap */
 
 /*
- * Sequence word: bit 0 LIVE (allocated), bit 1 SEL (current pair), bit 2
- * OWNED (its owner is not NULL: lets the common free(owner NULL) check one
- * word instead of chasing the pair), change counter from bit 3.
+ * Sequence word: bit 0 LIVE (allocated), bit 1 BUSY (set_owner is rewriting
+ * the pair), bit 2 OWNED (its owner is not NULL: lets the common free(owner
+ * NULL) check one bit), change counter from bit 3.
  */
 #define SEQ_LIVE 1ull
-#define SEQ_SEL 2ull
+#define SEQ_BUSY 2ull
 #define SEQ_OWNED 4ull
 #define SEQ_STEP 8ull
 
@@ -101,30 +104,27 @@ enum slot_state {
 	ST_POOLED,	 /* in the pool FIFO: allocatable again */
 };
 
-struct pasid_ref {
-	void *_Atomic drvdata;
-	void *_Atomic owner;
-};
-
 /*
- * One cache line per slot: a lookup reads one line, and a writer changing one
- * slot never invalidates the line of a slot another thread is looking up.
+ * Two slots per cache line: a lookup reads one line.  A writer changing a
+ * slot invalidates the line of its neighbour, which matters only if another
+ * CPU is looking that neighbour up at the same moment.
  */
 struct pasid_slot {
-	_Alignas(64) _Atomic uint64_t seq;
-	struct pasid_ref ref[2];
+	_Alignas(32) _Atomic uint64_t seq;
+	void *_Atomic drvdata;
+	void *_Atomic owner;
 	/* Below: only under the space lock. */
-	uint32_t idx;	   /* its PASID - min, set when first handed out (the rings
-			    * hold slot pointers; this gives the PASID back) */
 	uint32_t pool_pos; /* while ST_POOLED: its position in the pool ring */
 	uint8_t state;	   /* enum slot_state */
 };
-_Static_assert(sizeof(struct pasid_slot) == 64, "one slot per cache line");
+_Static_assert(sizeof(struct pasid_slot) == 32, "two slots per cache line");
 
 struct grace_entry {
 	uint64_t released_ns; /* CLOCK_MONOTONIC at sva_pasid_release() */
-	struct pasid_slot *slot;
+	uint32_t idx;
 };
+
+#define POOL_TOMB UINT32_MAX /* a pool entry sva_pasid_alloc_at() took */
 
 struct sva_pasid_space {
 	/* Read by lookups; written only at creation and by set_range (which
@@ -141,7 +141,7 @@ struct sva_pasid_space {
 	uint32_t fresh;	  /* next never-used index (values below it were used) */
 	uint32_t nr_used; /* values ever handed out: bounds both rings */
 	uint32_t qcap;	  /* capacity of both rings, a power of two >= nr_used */
-	struct pasid_slot **pool; /* NULL: tombstone; oldest at pool_head */
+	uint32_t *pool; /* value indices, oldest at pool_head; POOL_TOMB: taken */
 	uint32_t pool_head, pool_tail;
 	struct grace_entry *grace; /* oldest release at grace_head */
 	uint32_t grace_head, grace_tail;
@@ -277,6 +277,16 @@ static inline struct pasid_slot *slot_get(struct sva_pasid_space *s, uint32_t id
 	return __builtin_expect(b != NULL, 1) ? &b[off] : slot_get_slow(s, k, off);
 }
 
+/* The slot of a value that was handed out at least once (its bucket exists).
+ * Under the lock. */
+static inline struct pasid_slot *slot_used(const struct sva_pasid_space *s, uint32_t idx)
+{
+	uint32_t off;
+	unsigned int k = bucket_of(idx, &off);
+
+	return &atomic_load_explicit(&s->bucket[k], memory_order_relaxed)[off];
+}
+
 /* Slots prefetched ahead of the pool's head: enough to cover a cache miss
  * at ~10 ns per alloc+free pair. */
 #define PREFETCH_AHEAD 8u
@@ -289,7 +299,7 @@ static __attribute__((noinline)) int rings_grow(struct sva_pasid_space *s)
 {
 	uint32_t cap = s->qcap ? s->qcap : 4, omask = s->qcap - 1, mask;
 	struct grace_entry *grace;
-	struct pasid_slot **pool;
+	uint32_t *pool;
 
 	while (cap <= s->nr_used)
 		cap *= 2;
@@ -326,12 +336,12 @@ static void pool_compact(struct sva_pasid_space *s)
 	uint32_t mask = s->qcap - 1, j = s->pool_head;
 
 	for (uint32_t k = s->pool_head; k != s->pool_tail; k++) {
-		struct pasid_slot *sl = s->pool[k & mask];
+		uint32_t idx = s->pool[k & mask];
 
-		if (!sl)
+		if (idx == POOL_TOMB)
 			continue;
-		s->pool[j & mask] = sl;
-		sl->pool_pos = j++;
+		s->pool[j & mask] = idx;
+		slot_used(s, idx)->pool_pos = j++;
 	}
 	s->pool_tail = j;
 }
@@ -341,31 +351,35 @@ static void pool_compact(struct sva_pasid_space *s)
  * values, at most nr_used <= qcap of them, and this one is not among them, so
  * a full ring has tombstones to compact.
  */
-static void pool_push(struct sva_pasid_space *s, struct pasid_slot *sl)
+static void pool_push(struct sva_pasid_space *s, uint32_t idx)
 {
+	struct pasid_slot *sl = slot_used(s, idx);
+
 	if (s->pool_tail - s->pool_head == s->qcap)
 		pool_compact(s);
-	s->pool[s->pool_tail & (s->qcap - 1)] = sl;
+	s->pool[s->pool_tail & (s->qcap - 1)] = idx;
 	sl->pool_pos = s->pool_tail++;
 	sl->state = ST_POOLED;
 }
 
-/* Pop the pool's oldest slot, or NULL.  Under the lock. */
-static inline struct pasid_slot *pool_pop(struct sva_pasid_space *s)
+/* Pop the pool's oldest value into *idx; false if it is empty.  Under the lock. */
+static inline bool pool_pop(struct sva_pasid_space *s, uint32_t *idx)
 {
 	uint32_t mask = s->qcap - 1;
 
 	while (s->pool_head != s->pool_tail) {
-		struct pasid_slot *sl = s->pool[s->pool_head++ & mask];
-
-		if (!sl)
+		*idx = s->pool[s->pool_head++ & mask];
+		if (*idx == POOL_TOMB)
 			continue; /* taken by sva_pasid_alloc_at() */
-		/* Prefetching a tombstone (NULL) is harmless. */
-		if (s->pool_tail - s->pool_head > PREFETCH_AHEAD)
-			__builtin_prefetch(s->pool[(s->pool_head + PREFETCH_AHEAD) & mask], 1);
-		return sl;
+		if (s->pool_tail - s->pool_head > PREFETCH_AHEAD) {
+			uint32_t next = s->pool[(s->pool_head + PREFETCH_AHEAD) & mask];
+
+			if (next != POOL_TOMB)
+				__builtin_prefetch(slot_used(s, next), 1);
+		}
+		return true;
 	}
-	return NULL;
+	return false;
 }
 
 /*
@@ -388,7 +402,7 @@ static int grace_expire(struct sva_pasid_space *s, bool all)
 		/* Written as a difference so a huge grace_ns cannot overflow. */
 		if (!all && now - e->released_ns < s->grace_ns)
 			break;
-		pool_push(s, e->slot);
+		pool_push(s, e->idx);
 		s->grace_head++;
 		s->nr_quarantined--;
 		moved++;
@@ -397,22 +411,37 @@ static int grace_expire(struct sva_pasid_space *s, bool all)
 }
 
 /*
- * Make slot sl live with {drvdata, owner}.  Under the lock.  The pair stores
- * are release stores: they order every earlier change of the sequence word
- * (the free, or a previous publish, made under this same lock) before them,
- * so a reader whose acquire load sees the new pair also sees a changed word on
+ * Make the slot sl, which is not LIVE, live with {drvdata, owner}.  Under the
+ * lock.  The pair stores are release stores: they order every earlier change
+ * of the sequence word (the free, made under this same lock) before them, so
+ * a reader whose acquire load sees the new pair also sees a changed word on
  * its re-check.  (Release/acquire on each access rather than fences: the same
  * cost on x86, no worse on arm64, and ThreadSanitizer understands it.)
  */
 static inline void slot_publish(struct pasid_slot *sl, void *owner, void *drvdata)
 {
 	uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_relaxed);
-	unsigned int sel = !(seq & SEQ_SEL);
 
-	atomic_store_explicit(&sl->ref[sel].drvdata, drvdata, memory_order_release);
-	atomic_store_explicit(&sl->ref[sel].owner, owner, memory_order_release);
-	seq = seq_next(seq, SEQ_LIVE | (sel ? SEQ_SEL : 0) | (owner ? SEQ_OWNED : 0));
-	atomic_store_explicit(&sl->seq, seq, memory_order_release);
+	atomic_store_explicit(&sl->drvdata, drvdata, memory_order_release);
+	atomic_store_explicit(&sl->owner, owner, memory_order_release);
+	atomic_store_explicit(&sl->seq, seq_next(seq, SEQ_LIVE | (owner ? SEQ_OWNED : 0)), memory_order_release);
+}
+
+/*
+ * Replace the pair of a LIVE slot.  Under the lock.  BUSY first: a reader that
+ * loads any of the new pair (release stores, so the BUSY store is ordered
+ * before them) then sees a changed word and retries, and one that loads the
+ * BUSY word waits for the final one.
+ */
+static void slot_reown(struct pasid_slot *sl, void *owner, void *drvdata)
+{
+	uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_relaxed);
+
+	seq = seq_next(seq, SEQ_LIVE | SEQ_BUSY | (seq & SEQ_OWNED));
+	atomic_store_explicit(&sl->seq, seq, memory_order_relaxed);
+	atomic_store_explicit(&sl->drvdata, drvdata, memory_order_release);
+	atomic_store_explicit(&sl->owner, owner, memory_order_release);
+	atomic_store_explicit(&sl->seq, seq_next(seq, SEQ_LIVE | (owner ? SEQ_OWNED : 0)), memory_order_release);
 }
 
 static inline void slot_take(struct sva_pasid_space *s, struct pasid_slot *sl, void *owner, void *drvdata)
@@ -553,8 +582,9 @@ static int take_fresh(struct sva_pasid_space *s)
 	return err;
 }
 
-/* The next allocatable slot in order, or an error.  Under the lock. */
-static int next_free(struct sva_pasid_space *s, struct pasid_slot **slp)
+/* The next allocatable value in order (its index and slot), or an error.
+ * Under the lock. */
+static int next_free(struct sva_pasid_space *s, uint32_t *idx, struct pasid_slot **slp)
 {
 	uint32_t n = space_size(s);
 	int err;
@@ -570,16 +600,16 @@ static int next_free(struct sva_pasid_space *s, struct pasid_slot **slp)
 			err = take_fresh(s);
 			if (err)
 				return err;
-			sl->idx = s->fresh++;
+			*idx = s->fresh++;
 			*slp = sl;
 			return 0;
 		}
 		s->fresh++;
 	}
-	*slp = pool_pop(s);
-	if (!*slp && grace_expire(s, false))
-		*slp = pool_pop(s);
-	return *slp ? 0 : -ENOSPC;
+	if (!pool_pop(s, idx) && !(grace_expire(s, false) && pool_pop(s, idx)))
+		return -ENOSPC;
+	*slp = slot_used(s, *idx);
+	return 0;
 }
 
 /*
@@ -602,13 +632,14 @@ static __attribute__((cold, noinline)) int alloc_failed(const struct sva_pasid_s
 int sva_pasid_alloc_ex(struct sva_pasid_space *s, unsigned int flags, void *owner, void *drvdata, uint32_t *pasid)
 {
 	struct pasid_slot *sl;
+	uint32_t idx;
 	int err;
 
 	if (__builtin_expect(!s || !pasid, 0))
 		return sva_fail(s ? s->log : sva_log_default(), -EINVAL, "PASID alloc: NULL %s",
 				s ? "pasid pointer" : "space");
 	sva_lock_acquire(&s->lock);
-	err = next_free(s, &sl);
+	err = next_free(s, &idx, &sl);
 	if (__builtin_expect(err != 0, 0)) {
 		uint64_t allocated = s->nr_allocated, quarantined = s->nr_quarantined;
 
@@ -616,7 +647,7 @@ int sva_pasid_alloc_ex(struct sva_pasid_space *s, unsigned int flags, void *owne
 		return alloc_failed(s, err, flags, allocated, quarantined);
 	}
 	slot_take(s, sl, owner, drvdata);
-	*pasid = s->min + sl->idx;
+	*pasid = s->min + idx;
 	sva_lock_release(&s->lock);
 	return 0;
 }
@@ -671,10 +702,9 @@ int sva_pasid_alloc_at(struct sva_pasid_space *s, uint32_t pasid, void *owner, v
 		err = take_fresh(s);
 		if (err)
 			goto out;
-		sl->idx = idx;
 		break;
 	case ST_POOLED: /* leave a tombstone at its place in the pool */
-		s->pool[sl->pool_pos & (s->qcap - 1)] = NULL;
+		s->pool[sl->pool_pos & (s->qcap - 1)] = POOL_TOMB;
 		break;
 	default:
 		err = -EBUSY;
@@ -731,7 +761,7 @@ int sva_pasid_free_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
 	seq = sl ? atomic_load_explicit(&sl->seq, memory_order_relaxed) : 0;
 	if (__builtin_expect(!(seq & SEQ_LIVE), 0))
 		err = -ENOENT;
-	else if (owner ? atomic_load_explicit(&sl->ref[(seq & SEQ_SEL) ? 1 : 0].owner, memory_order_relaxed) != owner
+	else if (owner ? atomic_load_explicit(&sl->owner, memory_order_relaxed) != owner
 		       : (seq & SEQ_OWNED) != 0)
 		err = -EBUSY;
 	if (__builtin_expect(err != 0, 0)) {
@@ -741,7 +771,7 @@ int sva_pasid_free_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
 		return free_failed(s, err, pasid, st, owner);
 	}
 	/* Clear LIVE and bump the counter: lookups stop finding it now. */
-	atomic_store_explicit(&sl->seq, seq_next(seq, seq & SEQ_SEL), memory_order_release);
+	atomic_store_explicit(&sl->seq, seq_next(seq, 0), memory_order_release);
 	sl->state = ST_QUARANTINED;
 	s->nr_allocated--;
 	s->nr_quarantined++;
@@ -768,7 +798,7 @@ SVA_EXPORT int sva_pasid_release(struct sva_pasid_space *s, uint32_t pasid)
 	if (sl) {
 		/* Stamped under the lock so the grace FIFO stays sorted by time.
 		 * No room check: it holds distinct used values, at most qcap. */
-		s->grace[s->grace_tail & (s->qcap - 1)] = (struct grace_entry){ now_ns(), sl };
+		s->grace[s->grace_tail & (s->qcap - 1)] = (struct grace_entry){ now_ns(), pasid - s->min };
 		s->grace_tail++;
 		sl->state = ST_RELEASED;
 	}
@@ -801,7 +831,7 @@ int sva_pasid_set_owner(struct sva_pasid_space *s, uint32_t pasid, void *owner, 
 	sva_lock_acquire(&s->lock);
 	sl = slot_in_state(s, pasid - s->min, ST_ALLOCATED, &st);
 	if (sl)
-		slot_publish(sl, owner, drvdata);
+		slot_reown(sl, owner, drvdata);
 	sva_lock_release(&s->lock);
 	if (!sl)
 		return space_fail(s, -ENOENT, "cannot set the owner of PASID %u: it is %s", pasid, state_name(st));
@@ -826,15 +856,20 @@ int sva_pasid_lookup_owner(const struct sva_pasid_space *s, uint32_t pasid, void
 		s1 = atomic_load_explicit(&sl->seq, memory_order_acquire);
 		if (!(s1 & SEQ_LIVE))
 			return -ENOENT;
-		/* Acquire: pairs with slot_publish(), and keeps the re-check
-		 * below from moving up before these loads. */
-		d = atomic_load_explicit(&sl->ref[(s1 & SEQ_SEL) ? 1 : 0].drvdata, memory_order_acquire);
-		o = atomic_load_explicit(&sl->ref[(s1 & SEQ_SEL) ? 1 : 0].owner, memory_order_acquire);
+		if (__builtin_expect(s1 & SEQ_BUSY, 0)) {
+			sva_cpu_relax(); /* sva_pasid_set_owner() is mid-way */
+			continue;
+		}
+		/* Acquire: pairs with the writers' release stores, and keeps
+		 * the re-check below from moving up before these loads. */
+		d = atomic_load_explicit(&sl->drvdata, memory_order_acquire);
+		o = atomic_load_explicit(&sl->owner, memory_order_acquire);
 		s2 = atomic_load_explicit(&sl->seq, memory_order_relaxed);
 		if (s1 == s2)
 			break;
 		/* Changed under us: freed (the next round says -ENOENT) or
-		 * owner replaced; each retry means a writer finished. */
+		 * owner replaced; each retry means a writer finished or
+		 * started. */
 	}
 	if (owner)
 		*owner = o;

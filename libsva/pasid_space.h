@@ -45,7 +45,9 @@ int sva_pasid_alloc_at(struct sva_pasid_space *space, uint32_t pasid, void *owne
 /*
  * Replace the owner and drvdata of an allocated PASID (e.g. a bind adopting a
  * PASID the driver allocated earlier).  Concurrent lookups see either the old
- * pair or the new one, never a mix.  Errors: -ENOENT not allocated; -ERANGE.
+ * pair or the new one, never a mix; a lookup of this PASID that runs into the
+ * change spins until it is done (two stores).  Errors: -ENOENT not allocated;
+ * -ERANGE.
  */
 int sva_pasid_set_owner(struct sva_pasid_space *space, uint32_t pasid, void *owner, void *drvdata);
 
