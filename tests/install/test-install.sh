@@ -44,22 +44,7 @@ CC=${CC:-cc}
 CXX=${CXX:-c++}
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 
-count=0
-failed=0
-ok() {
-	count=$((count + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $count - $2"
-	else
-		echo "not ok $count - $2"
-		failed=$((failed + 1))
-	fi
-}
-skip() {
-	count=$((count + 1))
-	echo "ok $count # SKIP $1"
-}
-diag() { sed 's/^/# /' "$@"; }
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
 bail() {
 	echo "Bail out! $*"
 	exit 1
@@ -82,7 +67,7 @@ if [ "$mode" = --build ]; then
 		ok 0 "make install DESTDIR=<tmp>"
 	else
 		ok 1 "make install DESTDIR=<tmp>"
-		tail -20 "$tmp/install.log" | diag
+		tail -20 "$tmp/install.log" | diag_file
 		bail "nothing installed"
 	fi
 else
@@ -132,7 +117,7 @@ fi
 
 version=$($PKG_CONFIG --modversion libsva 2>"$tmp/pc.err")
 ok "$([ -n "$version" ] && echo 0 || echo 1)" "pkg-config finds the installed libsva.pc (version ${version:-none})"
-[ -n "$version" ] || diag "$tmp/pc.err"
+[ -n "$version" ] || diag_file "$tmp/pc.err"
 
 # ------------------------------------------------------------ the library
 lib=$(readlink -f "$libdir/libsva.so.1" 2>/dev/null)
@@ -181,7 +166,7 @@ if $CC -std=c11 -Wall -Wextra -Werror $cflags -o "$tmp/prog" "$top_srcdir/tests/
 	ok 0 "a C11 program builds with pkg-config's flags alone (-Wall -Wextra -Werror)"
 else
 	ok 1 "a C11 program builds with pkg-config's flags alone (-Wall -Wextra -Werror)"
-	diag "$tmp/cc.log"
+	diag_file "$tmp/cc.log"
 fi
 
 if [ -x "$tmp/prog" ]; then
@@ -198,7 +183,7 @@ if [ -x "$tmp/prog" ]; then
 		esac
 	else
 		ok 1 "it runs against the installed library"
-		diag "$tmp/run.out"
+		diag_file "$tmp/run.out"
 	fi
 else
 	skip "no program to inspect"
@@ -228,7 +213,7 @@ EOF
 		ok 0 "a C++ program builds and runs (the header is extern \"C\")"
 	else
 		ok 1 "a C++ program builds and runs (the header is extern \"C\")"
-		diag "$tmp/cxx.log"
+		diag_file "$tmp/cxx.log"
 	fi
 else
 	skip "no C++ compiler ($CXX)"
@@ -245,11 +230,10 @@ if [ -f "$libdir/libsva.a" ]; then
 		ok 0 "a program links libsva.a with pkg-config --static and runs"
 	else
 		ok 1 "a program links libsva.a with pkg-config --static and runs"
-		diag "$tmp/static.log"
+		diag_file "$tmp/static.log"
 	fi
 else
 	skip "no libsva.a in this tree"
 fi
 
-echo "1..$count"
-[ "$failed" -eq 0 ]
+done_testing

@@ -27,23 +27,7 @@ for f in "$map" "$tools_mk" "$mandir/local.mk"; do
 	fi
 done
 
-count=0
-failed=0
-
-# ok STATUS DESCRIPTION: one TAP line; STATUS 0 passes.
-ok() {
-	count=$((count + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $count - $2"
-	else
-		echo "not ok $count - $2"
-		failed=$((failed + 1))
-	fi
-}
-
-diag() {
-	echo "# $*"
-}
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
 
 # The names in the global sections of a version script, one a line.  Comments
 # (/* */, possibly over several lines, and #) are dropped; names before any
@@ -245,5 +229,4 @@ else
 	diag "listed but missing:$missing"
 fi
 
-echo "1..$count"
-[ "$failed" -eq 0 ]
+done_testing

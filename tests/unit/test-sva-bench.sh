@@ -2,17 +2,15 @@
 # sva-bench: usage errors, the skip report where the fault benchmark cannot
 # run, and valid JSON.  (The benchmarks themselves are measured, not tested.)
 bench=${top_builddir:-.}/tools/sva-bench
-n=0 fails=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
 
 "$bench" --help >/dev/null 2>&1; ok $? "--help exits 0"
 "$bench" bogus >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "an unknown benchmark is a usage error (exit 2)"
 "$bench" pasid fault >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "two benchmark names are a usage error"
 "$bench" --frobnicate >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "an unknown option is a usage error"
 if [ -e /dev/iommu ]; then
-    echo "ok $((n + 1)) # SKIP this host has /dev/iommu: the skip path is not reachable"
-    echo "ok $((n + 2)) # SKIP (same)"
-    n=$((n + 2))
+    skip "this host has /dev/iommu: the skip path is not reachable"
+    skip "(same)"
 else
     out=$("$bench" fault 2>/dev/null); rc=$?
     [ $rc -eq 0 ] && echo "$out" | grep -q "skipped: no usable /dev/iommu"
@@ -22,8 +20,7 @@ else
         echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pasid"] is None and "skipped" in d["fault"]'
         ok $? "--json: valid JSON with pasid null and fault skipped"
     else
-        n=$((n + 1)); echo "ok $n # SKIP python3 not installed: cannot validate the JSON"
+        skip "python3 not installed: cannot validate the JSON"
     fi
 fi
-echo "1..$n"
-[ $fails -eq 0 ]
+done_testing

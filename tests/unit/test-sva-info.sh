@@ -31,19 +31,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/sva-info-test.XXXXXX") || {
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 
-count=0
-failed=0
-
-# ok STATUS DESCRIPTION: one TAP line; STATUS 0 passes.
-ok() {
-	count=$((count + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $count - $2"
-	else
-		echo "not ok $count - $2"
-		failed=$((failed + 1))
-	fi
-}
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
 
 # check DESCRIPTION COMMAND...: passes if COMMAND succeeds; on failure show the last run.
 check() {
@@ -58,11 +46,6 @@ check() {
 		sed 's/^/# stdout: /' "$tmp/out"
 		sed 's/^/# stderr: /' "$tmp/err"
 	fi
-}
-
-skip() {
-	count=$((count + 1))
-	echo "ok $count # SKIP $1"
 }
 
 # run ARGS...: run sva-info, stdout in $tmp/out, stderr in $tmp/err, status in $rc.
@@ -517,5 +500,4 @@ else
 		eval 'grep -q "^FAIL  iommufd: /dev/iommu does not exist.*Fix: " "$tmp/out"'
 fi
 
-echo "1..$count"
-[ "$failed" -eq 0 ]
+done_testing

@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# TAP helpers for the shell tests (automake's tap-driver.sh reads the output).
+# Sourced, not run:
+#   . "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
+#
+#   ok STATUS DESCRIPTION   "ok N - ..." if STATUS is 0, else "not ok N - ..."
+#   skip REASON             "ok N # SKIP REASON"
+#   diag TEXT...            "# TEXT"
+#   diag_file [FILE...]     every line of the files (or stdin) as "# ..."
+#   done_testing            the plan "1..N"; exit status 0 iff nothing failed
+# $count and $failed are the numbers so far.
+
+count=0
+failed=0
+
+ok() {
+	count=$((count + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $count - $2"
+	else
+		echo "not ok $count - $2"
+		failed=$((failed + 1))
+	fi
+}
+
+skip() {
+	count=$((count + 1))
+	echo "ok $count # SKIP $1"
+}
+
+diag() {
+	echo "# $*"
+}
+
+diag_file() {
+	sed 's/^/# /' "$@"
+}
+
+done_testing() {
+	echo "1..$count"
+	[ "$failed" -eq 0 ]
+}
