@@ -7,6 +7,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-mock \
 	tests/kernel/ktest-edu \
 	tests/kernel/ktest-fault \
+	tests/kernel/ktest-fault-groups \
 	tests/kernel/ktest-doctor
 check_PROGRAMS += $(KERNEL_TESTS)
 TESTS += $(KERNEL_TESTS)
@@ -18,6 +19,8 @@ tests_kernel_ktest_mock_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_edu_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_fault_SOURCES = tests/kernel/ktest-fault.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_fault_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_fault_groups_SOURCES = tests/kernel/ktest-fault-groups.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_fault_groups_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_doctor_SOURCES = tests/kernel/ktest-doctor.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_doctor_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk
