@@ -220,7 +220,7 @@ int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t 
 	if (ret)
 		return sva_fail(&mm->ctx->log, ret,
 				"0x%llx-0x%llx is outside the IOVA window the bound devices can reach "
-				"(see sva_dev_iova_ranges; allocate device memory inside it)",
+				"(see sva_mm_iova_ranges; allocate device memory inside it)",
 				(unsigned long long)start, (unsigned long long)end);
 
 	/* Map what is not mapped yet, VMA by VMA; on failure undo this call's maps. */
@@ -290,6 +290,19 @@ SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t le
 	}
 	pthread_mutex_unlock(&mm->lock);
 	return bytes;
+}
+
+SVA_EXPORT int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *ranges, size_t *nr)
+{
+	int ret;
+
+	if (!mm || !nr || (*nr && !ranges))
+		return -EINVAL;
+	ret = sva_mm_check_owner(mm);
+	if (ret)
+		return ret;
+	ret = sva_iommufd_iova_ranges(mm->ctx->fd, mm->ioas_id, ranges, nr);
+	return ret == -EMSGSIZE ? -ENOSPC : ret;
 }
 
 int sva_mm_check_owner(struct sva_mm *mm)

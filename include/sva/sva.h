@@ -431,7 +431,7 @@ void sva_mm_free(struct sva_mm *mm);
  * bonds avoid faults on a hot path.  All or nothing.  Thread-safe.
  * Errors: -EINVAL NULL mm, len 0 or the range wraps; -EFAULT part of the range
  * is not mapped in the process; -EACCES part of it is PROT_NONE; -ERANGE part
- * of it is outside what the bound devices can reach (see sva_dev_iova_ranges());
+ * of it is outside what the bound devices can reach (see sva_mm_iova_ranges());
  * -ENOMEM out of memory or over RLIMIT_MEMLOCK; -EPERM the pages cannot be
  * pinned (VM_IO/PFNMAP, secretmem, ...); -EOPNOTSUPP the kernel cannot pin
  * them (DAX); -E2BIG the range spans more than 64 mappings (split the call);
@@ -448,6 +448,16 @@ int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
  * An unmap the kernel refuses is logged and its chunk stays visible.
  */
 long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len);
+
+/*
+ * The IOVA (== virtual) ranges devices can reach through the address space, as
+ * the kernel reports them now: what every device bound to it allows, PASID
+ * bonds included.  *nr in and out as sva_dev_iova_ranges().  Thread-safe.
+ * Errors: -EINVAL NULL mm or nr, or *nr > 0 with NULL ranges; -ENOSPC array
+ * too small (*nr is set to the count); -ECHILD in a forked child.  At most 64
+ * ranges are reported.
+ */
+int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *ranges, size_t *nr);
 
 /* ------------------------------------------------------------------- bonds */
 

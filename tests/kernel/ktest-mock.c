@@ -102,6 +102,30 @@ static void prefault_checks(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_b
 	munmap(none, PG);
 }
 
+/* sva_mm_iova_ranges(): bad arguments, a short array, a forked child. */
+static void mm_ranges_errors(struct sva_mm *mm)
+{
+	struct sva_iova_range r[1];
+	size_t nr = 1;
+	pid_t pid;
+	int st, ret;
+
+	is_int(sva_mm_iova_ranges(NULL, r, &nr), -EINVAL, "sva_mm_iova_ranges: NULL mm: -EINVAL");
+	is_int(sva_mm_iova_ranges(mm, r, NULL), -EINVAL, "sva_mm_iova_ranges: NULL nr: -EINVAL");
+	is_int(sva_mm_iova_ranges(mm, NULL, &nr), -EINVAL, "sva_mm_iova_ranges: NULL ranges with *nr 1: -EINVAL");
+	nr = 0;
+	ret = sva_mm_iova_ranges(mm, NULL, &nr);
+	ok(ret == -ENOSPC && nr >= 1, "sva_mm_iova_ranges: *nr 0 and NULL ranges: -ENOSPC (%d) and the count (%zu)",
+	   ret, nr);
+	pid = fork();
+	if (pid == 0) {
+		nr = 1;
+		_exit(sva_mm_iova_ranges(mm, r, &nr) == -ECHILD ? 0 : 1);
+	}
+	ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "sva_mm_iova_ranges in a forked child: -ECHILD");
+}
+
 static void bind_checks(struct sva_ctx *ctx)
 {
 	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = on_mm_exit };
@@ -113,10 +137,23 @@ static void bind_checks(struct sva_ctx *ctx)
 	struct sva_mm *mm;
 	uint32_t p1, p2, h1;
 	void *data;
+	int ret;
 
 	is_int(sva_mm_new(ctx, NULL, &mm), 0, "sva_mm_new");
 	is_int(sva_dev_iova_ranges(g_dev, r, &nr), -ENOTCONN, "IOVA ranges before any attach: -ENOTCONN");
+	nr = 8;
+	ret = sva_mm_iova_ranges(mm, r, &nr);
+	ok(ret == 0 && nr == 1 && r[0].start == 0 && r[0].last == UINT64_MAX,
+	   "an address space with nothing bound: one range, all of [0, 2^64-1] (%zu ranges, last 0x%llx)", nr,
+	   nr ? (unsigned long long)r[nr - 1].last : 0ull);
 	is_int(sva_bind(g_dev, mm, &bo, &b1), 0, "pinned PASID bind");
+	nr = 8;
+	ret = sva_mm_iova_ranges(mm, r, &nr);
+	ok(ret == 0 && nr >= 1 && r[0].start == KABI_MOCK_APERTURE_START &&
+		   r[nr - 1].last == KABI_MOCK_APERTURE_LAST,
+	   "a PASID bind narrows the address space to the mock aperture [0x%llx, 0x%llx]",
+	   nr ? (unsigned long long)r[0].start : 0ull, nr ? (unsigned long long)r[nr - 1].last : 0ull);
+	mm_ranges_errors(mm);
 	p1 = sva_bond_pasid(b1);
 	h1 = b1->hwpt->id;
 	ok(p1 >= SVA_GLOBAL_PASID_MIN_DEFAULT && p1 != SVA_PASID_RID, "AUTO gave a global PASID (%u)", p1);
@@ -145,7 +182,8 @@ static void bind_checks(struct sva_ctx *ctx)
 	is_int(sva_bond_pasid(rid), SVA_PASID_RID, "a RID bond reports SVA_PASID_RID");
 	is_int(sva_bind(g_dev, mm, &ro, &found), -EBUSY, "a second RID bind: -EBUSY");
 	nr = 8;
-	ok(sva_dev_iova_ranges(g_dev, r, &nr) == 0 && nr >= 1, "IOVA ranges after the RID attach (%zu)", nr);
+	ret = sva_dev_iova_ranges(g_dev, r, &nr);
+	ok(ret == 0 && nr >= 1, "IOVA ranges after the RID attach (%zu)", nr);
 	ok(nr >= 1 && r[0].start == KABI_MOCK_APERTURE_START && r[nr - 1].last == KABI_MOCK_APERTURE_LAST,
 	   "the mock aperture [0x%llx, 0x%llx]", nr ? (unsigned long long)r[0].start : 0ull,
 	   nr ? (unsigned long long)r[nr - 1].last : 0ull);
