@@ -352,7 +352,6 @@ SVA_EXPORT int sva_dev_fd(const struct sva_dev *dev)
 SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *ranges, size_t *nr)
 {
 	uint32_t ioas;
-	int ret;
 
 	if (!dev || !nr || (*nr && !ranges))
 		return -EINVAL;
@@ -363,8 +362,5 @@ SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *r
 		return sva_fail(&dev->ctx->log, -ENOTCONN,
 				"device %u is not attached to an address space; its IOVA ranges are not known yet",
 				dev->info.dev_id);
-	ret = sva_iommufd_iova_ranges(dev->ctx->fd, ioas, ranges, nr);
-	if (ret == -EMSGSIZE)
-		return -ENOSPC;
-	return ret;
+	return sva_iommufd_iova_ranges_out(dev->ctx->fd, ioas, ranges, nr);
 }

@@ -109,6 +109,9 @@ int sva_iommufd_ioas_map(int fd, uint32_t ioas_id, uint64_t va, uint64_t len, ui
 int sva_iommufd_ioas_unmap(int fd, uint32_t ioas_id, uint64_t iova, uint64_t len);
 /* Fills up to *nr ranges, sets *nr to the count; -EMSGSIZE if more exist. */
 int sva_iommufd_iova_ranges(int fd, uint32_t ioas_id, struct sva_iova_range *r, size_t *nr);
+/* The same with the public contract of sva_dev_iova_ranges()/sva_mm_iova_ranges():
+ * -EINVAL for NULL nr or NULL r with *nr > 0, and -ENOSPC if more exist. */
+int sva_iommufd_iova_ranges_out(int fd, uint32_t ioas_id, struct sva_iova_range *r, size_t *nr);
 int sva_iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t fault_id,
 			   uint32_t *hwpt_id);
 int sva_iommufd_hw_info(int fd, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2, uint64_t *caps);

@@ -103,6 +103,16 @@ int sva_iommufd_iova_ranges(int fd, uint32_t ioas_id, struct sva_iova_range *r, 
 	return ret;
 }
 
+int sva_iommufd_iova_ranges_out(int fd, uint32_t ioas_id, struct sva_iova_range *r, size_t *nr)
+{
+	int ret;
+
+	if (!nr || (*nr && !r))
+		return -EINVAL;
+	ret = sva_iommufd_iova_ranges(fd, ioas_id, r, nr);
+	return ret == -EMSGSIZE ? -ENOSPC : ret;
+}
+
 int sva_iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t fault_id,
 			   uint32_t *hwpt_id)
 {

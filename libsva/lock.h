@@ -28,8 +28,9 @@
  *    system call so that every release saves a locked instruction.
  *
  *  - Threaded process, "symmetric" mode (no membarrier: old kernels, seccomp
- *    filters, kernels built without it, or $SVA_NO_MEMBARRIER set): release is a sequentially consistent
- *    store, i.e. a locked instruction, and the waiter a full fence.
+ *    filters, kernels built without it, or $SVA_NO_MEMBARRIER set): release
+ *    is a sequentially consistent store, i.e. a locked instruction, and the
+ *    waiter a full fence.
  *
  * The mode is chosen once, at the first sva_lock_init() (the first PASID
  * space), before any lock can be used, and never changes.  Waiters spin

@@ -296,13 +296,12 @@ SVA_EXPORT int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *rang
 {
 	int ret;
 
-	if (!mm || !nr || (*nr && !ranges))
+	if (!mm)
 		return -EINVAL;
 	ret = sva_mm_check_owner(mm);
 	if (ret)
 		return ret;
-	ret = sva_iommufd_iova_ranges(mm->ctx->fd, mm->ioas_id, ranges, nr);
-	return ret == -EMSGSIZE ? -ENOSPC : ret;
+	return sva_iommufd_iova_ranges_out(mm->ctx->fd, mm->ioas_id, ranges, nr);
 }
 
 int sva_mm_check_owner(struct sva_mm *mm)
