@@ -374,4 +374,77 @@ KABI_AT(kabi_vfio_device_detach_iommufd_pt, pasid, 8);
 #define KABI_MEMBARRIER_CMD_PRIVATE_EXPEDITED (1 << 3)
 #define KABI_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
 
+/* ------------------------------------------------ userfaultfd (track.c) */
+
+/*
+ * Only what coherence tracking uses: the API handshake, WP-only registration
+ * and the non-cooperative events (UNMAP, REMOVE, REMAP).  Debian 12's headers
+ * lack UFFD_USER_MODE_ONLY's newer features (WP_ASYNC), hence our own copy.
+ */
+#define KABI_UFFD_API 0xAAull
+#define KABI_UFFD_USER_MODE_ONLY 1
+#define KABI_UFFDIO 0xAA
+#define KABI_UFFDIO_REGISTER_MODE_WP (1ull << 1)
+
+#define KABI_UFFD_EVENT_PAGEFAULT 0x12
+#define KABI_UFFD_EVENT_FORK 0x13
+#define KABI_UFFD_EVENT_REMAP 0x14
+#define KABI_UFFD_EVENT_REMOVE 0x15
+#define KABI_UFFD_EVENT_UNMAP 0x16
+
+#define KABI_UFFD_FEATURE_EVENT_REMAP (1ull << 2)
+#define KABI_UFFD_FEATURE_EVENT_REMOVE (1ull << 3)
+#define KABI_UFFD_FEATURE_EVENT_UNMAP (1ull << 6)
+#define KABI_UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1ull << 12)
+#define KABI_UFFD_FEATURE_WP_ASYNC (1ull << 15)
+
+struct kabi_uffdio_api {
+	uint64_t api;
+	uint64_t features;
+	uint64_t ioctls;
+};
+
+struct kabi_uffdio_range {
+	uint64_t start;
+	uint64_t len;
+};
+
+struct kabi_uffdio_register {
+	struct kabi_uffdio_range range;
+	uint64_t mode;
+	uint64_t ioctls;
+};
+
+struct kabi_uffd_msg {
+	uint8_t event;
+	uint8_t reserved1;
+	uint16_t reserved2;
+	uint32_t reserved3;
+	union {
+		struct {
+			uint64_t from, to, len;
+		} remap;
+		struct {
+			uint64_t start, end;
+		} remove; /* also UNMAP */
+		struct {
+			uint64_t r1, r2, r3;
+		} reserved;
+	} arg;
+} __attribute__((packed));
+
+#define KABI_UFFDIO_API _IOWR(KABI_UFFDIO, 0x3F, struct kabi_uffdio_api)
+#define KABI_UFFDIO_REGISTER _IOWR(KABI_UFFDIO, 0x00, struct kabi_uffdio_register)
+#define KABI_UFFDIO_UNREGISTER _IOR(KABI_UFFDIO, 0x01, struct kabi_uffdio_range)
+
+KABI_PIN(kabi_uffdio_api, 24);
+KABI_AT(kabi_uffdio_api, features, 8);
+KABI_PIN(kabi_uffdio_register, 32);
+KABI_AT(kabi_uffdio_register, mode, 16);
+KABI_PIN(kabi_uffd_msg, 32);
+KABI_AT(kabi_uffd_msg, arg, 8);
+KABI_AT(kabi_uffd_msg, arg.remap.to, 16);
+KABI_AT(kabi_uffd_msg, arg.remap.len, 24);
+KABI_AT(kabi_uffd_msg, arg.remove.end, 16);
+
 #endif /* LIBSVA_KABI_H */
