@@ -70,22 +70,31 @@ int sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32
 	return 0;
 }
 
-int sva_chunks_remove(struct sva_chunks *t, uint64_t start)
+struct sva_chunk *sva_chunks_unlink(struct sva_chunks *t, uint64_t start)
 {
 	struct sva_chunk *prev[SVA_CHUNKS_LEVELS], *c;
 
 	find(t, start, prev);
 	c = prev[0] ? prev[0]->next[0] : t->head[0];
 	if (!c || c->start != start)
-		return -ENOENT;
+		return NULL;
 	for (unsigned l = 0; l < c->levels; l++) {
 		struct sva_chunk **link = prev[l] ? &prev[l]->next[l] : &t->head[l];
 
 		if (*link == c)
 			*link = c->next[l];
 	}
-	free(c);
 	t->count--;
+	return c;
+}
+
+int sva_chunks_remove(struct sva_chunks *t, uint64_t start)
+{
+	struct sva_chunk *c = sva_chunks_unlink(t, start);
+
+	if (!c)
+		return -ENOENT;
+	free(c);
 	return 0;
 }
 

@@ -15,7 +15,7 @@
 
 struct sva_chunk {
 	uint64_t start, end; /* [start, end), page-aligned */
-	uint32_t prot;	     /* SVA_PROT_READ | SVA_PROT_WRITE */
+	uint32_t prot;	     /* SVA_PROT_READ | SVA_PROT_WRITE, and the owner's flags */
 	unsigned levels;
 	struct sva_chunk *next[]; /* one link per level */
 };
@@ -39,6 +39,10 @@ int sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32
 
 /* Remove and free the chunk that starts at `start`; 0 or -ENOENT. */
 int sva_chunks_remove(struct sva_chunks *t, uint64_t start);
+
+/* Remove the chunk that starts at `start` and hand it back unfreed (the
+ * caller may not be allowed to free); NULL if there is none. */
+struct sva_chunk *sva_chunks_unlink(struct sva_chunks *t, uint64_t start);
 
 /* Free every chunk. */
 void sva_chunks_clear(struct sva_chunks *t);

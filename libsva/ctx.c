@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fork.h"
 #include "internal.h"
 #include "pasid_space.h"
 
@@ -153,6 +154,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 		return -ENOMEM;
 	atomic_init(&ctx->refs, 1);
 	ctx->pid = getpid();
+	ctx->fork_gen = sva_fork_gen_init();
 	ctx->fd = -1;
 	pthread_mutex_init(&ctx->devs_lock, NULL);
 	pthread_mutex_init(&ctx->fe.lock, NULL);
@@ -219,7 +221,7 @@ void sva_ctx_put(struct sva_ctx *ctx)
 
 bool sva_ctx_forked(const struct sva_ctx *ctx)
 {
-	return getpid() != ctx->pid;
+	return sva_fork_gen() != ctx->fork_gen;
 }
 
 int sva_ctx_check_owner(const struct sva_ctx *ctx)

@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "kabi.h"
 #include "pasid_space.h"
+#include "track.h"
 
 /* What the pre-pass learns of a record: its bond, and the run of faulting pages it starts. */
 struct rec_info {
@@ -307,6 +308,13 @@ int sva_fault_process(struct sva_ctx *ctx, unsigned max)
 		}
 		if (n == 0)
 			break;
+		/*
+		 * Coherence before resolution: a fault raised after a munmap()
+		 * returned was read after the monitor read that munmap's event; wait
+		 * until it is applied, so no fault of this batch is answered from a
+		 * chunk that event withdraws.
+		 */
+		sva_track_fence();
 		plan_batch(ctx, rec, (size_t)n / sizeof(*rec), fe->info, (struct rec_info *)fe->info + fe->buf_records);
 		for (size_t i = 0; i < (size_t)n / sizeof(*rec); i++) {
 			code = handle_record(ctx, &rec[i], &((struct rec_info *)fe->info)[i], code, &sticky, &last);

@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "internal.h"
+#include "withdraw.h"
 
 #define PAGE 4096ull
 #define HUGE (2ull << 20)
@@ -50,38 +51,53 @@ static uint64_t window_size(struct sva_mm *mm, const struct sva_vma *v)
 static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint64_t run_start, uint64_t run_end, uint32_t need,
 			  uint64_t *pages, bool may_refresh)
 {
-	struct sva_chunk *c = sva_chunks_after(&mm->chunks, addr);
+	const uint32_t rw = SVA_PROT_READ | SVA_PROT_WRITE;
 	const struct sva_iova_range *r;
 	struct sva_map_undo undo = { .n = 0 };
-	uint64_t ws, we, fa, mapped = 0;
-	bool upgraded = false;
+	uint64_t ws, we, fa, mapped = 0, cs = 0, ce = 0;
+	uint32_t cprot = 0;
+	bool upgraded = false, have = false;
 	struct sva_vma vma, *v = &vma;
 	int ret;
 
-	if (c && c->start > addr)
-		c = NULL;
+	/* What is visible at addr now (the monitor may withdraw it at any time). */
+	pthread_mutex_lock(&mm->map_lock);
+	struct sva_chunk *c = sva_chunks_after(&mm->chunks, addr);
+
+	if (c && c->start <= addr) {
+		have = true;
+		cs = c->start;
+		ce = c->end;
+		cprot = c->prot;
+	}
+	pthread_mutex_unlock(&mm->map_lock);
 	/* Already visible with enough rights: a fault that raced another one. */
-	if (c && (c->prot & need & (SVA_PROT_READ | SVA_PROT_WRITE)) == (need & (SVA_PROT_READ | SVA_PROT_WRITE)))
+	if (have && (cprot & need & rw) == (need & rw))
 		return 0;
 	if (mm->flags & SVA_MM_PRIVATE)
-		return c ? -EACCES : -ENOENT;
+		return have ? -EACCES : -ENOENT;
 
 	/*
 	 * The VMA of the last fault first (faults cluster), then the process-wide
-	 * cache; both are trusted until they disagree with a fault: then re-read once.
+	 * cache; both are trusted until they disagree with a fault (then re-read
+	 * once) or a coherence event says the mappings changed.
 	 */
-	if (addr >= mm->last_vma.start && addr < mm->last_vma.end && (mm->last_vma.prot & need) == need) {
+	if (mm->last_vma_gen == sva_vma_gen() && addr >= mm->last_vma.start && addr < mm->last_vma.end &&
+	    (mm->last_vma.prot & need) == need) {
 		vma = mm->last_vma;
 		ret = 0;
 	} else {
+		unsigned gen = sva_vma_gen();
+
 		ret = sva_vma_find(addr, false, v);
 		if ((ret || (v->prot & need) != need) && may_refresh)
 			ret = sva_vma_find(addr, true, v);
 		if (ret)
 			return ret;
 		mm->last_vma = vma;
+		mm->last_vma_gen = gen;
 	}
-	if ((v->prot & need) != need || !(v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)))
+	if ((v->prot & need) != need || !(v->prot & rw))
 		return -EACCES;
 	r = window_of(mm, addr);
 	if (!r)
@@ -106,19 +122,19 @@ static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint64_t run_start, 
 
 	/* A write into a chunk mapped read-only: the VMA has become writable since.
 	 * The chunk goes whole (unmap granularity) and comes back writable. */
-	if (c) {
-		if (c->start < ws || c->end > we)
-			return -EACCES; /* would leave part of it unmapped: keep it read-only */
-		uint64_t cs = c->start;
+	if (have) {
+		unsigned failed = 0;
 
-		ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, cs, c->end - cs);
-		if (ret)
-			return ret;
-		sva_chunks_remove(&mm->chunks, cs);
-		c = NULL;
+		if (cs < ws || ce > we)
+			return -EACCES; /* would leave part of it unmapped: keep it read-only */
+		pthread_mutex_lock(&mm->map_lock);
+		sva_mm_withdraw_locked(mm, cs, ce, &failed);
+		pthread_mutex_unlock(&mm->map_lock);
+		if (failed)
+			return -EIO;
 		upgraded = true;
 	}
-	ret = sva_mm_map_gaps_locked(mm, ws, we, v->prot, true, &undo, &mapped);
+	ret = sva_mm_map_gaps_locked(mm, v, ws, we, SVA_MAP_FAULT, &undo, &mapped, NULL);
 	if (ret) {
 		sva_mm_undo_locked(mm, &undo);
 		/* The cache may be stale (the VMA changed under us): once more, fresh. */
@@ -145,5 +161,6 @@ int sva_mm_resolve_fault(struct sva_mm *mm, uint64_t addr, uint64_t run_start, u
 	pthread_mutex_lock(&mm->lock);
 	ret = resolve_locked(mm, addr & ~(PAGE - 1), run_start, run_end, need_prot(access), pages, true);
 	pthread_mutex_unlock(&mm->lock);
+	sva_mm_reap(mm);
 	return ret;
 }

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "chunks.h"
 #include "sva/sva.h"
@@ -83,6 +84,12 @@ struct sva_vma {
 	uint32_t prot;	     /* SVA_PROT_*, SVA_VMA_* */
 };
 
+/* The coherence monitor saw the mappings change: the cache below is re-read
+ * before it is next trusted.  Lock-free (the monitor calls it). */
+void sva_vma_cache_stale(void);
+/* The count sva_vma_cache_stale() bumps: a VMA learnt under another count may be gone. */
+unsigned sva_vma_gen(void);
+
 /* Every VMA of the process, sorted; *out is malloc'ed. */
 int sva_vma_snapshot(struct sva_vma **out, size_t *nr);
 /* A field of /proc/self/smaps for the VMA starting at `start` ("AnonHugePages",
@@ -142,7 +149,8 @@ struct sva_fault_engine {
 
 struct sva_ctx {
 	atomic_int refs; /* the caller's + one per open device and address space */
-	pid_t pid;	 /* the process that created it */
+	pid_t pid;	 /* the process that created it (for messages) */
+	unsigned fork_gen; /* sva_fork_gen() there: sva_ctx_forked() compares it */
 	int fd;
 	struct sva_log log;
 	char *sysfs_root;
@@ -226,17 +234,45 @@ struct sva_hwpt {
 	int refs;
 };
 
+/* A REMOVE event whose zap may still be running (withdraw.c). */
+struct sva_remove_pending {
+	uint64_t start, end, t_ns;
+};
+
+#define SVA_MM_REMOVES 16
+
 struct sva_mm {
 	struct sva_ctx *ctx;
 	uint32_t flags;
 	uint32_t ioas_id;
-	pthread_mutex_t lock; /* everything below */
-	struct sva_chunks chunks; /* what is mapped, chunk by chunk */
+	/*
+	 * The lock the coherence monitor takes (track.h): the chunk table, the
+	 * IOAS maps and unmaps, registration, the fields up to `lock`.  A leaf:
+	 * never held across free(), fclose() or anything that may munmap, madvise
+	 * or mremap memory.  Order: lock, then map_lock.
+	 */
+	pthread_mutex_t map_lock;
+	struct sva_chunks chunks;     /* what is mapped, chunk by chunk */
+	struct sva_chunk *grave;      /* withdrawn, to free outside map_lock (sva_mm_reap) */
+	struct sva_remove_pending removes[SVA_MM_REMOVES];
+	unsigned nremoves, suspects;  /* pending REMOVEs; SVA_CHUNK_SUSPECT chunks */
+	atomic_bool tracked;	      /* registered with the process's userfaultfd */
+	int untracked_reason;	      /* why not (or why some ranges are not): -errno */
+	bool log_untracked, log_lost; /* a log line is owed (written outside map_lock) */
+	bool untracked_logged;	      /* the untracked-range line was written once */
+	uint64_t reg_start, reg_end;  /* the last range registered ... */
+	unsigned reg_gen;	      /* ... under this sva_vma_gen() */
+	atomic_uint settle_hint;      /* nremoves + suspects, read without the lock */
+	struct sva_mm *track_next;    /* track.c's list, under its lock */
+	_Atomic uint64_t st_events, st_withdrawn, st_untracked_ranges, st_untracked_bytes, st_rewithdrawn,
+		st_visible;
+	pthread_mutex_t lock; /* resolution and prefault (may allocate), and everything below */
 	struct sva_bond *bonds;
 	struct sva_hwpt *hwpts;
 	uint64_t fault_around;
 	/* Caches for the fault path, under lock. */
 	struct sva_vma last_vma; /* the VMA of the last fault (end 0: none) */
+	unsigned last_vma_gen;	 /* sva_vma_gen() when it was read */
 	struct sva_iova_range ranges[16]; /* the IOAS's IOVA ranges */
 	size_t nr_ranges;
 	bool ranges_valid; /* cleared when a device attaches or detaches */
@@ -280,12 +316,23 @@ struct sva_map_undo {
 	size_t n;
 };
 
-/* Map every gap of [start, end) with prot under mm->lock, recording each map in
- * undo; *mapped (if not NULL) grows by the bytes mapped.  quiet: no log lines
- * (the fault path reports through fault_error). */
-int sva_mm_map_gaps_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t prot, bool quiet,
-			   struct sva_map_undo *undo, uint64_t *mapped);
+#define SVA_MAP_FAULT 1u /* sva_mm_map_gaps_locked() for a fault: chunks over a pending REMOVE are suspect */
+
+/* Map every gap of [start, end) (inside VMA v, whose prot it takes and which
+ * is registered for tracking) under mm->lock, recording each map in undo;
+ * *mapped (if not NULL) grows by the bytes mapped.  Returns 0 or the raw
+ * -errno, with the gap that failed in fail[] (if not NULL); logs nothing. */
+int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, unsigned how,
+			   struct sva_map_undo *undo, uint64_t *mapped, uint64_t fail[2]);
 void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo);
+/* CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t sva_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 /* Map [start, end) (page-aligned) at IOVA == VA under mm->lock; *mapped gets the
  * bytes newly mapped.  All or nothing; errors are logged. */
 int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped);

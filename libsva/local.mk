@@ -7,6 +7,8 @@ libsva_libsva_internal_la_SOURCES = \
 	libsva/kabi_selftest.h \
 	libsva/lock.h \
 	libsva/lock.c \
+	libsva/fork.h \
+	libsva/fork.c \
 	libsva/log.c \
 	libsva/opts.c \
 	libsva/pci_addr.c \
@@ -19,6 +21,10 @@ libsva_libsva_internal_la_SOURCES = \
 	libsva/vma.c \
 	libsva/chunks.h \
 	libsva/chunks.c \
+	libsva/withdraw.h \
+	libsva/withdraw.c \
+	libsva/track.h \
+	libsva/track.c \
 	libsva/mm.c \
 	libsva/bond.c \
 	libsva/fault.c \

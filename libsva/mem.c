@@ -131,28 +131,32 @@ static int ent_insert(const struct mem_ent *e)
 	return 0;
 }
 
-/*
- * Unmap an allocation and drop its entry, both under the lock: once munmap()
- * returns, another sva_mem_alloc() may map the same address, and it must not
- * find the old entry still there (nor lose its own to this removal).
- */
-static int ent_unmap(uint64_t addr, uint64_t maplen)
+/* Drop the entry of an allocation (its memory is unmapped already). */
+static void ent_drop(uint64_t addr)
 {
-	int ret = 0;
 	size_t at;
 
 	pthread_mutex_lock(&g_mem.lock);
-	if (munmap((void *)(uintptr_t)addr, maplen)) {
-		ret = -errno;
-	} else {
-		at = ent_search(addr);
-		if (at < g_mem.n && g_mem.v[at].addr == addr) {
-			memmove(&g_mem.v[at], &g_mem.v[at + 1], (g_mem.n - at - 1) * sizeof(*g_mem.v));
-			g_mem.n--;
-		}
+	at = ent_search(addr);
+	if (at < g_mem.n && g_mem.v[at].addr == addr) {
+		memmove(&g_mem.v[at], &g_mem.v[at + 1], (g_mem.n - at - 1) * sizeof(*g_mem.v));
+		g_mem.n--;
 	}
 	pthread_mutex_unlock(&g_mem.lock);
-	return ret;
+}
+
+/*
+ * Unmap an allocation, then drop its entry.  No lock is held across munmap()
+ * (tracked memory blocks it until the coherence monitor reads the event); the
+ * entry, still busy, keeps concurrent allocations off the address until it is
+ * dropped.
+ */
+static int ent_unmap(uint64_t addr, uint64_t maplen)
+{
+	if (munmap((void *)(uintptr_t)addr, maplen))
+		return -errno;
+	ent_drop(addr);
+	return 0;
 }
 
 static void ent_set_busy(uint64_t addr, bool busy)
@@ -334,11 +338,33 @@ static int kernel_window(const struct sva_mem_opts *o, const struct sva_log *log
 /* Chunks visible in mm: taken, whatever the process has there now. */
 static int mm_chunks(struct sva_mm *mm, struct rvec *out)
 {
+	size_t n;
 	int ret = 0;
 
+	/*
+	 * mm->lock keeps the table from growing; it may shrink (the coherence
+	 * monitor) but map_lock must not be held across the allocation.
+	 */
 	pthread_mutex_lock(&mm->lock);
-	for (const struct sva_chunk *c = sva_chunks_after(&mm->chunks, 0); c && !ret; c = sva_chunks_next(c))
-		ret = rvec_push(out, c->start, c->end - 1);
+	pthread_mutex_lock(&mm->map_lock);
+	n = mm->chunks.count;
+	pthread_mutex_unlock(&mm->map_lock);
+	if (n > out->cap) {
+		struct sva_iova_range *v = realloc(out->v, n * sizeof(*v));
+
+		if (!v)
+			ret = -ENOMEM;
+		else {
+			out->v = v;
+			out->cap = n;
+		}
+	}
+	if (!ret) {
+		pthread_mutex_lock(&mm->map_lock);
+		for (const struct sva_chunk *c = sva_chunks_after(&mm->chunks, 0); c; c = sva_chunks_next(c))
+			out->v[out->n++] = (struct sva_iova_range){ .start = c->start, .last = c->end - 1 };
+		pthread_mutex_unlock(&mm->map_lock);
+	}
 	pthread_mutex_unlock(&mm->lock);
 	return ret;
 }
@@ -624,7 +650,6 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	uint64_t a = (uintptr_t)addr, maplen = 0;
 	const char *why = NULL;
 	size_t at;
-	long gone;
 	int ret;
 
 	if (!addr || !len)
@@ -648,18 +673,21 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	if (why)
 		return sva_fail(log, -EINVAL, "sva_mem_free: %p+%zu %s", addr, len, why);
 
-	if (mm) {
-		gone = sva_mm_invalidate(mm, addr, maplen);
-		if (gone < 0) {
-			ent_set_busy(a, false);
-			return (int)gone;
-		}
-	}
+	/*
+	 * Unmap first: once the mapping is gone a device cannot fault it back in
+	 * (withdrawing first would let it re-fault the old pages before munmap).
+	 * The coherence monitor withdraws it from tracked address spaces; the
+	 * fence waits for that, and the invalidate covers an untracked mm.
+	 */
 	ret = ent_unmap(a, maplen);
 	if (ret) {
 		ent_set_busy(a, false);
 		return sva_fail(log, ret, "sva_mem_free: munmap of %p+%" PRIu64 " failed: %s", addr, maplen,
 				strerror(-ret));
+	}
+	if (mm) {
+		sva_mm_fence(mm);
+		sva_mm_invalidate(mm, addr, maplen);
 	}
 	return 0;
 }

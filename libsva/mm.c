@@ -12,11 +12,48 @@
 
 #include "internal.h"
 #include "kabi.h"
+#include "track.h"
+#include "withdraw.h"
 
 #define PAGE 4096ull
 
+/* Userfaultfd is a property of the process: say once that it is missing. */
+static atomic_bool g_no_uffd_logged;
+
+static int track_start(struct sva_mm *mm)
+{
+	int ret;
+
+	if (mm->flags & SVA_MM_UNTRACKED) {
+		mm->untracked_reason = -ENOTCONN;
+		return 0;
+	}
+	ret = sva_track_add(mm);
+	if (!ret) {
+		atomic_store(&mm->tracked, true);
+		return 0;
+	}
+	mm->untracked_reason = ret;
+	if (mm->flags & SVA_MM_TRACK_STRICT)
+		return sva_fail(&mm->ctx->log, ret,
+				"sva_mm_new: coherence tracking is impossible here (userfaultfd: %s%s) and "
+				"SVA_MM_TRACK_STRICT was asked for",
+				strerror(-ret),
+				ret == -EPERM ? "; a seccomp profile (Docker's default) or "
+						"vm.unprivileged_userfaultfd=0 refuses it" : "");
+	if (!atomic_exchange(&g_no_uffd_logged, true))
+		sva_logf(&mm->ctx->log, SVA_LOG_WARN,
+			 "userfaultfd is unavailable (%s%s): address spaces are not tracked, so call "
+			 "sva_mm_invalidate() after munmap()/madvise() of memory devices have seen",
+			 strerror(-ret),
+			 ret == -EPERM ? "; a seccomp profile (Docker's default) or vm.unprivileged_userfaultfd=0 "
+					 "refuses it" : "");
+	return 0;
+}
+
 SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, struct sva_mm **out)
 {
+	const uint32_t known = SVA_MM_PRIVATE | SVA_MM_UNTRACKED | SVA_MM_TRACK_STRICT;
 	struct sva_mm_opts opts;
 	struct sva_mm *mm;
 	int ret;
@@ -27,8 +64,15 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	if (ret)
 		return ret;
 	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
-	if (ret || (opts.flags & ~SVA_MM_PRIVATE))
+	if (ret || (opts.flags & ~known))
 		return sva_fail(&ctx->log, -EINVAL, "sva_mm_new: bad opts size or unknown flags");
+	if ((opts.flags & SVA_MM_UNTRACKED) && (opts.flags & SVA_MM_TRACK_STRICT))
+		return sva_fail(&ctx->log, -EINVAL, "sva_mm_new: SVA_MM_UNTRACKED and SVA_MM_TRACK_STRICT together");
+	if (opts.fault_around && (opts.fault_around < 4096 || (opts.fault_around & (opts.fault_around - 1)) ||
+				  opts.fault_around > (1ull << 30)))
+		return sva_fail(&ctx->log, -EINVAL,
+				"sva_mm_new: fault_around %llu is not a power of two between 4 KiB and 1 GiB",
+				(unsigned long long)opts.fault_around);
 	mm = calloc(1, sizeof(*mm));
 	if (!mm)
 		return -ENOMEM;
@@ -38,17 +82,18 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 		return sva_fail(&ctx->log, ret, "IOMMU_IOAS_ALLOC failed: %s", strerror(-ret));
 	}
 	pthread_mutex_init(&mm->lock, NULL);
-	if (opts.fault_around && (opts.fault_around < 4096 || (opts.fault_around & (opts.fault_around - 1)) ||
-				  opts.fault_around > (1ull << 30))) {
-		sva_iommufd_destroy(ctx->fd, mm->ioas_id);
-		free(mm);
-		return sva_fail(&ctx->log, -EINVAL,
-				"sva_mm_new: fault_around %llu is not a power of two between 4 KiB and 1 GiB",
-				(unsigned long long)opts.fault_around);
-	}
+	pthread_mutex_init(&mm->map_lock, NULL);
 	mm->fault_around = opts.fault_around ? opts.fault_around : SVA_FAULT_AROUND_DEFAULT;
 	mm->ctx = ctx;
 	mm->flags = opts.flags;
+	ret = track_start(mm);
+	if (ret) {
+		sva_iommufd_destroy(ctx->fd, mm->ioas_id);
+		pthread_mutex_destroy(&mm->lock);
+		pthread_mutex_destroy(&mm->map_lock);
+		free(mm);
+		return ret;
+	}
 	sva_ctx_get(ctx);
 	*out = mm;
 	return 0;
@@ -65,6 +110,10 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 		/* The parent's bonds and IOAS are not ours to tear down. */
 		sva_logf(&ctx->log, SVA_LOG_DEBUG, "forked child: freeing address space memory only");
 		sva_chunks_clear(&mm->chunks);
+		for (struct sva_chunk *c = mm->grave, *n; c; c = n) {
+			n = c->next[0];
+			free(c);
+		}
 		free(mm);
 		return;
 	}
@@ -79,9 +128,13 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 			break;
 		sva_unbind(bond);
 	}
+	/* Off the monitor's list before anything of mm goes. */
+	sva_track_remove(mm);
 	/* Destroying the IOAS unmaps and unpins everything still in it. */
 	sva_iommufd_destroy(ctx->fd, mm->ioas_id);
+	sva_mm_reap(mm);
 	pthread_mutex_destroy(&mm->lock);
+	pthread_mutex_destroy(&mm->map_lock);
 	sva_chunks_clear(&mm->chunks);
 	free(mm);
 	sva_ctx_put(ctx);
@@ -114,63 +167,126 @@ static int reachable(struct sva_mm *mm, uint64_t start, uint64_t end)
 }
 
 /*
- * Map one gap: the kernel's errors translated into the documented ones.  The
- * fault path passes quiet: its failures go to fault_error, not the log.
+ * Register [start, end) for coherence tracking before it is mapped (map_lock
+ * held), trying the whole VMA [rs, re) first: one registration per VMA keeps
+ * the kernel from splitting it at every chunk.  Ranges that cannot be
+ * registered follow the address space's policy: refused (SVA_MM_TRACK_STRICT)
+ * or mapped untracked, counted, and logged once.
  */
-static int map_gap(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t prot, bool quiet)
+static int track_range_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint64_t start, uint64_t end)
 {
-	uint32_t flags = KABI_IOMMU_IOAS_MAP_FIXED_IOVA;
+	unsigned gen = sva_vma_gen();
 	int ret;
 
-	if (prot & SVA_PROT_READ)
+	if (!atomic_load_explicit(&mm->tracked, memory_order_relaxed))
+		return 0;
+	if (mm->reg_gen == gen && start >= mm->reg_start && end <= mm->reg_end)
+		return 0; /* no event since it was registered: still registered */
+	ret = sva_track_register(rs, re);
+	if (ret && (rs != start || re != end)) {
+		rs = start;
+		re = end;
+		ret = sva_track_register(rs, re);
+	}
+	if (!ret) {
+		mm->reg_start = rs;
+		mm->reg_end = re;
+		mm->reg_gen = gen;
+		return 0;
+	}
+	if (ret == -ENOMEM)
+		return -EFAULT; /* part of it is not mapped (any more) */
+	mm->untracked_reason = ret;
+	if (mm->flags & SVA_MM_TRACK_STRICT)
+		return ret;
+	atomic_fetch_add_explicit(&mm->st_untracked_ranges, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&mm->st_untracked_bytes, end - start, memory_order_relaxed);
+	if (!mm->untracked_logged)
+		mm->log_untracked = true;
+	return 0;
+}
+
+/* Map one gap at IOVA == VA (map_lock held): registered first, then mapped,
+ * then recorded.  Returns 0 or the raw -errno (map_error() explains it). */
+static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, uint32_t chunk_flags)
+{
+	uint32_t flags = KABI_IOMMU_IOAS_MAP_FIXED_IOVA;
+	int ret = track_range_locked(mm, v->start, v->end, start, end);
+
+	if (ret)
+		return ret;
+	if (v->prot & SVA_PROT_READ)
 		flags |= KABI_IOMMU_IOAS_MAP_READABLE;
-	if (prot & SVA_PROT_WRITE)
+	if (v->prot & SVA_PROT_WRITE)
 		flags |= KABI_IOMMU_IOAS_MAP_WRITEABLE;
 	ret = sva_iommufd_ioas_map(mm->ctx->fd, mm->ioas_id, start, end - start, start, flags);
 	if (ret == -EEXIST)
 		return 0; /* mapped behind our back (raw ioctls on our IOAS): visible is what counts */
-	if (ret && quiet)
+	if (ret)
 		return ret == -EFAULT ? -EPERM : ret;
+	ret = sva_chunks_insert(&mm->chunks, start, end, (v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)) | chunk_flags);
+	if (ret) {
+		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
+		return ret;
+	}
+	if (chunk_flags & SVA_CHUNK_SUSPECT)
+		sva_mm_note_suspect_locked(mm);
+	atomic_fetch_add_explicit(&mm->st_visible, end - start, memory_order_relaxed);
+	return 0;
+}
+
+/* The log line for a failed map, written outside map_lock (a log callback may free()). */
+static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
+{
 	switch (ret) {
-	case 0:
-		break;
 	case -ENOMEM:
 		return sva_fail(&mm->ctx->log, ret,
 				"mapping 0x%llx-0x%llx: out of memory or over RLIMIT_MEMLOCK "
 				"(raise it with ulimit -l or grant CAP_IPC_LOCK)",
 				(unsigned long long)start, (unsigned long long)end);
-	case -EFAULT:
-		return sva_fail(&mm->ctx->log, -EPERM,
+	case -EPERM:
+		return sva_fail(&mm->ctx->log, ret,
 				"mapping 0x%llx-0x%llx: the kernel cannot pin these pages "
 				"(device memory, PFNMAP or secretmem)",
 				(unsigned long long)start, (unsigned long long)end);
+	case -EBUSY:
+	case -EINVAL:
+		if (mm->flags & SVA_MM_TRACK_STRICT)
+			return sva_fail(&mm->ctx->log, ret,
+					"mapping 0x%llx-0x%llx: it cannot be tracked (%s) and the address space is "
+					"SVA_MM_TRACK_STRICT",
+					(unsigned long long)start, (unsigned long long)end,
+					ret == -EBUSY ? "another userfaultfd has registered it"
+						      : "userfaultfd cannot register this kind of mapping");
+		break;
+	case -E2BIG:
+		return sva_fail(&mm->ctx->log, ret, "range too fragmented to map in one call");
 	default:
-		return sva_fail(&mm->ctx->log, ret, "IOMMU_IOAS_MAP 0x%llx-0x%llx failed: %s",
-				(unsigned long long)start, (unsigned long long)end, strerror(-ret));
+		break;
 	}
-	ret = sva_chunks_insert(&mm->chunks, start, end, prot);
-	if (ret)
-		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
-	return ret;
+	return sva_fail(&mm->ctx->log, ret, "IOMMU_IOAS_MAP 0x%llx-0x%llx failed: %s", (unsigned long long)start,
+			(unsigned long long)end, strerror(-ret));
 }
 
 /* Take back every map an undo list recorded (a failed all-or-nothing call). */
 void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo)
 {
-	for (size_t i = 0; i < undo->n; i++) {
-		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, undo->r[i][0], undo->r[i][1] - undo->r[i][0]);
-		sva_chunks_remove(&mm->chunks, undo->r[i][0]);
-	}
+	pthread_mutex_lock(&mm->map_lock);
+	for (size_t i = 0; i < undo->n; i++)
+		sva_mm_withdraw_locked(mm, undo->r[i][0], undo->r[i][1], NULL);
+	pthread_mutex_unlock(&mm->map_lock);
 	undo->n = 0;
 }
 
-int sva_mm_map_gaps_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t prot, bool quiet,
-			   struct sva_map_undo *undo, uint64_t *mapped)
+int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, unsigned how,
+			   struct sva_map_undo *undo, uint64_t *mapped, uint64_t fail[2])
 {
-	struct sva_chunk *c = sva_chunks_after(&mm->chunks, start);
-	uint64_t pos = start;
-	int ret;
+	uint64_t pos = start, now = (how & SVA_MAP_FAULT) ? sva_now_ns() : 0;
+	struct sva_chunk *c;
+	int ret = 0;
 
+	pthread_mutex_lock(&mm->map_lock);
+	c = sva_chunks_after(&mm->chunks, start);
 	while (pos < end) {
 		uint64_t gap_end = end;
 
@@ -181,11 +297,19 @@ int sva_mm_map_gaps_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint
 		}
 		if (c && c->start < gap_end)
 			gap_end = c->start;
-		if (undo->n == ARRAY_SIZE(undo->r))
-			return quiet ? -E2BIG : sva_fail(&mm->ctx->log, -E2BIG, "range too fragmented to map in one call");
-		ret = map_gap(mm, pos, gap_end, prot & (SVA_PROT_READ | SVA_PROT_WRITE), quiet);
-		if (ret)
-			return ret;
+		if (undo->n == ARRAY_SIZE(undo->r)) {
+			ret = -E2BIG;
+			break;
+		}
+		ret = map_gap(mm, v, pos, gap_end,
+			      (how & SVA_MAP_FAULT) ? sva_mm_remove_pending_locked(mm, pos, gap_end, now) : 0);
+		if (ret) {
+			if (fail) {
+				fail[0] = pos;
+				fail[1] = gap_end;
+			}
+			break;
+		}
 		undo->r[undo->n][0] = pos;
 		undo->r[undo->n][1] = gap_end;
 		undo->n++;
@@ -194,7 +318,8 @@ int sva_mm_map_gaps_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint
 		c = sva_chunks_after(&mm->chunks, gap_end);
 		pos = gap_end;
 	}
-	return 0;
+	pthread_mutex_unlock(&mm->map_lock);
+	return ret;
 }
 
 int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped)
@@ -225,18 +350,56 @@ int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t 
 
 	/* Map what is not mapped yet, VMA by VMA; on failure undo this call's maps. */
 	struct sva_map_undo undo = { .n = 0 };
-	uint64_t done = 0;
+	uint64_t done = 0, fail[2] = { start, end };
 
 	for (size_t i = 0; i < nvma; i++) {
-		ret = sva_mm_map_gaps_locked(mm, vmas[i].start, vmas[i].end, vmas[i].prot, false, &undo, &done);
+		ret = sva_mm_map_gaps_locked(mm, &vmas[i], vmas[i].start, vmas[i].end, 0, &undo, &done, fail);
 		if (ret) {
 			sva_mm_undo_locked(mm, &undo);
-			return ret;
+			return map_error(mm, ret, fail[0], fail[1]);
 		}
 	}
 	if (mapped)
 		*mapped = done;
 	return 0;
+}
+
+/*
+ * What sva_mm_fence() promises, for callers that map next: events read are
+ * applied, and pending REMOVEs end (the caller saw its own madvise() return).
+ * -EIO once tracking stopped (logged once).
+ */
+static int fence(struct sva_mm *mm)
+{
+	int ret;
+
+	if (!atomic_load_explicit(&mm->tracked, memory_order_acquire)) {
+		pthread_mutex_lock(&mm->map_lock);
+		ret = mm->untracked_reason == -EIO ? -EIO : 0;
+		pthread_mutex_unlock(&mm->map_lock);
+		return ret;
+	}
+	ret = sva_track_fence();
+	if (atomic_load_explicit(&mm->settle_hint, memory_order_relaxed)) {
+		sva_mm_settle(mm, sva_now_ns(), true);
+		sva_mm_reap(mm);
+	}
+	return ret;
+}
+
+SVA_EXPORT int sva_mm_fence(struct sva_mm *mm)
+{
+	int ret;
+
+	if (!mm)
+		return -EINVAL;
+	ret = sva_mm_check_owner(mm);
+	if (ret)
+		return ret;
+	ret = fence(mm);
+	if (ret)
+		sva_mm_reap(mm); /* writes the log line owed */
+	return ret;
 }
 
 SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
@@ -251,17 +414,22 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 	ret = sva_mm_check_owner(mm);
 	if (ret)
 		return ret;
+	ret = fence(mm);
+	if (ret && (mm->flags & SVA_MM_TRACK_STRICT)) {
+		sva_mm_reap(mm);
+		return sva_fail(&mm->ctx->log, ret, "sva_mm_prefault: coherence tracking stopped (SVA_MM_TRACK_STRICT)");
+	}
 	pthread_mutex_lock(&mm->lock);
 	ret = sva_mm_map_locked(mm, start, end, NULL);
 	pthread_mutex_unlock(&mm->lock);
+	sva_mm_reap(mm);
 	return ret;
 }
 
 SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len)
 {
-	uint64_t start, end;
-	struct sva_chunk *c;
-	long bytes = 0;
+	uint64_t start, end, bytes;
+	unsigned failed = 0;
 	int ret;
 
 	if (!mm)
@@ -272,24 +440,35 @@ SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t le
 	ret = sva_mm_check_owner(mm);
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&mm->lock);
-	c = sva_chunks_after(&mm->chunks, start);
-	while (c && c->start < end) {
-		struct sva_chunk *next = sva_chunks_next(c);
-		uint64_t cs = c->start, ce = c->end;
+	pthread_mutex_lock(&mm->map_lock);
+	bytes = sva_mm_withdraw_locked(mm, start, end, &failed);
+	pthread_mutex_unlock(&mm->map_lock);
+	sva_mm_reap(mm);
+	if (failed)
+		sva_logf(&mm->ctx->log, SVA_LOG_ERROR,
+			 "sva_mm_invalidate: the kernel refused to unmap %u chunk(s) in 0x%llx-0x%llx: they stay visible",
+			 failed, (unsigned long long)start, (unsigned long long)end);
+	return (long)bytes;
+}
 
-		ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, cs, ce - cs);
-		if (ret && ret != -ENOENT) {
-			sva_logf(&mm->ctx->log, SVA_LOG_ERROR, "IOMMU_IOAS_UNMAP 0x%llx-0x%llx failed: %s",
-				 (unsigned long long)cs, (unsigned long long)ce, strerror(-ret));
-		} else {
-			sva_chunks_remove(&mm->chunks, cs);
-			bytes += (long)(ce - cs);
-		}
-		c = next;
-	}
-	pthread_mutex_unlock(&mm->lock);
-	return bytes;
+SVA_EXPORT int sva_mm_stats(const struct sva_mm *cmm, struct sva_mm_stats *stats)
+{
+	struct sva_mm *mm = (struct sva_mm *)cmm;
+	struct sva_mm_stats s = { .size = sizeof(s) };
+
+	if (!mm || !stats)
+		return -EINVAL;
+	pthread_mutex_lock(&mm->map_lock);
+	s.flags = atomic_load(&mm->tracked) ? SVA_MM_STAT_TRACKED : 0;
+	s.untracked_reason = mm->untracked_reason;
+	pthread_mutex_unlock(&mm->map_lock);
+	s.events = atomic_load_explicit(&mm->st_events, memory_order_relaxed);
+	s.bytes_withdrawn = atomic_load_explicit(&mm->st_withdrawn, memory_order_relaxed);
+	s.bytes_rewithdrawn = atomic_load_explicit(&mm->st_rewithdrawn, memory_order_relaxed);
+	s.untracked_ranges = atomic_load_explicit(&mm->st_untracked_ranges, memory_order_relaxed);
+	s.untracked_bytes = atomic_load_explicit(&mm->st_untracked_bytes, memory_order_relaxed);
+	s.bytes_visible = atomic_load_explicit(&mm->st_visible, memory_order_relaxed);
+	return sva_info_copy(stats, &s, sizeof(s));
 }
 
 SVA_EXPORT int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *ranges, size_t *nr)

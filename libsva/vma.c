@@ -142,6 +142,18 @@ bool sva_vma_has_thp(uint64_t start)
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sva_vma *cache;
 static size_t cache_n;
+static unsigned cache_gen;	/* g_gen when the cache was read */
+static atomic_uint g_gen;	/* bumped by every coherence event */
+
+void sva_vma_cache_stale(void)
+{
+	atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
+}
+
+unsigned sva_vma_gen(void)
+{
+	return atomic_load_explicit(&g_gen, memory_order_acquire);
+}
 
 static struct sva_vma *cache_find(uint64_t addr)
 {
@@ -161,6 +173,7 @@ static struct sva_vma *cache_find(uint64_t addr)
 static int cache_refresh(void)
 {
 	struct sva_vma *fresh, *old;
+	unsigned gen = sva_vma_gen(); /* before the read: an event during it re-reads next time */
 	size_t n;
 	int ret = sva_vma_snapshot(&fresh, &n);
 
@@ -175,6 +188,7 @@ static int cache_refresh(void)
 	free(cache);
 	cache = fresh;
 	cache_n = n;
+	cache_gen = gen;
 	return 0;
 }
 
@@ -184,7 +198,7 @@ int sva_vma_find(uint64_t addr, bool refresh, struct sva_vma *out)
 	int ret = 0;
 
 	pthread_mutex_lock(&cache_lock);
-	if (refresh || !cache)
+	if (refresh || !cache || cache_gen != sva_vma_gen())
 		ret = cache_refresh();
 	v = ret ? NULL : cache_find(addr);
 	if (v && v->end - v->start >= (2ull << 20) && !(v->prot & (SVA_VMA_CHECKED | SVA_VMA_HUGETLB))) {

@@ -7,7 +7,9 @@ dist_man_MANS += \
 	man/sva_mm_free.3 \
 	man/sva_mm_prefault.3 \
 	man/sva_mm_invalidate.3 \
-	man/sva_mm_iova_ranges.3
+	man/sva_mm_iova_ranges.3 \
+	man/sva_mm_fence.3 \
+	man/sva_mm_stats.3
 
 # Bonds (sva_bond_drvdata.3 is a .so link to sva_bond_pasid.3).
 dist_man_MANS += \

@@ -392,13 +392,32 @@ int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
 /*
  * An address space as devices see it: an iommufd IOAS in which IOVA == VA.
  * libsva mirrors the process by mapping (and so pinning) its pages on demand;
- * it does not share the CPU page table.  See libsva(7) for what that implies
- * after munmap(), mremap() and madvise(MADV_DONTNEED).
+ * it does not share the CPU page table.
+ *
+ * Coherence tracking (on by default): every range mapped into a tracked
+ * address space is first registered with the process's one userfaultfd
+ * (write-protect mode, nothing ever write-protected: no CPU fault is
+ * intercepted), and a library thread withdraws from every tracked address
+ * space what munmap(), mremap(), madvise(MADV_DONTNEED/MADV_FREE/MADV_REMOVE)
+ * and brk() shrinking take away.  Devices then fault the new pages in (or, for
+ * pinned-mode bonds, see them after the next sva_mm_prefault()).  What no
+ * event reports (mprotect() downgrades, MADV_GUARD_INSTALL, hole punching,
+ * truncate, shmdt() of memory also mapped elsewhere, MADV_PAGEOUT) and the
+ * residual windows are in libsva(7), "Coherence"; sva_mm_invalidate() is the
+ * remedy for them.
  */
 
 /* sva_mm_opts.flags */
 #define SVA_MM_PRIVATE (1u << 0) /* mirror nothing that was not sva_mm_prefault()ed:
 				  * faults elsewhere are INVALID (-ENOENT) */
+#define SVA_MM_UNTRACKED (1u << 1) /* no coherence tracking: the caller calls
+				    * sva_mm_invalidate() after freeing or remapping
+				    * memory devices may have seen */
+#define SVA_MM_TRACK_STRICT (1u << 2) /* refuse what cannot be tracked: sva_mm_new()
+				       * fails where userfaultfd is unavailable, and a
+				       * range that cannot be registered is not mapped
+				       * (default: mapped untracked, counted in
+				       * sva_mm_stats() and logged once) */
 
 struct sva_mm_opts {
 	size_t size;	     /* sizeof(struct sva_mm_opts) */
@@ -410,9 +429,19 @@ struct sva_mm_opts {
 #define SVA_FAULT_AROUND_DEFAULT (64u << 10)
 
 /*
- * Create an address space in the context.  Thread-safe.
- * Errors: -EINVAL bad opts (size, flags, fault_around), NULL ctx or out;
- * -ECHILD in a forked child; -ENOMEM; errors of IOMMU_IOAS_ALLOC.
+ * Create an address space in the context, tracked unless SVA_MM_UNTRACKED
+ * (the process's userfaultfd and its thread start with the first tracked
+ * address space and stop with the last).  Where userfaultfd is unavailable
+ * (seccomp, as in Docker's default profile; vm.unprivileged_userfaultfd=0 on a
+ * kernel before 5.11; no CONFIG_USERFAULTFD) the address space is created
+ * untracked, which one log line and sva_mm_stats() say, unless
+ * SVA_MM_TRACK_STRICT.  Thread-safe.
+ * Errors: -EINVAL bad opts (size, unknown flags, SVA_MM_UNTRACKED with
+ * SVA_MM_TRACK_STRICT, fault_around), NULL ctx or out; -ECHILD in a forked
+ * child; -ENOMEM; errors of IOMMU_IOAS_ALLOC; with SVA_MM_TRACK_STRICT, why
+ * tracking is impossible: -EPERM (seccomp, sysctl), -ENOSYS (no userfaultfd),
+ * -EOPNOTSUPP (the kernel lacks its UNMAP/REMOVE/REMAP events), -EMFILE,
+ * -EAGAIN (no thread).
  */
 int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *opts, struct sva_mm **out);
 
@@ -428,26 +457,75 @@ void sva_mm_free(struct sva_mm *mm);
  * now: the pages are faulted in and pinned, writable where the mapping is
  * writable, read-only where it is read-only.  Parts already visible are left
  * as they are.  This is how pinned-mode bonds see memory, and how fault-capable
- * bonds avoid faults on a hot path.  All or nothing.  Thread-safe.
+ * bonds avoid faults on a hot path.  It first does what sva_mm_fence() does,
+ * so memory unmapped or discarded before the call is never "already visible".
+ * In a tracked address space the range is registered for tracking first; after
+ * a munmap() or madvise() withdraws it, pinned-mode devices see it again only
+ * after another sva_mm_prefault().  All or nothing.  Thread-safe.
  * Errors: -EINVAL NULL mm, len 0 or the range wraps; -EFAULT part of the range
  * is not mapped in the process; -EACCES part of it is PROT_NONE; -ERANGE part
  * of it is outside what the bound devices can reach (see sva_mm_iova_ranges());
  * -ENOMEM out of memory or over RLIMIT_MEMLOCK; -EPERM the pages cannot be
  * pinned (VM_IO/PFNMAP, secretmem, ...); -EOPNOTSUPP the kernel cannot pin
  * them (DAX); -E2BIG the range spans more than 64 mappings (split the call);
- * -ECHILD in a forked child; other errnos of IOMMU_IOAS_MAP passed through.
+ * -ECHILD in a forked child; -EIO coherence tracking stopped (nothing mapped:
+ * see sva_mm_fence()); with SVA_MM_TRACK_STRICT, -EBUSY part of the range is
+ * registered with another userfaultfd, -EINVAL a mapping userfaultfd cannot
+ * track (VM_PFNMAP/VM_IO, file-backed MAP_PRIVATE before Linux 6.7); other
+ * errnos of IOMMU_IOAS_MAP passed through.
  */
 int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
 
 /*
  * Withdraw [addr, addr + len) from the devices: every mapped chunk that
- * overlaps it is unmapped whole and its pages unpinned.  Call it after freeing
- * or remapping memory that devices may have seen.  Returns the number of bytes
- * unmapped (possibly more than len, since chunks go whole).  Thread-safe.
+ * overlaps it is unmapped whole and its pages unpinned.  Tracked address
+ * spaces do this by themselves after munmap(), mremap() and madvise(); call
+ * it after what no event reports (libsva(7), "Coherence"), and in untracked
+ * ones after freeing or remapping memory that devices may have seen.  Returns
+ * the number of bytes unmapped (possibly more than len, since chunks go
+ * whole).  Thread-safe.
  * Errors: -EINVAL NULL mm, len 0 or the range wraps; -ECHILD in a forked child.
  * An unmap the kernel refuses is logged and its chunk stays visible.
  */
 long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len);
+
+/*
+ * The coherence fence: when it returns, every munmap(), mremap() and madvise()
+ * of tracked memory that returned before the call has been withdrawn from mm
+ * (the kernel lets munmap() return when the library has read its event, a
+ * moment before the unmap reaches the IOAS).  Call it before submitting device
+ * work on memory just freed or reused, when that matters.  It costs no system
+ * call when no event is being applied and no madvise() range is pending.  It
+ * also ends the pending state of madvise() ranges (libsva(7), "The REMOVE
+ * race"): its caller has seen its own madvise() return.  On an untracked
+ * address space it returns 0 at once.  Thread-safe.  Errors: -EINVAL NULL mm;
+ * -ECHILD in a forked child; -EIO tracking stopped (the library's thread
+ * failed; logged once): from then on call sva_mm_invalidate() yourself.
+ */
+int sva_mm_fence(struct sva_mm *mm);
+
+/* sva_mm_stats.flags */
+#define SVA_MM_STAT_TRACKED (1u << 0) /* coherence tracking is on for this address space */
+
+struct sva_mm_stats {
+	size_t size;		     /* sizeof(struct sva_mm_stats), set by the caller */
+	uint32_t flags;		     /* SVA_MM_STAT_* */
+	int untracked_reason;	     /* 0, or the negative errno why tracking is off
+				      * (SVA_MM_UNTRACKED: -ENOTCONN) or why the last
+				      * untracked range could not be registered */
+	uint64_t events;	     /* coherence events (UNMAP, REMOVE, REMAP ranges) applied */
+	uint64_t bytes_withdrawn;    /* unmapped from the IOAS because of them */
+	uint64_t bytes_rewithdrawn;  /* of which withdrawn again after a REMOVE settled */
+	uint64_t untracked_ranges;   /* maps made without tracking (default policy) */
+	uint64_t untracked_bytes;    /* their bytes */
+	uint64_t bytes_visible;	     /* mapped (pinned) in the IOAS now */
+};
+
+/*
+ * Coherence counters of an address space (at one instant each, not as a
+ * whole).  Thread-safe.  Errors: -EINVAL NULL mm or stats, or bad size.
+ */
+int sva_mm_stats(const struct sva_mm *mm, struct sva_mm_stats *stats);
 
 /*
  * The IOVA (== virtual) ranges devices can reach through the address space, as

@@ -3,7 +3,9 @@
  * QEMU's edu device behind an emulated Intel VT-d, through VFIO cdev and libsva:
  * open by path and by PCI address, hw info, NUMA node, the IOVA window, the PASID
  * error, and real DMA at IOVA == VA, including DMA to and from memory that was
- * never made visible, which must not land.
+ * never made visible, which must not land, and coherence: after munmap + a new
+ * mapping at the same address, and after MADV_DONTNEED, the device reads the
+ * process's new bytes and its writes reach the process.
  */
 #include <time.h>
 
@@ -127,6 +129,72 @@ static void dma_checks(struct sva_dev *dev, struct sva_mm *mm)
 	munmap(hidden, PG);
 }
 
+/* Fill a page with a pattern derived from seed. */
+static void pattern(uint8_t *p, unsigned seed)
+{
+	for (unsigned i = 0; i < EDU_DMA_LEN; i++)
+		p[i] = (uint8_t)(i * 7 + seed);
+}
+
+/* Real DMA after the process changed its mappings (a tracked address space). */
+static void coherence_checks(struct sva_dev *dev, struct sva_mm *mm)
+{
+	struct edu e = { .dev = dev };
+	uint8_t *a = ktest_map_at(BUF_VA, PG, PROT_READ | PROT_WRITE);
+	uint8_t *b = ktest_map_at(BUF_VA + PG, PG, PROT_READ | PROT_WRITE);
+	uint8_t want[EDU_DMA_LEN];
+
+	if (!ok((e.bar = ktest_edu_bar(dev, &e.bar_len)) != NULL, "coherence: map edu's BAR0"))
+		return;
+	pattern(a, 1);
+	memset(b, 0, PG);
+	sva_mm_prefault(mm, a, 2 * PG);
+	ktest_edu_dma(e.bar, BUF_VA, EDU_DEV_BUF, EDU_DMA_LEN, 0);
+
+	/* munmap + a new mapping at the same address + prefault. */
+	munmap(a, PG);
+	a = ktest_map_at(BUF_VA, PG, PROT_READ | PROT_WRITE);
+	pattern(a, 2);
+	is_int(sva_mm_prefault(mm, a, PG), 0, "coherence: munmap + new mmap at the same VA + prefault");
+	ktest_edu_dma(e.bar, BUF_VA, EDU_DEV_BUF, EDU_DMA_LEN, 0);
+	is_int(ktest_edu_dma(e.bar, EDU_DEV_BUF, BUF_VA + PG, EDU_DMA_LEN, 1), 0, "coherence: DMA round trip");
+	pattern(want, 2);
+	ok(memcmp(b, want, EDU_DMA_LEN) == 0, "coherence: after munmap + mmap the device reads the new bytes");
+	pattern(want, 2);
+	memset(a, 0, PG);
+	ktest_edu_dma(e.bar, EDU_DEV_BUF, BUF_VA, EDU_DMA_LEN, 1);
+	ok(memcmp(a, want, EDU_DMA_LEN) == 0, "coherence: the device's writes reach the new mapping");
+
+	/* MADV_DONTNEED + rewrite + prefault. */
+	madvise(b, PG, MADV_DONTNEED);
+	pattern(b, 3);
+	is_int(sva_mm_prefault(mm, b, PG), 0, "coherence: MADV_DONTNEED + rewrite + prefault");
+	ktest_edu_dma(e.bar, BUF_VA + PG, EDU_DEV_BUF, EDU_DMA_LEN, 0);
+	ktest_edu_dma(e.bar, EDU_DEV_BUF, BUF_VA, EDU_DMA_LEN, 1);
+	pattern(want, 3);
+	ok(memcmp(a, want, EDU_DMA_LEN) == 0, "coherence: after MADV_DONTNEED the device reads the new bytes");
+	pattern(a, 4);
+	ktest_edu_dma(e.bar, BUF_VA, EDU_DEV_BUF, EDU_DMA_LEN, 0);
+	ktest_edu_dma(e.bar, EDU_DEV_BUF, BUF_VA + PG, EDU_DMA_LEN, 1);
+	pattern(want, 4);
+	ok(memcmp(b, want, EDU_DMA_LEN) == 0, "coherence: the device's writes reach the page after MADV_DONTNEED");
+
+	/* munmap alone: the device loses the page, it does not keep reading it. */
+	pattern(a, 5);
+	ktest_edu_dma(e.bar, BUF_VA, EDU_DEV_BUF, EDU_DMA_LEN, 0); /* the device buffer holds pattern 5 */
+	munmap(b, PG);						   /* b held pattern 4 */
+	is_int(sva_mm_fence(mm), 0, "coherence: munmap + sva_mm_fence");
+	ktest_edu_dma(e.bar, BUF_VA + PG, EDU_DEV_BUF, EDU_DMA_LEN, 0);
+	memset(a, 0, PG);
+	ktest_edu_dma(e.bar, EDU_DEV_BUF, BUF_VA, EDU_DMA_LEN, 1);
+	pattern(want, 4);
+	ok(memcmp(a, want, EDU_DMA_LEN) != 0, "coherence: after munmap the device no longer reads the old page");
+	b = ktest_map_at(BUF_VA + PG, PG, PROT_READ | PROT_WRITE);
+	munmap((void *)e.bar, e.bar_len);
+	munmap(a, PG);
+	munmap(b, PG);
+}
+
 int main(void)
 {
 	struct sva_bind_opts ro = { .size = sizeof(ro), .flags = SVA_BIND_PINNED | SVA_BIND_RID };
@@ -164,6 +232,7 @@ int main(void)
 	if (is_int(sva_bind(dev, mm, &ro, &bond), 0, "pinned RID bind")) {
 		window_checks(dev, mm);
 		dma_checks(dev, mm);
+		coherence_checks(dev, mm);
 		is_int(sva_unbind(bond), 0, "unbind");
 		nr = 4;
 		is_int(sva_dev_iova_ranges(dev, r, &nr), -ENOTCONN, "detached again after unbind");

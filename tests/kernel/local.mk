@@ -8,6 +8,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-edu \
 	tests/kernel/ktest-fault \
 	tests/kernel/ktest-fault-groups \
+	tests/kernel/ktest-coherence \
 	tests/kernel/ktest-doctor
 check_PROGRAMS += $(KERNEL_TESTS)
 TESTS += $(KERNEL_TESTS)
@@ -21,6 +22,8 @@ tests_kernel_ktest_fault_SOURCES = tests/kernel/ktest-fault.c tests/kernel/ktest
 tests_kernel_ktest_fault_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_fault_groups_SOURCES = tests/kernel/ktest-fault-groups.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_fault_groups_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_coherence_SOURCES = tests/kernel/ktest-coherence.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_coherence_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_doctor_SOURCES = tests/kernel/ktest-doctor.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_doctor_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk

@@ -198,6 +198,12 @@ static void dev_errors(void)
 	is_int(sva_dev_open_mock(NULL, NULL, &dev), -EINVAL, "mock with NULL ctx: -EINVAL");
 	is_int(sva_dev_inject_fault(NULL, 1, 0, SVA_ACCESS_READ, 0), -EINVAL, "inject on NULL dev: -EINVAL");
 	is_int(sva_dev_get_info(NULL, NULL), -EINVAL, "info of NULL dev: -EINVAL");
+	{
+		struct sva_mm_stats ms = { .size = sizeof(ms) };
+
+		is_int(sva_mm_fence(NULL), -EINVAL, "fence of NULL mm: -EINVAL");
+		is_int(sva_mm_stats(NULL, &ms), -EINVAL, "stats of NULL mm: -EINVAL");
+	}
 	sva_dev_close(NULL);
 	ok(1, "sva_dev_close(NULL) is a no-op");
 	sva_ctx_free(ctx);

@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Coherence tracking (see track.h): the process's userfaultfd and its monitor.
+ *
+ * Why a thread of its own, even in poll mode: the thread that calls munmap()
+ * on registered memory is blocked until somebody read()s the event.  If the
+ * reader were the fault thread, a free() on that thread that trims a heap the
+ * device has seen would wait for itself; in poll mode a single-threaded
+ * application blocked in munmap() could never call back in to read.  So one
+ * monitor per process reads and applies events, and does nothing else: no
+ * allocation, no free, no lock that is ever held across munmap/madvise.
+ *
+ * The fence.  The kernel lets the munmap() caller go when the event is read,
+ * before the monitor has withdrawn anything.  `seq` is odd from just before
+ * each read until the events read are applied, so a caller that returned from
+ * munmap() and then calls sva_track_fence() either sees an even count (applied)
+ * or waits for the next one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fork.h"
+#include "internal.h"
+#include "kabi.h"
+#include "track.h"
+#include "withdraw.h"
+
+#define FEATURES_NEEDED (KABI_UFFD_FEATURE_EVENT_UNMAP | KABI_UFFD_FEATURE_EVENT_REMOVE | KABI_UFFD_FEATURE_EVENT_REMAP)
+#define FEATURES_WANTED (KABI_UFFD_FEATURE_WP_HUGETLBFS_SHMEM | KABI_UFFD_FEATURE_WP_ASYNC)
+#define MSGS_PER_READ 32
+
+static struct {
+	pthread_mutex_t setup; /* start/stop; never taken by the monitor */
+	pthread_mutex_t reg;   /* the list below; the monitor holds it while applying */
+	struct sva_mm *mms;
+	unsigned nmms;
+	_Atomic int uffd; /* -1: none */
+	int stopfd;
+	pthread_t thread;
+	bool running;
+	unsigned fork_gen; /* sva_fork_gen() when the monitor started */
+	_Atomic uint32_t seq;
+	_Atomic int error; /* what stopped the monitor, negative errno */
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_cond;
+	atomic_int waiters;
+} T = {
+	.setup = PTHREAD_MUTEX_INITIALIZER,
+	.reg = PTHREAD_MUTEX_INITIALIZER,
+	.uffd = -1,
+	.stopfd = -1,
+	.wait_lock = PTHREAD_MUTEX_INITIALIZER,
+	.wait_cond = PTHREAD_COND_INITIALIZER,
+};
+
+static int uffd_open(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | KABI_UFFD_USER_MODE_ONLY);
+
+	/* Kernels before 5.11 lack USER_MODE_ONLY: they need the privilege anyway. */
+	if (fd < 0 && errno == EINVAL)
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	return fd < 0 ? -errno : fd;
+}
+
+/* A userfaultfd with the events enabled, or -errno.  The API handshake can be
+ * done once per descriptor, so the features are learnt on a first one. */
+static int uffd_create(void)
+{
+	struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
+	uint64_t have;
+	int fd = uffd_open(), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = ioctl(fd, KABI_UFFDIO_API, &api) ? -errno : 0;
+	close(fd);
+	if (ret)
+		return ret;
+	have = api.features;
+	if ((have & FEATURES_NEEDED) != FEATURES_NEEDED)
+		return -EOPNOTSUPP;
+	fd = uffd_open();
+	if (fd < 0)
+		return fd;
+	api = (struct kabi_uffdio_api){ .api = KABI_UFFD_API, .features = FEATURES_NEEDED | (have & FEATURES_WANTED) };
+	if (ioctl(fd, KABI_UFFDIO_API, &api)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* Apply one event to every tracked address space. */
+static void apply(const struct kabi_uffd_msg *m)
+{
+	uint64_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+	bool remove = false;
+
+	switch (m->event) {
+	case KABI_UFFD_EVENT_UNMAP:
+		a0 = m->arg.remove.start;
+		a1 = m->arg.remove.end;
+		break;
+	case KABI_UFFD_EVENT_REMOVE:
+		a0 = m->arg.remove.start;
+		a1 = m->arg.remove.end;
+		remove = true;
+		break;
+	case KABI_UFFD_EVENT_REMAP:
+		/* Both: the old range is empty now, and whatever was at the new one is gone. */
+		a0 = m->arg.remap.from;
+		a1 = a0 + m->arg.remap.len;
+		b0 = m->arg.remap.to;
+		b1 = b0 + m->arg.remap.len;
+		break;
+	default:
+		return; /* no other event is enabled */
+	}
+	sva_vma_cache_stale();
+	pthread_mutex_lock(&T.reg);
+	for (struct sva_mm *mm = T.mms; mm; mm = mm->track_next) {
+		sva_mm_withdraw_event(mm, a0, a1, remove, sva_now_ns());
+		if (b1 > b0)
+			sva_mm_withdraw_event(mm, b0, b1, false, sva_now_ns());
+	}
+	pthread_mutex_unlock(&T.reg);
+}
+
+static void fence_wake(void)
+{
+	if (atomic_load(&T.waiters)) {
+		pthread_mutex_lock(&T.wait_lock);
+		pthread_cond_broadcast(&T.wait_cond);
+		pthread_mutex_unlock(&T.wait_lock);
+	}
+}
+
+/* Read and apply every pending event; 0 or -errno of read(). */
+static int drain(int uffd)
+{
+	struct kabi_uffd_msg msgs[MSGS_PER_READ];
+	int ret = 0;
+
+	atomic_fetch_add(&T.seq, 1); /* odd: events read and not yet applied may exist */
+	for (;;) {
+		ssize_t n = read(uffd, msgs, sizeof(msgs));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			if (errno != EAGAIN)
+				ret = -errno;
+			break;
+		}
+		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
+			apply(&msgs[i]);
+	}
+	atomic_fetch_add(&T.seq, 1);
+	fence_wake();
+	return ret;
+}
+
+/* Withdraw what faults mapped while a REMOVE's zap may still have been running;
+ * returns the milliseconds until the next check is due (-1: none). */
+static int settle(void)
+{
+	uint64_t next = 0, now = sva_now_ns();
+
+	pthread_mutex_lock(&T.reg);
+	for (struct sva_mm *mm = T.mms; mm; mm = mm->track_next) {
+		uint64_t due = sva_mm_settle(mm, now, false);
+
+		if (due && (!next || due < next))
+			next = due;
+	}
+	pthread_mutex_unlock(&T.reg);
+	if (!next)
+		return -1;
+	return next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+}
+
+/* Tracking is gone: every address space learns it, and the log says so once each. */
+static void lost(int err)
+{
+	atomic_store(&T.error, err);
+	pthread_mutex_lock(&T.reg);
+	for (struct sva_mm *mm = T.mms; mm; mm = mm->track_next)
+		sva_mm_tracking_lost(mm, err);
+	pthread_mutex_unlock(&T.reg);
+}
+
+static void *monitor(void *arg)
+{
+	int uffd = atomic_load(&T.uffd), timeout = -1, ret = 0;
+
+	(void)arg;
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = uffd, .events = POLLIN }, { .fd = T.stopfd, .events = POLLIN } };
+		int n = poll(pfd, 2, timeout);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & (POLLERR | POLLNVAL)) {
+			ret = -EIO;
+			break;
+		}
+		if (pfd[0].revents & POLLIN) {
+			ret = drain(uffd);
+			if (ret)
+				break;
+		}
+		timeout = settle();
+	}
+	if (ret)
+		lost(ret);
+	/*
+	 * Closing unregisters every range and lets any munmap() still waiting
+	 * go: a monitor that stops must never leave them hanging.
+	 */
+	atomic_store(&T.uffd, -1);
+	close(uffd);
+	atomic_fetch_add(&T.seq, 2); /* wake fences that wait on a stopped monitor */
+	fence_wake();
+	return NULL;
+}
+
+/* Called with T.setup held. */
+static int start(void)
+{
+	sigset_t all, old;
+	int fd, ret;
+
+	fd = uffd_create();
+	if (fd < 0)
+		return fd;
+	T.stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (T.stopfd < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	atomic_store(&T.uffd, fd);
+	atomic_store(&T.error, 0);
+	sva_vma_cache_stale(); /* ranges registered with an earlier userfaultfd are not any more */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(&T.thread, NULL, monitor, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		atomic_store(&T.uffd, -1);
+		close(fd);
+		close(T.stopfd);
+		T.stopfd = -1;
+		return ret;
+	}
+	T.running = true;
+	T.fork_gen = sva_fork_gen_init();
+	return 0;
+}
+
+/* Called with T.setup held. */
+static void stop(void)
+{
+	uint64_t one = 1;
+
+	if (!T.running)
+		return;
+	if (write(T.stopfd, &one, sizeof(one)) == sizeof(one))
+		pthread_join(T.thread, NULL);
+	else
+		pthread_detach(T.thread); /* cannot happen on an eventfd; never hang here */
+	close(T.stopfd);
+	T.stopfd = -1;
+	T.running = false;
+}
+
+int sva_track_add(struct sva_mm *mm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&T.setup);
+	if (T.running && T.fork_gen != sva_fork_gen()) {
+		/* A child with a new context: the parent's monitor has no thread here,
+		 * and its list names the parent's address spaces.  Start afresh. */
+		int fd = atomic_exchange(&T.uffd, -1);
+
+		if (fd >= 0)
+			close(fd);
+		close(T.stopfd);
+		T.stopfd = -1;
+		T.running = false;
+		T.mms = NULL;
+		T.nmms = 0;
+	}
+	if (!T.running || atomic_load(&T.uffd) < 0) {
+		if (T.running) /* the monitor stopped by itself: start afresh */
+			stop();
+		ret = start();
+	}
+	if (!ret) {
+		pthread_mutex_lock(&T.reg);
+		mm->track_next = T.mms;
+		T.mms = mm;
+		T.nmms++;
+		pthread_mutex_unlock(&T.reg);
+	}
+	pthread_mutex_unlock(&T.setup);
+	return ret;
+}
+
+void sva_track_remove(struct sva_mm *mm)
+{
+	bool last;
+
+	pthread_mutex_lock(&T.setup);
+	pthread_mutex_lock(&T.reg);
+	for (struct sva_mm **pp = &T.mms; *pp; pp = &(*pp)->track_next) {
+		if (*pp == mm) {
+			*pp = mm->track_next;
+			T.nmms--;
+			break;
+		}
+	}
+	last = T.nmms == 0;
+	pthread_mutex_unlock(&T.reg);
+	if (last && T.fork_gen == sva_fork_gen())
+		stop();
+	pthread_mutex_unlock(&T.setup);
+}
+
+int sva_track_register(uint64_t start, uint64_t end)
+{
+	struct kabi_uffdio_register r = {
+		.range = { .start = start, .len = end - start },
+		.mode = KABI_UFFDIO_REGISTER_MODE_WP,
+	};
+	int fd = atomic_load(&T.uffd);
+
+	if (fd < 0)
+		return atomic_load(&T.error) ? atomic_load(&T.error) : -EBADF;
+	return ioctl(fd, KABI_UFFDIO_REGISTER, &r) ? -errno : 0;
+}
+
+int sva_track_fence(void)
+{
+	uint32_t s = atomic_load(&T.seq);
+
+	if (s & 1) {
+		pthread_mutex_lock(&T.wait_lock);
+		atomic_fetch_add(&T.waiters, 1);
+		while (atomic_load(&T.seq) == s)
+			pthread_cond_wait(&T.wait_cond, &T.wait_lock);
+		atomic_fetch_sub(&T.waiters, 1);
+		pthread_mutex_unlock(&T.wait_lock);
+	}
+	return atomic_load(&T.error) ? -EIO : 0;
+}
+
+int sva_track_error(void)
+{
+	return atomic_load(&T.error);
+}
+
+/*
+ * At exit() or dlclose(): after the contexts' own destructor has run every
+ * mm_exit (those may still munmap registered memory), stop the monitor so its
+ * code is not unloaded under it.  Priority 200 runs after default ones.
+ */
+__attribute__((destructor(200))) static void track_at_exit(void)
+{
+	pthread_mutex_lock(&T.setup);
+	if (T.fork_gen == sva_fork_gen())
+		stop();
+	pthread_mutex_unlock(&T.setup);
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Coherence tracking: one userfaultfd per process, registered WP-only (nothing
+ * is ever write-protected, so no CPU fault is intercepted) on every range that
+ * is mapped into a tracked address space, and a monitor thread that reads its
+ * UNMAP, REMOVE and REMAP events and withdraws the overlapping chunks from
+ * every tracked address space.  See docs/design.md, "Coherence".
+ *
+ * Locks: the monitor takes the registry lock, then each address space's
+ * map_lock.  Neither is ever held across anything that can munmap, madvise or
+ * mremap memory (free(), fclose(), realloc()), so a thread blocked in munmap()
+ * waiting for the monitor to read its event never holds a lock the monitor
+ * needs.
+ */
+#ifndef LIBSVA_TRACK_H
+#define LIBSVA_TRACK_H
+
+#include <stdint.h>
+
+struct sva_mm;
+struct sva_log;
+
+/*
+ * Start tracking mm (the process's userfaultfd and monitor are created on
+ * first use).  0, or why tracking is impossible here (-EPERM: seccomp or
+ * vm.unprivileged_userfaultfd; -ENOSYS: no CONFIG_USERFAULTFD; -EINVAL: the
+ * kernel lacks the events; -ENOMEM, -EMFILE, -EAGAIN): mm is then untracked.
+ */
+int sva_track_add(struct sva_mm *mm);
+/* Stop tracking mm; the last one stops the monitor and closes the userfaultfd
+ * (which unregisters every range and releases any waiter). */
+void sva_track_remove(struct sva_mm *mm);
+
+/*
+ * Register [start, end) (page-aligned) with the process's userfaultfd.  Called
+ * with mm->map_lock held, before the range is mapped into the IOAS.  0 or the
+ * errno of UFFDIO_REGISTER (-EBUSY another userfaultfd has it, -EINVAL a VMA
+ * that cannot be registered, -ENOMEM part of it is not mapped).
+ */
+int sva_track_register(uint64_t start, uint64_t end);
+
+/*
+ * Wait until every event the monitor has read is applied: after this, memory
+ * whose munmap()/madvise()/mremap() returned before the call is withdrawn from
+ * every tracked address space.  No system call when the monitor is idle.
+ * 0, or -EIO when the monitor failed (tracking was lost: logged once).
+ */
+int sva_track_fence(void);
+
+/* The monitor's health, for stats: 0 running or never needed, else the errno
+ * that stopped it. */
+int sva_track_error(void);
+
+#endif

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Withdrawing chunks (see withdraw.h).
+ *
+ * The REMOVE race.  MADV_DONTNEED (and MADV_FREE, MADV_REMOVE) posts its event
+ * before it zaps the pages, so a device fault resolved after the monitor read
+ * the event and before the zap pins the old page again.  No event says when the
+ * zap is done.  So a REMOVE leaves its range "pending" for SVA_REMOVE_SETTLE_NS;
+ * chunks a fault maps over a pending range are flagged suspect and withdrawn
+ * once more when it settles (the device re-faults and gets the new page).
+ * sva_mm_fence() settles at once: its caller has seen its own madvise() return.
+ * What remains is a zap that runs longer than the settle time while a device
+ * faults on the same range, and a prefault racing another thread's madvise of
+ * the same range; docs/design.md and libsva(7) say so.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "withdraw.h"
+
+static void hint(struct sva_mm *mm)
+{
+	atomic_store_explicit(&mm->settle_hint, mm->nremoves + mm->suspects, memory_order_relaxed);
+}
+
+static void bury(struct sva_mm *mm, struct sva_chunk *c)
+{
+	if (c->prot & SVA_CHUNK_SUSPECT) {
+		mm->suspects--;
+		hint(mm);
+	}
+	c->next[0] = mm->grave;
+	mm->grave = c;
+}
+
+uint64_t sva_mm_withdraw_locked(struct sva_mm *mm, uint64_t start, uint64_t end, unsigned *failed)
+{
+	struct sva_chunk *c = sva_chunks_after(&mm->chunks, start);
+	uint64_t bytes = 0;
+
+	while (c && c->start < end) {
+		struct sva_chunk *next = sva_chunks_next(c);
+		uint64_t cs = c->start, ce = c->end;
+		int ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, cs, ce - cs);
+
+		if (ret && ret != -ENOENT) {
+			if (failed)
+				(*failed)++;
+		} else {
+			bury(mm, sva_chunks_unlink(&mm->chunks, cs));
+			bytes += ce - cs;
+		}
+		c = next;
+	}
+	atomic_fetch_sub_explicit(&mm->st_visible, bytes, memory_order_relaxed);
+	return bytes;
+}
+
+void sva_mm_withdraw_event(struct sva_mm *mm, uint64_t start, uint64_t end, bool remove, uint64_t now)
+{
+	uint64_t bytes;
+
+	pthread_mutex_lock(&mm->map_lock);
+	atomic_fetch_add_explicit(&mm->st_events, 1, memory_order_relaxed);
+	bytes = sva_mm_withdraw_locked(mm, start, end, NULL);
+	atomic_fetch_add_explicit(&mm->st_withdrawn, bytes, memory_order_relaxed);
+	if (remove) {
+		/* Full: the oldest pending one has had the longest to settle. */
+		if (mm->nremoves == SVA_MM_REMOVES) {
+			memmove(&mm->removes[0], &mm->removes[1], (SVA_MM_REMOVES - 1) * sizeof(mm->removes[0]));
+			mm->nremoves--;
+		}
+		mm->removes[mm->nremoves++] = (struct sva_remove_pending){ .start = start, .end = end, .t_ns = now };
+		hint(mm);
+	}
+	pthread_mutex_unlock(&mm->map_lock);
+}
+
+uint32_t sva_mm_remove_pending_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t now)
+{
+	for (unsigned i = 0; i < mm->nremoves; i++) {
+		const struct sva_remove_pending *r = &mm->removes[i];
+
+		if (r->start < end && start < r->end && now - r->t_ns < SVA_REMOVE_SETTLE_NS)
+			return SVA_CHUNK_SUSPECT;
+	}
+	return 0;
+}
+
+uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
+{
+	uint64_t due = 0;
+	unsigned keep = 0;
+
+	pthread_mutex_lock(&mm->map_lock);
+	if (!mm->nremoves && !mm->suspects) {
+		pthread_mutex_unlock(&mm->map_lock);
+		return 0;
+	}
+	/* Pending REMOVEs that have settled go; the others say when to look again. */
+	for (unsigned i = 0; i < mm->nremoves; i++) {
+		struct sva_remove_pending *r = &mm->removes[i];
+
+		if (!force && now - r->t_ns < SVA_REMOVE_SETTLE_NS) {
+			uint64_t d = r->t_ns + SVA_REMOVE_SETTLE_NS;
+
+			if (!due || d < due)
+				due = d;
+			mm->removes[keep++] = *r;
+		}
+	}
+	mm->nremoves = keep;
+	hint(mm);
+	/* A suspect chunk goes once every REMOVE over it has settled. */
+	for (struct sva_chunk *c = sva_chunks_after(&mm->chunks, 0); c && mm->suspects;) {
+		struct sva_chunk *next = sva_chunks_next(c);
+
+		if ((c->prot & SVA_CHUNK_SUSPECT) && !sva_mm_remove_pending_locked(mm, c->start, c->end, now)) {
+			uint64_t bytes = sva_mm_withdraw_locked(mm, c->start, c->end, NULL);
+
+			atomic_fetch_add_explicit(&mm->st_rewithdrawn, bytes, memory_order_relaxed);
+			atomic_fetch_add_explicit(&mm->st_withdrawn, bytes, memory_order_relaxed);
+		}
+		c = next;
+	}
+	if (mm->suspects && !due)
+		due = now + SVA_REMOVE_SETTLE_NS; /* an unmap the kernel refused: try again later */
+	pthread_mutex_unlock(&mm->map_lock);
+	return due;
+}
+
+void sva_mm_tracking_lost(struct sva_mm *mm, int err)
+{
+	pthread_mutex_lock(&mm->map_lock);
+	if (atomic_load(&mm->tracked)) {
+		atomic_store(&mm->tracked, false);
+		mm->untracked_reason = err;
+		/* Not logged here: a log callback may free(), and the monitor must not. */
+		mm->log_lost = true;
+	}
+	pthread_mutex_unlock(&mm->map_lock);
+}
+
+void sva_mm_reap(struct sva_mm *mm)
+{
+	struct sva_chunk *c;
+	bool untracked, lost;
+	int why;
+
+	pthread_mutex_lock(&mm->map_lock);
+	c = mm->grave;
+	mm->grave = NULL;
+	untracked = mm->log_untracked;
+	lost = mm->log_lost;
+	why = mm->untracked_reason;
+	mm->log_untracked = mm->log_lost = false;
+	if (untracked)
+		mm->untracked_logged = true;
+	pthread_mutex_unlock(&mm->map_lock);
+	while (c) {
+		struct sva_chunk *next = c->next[0];
+
+		free(c);
+		c = next;
+	}
+	if (untracked)
+		sva_logf(&mm->ctx->log, SVA_LOG_WARN,
+			 "IOAS %u: a range could not be registered for coherence tracking (%s) and is mapped "
+			 "untracked: after munmap()/madvise() of it call sva_mm_invalidate() (sva_mm_stats() "
+			 "counts such ranges; logged once)",
+			 mm->ioas_id, why == -EBUSY ? "the application has its own userfaultfd there" : strerror(-why));
+	if (lost)
+		sva_logf(&mm->ctx->log, SVA_LOG_ERROR,
+			 "coherence tracking of IOAS %u stopped (%s): munmap()/madvise() no longer reach the "
+			 "devices; call sva_mm_invalidate() after them",
+			 mm->ioas_id, strerror(-why));
+}
+
+void sva_mm_note_suspect_locked(struct sva_mm *mm)
+{
+	mm->suspects++;
+	hint(mm);
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Withdrawing chunks from an address space: the one path by which mapped
+ * memory leaves an IOAS, for coherence events, sva_mm_invalidate() and undo.
+ * Everything here runs under mm->map_lock and frees nothing (withdrawn chunks
+ * wait in mm->grave for sva_mm_reap()), so the coherence monitor can call it.
+ */
+#ifndef LIBSVA_WITHDRAW_H
+#define LIBSVA_WITHDRAW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sva_mm;
+
+/* Chunk flag: mapped by a fault while a REMOVE over it may not have been zapped
+ * yet; withdrawn once more when the REMOVE settles (sva_mm_settle). */
+#define SVA_CHUNK_SUSPECT 0x100u
+
+/* How long after a REMOVE event a fault's map of its range stays suspect. */
+#define SVA_REMOVE_SETTLE_NS 20000000ull /* 20 ms */
+
+/*
+ * Unmap every chunk overlapping [start, end) from the IOAS (mm->map_lock
+ * held).  Returns the bytes withdrawn; *failed (if not NULL) counts chunks the
+ * kernel refused to unmap (they stay).  ENOENT (unmapped behind our back)
+ * counts as withdrawn.
+ */
+uint64_t sva_mm_withdraw_locked(struct sva_mm *mm, uint64_t start, uint64_t end, unsigned *failed);
+
+/* The monitor's entry: a coherence event on [start, end) (remove: a REMOVE,
+ * whose zap may still be running), at time now. */
+void sva_mm_withdraw_event(struct sva_mm *mm, uint64_t start, uint64_t end, bool remove, uint64_t now);
+
+/*
+ * Suspect chunks whose REMOVE has settled (or all of them, with force) are
+ * withdrawn once more.  Returns when the next check is due (0: nothing left).
+ */
+uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force);
+
+/* SVA_CHUNK_SUSPECT if [start, end) overlaps a REMOVE that has not settled at
+ * `now` (mm->map_lock held), else 0. */
+uint32_t sva_mm_remove_pending_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t now);
+
+/* A chunk flagged SVA_CHUNK_SUSPECT was inserted (mm->map_lock held). */
+void sva_mm_note_suspect_locked(struct sva_mm *mm);
+
+/* The monitor failed: mm is no longer tracked (logged once). */
+void sva_mm_tracking_lost(struct sva_mm *mm, int err);
+
+/* Free the chunks withdrawn so far and write the log lines owed (never on the
+ * monitor, never under map_lock: free() may munmap, a log callback may free()). */
+void sva_mm_reap(struct sva_mm *mm);
+
+#endif

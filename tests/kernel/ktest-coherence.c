@@ -1,0 +1,602 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Coherence tracking against the iommufd selftest mock: after munmap(),
+ * mremap(), madvise(), brk() and free(), what the device sees (read through
+ * the kernel's own access path, which uses the pinned pages, not the current
+ * VA) is the process's new memory or nothing, never the old pages; device
+ * writes reach the process.  Also: the fault path never answers from a stale
+ * chunk, the REMOVE race, a concurrent munmap/remap loop, an application's own
+ * userfaultfd, a seccomp filter that denies userfaultfd, fork, untracked
+ * address spaces and the errors of the new calls.
+ */
+#define _GNU_SOURCE /* mremap(), memfd_create() */
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "ktest.h"
+
+#define PG 4096u
+#define VA 0x60000000ull    /* inside the mock aperture [16 MiB, 2 GiB) */
+#define VA2 0x64000000ull   /* an mremap target */
+
+static struct sva_ctx *g_ctx;
+static struct sva_dev *g_dev;
+
+/* What the device sees at va: the first byte of its page, -ENOENT if nothing. */
+static int seen(struct sva_mm *mm, uint64_t va)
+{
+	unsigned char b[PG];
+	int ret = ktest_access_rw(g_ctx, mm->ioas_id, va & ~(uint64_t)(PG - 1), b, PG, 0);
+
+	return ret ? ret : b[va & (PG - 1)];
+}
+
+/* The device writes one byte at va. */
+static int dev_write(struct sva_mm *mm, uint64_t va, unsigned char v)
+{
+	unsigned char b[PG];
+	uint64_t page = va & ~(uint64_t)(PG - 1);
+	int ret = ktest_access_rw(g_ctx, mm->ioas_id, page, b, PG, 0);
+
+	if (ret)
+		return ret;
+	b[va - page] = v;
+	return ktest_access_rw(g_ctx, mm->ioas_id, page, b, PG, 1);
+}
+
+static unsigned char *fill_at(uint64_t va, size_t len, unsigned char v)
+{
+	unsigned char *p = ktest_map_at(va, len, PROT_READ | PROT_WRITE);
+
+	memset(p, v, len);
+	return p;
+}
+
+static struct sva_mm_stats stats(struct sva_mm *mm)
+{
+	struct sva_mm_stats s = { .size = sizeof(s) };
+
+	sva_mm_stats(mm, &s);
+	return s;
+}
+
+static int wait_faults(struct sva_bond *bond, uint64_t want)
+{
+	struct sva_bond_stats st = { .size = sizeof(st) };
+
+	for (int i = 0; i < 5000; i++) {
+		sva_bond_stats(bond, &st);
+		if (st.faults >= want)
+			return 0;
+		usleep(1000);
+	}
+	return -ETIMEDOUT;
+}
+
+static int fault(struct sva_bond *bond, uint64_t va, uint32_t perm)
+{
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	int ret;
+
+	sva_bond_stats(bond, &st);
+	ret = sva_dev_inject_fault(g_dev, sva_bond_pasid(bond), va, perm, 0);
+	return ret ? ret : wait_faults(bond, st.faults + 1);
+}
+
+/* ---------------------------------------------------------------- munmap */
+
+static void munmap_checks(struct sva_mm *mm, struct sva_bond *bond)
+{
+	struct sva_mm_stats s0 = stats(mm), s1;
+	unsigned char *p;
+
+	ok(s0.flags & SVA_MM_STAT_TRACKED, "tracking is on by default (reason %d)", s0.untracked_reason);
+	p = fill_at(VA, 4 * PG, 0xa1);
+	is_int(sva_mm_prefault(mm, p, 4 * PG), 0, "munmap: prefault 16 KiB");
+	is_int(seen(mm, VA), 0xa1, "munmap: the device sees the bytes");
+	munmap(p, 4 * PG);
+	is_int(sva_mm_fence(mm), 0, "munmap: sva_mm_fence");
+	is_int(seen(mm, VA), -ENOENT, "munmap: withdrawn from the IOAS once munmap and the fence returned");
+	s1 = stats(mm);
+	ok(s1.events > s0.events && s1.bytes_withdrawn >= s0.bytes_withdrawn + 4 * PG,
+	   "munmap: stats count the event and the bytes (%llu events, %llu bytes)",
+	   (unsigned long long)(s1.events - s0.events), (unsigned long long)(s1.bytes_withdrawn - s0.bytes_withdrawn));
+
+	/* The same VA again, and no fence: prefault fences by itself. */
+	p = fill_at(VA, 4 * PG, 0xa2);
+	is_int(sva_mm_prefault(mm, p, 4 * PG), 0, "munmap + new mmap at the same VA: prefault");
+	is_int(seen(mm, VA + PG), 0xa2, "munmap + new mmap: the device reads the new bytes");
+	is_int(dev_write(mm, VA + 2 * PG, 0x5a), 0, "munmap + new mmap: the device writes");
+	is_int(p[2 * PG], 0x5a, "munmap + new mmap: the device's write reaches the process");
+	munmap(p, 4 * PG);
+	p = fill_at(VA, 4 * PG, 0xa3);
+	/* Fault path: a fault at the reused VA maps the new pages, never the stale chunk. */
+	is_int(fault(bond, VA + PG, SVA_ACCESS_READ | SVA_ACCESS_WRITE), 0, "munmap + new mmap: a device fault");
+	is_int(seen(mm, VA + PG), 0xa3, "munmap + new mmap: the fault resolved against the new pages");
+
+	/* Partial munmap: the chunk goes whole; the rest is faulted back in. */
+	sva_mm_prefault(mm, p, 4 * PG);
+	munmap(p + PG, PG);
+	sva_mm_fence(mm);
+	is_int(seen(mm, VA + PG), -ENOENT, "partial munmap: the unmapped page is withdrawn");
+	is_int(fault(bond, VA + 3 * PG, SVA_ACCESS_READ), 0, "partial munmap: a fault on the rest");
+	is_int(seen(mm, VA + 3 * PG), 0xa3, "partial munmap: the rest is visible again, same bytes");
+	is_int(seen(mm, VA + PG), -ENOENT, "partial munmap: the hole stays invisible");
+	munmap(p, 4 * PG);
+
+	/* MAP_FIXED over a visible range. */
+	p = fill_at(VA, 4 * PG, 0xa4);
+	sva_mm_prefault(mm, p, 4 * PG);
+	p = mmap(p, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	memset(p, 0xa5, 4 * PG);
+	sva_mm_fence(mm);
+	is_int(seen(mm, VA), -ENOENT, "MAP_FIXED over: the old pages are withdrawn");
+	sva_mm_prefault(mm, p, 4 * PG);
+	is_int(seen(mm, VA), 0xa5, "MAP_FIXED over: prefault shows the new pages");
+	munmap(p, 4 * PG);
+}
+
+/* ---------------------------------------------------------------- mremap */
+
+static void mremap_checks(struct sva_mm *mm)
+{
+	unsigned char *p = fill_at(VA, 4 * PG, 0xb1), *q;
+
+	sva_mm_prefault(mm, p, 4 * PG);
+	q = mremap(p, 4 * PG, 4 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(uintptr_t)VA2);
+	ok(q == (void *)(uintptr_t)VA2, "mremap move to 0x%llx", VA2);
+	sva_mm_fence(mm);
+	is_int(seen(mm, VA), -ENOENT, "mremap move: the old range is withdrawn");
+	is_int(seen(mm, VA2), -ENOENT, "mremap move: the new range is not visible until faulted or prefaulted");
+	p = fill_at(VA, 4 * PG, 0xb2);
+	sva_mm_prefault(mm, p, 4 * PG);
+	sva_mm_prefault(mm, q, 4 * PG);
+	is_int(seen(mm, VA), 0xb2, "mremap move: reuse of the old VA shows the new pages");
+	is_int(seen(mm, VA2), 0xb1, "mremap move: the moved pages at their new VA");
+	munmap(p, 4 * PG);
+
+	/* Shrink: the tail goes (and the chunk with it). */
+	q = mremap(q, 4 * PG, 2 * PG, 0);
+	sva_mm_fence(mm);
+	is_int(seen(mm, VA2 + 3 * PG), -ENOENT, "mremap shrink: the tail is withdrawn");
+	/* Grow (in place or moved): what is visible is what the process has. */
+	sva_mm_prefault(mm, q, 2 * PG);
+	q = mremap(q, 2 * PG, 8 * PG, MREMAP_MAYMOVE);
+	ok(q != MAP_FAILED, "mremap grow");
+	memset(q + 4 * PG, 0xb3, 4 * PG);
+	sva_mm_prefault(mm, q, 8 * PG);
+	is_int(seen(mm, (uintptr_t)q), 0xb1, "mremap grow: the old part");
+	is_int(seen(mm, (uintptr_t)q + 5 * PG), 0xb3, "mremap grow: the new part");
+	munmap(q, 8 * PG);
+
+#ifdef MREMAP_DONTUNMAP
+	p = fill_at(VA, 2 * PG, 0xb4);
+	sva_mm_prefault(mm, p, 2 * PG);
+	q = mremap(p, 2 * PG, 2 * PG, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, (void *)(uintptr_t)VA2);
+	if (q == MAP_FAILED) {
+		skip(3, "MREMAP_DONTUNMAP refused by this kernel");
+	} else {
+		sva_mm_fence(mm);
+		is_int(seen(mm, VA), -ENOENT, "MREMAP_DONTUNMAP: the emptied old range is withdrawn");
+		sva_mm_prefault(mm, p, 2 * PG);
+		is_int(seen(mm, VA), 0, "MREMAP_DONTUNMAP: prefault of the old range shows its new (zero) pages");
+		sva_mm_prefault(mm, q, 2 * PG);
+		is_int(seen(mm, VA2), 0xb4, "MREMAP_DONTUNMAP: the moved pages at the new range");
+		munmap(q, 2 * PG);
+	}
+	munmap(p, 2 * PG);
+#else
+	skip(3, "MREMAP_DONTUNMAP not in these headers");
+#endif
+}
+
+/* --------------------------------------------------------------- madvise */
+
+static void madvise_checks(struct sva_mm *mm, struct sva_bond *bond)
+{
+	unsigned char *p = fill_at(VA, 4 * PG, 0xc1);
+	int fd;
+
+	sva_mm_prefault(mm, p, 4 * PG);
+	is_int(madvise(p, 4 * PG, MADV_DONTNEED), 0, "MADV_DONTNEED");
+	memset(p, 0xc2, 4 * PG);
+	sva_mm_prefault(mm, p, 4 * PG);
+	is_int(seen(mm, VA + PG), 0xc2, "MADV_DONTNEED + rewrite + prefault: the device reads the new bytes");
+	dev_write(mm, VA + PG, 0x66);
+	is_int(p[PG], 0x66, "MADV_DONTNEED: the device's writes reach the process");
+	madvise(p, 4 * PG, MADV_DONTNEED);
+	p[PG] = 0xc3;
+	is_int(fault(bond, VA + PG, SVA_ACCESS_READ), 0, "MADV_DONTNEED + rewrite: a device fault");
+	is_int(seen(mm, VA + PG), 0xc3, "MADV_DONTNEED + rewrite: the fault maps the new page");
+
+	sva_mm_prefault(mm, p, 4 * PG);
+	is_int(madvise(p, 4 * PG, MADV_FREE), 0, "MADV_FREE");
+	p[0] = 0xc4;
+	sva_mm_prefault(mm, p, 4 * PG);
+	is_int(seen(mm, VA), 0xc4, "MADV_FREE + rewrite: the device reads what the process wrote");
+	munmap(p, 4 * PG);
+
+	fd = memfd_create("ktest-coherence", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, 4 * PG)) {
+		skip(2, "memfd_create failed");
+	} else {
+		p = mmap((void *)(uintptr_t)VA, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+		memset(p, 0xc5, 4 * PG);
+		sva_mm_prefault(mm, p, 4 * PG);
+		is_int(madvise(p, 4 * PG, MADV_REMOVE), 0, "MADV_REMOVE on a memfd");
+		memset(p, 0xc6, 4 * PG);
+		sva_mm_prefault(mm, p, 4 * PG);
+		is_int(seen(mm, VA + 3 * PG), 0xc6, "MADV_REMOVE + rewrite: the device reads the new bytes");
+		munmap(p, 4 * PG);
+		close(fd);
+	}
+}
+
+/* ------------------------------------------- brk, free() and malloc_trim */
+
+/*
+ * The heap is far above the mock's aperture, so these use an address space
+ * with no device: its IOAS takes any address, and the access path reads it.
+ */
+static void heap_checks(void)
+{
+	struct sva_mm *mm;
+	unsigned char *cur, *big, vec[1];
+	struct sva_mm_stats s0, s1;
+	int stale = 0, dropped = 0;
+
+	if (sva_mm_new(g_ctx, NULL, &mm))
+		ktest_bail("sva_mm_new");
+	cur = sbrk(0);
+	if (sbrk(16 * PG) == (void *)-1) {
+		skip(2, "sbrk refused");
+	} else {
+		unsigned char *top = (unsigned char *)(((uintptr_t)cur + PG - 1) & ~(uintptr_t)(PG - 1));
+
+		memset(top, 0xd1, 8 * PG);
+		is_int(sva_mm_prefault(mm, top, 8 * PG), 0, "brk: prefault heap pages");
+		sbrk(-16 * PG);
+		sva_mm_fence(mm);
+		is_int(seen(mm, (uintptr_t)top + 4 * PG), -ENOENT, "brk shrink: the released heap is withdrawn");
+	}
+
+	big = malloc(1 << 20); /* above the mmap threshold: its own mapping */
+	memset(big, 0xd2, 1 << 20);
+	is_int(sva_mm_prefault(mm, big + PG, 64 * PG), 0, "free(): prefault a large malloc block");
+	uintptr_t big_va = (uintptr_t)big; /* only its address is used after free() */
+
+	free(big);
+	sva_mm_fence(mm);
+	is_int(seen(mm, big_va + 8 * PG), -ENOENT, "free() of a large malloc block: withdrawn");
+
+	/* Small blocks in the main heap, freed and trimmed: every page the CPU no
+	 * longer has must be gone from the device's view too. */
+	mallopt(M_MMAP_THRESHOLD, 1 << 22);
+	big = malloc(64 * PG);
+	void *guard = malloc(64); /* keeps the block off the top: trim must madvise it */
+	unsigned char *pg = (unsigned char *)(((uintptr_t)big + PG - 1) & ~(uintptr_t)(PG - 1));
+
+	memset(big, 0xd3, 64 * PG);
+	sva_mm_prefault(mm, pg, 60 * PG);
+	s0 = stats(mm);
+	free(big);
+	malloc_trim(0);
+	sva_mm_fence(mm);
+	s1 = stats(mm);
+	for (int i = 0; i < 60; i++) {
+		if (mincore(pg + (size_t)i * PG, PG, vec) == 0 && (vec[0] & 1))
+			continue; /* still resident in the process: not released */
+		dropped++;
+		if (seen(mm, (uintptr_t)pg + (uint64_t)i * PG) != -ENOENT)
+			stale++;
+	}
+	ok(dropped > 0 && s1.events > s0.events, "malloc_trim: released %d pages (%llu events)", dropped,
+	   (unsigned long long)(s1.events - s0.events));
+	is_int(stale, 0, "malloc_trim: no page the process released is still visible to the device");
+	free(guard);
+	sva_mm_free(mm);
+}
+
+/* ------------------------------------------------------------- races */
+
+struct race {
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	atomic_bool stop;
+	atomic_int bad, rounds;
+};
+
+static void *faulter(void *arg)
+{
+	struct race *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		sva_dev_inject_fault(g_dev, sva_bond_pasid(r->bond), VA, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 0);
+		usleep(50);
+	}
+	return NULL;
+}
+
+/* One thread unmaps and remaps a range while the device keeps faulting on it. */
+static void remap_race(struct sva_mm *mm, struct sva_bond *bond)
+{
+	struct race r = { .mm = mm, .bond = bond };
+	pthread_t t;
+	int n = 0;
+
+	pthread_create(&t, NULL, faulter, &r);
+	for (unsigned g = 1; g <= 200; g++) {
+		unsigned char *p = fill_at(VA, 2 * PG, (unsigned char)g);
+		int v;
+
+		sva_mm_fence(mm);
+		v = seen(mm, VA);
+		if (v != -ENOENT && v != (unsigned char)g && v != 0) {
+			diag("round %u: the device sees %d", g, v);
+			n++;
+		}
+		munmap(p, 2 * PG);
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(t, NULL);
+	is_int(n, 0, "munmap/remap loop against device faults: the device never sees an old generation");
+}
+
+/* madvise(DONTNEED) while the device faults: the REMOVE-before-zap race. */
+static void remove_race(struct sva_mm *mm, struct sva_bond *bond)
+{
+	struct race r = { .mm = mm, .bond = bond };
+	unsigned char *p = fill_at(VA, 2 * PG, 0);
+	struct sva_mm_stats s0 = stats(mm), s1;
+	pthread_t t;
+	int n = 0;
+
+	pthread_create(&t, NULL, faulter, &r);
+	for (unsigned g = 1; g <= 200; g++) {
+		int v;
+
+		memset(p, (unsigned char)g, 2 * PG);
+		madvise(p, 2 * PG, MADV_DONTNEED);
+		memset(p, (unsigned char)(g + 100), 2 * PG);
+		sva_mm_fence(mm);
+		v = seen(mm, VA);
+		if (v != -ENOENT && v != (unsigned char)(g + 100)) {
+			diag("round %u: the device sees %d, the process has %u", g, v, g + 100);
+			n++;
+		}
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(t, NULL);
+	s1 = stats(mm);
+	is_int(n, 0, "madvise(DONTNEED) loop against device faults: never the zapped page after the fence");
+	diag("REMOVE race: %llu bytes withdrawn again after settling",
+	     (unsigned long long)(s1.bytes_rewithdrawn - s0.bytes_rewithdrawn));
+	munmap(p, 2 * PG);
+}
+
+/* ------------------------------------------ other uffd users, seccomp, fork */
+
+static int log_warn_lines;
+
+static void count_log(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+	if (level >= SVA_LOG_WARN)
+		log_warn_lines++;
+}
+
+static void own_uffd_checks(void)
+{
+	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
+	struct sva_mm *mm, *strict;
+	struct sva_mm_stats s;
+	unsigned char *p = fill_at(VA, 4 * PG, 0xe1); /* populated: the app's MISSING mode never fires */
+	int ufd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
+	struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
+	struct kabi_uffdio_register reg = { .range = { VA, 4 * PG }, .mode = 1 /* MISSING */ };
+
+	if (ufd < 0 || ioctl(ufd, KABI_UFFDIO_API, &api) || ioctl(ufd, KABI_UFFDIO_REGISTER, &reg)) {
+		skip(6, "cannot register an application userfaultfd here");
+		munmap(p, 4 * PG);
+		return;
+	}
+	sva_mm_new(g_ctx, NULL, &mm);
+	log_warn_lines = 0;
+	sva_ctx_set_log(g_ctx, count_log, NULL, SVA_LOG_WARN);
+	is_int(sva_mm_prefault(mm, p, 4 * PG), 0, "own userfaultfd: default policy maps the range untracked");
+	sva_mm_prefault(mm, p, 4 * PG);
+	s = (struct sva_mm_stats){ .size = sizeof(s) };
+	sva_mm_stats(mm, &s);
+	ok(s.untracked_ranges >= 1 && s.untracked_reason == -EBUSY, "own userfaultfd: counted (%llu), reason -EBUSY (%d)",
+	   (unsigned long long)s.untracked_ranges, s.untracked_reason);
+	is_int(log_warn_lines, 1, "own userfaultfd: logged once");
+	is_int(seen(mm, VA), 0xe1, "own userfaultfd: visible");
+	sva_ctx_set_log(g_ctx, NULL, NULL, SVA_LOG_DEFAULT);
+	is_int(sva_mm_new(g_ctx, &so, &strict), 0, "SVA_MM_TRACK_STRICT address space");
+	is_int(sva_mm_prefault(strict, p, 4 * PG), -EBUSY, "own userfaultfd: a strict address space refuses (-EBUSY)");
+	is_int(seen(strict, VA), -ENOENT, "own userfaultfd: the strict refusal mapped nothing");
+	sva_mm_free(strict);
+	sva_mm_free(mm);
+	close(ufd);
+	munmap(p, 4 * PG);
+}
+
+/* A child that seccomp forbids userfaultfd, as Docker's default profile does. */
+static void seccomp_checks(void)
+{
+	int pfd[2], status = 0, got[4] = { -1, -1, -1, -1 };
+	pid_t pid;
+
+	if (pipe(pfd))
+		ktest_bail("pipe");
+	pid = fork();
+	if (pid == 0) {
+		struct sock_filter f[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_userfaultfd, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = { .len = ARRAY_SIZE(f), .filter = f };
+		struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
+		struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = count_log };
+		struct sva_ctx *ctx;
+		struct sva_mm *mm, *strict = NULL;
+		struct sva_mm_stats s = { .size = sizeof(s) };
+
+		alarm(20);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+			_exit(2);
+		log_warn_lines = 0;
+		if (sva_ctx_new(&co, &ctx))
+			_exit(3);
+		got[0] = sva_mm_new(ctx, NULL, &mm);
+		sva_mm_stats(mm, &s);
+		got[1] = s.untracked_reason;
+		got[2] = log_warn_lines;
+		got[3] = sva_mm_new(ctx, &so, &strict);
+		if (write(pfd[1], got, sizeof(got)) != sizeof(got))
+			_exit(4);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], got, sizeof(got)) != sizeof(got))
+		got[0] = -9999;
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+		skip(4, "seccomp filters are not available in this kernel");
+		return;
+	}
+	is_int(got[0], 0, "seccomp denies userfaultfd: sva_mm_new still succeeds, untracked");
+	is_int(got[1], -EPERM, "seccomp: sva_mm_stats says why (-EPERM)");
+	is_int(got[2], 1, "seccomp: one warning line says so");
+	is_int(got[3], -EPERM, "seccomp: an SVA_MM_TRACK_STRICT address space is refused with -EPERM");
+}
+
+static void fork_checks(struct sva_mm *mm)
+{
+	unsigned char *p = fill_at(VA, 4 * PG, 0xf1), *q;
+	int status = 0;
+	pid_t pid;
+
+	sva_mm_prefault(mm, p, 4 * PG);
+	pid = fork();
+	if (pid == 0) {
+		int bad = 0;
+
+		alarm(10); /* a child that hung in munmap would fail here */
+		if (munmap(p, 2 * PG))
+			bad |= 1;
+		if (sva_mm_fence(mm) != -ECHILD)
+			bad |= 2;
+		if (sva_mm_prefault(mm, p + 2 * PG, PG) != -ECHILD)
+			bad |= 4;
+		_exit(bad);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status), "fork: the child's munmap of tracked memory does not hang");
+	is_int(WEXITSTATUS(status) & 1, 0, "fork: munmap in the child");
+	is_int(WEXITSTATUS(status) & 6, 0, "fork: sva_mm_fence and sva_mm_prefault in the child: -ECHILD");
+	is_int(seen(mm, VA), 0xf1, "fork: the child's munmap leaves the parent's view alone");
+	munmap(p, 4 * PG);
+	sva_mm_fence(mm);
+	is_int(seen(mm, VA), -ENOENT, "fork: the parent's own munmap is still tracked");
+	q = fill_at(VA, PG, 0xf2);
+	munmap(q, PG);
+}
+
+static void untracked_checks(void)
+{
+	struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_UNTRACKED };
+	struct sva_mm *mm;
+	struct sva_mm_stats s = { .size = sizeof(s) };
+	unsigned char *p;
+
+	is_int(sva_mm_new(g_ctx, &o, &mm), 0, "SVA_MM_UNTRACKED address space");
+	p = fill_at(VA, 2 * PG, 0x71);
+	sva_mm_prefault(mm, p, 2 * PG);
+	munmap(p, 2 * PG);
+	is_int(sva_mm_fence(mm), 0, "untracked: sva_mm_fence returns 0");
+	sva_mm_stats(mm, &s);
+	ok(!(s.flags & SVA_MM_STAT_TRACKED) && s.untracked_reason == -ENOTCONN && s.events == 0,
+	   "untracked: stats say so (flags %#x, reason %d, %llu events)", s.flags, s.untracked_reason,
+	   (unsigned long long)s.events);
+	is_int(seen(mm, VA), 0x71, "untracked: munmap does not reach the device (as documented)");
+	is_int(sva_mm_invalidate(mm, (void *)(uintptr_t)VA, 2 * PG), 2 * PG, "untracked: sva_mm_invalidate is the remedy");
+	sva_mm_free(mm);
+}
+
+static void error_checks(void)
+{
+	struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_UNTRACKED | SVA_MM_TRACK_STRICT };
+	struct sva_mm_stats s = { .size = 4 };
+	struct sva_mm *mm = NULL;
+
+	is_int(sva_mm_new(g_ctx, &o, &mm), -EINVAL, "sva_mm_new: UNTRACKED with TRACK_STRICT: -EINVAL");
+	o.flags = 1u << 20;
+	is_int(sva_mm_new(g_ctx, &o, &mm), -EINVAL, "sva_mm_new: an unknown flag: -EINVAL");
+	is_int(sva_mm_fence(NULL), -EINVAL, "sva_mm_fence(NULL): -EINVAL");
+	sva_mm_new(g_ctx, NULL, &mm);
+	is_int(sva_mm_stats(NULL, &s), -EINVAL, "sva_mm_stats(NULL mm): -EINVAL");
+	is_int(sva_mm_stats(mm, NULL), -EINVAL, "sva_mm_stats(NULL stats): -EINVAL");
+	is_int(sva_mm_stats(mm, &s), -EINVAL, "sva_mm_stats: a size too small: -EINVAL");
+	sva_mm_free(mm);
+}
+
+/* When the last tracked address space goes, the userfaultfd closes: memory
+ * that was registered can be unmapped with nobody left to read its event. */
+static void last_mm_checks(void)
+{
+	struct sva_mm *mm;
+	unsigned char *p = fill_at(VA, 2 * PG, 0x81);
+
+	sva_mm_new(g_ctx, NULL, &mm);
+	sva_mm_prefault(mm, p, 2 * PG);
+	sva_mm_free(mm);
+	alarm(10); /* a hang fails the test program (SIGALRM) instead of the whole VM run */
+	is_int(munmap(p, 2 * PG), 0, "after the last tracked address space: munmap of once-tracked memory");
+	alarm(0);
+}
+
+int main(void)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_bond *bond;
+	struct sva_mm *mm;
+
+	ktest_require_iommufd();
+	g_ctx = ktest_ctx();
+	if (sva_dev_open_mock(g_ctx, NULL, &g_dev))
+		ktest_bail("sva_dev_open_mock failed (CONFIG_IOMMUFD_TEST?)");
+	if (sva_mm_new(g_ctx, NULL, &mm) || sva_bind(g_dev, mm, &bo, &bond))
+		ktest_bail("bind failed");
+
+	error_checks();
+	munmap_checks(mm, bond);
+	mremap_checks(mm);
+	madvise_checks(mm, bond);
+	heap_checks();
+	remap_race(mm, bond);
+	remove_race(mm, bond);
+	own_uffd_checks();
+	seccomp_checks();
+	fork_checks(mm);
+	untracked_checks();
+
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	last_mm_checks();
+	sva_dev_close(g_dev);
+	sva_ctx_free(g_ctx);
+	return done_testing();
+}
