@@ -468,11 +468,12 @@ void sva_mm_free(struct sva_mm *mm);
  * -ENOMEM out of memory or over RLIMIT_MEMLOCK; -EPERM the pages cannot be
  * pinned (VM_IO/PFNMAP, secretmem, ...); -EOPNOTSUPP the kernel cannot pin
  * them (DAX); -E2BIG the range spans more than 64 mappings (split the call);
- * -ECHILD in a forked child; -EIO coherence tracking stopped (nothing mapped:
- * see sva_mm_fence()); with SVA_MM_TRACK_STRICT, -EBUSY part of the range is
- * registered with another userfaultfd, -EINVAL a mapping userfaultfd cannot
- * track (VM_PFNMAP/VM_IO, file-backed MAP_PRIVATE before Linux 6.7); other
- * errnos of IOMMU_IOAS_MAP passed through.
+ * -ECHILD in a forked child; with SVA_MM_TRACK_STRICT, -EIO coherence
+ * tracking stopped (nothing mapped: see sva_mm_fence(); without the flag the
+ * range is mapped untracked), -EBUSY part of the range is registered with
+ * another userfaultfd, -EINVAL a mapping userfaultfd cannot track
+ * (VM_PFNMAP/VM_IO, file-backed MAP_PRIVATE before Linux 6.7); other errnos of
+ * IOMMU_IOAS_MAP passed through.
  */
 int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
 
@@ -719,11 +720,14 @@ struct sva_mem_opts {
 int sva_mem_alloc(size_t len, const struct sva_mem_opts *opts, void **out);
 
 /*
- * Free memory from sva_mem_alloc(): withdraw it from mm first (unless mm is
- * NULL; as sva_mm_invalidate() does), then unmap it.  len is the length asked
- * for or the rounded one.  Thread-safe.  Errors: -EINVAL NULL addr, len 0,
- * addr not returned by sva_mem_alloc() (or already freed, or being freed) or
- * len not its length; -ECHILD mm, in a forked child.
+ * Free memory from sva_mem_alloc(): unmap it (no lock held across munmap()),
+ * then, unless mm is NULL, wait as sva_mm_fence() does and withdraw it from mm
+ * as sva_mm_invalidate() does.  Unmapping first keeps a device from faulting
+ * the old pages back in.  len is the length asked for or the rounded one.
+ * Thread-safe.  Errors: -EINVAL NULL addr, len 0, addr not returned by
+ * sva_mem_alloc() (or already freed, or being freed) or len not its length;
+ * -ECHILD mm, in a forked child; errors of munmap() passed through (the memory
+ * stays allocated).
  */
 int sva_mem_free(struct sva_mm *mm, void *addr, size_t len);
 
