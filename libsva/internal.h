@@ -257,9 +257,11 @@ struct sva_mm {
 	struct sva_remove_pending removes[SVA_MM_REMOVES];
 	unsigned nremoves, suspects;  /* pending REMOVEs; SVA_CHUNK_SUSPECT chunks */
 	atomic_bool tracked;	      /* registered with the process's userfaultfd */
+	bool lost;		      /* was tracked until the monitor failed */
 	int untracked_reason;	      /* why not (or why some ranges are not): -errno */
 	bool log_untracked, log_lost; /* a log line is owed (written outside map_lock) */
 	bool untracked_logged;	      /* the untracked-range line was written once */
+	uint64_t untracked_at[2];     /* the range it is about */
 	uint64_t reg_start, reg_end;  /* the last range registered ... */
 	unsigned reg_gen;	      /* ... under this sva_vma_gen() */
 	atomic_uint settle_hint;      /* nremoves + suspects, read without the lock */

@@ -146,17 +146,23 @@ static void ent_drop(uint64_t addr)
 }
 
 /*
- * Unmap an allocation, then drop its entry.  No lock is held across munmap()
- * (tracked memory blocks it until the coherence monitor reads the event); the
- * entry, still busy, keeps concurrent allocations off the address until it is
- * dropped.
+ * Unmap an allocation; its entry stays (busy) until the caller drops it, so no
+ * concurrent allocation can take the address before the old memory is
+ * withdrawn everywhere.  No lock is held across munmap(): tracked memory
+ * blocks it until the coherence monitor reads the event.
  */
+static int ent_unmap_only(uint64_t addr, uint64_t maplen)
+{
+	return munmap((void *)(uintptr_t)addr, maplen) ? -errno : 0;
+}
+
 static int ent_unmap(uint64_t addr, uint64_t maplen)
 {
-	if (munmap((void *)(uintptr_t)addr, maplen))
-		return -errno;
-	ent_drop(addr);
-	return 0;
+	int ret = ent_unmap_only(addr, maplen);
+
+	if (!ret)
+		ent_drop(addr);
+	return ret;
 }
 
 static void ent_set_busy(uint64_t addr, bool busy)
@@ -679,15 +685,18 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	 * The coherence monitor withdraws it from tracked address spaces; the
 	 * fence waits for that, and the invalidate covers an untracked mm.
 	 */
-	ret = ent_unmap(a, maplen);
+	ret = ent_unmap_only(a, maplen);
 	if (ret) {
 		ent_set_busy(a, false);
 		return sva_fail(log, ret, "sva_mem_free: munmap of %p+%" PRIu64 " failed: %s", addr, maplen,
 				strerror(-ret));
 	}
-	if (mm) {
-		sva_mm_fence(mm);
+	/* Tracked: the fence is enough, and an invalidate could take away what
+	 * another thread has mapped there since.  Untracked: withdraw by hand. */
+	if (mm && sva_mm_fence(mm) == 0 && atomic_load(&mm->tracked))
+		mm = NULL;
+	if (mm)
 		sva_mm_invalidate(mm, addr, maplen);
-	}
+	ent_drop(a);
 	return 0;
 }

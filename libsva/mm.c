@@ -167,21 +167,18 @@ static int reachable(struct sva_mm *mm, uint64_t start, uint64_t end)
 }
 
 /*
- * Register [start, end) for coherence tracking before it is mapped (map_lock
- * held), trying the whole VMA [rs, re) first: one registration per VMA keeps
- * the kernel from splitting it at every chunk.  Ranges that cannot be
- * registered follow the address space's policy: refused (SVA_MM_TRACK_STRICT)
- * or mapped untracked, counted, and logged once.
+ * Register [start, end) with the process's userfaultfd (map_lock held), trying
+ * the whole VMA [rs, re) first: one registration per VMA keeps the kernel from
+ * splitting it at every chunk.  The last range registered is remembered until
+ * the next coherence event, so repeated maps there cost no system call.
  */
-static int track_range_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint64_t start, uint64_t end)
+static int register_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint64_t start, uint64_t end)
 {
 	unsigned gen = sva_vma_gen();
 	int ret;
 
-	if (!atomic_load_explicit(&mm->tracked, memory_order_relaxed))
-		return 0;
 	if (mm->reg_gen == gen && start >= mm->reg_start && end <= mm->reg_end)
-		return 0; /* no event since it was registered: still registered */
+		return 0;
 	ret = sva_track_register(rs, re);
 	if (ret && (rs != start || re != end)) {
 		rs = start;
@@ -192,38 +189,75 @@ static int track_range_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint6
 		mm->reg_start = rs;
 		mm->reg_end = re;
 		mm->reg_gen = gen;
-		return 0;
 	}
-	if (ret == -ENOMEM)
-		return -EFAULT; /* part of it is not mapped (any more) */
-	mm->untracked_reason = ret;
-	if (mm->flags & SVA_MM_TRACK_STRICT)
-		return ret;
-	atomic_fetch_add_explicit(&mm->st_untracked_ranges, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&mm->st_untracked_bytes, end - start, memory_order_relaxed);
-	if (!mm->untracked_logged)
-		mm->log_untracked = true;
-	return 0;
+	return ret;
 }
 
-/* Map one gap at IOVA == VA (map_lock held): registered first, then mapped,
- * then recorded.  Returns 0 or the raw -errno (map_error() explains it). */
-static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, uint32_t chunk_flags)
+/* A range mapped without tracking (the default policy): counted, logged once. */
+static void note_untracked_locked(struct sva_mm *mm, uint64_t start, uint64_t end, int why)
+{
+	mm->untracked_reason = why;
+	atomic_fetch_add_explicit(&mm->st_untracked_ranges, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&mm->st_untracked_bytes, end - start, memory_order_relaxed);
+	if (!mm->untracked_logged && !mm->log_untracked) {
+		mm->log_untracked = true;
+		mm->untracked_at[0] = start;
+		mm->untracked_at[1] = end;
+	}
+}
+
+/* IOMMU_IOAS_MAP at IOVA == VA with the VMA's permissions: 0 or -errno. */
+static int ioas_map(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end)
 {
 	uint32_t flags = KABI_IOMMU_IOAS_MAP_FIXED_IOVA;
-	int ret = track_range_locked(mm, v->start, v->end, start, end);
 
-	if (ret)
-		return ret;
 	if (v->prot & SVA_PROT_READ)
 		flags |= KABI_IOMMU_IOAS_MAP_READABLE;
 	if (v->prot & SVA_PROT_WRITE)
 		flags |= KABI_IOMMU_IOAS_MAP_WRITEABLE;
-	ret = sva_iommufd_ioas_map(mm->ctx->fd, mm->ioas_id, start, end - start, start, flags);
+	return sva_iommufd_ioas_map(mm->ctx->fd, mm->ioas_id, start, end - start, start, flags);
+}
+
+/*
+ * Map one gap at IOVA == VA (map_lock held): registered first, then mapped,
+ * then recorded.  Returns 0 or the raw -errno (map_error() explains it).
+ *
+ * A registration that fails says either "nothing is mapped there" (the range
+ * is being unmapped or replaced under us) or "userfaultfd cannot track this
+ * mapping" (another userfaultfd has it, VM_DROPPABLE, a read-only shared file
+ * mapping...).  The map that follows tells them apart: if it pins pages, the
+ * range was mapped, so registration is tried again; if that works, it was the
+ * race, and the gap is mapped once more now that it is registered (registered
+ * before mapped, always); if not, the policy decides.
+ */
+static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, uint32_t chunk_flags)
+{
+	bool tracked = atomic_load_explicit(&mm->tracked, memory_order_relaxed);
+	int reg = tracked ? register_locked(mm, v->start, v->end, start, end) : 0;
+	int ret = ioas_map(mm, v, start, end);
+
 	if (ret == -EEXIST)
 		return 0; /* mapped behind our back (raw ioctls on our IOAS): visible is what counts */
 	if (ret)
 		return ret == -EFAULT ? -EPERM : ret;
+	if (reg) {
+		int again = register_locked(mm, start, end, start, end);
+
+		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
+		if (!again) {
+			ret = ioas_map(mm, v, start, end);
+			if (ret)
+				return ret == -EFAULT ? -EPERM : ret;
+		} else if (mm->flags & SVA_MM_TRACK_STRICT) {
+			mm->untracked_reason = again;
+			return again;
+		} else {
+			ret = ioas_map(mm, v, start, end);
+			if (ret)
+				return ret == -EFAULT ? -EPERM : ret;
+			note_untracked_locked(mm, start, end, again);
+		}
+	}
 	ret = sva_chunks_insert(&mm->chunks, start, end, (v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)) | chunk_flags);
 	if (ret) {
 		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
@@ -375,7 +409,7 @@ static int fence(struct sva_mm *mm)
 
 	if (!atomic_load_explicit(&mm->tracked, memory_order_acquire)) {
 		pthread_mutex_lock(&mm->map_lock);
-		ret = mm->untracked_reason == -EIO ? -EIO : 0;
+		ret = mm->lost ? -EIO : 0;
 		pthread_mutex_unlock(&mm->map_lock);
 		return ret;
 	}

@@ -129,7 +129,10 @@ static void apply(const struct kabi_uffd_msg *m)
 	default:
 		return; /* no other event is enabled */
 	}
-	sva_vma_cache_stale();
+	/* madvise() leaves the mappings as they were: only unmaps and moves
+	 * change what the VMA cache and the registration record describe. */
+	if (!remove)
+		sva_vma_cache_stale();
 	pthread_mutex_lock(&T.reg);
 	for (struct sva_mm *mm = T.mms; mm; mm = mm->track_next) {
 		sva_mm_withdraw_event(mm, a0, a1, remove, sva_now_ns());
@@ -219,7 +222,14 @@ static void *monitor(void *arg)
 		}
 		if (pfd[1].revents)
 			break;
-		if (pfd[0].revents & (POLLERR | POLLNVAL)) {
+		if (pfd[0].revents & POLLNVAL) {
+			/* Somebody closed our descriptor (close_range()): its number may
+			 * be another file's by now, so it is not ours to close. */
+			uffd = -1;
+			ret = -EBADF;
+			break;
+		}
+		if (pfd[0].revents & POLLERR) {
 			ret = -EIO;
 			break;
 		}
@@ -237,18 +247,48 @@ static void *monitor(void *arg)
 	 * go: a monitor that stops must never leave them hanging.
 	 */
 	atomic_store(&T.uffd, -1);
-	close(uffd);
+	if (uffd >= 0)
+		close(uffd);
 	atomic_fetch_add(&T.seq, 2); /* wake fences that wait on a stopped monitor */
 	fence_wake();
 	return NULL;
 }
 
+/*
+ * In a forked child: its copy of the userfaultfd would keep the file open after
+ * the parent's monitor closes its own, and the parent's later munmap() of
+ * once-registered memory would wait for this child to exit.  The child has no
+ * monitor thread; it forgets everything of the parent's.
+ */
+static void child_forget(void)
+{
+	int fd = atomic_exchange(&T.uffd, -1);
+
+	if (fd >= 0)
+		close(fd);
+	if (T.stopfd >= 0)
+		close(T.stopfd);
+	T.stopfd = -1;
+	T.running = false;
+	T.mms = NULL;
+	T.nmms = 0;
+	atomic_store(&T.seq, 0);
+	atomic_store(&T.waiters, 0);
+}
+
+static void install_atfork(void)
+{
+	pthread_atfork(NULL, NULL, child_forget);
+}
+
 /* Called with T.setup held. */
 static int start(void)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	sigset_t all, old;
 	int fd, ret;
 
+	pthread_once(&once, install_atfork);
 	fd = uffd_create();
 	if (fd < 0)
 		return fd;
@@ -298,19 +338,8 @@ int sva_track_add(struct sva_mm *mm)
 	int ret = 0;
 
 	pthread_mutex_lock(&T.setup);
-	if (T.running && T.fork_gen != sva_fork_gen()) {
-		/* A child with a new context: the parent's monitor has no thread here,
-		 * and its list names the parent's address spaces.  Start afresh. */
-		int fd = atomic_exchange(&T.uffd, -1);
-
-		if (fd >= 0)
-			close(fd);
-		close(T.stopfd);
-		T.stopfd = -1;
-		T.running = false;
-		T.mms = NULL;
-		T.nmms = 0;
-	}
+	if (T.running && T.fork_gen != sva_fork_gen())
+		child_forget(); /* a child made without the atfork handler (_Fork) */
 	if (!T.running || atomic_load(&T.uffd) < 0) {
 		if (T.running) /* the monitor stopped by itself: start afresh */
 			stop();

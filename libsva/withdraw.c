@@ -136,6 +136,7 @@ void sva_mm_tracking_lost(struct sva_mm *mm, int err)
 	pthread_mutex_lock(&mm->map_lock);
 	if (atomic_load(&mm->tracked)) {
 		atomic_store(&mm->tracked, false);
+		mm->lost = true;
 		mm->untracked_reason = err;
 		/* Not logged here: a log callback may free(), and the monitor must not. */
 		mm->log_lost = true;
@@ -147,9 +148,12 @@ void sva_mm_reap(struct sva_mm *mm)
 {
 	struct sva_chunk *c;
 	bool untracked, lost;
+	uint64_t at[2];
 	int why;
 
 	pthread_mutex_lock(&mm->map_lock);
+	at[0] = mm->untracked_at[0];
+	at[1] = mm->untracked_at[1];
 	c = mm->grave;
 	mm->grave = NULL;
 	untracked = mm->log_untracked;
@@ -167,10 +171,11 @@ void sva_mm_reap(struct sva_mm *mm)
 	}
 	if (untracked)
 		sva_logf(&mm->ctx->log, SVA_LOG_WARN,
-			 "IOAS %u: a range could not be registered for coherence tracking (%s) and is mapped "
-			 "untracked: after munmap()/madvise() of it call sva_mm_invalidate() (sva_mm_stats() "
-			 "counts such ranges; logged once)",
-			 mm->ioas_id, why == -EBUSY ? "the application has its own userfaultfd there" : strerror(-why));
+			 "IOAS %u: 0x%llx-0x%llx could not be registered for coherence tracking (%s) and is "
+			 "mapped untracked: after munmap()/madvise() of it call sva_mm_invalidate() "
+			 "(sva_mm_stats() counts such ranges; logged once)",
+			 mm->ioas_id, (unsigned long long)at[0], (unsigned long long)at[1],
+			 why == -EBUSY ? "the application has its own userfaultfd there" : strerror(-why));
 	if (lost)
 		sva_logf(&mm->ctx->log, SVA_LOG_ERROR,
 			 "coherence tracking of IOAS %u stopped (%s): munmap()/madvise() no longer reach the "
