@@ -40,10 +40,11 @@ const struct sva_log *sva_log_default(void);
 /* ------------------------------------------------------------------ opts.c */
 
 /* Copy a caller's size-prefixed options struct (NULL: all defaults) into a
- * zeroed local one.  -EINVAL if the size is too small, or larger than we know
- * with non-zero unknown fields. */
+ * zeroed local one.  -EINVAL if the size is smaller than dst_size (the 1.0
+ * size), or larger with non-zero unknown fields. */
 int sva_opts_copy(void *dst, size_t dst_size, const void *src);
-/* Copy out a size-prefixed info struct: as much as the caller's size holds. */
+/* Copy out a size-prefixed info struct; -EINVAL if the caller's size is
+ * smaller than src_size (the 1.0 size); bytes beyond src_size are zeroed. */
 int sva_info_copy(void *dst, const void *src, size_t src_size);
 
 /* --------------------------------------------------------------- pci_addr.c */
