@@ -6,9 +6,15 @@
  *  - Functions return 0 (or a count, where stated) on success and a negative errno
  *    on failure; on failure nothing observable has changed and one log line says
  *    what went wrong and what to do about it.  Each call's man page lists its errnos.
- *  - Objects are opaque.  Options structs start with a `size` field that the
- *    caller sets to sizeof(the struct) so they can grow without breaking ABI;
- *    passing NULL for an options pointer selects every default.
+ *  - Objects are opaque.  Options and information structs start with a `size`
+ *    field that the caller sets to sizeof(the struct) so they can grow without
+ *    breaking ABI; passing NULL for an options pointer selects every default.
+ *    One rule for every such struct (struct sva_bond_ops included): a size
+ *    smaller than the struct's size in libsva 1.0 (today: sizeof it) is
+ *    -EINVAL; a larger one (a newer header) is accepted for options only if
+ *    every byte beyond the fields this libsva knows is zero, and information
+ *    structs get those bytes zeroed.  When a struct grows, fields beyond the
+ *    caller's size read as zero.
  *  - The library never prints to stdout, never calls abort() or exit(), and
  *    opens every file descriptor O_CLOEXEC.
  *  - "Thread-safe" means the call may run concurrently with any other call on
@@ -89,7 +95,7 @@ struct sva_ctx_opts {
  * /dev/iommu (kernel lacks CONFIG_IOMMUFD); -EACCES/-EPERM no permission;
  * -EBADF adopted fd is not open; -ENOTTY the path or the adopted fd is not an
  * iommufd; -ERANGE bad global PASID range; -ENOMEM; any other errno of open(2)
- * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE) passed through.
+ * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE, -ENFILE) passed through.
  */
 int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
 
@@ -310,8 +316,9 @@ int sva_pasid_barrier(struct sva_pasid_space *space);
  * allocation that was live at some instant during the call; the memory libsva
  * reads is never freed before sva_pasid_space_free().  What drvdata points to
  * is the caller's to keep alive.  drvdata may be NULL (an existence test);
- * on error it is left untouched.  Errors: -ENOENT not allocated (logged at
- * debug level only: racing a free is an expected outcome); -ERANGE outside.
+ * on error it is left untouched.  Errors: -ENOENT not allocated; -ERANGE
+ * outside the space (both logged at debug level only: a lookup answers a
+ * question, see libsva(7)); -EINVAL NULL space.
  */
 int sva_pasid_lookup(const struct sva_pasid_space *space, uint32_t pasid, void **drvdata);
 
@@ -537,15 +544,17 @@ struct sva_bind_opts {
  * in different contexts; -ENODEV/-EOPNOTSUPP/-EINVAL from the attach of a
  * fault-capable bind: the device or its IOMMU cannot take page faults (bind
  * with SVA_BIND_PINNED); -ENOTTY a kernel without iommufd fault queues (before
- * 6.11); -EMFILE/-ENFILE/-EAGAIN creating the fault queue or thread; -EEXIST dev already has a PASID bond on mm (pass
- * SVA_BIND_EXTRA_PASID for another); -EOPNOTSUPP PASID bind on a device without PASID
- * support; -EBUSY the RID is already bound; -ENOSPC no
- * PASID left; -ERANGE the policy has no space to allocate from on this device
- * (GLOBAL on a device that does not cover the global range, DEVICE on one with
- * no own range); -EADDRINUSE memory already visible in mm overlaps a range the
- * device reserves (the MSI window) or lies outside its aperture: invalidate it
- * first; -ECHILD in a forked child; -ENOMEM; errors of the kernel's HWPT
- * allocation and attach.  A failed bind leaves the device as it was.
+ * 6.11); -EMFILE/-ENFILE/-EAGAIN creating the fault queue or thread; -EEXIST
+ * dev already has a PASID bond on mm (pass SVA_BIND_EXTRA_PASID for another);
+ * -EOPNOTSUPP PASID bind on a device without PASID support; -EBUSY the RID is
+ * already bound; -ENOSPC no PASID left (logged at debug level only, as every
+ * exhaustion: see libsva(7)); -ERANGE the policy has no space to allocate
+ * from on this device (GLOBAL on a device that does not cover the global
+ * range, DEVICE on one with no own range); -EADDRINUSE memory already
+ * visible in mm overlaps a range the device reserves (the MSI window) or lies
+ * outside its aperture: invalidate it first; -ECHILD in a forked child;
+ * -ENOMEM; errors of the kernel's HWPT allocation and attach.  A failed bind
+ * leaves the device as it was.
  */
 int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts *opts, struct sva_bond **out);
 
@@ -583,8 +592,10 @@ int sva_bond_stats(const struct sva_bond *bond, struct sva_bond_stats *stats);
 
 /*
  * The fault queue's fd (created on first use; owned by the context) for poll
- * mode.  Thread-safe.  Errors: -EINVAL the context runs a fault thread;
- * errors of IOMMU_FAULT_QUEUE_ALLOC; -ECHILD in a forked child.
+ * mode.  Thread-safe.  Errors: -EINVAL NULL ctx, or the context runs a fault
+ * thread; -ENOTTY a kernel without iommufd fault queues (before 6.11);
+ * -EMFILE/-ENFILE no file descriptor free for the queue; -ENOMEM; -ECHILD in
+ * a forked child; other errors of IOMMU_FAULT_QUEUE_ALLOC passed through.
  */
 int sva_ctx_fault_fd(struct sva_ctx *ctx);
 
@@ -593,9 +604,11 @@ int sva_ctx_fault_fd(struct sva_ctx *ctx);
  * may take it past max) and answer them.  It never waits for faults (read()
  * on the queue does not block); it may wait for a concurrent call or for an
  * address space's lock.  Returns the number of fault records handled (0: none
- * pending).  Thread-safe (calls serialize).  Errors: -EINVAL the context runs
- * a fault thread, or max is 0; -ECHILD in a forked child; errors of reading
- * the fault queue when nothing was handled.  A failed answer is logged, not
+ * pending).  Thread-safe (calls serialize).  Errors: -EINVAL NULL ctx, max
+ * 0, or the context runs a fault thread; -ECHILD in a forked child; -ENOMEM
+ * growing the read buffer for a large group; -E2BIG a page-request group of
+ * more than 4096 records; other errors of reading the fault queue, when
+ * nothing was handled.  A failed answer is logged, not
  * returned: the kernel answers it INVALID when the PASID detaches.
  */
 int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max);
