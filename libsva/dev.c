@@ -353,14 +353,23 @@ SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *r
 {
 	uint32_t ioas;
 
+	int ret;
+
 	if (!dev || !nr || (*nr && !ranges))
 		return -EINVAL;
+	/* It issues IOMMU_IOAS_IOVA_RANGES: refused in a forked child, like every
+	 * call that would touch the parent's iommufd. */
+	ret = sva_ctx_check_owner(dev->ctx);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&dev->lock);
 	ioas = dev->rid_ioas;
 	pthread_mutex_unlock(&dev->lock);
+	/* "Not attached yet" answers a question a driver may ask before binding. */
 	if (!ioas)
-		return sva_fail(&dev->ctx->log, -ENOTCONN,
-				"device %u is not attached to an address space; its IOVA ranges are not known yet",
-				dev->info.dev_id);
+		return sva_fail_debug(&dev->ctx->log, -ENOTCONN,
+				      "device %u is not attached to an address space; its IOVA ranges are not "
+				      "known yet",
+				      dev->info.dev_id);
 	return sva_iommufd_iova_ranges_out(dev->ctx->fd, ioas, ranges, nr);
 }

@@ -487,11 +487,13 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 		narrow(win, &nwin, &user, 1);
 		ret = sva_mem_find_gap(win, &nwin, busy.v, &busy.n, maplen, align, &cand);
 		if (ret) {
-			ret = sva_fail(log, -ENOSPC,
-				       "sva_mem_alloc: no free %" PRIu64 " KiB range inside the device-reachable window "
-				       "(%zu range(s)%s, lowest 0x%" PRIx64 "): free memory there, or ask for less",
-				       maplen >> 10, nwin, nblocked ? ", some taken concurrently" : "",
-				       nwin ? win[0].start : 0);
+			/* A full window is the caller's business (libsva(7), Errors). */
+			ret = sva_fail_debug(log, -ENOSPC,
+					     "sva_mem_alloc: no free %" PRIu64 " KiB range inside the device-reachable "
+					     "window (%zu range(s)%s, lowest 0x%" PRIx64 "): free memory there, or ask "
+					     "for less",
+					     maplen >> 10, nwin, nblocked ? ", some taken concurrently" : "",
+					     nwin ? win[0].start : 0);
 			break;
 		}
 		if (sva_mem_test_race_hook)
@@ -500,10 +502,10 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 		if (ret == -EEXIST) {
 			/* Another thread mapped something there since maps was read. */
 			if (nblocked == MEM_RETRIES) {
-				ret = sva_fail(log, -ENOSPC,
-					       "sva_mem_alloc: %d candidate addresses were taken by concurrent mmap()s "
-					       "in a row: giving up",
-					       MEM_RETRIES);
+				ret = sva_fail_debug(log, -ENOSPC,
+						     "sva_mem_alloc: %d candidate addresses were taken by concurrent "
+						     "mmap()s in a row: giving up",
+						     MEM_RETRIES);
 				break;
 			}
 			blocked[nblocked++] = (struct sva_iova_range){ .start = cand, .last = cand + maplen - 1 };
@@ -569,7 +571,7 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 	huge = o.flags & SVA_MEM_HUGE;
 	align = huge && page < MEM_HUGE_SIZE ? MEM_HUGE_SIZE : page;
 	if (len > UINT64_MAX - align || len > SIZE_MAX - align)
-		return sva_fail(log, -ENOSPC, "sva_mem_alloc: %zu bytes is more than any window", len);
+		return sva_fail_debug(log, -ENOSPC, "sva_mem_alloc: %zu bytes is more than any window", len);
 	maplen = ((uint64_t)len + align - 1) & ~(align - 1);
 
 	ret = mem_node(&o, log, &node);

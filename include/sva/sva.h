@@ -6,6 +6,10 @@
  *  - Functions return 0 (or a count, where stated) on success and a negative errno
  *    on failure; on failure nothing observable has changed and one log line says
  *    what went wrong and what to do about it.  Each call's man page lists its errnos.
+ *    That line is at error level, except for outcomes that are the caller's
+ *    normal business, logged at debug level only: lookups that find nothing,
+ *    -ENOSPC of an allocation (PASIDs, sva_bind(), sva_mem_alloc()), and
+ *    -ENOTCONN of sva_dev_iova_ranges() (libsva(7), Errors).
  *  - Objects are opaque.  Options and information structs start with a `size`
  *    field that the caller sets to sizeof(the struct) so they can grow without
  *    breaking ABI; passing NULL for an options pointer selects every default.
@@ -200,9 +204,9 @@ struct sva_iova_range {
  * attached to, as the kernel reports them now.  On entry *nr is the capacity of
  * `ranges`; on return it is the number of ranges (also when -ENOSPC says the
  * array was too small).  Thread-safe.
- * Errors: -ENOTCONN the device is not attached; -ENOSPC array too small;
- * -EINVAL NULL dev or nr, or *nr > 0 with NULL ranges.  At most 64 ranges are
- * reported.
+ * Errors: -ENOTCONN the device is not attached (debug level only); -ENOSPC
+ * array too small; -EINVAL NULL dev or nr, or *nr > 0 with NULL ranges;
+ * -ECHILD in a forked child.  At most 64 ranges are reported.
  */
 int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *ranges, size_t *nr);
 
@@ -279,7 +283,7 @@ void sva_pasid_space_free(struct sva_pasid_space *space);
 /*
  * Allocate the least recently freed PASID (never-used ones first) and attach
  * drvdata to it.  Thread-safe.  Errors: -ENOSPC every PASID is allocated or in
- * quarantine; -ENOMEM (the lookup table grows as values are first used);
+ * quarantine (logged at debug level only); -ENOMEM (the lookup table grows as values are first used);
  * -EINVAL NULL space or pasid.
  */
 int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasid);
@@ -378,7 +382,8 @@ int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32_t max);
  * Errors: -EOPNOTSUPP no PASID support; -ERANGE GLOBAL on a device that does
  * not cover the global range, DEVICE on a device with no own space, or AUTO on
  * a device with neither (only possible with global_pasid_min 1); -ENOSPC the
- * space(s) the policy allows are exhausted (AUTO: both); -ENOMEM; -EINVAL bad
+ * space(s) the policy allows are exhausted (AUTO: both; debug level only);
+ * -ENOMEM; -EINVAL bad
  * policy or NULL pasid.
  */
 int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void *drvdata, uint32_t *pasid);
@@ -387,8 +392,9 @@ int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void 
  * the errors of sva_pasid_free(), sva_pasid_release(), sva_pasid_lookup(),
  * plus -EOPNOTSUPP no PASID support and -ERANGE a value in none of the
  * device's spaces (below the global range with no own space, or a global
- * value on a device that does not cover the global range).  A global PASID
- * has one drvdata for the whole context, whichever device looks it up. */
+ * value on a device that does not cover the global range); a lookup logs
+ * them at debug level only.  A global PASID has one drvdata for the whole
+ * context, whichever device looks it up. */
 int sva_dev_pasid_free(struct sva_dev *dev, uint32_t pasid);
 int sva_dev_pasid_release(struct sva_dev *dev, uint32_t pasid);
 int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
@@ -645,8 +651,8 @@ struct sva_mem_opts {
  * sva_mem_free() only.  Thread-safe.
  * Errors: -EINVAL len 0, NULL out, bad opts (size, unknown flags, both node
  * flags, SVA_MEM_NODE with a negative numa_node, SVA_MEM_PREFAULT without
- * opts->mm); -ENOSPC no free
- * range of that size inside the window; -ENODEV the SVA_MEM_NODE node does not exist
+ * opts->mm); -ENOSPC no free range of that size inside the window (debug
+ * level only); -ENODEV the SVA_MEM_NODE node does not exist
  * or has no memory this process may use; -ECHILD in a forked child (with
  * opts->mm or opts->dev); -ENOMEM; errors of sva_mm_prefault() with
  * SVA_MEM_PREFAULT.  On failure nothing stays mapped.

@@ -337,6 +337,19 @@ static void dev_errors(void)
 	is_int(sva_dev_open_mock(NULL, NULL, &dev), -EINVAL, "mock with NULL ctx: -EINVAL");
 	is_int(sva_dev_inject_fault(NULL, 1, 0, SVA_ACCESS_READ, 0), -EINVAL, "inject on NULL dev: -EINVAL");
 	is_int(sva_dev_get_info(NULL, NULL), -EINVAL, "info of NULL dev: -EINVAL");
+
+	/* fake_ctx() belongs to no process (pid 0): this process is a "forked child". */
+	struct sva_dev *child_dev = calloc(1, sizeof(*child_dev));
+	struct sva_iova_range r[4];
+	size_t nr = 4;
+
+	child_dev->ctx = ctx;
+	child_dev->rid_ioas = 1; /* attached, so only the fork check stands in the way */
+	pthread_mutex_init(&child_dev->lock, NULL);
+	EXPECT_FAIL(sva_dev_iova_ranges(child_dev, r, &nr), -ECHILD, "forked child",
+		    "sva_dev_iova_ranges in a forked child");
+	pthread_mutex_destroy(&child_dev->lock);
+	free(child_dev);
 	sva_dev_close(NULL);
 	ok(1, "sva_dev_close(NULL) is a no-op");
 	sva_ctx_free(ctx);
