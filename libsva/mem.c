@@ -14,7 +14,12 @@
  * 2 MiB: a device whose DMA mask is narrower than its IOMMU window (32-bit DMA
  * engines, QEMU's 28-bit edu) then gets addresses it can use whenever low ones
  * are free, while the kernel's own mmap(NULL) placement works top-down from
- * below the stack, so the two rarely meet.  Taken: every mapping of
+ * below the stack, so the two rarely meet.  But not right above the floor:
+ * the first fit is searched from MEM_GUARD (16 MiB) up, and below it only when
+ * the window has no room there (a window that ends below 16 MiB), so that a
+ * driver's NULL-plus-offset bug faults instead of reading or writing memory a
+ * device sees.  16 MiB leaves every offset into a struct or a small array
+ * unmapped, and is where the selftest mock's window starts anyway.  Taken: every mapping of
  * /proc/self/maps; MEM_BRK_ROOM above the program break (so a brk heap of a
  * non-PIE program can still grow); the stack's growth room below [stack];
  * every chunk already visible in opts->mm (stale pages of memory unmapped
@@ -43,6 +48,7 @@
 
 #define MEM_HUGE_SIZE (2ull << 20)
 #define MEM_FLOOR_MIN (64ull << 10)
+#define MEM_GUARD (16ull << 20) /* lowest address used while the window has room above */
 #define MEM_BRK_ROOM (64ull << 20)
 #define MEM_STACK_ROOM_MIN (8ull << 20)
 #define MEM_STACK_ROOM_MAX (1ull << 30)
@@ -485,7 +491,7 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 		user = (struct sva_iova_range){ .start = g_floor, .last = top };
 		memcpy(win, kwin, nkwin * sizeof(*kwin));
 		narrow(win, &nwin, &user, 1);
-		ret = sva_mem_find_gap(win, &nwin, busy.v, &busy.n, maplen, align, &cand);
+		ret = sva_mem_find_gap_guarded(win, &nwin, busy.v, &busy.n, maplen, align, MEM_GUARD, &cand);
 		if (ret) {
 			/* A full window is the caller's business (libsva(7), Errors). */
 			ret = sva_fail_debug(log, -ENOSPC,
