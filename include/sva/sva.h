@@ -163,10 +163,11 @@ struct sva_dev_info {
  * Open a VFIO cdev device and bind it to the context's iommufd.  `name` is a
  * cdev path ("/dev/vfio/devices/vfio3"), a cdev name ("vfio3") or a PCI address
  * ("0000:41:00.0" or "41:00.0", resolved through sysfs vfio-dev/).  Thread-safe.
- * Errors: -EINVAL malformed name, NULL ctx or out; -ENOENT no such device;
- * -ENODEV the device is not bound to vfio-pci or the kernel lacks VFIO cdev
- * (CONFIG_VFIO_DEVICE_CDEV); -ENOTTY the path is not a VFIO cdev; -EACCES/-EPERM
- * no permission; -EBUSY the device is already open (a VFIO cdev can be opened
+ * Errors: -EINVAL malformed or NULL name, NULL ctx or out; -ENOENT no such
+ * device; -ENODEV the device is not bound to vfio-pci or the kernel lacks VFIO
+ * cdev (CONFIG_VFIO_DEVICE_CDEV); -ENOTTY the path is not a VFIO cdev (not a
+ * character device, a directory included, or another one); -EACCES/-EPERM no
+ * permission; -EBUSY the device is already open (a VFIO cdev can be opened
  * once); -ENOMEM; other errnos of open(2), VFIO_DEVICE_BIND_IOMMUFD and
  * IOMMU_GET_HW_INFO passed through.
  */

@@ -315,6 +315,10 @@ static void dev_errors(void)
 	fake_write(fake_path("dev/vfio/devices/vfio3"), "not a device\n");
 	EXPECT_FAIL(sva_dev_open(ctx, "vfio3", &dev), -ENOTTY, "not a character device", "a regular file as cdev");
 	EXPECT_FAIL(sva_dev_open(ctx, "/dev/null", &dev), -ENOTTY, "not a VFIO cdev", "/dev/null as device");
+	EXPECT_FAIL(sva_dev_open(ctx, "/tmp", &dev), -ENOTTY, "not a character device", "a directory as device");
+	EXPECT_FAIL(sva_dev_open(ctx, fake_path("dev/vfio/devices"), &dev), -ENOTTY, "not a character device",
+		    "the cdev directory as device");
+	EXPECT_FAIL(sva_dev_open(ctx, NULL, &dev), -EINVAL, "name is NULL", "NULL name");
 
 	EXPECT_FAIL(sva_dev_open_fd(ctx, -1, &dev), -EBADF, "not open", "fd -1");
 	closed = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -332,7 +336,6 @@ static void dev_errors(void)
 	ok(dev == (struct sva_dev *)0x1, "no failure wrote *out");
 
 	is_int(sva_dev_open(NULL, "vfio0", &dev), -EINVAL, "NULL ctx: -EINVAL");
-	is_int(sva_dev_open(ctx, NULL, &dev), -EINVAL, "NULL name: -EINVAL");
 	is_int(sva_dev_open(ctx, "vfio0", NULL), -EINVAL, "NULL out: -EINVAL");
 	is_int(sva_dev_open_mock(NULL, NULL, &dev), -EINVAL, "mock with NULL ctx: -EINVAL");
 	is_int(sva_dev_inject_fault(NULL, 1, 0, SVA_ACCESS_READ, 0), -EINVAL, "inject on NULL dev: -EINVAL");
