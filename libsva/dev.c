@@ -359,7 +359,6 @@ SVA_EXPORT int sva_dev_fd(const struct sva_dev *dev)
 SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *ranges, size_t *nr)
 {
 	uint32_t ioas;
-
 	int ret;
 
 	if (!dev || !nr || (*nr && !ranges))

@@ -19,12 +19,13 @@
  * the window has no room there (a window that ends below 16 MiB), so that a
  * driver's NULL-plus-offset bug faults instead of reading or writing memory a
  * device sees.  16 MiB leaves every offset into a struct or a small array
- * unmapped, and is where the selftest mock's window starts anyway.  Taken: every mapping of
- * /proc/self/maps; MEM_BRK_ROOM above the program break (so a brk heap of a
- * non-PIE program can still grow); the stack's growth room below [stack];
- * every chunk already visible in opts->mm (stale pages of memory unmapped
- * without sva_mm_invalidate() would otherwise be "already visible" in the new
- * allocation); and every allocation of the table (one the caller munmap()ed by
+ * unmapped, and is where the selftest mock's window starts anyway.
+ *
+ * Taken: every mapping of /proc/self/maps; MEM_BRK_ROOM above the program
+ * break (so a brk heap of a non-PIE program can still grow); the stack's
+ * growth room below [stack]; every chunk already visible in opts->mm (stale
+ * pages of memory unmapped without sva_mm_invalidate() would otherwise be
+ * "already visible" in the new allocation); and every allocation of the table (one the caller munmap()ed by
  * hand stays taken until sva_mem_free()).  The address is then mapped with
  * MAP_FIXED_NOREPLACE; if another thread took part of it meanwhile (EEXIST),
  * the search runs again without it.

@@ -67,10 +67,11 @@ static const char *dev_name(const struct sva_dev *dev)
  * level for a lookup (whose "no" is an answer: libsva(7), Errors). */
 static int dev_check_pasid_at(const struct sva_dev *dev, const char *what, bool lookup)
 {
-	if (dev->info.max_pasid_log2 == 0)
-		return (lookup ? sva_fail_debug : sva_fail)(&dev->ctx->log, -EOPNOTSUPP,
-							    "%s: cannot %s: the device has no PASID support",
-							    dev_name(dev), what);
+	if (dev->info.max_pasid_log2 == 0) {
+		sva_logf(&dev->ctx->log, lookup ? SVA_LOG_DEBUG : SVA_LOG_ERROR,
+			 "%s: cannot %s: the device has no PASID support", dev_name(dev), what);
+		return -EOPNOTSUPP;
+	}
 	return 0;
 }
 
@@ -241,12 +242,12 @@ static struct sva_pasid_space *route(struct sva_dev *dev, uint32_t pasid, const 
 		return NULL;
 	s = sva_dev_pasid_space_of(dev, pasid);
 	if (!s) {
-		*err = (lookup ? sva_fail_debug : sva_fail)(&dev->ctx->log, -ERANGE, "%s: cannot %s PASID %u: %s",
-							    dev_name(dev), what, pasid,
-							    pasid < dev->ctx->global_pasid_min
-								    ? "the device has no own PASID space"
-								    : "it is in the global range, which this "
-								      "device does not cover");
+		sva_logf(&dev->ctx->log, lookup ? SVA_LOG_DEBUG : SVA_LOG_ERROR, "%s: cannot %s PASID %u: %s",
+			 dev_name(dev), what, pasid,
+			 pasid < dev->ctx->global_pasid_min ? "the device has no own PASID space"
+							    : "it is in the global range, which this device "
+							      "does not cover");
+		*err = -ERANGE;
 	}
 	return s;
 }
