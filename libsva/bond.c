@@ -254,6 +254,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 			struct sva_bond **out)
 {
 	struct sva_bind_opts opts;
+	struct sva_bond_ops ops;
 	struct sva_bond *bond;
 	int ret;
 
@@ -263,8 +264,11 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	if (ret || (opts.flags & ~(SVA_BIND_RID | SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID)) ||
 	    (unsigned)opts.policy > SVA_PASID_DEVICE)
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: bad opts size, flags or policy");
-	if (opts.ops && opts.ops->size < offsetof(struct sva_bond_ops, mm_exit) + sizeof(opts.ops->mm_exit))
-		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: ops->size is not set");
+	/* The ops follow the size rule of every options struct (opts.c). */
+	if (sva_opts_copy(&ops, sizeof(ops), opts.ops))
+		return sva_fail(&dev->ctx->log, -EINVAL,
+				"sva_bind: ops->size %zu is not sizeof(struct sva_bond_ops) (%zu), or bytes beyond "
+				"the fields this libsva knows are set", opts.ops->size, sizeof(ops));
 	if (mm->ctx != dev->ctx)
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: device and address space are in different contexts");
 	ret = sva_ctx_check_owner(dev->ctx);
@@ -277,9 +281,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	bond->mm = mm;
 	bond->flags = opts.flags;
 	bond->drvdata = opts.drvdata;
-	if (opts.ops)
-		memcpy(&bond->ops, opts.ops,
-		       opts.ops->size < sizeof(bond->ops) ? opts.ops->size : sizeof(bond->ops));
+	bond->ops = ops;
 	atomic_init(&bond->state, SVA_BOND_BOUND);
 
 	pthread_mutex_lock(&dev->lock);

@@ -205,6 +205,11 @@ static int open_path(struct sva_ctx *ctx, const char *path, const char *pci, str
 		if (ret == -EBUSY)
 			return sva_fail(&ctx->log, ret, "%s is busy: another process or its VFIO group holds it",
 					path);
+		/* A directory is one more thing that is not a character device:
+		 * the same answer as a regular file, as documented. */
+		if (ret == -EISDIR)
+			return sva_fail(&ctx->log, -ENOTTY,
+					"%s is a directory, not a character device, so not a VFIO cdev", path);
 		return sva_fail(&ctx->log, ret, "cannot open %s: %s", path, strerror(-ret));
 	}
 	if (fstat(fd, &st) || !S_ISCHR(st.st_mode)) {
@@ -231,7 +236,9 @@ SVA_EXPORT int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_de
 
 	if (!ctx || !out)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_open: ctx or out is NULL");
-	if (!name || !*name)
+	if (!name)
+		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: name is NULL");
+	if (!*name)
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: empty device name");
 	if (name[0] == '/')
 		return open_path(ctx, name, NULL, out);
@@ -352,15 +359,23 @@ SVA_EXPORT int sva_dev_fd(const struct sva_dev *dev)
 SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *ranges, size_t *nr)
 {
 	uint32_t ioas;
+	int ret;
 
 	if (!dev || !nr || (*nr && !ranges))
 		return -EINVAL;
+	/* It issues IOMMU_IOAS_IOVA_RANGES: refused in a forked child, like every
+	 * call that would touch the parent's iommufd. */
+	ret = sva_ctx_check_owner(dev->ctx);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&dev->lock);
 	ioas = dev->rid_ioas;
 	pthread_mutex_unlock(&dev->lock);
+	/* "Not attached yet" answers a question a driver may ask before binding. */
 	if (!ioas)
-		return sva_fail(&dev->ctx->log, -ENOTCONN,
-				"device %u is not attached to an address space; its IOVA ranges are not known yet",
-				dev->info.dev_id);
+		return sva_fail_debug(&dev->ctx->log, -ENOTCONN,
+				      "device %u is not attached to an address space; its IOVA ranges are not "
+				      "known yet",
+				      dev->info.dev_id);
 	return sva_iommufd_iova_ranges_out(dev->ctx->fd, ioas, ranges, nr);
 }

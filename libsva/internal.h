@@ -33,18 +33,27 @@ void sva_log_init(struct sva_log *log, sva_log_fn fn, void *arg, int level);
 void sva_log_set(struct sva_log *log, sva_log_fn fn, void *arg, int level);
 void sva_log_fini(struct sva_log *log);
 void sva_logf(const struct sva_log *log, enum sva_log_level level, const char *fmt, ...) SVA_PRINTF(3, 4);
-/* Log at error level and return err (a negative errno), for `return sva_fail(...)`. */
+/*
+ * Log a failure and return err (a negative errno), for `return sva_fail(...)`.
+ * The level follows one rule (libsva(7), Errors): sva_fail() logs at error
+ * level; sva_fail_debug() at debug level, for outcomes that are the caller's
+ * normal business (a lookup that finds nothing, an exhausted PASID space or
+ * window, a device not attached yet), which a correct program meets routinely
+ * and handles, so an error line for each would flood its log.
+ */
 int sva_fail(const struct sva_log *log, int err, const char *fmt, ...) SVA_PRINTF(3, 4);
+int sva_fail_debug(const struct sva_log *log, int err, const char *fmt, ...) SVA_PRINTF(3, 4);
 /* Logging for calls that have no context (standalone PASID spaces). */
 const struct sva_log *sva_log_default(void);
 
 /* ------------------------------------------------------------------ opts.c */
 
 /* Copy a caller's size-prefixed options struct (NULL: all defaults) into a
- * zeroed local one.  -EINVAL if the size is too small, or larger than we know
- * with non-zero unknown fields. */
+ * zeroed local one.  -EINVAL if the size is smaller than dst_size (the 1.0
+ * size), or larger with non-zero unknown fields. */
 int sva_opts_copy(void *dst, size_t dst_size, const void *src);
-/* Copy out a size-prefixed info struct: as much as the caller's size holds. */
+/* Copy out a size-prefixed info struct; -EINVAL if the caller's size is
+ * smaller than src_size (the 1.0 size); bytes beyond src_size are zeroed. */
 int sva_info_copy(void *dst, const void *src, size_t src_size);
 
 /* --------------------------------------------------------------- pci_addr.c */

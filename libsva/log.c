@@ -98,6 +98,16 @@ int sva_fail(const struct sva_log *log, int err, const char *fmt, ...)
 	return err;
 }
 
+int sva_fail_debug(const struct sva_log *log, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(log, SVA_LOG_DEBUG, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
 static struct sva_log default_log;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 

@@ -14,12 +14,18 @@
  * 2 MiB: a device whose DMA mask is narrower than its IOMMU window (32-bit DMA
  * engines, QEMU's 28-bit edu) then gets addresses it can use whenever low ones
  * are free, while the kernel's own mmap(NULL) placement works top-down from
- * below the stack, so the two rarely meet.  Taken: every mapping of
- * /proc/self/maps; MEM_BRK_ROOM above the program break (so a brk heap of a
- * non-PIE program can still grow); the stack's growth room below [stack];
- * every chunk already visible in opts->mm (stale pages of memory unmapped
- * without sva_mm_invalidate() would otherwise be "already visible" in the new
- * allocation); and every allocation of the table (one the caller munmap()ed by
+ * below the stack, so the two rarely meet.  But not right above the floor:
+ * the first fit is searched from MEM_GUARD (16 MiB) up, and below it only when
+ * the window has no room there (a window that ends below 16 MiB), so that a
+ * driver's NULL-plus-offset bug faults instead of reading or writing memory a
+ * device sees.  16 MiB leaves every offset into a struct or a small array
+ * unmapped, and is where the selftest mock's window starts anyway.
+ *
+ * Taken: every mapping of /proc/self/maps; MEM_BRK_ROOM above the program
+ * break (so a brk heap of a non-PIE program can still grow); the stack's
+ * growth room below [stack]; every chunk already visible in opts->mm (stale
+ * pages of memory unmapped without sva_mm_invalidate() would otherwise be
+ * "already visible" in the new allocation); and every allocation of the table (one the caller munmap()ed by
  * hand stays taken until sva_mem_free()).  The address is then mapped with
  * MAP_FIXED_NOREPLACE; if another thread took part of it meanwhile (EEXIST),
  * the search runs again without it.
@@ -43,6 +49,7 @@
 
 #define MEM_HUGE_SIZE (2ull << 20)
 #define MEM_FLOOR_MIN (64ull << 10)
+#define MEM_GUARD (16ull << 20) /* lowest address used while the window has room above */
 #define MEM_BRK_ROOM (64ull << 20)
 #define MEM_STACK_ROOM_MIN (8ull << 20)
 #define MEM_STACK_ROOM_MAX (1ull << 30)
@@ -517,13 +524,15 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 		user = (struct sva_iova_range){ .start = g_floor, .last = top };
 		memcpy(win, kwin, nkwin * sizeof(*kwin));
 		narrow(win, &nwin, &user, 1);
-		ret = sva_mem_find_gap(win, &nwin, busy.v, &busy.n, maplen, align, &cand);
+		ret = sva_mem_find_gap_guarded(win, &nwin, busy.v, &busy.n, maplen, align, MEM_GUARD, &cand);
 		if (ret) {
-			ret = sva_fail(log, -ENOSPC,
-				       "sva_mem_alloc: no free %" PRIu64 " KiB range inside the device-reachable window "
-				       "(%zu range(s)%s, lowest 0x%" PRIx64 "): free memory there, or ask for less",
-				       maplen >> 10, nwin, nblocked ? ", some taken concurrently" : "",
-				       nwin ? win[0].start : 0);
+			/* A full window is the caller's business (libsva(7), Errors). */
+			ret = sva_fail_debug(log, -ENOSPC,
+					     "sva_mem_alloc: no free %" PRIu64 " KiB range inside the device-reachable "
+					     "window (%zu range(s)%s, lowest 0x%" PRIx64 "): free memory there, or ask "
+					     "for less",
+					     maplen >> 10, nwin, nblocked ? ", some taken concurrently" : "",
+					     nwin ? win[0].start : 0);
 			break;
 		}
 		if (sva_mem_test_race_hook)
@@ -532,10 +541,10 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 		if (ret == -EEXIST) {
 			/* Another thread mapped something there since maps was read. */
 			if (nblocked == MEM_RETRIES) {
-				ret = sva_fail(log, -ENOSPC,
-					       "sva_mem_alloc: %d candidate addresses were taken by concurrent mmap()s "
-					       "in a row: giving up",
-					       MEM_RETRIES);
+				ret = sva_fail_debug(log, -ENOSPC,
+						     "sva_mem_alloc: %d candidate addresses were taken by concurrent "
+						     "mmap()s in a row: giving up",
+						     MEM_RETRIES);
 				break;
 			}
 			blocked[nblocked++] = (struct sva_iova_range){ .start = cand, .last = cand + maplen - 1 };
@@ -601,7 +610,7 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 	huge = o.flags & SVA_MEM_HUGE;
 	align = huge && page < MEM_HUGE_SIZE ? MEM_HUGE_SIZE : page;
 	if (len > UINT64_MAX - align || len > SIZE_MAX - align)
-		return sva_fail(log, -ENOSPC, "sva_mem_alloc: %zu bytes is more than any window", len);
+		return sva_fail_debug(log, -ENOSPC, "sva_mem_alloc: %zu bytes is more than any window", len);
 	maplen = ((uint64_t)len + align - 1) & ~(align - 1);
 
 	ret = mem_node(&o, log, &node);

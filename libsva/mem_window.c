@@ -89,18 +89,14 @@ static size_t busy_from(const struct sva_iova_range *busy, size_t n, uint64_t ad
 	return lo;
 }
 
-int sva_mem_find_gap(struct sva_iova_range *win, size_t *nwin, struct sva_iova_range *busy, size_t *nbusy,
-		     uint64_t len, uint64_t align, uint64_t *out)
+/* The gap search on normalized lists, at addresses from `from` up. */
+static int find_from(const struct sva_iova_range *win, size_t nwin, const struct sva_iova_range *busy,
+		     size_t nbusy, uint64_t len, uint64_t align, uint64_t from, uint64_t *out)
 {
-	if (!len || !align || (align & (align - 1)))
-		return -EINVAL;
-	*nwin = sva_mem_ranges_normalize(win, *nwin);
-	*nbusy = sva_mem_ranges_normalize(busy, *nbusy);
-
-	for (size_t w = 0; w < *nwin; w++) {
+	for (size_t w = 0; w < nwin; w++) {
 		uint64_t cand;
 
-		if (!align_up(win[w].start, align, &cand))
+		if (win[w].last < from || !align_up(win[w].start > from ? win[w].start : from, align, &cand))
 			continue;
 		/*
 		 * Each step either returns or moves cand past one busy range, which
@@ -111,8 +107,8 @@ int sva_mem_find_gap(struct sva_iova_range *win, size_t *nwin, struct sva_iova_r
 
 			if (cand > win[w].last || win[w].last - cand < len - 1)
 				break; /* the rest of this range is too small */
-			b = busy_from(busy, *nbusy, cand);
-			if (b == *nbusy || busy[b].start > cand + (len - 1)) {
+			b = busy_from(busy, nbusy, cand);
+			if (b == nbusy || busy[b].start > cand + (len - 1)) {
 				*out = cand;
 				return 0;
 			}
@@ -121,4 +117,22 @@ int sva_mem_find_gap(struct sva_iova_range *win, size_t *nwin, struct sva_iova_r
 		}
 	}
 	return -ENOSPC;
+}
+
+int sva_mem_find_gap(struct sva_iova_range *win, size_t *nwin, struct sva_iova_range *busy, size_t *nbusy,
+		     uint64_t len, uint64_t align, uint64_t *out)
+{
+	return sva_mem_find_gap_guarded(win, nwin, busy, nbusy, len, align, 0, out);
+}
+
+int sva_mem_find_gap_guarded(struct sva_iova_range *win, size_t *nwin, struct sva_iova_range *busy,
+			     size_t *nbusy, uint64_t len, uint64_t align, uint64_t guard, uint64_t *out)
+{
+	if (!len || !align || (align & (align - 1)))
+		return -EINVAL;
+	*nwin = sva_mem_ranges_normalize(win, *nwin);
+	*nbusy = sva_mem_ranges_normalize(busy, *nbusy);
+	if (guard && find_from(win, *nwin, busy, *nbusy, len, align, guard, out) == 0)
+		return 0;
+	return find_from(win, *nwin, busy, *nbusy, len, align, 0, out);
 }

@@ -45,6 +45,14 @@ size_t sva_mem_ranges_intersect(const struct sva_iova_range *a, size_t na, const
 int sva_mem_find_gap(struct sva_iova_range *win, size_t *nwin, struct sva_iova_range *busy, size_t *nbusy,
 		     uint64_t len, uint64_t align, uint64_t *out);
 
+/*
+ * The same, but at or above `guard` when the window has room there, and only
+ * otherwise as low as the window goes: sva_mem_alloc() keeps low memory, where
+ * a NULL-plus-offset bug lands, free of device-visible buffers (mem.c).
+ */
+int sva_mem_find_gap_guarded(struct sva_iova_range *win, size_t *nwin, struct sva_iova_range *busy,
+			     size_t *nbusy, uint64_t len, uint64_t align, uint64_t guard, uint64_t *out);
+
 /* ------------------------------------------------------------------ mem.c */
 
 /* How an allocation is backed (sva_mem_backing()). */

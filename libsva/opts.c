@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Size-prefixed structs.  A caller built against an older header passes a
- * smaller size (missing fields read as zero); one built against a newer header
- * passes a larger size, accepted only if the fields we do not know are zero,
- * so a request we cannot honour is refused rather than silently ignored.
+ * Size-prefixed structs, one rule for all of them (sva.h's header comment).
+ * The size must be at least the struct's size in libsva 1.0: no header ever
+ * had a smaller one, so a smaller size is a caller's bug (an unset or
+ * truncated size, which could also cut a field in half), not an old program.
+ * Every struct is still at its 1.0 size, so that minimum is dst_size; when one
+ * grows, its callers pass the 1.0 size as the minimum and fields beyond the
+ * caller's size read as zero.  A larger size (a newer header) is accepted only
+ * if the fields we do not know are zero, so a request we cannot honour is
+ * refused rather than silently ignored; an information struct gets them
+ * zeroed instead.
  */
 #include <errno.h>
 #include <string.h>
@@ -18,7 +24,7 @@ int sva_opts_copy(void *dst, size_t dst_size, const void *src)
 	if (!src)
 		goto done;
 	memcpy(&size, src, sizeof(size));
-	if (size < sizeof(size_t))
+	if (size < dst_size)
 		return -EINVAL;
 	if (size > dst_size) {
 		const unsigned char *tail = (const unsigned char *)src + dst_size;
@@ -41,7 +47,7 @@ int sva_info_copy(void *dst, const void *src, size_t src_size)
 	if (!dst)
 		return -EINVAL;
 	memcpy(&size, dst, sizeof(size));
-	if (size < sizeof(size_t))
+	if (size < src_size)
 		return -EINVAL;
 	if (size > src_size) {
 		memset((char *)dst + src_size, 0, size - src_size);

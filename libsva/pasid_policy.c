@@ -63,13 +63,21 @@ static const char *dev_name(const struct sva_dev *dev)
 	return dev->info.flags & SVA_DEV_MOCK ? "mock device" : "device";
 }
 
-/* -EOPNOTSUPP (logged) if dev has no PASID support. */
+/* -EOPNOTSUPP if dev has no PASID support, logged at error level, or at debug
+ * level for a lookup (whose "no" is an answer: libsva(7), Errors). */
+static int dev_check_pasid_at(const struct sva_dev *dev, const char *what, bool lookup)
+{
+	if (dev->info.max_pasid_log2 == 0) {
+		sva_logf(&dev->ctx->log, lookup ? SVA_LOG_DEBUG : SVA_LOG_ERROR,
+			 "%s: cannot %s: the device has no PASID support", dev_name(dev), what);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
 static int dev_check_pasid(const struct sva_dev *dev, const char *what)
 {
-	if (dev->info.max_pasid_log2 == 0)
-		return sva_fail(&dev->ctx->log, -EOPNOTSUPP, "%s: cannot %s: the device has no PASID support",
-				dev_name(dev), what);
-	return 0;
+	return dev_check_pasid_at(dev, what, false);
 }
 
 /* ------------------------------------------------------------ setup/teardown */
@@ -222,20 +230,24 @@ struct sva_pasid_space *sva_dev_pasid_space_of(struct sva_dev *dev, uint32_t pas
 	return dev_covers_global(dev) ? dev->ctx->global_pasids : NULL;
 }
 
-/* The space of `pasid` on dev for `what`, or NULL with *err set and logged. */
-static struct sva_pasid_space *route(struct sva_dev *dev, uint32_t pasid, const char *what, int *err)
+/* The space of `pasid` on dev for `what`, or NULL with *err set and logged
+ * (at debug level for a lookup). */
+static struct sva_pasid_space *route(struct sva_dev *dev, uint32_t pasid, const char *what, bool lookup,
+				     int *err)
 {
 	struct sva_pasid_space *s;
 
-	*err = dev_check_pasid(dev, what);
+	*err = dev_check_pasid_at(dev, what, lookup);
 	if (*err)
 		return NULL;
 	s = sva_dev_pasid_space_of(dev, pasid);
 	if (!s) {
-		*err = sva_fail(&dev->ctx->log, -ERANGE, "%s: cannot %s PASID %u: %s", dev_name(dev), what, pasid,
-				pasid < dev->ctx->global_pasid_min
-					? "the device has no own PASID space"
-					: "it is in the global range, which this device does not cover");
+		sva_logf(&dev->ctx->log, lookup ? SVA_LOG_DEBUG : SVA_LOG_ERROR, "%s: cannot %s PASID %u: %s",
+			 dev_name(dev), what, pasid,
+			 pasid < dev->ctx->global_pasid_min ? "the device has no own PASID space"
+							    : "it is in the global range, which this device "
+							      "does not cover");
+		*err = -ERANGE;
 	}
 	return s;
 }
@@ -247,7 +259,7 @@ int sva_dev_pasid_free_owned(struct sva_dev *dev, uint32_t pasid, void *owner)
 
 	if (!dev)
 		return -EINVAL;
-	s = route(dev, pasid, "free", &err);
+	s = route(dev, pasid, "free", false, &err);
 	return s ? sva_pasid_free_owned(s, pasid, owner) : err;
 }
 
@@ -263,7 +275,7 @@ SVA_EXPORT int sva_dev_pasid_release(struct sva_dev *dev, uint32_t pasid)
 
 	if (!dev)
 		return -EINVAL;
-	s = route(dev, pasid, "release", &err);
+	s = route(dev, pasid, "release", false, &err);
 	return s ? sva_pasid_release(s, pasid) : err;
 }
 
@@ -274,7 +286,7 @@ SVA_EXPORT int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **
 
 	if (!dev)
 		return -EINVAL;
-	s = route(dev, pasid, "look up", &err);
+	s = route(dev, pasid, "look up", true, &err);
 	return s ? sva_pasid_lookup(s, pasid, drvdata) : err;
 }
 

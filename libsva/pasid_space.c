@@ -620,8 +620,9 @@ static int next_free(struct sva_pasid_space *s, uint32_t *idx, struct pasid_slot
 static __attribute__((cold, noinline)) int alloc_failed(const struct sva_pasid_space *s, int err,
 							 unsigned int flags, uint64_t allocated, uint64_t quarantined)
 {
+	/* Exhaustion is the caller's business (a broker probes for it): debug. */
 	if (err == -ENOSPC && !(flags & SVA_PASID_ALLOC_QUIET_ENOSPC))
-		space_fail(s, err, "no PASID left: %llu allocated, %llu in quarantine (release freed PASIDs, "
+		space_log(s, SVA_LOG_DEBUG, err, "no PASID left: %llu allocated, %llu in quarantine (release freed PASIDs, "
 			   "or call sva_pasid_barrier() to end their grace period)",
 			   (unsigned long long)allocated, (unsigned long long)quarantined);
 	else if (err == -ENOMEM)
@@ -885,12 +886,12 @@ SVA_EXPORT int sva_pasid_lookup(const struct sva_pasid_space *s, uint32_t pasid,
 	if (!s)
 		return sva_fail(sva_log_default(), -EINVAL, "PASID lookup: NULL space");
 	err = sva_pasid_lookup_owner(s, pasid, NULL, drvdata);
+	/* A lookup answers a question: a driver validating a PASID from a device
+	 * descriptor, or racing a free on a fault path, gets "no" as a normal
+	 * outcome, so it is logged at debug level only. */
 	if (err == -ERANGE)
-		space_fail(s, err, "cannot look up PASID %u: outside the space", pasid);
+		space_log(s, SVA_LOG_DEBUG, err, "cannot look up PASID %u: outside the space", pasid);
 	else if (err == -ENOENT)
-		/* A lookup racing with a free is a documented, expected outcome on
-		 * fault and interrupt paths: an error-level line for each would
-		 * flood the log, so it goes out at debug level. */
 		space_log(s, SVA_LOG_DEBUG, err, "PASID %u is not allocated", pasid);
 	return err;
 }

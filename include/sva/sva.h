@@ -6,9 +6,19 @@
  *  - Functions return 0 (or a count, where stated) on success and a negative errno
  *    on failure; on failure nothing observable has changed and one log line says
  *    what went wrong and what to do about it.  Each call's man page lists its errnos.
- *  - Objects are opaque.  Options structs start with a `size` field that the
- *    caller sets to sizeof(the struct) so they can grow without breaking ABI;
- *    passing NULL for an options pointer selects every default.
+ *    That line is at error level, except for outcomes that are the caller's
+ *    normal business, logged at debug level only: lookups that find nothing,
+ *    -ENOSPC of an allocation (PASIDs, sva_bind(), sva_mem_alloc()), and
+ *    -ENOTCONN of sva_dev_iova_ranges() (libsva(7), Errors).
+ *  - Objects are opaque.  Options and information structs start with a `size`
+ *    field that the caller sets to sizeof(the struct) so they can grow without
+ *    breaking ABI; passing NULL for an options pointer selects every default.
+ *    One rule for every such struct (struct sva_bond_ops included): a size
+ *    smaller than the struct's size in libsva 1.0 (today: sizeof it) is
+ *    -EINVAL; a larger one (a newer header) is accepted for options only if
+ *    every byte beyond the fields this libsva knows is zero, and information
+ *    structs get those bytes zeroed.  When a struct grows, fields beyond the
+ *    caller's size read as zero.
  *  - The library never prints to stdout, never calls abort() or exit(), and
  *    opens every file descriptor O_CLOEXEC.
  *  - "Thread-safe" means the call may run concurrently with any other call on
@@ -89,7 +99,7 @@ struct sva_ctx_opts {
  * /dev/iommu (kernel lacks CONFIG_IOMMUFD); -EACCES/-EPERM no permission;
  * -EBADF adopted fd is not open; -ENOTTY the path or the adopted fd is not an
  * iommufd; -ERANGE bad global PASID range; -ENOMEM; any other errno of open(2)
- * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE) passed through.
+ * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE, -ENFILE) passed through.
  */
 int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
 
@@ -153,10 +163,11 @@ struct sva_dev_info {
  * Open a VFIO cdev device and bind it to the context's iommufd.  `name` is a
  * cdev path ("/dev/vfio/devices/vfio3"), a cdev name ("vfio3") or a PCI address
  * ("0000:41:00.0" or "41:00.0", resolved through sysfs vfio-dev/).  Thread-safe.
- * Errors: -EINVAL malformed name, NULL ctx or out; -ENOENT no such device;
- * -ENODEV the device is not bound to vfio-pci or the kernel lacks VFIO cdev
- * (CONFIG_VFIO_DEVICE_CDEV); -ENOTTY the path is not a VFIO cdev; -EACCES/-EPERM
- * no permission; -EBUSY the device is already open (a VFIO cdev can be opened
+ * Errors: -EINVAL malformed or NULL name, NULL ctx or out; -ENOENT no such
+ * device; -ENODEV the device is not bound to vfio-pci or the kernel lacks VFIO
+ * cdev (CONFIG_VFIO_DEVICE_CDEV); -ENOTTY the path is not a VFIO cdev (not a
+ * character device, a directory included, or another one); -EACCES/-EPERM no
+ * permission; -EBUSY the device is already open (a VFIO cdev can be opened
  * once); -ENOMEM; other errnos of open(2), VFIO_DEVICE_BIND_IOMMUFD and
  * IOMMU_GET_HW_INFO passed through.
  */
@@ -194,9 +205,9 @@ struct sva_iova_range {
  * attached to, as the kernel reports them now.  On entry *nr is the capacity of
  * `ranges`; on return it is the number of ranges (also when -ENOSPC says the
  * array was too small).  Thread-safe.
- * Errors: -ENOTCONN the device is not attached; -ENOSPC array too small;
- * -EINVAL NULL dev or nr, or *nr > 0 with NULL ranges.  At most 64 ranges are
- * reported.
+ * Errors: -ENOTCONN the device is not attached (debug level only); -ENOSPC
+ * array too small; -EINVAL NULL dev or nr, or *nr > 0 with NULL ranges;
+ * -ECHILD in a forked child.  At most 64 ranges are reported.
  */
 int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *ranges, size_t *nr);
 
@@ -273,7 +284,7 @@ void sva_pasid_space_free(struct sva_pasid_space *space);
 /*
  * Allocate the least recently freed PASID (never-used ones first) and attach
  * drvdata to it.  Thread-safe.  Errors: -ENOSPC every PASID is allocated or in
- * quarantine; -ENOMEM (the lookup table grows as values are first used);
+ * quarantine (logged at debug level only); -ENOMEM (the lookup table grows as values are first used);
  * -EINVAL NULL space or pasid.
  */
 int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasid);
@@ -310,8 +321,9 @@ int sva_pasid_barrier(struct sva_pasid_space *space);
  * allocation that was live at some instant during the call; the memory libsva
  * reads is never freed before sva_pasid_space_free().  What drvdata points to
  * is the caller's to keep alive.  drvdata may be NULL (an existence test);
- * on error it is left untouched.  Errors: -ENOENT not allocated (logged at
- * debug level only: racing a free is an expected outcome); -ERANGE outside.
+ * on error it is left untouched.  Errors: -ENOENT not allocated; -ERANGE
+ * outside the space (both logged at debug level only: a lookup answers a
+ * question, see libsva(7)); -EINVAL NULL space.
  */
 int sva_pasid_lookup(const struct sva_pasid_space *space, uint32_t pasid, void **drvdata);
 
@@ -371,7 +383,8 @@ int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32_t max);
  * Errors: -EOPNOTSUPP no PASID support; -ERANGE GLOBAL on a device that does
  * not cover the global range, DEVICE on a device with no own space, or AUTO on
  * a device with neither (only possible with global_pasid_min 1); -ENOSPC the
- * space(s) the policy allows are exhausted (AUTO: both); -ENOMEM; -EINVAL bad
+ * space(s) the policy allows are exhausted (AUTO: both; debug level only);
+ * -ENOMEM; -EINVAL bad
  * policy or NULL pasid.
  */
 int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void *drvdata, uint32_t *pasid);
@@ -380,8 +393,9 @@ int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void 
  * the errors of sva_pasid_free(), sva_pasid_release(), sva_pasid_lookup(),
  * plus -EOPNOTSUPP no PASID support and -ERANGE a value in none of the
  * device's spaces (below the global range with no own space, or a global
- * value on a device that does not cover the global range).  A global PASID
- * has one drvdata for the whole context, whichever device looks it up. */
+ * value on a device that does not cover the global range); a lookup logs
+ * them at debug level only.  A global PASID has one drvdata for the whole
+ * context, whichever device looks it up. */
 int sva_dev_pasid_free(struct sva_dev *dev, uint32_t pasid);
 int sva_dev_pasid_release(struct sva_dev *dev, uint32_t pasid);
 int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
@@ -616,15 +630,17 @@ struct sva_bind_opts {
  * in different contexts; -ENODEV/-EOPNOTSUPP/-EINVAL from the attach of a
  * fault-capable bind: the device or its IOMMU cannot take page faults (bind
  * with SVA_BIND_PINNED); -ENOTTY a kernel without iommufd fault queues (before
- * 6.11); -EMFILE/-ENFILE/-EAGAIN creating the fault queue or thread; -EEXIST dev already has a PASID bond on mm (pass
- * SVA_BIND_EXTRA_PASID for another); -EOPNOTSUPP PASID bind on a device without PASID
- * support; -EBUSY the RID is already bound; -ENOSPC no
- * PASID left; -ERANGE the policy has no space to allocate from on this device
- * (GLOBAL on a device that does not cover the global range, DEVICE on one with
- * no own range); -EADDRINUSE memory already visible in mm overlaps a range the
- * device reserves (the MSI window) or lies outside its aperture: invalidate it
- * first; -ECHILD in a forked child; -ENOMEM; errors of the kernel's HWPT
- * allocation and attach.  A failed bind leaves the device as it was.
+ * 6.11); -EMFILE/-ENFILE/-EAGAIN creating the fault queue or thread; -EEXIST
+ * dev already has a PASID bond on mm (pass SVA_BIND_EXTRA_PASID for another);
+ * -EOPNOTSUPP PASID bind on a device without PASID support; -EBUSY the RID is
+ * already bound; -ENOSPC no PASID left (logged at debug level only, as every
+ * exhaustion: see libsva(7)); -ERANGE the policy has no space to allocate
+ * from on this device (GLOBAL on a device that does not cover the global
+ * range, DEVICE on one with no own range); -EADDRINUSE memory already
+ * visible in mm overlaps a range the device reserves (the MSI window) or lies
+ * outside its aperture: invalidate it first; -ECHILD in a forked child;
+ * -ENOMEM; errors of the kernel's HWPT allocation and attach.  A failed bind
+ * leaves the device as it was.
  */
 int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts *opts, struct sva_bond **out);
 
@@ -662,8 +678,10 @@ int sva_bond_stats(const struct sva_bond *bond, struct sva_bond_stats *stats);
 
 /*
  * The fault queue's fd (created on first use; owned by the context) for poll
- * mode.  Thread-safe.  Errors: -EINVAL the context runs a fault thread;
- * errors of IOMMU_FAULT_QUEUE_ALLOC; -ECHILD in a forked child.
+ * mode.  Thread-safe.  Errors: -EINVAL NULL ctx, or the context runs a fault
+ * thread; -ENOTTY a kernel without iommufd fault queues (before 6.11);
+ * -EMFILE/-ENFILE no file descriptor free for the queue; -ENOMEM; -ECHILD in
+ * a forked child; other errors of IOMMU_FAULT_QUEUE_ALLOC passed through.
  */
 int sva_ctx_fault_fd(struct sva_ctx *ctx);
 
@@ -672,9 +690,11 @@ int sva_ctx_fault_fd(struct sva_ctx *ctx);
  * may take it past max) and answer them.  It never waits for faults (read()
  * on the queue does not block); it may wait for a concurrent call or for an
  * address space's lock.  Returns the number of fault records handled (0: none
- * pending).  Thread-safe (calls serialize).  Errors: -EINVAL the context runs
- * a fault thread, or max is 0; -ECHILD in a forked child; errors of reading
- * the fault queue when nothing was handled.  A failed answer is logged, not
+ * pending).  Thread-safe (calls serialize).  Errors: -EINVAL NULL ctx, max
+ * 0, or the context runs a fault thread; -ECHILD in a forked child; -ENOMEM
+ * growing the read buffer for a large group; -E2BIG a page-request group of
+ * more than 4096 records; other errors of reading the fault queue, when
+ * nothing was handled.  A failed answer is logged, not
  * returned: the kernel answers it INVALID when the PASID detaches.
  */
 int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max);
@@ -711,8 +731,8 @@ struct sva_mem_opts {
  * sva_mem_free() only.  Thread-safe.
  * Errors: -EINVAL len 0, NULL out, bad opts (size, unknown flags, both node
  * flags, SVA_MEM_NODE with a negative numa_node, SVA_MEM_PREFAULT without
- * opts->mm); -ENOSPC no free
- * range of that size inside the window; -ENODEV the SVA_MEM_NODE node does not exist
+ * opts->mm); -ENOSPC no free range of that size inside the window (debug
+ * level only); -ENODEV the SVA_MEM_NODE node does not exist
  * or has no memory this process may use; -ECHILD in a forked child (with
  * opts->mm or opts->dev); -ENOMEM; errors of sva_mm_prefault() with
  * SVA_MEM_PREFAULT.  On failure nothing stays mapped.

@@ -157,6 +157,14 @@ static void engine_checks(int poll_mode)
 	ok(st.groups >= st.faults - 1 && st.groups <= st.faults, "%s: each single-fault group answered once (%llu/%llu)",
 	   mode, (unsigned long long)st.groups, (unsigned long long)st.faults);
 
+	/* The documented way to wait for an injected fault (sva_dev_inject_fault(3)). */
+	rep.n = 0;
+	is_int(ktest_inject_and_wait(dev, bond, BUF_VA + 0x300000, SVA_ACCESS_READ, 5000), 0,
+	       "%s: inject and wait: the fault is handled", mode);
+	ok(rep.n == 1 && rep.last.reason == -EFAULT, "%s: inject and wait: its report is there when it returns", mode);
+	is_int(ktest_inject_and_wait(dev, bond, BUF_VA + 0x300000, SVA_ACCESS_READ | SVA_ACCESS_EXEC | 0x10, 10),
+	       -EINVAL, "%s: inject and wait: bad access bits: -EINVAL at once", mode);
+
 	/* Prefault ahead of a job: the job then takes no faults. */
 	sva_bond_stats(bond, &st);
 	uint64_t before = st.faults;

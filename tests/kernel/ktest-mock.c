@@ -222,6 +222,8 @@ static void fork_checks(struct sva_ctx *ctx)
 {
 	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
 	struct sva_bond *bond, *other;
+	struct sva_iova_range ranges[8];
+	size_t nr = 8;
 	struct sva_mm *mm, *mm2;
 	int status = -1, st;
 	uint32_t pasid, hwpt;
@@ -232,6 +234,8 @@ static void fork_checks(struct sva_ctx *ctx)
 		return;
 	pasid = sva_bond_pasid(bond);
 	hwpt = bond->hwpt->id;
+	is_int(sva_dev_iova_ranges(g_dev, ranges, &nr), 0, "fork: the parent reads the device's IOVA ranges");
+	nr = 8;
 	pid = fork();
 	if (pid == 0) {
 		/* Exit status bits name the failed checks; the parent reports them. */
@@ -246,6 +250,9 @@ static void fork_checks(struct sva_ctx *ctx)
 			st |= 8;
 		if (sva_dev_open_mock(ctx, NULL, &g_dev) != -ECHILD)
 			st |= 16;
+		/* Attached (the PASID bond parked the RID): only the fork check refuses. */
+		if (sva_dev_iova_ranges(g_dev, ranges, &nr) != -ECHILD)
+			st |= 32;
 		/* Releasing in the child must leave the parent's objects alone. */
 		sva_mm_free(mm);
 		sva_dev_close(g_dev);
@@ -259,6 +266,7 @@ static void fork_checks(struct sva_ctx *ctx)
 	is_int(WEXITSTATUS(status) & 4, 0, "fork: sva_unbind in the child: -ECHILD");
 	is_int(WEXITSTATUS(status) & 8, 0, "fork: sva_mm_new in the child: -ECHILD");
 	is_int(WEXITSTATUS(status) & 16, 0, "fork: sva_dev_open_mock in the child: -ECHILD");
+	is_int(WEXITSTATUS(status) & 32, 0, "fork: sva_dev_iova_ranges in the child: -ECHILD");
 	is_int(ktest_pasid_check(g_dev, pasid, hwpt), 0,
 	       "fork: the parent's PASID is still attached after the child freed everything");
 	is_int(sva_unbind(bond), 0, "fork: the parent unbinds normally");

@@ -114,6 +114,37 @@ static inline int ktest_pasid_check(struct sva_dev *dev, uint32_t pasid, uint32_
 	return ktest_cmd(dev->ctx, &cmd);
 }
 
+/*
+ * Inject a fault on the bond's PASID (or RID) of a mock device and wait until
+ * libsva has handled it, up to timeout_ms: 0, or -ETIMEDOUT if it never
+ * arrived (nothing fault-capable attached there: the kernel drops it).  The
+ * pattern of sva_dev_inject_fault(3), EXAMPLES, word for word but for the
+ * poll-mode flag, which a driver's test knows and this reads from the context.
+ */
+static inline int ktest_inject_and_wait(struct sva_dev *dev, struct sva_bond *bond, uint64_t addr, uint32_t perm,
+					int timeout_ms)
+{
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	uint32_t pasid = sva_bond_pasid(bond);
+	uint64_t before;
+	int ret;
+
+	sva_bond_stats(bond, &st);
+	before = st.faults;
+	ret = sva_dev_inject_fault(dev, pasid == SVA_PASID_RID ? 0 : pasid, addr, perm, 0);
+	if (ret)
+		return ret;
+	for (int ms = 0; ms < timeout_ms; ms++) {
+		if (dev->ctx->fe.poll_mode)
+			sva_ctx_process_faults(dev->ctx, 64);
+		sva_bond_stats(bond, &st);
+		if (st.faults > before)
+			return 0; /* st.invalid and the fault_error report are final */
+		usleep(1000);
+	}
+	return -ETIMEDOUT;
+}
+
 /* Map `len` bytes at exactly `addr` (low, device-reachable VAs), or bail out. */
 static inline void *ktest_map_at(uint64_t addr, size_t len, int prot)
 {

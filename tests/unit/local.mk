@@ -3,7 +3,8 @@ UNIT_TESTS = \
 	tests/unit/test-pci-addr \
 	tests/unit/test-sysfs \
 	tests/unit/test-core-errors \
-	tests/unit/test-chunks
+	tests/unit/test-chunks \
+	tests/unit/test-log-levels
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_pci_addr_LDADD = $(TEST_LIBS)
@@ -13,4 +14,7 @@ tests_unit_test_sysfs_SOURCES = tests/unit/test-sysfs.c tests/unit/fake_sysfs.h 
 tests_unit_test_core_errors_SOURCES = tests/unit/test-core-errors.c tests/unit/fake_sysfs.h tests/tap.h
 include tests/unit/man.mk
 tests_unit_test_chunks_LDADD = $(TEST_LIBS)
+# The log-level rule: expected outcomes at debug level, real errors at error level.
+tests_unit_test_log_levels_SOURCES = tests/unit/test-log-levels.c tests/tap.h
+tests_unit_test_log_levels_LDADD = $(TEST_LIBS)
 include tests/unit/mem.mk

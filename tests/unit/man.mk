@@ -2,3 +2,6 @@
 # and every page in man/ is installed.  Reads the source tree only.
 TESTS += tests/unit/test-man-coverage.sh
 EXTRA_DIST += tests/unit/test-man-coverage.sh
+# The errnos of every function agree between include/sva/sva.h and its page.
+TESTS += tests/unit/test-man-errors.sh
+EXTRA_DIST += tests/unit/test-man-errors.sh

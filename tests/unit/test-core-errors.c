@@ -6,12 +6,14 @@
  * error line that says what to do, and leave nothing behind (no fd leaks).
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fork.h"
 #include "internal.h"
 #include "../tap.h"
 #include "fake_sysfs.h"
@@ -138,6 +140,7 @@ static struct sva_ctx *fake_ctx(void)
 
 	atomic_init(&ctx->refs, 1);
 	ctx->fd = -1;
+	ctx->fork_gen = sva_fork_gen_init() + 1; /* made by "another process": this one is a forked child */
 	sva_log_init(&ctx->log, capture, NULL, SVA_LOG_DEBUG);
 	ctx->sysfs_root = strdup(fake_path("sys"));
 	ctx->dev_root = strdup(fake_path("dev"));
@@ -148,6 +151,144 @@ static struct sva_ctx *fake_ctx(void)
 		exit(1);
 	}
 	return ctx;
+}
+
+/*
+ * One size rule for every size-prefixed struct (sva.h): at least the 1.0 size
+ * (today sizeof the struct), else -EINVAL; larger only with zero bytes beyond
+ * what this libsva knows (options) or with them zeroed (information).  Each
+ * struct is tried one byte short, at a field boundary an "older header" would
+ * have had, at its size and one word larger; the calls that accept it fail
+ * later for another reason, which tells the two apart.
+ */
+struct grown {
+	_Alignas(max_align_t) unsigned char raw[512];
+};
+
+/* g holds a struct of `real` bytes with its size field set to `size` and the
+ * word just beyond `real` (a newer header's field) set to `future`. */
+static void *sized_at(struct grown *g, size_t real, size_t size, uint64_t future)
+{
+	memset(g, 0, sizeof(*g));
+	memcpy(g->raw, &size, sizeof(size));
+	memcpy(g->raw + real, &future, sizeof(future));
+	return g->raw;
+}
+
+/* The word beyond a struct of `real` bytes. */
+static uint64_t beyond(const struct grown *g, size_t real)
+{
+	uint64_t v;
+
+	memcpy(&v, g->raw + real, sizeof(v));
+	return v;
+}
+
+#define sized(g, type, size, future) sized_at((g), sizeof(type), (size), (future))
+
+static void size_rule(void)
+{
+	struct sva_ctx *ctx = fake_ctx();
+	struct sva_dev *dev = calloc(1, sizeof(*dev)), *mdev = (struct sva_dev *)0x1;
+	struct sva_mm *mm = calloc(1, sizeof(*mm)), *nmm = (struct sva_mm *)0x1;
+	struct sva_pasid_space *space = NULL;
+	struct sva_bond *bond = (struct sva_bond *)0x1, *fake_bond = calloc(1, sizeof(*fake_bond));
+	struct sva_bind_opts bo;
+	struct sva_ctx *nctx;
+	struct grown g;
+	void *p;
+
+	dev->ctx = ctx;
+	dev->fd = -1;
+	pthread_mutex_init(&dev->lock, NULL);
+	dev->info.size = sizeof(dev->info);
+	mm->ctx = ctx;
+
+	/* sva_ctx_opts: accepted, it fails opening the path. */
+	struct sva_ctx_opts *co = sized(&g, struct sva_ctx_opts, offsetof(struct sva_ctx_opts, pasid_grace_ns), 0);
+	co->iommu_path = "/nonexistent/iommu";
+	co->log_fn = capture;
+	is_int(sva_ctx_new(co, &nctx), -EINVAL, "size rule: sva_ctx_opts at an older field boundary: -EINVAL");
+	co->size = sizeof(*co);
+	is_int(sva_ctx_new(co, &nctx), -ENOENT, "size rule: sva_ctx_opts at its size: accepted");
+	co->size = sizeof(*co) + 8;
+	is_int(sva_ctx_new(co, &nctx), -ENOENT, "size rule: sva_ctx_opts larger, zero beyond: accepted");
+	g.raw[sizeof(*co)] = 1;
+	is_int(sva_ctx_new(co, &nctx), -EINVAL, "size rule: sva_ctx_opts larger, non-zero beyond: -EINVAL");
+
+	/* sva_mock_opts and sva_mm_opts: accepted, the ioctl on fd -1 fails (-EBADF). */
+	ctx->pid = getpid();
+	is_int(sva_dev_open_mock(ctx, sized(&g, struct sva_mock_opts, sizeof(size_t), 0), &mdev), -EINVAL,
+	       "size rule: sva_mock_opts without its flags: -EINVAL");
+	is_int(sva_dev_open_mock(ctx, sized(&g, struct sva_mock_opts, sizeof(struct sva_mock_opts), 0), &mdev), -EBADF,
+	       "size rule: sva_mock_opts at its size: accepted");
+	is_int(sva_dev_open_mock(ctx, sized(&g, struct sva_mock_opts, sizeof(struct sva_mock_opts) + 8, 1), &mdev), -EINVAL,
+	       "size rule: sva_mock_opts larger, non-zero beyond: -EINVAL");
+	is_int(sva_mm_new(ctx, sized(&g, struct sva_mm_opts, offsetof(struct sva_mm_opts, fault_around), 0), &nmm), -EINVAL,
+	       "size rule: sva_mm_opts without fault_around: -EINVAL");
+	is_int(sva_mm_new(ctx, sized(&g, struct sva_mm_opts, sizeof(struct sva_mm_opts), 0), &nmm), -EBADF,
+	       "size rule: sva_mm_opts at its size: accepted");
+	is_int(sva_mm_new(ctx, sized(&g, struct sva_mm_opts, sizeof(struct sva_mm_opts) + 16, 0), &nmm), -EBADF,
+	       "size rule: sva_mm_opts larger, zero beyond: accepted");
+	ok(mdev == (struct sva_dev *)0x1 && nmm == (struct sva_mm *)0x1, "size rule: no failure wrote *out");
+	ctx->pid = 0;
+
+	/* sva_pasid_space_opts: accepted, a space is made. */
+	is_int(sva_pasid_space_new(sized(&g, struct sva_pasid_space_opts, offsetof(struct sva_pasid_space_opts, grace_ns), 0), &space), -EINVAL,
+	       "size rule: sva_pasid_space_opts without grace_ns: -EINVAL");
+	is_int(sva_pasid_space_new(sized(&g, struct sva_pasid_space_opts, sizeof(struct sva_pasid_space_opts) + 8, 0), &space), 0,
+	       "size rule: sva_pasid_space_opts larger, zero beyond: accepted");
+	sva_pasid_space_free(space);
+	space = NULL;
+	is_int(sva_pasid_space_new(sized(&g, struct sva_pasid_space_opts, sizeof(struct sva_pasid_space_opts) + 8, 1), &space), -EINVAL,
+	       "size rule: sva_pasid_space_opts larger, non-zero beyond: -EINVAL");
+
+	/* sva_bind_opts and sva_bond_ops: accepted, the context is "forked" (-ECHILD). */
+	is_int(sva_bind(dev, mm, sized(&g, struct sva_bind_opts, offsetof(struct sva_bind_opts, ops), 0), &bond), -EINVAL,
+	       "size rule: sva_bind_opts without ops: -EINVAL");
+	is_int(sva_bind(dev, mm, sized(&g, struct sva_bind_opts, sizeof(struct sva_bind_opts) + 8, 0), &bond), -ECHILD,
+	       "size rule: sva_bind_opts larger, zero beyond: accepted");
+	bo = (struct sva_bind_opts){ .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	bo.ops = sized(&g, struct sva_bond_ops, offsetof(struct sva_bond_ops, fault_error), 0);
+	is_int(sva_bind(dev, mm, &bo, &bond), -EINVAL, "size rule: sva_bond_ops without fault_error: -EINVAL");
+	bo.ops = sized(&g, struct sva_bond_ops, sizeof(struct sva_bond_ops), 0);
+	is_int(sva_bind(dev, mm, &bo, &bond), -ECHILD, "size rule: sva_bond_ops at its size: accepted");
+	bo.ops = sized(&g, struct sva_bond_ops, sizeof(struct sva_bond_ops) + 8, 0);
+	is_int(sva_bind(dev, mm, &bo, &bond), -ECHILD, "size rule: sva_bond_ops larger, zero beyond: accepted");
+	bo.ops = sized(&g, struct sva_bond_ops, sizeof(struct sva_bond_ops) + 8, 1);
+	is_int(sva_bind(dev, mm, &bo, &bond), -EINVAL,
+	       "size rule: sva_bond_ops larger, non-zero beyond: -EINVAL (not ignored)");
+	ok(bond == (struct sva_bond *)0x1, "size rule: no failed bind wrote *out");
+
+	/* sva_mem_opts: accepted, with no mm and no device it allocates. */
+	is_int(sva_mem_alloc(4096, sized(&g, struct sva_mem_opts, offsetof(struct sva_mem_opts, mm), 0), &p), -EINVAL,
+	       "size rule: sva_mem_opts without mm: -EINVAL");
+	if (is_int(sva_mem_alloc(4096, sized(&g, struct sva_mem_opts, sizeof(struct sva_mem_opts) + 8, 0), &p), 0,
+		   "size rule: sva_mem_opts larger, zero beyond: accepted"))
+		sva_mem_free(NULL, p, 4096);
+
+	/* Information structs: at least the 1.0 size; beyond it, zeroed. */
+	struct sva_dev_info *info = sized(&g, struct sva_dev_info, offsetof(struct sva_dev_info, path), 0);
+	is_int(sva_dev_get_info(dev, info), -EINVAL, "size rule: sva_dev_info without path: -EINVAL");
+	info = sized(&g, struct sva_dev_info, sizeof(*info) + 8, 0xff);
+	ok(sva_dev_get_info(dev, info) == 0 && beyond(&g, sizeof(*info)) == 0 && info->size == sizeof(*info) + 8,
+	   "size rule: sva_dev_info larger: filled, the rest zeroed, size kept");
+	struct sva_bond_stats *bs = sized(&g, struct sva_bond_stats, offsetof(struct sva_bond_stats, pages_mapped), 0);
+	is_int(sva_bond_stats(fake_bond, bs), -EINVAL, "size rule: sva_bond_stats without pages_mapped: -EINVAL");
+	bs = sized(&g, struct sva_bond_stats, sizeof(*bs) + 8, 0xff);
+	ok(sva_bond_stats(fake_bond, bs) == 0 && beyond(&g, sizeof(*bs)) == 0, "size rule: sva_bond_stats larger: the rest zeroed");
+	sva_pasid_space_new(NULL, &space);
+	struct sva_pasid_stats *ps = sized(&g, struct sva_pasid_stats, offsetof(struct sva_pasid_stats, free), 0);
+	is_int(sva_pasid_stats(space, ps), -EINVAL, "size rule: sva_pasid_stats without free: -EINVAL");
+	ps = sized(&g, struct sva_pasid_stats, sizeof(*ps) + 8, 0xff);
+	ok(sva_pasid_stats(space, ps) == 0 && beyond(&g, sizeof(*ps)) == 0, "size rule: sva_pasid_stats larger: the rest zeroed");
+	sva_pasid_space_free(space);
+
+	free(fake_bond);
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+	free(mm);
+	sva_ctx_free(ctx);
 }
 
 static void dev_errors(void)
@@ -176,6 +317,10 @@ static void dev_errors(void)
 	fake_write(fake_path("dev/vfio/devices/vfio3"), "not a device\n");
 	EXPECT_FAIL(sva_dev_open(ctx, "vfio3", &dev), -ENOTTY, "not a character device", "a regular file as cdev");
 	EXPECT_FAIL(sva_dev_open(ctx, "/dev/null", &dev), -ENOTTY, "not a VFIO cdev", "/dev/null as device");
+	EXPECT_FAIL(sva_dev_open(ctx, "/tmp", &dev), -ENOTTY, "not a character device", "a directory as device");
+	EXPECT_FAIL(sva_dev_open(ctx, fake_path("dev/vfio/devices"), &dev), -ENOTTY, "not a character device",
+		    "the cdev directory as device");
+	EXPECT_FAIL(sva_dev_open(ctx, NULL, &dev), -EINVAL, "name is NULL", "NULL name");
 
 	EXPECT_FAIL(sva_dev_open_fd(ctx, -1, &dev), -EBADF, "not open", "fd -1");
 	closed = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -193,7 +338,6 @@ static void dev_errors(void)
 	ok(dev == (struct sva_dev *)0x1, "no failure wrote *out");
 
 	is_int(sva_dev_open(NULL, "vfio0", &dev), -EINVAL, "NULL ctx: -EINVAL");
-	is_int(sva_dev_open(ctx, NULL, &dev), -EINVAL, "NULL name: -EINVAL");
 	is_int(sva_dev_open(ctx, "vfio0", NULL), -EINVAL, "NULL out: -EINVAL");
 	is_int(sva_dev_open_mock(NULL, NULL, &dev), -EINVAL, "mock with NULL ctx: -EINVAL");
 	is_int(sva_dev_inject_fault(NULL, 1, 0, SVA_ACCESS_READ, 0), -EINVAL, "inject on NULL dev: -EINVAL");
@@ -204,6 +348,19 @@ static void dev_errors(void)
 		is_int(sva_mm_fence(NULL), -EINVAL, "fence of NULL mm: -EINVAL");
 		is_int(sva_mm_stats(NULL, &ms), -EINVAL, "stats of NULL mm: -EINVAL");
 	}
+
+	/* fake_ctx() belongs to another fork generation: this process is a "forked child". */
+	struct sva_dev *child_dev = calloc(1, sizeof(*child_dev));
+	struct sva_iova_range r[4];
+	size_t nr = 4;
+
+	child_dev->ctx = ctx;
+	child_dev->rid_ioas = 1; /* attached, so only the fork check stands in the way */
+	pthread_mutex_init(&child_dev->lock, NULL);
+	EXPECT_FAIL(sva_dev_iova_ranges(child_dev, r, &nr), -ECHILD, "forked child",
+		    "sva_dev_iova_ranges in a forked child");
+	pthread_mutex_destroy(&child_dev->lock);
+	free(child_dev);
 	sva_dev_close(NULL);
 	ok(1, "sva_dev_close(NULL) is a no-op");
 	sva_ctx_free(ctx);
@@ -277,6 +434,7 @@ int main(void)
 	ctx_errors();
 	permission_denied();
 	dev_errors();
+	size_rule();
 	fake_cleanup();
 	return done_testing();
 }
