@@ -217,7 +217,7 @@ static void size_rule(void)
 	is_int(sva_ctx_new(co, &nctx), -EINVAL, "size rule: sva_ctx_opts larger, non-zero beyond: -EINVAL");
 
 	/* sva_mock_opts and sva_mm_opts: accepted, the ioctl on fd -1 fails (-EBADF). */
-	ctx->pid = getpid();
+	ctx->fork_gen = sva_fork_gen(); /* this process made it */
 	is_int(sva_dev_open_mock(ctx, sized(&g, struct sva_mock_opts, sizeof(size_t), 0), &mdev), -EINVAL,
 	       "size rule: sva_mock_opts without its flags: -EINVAL");
 	is_int(sva_dev_open_mock(ctx, sized(&g, struct sva_mock_opts, sizeof(struct sva_mock_opts), 0), &mdev), -EBADF,
@@ -231,7 +231,7 @@ static void size_rule(void)
 	is_int(sva_mm_new(ctx, sized(&g, struct sva_mm_opts, sizeof(struct sva_mm_opts) + 16, 0), &nmm), -EBADF,
 	       "size rule: sva_mm_opts larger, zero beyond: accepted");
 	ok(mdev == (struct sva_dev *)0x1 && nmm == (struct sva_mm *)0x1, "size rule: no failure wrote *out");
-	ctx->pid = 0;
+	ctx->fork_gen = sva_fork_gen() + 1; /* a "forked child" again */
 
 	/* sva_pasid_space_opts: accepted, a space is made. */
 	is_int(sva_pasid_space_new(sized(&g, struct sva_pasid_space_opts, offsetof(struct sva_pasid_space_opts, grace_ns), 0), &space), -EINVAL,

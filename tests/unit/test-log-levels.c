@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fork.h"
 #include "pasid_space.h"
 #include "../tap.h"
 
@@ -73,6 +74,7 @@ static void ctx_init(struct sva_ctx *ctx, uint32_t gmin, uint32_t gmax)
 	atomic_init(&ctx->refs, 1);
 	ctx->fd = -1;
 	ctx->pid = getpid();
+	ctx->fork_gen = sva_fork_gen_init();
 	sva_log_init(&ctx->log, capture, NULL, SVA_LOG_DEBUG);
 	ctx->global_pasid_min = gmin;
 	ctx->global_pasid_max = gmax;
