@@ -180,7 +180,6 @@ struct sva_dev_backend {
 	int (*attach)(struct sva_dev *dev, uint32_t pt_id);
 	int (*detach)(struct sva_dev *dev);
 	int (*pasid_attach)(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id);
-	int (*pasid_replace)(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id);
 	int (*pasid_detach)(struct sva_dev *dev, uint32_t pasid);
 	void (*close)(struct sva_dev *dev);
 };
