@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "chunks.h"
+#include "common.h"
 #include "sva/sva.h"
 
 #define SVA_EXPORT __attribute__((visibility("default")))
@@ -45,12 +46,6 @@ const struct sva_log *sva_log_default(void);
 int sva_opts_copy(void *dst, size_t dst_size, const void *src);
 /* Copy out a size-prefixed info struct: as much as the caller's size holds. */
 int sva_info_copy(void *dst, const void *src, size_t src_size);
-
-/* --------------------------------------------------------------- pci_addr.c */
-
-/* Parse "DDDD:BB:DD.F" or "BB:DD.F" into canonical "dddd:bb:dd.f" (13 bytes + NUL).
- * Returns 0 or -EINVAL. */
-int sva_pci_addr_parse(const char *in, char out[16]);
 
 /* ------------------------------------------------------------------ sysfs.c */
 
