@@ -1,7 +1,9 @@
-# libsva itself.  Two convenience libraries:
+# libsva itself.  Three convenience libraries:
 #   libsva-common    non-API code the tools share with the library (common.h)
 #   libsva-internal  every object of the installed library, which wraps it with
-#                    the version script; unit tests reach internal functions in it
+#                    the version script
+#   libsva-test      the same sources built with SVA_TEST_HOOKS, for the tests:
+#                    the hooks and calls only tests use stay out of what ships
 noinst_LTLIBRARIES += libsva/libsva-common.la
 libsva_libsva_common_la_SOURCES = \
 	libsva/common.h \
@@ -44,6 +46,12 @@ noinst_LTLIBRARIES += libsva/libsva-internal.la
 libsva_libsva_internal_la_SOURCES = $(LIBSVA_SOURCES)
 libsva_libsva_internal_la_CFLAGS = $(LIBSVA_CFLAGS)
 libsva_libsva_internal_la_LIBADD = $(LIBSVA_LIBADD)
+
+noinst_LTLIBRARIES += libsva/libsva-test.la
+libsva_libsva_test_la_SOURCES = $(LIBSVA_SOURCES)
+libsva_libsva_test_la_CPPFLAGS = $(AM_CPPFLAGS) -DSVA_TEST_HOOKS
+libsva_libsva_test_la_CFLAGS = $(LIBSVA_CFLAGS)
+libsva_libsva_test_la_LIBADD = $(LIBSVA_LIBADD)
 
 lib_LTLIBRARIES += libsva/libsva.la
 libsva_libsva_la_SOURCES =
