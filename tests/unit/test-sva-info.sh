@@ -169,7 +169,8 @@ check "SVA_LOG=off: nothing on stderr" empty "$tmp/err"
 run --sysfs-root="$E" --dev-root="$D" --json
 cp "$tmp/out" "$tmp/empty.json"
 check "--json with no devices: exit 0" [ "$rc" -eq 0 ]
-check "--json with no devices: an empty device array" has '"devices": \[\]'
+# (Whitespace is json-c's: an empty array may span lines.)
+check "--json with no devices: an empty device array" eval 'tr -d " \n" <"$tmp/out" | grep -q "\"devices\":\[\]"'
 if [ $have_python = yes ]; then
 	check "--json with no devices: valid JSON" json_ok "$tmp/empty.json"
 	check "--json with no devices: iommufd unavailable with ENOENT" json_assert "$tmp/empty.json" \
