@@ -6,4 +6,3 @@ include tests/abi/local.mk
 include tests/pasid.mk
 include tests/kernel/local.mk
 include tests/vm/local.mk
-include tests/bench/fault.mk

@@ -1,6 +1,6 @@
 # PASID spaces (included from tests/local.mk): unit tests, a concurrency stress
 # test (meant for --enable-sanitizers=thread too), a replay of the fuzz target's
-# corpus, the benchmark, and the libFuzzer target itself when clang allows.
+# corpus, and the libFuzzer target itself when clang allows.
 
 pasid_tests = \
 	tests/unit/test-lock \
@@ -33,11 +33,6 @@ tests_stress_stress_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The fuzz target driven by a plain main(): corpus files + fixed random inputs.
 tests_fuzz_fuzz_replay_pasid_SOURCES = tests/fuzz/fuzz-replay.c tests/fuzz/fuzz-pasid.c tests/tap.h
 tests_fuzz_fuzz_replay_pasid_LDADD = $(TEST_LIBS)
-
-# `make` builds the benchmark; run it by hand: tests/bench/bench-pasid [--json]
-noinst_PROGRAMS += tests/bench/bench-pasid
-tests_bench_bench_pasid_SOURCES = tests/bench/bench-pasid.c
-tests_bench_bench_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 
 if HAVE_FUZZER
 # Built from the sources, not the libtool library, so that every object gets

@@ -34,10 +34,4 @@ tools_sva_demo_LDADD = libsva/libsva.la
 EXTRA_DIST += tools/test-all.sh tools/demo.sh .ci/run
 
 # sva-bench: every benchmark, each with its baseline and the ratio.
-bin_PROGRAMS += tools/sva-bench
-tools_sva_bench_SOURCES = tools/sva-bench.c tests/bench/bench-pasid.c tests/bench/bench-fault.c \
-	tests/kernel/ktest.h tests/tap.h
-tools_sva_bench_CPPFLAGS = $(AM_CPPFLAGS) -DSVA_BENCH_LIBRARY
-tools_sva_bench_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS)
-TESTS += tests/unit/test-sva-bench.sh
-EXTRA_DIST += tests/unit/test-sva-bench.sh
+include tools/bench/local.mk
