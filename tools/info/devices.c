@@ -97,8 +97,10 @@ int collect_devices(const struct options *o, struct dev_rec **out)
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/class/vfio-dev", o->sysfs_root) >= sizeof(dir))
 		return -ENAMETOOLONG;
 	n = scandir(dir, &names, skip_dots, versionsort);
+	/* Absent: vfio is not loaded, so no devices.  Anything else there that
+	 * cannot be listed (a file, no permission) is not sysfs as it should be. */
 	if (n < 0)
-		return (errno == ENOENT || errno == ENOTDIR) ? 0 : -errno;
+		return errno == ENOENT ? 0 : -errno;
 	devs = n ? calloc((size_t)n, sizeof(*devs)) : NULL;
 	if (n && !devs) {
 		for (int i = 0; i < n; i++)

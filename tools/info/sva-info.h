@@ -80,7 +80,7 @@ const char *dev_hint(int err);
 int skip_dots(const struct dirent *de);
 /* Describe every entry of class/vfio-dev from sysfs alone, in natural order
  * (vfio2 before vfio10).  Returns the count or a negative errno; a missing
- * class directory is zero devices. */
+ * class directory is zero devices, one that cannot be listed an error. */
 int collect_devices(const struct options *o, struct dev_rec **out);
 /* Open the device through libsva and read its IOMMU hardware info into d. */
 void probe_hw(struct sva_ctx *ctx, struct dev_rec *d);
