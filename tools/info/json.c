@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "sva-info.h"
 
 /* A constructor returned NULL: the document is incomplete. */

@@ -17,8 +17,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <json-c/json.h>
-
 #include "sva/sva.h"
 #include "common.h" /* sva_pci_addr_parse(), sva_sysfs_read_attr(), sva_sysfs_link_base() */
 
@@ -95,8 +93,10 @@ void print_text(const struct iommu_rec *im, const struct dev_rec *devs, int n);
 
 /* ------------------------------------------------------------------ json.c */
 
+struct json_object; /* json-c's; only json.c includes json-c */
+
 /* A JSON string, or null for NULL and "" (unknown); bytes that are not UTF-8
- * become U+FFFD.  Every json_* constructor here notes running out of memory,
+ * become U+FFFD.  Every jv_* constructor here notes running out of memory,
  * which jv_print() then reports. */
 struct json_object *jv_str(const char *s);
 struct json_object *jv_int(long long v);
