@@ -49,11 +49,6 @@ static int mock_pasid_attach(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id
 	return mock_pasid_op(dev, KABI_TEST_OP_PASID_ATTACH, pasid, pt_id);
 }
 
-static int mock_pasid_replace(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id)
-{
-	return mock_pasid_op(dev, KABI_TEST_OP_PASID_REPLACE, pasid, pt_id);
-}
-
 static int mock_pasid_detach(struct sva_dev *dev, uint32_t pasid)
 {
 	return mock_pasid_op(dev, KABI_TEST_OP_PASID_DETACH, pasid, 0);
@@ -70,7 +65,6 @@ const struct sva_dev_backend sva_backend_mock = {
 	.attach = mock_attach,
 	.detach = mock_detach,
 	.pasid_attach = mock_pasid_attach,
-	.pasid_replace = mock_pasid_replace,
 	.pasid_detach = mock_pasid_detach,
 	.close = mock_close,
 };

@@ -1,7 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The VFIO cdev backend: attach/detach through the device fd. */
+/*
+ * The VFIO cdev backend: open a device (by path, cdev name, PCI address or fd),
+ * bind it to the iommufd, and attach/detach through the device fd.
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -63,7 +72,204 @@ const struct sva_dev_backend sva_backend_vfio = {
 	.attach = vfio_attach,
 	.detach = vfio_detach,
 	.pasid_attach = vfio_pasid_attach,
-	.pasid_replace = vfio_pasid_attach,
 	.pasid_detach = vfio_pasid_detach,
 	.close = vfio_close,
 };
+
+/* ------------------------------------------------------------------ open */
+
+/* Explain why a PCI device has no VFIO cdev: the single most common setup error. */
+static int explain_no_cdev(struct sva_ctx *ctx, const char *pci)
+{
+	char drv[64];
+
+	if (sva_sysfs_driver(ctx->sysfs_root, pci, drv, sizeof(drv)))
+		return sva_fail(&ctx->log, -ENODEV,
+				"%s is bound to no driver: bind it to vfio-pci (echo vfio-pci > "
+				"/sys/bus/pci/devices/%s/driver_override; echo %s > /sys/bus/pci/drivers_probe)",
+				pci, pci, pci);
+	if (strcmp(drv, "vfio-pci") != 0 && strncmp(drv, "vfio", 4) != 0)
+		return sva_fail(&ctx->log, -ENODEV,
+				"%s is bound to %s, not vfio-pci: unbind it (echo %s > /sys/bus/pci/drivers/%s/unbind) "
+				"and bind it to vfio-pci",
+				pci, drv, pci, drv);
+	return sva_fail(&ctx->log, -ENODEV,
+			"%s is bound to %s but has no VFIO cdev: the kernel needs CONFIG_VFIO_DEVICE_CDEV", pci, drv);
+}
+
+static int bind_iommufd(struct sva_ctx *ctx, int fd, const char *what, uint32_t *dev_id)
+{
+	struct stat st;
+	int is_vfio = -1;
+	struct kabi_vfio_device_bind_iommufd bind = {
+		.argsz = sizeof(bind),
+		.iommufd = ctx->fd,
+	};
+	int ret;
+
+	if (fstat(fd, &st) == 0)
+		is_vfio = sva_sysfs_is_vfio_cdev(ctx->sysfs_root, major(st.st_rdev), minor(st.st_rdev));
+	if (is_vfio == 0)
+		return sva_fail(&ctx->log, -ENOTTY, "%s is not a VFIO cdev device", what);
+	ret = ioctl(fd, KABI_VFIO_DEVICE_BIND_IOMMUFD, &bind) ? -errno : 0;
+	switch (ret) {
+	case 0:
+		*dev_id = bind.out_devid;
+		return 0;
+	case -EINVAL:
+		/* A VFIO cdev can be open once; the kernel refuses the bind of a second open. */
+		if (is_vfio == 1)
+			return sva_fail(&ctx->log, -EBUSY,
+					"%s is already open (a VFIO cdev can be opened once, by one process)", what);
+		return sva_fail(&ctx->log, -ENOTTY, "%s is not a VFIO cdev device (VFIO_DEVICE_BIND_IOMMUFD refused)",
+				what);
+	case -ENOTTY:
+		return sva_fail(&ctx->log, -ENOTTY, "%s is not a VFIO cdev device (VFIO_DEVICE_BIND_IOMMUFD refused)",
+				what);
+	case -EBUSY:
+		return sva_fail(&ctx->log, -EBUSY,
+				"%s is already bound to an iommufd or in use through its VFIO group", what);
+	default:
+		return sva_fail(&ctx->log, ret, "binding %s to the iommufd failed: %s", what, strerror(-ret));
+	}
+}
+
+static int check_pci(struct sva_ctx *ctx, int fd, const char *what)
+{
+	struct kabi_vfio_device_info info = { .argsz = sizeof(info) };
+
+	if (ioctl(fd, KABI_VFIO_DEVICE_GET_INFO, &info)) {
+		sva_logf(&ctx->log, SVA_LOG_DEBUG, "%s: VFIO_DEVICE_GET_INFO failed (%s); treating it as non-PCI", what,
+			 strerror(errno));
+		return 0;
+	}
+	return (info.flags & KABI_VFIO_DEVICE_FLAGS_PCI) ? 1 : 0;
+}
+
+/* Bind an fd we own (closed on failure) and wrap it as a device. */
+static int open_bound(struct sva_ctx *ctx, int fd, const char *path, const char *pci, struct sva_dev **out)
+{
+	char what[PATH_MAX + 32], cdev_pci[16] = "";
+	const char *base;
+	uint32_t dev_id = 0;
+	int ret;
+
+	snprintf(what, sizeof(what), "%s", path ? path : "the passed fd");
+	ret = bind_iommufd(ctx, fd, what, &dev_id);
+	if (!ret && !pci && path) {
+		base = strrchr(path, '/');
+		if (!sva_sysfs_cdev_to_pci(ctx->sysfs_root, base ? base + 1 : path, cdev_pci))
+			pci = cdev_pci;
+	}
+	if (!ret && pci && check_pci(ctx, fd, what) == 0)
+		pci = NULL;
+	if (!ret)
+		ret = sva_dev_setup(ctx, &sva_backend_vfio, fd, dev_id, pci, path, out);
+	if (ret)
+		close(fd);
+	return ret;
+}
+
+static int open_path(struct sva_ctx *ctx, const char *path, const char *pci, struct sva_dev **out)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	int fd, ret;
+
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(dir, sizeof(dir), "%s/vfio/devices", ctx->dev_root);
+		if (ret == -ENOENT && access(dir, F_OK) != 0)
+			return sva_fail(&ctx->log, -ENODEV,
+					"%s does not exist and neither does %s: the kernel lacks VFIO cdev support "
+					"(CONFIG_VFIO_DEVICE_CDEV) or no device is bound to vfio-pci",
+					path, dir);
+		if (ret == -ENOENT)
+			return sva_fail(&ctx->log, ret, "%s does not exist", path);
+		if (ret == -EACCES || ret == -EPERM)
+			return sva_fail(&ctx->log, ret, "cannot open %s: permission denied; run as root or chown it",
+					path);
+		if (ret == -EBUSY)
+			return sva_fail(&ctx->log, ret, "%s is busy: another process or its VFIO group holds it",
+					path);
+		/* A directory is one more thing that is not a character device:
+		 * the same answer as a regular file, as documented. */
+		if (ret == -EISDIR)
+			return sva_fail(&ctx->log, -ENOTTY,
+					"%s is a directory, not a character device, so not a VFIO cdev", path);
+		return sva_fail(&ctx->log, ret, "cannot open %s: %s", path, strerror(-ret));
+	}
+	if (fstat(fd, &st) || !S_ISCHR(st.st_mode)) {
+		close(fd);
+		return sva_fail(&ctx->log, -ENOTTY, "%s is not a character device, so not a VFIO cdev", path);
+	}
+	return open_bound(ctx, fd, path, pci, out);
+}
+
+static int is_cdev_name(const char *s)
+{
+	if (strncmp(s, "vfio", 4) != 0 || !s[4])
+		return 0;
+	for (s += 4; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+SVA_EXPORT int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out)
+{
+	char path[PATH_MAX], pci[16], cdev[32];
+	int ret;
+
+	if (!ctx || !out)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_open: ctx or out is NULL");
+	if (!name)
+		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: name is NULL");
+	if (!*name)
+		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: empty device name");
+	if (name[0] == '/')
+		return open_path(ctx, name, NULL, out);
+	if (is_cdev_name(name)) {
+		snprintf(path, sizeof(path), "%s/vfio/devices/%s", ctx->dev_root, name);
+		return open_path(ctx, path, NULL, out);
+	}
+	if (sva_pci_addr_parse(name, pci))
+		return sva_fail(&ctx->log, -EINVAL,
+				"'%s' is neither a VFIO cdev path (/dev/vfio/devices/vfioN), a cdev name (vfioN) "
+				"nor a PCI address (0000:41:00.0)",
+				name);
+	ret = sva_sysfs_pci_to_cdev(ctx->sysfs_root, pci, cdev, sizeof(cdev));
+	if (ret == -ENOENT)
+		return sva_fail(&ctx->log, ret, "no PCI device %s (looked in %s/bus/pci/devices)", pci,
+				ctx->sysfs_root);
+	if (ret)
+		return explain_no_cdev(ctx, pci);
+	snprintf(path, sizeof(path), "%s/vfio/devices/%s", ctx->dev_root, cdev);
+	return open_path(ctx, path, pci, out);
+}
+
+SVA_EXPORT int sva_dev_open_fd(struct sva_ctx *ctx, int passed, struct sva_dev **out)
+{
+	char link[64], target[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (!ctx || !out)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_open_fd: ctx or out is NULL");
+	if (passed < 0 || (fd = fcntl(passed, F_DUPFD_CLOEXEC, 3)) < 0) {
+		if (passed >= 0 && errno != EBADF)
+			return sva_fail(&ctx->log, -errno, "cannot duplicate fd %d: %s", passed, strerror(errno));
+		return sva_fail(&ctx->log, -EBADF, "sva_dev_open_fd: fd %d is not open", passed);
+	}
+	if (fstat(fd, &st) || !S_ISCHR(st.st_mode)) {
+		close(fd);
+		return sva_fail(&ctx->log, -ENOTTY, "fd %d is not a character device, so not a VFIO cdev", passed);
+	}
+	/* The path only labels the device; /proc may be absent in a container. */
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = '\0';
+	return open_bound(ctx, fd, n > 0 ? target : NULL, NULL, out);
+}

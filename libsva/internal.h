@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "chunks.h"
+#include "common.h"
 #include "sva/sva.h"
 
 #define SVA_EXPORT __attribute__((visibility("default")))
@@ -55,12 +56,6 @@ int sva_opts_copy(void *dst, size_t dst_size, const void *src);
 /* Copy out a size-prefixed info struct; -EINVAL if the caller's size is
  * smaller than src_size (the 1.0 size); bytes beyond src_size are zeroed. */
 int sva_info_copy(void *dst, const void *src, size_t src_size);
-
-/* --------------------------------------------------------------- pci_addr.c */
-
-/* Parse "DDDD:BB:DD.F" or "BB:DD.F" into canonical "dddd:bb:dd.f" (13 bytes + NUL).
- * Returns 0 or -EINVAL. */
-int sva_pci_addr_parse(const char *in, char out[16]);
 
 /* ------------------------------------------------------------------ sysfs.c */
 
@@ -197,7 +192,6 @@ struct sva_dev_backend {
 	int (*attach)(struct sva_dev *dev, uint32_t pt_id);
 	int (*detach)(struct sva_dev *dev);
 	int (*pasid_attach)(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id);
-	int (*pasid_replace)(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id);
 	int (*pasid_detach)(struct sva_dev *dev, uint32_t pasid);
 	void (*close)(struct sva_dev *dev);
 };

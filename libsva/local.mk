@@ -1,7 +1,17 @@
-# libsva itself.  A convenience library holds every object so unit tests can
-# reach internal functions; the installed library wraps it with the version script.
-noinst_LTLIBRARIES += libsva/libsva-internal.la
-libsva_libsva_internal_la_SOURCES = \
+# libsva itself.  Three convenience libraries:
+#   libsva-common    non-API code the tools share with the library (common.h)
+#   libsva-internal  every object of the installed library, which wraps it with
+#                    the version script
+#   libsva-test      the same sources built with SVA_TEST_HOOKS, for the tests:
+#                    the hooks and calls only tests use stay out of what ships
+noinst_LTLIBRARIES += libsva/libsva-common.la
+libsva_libsva_common_la_SOURCES = \
+	libsva/common.h \
+	libsva/pci_addr.c \
+	libsva/sysfs_attr.c
+libsva_libsva_common_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
+
+LIBSVA_SOURCES = \
 	libsva/internal.h \
 	libsva/kabi.h \
 	libsva/kabi_selftest.h \
@@ -11,7 +21,6 @@ libsva_libsva_internal_la_SOURCES = \
 	libsva/fork.c \
 	libsva/log.c \
 	libsva/opts.c \
-	libsva/pci_addr.c \
 	libsva/sysfs.c \
 	libsva/iommufd.c \
 	libsva/ctx.c \
@@ -36,8 +45,19 @@ libsva_libsva_internal_la_SOURCES = \
 	libsva/pasid_space.h \
 	libsva/pasid_space.c \
 	libsva/pasid_policy.c
-libsva_libsva_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS) $(LIBNUMA_CFLAGS)
-libsva_libsva_internal_la_LIBADD = $(LIBURING_LIBS) $(LIBNUMA_LIBS) $(PTHREAD_LIBS)
+LIBSVA_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS) $(LIBNUMA_CFLAGS)
+LIBSVA_LIBADD = libsva/libsva-common.la $(LIBURING_LIBS) $(LIBNUMA_LIBS) $(PTHREAD_LIBS)
+
+noinst_LTLIBRARIES += libsva/libsva-internal.la
+libsva_libsva_internal_la_SOURCES = $(LIBSVA_SOURCES)
+libsva_libsva_internal_la_CFLAGS = $(LIBSVA_CFLAGS)
+libsva_libsva_internal_la_LIBADD = $(LIBSVA_LIBADD)
+
+noinst_LTLIBRARIES += libsva/libsva-test.la
+libsva_libsva_test_la_SOURCES = $(LIBSVA_SOURCES)
+libsva_libsva_test_la_CPPFLAGS = $(AM_CPPFLAGS) -DSVA_TEST_HOOKS
+libsva_libsva_test_la_CFLAGS = $(LIBSVA_CFLAGS)
+libsva_libsva_test_la_LIBADD = $(LIBSVA_LIBADD)
 
 lib_LTLIBRARIES += libsva/libsva.la
 libsva_libsva_la_SOURCES =

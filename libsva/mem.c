@@ -78,7 +78,9 @@ static struct {
 	size_t n, cap;
 } g_mem = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+#ifdef SVA_TEST_HOOKS
 void (*sva_mem_test_race_hook)(uint64_t addr, uint64_t len);
+#endif
 
 /* A growable list of ranges. */
 struct rvec {
@@ -535,8 +537,10 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 					     nwin ? win[0].start : 0);
 			break;
 		}
+#ifdef SVA_TEST_HOOKS
 		if (sva_mem_test_race_hook)
 			sva_mem_test_race_hook(cand, maplen);
+#endif
 		ret = map_at(cand, maplen, huge, &e->backing);
 		if (ret == -EEXIST) {
 			/* Another thread mapped something there since maps was read. */

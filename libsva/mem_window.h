@@ -71,7 +71,8 @@ const char *sva_mem_backing_name(int backing);
 /*
  * Tests only: called between choosing an address and mapping it (with the
  * allocator's lock held), so a test can take the address first and check that
- * the allocator moves on to another.  NULL in normal use.
+ * the allocator moves on to another.  Defined only in the tests' copy of the
+ * library (libsva-test, built with SVA_TEST_HOOKS); NULL unless a test sets it.
  */
 extern void (*sva_mem_test_race_hook)(uint64_t addr, uint64_t len);
 

@@ -427,6 +427,7 @@ static inline void slot_publish(struct pasid_slot *sl, void *owner, void *drvdat
 	atomic_store_explicit(&sl->seq, seq_next(seq, SEQ_LIVE | (owner ? SEQ_OWNED : 0)), memory_order_release);
 }
 
+#ifdef SVA_TEST_HOOKS
 /*
  * Replace the pair of a LIVE slot.  Under the lock.  BUSY first: a reader that
  * loads any of the new pair (release stores, so the BUSY store is ordered
@@ -443,6 +444,7 @@ static void slot_reown(struct pasid_slot *sl, void *owner, void *drvdata)
 	atomic_store_explicit(&sl->owner, owner, memory_order_release);
 	atomic_store_explicit(&sl->seq, seq_next(seq, SEQ_LIVE | (owner ? SEQ_OWNED : 0)), memory_order_release);
 }
+#endif
 
 static inline void slot_take(struct sva_pasid_space *s, struct pasid_slot *sl, void *owner, void *drvdata)
 {
@@ -679,6 +681,8 @@ static const char *state_name(uint8_t st)
 	}
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only: they take exact values to set up a state (nothing in libsva does). */
 int sva_pasid_alloc_at(struct sva_pasid_space *s, uint32_t pasid, void *owner, void *drvdata)
 {
 	struct pasid_slot *sl;
@@ -720,6 +724,7 @@ out:
 		space_fail(s, err, "cannot allocate PASID %u: it is %s", pasid, state_name(st));
 	return err;
 }
+#endif
 
 /* -------------------------------------------------------------------- free */
 
@@ -822,6 +827,8 @@ SVA_EXPORT int sva_pasid_barrier(struct sva_pasid_space *s)
 	return moved;
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only: the seqcount readers are tested against an owner change. */
 int sva_pasid_set_owner(struct sva_pasid_space *s, uint32_t pasid, void *owner, void *drvdata)
 {
 	struct pasid_slot *sl;
@@ -838,6 +845,7 @@ int sva_pasid_set_owner(struct sva_pasid_space *s, uint32_t pasid, void *owner, 
 		return space_fail(s, -ENOENT, "cannot set the owner of PASID %u: it is %s", pasid, state_name(st));
 	return 0;
 }
+#endif
 
 /* ------------------------------------------------------------------ lookup */
 

@@ -35,6 +35,9 @@ int sva_pasid_alloc_ex(struct sva_pasid_space *space, unsigned int flags, void *
 		       uint32_t *pasid);
 int sva_pasid_alloc_owned(struct sva_pasid_space *space, void *owner, void *drvdata, uint32_t *pasid);
 
+/* These two are built only into the tests' copy of the library (libsva-test,
+ * with SVA_TEST_HOOKS): nothing in libsva calls them, so they do not ship. */
+
 /*
  * Allocate one specific value (to reserve it, or for a caller-chosen PASID).
  * Takes it whether never used or back in the pool.  Errors: -ERANGE outside

@@ -5,7 +5,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,40 +12,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-static int read_line(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-/* The basename of a symlink's target. */
-static int link_base(const char *path, char *out, size_t len)
-{
-	char target[PATH_MAX];
-	ssize_t n = readlink(path, target, sizeof(target) - 1);
-	const char *base;
-
-	if (n < 0)
-		return -errno;
-	target[n] = '\0';
-	base = strrchr(target, '/');
-	base = base ? base + 1 : target;
-	if (strlen(base) >= len)
-		return -ENAMETOOLONG;
-	strcpy(out, base);
-	return 0;
-}
 
 int sva_sysfs_pci_to_cdev(const char *root, const char *pci, char *cdev, size_t len)
 {
@@ -95,8 +60,8 @@ int sva_sysfs_numa_node(const char *root, const char *pci)
 	char path[PATH_MAX], buf[32], *end;
 	long node;
 
-	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/numa_node", root, pci);
-	if (read_line(path, buf, sizeof(buf)))
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s", root, pci);
+	if (sva_sysfs_read_attr(path, "numa_node", buf, sizeof(buf)))
 		return -1;
 	node = strtol(buf, &end, 10);
 	if (end == buf || node < 0 || node > INT_MAX)
@@ -108,8 +73,8 @@ int sva_sysfs_driver(const char *root, const char *pci, char *drv, size_t len)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver", root, pci);
-	return link_base(path, drv, len) ? -ENOENT : 0;
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s", root, pci);
+	return sva_sysfs_link_base(path, "driver", drv, len) ? -ENOENT : 0;
 }
 
 int sva_sysfs_iommu_group(const char *root, const char *pci)
@@ -117,8 +82,8 @@ int sva_sysfs_iommu_group(const char *root, const char *pci)
 	char path[PATH_MAX], grp[32], *end;
 	long n;
 
-	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/iommu_group", root, pci);
-	if (link_base(path, grp, sizeof(grp)))
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s", root, pci);
+	if (sva_sysfs_link_base(path, "iommu_group", grp, sizeof(grp)))
 		return -ENOENT;
 	n = strtol(grp, &end, 10);
 	if (end == grp || *end || n < 0 || n > INT_MAX)

@@ -1,6 +1,6 @@
 # PASID spaces (included from tests/local.mk): unit tests, a concurrency stress
 # test (meant for --enable-sanitizers=thread too), a replay of the fuzz target's
-# corpus, the benchmark, and the libFuzzer target itself when clang allows.
+# corpus, and the libFuzzer target itself when clang allows.
 
 pasid_tests = \
 	tests/unit/test-lock \
@@ -34,18 +34,14 @@ tests_stress_stress_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_fuzz_fuzz_replay_pasid_SOURCES = tests/fuzz/fuzz-replay.c tests/fuzz/fuzz-pasid.c tests/tap.h
 tests_fuzz_fuzz_replay_pasid_LDADD = $(TEST_LIBS)
 
-# `make` builds the benchmark; run it by hand: tests/bench/bench-pasid [--json]
-noinst_PROGRAMS += tests/bench/bench-pasid
-tests_bench_bench_pasid_SOURCES = tests/bench/bench-pasid.c
-tests_bench_bench_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
-
 if HAVE_FUZZER
 # Built from the sources, not the libtool library, so that every object gets
 # the fuzzer's instrumentation and these sanitizers whatever --enable-sanitizers
 # says (per-target flags replace AM_CFLAGS/AM_LDFLAGS).  Run it with
-# tests/fuzz/run-fuzz.sh SECONDS.
+# tests/fuzz/run-fuzz.sh SECONDS.  SVA_TEST_HOOKS: as libsva-test, the calls only tests use.
 noinst_PROGRAMS += tests/fuzz/fuzz-pasid
 tests_fuzz_fuzz_pasid_SOURCES = tests/fuzz/fuzz-pasid.c libsva/pasid_space.c libsva/lock.c libsva/log.c
+tests_fuzz_fuzz_pasid_CPPFLAGS = $(AM_CPPFLAGS) -DSVA_TEST_HOOKS
 tests_fuzz_fuzz_pasid_CFLAGS = -std=gnu11 $(WARN_CFLAGS) $(PTHREAD_CFLAGS) -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 tests_fuzz_fuzz_pasid_LDFLAGS = -fsanitize=fuzzer,address,undefined

@@ -11,7 +11,7 @@
 set -euo pipefail
 
 declare -A group=(
-	[build]="build-essential autoconf automake libtool autoconf-archive pkg-config liburing-dev libnuma-dev"
+	[build]="build-essential autoconf automake libtool autoconf-archive pkg-config liburing-dev libnuma-dev libjson-c-dev zlib1g-dev"
 	[vm]="qemu-system-x86 busybox-static flex bison bc libelf-dev libssl-dev cpio xz-utils"
 	[test]="clang libclang-rt-14-dev python3"
 	[pkg]="dpkg-dev debhelper lintian rpm cpio"

@@ -1,11 +1,25 @@
-# Command-line tools.
+# Command-line tools, each in its own folder of small files.
 
-# sva-info: the VFIO cdev devices of the machine and what libsva sees of them.
-# Linked with the convenience library for sva_pci_addr_parse(); otherwise it
-# uses only the public API.
+# sva-info: the VFIO cdev devices of the machine and what libsva sees of them
+# (tools/info/sva-info.h names the job of each file).  It uses the public API,
+# plus libsva-common for the PCI address and sysfs helpers the library has too.
 bin_PROGRAMS += tools/sva-info
-tools_sva_info_SOURCES = tools/sva-info.c
-tools_sva_info_LDADD = libsva/libsva-internal.la
+tools_sva_info_SOURCES = \
+	tools/info/sva-info.h \
+	tools/info/main.c \
+	tools/info/hints.c \
+	tools/info/devices.c \
+	tools/info/text.c \
+	tools/info/json.c \
+	tools/info/doctor.h \
+	tools/info/doctor.c \
+	tools/info/check_kernel.c \
+	tools/info/check_iommu.c \
+	tools/info/check_devices.c \
+	tools/info/check_pci.c \
+	tools/info/check_limits.c
+tools_sva_info_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS) $(ZLIB_CFLAGS)
+tools_sva_info_LDADD = libsva/libsva.la libsva/libsva-common.la $(JSON_C_LIBS) $(ZLIB_LIBS)
 
 # Its test drives the built binary against a fake sysfs tree.
 TESTS += tests/unit/test-sva-info.sh
@@ -20,10 +34,4 @@ tools_sva_demo_LDADD = libsva/libsva.la
 EXTRA_DIST += tools/test-all.sh tools/demo.sh .ci/run
 
 # sva-bench: every benchmark, each with its baseline and the ratio.
-bin_PROGRAMS += tools/sva-bench
-tools_sva_bench_SOURCES = tools/sva-bench.c tests/bench/bench-pasid.c tests/bench/bench-fault.c \
-	tests/kernel/ktest.h tests/tap.h
-tools_sva_bench_CPPFLAGS = $(AM_CPPFLAGS) -DSVA_BENCH_LIBRARY
-tools_sva_bench_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS)
-TESTS += tests/unit/test-sva-bench.sh
-EXTRA_DIST += tests/unit/test-sva-bench.sh
+include tools/bench/local.mk

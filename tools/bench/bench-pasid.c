@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "lock.h"
 #include "pasid_space.h"
 
@@ -476,9 +477,7 @@ static void run(int rounds, struct result res[2])
 	}
 }
 
-/* The benchmark, for this program's main and for tools/sva-bench. */
-int bench_pasid(int argc, char **argv);
-
+/* The benchmark, for this program's main and for sva-bench. */
 int bench_pasid(int argc, char **argv)
 {
 	bool json = false;

@@ -14,10 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sva/sva.h"
-
-int bench_pasid(int argc, char **argv);
-int bench_fault(int argc, char **argv);
+#include "bench.h"
 
 /* Why the fault benchmark cannot run here, or NULL if it can. */
 static const char *fault_unavailable(void)

@@ -18,7 +18,7 @@
 #include <getopt.h>
 #include <time.h>
 
-#include "../kernel/ktest.h"
+#include "bench.h"
 
 #define PG 4096ull
 #define REGION 0x40000000ull /* inside the mock aperture [16 MiB, 2 GiB) */
@@ -79,7 +79,7 @@ static void baseline_setup(struct baseline *b, struct sva_ctx *ctx, struct sva_d
 	    sva_iommufd_hwpt_alloc(ctx->fd, dev->info.dev_id, b->ioas,
 				   KABI_IOMMU_HWPT_FAULT_ID_VALID | KABI_IOMMU_HWPT_ALLOC_PASID, b->fault_id, &b->hwpt) ||
 	    dev->be->pasid_attach(dev, b->pasid, b->hwpt))
-		ktest_bail("baseline setup failed");
+		bench_bail("baseline setup failed");
 }
 
 static void baseline_trigger(struct baseline *b, uint64_t addr)
@@ -90,8 +90,8 @@ static void baseline_trigger(struct baseline *b, uint64_t addr)
 	cmd.trigger_iopf.pasid = b->pasid;
 	cmd.trigger_iopf.perm = KABI_IOMMU_PGFAULT_PERM_READ | KABI_IOMMU_PGFAULT_PERM_WRITE;
 	cmd.trigger_iopf.addr = addr;
-	if (ktest_cmd(b->ctx, &cmd))
-		ktest_bail("TRIGGER_IOPF failed");
+	if (bench_cmd(b->ctx, &cmd))
+		bench_bail("TRIGGER_IOPF failed");
 }
 
 /* Read one record, map its page, answer it. */
@@ -101,14 +101,14 @@ static void baseline_handle_one(struct baseline *b)
 	struct kabi_iommu_hwpt_page_response resp;
 
 	if (read(b->fault_fd, &rec, sizeof(rec)) != sizeof(rec))
-		ktest_bail("baseline: no fault record");
+		bench_bail("baseline: no fault record");
 	sva_iommufd_ioas_map(b->ctx->fd, b->ioas, rec.addr & ~(PG - 1), PG, rec.addr & ~(PG - 1),
 			     KABI_IOMMU_IOAS_MAP_FIXED_IOVA | KABI_IOMMU_IOAS_MAP_READABLE |
 				     KABI_IOMMU_IOAS_MAP_WRITEABLE);
 	resp.cookie = rec.cookie;
 	resp.code = KABI_IOMMUFD_PAGE_RESP_SUCCESS;
 	if (write(b->fault_fd, &resp, sizeof(resp)) != sizeof(resp))
-		ktest_bail("baseline: answer refused");
+		bench_bail("baseline: answer refused");
 }
 
 /* Detach and destroy what the baseline built, before the device goes. */
@@ -131,7 +131,7 @@ static void baseline_handle_timed(struct baseline *b)
 	uint64_t t0 = now_ns(), t1, t2;
 
 	if (read(b->fault_fd, &rec, sizeof(rec)) != sizeof(rec))
-		ktest_bail("baseline: no fault record");
+		bench_bail("baseline: no fault record");
 	t1 = now_ns();
 	sva_iommufd_ioas_map(b->ctx->fd, b->ioas, rec.addr & ~(PG - 1), PG, rec.addr & ~(PG - 1),
 			     KABI_IOMMU_IOAS_MAP_FIXED_IOVA | KABI_IOMMU_IOAS_MAP_READABLE |
@@ -140,7 +140,7 @@ static void baseline_handle_timed(struct baseline *b)
 	resp.cookie = rec.cookie;
 	resp.code = KABI_IOMMUFD_PAGE_RESP_SUCCESS;
 	if (write(b->fault_fd, &resp, sizeof(resp)) != sizeof(resp))
-		ktest_bail("baseline: answer refused");
+		bench_bail("baseline: answer refused");
 	t_read += t1 - t0;
 	t_map += t2 - t1;
 	t_write += now_ns() - t2;
@@ -170,7 +170,7 @@ static void side_setup(struct side *s, struct sva_ctx *ctx, struct sva_dev *dev,
 	s->ctx = ctx;
 	s->dev = dev;
 	if (sva_mm_new(ctx, &mo, &s->mm) || sva_bind(dev, s->mm, &bo, &s->bond))
-		ktest_bail("libsva setup failed");
+		bench_bail("libsva setup failed");
 }
 
 /* A benchmark of faults answered INVALID would measure nothing: refuse it. */
@@ -180,9 +180,9 @@ static void side_check(struct side *s, uint64_t want_pages, const char *what)
 
 	sva_bond_stats(s->bond, &st);
 	if (st.invalid)
-		ktest_bail("%s: %llu faults answered INVALID", what, (unsigned long long)st.invalid);
+		bench_bail("%s: %llu faults answered INVALID", what, (unsigned long long)st.invalid);
 	if (want_pages && st.pages_mapped != want_pages)
-		ktest_bail("%s: %llu pages mapped, expected %llu", what, (unsigned long long)st.pages_mapped,
+		bench_bail("%s: %llu pages mapped, expected %llu", what, (unsigned long long)st.pages_mapped,
 			   (unsigned long long)want_pages);
 }
 
@@ -195,7 +195,7 @@ static void side_free(struct side *s)
 static void side_trigger(struct side *s, uint64_t addr)
 {
 	if (sva_dev_inject_fault(s->dev, sva_bond_pasid(s->bond), addr, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 0))
-		ktest_bail("inject failed");
+		bench_bail("inject failed");
 }
 
 static uint64_t side_pages(struct side *s)
@@ -223,15 +223,15 @@ static int visible(struct sva_ctx *ctx, int access_fd, uint64_t addr)
 	rw.access_rw.iova = addr;
 	rw.access_rw.length = 1;
 	rw.access_rw.uptr = (uintptr_t)&byte;
-	return ktest_cmd(ctx, &rw) == 0;
+	return bench_cmd(ctx, &rw) == 0;
 }
 
 static int access_fd_for(struct sva_ctx *ctx, uint32_t ioas)
 {
 	struct kabi_iommu_test_cmd c = { .op = KABI_TEST_OP_CREATE_ACCESS, .id = ioas };
 
-	if (ktest_cmd(ctx, &c))
-		ktest_bail("CREATE_ACCESS failed");
+	if (bench_cmd(ctx, &c))
+		bench_bail("CREATE_ACCESS failed");
 	return (int)c.create_access.out_access_fd;
 }
 
@@ -267,7 +267,7 @@ static void random_faults(struct sva_ctx *ctx, struct sva_dev *dev, struct basel
 		side_trigger(&s, REGION + order[i] * PG);
 		t = now_ns();
 		if (sva_ctx_process_faults(ctx, 1) != 1)
-			ktest_bail("libsva did not handle the fault");
+			bench_bail("libsva did not handle the fault");
 		ssamp[i] = (double)(now_ns() - t);
 	}
 	side_check(&s, NPAGES, "random single-page");
@@ -317,7 +317,7 @@ static void queued_faults(struct sva_ctx *ctx, struct sva_dev *dev, struct basel
 			side_trigger(&s, REGION + pick[i] * PG);
 		t = now_ns();
 		if (sva_ctx_process_faults(ctx, QUEUED) != (int)QUEUED)
-			ktest_bail("libsva did not handle the queued faults");
+			bench_bail("libsva did not handle the queued faults");
 		ps[pair] = (double)(now_ns() - t) / QUEUED;
 		side_check(&s, QUEUED, scattered ? "64 queued, scattered" : "64 queued, adjacent");
 		side_free(&s);
@@ -350,10 +350,10 @@ static void run(struct sva_ctx *ctx, struct sva_dev *dev, struct results *res)
 	struct baseline b;
 	uint8_t *mem;
 
-	mem = ktest_map_at(REGION, NPAGES * PG * 2, PROT_READ | PROT_WRITE);
+	mem = bench_map_at(REGION, NPAGES * PG * 2, PROT_READ | PROT_WRITE);
 	/* 4 KiB pages only: this measures fault-around, not the whole-huge-page path. */
 	if (madvise(mem, NPAGES * PG * 2, MADV_NOHUGEPAGE))
-		ktest_bail("madvise(MADV_NOHUGEPAGE): %s (a kernel without CONFIG_ADVISE_SYSCALLS?)", strerror(errno));
+		bench_bail("madvise(MADV_NOHUGEPAGE): %s (a kernel without CONFIG_ADVISE_SYSCALLS?)", strerror(errno));
 	memset(mem, 1, NPAGES * PG * 2);
 	/* A PASID attach needs the RID on a PASID-compatible domain: a libsva bond
 	 * parks it there, and is kept for the whole run. */
@@ -376,7 +376,7 @@ static void run(struct sva_ctx *ctx, struct sva_dev *dev, struct results *res)
 
 		side_setup(&s, ctx, dev, 0);
 		if (sva_mm_prefault(s.mm, mem, NPAGES * PG))
-			ktest_bail("prefault failed");
+			bench_bail("prefault failed");
 		pf[r] = (double)touch(ctx, &s, REGION);
 		side_free(&s);
 	}
@@ -393,9 +393,7 @@ static void run(struct sva_ctx *ctx, struct sva_dev *dev, struct results *res)
 	munmap(mem, NPAGES * PG * 2);
 }
 
-/* The benchmark, for this program's main and for tools/sva-bench. */
-int bench_fault(int argc, char **argv);
-
+/* The benchmark, for this program's main and for sva-bench. */
 int bench_fault(int argc, char **argv)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_FAULT_POLL, .pasid_grace_ns = 1 };
@@ -406,9 +404,9 @@ int bench_fault(int argc, char **argv)
 	double rand_ratio, seq_cut, batch_gain, scat_gain;
 
 	if (sva_ctx_new(&o, &ctx))
-		ktest_bail("no /dev/iommu (run in the test VM: tests/vm/run-vm.sh --raw)");
+		bench_bail("no /dev/iommu (run in the test VM: tests/vm/run-vm.sh --raw)");
 	if (sva_dev_open_mock(ctx, NULL, &dev))
-		ktest_bail("no iommufd selftest mock (CONFIG_IOMMUFD_TEST)");
+		bench_bail("no iommufd selftest mock (CONFIG_IOMMUFD_TEST)");
 	run(ctx, dev, &res);
 	rand_ratio = res.sva_rand_ns / res.base_rand_ns;
 	seq_cut = 1.0 / res.sva_seq_faults;

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What the benchmarks of sva-bench share.  They measure libsva's internals
+ * (the PASID space, the fault engine against a hand-written handler on the
+ * same backend), so sva-bench links the library's objects, not just its API.
+ */
+#ifndef SVA_BENCH_H
+#define SVA_BENCH_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "kabi_selftest.h"
+
+/* The benchmarks; argv may hold --json.  0, or 1 if one could not run. */
+int bench_pasid(int argc, char **argv);
+int bench_fault(int argc, char **argv);
+
+/* Stop: something the benchmark needs is missing or broke (TAP's word for it,
+ * which make bench-vm's log shows as it is). */
+__attribute__((format(printf, 1, 2), noreturn)) static inline void bench_bail(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("Bail out! ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	exit(1);
+}
+
+/* An IOMMU_TEST_CMD on the context's iommufd; returns 0 or -errno. */
+static inline int bench_cmd(struct sva_ctx *ctx, struct kabi_iommu_test_cmd *cmd)
+{
+	cmd->size = sizeof(*cmd);
+	return ioctl(sva_ctx_fd(ctx), KABI_IOMMU_TEST_CMD, cmd) ? -errno : 0;
+}
+
+/* Map `len` bytes at exactly `addr` (low, device-reachable VAs), or bail out. */
+static inline void *bench_map_at(uint64_t addr, size_t len, int prot)
+{
+	void *p = mmap((void *)(uintptr_t)addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED || p != (void *)(uintptr_t)addr)
+		bench_bail("mmap at 0x%llx: %s", (unsigned long long)addr, strerror(errno));
+	return p;
+}
+
+#endif /* SVA_BENCH_H */

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* sva-info: errno names, and what to do about what does not open. */
+#include <errno.h>
+#include <stddef.h>
+
+#include "sva-info.h"
+
+static const struct {
+	int err;
+	const char *name;
+} errno_names[] = {
+	{ EPERM, "EPERM" },   { ENOENT, "ENOENT" },	  { EIO, "EIO" },
+	{ ENXIO, "ENXIO" },   { EBADF, "EBADF" },	  { ENOMEM, "ENOMEM" },
+	{ EACCES, "EACCES" }, { EFAULT, "EFAULT" },	  { EBUSY, "EBUSY" },
+	{ EEXIST, "EEXIST" }, { ENODEV, "ENODEV" },	  { ENOTDIR, "ENOTDIR" },
+	{ EINVAL, "EINVAL" }, { EMFILE, "EMFILE" },	  { ENFILE, "ENFILE" },
+	{ ENOTTY, "ENOTTY" }, { ERANGE, "ERANGE" },	  { ENAMETOOLONG, "ENAMETOOLONG" },
+	{ ELOOP, "ELOOP" },   { EOPNOTSUPP, "EOPNOTSUPP" }, { ENOSPC, "ENOSPC" },
+	{ EROFS, "EROFS" },   { ENOTCONN, "ENOTCONN" },
+};
+
+const char *errno_name(int err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(errno_names); i++)
+		if (errno_names[i].err == err)
+			return errno_names[i].name;
+	return NULL;
+}
+
+/* What to do about an iommufd that does not open (err is negative). */
+const char *iommu_hint(int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return "the kernel needs CONFIG_IOMMUFD (try 'modprobe iommufd')";
+	case -EACCES:
+	case -EPERM:
+		return "permission denied: run as root, or give your user access to it (a udev rule)";
+	case -ENOTTY:
+		return "it is not an iommufd device node";
+	default:
+		return NULL;
+	}
+}
+
+/* What to do about a device that does not open (err is negative). */
+const char *dev_hint(int err)
+{
+	switch (err) {
+	case -ENODEV:
+		return "there is no VFIO cdev directory: the kernel lacks CONFIG_VFIO_DEVICE_CDEV, "
+		       "or no device is bound to vfio-pci";
+	case -ENOENT:
+		return "the device node is missing (is udev running? is the dev root right?)";
+	case -EACCES:
+	case -EPERM:
+		return "permission denied: run as root, or give your user access to the device node";
+	case -EBUSY:
+		return "in use: another process has it open (one cdev user at a time), or its VFIO group is open";
+	case -ENOTTY:
+		return "it is not a VFIO cdev device";
+	default:
+		return NULL;
+	}
+}

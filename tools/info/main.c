@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva-info: list the VFIO cdev devices of this machine and what libsva sees of
+ * them.  sysfs describes each device (PCI address, IDs, driver, IOMMU group,
+ * NUMA node) without opening anything; where the iommufd opens, each device is
+ * also opened through libsva to read its IOMMU hardware info.
+ *
+ * Listing nothing is not an error: a machine without an IOMMU or without VFIO
+ * devices gets a sentence saying so, and exit status 0.  Exit status 1 means the
+ * listing itself failed (unreadable sysfs, out of memory, write error), 2 a
+ * usage error.
+ *
+ * With --doctor it checks instead whether the machine can do SVA, one PASS,
+ * WARN, FAIL or SKIP line per check, each failure with what to do; the exit
+ * status is then 0 (nothing worse than PASS/SKIP), 3 (a WARN) or 4 (a FAIL),
+ * with 1 and 2 meaning what they mean for the listing.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sva-info.h"
+
+#ifndef PACKAGE_VERSION
+#define SVA_INFO_STR_(x) #x
+#define SVA_INFO_STR(x) SVA_INFO_STR_(x)
+#define PACKAGE_VERSION SVA_INFO_STR(SVA_VERSION_MAJOR) "." SVA_INFO_STR(SVA_VERSION_MINOR)
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " PROG " [OPTION]...\n"
+		"List the VFIO cdev devices of this machine and their IOMMU capabilities,\n"
+		"or with --doctor check whether this machine can do SVA and say what to fix.\n"
+		"\n"
+		"  -d, --doctor           check kernel, IOMMU, devices, limits and huge pages:\n"
+		"                         one PASS, WARN, FAIL or SKIP line per check\n"
+		"  -j, --json             print one JSON object instead of text\n"
+		"      --sysfs-root=DIR   read sysfs from DIR (default: $SVA_SYSFS_ROOT, or /sys)\n"
+		"      --dev-root=DIR     find device nodes under DIR (default: $SVA_DEV_ROOT, or /dev)\n"
+		"      --iommu-path=PATH  the iommufd node (default: DEV_ROOT/iommu)\n"
+		"      --proc-root=DIR    --doctor: read procfs from DIR (default: /proc)\n"
+		"      --kernel-config=FILE  --doctor: the kernel config, plain or gzip\n"
+		"                         (default: PROC_ROOT/config.gz, then /boot/config-RELEASE)\n"
+		"      --no-open          read sysfs only: do not open (and so reset) the devices\n"
+		"  -v, --verbose          libsva logs at debug level (default: $SVA_LOG, or warn)\n"
+		"  -h, --help             print this help and exit\n"
+		"  -V, --version          print the version and exit\n"
+		"\n"
+		"Exit status: 0 on success, also when no device or no IOMMU is found;\n"
+		"1 if the listing failed; 2 on a usage error.  With --doctor: 0 if every\n"
+		"check passed (or was skipped), 3 if the worst was a WARN, 4 if a FAIL.\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt) {
+		fputs(PROG ": ", stderr);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	fputs("Try '" PROG " --help' for more information.\n", stderr);
+	return 2;
+}
+
+enum { OPT_SYSFS_ROOT = 256, OPT_DEV_ROOT, OPT_IOMMU_PATH, OPT_NO_OPEN, OPT_PROC_ROOT, OPT_KERNEL_CONFIG };
+
+static const struct option long_options[] = {
+	{ "doctor", no_argument, NULL, 'd' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT },
+	{ "dev-root", required_argument, NULL, OPT_DEV_ROOT },
+	{ "iommu-path", required_argument, NULL, OPT_IOMMU_PATH },
+	{ "no-open", no_argument, NULL, OPT_NO_OPEN },
+	{ "proc-root", required_argument, NULL, OPT_PROC_ROOT },
+	{ "kernel-config", required_argument, NULL, OPT_KERNEL_CONFIG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* $name if set and not empty, else dflt. */
+static const char *env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : dflt;
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, "djvhV", long_options, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			o->doctor = true;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf(PROG " (libsva) %s\n", PACKAGE_VERSION);
+			return 0;
+		case OPT_SYSFS_ROOT:
+		case OPT_DEV_ROOT:
+		case OPT_IOMMU_PATH:
+		case OPT_PROC_ROOT:
+		case OPT_KERNEL_CONFIG:
+			if (!*optarg)
+				return usage_error("--%s needs a non-empty argument",
+						   c == OPT_SYSFS_ROOT	  ? "sysfs-root"
+						   : c == OPT_DEV_ROOT	  ? "dev-root"
+						   : c == OPT_IOMMU_PATH  ? "iommu-path"
+						   : c == OPT_PROC_ROOT	  ? "proc-root"
+									  : "kernel-config");
+			if (c == OPT_SYSFS_ROOT)
+				o->sysfs_root = optarg;
+			else if (c == OPT_DEV_ROOT)
+				o->dev_root = optarg;
+			else if (c == OPT_IOMMU_PATH)
+				o->iommu_path = optarg;
+			else if (c == OPT_PROC_ROOT)
+				o->proc_root = optarg;
+			else
+				o->kernel_config = optarg;
+			break;
+		case OPT_NO_OPEN:
+			o->no_open = true;
+			break;
+		default: /* getopt_long() has said what is wrong */
+			return usage_error(NULL);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->doctor && (o->proc_root || o->kernel_config))
+		return usage_error("--%s goes with --doctor", o->proc_root ? "proc-root" : "kernel-config");
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct iommu_rec im = { .err = 0 };
+	struct sva_ctx_opts copts = { .size = sizeof(copts) };
+	struct sva_ctx *ctx = NULL;
+	static char cwd[PATH_MAX], dev_root[PATH_MAX];
+	struct dev_rec *devs;
+	struct stat st;
+	int n, ret;
+
+	ret = parse_args(argc, argv, &o);
+	if (ret >= 0)
+		return ret;
+	if (!o.sysfs_root)
+		o.sysfs_root = env_or("SVA_SYSFS_ROOT", "/sys");
+	if (!o.dev_root)
+		o.dev_root = env_or("SVA_DEV_ROOT", "/dev");
+	if (!o.proc_root)
+		o.proc_root = "/proc";
+	/* sva_dev_open() takes only absolute paths: anchor a relative dev root. */
+	if (o.dev_root[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    (size_t)snprintf(dev_root, sizeof(dev_root), "%s/%s", cwd, o.dev_root) >= sizeof(dev_root)) {
+			fprintf(stderr, PROG ": cannot make the dev root %s absolute: %s\n", o.dev_root,
+				strerror(errno ? errno : ENAMETOOLONG));
+			return 1;
+		}
+		o.dev_root = dev_root;
+	}
+	if (o.iommu_path)
+		snprintf(im.path, sizeof(im.path), "%s", o.iommu_path);
+	else if ((size_t)snprintf(im.path, sizeof(im.path), "%s/iommu", o.dev_root) >= sizeof(im.path))
+		return usage_error("--dev-root is too long");
+
+	ret = stat(o.sysfs_root, &st) ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+	if (ret) {
+		fprintf(stderr, PROG ": sysfs root %s: %s\n", o.sysfs_root, strerror(ret));
+		return 1;
+	}
+	n = collect_devices(&o, &devs);
+	if (n < 0) {
+		fprintf(stderr, PROG ": cannot list %s/class/vfio-dev: %s\n", o.sysfs_root, strerror(-n));
+		return 1;
+	}
+
+	copts.iommu_path = im.path;
+	copts.sysfs_root = o.sysfs_root;
+	copts.dev_root = o.dev_root;
+	/* The doctor says what went wrong itself: no library log unless asked for. */
+	copts.log_level = o.verbose ? SVA_LOG_DEBUG : o.doctor ? SVA_LOG_OFF : SVA_LOG_DEFAULT;
+	im.err = sva_ctx_new(&copts, &ctx);
+	for (int i = 0; i < n; i++) {
+		if (o.no_open) {
+			devs[i].hw = HW_NOT_OPENED;
+		} else if (im.err) {
+			devs[i].hw = HW_NO_IOMMUFD;
+		} else if (devs[i].node_err == -ENAMETOOLONG) {
+			devs[i].hw = HW_OPEN_FAILED;
+			devs[i].hw_err = -ENAMETOOLONG;
+		} else {
+			probe_hw(ctx, &devs[i]);
+		}
+	}
+	sva_ctx_free(ctx);
+
+	if (o.doctor) {
+		ret = run_doctor(&o, &im, im.err == 0, devs, n);
+	} else if (o.json) {
+		ret = print_json(&o, &im, devs, n) ? 1 : 0;
+		if (ret)
+			fprintf(stderr, PROG ": out of memory\n");
+	} else {
+		print_text(&im, devs, n);
+		ret = 0;
+	}
+	free(devs);
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, PROG ": writing the output failed: %s\n", strerror(errno));
+		return 1;
+	}
+	return ret;
+}
