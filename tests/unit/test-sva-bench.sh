@@ -11,14 +11,18 @@ bench=${top_builddir:-.}/tools/sva-bench
 if [ -e /dev/iommu ]; then
     skip "this host has /dev/iommu: the skip path is not reachable"
     skip "(same)"
+    skip "(same)"
 else
     out=$("$bench" fault 2>/dev/null); rc=$?
     [ $rc -eq 0 ] && echo "$out" | grep -q "skipped: no usable /dev/iommu"
     ok $? "without /dev/iommu the fault benchmark is skipped with the reason (exit 0)"
+    out=$("$bench" coherence 2>/dev/null); rc=$?
+    [ $rc -eq 0 ] && echo "$out" | grep -q "coherence benchmark skipped: no usable /dev/iommu"
+    ok $? "without /dev/iommu the coherence benchmark is skipped with the reason (exit 0)"
     out=$("$bench" --json fault 2>/dev/null)
     if command -v python3 >/dev/null 2>&1; then
-        echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pasid"] is None and "skipped" in d["fault"]'
-        ok $? "--json: valid JSON with pasid null and fault skipped"
+        echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pasid"] is None and d["coherence"] is None and "skipped" in d["fault"]'
+        ok $? "--json: valid JSON with pasid and coherence null and fault skipped"
     else
         skip "python3 not installed: cannot validate the JSON"
     fi

@@ -22,6 +22,7 @@
 /* The benchmarks; argv may hold --json.  0, or 1 if one could not run. */
 int bench_pasid(int argc, char **argv);
 int bench_fault(int argc, char **argv);
+int bench_coherence(int argc, char **argv);
 
 /* Stop: something the benchmark needs is missing or broke (TAP's word for it,
  * which make bench-vm's log shows as it is). */

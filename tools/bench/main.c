@@ -8,6 +8,8 @@
  *   fault   the fault engine against the minimal handler (trigger, read one
  *           record, map one page, answer); needs /dev/iommu with the iommufd
  *           selftest mock (CONFIG_IOMMUFD_TEST): the test VM, `make bench-vm`
+ *   coherence  munmap/madvise of tracked memory against untracked memory, and
+ *           first touch of registered memory; needs /dev/iommu and userfaultfd
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,8 +18,9 @@
 
 #include "bench.h"
 
-/* Why the fault benchmark cannot run here, or NULL if it can. */
-static const char *fault_unavailable(void)
+/* Why a benchmark that needs /dev/iommu (and, with mock, the selftest mock)
+ * cannot run here, or NULL if it can. */
+static const char *iommu_unavailable(int mock)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .log_level = SVA_LOG_OFF };
 	struct sva_ctx *ctx;
@@ -26,9 +29,9 @@ static const char *fault_unavailable(void)
 
 	if (sva_ctx_new(&o, &ctx))
 		return "no usable /dev/iommu here (run it in the test VM: make bench-vm)";
-	if (sva_dev_open_mock(ctx, NULL, &dev))
+	if (mock && sva_dev_open_mock(ctx, NULL, &dev))
 		why = "the kernel has no iommufd selftest mock, CONFIG_IOMMUFD_TEST (run it in the test VM: make bench-vm)";
-	else
+	else if (mock)
 		sva_dev_close(dev);
 	sva_ctx_free(ctx);
 	return why;
@@ -36,11 +39,22 @@ static const char *fault_unavailable(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sva-bench [--json] [pasid|fault|all]\n"
-		   "  pasid  PASID allocation and lookup vs a mutex+bitmap allocator (no IOMMU needed)\n"
-		   "  fault  the fault engine vs a minimal fault handler (needs CONFIG_IOMMUFD_TEST)\n"
-		   "  all    both (the default)\n");
+	fprintf(f, "usage: sva-bench [--json] [pasid|fault|coherence|all]\n"
+		   "  pasid      PASID allocation and lookup vs a mutex+bitmap allocator (no IOMMU needed)\n"
+		   "  fault      the fault engine vs a minimal fault handler (needs CONFIG_IOMMUFD_TEST)\n"
+		   "  coherence  munmap/madvise/first touch of tracked vs untracked memory (needs /dev/iommu)\n"
+		   "  all        every one (the default)\n");
 }
+
+static const struct bench {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	int needs; /* 0: nothing, 1: /dev/iommu, 2: and the selftest mock */
+} benches[] = {
+	{ "pasid", bench_pasid, 0 },
+	{ "fault", bench_fault, 2 },
+	{ "coherence", bench_coherence, 1 },
+};
 
 int main(int argc, char **argv)
 {
@@ -50,8 +64,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	char json_arg[] = "--json", *sub_argv[3] = { argv[0], NULL, NULL };
-	int json = 0, pasid = 1, fault = 1, c, rc = 0;
-	const char *why;
+	const char *only = NULL;
+	int json = 0, c, rc = 0, first = 1;
 
 	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -67,39 +81,40 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		if (optind + 1 < argc || (strcmp(argv[optind], "pasid") && strcmp(argv[optind], "fault") &&
-					  strcmp(argv[optind], "all"))) {
+		int known = !strcmp(argv[optind], "all");
+
+		for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
+			known |= !strcmp(argv[optind], benches[i].name);
+		if (optind + 1 < argc || !known) {
 			usage(stderr);
 			return 2;
 		}
-		pasid = strcmp(argv[optind], "fault") != 0;
-		fault = strcmp(argv[optind], "pasid") != 0;
+		if (strcmp(argv[optind], "all"))
+			only = argv[optind];
 	}
 	if (json)
 		sub_argv[1] = json_arg;
-	why = fault ? fault_unavailable() : NULL;
-	if (json)
-		printf("{\"pasid\":");
-	if (pasid) {
-		fflush(stdout);
-		rc |= bench_pasid(json ? 2 : 1, sub_argv);
-	} else if (json) {
-		printf("null");
-	}
-	if (json)
-		printf(",\"fault\":");
-	else if (pasid && fault)
-		printf("\n");
-	if (fault && !why) {
-		fflush(stdout);
-		rc |= bench_fault(json ? 2 : 1, sub_argv);
-	} else if (fault) {
+	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
+		const struct bench *b = &benches[i];
+		const char *why = b->needs ? iommu_unavailable(b->needs == 2) : NULL;
+		int run = !only || !strcmp(only, b->name);
+
 		if (json)
-			printf("{\"skipped\":\"%s\"}", why);
-		else
-			printf("fault benchmark skipped: %s\n", why);
-	} else if (json) {
-		printf("null");
+			printf("%s\"%s\":", first ? "{" : ",", b->name);
+		else if (!first && run)
+			printf("\n");
+		first = 0;
+		if (run && !why) {
+			fflush(stdout);
+			rc |= b->run(json ? 2 : 1, sub_argv);
+		} else if (run) {
+			if (json)
+				printf("{\"skipped\":\"%s\"}", why);
+			else
+				printf("%s benchmark skipped: %s\n", b->name, why);
+		} else if (json) {
+			printf("null");
+		}
 	}
 	if (json)
 		printf("}\n");

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bench-coherence: what coherence tracking costs the process, against the same
+ * operations on untracked memory, in one run (needs /dev/iommu: the test VM).
+ *
+ *   munmap, madvise(MADV_DONTNEED) of 4 KiB and 2 MiB that a tracked address
+ *   space has mapped (so registered, and the caller waits for the monitor to
+ *   read the event), against the same memory mapped in an untracked address
+ *   space; target: tracked <= 3x untracked.
+ *   first touch of registered memory against unregistered memory (no CPU fault
+ *   may be intercepted); target <= 1.05x.
+ *   sva_mm_fence() with nothing pending (no system call).
+ * Each figure is the median over iterations that alternate tracked and
+ * untracked, with the min and max of the per-round ratio over ROUNDS rounds.
+ */
+#include <time.h>
+
+#include "bench.h"
+#include "track.h"
+
+#define PG 4096ull
+#define REGION 0x48000000ull /* low and free; no device, so any address is in the IOAS */
+#define ITERS 200
+#define ROUNDS 7
+#define TOUCH_PAGES 512u
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return v[n / 2];
+}
+
+/* A fresh mapping at REGION, touched, and made visible in mm. */
+static unsigned char *visible(struct sva_mm *mm, size_t len)
+{
+	unsigned char *p = bench_map_at(REGION, len, PROT_READ | PROT_WRITE);
+
+	if (len >= (2u << 20))
+		madvise(p, len, MADV_NOHUGEPAGE); /* the same 4 KiB pages on both sides */
+	memset(p, 1, len);
+	if (sva_mm_prefault(mm, p, len))
+		bench_bail("sva_mm_prefault of %zu bytes failed", len);
+	return p;
+}
+
+/* One timed munmap (op 0) or madvise(DONTNEED) (op 1) of len bytes visible in mm. */
+static double one(struct sva_mm *mm, size_t len, int op)
+{
+	unsigned char *p = visible(mm, len);
+	uint64_t t0 = now_ns(), t1;
+
+	if (op == 0)
+		munmap(p, len);
+	else
+		madvise(p, len, MADV_DONTNEED);
+	t1 = now_ns();
+	sva_mm_fence(mm);
+	sva_mm_invalidate(mm, p, len); /* the untracked side: unpin what the op left */
+	if (op == 1)
+		munmap(p, len);
+	return (double)(t1 - t0);
+}
+
+struct figure {
+	double tracked, untracked, ratio, rmin, rmax;
+	int met;
+};
+
+static void op_figure(struct sva_mm *tr, struct sva_mm *un, size_t len, int op, double target, struct figure *f)
+{
+	double rt[ROUNDS], ru[ROUNDS], ratio[ROUNDS];
+
+	for (int r = 0; r < ROUNDS; r++) {
+		double t[ITERS], u[ITERS];
+
+		for (int i = 0; i < ITERS; i++) {
+			t[i] = one(tr, len, op);
+			u[i] = one(un, len, op);
+		}
+		rt[r] = median(t, ITERS);
+		ru[r] = median(u, ITERS);
+		ratio[r] = rt[r] / ru[r];
+	}
+	f->tracked = median(rt, ROUNDS);
+	f->untracked = median(ru, ROUNDS);
+	f->met = 0;
+	for (int r = 0; r < ROUNDS; r++)
+		f->met += ratio[r] <= target;
+	f->ratio = median(ratio, ROUNDS);
+	f->rmin = ratio[0];
+	f->rmax = ratio[ROUNDS - 1];
+}
+
+/* First touch of TOUCH_PAGES pages, registered with the userfaultfd or not. */
+static double touch(int registered)
+{
+	size_t len = TOUCH_PAGES * PG;
+	unsigned char *p = bench_map_at(REGION, len, PROT_READ | PROT_WRITE);
+	uint64_t t0, t1;
+
+	madvise(p, len, MADV_NOHUGEPAGE);
+	if (registered && sva_track_register(REGION, REGION + len))
+		bench_bail("registering the touch region failed");
+	t0 = now_ns();
+	for (size_t i = 0; i < len; i += PG)
+		p[i] = 1;
+	t1 = now_ns();
+	munmap(p, len);
+	return (double)(t1 - t0) / TOUCH_PAGES;
+}
+
+static void touch_figure(struct figure *f)
+{
+	double rt[ROUNDS], ru[ROUNDS], ratio[ROUNDS];
+
+	for (int r = 0; r < ROUNDS; r++) {
+		double t[21], u[21];
+
+		for (int i = 0; i < 21; i++) {
+			t[i] = touch(1);
+			u[i] = touch(0);
+		}
+		rt[r] = median(t, 21);
+		ru[r] = median(u, 21);
+		ratio[r] = rt[r] / ru[r];
+	}
+	f->tracked = median(rt, ROUNDS);
+	f->untracked = median(ru, ROUNDS);
+	f->met = 0;
+	for (int r = 0; r < ROUNDS; r++)
+		f->met += ratio[r] <= 1.05;
+	f->ratio = median(ratio, ROUNDS);
+	f->rmin = ratio[0];
+	f->rmax = ratio[ROUNDS - 1];
+}
+
+static double fence_ns(struct sva_mm *mm)
+{
+	uint64_t t0 = now_ns();
+
+	for (int i = 0; i < 100000; i++)
+		sva_mm_fence(mm);
+	return (double)(now_ns() - t0) / 100000;
+}
+
+static const char *verdict(const struct figure *f)
+{
+	return f->ratio <= 0 ? "?" : f->met * 2 > ROUNDS ? "met" : "MISSED";
+}
+
+int bench_coherence(int argc, char **argv)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .log_level = SVA_LOG_ERROR };
+	struct sva_mm_opts uo = { .size = sizeof(uo), .flags = SVA_MM_UNTRACKED };
+	struct sva_mm_stats st = { .size = sizeof(st) };
+	struct figure f[5];
+	static const char *names[5] = { "munmap_4k", "munmap_2m", "madvise_dontneed_4k", "madvise_dontneed_2m",
+					"first_touch" };
+	static const char *labels[5] = { "munmap 4 KiB", "munmap 2 MiB", "madvise(DONTNEED) 4 KiB",
+					 "madvise(DONTNEED) 2 MiB", "first touch, per page" };
+	static const double targets[5] = { 3, 3, 3, 3, 1.05 };
+	int json = argc > 1 && strcmp(argv[1], "--json") == 0;
+	struct sva_ctx *ctx;
+	struct sva_mm *tr, *un;
+	double fence;
+
+	if (sva_ctx_new(&o, &ctx))
+		bench_bail("no /dev/iommu (run in the test VM: make bench-vm)");
+	if (sva_mm_new(ctx, NULL, &tr) || sva_mm_new(ctx, &uo, &un))
+		bench_bail("sva_mm_new failed");
+	sva_mm_stats(tr, &st);
+	if (!(st.flags & SVA_MM_STAT_TRACKED))
+		bench_bail("coherence tracking is unavailable here (%s)", strerror(-st.untracked_reason));
+	op_figure(tr, un, PG, 0, 3, &f[0]);
+	op_figure(tr, un, 2u << 20, 0, 3, &f[1]);
+	op_figure(tr, un, PG, 1, 3, &f[2]);
+	op_figure(tr, un, 2u << 20, 1, 3, &f[3]);
+	touch_figure(&f[4]);
+	fence = fence_ns(tr);
+	if (json) {
+		printf("{\"benchmark\":\"coherence\",\"rounds\":%d", ROUNDS);
+		for (int i = 0; i < 5; i++)
+			printf(",\"%s\":{\"tracked_ns\":%.0f,\"untracked_ns\":%.0f,\"ratio\":%.3f,\"ratio_min\":%.3f,"
+			       "\"ratio_max\":%.3f,\"rounds_met\":%d,\"target_max\":%.2f,\"met\":%s}",
+			       names[i], f[i].tracked, f[i].untracked, f[i].ratio, f[i].rmin, f[i].rmax, f[i].met,
+			       targets[i], f[i].met * 2 > ROUNDS ? "true" : "false");
+		printf(",\"fence_idle_ns\":%.1f}\n", fence);
+	} else {
+		printf("bench-coherence: tracked vs untracked memory, %d rounds (medians; ratio min-max over rounds)\n",
+		       ROUNDS);
+		for (int i = 0; i < 5; i++)
+			printf("  %s: tracked %.2f us, untracked %.2f us: %.2fx (%.2f-%.2f, %d/%d rounds met; target "
+			       "<= %.2fx) %s\n",
+			       labels[i], f[i].tracked / 1e3, f[i].untracked / 1e3, f[i].ratio, f[i].rmin, f[i].rmax,
+			       f[i].met, ROUNDS, targets[i], verdict(&f[i]));
+		printf("  sva_mm_fence with nothing pending: %.1f ns\n", fence);
+	}
+	sva_mm_free(tr);
+	sva_mm_free(un);
+	sva_ctx_free(ctx);
+	return 0;
+}
+
+#ifndef SVA_BENCH_LIBRARY
+int main(int argc, char **argv)
+{
+	return bench_coherence(argc, argv);
+}
+#endif
