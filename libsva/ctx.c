@@ -155,6 +155,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	ctx->pid = getpid();
 	ctx->fd = -1;
 	pthread_mutex_init(&ctx->devs_lock, NULL);
+	pthread_mutex_init(&ctx->pasid_lock, NULL);
 	pthread_mutex_init(&ctx->fe.lock, NULL);
 	pthread_mutex_init(&ctx->fe.setup, NULL);
 	ctx->fe.poll_mode = opts.flags & SVA_CTX_FAULT_POLL;
@@ -212,6 +213,7 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	free(ctx->dev_root);
 	sva_log_fini(&ctx->log);
 	pthread_mutex_destroy(&ctx->devs_lock);
+	pthread_mutex_destroy(&ctx->pasid_lock);
 	pthread_mutex_destroy(&ctx->fe.lock);
 	pthread_mutex_destroy(&ctx->fe.setup);
 	free(ctx);

@@ -29,7 +29,10 @@ libsva_libsva_internal_la_SOURCES = \
 	libsva/mem_window.c \
 	libsva/pasid_space.h \
 	libsva/pasid_space.c \
-	libsva/pasid_policy.c
+	libsva/pasid_policy.c \
+	libsva/pasid_map.h \
+	libsva/pasid_map.c \
+	libsva/bond_pasid.c
 libsva_libsva_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS) $(LIBNUMA_CFLAGS)
 libsva_libsva_internal_la_LIBADD = $(LIBURING_LIBS) $(LIBNUMA_LIBS) $(PTHREAD_LIBS)
 

@@ -29,8 +29,14 @@ int sva_pasid_space_create(const struct sva_pasid_space_opts *opts, const struct
  * Allocate as sva_pasid_alloc() and store `owner` beside drvdata.  A PASID
  * with an owner can only be freed by sva_pasid_free_owned() with that owner;
  * sva_pasid_free() refuses it with -EBUSY, so a driver cannot pull a PASID
- * from under a live bond.  Errors: -ENOSPC, -ENOMEM, -EINVAL (NULL pasid).
+ * from under a live bond.  An owner with bit 0 set is a tag, not an owner
+ * (SVA_PASID_TAG): lookups return it, but the PASID stays freeable by
+ * sva_pasid_free() (pasid_policy.c tags a driver's allocation with its device,
+ * so that drvdata lookups are per device).  Errors: -ENOSPC, -ENOMEM, -EINVAL
+ * (NULL pasid).
  */
+#define SVA_PASID_TAG(p) ((void *)((uintptr_t)(p) | 1u))
+#define SVA_PASID_IS_TAG(p) (((uintptr_t)(p) & 1u) != 0)
 int sva_pasid_alloc_ex(struct sva_pasid_space *space, unsigned int flags, void *owner, void *drvdata,
 		       uint32_t *pasid);
 int sva_pasid_alloc_owned(struct sva_pasid_space *space, void *owner, void *drvdata, uint32_t *pasid);
@@ -95,5 +101,25 @@ int sva_dev_pasid_free_owned(struct sva_dev *dev, uint32_t pasid, void *owner);
 int sva_dev_pasid_lookup_owner(struct sva_dev *dev, uint32_t pasid, void **owner, void **drvdata);
 /* The space a PASID of dev belongs to, or NULL if none of dev's can hold it. */
 struct sva_pasid_space *sva_dev_pasid_space_of(struct sva_dev *dev, uint32_t pasid);
+/* Is every global PASID valid on dev? */
+bool sva_dev_covers_global(const struct sva_dev *dev);
+
+/* ------------------------------------------------------------- bond_pasid.c */
+
+/*
+ * Choose the value a PASID bond binds under (bond->dev, ->mm, ->flags and
+ * ->drvdata set) and record it in bond->pasid and bond->share: the chosen
+ * `pasid` (SVA_BIND_PASID), or by `policy` the address space's global PASID
+ * or a new one.  Logged errors: -ERANGE the value or policy is outside the
+ * device's reach; -ENOENT the chosen value is not allocated; -EBUSY it is
+ * bound to another address space, is another bond's private PASID, or the
+ * device already has a bond under it; -ENOSPC; -ENOMEM.  Called under
+ * dev->lock; on error nothing has changed.
+ */
+int sva_bond_pasid_get(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid_policy policy, bool chosen,
+		       uint32_t pasid);
+/* The bond no longer uses its value (detached, unpublished): the last user
+ * quarantines and releases it, or hands it back to the driver that owns it. */
+void sva_bond_pasid_put(struct sva_bond *bond);
 
 #endif /* LIBSVA_PASID_SPACE_H */

@@ -466,7 +466,10 @@ int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *ranges, size_t 
 #define SVA_BIND_PINNED (1u << 1) /* no I/O page faults: only prefaulted memory is visible */
 #define SVA_BIND_EXTRA_PASID (1u << 2) /* a further PASID on an address space the device
 					* is already bound to (a private PASID per
-					* client); without it that is -EEXIST */
+					* client, never the address space's global
+					* PASID); without it that is -EEXIST */
+#define SVA_BIND_PASID (1u << 3) /* bind under opts->pasid, a PASID the driver
+				  * allocated (sva_dev_pasid_alloc()) */
 
 /* An I/O page fault libsva could not resolve (answered INVALID). */
 struct sva_fault_report {
@@ -525,6 +528,8 @@ struct sva_bind_opts {
 	enum sva_pasid_policy policy;	 /* which space the PASID comes from */
 	void *drvdata;			 /* returned by lookups and passed to ops */
 	const struct sva_bond_ops *ops; /* may be NULL; copied at bind */
+	uint32_t pasid;			 /* with SVA_BIND_PASID: the value to bind
+					  * under (policy is ignored); else 0 */
 };
 
 /*

@@ -177,8 +177,12 @@ static void test_policies(void)
 	ok(sva_dev_pasid_alloc(&wide, SVA_PASID_AUTO, tag(2), &p) == 0 && p == 257, "wide AUTO: global 257 (got %u)",
 	   p);
 	ok(sva_dev_pasid_alloc(&wide, SVA_PASID_DEVICE, tag(3), &q) == 0 && q == 1, "wide DEVICE: own 1 (got %u)", q);
-	ok(sva_dev_pasid_lookup(&wide2, 256, &d) == 0 && d == tag(1),
-	   "a global PASID is found through another covering device");
+	ok(sva_dev_pasid_lookup(&wide, 256, &d) == 0 && d == tag(1), "a global PASID is found through its device");
+	d = NULL;
+	ok(sva_dev_pasid_lookup(&wide2, 256, &d) == -ENOENT && d == NULL,
+	   "drvdata is per (device, PASID): another covering device has nothing under 256");
+	ok(sva_pasid_lookup(sva_ctx_global_pasids(&ctx), 256, &d) == 0 && d == tag(1),
+	   "the global space itself still has the allocation's drvdata");
 	is_int(sva_dev_pasid_lookup(&wide2, 1, &d), -ENOENT, "own PASID 1 of wide is not wide2's");
 	ERR_ONE_LINE(sva_dev_pasid_alloc(&mid, SVA_PASID_GLOBAL, NULL, &p), -ERANGE,
 		     "GLOBAL on a 19-bit device (does not cover 2^20-1)");
