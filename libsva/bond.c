@@ -421,12 +421,11 @@ SVA_EXPORT int sva_dev_bond_lookup(struct sva_dev *dev, uint32_t pasid, struct s
 		/* The pair comes from the device's own table: the bond is never
 		 * dereferenced here, so an unbind racing the lookup cannot turn it
 		 * into a use after free. */
-		if (!dev_has_pasid(dev))
-			return -EOPNOTSUPP;
-		if (!sva_dev_pasid_space_of(dev, pasid))
-			return -ERANGE;
-		if (sva_pasid_map_get(dev->bond_map, pasid, &bond, &data))
-			return -ENOENT;
+		if (sva_pasid_map_get(dev->bond_map, pasid, &bond, &data)) {
+			if (!dev_has_pasid(dev))
+				return -EOPNOTSUPP;
+			return sva_dev_pasid_space_of(dev, pasid) ? -ENOENT : -ERANGE;
+		}
 	} else {
 		do {
 			seq = atomic_load_explicit(&dev->rid_seq, memory_order_acquire);

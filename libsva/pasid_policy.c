@@ -299,11 +299,13 @@ SVA_EXPORT int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **
 
 	if (!dev)
 		return -EINVAL;
+	/* A bond there is the hot case (fault, completion and interrupt paths):
+	 * only a value in the device's reach can have one, so no routing first. */
+	if (sva_pasid_map_get(dev->bond_map, pasid, NULL, drvdata) == 0)
+		return 0;
 	s = route(dev, pasid, "look up", &err);
 	if (!s)
 		return err;
-	if (sva_pasid_map_get(dev->bond_map, pasid, NULL, drvdata) == 0)
-		return 0;
 	err = sva_pasid_lookup_owner(s, pasid, &owner, &d);
 	if (!err && owner && owner != SVA_PASID_TAG(dev))
 		err = SVA_PASID_IS_TAG(owner) || sva_pasid_map_get(dev->bond_map, pasid, NULL, &d) ? -ENOENT : 0;
