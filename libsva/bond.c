@@ -422,9 +422,10 @@ SVA_EXPORT int sva_dev_bond_lookup(struct sva_dev *dev, uint32_t pasid, struct s
 		 * dereferenced here, so an unbind racing the lookup cannot turn it
 		 * into a use after free. */
 		if (sva_pasid_map_get(dev->bond_map, pasid, &bond, &data)) {
-			if (!dev_has_pasid(dev))
-				return -EOPNOTSUPP;
-			return sva_dev_pasid_space_of(dev, pasid) ? -ENOENT : -ERANGE;
+			/* Why not, for the errno: -EOPNOTSUPP, -ERANGE or -ENOENT. */
+			int ret = sva_dev_pasid_lookup_owner(dev, pasid, NULL, NULL);
+
+			return ret == -EOPNOTSUPP || ret == -ERANGE ? ret : -ENOENT;
 		}
 	} else {
 		do {

@@ -241,7 +241,10 @@ static void chosen_pasid(void)
 	o.flags = SVA_BIND_PASID;
 	o.pasid = v;
 	is_int(sva_bind(nopasid, mm2, &o, &b3), -EOPNOTSUPP, "SVA_BIND_PASID on it: -EOPNOTSUPP");
+	is_int(sva_dev_bond_lookup(nopasid, v, &found, NULL), -EOPNOTSUPP, "bond lookup on it: -EOPNOTSUPP");
 	sva_dev_close(nopasid);
+	is_int(sva_dev_bond_lookup(d1, 0, &found, NULL), -ERANGE, "bond lookup of PASID 0: -ERANGE");
+	is_int(sva_dev_bond_lookup(d1, SVA_PASID_MAX + 1, &found, NULL), -ERANGE, "beyond 2^20-1: -ERANGE");
 	o = opts(SVA_BIND_EXTRA_PASID, SVA_PASID_GLOBAL, &x);
 	is_int(sva_bind(d3, mm2, &o, &e1), 0, "d3: a private global PASID on mm2");
 	q = sva_bond_pasid(e1);
