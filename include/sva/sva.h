@@ -282,8 +282,9 @@ int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasi
  * Free an allocated PASID: it enters quarantine and lookups stop finding it.
  * It becomes allocatable again only after sva_pasid_release() and the grace
  * condition.  Thread-safe.  Errors: -ENOENT not allocated (never, or already
- * freed); -ERANGE outside the space; -EBUSY the PASID belongs to a bond
- * (sva_bind()): sva_unbind() frees it.
+ * freed); -ERANGE outside the space; -EBUSY the PASID is bound (sva_bind()):
+ * the last sva_unbind() under it frees it (or, for a PASID the driver bound
+ * with SVA_BIND_PASID, hands it back to be freed then).
  */
 int sva_pasid_free(struct sva_pasid_space *space, uint32_t pasid);
 
