@@ -35,9 +35,15 @@ static const char *dev_label(const struct sva_dev *dev)
 	return dev->info.path[0] ? dev->info.path : dev->info.flags & SVA_DEV_MOCK ? "mock device" : "device";
 }
 
-/* Under an existing share: one more bond.  Under ctx->pasid_lock. */
+/* Under an existing share: one more bond, at the end.  Under ctx->pasid_lock. */
 static void join(struct sva_bond *bond, struct sva_pasid_share *sh)
 {
+	struct sva_bond **pp = &sh->bonds;
+
+	while (*pp)
+		pp = &(*pp)->share_next;
+	*pp = bond;
+	bond->share_next = NULL;
 	sh->users++;
 	bond->share = sh;
 	bond->pasid = sh->pasid;
@@ -149,10 +155,25 @@ void sva_bond_pasid_put(struct sva_bond *bond)
 	struct sva_pasid_share *sh = bond->share;
 	struct sva_pasid_space *release = NULL;
 	uint32_t pasid = bond->pasid;
+	bool was_first;
 
 	pthread_mutex_lock(&ctx->pasid_lock);
 	bond->share = NULL;
-	if (--sh->users == 0) {
+	was_first = sh->bonds == bond;
+	for (struct sva_bond **pp = &sh->bonds; *pp; pp = &(*pp)->share_next)
+		if (*pp == bond) {
+			*pp = bond->share_next;
+			break;
+		}
+	/*
+	 * The space's drvdata of a value bound by the library is its first
+	 * bond's (what sva_pasid_lookup() on the space returns): when that bond
+	 * goes and others stay, the next one's, never a drvdata whose driver
+	 * has been told (mm_exit) it is done.
+	 */
+	if (--sh->users > 0 && !sh->driver_owned && was_first && sh->bonds->drvdata != bond->drvdata)
+		sva_pasid_set_owner(sh->space, pasid, sh, sh->bonds->drvdata);
+	if (sh->users == 0) {
 		if (sh->driver_owned) {
 			/* Back to the driver, as it allocated it. */
 			sva_pasid_set_owner(sh->space, pasid, sh->saved_owner, sh->saved_drvdata);

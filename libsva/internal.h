@@ -259,6 +259,8 @@ struct sva_pasid_share {
 	uint32_t pasid;
 	struct sva_mm *mm;   /* the address space every bond under it is bound to */
 	unsigned users;	     /* bonds under it */
+	struct sva_bond *bonds; /* them, by bond->share_next; the space holds the
+				 * drvdata of the first (unless driver_owned) */
 	bool driver_owned;   /* allocated by the driver (SVA_BIND_PASID): it stays
 			      * allocated after the last unbind, with these back: */
 	void *saved_owner, *saved_drvdata;
@@ -269,6 +271,7 @@ struct sva_bond {
 	struct sva_mm *mm;
 	struct sva_hwpt *hwpt;
 	struct sva_pasid_share *share; /* NULL for the RID */
+	struct sva_bond *share_next;   /* share->bonds, under ctx->pasid_lock */
 	uint32_t pasid; /* SVA_PASID_RID for the RID */
 	uint32_t flags;
 	void *drvdata;

@@ -424,10 +424,12 @@ static void test_shared_global(void)
 	mm.ctx = &ctx;
 
 	bond_init(&a, &wide, &mm, 0);
+	a.drvdata = tag(21);
 	is_int(sva_bond_pasid_get(&wide, &a, SVA_PASID_GLOBAL, false, 0), 0, "GLOBAL on wide");
 	is_int(a.pasid, 256, "the address space's global PASID is 256");
 	ok(mm.gshare && mm.gshare->pasid == 256, "recorded as the address space's");
 	bond_init(&b, &wide2, &mm, 0);
+	b.drvdata = tag(22);
 	is_int(sva_bond_pasid_get(&wide2, &b, SVA_PASID_AUTO, false, 0), 0, "AUTO on wide2");
 	is_int(b.pasid, 256, "joins 256");
 	bond_init(&c, &mid, &mm, 0);
@@ -444,9 +446,12 @@ static void test_shared_global(void)
 	       "another bond's private PASID cannot be chosen");
 	is_int(sva_pasid_free(ctx.global_pasids, 256), -EBUSY, "the driver cannot free the shared value");
 
+	ok(sva_pasid_lookup(ctx.global_pasids, 256, &data) == 0 && data == tag(21),
+	   "the global space has the first bond's drvdata");
 	sva_bond_pasid_put(&a);
 	ok(global_allocated(&ctx, &q) == 2 && q == 0 && mm.gshare, "one bond gone: 256 stays allocated");
-	ok(sva_pasid_lookup(ctx.global_pasids, 256, &data) == 0, "and allocated in the global space");
+	ok(sva_pasid_lookup(ctx.global_pasids, 256, &data) == 0 && data == tag(22),
+	   "with the remaining bond's drvdata, not the departed one's");
 	sva_bond_pasid_put(&b);
 	ok(global_allocated(&ctx, &q) == 1 && q == 1 && !mm.gshare, "the last: 256 quarantined, once");
 	is_int(sva_pasid_barrier(ctx.global_pasids), 1, "and released");
