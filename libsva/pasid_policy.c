@@ -25,6 +25,8 @@
  * space, else the global space.  A global value on a device that does not
  * cover the global range is refused with -ERANGE: that device could not
  * have allocated it, and freeing it there would pull it from another device.
+ * Lookups answer per device (sva_dev_pasid_lookup below): the device's bond
+ * table first, then an unbound allocation tagged with the device.
  */
 #include <errno.h>
 #include <stdio.h>

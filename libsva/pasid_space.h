@@ -5,7 +5,9 @@
  * pasid_space.c is the standalone allocator (range, quarantine, lock-free
  * lookup); pasid_policy.c maps a context's global space and each device's own
  * space onto it.  Everything here is for other libsva files: the bind code
- * stores its bond as a slot's "owner", ctx.c/dev.c create and free the spaces.
+ * stores a bound value's share (struct sva_pasid_share) as the slot's "owner",
+ * a driver's allocation is tagged with its device, ctx.c/dev.c create and
+ * free the spaces.
  */
 #ifndef LIBSVA_PASID_SPACE_H
 #define LIBSVA_PASID_SPACE_H
