@@ -11,6 +11,7 @@
 
 #include "internal.h"
 #include "kabi.h"
+#include "pasid_map.h"
 #include "pasid_space.h"
 
 static bool dev_has_pasid(const struct sva_dev *dev)
@@ -198,7 +199,7 @@ static void rid_unpark(struct sva_dev *dev)
 	}
 }
 
-static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid_policy policy)
+static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct sva_bind_opts *opts)
 {
 	struct sva_ctx *ctx = dev->ctx;
 	bool parked_now = false;
@@ -225,23 +226,28 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid
 	ret = hwpt_get(dev, bond->mm, !(bond->flags & SVA_BIND_PINNED), &bond->hwpt);
 	if (ret)
 		goto unpark;
-	ret = sva_dev_pasid_alloc_owned(dev, policy, bond, bond->drvdata, &bond->pasid);
+	ret = sva_bond_pasid_get(dev, bond, opts->policy, opts->flags & SVA_BIND_PASID, opts->pasid);
 	if (ret) {
 		hwpt_put(bond->mm, bond->hwpt);
 		goto unpark;
 	}
-	ret = dev->be->pasid_attach(dev, bond->pasid, bond->hwpt->id);
-	if (ret) {
+	ret = sva_pasid_map_reserve(dev->bond_map, bond->pasid);
+	if (ret)
+		sva_fail(&ctx->log, ret, "device %u: out of memory for its bond table", dev->info.dev_id);
+	else if ((ret = dev->be->pasid_attach(dev, bond->pasid, bond->hwpt->id)) != 0) {
 		char what[32];
 
 		snprintf(what, sizeof(what), "PASID %u", bond->pasid);
 		attach_failed(dev, bond, what, ret);
-		/* Never attached, so nothing can still use it: straight back to the pool after grace. */
-		sva_dev_pasid_free_owned(dev, bond->pasid, bond);
-		sva_dev_pasid_release(dev, bond->pasid);
+	}
+	if (ret) {
+		/* Never attached here, so nothing can use it through this bond. */
+		sva_bond_pasid_put(bond);
 		hwpt_put(bond->mm, bond->hwpt);
 		goto unpark;
 	}
+	/* Published once attached: lookups and the fault engine find it now. */
+	sva_pasid_map_set(dev->bond_map, bond->pasid, bond, bond->drvdata);
 	mm_window_changed(bond->mm);
 	return 0;
 unpark:
@@ -261,9 +267,13 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	if (!dev || !mm || !out)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_bind: dev, mm or out is NULL");
 	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
-	if (ret || (opts.flags & ~(SVA_BIND_RID | SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID)) ||
+	if (ret || (opts.flags & ~(SVA_BIND_RID | SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID | SVA_BIND_PASID)) ||
 	    (unsigned)opts.policy > SVA_PASID_DEVICE)
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: bad opts size, flags or policy");
+	if ((opts.flags & SVA_BIND_PASID) && (opts.flags & SVA_BIND_RID))
+		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: SVA_BIND_PASID and SVA_BIND_RID exclude each other");
+	if (!(opts.flags & SVA_BIND_PASID) && opts.pasid)
+		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: opts->pasid is set without SVA_BIND_PASID");
 	/* The ops follow the size rule of every options struct (opts.c). */
 	if (sva_opts_copy(&ops, sizeof(ops), opts.ops))
 		return sva_fail(&dev->ctx->log, -EINVAL,
@@ -285,7 +295,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	atomic_init(&bond->state, SVA_BOND_BOUND);
 
 	pthread_mutex_lock(&dev->lock);
-	ret = (opts.flags & SVA_BIND_RID) ? bind_rid(dev, bond) : bind_pasid(dev, bond, opts.policy);
+	ret = (opts.flags & SVA_BIND_RID) ? bind_rid(dev, bond) : bind_pasid(dev, bond, &opts);
 	if (ret) {
 		pthread_mutex_unlock(&dev->lock);
 		free(bond);
@@ -359,7 +369,7 @@ SVA_EXPORT int sva_unbind(struct sva_bond *bond)
 	if (bond->pasid == SVA_PASID_RID)
 		rid_publish(dev, NULL, NULL);
 	else
-		sva_dev_pasid_free_owned(dev, bond->pasid, bond);
+		sva_pasid_map_clear(dev->bond_map, bond->pasid);
 	pthread_mutex_unlock(&dev->ctx->fe.lock);
 	unlink_bond(&dev->bonds, bond, false);
 	pthread_mutex_lock(&mm->lock);
@@ -367,9 +377,10 @@ SVA_EXPORT int sva_unbind(struct sva_bond *bond)
 	pthread_mutex_unlock(&mm->lock);
 	/* 3. The HWPT goes when its last bond does. */
 	hwpt_put(mm, bond->hwpt);
-	/* 4-5. Quarantined above; released now: mm_exit has returned, so the device is drained. */
+	/* 4-5. The last bond under the value quarantines and releases it: every
+	 * mm_exit under it has returned, every device has detached it. */
 	if (bond->pasid != SVA_PASID_RID)
-		sva_dev_pasid_release(dev, bond->pasid);
+		sva_bond_pasid_put(bond);
 	pthread_mutex_unlock(&dev->lock);
 	sva_logf(&dev->ctx->log, SVA_LOG_INFO, "unbound device %u %s %u", dev->info.dev_id,
 		 bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid);
@@ -403,20 +414,21 @@ SVA_EXPORT void *sva_bond_drvdata(const struct sva_bond *bond)
 
 SVA_EXPORT int sva_dev_bond_lookup(struct sva_dev *dev, uint32_t pasid, struct sva_bond **bondp, void **drvdata)
 {
-	struct sva_bond *bond;
-	void *data, *owner;
+	void *bond, *data;
 	unsigned seq;
-	int ret;
 
 	if (!dev)
 		return -EINVAL;
 	if (pasid != SVA_PASID_RID) {
-		ret = sva_dev_pasid_lookup_owner(dev, pasid, &owner, &data);
-		/* A PASID the driver allocated without binding has no bond, and a
-		 * global PASID bound on another device is not this device's. */
-		if (ret || !owner || ((struct sva_bond *)owner)->dev != dev)
-			return ret ? ret : -ENOENT;
-		bond = owner;
+		/* The pair comes from the device's own table: the bond is never
+		 * dereferenced here, so an unbind racing the lookup cannot turn it
+		 * into a use after free. */
+		if (sva_pasid_map_get(dev->bond_map, pasid, &bond, &data)) {
+			/* Why not, for the errno: -EOPNOTSUPP, -ERANGE or -ENOENT. */
+			int ret = sva_dev_pasid_lookup_owner(dev, pasid, NULL, NULL);
+
+			return ret == -EOPNOTSUPP || ret == -ERANGE ? ret : -ENOENT;
+		}
 	} else {
 		do {
 			seq = atomic_load_explicit(&dev->rid_seq, memory_order_acquire);

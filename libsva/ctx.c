@@ -157,6 +157,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	ctx->fork_gen = sva_fork_gen_init();
 	ctx->fd = -1;
 	pthread_mutex_init(&ctx->devs_lock, NULL);
+	pthread_mutex_init(&ctx->pasid_lock, NULL);
 	pthread_mutex_init(&ctx->fe.lock, NULL);
 	pthread_mutex_init(&ctx->fe.setup, NULL);
 	ctx->fe.poll_mode = opts.flags & SVA_CTX_FAULT_POLL;
@@ -214,6 +215,7 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	free(ctx->dev_root);
 	sva_log_fini(&ctx->log);
 	pthread_mutex_destroy(&ctx->devs_lock);
+	pthread_mutex_destroy(&ctx->pasid_lock);
 	pthread_mutex_destroy(&ctx->fe.lock);
 	pthread_mutex_destroy(&ctx->fe.setup);
 	free(ctx);

@@ -12,6 +12,7 @@
 
 #include "internal.h"
 #include "kabi.h"
+#include "pasid_map.h"
 #include "pasid_space.h"
 #include "track.h"
 
@@ -103,18 +104,18 @@ static struct sva_dev *dev_by_id(struct sva_ctx *ctx, uint32_t dev_id)
 	return dev;
 }
 
-/* The bond a record belongs to; valid while fe->lock is held (unbind takes it). */
+/*
+ * The bond a record belongs to: this device's bond under the PASID (one global
+ * PASID may have a bond on each device).  Valid while fe->lock is held: unbind
+ * unpublishes under it before freeing the bond.
+ */
 static struct sva_bond *bond_of(struct sva_dev *dev, const struct kabi_iommu_hwpt_pgfault *rec, uint32_t flags)
 {
-	struct sva_bond *bond;
-	void *owner, *data;
+	void *bond;
 
 	if (!(flags & KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID))
 		return atomic_load_explicit(&dev->rid_bond, memory_order_acquire);
-	if (sva_dev_pasid_lookup_owner(dev, rec->pasid, &owner, &data) || !owner)
-		return NULL;
-	bond = owner;
-	return bond->dev == dev ? bond : NULL;
+	return sva_pasid_map_get(dev->bond_map, rec->pasid, &bond, NULL) ? NULL : bond;
 }
 
 static uint32_t access_of(uint32_t perm)

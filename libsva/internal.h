@@ -162,6 +162,9 @@ struct sva_ctx {
 	uint32_t global_pasid_min, global_pasid_max;
 	uint64_t pasid_grace_ns; /* 0: default */
 	struct sva_pasid_space *global_pasids;
+	/* Which bonds share which PASID (struct sva_pasid_share, mm->gshare):
+	 * taken inside dev->lock, never with fe.lock or an mm->lock held. */
+	pthread_mutex_t pasid_lock;
 	pthread_mutex_t devs_lock; /* the device list */
 	struct sva_dev *devs;
 	struct sva_fault_engine fe;
@@ -206,6 +209,7 @@ struct sva_dev {
 	uint32_t stdev_id; /* mock: selftest device object */
 	struct sva_dev_info info;
 	struct sva_pasid_space *pasids; /* NULL: no own space */
+	struct sva_pasid_map *bond_map; /* PASID -> {bond, drvdata}; NULL: no PASIDs */
 
 	pthread_mutex_t lock; /* bind/unbind on this device, and the fields below */
 	uint32_t rid_pt;      /* what the RID is attached to; 0: nothing we attached */
@@ -274,6 +278,7 @@ struct sva_mm {
 	pthread_mutex_t lock; /* resolution and prefault (may allocate), and everything below */
 	struct sva_bond *bonds;
 	struct sva_hwpt *hwpts;
+	struct sva_pasid_share *gshare; /* its global PASID; under ctx->pasid_lock */
 	uint64_t fault_around;
 	/* Caches for the fault path, under lock. */
 	struct sva_vma last_vma; /* the VMA of the last fault (end 0: none) */
@@ -285,10 +290,29 @@ struct sva_mm {
 
 enum sva_bond_state { SVA_BOND_BOUND, SVA_BOND_EXITING };
 
+/*
+ * A bound PASID value and the bonds under it (one per device at most), under
+ * ctx->pasid_lock.  It is the value's owner in its PASID space while bonds
+ * use it, so the driver cannot free it under them.
+ */
+struct sva_pasid_share {
+	struct sva_pasid_space *space;
+	uint32_t pasid;
+	struct sva_mm *mm;   /* the address space every bond under it is bound to */
+	unsigned users;	     /* bonds under it */
+	struct sva_bond *bonds; /* them, by bond->share_next; the space holds the
+				 * drvdata of the first (unless driver_owned) */
+	bool driver_owned;   /* allocated by the driver (SVA_BIND_PASID): it stays
+			      * allocated after the last unbind, with these back: */
+	void *saved_owner, *saved_drvdata;
+};
+
 struct sva_bond {
 	struct sva_dev *dev;
 	struct sva_mm *mm;
 	struct sva_hwpt *hwpt;
+	struct sva_pasid_share *share; /* NULL for the RID */
+	struct sva_bond *share_next;   /* share->bonds, under ctx->pasid_lock */
 	uint32_t pasid; /* SVA_PASID_RID for the RID */
 	uint32_t flags;
 	void *drvdata;

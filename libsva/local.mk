@@ -44,7 +44,10 @@ LIBSVA_SOURCES = \
 	libsva/mem_window.c \
 	libsva/pasid_space.h \
 	libsva/pasid_space.c \
-	libsva/pasid_policy.c
+	libsva/pasid_policy.c \
+	libsva/pasid_map.h \
+	libsva/pasid_map.c \
+	libsva/bond_pasid.c
 LIBSVA_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS) $(LIBNUMA_CFLAGS)
 LIBSVA_LIBADD = libsva/libsva-common.la $(LIBURING_LIBS) $(LIBNUMA_LIBS) $(PTHREAD_LIBS)
 

@@ -25,10 +25,13 @@
  * space, else the global space.  A global value on a device that does not
  * cover the global range is refused with -ERANGE: that device could not
  * have allocated it, and freeing it there would pull it from another device.
+ * Lookups answer per device (sva_dev_pasid_lookup below): the device's bond
+ * table first, then an unbound allocation tagged with the device.
  */
 #include <errno.h>
 #include <stdio.h>
 
+#include "pasid_map.h"
 #include "pasid_space.h"
 
 /* The largest PASID a device of width w accepts (0: no PASID support). */
@@ -37,7 +40,7 @@ static uint32_t width_max(uint32_t w)
 	return w >= 20 ? SVA_PASID_MAX : (1u << w) - 1;
 }
 
-static bool dev_covers_global(const struct sva_dev *dev)
+bool sva_dev_covers_global(const struct sva_dev *dev)
 {
 	return width_max(dev->info.max_pasid_log2) >= dev->ctx->global_pasid_max;
 }
@@ -111,17 +114,31 @@ int sva_dev_pasids_init(struct sva_dev *dev)
 	struct sva_pasid_space_opts o = { .size = sizeof(o), .min = 1, .grace_ns = dev->ctx->pasid_grace_ns };
 	char prefix[96];
 
+	int err;
+
 	dev->pasids = NULL;
-	if (dev->info.max_pasid_log2 == 0 || !dev_own_range(dev, &o.max))
+	dev->bond_map = NULL;
+	if (dev->info.max_pasid_log2 == 0)
+		return 0;
+	if (sva_pasid_map_new(width_max(dev->info.max_pasid_log2), &dev->bond_map))
+		return sva_fail(&dev->ctx->log, -ENOMEM, "%s: out of memory for its bond table", dev_name(dev));
+	if (!dev_own_range(dev, &o.max))
 		return 0;
 	snprintf(prefix, sizeof(prefix), "PASID space of %s", dev_name(dev));
-	return sva_pasid_space_create(&o, &dev->ctx->log, prefix, &dev->pasids);
+	err = sva_pasid_space_create(&o, &dev->ctx->log, prefix, &dev->pasids);
+	if (err) {
+		sva_pasid_map_free(dev->bond_map);
+		dev->bond_map = NULL;
+	}
+	return err;
 }
 
 void sva_dev_pasids_fini(struct sva_dev *dev)
 {
 	sva_pasid_space_free(dev->pasids);
 	dev->pasids = NULL;
+	sva_pasid_map_free(dev->bond_map);
+	dev->bond_map = NULL;
 }
 
 /* ------------------------------------------------------------------ getters */
@@ -181,7 +198,7 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 
 	switch (policy) {
 	case SVA_PASID_GLOBAL:
-		if (!dev_covers_global(dev))
+		if (!sva_dev_covers_global(dev))
 			return sva_fail(log, -ERANGE,
 					"%s: cannot allocate a global PASID: its %u-bit PASIDs end at %u, below the "
 					"global range's end %u (use SVA_PASID_DEVICE or SVA_PASID_AUTO)",
@@ -197,7 +214,7 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 		return sva_pasid_alloc_owned(dev->pasids, owner, drvdata, pasid);
 	case SVA_PASID_AUTO:
 	default:
-		if (dev_covers_global(dev)) {
+		if (sva_dev_covers_global(dev)) {
 			/* A full global space is not an error under AUTO: fall back. */
 			err = sva_pasid_alloc_ex(dev->ctx->global_pasids,
 						 dev->pasids ? SVA_PASID_ALLOC_QUIET_ENOSPC : 0, owner, drvdata, pasid);
@@ -216,7 +233,8 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 SVA_EXPORT int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void *drvdata,
 				   uint32_t *pasid)
 {
-	return sva_dev_pasid_alloc_owned(dev, policy, NULL, drvdata, pasid);
+	/* Tagged with the device: its drvdata is found through this device only. */
+	return sva_dev_pasid_alloc_owned(dev, policy, SVA_PASID_TAG(dev), drvdata, pasid);
 }
 
 /* ---------------------------------------------------- free, release, lookup */
@@ -227,7 +245,7 @@ struct sva_pasid_space *sva_dev_pasid_space_of(struct sva_dev *dev, uint32_t pas
 		return NULL;
 	if (pasid < dev->ctx->global_pasid_min)
 		return dev->pasids;
-	return dev_covers_global(dev) ? dev->ctx->global_pasids : NULL;
+	return sva_dev_covers_global(dev) ? dev->ctx->global_pasids : NULL;
 }
 
 /* The space of `pasid` on dev for `what`, or NULL with *err set and logged
@@ -279,15 +297,43 @@ SVA_EXPORT int sva_dev_pasid_release(struct sva_dev *dev, uint32_t pasid)
 	return s ? sva_pasid_release(s, pasid) : err;
 }
 
+/*
+ * drvdata per (device, PASID): the drvdata of this device's bond under the
+ * value, else that of an unbound allocation made through this device (or
+ * straight from the space, which belongs to no device).  A value bound only
+ * on other devices, or allocated through another device, is not this one's.
+ * Both reads are lock-free; the table is read again after a miss in the space
+ * so that a bind racing with the lookup is seen on one side or the other.
+ */
 SVA_EXPORT int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata)
 {
 	struct sva_pasid_space *s;
+	void *owner, *d;
 	int err;
 
 	if (!dev)
 		return -EINVAL;
+	/* A bond there is the hot case (fault, completion and interrupt paths):
+	 * only a value in the device's reach can have one, so no routing first. */
+	if (sva_pasid_map_get(dev->bond_map, pasid, NULL, drvdata) == 0)
+		return 0;
 	s = route(dev, pasid, "look up", true, &err);
-	return s ? sva_pasid_lookup(s, pasid, drvdata) : err;
+	if (!s)
+		return err;
+	err = sva_pasid_lookup_owner(s, pasid, &owner, &d);
+	if (!err && owner && owner != SVA_PASID_TAG(dev))
+		err = SVA_PASID_IS_TAG(owner) || sva_pasid_map_get(dev->bond_map, pasid, NULL, &d) ? -ENOENT : 0;
+	/* Both are what a driver validating a PASID from a descriptor expects to
+	 * meet: debug level (libsva(7), Errors). */
+	if (err == -ERANGE)
+		sva_logf(&dev->ctx->log, SVA_LOG_DEBUG, "%s: cannot look up PASID %u: outside the device's PASID range",
+			 dev_name(dev), pasid);
+	else if (err == -ENOENT)
+		sva_logf(&dev->ctx->log, SVA_LOG_DEBUG, "%s: nothing of this device under PASID %u", dev_name(dev),
+			 pasid);
+	else if (!err && drvdata)
+		*drvdata = d;
+	return err;
 }
 
 int sva_dev_pasid_lookup_owner(struct sva_dev *dev, uint32_t pasid, void **owner, void **drvdata)

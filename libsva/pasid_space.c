@@ -82,8 +82,8 @@ _Static_assert(SVA_PASID_MAX + (1u << BUCKET0_SHIFT) < (1u << (BUCKET0_SHIFT + N
 
 /*
  * Sequence word: bit 0 LIVE (allocated), bit 1 BUSY (set_owner is rewriting
- * the pair), bit 2 OWNED (its owner is not NULL: lets the common free(owner
- * NULL) check one bit), change counter from bit 3.
+ * the pair), bit 2 OWNED (its owner is a real owner, not NULL nor a tag: lets
+ * the common free(owner NULL) check one bit), change counter from bit 3.
  */
 #define SEQ_LIVE 1ull
 #define SEQ_BUSY 2ull
@@ -410,6 +410,12 @@ static int grace_expire(struct sva_pasid_space *s, bool all)
 	return moved;
 }
 
+/* OWNED for a real owner; a tag (SVA_PASID_TAG) leaves the PASID freeable. */
+static inline uint64_t owned_bit(const void *owner)
+{
+	return owner && !((uintptr_t)owner & 1u) ? SEQ_OWNED : 0;
+}
+
 /*
  * Make the slot sl, which is not LIVE, live with {drvdata, owner}.  Under the
  * lock.  The pair stores are release stores: they order every earlier change
@@ -424,10 +430,9 @@ static inline void slot_publish(struct pasid_slot *sl, void *owner, void *drvdat
 
 	atomic_store_explicit(&sl->drvdata, drvdata, memory_order_release);
 	atomic_store_explicit(&sl->owner, owner, memory_order_release);
-	atomic_store_explicit(&sl->seq, seq_next(seq, SEQ_LIVE | (owner ? SEQ_OWNED : 0)), memory_order_release);
+	atomic_store_explicit(&sl->seq, seq_next(seq, SEQ_LIVE | owned_bit(owner)), memory_order_release);
 }
 
-#ifdef SVA_TEST_HOOKS
 /*
  * Replace the pair of a LIVE slot.  Under the lock.  BUSY first: a reader that
  * loads any of the new pair (release stores, so the BUSY store is ordered
@@ -442,9 +447,8 @@ static void slot_reown(struct pasid_slot *sl, void *owner, void *drvdata)
 	atomic_store_explicit(&sl->seq, seq, memory_order_relaxed);
 	atomic_store_explicit(&sl->drvdata, drvdata, memory_order_release);
 	atomic_store_explicit(&sl->owner, owner, memory_order_release);
-	atomic_store_explicit(&sl->seq, seq_next(seq, SEQ_LIVE | (owner ? SEQ_OWNED : 0)), memory_order_release);
+	atomic_store_explicit(&sl->seq, seq_next(seq, SEQ_LIVE | owned_bit(owner)), memory_order_release);
 }
-#endif
 
 static inline void slot_take(struct sva_pasid_space *s, struct pasid_slot *sl, void *owner, void *drvdata)
 {
@@ -827,8 +831,7 @@ SVA_EXPORT int sva_pasid_barrier(struct sva_pasid_space *s)
 	return moved;
 }
 
-#ifdef SVA_TEST_HOOKS
-/* Tests only: the seqcount readers are tested against an owner change. */
+/* A shared or chosen PASID changes hands between bonds (bond_pasid.c). */
 int sva_pasid_set_owner(struct sva_pasid_space *s, uint32_t pasid, void *owner, void *drvdata)
 {
 	struct pasid_slot *sl;
@@ -845,7 +848,6 @@ int sva_pasid_set_owner(struct sva_pasid_space *s, uint32_t pasid, void *owner, 
 		return space_fail(s, -ENOENT, "cannot set the owner of PASID %u: it is %s", pasid, state_name(st));
 	return 0;
 }
-#endif
 
 /* ------------------------------------------------------------------ lookup */
 

@@ -5,7 +5,9 @@
  * pasid_space.c is the standalone allocator (range, quarantine, lock-free
  * lookup); pasid_policy.c maps a context's global space and each device's own
  * space onto it.  Everything here is for other libsva files: the bind code
- * stores its bond as a slot's "owner", ctx.c/dev.c create and free the spaces.
+ * stores a bound value's share (struct sva_pasid_share) as the slot's "owner",
+ * a driver's allocation is tagged with its device, ctx.c/dev.c create and
+ * free the spaces.
  */
 #ifndef LIBSVA_PASID_SPACE_H
 #define LIBSVA_PASID_SPACE_H
@@ -29,14 +31,20 @@ int sva_pasid_space_create(const struct sva_pasid_space_opts *opts, const struct
  * Allocate as sva_pasid_alloc() and store `owner` beside drvdata.  A PASID
  * with an owner can only be freed by sva_pasid_free_owned() with that owner;
  * sva_pasid_free() refuses it with -EBUSY, so a driver cannot pull a PASID
- * from under a live bond.  Errors: -ENOSPC, -ENOMEM, -EINVAL (NULL pasid).
+ * from under a live bond.  An owner with bit 0 set is a tag, not an owner
+ * (SVA_PASID_TAG): lookups return it, but the PASID stays freeable by
+ * sva_pasid_free() (pasid_policy.c tags a driver's allocation with its device,
+ * so that drvdata lookups are per device).  Errors: -ENOSPC, -ENOMEM, -EINVAL
+ * (NULL pasid).
  */
+#define SVA_PASID_TAG(p) ((void *)((uintptr_t)(p) | 1u))
+#define SVA_PASID_IS_TAG(p) (((uintptr_t)(p) & 1u) != 0)
 int sva_pasid_alloc_ex(struct sva_pasid_space *space, unsigned int flags, void *owner, void *drvdata,
 		       uint32_t *pasid);
 int sva_pasid_alloc_owned(struct sva_pasid_space *space, void *owner, void *drvdata, uint32_t *pasid);
 
-/* These two are built only into the tests' copy of the library (libsva-test,
- * with SVA_TEST_HOOKS): nothing in libsva calls them, so they do not ship. */
+/* Built only into the tests' copy of the library (libsva-test, with
+ * SVA_TEST_HOOKS): nothing in libsva calls it, so it does not ship. */
 
 /*
  * Allocate one specific value (to reserve it, or for a caller-chosen PASID).
@@ -44,6 +52,8 @@ int sva_pasid_alloc_owned(struct sva_pasid_space *space, void *owner, void *drvd
  * the space; -EBUSY allocated or in quarantine; -ENOMEM.
  */
 int sva_pasid_alloc_at(struct sva_pasid_space *space, uint32_t pasid, void *owner, void *drvdata);
+
+/* Shipped: bond_pasid.c hands a shared or chosen PASID from bond to bond. */
 
 /*
  * Replace the owner and drvdata of an allocated PASID (e.g. a bind adopting a
@@ -98,5 +108,25 @@ int sva_dev_pasid_free_owned(struct sva_dev *dev, uint32_t pasid, void *owner);
 int sva_dev_pasid_lookup_owner(struct sva_dev *dev, uint32_t pasid, void **owner, void **drvdata);
 /* The space a PASID of dev belongs to, or NULL if none of dev's can hold it. */
 struct sva_pasid_space *sva_dev_pasid_space_of(struct sva_dev *dev, uint32_t pasid);
+/* Is every global PASID valid on dev? */
+bool sva_dev_covers_global(const struct sva_dev *dev);
+
+/* ------------------------------------------------------------- bond_pasid.c */
+
+/*
+ * Choose the value a PASID bond binds under (bond->dev, ->mm, ->flags and
+ * ->drvdata set) and record it in bond->pasid and bond->share: the chosen
+ * `pasid` (SVA_BIND_PASID), or by `policy` the address space's global PASID
+ * or a new one.  Logged errors: -ERANGE the value or policy is outside the
+ * device's reach; -ENOENT the chosen value is not allocated; -EBUSY it is
+ * bound to another address space, is another bond's private PASID, or the
+ * device already has a bond under it; -ENOSPC; -ENOMEM.  Called under
+ * dev->lock; on error nothing has changed.
+ */
+int sva_bond_pasid_get(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid_policy policy, bool chosen,
+		       uint32_t pasid);
+/* The bond no longer uses its value (detached, unpublished): the last user
+ * quarantines and releases it, or hands it back to the driver that owns it. */
+void sva_bond_pasid_put(struct sva_bond *bond);
 
 #endif /* LIBSVA_PASID_SPACE_H */

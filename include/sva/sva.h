@@ -293,8 +293,9 @@ int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasi
  * Free an allocated PASID: it enters quarantine and lookups stop finding it.
  * It becomes allocatable again only after sva_pasid_release() and the grace
  * condition.  Thread-safe.  Errors: -ENOENT not allocated (never, or already
- * freed); -ERANGE outside the space; -EBUSY the PASID belongs to a bond
- * (sva_bind()): sva_unbind() frees it.
+ * freed); -ERANGE outside the space; -EBUSY the PASID is bound (sva_bind()):
+ * the last sva_unbind() under it frees it (or, for a PASID the driver bound
+ * with SVA_BIND_PASID, hands it back to be freed then).
  */
 int sva_pasid_free(struct sva_pasid_space *space, uint32_t pasid);
 
@@ -349,7 +350,8 @@ int sva_pasid_stats(const struct sva_pasid_space *space, struct sva_pasid_stats 
  * the global space never uses, so devices with 1-3 SSIDs are never starved by
  * global allocations.  Free, release and lookup route by value: below
  * global_pasid_min to the device's own space, else to the global space (only
- * on a device that covers it).  See sva_dev_pasid_alloc(3).
+ * on a device that covers it).  An address space bound on several devices has
+ * one global PASID on all of them (see sva_bind()).  See sva_dev_pasid_alloc(3).
  */
 enum sva_pasid_policy {
 	SVA_PASID_AUTO = 0,   /* GLOBAL if the device covers the global range and
@@ -389,13 +391,26 @@ int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32_t max);
  */
 int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void *drvdata, uint32_t *pasid);
 
-/* Free / release / look up a PASID of `dev`, whichever space it came from:
+/*
+ * Free / release / look up a PASID of `dev`, whichever space it came from:
  * the errors of sva_pasid_free(), sva_pasid_release(), sva_pasid_lookup(),
  * plus -EOPNOTSUPP no PASID support and -ERANGE a value in none of the
  * device's spaces (below the global range with no own space, or a global
  * value on a device that does not cover the global range); a lookup logs
- * them at debug level only.  A global PASID has one drvdata for the whole
- * context, whichever device looks it up. */
+ * them at debug level only.
+ *
+ * drvdata is per (device, PASID): sva_dev_pasid_lookup() returns the drvdata
+ * of dev's bond under the value if it has one, else that of an unbound
+ * allocation made through dev (sva_dev_pasid_alloc() on dev, or
+ * sva_pasid_alloc() straight on a space, which belongs to no device), and
+ * -ENOENT otherwise: a value bound only on other devices, or allocated through
+ * another device, is nothing of dev's.  The lookup takes no lock and is safe
+ * against a concurrent bind, unbind or free: the result is what dev had under
+ * the value at some instant during the call, and the memory libsva reads is
+ * freed only by sva_dev_close().  What drvdata points to is the caller's to
+ * keep alive.  Free and release act on the value, through any device that
+ * reaches it.
+ */
 int sva_dev_pasid_free(struct sva_dev *dev, uint32_t pasid);
 int sva_dev_pasid_release(struct sva_dev *dev, uint32_t pasid);
 int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
@@ -559,7 +574,10 @@ int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *ranges, size_t 
 #define SVA_BIND_PINNED (1u << 1) /* no I/O page faults: only prefaulted memory is visible */
 #define SVA_BIND_EXTRA_PASID (1u << 2) /* a further PASID on an address space the device
 					* is already bound to (a private PASID per
-					* client); without it that is -EEXIST */
+					* client, never the address space's global
+					* PASID); without it that is -EEXIST */
+#define SVA_BIND_PASID (1u << 3) /* bind under opts->pasid, a PASID the driver
+				  * allocated (sva_dev_pasid_alloc()) */
 
 /* An I/O page fault libsva could not resolve (answered INVALID). */
 struct sva_fault_report {
@@ -613,16 +631,35 @@ struct sva_bond_ops {
 };
 
 struct sva_bind_opts {
-	size_t size;			 /* sizeof(struct sva_bind_opts) */
+	size_t size;			 /* sizeof(struct sva_bind_opts); a caller built
+					  * before `pasid` passes the smaller size */
 	uint32_t flags;			 /* SVA_BIND_* */
 	enum sva_pasid_policy policy;	 /* which space the PASID comes from */
 	void *drvdata;			 /* returned by lookups and passed to ops */
 	const struct sva_bond_ops *ops; /* may be NULL; copied at bind */
+	uint32_t pasid;			 /* with SVA_BIND_PASID: the value to bind
+					  * under (policy is ignored); else 0 */
 };
 
 /*
- * Bind mm to dev under a new PASID (or to its RID with SVA_BIND_RID): devices
- * then reach mm's memory by virtual address.  Without SVA_BIND_PINNED the bond
+ * Bind mm to dev under a PASID (or to its RID with SVA_BIND_RID): devices
+ * then reach mm's memory by virtual address.  Which PASID:
+ *  - GLOBAL, or AUTO on a device that covers the global range: the address
+ *    space's global PASID.  Its first such bind allocates it; binds of mm on
+ *    other devices of the context bind under the same value (one PASID for one
+ *    address space on every device, as the kernel's SVA gives an mm).  It
+ *    stays allocated while any bond uses it; the last sva_unbind()
+ *    quarantines and releases it.  A GLOBAL bind on a device that does not
+ *    cover the global range is refused (-ERANGE, nothing changed); AUTO there
+ *    takes a number of the device's own space.
+ *  - DEVICE, or SVA_BIND_EXTRA_PASID: a new private PASID of the bond.
+ *  - SVA_BIND_PASID: opts->pasid, a PASID the driver allocated with
+ *    sva_dev_pasid_alloc() (from dev's space or the global one, through dev
+ *    or another device), or the address space's global PASID.  The driver
+ *    keeps owning its PASID: it cannot free it while bonds use it (-EBUSY),
+ *    and after the last unbind it is allocated again with the driver's
+ *    drvdata.  Several devices may bind under one value, to one address space.
+ * Without SVA_BIND_PINNED the bond
  * resolves the device's I/O page faults through the context's fault engine
  * (the device and its IOMMU must support PRI/stall; otherwise the attach
  * fails and the bind with it).  Thread-safe.
@@ -639,16 +676,26 @@ struct sva_bind_opts {
  * range, DEVICE on one with no own range); -EADDRINUSE memory already
  * visible in mm overlaps a range the device reserves (the MSI window) or lies
  * outside its aperture: invalidate it first; -ECHILD in a forked child;
- * -ENOMEM; errors of the kernel's HWPT allocation and attach.  A failed bind
- * leaves the device as it was.
+ * -ENOMEM; errors of the kernel's HWPT allocation and attach.  With
+ * SVA_BIND_PASID: -ENOENT opts->pasid is not allocated in the space dev
+ * routes it to; -EBUSY it is bound to another address space, is another
+ * bond's private PASID, or dev already has a bond under it; -ERANGE it is
+ * outside dev's reach (0, beyond its PASID width, a global value on a device
+ * that does not cover the global range, or below the global range on a device
+ * with no own space); -EINVAL with SVA_BIND_RID, or opts->pasid set without
+ * SVA_BIND_PASID.  A failed bind leaves the device, the address space and
+ * every PASID as they were.
  */
 int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts *opts, struct sva_bond **out);
 
 /*
- * Tear a bond down: mm_exit, detach, quarantine of the PASID, released once
- * mm_exit has returned.  The bond is freed when it returns.  Not thread-safe
- * against other calls on the bond.  Errors: -EINVAL NULL bond, or called from
- * the bond's own mm_exit; -ECHILD in a forked child.
+ * Tear a bond down: its mm_exit, detach of its PASID on its device, and, if it
+ * was the last bond under that value, quarantine of the PASID, released at
+ * once (every mm_exit under it has returned); a PASID the driver allocated
+ * (SVA_BIND_PASID) goes back to the driver instead.  The bond is freed when
+ * it returns.  Not thread-safe against other calls on the bond.  Errors:
+ * -EINVAL NULL bond, or called from the bond's own mm_exit; -ECHILD in a
+ * forked child.
  */
 int sva_unbind(struct sva_bond *bond);
 
@@ -752,13 +799,20 @@ int sva_mem_alloc(size_t len, const struct sva_mem_opts *opts, void **out);
 int sva_mem_free(struct sva_mm *mm, void *addr, size_t len);
 
 /*
- * Find the bond on (dev, pasid) and its drvdata; pasid SVA_PASID_RID finds a
- * RID bond.  Lock-free; the drvdata has sva_pasid_lookup()'s guarantee.  The
- * bond pointer is valid until sva_unbind() of that bond returns: a caller that
- * may race an unbind must use only the drvdata, or serialize with its own
- * mm_exit (which runs before the bond is freed).  Errors: -ENOENT no bond
- * there; -ERANGE/-EOPNOTSUPP the PASID cannot exist on this device; -EINVAL
- * NULL dev.
+ * Find dev's bond under pasid and its drvdata; pasid SVA_PASID_RID finds a RID
+ * bond.  One global PASID may have a bond on each of several devices: this
+ * finds dev's, and -ENOENT on a device with none under it.  Lock-free (no lock,
+ * no wait except for a concurrent bind or unbind of that very value between
+ * two stores) and safe against a concurrent sva_unbind(): the lookup reads
+ * the pair from dev's own table and never dereferences the bond, and that
+ * table is freed only by sva_dev_close().  The pair is one that was
+ * published at some instant during the call.  The bond pointer is valid
+ * until sva_unbind() of that bond returns (it frees the bond); a caller that
+ * may race an unbind may compare it but must not pass it to a libsva call
+ * unless it holds something the bond's mm_exit waits for (mm_exit runs
+ * before the bond is freed).  The drvdata is the caller's to keep alive.
+ * Errors: -ENOENT no bond there; -ERANGE/-EOPNOTSUPP the PASID cannot exist
+ * on this device; -EINVAL NULL dev.
  */
 int sva_dev_bond_lookup(struct sva_dev *dev, uint32_t pasid, struct sva_bond **bond, void **drvdata);
 

@@ -5,6 +5,9 @@
  * and linear scans).  Grace never expires by time here (grace_ns UINT64_MAX),
  * only by barrier, so the model is deterministic.
  *
+ * Owners are real owners or tags (bit 0 set): a tagged PASID stays freeable by
+ * sva_pasid_free(), as a NULL-owned one is.
+ *
  * Input: [flags][min lo][min hi][min top][size lo][size hi] then operations,
  * each an opcode byte followed by the bytes it needs.  Running out of bytes
  * ends the run.  A mismatch prints what differed and aborts.
@@ -137,6 +140,18 @@ static void *token(uint32_t v)
 	return (void *)(uintptr_t)(0x1000u + v * 8u);
 }
 
+/* An owner tag (SVA_PASID_TAG): returned by lookups, but not an owner. */
+static bool is_tag(const void *owner)
+{
+	return SVA_PASID_IS_TAG(owner);
+}
+
+/* A real owner for even `sel`, a tag for odd. */
+static void *owner_token(uint32_t v, uint32_t sel)
+{
+	return sel & 1 ? SVA_PASID_TAG(token(v)) : token(v);
+}
+
 static void discard(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg, (void)level, (void)msg; /* formatting still runs under the sanitizers */
@@ -174,7 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 0: /* alloc */
 		case 1: /* alloc_owned */
 		case 2: { /* alloc_ex, quiet */
-			void *owner = op % 13 == 1 ? token(++counter) : NULL;
+			void *owner = op % 13 == 1 ? owner_token(++counter, op / 13) : NULL;
 			void *drv = token(++counter);
 			uint32_t wp = 0;
 
@@ -195,13 +210,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			take(&in, 1, &v);
 			want = !in_range(p)				? -ERANGE
 			       : m.st[p - m.min] != M_ALLOC		? -ENOENT
-			       : op % 13 == 3 && m.own[p - m.min]	? -EBUSY
+			       : op % 13 == 3 && m.own[p - m.min] && !is_tag(m.own[p - m.min]) ? -EBUSY
 			       : op % 13 == 4 && (v & 1)		? -EBUSY
 									: 0;
 			if (op % 13 == 4 && in_range(p) && m.st[p - m.min] == M_ALLOC && !(v & 1))
 				ow = m.own[p - m.min];
 			else if (op % 13 == 4 && in_range(p) && m.st[p - m.min] == M_ALLOC)
-				ow = m.own[p - m.min] ? NULL : token(0xbad); /* surely not its owner */
+				/* Surely not its owner: NULL frees a tagged or unowned one. */
+				ow = m.own[p - m.min] && !is_tag(m.own[p - m.min]) ? NULL : token(0xbad);
 			got = op % 13 == 3 ? sva_pasid_free(s, p) : sva_pasid_free_owned(s, p, ow);
 			CHECK("free rc", got, want);
 			if (want == 0)
@@ -256,9 +272,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 11: /* set_owner */
 			p = pick(&in);
 			want = !in_range(p) ? -ERANGE : m.st[p - m.min] != M_ALLOC ? -ENOENT : 0;
-			CHECK("set_owner rc", sva_pasid_set_owner(s, p, token(counter + 1), token(counter + 2)), want);
+			CHECK("set_owner rc",
+			      sva_pasid_set_owner(s, p, owner_token(counter + 1, op / 13), token(counter + 2)), want);
 			if (want == 0) {
-				m.own[p - m.min] = token(++counter);
+				m.own[p - m.min] = owner_token(++counter, op / 13);
 				m.drv[p - m.min] = token(++counter);
 			}
 			break;

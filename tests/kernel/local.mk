@@ -9,7 +9,9 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-fault \
 	tests/kernel/ktest-fault-groups \
 	tests/kernel/ktest-coherence \
-	tests/kernel/ktest-doctor
+	tests/kernel/ktest-doctor \
+	tests/kernel/ktest-pasid-share \
+	tests/kernel/ktest-pasid-race
 check_PROGRAMS += $(KERNEL_TESTS)
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -26,4 +28,9 @@ tests_kernel_ktest_coherence_SOURCES = tests/kernel/ktest-coherence.c tests/kern
 tests_kernel_ktest_coherence_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_doctor_SOURCES = tests/kernel/ktest-doctor.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_doctor_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_pasid_share_SOURCES = tests/kernel/ktest-pasid-share.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_pasid_share_LDADD = $(TEST_LIBS)
+# Lookups racing unbind/rebind: under --enable-sanitizers (the asan and tsan tiers) too.
+tests_kernel_ktest_pasid_race_SOURCES = tests/kernel/ktest-pasid-race.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_pasid_race_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 include tests/kernel/mem.mk

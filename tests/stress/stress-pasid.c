@@ -44,10 +44,14 @@ static uint32_t hot[NHOT];		   /* PASIDs the re-owner thread holds */
 static atomic_uint_fast64_t errors_foreign, errors_torn, errors_stale, errors_double, errors_api, errors_stats;
 static atomic_uint_fast64_t nr_allocs, nr_hits, nr_misses, nr_reowns;
 
-/* (serial, pasid) -> pointer; the low bit tells owner (1) from drvdata (0). */
+/*
+ * (serial, pasid) -> pointer; the low bit tells owner (0) from drvdata (1).
+ * Owners keep bit 0 clear: with it set they would be tags (SVA_PASID_TAG), and
+ * the space's OWNED bit would go untested here.
+ */
 static void *enc(uint64_t serial, uint32_t pasid, unsigned int is_owner)
 {
-	return (void *)(uintptr_t)((serial << 22) | ((uint64_t)pasid << 1) | is_owner);
+	return (void *)(uintptr_t)((serial << 22) | ((uint64_t)pasid << 1) | !is_owner);
 }
 
 static void dec(const void *p, uint64_t *serial, uint32_t *pasid, unsigned int *is_owner)
@@ -56,7 +60,7 @@ static void dec(const void *p, uint64_t *serial, uint32_t *pasid, unsigned int *
 
 	*serial = v >> 22;
 	*pasid = (uint32_t)((v >> 1) & ((1u << 21) - 1));
-	*is_owner = v & 1;
+	*is_owner = !(v & 1);
 }
 
 static uint64_t xorshift(uint64_t *s)

@@ -148,6 +148,8 @@ static void test_device_spaces(void)
 	dev_init(&w20, &ctx, 20, "w20");
 	ok(sva_dev_pasids(&w2) == NULL && sva_dev_pasids(&w20) == NULL,
 	   "gmin 1: a device's width starts inside the global range, so no own space");
+	sva_dev_pasids_fini(&w2);
+	sva_dev_pasids_fini(&w20);
 	sva_ctx_pasids_fini(&ctx);
 
 	/* A narrow global range inside a device's width. */
@@ -190,8 +192,12 @@ static void test_policies(void)
 	ok(sva_dev_pasid_alloc(&wide, SVA_PASID_AUTO, tag(2), &p) == 0 && p == 257, "wide AUTO: global 257 (got %u)",
 	   p);
 	ok(sva_dev_pasid_alloc(&wide, SVA_PASID_DEVICE, tag(3), &q) == 0 && q == 1, "wide DEVICE: own 1 (got %u)", q);
-	ok(sva_dev_pasid_lookup(&wide2, 256, &d) == 0 && d == tag(1),
-	   "a global PASID is found through another covering device");
+	ok(sva_dev_pasid_lookup(&wide, 256, &d) == 0 && d == tag(1), "a global PASID is found through its device");
+	d = NULL;
+	ok(sva_dev_pasid_lookup(&wide2, 256, &d) == -ENOENT && d == NULL,
+	   "drvdata is per (device, PASID): another covering device has nothing under 256");
+	ok(sva_pasid_lookup(sva_ctx_global_pasids(&ctx), 256, &d) == 0 && d == tag(1),
+	   "the global space itself still has the allocation's drvdata");
 	is_int(sva_dev_pasid_lookup(&wide2, 1, &d), -ENOENT, "own PASID 1 of wide is not wide2's");
 	ERR_ONE_LINE(sva_dev_pasid_alloc(&mid, SVA_PASID_GLOBAL, NULL, &p), -ERANGE,
 		     "GLOBAL on a 19-bit device (does not cover 2^20-1)");
@@ -390,6 +396,105 @@ static void test_set_range(void)
 	sva_ctx_pasids_fini(&ctx);
 }
 
+static void bond_init(struct sva_bond *b, struct sva_dev *dev, struct sva_mm *mm, uint32_t flags)
+{
+	memset(b, 0, sizeof(*b));
+	b->dev = dev;
+	b->mm = mm;
+	b->flags = flags;
+}
+
+static uint64_t global_allocated(struct sva_ctx *ctx, uint64_t *quarantined)
+{
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+
+	sva_pasid_stats(ctx->global_pasids, &st);
+	*quarantined = st.quarantined;
+	return st.allocated;
+}
+
+/*
+ * Which value a bond binds under (bond_pasid.c), without a kernel: an address
+ * space's global PASID is shared by GLOBAL and AUTO binds on covering devices,
+ * a device that cannot cover it is refused (GLOBAL) or gets its own number
+ * (AUTO), EXTRA_PASID is private, and the last user quarantines the value.
+ */
+static void test_shared_global(void)
+{
+	struct sva_bond a, b, c, d, e;
+	struct sva_dev wide, wide2, mid;
+	struct sva_mm mm;
+	struct sva_ctx ctx;
+	uint64_t q;
+	void *data;
+
+	ctx_init(&ctx, 256, 0);
+	pthread_mutex_init(&ctx.pasid_lock, NULL);
+	dev_init(&wide, &ctx, 20, "wide");
+	dev_init(&wide2, &ctx, 20, "wide2");
+	dev_init(&mid, &ctx, 19, "mid");
+	memset(&mm, 0, sizeof(mm));
+	mm.ctx = &ctx;
+
+	bond_init(&a, &wide, &mm, 0);
+	a.drvdata = tag(21);
+	is_int(sva_bond_pasid_get(&wide, &a, SVA_PASID_GLOBAL, false, 0), 0, "GLOBAL on wide");
+	is_int(a.pasid, 256, "the address space's global PASID is 256");
+	ok(mm.gshare && mm.gshare->pasid == 256, "recorded as the address space's");
+	bond_init(&b, &wide2, &mm, 0);
+	b.drvdata = tag(22);
+	is_int(sva_bond_pasid_get(&wide2, &b, SVA_PASID_AUTO, false, 0), 0, "AUTO on wide2");
+	is_int(b.pasid, 256, "joins 256");
+	bond_init(&c, &mid, &mm, 0);
+	ERR_ONE_LINE(sva_bond_pasid_get(&mid, &c, SVA_PASID_GLOBAL, false, 0), -ERANGE,
+		     "GLOBAL on a device that cannot cover the address space's global PASID");
+	ok(c.share == NULL && global_allocated(&ctx, &q) == 1 && mm.gshare->users == 2, "nothing changed");
+	is_int(sva_bond_pasid_get(&mid, &c, SVA_PASID_AUTO, false, 0), 0, "AUTO on that device");
+	is_int(c.pasid, 1, "gets a number of its own space");
+	bond_init(&d, &wide, &mm, SVA_BIND_EXTRA_PASID);
+	is_int(sva_bond_pasid_get(&wide, &d, SVA_PASID_GLOBAL, false, 0), 0, "EXTRA_PASID, GLOBAL");
+	is_int(d.pasid, 257, "a private global PASID");
+	bond_init(&e, &wide2, &mm, SVA_BIND_PASID);
+	is_int(sva_bond_pasid_get(&wide2, &e, SVA_PASID_AUTO, true, 257), -EBUSY,
+	       "another bond's private PASID cannot be chosen");
+	is_int(sva_pasid_free(ctx.global_pasids, 256), -EBUSY, "the driver cannot free the shared value");
+
+	ok(sva_pasid_lookup(ctx.global_pasids, 256, &data) == 0 && data == tag(21),
+	   "the global space has the first bond's drvdata");
+	sva_bond_pasid_put(&a);
+	ok(global_allocated(&ctx, &q) == 2 && q == 0 && mm.gshare, "one bond gone: 256 stays allocated");
+	ok(sva_pasid_lookup(ctx.global_pasids, 256, &data) == 0 && data == tag(22),
+	   "with the remaining bond's drvdata, not the departed one's");
+	sva_bond_pasid_put(&b);
+	ok(global_allocated(&ctx, &q) == 1 && q == 1 && !mm.gshare, "the last: 256 quarantined, once");
+	is_int(sva_pasid_barrier(ctx.global_pasids), 1, "and released");
+	sva_bond_pasid_put(&d);
+	sva_bond_pasid_put(&c);
+	ok(global_allocated(&ctx, &q) == 0 && sva_pasid_lookup(mid.pasids, 1, NULL) == -ENOENT, "all gone");
+
+	/* A driver's PASID: bound by two devices, back to the driver after. */
+	uint32_t v;
+
+	is_int(sva_dev_pasid_alloc(&wide, SVA_PASID_GLOBAL, &v, &v), 0, "the driver allocates a global PASID");
+	bond_init(&a, &wide, &mm, SVA_BIND_PASID);
+	bond_init(&b, &wide2, &mm, SVA_BIND_PASID);
+	ok(sva_bond_pasid_get(&wide, &a, SVA_PASID_AUTO, true, v) == 0 &&
+		   sva_bond_pasid_get(&wide2, &b, SVA_PASID_AUTO, true, v) == 0 && a.share == b.share,
+	   "two devices bind under it");
+	ERR_ONE_LINE(sva_bond_pasid_get(&mid, &c, SVA_PASID_AUTO, true, v), -ERANGE,
+		     "a device that cannot reach it: -ERANGE");
+	sva_bond_pasid_put(&a);
+	sva_bond_pasid_put(&b);
+	ok(sva_dev_pasid_lookup(&wide, v, &data) == 0 && data == &v, "the driver has it back, with its drvdata");
+	is_int(sva_dev_pasid_free(&wide, v), 0, "and frees it");
+
+	sva_dev_pasids_fini(&wide);
+	sva_dev_pasids_fini(&wide2);
+	sva_dev_pasids_fini(&mid);
+	sva_ctx_pasids_fini(&ctx);
+	pthread_mutex_destroy(&ctx.pasid_lock);
+}
+
 int main(void)
 {
 	test_ctx_ranges();
@@ -398,5 +503,6 @@ int main(void)
 	test_auto_fallback();
 	test_starvation();
 	test_set_range();
+	test_shared_global();
 	return done_testing();
 }

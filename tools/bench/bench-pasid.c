@@ -19,6 +19,11 @@
  *   lookup+churn the same while a second thread allocates, frees and releases
  *                other PASIDs of the same space without pause (pinned to
  *                another CPU where there is one).
+ *   device lookup libsva only: sva_dev_pasid_lookup() and
+ *                sva_dev_bond_lookup() on the second of two devices bound
+ *                under the same 1024 global PASIDs (devices built by hand,
+ *                with bonds published in their tables as sva_bind() does:
+ *                the lookup path is the real one, no kernel is needed).
  *
  * Every figure is the median over --rounds rounds (default 7), the two
  * implementations taking turns round by round.  Ratios are
@@ -41,6 +46,7 @@
 
 #include "bench.h"
 #include "lock.h"
+#include "pasid_map.h"
 #include "pasid_space.h"
 
 #define PAIRS (1u << 18)    /* alloc+free pairs per timed round */
@@ -394,6 +400,59 @@ struct result {
 	double first, pairs, pairs_mt, lookup, churn, churn_rate;
 };
 
+static int dev_lookup_(void *o, uint32_t p, void **d) { return sva_dev_pasid_lookup(o, p, d); }
+static int bond_lookup_(void *o, uint32_t p, void **d) { return sva_dev_bond_lookup(o, p, NULL, d); }
+
+static void quiet(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg, (void)level, (void)msg;
+}
+
+/*
+ * Lookups on the second of two devices that share 1024 global PASIDs: each
+ * value allocated once in the context's global space, a bond published under
+ * it in both devices' tables.  *pasid_ns and *bond_ns: medians over rounds.
+ */
+static void run_dev_lookup(int rounds, double *pasid_ns, double *bond_ns)
+{
+	static struct sva_ctx ctx;
+	static struct sva_dev dev[2];
+	static int bonds[2][NLIVE];
+	double *v = calloc((size_t)rounds, sizeof(double));
+	uint32_t live[NLIVE];
+	struct impl im;
+
+	sva_log_init(&ctx.log, quiet, NULL, SVA_LOG_OFF);
+	ctx.global_pasid_min = SVA_GLOBAL_PASID_MIN_DEFAULT;
+	ctx.global_pasid_max = SVA_GLOBAL_PASID_MAX_DEFAULT;
+	die_if(sva_ctx_pasids_init(&ctx) != 0, "global space");
+	for (int k = 0; k < 2; k++) {
+		dev[k].ctx = &ctx;
+		dev[k].info.max_pasid_log2 = 20;
+		die_if(sva_dev_pasids_init(&dev[k]) != 0, "device spaces");
+	}
+	for (uint32_t i = 0; i < NLIVE; i++) {
+		die_if(sva_pasid_alloc_owned(ctx.global_pasids, &bonds, NULL, &live[i]) != 0, "alloc");
+		for (int k = 0; k < 2; k++) {
+			die_if(sva_pasid_map_reserve(dev[k].bond_map, live[i]) != 0, "bond table");
+			sva_pasid_map_set(dev[k].bond_map, live[i], &bonds[k][i], &bonds[k][i]);
+		}
+	}
+	im = (struct impl){ .name = "libsva", .obj = &dev[1], .lookup = dev_lookup_ };
+	round_lookup(&im, live);
+	for (int i = 0; i < rounds; i++)
+		v[i] = round_lookup(&im, live);
+	*pasid_ns = median(v, (size_t)rounds);
+	im.lookup = bond_lookup_;
+	for (int i = 0; i < rounds; i++)
+		v[i] = round_lookup(&im, live);
+	*bond_ns = median(v, (size_t)rounds);
+	for (int k = 0; k < 2; k++)
+		sva_dev_pasids_fini(&dev[k]);
+	sva_ctx_pasids_fini(&ctx);
+	free(v);
+}
+
 /*
  * Both implementations, round by round in turn, so that whatever else the
  * machine is doing weighs on both alike.
@@ -483,6 +542,7 @@ int bench_pasid(int argc, char **argv)
 	bool json = false;
 	int rounds = 7;
 	struct result res[2], s, b;
+	double dev_pasid_ns, dev_bond_ns;
 	const char *lock_mode;
 	uint64_t rng = 88172645463325252ull;
 
@@ -511,6 +571,7 @@ int bench_pasid(int argc, char **argv)
 	}
 
 	run(rounds, res);
+	run_dev_lookup(rounds, &dev_pasid_ns, &dev_bond_ns);
 	lock_mode = sva_lock_mode() == SVA_LOCK_ASYMMETRIC ? "asymmetric" : "symmetric";
 	b = res[0];
 	s = res[1];
@@ -528,8 +589,10 @@ int bench_pasid(int argc, char **argv)
 		       b.lookup, b.lookup / s.lookup);
 		printf("  \"lookup_under_churn_ns\": { \"libsva\": %.2f, \"baseline\": %.2f, \"ratio\": %.2f },\n",
 		       s.churn, b.churn, b.churn / s.churn);
-		printf("  \"churn_pairs_per_s\": { \"libsva\": %.0f, \"baseline\": %.0f }\n}\n", s.churn_rate,
+		printf("  \"churn_pairs_per_s\": { \"libsva\": %.0f, \"baseline\": %.0f },\n", s.churn_rate,
 		       b.churn_rate);
+		printf("  \"shared_global_second_device_lookup_ns\": { \"sva_dev_pasid_lookup\": %.2f, "
+		       "\"sva_dev_bond_lookup\": %.2f }\n}\n", dev_pasid_ns, dev_bond_ns);
 	} else {
 		printf("PASID space benchmark: median of %d rounds (ratio > 1: libsva ahead); lock: %s\n", rounds,
 		       lock_mode);
@@ -545,6 +608,9 @@ int bench_pasid(int argc, char **argv)
 		       b.churn / s.churn);
 		printf("  %-28s %12.2f M %12.2f M\n", "  (churn pairs/s meanwhile)", s.churn_rate / 1e6,
 		       b.churn_rate / 1e6);
+		printf("  shared global PASID, looked up on a second device:\n");
+		printf("  %-28s %11.2f ns\n", "  sva_dev_pasid_lookup", dev_pasid_ns);
+		printf("  %-28s %11.2f ns\n", "  sva_dev_bond_lookup", dev_bond_ns);
 	}
 	free(freed);
 	return 0;

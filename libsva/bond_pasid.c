@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Which PASID value a bond binds under, and when the value goes back.
+ *
+ * The kernel's SVA gives an mm one PASID valid on every device it is bound
+ * to (ENQCMD-style submission and DSA/IAA handing work between them need
+ * that).  Here: an address space's first bind that lands in the global space
+ * (GLOBAL, or AUTO on a device that covers the global range) allocates its
+ * global PASID (mm->gshare); later binds of that address space on other
+ * devices, under GLOBAL or AUTO, bind under the same value.  The value stays
+ * allocated while any bond uses it; the last unbind quarantines it, then
+ * releases it (every bond's mm_exit has returned and every device has
+ * detached it by then).  SVA_BIND_EXTRA_PASID always allocates a private
+ * value, and so does a bind from the device's own space.
+ *
+ * SVA_BIND_PASID binds under a value the driver allocated earlier
+ * (upstream's iommu_sva_bind_device_pasid()): the driver keeps owning it, so
+ * after the last unbind it is allocated again with the driver's drvdata, for
+ * the driver to free.  Several devices may bind the same driver value, all to
+ * one address space; so may the address space's global PASID.  A private
+ * value of another bond is refused.
+ *
+ * Everything here runs under ctx->pasid_lock, so two devices binding one
+ * address space at once agree on its value, and an unbind that drops the last
+ * user cannot race a bind joining it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "pasid_map.h"
+#include "pasid_space.h"
+
+static const char *dev_label(const struct sva_dev *dev)
+{
+	return dev->info.path[0] ? dev->info.path : dev->info.flags & SVA_DEV_MOCK ? "mock device" : "device";
+}
+
+/* Under an existing share: one more bond, at the end.  Under ctx->pasid_lock. */
+static void join(struct sva_bond *bond, struct sva_pasid_share *sh)
+{
+	struct sva_bond **pp = &sh->bonds;
+
+	while (*pp)
+		pp = &(*pp)->share_next;
+	*pp = bond;
+	bond->share_next = NULL;
+	sh->users++;
+	bond->share = sh;
+	bond->pasid = sh->pasid;
+}
+
+static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid)
+{
+	struct sva_ctx *ctx = dev->ctx;
+	struct sva_pasid_space *s = sva_dev_pasid_space_of(dev, pasid);
+	struct sva_pasid_share *sh;
+	void *owner, *data;
+	int ret;
+
+	if (!s || pasid == 0)
+		return sva_fail(&ctx->log, -ERANGE,
+				"%s: cannot bind under PASID %u: outside the device's reach (%s)", dev_label(dev),
+				pasid, pasid >= ctx->global_pasid_min ? "a global value on a device that does not cover "
+									"the global range" : "no own PASID space");
+	ret = sva_pasid_lookup_owner(s, pasid, &owner, &data);
+	if (ret == -ERANGE)
+		return sva_fail(&ctx->log, ret, "%s: cannot bind under PASID %u: outside the device's PASID range",
+				dev_label(dev), pasid);
+	if (ret)
+		return sva_fail(&ctx->log, -ENOENT, "%s: cannot bind under PASID %u: it is not allocated "
+				"(allocate it first with sva_dev_pasid_alloc())", dev_label(dev), pasid);
+	if (owner && !SVA_PASID_IS_TAG(owner)) {
+		sh = owner;
+		if (sh->mm != bond->mm)
+			return sva_fail(&ctx->log, -EBUSY,
+					"%s: cannot bind under PASID %u: it is bound to another address space",
+					dev_label(dev), pasid);
+		if (!sh->driver_owned && sh != bond->mm->gshare)
+			return sva_fail(&ctx->log, -EBUSY,
+					"%s: cannot bind under PASID %u: it is another bond's private PASID",
+					dev_label(dev), pasid);
+		if (sva_pasid_map_get(dev->bond_map, pasid, NULL, NULL) == 0)
+			return sva_fail(&ctx->log, -EBUSY,
+					"%s: cannot bind under PASID %u: the device already has a bond under it",
+					dev_label(dev), pasid);
+		join(bond, sh);
+		return 0;
+	}
+	/* The driver's allocation: the share becomes its owner while bound. */
+	sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return -ENOMEM;
+	*sh = (struct sva_pasid_share){ .space = s, .pasid = pasid, .mm = bond->mm, .driver_owned = true,
+					.saved_owner = owner, .saved_drvdata = data };
+	ret = sva_pasid_set_owner(s, pasid, sh, data);
+	if (ret) {
+		free(sh);
+		return ret;
+	}
+	join(bond, sh);
+	return 0;
+}
+
+static int get_new(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid_policy policy)
+{
+	struct sva_ctx *ctx = dev->ctx;
+	struct sva_mm *mm = bond->mm;
+	bool extra = bond->flags & SVA_BIND_EXTRA_PASID;
+	struct sva_pasid_share *sh;
+	uint32_t pasid;
+	int ret;
+
+	if (!extra && mm->gshare && policy != SVA_PASID_DEVICE) {
+		if (sva_dev_covers_global(dev)) {
+			join(bond, mm->gshare);
+			return 0;
+		}
+		if (policy == SVA_PASID_GLOBAL)
+			return sva_fail(&ctx->log, -ERANGE,
+					"%s: cannot bind under the address space's global PASID %u: the device's "
+					"%u-bit PASIDs do not cover the global range (bind with SVA_PASID_DEVICE or "
+					"SVA_PASID_AUTO for a PASID of its own)",
+					dev_label(dev), mm->gshare->pasid, dev->info.max_pasid_log2);
+	}
+	sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return -ENOMEM;
+	ret = sva_dev_pasid_alloc_owned(dev, policy, sh, bond->drvdata, &pasid);
+	if (ret) {
+		free(sh);
+		return ret;
+	}
+	*sh = (struct sva_pasid_share){ .space = sva_dev_pasid_space_of(dev, pasid), .pasid = pasid, .mm = mm };
+	if (!extra && pasid >= ctx->global_pasid_min && !mm->gshare)
+		mm->gshare = sh;
+	join(bond, sh);
+	return 0;
+}
+
+int sva_bond_pasid_get(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid_policy policy, bool chosen,
+		       uint32_t pasid)
+{
+	struct sva_ctx *ctx = dev->ctx;
+	int ret;
+
+	pthread_mutex_lock(&ctx->pasid_lock);
+	ret = chosen ? get_chosen(dev, bond, pasid) : get_new(dev, bond, policy);
+	pthread_mutex_unlock(&ctx->pasid_lock);
+	return ret;
+}
+
+void sva_bond_pasid_put(struct sva_bond *bond)
+{
+	struct sva_ctx *ctx = bond->dev->ctx;
+	struct sva_pasid_share *sh = bond->share;
+	struct sva_pasid_space *release = NULL;
+	uint32_t pasid = bond->pasid;
+	bool was_first;
+
+	pthread_mutex_lock(&ctx->pasid_lock);
+	bond->share = NULL;
+	was_first = sh->bonds == bond;
+	for (struct sva_bond **pp = &sh->bonds; *pp; pp = &(*pp)->share_next)
+		if (*pp == bond) {
+			*pp = bond->share_next;
+			break;
+		}
+	/*
+	 * The space's drvdata of a value bound by the library is its first
+	 * bond's (what sva_pasid_lookup() on the space returns): when that bond
+	 * goes and others stay, the next one's, never a drvdata whose driver
+	 * has been told (mm_exit) it is done.
+	 */
+	if (--sh->users > 0 && !sh->driver_owned && was_first && sh->bonds->drvdata != bond->drvdata)
+		sva_pasid_set_owner(sh->space, pasid, sh, sh->bonds->drvdata);
+	if (sh->users == 0) {
+		if (sh->driver_owned) {
+			/* Back to the driver, as it allocated it. */
+			sva_pasid_set_owner(sh->space, pasid, sh->saved_owner, sh->saved_drvdata);
+		} else {
+			/* Quarantined now: no bond finds it any more. */
+			sva_pasid_free_owned(sh->space, pasid, sh);
+			release = sh->space;
+		}
+		if (sh->mm->gshare == sh)
+			sh->mm->gshare = NULL;
+		free(sh);
+	}
+	pthread_mutex_unlock(&ctx->pasid_lock);
+	/* Released: every bond's mm_exit has returned and every device has
+	 * detached the value, so nothing can still use it. */
+	if (release)
+		sva_pasid_release(release, pasid);
+}

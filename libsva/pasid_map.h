@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A device's bonds by PASID (pasid_map.c): value -> {bond, drvdata}, one
+ * table per device, lock-free for readers.  Writers (bind, unbind) hold the
+ * device's lock; an entry is cleared under the fault engine's lock too, so a
+ * batch that found a bond here can use it until the batch ends.
+ */
+#ifndef LIBSVA_PASID_MAP_H
+#define LIBSVA_PASID_MAP_H
+
+#include <stdint.h>
+
+struct sva_pasid_map;
+
+/* A table for values 0 .. max.  -ENOMEM. */
+int sva_pasid_map_new(uint32_t max, struct sva_pasid_map **out);
+/* Nothing may look it up any more (the device is being freed).  NULL-safe. */
+void sva_pasid_map_free(struct sva_pasid_map *m);
+/* Make room for `pasid` so that set cannot fail.  -ERANGE beyond max; -ENOMEM. */
+int sva_pasid_map_reserve(struct sva_pasid_map *m, uint32_t pasid);
+/* Publish {bond, drvdata} under a reserved pasid. */
+void sva_pasid_map_set(struct sva_pasid_map *m, uint32_t pasid, void *bond, void *drvdata);
+/* Unpublish: lookups that start after this return -ENOENT. */
+void sva_pasid_map_clear(struct sva_pasid_map *m, uint32_t pasid);
+/* Lock-free: the pair of an entry that was published at some instant during
+ * the call (either pointer may be NULL), or -ENOENT.  Never dereferences the
+ * bond.  m may be NULL (a device without PASIDs): -ENOENT. */
+int sva_pasid_map_get(const struct sva_pasid_map *m, uint32_t pasid, void **bond, void **drvdata);
+
+#endif /* LIBSVA_PASID_MAP_H */
