@@ -293,17 +293,6 @@ static void heap_checks(void)
 	s0 = stats(mm);
 	ok(s0.untracked_ranges == 0, "malloc_trim: the heap is registered (%llu untracked, reason %d)",
 	   (unsigned long long)s0.untracked_ranges, s0.untracked_reason);
-	{
-		FILE *f = fopen("/proc/self/maps", "r");
-		char line[256];
-
-		while (f && fgets(line, sizeof(line), f))
-			if (strstr(line, "heap"))
-				diag("%s", line);
-		if (f)
-			fclose(f);
-		diag("pg %p", (void *)pg);
-	}
 	free(big);
 	malloc_trim(0);
 	sva_mm_fence(mm);

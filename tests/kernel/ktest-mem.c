@@ -240,15 +240,35 @@ static void mock_window(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_dev *
 		sva_mem_free(mm, big[3], 400 * MiB);
 	}
 
-	/* A chunk left visible by a munmap without sva_mm_invalidate is not reused. */
+	/* Tracked (the default): a munmap withdraws the chunk, and its addresses are free again. */
 	q = ktest_map_at(KABI_MOCK_APERTURE_START, 2 * PG, PROT_READ | PROT_WRITE);
 	is_int(sva_mm_prefault(mm, q, 2 * PG), 0, "mock: make a buffer at the window's start visible");
 	munmap(q, 2 * PG);
-	if (is_int(sva_mem_alloc(PG, &o, (void **)&p), 0, "mock: then munmap it without invalidate, and allocate")) {
-		ok((uintptr_t)p >= (uintptr_t)q + 2 * PG, "mock: the stale chunk's addresses are skipped (%p)", (void *)p);
-		sva_mem_free(mm, p, PG);
+	sva_mm_fence(mm);
+	is_int(ktest_access_rw(ctx, mm->ioas_id, (uintptr_t)q, back, PG, 0), -ENOENT,
+	       "mock: a tracked address space withdraws it at munmap");
+
+	/* Untracked: a chunk left visible by a munmap without sva_mm_invalidate is not reused. */
+	{
+		struct sva_mm_opts uo = { .size = sizeof(uo), .flags = SVA_MM_UNTRACKED };
+		struct sva_mm *um;
+
+		if (sva_mm_new(ctx, &uo, &um))
+			ktest_bail("sva_mm_new(SVA_MM_UNTRACKED)");
+		o.mm = um;
+		q = ktest_map_at(KABI_MOCK_APERTURE_START, 2 * PG, PROT_READ | PROT_WRITE);
+		is_int(sva_mm_prefault(um, q, 2 * PG), 0, "mock: untracked: make a buffer at 16 MiB visible");
+		munmap(q, 2 * PG);
+		if (is_int(sva_mem_alloc(PG, &o, (void **)&p), 0,
+			   "mock: untracked: then munmap it without invalidate, and allocate")) {
+			ok((uintptr_t)p >= (uintptr_t)q + 2 * PG, "mock: the stale chunk's addresses are skipped (%p)",
+			   (void *)p);
+			sva_mem_free(um, p, PG);
+		}
+		sva_mm_invalidate(um, q, 2 * PG);
+		sva_mm_free(um);
+		o.mm = mm;
 	}
-	sva_mm_invalidate(mm, q, 2 * PG);
 
 	/* The device alone: the window of the address space its RID is attached to. */
 	o.mm = NULL;
