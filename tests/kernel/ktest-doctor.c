@@ -51,6 +51,7 @@ int main(void)
 	ok(!strstr(out, "\nFAIL") && strncmp(out, "FAIL", 4) != 0, "doctor: no FAIL line on %s", topo);
 	ok(strstr(out, "PASS  iommufd:") != NULL, "doctor: /dev/iommu opens");
 	ok(strstr(out, "PASS  iommu:") != NULL, "doctor: an active IOMMU is found");
+	ok(strstr(out, "PASS  userfaultfd:") != NULL, "doctor: userfaultfd works (coherence tracking)");
 	if (vtd) {
 		ok(strstr(out, "PASS  vfio0 device:") && strstr(out, "vfio-pci"), "doctor: edu as vfio0, bound to vfio-pci");
 		ok(strstr(out, "vfio0 iommufd-info: IOMMU intel-vtd") != NULL, "doctor: iommufd says VT-d");

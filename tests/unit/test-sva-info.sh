@@ -410,8 +410,10 @@ check "--doctor: RLIMIT_MEMLOCK of 8 MiB without CAP_IPC_LOCK warns, with the fi
 	line WARN memlock "RLIMIT_MEMLOCK is 8 MiB and this process lacks CAP_IPC_LOCK.*Fix: raise it.*ulimit -l"
 check "--doctor: no THP and no hugetlb pages warns" \
 	line WARN hugepages "no huge pages \\(transparent huge pages: never; hugetlb pages: 0 reserved, 0 free, 2048 kB each\\)"
+check "--doctor: a fake proc root: userfaultfd is not probed, saying why" \
+	line SKIP userfaultfd "not probed: --proc-root is not /proc$"
 check "--doctor: the summary counts and the verdict" \
-	has "^14 passed, 8 warnings, 3 failed, 4 skipped: SVA cannot work on this machine yet: fix the FAIL lines first$"
+	has "^14 passed, 8 warnings, 3 failed, 5 skipped: SVA cannot work on this machine yet: fix the FAIL lines first$"
 
 doctor --no-open
 check "--doctor --no-open: device checks skipped, saying so" eval '[ "$rc" -eq 4 ] && line SKIP "vfio0 iommufd-info" "not opened \\(--no-open\\)"'

@@ -325,6 +325,7 @@ int run_doctor(const struct options *o, const struct iommu_rec *im, bool have_ct
 		check_device(&dr, &devs[i], have_ctx);
 	check_memlock(&dr);
 	check_hugepages(&dr);
+	check_userfaultfd(&dr);
 	if (dr.oom || (o->json && doc_print_json(&dr, im))) {
 		doc_free(&dr);
 		fprintf(stderr, PROG ": out of memory\n");

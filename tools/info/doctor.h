@@ -10,7 +10,7 @@
  * doctor.c holds the results, the verdict and the output; the checks are
  * grouped by area: check_kernel.c (kernel config), check_iommu.c (IOMMU,
  * iommufd), check_devices.c (VFIO devices), check_pci.c (PCI capabilities),
- * check_limits.c (memlock, huge pages).
+ * check_limits.c (memlock, huge pages), check_uffd.c (coherence tracking).
  */
 #ifndef SVA_INFO_DOCTOR_H
 #define SVA_INFO_DOCTOR_H
@@ -101,6 +101,8 @@ void check_device(struct doctor *dr, struct dev_rec *d, bool have_ctx);
 /* check_limits.c: RLIMIT_MEMLOCK, huge pages. */
 void check_memlock(struct doctor *dr);
 void check_hugepages(struct doctor *dr);
+/* check_uffd.c: userfaultfd, which coherence tracking needs. */
+void check_userfaultfd(struct doctor *dr);
 
 /* check_pci.c: the PCI capabilities behind SVA. */
 struct pci_caps {

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva-info --doctor: can libsva track coherence here?  Its address spaces
+ * follow munmap(), mremap() and madvise() through a userfaultfd with the
+ * UNMAP, REMOVE and REMAP events; without one they are untracked, and the
+ * driver must call sva_mm_invalidate() itself.
+ *
+ * The probe is live: it opens a userfaultfd the way libsva does.  With a
+ * --proc-root other than /proc there is no machine to probe (the facts come
+ * from a test tree), so the check is skipped, saying so.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "doctor.h"
+#include "kabi.h"
+
+#define NEEDED (KABI_UFFD_FEATURE_EVENT_UNMAP | KABI_UFFD_FEATURE_EVENT_REMOVE | KABI_UFFD_FEATURE_EVENT_REMAP)
+
+/* The features a userfaultfd offers here, or a negative errno. */
+static long long probe(void)
+{
+	struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | KABI_UFFD_USER_MODE_ONLY);
+	int err;
+
+	if (fd < 0 && errno == EINVAL) /* before Linux 5.11: no USER_MODE_ONLY */
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	err = ioctl(fd, KABI_UFFDIO_API, &api) ? -errno : 0;
+	close(fd);
+	return err ? err : (long long)api.features;
+}
+
+/* The Seccomp: mode of PROC/self/status (0 none, 1 strict, 2 filter), or -1. */
+static int seccomp_mode(const struct doctor *dr)
+{
+	char path[PATH_MAX], buf[4096], *p;
+
+	if (!join(path, sizeof(path), dr->o->proc_root, "self/status") || read_small(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	p = strstr(buf, "\nSeccomp:");
+	return p ? atoi(p + 9) : -1;
+}
+
+void check_userfaultfd(struct doctor *dr)
+{
+	const char *const consequence = "address spaces are created untracked, so munmap()/madvise() of memory a "
+					"device has seen reach it only through sva_mm_invalidate()";
+	struct doc_check *c;
+	long long r;
+
+	if (strcmp(dr->o->proc_root, "/proc") != 0) {
+		c = doc_add(dr, NULL, "userfaultfd", DOC_SKIP, "not probed: --proc-root is not /proc");
+		return;
+	}
+	r = probe();
+	if (r >= 0 && (r & NEEDED) == NEEDED) {
+		c = doc_add(dr, NULL, "userfaultfd", DOC_PASS,
+			    "userfaultfd works with its UNMAP, REMOVE and REMAP events: coherence tracking is on");
+	} else if (r >= 0) {
+		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN,
+			    "the kernel's userfaultfd lacks the UNMAP, REMOVE or REMAP event: %s", consequence);
+		doc_fix(dr, c, "use Linux 4.11 or later");
+	} else if (r == -ENOSYS) {
+		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN, "the kernel has no userfaultfd: %s", consequence);
+		doc_fix(dr, c, "build the kernel with CONFIG_USERFAULTFD=y");
+	} else if (r == -EPERM && seccomp_mode(dr) == 2) {
+		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN,
+			    "userfaultfd is refused (EPERM) and a seccomp filter is active, as in Docker's default "
+			    "profile: %s",
+			    consequence);
+		doc_fix(dr, c,
+			"allow the userfaultfd system call in the seccomp profile (docker/podman run "
+			"--security-opt seccomp=PROFILE with userfaultfd in its allowed list)");
+	} else if (r == -EPERM) {
+		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN,
+			    "userfaultfd is refused (EPERM): %s", consequence);
+		doc_fix(dr, c,
+			"on kernels before 5.11, set the sysctl vm.unprivileged_userfaultfd=1 or grant "
+			"CAP_SYS_PTRACE; from 5.11 on, check for a seccomp filter or an LSM policy that denies it");
+	} else {
+		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN, "userfaultfd cannot be opened: %s: %s",
+			    strerror((int)-r), consequence);
+		doc_fix(dr, c, "see the errno: EMFILE/ENFILE mean too many open files");
+	}
+	doc_bool(c, "tracking", r >= 0 && (r & NEEDED) == NEEDED);
+	if (r < 0)
+		doc_int(c, "errno", -r);
+}
