@@ -69,27 +69,10 @@ static struct sva_mm_stats stats(struct sva_mm *mm)
 	return s;
 }
 
-static int wait_faults(struct sva_bond *bond, uint64_t want)
-{
-	struct sva_bond_stats st = { .size = sizeof(st) };
-
-	for (int i = 0; i < 5000; i++) {
-		sva_bond_stats(bond, &st);
-		if (st.faults >= want)
-			return 0;
-		usleep(1000);
-	}
-	return -ETIMEDOUT;
-}
-
+/* A device fault at va, handled when this returns (or -ETIMEDOUT). */
 static int fault(struct sva_bond *bond, uint64_t va, uint32_t perm)
 {
-	struct sva_bond_stats st = { .size = sizeof(st) };
-	int ret;
-
-	sva_bond_stats(bond, &st);
-	ret = sva_dev_inject_fault(g_dev, sva_bond_pasid(bond), va, perm, 0);
-	return ret ? ret : wait_faults(bond, st.faults + 1);
+	return ktest_inject_and_wait(g_dev, bond, va, perm, 5000);
 }
 
 /* ---------------------------------------------------------------- munmap */
