@@ -272,6 +272,7 @@ struct sva_mm {
 	uint64_t reg_start, reg_end;  /* the last range registered ... */
 	unsigned reg_gen;	      /* ... under this sva_vma_gen() */
 	atomic_uint settle_hint;      /* nremoves + suspects, read without the lock */
+	atomic_bool reap_hint;	      /* grave or a log line owed: sva_mm_reap() has work */
 	struct sva_mm *track_next;    /* track.c's list, under its lock */
 	_Atomic uint64_t st_events, st_withdrawn, st_untracked_ranges, st_untracked_bytes, st_rewithdrawn,
 		st_visible;

@@ -201,6 +201,7 @@ static void note_untracked_locked(struct sva_mm *mm, uint64_t start, uint64_t en
 	atomic_fetch_add_explicit(&mm->st_untracked_bytes, end - start, memory_order_relaxed);
 	if (!mm->untracked_logged && !mm->log_untracked) {
 		mm->log_untracked = true;
+		atomic_store_explicit(&mm->reap_hint, true, memory_order_relaxed);
 		mm->untracked_at[0] = start;
 		mm->untracked_at[1] = end;
 	}
@@ -315,11 +316,13 @@ void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo)
 int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, unsigned how,
 			   struct sva_map_undo *undo, uint64_t *mapped, uint64_t fail[2])
 {
-	uint64_t pos = start, now = (how & SVA_MAP_FAULT) ? sva_now_ns() : 0;
+	uint64_t pos = start, now = 0;
 	struct sva_chunk *c;
 	int ret = 0;
 
 	pthread_mutex_lock(&mm->map_lock);
+	if ((how & SVA_MAP_FAULT) && mm->nremoves)
+		now = sva_now_ns(); /* only a fault over a pending REMOVE needs the time */
 	c = sva_chunks_after(&mm->chunks, start);
 	while (pos < end) {
 		uint64_t gap_end = end;
@@ -336,7 +339,7 @@ int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t 
 			break;
 		}
 		ret = map_gap(mm, v, pos, gap_end,
-			      (how & SVA_MAP_FAULT) ? sva_mm_remove_pending_locked(mm, pos, gap_end, now) : 0);
+			      now ? sva_mm_remove_pending_locked(mm, pos, gap_end, now) : 0);
 		if (ret) {
 			if (fail) {
 				fail[0] = pos;

@@ -33,6 +33,7 @@ static void bury(struct sva_mm *mm, struct sva_chunk *c)
 	}
 	c->next[0] = mm->grave;
 	mm->grave = c;
+	atomic_store_explicit(&mm->reap_hint, true, memory_order_relaxed);
 }
 
 uint64_t sva_mm_withdraw_locked(struct sva_mm *mm, uint64_t start, uint64_t end, unsigned *failed)
@@ -140,6 +141,7 @@ void sva_mm_tracking_lost(struct sva_mm *mm, int err)
 		mm->untracked_reason = err;
 		/* Not logged here: a log callback may free(), and the monitor must not. */
 		mm->log_lost = true;
+		atomic_store_explicit(&mm->reap_hint, true, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&mm->map_lock);
 }
@@ -151,6 +153,9 @@ void sva_mm_reap(struct sva_mm *mm)
 	uint64_t at[2];
 	int why;
 
+	/* The fault path calls this after every fault: no lock when there is nothing. */
+	if (!atomic_exchange_explicit(&mm->reap_hint, false, memory_order_acquire))
+		return;
 	pthread_mutex_lock(&mm->map_lock);
 	at[0] = mm->untracked_at[0];
 	at[1] = mm->untracked_at[1];
