@@ -10,6 +10,10 @@
  *   first touch of registered memory against unregistered memory (no CPU fault
  *   may be intercepted); target <= 1.05x.
  *   sva_mm_fence() with nothing pending (no system call).
+ *   For sva_mem_alloc's backing (docs/design.md, "Coherence"): one
+ *   IOMMU_IOAS_MAP + UNMAP of anonymous memory against IOMMU_IOAS_MAP_FILE of
+ *   a memfd + UNMAP, 64 KiB and 2 MiB, pinned through the mock's domain
+ *   (no target: a figure for the decision).
  * Each figure is the median over iterations that alternate tracked and
  * untracked, with the min and max of the per-round ratio over ROUNDS rounds.
  *
@@ -18,6 +22,9 @@
  * memory: the round trip to the monitor that a tracked munmap() pays, without
  * the IOAS (whose unmap runs on the monitor, after the caller is released).
  */
+#define _GNU_SOURCE /* memfd_create() */
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "bench.h"
@@ -183,6 +190,74 @@ static double fence_ns(struct sva_mm *mm)
 	return (double)(now_ns() - t0) / 100000;
 }
 
+/* One map + unmap of len bytes at REGION in ioas: anonymous memory, or a memfd
+ * by offset (IOMMU_IOAS_MAP_FILE).  ns, or a negative errno. */
+static double map_once(int iommufd, uint32_t ioas, size_t len, int file)
+{
+	const uint32_t rw = KABI_IOMMU_IOAS_MAP_FIXED_IOVA | KABI_IOMMU_IOAS_MAP_READABLE | KABI_IOMMU_IOAS_MAP_WRITEABLE;
+	unsigned char *p;
+	uint64_t t0, t1;
+	int fd = -1, ret;
+
+	if (file) {
+		fd = memfd_create("bench-coherence", MFD_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, (off_t)len))
+			return -errno;
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	} else {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	}
+	if (p == MAP_FAILED)
+		return -errno;
+	memset(p, 1, len); /* both populated: the map pins, it does not fault in */
+	t0 = now_ns();
+	if (file) {
+		struct kabi_iommu_ioas_map_file m = { .size = sizeof(m), .flags = rw, .ioas_id = ioas, .fd = fd,
+						      .start = 0, .length = len, .iova = REGION };
+
+		ret = ioctl(iommufd, KABI_IOMMU_IOAS_MAP_FILE, &m) ? -errno : 0;
+	} else {
+		ret = sva_iommufd_ioas_map(iommufd, ioas, (uintptr_t)p, len, REGION, rw);
+	}
+	if (!ret)
+		ret = sva_iommufd_ioas_unmap(iommufd, ioas, REGION, len);
+	t1 = now_ns();
+	munmap(p, len);
+	if (fd >= 0)
+		close(fd);
+	return ret ? ret : (double)(t1 - t0);
+}
+
+/* Median map + unmap, anonymous and memfd, interleaved; 0 if MAP_FILE is refused. */
+static int map_file_figure(struct sva_ctx *ctx, size_t len, double *anon, double *file)
+{
+	struct sva_mm_opts uo = { .size = sizeof(uo), .flags = SVA_MM_UNTRACKED };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_RID };
+	double a[41], f[41];
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	int ok = 1;
+
+	if (sva_dev_open_mock(ctx, NULL, &dev))
+		return 0;
+	if (sva_mm_new(ctx, &uo, &mm) || sva_bind(dev, mm, &bo, &bond))
+		bench_bail("map-file figure: setup failed");
+	for (int i = 0; i < 41 && ok; i++) {
+		a[i] = map_once(sva_ctx_fd(ctx), mm->ioas_id, len, 0);
+		f[i] = map_once(sva_ctx_fd(ctx), mm->ioas_id, len, 1);
+		ok = a[i] > 0 && f[i] > 0;
+	}
+	if (ok) {
+		*anon = median(a, 41);
+		*file = median(f, 41);
+	}
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	return ok;
+}
+
 static const char *verdict(const struct figure *f)
 {
 	return f->ratio <= 0 ? "?" : f->met * 2 > ROUNDS ? "met" : "MISSED";
@@ -236,6 +311,9 @@ int bench_coherence(int argc, char **argv)
 	op_figure(tr, un, 2u << 20, 1, 3, &f[3]);
 	touch_figure(&f[4]);
 	fence = native ? 0 : fence_ns(tr);
+	double mf_anon[2] = { 0, 0 }, mf_file[2] = { 0, 0 };
+	int mf = !native && map_file_figure(ctx, 64u << 10, &mf_anon[0], &mf_file[0]) &&
+		 map_file_figure(ctx, 2u << 20, &mf_anon[1], &mf_file[1]);
 	if (json) {
 		printf("{\"benchmark\":\"coherence\",\"mode\":\"%s\",\"rounds\":%d",
 		       native ? "userfaultfd only" : "iommufd", ROUNDS);
@@ -244,7 +322,12 @@ int bench_coherence(int argc, char **argv)
 			       "\"ratio_max\":%.3f,\"rounds_met\":%d,\"target_max\":%.2f,\"met\":%s}",
 			       names[i], f[i].tracked, f[i].untracked, f[i].ratio, f[i].rmin, f[i].rmax, f[i].met,
 			       targets[i], f[i].met * 2 > ROUNDS ? "true" : "false");
-		printf(",\"fence_idle_ns\":%.1f}\n", fence);
+		printf(",\"fence_idle_ns\":%.1f", fence);
+		if (mf)
+			printf(",\"map_anon_vs_file\":{\"anon_64k_ns\":%.0f,\"file_64k_ns\":%.0f,\"anon_2m_ns\":%.0f,"
+			       "\"file_2m_ns\":%.0f}",
+			       mf_anon[0], mf_file[0], mf_anon[1], mf_file[1]);
+		printf("}\n");
 	} else {
 		printf("bench-coherence: tracked vs untracked memory%s, %d rounds (medians; ratio min-max over rounds)\n",
 		       native ? " (no /dev/iommu: userfaultfd registration only, no IOAS)" : "", ROUNDS);
@@ -255,6 +338,11 @@ int bench_coherence(int argc, char **argv)
 			       f[i].met, ROUNDS, targets[i], verdict(&f[i]));
 		if (!native)
 			printf("  sva_mm_fence with nothing pending: %.1f ns\n", fence);
+		if (mf)
+			printf("  map + unmap, anonymous vs memfd (IOMMU_IOAS_MAP_FILE): 64 KiB %.1f vs %.1f us (%.2fx), "
+			       "2 MiB %.1f vs %.1f us (%.2fx)\n",
+			       mf_anon[0] / 1e3, mf_file[0] / 1e3, mf_file[0] / mf_anon[0], mf_anon[1] / 1e3,
+			       mf_file[1] / 1e3, mf_file[1] / mf_anon[1]);
 	}
 	if (native) {
 		sva_track_remove(tr);
