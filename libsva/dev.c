@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "teardown.h"
 
 SVA_EXPORT const char *sva_iommu_type_name(uint32_t type)
 {
@@ -107,6 +108,11 @@ SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 	if (!dev)
 		return;
 	ctx = dev->ctx;
+	if (sva_in_callback()) {
+		sva_fail(&ctx->log, -EDEADLK, "sva_dev_close: called from an mm_exit or fault_error callback, "
+			 "where it could wait for that callback's own bond; nothing was closed");
+		return;
+	}
 	sva_logf(&ctx->log, SVA_LOG_DEBUG, "closing device %u", dev->info.dev_id);
 	if (sva_ctx_forked(ctx)) {
 		/* Closing our copy of the cdev fd leaves the parent's open file alone. */
@@ -114,11 +120,13 @@ SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 			close(dev->fd);
 		unregister(dev);
 		sva_dev_pasids_fini(dev);
+		free(dev->stuck);
 		free(dev);
 		sva_ctx_put(ctx);
 		return;
 	}
-	sva_dev_unbind_all(dev);
+	sva_teardown(ctx, SVA_TEARDOWN_DEV, dev);
+	sva_dev_detach_stuck(dev);
 	/* The fault engine finds devices by id: none of its batches may hold this one. */
 	pthread_mutex_lock(&ctx->fe.lock);
 	unregister(dev);

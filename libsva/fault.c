@@ -14,6 +14,7 @@
 #include "kabi.h"
 #include "pasid_map.h"
 #include "pasid_space.h"
+#include "teardown.h"
 #include "track.h"
 
 /* What the pre-pass learns of a record: its bond, and the run of faulting pages it starts. */
@@ -219,7 +220,9 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 			.reason = reason,
 		};
 
+		sva_callback_enter(SVA_CB_FAULT_ERROR);
 		bond->ops.fault_error(bond, &rep, bond->drvdata);
+		sva_callback_leave(SVA_CB_FAULT_ERROR);
 	}
 	atomic_fetch_add_explicit(&bond->faults, 1, memory_order_release);
 	return KABI_IOMMUFD_PAGE_RESP_INVALID;
@@ -365,6 +368,9 @@ SVA_EXPORT int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max)
 	ret = sva_ctx_check_owner(ctx);
 	if (ret)
 		return ret;
+	/* The engine's lock is held around fault_error: taking it again would hang. */
+	if (sva_in_fault_error())
+		return sva_fail(&ctx->log, -EDEADLK, "sva_ctx_process_faults: called from a fault_error callback");
 	return sva_fault_process(ctx, max);
 }
 

@@ -154,6 +154,7 @@ struct sva_fault_engine {
 struct sva_ctx {
 	atomic_int refs; /* the caller's + one per open device and address space */
 	pid_t pid;	 /* the process that created it (for messages) */
+	uint32_t flags;	 /* SVA_CTX_* */
 	unsigned fork_gen; /* sva_fork_gen() there: sva_ctx_forked() compares it */
 	int fd;
 	struct sva_log log;
@@ -168,6 +169,11 @@ struct sva_ctx {
 	pthread_mutex_t devs_lock; /* the device list */
 	struct sva_dev *devs;
 	struct sva_fault_engine fe;
+	/* Every bond, for teardown.c; bonds_cv is broadcast when one goes.  A
+	 * leaf lock (taken inside dev->lock). */
+	pthread_mutex_t bonds_lock;
+	pthread_cond_t bonds_cv;
+	struct sva_bond *bonds;
 	struct sva_ctx *all_next; /* every live context, for the exit destructor */
 };
 
@@ -222,6 +228,10 @@ struct sva_dev {
 	 */
 	uint32_t park_ioas, park_hwpt;
 	struct sva_bond *bonds; /* every bond of this device */
+	/* PASIDs whose detach failed (bond.c): retried at sva_dev_close, before
+	 * the device goes (the mock's object cannot go with a PASID attached). */
+	uint32_t *stuck;
+	size_t nstuck;
 	struct sva_dev *ctx_next; /* ctx->devs, under ctx->devs_lock */
 	/* The RID bond and its drvdata, published under a sequence count so
 	 * lock-free lookups never see a mismatched pair. */
@@ -305,6 +315,7 @@ struct sva_pasid_share {
 	bool driver_owned;   /* allocated by the driver (SVA_BIND_PASID): it stays
 			      * allocated after the last unbind, with these back: */
 	void *saved_owner, *saved_drvdata;
+	bool retired;	     /* a detach under it failed: never released */
 };
 
 struct sva_bond {
@@ -318,6 +329,7 @@ struct sva_bond {
 	void *drvdata;
 	struct sva_bond_ops ops;
 	struct sva_bond *mm_next, *dev_next;
+	struct sva_bond *ctx_next; /* ctx->bonds, under ctx->bonds_lock (teardown.c) */
 	atomic_int state;
 	_Atomic uint64_t faults, groups, invalid, pages_mapped;
 };
@@ -367,8 +379,13 @@ static inline uint64_t sva_now_ns(void)
 int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped);
 /* -ECHILD when called from a process other than the one that created mm. */
 int sva_mm_check_owner(struct sva_mm *mm);
-/* Unbind every bond of dev (sva_dev_close). */
-void sva_dev_unbind_all(struct sva_dev *dev);
+/* Tear down a bond claimed by sva_unbind() or sva_teardown() (state
+ * EXITING): mm_exit, detach, release.  Frees it.  0, or -EIO if the detach
+ * failed (the PASID is retired, the HWPT kept). */
+int sva_bond_teardown(struct sva_bond *bond);
+/* At close: retry the detach of every PASID whose detach failed (the values
+ * stay retired whatever the outcome). */
+void sva_dev_detach_stuck(struct sva_dev *dev);
 
 /* Allocate a device, query hw info and NUMA node; takes a ctx reference. */
 int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd, uint32_t dev_id,

@@ -34,6 +34,8 @@ LIBSVA_SOURCES = \
 	libsva/withdraw.c \
 	libsva/track.h \
 	libsva/track.c \
+	libsva/teardown.h \
+	libsva/teardown.c \
 	libsva/mm.c \
 	libsva/bond.c \
 	libsva/fault.c \

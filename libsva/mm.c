@@ -12,6 +12,7 @@
 
 #include "internal.h"
 #include "kabi.h"
+#include "teardown.h"
 #include "track.h"
 #include "withdraw.h"
 
@@ -106,6 +107,11 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	if (!mm)
 		return;
 	ctx = mm->ctx;
+	if (sva_in_callback()) {
+		sva_fail(&ctx->log, -EDEADLK, "sva_mm_free: called from an mm_exit or fault_error callback, "
+			 "where it could wait for that callback's own bond; nothing was freed");
+		return;
+	}
 	if (sva_ctx_forked(ctx)) {
 		/* The parent's bonds and IOAS are not ours to tear down. */
 		sva_logf(&ctx->log, SVA_LOG_DEBUG, "forked child: freeing address space memory only");
@@ -117,21 +123,18 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 		free(mm);
 		return;
 	}
-	/* Each unbind takes the bond off the list. */
-	for (;;) {
-		struct sva_bond *bond;
-
-		pthread_mutex_lock(&mm->lock);
-		bond = mm->bonds;
-		pthread_mutex_unlock(&mm->lock);
-		if (!bond)
-			break;
-		sva_unbind(bond);
-	}
+	/* Bonds another thread is tearing down are waited for. */
+	sva_teardown(ctx, SVA_TEARDOWN_MM, mm);
 	/* Off the monitor's list before anything of mm goes. */
 	sva_track_remove(mm);
 	/* Destroying the IOAS unmaps and unpins everything still in it. */
 	sva_iommufd_destroy(ctx->fd, mm->ioas_id);
+	/* HWPTs left only by failed detaches (bond.c): the kernel frees them
+	 * with the iommufd; here only their records go. */
+	for (struct sva_hwpt *h = mm->hwpts, *n; h; h = n) {
+		n = h->next;
+		free(h);
+	}
 	sva_mm_reap(mm);
 	pthread_mutex_destroy(&mm->lock);
 	pthread_mutex_destroy(&mm->map_lock);
