@@ -232,6 +232,48 @@ static void exit_paths(void)
 	close(p[0]);
 }
 
+struct fe_drv {
+	struct sva_mm *mm;
+	int unbind_ret, poll_ret;
+	atomic_int calls;
+};
+
+static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report *rep, void *drvdata)
+{
+	struct fe_drv *d = drvdata;
+
+	(void)rep;
+	d->unbind_ret = sva_unbind(bond);
+	d->poll_ret = sva_ctx_process_faults(bond->dev->ctx, 1);
+	sva_mm_free(d->mm); /* refused: logged, nothing freed */
+	atomic_fetch_add(&d->calls, 1);
+}
+
+/* fault_error runs with the engine's lock held: unbind and fault processing
+ * from it are refused instead of waiting for that lock forever. */
+static void fault_error_calls(void)
+{
+	static const struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_ctx *ctx = new_ctx(SVA_CTX_FAULT_POLL, 0, 0);
+	struct sva_dev *dev = open_mock(ctx);
+	struct fe_drv d = { 0 };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &d, .ops = &ops };
+	struct sva_bond *bond;
+
+	sva_mm_new(ctx, NULL, &d.mm);
+	if (sva_bind(dev, d.mm, &bo, &bond))
+		ktest_bail("fault-capable bind on the mock failed");
+	/* Nothing is mapped there: the fault fails and fault_error runs. */
+	is_int(ktest_inject_and_wait(dev, bond, 0x50000000ull, SVA_ACCESS_READ, 5000), 0, "a failing fault was handled");
+	is_int(atomic_load(&d.calls), 1, "fault_error ran and returned");
+	is_int(d.unbind_ret, -EDEADLK, "sva_unbind from fault_error: -EDEADLK");
+	is_int(d.poll_ret, -EDEADLK, "sva_ctx_process_faults from fault_error: -EDEADLK");
+	is_int(sva_unbind(bond), 0, "the bond unbinds after the callback");
+	sva_mm_free(d.mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
 /* A detach that fails: -EIO, the PASID never comes back, the HWPT stays attached. */
 static void failed_detach(void)
 {
@@ -292,6 +334,7 @@ int main(void)
 	concurrent(false);
 	concurrent(true);
 	exit_paths();
+	fault_error_calls();
 	failed_detach();
 	return done_testing();
 }
