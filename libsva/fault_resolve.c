@@ -56,7 +56,7 @@ static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint64_t run_start, 
 	struct sva_map_undo undo = { .n = 0 };
 	uint64_t ws, we, fa, mapped = 0, cs = 0, ce = 0;
 	uint32_t cprot = 0;
-	bool upgraded = false, have = false;
+	bool have = false;
 	struct sva_vma vma, *v = &vma;
 	int ret;
 
@@ -121,24 +121,19 @@ static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint64_t run_start, 
 		we = r->last + 1;
 
 	/* A write into a chunk mapped read-only: the VMA has become writable since.
-	 * The chunk goes whole (unmap granularity) and comes back writable. */
+	 * The chunk comes back writable, whole, whatever its size (upgrade.c),
+	 * and as it was if that fails. */
 	if (have) {
-		unsigned failed = 0;
-
-		if (cs < ws || ce > we)
-			return -EACCES; /* would leave part of it unmapped: keep it read-only */
-		pthread_mutex_lock(&mm->map_lock);
-		sva_mm_withdraw_locked(mm, cs, ce, &failed);
-		pthread_mutex_unlock(&mm->map_lock);
-		if (failed)
-			return -EIO;
-		upgraded = true;
+		ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, SVA_MAP_FAULT, v, ws, we, &mapped);
+		if (!ret)
+			*pages = mapped / PAGE;
+		return ret;
 	}
 	ret = sva_mm_map_gaps_locked(mm, v, ws, we, SVA_MAP_FAULT, &undo, &mapped, NULL);
 	if (ret) {
 		sva_mm_undo_locked(mm, &undo);
 		/* The cache may be stale (the VMA changed under us): once more, fresh. */
-		if ((ret == -EPERM || ret == -EFAULT) && may_refresh && !upgraded) {
+		if ((ret == -EPERM || ret == -EFAULT) && may_refresh) {
 			mm->last_vma.end = 0;
 			ret = sva_vma_find(addr, true, v);
 			return ret ? ret : resolve_locked(mm, addr, run_start, run_end, need, pages, false);

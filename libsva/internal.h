@@ -366,6 +366,21 @@ struct sva_map_undo {
 int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, unsigned how,
 			   struct sva_map_undo *undo, uint64_t *mapped, uint64_t fail[2]);
 void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo);
+/*
+ * upgrade.c, under mm->lock: make the read-only chunk [cs, ce) (prot cprot)
+ * writable where the mappings under it now are, by withdrawing it and
+ * mapping its range again, plus the gaps of [ws, we) in win_vma (NULL: none);
+ * *mapped (if not NULL) gets the bytes mapped.  On failure the chunk is
+ * mapped back as it was and the raw -errno returned; -EACCES nothing under
+ * it is writable (or it is not all readable); -EIO the kernel refused to
+ * unmap it, or mapping it back failed (it is gone).
+ */
+int sva_mm_upgrade_locked(struct sva_mm *mm, uint64_t cs, uint64_t ce, uint32_t cprot, unsigned how,
+			  const struct sva_vma *win_vma, uint64_t ws, uint64_t we, uint64_t *mapped);
+/* Upgrade every read-only chunk overlapping [start, end) that one of the
+ * writable vmas (the mappings there, in order) lies under (prefault). */
+int sva_mm_upgrade_range_locked(struct sva_mm *mm, const struct sva_vma *vmas, size_t nvma, uint64_t start,
+				uint64_t end);
 /* CLOCK_MONOTONIC in nanoseconds. */
 static inline uint64_t sva_now_ns(void)
 {

@@ -40,6 +40,7 @@ LIBSVA_SOURCES = \
 	libsva/bond.c \
 	libsva/fault.c \
 	libsva/fault_resolve.c \
+	libsva/upgrade.c \
 	libsva/fault_thread.c \
 	libsva/mem.c \
 	libsva/mem_window.h \

@@ -209,10 +209,25 @@ static void note_untracked_locked(struct sva_mm *mm, uint64_t start, uint64_t en
 	}
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): the next IOAS map fails with this negative errno.
+ * One-shot; 0: none. */
+int sva_test_ioas_map_fail;
+#endif
+
 /* IOMMU_IOAS_MAP at IOVA == VA with the VMA's permissions: 0 or -errno. */
 static int ioas_map(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end)
 {
 	uint32_t flags = KABI_IOMMU_IOAS_MAP_FIXED_IOVA;
+
+#ifdef SVA_TEST_HOOKS
+	if (sva_test_ioas_map_fail) {
+		int ret = sva_test_ioas_map_fail;
+
+		sva_test_ioas_map_fail = 0;
+		return ret;
+	}
+#endif
 
 	if (v->prot & SVA_PROT_READ)
 		flags |= KABI_IOMMU_IOAS_MAP_READABLE;
@@ -384,6 +399,13 @@ int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t 
 				"0x%llx-0x%llx is outside the IOVA window the bound devices can reach "
 				"(see sva_mm_iova_ranges; allocate device memory inside it)",
 				(unsigned long long)start, (unsigned long long)end);
+
+	/* "Writable where the mapping is writable": read-only chunks under a
+	 * mapping made writable since come back writable (upgrade.c). */
+	ret = sva_mm_upgrade_range_locked(mm, vmas, nvma, start, end);
+	if (ret)
+		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx: making read-only memory writable failed: %s",
+				(unsigned long long)start, (unsigned long long)end, strerror(-ret));
 
 	/* Map what is not mapped yet, VMA by VMA; on failure undo this call's maps. */
 	struct sva_map_undo undo = { .n = 0 };

@@ -496,7 +496,9 @@ void sva_mm_free(struct sva_mm *mm);
  * Make [addr, addr + len) visible to every device bound to mm at IOVA == VA,
  * now: the pages are faulted in and pinned, writable where the mapping is
  * writable, read-only where it is read-only.  Parts already visible are left
- * as they are.  This is how pinned-mode bonds see memory, and how fault-capable
+ * as they are, except read-only ones whose mapping has become writable
+ * (mprotect): those are mapped again, writable, whole; if that fails they stay
+ * visible read-only and the call fails.  This is how pinned-mode bonds see memory, and how fault-capable
  * bonds avoid faults on a hot path.  It first does what sva_mm_fence() does,
  * so memory unmapped or discarded before the call is never "already visible".
  * In a tracked address space the range is registered for tracking first; after
@@ -512,8 +514,10 @@ void sva_mm_free(struct sva_mm *mm);
  * tracking stopped (nothing mapped: see sva_mm_fence(); without the flag the
  * range is mapped untracked), -EBUSY part of the range is registered with
  * another userfaultfd, -EINVAL a mapping userfaultfd cannot track
- * (VM_PFNMAP/VM_IO, file-backed MAP_PRIVATE before Linux 6.7); other errnos of
- * IOMMU_IOAS_MAP passed through.
+ * (VM_PFNMAP/VM_IO, file-backed MAP_PRIVATE before Linux 6.7); -EIO also
+ * when the kernel refused to unmap a read-only part being made writable, or
+ * it could not be mapped back (logged: that part is no longer visible);
+ * other errnos of IOMMU_IOAS_MAP passed through.
  */
 int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
 

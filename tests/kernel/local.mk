@@ -12,7 +12,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-doctor \
 	tests/kernel/ktest-pasid-share \
 	tests/kernel/ktest-pasid-race \
-	tests/kernel/ktest-teardown
+	tests/kernel/ktest-teardown \
+	tests/kernel/ktest-upgrade
 check_PROGRAMS += $(KERNEL_TESTS)
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -37,4 +38,6 @@ tests_kernel_ktest_pasid_race_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # Teardown that cannot hang (alarm()), with threads: under the sanitizer tiers too.
 tests_kernel_ktest_teardown_SOURCES = tests/kernel/ktest-teardown.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_teardown_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+tests_kernel_ktest_upgrade_SOURCES = tests/kernel/ktest-upgrade.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_upgrade_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk
