@@ -2,6 +2,7 @@
 /* The context: one iommufd, its log, its global PASID space. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -147,6 +148,10 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: unknown flags 0x%x", opts.flags);
 	if (opts.log_level < 0 || opts.log_level > SVA_LOG_OFF)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: bad log level %d", opts.log_level);
+	/* The kernel keeps 15 bytes of a thread's name (TASK_COMM_LEN). */
+	if (opts.fault_thread_name && strlen(opts.fault_thread_name) > 15)
+		return sva_fail(sva_log_default(), -ENAMETOOLONG,
+				"sva_ctx_new: fault_thread_name '%s' is longer than 15 bytes", opts.fault_thread_name);
 
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
@@ -163,6 +168,10 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	pthread_cond_init(&ctx->bonds_cv, NULL);
 	ctx->flags = opts.flags;
 	ctx->fe.poll_mode = opts.flags & SVA_CTX_FAULT_POLL;
+	snprintf(ctx->fe.thread_name, sizeof(ctx->fe.thread_name), "%s",
+		 opts.fault_thread_name ? opts.fault_thread_name : "sva-fault");
+	ctx->fe.thread_init = opts.fault_thread_init;
+	ctx->fe.thread_arg = opts.fault_thread_arg;
 	ctx->fe.fault_fd = -1;
 	ctx->fe.wake_fd = -1;
 	sva_log_init(&ctx->log, opts.log_fn, opts.log_arg, opts.log_level);

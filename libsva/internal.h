@@ -144,6 +144,10 @@ struct sva_fault_engine {
 	int fault_fd;
 	bool thread_started;
 	pthread_t thread;
+	atomic_int thread_error; /* 0, or the -errno that stopped the thread */
+	char thread_name[16];
+	void (*thread_init)(void *arg);
+	void *thread_arg;
 	int wake_fd; /* eventfd that stops the thread */
 	void *buf;   /* read buffer (records) */
 	size_t buf_records;

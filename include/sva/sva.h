@@ -95,6 +95,14 @@ struct sva_ctx_opts {
 	uint64_t pasid_grace_ns;   /* quarantine grace of the context's PASID spaces
 				    * (global and every device's); 0: the default,
 				    * UINT64_MAX: only sva_pasid_barrier() ends it */
+	const char *fault_thread_name; /* the fault thread's name (at most 15
+					* bytes); NULL: "sva-fault" */
+	void (*fault_thread_init)(void *arg); /* run once on the fault thread
+					       * when it starts, before it
+					       * serves faults: pin it to a
+					       * CPU, set its policy; NULL:
+					       * nothing */
+	void *fault_thread_arg;
 };
 
 /*
@@ -102,7 +110,8 @@ struct sva_ctx_opts {
  * Errors: -EINVAL bad opts, flags or log level, or NULL out; -ENOENT no
  * /dev/iommu (kernel lacks CONFIG_IOMMUFD); -EACCES/-EPERM no permission;
  * -EBADF adopted fd is not open; -ENOTTY the path or the adopted fd is not an
- * iommufd; -ERANGE bad global PASID range; -ENOMEM; any other errno of open(2)
+ * iommufd; -ERANGE bad global PASID range; -ENAMETOOLONG fault_thread_name is
+ * longer than 15 bytes; -ENOMEM; any other errno of open(2)
  * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE, -ENFILE) passed through.
  */
 int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
@@ -765,6 +774,17 @@ int sva_bond_stats(const struct sva_bond *bond, struct sva_bond_stats *stats);
  * a forked child; other errors of IOMMU_FAULT_QUEUE_ALLOC passed through.
  */
 int sva_ctx_fault_fd(struct sva_ctx *ctx);
+
+/*
+ * Is the context's fault engine serving faults?  0: yes, or nothing needs it
+ * yet (no fault-capable bind so far, or poll mode, where the caller runs it).
+ * Otherwise the fault thread has stopped: waiting on the queue failed and
+ * faults are no longer answered (the devices wait until their PASIDs detach);
+ * the error is the negative errno that stopped it, logged when it happened.
+ * Thread-safe, lock-free.  Errors: -EINVAL NULL ctx; the errno that stopped
+ * the thread (e.g. -EBADF, -ENOMEM from poll(2)).
+ */
+int sva_ctx_fault_health(const struct sva_ctx *ctx);
 
 /*
  * Resolve at most `max` pending faults (whole page-request groups, so a group
