@@ -14,24 +14,6 @@
 #define PAGE 4096ull
 #define HUGE (2ull << 20)
 
-static const struct sva_iova_range *window_of(struct sva_mm *mm, uint64_t addr)
-{
-	if (!mm->ranges_valid) {
-		size_t n = ARRAY_SIZE(mm->ranges);
-		int ret = sva_iommufd_iova_ranges(mm->ctx->fd, mm->ioas_id, mm->ranges, &n);
-
-		/* More holes than we keep: the first ones are the low addresses, good enough. */
-		if (ret && ret != -EMSGSIZE)
-			return NULL;
-		mm->nr_ranges = n < ARRAY_SIZE(mm->ranges) ? n : ARRAY_SIZE(mm->ranges);
-		mm->ranges_valid = true;
-	}
-	for (size_t i = 0; i < mm->nr_ranges; i++)
-		if (addr >= mm->ranges[i].start && addr <= mm->ranges[i].last)
-			return &mm->ranges[i];
-	return NULL;
-}
-
 static uint32_t need_prot(uint32_t access)
 {
 	return ((access & SVA_ACCESS_READ) ? SVA_PROT_READ : 0) | ((access & SVA_ACCESS_WRITE) ? SVA_PROT_WRITE : 0) |
@@ -99,7 +81,7 @@ static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint64_t run_start, 
 	}
 	if ((v->prot & need) != need || !(v->prot & rw))
 		return -EACCES;
-	r = window_of(mm, addr);
+	r = sva_mm_window_find_locked(mm, addr, addr + 1, false);
 	if (!r)
 		return -ERANGE;
 

@@ -128,6 +128,14 @@ int sva_iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t fla
 int sva_iommufd_hw_info(int fd, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2, uint64_t *caps);
 int sva_iommufd_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd);
 
+/* ---------------------------------------------------------------- window.c */
+
+#define SVA_WINDOW_RANGES 64
+
+/* An IOAS's IOVA ranges, at most SVA_WINDOW_RANGES (the lowest when there are
+ * more): *n of them in r.  0 or the ioctl's -errno. */
+int sva_iova_window(int fd, uint32_t ioas, struct sva_iova_range *r, size_t *n);
+
 /* ------------------------------------------------------------------ ctx.c */
 
 /* The I/O page-fault engine of a context (fault.c, fault_thread.c). */
@@ -141,7 +149,7 @@ struct sva_fault_engine {
 	pthread_mutex_t setup; /* creating the queue and the thread */
 	bool poll_mode;	       /* SVA_CTX_FAULT_POLL */
 	uint32_t fault_id;     /* 0: no queue yet */
-	int fault_fd;
+	int fault_fd;	       /* written under setup and lock: read under either */
 	bool thread_started;
 	pthread_t thread;
 	atomic_int thread_error; /* 0, or the -errno that stopped the thread */
@@ -297,7 +305,7 @@ struct sva_mm {
 	/* Caches for the fault path, under lock. */
 	struct sva_vma last_vma; /* the VMA of the last fault (end 0: none) */
 	unsigned last_vma_gen;	 /* sva_vma_gen() when it was read */
-	struct sva_iova_range ranges[16]; /* the IOAS's IOVA ranges */
+	struct sva_iova_range ranges[SVA_WINDOW_RANGES]; /* the IOAS's IOVA ranges (window.c) */
 	size_t nr_ranges;
 	bool ranges_valid; /* cleared when a device attaches or detaches */
 };
@@ -370,6 +378,11 @@ struct sva_map_undo {
 int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, unsigned how,
 			   struct sva_map_undo *undo, uint64_t *mapped, uint64_t fail[2]);
 void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo);
+/* The range of mm's window holding [start, end), or NULL (outside, or the
+ * ranges cannot be read).  Under mm->lock; the ranges are cached until a
+ * device attaches or detaches (refresh: read them again now). */
+const struct sva_iova_range *sva_mm_window_find_locked(struct sva_mm *mm, uint64_t start, uint64_t end,
+						       bool refresh);
 /*
  * upgrade.c, under mm->lock: make the read-only chunk [cs, ce) (prot cprot)
  * writable where the mappings under it now are, by withdrawing it and

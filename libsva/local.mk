@@ -41,6 +41,7 @@ LIBSVA_SOURCES = \
 	libsva/fault.c \
 	libsva/fault_resolve.c \
 	libsva/upgrade.c \
+	libsva/window.c \
 	libsva/fault_thread.c \
 	libsva/mem.c \
 	libsva/mem_window.h \

@@ -157,16 +157,8 @@ static int check_range(const void *addr, size_t len, uint64_t *start, uint64_t *
 /* Is [start, end) inside the IOVA ranges the IOAS allows now? */
 static int reachable(struct sva_mm *mm, uint64_t start, uint64_t end)
 {
-	struct sva_iova_range r[64];
-	size_t nr = ARRAY_SIZE(r);
-	int ret = sva_iommufd_iova_ranges(mm->ctx->fd, mm->ioas_id, r, &nr);
-
-	if (ret)
-		return ret == -EMSGSIZE ? 0 : ret; /* too fragmented to judge: let the kernel decide */
-	for (size_t i = 0; i < nr; i++)
-		if (start >= r[i].start && end - 1 <= r[i].last)
-			return 0;
-	return -ERANGE;
+	/* Read afresh: the same reader and limits as the fault path (window.c). */
+	return sva_mm_window_find_locked(mm, start, end, true) ? 0 : -ERANGE;
 }
 
 /*

@@ -4,11 +4,68 @@
  * hook that runs on it before it serves faults (where an application pins
  * it), and sva_ctx_fault_health() when waiting for faults fails.
  */
+#include <pthread.h>
 #include <sys/syscall.h>
 
 #include "ktest.h"
 
 extern int sva_test_fault_poll_fail; /* fault_thread.c, libsva-test only */
+extern void (*sva_test_fault_counted_hook)(struct sva_bond *bond); /* fault.c, likewise */
+
+static atomic_int hook_calls, hook_lagging;
+
+/* Right after a fault is counted: sva_bond_stats' promise says its group is
+ * visible by now (every fault here is a group of one). */
+static void on_counted(struct sva_bond *bond)
+{
+	struct sva_bond_stats st = { .size = sizeof(st) };
+
+	sva_bond_stats(bond, &st);
+	atomic_fetch_add(&hook_calls, 1);
+	if (st.groups < st.faults)
+		atomic_fetch_add(&hook_lagging, 1);
+}
+
+static atomic_bool poll_stop;
+
+static void *poller(void *arg)
+{
+	while (!atomic_load(&poll_stop))
+		sva_ctx_process_faults(arg, 16);
+	return NULL;
+}
+
+/* Poll mode: faults processed in one thread while another binds (which
+ * creates the queue): the queue's fd is published under the lock the batch
+ * reads it under (ThreadSanitizer reported this race before). */
+static void poll_while_binding(void)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_FAULT_POLL };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	pthread_t t;
+
+	if (sva_ctx_new(&o, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm))
+		ktest_bail("poll-mode context");
+	pthread_create(&t, NULL, poller, ctx);
+	usleep(20000);
+	is_int(sva_bind(dev, mm, NULL, &bond), 0, "a fault-capable bind while another thread processes faults");
+	ktest_map_at(0x4a000000ull, 4096, PROT_READ | PROT_WRITE);
+	sva_test_fault_counted_hook = on_counted;
+	for (int i = 0; i < 4; i++)
+		ktest_inject_and_wait(dev, bond, 0x4a000000ull, SVA_ACCESS_READ, 5000);
+	sva_test_fault_counted_hook = NULL;
+	atomic_store(&poll_stop, true);
+	pthread_join(t, NULL);
+	ok(atomic_load(&hook_calls) >= 4, "faults were counted (%d)", atomic_load(&hook_calls));
+	is_int(atomic_load(&hook_lagging), 0, "sva_bond_stats: a counted fault's group is counted already");
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
 
 static atomic_int init_calls;
 static atomic_long init_tid;
@@ -96,5 +153,6 @@ int main(void)
 	sva_test_fault_poll_fail = 0;
 	stop(ctx, dev, mm);
 	is_int(sva_ctx_fault_health(NULL), -EINVAL, "NULL: -EINVAL");
+	poll_while_binding();
 	return done_testing();
 }

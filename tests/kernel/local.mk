@@ -14,7 +14,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-pasid-race \
 	tests/kernel/ktest-teardown \
 	tests/kernel/ktest-upgrade \
-	tests/kernel/ktest-fault-thread
+	tests/kernel/ktest-fault-thread \
+	tests/kernel/ktest-window
 check_PROGRAMS += $(KERNEL_TESTS)
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -42,5 +43,7 @@ tests_kernel_ktest_teardown_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_kernel_ktest_upgrade_SOURCES = tests/kernel/ktest-upgrade.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_upgrade_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_fault_thread_SOURCES = tests/kernel/ktest-fault-thread.c tests/kernel/ktest.h tests/tap.h
-tests_kernel_ktest_fault_thread_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_fault_thread_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+tests_kernel_ktest_window_SOURCES = tests/kernel/ktest-window.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_window_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk
