@@ -49,16 +49,17 @@ static void poll_while_binding(void)
 
 	if (sva_ctx_new(&o, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm))
 		ktest_bail("poll-mode context");
+	/* Set before the thread starts, cleared after it ends: no race on it. */
+	sva_test_fault_counted_hook = on_counted;
 	pthread_create(&t, NULL, poller, ctx);
 	usleep(20000);
 	is_int(sva_bind(dev, mm, NULL, &bond), 0, "a fault-capable bind while another thread processes faults");
 	ktest_map_at(0x4a000000ull, 4096, PROT_READ | PROT_WRITE);
-	sva_test_fault_counted_hook = on_counted;
 	for (int i = 0; i < 4; i++)
 		ktest_inject_and_wait(dev, bond, 0x4a000000ull, SVA_ACCESS_READ, 5000);
-	sva_test_fault_counted_hook = NULL;
 	atomic_store(&poll_stop, true);
 	pthread_join(t, NULL);
+	sva_test_fault_counted_hook = NULL;
 	ok(atomic_load(&hook_calls) >= 4, "faults were counted (%d)", atomic_load(&hook_calls));
 	is_int(atomic_load(&hook_lagging), 0, "sva_bond_stats: a counted fault's group is counted already");
 	sva_unbind(bond);
@@ -72,9 +73,9 @@ static atomic_long init_tid;
 
 static void on_init(void *arg)
 {
-	atomic_fetch_add(&init_calls, 1);
-	atomic_store(&init_tid, (long)syscall(SYS_gettid));
 	*(int *)arg = 1;
+	atomic_store(&init_tid, (long)syscall(SYS_gettid));
+	atomic_fetch_add(&init_calls, 1); /* last: publishes the two above */
 }
 
 /* A context whose first fault-capable bind starts the thread. */
