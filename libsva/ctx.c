@@ -218,6 +218,7 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	all_remove(ctx);
+	sva_spare_binds_fini(ctx);
 	sva_fault_fini(ctx);
 	sva_ctx_pasids_fini(ctx);
 	if (ctx->fd >= 0)

@@ -39,12 +39,26 @@ static int checked_numa_node(int node)
 	return node <= numa_max_node() ? node : -1;
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): the next sva_dev_setup() fails with this negative
+ * errno before doing anything.  One-shot; 0: none. */
+int sva_test_dev_setup_fail;
+#endif
+
 int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd, uint32_t dev_id,
 		  const char *pci_addr, const char *path, struct sva_dev **out)
 {
-	struct sva_dev *dev = calloc(1, sizeof(*dev));
+	struct sva_dev *dev;
 	int ret;
 
+#ifdef SVA_TEST_HOOKS
+	if (sva_test_dev_setup_fail) {
+		ret = sva_test_dev_setup_fail;
+		sva_test_dev_setup_fail = 0;
+		return ret;
+	}
+#endif
+	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
 	pthread_mutex_init(&dev->lock, NULL);

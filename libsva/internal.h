@@ -186,9 +186,14 @@ struct sva_ctx {
 	pthread_mutex_t bonds_lock;
 	pthread_cond_t bonds_cv;
 	struct sva_bond *bonds;
+	/* Binds of sva_dev_open_fd() that a later failure left (backend_vfio.c),
+	 * under devs_lock. */
+	struct sva_spare_bind *spare_binds;
 	struct sva_ctx *all_next; /* every live context, for the exit destructor */
 };
 
+/* Close the spare binds of a context (its last reference). */
+void sva_spare_binds_fini(struct sva_ctx *ctx);
 void sva_ctx_get(struct sva_ctx *ctx);
 /*
  * True in a forked child.  The child shares the parent's iommufd and VFIO file

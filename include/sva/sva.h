@@ -191,8 +191,12 @@ int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out);
  * As sva_dev_open() for an already open VFIO cdev fd.  libsva works on a
  * duplicate; the caller keeps its fd, which shares the open file, so the device
  * stays bound until both are closed.  Thread-safe.
+ * A failure after the bind leaves the device bound (VFIO cannot unbind an
+ * open file, and the caller's fd keeps it open): the context keeps that bind,
+ * and a retry on the same device takes it over.
  * Errors: -EBADF not an open fd; -ENOTTY not a VFIO cdev device fd; -EBUSY
- * already bound to an iommufd; -ENOMEM.
+ * already bound to an iommufd; -EMFILE/-ENFILE no fd free for libsva's
+ * duplicate; -ENOMEM.
  */
 int sva_dev_open_fd(struct sva_ctx *ctx, int fd, struct sva_dev **out);
 
