@@ -15,7 +15,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-teardown \
 	tests/kernel/ktest-upgrade \
 	tests/kernel/ktest-fault-thread \
-	tests/kernel/ktest-window
+	tests/kernel/ktest-window \
+	tests/kernel/ktest-fail-nth
 check_PROGRAMS += $(KERNEL_TESTS)
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -46,4 +47,6 @@ tests_kernel_ktest_fault_thread_SOURCES = tests/kernel/ktest-fault-thread.c test
 tests_kernel_ktest_fault_thread_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_kernel_ktest_window_SOURCES = tests/kernel/ktest-window.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_window_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_fail_nth_SOURCES = tests/kernel/ktest-fail-nth.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_fail_nth_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk
