@@ -27,10 +27,32 @@ static int mock_attach(struct sva_dev *dev, uint32_t pt_id)
 	return test_cmd(dev->ctx->fd, &cmd);
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): the next detach of a mock device, RID or PASID,
+ * fails with this negative errno and leaves the kernel's attachment as it is.
+ * One-shot; 0: none. */
+int sva_test_mock_detach_fail;
+
+static int detach_hook(void)
+{
+	int ret = sva_test_mock_detach_fail;
+
+	sva_test_mock_detach_fail = 0;
+	return ret;
+}
+#else
+static int detach_hook(void)
+{
+	return 0;
+}
+#endif
+
 /* The mock RID cannot be left unattached: put it back on its own IOAS. */
 static int mock_detach(struct sva_dev *dev)
 {
-	return mock_attach(dev, dev->park_ioas);
+	int ret = detach_hook();
+
+	return ret ? ret : mock_attach(dev, dev->park_ioas);
 }
 
 static int mock_pasid_op(struct sva_dev *dev, uint32_t op, uint32_t pasid, uint32_t pt_id)
@@ -51,6 +73,10 @@ static int mock_pasid_attach(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id
 
 static int mock_pasid_detach(struct sva_dev *dev, uint32_t pasid)
 {
+	int ret = detach_hook();
+
+	if (ret)
+		return ret;
 	return mock_pasid_op(dev, KABI_TEST_OP_PASID_DETACH, pasid, 0);
 }
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -146,16 +147,96 @@ static int check_pci(struct sva_ctx *ctx, int fd, const char *what)
 	return (info.flags & KABI_VFIO_DEVICE_FLAGS_PCI) ? 1 : 0;
 }
 
-/* Bind an fd we own (closed on failure) and wrap it as a device. */
-static int open_bound(struct sva_ctx *ctx, int fd, const char *path, const char *pci, struct sva_dev **out)
+/*
+ * VFIO has no unbind: a cdev stays bound to the iommufd as long as its open
+ * file lives.  When sva_dev_open_fd() fails after the bind, the caller's fd
+ * keeps that file open, so closing our duplicate would leave the device bound
+ * and a retry would get -EBUSY.  Such a bind is kept here (our duplicate, its
+ * device id) and the next open of the same device in the context takes it
+ * over instead of binding again.  Closed with the context.
+ */
+struct sva_spare_bind {
+	struct sva_spare_bind *next;
+	int fd;
+	dev_t rdev;
+	uint32_t dev_id;
+};
+
+static void spare_put(struct sva_ctx *ctx, int fd, uint32_t dev_id)
+{
+	struct sva_spare_bind *s = malloc(sizeof(*s));
+	struct stat st;
+
+	if (!s || fstat(fd, &st)) {
+		free(s);
+		close(fd);
+		return;
+	}
+	*s = (struct sva_spare_bind){ .fd = fd, .rdev = st.st_rdev, .dev_id = dev_id };
+	pthread_mutex_lock(&ctx->devs_lock);
+	s->next = ctx->spare_binds;
+	ctx->spare_binds = s;
+	pthread_mutex_unlock(&ctx->devs_lock);
+}
+
+/* The spare bind of the device fd refers to: its fd and id, or -1. */
+static int spare_take(struct sva_ctx *ctx, int fd, uint32_t *dev_id)
+{
+	struct stat st;
+	int ret = -1;
+
+	if (fstat(fd, &st))
+		return -1;
+	pthread_mutex_lock(&ctx->devs_lock);
+	for (struct sva_spare_bind **pp = &ctx->spare_binds; *pp; pp = &(*pp)->next) {
+		struct sva_spare_bind *s = *pp;
+
+		if (s->rdev == st.st_rdev) {
+			*pp = s->next;
+			ret = s->fd;
+			*dev_id = s->dev_id;
+			free(s);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctx->devs_lock);
+	return ret;
+}
+
+void sva_spare_binds_fini(struct sva_ctx *ctx)
+{
+	for (struct sva_spare_bind *s = ctx->spare_binds, *n; s; s = n) {
+		n = s->next;
+		close(s->fd);
+		free(s);
+	}
+	ctx->spare_binds = NULL;
+}
+
+/* Bind an fd we own (closed on failure, or kept as a spare bind when shared:
+ * the caller's fd keeps its file open) and wrap it as a device. */
+static int open_bound(struct sva_ctx *ctx, int fd, const char *path, const char *pci, bool shared,
+		      struct sva_dev **out)
 {
 	char what[PATH_MAX + 32], cdev_pci[16] = "";
 	const char *base;
 	uint32_t dev_id = 0;
-	int ret;
+	int ret, spare = spare_take(ctx, fd, &dev_id);
 
 	snprintf(what, sizeof(what), "%s", path ? path : "the passed fd");
-	ret = bind_iommufd(ctx, fd, what, &dev_id);
+	if (spare >= 0) {
+		/* Whoever opened it first still holds it open: keep it spare on failure. */
+		close(fd);
+		fd = spare;
+		shared = true;
+		ret = 0;
+	} else {
+		ret = bind_iommufd(ctx, fd, what, &dev_id);
+		if (ret) {
+			close(fd);
+			return ret;
+		}
+	}
 	if (!ret && !pci && path) {
 		base = strrchr(path, '/');
 		if (!sva_sysfs_cdev_to_pci(ctx->sysfs_root, base ? base + 1 : path, cdev_pci))
@@ -165,7 +246,9 @@ static int open_bound(struct sva_ctx *ctx, int fd, const char *path, const char 
 		pci = NULL;
 	if (!ret)
 		ret = sva_dev_setup(ctx, &sva_backend_vfio, fd, dev_id, pci, path, out);
-	if (ret)
+	if (ret && shared)
+		spare_put(ctx, fd, dev_id);
+	else if (ret)
 		close(fd);
 	return ret;
 }
@@ -204,7 +287,7 @@ static int open_path(struct sva_ctx *ctx, const char *path, const char *pci, str
 		close(fd);
 		return sva_fail(&ctx->log, -ENOTTY, "%s is not a character device, so not a VFIO cdev", path);
 	}
-	return open_bound(ctx, fd, path, pci, out);
+	return open_bound(ctx, fd, path, pci, false, out);
 }
 
 static int is_cdev_name(const char *s)
@@ -271,5 +354,5 @@ SVA_EXPORT int sva_dev_open_fd(struct sva_ctx *ctx, int passed, struct sva_dev *
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, target, sizeof(target) - 1);
 	target[n > 0 ? n : 0] = '\0';
-	return open_bound(ctx, fd, n > 0 ? target : NULL, NULL, out);
+	return open_bound(ctx, fd, n > 0 ? target : NULL, NULL, true, out);
 }

@@ -13,6 +13,7 @@
 #include "kabi.h"
 #include "pasid_map.h"
 #include "pasid_space.h"
+#include "teardown.h"
 
 static bool dev_has_pasid(const struct sva_dev *dev)
 {
@@ -284,6 +285,9 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	ret = sva_ctx_check_owner(dev->ctx);
 	if (ret)
 		return ret;
+	if (sva_in_callback())
+		return sva_fail(&dev->ctx->log, -EDEADLK,
+				"sva_bind: called from an mm_exit or fault_error callback; bind after it returns");
 	bond = calloc(1, sizeof(*bond));
 	if (!bond)
 		return -ENOMEM;
@@ -303,6 +307,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	}
 	bond->dev_next = dev->bonds;
 	dev->bonds = bond;
+	sva_teardown_link(bond);
 	pthread_mutex_lock(&mm->lock);
 	bond->mm_next = mm->bonds;
 	mm->bonds = bond;
@@ -325,25 +330,44 @@ static void unlink_bond(struct sva_bond **head, struct sva_bond *bond, bool by_m
 	}
 }
 
-SVA_EXPORT int sva_unbind(struct sva_bond *bond)
+/*
+ * The detach failed: the device may still reach the address space through
+ * the PASID (or RID).  The bond goes, but what the device may still use
+ * stays: the HWPT keeps this bond's reference (never destroyed while it may
+ * be attached; sva_mm_free() forgets it, the kernel frees it with the
+ * iommufd), and the PASID value is retired for good (sva_bond_pasid_retire()
+ * never releases it).  Called with dev->lock held.
+ */
+static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret)
 {
-	struct sva_dev *dev;
-	struct sva_mm *mm;
-	int expected = SVA_BOND_BOUND, ret;
+	if (bond->pasid != SVA_PASID_RID) {
+		uint32_t *s = realloc(dev->stuck, (dev->nstuck + 1) * sizeof(*s));
 
-	if (!bond)
-		return -EINVAL;
-	dev = bond->dev;
-	mm = bond->mm;
-	ret = sva_ctx_check_owner(dev->ctx);
-	if (ret)
-		return ret;
-	if (!atomic_compare_exchange_strong(&bond->state, &expected, SVA_BOND_EXITING))
-		return sva_fail(&dev->ctx->log, -EINVAL, "sva_unbind: bond is already being torn down");
+		if (s) {
+			s[dev->nstuck++] = bond->pasid;
+			dev->stuck = s;
+		}
+	}
+	return sva_fail(&dev->ctx->log, -EIO,
+			"detaching %s %u of device %u failed: %s; the bond is gone but the device may still "
+			"reach the address space: its %s stays reserved for good and its HWPT kept",
+			bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid,
+			dev->info.dev_id, strerror(-ret), bond->pasid == SVA_PASID_RID ? "RID" : "PASID");
+}
+
+/* The bond is claimed (state EXITING, by sva_unbind() or sva_teardown()). */
+int sva_bond_teardown(struct sva_bond *bond)
+{
+	struct sva_dev *dev = bond->dev;
+	struct sva_mm *mm = bond->mm;
+	int ret;
 
 	/* 1. The driver drains its work while the PASID still translates. No lock held. */
-	if (bond->ops.mm_exit)
+	if (bond->ops.mm_exit) {
+		sva_callback_enter(SVA_CB_MM_EXIT);
 		bond->ops.mm_exit(bond, bond->drvdata);
+		sva_callback_leave(SVA_CB_MM_EXIT);
+	}
 
 	pthread_mutex_lock(&dev->lock);
 	/* 2. Detach: the kernel answers whatever faults are still pending. */
@@ -357,9 +381,7 @@ SVA_EXPORT int sva_unbind(struct sva_bond *bond)
 		ret = dev->be->pasid_detach(dev, bond->pasid);
 	}
 	if (ret)
-		sva_logf(&dev->ctx->log, SVA_LOG_ERROR, "detaching %s %u of device %u failed: %s",
-			 bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid, dev->info.dev_id,
-			 strerror(-ret));
+		ret = detach_failed(dev, bond, ret);
 	mm_window_changed(mm);
 	/*
 	 * Unpublish under the fault engine's lock: a batch that already found this
@@ -375,31 +397,59 @@ SVA_EXPORT int sva_unbind(struct sva_bond *bond)
 	pthread_mutex_lock(&mm->lock);
 	unlink_bond(&mm->bonds, bond, true);
 	pthread_mutex_unlock(&mm->lock);
-	/* 3. The HWPT goes when its last bond does. */
-	hwpt_put(mm, bond->hwpt);
+	/* 3. The HWPT goes when its last bond does, unless it may still be attached. */
+	if (!ret)
+		hwpt_put(mm, bond->hwpt);
 	/* 4-5. The last bond under the value quarantines and releases it: every
 	 * mm_exit under it has returned, every device has detached it. */
-	if (bond->pasid != SVA_PASID_RID)
+	if (bond->pasid != SVA_PASID_RID && ret)
+		sva_bond_pasid_retire(bond);
+	else if (bond->pasid != SVA_PASID_RID)
 		sva_bond_pasid_put(bond);
 	pthread_mutex_unlock(&dev->lock);
-	sva_logf(&dev->ctx->log, SVA_LOG_INFO, "unbound device %u %s %u", dev->info.dev_id,
-		 bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid);
+	if (!ret)
+		sva_logf(&dev->ctx->log, SVA_LOG_INFO, "unbound device %u %s %u", dev->info.dev_id,
+			 bond->pasid == SVA_PASID_RID ? "RID" : "PASID",
+			 bond->pasid == SVA_PASID_RID ? 0 : bond->pasid);
+	sva_teardown_unlink(bond);
 	free(bond);
-	return 0;
+	return ret;
 }
 
-void sva_dev_unbind_all(struct sva_dev *dev)
+SVA_EXPORT int sva_unbind(struct sva_bond *bond)
 {
-	for (;;) {
-		struct sva_bond *bond;
+	struct sva_ctx *ctx;
+	int expected = SVA_BOND_BOUND, ret;
 
-		pthread_mutex_lock(&dev->lock);
-		bond = dev->bonds;
-		pthread_mutex_unlock(&dev->lock);
-		if (!bond)
-			return;
-		sva_unbind(bond);
+	if (!bond)
+		return -EINVAL;
+	ctx = bond->dev->ctx;
+	ret = sva_ctx_check_owner(ctx);
+	if (ret)
+		return ret;
+	if (sva_in_callback())
+		return sva_fail(&ctx->log, -EDEADLK,
+				"sva_unbind: called from an mm_exit or fault_error callback, where unbinding could "
+				"wait for itself; unbind after the callback returns");
+	if (!atomic_compare_exchange_strong(&bond->state, &expected, SVA_BOND_EXITING))
+		return sva_fail(&ctx->log, -EINVAL, "sva_unbind: bond is already being torn down");
+	return sva_bond_teardown(bond);
+}
+
+void sva_dev_detach_stuck(struct sva_dev *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	for (size_t i = 0; i < dev->nstuck; i++) {
+		int ret = dev->be->pasid_detach(dev, dev->stuck[i]);
+
+		if (ret)
+			sva_logf(&dev->ctx->log, SVA_LOG_ERROR, "device %u: detaching PASID %u failed again: %s",
+				 dev->info.dev_id, dev->stuck[i], strerror(-ret));
 	}
+	free(dev->stuck);
+	dev->stuck = NULL;
+	dev->nstuck = 0;
+	pthread_mutex_unlock(&dev->lock);
 }
 
 SVA_EXPORT uint32_t sva_bond_pasid(const struct sva_bond *bond)

@@ -149,7 +149,7 @@ int sva_bond_pasid_get(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasi
 	return ret;
 }
 
-void sva_bond_pasid_put(struct sva_bond *bond)
+static void put(struct sva_bond *bond, bool detached)
 {
 	struct sva_ctx *ctx = bond->dev->ctx;
 	struct sva_pasid_share *sh = bond->share;
@@ -159,6 +159,9 @@ void sva_bond_pasid_put(struct sva_bond *bond)
 
 	pthread_mutex_lock(&ctx->pasid_lock);
 	bond->share = NULL;
+	/* A device may still use the value: it must never be handed out again. */
+	if (!detached)
+		sh->retired = true;
 	was_first = sh->bonds == bond;
 	for (struct sva_bond **pp = &sh->bonds; *pp; pp = &(*pp)->share_next)
 		if (*pp == bond) {
@@ -173,7 +176,21 @@ void sva_bond_pasid_put(struct sva_bond *bond)
 	 */
 	if (--sh->users > 0 && !sh->driver_owned && was_first && sh->bonds->drvdata != bond->drvdata)
 		sva_pasid_set_owner(sh->space, pasid, sh, sh->bonds->drvdata);
-	if (sh->users == 0) {
+	if (sh->users == 0 && sh->retired) {
+		/*
+		 * Quarantined and never released: the space keeps it out of every
+		 * allocation.  A driver-owned value stays owned by the share, so
+		 * the driver's sva_dev_pasid_free() of it is refused (-EBUSY).
+		 */
+		if (!sh->driver_owned)
+			sva_pasid_free_owned(sh->space, pasid, sh);
+		if (sh->mm->gshare == sh)
+			sh->mm->gshare = NULL;
+		if (sh->driver_owned)
+			sh->mm = NULL; /* no bind can join it again */
+		else
+			free(sh);
+	} else if (sh->users == 0) {
 		if (sh->driver_owned) {
 			/* Back to the driver, as it allocated it. */
 			sva_pasid_set_owner(sh->space, pasid, sh->saved_owner, sh->saved_drvdata);
@@ -191,4 +208,14 @@ void sva_bond_pasid_put(struct sva_bond *bond)
 	 * detached the value, so nothing can still use it. */
 	if (release)
 		sva_pasid_release(release, pasid);
+}
+
+void sva_bond_pasid_put(struct sva_bond *bond)
+{
+	put(bond, true);
+}
+
+void sva_bond_pasid_retire(struct sva_bond *bond)
+{
+	put(bond, false);
 }

@@ -2,6 +2,7 @@
 /* The context: one iommufd, its log, its global PASID space. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include "fork.h"
 #include "internal.h"
 #include "pasid_space.h"
+#include "teardown.h"
 
 /*
  * Every live context of the process, so that exit() can run the mm_exit
@@ -42,29 +44,27 @@ static void all_remove(struct sva_ctx *ctx)
 	pthread_mutex_unlock(&all_lock);
 }
 
-/* Unbind every bond of every device of ctx (each mm_exit runs, no lock held). */
-static void unbind_everything(struct sva_ctx *ctx)
+/* Contexts the destructor leaves alone: made in another process, or opted out. */
+static bool exit_skips(const struct sva_ctx *ctx)
 {
-	for (;;) {
-		struct sva_dev *dev;
-
-		pthread_mutex_lock(&ctx->devs_lock);
-		for (dev = ctx->devs; dev && !dev->bonds; dev = dev->ctx_next)
-			;
-		pthread_mutex_unlock(&ctx->devs_lock);
-		if (!dev)
-			return;
-		sva_dev_unbind_all(dev);
-	}
+	return sva_ctx_forked(ctx) || (ctx->flags & SVA_CTX_NO_EXIT_TEARDOWN);
 }
 
 __attribute__((destructor)) static void sva_at_exit(void)
 {
+	/*
+	 * exit() from inside mm_exit or fault_error: the bond whose callback
+	 * called it cannot finish tearing down, and waiting for it would hang.
+	 * Leave every bond to the kernel, which detaches them as the
+	 * descriptors close.
+	 */
+	if (sva_in_callback())
+		return;
 	for (;;) {
 		struct sva_ctx *ctx;
 
 		pthread_mutex_lock(&all_lock);
-		for (ctx = all_ctxs; ctx && sva_ctx_forked(ctx); ctx = ctx->all_next)
+		for (ctx = all_ctxs; ctx && exit_skips(ctx); ctx = ctx->all_next)
 			;
 		if (ctx)
 			sva_ctx_get(ctx);
@@ -72,7 +72,7 @@ __attribute__((destructor)) static void sva_at_exit(void)
 		if (!ctx)
 			return;
 		sva_logf(&ctx->log, SVA_LOG_DEBUG, "process exit: tearing down the context's bonds");
-		unbind_everything(ctx);
+		sva_teardown(ctx, SVA_TEARDOWN_CTX, ctx);
 		/* At dlclose() the thread's code is about to go away: stop it first. */
 		pthread_mutex_lock(&ctx->fe.setup);
 		if (ctx->fe.thread_started)
@@ -144,10 +144,14 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
 	if (ret)
 		return sva_fail(sva_log_default(), ret, "sva_ctx_new: bad opts size or unknown non-zero fields");
-	if (opts.flags & ~(SVA_CTX_ADOPT_FD | SVA_CTX_FAULT_POLL))
+	if (opts.flags & ~(SVA_CTX_ADOPT_FD | SVA_CTX_FAULT_POLL | SVA_CTX_NO_EXIT_TEARDOWN))
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: unknown flags 0x%x", opts.flags);
 	if (opts.log_level < 0 || opts.log_level > SVA_LOG_OFF)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: bad log level %d", opts.log_level);
+	/* The kernel keeps 15 bytes of a thread's name (TASK_COMM_LEN). */
+	if (opts.fault_thread_name && strlen(opts.fault_thread_name) > 15)
+		return sva_fail(sva_log_default(), -ENAMETOOLONG,
+				"sva_ctx_new: fault_thread_name '%s' is longer than 15 bytes", opts.fault_thread_name);
 
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
@@ -160,7 +164,14 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	pthread_mutex_init(&ctx->pasid_lock, NULL);
 	pthread_mutex_init(&ctx->fe.lock, NULL);
 	pthread_mutex_init(&ctx->fe.setup, NULL);
+	pthread_mutex_init(&ctx->bonds_lock, NULL);
+	pthread_cond_init(&ctx->bonds_cv, NULL);
+	ctx->flags = opts.flags;
 	ctx->fe.poll_mode = opts.flags & SVA_CTX_FAULT_POLL;
+	snprintf(ctx->fe.thread_name, sizeof(ctx->fe.thread_name), "%s",
+		 opts.fault_thread_name ? opts.fault_thread_name : "sva-fault");
+	ctx->fe.thread_init = opts.fault_thread_init;
+	ctx->fe.thread_arg = opts.fault_thread_arg;
 	ctx->fe.fault_fd = -1;
 	ctx->fe.wake_fd = -1;
 	sva_log_init(&ctx->log, opts.log_fn, opts.log_arg, opts.log_level);
@@ -207,6 +218,7 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	all_remove(ctx);
+	sva_spare_binds_fini(ctx);
 	sva_fault_fini(ctx);
 	sva_ctx_pasids_fini(ctx);
 	if (ctx->fd >= 0)
@@ -218,6 +230,8 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	pthread_mutex_destroy(&ctx->pasid_lock);
 	pthread_mutex_destroy(&ctx->fe.lock);
 	pthread_mutex_destroy(&ctx->fe.setup);
+	pthread_mutex_destroy(&ctx->bonds_lock);
+	pthread_cond_destroy(&ctx->bonds_cv);
 	free(ctx);
 }
 
@@ -240,10 +254,15 @@ SVA_EXPORT void sva_ctx_free(struct sva_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	if (sva_in_callback()) {
+		sva_fail(&ctx->log, -EDEADLK, "sva_ctx_free: called from an mm_exit or fault_error callback, "
+			 "where it would wait for that callback's own bond; nothing was freed");
+		return;
+	}
 	/* Freeing the context ends every bond in it (mm_exit first); devices and
 	 * address spaces stay usable until released. */
 	if (!sva_ctx_forked(ctx))
-		unbind_everything(ctx);
+		sva_teardown(ctx, SVA_TEARDOWN_CTX, ctx);
 	sva_ctx_put(ctx);
 }
 

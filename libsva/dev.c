@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "teardown.h"
 
 SVA_EXPORT const char *sva_iommu_type_name(uint32_t type)
 {
@@ -38,12 +39,26 @@ static int checked_numa_node(int node)
 	return node <= numa_max_node() ? node : -1;
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): the next sva_dev_setup() fails with this negative
+ * errno before doing anything.  One-shot; 0: none. */
+int sva_test_dev_setup_fail;
+#endif
+
 int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd, uint32_t dev_id,
 		  const char *pci_addr, const char *path, struct sva_dev **out)
 {
-	struct sva_dev *dev = calloc(1, sizeof(*dev));
+	struct sva_dev *dev;
 	int ret;
 
+#ifdef SVA_TEST_HOOKS
+	if (sva_test_dev_setup_fail) {
+		ret = sva_test_dev_setup_fail;
+		sva_test_dev_setup_fail = 0;
+		return ret;
+	}
+#endif
+	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
 	pthread_mutex_init(&dev->lock, NULL);
@@ -107,6 +122,11 @@ SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 	if (!dev)
 		return;
 	ctx = dev->ctx;
+	if (sva_in_callback()) {
+		sva_fail(&ctx->log, -EDEADLK, "sva_dev_close: called from an mm_exit or fault_error callback, "
+			 "where it could wait for that callback's own bond; nothing was closed");
+		return;
+	}
 	sva_logf(&ctx->log, SVA_LOG_DEBUG, "closing device %u", dev->info.dev_id);
 	if (sva_ctx_forked(ctx)) {
 		/* Closing our copy of the cdev fd leaves the parent's open file alone. */
@@ -114,11 +134,13 @@ SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 			close(dev->fd);
 		unregister(dev);
 		sva_dev_pasids_fini(dev);
+		free(dev->stuck);
 		free(dev);
 		sva_ctx_put(ctx);
 		return;
 	}
-	sva_dev_unbind_all(dev);
+	sva_teardown(ctx, SVA_TEARDOWN_DEV, dev);
+	sva_dev_detach_stuck(dev);
 	/* The fault engine finds devices by id: none of its batches may hold this one. */
 	pthread_mutex_lock(&ctx->fe.lock);
 	unregister(dev);

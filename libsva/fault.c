@@ -14,6 +14,7 @@
 #include "kabi.h"
 #include "pasid_map.h"
 #include "pasid_space.h"
+#include "teardown.h"
 #include "track.h"
 
 /* What the pre-pass learns of a record: its bond, and the run of faulting pages it starts. */
@@ -57,14 +58,19 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 			       strerror(-ret));
 		goto out;
 	}
+	/* Published under both locks: a batch reads it under fe->lock. */
+	pthread_mutex_lock(&fe->lock);
 	fe->fault_fd = fd;
+	pthread_mutex_unlock(&fe->lock);
 	fe->fault_id = id;
 	if (!fe->poll_mode) {
 		ret = sva_fault_thread_start(ctx);
 		if (ret) {
+			pthread_mutex_lock(&fe->lock);
+			fe->fault_fd = -1;
+			pthread_mutex_unlock(&fe->lock);
 			close(fd);
 			sva_iommufd_destroy(ctx->fd, id);
-			fe->fault_fd = -1;
 			fe->fault_id = 0;
 		}
 	}
@@ -173,8 +179,17 @@ static void plan_batch(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault
 	}
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called right after a fault is counted. */
+void (*sva_test_fault_counted_hook)(struct sva_bond *bond);
+#define FAULT_COUNTED(b) (sva_test_fault_counted_hook ? sva_test_fault_counted_hook(b) : (void)0)
+#else
+#define FAULT_COUNTED(b) ((void)0)
+#endif
+
+/* The last record of a group (or of the batch, which holds whole groups). */
 static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault *rec,
-			      const struct rec_info *ri, uint32_t code, int *sticky, struct sva_bond **last)
+			      const struct rec_info *ri, uint32_t code, int *sticky, bool ends_group)
 {
 	uint32_t flags = rec->flags & KABI_IOMMU_PGFAULT_FLAGS_KNOWN;
 	struct sva_dev *dev = ri->dev;
@@ -189,7 +204,6 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 		reason = *sticky;
 	else
 		reason = sva_mm_resolve_fault(bond->mm, rec->addr, ri->run_start, ri->run_end, access, &pages);
-	*last = bond;
 	if (!bond) {
 		sva_logf(&ctx->log, SVA_LOG_WARN, "I/O page fault from device %u %s %u at 0x%llx with no bond: INVALID",
 			 rec->dev_id, (flags & KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID) ? "PASID" : "RID",
@@ -199,12 +213,16 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 	}
 	/*
 	 * `faults` is counted last, with release order, after the other counters
-	 * and the report: whoever sees a fault counted (sva_bond_stats reads it
-	 * first, with acquire) sees everything about it.
+	 * (its group's too) and the report: whoever sees a fault counted
+	 * (sva_bond_stats reads it first, with acquire) sees everything about it.
+	 * A group's records all come from one PASID, so from this bond.
 	 */
 	atomic_fetch_add_explicit(&bond->pages_mapped, pages, memory_order_relaxed);
+	if (ends_group)
+		atomic_fetch_add_explicit(&bond->groups, 1, memory_order_relaxed);
 	if (!reason) {
 		atomic_fetch_add_explicit(&bond->faults, 1, memory_order_release);
+		FAULT_COUNTED(bond);
 		return code;
 	}
 	atomic_fetch_add_explicit(&bond->invalid, 1, memory_order_relaxed);
@@ -219,9 +237,12 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 			.reason = reason,
 		};
 
+		sva_callback_enter(SVA_CB_FAULT_ERROR);
 		bond->ops.fault_error(bond, &rep, bond->drvdata);
+		sva_callback_leave(SVA_CB_FAULT_ERROR);
 	}
 	atomic_fetch_add_explicit(&bond->faults, 1, memory_order_release);
+	FAULT_COUNTED(bond);
 	return KABI_IOMMUFD_PAGE_RESP_INVALID;
 }
 
@@ -288,7 +309,6 @@ int sva_fault_process(struct sva_ctx *ctx, unsigned max)
 		struct kabi_iommu_hwpt_page_response *resp = fe->resp;
 		size_t want = fe->buf_records, nresp = 0;
 		uint32_t code = KABI_IOMMUFD_PAGE_RESP_SUCCESS;
-		struct sva_bond *last = NULL;
 		int sticky = 0;
 		ssize_t n;
 
@@ -318,14 +338,13 @@ int sva_fault_process(struct sva_ctx *ctx, unsigned max)
 		sva_track_fence();
 		plan_batch(ctx, rec, (size_t)n / sizeof(*rec), fe->info, (struct rec_info *)fe->info + fe->buf_records);
 		for (size_t i = 0; i < (size_t)n / sizeof(*rec); i++) {
-			code = handle_record(ctx, &rec[i], &((struct rec_info *)fe->info)[i], code, &sticky, &last);
-			if (rec[i].flags & KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE ||
-			    i + 1 == (size_t)n / sizeof(*rec)) {
+			bool ends = (rec[i].flags & KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE) || i + 1 == (size_t)n / sizeof(*rec);
+
+			code = handle_record(ctx, &rec[i], &((struct rec_info *)fe->info)[i], code, &sticky, ends);
+			if (ends) {
 				resp[nresp].cookie = rec[i].cookie;
 				resp[nresp].code = code;
 				nresp++;
-				if (last)
-					atomic_fetch_add_explicit(&last->groups, 1, memory_order_relaxed);
 				code = KABI_IOMMUFD_PAGE_RESP_SUCCESS;
 				sticky = 0;
 			}
@@ -351,7 +370,12 @@ SVA_EXPORT int sva_ctx_fault_fd(struct sva_ctx *ctx)
 	if (ret)
 		return ret;
 	ret = sva_fault_queue_get(ctx, &id);
-	return ret ? ret : ctx->fe.fault_fd;
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&ctx->fe.setup);
+	ret = ctx->fe.fault_fd;
+	pthread_mutex_unlock(&ctx->fe.setup);
+	return ret;
 }
 
 SVA_EXPORT int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max)
@@ -365,6 +389,9 @@ SVA_EXPORT int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max)
 	ret = sva_ctx_check_owner(ctx);
 	if (ret)
 		return ret;
+	/* The engine's lock is held around fault_error: taking it again would hang. */
+	if (sva_in_fault_error())
+		return sva_fail(&ctx->log, -EDEADLK, "sva_ctx_process_faults: called from a fault_error callback");
 	return sva_fault_process(ctx, max);
 }
 

@@ -14,24 +14,6 @@
 #define PAGE 4096ull
 #define HUGE (2ull << 20)
 
-static const struct sva_iova_range *window_of(struct sva_mm *mm, uint64_t addr)
-{
-	if (!mm->ranges_valid) {
-		size_t n = ARRAY_SIZE(mm->ranges);
-		int ret = sva_iommufd_iova_ranges(mm->ctx->fd, mm->ioas_id, mm->ranges, &n);
-
-		/* More holes than we keep: the first ones are the low addresses, good enough. */
-		if (ret && ret != -EMSGSIZE)
-			return NULL;
-		mm->nr_ranges = n < ARRAY_SIZE(mm->ranges) ? n : ARRAY_SIZE(mm->ranges);
-		mm->ranges_valid = true;
-	}
-	for (size_t i = 0; i < mm->nr_ranges; i++)
-		if (addr >= mm->ranges[i].start && addr <= mm->ranges[i].last)
-			return &mm->ranges[i];
-	return NULL;
-}
-
 static uint32_t need_prot(uint32_t access)
 {
 	return ((access & SVA_ACCESS_READ) ? SVA_PROT_READ : 0) | ((access & SVA_ACCESS_WRITE) ? SVA_PROT_WRITE : 0) |
@@ -56,7 +38,7 @@ static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint64_t run_start, 
 	struct sva_map_undo undo = { .n = 0 };
 	uint64_t ws, we, fa, mapped = 0, cs = 0, ce = 0;
 	uint32_t cprot = 0;
-	bool upgraded = false, have = false;
+	bool have = false;
 	struct sva_vma vma, *v = &vma;
 	int ret;
 
@@ -99,7 +81,7 @@ static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint64_t run_start, 
 	}
 	if ((v->prot & need) != need || !(v->prot & rw))
 		return -EACCES;
-	r = window_of(mm, addr);
+	r = sva_mm_window_find_locked(mm, addr, addr + 1, false);
 	if (!r)
 		return -ERANGE;
 
@@ -121,24 +103,19 @@ static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint64_t run_start, 
 		we = r->last + 1;
 
 	/* A write into a chunk mapped read-only: the VMA has become writable since.
-	 * The chunk goes whole (unmap granularity) and comes back writable. */
+	 * The chunk comes back writable, whole, whatever its size (upgrade.c),
+	 * and as it was if that fails. */
 	if (have) {
-		unsigned failed = 0;
-
-		if (cs < ws || ce > we)
-			return -EACCES; /* would leave part of it unmapped: keep it read-only */
-		pthread_mutex_lock(&mm->map_lock);
-		sva_mm_withdraw_locked(mm, cs, ce, &failed);
-		pthread_mutex_unlock(&mm->map_lock);
-		if (failed)
-			return -EIO;
-		upgraded = true;
+		ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, SVA_MAP_FAULT, v, ws, we, &mapped);
+		if (!ret)
+			*pages = mapped / PAGE;
+		return ret;
 	}
 	ret = sva_mm_map_gaps_locked(mm, v, ws, we, SVA_MAP_FAULT, &undo, &mapped, NULL);
 	if (ret) {
 		sva_mm_undo_locked(mm, &undo);
 		/* The cache may be stale (the VMA changed under us): once more, fresh. */
-		if ((ret == -EPERM || ret == -EFAULT) && may_refresh && !upgraded) {
+		if ((ret == -EPERM || ret == -EFAULT) && may_refresh) {
 			mm->last_vma.end = 0;
 			ret = sva_vma_find(addr, true, v);
 			return ret ? ret : resolve_locked(mm, addr, run_start, run_end, need, pages, false);

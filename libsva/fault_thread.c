@@ -5,6 +5,7 @@
  * pending.  It never spins: read() on the queue does not block, so it only
  * reads after the kernel said POLLIN.  An eventfd stops it.
  */
+#define _GNU_SOURCE /* pthread_setname_np() */
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
@@ -15,6 +16,13 @@
 #include <unistd.h>
 
 #include "internal.h"
+
+SVA_EXPORT int sva_ctx_fault_health(const struct sva_ctx *ctx)
+{
+	if (!ctx)
+		return -EINVAL;
+	return atomic_load(&((struct sva_ctx *)ctx)->fe.thread_error);
+}
 
 enum { EV_FAULT = 1, EV_WAKE = 2 };
 
@@ -92,7 +100,16 @@ static int wait_uring(struct sva_ctx *ctx)
 	return ret;
 }
 
-static void wait_poll(struct sva_ctx *ctx)
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): the fault thread's poll(2) fails with this errno
+ * (positive), and io_uring is skipped.  0: none. */
+int sva_test_fault_poll_fail;
+#define TEST_POLL_FAIL sva_test_fault_poll_fail
+#else
+#define TEST_POLL_FAIL 0
+#endif
+
+static int wait_poll(struct sva_ctx *ctx)
 {
 	struct pollfd pfd[2] = {
 		{ .fd = ctx->fe.fault_fd, .events = POLLIN },
@@ -100,14 +117,15 @@ static void wait_poll(struct sva_ctx *ctx)
 	};
 
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
+		int n = TEST_POLL_FAIL ? (errno = TEST_POLL_FAIL, -1) : poll(pfd, 2, -1);
+
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			sva_logf(&ctx->log, SVA_LOG_ERROR, "fault thread: poll failed: %s", strerror(errno));
-			return;
+			return -errno;
 		}
 		if (pfd[1].revents)
-			return;
+			return 0;
 		if (pfd[0].revents & POLLIN)
 			backoff(ctx, sva_fault_process(ctx, UINT32_MAX));
 	}
@@ -116,12 +134,24 @@ static void wait_poll(struct sva_ctx *ctx)
 static void *fault_thread(void *arg)
 {
 	struct sva_ctx *ctx = arg;
-	int ret = wait_uring(ctx);
+	int ret;
 
+	if (ctx->fe.thread_init)
+		ctx->fe.thread_init(ctx->fe.thread_arg);
+	ret = TEST_POLL_FAIL ? -ENOSYS : wait_uring(ctx);
 	if (ret) {
 		sva_logf(&ctx->log, SVA_LOG_INFO, "fault thread: io_uring unavailable (%s); using poll(2)",
 			 strerror(-ret));
-		wait_poll(ctx);
+		ret = wait_poll(ctx);
+	}
+	if (ret) {
+		/* Nothing serves faults from now on: say so, where the
+		 * application can ask (sva_ctx_fault_health). */
+		atomic_store(&ctx->fe.thread_error, ret);
+		sva_logf(&ctx->log, SVA_LOG_ERROR,
+			 "fault thread: waiting for faults failed (%s); it stopped, and I/O page faults are no "
+			 "longer answered (sva_ctx_fault_health)",
+			 strerror(-ret));
 	}
 	return NULL;
 }
@@ -145,6 +175,8 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 		fe->wake_fd = -1;
 		return sva_fail(&ctx->log, ret, "cannot start the fault thread: %s", strerror(-ret));
 	}
+	/* Named so that top -H and an application isolating its cores can find it. */
+	pthread_setname_np(fe->thread, fe->thread_name);
 	fe->thread_started = true;
 	return 0;
 }

@@ -128,6 +128,14 @@ int sva_iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t fla
 int sva_iommufd_hw_info(int fd, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2, uint64_t *caps);
 int sva_iommufd_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd);
 
+/* ---------------------------------------------------------------- window.c */
+
+#define SVA_WINDOW_RANGES 64
+
+/* An IOAS's IOVA ranges, at most SVA_WINDOW_RANGES (the lowest when there are
+ * more): *n of them in r.  0 or the ioctl's -errno. */
+int sva_iova_window(int fd, uint32_t ioas, struct sva_iova_range *r, size_t *n);
+
 /* ------------------------------------------------------------------ ctx.c */
 
 /* The I/O page-fault engine of a context (fault.c, fault_thread.c). */
@@ -141,9 +149,13 @@ struct sva_fault_engine {
 	pthread_mutex_t setup; /* creating the queue and the thread */
 	bool poll_mode;	       /* SVA_CTX_FAULT_POLL */
 	uint32_t fault_id;     /* 0: no queue yet */
-	int fault_fd;
+	int fault_fd;	       /* written under setup and lock: read under either */
 	bool thread_started;
 	pthread_t thread;
+	atomic_int thread_error; /* 0, or the -errno that stopped the thread */
+	char thread_name[16];
+	void (*thread_init)(void *arg);
+	void *thread_arg;
 	int wake_fd; /* eventfd that stops the thread */
 	void *buf;   /* read buffer (records) */
 	size_t buf_records;
@@ -154,6 +166,7 @@ struct sva_fault_engine {
 struct sva_ctx {
 	atomic_int refs; /* the caller's + one per open device and address space */
 	pid_t pid;	 /* the process that created it (for messages) */
+	uint32_t flags;	 /* SVA_CTX_* */
 	unsigned fork_gen; /* sva_fork_gen() there: sva_ctx_forked() compares it */
 	int fd;
 	struct sva_log log;
@@ -168,9 +181,19 @@ struct sva_ctx {
 	pthread_mutex_t devs_lock; /* the device list */
 	struct sva_dev *devs;
 	struct sva_fault_engine fe;
+	/* Every bond, for teardown.c; bonds_cv is broadcast when one goes.  A
+	 * leaf lock (taken inside dev->lock). */
+	pthread_mutex_t bonds_lock;
+	pthread_cond_t bonds_cv;
+	struct sva_bond *bonds;
+	/* Binds of sva_dev_open_fd() that a later failure left (backend_vfio.c),
+	 * under devs_lock. */
+	struct sva_spare_bind *spare_binds;
 	struct sva_ctx *all_next; /* every live context, for the exit destructor */
 };
 
+/* Close the spare binds of a context (its last reference). */
+void sva_spare_binds_fini(struct sva_ctx *ctx);
 void sva_ctx_get(struct sva_ctx *ctx);
 /*
  * True in a forked child.  The child shares the parent's iommufd and VFIO file
@@ -222,6 +245,10 @@ struct sva_dev {
 	 */
 	uint32_t park_ioas, park_hwpt;
 	struct sva_bond *bonds; /* every bond of this device */
+	/* PASIDs whose detach failed (bond.c): retried at sva_dev_close, before
+	 * the device goes (the mock's object cannot go with a PASID attached). */
+	uint32_t *stuck;
+	size_t nstuck;
 	struct sva_dev *ctx_next; /* ctx->devs, under ctx->devs_lock */
 	/* The RID bond and its drvdata, published under a sequence count so
 	 * lock-free lookups never see a mismatched pair. */
@@ -284,7 +311,7 @@ struct sva_mm {
 	/* Caches for the fault path, under lock. */
 	struct sva_vma last_vma; /* the VMA of the last fault (end 0: none) */
 	unsigned last_vma_gen;	 /* sva_vma_gen() when it was read */
-	struct sva_iova_range ranges[16]; /* the IOAS's IOVA ranges */
+	struct sva_iova_range ranges[SVA_WINDOW_RANGES]; /* the IOAS's IOVA ranges (window.c) */
 	size_t nr_ranges;
 	bool ranges_valid; /* cleared when a device attaches or detaches */
 };
@@ -306,6 +333,7 @@ struct sva_pasid_share {
 	bool driver_owned;   /* allocated by the driver (SVA_BIND_PASID): it stays
 			      * allocated after the last unbind, with these back: */
 	void *saved_owner, *saved_drvdata;
+	bool retired;	     /* a detach under it failed: never released */
 };
 
 struct sva_bond {
@@ -319,6 +347,7 @@ struct sva_bond {
 	void *drvdata;
 	struct sva_bond_ops ops;
 	struct sva_bond *mm_next, *dev_next;
+	struct sva_bond *ctx_next; /* ctx->bonds, under ctx->bonds_lock (teardown.c) */
 	atomic_int state;
 	_Atomic uint64_t faults, groups, invalid, pages_mapped;
 };
@@ -355,6 +384,26 @@ struct sva_map_undo {
 int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, unsigned how,
 			   struct sva_map_undo *undo, uint64_t *mapped, uint64_t fail[2]);
 void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo);
+/* The range of mm's window holding [start, end), or NULL (outside, or the
+ * ranges cannot be read).  Under mm->lock; the ranges are cached until a
+ * device attaches or detaches (refresh: read them again now). */
+const struct sva_iova_range *sva_mm_window_find_locked(struct sva_mm *mm, uint64_t start, uint64_t end,
+						       bool refresh);
+/*
+ * upgrade.c, under mm->lock: make the read-only chunk [cs, ce) (prot cprot)
+ * writable where the mappings under it now are, by withdrawing it and
+ * mapping its range again, plus the gaps of [ws, we) in win_vma (NULL: none);
+ * *mapped (if not NULL) gets the bytes mapped.  On failure the chunk is
+ * mapped back as it was and the raw -errno returned; -EACCES nothing under
+ * it is writable (or it is not all readable); -EIO the kernel refused to
+ * unmap it, or mapping it back failed (it is gone).
+ */
+int sva_mm_upgrade_locked(struct sva_mm *mm, uint64_t cs, uint64_t ce, uint32_t cprot, unsigned how,
+			  const struct sva_vma *win_vma, uint64_t ws, uint64_t we, uint64_t *mapped);
+/* Upgrade every read-only chunk overlapping [start, end) that one of the
+ * writable vmas (the mappings there, in order) lies under (prefault). */
+int sva_mm_upgrade_range_locked(struct sva_mm *mm, const struct sva_vma *vmas, size_t nvma, uint64_t start,
+				uint64_t end);
 /* CLOCK_MONOTONIC in nanoseconds. */
 static inline uint64_t sva_now_ns(void)
 {
@@ -368,8 +417,13 @@ static inline uint64_t sva_now_ns(void)
 int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped);
 /* -ECHILD when called from a process other than the one that created mm. */
 int sva_mm_check_owner(struct sva_mm *mm);
-/* Unbind every bond of dev (sva_dev_close). */
-void sva_dev_unbind_all(struct sva_dev *dev);
+/* Tear down a bond claimed by sva_unbind() or sva_teardown() (state
+ * EXITING): mm_exit, detach, release.  Frees it.  0, or -EIO if the detach
+ * failed (the PASID is retired, the HWPT kept). */
+int sva_bond_teardown(struct sva_bond *bond);
+/* At close: retry the detach of every PASID whose detach failed (the values
+ * stay retired whatever the outcome). */
+void sva_dev_detach_stuck(struct sva_dev *dev);
 
 /* Allocate a device, query hw info and NUMA node; takes a ctx reference. */
 int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd, uint32_t dev_id,

@@ -34,10 +34,14 @@ LIBSVA_SOURCES = \
 	libsva/withdraw.c \
 	libsva/track.h \
 	libsva/track.c \
+	libsva/teardown.h \
+	libsva/teardown.c \
 	libsva/mm.c \
 	libsva/bond.c \
 	libsva/fault.c \
 	libsva/fault_resolve.c \
+	libsva/upgrade.c \
+	libsva/window.c \
 	libsva/fault_thread.c \
 	libsva/mem.c \
 	libsva/mem_window.h \

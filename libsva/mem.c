@@ -54,7 +54,7 @@
 #define MEM_STACK_ROOM_MIN (8ull << 20)
 #define MEM_STACK_ROOM_MAX (1ull << 30)
 #define MEM_STACK_GUARD (1ull << 20)
-#define MEM_NR_RANGES 64			  /* what sva_iommufd_iova_ranges() reports at most */
+#define MEM_NR_RANGES SVA_WINDOW_RANGES		  /* what sva_iova_window() reports at most */
 #define MEM_WIN_CAP (2 * MEM_NR_RANGES + 2) /* an intersection of two such lists */
 #define MEM_RETRIES 64				  /* EEXIST races before giving up */
 
@@ -286,14 +286,12 @@ static uint64_t stack_room(void)
  * the lowest ones, a subset of the window, which is safe). */
 static int ioas_ranges(int fd, uint32_t ioas, struct sva_iova_range *r, size_t *n)
 {
-	size_t nr = MEM_NR_RANGES;
-	int ret = sva_iommufd_iova_ranges(fd, ioas, r, &nr);
+	size_t nr;
+	int ret = sva_iova_window(fd, ioas, r, &nr);
 
-	if (ret == -EMSGSIZE)
-		ret = 0;
 	if (ret)
 		return ret;
-	*n = sva_mem_ranges_normalize(r, nr < MEM_NR_RANGES ? nr : MEM_NR_RANGES);
+	*n = sva_mem_ranges_normalize(r, nr);
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include "internal.h"
 #include "kabi.h"
+#include "teardown.h"
 #include "track.h"
 #include "withdraw.h"
 
@@ -106,6 +107,11 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	if (!mm)
 		return;
 	ctx = mm->ctx;
+	if (sva_in_callback()) {
+		sva_fail(&ctx->log, -EDEADLK, "sva_mm_free: called from an mm_exit or fault_error callback, "
+			 "where it could wait for that callback's own bond; nothing was freed");
+		return;
+	}
 	if (sva_ctx_forked(ctx)) {
 		/* The parent's bonds and IOAS are not ours to tear down. */
 		sva_logf(&ctx->log, SVA_LOG_DEBUG, "forked child: freeing address space memory only");
@@ -117,21 +123,18 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 		free(mm);
 		return;
 	}
-	/* Each unbind takes the bond off the list. */
-	for (;;) {
-		struct sva_bond *bond;
-
-		pthread_mutex_lock(&mm->lock);
-		bond = mm->bonds;
-		pthread_mutex_unlock(&mm->lock);
-		if (!bond)
-			break;
-		sva_unbind(bond);
-	}
+	/* Bonds another thread is tearing down are waited for. */
+	sva_teardown(ctx, SVA_TEARDOWN_MM, mm);
 	/* Off the monitor's list before anything of mm goes. */
 	sva_track_remove(mm);
 	/* Destroying the IOAS unmaps and unpins everything still in it. */
 	sva_iommufd_destroy(ctx->fd, mm->ioas_id);
+	/* HWPTs left only by failed detaches (bond.c): the kernel frees them
+	 * with the iommufd; here only their records go. */
+	for (struct sva_hwpt *h = mm->hwpts, *n; h; h = n) {
+		n = h->next;
+		free(h);
+	}
 	sva_mm_reap(mm);
 	pthread_mutex_destroy(&mm->lock);
 	pthread_mutex_destroy(&mm->map_lock);
@@ -154,16 +157,8 @@ static int check_range(const void *addr, size_t len, uint64_t *start, uint64_t *
 /* Is [start, end) inside the IOVA ranges the IOAS allows now? */
 static int reachable(struct sva_mm *mm, uint64_t start, uint64_t end)
 {
-	struct sva_iova_range r[64];
-	size_t nr = ARRAY_SIZE(r);
-	int ret = sva_iommufd_iova_ranges(mm->ctx->fd, mm->ioas_id, r, &nr);
-
-	if (ret)
-		return ret == -EMSGSIZE ? 0 : ret; /* too fragmented to judge: let the kernel decide */
-	for (size_t i = 0; i < nr; i++)
-		if (start >= r[i].start && end - 1 <= r[i].last)
-			return 0;
-	return -ERANGE;
+	/* Read afresh: the same reader and limits as the fault path (window.c). */
+	return sva_mm_window_find_locked(mm, start, end, true) ? 0 : -ERANGE;
 }
 
 /*
@@ -207,10 +202,25 @@ static void note_untracked_locked(struct sva_mm *mm, uint64_t start, uint64_t en
 	}
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): the next IOAS map fails with this negative errno.
+ * One-shot; 0: none. */
+int sva_test_ioas_map_fail;
+#endif
+
 /* IOMMU_IOAS_MAP at IOVA == VA with the VMA's permissions: 0 or -errno. */
 static int ioas_map(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end)
 {
 	uint32_t flags = KABI_IOMMU_IOAS_MAP_FIXED_IOVA;
+
+#ifdef SVA_TEST_HOOKS
+	if (sva_test_ioas_map_fail) {
+		int ret = sva_test_ioas_map_fail;
+
+		sva_test_ioas_map_fail = 0;
+		return ret;
+	}
+#endif
 
 	if (v->prot & SVA_PROT_READ)
 		flags |= KABI_IOMMU_IOAS_MAP_READABLE;
@@ -384,6 +394,13 @@ int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t 
 				"0x%llx-0x%llx is outside the IOVA window the bound devices can reach "
 				"(see sva_mm_iova_ranges; allocate device memory inside it)",
 				(unsigned long long)start, (unsigned long long)end);
+
+	/* "Writable where the mapping is writable": read-only chunks under a
+	 * mapping made writable since come back writable (upgrade.c). */
+	ret = sva_mm_upgrade_range_locked(mm, vmas, nvma, start, end);
+	if (ret)
+		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx: making read-only memory writable failed: %s",
+				(unsigned long long)start, (unsigned long long)end, strerror(-ret));
 
 	/* Map what is not mapped yet, VMA by VMA; on failure undo this call's maps. */
 	struct sva_map_undo undo = { .n = 0 };

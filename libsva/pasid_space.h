@@ -128,5 +128,8 @@ int sva_bond_pasid_get(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasi
 /* The bond no longer uses its value (detached, unpublished): the last user
  * quarantines and releases it, or hands it back to the driver that owns it. */
 void sva_bond_pasid_put(struct sva_bond *bond);
+/* The same after a failed detach: the value is retired, so once its last user
+ * goes it stays quarantined (or owned by the bond's share) forever. */
+void sva_bond_pasid_retire(struct sva_bond *bond);
 
 #endif /* LIBSVA_PASID_SPACE_H */

@@ -73,6 +73,10 @@ const char *sva_log_level_name(enum sva_log_level level);
 #define SVA_CTX_ADOPT_FD (1u << 0)   /* use opts->iommufd instead of opening a path */
 #define SVA_CTX_FAULT_POLL (1u << 1) /* no fault thread: the caller runs
 				      * sva_ctx_process_faults() (poll mode) */
+#define SVA_CTX_NO_EXIT_TEARDOWN (1u << 2) /* exit() leaves the context's bonds
+					    * alone: no mm_exit runs from the
+					    * exit destructor (the kernel
+					    * detaches at descriptor close) */
 
 struct sva_ctx_opts {
 	size_t size;		/* sizeof(struct sva_ctx_opts) */
@@ -91,6 +95,14 @@ struct sva_ctx_opts {
 	uint64_t pasid_grace_ns;   /* quarantine grace of the context's PASID spaces
 				    * (global and every device's); 0: the default,
 				    * UINT64_MAX: only sva_pasid_barrier() ends it */
+	const char *fault_thread_name; /* the fault thread's name (at most 15
+					* bytes); NULL: "sva-fault" */
+	void (*fault_thread_init)(void *arg); /* run once on the fault thread
+					       * when it starts, before it
+					       * serves faults: pin it to a
+					       * CPU, set its policy; NULL:
+					       * nothing */
+	void *fault_thread_arg;
 };
 
 /*
@@ -98,14 +110,16 @@ struct sva_ctx_opts {
  * Errors: -EINVAL bad opts, flags or log level, or NULL out; -ENOENT no
  * /dev/iommu (kernel lacks CONFIG_IOMMUFD); -EACCES/-EPERM no permission;
  * -EBADF adopted fd is not open; -ENOTTY the path or the adopted fd is not an
- * iommufd; -ERANGE bad global PASID range; -ENOMEM; any other errno of open(2)
+ * iommufd; -ERANGE bad global PASID range; -ENAMETOOLONG fault_thread_name is
+ * longer than 15 bytes; -ENOMEM; any other errno of open(2)
  * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE, -ENFILE) passed through.
  */
 int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
 
 /*
- * Unbind every bond of the context (each mm_exit runs first), then drop the
- * caller's reference.  Devices and address spaces still open keep the context
+ * Unbind every bond of the context (each mm_exit runs first; bonds another
+ * thread is unbinding are waited for), then drop the caller's reference.
+ * Called from mm_exit or fault_error it is refused (logged, nothing freed).  Devices and address spaces still open keep the context
  * alive until the last of them is released, so they and the context may be
  * released in any order.  NULL is a no-op.  Not thread-safe against other calls
  * on ctx or its devices, address spaces and bonds.
@@ -177,14 +191,21 @@ int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out);
  * As sva_dev_open() for an already open VFIO cdev fd.  libsva works on a
  * duplicate; the caller keeps its fd, which shares the open file, so the device
  * stays bound until both are closed.  Thread-safe.
+ * A failure after the bind leaves the device bound (VFIO cannot unbind an
+ * open file, and the caller's fd keeps it open): the context keeps that bind,
+ * and a retry on the same device takes it over.
  * Errors: -EBADF not an open fd; -ENOTTY not a VFIO cdev device fd; -EBUSY
- * already bound to an iommufd; -ENOMEM.
+ * already bound to an iommufd; -EMFILE/-ENFILE no fd free for libsva's
+ * duplicate; -ENOMEM.
  */
 int sva_dev_open_fd(struct sva_ctx *ctx, int fd, struct sva_dev **out);
 
 /*
- * Unbind and close a device (the kernel detaches it from everything).  NULL is a
- * no-op.  Not thread-safe against other calls on dev.
+ * Unbind and close a device (the kernel detaches it from everything).  A bond
+ * of it that another thread is tearing down (inside its mm_exit) is waited
+ * for.  NULL is a no-op.  Called from mm_exit or fault_error it is refused
+ * (logged, nothing closed: see struct sva_bond_ops).  Not thread-safe against
+ * other calls on dev.
  */
 void sva_dev_close(struct sva_dev *dev);
 
@@ -476,8 +497,11 @@ int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *opts, struct sva_m
 
 /*
  * Unbind every bond on the address space (each bond's mm_exit runs first), unmap
- * everything and free it.  NULL is a no-op.  Not thread-safe against other
- * calls on mm or its bonds.
+ * everything and free it.  A bond that another thread is unbinding (inside its
+ * mm_exit) is waited for, not unbound twice.  NULL is a no-op.  Called from
+ * mm_exit or fault_error it is refused (logged, nothing freed: see struct
+ * sva_bond_ops).  Not thread-safe against other calls on mm, except
+ * sva_unbind() of its bonds.
  */
 void sva_mm_free(struct sva_mm *mm);
 
@@ -485,7 +509,9 @@ void sva_mm_free(struct sva_mm *mm);
  * Make [addr, addr + len) visible to every device bound to mm at IOVA == VA,
  * now: the pages are faulted in and pinned, writable where the mapping is
  * writable, read-only where it is read-only.  Parts already visible are left
- * as they are.  This is how pinned-mode bonds see memory, and how fault-capable
+ * as they are, except read-only ones whose mapping has become writable
+ * (mprotect): those are mapped again, writable, whole; if that fails they stay
+ * visible read-only and the call fails.  This is how pinned-mode bonds see memory, and how fault-capable
  * bonds avoid faults on a hot path.  It first does what sva_mm_fence() does,
  * so memory unmapped or discarded before the call is never "already visible".
  * In a tracked address space the range is registered for tracking first; after
@@ -501,8 +527,10 @@ void sva_mm_free(struct sva_mm *mm);
  * tracking stopped (nothing mapped: see sva_mm_fence(); without the flag the
  * range is mapped untracked), -EBUSY part of the range is registered with
  * another userfaultfd, -EINVAL a mapping userfaultfd cannot track
- * (VM_PFNMAP/VM_IO, file-backed MAP_PRIVATE before Linux 6.7); other errnos of
- * IOMMU_IOAS_MAP passed through.
+ * (VM_PFNMAP/VM_IO, file-backed MAP_PRIVATE before Linux 6.7); -EIO also
+ * when the kernel refused to unmap a read-only part being made writable, or
+ * it could not be mapped back (logged: that part is no longer visible);
+ * other errnos of IOMMU_IOAS_MAP passed through.
  */
 int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
 
@@ -611,11 +639,23 @@ struct sva_bond_ops {
 	 * sva_mm_free(), sva_dev_close()): stop submitting work tagged with its
 	 * PASID and drain the device before returning.  It may block.  Called
 	 * exactly once per bond, with no libsva lock held, while the PASID is still
-	 * attached; afterwards libsva detaches it and quarantines the PASID.  It
-	 * must not call sva_unbind() on its own bond (-EINVAL).  sva_ctx_free()
-	 * runs it for every bond of the context, and so does exit() (a
-	 * destructor) for contexts still alive; after kill -9 nothing runs: the
-	 * kernel detaches everything when the descriptors close.
+	 * attached; afterwards libsva detaches it and quarantines the PASID.
+	 * sva_ctx_free() runs it for every bond of the context, and so does
+	 * exit() (a destructor) for contexts still alive without
+	 * SVA_CTX_NO_EXIT_TEARDOWN; after kill -9 nothing runs: the kernel
+	 * detaches everything when the descriptors close.
+	 *
+	 * Inside mm_exit and fault_error, a call that binds, unbinds or frees
+	 * could wait for the callback's own bond, so it is refused: sva_bind()
+	 * and sva_unbind() return -EDEADLK (and so does
+	 * sva_ctx_process_faults() inside fault_error only: in poll mode an
+	 * mm_exit may have to answer its device's faults); sva_mm_free(), sva_dev_close() and sva_ctx_free() log an
+	 * error and do nothing (the object stays valid: release it after the
+	 * callback returns).  exit() from inside one skips the teardown of every
+	 * bond (the kernel detaches them as the descriptors close).  Every other
+	 * call is allowed (lookups, stats, PASID allocation, prefault,
+	 * invalidate, fence), with the locks the callback's own code holds as
+	 * the only limit.
 	 */
 	void (*mm_exit)(struct sva_bond *bond, void *drvdata);
 	/*
@@ -624,8 +664,8 @@ struct sva_bond_ops {
 	 * page-request group (the whole group is answered INVALID; records of the
 	 * group resolved before the failure are not reported).  Runs on the fault
 	 * thread (or in sva_ctx_process_faults() in poll mode) with the fault
-	 * engine's lock held: it must not bind, unbind, process faults, or free a
-	 * context, device or address space, nor call exit().  May be NULL.
+	 * engine's lock held: the calls that would wait for it are refused, as
+	 * in mm_exit above.  May be NULL.
 	 */
 	void (*fault_error)(struct sva_bond *bond, const struct sva_fault_report *report, void *drvdata);
 };
@@ -683,7 +723,8 @@ struct sva_bind_opts {
  * outside dev's reach (0, beyond its PASID width, a global value on a device
  * that does not cover the global range, or below the global range on a device
  * with no own space); -EINVAL with SVA_BIND_RID, or opts->pasid set without
- * SVA_BIND_PASID.  A failed bind leaves the device, the address space and
+ * SVA_BIND_PASID.  -EDEADLK called from an mm_exit or fault_error callback.
+ * A failed bind leaves the device, the address space and
  * every PASID as they were.
  */
 int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts *opts, struct sva_bond **out);
@@ -693,9 +734,15 @@ int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts 
  * was the last bond under that value, quarantine of the PASID, released at
  * once (every mm_exit under it has returned); a PASID the driver allocated
  * (SVA_BIND_PASID) goes back to the driver instead.  The bond is freed when
- * it returns.  Not thread-safe against other calls on the bond.  Errors:
- * -EINVAL NULL bond, or called from the bond's own mm_exit; -ECHILD in a
- * forked child.
+ * it returns.  Not thread-safe against other calls on the bond; an
+ * sva_mm_free(), sva_dev_close() or sva_ctx_free() meanwhile waits for it.
+ * Errors: -EINVAL NULL bond, or it is already being torn down; -EDEADLK
+ * called from an mm_exit or fault_error callback (nothing done); -EIO the
+ * device refused to detach: the bond is gone all the same, but the device may
+ * still reach the address space, so its PASID is never handed out again
+ * (quarantined for good, or, for SVA_BIND_PASID, kept away from the driver)
+ * and its HWPT stays until the context's iommufd closes; sva_dev_close()
+ * retries the detach; -ECHILD in a forked child.
  */
 int sva_unbind(struct sva_bond *bond);
 
@@ -733,6 +780,17 @@ int sva_bond_stats(const struct sva_bond *bond, struct sva_bond_stats *stats);
 int sva_ctx_fault_fd(struct sva_ctx *ctx);
 
 /*
+ * Is the context's fault engine serving faults?  0: yes, or nothing needs it
+ * yet (no fault-capable bind so far, or poll mode, where the caller runs it).
+ * Otherwise the fault thread has stopped: waiting on the queue failed and
+ * faults are no longer answered (the devices wait until their PASIDs detach);
+ * the error is the negative errno that stopped it, logged when it happened.
+ * Thread-safe, lock-free.  Errors: -EINVAL NULL ctx; the errno that stopped
+ * the thread (e.g. -EBADF, -ENOMEM from poll(2)).
+ */
+int sva_ctx_fault_health(const struct sva_ctx *ctx);
+
+/*
  * Resolve at most `max` pending faults (whole page-request groups, so a group
  * may take it past max) and answer them.  It never waits for faults (read()
  * on the queue does not block); it may wait for a concurrent call or for an
@@ -740,8 +798,9 @@ int sva_ctx_fault_fd(struct sva_ctx *ctx);
  * pending).  Thread-safe (calls serialize).  Errors: -EINVAL NULL ctx, max
  * 0, or the context runs a fault thread; -ECHILD in a forked child; -ENOMEM
  * growing the read buffer for a large group; -E2BIG a page-request group of
- * more than 4096 records; other errors of reading the fault queue, when
- * nothing was handled.  A failed answer is logged, not
+ * more than 4096 records; -EDEADLK called from a fault_error callback (the
+ * engine's lock is held around it); other errors of
+ * reading the fault queue, when nothing was handled.  A failed answer is logged, not
  * returned: the kernel answers it INVALID when the PASID detaches.
  */
 int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max);

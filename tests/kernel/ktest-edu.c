@@ -7,6 +7,7 @@
  * mapping at the same address, and after MADV_DONTNEED, the device reads the
  * process's new bytes and its writes reach the process.
  */
+#include <fcntl.h>
 #include <time.h>
 
 #include "ktest_edu.h"
@@ -19,6 +20,8 @@ struct edu {
 	volatile uint8_t *bar;
 	size_t bar_len;
 };
+
+extern int sva_test_dev_setup_fail; /* dev.c, libsva-test only */
 
 static void open_checks(struct sva_ctx *ctx, const char *pci)
 {
@@ -33,6 +36,20 @@ static void open_checks(struct sva_ctx *ctx, const char *pci)
 	is_int(sva_dev_open(ctx, pci, &again), -EBUSY, "a second open of the same device: -EBUSY");
 	sva_dev_close(dev);
 	is_int(sva_dev_open(ctx, "vfio0", &dev), 0, "open edu by cdev name");
+	sva_dev_close(dev);
+
+	/* sva_dev_open_fd failing after the bind: the caller's fd keeps the
+	 * file (and the bind) alive, so a retry must not get -EBUSY. */
+	int cfd = open("/dev/vfio/devices/vfio0", O_RDWR | O_CLOEXEC);
+
+	if (!ok(cfd >= 0, "open the cdev (%s)", strerror(errno)))
+		return;
+	sva_test_dev_setup_fail = -ENOMEM;
+	is_int(sva_dev_open_fd(ctx, cfd, &dev), -ENOMEM, "sva_dev_open_fd failing after the bind: -ENOMEM");
+	is_int(sva_dev_open_fd(ctx, cfd, &dev), 0, "a retry with the same fd succeeds");
+	sva_dev_close(dev);
+	close(cfd);
+	is_int(sva_dev_open(ctx, "vfio0", &dev), 0, "then the device is free again");
 	sva_dev_close(dev);
 }
 

@@ -11,7 +11,12 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-coherence \
 	tests/kernel/ktest-doctor \
 	tests/kernel/ktest-pasid-share \
-	tests/kernel/ktest-pasid-race
+	tests/kernel/ktest-pasid-race \
+	tests/kernel/ktest-teardown \
+	tests/kernel/ktest-upgrade \
+	tests/kernel/ktest-fault-thread \
+	tests/kernel/ktest-window \
+	tests/kernel/ktest-fail-nth
 check_PROGRAMS += $(KERNEL_TESTS)
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -33,4 +38,15 @@ tests_kernel_ktest_pasid_share_LDADD = $(TEST_LIBS)
 # Lookups racing unbind/rebind: under --enable-sanitizers (the asan and tsan tiers) too.
 tests_kernel_ktest_pasid_race_SOURCES = tests/kernel/ktest-pasid-race.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_pasid_race_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# Teardown that cannot hang (alarm()), with threads: under the sanitizer tiers too.
+tests_kernel_ktest_teardown_SOURCES = tests/kernel/ktest-teardown.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_teardown_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+tests_kernel_ktest_upgrade_SOURCES = tests/kernel/ktest-upgrade.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_upgrade_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_fault_thread_SOURCES = tests/kernel/ktest-fault-thread.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_fault_thread_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+tests_kernel_ktest_window_SOURCES = tests/kernel/ktest-window.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_window_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_fail_nth_SOURCES = tests/kernel/ktest-fail-nth.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_fail_nth_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Read-only chunks made writable in place, when the process's mapping under
+ * them became writable (mprotect) after they were mapped.  An IOAS map cannot
+ * overlap another and a chunk can only be unmapped whole, so the chunk is
+ * withdrawn and its range mapped again, mapping by mapping with each one's
+ * permissions now.  If that fails, what this call mapped is taken back and
+ * the chunk is mapped again as it was: a failed upgrade leaves the address
+ * space as it found it (a pinned bond must not lose memory it was promised).
+ * Runs under mm->lock; withdrawal goes through withdraw.c under map_lock.
+ */
+#include <errno.h>
+
+#include "internal.h"
+#include "withdraw.h"
+
+#define MAX_VMAS 16
+
+static bool writable(const struct sva_vma *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].prot & SVA_PROT_WRITE)
+			return true;
+	return false;
+}
+
+int sva_mm_upgrade_locked(struct sva_mm *mm, uint64_t cs, uint64_t ce, uint32_t cprot, unsigned how,
+			  const struct sva_vma *win_vma, uint64_t ws, uint64_t we, uint64_t *mapped)
+{
+	struct sva_vma vmas[MAX_VMAS], old;
+	struct sva_map_undo undo = { .n = 0 }, redo = { .n = 0 };
+	unsigned failed = 0;
+	size_t n;
+	int ret;
+
+	/* The mappings under the whole chunk now: each part comes back with its own rights. */
+	ret = sva_vma_collect(cs, ce, vmas, MAX_VMAS, &n);
+	if (ret)
+		return ret == -EFAULT ? -EFAULT : -EACCES; /* partly unmapped: the monitor withdraws it */
+	for (size_t i = 0; i < n; i++)
+		if (!(vmas[i].prot & (SVA_PROT_READ | SVA_PROT_WRITE)))
+			return -EACCES;
+	if (!writable(vmas, n))
+		return -EACCES;
+	old = vmas[0];
+	old.start = cs;
+	old.end = ce;
+	old.prot = (old.prot & ~(SVA_PROT_READ | SVA_PROT_WRITE | SVA_PROT_EXEC)) | (cprot & (SVA_PROT_READ | SVA_PROT_WRITE));
+
+	pthread_mutex_lock(&mm->map_lock);
+	sva_mm_withdraw_locked(mm, cs, ce, &failed);
+	pthread_mutex_unlock(&mm->map_lock);
+	if (failed)
+		return -EIO;
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = sva_mm_map_gaps_locked(mm, &vmas[i], vmas[i].start, vmas[i].end, how, &undo, mapped, NULL);
+	if (!ret && win_vma && ws < we)
+		ret = sva_mm_map_gaps_locked(mm, win_vma, ws, we, how, &undo, mapped, NULL);
+	if (!ret)
+		return 0;
+	sva_mm_undo_locked(mm, &undo);
+	if (mapped)
+		*mapped = 0;
+	/* Back as it was.  If even that fails the chunk is lost: say so. */
+	if (sva_mm_map_gaps_locked(mm, &old, cs, ce, 0, &redo, NULL, NULL))
+		return -EIO;
+	return ret;
+}
+
+int sva_mm_upgrade_range_locked(struct sva_mm *mm, const struct sva_vma *vmas, size_t nvma, uint64_t start,
+				uint64_t end)
+{
+	uint64_t pos = start;
+
+	while (pos < end) {
+		uint64_t cs = 0, ce = 0;
+		uint32_t cprot = 0;
+		bool found = false;
+
+		/* The next read-only chunk at or after pos with a writable mapping under it. */
+		pthread_mutex_lock(&mm->map_lock);
+		for (struct sva_chunk *c = sva_chunks_after(&mm->chunks, pos); c && c->start < end;
+		     c = sva_chunks_next(c)) {
+			if (c->prot & SVA_PROT_WRITE)
+				continue;
+			for (size_t i = 0; i < nvma && !found; i++)
+				if ((vmas[i].prot & SVA_PROT_WRITE) && vmas[i].start < c->end && c->start < vmas[i].end)
+					found = true;
+			if (found) {
+				cs = c->start;
+				ce = c->end;
+				cprot = c->prot;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&mm->map_lock);
+		if (!found)
+			return 0;
+		int ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, 0, NULL, 0, 0, NULL);
+
+		if (ret && ret != -EACCES)
+			return ret;
+		pos = ce;
+	}
+	return 0;
+}

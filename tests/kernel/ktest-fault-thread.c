@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Fault thread control (issue 12), on the selftest mock: its name, the init
+ * hook that runs on it before it serves faults (where an application pins
+ * it), and sva_ctx_fault_health() when waiting for faults fails.
+ */
+#include <pthread.h>
+#include <sys/syscall.h>
+
+#include "ktest.h"
+
+extern int sva_test_fault_poll_fail; /* fault_thread.c, libsva-test only */
+extern void (*sva_test_fault_counted_hook)(struct sva_bond *bond); /* fault.c, likewise */
+
+static atomic_int hook_calls, hook_lagging;
+
+/* Right after a fault is counted: sva_bond_stats' promise says its group is
+ * visible by now (every fault here is a group of one). */
+static void on_counted(struct sva_bond *bond)
+{
+	struct sva_bond_stats st = { .size = sizeof(st) };
+
+	sva_bond_stats(bond, &st);
+	atomic_fetch_add(&hook_calls, 1);
+	if (st.groups < st.faults)
+		atomic_fetch_add(&hook_lagging, 1);
+}
+
+static atomic_bool poll_stop;
+
+static void *poller(void *arg)
+{
+	while (!atomic_load(&poll_stop))
+		sva_ctx_process_faults(arg, 16);
+	return NULL;
+}
+
+/* Poll mode: faults processed in one thread while another binds (which
+ * creates the queue): the queue's fd is published under the lock the batch
+ * reads it under (ThreadSanitizer reported this race before). */
+static void poll_while_binding(void)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_FAULT_POLL };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	pthread_t t;
+
+	if (sva_ctx_new(&o, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm))
+		ktest_bail("poll-mode context");
+	/* Set before the thread starts, cleared after it ends: no race on it. */
+	sva_test_fault_counted_hook = on_counted;
+	pthread_create(&t, NULL, poller, ctx);
+	usleep(20000);
+	is_int(sva_bind(dev, mm, NULL, &bond), 0, "a fault-capable bind while another thread processes faults");
+	ktest_map_at(0x4a000000ull, 4096, PROT_READ | PROT_WRITE);
+	for (int i = 0; i < 4; i++)
+		ktest_inject_and_wait(dev, bond, 0x4a000000ull, SVA_ACCESS_READ, 5000);
+	atomic_store(&poll_stop, true);
+	pthread_join(t, NULL);
+	sva_test_fault_counted_hook = NULL;
+	ok(atomic_load(&hook_calls) >= 4, "faults were counted (%d)", atomic_load(&hook_calls));
+	is_int(atomic_load(&hook_lagging), 0, "sva_bond_stats: a counted fault's group is counted already");
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
+static atomic_int init_calls;
+static atomic_long init_tid;
+
+static void on_init(void *arg)
+{
+	*(int *)arg = 1;
+	atomic_store(&init_tid, (long)syscall(SYS_gettid));
+	atomic_fetch_add(&init_calls, 1); /* last: publishes the two above */
+}
+
+/* A context whose first fault-capable bind starts the thread. */
+static int start(const struct sva_ctx_opts *o, struct sva_ctx **ctx, struct sva_dev **dev, struct sva_mm **mm,
+		 struct sva_bond **bond)
+{
+	int ret = sva_ctx_new(o, ctx);
+
+	if (ret)
+		return ret;
+	if (sva_dev_open_mock(*ctx, NULL, dev) || sva_mm_new(*ctx, NULL, mm) || sva_bind(*dev, *mm, NULL, bond))
+		ktest_bail("mock, address space or fault-capable bind");
+	return 0;
+}
+
+static void stop(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm)
+{
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
+int main(void)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o) };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	char path[64], comm[32] = "";
+	int arg = 0, ret;
+	FILE *f;
+
+	ktest_require_iommufd();
+	alarm(60);
+	ret = sva_ctx_new(NULL, &ctx);
+	if (ret)
+		ktest_bail("sva_ctx_new: %s", strerror(-ret));
+	ret = sva_dev_open_mock(ctx, NULL, &dev);
+	if (ret == -EOPNOTSUPP && !getenv("SVA_VM"))
+		skip_all("the kernel has no CONFIG_IOMMUFD_TEST (run make check-vm)");
+	if (!is_int(ret, 0, "sva_dev_open_mock"))
+		return done_testing();
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+
+	o.fault_thread_name = "a-name-of-16-byt";
+	is_int(sva_ctx_new(&o, &ctx), -ENAMETOOLONG, "a 16-byte thread name: -ENAMETOOLONG");
+
+	o.fault_thread_name = "drv-faults";
+	o.fault_thread_init = on_init;
+	o.fault_thread_arg = &arg;
+	is_int(start(&o, &ctx, &dev, &mm, &bond), 0, "a context with a named thread and an init hook");
+	is_int(sva_ctx_fault_health(ctx), 0, "healthy");
+	for (int i = 0; i < 2000 && !atomic_load(&init_calls); i++)
+		usleep(1000);
+	is_int(atomic_load(&init_calls), 1, "the init hook ran once");
+	ok(arg == 1 && atomic_load(&init_tid) != (long)syscall(SYS_gettid), "on the fault thread, with its arg");
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/comm", atomic_load(&init_tid));
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+	}
+	comm[strcspn(comm, "\n")] = '\0';
+	ok(strcmp(comm, "drv-faults") == 0, "the thread carries the name asked for (%s)", comm);
+	stop(ctx, dev, mm);
+
+	/* Waiting for faults fails: the thread stops, and says so. */
+	sva_test_fault_poll_fail = EBADF;
+	is_int(start(NULL, &ctx, &dev, &mm, &bond), 0, "a context whose fault thread's wait fails");
+	for (int i = 0; i < 2000 && sva_ctx_fault_health(ctx) == 0; i++)
+		usleep(1000);
+	is_int(sva_ctx_fault_health(ctx), -EBADF, "sva_ctx_fault_health: -EBADF, the error that stopped it");
+	sva_test_fault_poll_fail = 0;
+	stop(ctx, dev, mm);
+	is_int(sva_ctx_fault_health(NULL), -EINVAL, "NULL: -EINVAL");
+	poll_while_binding();
+	return done_testing();
+}

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Teardown that cannot hang, spin or lie (issue 12), on the selftest mock:
+ * mm_exit calling sva_mm_free() on its own address space, sva_unbind() on
+ * its own bond or exit(); sva_mm_free() and sva_dev_close() while another
+ * thread is inside a bond's mm_exit (waited for, not spun on); the opt-out of
+ * exit-time teardown; an unbind whose detach fails.  alarm() turns a hang
+ * into a failure.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "ktest.h"
+
+extern int sva_test_mock_detach_fail; /* backend_mock.c, libsva-test only */
+
+static atomic_int g_errors, g_deadlk_lines;
+
+static void count_log(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level == SVA_LOG_ERROR)
+		atomic_fetch_add(&g_errors, 1);
+	if (strstr(msg, "called from an mm_exit or fault_error callback"))
+		atomic_fetch_add(&g_deadlk_lines, 1);
+}
+
+static struct sva_ctx *new_ctx(uint32_t flags, uint32_t gmin, uint32_t gmax)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = flags, .log_fn = count_log,
+				  .log_level = SVA_LOG_WARN, .pasid_grace_ns = UINT64_MAX,
+				  .global_pasid_min = gmin, .global_pasid_max = gmax };
+	struct sva_ctx *ctx = NULL;
+	int ret = sva_ctx_new(&o, &ctx);
+
+	if (ret)
+		ktest_bail("sva_ctx_new: %s", strerror(-ret));
+	return ctx;
+}
+
+static struct sva_dev *open_mock(struct sva_ctx *ctx)
+{
+	struct sva_dev *dev = NULL;
+	int ret = sva_dev_open_mock(ctx, NULL, &dev);
+
+	if (ret)
+		ktest_bail("sva_dev_open_mock: %s", strerror(-ret));
+	return dev;
+}
+
+/* What an mm_exit does, chosen per test. */
+enum exit_action { ACT_NONE, ACT_FREE_MM, ACT_UNBIND_SELF, ACT_SLEEP, ACT_EXIT, ACT_WRITE_PIPE };
+
+struct drv {
+	enum exit_action act;
+	struct sva_mm *mm;
+	atomic_int calls;
+	atomic_int inside; /* 1 while mm_exit runs */
+	int ret;	   /* what a call inside it returned */
+	int fd;		   /* ACT_WRITE_PIPE */
+};
+
+static void on_mm_exit(struct sva_bond *bond, void *drvdata)
+{
+	struct drv *d = drvdata;
+
+	atomic_fetch_add(&d->calls, 1);
+	atomic_store(&d->inside, 1);
+	switch (d->act) {
+	case ACT_FREE_MM:
+		sva_mm_free(d->mm);
+		break;
+	case ACT_UNBIND_SELF:
+		d->ret = sva_unbind(bond);
+		break;
+	case ACT_SLEEP:
+		usleep(200 * 1000);
+		break;
+	case ACT_EXIT:
+		exit(7);
+	case ACT_WRITE_PIPE:
+		if (write(d->fd, "x", 1) != 1)
+			_exit(3);
+		break;
+	case ACT_NONE:
+		break;
+	}
+	atomic_store(&d->inside, 0);
+}
+
+static const struct sva_bond_ops g_ops = { .size = sizeof(g_ops), .mm_exit = on_mm_exit };
+
+static struct sva_bond *bind_flags(struct sva_dev *dev, struct sva_mm *mm, struct drv *d, uint32_t flags)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | flags, .drvdata = d,
+				    .ops = &g_ops };
+	struct sva_bond *bond = NULL;
+	int ret = sva_bind(dev, mm, &bo, &bond);
+
+	if (ret)
+		ktest_bail("sva_bind: %s", strerror(-ret));
+	return bond;
+}
+
+static struct sva_bond *bind(struct sva_dev *dev, struct sva_mm *mm, struct drv *d)
+{
+	return bind_flags(dev, mm, d, 0);
+}
+
+/* mm_exit calls sva_mm_free() on its own address space, and sva_unbind() on its own bond. */
+static void self_calls(void)
+{
+	struct sva_ctx *ctx = new_ctx(0, 0, 0);
+	struct sva_dev *dev = open_mock(ctx);
+	struct drv d = { .act = ACT_FREE_MM };
+	struct sva_bond *bond;
+
+	sva_mm_new(ctx, NULL, &d.mm);
+	bind(dev, d.mm, &d);
+	atomic_store(&g_deadlk_lines, 0);
+	sva_mm_free(d.mm); /* a hang here is the old bug: alarm() fails the test */
+	is_int(atomic_load(&d.calls), 1, "sva_mm_free from its own mm_exit: refused, no hang, mm_exit ran once");
+	is_int(atomic_load(&g_deadlk_lines), 1, "the refused sva_mm_free logged one line (no stream of them)");
+
+	/* From sva_unbind: the inner free is refused and mm stays usable. */
+	d = (struct drv){ .act = ACT_FREE_MM };
+	sva_mm_new(ctx, NULL, &d.mm);
+	bond = bind(dev, d.mm, &d);
+	is_int(sva_unbind(bond), 0, "sva_unbind whose mm_exit calls sva_mm_free(its mm): 0");
+	bond = bind(dev, d.mm, &(struct drv){ .act = ACT_NONE });
+	ok(bond != NULL, "the address space it tried to free is still usable (bound again)");
+	sva_mm_free(d.mm);
+
+	d = (struct drv){ .act = ACT_UNBIND_SELF };
+	sva_mm_new(ctx, NULL, &d.mm);
+	bond = bind(dev, d.mm, &d);
+	is_int(sva_unbind(bond), 0, "sva_unbind whose mm_exit unbinds its own bond: 0");
+	is_int(d.ret, -EDEADLK, "sva_unbind from inside mm_exit: -EDEADLK");
+	sva_mm_free(d.mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
+struct unbinder {
+	struct sva_bond *bond;
+	int ret;
+};
+
+static void *do_unbind(void *arg)
+{
+	struct unbinder *u = arg;
+
+	u->ret = sva_unbind(u->bond);
+	return NULL;
+}
+
+/* sva_mm_free() (or sva_dev_close()) while another thread is inside that bond's mm_exit. */
+static void concurrent(bool close_dev)
+{
+	const char *what = close_dev ? "sva_dev_close" : "sva_mm_free";
+	struct sva_ctx *ctx = new_ctx(0, 0, 0);
+	struct sva_dev *dev = open_mock(ctx);
+	struct drv d = { .act = ACT_SLEEP };
+	struct unbinder u;
+	pthread_t t;
+
+	sva_mm_new(ctx, NULL, &d.mm);
+	u.bond = bind(dev, d.mm, &d);
+	pthread_create(&t, NULL, do_unbind, &u);
+	while (!atomic_load(&d.inside))
+		usleep(1000);
+	atomic_store(&g_errors, 0);
+	if (close_dev)
+		sva_dev_close(dev);
+	else
+		sva_mm_free(d.mm);
+	ok(atomic_load(&d.inside) == 0, "%s during another thread's mm_exit returned after that mm_exit", what);
+	pthread_join(t, NULL);
+	is_int(u.ret, 0, "%s concurrent: the unbinding thread's sva_unbind returned 0", what);
+	is_int(atomic_load(&d.calls), 1, "%s concurrent: mm_exit ran once", what);
+	is_int(atomic_load(&g_errors), 0, "%s concurrent: waited without a single error line (no busy loop)", what);
+	if (close_dev)
+		sva_mm_free(d.mm);
+	else
+		sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
+/* In a child: a context whose bond's mm_exit does `act`, then leave through exit(). */
+static int child_exit(enum exit_action act, uint32_t ctx_flags, int fd, bool free_ctx)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		struct sva_ctx *ctx = new_ctx(ctx_flags, 0, 0);
+		static struct drv d;
+
+		alarm(10);
+		d = (struct drv){ .act = act, .fd = fd };
+		sva_mm_new(ctx, NULL, &d.mm);
+		/* The RID: the kernel's mock object cannot be destroyed at
+		 * process exit with a PASID still attached (a WARNING). */
+		bind_flags(open_mock(ctx), d.mm, &d, SVA_BIND_RID);
+		if (free_ctx)
+			sva_ctx_free(ctx);
+		exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void exit_paths(void)
+{
+	int p[2], n;
+	char c;
+
+	is_int(child_exit(ACT_EXIT, 0, -1, true), 7, "mm_exit calling exit() from sva_ctx_free: exits, no hang");
+	is_int(child_exit(ACT_EXIT, 0, -1, false), 7, "mm_exit calling exit() from the exit destructor: exits");
+	if (pipe(p))
+		ktest_bail("pipe: %s", strerror(errno));
+	is_int(child_exit(ACT_WRITE_PIPE, 0, p[1], false), 0, "a child with a bond exits");
+	n = (int)read(p[0], &c, 1);
+	is_int(n, 1, "exit() ran the bond's mm_exit (the default)");
+	is_int(child_exit(ACT_WRITE_PIPE, SVA_CTX_NO_EXIT_TEARDOWN, p[1], false), 0,
+	       "a child with SVA_CTX_NO_EXIT_TEARDOWN exits");
+	close(p[1]);
+	n = (int)read(p[0], &c, 1);
+	is_int(n, 0, "SVA_CTX_NO_EXIT_TEARDOWN: exit() ran no mm_exit");
+	close(p[0]);
+}
+
+struct fe_drv {
+	struct sva_mm *mm;
+	int unbind_ret, poll_ret;
+	atomic_int calls;
+};
+
+static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report *rep, void *drvdata)
+{
+	struct fe_drv *d = drvdata;
+
+	(void)rep;
+	d->unbind_ret = sva_unbind(bond);
+	d->poll_ret = sva_ctx_process_faults(bond->dev->ctx, 1);
+	sva_mm_free(d->mm); /* refused: logged, nothing freed */
+	atomic_fetch_add(&d->calls, 1);
+}
+
+/* fault_error runs with the engine's lock held: unbind and fault processing
+ * from it are refused instead of waiting for that lock forever. */
+static void fault_error_calls(void)
+{
+	static const struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_ctx *ctx = new_ctx(SVA_CTX_FAULT_POLL, 0, 0);
+	struct sva_dev *dev = open_mock(ctx);
+	struct fe_drv d = { 0 };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &d, .ops = &ops };
+	struct sva_bond *bond;
+
+	sva_mm_new(ctx, NULL, &d.mm);
+	if (sva_bind(dev, d.mm, &bo, &bond))
+		ktest_bail("fault-capable bind on the mock failed");
+	/* Nothing is mapped there: the fault fails and fault_error runs. */
+	is_int(ktest_inject_and_wait(dev, bond, 0x50000000ull, SVA_ACCESS_READ, 5000), 0, "a failing fault was handled");
+	is_int(atomic_load(&d.calls), 1, "fault_error ran and returned");
+	is_int(d.unbind_ret, -EDEADLK, "sva_unbind from fault_error: -EDEADLK");
+	is_int(d.poll_ret, -EDEADLK, "sva_ctx_process_faults from fault_error: -EDEADLK");
+	is_int(sva_unbind(bond), 0, "the bond unbinds after the callback");
+	sva_mm_free(d.mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
+/* A detach that fails: -EIO, the PASID never comes back, the HWPT stays attached. */
+static void failed_detach(void)
+{
+	const uint32_t gmin = 0x10000;
+	struct sva_ctx *ctx = new_ctx(0, gmin, gmin + 1); /* two global values */
+	struct sva_dev *dev = open_mock(ctx);
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+	struct drv d = { .act = ACT_NONE }, d2 = { .act = ACT_NONE };
+	struct sva_bond *bond;
+	struct sva_mm *mm2;
+	uint32_t pasid, hwpt;
+
+	sva_mm_new(ctx, NULL, &d.mm);
+	bond = bind(dev, d.mm, &d);
+	pasid = sva_bond_pasid(bond);
+	hwpt = bond->hwpt->id;
+	ok(pasid >= gmin, "bound under global PASID %u", pasid);
+	sva_test_mock_detach_fail = -EBUSY;
+	is_int(sva_unbind(bond), -EIO, "sva_unbind whose detach fails: -EIO");
+	is_int(ktest_pasid_check(dev, pasid, hwpt), 0, "kernel: PASID %u is still attached to its HWPT %u, which exists",
+	       pasid, hwpt);
+	sva_pasid_barrier(sva_ctx_global_pasids(ctx));
+	sva_pasid_stats(sva_ctx_global_pasids(ctx), &st);
+	ok(st.quarantined == 1 && st.allocated == 0, "after a barrier the PASID is still quarantined (%llu, %llu)",
+	   (unsigned long long)st.quarantined, (unsigned long long)st.allocated);
+	sva_mm_new(ctx, NULL, &mm2);
+	for (int i = 0; i < 3; i++) {
+		bond = bind(dev, mm2, &d2);
+		if (!ok(sva_bond_pasid(bond) != pasid, "bind %d after it gets another PASID (%u)", i,
+			sva_bond_pasid(bond)))
+			break;
+		sva_unbind(bond);
+		sva_pasid_barrier(sva_ctx_global_pasids(ctx));
+	}
+	sva_mm_free(mm2);
+	sva_mm_free(d.mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
+int main(void)
+{
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	int ret;
+
+	ktest_require_iommufd();
+	ctx = new_ctx(0, 0, 0);
+	ret = sva_dev_open_mock(ctx, NULL, &dev);
+	if (ret == -EOPNOTSUPP && !getenv("SVA_VM"))
+		skip_all("the kernel has no CONFIG_IOMMUFD_TEST (run make check-vm)");
+	if (!is_int(ret, 0, "sva_dev_open_mock"))
+		return done_testing();
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	alarm(60); /* a hang is the bug: SIGALRM ends the test as a failure */
+	self_calls();
+	concurrent(false);
+	concurrent(true);
+	exit_paths();
+	fault_error_calls();
+	failed_detach();
+	return done_testing();
+}
