@@ -38,6 +38,8 @@ LIBSVA_SOURCES = \
 	libsva/bond.c \
 	libsva/fault.c \
 	libsva/fault_resolve.c \
+	libsva/fault_window.h \
+	libsva/fault_window.c \
 	libsva/fault_thread.c \
 	libsva/mem.c \
 	libsva/mem_window.h \
