@@ -146,9 +146,10 @@ static int by_bond_page(const void *a, const void *b)
 }
 
 /*
- * Find every record's bond once, then the runs of adjacent pages a bond faulted
- * on in this batch: the first fault of a run maps it whole (batching that
- * saves map calls, not only reads and writes), the rest find it mapped.
+ * Find every record's bond once, then the runs of pages a bond faulted on in
+ * this batch, adjacent or a few pages apart (sva_fa_bridge): the first fault
+ * of a run maps it whole, gaps included (batching that saves map calls, not
+ * only reads and writes), the rest find it mapped.
  */
 static void plan_batch(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault *rec, size_t n,
 		       struct rec_info *info, struct rec_info *sorted)
@@ -168,8 +169,10 @@ static void plan_batch(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 
+		uint64_t bridge = sorted[i].bond ? sva_fa_bridge(sorted[i].bond->mm->fault_around) : 0;
+
 		while (j + 1 < n && sorted[j + 1].bond == sorted[i].bond &&
-		       sorted[j + 1].page <= sorted[j].page + 4096)
+		       sorted[j + 1].page <= sorted[j].page + 4096 + bridge)
 			j++;
 		for (size_t k = i; sorted[i].bond && j > i && k <= j; k++) {
 			info[sorted[k].idx].run_start = sorted[i].page;
@@ -203,7 +206,7 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 	else if (code != KABI_IOMMUFD_PAGE_RESP_SUCCESS)
 		reason = *sticky;
 	else
-		reason = sva_mm_resolve_fault(bond->mm, rec->addr, ri->run_start, ri->run_end, access, &pages);
+		reason = sva_mm_resolve_fault(bond->mm, &bond->fa, rec->addr, ri->run_start, ri->run_end, access, &pages);
 	if (!bond) {
 		sva_logf(&ctx->log, SVA_LOG_WARN, "I/O page fault from device %u %s %u at 0x%llx with no bond: INVALID",
 			 rec->dev_id, (flags & KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID) ? "PASID" : "RID",

@@ -12,7 +12,6 @@
 #include "withdraw.h"
 
 #define PAGE 4096ull
-#define HUGE (2ull << 20)
 
 static uint32_t need_prot(uint32_t access)
 {
@@ -20,23 +19,13 @@ static uint32_t need_prot(uint32_t access)
 	       ((access & SVA_ACCESS_EXEC) ? SVA_PROT_EXEC : 0);
 }
 
-/* A fault inside a huge page maps the whole page, so iommufd can use a large IOPTE. */
-static uint64_t window_size(struct sva_mm *mm, const struct sva_vma *v)
-{
-	uint64_t fa = mm->fault_around;
-
-	if ((v->prot & (SVA_VMA_HUGETLB | SVA_VMA_THP)) && fa < HUGE)
-		fa = HUGE;
-	return fa;
-}
-
-static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint64_t run_start, uint64_t run_end, uint32_t need,
-			  uint64_t *pages, bool may_refresh)
+static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t addr, uint64_t run_start,
+			  uint64_t run_end, uint32_t need, uint64_t *pages, bool may_refresh)
 {
 	const uint32_t rw = SVA_PROT_READ | SVA_PROT_WRITE;
 	const struct sva_iova_range *r;
 	struct sva_map_undo undo = { .n = 0 };
-	uint64_t ws, we, fa, mapped = 0, cs = 0, ce = 0;
+	uint64_t ws, we, size, mapped = 0, cs = 0, ce = 0;
 	uint32_t cprot = 0;
 	bool have = false;
 	struct sva_vma vma, *v = &vma;
@@ -85,9 +74,8 @@ static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint64_t run_start, 
 	if (!r)
 		return -ERANGE;
 
-	fa = window_size(mm, v);
-	ws = addr & ~(fa - 1);
-	we = ws + fa;
+	/* A fault inside a huge page maps the whole page, so iommufd can use a large IOPTE. */
+	size = sva_fa_window(fa, addr, mm->fault_around, v->prot & (SVA_VMA_HUGETLB | SVA_VMA_THP), &ws, &we);
 	/* Other faults of this batch on adjacent pages: one map for the whole run. */
 	if (run_end > we)
 		we = run_end;
@@ -118,16 +106,18 @@ static int resolve_locked(struct sva_mm *mm, uint64_t addr, uint64_t run_start, 
 		if ((ret == -EPERM || ret == -EFAULT) && may_refresh) {
 			mm->last_vma.end = 0;
 			ret = sva_vma_find(addr, true, v);
-			return ret ? ret : resolve_locked(mm, addr, run_start, run_end, need, pages, false);
+			return ret ? ret : resolve_locked(mm, fa, addr, run_start, run_end, need, pages, false);
 		}
 		return ret;
 	}
+	fa->size = size;
+	fa->next = we;
 	*pages = mapped / PAGE;
 	return 0;
 }
 
-int sva_mm_resolve_fault(struct sva_mm *mm, uint64_t addr, uint64_t run_start, uint64_t run_end, uint32_t access,
-			 uint64_t *pages)
+int sva_mm_resolve_fault(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t addr, uint64_t run_start,
+			 uint64_t run_end, uint32_t access, uint64_t *pages)
 {
 	int ret;
 
@@ -136,7 +126,7 @@ int sva_mm_resolve_fault(struct sva_mm *mm, uint64_t addr, uint64_t run_start, u
 	if (access & SVA_ACCESS_PRIV)
 		return -EPERM;
 	pthread_mutex_lock(&mm->lock);
-	ret = resolve_locked(mm, addr & ~(PAGE - 1), run_start, run_end, need_prot(access), pages, true);
+	ret = resolve_locked(mm, fa, addr & ~(PAGE - 1), run_start, run_end, need_prot(access), pages, true);
 	pthread_mutex_unlock(&mm->lock);
 	sva_mm_reap(mm);
 	return ret;

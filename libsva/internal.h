@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "chunks.h"
+#include "fault_window.h"
 #include "common.h"
 #include "sva/sva.h"
 
@@ -350,6 +351,7 @@ struct sva_bond {
 	struct sva_bond *ctx_next; /* ctx->bonds, under ctx->bonds_lock (teardown.c) */
 	atomic_int state;
 	_Atomic uint64_t faults, groups, invalid, pages_mapped;
+	struct sva_fa_state fa; /* its fault stream, for fault-around; under mm->lock */
 };
 
 /* ---------------------------------------------------------------- fault.c */
@@ -364,10 +366,11 @@ int sva_fault_thread_start(struct sva_ctx *ctx);
 void sva_fault_thread_stop(struct sva_ctx *ctx);
 /* Resolve one fault at addr for access SVA_ACCESS_* in mm: 0 or a negative
  * reason (struct sva_fault_report); *pages gets the 4 KiB pages mapped.  The
- * window grows to [run_start, run_end) (run_end 0: no run) when the same batch
- * holds faults on the adjacent pages. */
-int sva_mm_resolve_fault(struct sva_mm *mm, uint64_t addr, uint64_t run_start, uint64_t run_end, uint32_t access,
-			 uint64_t *pages);
+ * fault-around window follows the stream fa (fault_window.h: the bond's, under
+ * mm->lock), and grows to [run_start, run_end) (run_end 0: no run) when the
+ * same batch holds faults on the adjacent pages. */
+int sva_mm_resolve_fault(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t addr, uint64_t run_start,
+			 uint64_t run_end, uint32_t access, uint64_t *pages);
 
 /* What one all-or-nothing call mapped, to take back on failure. */
 struct sva_map_undo {

@@ -42,6 +42,8 @@ LIBSVA_SOURCES = \
 	libsva/fault_resolve.c \
 	libsva/upgrade.c \
 	libsva/window.c \
+	libsva/fault_window.h \
+	libsva/fault_window.c \
 	libsva/fault_thread.c \
 	libsva/mem.c \
 	libsva/mem_window.h \

@@ -163,7 +163,7 @@ static void bind_story(struct sva_ctx *ctx, struct sva_dev *dev, int can_inject)
 		ret = wait_faults(bond, 4, &st);
 		say(ret == 0 && st.invalid == 0,
 		    "the device faulted on 4 pages: all resolved by the fault thread, %llu pages mapped at IOVA == VA "
-		    "(64 KiB fault-around)",
+		    "(adaptive fault-around: the window grows as they arrive in order)",
 		    (unsigned long long)st.pages_mapped);
 		sva_dev_inject_fault(dev, sva_bond_pasid(bond), 0x40200000ull, SVA_ACCESS_WRITE, 0);
 		wait_faults(bond, 5, &st);

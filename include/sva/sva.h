@@ -472,11 +472,16 @@ int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
 struct sva_mm_opts {
 	size_t size;	     /* sizeof(struct sva_mm_opts) */
 	uint32_t flags;	     /* SVA_MM_* */
-	uint64_t fault_around; /* bytes mapped around a fault: a power of two
-				* from 4096 to 1 GiB; 0: SVA_FAULT_AROUND_DEFAULT */
+	uint64_t fault_around; /* the cap of adaptive fault-around: at most this
+				* many bytes mapped per fault (4096: the faulting
+				* page alone), a power of two from 4096 to 1 GiB;
+				* 0: SVA_FAULT_AROUND_DEFAULT.  The window starts
+				* at 64 KiB (or the cap), doubles while a bond's
+				* faults arrive in order, halves while they do not;
+				* huge-page mappings get whole 2 MiB pages */
 };
 
-#define SVA_FAULT_AROUND_DEFAULT (64u << 10)
+#define SVA_FAULT_AROUND_DEFAULT (1u << 20)
 
 /*
  * Create an address space in the context, tracked unless SVA_MM_UNTRACKED

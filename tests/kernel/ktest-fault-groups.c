@@ -20,7 +20,7 @@
 
 #define BUF_VA 0x60000000ull /* inside the mock aperture [16 MiB, 2 GiB) */
 #define BUF_LEN 0x80000u
-#define WIN 0x10000u	     /* the default fault-around window */
+#define WIN 0x10000u	     /* the fault-around cap: no window is larger */
 #define PG 4096u
 
 struct reports {
@@ -70,6 +70,7 @@ int main(void)
 	struct reports rep = { 0 };
 	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
 	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
+	struct sva_mm_opts mo = { .size = sizeof(mo), .fault_around = WIN };
 	struct sva_bond_stats st = { .size = sizeof(st) };
 	struct kabi_iommu_hwpt_page_response resp[8];
 	struct kabi_iommu_hwpt_pgfault recs[7];
@@ -90,7 +91,9 @@ int main(void)
 		skip_all("the kernel has no CONFIG_IOMMUFD_TEST (run make check-vm)");
 	if (ret)
 		ktest_bail("sva_dev_open_mock: %s", strerror(-ret));
-	if (sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, &bo, &bond))
+	/* Capped at WIN, so every record below maps only its own window, whatever
+	 * adaptive fault-around makes of their order. */
+	if (sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, &bo, &bond))
 		ktest_bail("cannot bind the mock");
 	real_fd = sva_ctx_fault_fd(ctx);
 	if (real_fd < 0)

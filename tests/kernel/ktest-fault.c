@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "fault_window.h"
 #include "ktest.h"
 #include "pasid_space.h"
 
@@ -118,7 +119,7 @@ static void engine_checks(int poll_mode)
 	is_int(st.invalid - base.invalid, 0, "%s: and not answered INVALID", mode);
 	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 5 * PG, back, PG, 0) == 0 && memcmp(back, buf + 5 * PG, PG) == 0,
 	   "%s: the kernel reads the process's bytes at IOVA == VA through the new mapping", mode);
-	is_int(st.pages_mapped, SVA_FAULT_AROUND_DEFAULT / PG, "%s: fault-around mapped the 64 KiB window (%llu pages)",
+	is_int(st.pages_mapped, SVA_FA_START / PG, "%s: fault-around mapped the first 64 KiB window (%llu pages)",
 	       mode, (unsigned long long)st.pages_mapped);
 	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 15 * PG, back, PG, 0) == 0 &&
 		   memcmp(back, buf + 15 * PG, PG) == 0,
@@ -129,6 +130,26 @@ static void engine_checks(int poll_mode)
 	       "%s: a fault on an already visible page is answered SUCCESS", mode);
 	sva_bond_stats(bond, &st);
 	is_int(st.pages_mapped, 16, "%s: and maps nothing more", mode);
+	/* The next fault just past the window is in order: the window doubles and
+	 * runs forward from it (adaptive fault-around). */
+	is_int(fault(ctx, dev, bond, BUF_VA + 16 * PG, SVA_ACCESS_READ, poll_mode), 0,
+	       "%s: a fault just past the window is handled", mode);
+	sva_bond_stats(bond, &st);
+	is_int(st.pages_mapped, 16 + 32, "%s: in order, the window doubled to 128 KiB (%llu pages in all)", mode,
+	       (unsigned long long)st.pages_mapped);
+	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 47 * PG, back, PG, 0) == 0,
+	   "%s: its last page is visible", mode);
+	is_int(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 48 * PG, back, PG, 0), -ENOENT,
+	       "%s: the page past it is not", mode);
+	/* Twelve pages past it is still in order (less than a window): 256 KiB
+	 * forward from the fault, clipped to the end of the mapping. */
+	is_int(fault(ctx, dev, bond, BUF_VA + 60 * PG, SVA_ACCESS_READ, poll_mode), 0,
+	       "%s: a fault a few pages past the window is handled", mode);
+	sva_bond_stats(bond, &st);
+	is_int(st.pages_mapped, 16 + 32 + 4, "%s: its window stops at the end of the mapping (%llu pages in all)", mode,
+	       (unsigned long long)st.pages_mapped);
+	is_int(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 59 * PG, back, PG, 0), -ENOENT,
+	       "%s: and starts at the fault: the skipped pages stay unmapped", mode);
 
 	/* Read-only memory: a read maps it read-only; a write is refused. */
 	ro = ktest_map_at(BUF_VA + 0x100000, PG, PROT_READ);

@@ -4,6 +4,7 @@ UNIT_TESTS = \
 	tests/unit/test-sysfs \
 	tests/unit/test-core-errors \
 	tests/unit/test-chunks \
+	tests/unit/test-fault-window \
 	tests/unit/test-log-levels
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -14,6 +15,9 @@ tests_unit_test_sysfs_SOURCES = tests/unit/test-sysfs.c tests/unit/fake_sysfs.h 
 tests_unit_test_core_errors_SOURCES = tests/unit/test-core-errors.c tests/unit/fake_sysfs.h tests/tap.h
 include tests/unit/man.mk
 tests_unit_test_chunks_LDADD = $(TEST_LIBS)
+# Adaptive fault-around's pure logic (libsva/fault_window.c).
+tests_unit_test_fault_window_SOURCES = tests/unit/test-fault-window.c tests/tap.h
+tests_unit_test_fault_window_LDADD = $(TEST_LIBS)
 # The log-level rule: expected outcomes at debug level, real errors at error level.
 tests_unit_test_log_levels_SOURCES = tests/unit/test-log-levels.c tests/tap.h
 tests_unit_test_log_levels_LDADD = $(TEST_LIBS)

@@ -1,6 +1,6 @@
 #!/bin/sh
-# sva-bench: usage errors, the skip report where the fault benchmark cannot
-# run, and valid JSON.  (The benchmarks themselves are measured, not tested.)
+# sva-bench: usage errors, --rounds reaching the benchmarks, the skip report
+# where the fault benchmark cannot run, and valid JSON.  (The benchmarks themselves are measured, not tested.)
 bench=${top_builddir:-.}/tools/sva-bench
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
 
@@ -8,6 +8,16 @@ bench=${top_builddir:-.}/tools/sva-bench
 "$bench" bogus >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "an unknown benchmark is a usage error (exit 2)"
 "$bench" pasid fault >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "two benchmark names are a usage error"
 "$bench" --frobnicate >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "an unknown option is a usage error"
+"$bench" --rounds 0 pasid >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds 0 is a usage error"
+"$bench" --rounds 3x pasid >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds 3x is a usage error"
+"$bench" --rounds >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds without a number is a usage error"
+if command -v python3 >/dev/null 2>&1; then
+    "$bench" --json --rounds 2 pasid 2>/dev/null |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pasid"]["rounds"] == 2 and d["fault"] is None'
+    ok $? "--json --rounds 2 pasid: valid JSON, and the benchmark ran 2 rounds"
+else
+    skip "python3 not installed: cannot validate the JSON"
+fi
 if [ -e /dev/iommu ]; then
     skip "this host has /dev/iommu: the skip path is not reachable"
     skip "(same)"

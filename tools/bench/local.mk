@@ -9,7 +9,7 @@ tools_sva_bench_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS)
 TESTS += tests/unit/test-sva-bench.sh
 EXTRA_DIST += tests/unit/test-sva-bench.sh
 
-# Each benchmark alone, with its own options (bench-pasid --rounds N); `make`
+# Each benchmark alone, with its own options (bench-pasid and bench-fault --rounds N); `make`
 # builds them, nothing installs them.
 noinst_PROGRAMS += tools/bench/bench-pasid tools/bench/bench-fault tools/bench/bench-coherence
 tools_bench_bench_pasid_SOURCES = tools/bench/bench-pasid.c tools/bench/bench.h

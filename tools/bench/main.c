@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
@@ -39,7 +40,8 @@ static const char *iommu_unavailable(int mock)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sva-bench [--json] [pasid|fault|coherence|all]\n"
+	fprintf(f, "usage: sva-bench [--json] [--rounds N] [pasid|fault|coherence|all]\n"
+		   "  --rounds N  rounds per figure for pasid and fault (each round a ratio; default 7 and 15)\n"
 		   "  pasid      PASID allocation and lookup vs a mutex+bitmap allocator (no IOMMU needed)\n"
 		   "  fault      the fault engine vs a minimal fault handler (needs CONFIG_IOMMUFD_TEST)\n"
 		   "  coherence  munmap/madvise/first touch of tracked vs untracked memory (needs /dev/iommu)\n"
@@ -49,29 +51,42 @@ static void usage(FILE *f)
 static const struct bench {
 	const char *name;
 	int (*run)(int argc, char **argv);
-	int needs; /* 0: nothing, 1: /dev/iommu, 2: and the selftest mock */
+	int needs;  /* 0: nothing, 1: /dev/iommu, 2: and the selftest mock */
+	int rounds; /* takes --rounds */
 } benches[] = {
-	{ "pasid", bench_pasid, 0 },
-	{ "fault", bench_fault, 2 },
-	{ "coherence", bench_coherence, 1 },
+	{ "pasid", bench_pasid, 0, 1 },
+	{ "fault", bench_fault, 2, 1 },
+	{ "coherence", bench_coherence, 1, 0 },
 };
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "rounds", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char json_arg[] = "--json", *sub_argv[3] = { argv[0], NULL, NULL };
-	const char *only = NULL;
-	int json = 0, c, rc = 0, first = 1;
+	char json_arg[] = "--json", rounds_arg[] = "--rounds", *sub_argv[5] = { argv[0] };
+	const char *only = NULL, *rounds = NULL;
+	int json = 0, c, rc = 0, first = 1, sub_argc = 1;
 
 	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = 1;
 			break;
+		case 'r': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+
+			if (*optarg == '\0' || *end || n < 1 || n > 1000) {
+				fprintf(stderr, "sva-bench: --rounds wants a number from 1 to 1000\n");
+				return 2;
+			}
+			rounds = optarg;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -93,7 +108,12 @@ int main(int argc, char **argv)
 			only = argv[optind];
 	}
 	if (json)
-		sub_argv[1] = json_arg;
+		sub_argv[sub_argc++] = json_arg;
+	/* The benchmarks that measure in rounds take it (coherence has its own). */
+	if (rounds) {
+		sub_argv[sub_argc++] = rounds_arg;
+		sub_argv[sub_argc++] = (char *)rounds;
+	}
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
 		const struct bench *b = &benches[i];
 		const char *why = b->needs ? iommu_unavailable(b->needs == 2) : NULL;
@@ -106,7 +126,7 @@ int main(int argc, char **argv)
 		first = 0;
 		if (run && !why) {
 			fflush(stdout);
-			rc |= b->run(json ? 2 : 1, sub_argv);
+			rc |= b->run(b->rounds ? sub_argc : json ? 2 : 1, sub_argv);
 		} else if (run) {
 			if (json)
 				printf("{\"skipped\":\"%s\"}", why);

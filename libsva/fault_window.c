@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Adaptive fault-around.  A fixed window makes every fault pay for pages the
+ * device may never touch: on random single-page faults a 64 KiB window maps
+ * and pins 16 pages for one.  A device streaming through a buffer wants the
+ * opposite, ever larger windows.  So the window follows the stream: it doubles
+ * while faults arrive in order (the kernel's readahead ramp, with the same
+ * "just past the last window" test) and halves on every fault that does not
+ * (the kernel stops mmap read-around after many misses; halving gets to one
+ * page within four random faults from 64 KiB, and back up as fast).
+ */
+#include "fault_window.h"
+
+#define PAGE 4096ull
+#define HUGE (2ull << 20)
+#define SVA_FA_BRIDGE (32ull << 10)
+
+uint64_t sva_fa_window(const struct sva_fa_state *st, uint64_t addr, uint64_t cap, bool huge, uint64_t *ws,
+		       uint64_t *we)
+{
+	uint64_t size = st->size;
+	bool in_order = size && addr >= st->next && addr - st->next < size;
+
+	if (!size)
+		size = SVA_FA_START < cap ? SVA_FA_START : cap;
+	else if (in_order)
+		size = size < cap / 2 ? size * 2 : cap;
+	else
+		size = size / 2 < PAGE ? PAGE : size / 2 < cap ? size / 2 : cap;
+	/* Whole huge pages, so the IOMMU can use 2 MiB entries (and the ramp
+	 * goes on from there). */
+	if (huge && size < HUGE)
+		size = HUGE;
+	/* In order, the device walks forward: map ahead of it. */
+	*ws = in_order ? addr : addr & ~(size - 1);
+	*we = *ws + size;
+	if (huge) {
+		*ws &= ~(HUGE - 1);
+		*we = (*we + HUGE - 1) & ~(HUGE - 1);
+	}
+	return size;
+}
+
+uint64_t sva_fa_bridge(uint64_t cap)
+{
+	return cap - PAGE < SVA_FA_BRIDGE ? cap - PAGE : SVA_FA_BRIDGE;
+}
