@@ -36,27 +36,6 @@
 #define ROUNDS 7
 #define TOUCH_PAGES 512u
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
-
 /* A fresh mapping at REGION, touched, and made visible in mm. */
 static unsigned char *visible(struct sva_mm *mm, size_t len)
 {
@@ -90,13 +69,13 @@ static unsigned char *native_region(struct sva_mm *mm, size_t len)
 static double one(struct sva_mm *mm, size_t len, int op)
 {
 	unsigned char *p = mm->ioas_id ? visible(mm, len) : native_region(mm, len);
-	uint64_t t0 = now_ns(), t1;
+	uint64_t t0 = bench_now_ns(), t1;
 
 	if (op == 0)
 		munmap(p, len);
 	else
 		madvise(p, len, MADV_DONTNEED);
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	if (mm->ioas_id) {
 		sva_mm_fence(mm);
 		sva_mm_invalidate(mm, p, len); /* the untracked side: unpin what the op left */
@@ -124,16 +103,16 @@ static void op_figure(struct sva_mm *tr, struct sva_mm *un, size_t len, int op, 
 			t[i] = one(tr, len, op);
 			u[i] = one(un, len, op);
 		}
-		rt[r] = median(t, ITERS);
-		ru[r] = median(u, ITERS);
+		rt[r] = bench_median(t, ITERS);
+		ru[r] = bench_median(u, ITERS);
 		ratio[r] = rt[r] / ru[r];
 	}
-	f->tracked = median(rt, ROUNDS);
-	f->untracked = median(ru, ROUNDS);
+	f->tracked = bench_median(rt, ROUNDS);
+	f->untracked = bench_median(ru, ROUNDS);
 	f->met = 0;
 	for (int r = 0; r < ROUNDS; r++)
 		f->met += ratio[r] <= target;
-	f->ratio = median(ratio, ROUNDS);
+	f->ratio = bench_median(ratio, ROUNDS);
 	f->rmin = ratio[0];
 	f->rmax = ratio[ROUNDS - 1];
 }
@@ -148,10 +127,10 @@ static double touch(int registered)
 	madvise(p, len, MADV_NOHUGEPAGE);
 	if (registered && sva_track_register(REGION, REGION + len))
 		bench_bail("registering the touch region failed");
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (size_t i = 0; i < len; i += PG)
 		p[i] = 1;
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	munmap(p, len);
 	return (double)(t1 - t0) / TOUCH_PAGES;
 }
@@ -167,27 +146,27 @@ static void touch_figure(struct figure *f)
 			t[i] = touch(1);
 			u[i] = touch(0);
 		}
-		rt[r] = median(t, 21);
-		ru[r] = median(u, 21);
+		rt[r] = bench_median(t, 21);
+		ru[r] = bench_median(u, 21);
 		ratio[r] = rt[r] / ru[r];
 	}
-	f->tracked = median(rt, ROUNDS);
-	f->untracked = median(ru, ROUNDS);
+	f->tracked = bench_median(rt, ROUNDS);
+	f->untracked = bench_median(ru, ROUNDS);
 	f->met = 0;
 	for (int r = 0; r < ROUNDS; r++)
 		f->met += ratio[r] <= 1.05;
-	f->ratio = median(ratio, ROUNDS);
+	f->ratio = bench_median(ratio, ROUNDS);
 	f->rmin = ratio[0];
 	f->rmax = ratio[ROUNDS - 1];
 }
 
 static double fence_ns(struct sva_mm *mm)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 
 	for (int i = 0; i < 100000; i++)
 		sva_mm_fence(mm);
-	return (double)(now_ns() - t0) / 100000;
+	return (double)(bench_now_ns() - t0) / 100000;
 }
 
 /* One map + unmap of len bytes at REGION in ioas: anonymous memory, or a memfd
@@ -210,7 +189,7 @@ static double map_once(int iommufd, uint32_t ioas, size_t len, int file)
 	if (p == MAP_FAILED)
 		return -errno;
 	memset(p, 1, len); /* both populated: the map pins, it does not fault in */
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	if (file) {
 		struct kabi_iommu_ioas_map_file m = { .size = sizeof(m), .flags = rw, .ioas_id = ioas, .fd = fd,
 						      .start = 0, .length = len, .iova = REGION };
@@ -221,7 +200,7 @@ static double map_once(int iommufd, uint32_t ioas, size_t len, int file)
 	}
 	if (!ret)
 		ret = sva_iommufd_ioas_unmap(iommufd, ioas, REGION, len);
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	munmap(p, len);
 	if (fd >= 0)
 		close(fd);
@@ -249,8 +228,8 @@ static int map_file_figure(struct sva_ctx *ctx, size_t len, double *anon, double
 		ok = a[i] > 0 && f[i] > 0;
 	}
 	if (ok) {
-		*anon = median(a, 41);
-		*file = median(f, 41);
+		*anon = bench_median(a, 41);
+		*file = bench_median(f, 41);
 	}
 	sva_unbind(bond);
 	sva_mm_free(mm);

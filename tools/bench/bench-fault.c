@@ -40,27 +40,6 @@
 #define QUEUED 64u
 #define PAIRS 9 /* baseline/libsva batch pairs per round, interleaved */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
-
 static void shuffle(uint32_t *v, uint32_t n, uint64_t *seed)
 {
 	for (uint32_t i = n - 1; i > 0; i--) {
@@ -152,22 +131,22 @@ static void baseline_handle_timed(struct baseline *b)
 {
 	struct kabi_iommu_hwpt_pgfault rec;
 	struct kabi_iommu_hwpt_page_response resp;
-	uint64_t t0 = now_ns(), t1, t2;
+	uint64_t t0 = bench_now_ns(), t1, t2;
 
 	if (read(b->fault_fd, &rec, sizeof(rec)) != sizeof(rec))
 		bench_bail("baseline: no fault record");
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	sva_iommufd_ioas_map(b->ctx->fd, b->ioas, rec.addr & ~(PG - 1), PG, rec.addr & ~(PG - 1),
 			     KABI_IOMMU_IOAS_MAP_FIXED_IOVA | KABI_IOMMU_IOAS_MAP_READABLE |
 				     KABI_IOMMU_IOAS_MAP_WRITEABLE);
-	t2 = now_ns();
+	t2 = bench_now_ns();
 	resp.cookie = rec.cookie;
 	resp.code = KABI_IOMMUFD_PAGE_RESP_SUCCESS;
 	if (write(b->fault_fd, &resp, sizeof(resp)) != sizeof(resp))
 		bench_bail("baseline: answer refused");
 	step(B_READ, t1 - t0);
 	step(B_MAP, t2 - t1);
-	step(B_WRITE, now_ns() - t2);
+	step(B_WRITE, bench_now_ns() - t2);
 }
 
 static void baseline_unmap(struct baseline *b, uint64_t start, uint64_t len)
@@ -301,11 +280,11 @@ static struct summary summarize(const struct figure *f)
 	int n = f->n;
 
 	memcpy(v, f->base, sizeof(double) * (size_t)n);
-	s.base = median(v, n);
+	s.base = bench_median(v, n);
 	memcpy(v, f->sva, sizeof(double) * (size_t)n);
-	s.sva = median(v, n);
+	s.sva = bench_median(v, n);
 	memcpy(v, f->ratio, sizeof(double) * (size_t)n);
-	s.med = median(v, n);
+	s.med = bench_median(v, n);
 	s.min = v[0];
 	s.max = v[n - 1];
 	for (int i = 0; i < n; i++)
@@ -317,9 +296,9 @@ static struct summary summarize(const struct figure *f)
 		int half = n / 2;
 
 		memcpy(h, f->ratio, sizeof(double) * (size_t)half);
-		s.first_half = median(h, half);
+		s.first_half = bench_median(h, half);
 		memcpy(h, f->ratio + half, sizeof(double) * (size_t)(n - half));
-		s.second_half = median(h, n - half);
+		s.second_half = bench_median(h, n - half);
 	} else {
 		s.first_half = s.second_half = s.med;
 	}
@@ -396,17 +375,17 @@ static void random_faults(struct sva_ctx *ctx, struct sva_dev *dev, struct basel
 		for (int k = 0; k < 2; k++) {
 			if ((k == 0) == !sva_first) {
 				baseline_trigger(b, a);
-				t = now_ns();
+				t = bench_now_ns();
 				baseline_handle_one(b);
-				bsamp[i] = (double)(now_ns() - t);
+				bsamp[i] = (double)(bench_now_ns() - t);
 				continue;
 			}
 			p0 = side_pages(&s);
 			side_trigger(&s, a);
-			t = now_ns();
+			t = bench_now_ns();
 			if (sva_ctx_process_faults(ctx, 1) != 1)
 				bench_bail("libsva did not handle the fault");
-			t1 = now_ns();
+			t1 = bench_now_ns();
 			if (side_pages(&s) > p0)
 				ssamp[n++] = (double)(t1 - t);
 		}
@@ -415,8 +394,8 @@ static void random_faults(struct sva_ctx *ctx, struct sva_dev *dev, struct basel
 	side_check(&s, 0, "random single-page");
 	sva_pages_per_fault = (double)side_pages(&s) / (double)n;
 	side_free(&s);
-	*base = median(bsamp, NPAGES);
-	*sva = median(ssamp, (int)n);
+	*base = bench_median(bsamp, NPAGES);
+	*sva = bench_median(ssamp, (int)n);
 }
 
 /* The breakdown's passes (each side, in no ratio). */
@@ -438,32 +417,32 @@ static void breakdown(struct sva_ctx *ctx, struct sva_dev *dev, struct baseline 
 		uint64_t pages, t0, t1, t2;
 
 		side_trigger(&s, REGION + order[i] * PG);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		if (read(fd, &rec, sizeof(rec)) != sizeof(rec))
 			bench_bail("breakdown: no fault record");
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		if (sva_mm_resolve_fault(s.mm, &s.bond->fa, rec.addr, 0, 0, SVA_ACCESS_READ | SVA_ACCESS_WRITE, &pages))
 			bench_bail("breakdown: resolve failed");
-		t2 = now_ns();
+		t2 = bench_now_ns();
 		resp.cookie = rec.cookie;
 		resp.code = KABI_IOMMUFD_PAGE_RESP_SUCCESS;
 		if (write(fd, &resp, sizeof(resp)) != sizeof(resp))
 			bench_bail("breakdown: answer refused");
 		step(L_READ, t1 - t0);
 		step(L_RESOLVE, t2 - t1);
-		step(L_WRITE, now_ns() - t2);
+		step(L_WRITE, bench_now_ns() - t2);
 	}
 	/* The baseline's map, but into libsva's IOAS (its HWPT attached the same
 	 * way): what the kernel charges there, apart from libsva's own work. */
 	if (sva_mm_invalidate(s.mm, (void *)(uintptr_t)REGION, NPAGES * PG) < 0)
 		bench_bail("breakdown: invalidate failed");
 	for (uint32_t i = 0; i < NPAGES; i++) {
-		uint64_t a = REGION + order[i] * PG, t0 = now_ns();
+		uint64_t a = REGION + order[i] * PG, t0 = bench_now_ns();
 
 		sva_iommufd_ioas_map(ctx->fd, s.mm->ioas_id, a, PG, a,
 				     KABI_IOMMU_IOAS_MAP_FIXED_IOVA | KABI_IOMMU_IOAS_MAP_READABLE |
 					     KABI_IOMMU_IOAS_MAP_WRITEABLE);
-		step(L_RAWMAP, now_ns() - t0);
+		step(L_RAWMAP, bench_now_ns() - t0);
 	}
 	for (uint32_t i = 0; i < NPAGES; i++)
 		sva_iommufd_ioas_unmap(ctx->fd, s.mm->ioas_id, REGION + i * PG, PG);
@@ -474,9 +453,9 @@ static void breakdown(struct sva_ctx *ctx, struct sva_dev *dev, struct baseline 
 		uint64_t t0;
 
 		side_trigger(&s, REGION + order[i] * PG);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		sva_ctx_process_faults(ctx, 1);
-		step(L_ENGINE, now_ns() - t0);
+		step(L_ENGINE, bench_now_ns() - t0);
 	}
 	side_free(&s);
 }
@@ -500,26 +479,26 @@ static void queued_faults(struct sva_ctx *ctx, struct sva_dev *dev, struct basel
 		shuffle(pick, QUEUED, seed);
 		for (uint32_t i = 0; i < QUEUED; i++)
 			baseline_trigger(b, REGION + pick[i] * PG);
-		t = now_ns();
+		t = bench_now_ns();
 		for (uint32_t i = 0; i < QUEUED; i++)
 			baseline_handle_one(b);
-		pb[pair] = (double)(now_ns() - t) / QUEUED;
+		pb[pair] = (double)(bench_now_ns() - t) / QUEUED;
 		baseline_unmap(b, REGION, NPAGES * PG);
 
 		side_setup(&s, ctx, dev, 0);
 		for (uint32_t i = 0; i < QUEUED; i++)
 			side_trigger(&s, REGION + pick[i] * PG);
-		t = now_ns();
+		t = bench_now_ns();
 		if (sva_ctx_process_faults(ctx, QUEUED) != (int)QUEUED)
 			bench_bail("libsva did not handle the queued faults");
-		ps[pair] = (double)(now_ns() - t) / QUEUED;
+		ps[pair] = (double)(bench_now_ns() - t) / QUEUED;
 		side_check(&s, 0, scattered ? "64 queued, scattered" : "64 queued, adjacent");
 		if (scattered)
 			scat_pages += (double)side_pages(&s) / QUEUED;
 		side_free(&s);
 	}
-	*base = median(pb, PAIRS);
-	*sva = median(ps, PAIRS);
+	*base = bench_median(pb, PAIRS);
+	*sva = bench_median(ps, PAIRS);
 }
 
 /* Touch pages in order, faulting only where the device sees nothing yet. */
@@ -615,35 +594,35 @@ static void prefault_rounds(struct sva_ctx *ctx, struct sva_dev *dev, struct bas
 			int i = k / 2;
 
 			if ((k & 1) == (r & 1)) {
-				t = now_ns();
+				t = bench_now_ns();
 				if (sva_iommufd_ioas_map(ctx->fd, b->ioas, PREFAULT_AT, len, PREFAULT_AT, rw))
 					bench_bail("raw IOMMU_IOAS_MAP of %llu MiB failed", (unsigned long long)(len >> 20));
-				bm[i] = (double)(now_ns() - t);
-				t = now_ns();
+				bm[i] = (double)(bench_now_ns() - t);
+				t = bench_now_ns();
 				if (sva_iommufd_ioas_unmap(ctx->fd, b->ioas, PREFAULT_AT, len))
 					bench_bail("raw IOMMU_IOAS_UNMAP failed");
-				bu[i] = (double)(now_ns() - t);
+				bu[i] = (double)(bench_now_ns() - t);
 			} else {
-				t = now_ns();
+				t = bench_now_ns();
 				if (sva_mm_prefault(s.mm, mem, len))
 					bench_bail("sva_mm_prefault of %llu MiB failed", (unsigned long long)(len >> 20));
-				sm[i] = (double)(now_ns() - t);
-				t = now_ns();
+				sm[i] = (double)(bench_now_ns() - t);
+				t = bench_now_ns();
 				if (sva_mm_invalidate(s.mm, mem, len) < (long)len)
 					bench_bail("sva_mm_invalidate did not unmap the range");
-				su[i] = (double)(now_ns() - t);
+				su[i] = (double)(bench_now_ns() - t);
 			}
 		}
-		add(fp, median(bm, PF_PAIRS), median(sm, PF_PAIRS));
-		add(fi, median(bu, PF_PAIRS), median(su, PF_PAIRS));
+		add(fp, bench_median(bm, PF_PAIRS), bench_median(sm, PF_PAIRS));
+		add(fi, bench_median(bu, PF_PAIRS), bench_median(su, PF_PAIRS));
 		/* What sva_mm_prefault reads first, whatever the size: the mappings. */
 		{
 			struct sva_vma v[64];
 			size_t nv;
 
-			t = now_ns();
+			t = bench_now_ns();
 			sva_vma_collect(PREFAULT_AT, PREFAULT_AT + len, v, 64, &nv);
-			maps_samp[maps_n++] = (double)(now_ns() - t);
+			maps_samp[maps_n++] = (double)(bench_now_ns() - t);
 		}
 	}
 	side_free(&s);
@@ -738,11 +717,11 @@ int bench_fault(int argc, char **argv)
 	double m[NSTEPS];
 
 	for (int k = 0; k < NSTEPS; k++) {
-		m[k] = median(steps[k], (int)nsteps[k]) / 1e3;
+		m[k] = bench_median(steps[k], (int)nsteps[k]) / 1e3;
 		free(steps[k]);
 	}
 	if (json) {
-		printf(",\"maps_read_ms\":%.3f", maps_n ? median(maps_samp, maps_n) / 1e6 : 0.0);
+		printf(",\"maps_read_ms\":%.3f", maps_n ? bench_median(maps_samp, maps_n) / 1e6 : 0.0);
 		printf(",\"random_pages_per_fault\":%.3f,\"scattered_pages_per_fault\":%.2f,\"prefaulted_job\":{\"faults\":%.0f,\"target\":0,\"verdict\":\"%s\"},"
 		       "\"breakdown_us\":{\"baseline\":{\"read\":%.2f,\"map\":%.2f,\"answer\":%.2f},"
 		       "\"libsva\":{\"read\":%.2f,\"resolve\":%.2f,\"answer\":%.2f,\"engine\":%.2f,"
@@ -757,7 +736,7 @@ int bench_fault(int argc, char **argv)
 		       sva_pages_per_fault, scat_pages / (PAIRS * rounds));
 		if (maps_n)
 			printf("  reading /proc/self/maps, as sva_mm_prefault does first: %.3f ms (median)\n",
-			       median(maps_samp, maps_n) / 1e6);
+			       bench_median(maps_samp, maps_n) / 1e6);
 		printf("  where a random fault's time goes (medians, us): baseline read %.2f, map %.2f, answer %.2f;\n"
 		       "    libsva read %.2f, sva_mm_resolve_fault %.2f, answer %.2f; the whole engine %.2f;\n"
 		       "    the baseline's raw map, into libsva's IOAS: %.2f\n",

@@ -70,14 +70,6 @@ struct base {
 	uint32_t ring_head, ring_len;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static struct base *base_new(uint32_t min, uint32_t max, uint64_t grace_ns)
 {
 	struct base *b = calloc(1, sizeof(*b));
@@ -108,7 +100,7 @@ static void base_free(struct base *b)
 
 static void base_expire(struct base *b, bool all)
 {
-	uint64_t now = all ? 0 : now_ns();
+	uint64_t now = all ? 0 : bench_now_ns();
 
 	while (b->ring_len) {
 		uint32_t i = b->ring[b->ring_head];
@@ -187,7 +179,7 @@ static int base_release(struct base *b, uint32_t pasid)
 
 		b->quar[i] = 2;
 		b->ring[slot] = i;
-		b->ring_t[slot] = now_ns();
+		b->ring_t[slot] = bench_now_ns();
 	}
 	pthread_mutex_unlock(&b->lock);
 	return err;
@@ -269,19 +261,6 @@ static void drop_impl(struct impl *im, bool sva)
 
 /* ---------------------------------------------------------------- helpers */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void pin(int cpu)
 {
 #ifdef __linux__
@@ -316,13 +295,13 @@ static uint64_t round_alloc_free_ns(struct impl *im)
 	uint64_t t0, t1;
 	uint32_t p;
 
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (uint32_t i = 0; i < PAIRS; i++) {
 		if (im->alloc(im->obj, NULL, &p) || im->free(im->obj, p))
 			die_if(true, "alloc/free failed");
 		freed[i] = p;
 	}
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	/* Untimed: make them allocatable again for the next round. */
 	for (uint32_t i = 0; i < PAIRS; i++)
 		im->release(im->obj, freed[i]);
@@ -351,7 +330,7 @@ static double round_lookup(struct impl *im, const uint32_t *live)
 	uintptr_t sum = 0;
 
 	for (uint32_t b = 0; b < BATCHES; b++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 
 		for (uint32_t i = 0; i < BATCH; i++) {
 			void *d;
@@ -359,10 +338,10 @@ static double round_lookup(struct impl *im, const uint32_t *live)
 			if (im->lookup(im->obj, live[order[i]], &d) == 0)
 				sum += (uintptr_t)d;
 		}
-		per[b] = (double)(now_ns() - t0) / BATCH;
+		per[b] = (double)(bench_now_ns() - t0) / BATCH;
 	}
 	sink = sum;
-	return median(per, BATCHES);
+	return bench_median(per, BATCHES);
 }
 
 struct churn {
@@ -442,11 +421,11 @@ static void run_dev_lookup(int rounds, double *pasid_ns, double *bond_ns)
 	round_lookup(&im, live);
 	for (int i = 0; i < rounds; i++)
 		v[i] = round_lookup(&im, live);
-	*pasid_ns = median(v, (size_t)rounds);
+	*pasid_ns = bench_median(v, (size_t)rounds);
 	im.lookup = bond_lookup_;
 	for (int i = 0; i < rounds; i++)
 		v[i] = round_lookup(&im, live);
-	*bond_ns = median(v, (size_t)rounds);
+	*bond_ns = bench_median(v, (size_t)rounds);
 	for (int k = 0; k < 2; k++)
 		sva_dev_pasids_fini(&dev[k]);
 	sva_ctx_pasids_fini(&ctx);
@@ -479,7 +458,7 @@ static void run(int rounds, struct result res[2])
 		for (int k = 0; k < 2; k++)
 			v[k][i] = round_alloc_free(&im[k]);
 	for (int k = 0; k < 2; k++)
-		res[k].pairs = median(v[k], (size_t)rounds);
+		res[k].pairs = bench_median(v[k], (size_t)rounds);
 
 	for (int k = 0; k < 2; k++) {
 		for (uint32_t i = 0; i < NLIVE; i++)
@@ -491,7 +470,7 @@ static void run(int rounds, struct result res[2])
 		for (int k = 0; k < 2; k++)
 			v[k][i] = round_lookup(&im[k], live_set[k]);
 	for (int k = 0; k < 2; k++)
-		res[k].lookup = median(v[k], (size_t)rounds);
+		res[k].lookup = bench_median(v[k], (size_t)rounds);
 
 	/*
 	 * glibc skips atomic instructions in pthread_mutex_lock/unlock while a
@@ -510,7 +489,7 @@ static void run(int rounds, struct result res[2])
 		for (int k = 0; k < 2; k++)
 			v[k][i] = round_alloc_free(&im[k]);
 	for (int k = 0; k < 2; k++)
-		res[k].pairs_mt = median(v[k], (size_t)rounds);
+		res[k].pairs_mt = bench_median(v[k], (size_t)rounds);
 
 	for (int i = 0; i < rounds; i++) {
 		for (int k = 0; k < 2; k++) {
@@ -520,16 +499,16 @@ static void run(int rounds, struct result res[2])
 			pthread_create(&t, NULL, churn_thread, &c);
 			while (!atomic_load(&c.running))
 				sched_yield();
-			t0 = now_ns();
+			t0 = bench_now_ns();
 			v[k][i] = round_lookup(&im[k], live_set[k]);
 			atomic_store(&c.stop, true);
 			pthread_join(t, NULL);
-			rate[k][i] = (double)c.ops * 1e9 / (double)(now_ns() - t0);
+			rate[k][i] = (double)c.ops * 1e9 / (double)(bench_now_ns() - t0);
 		}
 	}
 	for (int k = 0; k < 2; k++) {
-		res[k].churn = median(v[k], (size_t)rounds);
-		res[k].churn_rate = median(rate[k], (size_t)rounds);
+		res[k].churn = bench_median(v[k], (size_t)rounds);
+		res[k].churn_rate = bench_median(rate[k], (size_t)rounds);
 		drop_impl(&im[k], k == 1);
 		free(v[k]);
 		free(rate[k]);
