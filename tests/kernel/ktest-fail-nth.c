@@ -191,8 +191,7 @@ int main(void)
 	if (ret)
 		ktest_bail("sva_ctx_new: %s", strerror(-ret));
 	ret = sva_dev_open_mock(ctx, NULL, &dev);
-	if (ret == -EOPNOTSUPP && !getenv("SVA_VM"))
-		skip_all("the kernel has no CONFIG_IOMMUFD_TEST (run make check-vm)");
+	ktest_skip_without_mock(ret);
 	if (!is_int(ret, 0, "sva_dev_open_mock"))
 		return done_testing();
 	sva_dev_close(dev);

@@ -87,8 +87,7 @@ int main(void)
 	if (sva_ctx_new(&co, &ctx))
 		ktest_bail("sva_ctx_new failed");
 	ret = sva_dev_open_mock(ctx, NULL, &dev);
-	if (ret == -EOPNOTSUPP && !getenv("SVA_VM"))
-		skip_all("the kernel has no CONFIG_IOMMUFD_TEST (run make check-vm)");
+	ktest_skip_without_mock(ret);
 	if (ret)
 		ktest_bail("sva_dev_open_mock: %s", strerror(-ret));
 	/* Capped at WIN, so every record below maps only its own window, whatever

@@ -409,8 +409,7 @@ int main(void)
 	ktest_require_iommufd();
 	probe = ktest_ctx();
 	ret = sva_dev_open_mock(probe, NULL, &dev);
-	if (ret == -EOPNOTSUPP && !getenv("SVA_VM"))
-		skip_all("the kernel has no CONFIG_IOMMUFD_TEST (run make check-vm)");
+	ktest_skip_without_mock(ret);
 	if (ret)
 		ktest_bail("sva_dev_open_mock: %s", strerror(-ret));
 	sva_dev_close(dev);

@@ -298,8 +298,7 @@ int main(void)
 	if (sva_ctx_new(&co, &ctx))
 		ktest_bail("sva_ctx_new failed");
 	ret = sva_dev_open_mock(ctx, NULL, &d1);
-	if (ret == -EOPNOTSUPP && !getenv("SVA_VM"))
-		skip_all("the kernel has no CONFIG_IOMMUFD_TEST (run make check-vm)");
+	ktest_skip_without_mock(ret);
 	if (ret || sva_dev_open_mock(ctx, NULL, &d2) || sva_dev_open_mock(ctx, NULL, &d3))
 		ktest_bail("opening three mock devices failed");
 	ktest_map_at(BUF_VA, 64 * PG, PROT_READ | PROT_WRITE);

@@ -51,6 +51,17 @@ static inline void ktest_require_iommufd(void)
 	skip_all("no usable /dev/iommu on this host (run make check-vm for the kernel tier)");
 }
 
+/*
+ * After sva_dev_open_mock() returned ret: skip the whole test when the kernel
+ * has no selftest mock (CONFIG_IOMMUFD_TEST), except in the VM, whose kernel
+ * must have it.  Any other result is the caller's to check.
+ */
+static inline void ktest_skip_without_mock(int ret)
+{
+	if (ret == -EOPNOTSUPP && !getenv("SVA_VM"))
+		skip_all("the kernel has no CONFIG_IOMMUFD_TEST (run make check-vm)");
+}
+
 /* A long grace, so quarantine checks do not race a slow (TCG) clock. */
 static inline struct sva_ctx *ktest_ctx(void)
 {
