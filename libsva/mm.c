@@ -165,7 +165,8 @@ static int reachable(struct sva_mm *mm, uint64_t start, uint64_t end)
  * Register [start, end) with the process's userfaultfd (map_lock held), trying
  * the whole VMA [rs, re) first: one registration per VMA keeps the kernel from
  * splitting it at every chunk.  The last range registered is remembered until
- * the next coherence event, so repeated maps there cost no system call.
+ * the next UNMAP or REMAP (sva_vma_gen()), so repeated maps there cost no
+ * system call.
  */
 static int register_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint64_t start, uint64_t end)
 {
