@@ -62,7 +62,7 @@ static int wait_uring(struct sva_ctx *ctx)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 	struct io_uring ring;
-	int ret = io_uring_queue_init(4, &ring, 0);
+	int ret = SVA_TEST_FAIL_POINT() ? -ENOMEM : io_uring_queue_init(4, &ring, 0);
 
 	if (ret)
 		return ret;

@@ -392,6 +392,9 @@ void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo);
  * device attaches or detaches (refresh: read them again now). */
 const struct sva_iova_range *sva_mm_window_find_locked(struct sva_mm *mm, uint64_t start, uint64_t end,
 						       bool refresh);
+/* The same question as an errno: 0 inside, -ERANGE outside, or why the
+ * kernel could not report the ranges. */
+int sva_mm_window_check_locked(struct sva_mm *mm, uint64_t start, uint64_t end, bool refresh);
 /*
  * upgrade.c, under mm->lock: make the read-only chunk [cs, ce) (prot cprot)
  * writable where the mappings under it now are, by withdrawing it and
@@ -434,5 +437,8 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 /* Set up / tear down the device's own PASID space from its width (pasid_policy.c). */
 int sva_dev_pasids_init(struct sva_dev *dev);
 void sva_dev_pasids_fini(struct sva_dev *dev);
+
+/* Last: in the libsva-test build it reroutes the allocations of every file. */
+#include "test_fail.h"
 
 #endif /* LIBSVA_INTERNAL_H */

@@ -16,6 +16,7 @@ LIBSVA_SOURCES = \
 	libsva/kabi.h \
 	libsva/kabi_selftest.h \
 	libsva/lock.h \
+	libsva/test_fail.h \
 	libsva/lock.c \
 	libsva/fork.h \
 	libsva/fork.c \
@@ -63,7 +64,7 @@ libsva_libsva_internal_la_CFLAGS = $(LIBSVA_CFLAGS)
 libsva_libsva_internal_la_LIBADD = $(LIBSVA_LIBADD)
 
 noinst_LTLIBRARIES += libsva/libsva-test.la
-libsva_libsva_test_la_SOURCES = $(LIBSVA_SOURCES)
+libsva_libsva_test_la_SOURCES = $(LIBSVA_SOURCES) libsva/test_fail.c
 libsva_libsva_test_la_CPPFLAGS = $(AM_CPPFLAGS) -DSVA_TEST_HOOKS
 libsva_libsva_test_la_CFLAGS = $(LIBSVA_CFLAGS)
 libsva_libsva_test_la_LIBADD = $(LIBSVA_LIBADD)
