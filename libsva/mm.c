@@ -158,7 +158,7 @@ static int check_range(const void *addr, size_t len, uint64_t *start, uint64_t *
 static int reachable(struct sva_mm *mm, uint64_t start, uint64_t end)
 {
 	/* Read afresh: the same reader and limits as the fault path (window.c). */
-	return sva_mm_window_find_locked(mm, start, end, true) ? 0 : -ERANGE;
+	return sva_mm_window_check_locked(mm, start, end, true);
 }
 
 /*

@@ -21,16 +21,37 @@ int sva_iova_window(int fd, uint32_t ioas, struct sva_iova_range *r, size_t *n)
 	return 0;
 }
 
-const struct sva_iova_range *sva_mm_window_find_locked(struct sva_mm *mm, uint64_t start, uint64_t end,
-						       bool refresh)
+/* Read the window again if asked or never read: 0, or the ioctl's error. */
+static int refresh_locked(struct sva_mm *mm, bool refresh)
 {
 	if (refresh || !mm->ranges_valid) {
-		if (sva_iova_window(mm->ctx->fd, mm->ioas_id, mm->ranges, &mm->nr_ranges))
-			return NULL;
+		int ret = sva_iova_window(mm->ctx->fd, mm->ioas_id, mm->ranges, &mm->nr_ranges);
+
+		if (ret)
+			return ret;
 		mm->ranges_valid = true;
 	}
+	return 0;
+}
+
+static const struct sva_iova_range *find_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
+{
 	for (size_t i = 0; i < mm->nr_ranges; i++)
 		if (start >= mm->ranges[i].start && end - 1 <= mm->ranges[i].last)
 			return &mm->ranges[i];
 	return NULL;
+}
+
+const struct sva_iova_range *sva_mm_window_find_locked(struct sva_mm *mm, uint64_t start, uint64_t end,
+						       bool refresh)
+{
+	return refresh_locked(mm, refresh) ? NULL : find_locked(mm, start, end);
+}
+
+int sva_mm_window_check_locked(struct sva_mm *mm, uint64_t start, uint64_t end, bool refresh)
+{
+	/* A window the kernel failed to report is that failure, not "out of range". */
+	int ret = refresh_locked(mm, refresh);
+
+	return ret ? ret : find_locked(mm, start, end) ? 0 : -ERANGE;
 }

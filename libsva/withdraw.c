@@ -36,6 +36,21 @@ static void bury(struct sva_mm *mm, struct sva_chunk *c)
 	atomic_store_explicit(&mm->reap_hint, true, memory_order_relaxed);
 }
 
+/*
+ * Unmap one chunk.  -ENOENT is "nothing mapped there" only when it says so
+ * twice: the kernel also gives it when it fails to look the IOAS up (memory
+ * pressure, its fail-nth points), and a chunk buried while the kernel still
+ * maps it would stay visible to the device behind libsva's back.
+ */
+static int unmap_chunk(struct sva_mm *mm, uint64_t start, uint64_t end)
+{
+	int ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
+
+	if (ret == -ENOENT)
+		ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
+	return ret == -ENOENT ? 0 : ret;
+}
+
 uint64_t sva_mm_withdraw_locked(struct sva_mm *mm, uint64_t start, uint64_t end, unsigned *failed)
 {
 	struct sva_chunk *c = sva_chunks_after(&mm->chunks, start);
@@ -44,9 +59,9 @@ uint64_t sva_mm_withdraw_locked(struct sva_mm *mm, uint64_t start, uint64_t end,
 	while (c && c->start < end) {
 		struct sva_chunk *next = sva_chunks_next(c);
 		uint64_t cs = c->start, ce = c->end;
-		int ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, cs, ce - cs);
+		int ret = unmap_chunk(mm, cs, ce);
 
-		if (ret && ret != -ENOENT) {
+		if (ret) {
 			if (failed)
 				(*failed)++;
 		} else {
