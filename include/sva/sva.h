@@ -247,7 +247,8 @@ struct sva_mock_opts {
  * a software device with a 20-bit PASID space and I/O page faults, so driver code
  * can be tested without hardware.  Thread-safe.
  * Errors: -EOPNOTSUPP the kernel was built without CONFIG_IOMMUFD_TEST; -EINVAL
- * bad opts; -ENOMEM.
+ * bad opts; -ENOMEM; errors of its iommufd requests (IOMMU_IOAS_ALLOC,
+ * IOMMU_TEST_CMD, IOMMU_GET_HW_INFO) passed through.
  */
 int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts *opts, struct sva_dev **out);
 

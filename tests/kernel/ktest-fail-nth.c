@@ -1,12 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Kernel fault injection through libsva (issue 12), the way the kernel's own
- * iommufd_fail_nth selftest does it: /proc/thread-self/fail-nth set to 1, 2,
- * ... makes the n-th allocation (slab, page) or iommufd fail point of this
- * thread fail, until a run of the scenario meets no injection.  At every n:
- * each call returns 0 or a negative errno, nothing hangs (alarm), no file
- * descriptor leaks, a clean run right after it succeeds, and the VM runner fails the
- * test on any kernel WARNING.  Prints how many injection points it found.
+ * Fault injection through libsva (issue 12), the way the kernel's own
+ * iommufd_fail_nth selftest does it, one public call at a time.  A scenario is
+ * a list of steps (context, mock device, address space, binds in both modes,
+ * prefault, fault resolution, invalidate, unbinds, frees in both orders); for
+ * step k and n = 1, 2, ... the steps before k run clean, the n-th injection
+ * point inside step k fails, the rest runs clean, until step k meets no
+ * injection.  Two injectors:
+ *  - the kernel's: /proc/thread-self/fail-nth (every slab or page allocation
+ *    and iommufd fail point of this thread); the context runs in poll mode so
+ *    that fault resolution happens on this thread too;
+ *  - the library's own: malloc, calloc, realloc, strdup, mmap, eventfd,
+ *    pthread_create and io_uring setup inside libsva (test_fail.h), on any
+ *    thread, fault thread included.
+ * At every n: the call returns 0 or an errno its man page documents; what
+ * libsva says is visible is what the kernel has mapped (nothing half mapped
+ * after a failed prefault or fault); no file descriptor leaks; nothing hangs
+ * (alarm); a clean run right after succeeds; the VM runner fails the test on
+ * any kernel WARNING.  Prints how many injection points each step has.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,9 +26,14 @@
 
 #include "ktest.h"
 
-#define BUF 0x44000000ull
+#define BUF 0x44000000ull  /* prefaulted for the pinned bond */
+#define BUF2 0x44200000ull /* reached by a fault of the fault-capable bond */
 #define LEN (64u << 10)
+#define PG 4096u
 #define MAX_N 2000
+
+void sva_test_fail_nth(int n);	  /* test_fail.c, libsva-test only */
+int sva_test_fail_nth_left(void); /* likewise */
 
 /* Under AddressSanitizer its allocator's mmap() meets the injected failures
  * too: it must return NULL, as malloc() does, rather than abort. */
@@ -26,6 +42,77 @@ const char *__asan_default_options(void)
 {
 	return "allocator_may_return_null=1";
 }
+
+/* ------------------------------------------------------------ injectors */
+
+struct injector {
+	const char *name;
+	int (*arm)(int n);
+	int (*left)(void); /* points still to pass: 0 once the failure happened */
+	void (*disarm)(void);
+};
+
+static int fail_fd = -1;
+
+static int kernel_arm(int n)
+{
+	char num[16];
+
+	snprintf(num, sizeof(num), "%d", n);
+	return pwrite(fail_fd, num, strlen(num), 0) < 0 ? -errno : 0;
+}
+
+static int kernel_left(void)
+{
+	char num[16];
+	ssize_t r = pread(fail_fd, num, sizeof(num) - 1, 0);
+
+	num[r > 0 ? r : 0] = '\0';
+	return atoi(num);
+}
+
+static void kernel_disarm(void)
+{
+	if (pwrite(fail_fd, "0", 1, 0) < 0)
+		ktest_bail("disarming fail-nth: %s", strerror(errno));
+}
+
+static int library_arm(int n)
+{
+	sva_test_fail_nth(n);
+	return 0;
+}
+
+static void library_disarm(void)
+{
+	sva_test_fail_nth(0);
+}
+
+static const struct injector kernel_injector = { "kernel fail-nth", kernel_arm, kernel_left, kernel_disarm };
+static const struct injector library_injector = { "libsva's own allocations", library_arm, sva_test_fail_nth_left,
+						  library_disarm };
+
+/* The armed injector, armed only around the call under test. */
+static const struct injector *inj;
+static int arm_n; /* 0: this run injects nothing */
+static bool hit;  /* the armed point was reached */
+
+static void arm(void)
+{
+	if (arm_n && inj->arm(arm_n))
+		ktest_bail("arming %s: %s", inj->name, strerror(errno));
+}
+
+static void disarm(void)
+{
+	if (!arm_n)
+		return;
+	hit = inj->left() == 0;
+	inj->disarm();
+	arm_n = 0; /* later calls of this run are clean */
+}
+
+/* ------------------------------------------------------------- helpers */
 
 static int writeat(int dfd, const char *path, const char *val)
 {
@@ -79,114 +166,374 @@ static int count_fds(void)
 	return n;
 }
 
-static int bad; /* calls that returned something other than 0 or -errno */
+static int bad; /* calls that returned something their man page does not document */
 
-static int check(int ret)
+/*
+ * What the kernel's own fail points return besides -ENOMEM
+ * (drivers/iommu/iommufd: an object lookup -ENOENT, main.c; -EINVAL,
+ * io_pagetable.c; pinning -EFAULT, pages.c).  Calls whose man page says the
+ * errors of an iommufd ioctl pass through may return them.
+ */
+static const int E_KERNEL[] = { ENOENT, EINVAL, EFAULT, 0 };
+
+/* ret is 0, or one of the negative errnos in `allowed` (0-terminated), or
+ * with `passes_kernel` one of the kernel's (under the kernel injector). */
+static int check_ex(const char *call, int ret, const int *allowed, bool passes_kernel)
 {
-	if (ret > 0 || ret < -4095)
-		bad++;
+	if (ret == 0)
+		return 0;
+	for (const int *e = allowed; *e; e++)
+		if (ret == -*e)
+			return ret;
+	for (const int *e = E_KERNEL; passes_kernel && inj == &kernel_injector && *e; e++)
+		if (ret == -*e)
+			return ret;
+	bad++;
+	diag("%s returned %d (%s), which its man page does not document", call, ret,
+	     ret < 0 && ret > -4096 ? strerror(-ret) : "not an errno");
 	return ret;
 }
 
-/* One scenario: context, mock device, address space, binds in both modes,
- * prefault, invalidate, unbind, frees.  0 if every call succeeded. */
-static int scenario(void *buf, bool free_ctx_first)
+static int check(const char *call, int ret, const int *allowed)
 {
-	struct sva_ctx_opts co = { .size = sizeof(co), .log_level = SVA_LOG_OFF, .pasid_grace_ns = UINT64_MAX };
-	struct sva_bind_opts pinned = { .size = sizeof(pinned), .flags = SVA_BIND_PINNED };
-	struct sva_ctx *ctx = NULL;
-	struct sva_dev *dev = NULL;
-	struct sva_mm *mm = NULL;
-	struct sva_bond *b1 = NULL, *b2 = NULL;
-	int failed = 0;
-
-	if (check(sva_ctx_new(&co, &ctx)))
-		return 1;
-	failed |= check(sva_dev_open_mock(ctx, NULL, &dev)) != 0;
-	if (!failed)
-		failed |= check(sva_mm_new(ctx, NULL, &mm)) != 0;
-	if (!failed)
-		failed |= check(sva_bind(dev, mm, &pinned, &b1)) != 0;
-	if (!failed)
-		failed |= check(sva_mm_prefault(mm, buf, LEN)) != 0;
-	if (!failed)
-		failed |= check(sva_bind(dev, mm, &(struct sva_bind_opts){ .size = sizeof(pinned),
-									  .flags = SVA_BIND_EXTRA_PASID },
-					 &b2)) != 0;
-	if (!failed) {
-		long w = sva_mm_invalidate(mm, buf, LEN / 2); /* bytes withdrawn, or -errno */
-
-		failed |= check(w < 0 ? (int)w : 0) != 0;
-	}
-	if (b2)
-		failed |= check(sva_unbind(b2)) != 0;
-	if (b1)
-		failed |= check(sva_unbind(b1)) != 0;
-	if (free_ctx_first)
-		sva_ctx_free(ctx);
-	sva_mm_free(mm);
-	sva_dev_close(dev);
-	if (!free_ctx_first)
-		sva_ctx_free(ctx);
-	return failed;
+	return check_ex(call, ret, allowed, false);
 }
 
-static int run_nth(void *buf, bool order, int *points)
+/* ------------------------------------------------------------- the scenario */
+
+struct run {
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *pinned, *faulting;
+	bool poll; /* the context runs in poll mode (the kernel injector needs it) */
+	void *buf, *buf2;
+};
+
+/* Pages of [va, va + len) the kernel has mapped in mm's IOAS, as a device sees them. */
+static uint64_t kernel_visible(struct run *r, uint64_t va, size_t len)
 {
-	int fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC), base, n;
-	char num[16];
+	uint64_t n = 0;
+	char b[8];
 
-	if (fd < 0)
-		return -errno;
-	base = count_fds();
+	for (uint64_t p = va; p < va + len; p += PG)
+		n += ktest_access_rw(r->ctx, r->mm->ioas_id, p, b, sizeof(b), 0) == 0;
+	return n * PG;
+}
+
+static uint64_t lib_visible(struct run *r)
+{
+	struct sva_mm_stats st = { .size = sizeof(st) };
+
+	return sva_mm_stats(r->mm, &st) ? UINT64_MAX : st.bytes_visible;
+}
+
+static int consistent_failures; /* steps after which libsva and the kernel disagreed */
+
+/* What libsva says is visible is what the kernel has mapped (both buffers are
+ * the only memory this scenario ever shows a device). */
+static void check_views(struct run *r, const char *after)
+{
+	uint64_t lib, kern;
+
+	if (!r->mm)
+		return;
+	lib = lib_visible(r);
+	kern = kernel_visible(r, BUF, LEN) + kernel_visible(r, BUF2, LEN);
+	if (lib != kern) {
+		consistent_failures++;
+		diag("after %s: libsva counts %llu bytes visible, the kernel maps %llu", after,
+		     (unsigned long long)lib, (unsigned long long)kern);
+	}
+}
+
+static const int E_CTX[] = { ENOMEM, EMFILE, ENFILE, 0 };
+static const int E_MOCK[] = { ENOMEM, 0 };
+static const int E_MM[] = { ENOMEM, 0 };
+static const int E_BIND[] = { ENOMEM, EMFILE, ENFILE, EAGAIN, 0 };
+static const int E_PREFAULT[] = { ENOMEM, EFAULT, EPERM, 0 };
+static const int E_PROCESS[] = { ENOMEM, 0 };
+static const int E_UNBIND[] = { EIO, 0 };
+
+static int step_ctx(struct run *r)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co),
+				   .log_level = getenv("SVA_FAILNTH_LOG") ? SVA_LOG_DEBUG : SVA_LOG_OFF,
+				   .pasid_grace_ns = UINT64_MAX,
+				   .flags = r->poll ? SVA_CTX_FAULT_POLL : 0 };
+
+	arm();
+	int ret = sva_ctx_new(&co, &r->ctx);
+	disarm();
+	return check("sva_ctx_new", ret, E_CTX);
+}
+
+static int step_dev(struct run *r)
+{
+	arm();
+	int ret = sva_dev_open_mock(r->ctx, NULL, &r->dev);
+	disarm();
+	return check_ex("sva_dev_open_mock", ret, E_MOCK, true); /* "errors of the iommufd requests" */
+}
+
+static int step_mm(struct run *r)
+{
+	arm();
+	int ret = sva_mm_new(r->ctx, NULL, &r->mm);
+	disarm();
+	return check_ex("sva_mm_new", ret, E_MM, true); /* "errors of IOMMU_IOAS_ALLOC" */
+}
+
+static int step_bind_pinned(struct run *r)
+{
+	struct sva_bind_opts o = { .size = sizeof(o), .flags = SVA_BIND_PINNED };
+
+	arm();
+	int ret = sva_bind(r->dev, r->mm, &o, &r->pinned);
+	disarm();
+	return check_ex("sva_bind (pinned)", ret, E_BIND, true); /* "of the HWPT allocation and attach" */
+}
+
+static int step_prefault(struct run *r)
+{
+	arm();
+	int ret = sva_mm_prefault(r->mm, r->buf, LEN);
+	disarm();
+	ret = check_ex("sva_mm_prefault", ret, E_PREFAULT, true); /* "of IOMMU_IOAS_MAP passed through" */
+	/* All or nothing: a failed prefault leaves nothing of the range mapped. */
+	if (ret && kernel_visible(r, BUF, LEN)) {
+		consistent_failures++;
+		diag("a failed sva_mm_prefault left %llu bytes mapped",
+		     (unsigned long long)kernel_visible(r, BUF, LEN));
+	}
+	return ret;
+}
+
+static int step_bind_faulting(struct run *r)
+{
+	struct sva_bind_opts o = { .size = sizeof(o), .flags = SVA_BIND_EXTRA_PASID };
+
+	arm();
+	int ret = sva_bind(r->dev, r->mm, &o, &r->faulting);
+	disarm();
+	return check_ex("sva_bind (fault-capable)", ret, E_BIND, true);
+}
+
+/* A device fault on BUF2, resolved by libsva.  Poll mode: on this thread. */
+static int step_fault(struct run *r)
+{
+	struct sva_bond_stats st = { .size = sizeof(st) }, st0 = { .size = sizeof(st0) };
+	int ret;
+
+	sva_bond_stats(r->faulting, &st0);
+	ret = sva_dev_inject_fault(r->dev, sva_bond_pasid(r->faulting), BUF2 + PG, SVA_ACCESS_WRITE, 0);
+	if (ret)
+		return check("sva_dev_inject_fault", ret, E_MOCK);
+	arm();
+	if (r->poll) {
+		ret = sva_ctx_process_faults(r->ctx, 8);
+		disarm();
+		if (ret < 0)
+			return check_ex("sva_ctx_process_faults", ret, E_PROCESS, true); /* "of reading the fault queue" */
+		ret = 0;
+	}
+	/* Answered, resolved or INVALID, within 10 s (the fault thread, or the
+	 * poll above plus a retry if the read itself failed). */
+	for (int ms = 0; ms < 10000; ms++) {
+		sva_bond_stats(r->faulting, &st);
+		if (st.faults > st0.faults)
+			break;
+		if (r->poll)
+			sva_ctx_process_faults(r->ctx, 8);
+		usleep(1000);
+	}
+	disarm();
+	if (st.faults == st0.faults) {
+		bad++;
+		diag("the injected fault was never answered");
+		return -ETIMEDOUT;
+	}
+	/* A resolved fault shows the page to the device; an INVALID one nothing. */
+	if ((st.invalid > st0.invalid) == (kernel_visible(r, BUF2 + PG, PG) != 0)) {
+		consistent_failures++;
+		diag("fault answered %s, but the page is %s", st.invalid > st0.invalid ? "INVALID" : "resolved",
+		     kernel_visible(r, BUF2 + PG, PG) ? "mapped" : "not mapped");
+	}
+	return st.invalid > st0.invalid ? -EFAULT : 0;
+}
+
+static int step_invalidate(struct run *r)
+{
+	arm();
+	long w = sva_mm_invalidate(r->mm, r->buf, LEN / 2);
+	disarm();
+	/* A kernel that refuses the unmap leaves the chunk visible (logged), and
+	 * the views must still agree (check_views after each step). */
+	return w < 0 ? check("sva_mm_invalidate", (int)w, (const int[]){ 0 }) : 0;
+}
+
+static int step_unbind_faulting(struct run *r)
+{
+	arm();
+	int ret = sva_unbind(r->faulting);
+	disarm();
+	r->faulting = NULL; /* gone whatever the outcome */
+	return check("sva_unbind (fault-capable)", ret, E_UNBIND);
+}
+
+static int step_unbind_pinned(struct run *r)
+{
+	arm();
+	int ret = sva_unbind(r->pinned);
+	disarm();
+	r->pinned = NULL;
+	return check("sva_unbind (pinned)", ret, E_UNBIND);
+}
+
+/* The frees return nothing: what they must do is leak nothing and hang on
+ * nothing, which the fd count and the clean run after them show. */
+static int step_free_ctx_last(struct run *r)
+{
+	arm();
+	sva_mm_free(r->mm);
+	sva_dev_close(r->dev);
+	sva_ctx_free(r->ctx);
+	disarm();
+	r->mm = NULL;
+	r->dev = NULL;
+	r->ctx = NULL;
+	return 0;
+}
+
+static int step_free_ctx_first(struct run *r)
+{
+	arm();
+	sva_ctx_free(r->ctx);
+	sva_mm_free(r->mm);
+	sva_dev_close(r->dev);
+	disarm();
+	r->mm = NULL;
+	r->dev = NULL;
+	r->ctx = NULL;
+	return 0;
+}
+
+struct step {
+	const char *name;
+	int (*fn)(struct run *r);
+	bool other_thread; /* its work runs on the fault thread unless in poll mode */
+};
+
+static const struct step steps[] = {
+	{ "sva_ctx_new", step_ctx, false },
+	{ "sva_dev_open_mock", step_dev, false },
+	{ "sva_mm_new", step_mm, false },
+	{ "sva_bind (pinned)", step_bind_pinned, false },
+	{ "sva_mm_prefault", step_prefault, false },
+	{ "sva_bind (fault-capable)", step_bind_faulting, false },
+	{ "fault resolution", step_fault, true },
+	{ "sva_mm_invalidate", step_invalidate, false },
+	{ "sva_unbind (fault-capable)", step_unbind_faulting, false },
+	{ "sva_unbind (pinned)", step_unbind_pinned, false },
+};
+#define NSTEPS (sizeof(steps) / sizeof(steps[0]))
+
+/* Release whatever a failed run left, cleanly (nothing armed). */
+static void cleanup(struct run *r)
+{
+	if (r->faulting)
+		sva_unbind(r->faulting);
+	if (r->pinned)
+		sva_unbind(r->pinned);
+	sva_mm_free(r->mm);
+	sva_dev_close(r->dev);
+	sva_ctx_free(r->ctx);
+	memset(r, 0, offsetof(struct run, poll));
+}
+
+/*
+ * One run: every step, with the n-th point of step `inject` failing (n = 0:
+ * none), then the frees (in the order `ctx_first` says; inject == NSTEPS
+ * injects into them).  0 if every step succeeded.
+ */
+static int run_once(struct run *r, size_t inject, int n, bool ctx_first)
+{
+	int failed = 0;
+
+	hit = false; /* set by disarm() in the step injected into */
+	for (size_t k = 0; k < NSTEPS && !failed; k++) {
+		arm_n = k == inject ? n : 0;
+		failed = steps[k].fn(r) != 0;
+		arm_n = 0;
+		check_views(r, steps[k].name);
+	}
+	if (failed) {
+		cleanup(r);
+		return 1;
+	}
+	arm_n = inject == NSTEPS ? n : 0;
+	(ctx_first ? step_free_ctx_first : step_free_ctx_last)(r);
+	arm_n = 0;
+	return 0;
+}
+
+/* Step `k` under every injection point: how many it has, or -errno. */
+static int sweep(struct run *r, size_t k, bool ctx_first)
+{
+	int base = count_fds(), n;
+
 	for (n = 1; n <= MAX_N; n++) {
-		ssize_t r;
-
-		snprintf(num, sizeof(num), "%d", n);
-		if (pwrite(fd, num, strlen(num), 0) < 0)
-			return -errno;
-		scenario(buf, order);
-		r = pread(fd, num, sizeof(num) - 1, 0);
-		/* Disarm before anything else runs in this thread. */
-		if (pwrite(fd, "0", 1, 0) < 0)
-			return -errno;
-		num[r > 0 ? r : 0] = '\0';
+		run_once(r, k, n, ctx_first);
 		if (count_fds() != base) {
-			diag("fail-nth %d: %d file descriptors open, %d before", n, count_fds(), base);
-			close(fd);
+			diag("%s, point %d: %d file descriptors open, %d before", inj->name, n, count_fds(), base);
 			return -EMFILE;
 		}
-		if (atoi(num) != 0)
-			break; /* the n-th point was never reached: the scenario has n - 1 */
+		if (!hit)
+			break; /* the n-th point was never reached: the step has n - 1 */
 		/* Nothing left half done: the same scenario, uninjected, works. */
-		if (scenario(buf, order) != 0) {
-			diag("fail-nth %d: the clean run after it failed", n);
-			close(fd);
+		if (run_once(r, NSTEPS + 1, 0, ctx_first) != 0) {
+			diag("%s, point %d of step %zu: the clean run after it failed", inj->name, n, k);
 			return -EIO;
 		}
 	}
-	close(fd);
-	*points = n - 1;
-	return n > MAX_N ? -E2BIG : 0;
+	return n > MAX_N ? -E2BIG : n - 1;
+}
+
+static void sweep_all(struct run *r, const char *mode)
+{
+	int total = 0;
+
+	for (int order = 0; order < 2; order++) {
+		for (size_t k = 0; k <= NSTEPS; k++) {
+			const char *name = k < NSTEPS ? steps[k].name : order ? "frees, context first" : "frees, context last";
+			int points;
+
+			if (order && k < NSTEPS)
+				continue; /* the steps are the same in both orders */
+			if (!r->poll && k < NSTEPS && steps[k].other_thread && inj == &kernel_injector)
+				continue; /* the fault thread's allocations are not this thread's */
+			points = sweep(r, k, order);
+			if (points < 0) {
+				ok(0, "%s, %s: %s: every point fails cleanly (%s)", inj->name, mode, name,
+				   strerror(-points));
+				continue;
+			}
+			diag("%s, %s: %s: %d injection points", inj->name, mode, name, points);
+			total += points;
+		}
+	}
+	ok(total > 0, "%s, %s: %d injection points, each failing cleanly and followed by a clean run", inj->name,
+	   mode, total);
 }
 
 int main(void)
 {
+	struct run r = { 0 };
 	struct sva_ctx *ctx;
 	struct sva_dev *dev;
-	void *buf;
-	int ret, points = 0;
+	int ret;
 
 	ktest_require_iommufd();
-#if defined(__SANITIZE_ADDRESS__)
-	/*
-	 * An injected failure can land in the sanitizer runtime's own munmap()
-	 * (its thread registry, at pthread_create), which it treats as fatal
-	 * ("unable to unmap"), whatever allocator_may_return_null says.  The
-	 * gcc, clang and ThreadSanitizer builds run this test.
-	 */
-	skip_all("AddressSanitizer's runtime aborts when an injected kernel failure hits its own munmap");
-#endif
 	ret = sva_ctx_new(NULL, &ctx);
 	if (ret)
 		ktest_bail("sva_ctx_new: %s", strerror(-ret));
@@ -196,24 +543,48 @@ int main(void)
 		return done_testing();
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
-	if (access("/proc/thread-self/fail-nth", W_OK) || !setup_injection()) {
+	alarm(1200);
+	r.buf = ktest_map_at(BUF, LEN, PROT_READ | PROT_WRITE);
+	r.buf2 = ktest_map_at(BUF2, LEN, PROT_READ | PROT_WRITE);
+	memset(r.buf, 1, LEN);
+
+	for (int poll = 1; poll >= 0; poll--) {
+		r.poll = poll;
+		is_int(run_once(&r, NSTEPS + 1, 0, false), 0, "a clean run of the scenario (%s)",
+		       poll ? "poll mode" : "fault thread");
+	}
+
+	inj = &library_injector;
+	r.poll = true;
+	sweep_all(&r, "poll mode");
+	r.poll = false;
+	sweep_all(&r, "fault thread");
+
+	/*
+	 * An injected kernel failure can land in AddressSanitizer's own munmap()
+	 * (its thread registry, at pthread_create), which it treats as fatal
+	 * ("unable to unmap") whatever allocator_may_return_null says; the gcc,
+	 * clang and ThreadSanitizer builds run the kernel sweep.
+	 */
+#if defined(__SANITIZE_ADDRESS__)
+	diag("the kernel fail-nth sweep is skipped under AddressSanitizer: its runtime aborts when an injected "
+	     "failure hits its own munmap");
+#else
+	fail_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+	if (fail_fd < 0 || !setup_injection()) {
 		if (getenv("SVA_VM"))
 			ktest_bail("no fault injection in the test kernel (fail-nth, debugfs failslab)");
-		skip_all("no kernel fault injection here (CONFIG_FAULT_INJECTION_DEBUG_FS, FAILSLAB)");
+		diag("no kernel fault injection here (CONFIG_FAULT_INJECTION_DEBUG_FS, FAILSLAB): kernel sweep "
+		     "skipped");
+	} else {
+		inj = &kernel_injector;
+		r.poll = true;
+		sweep_all(&r, "poll mode");
+		close(fail_fd);
 	}
-	alarm(600);
-	buf = ktest_map_at(BUF, LEN, PROT_READ | PROT_WRITE);
-	is_int(scenario(buf, false), 0, "a clean run of the scenario");
-	for (int order = 0; order < 2; order++) {
-		const char *what = order ? "context freed first" : "context freed last";
-
-		ret = run_nth(buf, order, &points);
-		is_int(ret, 0, "fail-nth over the scenario (%s): every injection point, no fd leaked, each "
-		       "followed by a clean run", what);
-		ok(points > 0, "it has %d injection points", points);
-		diag("scenario (%s): %d kernel fault-injection points", what, points);
-		is_int(scenario(buf, order), 0, "a clean run after them succeeds");
-	}
-	is_int(bad, 0, "every failed call returned a negative errno");
+#endif
+	is_int(bad, 0, "every failed call returned an errno its man page documents");
+	is_int(consistent_failures, 0, "after every step, what libsva counts visible is what the kernel maps");
+	is_int(run_once(&r, NSTEPS + 1, 0, false), 0, "a clean run after all of it succeeds");
 	return done_testing();
 }
