@@ -109,6 +109,9 @@ int sva_vma_find(uint64_t addr, bool refresh, struct sva_vma *out);
 /* The VMAs covering [start, end), clipped to it, in order, at most `max`.
  * -EFAULT if part of the range is not mapped; -E2BIG more than max VMAs. */
 int sva_vma_collect(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr);
+/* The same by PROCMAP_QUERY (vma_query.c); -EOPNOTSUPP where the kernel
+ * lacks it (before 6.11), and then *nr is meaningless. */
+int sva_vma_collect_query(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr);
 
 /* ---------------------------------------------------------------- iommufd.c */
 

@@ -447,4 +447,43 @@ KABI_AT(kabi_uffd_msg, arg.remap.to, 16);
 KABI_AT(kabi_uffd_msg, arg.remap.len, 24);
 KABI_AT(kabi_uffd_msg, arg.remove.end, 16);
 
+/* ------------------------------------------ PROCMAP_QUERY (vma_query.c) */
+
+/*
+ * One VMA of /proc/self/maps by address (Linux 6.11): an ioctl on the maps
+ * file instead of reading all of it.  Only the fields libsva reads are used;
+ * no name or build ID is asked for (their sizes stay 0).
+ */
+#define KABI_PROCFS_IOCTL_MAGIC 'f'
+#define KABI_PROCMAP_QUERY_VMA_READABLE 0x01
+#define KABI_PROCMAP_QUERY_VMA_WRITABLE 0x02
+#define KABI_PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+
+struct kabi_procmap_query {
+	uint64_t size;
+	uint64_t query_flags;
+	uint64_t query_addr;
+	uint64_t vma_start;
+	uint64_t vma_end;
+	uint64_t vma_flags;
+	uint64_t vma_page_size;
+	uint64_t vma_offset;
+	uint64_t inode;
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint32_t vma_name_size;
+	uint32_t build_id_size;
+	uint64_t vma_name_addr;
+	uint64_t build_id_addr;
+};
+
+#define KABI_PROCMAP_QUERY _IOWR(KABI_PROCFS_IOCTL_MAGIC, 17, struct kabi_procmap_query)
+
+KABI_PIN(kabi_procmap_query, 104);
+KABI_AT(kabi_procmap_query, query_addr, 16);
+KABI_AT(kabi_procmap_query, vma_flags, 40);
+KABI_AT(kabi_procmap_query, vma_page_size, 48);
+KABI_AT(kabi_procmap_query, vma_name_size, 80);
+KABI_AT(kabi_procmap_query, build_id_addr, 96);
+
 #endif /* LIBSVA_KABI_H */

@@ -29,6 +29,7 @@ LIBSVA_SOURCES = \
 	libsva/backend_vfio.c \
 	libsva/backend_mock.c \
 	libsva/vma.c \
+	libsva/vma_query.c \
 	libsva/chunks.h \
 	libsva/chunks.c \
 	libsva/withdraw.h \

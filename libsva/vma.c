@@ -69,8 +69,11 @@ int sva_vma_collect(uint64_t start, uint64_t end, struct sva_vma *out, size_t ma
 	struct sva_vma *all;
 	uint64_t next = start;
 	size_t n_all, n = 0;
-	int ret = sva_vma_snapshot(&all, &n_all);
+	int ret = sva_vma_collect_query(start, end, out, max, nr);
 
+	if (ret != -EOPNOTSUPP)
+		return ret;
+	ret = sva_vma_snapshot(&all, &n_all);
 	if (ret)
 		return ret;
 	ret = -EFAULT;

@@ -9,6 +9,7 @@
 #if __has_include(<linux/iommufd.h>)
 #include <linux/iommufd.h>
 #endif
+#include <linux/fs.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <linux/userfaultfd.h>
@@ -27,7 +28,8 @@
 
 int main(void)
 {
-#if !defined(IOMMU_FAULT_QUEUE_ALLOC) || !defined(VFIO_DEVICE_ATTACH_PASID) || !defined(IOMMU_IOAS_MAP_FILE)
+#if !defined(IOMMU_FAULT_QUEUE_ALLOC) || !defined(VFIO_DEVICE_ATTACH_PASID) || !defined(IOMMU_IOAS_MAP_FILE) || \
+	!defined(PROCMAP_QUERY)
 	skip_all("the uAPI headers compiled against predate PASID attach (need Linux 6.15+); "
 		 "configure --with-uapi-headers=DIR (Debian: linux-libc-dev 7.x unpacked with dpkg-deb -x)");
 #else
@@ -118,6 +120,22 @@ int main(void)
 	SAME_FIELD(kabi_uffd_msg, uffd_msg, arg.remap.to);
 	SAME_FIELD(kabi_uffd_msg, uffd_msg, arg.remap.len);
 	SAME_FIELD(kabi_uffd_msg, uffd_msg, arg.remove.end);
+	/* PROCMAP_QUERY (the VMAs of a range, vma_query.c) */
+	SAME_VAL(KABI_PROCMAP_QUERY, PROCMAP_QUERY);
+	SAME_VAL(KABI_PROCMAP_QUERY_VMA_READABLE, PROCMAP_QUERY_VMA_READABLE);
+	SAME_VAL(KABI_PROCMAP_QUERY_VMA_WRITABLE, PROCMAP_QUERY_VMA_WRITABLE);
+	SAME_VAL(KABI_PROCMAP_QUERY_COVERING_OR_NEXT_VMA, PROCMAP_QUERY_COVERING_OR_NEXT_VMA);
+	SAME_SIZE(kabi_procmap_query, procmap_query);
+	SAME_FIELD(kabi_procmap_query, procmap_query, query_flags);
+	SAME_FIELD(kabi_procmap_query, procmap_query, query_addr);
+	SAME_FIELD(kabi_procmap_query, procmap_query, vma_start);
+	SAME_FIELD(kabi_procmap_query, procmap_query, vma_end);
+	SAME_FIELD(kabi_procmap_query, procmap_query, vma_flags);
+	SAME_FIELD(kabi_procmap_query, procmap_query, vma_page_size);
+	SAME_FIELD(kabi_procmap_query, procmap_query, vma_name_size);
+	SAME_FIELD(kabi_procmap_query, procmap_query, build_id_size);
+	SAME_FIELD(kabi_procmap_query, procmap_query, vma_name_addr);
+	SAME_FIELD(kabi_procmap_query, procmap_query, build_id_addr);
 
 	/* structs: sizes and every field libsva touches */
 	SAME_SIZE(kabi_iommu_destroy, iommu_destroy);

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The VMAs of one range by PROCMAP_QUERY (Linux 6.11): an ioctl per VMA on
+ * /proc/self/maps instead of reading and parsing the whole file, which in a
+ * process with many mappings costs about a millisecond, more than mapping
+ * 64 MiB of huge pages (docs/design.md, fault figures).  vma.c falls back to
+ * reading the file where the ioctl is missing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "kabi.h"
+
+int sva_vma_collect_query(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	uint64_t next = start;
+	size_t n = 0;
+	int ret = 0;
+
+	*nr = 0;
+	if (fd < 0)
+		return -errno;
+	while (next < end) {
+		struct kabi_procmap_query q = {
+			.size = sizeof(q),
+			.query_flags = KABI_PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+			.query_addr = next,
+		};
+
+		if (ioctl(fd, KABI_PROCMAP_QUERY, &q)) {
+			/* ENOENT: no VMA at or after next, a hole like any other. */
+			ret = errno == ENOENT ? -EFAULT : errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP : -errno;
+			break;
+		}
+		if (q.vma_start > next) {
+			ret = -EFAULT; /* a hole before the next VMA */
+			break;
+		}
+		if (n == max) {
+			ret = -E2BIG;
+			break;
+		}
+		out[n].start = next;
+		out[n].end = q.vma_end < end ? q.vma_end : end;
+		out[n].prot = ((q.vma_flags & KABI_PROCMAP_QUERY_VMA_READABLE) ? SVA_PROT_READ : 0) |
+			      ((q.vma_flags & KABI_PROCMAP_QUERY_VMA_WRITABLE) ? SVA_PROT_WRITE : 0);
+		next = out[n].end;
+		n++;
+	}
+	close(fd);
+	*nr = n;
+	return ret;
+}

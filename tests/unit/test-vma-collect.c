@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The VMAs of a range (libsva/vma_query.c, vma.c): PROCMAP_QUERY, where the
+ * kernel has it, must say exactly what parsing /proc/self/maps says, for
+ * ranges cut by mprotect into several VMAs, PROT_NONE, holes, more VMAs than
+ * the caller has room for, and ranges starting or ending inside a VMA.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+#include "../tap.h"
+
+#define PG 4096ull
+
+/* The reference: walk the whole of /proc/self/maps. */
+static int by_file(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr)
+{
+	struct sva_vma *all;
+	size_t n_all, n = 0;
+	uint64_t next = start;
+	int ret = sva_vma_snapshot(&all, &n_all);
+
+	if (ret)
+		return ret;
+	ret = -EFAULT;
+	for (size_t i = 0; i < n_all; i++) {
+		if (all[i].end <= next)
+			continue;
+		if (all[i].start > next)
+			break;
+		if (n == max) {
+			ret = -E2BIG;
+			break;
+		}
+		out[n].start = next;
+		out[n].end = all[i].end < end ? all[i].end : end;
+		out[n].prot = all[i].prot & (SVA_PROT_READ | SVA_PROT_WRITE);
+		next = out[n++].end;
+		if (next >= end) {
+			ret = 0;
+			break;
+		}
+	}
+	free(all);
+	*nr = n;
+	return ret;
+}
+
+static bool query_works;
+
+static void same(const char *what, uint64_t start, uint64_t end, size_t max, int want)
+{
+	struct sva_vma a[16], b[16], c[16];
+	size_t na = 0, nb = 0, nc = 0;
+	int ra = by_file(start, end, a, max, &na);
+	int rc = sva_vma_collect(start, end, c, max, &nc);
+
+	is_int(ra, want, "%s: /proc/self/maps says %d", what, want);
+	is_int(rc, want, "%s: sva_vma_collect says the same", what);
+	if (!query_works)
+		return;
+	int rb = sva_vma_collect_query(start, end, b, max, &nb);
+
+	is_int(rb, want, "%s: PROCMAP_QUERY says the same", what);
+	if (want == 0) {
+		bool eq = na == nb && na == nc;
+
+		for (size_t i = 0; eq && i < na; i++)
+			eq = a[i].start == b[i].start && a[i].end == b[i].end && a[i].prot == b[i].prot &&
+			     a[i].start == c[i].start && a[i].end == c[i].end && a[i].prot == c[i].prot;
+		ok(eq, "%s: the same %zu VMAs, bounds and permissions", what, na);
+	}
+}
+
+int main(void)
+{
+	uint8_t *p = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t b = (uint64_t)(uintptr_t)p;
+	struct sva_vma v[4];
+	size_t n;
+
+	if (p == MAP_FAILED)
+		skip_all("mmap failed");
+	/* rw | r | none | rw rw | r | hole | rw */
+	mprotect(p + PG, PG, PROT_READ);
+	mprotect(p + 2 * PG, PG, PROT_NONE);
+	mprotect(p + 5 * PG, PG, PROT_READ);
+	munmap(p + 6 * PG, PG);
+
+	query_works = sva_vma_collect_query(b, b + PG, v, 4, &n) != -EOPNOTSUPP;
+	if (!query_works)
+		diag("this kernel has no PROCMAP_QUERY (before Linux 6.11): only the fallback is compared");
+
+	same("five VMAs of one mapping", b, b + 6 * PG, 16, 0);
+	same("starting and ending inside VMAs", b + 4 * PG, b + 5 * PG + PG / 2, 16, 0);
+	same("one page inside a larger VMA", b + 3 * PG, b + 4 * PG, 16, 0);
+	same("a hole in the middle", b + 4 * PG, b + 8 * PG, 16, -EFAULT);
+	same("starting in a hole", b + 6 * PG, b + 7 * PG, 16, -EFAULT);
+	same("more VMAs than room", b, b + 6 * PG, 2, -E2BIG);
+	same("beyond every mapping", 0x7ffffffff000ull - 2 * PG, 0x7ffffffff000ull - PG, 16, -EFAULT);
+	munmap(p, 8 * PG);
+	return done_testing();
+}
