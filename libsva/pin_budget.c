@@ -211,6 +211,20 @@ int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_
 	pthread_mutex_lock(&mm->map_lock);
 	refault_check(&mm->pin, addr);
 	pthread_mutex_unlock(&mm->map_lock);
+	/*
+	 * One window takes at most a quarter of the budget: a window as large as
+	 * the budget would evict everything else at every fault, and the faults
+	 * of one batch (not evictable until it is answered) would starve the
+	 * last ones of room.
+	 */
+	if (mm->pin.budget) {
+		uint64_t cap = PAGE;
+
+		while (cap * 2 <= mm->pin.budget / 4)
+			cap *= 2;
+		while (*we - *ws > cap)
+			shrink(addr, ws, we);
+	}
 	for (;;) {
 		struct sva_map_undo undo = { .n = 0 };
 		uint64_t got = 0;

@@ -107,7 +107,7 @@ static void stream(uint64_t limit, unsigned factor, bool thp)
 	       (unsigned long long)(limit / KB));
 	buf = map_buf(BUF_VA, len, thp, factor);
 	for (uint64_t off = 0; off < len; off += step) {
-		uint64_t va = BUF_VA + off + (off / step % 4) * PG; /* not always the first page of a step */
+		uint64_t va = BUF_VA + off + (off / step % 4) * PG % step; /* not always the first page of a step */
 		struct sva_bond_stats before = bond_stats(bond), after;
 
 		if (va >= BUF_VA + len)
@@ -242,6 +242,70 @@ static void options(void)
 	sva_ctx_put(ctx);
 }
 
+struct reports {
+	int n;
+	int reason[8];
+	uint64_t addr[8];
+};
+
+static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
+{
+	struct reports *rep = drvdata;
+
+	(void)bond;
+	if (rep->n < 8) {
+		rep->reason[rep->n] = r->reason;
+		rep->addr[rep->n] = r->addr;
+	}
+	rep->n++;
+}
+
+/*
+ * Chunks mapped for a batch of faults are not evicted before it is answered:
+ * with room for four pages, five faults in one batch (poll mode) map one page
+ * each for the first four, and the fifth is INVALID (-ENOMEM) rather than
+ * taking a page the device was just told is there.  The next batch may evict.
+ */
+static void in_flight(void)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .pasid_grace_ns = UINT64_MAX, .flags = SVA_CTX_FAULT_POLL };
+	struct sva_mm_opts mo = { .size = sizeof(mo), .pin_budget = 4 * PG };
+	struct reports rep = { 0 };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
+	struct sva_ctx *ctx = NULL;
+	struct sva_bond *bond = NULL;
+	struct sva_dev *dev = NULL;
+	struct sva_mm *mm = NULL;
+	unsigned char *buf;
+	int visible = 0, n;
+
+	if (sva_ctx_new(&co, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) ||
+	    sva_bind(dev, mm, &bo, &bond))
+		ktest_bail("in flight: setup failed");
+	buf = map_buf(BUF_VA, 1 * MB, false, 4);
+	for (int i = 0; i < 5; i++)
+		sva_dev_inject_fault(dev, sva_bond_pasid(bond), BUF_VA + (uint64_t)i * 128 * KB, SVA_ACCESS_READ, 0);
+	n = sva_ctx_process_faults(ctx, 64);
+	is_int(n, 5, "in flight: five faults in one batch");
+	for (int i = 0; i < 4; i++)
+		visible += device_sees(ctx, mm, BUF_VA + (uint64_t)i * 128 * KB, buf + (uint64_t)i * 128 * KB);
+	is_int(visible, 4, "in flight: the first four stay visible, a page each");
+	ok(rep.n == 1 && rep.reason[0] == -ENOMEM && rep.addr[0] == BUF_VA + 4 * 128 * KB,
+	   "in flight: the fifth is INVALID with -ENOMEM (%d reports, reason %d)", rep.n, rep.reason[0]);
+	is_int((long)mm_stats(mm).evictions, 0, "in flight: nothing of the batch in flight was evicted");
+	sva_dev_inject_fault(dev, sva_bond_pasid(bond), BUF_VA + 4 * 128 * KB, SVA_ACCESS_READ, 0);
+	is_int(sva_ctx_process_faults(ctx, 64), 1, "in flight: the device faults again in the next batch");
+	ok(rep.n == 1 && device_sees(ctx, mm, BUF_VA + 4 * 128 * KB, buf + 4 * 128 * KB) &&
+		   mm_stats(mm).evictions == 1,
+	   "in flight: once answered, a chunk of the last batch is evicted for it");
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_put(ctx);
+	munmap(buf, 1 * MB);
+}
+
 /* ------------------------------------------------------------------ race */
 
 struct race {
@@ -369,6 +433,7 @@ int main(void)
 	stream(16 * KB, 8, false);
 	stream(16 * KB, 8, true);
 	pinned_mode();
+	in_flight();
 	race();
 	done_testing();
 }
