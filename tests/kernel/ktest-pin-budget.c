@@ -152,6 +152,51 @@ static void stream(uint64_t limit, unsigned factor, bool thp)
 	munmap(buf, len);
 }
 
+/*
+ * No budget (SVA_PIN_UNLIMITED) under a 1 MiB limit: the kernel refuses maps
+ * with ENOMEM, and that evicts and retries (with smaller windows) before a
+ * fault is answered INVALID.
+ */
+static void kernel_limit(bool thp)
+{
+	const uint64_t limit = 1 * MB, len = 4 * MB;
+	const char *kind = thp ? "THP" : "small pages";
+	struct sva_ctx *ctx = ktest_ctx();
+	struct sva_mm_opts mo = { .size = sizeof(mo), .pin_budget = SVA_PIN_UNLIMITED };
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_bond *bond = NULL;
+	struct sva_dev *dev = NULL;
+	struct sva_mm *mm = NULL;
+	unsigned long failed = 0, wrong = 0;
+	unsigned char *buf;
+	struct sva_mm_stats s;
+
+	set_memlock(limit);
+	if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, &bo, &bond))
+		ktest_bail("mock, address space or bind failed");
+	buf = map_buf(BUF_VA, len, thp, 9);
+	for (uint64_t off = 0; off < len; off += 64 * KB) {
+		struct sva_bond_stats before = bond_stats(bond);
+
+		if (ktest_inject_and_wait(dev, bond, BUF_VA + off, SVA_ACCESS_READ, 5000) ||
+		    bond_stats(bond).invalid != before.invalid)
+			failed++;
+		else if (!device_sees(ctx, mm, BUF_VA + off, buf + off))
+			wrong++;
+	}
+	s = mm_stats(mm);
+	is_int((long)failed, 0, "kernel limit, %s: no budget, a 1 MiB limit, 4x streamed: every fault resolves", kind);
+	is_int((long)wrong, 0, "kernel limit, %s: with the right data", kind);
+	ok(s.pin_budget == 0 && s.evictions > 0 && s.bytes_pinned_peak <= limit,
+	   "kernel limit, %s: the kernel's ENOMEM evicted (%llu) and nothing went over it (peak %llu)", kind,
+	   (unsigned long long)s.evictions, (unsigned long long)s.bytes_pinned_peak);
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_put(ctx);
+	munmap(buf, len);
+}
+
 /* Prefaulted memory is never evicted; a prefault that does not fit changes nothing. */
 static void pinned_mode(void)
 {
@@ -432,6 +477,8 @@ int main(void)
 	stream(256 * KB, 8, true);
 	stream(16 * KB, 8, false);
 	stream(16 * KB, 8, true);
+	kernel_limit(false);
+	kernel_limit(true);
 	pinned_mode();
 	in_flight();
 	race();
