@@ -415,11 +415,19 @@ int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t 
 	/* Map what is not mapped yet, VMA by VMA; on failure undo this call's maps. */
 	struct sva_map_undo undo = { .n = 0 };
 	uint64_t done = 0, fail[2] = { start, end };
+	bool retried = false;
 
 	for (size_t i = 0; i < nvma; i++) {
 		ret = sva_mm_map_gaps_locked(mm, &vmas[i], vmas[i].start, vmas[i].end, 0, &undo, &done, fail);
 		if (ret) {
 			sva_mm_undo_locked(mm, &undo);
+			/* Over the kernel's memlock limit: fault-mapped memory makes room, once. */
+			if (ret == -ENOMEM && !retried && sva_pin_evict_for_locked(mm, start, end)) {
+				retried = true;
+				done = 0;
+				i = (size_t)-1;
+				continue;
+			}
 			return map_error(mm, ret, fail[0], fail[1]);
 		}
 	}

@@ -281,6 +281,16 @@ int sva_pin_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
 	return ret;
 }
 
+uint64_t sva_pin_evict_for_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
+{
+	uint64_t freed;
+
+	pthread_mutex_lock(&mm->map_lock);
+	freed = evict_locked(mm, gap_bytes_locked(mm, start, end), start, end);
+	pthread_mutex_unlock(&mm->map_lock);
+	return freed;
+}
+
 void sva_pin_prefault_done_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
 {
 	pthread_mutex_lock(&mm->map_lock);

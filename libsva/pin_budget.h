@@ -72,6 +72,11 @@ int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_
  */
 int sva_pin_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
 
+/* The kernel refused to map [start, end) for sva_mm_prefault() with ENOMEM
+ * (mm->lock held): evict as much fault-mapped memory outside it as its gaps
+ * need.  The bytes freed. */
+uint64_t sva_pin_evict_for_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
+
 /* After sva_mm_prefault() mapped [start, end): every chunk there is pinned now. */
 void sva_pin_prefault_done_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
 

@@ -196,6 +196,13 @@ static void kernel_limit(bool thp)
 	ok(s.pin_budget == 0 && s.evictions > 0 && s.bytes_pinned_peak <= limit,
 	   "kernel limit, %s: the kernel's ENOMEM evicted (%llu) and nothing went over it (peak %llu)", kind,
 	   (unsigned long long)s.evictions, (unsigned long long)s.bytes_pinned_peak);
+	/* Fault-mapped memory holds part of the limit: a prefault of all of it evicts. */
+	ok(s.bytes_visible > 0, "kernel limit, %s: fault-mapped memory is pinned (%llu)", kind,
+	   (unsigned long long)s.bytes_visible);
+	is_int(sva_mm_prefault(mm, buf + 2 * MB, limit), 0,
+	       "kernel limit, %s: a prefault the kernel refuses at first evicts and succeeds", kind);
+	ok(mm_stats(mm).bytes_prefaulted == limit && device_sees(ctx, mm, BUF_VA + 2 * MB, buf + 2 * MB),
+	   "kernel limit, %s: and its memory is visible", kind);
 	sva_unbind(bond);
 	sva_mm_free(mm);
 	sva_dev_close(dev);
