@@ -59,6 +59,7 @@ int sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32
 	c->end = end;
 	c->prot = prot;
 	c->levels = levels;
+	c->stamp = 0;
 	find(t, start, prev);
 	for (unsigned l = 0; l < levels; l++) {
 		struct sva_chunk **link = prev[l] ? &prev[l]->next[l] : &t->head[l];

@@ -17,6 +17,7 @@ struct sva_chunk {
 	uint64_t start, end; /* [start, end), page-aligned */
 	uint32_t prot;	     /* SVA_PROT_READ | SVA_PROT_WRITE, and the owner's flags */
 	unsigned levels;
+	uint32_t stamp;		  /* the fault batch that mapped or last used it (pin_budget.c) */
 	struct sva_chunk *next[]; /* one link per level */
 };
 

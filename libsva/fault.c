@@ -339,6 +339,7 @@ int sva_fault_process(struct sva_ctx *ctx, unsigned max)
 		 * chunk that event withdraws.
 		 */
 		sva_track_fence();
+		sva_pin_batch(fe, true);
 		plan_batch(ctx, rec, (size_t)n / sizeof(*rec), fe->info, (struct rec_info *)fe->info + fe->buf_records);
 		for (size_t i = 0; i < (size_t)n / sizeof(*rec); i++) {
 			bool ends = (rec[i].flags & KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE) || i + 1 == (size_t)n / sizeof(*rec);
@@ -353,6 +354,7 @@ int sva_fault_process(struct sva_ctx *ctx, unsigned max)
 			}
 		}
 		answer(ctx, resp, nresp);
+		sva_pin_batch(fe, false);
 		total += (int)((size_t)n / sizeof(*rec));
 	}
 	pthread_mutex_unlock(&fe->lock);

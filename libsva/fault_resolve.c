@@ -24,7 +24,6 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 {
 	const uint32_t rw = SVA_PROT_READ | SVA_PROT_WRITE;
 	const struct sva_iova_range *r;
-	struct sva_map_undo undo = { .n = 0 };
 	uint64_t ws, we, size, mapped = 0, cs = 0, ce = 0;
 	uint32_t cprot = 0;
 	bool have = false;
@@ -40,6 +39,7 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		cs = c->start;
 		ce = c->end;
 		cprot = c->prot;
+		sva_pin_touch_locked(mm, c); /* pin budget: not evicted before this batch is answered */
 	}
 	pthread_mutex_unlock(&mm->map_lock);
 	/* Already visible with enough rights: a fault that raced another one. */
@@ -94,14 +94,18 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 	 * The chunk comes back writable, whole, whatever its size (upgrade.c),
 	 * and as it was if that fails. */
 	if (have) {
+		if (mm->pin.budget)
+			ws = we; /* pin budget: the chunk alone (its bytes are mapped back), no window */
 		ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, SVA_MAP_FAULT, v, ws, we, &mapped);
 		if (!ret)
 			*pages = mapped / PAGE;
 		return ret;
 	}
-	ret = sva_mm_map_gaps_locked(mm, v, ws, we, SVA_MAP_FAULT, &undo, &mapped, NULL);
+	/* Within the pin budget: evicts cold chunks, or maps less, down to addr's page. */
+	uint64_t asked = we - ws;
+
+	ret = sva_pin_map_fault_locked(mm, v, addr, &ws, &we, &mapped);
 	if (ret) {
-		sva_mm_undo_locked(mm, &undo);
 		/* The cache may be stale (the VMA changed under us): once more, fresh. */
 		if ((ret == -EPERM || ret == -EFAULT) && may_refresh) {
 			mm->last_vma.end = 0;
@@ -110,7 +114,8 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		}
 		return ret;
 	}
-	fa->size = size;
+	/* A window the budget shrank: the ramp goes on from what fitted. */
+	fa->size = we - ws < asked && we - ws < size ? we - ws : size;
 	fa->next = we;
 	*pages = mapped / PAGE;
 	return 0;

@@ -12,6 +12,7 @@
 
 #include "chunks.h"
 #include "fault_window.h"
+#include "pin_budget.h"
 #include "common.h"
 #include "sva/sva.h"
 
@@ -57,6 +58,10 @@ int sva_opts_copy(void *dst, size_t dst_size, const void *src);
 /* Copy out a size-prefixed info struct; -EINVAL if the caller's size is
  * smaller than src_size (the 1.0 size); bytes beyond src_size are zeroed. */
 int sva_info_copy(void *dst, const void *src, size_t src_size);
+/* The same for a struct that grew: min_size is its 1.0 size, and a caller's
+ * size between the two gets (or gives) the fields that fit. */
+int sva_opts_copy_min(void *dst, size_t dst_size, size_t min_size, const void *src);
+int sva_info_copy_min(void *dst, const void *src, size_t src_size, size_t min_size);
 
 /* ------------------------------------------------------------------ sysfs.c */
 
@@ -165,6 +170,7 @@ struct sva_fault_engine {
 	size_t buf_records;
 	void *resp;  /* responses */
 	void *info;  /* per-record plan, two arrays of buf_records */
+	atomic_uint pin_batch; /* batches started + answered: odd while one is in flight (pin_budget.c) */
 };
 
 struct sva_ctx {
@@ -307,6 +313,7 @@ struct sva_mm {
 	struct sva_mm *track_next;    /* track.c's list, under its lock */
 	_Atomic uint64_t st_events, st_withdrawn, st_untracked_ranges, st_untracked_bytes, st_rewithdrawn,
 		st_visible;
+	struct sva_pin_budget pin; /* under map_lock but its statistics (pin_budget.h) */
 	pthread_mutex_t lock; /* resolution and prefault (may allocate), and everything below */
 	struct sva_bond *bonds;
 	struct sva_hwpt *hwpts;

@@ -34,6 +34,8 @@ LIBSVA_SOURCES = \
 	libsva/chunks.c \
 	libsva/withdraw.h \
 	libsva/withdraw.c \
+	libsva/pin_budget.h \
+	libsva/pin_budget.c \
 	libsva/track.h \
 	libsva/track.c \
 	libsva/teardown.h \

@@ -6,6 +6,7 @@
  * table records exactly what each IOAS_MAP call mapped.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,7 +65,8 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	ret = sva_ctx_check_owner(ctx);
 	if (ret)
 		return ret;
-	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
+	/* 1.0's struct ended before pin_budget. */
+	ret = sva_opts_copy_min(&opts, sizeof(opts), offsetof(struct sva_mm_opts, pin_budget), uopts);
 	if (ret || (opts.flags & ~known))
 		return sva_fail(&ctx->log, -EINVAL, "sva_mm_new: bad opts size or unknown flags");
 	if ((opts.flags & SVA_MM_UNTRACKED) && (opts.flags & SVA_MM_TRACK_STRICT))
@@ -74,6 +76,9 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 		return sva_fail(&ctx->log, -EINVAL,
 				"sva_mm_new: fault_around %llu is not a power of two between 4 KiB and 1 GiB",
 				(unsigned long long)opts.fault_around);
+	if (opts.pin_budget && opts.pin_budget < PAGE)
+		return sva_fail(&ctx->log, -EINVAL, "sva_mm_new: pin_budget %llu is less than one 4 KiB page",
+				(unsigned long long)opts.pin_budget);
 	mm = calloc(1, sizeof(*mm));
 	if (!mm)
 		return -ENOMEM;
@@ -87,6 +92,9 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	mm->fault_around = opts.fault_around ? opts.fault_around : SVA_FAULT_AROUND_DEFAULT;
 	mm->ctx = ctx;
 	mm->flags = opts.flags;
+	mm->pin.budget = opts.pin_budget == SVA_PIN_UNLIMITED ? 0
+			 : opts.pin_budget			? opts.pin_budget & ~(PAGE - 1)
+								: sva_pin_default_budget();
 	ret = track_start(mm);
 	if (ret) {
 		sva_iommufd_destroy(ctx->fd, mm->ioas_id);
@@ -278,6 +286,7 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 	if (chunk_flags & SVA_CHUNK_SUSPECT)
 		sva_mm_note_suspect_locked(mm);
 	atomic_fetch_add_explicit(&mm->st_visible, end - start, memory_order_relaxed);
+	sva_pin_mapped_locked(mm, start, end, chunk_flags);
 	return 0;
 }
 
@@ -350,7 +359,7 @@ int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t 
 			break;
 		}
 		ret = map_gap(mm, v, pos, gap_end,
-			      now ? sva_mm_remove_pending_locked(mm, pos, gap_end, now) : 0);
+			      sva_pin_chunk_flags(how) | (now ? sva_mm_remove_pending_locked(mm, pos, gap_end, now) : 0));
 		if (ret) {
 			if (fail) {
 				fail[0] = pos;
@@ -406,11 +415,19 @@ int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t 
 	/* Map what is not mapped yet, VMA by VMA; on failure undo this call's maps. */
 	struct sva_map_undo undo = { .n = 0 };
 	uint64_t done = 0, fail[2] = { start, end };
+	bool retried = false;
 
 	for (size_t i = 0; i < nvma; i++) {
 		ret = sva_mm_map_gaps_locked(mm, &vmas[i], vmas[i].start, vmas[i].end, 0, &undo, &done, fail);
 		if (ret) {
 			sva_mm_undo_locked(mm, &undo);
+			/* Over the kernel's memlock limit: fault-mapped memory makes room, once. */
+			if (ret == -ENOMEM && !retried && sva_pin_evict_for_locked(mm, start, end)) {
+				retried = true;
+				done = 0;
+				i = (size_t)-1;
+				continue;
+			}
 			return map_error(mm, ret, fail[0], fail[1]);
 		}
 	}
@@ -475,7 +492,19 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 		return sva_fail(&mm->ctx->log, ret, "sva_mm_prefault: coherence tracking stopped (SVA_MM_TRACK_STRICT)");
 	}
 	pthread_mutex_lock(&mm->lock);
-	ret = sva_mm_map_locked(mm, start, end, NULL);
+	ret = sva_pin_prefault_locked(mm, start, end);
+	if (ret == -ENOSPC)
+		ret = sva_fail(&mm->ctx->log, ret,
+			       "sva_mm_prefault: 0x%llx-0x%llx does not fit in the pin budget (%llu bytes) beside "
+			       "what is prefaulted already",
+			       (unsigned long long)start, (unsigned long long)end, (unsigned long long)mm->pin.budget);
+	else if (ret)
+		ret = sva_fail_debug(&mm->ctx->log, ret,
+				     "sva_mm_prefault: faults in flight hold the pin budget: try again");
+	if (!ret)
+		ret = sva_mm_map_locked(mm, start, end, NULL);
+	if (!ret)
+		sva_pin_prefault_done_locked(mm, start, end);
 	pthread_mutex_unlock(&mm->lock);
 	sva_mm_reap(mm);
 	return ret;
@@ -516,6 +545,7 @@ SVA_EXPORT int sva_mm_stats(const struct sva_mm *cmm, struct sva_mm_stats *stats
 	pthread_mutex_lock(&mm->map_lock);
 	s.flags = atomic_load(&mm->tracked) ? SVA_MM_STAT_TRACKED : 0;
 	s.untracked_reason = mm->untracked_reason;
+	s.bytes_prefaulted = mm->pin.pinned;
 	pthread_mutex_unlock(&mm->map_lock);
 	s.events = atomic_load_explicit(&mm->st_events, memory_order_relaxed);
 	s.bytes_withdrawn = atomic_load_explicit(&mm->st_withdrawn, memory_order_relaxed);
@@ -523,7 +553,13 @@ SVA_EXPORT int sva_mm_stats(const struct sva_mm *cmm, struct sva_mm_stats *stats
 	s.untracked_ranges = atomic_load_explicit(&mm->st_untracked_ranges, memory_order_relaxed);
 	s.untracked_bytes = atomic_load_explicit(&mm->st_untracked_bytes, memory_order_relaxed);
 	s.bytes_visible = atomic_load_explicit(&mm->st_visible, memory_order_relaxed);
-	return sva_info_copy(stats, &s, sizeof(s));
+	s.pin_budget = mm->pin.budget;
+	s.bytes_pinned_peak = atomic_load_explicit(&mm->pin.peak, memory_order_relaxed);
+	s.evictions = atomic_load_explicit(&mm->pin.evictions, memory_order_relaxed);
+	s.bytes_evicted = atomic_load_explicit(&mm->pin.bytes_evicted, memory_order_relaxed);
+	s.refaults = atomic_load_explicit(&mm->pin.refaults, memory_order_relaxed);
+	/* 1.0's struct ended before pin_budget. */
+	return sva_info_copy_min(stats, &s, sizeof(s), offsetof(struct sva_mm_stats, pin_budget));
 }
 
 SVA_EXPORT int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *ranges, size_t *nr)

@@ -18,13 +18,18 @@
 
 int sva_opts_copy(void *dst, size_t dst_size, const void *src)
 {
+	return sva_opts_copy_min(dst, dst_size, dst_size, src);
+}
+
+int sva_opts_copy_min(void *dst, size_t dst_size, size_t min_size, const void *src)
+{
 	size_t size;
 
 	memset(dst, 0, dst_size);
 	if (!src)
 		goto done;
 	memcpy(&size, src, sizeof(size));
-	if (size < dst_size)
+	if (size < min_size)
 		return -EINVAL;
 	if (size > dst_size) {
 		const unsigned char *tail = (const unsigned char *)src + dst_size;
@@ -42,12 +47,17 @@ done:
 
 int sva_info_copy(void *dst, const void *src, size_t src_size)
 {
+	return sva_info_copy_min(dst, src, src_size, src_size);
+}
+
+int sva_info_copy_min(void *dst, const void *src, size_t src_size, size_t min_size)
+{
 	size_t size;
 
 	if (!dst)
 		return -EINVAL;
 	memcpy(&size, dst, sizeof(size));
-	if (size < src_size)
+	if (size < min_size)
 		return -EINVAL;
 	if (size > src_size) {
 		memset((char *)dst + src_size, 0, size - src_size);

@@ -46,6 +46,8 @@ int sva_mm_upgrade_locked(struct sva_mm *mm, uint64_t cs, uint64_t ce, uint32_t 
 	old.start = cs;
 	old.end = ce;
 	old.prot = (old.prot & ~(SVA_PROT_READ | SVA_PROT_WRITE | SVA_PROT_EXEC)) | (cprot & (SVA_PROT_READ | SVA_PROT_WRITE));
+	/* A prefaulted chunk stays pinned (never evicted) however it comes back. */
+	unsigned chunk_how = (cprot & SVA_CHUNK_PINNED) ? how & ~SVA_MAP_FAULT : how;
 
 	pthread_mutex_lock(&mm->map_lock);
 	sva_mm_withdraw_locked(mm, cs, ce, &failed);
@@ -53,7 +55,7 @@ int sva_mm_upgrade_locked(struct sva_mm *mm, uint64_t cs, uint64_t ce, uint32_t 
 	if (failed)
 		return -EIO;
 	for (size_t i = 0; i < n && !ret; i++)
-		ret = sva_mm_map_gaps_locked(mm, &vmas[i], vmas[i].start, vmas[i].end, how, &undo, mapped, NULL);
+		ret = sva_mm_map_gaps_locked(mm, &vmas[i], vmas[i].start, vmas[i].end, chunk_how, &undo, mapped, NULL);
 	if (!ret && win_vma && ws < we)
 		ret = sva_mm_map_gaps_locked(mm, win_vma, ws, we, how, &undo, mapped, NULL);
 	if (!ret)
@@ -62,7 +64,7 @@ int sva_mm_upgrade_locked(struct sva_mm *mm, uint64_t cs, uint64_t ce, uint32_t 
 	if (mapped)
 		*mapped = 0;
 	/* Back as it was.  If even that fails the chunk is lost: say so. */
-	if (sva_mm_map_gaps_locked(mm, &old, cs, ce, 0, &redo, NULL, NULL))
+	if (sva_mm_map_gaps_locked(mm, &old, cs, ce, chunk_how, &redo, NULL, NULL))
 		return -EIO;
 	return ret;
 }

@@ -27,6 +27,7 @@ static void hint(struct sva_mm *mm)
 
 static void bury(struct sva_mm *mm, struct sva_chunk *c)
 {
+	sva_pin_withdrawn_locked(mm, c->prot, c->end - c->start);
 	if (c->prot & SVA_CHUNK_SUSPECT) {
 		mm->suspects--;
 		hint(mm);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Withdrawing chunks from an address space: the one path by which mapped
- * memory leaves an IOAS, for coherence events, sva_mm_invalidate() and undo.
+ * memory leaves an IOAS, for coherence events, sva_mm_invalidate(), undo and
+ * pin-budget eviction (pin_budget.c).
  * Everything here runs under mm->map_lock and frees nothing (withdrawn chunks
  * wait in mm->grave for sva_mm_reap()), so the coherence monitor can call it.
  */

@@ -480,9 +480,24 @@ struct sva_mm_opts {
 				* at 64 KiB (or the cap), doubles while a bond's
 				* faults arrive in order, halves while they do not;
 				* huge-page mappings get whole 2 MiB pages */
+	uint64_t pin_budget;   /* (added in 1.1; an older, smaller size reads
+				* as 0) at most this many bytes pinned in the
+				* IOAS, rounded down to whole 4 KiB pages, at
+				* least one page.  When a fault would go over it,
+				* cold fault-mapped memory is withdrawn (CLOCK:
+				* least recently faulted first, approximately) and
+				* devices fault it back later; a fault window that
+				* does not fit maps less, down to the faulting
+				* page.  Prefaulted memory is never evicted and
+				* counts against it.  0: the default,
+				* RLIMIT_MEMLOCK's soft limit when the process
+				* lacks CAP_IPC_LOCK, else unbounded;
+				* SVA_PIN_UNLIMITED: unbounded (the kernel's
+				* limit still applies: its -ENOMEM also evicts) */
 };
 
 #define SVA_FAULT_AROUND_DEFAULT (1u << 20)
+#define SVA_PIN_UNLIMITED UINT64_MAX
 
 /*
  * Create an address space in the context, tracked unless SVA_MM_UNTRACKED
@@ -493,7 +508,7 @@ struct sva_mm_opts {
  * untracked, which one log line and sva_mm_stats() say, unless
  * SVA_MM_TRACK_STRICT.  Thread-safe.
  * Errors: -EINVAL bad opts (size, unknown flags, SVA_MM_UNTRACKED with
- * SVA_MM_TRACK_STRICT, fault_around), NULL ctx or out; -ECHILD in a forked
+ * SVA_MM_TRACK_STRICT, fault_around, a pin_budget under 4096), NULL ctx or out; -ECHILD in a forked
  * child; -ENOMEM; errors of IOMMU_IOAS_ALLOC; with SVA_MM_TRACK_STRICT, why
  * tracking is impossible: -EPERM (seccomp, sysctl), -ENOSYS (no userfaultfd),
  * -EOPNOTSUPP (the kernel lacks its UNMAP/REMOVE/REMAP events), -EMFILE,
@@ -522,8 +537,13 @@ void sva_mm_free(struct sva_mm *mm);
  * so memory unmapped or discarded before the call is never "already visible".
  * In a tracked address space the range is registered for tracking first; after
  * a munmap() or madvise() withdraws it, pinned-mode devices see it again only
- * after another sva_mm_prefault().  All or nothing.  Thread-safe.
- * Errors: -EINVAL NULL mm, len 0 or the range wraps; -EFAULT part of the range
+ * after another sva_mm_prefault().  Prefaulted memory is never evicted by the
+ * pin budget (sva_mm_opts.pin_budget) and counts against it: fault-mapped
+ * memory is evicted to make room.  All or nothing.  Thread-safe.
+ * Errors: -EINVAL NULL mm, len 0 or the range wraps; -ENOSPC the range does
+ * not fit in the pin budget beside what is prefaulted already (nothing
+ * changed); -EAGAIN it would fit, but chunks mapped for I/O page faults not
+ * answered yet hold the room for now (nothing changed: try again); -EFAULT part of the range
  * is not mapped in the process; -EACCES part of it is PROT_NONE; -ERANGE part
  * of it is outside what the bound devices can reach (see sva_mm_iova_ranges());
  * -ENOMEM out of memory or over RLIMIT_MEMLOCK; -EPERM the pages cannot be
@@ -583,6 +603,14 @@ struct sva_mm_stats {
 	uint64_t untracked_ranges;   /* maps made without tracking (default policy) */
 	uint64_t untracked_bytes;    /* their bytes */
 	uint64_t bytes_visible;	     /* mapped (pinned) in the IOAS now */
+	/* Added in 1.1 (an older, smaller size gets the fields above only): */
+	uint64_t pin_budget;	     /* the budget in bytes (0: unbounded) */
+	uint64_t bytes_pinned_peak;  /* the most bytes_visible has been */
+	uint64_t bytes_prefaulted;   /* of bytes_visible, prefaulted: never evicted */
+	uint64_t evictions;	     /* chunks withdrawn to stay within the budget */
+	uint64_t bytes_evicted;	     /* their bytes */
+	uint64_t refaults;	     /* faults on memory evicted before (counted per
+				      * 64 KiB, among the 1024 last evicted: a floor) */
 };
 
 /*

@@ -230,6 +230,33 @@ static void size_rule(void)
 	       "size rule: sva_mm_opts at its size: accepted");
 	is_int(sva_mm_new(ctx, sized(&g, struct sva_mm_opts, sizeof(struct sva_mm_opts) + 16, 0), &nmm), -EBADF,
 	       "size rule: sva_mm_opts larger, zero beyond: accepted");
+	is_int(sva_mm_new(ctx, sized(&g, struct sva_mm_opts, offsetof(struct sva_mm_opts, pin_budget), 0), &nmm), -EBADF,
+	       "size rule: sva_mm_opts at its 1.0 size, without pin_budget: accepted");
+	is_int(sva_mm_new(ctx, sized(&g, struct sva_mm_opts, offsetof(struct sva_mm_opts, pin_budget) - 1, 0), &nmm),
+	       -EINVAL, "size rule: sva_mm_opts under its 1.0 size: -EINVAL");
+	{
+		struct sva_mm_opts *mo = sized(&g, struct sva_mm_opts, sizeof(struct sva_mm_opts), 0);
+
+		mo->pin_budget = 4095;
+		is_int(sva_mm_new(ctx, mo, &nmm), -EINVAL, "sva_mm_opts: a pin_budget under one page: -EINVAL");
+	}
+	{
+		struct sva_mm_stats ms;
+
+		memset(&ms, 0xff, sizeof(ms));
+		ms.size = offsetof(struct sva_mm_stats, pin_budget);
+		mm->st_visible = 8192;
+		is_int(sva_mm_stats(mm, &ms), 0, "size rule: sva_mm_stats at its 1.0 size: accepted");
+		ok(ms.bytes_visible == 8192 && ms.pin_budget == UINT64_MAX,
+		   "size rule: and the fields added since are not written");
+		ms.size = offsetof(struct sva_mm_stats, pin_budget) - 8;
+		is_int(sva_mm_stats(mm, &ms), -EINVAL, "size rule: sva_mm_stats under its 1.0 size: -EINVAL");
+		ms.size = sizeof(ms);
+		mm->pin.budget = 65536;
+		is_int(sva_mm_stats(mm, &ms), 0, "sva_mm_stats at its size");
+		ok(ms.pin_budget == 65536 && ms.evictions == 0, "sva_mm_stats: the pin budget is reported");
+		mm->st_visible = 0;
+	}
 	ok(mdev == (struct sva_dev *)0x1 && nmm == (struct sva_mm *)0x1, "size rule: no failure wrote *out");
 	ctx->fork_gen = sva_fork_gen() + 1; /* a "forked child" again */
 

@@ -22,6 +22,7 @@ if [ -e /dev/iommu ]; then
     skip "this host has /dev/iommu: the skip path is not reachable"
     skip "(same)"
     skip "(same)"
+    skip "(same)"
 else
     out=$("$bench" fault 2>/dev/null); rc=$?
     [ $rc -eq 0 ] && echo "$out" | grep -q "skipped: no usable /dev/iommu"
@@ -29,6 +30,9 @@ else
     out=$("$bench" coherence 2>/dev/null); rc=$?
     [ $rc -eq 0 ] && echo "$out" | grep -q "coherence benchmark skipped: no usable /dev/iommu"
     ok $? "without /dev/iommu the coherence benchmark is skipped with the reason (exit 0)"
+    out=$("$bench" budget 2>/dev/null); rc=$?
+    [ $rc -eq 0 ] && echo "$out" | grep -q "budget benchmark skipped: no usable /dev/iommu"
+    ok $? "without /dev/iommu the budget benchmark is skipped with the reason (exit 0)"
     out=$("$bench" --json fault 2>/dev/null)
     if command -v python3 >/dev/null 2>&1; then
         echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pasid"] is None and d["coherence"] is None and "skipped" in d["fault"]'

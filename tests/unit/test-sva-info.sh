@@ -454,6 +454,10 @@ check "--doctor: unlimited RLIMIT_MEMLOCK passes" line PASS memlock "RLIMIT_MEML
 printf 'Max locked memory         134217728            134217728            bytes\n' >"$DP/self/limits"
 doctor
 check "--doctor: 128 MiB RLIMIT_MEMLOCK passes" line PASS memlock "RLIMIT_MEMLOCK is 128 MiB"
+printf 'Max locked memory         131072               131072               bytes\n' >"$DP/self/limits"
+doctor
+check "--doctor: 128 KiB RLIMIT_MEMLOCK warns: under what the pin budget needs for a burst of faults" \
+	line WARN memlock "RLIMIT_MEMLOCK is 128 KiB and this process lacks CAP_IPC_LOCK: the default pin budget is below 256 KiB.*INVALID.*Fix: raise it"
 
 # Kernel configs: a plain file given with --kernel-config, one that is missing.
 printf '# CONFIG_IOMMUFD is not set\nCONFIG_VFIO=y\n' >"$tmp/kconfig"

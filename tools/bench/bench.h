@@ -24,6 +24,7 @@
 int bench_pasid(int argc, char **argv);
 int bench_fault(int argc, char **argv);
 int bench_coherence(int argc, char **argv);
+int bench_budget(int argc, char **argv);
 
 /* Stop: something the benchmark needs is missing or broke (TAP's word for it,
  * which make bench-vm's log shows as it is). */

@@ -10,6 +10,8 @@
  *           selftest mock (CONFIG_IOMMUFD_TEST): the test VM, `make bench-vm`
  *   coherence  munmap/madvise of tracked memory against untracked memory, and
  *           first touch of registered memory; needs /dev/iommu and userfaultfd
+ *   budget  a device walking 1x, 2x and 4x an address space's pin budget
+ *           against one without a budget; needs the selftest mock
  */
 #include <errno.h>
 #include <getopt.h>
@@ -40,11 +42,12 @@ static const char *iommu_unavailable(int mock)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sva-bench [--json] [--rounds N] [pasid|fault|coherence|all]\n"
-		   "  --rounds N  rounds per figure for pasid and fault (each round a ratio; default 7 and 15)\n"
+	fprintf(f, "usage: sva-bench [--json] [--rounds N] [pasid|fault|coherence|budget|all]\n"
+		   "  --rounds N  rounds per figure for pasid, fault and budget (each round a ratio; default 7, 15, 9)\n"
 		   "  pasid      PASID allocation and lookup vs a mutex+bitmap allocator (no IOMMU needed)\n"
 		   "  fault      the fault engine vs a minimal fault handler (needs CONFIG_IOMMUFD_TEST)\n"
 		   "  coherence  munmap/madvise/first touch of tracked vs untracked memory (needs /dev/iommu)\n"
+		   "  budget     a device walking 1x-4x the pin budget vs no budget (needs CONFIG_IOMMUFD_TEST)\n"
 		   "  all        every one (the default)\n");
 }
 
@@ -57,6 +60,7 @@ static const struct bench {
 	{ "pasid", bench_pasid, 0, 1 },
 	{ "fault", bench_fault, 2, 1 },
 	{ "coherence", bench_coherence, 1, 0 },
+	{ "budget", bench_budget, 2, 1 },
 };
 
 int main(int argc, char **argv)

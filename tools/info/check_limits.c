@@ -8,8 +8,12 @@
 
 #include "doctor.h"
 
-/* The RLIMIT_MEMLOCK below which mirrored (pinned) memory is likely to run out. */
+/* The RLIMIT_MEMLOCK below which prefaulted (pinned-mode) memory is likely to
+ * run out, and fault-capable devices re-fault often under the pin budget. */
 #define DOC_MEMLOCK_MIN (64ull << 20)
+/* What the pin budget needs for a full batch of page requests: one page for
+ * each of the 64 the fault engine answers per batch (libsva(7), Pin budget). */
+#define DOC_BUDGET_FLOOR (256ull << 10)
 
 /* "8 MiB", "1.5 GiB", "512 KiB", "100 bytes" */
 static void fmt_size(char *buf, size_t len, unsigned long long v)
@@ -68,12 +72,13 @@ void check_memlock(struct doctor *dr)
 	unsigned long long lim = 0;
 	bool unlimited = false, ipc_lock = has_cap(dr, DOC_CAP_IPC_LOCK);
 	const char *src = NULL;
-	char size[32], need[32];
+	char size[32], need[32], floor[32];
 	struct doc_check *c;
 	int err = memlock_limit(dr, &lim, &unlimited, &src);
 
 	fmt_size(size, sizeof(size), lim);
 	fmt_size(need, sizeof(need), DOC_MEMLOCK_MIN);
+	fmt_size(floor, sizeof(floor), DOC_BUDGET_FLOOR);
 	if (err) {
 		c = doc_add(dr, NULL, "memlock", DOC_WARN, "cannot read RLIMIT_MEMLOCK: %s", strerror(-err));
 	} else if (ipc_lock) {
@@ -86,19 +91,29 @@ void check_memlock(struct doctor *dr)
 	} else if (lim >= DOC_MEMLOCK_MIN) {
 		c = doc_add(dr, NULL, "memlock", DOC_PASS,
 			    "RLIMIT_MEMLOCK is %s: SVA can pin up to that much (iommufd charges pinned pages "
-			    "per user, with the user's other locked memory)",
+			    "per user, with the user's other locked memory); it is each address space's default "
+			    "pin budget, past which fault-mapped memory is evicted",
 			    size);
+	} else if (lim >= DOC_BUDGET_FLOOR) {
+		c = doc_add(dr, NULL, "memlock", DOC_WARN,
+			    "RLIMIT_MEMLOCK is %s and this process lacks CAP_IPC_LOCK: it is each address space's "
+			    "default pin budget, so fault-capable devices keep working past it (cold memory is "
+			    "evicted and faulted again, at a cost when their working set is larger) but prefaults "
+			    "past %s fail (%s or more is comfortable)",
+			    size, size, need);
 	} else {
 		c = doc_add(dr, NULL, "memlock", DOC_WARN,
-			    "RLIMIT_MEMLOCK is %s and this process lacks CAP_IPC_LOCK: mirrored pages are pinned "
-			    "and charged to it, so binds and prefaults past %s fail with ENOMEM (%s or more is "
+			    "RLIMIT_MEMLOCK is %s and this process lacks CAP_IPC_LOCK: the default pin budget is "
+			    "below %s, one page per page request a device may have outstanding, so bursts of I/O "
+			    "page faults may be answered INVALID, and prefaults past %s fail (%s or more is "
 			    "comfortable)",
-			    size, size, need);
+			    size, floor, size, need);
+	}
+	if (c && c->status == DOC_WARN && !err)
 		doc_fix(dr, c,
 			"raise it where the driver runs: 'ulimit -l unlimited' (or a size in KiB) in its shell, a "
 			"memlock line in /etc/security/limits.conf, LimitMEMLOCK= for a systemd service, "
 			"--ulimit memlock=-1 for a container; or give the driver CAP_IPC_LOCK");
-	}
 	if (!c)
 		return;
 	if (!err) {
@@ -107,6 +122,7 @@ void check_memlock(struct doctor *dr)
 	}
 	doc_bool(c, "cap_ipc_lock", ipc_lock);
 	doc_int(c, "recommended_bytes", (long long)DOC_MEMLOCK_MIN);
+	doc_int(c, "pin_budget_floor_bytes", (long long)DOC_BUDGET_FLOOR);
 }
 
 /* The bracketed word of "always [madvise] never". */

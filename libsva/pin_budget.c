@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pin budget (pin_budget.h).  iommufd pins every page an IOAS maps and
+ * charges it to the user's RLIMIT_MEMLOCK (unless CAP_IPC_LOCK), so mirroring
+ * a device's faults pins ever more until unbind; ODP-style devices evict
+ * instead, and so does this.
+ *
+ * Victims are chosen by CLOCK: a hand sweeps the chunk table in address order;
+ * a chunk mapped (or found mapped by a fault) since the hand last passed has
+ * its reference bit cleared and is spared once, any other is withdrawn through
+ * withdraw.c, the one path by which memory leaves an IOAS.  A device's
+ * accesses to a mapped chunk cause no fault, so nothing finer than "faulted
+ * recently" is known: CLOCK approximates least-recently-faulted without a list
+ * to keep in order on the fault path.  Never victims: prefaulted chunks
+ * (pinned-mode devices cannot fault them back), chunks mapped or used for the
+ * fault batch in flight (evicting them before the batch is answered would send
+ * the device back to fault on what it was just told is there), and chunks
+ * overlapping the window being made room for.
+ */
+#include <errno.h>
+#include <linux/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "withdraw.h"
+
+#define PAGE 4096ull
+#define GRANULE_SHIFT 16 /* re-faults are counted per 64 KiB */
+
+uint64_t sva_pin_default_budget(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2] = { { 0 } };
+	struct rlimit rl;
+
+	/* CAP_IPC_LOCK (effective) exempts iommufd's pins from the limit. */
+	if (syscall(SYS_capget, &h, d) == 0 && (d[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32))))
+		return 0;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	/* A limit under one page would make every fault fail: one page, and the
+	 * kernel's -ENOMEM says the rest. */
+	return rl.rlim_cur < PAGE ? PAGE : (uint64_t)rl.rlim_cur & ~(PAGE - 1);
+}
+
+uint32_t sva_pin_chunk_flags(unsigned how)
+{
+	return (how & SVA_MAP_FAULT) ? SVA_CHUNK_REF : SVA_CHUNK_PINNED;
+}
+
+/* The batch in flight, or 0 between batches (the count is odd during one). */
+static uint32_t batch_in_flight(struct sva_mm *mm)
+{
+	unsigned b = atomic_load_explicit(&mm->ctx->fe.pin_batch, memory_order_relaxed);
+
+	return (b & 1) ? b : 0;
+}
+
+void sva_pin_batch(struct sva_fault_engine *fe, bool start)
+{
+	(void)start; /* start and end both bump the count: odd while a batch is in flight */
+	atomic_fetch_add_explicit(&fe->pin_batch, 1, memory_order_relaxed);
+}
+
+static void refault_note(struct sva_pin_budget *pb, uint64_t start, uint64_t end)
+{
+	uint64_t g = start >> GRANULE_SHIFT, ge = (end - 1) >> GRANULE_SHIFT;
+
+	for (unsigned n = 0; g <= ge && n < SVA_PIN_REFAULT_SLOTS; g++, n++)
+		pb->refault_slot[g % SVA_PIN_REFAULT_SLOTS] = g + 1;
+}
+
+static void refault_check(struct sva_pin_budget *pb, uint64_t addr)
+{
+	uint64_t g = addr >> GRANULE_SHIFT;
+	uint64_t *slot = &pb->refault_slot[g % SVA_PIN_REFAULT_SLOTS];
+
+	if (*slot == g + 1) {
+		*slot = 0;
+		atomic_fetch_add_explicit(&pb->refaults, 1, memory_order_relaxed);
+	}
+}
+
+void sva_pin_mapped_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t flags)
+{
+	struct sva_pin_budget *pb = &mm->pin;
+	uint64_t visible = atomic_load_explicit(&mm->st_visible, memory_order_relaxed);
+
+	if (flags & SVA_CHUNK_PINNED) {
+		pb->pinned += end - start;
+	} else {
+		struct sva_chunk *c = sva_chunks_after(&mm->chunks, start);
+
+		if (c && c->start == start)
+			c->stamp = batch_in_flight(mm);
+	}
+	if (visible > atomic_load_explicit(&pb->peak, memory_order_relaxed))
+		atomic_store_explicit(&pb->peak, visible, memory_order_relaxed);
+}
+
+void sva_pin_withdrawn_locked(struct sva_mm *mm, uint32_t flags, uint64_t bytes)
+{
+	if (flags & SVA_CHUNK_PINNED)
+		mm->pin.pinned -= bytes;
+}
+
+void sva_pin_touch_locked(struct sva_mm *mm, void *chunk)
+{
+	struct sva_chunk *c = chunk;
+
+	c->prot |= SVA_CHUNK_REF;
+	if (!(c->prot & SVA_CHUNK_PINNED))
+		c->stamp = batch_in_flight(mm);
+}
+
+static bool evictable(const struct sva_chunk *c, uint64_t ws, uint64_t we, uint32_t batch)
+{
+	if (c->prot & SVA_CHUNK_PINNED)
+		return false;
+	if (batch && c->stamp == batch)
+		return false;
+	return !(c->start < we && ws < c->end);
+}
+
+/*
+ * Evict until `want` bytes are freed (map_lock held), sparing [ws, we); the
+ * bytes freed.  Two sweeps at most: the first may only clear reference bits.
+ */
+static uint64_t evict_locked(struct sva_mm *mm, uint64_t want, uint64_t ws, uint64_t we)
+{
+	struct sva_pin_budget *pb = &mm->pin;
+	uint32_t batch = batch_in_flight(mm);
+	uint64_t freed = 0;
+	size_t steps = 2 * mm->chunks.count + 2;
+
+	while (freed < want && steps-- && mm->chunks.count) {
+		struct sva_chunk *c = sva_chunks_after(&mm->chunks, pb->hand);
+		uint64_t cs, ce, bytes;
+
+		if (!c) {
+			pb->hand = 0; /* wrap */
+			continue;
+		}
+		cs = c->start;
+		ce = c->end;
+		pb->hand = ce;
+		if (!evictable(c, ws, we, batch))
+			continue;
+		if (c->prot & SVA_CHUNK_REF) {
+			c->prot &= ~SVA_CHUNK_REF; /* second chance */
+			continue;
+		}
+		bytes = sva_mm_withdraw_locked(mm, cs, ce, NULL);
+		if (!bytes)
+			continue; /* the kernel refused: it stays (withdraw.c counts nothing) */
+		freed += bytes;
+		refault_note(pb, cs, ce);
+		atomic_fetch_add_explicit(&pb->evictions, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&pb->bytes_evicted, bytes, memory_order_relaxed);
+	}
+	return freed;
+}
+
+/* Bytes of [start, end) no chunk covers (map_lock held). */
+static uint64_t gap_bytes_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
+{
+	uint64_t covered = 0;
+
+	for (struct sva_chunk *c = sva_chunks_after(&mm->chunks, start); c && c->start < end; c = sva_chunks_next(c))
+		covered += (c->end < end ? c->end : end) - (c->start > start ? c->start : start);
+	return end - start - covered;
+}
+
+/* Room for `need` more bytes under the budget, evicting if needed (map_lock held). */
+static bool make_room_locked(struct sva_mm *mm, uint64_t need, uint64_t ws, uint64_t we)
+{
+	uint64_t budget = mm->pin.budget, visible;
+
+	if (!budget)
+		return true;
+	if (need > budget)
+		return false;
+	visible = atomic_load_explicit(&mm->st_visible, memory_order_relaxed);
+	if (visible + need <= budget)
+		return true;
+	evict_locked(mm, visible + need - budget, ws, we);
+	return atomic_load_explicit(&mm->st_visible, memory_order_relaxed) + need <= budget;
+}
+
+/* The largest power-of-two window around addr strictly inside [*ws, *we). */
+static void shrink(uint64_t addr, uint64_t *ws, uint64_t *we)
+{
+	uint64_t len = *we - *ws, size = PAGE, ns, ne;
+
+	while (size * 2 < len)
+		size *= 2;
+	ns = addr & ~(size - 1);
+	ne = ns + size;
+	*ws = ns > *ws ? ns : *ws;
+	*we = ne < *we ? ne : *we;
+}
+
+int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t addr, uint64_t *ws,
+			     uint64_t *we, uint64_t *mapped)
+{
+	unsigned kernel_retries = 0;
+	int ret;
+
+	pthread_mutex_lock(&mm->map_lock);
+	refault_check(&mm->pin, addr);
+	pthread_mutex_unlock(&mm->map_lock);
+	/*
+	 * One window takes at most a quarter of the budget: a window as large as
+	 * the budget would evict everything else at every fault, and the faults
+	 * of one batch (not evictable until it is answered) would starve the
+	 * last ones of room.
+	 */
+	if (mm->pin.budget) {
+		uint64_t cap = PAGE;
+
+		while (cap * 2 <= mm->pin.budget / 4)
+			cap *= 2;
+		while (*we - *ws > cap)
+			shrink(addr, ws, we);
+	}
+	for (;;) {
+		struct sva_map_undo undo = { .n = 0 };
+		uint64_t got = 0;
+		bool room;
+
+		pthread_mutex_lock(&mm->map_lock);
+		room = make_room_locked(mm, gap_bytes_locked(mm, *ws, *we), *ws, *we);
+		pthread_mutex_unlock(&mm->map_lock);
+		if (room) {
+			ret = sva_mm_map_gaps_locked(mm, v, *ws, *we, SVA_MAP_FAULT, &undo, &got, NULL);
+			if (!ret) {
+				*mapped += got;
+				return 0;
+			}
+			sva_mm_undo_locked(mm, &undo);
+			if (ret != -ENOMEM)
+				return ret;
+			/*
+			 * The kernel's limit (shared with the user's other pins, other
+			 * address spaces included): evict as much as the window and try
+			 * again, a few times, before a smaller window.
+			 */
+			pthread_mutex_lock(&mm->map_lock);
+			uint64_t freed = evict_locked(mm, *we - *ws, *ws, *we);
+			pthread_mutex_unlock(&mm->map_lock);
+			if (freed && kernel_retries++ < 4)
+				continue;
+		}
+		if (*we - *ws <= PAGE)
+			return -ENOMEM;
+		shrink(addr, ws, we);
+		kernel_retries = 0;
+	}
+}
+
+int sva_pin_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
+{
+	struct sva_pin_budget *pb = &mm->pin;
+	uint64_t gaps, promote = 0;
+	int ret = 0;
+
+	if (!pb->budget)
+		return 0;
+	pthread_mutex_lock(&mm->map_lock);
+	gaps = gap_bytes_locked(mm, start, end);
+	for (struct sva_chunk *c = sva_chunks_after(&mm->chunks, start); c && c->start < end; c = sva_chunks_next(c))
+		if (!(c->prot & SVA_CHUNK_PINNED))
+			promote += c->end - c->start;
+	if (pb->pinned + promote + gaps > pb->budget)
+		ret = -ENOSPC;
+	else if (!make_room_locked(mm, gaps, start, end))
+		ret = -EAGAIN;
+	pthread_mutex_unlock(&mm->map_lock);
+	return ret;
+}
+
+uint64_t sva_pin_evict_for_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
+{
+	uint64_t freed;
+
+	pthread_mutex_lock(&mm->map_lock);
+	freed = evict_locked(mm, gap_bytes_locked(mm, start, end), start, end);
+	pthread_mutex_unlock(&mm->map_lock);
+	return freed;
+}
+
+void sva_pin_prefault_done_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
+{
+	pthread_mutex_lock(&mm->map_lock);
+	for (struct sva_chunk *c = sva_chunks_after(&mm->chunks, start); c && c->start < end; c = sva_chunks_next(c))
+		if (!(c->prot & SVA_CHUNK_PINNED)) {
+			c->prot = (c->prot | SVA_CHUNK_PINNED) & ~SVA_CHUNK_REF;
+			mm->pin.pinned += c->end - c->start;
+		}
+	pthread_mutex_unlock(&mm->map_lock);
+}

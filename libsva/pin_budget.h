@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pin budget of an address space (pin_budget.c): how many bytes its IOAS
+ * may pin, and the eviction of cold fault-mapped chunks that keeps it there.
+ * Prefaulted chunks are never evicted (pinned-mode devices cannot fault them
+ * back); chunks mapped for a batch of faults not answered yet are not either.
+ */
+#ifndef LIBSVA_PIN_BUDGET_H
+#define LIBSVA_PIN_BUDGET_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sva_mm;
+struct sva_vma;
+struct sva_map_undo;
+struct sva_fault_engine;
+
+/* Chunk flags (chunk->prot, beside SVA_CHUNK_SUSPECT 0x100). */
+#define SVA_CHUNK_PINNED 0x200u /* mapped by sva_mm_prefault(): never evicted */
+#define SVA_CHUNK_REF 0x400u	/* mapped or used by a fault since the CLOCK hand passed */
+
+/* Recently evicted 64 KiB granules, to count re-faults (direct-mapped). */
+#define SVA_PIN_REFAULT_SLOTS 1024u
+
+struct sva_pin_budget {
+	uint64_t budget; /* bytes; 0: unbounded (read without locks: set once at creation) */
+	/* Under mm->map_lock: */
+	uint64_t pinned; /* bytes of SVA_CHUNK_PINNED chunks */
+	uint64_t hand;	 /* the CLOCK hand: an address; the next victim is at or after it */
+	uint64_t refault_slot[SVA_PIN_REFAULT_SLOTS]; /* granule + 1; 0: empty */
+	/* Statistics, read lock-free by sva_mm_stats(). */
+	_Atomic uint64_t peak, evictions, bytes_evicted, refaults;
+};
+
+/* The default budget: RLIMIT_MEMLOCK's soft limit when the process lacks
+ * CAP_IPC_LOCK and the limit is finite, else 0 (unbounded). */
+uint64_t sva_pin_default_budget(void);
+
+/* The chunk flags for a map of kind `how` (SVA_MAP_FAULT or not). */
+uint32_t sva_pin_chunk_flags(unsigned how);
+
+/* A chunk [start, end) with `flags` was just inserted (map_lock held): stamp
+ * it for the batch in flight, count it. */
+void sva_pin_mapped_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t flags);
+
+/* A chunk with `flags` of `bytes` is leaving the table (withdraw.c, map_lock held). */
+void sva_pin_withdrawn_locked(struct sva_mm *mm, uint32_t flags, uint64_t bytes);
+
+/* A fault found chunk c already mapped (map_lock held): keep it for the batch in flight. */
+void sva_pin_touch_locked(struct sva_mm *mm, void *chunk);
+
+/*
+ * Map the gaps of the fault window [*ws, *we) around page addr in VMA v
+ * (mm->lock held), within the budget: cold chunks are evicted to make room,
+ * and a window that still does not fit, or that the kernel refuses with
+ * -ENOMEM (its memlock limit, shared with the rest of the user's pins), is
+ * halved down to the faulting page.  On success [*ws, *we) is what was asked
+ * of the IOAS and *mapped grows by the bytes mapped.  0 or the raw -errno
+ * (undo taken back): -ENOMEM when not even the page fits.
+ */
+int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t addr, uint64_t *ws,
+			     uint64_t *we, uint64_t *mapped);
+
+/*
+ * Before sva_mm_prefault() maps [start, end) (mm->lock held): fail if the
+ * budget cannot hold it beside what is pinned already (-ENOSPC), or if faults
+ * in flight hold the rest of it for now (-EAGAIN), changing nothing; else make
+ * room by evicting cold chunks and mark the chunks already visible in the
+ * range pinned.
+ */
+int sva_pin_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
+
+/* The kernel refused to map [start, end) for sva_mm_prefault() with ENOMEM
+ * (mm->lock held): evict as much fault-mapped memory outside it as its gaps
+ * need.  The bytes freed. */
+uint64_t sva_pin_evict_for_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
+
+/* After sva_mm_prefault() mapped [start, end): every chunk there is pinned now. */
+void sva_pin_prefault_done_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
+
+/* The fault engine starts (true) or has answered (false) a batch. */
+void sva_pin_batch(struct sva_fault_engine *fe, bool start);
+
+#endif

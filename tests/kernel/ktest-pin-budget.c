@@ -1,0 +1,499 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pin budget on the mock, as a container sees it: CAP_IPC_LOCK dropped and
+ * a small RLIMIT_MEMLOCK.  A device streams over 4x and 8x the limit, with
+ * small pages and with THP: every fault resolves, what is pinned never exceeds
+ * the budget (the default, derived from the limit), and the device reads the
+ * right data (through the kernel's access path).  Prefaulted memory is never
+ * evicted and a prefault that does not fit fails with -ENOSPC, changing
+ * nothing.  Eviction races invalidation, madvise (coherence events) and
+ * unbind/rebind of a second bond; the tsan tier runs this too.
+ */
+#include <linux/capability.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include "ktest.h"
+
+#define BUF_VA 0x40000000ull /* 2 MiB aligned, inside the mock aperture [16 MiB, 2 GiB) */
+#define PIN_VA 0x60000000ull
+#define PG 4096ull
+#define KB 1024ull
+#define MB (1024ull * 1024)
+
+static void drop_ipc_lock(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		ktest_bail("capget: %s", strerror(errno));
+	d[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+	d[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
+	d[CAP_IPC_LOCK / 32].inheritable &= ~(1u << (CAP_IPC_LOCK % 32));
+	if (syscall(SYS_capset, &h, d))
+		ktest_bail("capset: %s", strerror(errno));
+}
+
+static void set_memlock(uint64_t bytes)
+{
+	struct rlimit rl = { .rlim_cur = bytes, .rlim_max = bytes };
+
+	/* Raising it again later needs CAP_SYS_RESOURCE, which the VM's root keeps. */
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		ktest_bail("setrlimit(RLIMIT_MEMLOCK, %llu): %s", (unsigned long long)bytes, strerror(errno));
+}
+
+static struct sva_mm_stats mm_stats(struct sva_mm *mm)
+{
+	struct sva_mm_stats s = { .size = sizeof(s) };
+
+	sva_mm_stats(mm, &s);
+	return s;
+}
+
+static struct sva_bond_stats bond_stats(struct sva_bond *b)
+{
+	struct sva_bond_stats s = { .size = sizeof(s) };
+
+	sva_bond_stats(b, &s);
+	return s;
+}
+
+static unsigned char pattern(uint64_t va, unsigned salt)
+{
+	return (unsigned char)((va >> 12) * 7 + (va & 0xfff) * 3 + salt);
+}
+
+static unsigned char *map_buf(uint64_t va, uint64_t len, bool thp, unsigned salt)
+{
+	unsigned char *p = ktest_map_at(va, len, PROT_READ | PROT_WRITE);
+
+	madvise(p, len, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	for (uint64_t i = 0; i < len; i += 64)
+		p[i] = pattern(va + i, salt);
+	return p;
+}
+
+/* The device reads the page at va through the kernel's view: the data the CPU wrote? */
+static bool device_sees(struct sva_ctx *ctx, struct sva_mm *mm, uint64_t va, const unsigned char *cpu)
+{
+	unsigned char back[PG];
+
+	return ktest_access_rw(ctx, mm->ioas_id, va, back, PG, 0) == 0 && memcmp(back, cpu, PG) == 0;
+}
+
+/* A device streaming over factor x the limit, one fault per step. */
+static void stream(uint64_t limit, unsigned factor, bool thp)
+{
+	const char *kind = thp ? "THP" : "small pages";
+	uint64_t len = factor * limit, step = limit / 4 < 64 * KB ? limit / 4 : 64 * KB;
+	struct sva_ctx *ctx = ktest_ctx();
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_bond *bond = NULL;
+	struct sva_dev *dev = NULL;
+	struct sva_mm *mm = NULL;
+	unsigned long failed = 0, wrong = 0, over = 0, faults = 0;
+	unsigned char *buf;
+	struct sva_mm_stats s;
+
+	/* A huge page needs 2 MiB: with a small limit, THP streams more than factor x. */
+	if (thp && len < 2 * MB)
+		len = 2 * MB;
+	set_memlock(limit);
+	if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, &bo, &bond))
+		ktest_bail("mock, address space or bind failed");
+	s = mm_stats(mm);
+	is_int((long)s.pin_budget, (long)limit, "%s, %llu KiB limit: the default budget is RLIMIT_MEMLOCK", kind,
+	       (unsigned long long)(limit / KB));
+	buf = map_buf(BUF_VA, len, thp, factor);
+	if (thp)
+		ok(sva_vma_has_thp(BUF_VA), "THP, %llu KiB limit, %ux: the buffer has transparent huge pages",
+		   (unsigned long long)(limit / KB), factor);
+	for (uint64_t off = 0; off < len; off += step) {
+		uint64_t va = BUF_VA + off + (off / step % 4) * PG % step; /* not always the first page of a step */
+		struct sva_bond_stats before = bond_stats(bond), after;
+
+		if (va >= BUF_VA + len)
+			va = BUF_VA + off;
+		if (ktest_inject_and_wait(dev, bond, va, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 5000)) {
+			failed++;
+			continue;
+		}
+		faults++;
+		after = bond_stats(bond);
+		if (after.invalid != before.invalid)
+			failed++;
+		else if (!device_sees(ctx, mm, va & ~(PG - 1), buf + (va & ~(PG - 1)) - BUF_VA))
+			wrong++;
+		if (mm_stats(mm).bytes_visible > limit)
+			over++;
+	}
+	s = mm_stats(mm);
+	is_int((long)failed, 0, "%s, %llu KiB limit, %ux: every one of %lu faults resolves", kind,
+	       (unsigned long long)(limit / KB), factor, faults);
+	is_int((long)wrong, 0, "%s, %ux: the device reads the right data at every fault", kind, factor);
+	ok(!over && s.bytes_pinned_peak <= limit, "%s, %ux: pinned never over the budget (peak %llu of %llu)", kind,
+	   factor, (unsigned long long)s.bytes_pinned_peak, (unsigned long long)limit);
+	/* Every fault mapped a page of its own (windows smaller than a step
+	 * leave the rest unmapped): all of it but what is visible was evicted. */
+	ok(s.evictions > 0 && s.bytes_evicted + s.bytes_visible >= faults * PG,
+	   "%s, %ux: cold chunks evicted (%llu, %llu KiB)", kind, factor, (unsigned long long)s.evictions,
+	   (unsigned long long)(s.bytes_evicted / KB));
+	/* Back to the start: evicted long ago, so it faults again, and is right. */
+	{
+		struct sva_bond_stats before = bond_stats(bond);
+
+		ok(ktest_inject_and_wait(dev, bond, BUF_VA, SVA_ACCESS_READ, 5000) == 0 &&
+			   bond_stats(bond).invalid == before.invalid && device_sees(ctx, mm, BUF_VA, buf),
+		   "%s, %ux: an evicted page faults back in with its data", kind, factor);
+		ok(mm_stats(mm).refaults > s.refaults, "%s, %ux: and counts as a re-fault", kind, factor);
+	}
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_put(ctx);
+	munmap(buf, len);
+}
+
+/*
+ * No budget (SVA_PIN_UNLIMITED) under a 1 MiB limit: the kernel refuses maps
+ * with ENOMEM, and that evicts and retries (with smaller windows) before a
+ * fault is answered INVALID.
+ */
+static void kernel_limit(bool thp)
+{
+	const uint64_t limit = 1 * MB, len = 4 * MB;
+	const char *kind = thp ? "THP" : "small pages";
+	struct sva_ctx *ctx = ktest_ctx();
+	struct sva_mm_opts mo = { .size = sizeof(mo), .pin_budget = SVA_PIN_UNLIMITED };
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_bond *bond = NULL;
+	struct sva_dev *dev = NULL;
+	struct sva_mm *mm = NULL;
+	unsigned long failed = 0, wrong = 0;
+	unsigned char *buf;
+	struct sva_mm_stats s;
+
+	set_memlock(limit);
+	if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, &bo, &bond))
+		ktest_bail("mock, address space or bind failed");
+	buf = map_buf(BUF_VA, len, thp, 9);
+	for (uint64_t off = 0; off < len; off += 64 * KB) {
+		struct sva_bond_stats before = bond_stats(bond);
+
+		if (ktest_inject_and_wait(dev, bond, BUF_VA + off, SVA_ACCESS_READ, 5000) ||
+		    bond_stats(bond).invalid != before.invalid)
+			failed++;
+		else if (!device_sees(ctx, mm, BUF_VA + off, buf + off))
+			wrong++;
+	}
+	s = mm_stats(mm);
+	is_int((long)failed, 0, "kernel limit, %s: no budget, a 1 MiB limit, 4x streamed: every fault resolves", kind);
+	is_int((long)wrong, 0, "kernel limit, %s: with the right data", kind);
+	ok(s.pin_budget == 0 && s.evictions > 0 && s.bytes_pinned_peak <= limit,
+	   "kernel limit, %s: the kernel's ENOMEM evicted (%llu) and nothing went over it (peak %llu)", kind,
+	   (unsigned long long)s.evictions, (unsigned long long)s.bytes_pinned_peak);
+	/* Fault-mapped memory holds part of the limit: a prefault of all of it evicts. */
+	ok(s.bytes_visible > 0, "kernel limit, %s: fault-mapped memory is pinned (%llu)", kind,
+	   (unsigned long long)s.bytes_visible);
+	is_int(sva_mm_prefault(mm, buf + 2 * MB, limit), 0,
+	       "kernel limit, %s: a prefault the kernel refuses at first evicts and succeeds", kind);
+	ok(mm_stats(mm).bytes_prefaulted == limit && device_sees(ctx, mm, BUF_VA + 2 * MB, buf + 2 * MB),
+	   "kernel limit, %s: and its memory is visible", kind);
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_put(ctx);
+	munmap(buf, len);
+}
+
+/* Prefaulted memory is never evicted; a prefault that does not fit changes nothing. */
+static void pinned_mode(void)
+{
+	const uint64_t limit = 1 * MB, plen = 512 * KB, len = 4 * MB;
+	struct sva_ctx *ctx = ktest_ctx();
+	struct sva_bind_opts fo = { .size = sizeof(fo) }, po = { .size = sizeof(po), .flags = SVA_BIND_PINNED };
+	struct sva_bond *fbond = NULL, *pbond = NULL;
+	struct sva_dev *fdev = NULL, *pdev = NULL;
+	struct sva_mm *mm = NULL;
+	struct sva_mm_stats s, s2;
+	unsigned char *pin, *buf;
+	unsigned long lost = 0, failed = 0;
+
+	set_memlock(limit);
+	if (sva_dev_open_mock(ctx, NULL, &fdev) || sva_dev_open_mock(ctx, NULL, &pdev) || sva_mm_new(ctx, NULL, &mm) ||
+	    sva_bind(fdev, mm, &fo, &fbond) || sva_bind(pdev, mm, &po, &pbond))
+		ktest_bail("mocks, address space or binds failed");
+	pin = map_buf(PIN_VA, 2 * MB, false, 1);
+	buf = map_buf(BUF_VA, len, false, 2);
+	is_int(sva_mm_prefault(mm, pin, plen), 0, "pinned: prefault half the budget");
+	/* Some fault-mapped memory first, so the failing prefault has something to evict. */
+	for (uint64_t off = 0; off < 256 * KB; off += 64 * KB)
+		ktest_inject_and_wait(fdev, fbond, BUF_VA + off, SVA_ACCESS_READ, 5000);
+	s = mm_stats(mm);
+	is_int(sva_mm_prefault(mm, pin + plen, 768 * KB), -ENOSPC, "pinned: a prefault over the budget: -ENOSPC");
+	s2 = mm_stats(mm);
+	ok(s2.bytes_visible == s.bytes_visible && s2.evictions == s.evictions &&
+		   s2.bytes_prefaulted == plen && ktest_access_rw(ctx, mm->ioas_id, PIN_VA + plen, buf, 1, 0) != 0,
+	   "pinned: and nothing changed (visible %llu, evictions %llu, prefaulted %llu)",
+	   (unsigned long long)s2.bytes_visible, (unsigned long long)s2.evictions,
+	   (unsigned long long)s2.bytes_prefaulted);
+	/* Restore buf's first page: the failed access above may have written nothing, but be sure. */
+	buf[0] = pattern(BUF_VA, 2);
+	for (uint64_t off = 0; off < len; off += 64 * KB) {
+		struct sva_bond_stats before = bond_stats(fbond);
+
+		if (ktest_inject_and_wait(fdev, fbond, BUF_VA + off, SVA_ACCESS_READ, 5000) ||
+		    bond_stats(fbond).invalid != before.invalid)
+			failed++;
+	}
+	for (uint64_t off = 0; off < plen; off += PG)
+		if (!device_sees(ctx, mm, PIN_VA + off, pin + off))
+			lost++;
+	s = mm_stats(mm);
+	is_int((long)failed, 0, "pinned: a fault-capable device streams 4x the limit beside it");
+	ok(s.evictions > 0, "pinned: with evictions (%llu)", (unsigned long long)s.evictions);
+	is_int((long)lost, 0, "pinned: every prefaulted page is still visible, with its data");
+	ok(s.bytes_prefaulted == plen && s.bytes_pinned_peak <= limit, "pinned: prefaulted %llu, peak %llu <= %llu",
+	   (unsigned long long)s.bytes_prefaulted, (unsigned long long)s.bytes_pinned_peak,
+	   (unsigned long long)limit);
+	is_int(sva_mm_prefault(mm, pin + plen, 512 * KB), 0, "pinned: a prefault that fits evicts fault-mapped memory");
+	is_int((long)mm_stats(mm).bytes_prefaulted, (long)(plen + 512 * KB), "pinned: now the whole budget is prefaulted");
+	{
+		struct sva_bond_stats before = bond_stats(fbond);
+
+		ktest_inject_and_wait(fdev, fbond, BUF_VA + 3 * MB, SVA_ACCESS_READ, 5000);
+		ok(bond_stats(fbond).invalid == before.invalid + 1,
+		   "pinned: with no room left a fault is INVALID, the prefaulted memory stays");
+	}
+	sva_unbind(fbond);
+	sva_unbind(pbond);
+	sva_mm_free(mm);
+	sva_dev_close(fdev);
+	sva_dev_close(pdev);
+	sva_ctx_put(ctx);
+	munmap(pin, 2 * MB);
+	munmap(buf, len);
+}
+
+/* Options: bad budgets refused; an explicit budget and SVA_PIN_UNLIMITED. */
+static void options(void)
+{
+	struct sva_ctx *ctx = ktest_ctx();
+	struct sva_mm_opts o = { .size = sizeof(o), .pin_budget = 100 };
+	struct sva_mm *mm = NULL;
+
+	is_int(sva_mm_new(ctx, &o, &mm), -EINVAL, "opts: a budget under one page: -EINVAL");
+	o.pin_budget = 3 * PG + 5;
+	if (is_int(sva_mm_new(ctx, &o, &mm), 0, "opts: an explicit budget")) {
+		is_int((long)mm_stats(mm).pin_budget, (long)(3 * PG), "opts: rounded down to whole pages");
+		sva_mm_free(mm);
+	}
+	o.pin_budget = SVA_PIN_UNLIMITED;
+	if (is_int(sva_mm_new(ctx, &o, &mm), 0, "opts: SVA_PIN_UNLIMITED")) {
+		is_int((long)mm_stats(mm).pin_budget, 0, "opts: unbounded");
+		sva_mm_free(mm);
+	}
+	sva_ctx_put(ctx);
+}
+
+struct reports {
+	int n;
+	int reason[8];
+	uint64_t addr[8];
+};
+
+static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
+{
+	struct reports *rep = drvdata;
+
+	(void)bond;
+	if (rep->n < 8) {
+		rep->reason[rep->n] = r->reason;
+		rep->addr[rep->n] = r->addr;
+	}
+	rep->n++;
+}
+
+/*
+ * Chunks mapped for a batch of faults are not evicted before it is answered:
+ * with room for four pages, five faults in one batch (poll mode) map one page
+ * each for the first four, and the fifth is INVALID (-ENOMEM) rather than
+ * taking a page the device was just told is there.  The next batch may evict.
+ */
+static void in_flight(void)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .pasid_grace_ns = UINT64_MAX, .flags = SVA_CTX_FAULT_POLL };
+	struct sva_mm_opts mo = { .size = sizeof(mo), .pin_budget = 4 * PG };
+	struct reports rep = { 0 };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
+	struct sva_ctx *ctx = NULL;
+	struct sva_bond *bond = NULL;
+	struct sva_dev *dev = NULL;
+	struct sva_mm *mm = NULL;
+	unsigned char *buf;
+	int visible = 0, n;
+
+	if (sva_ctx_new(&co, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) ||
+	    sva_bind(dev, mm, &bo, &bond))
+		ktest_bail("in flight: setup failed");
+	buf = map_buf(BUF_VA, 1 * MB, false, 4);
+	for (int i = 0; i < 5; i++)
+		sva_dev_inject_fault(dev, sva_bond_pasid(bond), BUF_VA + (uint64_t)i * 128 * KB, SVA_ACCESS_READ, 0);
+	n = sva_ctx_process_faults(ctx, 64);
+	is_int(n, 5, "in flight: five faults in one batch");
+	for (int i = 0; i < 4; i++)
+		visible += device_sees(ctx, mm, BUF_VA + (uint64_t)i * 128 * KB, buf + (uint64_t)i * 128 * KB);
+	is_int(visible, 4, "in flight: the first four stay visible, a page each");
+	ok(rep.n == 1 && rep.reason[0] == -ENOMEM && rep.addr[0] == BUF_VA + 4 * 128 * KB,
+	   "in flight: the fifth is INVALID with -ENOMEM (%d reports, reason %d)", rep.n, rep.reason[0]);
+	is_int((long)mm_stats(mm).evictions, 0, "in flight: nothing of the batch in flight was evicted");
+	sva_dev_inject_fault(dev, sva_bond_pasid(bond), BUF_VA + 4 * 128 * KB, SVA_ACCESS_READ, 0);
+	is_int(sva_ctx_process_faults(ctx, 64), 1, "in flight: the device faults again in the next batch");
+	ok(rep.n == 1 && device_sees(ctx, mm, BUF_VA + 4 * 128 * KB, buf + 4 * 128 * KB) &&
+		   mm_stats(mm).evictions == 1,
+	   "in flight: once answered, a chunk of the last batch is evicted for it");
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_put(ctx);
+	munmap(buf, 1 * MB);
+}
+
+/* ------------------------------------------------------------------ race */
+
+struct race {
+	struct sva_ctx *ctx;
+	struct sva_mm *mm;
+	struct sva_dev *dev2;
+	unsigned char *buf;
+	uint64_t len;
+	atomic_bool stop;
+	atomic_ulong invalidations, madvises, rebinds;
+};
+
+static void *invalidator(void *arg)
+{
+	struct race *r = arg;
+	unsigned seed = 1;
+
+	while (!atomic_load(&r->stop)) {
+		uint64_t off = (uint64_t)(rand_r(&seed) % (r->len / PG)) * PG;
+
+		if (rand_r(&seed) & 1) {
+			sva_mm_invalidate(r->mm, r->buf + off, 3 * PG < r->len - off ? 3 * PG : r->len - off);
+			atomic_fetch_add(&r->invalidations, 1);
+		} else {
+			/* A coherence event (REMOVE); the page is filled again at once. */
+			madvise(r->buf + off, PG, MADV_DONTNEED);
+			atomic_fetch_add(&r->madvises, 1);
+		}
+		usleep(200);
+	}
+	return NULL;
+}
+
+static void *rebinder(void *arg)
+{
+	struct race *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		struct sva_bind_opts bo = { .size = sizeof(bo) };
+		struct sva_bond *b = NULL;
+
+		if (sva_bind(r->dev2, r->mm, &bo, &b) == 0) {
+			/* Its faults evict and are evicted too. */
+			sva_dev_inject_fault(r->dev2, sva_bond_pasid(b), BUF_VA + 0x10000, SVA_ACCESS_READ, 0);
+			usleep(500);
+			sva_unbind(b);
+			atomic_fetch_add(&r->rebinds, 1);
+		}
+	}
+	return NULL;
+}
+
+static void race(void)
+{
+	const uint64_t limit = 256 * KB;
+	struct race r = { .len = 2 * MB };
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_bond *bond = NULL;
+	struct sva_dev *dev = NULL;
+	pthread_t t[2];
+	unsigned long faults = 0, timeouts = 0, over = 0;
+	uint64_t end;
+	unsigned seed = 7;
+
+	set_memlock(limit);
+	r.ctx = ktest_ctx();
+	if (sva_dev_open_mock(r.ctx, NULL, &dev) || sva_dev_open_mock(r.ctx, NULL, &r.dev2) ||
+	    sva_mm_new(r.ctx, NULL, &r.mm) || sva_bind(dev, r.mm, &bo, &bond))
+		ktest_bail("race: setup failed");
+	r.buf = map_buf(BUF_VA, r.len, false, 3);
+	pthread_create(&t[0], NULL, invalidator, &r);
+	pthread_create(&t[1], NULL, rebinder, &r);
+	end = ktest_now_ns() + 1500000000ull;
+	while (ktest_now_ns() < end) {
+		uint64_t off = (faults % 3) ? (faults * 16 * KB) % r.len : (uint64_t)(rand_r(&seed) % (r.len / PG)) * PG;
+
+		if (ktest_inject_and_wait(dev, bond, BUF_VA + off, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 5000))
+			timeouts++;
+		faults++;
+		if (mm_stats(r.mm).bytes_visible > limit)
+			over++;
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	struct sva_mm_stats s = mm_stats(r.mm);
+
+	is_int((long)timeouts, 0, "race: %lu faults against %lu invalidations, %lu madvises, %lu rebinds: all answered",
+	       faults, atomic_load(&r.invalidations), atomic_load(&r.madvises), atomic_load(&r.rebinds));
+	ok(!over && s.bytes_pinned_peak <= limit, "race: never over the budget (peak %llu, %llu evictions)",
+	   (unsigned long long)s.bytes_pinned_peak, (unsigned long long)s.evictions);
+	is_int((long)bond_stats(bond).invalid, 0, "race: no fault of the streaming bond answered INVALID");
+	sva_unbind(bond);
+	sva_mm_free(r.mm);
+	sva_dev_close(dev);
+	sva_dev_close(r.dev2);
+	sva_ctx_put(r.ctx);
+	munmap(r.buf, r.len);
+}
+
+int main(void)
+{
+	struct sva_ctx *ctx;
+	struct sva_dev *dev = NULL;
+	int ret;
+
+	ktest_require_iommufd();
+	ctx = ktest_ctx();
+	ret = sva_dev_open_mock(ctx, NULL, &dev);
+	ktest_skip_without_mock(ret);
+	if (ret)
+		ktest_bail("sva_dev_open_mock: %s", strerror(-ret));
+	sva_dev_close(dev);
+	sva_ctx_put(ctx);
+	alarm(600);
+
+	drop_ipc_lock();
+	options();
+	stream(1 * MB, 4, false);
+	stream(1 * MB, 8, false);
+	stream(1 * MB, 4, true);
+	stream(1 * MB, 8, true);
+	stream(256 * KB, 8, false);
+	stream(256 * KB, 8, true);
+	stream(16 * KB, 8, false);
+	stream(16 * KB, 8, true);
+	kernel_limit(false);
+	kernel_limit(true);
+	pinned_mode();
+	in_flight();
+	race();
+	done_testing();
+}
