@@ -84,6 +84,24 @@ void sva_fault_unexclude(struct sva_ctx *ctx)
 	pthread_mutex_unlock(&fe->lock);
 }
 
+int sva_fault_bufs_alloc(struct sva_fault_engine *fe)
+{
+	if (fe->buf)
+		return 0;
+	fe->buf_records = BATCH_RECORDS;
+	fe->buf = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_pgfault));
+	fe->resp = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_page_response));
+	fe->info = malloc(2 * fe->buf_records * sizeof(struct rec_info));
+	if (!fe->buf || !fe->resp || !fe->info) {
+		free(fe->buf);
+		free(fe->resp);
+		free(fe->info);
+		fe->buf = fe->resp = fe->info = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
@@ -93,20 +111,9 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 	pthread_mutex_lock(&fe->setup);
 	if (fe->fault_id)
 		goto out;
-	if (!fe->buf) {
-		fe->buf_records = BATCH_RECORDS;
-		fe->buf = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_pgfault));
-		fe->resp = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_page_response));
-		fe->info = malloc(2 * fe->buf_records * sizeof(struct rec_info));
-		if (!fe->buf || !fe->resp || !fe->info) {
-			free(fe->buf);
-			free(fe->resp);
-			free(fe->info);
-			fe->buf = fe->resp = fe->info = NULL;
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
+	ret = sva_fault_bufs_alloc(fe);
+	if (ret)
+		goto out;
 	ret = sva_iommufd_fault_alloc(ctx->fd, &id, &fd);
 	if (ret) {
 		ret = sva_fail(&ctx->log, ret, "IOMMU_FAULT_QUEUE_ALLOC failed: %s (the kernel needs iommufd fault "
@@ -376,9 +383,9 @@ bool (*sva_test_fault_readable)(int fd);
 #endif
 
 /*
- * read() gave 0: is the queue empty, or does its next group not fit?  Linux
- * up to 6.15 returns 0 for both; later ones -EINVAL for the second.  The
- * queue polls readable while a group waits.  (A regular file, as tests use
+ * read() gave 0: is the queue empty, or does its next group not fit?  Older
+ * kernels return 0 for both (Linux 7.3 returns -EINVAL for the second, see
+ * iommufd_fault_fops_read()).  The queue polls readable while a group waits.  (A regular file, as tests use
  * in place of the queue, always polls readable: there 0 is the end.)
  */
 static bool group_waits(int fd)

@@ -382,6 +382,8 @@ struct sva_bond {
 
 /* ---------------------------------------------------------------- fault.c */
 
+/* The engine's first buffers (64 records), unless it has them. */
+int sva_fault_bufs_alloc(struct sva_fault_engine *fe);
 /* Create the context's fault queue (and, in thread mode, its thread). */
 int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id);
 /* Resolve and answer up to max fault records; returns how many, or -errno. */
