@@ -16,8 +16,10 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-upgrade \
 	tests/kernel/ktest-fault-thread \
 	tests/kernel/ktest-window \
-	tests/kernel/ktest-fail-nth
-check_PROGRAMS += $(KERNEL_TESTS)
+	tests/kernel/ktest-fail-nth \
+	tests/kernel/ktest-storm \
+	tests/kernel/ktest-secure-env
+check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
 tests_kernel_ktest_mock_SOURCES = tests/kernel/ktest-mock.c tests/kernel/ktest.h tests/tap.h
@@ -49,4 +51,14 @@ tests_kernel_ktest_window_SOURCES = tests/kernel/ktest-window.c tests/kernel/kte
 tests_kernel_ktest_window_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_fail_nth_SOURCES = tests/kernel/ktest-fail-nth.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_fail_nth_LDADD = $(TEST_LIBS)
+# A fault storm against unbinds (threads): under the sanitizer tiers too.
+tests_kernel_ktest_storm_SOURCES = tests/kernel/ktest-storm.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_storm_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# secure_getenv: a setuid copy of the helper, in the VM (which packs it).
+tests_kernel_ktest_secure_env_SOURCES = tests/kernel/ktest-secure-env.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_secure_env_LDADD = $(TEST_LIBS)
+# Its RUNPATH is where the VM keeps the libraries: secure mode ignores LD_LIBRARY_PATH.
+tests_kernel_sva_env_helper_SOURCES = tests/kernel/sva-env-helper.c
+tests_kernel_sva_env_helper_LDADD = $(TEST_LIBS)
+tests_kernel_sva_env_helper_LDFLAGS = -Wl,-rpath,/lib/sva
 include tests/kernel/mem.mk
