@@ -560,16 +560,19 @@ static void resolve_records(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pg
 	answer(ctx, resp, nresp);
 }
 
-/* One batch: read, then resolve.  Returns the records handled, 0 when the
- * queue is empty, or -errno (logged). */
-static ssize_t one_batch(struct sva_ctx *ctx, size_t want)
+/* One batch of at most `left` records (more if the first group needs it):
+ * read, then resolve.  Returns the records handled, 0 when the queue is
+ * empty, or -errno (logged).  The buffers are read inside the gate only:
+ * they exist once fault_fd is published there. */
+static ssize_t one_batch(struct sva_ctx *ctx, size_t left)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
-	size_t dropped = 0;
+	size_t dropped = 0, want;
 	ssize_t got;
 
 	if (fe->fault_fd < 0)
 		return 0;
+	want = left < fe->buf_records ? left : fe->buf_records;
 	got = read_batch(ctx, want, &dropped);
 	if (got == -EAGAIN)
 		return (ssize_t)dropped;
@@ -591,13 +594,10 @@ int sva_fault_process(struct sva_ctx *ctx, unsigned max)
 	int ret = 0, total = 0;
 
 	while ((unsigned)total < max) {
-		size_t want = fe->buf_records ? fe->buf_records : BATCH_RECORDS;
 		ssize_t n;
 
-		if (max - (unsigned)total < want)
-			want = max - (unsigned)total;
 		batch_begin(fe);
-		n = one_batch(ctx, want);
+		n = one_batch(ctx, max - (unsigned)total);
 		batch_end(fe);
 		if (n <= 0) {
 			ret = (int)n;
