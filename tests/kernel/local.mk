@@ -58,10 +58,11 @@ tests_kernel_ktest_storm_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # secure_getenv: a setuid copy of the helper, in the VM (which packs it).
 tests_kernel_ktest_secure_env_SOURCES = tests/kernel/ktest-secure-env.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_secure_env_LDADD = $(TEST_LIBS)
-# Its RUNPATH is where the VM keeps the libraries: secure mode ignores LD_LIBRARY_PATH.
+# Its RPATH (not RUNPATH: it must cover indirect libraries, libasan's libm) is
+# where the VM keeps the libraries: secure mode ignores LD_LIBRARY_PATH.
 tests_kernel_sva_env_helper_SOURCES = tests/kernel/sva-env-helper.c
 tests_kernel_sva_env_helper_LDADD = $(TEST_LIBS)
-tests_kernel_sva_env_helper_LDFLAGS = -Wl,-rpath,/lib/sva
+tests_kernel_sva_env_helper_LDFLAGS = -Wl,--disable-new-dtags,-rpath,/lib/sva
 # The fault-record fuzzer: its seeds (tests/fuzz/corpus/fault) go into the
 # binary, since the VM carries binaries only.
 FAULT_CORPUS = \

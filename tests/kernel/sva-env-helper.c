@@ -4,7 +4,7 @@
  * its environment variables, and whether the process runs in secure mode
  * (AT_SECURE: setuid, setgid or file capabilities):
  *   secure=0|1 log=<level> lock=symmetric|asymmetric
- * Linked with an absolute RUNPATH to the VM's /lib/sva: a secure-mode
+ * Linked with an absolute RPATH to the VM's /lib/sva: a secure-mode
  * process ignores LD_LIBRARY_PATH, as it ignores SVA_*.
  */
 #include <stdio.h>
