@@ -55,7 +55,7 @@ tests_kernel_ktest_fail_nth_LDADD = $(TEST_LIBS)
 # A fault storm against unbinds (threads): under the sanitizer tiers too.
 tests_kernel_ktest_storm_SOURCES = tests/kernel/ktest-storm.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_storm_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
-# secure_getenv: a setuid copy of the helper, in the VM (which packs it).
+# secure_getenv: a set-group-ID copy of the helper, in the VM (which packs it).
 tests_kernel_ktest_secure_env_SOURCES = tests/kernel/ktest-secure-env.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_secure_env_LDADD = $(TEST_LIBS)
 # Its RPATH (not RUNPATH: it must cover indirect libraries, libasan's libm) is
