@@ -384,15 +384,15 @@ int sva_bond_teardown(struct sva_bond *bond)
 		ret = detach_failed(dev, bond, ret);
 	mm_window_changed(mm);
 	/*
-	 * Unpublish under the fault engine's lock: a batch that already found this
-	 * bond finishes first, and none after this can find it.
+	 * Unpublish with the fault engine's batches held off: a batch that already
+	 * found this bond finishes first, and none after this can find it.
 	 */
-	pthread_mutex_lock(&dev->ctx->fe.lock);
+	sva_fault_exclude(dev->ctx);
 	if (bond->pasid == SVA_PASID_RID)
 		rid_publish(dev, NULL, NULL);
 	else
 		sva_pasid_map_clear(dev->bond_map, bond->pasid);
-	pthread_mutex_unlock(&dev->ctx->fe.lock);
+	sva_fault_unexclude(dev->ctx);
 	unlink_bond(&dev->bonds, bond, false);
 	pthread_mutex_lock(&mm->lock);
 	unlink_bond(&mm->bonds, bond, true);

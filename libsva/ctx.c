@@ -163,6 +163,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	pthread_mutex_init(&ctx->devs_lock, NULL);
 	pthread_mutex_init(&ctx->pasid_lock, NULL);
 	pthread_mutex_init(&ctx->fe.lock, NULL);
+	pthread_cond_init(&ctx->fe.gate_cv, NULL);
 	pthread_mutex_init(&ctx->fe.setup, NULL);
 	pthread_mutex_init(&ctx->bonds_lock, NULL);
 	pthread_cond_init(&ctx->bonds_cv, NULL);
@@ -229,6 +230,7 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	pthread_mutex_destroy(&ctx->devs_lock);
 	pthread_mutex_destroy(&ctx->pasid_lock);
 	pthread_mutex_destroy(&ctx->fe.lock);
+	pthread_cond_destroy(&ctx->fe.gate_cv);
 	pthread_mutex_destroy(&ctx->fe.setup);
 	pthread_mutex_destroy(&ctx->bonds_lock);
 	pthread_cond_destroy(&ctx->bonds_cv);

@@ -142,9 +142,9 @@ SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 	sva_teardown(ctx, SVA_TEARDOWN_DEV, dev);
 	sva_dev_detach_stuck(dev);
 	/* The fault engine finds devices by id: none of its batches may hold this one. */
-	pthread_mutex_lock(&ctx->fe.lock);
+	sva_fault_exclude(ctx);
 	unregister(dev);
-	pthread_mutex_unlock(&ctx->fe.lock);
+	sva_fault_unexclude(ctx);
 	dev->be->close(dev);
 	/* Only after the device is gone are its parking HWPT and IOAS unreferenced. */
 	if (dev->park_hwpt)

@@ -4,10 +4,17 @@
  * fault-capable HWPT.  A batch reads whole page-request groups, resolves each
  * record, answers each group once (INVALID if any of its records failed:
  * errors are sticky within a group) and writes every answer in one write().
+ *
+ * A device decides how many faults come, and what they say: nothing here
+ * may cost the rest of the process more than one batch at a time (the gate
+ * below), a few log lines a second (rate limits), or memory a device can
+ * choose (the read buffer's bounds).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -26,7 +33,74 @@ struct rec_info {
 };
 
 #define BATCH_RECORDS 64u
-#define MAX_RECORDS 4096u /* Intel's PRQ holds 2048: no group is larger */
+/* The read buffer grows to hold a group up to MAX_RECORDS (Intel's PRQ holds
+ * 2048: no real group is larger).  A larger one is read into a scratch
+ * buffer of at most DROP_RECORDS (3 MiB), answered INVALID unresolved and
+ * freed; nothing larger is ever allocated, so the queue stalls on a group
+ * beyond that (-E2BIG, logged), the one thing a device can do no better. */
+#define MAX_RECORDS 4096u
+#define DROP_RECORDS 65536u
+
+/*
+ * The gate.  Batches take turns, and give way to excluders between them: an
+ * unbind waits for the batch in progress, then gets in before the next,
+ * however many faults are pending.  A condition variable rather than a bare
+ * mutex because a mutex released and taken again at once by the fault thread
+ * lets a waiter starve (glibc's mutexes are not fair).
+ */
+static void batch_begin(struct sva_fault_engine *fe)
+{
+	pthread_mutex_lock(&fe->lock);
+	while (fe->in_batch || fe->excluders)
+		pthread_cond_wait(&fe->gate_cv, &fe->lock);
+	fe->in_batch = true;
+	pthread_mutex_unlock(&fe->lock);
+}
+
+static void batch_end(struct sva_fault_engine *fe)
+{
+	pthread_mutex_lock(&fe->lock);
+	fe->in_batch = false;
+	pthread_cond_broadcast(&fe->gate_cv);
+	pthread_mutex_unlock(&fe->lock);
+}
+
+void sva_fault_exclude(struct sva_ctx *ctx)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+
+	pthread_mutex_lock(&fe->lock);
+	fe->excluders++;
+	while (fe->in_batch)
+		pthread_cond_wait(&fe->gate_cv, &fe->lock);
+}
+
+void sva_fault_unexclude(struct sva_ctx *ctx)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+
+	fe->excluders--;
+	pthread_cond_broadcast(&fe->gate_cv);
+	pthread_mutex_unlock(&fe->lock);
+}
+
+int sva_fault_bufs_alloc(struct sva_fault_engine *fe)
+{
+	if (fe->buf)
+		return 0;
+	fe->buf_records = BATCH_RECORDS;
+	fe->buf = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_pgfault));
+	fe->resp = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_page_response));
+	fe->info = malloc(2 * fe->buf_records * sizeof(struct rec_info));
+	if (!fe->buf || !fe->resp || !fe->info) {
+		free(fe->buf);
+		free(fe->resp);
+		free(fe->info);
+		fe->buf = fe->resp = fe->info = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
 
 int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 {
@@ -37,20 +111,9 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 	pthread_mutex_lock(&fe->setup);
 	if (fe->fault_id)
 		goto out;
-	if (!fe->buf) {
-		fe->buf_records = BATCH_RECORDS;
-		fe->buf = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_pgfault));
-		fe->resp = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_page_response));
-		fe->info = malloc(2 * fe->buf_records * sizeof(struct rec_info));
-		if (!fe->buf || !fe->resp || !fe->info) {
-			free(fe->buf);
-			free(fe->resp);
-			free(fe->info);
-			fe->buf = fe->resp = fe->info = NULL;
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
+	ret = sva_fault_bufs_alloc(fe);
+	if (ret)
+		goto out;
 	ret = sva_iommufd_fault_alloc(ctx->fd, &id, &fd);
 	if (ret) {
 		ret = sva_fail(&ctx->log, ret, "IOMMU_FAULT_QUEUE_ALLOC failed: %s (the kernel needs iommufd fault "
@@ -58,17 +121,17 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 			       strerror(-ret));
 		goto out;
 	}
-	/* Published under both locks: a batch reads it under fe->lock. */
-	pthread_mutex_lock(&fe->lock);
+	/* Published under setup and the gate: a batch reads it inside the gate. */
+	sva_fault_exclude(ctx);
 	fe->fault_fd = fd;
-	pthread_mutex_unlock(&fe->lock);
+	sva_fault_unexclude(ctx);
 	fe->fault_id = id;
 	if (!fe->poll_mode) {
 		ret = sva_fault_thread_start(ctx);
 		if (ret) {
-			pthread_mutex_lock(&fe->lock);
+			sva_fault_exclude(ctx);
 			fe->fault_fd = -1;
-			pthread_mutex_unlock(&fe->lock);
+			sva_fault_unexclude(ctx);
 			close(fd);
 			sva_iommufd_destroy(ctx->fd, id);
 			fe->fault_id = 0;
@@ -112,8 +175,8 @@ static struct sva_dev *dev_by_id(struct sva_ctx *ctx, uint32_t dev_id)
 
 /*
  * The bond a record belongs to: this device's bond under the PASID (one global
- * PASID may have a bond on each device).  Valid while fe->lock is held: unbind
- * unpublishes under it before freeing the bond.
+ * PASID may have a bond on each device).  Valid until the batch ends: unbind
+ * unpublishes inside sva_fault_exclude() before freeing the bond.
  */
 static struct sva_bond *bond_of(struct sva_dev *dev, const struct kabi_iommu_hwpt_pgfault *rec, uint32_t flags)
 {
@@ -208,9 +271,10 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 	else
 		reason = sva_mm_resolve_fault(bond->mm, &bond->fa, rec->addr, ri->run_start, ri->run_end, access, &pages);
 	if (!bond) {
-		sva_logf(&ctx->log, SVA_LOG_WARN, "I/O page fault from device %u %s %u at 0x%llx with no bond: INVALID",
-			 rec->dev_id, (flags & KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID) ? "PASID" : "RID",
-			 rec->pasid, (unsigned long long)rec->addr);
+		sva_logf_rl(&ctx->log, &ctx->fe.rl, SVA_LOG_WARN,
+			    "I/O page fault from device %u %s %u at 0x%llx with no bond: INVALID", rec->dev_id,
+			    (flags & KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID) ? "PASID" : "RID", rec->pasid,
+			    (unsigned long long)rec->addr);
 		*sticky = reason;
 		return KABI_IOMMUFD_PAGE_RESP_INVALID;
 	}
@@ -229,6 +293,11 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 		return code;
 	}
 	atomic_fetch_add_explicit(&bond->invalid, 1, memory_order_relaxed);
+	if (code == KABI_IOMMUFD_PAGE_RESP_SUCCESS) /* the group's first failure */
+		sva_logf_rl(&ctx->log, &bond->rl, SVA_LOG_INFO, "I/O page fault from device %u %s %u at 0x%llx: %s",
+			    rec->dev_id, bond->pasid == SVA_PASID_RID ? "RID" : "PASID",
+			    bond->pasid == SVA_PASID_RID ? 0 : bond->pasid, (unsigned long long)rec->addr,
+			    strerror(-reason));
 	*sticky = reason;
 	if (bond->ops.fault_error) {
 		struct sva_fault_report rep = {
@@ -264,14 +333,14 @@ static void answer(struct sva_ctx *ctx, struct kabi_iommu_hwpt_page_response *re
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && errno != EINVAL) {
-			sva_logf(&ctx->log, SVA_LOG_ERROR, "answering %zu I/O page faults failed: %s", n - off,
-				 strerror(errno));
+			sva_logf_rl(&ctx->log, &ctx->fe.rl, SVA_LOG_ERROR, "answering %zu I/O page faults failed: %s",
+				    n - off, strerror(errno));
 			return;
 		}
 		off += w < 0 ? 0 : (size_t)w / sizeof(*resp);
 		if (off < n) {
-			sva_logf(&ctx->log, SVA_LOG_DEBUG, "fault cookie %u is stale (its PASID was detached)",
-				 resp[off].cookie);
+			sva_logf_rl(&ctx->log, &ctx->fe.rl, SVA_LOG_DEBUG,
+				    "fault cookie %u is stale (its PASID was detached)", resp[off].cookie);
 			off++;
 		}
 	}
@@ -283,8 +352,10 @@ static int grow(struct sva_fault_engine *fe)
 	size_t n = fe->buf_records * 4;
 	void *b, *r;
 
-	if (n > MAX_RECORDS)
+	if (fe->buf_records >= MAX_RECORDS)
 		return -E2BIG;
+	if (n > MAX_RECORDS)
+		n = MAX_RECORDS;
 	b = realloc(fe->buf, n * sizeof(struct kabi_iommu_hwpt_pgfault));
 	if (!b)
 		return -ENOMEM;
@@ -301,63 +372,241 @@ static int grow(struct sva_fault_engine *fe)
 	return 0;
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): read the queue, and say whether it polls readable,
+ * through these instead (a fake kernel queue).  NULL: the real calls. */
+ssize_t (*sva_test_fault_read)(int fd, void *buf, size_t len);
+bool (*sva_test_fault_readable)(int fd);
+#define QUEUE_READ(fd, b, l) (sva_test_fault_read ? sva_test_fault_read(fd, b, l) : read(fd, b, l))
+#else
+#define QUEUE_READ(fd, b, l) read(fd, b, l)
+#endif
+
+/*
+ * read() gave 0: is the queue empty, or does its next group not fit?  Older
+ * kernels return 0 for both (Linux 7.3 returns -EINVAL for the second, see
+ * iommufd_fault_fops_read()).  The queue polls readable while a group waits.  (A regular file, as tests use
+ * in place of the queue, always polls readable: there 0 is the end.)
+ */
+static bool group_waits(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct stat st;
+
+#ifdef SVA_TEST_HOOKS
+	if (sva_test_fault_readable)
+		return sva_test_fault_readable(fd);
+#endif
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		return false;
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+static void resolve_records(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault *rec, size_t n);
+
+/* Answer the group rec[0..n) INVALID unresolved: it is over MAX_RECORDS. */
+static void drop_group(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault *rec, size_t n)
+{
+	struct kabi_iommu_hwpt_page_response resp = {
+		.cookie = rec[n - 1].cookie,
+		.code = KABI_IOMMUFD_PAGE_RESP_INVALID,
+	};
+
+	answer(ctx, &resp, 1);
+	sva_logf_rl(&ctx->log, &ctx->fe.rl, SVA_LOG_WARN,
+		    "a page-request group of %zu records from device %u (more than %u): answered INVALID, unresolved",
+		    n, rec[0].dev_id, MAX_RECORDS);
+}
+
+/*
+ * The next group is larger than MAX_RECORDS: read it into a scratch buffer,
+ * grown to DROP_RECORDS at most, and free it after.  The oversize groups
+ * are answered INVALID unresolved; the ordinary ones the same read returned
+ * after them are resolved as any batch.  Returns the records handled, or
+ * -E2BIG (a group larger still: nothing read), or another -errno.
+ */
+static ssize_t read_oversize(struct sva_ctx *ctx)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+	struct kabi_iommu_hwpt_pgfault *big = NULL;
+	size_t cap = MAX_RECORDS, nrec, start = 0, slice = 0;
+	ssize_t n = 0;
+	int err = E2BIG;
+
+	while (cap < DROP_RECORDS) {
+		cap = cap * 4 < DROP_RECORDS ? cap * 4 : DROP_RECORDS;
+		free(big);
+		big = malloc(cap * sizeof(*big));
+		if (!big)
+			return -ENOMEM;
+		do
+			n = QUEUE_READ(fe->fault_fd, big, cap * sizeof(*big));
+		while (n < 0 && errno == EINTR);
+		if (n > 0)
+			break;
+		if (n < 0 && errno != EINVAL) {
+			err = errno;
+			break;
+		}
+		if (n == 0 && !group_waits(fe->fault_fd)) {
+			free(big);
+			return 0;
+		}
+	}
+	if (n <= 0) {
+		free(big);
+		if (err == E2BIG)
+			sva_logf_rl(&ctx->log, &fe->rl, SVA_LOG_ERROR,
+				    "a page-request group of more than %u records waits in the fault queue: it is not "
+				    "read, and the queue is stalled until its PASID detaches",
+				    DROP_RECORDS);
+		return -err;
+	}
+	/* Whole groups, each ending at its LAST_PAGE record (the last at the end). */
+	nrec = (size_t)n / sizeof(*big);
+	for (size_t i = 0; i < nrec; i++) {
+		if (!(big[i].flags & KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE) && i + 1 < nrec)
+			continue;
+		if (i + 1 - start > MAX_RECORDS) {
+			if (start > slice)
+				resolve_records(ctx, big + slice, start - slice);
+			drop_group(ctx, big + start, i + 1 - start);
+			slice = i + 1;
+		} else if (i + 1 - slice > fe->buf_records) {
+			resolve_records(ctx, big + slice, start - slice);
+			slice = start;
+		}
+		start = i + 1;
+	}
+	if (nrec > slice)
+		resolve_records(ctx, big + slice, nrec - slice);
+	free(big);
+	return (ssize_t)nrec;
+}
+
+/*
+ * Read whole groups into fe->buf, want records at most unless the first group
+ * needs more (then up to the whole buffer, grown to MAX_RECORDS).  Returns the
+ * records read, 0 when the queue is empty, -EAGAIN when an oversize group was
+ * read and handled apart (*dropped records, with what came after it), or -errno.
+ */
+static ssize_t read_batch(struct sva_ctx *ctx, size_t want, size_t *dropped)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+	const size_t rec = sizeof(struct kabi_iommu_hwpt_pgfault);
+
+	for (;;) {
+		ssize_t n = QUEUE_READ(fe->fault_fd, fe->buf, want * rec);
+		int ret;
+
+		if (n > 0)
+			return n / (ssize_t)rec;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EINVAL)
+			return -errno;
+		if (n == 0 && !group_waits(fe->fault_fd))
+			return 0;
+		/* The first group does not fit in want records. */
+		if (want < fe->buf_records) {
+			want = fe->buf_records;
+			continue;
+		}
+		ret = grow(fe);
+		if (!ret) {
+			want = fe->buf_records;
+			continue;
+		}
+		if (ret != -E2BIG)
+			return ret;
+		n = read_oversize(ctx);
+		if (n <= 0)
+			return n;
+		*dropped = (size_t)n;
+		return -EAGAIN;
+	}
+}
+
+/* Plan, resolve and answer n records (whole groups, n <= fe->buf_records). */
+static void resolve_records(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault *rec, size_t n)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+	struct kabi_iommu_hwpt_page_response *resp = fe->resp;
+	struct rec_info *info = fe->info;
+	uint32_t code = KABI_IOMMUFD_PAGE_RESP_SUCCESS;
+	size_t nresp = 0;
+	int sticky = 0;
+
+	/*
+	 * Coherence before resolution: a fault raised after a munmap()
+	 * returned was read after the monitor read that munmap's event; wait
+	 * until it is applied, so no fault of this batch is answered from a
+	 * chunk that event withdraws.
+	 */
+	sva_track_fence();
+	sva_pin_batch(fe, true);
+	plan_batch(ctx, rec, n, info, info + fe->buf_records);
+	for (size_t i = 0; i < n; i++) {
+		bool ends = (rec[i].flags & KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE) || i + 1 == n;
+
+		code = handle_record(ctx, &rec[i], &info[i], code, &sticky, ends);
+		if (ends) {
+			resp[nresp].cookie = rec[i].cookie;
+			resp[nresp].code = code;
+			nresp++;
+			code = KABI_IOMMUFD_PAGE_RESP_SUCCESS;
+			sticky = 0;
+		}
+	}
+	answer(ctx, resp, nresp);
+	sva_pin_batch(fe, false);
+}
+
+/* One batch of at most `left` records (more if the first group needs it):
+ * read, then resolve.  Returns the records handled, 0 when the queue is
+ * empty, or -errno (logged).  The buffers are read inside the gate only:
+ * they exist once fault_fd is published there. */
+static ssize_t one_batch(struct sva_ctx *ctx, size_t left)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+	size_t dropped = 0, want;
+	ssize_t got;
+
+	if (fe->fault_fd < 0)
+		return 0;
+	want = left < fe->buf_records ? left : fe->buf_records;
+	got = read_batch(ctx, want, &dropped);
+	if (got == -EAGAIN)
+		return (ssize_t)dropped;
+	if (got < 0 && got != -E2BIG)
+		sva_logf_rl(&ctx->log, &fe->rl, SVA_LOG_ERROR, "reading the fault queue failed: %s",
+			    strerror((int)-got));
+	if (got > 0)
+		resolve_records(ctx, fe->buf, (size_t)got); /* read_batch() may have moved fe->buf */
+	return got;
+}
+
+/*
+ * Batch after batch until max records or the queue is empty, each inside the
+ * gate on its own: an unbind or a close waits for one batch, not the drain.
+ */
 int sva_fault_process(struct sva_ctx *ctx, unsigned max)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 	int ret = 0, total = 0;
 
-	pthread_mutex_lock(&fe->lock);
-	while ((unsigned)total < max && fe->fault_fd >= 0) {
-		struct kabi_iommu_hwpt_pgfault *rec = fe->buf;
-		struct kabi_iommu_hwpt_page_response *resp = fe->resp;
-		size_t want = fe->buf_records, nresp = 0;
-		uint32_t code = KABI_IOMMUFD_PAGE_RESP_SUCCESS;
-		int sticky = 0;
+	while ((unsigned)total < max) {
 		ssize_t n;
 
-		if (max - (unsigned)total < want)
-			want = max - (unsigned)total;
-		n = read(fe->fault_fd, rec, want * sizeof(*rec));
-		if (n < 0 && errno == EINTR)
-			continue;
-		/* The first group did not fit: whole groups only, so it may take us past max. */
-		if (n < 0 && errno == EINVAL && want < fe->buf_records)
-			n = read(fe->fault_fd, rec, fe->buf_records * sizeof(*rec));
-		if (n < 0 && errno == EINVAL && (ret = grow(fe)) == 0)
-			continue;
-		if (n < 0) {
-			ret = ret ? ret : -errno;
-			sva_logf(&ctx->log, SVA_LOG_ERROR, "reading the fault queue failed: %s", strerror(-ret));
+		batch_begin(fe);
+		n = one_batch(ctx, max - (unsigned)total);
+		batch_end(fe);
+		if (n <= 0) {
+			ret = (int)n;
 			break;
 		}
-		if (n == 0)
-			break;
-		/*
-		 * Coherence before resolution: a fault raised after a munmap()
-		 * returned was read after the monitor read that munmap's event; wait
-		 * until it is applied, so no fault of this batch is answered from a
-		 * chunk that event withdraws.
-		 */
-		sva_track_fence();
-		sva_pin_batch(fe, true);
-		plan_batch(ctx, rec, (size_t)n / sizeof(*rec), fe->info, (struct rec_info *)fe->info + fe->buf_records);
-		for (size_t i = 0; i < (size_t)n / sizeof(*rec); i++) {
-			bool ends = (rec[i].flags & KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE) || i + 1 == (size_t)n / sizeof(*rec);
-
-			code = handle_record(ctx, &rec[i], &((struct rec_info *)fe->info)[i], code, &sticky, ends);
-			if (ends) {
-				resp[nresp].cookie = rec[i].cookie;
-				resp[nresp].code = code;
-				nresp++;
-				code = KABI_IOMMUFD_PAGE_RESP_SUCCESS;
-				sticky = 0;
-			}
-		}
-		answer(ctx, resp, nresp);
-		sva_pin_batch(fe, false);
-		total += (int)((size_t)n / sizeof(*rec));
+		total += (int)n;
 	}
-	pthread_mutex_unlock(&fe->lock);
 	return total ? total : ret;
 }
 

@@ -29,6 +29,16 @@ struct sva_log {
 	atomic_int level; /* read lock-free: most lines are filtered out */
 };
 
+/* A rate limit for one source of log lines (a bond, a context's engine):
+ * SVA_LOG_BURST lines per second, the rest counted.  Not thread-safe: its
+ * owner serializes (the fault engine's batches). */
+struct sva_ratelimit {
+	uint64_t window_ns; /* start of the current second */
+	unsigned lines;	    /* written in it */
+	unsigned suppressed; /* held back since the last line written */
+};
+#define SVA_LOG_BURST 10u
+
 /* Level from $SVA_LOG (debug|info|warn|error|off), or SVA_LOG_WARN. */
 enum sva_log_level sva_log_env_level(void);
 void sva_log_init(struct sva_log *log, sva_log_fn fn, void *arg, int level);
@@ -46,6 +56,10 @@ void sva_logf(const struct sva_log *log, enum sva_log_level level, const char *f
  */
 int sva_fail(const struct sva_log *log, int err, const char *fmt, ...) SVA_PRINTF(3, 4);
 int sva_fail_debug(const struct sva_log *log, int err, const char *fmt, ...) SVA_PRINTF(3, 4);
+/* sva_logf() under a rate limit: a line over the burst is counted, not
+ * written; the next line written says how many were suppressed. */
+void sva_logf_rl(const struct sva_log *log, struct sva_ratelimit *rl, enum sva_log_level level, const char *fmt, ...)
+	SVA_PRINTF(4, 5);
 /* Logging for calls that have no context (standalone PASID spaces). */
 const struct sva_log *sva_log_default(void);
 
@@ -150,11 +164,22 @@ int sva_iova_window(int fd, uint32_t ioas, struct sva_iova_range *r, size_t *n);
 /* The I/O page-fault engine of a context (fault.c, fault_thread.c). */
 struct sva_fault_engine {
 	/*
-	 * Held for a whole batch.  Unbind takes it after the detach, so a bond the
-	 * engine found cannot be freed under it; sva_dev_close takes it to
-	 * unregister a device.  Order: dev->lock, then this, then mm->lock.
+	 * The batch gate (fault.c).  A batch (one read, its resolution, its
+	 * answers) runs between sva_fault_batch_begin() and _end(), one at a
+	 * time; sva_fault_exclude() waits for the batch in progress and holds
+	 * the next one off, so unbind (which unpublishes a bond the engine may
+	 * have found) and sva_dev_close (which unregisters a device) wait for
+	 * one batch, never for a whole storm.  `lock` guards the fields of the
+	 * gate and is held by an excluder.  Order: dev->lock, then the gate,
+	 * then mm->lock.
 	 */
 	pthread_mutex_t lock;
+	pthread_cond_t gate_cv;
+	bool in_batch;
+	unsigned excluders;
+	/* Log lines of the engine not about one bond (unknown devices and
+	 * PASIDs, queue errors): rate-limited, inside a batch. */
+	struct sva_ratelimit rl;
 	pthread_mutex_t setup; /* creating the queue and the thread */
 	bool poll_mode;	       /* SVA_CTX_FAULT_POLL */
 	uint32_t fault_id;     /* 0: no queue yet */
@@ -362,10 +387,13 @@ struct sva_bond {
 	atomic_int state;
 	_Atomic uint64_t faults, groups, invalid, pages_mapped;
 	struct sva_fa_state fa; /* its fault stream, for fault-around; under mm->lock */
+	struct sva_ratelimit rl; /* its fault log lines, inside a batch */
 };
 
 /* ---------------------------------------------------------------- fault.c */
 
+/* The engine's first buffers (64 records), unless it has them. */
+int sva_fault_bufs_alloc(struct sva_fault_engine *fe);
 /* Create the context's fault queue (and, in thread mode, its thread). */
 int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id);
 /* Resolve and answer up to max fault records; returns how many, or -errno. */
@@ -374,6 +402,10 @@ int sva_fault_process(struct sva_ctx *ctx, unsigned max);
 void sva_fault_fini(struct sva_ctx *ctx);
 int sva_fault_thread_start(struct sva_ctx *ctx);
 void sva_fault_thread_stop(struct sva_ctx *ctx);
+/* Wait for the batch in progress and keep the next one out, until
+ * sva_fault_unexclude(): no batch holds a bond or device found before. */
+void sva_fault_exclude(struct sva_ctx *ctx);
+void sva_fault_unexclude(struct sva_ctx *ctx);
 /* Resolve one fault at addr for access SVA_ACCESS_* in mm: 0 or a negative
  * reason (struct sva_fault_report); *pages gets the 4 KiB pages mapped.  The
  * fault-around window follows the stream fa (fault_window.h: the bond's, under

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The mode choice and the contended paths of struct sva_lock (see lock.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* secure_getenv() */
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -33,8 +36,9 @@ static void choose_mode(void)
 {
 	long cmds;
 
-	if (getenv("SVA_NO_MEMBARRIER"))
-		return; /* libsva(7), ENVIRONMENT */
+	/* Ignored in setuid and file-capability programs (libsva(7), ENVIRONMENT). */
+	if (secure_getenv("SVA_NO_MEMBARRIER"))
+		return;
 	/* Registration is per process and idempotent; in a process that already
 	 * has threads the kernel waits for an RCU grace period, once. */
 	cmds = sys_membarrier(KABI_MEMBARRIER_CMD_QUERY);

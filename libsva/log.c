@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Logging: one callback per context, default stderr at warning level. */
+/*
+ * Logging: one callback per context, default stderr at warning level.  Lines
+ * a device can cause at will (its faults) go through a rate limit, so a fault
+ * storm costs a few lines a second, not one per fault.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* secure_getenv() */
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +25,9 @@ SVA_EXPORT const char *sva_log_level_name(enum sva_log_level level)
 
 enum sva_log_level sva_log_env_level(void)
 {
-	const char *env = getenv("SVA_LOG");
+	/* Not in a setuid or file-capability program: its caller's environment
+	 * must not turn on debug lines (addresses, layout) it would print. */
+	const char *env = secure_getenv("SVA_LOG");
 
 	if (env) {
 		for (size_t i = SVA_LOG_DEBUG; i < ARRAY_SIZE(level_names); i++)
@@ -106,6 +115,48 @@ int sva_fail_debug(const struct sva_log *log, int err, const char *fmt, ...)
 	vlog(log, SVA_LOG_DEBUG, fmt, ap);
 	va_end(ap);
 	return err;
+}
+
+/* Does the line go out?  A new second starts a new burst; *owed gets the
+ * lines held back before it (0 if none). */
+static bool ratelimit_pass(struct sva_ratelimit *rl, unsigned *owed)
+{
+	uint64_t now = sva_now_ns();
+
+	*owed = 0;
+	if (now - rl->window_ns >= 1000000000ull) {
+		rl->window_ns = now;
+		rl->lines = 0;
+	}
+	if (rl->lines >= SVA_LOG_BURST) {
+		if (rl->suppressed < UINT32_MAX)
+			rl->suppressed++;
+		return false;
+	}
+	rl->lines++;
+	*owed = rl->suppressed;
+	rl->suppressed = 0;
+	return true;
+}
+
+void sva_logf_rl(const struct sva_log *log, struct sva_ratelimit *rl, enum sva_log_level level, const char *fmt, ...)
+{
+	char msg[400];
+	unsigned owed;
+	va_list ap;
+
+	/* A filtered-out line costs nothing, and is not counted as suppressed. */
+	if ((int)level < atomic_load(&log->level) || level >= SVA_LOG_OFF)
+		return;
+	if (!ratelimit_pass(rl, &owed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (owed)
+		sva_logf(log, level, "%s (%u similar lines suppressed before this one)", msg, owed);
+	else
+		sva_logf(log, level, "%s", msg);
 }
 
 static struct sva_log default_log;

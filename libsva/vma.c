@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -195,14 +196,44 @@ static int cache_refresh(void)
 	return 0;
 }
 
+/*
+ * Is the page at addr unmapped now?  mincore() fails with ENOMEM for a page
+ * no VMA covers (and for addresses beyond the user address space): one
+ * system call where re-reading /proc/self/maps costs hundreds of
+ * microseconds.  Mappings created since the cache was read (which no
+ * coherence event reports) are mapped here, so they still force a re-read.
+ */
+static bool unmapped_now(uint64_t addr)
+{
+	unsigned char vec;
+
+	return mincore((void *)(uintptr_t)(addr & ~4095ull), 4096, &vec) != 0 && errno == ENOMEM;
+}
+
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): how many times the cache was read from /proc/self/maps. */
+atomic_uint sva_test_vma_reads;
+#define COUNT_READ() atomic_fetch_add(&sva_test_vma_reads, 1)
+#else
+#define COUNT_READ() ((void)0)
+#endif
+
 int sva_vma_find(uint64_t addr, bool refresh, struct sva_vma *out)
 {
 	struct sva_vma *v;
 	int ret = 0;
 
 	pthread_mutex_lock(&cache_lock);
-	if (refresh || !cache || cache_gen != sva_vma_gen())
+	/* A re-read asked for because the cache has nothing at addr is wasted
+	 * when nothing is there: repeated faults at a bad address stay cheap. */
+	if (refresh && cache && cache_gen == sva_vma_gen() && !cache_find(addr) && unmapped_now(addr)) {
+		pthread_mutex_unlock(&cache_lock);
+		return -EFAULT;
+	}
+	if (refresh || !cache || cache_gen != sva_vma_gen()) {
+		COUNT_READ();
 		ret = cache_refresh();
+	}
 	v = ret ? NULL : cache_find(addr);
 	if (v && v->end - v->start >= (2ull << 20) && !(v->prot & (SVA_VMA_CHECKED | SVA_VMA_HUGETLB))) {
 		if (sva_vma_has_thp(v->start))

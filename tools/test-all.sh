@@ -13,6 +13,8 @@
 #   tsan     ThreadSanitizer: unit tests and the kernel tests on the mock topology
 #            (the concurrency stress tests, the fault thread)
 #   fuzz     libFuzzer on the PASID allocator for SVA_FUZZ_SECONDS (default 60)
+#            (the fault-record fuzzer needs a kernel: ktest-fault-fuzz, a bounded
+#            run from tests/fuzz/corpus/fault in every kernel tier above)
 #   packages from the `make dist` tarball, in build/pkg (nothing outside build/):
 #            the install test (make install DESTDIR + a program built against
 #            the installed libsva.pc), dpkg-buildpackage -b + lintian (failing

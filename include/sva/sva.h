@@ -697,8 +697,8 @@ struct sva_bond_ops {
 	 * the record that failed and once for each later record of its
 	 * page-request group (the whole group is answered INVALID; records of the
 	 * group resolved before the failure are not reported).  Runs on the fault
-	 * thread (or in sva_ctx_process_faults() in poll mode) with the fault
-	 * engine's lock held: the calls that would wait for it are refused, as
+	 * thread (or in sva_ctx_process_faults() in poll mode) inside a batch of
+	 * the fault engine: the calls that would wait for it are refused, as
 	 * in mm_exit above.  May be NULL.
 	 */
 	void (*fault_error)(struct sva_bond *bond, const struct sva_fault_report *report, void *drvdata);
@@ -832,8 +832,10 @@ int sva_ctx_fault_health(const struct sva_ctx *ctx);
  * pending).  Thread-safe (calls serialize).  Errors: -EINVAL NULL ctx, max
  * 0, or the context runs a fault thread; -ECHILD in a forked child; -ENOMEM
  * growing the read buffer for a large group; -E2BIG a page-request group of
- * more than 4096 records; -EDEADLK called from a fault_error callback (the
- * engine's lock is held around it); other errors of
+ * more than 65536 records waits in the queue, which cannot be read (a group
+ * of 4097 to 65536 records is answered INVALID unresolved and logged);
+ * -EDEADLK called from a fault_error callback (it runs inside a batch);
+ * other errors of
  * reading the fault queue, when nothing was handled.  A failed answer is logged, not
  * returned: the kernel answers it INVALID when the PASID detaches.
  */

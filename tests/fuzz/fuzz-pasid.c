@@ -13,13 +13,16 @@
  * ends the run.  A mismatch prints what differed and aborts.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pasid_space.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define CAP 2048u /* largest range the model follows */
 
@@ -155,6 +158,34 @@ static void *owner_token(uint32_t v, uint32_t sel)
 static void discard(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg, (void)level, (void)msg; /* formatting still runs under the sanitizers */
+}
+
+/*
+ * libFuzzer writes every new input into the first directory it is given.
+ * Run by hand with the checked-in corpus first, it would fill the source
+ * tree: refuse, and say what to do (tests/fuzz/run-fuzz.sh puts a scratch
+ * directory first).  A corpus file as an argument only runs that input.
+ */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	for (int i = 1; i < *argc; i++) {
+		const char *a = (*argv)[i];
+		char real[PATH_MAX];
+		struct stat st;
+
+		if (a[0] == '-')
+			continue;
+		if (stat(a, &st) == 0 && S_ISDIR(st.st_mode) && realpath(a, real) &&
+		    strstr(real, "/tests/fuzz/corpus")) {
+			fprintf(stderr,
+				"fuzz-pasid: %s is the checked-in corpus, and libFuzzer would write new inputs into "
+				"it: run tests/fuzz/run-fuzz.sh, or give a scratch directory first\n",
+				a);
+			exit(2);
+		}
+		break; /* only the first directory receives inputs */
+	}
+	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

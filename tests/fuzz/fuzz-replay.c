@@ -12,10 +12,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../tap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* Would libFuzzer's initialization let a run go on with dir as its first
+ * directory?  In a child: the target exits when it refuses. */
+static bool fuzz_would_run(const char *dir)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		char *args[] = { (char *)"fuzz", (char *)"-max_total_time=1", (char *)dir, NULL };
+		char **argv = args;
+		int argc = 3;
+
+		close(2); /* its message is for people */
+		LLVMFuzzerInitialize(&argc, &argv);
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return true;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
 
 #define RANDOM_INPUTS 3000
 #define RANDOM_MAX_LEN 4096
@@ -84,5 +108,7 @@ int main(int argc, char **argv)
 		LLVMFuzzerTestOneInput(buf, n);
 	}
 	ok(1, "%d pseudo-random inputs agree with the model", RANDOM_INPUTS);
+	ok(!fuzz_would_run(dir), "the fuzz target refuses the checked-in corpus as its first (written) directory");
+	ok(fuzz_would_run("/tmp"), "and accepts a scratch directory");
 	return done_testing();
 }

@@ -17,8 +17,11 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-fault-thread \
 	tests/kernel/ktest-window \
 	tests/kernel/ktest-fail-nth \
-	tests/kernel/ktest-pin-budget
-check_PROGRAMS += $(KERNEL_TESTS)
+	tests/kernel/ktest-pin-budget \
+	tests/kernel/ktest-storm \
+	tests/kernel/ktest-secure-env \
+	tests/kernel/ktest-fault-fuzz
+check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
 tests_kernel_ktest_mock_SOURCES = tests/kernel/ktest-mock.c tests/kernel/ktest.h tests/tap.h
@@ -53,4 +56,34 @@ tests_kernel_ktest_fail_nth_LDADD = $(TEST_LIBS)
 # Eviction racing invalidation and unbind, with threads: under the sanitizer tiers too.
 tests_kernel_ktest_pin_budget_SOURCES = tests/kernel/ktest-pin-budget.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_pin_budget_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# A fault storm against unbinds (threads): under the sanitizer tiers too.
+tests_kernel_ktest_storm_SOURCES = tests/kernel/ktest-storm.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_storm_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# secure_getenv: a set-group-ID copy of the helper, in the VM (which packs it).
+tests_kernel_ktest_secure_env_SOURCES = tests/kernel/ktest-secure-env.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_secure_env_LDADD = $(TEST_LIBS)
+# Its RPATH (not RUNPATH: it must cover indirect libraries, libasan's libm) is
+# where the VM keeps the libraries: secure mode ignores LD_LIBRARY_PATH.
+tests_kernel_sva_env_helper_SOURCES = tests/kernel/sva-env-helper.c
+tests_kernel_sva_env_helper_LDADD = $(TEST_LIBS)
+tests_kernel_sva_env_helper_LDFLAGS = -Wl,--disable-new-dtags,-rpath,/lib/sva
+# The fault-record fuzzer: its seeds (tests/fuzz/corpus/fault) go into the
+# binary, since the VM carries binaries only.
+FAULT_CORPUS = \
+	tests/fuzz/corpus/fault/groups \
+	tests/fuzz/corpus/fault/hole-ro \
+	tests/fuzz/corpus/fault/kernel-wrap \
+	tests/fuzz/corpus/fault/never-closed \
+	tests/fuzz/corpus/fault/same-bad \
+	tests/fuzz/corpus/fault/unknown
+tests_kernel_ktest_fault_fuzz_SOURCES = tests/kernel/ktest-fault-fuzz.c tests/kernel/ktest.h tests/tap.h
+nodist_tests_kernel_ktest_fault_fuzz_SOURCES = tests/kernel/fault-corpus.h
+tests_kernel_ktest_fault_fuzz_LDADD = $(TEST_LIBS)
+BUILT_SOURCES = tests/kernel/fault-corpus.h
+tests/kernel/ktest-fault-fuzz.$(OBJEXT): tests/kernel/fault-corpus.h
+CLEANFILES += tests/kernel/fault-corpus.h
+EXTRA_DIST += tests/fuzz/embed-corpus.sh $(FAULT_CORPUS)
+tests/kernel/fault-corpus.h: $(FAULT_CORPUS) tests/fuzz/embed-corpus.sh
+	$(AM_V_GEN)$(MKDIR_P) tests/kernel && \
+	$(SHELL) $(top_srcdir)/tests/fuzz/embed-corpus.sh $(FAULT_CORPUS:%=$(top_srcdir)/%) > $@.tmp && mv $@.tmp $@
 include tests/kernel/mem.mk

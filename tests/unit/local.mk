@@ -6,7 +6,8 @@ UNIT_TESTS = \
 	tests/unit/test-chunks \
 	tests/unit/test-fault-window \
 	tests/unit/test-log-levels \
-	tests/unit/test-vma-collect
+	tests/unit/test-vma-collect \
+	tests/unit/test-fault-storm
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_pci_addr_LDADD = $(TEST_LIBS)
@@ -25,4 +26,7 @@ tests_unit_test_log_levels_LDADD = $(TEST_LIBS)
 # The VMAs of a range: PROCMAP_QUERY against /proc/self/maps (libsva/vma_query.c).
 tests_unit_test_vma_collect_SOURCES = tests/unit/test-vma-collect.c tests/tap.h
 tests_unit_test_vma_collect_LDADD = $(TEST_LIBS)
+# The fault engine under storms, on a fake kernel queue (fault.c's read hooks).
+tests_unit_test_fault_storm_SOURCES = tests/unit/test-fault-storm.c tests/tap.h
+tests_unit_test_fault_storm_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 include tests/unit/mem.mk
