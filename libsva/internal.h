@@ -131,6 +131,9 @@ int sva_vma_collect(uint64_t start, uint64_t end, struct sva_vma *out, size_t ma
 /* The same by PROCMAP_QUERY (vma_query.c); -EOPNOTSUPP where the kernel
  * lacks it (before 6.11), and then *nr is meaningless. */
 int sva_vma_collect_query(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr);
+/* The VMA at addr by PROCMAP_QUERY, its read/write/exec bits only: 0,
+ * -EFAULT (nothing there), -EOPNOTSUPP (no PROCMAP_QUERY). */
+int sva_vma_query_one(uint64_t addr, struct sva_vma *out);
 
 /* ---------------------------------------------------------------- iommufd.c */
 

@@ -230,6 +230,17 @@ int sva_vma_find(uint64_t addr, bool refresh, struct sva_vma *out)
 		pthread_mutex_unlock(&cache_lock);
 		return -EFAULT;
 	}
+	/* Likewise a re-read asked for because the cached VMA refused the access
+	 * (a guard page, a write to read-only memory): mprotect() sends no event,
+	 * so ask the kernel about this one VMA; if it is as cached, the refusal
+	 * stands without reading every mapping of the process. */
+	if (refresh && cache && cache_gen == sva_vma_gen() && (v = cache_find(addr))) {
+		struct sva_vma now;
+
+		if (sva_vma_query_one(addr, &now) == 0 && now.start == v->start && now.end == v->end &&
+		    now.prot == (v->prot & 7))
+			refresh = false;
+	}
 	if (refresh || !cache || cache_gen != sva_vma_gen()) {
 		COUNT_READ();
 		ret = cache_refresh();

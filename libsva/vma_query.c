@@ -14,6 +14,27 @@
 #include "internal.h"
 #include "kabi.h"
 
+/* The VMA covering addr or the next one: 0, -EFAULT (none), -EOPNOTSUPP. */
+static int query(int fd, uint64_t addr, struct kabi_procmap_query *q)
+{
+	*q = (struct kabi_procmap_query){
+		.size = sizeof(*q),
+		.query_flags = KABI_PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+		.query_addr = addr,
+	};
+	if (ioctl(fd, KABI_PROCMAP_QUERY, q) == 0)
+		return 0;
+	/* ENOENT: no VMA at or after addr, a hole like any other. */
+	return errno == ENOENT ? -EFAULT : errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP : -errno;
+}
+
+static uint32_t prot_of(const struct kabi_procmap_query *q)
+{
+	return ((q->vma_flags & KABI_PROCMAP_QUERY_VMA_READABLE) ? SVA_PROT_READ : 0) |
+	       ((q->vma_flags & KABI_PROCMAP_QUERY_VMA_WRITABLE) ? SVA_PROT_WRITE : 0) |
+	       ((q->vma_flags & KABI_PROCMAP_QUERY_VMA_EXECUTABLE) ? SVA_PROT_EXEC : 0);
+}
+
 int sva_vma_collect_query(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr)
 {
 	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
@@ -25,17 +46,11 @@ int sva_vma_collect_query(uint64_t start, uint64_t end, struct sva_vma *out, siz
 	if (fd < 0)
 		return -errno;
 	while (next < end) {
-		struct kabi_procmap_query q = {
-			.size = sizeof(q),
-			.query_flags = KABI_PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
-			.query_addr = next,
-		};
+		struct kabi_procmap_query q;
 
-		if (ioctl(fd, KABI_PROCMAP_QUERY, &q)) {
-			/* ENOENT: no VMA at or after next, a hole like any other. */
-			ret = errno == ENOENT ? -EFAULT : errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP : -errno;
+		ret = query(fd, next, &q);
+		if (ret)
 			break;
-		}
 		if (q.vma_start > next) {
 			ret = -EFAULT; /* a hole before the next VMA */
 			break;
@@ -46,12 +61,31 @@ int sva_vma_collect_query(uint64_t start, uint64_t end, struct sva_vma *out, siz
 		}
 		out[n].start = next;
 		out[n].end = q.vma_end < end ? q.vma_end : end;
-		out[n].prot = ((q.vma_flags & KABI_PROCMAP_QUERY_VMA_READABLE) ? SVA_PROT_READ : 0) |
-			      ((q.vma_flags & KABI_PROCMAP_QUERY_VMA_WRITABLE) ? SVA_PROT_WRITE : 0);
+		out[n].prot = prot_of(&q) & (SVA_PROT_READ | SVA_PROT_WRITE);
 		next = out[n].end;
 		n++;
 	}
 	close(fd);
 	*nr = n;
+	return ret;
+}
+
+int sva_vma_query_one(uint64_t addr, struct sva_vma *out)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	struct kabi_procmap_query q;
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = query(fd, addr, &q);
+	close(fd);
+	if (!ret && q.vma_start > addr)
+		ret = -EFAULT;
+	if (!ret) {
+		out->start = q.vma_start;
+		out->end = q.vma_end;
+		out->prot = prot_of(&q);
+	}
 	return ret;
 }

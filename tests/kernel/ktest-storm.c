@@ -94,7 +94,7 @@ int main(void)
 		ktest_bail("cannot open two mock devices");
 	if (sva_mm_new(ctx, NULL, &mm_a) || sva_mm_new(ctx, NULL, &mm_b) || sva_bind(dev_a, mm_a, NULL, &bond_a))
 		ktest_bail("cannot bind the storm's bond");
-	plan(7);
+	plan(10);
 
 	s.dev = dev_a;
 	s.bond = bond_a;
@@ -167,6 +167,36 @@ int main(void)
 		ok(st.invalid - inv0 == 1 && ktest_access_rw(ctx, mm_a->ioas_id, fresh, back, 4096, 0) == 0 &&
 			   back[0] == 0x5a,
 		   "mapped there since, with no event: the next fault there resolves it");
+	}
+	/* A guard page (mapped, PROT_NONE) and a read-only page written to: the
+	 * VMA is there and refuses the access, which mprotect() could have changed
+	 * without an event, so each refusal asks the kernel about that one VMA
+	 * (PROCMAP_QUERY) rather than reading every mapping again. */
+	{
+		const uint64_t guard = HOLE + (2ull << 20), ro = HOLE + (3ull << 20);
+		uint64_t inv0, r0;
+		int n = 200;
+
+		ktest_map_at(guard, 4096, PROT_NONE);
+		ktest_map_at(ro, 4096, PROT_READ);
+		sva_bond_stats(bond_a, &st);
+		inv0 = st.invalid;
+		r0 = atomic_load(&sva_test_vma_reads);
+		for (int i = 0; i < n; i++) {
+			ktest_inject_and_wait(dev_a, bond_a, guard, SVA_ACCESS_READ, 5000);
+			ktest_inject_and_wait(dev_a, bond_a, ro, SVA_ACCESS_WRITE, 5000);
+		}
+		sva_bond_stats(bond_a, &st);
+		is_int(st.invalid - inv0, 2 * n, "%d faults at a guard page and writes to a read-only page are refused",
+		       2 * n);
+		ok(atomic_load(&sva_test_vma_reads) - r0 < (unsigned)n / 10,
+		   "and they re-read /proc/self/maps %u times (PROCMAP_QUERY asks about the one VMA)",
+		   atomic_load(&sva_test_vma_reads) - (unsigned)r0);
+		/* Made writable since, with no event: the next write fault resolves. */
+		mprotect((void *)(uintptr_t)ro, 4096, PROT_READ | PROT_WRITE);
+		ktest_inject_and_wait(dev_a, bond_a, ro, SVA_ACCESS_WRITE, 5000);
+		sva_bond_stats(bond_a, &st);
+		is_int(st.invalid - inv0, 2 * n, "after mprotect(PROT_WRITE), the write fault there resolves");
 	}
 	sva_ctx_free(ctx);
 	return done_testing();
