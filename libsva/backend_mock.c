@@ -150,7 +150,8 @@ SVA_EXPORT int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_
 
 	if (!dev)
 		return -EINVAL;
-	if (dev->be != &sva_backend_mock)
+	/* A broker client's mock (SVA_DEV_MOCK) is reachable through the shared iommufd. */
+	if (!(dev->info.flags & SVA_DEV_MOCK))
 		return sva_fail(&dev->ctx->log, -EOPNOTSUPP, "only the mock device can inject faults");
 	ret = sva_ctx_check_owner(dev->ctx);
 	if (ret)

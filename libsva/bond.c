@@ -235,7 +235,9 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 	ret = sva_pasid_map_reserve(dev->bond_map, bond->pasid);
 	if (ret)
 		sva_fail(&ctx->log, ret, "device %u: out of memory for its bond table", dev->info.dev_id);
-	else if ((ret = dev->be->pasid_attach(dev, bond->pasid, bond->hwpt->id)) != 0) {
+	else if ((ret = dev->be->pasid_attach_in
+				? dev->be->pasid_attach_in(dev, bond->pasid, bond->hwpt->id, bond->mm->ioas_id)
+				: dev->be->pasid_attach(dev, bond->pasid, bond->hwpt->id)) != 0) {
 		char what[32];
 
 		snprintf(what, sizeof(what), "PASID %u", bond->pasid);
@@ -493,4 +495,15 @@ SVA_EXPORT int sva_dev_bond_lookup(struct sva_dev *dev, uint32_t pasid, struct s
 	if (drvdata)
 		*drvdata = data;
 	return 0;
+}
+
+/* sva-brokerd parks the RID of the devices it opens (broker clients bind PASIDs only). */
+int sva_dev_rid_park(struct sva_dev *dev)
+{
+	int ret;
+
+	pthread_mutex_lock(&dev->lock);
+	ret = rid_park(dev);
+	pthread_mutex_unlock(&dev->lock);
+	return ret;
 }

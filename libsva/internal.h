@@ -191,6 +191,7 @@ struct sva_ctx {
 	 * under devs_lock. */
 	struct sva_spare_bind *spare_binds;
 	struct sva_ctx *all_next; /* every live context, for the exit destructor */
+	struct sva_broker_conn *broker; /* SVA_CTX_BROKER: broker_client.c; else NULL */
 };
 
 /* Close the spare binds of a context (its last reference). */
@@ -221,6 +222,9 @@ struct sva_dev_backend {
 	int (*pasid_attach)(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id);
 	int (*pasid_detach)(struct sva_dev *dev, uint32_t pasid);
 	void (*close)(struct sva_dev *dev);
+	/* If set, used instead of pasid_attach: the broker client tells the
+	 * broker which IOAS is behind pt_id, to destroy it if the client dies. */
+	int (*pasid_attach_in)(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id, uint32_t ioas_id);
 };
 
 extern const struct sva_dev_backend sva_backend_vfio;
@@ -427,6 +431,9 @@ int sva_bond_teardown(struct sva_bond *bond);
 /* At close: retry the detach of every PASID whose detach failed (the values
  * stay retired whatever the outcome). */
 void sva_dev_detach_stuck(struct sva_dev *dev);
+/* Park the RID on an empty PASID-compatible HWPT, as a PASID bind does
+ * (sva-brokerd parks its devices at open).  Takes dev->lock. */
+int sva_dev_rid_park(struct sva_dev *dev);
 
 /* Allocate a device, query hw info and NUMA node; takes a ctx reference. */
 int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd, uint32_t dev_id,

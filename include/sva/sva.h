@@ -77,6 +77,9 @@ const char *sva_log_level_name(enum sva_log_level level);
 					    * alone: no mm_exit runs from the
 					    * exit destructor (the kernel
 					    * detaches at descriptor close) */
+#define SVA_CTX_BROKER (1u << 3) /* a client of sva-brokerd(8) at
+				  * opts->broker_path: devices, PASIDs and
+				  * the iommufd come from the broker */
 
 struct sva_ctx_opts {
 	size_t size;		/* sizeof(struct sva_ctx_opts) */
@@ -103,6 +106,8 @@ struct sva_ctx_opts {
 					       * CPU, set its policy; NULL:
 					       * nothing */
 	void *fault_thread_arg;
+	const char *broker_path; /* with SVA_CTX_BROKER: the broker's socket;
+				  * NULL: "/run/sva-brokerd/socket" */
 };
 
 /*

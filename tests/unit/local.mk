@@ -5,7 +5,8 @@ UNIT_TESTS = \
 	tests/unit/test-core-errors \
 	tests/unit/test-chunks \
 	tests/unit/test-fault-window \
-	tests/unit/test-log-levels
+	tests/unit/test-log-levels \
+	tests/unit/test-broker-proto
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_pci_addr_LDADD = $(TEST_LIBS)
@@ -22,3 +23,6 @@ tests_unit_test_fault_window_LDADD = $(TEST_LIBS)
 tests_unit_test_log_levels_SOURCES = tests/unit/test-log-levels.c tests/tap.h
 tests_unit_test_log_levels_LDADD = $(TEST_LIBS)
 include tests/unit/mem.mk
+# The broker's wire protocol and what it does with hostile messages.
+tests_unit_test_broker_proto_SOURCES = tests/unit/test-broker-proto.c tests/tap.h
+tests_unit_test_broker_proto_LDADD = $(TEST_LIBS)
