@@ -36,3 +36,4 @@ EXTRA_DIST += tools/test-all.sh tools/demo.sh .ci/run
 
 # sva-bench: every benchmark, each with its baseline and the ratio.
 include tools/bench/local.mk
+include tools/broker/local.mk

@@ -16,7 +16,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-upgrade \
 	tests/kernel/ktest-fault-thread \
 	tests/kernel/ktest-window \
-	tests/kernel/ktest-fail-nth
+	tests/kernel/ktest-fail-nth \
+	tests/kernel/ktest-broker
 check_PROGRAMS += $(KERNEL_TESTS)
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -49,4 +50,7 @@ tests_kernel_ktest_window_SOURCES = tests/kernel/ktest-window.c tests/kernel/kte
 tests_kernel_ktest_window_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_fail_nth_SOURCES = tests/kernel/ktest-fail-nth.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_fail_nth_LDADD = $(TEST_LIBS)
+# sva-brokerd and three client processes (the broker's sources linked in).
+tests_kernel_ktest_broker_SOURCES = tests/kernel/ktest-broker.c $(BROKER_SOURCES) tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_broker_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk

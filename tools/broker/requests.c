@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva-brokerd's answers to requests, and a client's end.  Every refusal
+ * carries its reason in the reply's text, which the client logs.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "broker.h"
+#include "internal.h"
+
+__attribute__((format(printf, 3, 4))) static void refuse(struct sva_broker_msg *m, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	m->status = err;
+	va_start(ap, fmt);
+	vsnprintf(m->text, sizeof(m->text), fmt, ap);
+	va_end(ap);
+}
+
+static bool allowed(const struct broker_dev_conf *d, const struct broker_client *c)
+{
+	for (size_t i = 0; i < d->nuids; i++)
+		if (d->uids[i] == c->uid)
+			return true;
+	for (size_t i = 0; i < d->ngids; i++)
+		for (size_t j = 0; j < c->ngids; j++)
+			if (d->gids[i] == c->gids[j])
+				return true;
+	return false;
+}
+
+static struct broker_dev *dev_by_id(struct broker *b, const struct broker_client *c, uint64_t dev_id, size_t *idx)
+{
+	for (size_t i = 0; i < b->ndevs; i++)
+		if (b->devs[i].dev_id == dev_id && c->opened[i]) {
+			*idx = i;
+			return &b->devs[i];
+		}
+	return NULL;
+}
+
+static void hello(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int *fd)
+{
+	bool any = false;
+	int ret;
+
+	if (c->hello)
+		return refuse(m, -EALREADY, "hello twice");
+	for (size_t i = 0; i < b->ndevs; i++)
+		any |= allowed(b->devs[i].conf, c);
+	if (!any) {
+		broker_log(b, SVA_LOG_WARN, "client pid %d: uid %u gid %u is not allowed on any device: refused",
+			   (int)c->pid, (unsigned)c->uid, c->ngids ? (unsigned)c->gids[0] : 0u);
+		return refuse(m, -EACCES, "uid %u (gid %u) is in no device's allowlist of this broker", (unsigned)c->uid,
+			      c->ngids ? (unsigned)c->gids[0] : 0u);
+	}
+	if (m->arg[0] != SVA_BROKER_TRUSTED)
+		return refuse(m, -EOPNOTSUPP, "only trusted clients are served by this broker (mode %llu asked)",
+			      (unsigned long long)m->arg[0]);
+	ret = sva_pasid_alloc(b->blocks, c, &c->block);
+	if (ret)
+		return refuse(m, ret == -ENOSPC ? -ENOSPC : ret,
+			      "no block of PASIDs left (%s): too many clients, or blocks in quarantine",
+			      strerror(-ret));
+	c->hello = true;
+	c->pasid_min = b->conf.pasid_min + c->block * b->conf.pasids_per_client;
+	c->pasid_max = c->pasid_min + b->conf.pasids_per_client - 1;
+	m->arg[0] = c->pasid_min;
+	m->arg[1] = c->pasid_max;
+	*fd = sva_ctx_fd(b->ctx);
+	broker_log(b, SVA_LOG_INFO, "client pid %d uid %u: trusted, PASIDs [%u, %u]", (int)c->pid, (unsigned)c->uid,
+		   c->pasid_min, c->pasid_max);
+}
+
+static void open_dev(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, const char *name)
+{
+	for (size_t i = 0; i < b->ndevs; i++) {
+		struct broker_dev *d = &b->devs[i];
+
+		if (strcmp(d->conf->name, name))
+			continue;
+		if (!allowed(d->conf, c))
+			return refuse(m, -EACCES, "uid %u may not use device %s", (unsigned)c->uid, d->conf->name);
+		c->opened[i] = true;
+		m->arg[0] = d->dev_id;
+		m->arg[1] = d->flags;
+		m->arg[2] = d->stdev_id;
+		m->arg[3] = d->park_ioas;
+		m->arg[4] = d->park_hwpt;
+		return;
+	}
+	refuse(m, -ENOENT, "no device named '%.64s' in this broker's configuration", name);
+}
+
+static int detach(struct broker *b, struct broker_dev *d, uint32_t pasid)
+{
+	int ret;
+
+	pthread_mutex_lock(&d->dev->lock);
+	ret = d->dev->be->pasid_detach(d->dev, pasid);
+	pthread_mutex_unlock(&d->dev->lock);
+	if (ret)
+		broker_log(b, SVA_LOG_ERROR, "device %s: detaching PASID %u failed: %s", d->conf->name, pasid,
+			   strerror(-ret));
+	return ret;
+}
+
+static void attach(struct broker *b, struct broker_client *c, struct sva_broker_msg *m)
+{
+	struct broker_dev *d;
+	size_t idx;
+	int ret;
+
+	if (!(d = dev_by_id(b, c, m->arg[0], &idx)))
+		return refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
+	if (m->arg[1] < c->pasid_min || m->arg[1] > c->pasid_max)
+		return refuse(m, -EPERM, "PASID %llu is not in this client's block [%u, %u]",
+			      (unsigned long long)m->arg[1], c->pasid_min, c->pasid_max);
+	if (m->arg[2] > UINT32_MAX || m->arg[3] > UINT32_MAX || m->arg[4] > UINT32_MAX)
+		return refuse(m, -EINVAL, "object ids beyond 32 bits");
+	if (c->natt == BROKER_MAX_ATTACH)
+		return refuse(m, -ENOSPC, "more than %d PASIDs attached for one client", BROKER_MAX_ATTACH);
+	pthread_mutex_lock(&d->dev->lock);
+	ret = d->dev->be->pasid_attach(d->dev, (uint32_t)m->arg[1], (uint32_t)m->arg[2]);
+	pthread_mutex_unlock(&d->dev->lock);
+	if (ret)
+		return refuse(m, ret, "attaching PASID %llu of device %s to HWPT %llu failed: %s",
+			      (unsigned long long)m->arg[1], d->conf->name, (unsigned long long)m->arg[2],
+			      strerror(-ret));
+	c->att[c->natt++] = (struct broker_att){ .dev_id = d->dev_id, .pasid = (uint32_t)m->arg[1],
+						 .hwpt = (uint32_t)m->arg[2], .ioas = (uint32_t)m->arg[3],
+						 .fault = (uint32_t)m->arg[4] };
+}
+
+static void detach_req(struct broker *b, struct broker_client *c, struct sva_broker_msg *m)
+{
+	struct broker_dev *d;
+	size_t idx;
+	int ret;
+
+	if (!(d = dev_by_id(b, c, m->arg[0], &idx)))
+		return refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
+	for (size_t i = 0; i < c->natt; i++) {
+		if (c->att[i].dev_id != d->dev_id || c->att[i].pasid != m->arg[1])
+			continue;
+		ret = detach(b, d, c->att[i].pasid);
+		if (ret)
+			/* Kept: the end of the client retries it. */
+			return refuse(m, ret, "detaching PASID %u failed: %s", c->att[i].pasid, strerror(-ret));
+		c->att[i] = c->att[--c->natt];
+		return;
+	}
+	refuse(m, -ENOENT, "PASID %llu of device %s was not attached by this client", (unsigned long long)m->arg[1],
+	       d->conf->name);
+}
+
+static void close_dev(struct broker *b, struct broker_client *c, struct sva_broker_msg *m)
+{
+	struct broker_dev *d;
+	size_t idx;
+
+	if (!(d = dev_by_id(b, c, m->arg[0], &idx)))
+		return refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
+	for (size_t i = 0; i < c->natt; i++)
+		if (c->att[i].dev_id == d->dev_id)
+			return refuse(m, -EBUSY, "PASID %u is still attached on device %s", c->att[i].pasid,
+				      d->conf->name);
+	c->opened[idx] = false;
+}
+
+void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_msg *m)
+{
+	char name[SVA_BROKER_TEXT];
+	int fd = -1;
+
+	/* The reply reuses the request; its text becomes the refusal's reason. */
+	memcpy(name, m->text, sizeof(name));
+	m->status = 0;
+	m->text[0] = '\0';
+	if (m->op != SVA_BOP_HELLO && !c->hello)
+		refuse(m, -EPROTO, "%s before hello", sva_broker_op_name(m->op));
+	else if (m->op == SVA_BOP_HELLO)
+		hello(b, c, m, &fd);
+	else if (m->op == SVA_BOP_OPEN)
+		open_dev(b, c, m, name);
+	else if (m->op == SVA_BOP_CLOSE)
+		close_dev(b, c, m);
+	else if (m->op == SVA_BOP_ATTACH)
+		attach(b, c, m);
+	else if (m->op == SVA_BOP_DETACH)
+		detach_req(b, c, m);
+	else
+		refuse(m, -EOPNOTSUPP, "unknown request %u", m->op);
+	if (m->status)
+		broker_log(b, SVA_LOG_DEBUG, "client pid %d: %s refused: %s", (int)c->pid, sva_broker_op_name(m->op),
+			   m->text);
+	sva_broker_send(c->sock, m, m->status ? -1 : fd);
+}
+
+/* Is id one of the broker's own objects (a device's parking)? */
+static bool broker_owns(const struct broker *b, uint32_t id)
+{
+	for (size_t i = 0; i < b->ndevs; i++)
+		if (id == b->devs[i].park_ioas || id == b->devs[i].park_hwpt || id == b->devs[i].dev_id ||
+		    id == b->devs[i].stdev_id)
+			return true;
+	return false;
+}
+
+/* Destroy the client's objects recorded with its attachments, each once, in
+ * dependency order: HWPTs hold their IOAS and fault queue. */
+static void destroy_objects(struct broker *b, struct broker_client *c, size_t what)
+{
+	for (size_t i = 0; i < c->natt; i++) {
+		uint32_t id = what == 0 ? c->att[i].hwpt : what == 1 ? c->att[i].ioas : c->att[i].fault;
+		bool dup = false;
+
+		for (size_t j = 0; j < i; j++)
+			dup |= id == (what == 0 ? c->att[j].hwpt : what == 1 ? c->att[j].ioas : c->att[j].fault);
+		if (id && !dup && !broker_owns(b, id))
+			sva_iommufd_destroy(sva_ctx_fd(b->ctx), id);
+	}
+}
+
+void broker_client_end(struct broker *b, struct broker_client *c)
+{
+	bool retire = false;
+
+	if (!c->hello)
+		return;
+	if (c->natt)
+		broker_log(b, SVA_LOG_WARN, "client pid %d ended with %zu PASIDs attached: mm_exit, detach, quarantine",
+			   (int)c->pid, c->natt);
+	for (size_t i = 0; i < c->natt; i++) {
+		struct broker_dev *d = NULL;
+
+		for (size_t k = 0; k < b->ndevs; k++)
+			if (b->devs[k].dev_id == c->att[i].dev_id)
+				d = &b->devs[k];
+		if (!d)
+			continue;
+		if (b->mm_exit)
+			b->mm_exit(b->mm_exit_arg, d, c->att[i].pasid, c->pid);
+		else
+			broker_log(b, SVA_LOG_INFO, "client pid %d: mm_exit of PASID %u on %s", (int)c->pid,
+				   c->att[i].pasid, d->conf->name);
+		/* A PASID that may still reach the client's pages never goes to another client. */
+		retire |= detach(b, d, c->att[i].pasid) != 0;
+	}
+	destroy_objects(b, c, 0);
+	destroy_objects(b, c, 1);
+	destroy_objects(b, c, 2);
+	if (c->natt)
+		b->clients_cleaned++;
+	c->natt = 0;
+	if (retire) {
+		broker_log(b, SVA_LOG_ERROR, "client pid %d: PASIDs [%u, %u] retired: a detach failed", (int)c->pid,
+			   c->pasid_min, c->pasid_max);
+	} else if (sva_pasid_free(b->blocks, c->block) == 0) {
+		/* Detached: the grace (grace-ms) starts now. */
+		sva_pasid_release(b->blocks, c->block);
+	}
+	c->hello = false;
+}
