@@ -18,7 +18,7 @@ dist_man_MANS += man/sva-bench.1 \
 	man/sva_dev_inject_fault.3
 
 # Tools.
-dist_man_MANS += man/sva-info.1
+dist_man_MANS += man/sva-info.1 man/sva-brokerd.8
 
 # PASID spaces and their man pages.
 include man/pasid.mk

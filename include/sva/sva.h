@@ -111,13 +111,24 @@ struct sva_ctx_opts {
 };
 
 /*
- * Open (or adopt) an iommufd and create a context on it.  Thread-safe.
- * Errors: -EINVAL bad opts, flags or log level, or NULL out; -ENOENT no
+ * Open (or adopt) an iommufd and create a context on it; with
+ * SVA_CTX_BROKER, connect to sva-brokerd instead: the broker hands over a
+ * duplicate of its iommufd and a block of PASIDs, which becomes the
+ * context's global range (libsva(7), The broker).  Thread-safe.
+ * Errors: -EINVAL bad opts, flags or log level, or NULL out (and, with
+ * SVA_CTX_BROKER, SVA_CTX_ADOPT_FD or a global PASID range set too); -ENOENT no
  * /dev/iommu (kernel lacks CONFIG_IOMMUFD); -EACCES/-EPERM no permission;
  * -EBADF adopted fd is not open; -ENOTTY the path or the adopted fd is not an
  * iommufd; -ERANGE bad global PASID range; -ENAMETOOLONG fault_thread_name is
  * longer than 15 bytes; -ENOMEM; any other errno of open(2)
- * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE, -ENFILE) passed through.
+ * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE, -ENFILE) passed through.  With
+ * SVA_CTX_BROKER: -ENOENT/-ECONNREFUSED no broker listening at broker_path;
+ * -EACCES/-EPERM the socket's permissions or the broker's allowlist refuse
+ * this user (the log line gives the broker's reason); -ENOSPC the broker has
+ * no block of PASIDs free; -EUSERS the broker serves its maximum of clients;
+ * -EOPNOTSUPP the broker does not serve this trust mode; -EPROTO/-ECONNRESET
+ * a malformed reply, or the broker went away; -ENAMETOOLONG broker_path does
+ * not fit a socket address; errors of socket(2) and connect(2).
  */
 int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
 
@@ -181,7 +192,12 @@ struct sva_dev_info {
 /*
  * Open a VFIO cdev device and bind it to the context's iommufd.  `name` is a
  * cdev path ("/dev/vfio/devices/vfio3"), a cdev name ("vfio3") or a PCI address
- * ("0000:41:00.0" or "41:00.0", resolved through sysfs vfio-dev/).  Thread-safe.
+ * ("0000:41:00.0" or "41:00.0", resolved through sysfs vfio-dev/).  In a
+ * SVA_CTX_BROKER context `name` is a device name of the broker's
+ * configuration, and the broker opens it: -ENOENT no such name there,
+ * -EACCES this user is not in its allowlist, -ECONNRESET the broker went
+ * away.  Such a device takes PASID binds only (its RID is the broker's).
+ * Thread-safe.
  * Errors: -EINVAL malformed or NULL name, NULL ctx or out; -ENOENT no such
  * device; -ENODEV the device is not bound to vfio-pci or the kernel lacks VFIO
  * cdev (CONFIG_VFIO_DEVICE_CDEV); -ENOTTY the path is not a VFIO cdev (not a

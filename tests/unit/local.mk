@@ -6,7 +6,8 @@ UNIT_TESTS = \
 	tests/unit/test-chunks \
 	tests/unit/test-fault-window \
 	tests/unit/test-log-levels \
-	tests/unit/test-broker-proto
+	tests/unit/test-broker-proto \
+	tests/unit/test-broker-conf
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_pci_addr_LDADD = $(TEST_LIBS)
@@ -26,3 +27,6 @@ include tests/unit/mem.mk
 # The broker's wire protocol and what it does with hostile messages.
 tests_unit_test_broker_proto_SOURCES = tests/unit/test-broker-proto.c tests/tap.h
 tests_unit_test_broker_proto_LDADD = $(TEST_LIBS)
+# sva-brokerd's configuration file.
+tests_unit_test_broker_conf_SOURCES = tests/unit/test-broker-conf.c tools/broker/config.c tools/broker/broker.h tests/tap.h
+tests_unit_test_broker_conf_LDADD = $(TEST_LIBS)
