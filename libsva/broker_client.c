@@ -7,6 +7,7 @@
  * and attaching or detaching our PASIDs.  Faults reach our own fault queue,
  * so the usual engine resolves them.
  */
+#define _GNU_SOURCE /* secure_getenv */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +80,9 @@ static int connect_broker(const struct sva_log *log, const char *path)
 
 int sva_broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
 {
-	const char *path = opts->broker_path ? opts->broker_path : SVA_BROKER_DEFAULT_SOCKET;
+	/* $SVA_BROKER_SOCKET is what sva-info --cdi gives a container. */
+	const char *env = secure_getenv("SVA_BROKER_SOCKET");
+	const char *path = opts->broker_path ? opts->broker_path : env && *env ? env : SVA_BROKER_DEFAULT_SOCKET;
 	struct sva_ctx_opts local = *opts;
 	struct sva_broker_conn *conn;
 	struct sva_broker_msg m;

@@ -107,7 +107,8 @@ struct sva_ctx_opts {
 					       * nothing */
 	void *fault_thread_arg;
 	const char *broker_path; /* with SVA_CTX_BROKER: the broker's socket;
-				  * NULL: "/run/sva-brokerd/socket" */
+				  * NULL: $SVA_BROKER_SOCKET, else
+				  * "/run/sva-brokerd/socket" */
 };
 
 /*
