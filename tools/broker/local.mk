@@ -10,4 +10,7 @@ BROKER_SOURCES = \
 	tools/broker/requests.c
 tools_sva_brokerd_SOURCES = $(BROKER_SOURCES) tools/broker/main.c
 tools_sva_brokerd_LDADD = libsva/libsva-internal.la
-EXTRA_DIST += tools/broker/sva-brokerd.service tools/broker/sva-brokerd.conf
+# The sample configuration and the systemd unit, for the administrator (and
+# the packages) to put in /etc and the unit directory.
+brokerexampledir = $(docdir)/examples
+dist_brokerexample_DATA = tools/broker/sva-brokerd.service tools/broker/sva-brokerd.conf
