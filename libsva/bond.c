@@ -235,9 +235,7 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 	ret = sva_pasid_map_reserve(dev->bond_map, bond->pasid);
 	if (ret)
 		sva_fail(&ctx->log, ret, "device %u: out of memory for its bond table", dev->info.dev_id);
-	else if ((ret = dev->be->pasid_attach_in
-				? dev->be->pasid_attach_in(dev, bond->pasid, bond->hwpt->id, bond->mm->ioas_id)
-				: dev->be->pasid_attach(dev, bond->pasid, bond->hwpt->id)) != 0) {
+	else if ((ret = dev->be->pasid_attach(dev, bond->pasid, bond->hwpt->id)) != 0) {
 		char what[32];
 
 		snprintf(what, sizeof(what), "PASID %u", bond->pasid);

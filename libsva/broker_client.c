@@ -18,6 +18,62 @@
 
 #include "broker_client.h"
 
+/* The iommufds of broker contexts: few, usually one. */
+#define REG_MAX 64
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sva_broker_conn *reg[REG_MAX];
+static atomic_int reg_n;
+
+static int reg_add(struct sva_broker_conn *conn)
+{
+	int ret = -EMFILE;
+
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < REG_MAX; i++) {
+		if (!reg[i]) {
+			reg[i] = conn;
+			atomic_fetch_add(&reg_n, 1);
+			ret = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return ret;
+}
+
+static void reg_remove(struct sva_broker_conn *conn)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < REG_MAX; i++) {
+		if (reg[i] == conn) {
+			reg[i] = NULL;
+			atomic_fetch_sub(&reg_n, 1);
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void sva_broker_note(int fd, uint32_t id, bool alive)
+{
+	struct sva_broker_msg m;
+
+	if (atomic_load_explicit(&reg_n, memory_order_relaxed) == 0)
+		return;
+	sva_broker_msg_init(&m, alive ? SVA_BOP_REGISTER : SVA_BOP_UNREGISTER);
+	m.arg[0] = id;
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < REG_MAX; i++) {
+		if (reg[i] && reg[i]->fd == fd) {
+			/* One-way: a broker gone is met by the next request. */
+			pthread_mutex_lock(&reg[i]->lock);
+			sva_broker_send(reg[i]->sock, &m, -1);
+			pthread_mutex_unlock(&reg[i]->lock);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
 /* One request, one reply; the reply's status is returned, its text logged. */
 static int call(struct sva_ctx *ctx, struct sva_broker_msg *m, int *fd_out)
 {
@@ -127,6 +183,14 @@ int sva_broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
 	close(fd); /* the context works on its own duplicate */
 	if (ret)
 		goto err_sock;
+	conn->fd = (*out)->fd;
+	ret = reg_add(conn);
+	if (ret) {
+		sva_fail(&(*out)->log, ret, "more than %d broker contexts in one process", REG_MAX);
+		sva_ctx_free(*out);
+		*out = NULL;
+		goto err_sock;
+	}
 	(*out)->broker = conn;
 	sva_logf(&(*out)->log, SVA_LOG_INFO, "broker %s: trusted client, PASIDs [%u, %u]", path, conn->pasid_min,
 		 conn->pasid_max);
@@ -147,6 +211,7 @@ void sva_broker_conn_free(struct sva_broker_conn *conn)
 {
 	if (!conn)
 		return;
+	reg_remove(conn);
 	close(conn->sock);
 	pthread_mutex_destroy(&conn->lock);
 	free(conn);
@@ -169,7 +234,7 @@ static int broker_detach(struct sva_dev *dev)
 	return -EOPNOTSUPP;
 }
 
-static int broker_pasid_attach_in(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id, uint32_t ioas_id)
+static int broker_pasid_attach(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id)
 {
 	struct sva_broker_msg m;
 
@@ -177,16 +242,7 @@ static int broker_pasid_attach_in(struct sva_dev *dev, uint32_t pasid, uint32_t 
 	m.arg[0] = dev->info.dev_id;
 	m.arg[1] = pasid;
 	m.arg[2] = pt_id;
-	m.arg[3] = ioas_id;
-	pthread_mutex_lock(&dev->ctx->fe.setup);
-	m.arg[4] = dev->ctx->fe.fault_id;
-	pthread_mutex_unlock(&dev->ctx->fe.setup);
 	return call(dev->ctx, &m, NULL);
-}
-
-static int broker_pasid_attach(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id)
-{
-	return broker_pasid_attach_in(dev, pasid, pt_id, 0);
 }
 
 static int broker_pasid_detach(struct sva_dev *dev, uint32_t pasid)
@@ -218,7 +274,6 @@ const struct sva_dev_backend sva_backend_broker = {
 	.pasid_attach = broker_pasid_attach,
 	.pasid_detach = broker_pasid_detach,
 	.close = broker_close,
-	.pasid_attach_in = broker_pasid_attach_in,
 };
 
 int sva_broker_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out)

@@ -11,6 +11,7 @@ struct sva_broker_conn {
 	pthread_mutex_t lock; /* one request and its reply at a time */
 	int sock;
 	uint32_t pasid_min, pasid_max; /* the PASIDs the broker leased us */
+	int fd; /* the context's iommufd, registered for sva_broker_note() */
 };
 
 /* sva_ctx_new() with SVA_CTX_BROKER (opts already copied and checked). */
@@ -21,5 +22,14 @@ int sva_broker_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **
 void sva_broker_conn_free(struct sva_broker_conn *conn);
 
 extern const struct sva_dev_backend sva_backend_broker;
+
+/*
+ * Called by iommufd.c for every object created in (alive) or about to be
+ * destroyed from (!alive) the iommufd fd: if fd is a broker context's, tell
+ * the broker, which destroys what a client leaves behind (the iommufd is
+ * shared, so closing the client's descriptor frees nothing).  Free when no
+ * broker context exists.
+ */
+void sva_broker_note(int fd, uint32_t id, bool alive);
 
 #endif /* LIBSVA_BROKER_CLIENT_H */

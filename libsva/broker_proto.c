@@ -116,7 +116,8 @@ const char *sva_broker_op_name(uint32_t op)
 {
 	static const char *const names[] = {
 		[SVA_BOP_HELLO] = "hello", [SVA_BOP_OPEN] = "open", [SVA_BOP_CLOSE] = "close",
-		[SVA_BOP_ATTACH] = "attach", [SVA_BOP_DETACH] = "detach",
+		[SVA_BOP_ATTACH] = "attach", [SVA_BOP_DETACH] = "detach", [SVA_BOP_REGISTER] = "register",
+		[SVA_BOP_UNREGISTER] = "unregister",
 	};
 
 	return op < SVA_BOP_END && names[op] ? names[op] : "unknown";

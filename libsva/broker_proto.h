@@ -22,8 +22,10 @@ enum sva_broker_op {
 	SVA_BOP_OPEN,	   /* c->b text name; reply arg0 dev_id, arg1 SVA_DEV_* flags,
 			    * arg2 mock stdev_id, arg3 park IOAS, arg4 park HWPT */
 	SVA_BOP_CLOSE,	   /* c->b arg0 dev_id */
-	SVA_BOP_ATTACH,	   /* c->b arg0 dev_id, arg1 pasid, arg2 hwpt, arg3 its IOAS, arg4 fault queue */
+	SVA_BOP_ATTACH,	   /* c->b arg0 dev_id, arg1 pasid, arg2 hwpt */
 	SVA_BOP_DETACH,	   /* c->b arg0 dev_id, arg1 pasid */
+	SVA_BOP_REGISTER,  /* c->b, no reply: arg0 an object the client created in the iommufd */
+	SVA_BOP_UNREGISTER, /* c->b, no reply: arg0 an object the client is about to destroy */
 	SVA_BOP_END,
 };
 

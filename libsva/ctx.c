@@ -226,9 +226,10 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	sva_spare_binds_fini(ctx);
 	sva_fault_fini(ctx);
 	sva_ctx_pasids_fini(ctx);
+	/* Out of the broker registry before the descriptor's number can be reused. */
+	sva_broker_conn_free(ctx->broker);
 	if (ctx->fd >= 0)
 		close(ctx->fd);
-	sva_broker_conn_free(ctx->broker);
 	free(ctx->sysfs_root);
 	free(ctx->dev_root);
 	sva_log_fini(&ctx->log);

@@ -222,9 +222,6 @@ struct sva_dev_backend {
 	int (*pasid_attach)(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id);
 	int (*pasid_detach)(struct sva_dev *dev, uint32_t pasid);
 	void (*close)(struct sva_dev *dev);
-	/* If set, used instead of pasid_attach: the broker client tells the
-	 * broker which IOAS is behind pt_id, to destroy it if the client dies. */
-	int (*pasid_attach_in)(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id, uint32_t ioas_id);
 };
 
 extern const struct sva_dev_backend sva_backend_vfio;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "broker_client.h"
 #include "internal.h"
 #include "kabi.h"
 
@@ -35,11 +36,22 @@ int sva_iommufd_check(int fd)
 	return ret ? -ENOTTY : 0;
 }
 
+/*
+ * Objects created in a broker context's iommufd are told to the broker
+ * (sva_broker_note): after creating, and before destroying, so that a client
+ * killed in between leaves an object behind rather than the broker
+ * destroying an ID reused by someone else.
+ */
 int sva_iommufd_destroy(int fd, uint32_t id)
 {
 	struct kabi_iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
+	int ret;
 
-	return xioctl(fd, KABI_IOMMU_DESTROY, &cmd);
+	sva_broker_note(fd, id, false);
+	ret = xioctl(fd, KABI_IOMMU_DESTROY, &cmd);
+	if (ret)
+		sva_broker_note(fd, id, true);
+	return ret;
 }
 
 int sva_iommufd_ioas_alloc(int fd, uint32_t *ioas_id)
@@ -47,8 +59,10 @@ int sva_iommufd_ioas_alloc(int fd, uint32_t *ioas_id)
 	struct kabi_iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
 	int ret = xioctl(fd, KABI_IOMMU_IOAS_ALLOC, &cmd);
 
-	if (!ret)
+	if (!ret) {
 		*ioas_id = cmd.out_ioas_id;
+		sva_broker_note(fd, cmd.out_ioas_id, true);
+	}
 	return ret;
 }
 
@@ -125,8 +139,10 @@ int sva_iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t fla
 	};
 	int ret = xioctl(fd, KABI_IOMMU_HWPT_ALLOC, &cmd);
 
-	if (!ret)
+	if (!ret) {
 		*hwpt_id = cmd.out_hwpt_id;
+		sva_broker_note(fd, cmd.out_hwpt_id, true);
+	}
 	return ret;
 }
 
@@ -151,6 +167,7 @@ int sva_iommufd_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd)
 	if (!ret) {
 		*fault_id = cmd.out_fault_id;
 		*fault_fd = (int)cmd.out_fault_fd;
+		sva_broker_note(fd, cmd.out_fault_id, true);
 	}
 	return ret;
 }

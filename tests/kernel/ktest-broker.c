@@ -33,13 +33,26 @@ static char dir_path[64];
 
 struct res {
 	int ok;
-	uint32_t pasid, hwpt, ioas;
+	uint32_t pasid, hwpt, ioas, fault;
 	char why[160];
 };
 
+/* Does the fault queue `fault` still exist?  Probed by making a HWPT on it. */
+static bool fault_queue_exists(struct sva_dev *dev, struct sva_mm *mm, uint32_t fault)
+{
+	uint32_t hwpt;
+	int ret = sva_iommufd_hwpt_alloc(dev->ctx->fd, dev->info.dev_id, mm->ioas_id,
+					 KABI_IOMMU_HWPT_ALLOC_PASID | KABI_IOMMU_HWPT_FAULT_ID_VALID, fault, &hwpt);
+
+	if (!ret)
+		sva_iommufd_destroy(dev->ctx->fd, hwpt);
+	return ret != -ENOENT;
+}
+
 struct cmd {
-	char op; /* 'f' another fault, 'c' check a dead peer's PASID and IOAS, 'x' exit */
-	uint32_t pasid, ioas;
+	char op; /* 'f' another fault, 'c' check a dead peer's PASID, IOAS and fault queue, 'x' unbind, free
+		  * and exit, 'e' exit() with everything still bound */
+	uint32_t pasid, ioas, fault;
 };
 
 static void xwrite(int fd, const void *p, size_t n)
@@ -172,8 +185,23 @@ static int fault_own(int i, struct sva_dev *dev, struct sva_bond *bond, struct s
 	return 1;
 }
 
+/* The client's own mm_exit, reported to the parent when it exits bound ('e'). */
+static int exit_res_fd = -1;
+
+static void client_mm_exit(struct sva_bond *bond, void *drvdata)
+{
+	struct res r = { .ok = 1, .pasid = sva_bond_pasid(bond) };
+
+	(void)drvdata;
+	snprintf(r.why, sizeof(r.why), "(the client's mm_exit ran in its exit destructor)");
+	if (exit_res_fd >= 0)
+		xwrite(exit_res_fd, &r, sizeof(r));
+}
+
 static void client(int i, int cmd_fd, int res_fd)
 {
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = client_mm_exit };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
 	struct res r = { 0 };
 	struct sva_ctx *ctx;
 	struct sva_dev *dev;
@@ -190,7 +218,7 @@ static void client(int i, int cmd_fd, int res_fd)
 		_exit(1);
 	}
 	if ((ret = sva_dev_open(ctx, "mock0", &dev)) || (ret = sva_mm_new(ctx, NULL, &mm)) ||
-	    (ret = sva_bind(dev, mm, NULL, &bond))) {
+	    (ret = sva_bind(dev, mm, &bo, &bond))) {
 		snprintf(r.why, sizeof(r.why), "open/mm/bind: %s: %.100s", strerror(-ret), log_buf);
 		xwrite(res_fd, &r, sizeof(r));
 		_exit(1);
@@ -200,6 +228,7 @@ static void client(int i, int cmd_fd, int res_fd)
 	r.pasid = sva_bond_pasid(bond);
 	r.hwpt = bond->hwpt->id;
 	r.ioas = mm->ioas_id;
+	r.fault = ctx->fe.fault_id;
 	r.ok = fault_own(i, dev, bond, mm, page++, r.why, sizeof(r.why));
 	xwrite(res_fd, &r, sizeof(r));
 	while (xread(cmd_fd, &c, sizeof(c)) == 0) {
@@ -207,17 +236,32 @@ static void client(int i, int cmd_fd, int res_fd)
 		if (c.op == 'f') {
 			r.ok = fault_own(i, dev, bond, mm, page++, r.why, sizeof(r.why));
 			r.ok = r.ok && ktest_pasid_check(dev, sva_bond_pasid(bond), bond->hwpt->id) == 0;
+			/* The probe the 'c' check relies on sees a live queue. */
+			r.ok = r.ok && fault_queue_exists(dev, mm, ctx->fe.fault_id);
 		} else if (c.op == 'c') {
 			unsigned char b;
 
-			r.ok = ktest_pasid_check(dev, c.pasid, 0) == 0;
-			if (!r.ok)
-				snprintf(r.why, sizeof(r.why), "PASID %u is still attached", c.pasid);
-			ret = ktest_access_rw(ctx, c.ioas, VA(0), &b, 1, 0);
-			if (r.ok && ret != -ENOENT) {
-				r.ok = 0;
-				snprintf(r.why, sizeof(r.why), "IOAS %u still exists (%d)", c.ioas, ret);
+			/* The broker cleans up right after the peer's end: give it 2 s. */
+			for (int t = 0; t < 200; t++) {
+				r.ok = ktest_pasid_check(dev, c.pasid, 0) == 0;
+				if (!r.ok)
+					snprintf(r.why, sizeof(r.why), "PASID %u is still attached", c.pasid);
+				ret = ktest_access_rw(ctx, c.ioas, VA(0), &b, 1, 0);
+				if (r.ok && ret != -ENOENT) {
+					r.ok = 0;
+					snprintf(r.why, sizeof(r.why), "IOAS %u still exists (%d)", c.ioas, ret);
+				}
+				if (r.ok && fault_queue_exists(dev, mm, c.fault)) {
+					r.ok = 0;
+					snprintf(r.why, sizeof(r.why), "fault queue %u still exists", c.fault);
+				}
+				if (r.ok)
+					break;
+				usleep(10000);
 			}
+		} else if (c.op == 'e') {
+			exit_res_fd = res_fd;
+			exit(0);
 		} else {
 			r.ok = sva_unbind(bond) == 0;
 			sva_mm_free(mm);
@@ -255,6 +299,17 @@ static void spawn(struct cl *c, int i)
 	c->res = rp[0];
 	if (xread(c->res, &c->first, sizeof(c->first)))
 		memset(&c->first, 0, sizeof(c->first));
+}
+
+static struct res ask3(struct cl *c, char op, const struct res *peer)
+{
+	struct cmd m = { .op = op, .pasid = peer->pasid, .ioas = peer->ioas, .fault = peer->fault };
+	struct res r = { 0 };
+
+	xwrite(c->cmd, &m, sizeof(m));
+	if (xread(c->res, &r, sizeof(r)))
+		snprintf(r.why, sizeof(r.why), "the client died");
+	return r;
 }
 
 static struct res ask(struct cl *c, char op, uint32_t pasid, uint32_t ioas)
@@ -444,21 +499,31 @@ int main(void)
 	}
 	ok(pasid == cl[1].first.pasid,
 	   "the killed client's PASID %u got its owner-side mm_exit in the broker", cl[1].first.pasid);
-	r = ask(&cl[0], 'c', cl[1].first.pasid, cl[1].first.ioas);
-	ok(r.ok, "its PASID is detached and its IOAS destroyed (pages unpinned) %s", r.why);
+	r = ask3(&cl[0], 'c', &cl[1].first);
+	ok(r.ok, "its PASID is detached, its IOAS (pages unpinned) and fault queue destroyed %s", r.why);
 	for (int i = 0; i < NCLIENTS; i += 2) {
 		r = ask(&cl[i], 'f', 0, 0);
-		ok(r.ok, "client %d keeps working: another fault resolves, its PASID still attached %s", i, r.why);
+		ok(r.ok, "client %d keeps working: another fault resolves, its PASID and fault queue still there %s", i, r.why);
 	}
 	unauthorized();
 	hostile(cl[0].first.pasid, cl[0].first.hwpt);
 	r = ask(&cl[2], 'f', 0, 0);
 	ok(r.ok, "after the hostile clients, the broker still serves client 2 %s", r.why);
-	for (int i = 0; i < NCLIENTS; i += 2) {
-		r = ask(&cl[i], 'x', 0, 0);
-		ok(r.ok, "client %d unbinds through the broker and exits", i);
-		waitpid(cl[i].pid, &st, 0);
+	r = ask(&cl[2], 'e', 0, 0);
+	ok(r.ok && r.pasid == cl[2].first.pasid, "client 2 exits bound: its own mm_exit runs in its exit destructor %s",
+	   r.why);
+	waitpid(cl[2].pid, &st, 0);
+	{
+		struct pollfd pfd = { .fd = mx, .events = POLLIN };
+
+		ok(poll(&pfd, 1, 300) == 0, "and the broker had no mm_exit of its own to run for it");
 	}
+	r = ask3(&cl[0], 'c', &cl[2].first);
+	ok(r.ok, "its PASID is detached, and the IOAS and fault queue it never freed are destroyed by the broker %s",
+	   r.why);
+	r = ask(&cl[0], 'x', 0, 0);
+	ok(r.ok, "client 0 unbinds through the broker, frees everything and exits");
+	waitpid(cl[0].pid, &st, 0);
 	kill(bpid, SIGTERM);
 	waitpid(bpid, &st, 0);
 	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "the broker stops cleanly on SIGTERM");

@@ -54,10 +54,12 @@ struct broker_dev {
 	uint32_t dev_id, flags, stdev_id, park_ioas, park_hwpt;
 };
 
-/* One PASID a client had the broker attach, and the client's objects behind it. */
+/* One PASID a client had the broker attach. */
 struct broker_att {
-	uint32_t dev_id, pasid, hwpt, ioas, fault;
+	uint32_t dev_id, pasid, hwpt;
 };
+
+#define BROKER_MAX_OBJECTS 65536 /* iommufd objects tracked per client */
 
 struct broker_client {
 	int sock;
@@ -70,6 +72,11 @@ struct broker_client {
 	bool opened[BROKER_MAX_DEVS];
 	struct broker_att att[BROKER_MAX_ATTACH];
 	size_t natt;
+	/* The objects it created in the shared iommufd and has not destroyed
+	 * (SVA_BOP_REGISTER): the broker destroys them when it ends. */
+	uint32_t *objs;
+	size_t nobjs, cap_objs;
+	bool objs_overflow; /* logged once */
 };
 
 struct broker {
@@ -88,7 +95,18 @@ struct broker {
 	void (*mm_exit)(void *arg, const struct broker_dev *dev, uint32_t pasid, pid_t pid);
 	void *mm_exit_arg;
 	uint64_t clients_seen, clients_cleaned;
+	/* Objects of ended clients the kernel still held (EBUSY: a dead
+	 * process's files close asynchronously, io_uring's among them):
+	 * retried at every turn of the loop for BROKER_GRAVE_NS. */
+	struct broker_grave {
+		uint32_t id;
+		pid_t pid;
+		uint64_t since_ns;
+	} *grave;
+	size_t ngrave;
 };
+
+#define BROKER_GRAVE_NS 10000000000ull
 
 /* Open the context and the devices, park their RIDs, listen.  0 or -errno (logged). */
 int broker_start(struct broker *b, const struct broker_conf *conf);
@@ -101,6 +119,8 @@ void broker_fini(struct broker *b);
 void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_msg *m);
 /* The client is gone: its PASIDs' mm_exit, detach, its objects destroyed, its block quarantined. */
 void broker_client_end(struct broker *b, struct broker_client *c);
+/* Retry the destruction of ended clients' objects (final: the last try). */
+void broker_reap(struct broker *b, bool final);
 /* log through the broker's context log, to stderr (the journal under systemd). */
 void broker_log(struct broker *b, enum sva_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

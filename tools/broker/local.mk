@@ -14,3 +14,7 @@ tools_sva_brokerd_LDADD = libsva/libsva-internal.la
 # the packages) to put in /etc and the unit directory.
 brokerexampledir = $(docdir)/examples
 dist_brokerexample_DATA = tools/broker/sva-brokerd.service tools/broker/sva-brokerd.conf
+
+# Its command line without a kernel (the broker at work: ktest-broker).
+TESTS += tests/unit/test-sva-brokerd.sh
+EXTRA_DIST += tests/unit/test-sva-brokerd.sh

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker.h"
@@ -119,7 +120,7 @@ static void attach(struct broker *b, struct broker_client *c, struct sva_broker_
 	if (m->arg[1] < c->pasid_min || m->arg[1] > c->pasid_max)
 		return refuse(m, -EPERM, "PASID %llu is not in this client's block [%u, %u]",
 			      (unsigned long long)m->arg[1], c->pasid_min, c->pasid_max);
-	if (m->arg[2] > UINT32_MAX || m->arg[3] > UINT32_MAX || m->arg[4] > UINT32_MAX)
+	if (m->arg[2] > UINT32_MAX)
 		return refuse(m, -EINVAL, "object ids beyond 32 bits");
 	if (c->natt == BROKER_MAX_ATTACH)
 		return refuse(m, -ENOSPC, "more than %d PASIDs attached for one client", BROKER_MAX_ATTACH);
@@ -131,8 +132,7 @@ static void attach(struct broker *b, struct broker_client *c, struct sva_broker_
 			      (unsigned long long)m->arg[1], d->conf->name, (unsigned long long)m->arg[2],
 			      strerror(-ret));
 	c->att[c->natt++] = (struct broker_att){ .dev_id = d->dev_id, .pasid = (uint32_t)m->arg[1],
-						 .hwpt = (uint32_t)m->arg[2], .ioas = (uint32_t)m->arg[3],
-						 .fault = (uint32_t)m->arg[4] };
+						 .hwpt = (uint32_t)m->arg[2] };
 }
 
 static void detach_req(struct broker *b, struct broker_client *c, struct sva_broker_msg *m)
@@ -171,10 +171,57 @@ static void close_dev(struct broker *b, struct broker_client *c, struct sva_brok
 	c->opened[idx] = false;
 }
 
+/* Is id one of the broker's own objects (a device's parking)? */
+static bool broker_owns(const struct broker *b, uint32_t id)
+{
+	for (size_t i = 0; i < b->ndevs; i++)
+		if (id == b->devs[i].park_ioas || id == b->devs[i].park_hwpt || id == b->devs[i].dev_id ||
+		    id == b->devs[i].stdev_id)
+			return true;
+	return false;
+}
+
+/* SVA_BOP_REGISTER / UNREGISTER: one-way, no reply. */
+static void note_object(struct broker *b, struct broker_client *c, const struct sva_broker_msg *m)
+{
+	uint32_t id = (uint32_t)m->arg[0];
+
+	if (m->arg[0] > UINT32_MAX || !id || broker_owns(b, id))
+		return;
+	if (m->op == SVA_BOP_UNREGISTER) {
+		for (size_t i = c->nobjs; i-- > 0;)
+			if (c->objs[i] == id) {
+				memmove(&c->objs[i], &c->objs[i + 1], (c->nobjs - i - 1) * sizeof(*c->objs));
+				c->nobjs--;
+				return;
+			}
+		return;
+	}
+	if (c->nobjs == c->cap_objs) {
+		size_t cap = c->cap_objs ? 2 * c->cap_objs : 16;
+		uint32_t *grown = cap <= BROKER_MAX_OBJECTS ? realloc(c->objs, cap * sizeof(*grown)) : NULL;
+
+		if (!grown) {
+			if (!c->objs_overflow)
+				broker_log(b, SVA_LOG_WARN,
+					   "client pid %d: more than %zu iommufd objects: the rest stay if it dies",
+					   (int)c->pid, c->nobjs);
+			c->objs_overflow = true;
+			return;
+		}
+		c->objs = grown;
+		c->cap_objs = cap;
+	}
+	c->objs[c->nobjs++] = id;
+}
+
 void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_msg *m)
 {
 	char name[SVA_BROKER_TEXT];
 	int fd = -1;
+
+	if (c->hello && (m->op == SVA_BOP_REGISTER || m->op == SVA_BOP_UNREGISTER))
+		return note_object(b, c, m);
 
 	/* The reply reuses the request; its text becomes the refusal's reason. */
 	memcpy(name, m->text, sizeof(name));
@@ -200,28 +247,57 @@ void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_
 	sva_broker_send(c->sock, m, m->status ? -1 : fd);
 }
 
-/* Is id one of the broker's own objects (a device's parking)? */
-static bool broker_owns(const struct broker *b, uint32_t id)
+/* Destroy what the client left in the iommufd, newest first; objects that
+ * others hold (an IOAS under a HWPT) go in a later pass, once those have. */
+static void destroy_objects(struct broker *b, struct broker_client *c)
 {
-	for (size_t i = 0; i < b->ndevs; i++)
-		if (id == b->devs[i].park_ioas || id == b->devs[i].park_hwpt || id == b->devs[i].dev_id ||
-		    id == b->devs[i].stdev_id)
-			return true;
-	return false;
+	size_t before;
+
+	do {
+		before = c->nobjs;
+		for (size_t i = c->nobjs; i-- > 0;) {
+			if (sva_iommufd_destroy(sva_ctx_fd(b->ctx), c->objs[i]) != 0)
+				continue;
+			memmove(&c->objs[i], &c->objs[i + 1], (c->nobjs - i - 1) * sizeof(*c->objs));
+			c->nobjs--;
+		}
+	} while (c->nobjs && c->nobjs < before);
+	if (c->nobjs) {
+		struct broker_grave *g = realloc(b->grave, (b->ngrave + c->nobjs) * sizeof(*g));
+
+		if (g) {
+			b->grave = g;
+			for (size_t i = c->nobjs; i-- > 0;)
+				b->grave[b->ngrave++] = (struct broker_grave){ .id = c->objs[i], .pid = c->pid,
+										.since_ns = sva_now_ns() };
+		} else {
+			broker_log(b, SVA_LOG_WARN, "client pid %d: %zu of its iommufd objects stay (out of memory)",
+				   (int)c->pid, c->nobjs);
+		}
+	}
+	free(c->objs);
+	c->objs = NULL;
+	c->nobjs = c->cap_objs = 0;
 }
 
-/* Destroy the client's objects recorded with its attachments, each once, in
- * dependency order: HWPTs hold their IOAS and fault queue. */
-static void destroy_objects(struct broker *b, struct broker_client *c, size_t what)
+void broker_reap(struct broker *b, bool final)
 {
-	for (size_t i = 0; i < c->natt; i++) {
-		uint32_t id = what == 0 ? c->att[i].hwpt : what == 1 ? c->att[i].ioas : c->att[i].fault;
-		bool dup = false;
+	uint64_t now = sva_now_ns();
 
-		for (size_t j = 0; j < i; j++)
-			dup |= id == (what == 0 ? c->att[j].hwpt : what == 1 ? c->att[j].ioas : c->att[j].fault);
-		if (id && !dup && !broker_owns(b, id))
-			sva_iommufd_destroy(sva_ctx_fd(b->ctx), id);
+	for (size_t i = b->ngrave; i-- > 0;) {
+		struct broker_grave *g = &b->grave[i];
+		int ret = sva_iommufd_destroy(sva_ctx_fd(b->ctx), g->id);
+
+		if (ret && !final && now - g->since_ns < BROKER_GRAVE_NS)
+			continue;
+		if (ret)
+			broker_log(b, SVA_LOG_WARN, "client pid %d: its iommufd object %u could not be destroyed: %s",
+				   (int)g->pid, g->id, strerror(-ret));
+		*g = b->grave[--b->ngrave];
+	}
+	if (!b->ngrave) {
+		free(b->grave);
+		b->grave = NULL;
 	}
 }
 
@@ -250,11 +326,9 @@ void broker_client_end(struct broker *b, struct broker_client *c)
 		/* A PASID that may still reach the client's pages never goes to another client. */
 		retire |= detach(b, d, c->att[i].pasid) != 0;
 	}
-	destroy_objects(b, c, 0);
-	destroy_objects(b, c, 1);
-	destroy_objects(b, c, 2);
 	if (c->natt)
 		b->clients_cleaned++;
+	destroy_objects(b, c);
 	c->natt = 0;
 	if (retire) {
 		broker_log(b, SVA_LOG_ERROR, "client pid %d: PASIDs [%u, %u] retired: a detach failed", (int)c->pid,

@@ -232,9 +232,11 @@ int broker_run(struct broker *b)
 		for (size_t i = 0; i < b->nclients; i++)
 			pfd[i + 1] = (struct pollfd){ .fd = b->clients[i]->sock, .events = POLLIN };
 		n = b->nclients;
-		ret = poll(pfd, n + 1, 200);
+		ret = poll(pfd, n + 1, b->ngrave ? 20 : 200);
 		if (ret < 0 && errno != EINTR)
 			break;
+		if (b->ngrave)
+			broker_reap(b, false);
 		if (ret <= 0)
 			continue;
 		/* From the end: drop_client() moves the last client into the hole. */
@@ -266,6 +268,8 @@ void broker_fini(struct broker *b)
 		unlink(b->conf.socket);
 		b->lsock = -1;
 	}
+	if (b->ngrave)
+		broker_reap(b, true);
 	for (size_t i = 0; i < b->ndevs; i++)
 		sva_dev_close(b->devs[i].dev);
 	b->ndevs = 0;
