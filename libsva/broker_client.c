@@ -248,11 +248,20 @@ static int broker_pasid_attach(struct sva_dev *dev, uint32_t pasid, uint32_t pt_
 static int broker_pasid_detach(struct sva_dev *dev, uint32_t pasid)
 {
 	struct sva_broker_msg m;
+	int ret;
 
 	sva_broker_msg_init(&m, SVA_BOP_DETACH);
 	m.arg[0] = dev->info.dev_id;
 	m.arg[1] = pasid;
-	return call(dev->ctx, &m, NULL);
+	ret = call(dev->ctx, &m, NULL);
+	/*
+	 * A dead broker's VFIO devices closed with it (their PASIDs detached),
+	 * but a mock device is an object of the iommufd we share: detach it
+	 * ourselves, or the kernel cannot release the iommufd cleanly.
+	 */
+	if (ret == -ECONNRESET && (dev->info.flags & SVA_DEV_MOCK))
+		ret = sva_backend_mock.pasid_detach(dev, pasid);
+	return ret;
 }
 
 static void broker_close(struct sva_dev *dev)

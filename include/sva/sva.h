@@ -736,7 +736,9 @@ struct sva_bind_opts {
  * with SVA_BIND_PINNED); -ENOTTY a kernel without iommufd fault queues (before
  * 6.11); -EMFILE/-ENFILE/-EAGAIN creating the fault queue or thread; -EEXIST
  * dev already has a PASID bond on mm (pass SVA_BIND_EXTRA_PASID for another);
- * -EOPNOTSUPP PASID bind on a device without PASID support; -EBUSY the RID is
+ * -EOPNOTSUPP PASID bind on a device without PASID support, or a RID bind on
+ * a device opened through sva-brokerd; -ECONNRESET sva-brokerd, through
+ * which the device was opened, went away; -EBUSY the RID is
  * already bound; -ENOSPC no PASID left (logged at debug level only, as every
  * exhaustion: see libsva(7)); -ERANGE the policy has no space to allocate
  * from on this device (GLOBAL on a device that does not cover the global

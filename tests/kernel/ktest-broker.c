@@ -50,7 +50,7 @@ static bool fault_queue_exists(struct sva_dev *dev, struct sva_mm *mm, uint32_t 
 }
 
 struct cmd {
-	char op; /* 'f' another fault, 'c' check a dead peer's PASID, IOAS and fault queue, 'x' unbind, free
+	char op; /* 'u' after the broker died: unbind, bind, release; 'f' another fault, 'c' check a dead peer's PASID, IOAS and fault queue, 'x' unbind, free
 		  * and exit, 'e' exit() with everything still bound */
 	uint32_t pasid, ioas, fault;
 };
@@ -259,6 +259,18 @@ static void client(int i, int cmd_fd, int res_fd)
 					break;
 				usleep(10000);
 			}
+		} else if (c.op == 'u') {
+			/* The broker is gone: unbind, bind again, and release, none may hang. */
+			struct sva_bond *again = NULL;
+			int u = sva_unbind(bond), b2 = sva_bind(dev, mm, &bo, &again);
+
+			r.ok = u == 0 && b2 == -ECONNRESET;
+			snprintf(r.why, sizeof(r.why), "(unbind %d, bind again %d)", u, b2);
+			sva_mm_free(mm);
+			sva_dev_close(dev);
+			sva_ctx_free(ctx);
+			xwrite(res_fd, &r, sizeof(r));
+			_exit(0);
 		} else if (c.op == 'e') {
 			exit_res_fd = res_fd;
 			exit(0);
@@ -528,6 +540,19 @@ int main(void)
 	waitpid(bpid, &st, 0);
 	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "the broker stops cleanly on SIGTERM");
 	ok(access(sock_path, F_OK) != 0, "and removes its socket");
+
+	/* A broker that dies under a bound client. */
+	bpid = start_broker(&mx);
+	spawn(&cl[0], 0);
+	ok(cl[0].first.ok, "a client of a second broker binds %s", cl[0].first.why);
+	kill(bpid, SIGKILL);
+	waitpid(bpid, &st, 0);
+	r = ask(&cl[0], 'u', 0, 0);
+	ok(r.ok, "the broker killed: unbind detaches the mock's PASID itself, a new bind says -ECONNRESET, "
+		 "and releasing everything does not hang %s",
+	   r.why);
+	waitpid(cl[0].pid, &st, 0);
+	unlink(sock_path);
 	rmdir(dir_path);
 	return done_testing();
 }
