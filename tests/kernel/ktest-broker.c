@@ -426,15 +426,17 @@ static void hostile(uint32_t foreign_pasid, uint32_t hwpt)
 static void foreign_attach(uint32_t foreign_pasid, uint32_t hwpt)
 {
 	struct sva_broker_msg m;
+	uint64_t block_first;
 	int s = raw_connect();
 
 	sva_broker_msg_init(&m, SVA_BOP_HELLO);
 	m.arg[0] = SVA_BROKER_TRUSTED;
 	if (raw_call(s, &m)) {
-		skip(2, "no block free for the raw client");
+		skip(4, "no block free for the raw client");
 		close(s);
 		return;
 	}
+	block_first = m.arg[0];
 	sva_broker_msg_init(&m, SVA_BOP_OPEN);
 	strcpy(m.text, "mock0");
 	raw_call(s, &m);
@@ -447,6 +449,12 @@ static void foreign_attach(uint32_t foreign_pasid, uint32_t hwpt)
 		m.arg[2] = hwpt;
 		is_int(raw_call(s, &m), -EPERM, "a PASID outside the client's block is refused (-EPERM)");
 		ok(strstr(m.text, "block") != NULL, "  saying so: %s", m.text);
+		sva_broker_msg_init(&m, SVA_BOP_ATTACH);
+		m.arg[0] = dev_id;
+		m.arg[1] = block_first;
+		m.arg[2] = hwpt;
+		is_int(raw_call(s, &m), -EPERM, "a PASID of its own on another client's HWPT is refused (-EPERM)");
+		ok(strstr(m.text, "not created by this client") != NULL, "  saying so: %s", m.text);
 	}
 	sva_broker_msg_init(&m, SVA_BOP_OPEN);
 	strcpy(m.text, "nosuch");

@@ -109,6 +109,15 @@ static int detach(struct broker *b, struct broker_dev *d, uint32_t pasid)
 	return ret;
 }
 
+/* Did the client register id (SVA_BOP_REGISTER)? */
+static bool owns_object(const struct broker_client *c, uint32_t id)
+{
+	for (size_t i = 0; i < c->nobjs; i++)
+		if (c->objs[i] == id)
+			return true;
+	return false;
+}
+
 static void attach(struct broker *b, struct broker_client *c, struct sva_broker_msg *m)
 {
 	struct broker_dev *d;
@@ -124,6 +133,8 @@ static void attach(struct broker *b, struct broker_client *c, struct sva_broker_
 		return refuse(m, -EINVAL, "object ids beyond 32 bits");
 	if (c->natt == BROKER_MAX_ATTACH)
 		return refuse(m, -ENOSPC, "more than %d PASIDs attached for one client", BROKER_MAX_ATTACH);
+	if (!owns_object(c, (uint32_t)m->arg[2]))
+		return refuse(m, -EPERM, "HWPT %llu was not created by this client", (unsigned long long)m->arg[2]);
 	pthread_mutex_lock(&d->dev->lock);
 	ret = d->dev->be->pasid_attach(d->dev, (uint32_t)m->arg[1], (uint32_t)m->arg[2]);
 	pthread_mutex_unlock(&d->dev->lock);

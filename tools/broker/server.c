@@ -268,6 +268,12 @@ void broker_fini(struct broker *b)
 		unlink(b->conf.socket);
 		b->lsock = -1;
 	}
+	/* Clients that ended just now: give the kernel a moment to let go. */
+	for (int i = 0; b->ngrave && i < 100; i++) {
+		broker_reap(b, false);
+		if (b->ngrave)
+			usleep(20000);
+	}
 	if (b->ngrave)
 		broker_reap(b, true);
 	for (size_t i = 0; i < b->ndevs; i++)
