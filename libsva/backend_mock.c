@@ -108,6 +108,10 @@ SVA_EXPORT int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts
 	ret = sva_ctx_check_owner(ctx);
 	if (ret)
 		return ret;
+	/* It would live in the broker's iommufd, where nothing tracks it. */
+	if (ctx->broker)
+		return sva_fail(&ctx->log, -EOPNOTSUPP,
+				"sva_dev_open_mock: a broker client opens the broker's mock by name (sva_dev_open)");
 	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
 	if (ret || (opts.flags & ~SVA_MOCK_NO_PASID))
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open_mock: bad opts size or unknown flags");

@@ -268,8 +268,9 @@ struct sva_mock_opts {
  * Create a device backed by the kernel's iommufd selftest mock (CONFIG_IOMMUFD_TEST):
  * a software device with a 20-bit PASID space and I/O page faults, so driver code
  * can be tested without hardware.  Thread-safe.
- * Errors: -EOPNOTSUPP the kernel was built without CONFIG_IOMMUFD_TEST; -EINVAL
- * bad opts; -ENOMEM.
+ * Errors: -EOPNOTSUPP the kernel was built without CONFIG_IOMMUFD_TEST, or ctx
+ * is a SVA_CTX_BROKER context (open the broker's mock by name with
+ * sva_dev_open()); -EINVAL bad opts; -ENOMEM.
  */
 int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts *opts, struct sva_dev **out);
 

@@ -223,6 +223,15 @@ static void client(int i, int cmd_fd, int res_fd)
 		xwrite(res_fd, &r, sizeof(r));
 		_exit(1);
 	}
+	if (i == 0) {
+		struct sva_dev *mock;
+
+		if (sva_dev_open_mock(ctx, NULL, &mock) != -EOPNOTSUPP) {
+			snprintf(r.why, sizeof(r.why), "sva_dev_open_mock in a broker context was not refused");
+			xwrite(res_fd, &r, sizeof(r));
+			_exit(1);
+		}
+	}
 	buf = ktest_map_at(VA(i), 16 * SVA_FA_START, PROT_READ | PROT_WRITE);
 	memset(buf, 0x11 * (i + 1), 16 * SVA_FA_START);
 	r.pasid = sva_bond_pasid(bond);
@@ -498,8 +507,8 @@ int main(void)
 	for (int i = 0; i < NCLIENTS; i++)
 		spawn(&cl[i], i);
 	for (int i = 0; i < NCLIENTS; i++)
-		ok(cl[i].first.ok, "client %d: PASID %u bound through the broker, a fault resolved into its own memory %s",
-		   i, cl[i].first.pasid, cl[i].first.why);
+		ok(cl[i].first.ok, "client %d: PASID %u bound through the broker, a fault resolved into its own memory%s %s",
+		   i, cl[i].first.pasid, i ? "" : " (and sva_dev_open_mock refused)", cl[i].first.why);
 	ok(cl[0].first.pasid != cl[1].first.pasid && cl[1].first.pasid != cl[2].first.pasid &&
 		   cl[0].first.pasid != cl[2].first.pasid,
 	   "each client has its own PASID (%u, %u, %u)", cl[0].first.pasid, cl[1].first.pasid, cl[2].first.pasid);
