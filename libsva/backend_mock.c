@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "broker_client.h"
 #include "internal.h"
 #include "kabi_selftest.h"
 
@@ -162,6 +163,18 @@ SVA_EXPORT int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_
 		return ret;
 	if (!perm || (perm & ~(SVA_ACCESS_READ | SVA_ACCESS_WRITE | SVA_ACCESS_EXEC | SVA_ACCESS_PRIV)))
 		return sva_fail(&dev->ctx->log, -EINVAL, "inject_fault: bad access bits 0x%x", perm);
+	{
+		/* An isolated broker client has no iommufd: the broker injects. */
+		struct sva_broker_conn *px = sva_broker_proxy(dev->ctx->fd);
+
+		if (px) {
+			ret = sva_px_inject(px, dev->info.dev_id, pasid, addr, perm, grpid);
+			if (ret)
+				return sva_fail(&dev->ctx->log, ret, "inject_fault: the broker refused: %s",
+						strerror(-ret));
+			return 0;
+		}
+	}
 	cmd.trigger_iopf.dev_id = dev->info.dev_id;
 	cmd.trigger_iopf.pasid = pasid;
 	cmd.trigger_iopf.grpid = grpid;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -24,7 +25,9 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sva_broker_conn *reg[REG_MAX];
 static atomic_int reg_n;
 
-static int reg_add(struct sva_broker_conn *conn)
+atomic_int sva_broker_isolated_n;
+
+int sva_broker_reg_add(struct sva_broker_conn *conn)
 {
 	int ret = -EMFILE;
 
@@ -32,7 +35,7 @@ static int reg_add(struct sva_broker_conn *conn)
 	for (size_t i = 0; i < REG_MAX; i++) {
 		if (!reg[i]) {
 			reg[i] = conn;
-			atomic_fetch_add(&reg_n, 1);
+			atomic_fetch_add(conn->isolated ? &sva_broker_isolated_n : &reg_n, 1);
 			ret = 0;
 			break;
 		}
@@ -41,16 +44,28 @@ static int reg_add(struct sva_broker_conn *conn)
 	return ret;
 }
 
-static void reg_remove(struct sva_broker_conn *conn)
+void sva_broker_reg_remove(struct sva_broker_conn *conn)
 {
 	pthread_mutex_lock(&reg_lock);
 	for (size_t i = 0; i < REG_MAX; i++) {
 		if (reg[i] == conn) {
 			reg[i] = NULL;
-			atomic_fetch_sub(&reg_n, 1);
+			atomic_fetch_sub(conn->isolated ? &sva_broker_isolated_n : &reg_n, 1);
 		}
 	}
 	pthread_mutex_unlock(&reg_lock);
+}
+
+struct sva_broker_conn *sva_broker_reg_find(dev_t dev, ino_t ino)
+{
+	struct sva_broker_conn *found = NULL;
+
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < REG_MAX && !found; i++)
+		if (reg[i] && reg[i]->isolated && reg[i]->sock_dev == dev && reg[i]->sock_ino == ino)
+			found = reg[i];
+	pthread_mutex_unlock(&reg_lock);
+	return found;
 }
 
 void sva_broker_note(int fd, uint32_t id, bool alive)
@@ -63,7 +78,7 @@ void sva_broker_note(int fd, uint32_t id, bool alive)
 	m.arg[0] = id;
 	pthread_mutex_lock(&reg_lock);
 	for (size_t i = 0; i < REG_MAX; i++) {
-		if (reg[i] && reg[i]->fd == fd) {
+		if (reg[i] && !reg[i]->isolated && reg[i]->fd == fd) {
 			/* One-way: a broker gone is met by the next request. */
 			pthread_mutex_lock(&reg[i]->lock);
 			sva_broker_send(reg[i]->sock, &m, -1);
@@ -72,6 +87,29 @@ void sva_broker_note(int fd, uint32_t id, bool alive)
 		}
 	}
 	pthread_mutex_unlock(&reg_lock);
+}
+
+int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int fd, int *fd_out)
+{
+	uint32_t op = m->op;
+	int rfd = -1, ret;
+
+	pthread_mutex_lock(&conn->lock);
+	ret = sva_broker_send(conn->sock, m, fd);
+	if (!ret)
+		ret = sva_broker_recv(conn->sock, m, &rfd);
+	pthread_mutex_unlock(&conn->lock);
+	if (ret)
+		return ret == -EPIPE ? -ECONNRESET : ret;
+	if (m->op != op || m->status > 0)
+		ret = -EPROTO;
+	else
+		ret = m->status;
+	if (!ret && fd_out)
+		*fd_out = rfd;
+	else if (rfd >= 0)
+		close(rfd);
+	return ret;
 }
 
 /* One request, one reply; the reply's status is returned, its text logged. */
@@ -148,6 +186,8 @@ int sva_broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
 	if (opts->flags & SVA_CTX_ADOPT_FD)
 		return sva_fail(sva_log_default(), -EINVAL,
 				"sva_ctx_new: SVA_CTX_BROKER and SVA_CTX_ADOPT_FD exclude each other");
+	if ((opts->flags & SVA_CTX_ISOLATED) && !(opts->flags & SVA_CTX_BROKER))
+		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: SVA_CTX_ISOLATED needs SVA_CTX_BROKER");
 	if (opts->global_pasid_min || opts->global_pasid_max)
 		return sva_fail(sva_log_default(), -EINVAL,
 				"sva_ctx_new: with SVA_CTX_BROKER the broker chooses the PASIDs; leave "
@@ -162,11 +202,29 @@ int sva_broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
 	if (ret < 0)
 		goto err;
 	conn->sock = ret;
+	conn->isolated = opts->flags & SVA_CTX_ISOLATED;
 	sva_broker_msg_init(&m, SVA_BOP_HELLO);
-	m.arg[0] = SVA_BROKER_TRUSTED;
+	m.arg[0] = conn->isolated ? SVA_BROKER_ISOLATED : SVA_BROKER_TRUSTED;
 	ret = call(&boot, &m, &fd);
 	if (ret)
 		goto err_sock;
+	if (conn->isolated && fd < 0) {
+		struct stat st;
+
+		/* The context's "iommufd" is a duplicate of the socket, found by identity. */
+		if (fstat(conn->sock, &st)) {
+			ret = sva_fail(&boot.log, -errno, "broker: fstat of its socket: %s", strerror(errno));
+			goto err_sock;
+		}
+		conn->sock_dev = st.st_dev;
+		conn->sock_ino = st.st_ino;
+		ret = sva_broker_reg_add(conn);
+		if (ret) {
+			sva_fail(&boot.log, ret, "more than %d broker contexts in one process", REG_MAX);
+			goto err_sock;
+		}
+		fd = conn->sock;
+	}
 	if (fd < 0 || m.arg[0] == 0 || m.arg[0] > m.arg[1] || m.arg[1] > SVA_PASID_MAX) {
 		ret = sva_fail(&boot.log, -EPROTO, "broker: a malformed hello reply (no iommufd, or PASIDs [%llu, %llu])",
 			       (unsigned long long)m.arg[0], (unsigned long long)m.arg[1]);
@@ -174,17 +232,21 @@ int sva_broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
 	}
 	conn->pasid_min = (uint32_t)m.arg[0];
 	conn->pasid_max = (uint32_t)m.arg[1];
-	local.flags = (opts->flags & ~SVA_CTX_BROKER) | SVA_CTX_ADOPT_FD;
+	local.flags = (opts->flags & ~(SVA_CTX_BROKER | SVA_CTX_ISOLATED)) | SVA_CTX_ADOPT_FD;
 	local.iommufd = fd;
 	local.broker_path = NULL;
 	local.global_pasid_min = conn->pasid_min;
 	local.global_pasid_max = conn->pasid_max;
 	ret = sva_ctx_new(&local, out);
-	close(fd); /* the context works on its own duplicate */
-	if (ret)
+	if (!conn->isolated)
+		close(fd); /* the context works on its own duplicate */
+	if (ret) {
+		if (conn->isolated)
+			sva_broker_reg_remove(conn);
 		goto err_sock;
+	}
 	conn->fd = (*out)->fd;
-	ret = reg_add(conn);
+	ret = conn->isolated ? 0 : sva_broker_reg_add(conn);
 	if (ret) {
 		sva_fail(&(*out)->log, ret, "more than %d broker contexts in one process", REG_MAX);
 		sva_ctx_free(*out);
@@ -192,12 +254,15 @@ int sva_broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
 		goto err_sock;
 	}
 	(*out)->broker = conn;
-	sva_logf(&(*out)->log, SVA_LOG_INFO, "broker %s: trusted client, PASIDs [%u, %u]", path, conn->pasid_min,
-		 conn->pasid_max);
+	sva_logf(&(*out)->log, SVA_LOG_INFO, "broker %s: %s client, PASIDs [%u, %u]", path,
+		 conn->isolated ? "isolated" : "trusted", conn->pasid_min, conn->pasid_max);
 	sva_log_fini(&boot.log);
 	return 0;
 err_fd:
-	close(fd);
+	if (fd != conn->sock)
+		close(fd);
+	if (conn->isolated)
+		sva_broker_reg_remove(conn);
 err_sock:
 	close(conn->sock);
 err:
@@ -211,7 +276,7 @@ void sva_broker_conn_free(struct sva_broker_conn *conn)
 {
 	if (!conn)
 		return;
-	reg_remove(conn);
+	sva_broker_reg_remove(conn);
 	close(conn->sock);
 	pthread_mutex_destroy(&conn->lock);
 	free(conn);

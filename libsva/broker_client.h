@@ -4,6 +4,8 @@
 #define LIBSVA_BROKER_CLIENT_H
 
 #include "broker_proto.h"
+#include <sys/types.h>
+
 #include "internal.h"
 
 /* A context's connection to the broker (ctx->broker). */
@@ -12,6 +14,9 @@ struct sva_broker_conn {
 	int sock;
 	uint32_t pasid_min, pasid_max; /* the PASIDs the broker leased us */
 	int fd; /* the context's iommufd, registered for sva_broker_note() */
+	bool isolated; /* SVA_CTX_ISOLATED: no iommufd; ctx->fd is a duplicate of sock */
+	dev_t sock_dev; /* the socket's identity, which its duplicates share */
+	ino_t sock_ino;
 };
 
 /* sva_ctx_new() with SVA_CTX_BROKER (opts already copied and checked). */
@@ -31,5 +36,34 @@ extern const struct sva_dev_backend sva_backend_broker;
  * broker context exists.
  */
 void sva_broker_note(int fd, uint32_t id, bool alive);
+
+/*
+ * broker_proxy.c: an isolated context's ctx->fd is a duplicate of its broker
+ * socket, and the iommufd.c wrappers hand their calls to the broker instead.
+ * The connection fd belongs to, or NULL (every descriptor of every context
+ * that is not isolated; free when no isolated context exists).
+ */
+struct sva_broker_conn *sva_broker_proxy(int fd);
+int sva_px_ioas_alloc(struct sva_broker_conn *c, uint32_t *ioas_id);
+int sva_px_ioas_map(struct sva_broker_conn *c, uint32_t ioas_id, uint64_t va, uint64_t len, uint64_t iova,
+		    uint32_t flags);
+int sva_px_ioas_unmap(struct sva_broker_conn *c, uint32_t ioas_id, uint64_t iova, uint64_t len);
+int sva_px_iova_ranges(struct sva_broker_conn *c, uint32_t ioas_id, struct sva_iova_range *r, size_t *nr);
+int sva_px_hwpt_alloc(struct sva_broker_conn *c, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t fault_id,
+		      uint32_t *hwpt_id);
+int sva_px_hw_info(struct sva_broker_conn *c, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2, uint64_t *caps);
+int sva_px_fault_alloc(struct sva_broker_conn *c, uint32_t *fault_id, int *fault_fd);
+int sva_px_destroy(struct sva_broker_conn *c, uint32_t id);
+int sva_px_inject(struct sva_broker_conn *c, uint32_t dev_id, uint32_t pasid, uint64_t addr, uint32_t perm,
+		  uint32_t grpid);
+/* broker_client.c: register or drop an isolated connection for sva_broker_proxy(). */
+int sva_broker_reg_add(struct sva_broker_conn *conn);
+void sva_broker_reg_remove(struct sva_broker_conn *conn);
+/* The registered isolated connection whose socket is (dev, ino), or NULL. */
+struct sva_broker_conn *sva_broker_reg_find(dev_t dev, ino_t ino);
+extern atomic_int sva_broker_isolated_n;
+/* One request and its reply on conn; the reply's status.  *fd_out (if not
+ * NULL) gets the reply's descriptor or -1. */
+int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int fd, int *fd_out);
 
 #endif /* LIBSVA_BROKER_CLIENT_H */

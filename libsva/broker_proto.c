@@ -117,7 +117,11 @@ const char *sva_broker_op_name(uint32_t op)
 	static const char *const names[] = {
 		[SVA_BOP_HELLO] = "hello", [SVA_BOP_OPEN] = "open", [SVA_BOP_CLOSE] = "close",
 		[SVA_BOP_ATTACH] = "attach", [SVA_BOP_DETACH] = "detach", [SVA_BOP_REGISTER] = "register",
-		[SVA_BOP_UNREGISTER] = "unregister",
+		[SVA_BOP_UNREGISTER] = "unregister", [SVA_BOP_PX_IOAS_ALLOC] = "ioas-alloc",
+		[SVA_BOP_PX_IOAS_MAP] = "ioas-map", [SVA_BOP_PX_IOAS_UNMAP] = "ioas-unmap",
+		[SVA_BOP_PX_IOVA_RANGES] = "iova-ranges", [SVA_BOP_PX_HWPT_ALLOC] = "hwpt-alloc",
+		[SVA_BOP_PX_HW_INFO] = "hw-info", [SVA_BOP_PX_FAULT_ALLOC] = "fault-alloc",
+		[SVA_BOP_PX_DESTROY] = "destroy", [SVA_BOP_PX_INJECT] = "inject", [SVA_BOP_PX_SHARE] = "share",
 	};
 
 	return op < SVA_BOP_END && names[op] ? names[op] : "unknown";

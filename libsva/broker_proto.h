@@ -26,11 +26,23 @@ enum sva_broker_op {
 	SVA_BOP_DETACH,	   /* c->b arg0 dev_id, arg1 pasid */
 	SVA_BOP_REGISTER,  /* c->b, no reply: arg0 an object the client created in the iommufd */
 	SVA_BOP_UNREGISTER, /* c->b, no reply: arg0 an object the client is about to destroy */
+	/* Isolated clients: the broker does their iommufd calls, on their own objects only. */
+	SVA_BOP_PX_IOAS_ALLOC, /* reply arg0 the IOAS */
+	SVA_BOP_PX_IOAS_MAP,   /* arg0 IOAS, arg1 VA, arg2 length, arg3 IOVA, arg4 flags */
+	SVA_BOP_PX_IOAS_UNMAP, /* arg0 IOAS, arg1 IOVA, arg2 length */
+	SVA_BOP_PX_IOVA_RANGES, /* arg0 IOAS, arg1 first index; reply arg0 count, arg1-4 two ranges */
+	SVA_BOP_PX_HWPT_ALLOC, /* arg0 dev_id, arg1 IOAS, arg2 flags, arg3 fault queue; reply arg0 the HWPT */
+	SVA_BOP_PX_HW_INFO,    /* arg0 dev_id; reply arg0 type, arg1 PASID width, arg2 caps */
+	SVA_BOP_PX_FAULT_ALLOC, /* reply arg0 the fault queue, fd its descriptor */
+	SVA_BOP_PX_DESTROY,    /* arg0 the object */
+	SVA_BOP_PX_INJECT,     /* mock: arg0 dev_id, arg1 PASID, arg2 addr, arg3 perm, arg4 group */
+	SVA_BOP_PX_SHARE,      /* fd a memfd, arg0 its offset, arg1 the client's VA, arg2 length */
 	SVA_BOP_END,
 };
 
 /* SVA_BOP_HELLO arg0 */
 #define SVA_BROKER_TRUSTED 1u
+#define SVA_BROKER_ISOLATED 2u
 
 struct sva_broker_msg {
 	uint32_t magic;

@@ -80,6 +80,10 @@ const char *sva_log_level_name(enum sva_log_level level);
 #define SVA_CTX_BROKER (1u << 3) /* a client of sva-brokerd(8) at
 				  * opts->broker_path: devices, PASIDs and
 				  * the iommufd come from the broker */
+#define SVA_CTX_ISOLATED (1u << 4) /* with SVA_CTX_BROKER: an isolated
+				    * client, without the iommufd; devices
+				    * reach only memfds it shares
+				    * (sva_ctx_share_memfd()) */
 
 struct sva_ctx_opts {
 	size_t size;		/* sizeof(struct sva_ctx_opts) */
@@ -117,7 +121,8 @@ struct sva_ctx_opts {
  * duplicate of its iommufd and a block of PASIDs, which becomes the
  * context's global range (libsva(7), The broker).  Thread-safe.
  * Errors: -EINVAL bad opts, flags or log level, or NULL out (and, with
- * SVA_CTX_BROKER, SVA_CTX_ADOPT_FD or a global PASID range set too); -ENOENT no
+ * SVA_CTX_BROKER, SVA_CTX_ADOPT_FD or a global PASID range set too;
+ * SVA_CTX_ISOLATED without SVA_CTX_BROKER); -ENOENT no
  * /dev/iommu (kernel lacks CONFIG_IOMMUFD); -EACCES/-EPERM no permission;
  * -EBADF adopted fd is not open; -ENOTTY the path or the adopted fd is not an
  * iommufd; -ERANGE bad global PASID range; -ENAMETOOLONG fault_thread_name is
@@ -144,13 +149,29 @@ int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
 void sva_ctx_free(struct sva_ctx *ctx);
 
 /* The context's iommufd (owned by the context; do not close it), or -EINVAL
- * for NULL.  Thread-safe. */
+ * for NULL, -EOPNOTSUPP for an isolated broker context (it has none).
+ * Thread-safe. */
 int sva_ctx_fd(const struct sva_ctx *ctx);
 
 /* Replace the log callback (NULL: stderr) and level at run time; SVA_LOG_DEFAULT
  * or an out-of-range level means $SVA_LOG.  Thread-safe: a line logged
  * concurrently goes to the old or the new callback, with its own arg. */
 void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level);
+
+/*
+ * In an isolated broker context (SVA_CTX_BROKER | SVA_CTX_ISOLATED), let
+ * devices reach [addr, addr + len): the caller has mapped the memfd there
+ * (MAP_SHARED, from `offset`), and the broker maps its pages at IOVA == VA
+ * when faults or sva_mm_prefault() ask for them.  Memory not shared this way
+ * stays out of the device's reach (its faults are answered INVALID: nothing
+ * mapped there).  A range stays shared until the context ends.  Thread-safe.
+ * Errors: -EINVAL NULL ctx, len 0, addr, offset or len not page-aligned;
+ * -EOPNOTSUPP not an isolated broker context; -EBADF memfd is not an open
+ * descriptor; -EEXIST the range overlaps one shared before; -ENOSPC the
+ * broker's limit of shared ranges per client (64); -ECONNRESET the broker
+ * went away; -ECHILD in a forked child.
+ */
+int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offset, const void *addr, size_t len);
 
 /* ------------------------------------------------------------------ devices */
 

@@ -10,6 +10,7 @@
  * garbage, foreign PASIDs and unknown requests are refused and the broker
  * serves on.
  */
+#define _GNU_SOURCE /* memfd_create */
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -25,6 +26,8 @@
 #define VA(i) (0x50000000ull + (uint64_t)(i) * 0x1000000ull) /* inside the mock aperture */
 #define NCLIENTS 3
 #define PER_CLIENT 16
+#define ISO_LEN (1u << 20) /* the isolated client's memfd */
+#define ISO_BYTE 0x5a
 
 static char sock_path[108];
 /* The socket goes in a directory of its own that every user can search, so
@@ -50,8 +53,11 @@ static bool fault_queue_exists(struct sva_dev *dev, struct sva_mm *mm, uint32_t 
 }
 
 struct cmd {
-	char op; /* 'u' after the broker died: unbind, bind, release; 'f' another fault, 'c' check a dead peer's PASID, IOAS and fault queue, 'x' unbind, free
-		  * and exit, 'e' exit() with everything still bound */
+	/* 'f' another fault; 'c' check a dead peer's PASID, IOAS and fault queue
+	 * are gone; 'r' read the isolated client's IOAS; 'x' unbind, free and
+	 * exit; 'e' exit() with everything still bound; 'u' after the broker
+	 * died: unbind, bind, release */
+	char op;
 	uint32_t pasid, ioas, fault;
 };
 
@@ -268,6 +274,13 @@ static void client(int i, int cmd_fd, int res_fd)
 					break;
 				usleep(10000);
 			}
+		} else if (c.op == 'r') {
+			unsigned char back[PG], want[PG];
+
+			memset(want, ISO_BYTE, sizeof(want));
+			ret = ktest_access_rw(ctx, c.ioas, VA(5) + 3 * PG, back, PG, 0);
+			r.ok = ret == 0 && memcmp(back, want, PG) == 0;
+			snprintf(r.why, sizeof(r.why), "(read %d)", ret);
 		} else if (c.op == 'u') {
 			/* The broker is gone: unbind, bind again, and release, none may hang. */
 			struct sva_bond *again = NULL;
@@ -296,6 +309,79 @@ static void client(int i, int cmd_fd, int res_fd)
 	_exit(0);
 }
 
+/* ------------------------------------------------- an isolated client */
+
+static uint32_t peer_ioas; /* a trusted client's IOAS, set before the fork */
+
+static void iso_client(int cmd_fd, int res_fd)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = sock_path, .log_fn = capture_log, .log_level = SVA_LOG_ERROR };
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	struct res r = { 0 };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	uint32_t hwpt;
+	struct cmd c;
+	void *mem;
+	int ret, memfd, why = 0;
+
+	log_buf[0] = '\0';
+	if ((ret = sva_ctx_new(&o, &ctx)) || (ret = sva_dev_open(ctx, "mock0", &dev)) ||
+	    (ret = sva_mm_new(ctx, NULL, &mm)) || (ret = sva_bind(dev, mm, NULL, &bond))) {
+		snprintf(r.why, sizeof(r.why), "isolated ctx/open/mm/bind: %s: %.100s", strerror(-ret), log_buf);
+		xwrite(res_fd, &r, sizeof(r));
+		_exit(1);
+	}
+	memfd = memfd_create("ktest-broker", MFD_CLOEXEC);
+	if (memfd < 0 || ftruncate(memfd, ISO_LEN))
+		ktest_bail("memfd: %s", strerror(errno));
+	mem = mmap((void *)(uintptr_t)VA(5), ISO_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, memfd, 0);
+	if (mem != (void *)(uintptr_t)VA(5))
+		ktest_bail("mmap of the memfd: %s", strerror(errno));
+	memset(mem, ISO_BYTE, ISO_LEN);
+	ktest_map_at(VA(6), ISO_LEN, PROT_READ | PROT_WRITE); /* private memory, never shared */
+	r.pasid = sva_bond_pasid(bond);
+	r.ioas = mm->ioas_id;
+	r.ok = 1;
+	if (sva_ctx_fd(ctx) != -EOPNOTSUPP)
+		why = snprintf(r.why, sizeof(r.why), "it has an iommufd (%d)", sva_ctx_fd(ctx));
+	else if ((ret = sva_ctx_share_memfd(ctx, memfd, 0, mem, ISO_LEN)) != 0)
+		why = snprintf(r.why, sizeof(r.why), "share: %s: %.100s", strerror(-ret), log_buf);
+	else if ((ret = ktest_inject_and_wait(dev, bond, VA(5) + 3 * PG + 8, SVA_ACCESS_READ | SVA_ACCESS_WRITE,
+					      5000)) != 0)
+		why = snprintf(r.why, sizeof(r.why), "fault in the memfd: %s", strerror(-ret));
+	else if (sva_bond_stats(bond, &st), st.invalid != 0)
+		why = snprintf(r.why, sizeof(r.why), "a fault in the memfd answered INVALID");
+	else if ((ret = ktest_inject_and_wait(dev, bond, VA(6) + 8, SVA_ACCESS_READ, 5000)) != 0)
+		why = snprintf(r.why, sizeof(r.why), "fault in private memory: %s", strerror(-ret));
+	else if (sva_bond_stats(bond, &st), st.invalid != 1)
+		why = snprintf(r.why, sizeof(r.why), "a fault in private memory was not answered INVALID");
+	else if ((ret = sva_iommufd_ioas_map(ctx->fd, peer_ioas, VA(5), PG, VA(5),
+					     KABI_IOMMU_IOAS_MAP_FIXED_IOVA | KABI_IOMMU_IOAS_MAP_READABLE)) != -EPERM)
+		why = snprintf(r.why, sizeof(r.why), "mapping into the peer's IOAS %u: %d", peer_ioas, ret);
+	else if ((ret = sva_iommufd_destroy(ctx->fd, peer_ioas)) != -EPERM)
+		why = snprintf(r.why, sizeof(r.why), "destroying the peer's IOAS: %d", ret);
+	else if ((ret = sva_iommufd_hwpt_alloc(ctx->fd, dev->info.dev_id, peer_ioas, KABI_IOMMU_HWPT_ALLOC_PASID, 0,
+					       &hwpt)) != -EPERM)
+		why = snprintf(r.why, sizeof(r.why), "a HWPT on the peer's IOAS: %d", ret);
+	if (why)
+		r.ok = 0;
+	xwrite(res_fd, &r, sizeof(r));
+	while (xread(cmd_fd, &c, sizeof(c)) == 0) {
+		memset(&r, 0, sizeof(r));
+		r.ok = sva_unbind(bond) == 0;
+		sva_mm_free(mm);
+		sva_dev_close(dev);
+		sva_ctx_free(ctx);
+		xwrite(res_fd, &r, sizeof(r));
+		_exit(0);
+	}
+	_exit(0);
+}
+
 struct cl {
 	pid_t pid;
 	int cmd, res;
@@ -312,6 +398,8 @@ static void spawn(struct cl *c, int i)
 	if (c->pid == 0) {
 		close(cp[1]);
 		close(rp[0]);
+		if (i < 0)
+			iso_client(cp[0], rp[1]);
 		client(i, cp[0], rp[1]);
 	}
 	close(cp[0]);
@@ -412,8 +500,8 @@ static void hostile(uint32_t foreign_pasid, uint32_t hwpt)
 	sva_broker_msg_init(&m, 77);
 	is_int(raw_call(s, &m), -EPROTO, "hostile: an unknown op before hello too");
 	sva_broker_msg_init(&m, SVA_BOP_HELLO);
-	m.arg[0] = 2;
-	is_int(raw_call(s, &m), -EOPNOTSUPP, "hostile: isolated mode is refused (not served by this broker)");
+	m.arg[0] = 77;
+	is_int(raw_call(s, &m), -EOPNOTSUPP, "hostile: an unknown trust mode is refused");
 	close(s);
 	/* The blocks are all taken or quarantined now: hello itself says so. */
 	s = raw_connect();
@@ -558,10 +646,25 @@ int main(void)
 	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "the broker stops cleanly on SIGTERM");
 	ok(access(sock_path, F_OK) != 0, "and removes its socket");
 
-	/* A broker that dies under a bound client. */
+	/* A broker that dies under a bound client; first, an isolated client beside it. */
 	bpid = start_broker(&mx);
 	spawn(&cl[0], 0);
 	ok(cl[0].first.ok, "a client of a second broker binds %s", cl[0].first.why);
+	{
+		struct cl iso;
+
+		peer_ioas = cl[0].first.ioas;
+		spawn(&iso, -1);
+		ok(iso.first.ok,
+		   "isolated client: no iommufd; binds PASID %u; a fault in its shared memfd resolves, one in private "
+		   "memory is answered INVALID; the peer's IOAS is out of its reach (-EPERM) %s",
+		   iso.first.pasid, iso.first.why);
+		r = ask(&cl[0], 'r', 0, iso.first.ioas);
+		ok(r.ok, "the kernel reads the isolated client's memfd bytes at IOVA == VA in its IOAS %s", r.why);
+		r = ask(&iso, 'x', 0, 0);
+		ok(r.ok, "the isolated client unbinds and exits");
+		waitpid(iso.pid, &st, 0);
+	}
 	kill(bpid, SIGKILL);
 	waitpid(bpid, &st, 0);
 	r = ask(&cl[0], 'u', 0, 0);

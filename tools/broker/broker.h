@@ -60,6 +60,13 @@ struct broker_att {
 };
 
 #define BROKER_MAX_OBJECTS 65536 /* iommufd objects tracked per client */
+#define BROKER_MAX_SHARES 64	 /* memfd ranges an isolated client shares */
+
+/* A memfd range an isolated client shared: its pages may appear at [va, va + len). */
+struct broker_share {
+	int fd;
+	uint64_t off, va, len;
+};
 
 struct broker_client {
 	int sock;
@@ -68,6 +75,7 @@ struct broker_client {
 	gid_t gids[BROKER_MAX_GROUPS + 1]; /* primary, then supplementary */
 	size_t ngids;
 	bool hello;
+	bool isolated; /* never holds the iommufd: isolated.c does its calls */
 	uint32_t block, pasid_min, pasid_max;
 	bool opened[BROKER_MAX_DEVS];
 	struct broker_att att[BROKER_MAX_ATTACH];
@@ -77,6 +85,8 @@ struct broker_client {
 	uint32_t *objs;
 	size_t nobjs, cap_objs;
 	bool objs_overflow; /* logged once */
+	struct broker_share shares[BROKER_MAX_SHARES];
+	size_t nshares;
 };
 
 struct broker {
@@ -115,8 +125,15 @@ int broker_run(struct broker *b);
 void broker_fini(struct broker *b);
 
 /* requests.c */
-/* Answer one well-formed request of c (reply sent by the caller). */
-void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_msg *m);
+/* Answer one well-formed request of c, which came with descriptor fd (-1:
+ * none; closed here). */
+void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int fd);
+/* Make m a refusal: err and the reason in its text. */
+void broker_refuse(struct sva_broker_msg *m, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Track (SVA_BOP_REGISTER) or forget (SVA_BOP_UNREGISTER) an object of c. */
+void broker_note_object(struct broker *b, struct broker_client *c, const struct sva_broker_msg *m);
+/* isolated.c: an isolated client's proxied iommufd call; *fd in and out. */
+void broker_proxy(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int *fd);
 /* The client is gone: its PASIDs' mm_exit, detach, its objects destroyed, its block quarantined. */
 void broker_client_end(struct broker *b, struct broker_client *c);
 /* Retry the destruction of ended clients' objects (final: the last try). */

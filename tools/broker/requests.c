@@ -7,11 +7,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "internal.h"
 
-__attribute__((format(printf, 3, 4))) static void refuse(struct sva_broker_msg *m, int err, const char *fmt, ...)
+void broker_refuse(struct sva_broker_msg *m, int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -49,31 +50,32 @@ static void hello(struct broker *b, struct broker_client *c, struct sva_broker_m
 	int ret;
 
 	if (c->hello)
-		return refuse(m, -EALREADY, "hello twice");
+		return broker_refuse(m, -EALREADY, "hello twice");
 	for (size_t i = 0; i < b->ndevs; i++)
 		any |= allowed(b->devs[i].conf, c);
 	if (!any) {
 		broker_log(b, SVA_LOG_WARN, "client pid %d: uid %u gid %u is not allowed on any device: refused",
 			   (int)c->pid, (unsigned)c->uid, c->ngids ? (unsigned)c->gids[0] : 0u);
-		return refuse(m, -EACCES, "uid %u (gid %u) is in no device's allowlist of this broker", (unsigned)c->uid,
+		return broker_refuse(m, -EACCES, "uid %u (gid %u) is in no device's allowlist of this broker", (unsigned)c->uid,
 			      c->ngids ? (unsigned)c->gids[0] : 0u);
 	}
-	if (m->arg[0] != SVA_BROKER_TRUSTED)
-		return refuse(m, -EOPNOTSUPP, "only trusted clients are served by this broker (mode %llu asked)",
-			      (unsigned long long)m->arg[0]);
+	if (m->arg[0] != SVA_BROKER_TRUSTED && m->arg[0] != SVA_BROKER_ISOLATED)
+		return broker_refuse(m, -EOPNOTSUPP, "unknown trust mode %llu", (unsigned long long)m->arg[0]);
 	ret = sva_pasid_alloc(b->blocks, c, &c->block);
 	if (ret)
-		return refuse(m, ret == -ENOSPC ? -ENOSPC : ret,
+		return broker_refuse(m, ret == -ENOSPC ? -ENOSPC : ret,
 			      "no block of PASIDs left (%s): too many clients, or blocks in quarantine",
 			      strerror(-ret));
 	c->hello = true;
+	c->isolated = m->arg[0] == SVA_BROKER_ISOLATED;
 	c->pasid_min = b->conf.pasid_min + c->block * b->conf.pasids_per_client;
 	c->pasid_max = c->pasid_min + b->conf.pasids_per_client - 1;
 	m->arg[0] = c->pasid_min;
 	m->arg[1] = c->pasid_max;
-	*fd = sva_ctx_fd(b->ctx);
-	broker_log(b, SVA_LOG_INFO, "client pid %d uid %u: trusted, PASIDs [%u, %u]", (int)c->pid, (unsigned)c->uid,
-		   c->pasid_min, c->pasid_max);
+	/* Only a trusted client gets the iommufd. */
+	*fd = c->isolated ? -1 : sva_ctx_fd(b->ctx);
+	broker_log(b, SVA_LOG_INFO, "client pid %d uid %u: %s, PASIDs [%u, %u]", (int)c->pid, (unsigned)c->uid,
+		   c->isolated ? "isolated" : "trusted", c->pasid_min, c->pasid_max);
 }
 
 static void open_dev(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, const char *name)
@@ -84,7 +86,7 @@ static void open_dev(struct broker *b, struct broker_client *c, struct sva_broke
 		if (strcmp(d->conf->name, name))
 			continue;
 		if (!allowed(d->conf, c))
-			return refuse(m, -EACCES, "uid %u may not use device %s", (unsigned)c->uid, d->conf->name);
+			return broker_refuse(m, -EACCES, "uid %u may not use device %s", (unsigned)c->uid, d->conf->name);
 		c->opened[i] = true;
 		m->arg[0] = d->dev_id;
 		m->arg[1] = d->flags;
@@ -93,7 +95,7 @@ static void open_dev(struct broker *b, struct broker_client *c, struct sva_broke
 		m->arg[4] = d->park_hwpt;
 		return;
 	}
-	refuse(m, -ENOENT, "no device named '%.64s' in this broker's configuration", name);
+	broker_refuse(m, -ENOENT, "no device named '%.64s' in this broker's configuration", name);
 }
 
 static int detach(struct broker *b, struct broker_dev *d, uint32_t pasid)
@@ -125,21 +127,21 @@ static void attach(struct broker *b, struct broker_client *c, struct sva_broker_
 	int ret;
 
 	if (!(d = dev_by_id(b, c, m->arg[0], &idx)))
-		return refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
+		return broker_refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
 	if (m->arg[1] < c->pasid_min || m->arg[1] > c->pasid_max)
-		return refuse(m, -EPERM, "PASID %llu is not in this client's block [%u, %u]",
+		return broker_refuse(m, -EPERM, "PASID %llu is not in this client's block [%u, %u]",
 			      (unsigned long long)m->arg[1], c->pasid_min, c->pasid_max);
 	if (m->arg[2] > UINT32_MAX)
-		return refuse(m, -EINVAL, "object ids beyond 32 bits");
+		return broker_refuse(m, -EINVAL, "object ids beyond 32 bits");
 	if (c->natt == BROKER_MAX_ATTACH)
-		return refuse(m, -ENOSPC, "more than %d PASIDs attached for one client", BROKER_MAX_ATTACH);
+		return broker_refuse(m, -ENOSPC, "more than %d PASIDs attached for one client", BROKER_MAX_ATTACH);
 	if (!owns_object(c, (uint32_t)m->arg[2]))
-		return refuse(m, -EPERM, "HWPT %llu was not created by this client", (unsigned long long)m->arg[2]);
+		return broker_refuse(m, -EPERM, "HWPT %llu was not created by this client", (unsigned long long)m->arg[2]);
 	pthread_mutex_lock(&d->dev->lock);
 	ret = d->dev->be->pasid_attach(d->dev, (uint32_t)m->arg[1], (uint32_t)m->arg[2]);
 	pthread_mutex_unlock(&d->dev->lock);
 	if (ret)
-		return refuse(m, ret, "attaching PASID %llu of device %s to HWPT %llu failed: %s",
+		return broker_refuse(m, ret, "attaching PASID %llu of device %s to HWPT %llu failed: %s",
 			      (unsigned long long)m->arg[1], d->conf->name, (unsigned long long)m->arg[2],
 			      strerror(-ret));
 	c->att[c->natt++] = (struct broker_att){ .dev_id = d->dev_id, .pasid = (uint32_t)m->arg[1],
@@ -153,18 +155,18 @@ static void detach_req(struct broker *b, struct broker_client *c, struct sva_bro
 	int ret;
 
 	if (!(d = dev_by_id(b, c, m->arg[0], &idx)))
-		return refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
+		return broker_refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
 	for (size_t i = 0; i < c->natt; i++) {
 		if (c->att[i].dev_id != d->dev_id || c->att[i].pasid != m->arg[1])
 			continue;
 		ret = detach(b, d, c->att[i].pasid);
 		if (ret)
 			/* Kept: the end of the client retries it. */
-			return refuse(m, ret, "detaching PASID %u failed: %s", c->att[i].pasid, strerror(-ret));
+			return broker_refuse(m, ret, "detaching PASID %u failed: %s", c->att[i].pasid, strerror(-ret));
 		c->att[i] = c->att[--c->natt];
 		return;
 	}
-	refuse(m, -ENOENT, "PASID %llu of device %s was not attached by this client", (unsigned long long)m->arg[1],
+	broker_refuse(m, -ENOENT, "PASID %llu of device %s was not attached by this client", (unsigned long long)m->arg[1],
 	       d->conf->name);
 }
 
@@ -174,10 +176,10 @@ static void close_dev(struct broker *b, struct broker_client *c, struct sva_brok
 	size_t idx;
 
 	if (!(d = dev_by_id(b, c, m->arg[0], &idx)))
-		return refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
+		return broker_refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
 	for (size_t i = 0; i < c->natt; i++)
 		if (c->att[i].dev_id == d->dev_id)
-			return refuse(m, -EBUSY, "PASID %u is still attached on device %s", c->att[i].pasid,
+			return broker_refuse(m, -EBUSY, "PASID %u is still attached on device %s", c->att[i].pasid,
 				      d->conf->name);
 	c->opened[idx] = false;
 }
@@ -193,7 +195,7 @@ static bool broker_owns(const struct broker *b, uint32_t id)
 }
 
 /* SVA_BOP_REGISTER / UNREGISTER: one-way, no reply. */
-static void note_object(struct broker *b, struct broker_client *c, const struct sva_broker_msg *m)
+void broker_note_object(struct broker *b, struct broker_client *c, const struct sva_broker_msg *m)
 {
 	uint32_t id = (uint32_t)m->arg[0];
 
@@ -226,20 +228,26 @@ static void note_object(struct broker *b, struct broker_client *c, const struct 
 	c->objs[c->nobjs++] = id;
 }
 
-void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_msg *m)
+void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int in_fd)
 {
 	char name[SVA_BROKER_TEXT];
 	int fd = -1;
 
-	if (c->hello && (m->op == SVA_BOP_REGISTER || m->op == SVA_BOP_UNREGISTER))
-		return note_object(b, c, m);
+	/* One-way; an isolated client's objects are the broker's to track. */
+	if (m->op == SVA_BOP_REGISTER || m->op == SVA_BOP_UNREGISTER) {
+		if (in_fd >= 0)
+			close(in_fd);
+		if (c->hello && !c->isolated)
+			broker_note_object(b, c, m);
+		return;
+	}
 
 	/* The reply reuses the request; its text becomes the refusal's reason. */
 	memcpy(name, m->text, sizeof(name));
 	m->status = 0;
 	m->text[0] = '\0';
 	if (m->op != SVA_BOP_HELLO && !c->hello)
-		refuse(m, -EPROTO, "%s before hello", sva_broker_op_name(m->op));
+		broker_refuse(m, -EPROTO, "%s before hello", sva_broker_op_name(m->op));
 	else if (m->op == SVA_BOP_HELLO)
 		hello(b, c, m, &fd);
 	else if (m->op == SVA_BOP_OPEN)
@@ -250,12 +258,21 @@ void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_
 		attach(b, c, m);
 	else if (m->op == SVA_BOP_DETACH)
 		detach_req(b, c, m);
-	else
-		refuse(m, -EOPNOTSUPP, "unknown request %u", m->op);
+	else if (m->op >= SVA_BOP_PX_IOAS_ALLOC && m->op < SVA_BOP_END) {
+		broker_proxy(b, c, m, &in_fd);
+		fd = in_fd;
+		in_fd = -1;
+	} else
+		broker_refuse(m, -EOPNOTSUPP, "unknown request %u", m->op);
 	if (m->status)
 		broker_log(b, SVA_LOG_DEBUG, "client pid %d: %s refused: %s", (int)c->pid, sva_broker_op_name(m->op),
 			   m->text);
+	if (in_fd >= 0)
+		close(in_fd);
 	sva_broker_send(c->sock, m, m->status ? -1 : fd);
+	/* A descriptor made for the client (its fault queue) is the client's now. */
+	if (fd >= 0 && fd != sva_ctx_fd(b->ctx))
+		close(fd);
 }
 
 /* Destroy what the client left in the iommufd, newest first; objects that
@@ -340,6 +357,10 @@ void broker_client_end(struct broker *b, struct broker_client *c)
 	if (c->natt)
 		b->clients_cleaned++;
 	destroy_objects(b, c);
+	/* Its memfds go with the mappings that used them. */
+	for (size_t i = 0; i < c->nshares; i++)
+		close(c->shares[i].fd);
+	c->nshares = 0;
 	c->natt = 0;
 	if (retire) {
 		broker_log(b, SVA_LOG_ERROR, "client pid %d: PASIDs [%u, %u] retired: a detach failed", (int)c->pid,

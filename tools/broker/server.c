@@ -210,9 +210,7 @@ static bool serve(struct broker *b, struct broker_client *c)
 		sva_broker_send(c->sock, &m, -1);
 		return false;
 	}
-	if (fd >= 0)
-		close(fd); /* no request of this protocol carries one */
-	broker_handle(b, c, &m);
+	broker_handle(b, c, &m, fd);
 	return true;
 }
 
