@@ -345,6 +345,7 @@ static void iso_client(int cmd_fd, int res_fd)
 	ktest_map_at(VA(6), ISO_LEN, PROT_READ | PROT_WRITE); /* private memory, never shared */
 	r.pasid = sva_bond_pasid(bond);
 	r.ioas = mm->ioas_id;
+	r.fault = ctx->fe.fault_id;
 	r.ok = 1;
 	if (sva_ctx_fd(ctx) != -EOPNOTSUPP)
 		why = snprintf(r.why, sizeof(r.why), "it has an iommufd (%d)", sva_ctx_fd(ctx));
@@ -664,6 +665,13 @@ int main(void)
 		r = ask(&iso, 'x', 0, 0);
 		ok(r.ok, "the isolated client unbinds and exits");
 		waitpid(iso.pid, &st, 0);
+
+		spawn(&iso, -1);
+		ok(iso.first.ok, "a second isolated client binds PASID %u %s", iso.first.pasid, iso.first.why);
+		kill(iso.pid, SIGKILL);
+		waitpid(iso.pid, &st, 0);
+		r = ask3(&cl[0], 'c', &iso.first);
+		ok(r.ok, "killed, its PASID is detached, its IOAS and fault queue destroyed by the broker %s", r.why);
 	}
 	kill(bpid, SIGKILL);
 	waitpid(bpid, &st, 0);
