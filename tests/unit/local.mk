@@ -7,7 +7,8 @@ UNIT_TESTS = \
 	tests/unit/test-fault-window \
 	tests/unit/test-log-levels \
 	tests/unit/test-broker-proto \
-	tests/unit/test-broker-conf
+	tests/unit/test-broker-conf \
+	tests/unit/test-broker-client
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_pci_addr_LDADD = $(TEST_LIBS)
@@ -30,3 +31,6 @@ tests_unit_test_broker_proto_LDADD = $(TEST_LIBS)
 # sva-brokerd's configuration file.
 tests_unit_test_broker_conf_SOURCES = tests/unit/test-broker-conf.c tools/broker/config.c tools/broker/broker.h tests/tap.h
 tests_unit_test_broker_conf_LDADD = $(TEST_LIBS)
+# The client side of SVA_CTX_BROKER against a fake broker (no kernel).
+tests_unit_test_broker_client_SOURCES = tests/unit/test-broker-client.c tests/tap.h
+tests_unit_test_broker_client_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
