@@ -96,7 +96,7 @@ static void report_mm_exit(void *arg, const struct broker_dev *dev, uint32_t pas
 	xwrite(mm_exit_pipe, &pasid, sizeof(pasid));
 }
 
-static pid_t start_broker(int *mm_exit_rd)
+static pid_t start_broker(int *mm_exit_rd, bool isolated_only)
 {
 	struct broker_conf conf;
 	int ready[2], mx[2], ret = 0;
@@ -115,6 +115,7 @@ static pid_t start_broker(int *mm_exit_rd)
 	snprintf(conf.devs[0].name, sizeof(conf.devs[0].name), "mock0");
 	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "mock");
 	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
+	conf.devs[0].isolated_only = isolated_only;
 	if (pipe(ready) || pipe(mx))
 		ktest_bail("pipe: %s", strerror(errno));
 	pid = fork();
@@ -591,7 +592,7 @@ int main(void)
 	ktest_require_iommufd();
 	alarm(120);
 	sock_dir();
-	bpid = start_broker(&mx);
+	bpid = start_broker(&mx, false);
 
 	for (int i = 0; i < NCLIENTS; i++)
 		spawn(&cl[i], i);
@@ -648,7 +649,7 @@ int main(void)
 	ok(access(sock_path, F_OK) != 0, "and removes its socket");
 
 	/* A broker that dies under a bound client; first, an isolated client beside it. */
-	bpid = start_broker(&mx);
+	bpid = start_broker(&mx, false);
 	spawn(&cl[0], 0);
 	ok(cl[0].first.ok, "a client of a second broker binds %s", cl[0].first.why);
 	{
@@ -680,6 +681,27 @@ int main(void)
 		 "and releasing everything does not hang %s",
 	   r.why);
 	waitpid(cl[0].pid, &st, 0);
+	unlink(sock_path);
+
+	/* A broker whose device admits isolated clients only. */
+	bpid = start_broker(&mx, true);
+	{
+		struct sva_broker_msg m;
+		int s = raw_connect();
+
+		sva_broker_msg_init(&m, SVA_BOP_HELLO);
+		m.arg[0] = SVA_BROKER_TRUSTED;
+		is_int(raw_call(s, &m), -EACCES, "trust isolated: a trusted client is refused (-EACCES)");
+		ok(strstr(m.text, "admits isolated clients only") != NULL, "  saying why: %s", m.text);
+		close(s);
+		s = raw_connect();
+		sva_broker_msg_init(&m, SVA_BOP_HELLO);
+		m.arg[0] = SVA_BROKER_ISOLATED;
+		is_int(raw_call(s, &m), 0, "trust isolated: an isolated client is served");
+		close(s);
+	}
+	kill(bpid, SIGTERM);
+	waitpid(bpid, &st, 0);
 	unlink(sock_path);
 	rmdir(dir_path);
 	return done_testing();

@@ -53,7 +53,9 @@ int main(void)
 		     "device m mock\n"
 		     "allow acc0 uid 1000\n"
 		     "allow acc0 gid 27\n"
-		     "allow m user root\n",
+		     "allow m user root\n"
+		     "trust m isolated\n"
+		     "trust acc0 any\n",
 		     &c, err, sizeof(err)),
 	       0, "every directive %s", err);
 	ok(!strcmp(c.socket, "/tmp/b.sock") && c.socket_mode == 0666 && c.socket_gid == 0 && c.pasids_per_client == 8 &&
@@ -63,6 +65,7 @@ int main(void)
 		   c.devs[0].nuids == 1 && c.devs[0].uids[0] == 1000 && c.devs[0].ngids == 1 && c.devs[0].gids[0] == 27 &&
 		   !strcmp(c.devs[1].source, "mock") && c.devs[1].nuids == 1 && c.devs[1].uids[0] == 0,
 	   "devices and their allowlists (names resolved)");
+	ok(!c.devs[0].isolated_only && c.devs[1].isolated_only, "trust: any, isolated");
 
 	refused("frobnicate 1\n", "t.conf:1: unknown directive", "an unknown directive");
 	refused("\nsocket relative\n", "t.conf:2: socket", "a relative socket path");
@@ -75,6 +78,8 @@ int main(void)
 	refused("pasids 0 10\n", "pasids: MIN MAX", "PASID 0");
 	refused("pasids 256 263\npasids-per-client 9\n", "more than the 8 PASIDs", "a block larger than the range");
 	refused("max-clients 0\n", "max-clients", "no clients");
+	refused("device a mock\ntrust a paranoid\n", "'isolated' or 'any'", "an unknown trust mode");
+	refused("trust a isolated\n", "no device 'a'", "trust before its device");
 	refused("device a mock extra\n", "wrong number of words", "too many words");
 	{
 		char big[700];

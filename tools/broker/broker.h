@@ -27,6 +27,7 @@ struct broker_dev_conf {
 	char source[256]; /* "mock", or the name sva_dev_open() takes here */
 	uint32_t uids[BROKER_MAX_ALLOW], gids[BROKER_MAX_ALLOW];
 	size_t nuids, ngids;
+	bool isolated_only; /* "trust NAME isolated": no trusted client at all (see requests.c) */
 };
 
 struct broker_conf {

@@ -135,6 +135,14 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 			d->gids[d->ngids++] = (uint32_t)id;
 		else
 			d->uids[d->nuids++] = (uint32_t)id;
+	} else if (!strcmp(w[0], "trust") && n == 3) {
+		struct broker_dev_conf *d = find_dev(c, w[1]);
+
+		if (!d)
+			return bad(err, el, f, ln, "trust: no device '%s' defined above", w[1]);
+		if (strcmp(w[2], "isolated") && strcmp(w[2], "any"))
+			return bad(err, el, f, ln, "trust: 'isolated' or 'any', not '%s'", w[2]);
+		d->isolated_only = !strcmp(w[2], "isolated");
 	} else {
 		return bad(err, el, f, ln, "unknown directive or wrong number of words: '%s'", w[0]);
 	}

@@ -61,6 +61,14 @@ static void hello(struct broker *b, struct broker_client *c, struct sva_broker_m
 	}
 	if (m->arg[0] != SVA_BROKER_TRUSTED && m->arg[0] != SVA_BROKER_ISOLATED)
 		return broker_refuse(m, -EOPNOTSUPP, "unknown trust mode %llu", (unsigned long long)m->arg[0]);
+	/* A trusted client holds the one iommufd every tenant's objects live in:
+	 * one device that admits isolated clients only rules it out for all. */
+	for (size_t i = 0; m->arg[0] == SVA_BROKER_TRUSTED && i < b->ndevs; i++)
+		if (b->devs[i].conf->isolated_only)
+			return broker_refuse(m, -EACCES,
+					     "device %s admits isolated clients only (SVA_CTX_ISOLATED): a trusted "
+					     "client would hold the iommufd its tenants share",
+					     b->devs[i].conf->name);
 	ret = sva_pasid_alloc(b->blocks, c, &c->block);
 	if (ret)
 		return broker_refuse(m, ret == -ENOSPC ? -ENOSPC : ret,
