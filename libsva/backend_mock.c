@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "broker_client.h"
 #include "internal.h"
 #include "kabi_selftest.h"
 
@@ -108,6 +109,10 @@ SVA_EXPORT int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts
 	ret = sva_ctx_check_owner(ctx);
 	if (ret)
 		return ret;
+	/* It would live in the broker's iommufd, where nothing tracks it. */
+	if (ctx->broker)
+		return sva_fail(&ctx->log, -EOPNOTSUPP,
+				"sva_dev_open_mock: a broker client opens the broker's mock by name (sva_dev_open)");
 	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
 	if (ret || (opts.flags & ~SVA_MOCK_NO_PASID))
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open_mock: bad opts size or unknown flags");
@@ -150,13 +155,26 @@ SVA_EXPORT int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_
 
 	if (!dev)
 		return -EINVAL;
-	if (dev->be != &sva_backend_mock)
+	/* A broker client's mock (SVA_DEV_MOCK) is reachable through the shared iommufd. */
+	if (!(dev->info.flags & SVA_DEV_MOCK))
 		return sva_fail(&dev->ctx->log, -EOPNOTSUPP, "only the mock device can inject faults");
 	ret = sva_ctx_check_owner(dev->ctx);
 	if (ret)
 		return ret;
 	if (!perm || (perm & ~(SVA_ACCESS_READ | SVA_ACCESS_WRITE | SVA_ACCESS_EXEC | SVA_ACCESS_PRIV)))
 		return sva_fail(&dev->ctx->log, -EINVAL, "inject_fault: bad access bits 0x%x", perm);
+	{
+		/* An isolated broker client has no iommufd: the broker injects. */
+		struct sva_broker_conn *px = sva_broker_proxy(dev->ctx->fd);
+
+		if (px) {
+			ret = sva_px_inject(px, dev->info.dev_id, pasid, addr, perm, grpid);
+			if (ret)
+				return sva_fail(&dev->ctx->log, ret, "inject_fault: the broker refused: %s",
+						strerror(-ret));
+			return 0;
+		}
+	}
 	cmd.trigger_iopf.dev_id = dev->info.dev_id;
 	cmd.trigger_iopf.pasid = pasid;
 	cmd.trigger_iopf.grpid = grpid;

@@ -14,6 +14,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "broker_client.h"
 #include "internal.h"
 #include "kabi.h"
 
@@ -311,6 +312,8 @@ SVA_EXPORT int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_de
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: name is NULL");
 	if (!*name)
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: empty device name");
+	if (ctx->broker) /* a name the broker's configuration gives */
+		return sva_broker_dev_open(ctx, name, out);
 	if (name[0] == '/')
 		return open_path(ctx, name, NULL, out);
 	if (is_cdev_name(name)) {

@@ -494,3 +494,14 @@ SVA_EXPORT int sva_dev_bond_lookup(struct sva_dev *dev, uint32_t pasid, struct s
 		*drvdata = data;
 	return 0;
 }
+
+/* sva-brokerd parks the RID of the devices it opens (broker clients bind PASIDs only). */
+int sva_dev_rid_park(struct sva_dev *dev)
+{
+	int ret;
+
+	pthread_mutex_lock(&dev->lock);
+	ret = rid_park(dev);
+	pthread_mutex_unlock(&dev->lock);
+	return ret;
+}

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker_client.h"
 #include "fork.h"
 #include "internal.h"
 #include "pasid_space.h"
@@ -144,7 +145,8 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
 	if (ret)
 		return sva_fail(sva_log_default(), ret, "sva_ctx_new: bad opts size or unknown non-zero fields");
-	if (opts.flags & ~(SVA_CTX_ADOPT_FD | SVA_CTX_FAULT_POLL | SVA_CTX_NO_EXIT_TEARDOWN))
+	if (opts.flags &
+	    ~(SVA_CTX_ADOPT_FD | SVA_CTX_FAULT_POLL | SVA_CTX_NO_EXIT_TEARDOWN | SVA_CTX_BROKER | SVA_CTX_ISOLATED))
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: unknown flags 0x%x", opts.flags);
 	if (opts.log_level < 0 || opts.log_level > SVA_LOG_OFF)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: bad log level %d", opts.log_level);
@@ -152,6 +154,10 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	if (opts.fault_thread_name && strlen(opts.fault_thread_name) > 15)
 		return sva_fail(sva_log_default(), -ENAMETOOLONG,
 				"sva_ctx_new: fault_thread_name '%s' is longer than 15 bytes", opts.fault_thread_name);
+
+	/* The broker client: connect, then come back here with its iommufd. */
+	if (opts.flags & (SVA_CTX_BROKER | SVA_CTX_ISOLATED))
+		return sva_broker_ctx_new(&opts, out);
 
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
@@ -222,6 +228,8 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	sva_spare_binds_fini(ctx);
 	sva_fault_fini(ctx);
 	sva_ctx_pasids_fini(ctx);
+	/* Out of the broker registry before the descriptor's number can be reused. */
+	sva_broker_conn_free(ctx->broker);
 	if (ctx->fd >= 0)
 		close(ctx->fd);
 	free(ctx->sysfs_root);
@@ -270,7 +278,10 @@ SVA_EXPORT void sva_ctx_free(struct sva_ctx *ctx)
 
 SVA_EXPORT int sva_ctx_fd(const struct sva_ctx *ctx)
 {
-	return ctx ? ctx->fd : -EINVAL;
+	if (!ctx)
+		return -EINVAL;
+	/* An isolated broker client has no iommufd (its fd is the broker's socket). */
+	return sva_broker_proxy(ctx->fd) ? -EOPNOTSUPP : ctx->fd;
 }
 
 SVA_EXPORT void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level)

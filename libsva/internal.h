@@ -228,6 +228,7 @@ struct sva_ctx {
 	 * under devs_lock. */
 	struct sva_spare_bind *spare_binds;
 	struct sva_ctx *all_next; /* every live context, for the exit destructor */
+	struct sva_broker_conn *broker; /* SVA_CTX_BROKER: broker_client.c; else NULL */
 };
 
 /* Close the spare binds of a context (its last reference). */
@@ -475,6 +476,9 @@ int sva_bond_teardown(struct sva_bond *bond);
 /* At close: retry the detach of every PASID whose detach failed (the values
  * stay retired whatever the outcome). */
 void sva_dev_detach_stuck(struct sva_dev *dev);
+/* Park the RID on an empty PASID-compatible HWPT, as a PASID bind does
+ * (sva-brokerd parks its devices at open).  Takes dev->lock. */
+int sva_dev_rid_park(struct sva_dev *dev);
 
 /* Allocate a device, query hw info and NUMA node; takes a ctx reference. */
 int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd, uint32_t dev_id,

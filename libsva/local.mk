@@ -57,7 +57,12 @@ LIBSVA_SOURCES = \
 	libsva/pasid_policy.c \
 	libsva/pasid_map.h \
 	libsva/pasid_map.c \
-	libsva/bond_pasid.c
+	libsva/bond_pasid.c \
+	libsva/broker_proto.h \
+	libsva/broker_proto.c \
+	libsva/broker_client.h \
+	libsva/broker_client.c \
+	libsva/broker_proxy.c
 LIBSVA_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS) $(LIBNUMA_CFLAGS)
 LIBSVA_LIBADD = libsva/libsva-common.la $(LIBURING_LIBS) $(LIBNUMA_LIBS) $(PTHREAD_LIBS)
 

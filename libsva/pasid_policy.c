@@ -50,6 +50,11 @@ static bool dev_own_range(const struct sva_dev *dev, uint32_t *max)
 {
 	uint32_t m = width_max(dev->info.max_pasid_log2);
 
+	/* A broker client's numbers below its leased block are other clients'. */
+	if (dev->ctx->broker) {
+		*max = 0;
+		return false;
+	}
 	if (m > dev->ctx->global_pasid_min - 1)
 		m = dev->ctx->global_pasid_min - 1;
 	*max = m;

@@ -6,6 +6,7 @@ dist_man_MANS += man/sva-bench.1 \
 	man/sva_ctx_free.3 \
 	man/sva_ctx_fd.3 \
 	man/sva_ctx_set_log.3 \
+	man/sva_ctx_share_memfd.3 \
 	man/sva_log_level_name.3 \
 	man/sva_dev_open.3 \
 	man/sva_dev_open_fd.3 \
@@ -18,7 +19,7 @@ dist_man_MANS += man/sva-bench.1 \
 	man/sva_dev_inject_fault.3
 
 # Tools.
-dist_man_MANS += man/sva-info.1
+dist_man_MANS += man/sva-info.1 man/sva-brokerd.8
 
 # PASID spaces and their man pages.
 include man/pasid.mk

@@ -11,6 +11,7 @@ tools_sva_info_SOURCES = \
 	tools/info/devices.c \
 	tools/info/text.c \
 	tools/info/json.c \
+	tools/info/cdi.c \
 	tools/info/doctor.h \
 	tools/info/doctor.c \
 	tools/info/check_kernel.c \
@@ -22,8 +23,13 @@ tools_sva_info_SOURCES = \
 tools_sva_info_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS) $(ZLIB_CFLAGS)
 tools_sva_info_LDADD = libsva/libsva.la libsva/libsva-common.la $(JSON_C_LIBS) $(ZLIB_LIBS)
 
-# Its test drives the built binary against a fake sysfs tree.
+# Its test drives the built binary against a fake sysfs tree; cdi-validate
+# checks --cdi's output against the CDI schema's required fields.
 TESTS += tests/unit/test-sva-info.sh
+check_PROGRAMS += tests/unit/cdi-validate
+tests_unit_cdi_validate_SOURCES = tests/unit/cdi-validate.c
+tests_unit_cdi_validate_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS)
+tests_unit_cdi_validate_LDADD = $(JSON_C_LIBS)
 EXTRA_DIST += tests/unit/test-sva-info.sh
 
 # sva-demo: the main job, told in plain words (tools/demo.sh runs it in the VM).
@@ -36,3 +42,4 @@ EXTRA_DIST += tools/test-all.sh tools/demo.sh .ci/run
 
 # sva-bench: every benchmark, each with its baseline and the ratio.
 include tools/bench/local.mk
+include tools/broker/local.mk

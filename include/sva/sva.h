@@ -77,6 +77,13 @@ const char *sva_log_level_name(enum sva_log_level level);
 					    * alone: no mm_exit runs from the
 					    * exit destructor (the kernel
 					    * detaches at descriptor close) */
+#define SVA_CTX_BROKER (1u << 3) /* a client of sva-brokerd(8) at
+				  * opts->broker_path: devices, PASIDs and
+				  * the iommufd come from the broker */
+#define SVA_CTX_ISOLATED (1u << 4) /* with SVA_CTX_BROKER: an isolated
+				    * client, without the iommufd; devices
+				    * reach only memfds it shares
+				    * (sva_ctx_share_memfd()) */
 
 struct sva_ctx_opts {
 	size_t size;		/* sizeof(struct sva_ctx_opts) */
@@ -103,16 +110,31 @@ struct sva_ctx_opts {
 					       * CPU, set its policy; NULL:
 					       * nothing */
 	void *fault_thread_arg;
+	const char *broker_path; /* with SVA_CTX_BROKER: the broker's socket;
+				  * NULL: $SVA_BROKER_SOCKET, else
+				  * "/run/sva-brokerd/socket" */
 };
 
 /*
- * Open (or adopt) an iommufd and create a context on it.  Thread-safe.
- * Errors: -EINVAL bad opts, flags or log level, or NULL out; -ENOENT no
+ * Open (or adopt) an iommufd and create a context on it; with
+ * SVA_CTX_BROKER, connect to sva-brokerd instead: the broker hands over a
+ * duplicate of its iommufd and a block of PASIDs, which becomes the
+ * context's global range (libsva(7), The broker).  Thread-safe.
+ * Errors: -EINVAL bad opts, flags or log level, or NULL out (and, with
+ * SVA_CTX_BROKER, SVA_CTX_ADOPT_FD or a global PASID range set too;
+ * SVA_CTX_ISOLATED without SVA_CTX_BROKER); -ENOENT no
  * /dev/iommu (kernel lacks CONFIG_IOMMUFD); -EACCES/-EPERM no permission;
  * -EBADF adopted fd is not open; -ENOTTY the path or the adopted fd is not an
  * iommufd; -ERANGE bad global PASID range; -ENAMETOOLONG fault_thread_name is
  * longer than 15 bytes; -ENOMEM; any other errno of open(2)
- * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE, -ENFILE) passed through.
+ * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE, -ENFILE) passed through.  With
+ * SVA_CTX_BROKER: -ENOENT/-ECONNREFUSED no broker listening at broker_path;
+ * -EACCES/-EPERM the socket's permissions or the broker's allowlist refuse
+ * this user (the log line gives the broker's reason); -ENOSPC the broker has
+ * no block of PASIDs free; -EUSERS the broker serves its maximum of clients;
+ * -EOPNOTSUPP the broker does not serve this trust mode; -EPROTO/-ECONNRESET
+ * a malformed reply, or the broker went away; -ENAMETOOLONG broker_path does
+ * not fit a socket address; errors of socket(2) and connect(2).
  */
 int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
 
@@ -127,13 +149,29 @@ int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
 void sva_ctx_free(struct sva_ctx *ctx);
 
 /* The context's iommufd (owned by the context; do not close it), or -EINVAL
- * for NULL.  Thread-safe. */
+ * for NULL, -EOPNOTSUPP for an isolated broker context (it has none).
+ * Thread-safe. */
 int sva_ctx_fd(const struct sva_ctx *ctx);
 
 /* Replace the log callback (NULL: stderr) and level at run time; SVA_LOG_DEFAULT
  * or an out-of-range level means $SVA_LOG.  Thread-safe: a line logged
  * concurrently goes to the old or the new callback, with its own arg. */
 void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level);
+
+/*
+ * In an isolated broker context (SVA_CTX_BROKER | SVA_CTX_ISOLATED), let
+ * devices reach [addr, addr + len): the caller has mapped the memfd there
+ * (MAP_SHARED, from `offset`), and the broker maps its pages at IOVA == VA
+ * when faults or sva_mm_prefault() ask for them.  Memory not shared this way
+ * stays out of the device's reach (its faults are answered INVALID: nothing
+ * mapped there).  A range stays shared until the context ends.  Thread-safe.
+ * Errors: -EINVAL NULL ctx, len 0, addr, offset or len not page-aligned;
+ * -EOPNOTSUPP not an isolated broker context; -EBADF memfd is not an open
+ * descriptor; -EEXIST the range overlaps one shared before; -ENOSPC the
+ * broker's limit of shared ranges per client (64); -ECONNRESET the broker
+ * went away; -ECHILD in a forked child.
+ */
+int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offset, const void *addr, size_t len);
 
 /* ------------------------------------------------------------------ devices */
 
@@ -176,7 +214,12 @@ struct sva_dev_info {
 /*
  * Open a VFIO cdev device and bind it to the context's iommufd.  `name` is a
  * cdev path ("/dev/vfio/devices/vfio3"), a cdev name ("vfio3") or a PCI address
- * ("0000:41:00.0" or "41:00.0", resolved through sysfs vfio-dev/).  Thread-safe.
+ * ("0000:41:00.0" or "41:00.0", resolved through sysfs vfio-dev/).  In a
+ * SVA_CTX_BROKER context `name` is a device name of the broker's
+ * configuration, and the broker opens it: -ENOENT no such name there,
+ * -EACCES this user is not in its allowlist, -ECONNRESET the broker went
+ * away.  Such a device takes PASID binds only (its RID is the broker's).
+ * Thread-safe.
  * Errors: -EINVAL malformed or NULL name, NULL ctx or out; -ENOENT no such
  * device; -ENODEV the device is not bound to vfio-pci or the kernel lacks VFIO
  * cdev (CONFIG_VFIO_DEVICE_CDEV); -ENOTTY the path is not a VFIO cdev (not a
@@ -246,9 +289,10 @@ struct sva_mock_opts {
  * Create a device backed by the kernel's iommufd selftest mock (CONFIG_IOMMUFD_TEST):
  * a software device with a 20-bit PASID space and I/O page faults, so driver code
  * can be tested without hardware.  Thread-safe.
- * Errors: -EOPNOTSUPP the kernel was built without CONFIG_IOMMUFD_TEST; -EINVAL
- * bad opts; -ENOMEM; errors of its iommufd requests (IOMMU_IOAS_ALLOC,
- * IOMMU_TEST_CMD, IOMMU_GET_HW_INFO) passed through.
+ * Errors: -EOPNOTSUPP the kernel was built without CONFIG_IOMMUFD_TEST, or ctx
+ * is a SVA_CTX_BROKER context (open the broker's mock by name with
+ * sva_dev_open()); -EINVAL bad opts; -ENOMEM; errors of its iommufd requests
+ * (IOMMU_IOAS_ALLOC, IOMMU_TEST_CMD, IOMMU_GET_HW_INFO) passed through.
  */
 int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts *opts, struct sva_dev **out);
 
@@ -743,7 +787,9 @@ struct sva_bind_opts {
  * with SVA_BIND_PINNED); -ENOTTY a kernel without iommufd fault queues (before
  * 6.11); -EMFILE/-ENFILE/-EAGAIN creating the fault queue or thread; -EEXIST
  * dev already has a PASID bond on mm (pass SVA_BIND_EXTRA_PASID for another);
- * -EOPNOTSUPP PASID bind on a device without PASID support; -EBUSY the RID is
+ * -EOPNOTSUPP PASID bind on a device without PASID support, or a RID bind on
+ * a device opened through sva-brokerd; -ECONNRESET sva-brokerd, through
+ * which the device was opened, went away; -EBUSY the RID is
  * already bound; -ENOSPC no PASID left (logged at debug level only, as every
  * exhaustion: see libsva(7)); -ERANGE the policy has no space to allocate
  * from on this device (GLOBAL on a device that does not cover the global

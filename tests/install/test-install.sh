@@ -103,13 +103,13 @@ ok "$([ -z "$missing" ] && echo 0 || echo 1)" "the header is <sva/sva.h>, the li
 
 if [ "$mode" = --build ] || [ -e "$prefix/bin/sva-info" ]; then
 	missing=
-	for f in "$prefix/bin/sva-info" "$prefix/bin/sva-demo"; do
+	for f in "$prefix/bin/sva-info" "$prefix/bin/sva-demo" "$prefix/sbin/sva-brokerd"; do
 		[ -x "$f" ] || missing="$missing ${f#"$root"}"
 	done
-	for p in man1/sva-info.1 man1/sva-demo.1 man3/sva_ctx_new.3 man3/sva_bind.3 man7/libsva.7; do
+	for p in man1/sva-info.1 man1/sva-demo.1 man8/sva-brokerd.8 man3/sva_ctx_new.3 man3/sva_bind.3 man7/libsva.7; do
 		has_page "$prefix/share/man/$p" || missing="$missing share/man/$p"
 	done
-	ok "$([ -z "$missing" ] && echo 0 || echo 1)" "the tools and the man pages (sections 1, 3 and 7) are installed"
+	ok "$([ -z "$missing" ] && echo 0 || echo 1)" "the tools and the man pages (sections 1, 3, 7 and 8) are installed"
 	[ -z "$missing" ] || echo "# missing:$missing"
 else
 	skip "no tools in this tree (not the tools package)"

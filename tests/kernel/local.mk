@@ -20,7 +20,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-pin-budget \
 	tests/kernel/ktest-storm \
 	tests/kernel/ktest-secure-env \
-	tests/kernel/ktest-fault-fuzz
+	tests/kernel/ktest-fault-fuzz \
+	tests/kernel/ktest-broker
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -86,4 +87,7 @@ EXTRA_DIST += tests/fuzz/embed-corpus.sh $(FAULT_CORPUS)
 tests/kernel/fault-corpus.h: $(FAULT_CORPUS) tests/fuzz/embed-corpus.sh
 	$(AM_V_GEN)$(MKDIR_P) tests/kernel && \
 	$(SHELL) $(top_srcdir)/tests/fuzz/embed-corpus.sh $(FAULT_CORPUS:%=$(top_srcdir)/%) > $@.tmp && mv $@.tmp $@
+# sva-brokerd and three client processes (the broker's sources linked in).
+tests_kernel_ktest_broker_SOURCES = tests/kernel/ktest-broker.c $(BROKER_SOURCES) tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_broker_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk

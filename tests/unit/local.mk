@@ -7,7 +7,10 @@ UNIT_TESTS = \
 	tests/unit/test-fault-window \
 	tests/unit/test-log-levels \
 	tests/unit/test-vma-collect \
-	tests/unit/test-fault-storm
+	tests/unit/test-fault-storm \
+	tests/unit/test-broker-proto \
+	tests/unit/test-broker-conf \
+	tests/unit/test-broker-client
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_pci_addr_LDADD = $(TEST_LIBS)
@@ -30,3 +33,12 @@ tests_unit_test_vma_collect_LDADD = $(TEST_LIBS)
 tests_unit_test_fault_storm_SOURCES = tests/unit/test-fault-storm.c tests/tap.h
 tests_unit_test_fault_storm_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 include tests/unit/mem.mk
+# The broker's wire protocol and what it does with hostile messages.
+tests_unit_test_broker_proto_SOURCES = tests/unit/test-broker-proto.c tests/tap.h
+tests_unit_test_broker_proto_LDADD = $(TEST_LIBS)
+# sva-brokerd's configuration file.
+tests_unit_test_broker_conf_SOURCES = tests/unit/test-broker-conf.c tools/broker/config.c tools/broker/broker.h tests/tap.h
+tests_unit_test_broker_conf_LDADD = $(TEST_LIBS)
+# The client side of SVA_CTX_BROKER against a fake broker (no kernel).
+tests_unit_test_broker_client_SOURCES = tests/unit/test-broker-client.c tests/tap.h
+tests_unit_test_broker_client_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)

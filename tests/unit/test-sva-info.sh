@@ -259,6 +259,46 @@ check "a relative --dev-root is made absolute" eval '[ "$rc" -eq 0 ] && has "dev
 run --sysfs-root="$S" --dev-root="$D" --no-open
 check "--no-open: says the devices were not opened" eval '[ "$rc" -eq 0 ] && has "hw info: *not read (--no-open)$"'
 
+# -------------------------------------------------------------- --cdi
+# A CDI spec: checked against the CDI schema's required fields by
+# tests/unit/cdi-validate (built with the tests), then field by field.
+CDI_VALIDATE=${CDI_VALIDATE:-${top_builddir:-.}/tests/unit/cdi-validate}
+run --cdi --sysfs-root="$S" --dev-root="$D" --broker-socket=/run/sva-test/socket --memlock=268435456
+cp "$tmp/out" "$tmp/cdi.json"
+check "--cdi: exit 0" [ "$rc" -eq 0 ]
+if [ -x "$CDI_VALIDATE" ]; then
+	check "--cdi: a valid CDI spec (cdiVersion, kind, devices with name and containerEdits)" \
+		"$CDI_VALIDATE" "$tmp/cdi.json"
+	# The validator itself refuses what the schema refuses.
+	for bad in 'del d["kind"]' 'd["devices"] = []' 'del d["devices"][0]["containerEdits"]' \
+		'd["devices"][1]["containerEdits"]["deviceNodes"][0] = {"hostPath": "/dev/iommu"}' \
+		'd["cdiVersion"] = "1.0"' 'd["kind"] = "libsva"' 'd["devices"][0]["name"] = "a:b"' \
+		'd["extra"] = 1' 'd["devices"][0]["containerEdits"]["env"] = ["NOEQUALS"]'; do
+		[ "$have_python" = yes ] || break
+		python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+exec(sys.argv[2])
+json.dump(d, open(sys.argv[3], "w"))' "$tmp/cdi.json" "$bad" "$tmp/bad.json"
+		check "cdi-validate refuses a spec with: $bad" eval '! "$CDI_VALIDATE" "$tmp/bad.json" 2>/dev/null'
+	done
+fi
+check "--cdi: the broker's device mounts the socket's directory" \
+	eval 'tr -d " \n" <"$tmp/out" | grep -q "\"name\":\"broker\",\"containerEdits\":{\"env\":\[\"SVA_BROKER_SOCKET=/run/sva-test/socket\",\"SVA_MEMLOCK=268435456\"\],\"mounts\":\[{\"hostPath\":\"/run/sva-test\",\"containerPath\":\"/run/sva-test\""'
+check "--cdi: a single-tenant device gives /dev/iommu and its cdev" \
+	eval 'tr -d " \n" <"$tmp/out" | grep -q "\"name\":\"vfio3\",\"containerEdits\":{\"env\":\[\"SVA_DEVICE=/dev/vfio/devices/vfio3\",\"SVA_MEMLOCK=268435456\"\],\"deviceNodes\":\[{\"path\":\"/dev/iommu\",\"hostPath\":\"$D/iommu\",\"permissions\":\"rw\"},{\"path\":\"/dev/vfio/devices/vfio3\",\"hostPath\":\"$D/vfio/devices/vfio3\""'
+check "--cdi: the memlock the container needs, in the annotations" \
+	eval 'has "\"libsva/memlock\": \"268435456\"" && has "ulimit memlock=268435456:268435456"'
+run --cdi --sysfs-root="$E" --dev-root="$D" --broker-socket=/nonexistent/dir/sock
+check "--cdi with only a broker: exit 0, the broker's device alone" eval '[ "$rc" -eq 0 ] && has "\"name\": \"broker\"" && ! has vfio'
+run --cdi --sysfs-root="$E" --dev-root="$E"
+check "--cdi with nothing to describe: exit 1, saying so" eval '[ "$rc" -eq 1 ] && has_err "no device to describe"'
+run --cdi --json
+check "--cdi with --json: usage error" eval '[ "$rc" -eq 2 ] && has_err "not with --json"'
+run --memlock=5
+check "--memlock without --cdi: usage error" eval '[ "$rc" -eq 2 ] && has_err "goes with --cdi"'
+run --cdi --memlock=-1
+check "--cdi --memlock=-1: usage error" [ "$rc" -eq 2 ]
+
 # -------------------------------------------------------------- environment
 SVA_SYSFS_ROOT="$S" SVA_DEV_ROOT="$D" "$SVA_INFO" >"$tmp/out" 2>"$tmp/err"
 rc=$?

@@ -42,6 +42,11 @@ static void usage(FILE *f)
 		"  -d, --doctor           check kernel, IOMMU, devices, limits and huge pages:\n"
 		"                         one PASS, WARN, FAIL or SKIP line per check\n"
 		"  -j, --json             print one JSON object instead of text\n"
+		"      --cdi              print a CDI spec (Container Device Interface) giving\n"
+		"                         containers sva-brokerd's socket, or /dev/iommu and one cdev\n"
+		"      --broker-socket=PATH  --cdi: the broker's socket (default: /run/sva-brokerd/socket,\n"
+		"                         described only if a broker listens there)\n"
+		"      --memlock=BYTES    --cdi: the RLIMIT_MEMLOCK a container needs (default 64 MiB)\n"
 		"      --sysfs-root=DIR   read sysfs from DIR (default: $SVA_SYSFS_ROOT, or /sys)\n"
 		"      --dev-root=DIR     find device nodes under DIR (default: $SVA_DEV_ROOT, or /dev)\n"
 		"      --iommu-path=PATH  the iommufd node (default: DEV_ROOT/iommu)\n"
@@ -74,7 +79,17 @@ static int usage_error(const char *fmt, ...)
 	return 2;
 }
 
-enum { OPT_SYSFS_ROOT = 256, OPT_DEV_ROOT, OPT_IOMMU_PATH, OPT_NO_OPEN, OPT_PROC_ROOT, OPT_KERNEL_CONFIG };
+enum {
+	OPT_SYSFS_ROOT = 256,
+	OPT_DEV_ROOT,
+	OPT_IOMMU_PATH,
+	OPT_NO_OPEN,
+	OPT_PROC_ROOT,
+	OPT_KERNEL_CONFIG,
+	OPT_CDI,
+	OPT_BROKER_SOCKET,
+	OPT_MEMLOCK,
+};
 
 static const struct option long_options[] = {
 	{ "doctor", no_argument, NULL, 'd' },
@@ -85,6 +100,9 @@ static const struct option long_options[] = {
 	{ "no-open", no_argument, NULL, OPT_NO_OPEN },
 	{ "proc-root", required_argument, NULL, OPT_PROC_ROOT },
 	{ "kernel-config", required_argument, NULL, OPT_KERNEL_CONFIG },
+	{ "cdi", no_argument, NULL, OPT_CDI },
+	{ "broker-socket", required_argument, NULL, OPT_BROKER_SOCKET },
+	{ "memlock", required_argument, NULL, OPT_MEMLOCK },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -147,12 +165,33 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_NO_OPEN:
 			o->no_open = true;
 			break;
+		case OPT_CDI:
+			o->cdi = true;
+			break;
+		case OPT_BROKER_SOCKET:
+			if (optarg[0] != '/')
+				return usage_error("--broker-socket needs an absolute path");
+			o->broker_socket = optarg;
+			break;
+		case OPT_MEMLOCK: {
+			char *end;
+
+			errno = 0;
+			o->memlock = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || o->memlock == 0)
+				return usage_error("--memlock needs a positive number of bytes");
+			break;
+		}
 		default: /* getopt_long() has said what is wrong */
 			return usage_error(NULL);
 		}
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->cdi && (o->doctor || o->json))
+		return usage_error("--cdi prints a spec of its own: not with --%s", o->doctor ? "doctor" : "json");
+	if (!o->cdi && (o->broker_socket || o->memlock))
+		return usage_error("--%s goes with --cdi", o->broker_socket ? "broker-socket" : "memlock");
 	if (!o->doctor && (o->proc_root || o->kernel_config))
 		return usage_error("--%s goes with --doctor", o->proc_root ? "proc-root" : "kernel-config");
 	return -1;
@@ -204,6 +243,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* A spec names device nodes only: nothing needs opening. */
+	if (o.cdi) {
+		if (!o.memlock)
+			o.memlock = 64ull << 20;
+		ret = print_cdi(&o, devs, n);
+		free(devs);
+		if (ret == -ENOMEM)
+			fprintf(stderr, PROG ": out of memory\n");
+		if (!ret && (fflush(stdout) || ferror(stdout))) {
+			fprintf(stderr, PROG ": writing the output failed: %s\n", strerror(errno));
+			ret = -EIO;
+		}
+		return ret ? 1 : 0;
+	}
 	copts.iommu_path = im.path;
 	copts.sysfs_root = o.sysfs_root;
 	copts.dev_root = o.dev_root;

@@ -62,6 +62,9 @@ struct options {
 	const char *sysfs_root, *dev_root, *iommu_path;
 	const char *proc_root;	   /* --doctor: /proc, or a test tree */
 	const char *kernel_config; /* --doctor: the kernel config to read, or NULL to look for it */
+	bool cdi;		   /* --cdi: print a CDI spec */
+	const char *broker_socket; /* --cdi: sva-brokerd's socket; NULL: the default, if listening */
+	unsigned long long memlock; /* --cdi: the RLIMIT_MEMLOCK containers need, in bytes */
 };
 
 /* ----------------------------------------------------------------- hints.c */
@@ -114,6 +117,12 @@ struct json_object *jv_error(int err, const char *hint);
  * out of memory (nothing printed). */
 int jv_print(struct json_object *root);
 int print_json(const struct options *o, const struct iommu_rec *im, const struct dev_rec *devs, int n);
+
+/* ------------------------------------------------------------------- cdi.c */
+
+/* Print the CDI spec of the devices (and of the broker).  0, -ENODEV nothing
+ * to describe (said on stderr), or -ENOMEM. */
+int print_cdi(const struct options *o, const struct dev_rec *devs, int n);
 
 /* ---------------------------------------------------------------- doctor.c */
 

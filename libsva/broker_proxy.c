@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * An isolated broker context (SVA_CTX_BROKER | SVA_CTX_ISOLATED) never holds
+ * the iommufd: its ctx->fd is a duplicate of the broker socket, and the
+ * iommufd.c wrappers send their calls here, to the broker, which makes them
+ * on this client's own objects only (tools/broker/isolated.c).  The rest of
+ * the library is unchanged: the fault engine reads the fault queue whose
+ * descriptor the broker passed, and resolves a fault by "mapping" the VA,
+ * which the broker turns into IOMMU_IOAS_MAP_FILE of the memfd the client
+ * shared there (sva_ctx_share_memfd), or refuses with -EFAULT.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker_client.h"
+
+struct sva_broker_conn *sva_broker_proxy(int fd)
+{
+	struct stat st;
+
+	if (atomic_load_explicit(&sva_broker_isolated_n, memory_order_relaxed) == 0)
+		return NULL;
+	if (fd < 0 || fstat(fd, &st) || !S_ISSOCK(st.st_mode))
+		return NULL;
+	return sva_broker_reg_find(st.st_dev, st.st_ino);
+}
+
+static int px(struct sva_broker_conn *c, uint32_t op, const uint64_t *args, size_t nargs, struct sva_broker_msg *reply,
+	      int *fd_out)
+{
+	sva_broker_msg_init(reply, op);
+	for (size_t i = 0; i < nargs; i++)
+		reply->arg[i] = args[i];
+	return sva_broker_rpc(c, reply, -1, fd_out);
+}
+
+int sva_px_ioas_alloc(struct sva_broker_conn *c, uint32_t *ioas_id)
+{
+	struct sva_broker_msg m;
+	int ret = px(c, SVA_BOP_PX_IOAS_ALLOC, NULL, 0, &m, NULL);
+
+	if (!ret)
+		*ioas_id = (uint32_t)m.arg[0];
+	return ret;
+}
+
+int sva_px_ioas_map(struct sva_broker_conn *c, uint32_t ioas_id, uint64_t va, uint64_t len, uint64_t iova,
+		    uint32_t flags)
+{
+	const uint64_t a[] = { ioas_id, va, len, iova, flags };
+	struct sva_broker_msg m;
+
+	return px(c, SVA_BOP_PX_IOAS_MAP, a, 5, &m, NULL);
+}
+
+int sva_px_ioas_unmap(struct sva_broker_conn *c, uint32_t ioas_id, uint64_t iova, uint64_t len)
+{
+	const uint64_t a[] = { ioas_id, iova, len };
+	struct sva_broker_msg m;
+
+	return px(c, SVA_BOP_PX_IOAS_UNMAP, a, 3, &m, NULL);
+}
+
+/* The wrapper's contract: up to *nr ranges, *nr the count, -EMSGSIZE if more. */
+int sva_px_iova_ranges(struct sva_broker_conn *c, uint32_t ioas_id, struct sva_iova_range *r, size_t *nr)
+{
+	size_t n = 0, got = 0;
+
+	do {
+		const uint64_t a[] = { ioas_id, got };
+		struct sva_broker_msg m;
+		int ret = px(c, SVA_BOP_PX_IOVA_RANGES, a, 2, &m, NULL);
+
+		if (ret)
+			return ret;
+		n = m.arg[0] < 64 ? (size_t)m.arg[0] : 64;
+		for (size_t k = 0; k < 2 && got < n; k++, got++)
+			if (got < *nr) {
+				r[got].start = m.arg[1 + 2 * k];
+				r[got].last = m.arg[2 + 2 * k];
+			}
+	} while (got < n && got < *nr);
+	{
+		int ret = n > *nr ? -EMSGSIZE : 0;
+
+		*nr = n;
+		return ret;
+	}
+}
+
+int sva_px_hwpt_alloc(struct sva_broker_conn *c, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t fault_id,
+		      uint32_t *hwpt_id)
+{
+	const uint64_t a[] = { dev_id, pt_id, flags, fault_id };
+	struct sva_broker_msg m;
+	int ret = px(c, SVA_BOP_PX_HWPT_ALLOC, a, 4, &m, NULL);
+
+	if (!ret)
+		*hwpt_id = (uint32_t)m.arg[0];
+	return ret;
+}
+
+int sva_px_hw_info(struct sva_broker_conn *c, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2, uint64_t *caps)
+{
+	const uint64_t a[] = { dev_id };
+	struct sva_broker_msg m;
+	int ret = px(c, SVA_BOP_PX_HW_INFO, a, 1, &m, NULL);
+
+	if (!ret) {
+		*type = (uint32_t)m.arg[0];
+		*pasid_log2 = (uint32_t)m.arg[1];
+		*caps = m.arg[2];
+	}
+	return ret;
+}
+
+int sva_px_fault_alloc(struct sva_broker_conn *c, uint32_t *fault_id, int *fault_fd)
+{
+	struct sva_broker_msg m;
+	int fd = -1, ret = px(c, SVA_BOP_PX_FAULT_ALLOC, NULL, 0, &m, &fd);
+
+	if (!ret && fd < 0)
+		ret = -EPROTO;
+	if (!ret) {
+		*fault_id = (uint32_t)m.arg[0];
+		*fault_fd = fd;
+	}
+	return ret;
+}
+
+int sva_px_destroy(struct sva_broker_conn *c, uint32_t id)
+{
+	const uint64_t a[] = { id };
+	struct sva_broker_msg m;
+
+	return px(c, SVA_BOP_PX_DESTROY, a, 1, &m, NULL);
+}
+
+int sva_px_inject(struct sva_broker_conn *c, uint32_t dev_id, uint32_t pasid, uint64_t addr, uint32_t perm,
+		  uint32_t grpid)
+{
+	const uint64_t a[] = { dev_id, pasid, addr, perm, grpid };
+	struct sva_broker_msg m;
+
+	return px(c, SVA_BOP_PX_INJECT, a, 5, &m, NULL);
+}
+
+SVA_EXPORT int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offset, const void *addr, size_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct sva_broker_msg m;
+	int ret;
+
+	if (!ctx)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_share_memfd: ctx is NULL");
+	if (!ctx->broker || !ctx->broker->isolated)
+		return sva_fail(&ctx->log, -EOPNOTSUPP,
+				"sva_ctx_share_memfd: only an isolated broker context (SVA_CTX_ISOLATED) shares memfds; "
+				"others map their memory themselves");
+	ret = sva_ctx_check_owner(ctx);
+	if (ret)
+		return ret;
+	if (!len || ((uintptr_t)addr | len | offset) % (uint64_t)pg)
+		return sva_fail(&ctx->log, -EINVAL,
+				"sva_ctx_share_memfd: addr, offset and len must be page-aligned and len not 0");
+	if (memfd < 0 || fcntl(memfd, F_GETFD) < 0)
+		return sva_fail(&ctx->log, -EBADF, "sva_ctx_share_memfd: %d is not an open file descriptor", memfd);
+	sva_broker_msg_init(&m, SVA_BOP_PX_SHARE);
+	m.arg[0] = offset;
+	m.arg[1] = (uintptr_t)addr;
+	m.arg[2] = len;
+	ret = sva_broker_rpc(ctx->broker, &m, memfd, NULL);
+	if (ret)
+		return sva_fail(&ctx->log, ret, "sva_ctx_share_memfd: the broker refused [%p, +0x%zx): %s", addr, len,
+				m.text[0] && m.op == SVA_BOP_PX_SHARE ? m.text : strerror(-ret));
+	return 0;
+}

@@ -1,0 +1,708 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva-brokerd on the selftest mock: a broker process and three trusted
+ * client processes (SVA_CTX_BROKER).  Each client gets its own PASID from
+ * its own block, and a fault on it resolves into that client's memory (read
+ * back through the kernel's access path); a client killed with SIGKILL has
+ * its PASID detached (the broker runs the owner-side mm_exit first), its
+ * IOAS destroyed and its block quarantined, while the others keep working;
+ * an unauthorized uid is refused with a clear error; a hostile client's
+ * garbage, foreign PASIDs and unknown requests are refused and the broker
+ * serves on.
+ */
+#define _GNU_SOURCE /* memfd_create */
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "../../tools/broker/broker.h"
+#include "broker_proto.h"
+#include "ktest.h"
+
+#define PG 4096u
+#define VA(i) (0x50000000ull + (uint64_t)(i) * 0x1000000ull) /* inside the mock aperture */
+#define NCLIENTS 3
+#define PER_CLIENT 16
+#define ISO_LEN (1u << 20) /* the isolated client's memfd */
+#define ISO_BYTE 0x5a
+
+static char sock_path[108];
+/* The socket goes in a directory of its own that every user can search, so
+ * the unauthorized client meets the allowlist, not the file permissions. */
+static char dir_path[64];
+
+struct res {
+	int ok;
+	uint32_t pasid, hwpt, ioas, fault;
+	char why[160];
+};
+
+/* Does the fault queue `fault` still exist?  Probed by making a HWPT on it. */
+static bool fault_queue_exists(struct sva_dev *dev, struct sva_mm *mm, uint32_t fault)
+{
+	uint32_t hwpt;
+	int ret = sva_iommufd_hwpt_alloc(dev->ctx->fd, dev->info.dev_id, mm->ioas_id,
+					 KABI_IOMMU_HWPT_ALLOC_PASID | KABI_IOMMU_HWPT_FAULT_ID_VALID, fault, &hwpt);
+
+	if (!ret)
+		sva_iommufd_destroy(dev->ctx->fd, hwpt);
+	return ret != -ENOENT;
+}
+
+struct cmd {
+	/* 'f' another fault; 'c' check a dead peer's PASID, IOAS and fault queue
+	 * are gone; 'r' read the isolated client's IOAS; 'x' unbind, free and
+	 * exit; 'e' exit() with everything still bound; 'u' after the broker
+	 * died: unbind, bind, release */
+	char op;
+	uint32_t pasid, ioas, fault;
+};
+
+static void xwrite(int fd, const void *p, size_t n)
+{
+	if (write(fd, p, n) != (ssize_t)n)
+		_exit(3);
+}
+
+static int xread(int fd, void *p, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = read(fd, p, n);
+	while (r < 0 && errno == EINTR);
+	return r == (ssize_t)n ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ the broker */
+
+static struct broker broker;
+static int mm_exit_pipe = -1;
+
+static void broker_on_term(int sig)
+{
+	(void)sig;
+	broker.stop = 1;
+}
+
+static void report_mm_exit(void *arg, const struct broker_dev *dev, uint32_t pasid, pid_t pid)
+{
+	(void)arg;
+	(void)dev;
+	(void)pid;
+	xwrite(mm_exit_pipe, &pasid, sizeof(pasid));
+}
+
+static pid_t start_broker(int *mm_exit_rd, bool isolated_only)
+{
+	struct broker_conf conf;
+	int ready[2], mx[2], ret = 0;
+	pid_t pid;
+
+	broker_conf_defaults(&conf);
+	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
+	conf.socket_mode = 0666; /* who may use it is the allowlist's business here */
+	conf.pasids_per_client = PER_CLIENT;
+	/* Room for exactly NCLIENTS blocks and the raw client's: one more client
+	 * after those shows the quarantine. */
+	conf.pasid_min = 256;
+	conf.pasid_max = 256 + (NCLIENTS + 1) * PER_CLIENT - 1;
+	conf.grace_ns = UINT64_MAX;
+	conf.ndevs = 1;
+	snprintf(conf.devs[0].name, sizeof(conf.devs[0].name), "mock0");
+	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "mock");
+	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
+	conf.devs[0].isolated_only = isolated_only;
+	if (pipe(ready) || pipe(mx))
+		ktest_bail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		ktest_bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = broker_on_term };
+
+		close(ready[0]);
+		close(mx[0]);
+		mm_exit_pipe = mx[1];
+		sigaction(SIGTERM, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		ret = broker_start(&broker, &conf);
+		broker.mm_exit = report_mm_exit;
+		xwrite(ready[1], &ret, sizeof(ret));
+		if (ret)
+			_exit(1);
+		broker_run(&broker);
+		broker_fini(&broker);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(mx[1]);
+	if (xread(ready[0], &ret, sizeof(ret)))
+		ktest_bail("the broker died while starting");
+	close(ready[0]);
+	ktest_skip_without_mock(ret);
+	if (ret)
+		ktest_bail("the broker did not start: %s", strerror(-ret));
+	*mm_exit_rd = mx[0];
+	return pid;
+}
+
+/* ------------------------------------------------------------ the clients */
+
+static char log_buf[512];
+
+static void capture_log(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level >= SVA_LOG_ERROR && !log_buf[0])
+		snprintf(log_buf, sizeof(log_buf), "%s", msg);
+}
+
+static int broker_ctx(struct sva_ctx **ctx)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER, .broker_path = sock_path,
+				  .pasid_grace_ns = UINT64_MAX, .log_fn = capture_log, .log_level = SVA_LOG_ERROR };
+
+	log_buf[0] = '\0';
+	return sva_ctx_new(&o, ctx);
+}
+
+/* Fault on page `page` of client i's buffer; ok if resolved into its own bytes. */
+static int fault_own(int i, struct sva_dev *dev, struct sva_bond *bond, struct sva_mm *mm, unsigned page,
+		     char *why, size_t len)
+{
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	unsigned char back[PG];
+	uint64_t addr = VA(i) + page * (SVA_FA_START * 2);
+	int ret = ktest_inject_and_wait(dev, bond, addr + 0x80, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 5000);
+
+	if (ret)
+		return snprintf(why, len, "fault at 0x%llx: %s", (unsigned long long)addr, strerror(-ret)), 0;
+	sva_bond_stats(bond, &st);
+	if (st.invalid)
+		return snprintf(why, len, "fault answered INVALID"), 0;
+	ret = ktest_access_rw(dev->ctx, mm->ioas_id, addr, back, PG, 0);
+	if (ret)
+		return snprintf(why, len, "kernel read: %s", strerror(-ret)), 0;
+	if (memcmp(back, (void *)(uintptr_t)addr, PG))
+		return snprintf(why, len, "the kernel sees other bytes than the client's"), 0;
+	return 1;
+}
+
+/* The client's own mm_exit, reported to the parent when it exits bound ('e'). */
+static int exit_res_fd = -1;
+
+static void client_mm_exit(struct sva_bond *bond, void *drvdata)
+{
+	struct res r = { .ok = 1, .pasid = sva_bond_pasid(bond) };
+
+	(void)drvdata;
+	snprintf(r.why, sizeof(r.why), "(the client's mm_exit ran in its exit destructor)");
+	if (exit_res_fd >= 0)
+		xwrite(exit_res_fd, &r, sizeof(r));
+}
+
+static void client(int i, int cmd_fd, int res_fd)
+{
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = client_mm_exit };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
+	struct res r = { 0 };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	unsigned char *buf;
+	unsigned page = 0;
+	struct cmd c;
+	int ret = broker_ctx(&ctx);
+
+	if (ret) {
+		snprintf(r.why, sizeof(r.why), "sva_ctx_new(BROKER): %s: %.100s", strerror(-ret), log_buf);
+		xwrite(res_fd, &r, sizeof(r));
+		_exit(1);
+	}
+	if ((ret = sva_dev_open(ctx, "mock0", &dev)) || (ret = sva_mm_new(ctx, NULL, &mm)) ||
+	    (ret = sva_bind(dev, mm, &bo, &bond))) {
+		snprintf(r.why, sizeof(r.why), "open/mm/bind: %s: %.100s", strerror(-ret), log_buf);
+		xwrite(res_fd, &r, sizeof(r));
+		_exit(1);
+	}
+	if (i == 0) {
+		struct sva_dev *mock;
+
+		if (sva_dev_open_mock(ctx, NULL, &mock) != -EOPNOTSUPP) {
+			snprintf(r.why, sizeof(r.why), "sva_dev_open_mock in a broker context was not refused");
+			xwrite(res_fd, &r, sizeof(r));
+			_exit(1);
+		}
+	}
+	buf = ktest_map_at(VA(i), 16 * SVA_FA_START, PROT_READ | PROT_WRITE);
+	memset(buf, 0x11 * (i + 1), 16 * SVA_FA_START);
+	r.pasid = sva_bond_pasid(bond);
+	r.hwpt = bond->hwpt->id;
+	r.ioas = mm->ioas_id;
+	r.fault = ctx->fe.fault_id;
+	r.ok = fault_own(i, dev, bond, mm, page++, r.why, sizeof(r.why));
+	xwrite(res_fd, &r, sizeof(r));
+	while (xread(cmd_fd, &c, sizeof(c)) == 0) {
+		memset(&r, 0, sizeof(r));
+		if (c.op == 'f') {
+			r.ok = fault_own(i, dev, bond, mm, page++, r.why, sizeof(r.why));
+			r.ok = r.ok && ktest_pasid_check(dev, sva_bond_pasid(bond), bond->hwpt->id) == 0;
+			/* The probe the 'c' check relies on sees a live queue. */
+			r.ok = r.ok && fault_queue_exists(dev, mm, ctx->fe.fault_id);
+		} else if (c.op == 'c') {
+			unsigned char b;
+
+			/* The broker cleans up right after the peer's end: give it 2 s. */
+			for (int t = 0; t < 200; t++) {
+				r.ok = ktest_pasid_check(dev, c.pasid, 0) == 0;
+				if (!r.ok)
+					snprintf(r.why, sizeof(r.why), "PASID %u is still attached", c.pasid);
+				ret = ktest_access_rw(ctx, c.ioas, VA(0), &b, 1, 0);
+				if (r.ok && ret != -ENOENT) {
+					r.ok = 0;
+					snprintf(r.why, sizeof(r.why), "IOAS %u still exists (%d)", c.ioas, ret);
+				}
+				if (r.ok && fault_queue_exists(dev, mm, c.fault)) {
+					r.ok = 0;
+					snprintf(r.why, sizeof(r.why), "fault queue %u still exists", c.fault);
+				}
+				if (r.ok)
+					break;
+				usleep(10000);
+			}
+		} else if (c.op == 'r') {
+			unsigned char back[PG], want[PG];
+
+			memset(want, ISO_BYTE, sizeof(want));
+			ret = ktest_access_rw(ctx, c.ioas, VA(5) + 3 * PG, back, PG, 0);
+			r.ok = ret == 0 && memcmp(back, want, PG) == 0;
+			snprintf(r.why, sizeof(r.why), "(read %d)", ret);
+		} else if (c.op == 'u') {
+			/* The broker is gone: unbind, bind again, and release, none may hang. */
+			struct sva_bond *again = NULL;
+			int u = sva_unbind(bond), b2 = sva_bind(dev, mm, &bo, &again);
+
+			r.ok = u == 0 && b2 == -ECONNRESET;
+			snprintf(r.why, sizeof(r.why), "(unbind %d, bind again %d)", u, b2);
+			sva_mm_free(mm);
+			sva_dev_close(dev);
+			sva_ctx_free(ctx);
+			xwrite(res_fd, &r, sizeof(r));
+			_exit(0);
+		} else if (c.op == 'e') {
+			exit_res_fd = res_fd;
+			exit(0);
+		} else {
+			r.ok = sva_unbind(bond) == 0;
+			sva_mm_free(mm);
+			sva_dev_close(dev);
+			sva_ctx_free(ctx);
+			xwrite(res_fd, &r, sizeof(r));
+			_exit(0);
+		}
+		xwrite(res_fd, &r, sizeof(r));
+	}
+	_exit(0);
+}
+
+/* ------------------------------------------------- an isolated client */
+
+static uint32_t peer_ioas; /* a trusted client's IOAS, set before the fork */
+
+static void iso_client(int cmd_fd, int res_fd)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = sock_path, .log_fn = capture_log, .log_level = SVA_LOG_ERROR };
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	struct res r = { 0 };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	uint32_t hwpt;
+	struct cmd c;
+	void *mem;
+	int ret, memfd, why = 0;
+
+	log_buf[0] = '\0';
+	if ((ret = sva_ctx_new(&o, &ctx)) || (ret = sva_dev_open(ctx, "mock0", &dev)) ||
+	    (ret = sva_mm_new(ctx, NULL, &mm)) || (ret = sva_bind(dev, mm, NULL, &bond))) {
+		snprintf(r.why, sizeof(r.why), "isolated ctx/open/mm/bind: %s: %.100s", strerror(-ret), log_buf);
+		xwrite(res_fd, &r, sizeof(r));
+		_exit(1);
+	}
+	memfd = memfd_create("ktest-broker", MFD_CLOEXEC);
+	if (memfd < 0 || ftruncate(memfd, ISO_LEN))
+		ktest_bail("memfd: %s", strerror(errno));
+	mem = mmap((void *)(uintptr_t)VA(5), ISO_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, memfd, 0);
+	if (mem != (void *)(uintptr_t)VA(5))
+		ktest_bail("mmap of the memfd: %s", strerror(errno));
+	memset(mem, ISO_BYTE, ISO_LEN);
+	ktest_map_at(VA(6), ISO_LEN, PROT_READ | PROT_WRITE); /* private memory, never shared */
+	r.pasid = sva_bond_pasid(bond);
+	r.ioas = mm->ioas_id;
+	r.fault = ctx->fe.fault_id;
+	r.ok = 1;
+	if (sva_ctx_fd(ctx) != -EOPNOTSUPP)
+		why = snprintf(r.why, sizeof(r.why), "it has an iommufd (%d)", sva_ctx_fd(ctx));
+	else if ((ret = sva_ctx_share_memfd(ctx, memfd, 0, mem, ISO_LEN)) != 0)
+		why = snprintf(r.why, sizeof(r.why), "share: %s: %.100s", strerror(-ret), log_buf);
+	else if ((ret = ktest_inject_and_wait(dev, bond, VA(5) + 3 * PG + 8, SVA_ACCESS_READ | SVA_ACCESS_WRITE,
+					      5000)) != 0)
+		why = snprintf(r.why, sizeof(r.why), "fault in the memfd: %s", strerror(-ret));
+	else if (sva_bond_stats(bond, &st), st.invalid != 0)
+		why = snprintf(r.why, sizeof(r.why), "a fault in the memfd answered INVALID");
+	else if ((ret = ktest_inject_and_wait(dev, bond, VA(6) + 8, SVA_ACCESS_READ, 5000)) != 0)
+		why = snprintf(r.why, sizeof(r.why), "fault in private memory: %s", strerror(-ret));
+	else if (sva_bond_stats(bond, &st), st.invalid != 1)
+		why = snprintf(r.why, sizeof(r.why), "a fault in private memory was not answered INVALID");
+	else if ((ret = sva_iommufd_ioas_map(ctx->fd, peer_ioas, VA(5), PG, VA(5),
+					     KABI_IOMMU_IOAS_MAP_FIXED_IOVA | KABI_IOMMU_IOAS_MAP_READABLE)) != -EPERM)
+		why = snprintf(r.why, sizeof(r.why), "mapping into the peer's IOAS %u: %d", peer_ioas, ret);
+	else if ((ret = sva_iommufd_destroy(ctx->fd, peer_ioas)) != -EPERM)
+		why = snprintf(r.why, sizeof(r.why), "destroying the peer's IOAS: %d", ret);
+	else if ((ret = sva_iommufd_hwpt_alloc(ctx->fd, dev->info.dev_id, peer_ioas, KABI_IOMMU_HWPT_ALLOC_PASID, 0,
+					       &hwpt)) != -EPERM)
+		why = snprintf(r.why, sizeof(r.why), "a HWPT on the peer's IOAS: %d", ret);
+	if (why)
+		r.ok = 0;
+	xwrite(res_fd, &r, sizeof(r));
+	while (xread(cmd_fd, &c, sizeof(c)) == 0) {
+		memset(&r, 0, sizeof(r));
+		r.ok = sva_unbind(bond) == 0;
+		sva_mm_free(mm);
+		sva_dev_close(dev);
+		sva_ctx_free(ctx);
+		xwrite(res_fd, &r, sizeof(r));
+		_exit(0);
+	}
+	_exit(0);
+}
+
+struct cl {
+	pid_t pid;
+	int cmd, res;
+	struct res first;
+};
+
+static void spawn(struct cl *c, int i)
+{
+	int cp[2], rp[2];
+
+	if (pipe(cp) || pipe(rp))
+		ktest_bail("pipe");
+	c->pid = fork();
+	if (c->pid == 0) {
+		close(cp[1]);
+		close(rp[0]);
+		if (i < 0)
+			iso_client(cp[0], rp[1]);
+		client(i, cp[0], rp[1]);
+	}
+	close(cp[0]);
+	close(rp[1]);
+	c->cmd = cp[1];
+	c->res = rp[0];
+	if (xread(c->res, &c->first, sizeof(c->first)))
+		memset(&c->first, 0, sizeof(c->first));
+}
+
+static struct res ask3(struct cl *c, char op, const struct res *peer)
+{
+	struct cmd m = { .op = op, .pasid = peer->pasid, .ioas = peer->ioas, .fault = peer->fault };
+	struct res r = { 0 };
+
+	xwrite(c->cmd, &m, sizeof(m));
+	if (xread(c->res, &r, sizeof(r)))
+		snprintf(r.why, sizeof(r.why), "the client died");
+	return r;
+}
+
+static struct res ask(struct cl *c, char op, uint32_t pasid, uint32_t ioas)
+{
+	struct cmd m = { .op = op, .pasid = pasid, .ioas = ioas };
+	struct res r = { 0 };
+
+	xwrite(c->cmd, &m, sizeof(m));
+	if (xread(c->res, &r, sizeof(r)))
+		snprintf(r.why, sizeof(r.why), "the client died");
+	return r;
+}
+
+static bool in_block(uint32_t pasid, uint32_t first)
+{
+	return pasid >= first && pasid < first + PER_CLIENT;
+}
+
+/* ---------------------------------------------------- refused clients */
+
+static void unauthorized(void)
+{
+	int st = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct sva_ctx *ctx;
+		int ret;
+
+		/* The VM's / may be closed to others: reach the socket from its
+		 * own directory, by a relative path, as the unprivileged user. */
+		if (chdir(dir_path) || setgid(65534) || setuid(65534))
+			_exit(10);
+		snprintf(sock_path, sizeof(sock_path), "socket");
+		ret = broker_ctx(&ctx);
+		if (ret != -EACCES)
+			_exit(11);
+		if (strstr(log_buf, "uid 65534") && strstr(log_buf, "allowlist"))
+			_exit(0);
+		printf("# the log said: %s\n", log_buf);
+		_exit(12);
+	}
+	waitpid(pid, &st, 0);
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+	       "uid 65534 (nobody) is refused with -EACCES and a log line naming its uid and the allowlist");
+}
+
+static int raw_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)))
+		ktest_bail("connect to the broker: %s", strerror(errno));
+	return s;
+}
+
+static int raw_call(int s, struct sva_broker_msg *m)
+{
+	int fd, ret = sva_broker_send(s, m, -1);
+
+	if (!ret)
+		ret = sva_broker_recv(s, m, &fd);
+	if (!ret && fd >= 0)
+		close(fd);
+	return ret ? ret : m->status;
+}
+
+static void hostile(uint32_t foreign_pasid, uint32_t hwpt)
+{
+	struct sva_broker_msg m;
+	char junk[37] = "not a broker message";
+	int s = raw_connect(), fd;
+
+	sva_broker_msg_init(&m, SVA_BOP_OPEN);
+	strcpy(m.text, "mock0");
+	is_int(raw_call(s, &m), -EPROTO, "hostile: a request before hello is refused (-EPROTO)");
+	sva_broker_msg_init(&m, 77);
+	is_int(raw_call(s, &m), -EPROTO, "hostile: an unknown op before hello too");
+	sva_broker_msg_init(&m, SVA_BOP_HELLO);
+	m.arg[0] = 77;
+	is_int(raw_call(s, &m), -EOPNOTSUPP, "hostile: an unknown trust mode is refused");
+	close(s);
+	/* The blocks are all taken or quarantined now: hello itself says so. */
+	s = raw_connect();
+	sva_broker_msg_init(&m, SVA_BOP_HELLO);
+	m.arg[0] = SVA_BROKER_TRUSTED;
+	is_int(raw_call(s, &m), -ENOSPC, "a fourth client gets no PASIDs: the dead client's block is in quarantine");
+	close(s);
+	(void)foreign_pasid;
+	(void)hwpt;
+	s = raw_connect();
+	if (send(s, junk, sizeof(junk), 0) != (ssize_t)sizeof(junk))
+		ktest_bail("send");
+	ok(sva_broker_recv(s, &m, &fd) == 0 && m.status == -EBADMSG, "hostile: garbage is answered -EBADMSG");
+	is_int(sva_broker_recv(s, &m, &fd), -ECONNRESET, "hostile: and the broker hangs up");
+	close(s);
+}
+
+/* A client holding a block asks for a PASID of another block. */
+static void foreign_attach(uint32_t foreign_pasid, uint32_t hwpt)
+{
+	struct sva_broker_msg m;
+	uint64_t block_first;
+	int s = raw_connect();
+
+	sva_broker_msg_init(&m, SVA_BOP_HELLO);
+	m.arg[0] = SVA_BROKER_TRUSTED;
+	if (raw_call(s, &m)) {
+		skip(4, "no block free for the raw client");
+		close(s);
+		return;
+	}
+	block_first = m.arg[0];
+	sva_broker_msg_init(&m, SVA_BOP_OPEN);
+	strcpy(m.text, "mock0");
+	raw_call(s, &m);
+	{
+		uint64_t dev_id = m.arg[0];
+
+		sva_broker_msg_init(&m, SVA_BOP_ATTACH);
+		m.arg[0] = dev_id;
+		m.arg[1] = foreign_pasid;
+		m.arg[2] = hwpt;
+		is_int(raw_call(s, &m), -EPERM, "a PASID outside the client's block is refused (-EPERM)");
+		ok(strstr(m.text, "block") != NULL, "  saying so: %s", m.text);
+		sva_broker_msg_init(&m, SVA_BOP_ATTACH);
+		m.arg[0] = dev_id;
+		m.arg[1] = block_first;
+		m.arg[2] = hwpt;
+		is_int(raw_call(s, &m), -EPERM, "a PASID of its own on another client's HWPT is refused (-EPERM)");
+		ok(strstr(m.text, "not created by this client") != NULL, "  saying so: %s", m.text);
+	}
+	sva_broker_msg_init(&m, SVA_BOP_OPEN);
+	strcpy(m.text, "nosuch");
+	is_int(raw_call(s, &m), -ENOENT, "a device the configuration does not name: -ENOENT");
+	close(s);
+}
+
+
+static void sock_dir(void)
+{
+	static const char *const parents[] = { "/run", "/tmp", "/" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(parents); i++) {
+		struct stat stb;
+
+		if (stat(parents[i], &stb) || !(stb.st_mode & S_IXOTH))
+			continue;
+		snprintf(dir_path, sizeof(dir_path), "%s/sva-ktest-broker-%d", strcmp(parents[i], "/") ? parents[i] : "",
+			 (int)getpid());
+		if (mkdir(dir_path, 0755) || chmod(dir_path, 0755))
+			continue;
+		snprintf(sock_path, sizeof(sock_path), "%s/socket", dir_path);
+		return;
+	}
+	ktest_bail("no directory every user can search for the broker's socket");
+}
+
+int main(void)
+{
+	struct cl cl[NCLIENTS];
+	int mx, st;
+	pid_t bpid;
+	uint32_t pasid;
+	struct res r;
+
+	ktest_require_iommufd();
+	alarm(120);
+	sock_dir();
+	bpid = start_broker(&mx, false);
+
+	for (int i = 0; i < NCLIENTS; i++)
+		spawn(&cl[i], i);
+	for (int i = 0; i < NCLIENTS; i++)
+		ok(cl[i].first.ok, "client %d: PASID %u bound through the broker, a fault resolved into its own memory%s %s",
+		   i, cl[i].first.pasid, i ? "" : " (and sva_dev_open_mock refused)", cl[i].first.why);
+	ok(cl[0].first.pasid != cl[1].first.pasid && cl[1].first.pasid != cl[2].first.pasid &&
+		   cl[0].first.pasid != cl[2].first.pasid,
+	   "each client has its own PASID (%u, %u, %u)", cl[0].first.pasid, cl[1].first.pasid, cl[2].first.pasid);
+	ok(!in_block(cl[1].first.pasid, cl[0].first.pasid) && !in_block(cl[2].first.pasid, cl[0].first.pasid) &&
+		   !in_block(cl[2].first.pasid, cl[1].first.pasid),
+	   "from its own block of %u", PER_CLIENT);
+	foreign_attach(cl[0].first.pasid, cl[1].first.hwpt);
+
+	kill(cl[1].pid, SIGKILL);
+	waitpid(cl[1].pid, &st, 0);
+	{
+		struct pollfd pfd = { .fd = mx, .events = POLLIN };
+
+		pasid = 0;
+		if (poll(&pfd, 1, 5000) == 1 && xread(mx, &pasid, sizeof(pasid)))
+			pasid = 0;
+	}
+	ok(pasid == cl[1].first.pasid,
+	   "the killed client's PASID %u got its owner-side mm_exit in the broker", cl[1].first.pasid);
+	r = ask3(&cl[0], 'c', &cl[1].first);
+	ok(r.ok, "its PASID is detached, its IOAS (pages unpinned) and fault queue destroyed %s", r.why);
+	for (int i = 0; i < NCLIENTS; i += 2) {
+		r = ask(&cl[i], 'f', 0, 0);
+		ok(r.ok, "client %d keeps working: another fault resolves, its PASID and fault queue still there %s", i, r.why);
+	}
+	unauthorized();
+	hostile(cl[0].first.pasid, cl[0].first.hwpt);
+	r = ask(&cl[2], 'f', 0, 0);
+	ok(r.ok, "after the hostile clients, the broker still serves client 2 %s", r.why);
+	r = ask(&cl[2], 'e', 0, 0);
+	ok(r.ok && r.pasid == cl[2].first.pasid, "client 2 exits bound: its own mm_exit runs in its exit destructor %s",
+	   r.why);
+	waitpid(cl[2].pid, &st, 0);
+	{
+		struct pollfd pfd = { .fd = mx, .events = POLLIN };
+
+		ok(poll(&pfd, 1, 300) == 0, "and the broker had no mm_exit of its own to run for it");
+	}
+	r = ask3(&cl[0], 'c', &cl[2].first);
+	ok(r.ok, "its PASID is detached, and the IOAS and fault queue it never freed are destroyed by the broker %s",
+	   r.why);
+	r = ask(&cl[0], 'x', 0, 0);
+	ok(r.ok, "client 0 unbinds through the broker, frees everything and exits");
+	waitpid(cl[0].pid, &st, 0);
+	kill(bpid, SIGTERM);
+	waitpid(bpid, &st, 0);
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "the broker stops cleanly on SIGTERM");
+	ok(access(sock_path, F_OK) != 0, "and removes its socket");
+
+	/* A broker that dies under a bound client; first, an isolated client beside it. */
+	bpid = start_broker(&mx, false);
+	spawn(&cl[0], 0);
+	ok(cl[0].first.ok, "a client of a second broker binds %s", cl[0].first.why);
+	{
+		struct cl iso;
+
+		peer_ioas = cl[0].first.ioas;
+		spawn(&iso, -1);
+		ok(iso.first.ok,
+		   "isolated client: no iommufd; binds PASID %u; a fault in its shared memfd resolves, one in private "
+		   "memory is answered INVALID; the peer's IOAS is out of its reach (-EPERM) %s",
+		   iso.first.pasid, iso.first.why);
+		r = ask(&cl[0], 'r', 0, iso.first.ioas);
+		ok(r.ok, "the kernel reads the isolated client's memfd bytes at IOVA == VA in its IOAS %s", r.why);
+		r = ask(&iso, 'x', 0, 0);
+		ok(r.ok, "the isolated client unbinds and exits");
+		waitpid(iso.pid, &st, 0);
+
+		spawn(&iso, -1);
+		ok(iso.first.ok, "a second isolated client binds PASID %u %s", iso.first.pasid, iso.first.why);
+		kill(iso.pid, SIGKILL);
+		waitpid(iso.pid, &st, 0);
+		r = ask3(&cl[0], 'c', &iso.first);
+		ok(r.ok, "killed, its PASID is detached, its IOAS and fault queue destroyed by the broker %s", r.why);
+	}
+	kill(bpid, SIGKILL);
+	waitpid(bpid, &st, 0);
+	r = ask(&cl[0], 'u', 0, 0);
+	ok(r.ok, "the broker killed: unbind detaches the mock's PASID itself, a new bind says -ECONNRESET, "
+		 "and releasing everything does not hang %s",
+	   r.why);
+	waitpid(cl[0].pid, &st, 0);
+	unlink(sock_path);
+
+	/* A broker whose device admits isolated clients only. */
+	bpid = start_broker(&mx, true);
+	{
+		struct sva_broker_msg m;
+		int s = raw_connect();
+
+		sva_broker_msg_init(&m, SVA_BOP_HELLO);
+		m.arg[0] = SVA_BROKER_TRUSTED;
+		is_int(raw_call(s, &m), -EACCES, "trust isolated: a trusted client is refused (-EACCES)");
+		ok(strstr(m.text, "admits isolated clients only") != NULL, "  saying why: %s", m.text);
+		close(s);
+		s = raw_connect();
+		sva_broker_msg_init(&m, SVA_BOP_HELLO);
+		m.arg[0] = SVA_BROKER_ISOLATED;
+		is_int(raw_call(s, &m), 0, "trust isolated: an isolated client is served");
+		close(s);
+	}
+	kill(bpid, SIGTERM);
+	waitpid(bpid, &st, 0);
+	unlink(sock_path);
+	rmdir(dir_path);
+	return done_testing();
+}

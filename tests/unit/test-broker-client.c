@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The client side of sva-brokerd without a kernel: sva_ctx_new() with
+ * SVA_CTX_BROKER refuses bad options, says clearly when no broker listens,
+ * passes on a broker's refusal with its reason, and refuses a malformed or
+ * hostile reply (no iommufd, a bad PASID block, garbage) without crashing.
+ * A fake broker (a thread on a listening socket) answers each case.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "broker_proto.h"
+#include "sva/sva.h"
+#include "../tap.h"
+
+static char path[108];
+static char logged[512];
+
+static void capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level >= SVA_LOG_ERROR && !logged[0])
+		snprintf(logged, sizeof(logged), "%s", msg);
+}
+
+enum answer { A_REFUSE, A_NO_FD, A_BAD_BLOCK, A_GARBAGE, A_HANGUP };
+
+struct fake {
+	int lsock;
+	enum answer a;
+};
+
+static void *serve_one(void *arg)
+{
+	struct fake *f = arg;
+	struct sva_broker_msg m;
+	int s = accept(f->lsock, NULL, NULL), fd;
+
+	if (s < 0)
+		return NULL;
+	if (sva_broker_recv(s, &m, &fd) == 0) {
+		switch (f->a) {
+		case A_REFUSE:
+			m.status = -EACCES;
+			snprintf(m.text, sizeof(m.text), "uid 1234 is in no device's allowlist");
+			sva_broker_send(s, &m, -1);
+			break;
+		case A_NO_FD:
+			m.arg[0] = 256;
+			m.arg[1] = 319;
+			sva_broker_send(s, &m, -1);
+			break;
+		case A_BAD_BLOCK:
+			m.arg[0] = 500;
+			m.arg[1] = 400;
+			sva_broker_send(s, &m, 0); /* any descriptor: stdin */
+			break;
+		case A_GARBAGE:
+			if (send(s, "junk", 4, 0) != 4)
+				break;
+			break;
+		case A_HANGUP:
+			break;
+		}
+	}
+	close(s);
+	return NULL;
+}
+
+static int try_ctx(enum answer a, struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER, .broker_path = path,
+				  .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_ctx *ctx = NULL;
+	pthread_t t;
+	int ret;
+
+	f->a = a;
+	logged[0] = '\0';
+	pthread_create(&t, NULL, serve_one, f);
+	ret = sva_ctx_new(&o, &ctx);
+	pthread_join(t, NULL);
+	if (!ret)
+		sva_ctx_free(ctx);
+	return ret;
+}
+
+int main(void)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER, .log_fn = capture,
+				  .log_level = SVA_LOG_ERROR };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sva_ctx *ctx = NULL;
+	struct fake f;
+	char longpath[200];
+
+	snprintf(path, sizeof(path), "%s/sva-broker-client-%d.sock", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+		 (int)getpid());
+
+	o.flags = SVA_CTX_BROKER | SVA_CTX_ADOPT_FD;
+	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "BROKER with ADOPT_FD: -EINVAL");
+	o.flags = SVA_CTX_ISOLATED;
+	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "ISOLATED without BROKER: -EINVAL");
+	o.flags = SVA_CTX_BROKER;
+	o.global_pasid_min = 300;
+	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "BROKER with a global PASID range: -EINVAL (the broker leases them)");
+	o.global_pasid_min = 0;
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	o.broker_path = longpath;
+	is_int(sva_ctx_new(&o, &ctx), -ENAMETOOLONG, "a socket path too long: -ENAMETOOLONG");
+	o.broker_path = path;
+	logged[0] = '\0';
+	is_int(sva_ctx_new(&o, &ctx), -ENOENT, "no socket there: -ENOENT");
+	ok(strstr(logged, "is sva-brokerd running?") != NULL, "  saying so: %s", logged);
+	ok(ctx == NULL, "and nothing is returned");
+	is_int(sva_ctx_share_memfd(NULL, 0, 0, NULL, 4096), -EINVAL, "sva_ctx_share_memfd(NULL ctx): -EINVAL");
+
+	f.lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (f.lsock < 0 || bind(f.lsock, (struct sockaddr *)&sa, sizeof(sa)))
+		return printf("Bail out! cannot bind %s\n", path), 1;
+	is_int(sva_ctx_new(&o, &ctx), -ECONNREFUSED, "a socket nobody listens on: -ECONNREFUSED");
+	if (listen(f.lsock, 4))
+		return printf("Bail out! listen\n"), 1;
+
+	is_int(try_ctx(A_REFUSE, &f), -EACCES, "the broker refuses: its errno (-EACCES)");
+	ok(strstr(logged, "uid 1234 is in no device's allowlist") != NULL, "  and its reason is logged: %s", logged);
+	is_int(try_ctx(A_NO_FD, &f), -EPROTO, "a hello reply without the iommufd: -EPROTO");
+	is_int(try_ctx(A_BAD_BLOCK, &f), -EPROTO, "a hello reply with an inverted PASID block: -EPROTO");
+	is_int(try_ctx(A_GARBAGE, &f), -EBADMSG, "a garbage reply: -EBADMSG");
+	is_int(try_ctx(A_HANGUP, &f), -ECONNRESET, "the broker hangs up: -ECONNRESET");
+	close(f.lsock);
+	unlink(path);
+	return done_testing();
+}

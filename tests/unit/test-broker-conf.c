@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* sva-brokerd's configuration (tools/broker/config.c): directives, defaults,
+ * and a clear file:line reason for every mistake. */
+#define _GNU_SOURCE /* fmemopen */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../../tools/broker/broker.h"
+#include "../tap.h"
+
+static int parse(const char *text, struct broker_conf *c, char *err, size_t len)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	int ret;
+
+	if (!f)
+		return -errno;
+	broker_conf_defaults(c);
+	err[0] = '\0';
+	ret = broker_conf_parse(f, "t.conf", c, err, len);
+	fclose(f);
+	return ret;
+}
+
+static void refused(const char *text, const char *want, const char *what)
+{
+	struct broker_conf c;
+	char err[300];
+
+	is_int(parse(text, &c, err, sizeof(err)), -EINVAL, "%s: -EINVAL", what);
+	ok(strstr(err, want) != NULL, "  saying so: %s", err);
+}
+
+int main(void)
+{
+	struct broker_conf c;
+	char err[300];
+
+	is_int(parse("", &c, err, sizeof(err)), 0, "an empty file is valid");
+	ok(!strcmp(c.socket, "/run/sva-brokerd/socket") && c.socket_mode == 0660 && c.pasids_per_client == 64 &&
+		   c.pasid_min == 256 && c.pasid_max == SVA_PASID_MAX && c.ndevs == 0 && c.socket_gid == -1,
+	   "defaults: the socket, 0660, 64 PASIDs per client from [256, 2^20-1], no device");
+	is_int(parse("# a comment\n"
+		     "socket /tmp/b.sock   # trailing comment\n"
+		     "socket-mode 0666\n"
+		     "socket-group 0\n"
+		     "pasids-per-client 8\n"
+		     "pasids 100 163\n"
+		     "grace-ms 0\n"
+		     "max-clients 3\n"
+		     "device acc0 0000:41:00.0\n"
+		     "device m mock\n"
+		     "allow acc0 uid 1000\n"
+		     "allow acc0 gid 27\n"
+		     "allow m user root\n"
+		     "trust m isolated\n"
+		     "trust acc0 any\n",
+		     &c, err, sizeof(err)),
+	       0, "every directive %s", err);
+	ok(!strcmp(c.socket, "/tmp/b.sock") && c.socket_mode == 0666 && c.socket_gid == 0 && c.pasids_per_client == 8 &&
+		   c.pasid_min == 100 && c.pasid_max == 163 && c.grace_ns == UINT64_MAX && c.max_clients == 3,
+	   "their values (grace-ms 0: until restart)");
+	ok(c.ndevs == 2 && !strcmp(c.devs[0].name, "acc0") && !strcmp(c.devs[0].source, "0000:41:00.0") &&
+		   c.devs[0].nuids == 1 && c.devs[0].uids[0] == 1000 && c.devs[0].ngids == 1 && c.devs[0].gids[0] == 27 &&
+		   !strcmp(c.devs[1].source, "mock") && c.devs[1].nuids == 1 && c.devs[1].uids[0] == 0,
+	   "devices and their allowlists (names resolved)");
+	ok(!c.devs[0].isolated_only && c.devs[1].isolated_only, "trust: any, isolated");
+
+	refused("frobnicate 1\n", "t.conf:1: unknown directive", "an unknown directive");
+	refused("\nsocket relative\n", "t.conf:2: socket", "a relative socket path");
+	refused("socket-mode 999\n", "octal", "a bad mode");
+	refused("allow acc0 uid 1\n", "no device 'acc0'", "allow before its device");
+	refused("device a mock\ndevice a mock\n", "defined twice", "a device twice");
+	refused("device a mock\nallow a uid -1\n", "no user", "a negative uid");
+	refused("device a mock\nallow a group no-such-group-here\n", "no group", "an unknown group");
+	refused("pasids 300 200\n", "pasids: MIN MAX", "an inverted range");
+	refused("pasids 0 10\n", "pasids: MIN MAX", "PASID 0");
+	refused("pasids 256 263\npasids-per-client 9\n", "more than the 8 PASIDs", "a block larger than the range");
+	refused("max-clients 0\n", "max-clients", "no clients");
+	refused("device a mock\ntrust a paranoid\n", "'isolated' or 'any'", "an unknown trust mode");
+	refused("trust a isolated\n", "no device 'a'", "trust before its device");
+	refused("device a mock extra\n", "wrong number of words", "too many words");
+	{
+		char big[700];
+
+		memset(big, 'x', sizeof(big) - 2);
+		big[sizeof(big) - 2] = '\n';
+		big[sizeof(big) - 1] = '\0';
+		refused(big, "longer than", "an overlong line");
+	}
+	{
+		char many[BROKER_MAX_DEVS * 20 + 20] = "";
+
+		for (int i = 0; i <= BROKER_MAX_DEVS; i++)
+			snprintf(many + strlen(many), sizeof(many) - strlen(many), "device d%d mock\n", i);
+		refused(many, "more than 16 devices", "too many devices");
+	}
+	is_int(broker_conf_load("/nonexistent/sva-brokerd.conf", &c, err, sizeof(err)), -ENOENT,
+	       "a missing file: -ENOENT");
+	ok(strstr(err, "/nonexistent/sva-brokerd.conf") != NULL, "  naming it: %s", err);
+	return done_testing();
+}

@@ -1,0 +1,86 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# sva-brokerd's command line without a kernel: --check on good and bad
+# configurations, usage errors, and a clear failure when it cannot start.
+# The broker at work (clients, faults, kill -9) is tests/kernel/ktest-broker.
+#
+# Run by automake (top_builddir is set), or by hand:
+#   top_builddir=/path/to/build sh tests/unit/test-sva-brokerd.sh
+
+BROKERD=${BROKERD:-${top_builddir:-.}/tools/sva-brokerd}
+SVA_LOG=off
+export SVA_LOG
+
+if [ ! -x "$BROKERD" ]; then
+	echo "1..0 # SKIP $BROKERD is not built"
+	exit 0
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sva-brokerd-test.XXXXXX") || {
+	echo "Bail out! mktemp failed"
+	exit 1
+}
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
+
+run() {
+	"$BROKERD" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+}
+check() {
+	desc=$1
+	shift
+	if "$@"; then
+		ok 0 "$desc"
+	else
+		ok 1 "$desc"
+		echo "# last exit status: $rc"
+		sed 's/^/# stdout: /' "$tmp/out"
+		sed 's/^/# stderr: /' "$tmp/err"
+	fi
+}
+has() { grep -q -- "$1" "$tmp/out"; }
+has_err() { grep -q -- "$1" "$tmp/err"; }
+
+cat >"$tmp/good.conf" <<CONF
+# a test configuration
+socket $tmp/sock
+pasids-per-client 32
+device m0 mock
+allow m0 uid 0
+CONF
+run --check -c "$tmp/good.conf"
+check "--check: a good configuration exits 0" [ "$rc" -eq 0 ]
+check "--check: and says what it read" has "socket $tmp/sock, 1 devices, 32 PASIDs per client from \[256, 1048575\]"
+run --check -c "$tmp/good.conf" -s /run/other.sock
+check "--socket overrides the configured socket" has "socket /run/other.sock"
+
+printf 'device m0 mock\nallow m1 uid 0\n' >"$tmp/bad.conf"
+run --check -c "$tmp/bad.conf"
+check "--check: a bad configuration exits 1" [ "$rc" -eq 1 ]
+check "--check: naming the file, the line and the reason" has_err "bad.conf:2: allow: no device 'm1' defined above"
+run --check -c "$tmp/none.conf"
+check "a missing configuration: exit 1, naming it" eval '[ "$rc" -eq 1 ] && has_err "cannot open $tmp/none.conf"'
+
+run --frobnicate
+check "an unknown option: exit 2 with the usage" eval '[ "$rc" -eq 2 ] && has_err "usage: sva-brokerd"'
+run extra
+check "an argument: exit 2" [ "$rc" -eq 2 ]
+run -c "$tmp/good.conf" -s relative.sock
+check "--socket with a relative path: exit 2" eval '[ "$rc" -eq 2 ] && has_err "absolute path"'
+run --help
+check "--help: exit 0, every option" eval '[ "$rc" -eq 0 ] && has --config && has --socket && has --check'
+
+# Starting needs /dev/iommu and the mock: where they are missing (here,
+# usually), it fails at once, saying why, and leaves no socket.
+if [ ! -w /dev/iommu ]; then
+	run -c "$tmp/good.conf"
+	check "no usable /dev/iommu: exit 1, saying it cannot start" eval '[ "$rc" -eq 1 ] && has_err "cannot start"'
+	check "  and no socket is left" [ ! -e "$tmp/sock" ]
+else
+	skip 2 "this host has /dev/iommu (the VM's ktest-broker runs the broker)"
+fi
+
+done_testing

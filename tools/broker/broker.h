@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva-brokerd: one process owns the iommufd and the devices; clients (libsva
+ * contexts made with SVA_CTX_BROKER) connect over an AF_UNIX SOCK_SEQPACKET
+ * socket.  config.c reads the configuration, server.c runs the socket and
+ * the clients' lives, requests.c answers each request.
+ */
+#ifndef SVA_BROKER_H
+#define SVA_BROKER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "broker_proto.h"
+#include "sva/sva.h"
+
+#define BROKER_MAX_DEVS 16
+#define BROKER_MAX_ALLOW 32
+#define BROKER_MAX_ATTACH 64 /* PASID attachments per client */
+#define BROKER_MAX_GROUPS 64 /* supplementary groups of a client we look at */
+
+struct broker_dev_conf {
+	char name[64];	  /* what clients pass to sva_dev_open() */
+	char source[256]; /* "mock", or the name sva_dev_open() takes here */
+	uint32_t uids[BROKER_MAX_ALLOW], gids[BROKER_MAX_ALLOW];
+	size_t nuids, ngids;
+	bool isolated_only; /* "trust NAME isolated": no trusted client at all (see requests.c) */
+};
+
+struct broker_conf {
+	char socket[108];
+	unsigned socket_mode; /* chmod of the socket */
+	long socket_gid;      /* chown of the socket; -1: leave it */
+	uint32_t pasids_per_client;
+	uint32_t pasid_min, pasid_max; /* the broker's global PASID space */
+	uint64_t grace_ns;	       /* quarantine of a client's block after it ends */
+	unsigned max_clients;
+	struct broker_dev_conf devs[BROKER_MAX_DEVS];
+	size_t ndevs;
+};
+
+/* Defaults for everything (no devices). */
+void broker_conf_defaults(struct broker_conf *c);
+/* Read a configuration (sva-brokerd(8), CONFIGURATION) over the defaults.
+ * 0, or -EINVAL with the file, line and reason in err. */
+int broker_conf_parse(FILE *f, const char *fname, struct broker_conf *c, char *err, size_t errlen);
+int broker_conf_load(const char *path, struct broker_conf *c, char *err, size_t errlen);
+
+struct broker_dev {
+	const struct broker_dev_conf *conf;
+	struct sva_dev *dev;
+	uint32_t dev_id, flags, stdev_id, park_ioas, park_hwpt;
+};
+
+/* One PASID a client had the broker attach. */
+struct broker_att {
+	uint32_t dev_id, pasid, hwpt;
+};
+
+#define BROKER_MAX_OBJECTS 65536 /* iommufd objects tracked per client */
+#define BROKER_MAX_SHARES 64	 /* memfd ranges an isolated client shares */
+
+/* A memfd range an isolated client shared: its pages may appear at [va, va + len). */
+struct broker_share {
+	int fd;
+	uint64_t off, va, len;
+};
+
+struct broker_client {
+	int sock;
+	pid_t pid;
+	uid_t uid;
+	gid_t gids[BROKER_MAX_GROUPS + 1]; /* primary, then supplementary */
+	size_t ngids;
+	bool hello;
+	bool isolated; /* never holds the iommufd: isolated.c does its calls */
+	uint32_t block, pasid_min, pasid_max;
+	bool opened[BROKER_MAX_DEVS];
+	struct broker_att att[BROKER_MAX_ATTACH];
+	size_t natt;
+	/* The objects it created in the shared iommufd and has not destroyed
+	 * (SVA_BOP_REGISTER): the broker destroys them when it ends. */
+	uint32_t *objs;
+	size_t nobjs, cap_objs;
+	bool objs_overflow; /* logged once */
+	struct broker_share shares[BROKER_MAX_SHARES];
+	size_t nshares;
+};
+
+struct broker {
+	struct broker_conf conf;
+	struct sva_ctx *ctx;
+	struct broker_dev devs[BROKER_MAX_DEVS];
+	size_t ndevs;
+	struct sva_pasid_space *blocks; /* block b = PASIDs pasid_min + b * per_client ... */
+	int lsock;
+	struct broker_client **clients;
+	size_t nclients;
+	volatile sig_atomic_t stop;
+	/* The owner side of mm_exit: a client's PASID is about to be detached
+	 * because the client ended without unbinding it (its process died).
+	 * Drain the device's work under that PASID here.  NULL: log only. */
+	void (*mm_exit)(void *arg, const struct broker_dev *dev, uint32_t pasid, pid_t pid);
+	void *mm_exit_arg;
+	uint64_t clients_seen, clients_cleaned;
+	/* Objects of ended clients the kernel still held (EBUSY: a dead
+	 * process's files close asynchronously, io_uring's among them):
+	 * retried at every turn of the loop for BROKER_GRAVE_NS. */
+	struct broker_grave {
+		uint32_t id;
+		pid_t pid;
+		uint64_t since_ns;
+	} *grave;
+	size_t ngrave;
+};
+
+#define BROKER_GRAVE_NS 10000000000ull
+
+/* Open the context and the devices, park their RIDs, listen.  0 or -errno (logged). */
+int broker_start(struct broker *b, const struct broker_conf *conf);
+/* Serve until b->stop; then end every client as if it had died, close. */
+int broker_run(struct broker *b);
+void broker_fini(struct broker *b);
+
+/* requests.c */
+/* Answer one well-formed request of c, which came with descriptor fd (-1:
+ * none; closed here). */
+void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int fd);
+/* Make m a refusal: err and the reason in its text. */
+void broker_refuse(struct sva_broker_msg *m, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Track (SVA_BOP_REGISTER) or forget (SVA_BOP_UNREGISTER) an object of c. */
+void broker_note_object(struct broker *b, struct broker_client *c, const struct sva_broker_msg *m);
+/* isolated.c: an isolated client's proxied iommufd call; *fd in and out. */
+void broker_proxy(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int *fd);
+/* The client is gone: its PASIDs' mm_exit, detach, its objects destroyed, its block quarantined. */
+void broker_client_end(struct broker *b, struct broker_client *c);
+/* Retry the destruction of ended clients' objects (final: the last try). */
+void broker_reap(struct broker *b, bool final);
+/* log through the broker's context log, to stderr (the journal under systemd). */
+void broker_log(struct broker *b, enum sva_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif /* SVA_BROKER_H */

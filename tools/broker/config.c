@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* sva-brokerd's configuration file: one directive a line, '#' starts a comment. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+void broker_conf_defaults(struct broker_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->socket, sizeof(c->socket), "%s", SVA_BROKER_DEFAULT_SOCKET);
+	c->socket_mode = 0660;
+	c->socket_gid = -1;
+	c->pasids_per_client = 64;
+	c->pasid_min = SVA_GLOBAL_PASID_MIN_DEFAULT;
+	c->pasid_max = SVA_GLOBAL_PASID_MAX_DEFAULT;
+	c->grace_ns = SVA_PASID_GRACE_DEFAULT_NS;
+	c->max_clients = 64;
+}
+
+__attribute__((format(printf, 5, 6))) static int bad(char *err, size_t len, const char *fname, unsigned line,
+						     const char *fmt, ...)
+{
+	char msg[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(err, len, "%s:%u: %s", fname, line, msg);
+	return -EINVAL;
+}
+
+static bool number(const char *s, int base, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, base);
+	return !errno && !*end && *out <= max;
+}
+
+static struct broker_dev_conf *find_dev(struct broker_conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->ndevs; i++)
+		if (!strcmp(c->devs[i].name, name))
+			return &c->devs[i];
+	return NULL;
+}
+
+/* A user or group, by number or name.  -1: unknown. */
+static long long lookup_id(const char *s, bool group)
+{
+	unsigned long long v;
+
+	if (number(s, 10, UINT32_MAX - 1, &v))
+		return (long long)v;
+	if (group) {
+		struct group *g = getgrnam(s);
+
+		return g ? (long long)g->gr_gid : -1;
+	}
+	struct passwd *p = getpwnam(s);
+
+	return p ? (long long)p->pw_uid : -1;
+}
+
+static int directive(struct broker_conf *c, char **w, int n, const char *f, unsigned ln, char *err, size_t el)
+{
+	unsigned long long v, v2;
+
+	if (!strcmp(w[0], "socket") && n == 2) {
+		if (w[1][0] != '/' || strlen(w[1]) >= sizeof(c->socket))
+			return bad(err, el, f, ln, "socket: an absolute path of at most %zu bytes", sizeof(c->socket) - 1);
+		snprintf(c->socket, sizeof(c->socket), "%s", w[1]);
+	} else if (!strcmp(w[0], "socket-mode") && n == 2) {
+		if (!number(w[1], 8, 0777, &v))
+			return bad(err, el, f, ln, "socket-mode: an octal mode such as 0660");
+		c->socket_mode = (unsigned)v;
+	} else if (!strcmp(w[0], "socket-group") && n == 2) {
+		long long g = lookup_id(w[1], true);
+
+		if (g < 0)
+			return bad(err, el, f, ln, "socket-group: no group '%s'", w[1]);
+		c->socket_gid = (long)g;
+	} else if (!strcmp(w[0], "pasids-per-client") && n == 2) {
+		if (!number(w[1], 10, SVA_PASID_MAX, &v) || v == 0)
+			return bad(err, el, f, ln, "pasids-per-client: a number from 1 to %u", SVA_PASID_MAX);
+		c->pasids_per_client = (uint32_t)v;
+	} else if (!strcmp(w[0], "pasids") && n == 3) {
+		if (!number(w[1], 10, SVA_PASID_MAX, &v) || !number(w[2], 10, SVA_PASID_MAX, &v2) || v == 0 || v > v2)
+			return bad(err, el, f, ln, "pasids: MIN MAX with 1 <= MIN <= MAX <= %u", SVA_PASID_MAX);
+		c->pasid_min = (uint32_t)v;
+		c->pasid_max = (uint32_t)v2;
+	} else if (!strcmp(w[0], "grace-ms") && n == 2) {
+		if (!number(w[1], 10, UINT64_MAX / 1000000, &v))
+			return bad(err, el, f, ln, "grace-ms: a number of milliseconds");
+		c->grace_ns = v ? v * 1000000ull : UINT64_MAX; /* 0: until the broker restarts */
+	} else if (!strcmp(w[0], "max-clients") && n == 2) {
+		if (!number(w[1], 10, 4096, &v) || v == 0)
+			return bad(err, el, f, ln, "max-clients: a number from 1 to 4096");
+		c->max_clients = (unsigned)v;
+	} else if (!strcmp(w[0], "device") && n == 3) {
+		struct broker_dev_conf *d;
+
+		if (find_dev(c, w[1]))
+			return bad(err, el, f, ln, "device '%s' is defined twice", w[1]);
+		if (c->ndevs == BROKER_MAX_DEVS)
+			return bad(err, el, f, ln, "more than %d devices", BROKER_MAX_DEVS);
+		if (strlen(w[1]) >= sizeof(d->name) || strlen(w[2]) >= sizeof(d->source))
+			return bad(err, el, f, ln, "device name or source too long");
+		d = &c->devs[c->ndevs++];
+		memset(d, 0, sizeof(*d));
+		snprintf(d->name, sizeof(d->name), "%s", w[1]);
+		snprintf(d->source, sizeof(d->source), "%s", w[2]);
+	} else if (!strcmp(w[0], "allow") && n == 4 && (!strcmp(w[2], "uid") || !strcmp(w[2], "gid") ||
+							!strcmp(w[2], "user") || !strcmp(w[2], "group"))) {
+		struct broker_dev_conf *d = find_dev(c, w[1]);
+		bool group = !strcmp(w[2], "gid") || !strcmp(w[2], "group");
+		long long id = lookup_id(w[3], group);
+
+		if (!d)
+			return bad(err, el, f, ln, "allow: no device '%s' defined above", w[1]);
+		if (id < 0)
+			return bad(err, el, f, ln, "allow: no %s '%s'", group ? "group" : "user", w[3]);
+		if ((group ? d->ngids : d->nuids) == BROKER_MAX_ALLOW)
+			return bad(err, el, f, ln, "allow: more than %d entries", BROKER_MAX_ALLOW);
+		if (group)
+			d->gids[d->ngids++] = (uint32_t)id;
+		else
+			d->uids[d->nuids++] = (uint32_t)id;
+	} else if (!strcmp(w[0], "trust") && n == 3) {
+		struct broker_dev_conf *d = find_dev(c, w[1]);
+
+		if (!d)
+			return bad(err, el, f, ln, "trust: no device '%s' defined above", w[1]);
+		if (strcmp(w[2], "isolated") && strcmp(w[2], "any"))
+			return bad(err, el, f, ln, "trust: 'isolated' or 'any', not '%s'", w[2]);
+		d->isolated_only = !strcmp(w[2], "isolated");
+	} else {
+		return bad(err, el, f, ln, "unknown directive or wrong number of words: '%s'", w[0]);
+	}
+	return 0;
+}
+
+int broker_conf_parse(FILE *f, const char *fname, struct broker_conf *c, char *err, size_t errlen)
+{
+	char line[512];
+	unsigned ln = 0;
+
+	while (fgets(line, sizeof(line), f)) {
+		char *w[8], *save = NULL, *hash = strchr(line, '#');
+		int n = 0;
+
+		ln++;
+		if (!strchr(line, '\n') && !feof(f))
+			return bad(err, errlen, fname, ln, "line longer than %zu bytes", sizeof(line) - 2);
+		if (hash)
+			*hash = '\0';
+		for (char *t = strtok_r(line, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save)) {
+			if (n == 8)
+				return bad(err, errlen, fname, ln, "too many words");
+			w[n++] = t;
+		}
+		if (n && directive(c, w, n, fname, ln, err, errlen))
+			return -EINVAL;
+	}
+	if (c->pasids_per_client > c->pasid_max - c->pasid_min + 1)
+		return bad(err, errlen, fname, ln, "pasids-per-client %u is more than the %u PASIDs of [%u, %u]",
+			   c->pasids_per_client, c->pasid_max - c->pasid_min + 1, c->pasid_min, c->pasid_max);
+	return 0;
+}
+
+int broker_conf_load(const char *path, struct broker_conf *c, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	int ret;
+
+	broker_conf_defaults(c);
+	if (!f) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return ret;
+	}
+	ret = broker_conf_parse(f, path, c, err, errlen);
+	fclose(f);
+	return ret;
+}

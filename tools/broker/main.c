@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* sva-brokerd: share SVA devices between processes (sva-brokerd(8)). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+static struct broker broker;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	broker.stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: sva-brokerd [-c FILE] [-s SOCKET] [--check]\n"
+		   "  -c, --config FILE  configuration (default /etc/sva-brokerd.conf)\n"
+		   "  -s, --socket PATH  listen here instead of the configured socket\n"
+		   "      --check        read the configuration, report, and exit\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "socket", required_argument, NULL, 's' },
+		{ "check", no_argument, NULL, 'C' },	    { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = "/etc/sva-brokerd.conf", *sock = NULL;
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct broker_conf conf;
+	char err[300];
+	int opt, check = 0, ret;
+
+	while ((opt = getopt_long(argc, argv, "c:s:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (broker_conf_load(config, &conf, err, sizeof(err))) {
+		fprintf(stderr, "sva-brokerd: %s\n", err);
+		return 1;
+	}
+	if (sock) {
+		if (sock[0] != '/' || strlen(sock) >= sizeof(conf.socket)) {
+			fprintf(stderr, "sva-brokerd: --socket needs an absolute path shorter than %zu bytes\n",
+				sizeof(conf.socket));
+			return 2;
+		}
+		snprintf(conf.socket, sizeof(conf.socket), "%s", sock);
+	}
+	if (check) {
+		printf("%s: socket %s, %zu devices, %u PASIDs per client from [%u, %u]\n", config, conf.socket,
+		       conf.ndevs, conf.pasids_per_client, conf.pasid_min, conf.pasid_max);
+		return 0;
+	}
+	if (conf.ndevs == 0)
+		fprintf(stderr, "sva-brokerd: %s defines no device: every client will be refused\n", config);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	ret = broker_start(&broker, &conf);
+	if (ret) {
+		fprintf(stderr, "sva-brokerd: cannot start: %s\n", strerror(-ret));
+		return 1;
+	}
+	broker_run(&broker);
+	broker_fini(&broker);
+	return 0;
+}

@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva-brokerd's answers to requests, and a client's end.  Every refusal
+ * carries its reason in the reply's text, which the client logs.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "internal.h"
+
+void broker_refuse(struct sva_broker_msg *m, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	m->status = err;
+	va_start(ap, fmt);
+	vsnprintf(m->text, sizeof(m->text), fmt, ap);
+	va_end(ap);
+}
+
+static bool allowed(const struct broker_dev_conf *d, const struct broker_client *c)
+{
+	for (size_t i = 0; i < d->nuids; i++)
+		if (d->uids[i] == c->uid)
+			return true;
+	for (size_t i = 0; i < d->ngids; i++)
+		for (size_t j = 0; j < c->ngids; j++)
+			if (d->gids[i] == c->gids[j])
+				return true;
+	return false;
+}
+
+static struct broker_dev *dev_by_id(struct broker *b, const struct broker_client *c, uint64_t dev_id, size_t *idx)
+{
+	for (size_t i = 0; i < b->ndevs; i++)
+		if (b->devs[i].dev_id == dev_id && c->opened[i]) {
+			*idx = i;
+			return &b->devs[i];
+		}
+	return NULL;
+}
+
+static void hello(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int *fd)
+{
+	bool any = false;
+	int ret;
+
+	if (c->hello)
+		return broker_refuse(m, -EALREADY, "hello twice");
+	for (size_t i = 0; i < b->ndevs; i++)
+		any |= allowed(b->devs[i].conf, c);
+	if (!any) {
+		broker_log(b, SVA_LOG_WARN, "client pid %d: uid %u gid %u is not allowed on any device: refused",
+			   (int)c->pid, (unsigned)c->uid, c->ngids ? (unsigned)c->gids[0] : 0u);
+		return broker_refuse(m, -EACCES, "uid %u (gid %u) is in no device's allowlist of this broker", (unsigned)c->uid,
+			      c->ngids ? (unsigned)c->gids[0] : 0u);
+	}
+	if (m->arg[0] != SVA_BROKER_TRUSTED && m->arg[0] != SVA_BROKER_ISOLATED)
+		return broker_refuse(m, -EOPNOTSUPP, "unknown trust mode %llu", (unsigned long long)m->arg[0]);
+	/* A trusted client holds the one iommufd every tenant's objects live in:
+	 * one device that admits isolated clients only rules it out for all. */
+	for (size_t i = 0; m->arg[0] == SVA_BROKER_TRUSTED && i < b->ndevs; i++)
+		if (b->devs[i].conf->isolated_only)
+			return broker_refuse(m, -EACCES,
+					     "device %s admits isolated clients only (SVA_CTX_ISOLATED): a trusted "
+					     "client would hold the iommufd its tenants share",
+					     b->devs[i].conf->name);
+	ret = sva_pasid_alloc(b->blocks, c, &c->block);
+	if (ret)
+		return broker_refuse(m, ret == -ENOSPC ? -ENOSPC : ret,
+			      "no block of PASIDs left (%s): too many clients, or blocks in quarantine",
+			      strerror(-ret));
+	c->hello = true;
+	c->isolated = m->arg[0] == SVA_BROKER_ISOLATED;
+	c->pasid_min = b->conf.pasid_min + c->block * b->conf.pasids_per_client;
+	c->pasid_max = c->pasid_min + b->conf.pasids_per_client - 1;
+	m->arg[0] = c->pasid_min;
+	m->arg[1] = c->pasid_max;
+	/* Only a trusted client gets the iommufd. */
+	*fd = c->isolated ? -1 : sva_ctx_fd(b->ctx);
+	broker_log(b, SVA_LOG_INFO, "client pid %d uid %u: %s, PASIDs [%u, %u]", (int)c->pid, (unsigned)c->uid,
+		   c->isolated ? "isolated" : "trusted", c->pasid_min, c->pasid_max);
+}
+
+static void open_dev(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, const char *name)
+{
+	for (size_t i = 0; i < b->ndevs; i++) {
+		struct broker_dev *d = &b->devs[i];
+
+		if (strcmp(d->conf->name, name))
+			continue;
+		if (!allowed(d->conf, c))
+			return broker_refuse(m, -EACCES, "uid %u may not use device %s", (unsigned)c->uid, d->conf->name);
+		c->opened[i] = true;
+		m->arg[0] = d->dev_id;
+		m->arg[1] = d->flags;
+		m->arg[2] = d->stdev_id;
+		m->arg[3] = d->park_ioas;
+		m->arg[4] = d->park_hwpt;
+		return;
+	}
+	broker_refuse(m, -ENOENT, "no device named '%.64s' in this broker's configuration", name);
+}
+
+static int detach(struct broker *b, struct broker_dev *d, uint32_t pasid)
+{
+	int ret;
+
+	pthread_mutex_lock(&d->dev->lock);
+	ret = d->dev->be->pasid_detach(d->dev, pasid);
+	pthread_mutex_unlock(&d->dev->lock);
+	if (ret)
+		broker_log(b, SVA_LOG_ERROR, "device %s: detaching PASID %u failed: %s", d->conf->name, pasid,
+			   strerror(-ret));
+	return ret;
+}
+
+/* Did the client register id (SVA_BOP_REGISTER)? */
+static bool owns_object(const struct broker_client *c, uint32_t id)
+{
+	for (size_t i = 0; i < c->nobjs; i++)
+		if (c->objs[i] == id)
+			return true;
+	return false;
+}
+
+static void attach(struct broker *b, struct broker_client *c, struct sva_broker_msg *m)
+{
+	struct broker_dev *d;
+	size_t idx;
+	int ret;
+
+	if (!(d = dev_by_id(b, c, m->arg[0], &idx)))
+		return broker_refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
+	if (m->arg[1] < c->pasid_min || m->arg[1] > c->pasid_max)
+		return broker_refuse(m, -EPERM, "PASID %llu is not in this client's block [%u, %u]",
+			      (unsigned long long)m->arg[1], c->pasid_min, c->pasid_max);
+	if (m->arg[2] > UINT32_MAX)
+		return broker_refuse(m, -EINVAL, "object ids beyond 32 bits");
+	if (c->natt == BROKER_MAX_ATTACH)
+		return broker_refuse(m, -ENOSPC, "more than %d PASIDs attached for one client", BROKER_MAX_ATTACH);
+	if (!owns_object(c, (uint32_t)m->arg[2]))
+		return broker_refuse(m, -EPERM, "HWPT %llu was not created by this client", (unsigned long long)m->arg[2]);
+	pthread_mutex_lock(&d->dev->lock);
+	ret = d->dev->be->pasid_attach(d->dev, (uint32_t)m->arg[1], (uint32_t)m->arg[2]);
+	pthread_mutex_unlock(&d->dev->lock);
+	if (ret)
+		return broker_refuse(m, ret, "attaching PASID %llu of device %s to HWPT %llu failed: %s",
+			      (unsigned long long)m->arg[1], d->conf->name, (unsigned long long)m->arg[2],
+			      strerror(-ret));
+	c->att[c->natt++] = (struct broker_att){ .dev_id = d->dev_id, .pasid = (uint32_t)m->arg[1],
+						 .hwpt = (uint32_t)m->arg[2] };
+}
+
+static void detach_req(struct broker *b, struct broker_client *c, struct sva_broker_msg *m)
+{
+	struct broker_dev *d;
+	size_t idx;
+	int ret;
+
+	if (!(d = dev_by_id(b, c, m->arg[0], &idx)))
+		return broker_refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
+	for (size_t i = 0; i < c->natt; i++) {
+		if (c->att[i].dev_id != d->dev_id || c->att[i].pasid != m->arg[1])
+			continue;
+		ret = detach(b, d, c->att[i].pasid);
+		if (ret)
+			/* Kept: the end of the client retries it. */
+			return broker_refuse(m, ret, "detaching PASID %u failed: %s", c->att[i].pasid, strerror(-ret));
+		c->att[i] = c->att[--c->natt];
+		return;
+	}
+	broker_refuse(m, -ENOENT, "PASID %llu of device %s was not attached by this client", (unsigned long long)m->arg[1],
+	       d->conf->name);
+}
+
+static void close_dev(struct broker *b, struct broker_client *c, struct sva_broker_msg *m)
+{
+	struct broker_dev *d;
+	size_t idx;
+
+	if (!(d = dev_by_id(b, c, m->arg[0], &idx)))
+		return broker_refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
+	for (size_t i = 0; i < c->natt; i++)
+		if (c->att[i].dev_id == d->dev_id)
+			return broker_refuse(m, -EBUSY, "PASID %u is still attached on device %s", c->att[i].pasid,
+				      d->conf->name);
+	c->opened[idx] = false;
+}
+
+/* Is id one of the broker's own objects (a device's parking)? */
+static bool broker_owns(const struct broker *b, uint32_t id)
+{
+	for (size_t i = 0; i < b->ndevs; i++)
+		if (id == b->devs[i].park_ioas || id == b->devs[i].park_hwpt || id == b->devs[i].dev_id ||
+		    id == b->devs[i].stdev_id)
+			return true;
+	return false;
+}
+
+/* SVA_BOP_REGISTER / UNREGISTER: one-way, no reply. */
+void broker_note_object(struct broker *b, struct broker_client *c, const struct sva_broker_msg *m)
+{
+	uint32_t id = (uint32_t)m->arg[0];
+
+	if (m->arg[0] > UINT32_MAX || !id || broker_owns(b, id))
+		return;
+	if (m->op == SVA_BOP_UNREGISTER) {
+		for (size_t i = c->nobjs; i-- > 0;)
+			if (c->objs[i] == id) {
+				memmove(&c->objs[i], &c->objs[i + 1], (c->nobjs - i - 1) * sizeof(*c->objs));
+				c->nobjs--;
+				return;
+			}
+		return;
+	}
+	if (c->nobjs == c->cap_objs) {
+		size_t cap = c->cap_objs ? 2 * c->cap_objs : 16;
+		uint32_t *grown = cap <= BROKER_MAX_OBJECTS ? realloc(c->objs, cap * sizeof(*grown)) : NULL;
+
+		if (!grown) {
+			if (!c->objs_overflow)
+				broker_log(b, SVA_LOG_WARN,
+					   "client pid %d: more than %zu iommufd objects: the rest stay if it dies",
+					   (int)c->pid, c->nobjs);
+			c->objs_overflow = true;
+			return;
+		}
+		c->objs = grown;
+		c->cap_objs = cap;
+	}
+	c->objs[c->nobjs++] = id;
+}
+
+void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int in_fd)
+{
+	char name[SVA_BROKER_TEXT];
+	int fd = -1;
+
+	/* One-way; an isolated client's objects are the broker's to track. */
+	if (m->op == SVA_BOP_REGISTER || m->op == SVA_BOP_UNREGISTER) {
+		if (in_fd >= 0)
+			close(in_fd);
+		if (c->hello && !c->isolated)
+			broker_note_object(b, c, m);
+		return;
+	}
+
+	/* The reply reuses the request; its text becomes the refusal's reason. */
+	memcpy(name, m->text, sizeof(name));
+	m->status = 0;
+	m->text[0] = '\0';
+	if (m->op != SVA_BOP_HELLO && !c->hello)
+		broker_refuse(m, -EPROTO, "%s before hello", sva_broker_op_name(m->op));
+	else if (m->op == SVA_BOP_HELLO)
+		hello(b, c, m, &fd);
+	else if (m->op == SVA_BOP_OPEN)
+		open_dev(b, c, m, name);
+	else if (m->op == SVA_BOP_CLOSE)
+		close_dev(b, c, m);
+	else if (m->op == SVA_BOP_ATTACH)
+		attach(b, c, m);
+	else if (m->op == SVA_BOP_DETACH)
+		detach_req(b, c, m);
+	else if (m->op >= SVA_BOP_PX_IOAS_ALLOC && m->op < SVA_BOP_END) {
+		broker_proxy(b, c, m, &in_fd);
+		fd = in_fd;
+		in_fd = -1;
+	} else
+		broker_refuse(m, -EOPNOTSUPP, "unknown request %u", m->op);
+	if (m->status)
+		broker_log(b, SVA_LOG_DEBUG, "client pid %d: %s refused: %s", (int)c->pid, sva_broker_op_name(m->op),
+			   m->text);
+	if (in_fd >= 0)
+		close(in_fd);
+	sva_broker_send(c->sock, m, m->status ? -1 : fd);
+	/* A descriptor made for the client (its fault queue) is the client's now. */
+	if (fd >= 0 && fd != sva_ctx_fd(b->ctx))
+		close(fd);
+}
+
+/* Destroy what the client left in the iommufd, newest first; objects that
+ * others hold (an IOAS under a HWPT) go in a later pass, once those have. */
+static void destroy_objects(struct broker *b, struct broker_client *c)
+{
+	size_t before;
+
+	do {
+		before = c->nobjs;
+		for (size_t i = c->nobjs; i-- > 0;) {
+			if (sva_iommufd_destroy(sva_ctx_fd(b->ctx), c->objs[i]) != 0)
+				continue;
+			memmove(&c->objs[i], &c->objs[i + 1], (c->nobjs - i - 1) * sizeof(*c->objs));
+			c->nobjs--;
+		}
+	} while (c->nobjs && c->nobjs < before);
+	if (c->nobjs) {
+		struct broker_grave *g = realloc(b->grave, (b->ngrave + c->nobjs) * sizeof(*g));
+
+		if (g) {
+			b->grave = g;
+			for (size_t i = c->nobjs; i-- > 0;)
+				b->grave[b->ngrave++] = (struct broker_grave){ .id = c->objs[i], .pid = c->pid,
+										.since_ns = sva_now_ns() };
+		} else {
+			broker_log(b, SVA_LOG_WARN, "client pid %d: %zu of its iommufd objects stay (out of memory)",
+				   (int)c->pid, c->nobjs);
+		}
+	}
+	free(c->objs);
+	c->objs = NULL;
+	c->nobjs = c->cap_objs = 0;
+}
+
+void broker_reap(struct broker *b, bool final)
+{
+	uint64_t now = sva_now_ns();
+
+	for (size_t i = b->ngrave; i-- > 0;) {
+		struct broker_grave *g = &b->grave[i];
+		int ret = sva_iommufd_destroy(sva_ctx_fd(b->ctx), g->id);
+
+		if (ret && !final && now - g->since_ns < BROKER_GRAVE_NS)
+			continue;
+		if (ret)
+			broker_log(b, SVA_LOG_WARN, "client pid %d: its iommufd object %u could not be destroyed: %s",
+				   (int)g->pid, g->id, strerror(-ret));
+		*g = b->grave[--b->ngrave];
+	}
+	if (!b->ngrave) {
+		free(b->grave);
+		b->grave = NULL;
+	}
+}
+
+void broker_client_end(struct broker *b, struct broker_client *c)
+{
+	bool retire = false;
+
+	if (!c->hello)
+		return;
+	if (c->natt)
+		broker_log(b, SVA_LOG_WARN, "client pid %d ended with %zu PASIDs attached: mm_exit, detach, quarantine",
+			   (int)c->pid, c->natt);
+	for (size_t i = 0; i < c->natt; i++) {
+		struct broker_dev *d = NULL;
+
+		for (size_t k = 0; k < b->ndevs; k++)
+			if (b->devs[k].dev_id == c->att[i].dev_id)
+				d = &b->devs[k];
+		if (!d)
+			continue;
+		if (b->mm_exit)
+			b->mm_exit(b->mm_exit_arg, d, c->att[i].pasid, c->pid);
+		else
+			broker_log(b, SVA_LOG_INFO, "client pid %d: mm_exit of PASID %u on %s", (int)c->pid,
+				   c->att[i].pasid, d->conf->name);
+		/* A PASID that may still reach the client's pages never goes to another client. */
+		retire |= detach(b, d, c->att[i].pasid) != 0;
+	}
+	if (c->natt)
+		b->clients_cleaned++;
+	destroy_objects(b, c);
+	/* Its memfds go with the mappings that used them. */
+	for (size_t i = 0; i < c->nshares; i++)
+		close(c->shares[i].fd);
+	c->nshares = 0;
+	c->natt = 0;
+	if (retire) {
+		broker_log(b, SVA_LOG_ERROR, "client pid %d: PASIDs [%u, %u] retired: a detach failed", (int)c->pid,
+			   c->pasid_min, c->pasid_max);
+	} else if (sva_pasid_free(b->blocks, c->block) == 0) {
+		/* Detached: the grace (grace-ms) starts now. */
+		sva_pasid_release(b->blocks, c->block);
+	}
+	c->hello = false;
+}

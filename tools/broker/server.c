@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva-brokerd's socket and its clients' lives.  One thread and poll(2): every
+ * request is a few ioctls, so serializing them costs nothing and keeps the
+ * state plain.  A client's end is seen as EOF or POLLHUP on its socket,
+ * which the kernel gives however the process ended, kill -9 included.
+ */
+#define _GNU_SOURCE /* struct ucred, accept4 */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "internal.h"
+
+void broker_log(struct broker *b, enum sva_log_level level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (b->ctx)
+		sva_logf(&b->ctx->log, level, "sva-brokerd: %s", msg);
+	else if (level >= SVA_LOG_WARN)
+		fprintf(stderr, "sva-brokerd: %s\n", msg);
+}
+
+static int open_device(struct broker *b, const struct broker_dev_conf *dc, struct broker_dev *bd)
+{
+	int ret;
+
+	if (!strcmp(dc->source, "mock"))
+		ret = sva_dev_open_mock(b->ctx, NULL, &bd->dev);
+	else
+		ret = sva_dev_open(b->ctx, dc->source, &bd->dev);
+	if (ret) {
+		broker_log(b, SVA_LOG_ERROR, "device %s (%s): cannot open: %s", dc->name, dc->source, strerror(-ret));
+		return ret;
+	}
+	/* Clients bind PASIDs only; the RID waits on an empty IOAS, reaching nothing. */
+	ret = sva_dev_rid_park(bd->dev);
+	if (ret) {
+		broker_log(b, SVA_LOG_ERROR, "device %s: cannot park its RID for PASID use: %s", dc->name,
+			   strerror(-ret));
+		sva_dev_close(bd->dev);
+		return ret;
+	}
+	bd->conf = dc;
+	bd->dev_id = bd->dev->info.dev_id;
+	bd->flags = bd->dev->info.flags;
+	bd->stdev_id = bd->dev->stdev_id;
+	bd->park_ioas = bd->dev->park_ioas;
+	bd->park_hwpt = bd->dev->park_hwpt;
+	broker_log(b, SVA_LOG_INFO, "device %s (%s): dev_id %u", dc->name, dc->source, bd->dev_id);
+	return 0;
+}
+
+static int listen_on(struct broker *b)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const struct broker_conf *c = &b->conf;
+	int s, ret;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->socket);
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -errno;
+	unlink(c->socket); /* a stale socket of an earlier run */
+	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || chmod(c->socket, c->socket_mode) ||
+	    (c->socket_gid >= 0 && chown(c->socket, (uid_t)-1, (gid_t)c->socket_gid)) || listen(s, 16)) {
+		ret = -errno;
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: %s", c->socket, strerror(errno));
+		close(s);
+		return ret;
+	}
+	return s;
+}
+
+int broker_start(struct broker *b, const struct broker_conf *conf)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_NO_EXIT_TEARDOWN };
+	struct sva_pasid_space_opts so = { .size = sizeof(so), .flags = SVA_PASID_ALLOW_ZERO };
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	b->lsock = -1;
+	b->conf = *conf;
+	ret = sva_ctx_new(&o, &b->ctx);
+	if (ret) {
+		broker_log(b, SVA_LOG_ERROR, "cannot create the iommufd context: %s", strerror(-ret));
+		return ret;
+	}
+	for (size_t i = 0; i < b->conf.ndevs; i++) {
+		ret = open_device(b, &b->conf.devs[i], &b->devs[b->ndevs]);
+		if (ret)
+			goto err;
+		b->ndevs++;
+	}
+	so.max = (b->conf.pasid_max - b->conf.pasid_min + 1) / b->conf.pasids_per_client - 1;
+	so.grace_ns = b->conf.grace_ns;
+	ret = sva_pasid_space_new(&so, &b->blocks);
+	if (ret)
+		goto err;
+	ret = listen_on(b);
+	if (ret < 0)
+		goto err;
+	b->lsock = ret;
+	broker_log(b, SVA_LOG_INFO, "listening on %s: %zu devices, %u blocks of %u PASIDs from %u", b->conf.socket,
+		   b->ndevs, so.max + 1, b->conf.pasids_per_client, b->conf.pasid_min);
+	return 0;
+err:
+	broker_fini(b);
+	return ret;
+}
+
+static void peer_creds(struct broker_client *c)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	gid_t groups[BROKER_MAX_GROUPS];
+
+	c->pid = -1;
+	c->uid = (uid_t)-1;
+	c->ngids = 0;
+	if (getsockopt(c->sock, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
+		c->pid = uc.pid;
+		c->uid = uc.uid;
+		c->gids[c->ngids++] = uc.gid;
+	}
+#ifdef SO_PEERGROUPS
+	len = sizeof(groups);
+	if (getsockopt(c->sock, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+		for (size_t i = 0; i < len / sizeof(gid_t) && c->ngids < BROKER_MAX_GROUPS + 1; i++)
+			c->gids[c->ngids++] = groups[i];
+#else
+	(void)groups;
+#endif
+}
+
+static void accept_client(struct broker *b)
+{
+	struct broker_client *c, **grown;
+	int s = accept4(b->lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (s < 0)
+		return;
+	if (b->nclients >= b->conf.max_clients) {
+		struct sva_broker_msg m;
+
+		sva_broker_msg_init(&m, SVA_BOP_HELLO);
+		m.status = -EUSERS;
+		snprintf(m.text, sizeof(m.text), "the broker serves at most %u clients (max-clients)",
+			 b->conf.max_clients);
+		sva_broker_send(s, &m, -1);
+		close(s);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	grown = realloc(b->clients, (b->nclients + 1) * sizeof(*grown));
+	if (!c || !grown) {
+		free(c);
+		if (grown)
+			b->clients = grown;
+		close(s);
+		return;
+	}
+	b->clients = grown;
+	c->sock = s;
+	peer_creds(c);
+	b->clients[b->nclients++] = c;
+	b->clients_seen++;
+	broker_log(b, SVA_LOG_DEBUG, "client pid %d uid %u connected", (int)c->pid, (unsigned)c->uid);
+}
+
+static void drop_client(struct broker *b, size_t i)
+{
+	struct broker_client *c = b->clients[i];
+
+	broker_client_end(b, c);
+	close(c->sock);
+	free(c);
+	b->clients[i] = b->clients[--b->nclients];
+}
+
+/* Serve one message of client i; false if the client is to be dropped. */
+static bool serve(struct broker *b, struct broker_client *c)
+{
+	struct sva_broker_msg m;
+	int fd, ret = sva_broker_recv(c->sock, &m, &fd);
+
+	if (ret == -EAGAIN)
+		return true;
+	if (ret == -ECONNRESET)
+		return false;
+	if (ret) {
+		/* Malformed: tell the peer why, then stop trusting the stream. */
+		broker_log(b, SVA_LOG_WARN, "client pid %d: malformed message (%s): disconnected", (int)c->pid,
+			   strerror(-ret));
+		sva_broker_msg_init(&m, 0);
+		m.status = ret;
+		snprintf(m.text, sizeof(m.text), "malformed message: %s", strerror(-ret));
+		sva_broker_send(c->sock, &m, -1);
+		return false;
+	}
+	broker_handle(b, c, &m, fd);
+	return true;
+}
+
+int broker_run(struct broker *b)
+{
+	struct pollfd *pfd = NULL;
+
+	while (!b->stop) {
+		struct pollfd *grown = realloc(pfd, (b->nclients + 1) * sizeof(*pfd));
+		size_t n;
+		int ret;
+
+		if (!grown)
+			break;
+		pfd = grown;
+		pfd[0] = (struct pollfd){ .fd = b->lsock, .events = POLLIN };
+		for (size_t i = 0; i < b->nclients; i++)
+			pfd[i + 1] = (struct pollfd){ .fd = b->clients[i]->sock, .events = POLLIN };
+		n = b->nclients;
+		ret = poll(pfd, n + 1, b->ngrave ? 20 : 200);
+		if (ret < 0 && errno != EINTR)
+			break;
+		if (b->ngrave)
+			broker_reap(b, false);
+		if (ret <= 0)
+			continue;
+		/* From the end: drop_client() moves the last client into the hole. */
+		for (size_t i = n; i-- > 0;) {
+			short ev = pfd[i + 1].revents;
+
+			if (!ev)
+				continue;
+			if ((ev & POLLIN) ? !serve(b, b->clients[i]) : true)
+				drop_client(b, i);
+		}
+		if (pfd[0].revents & POLLIN)
+			accept_client(b);
+	}
+	free(pfd);
+	while (b->nclients)
+		drop_client(b, b->nclients - 1);
+	return 0;
+}
+
+void broker_fini(struct broker *b)
+{
+	while (b->nclients)
+		drop_client(b, b->nclients - 1);
+	free(b->clients);
+	b->clients = NULL;
+	if (b->lsock >= 0) {
+		close(b->lsock);
+		unlink(b->conf.socket);
+		b->lsock = -1;
+	}
+	/* Clients that ended just now: give the kernel a moment to let go. */
+	for (int i = 0; b->ngrave && i < 100; i++) {
+		broker_reap(b, false);
+		if (b->ngrave)
+			usleep(20000);
+	}
+	if (b->ngrave)
+		broker_reap(b, true);
+	for (size_t i = 0; i < b->ndevs; i++)
+		sva_dev_close(b->devs[i].dev);
+	b->ndevs = 0;
+	sva_pasid_space_free(b->blocks);
+	b->blocks = NULL;
+	sva_ctx_free(b->ctx);
+	b->ctx = NULL;
+}
