@@ -153,7 +153,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 		return sva_fail(sva_log_default(), -ENAMETOOLONG,
 				"sva_ctx_new: fault_thread_name '%s' is longer than 15 bytes", opts.fault_thread_name);
 
-	ctx = calloc(1, sizeof(*ctx));
+	ctx = sva_calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
 	atomic_init(&ctx->refs, 1);
@@ -183,8 +183,8 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 			       ctx->global_pasid_min, ctx->global_pasid_max, SVA_PASID_MAX);
 		goto err;
 	}
-	ctx->sysfs_root = strdup(opts.sysfs_root ? opts.sysfs_root : "/sys");
-	ctx->dev_root = strdup(opts.dev_root ? opts.dev_root : "/dev");
+	ctx->sysfs_root = sva_strdup(opts.sysfs_root ? opts.sysfs_root : "/sys");
+	ctx->dev_root = sva_strdup(opts.dev_root ? opts.dev_root : "/dev");
 	if (!ctx->sysfs_root || !ctx->dev_root) {
 		ret = -ENOMEM;
 		goto err;
@@ -223,8 +223,8 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	sva_ctx_pasids_fini(ctx);
 	if (ctx->fd >= 0)
 		close(ctx->fd);
-	free(ctx->sysfs_root);
-	free(ctx->dev_root);
+	sva_free(ctx->sysfs_root);
+	sva_free(ctx->dev_root);
 	sva_log_fini(&ctx->log);
 	pthread_mutex_destroy(&ctx->devs_lock);
 	pthread_mutex_destroy(&ctx->pasid_lock);
@@ -232,7 +232,7 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	pthread_mutex_destroy(&ctx->fe.setup);
 	pthread_mutex_destroy(&ctx->bonds_lock);
 	pthread_cond_destroy(&ctx->bonds_cv);
-	free(ctx);
+	sva_free(ctx);
 }
 
 bool sva_ctx_forked(const struct sva_ctx *ctx)

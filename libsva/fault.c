@@ -39,13 +39,13 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 		goto out;
 	if (!fe->buf) {
 		fe->buf_records = BATCH_RECORDS;
-		fe->buf = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_pgfault));
-		fe->resp = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_page_response));
-		fe->info = malloc(2 * fe->buf_records * sizeof(struct rec_info));
+		fe->buf = sva_malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_pgfault));
+		fe->resp = sva_malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_page_response));
+		fe->info = sva_malloc(2 * fe->buf_records * sizeof(struct rec_info));
 		if (!fe->buf || !fe->resp || !fe->info) {
-			free(fe->buf);
-			free(fe->resp);
-			free(fe->info);
+			sva_free(fe->buf);
+			sva_free(fe->resp);
+			sva_free(fe->info);
 			fe->buf = fe->resp = fe->info = NULL;
 			ret = -ENOMEM;
 			goto out;
@@ -93,9 +93,9 @@ void sva_fault_fini(struct sva_ctx *ctx)
 	/* The queue object dies with the iommufd; a child must not destroy the parent's. */
 	if (fe->fault_id && !sva_ctx_forked(ctx))
 		sva_iommufd_destroy(ctx->fd, fe->fault_id);
-	free(fe->buf);
-	free(fe->resp);
-	free(fe->info);
+	sva_free(fe->buf);
+	sva_free(fe->resp);
+	sva_free(fe->info);
 }
 
 static struct sva_dev *dev_by_id(struct sva_ctx *ctx, uint32_t dev_id)
@@ -285,15 +285,15 @@ static int grow(struct sva_fault_engine *fe)
 
 	if (n > MAX_RECORDS)
 		return -E2BIG;
-	b = realloc(fe->buf, n * sizeof(struct kabi_iommu_hwpt_pgfault));
+	b = sva_realloc(fe->buf, n * sizeof(struct kabi_iommu_hwpt_pgfault));
 	if (!b)
 		return -ENOMEM;
 	fe->buf = b;
-	r = realloc(fe->resp, n * sizeof(struct kabi_iommu_hwpt_page_response));
+	r = sva_realloc(fe->resp, n * sizeof(struct kabi_iommu_hwpt_page_response));
 	if (!r)
 		return -ENOMEM;
 	fe->resp = r;
-	r = realloc(fe->info, 2 * n * sizeof(struct rec_info));
+	r = sva_realloc(fe->info, 2 * n * sizeof(struct rec_info));
 	if (!r)
 		return -ENOMEM;
 	fe->info = r;

@@ -468,6 +468,11 @@ int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
 				       * range that cannot be registered is not mapped
 				       * (default: mapped untracked, counted in
 				       * sva_mm_stats() and logged once) */
+#define SVA_MM_RESTRICTED (1u << 3) /* faults resolve only inside the ranges
+				     * allowed with sva_mm_allow() (and memory
+				     * sva_mem_alloc() placed for this mm); elsewhere
+				     * they are INVALID (-ENXIO), and fault-around never
+				     * maps past an allowed range */
 
 struct sva_mm_opts {
 	size_t size;	     /* sizeof(struct sva_mm_opts) */
@@ -528,7 +533,10 @@ void sva_mm_free(struct sva_mm *mm);
  * -ENOMEM out of memory or over RLIMIT_MEMLOCK; -EPERM the pages cannot be
  * pinned (VM_IO/PFNMAP, secretmem, ...); -EOPNOTSUPP the kernel cannot pin
  * them (DAX); -E2BIG the range spans more than 64 mappings (split the call);
- * -ECHILD in a forked child; with SVA_MM_TRACK_STRICT, -EIO coherence
+ * -ECHILD in a forked child; -EXDEV part of the range is libsva's own
+ * memory (its objects and thread stacks: no device ever reaches them); in a
+ * SVA_MM_RESTRICTED address space, -EACCES also when part of the range is
+ * not allowed (sva_mm_allow()); with SVA_MM_TRACK_STRICT, -EIO coherence
  * tracking stopped (nothing mapped: see sva_mm_fence(); without the flag the
  * range is mapped untracked), -EBUSY part of the range is registered with
  * another userfaultfd, -EINVAL a mapping userfaultfd cannot track
@@ -538,6 +546,31 @@ void sva_mm_free(struct sva_mm *mm);
  * other errnos of IOMMU_IOAS_MAP passed through.
  */
 int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
+
+/*
+ * Allow devices to reach [addr, addr + len) of a SVA_MM_RESTRICTED address
+ * space: faults there resolve (and fault-around stays inside the allowed range
+ * holding the fault), and sva_mm_prefault() accepts it.  Ranges merge with
+ * those they touch; allowing memory that is not mapped yet is fine.  libsva's
+ * own memory stays out of reach whatever is allowed.  sva_mem_alloc() with
+ * opts->mm allows what it returns, sva_mem_free() with that mm denies it.
+ * Thread-safe.  Errors: -EINVAL NULL mm, len 0, addr or len not a multiple of
+ * 4096, the range wraps, or mm was not created SVA_MM_RESTRICTED; -ENOMEM;
+ * -ECHILD in a forked child.  On error nothing changes.
+ */
+int sva_mm_allow(struct sva_mm *mm, const void *addr, size_t len);
+
+/*
+ * Take [addr, addr + len) out of the allowed ranges of a SVA_MM_RESTRICTED
+ * address space and withdraw from the devices whatever of it is visible (as
+ * sva_mm_invalidate() does: chunks go whole, so allowed memory next to it may
+ * have to be faulted in again).  When it returns, no device reaches the range
+ * until it is allowed again.  Denying what is not allowed is not an error.
+ * Thread-safe.  Errors: the errors of sva_mm_allow(); -EIO the kernel refused to
+ * unmap part of it (logged: that part stays visible, though no fault maps it
+ * again).
+ */
+int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len);
 
 /*
  * Withdraw [addr, addr + len) from the devices: every mapped chunk that
@@ -624,7 +657,10 @@ struct sva_fault_report {
 			     * access; -ERANGE outside the device-reachable
 			     * window; -EPERM a privileged request, or pages the
 			     * kernel cannot pin; -ENOENT not visible in a private
-			     * address space; -ENOMEM out of memory/RLIMIT_MEMLOCK */
+			     * address space; -ENOMEM out of memory/RLIMIT_MEMLOCK;
+			     * -EXDEV libsva's own memory (its objects and thread
+			     * stacks), never device-visible; -ENXIO outside the
+			     * allowed ranges of a SVA_MM_RESTRICTED address space */
 };
 
 struct sva_bond_stats {

@@ -5,7 +5,8 @@ UNIT_TESTS = \
 	tests/unit/test-core-errors \
 	tests/unit/test-chunks \
 	tests/unit/test-fault-window \
-	tests/unit/test-log-levels
+	tests/unit/test-log-levels \
+	tests/unit/test-reach
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_pci_addr_LDADD = $(TEST_LIBS)
@@ -21,4 +22,7 @@ tests_unit_test_fault_window_LDADD = $(TEST_LIBS)
 # The log-level rule: expected outcomes at debug level, real errors at error level.
 tests_unit_test_log_levels_SOURCES = tests/unit/test-log-levels.c tests/tap.h
 tests_unit_test_log_levels_LDADD = $(TEST_LIBS)
+# What a device may reach (libsva/reach.c, arena.c).
+tests_unit_test_reach_SOURCES = tests/unit/test-reach.c tests/tap.h
+tests_unit_test_reach_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 include tests/unit/mem.mk
