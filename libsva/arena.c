@@ -69,6 +69,9 @@ static struct {
 } X[MAX_EXCL];
 static atomic_uint g_nx;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+#ifdef SVA_TEST_HOOKS
+uint64_t sva_test_arena_at;
+#endif
 
 /* Called with A.lock held, or from the once-only initializer. */
 static void exclude(uint64_t s, uint64_t e)
@@ -137,7 +140,16 @@ static bool reserve(void)
 
 	if (A.nres == MAX_RES)
 		return false;
-	p = mmap(NULL, RESERVE + GRANULE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	p = MAP_FAILED;
+#ifdef SVA_TEST_HOOKS
+	/* Where a test wants the arena: inside a device's window. */
+	if (sva_test_arena_at)
+		p = mmap((void *)(uintptr_t)sva_test_arena_at, RESERVE + GRANULE, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	sva_test_arena_at = 0;
+#endif
+	if (p == MAP_FAILED)
+		p = mmap(NULL, RESERVE + GRANULE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return false;
 	at = (uint64_t)(uintptr_t)p;

@@ -43,4 +43,10 @@ bool sva_excluded(uint64_t addr);
 void sva_excluded_clip(uint64_t addr, uint64_t *ws, uint64_t *we);
 bool sva_excluded_overlaps(uint64_t start, uint64_t end);
 
+#ifdef SVA_TEST_HOOKS
+/* The address (GRANULE-aligned) of the next reservation, if free: tests put
+ * the arena inside the mock's window.  Used once. */
+extern uint64_t sva_test_arena_at;
+#endif
+
 #endif /* LIBSVA_ARENA_H */

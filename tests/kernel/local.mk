@@ -16,7 +16,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-upgrade \
 	tests/kernel/ktest-fault-thread \
 	tests/kernel/ktest-window \
-	tests/kernel/ktest-fail-nth
+	tests/kernel/ktest-fail-nth \
+	tests/kernel/ktest-containment
 check_PROGRAMS += $(KERNEL_TESTS)
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -50,3 +51,6 @@ tests_kernel_ktest_window_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_fail_nth_SOURCES = tests/kernel/ktest-fail-nth.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_fail_nth_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk
+# What a device can reach: the library's memory never, restricted address spaces.
+tests_kernel_ktest_containment_SOURCES = tests/kernel/ktest-containment.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_containment_LDADD = $(TEST_LIBS)
