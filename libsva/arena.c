@@ -32,6 +32,31 @@
 
 #include "arena.h"
 
+/*
+ * Under AddressSanitizer the arena does what ASan's allocator would not see to
+ * do: free objects and the slack past each object (at least a 16-byte redzone)
+ * are poisoned, so overflows and uses after free in library objects are still
+ * caught (without a quarantine: a freed slot is reused first).  The free-list
+ * link, the first word of a free object, stays addressable.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN 1
+#endif
+#endif
+#ifdef ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define REDZONE 16u
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define REDZONE 0u
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define GRANULE (64ull << 10)
 #define RESERVE (1ull << 30)
 #define NGRAN (RESERVE / GRANULE) /* 16384 words of 4 bytes: the first granule */
@@ -156,8 +181,13 @@ static bool reserve(void)
 	/* Excluded whole, slack included, before any of it is handed out. */
 	exclude(at, at + RESERVE + GRANULE);
 	base = (at + GRANULE - 1) & ~(GRANULE - 1);
-	if (mprotect((void *)(uintptr_t)base, GRANULE, PROT_READ | PROT_WRITE))
-		return false; /* stays reserved and excluded: harmless */
+	if (mprotect((void *)(uintptr_t)base, GRANULE, PROT_READ | PROT_WRITE)) {
+		/* Nothing of it was handed out: it can go, and its entry with it
+		 * (a reader that still sees the entry only refuses a fault). */
+		atomic_fetch_sub_explicit(&g_nx, 1, memory_order_release);
+		munmap(p, RESERVE + GRANULE);
+		return false;
+	}
 	r = &A.res[A.nres++];
 	r->base = base;
 	r->kind = (uint32_t *)(uintptr_t)base;
@@ -212,31 +242,45 @@ static int class_of(size_t size)
 	return -1;
 }
 
+/* A free small object of osz bytes goes on its class's list. */
+static void push(int c, struct obj *o, size_t osz)
+{
+	POISON(o, osz);
+	UNPOISON(o, sizeof(*o));
+	o->next = A.free[c];
+	A.free[c] = o;
+}
+
 static void *alloc_locked(size_t size)
 {
-	int c = class_of(size ? size : 1);
+	int c = class_of((size ? size : 1) + REDZONE);
 
 	if (c < 0) {
 		if (size > RESERVE - GRANULE)
 			return NULL;
-		return granules((uint32_t)((size + GRANULE - 1) / GRANULE), K_HEAD);
+		uint32_t n = (uint32_t)((size + GRANULE - 1) / GRANULE);
+		void *p = granules(n, K_HEAD);
+
+		if (p) {
+			UNPOISON(p, size);
+			POISON((char *)p + size, n * GRANULE - size);
+		}
+		return p;
 	}
 	if (!A.free[c]) {
 		size_t osz = 1u << (MIN_SHIFT + c);
-		char *slab = granules(1, K_SMALL + (uint32_t)c);
+		void *slab = granules(1, K_SMALL + (uint32_t)c);
 
 		if (!slab)
 			return NULL;
-		for (size_t off = GRANULE; off >= osz; off -= osz) {
-			struct obj *o = (struct obj *)(slab + off - osz);
-
-			o->next = A.free[c];
-			A.free[c] = o;
-		}
+		for (size_t off = GRANULE; off >= osz; off -= osz)
+			push(c, (struct obj *)(uintptr_t)((uintptr_t)slab + off - osz), osz); /* osz-aligned */
 	}
 	struct obj *o = A.free[c];
 
 	A.free[c] = o->next;
+	UNPOISON(o, size);
+	POISON((char *)o + size, ((size_t)1 << (MIN_SHIFT + c)) - size);
 	return o;
 }
 
@@ -322,10 +366,7 @@ static void free_locked(void *p, struct reservation *r, uint32_t g)
 			r->hint = g;
 		return;
 	}
-	struct obj *o = p;
-
-	o->next = A.free[k - K_SMALL];
-	A.free[k - K_SMALL] = o;
+	push((int)(k - K_SMALL), p, (size_t)1 << (MIN_SHIFT + (k - K_SMALL)));
 }
 
 void sva_free(void *p)
@@ -359,11 +400,12 @@ void *sva_realloc(void *p, size_t size)
 	pthread_mutex_unlock(&A.lock);
 	if (!have)
 		return realloc(p, size);
-	if (size && size <= have && (size > have / 2 || have <= (1u << MIN_SHIFT)))
+	if (!REDZONE && size && size <= have && (size > have / 2 || have <= (1u << MIN_SHIFT)))
 		return p;
 	q = sva_malloc(size);
 	if (!q)
 		return NULL;
+	UNPOISON(p, have); /* the old size is not known: copy the slack too */
 	memcpy(q, p, size < have ? size : have);
 	sva_free(p);
 	return q;
