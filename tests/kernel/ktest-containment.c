@@ -17,7 +17,9 @@
 
 extern uint64_t sva_test_arena_at; /* arena.c, libsva-test only */
 
-#define ARENA_AT 0x40000000ull /* inside the mock aperture [16 MiB, 2 GiB) */
+/* Inside the mock aperture [16 MiB, 2 GiB), and its 1 GiB reservation below
+ * 0x7fff8000, where AddressSanitizer's shadow starts. */
+#define ARENA_AT 0x30000000ull
 #define LOW_VA (ARENA_AT - (1ull << 20)) /* 1 MiB of the process's right below it */
 #define RBUF_VA 0x20000000ull
 #define PG 4096ull
