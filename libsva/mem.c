@@ -698,8 +698,13 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 
 	/* Denied first in a restricted address space: then no fault maps it,
 	 * whatever comes to live at that address next. */
-	if (mm && (mm->flags & SVA_MM_RESTRICTED))
-		sva_mm_deny(mm, addr, maplen);
+	if (mm && (mm->flags & SVA_MM_RESTRICTED)) {
+		ret = sva_mm_deny(mm, addr, maplen); /* logs its own error */
+		if (ret == -ENOMEM || ret == -ECHILD) {
+			ent_set_busy(a, false);
+			return ret;
+		} /* -EIO: denied, but a chunk stays visible (logged): free it anyway */
+	}
 	/*
 	 * Unmap first: once the mapping is gone a device cannot fault it back in
 	 * (withdrawing first would let it re-fault the old pages before munmap).

@@ -874,8 +874,9 @@ struct sva_mem_opts {
  * window: the IOVA ranges of opts->mm, narrowed to those of the address space
  * opts->dev's RID is attached to, as the kernel reports them now (neither: the
  * whole user address space), so IOVA == VA works for it.  Bind first, then
- * allocate.  NULL opts: no mm, no device, no placement.  Free it with
- * sva_mem_free() only.  Thread-safe.
+ * allocate.  NULL opts: no mm, no device, no placement.  In a
+ * SVA_MM_RESTRICTED opts->mm the memory is allowed (sva_mm_allow()).  Free it
+ * with sva_mem_free() only.  Thread-safe.
  * Errors: -EINVAL len 0, NULL out, bad opts (size, unknown flags, both node
  * flags, SVA_MEM_NODE with a negative numa_node, SVA_MEM_PREFAULT without
  * opts->mm); -ENOSPC no free range of that size inside the window (debug
@@ -887,13 +888,15 @@ struct sva_mem_opts {
 int sva_mem_alloc(size_t len, const struct sva_mem_opts *opts, void **out);
 
 /*
- * Free memory from sva_mem_alloc(): unmap it (no lock held across munmap()),
+ * Free memory from sva_mem_alloc(): deny it in mm if mm is SVA_MM_RESTRICTED
+ * (sva_mm_deny()), unmap it (no lock held across munmap()),
  * then, unless mm is NULL, wait as sva_mm_fence() does and withdraw it from mm
  * as sva_mm_invalidate() does.  Unmapping first keeps a device from faulting
  * the old pages back in.  len is the length asked for or the rounded one.
  * Thread-safe.  Errors: -EINVAL NULL addr, len 0, addr not returned by
  * sva_mem_alloc() (or already freed, or being freed) or len not its length;
- * -ECHILD mm, in a forked child; errors of munmap() passed through (the memory
+ * -ECHILD mm, in a forked child; -ENOMEM denying it in a restricted mm needed
+ * memory (nothing changed); errors of munmap() passed through (the memory
  * stays allocated).
  */
 int sva_mem_free(struct sva_mm *mm, void *addr, size_t len);
