@@ -17,7 +17,8 @@
 
 /* The C allocator's contract, on arena memory.  sva_free(NULL) is a no-op;
  * a pointer the arena did not hand out is passed to libc's free() (memory
- * libc allocated for us, as strdup() would). */
+ * libc allocated for us, as strdup() would).  Allocations over 2 KiB are whole
+ * 64 KiB granules, zero-filled (lazily) when they come from sva_malloc(). */
 void *sva_malloc(size_t size);
 void *sva_calloc(size_t n, size_t size);
 void *sva_realloc(void *p, size_t size);
@@ -26,8 +27,9 @@ char *sva_strdup(const char *s);
 void sva_free(void *p);
 
 /* pthread_create() on a stack from the arena (a PROT_NONE guard page below
- * it), with every signal blocked in the new thread.  *stack gets what to pass
- * to sva_thread_stack_free() once the thread is joined.  0 or -errno. */
+ * it), of the size a thread gets by default (256 KiB to 64 MiB).  *stack gets
+ * what to pass to sva_thread_stack_free() once the thread is joined.  0 or
+ * -errno (-ENOMEM: no stack; never a stack outside the arena). */
 int sva_thread_create(pthread_t *t, void *(*fn)(void *), void *arg, void **stack);
 void sva_thread_stack_free(void *stack);
 
