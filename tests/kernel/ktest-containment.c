@@ -11,6 +11,7 @@
  * prefault outside them, withdraws on deny, and allows sva_mem_alloc() memory
  * by itself.  Every "maps nothing" is checked through the kernel's view.
  */
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include "ktest.h"
@@ -24,7 +25,10 @@ extern uint64_t sva_test_arena_at; /* arena.c, libsva-test only */
 #define RBUF_VA 0x20000000ull
 #define PG 4096ull
 
+/* What the fault thread's callback saw, under lock (the injection goes
+ * through the kernel, which ThreadSanitizer cannot see as an ordering). */
 struct reports {
+	pthread_mutex_t lock;
 	int n;
 	struct sva_fault_report last;
 	uintptr_t thread_sp; /* a local of the fault thread, from its callback */
@@ -36,19 +40,40 @@ static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report 
 	volatile int here = 0;
 
 	(void)bond;
+	pthread_mutex_lock(&rep->lock);
 	rep->n++;
 	rep->last = *r;
 	rep->thread_sp = (uintptr_t)&here;
+	pthread_mutex_unlock(&rep->lock);
 }
 
-/* Fault at addr (write): the reason reported (0: resolved), or 1 if no report. */
+/* Fault at addr: the reason reported (0: resolved), or 1 if it was never
+ * handled; *seen (if not NULL) gets the report. */
+static int fault_seen(struct sva_dev *dev, struct sva_bond *bond, struct reports *rep, uint64_t addr,
+		      uint32_t access, struct reports *seen)
+{
+	int ret;
+
+	pthread_mutex_lock(&rep->lock);
+	rep->n = 0;
+	pthread_mutex_unlock(&rep->lock);
+	if (ktest_inject_and_wait(dev, bond, addr, access, 5000))
+		return 1;
+	pthread_mutex_lock(&rep->lock);
+	ret = rep->n ? rep->last.reason : 0;
+	if (seen) {
+		seen->n = rep->n;
+		seen->last = rep->last;
+		seen->thread_sp = rep->thread_sp;
+	}
+	pthread_mutex_unlock(&rep->lock);
+	return ret;
+}
+
 static int fault_reason(struct sva_dev *dev, struct sva_bond *bond, struct reports *rep, uint64_t addr,
 			uint32_t access)
 {
-	rep->n = 0;
-	if (ktest_inject_and_wait(dev, bond, addr, access, 5000))
-		return 1;
-	return rep->n ? rep->last.reason : 0;
+	return fault_seen(dev, bond, rep, addr, access, NULL);
 }
 
 static bool unmapped(struct sva_ctx *ctx, struct sva_mm *mm, uint64_t addr)
@@ -76,7 +101,7 @@ static uint64_t pages(struct sva_bond *bond)
 static void library_memory(struct sva_ctx *ctx, struct sva_dev *dev)
 {
 	const uint32_t rw = SVA_ACCESS_READ | SVA_ACCESS_WRITE;
-	struct reports rep = { 0 };
+	struct reports rep = { .lock = PTHREAD_MUTEX_INITIALIZER }, seen = { .n = 0 };
 	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
 	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
 	struct sva_bond *bond;
@@ -106,14 +131,15 @@ static void library_memory(struct sva_ctx *ctx, struct sva_dev *dev)
 		ok(unmapped(ctx, mm, objs[i].addr), "the kernel's view: %s is not mapped", objs[i].what);
 	}
 	ok(ctx->fe.buf != NULL, "the fault engine has its read buffer");
-	is_int(fault_reason(dev, bond, &rep, (uintptr_t)ctx->fe.buf, SVA_ACCESS_READ), -EXDEV,
+	is_int(fault_seen(dev, bond, &rep, (uintptr_t)ctx->fe.buf, SVA_ACCESS_READ, &seen), -EXDEV,
 	       "a fault at the fault engine's read buffer: -EXDEV");
 	ok(unmapped(ctx, mm, (uintptr_t)ctx->fe.buf), "the kernel's view: not mapped");
 
 	/* The fault thread's stack: a local of its callback, and its guard page. */
-	ok(rep.thread_sp >= ARENA_AT && rep.thread_sp < ARENA_AT + (1ull << 30),
-	   "the fault thread's stack is in the arena too (%#lx)", (unsigned long)rep.thread_sp);
-	uintptr_t sp = rep.thread_sp;
+	uintptr_t sp = seen.thread_sp;
+
+	ok(sp >= ARENA_AT && sp < ARENA_AT + (1ull << 30), "the fault thread's stack is in the arena too (%#lx)",
+	   (unsigned long)sp);
 
 	is_int(fault_reason(dev, bond, &rep, sp, rw), -EXDEV, "a write fault at the fault thread's stack: -EXDEV");
 	ok(unmapped(ctx, mm, sp), "the kernel's view: its stack is not mapped");
@@ -153,7 +179,7 @@ static void library_memory(struct sva_ctx *ctx, struct sva_dev *dev)
 
 static void restricted(struct sva_ctx *ctx, struct sva_dev *dev)
 {
-	struct reports rep = { 0 };
+	struct reports rep = { .lock = PTHREAD_MUTEX_INITIALIZER }, seen = { .n = 0 };
 	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
 	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
 	struct sva_mm_opts mo = { .size = sizeof(mo), .flags = SVA_MM_RESTRICTED };
@@ -182,9 +208,9 @@ static void restricted(struct sva_ctx *ctx, struct sva_dev *dev)
 	   "the kernel's view: the allowed range's first and last pages are mapped");
 	ok(unmapped(ctx, mm, RBUF_VA + 3 * PG) && unmapped(ctx, mm, RBUF_VA + 12 * PG),
 	   "the kernel's view: nothing on either side of it");
-	is_int(fault_reason(dev, bond, &rep, RBUF_VA + 20 * PG, SVA_ACCESS_READ), -ENXIO,
+	is_int(fault_seen(dev, bond, &rep, RBUF_VA + 20 * PG, SVA_ACCESS_READ, &seen), -ENXIO,
 	       "a fault outside the allowed range: -ENXIO");
-	ok(rep.last.addr == RBUF_VA + 20 * PG && rep.last.dev == dev, "reported with its address and device");
+	ok(seen.last.addr == RBUF_VA + 20 * PG && seen.last.dev == dev, "reported with its address and device");
 	ok(unmapped(ctx, mm, RBUF_VA + 20 * PG), "the kernel's view: not mapped");
 	is_int(fault_reason(dev, bond, &rep, (uintptr_t)&stack_var, SVA_ACCESS_READ | SVA_ACCESS_WRITE), -ENXIO,
 	       "a fault at the caller's stack: -ENXIO");

@@ -53,4 +53,4 @@ tests_kernel_ktest_fail_nth_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk
 # What a device can reach: the library's memory never, restricted address spaces.
 tests_kernel_ktest_containment_SOURCES = tests/kernel/ktest-containment.c tests/kernel/ktest.h tests/tap.h
-tests_kernel_ktest_containment_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_containment_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
