@@ -165,11 +165,11 @@ struct sva_spare_bind {
 
 static void spare_put(struct sva_ctx *ctx, int fd, uint32_t dev_id)
 {
-	struct sva_spare_bind *s = malloc(sizeof(*s));
+	struct sva_spare_bind *s = sva_malloc(sizeof(*s));
 	struct stat st;
 
 	if (!s || fstat(fd, &st)) {
-		free(s);
+		sva_free(s);
 		close(fd);
 		return;
 	}
@@ -196,7 +196,7 @@ static int spare_take(struct sva_ctx *ctx, int fd, uint32_t *dev_id)
 			*pp = s->next;
 			ret = s->fd;
 			*dev_id = s->dev_id;
-			free(s);
+			sva_free(s);
 			break;
 		}
 	}
@@ -209,7 +209,7 @@ void sva_spare_binds_fini(struct sva_ctx *ctx)
 	for (struct sva_spare_bind *s = ctx->spare_binds, *n; s; s = n) {
 		n = s->next;
 		close(s->fd);
-		free(s);
+		sva_free(s);
 	}
 	ctx->spare_binds = NULL;
 }

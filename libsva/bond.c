@@ -59,12 +59,12 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 		if (ret)
 			return ret;
 	}
-	h = calloc(1, sizeof(*h));
+	h = sva_calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
 	ret = sva_iommufd_hwpt_alloc(dev->ctx->fd, dev->info.dev_id, mm->ioas_id, flags, fault_id, &h->id);
 	if (ret) {
-		free(h);
+		sva_free(h);
 		return sva_fail(&dev->ctx->log, ret, "IOMMU_HWPT_ALLOC for device %u on IOAS %u failed: %s",
 				dev->info.dev_id, mm->ioas_id, strerror(-ret));
 	}
@@ -94,7 +94,7 @@ static void hwpt_put(struct sva_mm *mm, struct sva_hwpt *h)
 	*pp = h->next;
 	pthread_mutex_unlock(&mm->lock);
 	sva_iommufd_destroy(mm->ctx->fd, h->id);
-	free(h);
+	sva_free(h);
 }
 
 /*
@@ -288,7 +288,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	if (sva_in_callback())
 		return sva_fail(&dev->ctx->log, -EDEADLK,
 				"sva_bind: called from an mm_exit or fault_error callback; bind after it returns");
-	bond = calloc(1, sizeof(*bond));
+	bond = sva_calloc(1, sizeof(*bond));
 	if (!bond)
 		return -ENOMEM;
 	bond->dev = dev;
@@ -302,7 +302,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	ret = (opts.flags & SVA_BIND_RID) ? bind_rid(dev, bond) : bind_pasid(dev, bond, &opts);
 	if (ret) {
 		pthread_mutex_unlock(&dev->lock);
-		free(bond);
+		sva_free(bond);
 		return ret;
 	}
 	bond->dev_next = dev->bonds;
@@ -341,7 +341,7 @@ static void unlink_bond(struct sva_bond **head, struct sva_bond *bond, bool by_m
 static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret)
 {
 	if (bond->pasid != SVA_PASID_RID) {
-		uint32_t *s = realloc(dev->stuck, (dev->nstuck + 1) * sizeof(*s));
+		uint32_t *s = sva_realloc(dev->stuck, (dev->nstuck + 1) * sizeof(*s));
 
 		if (s) {
 			s[dev->nstuck++] = bond->pasid;
@@ -412,7 +412,7 @@ int sva_bond_teardown(struct sva_bond *bond)
 			 bond->pasid == SVA_PASID_RID ? "RID" : "PASID",
 			 bond->pasid == SVA_PASID_RID ? 0 : bond->pasid);
 	sva_teardown_unlink(bond);
-	free(bond);
+	sva_free(bond);
 	return ret;
 }
 
@@ -446,7 +446,7 @@ void sva_dev_detach_stuck(struct sva_dev *dev)
 			sva_logf(&dev->ctx->log, SVA_LOG_ERROR, "device %u: detaching PASID %u failed again: %s",
 				 dev->info.dev_id, dev->stuck[i], strerror(-ret));
 	}
-	free(dev->stuck);
+	sva_free(dev->stuck);
 	dev->stuck = NULL;
 	dev->nstuck = 0;
 	pthread_mutex_unlock(&dev->lock);

@@ -87,14 +87,14 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 		return 0;
 	}
 	/* The driver's allocation: the share becomes its owner while bound. */
-	sh = calloc(1, sizeof(*sh));
+	sh = sva_calloc(1, sizeof(*sh));
 	if (!sh)
 		return -ENOMEM;
 	*sh = (struct sva_pasid_share){ .space = s, .pasid = pasid, .mm = bond->mm, .driver_owned = true,
 					.saved_owner = owner, .saved_drvdata = data };
 	ret = sva_pasid_set_owner(s, pasid, sh, data);
 	if (ret) {
-		free(sh);
+		sva_free(sh);
 		return ret;
 	}
 	join(bond, sh);
@@ -122,12 +122,12 @@ static int get_new(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid_po
 					"SVA_PASID_AUTO for a PASID of its own)",
 					dev_label(dev), mm->gshare->pasid, dev->info.max_pasid_log2);
 	}
-	sh = calloc(1, sizeof(*sh));
+	sh = sva_calloc(1, sizeof(*sh));
 	if (!sh)
 		return -ENOMEM;
 	ret = sva_dev_pasid_alloc_owned(dev, policy, sh, bond->drvdata, &pasid);
 	if (ret) {
-		free(sh);
+		sva_free(sh);
 		return ret;
 	}
 	*sh = (struct sva_pasid_share){ .space = sva_dev_pasid_space_of(dev, pasid), .pasid = pasid, .mm = mm };
@@ -189,7 +189,7 @@ static void put(struct sva_bond *bond, bool detached)
 		if (sh->driver_owned)
 			sh->mm = NULL; /* no bind can join it again */
 		else
-			free(sh);
+			sva_free(sh);
 	} else if (sh->users == 0) {
 		if (sh->driver_owned) {
 			/* Back to the driver, as it allocated it. */
@@ -201,7 +201,7 @@ static void put(struct sva_bond *bond, bool detached)
 		}
 		if (sh->mm->gshare == sh)
 			sh->mm->gshare = NULL;
-		free(sh);
+		sva_free(sh);
 	}
 	pthread_mutex_unlock(&ctx->pasid_lock);
 	/* Released: every bond's mm_exit has returned and every device has

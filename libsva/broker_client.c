@@ -192,7 +192,7 @@ int sva_broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
 		return sva_fail(sva_log_default(), -EINVAL,
 				"sva_ctx_new: with SVA_CTX_BROKER the broker chooses the PASIDs; leave "
 				"global_pasid_min/max 0");
-	conn = calloc(1, sizeof(*conn));
+	conn = sva_calloc(1, sizeof(*conn));
 	if (!conn)
 		return -ENOMEM;
 	pthread_mutex_init(&conn->lock, NULL);
@@ -268,7 +268,7 @@ err_sock:
 err:
 	sva_log_fini(&boot.log);
 	pthread_mutex_destroy(&conn->lock);
-	free(conn);
+	sva_free(conn);
 	return ret;
 }
 
@@ -279,7 +279,7 @@ void sva_broker_conn_free(struct sva_broker_conn *conn)
 	sva_broker_reg_remove(conn);
 	close(conn->sock);
 	pthread_mutex_destroy(&conn->lock);
-	free(conn);
+	sva_free(conn);
 }
 
 /* The broker parked the RID when it opened the device; the RID stays its own. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "arena.h"
 #include "chunks.h"
 
 /* Levels with p = 1/4: expected 1.33 links per node, log4(n) hops per level. */
@@ -52,7 +53,7 @@ int sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32
 	struct sva_chunk *prev[SVA_CHUNKS_LEVELS], *c;
 	unsigned levels = random_levels(t);
 
-	c = malloc(sizeof(*c) + levels * sizeof(c->next[0]));
+	c = sva_malloc(sizeof(*c) + levels * sizeof(c->next[0]));
 	if (!c)
 		return -ENOMEM;
 	c->start = start;
@@ -95,7 +96,7 @@ int sva_chunks_remove(struct sva_chunks *t, uint64_t start)
 
 	if (!c)
 		return -ENOENT;
-	free(c);
+	sva_free(c);
 	return 0;
 }
 
@@ -106,7 +107,7 @@ void sva_chunks_clear(struct sva_chunks *t)
 	while (c) {
 		struct sva_chunk *next = c->next[0];
 
-		free(c);
+		sva_free(c);
 		c = next;
 	}
 	for (unsigned l = 0; l < SVA_CHUNKS_LEVELS; l++)

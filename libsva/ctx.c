@@ -159,7 +159,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	if (opts.flags & (SVA_CTX_BROKER | SVA_CTX_ISOLATED))
 		return sva_broker_ctx_new(&opts, out);
 
-	ctx = calloc(1, sizeof(*ctx));
+	ctx = sva_calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
 	atomic_init(&ctx->refs, 1);
@@ -190,8 +190,8 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 			       ctx->global_pasid_min, ctx->global_pasid_max, SVA_PASID_MAX);
 		goto err;
 	}
-	ctx->sysfs_root = strdup(opts.sysfs_root ? opts.sysfs_root : "/sys");
-	ctx->dev_root = strdup(opts.dev_root ? opts.dev_root : "/dev");
+	ctx->sysfs_root = sva_strdup(opts.sysfs_root ? opts.sysfs_root : "/sys");
+	ctx->dev_root = sva_strdup(opts.dev_root ? opts.dev_root : "/dev");
 	if (!ctx->sysfs_root || !ctx->dev_root) {
 		ret = -ENOMEM;
 		goto err;
@@ -232,8 +232,8 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	sva_broker_conn_free(ctx->broker);
 	if (ctx->fd >= 0)
 		close(ctx->fd);
-	free(ctx->sysfs_root);
-	free(ctx->dev_root);
+	sva_free(ctx->sysfs_root);
+	sva_free(ctx->dev_root);
 	sva_log_fini(&ctx->log);
 	pthread_mutex_destroy(&ctx->devs_lock);
 	pthread_mutex_destroy(&ctx->pasid_lock);
@@ -242,7 +242,7 @@ void sva_ctx_put(struct sva_ctx *ctx)
 	pthread_mutex_destroy(&ctx->fe.setup);
 	pthread_mutex_destroy(&ctx->bonds_lock);
 	pthread_cond_destroy(&ctx->bonds_cv);
-	free(ctx);
+	sva_free(ctx);
 }
 
 bool sva_ctx_forked(const struct sva_ctx *ctx)

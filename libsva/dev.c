@@ -58,7 +58,7 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 		return ret;
 	}
 #endif
-	dev = calloc(1, sizeof(*dev));
+	dev = sva_calloc(1, sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
 	pthread_mutex_init(&dev->lock, NULL);
@@ -80,13 +80,13 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 	if (ret) {
 		sva_fail(&ctx->log, ret, "IOMMU_GET_HW_INFO for device %u failed: %s", dev_id, strerror(-ret));
 		pthread_mutex_destroy(&dev->lock);
-		free(dev);
+		sva_free(dev);
 		return ret;
 	}
 	ret = sva_dev_pasids_init(dev);
 	if (ret) {
 		pthread_mutex_destroy(&dev->lock);
-		free(dev);
+		sva_free(dev);
 		return ret;
 	}
 	sva_ctx_get(ctx);
@@ -134,8 +134,8 @@ SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 			close(dev->fd);
 		unregister(dev);
 		sva_dev_pasids_fini(dev);
-		free(dev->stuck);
-		free(dev);
+		sva_free(dev->stuck);
+		sva_free(dev);
 		sva_ctx_put(ctx);
 		return;
 	}
@@ -153,7 +153,7 @@ SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 		sva_iommufd_destroy(ctx->fd, dev->park_ioas);
 	sva_dev_pasids_fini(dev);
 	pthread_mutex_destroy(&dev->lock);
-	free(dev);
+	sva_free(dev);
 	sva_ctx_put(ctx);
 }
 

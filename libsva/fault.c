@@ -89,13 +89,13 @@ int sva_fault_bufs_alloc(struct sva_fault_engine *fe)
 	if (fe->buf)
 		return 0;
 	fe->buf_records = BATCH_RECORDS;
-	fe->buf = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_pgfault));
-	fe->resp = malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_page_response));
-	fe->info = malloc(2 * fe->buf_records * sizeof(struct rec_info));
+	fe->buf = sva_malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_pgfault));
+	fe->resp = sva_malloc(fe->buf_records * sizeof(struct kabi_iommu_hwpt_page_response));
+	fe->info = sva_malloc(2 * fe->buf_records * sizeof(struct rec_info));
 	if (!fe->buf || !fe->resp || !fe->info) {
-		free(fe->buf);
-		free(fe->resp);
-		free(fe->info);
+		sva_free(fe->buf);
+		sva_free(fe->resp);
+		sva_free(fe->info);
 		fe->buf = fe->resp = fe->info = NULL;
 		return -ENOMEM;
 	}
@@ -156,9 +156,9 @@ void sva_fault_fini(struct sva_ctx *ctx)
 	/* The queue object dies with the iommufd; a child must not destroy the parent's. */
 	if (fe->fault_id && !sva_ctx_forked(ctx))
 		sva_iommufd_destroy(ctx->fd, fe->fault_id);
-	free(fe->buf);
-	free(fe->resp);
-	free(fe->info);
+	sva_free(fe->buf);
+	sva_free(fe->resp);
+	sva_free(fe->info);
 }
 
 static struct sva_dev *dev_by_id(struct sva_ctx *ctx, uint32_t dev_id)
@@ -356,15 +356,15 @@ static int grow(struct sva_fault_engine *fe)
 		return -E2BIG;
 	if (n > MAX_RECORDS)
 		n = MAX_RECORDS;
-	b = realloc(fe->buf, n * sizeof(struct kabi_iommu_hwpt_pgfault));
+	b = sva_realloc(fe->buf, n * sizeof(struct kabi_iommu_hwpt_pgfault));
 	if (!b)
 		return -ENOMEM;
 	fe->buf = b;
-	r = realloc(fe->resp, n * sizeof(struct kabi_iommu_hwpt_page_response));
+	r = sva_realloc(fe->resp, n * sizeof(struct kabi_iommu_hwpt_page_response));
 	if (!r)
 		return -ENOMEM;
 	fe->resp = r;
-	r = realloc(fe->info, 2 * n * sizeof(struct rec_info));
+	r = sva_realloc(fe->info, 2 * n * sizeof(struct rec_info));
 	if (!r)
 		return -ENOMEM;
 	fe->info = r;
@@ -435,8 +435,8 @@ static ssize_t read_oversize(struct sva_ctx *ctx)
 
 	while (cap < DROP_RECORDS) {
 		cap = cap * 4 < DROP_RECORDS ? cap * 4 : DROP_RECORDS;
-		free(big);
-		big = malloc(cap * sizeof(*big));
+		sva_free(big);
+		big = sva_malloc(cap * sizeof(*big));
 		if (!big)
 			return -ENOMEM;
 		do
@@ -449,12 +449,12 @@ static ssize_t read_oversize(struct sva_ctx *ctx)
 			break;
 		}
 		if (n == 0 && !group_waits(fe->fault_fd)) {
-			free(big);
+			sva_free(big);
 			return 0;
 		}
 	}
 	if (n <= 0) {
-		free(big);
+		sva_free(big);
 		if (err == E2BIG)
 			sva_logf_rl(&ctx->log, &fe->rl, SVA_LOG_ERROR,
 				    "a page-request group of more than %u records waits in the fault queue: it is not "
@@ -480,7 +480,7 @@ static ssize_t read_oversize(struct sva_ctx *ctx)
 	}
 	if (nrec > slice)
 		resolve_records(ctx, big + slice, nrec - slice);
-	free(big);
+	sva_free(big);
 	return (ssize_t)nrec;
 }
 

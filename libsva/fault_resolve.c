@@ -47,6 +47,10 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		return 0;
 	if (mm->flags & SVA_MM_PRIVATE)
 		return have ? -EACCES : -ENOENT;
+	/* Never the library's own memory; only allowed ranges when restricted. */
+	ret = sva_reach_check_locked(mm, addr);
+	if (ret)
+		return ret;
 
 	/*
 	 * The VMA of the last fault first (faults cluster), then the process-wide
@@ -89,6 +93,7 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		ws = r->start;
 	if (we - 1 > r->last)
 		we = r->last + 1;
+	sva_reach_clip_locked(mm, addr, &ws, &we);
 
 	/* A write into a chunk mapped read-only: the VMA has become writable since.
 	 * The chunk comes back writable, whole, whatever its size (upgrade.c),

@@ -168,7 +168,7 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 	/* The application's signals are not ours to receive. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = -pthread_create(&fe->thread, NULL, fault_thread, ctx);
+	ret = sva_thread_create(&fe->thread, fault_thread, ctx, &fe->thread_stack);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		close(fe->wake_fd);
@@ -189,6 +189,7 @@ void sva_fault_thread_stop(struct sva_ctx *ctx)
 	if (write(fe->wake_fd, &one, sizeof(one)) != sizeof(one))
 		sva_logf(&ctx->log, SVA_LOG_ERROR, "cannot wake the fault thread: %s", strerror(errno));
 	pthread_join(fe->thread, NULL);
+	sva_thread_stack_free(fe->thread_stack);
 	close(fe->wake_fd);
 	fe->wake_fd = -1;
 	fe->thread_started = false;

@@ -13,6 +13,8 @@
 #include "chunks.h"
 #include "fault_window.h"
 #include "pin_budget.h"
+#include "arena.h"
+#include "reach.h"
 #include "common.h"
 #include "sva/sva.h"
 
@@ -189,6 +191,7 @@ struct sva_fault_engine {
 	int fault_fd;	       /* written under setup and lock: read under either */
 	bool thread_started;
 	pthread_t thread;
+	void *thread_stack; /* from the arena (sva_thread_create) */
 	atomic_int thread_error; /* 0, or the -errno that stopped the thread */
 	char thread_name[16];
 	void (*thread_init)(void *arg);
@@ -354,6 +357,7 @@ struct sva_mm {
 	struct sva_iova_range ranges[SVA_WINDOW_RANGES]; /* the IOAS's IOVA ranges (window.c) */
 	size_t nr_ranges;
 	bool ranges_valid; /* cleared when a device attaches or detaches */
+	struct sva_rset allowed; /* SVA_MM_RESTRICTED: what faults may map (reach.c) */
 };
 
 enum sva_bond_state { SVA_BOND_BOUND, SVA_BOND_EXITING };

@@ -20,6 +20,10 @@ LIBSVA_SOURCES = \
 	libsva/lock.c \
 	libsva/fork.h \
 	libsva/fork.c \
+	libsva/arena.h \
+	libsva/arena.c \
+	libsva/reach.h \
+	libsva/reach.c \
 	libsva/log.c \
 	libsva/opts.c \
 	libsva/sysfs.c \

@@ -92,7 +92,7 @@ static int rvec_push(struct rvec *r, uint64_t start, uint64_t last)
 {
 	if (r->n == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 256;
-		struct sva_iova_range *v = realloc(r->v, cap * sizeof(*v));
+		struct sva_iova_range *v = sva_realloc(r->v, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
@@ -127,7 +127,7 @@ static int ent_insert(const struct mem_ent *e)
 
 	if (g_mem.n == g_mem.cap) {
 		size_t cap = g_mem.cap ? g_mem.cap * 2 : 64;
-		struct mem_ent *v = realloc(g_mem.v, cap * sizeof(*v));
+		struct mem_ent *v = sva_realloc(g_mem.v, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
@@ -363,7 +363,7 @@ static int mm_chunks(struct sva_mm *mm, struct rvec *out)
 	n = mm->chunks.count;
 	pthread_mutex_unlock(&mm->map_lock);
 	if (n > out->cap) {
-		struct sva_iova_range *v = realloc(out->v, n * sizeof(*v));
+		struct sva_iova_range *v = sva_realloc(out->v, n * sizeof(*v));
 
 		if (!v)
 			ret = -ENOMEM;
@@ -429,7 +429,7 @@ static int mem_node(const struct sva_mem_opts *o, const struct sva_log *log, int
 static int bind_node(void *p, uint64_t len, int node)
 {
 	size_t words = (size_t)node / BITS_PER_ULONG + 1;
-	unsigned long *mask = calloc(words, sizeof(*mask));
+	unsigned long *mask = sva_calloc(words, sizeof(*mask));
 	int ret = 0;
 
 	if (!mask)
@@ -437,7 +437,7 @@ static int bind_node(void *p, uint64_t len, int node)
 	mask[(size_t)node / BITS_PER_ULONG] = 1ul << ((size_t)node % BITS_PER_ULONG);
 	if (mbind(p, len, MPOL_PREFERRED, mask, words * BITS_PER_ULONG + 1, 0))
 		ret = -errno;
-	free(mask);
+	sva_free(mask);
 	return ret;
 }
 
@@ -569,7 +569,7 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 		}
 		break;
 	}
-	free(busy.v);
+	sva_free(busy.v);
 	return ret;
 }
 
@@ -584,7 +584,7 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 	uint64_t align, maplen;
 	char where[40];
 	size_t nkwin;
-	bool huge;
+	bool huge, allowed = false;
 	int ret, node;
 
 	ret = sva_opts_copy(&o, sizeof(o), uopts);
@@ -622,14 +622,14 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 	if (ret)
 		return ret;
 	if (o.mm && mm_chunks(o.mm, &taken)) {
-		free(taken.v);
+		sva_free(taken.v);
 		return sva_fail(log, -ENOMEM, "sva_mem_alloc: out of memory");
 	}
 
 	pthread_mutex_lock(&g_mem.lock);
 	ret = place_locked(log, kwin, nkwin, &taken, maplen, align, huge, &e);
 	pthread_mutex_unlock(&g_mem.lock);
-	free(taken.v);
+	sva_free(taken.v);
 	if (ret)
 		return ret;
 
@@ -639,6 +639,10 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 		ret = sva_fail(log, ret, "sva_mem_alloc: mbind to NUMA node %d failed: %s", node, strerror(-ret));
 		goto undo;
 	}
+	/* A restricted address space reaches what was allocated for it. */
+	allowed = o.mm && (o.mm->flags & SVA_MM_RESTRICTED);
+	if (allowed && (ret = sva_mm_allow(o.mm, p, maplen))) /* logs its own error */
+		goto undo;
 	if (o.flags & SVA_MEM_PREFAULT) {
 		ret = sva_mm_prefault(o.mm, p, maplen); /* logs its own error */
 		if (ret)
@@ -657,6 +661,8 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 	return 0;
 
 undo:
+	if (allowed)
+		sva_mm_deny(o.mm, p, maplen);
 	ent_unmap(e.addr, maplen);
 	return ret;
 }
@@ -690,6 +696,15 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	if (why)
 		return sva_fail(log, -EINVAL, "sva_mem_free: %p+%zu %s", addr, len, why);
 
+	/* Denied first in a restricted address space: then no fault maps it,
+	 * whatever comes to live at that address next. */
+	if (mm && (mm->flags & SVA_MM_RESTRICTED)) {
+		ret = sva_mm_deny(mm, addr, maplen); /* logs its own error */
+		if (ret == -ENOMEM || ret == -ECHILD) {
+			ent_set_busy(a, false);
+			return ret;
+		} /* -EIO: denied, but a chunk stays visible (logged): free it anyway */
+	}
 	/*
 	 * Unmap first: once the mapping is gone a device cannot fault it back in
 	 * (withdrawing first would let it re-fault the old pages before munmap).

@@ -55,7 +55,7 @@ static int track_start(struct sva_mm *mm)
 
 SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, struct sva_mm **out)
 {
-	const uint32_t known = SVA_MM_PRIVATE | SVA_MM_UNTRACKED | SVA_MM_TRACK_STRICT;
+	const uint32_t known = SVA_MM_PRIVATE | SVA_MM_UNTRACKED | SVA_MM_TRACK_STRICT | SVA_MM_RESTRICTED;
 	struct sva_mm_opts opts;
 	struct sva_mm *mm;
 	int ret;
@@ -79,12 +79,12 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	if (opts.pin_budget && opts.pin_budget < PAGE)
 		return sva_fail(&ctx->log, -EINVAL, "sva_mm_new: pin_budget %llu is less than one 4 KiB page",
 				(unsigned long long)opts.pin_budget);
-	mm = calloc(1, sizeof(*mm));
+	mm = sva_calloc(1, sizeof(*mm));
 	if (!mm)
 		return -ENOMEM;
 	ret = sva_iommufd_ioas_alloc(ctx->fd, &mm->ioas_id);
 	if (ret) {
-		free(mm);
+		sva_free(mm);
 		return sva_fail(&ctx->log, ret, "IOMMU_IOAS_ALLOC failed: %s", strerror(-ret));
 	}
 	pthread_mutex_init(&mm->lock, NULL);
@@ -100,7 +100,7 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 		sva_iommufd_destroy(ctx->fd, mm->ioas_id);
 		pthread_mutex_destroy(&mm->lock);
 		pthread_mutex_destroy(&mm->map_lock);
-		free(mm);
+		sva_free(mm);
 		return ret;
 	}
 	sva_ctx_get(ctx);
@@ -126,9 +126,10 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 		sva_chunks_clear(&mm->chunks);
 		for (struct sva_chunk *c = mm->grave, *n; c; c = n) {
 			n = c->next[0];
-			free(c);
+			sva_free(c);
 		}
-		free(mm);
+		sva_rset_fini(&mm->allowed);
+		sva_free(mm);
 		return;
 	}
 	/* Bonds another thread is tearing down are waited for. */
@@ -141,13 +142,14 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	 * with the iommufd; here only their records go. */
 	for (struct sva_hwpt *h = mm->hwpts, *n; h; h = n) {
 		n = h->next;
-		free(h);
+		sva_free(h);
 	}
 	sva_mm_reap(mm);
 	pthread_mutex_destroy(&mm->lock);
 	pthread_mutex_destroy(&mm->map_lock);
 	sva_chunks_clear(&mm->chunks);
-	free(mm);
+	sva_rset_fini(&mm->allowed);
+	sva_free(mm);
 	sva_ctx_put(ctx);
 }
 
@@ -492,15 +494,19 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 		return sva_fail(&mm->ctx->log, ret, "sva_mm_prefault: coherence tracking stopped (SVA_MM_TRACK_STRICT)");
 	}
 	pthread_mutex_lock(&mm->lock);
-	ret = sva_pin_prefault_locked(mm, start, end);
-	if (ret == -ENOSPC)
-		ret = sva_fail(&mm->ctx->log, ret,
-			       "sva_mm_prefault: 0x%llx-0x%llx does not fit in the pin budget (%llu bytes) beside "
-			       "what is prefaulted already",
-			       (unsigned long long)start, (unsigned long long)end, (unsigned long long)mm->pin.budget);
-	else if (ret)
-		ret = sva_fail_debug(&mm->ctx->log, ret,
-				     "sva_mm_prefault: faults in flight hold the pin budget: try again");
+	ret = sva_reach_prefault_locked(mm, start, end);
+	if (!ret) {
+		ret = sva_pin_prefault_locked(mm, start, end);
+		if (ret == -ENOSPC)
+			ret = sva_fail(&mm->ctx->log, ret,
+				       "sva_mm_prefault: 0x%llx-0x%llx does not fit in the pin budget (%llu bytes) beside "
+				       "what is prefaulted already",
+				       (unsigned long long)start, (unsigned long long)end,
+				       (unsigned long long)mm->pin.budget);
+		else if (ret)
+			ret = sva_fail_debug(&mm->ctx->log, ret,
+					     "sva_mm_prefault: faults in flight hold the pin budget: try again");
+	}
 	if (!ret)
 		ret = sva_mm_map_locked(mm, start, end, NULL);
 	if (!ret)

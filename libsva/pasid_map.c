@@ -21,12 +21,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "arena.h"
 #include "lock.h"
 #include "pasid_map.h"
 
 #define BUCKET0_SHIFT 9u
 #define NBUCKETS 12u
-#define BUCKET_MMAP_MIN (256u << 10)
+#define BUCKET_MMAP_MIN (256u << 10) /* bigger buckets are not memset: arena granules start zero */
 
 #define SEQ_LIVE 1ull
 #define SEQ_BUSY 2ull
@@ -63,7 +64,7 @@ static size_t bucket_bytes(const struct sva_pasid_map *m, unsigned int k)
 
 int sva_pasid_map_new(uint32_t max, struct sva_pasid_map **out)
 {
-	struct sva_pasid_map *m = calloc(1, sizeof(*m));
+	struct sva_pasid_map *m = sva_calloc(1, sizeof(*m));
 
 	if (!m)
 		return -ENOMEM;
@@ -80,17 +81,10 @@ void sva_pasid_map_free(struct sva_pasid_map *m)
 		return;
 	for (unsigned int k = 0; k < NBUCKETS; k++) {
 		struct map_slot *b = atomic_load_explicit(&m->bucket[k], memory_order_relaxed);
-		size_t bytes;
 
-		if (!b)
-			continue;
-		bytes = bucket_bytes(m, k);
-		if (bytes < BUCKET_MMAP_MIN)
-			free(b);
-		else
-			munmap(b, bytes);
+		sva_free(b);
 	}
-	free(m);
+	sva_free(m);
 }
 
 static inline struct map_slot *slot_at(const struct sva_pasid_map *m, uint32_t pasid)
@@ -115,14 +109,13 @@ int sva_pasid_map_reserve(struct sva_pasid_map *m, uint32_t pasid)
 		return 0;
 	bytes = bucket_bytes(m, k);
 	if (bytes < BUCKET_MMAP_MIN) {
-		b = aligned_alloc(_Alignof(struct map_slot), bytes);
+		b = sva_aligned_alloc(_Alignof(struct map_slot), bytes);
 		if (b)
 			memset(b, 0, bytes);
 	} else {
 		/* Zero-filled lazily: a device that binds a few high values
 		 * touches a few pages of it. */
-		b = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		b = b == MAP_FAILED ? NULL : b;
+		b = sva_malloc(bytes); /* whole arena granules */
 	}
 	if (!b)
 		return -ENOMEM;

@@ -10,7 +10,8 @@
  * resizing, and index math is one count-leading-zeros.  Growing sizes suit
  * both ends: a space that uses a few PASIDs costs one 16 KiB bucket (a device
  * space of 3 PASIDs, three slots), while one that walks all 2^20 values (as
- * never-used-first allocation does over time) gets its big buckets from mmap,
+ * never-used-first allocation does over time) gets its big buckets as whole
+ * granules of the library arena (arena.c),
  * zero-filled lazily as the walk reaches them.
  *
  * Lookups take no lock.  Each slot holds a sequence word (LIVE, BUSY and
@@ -71,6 +72,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "arena.h"
 #include "lock.h"
 #include "pasid_space.h"
 
@@ -78,7 +80,7 @@
 #define NBUCKETS 12u
 _Static_assert(SVA_PASID_MAX + (1u << BUCKET0_SHIFT) < (1u << (BUCKET0_SHIFT + NBUCKETS)),
 	       "NBUCKETS covers every value of the largest space");
-#define BUCKET_MMAP_MIN (256u << 10) /* bigger buckets come from mmap */
+#define BUCKET_MMAP_MIN (256u << 10) /* bigger buckets are not memset: arena granules start zero */
 
 /*
  * Sequence word: bit 0 LIVE (allocated), bit 1 BUSY (set_owner is rewriting
@@ -209,7 +211,7 @@ static struct pasid_slot *bucket_new(size_t len)
 	void *p;
 
 	if (bytes < BUCKET_MMAP_MIN) {
-		p = aligned_alloc(_Alignof(struct pasid_slot), bytes);
+		p = sva_aligned_alloc(_Alignof(struct pasid_slot), bytes);
 		if (p)
 			memset(p, 0, bytes);
 		return p;
@@ -220,18 +222,15 @@ static struct pasid_slot *bucket_new(size_t len)
 	 * 3x here, but under defrag=madvise a fault may then compact memory
 	 * for milliseconds, a stall an allocation should not hide.
 	 */
-	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	return sva_malloc(bytes); /* whole arena granules: zero-filled lazily */
 }
 
 static void bucket_delete(struct pasid_slot *b, size_t len)
 {
 	size_t bytes = len * sizeof(struct pasid_slot);
 
-	if (bytes < BUCKET_MMAP_MIN)
-		free(b);
-	else
-		munmap(b, bytes);
+	(void)bytes;
+	sva_free(b);
 }
 
 /* Free every bucket (of a space of n values). */
@@ -306,19 +305,19 @@ static __attribute__((noinline)) int rings_grow(struct sva_pasid_space *s)
 	if (cap < 64 && cap < space_size(s))
 		cap = 64; /* grow in steps worth a realloc */
 	mask = cap - 1;
-	pool = malloc(cap * sizeof(*pool));
-	grace = malloc(cap * sizeof(*grace));
+	pool = sva_malloc(cap * sizeof(*pool));
+	grace = sva_malloc(cap * sizeof(*grace));
 	if (!pool || !grace) {
-		free(pool);
-		free(grace);
+		sva_free(pool);
+		sva_free(grace);
 		return -ENOMEM;
 	}
 	for (uint32_t k = s->pool_head; k != s->pool_tail; k++)
 		pool[k & mask] = s->pool[k & omask];
 	for (uint32_t k = s->grace_head; k != s->grace_tail; k++)
 		grace[k & mask] = s->grace[k & omask];
-	free(s->pool);
-	free(s->grace);
+	sva_free(s->pool);
+	sva_free(s->grace);
 	s->pool = pool;
 	s->grace = grace;
 	s->qcap = cap;
@@ -481,8 +480,8 @@ static int check_range(const struct sva_log *log, const char *prefix, uint32_t f
 /* Reset the writer state to "everything fresh". */
 static void space_reset(struct sva_pasid_space *s)
 {
-	free(s->pool);
-	free(s->grace);
+	sva_free(s->pool);
+	sva_free(s->grace);
 	s->pool = NULL;
 	s->grace = NULL;
 	s->qcap = 0;
@@ -520,7 +519,7 @@ int sva_pasid_space_create(const struct sva_pasid_space_opts *opts, const struct
 	if (err)
 		return err;
 
-	s = aligned_alloc(_Alignof(struct sva_pasid_space), sizeof(*s));
+	s = sva_aligned_alloc(_Alignof(struct sva_pasid_space), sizeof(*s));
 	if (!s)
 		return sva_fail(log, -ENOMEM, "%s: out of memory", prefix);
 	memset(s, 0, sizeof(*s));
@@ -547,9 +546,9 @@ SVA_EXPORT void sva_pasid_space_free(struct sva_pasid_space *space)
 	if (!space)
 		return;
 	buckets_free(space, space_size(space));
-	free(space->pool);
-	free(space->grace);
-	free(space);
+	sva_free(space->pool);
+	sva_free(space->grace);
+	sva_free(space);
 }
 
 int sva_pasid_space_set_range(struct sva_pasid_space *s, uint32_t min, uint32_t max)

@@ -2,11 +2,13 @@
 /*
  * Failure injection into libsva's own allocations, for tests only (the
  * libsva-test build, SVA_TEST_HOOKS): the kernel's fail-nth turned on the
- * library.  Every call below is a failure point; sva_test_fail_nth(n) makes the
- * n-th point reached from then on, by any thread, fail as the real call fails
- * when out of memory.  Included last by internal.h, so every library file
- * goes through it without a line of its own; the system headers come first
- * so that their declarations are not rewritten by the macros.
+ * library.  Every allocation from the arena (arena.c asks at sva_malloc(),
+ * which its other allocators and thread stacks go through) and every call
+ * below is a failure point; sva_test_fail_nth(n) makes the n-th point reached
+ * from then on, by any thread, fail as the real call fails when out of
+ * memory.  Included last by internal.h (and by arena.c, a leaf), so every
+ * library file goes through it without a line of its own; the system headers
+ * come first so that their declarations are not rewritten by the macros.
  */
 #ifndef LIBSVA_TEST_FAIL_H
 #define LIBSVA_TEST_FAIL_H
@@ -15,8 +17,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
@@ -26,31 +26,6 @@ bool sva_test_fail_point(void);
 void sva_test_fail_nth(int n);
 /* Points still to pass before the failure: 0 once it happened (or disarmed). */
 int sva_test_fail_nth_left(void);
-
-static inline void *sva_hooked_malloc(size_t n)
-{
-	return sva_test_fail_point() ? (errno = ENOMEM, NULL) : malloc(n);
-}
-
-static inline void *sva_hooked_calloc(size_t n, size_t size)
-{
-	return sva_test_fail_point() ? (errno = ENOMEM, NULL) : calloc(n, size);
-}
-
-static inline void *sva_hooked_realloc(void *p, size_t n)
-{
-	return sva_test_fail_point() ? (errno = ENOMEM, NULL) : realloc(p, n);
-}
-
-static inline void *sva_hooked_aligned_alloc(size_t align, size_t n)
-{
-	return sva_test_fail_point() ? (errno = ENOMEM, NULL) : aligned_alloc(align, n);
-}
-
-static inline char *sva_hooked_strdup(const char *s)
-{
-	return sva_test_fail_point() ? (errno = ENOMEM, NULL) : strdup(s);
-}
 
 static inline void *sva_hooked_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
@@ -67,11 +42,6 @@ static inline int sva_hooked_pthread_create(pthread_t *t, const pthread_attr_t *
 	return sva_test_fail_point() ? EAGAIN : pthread_create(t, attr, fn, arg);
 }
 
-#define malloc(n) sva_hooked_malloc(n)
-#define calloc(n, size) sva_hooked_calloc(n, size)
-#define realloc(p, n) sva_hooked_realloc(p, n)
-#define aligned_alloc(align, n) sva_hooked_aligned_alloc(align, n)
-#define strdup(s) sva_hooked_strdup(s)
 #define mmap(addr, len, prot, flags, fd, off) sva_hooked_mmap(addr, len, prot, flags, fd, off)
 #define eventfd(initval, flags) sva_hooked_eventfd(initval, flags)
 #define pthread_create(t, attr, fn, arg) sva_hooked_pthread_create(t, attr, fn, arg)

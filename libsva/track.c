@@ -48,6 +48,7 @@ static struct {
 	_Atomic int uffd; /* -1: none */
 	int stopfd;
 	pthread_t thread;
+	void *stack; /* from the arena */
 	bool running;
 	unsigned fork_gen; /* sva_fork_gen() when the monitor started */
 	_Atomic uint32_t seq;
@@ -303,7 +304,7 @@ static int start(void)
 	sva_vma_cache_stale(); /* ranges registered with an earlier userfaultfd are not any more */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = -pthread_create(&T.thread, NULL, monitor, NULL);
+	ret = sva_thread_create(&T.thread, monitor, NULL, &T.stack);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		atomic_store(&T.uffd, -1);
@@ -324,10 +325,11 @@ static void stop(void)
 
 	if (!T.running)
 		return;
-	if (write(T.stopfd, &one, sizeof(one)) == sizeof(one))
+	if (write(T.stopfd, &one, sizeof(one)) == sizeof(one)) {
 		pthread_join(T.thread, NULL);
-	else
-		pthread_detach(T.thread); /* cannot happen on an eventfd; never hang here */
+		sva_thread_stack_free(T.stack);
+	} else
+		pthread_detach(T.thread); /* cannot happen on an eventfd; never hang here (its stack stays) */
 	close(T.stopfd);
 	T.stopfd = -1;
 	T.running = false;

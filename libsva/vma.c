@@ -48,9 +48,9 @@ int sva_vma_snapshot(struct sva_vma **out, size_t *nr)
 		}
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
-			grown = realloc(v, cap * sizeof(*v));
+			grown = sva_realloc(v, cap * sizeof(*v));
 			if (!grown) {
-				free(v);
+				sva_free(v);
 				fclose(f);
 				return -ENOMEM;
 			}
@@ -97,7 +97,7 @@ int sva_vma_collect(uint64_t start, uint64_t end, struct sva_vma *out, size_t ma
 			break;
 		}
 	}
-	free(all);
+	sva_free(all);
 	*nr = n;
 	return ret;
 }
@@ -189,7 +189,7 @@ static int cache_refresh(void)
 		    (old->prot & 7) == (fresh[i].prot & 7))
 			fresh[i].prot |= old->prot & (SVA_VMA_THP | SVA_VMA_CHECKED);
 	}
-	free(cache);
+	sva_free(cache);
 	cache = fresh;
 	cache_n = n;
 	cache_gen = gen;

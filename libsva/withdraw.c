@@ -187,7 +187,7 @@ void sva_mm_reap(struct sva_mm *mm)
 	while (c) {
 		struct sva_chunk *next = c->next[0];
 
-		free(c);
+		sva_free(c);
 		c = next;
 	}
 	if (untracked)

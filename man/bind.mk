@@ -6,6 +6,8 @@ dist_man_MANS += \
 	man/sva_mm_new.3 \
 	man/sva_mm_free.3 \
 	man/sva_mm_prefault.3 \
+	man/sva_mm_allow.3 \
+	man/sva_mm_deny.3 \
 	man/sva_mm_invalidate.3 \
 	man/sva_mm_iova_ranges.3 \
 	man/sva_mm_fence.3 \

@@ -513,6 +513,11 @@ int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
 				       * range that cannot be registered is not mapped
 				       * (default: mapped untracked, counted in
 				       * sva_mm_stats() and logged once) */
+#define SVA_MM_RESTRICTED (1u << 3) /* faults resolve only inside the ranges
+				     * allowed with sva_mm_allow() (and memory
+				     * sva_mem_alloc() placed for this mm); elsewhere
+				     * they are INVALID (-ENXIO), and fault-around never
+				     * maps past an allowed range */
 
 struct sva_mm_opts {
 	size_t size;	     /* sizeof(struct sva_mm_opts) */
@@ -593,7 +598,10 @@ void sva_mm_free(struct sva_mm *mm);
  * -ENOMEM out of memory or over RLIMIT_MEMLOCK; -EPERM the pages cannot be
  * pinned (VM_IO/PFNMAP, secretmem, ...); -EOPNOTSUPP the kernel cannot pin
  * them (DAX); -E2BIG the range spans more than 64 mappings (split the call);
- * -ECHILD in a forked child; with SVA_MM_TRACK_STRICT, -EIO coherence
+ * -ECHILD in a forked child; -EXDEV part of the range is libsva's own
+ * memory (its objects and thread stacks: no device ever reaches them); in a
+ * SVA_MM_RESTRICTED address space, -EACCES also when part of the range is
+ * not allowed (sva_mm_allow()); with SVA_MM_TRACK_STRICT, -EIO coherence
  * tracking stopped (nothing mapped: see sva_mm_fence(); without the flag the
  * range is mapped untracked), -EBUSY part of the range is registered with
  * another userfaultfd, -EINVAL a mapping userfaultfd cannot track
@@ -603,6 +611,31 @@ void sva_mm_free(struct sva_mm *mm);
  * other errnos of IOMMU_IOAS_MAP passed through.
  */
 int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
+
+/*
+ * Allow devices to reach [addr, addr + len) of a SVA_MM_RESTRICTED address
+ * space: faults there resolve (and fault-around stays inside the allowed range
+ * holding the fault), and sva_mm_prefault() accepts it.  Ranges merge with
+ * those they touch; allowing memory that is not mapped yet is fine.  libsva's
+ * own memory stays out of reach whatever is allowed.  sva_mem_alloc() with
+ * opts->mm allows what it returns, sva_mem_free() with that mm denies it.
+ * Thread-safe.  Errors: -EINVAL NULL mm, len 0, addr or len not a multiple of
+ * 4096, the range wraps, or mm was not created SVA_MM_RESTRICTED; -ENOMEM;
+ * -ECHILD in a forked child.  On error nothing changes.
+ */
+int sva_mm_allow(struct sva_mm *mm, const void *addr, size_t len);
+
+/*
+ * Take [addr, addr + len) out of the allowed ranges of a SVA_MM_RESTRICTED
+ * address space and withdraw from the devices whatever of it is visible (as
+ * sva_mm_invalidate() does: chunks go whole, so allowed memory next to it may
+ * have to be faulted in again).  When it returns, no device reaches the range
+ * until it is allowed again.  Denying what is not allowed is not an error.
+ * Thread-safe.  Errors: the errors of sva_mm_allow(); -EIO the kernel refused to
+ * unmap part of it (logged: that part stays visible, though no fault maps it
+ * again).
+ */
+int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len);
 
 /*
  * Withdraw [addr, addr + len) from the devices: every mapped chunk that
@@ -697,7 +730,10 @@ struct sva_fault_report {
 			     * access; -ERANGE outside the device-reachable
 			     * window; -EPERM a privileged request, or pages the
 			     * kernel cannot pin; -ENOENT not visible in a private
-			     * address space; -ENOMEM out of memory/RLIMIT_MEMLOCK */
+			     * address space; -ENOMEM out of memory/RLIMIT_MEMLOCK;
+			     * -EXDEV libsva's own memory (its objects and thread
+			     * stacks), never device-visible; -ENXIO outside the
+			     * allowed ranges of a SVA_MM_RESTRICTED address space */
 };
 
 struct sva_bond_stats {
@@ -915,8 +951,9 @@ struct sva_mem_opts {
  * window: the IOVA ranges of opts->mm, narrowed to those of the address space
  * opts->dev's RID is attached to, as the kernel reports them now (neither: the
  * whole user address space), so IOVA == VA works for it.  Bind first, then
- * allocate.  NULL opts: no mm, no device, no placement.  Free it with
- * sva_mem_free() only.  Thread-safe.
+ * allocate.  NULL opts: no mm, no device, no placement.  In a
+ * SVA_MM_RESTRICTED opts->mm the memory is allowed (sva_mm_allow()).  Free it
+ * with sva_mem_free() only.  Thread-safe.
  * Errors: -EINVAL len 0, NULL out, bad opts (size, unknown flags, both node
  * flags, SVA_MEM_NODE with a negative numa_node, SVA_MEM_PREFAULT without
  * opts->mm); -ENOSPC no free range of that size inside the window (debug
@@ -928,13 +965,15 @@ struct sva_mem_opts {
 int sva_mem_alloc(size_t len, const struct sva_mem_opts *opts, void **out);
 
 /*
- * Free memory from sva_mem_alloc(): unmap it (no lock held across munmap()),
+ * Free memory from sva_mem_alloc(): deny it in mm if mm is SVA_MM_RESTRICTED
+ * (sva_mm_deny()), unmap it (no lock held across munmap()),
  * then, unless mm is NULL, wait as sva_mm_fence() does and withdraw it from mm
  * as sva_mm_invalidate() does.  Unmapping first keeps a device from faulting
  * the old pages back in.  len is the length asked for or the rounded one.
  * Thread-safe.  Errors: -EINVAL NULL addr, len 0, addr not returned by
  * sva_mem_alloc() (or already freed, or being freed) or len not its length;
- * -ECHILD mm, in a forked child; errors of munmap() passed through (the memory
+ * -ECHILD mm, in a forked child; -ENOMEM denying it in a restricted mm needed
+ * memory (nothing changed); errors of munmap() passed through (the memory
  * stays allocated).
  */
 int sva_mem_free(struct sva_mm *mm, void *addr, size_t len);

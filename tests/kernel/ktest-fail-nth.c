@@ -10,9 +10,9 @@
  *  - the kernel's: /proc/thread-self/fail-nth (every slab or page allocation
  *    and iommufd fail point of this thread); the context runs in poll mode so
  *    that fault resolution happens on this thread too;
- *  - the library's own: malloc, calloc, realloc, strdup, mmap, eventfd,
- *    pthread_create and io_uring setup inside libsva (test_fail.h), on any
- *    thread, fault thread included.
+ *  - the library's own: every allocation from its arena (objects, buffers,
+ *    thread stacks), mmap, eventfd, pthread_create and io_uring setup inside
+ *    libsva (test_fail.h), on any thread, fault thread included.
  * At every n: the call returns 0 or an errno its man page documents; what
  * libsva says is visible is what the kernel has mapped (nothing half mapped
  * after a failed prefault or fault); no file descriptor leaks; nothing hangs

@@ -21,7 +21,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-storm \
 	tests/kernel/ktest-secure-env \
 	tests/kernel/ktest-fault-fuzz \
-	tests/kernel/ktest-broker
+	tests/kernel/ktest-broker \
+	tests/kernel/ktest-containment
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -91,3 +92,6 @@ tests/kernel/fault-corpus.h: $(FAULT_CORPUS) tests/fuzz/embed-corpus.sh
 tests_kernel_ktest_broker_SOURCES = tests/kernel/ktest-broker.c $(BROKER_SOURCES) tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_broker_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk
+# What a device can reach: the library's memory never, restricted address spaces.
+tests_kernel_ktest_containment_SOURCES = tests/kernel/ktest-containment.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_containment_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)

@@ -10,7 +10,8 @@ UNIT_TESTS = \
 	tests/unit/test-fault-storm \
 	tests/unit/test-broker-proto \
 	tests/unit/test-broker-conf \
-	tests/unit/test-broker-client
+	tests/unit/test-broker-client \
+	tests/unit/test-reach
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_pci_addr_LDADD = $(TEST_LIBS)
@@ -32,6 +33,9 @@ tests_unit_test_vma_collect_LDADD = $(TEST_LIBS)
 # The fault engine under storms, on a fake kernel queue (fault.c's read hooks).
 tests_unit_test_fault_storm_SOURCES = tests/unit/test-fault-storm.c tests/tap.h
 tests_unit_test_fault_storm_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# What a device may reach (libsva/reach.c, arena.c).
+tests_unit_test_reach_SOURCES = tests/unit/test-reach.c tests/tap.h
+tests_unit_test_reach_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 include tests/unit/mem.mk
 # The broker's wire protocol and what it does with hostile messages.
 tests_unit_test_broker_proto_SOURCES = tests/unit/test-broker-proto.c tests/tap.h

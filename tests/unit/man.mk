@@ -5,3 +5,6 @@ EXTRA_DIST += tests/unit/test-man-coverage.sh
 # The errnos of every function agree between include/sva/sva.h and its page.
 TESTS += tests/unit/test-man-errors.sh
 EXTRA_DIST += tests/unit/test-man-errors.sh
+# The library's objects come from its arena only (what a device can reach).
+TESTS += tests/unit/test-arena-only.sh
+EXTRA_DIST += tests/unit/test-arena-only.sh

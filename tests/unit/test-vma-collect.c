@@ -45,7 +45,7 @@ static int by_file(uint64_t start, uint64_t end, struct sva_vma *out, size_t max
 			break;
 		}
 	}
-	free(all);
+	sva_free(all);
 	*nr = n;
 	return ret;
 }

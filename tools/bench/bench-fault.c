@@ -347,6 +347,11 @@ static struct figure f_seq = FIGURE("sequential", "sequential touch (the baselin
 static struct figure f_adj = FIGURE("batch64_adjacent", "64 faults queued on adjacent pages", "us/fault", 0, 3, 1e-3);
 static struct figure f_scat = FIGURE("batch64_scattered", "64 faults queued on scattered pages", "us/fault", 0, 1.3,
 				     1e-3);
+/* A refused fault's cost over a resolved one's, both libsva's: a device
+ * probing what it may not reach must not cost the engine more than its work. */
+static struct figure f_refused = FIGURE("refused_vs_resolved",
+					"refused faults (restricted, -ENXIO; the \"baseline\": resolved ones)",
+					"us/fault", 1, 1.0, 1e-3);
 static struct figure f_pre[2][2], f_inv[2][2]; /* [4 KiB, 2 MiB pages][small, large range] */
 
 static double bsamp[NPAGES], ssamp[NPAGES];
@@ -396,6 +401,45 @@ static void random_faults(struct sva_ctx *ctx, struct sva_dev *dev, struct basel
 	side_free(&s);
 	*base = bench_median(bsamp, NPAGES);
 	*sva = bench_median(ssamp, (int)n);
+}
+
+/*
+ * A quarter of the random pages, each faulted twice, the two taking turns: on
+ * a default address space (4 KiB fault-around: one page mapped per fault) and
+ * on a restricted one with nothing allowed (refused, answered INVALID).
+ */
+static void refused_faults(struct sva_ctx *ctx, struct sva_dev *dev, const uint32_t *order, int refused_first,
+			   double *resolved, double *refused)
+{
+	struct sva_mm_opts mo = { .size = sizeof(mo), .flags = SVA_MM_RESTRICTED, .fault_around = PG };
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	const uint32_t n = NPAGES / 4;
+	struct side s, r = { .ctx = ctx, .dev = dev };
+	uint64_t t;
+
+	side_setup(&s, ctx, dev, PG);
+	if (sva_mm_new(ctx, &mo, &r.mm) || sva_bind(dev, r.mm, &bo, &r.bond))
+		bench_bail("restricted setup failed");
+	for (uint32_t i = 0; i < n; i++) {
+		for (int k = 0; k < 2; k++) {
+			int ref = (k == 0) == !!refused_first;
+
+			side_trigger(ref ? &r : &s, REGION + order[i] * PG);
+			t = bench_now_ns();
+			if (sva_ctx_process_faults(ctx, 1) != 1)
+				bench_bail("libsva did not handle the fault");
+			(ref ? ssamp : bsamp)[i] = (double)(bench_now_ns() - t);
+		}
+	}
+	side_check(&s, n, "resolved against refused");
+	sva_bond_stats(r.bond, &st);
+	if (st.invalid != n)
+		bench_bail("refused: %llu of %u faults answered INVALID", (unsigned long long)st.invalid, n);
+	side_free(&r);
+	side_free(&s);
+	*resolved = bench_median(bsamp, (int)n);
+	*refused = bench_median(ssamp, (int)n);
 }
 
 /* The breakdown's passes (each side, in no ratio). */
@@ -537,6 +581,8 @@ static void fault_rounds(struct sva_ctx *ctx, struct sva_dev *dev, struct baseli
 		/* Who goes first alternates, so neither always runs on a warm cache. */
 		random_faults(ctx, dev, b, order, r & 1, &bv, &sv);
 		add(&f_rand, bv, sv);
+		refused_faults(ctx, dev, order, r & 1, &bv, &sv);
+		add(&f_refused, bv, sv);
 		breakdown(ctx, dev, b, order);
 		queued_faults(ctx, dev, b, order, 0, &seed, &bv, &sv);
 		add(&f_adj, bv, sv);
@@ -709,6 +755,7 @@ int bench_fault(int argc, char **argv)
 	print_figure(&f_seq, json, 0);
 	print_figure(&f_adj, json, 0);
 	print_figure(&f_scat, json, 0);
+	print_figure(&f_refused, json, 0);
 	for (int h = 0; h < 2; h++)
 		for (int z = 0; z < 2; z++) {
 			print_figure(&f_pre[h][z], json, 0);

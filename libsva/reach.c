@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What a device may reach.  Two rules, checked by resolution before it maps
+ * anything and applied to its window (fault-around, batched runs), and by
+ * sva_mm_prefault():
+ *  - the library's own memory (arena.h) is never mapped, in any mode: a device
+ *    that could write a bond could make the fault thread call its code;
+ *  - a restricted address space (SVA_MM_RESTRICTED) maps only inside the ranges
+ *    the driver allowed (sva_mm_allow(), and sva_mem_alloc() for it).
+ * The allowed set lives under mm->lock, the lock resolution holds from this
+ * check to its map, so a deny cannot slip between them.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "arena.h"
+#include "internal.h"
+#include "reach.h"
+#include "withdraw.h"
+
+#define PAGE 4096ull
+
+/* Index of the first range ending after addr (n if none). */
+static size_t first_after(const struct sva_rset *s, uint64_t addr)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->v[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int reserve(struct sva_rset *s, size_t n)
+{
+	if (n <= s->cap)
+		return 0;
+	size_t cap = s->cap ? s->cap * 2 : 8;
+	struct sva_range2 *v;
+
+	while (cap < n)
+		cap *= 2;
+	v = sva_realloc(s->v, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->v = v;
+	s->cap = cap;
+	return 0;
+}
+
+int sva_rset_add(struct sva_rset *s, uint64_t start, uint64_t end)
+{
+	/* Ranges touching [start, end), adjacent ones included: [i, j). */
+	size_t i = first_after(s, start ? start - 1 : 0), j = i;
+
+	while (j < s->n && s->v[j].start <= end)
+		j++;
+	if (i == j) {
+		if (reserve(s, s->n + 1))
+			return -ENOMEM;
+		memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(s->v[0]));
+		s->v[i].start = start;
+		s->v[i].end = end;
+		s->n++;
+		return 0;
+	}
+	if (s->v[i].start < start)
+		start = s->v[i].start;
+	if (s->v[j - 1].end > end)
+		end = s->v[j - 1].end;
+	s->v[i].start = start;
+	s->v[i].end = end;
+	memmove(&s->v[i + 1], &s->v[j], (s->n - j) * sizeof(s->v[0]));
+	s->n -= j - i - 1;
+	return 0;
+}
+
+int sva_rset_del(struct sva_rset *s, uint64_t start, uint64_t end)
+{
+	size_t i = first_after(s, start), j = i;
+
+	if (i < s->n && s->v[i].start < start && s->v[i].end > end) {
+		/* Inside one range: it splits in two. */
+		if (reserve(s, s->n + 1))
+			return -ENOMEM;
+		memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(s->v[0]));
+		s->n++;
+		s->v[i].end = start;
+		s->v[i + 1].start = end;
+		return 0;
+	}
+	if (i < s->n && s->v[i].start < start) {
+		s->v[i].end = start; /* keeps its head */
+		i++, j++;
+	}
+	while (j < s->n && s->v[j].end <= end)
+		j++; /* wholly inside: dropped */
+	if (j < s->n && s->v[j].start < end)
+		s->v[j].start = end; /* keeps its tail */
+	memmove(&s->v[i], &s->v[j], (s->n - j) * sizeof(s->v[0]));
+	s->n -= j - i;
+	return 0;
+}
+
+const struct sva_range2 *sva_rset_find(const struct sva_rset *s, uint64_t addr)
+{
+	size_t i = first_after(s, addr);
+
+	return i < s->n && s->v[i].start <= addr ? &s->v[i] : NULL;
+}
+
+bool sva_rset_covers(const struct sva_rset *s, uint64_t start, uint64_t end)
+{
+	const struct sva_range2 *r = sva_rset_find(s, start);
+
+	/* Ranges never touch, so one range holds all of it or it is not covered. */
+	return r && end <= r->end;
+}
+
+void sva_rset_fini(struct sva_rset *s)
+{
+	sva_free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+int sva_reach_check_locked(struct sva_mm *mm, uint64_t addr)
+{
+	if (sva_excluded(addr))
+		return -EXDEV;
+	if ((mm->flags & SVA_MM_RESTRICTED) && !sva_rset_find(&mm->allowed, addr))
+		return -ENXIO;
+	return 0;
+}
+
+void sva_reach_clip_locked(struct sva_mm *mm, uint64_t addr, uint64_t *ws, uint64_t *we)
+{
+	sva_excluded_clip(addr, ws, we);
+	if (mm->flags & SVA_MM_RESTRICTED) {
+		const struct sva_range2 *r = sva_rset_find(&mm->allowed, addr);
+
+		if (r && *ws < r->start)
+			*ws = r->start;
+		if (r && *we > r->end)
+			*we = r->end;
+	}
+}
+
+int sva_reach_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
+{
+	if (sva_excluded_overlaps(start, end))
+		return sva_fail(&mm->ctx->log, -EXDEV,
+				"sva_mm_prefault: 0x%llx-0x%llx holds libsva's own memory, which no device may reach",
+				(unsigned long long)start, (unsigned long long)end);
+	if ((mm->flags & SVA_MM_RESTRICTED) && !sva_rset_covers(&mm->allowed, start, end))
+		return sva_fail(&mm->ctx->log, -EACCES,
+				"sva_mm_prefault: 0x%llx-0x%llx is not all inside the ranges allowed with sva_mm_allow() "
+				"(SVA_MM_RESTRICTED)",
+				(unsigned long long)start, (unsigned long long)end);
+	return 0;
+}
+
+static int check_args(struct sva_mm *mm, const void *addr, size_t len, const char *fn, uint64_t *start,
+		      uint64_t *end)
+{
+	uint64_t a = (uintptr_t)addr;
+
+	if (!mm)
+		return sva_fail(sva_log_default(), -EINVAL, "%s: mm is NULL", fn);
+	if (!len || ((a | len) & (PAGE - 1)) || a + len < a || a + len > UINT64_MAX - PAGE)
+		return sva_fail(&mm->ctx->log, -EINVAL,
+				"%s: %p+%zu is empty, not page-aligned, or wraps around the address space", fn, addr,
+				len);
+	if (!(mm->flags & SVA_MM_RESTRICTED))
+		return sva_fail(&mm->ctx->log, -EINVAL, "%s: the address space was not created SVA_MM_RESTRICTED", fn);
+	*start = a;
+	*end = a + len;
+	return sva_mm_check_owner(mm);
+}
+
+SVA_EXPORT int sva_mm_allow(struct sva_mm *mm, const void *addr, size_t len)
+{
+	uint64_t start, end;
+	int ret;
+
+	ret = check_args(mm, addr, len, "sva_mm_allow", &start, &end);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&mm->lock);
+	ret = sva_rset_add(&mm->allowed, start, end);
+	pthread_mutex_unlock(&mm->lock);
+	if (ret)
+		return sva_fail(&mm->ctx->log, ret, "sva_mm_allow: out of memory");
+	return 0;
+}
+
+SVA_EXPORT int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len)
+{
+	uint64_t start, end;
+	unsigned failed = 0;
+	int ret;
+
+	ret = check_args(mm, addr, len, "sva_mm_deny", &start, &end);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&mm->lock);
+	ret = sva_rset_del(&mm->allowed, start, end);
+	if (!ret) {
+		/* Faults resolve under mm->lock: none can map it back between the
+		 * two.  Chunks go whole, as in sva_mm_invalidate(). */
+		pthread_mutex_lock(&mm->map_lock);
+		sva_mm_withdraw_locked(mm, start, end, &failed);
+		pthread_mutex_unlock(&mm->map_lock);
+	}
+	pthread_mutex_unlock(&mm->lock);
+	sva_mm_reap(mm);
+	if (ret)
+		return sva_fail(&mm->ctx->log, ret, "sva_mm_deny: out of memory");
+	if (failed)
+		return sva_fail(&mm->ctx->log, -EIO,
+				"sva_mm_deny: the kernel refused to unmap %u chunk(s) in 0x%llx-0x%llx: they stay "
+				"visible",
+				failed, (unsigned long long)start, (unsigned long long)end);
+	return 0;
+}

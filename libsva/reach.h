@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What a device may reach (reach.c): the library's own memory never, and in a
+ * restricted address space (SVA_MM_RESTRICTED) only the ranges the driver
+ * allowed.  Resolution asks here before it maps anything, and clips its
+ * window here, so fault-around and batched runs never cross a boundary.
+ */
+#ifndef LIBSVA_REACH_H
+#define LIBSVA_REACH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sorted, disjoint, non-adjacent [start, end) ranges (the allowed ranges of
+ * a restricted address space).  All zero: empty.  Arena memory. */
+struct sva_rset {
+	struct sva_range2 {
+		uint64_t start, end;
+	} *v;
+	size_t n, cap;
+};
+
+/* Add [start, end) (start < end), merging what it touches.  0 or -ENOMEM
+ * (nothing changed). */
+int sva_rset_add(struct sva_rset *s, uint64_t start, uint64_t end);
+/* Remove [start, end), splitting a range it is inside.  0 or -ENOMEM
+ * (nothing changed). */
+int sva_rset_del(struct sva_rset *s, uint64_t start, uint64_t end);
+/* The range holding addr, or NULL. */
+const struct sva_range2 *sva_rset_find(const struct sva_rset *s, uint64_t addr);
+/* Is all of [start, end) inside the set? */
+bool sva_rset_covers(const struct sva_rset *s, uint64_t start, uint64_t end);
+void sva_rset_fini(struct sva_rset *s);
+
+struct sva_mm;
+
+/* May a fault at page addr be resolved in mm (mm->lock held)?  0, -EXDEV
+ * the library's own memory, -ENXIO outside the allowed ranges of a restricted
+ * address space. */
+int sva_reach_check_locked(struct sva_mm *mm, uint64_t addr);
+/* Narrow the window [*ws, *we) around addr (which passed the check) to what
+ * the device may reach (mm->lock held). */
+void sva_reach_clip_locked(struct sva_mm *mm, uint64_t addr, uint64_t *ws, uint64_t *we);
+/* May [start, end) be prefaulted (mm->lock held)?  0, -EXDEV, or -EACCES
+ * not all of it allowed in a restricted address space. */
+int sva_reach_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
+
+#endif /* LIBSVA_REACH_H */

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What a device may reach, without a kernel (libsva/reach.c, arena.c): the
+ * allowed-range set (merge, split, lookup, cover), the library arena's objects
+ * and thread stacks in the excluded set, windows clipped around both, and the
+ * errors of sva_mm_allow()/sva_mm_deny(), each changing nothing.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fork.h"
+#include "internal.h"
+#include "../tap.h"
+
+#define PG 4096ull
+
+static int errors;
+
+static void capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+	if (level == SVA_LOG_ERROR)
+		errors++;
+}
+
+/* The set as a string, "[s,e)..." in pages, to compare in one line. */
+static const char *show(const struct sva_rset *s)
+{
+	static char buf[512];
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < s->n; i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "[%llu,%llu)", (unsigned long long)(s->v[i].start / PG),
+				      (unsigned long long)(s->v[i].end / PG));
+	return buf;
+}
+
+static void rset_logic(void)
+{
+	struct sva_rset s = { 0 };
+
+	ok(!sva_rset_find(&s, 0) && !sva_rset_covers(&s, 0, PG), "empty set: nothing found or covered");
+	sva_rset_add(&s, 10 * PG, 20 * PG);
+	sva_rset_add(&s, 30 * PG, 40 * PG);
+	is_int(strcmp(show(&s), "[10,20)[30,40)"), 0, "two disjoint ranges stay apart: %s", show(&s));
+	sva_rset_add(&s, 20 * PG, 25 * PG);
+	is_int(strcmp(show(&s), "[10,25)[30,40)"), 0, "an adjacent range merges: %s", show(&s));
+	sva_rset_add(&s, 5 * PG, 6 * PG);
+	is_int(strcmp(show(&s), "[5,6)[10,25)[30,40)"), 0, "a range before all goes first: %s", show(&s));
+	sva_rset_add(&s, 8 * PG, 35 * PG);
+	is_int(strcmp(show(&s), "[5,6)[8,40)"), 0, "a range over two merges them: %s", show(&s));
+	sva_rset_add(&s, 0, 100 * PG);
+	is_int(strcmp(show(&s), "[0,100)"), 0, "a range from 0 over everything: %s", show(&s));
+	sva_rset_del(&s, 40 * PG, 50 * PG);
+	is_int(strcmp(show(&s), "[0,40)[50,100)"), 0, "a deny inside splits: %s", show(&s));
+	sva_rset_del(&s, 30 * PG, 60 * PG);
+	is_int(strcmp(show(&s), "[0,30)[60,100)"), 0, "a deny over an edge of each trims both: %s", show(&s));
+	sva_rset_del(&s, 0, 30 * PG);
+	is_int(strcmp(show(&s), "[60,100)"), 0, "a deny of a whole range drops it: %s", show(&s));
+	sva_rset_del(&s, 0, 10 * PG);
+	is_int(strcmp(show(&s), "[60,100)"), 0, "a deny of what is not allowed changes nothing: %s", show(&s));
+	sva_rset_add(&s, 200 * PG, 210 * PG);
+	sva_rset_add(&s, 300 * PG, 310 * PG);
+	sva_rset_del(&s, 50 * PG, 400 * PG);
+	is_int(s.n, 0, "a deny over several drops them all");
+
+	for (uint64_t i = 0; i < 100; i++)
+		sva_rset_add(&s, i * 2 * PG, (i * 2 + 1) * PG);
+	is_int(s.n, 100, "100 separate ranges (the set grows)");
+	ok(sva_rset_find(&s, 198 * PG) && !sva_rset_find(&s, 199 * PG), "lookup: inside a range and in a gap");
+	ok(sva_rset_covers(&s, 50 * PG, 51 * PG) && !sva_rset_covers(&s, 50 * PG, 53 * PG),
+	   "cover: one range, not across a gap");
+	sva_rset_add(&s, 0, 200 * PG);
+	is_int(strcmp(show(&s), "[0,200)"), 0, "one add over them merges all: %s", show(&s));
+	ok(sva_rset_covers(&s, 0, 200 * PG) && !sva_rset_covers(&s, 0, 201 * PG), "cover: to the edge, not past it");
+	sva_rset_fini(&s);
+}
+
+static void *idle(void *arg)
+{
+	volatile char here = 0;
+
+	*(uintptr_t *)arg = (uintptr_t)&here;
+	return NULL;
+}
+
+static void arena(void)
+{
+	struct sva_bond *bond = sva_calloc(1, sizeof(*bond));
+	void *big = sva_malloc(3u << 20), *stack;
+	int on_heap = 0;
+	void *heap = malloc(64);
+	uintptr_t sp = 0;
+	pthread_t t;
+
+	ok(bond && sva_excluded((uintptr_t)bond), "a bond from the arena is excluded");
+	ok(big && sva_excluded((uintptr_t)big + (2u << 20)), "a large allocation is excluded");
+	ok(!sva_excluded((uintptr_t)heap), "the application's heap is not");
+	ok(!sva_excluded((uintptr_t)&on_heap), "the caller's stack is not");
+	ok(!sva_excluded_overlaps((uintptr_t)heap, (uintptr_t)heap + 64), "no overlap with the heap");
+	ok(sva_excluded_overlaps((uintptr_t)bond - (1u << 30), (uintptr_t)bond + 1), "a range over a bond overlaps");
+	is_int(sva_thread_create(&t, idle, &sp, &stack), 0, "a thread on an arena stack");
+	pthread_join(t, NULL);
+	ok(sp && sva_excluded(sp), "its stack is excluded");
+	sva_thread_stack_free(stack);
+
+	/* A window around a free address next to the arena stops short of it. */
+	uint64_t ws = 0, we = UINT64_MAX - PG, a = (uintptr_t)heap & ~(PG - 1);
+
+	sva_excluded_clip(a, &ws, &we);
+	ok(ws <= a && we > a && !sva_excluded_overlaps(ws, we), "a clipped window holds the address and no arena");
+
+	char *s = sva_strdup("libsva");
+	void *r = sva_realloc(s, 5000);
+
+	ok(r && !strcmp(r, "libsva") && sva_excluded((uintptr_t)r), "realloc keeps the bytes, in the arena");
+	ok(sva_aligned_alloc(4096, 100) && ((uintptr_t)sva_aligned_alloc(4096, 100) & 4095) == 0,
+	   "aligned_alloc aligns");
+	sva_free(r);
+	sva_free(heap); /* libc's: handed back to libc */
+	sva_free(big);
+	sva_free(bond);
+	ok(1, "frees of arena and libc pointers");
+}
+
+static struct sva_mm *fake_mm(uint32_t flags, bool child)
+{
+	struct sva_ctx *ctx = sva_calloc(1, sizeof(*ctx));
+	struct sva_mm *mm = sva_calloc(1, sizeof(*mm));
+
+	atomic_init(&ctx->refs, 1);
+	ctx->fd = -1;
+	ctx->fork_gen = sva_fork_gen_init() + (child ? 1 : 0);
+	sva_log_init(&ctx->log, capture, NULL, SVA_LOG_DEBUG);
+	mm->ctx = ctx;
+	mm->flags = flags;
+	pthread_mutex_init(&mm->lock, NULL);
+	pthread_mutex_init(&mm->map_lock, NULL);
+	return mm;
+}
+
+static void api(void)
+{
+	struct sva_mm *mm = fake_mm(SVA_MM_RESTRICTED, false), *open = fake_mm(0, false);
+	struct sva_mm *child = fake_mm(SVA_MM_RESTRICTED, true);
+	char *base = (char *)(uintptr_t)(64ull << 30);
+	struct sva_bond *bond = sva_calloc(1, sizeof(*bond));
+	uint64_t ws, we;
+
+	errors = 0;
+	is_int(sva_mm_allow(NULL, base, PG), -EINVAL, "allow: NULL mm");
+	is_int(sva_mm_allow(mm, base, 0), -EINVAL, "allow: len 0");
+	is_int(sva_mm_allow(mm, base + 1, PG), -EINVAL, "allow: unaligned addr");
+	is_int(sva_mm_allow(mm, base, PG + 1), -EINVAL, "allow: unaligned len");
+	is_int(sva_mm_allow(mm, (void *)(uintptr_t)(UINT64_MAX - PG + 1), 2 * PG), -EINVAL, "allow: wraps");
+	is_int(sva_mm_allow(open, base, PG), -EINVAL, "allow: not SVA_MM_RESTRICTED");
+	is_int(sva_mm_deny(open, base, PG), -EINVAL, "deny: not SVA_MM_RESTRICTED");
+	is_int(sva_mm_deny(mm, base + 1, PG), -EINVAL, "deny: unaligned");
+	is_int(sva_mm_allow(child, base, PG), -ECHILD, "allow: in a forked child");
+	is_int(errors, 8, "each error logged once (NULL mm: on the default log)");
+	is_int(mm->allowed.n + open->allowed.n + child->allowed.n, 0, "no error changed a set");
+
+	is_int(sva_mm_allow(mm, base, 16 * PG), 0, "allow 16 pages");
+	is_int(sva_reach_check_locked(mm, (uintptr_t)base + 15 * PG), 0, "a fault inside resolves");
+	is_int(sva_reach_check_locked(mm, (uintptr_t)base + 16 * PG), -ENXIO, "a fault just past it: -ENXIO");
+	is_int(sva_reach_check_locked(mm, (uintptr_t)bond), -EXDEV, "a fault at a bond: -EXDEV");
+	is_int(sva_reach_check_locked(open, (uintptr_t)bond), -EXDEV, "... in an unrestricted mm too");
+	is_int(sva_reach_check_locked(open, (uintptr_t)base + 16 * PG), 0, "unrestricted: anything else passes");
+	ws = (uintptr_t)base - (1u << 20);
+	we = (uintptr_t)base + (1u << 20);
+	sva_reach_clip_locked(mm, (uintptr_t)base + 4 * PG, &ws, &we);
+	ok(ws == (uintptr_t)base && we == (uintptr_t)base + 16 * PG, "a 2 MiB window is clipped to the allowed range");
+	is_int(sva_reach_prefault_locked(mm, (uintptr_t)base, (uintptr_t)base + 16 * PG), 0, "prefault inside: ok");
+	is_int(sva_reach_prefault_locked(mm, (uintptr_t)base, (uintptr_t)base + 17 * PG), -EACCES,
+	       "prefault past the edge: -EACCES");
+	is_int(sva_reach_prefault_locked(open, (uintptr_t)bond & ~(PG - 1), ((uintptr_t)bond & ~(PG - 1)) + PG),
+	       -EXDEV, "prefault of a bond's page: -EXDEV");
+	is_int(sva_mm_deny(mm, base + 4 * PG, 4 * PG), 0, "deny 4 pages in the middle");
+	is_int(sva_reach_check_locked(mm, (uintptr_t)base + 5 * PG), -ENXIO, "a fault there: -ENXIO");
+	ws = (uintptr_t)base;
+	we = (uintptr_t)base + (1u << 20);
+	sva_reach_clip_locked(mm, (uintptr_t)base + 9 * PG, &ws, &we);
+	ok(ws == (uintptr_t)base + 8 * PG && we == (uintptr_t)base + 16 * PG, "the window stays in its own piece");
+	is_int(sva_mm_deny(mm, base, 64 * PG), 0, "deny all (more than is allowed)");
+	is_int(mm->allowed.n, 0, "nothing allowed any more");
+	sva_free(bond);
+}
+
+int main(void)
+{
+	rset_logic();
+	arena();
+	api();
+	return done_testing();
+}
