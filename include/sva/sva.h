@@ -529,7 +529,7 @@ struct sva_mm_opts {
 				* at 64 KiB (or the cap), doubles while a bond's
 				* faults arrive in order, halves while they do not;
 				* huge-page mappings get whole 2 MiB pages */
-	uint64_t pin_budget;   /* (added in 1.1; an older, smaller size reads
+	uint64_t pin_budget;   /* (a later field; a smaller size, the first layout's, reads
 				* as 0) at most this many bytes pinned in the
 				* IOAS, rounded down to whole 4 KiB pages, at
 				* least one page.  When a fault would go over it,
@@ -680,7 +680,7 @@ struct sva_mm_stats {
 	uint64_t untracked_ranges;   /* maps made without tracking (default policy) */
 	uint64_t untracked_bytes;    /* their bytes */
 	uint64_t bytes_visible;	     /* mapped (pinned) in the IOAS now */
-	/* Added in 1.1 (an older, smaller size gets the fields above only): */
+	/* Later fields (a smaller size, the first layout's, gets those above only): */
 	uint64_t pin_budget;	     /* the budget in bytes (0: unbounded) */
 	uint64_t bytes_pinned_peak;  /* the most bytes_visible has been */
 	uint64_t bytes_prefaulted;   /* of bytes_visible, prefaulted: never evicted */
