@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "broker_client.h"
+#include "callback.h"
 #include "fork.h"
 #include "internal.h"
 #include "pasid_space.h"
@@ -134,6 +135,29 @@ static int adopt_iommufd(struct sva_ctx *ctx, int passed)
 	return fd;
 }
 
+void sva_ctx_release(struct sva_ctx *ctx)
+{
+	all_remove(ctx);
+	sva_spare_binds_fini(ctx);
+	sva_fault_fini(ctx);
+	sva_ctx_pasids_fini(ctx);
+	/* Out of the broker registry before the descriptor's number can be reused. */
+	sva_broker_conn_free(ctx->broker);
+	if (ctx->fd >= 0)
+		close(ctx->fd);
+	sva_free(ctx->sysfs_root);
+	sva_free(ctx->dev_root);
+	sva_log_fini(&ctx->log);
+	pthread_mutex_destroy(&ctx->devs_lock);
+	pthread_mutex_destroy(&ctx->pasid_lock);
+	pthread_mutex_destroy(&ctx->fe.lock);
+	pthread_cond_destroy(&ctx->fe.gate_cv);
+	pthread_mutex_destroy(&ctx->fe.setup);
+	pthread_mutex_destroy(&ctx->bonds_lock);
+	pthread_cond_destroy(&ctx->bonds_cv);
+	sva_free(ctx);
+}
+
 SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **out)
 {
 	struct sva_ctx_opts opts;
@@ -163,6 +187,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	if (!ctx)
 		return -ENOMEM;
 	atomic_init(&ctx->refs, 1);
+	ctx->release = sva_ctx_release;
 	ctx->pid = getpid();
 	ctx->fork_gen = sva_fork_gen_init();
 	ctx->fd = -1;
@@ -213,51 +238,6 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 err:
 	sva_ctx_put(ctx);
 	return ret;
-}
-
-void sva_ctx_get(struct sva_ctx *ctx)
-{
-	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
-}
-
-void sva_ctx_put(struct sva_ctx *ctx)
-{
-	if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
-		return;
-	all_remove(ctx);
-	sva_spare_binds_fini(ctx);
-	sva_fault_fini(ctx);
-	sva_ctx_pasids_fini(ctx);
-	/* Out of the broker registry before the descriptor's number can be reused. */
-	sva_broker_conn_free(ctx->broker);
-	if (ctx->fd >= 0)
-		close(ctx->fd);
-	sva_free(ctx->sysfs_root);
-	sva_free(ctx->dev_root);
-	sva_log_fini(&ctx->log);
-	pthread_mutex_destroy(&ctx->devs_lock);
-	pthread_mutex_destroy(&ctx->pasid_lock);
-	pthread_mutex_destroy(&ctx->fe.lock);
-	pthread_cond_destroy(&ctx->fe.gate_cv);
-	pthread_mutex_destroy(&ctx->fe.setup);
-	pthread_mutex_destroy(&ctx->bonds_lock);
-	pthread_cond_destroy(&ctx->bonds_cv);
-	sva_free(ctx);
-}
-
-bool sva_ctx_forked(const struct sva_ctx *ctx)
-{
-	return sva_fork_gen() != ctx->fork_gen;
-}
-
-int sva_ctx_check_owner(const struct sva_ctx *ctx)
-{
-	if (sva_ctx_forked(ctx))
-		return sva_fail(&ctx->log, -ECHILD,
-				"called in a forked child: libsva objects belong to process %d, and the child "
-				"must not touch them (open a new context in the child)",
-				(int)ctx->pid);
-	return 0;
 }
 
 SVA_EXPORT void sva_ctx_free(struct sva_ctx *ctx)

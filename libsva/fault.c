@@ -17,11 +17,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "callback.h"
 #include "internal.h"
 #include "kabi.h"
 #include "pasid_map.h"
 #include "pasid_space.h"
-#include "teardown.h"
 #include "track.h"
 
 /* What the pre-pass learns of a record: its bond, and the run of faulting pages it starts. */

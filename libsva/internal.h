@@ -210,6 +210,9 @@ struct sva_ctx {
 	uint32_t flags;	 /* SVA_CTX_* */
 	unsigned fork_gen; /* sva_fork_gen() there: sva_ctx_forked() compares it */
 	int fd;
+	/* Frees what the context holds, at its last sva_ctx_put (ctx.c): a
+	 * pointer so that the reference count stays a leaf (ctx_ref.c). */
+	void (*release)(struct sva_ctx *ctx);
 	struct sva_log log;
 	char *sysfs_root;
 	char *dev_root;
@@ -248,6 +251,9 @@ int sva_ctx_check_owner(const struct sva_ctx *ctx);
 int sva_ctx_pasids_init(struct sva_ctx *ctx);
 void sva_ctx_pasids_fini(struct sva_ctx *ctx);
 void sva_ctx_put(struct sva_ctx *ctx);
+/* What ctx->release holds for a context of sva_ctx_new (ctx.c); a test that
+ * builds a context by hand stores it too. */
+void sva_ctx_release(struct sva_ctx *ctx);
 
 /* ------------------------------------------------------------------ dev.c */
 

@@ -28,6 +28,7 @@ LIBSVA_SOURCES = \
 	libsva/opts.c \
 	libsva/sysfs.c \
 	libsva/iommufd.c \
+	libsva/ctx_ref.c \
 	libsva/ctx.c \
 	libsva/dev.c \
 	libsva/backend_vfio.c \
@@ -42,6 +43,8 @@ LIBSVA_SOURCES = \
 	libsva/pin_budget.c \
 	libsva/track.h \
 	libsva/track.c \
+	libsva/callback.h \
+	libsva/callback.c \
 	libsva/teardown.h \
 	libsva/teardown.c \
 	libsva/mm.c \

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "callback.h"
 #include "internal.h"
 #include "kabi.h"
 #include "teardown.h"
@@ -578,9 +579,4 @@ SVA_EXPORT int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *rang
 	if (ret)
 		return ret;
 	return sva_iommufd_iova_ranges_out(mm->ctx->fd, mm->ioas_id, ranges, nr);
-}
-
-int sva_mm_check_owner(struct sva_mm *mm)
-{
-	return sva_ctx_check_owner(mm->ctx);
 }
