@@ -56,6 +56,7 @@ LIBSVA_SOURCES = \
 	libsva/fault_window.h \
 	libsva/fault_window.c \
 	libsva/fault_thread.c \
+	libsva/fault_queue.c \
 	libsva/mem.c \
 	libsva/mem_window.h \
 	libsva/mem_window.c \
