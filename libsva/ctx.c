@@ -158,6 +158,44 @@ void sva_ctx_release(struct sva_ctx *ctx)
 	sva_free(ctx);
 }
 
+/*
+ * A broker context: the broker client connects and hands over the
+ * descriptor to adopt and the PASIDs leased; the context is built here, so
+ * that broker_client.c never calls back into ctx.c (docs/design.md, "Layers").
+ */
+static int broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
+{
+	struct sva_ctx_opts local = *opts;
+	struct sva_broker_conn *conn;
+	struct sva_ctx *ctx;
+	int fd, ret;
+
+	ret = sva_broker_connect(opts, &conn, &fd);
+	if (ret)
+		return ret;
+	local.flags = (opts->flags & ~(SVA_CTX_BROKER | SVA_CTX_ISOLATED)) | SVA_CTX_ADOPT_FD;
+	local.iommufd = fd;
+	local.broker_path = NULL;
+	local.global_pasid_min = conn->pasid_min;
+	local.global_pasid_max = conn->pasid_max;
+	ret = sva_ctx_new(&local, &ctx);
+	if (!conn->isolated)
+		close(fd); /* the context works on its own duplicate */
+	if (ret) {
+		sva_broker_conn_free(conn);
+		return ret;
+	}
+	ret = sva_broker_adopt(conn, opts, ctx);
+	if (ret) {
+		sva_ctx_free(ctx);
+		sva_broker_conn_free(conn);
+		*out = NULL;
+		return ret;
+	}
+	*out = ctx;
+	return 0;
+}
+
 SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **out)
 {
 	struct sva_ctx_opts opts;
@@ -179,9 +217,8 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 		return sva_fail(sva_log_default(), -ENAMETOOLONG,
 				"sva_ctx_new: fault_thread_name '%s' is longer than 15 bytes", opts.fault_thread_name);
 
-	/* The broker client: connect, then come back here with its iommufd. */
 	if (opts.flags & (SVA_CTX_BROKER | SVA_CTX_ISOLATED))
-		return sva_broker_ctx_new(&opts, out);
+		return broker_ctx_new(&opts, out);
 
 	ctx = sva_calloc(1, sizeof(*ctx));
 	if (!ctx)
@@ -261,7 +298,7 @@ SVA_EXPORT int sva_ctx_fd(const struct sva_ctx *ctx)
 	if (!ctx)
 		return -EINVAL;
 	/* An isolated broker client has no iommufd (its fd is the broker's socket). */
-	return sva_broker_proxy(ctx->fd) ? -EOPNOTSUPP : ctx->fd;
+	return sva_iommufd_proxy(ctx->fd) ? -EOPNOTSUPP : ctx->fd;
 }
 
 SVA_EXPORT void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level)

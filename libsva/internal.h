@@ -156,6 +156,42 @@ int sva_iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t fla
 int sva_iommufd_hw_info(int fd, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2, uint64_t *caps);
 int sva_iommufd_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd);
 
+/*
+ * What a broker context changes in the wrappers above (broker_proxy.c): an
+ * isolated context's calls go to the broker (proxy() finds its connection
+ * by the descriptor, the other ops make the calls), and a trusted one's
+ * objects are told to the broker (note, after creating and before
+ * destroying).  A hook table because iommufd.c sits below everything and
+ * the broker client sits above the context (docs/design.md, "Layers").
+ * Installed when the first broker context is created, never removed; with
+ * none installed the wrappers go straight to the kernel.
+ */
+struct sva_broker_conn;
+struct sva_iommufd_hooks {
+	struct sva_broker_conn *(*proxy)(int fd);
+	void (*note)(int fd, uint32_t id, bool alive);
+	int (*destroy)(struct sva_broker_conn *c, uint32_t id);
+	int (*ioas_alloc)(struct sva_broker_conn *c, uint32_t *ioas_id);
+	int (*ioas_map)(struct sva_broker_conn *c, uint32_t ioas_id, uint64_t va, uint64_t len, uint64_t iova,
+			uint32_t flags);
+	int (*ioas_unmap)(struct sva_broker_conn *c, uint32_t ioas_id, uint64_t iova, uint64_t len);
+	int (*iova_ranges)(struct sva_broker_conn *c, uint32_t ioas_id, struct sva_iova_range *r, size_t *nr);
+	int (*hwpt_alloc)(struct sva_broker_conn *c, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
+			  uint32_t fault_id, uint32_t *hwpt_id);
+	int (*hw_info)(struct sva_broker_conn *c, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2,
+		       uint64_t *caps);
+	int (*fault_alloc)(struct sva_broker_conn *c, uint32_t *fault_id, int *fault_fd);
+	/* The mock's TRIGGER_IOPF (backend_mock.c), made by the broker. */
+	int (*inject)(struct sva_broker_conn *c, uint32_t dev_id, uint32_t pasid, uint64_t addr, uint32_t perm,
+		      uint32_t grpid);
+};
+void sva_iommufd_set_hooks(const struct sva_iommufd_hooks *hooks);
+/* The installed hooks, or NULL. */
+const struct sva_iommufd_hooks *sva_iommufd_hooks(void);
+/* The isolated broker connection fd stands for, or NULL (no hooks, or fd is
+ * a real iommufd). */
+struct sva_broker_conn *sva_iommufd_proxy(int fd);
+
 /* ---------------------------------------------------------------- window.c */
 
 #define SVA_WINDOW_RANGES 64

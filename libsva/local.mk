@@ -69,6 +69,7 @@ LIBSVA_SOURCES = \
 	libsva/broker_proto.h \
 	libsva/broker_proto.c \
 	libsva/broker_client.h \
+	libsva/broker_conn.c \
 	libsva/broker_client.c \
 	libsva/broker_proxy.c
 LIBSVA_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS) $(LIBNUMA_CFLAGS)
