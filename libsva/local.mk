@@ -40,6 +40,7 @@ LIBSVA_SOURCES = \
 	libsva/withdraw.h \
 	libsva/withdraw.c \
 	libsva/pin_budget.h \
+	libsva/pin_account.c \
 	libsva/pin_budget.c \
 	libsva/track.h \
 	libsva/track.c \
@@ -48,6 +49,7 @@ LIBSVA_SOURCES = \
 	libsva/teardown.h \
 	libsva/teardown.c \
 	libsva/mm.c \
+	libsva/mm_map.c \
 	libsva/bond.c \
 	libsva/fault.c \
 	libsva/fault_resolve.c \
