@@ -261,8 +261,8 @@ struct sva_ctx {
 	pthread_mutex_t devs_lock; /* the device list */
 	struct sva_dev *devs;
 	struct sva_fault_engine fe;
-	/* Every bond, for teardown.c; bonds_cv is broadcast when one goes.  A
-	 * leaf lock (taken inside dev->lock). */
+	/* Every bond (bond.c links them), for teardown.c; bonds_cv is broadcast
+	 * when one goes.  A leaf lock (taken inside dev->lock). */
 	pthread_mutex_t bonds_lock;
 	pthread_cond_t bonds_cv;
 	struct sva_bond *bonds;
@@ -433,7 +433,7 @@ struct sva_bond {
 	void *drvdata;
 	struct sva_bond_ops ops;
 	struct sva_bond *mm_next, *dev_next;
-	struct sva_bond *ctx_next; /* ctx->bonds, under ctx->bonds_lock (teardown.c) */
+	struct sva_bond *ctx_next; /* ctx->bonds, under ctx->bonds_lock (bond.c, teardown.c) */
 	atomic_int state;
 	_Atomic uint64_t faults, groups, invalid, pages_mapped;
 	struct sva_fa_state fa; /* its fault stream, for fault-around; under mm->lock */
@@ -464,7 +464,7 @@ void sva_fault_unexclude(struct sva_ctx *ctx);
 int sva_mm_resolve_fault(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t addr, uint64_t run_start,
 			 uint64_t run_end, uint32_t access, uint64_t *pages);
 
-/* What one all-or-nothing call mapped, to take back on failure. */
+/* mm_map.c.  What one all-or-nothing call mapped, to take back on failure. */
 struct sva_map_undo {
 	uint64_t r[64][2];
 	size_t n;
