@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "broker_client.h"
 #include "internal.h"
 #include "kabi_selftest.h"
 
@@ -165,10 +164,10 @@ SVA_EXPORT int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_
 		return sva_fail(&dev->ctx->log, -EINVAL, "inject_fault: bad access bits 0x%x", perm);
 	{
 		/* An isolated broker client has no iommufd: the broker injects. */
-		struct sva_broker_conn *px = sva_broker_proxy(dev->ctx->fd);
+		struct sva_broker_conn *px = sva_iommufd_proxy(dev->ctx->fd);
 
 		if (px) {
-			ret = sva_px_inject(px, dev->info.dev_id, pasid, addr, perm, grpid);
+			ret = sva_iommufd_hooks()->inject(px, dev->info.dev_id, pasid, addr, perm, grpid);
 			if (ret)
 				return sva_fail(&dev->ctx->log, ret, "inject_fault: the broker refused: %s",
 						strerror(-ret));

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callback.h"
 #include "internal.h"
 #include "kabi.h"
 #include "pasid_map.h"
 #include "pasid_space.h"
-#include "teardown.h"
 
 static bool dev_has_pasid(const struct sva_dev *dev)
 {
@@ -149,6 +149,33 @@ static void rid_publish(struct sva_dev *dev, struct sva_bond *bond, void *drvdat
 }
 
 /* The attach of a fault-capable HWPT is where a device without PRI is refused. */
+/* The bond's membership of ctx->bonds, which sva_teardown() scans. */
+static void bond_link(struct sva_bond *bond)
+{
+	struct sva_ctx *ctx = bond->dev->ctx;
+
+	pthread_mutex_lock(&ctx->bonds_lock);
+	bond->ctx_next = ctx->bonds;
+	ctx->bonds = bond;
+	pthread_mutex_unlock(&ctx->bonds_lock);
+}
+
+/* Off the list, and teardowns waiting for it woken.  Before free(bond). */
+static void bond_unlink(struct sva_bond *bond)
+{
+	struct sva_ctx *ctx = bond->dev->ctx;
+
+	pthread_mutex_lock(&ctx->bonds_lock);
+	for (struct sva_bond **pp = &ctx->bonds; *pp; pp = &(*pp)->ctx_next) {
+		if (*pp == bond) {
+			*pp = bond->ctx_next;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&ctx->bonds_cv);
+	pthread_mutex_unlock(&ctx->bonds_lock);
+}
+
 static int attach_failed(struct sva_dev *dev, struct sva_bond *bond, const char *what, int ret)
 {
 	struct sva_ctx *ctx = dev->ctx;
@@ -307,7 +334,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	}
 	bond->dev_next = dev->bonds;
 	dev->bonds = bond;
-	sva_teardown_link(bond);
+	bond_link(bond);
 	pthread_mutex_lock(&mm->lock);
 	bond->mm_next = mm->bonds;
 	mm->bonds = bond;
@@ -411,7 +438,7 @@ int sva_bond_teardown(struct sva_bond *bond)
 		sva_logf(&dev->ctx->log, SVA_LOG_INFO, "unbound device %u %s %u", dev->info.dev_id,
 			 bond->pasid == SVA_PASID_RID ? "RID" : "PASID",
 			 bond->pasid == SVA_PASID_RID ? 0 : bond->pasid);
-	sva_teardown_unlink(bond);
+	bond_unlink(bond);
 	sva_free(bond);
 	return ret;
 }

@@ -19,99 +19,6 @@
 
 #include "broker_client.h"
 
-/* The iommufds of broker contexts: few, usually one. */
-#define REG_MAX 64
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sva_broker_conn *reg[REG_MAX];
-static atomic_int reg_n;
-
-atomic_int sva_broker_isolated_n;
-
-int sva_broker_reg_add(struct sva_broker_conn *conn)
-{
-	int ret = -EMFILE;
-
-	pthread_mutex_lock(&reg_lock);
-	for (size_t i = 0; i < REG_MAX; i++) {
-		if (!reg[i]) {
-			reg[i] = conn;
-			atomic_fetch_add(conn->isolated ? &sva_broker_isolated_n : &reg_n, 1);
-			ret = 0;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&reg_lock);
-	return ret;
-}
-
-void sva_broker_reg_remove(struct sva_broker_conn *conn)
-{
-	pthread_mutex_lock(&reg_lock);
-	for (size_t i = 0; i < REG_MAX; i++) {
-		if (reg[i] == conn) {
-			reg[i] = NULL;
-			atomic_fetch_sub(conn->isolated ? &sva_broker_isolated_n : &reg_n, 1);
-		}
-	}
-	pthread_mutex_unlock(&reg_lock);
-}
-
-struct sva_broker_conn *sva_broker_reg_find(dev_t dev, ino_t ino)
-{
-	struct sva_broker_conn *found = NULL;
-
-	pthread_mutex_lock(&reg_lock);
-	for (size_t i = 0; i < REG_MAX && !found; i++)
-		if (reg[i] && reg[i]->isolated && reg[i]->sock_dev == dev && reg[i]->sock_ino == ino)
-			found = reg[i];
-	pthread_mutex_unlock(&reg_lock);
-	return found;
-}
-
-void sva_broker_note(int fd, uint32_t id, bool alive)
-{
-	struct sva_broker_msg m;
-
-	if (atomic_load_explicit(&reg_n, memory_order_relaxed) == 0)
-		return;
-	sva_broker_msg_init(&m, alive ? SVA_BOP_REGISTER : SVA_BOP_UNREGISTER);
-	m.arg[0] = id;
-	pthread_mutex_lock(&reg_lock);
-	for (size_t i = 0; i < REG_MAX; i++) {
-		if (reg[i] && !reg[i]->isolated && reg[i]->fd == fd) {
-			/* One-way: a broker gone is met by the next request. */
-			pthread_mutex_lock(&reg[i]->lock);
-			sva_broker_send(reg[i]->sock, &m, -1);
-			pthread_mutex_unlock(&reg[i]->lock);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&reg_lock);
-}
-
-int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int fd, int *fd_out)
-{
-	uint32_t op = m->op;
-	int rfd = -1, ret;
-
-	pthread_mutex_lock(&conn->lock);
-	ret = sva_broker_send(conn->sock, m, fd);
-	if (!ret)
-		ret = sva_broker_recv(conn->sock, m, &rfd);
-	pthread_mutex_unlock(&conn->lock);
-	if (ret)
-		return ret == -EPIPE ? -ECONNRESET : ret;
-	if (m->op != op || m->status > 0)
-		ret = -EPROTO;
-	else
-		ret = m->status;
-	if (!ret && fd_out)
-		*fd_out = rfd;
-	else if (rfd >= 0)
-		close(rfd);
-	return ret;
-}
-
 /* One request, one reply; the reply's status is returned, its text logged. */
 static int call(struct sva_ctx *ctx, struct sva_broker_msg *m, int *fd_out)
 {
@@ -172,12 +79,17 @@ static int connect_broker(const struct sva_log *log, const char *path)
 	return sva_fail(log, err, "cannot connect to the broker at %s: %s", path, strerror(-err));
 }
 
-int sva_broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
+/* $SVA_BROKER_SOCKET is what sva-info --cdi gives a container. */
+static const char *socket_path(const struct sva_ctx_opts *opts)
 {
-	/* $SVA_BROKER_SOCKET is what sva-info --cdi gives a container. */
 	const char *env = secure_getenv("SVA_BROKER_SOCKET");
-	const char *path = opts->broker_path ? opts->broker_path : env && *env ? env : SVA_BROKER_DEFAULT_SOCKET;
-	struct sva_ctx_opts local = *opts;
+
+	return opts->broker_path ? opts->broker_path : env && *env ? env : SVA_BROKER_DEFAULT_SOCKET;
+}
+
+int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn **connp, int *fdp)
+{
+	const char *path = socket_path(opts);
 	struct sva_broker_conn *conn;
 	struct sva_broker_msg m;
 	struct sva_ctx boot = { 0 }; /* a log for call() before the context exists */
@@ -198,6 +110,8 @@ int sva_broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
 	pthread_mutex_init(&conn->lock, NULL);
 	sva_log_init(&boot.log, opts->log_fn, opts->log_arg, opts->log_level);
 	boot.broker = conn;
+	/* From the first broker context on, the iommufd wrappers look for one. */
+	sva_broker_hooks_install();
 	ret = connect_broker(&boot.log, path);
 	if (ret < 0)
 		goto err;
@@ -232,31 +146,9 @@ int sva_broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
 	}
 	conn->pasid_min = (uint32_t)m.arg[0];
 	conn->pasid_max = (uint32_t)m.arg[1];
-	local.flags = (opts->flags & ~(SVA_CTX_BROKER | SVA_CTX_ISOLATED)) | SVA_CTX_ADOPT_FD;
-	local.iommufd = fd;
-	local.broker_path = NULL;
-	local.global_pasid_min = conn->pasid_min;
-	local.global_pasid_max = conn->pasid_max;
-	ret = sva_ctx_new(&local, out);
-	if (!conn->isolated)
-		close(fd); /* the context works on its own duplicate */
-	if (ret) {
-		if (conn->isolated)
-			sva_broker_reg_remove(conn);
-		goto err_sock;
-	}
-	conn->fd = (*out)->fd;
-	ret = conn->isolated ? 0 : sva_broker_reg_add(conn);
-	if (ret) {
-		sva_fail(&(*out)->log, ret, "more than %d broker contexts in one process", REG_MAX);
-		sva_ctx_free(*out);
-		*out = NULL;
-		goto err_sock;
-	}
-	(*out)->broker = conn;
-	sva_logf(&(*out)->log, SVA_LOG_INFO, "broker %s: %s client, PASIDs [%u, %u]", path,
-		 conn->isolated ? "isolated" : "trusted", conn->pasid_min, conn->pasid_max);
 	sva_log_fini(&boot.log);
+	*connp = conn;
+	*fdp = fd;
 	return 0;
 err_fd:
 	if (fd != conn->sock)
@@ -272,14 +164,18 @@ err:
 	return ret;
 }
 
-void sva_broker_conn_free(struct sva_broker_conn *conn)
+int sva_broker_adopt(struct sva_broker_conn *conn, const struct sva_ctx_opts *opts, struct sva_ctx *ctx)
 {
-	if (!conn)
-		return;
-	sva_broker_reg_remove(conn);
-	close(conn->sock);
-	pthread_mutex_destroy(&conn->lock);
-	sva_free(conn);
+	int ret;
+
+	conn->fd = ctx->fd;
+	ret = conn->isolated ? 0 : sva_broker_reg_add(conn);
+	if (ret)
+		return sva_fail(&ctx->log, ret, "more than %d broker contexts in one process", REG_MAX);
+	ctx->broker = conn;
+	sva_logf(&ctx->log, SVA_LOG_INFO, "broker %s: %s client, PASIDs [%u, %u]", socket_path(opts),
+		 conn->isolated ? "isolated" : "trusted", conn->pasid_min, conn->pasid_max);
+	return 0;
 }
 
 /* The broker parked the RID when it opened the device; the RID stays its own. */

@@ -8,6 +8,9 @@
 
 #include "internal.h"
 
+/* The broker contexts one process can have (broker_conn.c). */
+#define REG_MAX 64
+
 /* A context's connection to the broker (ctx->broker). */
 struct sva_broker_conn {
 	pthread_mutex_t lock; /* one request and its reply at a time */
@@ -19,8 +22,18 @@ struct sva_broker_conn {
 	ino_t sock_ino;
 };
 
-/* sva_ctx_new() with SVA_CTX_BROKER (opts already copied and checked). */
-int sva_broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
+/*
+ * sva_ctx_new() with SVA_CTX_BROKER (opts already copied and checked), in
+ * two halves around the context that ctx.c builds itself: connect gets the
+ * connection, the PASID lease and the descriptor the context adopts (a
+ * trusted client's iommufd, which the caller closes once the context has its
+ * duplicate; an isolated client's socket, registered for the proxy); adopt
+ * makes the connection the context's (-EMFILE: too many).  When the context
+ * cannot be built or adopt fails, the caller frees the connection with
+ * sva_broker_conn_free() and the context itself.
+ */
+int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn **conn, int *fd);
+int sva_broker_adopt(struct sva_broker_conn *conn, const struct sva_ctx_opts *opts, struct sva_ctx *ctx);
 /* sva_dev_open() in a broker context: the broker opens, we get its dev_id. */
 int sva_broker_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out);
 /* At the context's last reference: closing the socket tells the broker. */
@@ -29,7 +42,7 @@ void sva_broker_conn_free(struct sva_broker_conn *conn);
 extern const struct sva_dev_backend sva_backend_broker;
 
 /*
- * Called by iommufd.c for every object created in (alive) or about to be
+ * broker_conn.c, the note hook of iommufd.c: for every object created in (alive) or about to be
  * destroyed from (!alive) the iommufd fd: if fd is a broker context's, tell
  * the broker, which destroys what a client leaves behind (the iommufd is
  * shared, so closing the client's descriptor frees nothing).  Free when no
@@ -39,7 +52,8 @@ void sva_broker_note(int fd, uint32_t id, bool alive);
 
 /*
  * broker_proxy.c: an isolated context's ctx->fd is a duplicate of its broker
- * socket, and the iommufd.c wrappers hand their calls to the broker instead.
+ * socket, and the iommufd.c wrappers hand their calls to the broker instead,
+ * through the hooks sva_broker_hooks_install() gives them.
  * The connection fd belongs to, or NULL (every descriptor of every context
  * that is not isolated; free when no isolated context exists).
  */
@@ -56,7 +70,8 @@ int sva_px_fault_alloc(struct sva_broker_conn *c, uint32_t *fault_id, int *fault
 int sva_px_destroy(struct sva_broker_conn *c, uint32_t id);
 int sva_px_inject(struct sva_broker_conn *c, uint32_t dev_id, uint32_t pasid, uint64_t addr, uint32_t perm,
 		  uint32_t grpid);
-/* broker_client.c: register or drop an isolated connection for sva_broker_proxy(). */
+void sva_broker_hooks_install(void);
+/* broker_conn.c: register or drop a connection (an isolated one for sva_broker_proxy()). */
 int sva_broker_reg_add(struct sva_broker_conn *conn);
 void sva_broker_reg_remove(struct sva_broker_conn *conn);
 /* The registered isolated connection whose socket is (dev, ino), or NULL. */

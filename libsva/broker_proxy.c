@@ -178,3 +178,23 @@ SVA_EXPORT int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offs
 				m.text[0] && m.op == SVA_BOP_PX_SHARE ? m.text : strerror(-ret));
 	return 0;
 }
+
+/* Installed, not called by name: iommufd.c sits below the broker client. */
+static const struct sva_iommufd_hooks hooks = {
+	.proxy = sva_broker_proxy,
+	.note = sva_broker_note,
+	.destroy = sva_px_destroy,
+	.ioas_alloc = sva_px_ioas_alloc,
+	.ioas_map = sva_px_ioas_map,
+	.ioas_unmap = sva_px_ioas_unmap,
+	.iova_ranges = sva_px_iova_ranges,
+	.hwpt_alloc = sva_px_hwpt_alloc,
+	.hw_info = sva_px_hw_info,
+	.fault_alloc = sva_px_fault_alloc,
+	.inject = sva_px_inject,
+};
+
+void sva_broker_hooks_install(void)
+{
+	sva_iommufd_set_hooks(&hooks);
+}

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "broker_client.h"
+#include "callback.h"
 #include "fork.h"
 #include "internal.h"
 #include "pasid_space.h"
@@ -134,6 +135,67 @@ static int adopt_iommufd(struct sva_ctx *ctx, int passed)
 	return fd;
 }
 
+void sva_ctx_release(struct sva_ctx *ctx)
+{
+	all_remove(ctx);
+	sva_spare_binds_fini(ctx);
+	sva_fault_fini(ctx);
+	sva_ctx_pasids_fini(ctx);
+	/* Out of the broker registry before the descriptor's number can be reused. */
+	sva_broker_conn_free(ctx->broker);
+	if (ctx->fd >= 0)
+		close(ctx->fd);
+	sva_free(ctx->sysfs_root);
+	sva_free(ctx->dev_root);
+	sva_log_fini(&ctx->log);
+	pthread_mutex_destroy(&ctx->devs_lock);
+	pthread_mutex_destroy(&ctx->pasid_lock);
+	pthread_mutex_destroy(&ctx->fe.lock);
+	pthread_cond_destroy(&ctx->fe.gate_cv);
+	pthread_mutex_destroy(&ctx->fe.setup);
+	pthread_mutex_destroy(&ctx->bonds_lock);
+	pthread_cond_destroy(&ctx->bonds_cv);
+	sva_free(ctx);
+}
+
+/*
+ * A broker context: the broker client connects and hands over the
+ * descriptor to adopt and the PASIDs leased; the context is built here, so
+ * that broker_client.c never calls back into ctx.c (docs/design.md, "Layers").
+ */
+static int broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
+{
+	struct sva_ctx_opts local = *opts;
+	struct sva_broker_conn *conn;
+	struct sva_ctx *ctx;
+	int fd, ret;
+
+	ret = sva_broker_connect(opts, &conn, &fd);
+	if (ret)
+		return ret;
+	local.flags = (opts->flags & ~(SVA_CTX_BROKER | SVA_CTX_ISOLATED)) | SVA_CTX_ADOPT_FD;
+	local.iommufd = fd;
+	local.broker_path = NULL;
+	local.global_pasid_min = conn->pasid_min;
+	local.global_pasid_max = conn->pasid_max;
+	ret = sva_ctx_new(&local, &ctx);
+	if (!conn->isolated)
+		close(fd); /* the context works on its own duplicate */
+	if (ret) {
+		sva_broker_conn_free(conn);
+		return ret;
+	}
+	ret = sva_broker_adopt(conn, opts, ctx);
+	if (ret) {
+		sva_ctx_free(ctx);
+		sva_broker_conn_free(conn);
+		*out = NULL;
+		return ret;
+	}
+	*out = ctx;
+	return 0;
+}
+
 SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **out)
 {
 	struct sva_ctx_opts opts;
@@ -155,14 +217,14 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 		return sva_fail(sva_log_default(), -ENAMETOOLONG,
 				"sva_ctx_new: fault_thread_name '%s' is longer than 15 bytes", opts.fault_thread_name);
 
-	/* The broker client: connect, then come back here with its iommufd. */
 	if (opts.flags & (SVA_CTX_BROKER | SVA_CTX_ISOLATED))
-		return sva_broker_ctx_new(&opts, out);
+		return broker_ctx_new(&opts, out);
 
 	ctx = sva_calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
 	atomic_init(&ctx->refs, 1);
+	ctx->release = sva_ctx_release;
 	ctx->pid = getpid();
 	ctx->fork_gen = sva_fork_gen_init();
 	ctx->fd = -1;
@@ -215,51 +277,6 @@ err:
 	return ret;
 }
 
-void sva_ctx_get(struct sva_ctx *ctx)
-{
-	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
-}
-
-void sva_ctx_put(struct sva_ctx *ctx)
-{
-	if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
-		return;
-	all_remove(ctx);
-	sva_spare_binds_fini(ctx);
-	sva_fault_fini(ctx);
-	sva_ctx_pasids_fini(ctx);
-	/* Out of the broker registry before the descriptor's number can be reused. */
-	sva_broker_conn_free(ctx->broker);
-	if (ctx->fd >= 0)
-		close(ctx->fd);
-	sva_free(ctx->sysfs_root);
-	sva_free(ctx->dev_root);
-	sva_log_fini(&ctx->log);
-	pthread_mutex_destroy(&ctx->devs_lock);
-	pthread_mutex_destroy(&ctx->pasid_lock);
-	pthread_mutex_destroy(&ctx->fe.lock);
-	pthread_cond_destroy(&ctx->fe.gate_cv);
-	pthread_mutex_destroy(&ctx->fe.setup);
-	pthread_mutex_destroy(&ctx->bonds_lock);
-	pthread_cond_destroy(&ctx->bonds_cv);
-	sva_free(ctx);
-}
-
-bool sva_ctx_forked(const struct sva_ctx *ctx)
-{
-	return sva_fork_gen() != ctx->fork_gen;
-}
-
-int sva_ctx_check_owner(const struct sva_ctx *ctx)
-{
-	if (sva_ctx_forked(ctx))
-		return sva_fail(&ctx->log, -ECHILD,
-				"called in a forked child: libsva objects belong to process %d, and the child "
-				"must not touch them (open a new context in the child)",
-				(int)ctx->pid);
-	return 0;
-}
-
 SVA_EXPORT void sva_ctx_free(struct sva_ctx *ctx)
 {
 	if (!ctx)
@@ -281,7 +298,7 @@ SVA_EXPORT int sva_ctx_fd(const struct sva_ctx *ctx)
 	if (!ctx)
 		return -EINVAL;
 	/* An isolated broker client has no iommufd (its fd is the broker's socket). */
-	return sva_broker_proxy(ctx->fd) ? -EOPNOTSUPP : ctx->fd;
+	return sva_iommufd_proxy(ctx->fd) ? -EOPNOTSUPP : ctx->fd;
 }
 
 SVA_EXPORT void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "callback.h"
 #include "internal.h"
 #include "teardown.h"
 

@@ -156,6 +156,42 @@ int sva_iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t fla
 int sva_iommufd_hw_info(int fd, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2, uint64_t *caps);
 int sva_iommufd_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd);
 
+/*
+ * What a broker context changes in the wrappers above (broker_proxy.c): an
+ * isolated context's calls go to the broker (proxy() finds its connection
+ * by the descriptor, the other ops make the calls), and a trusted one's
+ * objects are told to the broker (note, after creating and before
+ * destroying).  A hook table because iommufd.c sits below everything and
+ * the broker client sits above the context (docs/design.md, "Layers").
+ * Installed when the first broker context is created, never removed; with
+ * none installed the wrappers go straight to the kernel.
+ */
+struct sva_broker_conn;
+struct sva_iommufd_hooks {
+	struct sva_broker_conn *(*proxy)(int fd);
+	void (*note)(int fd, uint32_t id, bool alive);
+	int (*destroy)(struct sva_broker_conn *c, uint32_t id);
+	int (*ioas_alloc)(struct sva_broker_conn *c, uint32_t *ioas_id);
+	int (*ioas_map)(struct sva_broker_conn *c, uint32_t ioas_id, uint64_t va, uint64_t len, uint64_t iova,
+			uint32_t flags);
+	int (*ioas_unmap)(struct sva_broker_conn *c, uint32_t ioas_id, uint64_t iova, uint64_t len);
+	int (*iova_ranges)(struct sva_broker_conn *c, uint32_t ioas_id, struct sva_iova_range *r, size_t *nr);
+	int (*hwpt_alloc)(struct sva_broker_conn *c, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
+			  uint32_t fault_id, uint32_t *hwpt_id);
+	int (*hw_info)(struct sva_broker_conn *c, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2,
+		       uint64_t *caps);
+	int (*fault_alloc)(struct sva_broker_conn *c, uint32_t *fault_id, int *fault_fd);
+	/* The mock's TRIGGER_IOPF (backend_mock.c), made by the broker. */
+	int (*inject)(struct sva_broker_conn *c, uint32_t dev_id, uint32_t pasid, uint64_t addr, uint32_t perm,
+		      uint32_t grpid);
+};
+void sva_iommufd_set_hooks(const struct sva_iommufd_hooks *hooks);
+/* The installed hooks, or NULL. */
+const struct sva_iommufd_hooks *sva_iommufd_hooks(void);
+/* The isolated broker connection fd stands for, or NULL (no hooks, or fd is
+ * a real iommufd). */
+struct sva_broker_conn *sva_iommufd_proxy(int fd);
+
 /* ---------------------------------------------------------------- window.c */
 
 #define SVA_WINDOW_RANGES 64
@@ -210,6 +246,9 @@ struct sva_ctx {
 	uint32_t flags;	 /* SVA_CTX_* */
 	unsigned fork_gen; /* sva_fork_gen() there: sva_ctx_forked() compares it */
 	int fd;
+	/* Frees what the context holds, at its last sva_ctx_put (ctx.c): a
+	 * pointer so that the reference count stays a leaf (ctx_ref.c). */
+	void (*release)(struct sva_ctx *ctx);
 	struct sva_log log;
 	char *sysfs_root;
 	char *dev_root;
@@ -222,8 +261,8 @@ struct sva_ctx {
 	pthread_mutex_t devs_lock; /* the device list */
 	struct sva_dev *devs;
 	struct sva_fault_engine fe;
-	/* Every bond, for teardown.c; bonds_cv is broadcast when one goes.  A
-	 * leaf lock (taken inside dev->lock). */
+	/* Every bond (bond.c links them), for teardown.c; bonds_cv is broadcast
+	 * when one goes.  A leaf lock (taken inside dev->lock). */
 	pthread_mutex_t bonds_lock;
 	pthread_cond_t bonds_cv;
 	struct sva_bond *bonds;
@@ -248,6 +287,9 @@ int sva_ctx_check_owner(const struct sva_ctx *ctx);
 int sva_ctx_pasids_init(struct sva_ctx *ctx);
 void sva_ctx_pasids_fini(struct sva_ctx *ctx);
 void sva_ctx_put(struct sva_ctx *ctx);
+/* What ctx->release holds for a context of sva_ctx_new (ctx.c); a test that
+ * builds a context by hand stores it too. */
+void sva_ctx_release(struct sva_ctx *ctx);
 
 /* ------------------------------------------------------------------ dev.c */
 
@@ -391,7 +433,7 @@ struct sva_bond {
 	void *drvdata;
 	struct sva_bond_ops ops;
 	struct sva_bond *mm_next, *dev_next;
-	struct sva_bond *ctx_next; /* ctx->bonds, under ctx->bonds_lock (teardown.c) */
+	struct sva_bond *ctx_next; /* ctx->bonds, under ctx->bonds_lock (bond.c, teardown.c) */
 	atomic_int state;
 	_Atomic uint64_t faults, groups, invalid, pages_mapped;
 	struct sva_fa_state fa; /* its fault stream, for fault-around; under mm->lock */
@@ -422,7 +464,7 @@ void sva_fault_unexclude(struct sva_ctx *ctx);
 int sva_mm_resolve_fault(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t addr, uint64_t run_start,
 			 uint64_t run_end, uint32_t access, uint64_t *pages);
 
-/* What one all-or-nothing call mapped, to take back on failure. */
+/* mm_map.c.  What one all-or-nothing call mapped, to take back on failure. */
 struct sva_map_undo {
 	uint64_t r[64][2];
 	size_t n;

@@ -1,13 +1,40 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* iommufd ioctl wrappers: fill the kernel structs, return 0 or -errno.  An
- * isolated broker context's calls go to the broker (broker_proxy.c). */
+ * isolated broker context's calls go to the broker, through the hooks
+ * broker_proxy.c installs (internal.h, struct sva_iommufd_hooks). */
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "broker_client.h"
 #include "internal.h"
 #include "kabi.h"
+
+static _Atomic(const struct sva_iommufd_hooks *) hooks;
+
+void sva_iommufd_set_hooks(const struct sva_iommufd_hooks *h)
+{
+	atomic_store_explicit(&hooks, h, memory_order_release);
+}
+
+const struct sva_iommufd_hooks *sva_iommufd_hooks(void)
+{
+	return atomic_load_explicit(&hooks, memory_order_acquire);
+}
+
+struct sva_broker_conn *sva_iommufd_proxy(int fd)
+{
+	const struct sva_iommufd_hooks *h = sva_iommufd_hooks();
+
+	return h ? h->proxy(fd) : NULL;
+}
+
+static void note(int fd, uint32_t id, bool alive)
+{
+	const struct sva_iommufd_hooks *h = sva_iommufd_hooks();
+
+	if (h)
+		h->note(fd, id, alive);
+}
 
 static int xioctl(int fd, unsigned long req, void *arg)
 {
@@ -25,7 +52,7 @@ static int xioctl(int fd, unsigned long req, void *arg)
  */
 int sva_iommufd_check(int fd)
 {
-	struct sva_broker_conn *px = sva_broker_proxy(fd);
+	struct sva_broker_conn *px = sva_iommufd_proxy(fd);
 
 	if (px)
 		return 0;
@@ -43,48 +70,48 @@ int sva_iommufd_check(int fd)
 
 /*
  * Objects created in a broker context's iommufd are told to the broker
- * (sva_broker_note): after creating, and before destroying, so that a client
+ * (the note hook): after creating, and before destroying, so that a client
  * killed in between leaves an object behind rather than the broker
  * destroying an ID reused by someone else.
  */
 int sva_iommufd_destroy(int fd, uint32_t id)
 {
-	struct sva_broker_conn *px = sva_broker_proxy(fd);
+	struct sva_broker_conn *px = sva_iommufd_proxy(fd);
 
 	if (px)
-		return sva_px_destroy(px, id);
+		return sva_iommufd_hooks()->destroy(px, id);
 	struct kabi_iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
 	int ret;
 
-	sva_broker_note(fd, id, false);
+	note(fd, id, false);
 	ret = xioctl(fd, KABI_IOMMU_DESTROY, &cmd);
 	if (ret)
-		sva_broker_note(fd, id, true);
+		note(fd, id, true);
 	return ret;
 }
 
 int sva_iommufd_ioas_alloc(int fd, uint32_t *ioas_id)
 {
-	struct sva_broker_conn *px = sva_broker_proxy(fd);
+	struct sva_broker_conn *px = sva_iommufd_proxy(fd);
 
 	if (px)
-		return sva_px_ioas_alloc(px, ioas_id);
+		return sva_iommufd_hooks()->ioas_alloc(px, ioas_id);
 	struct kabi_iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
 	int ret = xioctl(fd, KABI_IOMMU_IOAS_ALLOC, &cmd);
 
 	if (!ret) {
 		*ioas_id = cmd.out_ioas_id;
-		sva_broker_note(fd, cmd.out_ioas_id, true);
+		note(fd, cmd.out_ioas_id, true);
 	}
 	return ret;
 }
 
 int sva_iommufd_ioas_map(int fd, uint32_t ioas_id, uint64_t va, uint64_t len, uint64_t iova, uint32_t flags)
 {
-	struct sva_broker_conn *px = sva_broker_proxy(fd);
+	struct sva_broker_conn *px = sva_iommufd_proxy(fd);
 
 	if (px)
-		return sva_px_ioas_map(px, ioas_id, va, len, iova, flags);
+		return sva_iommufd_hooks()->ioas_map(px, ioas_id, va, len, iova, flags);
 	struct kabi_iommu_ioas_map cmd = {
 		.size = sizeof(cmd),
 		.flags = flags,
@@ -99,10 +126,10 @@ int sva_iommufd_ioas_map(int fd, uint32_t ioas_id, uint64_t va, uint64_t len, ui
 
 int sva_iommufd_ioas_unmap(int fd, uint32_t ioas_id, uint64_t iova, uint64_t len)
 {
-	struct sva_broker_conn *px = sva_broker_proxy(fd);
+	struct sva_broker_conn *px = sva_iommufd_proxy(fd);
 
 	if (px)
-		return sva_px_ioas_unmap(px, ioas_id, iova, len);
+		return sva_iommufd_hooks()->ioas_unmap(px, ioas_id, iova, len);
 	struct kabi_iommu_ioas_unmap cmd = {
 		.size = sizeof(cmd),
 		.ioas_id = ioas_id,
@@ -115,10 +142,10 @@ int sva_iommufd_ioas_unmap(int fd, uint32_t ioas_id, uint64_t iova, uint64_t len
 
 int sva_iommufd_iova_ranges(int fd, uint32_t ioas_id, struct sva_iova_range *r, size_t *nr)
 {
-	struct sva_broker_conn *px = sva_broker_proxy(fd);
+	struct sva_broker_conn *px = sva_iommufd_proxy(fd);
 
 	if (px)
-		return sva_px_iova_ranges(px, ioas_id, r, nr);
+		return sva_iommufd_hooks()->iova_ranges(px, ioas_id, r, nr);
 	struct kabi_iommu_iova_range kr[64];
 	struct kabi_iommu_ioas_iova_ranges cmd = {
 		.size = sizeof(cmd),
@@ -155,10 +182,10 @@ int sva_iommufd_iova_ranges_out(int fd, uint32_t ioas_id, struct sva_iova_range 
 int sva_iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t fault_id,
 			   uint32_t *hwpt_id)
 {
-	struct sva_broker_conn *px = sva_broker_proxy(fd);
+	struct sva_broker_conn *px = sva_iommufd_proxy(fd);
 
 	if (px)
-		return sva_px_hwpt_alloc(px, dev_id, pt_id, flags, fault_id, hwpt_id);
+		return sva_iommufd_hooks()->hwpt_alloc(px, dev_id, pt_id, flags, fault_id, hwpt_id);
 	struct kabi_iommu_hwpt_alloc cmd = {
 		.size = sizeof(cmd),
 		.flags = flags,
@@ -170,17 +197,17 @@ int sva_iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t fla
 
 	if (!ret) {
 		*hwpt_id = cmd.out_hwpt_id;
-		sva_broker_note(fd, cmd.out_hwpt_id, true);
+		note(fd, cmd.out_hwpt_id, true);
 	}
 	return ret;
 }
 
 int sva_iommufd_hw_info(int fd, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2, uint64_t *caps)
 {
-	struct sva_broker_conn *px = sva_broker_proxy(fd);
+	struct sva_broker_conn *px = sva_iommufd_proxy(fd);
 
 	if (px)
-		return sva_px_hw_info(px, dev_id, type, pasid_log2, caps);
+		return sva_iommufd_hooks()->hw_info(px, dev_id, type, pasid_log2, caps);
 	struct kabi_iommu_hw_info cmd = { .size = sizeof(cmd), .dev_id = dev_id };
 	int ret = xioctl(fd, KABI_IOMMU_GET_HW_INFO, &cmd);
 
@@ -194,17 +221,17 @@ int sva_iommufd_hw_info(int fd, uint32_t dev_id, uint32_t *type, uint32_t *pasid
 
 int sva_iommufd_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd)
 {
-	struct sva_broker_conn *px = sva_broker_proxy(fd);
+	struct sva_broker_conn *px = sva_iommufd_proxy(fd);
 
 	if (px)
-		return sva_px_fault_alloc(px, fault_id, fault_fd);
+		return sva_iommufd_hooks()->fault_alloc(px, fault_id, fault_fd);
 	struct kabi_iommu_fault_alloc cmd = { .size = sizeof(cmd) };
 	int ret = xioctl(fd, KABI_IOMMU_FAULT_QUEUE_ALLOC, &cmd);
 
 	if (!ret) {
 		*fault_id = cmd.out_fault_id;
 		*fault_fd = (int)cmd.out_fault_fd;
-		sva_broker_note(fd, cmd.out_fault_id, true);
+		note(fd, cmd.out_fault_id, true);
 	}
 	return ret;
 }

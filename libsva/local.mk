@@ -28,6 +28,7 @@ LIBSVA_SOURCES = \
 	libsva/opts.c \
 	libsva/sysfs.c \
 	libsva/iommufd.c \
+	libsva/ctx_ref.c \
 	libsva/ctx.c \
 	libsva/dev.c \
 	libsva/backend_vfio.c \
@@ -39,12 +40,16 @@ LIBSVA_SOURCES = \
 	libsva/withdraw.h \
 	libsva/withdraw.c \
 	libsva/pin_budget.h \
+	libsva/pin_account.c \
 	libsva/pin_budget.c \
 	libsva/track.h \
 	libsva/track.c \
+	libsva/callback.h \
+	libsva/callback.c \
 	libsva/teardown.h \
 	libsva/teardown.c \
 	libsva/mm.c \
+	libsva/mm_map.c \
 	libsva/bond.c \
 	libsva/fault.c \
 	libsva/fault_resolve.c \
@@ -53,6 +58,7 @@ LIBSVA_SOURCES = \
 	libsva/fault_window.h \
 	libsva/fault_window.c \
 	libsva/fault_thread.c \
+	libsva/fault_queue.c \
 	libsva/mem.c \
 	libsva/mem_window.h \
 	libsva/mem_window.c \
@@ -65,6 +71,7 @@ LIBSVA_SOURCES = \
 	libsva/broker_proto.h \
 	libsva/broker_proto.c \
 	libsva/broker_client.h \
+	libsva/broker_conn.c \
 	libsva/broker_client.c \
 	libsva/broker_proxy.c
 LIBSVA_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS) $(LIBNUMA_CFLAGS)

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "callback.h"
 #include "internal.h"
-#include "kabi.h"
 #include "teardown.h"
 #include "track.h"
 #include "withdraw.h"
@@ -171,127 +171,6 @@ static int reachable(struct sva_mm *mm, uint64_t start, uint64_t end)
 	return sva_mm_window_check_locked(mm, start, end, true);
 }
 
-/*
- * Register [start, end) with the process's userfaultfd (map_lock held), trying
- * the whole VMA [rs, re) first: one registration per VMA keeps the kernel from
- * splitting it at every chunk.  The last range registered is remembered until
- * the next UNMAP or REMAP (sva_vma_gen()), so repeated maps there cost no
- * system call.
- */
-static int register_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint64_t start, uint64_t end)
-{
-	unsigned gen = sva_vma_gen();
-	int ret;
-
-	if (mm->reg_gen == gen && start >= mm->reg_start && end <= mm->reg_end)
-		return 0;
-	ret = sva_track_register(rs, re);
-	if (ret && (rs != start || re != end)) {
-		rs = start;
-		re = end;
-		ret = sva_track_register(rs, re);
-	}
-	if (!ret) {
-		mm->reg_start = rs;
-		mm->reg_end = re;
-		mm->reg_gen = gen;
-	}
-	return ret;
-}
-
-/* A range mapped without tracking (the default policy): counted, logged once. */
-static void note_untracked_locked(struct sva_mm *mm, uint64_t start, uint64_t end, int why)
-{
-	mm->untracked_reason = why;
-	atomic_fetch_add_explicit(&mm->st_untracked_ranges, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&mm->st_untracked_bytes, end - start, memory_order_relaxed);
-	if (!mm->untracked_logged && !mm->log_untracked) {
-		mm->log_untracked = true;
-		atomic_store_explicit(&mm->reap_hint, true, memory_order_relaxed);
-		mm->untracked_at[0] = start;
-		mm->untracked_at[1] = end;
-	}
-}
-
-#ifdef SVA_TEST_HOOKS
-/* Tests only (libsva-test): the next IOAS map fails with this negative errno.
- * One-shot; 0: none. */
-int sva_test_ioas_map_fail;
-#endif
-
-/* IOMMU_IOAS_MAP at IOVA == VA with the VMA's permissions: 0 or -errno. */
-static int ioas_map(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end)
-{
-	uint32_t flags = KABI_IOMMU_IOAS_MAP_FIXED_IOVA;
-
-#ifdef SVA_TEST_HOOKS
-	if (sva_test_ioas_map_fail) {
-		int ret = sva_test_ioas_map_fail;
-
-		sva_test_ioas_map_fail = 0;
-		return ret;
-	}
-#endif
-
-	if (v->prot & SVA_PROT_READ)
-		flags |= KABI_IOMMU_IOAS_MAP_READABLE;
-	if (v->prot & SVA_PROT_WRITE)
-		flags |= KABI_IOMMU_IOAS_MAP_WRITEABLE;
-	return sva_iommufd_ioas_map(mm->ctx->fd, mm->ioas_id, start, end - start, start, flags);
-}
-
-/*
- * Map one gap at IOVA == VA (map_lock held): registered first, then mapped,
- * then recorded.  Returns 0 or the raw -errno (map_error() explains it).
- *
- * A registration that fails says either "nothing is mapped there" (the range
- * is being unmapped or replaced under us) or "userfaultfd cannot track this
- * mapping" (another userfaultfd has it, VM_DROPPABLE, a read-only shared file
- * mapping...).  The map that follows tells them apart: if it pins pages, the
- * range was mapped, so registration is tried again; if that works, it was the
- * race, and the gap is mapped once more now that it is registered (registered
- * before mapped, always); if not, the policy decides.
- */
-static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, uint32_t chunk_flags)
-{
-	bool tracked = atomic_load_explicit(&mm->tracked, memory_order_relaxed);
-	int reg = tracked ? register_locked(mm, v->start, v->end, start, end) : 0;
-	int ret = ioas_map(mm, v, start, end);
-
-	if (ret == -EEXIST)
-		return 0; /* mapped behind our back (raw ioctls on our IOAS): visible is what counts */
-	if (ret)
-		return ret == -EFAULT ? -EPERM : ret;
-	if (reg) {
-		int again = register_locked(mm, start, end, start, end);
-
-		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
-		if (!again) {
-			ret = ioas_map(mm, v, start, end);
-			if (ret)
-				return ret == -EFAULT ? -EPERM : ret;
-		} else if (mm->flags & SVA_MM_TRACK_STRICT) {
-			mm->untracked_reason = again;
-			return again;
-		} else {
-			ret = ioas_map(mm, v, start, end);
-			if (ret)
-				return ret == -EFAULT ? -EPERM : ret;
-			note_untracked_locked(mm, start, end, again);
-		}
-	}
-	ret = sva_chunks_insert(&mm->chunks, start, end, (v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)) | chunk_flags);
-	if (ret) {
-		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
-		return ret;
-	}
-	if (chunk_flags & SVA_CHUNK_SUSPECT)
-		sva_mm_note_suspect_locked(mm);
-	atomic_fetch_add_explicit(&mm->st_visible, end - start, memory_order_relaxed);
-	sva_pin_mapped_locked(mm, start, end, chunk_flags);
-	return 0;
-}
-
 /* The log line for a failed map, written outside map_lock (a log callback may free()). */
 static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 {
@@ -323,62 +202,6 @@ static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 	}
 	return sva_fail(&mm->ctx->log, ret, "IOMMU_IOAS_MAP 0x%llx-0x%llx failed: %s", (unsigned long long)start,
 			(unsigned long long)end, strerror(-ret));
-}
-
-/* Take back every map an undo list recorded (a failed all-or-nothing call). */
-void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo)
-{
-	pthread_mutex_lock(&mm->map_lock);
-	for (size_t i = 0; i < undo->n; i++)
-		sva_mm_withdraw_locked(mm, undo->r[i][0], undo->r[i][1], NULL);
-	pthread_mutex_unlock(&mm->map_lock);
-	undo->n = 0;
-}
-
-int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, unsigned how,
-			   struct sva_map_undo *undo, uint64_t *mapped, uint64_t fail[2])
-{
-	uint64_t pos = start, now = 0;
-	struct sva_chunk *c;
-	int ret = 0;
-
-	pthread_mutex_lock(&mm->map_lock);
-	if ((how & SVA_MAP_FAULT) && mm->nremoves)
-		now = sva_now_ns(); /* only a fault over a pending REMOVE needs the time */
-	c = sva_chunks_after(&mm->chunks, start);
-	while (pos < end) {
-		uint64_t gap_end = end;
-
-		if (c && c->start <= pos) {
-			pos = c->end; /* already visible */
-			c = sva_chunks_next(c);
-			continue;
-		}
-		if (c && c->start < gap_end)
-			gap_end = c->start;
-		if (undo->n == ARRAY_SIZE(undo->r)) {
-			ret = -E2BIG;
-			break;
-		}
-		ret = map_gap(mm, v, pos, gap_end,
-			      sva_pin_chunk_flags(how) | (now ? sva_mm_remove_pending_locked(mm, pos, gap_end, now) : 0));
-		if (ret) {
-			if (fail) {
-				fail[0] = pos;
-				fail[1] = gap_end;
-			}
-			break;
-		}
-		undo->r[undo->n][0] = pos;
-		undo->r[undo->n][1] = gap_end;
-		undo->n++;
-		if (mapped)
-			*mapped += gap_end - pos;
-		c = sva_chunks_after(&mm->chunks, gap_end);
-		pos = gap_end;
-	}
-	pthread_mutex_unlock(&mm->map_lock);
-	return ret;
 }
 
 int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped)
@@ -578,9 +401,4 @@ SVA_EXPORT int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *rang
 	if (ret)
 		return ret;
 	return sva_iommufd_iova_ranges_out(mm->ctx->fd, mm->ioas_id, ranges, nr);
-}
-
-int sva_mm_check_owner(struct sva_mm *mm)
-{
-	return sva_ctx_check_owner(mm->ctx);
 }

@@ -45,25 +45,6 @@ uint64_t sva_pin_default_budget(void)
 	return rl.rlim_cur < PAGE ? PAGE : (uint64_t)rl.rlim_cur & ~(PAGE - 1);
 }
 
-uint32_t sva_pin_chunk_flags(unsigned how)
-{
-	return (how & SVA_MAP_FAULT) ? SVA_CHUNK_REF : SVA_CHUNK_PINNED;
-}
-
-/* The batch in flight, or 0 between batches (the count is odd during one). */
-static uint32_t batch_in_flight(struct sva_mm *mm)
-{
-	unsigned b = atomic_load_explicit(&mm->ctx->fe.pin_batch, memory_order_relaxed);
-
-	return (b & 1) ? b : 0;
-}
-
-void sva_pin_batch(struct sva_fault_engine *fe, bool start)
-{
-	(void)start; /* start and end both bump the count: odd while a batch is in flight */
-	atomic_fetch_add_explicit(&fe->pin_batch, 1, memory_order_relaxed);
-}
-
 static void refault_note(struct sva_pin_budget *pb, uint64_t start, uint64_t end)
 {
 	uint64_t g = start >> GRANULE_SHIFT, ge = (end - 1) >> GRANULE_SHIFT;
@@ -83,38 +64,6 @@ static void refault_check(struct sva_pin_budget *pb, uint64_t addr)
 	}
 }
 
-void sva_pin_mapped_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t flags)
-{
-	struct sva_pin_budget *pb = &mm->pin;
-	uint64_t visible = atomic_load_explicit(&mm->st_visible, memory_order_relaxed);
-
-	if (flags & SVA_CHUNK_PINNED) {
-		pb->pinned += end - start;
-	} else {
-		struct sva_chunk *c = sva_chunks_after(&mm->chunks, start);
-
-		if (c && c->start == start)
-			c->stamp = batch_in_flight(mm);
-	}
-	if (visible > atomic_load_explicit(&pb->peak, memory_order_relaxed))
-		atomic_store_explicit(&pb->peak, visible, memory_order_relaxed);
-}
-
-void sva_pin_withdrawn_locked(struct sva_mm *mm, uint32_t flags, uint64_t bytes)
-{
-	if (flags & SVA_CHUNK_PINNED)
-		mm->pin.pinned -= bytes;
-}
-
-void sva_pin_touch_locked(struct sva_mm *mm, void *chunk)
-{
-	struct sva_chunk *c = chunk;
-
-	c->prot |= SVA_CHUNK_REF;
-	if (!(c->prot & SVA_CHUNK_PINNED))
-		c->stamp = batch_in_flight(mm);
-}
-
 static bool evictable(const struct sva_chunk *c, uint64_t ws, uint64_t we, uint32_t batch)
 {
 	if (c->prot & SVA_CHUNK_PINNED)
@@ -131,7 +80,7 @@ static bool evictable(const struct sva_chunk *c, uint64_t ws, uint64_t we, uint3
 static uint64_t evict_locked(struct sva_mm *mm, uint64_t want, uint64_t ws, uint64_t we)
 {
 	struct sva_pin_budget *pb = &mm->pin;
-	uint32_t batch = batch_in_flight(mm);
+	uint32_t batch = sva_pin_batch_in_flight(mm);
 	uint64_t freed = 0;
 	size_t steps = 2 * mm->chunks.count + 2;
 

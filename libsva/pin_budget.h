@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The pin budget of an address space (pin_budget.c): how many bytes its IOAS
+ * The pin budget of an address space (pin_account.c, pin_budget.c): how many bytes its IOAS
  * may pin, and the eviction of cold fault-mapped chunks that keeps it there.
  * Prefaulted chunks are never evicted (pinned-mode devices cannot fault them
  * back); chunks mapped for a batch of faults not answered yet are not either.
@@ -38,6 +38,8 @@ struct sva_pin_budget {
  * CAP_IPC_LOCK and the limit is finite, else 0 (unbounded). */
 uint64_t sva_pin_default_budget(void);
 
+/* pin_account.c: the accounting, reported by maps, withdrawals and batches. */
+
 /* The chunk flags for a map of kind `how` (SVA_MAP_FAULT or not). */
 uint32_t sva_pin_chunk_flags(unsigned how);
 
@@ -50,6 +52,15 @@ void sva_pin_withdrawn_locked(struct sva_mm *mm, uint32_t flags, uint64_t bytes)
 
 /* A fault found chunk c already mapped (map_lock held): keep it for the batch in flight. */
 void sva_pin_touch_locked(struct sva_mm *mm, void *chunk);
+
+/* The fault engine starts (true) or has answered (false) a batch. */
+void sva_pin_batch(struct sva_fault_engine *fe, bool start);
+
+/* The batch in flight, or 0 between batches (the count is odd during one). */
+uint32_t sva_pin_batch_in_flight(struct sva_mm *mm);
+
+/* pin_budget.c: the policy (eviction, fault windows, prefault), above the
+ * map primitives (mm_map.c) and withdrawal that it calls. */
 
 /*
  * Map the gaps of the fault window [*ws, *we) around page addr in VMA v
@@ -79,8 +90,5 @@ uint64_t sva_pin_evict_for_locked(struct sva_mm *mm, uint64_t start, uint64_t en
 
 /* After sva_mm_prefault() mapped [start, end): every chunk there is pinned now. */
 void sva_pin_prefault_done_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
-
-/* The fault engine starts (true) or has answered (false) a batch. */
-void sva_pin_batch(struct sva_fault_engine *fe, bool start);
 
 #endif

@@ -8,60 +8,13 @@
  * ctx->bonds_cv, which every finished unbind broadcasts.  Nothing retries a
  * refused unbind, so nothing can spin or repeat a log line.
  *
- * A thread inside mm_exit or fault_error must not wait for a teardown: the
- * one it would wait for may be its own.  The thread-local depth below lets
- * those calls refuse instead (sva.h, "Callbacks").
+ * Teardown sits above the bonds it ends (bond.c, docs/design.md "Layers"):
+ * the list's membership is the bond's own (bond_link/bond_unlink there), so
+ * nothing below calls up here.
  */
 #include "teardown.h"
 
 #include "internal.h"
-
-static _Thread_local unsigned in_callback[2]; /* depth, by enum sva_callback */
-
-void sva_callback_enter(enum sva_callback cb)
-{
-	in_callback[cb]++;
-}
-
-void sva_callback_leave(enum sva_callback cb)
-{
-	in_callback[cb]--;
-}
-
-bool sva_in_callback(void)
-{
-	return in_callback[SVA_CB_MM_EXIT] || in_callback[SVA_CB_FAULT_ERROR];
-}
-
-bool sva_in_fault_error(void)
-{
-	return in_callback[SVA_CB_FAULT_ERROR] != 0;
-}
-
-void sva_teardown_link(struct sva_bond *bond)
-{
-	struct sva_ctx *ctx = bond->dev->ctx;
-
-	pthread_mutex_lock(&ctx->bonds_lock);
-	bond->ctx_next = ctx->bonds;
-	ctx->bonds = bond;
-	pthread_mutex_unlock(&ctx->bonds_lock);
-}
-
-void sva_teardown_unlink(struct sva_bond *bond)
-{
-	struct sva_ctx *ctx = bond->dev->ctx;
-
-	pthread_mutex_lock(&ctx->bonds_lock);
-	for (struct sva_bond **pp = &ctx->bonds; *pp; pp = &(*pp)->ctx_next) {
-		if (*pp == bond) {
-			*pp = bond->ctx_next;
-			break;
-		}
-	}
-	pthread_cond_broadcast(&ctx->bonds_cv);
-	pthread_mutex_unlock(&ctx->bonds_lock);
-}
 
 static bool in_set(const struct sva_bond *b, enum sva_teardown_scope scope, const void *obj)
 {
@@ -109,7 +62,7 @@ int sva_teardown(struct sva_ctx *ctx, enum sva_teardown_scope scope, const void 
 		if (!busy)
 			break;
 		/* Another thread is inside one of them (its mm_exit may block):
-		 * its sva_teardown_unlink() wakes us. */
+		 * bond_unlink() wakes us. */
 		pthread_cond_wait(&ctx->bonds_cv, &ctx->bonds_lock);
 	}
 	pthread_mutex_unlock(&ctx->bonds_lock);

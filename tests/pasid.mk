@@ -43,7 +43,8 @@ if HAVE_FUZZER
 # says (per-target flags replace AM_CFLAGS/AM_LDFLAGS).  Run it with
 # tests/fuzz/run-fuzz.sh SECONDS.  SVA_TEST_HOOKS: as libsva-test, the calls only tests use.
 noinst_PROGRAMS += tests/fuzz/fuzz-pasid
-tests_fuzz_fuzz_pasid_SOURCES = tests/fuzz/fuzz-pasid.c libsva/pasid_space.c libsva/arena.c libsva/lock.c libsva/log.c
+tests_fuzz_fuzz_pasid_SOURCES = tests/fuzz/fuzz-pasid.c libsva/pasid_space.c libsva/arena.c libsva/lock.c libsva/log.c \
+	libsva/test_fail.c
 tests_fuzz_fuzz_pasid_CPPFLAGS = $(AM_CPPFLAGS) -DSVA_TEST_HOOKS
 tests_fuzz_fuzz_pasid_CFLAGS = -std=gnu11 $(WARN_CFLAGS) $(PTHREAD_CFLAGS) -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer

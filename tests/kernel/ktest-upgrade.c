@@ -7,7 +7,7 @@
  */
 #include "ktest.h"
 
-extern int sva_test_ioas_map_fail; /* mm.c, libsva-test only */
+extern int sva_test_ioas_map_fail; /* mm_map.c, libsva-test only */
 
 #define BUF 0x48000000ull
 #define LEN (64u << 10)

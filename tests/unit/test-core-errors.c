@@ -139,6 +139,7 @@ static struct sva_ctx *fake_ctx(void)
 	struct sva_ctx *ctx = calloc(1, sizeof(*ctx));
 
 	atomic_init(&ctx->refs, 1);
+	ctx->release = sva_ctx_release;
 	ctx->fd = -1;
 	ctx->fork_gen = sva_fork_gen_init() + 1; /* made by "another process": this one is a forked child */
 	sva_log_init(&ctx->log, capture, NULL, SVA_LOG_DEBUG);

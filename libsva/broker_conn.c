@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A broker connection once made: the registry of connections (which
+ * iommufd or socket is whose), one request and its reply, and the notes
+ * that tell the broker of a trusted client's objects.  Below both the
+ * client (broker_client.c, which makes connections) and the proxy
+ * (broker_proxy.c, which the iommufd wrappers reach through their hooks),
+ * so neither calls the other back (docs/design.md, "Layers").
+ */
+#include <errno.h>
+#include <unistd.h>
+
+#include "broker_client.h"
+
+/* The iommufds of broker contexts: few, usually one. */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sva_broker_conn *reg[REG_MAX];
+static atomic_int reg_n;
+
+atomic_int sva_broker_isolated_n;
+
+int sva_broker_reg_add(struct sva_broker_conn *conn)
+{
+	int ret = -EMFILE;
+
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < REG_MAX; i++) {
+		if (!reg[i]) {
+			reg[i] = conn;
+			atomic_fetch_add(conn->isolated ? &sva_broker_isolated_n : &reg_n, 1);
+			ret = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return ret;
+}
+
+void sva_broker_reg_remove(struct sva_broker_conn *conn)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < REG_MAX; i++) {
+		if (reg[i] == conn) {
+			reg[i] = NULL;
+			atomic_fetch_sub(conn->isolated ? &sva_broker_isolated_n : &reg_n, 1);
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+struct sva_broker_conn *sva_broker_reg_find(dev_t dev, ino_t ino)
+{
+	struct sva_broker_conn *found = NULL;
+
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < REG_MAX && !found; i++)
+		if (reg[i] && reg[i]->isolated && reg[i]->sock_dev == dev && reg[i]->sock_ino == ino)
+			found = reg[i];
+	pthread_mutex_unlock(&reg_lock);
+	return found;
+}
+
+void sva_broker_note(int fd, uint32_t id, bool alive)
+{
+	struct sva_broker_msg m;
+
+	if (atomic_load_explicit(&reg_n, memory_order_relaxed) == 0)
+		return;
+	sva_broker_msg_init(&m, alive ? SVA_BOP_REGISTER : SVA_BOP_UNREGISTER);
+	m.arg[0] = id;
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < REG_MAX; i++) {
+		if (reg[i] && !reg[i]->isolated && reg[i]->fd == fd) {
+			/* One-way: a broker gone is met by the next request. */
+			pthread_mutex_lock(&reg[i]->lock);
+			sva_broker_send(reg[i]->sock, &m, -1);
+			pthread_mutex_unlock(&reg[i]->lock);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int fd, int *fd_out)
+{
+	uint32_t op = m->op;
+	int rfd = -1, ret;
+
+	pthread_mutex_lock(&conn->lock);
+	ret = sva_broker_send(conn->sock, m, fd);
+	if (!ret)
+		ret = sva_broker_recv(conn->sock, m, &rfd);
+	pthread_mutex_unlock(&conn->lock);
+	if (ret)
+		return ret == -EPIPE ? -ECONNRESET : ret;
+	if (m->op != op || m->status > 0)
+		ret = -EPROTO;
+	else
+		ret = m->status;
+	if (!ret && fd_out)
+		*fd_out = rfd;
+	else if (rfd >= 0)
+		close(rfd);
+	return ret;
+}
+
+void sva_broker_conn_free(struct sva_broker_conn *conn)
+{
+	if (!conn)
+		return;
+	sva_broker_reg_remove(conn);
+	close(conn->sock);
+	pthread_mutex_destroy(&conn->lock);
+	sva_free(conn);
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Which user callback this thread is inside.  A thread inside mm_exit or
+ * fault_error must not wait for a teardown: the one it would wait for may be
+ * its own.  The thread-local depth lets those calls refuse instead (sva.h,
+ * "Callbacks").  A leaf: the files that run callbacks (bond.c, fault.c) sit
+ * below teardown.c and the calls that refuse (ctx.c, dev.c, mm.c) above it,
+ * so the mark can live in neither.
+ */
+#include "callback.h"
+
+static _Thread_local unsigned in_callback[2]; /* depth, by enum sva_callback */
+
+void sva_callback_enter(enum sva_callback cb)
+{
+	in_callback[cb]++;
+}
+
+void sva_callback_leave(enum sva_callback cb)
+{
+	in_callback[cb]--;
+}
+
+bool sva_in_callback(void)
+{
+	return in_callback[SVA_CB_MM_EXIT] || in_callback[SVA_CB_FAULT_ERROR];
+}
+
+bool sva_in_fault_error(void)
+{
+	return in_callback[SVA_CB_FAULT_ERROR] != 0;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The user callbacks this thread is inside (callback.c). */
+#ifndef LIBSVA_CALLBACK_H
+#define LIBSVA_CALLBACK_H
+
+#include <stdbool.h>
+
+/* Run a user callback with this thread marked as inside it. */
+enum sva_callback { SVA_CB_MM_EXIT, SVA_CB_FAULT_ERROR };
+void sva_callback_enter(enum sva_callback cb);
+void sva_callback_leave(enum sva_callback cb);
+/* Is this thread inside mm_exit or fault_error?  Calls that tear down or bind
+ * refuse there (-EDEADLK): each could wait for itself. */
+bool sva_in_callback(void);
+/* Inside fault_error, where the fault engine's lock is held: processing
+ * faults refuses too. */
+bool sva_in_fault_error(void);
+
+#endif

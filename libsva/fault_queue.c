@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A context's fault queue: created at the first fault-capable bind (or
+ * sva_ctx_fault_fd), with the fault thread that serves it, and destroyed
+ * with the context.  Above both the batch engine (fault.c) and the thread
+ * (fault_thread.c, which runs the engine): the engine never starts or stops
+ * the thread that calls it (docs/design.md, "Layers").
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+	int ret = 0, fd;
+	uint32_t id;
+
+	pthread_mutex_lock(&fe->setup);
+	if (fe->fault_id)
+		goto out;
+	ret = sva_fault_bufs_alloc(fe);
+	if (ret)
+		goto out;
+	ret = sva_iommufd_fault_alloc(ctx->fd, &id, &fd);
+	if (ret) {
+		ret = sva_fail(&ctx->log, ret, "IOMMU_FAULT_QUEUE_ALLOC failed: %s (the kernel needs iommufd fault "
+					       "support, Linux 6.11 or later)",
+			       strerror(-ret));
+		goto out;
+	}
+	/* Published under setup and the gate: a batch reads it inside the gate. */
+	sva_fault_exclude(ctx);
+	fe->fault_fd = fd;
+	sva_fault_unexclude(ctx);
+	fe->fault_id = id;
+	if (!fe->poll_mode) {
+		ret = sva_fault_thread_start(ctx);
+		if (ret) {
+			sva_fault_exclude(ctx);
+			fe->fault_fd = -1;
+			sva_fault_unexclude(ctx);
+			close(fd);
+			sva_iommufd_destroy(ctx->fd, id);
+			fe->fault_id = 0;
+		}
+	}
+out:
+	if (!ret)
+		*fault_id = fe->fault_id;
+	pthread_mutex_unlock(&fe->setup);
+	return ret;
+}
+
+void sva_fault_fini(struct sva_ctx *ctx)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+
+	/* A forked child has no copy of the thread. */
+	if (fe->thread_started && !sva_ctx_forked(ctx))
+		sva_fault_thread_stop(ctx);
+	if (fe->fault_fd >= 0)
+		close(fe->fault_fd);
+	/* The queue object dies with the iommufd; a child must not destroy the parent's. */
+	if (fe->fault_id && !sva_ctx_forked(ctx))
+		sva_iommufd_destroy(ctx->fd, fe->fault_id);
+	sva_free(fe->buf);
+	sva_free(fe->resp);
+	sva_free(fe->info);
+}
+
+SVA_EXPORT int sva_ctx_fault_fd(struct sva_ctx *ctx)
+{
+	uint32_t id;
+	int ret;
+
+	if (!ctx)
+		return -EINVAL;
+	if (!ctx->fe.poll_mode)
+		return sva_fail(&ctx->log, -EINVAL, "sva_ctx_fault_fd: the context runs a fault thread "
+						    "(create it with SVA_CTX_FAULT_POLL for poll mode)");
+	ret = sva_ctx_check_owner(ctx);
+	if (ret)
+		return ret;
+	ret = sva_fault_queue_get(ctx, &id);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&ctx->fe.setup);
+	ret = ctx->fe.fault_fd;
+	pthread_mutex_unlock(&ctx->fe.setup);
+	return ret;
+}

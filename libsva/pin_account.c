@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pin budget's accounting (pin_budget.h): what a map (mm_map.c), a
+ * withdrawal (withdraw.c) or a fault batch reports, kept where the eviction
+ * policy (pin_budget.c) reads it.  A leaf under the map primitives and
+ * withdrawal, which the policy calls to evict and to map its fault windows:
+ * split from the policy so that neither calls the other back
+ * (docs/design.md, "Layers").
+ */
+#include "internal.h"
+
+uint32_t sva_pin_chunk_flags(unsigned how)
+{
+	return (how & SVA_MAP_FAULT) ? SVA_CHUNK_REF : SVA_CHUNK_PINNED;
+}
+
+uint32_t sva_pin_batch_in_flight(struct sva_mm *mm)
+{
+	unsigned b = atomic_load_explicit(&mm->ctx->fe.pin_batch, memory_order_relaxed);
+
+	return (b & 1) ? b : 0;
+}
+
+void sva_pin_batch(struct sva_fault_engine *fe, bool start)
+{
+	(void)start; /* start and end both bump the count: odd while a batch is in flight */
+	atomic_fetch_add_explicit(&fe->pin_batch, 1, memory_order_relaxed);
+}
+
+void sva_pin_mapped_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t flags)
+{
+	struct sva_pin_budget *pb = &mm->pin;
+	uint64_t visible = atomic_load_explicit(&mm->st_visible, memory_order_relaxed);
+
+	if (flags & SVA_CHUNK_PINNED) {
+		pb->pinned += end - start;
+	} else {
+		struct sva_chunk *c = sva_chunks_after(&mm->chunks, start);
+
+		if (c && c->start == start)
+			c->stamp = sva_pin_batch_in_flight(mm);
+	}
+	if (visible > atomic_load_explicit(&pb->peak, memory_order_relaxed))
+		atomic_store_explicit(&pb->peak, visible, memory_order_relaxed);
+}
+
+void sva_pin_withdrawn_locked(struct sva_mm *mm, uint32_t flags, uint64_t bytes)
+{
+	if (flags & SVA_CHUNK_PINNED)
+		mm->pin.pinned -= bytes;
+}
+
+void sva_pin_touch_locked(struct sva_mm *mm, void *chunk)
+{
+	struct sva_chunk *c = chunk;
+
+	c->prot |= SVA_CHUNK_REF;
+	if (!(c->prot & SVA_CHUNK_PINNED))
+		c->stamp = sva_pin_batch_in_flight(mm);
+}
