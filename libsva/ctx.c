@@ -189,8 +189,7 @@ static int broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
 	if (ret) {
 		sva_ctx_free(ctx);
 		sva_broker_conn_free(conn);
-		*out = NULL;
-		return ret;
+		return ret; /* *out untouched, as sva_ctx_new(3) says */
 	}
 	*out = ctx;
 	return 0;
