@@ -127,12 +127,13 @@ bool sva_vma_has_thp(uint64_t start);
  * refresh), THP-classified if 2 MiB or larger.  -EFAULT: none there. */
 int sva_vma_find(uint64_t addr, bool refresh, struct sva_vma *out);
 
-/* The VMAs covering [start, end), clipped to it, in order, at most `max`.
+/* The VMAs covering [start, end), clipped to it, in order, at most `max`;
+ * maps_fd: an open /proc/self/maps to query through, or -1.
  * -EFAULT if part of the range is not mapped; -E2BIG more than max VMAs. */
-int sva_vma_collect(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr);
+int sva_vma_collect(int maps_fd, uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr);
 /* The same by PROCMAP_QUERY (vma_query.c); -EOPNOTSUPP where the kernel
  * lacks it (before 6.11), and then *nr is meaningless. */
-int sva_vma_collect_query(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr);
+int sva_vma_collect_query(int maps_fd, uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr);
 /* The VMA at addr by PROCMAP_QUERY, its read/write/exec bits only: 0,
  * -EFAULT (nothing there), -EOPNOTSUPP (no PROCMAP_QUERY). */
 int sva_vma_query_one(uint64_t addr, struct sva_vma *out);
@@ -400,6 +401,7 @@ struct sva_mm {
 	size_t nr_ranges;
 	bool ranges_valid; /* cleared when a device attaches or detaches */
 	struct sva_rset allowed; /* SVA_MM_RESTRICTED: what faults may map (reach.c) */
+	int maps_fd; /* /proc/self/maps, open for PROCMAP_QUERY while mm lives (-1: per call) */
 };
 
 enum sva_bond_state { SVA_BOND_BOUND, SVA_BOND_EXITING };

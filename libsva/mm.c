@@ -6,6 +6,7 @@
  * table records exactly what each IOAS_MAP call mapped.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,7 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	}
 	pthread_mutex_init(&mm->lock, NULL);
 	pthread_mutex_init(&mm->map_lock, NULL);
+	mm->maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); /* -1: opened per prefault */
 	mm->fault_around = opts.fault_around ? opts.fault_around : SVA_FAULT_AROUND_DEFAULT;
 	mm->ctx = ctx;
 	mm->flags = opts.flags;
@@ -100,6 +102,8 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 		sva_iommufd_destroy(ctx->fd, mm->ioas_id);
 		pthread_mutex_destroy(&mm->lock);
 		pthread_mutex_destroy(&mm->map_lock);
+		if (mm->maps_fd >= 0)
+			close(mm->maps_fd);
 		sva_free(mm);
 		return ret;
 	}
@@ -129,6 +133,8 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 			sva_free(c);
 		}
 		sva_rset_fini(&mm->allowed);
+		if (mm->maps_fd >= 0)
+			close(mm->maps_fd);
 		sva_free(mm);
 		return;
 	}
@@ -149,6 +155,8 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	pthread_mutex_destroy(&mm->map_lock);
 	sva_chunks_clear(&mm->chunks);
 	sva_rset_fini(&mm->allowed);
+	if (mm->maps_fd >= 0)
+		close(mm->maps_fd);
 	sva_free(mm);
 	sva_ctx_put(ctx);
 }
@@ -210,7 +218,7 @@ int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t 
 	size_t nvma;
 	int ret;
 
-	ret = sva_vma_collect(start, end, vmas, ARRAY_SIZE(vmas), &nvma);
+	ret = sva_vma_collect(mm->maps_fd, start, end, vmas, ARRAY_SIZE(vmas), &nvma);
 	if (ret == -EFAULT)
 		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx is not (entirely) mapped in this process",
 				(unsigned long long)start, (unsigned long long)end);

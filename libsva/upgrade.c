@@ -34,7 +34,7 @@ int sva_mm_upgrade_locked(struct sva_mm *mm, uint64_t cs, uint64_t ce, uint32_t 
 	int ret;
 
 	/* The mappings under the whole chunk now: each part comes back with its own rights. */
-	ret = sva_vma_collect(cs, ce, vmas, MAX_VMAS, &n);
+	ret = sva_vma_collect(mm->maps_fd, cs, ce, vmas, MAX_VMAS, &n);
 	if (ret)
 		return ret == -EFAULT ? -EFAULT : -EACCES; /* partly unmapped: the monitor withdraws it */
 	for (size_t i = 0; i < n; i++)

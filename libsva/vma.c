@@ -65,12 +65,12 @@ int sva_vma_snapshot(struct sva_vma **out, size_t *nr)
 	return 0;
 }
 
-int sva_vma_collect(uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr)
+int sva_vma_collect(int maps_fd, uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr)
 {
 	struct sva_vma *all;
 	uint64_t next = start;
 	size_t n_all, n = 0;
-	int ret = sva_vma_collect_query(start, end, out, max, nr);
+	int ret = sva_vma_collect_query(maps_fd, start, end, out, max, nr);
 
 	if (ret != -EOPNOTSUPP)
 		return ret;

@@ -7,9 +7,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "../tap.h"
@@ -51,27 +53,33 @@ static int by_file(uint64_t start, uint64_t end, struct sva_vma *out, size_t max
 }
 
 static bool query_works;
+static int maps_fd = -1; /* as an address space keeps it */
 
 static void same(const char *what, uint64_t start, uint64_t end, size_t max, int want)
 {
 	struct sva_vma a[16], b[16], c[16];
 	size_t na = 0, nb = 0, nc = 0;
 	int ra = by_file(start, end, a, max, &na);
-	int rc = sva_vma_collect(start, end, c, max, &nc);
+	int rc = sva_vma_collect(-1, start, end, c, max, &nc);
 
 	is_int(ra, want, "%s: /proc/self/maps says %d", what, want);
 	is_int(rc, want, "%s: sva_vma_collect says the same", what);
 	if (!query_works)
 		return;
-	int rb = sva_vma_collect_query(start, end, b, max, &nb);
+	struct sva_vma d[16];
+	size_t nd = 0;
+	int rb = sva_vma_collect_query(-1, start, end, b, max, &nb);
+	int rd = sva_vma_collect_query(maps_fd, start, end, d, max, &nd);
 
 	is_int(rb, want, "%s: PROCMAP_QUERY says the same", what);
+	is_int(rd, want, "%s: and through a maps file kept open", what);
 	if (want == 0) {
-		bool eq = na == nb && na == nc;
+		bool eq = na == nb && na == nc && na == nd;
 
 		for (size_t i = 0; eq && i < na; i++)
 			eq = a[i].start == b[i].start && a[i].end == b[i].end && a[i].prot == b[i].prot &&
-			     a[i].start == c[i].start && a[i].end == c[i].end && a[i].prot == c[i].prot;
+			     a[i].start == c[i].start && a[i].end == c[i].end && a[i].prot == c[i].prot &&
+			     a[i].start == d[i].start && a[i].end == d[i].end && a[i].prot == d[i].prot;
 		ok(eq, "%s: the same %zu VMAs, bounds and permissions", what, na);
 	}
 }
@@ -91,7 +99,8 @@ int main(void)
 	mprotect(p + 5 * PG, PG, PROT_READ);
 	munmap(p + 6 * PG, PG);
 
-	query_works = sva_vma_collect_query(b, b + PG, v, 4, &n) != -EOPNOTSUPP;
+	maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	query_works = sva_vma_collect_query(-1, b, b + PG, v, 4, &n) != -EOPNOTSUPP;
 	if (!query_works)
 		diag("this kernel has no PROCMAP_QUERY (before Linux 6.11): only the fallback is compared");
 
@@ -103,5 +112,6 @@ int main(void)
 	same("more VMAs than room", b, b + 6 * PG, 2, -E2BIG);
 	same("beyond every mapping", 0x7ffffffff000ull - 2 * PG, 0x7ffffffff000ull - PG, 16, -EFAULT);
 	munmap(p, 8 * PG);
+	close(maps_fd);
 	return done_testing();
 }

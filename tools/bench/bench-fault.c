@@ -667,7 +667,7 @@ static void prefault_rounds(struct sva_ctx *ctx, struct sva_dev *dev, struct bas
 			size_t nv;
 
 			t = bench_now_ns();
-			sva_vma_collect(PREFAULT_AT, PREFAULT_AT + len, v, 64, &nv);
+			sva_vma_collect(s.mm->maps_fd, PREFAULT_AT, PREFAULT_AT + len, v, 64, &nv);
 			maps_samp[maps_n++] = (double)(bench_now_ns() - t);
 		}
 	}
