@@ -2,10 +2,13 @@
 /*
  * Fault thread control (issue 12), on the selftest mock: its name, the init
  * hook that runs on it before it serves faults (where an application pins
- * it), and sva_ctx_fault_health() when waiting for faults fails.
+ * it), sva_ctx_fault_health() when waiting for faults fails, and fork() while
+ * the fault thread is busy (the child's cleanup must not wait for a lock the
+ * thread held at the fork).
  */
 #include <pthread.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "ktest.h"
 
@@ -98,6 +101,76 @@ static void stop(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm)
 	sva_ctx_free(ctx);
 }
 
+static atomic_bool storm_stop;
+
+struct storm_arg {
+	struct sva_dev *dev;
+	struct sva_bond *bond;
+};
+
+/* Faults without a break: resolved ones and refused ones, so the fault
+ * thread is always inside a batch, holding its locks and the arena's. */
+static void *storm(void *p)
+{
+	struct storm_arg *a = p;
+	uint32_t pasid = sva_bond_pasid(a->bond);
+
+	for (unsigned i = 0; !atomic_load(&storm_stop); i++) {
+		sva_dev_inject_fault(a->dev, pasid, 0x4b000000ull + (i % 16) * 4096ull, SVA_ACCESS_READ, 0);
+		sva_dev_inject_fault(a->dev, pasid, 0x7f000000ull, SVA_ACCESS_READ, 0);
+	}
+	return NULL;
+}
+
+/*
+ * fork() while the fault thread resolves faults, 40 times: each child frees
+ * everything (what a forked child may do: the memory only) and exits.  Before
+ * the atfork handlers a child could inherit a lock the thread held at the
+ * fork and wait for it forever.
+ */
+static void fork_during_faults(void)
+{
+	struct storm_arg a;
+	struct sva_ctx *ctx;
+	struct sva_mm *mm;
+	pthread_t t;
+	int hung = 0, failed = 0;
+
+	if (start(NULL, &ctx, &a.dev, &mm, &a.bond))
+		ktest_bail("fault-thread context");
+	memset(ktest_map_at(0x4b000000ull, 16 * 4096, PROT_READ | PROT_WRITE), 1, 16 * 4096);
+	pthread_create(&t, NULL, storm, &a);
+	for (int i = 0; i < 40; i++) {
+		int status = 0;
+		pid_t pid, w = 0;
+
+		usleep(2000);
+		pid = fork();
+		if (pid == 0) {
+			alarm(10);
+			sva_mm_free(mm);
+			sva_dev_close(a.dev);
+			sva_ctx_free(ctx);
+			_exit(0);
+		}
+		for (int ms = 0; ms < 10000 && (w = waitpid(pid, &status, WNOHANG)) == 0; ms++)
+			usleep(1000);
+		if (w == 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			hung++;
+		} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			failed++;
+		}
+	}
+	atomic_store(&storm_stop, true);
+	pthread_join(t, NULL);
+	is_int(hung, 0, "fork during a fault storm: no child hung in its cleanup (40 forks)");
+	is_int(failed, 0, "and every child exited 0");
+	is_int(sva_ctx_fault_health(ctx), 0, "the parent's fault thread is still healthy");
+	stop(ctx, a.dev, mm);
+}
+
 int main(void)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o) };
@@ -110,7 +183,7 @@ int main(void)
 	FILE *f;
 
 	ktest_require_iommufd();
-	alarm(60);
+	alarm(120);
 	ret = sva_ctx_new(NULL, &ctx);
 	if (ret)
 		ktest_bail("sva_ctx_new: %s", strerror(-ret));
@@ -154,5 +227,6 @@ int main(void)
 	stop(ctx, dev, mm);
 	is_int(sva_ctx_fault_health(NULL), -EINVAL, "NULL: -EINVAL");
 	poll_while_binding();
+	fork_during_faults();
 	return done_testing();
 }
