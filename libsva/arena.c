@@ -157,6 +157,11 @@ static void init(void)
 	dl_iterate_phdr(image_cb, (void *)(uintptr_t)&sva_excluded);
 }
 
+/* A reservation excluded already whose first granule could not be made
+ * usable (A.lock): the next reserve() tries it again rather than take, and
+ * exclude, more address space each time. */
+static void *g_spare;
+
 /* A new reservation (A.lock held).  false: out of address space or slots. */
 static bool reserve(void)
 {
@@ -166,6 +171,11 @@ static bool reserve(void)
 
 	if (A.nres == MAX_RES)
 		return false;
+	if (g_spare) {
+		p = g_spare;
+		at = (uint64_t)(uintptr_t)p;
+		goto commit;
+	}
 	p = MAP_FAILED;
 #ifdef SVA_TEST_HOOKS
 	/* Where a test wants the arena: inside a device's window. */
@@ -181,14 +191,16 @@ static bool reserve(void)
 	at = (uint64_t)(uintptr_t)p;
 	/* Excluded whole, slack included, before any of it is handed out. */
 	exclude(at, at + RESERVE + GRANULE);
+commit:
 	base = (at + GRANULE - 1) & ~(GRANULE - 1);
 	if (mprotect((void *)(uintptr_t)base, GRANULE, PROT_READ | PROT_WRITE)) {
-		/* Nothing of it was handed out: it can go, and its entry with it
-		 * (a reader that still sees the entry only refuses a fault). */
-		atomic_fetch_sub_explicit(&g_nx, 1, memory_order_release);
-		munmap(p, RESERVE + GRANULE);
+		/* Nothing of it was handed out, but its entry stays, and so does the
+		 * PROT_NONE reservation: readers scan the set without a lock, so an
+		 * entry is never rewritten; the next reserve() tries it again. */
+		g_spare = p;
 		return false;
 	}
+	g_spare = NULL;
 	r = &A.res[A.nres++];
 	r->base = base;
 	r->kind = (uint32_t *)(uintptr_t)base;

@@ -42,10 +42,13 @@ static int call(struct sva_ctx *ctx, struct sva_broker_msg *m, int *fd_out)
 				sva_broker_op_name(m->op));
 	}
 	if (m->status < 0 || m->status > 0) {
+		/* A status is 0 or a negative errno; anything else is a broken broker. */
+		int err = m->status < 0 && m->status >= -4095 ? m->status : -EPROTO;
+
 		if (fd >= 0)
 			close(fd);
-		return sva_fail(&ctx->log, m->status < 0 ? m->status : -EPROTO, "broker refused %s: %s",
-				sva_broker_op_name(op), m->text[0] ? m->text : strerror(-m->status));
+		return sva_fail(&ctx->log, err, "broker refused %s: %s", sva_broker_op_name(op),
+				m->text[0] ? m->text : strerror(-err));
 	}
 	if (fd_out)
 		*fd_out = fd;

@@ -93,8 +93,8 @@ int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int f
 	pthread_mutex_unlock(&conn->lock);
 	if (ret)
 		return ret == -EPIPE ? -ECONNRESET : ret;
-	if (m->op != op || m->status > 0)
-		ret = -EPROTO;
+	if (m->op != op || m->status > 0 || m->status < -4095)
+		ret = -EPROTO; /* a status is 0 or a negative errno, nothing else */
 	else
 		ret = m->status;
 	if (!ret && fd_out)

@@ -147,14 +147,22 @@ void sva_ctx_release(struct sva_ctx *ctx)
 		close(ctx->fd);
 	sva_free(ctx->sysfs_root);
 	sva_free(ctx->dev_root);
-	sva_log_fini(&ctx->log);
-	pthread_mutex_destroy(&ctx->devs_lock);
-	pthread_mutex_destroy(&ctx->pasid_lock);
-	pthread_mutex_destroy(&ctx->fe.lock);
-	pthread_cond_destroy(&ctx->fe.gate_cv);
-	pthread_mutex_destroy(&ctx->fe.setup);
-	pthread_mutex_destroy(&ctx->bonds_lock);
-	pthread_cond_destroy(&ctx->bonds_cv);
+	/*
+	 * In a forked child the locks are copies: a condition variable a thread
+	 * of the parent waited on at the fork counts a waiter that never leaves,
+	 * and glibc's pthread_cond_destroy() waits for it forever.  The memory
+	 * goes all the same.
+	 */
+	if (!sva_ctx_forked(ctx)) {
+		sva_log_fini(&ctx->log);
+		pthread_mutex_destroy(&ctx->devs_lock);
+		pthread_mutex_destroy(&ctx->pasid_lock);
+		pthread_mutex_destroy(&ctx->fe.lock);
+		pthread_cond_destroy(&ctx->fe.gate_cv);
+		pthread_mutex_destroy(&ctx->fe.setup);
+		pthread_mutex_destroy(&ctx->bonds_lock);
+		pthread_cond_destroy(&ctx->bonds_cv);
+	}
 	sva_free(ctx);
 }
 

@@ -11,6 +11,7 @@
  * choose (the read buffer's bounds).
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -534,21 +535,22 @@ static ssize_t one_batch(struct sva_ctx *ctx, size_t left)
 int sva_fault_process(struct sva_ctx *ctx, unsigned max)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
-	int ret = 0, total = 0;
+	uint64_t total = 0; /* the fault thread asks for UINT32_MAX: a storm may pass INT_MAX */
+	int ret = 0;
 
-	while ((unsigned)total < max) {
+	while (total < max) {
 		ssize_t n;
 
 		batch_begin(fe);
-		n = one_batch(ctx, max - (unsigned)total);
+		n = one_batch(ctx, (size_t)(max - total));
 		batch_end(fe);
 		if (n <= 0) {
 			ret = (int)n;
 			break;
 		}
-		total += (int)n;
+		total += (uint64_t)n;
 	}
-	return total ? total : ret;
+	return total ? (total > INT_MAX ? INT_MAX : (int)total) : ret;
 }
 
 SVA_EXPORT int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max)

@@ -58,9 +58,11 @@ void sva_fault_fini(struct sva_ctx *ctx)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 
-	/* A forked child has no copy of the thread. */
+	/* A forked child has no copy of the thread, only of its wake-up fd. */
 	if (fe->thread_started && !sva_ctx_forked(ctx))
 		sva_fault_thread_stop(ctx);
+	else if (fe->thread_started && fe->wake_fd >= 0)
+		close(fe->wake_fd);
 	if (fe->fault_fd >= 0)
 		close(fe->fault_fd);
 	/* The queue object dies with the iommufd; a child must not destroy the parent's. */

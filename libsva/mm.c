@@ -136,6 +136,10 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 		if (mm->maps_fd >= 0)
 			close(mm->maps_fd);
 		sva_free(mm);
+		/* Its reference too: the child's last put closes its copies of the
+		 * context's descriptors (the iommufd, the fault queue, a broker's
+		 * socket), which would otherwise keep the parent's objects alive. */
+		sva_ctx_put(ctx);
 		return;
 	}
 	/* Bonds another thread is tearing down are waited for. */
