@@ -639,10 +639,19 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 		ret = sva_fail(log, ret, "sva_mem_alloc: mbind to NUMA node %d failed: %s", node, strerror(-ret));
 		goto undo;
 	}
-	/* A restricted address space reaches what was allocated for it. */
-	allowed = o.mm && (o.mm->flags & SVA_MM_RESTRICTED);
-	if (allowed && (ret = sva_mm_allow(o.mm, p, maplen))) /* logs its own error */
-		goto undo;
+	/* A restricted address space reaches what was allocated for it.  Only an
+	 * allowance this call adds is taken back if it fails: one the driver made
+	 * already (a range covering the allocation) is not this call's to deny. */
+	if (o.mm && (o.mm->flags & SVA_MM_RESTRICTED)) {
+		bool covered;
+
+		pthread_mutex_lock(&o.mm->lock);
+		covered = sva_rset_covers(&o.mm->allowed, e.addr, e.addr + maplen);
+		pthread_mutex_unlock(&o.mm->lock);
+		if (!covered && (ret = sva_mm_allow(o.mm, p, maplen))) /* logs its own error */
+			goto undo;
+		allowed = !covered;
+	}
 	if (o.flags & SVA_MEM_PREFAULT) {
 		ret = sva_mm_prefault(o.mm, p, maplen); /* logs its own error */
 		if (ret)

@@ -247,6 +247,42 @@ static void restricted(struct sva_ctx *ctx, struct sva_dev *dev)
 	sva_mm_free(mm);
 }
 
+/*
+ * A failed sva_mem_alloc() takes back only the allowance it added: one the
+ * driver made over the same memory stays.  Here the prefault the allocation
+ * asks for does not fit the pin budget, after the driver allowed the range
+ * the allocation lands in (the lowest free one, learnt by a first
+ * allocation).  A fault there then finds nothing mapped (-EFAULT), not a
+ * denied range (-ENXIO, before the fix).
+ */
+static void failed_alloc_keeps_allowance(struct sva_ctx *ctx, struct sva_dev *dev)
+{
+	struct reports rep = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
+	struct sva_mm_opts mo = { .size = sizeof(mo), .flags = SVA_MM_RESTRICTED, .pin_budget = 4 * PG };
+	struct sva_mem_opts memo = { .size = sizeof(memo), .flags = SVA_MEM_ANY_NODE };
+	struct sva_bond *bond;
+	struct sva_mm *mm;
+	void *m;
+	uint64_t p0;
+
+	if (sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, &bo, &bond))
+		ktest_bail("restricted address space with a 16 KiB budget");
+	memo.mm = mm;
+	if (!is_int(sva_mem_alloc(64 * 1024, &memo, &m), 0, "sva_mem_alloc, to learn where it places memory"))
+		return;
+	p0 = (uintptr_t)m;
+	sva_mem_free(mm, m, 64 * 1024);
+	is_int(sva_mm_allow(mm, m, 1u << 20), 0, "the driver allows 1 MiB from there");
+	memo.flags |= SVA_MEM_PREFAULT;
+	ok(sva_mem_alloc(64 * 1024, &memo, &m) < 0, "an allocation there whose prefault does not fit the budget fails");
+	is_int(fault_reason(dev, bond, &rep, p0 + PG, SVA_ACCESS_READ), -EFAULT,
+	       "a fault there after it: -EFAULT (still allowed, nothing mapped), not -ENXIO");
+	sva_unbind(bond);
+	sva_mm_free(mm);
+}
+
 int main(void)
 {
 	struct sva_ctx *ctx;
@@ -265,6 +301,7 @@ int main(void)
 		ktest_bail("sva_dev_open_mock: %s", strerror(-ret));
 	library_memory(ctx, dev);
 	restricted(ctx, dev);
+	failed_alloc_keeps_allowance(ctx, dev);
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
 	return done_testing();
