@@ -99,6 +99,13 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 	 * The chunk comes back writable, whole, whatever its size (upgrade.c),
 	 * and as it was if that fails. */
 	if (have) {
+		/* The chunk comes back whole: all of it must still be reachable
+		 * (a deny whose unmap failed left it; the arena never overlaps one
+		 * mapped before, but checking costs nothing next to an upgrade). */
+		if (sva_excluded_overlaps(cs, ce))
+			return -EXDEV;
+		if ((mm->flags & SVA_MM_RESTRICTED) && !sva_rset_covers(&mm->allowed, cs, ce))
+			return -ENXIO;
 		if (mm->pin.budget)
 			ws = we; /* pin budget: the chunk alone (its bytes are mapped back), no window */
 		ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, SVA_MAP_FAULT, v, ws, we, &mapped);
@@ -118,6 +125,18 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 			return ret ? ret : resolve_locked(mm, fa, addr, run_start, run_end, need, pages, false);
 		}
 		return ret;
+	}
+	/*
+	 * The VMA was read before the map: if the process unmapped it since and
+	 * the arena reserved the hole (excluded before any of it is committed),
+	 * the map pinned library memory.  The fault is not answered yet, so no
+	 * device has used it: withdraw it and refuse.
+	 */
+	if (sva_excluded_overlaps(ws, we)) {
+		pthread_mutex_lock(&mm->map_lock);
+		sva_mm_withdraw_locked(mm, ws, we, NULL);
+		pthread_mutex_unlock(&mm->map_lock);
+		return -EXDEV;
 	}
 	/* A window the budget shrank: the ramp goes on from what fitted. */
 	fa->size = we - ws < asked && we - ws < size ? we - ws : size;

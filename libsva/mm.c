@@ -344,6 +344,15 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 	}
 	if (!ret)
 		ret = sva_mm_map_locked(mm, start, end, NULL);
+	/* As in fault_resolve.c: the arena may have reserved a hole the process
+	 * made after the check; what was mapped there goes again. */
+	if (!ret && sva_excluded_overlaps(start, end)) {
+		pthread_mutex_lock(&mm->map_lock);
+		sva_mm_withdraw_locked(mm, start, end, NULL);
+		pthread_mutex_unlock(&mm->map_lock);
+		ret = sva_fail(&mm->ctx->log, -EXDEV, "sva_mm_prefault: 0x%llx-0x%llx became libsva's own memory",
+			       (unsigned long long)start, (unsigned long long)end);
+	}
 	if (!ret)
 		sva_pin_prefault_done_locked(mm, start, end);
 	pthread_mutex_unlock(&mm->lock);
