@@ -71,11 +71,20 @@ void sva_broker_note(int fd, uint32_t id, bool alive)
 	pthread_mutex_lock(&reg_lock);
 	for (size_t i = 0; i < REG_MAX; i++) {
 		if (reg[i] && !reg[i]->isolated && reg[i]->fd == fd) {
-			/* One-way: a broker gone is met by the next request. */
-			pthread_mutex_lock(&reg[i]->lock);
-			sva_broker_send(reg[i]->sock, &m, -1);
-			pthread_mutex_unlock(&reg[i]->lock);
-			break;
+			struct sva_broker_conn *conn = reg[i];
+
+			/*
+			 * One-way: a broker gone is met by the next request.  The
+			 * registry's lock is dropped before the send, which can block
+			 * on a broker that stopped reading: every iommufd call of the
+			 * process scans the registry.  The connection's own lock,
+			 * taken first, keeps sva_broker_conn_free() waiting.
+			 */
+			pthread_mutex_lock(&conn->lock);
+			pthread_mutex_unlock(&reg_lock);
+			sva_broker_send(conn->sock, &m, -1);
+			pthread_mutex_unlock(&conn->lock);
+			return;
 		}
 	}
 	pthread_mutex_unlock(&reg_lock);
@@ -109,6 +118,9 @@ void sva_broker_conn_free(struct sva_broker_conn *conn)
 	if (!conn)
 		return;
 	sva_broker_reg_remove(conn);
+	/* A note found it in the registry before: wait until its send is done. */
+	pthread_mutex_lock(&conn->lock);
+	pthread_mutex_unlock(&conn->lock);
 	close(conn->sock);
 	pthread_mutex_destroy(&conn->lock);
 	sva_free(conn);
