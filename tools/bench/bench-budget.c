@@ -220,20 +220,8 @@ int bench_budget(int argc, char **argv)
 	uint64_t seed = 17;
 	int json = 0, rounds = 9;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
-			rounds = atoi(argv[++i]);
-		else {
-			fprintf(stderr, "usage: bench-budget [--json] [--rounds N]\n");
-			return 2;
-		}
-	}
-	if (rounds < 1 || rounds > MAX_ROUNDS) {
-		fprintf(stderr, "bench-budget: --rounds must be 1 to %d\n", MAX_ROUNDS);
+	if (bench_args(argc, argv, "bench-budget", MAX_ROUNDS, &json, &rounds))
 		return 2;
-	}
 	for (int p = 0; p < 2; p++)
 		for (int k = 0; k < 3; k++) {
 			struct fig *f = &figs[p * 3 + k];

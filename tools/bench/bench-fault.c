@@ -688,20 +688,8 @@ int bench_fault(int argc, char **argv)
 	struct baseline b;
 	int json = 0, rounds = 15;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
-			rounds = atoi(argv[++i]);
-		else {
-			fprintf(stderr, "usage: bench-fault [--json] [--rounds N]\n");
-			return 2;
-		}
-	}
-	if (rounds < 1 || rounds > MAX_ROUNDS) {
-		fprintf(stderr, "bench-fault: --rounds must be 1 to %d\n", MAX_ROUNDS);
+	if (bench_args(argc, argv, "bench-fault", MAX_ROUNDS, &json, &rounds))
 		return 2;
-	}
 	for (int h = 0; h < 2; h++)
 		for (int z = 0; z < 2; z++) {
 			unsigned mib = (unsigned)(sizes[z] >> 20);

@@ -26,6 +26,27 @@ int bench_fault(int argc, char **argv);
 int bench_coherence(int argc, char **argv);
 int bench_budget(int argc, char **argv);
 
+/* The options bench-fault and bench-budget take: --json and --rounds N (1 to
+ * max_rounds; *rounds holds the default).  0, or 2 after a usage line. */
+static inline int bench_args(int argc, char **argv, const char *name, int max_rounds, int *json, int *rounds)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			*json = 1;
+		else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
+			*rounds = atoi(argv[++i]);
+		else {
+			fprintf(stderr, "usage: %s [--json] [--rounds N]\n", name);
+			return 2;
+		}
+	}
+	if (*rounds < 1 || *rounds > max_rounds) {
+		fprintf(stderr, "%s: --rounds must be 1 to %d\n", name, max_rounds);
+		return 2;
+	}
+	return 0;
+}
+
 /* Stop: something the benchmark needs is missing or broke (TAP's word for it,
  * which make bench-vm's log shows as it is). */
 __attribute__((format(printf, 1, 2), noreturn)) static inline void bench_bail(const char *fmt, ...)
