@@ -166,6 +166,8 @@ static void fork_during_faults(void)
 			hung++;
 		} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 			failed++;
+			diag("fork %d: the child %s %d", i, WIFEXITED(status) ? "exited" : "was killed by signal",
+			     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 		}
 	}
 	atomic_store(&storm_stop, true);
