@@ -9,15 +9,18 @@
  */
 #define _GNU_SOURCE /* secure_getenv */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "broker_client.h"
+#include "kabi.h"
 
 /* One request, one reply; the reply's status is returned, its text logged. */
 static int call(struct sva_ctx *ctx, struct sva_broker_msg *m, int *fd_out)
@@ -181,21 +184,52 @@ int sva_broker_adopt(struct sva_broker_conn *conn, const struct sva_ctx_opts *op
 	return 0;
 }
 
-/* The broker parked the RID when it opened the device; the RID stays its own. */
+/*
+ * A device with PASIDs: the broker parked its RID, which stays the broker's.
+ * A device without: this client holds it (its open said so, lending the VFIO
+ * file), and the broker attaches the RID to one of our HWPTs.
+ */
 static int broker_attach(struct sva_dev *dev, uint32_t pt_id)
 {
-	if (pt_id == dev->park_hwpt)
+	struct sva_broker_msg m;
+
+	if (pt_id == dev->park_hwpt && dev->park_hwpt)
 		return 0;
-	sva_logf(&dev->ctx->log, SVA_LOG_ERROR,
-		 "device %u belongs to the broker: its RID cannot be bound by a client (bind a PASID)",
-		 dev->info.dev_id);
-	return -EOPNOTSUPP;
+	if (dev->fd < 0) {
+		sva_logf(&dev->ctx->log, SVA_LOG_ERROR,
+			 "device %u belongs to the broker: its RID cannot be bound by a client (bind a PASID)",
+			 dev->info.dev_id);
+		return -EOPNOTSUPP;
+	}
+	sva_broker_msg_init(&m, SVA_BOP_RID_ATTACH);
+	m.arg[0] = dev->info.dev_id;
+	m.arg[1] = pt_id;
+	return call(dev->ctx, &m, NULL);
 }
 
 static int broker_detach(struct sva_dev *dev)
 {
-	(void)dev;
-	return -EOPNOTSUPP;
+	struct sva_broker_msg m;
+	int ret;
+
+	if (dev->fd < 0)
+		return -EOPNOTSUPP;
+	sva_broker_msg_init(&m, SVA_BOP_RID_DETACH);
+	m.arg[0] = dev->info.dev_id;
+	ret = call(dev->ctx, &m, NULL);
+	/*
+	 * The broker is gone, but our duplicate of the VFIO file keeps the
+	 * device bound and attached to our HWPT: detach it ourselves.  The
+	 * ioctl is written out here, since backend_vfio.c sits above this file.
+	 */
+	if (ret == -ECONNRESET) {
+		struct kabi_vfio_device_detach_iommufd_pt cmd = {
+			.argsz = offsetof(struct kabi_vfio_device_detach_iommufd_pt, pasid),
+		};
+
+		ret = ioctl(dev->fd, KABI_VFIO_DEVICE_DETACH_IOMMUFD_PT, &cmd) ? -errno : 0;
+	}
+	return ret;
 }
 
 static int broker_pasid_attach(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id)
@@ -238,6 +272,10 @@ static void broker_close(struct sva_dev *dev)
 	/* The parking objects are the broker's: sva_dev_close() must not destroy them. */
 	dev->park_hwpt = 0;
 	dev->park_ioas = 0;
+	/* A device we held: our duplicate of its VFIO file, after the broker took it back. */
+	if (dev->fd >= 0)
+		close(dev->fd);
+	dev->fd = -1;
 }
 
 const struct sva_dev_backend sva_backend_broker = {
@@ -253,7 +291,7 @@ int sva_broker_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **
 {
 	struct sva_broker_msg m;
 	struct sva_dev *dev;
-	int ret;
+	int fd = -1, ret;
 
 	if (strlen(name) >= sizeof(m.text))
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: broker device name '%.32s...' is too long", name);
@@ -262,13 +300,16 @@ int sva_broker_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **
 		return ret;
 	sva_broker_msg_init(&m, SVA_BOP_OPEN);
 	memcpy(m.text, name, strlen(name) + 1);
-	ret = call(ctx, &m, NULL);
+	ret = call(ctx, &m, &fd);
 	if (ret)
 		return ret;
-	ret = sva_dev_setup(ctx, &sva_backend_broker, -1, (uint32_t)m.arg[0], NULL, name, &dev);
+	/* A device without PASIDs comes with its VFIO file: this client holds it. */
+	ret = sva_dev_setup(ctx, &sva_backend_broker, fd, (uint32_t)m.arg[0], m.text, name, &dev);
 	if (ret) {
 		uint64_t dev_id = m.arg[0];
 
+		if (fd >= 0)
+			close(fd);
 		sva_broker_msg_init(&m, SVA_BOP_CLOSE);
 		m.arg[0] = dev_id;
 		call(ctx, &m, NULL);

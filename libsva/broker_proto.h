@@ -20,7 +20,9 @@
 enum sva_broker_op {
 	SVA_BOP_HELLO = 1, /* c->b arg0 mode; reply arg0/1 the leased PASIDs, fd the iommufd */
 	SVA_BOP_OPEN,	   /* c->b text name; reply arg0 dev_id, arg1 SVA_DEV_* flags,
-			    * arg2 mock stdev_id, arg3 park IOAS, arg4 park HWPT */
+			    * arg2 mock stdev_id, arg3 park IOAS, arg4 park HWPT, text the
+			    * PCI address ("" if none); a device without PASIDs: fd the
+			    * VFIO device file, lent to the one client holding its RID */
 	SVA_BOP_CLOSE,	   /* c->b arg0 dev_id */
 	SVA_BOP_ATTACH,	   /* c->b arg0 dev_id, arg1 pasid, arg2 hwpt */
 	SVA_BOP_DETACH,	   /* c->b arg0 dev_id, arg1 pasid */
@@ -37,6 +39,9 @@ enum sva_broker_op {
 	SVA_BOP_PX_DESTROY,    /* arg0 the object */
 	SVA_BOP_PX_INJECT,     /* mock: arg0 dev_id, arg1 PASID, arg2 addr, arg3 perm, arg4 group */
 	SVA_BOP_PX_SHARE,      /* fd a memfd, arg0 its offset, arg1 the client's VA, arg2 length */
+	/* A device without PASIDs, held by one trusted client (its OPEN lent it). */
+	SVA_BOP_RID_ATTACH, /* c->b arg0 dev_id, arg1 the client's HWPT */
+	SVA_BOP_RID_DETACH, /* c->b arg0 dev_id */
 	SVA_BOP_END,
 };
 

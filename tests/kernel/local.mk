@@ -22,6 +22,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-secure-env \
 	tests/kernel/ktest-fault-fuzz \
 	tests/kernel/ktest-broker \
+	tests/kernel/ktest-broker-edu \
 	tests/kernel/ktest-containment
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
@@ -91,6 +92,10 @@ tests/kernel/fault-corpus.h: $(FAULT_CORPUS) tests/fuzz/embed-corpus.sh
 # sva-brokerd and three client processes (the broker's sources linked in).
 tests_kernel_ktest_broker_SOURCES = tests/kernel/ktest-broker.c $(BROKER_SOURCES) tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_broker_LDADD = $(TEST_LIBS)
+# The broker lending edu (no PASIDs) to one client at a time, with real DMA.
+tests_kernel_ktest_broker_edu_SOURCES = tests/kernel/ktest-broker-edu.c $(BROKER_SOURCES) tests/kernel/ktest.h \
+	tests/kernel/ktest_edu.h tests/tap.h
+tests_kernel_ktest_broker_edu_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk
 # What a device can reach: the library's memory never, restricted address spaces.
 tests_kernel_ktest_containment_SOURCES = tests/kernel/ktest-containment.c tests/kernel/ktest.h tests/tap.h

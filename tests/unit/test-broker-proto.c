@@ -126,6 +126,9 @@ int main(void)
 	is_int(sva_broker_recv(sv[1], &r, &fd), 0, "it is received (the broker refuses it by op)");
 	ok(!strcmp(sva_broker_op_name(r.op), "unknown"), "its name is 'unknown'");
 	ok(!strcmp(sva_broker_op_name(SVA_BOP_ATTACH), "attach"), "op names");
+	ok(!strcmp(sva_broker_op_name(SVA_BOP_RID_ATTACH), "rid-attach") &&
+		   !strcmp(sva_broker_op_name(SVA_BOP_RID_DETACH), "rid-detach"),
+	   "the RID requests of a device without PASIDs have names");
 
 	close(sv[0]);
 	is_int(sva_broker_recv(sv[1], &r, &fd), -ECONNRESET, "the peer closed: -ECONNRESET");

@@ -3,7 +3,9 @@
  * sva-brokerd: one process owns the iommufd and the devices; clients (libsva
  * contexts made with SVA_CTX_BROKER) connect over an AF_UNIX SOCK_SEQPACKET
  * socket.  config.c reads the configuration, server.c runs the socket and
- * the clients' lives, requests.c answers each request.
+ * the clients' lives, requests.c answers each request, isolated.c an
+ * isolated client's iommufd calls, rid.c the lending of a device without
+ * PASIDs.
  */
 #ifndef SVA_BROKER_H
 #define SVA_BROKER_H
@@ -49,10 +51,17 @@ void broker_conf_defaults(struct broker_conf *c);
 int broker_conf_parse(FILE *f, const char *fname, struct broker_conf *c, char *err, size_t errlen);
 int broker_conf_load(const char *path, struct broker_conf *c, char *err, size_t errlen);
 
+struct broker_client;
+
 struct broker_dev {
 	const struct broker_dev_conf *conf;
 	struct sva_dev *dev;
 	uint32_t dev_id, flags, stdev_id, park_ioas, park_hwpt;
+	/* A device without PASIDs (rid.c): one client holds it at a time. */
+	bool rid_only;
+	struct broker_client *holder;
+	uint32_t rid_hwpt; /* the holder's HWPT its RID is attached to; 0: none */
+	bool withdrawn;	   /* a detach failed: lent to nobody again */
 };
 
 /* One PASID a client had the broker attach. */
@@ -133,6 +142,19 @@ void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_
 void broker_refuse(struct sva_broker_msg *m, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Track (SVA_BOP_REGISTER) or forget (SVA_BOP_UNREGISTER) an object of c. */
 void broker_note_object(struct broker *b, struct broker_client *c, const struct sva_broker_msg *m);
+/* Did the client register id (SVA_BOP_REGISTER)? */
+bool broker_client_owns(const struct broker_client *c, uint32_t id);
+/* rid.c: a device without PASIDs, lent whole to one trusted client. */
+bool broker_dev_rid_only(const struct sva_dev *dev);
+/* Open: lend it to c, *fd the duplicate of its VFIO file, or refuse. */
+void broker_rid_open(struct broker *b, struct broker_client *c, struct broker_dev *d, struct sva_broker_msg *m,
+		     int *fd);
+void broker_rid_attach(struct broker *b, struct broker_client *c, struct broker_dev *d, struct sva_broker_msg *m);
+void broker_rid_detach(struct broker *b, struct broker_client *c, struct broker_dev *d, struct sva_broker_msg *m);
+/* c's hold of d ends (its close, or its end: ended, mm_exit and detach
+ * first): quiesce the device, take it back.  0; -EBUSY (a close with the RID
+ * still attached); or the detach's error, which withdraws the device. */
+int broker_rid_release(struct broker *b, struct broker_client *c, struct broker_dev *d, bool ended);
 /* isolated.c: an isolated client's proxied iommufd call; *fd in and out. */
 void broker_proxy(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int *fd);
 /* The client is gone: its PASIDs' mm_exit, detach, its objects destroyed, its block quarantined. */

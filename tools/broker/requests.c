@@ -86,7 +86,7 @@ static void hello(struct broker *b, struct broker_client *c, struct sva_broker_m
 		   c->isolated ? "isolated" : "trusted", c->pasid_min, c->pasid_max);
 }
 
-static void open_dev(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, const char *name)
+static void open_dev(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, const char *name, int *fd)
 {
 	for (size_t i = 0; i < b->ndevs; i++) {
 		struct broker_dev *d = &b->devs[i];
@@ -95,7 +95,10 @@ static void open_dev(struct broker *b, struct broker_client *c, struct sva_broke
 			continue;
 		if (!allowed(d->conf, c))
 			return broker_refuse(m, -EACCES, "uid %u may not use device %s", (unsigned)c->uid, d->conf->name);
+		if (d->rid_only && (broker_rid_open(b, c, d, m, fd), m->status))
+			return;
 		c->opened[i] = true;
+		snprintf(m->text, sizeof(m->text), "%s", d->dev->info.pci_addr);
 		m->arg[0] = d->dev_id;
 		m->arg[1] = d->flags;
 		m->arg[2] = d->stdev_id;
@@ -119,8 +122,7 @@ static int detach(struct broker *b, struct broker_dev *d, uint32_t pasid)
 	return ret;
 }
 
-/* Did the client register id (SVA_BOP_REGISTER)? */
-static bool owns_object(const struct broker_client *c, uint32_t id)
+bool broker_client_owns(const struct broker_client *c, uint32_t id)
 {
 	for (size_t i = 0; i < c->nobjs; i++)
 		if (c->objs[i] == id)
@@ -143,7 +145,11 @@ static void attach(struct broker *b, struct broker_client *c, struct sva_broker_
 		return broker_refuse(m, -EINVAL, "object ids beyond 32 bits");
 	if (c->natt == BROKER_MAX_ATTACH)
 		return broker_refuse(m, -ENOSPC, "more than %d PASIDs attached for one client", BROKER_MAX_ATTACH);
-	if (!owns_object(c, (uint32_t)m->arg[2]))
+	if (d->rid_only)
+		/* The kernel would take it and do nothing: max_pasids 0 skips set_dev_pasid. */
+		return broker_refuse(m, -EOPNOTSUPP, "device %s has no PASIDs: bind its RID (SVA_BIND_RID)",
+				     d->conf->name);
+	if (!broker_client_owns(c, (uint32_t)m->arg[2]))
 		return broker_refuse(m, -EPERM, "HWPT %llu was not created by this client", (unsigned long long)m->arg[2]);
 	pthread_mutex_lock(&d->dev->lock);
 	ret = d->dev->be->pasid_attach(d->dev, (uint32_t)m->arg[1], (uint32_t)m->arg[2]);
@@ -189,7 +195,26 @@ static void close_dev(struct broker *b, struct broker_client *c, struct sva_brok
 		if (c->att[i].dev_id == d->dev_id)
 			return broker_refuse(m, -EBUSY, "PASID %u is still attached on device %s", c->att[i].pasid,
 				      d->conf->name);
+	if (d->rid_only && broker_rid_release(b, c, d, false) == -EBUSY)
+		return broker_refuse(m, -EBUSY, "the RID of device %s is still attached", d->conf->name);
 	c->opened[idx] = false;
+}
+
+/* SVA_BOP_RID_ATTACH, SVA_BOP_RID_DETACH: the device this client holds (rid.c). */
+static void rid_req(struct broker *b, struct broker_client *c, struct sva_broker_msg *m)
+{
+	struct broker_dev *d;
+	size_t idx;
+
+	if (!(d = dev_by_id(b, c, m->arg[0], &idx)))
+		return broker_refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
+	if (!d->rid_only)
+		return broker_refuse(m, -EOPNOTSUPP, "device %s has PASIDs: its RID stays the broker's (bind a PASID)",
+				     d->conf->name);
+	if (m->op == SVA_BOP_RID_ATTACH)
+		broker_rid_attach(b, c, d, m);
+	else
+		broker_rid_detach(b, c, d, m);
 }
 
 /* Is id one of the broker's own objects (a device's parking)? */
@@ -259,14 +284,16 @@ void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_
 	else if (m->op == SVA_BOP_HELLO)
 		hello(b, c, m, &fd);
 	else if (m->op == SVA_BOP_OPEN)
-		open_dev(b, c, m, name);
+		open_dev(b, c, m, name, &fd);
 	else if (m->op == SVA_BOP_CLOSE)
 		close_dev(b, c, m);
 	else if (m->op == SVA_BOP_ATTACH)
 		attach(b, c, m);
 	else if (m->op == SVA_BOP_DETACH)
 		detach_req(b, c, m);
-	else if (m->op >= SVA_BOP_PX_IOAS_ALLOC && m->op < SVA_BOP_END) {
+	else if (m->op == SVA_BOP_RID_ATTACH || m->op == SVA_BOP_RID_DETACH)
+		rid_req(b, c, m);
+	else if (m->op >= SVA_BOP_PX_IOAS_ALLOC && m->op <= SVA_BOP_PX_SHARE) {
 		broker_proxy(b, c, m, &in_fd);
 		fd = in_fd;
 		in_fd = -1;
@@ -278,7 +305,8 @@ void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_
 	if (in_fd >= 0)
 		close(in_fd);
 	sva_broker_send(c->sock, m, m->status ? -1 : fd);
-	/* A descriptor made for the client (its fault queue) is the client's now. */
+	/* A descriptor made for the client (its fault queue, a device's
+	 * duplicate) is the client's now. */
 	if (fd >= 0 && fd != sva_ctx_fd(b->ctx))
 		close(fd);
 }
@@ -339,7 +367,7 @@ void broker_reap(struct broker *b, bool final)
 
 void broker_client_end(struct broker *b, struct broker_client *c)
 {
-	bool retire = false;
+	bool retire = false, cleaned = false;
 
 	if (!c->hello)
 		return;
@@ -362,8 +390,21 @@ void broker_client_end(struct broker *b, struct broker_client *c)
 		/* A PASID that may still reach the client's pages never goes to another client. */
 		retire |= detach(b, d, c->att[i].pasid) != 0;
 	}
-	if (c->natt)
+	for (size_t k = 0; k < b->ndevs; k++) {
+		struct broker_dev *d = &b->devs[k];
+
+		if (d->holder != c)
+			continue;
+		if (d->rid_hwpt) {
+			broker_log(b, SVA_LOG_WARN, "client pid %d ended holding the RID of %s: mm_exit, quiesce, detach",
+				   (int)c->pid, d->conf->name);
+			cleaned = true;
+		}
+		broker_rid_release(b, c, d, true);
+	}
+	if (c->natt || cleaned)
 		b->clients_cleaned++;
+	/* Only now, detached: the objects go, and the pages they pinned. */
 	destroy_objects(b, c);
 	/* Its memfds go with the mappings that used them. */
 	for (size_t i = 0; i < c->nshares; i++)

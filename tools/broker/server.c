@@ -45,21 +45,25 @@ static int open_device(struct broker *b, const struct broker_dev_conf *dc, struc
 		broker_log(b, SVA_LOG_ERROR, "device %s (%s): cannot open: %s", dc->name, dc->source, strerror(-ret));
 		return ret;
 	}
-	/* Clients bind PASIDs only; the RID waits on an empty IOAS, reaching nothing. */
-	ret = sva_dev_rid_park(bd->dev);
+	bd->conf = dc;
+	bd->rid_only = broker_dev_rid_only(bd->dev);
+	/* Clients bind PASIDs only; the RID waits on an empty IOAS, reaching
+	 * nothing.  A device without PASIDs stays detached (blocked) until a
+	 * client holds it (rid.c): parking needs a PASID-compatible HWPT. */
+	ret = bd->rid_only ? 0 : sva_dev_rid_park(bd->dev);
 	if (ret) {
 		broker_log(b, SVA_LOG_ERROR, "device %s: cannot park its RID for PASID use: %s", dc->name,
 			   strerror(-ret));
 		sva_dev_close(bd->dev);
 		return ret;
 	}
-	bd->conf = dc;
 	bd->dev_id = bd->dev->info.dev_id;
 	bd->flags = bd->dev->info.flags;
 	bd->stdev_id = bd->dev->stdev_id;
 	bd->park_ioas = bd->dev->park_ioas;
 	bd->park_hwpt = bd->dev->park_hwpt;
-	broker_log(b, SVA_LOG_INFO, "device %s (%s): dev_id %u", dc->name, dc->source, bd->dev_id);
+	broker_log(b, SVA_LOG_INFO, "device %s (%s): dev_id %u%s", dc->name, dc->source, bd->dev_id,
+		   bd->rid_only ? ", no PASIDs: lent whole to one trusted client at a time" : "");
 	return 0;
 }
 

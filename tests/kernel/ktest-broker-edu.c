@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva-brokerd with a real VFIO device: QEMU's edu behind emulated VT-d, which
+ * has no PASIDs, so one trusted client at a time holds its RID (rid.c).  A
+ * broker configured with edu by PCI address, then one by cdev path; a client
+ * opening it through the broker (SVA_CTX_BROKER) gets the device file lent,
+ * binds its RID pinned, prefaults, and runs real edu DMA whose bytes it
+ * checks; a second client, trusted or isolated, is refused while the first
+ * holds it, and served after it closes; a holder killed with SIGKILL gets its
+ * owner-side mm_exit, the device is quiesced and detached and its objects
+ * destroyed, and the next client finds it idle and working; an unauthorized
+ * uid is refused; a PASID attach or a foreign HWPT is refused; a holder
+ * whose broker is killed unbinds through its own copy of the device file.
+ */
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "../../tools/broker/broker.h"
+#include "broker_proto.h"
+#include "ktest_edu.h"
+
+#define BUF_VA 0x8000000ull /* under edu's 28-bit DMA mask */
+#define PG 4096u
+
+static char pci[16], cdev[64];
+static char sock_path[108], dir_path[64];
+
+struct res {
+	int ok, ret, bme;
+	uint32_t ioas;
+	char why[200];
+};
+
+struct cmd {
+	/* 'o' open edu; 'd' bind its RID and run DMA; 'c' is IOAS `ioas` gone?;
+	 * 'x' unbind, close, free and exit */
+	char op;
+	uint32_t ioas;
+};
+
+static void xwrite(int fd, const void *p, size_t n)
+{
+	if (write(fd, p, n) != (ssize_t)n)
+		_exit(3);
+}
+
+static int xread(int fd, void *p, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = read(fd, p, n);
+	while (r < 0 && errno == EINTR);
+	return r == (ssize_t)n ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ the broker */
+
+static struct broker broker;
+static int mm_exit_pipe = -1;
+
+static void broker_on_term(int sig)
+{
+	(void)sig;
+	broker.stop = 1;
+}
+
+static void report_mm_exit(void *arg, const struct broker_dev *dev, uint32_t pasid, pid_t pid)
+{
+	(void)arg;
+	(void)dev;
+	(void)pid;
+	xwrite(mm_exit_pipe, &pasid, sizeof(pasid));
+}
+
+static pid_t start_broker(const char *source, int *mm_exit_rd)
+{
+	struct broker_conf conf;
+	int ready[2], mx[2], ret = 0;
+	pid_t pid;
+
+	broker_conf_defaults(&conf);
+	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
+	conf.socket_mode = 0666; /* who may use it is the allowlist's business here */
+	conf.pasids_per_client = 16;
+	conf.grace_ns = 1000000; /* blocks come back at once: many clients in turn */
+	conf.ndevs = 1;
+	snprintf(conf.devs[0].name, sizeof(conf.devs[0].name), "edu");
+	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "%s", source);
+	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
+	if (pipe(ready) || pipe(mx))
+		ktest_bail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		ktest_bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = broker_on_term };
+
+		close(ready[0]);
+		close(mx[0]);
+		mm_exit_pipe = mx[1];
+		sigaction(SIGTERM, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		ret = broker_start(&broker, &conf);
+		broker.mm_exit = report_mm_exit;
+		xwrite(ready[1], &ret, sizeof(ret));
+		if (ret)
+			_exit(1);
+		broker_run(&broker);
+		broker_fini(&broker);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(mx[1]);
+	if (xread(ready[0], &ret, sizeof(ret)))
+		ktest_bail("the broker died while starting");
+	close(ready[0]);
+	if (ret)
+		ktest_bail("the broker did not start with edu at %s: %s", source, strerror(-ret));
+	*mm_exit_rd = mx[0];
+	return pid;
+}
+
+static void stop_broker(pid_t pid, const char *what)
+{
+	int st = 0;
+
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "%s: the broker stops cleanly on SIGTERM", what);
+	unlink(sock_path);
+}
+
+/* ------------------------------------------------------------ the clients */
+
+static char log_buf[512];
+
+static void capture_log(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level >= SVA_LOG_ERROR && !log_buf[0])
+		snprintf(log_buf, sizeof(log_buf), "%s", msg);
+}
+
+static int broker_ctx(struct sva_ctx **ctx, uint32_t flags)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | flags, .broker_path = sock_path,
+				  .log_fn = capture_log, .log_level = SVA_LOG_ERROR };
+
+	log_buf[0] = '\0';
+	return sva_ctx_new(&o, ctx);
+}
+
+/* Is bus mastering on?  -1: the config space cannot be read. */
+static int bus_master(struct sva_dev *dev)
+{
+	struct kabi_vfio_region_info ri;
+	uint16_t cmd;
+
+	if (ktest_vfio_region(dev, KABI_VFIO_PCI_CONFIG_REGION_INDEX, &ri) ||
+	    pread(sva_dev_fd(dev), &cmd, 2, (off_t)ri.offset + 4) != 2)
+		return -1;
+	return !!(cmd & 0x4);
+}
+
+static void do_open(struct sva_ctx *ctx, struct sva_dev **dev, struct res *r)
+{
+	struct sva_dev_info info = { .size = sizeof(info) };
+
+	log_buf[0] = '\0';
+	r->ret = sva_dev_open(ctx, "edu", dev);
+	snprintf(r->why, sizeof(r->why), "%.190s", log_buf);
+	if (r->ret)
+		return;
+	sva_dev_get_info(*dev, &info);
+	r->bme = bus_master(*dev);
+	if (strcmp(info.pci_addr, pci))
+		snprintf(r->why, sizeof(r->why), "PCI address '%s', not %s", info.pci_addr, pci);
+	else if (info.max_pasid_log2 != 0)
+		snprintf(r->why, sizeof(r->why), "PASID width %u", info.max_pasid_log2);
+	else if (sva_dev_fd(*dev) < 0)
+		snprintf(r->why, sizeof(r->why), "no device file lent: %d", sva_dev_fd(*dev));
+	else if (r->bme < 0)
+		snprintf(r->why, sizeof(r->why), "its config space cannot be read");
+	else
+		r->ok = 1;
+}
+
+/* Bind the RID pinned, prefault, and a DMA round trip whose bytes are the client's own. */
+static void do_dma(int seed, struct sva_dev *dev, struct sva_mm **mm, struct sva_bond **bond, struct res *r)
+{
+	struct sva_bind_opts po = { .size = sizeof(po), .flags = SVA_BIND_PINNED };
+	struct sva_bind_opts ro = { .size = sizeof(ro), .flags = SVA_BIND_PINNED | SVA_BIND_RID };
+	uint8_t *src = ktest_map_at(BUF_VA, 2 * PG, PROT_READ | PROT_WRITE), *dst = src + PG;
+	volatile uint8_t *bar;
+	size_t bar_len;
+	int ret;
+
+	for (unsigned i = 0; i < EDU_DMA_LEN; i++)
+		src[i] = (uint8_t)(i * 11 + seed);
+	memset(dst, 0, PG);
+	if ((ret = sva_mm_new(dev->ctx, NULL, mm))) {
+		snprintf(r->why, sizeof(r->why), "sva_mm_new: %s", strerror(-ret));
+		return;
+	}
+	if ((ret = sva_bind(dev, *mm, &po, bond)) != -EOPNOTSUPP) {
+		snprintf(r->why, sizeof(r->why), "a PASID bind was not refused -EOPNOTSUPP: %d", ret);
+		return;
+	}
+	log_buf[0] = '\0';
+	if ((ret = sva_bind(dev, *mm, &ro, bond)) || (ret = sva_mm_prefault(*mm, src, 2 * PG))) {
+		snprintf(r->why, sizeof(r->why), "RID bind/prefault: %s: %.150s", strerror(-ret), log_buf);
+		return;
+	}
+	r->ioas = (*mm)->ioas_id;
+	if (!(bar = ktest_edu_bar(dev, &bar_len))) {
+		snprintf(r->why, sizeof(r->why), "mapping BAR0 of the lent device file failed");
+		return;
+	}
+	if ((ktest_edu_rd32(bar, EDU_ID) & 0xff) != 0xed)
+		snprintf(r->why, sizeof(r->why), "edu's id register reads 0x%08x", ktest_edu_rd32(bar, EDU_ID));
+	else if ((ret = ktest_edu_dma(bar, BUF_VA, EDU_DEV_BUF, EDU_DMA_LEN, 0)) ||
+		 (ret = ktest_edu_dma(bar, EDU_DEV_BUF, BUF_VA + PG, EDU_DMA_LEN, 1)))
+		snprintf(r->why, sizeof(r->why), "DMA: %s", strerror(-ret));
+	else if (memcmp(src, dst, EDU_DMA_LEN))
+		snprintf(r->why, sizeof(r->why), "the bytes did not make the round trip");
+	else
+		r->ok = 1;
+	/* The BAR mapping stays: a killed holder leaves it, and bus mastering on. */
+}
+
+/* The broker cleans up right after the peer's end; objects a dead process's
+ * files still hold are retried for a while: give it 5 s. */
+static void do_gone(struct sva_ctx *ctx, uint32_t ioas, struct res *r)
+{
+	unsigned char b;
+	int ret = 0;
+
+	for (int t = 0; t < 500; t++) {
+		ret = ktest_access_rw(ctx, ioas, BUF_VA, &b, 1, 0);
+		if (ret == -ENOENT) {
+			r->ok = 1;
+			return;
+		}
+		usleep(10000);
+	}
+	snprintf(r->why, sizeof(r->why), "IOAS %u still exists (%d)", ioas, ret);
+}
+
+static void client(int seed, int cmd_fd, int res_fd)
+{
+	struct sva_ctx *ctx;
+	struct sva_dev *dev = NULL;
+	struct sva_mm *mm = NULL;
+	struct sva_bond *bond = NULL;
+	struct res r = { 0 };
+	struct cmd c;
+
+	r.ret = broker_ctx(&ctx, 0);
+	r.ok = r.ret == 0;
+	snprintf(r.why, sizeof(r.why), "%.190s", log_buf);
+	xwrite(res_fd, &r, sizeof(r));
+	if (r.ret)
+		_exit(1);
+	while (xread(cmd_fd, &c, sizeof(c)) == 0) {
+		memset(&r, 0, sizeof(r));
+		if (c.op == 'o')
+			do_open(ctx, &dev, &r);
+		else if (c.op == 'd')
+			do_dma(seed, dev, &mm, &bond, &r);
+		else if (c.op == 'c')
+			do_gone(ctx, c.ioas, &r);
+		else {
+			r.ok = sva_unbind(bond) == 0;
+			sva_mm_free(mm);
+			sva_dev_close(dev);
+			sva_ctx_free(ctx);
+			xwrite(res_fd, &r, sizeof(r));
+			_exit(0);
+		}
+		xwrite(res_fd, &r, sizeof(r));
+	}
+	_exit(0);
+}
+
+struct cl {
+	pid_t pid;
+	int cmd, res;
+};
+
+static struct res spawn(struct cl *c, int seed)
+{
+	struct res r = { 0 };
+	int cp[2], rp[2];
+
+	if (pipe(cp) || pipe(rp))
+		ktest_bail("pipe");
+	c->pid = fork();
+	if (c->pid < 0)
+		ktest_bail("fork");
+	if (c->pid == 0) {
+		close(cp[1]);
+		close(rp[0]);
+		client(seed, cp[0], rp[1]);
+	}
+	close(cp[0]);
+	close(rp[1]);
+	c->cmd = cp[1];
+	c->res = rp[0];
+	if (xread(c->res, &r, sizeof(r)))
+		snprintf(r.why, sizeof(r.why), "the client died");
+	return r;
+}
+
+static struct res ask(struct cl *c, char op, uint32_t ioas)
+{
+	struct cmd m = { .op = op, .ioas = ioas };
+	struct res r = { 0 };
+
+	xwrite(c->cmd, &m, sizeof(m));
+	if (xread(c->res, &r, sizeof(r)))
+		snprintf(r.why, sizeof(r.why), "the client died");
+	return r;
+}
+
+static void finish(struct cl *c, int i)
+{
+	struct res r = ask(c, 'x', 0);
+	int st = 0;
+
+	ok(r.ok, "client %d unbinds through the broker, closes the device and exits", i);
+	waitpid(c->pid, &st, 0);
+}
+
+/* --------------------------------------------------- refused clients */
+
+static void isolated_refused(void)
+{
+	int st = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct sva_ctx *ctx;
+		struct sva_dev *dev;
+
+		if (broker_ctx(&ctx, SVA_CTX_ISOLATED))
+			_exit(10);
+		if (sva_dev_open(ctx, "edu", &dev) != -EOPNOTSUPP)
+			_exit(11);
+		if (!strstr(log_buf, "only a trusted client")) {
+			printf("# the log said: %s\n", log_buf);
+			_exit(12);
+		}
+		sva_ctx_free(ctx);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+	       "an isolated client is refused the device with -EOPNOTSUPP: its file would reach every IOAS");
+}
+
+static void unauthorized(void)
+{
+	int st = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct sva_ctx *ctx;
+
+		if (chdir(dir_path) || setgid(65534) || setuid(65534))
+			_exit(10);
+		snprintf(sock_path, sizeof(sock_path), "socket");
+		if (broker_ctx(&ctx, 0) != -EACCES)
+			_exit(11);
+		if (strstr(log_buf, "uid 65534") && strstr(log_buf, "allowlist"))
+			_exit(0);
+		printf("# the log said: %s\n", log_buf);
+		_exit(12);
+	}
+	waitpid(pid, &st, 0);
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+	       "uid 65534 (nobody) is refused with -EACCES and a log line naming its uid and the allowlist");
+}
+
+static int raw_call(int s, struct sva_broker_msg *m)
+{
+	int fd, ret = sva_broker_send(s, m, -1);
+
+	if (!ret)
+		ret = sva_broker_recv(s, m, &fd);
+	if (!ret && fd >= 0)
+		close(fd);
+	return ret ? ret : m->status;
+}
+
+/* A client speaking the protocol itself: a PASID attach, a HWPT not its own. */
+static void raw_refusals(uint32_t foreign_hwpt)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sva_broker_msg m;
+	uint64_t first, dev_id;
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)))
+		ktest_bail("connect to the broker: %s", strerror(errno));
+	sva_broker_msg_init(&m, SVA_BOP_HELLO);
+	m.arg[0] = SVA_BROKER_TRUSTED;
+	is_int(raw_call(s, &m), 0, "raw client: hello");
+	first = m.arg[0];
+	sva_broker_msg_init(&m, SVA_BOP_OPEN);
+	strcpy(m.text, "edu");
+	is_int(raw_call(s, &m), 0, "raw client: it holds edu");
+	dev_id = m.arg[0];
+	sva_broker_msg_init(&m, SVA_BOP_ATTACH);
+	m.arg[0] = dev_id;
+	m.arg[1] = first;
+	m.arg[2] = foreign_hwpt;
+	is_int(raw_call(s, &m), -EOPNOTSUPP, "a PASID attach on a device without PASIDs is refused (-EOPNOTSUPP)");
+	ok(strstr(m.text, "no PASIDs") != NULL, "  saying why: %s", m.text);
+	sva_broker_msg_init(&m, SVA_BOP_RID_ATTACH);
+	m.arg[0] = dev_id;
+	m.arg[1] = foreign_hwpt;
+	is_int(raw_call(s, &m), -EPERM, "a RID attach to a HWPT the client did not create is refused (-EPERM)");
+	sva_broker_msg_init(&m, SVA_BOP_RID_DETACH);
+	m.arg[0] = dev_id;
+	is_int(raw_call(s, &m), -ENOENT, "a RID detach of nothing attached: -ENOENT");
+	close(s);
+}
+
+static void sock_dir(void)
+{
+	static const char *const parents[] = { "/run", "/tmp", "/" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(parents); i++) {
+		struct stat stb;
+
+		if (stat(parents[i], &stb) || !(stb.st_mode & S_IXOTH))
+			continue;
+		snprintf(dir_path, sizeof(dir_path), "%s/sva-ktest-broker-edu-%d",
+			 strcmp(parents[i], "/") ? parents[i] : "", (int)getpid());
+		if (mkdir(dir_path, 0755) || chmod(dir_path, 0755))
+			continue;
+		snprintf(sock_path, sizeof(sock_path), "%s/socket", dir_path);
+		return;
+	}
+	ktest_bail("no directory every user can search for the broker's socket");
+}
+
+/* The VFIO cdev of the PCI device, from sysfs (vfio-dev/vfioN). */
+static void find_cdev(void)
+{
+	char path[128];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", pci);
+	if (!(d = opendir(path)))
+		ktest_bail("%s: %s (is edu bound to vfio-pci?)", path, strerror(errno));
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "vfio", 4))
+			snprintf(cdev, sizeof(cdev), "/dev/vfio/devices/%.40s", de->d_name);
+	closedir(d);
+	if (!cdev[0])
+		ktest_bail("no vfio cdev under %s", path);
+}
+
+static uint32_t wait_mm_exit(int mx)
+{
+	struct pollfd pfd = { .fd = mx, .events = POLLIN };
+	uint32_t pasid = 0;
+
+	if (poll(&pfd, 1, 5000) != 1 || xread(mx, &pasid, sizeof(pasid)))
+		return 0;
+	return pasid;
+}
+
+int main(void)
+{
+	struct cl cl[4];
+	struct res r;
+	uint32_t dead_ioas;
+	int mx, st;
+	pid_t bpid;
+
+	if (!ktest_find_pci(EDU_VENDOR, EDU_DEVICE, pci)) {
+		if (getenv("SVA_VM") && strcmp(ktest_topology(), "mock") != 0)
+			ktest_bail("no edu device in topology %s", ktest_topology());
+		skip_all("no QEMU edu device here: the broker's VFIO path needs a real device (the vtd39 and "
+			 "vtd48-numa VM topologies have edu; ktest-broker covers the mock)");
+	}
+	ktest_require_iommufd();
+	find_cdev();
+	alarm(280);
+	sock_dir();
+
+	/* ---- a broker with edu by PCI address */
+	bpid = start_broker(pci, &mx);
+	r = spawn(&cl[0], 1);
+	ok(r.ok, "client 0 connects to a broker holding edu (%s) %s", pci, r.why);
+	r = ask(&cl[0], 'o', 0);
+	ok(r.ok, "client 0 opens edu through the broker: PCI address, no PASIDs, its VFIO file lent %s", r.why);
+	r = ask(&cl[0], 'd', 0);
+	ok(r.ok, "client 0: a PASID bind is refused, its RID bound pinned, prefaulted; real edu DMA makes the round "
+		 "trip through the IOMMU with its own bytes %s",
+	   r.why);
+
+	r = spawn(&cl[1], 2);
+	ok(r.ok, "client 1 connects %s", r.why);
+	r = ask(&cl[1], 'o', 0);
+	is_int(r.ret, -EBUSY, "client 1 is refused edu while client 0 holds its RID (-EBUSY)");
+	ok(strstr(r.why, "no PASIDs") && strstr(r.why, "holds it"), "  saying why: %s", r.why);
+	isolated_refused();
+
+	finish(&cl[0], 0);
+	r = ask(&cl[1], 'o', 0);
+	ok(r.ok, "after client 0 closed it, client 1 opens edu %s", r.why);
+	is_int(r.bme, 0, "and finds it quiesced: bus mastering off");
+	r = ask(&cl[1], 'd', 0);
+	ok(r.ok, "client 1: real DMA with its own bytes %s", r.why);
+	dead_ioas = r.ioas;
+
+	kill(cl[1].pid, SIGKILL);
+	waitpid(cl[1].pid, &st, 0);
+	is_int(wait_mm_exit(mx), SVA_PASID_RID, "client 1 killed while bound: the broker ran the owner-side mm_exit of the RID");
+	r = spawn(&cl[2], 3);
+	ok(r.ok, "client 2 connects %s", r.why);
+	r = ask(&cl[2], 'o', 0);
+	ok(r.ok, "the dead client's hold is released: client 2 opens edu %s", r.why);
+	is_int(r.bme, 0, "the device the dead client left bus-mastering was quiesced");
+	/* Its HWPT could not go while attached, nor its IOAS under the HWPT: gone means detached. */
+	r = ask(&cl[2], 'c', dead_ioas);
+	ok(r.ok, "the RID was detached and the dead client's HWPT and IOAS destroyed (pages unpinned) %s", r.why);
+	r = ask(&cl[2], 'd', 0);
+	ok(r.ok, "client 2: real DMA with its own bytes after the SIGKILL cleanup %s", r.why);
+	unauthorized();
+	finish(&cl[2], 2);
+	raw_refusals(1);
+	stop_broker(bpid, "by PCI address");
+	close(mx);
+
+	/* ---- a broker with edu by cdev path */
+	bpid = start_broker(cdev, &mx);
+	r = spawn(&cl[3], 4);
+	ok(r.ok, "a broker holding edu by cdev path %s: a client connects %s", cdev, r.why);
+	r = ask(&cl[3], 'o', 0);
+	ok(r.ok, "  opens edu (its PCI address resolved from the cdev) %s", r.why);
+	r = ask(&cl[3], 'd', 0);
+	ok(r.ok, "  and runs real DMA with its own bytes %s", r.why);
+	/* The holder's duplicate of the device file outlives the broker: it detaches the RID itself. */
+	kill(bpid, SIGKILL);
+	waitpid(bpid, &st, 0);
+	r = ask(&cl[3], 'x', 0);
+	ok(r.ok, "the broker killed under the holder: its RID unbind detaches through the lent file (0), and "
+		 "releasing everything does not hang");
+	waitpid(cl[3].pid, &st, 0);
+	unlink(sock_path);
+	close(mx);
+	rmdir(dir_path);
+	return done_testing();
+}
