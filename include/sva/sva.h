@@ -219,6 +219,10 @@ struct sva_dev_info {
  * configuration, and the broker opens it: -ENOENT no such name there,
  * -EACCES this user is not in its allowlist, -ECONNRESET the broker went
  * away.  Such a device takes PASID binds only (its RID is the broker's).
+ * A device without PASIDs is lent whole to one trusted client at a time
+ * (sva_dev_fd() gives it its VFIO file; it takes RID binds only): -EBUSY
+ * another client holds it, or this one already does; -EOPNOTSUPP the context
+ * is isolated; -EIO the broker withdrew it (a detach of its RID failed).
  * Thread-safe.
  * Errors: -EINVAL malformed or NULL name, NULL ctx or out; -ENOENT no such
  * device; -ENODEV the device is not bound to vfio-pci or the kernel lacks VFIO
@@ -256,7 +260,9 @@ void sva_dev_close(struct sva_dev *dev);
 int sva_dev_get_info(const struct sva_dev *dev, struct sva_dev_info *info);
 
 /* The device's VFIO cdev fd (owned by libsva; for BAR mmap and region I/O),
- * -ENODEV for the mock device, -EINVAL for NULL.  Thread-safe. */
+ * -ENODEV for the mock device and for a device opened through a broker that
+ * keeps it (one with PASIDs; one without is lent with its fd), -EINVAL for
+ * NULL.  Thread-safe. */
 int sva_dev_fd(const struct sva_dev *dev);
 
 struct sva_iova_range {
