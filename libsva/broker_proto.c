@@ -122,6 +122,7 @@ const char *sva_broker_op_name(uint32_t op)
 		[SVA_BOP_PX_IOVA_RANGES] = "iova-ranges", [SVA_BOP_PX_HWPT_ALLOC] = "hwpt-alloc",
 		[SVA_BOP_PX_HW_INFO] = "hw-info", [SVA_BOP_PX_FAULT_ALLOC] = "fault-alloc",
 		[SVA_BOP_PX_DESTROY] = "destroy", [SVA_BOP_PX_INJECT] = "inject", [SVA_BOP_PX_SHARE] = "share",
+		[SVA_BOP_PX_UNSHARE] = "unshare",
 	};
 
 	return op < SVA_BOP_END && names[op] ? names[op] : "unknown";

@@ -16,6 +16,7 @@
 #define SVA_BROKER_MAGIC 0x31425653u /* "SVB1": also the protocol version */
 #define SVA_BROKER_TEXT 128
 #define SVA_BROKER_DEFAULT_SOCKET "/run/sva-brokerd/socket"
+#define SVA_BROKER_MAX_SHARES 64 /* memfd ranges an isolated client shares at once */
 
 enum sva_broker_op {
 	SVA_BOP_HELLO = 1, /* c->b arg0 mode; reply arg0/1 the leased PASIDs, fd the iommufd */
@@ -37,6 +38,7 @@ enum sva_broker_op {
 	SVA_BOP_PX_DESTROY,    /* arg0 the object */
 	SVA_BOP_PX_INJECT,     /* mock: arg0 dev_id, arg1 PASID, arg2 addr, arg3 perm, arg4 group */
 	SVA_BOP_PX_SHARE,      /* fd a memfd, arg0 its offset, arg1 the client's VA, arg2 length */
+	SVA_BOP_PX_UNSHARE,    /* arg0 VA, arg1 length: exactly a shared range; its mappings go */
 	SVA_BOP_END,
 };
 
