@@ -135,20 +135,18 @@ SVA_EXPORT int sva_ctx_unshare_memfd(struct sva_ctx *ctx, const void *addr, size
 {
 	struct sva_broker_conn *c;
 	struct sva_broker_msg m;
-	size_t i;
+	bool found = false;
 	int ret = check(ctx, "sva_ctx_unshare_memfd", 0, addr, len);
 
 	if (ret)
 		return ret;
 	c = ctx->broker;
 	pthread_mutex_lock(&c->shares_lock);
-	for (i = 0; i < c->nshares; i++)
+	for (size_t i = 0; i < c->nshares && !found; i++)
 		if (c->shares[i].va == (uintptr_t)addr && c->shares[i].len == len && !c->shares[i].leaving)
-			break;
-	if (i < c->nshares)
-		c->shares[i].leaving = true;
+			found = c->shares[i].leaving = true;
 	pthread_mutex_unlock(&c->shares_lock);
-	if (i == c->nshares)
+	if (!found)
 		return sva_fail(&ctx->log, -ENOENT,
 				"sva_ctx_unshare_memfd: [%p, +0x%zx) is not a range this context shared (or it is "
 				"being unshared)",
@@ -158,7 +156,7 @@ SVA_EXPORT int sva_ctx_unshare_memfd(struct sva_ctx *ctx, const void *addr, size
 	m.arg[1] = len;
 	ret = sva_broker_rpc(c, &m, -1, NULL);
 	pthread_mutex_lock(&c->shares_lock);
-	for (i = 0; i < c->nshares; i++)
+	for (size_t i = 0; i < c->nshares; i++)
 		if (c->shares[i].va == (uintptr_t)addr && c->shares[i].len == len) {
 			if (ret)
 				c->shares[i].leaving = false; /* still shared: faults map it again */

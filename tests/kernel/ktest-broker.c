@@ -481,8 +481,9 @@ static void iso_client(int cmd_fd, int res_fd)
 		why = snprintf(r.why, sizeof(r.why), "a fault in the memfd answered INVALID");
 	else if ((ret = ktest_inject_and_wait(dev, bond, VA(6) + 8, SVA_ACCESS_READ, 5000)) != 0)
 		why = snprintf(r.why, sizeof(r.why), "fault in private memory: %s", strerror(-ret));
-	else if (sva_bond_stats(bond, &st), st.invalid != 1)
-		why = snprintf(r.why, sizeof(r.why), "a fault in private memory was not answered INVALID");
+	else if (sva_bond_stats(bond, &st), st.invalid != 1 || iso_reason != -EFAULT)
+		why = snprintf(r.why, sizeof(r.why), "a fault in private memory: %llu INVALID, reason %d, not -EFAULT",
+			       (unsigned long long)st.invalid, iso_reason);
 	else if ((ret = sva_iommufd_ioas_map(ctx->fd, peer_ioas, VA(5), PG, VA(5),
 					     KABI_IOMMU_IOAS_MAP_FIXED_IOVA | KABI_IOMMU_IOAS_MAP_READABLE)) != -EPERM)
 		why = snprintf(r.why, sizeof(r.why), "mapping into the peer's IOAS %u: %d", peer_ioas, ret);
@@ -906,7 +907,7 @@ int main(void)
 		spawn(&iso, -1);
 		ok(iso.first.ok,
 		   "isolated client: no iommufd; binds PASID %u; a fault in its shared memfd resolves, one in private "
-		   "memory is answered INVALID; the peer's IOAS is out of its reach (-EPERM) %s",
+		   "memory is answered INVALID (-EFAULT); the peer's IOAS is out of its reach (-EPERM) %s",
 		   iso.first.pasid, iso.first.why);
 		r = ask(&cl[0], 'r', 0, iso.first.ioas);
 		ok(r.ok, "the kernel reads the isolated client's memfd bytes at IOVA == VA in its IOAS %s", r.why);
