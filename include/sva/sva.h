@@ -752,7 +752,8 @@ struct sva_fault_report {
 			     * access; -ERANGE outside the device-reachable
 			     * window; -EPERM a privileged request, or pages the
 			     * kernel cannot pin; -ENOENT not visible in a private
-			     * address space; -ENOMEM out of memory/RLIMIT_MEMLOCK;
+			     * address space; -ENOMEM out of memory/RLIMIT_MEMLOCK
+			     * (an isolated broker client: its isolated-pin-max);
 			     * -EXDEV libsva's own memory (its objects and thread
 			     * stacks), never device-visible; -ENXIO outside the
 			     * allowed ranges of a SVA_MM_RESTRICTED address space */
