@@ -114,6 +114,8 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 	if (!conn)
 		return -ENOMEM;
 	pthread_mutex_init(&conn->lock, NULL);
+	pthread_mutex_init(&conn->shares_lock, NULL);
+	pthread_mutex_init(&conn->mms_lock, NULL);
 	sva_log_init(&boot.log, opts->log_fn, opts->log_arg, opts->log_level);
 	boot.broker = conn;
 	/* From the first broker context on, the iommufd wrappers look for one. */
@@ -166,6 +168,8 @@ err_sock:
 err:
 	sva_log_fini(&boot.log);
 	pthread_mutex_destroy(&conn->lock);
+	pthread_mutex_destroy(&conn->shares_lock);
+	pthread_mutex_destroy(&conn->mms_lock);
 	sva_free(conn);
 	return ret;
 }

@@ -20,6 +20,18 @@ struct sva_broker_conn {
 	bool isolated; /* SVA_CTX_ISOLATED: no iommufd; ctx->fd is a duplicate of sock */
 	dev_t sock_dev; /* the socket's identity, which its duplicates share */
 	ino_t sock_ino;
+	/* Isolated: the ranges shared with the broker (broker_share.c), under
+	 * shares_lock, a leaf taken on the fault path under mm->lock. */
+	pthread_mutex_t shares_lock;
+	struct sva_broker_range {
+		uint64_t va, len;
+		bool leaving; /* being unshared: faults there are refused */
+	} shares[SVA_BROKER_MAX_SHARES];
+	size_t nshares;
+	/* Isolated: its address spaces (mm->broker_next), for unsharing; taken
+	 * before any mm's map_lock, never under one. */
+	pthread_mutex_t mms_lock;
+	struct sva_mm *mms;
 };
 
 /*

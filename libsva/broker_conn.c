@@ -123,5 +123,7 @@ void sva_broker_conn_free(struct sva_broker_conn *conn)
 	pthread_mutex_unlock(&conn->lock);
 	close(conn->sock);
 	pthread_mutex_destroy(&conn->lock);
+	pthread_mutex_destroy(&conn->shares_lock);
+	pthread_mutex_destroy(&conn->mms_lock);
 	sva_free(conn);
 }

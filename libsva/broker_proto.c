@@ -123,6 +123,7 @@ const char *sva_broker_op_name(uint32_t op)
 		[SVA_BOP_PX_HW_INFO] = "hw-info", [SVA_BOP_PX_FAULT_ALLOC] = "fault-alloc",
 		[SVA_BOP_PX_DESTROY] = "destroy", [SVA_BOP_PX_INJECT] = "inject", [SVA_BOP_PX_SHARE] = "share",
 		[SVA_BOP_RID_ATTACH] = "rid-attach", [SVA_BOP_RID_DETACH] = "rid-detach",
+		[SVA_BOP_PX_UNSHARE] = "unshare",
 	};
 
 	return op < SVA_BOP_END && names[op] ? names[op] : "unknown";

@@ -16,6 +16,7 @@
 #define SVA_BROKER_MAGIC 0x31425653u /* "SVB1": also the protocol version */
 #define SVA_BROKER_TEXT 128
 #define SVA_BROKER_DEFAULT_SOCKET "/run/sva-brokerd/socket"
+#define SVA_BROKER_MAX_SHARES 64 /* memfd ranges an isolated client shares at once */
 
 enum sva_broker_op {
 	SVA_BOP_HELLO = 1, /* c->b arg0 mode; reply arg0/1 the leased PASIDs, fd the iommufd */
@@ -42,6 +43,7 @@ enum sva_broker_op {
 	/* A device without PASIDs, held by one trusted client (its OPEN lent it). */
 	SVA_BOP_RID_ATTACH, /* c->b arg0 dev_id, arg1 the client's HWPT */
 	SVA_BOP_RID_DETACH, /* c->b arg0 dev_id */
+	SVA_BOP_PX_UNSHARE,    /* arg0 VA, arg1 length: exactly a shared range; its mappings go */
 	SVA_BOP_END,
 };
 

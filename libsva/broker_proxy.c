@@ -7,10 +7,9 @@
  * the library is unchanged: the fault engine reads the fault queue whose
  * descriptor the broker passed, and resolves a fault by "mapping" the VA,
  * which the broker turns into IOMMU_IOAS_MAP_FILE of the memfd the client
- * shared there (sva_ctx_share_memfd), or refuses with -EFAULT.
+ * shared there (sva_ctx_share_memfd, broker_share.c), or refuses with -EFAULT.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -146,37 +145,6 @@ int sva_px_inject(struct sva_broker_conn *c, uint32_t dev_id, uint32_t pasid, ui
 	struct sva_broker_msg m;
 
 	return px(c, SVA_BOP_PX_INJECT, a, 5, &m, NULL);
-}
-
-SVA_EXPORT int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offset, const void *addr, size_t len)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	struct sva_broker_msg m;
-	int ret;
-
-	if (!ctx)
-		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_share_memfd: ctx is NULL");
-	if (!ctx->broker || !ctx->broker->isolated)
-		return sva_fail(&ctx->log, -EOPNOTSUPP,
-				"sva_ctx_share_memfd: only an isolated broker context (SVA_CTX_ISOLATED) shares memfds; "
-				"others map their memory themselves");
-	ret = sva_ctx_check_owner(ctx);
-	if (ret)
-		return ret;
-	if (!len || ((uintptr_t)addr | len | offset) % (uint64_t)pg)
-		return sva_fail(&ctx->log, -EINVAL,
-				"sva_ctx_share_memfd: addr, offset and len must be page-aligned and len not 0");
-	if (memfd < 0 || fcntl(memfd, F_GETFD) < 0)
-		return sva_fail(&ctx->log, -EBADF, "sva_ctx_share_memfd: %d is not an open file descriptor", memfd);
-	sva_broker_msg_init(&m, SVA_BOP_PX_SHARE);
-	m.arg[0] = offset;
-	m.arg[1] = (uintptr_t)addr;
-	m.arg[2] = len;
-	ret = sva_broker_rpc(ctx->broker, &m, memfd, NULL);
-	if (ret)
-		return sva_fail(&ctx->log, ret, "sva_ctx_share_memfd: the broker refused [%p, +0x%zx): %s", addr, len,
-				m.text[0] && m.op == SVA_BOP_PX_SHARE ? m.text : strerror(-ret));
-	return 0;
 }
 
 /* Installed, not called by name: iommufd.c sits below the broker client. */

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 
+#include "broker_share.h"
 #include "internal.h"
 #include "withdraw.h"
 
@@ -25,10 +26,17 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 	const uint32_t rw = SVA_PROT_READ | SVA_PROT_WRITE;
 	const struct sva_iova_range *r;
 	uint64_t ws, we, size, mapped = 0, cs = 0, ce = 0;
+	uint64_t ss, se;
 	uint32_t cprot = 0;
 	bool have = false;
 	struct sva_vma vma, *v = &vma;
 	int ret;
+
+	/* An isolated broker client: only what it shared, and nothing of a range
+	 * it is unsharing (a chunk there may be one the broker just unmapped). */
+	ret = sva_broker_share_bounds(mm->ctx, addr, &ss, &se);
+	if (ret)
+		return ret;
 
 	/* What is visible at addr now (the monitor may withdraw it at any time). */
 	pthread_mutex_lock(&mm->map_lock);
@@ -94,6 +102,11 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 	if (we - 1 > r->last)
 		we = r->last + 1;
 	sva_reach_clip_locked(mm, addr, &ws, &we);
+	/* The broker maps a window inside one shared range, or nothing. */
+	if (ws < ss)
+		ws = ss;
+	if (we > se)
+		we = se;
 
 	/* A write into a chunk mapped read-only: the VMA has become writable since.
 	 * The chunk comes back writable, whole, whatever its size (upgrade.c),

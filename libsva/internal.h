@@ -386,6 +386,7 @@ struct sva_mm {
 	atomic_uint settle_hint;      /* nremoves + suspects, read without the lock */
 	atomic_bool reap_hint;	      /* grave or a log line owed: sva_mm_reap() has work */
 	struct sva_mm *track_next;    /* track.c's list, under its lock */
+	struct sva_mm *broker_next;   /* an isolated broker context's list (broker_share.c) */
 	_Atomic uint64_t st_events, st_withdrawn, st_untracked_ranges, st_untracked_bytes, st_rewithdrawn,
 		st_visible;
 	struct sva_pin_budget pin; /* under map_lock but its statistics (pin_budget.h) */

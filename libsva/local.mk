@@ -73,7 +73,9 @@ LIBSVA_SOURCES = \
 	libsva/broker_client.h \
 	libsva/broker_conn.c \
 	libsva/broker_client.c \
-	libsva/broker_proxy.c
+	libsva/broker_proxy.c \
+	libsva/broker_share.h \
+	libsva/broker_share.c
 LIBSVA_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LIBURING_CFLAGS) $(LIBNUMA_CFLAGS)
 LIBSVA_LIBADD = libsva/libsva-common.la $(LIBURING_LIBS) $(LIBNUMA_LIBS) $(PTHREAD_LIBS)
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "callback.h"
+#include "broker_share.h"
 #include "internal.h"
 #include "teardown.h"
 #include "track.h"
@@ -107,6 +108,7 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 		sva_free(mm);
 		return ret;
 	}
+	sva_broker_mm_add(mm); /* an isolated client's: unsharing withdraws from it */
 	sva_ctx_get(ctx);
 	*out = mm;
 	return 0;
@@ -144,8 +146,9 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	}
 	/* Bonds another thread is tearing down are waited for. */
 	sva_teardown(ctx, SVA_TEARDOWN_MM, mm);
-	/* Off the monitor's list before anything of mm goes. */
+	/* Off the monitor's and the broker client's lists before anything of mm goes. */
 	sva_track_remove(mm);
+	sva_broker_mm_remove(mm);
 	/* Destroying the IOAS unmaps and unpins everything still in it. */
 	sva_iommufd_destroy(ctx->fd, mm->ioas_id);
 	/* HWPTs left only by failed detaches (bond.c): the kernel frees them

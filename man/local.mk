@@ -7,6 +7,7 @@ dist_man_MANS += man/sva-bench.1 \
 	man/sva_ctx_fd.3 \
 	man/sva_ctx_set_log.3 \
 	man/sva_ctx_share_memfd.3 \
+	man/sva_ctx_unshare_memfd.3 \
 	man/sva_log_level_name.3 \
 	man/sva_dev_open.3 \
 	man/sva_dev_open_fd.3 \

@@ -163,15 +163,37 @@ void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log
  * devices reach [addr, addr + len): the caller has mapped the memfd there
  * (MAP_SHARED, from `offset`), and the broker maps its pages at IOVA == VA
  * when faults or sva_mm_prefault() ask for them.  Memory not shared this way
- * stays out of the device's reach (its faults are answered INVALID: nothing
- * mapped there).  A range stays shared until the context ends.  Thread-safe.
- * Errors: -EINVAL NULL ctx, len 0, addr, offset or len not page-aligned;
+ * stays out of the device's reach (its faults are answered INVALID, reason
+ * EFAULT: nothing mapped there).  A fault-around window is clipped to the
+ * shared range that holds the faulting page.  A range stays shared until
+ * sva_ctx_unshare_memfd() or the end of the context.  Each mapping the broker
+ * makes counts against the client's isolated-pin-max (sva-brokerd(8)): a
+ * fault beyond it is answered INVALID, reason ENOMEM, once the client's own
+ * cold fault-mapped chunks are evicted, and sva_mm_prefault() fails with
+ * ENOMEM.  Thread-safe.
+ * Errors: -EINVAL NULL ctx, len 0, addr, offset or len not page-aligned, or a
+ * wrapping range;
  * -EOPNOTSUPP not an isolated broker context; -EBADF memfd is not an open
  * descriptor; -EEXIST the range overlaps one shared before; -ENOSPC the
  * broker's limit of shared ranges per client (64); -ECONNRESET the broker
  * went away; -ECHILD in a forked child.
  */
 int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offset, const void *addr, size_t len);
+
+/*
+ * Take back a range shared with sva_ctx_share_memfd(), given exactly as it was
+ * shared: the broker unmaps every mapping it made from it (in every address
+ * space of the context: devices can no longer reach it), releases them from
+ * the client's isolated-pin-max and closes its duplicate of the memfd; faults
+ * there are answered INVALID (reason EFAULT) from then on.  Thread-safe.
+ * Errors: -EINVAL NULL ctx, len 0, addr or len not page-aligned, or a
+ * wrapping range; -EOPNOTSUPP not an isolated broker context; -ENOENT
+ * [addr, addr + len) is not exactly a range this context shared (or another
+ * thread is unsharing it); -EBUSY (or another errno of IOMMU_IOAS_UNMAP) the
+ * kernel refused to unmap a mapping: the range stays shared; -ECONNRESET the
+ * broker went away; -ECHILD in a forked child.
+ */
+int sva_ctx_unshare_memfd(struct sva_ctx *ctx, const void *addr, size_t len);
 
 /* ------------------------------------------------------------------ devices */
 
@@ -736,7 +758,8 @@ struct sva_fault_report {
 			     * access; -ERANGE outside the device-reachable
 			     * window; -EPERM a privileged request, or pages the
 			     * kernel cannot pin; -ENOENT not visible in a private
-			     * address space; -ENOMEM out of memory/RLIMIT_MEMLOCK;
+			     * address space; -ENOMEM out of memory/RLIMIT_MEMLOCK
+			     * (an isolated broker client: its isolated-pin-max);
 			     * -EXDEV libsva's own memory (its objects and thread
 			     * stacks), never device-visible; -ENXIO outside the
 			     * allowed ranges of a SVA_MM_RESTRICTED address space */

@@ -8,7 +8,12 @@
  * IOAS destroyed and its block quarantined, while the others keep working;
  * an unauthorized uid is refused with a clear error; a hostile client's
  * garbage, foreign PASIDs and unknown requests are refused and the broker
- * serves on.
+ * serves on.  Isolated clients: a fault-around window clipped at the end of a
+ * shared range, the per-client isolated-pin-max (over it, faults are answered
+ * INVALID with -ENOMEM and prefaults fail; unmapping gives room back), and
+ * sva_ctx_unshare_memfd() (the broker unmaps what it mapped from the range,
+ * seen through the kernel's access path, also for a raw client that never
+ * withdraws anything itself).
  */
 #define _GNU_SOURCE /* memfd_create */
 #include <poll.h>
@@ -28,6 +33,8 @@
 #define PER_CLIENT 16
 #define ISO_LEN (1u << 20) /* the isolated client's memfd */
 #define ISO_BYTE 0x5a
+#define NEAR_LEN (10 * PG) /* shared of the 64 KiB memfd at VA(7): not a window boundary */
+#define ISO_PIN (512u << 10) /* isolated-pin-max of the second broker */
 
 static char sock_path[108];
 /* The socket goes in a directory of its own that every user can search, so
@@ -59,6 +66,8 @@ struct cmd {
 	 * died: unbind, bind, release */
 	char op;
 	uint32_t pasid, ioas, fault;
+	uint64_t addr; /* 'R': the page to read; want: 1 mapped with ISO_BYTE, 0 not mapped */
+	int want;
 };
 
 static void xwrite(int fd, const void *p, size_t n)
@@ -96,7 +105,7 @@ static void report_mm_exit(void *arg, const struct broker_dev *dev, uint32_t pas
 	xwrite(mm_exit_pipe, &pasid, sizeof(pasid));
 }
 
-static pid_t start_broker(int *mm_exit_rd, bool isolated_only)
+static pid_t start_broker(int *mm_exit_rd, bool isolated_only, uint64_t pin_max)
 {
 	struct broker_conf conf;
 	int ready[2], mx[2], ret = 0;
@@ -116,6 +125,7 @@ static pid_t start_broker(int *mm_exit_rd, bool isolated_only)
 	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "mock");
 	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
 	conf.devs[0].isolated_only = isolated_only;
+	conf.isolated_pin_max = pin_max;
 	if (pipe(ready) || pipe(mx))
 		ktest_bail("pipe: %s", strerror(errno));
 	pid = fork();
@@ -238,6 +248,11 @@ static void client(int i, int cmd_fd, int res_fd)
 			xwrite(res_fd, &r, sizeof(r));
 			_exit(1);
 		}
+		if ((ret = sva_ctx_unshare_memfd(ctx, (void *)(uintptr_t)VA(0), PG)) != -EOPNOTSUPP) {
+			snprintf(r.why, sizeof(r.why), "sva_ctx_unshare_memfd in a trusted context: %d", ret);
+			xwrite(res_fd, &r, sizeof(r));
+			_exit(1);
+		}
 	}
 	buf = ktest_map_at(VA(i), 16 * SVA_FA_START, PROT_READ | PROT_WRITE);
 	memset(buf, 0x11 * (i + 1), 16 * SVA_FA_START);
@@ -282,6 +297,13 @@ static void client(int i, int cmd_fd, int res_fd)
 			ret = ktest_access_rw(ctx, c.ioas, VA(5) + 3 * PG, back, PG, 0);
 			r.ok = ret == 0 && memcmp(back, want, PG) == 0;
 			snprintf(r.why, sizeof(r.why), "(read %d)", ret);
+		} else if (c.op == 'R') {
+			unsigned char back[PG], want[PG];
+
+			memset(want, ISO_BYTE, sizeof(want));
+			ret = ktest_access_rw(ctx, c.ioas, c.addr, back, PG, 0);
+			r.ok = c.want ? ret == 0 && memcmp(back, want, PG) == 0 : ret != 0;
+			snprintf(r.why, sizeof(r.why), "(the kernel's read of 0x%llx: %d)", (unsigned long long)c.addr, ret);
 		} else if (c.op == 'u') {
 			/* The broker is gone: unbind, bind again, and release, none may hang. */
 			struct sva_bond *again = NULL;
@@ -313,12 +335,112 @@ static void client(int i, int cmd_fd, int res_fd)
 /* ------------------------------------------------- an isolated client */
 
 static uint32_t peer_ioas; /* a trusted client's IOAS, set before the fork */
+static int iso_reason; /* the last fault_error's reason */
+
+static void iso_fault_error(struct sva_bond *bond, const struct sva_fault_report *rep, void *drvdata)
+{
+	(void)bond;
+	(void)drvdata;
+	iso_reason = rep->reason;
+}
+
+/* A fault in the isolated client: 1 answered as wanted (want_reason 0:
+ * resolved; else INVALID with that reason). */
+static int iso_fault(struct sva_dev *dev, struct sva_bond *bond, uint64_t addr, int want_reason, char *why,
+		     size_t len)
+{
+	struct sva_bond_stats a = { .size = sizeof(a) }, b = { .size = sizeof(b) };
+	int ret;
+
+	sva_bond_stats(bond, &a);
+	iso_reason = 0;
+	ret = ktest_inject_and_wait(dev, bond, addr, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 5000);
+	sva_bond_stats(bond, &b);
+	if (ret)
+		return snprintf(why, len, "fault at 0x%llx: %s", (unsigned long long)addr, strerror(-ret)), 0;
+	if (b.invalid - a.invalid != (want_reason != 0) || iso_reason != want_reason)
+		return snprintf(why, len, "fault at 0x%llx: %llu INVALID, reason %d (wanted %d)",
+				(unsigned long long)addr, (unsigned long long)(b.invalid - a.invalid), iso_reason,
+				want_reason),
+		       0;
+	return 1;
+}
+
+/* 'n': a fault on the last page of a range shared short of its mapping's end. */
+static int iso_near_end(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond *bond, char *why, size_t len)
+{
+	struct sva_bond_stats a = { .size = sizeof(a) }, b = { .size = sizeof(b) };
+	int fd = memfd_create("ktest-broker-near", MFD_CLOEXEC), ret;
+	void *mem;
+
+	if (fd < 0 || ftruncate(fd, SVA_FA_START))
+		return snprintf(why, len, "memfd: %s", strerror(errno)), 0;
+	mem = mmap((void *)(uintptr_t)VA(7), SVA_FA_START, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE,
+		   fd, 0);
+	if (mem != (void *)(uintptr_t)VA(7))
+		return snprintf(why, len, "mmap: %s", strerror(errno)), 0;
+	memset(mem, ISO_BYTE, SVA_FA_START);
+	if ((ret = sva_ctx_share_memfd(ctx, fd, 0, mem, NEAR_LEN)) != 0)
+		return snprintf(why, len, "share: %s", strerror(-ret)), 0;
+	close(fd); /* the broker holds its own */
+	sva_bond_stats(bond, &a);
+	if (!iso_fault(dev, bond, VA(7) + NEAR_LEN - PG + 8, 0, why, len))
+		return 0;
+	sva_bond_stats(bond, &b);
+	snprintf(why, len, "(%llu pages mapped)", (unsigned long long)(b.pages_mapped - a.pages_mapped));
+	return b.pages_mapped - a.pages_mapped >= 1 && b.pages_mapped - a.pages_mapped <= NEAR_LEN / PG;
+}
+
+/* 'q': isolated-pin-max (ISO_PIN) full of prefaulted pages. */
+static int iso_quota(struct sva_dev *dev, struct sva_mm *mm, struct sva_bond *bond, char *why, size_t len)
+{
+	void *half = (void *)(uintptr_t)(VA(5) + ISO_LEN / 2);
+	long got;
+	int ret;
+
+	/* Nothing mapped: the whole limit for the prefault. */
+	sva_mm_invalidate(mm, (void *)(uintptr_t)VA(5), ISO_LEN);
+	sva_mm_invalidate(mm, (void *)(uintptr_t)VA(7), SVA_FA_START);
+	if ((ret = sva_mm_prefault(mm, half, ISO_PIN)) != 0)
+		return snprintf(why, len, "prefault of the whole isolated-pin-max: %s", strerror(-ret)), 0;
+	if (!iso_fault(dev, bond, VA(5) + 8, -ENOMEM, why, len))
+		return 0;
+	if ((ret = sva_mm_prefault(mm, (void *)(uintptr_t)VA(5), PG)) != -ENOMEM)
+		return snprintf(why, len, "a prefault over isolated-pin-max: %d, not -ENOMEM", ret), 0;
+	if ((got = sva_mm_invalidate(mm, half, ISO_PIN)) != ISO_PIN)
+		return snprintf(why, len, "unmapping the prefault: %ld", got), 0;
+	return iso_fault(dev, bond, VA(5) + 8, 0, why, len);
+}
+
+/* 'u': bad unshares refused, then the 1 MiB memfd at VA(5) unshared. */
+static int iso_unshare(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond *bond, char *why, size_t len)
+{
+	const void *va = (void *)(uintptr_t)VA(5);
+	int ret;
+
+	if ((ret = sva_ctx_unshare_memfd(NULL, va, ISO_LEN)) != -EINVAL ||
+	    (ret = sva_ctx_unshare_memfd(ctx, va, 0)) != -EINVAL ||
+	    (ret = sva_ctx_unshare_memfd(ctx, (const char *)va + 8, ISO_LEN)) != -EINVAL)
+		return snprintf(why, len, "NULL ctx, len 0 or a misaligned address: %d, not -EINVAL", ret), 0;
+	if ((ret = sva_ctx_unshare_memfd(ctx, (const char *)va + PG, ISO_LEN - PG)) != -ENOENT ||
+	    (ret = sva_ctx_unshare_memfd(ctx, (void *)(uintptr_t)VA(6), PG)) != -ENOENT)
+		return snprintf(why, len, "part of a shared range, or one never shared: %d, not -ENOENT", ret), 0;
+	if ((ret = sva_ctx_share_memfd(ctx, -1, 0, (void *)(uintptr_t)VA(6), PG)) != -EBADF)
+		return snprintf(why, len, "sharing descriptor -1: %d, not -EBADF", ret), 0;
+	if ((ret = sva_ctx_unshare_memfd(ctx, va, ISO_LEN)) != 0)
+		return snprintf(why, len, "unshare: %s: %.100s", strerror(-ret), log_buf), 0;
+	if ((ret = sva_ctx_unshare_memfd(ctx, va, ISO_LEN)) != -ENOENT)
+		return snprintf(why, len, "unsharing twice: %d, not -ENOENT", ret), 0;
+	return iso_fault(dev, bond, VA(5) + 8, -EFAULT, why, len);
+}
 
 static void iso_client(int cmd_fd, int res_fd)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
 				  .broker_path = sock_path, .log_fn = capture_log, .log_level = SVA_LOG_ERROR };
 	struct sva_bond_stats st = { .size = sizeof(st) };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = iso_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
 	struct res r = { 0 };
 	struct sva_ctx *ctx;
 	struct sva_dev *dev;
@@ -331,7 +453,7 @@ static void iso_client(int cmd_fd, int res_fd)
 
 	log_buf[0] = '\0';
 	if ((ret = sva_ctx_new(&o, &ctx)) || (ret = sva_dev_open(ctx, "mock0", &dev)) ||
-	    (ret = sva_mm_new(ctx, NULL, &mm)) || (ret = sva_bind(dev, mm, NULL, &bond))) {
+	    (ret = sva_mm_new(ctx, NULL, &mm)) || (ret = sva_bind(dev, mm, &bo, &bond))) {
 		snprintf(r.why, sizeof(r.why), "isolated ctx/open/mm/bind: %s: %.100s", strerror(-ret), log_buf);
 		xwrite(res_fd, &r, sizeof(r));
 		_exit(1);
@@ -359,8 +481,9 @@ static void iso_client(int cmd_fd, int res_fd)
 		why = snprintf(r.why, sizeof(r.why), "a fault in the memfd answered INVALID");
 	else if ((ret = ktest_inject_and_wait(dev, bond, VA(6) + 8, SVA_ACCESS_READ, 5000)) != 0)
 		why = snprintf(r.why, sizeof(r.why), "fault in private memory: %s", strerror(-ret));
-	else if (sva_bond_stats(bond, &st), st.invalid != 1)
-		why = snprintf(r.why, sizeof(r.why), "a fault in private memory was not answered INVALID");
+	else if (sva_bond_stats(bond, &st), st.invalid != 1 || iso_reason != -EFAULT)
+		why = snprintf(r.why, sizeof(r.why), "a fault in private memory: %llu INVALID, reason %d, not -EFAULT",
+			       (unsigned long long)st.invalid, iso_reason);
 	else if ((ret = sva_iommufd_ioas_map(ctx->fd, peer_ioas, VA(5), PG, VA(5),
 					     KABI_IOMMU_IOAS_MAP_FIXED_IOVA | KABI_IOMMU_IOAS_MAP_READABLE)) != -EPERM)
 		why = snprintf(r.why, sizeof(r.why), "mapping into the peer's IOAS %u: %d", peer_ioas, ret);
@@ -374,6 +497,21 @@ static void iso_client(int cmd_fd, int res_fd)
 	xwrite(res_fd, &r, sizeof(r));
 	while (xread(cmd_fd, &c, sizeof(c)) == 0) {
 		memset(&r, 0, sizeof(r));
+		r.ioas = mm->ioas_id;
+		if (c.op == 'n' || c.op == 'q' || c.op == 'u' || c.op == 'v') {
+			if (c.op == 'n')
+				r.ok = iso_near_end(ctx, dev, bond, r.why, sizeof(r.why));
+			else if (c.op == 'q')
+				r.ok = iso_quota(dev, mm, bond, r.why, sizeof(r.why));
+			else if (c.op == 'u')
+				r.ok = iso_unshare(ctx, dev, bond, r.why, sizeof(r.why));
+			else if ((ret = sva_ctx_share_memfd(ctx, memfd, 0, mem, ISO_LEN)) != 0)
+				snprintf(r.why, sizeof(r.why), "sharing again: %s", strerror(-ret));
+			else
+				r.ok = iso_fault(dev, bond, VA(5) + 8, 0, r.why, sizeof(r.why));
+			xwrite(res_fd, &r, sizeof(r));
+			continue;
+		}
 		r.ok = sva_unbind(bond) == 0;
 		sva_mm_free(mm);
 		sva_dev_close(dev);
@@ -426,6 +564,18 @@ static struct res ask3(struct cl *c, char op, const struct res *peer)
 static struct res ask(struct cl *c, char op, uint32_t pasid, uint32_t ioas)
 {
 	struct cmd m = { .op = op, .pasid = pasid, .ioas = ioas };
+	struct res r = { 0 };
+
+	xwrite(c->cmd, &m, sizeof(m));
+	if (xread(c->res, &r, sizeof(r)))
+		snprintf(r.why, sizeof(r.why), "the client died");
+	return r;
+}
+
+/* Client c reads page addr of IOAS ioas through the kernel: want mapped (ISO_BYTE) or not. */
+static struct res ask_read(struct cl *c, uint32_t ioas, uint64_t addr, int want)
+{
+	struct cmd m = { .op = 'R', .ioas = ioas, .addr = addr, .want = want };
 	struct res r = { 0 };
 
 	xwrite(c->cmd, &m, sizeof(m));
@@ -521,6 +671,104 @@ static void hostile(uint32_t foreign_pasid, uint32_t hwpt)
 	close(s);
 }
 
+/*
+ * A raw isolated client that never withdraws anything itself: what the broker
+ * maps for it counts against isolated-pin-max, an unmap cutting a mapping is
+ * refused whole, and an unshare has the broker unmap the range (peer reads
+ * the IOAS through the kernel).
+ */
+static void raw_isolated(struct cl *peer)
+{
+	const uint32_t rw = KABI_IOMMU_IOAS_MAP_FIXED_IOVA | KABI_IOMMU_IOAS_MAP_READABLE |
+			    KABI_IOMMU_IOAS_MAP_WRITEABLE;
+	unsigned char page[PG];
+	struct sva_broker_msg m;
+	int s = raw_connect(), fd = memfd_create("ktest-broker-raw", MFD_CLOEXEC), rfd = -1;
+	uint32_t ioas;
+	struct res r;
+
+	memset(page, ISO_BYTE, sizeof(page));
+	if (fd < 0 || ftruncate(fd, ISO_LEN) || pwrite(fd, page, PG, 0) != PG || pwrite(fd, page, PG, ISO_PIN / 2) != PG)
+		ktest_bail("memfd: %s", strerror(errno));
+	sva_broker_msg_init(&m, SVA_BOP_HELLO);
+	m.arg[0] = SVA_BROKER_ISOLATED;
+	is_int(raw_call(s, &m), 0, "raw isolated client: hello");
+	sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_ALLOC);
+	is_int(raw_call(s, &m), 0, "raw isolated client: an IOAS");
+	ioas = (uint32_t)m.arg[0];
+	sva_broker_msg_init(&m, SVA_BOP_PX_SHARE);
+	m.arg[1] = VA(9);
+	m.arg[2] = ISO_LEN;
+	if (sva_broker_send(s, &m, fd) || sva_broker_recv(s, &m, &rfd))
+		ktest_bail("share: the broker went away");
+	is_int(m.status, 0, "raw isolated client: shares a 1 MiB memfd");
+	if (rfd >= 0)
+		close(rfd);
+	sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
+	m.arg[0] = ioas;
+	m.arg[1] = m.arg[3] = VA(9);
+	m.arg[2] = ISO_LEN;
+	m.arg[4] = rw;
+	is_int(raw_call(s, &m), -ENOMEM, "mapping all of it, more than isolated-pin-max (%u KiB): -ENOMEM", ISO_PIN >> 10);
+	ok(strstr(m.text, "isolated-pin-max") != NULL, "  saying so: %s", m.text);
+	for (int k = 0; k < 3; k++) {
+		sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
+		m.arg[0] = ioas;
+		m.arg[1] = m.arg[3] = VA(9) + k * (ISO_PIN / 2);
+		m.arg[2] = k < 2 ? ISO_PIN / 2 : PG;
+		m.arg[4] = rw;
+		is_int(raw_call(s, &m), k < 2 ? 0 : -ENOMEM, "%s", k == 0 ? "mapping half the limit"
+						     : k == 1 ? "the other half: exactly the limit"
+							      : "one page more: -ENOMEM");
+	}
+	sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_UNMAP);
+	m.arg[0] = ioas;
+	m.arg[1] = VA(9) + PG;
+	m.arg[2] = ISO_PIN / 2;
+	is_int(raw_call(s, &m), -ENOENT, "an unmap cutting a mapping is refused whole (-ENOENT)");
+	r = ask_read(peer, ioas, VA(9), 1);
+	ok(r.ok, "  the mapping is still there %s", r.why);
+	sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_UNMAP);
+	m.arg[0] = ioas;
+	m.arg[1] = VA(9);
+	m.arg[2] = ISO_PIN / 2;
+	is_int(raw_call(s, &m), 0, "an unmap of a whole mapping");
+	r = ask_read(peer, ioas, VA(9), 0);
+	ok(r.ok, "  is gone from the kernel's view %s", r.why);
+	sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
+	m.arg[0] = ioas;
+	m.arg[1] = m.arg[3] = VA(9);
+	m.arg[2] = ISO_PIN / 2;
+	m.arg[4] = rw;
+	is_int(raw_call(s, &m), 0, "  and its bytes count no more: mapped again within the limit");
+	sva_broker_msg_init(&m, SVA_BOP_PX_UNSHARE);
+	m.arg[0] = VA(9);
+	m.arg[1] = ISO_LEN / 2;
+	is_int(raw_call(s, &m), -ENOENT, "unsharing part of a range: -ENOENT");
+	r = ask_read(peer, ioas, VA(9) + ISO_PIN / 2, 1);
+	ok(r.ok, "  the memfd is still mapped %s", r.why);
+	sva_broker_msg_init(&m, SVA_BOP_PX_UNSHARE);
+	m.arg[0] = VA(9);
+	m.arg[1] = ISO_LEN;
+	is_int(raw_call(s, &m), 0, "unsharing the range, the client unmapping nothing itself");
+	r = ask_read(peer, ioas, VA(9), 0);
+	ok(r.ok, "  the broker unmapped the first mapping from it %s", r.why);
+	r = ask_read(peer, ioas, VA(9) + ISO_PIN / 2, 0);
+	ok(r.ok, "  and the second one %s", r.why);
+	sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
+	m.arg[0] = ioas;
+	m.arg[1] = m.arg[3] = VA(9);
+	m.arg[2] = PG;
+	m.arg[4] = rw;
+	is_int(raw_call(s, &m), -EFAULT, "  and maps nothing of it any more (-EFAULT)");
+	sva_broker_msg_init(&m, SVA_BOP_PX_UNSHARE);
+	m.arg[0] = VA(9);
+	m.arg[1] = ISO_LEN;
+	is_int(raw_call(s, &m), -ENOENT, "unsharing it twice: -ENOENT");
+	close(fd);
+	close(s);
+}
+
 /* A client holding a block asks for a PASID of another block. */
 static void foreign_attach(uint32_t foreign_pasid, uint32_t hwpt)
 {
@@ -592,7 +840,7 @@ int main(void)
 	ktest_require_iommufd();
 	alarm(120);
 	sock_dir();
-	bpid = start_broker(&mx, false);
+	bpid = start_broker(&mx, false, 0);
 
 	for (int i = 0; i < NCLIENTS; i++)
 		spawn(&cl[i], i);
@@ -649,7 +897,7 @@ int main(void)
 	ok(access(sock_path, F_OK) != 0, "and removes its socket");
 
 	/* A broker that dies under a bound client; first, an isolated client beside it. */
-	bpid = start_broker(&mx, false);
+	bpid = start_broker(&mx, false, ISO_PIN);
 	spawn(&cl[0], 0);
 	ok(cl[0].first.ok, "a client of a second broker binds %s", cl[0].first.why);
 	{
@@ -659,10 +907,32 @@ int main(void)
 		spawn(&iso, -1);
 		ok(iso.first.ok,
 		   "isolated client: no iommufd; binds PASID %u; a fault in its shared memfd resolves, one in private "
-		   "memory is answered INVALID; the peer's IOAS is out of its reach (-EPERM) %s",
+		   "memory is answered INVALID (-EFAULT); the peer's IOAS is out of its reach (-EPERM) %s",
 		   iso.first.pasid, iso.first.why);
 		r = ask(&cl[0], 'r', 0, iso.first.ioas);
 		ok(r.ok, "the kernel reads the isolated client's memfd bytes at IOVA == VA in its IOAS %s", r.why);
+		r = ask(&iso, 'n', 0, 0);
+		ok(r.ok, "isolated: a fault on the last page of a range shared short of its mapping's end, with "
+			 "fault-around, resolves %s", r.why);
+		r = ask_read(&cl[0], iso.first.ioas, VA(7) + NEAR_LEN - PG, 1);
+		ok(r.ok, "  the kernel reads that page %s", r.why);
+		r = ask_read(&cl[0], iso.first.ioas, VA(7) + NEAR_LEN, 0);
+		ok(r.ok, "  and nothing past the shared range is mapped %s", r.why);
+		r = ask(&iso, 'q', 0, 0);
+		ok(r.ok, "isolated-pin-max: with the client's limit prefaulted, a fault is answered INVALID (-ENOMEM) "
+			 "and a prefault fails -ENOMEM; unmapped, the fault resolves %s", r.why);
+		r = ask_read(&cl[0], iso.first.ioas, VA(5), 1);
+		ok(r.ok, "  the kernel reads the page it mapped %s", r.why);
+		r = ask(&iso, 'u', 0, 0);
+		ok(r.ok, "sva_ctx_unshare_memfd: bad ranges refused (-EINVAL, -ENOENT), the memfd unshared, a fault "
+			 "there answered INVALID (-EFAULT) %s", r.why);
+		r = ask_read(&cl[0], iso.first.ioas, VA(5), 0);
+		ok(r.ok, "  the device can no longer reach it (the kernel's view) %s", r.why);
+		r = ask(&iso, 'v', 0, 0);
+		ok(r.ok, "shared again, a fault there resolves (no stale chunk said it was mapped) %s", r.why);
+		r = ask_read(&cl[0], iso.first.ioas, VA(5), 1);
+		ok(r.ok, "  the kernel reads it again %s", r.why);
+		raw_isolated(&cl[0]);
 		r = ask(&iso, 'x', 0, 0);
 		ok(r.ok, "the isolated client unbinds and exits");
 		waitpid(iso.pid, &st, 0);
@@ -684,7 +954,7 @@ int main(void)
 	unlink(sock_path);
 
 	/* A broker whose device admits isolated clients only. */
-	bpid = start_broker(&mx, true);
+	bpid = start_broker(&mx, true, 0);
 	{
 		struct sva_broker_msg m;
 		int s = raw_connect();

@@ -122,6 +122,7 @@ int main(void)
 	ok(strstr(logged, "is sva-brokerd running?") != NULL, "  saying so: %s", logged);
 	ok(ctx == NULL, "and nothing is returned");
 	is_int(sva_ctx_share_memfd(NULL, 0, 0, NULL, 4096), -EINVAL, "sva_ctx_share_memfd(NULL ctx): -EINVAL");
+	is_int(sva_ctx_unshare_memfd(NULL, NULL, 4096), -EINVAL, "sva_ctx_unshare_memfd(NULL ctx): -EINVAL");
 
 	f.lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);

@@ -41,6 +41,7 @@ int main(void)
 	ok(!strcmp(c.socket, "/run/sva-brokerd/socket") && c.socket_mode == 0660 && c.pasids_per_client == 64 &&
 		   c.pasid_min == 256 && c.pasid_max == SVA_PASID_MAX && c.ndevs == 0 && c.socket_gid == -1,
 	   "defaults: the socket, 0660, 64 PASIDs per client from [256, 2^20-1], no device");
+	ok(c.isolated_pin_max == 1ull << 30, "default isolated-pin-max: 1 GiB");
 	is_int(parse("# a comment\n"
 		     "socket /tmp/b.sock   # trailing comment\n"
 		     "socket-mode 0666\n"
@@ -78,6 +79,17 @@ int main(void)
 	refused("pasids 0 10\n", "pasids: MIN MAX", "PASID 0");
 	refused("pasids 256 263\npasids-per-client 9\n", "more than the 8 PASIDs", "a block larger than the range");
 	refused("max-clients 0\n", "max-clients", "no clients");
+	refused("isolated-pin-max 4095\n", "isolated-pin-max: bytes", "a pin limit under one page");
+	refused("isolated-pin-max 12X\n", "isolated-pin-max: bytes", "an unknown unit");
+	refused("isolated-pin-max 16777216T\n", "isolated-pin-max: bytes", "a pin limit beyond 64 bits");
+	refused("isolated-pin-max -1\n", "isolated-pin-max: bytes", "a negative pin limit");
+	is_int(parse("isolated-pin-max 64K\n", &c, err, sizeof(err)), 0, "isolated-pin-max 64K %s", err);
+	ok(c.isolated_pin_max == 65536, "  is 65536 bytes");
+	is_int(parse("isolated-pin-max 3G\nisolated-pin-max 8192\n", &c, err, sizeof(err)), 0,
+	       "isolated-pin-max in bytes, the last one counting %s", err);
+	ok(c.isolated_pin_max == 8192, "  is 8192 bytes");
+	is_int(parse("isolated-pin-max unlimited\n", &c, err, sizeof(err)), 0, "isolated-pin-max unlimited %s", err);
+	ok(c.isolated_pin_max == 0, "  is no limit (0)");
 	refused("device a mock\ntrust a paranoid\n", "'isolated' or 'any'", "an unknown trust mode");
 	refused("trust a isolated\n", "no device 'a'", "trust before its device");
 	refused("device a mock extra\n", "wrong number of words", "too many words");

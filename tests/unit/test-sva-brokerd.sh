@@ -54,6 +54,10 @@ CONF
 run --check -c "$tmp/good.conf"
 check "--check: a good configuration exits 0" [ "$rc" -eq 0 ]
 check "--check: and says what it read" has "socket $tmp/sock, 1 devices, 32 PASIDs per client from \[256, 1048575\]"
+check "--check: and the isolated clients' pin limit (default 1 GiB)" has "isolated clients map at most 1073741824 bytes each"
+printf 'isolated-pin-max 64K\n' >>"$tmp/good.conf"
+run --check -c "$tmp/good.conf"
+check "--check: isolated-pin-max 64K" has "isolated clients map at most 65536 bytes each"
 run --check -c "$tmp/good.conf" -s /run/other.sock
 check "--socket overrides the configured socket" has "socket /run/other.sock"
 

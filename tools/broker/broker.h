@@ -40,6 +40,7 @@ struct broker_conf {
 	uint32_t pasid_min, pasid_max; /* the broker's global PASID space */
 	uint64_t grace_ns;	       /* quarantine of a client's block after it ends */
 	unsigned max_clients;
+	uint64_t isolated_pin_max; /* bytes an isolated client may have mapped; 0: no limit */
 	struct broker_dev_conf devs[BROKER_MAX_DEVS];
 	size_t ndevs;
 };
@@ -70,12 +71,20 @@ struct broker_att {
 };
 
 #define BROKER_MAX_OBJECTS 65536 /* iommufd objects tracked per client */
-#define BROKER_MAX_SHARES 64	 /* memfd ranges an isolated client shares */
+#define BROKER_MAX_SHARES SVA_BROKER_MAX_SHARES /* memfd ranges an isolated client shares */
+#define BROKER_MAX_MAPS 262144	 /* IOAS mappings an isolated client holds */
+#define BROKER_PIN_MAX_DEFAULT (1ull << 30) /* isolated-pin-max */
 
 /* A memfd range an isolated client shared: its pages may appear at [va, va + len). */
 struct broker_share {
 	int fd;
 	uint64_t off, va, len;
+};
+
+/* A mapping the broker made for an isolated client, from the share at share_va. */
+struct broker_map {
+	uint32_t ioas;
+	uint64_t iova, len, share_va;
 };
 
 struct broker_client {
@@ -97,6 +106,10 @@ struct broker_client {
 	bool objs_overflow; /* logged once */
 	struct broker_share shares[BROKER_MAX_SHARES];
 	size_t nshares;
+	/* Its mappings (isolated.c), and their bytes, held under isolated-pin-max. */
+	struct broker_map *maps;
+	size_t nmaps, cap_maps;
+	uint64_t mapped;
 };
 
 struct broker {
@@ -157,6 +170,8 @@ void broker_rid_detach(struct broker *b, struct broker_client *c, struct broker_
 int broker_rid_release(struct broker *b, struct broker_client *c, struct broker_dev *d, bool ended);
 /* isolated.c: an isolated client's proxied iommufd call; *fd in and out. */
 void broker_proxy(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int *fd);
+/* isolated.c: the client ended: forget its mappings (its IOASes went) and close its memfds. */
+void broker_isolated_end(struct broker_client *c);
 /* The client is gone: its PASIDs' mm_exit, detach, its objects destroyed, its block quarantined. */
 void broker_client_end(struct broker *b, struct broker_client *c);
 /* Retry the destruction of ended clients' objects (final: the last try). */

@@ -20,6 +20,7 @@ void broker_conf_defaults(struct broker_conf *c)
 	c->pasid_max = SVA_GLOBAL_PASID_MAX_DEFAULT;
 	c->grace_ns = SVA_PASID_GRACE_DEFAULT_NS;
 	c->max_clients = 64;
+	c->isolated_pin_max = BROKER_PIN_MAX_DEFAULT;
 }
 
 __attribute__((format(printf, 5, 6))) static int bad(char *err, size_t len, const char *fname, unsigned line,
@@ -44,6 +45,32 @@ static bool number(const char *s, int base, unsigned long long max, unsigned lon
 	errno = 0;
 	*out = strtoull(s, &end, base);
 	return !errno && !*end && *out <= max;
+}
+
+/* "unlimited" (0), or a whole number of bytes with an optional K, M, G or T
+ * (powers of 1024), at least one page. */
+static bool broker_conf_bytes(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	char num[32], *u;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!strcmp(s, "unlimited")) {
+		*out = 0;
+		return true;
+	}
+	if (strlen(s) >= sizeof(num))
+		return false;
+	snprintf(num, sizeof(num), "%s", s);
+	if (num[0] && (u = strchr(units, num[strlen(num) - 1])) != NULL) {
+		shift = 10 * (unsigned)(u - units + 1);
+		num[strlen(num) - 1] = '\0';
+	}
+	if (!number(num, 10, UINT64_MAX >> shift, &v) || (v << shift) < 4096)
+		return false;
+	*out = v << shift;
+	return true;
 }
 
 static struct broker_dev_conf *find_dev(struct broker_conf *c, const char *name)
@@ -106,6 +133,10 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 		if (!number(w[1], 10, 4096, &v) || v == 0)
 			return bad(err, el, f, ln, "max-clients: a number from 1 to 4096");
 		c->max_clients = (unsigned)v;
+	} else if (!strcmp(w[0], "isolated-pin-max") && n == 2) {
+		if (!broker_conf_bytes(w[1], &c->isolated_pin_max))
+			return bad(err, el, f, ln, "isolated-pin-max: bytes (K, M, G, T suffixes), at least 4096, or "
+				   "'unlimited'");
 	} else if (!strcmp(w[0], "device") && n == 3) {
 		struct broker_dev_conf *d;
 

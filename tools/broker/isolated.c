@@ -60,7 +60,8 @@ static const struct broker_share *share_of(const struct broker_client *c, uint64
 	return NULL;
 }
 
-static int map_file(int iommufd, uint32_t ioas, int fd, uint64_t start, uint64_t len, uint64_t iova, uint32_t flags)
+/* IOMMU_IOAS_MAP_FILE; *iova in: the IOVA asked for (FIXED_IOVA), out: the one mapped. */
+static int map_file(int iommufd, uint32_t ioas, int fd, uint64_t start, uint64_t len, uint64_t *iova, uint32_t flags)
 {
 	struct kabi_iommu_ioas_map_file cmd = {
 		.size = sizeof(cmd),
@@ -69,10 +70,99 @@ static int map_file(int iommufd, uint32_t ioas, int fd, uint64_t start, uint64_t
 		.fd = fd,
 		.start = start,
 		.length = len,
-		.iova = iova,
+		.iova = *iova,
 	};
 
-	return ioctl(iommufd, KABI_IOMMU_IOAS_MAP_FILE, &cmd) ? -errno : 0;
+	if (ioctl(iommufd, KABI_IOMMU_IOAS_MAP_FILE, &cmd))
+		return -errno;
+	*iova = cmd.iova;
+	return 0;
+}
+
+/*
+ * The client's mappings, one record per IOMMU_IOAS_MAP_FILE: they are what
+ * isolated-pin-max counts, what an unshare takes back, and the only ranges
+ * its unmaps may name, so the records and the kernel's areas never differ.
+ */
+static int add_map(struct broker_client *c, uint32_t ioas, uint64_t iova, uint64_t len, uint64_t share_va)
+{
+	if (c->nmaps == c->cap_maps) {
+		size_t cap = c->cap_maps ? 2 * c->cap_maps : 64;
+		struct broker_map *grown = cap <= BROKER_MAX_MAPS ? realloc(c->maps, cap * sizeof(*grown)) : NULL;
+
+		if (!grown)
+			return -ENOSPC;
+		c->maps = grown;
+		c->cap_maps = cap;
+	}
+	c->maps[c->nmaps++] = (struct broker_map){ .ioas = ioas, .iova = iova, .len = len, .share_va = share_va };
+	c->mapped += len;
+	return 0;
+}
+
+static void drop_map(struct broker_client *c, size_t i)
+{
+	c->mapped -= c->maps[i].len;
+	c->maps[i] = c->maps[--c->nmaps];
+}
+
+/*
+ * Unmap record i and forget it: 0, or the kernel's -errno (kept).  ENOENT
+ * means "nothing there" only when said twice: the kernel also gives it when it
+ * fails to look the IOAS up, and a record dropped while its pages stay mapped
+ * would leave a device reaching memory the client took back (withdraw.c).
+ */
+static int unmap_one(int bfd, struct broker_client *c, size_t i)
+{
+	const struct broker_map *mp = &c->maps[i];
+	int ret = sva_iommufd_ioas_unmap(bfd, mp->ioas, mp->iova, mp->len);
+
+	if (ret == -ENOENT)
+		ret = sva_iommufd_ioas_unmap(bfd, mp->ioas, mp->iova, mp->len);
+	if (ret && ret != -ENOENT)
+		return ret;
+	drop_map(c, i);
+	return 0;
+}
+
+/* IOMMU_IOAS_UNMAP of [iova, iova + len) in ioas, mapping by mapping: as the
+ * kernel, a range that cuts a mapping is refused whole (-ENOENT), and so is
+ * one that holds none. */
+static int unmap_range(int bfd, struct broker_client *c, uint32_t ioas, uint64_t iova, uint64_t len)
+{
+	uint64_t last = len && iova + len - 1 >= iova ? iova + len - 1 : UINT64_MAX;
+	bool any = false;
+	int ret;
+
+	if (!len)
+		return -EINVAL;
+	for (size_t i = 0; i < c->nmaps; i++) {
+		const struct broker_map *mp = &c->maps[i];
+
+		if (mp->ioas == ioas && mp->iova <= last && iova <= mp->iova + mp->len - 1 &&
+		    (mp->iova < iova || mp->iova + mp->len - 1 > last))
+			return -ENOENT;
+	}
+	/* From the end: drop_map() moves the last record into the hole. */
+	for (size_t i = c->nmaps; i-- > 0;) {
+		const struct broker_map *mp = &c->maps[i];
+
+		if (mp->ioas != ioas || mp->iova < iova || mp->iova > last)
+			continue;
+		any = true;
+		ret = unmap_one(bfd, c, i);
+		if (ret)
+			return ret;
+	}
+	return any ? 0 : -ENOENT;
+}
+
+/* Object id was destroyed: if it was an IOAS, its mappings went with it. */
+static void forget_ioas(struct broker_client *c, uint32_t id)
+{
+	for (size_t i = c->nmaps; i-- > 0;)
+		if (c->maps[i].ioas == id)
+			drop_map(c, i);
 }
 
 static void share(struct broker_client *c, struct sva_broker_msg *m, int *fd)
@@ -91,7 +181,47 @@ static void share(struct broker_client *c, struct sva_broker_msg *m, int *fd)
 			return broker_refuse(m, -EEXIST, "share: [0x%llx, +0x%llx) overlaps a range shared before",
 					     (unsigned long long)va, (unsigned long long)len);
 	c->shares[c->nshares++] = (struct broker_share){ .fd = *fd, .off = off, .va = va, .len = len };
-	*fd = -1; /* kept until the client ends */
+	*fd = -1; /* kept until the client unshares it or ends */
+}
+
+/* Take back every mapping made from the range shared at exactly [va, va + len), then forget it. */
+static void unshare(int bfd, struct broker_client *c, struct sva_broker_msg *m)
+{
+	uint64_t va = m->arg[0], len = m->arg[1];
+	struct broker_share *s = NULL;
+	int ret;
+
+	for (size_t i = 0; i < c->nshares; i++)
+		if (c->shares[i].va == va && c->shares[i].len == len)
+			s = &c->shares[i];
+	if (!s)
+		return broker_refuse(m, -ENOENT, "unshare: [0x%llx, +0x%llx) is not a range this client shared",
+				     (unsigned long long)va, (unsigned long long)len);
+	for (size_t i = c->nmaps; i-- > 0;) {
+		const struct broker_map *mp = &c->maps[i];
+		uint64_t iova = mp->iova;
+
+		if (mp->share_va != va)
+			continue;
+		ret = unmap_one(bfd, c, i);
+		if (ret)
+			return broker_refuse(m, ret, "unshare: unmapping IOVA 0x%llx failed (%s): the range stays shared",
+					     (unsigned long long)iova, strerror(-ret));
+	}
+	close(s->fd);
+	*s = c->shares[--c->nshares];
+}
+
+void broker_isolated_end(struct broker_client *c)
+{
+	/* The IOASes are destroyed (or waiting to be): their mappings went. */
+	free(c->maps);
+	c->maps = NULL;
+	c->nmaps = c->cap_maps = 0;
+	c->mapped = 0;
+	for (size_t i = 0; i < c->nshares; i++)
+		close(c->shares[i].fd);
+	c->nshares = 0;
 }
 
 /* Answer one proxied request of an isolated client; *fd is the request's
@@ -100,7 +230,7 @@ void broker_proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 {
 	int bfd = sva_ctx_fd(b->ctx), in = *fd, ret = 0;
 	uint32_t id = 0, t = 0, w = 0;
-	uint64_t caps = 0;
+	uint64_t caps = 0, iova, max = b->conf.isolated_pin_max;
 	size_t idx;
 
 	*fd = -1;
@@ -123,14 +253,26 @@ void broker_proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 		if (!s)
 			return broker_refuse(m, -EFAULT, "[0x%llx, +0x%llx) is not inside memory this client shared",
 					     (unsigned long long)m->arg[1], (unsigned long long)m->arg[2]);
-		ret = map_file(bfd, (uint32_t)m->arg[0], s->fd, s->off + (m->arg[1] - s->va), m->arg[2], m->arg[3],
-			       flags);
+		/* -ENOMEM, as the kernel's own memlock limit: the client's pin
+		 * budget evicts its cold chunks and shrinks the window, then
+		 * answers the fault INVALID. */
+		if (max && (m->arg[2] > max || c->mapped > max - m->arg[2]))
+			return broker_refuse(m, -ENOMEM,
+					     "isolated-pin-max: 0x%llx bytes more do not fit beside the 0x%llx this "
+					     "client has mapped (of 0x%llx)",
+					     (unsigned long long)m->arg[2], (unsigned long long)c->mapped,
+					     (unsigned long long)max);
+		iova = m->arg[3];
+		ret = map_file(bfd, (uint32_t)m->arg[0], s->fd, s->off + (m->arg[1] - s->va), m->arg[2], &iova, flags);
+		if (!ret && (ret = add_map(c, (uint32_t)m->arg[0], iova, m->arg[2], s->va)) != 0)
+			sva_iommufd_ioas_unmap(bfd, (uint32_t)m->arg[0], iova, m->arg[2]);
+		m->arg[3] = iova;
 		break;
 	}
 	case SVA_BOP_PX_IOAS_UNMAP:
 		if (!owns(c, m->arg[0]))
 			return broker_refuse(m, -EPERM, "IOAS %llu is not this client's", (unsigned long long)m->arg[0]);
-		ret = sva_iommufd_ioas_unmap(bfd, (uint32_t)m->arg[0], m->arg[1], m->arg[2]);
+		ret = unmap_range(bfd, c, (uint32_t)m->arg[0], m->arg[1], m->arg[2]);
 		break;
 	case SVA_BOP_PX_IOVA_RANGES: {
 		struct sva_iova_range r[64];
@@ -199,6 +341,7 @@ void broker_proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 			sva_broker_msg_init(&u, SVA_BOP_UNREGISTER);
 			u.arg[0] = (uint32_t)m->arg[0];
 			broker_note_object(b, c, &u);
+			forget_ioas(c, (uint32_t)m->arg[0]);
 		}
 		break;
 	case SVA_BOP_PX_INJECT: {
@@ -220,6 +363,9 @@ void broker_proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 	}
 	case SVA_BOP_PX_SHARE:
 		share(c, m, &in);
+		break;
+	case SVA_BOP_PX_UNSHARE:
+		unshare(bfd, c, m);
 		break;
 	default:
 		ret = -EOPNOTSUPP;

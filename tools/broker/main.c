@@ -76,6 +76,11 @@ int main(int argc, char **argv)
 	if (check) {
 		printf("%s: socket %s, %zu devices, %u PASIDs per client from [%u, %u]\n", config, conf.socket,
 		       conf.ndevs, conf.pasids_per_client, conf.pasid_min, conf.pasid_max);
+		if (conf.isolated_pin_max)
+			printf("%s: isolated clients map at most %llu bytes each\n", config,
+			       (unsigned long long)conf.isolated_pin_max);
+		else
+			printf("%s: isolated clients map without limit\n", config);
 		return 0;
 	}
 	if (conf.ndevs == 0)

@@ -407,9 +407,7 @@ void broker_client_end(struct broker *b, struct broker_client *c)
 	/* Only now, detached: the objects go, and the pages they pinned. */
 	destroy_objects(b, c);
 	/* Its memfds go with the mappings that used them. */
-	for (size_t i = 0; i < c->nshares; i++)
-		close(c->shares[i].fd);
-	c->nshares = 0;
+	broker_isolated_end(c);
 	c->natt = 0;
 	if (retire) {
 		broker_log(b, SVA_LOG_ERROR, "client pid %d: PASIDs [%u, %u] retired: a detach failed", (int)c->pid,
