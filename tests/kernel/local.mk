@@ -22,6 +22,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-secure-env \
 	tests/kernel/ktest-fault-fuzz \
 	tests/kernel/ktest-broker \
+	tests/kernel/ktest-broker-dev \
 	tests/kernel/ktest-containment
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
@@ -91,6 +92,10 @@ tests/kernel/fault-corpus.h: $(FAULT_CORPUS) tests/fuzz/embed-corpus.sh
 # sva-brokerd and three client processes (the broker's sources linked in).
 tests_kernel_ktest_broker_SOURCES = tests/kernel/ktest-broker.c $(BROKER_SOURCES) tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_broker_LDADD = $(TEST_LIBS)
+# Per-device PASIDs through the broker, and the mm-exit program (which is
+# this binary again, run by the broker with five arguments).
+tests_kernel_ktest_broker_dev_SOURCES = tests/kernel/ktest-broker-dev.c $(BROKER_SOURCES) tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_broker_dev_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk
 # What a device can reach: the library's memory never, restricted address spaces.
 tests_kernel_ktest_containment_SOURCES = tests/kernel/ktest-containment.c tests/kernel/ktest.h tests/tap.h
