@@ -75,10 +75,11 @@ static const char *dev_name(const struct sva_dev *dev)
 	return dev->info.flags & SVA_DEV_MOCK ? "mock device" : "device";
 }
 
-/* The broker leased every block of the device's own PASIDs to others. */
+/* The broker leased every block of the device's own PASIDs to others: an
+ * exhausted space, the caller's business (debug level, as the others). */
 static int own_full(const struct sva_dev *dev)
 {
-	return sva_fail(&dev->ctx->log, -ENOSPC,
+	return sva_fail_debug(&dev->ctx->log, -ENOSPC,
 			"%s: the broker has no block of the device's own PASIDs left for this client (other "
 			"clients hold them, or they are in quarantine: sva-brokerd(8), device-pasids-per-client)",
 			dev_name(dev));

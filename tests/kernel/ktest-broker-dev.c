@@ -178,7 +178,8 @@ static char log_buf[512];
 static void capture_log(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg;
-	if (level >= SVA_LOG_ERROR && !log_buf[0])
+	/* Errors, and the debug line of a full block that the test looks for. */
+	if ((level >= SVA_LOG_ERROR || strstr(msg, "no block")) && !log_buf[0])
 		snprintf(log_buf, sizeof(log_buf), "%s", msg);
 }
 
@@ -235,7 +236,7 @@ static int bind_own(struct sva_dev *dev, struct sva_mm *mm, struct sva_bond **bo
 static void client(int i, char mode, int cmd_fd, int res_fd)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER, .broker_path = sock_path,
-				  .pasid_grace_ns = UINT64_MAX, .log_fn = capture_log, .log_level = SVA_LOG_ERROR };
+				  .pasid_grace_ns = UINT64_MAX, .log_fn = capture_log, .log_level = SVA_LOG_DEBUG };
 	struct sva_dev *devs[2] = { NULL, NULL }, *dev;
 	struct sva_bond *bond;
 	struct sva_ctx *ctx;
