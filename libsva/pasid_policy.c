@@ -64,7 +64,6 @@ static bool dev_own_range(const struct sva_dev *dev, uint32_t *min, uint32_t *ma
 	return m >= 1;
 }
 
-
 /* A name for the device in log lines. */
 static const char *dev_name(const struct sva_dev *dev)
 {
