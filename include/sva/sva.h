@@ -217,8 +217,8 @@ struct sva_dev_info {
  * ("0000:41:00.0" or "41:00.0", resolved through sysfs vfio-dev/).  In a
  * SVA_CTX_BROKER context `name` is a device name of the broker's
  * configuration, and the broker opens it: -ENOENT no such name there,
- * -EACCES this user is not in its allowlist, -ECONNRESET the broker went
- * away, -EPROTO the broker leased own PASIDs the device cannot have.  Such a
+ * -EACCES this user is not in its allowlist, -EBUSY this context has it open
+ * already, -ECONNRESET the broker went away, -EPROTO the broker leased own PASIDs the device cannot have.  Such a
  * device takes PASID binds only (its RID is the broker's), and its own PASID
  * space is a block the broker leased (sva_dev_pasids()).
  * Thread-safe.

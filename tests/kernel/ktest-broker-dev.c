@@ -168,7 +168,7 @@ struct res {
 struct cmd {
 	/* 'f' another fault; 's' bind the peer's PASID; 'k' is the peer's PASID
 	 * still on its HWPT; 'c' is it detached (dev: 0 drain, 1 hang); 't' open
-	 * "hang", timed; 'x' unbind and exit */
+	 * "hang", timed; 'o' open "drain" again; 'x' unbind and exit */
 	char op;
 	uint32_t pasid, hwpt, dev;
 };
@@ -305,6 +305,13 @@ static void client(int i, char mode, int cmd_fd, int res_fd)
 				if (!r.ok)
 					usleep(10000);
 			}
+		} else if (c.op == 'o') {
+			struct sva_dev *again = NULL;
+
+			log_buf[0] = '\0';
+			ret = sva_dev_open(ctx, "drain", &again);
+			r.ok = ret == -EBUSY && strstr(log_buf, "open in this client already") != NULL;
+			snprintf(r.why, sizeof(r.why), "(%d: %.150s)", ret, log_buf);
 		} else if (c.op == 't') {
 			uint64_t t0 = ktest_now_ns();
 
@@ -510,6 +517,8 @@ int main(int argc, char **argv)
 	   b.first.pasid, b.first.why);
 	r = ask(&a, 's', b.first.pasid, 0, 0);
 	ok(r.ok, "A cannot bind B's device PASID %u: outside its own space (-ERANGE) %s", b.first.pasid, r.why);
+	r = ask(&b, 'o', 0, 0, 0);
+	ok(r.ok, "B cannot open 'drain' a second time: -EBUSY, saying so %s", r.why);
 	r = ask(&a, 'f', 0, 0, 0);
 	ok(r.ok, "A and B work side by side: another fault of A resolves %s", r.why);
 

@@ -86,8 +86,8 @@ static void hello(struct broker *b, struct broker_client *c, struct sva_broker_m
 		   c->isolated ? "isolated" : "trusted", c->pasid_min, c->pasid_max);
 }
 
-/* The client's block of device i's own PASIDs, leased at its first open
- * (later opens share it), as SVA_BOP_OPEN's arg5 says it. */
+/* The client's block of device i's own PASIDs, leased at its open, as
+ * SVA_BOP_OPEN's arg5 says it. */
 static uint64_t own_lease(struct broker *b, struct broker_client *c, size_t i)
 {
 	struct broker_dev *d = &b->devs[i];
@@ -135,6 +135,10 @@ static void open_dev(struct broker *b, struct broker_client *c, struct sva_broke
 			continue;
 		if (!allowed(d->conf, c))
 			return broker_refuse(m, -EACCES, "uid %u may not use device %s", (unsigned)c->uid, d->conf->name);
+		/* As a VFIO cdev opens once: two opens would share one block of own
+		 * PASIDs, which the first close would take from the second. */
+		if (c->opened[i])
+			return broker_refuse(m, -EBUSY, "device %s is open in this client already", d->conf->name);
 		c->opened[i] = true;
 		m->arg[5] = own_lease(b, c, i);
 		m->arg[0] = d->dev_id;
