@@ -4,7 +4,8 @@
  * hands us a duplicate of its iommufd and a block of PASIDs; we create our
  * own IOAS, fault queue and HWPTs in that iommufd (IOMMU_IOAS_MAP pins our
  * own pages), and ask the broker only for what needs its device: opening it
- * and attaching or detaching our PASIDs.  Faults reach our own fault queue,
+ * (which leases us a block of the device's own PASIDs too) and attaching or
+ * detaching our PASIDs.  Faults reach our own fault queue,
  * so the usual engine resolves them.
  */
 #define _GNU_SOURCE /* secure_getenv */
@@ -21,6 +22,7 @@
 
 #include "broker_client.h"
 #include "kabi.h"
+#include "pasid_space.h"
 
 /* One request, one reply; the reply's status is returned, its text logged. */
 static int call(struct sva_ctx *ctx, struct sva_broker_msg *m, int *fd_out)
@@ -317,6 +319,13 @@ int sva_broker_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **
 		sva_broker_msg_init(&m, SVA_BOP_CLOSE);
 		m.arg[0] = dev_id;
 		call(ctx, &m, NULL);
+		return ret;
+	}
+	/* Per-device PASIDs: the broker leased us a block of the device's own. */
+	ret = sva_dev_pasids_lease(dev, SVA_BROKER_OWN_MIN(m.arg[5]), SVA_BROKER_OWN_MAX(m.arg[5]),
+				   m.arg[5] & SVA_BROKER_OWN_FULL);
+	if (ret) {
+		sva_dev_close(dev); /* tells the broker */
 		return ret;
 	}
 	pthread_mutex_lock(&dev->lock);

@@ -21,7 +21,8 @@
 enum sva_broker_op {
 	SVA_BOP_HELLO = 1, /* c->b arg0 mode; reply arg0/1 the leased PASIDs, fd the iommufd */
 	SVA_BOP_OPEN,	   /* c->b text name; reply arg0 dev_id, arg1 SVA_DEV_* flags,
-			    * arg2 mock stdev_id, arg3 park IOAS, arg4 park HWPT, text the
+			    * arg2 mock stdev_id, arg3 park IOAS, arg4 park HWPT,
+			    * arg5 the block of the device's own PASIDs (SVA_BROKER_OWN), text the
 			    * PCI address ("" if none); a device without PASIDs: fd the
 			    * VFIO device file, lent to the one client holding its RID */
 	SVA_BOP_CLOSE,	   /* c->b arg0 dev_id */
@@ -46,6 +47,14 @@ enum sva_broker_op {
 	SVA_BOP_PX_UNSHARE,    /* arg0 VA, arg1 length: exactly a shared range; its mappings go */
 	SVA_BOP_END,
 };
+
+/* SVA_BOP_OPEN arg5: the client's block [min, max] of the device's own
+ * PASIDs (20 bits each), or 0 and SVA_BROKER_OWN_FULL when the device has
+ * own PASIDs but none left for this client, or 0: it has none. */
+#define SVA_BROKER_OWN(min, max) ((uint64_t)(min) | (uint64_t)(max) << 20)
+#define SVA_BROKER_OWN_MIN(a) ((uint32_t)((a) & 0xfffff))
+#define SVA_BROKER_OWN_MAX(a) ((uint32_t)(((a) >> 20) & 0xfffff))
+#define SVA_BROKER_OWN_FULL (1ull << 40)
 
 /* SVA_BOP_HELLO arg0 */
 #define SVA_BROKER_TRUSTED 1u

@@ -317,6 +317,11 @@ struct sva_dev {
 	uint32_t stdev_id; /* mock: selftest device object */
 	struct sva_dev_info info;
 	struct sva_pasid_space *pasids; /* NULL: no own space */
+	/* A broker client's device: the block of the device's own PASIDs the
+	 * broker leased it, [own_min, own_max] (0: none); own_full: the device
+	 * has own PASIDs but the broker had no block of them left. */
+	uint32_t own_min, own_max;
+	bool own_full;
 	struct sva_pasid_map *bond_map; /* PASID -> {bond, drvdata}; NULL: no PASIDs */
 
 	pthread_mutex_t lock; /* bind/unbind on this device, and the fields below */

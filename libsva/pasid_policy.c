@@ -45,18 +45,21 @@ bool sva_dev_covers_global(const struct sva_dev *dev)
 	return width_max(dev->info.max_pasid_log2) >= dev->ctx->global_pasid_max;
 }
 
-/* The device's natural own range [1, *max]; false if it has none. */
-static bool dev_own_range(const struct sva_dev *dev, uint32_t *max)
+/* The device's natural own range [*min, *max]; false if it has none. */
+static bool dev_own_range(const struct sva_dev *dev, uint32_t *min, uint32_t *max)
 {
 	uint32_t m = width_max(dev->info.max_pasid_log2);
 
-	/* A broker client's numbers below its leased block are other clients'. */
+	/* A broker client's own numbers are the block the broker leased it
+	 * (sva_dev_pasids_lease); the rest of the device's are other clients'. */
 	if (dev->ctx->broker) {
-		*max = 0;
-		return false;
+		*min = dev->own_min;
+		*max = dev->own_max;
+		return dev->own_max != 0;
 	}
 	if (m > dev->ctx->global_pasid_min - 1)
 		m = dev->ctx->global_pasid_min - 1;
+	*min = 1;
 	*max = m;
 	return m >= 1;
 }
@@ -69,6 +72,16 @@ static const char *dev_name(const struct sva_dev *dev)
 	if (dev->info.pci_addr[0])
 		return dev->info.pci_addr;
 	return dev->info.flags & SVA_DEV_MOCK ? "mock device" : "device";
+}
+
+/* The broker leased every block of the device's own PASIDs to others: an
+ * exhausted space, the caller's business (debug level, as the others). */
+static int own_full(const struct sva_dev *dev)
+{
+	return sva_fail_debug(&dev->ctx->log, -ENOSPC,
+			"%s: the broker has no block of the device's own PASIDs left for this client (other "
+			"clients hold them, or they are in quarantine: sva-brokerd(8), device-pasids-per-client)",
+			dev_name(dev));
 }
 
 /* -EOPNOTSUPP if dev has no PASID support, logged at error level, or at debug
@@ -127,7 +140,7 @@ int sva_dev_pasids_init(struct sva_dev *dev)
 		return 0;
 	if (sva_pasid_map_new(width_max(dev->info.max_pasid_log2), &dev->bond_map))
 		return sva_fail(&dev->ctx->log, -ENOMEM, "%s: out of memory for its bond table", dev_name(dev));
-	if (!dev_own_range(dev, &o.max))
+	if (!dev_own_range(dev, &o.min, &o.max))
 		return 0;
 	snprintf(prefix, sizeof(prefix), "PASID space of %s", dev_name(dev));
 	err = sva_pasid_space_create(&o, &dev->ctx->log, prefix, &dev->pasids);
@@ -136,6 +149,26 @@ int sva_dev_pasids_init(struct sva_dev *dev)
 		dev->bond_map = NULL;
 	}
 	return err;
+}
+
+int sva_dev_pasids_lease(struct sva_dev *dev, uint32_t min, uint32_t max, bool full)
+{
+	struct sva_pasid_space_opts o = { .size = sizeof(o), .grace_ns = dev->ctx->pasid_grace_ns };
+	char prefix[96];
+
+	dev->own_full = full;
+	if (!max || dev->info.max_pasid_log2 == 0)
+		return 0;
+	if (min < 1 || min > max || max >= dev->ctx->global_pasid_min || max > width_max(dev->info.max_pasid_log2))
+		return sva_fail(&dev->ctx->log, -EPROTO,
+				"%s: the broker leased own PASIDs [%u, %u], outside what the device can have", dev_name(dev),
+				min, max);
+	o.min = min;
+	o.max = max;
+	snprintf(prefix, sizeof(prefix), "PASID space of %s", dev_name(dev));
+	dev->own_min = min;
+	dev->own_max = max;
+	return sva_pasid_space_create(&o, &dev->ctx->log, prefix, &dev->pasids);
 }
 
 void sva_dev_pasids_fini(struct sva_dev *dev)
@@ -160,7 +193,7 @@ SVA_EXPORT struct sva_pasid_space *sva_dev_pasids(struct sva_dev *dev)
 
 SVA_EXPORT int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32_t max)
 {
-	uint32_t own_max;
+	uint32_t own_min, own_max;
 	int err;
 
 	if (!dev)
@@ -171,15 +204,18 @@ SVA_EXPORT int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32
 	if (min > max)
 		return sva_fail(&dev->ctx->log, -EINVAL, "%s: PASID range [%u, %u] is inverted", dev_name(dev), min,
 				max);
-	if (!dev_own_range(dev, &own_max))
+	if (!dev_own_range(dev, &own_min, &own_max))
 		return sva_fail(&dev->ctx->log, -ERANGE,
-				"%s: cannot set PASID range [%u, %u]: the device has no own PASID space (the "
-				"global range starts at %u)", dev_name(dev), min, max, dev->ctx->global_pasid_min);
-	if (min < 1 || max > own_max)
+				"%s: cannot set PASID range [%u, %u]: the device has no own PASID space (%s)",
+				dev_name(dev), min, max,
+				dev->ctx->broker ? "the broker leased this client no block of them"
+						 : "the global range starts at 1");
+	if (min < own_min || max > own_max)
 		return sva_fail(&dev->ctx->log, -ERANGE,
-				"%s: PASID range [%u, %u] is outside the device's own range [1, %u] (%u-bit "
-				"PASIDs, global range from %u)", dev_name(dev), min, max, own_max,
-				dev->info.max_pasid_log2, dev->ctx->global_pasid_min);
+				"%s: PASID range [%u, %u] is outside the device's own range [%u, %u] (%u-bit "
+				"PASIDs, global range from %u%s)", dev_name(dev), min, max, own_min, own_max,
+				dev->info.max_pasid_log2, dev->ctx->global_pasid_min,
+				dev->ctx->broker ? ", the block the broker leased" : "");
 	/* In place, so a pointer from sva_dev_pasids() stays valid. */
 	return sva_pasid_space_set_range(dev->pasids, min, max);
 }
@@ -211,6 +247,8 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 					dev->ctx->global_pasid_max);
 		return sva_pasid_alloc_owned(dev->ctx->global_pasids, owner, drvdata, pasid);
 	case SVA_PASID_DEVICE:
+		if (!dev->pasids && dev->own_full)
+			return own_full(dev);
 		if (!dev->pasids)
 			return sva_fail(log, -ERANGE,
 					"%s: cannot allocate from the device's own PASID space: it has none (its PASIDs "
@@ -225,6 +263,8 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 						 dev->pasids ? SVA_PASID_ALLOC_QUIET_ENOSPC : 0, owner, drvdata, pasid);
 			if (err != -ENOSPC || !dev->pasids)
 				return err;
+		} else if (!dev->pasids && dev->own_full) {
+			return own_full(dev);
 		} else if (!dev->pasids) {
 			return sva_fail(log, -ERANGE,
 					"%s: no PASID space fits the device: it neither covers the global range "

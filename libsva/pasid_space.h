@@ -95,6 +95,15 @@ int sva_ctx_pasids_init(struct sva_ctx *ctx);
 /* Free ctx->global_pasids (NULL-safe, idempotent). */
 void sva_ctx_pasids_fini(struct sva_ctx *ctx);
 
+/*
+ * For broker_client.c, right after sva_dev_setup(): give a broker client's
+ * device its own space, the block [min, max] of the device's own PASIDs the
+ * broker leased (max 0: none; full: the device has own PASIDs, but the
+ * broker had none left, which DEVICE allocations then say with -ENOSPC).
+ * Errors (logged): -EPROTO a block the device cannot have; -ENOMEM.
+ */
+int sva_dev_pasids_lease(struct sva_dev *dev, uint32_t min, uint32_t max, bool full);
+
 /* sva_dev_pasids_init() is declared in internal.h.  It needs dev->ctx (after
  * sva_ctx_pasids_init) and dev->info.max_pasid_log2.  This frees dev->pasids: */
 void sva_dev_pasids_fini(struct sva_dev *dev);

@@ -239,12 +239,14 @@ struct sva_dev_info {
  * ("0000:41:00.0" or "41:00.0", resolved through sysfs vfio-dev/).  In a
  * SVA_CTX_BROKER context `name` is a device name of the broker's
  * configuration, and the broker opens it: -ENOENT no such name there,
- * -EACCES this user is not in its allowlist, -ECONNRESET the broker went
- * away.  Such a device takes PASID binds only (its RID is the broker's).
- * A device without PASIDs is lent whole to one trusted client at a time
- * (sva_dev_fd() gives it its VFIO file; it takes RID binds only): -EBUSY
- * another client holds it, or this one already does; -EOPNOTSUPP the context
- * is isolated; -EIO the broker withdrew it (a detach of its RID failed).
+ * -EACCES this user is not in its allowlist, -EBUSY this context has it open
+ * already, -ECONNRESET the broker went away, -EPROTO the broker leased own
+ * PASIDs the device cannot have.  Such a device takes PASID binds only (its
+ * RID is the broker's), and its own PASID space is a block the broker leased
+ * (sva_dev_pasids()).  A device without PASIDs is lent whole to one trusted
+ * client at a time (sva_dev_fd() gives it its VFIO file; it takes RID binds
+ * only): -EBUSY another client holds it; -EOPNOTSUPP the context is
+ * isolated; -EIO the broker withdrew it (a detach of its RID failed).
  * Thread-safe.
  * Errors: -EINVAL malformed or NULL name, NULL ctx or out; -ENOENT no such
  * device; -ENODEV the device is not bound to vfio-pci or the kernel lacks VFIO
@@ -446,6 +448,10 @@ int sva_pasid_stats(const struct sva_pasid_space *space, struct sva_pasid_stats 
  * global_pasid_min to the device's own space, else to the global space (only
  * on a device that covers it).  An address space bound on several devices has
  * one global PASID on all of them (see sva_bind()).  See sva_dev_pasid_alloc(3).
+ * In a SVA_CTX_BROKER context the global space is the block of the broker's
+ * range leased to this client, and a device's own space the block of the
+ * device's own PASIDs (below the broker's range) the broker leased it at
+ * sva_dev_open(); none if it had none left (sva-brokerd(8)).
  */
 enum sva_pasid_policy {
 	SVA_PASID_AUTO = 0,   /* GLOBAL if the device covers the global range and
@@ -465,10 +471,12 @@ struct sva_pasid_space *sva_dev_pasids(struct sva_dev *dev);
 
 /*
  * Narrow the device's own range to [min, max], within [1, min(2^w-1,
- * global_pasid_min-1)], while nothing of it is allocated or in quarantine.
+ * global_pasid_min-1)] (a broker client: within the block the broker leased
+ * it), while nothing of it is allocated or in quarantine.
  * The space keeps its identity (sva_dev_pasids() is unchanged).  Not
  * thread-safe.  Errors: -EINVAL inverted; -ERANGE min 0, beyond the device's
- * width or into the global range, or the device has no own space; -EBUSY
+ * width or into the global range, outside a broker client's block, or the
+ * device has no own space; -EBUSY
  * PASIDs of it are allocated or in quarantine; -EOPNOTSUPP the device has no
  * PASID support.
  */
@@ -479,7 +487,10 @@ int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32_t max);
  * Errors: -EOPNOTSUPP no PASID support; -ERANGE GLOBAL on a device that does
  * not cover the global range, DEVICE on a device with no own space, or AUTO on
  * a device with neither (only possible with global_pasid_min 1); -ENOSPC the
- * space(s) the policy allows are exhausted (AUTO: both; debug level only);
+ * space(s) the policy allows are exhausted (AUTO: both; debug level only),
+ * or, in a broker context, DEVICE (or AUTO on a device that does not cover
+ * the global range) when the broker had no block of the device's own PASIDs
+ * left for this client;
  * -ENOMEM; -EINVAL bad
  * policy or NULL pasid.
  */

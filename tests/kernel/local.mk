@@ -23,6 +23,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-fault-fuzz \
 	tests/kernel/ktest-broker \
 	tests/kernel/ktest-broker-edu \
+	tests/kernel/ktest-broker-dev \
 	tests/kernel/ktest-containment
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
@@ -96,6 +97,10 @@ tests_kernel_ktest_broker_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_broker_edu_SOURCES = tests/kernel/ktest-broker-edu.c $(BROKER_SOURCES) tests/kernel/ktest.h \
 	tests/kernel/ktest_edu.h tests/tap.h
 tests_kernel_ktest_broker_edu_LDADD = $(TEST_LIBS)
+# Per-device PASIDs through the broker, and the mm-exit program (which is
+# this binary again, run by the broker with five arguments).
+tests_kernel_ktest_broker_dev_SOURCES = tests/kernel/ktest-broker-dev.c $(BROKER_SOURCES) tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_broker_dev_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk
 # What a device can reach: the library's memory never, restricted address spaces.
 tests_kernel_ktest_containment_SOURCES = tests/kernel/ktest-containment.c tests/kernel/ktest.h tests/tap.h

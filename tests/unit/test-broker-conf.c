@@ -68,6 +68,27 @@ int main(void)
 	   "devices and their allowlists (names resolved)");
 	ok(!c.devs[0].isolated_only && c.devs[1].isolated_only, "trust: any, isolated");
 
+	is_int(parse("device a mock\n"
+		     "device b mock\n"
+		     "device-pasids-per-client 4\n"
+		     "mm-exit a /usr/libexec/drain-a\n"
+		     "mm-exit b /bin/true 250\n",
+		     &c, err, sizeof(err)),
+	       0, "device-pasids-per-client and mm-exit %s", err);
+	ok(c.dev_pasids_per_client == 4 && !strcmp(c.devs[0].mm_exit, "/usr/libexec/drain-a") &&
+		   c.devs[0].mm_exit_ms == BROKER_MM_EXIT_MS && !strcmp(c.devs[1].mm_exit, "/bin/true") &&
+		   c.devs[1].mm_exit_ms == 250,
+	   "their values (mm-exit's timeout defaults to %u ms)", BROKER_MM_EXIT_MS);
+	parse("", &c, err, sizeof(err));
+	ok(c.dev_pasids_per_client == 16, "device-pasids-per-client defaults to 16");
+	refused("device-pasids-per-client 0\n", "device-pasids-per-client: a number", "no device PASIDs per client");
+	refused("mm-exit a /bin/true\n", "mm-exit: no device 'a'", "mm-exit before its device");
+	refused("device a mock\nmm-exit a drain.sh\n", "absolute path", "mm-exit: a relative program");
+	refused("device a mock\nmm-exit a /bin/true 0\n", "from 1 to 600000", "mm-exit: a zero timeout");
+	refused("device a mock\nmm-exit a /bin/true 600001\n", "from 1 to 600000", "mm-exit: a timeout too long");
+	refused("device a mock\nmm-exit a /bin/true 5s\n", "milliseconds", "mm-exit: a timeout with a unit");
+	refused("device a mock\nmm-exit a\n", "wrong number of words", "mm-exit without a program");
+	refused("device a mock\nmm-exit a /bin/true 5 x\n", "wrong number of words", "mm-exit with a word too many");
 	refused("frobnicate 1\n", "t.conf:1: unknown directive", "an unknown directive");
 	refused("\nsocket relative\n", "t.conf:2: socket", "a relative socket path");
 	refused("socket-mode 999\n", "octal", "a bad mode");

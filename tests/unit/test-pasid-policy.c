@@ -495,6 +495,56 @@ static void test_shared_global(void)
 	pthread_mutex_destroy(&ctx.pasid_lock);
 }
 
+/*
+ * A broker client's device: no own space until the broker's lease, which is
+ * then its own space under the usual rules, bounded by the block; a device
+ * whose blocks are all leased says -ENOSPC (an outcome), a lease the device
+ * cannot have -EPROTO.
+ */
+static void test_broker_lease(void)
+{
+	static char conn; /* only ctx->broker's being set matters here */
+	struct sva_ctx ctx;
+	struct sva_dev none, full, leased, bad;
+	void *d;
+	uint32_t p;
+
+	ctx_init(&ctx, 300, 315); /* the client's block of the broker's range */
+	ctx.broker = (struct sva_broker_conn *)(void *)&conn;
+	dev_init(&none, &ctx, 20, "none");
+	ok(sva_dev_pasids(&none) == NULL, "broker device: no own space before the lease");
+	ok(sva_dev_pasids_lease(&none, 0, 0, false) == 0 && sva_dev_pasids(&none) == NULL,
+	   "a device with no own PASIDs at the broker: none after it");
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&none, SVA_PASID_DEVICE, NULL, &p), -ERANGE, "DEVICE with none");
+	dev_init(&full, &ctx, 4, "full");
+	ok(sva_dev_pasids_lease(&full, 0, 0, true) == 0 && sva_dev_pasids(&full) == NULL,
+	   "every block leased: no own space");
+	OUTCOME_DEBUG(sva_dev_pasid_alloc(&full, SVA_PASID_DEVICE, NULL, &p), -ENOSPC, "DEVICE with no block left");
+	OUTCOME_DEBUG(sva_dev_pasid_alloc(&full, SVA_PASID_AUTO, NULL, &p), -ENOSPC,
+		      "AUTO on a narrow device with no block left");
+	dev_init(&bad, &ctx, 20, "bad");
+	ERR_ONE_LINE(sva_dev_pasids_lease(&bad, 250, 300, false), -EPROTO, "a lease into the global block");
+	ERR_ONE_LINE(sva_dev_pasids_lease(&bad, 0, 8, false), -EPROTO, "a lease from 0");
+	ERR_ONE_LINE(sva_dev_pasids_lease(&bad, 9, 8, false), -EPROTO, "an inverted lease");
+	dev_init(&leased, &ctx, 4, "leased");
+	ERR_ONE_LINE(sva_dev_pasids_lease(&leased, 13, 16, false), -EPROTO, "a lease beyond the device's width");
+	ok(sva_dev_pasids(&leased) == NULL, "  nothing changed");
+	ok(sva_dev_pasids_lease(&leased, 5, 8, false) == 0 && range_is(sva_dev_pasids(&leased), 5, 8),
+	   "leased [5, 8]: the device's own space");
+	ERR_ONE_LINE(sva_dev_set_pasid_range(&leased, 4, 8), -ERANGE, "narrowing below the block");
+	ok(sva_dev_set_pasid_range(&leased, 6, 8) == 0 && range_is(sva_dev_pasids(&leased), 6, 8),
+	   "narrowed within it to [6, 8]");
+	ok(sva_dev_pasid_alloc(&leased, SVA_PASID_DEVICE, tag(7), &p) == 0 && p == 6, "DEVICE allocates 6");
+	ok(sva_dev_pasid_lookup(&leased, 6, &d) == 0 && d == tag(7), "looked up by value");
+	OUTCOME_DEBUG(sva_dev_pasid_lookup(&leased, 2, &d), -ERANGE, "another client's block is out of reach");
+	ok(sva_dev_pasid_free(&leased, 6) == 0 && sva_dev_pasid_release(&leased, 6) == 0, "freed and released");
+	sva_dev_pasids_fini(&none);
+	sva_dev_pasids_fini(&full);
+	sva_dev_pasids_fini(&bad);
+	sva_dev_pasids_fini(&leased);
+	sva_ctx_pasids_fini(&ctx);
+}
+
 int main(void)
 {
 	test_ctx_ranges();
@@ -504,5 +554,6 @@ int main(void)
 	test_starvation();
 	test_set_range();
 	test_shared_global();
+	test_broker_lease();
 	return done_testing();
 }

@@ -30,7 +30,11 @@ struct broker_dev_conf {
 	uint32_t uids[BROKER_MAX_ALLOW], gids[BROKER_MAX_ALLOW];
 	size_t nuids, ngids;
 	bool isolated_only; /* "trust NAME isolated": no trusted client at all (see requests.c) */
+	char mm_exit[256];  /* "mm-exit NAME PROGRAM [TIMEOUT-MS]": the drain program, or "" */
+	unsigned mm_exit_ms;
 };
+
+#define BROKER_MM_EXIT_MS 5000 /* mm-exit's default timeout */
 
 struct broker_conf {
 	char socket[108];
@@ -38,6 +42,7 @@ struct broker_conf {
 	long socket_gid;      /* chown of the socket; -1: leave it */
 	uint32_t pasids_per_client;
 	uint32_t pasid_min, pasid_max; /* the broker's global PASID space */
+	uint32_t dev_pasids_per_client; /* a block of a device's own PASIDs [1, pasid_min - 1] */
 	uint64_t grace_ns;	       /* quarantine of a client's block after it ends */
 	unsigned max_clients;
 	uint64_t isolated_pin_max; /* bytes an isolated client may have mapped; 0: no limit */
@@ -63,6 +68,10 @@ struct broker_dev {
 	struct broker_client *holder;
 	uint32_t rid_hwpt; /* the holder's HWPT its RID is attached to; 0: none */
 	bool withdrawn;	   /* a detach failed: lent to nobody again */
+	/* The device's own PASIDs [1, min(2^w - 1, pasid_min - 1)], in blocks of
+	 * own_size: block k is 1 + k * own_size ...  NULL: it has none. */
+	struct sva_pasid_space *own;
+	uint32_t own_size;
 };
 
 /* One PASID a client had the broker attach. */
@@ -97,6 +106,11 @@ struct broker_client {
 	bool isolated; /* never holds the iommufd: isolated.c does its calls */
 	uint32_t block, pasid_min, pasid_max;
 	bool opened[BROKER_MAX_DEVS];
+	/* Its block of each open device's own PASIDs (held: it has one). */
+	struct broker_own {
+		bool held;
+		uint32_t block, min, max;
+	} own[BROKER_MAX_DEVS];
 	struct broker_att att[BROKER_MAX_ATTACH];
 	size_t natt;
 	/* The objects it created in the shared iommufd and has not destroyed
@@ -124,7 +138,8 @@ struct broker {
 	volatile sig_atomic_t stop;
 	/* The owner side of mm_exit: a client's PASID is about to be detached
 	 * because the client ended without unbinding it (its process died).
-	 * Drain the device's work under that PASID here.  NULL: log only. */
+	 * Drain the device's work under that PASID here.  Called after the
+	 * device's mm-exit program (mm_exit.c), if it has one.  NULL: none. */
 	void (*mm_exit)(void *arg, const struct broker_dev *dev, uint32_t pasid, pid_t pid);
 	void *mm_exit_arg;
 	uint64_t clients_seen, clients_cleaned;
@@ -176,6 +191,9 @@ void broker_isolated_end(struct broker_client *c);
 void broker_client_end(struct broker *b, struct broker_client *c);
 /* Retry the destruction of ended clients' objects (final: the last try). */
 void broker_reap(struct broker *b, bool final);
+/* mm_exit.c: run the device's mm-exit program for a PASID of client pid,
+ * and wait for it (at most its timeout).  0, or -errno (logged). */
+int broker_mm_exit_run(struct broker *b, const struct broker_dev *d, uint32_t pasid, pid_t pid);
 /* log through the broker's context log, to stderr (the journal under systemd). */
 void broker_log(struct broker *b, enum sva_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

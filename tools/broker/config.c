@@ -16,6 +16,7 @@ void broker_conf_defaults(struct broker_conf *c)
 	c->socket_mode = 0660;
 	c->socket_gid = -1;
 	c->pasids_per_client = 64;
+	c->dev_pasids_per_client = 16;
 	c->pasid_min = SVA_GLOBAL_PASID_MIN_DEFAULT;
 	c->pasid_max = SVA_GLOBAL_PASID_MAX_DEFAULT;
 	c->grace_ns = SVA_PASID_GRACE_DEFAULT_NS;
@@ -120,6 +121,23 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 		if (!number(w[1], 10, SVA_PASID_MAX, &v) || v == 0)
 			return bad(err, el, f, ln, "pasids-per-client: a number from 1 to %u", SVA_PASID_MAX);
 		c->pasids_per_client = (uint32_t)v;
+	} else if (!strcmp(w[0], "device-pasids-per-client") && n == 2) {
+		if (!number(w[1], 10, SVA_PASID_MAX, &v) || v == 0)
+			return bad(err, el, f, ln, "device-pasids-per-client: a number from 1 to %u", SVA_PASID_MAX);
+		c->dev_pasids_per_client = (uint32_t)v;
+	} else if (!strcmp(w[0], "mm-exit") && (n == 3 || n == 4)) {
+		struct broker_dev_conf *d = find_dev(c, w[1]);
+
+		if (!d)
+			return bad(err, el, f, ln, "mm-exit: no device '%s' defined above", w[1]);
+		/* Run without a shell or $PATH: the administrator names the file. */
+		if (w[2][0] != '/' || strlen(w[2]) >= sizeof(d->mm_exit))
+			return bad(err, el, f, ln, "mm-exit: the program is an absolute path of at most %zu bytes",
+				   sizeof(d->mm_exit) - 1);
+		if (n == 4 && (!number(w[3], 10, 600000, &v) || v == 0))
+			return bad(err, el, f, ln, "mm-exit: the timeout is a number of milliseconds from 1 to 600000");
+		snprintf(d->mm_exit, sizeof(d->mm_exit), "%s", w[2]);
+		d->mm_exit_ms = n == 4 ? (unsigned)v : BROKER_MM_EXIT_MS;
 	} else if (!strcmp(w[0], "pasids") && n == 3) {
 		if (!number(w[1], 10, SVA_PASID_MAX, &v) || !number(w[2], 10, SVA_PASID_MAX, &v2) || v == 0 || v > v2)
 			return bad(err, el, f, ln, "pasids: MIN MAX with 1 <= MIN <= MAX <= %u", SVA_PASID_MAX);

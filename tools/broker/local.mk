@@ -9,7 +9,8 @@ BROKER_SOURCES = \
 	tools/broker/server.c \
 	tools/broker/requests.c \
 	tools/broker/isolated.c \
-	tools/broker/rid.c
+	tools/broker/rid.c \
+	tools/broker/mm_exit.c
 tools_sva_brokerd_SOURCES = $(BROKER_SOURCES) tools/broker/main.c
 tools_sva_brokerd_LDADD = libsva/libsva-internal.la
 # The sample configuration and the systemd unit, for the administrator (and

@@ -86,6 +86,46 @@ static void hello(struct broker *b, struct broker_client *c, struct sva_broker_m
 		   c->isolated ? "isolated" : "trusted", c->pasid_min, c->pasid_max);
 }
 
+/* The client's block of device i's own PASIDs, leased at its open, as
+ * SVA_BOP_OPEN's arg5 says it. */
+static uint64_t own_lease(struct broker *b, struct broker_client *c, size_t i)
+{
+	struct broker_dev *d = &b->devs[i];
+	struct broker_own *o = &c->own[i];
+
+	if (!d->own)
+		return 0;
+	if (!o->held) {
+		if (sva_pasid_alloc(d->own, c, &o->block)) {
+			broker_log(b, SVA_LOG_INFO, "client pid %d: no block of device %s's own PASIDs left",
+				   (int)c->pid, d->conf->name);
+			return SVA_BROKER_OWN_FULL;
+		}
+		o->held = true;
+		o->min = 1 + o->block * d->own_size;
+		o->max = o->min + d->own_size - 1;
+		broker_log(b, SVA_LOG_INFO, "client pid %d: device %s's own PASIDs [%u, %u]", (int)c->pid,
+			   d->conf->name, o->min, o->max);
+	}
+	return SVA_BROKER_OWN(o->min, o->max);
+}
+
+/* Back to the device's blocks, quarantined for the grace (grace-ms), or for
+ * good when a PASID of it may still reach the client's pages (retire). */
+static void own_return(struct broker *b, struct broker_client *c, size_t i, bool retire)
+{
+	struct broker_own *o = &c->own[i];
+
+	if (!o->held)
+		return;
+	if (retire)
+		broker_log(b, SVA_LOG_ERROR, "client pid %d: device %s's own PASIDs [%u, %u] retired: a detach failed",
+			   (int)c->pid, b->devs[i].conf->name, o->min, o->max);
+	else if (sva_pasid_free(b->devs[i].own, o->block) == 0)
+		sva_pasid_release(b->devs[i].own, o->block);
+	o->held = false;
+}
+
 static void open_dev(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, const char *name, int *fd)
 {
 	for (size_t i = 0; i < b->ndevs; i++) {
@@ -95,10 +135,15 @@ static void open_dev(struct broker *b, struct broker_client *c, struct sva_broke
 			continue;
 		if (!allowed(d->conf, c))
 			return broker_refuse(m, -EACCES, "uid %u may not use device %s", (unsigned)c->uid, d->conf->name);
+		/* As a VFIO cdev opens once: two opens would share one block of own
+		 * PASIDs, which the first close would take from the second. */
+		if (c->opened[i])
+			return broker_refuse(m, -EBUSY, "device %s is open in this client already", d->conf->name);
 		if (d->rid_only && (broker_rid_open(b, c, d, m, fd), m->status))
 			return;
 		c->opened[i] = true;
 		snprintf(m->text, sizeof(m->text), "%s", d->dev->info.pci_addr);
+		m->arg[5] = own_lease(b, c, i);
 		m->arg[0] = d->dev_id;
 		m->arg[1] = d->flags;
 		m->arg[2] = d->stdev_id;
@@ -138,9 +183,17 @@ static void attach(struct broker *b, struct broker_client *c, struct sva_broker_
 
 	if (!(d = dev_by_id(b, c, m->arg[0], &idx)))
 		return broker_refuse(m, -ENODEV, "device %llu is not open in this client", (unsigned long long)m->arg[0]);
-	if (m->arg[1] < c->pasid_min || m->arg[1] > c->pasid_max)
-		return broker_refuse(m, -EPERM, "PASID %llu is not in this client's block [%u, %u]",
-			      (unsigned long long)m->arg[1], c->pasid_min, c->pasid_max);
+	if ((m->arg[1] < c->pasid_min || m->arg[1] > c->pasid_max) &&
+	    (!c->own[idx].held || m->arg[1] < c->own[idx].min || m->arg[1] > c->own[idx].max)) {
+		if (!c->own[idx].held)
+			return broker_refuse(m, -EPERM, "PASID %llu is not in this client's block [%u, %u]",
+					     (unsigned long long)m->arg[1], c->pasid_min, c->pasid_max);
+		return broker_refuse(m, -EPERM,
+				     "PASID %llu is not in this client's block [%u, %u] nor in its block [%u, %u] "
+				     "of %s's own",
+				     (unsigned long long)m->arg[1], c->pasid_min, c->pasid_max, c->own[idx].min,
+				     c->own[idx].max, d->conf->name);
+	}
 	if (m->arg[2] > UINT32_MAX)
 		return broker_refuse(m, -EINVAL, "object ids beyond 32 bits");
 	if (c->natt == BROKER_MAX_ATTACH)
@@ -198,6 +251,7 @@ static void close_dev(struct broker *b, struct broker_client *c, struct sva_brok
 	if (d->rid_only && broker_rid_release(b, c, d, false) == -EBUSY)
 		return broker_refuse(m, -EBUSY, "the RID of device %s is still attached", d->conf->name);
 	c->opened[idx] = false;
+	own_return(b, c, idx, false);
 }
 
 /* SVA_BOP_RID_ATTACH, SVA_BOP_RID_DETACH: the device this client holds (rid.c). */
@@ -367,7 +421,7 @@ void broker_reap(struct broker *b, bool final)
 
 void broker_client_end(struct broker *b, struct broker_client *c)
 {
-	bool retire = false, cleaned = false;
+	bool retire = false, cleaned = false, retire_own[BROKER_MAX_DEVS] = { false };
 
 	if (!c->hello)
 		return;
@@ -376,19 +430,30 @@ void broker_client_end(struct broker *b, struct broker_client *c)
 			   (int)c->pid, c->natt);
 	for (size_t i = 0; i < c->natt; i++) {
 		struct broker_dev *d = NULL;
+		size_t k;
+		uint32_t pasid = c->att[i].pasid;
 
-		for (size_t k = 0; k < b->ndevs; k++)
+		for (k = 0; k < b->ndevs && !d; k++)
 			if (b->devs[k].dev_id == c->att[i].dev_id)
 				d = &b->devs[k];
 		if (!d)
 			continue;
+		k--;
+		/* The drain comes before the detach: the device may still be at work under the PASID. */
+		if (d->conf->mm_exit[0])
+			broker_mm_exit_run(b, d, pasid, c->pid);
 		if (b->mm_exit)
-			b->mm_exit(b->mm_exit_arg, d, c->att[i].pasid, c->pid);
-		else
-			broker_log(b, SVA_LOG_INFO, "client pid %d: mm_exit of PASID %u on %s", (int)c->pid,
-				   c->att[i].pasid, d->conf->name);
+			b->mm_exit(b->mm_exit_arg, d, pasid, c->pid);
+		if (!d->conf->mm_exit[0] && !b->mm_exit)
+			broker_log(b, SVA_LOG_INFO, "client pid %d: mm_exit of PASID %u on %s", (int)c->pid, pasid,
+				   d->conf->name);
 		/* A PASID that may still reach the client's pages never goes to another client. */
-		retire |= detach(b, d, c->att[i].pasid) != 0;
+		if (detach(b, d, pasid) == 0)
+			continue;
+		if (pasid >= c->pasid_min && pasid <= c->pasid_max)
+			retire = true;
+		else
+			retire_own[k] = true;
 	}
 	for (size_t k = 0; k < b->ndevs; k++) {
 		struct broker_dev *d = &b->devs[k];
@@ -402,6 +467,8 @@ void broker_client_end(struct broker *b, struct broker_client *c)
 		}
 		broker_rid_release(b, c, d, true);
 	}
+	for (size_t k = 0; k < b->ndevs; k++)
+		own_return(b, c, k, retire_own[k]);
 	if (c->natt || cleaned)
 		b->clients_cleaned++;
 	/* Only now, detached: the objects go, and the pages they pinned. */

@@ -128,9 +128,11 @@ int broker_rid_release(struct broker *b, struct broker_client *c, struct broker_
 		return 0;
 	if (d->rid_hwpt && !ended)
 		return -EBUSY;
+	if (d->rid_hwpt && d->conf->mm_exit[0])
+		broker_mm_exit_run(b, d, SVA_PASID_RID, c->pid);
 	if (d->rid_hwpt && b->mm_exit)
 		b->mm_exit(b->mm_exit_arg, d, SVA_PASID_RID, c->pid);
-	else if (d->rid_hwpt)
+	if (d->rid_hwpt && !d->conf->mm_exit[0] && !b->mm_exit)
 		broker_log(b, SVA_LOG_INFO, "client pid %d: mm_exit of the RID of %s", (int)c->pid, d->conf->name);
 	/* While the RID still reaches the holder's pages: DMA in flight lands there. */
 	quiesce(b, d);

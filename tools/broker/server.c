@@ -33,6 +33,30 @@ void broker_log(struct broker *b, enum sva_log_level level, const char *fmt, ...
 		fprintf(stderr, "sva-brokerd: %s\n", msg);
 }
 
+/*
+ * The device's own PASIDs, as a local context has them: the numbers below
+ * the global range that its width allows, [1, min(2^w - 1, pasid_min - 1)].
+ * Leased in blocks (one per client that opens it), as the global space is:
+ * allocating, freeing and looking up stay in the client, with no request,
+ * and the broker checks an attach against the block it leased.
+ */
+static int own_space(struct broker *b, struct broker_dev *bd)
+{
+	struct sva_pasid_space_opts so = { .size = sizeof(so), .flags = SVA_PASID_ALLOW_ZERO,
+					   .grace_ns = b->conf.grace_ns };
+	uint32_t w = bd->dev->info.max_pasid_log2, top = w >= 20 ? SVA_PASID_MAX : (1u << w) - 1;
+
+	bd->own = NULL;
+	if (top > b->conf.pasid_min - 1)
+		top = b->conf.pasid_min - 1;
+	if (w == 0 || top == 0)
+		return 0;
+	/* A device with fewer own PASIDs than a block still serves one client. */
+	bd->own_size = b->conf.dev_pasids_per_client < top ? b->conf.dev_pasids_per_client : top;
+	so.max = top / bd->own_size - 1;
+	return sva_pasid_space_new(&so, &bd->own);
+}
+
 static int open_device(struct broker *b, const struct broker_dev_conf *dc, struct broker_dev *bd)
 {
 	int ret;
@@ -57,13 +81,26 @@ static int open_device(struct broker *b, const struct broker_dev_conf *dc, struc
 		sva_dev_close(bd->dev);
 		return ret;
 	}
+	ret = own_space(b, bd);
+	if (ret) {
+		broker_log(b, SVA_LOG_ERROR, "device %s: no room for its own PASIDs: %s", dc->name, strerror(-ret));
+		sva_dev_close(bd->dev);
+		return ret;
+	}
 	bd->dev_id = bd->dev->info.dev_id;
 	bd->flags = bd->dev->info.flags;
 	bd->stdev_id = bd->dev->stdev_id;
 	bd->park_ioas = bd->dev->park_ioas;
 	bd->park_hwpt = bd->dev->park_hwpt;
-	broker_log(b, SVA_LOG_INFO, "device %s (%s): dev_id %u%s", dc->name, dc->source, bd->dev_id,
-		   bd->rid_only ? ", no PASIDs: lent whole to one trusted client at a time" : "");
+	if (bd->rid_only)
+		broker_log(b, SVA_LOG_INFO, "device %s (%s): dev_id %u, no PASIDs: lent whole to one trusted client at a time",
+			   dc->name, dc->source, bd->dev_id);
+	else if (bd->own)
+		broker_log(b, SVA_LOG_INFO, "device %s (%s): dev_id %u, own PASIDs in blocks of %u from 1", dc->name,
+			   dc->source, bd->dev_id, bd->own_size);
+	else
+		broker_log(b, SVA_LOG_INFO, "device %s (%s): dev_id %u, no own PASIDs", dc->name, dc->source,
+			   bd->dev_id);
 	return 0;
 }
 
@@ -278,8 +315,10 @@ void broker_fini(struct broker *b)
 	}
 	if (b->ngrave)
 		broker_reap(b, true);
-	for (size_t i = 0; i < b->ndevs; i++)
+	for (size_t i = 0; i < b->ndevs; i++) {
 		sva_dev_close(b->devs[i].dev);
+		sva_pasid_space_free(b->devs[i].own);
+	}
 	b->ndevs = 0;
 	sva_pasid_space_free(b->blocks);
 	b->blocks = NULL;
