@@ -41,10 +41,10 @@ enum sva_broker_op {
 	SVA_BOP_PX_DESTROY,    /* arg0 the object */
 	SVA_BOP_PX_INJECT,     /* mock: arg0 dev_id, arg1 PASID, arg2 addr, arg3 perm, arg4 group */
 	SVA_BOP_PX_SHARE,      /* fd a memfd, arg0 its offset, arg1 the client's VA, arg2 length */
+	SVA_BOP_PX_UNSHARE,    /* arg0 VA, arg1 length: exactly a shared range; its mappings go */
 	/* A device without PASIDs, held by one trusted client (its OPEN lent it). */
 	SVA_BOP_RID_ATTACH, /* c->b arg0 dev_id, arg1 the client's HWPT */
 	SVA_BOP_RID_DETACH, /* c->b arg0 dev_id */
-	SVA_BOP_PX_UNSHARE,    /* arg0 VA, arg1 length: exactly a shared range; its mappings go */
 	SVA_BOP_END,
 };
 

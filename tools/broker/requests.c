@@ -347,7 +347,7 @@ void broker_handle(struct broker *b, struct broker_client *c, struct sva_broker_
 		detach_req(b, c, m);
 	else if (m->op == SVA_BOP_RID_ATTACH || m->op == SVA_BOP_RID_DETACH)
 		rid_req(b, c, m);
-	else if (m->op >= SVA_BOP_PX_IOAS_ALLOC && m->op <= SVA_BOP_PX_SHARE) {
+	else if (m->op >= SVA_BOP_PX_IOAS_ALLOC && m->op <= SVA_BOP_PX_UNSHARE) {
 		broker_proxy(b, c, m, &in_fd);
 		fd = in_fd;
 		in_fd = -1;
