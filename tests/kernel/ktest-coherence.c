@@ -198,10 +198,15 @@ static void madvise_checks(struct sva_mm *mm, struct sva_bond *bond)
 	is_int(seen(mm, VA + PG), 0xc2, "MADV_DONTNEED + rewrite + prefault: the device reads the new bytes");
 	dev_write(mm, VA + PG, 0x66);
 	is_int(p[PG], 0x66, "MADV_DONTNEED: the device's writes reach the process");
+	/* The fault's chunk is suspect until the REMOVE settles, and then
+	 * withdrawn: look before that, however slow the guest (see
+	 * remove_settle_checks). */
+	sva_test_remove_settle_ns = 2000000000ull;
 	madvise(p, 4 * PG, MADV_DONTNEED);
 	p[PG] = 0xc3;
 	is_int(fault(bond, VA + PG, SVA_ACCESS_READ), 0, "MADV_DONTNEED + rewrite: a device fault");
 	is_int(seen(mm, VA + PG), 0xc3, "MADV_DONTNEED + rewrite: the fault maps the new page");
+	sva_test_remove_settle_ns = 0;
 
 	sva_mm_prefault(mm, p, 4 * PG);
 	is_int(madvise(p, 4 * PG, MADV_FREE), 0, "MADV_FREE");
