@@ -166,9 +166,17 @@ static void fork_during_faults(void)
 			waitpid(pid, &status, 0);
 			hung++;
 		} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			/* Its alarm(10) fires before this wait gives up: a child
+			 * that hung ends by SIGALRM and is counted here. */
+			const char *why = "";
+
+			if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+				why = " (SIGALRM: it hung in its cleanup)";
+			else if (WIFEXITED(status) && WEXITSTATUS(status) == 5)
+				why = " (its copies of the descriptors stayed open)";
 			failed++;
-			diag("fork %d: the child %s %d", i, WIFEXITED(status) ? "exited" : "was killed by signal",
-			     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+			diag("fork %d: the child %s %d%s", i, WIFEXITED(status) ? "exited" : "was killed by signal",
+			     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), why);
 		}
 	}
 	atomic_store(&storm_stop, true);
