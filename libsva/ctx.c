@@ -21,8 +21,48 @@
 static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sva_ctx *all_ctxs;
 
+/*
+ * fork() while another thread holds a lock that a forked child's cleanup
+ * takes: the child's copy stays locked for good, and its sva_dev_close() or
+ * sva_ctx_free() hangs.  The fault thread looks devices up under devs_lock
+ * for every record it reads, an application thread may be creating a context
+ * under all_lock, any thread may be logging.  So, as glibc does for malloc,
+ * the forking thread takes them all before the fork and releases them on both
+ * sides.  All are held only briefly and never across a wait or a call out.
+ * Order: all_lock, then each context's devs_lock, then its log lock: nothing
+ * takes them the other way round (devs_lock and the log lock are leaves, and
+ * only the log lock is ever taken under devs_lock).  Registered after the
+ * arena's handler (a context is allocated first), so these run before it:
+ * devs_lock is held while freeing, never the arena's lock while taking it.
+ */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&all_lock);
+	for (struct sva_ctx *ctx = all_ctxs; ctx; ctx = ctx->all_next) {
+		pthread_mutex_lock(&ctx->devs_lock);
+		pthread_mutex_lock(&ctx->log.lock);
+	}
+}
+
+static void fork_done(void)
+{
+	for (struct sva_ctx *ctx = all_ctxs; ctx; ctx = ctx->all_next) {
+		pthread_mutex_unlock(&ctx->log.lock);
+		pthread_mutex_unlock(&ctx->devs_lock);
+	}
+	pthread_mutex_unlock(&all_lock);
+}
+
+static void fork_install(void)
+{
+	pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
 static void all_add(struct sva_ctx *ctx)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, fork_install);
 	pthread_mutex_lock(&all_lock);
 	ctx->all_next = all_ctxs;
 	all_ctxs = ctx;

@@ -20,6 +20,25 @@
 #include "internal.h"
 #include "withdraw.h"
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): the settle time in ns instead of
+ * SVA_REMOVE_SETTLE_NS, so that a test can act inside the window however slow
+ * its machine is.  0: the default. */
+_Atomic uint64_t sva_test_remove_settle_ns;
+
+static uint64_t settle_ns(void)
+{
+	uint64_t ns = atomic_load_explicit(&sva_test_remove_settle_ns, memory_order_relaxed);
+
+	return ns ? ns : SVA_REMOVE_SETTLE_NS;
+}
+#else
+static uint64_t settle_ns(void)
+{
+	return SVA_REMOVE_SETTLE_NS;
+}
+#endif
+
 static void hint(struct sva_mm *mm)
 {
 	atomic_store_explicit(&mm->settle_hint, mm->nremoves + mm->suspects, memory_order_relaxed);
@@ -100,7 +119,7 @@ uint32_t sva_mm_remove_pending_locked(struct sva_mm *mm, uint64_t start, uint64_
 	for (unsigned i = 0; i < mm->nremoves; i++) {
 		const struct sva_remove_pending *r = &mm->removes[i];
 
-		if (r->start < end && start < r->end && now - r->t_ns < SVA_REMOVE_SETTLE_NS)
+		if (r->start < end && start < r->end && now - r->t_ns < settle_ns())
 			return SVA_CHUNK_SUSPECT;
 	}
 	return 0;
@@ -120,8 +139,8 @@ uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
 	for (unsigned i = 0; i < mm->nremoves; i++) {
 		struct sva_remove_pending *r = &mm->removes[i];
 
-		if (!force && now - r->t_ns < SVA_REMOVE_SETTLE_NS) {
-			uint64_t d = r->t_ns + SVA_REMOVE_SETTLE_NS;
+		if (!force && now - r->t_ns < settle_ns()) {
+			uint64_t d = r->t_ns + settle_ns();
 
 			if (!due || d < due)
 				due = d;
@@ -143,7 +162,7 @@ uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
 		c = next;
 	}
 	if (mm->suspects && !due)
-		due = now + SVA_REMOVE_SETTLE_NS; /* an unmap the kernel refused: try again later */
+		due = now + settle_ns(); /* an unmap the kernel refused: try again later */
 	pthread_mutex_unlock(&mm->map_lock);
 	return due;
 }

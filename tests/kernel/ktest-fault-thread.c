@@ -4,7 +4,8 @@
  * hook that runs on it before it serves faults (where an application pins
  * it), sva_ctx_fault_health() when waiting for faults fails, and fork() while
  * the fault thread is busy (the child's cleanup must not wait for a lock the
- * thread held at the fork).
+ * thread held at the fork, by chance in a fault storm and for certain with
+ * a thread holding the locks).
  */
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -165,9 +166,17 @@ static void fork_during_faults(void)
 			waitpid(pid, &status, 0);
 			hung++;
 		} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			/* Its alarm(10) fires before this wait gives up: a child
+			 * that hung ends by SIGALRM and is counted here. */
+			const char *why = "";
+
+			if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+				why = " (SIGALRM: it hung in its cleanup)";
+			else if (WIFEXITED(status) && WEXITSTATUS(status) == 5)
+				why = " (its copies of the descriptors stayed open)";
 			failed++;
-			diag("fork %d: the child %s %d", i, WIFEXITED(status) ? "exited" : "was killed by signal",
-			     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+			diag("fork %d: the child %s %d%s", i, WIFEXITED(status) ? "exited" : "was killed by signal",
+			     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), why);
 		}
 	}
 	atomic_store(&storm_stop, true);
@@ -176,6 +185,76 @@ static void fork_during_faults(void)
 	is_int(failed, 0, "and every child exited 0, its copies of the iommufd and the fault queue closed");
 	is_int(sva_ctx_fault_health(ctx), 0, "the parent's fault thread is still healthy");
 	stop(ctx, a.dev, mm);
+}
+
+static atomic_int holder_state; /* 1: holding, 2: released */
+
+static void quiet(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
+}
+
+/* What the fault thread does for every record it reads (dev_by_id), and any
+ * thread that logs: hold the device list's and the log's locks a while. */
+static void *hold_locks(void *p)
+{
+	struct sva_ctx *ctx = p;
+
+	pthread_mutex_lock(&ctx->devs_lock);
+	pthread_mutex_lock(&ctx->log.lock);
+	atomic_store(&holder_state, 1);
+	usleep(200000);
+	atomic_store(&holder_state, 2);
+	pthread_mutex_unlock(&ctx->log.lock);
+	pthread_mutex_unlock(&ctx->devs_lock);
+	return NULL;
+}
+
+/*
+ * The race above made certain: fork() while another thread holds the locks
+ * a child's cleanup takes.  The fork waits for them (the atfork handlers), so
+ * the child's copies are free and its cleanup ends.
+ */
+static void fork_while_locked(void)
+{
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	pthread_t t;
+	int status = 0, state_at_fork;
+	pid_t pid, w = 0;
+
+	if (start(NULL, &ctx, &dev, &mm, &bond))
+		ktest_bail("fault-thread context");
+	sva_ctx_set_log(ctx, quiet, NULL, SVA_LOG_DEBUG); /* so the child's cleanup logs */
+	pthread_create(&t, NULL, hold_locks, ctx);
+	while (atomic_load(&holder_state) != 1)
+		usleep(1000);
+	pid = fork();
+	if (pid == 0) {
+		alarm(10);
+		sva_mm_free(mm);
+		sva_dev_close(dev);
+		sva_ctx_free(ctx);
+		_exit(0);
+	}
+	state_at_fork = atomic_load(&holder_state);
+	for (int ms = 0; ms < 15000 && (w = waitpid(pid, &status, WNOHANG)) == 0; ms++)
+		usleep(1000);
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	pthread_join(t, NULL);
+	is_int(state_at_fork, 2, "fork() waits for a thread holding the device list's and the log's locks");
+	ok(w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "the child's cleanup does not hang on their copies (%s %d)",
+	   w != pid ? "hung" : WIFEXITED(status) ? "exited" : "killed by signal",
+	   w != pid ? 0 : WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	stop(ctx, dev, mm);
 }
 
 int main(void)
@@ -235,5 +314,6 @@ int main(void)
 	is_int(sva_ctx_fault_health(NULL), -EINVAL, "NULL: -EINVAL");
 	poll_while_binding();
 	fork_during_faults();
+	fork_while_locked();
 	return done_testing();
 }
