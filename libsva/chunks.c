@@ -48,14 +48,14 @@ struct sva_chunk *sva_chunks_after(const struct sva_chunks *t, uint64_t addr)
 	return prev[0] ? prev[0]->next[0] : t->head[0];
 }
 
-int sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32_t prot)
+struct sva_chunk *sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32_t prot)
 {
 	struct sva_chunk *prev[SVA_CHUNKS_LEVELS], *c;
 	unsigned levels = random_levels(t);
 
 	c = sva_malloc(sizeof(*c) + levels * sizeof(c->next[0]));
 	if (!c)
-		return -ENOMEM;
+		return NULL;
 	c->start = start;
 	c->end = end;
 	c->prot = prot;
@@ -69,7 +69,7 @@ int sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32
 		*link = c;
 	}
 	t->count++;
-	return 0;
+	return c;
 }
 
 struct sva_chunk *sva_chunks_unlink(struct sva_chunks *t, uint64_t start)

@@ -35,8 +35,9 @@ static inline struct sva_chunk *sva_chunks_next(const struct sva_chunk *c)
 	return c->next[0];
 }
 
-/* Insert [start, end); the caller guarantees it overlaps nothing.  -ENOMEM. */
-int sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32_t prot);
+/* Insert [start, end); the caller guarantees it overlaps nothing.  The new
+ * chunk (the fault path stamps it without a second search), or NULL: no memory. */
+struct sva_chunk *sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32_t prot);
 
 /* Remove and free the chunk that starts at `start`; 0 or -ENOENT. */
 int sva_chunks_remove(struct sva_chunks *t, uint64_t start);

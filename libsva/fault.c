@@ -169,6 +169,8 @@ static void plan_batch(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault
 		info[i].run_start = info[i].run_end = 0;
 		info[i].idx = (uint32_t)i;
 	}
+	if (n < 2)
+		return; /* one record is no run (a device faulting one page at a time) */
 	memcpy(sorted, info, n * sizeof(*info));
 	qsort(sorted, n, sizeof(*sorted), by_bond_page);
 	for (size_t i = 0; i < n;) {

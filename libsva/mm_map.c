@@ -100,6 +100,7 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 	bool tracked = atomic_load_explicit(&mm->tracked, memory_order_relaxed);
 	int reg = tracked ? register_locked(mm, v->start, v->end, start, end) : 0;
 	int ret = ioas_map(mm, v, start, end);
+	struct sva_chunk *c;
 
 	if (ret == -EEXIST)
 		return 0; /* mapped behind our back (raw ioctls on our IOAS): visible is what counts */
@@ -123,15 +124,15 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 			note_untracked_locked(mm, start, end, again);
 		}
 	}
-	ret = sva_chunks_insert(&mm->chunks, start, end, (v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)) | chunk_flags);
-	if (ret) {
+	c = sva_chunks_insert(&mm->chunks, start, end, (v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)) | chunk_flags);
+	if (!c) {
 		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
-		return ret;
+		return -ENOMEM;
 	}
 	if (chunk_flags & SVA_CHUNK_SUSPECT)
 		sva_mm_note_suspect_locked(mm);
 	atomic_fetch_add_explicit(&mm->st_visible, end - start, memory_order_relaxed);
-	sva_pin_mapped_locked(mm, start, end, chunk_flags);
+	sva_pin_mapped_locked(mm, c);
 	return 0;
 }
 
@@ -184,8 +185,10 @@ int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t 
 		undo->n++;
 		if (mapped)
 			*mapped += gap_end - pos;
-		c = sva_chunks_after(&mm->chunks, gap_end);
 		pos = gap_end;
+		/* A fault's window is most often one gap: no second search then. */
+		if (pos < end)
+			c = sva_chunks_after(&mm->chunks, gap_end);
 	}
 	pthread_mutex_unlock(&mm->map_lock);
 	return ret;

@@ -27,19 +27,15 @@ void sva_pin_batch(struct sva_fault_engine *fe, bool start)
 	atomic_fetch_add_explicit(&fe->pin_batch, 1, memory_order_relaxed);
 }
 
-void sva_pin_mapped_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t flags)
+void sva_pin_mapped_locked(struct sva_mm *mm, struct sva_chunk *c)
 {
 	struct sva_pin_budget *pb = &mm->pin;
 	uint64_t visible = atomic_load_explicit(&mm->st_visible, memory_order_relaxed);
 
-	if (flags & SVA_CHUNK_PINNED) {
-		pb->pinned += end - start;
-	} else {
-		struct sva_chunk *c = sva_chunks_after(&mm->chunks, start);
-
-		if (c && c->start == start)
-			c->stamp = sva_pin_batch_in_flight(mm);
-	}
+	if (c->prot & SVA_CHUNK_PINNED)
+		pb->pinned += c->end - c->start;
+	else
+		c->stamp = sva_pin_batch_in_flight(mm);
 	if (visible > atomic_load_explicit(&pb->peak, memory_order_relaxed))
 		atomic_store_explicit(&pb->peak, visible, memory_order_relaxed);
 }

@@ -50,18 +50,20 @@ static void refault_note(struct sva_pin_budget *pb, uint64_t start, uint64_t end
 	uint64_t g = start >> GRANULE_SHIFT, ge = (end - 1) >> GRANULE_SHIFT;
 
 	for (unsigned n = 0; g <= ge && n < SVA_PIN_REFAULT_SLOTS; g++, n++)
-		pb->refault_slot[g % SVA_PIN_REFAULT_SLOTS] = g + 1;
+		atomic_store_explicit(&pb->refault_slot[g % SVA_PIN_REFAULT_SLOTS], g + 1, memory_order_relaxed);
 }
 
 static void refault_check(struct sva_pin_budget *pb, uint64_t addr)
 {
 	uint64_t g = addr >> GRANULE_SHIFT;
-	uint64_t *slot = &pb->refault_slot[g % SVA_PIN_REFAULT_SLOTS];
+	_Atomic uint64_t *slot = &pb->refault_slot[g % SVA_PIN_REFAULT_SLOTS];
+	uint64_t want = g + 1;
 
-	if (*slot == g + 1) {
-		*slot = 0;
+	/* Without map_lock: an eviction noting this slot meanwhile loses at most
+	 * one count, and the exchange counts a re-fault once however many race. */
+	if (atomic_load_explicit(slot, memory_order_relaxed) == want &&
+	    atomic_compare_exchange_strong_explicit(slot, &want, 0, memory_order_relaxed, memory_order_relaxed))
 		atomic_fetch_add_explicit(&pb->refaults, 1, memory_order_relaxed);
-	}
 }
 
 static bool evictable(const struct sva_chunk *c, uint64_t ws, uint64_t we, uint32_t batch)
@@ -157,9 +159,7 @@ int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_
 	unsigned kernel_retries = 0;
 	int ret;
 
-	pthread_mutex_lock(&mm->map_lock);
 	refault_check(&mm->pin, addr);
-	pthread_mutex_unlock(&mm->map_lock);
 	/*
 	 * One window takes at most a quarter of the budget: a window as large as
 	 * the budget would evict everything else at every fault, and the faults
@@ -179,9 +179,12 @@ int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_
 		uint64_t got = 0;
 		bool room;
 
-		pthread_mutex_lock(&mm->map_lock);
-		room = make_room_locked(mm, gap_bytes_locked(mm, *ws, *we), *ws, *we);
-		pthread_mutex_unlock(&mm->map_lock);
+		room = true;
+		if (mm->pin.budget) { /* unbounded: no lock, no walk */
+			pthread_mutex_lock(&mm->map_lock);
+			room = make_room_locked(mm, gap_bytes_locked(mm, *ws, *we), *ws, *we);
+			pthread_mutex_unlock(&mm->map_lock);
+		}
 		if (room) {
 			ret = sva_mm_map_gaps_locked(mm, v, *ws, *we, SVA_MAP_FAULT, &undo, &got, NULL);
 			if (!ret) {

@@ -29,7 +29,9 @@ struct sva_pin_budget {
 	/* Under mm->map_lock: */
 	uint64_t pinned; /* bytes of SVA_CHUNK_PINNED chunks */
 	uint64_t hand;	 /* the CLOCK hand: an address; the next victim is at or after it */
-	uint64_t refault_slot[SVA_PIN_REFAULT_SLOTS]; /* granule + 1; 0: empty */
+	/* Granule + 1; 0: empty.  Written under map_lock, read and cleared by a
+	 * fault without it (atomics: one relaxed load on the fault path). */
+	_Atomic uint64_t refault_slot[SVA_PIN_REFAULT_SLOTS];
 	/* Statistics, read lock-free by sva_mm_stats(). */
 	_Atomic uint64_t peak, evictions, bytes_evicted, refaults;
 };
@@ -43,9 +45,10 @@ uint64_t sva_pin_default_budget(void);
 /* The chunk flags for a map of kind `how` (SVA_MAP_FAULT or not). */
 uint32_t sva_pin_chunk_flags(unsigned how);
 
-/* A chunk [start, end) with `flags` was just inserted (map_lock held): stamp
- * it for the batch in flight, count it. */
-void sva_pin_mapped_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint32_t flags);
+/* A chunk was just inserted (map_lock held): stamp it for the batch in
+ * flight, count it. */
+struct sva_chunk;
+void sva_pin_mapped_locked(struct sva_mm *mm, struct sva_chunk *c);
 
 /* A chunk with `flags` of `bytes` is leaving the table (withdraw.c, map_lock held). */
 void sva_pin_withdrawn_locked(struct sva_mm *mm, uint32_t flags, uint64_t bytes);

@@ -57,7 +57,10 @@ int main(void)
 		while (s + free_run < SLOTS && free_run < len && model[s + free_run] < 0)
 			free_run++;
 		if (rnd(3) && free_run) {
-			if (sva_chunks_insert(&t, (uint64_t)s * 4096, (uint64_t)(s + free_run) * 4096, 3))
+			struct sva_chunk *c = sva_chunks_insert(&t, (uint64_t)s * 4096, (uint64_t)(s + free_run) * 4096, 3);
+
+			/* The chunk inserted, as it was asked for. */
+			if (!c || c->start != (uint64_t)s * 4096 || c->end != (uint64_t)(s + free_run) * 4096 || c->prot != 3)
 				good = 0;
 			for (unsigned k = 0; k < free_run; k++)
 				model[s + k] = (int)s;
