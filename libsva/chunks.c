@@ -40,12 +40,17 @@ static void find(const struct sva_chunks *t, uint64_t addr, struct sva_chunk **p
 	}
 }
 
-struct sva_chunk *sva_chunks_after(const struct sva_chunks *t, uint64_t addr)
+struct sva_chunk *sva_chunks_after(struct sva_chunks *t, uint64_t addr)
 {
 	struct sva_chunk *prev[SVA_CHUNKS_LEVELS];
 
+	if (t->memo_ok && t->memo_addr == addr)
+		return t->memo;
 	find(t, addr, prev);
-	return prev[0] ? prev[0]->next[0] : t->head[0];
+	t->memo = prev[0] ? prev[0]->next[0] : t->head[0];
+	t->memo_addr = addr;
+	t->memo_ok = true;
+	return t->memo;
 }
 
 struct sva_chunk *sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32_t prot)
@@ -62,6 +67,7 @@ struct sva_chunk *sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64
 	c->levels = levels;
 	c->stamp = 0;
 	find(t, start, prev);
+	t->memo_ok = false;
 	for (unsigned l = 0; l < levels; l++) {
 		struct sva_chunk **link = prev[l] ? &prev[l]->next[l] : &t->head[l];
 
@@ -80,6 +86,7 @@ struct sva_chunk *sva_chunks_unlink(struct sva_chunks *t, uint64_t start)
 	c = prev[0] ? prev[0]->next[0] : t->head[0];
 	if (!c || c->start != start)
 		return NULL;
+	t->memo_ok = false;
 	for (unsigned l = 0; l < c->levels; l++) {
 		struct sva_chunk **link = prev[l] ? &prev[l]->next[l] : &t->head[l];
 
@@ -113,4 +120,5 @@ void sva_chunks_clear(struct sva_chunks *t)
 	for (unsigned l = 0; l < SVA_CHUNKS_LEVELS; l++)
 		t->head[l] = NULL;
 	t->count = 0;
+	t->memo_ok = false;
 }

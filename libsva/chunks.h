@@ -8,6 +8,7 @@
 #ifndef LIBSVA_CHUNKS_H
 #define LIBSVA_CHUNKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,10 +26,16 @@ struct sva_chunks {
 	struct sva_chunk *head[SVA_CHUNKS_LEVELS];
 	size_t count;
 	uint64_t seed; /* for node levels */
+	/* The last search's answer, until the table changes: a fault looks up its
+	 * page, then maps a window starting there (fault_resolve.c, mm_map.c),
+	 * and the second search is this one. */
+	bool memo_ok;
+	uint64_t memo_addr;
+	struct sva_chunk *memo;
 };
 
 /* The first chunk whose end is above addr (it contains addr if its start <= addr), or NULL. */
-struct sva_chunk *sva_chunks_after(const struct sva_chunks *t, uint64_t addr);
+struct sva_chunk *sva_chunks_after(struct sva_chunks *t, uint64_t addr);
 
 static inline struct sva_chunk *sva_chunks_next(const struct sva_chunk *c)
 {

@@ -19,7 +19,7 @@ static unsigned rnd(unsigned n)
 /* model[i]: the start slot of the chunk covering slot i, or -1. */
 static int model[SLOTS];
 
-static int check_against_model(const struct sva_chunks *t)
+static int check_against_model(struct sva_chunks *t)
 {
 	const struct sva_chunk *c = t->head[0];
 	uint64_t prev_end = 0;
@@ -42,6 +42,18 @@ static int check_against_model(const struct sva_chunks *t)
 	return n == t->count;
 }
 
+/* One address asked again after every change: the table's memo of its last
+ * search must never answer from before the change. */
+static int probe_matches(struct sva_chunks *t, int slot)
+{
+	uint64_t addr = (uint64_t)slot * 4096;
+	const struct sva_chunk *want = t->head[0];
+
+	while (want && want->end <= addr) /* the truth: a walk of the bottom level */
+		want = want->next[0];
+	return sva_chunks_after(t, addr) == want;
+}
+
 int main(void)
 {
 	struct sva_chunks t = { .seed = 1 };
@@ -53,6 +65,8 @@ int main(void)
 	is_int(sva_chunks_remove(&t, 4096), -ENOENT, "removing from an empty table: -ENOENT");
 	for (int op = 0; op < 20000 && good; op++) {
 		unsigned s = rnd(SLOTS), len = 1 + rnd(8), free_run = 0;
+
+		(void)sva_chunks_after(&t, (uint64_t)s * 4096); /* asked before the change, asked again after it */
 
 		while (s + free_run < SLOTS && free_run < len && model[s + free_run] < 0)
 			free_run++;
@@ -78,11 +92,14 @@ int main(void)
 		}
 		if (op % 97 == 0 && !check_against_model(&t))
 			good = 0;
+		if (!probe_matches(&t, (int)s) || !probe_matches(&t, 300))
+			good = 0;
 	}
 	ok(good && check_against_model(&t), "20000 random inserts and removes match the model (%d in, %d out)", inserts,
 	   removes);
 	is_int(sva_chunks_remove(&t, 4096 * 600), -ENOENT, "removing a start that is no chunk's: -ENOENT");
 	sva_chunks_clear(&t);
 	ok(t.count == 0 && t.head[0] == NULL, "clear empties the table");
+	ok(sva_chunks_after(&t, 4096 * 300) == NULL, "and no search answers from before the clear");
 	return done_testing();
 }
