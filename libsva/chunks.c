@@ -2,6 +2,7 @@
 /* The mapped-chunk table: a skip list ordered by start (see chunks.h). */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "arena.h"
 #include "chunks.h"
@@ -42,15 +43,12 @@ static void find(const struct sva_chunks *t, uint64_t addr, struct sva_chunk **p
 
 struct sva_chunk *sva_chunks_after(struct sva_chunks *t, uint64_t addr)
 {
-	struct sva_chunk *prev[SVA_CHUNKS_LEVELS];
-
-	if (t->memo_ok && t->memo_addr == addr)
-		return t->memo;
-	find(t, addr, prev);
-	t->memo = prev[0] ? prev[0]->next[0] : t->head[0];
-	t->memo_addr = addr;
-	t->memo_ok = true;
-	return t->memo;
+	if (!t->memo_ok || t->memo_addr != addr) {
+		find(t, addr, t->memo_prev);
+		t->memo_addr = addr;
+		t->memo_ok = true;
+	}
+	return t->memo_prev[0] ? t->memo_prev[0]->next[0] : t->head[0];
 }
 
 struct sva_chunk *sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64_t end, uint32_t prot)
@@ -66,7 +64,10 @@ struct sva_chunk *sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64
 	c->prot = prot;
 	c->levels = levels;
 	c->stamp = 0;
-	find(t, start, prev);
+	if (t->memo_ok && t->memo_addr == start)
+		memcpy(prev, t->memo_prev, sizeof(prev));
+	else
+		find(t, start, prev);
 	t->memo_ok = false;
 	for (unsigned l = 0; l < levels; l++) {
 		struct sva_chunk **link = prev[l] ? &prev[l]->next[l] : &t->head[l];

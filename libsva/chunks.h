@@ -26,12 +26,12 @@ struct sva_chunks {
 	struct sva_chunk *head[SVA_CHUNKS_LEVELS];
 	size_t count;
 	uint64_t seed; /* for node levels */
-	/* The last search's answer, until the table changes: a fault looks up its
-	 * page, then maps a window starting there (fault_resolve.c, mm_map.c),
-	 * and the second search is this one. */
+	/* The last search, until the table changes: a fault looks its page up,
+	 * then maps a window that starts there and inserts its chunk
+	 * (fault_resolve.c, mm_map.c): one search serves all three. */
 	bool memo_ok;
 	uint64_t memo_addr;
-	struct sva_chunk *memo;
+	struct sva_chunk *memo_prev[SVA_CHUNKS_LEVELS];
 };
 
 /* The first chunk whose end is above addr (it contains addr if its start <= addr), or NULL. */
