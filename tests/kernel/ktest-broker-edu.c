@@ -27,7 +27,7 @@
 #define PG 4096u
 
 static char pci[16], cdev[64];
-static char sock_path[108], dir_path[64];
+static char sock_path[108], dir_path[64], drain_prog[96], drain_out[96];
 
 struct res {
 	int ok, ret, bme;
@@ -92,6 +92,9 @@ static pid_t start_broker(const char *source, int *mm_exit_rd)
 	snprintf(conf.devs[0].name, sizeof(conf.devs[0].name), "edu");
 	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "%s", source);
 	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
+	/* The device's drain program, for a holder that ends with the RID bound. */
+	snprintf(conf.devs[0].mm_exit, sizeof(conf.devs[0].mm_exit), "%s", drain_prog);
+	conf.devs[0].mm_exit_ms = 10000;
 	if (pipe(ready) || pipe(mx))
 		ktest_bail("pipe: %s", strerror(errno));
 	pid = fork();
@@ -451,6 +454,39 @@ static void sock_dir(void)
 	ktest_bail("no directory every user can search for the broker's socket");
 }
 
+/* The mm-exit program: a script that writes down its arguments and
+ * environment (what sva-brokerd(8) promises it: name, source, "rid", pid). */
+static void make_drain_program(void)
+{
+	FILE *f;
+
+	snprintf(drain_prog, sizeof(drain_prog), "%s/drain.sh", dir_path);
+	snprintf(drain_out, sizeof(drain_out), "%s/drained", dir_path);
+	f = fopen(drain_prog, "w");
+	if (!f)
+		ktest_bail("%s: %s", drain_prog, strerror(errno));
+	fprintf(f, "#!/bin/sh\necho \"$1 $3 $4 $SVA_DEVICE $SVA_PASID $SVA_CLIENT_PID\" > %s.tmp && mv %s.tmp %s\n",
+		drain_out, drain_out, drain_out);
+	if (fclose(f) || chmod(drain_prog, 0755))
+		ktest_bail("%s: %s", drain_prog, strerror(errno));
+}
+
+/* What the drain program wrote, "" if it did not run. */
+static const char *drained(void)
+{
+	static char line[160];
+	FILE *f = fopen(drain_out, "r");
+
+	line[0] = 0;
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = 0;
+		fclose(f);
+		line[strcspn(line, "\n")] = 0;
+	}
+	return line;
+}
+
 /* The VFIO cdev of the PCI device, from sysfs (vfio-dev/vfioN). */
 static void find_cdev(void)
 {
@@ -497,6 +533,7 @@ int main(void)
 	find_cdev();
 	alarm(280);
 	sock_dir();
+	make_drain_program();
 
 	/* ---- a broker with edu by PCI address */
 	bpid = start_broker(pci, &mx);
@@ -517,6 +554,7 @@ int main(void)
 	isolated_refused();
 
 	finish(&cl[0], 0);
+	ok(!drained()[0], "client 0 unbound before it closed: the drain program did not run (%s)", drained());
 	r = ask(&cl[1], 'o', 0);
 	ok(r.ok, "after client 0 closed it, client 1 opens edu %s", r.why);
 	is_int(r.bme, 0, "and finds it quiesced: bus mastering off");
@@ -527,6 +565,14 @@ int main(void)
 	kill(cl[1].pid, SIGKILL);
 	waitpid(cl[1].pid, &st, 0);
 	is_int(wait_mm_exit(mx), SVA_PASID_RID, "client 1 killed while bound: the broker ran the owner-side mm_exit of the RID");
+	{
+		char want[160];
+
+		snprintf(want, sizeof(want), "edu rid %d edu rid %d", (int)cl[1].pid, (int)cl[1].pid);
+		/* The program runs (and is waited for) before the in-process hook. */
+		ok(!strcmp(drained(), want), "  and, before it, the device's mm-exit program: name, \"rid\", the client's pid (%s)",
+		   drained());
+	}
 	r = spawn(&cl[2], 3);
 	ok(r.ok, "client 2 connects %s", r.why);
 	r = ask(&cl[2], 'o', 0);
@@ -559,6 +605,8 @@ int main(void)
 		 "releasing everything does not hang");
 	waitpid(cl[3].pid, &st, 0);
 	unlink(sock_path);
+	unlink(drain_prog);
+	unlink(drain_out);
 	close(mx);
 	rmdir(dir_path);
 	return done_testing();
