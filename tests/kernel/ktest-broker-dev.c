@@ -17,9 +17,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#include "../../tools/broker/broker.h"
-#include "broker_proto.h"
-#include "ktest.h"
+#include "ktest_broker.h"
 
 extern char **environ;
 
@@ -28,7 +26,7 @@ extern char **environ;
 #define OWN_PER 4u	 /* three blocks of them per device */
 #define HANG_MS 500u	 /* the "hang" device's mm-exit timeout */
 
-static char sock_path[108], dir_path[64], self[256];
+static char self[256];
 
 /* ------------------------------------------- the mm-exit program (argc 5) */
 
@@ -73,14 +71,6 @@ static int mm_exit_program(char **argv)
 
 /* ------------------------------------------------------------ the broker */
 
-static struct broker broker;
-
-static void broker_on_term(int sig)
-{
-	(void)sig;
-	broker.stop = 1;
-}
-
 /*
  * The program the broker runs: this binary, through a script that gives it
  * back the library path the broker's fixed environment drops (the VM keeps
@@ -117,8 +107,6 @@ static void add_dev(struct broker_conf *conf, const char *name, unsigned ms)
 static pid_t start_broker(void)
 {
 	struct broker_conf conf;
-	int ready[2], ret = 0;
-	pid_t pid;
 
 	broker_conf_defaults(&conf);
 	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
@@ -129,32 +117,7 @@ static pid_t start_broker(void)
 	conf.grace_ns = UINT64_MAX;
 	add_dev(&conf, "drain", 10000);
 	add_dev(&conf, "hang", HANG_MS);
-	if (pipe(ready))
-		ktest_bail("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		ktest_bail("fork: %s", strerror(errno));
-	if (pid == 0) {
-		struct sigaction sa = { .sa_handler = broker_on_term };
-
-		close(ready[0]);
-		sigaction(SIGTERM, &sa, NULL);
-		signal(SIGPIPE, SIG_IGN);
-		ret = broker_start(&broker, &conf);
-		if (write(ready[1], &ret, sizeof(ret)) != sizeof(ret) || ret)
-			_exit(1);
-		broker_run(&broker);
-		broker_fini(&broker);
-		_exit(0);
-	}
-	close(ready[1]);
-	if (read(ready[0], &ret, sizeof(ret)) != sizeof(ret))
-		ktest_bail("the broker died while starting");
-	close(ready[0]);
-	ktest_skip_without_mock(ret);
-	if (ret)
-		ktest_bail("the broker did not start: %s", strerror(-ret));
-	return pid;
+	return broker_fork(&conf, NULL, NULL);
 }
 
 /* ------------------------------------------------------------ the clients */
@@ -181,22 +144,6 @@ static void capture_log(void *arg, enum sva_log_level level, const char *msg)
 	/* Errors, and the debug line of a full block that the test looks for. */
 	if ((level >= SVA_LOG_ERROR || strstr(msg, "no block")) && !log_buf[0])
 		snprintf(log_buf, sizeof(log_buf), "%s", msg);
-}
-
-static void xwrite(int fd, const void *p, size_t n)
-{
-	if (write(fd, p, n) != (ssize_t)n)
-		_exit(3);
-}
-
-static int xread(int fd, void *p, size_t n)
-{
-	ssize_t r;
-
-	do
-		r = read(fd, p, n);
-	while (r < 0 && errno == EINTR);
-	return r == (ssize_t)n ? 0 : -1;
 }
 
 /* Fault on the next page of the client's buffer; 1 if it resolved into its own bytes. */
@@ -399,36 +346,19 @@ static struct res ask(struct cl *c, char op, uint32_t pasid, uint32_t hwpt, uint
 	struct cmd m = { .op = op, .pasid = pasid, .hwpt = hwpt, .dev = dev };
 	struct res r = { 0 };
 
-	xwrite(c->cmd, &m, sizeof(m));
-	if (xread(c->res, &r, sizeof(r)))
-		snprintf(r.why, sizeof(r.why), "the client died");
+	client_call(c->cmd, c->res, &m, sizeof(m), &r, sizeof(r), r.why, sizeof(r.why));
 	return r;
 }
 
 /* ---------------------------------------------------------------- checks */
 
-static int raw_call(int s, struct sva_broker_msg *m)
-{
-	int fd, ret = sva_broker_send(s, m, -1);
-
-	if (!ret)
-		ret = sva_broker_recv(s, m, &fd);
-	if (!ret && fd >= 0)
-		close(fd);
-	return ret ? ret : m->status;
-}
-
 /* A client with a block of its own on "drain" asks for a PASID of A's block. */
 static void foreign_own(uint32_t pasid, uint32_t hwpt)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sva_broker_msg m;
 	uint64_t own, dev_id;
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int s = raw_connect();
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
-	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)))
-		ktest_bail("connect to the broker: %s", strerror(errno));
 	sva_broker_msg_init(&m, SVA_BOP_HELLO);
 	m.arg[0] = SVA_BROKER_TRUSTED;
 	is_int(raw_call(s, &m), 0, "a raw client says hello");

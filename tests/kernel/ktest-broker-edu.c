@@ -19,15 +19,14 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#include "../../tools/broker/broker.h"
-#include "broker_proto.h"
+#include "ktest_broker.h"
 #include "ktest_edu.h"
 
 #define BUF_VA 0x8000000ull /* under edu's 28-bit DMA mask */
 #define PG 4096u
 
 static char pci[16], cdev[64];
-static char sock_path[108], dir_path[64], drain_prog[96], drain_out[96];
+static char drain_prog[96], drain_out[96];
 
 struct res {
 	int ok, ret, bme;
@@ -42,46 +41,11 @@ struct cmd {
 	uint32_t ioas;
 };
 
-static void xwrite(int fd, const void *p, size_t n)
-{
-	if (write(fd, p, n) != (ssize_t)n)
-		_exit(3);
-}
-
-static int xread(int fd, void *p, size_t n)
-{
-	ssize_t r;
-
-	do
-		r = read(fd, p, n);
-	while (r < 0 && errno == EINTR);
-	return r == (ssize_t)n ? 0 : -1;
-}
-
 /* ------------------------------------------------------------ the broker */
-
-static struct broker broker;
-static int mm_exit_pipe = -1;
-
-static void broker_on_term(int sig)
-{
-	(void)sig;
-	broker.stop = 1;
-}
-
-static void report_mm_exit(void *arg, const struct broker_dev *dev, uint32_t pasid, pid_t pid)
-{
-	(void)arg;
-	(void)dev;
-	(void)pid;
-	xwrite(mm_exit_pipe, &pasid, sizeof(pasid));
-}
 
 static pid_t start_broker(const char *source, int *mm_exit_rd)
 {
 	struct broker_conf conf;
-	int ready[2], mx[2], ret = 0;
-	pid_t pid;
 
 	broker_conf_defaults(&conf);
 	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
@@ -95,37 +59,7 @@ static pid_t start_broker(const char *source, int *mm_exit_rd)
 	/* The device's drain program, for a holder that ends with the RID bound. */
 	snprintf(conf.devs[0].mm_exit, sizeof(conf.devs[0].mm_exit), "%s", drain_prog);
 	conf.devs[0].mm_exit_ms = 10000;
-	if (pipe(ready) || pipe(mx))
-		ktest_bail("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		ktest_bail("fork: %s", strerror(errno));
-	if (pid == 0) {
-		struct sigaction sa = { .sa_handler = broker_on_term };
-
-		close(ready[0]);
-		close(mx[0]);
-		mm_exit_pipe = mx[1];
-		sigaction(SIGTERM, &sa, NULL);
-		signal(SIGPIPE, SIG_IGN);
-		ret = broker_start(&broker, &conf);
-		broker.mm_exit = report_mm_exit;
-		xwrite(ready[1], &ret, sizeof(ret));
-		if (ret)
-			_exit(1);
-		broker_run(&broker);
-		broker_fini(&broker);
-		_exit(0);
-	}
-	close(ready[1]);
-	close(mx[1]);
-	if (xread(ready[0], &ret, sizeof(ret)))
-		ktest_bail("the broker died while starting");
-	close(ready[0]);
-	if (ret)
-		ktest_bail("the broker did not start with edu at %s: %s", source, strerror(-ret));
-	*mm_exit_rd = mx[0];
-	return pid;
+	return broker_fork(&conf, mm_exit_rd, source);
 }
 
 static void stop_broker(pid_t pid, const char *what)
@@ -324,9 +258,7 @@ static struct res ask(struct cl *c, char op, uint32_t ioas)
 	struct cmd m = { .op = op, .ioas = ioas };
 	struct res r = { 0 };
 
-	xwrite(c->cmd, &m, sizeof(m));
-	if (xread(c->res, &r, sizeof(r)))
-		snprintf(r.why, sizeof(r.why), "the client died");
+	client_call(c->cmd, c->res, &m, sizeof(m), &r, sizeof(r), r.why, sizeof(r.why));
 	return r;
 }
 
@@ -389,28 +321,13 @@ static void unauthorized(void)
 	       "uid 65534 (nobody) is refused with -EACCES and a log line naming its uid and the allowlist");
 }
 
-static int raw_call(int s, struct sva_broker_msg *m)
-{
-	int fd, ret = sva_broker_send(s, m, -1);
-
-	if (!ret)
-		ret = sva_broker_recv(s, m, &fd);
-	if (!ret && fd >= 0)
-		close(fd);
-	return ret ? ret : m->status;
-}
-
 /* A client speaking the protocol itself: a PASID attach, a HWPT not its own. */
 static void raw_refusals(uint32_t foreign_hwpt)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sva_broker_msg m;
 	uint64_t first, dev_id;
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int s = raw_connect();
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
-	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)))
-		ktest_bail("connect to the broker: %s", strerror(errno));
 	sva_broker_msg_init(&m, SVA_BOP_HELLO);
 	m.arg[0] = SVA_BROKER_TRUSTED;
 	is_int(raw_call(s, &m), 0, "raw client: hello");
@@ -433,25 +350,6 @@ static void raw_refusals(uint32_t foreign_hwpt)
 	m.arg[0] = dev_id;
 	is_int(raw_call(s, &m), -ENOENT, "a RID detach of nothing attached: -ENOENT");
 	close(s);
-}
-
-static void sock_dir(void)
-{
-	static const char *const parents[] = { "/run", "/tmp", "/" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(parents); i++) {
-		struct stat stb;
-
-		if (stat(parents[i], &stb) || !(stb.st_mode & S_IXOTH))
-			continue;
-		snprintf(dir_path, sizeof(dir_path), "%s/sva-ktest-broker-edu-%d",
-			 strcmp(parents[i], "/") ? parents[i] : "", (int)getpid());
-		if (mkdir(dir_path, 0755) || chmod(dir_path, 0755))
-			continue;
-		snprintf(sock_path, sizeof(sock_path), "%s/socket", dir_path);
-		return;
-	}
-	ktest_bail("no directory every user can search for the broker's socket");
 }
 
 /* The mm-exit program: a script that writes down its arguments and
@@ -505,16 +403,6 @@ static void find_cdev(void)
 		ktest_bail("no vfio cdev under %s", path);
 }
 
-static uint32_t wait_mm_exit(int mx)
-{
-	struct pollfd pfd = { .fd = mx, .events = POLLIN };
-	uint32_t pasid = 0;
-
-	if (poll(&pfd, 1, 5000) != 1 || xread(mx, &pasid, sizeof(pasid)))
-		return 0;
-	return pasid;
-}
-
 int main(void)
 {
 	struct cl cl[4];
@@ -532,7 +420,7 @@ int main(void)
 	ktest_require_iommufd();
 	find_cdev();
 	alarm(280);
-	sock_dir();
+	sock_dir("ktest-broker-edu");
 	make_drain_program();
 
 	/* ---- a broker with edu by PCI address */

@@ -23,9 +23,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#include "../../tools/broker/broker.h"
-#include "broker_proto.h"
-#include "ktest.h"
+#include "ktest_broker.h"
 
 #define PG 4096u
 #define VA(i) (0x50000000ull + (uint64_t)(i) * 0x1000000ull) /* inside the mock aperture */
@@ -36,10 +34,8 @@
 #define NEAR_LEN (10 * PG) /* shared of the 64 KiB memfd at VA(7): not a window boundary */
 #define ISO_PIN (512u << 10) /* isolated-pin-max of the second broker */
 
-static char sock_path[108];
 /* The socket goes in a directory of its own that every user can search, so
  * the unauthorized client meets the allowlist, not the file permissions. */
-static char dir_path[64];
 
 struct res {
 	int ok;
@@ -70,46 +66,11 @@ struct cmd {
 	int want;
 };
 
-static void xwrite(int fd, const void *p, size_t n)
-{
-	if (write(fd, p, n) != (ssize_t)n)
-		_exit(3);
-}
-
-static int xread(int fd, void *p, size_t n)
-{
-	ssize_t r;
-
-	do
-		r = read(fd, p, n);
-	while (r < 0 && errno == EINTR);
-	return r == (ssize_t)n ? 0 : -1;
-}
-
 /* ------------------------------------------------------------ the broker */
-
-static struct broker broker;
-static int mm_exit_pipe = -1;
-
-static void broker_on_term(int sig)
-{
-	(void)sig;
-	broker.stop = 1;
-}
-
-static void report_mm_exit(void *arg, const struct broker_dev *dev, uint32_t pasid, pid_t pid)
-{
-	(void)arg;
-	(void)dev;
-	(void)pid;
-	xwrite(mm_exit_pipe, &pasid, sizeof(pasid));
-}
 
 static pid_t start_broker(int *mm_exit_rd, bool isolated_only, uint64_t pin_max)
 {
 	struct broker_conf conf;
-	int ready[2], mx[2], ret = 0;
-	pid_t pid;
 
 	broker_conf_defaults(&conf);
 	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
@@ -126,38 +87,7 @@ static pid_t start_broker(int *mm_exit_rd, bool isolated_only, uint64_t pin_max)
 	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
 	conf.devs[0].isolated_only = isolated_only;
 	conf.isolated_pin_max = pin_max;
-	if (pipe(ready) || pipe(mx))
-		ktest_bail("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		ktest_bail("fork: %s", strerror(errno));
-	if (pid == 0) {
-		struct sigaction sa = { .sa_handler = broker_on_term };
-
-		close(ready[0]);
-		close(mx[0]);
-		mm_exit_pipe = mx[1];
-		sigaction(SIGTERM, &sa, NULL);
-		signal(SIGPIPE, SIG_IGN);
-		ret = broker_start(&broker, &conf);
-		broker.mm_exit = report_mm_exit;
-		xwrite(ready[1], &ret, sizeof(ret));
-		if (ret)
-			_exit(1);
-		broker_run(&broker);
-		broker_fini(&broker);
-		_exit(0);
-	}
-	close(ready[1]);
-	close(mx[1]);
-	if (xread(ready[0], &ret, sizeof(ret)))
-		ktest_bail("the broker died while starting");
-	close(ready[0]);
-	ktest_skip_without_mock(ret);
-	if (ret)
-		ktest_bail("the broker did not start: %s", strerror(-ret));
-	*mm_exit_rd = mx[0];
-	return pid;
+	return broker_fork(&conf, mm_exit_rd, NULL);
 }
 
 /* ------------------------------------------------------------ the clients */
@@ -555,9 +485,7 @@ static struct res ask3(struct cl *c, char op, const struct res *peer)
 	struct cmd m = { .op = op, .pasid = peer->pasid, .ioas = peer->ioas, .fault = peer->fault };
 	struct res r = { 0 };
 
-	xwrite(c->cmd, &m, sizeof(m));
-	if (xread(c->res, &r, sizeof(r)))
-		snprintf(r.why, sizeof(r.why), "the client died");
+	client_call(c->cmd, c->res, &m, sizeof(m), &r, sizeof(r), r.why, sizeof(r.why));
 	return r;
 }
 
@@ -566,9 +494,7 @@ static struct res ask(struct cl *c, char op, uint32_t pasid, uint32_t ioas)
 	struct cmd m = { .op = op, .pasid = pasid, .ioas = ioas };
 	struct res r = { 0 };
 
-	xwrite(c->cmd, &m, sizeof(m));
-	if (xread(c->res, &r, sizeof(r)))
-		snprintf(r.why, sizeof(r.why), "the client died");
+	client_call(c->cmd, c->res, &m, sizeof(m), &r, sizeof(r), r.why, sizeof(r.why));
 	return r;
 }
 
@@ -578,9 +504,7 @@ static struct res ask_read(struct cl *c, uint32_t ioas, uint64_t addr, int want)
 	struct cmd m = { .op = 'R', .ioas = ioas, .addr = addr, .want = want };
 	struct res r = { 0 };
 
-	xwrite(c->cmd, &m, sizeof(m));
-	if (xread(c->res, &r, sizeof(r)))
-		snprintf(r.why, sizeof(r.why), "the client died");
+	client_call(c->cmd, c->res, &m, sizeof(m), &r, sizeof(r), r.why, sizeof(r.why));
 	return r;
 }
 
@@ -616,28 +540,6 @@ static void unauthorized(void)
 	waitpid(pid, &st, 0);
 	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
 	       "uid 65534 (nobody) is refused with -EACCES and a log line naming its uid and the allowlist");
-}
-
-static int raw_connect(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
-	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)))
-		ktest_bail("connect to the broker: %s", strerror(errno));
-	return s;
-}
-
-static int raw_call(int s, struct sva_broker_msg *m)
-{
-	int fd, ret = sva_broker_send(s, m, -1);
-
-	if (!ret)
-		ret = sva_broker_recv(s, m, &fd);
-	if (!ret && fd >= 0)
-		close(fd);
-	return ret ? ret : m->status;
 }
 
 static void hostile(uint32_t foreign_pasid, uint32_t hwpt)
@@ -810,25 +712,6 @@ static void foreign_attach(uint32_t foreign_pasid, uint32_t hwpt)
 }
 
 
-static void sock_dir(void)
-{
-	static const char *const parents[] = { "/run", "/tmp", "/" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(parents); i++) {
-		struct stat stb;
-
-		if (stat(parents[i], &stb) || !(stb.st_mode & S_IXOTH))
-			continue;
-		snprintf(dir_path, sizeof(dir_path), "%s/sva-ktest-broker-%d", strcmp(parents[i], "/") ? parents[i] : "",
-			 (int)getpid());
-		if (mkdir(dir_path, 0755) || chmod(dir_path, 0755))
-			continue;
-		snprintf(sock_path, sizeof(sock_path), "%s/socket", dir_path);
-		return;
-	}
-	ktest_bail("no directory every user can search for the broker's socket");
-}
-
 int main(void)
 {
 	struct cl cl[NCLIENTS];
@@ -839,7 +722,7 @@ int main(void)
 
 	ktest_require_iommufd();
 	alarm(120);
-	sock_dir();
+	sock_dir("ktest-broker");
 	bpid = start_broker(&mx, false, 0);
 
 	for (int i = 0; i < NCLIENTS; i++)

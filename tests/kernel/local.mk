@@ -91,15 +91,17 @@ tests/kernel/fault-corpus.h: $(FAULT_CORPUS) tests/fuzz/embed-corpus.sh
 	$(AM_V_GEN)$(MKDIR_P) tests/kernel && \
 	$(SHELL) $(top_srcdir)/tests/fuzz/embed-corpus.sh $(FAULT_CORPUS:%=$(top_srcdir)/%) > $@.tmp && mv $@.tmp $@
 # sva-brokerd and three client processes (the broker's sources linked in).
-tests_kernel_ktest_broker_SOURCES = tests/kernel/ktest-broker.c $(BROKER_SOURCES) tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_broker_SOURCES = tests/kernel/ktest-broker.c $(BROKER_SOURCES) tests/kernel/ktest.h tests/kernel/ktest_broker.h \
+	tests/tap.h
 tests_kernel_ktest_broker_LDADD = $(TEST_LIBS)
 # The broker lending edu (no PASIDs) to one client at a time, with real DMA.
 tests_kernel_ktest_broker_edu_SOURCES = tests/kernel/ktest-broker-edu.c $(BROKER_SOURCES) tests/kernel/ktest.h \
-	tests/kernel/ktest_edu.h tests/tap.h
+	tests/kernel/ktest_edu.h tests/kernel/ktest_broker.h tests/tap.h
 tests_kernel_ktest_broker_edu_LDADD = $(TEST_LIBS)
 # Per-device PASIDs through the broker, and the mm-exit program (which is
 # this binary again, run by the broker with five arguments).
-tests_kernel_ktest_broker_dev_SOURCES = tests/kernel/ktest-broker-dev.c $(BROKER_SOURCES) tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_broker_dev_SOURCES = tests/kernel/ktest-broker-dev.c $(BROKER_SOURCES) tests/kernel/ktest.h \
+	tests/kernel/ktest_broker.h tests/tap.h
 tests_kernel_ktest_broker_dev_LDADD = $(TEST_LIBS)
 include tests/kernel/mem.mk
 # What a device can reach: the library's memory never, restricted address spaces.
