@@ -3,7 +3,9 @@
  * The table of mapped chunks of an address space: non-overlapping [start, end)
  * ranges, each exactly one IOMMU_IOAS_MAP (so it can be unmapped whole).  A
  * skip list: faults insert in random order, and a sorted array's memmove on
- * every insert cost more than the map itself under emulation.
+ * every insert cost more than the map itself under emulation.  Every call,
+ * searches included (they update the memo below), is made under the owner's
+ * lock (mm->map_lock); there is no read-only access to share.
  */
 #ifndef LIBSVA_CHUNKS_H
 #define LIBSVA_CHUNKS_H
