@@ -27,39 +27,21 @@
 /* One request, one reply; the reply's status is returned, its text logged. */
 static int call(struct sva_ctx *ctx, struct sva_broker_msg *m, int *fd_out)
 {
-	struct sva_broker_conn *conn = ctx->broker;
 	uint32_t op = m->op;
-	int fd = -1, ret;
+	int ret = sva_broker_rpc(ctx->broker, m, -1, fd_out);
 
-	pthread_mutex_lock(&conn->lock);
-	ret = sva_broker_send(conn->sock, m, -1);
+	/* sva_broker_rpc() made the exchange and checked the reply; here it is
+	 * only told apart, for the log line. */
 	if (!ret)
-		ret = sva_broker_recv(conn->sock, m, &fd);
-	pthread_mutex_unlock(&conn->lock);
-	if (ret)
-		return sva_fail(&ctx->log, ret == -EPIPE || ret == -ECONNRESET ? -ECONNRESET : ret,
-				"broker: %s request failed: %s (the broker went away?)", sva_broker_op_name(op),
-				strerror(-ret));
-	if (m->op != op) {
-		if (fd >= 0)
-			close(fd);
+		return 0;
+	if (m->op != op)
 		return sva_fail(&ctx->log, -EPROTO, "broker: a reply to %s answered %s", sva_broker_op_name(op),
 				sva_broker_op_name(m->op));
-	}
-	if (m->status < 0 || m->status > 0) {
-		/* A status is 0 or a negative errno; anything else is a broken broker. */
-		int err = m->status < 0 && m->status >= -4095 ? m->status : -EPROTO;
-
-		if (fd >= 0)
-			close(fd);
-		return sva_fail(&ctx->log, err, "broker refused %s: %s", sva_broker_op_name(op),
-				m->text[0] ? m->text : strerror(-err));
-	}
-	if (fd_out)
-		*fd_out = fd;
-	else if (fd >= 0)
-		close(fd);
-	return 0;
+	if (m->status) /* a refusal, or a status no errno could be (-EPROTO) */
+		return sva_fail(&ctx->log, ret, "broker refused %s: %s", sva_broker_op_name(op),
+				m->text[0] ? m->text : strerror(-ret));
+	return sva_fail(&ctx->log, ret, "broker: %s request failed: %s (the broker went away?)",
+			sva_broker_op_name(op), strerror(-ret));
 }
 
 static int connect_broker(const struct sva_log *log, const char *path)
