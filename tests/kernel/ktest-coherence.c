@@ -314,14 +314,44 @@ struct race {
 	struct sva_bond *bond;
 	atomic_bool stop;
 	atomic_int bad, rounds;
+	atomic_ulong injected; /* faults the device thread raised */
+	uint64_t faults0;      /* the bond's fault count before it started */
 };
+
+static uint64_t bond_faults(struct sva_bond *bond)
+{
+	struct sva_bond_stats bs = { .size = sizeof(bs) };
+
+	sva_bond_stats(bond, &bs);
+	return bs.faults;
+}
+
+/*
+ * Stop the device thread and wait until the faults it raised are answered:
+ * the checks after a race count on "the bond's fault count went up" meaning
+ * their own fault, not one of the race's backlog (a slow machine, or
+ * ThreadSanitizer, leaves hundreds queued).
+ */
+static void race_stop(struct race *r, pthread_t t)
+{
+	atomic_store(&r->stop, true);
+	pthread_join(t, NULL);
+	diag("race: the device raised %lu faults, %llu were answered when it stopped", atomic_load(&r->injected),
+	     (unsigned long long)(bond_faults(r->bond) - r->faults0));
+	for (int ms = 0; ms < 30000 && bond_faults(r->bond) < r->faults0 + atomic_load(&r->injected); ms++)
+		usleep(1000);
+	if (bond_faults(r->bond) < r->faults0 + atomic_load(&r->injected))
+		diag("the race's faults were not all answered in 30 s (%llu of %lu)",
+		     (unsigned long long)(bond_faults(r->bond) - r->faults0), atomic_load(&r->injected));
+}
 
 static void *faulter(void *arg)
 {
 	struct race *r = arg;
 
 	while (!atomic_load(&r->stop)) {
-		sva_dev_inject_fault(g_dev, sva_bond_pasid(r->bond), VA, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 0);
+		if (sva_dev_inject_fault(g_dev, sva_bond_pasid(r->bond), VA, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 0) == 0)
+			atomic_fetch_add(&r->injected, 1);
 		usleep(50);
 	}
 	return NULL;
@@ -330,7 +360,7 @@ static void *faulter(void *arg)
 /* One thread unmaps and remaps a range while the device keeps faulting on it. */
 static void remap_race(struct sva_mm *mm, struct sva_bond *bond)
 {
-	struct race r = { .mm = mm, .bond = bond };
+	struct race r = { .mm = mm, .bond = bond, .faults0 = bond_faults(bond) };
 	pthread_t t;
 	int n = 0;
 
@@ -347,8 +377,7 @@ static void remap_race(struct sva_mm *mm, struct sva_bond *bond)
 		}
 		munmap(p, 2 * PG);
 	}
-	atomic_store(&r.stop, true);
-	pthread_join(t, NULL);
+	race_stop(&r, t);
 	is_int(n, 0, "munmap/remap loop against device faults: the device never sees an old generation");
 }
 
@@ -369,8 +398,9 @@ static void *end_faulter(void *arg)
 	struct race *r = arg;
 
 	while (!atomic_load(&r->stop)) {
-		sva_dev_inject_fault(g_dev, sva_bond_pasid(r->bond), VA + RACE_LEN - PG, SVA_ACCESS_READ | SVA_ACCESS_WRITE,
-				     0);
+		if (sva_dev_inject_fault(g_dev, sva_bond_pasid(r->bond), VA + RACE_LEN - PG,
+					 SVA_ACCESS_READ | SVA_ACCESS_WRITE, 0) == 0)
+			atomic_fetch_add(&r->injected, 1);
 		usleep(20);
 	}
 	return NULL;
@@ -378,7 +408,7 @@ static void *end_faulter(void *arg)
 
 static void remove_race(struct sva_mm *mm, struct sva_bond *bond)
 {
-	struct race r = { .mm = mm, .bond = bond };
+	struct race r = { .mm = mm, .bond = bond, .faults0 = bond_faults(bond) };
 	unsigned char *p = fill_at(VA, RACE_LEN, 0);
 	struct sva_mm_stats s0 = stats(mm), s1;
 	pthread_t t;
@@ -400,8 +430,7 @@ static void remove_race(struct sva_mm *mm, struct sva_bond *bond)
 			n++;
 		}
 	}
-	atomic_store(&r.stop, true);
-	pthread_join(t, NULL);
+	race_stop(&r, t);
 	s1 = stats(mm);
 	{
 		struct sva_bond_stats bs = { .size = sizeof(bs) };

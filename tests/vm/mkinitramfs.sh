@@ -176,6 +176,41 @@ if [ "$vfio" = 1 ]; then
     fi
 fi
 
+# Processes a test left running (its children, a daemon it started), as
+# "# leftover:" lines; they are killed and waited for, so that the next test
+# does not share the machine with them (their pins count against the same
+# user's RLIMIT_MEMLOCK, their fds keep devices open).  Kernel threads (pid 2
+# and its children) and zombies do not count.  Builtins only: a forked helper
+# would count itself.
+leftovers=0
+sweep() {
+    leftovers=0
+    for p in /proc/[0-9]*; do
+        read -r st < "$p/stat" 2>/dev/null || continue
+        pid=${st%% *}
+        set -- ${st##*) }
+        case "$pid:$2:$1" in 1:* | 2:* | *:2:* | *:*:Z) continue ;; esac
+        leftovers=$((leftovers + 1))
+        read -r comm < "$p/comm" 2>/dev/null
+        echo "# leftover: pid $pid ($comm), killed"
+        kill -9 "$pid" 2>/dev/null
+    done
+    n=0
+    while [ "$leftovers" -gt 0 ] && [ $n -lt 50 ]; do
+        alive=0
+        for p in /proc/[0-9]*; do
+            read -r st < "$p/stat" 2>/dev/null || continue
+            pid=${st%% *}
+            set -- ${st##*) }
+            case "$pid:$2:$1" in 1:* | 2:* | *:2:* | *:*:Z) continue ;; esac
+            alive=1
+        done
+        [ $alive = 0 ] && break
+        sleep 0.1
+        n=$((n + 1))
+    done
+}
+
 # Kernel messages stay off the console from here (only panics get through);
 # each test's share of them is printed after it as "# dmesg:" comments.
 dmesg -n 1
@@ -184,9 +219,11 @@ for name in $(cat /tests/order); do
     echo "=== BEGIN $name"
     (cd /tmp && exec "/tests/$name") < /dev/null 2>&1
     rc=$?
+    sweep
     # Raw records are "<L>text": keep levels 0-5 (emergency to notice).
     dmesg -r | sed -n 's/^<[0-5]>//p' > /tmp/.kmsg
     sed 's/^/# dmesg: /' /tmp/.kmsg
+    echo "=== LEFTOVER $name n=$leftovers"
     echo "=== KERNEL-WARNINGS $name n=$(grep -cE 'WARNING:|BUG:|Oops|general protection|Call Trace:' /tmp/.kmsg)"
     echo "=== END $name rc=$rc"
 done

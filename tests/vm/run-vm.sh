@@ -169,16 +169,17 @@ total_ms=$(( $(now_ms) - start ))
 if [ -z "$boot_ms" ] && grep -q '=== SVA-VM-INIT' "$console"; then boot_ms=$total_ms; fi
 
 # Split the console into one TAP file per test, and note each test's fate in
-# $work/status: "NAME began ended rc kernel-warnings".
+# $work/status: "NAME began ended rc kernel-warnings leftover-processes".
 tr -d '\r' < "$console" | awk -v dir="$logdir" -v topo="$topology" -v status="$work/status" -v vm="$work/vm" '
     function flush_cur() { if (cur != "") close(dir "/" cur "-" topo ".log") }
     # A test whose last line lacks its newline runs into the next marker: split it.
-    match($0, /=== (BEGIN|KERNEL-WARNINGS|END|SVA-VM-[A-Z]+) /) && RSTART > 1 {
+    match($0, /=== (BEGIN|LEFTOVER|KERNEL-WARNINGS|END|SVA-VM-[A-Z]+) /) && RSTART > 1 {
         if (cur != "") print substr($0, 1, RSTART - 1) > (dir "/" cur "-" topo ".log")
         $0 = substr($0, RSTART)
     }
     /^=== BEGIN / { flush_cur(); cur = $3; began[cur] = 1; order[++n] = cur
                     printf "" > (dir "/" cur "-" topo ".log"); next }
+    /^=== LEFTOVER / { sub(/^n=/, "", $4); lo[$3] = $4; next }
     /^=== KERNEL-WARNINGS / { sub(/^n=/, "", $4); kw[$3] = $4; next }
     /^=== END / { sub(/^rc=/, "", $4); rc[$3] = $4; ended[$3] = 1
                   flush_cur(); cur = ""; next }
@@ -193,7 +194,8 @@ tr -d '\r' < "$console" | awk -v dir="$logdir" -v topo="$topology" -v status="$w
             t = order[i]
             r = (t in rc) ? rc[t] : "-"
             w = (t in kw) ? kw[t] : 0
-            printf "%s %d %d %s %s\n", t, began[t], ended[t] + 0, r, w > status
+            l = (t in lo) ? lo[t] : 0
+            printf "%s %d %d %s %s %s\n", t, began[t], ended[t] + 0, r, w, l > status
         }
         if (done) print "done" > vm
         close(status); close(vm)
@@ -226,12 +228,13 @@ for name in $names; do
         continue
     fi
     set -- $line
-    ended=$3 rc=$4 kw=$5
+    ended=$3 rc=$4 kw=$5 left=$6
     why=
     if [ "$ended" != 1 ]; then
         why="did not finish (${vm_fail:-the VM stopped})"
     else
         [ "$rc" = 0 ] || why="exited with status $rc"
+        [ "$left" = 0 ] || why="${why:+$why; }left $left process(es) running (see '# leftover:' lines)"
         [ "$kw" = 0 ] || why="${why:+$why; }left $kw kernel WARNING/BUG/Oops line(s) in dmesg (see '# dmesg:' lines)"
         # The plan must match the results (a crash mid-way leaves too few).
         plan=$(tr -d '\r' < "$f" | sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' | head -n1)
@@ -252,6 +255,10 @@ for name in $names; do
     fi
     if [ -n "$why" ]; then
         echo "FAIL $name ($topology)${why:+: $why}"
+        # CI keeps only this output: name what failed, with the diagnostics
+        # ("#" lines) each failure printed, so one log is enough to start from.
+        tr -d '\r' < "$f" | awk '/^not ok/ && !/#[ \t]*[Tt][Oo][Dd][Oo]/ { n++; c = 6; if (n > 10) exit }
+            c > 0 && (/^not ok/ || /^#/) { print "    " $0; c--; next } { c = 0 }'
         failed_tests=$((failed_tests + 1))
     elif [ "$raw" = 1 ]; then
         echo "PASS $name ($topology): exited 0"
