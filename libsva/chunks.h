@@ -27,6 +27,7 @@ struct sva_chunk {
 struct sva_chunks {
 	struct sva_chunk *head[SVA_CHUNKS_LEVELS];
 	size_t count;
+	unsigned top;  /* levels in use: head[l] is NULL for every l >= top */
 	uint64_t seed; /* for node levels */
 	/* The last search, until the table changes: a fault looks its page up,
 	 * then maps a window that starts there and inserts its chunk

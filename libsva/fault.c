@@ -45,25 +45,52 @@ struct rec_info {
 /*
  * The gate.  Batches take turns, and give way to excluders between them: an
  * unbind waits for the batch in progress, then gets in before the next,
- * however many faults are pending.  A condition variable rather than a bare
- * mutex because a mutex released and taken again at once by the fault thread
- * lets a waiter starve (glibc's mutexes are not fair).
+ * however many faults are pending.  One atomic word holds the state, so a
+ * batch that nobody waits on costs one compare-and-swap to start and one
+ * atomic AND to end (two lock sections and a broadcast before: a tenth of a
+ * random fault's work in libsva).  Whoever has to wait does it under `lock`
+ * with a condition variable, having first counted itself in the word, so the
+ * batch that ends sees it and wakes it (a waiter's count and its check are
+ * one critical section that the waker must enter to broadcast: no lost
+ * wake-up).  A condition variable rather than a bare mutex because a mutex
+ * released and taken again at once by the fault thread lets a waiter starve
+ * (glibc's mutexes are not fair).
  */
+#define GATE_BATCH 1u		/* a batch is in progress */
+#define GATE_WAITER 2u		/* one per batch waiting for its turn (bits 1-15) */
+#define GATE_EXCLUDER (1u << 16) /* one per excluder, waiting or in */
+
 static void batch_begin(struct sva_fault_engine *fe)
 {
+	unsigned s = 0;
+
+	if (atomic_compare_exchange_strong_explicit(&fe->gate, &s, GATE_BATCH, memory_order_acquire,
+						    memory_order_relaxed))
+		return;
 	pthread_mutex_lock(&fe->lock);
-	while (fe->in_batch || fe->excluders)
+	atomic_fetch_add_explicit(&fe->gate, GATE_WAITER, memory_order_relaxed);
+	for (;;) {
+		s = atomic_load_explicit(&fe->gate, memory_order_relaxed);
+		if (!(s & GATE_BATCH) && s < GATE_EXCLUDER) {
+			if (atomic_compare_exchange_weak_explicit(&fe->gate, &s, (s - GATE_WAITER) | GATE_BATCH,
+								  memory_order_acquire, memory_order_relaxed))
+				break;
+			continue;
+		}
 		pthread_cond_wait(&fe->gate_cv, &fe->lock);
-	fe->in_batch = true;
+	}
 	pthread_mutex_unlock(&fe->lock);
 }
 
 static void batch_end(struct sva_fault_engine *fe)
 {
-	pthread_mutex_lock(&fe->lock);
-	fe->in_batch = false;
-	pthread_cond_broadcast(&fe->gate_cv);
-	pthread_mutex_unlock(&fe->lock);
+	unsigned old = atomic_fetch_and_explicit(&fe->gate, ~GATE_BATCH, memory_order_acq_rel);
+
+	if (old != GATE_BATCH) { /* a batch or an excluder waits */
+		pthread_mutex_lock(&fe->lock);
+		pthread_cond_broadcast(&fe->gate_cv);
+		pthread_mutex_unlock(&fe->lock);
+	}
 }
 
 void sva_fault_exclude(struct sva_ctx *ctx)
@@ -71,8 +98,8 @@ void sva_fault_exclude(struct sva_ctx *ctx)
 	struct sva_fault_engine *fe = &ctx->fe;
 
 	pthread_mutex_lock(&fe->lock);
-	fe->excluders++;
-	while (fe->in_batch)
+	atomic_fetch_add_explicit(&fe->gate, GATE_EXCLUDER, memory_order_acq_rel);
+	while (atomic_load_explicit(&fe->gate, memory_order_acquire) & GATE_BATCH)
 		pthread_cond_wait(&fe->gate_cv, &fe->lock);
 }
 
@@ -80,7 +107,7 @@ void sva_fault_unexclude(struct sva_ctx *ctx)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 
-	fe->excluders--;
+	atomic_fetch_sub_explicit(&fe->gate, GATE_EXCLUDER, memory_order_release);
 	pthread_cond_broadcast(&fe->gate_cv);
 	pthread_mutex_unlock(&fe->lock);
 }

@@ -211,14 +211,15 @@ struct sva_fault_engine {
 	 * time; sva_fault_exclude() waits for the batch in progress and holds
 	 * the next one off, so unbind (which unpublishes a bond the engine may
 	 * have found) and sva_dev_close (which unregisters a device) wait for
-	 * one batch, never for a whole storm.  `lock` guards the fields of the
-	 * gate and is held by an excluder.  Order: dev->lock, then the gate,
+	 * one batch, never for a whole storm.  `gate` is the state (fault.c:
+	 * a batch bit, waiting batches, excluders), so that a batch nobody
+	 * waits for takes no lock; `lock` and `gate_cv` are for waiting, and
+	 * `lock` is held by an excluder.  Order: dev->lock, then the gate,
 	 * then mm->lock.
 	 */
 	pthread_mutex_t lock;
 	pthread_cond_t gate_cv;
-	bool in_batch;
-	unsigned excluders;
+	atomic_uint gate;
 	/* Log lines of the engine not about one bond (unknown devices and
 	 * PASIDs, queue errors): rate-limited, inside a batch. */
 	struct sva_ratelimit rl;
@@ -473,6 +474,8 @@ int sva_mm_resolve_fault(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t ad
 			 uint64_t run_end, uint32_t access, uint64_t *pages);
 
 /* mm_map.c.  What one all-or-nothing call mapped, to take back on failure. */
+/* Only r[0..n) is ever read: callers set n = 0 rather than zero all of it
+ * (a 1 KiB fill per fault was a tenth of the fault path's instructions). */
 struct sva_map_undo {
 	uint64_t r[64][2];
 	size_t n;

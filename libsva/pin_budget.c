@@ -175,9 +175,11 @@ int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_
 			shrink(addr, ws, we);
 	}
 	for (;;) {
-		struct sva_map_undo undo = { .n = 0 };
+		struct sva_map_undo undo; /* not "= { 0 }": 1 KiB zeroed per fault, when only r[0..n) is read */
 		uint64_t got = 0;
 		bool room;
+
+		undo.n = 0;
 
 		room = true;
 		if (mm->pin.budget) { /* unbounded: no lock, no walk */

@@ -9,7 +9,9 @@
  * (the "no bond" path), so every group is answered INVALID and logs a line.
  *
  * Checked: an excluder (what unbind and close do) waits for one batch while a
- * storm never lets the queue empty; log lines are rate-limited and the count
+ * storm never lets the queue empty; with three threads draining and two
+ * excluding at once, batches never overlap and never run while excluded (the
+ * gate's lock-free fast path); log lines are rate-limited and the count
  * of those held back is printed when logging resumes; a group larger than the
  * buffer is read, under both read() semantics; a group over the engine's
  * bound is answered INVALID unresolved with a log line, and the groups after
@@ -20,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,12 +65,33 @@ static void fill(struct kabi_iommu_hwpt_pgfault *r, unsigned nrec, unsigned cook
 		};
 }
 
+/* The gate's stress test: reads (one per batch) that overlap, or that happen while excluded. */
+static struct gate_check {
+	atomic_bool on, excluded;
+	atomic_int inside;
+	atomic_ulong overlaps, during_exclusion, reads;
+} gc;
+
+static void gate_check_enter(void)
+{
+	if (!atomic_load(&gc.on))
+		return;
+	if (atomic_fetch_add(&gc.inside, 1) != 0)
+		atomic_fetch_add(&gc.overlaps, 1);
+	if (atomic_load(&gc.excluded))
+		atomic_fetch_add(&gc.during_exclusion, 1);
+	atomic_fetch_add(&gc.reads, 1);
+	sched_yield(); /* widen the window another batch would have to overlap it */
+	atomic_fetch_sub(&gc.inside, 1);
+}
+
 static ssize_t fake_read(int fd, void *buf, size_t len)
 {
 	struct kabi_iommu_hwpt_pgfault *r = buf;
 	size_t done = 0;
 
 	(void)fd;
+	gate_check_enter();
 	if (q.read_us)
 		usleep(q.read_us);
 	pthread_mutex_lock(&q.lock);
@@ -266,6 +290,65 @@ static void gate(void)
 	take_answers(NULL, 0);
 }
 
+/*
+ * The gate under contention: three threads drain one endless storm (poll
+ * mode allows it) while two others exclude and unexclude in a loop.  No two
+ * batches may overlap, none may run while an excluder is in, and nobody may
+ * hang (every thread is joined).  The fast path takes no lock, so this is
+ * the test of its atomics; the tsan tier runs it under ThreadSanitizer.
+ */
+static atomic_bool gate_stop;
+static atomic_ulong exclusions;
+
+static void *gate_drainer(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&gate_stop))
+		sva_fault_process(&ctx, 256);
+	return NULL;
+}
+
+static void *gate_excluder(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&gate_stop)) {
+		sva_fault_exclude(&ctx);
+		atomic_store(&gc.excluded, true);
+		sched_yield();
+		atomic_store(&gc.excluded, false);
+		sva_fault_unexclude(&ctx);
+		atomic_fetch_add(&exclusions, 1);
+	}
+	return NULL;
+}
+
+static void gate_contention(void)
+{
+	pthread_t d[3], e[2];
+
+	atomic_store(&gc.on, true);
+	atomic_store(&q.storm, true);
+	for (int i = 0; i < 3; i++)
+		pthread_create(&d[i], NULL, gate_drainer, NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&e[i], NULL, gate_excluder, NULL);
+	usleep(300000);
+	atomic_store(&gate_stop, true);
+	for (int i = 0; i < 3; i++)
+		pthread_join(d[i], NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_join(e[i], NULL);
+	atomic_store(&q.storm, false);
+	atomic_store(&gc.on, false);
+	diag("gate: %lu batches, %lu exclusions in 0.3 s", atomic_load(&gc.reads), atomic_load(&exclusions));
+	ok(atomic_load(&gc.reads) > 10 && atomic_load(&exclusions) > 10,
+	   "gate: three drainers and two excluders all made progress (%lu batches, %lu exclusions)",
+	   atomic_load(&gc.reads), atomic_load(&exclusions));
+	is_int((long)atomic_load(&gc.overlaps), 0, "gate: no two batches ran at once");
+	is_int((long)atomic_load(&gc.during_exclusion), 0, "gate: no batch ran while an excluder was in");
+	take_answers(NULL, 0);
+}
+
 static void large_groups(bool old_kernel)
 {
 	const char *how = old_kernel ? "read() 0 (older kernels)" : "read() -EINVAL";
@@ -318,10 +401,11 @@ static void beyond_bound(void)
 
 int main(void)
 {
-	plan(21);
+	plan(24);
 	ctx_init();
 	rate_limit();
 	gate();
+	gate_contention();
 	large_groups(false);
 	large_groups(true);
 	oversize(false);
