@@ -102,10 +102,14 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 	return 0;
 }
 
+/* Under sva_fault_exclude() (or in a forked child, where no batch runs):
+ * the engine's memo of the last device is only touched inside batches. */
 static void unregister(struct sva_dev *dev)
 {
 	struct sva_ctx *ctx = dev->ctx;
 
+	if (ctx->fe.last_dev == dev)
+		ctx->fe.last_dev = NULL;
 	pthread_mutex_lock(&ctx->devs_lock);
 	for (struct sva_dev **pp = &ctx->devs; *pp; pp = &(*pp)->ctx_next) {
 		if (*pp == dev) {

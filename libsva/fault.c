@@ -130,15 +130,20 @@ int sva_fault_bufs_alloc(struct sva_fault_engine *fe)
 	return 0;
 }
 
+/* Inside a batch: faults come from one device at a time, mostly. */
 static struct sva_dev *dev_by_id(struct sva_ctx *ctx, uint32_t dev_id)
 {
-	struct sva_dev *dev;
+	struct sva_dev *dev = ctx->fe.last_dev;
 
+	if (dev && dev->info.dev_id == dev_id)
+		return dev;
 	pthread_mutex_lock(&ctx->devs_lock);
 	for (dev = ctx->devs; dev; dev = dev->ctx_next)
 		if (dev->info.dev_id == dev_id)
 			break;
 	pthread_mutex_unlock(&ctx->devs_lock);
+	if (dev)
+		ctx->fe.last_dev = dev;
 	return dev;
 }
 

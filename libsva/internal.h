@@ -240,6 +240,10 @@ struct sva_fault_engine {
 	void *resp;  /* responses */
 	void *info;  /* per-record plan, two arrays of buf_records */
 	atomic_uint pin_batch; /* batches started + answered: odd while one is in flight (pin_budget.c) */
+	/* The device of the last record (fault.c): used and set inside batches
+	 * only; a device leaves the context under exclusion (dev.c), and clears
+	 * it there, so a batch never finds a closed device here. */
+	struct sva_dev *last_dev;
 };
 
 struct sva_ctx {

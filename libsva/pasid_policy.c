@@ -249,6 +249,12 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 	case SVA_PASID_DEVICE:
 		if (!dev->pasids && dev->own_full)
 			return own_full(dev);
+		if (!dev->pasids && dev->ctx->broker)
+			return sva_fail(log, -ERANGE,
+					"%s: cannot allocate from the device's own PASID space: the broker leased this "
+					"client none (the device's PASIDs all fall in the broker's global range from %u, "
+					"its 'pasids' setting: sva-brokerd(8); use SVA_PASID_GLOBAL)",
+					dev_name(dev), dev->ctx->global_pasid_min);
 		if (!dev->pasids)
 			return sva_fail(log, -ERANGE,
 					"%s: cannot allocate from the device's own PASID space: it has none (its PASIDs "

@@ -297,6 +297,59 @@ static void lifecycle_checks(void)
 	munmap(buf, 64 * 1024);
 }
 
+/*
+ * The engine remembers the device of the last fault.  That device closed
+ * while another stays open: the other's faults must be resolved in its own
+ * bond, and the closed device's memory (freed: a use after free in the
+ * AddressSanitizer tier if the memory were kept) never looked at.  Then a
+ * third device, which iommufd may give the closed one's id.
+ */
+static void reopen_checks(void)
+{
+	struct sva_ctx *ctx = ctx_mode(1);
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	struct sva_dev *a = NULL, *b = NULL, *c = NULL;
+	struct sva_bond *ba = NULL, *bb = NULL, *bc = NULL;
+	struct sva_mm *mm = NULL;
+	unsigned char *buf, back[PG];
+	uint32_t id_a;
+
+	if (sva_dev_open_mock(ctx, NULL, &a) || sva_dev_open_mock(ctx, NULL, &b) || sva_mm_new(ctx, NULL, &mm) ||
+	    sva_bind(a, mm, &bo, &ba) || sva_bind(b, mm, &bo, &bb))
+		ktest_bail("reopen: setup failed");
+	buf = ktest_map_at(BUF_VA + 0x800000, 3 * PG, PROT_READ | PROT_WRITE);
+	memset(buf, 0x5a, 3 * PG);
+	sva_dev_inject_fault(a, sva_bond_pasid(ba), BUF_VA + 0x800000, SVA_ACCESS_READ, 0);
+	is_int(sva_ctx_process_faults(ctx, 4), 1, "reopen: a fault on the first device");
+	id_a = a->info.dev_id;
+	sva_unbind(ba);
+	sva_dev_close(a);
+	sva_dev_inject_fault(b, sva_bond_pasid(bb), BUF_VA + 0x800000 + PG, SVA_ACCESS_READ, 0);
+	is_int(sva_ctx_process_faults(ctx, 4), 1, "reopen: first closed, a fault on the second");
+	sva_bond_stats(bb, &st);
+	ok(st.faults == 1 && st.invalid == 0, "reopen: resolved in the second device's bond (%llu faults, %llu invalid)",
+	   (unsigned long long)st.faults, (unsigned long long)st.invalid);
+	if (sva_dev_open_mock(ctx, NULL, &c) || sva_bind(c, mm, &bo, &bc))
+		ktest_bail("reopen: third device failed");
+	diag("reopen: device ids %u, %u, then %u", id_a, b->info.dev_id, c->info.dev_id);
+	sva_dev_inject_fault(c, sva_bond_pasid(bc), BUF_VA + 0x800000 + 2 * PG, SVA_ACCESS_READ, 0);
+	is_int(sva_ctx_process_faults(ctx, 4), 1, "reopen: a fault on a device opened after the close");
+	st.faults = st.invalid = 0;
+	sva_bond_stats(bc, &st);
+	ok(st.faults == 1 && st.invalid == 0, "reopen: resolved in its bond (%llu faults, %llu invalid)",
+	   (unsigned long long)st.faults, (unsigned long long)st.invalid);
+	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 0x800000 + 2 * PG, back, PG, 0) == 0 && back[0] == 0x5a,
+	   "reopen: and visible");
+	sva_unbind(bb);
+	sva_unbind(bc);
+	sva_dev_close(b);
+	sva_dev_close(c);
+	sva_mm_free(mm);
+	sva_ctx_free(ctx);
+	munmap(buf, 3 * PG);
+}
+
 static int exit_pipe = -1;
 
 static void exit_marker(struct sva_bond *bond, void *drvdata)
@@ -417,6 +470,7 @@ int main(void)
 	engine_checks(1);
 	engine_checks(0);
 	lifecycle_checks();
+	reopen_checks();
 	exit_checks();
 	thp_checks();
 	hugetlb_checks();
