@@ -19,10 +19,38 @@ static atomic_int reg_n;
 
 atomic_int sva_broker_isolated_n;
 
+/*
+ * fork() while another thread is in the middle of a request, a note or a
+ * registry scan leaves the child copies of locks that nobody will release,
+ * and freeing its copy of a context takes them.  The child never talks on a
+ * connection (the socket is its parent's; its calls fail with -ECHILD), so
+ * it may start with fresh locks.  Holding them across fork() instead would
+ * make every fork wait for a broker's reply.
+ */
+static void child_reset(void)
+{
+	pthread_mutex_init(&reg_lock, NULL);
+	for (size_t i = 0; i < REG_MAX; i++) {
+		if (reg[i]) {
+			pthread_mutex_init(&reg[i]->lock, NULL);
+			pthread_mutex_init(&reg[i]->shares_lock, NULL);
+			pthread_mutex_init(&reg[i]->mms_lock, NULL);
+		}
+	}
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_register(void)
+{
+	pthread_atfork(NULL, NULL, child_reset);
+}
+
 int sva_broker_reg_add(struct sva_broker_conn *conn)
 {
 	int ret = -EMFILE;
 
+	pthread_once(&atfork_once, atfork_register);
 	pthread_mutex_lock(&reg_lock);
 	for (size_t i = 0; i < REG_MAX; i++) {
 		if (!reg[i]) {

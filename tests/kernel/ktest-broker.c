@@ -17,12 +17,15 @@
  */
 #define _GNU_SOURCE /* memfd_create */
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "broker_client.h"
 #include "ktest_broker.h"
 
 #define PG 4096u
@@ -108,6 +111,61 @@ static int broker_ctx(struct sva_ctx **ctx)
 
 	log_buf[0] = '\0';
 	return sva_ctx_new(&o, ctx);
+}
+
+/*
+ * fork() while a thread of the parent is in the middle of a broker request
+ * (holding the connection's lock, as a request does until the reply): the
+ * child frees its copy of the context, which takes that lock, and must not
+ * wait forever on a copy nobody will release.
+ */
+static atomic_int mid_state;
+
+static void *hold_conn(void *arg)
+{
+	struct sva_ctx *ctx = arg;
+
+	pthread_mutex_lock(&ctx->broker->lock);
+	atomic_store(&mid_state, 1);
+	while (atomic_load(&mid_state) != 2)
+		usleep(1000);
+	pthread_mutex_unlock(&ctx->broker->lock);
+	return NULL;
+}
+
+static void fork_mid_request(void)
+{
+	struct sva_ctx *ctx = NULL;
+	pthread_t t;
+	pid_t pid, w = 0;
+	int status = 0;
+
+	if (broker_ctx(&ctx)) {
+		ok(0, "fork mid-request: a broker context (%s)", log_buf);
+		return;
+	}
+	atomic_store(&mid_state, 0);
+	pthread_create(&t, NULL, hold_conn, ctx);
+	while (atomic_load(&mid_state) != 1)
+		usleep(1000);
+	pid = fork();
+	if (pid == 0) {
+		alarm(10);
+		sva_ctx_free(ctx);
+		_exit(0);
+	}
+	for (int ms = 0; ms < 15000 && (w = waitpid(pid, &status, WNOHANG)) == 0; ms++)
+		usleep(1000);
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	atomic_store(&mid_state, 2);
+	pthread_join(t, NULL);
+	ok(w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "fork while a thread is in the middle of a broker request: the child frees its copy of the context "
+	   "(%s)", w != pid ? "hung" : WIFEXITED(status) ? "exited" : "killed by a signal");
+	sva_ctx_free(ctx);
 }
 
 /* Fault on page `page` of client i's buffer; ok if resolved into its own bytes. */
@@ -855,6 +913,14 @@ int main(void)
 	}
 	kill(bpid, SIGTERM);
 	waitpid(bpid, &st, 0);
+	unlink(sock_path);
+
+	/* A broker with room for a client in this process. */
+	bpid = start_broker(&mx, false, 0);
+	fork_mid_request();
+	kill(bpid, SIGTERM);
+	waitpid(bpid, &st, 0);
+	close(mx);
 	unlink(sock_path);
 	rmdir(dir_path);
 	return done_testing();
