@@ -54,6 +54,26 @@ out:
 	return ret;
 }
 
+/*
+ * The fault thread's io_uring lets go of the queue's file after the ring is
+ * gone, asynchronously, and until it has IOMMU_DESTROY says EBUSY.  Where the
+ * iommufd outlives the context (SVA_CTX_ADOPT_FD, a trusted broker client's)
+ * the queue would stay in it: wait for the release, a second at most (it
+ * takes a few milliseconds).
+ */
+static void destroy_queue(struct sva_ctx *ctx, uint32_t id)
+{
+	int ret = sva_iommufd_destroy(ctx->fd, id);
+
+	for (int ms = 0; ret == -EBUSY && ms < 1000; ms++) {
+		usleep(1000);
+		ret = sva_iommufd_destroy(ctx->fd, id);
+	}
+	if (ret && ret != -ENOENT)
+		sva_logf(&ctx->log, SVA_LOG_WARN, "the fault queue (object %u) could not be destroyed: %s", id,
+			 strerror(-ret));
+}
+
 void sva_fault_fini(struct sva_ctx *ctx)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
@@ -67,7 +87,7 @@ void sva_fault_fini(struct sva_ctx *ctx)
 		close(fe->fault_fd);
 	/* The queue object dies with the iommufd; a child must not destroy the parent's. */
 	if (fe->fault_id && !sva_ctx_forked(ctx))
-		sva_iommufd_destroy(ctx->fd, fe->fault_id);
+		destroy_queue(ctx, fe->fault_id);
 	sva_free(fe->buf);
 	sva_free(fe->resp);
 	sva_free(fe->info);

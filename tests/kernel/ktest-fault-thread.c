@@ -5,7 +5,8 @@
  * it), sva_ctx_fault_health() when waiting for faults fails, and fork() while
  * the fault thread is busy (the child's cleanup must not wait for a lock the
  * thread held at the fork, by chance in a fault storm and for certain with
- * a thread holding the locks).
+ * a thread holding the locks), and that sva_ctx_free() leaves nothing in an
+ * iommufd the application keeps (the fault queue the thread's io_uring held).
  */
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -101,6 +102,44 @@ static void stop(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm)
 	sva_mm_free(mm);
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
+}
+
+/*
+ * An iommufd the application keeps (SVA_CTX_ADOPT_FD): everything libsva made
+ * in it must be destroyed by sva_ctx_free(), the fault queue included, which
+ * the fault thread's io_uring held a reference to (IOMMU_DESTROY says EBUSY
+ * while it does).  Checked by destroying each object again: -ENOENT.
+ */
+static void adopted_fd_teardown(void)
+{
+	int fd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_ADOPT_FD, .iommufd = fd };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	uint32_t fault_id, ioas;
+	int left = 0;
+
+	if (fd < 0 || start(&o, &ctx, &dev, &mm, &bond))
+		ktest_bail("adopted iommufd context");
+	if (ktest_inject_and_wait(dev, bond, 0x40000000ull, SVA_ACCESS_READ, 5000) == -ETIMEDOUT)
+		diag("adopted fd: the fault was not answered");
+	fault_id = ctx->fe.fault_id;
+	ioas = mm->ioas_id;
+	sva_unbind(bond);
+	stop(ctx, dev, mm);
+	for (int i = 0; i < 2; i++) {
+		struct kabi_iommu_destroy d = { .size = sizeof(d), .id = i ? ioas : fault_id };
+
+		if (ioctl(fd, KABI_IOMMU_DESTROY, &d) == 0 || errno != ENOENT) {
+			diag("adopted fd: the %s was still there", i ? "IOAS" : "fault queue");
+			left++;
+		}
+	}
+	is_int(left, 0, "adopted iommufd: sva_ctx_free destroyed the fault queue (%u) and the IOAS (%u) in it",
+	       fault_id, ioas);
+	close(fd);
 }
 
 static atomic_bool storm_stop;
@@ -315,5 +354,7 @@ int main(void)
 	poll_while_binding();
 	fork_during_faults();
 	fork_while_locked();
+	for (int i = 0; i < 5; i++)
+		adopted_fd_teardown();
 	return done_testing();
 }
