@@ -180,33 +180,32 @@ fi
 # "# leftover:" lines; they are killed and waited for, so that the next test
 # does not share the machine with them (their pins count against the same
 # user's RLIMIT_MEMLOCK, their fds keep devices open).  Kernel threads (pid 2
-# and its children) and zombies do not count.  Builtins only: a forked helper
-# would count itself.
-leftovers=0
-sweep() {
-    leftovers=0
+# and its children) and zombies do not count.  Builtins only while scanning:
+# a forked helper would count itself.
+user_pids() {
+    pids=
     for p in /proc/[0-9]*; do
         read -r st < "$p/stat" 2>/dev/null || continue
         pid=${st%% *}
         set -- ${st##*) }
         case "$pid:$2:$1" in 1:* | 2:* | *:2:* | *:*:Z) continue ;; esac
+        pids="$pids $pid"
+    done
+}
+leftovers=0
+sweep() {
+    leftovers=0
+    user_pids
+    for pid in $pids; do
         leftovers=$((leftovers + 1))
-        read -r comm < "$p/comm" 2>/dev/null
+        read -r comm < "/proc/$pid/comm" 2>/dev/null
         echo "# leftover: pid $pid ($comm), killed"
         kill -9 "$pid" 2>/dev/null
     done
     n=0
-    while [ "$leftovers" -gt 0 ] && [ $n -lt 50 ]; do
-        alive=0
-        for p in /proc/[0-9]*; do
-            read -r st < "$p/stat" 2>/dev/null || continue
-            pid=${st%% *}
-            set -- ${st##*) }
-            case "$pid:$2:$1" in 1:* | 2:* | *:2:* | *:*:Z) continue ;; esac
-            alive=1
-        done
-        [ $alive = 0 ] && break
+    while [ -n "$pids" ] && [ $n -lt 50 ]; do
         sleep 0.1
+        user_pids
         n=$((n + 1))
     done
 }

@@ -259,6 +259,7 @@ for name in $names; do
         # ("#" lines) each failure printed, so one log is enough to start from.
         tr -d '\r' < "$f" | awk '/^not ok/ && !/#[ \t]*[Tt][Oo][Dd][Oo]/ { n++; c = 6; if (n > 10) exit }
             c > 0 && (/^not ok/ || /^#/) { print "    " $0; c--; next } { c = 0 }'
+        grep '^# leftover:' "$f" | head -n 10 | sed 's/^/    /'
         failed_tests=$((failed_tests + 1))
     elif [ "$raw" = 1 ]; then
         echo "PASS $name ($topology): exited 0"
