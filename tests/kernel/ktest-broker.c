@@ -137,8 +137,9 @@ static void fork_mid_request(void)
 {
 	struct sva_ctx *ctx = NULL;
 	pthread_t t;
-	pid_t pid, w = 0;
+	pid_t pid;
 	int status = 0;
+	bool hung;
 
 	if (broker_ctx(&ctx)) {
 		ok(0, "fork mid-request: a broker context (%s)", log_buf);
@@ -154,17 +155,12 @@ static void fork_mid_request(void)
 		sva_ctx_free(ctx);
 		_exit(0);
 	}
-	for (int ms = 0; ms < 15000 && (w = waitpid(pid, &status, WNOHANG)) == 0; ms++)
-		usleep(1000);
-	if (w == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
+	hung = ktest_wait_child(pid, 15000, &status) != 0;
 	atomic_store(&mid_state, 2);
 	pthread_join(t, NULL);
-	ok(w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	ok(!hung && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	   "fork while a thread is in the middle of a broker request: the child frees its copy of the context "
-	   "(%s)", w != pid ? "hung" : WIFEXITED(status) ? "exited" : "killed by a signal");
+	   "(%s)", hung ? "hung" : WIFEXITED(status) ? "exited" : "killed by a signal");
 	sva_ctx_free(ctx);
 }
 

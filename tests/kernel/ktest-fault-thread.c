@@ -183,7 +183,7 @@ static void fork_during_faults(void)
 	pthread_create(&t, NULL, storm, &a);
 	for (int i = 0; i < 40; i++) {
 		int status = 0;
-		pid_t pid, w = 0;
+		pid_t pid;
 
 		usleep(2000);
 		pid = fork();
@@ -198,11 +198,7 @@ static void fork_during_faults(void)
 			 * would keep the parent's IOAS and pins alive. */
 			_exit(fcntl(ctx_fd, F_GETFD) != -1 || fcntl(queue_fd, F_GETFD) != -1 ? 5 : 0);
 		}
-		for (int ms = 0; ms < 10000 && (w = waitpid(pid, &status, WNOHANG)) == 0; ms++)
-			usleep(1000);
-		if (w == 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
+		if (ktest_wait_child(pid, 10000, &status)) {
 			hung++;
 		} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 			/* Its alarm(10) fires before this wait gives up: a child
@@ -264,7 +260,8 @@ static void fork_while_locked(void)
 	struct sva_bond *bond;
 	pthread_t t;
 	int status = 0, state_at_fork;
-	pid_t pid, w = 0;
+	bool hung;
+	pid_t pid;
 
 	if (start(NULL, &ctx, &dev, &mm, &bond))
 		ktest_bail("fault-thread context");
@@ -281,18 +278,13 @@ static void fork_while_locked(void)
 		_exit(0);
 	}
 	state_at_fork = atomic_load(&holder_state);
-	for (int ms = 0; ms < 15000 && (w = waitpid(pid, &status, WNOHANG)) == 0; ms++)
-		usleep(1000);
-	if (w == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
+	hung = ktest_wait_child(pid, 15000, &status) != 0;
 	pthread_join(t, NULL);
 	is_int(state_at_fork, 2, "fork() waits for a thread holding the device list's and the log's locks");
-	ok(w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	ok(!hung && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	   "the child's cleanup does not hang on their copies (%s %d)",
-	   w != pid ? "hung" : WIFEXITED(status) ? "exited" : "killed by signal",
-	   w != pid ? 0 : WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	   hung ? "hung" : WIFEXITED(status) ? "exited" : "killed by signal",
+	   hung ? 0 : WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	stop(ctx, dev, mm);
 }
 

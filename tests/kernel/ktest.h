@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -153,6 +155,23 @@ static inline int ktest_inject_and_wait(struct sva_dev *dev, struct sva_bond *bo
 			return 0; /* st.invalid and the fault_error report are final */
 		usleep(1000);
 	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * Wait up to timeout_ms for child pid to end by itself: 0 (its status in
+ * *status), or -ETIMEDOUT after killing and reaping it (*status is then the
+ * SIGKILL's).
+ */
+static inline int ktest_wait_child(pid_t pid, int timeout_ms, int *status)
+{
+	for (int ms = 0; ms < timeout_ms; ms++) {
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return 0;
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, status, 0);
 	return -ETIMEDOUT;
 }
 
