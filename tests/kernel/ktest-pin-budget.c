@@ -227,6 +227,49 @@ static void kernel_limit(bool thp)
 	munmap(buf, len);
 }
 
+/*
+ * What a freed context pinned is unpinned by the time sva_ctx_free() returns.
+ * The kernel's count is per user: pins that lingered would make the next
+ * context's maps fail against the same limit (and the checks after this one
+ * rely on starting from nothing).  Ten rounds of a context with a fault
+ * thread (whose io_uring releases the fault queue's file asynchronously)
+ * pinning the whole limit, freed, and the next one at once.
+ */
+static void release_at_once(void)
+{
+	const uint64_t limit = 1 * MB;
+	unsigned failed = 0, rounds = 10;
+
+	set_memlock(limit);
+	for (unsigned i = 0; i < rounds; i++) {
+		struct sva_ctx *ctx = ktest_ctx(); /* a fault thread, with its io_uring */
+		struct sva_mm_opts mo = { .size = sizeof(mo), .pin_budget = SVA_PIN_UNLIMITED };
+		struct sva_bind_opts bo = { .size = sizeof(bo) };
+		struct sva_bond *bond = NULL;
+		struct sva_dev *dev = NULL;
+		struct sva_mm *mm = NULL;
+		unsigned char *buf;
+		int ret;
+
+		if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, &bo, &bond))
+			ktest_bail("release: mock, address space or bind failed");
+		buf = map_buf(BUF_VA, limit, false, (unsigned)i);
+		ktest_inject_and_wait(dev, bond, BUF_VA, SVA_ACCESS_READ, 5000);
+		ret = sva_mm_prefault(mm, buf, limit);
+		if (ret) {
+			diag("release: round %u: a prefault of the whole limit: %s", i, strerror(-ret));
+			failed++;
+		}
+		sva_unbind(bond);
+		sva_mm_free(mm);
+		sva_dev_close(dev);
+		sva_ctx_put(ctx);
+		munmap(buf, limit);
+	}
+	is_int((long)failed, 0, "release: %u contexts in a row each pin the whole limit: the last one's pins were gone",
+	       rounds);
+}
+
 /* Prefaulted memory is never evicted; a prefault that does not fit changes nothing. */
 static void pinned_mode(void)
 {
@@ -499,6 +542,7 @@ int main(void)
 
 	drop_ipc_lock();
 	options();
+	release_at_once();
 	stream(1 * MB, 4, false);
 	stream(1 * MB, 8, false);
 	stream(1 * MB, 4, true);
