@@ -7,7 +7,9 @@
  * PASID drained by the device's mm-exit program (this binary, run again by
  * the broker), which sees it still attached, then detached and its block
  * quarantined while the others work on; an mm-exit program that hangs is
- * killed at its timeout and holds the other clients up no longer.
+ * killed at its timeout and holds the other clients up no longer.  A broker
+ * whose global range starts at 1 has no device block to lease: SVA_PASID_DEVICE
+ * is -ERANGE and says it is the broker's range.
  */
 #define _GNU_SOURCE
 #include <poll.h>
@@ -104,15 +106,15 @@ static void add_dev(struct broker_conf *conf, const char *name, unsigned ms)
 	d->mm_exit_ms = ms;
 }
 
-static pid_t start_broker(void)
+static pid_t start_broker(uint32_t gmin)
 {
 	struct broker_conf conf;
 
 	broker_conf_defaults(&conf);
 	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
 	conf.pasids_per_client = 16;
-	conf.pasid_min = GMIN;
-	conf.pasid_max = GMIN + 5 * 16 - 1;
+	conf.pasid_min = gmin;
+	conf.pasid_max = gmin + 5 * 16 - 1;
 	conf.dev_pasids_per_client = OWN_PER;
 	conf.grace_ns = UINT64_MAX;
 	add_dev(&conf, "drain", 10000);
@@ -433,7 +435,7 @@ int main(int argc, char **argv)
 	self[n] = '\0';
 	work_dir();
 	make_program();
-	bpid = start_broker();
+	bpid = start_broker(GMIN);
 
 	spawn(&a, 0, 'A');
 	ok(a.first.ok && a.first.pasid >= 1 && a.first.pasid <= OWN_PER,
@@ -501,6 +503,36 @@ int main(int argc, char **argv)
 	kill(bpid, SIGTERM);
 	waitpid(bpid, &st, 0);
 	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "the broker stops cleanly");
+	unlink(sock_path);
+
+	/* A global range from PASID 1: no device numbers are left below it to lease. */
+	bpid = start_broker(1);
+	{
+		struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER, .broker_path = sock_path,
+					  .log_fn = capture_log, .log_level = SVA_LOG_ERROR };
+		struct sva_ctx *ctx = NULL;
+		struct sva_dev *dev = NULL;
+		uint32_t pasid;
+
+		log_buf[0] = '\0';
+		if (sva_ctx_new(&o, &ctx) || sva_dev_open(ctx, "drain", &dev)) {
+			ok(0, "a client of a broker whose global range starts at 1 (%s)", log_buf);
+		} else {
+			is_int(sva_dev_pasid_alloc(dev, SVA_PASID_DEVICE, NULL, &pasid), -ERANGE,
+			       "global range from 1: SVA_PASID_DEVICE has no block to take: -ERANGE");
+			ok(strstr(log_buf, "the broker leased this client none") != NULL,
+			   "  saying it is the broker's global range: %s", log_buf);
+			int ret = sva_dev_pasid_alloc(dev, SVA_PASID_AUTO, NULL, &pasid);
+
+			ok(ret == 0 && pasid >= 1 && pasid < 1 + 5 * 16,
+			   "  and SVA_PASID_AUTO takes one from the client's global block (%d, PASID %u)", ret,
+			   ret ? 0 : pasid);
+		}
+		sva_dev_close(dev);
+		sva_ctx_free(ctx);
+	}
+	kill(bpid, SIGTERM);
+	waitpid(bpid, &st, 0);
 	unlink("started.drain");
 	unlink("started.hang");
 	unlink("done.drain");
