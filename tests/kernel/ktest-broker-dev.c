@@ -26,7 +26,10 @@ extern char **environ;
 #define VA(i) (0x50000000ull + (uint64_t)(i) * 0x1000000ull) /* inside the mock aperture */
 #define GMIN 13u	 /* the global range starts here: devices' own PASIDs are [1, 12] */
 #define OWN_PER 4u	 /* three blocks of them per device */
-#define HANG_MS 500u	 /* the "hang" device's mm-exit timeout */
+/* The "hang" device's mm-exit timeout.  The program must get to write its
+ * "started" file inside it: under ThreadSanitizer and TCG, starting this
+ * binary once took longer than 500 ms, and the broker killed it first. */
+#define HANG_MS 3000u
 
 static char self[256];
 
@@ -486,7 +489,7 @@ int main(int argc, char **argv)
 	{
 		bool gone = false;
 
-		for (int t = 0; t < 300 && !gone; t++) {
+		for (int t = 0; t < (int)(HANG_MS + 3000) / 10 && !gone; t++) {
 			gone = hang_pid > 0 && kill(hang_pid, 0) != 0 && errno == ESRCH;
 			if (!gone)
 				usleep(10000);
