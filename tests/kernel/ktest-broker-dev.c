@@ -326,22 +326,23 @@ struct cl {
 	struct res first;
 };
 
+struct client_arg {
+	int i;
+	char mode;
+};
+
+static void run_client(void *arg, int cmd_fd, int res_fd)
+{
+	const struct client_arg *a = arg;
+
+	client(a->i, a->mode, cmd_fd, res_fd);
+}
+
 static void spawn(struct cl *c, int i, char mode)
 {
-	int cp[2], rp[2];
+	struct client_arg a = { .i = i, .mode = mode };
 
-	if (pipe(cp) || pipe(rp))
-		ktest_bail("pipe");
-	c->pid = fork();
-	if (c->pid == 0) {
-		close(cp[1]);
-		close(rp[0]);
-		client(i, mode, cp[0], rp[1]);
-	}
-	close(cp[0]);
-	close(rp[1]);
-	c->cmd = cp[1];
-	c->res = rp[0];
+	c->pid = fork_client(run_client, &a, &c->cmd, &c->res);
 	if (xread(c->res, &c->first, sizeof(c->first)))
 		snprintf(c->first.why, sizeof(c->first.why), "the client died");
 }
@@ -364,9 +365,7 @@ static void foreign_own(uint32_t pasid, uint32_t hwpt)
 	uint64_t own, dev_id;
 	int s = raw_connect();
 
-	sva_broker_msg_init(&m, SVA_BOP_HELLO);
-	m.arg[0] = SVA_BROKER_TRUSTED;
-	is_int(raw_call(s, &m), 0, "a raw client says hello");
+	is_int(raw_hello(s, &m, SVA_BROKER_TRUSTED), 0, "a raw client says hello");
 	sva_broker_msg_init(&m, SVA_BOP_OPEN);
 	strcpy(m.text, "drain");
 	is_int(raw_call(s, &m), 0, "and opens 'drain'");

@@ -229,25 +229,16 @@ struct cl {
 	int cmd, res;
 };
 
+static void run_client(void *arg, int cmd_fd, int res_fd)
+{
+	client(*(int *)arg, cmd_fd, res_fd);
+}
+
 static struct res spawn(struct cl *c, int seed)
 {
 	struct res r = { 0 };
-	int cp[2], rp[2];
 
-	if (pipe(cp) || pipe(rp))
-		ktest_bail("pipe");
-	c->pid = fork();
-	if (c->pid < 0)
-		ktest_bail("fork");
-	if (c->pid == 0) {
-		close(cp[1]);
-		close(rp[0]);
-		client(seed, cp[0], rp[1]);
-	}
-	close(cp[0]);
-	close(rp[1]);
-	c->cmd = cp[1];
-	c->res = rp[0];
+	c->pid = fork_client(run_client, &seed, &c->cmd, &c->res);
 	if (xread(c->res, &r, sizeof(r)))
 		snprintf(r.why, sizeof(r.why), "the client died");
 	return r;
@@ -328,9 +319,7 @@ static void raw_refusals(uint32_t foreign_hwpt)
 	uint64_t first, dev_id;
 	int s = raw_connect();
 
-	sva_broker_msg_init(&m, SVA_BOP_HELLO);
-	m.arg[0] = SVA_BROKER_TRUSTED;
-	is_int(raw_call(s, &m), 0, "raw client: hello");
+	is_int(raw_hello(s, &m, SVA_BROKER_TRUSTED), 0, "raw client: hello");
 	first = m.arg[0];
 	sva_broker_msg_init(&m, SVA_BOP_OPEN);
 	strcpy(m.text, "edu");

@@ -512,24 +512,19 @@ struct cl {
 	struct res first;
 };
 
+/* Client i, or an isolated client for i < 0. */
+static void run_client(void *arg, int cmd_fd, int res_fd)
+{
+	int i = *(int *)arg;
+
+	if (i < 0)
+		iso_client(cmd_fd, res_fd);
+	client(i, cmd_fd, res_fd);
+}
+
 static void spawn(struct cl *c, int i)
 {
-	int cp[2], rp[2];
-
-	if (pipe(cp) || pipe(rp))
-		ktest_bail("pipe");
-	c->pid = fork();
-	if (c->pid == 0) {
-		close(cp[1]);
-		close(rp[0]);
-		if (i < 0)
-			iso_client(cp[0], rp[1]);
-		client(i, cp[0], rp[1]);
-	}
-	close(cp[0]);
-	close(rp[1]);
-	c->cmd = cp[1];
-	c->res = rp[0];
+	c->pid = fork_client(run_client, &i, &c->cmd, &c->res);
 	if (xread(c->res, &c->first, sizeof(c->first)))
 		memset(&c->first, 0, sizeof(c->first));
 }
@@ -607,15 +602,12 @@ static void hostile(uint32_t foreign_pasid, uint32_t hwpt)
 	is_int(raw_call(s, &m), -EPROTO, "hostile: a request before hello is refused (-EPROTO)");
 	sva_broker_msg_init(&m, 77);
 	is_int(raw_call(s, &m), -EPROTO, "hostile: an unknown op before hello too");
-	sva_broker_msg_init(&m, SVA_BOP_HELLO);
-	m.arg[0] = 77;
-	is_int(raw_call(s, &m), -EOPNOTSUPP, "hostile: an unknown trust mode is refused");
+	is_int(raw_hello(s, &m, 77), -EOPNOTSUPP, "hostile: an unknown trust mode is refused");
 	close(s);
 	/* The blocks are all taken or quarantined now: hello itself says so. */
 	s = raw_connect();
-	sva_broker_msg_init(&m, SVA_BOP_HELLO);
-	m.arg[0] = SVA_BROKER_TRUSTED;
-	is_int(raw_call(s, &m), -ENOSPC, "a fourth client gets no PASIDs: the dead client's block is in quarantine");
+	is_int(raw_hello(s, &m, SVA_BROKER_TRUSTED), -ENOSPC,
+	       "a fourth client gets no PASIDs: the dead client's block is in quarantine");
 	close(s);
 	(void)foreign_pasid;
 	(void)hwpt;
@@ -646,9 +638,7 @@ static void raw_isolated(struct cl *peer)
 	memset(page, ISO_BYTE, sizeof(page));
 	if (fd < 0 || ftruncate(fd, ISO_LEN) || pwrite(fd, page, PG, 0) != PG || pwrite(fd, page, PG, ISO_PIN / 2) != PG)
 		ktest_bail("memfd: %s", strerror(errno));
-	sva_broker_msg_init(&m, SVA_BOP_HELLO);
-	m.arg[0] = SVA_BROKER_ISOLATED;
-	is_int(raw_call(s, &m), 0, "raw isolated client: hello");
+	is_int(raw_hello(s, &m, SVA_BROKER_ISOLATED), 0, "raw isolated client: hello");
 	sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_ALLOC);
 	is_int(raw_call(s, &m), 0, "raw isolated client: an IOAS");
 	ioas = (uint32_t)m.arg[0];
@@ -732,9 +722,7 @@ static void foreign_attach(uint32_t foreign_pasid, uint32_t hwpt)
 	uint64_t block_first;
 	int s = raw_connect();
 
-	sva_broker_msg_init(&m, SVA_BOP_HELLO);
-	m.arg[0] = SVA_BROKER_TRUSTED;
-	if (raw_call(s, &m)) {
+	if (raw_hello(s, &m, SVA_BROKER_TRUSTED)) {
 		skip(4, "no block free for the raw client");
 		close(s);
 		return;
@@ -896,15 +884,11 @@ int main(void)
 		struct sva_broker_msg m;
 		int s = raw_connect();
 
-		sva_broker_msg_init(&m, SVA_BOP_HELLO);
-		m.arg[0] = SVA_BROKER_TRUSTED;
-		is_int(raw_call(s, &m), -EACCES, "trust isolated: a trusted client is refused (-EACCES)");
+		is_int(raw_hello(s, &m, SVA_BROKER_TRUSTED), -EACCES, "trust isolated: a trusted client is refused (-EACCES)");
 		ok(strstr(m.text, "admits isolated clients only") != NULL, "  saying why: %s", m.text);
 		close(s);
 		s = raw_connect();
-		sva_broker_msg_init(&m, SVA_BOP_HELLO);
-		m.arg[0] = SVA_BROKER_ISOLATED;
-		is_int(raw_call(s, &m), 0, "trust isolated: an isolated client is served");
+		is_int(raw_hello(s, &m, SVA_BROKER_ISOLATED), 0, "trust isolated: an isolated client is served");
 		close(s);
 	}
 	kill(bpid, SIGTERM);

@@ -178,4 +178,40 @@ static inline int raw_call(int s, struct sva_broker_msg *m)
 	return ret ? ret : m->status;
 }
 
+/* A raw client's hello in trust mode `mode`: the reply's status; m holds the reply. */
+static inline int raw_hello(int s, struct sva_broker_msg *m, uint32_t mode)
+{
+	sva_broker_msg_init(m, SVA_BOP_HELLO);
+	m->arg[0] = mode;
+	return raw_call(s, m);
+}
+
+/*
+ * A client process: fn(arg, cmd_fd, res_fd) runs in the child, reading
+ * commands and writing results on its ends of two pipes, and never returns;
+ * the parent gets its pid and the other ends.
+ */
+static inline pid_t fork_client(void (*fn)(void *arg, int cmd_fd, int res_fd), void *arg, int *cmd_fd, int *res_fd)
+{
+	int cp[2], rp[2];
+	pid_t pid;
+
+	if (pipe(cp) || pipe(rp))
+		ktest_bail("pipe");
+	pid = fork();
+	if (pid < 0)
+		ktest_bail("fork");
+	if (pid == 0) {
+		close(cp[1]);
+		close(rp[0]);
+		fn(arg, cp[0], rp[1]);
+		_exit(1);
+	}
+	close(cp[0]);
+	close(rp[1]);
+	*cmd_fd = cp[1];
+	*res_fd = rp[0];
+	return pid;
+}
+
 #endif
