@@ -67,7 +67,7 @@ struct sva_chunk *sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64
 	c->levels = levels;
 	c->stamp = 0;
 	if (t->memo_ok && t->memo_addr == start)
-		memcpy(prev, t->memo_prev, sizeof(prev));
+		memcpy(prev, t->memo_prev, t->top * sizeof(prev[0])); /* the levels find() filled */
 	else
 		find(t, start, prev);
 	t->memo_ok = false;
