@@ -7,10 +7,19 @@
  * unbinds go on, so the queue never empties.
  *
  * Reported: unbind latency (median, worst), log lines a second, the re-reads of
- * /proc/self/maps.  Asserted, generously: the worst unbind under 1 s (the
- * engine used to hold its lock for a whole drain, so an unbind waited for the
- * storm to end, 5 s here); at most the rate limit's lines a second about the faults;
- * far fewer map re-reads than faults (there was one a fault).
+ * /proc/self/maps.  Asserted: every unbind returned while the storm went on
+ * (the engine used to hold its lock for a whole drain, so an unbind waited for
+ * the storm to end); the median unbind under 100 ms; at most the rate limit's
+ * lines a second about the faults; far fewer map re-reads than faults (there
+ * was one a fault).
+ *
+ * Not asserted: a bound on the worst unbind.  On a 2-CPU TCG guest whose host
+ * is busy, single unbinds took up to 1.6 s (CI) with 5-10 ms medians, all of
+ * it inside the kernel's detach ioctl.  Holding the fault thread off around
+ * that ioctl (tried) only moved the stall into the batch the unbind then
+ * waited for: single 64-record batches, 1-5 ms otherwise, took up to 0.45 s
+ * in their read() or their resolution.  That is the host's scheduling, which
+ * no library can bound; the worst is reported.
  */
 #include <pthread.h>
 
@@ -21,9 +30,10 @@ extern atomic_uint sva_test_vma_reads; /* vma.c, libsva-test only */
 #define HOLE 0x70000000ull /* in the mock aperture, never mapped */
 #define PENDING 256
 #define UNBINDS 30
-#define STORM_MAX_NS 5000000000ull
+/* Long enough that only an unbind waiting for the storm sees it end. */
+#define STORM_MAX_NS 60000000000ull
 
-static atomic_bool stop;
+static atomic_bool stop, storm_over;
 static atomic_uint fault_lines, all_lines;
 static _Atomic uint64_t injected;
 
@@ -60,6 +70,7 @@ static void *storm(void *arg)
 					 0) == 0)
 			atomic_fetch_add(&injected, 1);
 	}
+	atomic_store(&storm_over, true);
 	return NULL;
 }
 
@@ -94,7 +105,7 @@ int main(void)
 		ktest_bail("cannot open two mock devices");
 	if (sva_mm_new(ctx, NULL, &mm_a) || sva_mm_new(ctx, NULL, &mm_b) || sva_bind(dev_a, mm_a, NULL, &bond_a))
 		ktest_bail("cannot bind the storm's bond");
-	plan(11);
+	plan(12);
 
 	s.dev = dev_a;
 	s.bond = bond_a;
@@ -120,6 +131,7 @@ int main(void)
 		lat[i] = ktest_now_ns() - u0;
 	}
 	t1 = ktest_now_ns();
+	bool storm_on = !atomic_load(&storm_over);
 	f_lines = atomic_load(&fault_lines);
 	reads1 = atomic_load(&sva_test_vma_reads);
 	sva_bond_stats(bond_a, &st);
@@ -141,8 +153,9 @@ int main(void)
 	     (unsigned long long)f_lines, storm_secs, (double)f_lines / storm_secs, reads1 - reads0);
 	ok(faults1 - faults0 >= 200, "the storm went on: %llu faults answered meanwhile",
 	   (unsigned long long)(faults1 - faults0));
-	ok(lat[UNBINDS - 1] < 1000000000ull, "worst unbind %.2f ms < 1 s: it waits for a batch, not the storm",
-	   (double)lat[UNBINDS - 1] / 1e6);
+	ok(storm_on, "the storm was still on when the last unbind returned: none waited for it to end");
+	ok(lat[UNBINDS / 2] < 100000000ull, "median unbind %.2f ms < 100 ms: it waits for a batch, not the storm",
+	   (double)lat[UNBINDS / 2] / 1e6);
 	ok((double)f_lines <= SVA_LOG_BURST * (storm_secs + 1), "%llu lines about faults in %.2f s: rate-limited",
 	   (unsigned long long)f_lines, storm_secs);
 	ok(reads1 - reads0 < (faults1 - faults0) / 10,
