@@ -269,8 +269,9 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 		attach_failed(dev, bond, what, ret);
 	}
 	if (ret) {
-		/* Never attached here, so nothing can use it through this bond. */
-		sva_bond_pasid_put(bond);
+		/* Never attached here, so nothing can use it through this bond:
+		 * a value it allocated goes back without quarantine. */
+		sva_bond_pasid_unget(bond);
 		hwpt_put(bond->mm, bond->hwpt);
 		goto unpark;
 	}
@@ -294,10 +295,13 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 
 	if (!dev || !mm || !out)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_bind: dev, mm or out is NULL");
-	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
-	if (ret || (opts.flags & ~(SVA_BIND_RID | SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID | SVA_BIND_PASID)) ||
-	    (unsigned)opts.policy > SVA_PASID_DEVICE)
-		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: bad opts size, flags or policy");
+	/* The first layout ended before pasid (SVA_BIND_PASID came later). */
+	ret = sva_opts_copy_min(&opts, sizeof(opts), offsetof(struct sva_bind_opts, pasid), uopts);
+	if (ret || (opts.flags & ~(SVA_BIND_RID | SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID | SVA_BIND_PASID)))
+		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: bad opts size or unknown flags");
+	/* Ignored, as documented, where the PASID is not chosen from a space. */
+	if (!(opts.flags & (SVA_BIND_RID | SVA_BIND_PASID)) && (unsigned)opts.policy > SVA_PASID_DEVICE)
+		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: unknown PASID policy %d", (int)opts.policy);
 	if ((opts.flags & SVA_BIND_PASID) && (opts.flags & SVA_BIND_RID))
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: SVA_BIND_PASID and SVA_BIND_RID exclude each other");
 	if (!(opts.flags & SVA_BIND_PASID) && opts.pasid)

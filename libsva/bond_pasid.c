@@ -60,8 +60,9 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 	if (!s || pasid == 0)
 		return sva_fail(&ctx->log, -ERANGE,
 				"%s: cannot bind under PASID %u: outside the device's reach (%s)", dev_label(dev),
-				pasid, pasid >= ctx->global_pasid_min ? "a global value on a device that does not cover "
-									"the global range" : "no own PASID space");
+				pasid, pasid == 0 ? "PASID 0 is the RID's: bind it with SVA_BIND_RID"
+				: pasid >= ctx->global_pasid_min ? "a global value on a device that does not cover "
+								   "the global range" : "no own PASID space");
 	ret = sva_pasid_lookup_owner(s, pasid, &owner, &data);
 	if (ret == -ERANGE)
 		return sva_fail(&ctx->log, ret, "%s: cannot bind under PASID %u: outside the device's PASID range",
@@ -183,7 +184,7 @@ static void put(struct sva_bond *bond, bool detached)
 		 * the driver's sva_dev_pasid_free() of it is refused (-EBUSY).
 		 */
 		if (!sh->driver_owned)
-			sva_pasid_free_owned(sh->space, pasid, sh);
+			sva_pasid_retire_owned(sh->space, pasid, sh);
 		if (sh->mm->gshare == sh)
 			sh->mm->gshare = NULL;
 		if (sh->driver_owned)
@@ -218,4 +219,24 @@ void sva_bond_pasid_put(struct sva_bond *bond)
 void sva_bond_pasid_retire(struct sva_bond *bond)
 {
 	put(bond, false);
+}
+
+void sva_bond_pasid_unget(struct sva_bond *bond)
+{
+	struct sva_ctx *ctx = bond->dev->ctx;
+	struct sva_pasid_share *sh = bond->share;
+
+	pthread_mutex_lock(&ctx->pasid_lock);
+	/* Its own new value (a join would make users 2, a driver's is owned). */
+	if (sh->users == 1 && !sh->driver_owned) {
+		bond->share = NULL;
+		sva_pasid_unalloc_owned(sh->space, bond->pasid, sh);
+		if (sh->mm->gshare == sh)
+			sh->mm->gshare = NULL;
+		sva_free(sh);
+		pthread_mutex_unlock(&ctx->pasid_lock);
+		return;
+	}
+	pthread_mutex_unlock(&ctx->pasid_lock);
+	put(bond, true);
 }

@@ -74,8 +74,8 @@ int sva_opts_copy(void *dst, size_t dst_size, const void *src);
 /* Copy out a size-prefixed info struct; -EINVAL if the caller's size is
  * smaller than src_size (the 1.0 size); bytes beyond src_size are zeroed. */
 int sva_info_copy(void *dst, const void *src, size_t src_size);
-/* The same for a struct that grew: min_size is its 1.0 size, and a caller's
- * size between the two gets (or gives) the fields that fit. */
+/* The same for a struct that grew: min_size is its 1.0 size, which gets (or
+ * gives) the 1.0 fields only; a size between the two layouts is -EINVAL. */
 int sva_opts_copy_min(void *dst, size_t dst_size, size_t min_size, const void *src);
 int sva_info_copy_min(void *dst, const void *src, size_t src_size, size_t min_size);
 

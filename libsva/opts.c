@@ -4,9 +4,11 @@
  * The size must be at least the struct's size in libsva 1.0: no header ever
  * had a smaller one, so a smaller size is a caller's bug (an unset or
  * truncated size, which could also cut a field in half), not an old program.
- * Every struct is still at its 1.0 size, so that minimum is dst_size; when one
- * grows, its callers pass the 1.0 size as the minimum and fields beyond the
- * caller's size read as zero.  A larger size (a newer header) is accepted only
+ * Most structs are still at their 1.0 size, so that minimum is dst_size; one
+ * that grew (each grew once so far) passes its 1.0 size as the minimum, and
+ * fields beyond the caller's size read as zero.  A size between the two
+ * layouts would cut the new field in half: refused too.  A larger size (a
+ * newer header) is accepted only
  * if the fields we do not know are zero, so a request we cannot honour is
  * refused rather than silently ignored; an information struct gets them
  * zeroed instead.
@@ -29,7 +31,7 @@ int sva_opts_copy_min(void *dst, size_t dst_size, size_t min_size, const void *s
 	if (!src)
 		goto done;
 	memcpy(&size, src, sizeof(size));
-	if (size < min_size)
+	if (size < min_size || (size > min_size && size < dst_size))
 		return -EINVAL;
 	if (size > dst_size) {
 		const unsigned char *tail = (const unsigned char *)src + dst_size;
@@ -57,7 +59,7 @@ int sva_info_copy_min(void *dst, const void *src, size_t src_size, size_t min_si
 	if (!dst)
 		return -EINVAL;
 	memcpy(&size, dst, sizeof(size));
-	if (size < min_size)
+	if (size < min_size || (size > min_size && size < src_size))
 		return -EINVAL;
 	if (size > src_size) {
 		memset((char *)dst + src_size, 0, size - src_size);

@@ -197,7 +197,7 @@ SVA_EXPORT int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32
 	int err;
 
 	if (!dev)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_set_pasid_range: NULL device");
 	err = dev_check_pasid(dev, "set its PASID range");
 	if (err)
 		return err;
@@ -228,9 +228,11 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 	const struct sva_log *log;
 	int err;
 
-	if (!dev || !pasid)
-		return -EINVAL;
+	if (!dev)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_pasid_alloc: NULL device");
 	log = &dev->ctx->log;
+	if (!pasid)
+		return sva_fail(log, -EINVAL, "%s: cannot allocate a PASID: NULL pasid pointer", dev_name(dev));
 	if (policy != SVA_PASID_AUTO && policy != SVA_PASID_GLOBAL && policy != SVA_PASID_DEVICE)
 		return sva_fail(log, -EINVAL, "%s: unknown PASID policy %d", dev_name(dev), (int)policy);
 	err = dev_check_pasid(dev, "allocate a PASID");
@@ -327,7 +329,7 @@ int sva_dev_pasid_free_owned(struct sva_dev *dev, uint32_t pasid, void *owner)
 	int err;
 
 	if (!dev)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_pasid_free: NULL device");
 	s = route(dev, pasid, "free", false, &err);
 	return s ? sva_pasid_free_owned(s, pasid, owner) : err;
 }
@@ -343,7 +345,7 @@ SVA_EXPORT int sva_dev_pasid_release(struct sva_dev *dev, uint32_t pasid)
 	int err;
 
 	if (!dev)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_pasid_release: NULL device");
 	s = route(dev, pasid, "release", false, &err);
 	return s ? sva_pasid_release(s, pasid) : err;
 }
@@ -363,7 +365,7 @@ SVA_EXPORT int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **
 	int err;
 
 	if (!dev)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_pasid_lookup: NULL device");
 	/* A bond there is the hot case (fault, completion and interrupt paths):
 	 * only a value in the device's reach can have one, so no routing first. */
 	if (sva_pasid_map_get(dev->bond_map, pasid, NULL, drvdata) == 0)

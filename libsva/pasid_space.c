@@ -104,6 +104,7 @@ enum slot_state {
 	ST_QUARANTINED,	 /* freed, not yet released */
 	ST_RELEASED,	 /* released, in the grace FIFO */
 	ST_POOLED,	 /* in the pool FIFO: allocatable again */
+	ST_RETIRED,	 /* freed for good: a device may still use it */
 };
 
 /*
@@ -116,7 +117,9 @@ struct pasid_slot {
 	void *_Atomic drvdata;
 	void *_Atomic owner;
 	/* Below: only under the space lock. */
-	uint32_t pool_pos; /* while ST_POOLED: its position in the pool ring */
+	uint32_t pool_pos; /* while ST_POOLED: its position in the pool ring;
+			    * while ST_ALLOCATED: FROM_FRESH if the allocator took
+			    * it never used (sva_pasid_unalloc_owned() puts it back) */
 	uint8_t state;	   /* enum slot_state */
 };
 _Static_assert(sizeof(struct pasid_slot) == 32, "two slots per cache line");
@@ -127,6 +130,7 @@ struct grace_entry {
 };
 
 #define POOL_TOMB UINT32_MAX /* a pool entry sva_pasid_alloc_at() took */
+#define FROM_FRESH UINT32_MAX
 
 struct sva_pasid_space {
 	/* Read by lookups; written only at creation and by set_range (which
@@ -361,6 +365,21 @@ static void pool_push(struct sva_pasid_space *s, uint32_t idx)
 	sl->state = ST_POOLED;
 }
 
+/* Put a value back at the head of the pool, where sva_pasid_alloc() took it
+ * from: the next allocation returns it again.  Under the lock.  Cannot fail,
+ * as pool_push(). */
+static void pool_push_front(struct sva_pasid_space *s, uint32_t idx)
+{
+	struct pasid_slot *sl = slot_used(s, idx);
+
+	if (s->pool_tail - s->pool_head == s->qcap)
+		pool_compact(s);
+	s->pool_head--;
+	s->pool[s->pool_head & (s->qcap - 1)] = idx;
+	sl->pool_pos = s->pool_head;
+	sl->state = ST_POOLED;
+}
+
 /* Pop the pool's oldest value into *idx; false if it is empty.  Under the lock. */
 static inline bool pool_pop(struct sva_pasid_space *s, uint32_t *idx)
 {
@@ -560,6 +579,8 @@ int sva_pasid_space_set_range(struct sva_pasid_space *s, uint32_t min, uint32_t 
 	if (err)
 		return err;
 	sva_lock_acquire(&s->lock);
+	/* Expiry is lazy: a value whose grace has passed is not in quarantine. */
+	grace_expire(s, false);
 	allocated = s->nr_allocated;
 	quarantined = s->nr_quarantined;
 	if (!allocated && !quarantined) {
@@ -607,6 +628,7 @@ static int next_free(struct sva_pasid_space *s, uint32_t *idx, struct pasid_slot
 				return err;
 			*idx = s->fresh++;
 			*slp = sl;
+			sl->pool_pos = FROM_FRESH;
 			return 0;
 		}
 		s->fresh++;
@@ -614,6 +636,7 @@ static int next_free(struct sva_pasid_space *s, uint32_t *idx, struct pasid_slot
 	if (!pool_pop(s, idx) && !(grace_expire(s, false) && pool_pop(s, idx)))
 		return -ENOSPC;
 	*slp = slot_used(s, *idx);
+	(*slp)->pool_pos = 0;
 	return 0;
 }
 
@@ -679,6 +702,8 @@ static const char *state_name(uint8_t st)
 		return "in quarantine (released, grace period running)";
 	case ST_POOLED:
 		return "free (back in the pool)";
+	case ST_RETIRED:
+		return "retired for good (its detach failed: a device may still use it)";
 	default:
 		return "unused (never allocated)";
 	}
@@ -719,6 +744,7 @@ int sva_pasid_alloc_at(struct sva_pasid_space *s, uint32_t pasid, void *owner, v
 		goto out;
 	}
 	slot_take(s, sl, owner, drvdata);
+	sl->pool_pos = 0; /* not the cursor's: an unalloc pools it */
 out:
 	sva_lock_release(&s->lock);
 	if (err == -ENOMEM)
@@ -755,7 +781,9 @@ static __attribute__((cold, noinline)) int free_failed(const struct sva_pasid_sp
 			  owner ? "it belongs to another owner" : "it is bound; unbind it instead");
 }
 
-int sva_pasid_free_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
+/* Take a live value of `owner` out of the lookups; *slp its slot.  Under the
+ * lock (taken here, held on success).  Errors as sva_pasid_free_owned(). */
+static int unpublish(struct sva_pasid_space *s, uint32_t pasid, void *owner, struct pasid_slot **slp)
 {
 	struct pasid_slot *sl;
 	uint64_t seq;
@@ -781,9 +809,50 @@ int sva_pasid_free_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
 	}
 	/* Clear LIVE and bump the counter: lookups stop finding it now. */
 	atomic_store_explicit(&sl->seq, seq_next(seq, 0), memory_order_release);
-	sl->state = ST_QUARANTINED;
 	s->nr_allocated--;
+	*slp = sl;
+	return 0;
+}
+
+static int free_to(struct sva_pasid_space *s, uint32_t pasid, void *owner, uint8_t state)
+{
+	struct pasid_slot *sl;
+	int err = unpublish(s, pasid, owner, &sl);
+
+	if (err)
+		return err;
+	sl->state = state;
 	s->nr_quarantined++;
+	sva_lock_release(&s->lock);
+	return 0;
+}
+
+int sva_pasid_free_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
+{
+	return free_to(s, pasid, owner, ST_QUARANTINED);
+}
+
+int sva_pasid_retire_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
+{
+	return free_to(s, pasid, owner, ST_RETIRED);
+}
+
+int sva_pasid_unalloc_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
+{
+	struct pasid_slot *sl;
+	uint32_t idx = pasid - (s ? s->min : 0);
+	int err = unpublish(s, pasid, owner, &sl);
+
+	if (err)
+		return err;
+	if (sl->pool_pos == FROM_FRESH && idx + 1 == s->fresh) {
+		/* Never used before: the cursor hands it out next again. */
+		sl->state = ST_FRESH;
+		s->fresh--;
+		s->nr_used--;
+	} else {
+		pool_push_front(s, idx);
+	}
 	sva_lock_release(&s->lock);
 	return 0;
 }

@@ -67,6 +67,15 @@ int sva_pasid_set_owner(struct sva_pasid_space *space, uint32_t pasid, void *own
 /* Free a PASID allocated with `owner` (NULL frees an unowned one, as
  * sva_pasid_free()).  Errors: -ENOENT; -ERANGE; -EBUSY the owner differs. */
 int sva_pasid_free_owned(struct sva_pasid_space *space, uint32_t pasid, void *owner);
+/* The same, for good: the value counts as quarantined but can never be
+ * released (sva_pasid_release() refuses it), so it is never handed out again.
+ * For a value a device may still use (its detach failed). */
+int sva_pasid_retire_owned(struct sva_pasid_space *space, uint32_t pasid, void *owner);
+/* Undo an allocation no device ever saw (a bind that failed before its
+ * attach): no quarantine; the value goes back where the allocator took it
+ * from, so the next allocation returns it again if nothing else ran between.
+ * Errors as sva_pasid_free_owned(). */
+int sva_pasid_unalloc_owned(struct sva_pasid_space *space, uint32_t pasid, void *owner);
 
 /*
  * Lock-free lookup of both pointers (either may be NULL), consistent with one
@@ -137,6 +146,9 @@ int sva_bond_pasid_get(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasi
 /* The bond no longer uses its value (detached, unpublished): the last user
  * quarantines and releases it, or hands it back to the driver that owns it. */
 void sva_bond_pasid_put(struct sva_bond *bond);
+/* Undo sva_bond_pasid_get() of a bind that failed before attaching: a value
+ * it allocated goes back unquarantined (no device saw it); otherwise as put. */
+void sva_bond_pasid_unget(struct sva_bond *bond);
 /* The same after a failed detach: the value is retired, so once its last user
  * goes it stays quarantined (or owned by the bond's share) forever. */
 void sva_bond_pasid_retire(struct sva_bond *bond);

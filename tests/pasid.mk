@@ -9,6 +9,7 @@ pasid_tests = \
 	tests/unit/test-pasid-quarantine \
 	tests/unit/test-pasid-exhaust \
 	tests/unit/test-pasid-policy \
+	tests/unit/test-bind-pasid \
 	tests/unit/test-pasid-map \
 	tests/stress/stress-pasid \
 	tests/fuzz/fuzz-replay-pasid
@@ -29,6 +30,8 @@ tests_unit_test_pasid_exhaust_SOURCES = tests/unit/test-pasid-exhaust.c tests/ta
 tests_unit_test_pasid_exhaust_LDADD = $(TEST_LIBS)
 tests_unit_test_pasid_policy_SOURCES = tests/unit/test-pasid-policy.c tests/tap.h
 tests_unit_test_pasid_policy_LDADD = $(TEST_LIBS)
+tests_unit_test_bind_pasid_SOURCES = tests/unit/test-bind-pasid.c tests/tap.h
+tests_unit_test_bind_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_pasid_map_SOURCES = tests/unit/test-pasid-map.c tests/tap.h
 tests_unit_test_pasid_map_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_stress_stress_pasid_SOURCES = tests/stress/stress-pasid.c tests/tap.h

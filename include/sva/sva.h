@@ -14,11 +14,13 @@
  *    field that the caller sets to sizeof(the struct) so they can grow without
  *    breaking ABI; passing NULL for an options pointer selects every default.
  *    One rule for every such struct (struct sva_bond_ops included): a size
- *    smaller than the struct's size in libsva 1.0 (today: sizeof it) is
- *    -EINVAL; a larger one (a newer header) is accepted for options only if
- *    every byte beyond the fields this libsva knows is zero, and information
- *    structs get those bytes zeroed.  When a struct grows, fields beyond the
- *    caller's size read as zero.
+ *    smaller than the struct's first layout is -EINVAL (that is sizeof it,
+ *    except for sva_mm_opts and sva_mm_stats, whose first layout ends before
+ *    pin_budget, and sva_bind_opts, whose first layout ends before pasid); so
+ *    is a size between the first layout and sizeof, which would cut a field;
+ *    a larger one (a newer header) is accepted for options only if every byte
+ *    beyond the fields this libsva knows is zero, and information structs get
+ *    those bytes zeroed.  Fields beyond the first layout's size read as zero.
  *  - The library never prints to stdout, never calls abort() or exit(), and
  *    opens every file descriptor O_CLOEXEC.
  *  - "Thread-safe" means the call may run concurrently with any other call on
@@ -321,8 +323,9 @@ struct sva_mock_opts {
  * can be tested without hardware.  Thread-safe.
  * Errors: -EOPNOTSUPP the kernel was built without CONFIG_IOMMUFD_TEST, or ctx
  * is a SVA_CTX_BROKER context (open the broker's mock by name with
- * sva_dev_open()); -EINVAL bad opts; -ENOMEM; errors of its iommufd requests
- * (IOMMU_IOAS_ALLOC, IOMMU_TEST_CMD, IOMMU_GET_HW_INFO) passed through.
+ * sva_dev_open()); -EINVAL bad opts; -ECHILD in a forked child; -ENOMEM; errors
+ * of its iommufd requests (IOMMU_IOAS_ALLOC, IOMMU_TEST_CMD, IOMMU_GET_HW_INFO)
+ * passed through.
  */
 int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts *opts, struct sva_dev **out);
 
@@ -336,7 +339,8 @@ int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts *opts, str
  * Make the mock device raise an I/O page fault on `pasid` (0: the RID) at `addr`
  * with access `perm` (SVA_ACCESS_*) in page-request group `grpid`.  The kernel
  * drops the fault silently if nothing fault-capable is attached there.  Thread-safe.
- * Errors: -EOPNOTSUPP not a mock device; -EINVAL bad perm.
+ * Errors: -EOPNOTSUPP not a mock device; -EINVAL NULL dev (not logged) or bad
+ * perm; -ECHILD in a forked child.
  */
 int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_t addr, uint32_t perm, uint32_t grpid);
 

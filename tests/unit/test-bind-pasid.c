@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva_bind()/sva_unbind() and the PASID spaces without a kernel: a context,
+ * devices and address spaces built by hand (as test-pasid-policy.c does), a
+ * backend whose attach and detach fail on demand, and ioctl() answering the
+ * few iommufd calls a pinned bind makes (HWPT and IOAS allocation, destroy).
+ *
+ * What the man pages promise here and the code once broke:
+ *  - a failed bind leaves every PASID as it was (it used to quarantine the
+ *    value it had allocated, so a one-PASID device refused the retry);
+ *  - the PASID of a detach that failed is retired for good: not releasable;
+ *  - sva_dev_set_pasid_range() once the grace time has passed (it counted
+ *    values whose grace had ended as quarantined);
+ *  - sva_bind_opts' first layout (ending before pasid) is accepted, a size
+ *    between the layouts is not, and policy is ignored where the man page
+ *    says so;
+ *  - errors of the PASID calls on a NULL device or pointer are logged.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fork.h"
+#include "kabi.h"
+#include "pasid_space.h"
+#include "../tap.h"
+
+static int err_lines;
+static char last[512];
+
+static void capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level < SVA_LOG_WARN)
+		return;
+	err_lines++;
+	snprintf(last, sizeof(last), "%s", msg);
+}
+
+#define ERR_ONE_LINE(expr, want, name)                                                                     \
+	do {                                                                                               \
+		int before_ = err_lines;                                                                   \
+		int r_ = (expr);                                                                           \
+		is_int(r_, (want), "%s: %s", (name), #want);                                               \
+		is_int(err_lines - before_, 1, "%s: one log line (%s)", (name), last);                     \
+	} while (0)
+
+static void bail_out(const char *fmt, ...) TAP_PRINTF_(1, 2);
+static void bail_out(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("Bail out! ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	exit(1);
+}
+
+/* ------------------------------------------------------ the fake kernel side */
+
+static uint32_t next_id = 100;
+
+int ioctl(int fd, unsigned long req, ...);
+int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	(void)fd;
+	if (req == KABI_IOMMU_HWPT_ALLOC) {
+		((struct kabi_iommu_hwpt_alloc *)arg)->out_hwpt_id = next_id++;
+		return 0;
+	}
+	if (req == KABI_IOMMU_IOAS_ALLOC) {
+		((struct kabi_iommu_ioas_alloc *)arg)->out_ioas_id = next_id++;
+		return 0;
+	}
+	if (req == KABI_IOMMU_DESTROY)
+		return 0;
+	errno = ENOTTY;
+	return -1;
+}
+
+static int attach_err, detach_err;
+static uint32_t last_attached; /* the PASID of the last attach tried */
+
+static int f_attach(struct sva_dev *d, uint32_t pt)
+{
+	(void)d;
+	(void)pt;
+	return 0;
+}
+
+static int f_detach(struct sva_dev *d)
+{
+	(void)d;
+	return 0;
+}
+
+static int f_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
+{
+	(void)d;
+	(void)pt;
+	last_attached = pasid;
+	return attach_err;
+}
+
+static int f_pasid_detach(struct sva_dev *d, uint32_t pasid)
+{
+	(void)d;
+	(void)pasid;
+	return detach_err;
+}
+
+static void f_close(struct sva_dev *d)
+{
+	(void)d;
+}
+
+static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pasid_attach, f_pasid_detach, f_close };
+
+static void ctx_init(struct sva_ctx *c, uint64_t grace_ns)
+{
+	memset(c, 0, sizeof(*c));
+	sva_log_init(&c->log, capture, NULL, SVA_LOG_DEBUG);
+	c->fd = -1;
+	c->fork_gen = sva_fork_gen_init();
+	c->pid = getpid();
+	c->pasid_grace_ns = grace_ns;
+	pthread_mutex_init(&c->pasid_lock, NULL);
+	pthread_mutex_init(&c->bonds_lock, NULL);
+	pthread_cond_init(&c->bonds_cv, NULL);
+	pthread_mutex_init(&c->fe.lock, NULL);
+	pthread_cond_init(&c->fe.gate_cv, NULL);
+	if (sva_ctx_pasids_init(c))
+		bail_out("sva_ctx_pasids_init failed");
+}
+
+static void dev_init(struct sva_dev *d, struct sva_ctx *c, uint32_t width, const char *name)
+{
+	memset(d, 0, sizeof(*d));
+	d->ctx = c;
+	d->fd = -1;
+	d->be = &fake_be;
+	d->info.size = sizeof(d->info);
+	d->info.max_pasid_log2 = width;
+	d->info.dev_id = next_id++;
+	snprintf(d->info.path, sizeof(d->info.path), "%s", name);
+	pthread_mutex_init(&d->lock, NULL);
+	if (sva_dev_pasids_init(d))
+		bail_out("sva_dev_pasids_init(%s) failed", name);
+}
+
+static void mm_init(struct sva_mm *m, struct sva_ctx *c)
+{
+	memset(m, 0, sizeof(*m));
+	m->ctx = c;
+	m->ioas_id = next_id++;
+	m->maps_fd = -1;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->map_lock, NULL);
+}
+
+static struct sva_pasid_stats stats_of(struct sva_pasid_space *s)
+{
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+
+	sva_pasid_stats(s, &st);
+	return st;
+}
+
+static bool same_counts(struct sva_pasid_stats a, struct sva_pasid_stats b)
+{
+	return a.allocated == b.allocated && a.quarantined == b.quarantined && a.free == b.free;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_opts_size(struct sva_dev *dev, struct sva_mm *mm)
+{
+	struct sva_bind_opts bo = { .size = offsetof(struct sva_bind_opts, pasid), .flags = SVA_BIND_PINNED };
+	struct sva_bond *bond = NULL;
+
+	is_int(sva_bind(dev, mm, &bo, &bond), 0, "sva_bind_opts of the first layout (ending before pasid): accepted");
+	if (bond)
+		sva_unbind(bond);
+	bo.size = offsetof(struct sva_bind_opts, pasid) + 4;
+	ERR_ONE_LINE(sva_bind(dev, mm, &bo, &bond), -EINVAL, "size between the two layouts (cuts pasid)");
+	bo.size = offsetof(struct sva_bind_opts, pasid) - 8;
+	ERR_ONE_LINE(sva_bind(dev, mm, &bo, &bond), -EINVAL, "size before the first layout's end");
+	bo.size = sizeof(bo);
+	bo.policy = (enum sva_pasid_policy)9;
+	ERR_ONE_LINE(sva_bind(dev, mm, &bo, &bond), -EINVAL, "an unknown policy for a PASID the bind chooses");
+	bo.flags = SVA_BIND_RID | SVA_BIND_PINNED;
+	bond = NULL;
+	is_int(sva_bind(dev, mm, &bo, &bond), 0, "with SVA_BIND_RID the policy is ignored, as documented");
+	if (bond)
+		sva_unbind(bond);
+}
+
+static void test_failed_bind(struct sva_ctx *ctx, struct sva_dev *wide, struct sva_dev *narrow, struct sva_mm *mm)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_pasid_stats g0 = stats_of(ctx->global_pasids), n0;
+	struct sva_bond *bond = NULL;
+	uint32_t tried;
+
+	/* Global: as if the failed bind had not run, so the retry takes the
+	 * value it had taken (a never-used one here). */
+	attach_err = -ENODEV;
+	ERR_ONE_LINE(sva_bind(wide, mm, &bo, &bond), -ENODEV, "a bind whose attach fails");
+	attach_err = 0;
+	tried = last_attached;
+	ok(same_counts(stats_of(ctx->global_pasids), g0), "the global space's counts are as before (none quarantined)");
+	ok(mm->gshare == NULL, "the address space has no global PASID after it");
+	is_int(sva_bind(wide, mm, &bo, &bond), 0, "the retry binds");
+	is_int(sva_bond_pasid(bond), tried, "  under the value the failed bind had taken");
+	sva_unbind(bond);
+	/* Again with a value from the pool (every used one pooled first). */
+	sva_pasid_barrier(ctx->global_pasids);
+	g0 = stats_of(ctx->global_pasids);
+	{
+		uint32_t fresh_left = (uint32_t)g0.free;
+		uint32_t *all = calloc(fresh_left, sizeof(*all));
+		uint32_t n = 0;
+
+		/* Use up the never-used values, then give them back to the pool. */
+		while (all && n < fresh_left && sva_pasid_alloc(ctx->global_pasids, NULL, &all[n]) == 0)
+			n++;
+		for (uint32_t i = 0; i < n; i++) {
+			sva_pasid_free(ctx->global_pasids, all[i]);
+			sva_pasid_release(ctx->global_pasids, all[i]);
+		}
+		sva_pasid_barrier(ctx->global_pasids);
+		free(all);
+	}
+	attach_err = -ENODEV;
+	sva_bind(wide, mm, &bo, &bond);
+	attach_err = 0;
+	tried = last_attached;
+	ok(same_counts(stats_of(ctx->global_pasids), g0), "from the pool: the counts are as before");
+	is_int(sva_bind(wide, mm, &bo, &bond), 0, "the retry binds");
+	is_int(sva_bond_pasid(bond), tried, "  under the value the failed bind had taken from the pool");
+	sva_unbind(bond);
+	sva_pasid_barrier(ctx->global_pasids);
+
+	/* A device's own space with a single PASID: the retry must find it free. */
+	if (sva_dev_set_pasid_range(narrow, 1, 1))
+		bail_out("cannot give the narrow device a one-PASID space");
+	n0 = stats_of(narrow->pasids);
+	bo.policy = SVA_PASID_DEVICE;
+	attach_err = -ENODEV;
+	ERR_ONE_LINE(sva_bind(narrow, mm, &bo, &bond), -ENODEV, "a bind from a one-PASID space whose attach fails");
+	attach_err = 0;
+	ok(same_counts(stats_of(narrow->pasids), n0), "the device's space is as before: %llu allocated, %llu in "
+							"quarantine", (unsigned long long)stats_of(narrow->pasids).allocated,
+	   (unsigned long long)stats_of(narrow->pasids).quarantined);
+	bond = NULL;
+	is_int(sva_bind(narrow, mm, &bo, &bond), 0, "the retry gets the space's only PASID (was -ENOSPC)");
+	is_int(bond ? (int)sva_bond_pasid(bond) : -1, 1, "  PASID 1");
+	if (bond)
+		sva_unbind(bond);
+
+	/* A driver's own value (SVA_BIND_PASID): still the driver's after a failed bind. */
+	{
+		uint32_t dp;
+		void *d = NULL;
+
+		if (sva_dev_pasid_alloc(wide, SVA_PASID_GLOBAL, (void *)0xd1, &dp))
+			bail_out("cannot allocate the driver's PASID");
+		bo.policy = SVA_PASID_AUTO;
+		bo.flags = SVA_BIND_PINNED | SVA_BIND_PASID;
+		bo.pasid = dp;
+		attach_err = -ENODEV;
+		ERR_ONE_LINE(sva_bind(wide, mm, &bo, &bond), -ENODEV, "a failed bind under the driver's PASID");
+		attach_err = 0;
+		ok(sva_dev_pasid_lookup(wide, dp, &d) == 0 && d == (void *)0xd1,
+		   "the driver's PASID is still allocated with its drvdata");
+		is_int(sva_dev_pasid_free(wide, dp), 0, "and the driver can free it");
+		sva_dev_pasid_release(wide, dp);
+	}
+}
+
+static void test_retired(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID };
+	struct sva_bond *bond;
+	struct sva_pasid_stats before, after;
+	uint32_t p;
+
+	if (sva_bind(dev, mm, &bo, &bond))
+		bail_out("cannot bind for the retire test");
+	p = sva_bond_pasid(bond);
+	detach_err = -EBUSY;
+	ERR_ONE_LINE(sva_unbind(bond), -EIO, "an unbind whose detach fails");
+	detach_err = 0;
+	sva_pasid_barrier(ctx->global_pasids); /* what earlier unbinds released */
+	before = stats_of(ctx->global_pasids);
+	ERR_ONE_LINE(sva_pasid_release(ctx->global_pasids, p), -EINVAL, "releasing the retired PASID");
+	ok(strstr(last, "retired") != NULL, "  the line says it is retired: %s", last);
+	ERR_ONE_LINE(sva_dev_pasid_release(dev, p), -EINVAL, "releasing it through the device");
+	ERR_ONE_LINE(sva_pasid_free(ctx->global_pasids, p), -ENOENT, "freeing it");
+	sva_pasid_barrier(ctx->global_pasids);
+	after = stats_of(ctx->global_pasids);
+	ok(same_counts(before, after) && after.quarantined >= 1,
+	   "after a barrier it is still in quarantine (%llu), never free again",
+	   (unsigned long long)after.quarantined);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void test_set_range_after_grace(struct sva_dev *dev)
+{
+	uint32_t p;
+	uint64_t t0;
+
+	sva_pasid_barrier(dev->pasids); /* what earlier unbinds released */
+	if (sva_dev_set_pasid_range(dev, 1, 4) || sva_dev_pasid_alloc(dev, SVA_PASID_DEVICE, NULL, &p))
+		bail_out("set up of the set_range test failed");
+	sva_dev_pasid_free(dev, p);
+	sva_dev_pasid_release(dev, p);
+	ERR_ONE_LINE(sva_dev_set_pasid_range(dev, 2, 3), -EBUSY, "set_pasid_range while a PASID's grace runs");
+	t0 = now_ns();
+	while (now_ns() - t0 < 30000000ull) /* the context's grace: 20 ms */
+		usleep(5000);
+	is_int(sva_dev_set_pasid_range(dev, 2, 3), 0, "once the grace time has passed: accepted (no other call between)");
+}
+
+static void test_null_logged(struct sva_dev *dev)
+{
+	uint32_t p;
+	void *d;
+
+	ERR_ONE_LINE(sva_dev_pasid_alloc(dev, SVA_PASID_AUTO, NULL, NULL), -EINVAL, "sva_dev_pasid_alloc: NULL pasid");
+	ERR_ONE_LINE(sva_dev_pasid_alloc(NULL, SVA_PASID_AUTO, NULL, &p), -EINVAL, "sva_dev_pasid_alloc: NULL dev");
+	ERR_ONE_LINE(sva_dev_set_pasid_range(NULL, 1, 2), -EINVAL, "sva_dev_set_pasid_range: NULL dev");
+	ERR_ONE_LINE(sva_dev_pasid_free(NULL, 1), -EINVAL, "sva_dev_pasid_free: NULL dev");
+	ERR_ONE_LINE(sva_dev_pasid_release(NULL, 1), -EINVAL, "sva_dev_pasid_release: NULL dev");
+	ERR_ONE_LINE(sva_dev_pasid_lookup(NULL, 1, &d), -EINVAL, "sva_dev_pasid_lookup: NULL dev");
+}
+
+int main(void)
+{
+	struct sva_ctx ctx;
+	struct sva_dev wide, narrow;
+	struct sva_mm mm;
+
+	plan(51);
+	ctx_init(&ctx, 20000000ull);
+	/* The default global range starts at 256: the narrow device's 8-bit
+	 * PASIDs are all its own. */
+	dev_init(&wide, &ctx, 20, "wide");
+	dev_init(&narrow, &ctx, 8, "narrow");
+	/* NULL-object errors go to the default log: count them too. */
+	sva_log_set((struct sva_log *)sva_log_default(), capture, NULL, SVA_LOG_DEBUG);
+	mm_init(&mm, &ctx);
+	test_opts_size(&wide, &mm);
+	test_failed_bind(&ctx, &wide, &narrow, &mm);
+	test_retired(&ctx, &wide, &mm);
+	test_set_range_after_grace(&narrow);
+	test_null_logged(&wide);
+	return done_testing();
+}
