@@ -312,6 +312,10 @@ SVA_EXPORT int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_de
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: name is NULL");
 	if (!*name)
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: empty device name");
+	/* Binding would change the parent's shared iommufd. */
+	ret = sva_ctx_check_owner(ctx);
+	if (ret)
+		return ret;
 	if (ctx->broker) /* a name the broker's configuration gives */
 		return sva_broker_dev_open(ctx, name, out);
 	if (name[0] == '/')
@@ -344,6 +348,9 @@ SVA_EXPORT int sva_dev_open_fd(struct sva_ctx *ctx, int passed, struct sva_dev *
 
 	if (!ctx || !out)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_open_fd: ctx or out is NULL");
+	fd = sva_ctx_check_owner(ctx);
+	if (fd)
+		return fd;
 	if (passed < 0 || (fd = fcntl(passed, F_DUPFD_CLOEXEC, 3)) < 0) {
 		if (passed >= 0 && errno != EBADF)
 			return sva_fail(&ctx->log, -errno, "cannot duplicate fd %d: %s", passed, strerror(errno));

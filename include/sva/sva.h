@@ -255,8 +255,8 @@ struct sva_dev_info {
  * cdev (CONFIG_VFIO_DEVICE_CDEV); -ENOTTY the path is not a VFIO cdev (not a
  * character device, a directory included, or another one); -EACCES/-EPERM no
  * permission; -EBUSY the device is already open (a VFIO cdev can be opened
- * once); -ENOMEM; other errnos of open(2), VFIO_DEVICE_BIND_IOMMUFD and
- * IOMMU_GET_HW_INFO passed through.
+ * once); -ECHILD in a forked child; -ENOMEM; other errnos of open(2),
+ * VFIO_DEVICE_BIND_IOMMUFD and IOMMU_GET_HW_INFO passed through.
  */
 int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out);
 
@@ -269,7 +269,7 @@ int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out);
  * and a retry on the same device takes it over.
  * Errors: -EBADF not an open fd; -ENOTTY not a VFIO cdev device fd; -EBUSY
  * already bound to an iommufd; -EMFILE/-ENFILE no fd free for libsva's
- * duplicate; -ENOMEM.
+ * duplicate; -ECHILD in a forked child; -ENOMEM.
  */
 int sva_dev_open_fd(struct sva_ctx *ctx, int fd, struct sva_dev **out);
 

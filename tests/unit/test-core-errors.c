@@ -330,6 +330,14 @@ static void dev_errors(void)
 	fake_pci_dev("0000:43:00.0", NULL, -1, -1, NULL);
 	fake_pci_dev("0000:44:00.0", "vfio-pci", 14, 0, NULL);
 
+	/* Opening binds the device to the parent's iommufd: refused in a child
+	 * before any lookup (it used to go on, and bind). */
+	EXPECT_FAIL(sva_dev_open(ctx, "0000:41:00.0", &dev), -ECHILD, "forked child", "sva_dev_open in a forked child");
+	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	EXPECT_FAIL(sva_dev_open_fd(ctx, nullfd, &dev), -ECHILD, "forked child", "sva_dev_open_fd in a forked child");
+	close(nullfd);
+	ctx->fork_gen = sva_fork_gen(); /* this process's own context from here on */
+
 	EXPECT_FAIL(sva_dev_open(ctx, "", &dev), -EINVAL, "empty", "empty name");
 	EXPECT_FAIL(sva_dev_open(ctx, "41:00", &dev), -EINVAL, "PCI address", "malformed PCI address");
 	EXPECT_FAIL(sva_dev_open(ctx, "vfio", &dev), -EINVAL, "PCI address", "'vfio' without a number");
@@ -377,7 +385,8 @@ static void dev_errors(void)
 		is_int(sva_mm_stats(NULL, &ms), -EINVAL, "stats of NULL mm: -EINVAL");
 	}
 
-	/* fake_ctx() belongs to another fork generation: this process is a "forked child". */
+	/* Another fork generation again: this process is a "forked child". */
+	ctx->fork_gen = sva_fork_gen() + 1;
 	struct sva_dev *child_dev = calloc(1, sizeof(*child_dev));
 	struct sva_iova_range r[4];
 	size_t nr = 4;
