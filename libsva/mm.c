@@ -219,19 +219,23 @@ static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 			(unsigned long long)end, strerror(-ret));
 }
 
-int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped)
+#define MAP_VMAS 64
+
+/* The checks of a map, before anything changes: the VMAs of [start, end) into
+ * vmas[MAP_VMAS].  Logged errors: -EFAULT, -E2BIG, -EACCES, -ERANGE, others
+ * of reading the mappings. */
+static int map_check_locked(struct sva_mm *mm, uint64_t start, uint64_t end, struct sva_vma *vmas, size_t *nvmap)
 {
-	struct sva_vma vmas[64];
 	size_t nvma;
 	int ret;
 
-	ret = sva_vma_collect(mm->maps_fd, start, end, vmas, ARRAY_SIZE(vmas), &nvma);
+	ret = sva_vma_collect(mm->maps_fd, start, end, vmas, MAP_VMAS, &nvma);
 	if (ret == -EFAULT)
 		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx is not (entirely) mapped in this process",
 				(unsigned long long)start, (unsigned long long)end);
 	if (ret == -E2BIG)
-		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx spans more than %zu mappings: split the call",
-				(unsigned long long)start, (unsigned long long)end, ARRAY_SIZE(vmas));
+		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx spans more than %u mappings: split the call",
+				(unsigned long long)start, (unsigned long long)end, MAP_VMAS);
 	if (ret)
 		return sva_fail(&mm->ctx->log, ret, "cannot read this process's mappings: %s", strerror(-ret));
 	for (size_t i = 0; i < nvma; i++)
@@ -244,6 +248,15 @@ int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t 
 				"0x%llx-0x%llx is outside the IOVA window the bound devices can reach "
 				"(see sva_mm_iova_ranges; allocate device memory inside it)",
 				(unsigned long long)start, (unsigned long long)end);
+	*nvmap = nvma;
+	return 0;
+}
+
+/* The map itself, over the VMAs map_check_locked() found. */
+static int map_checked_locked(struct sva_mm *mm, uint64_t start, uint64_t end, const struct sva_vma *vmas,
+			      size_t nvma, uint64_t *mapped)
+{
+	int ret;
 
 	/* "Writable where the mapping is writable": read-only chunks under a
 	 * mapping made writable since come back writable (upgrade.c). */
@@ -274,6 +287,15 @@ int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t 
 	if (mapped)
 		*mapped = done;
 	return 0;
+}
+
+int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped)
+{
+	struct sva_vma vmas[MAP_VMAS];
+	size_t nvma;
+	int ret = map_check_locked(mm, start, end, vmas, &nvma);
+
+	return ret ? ret : map_checked_locked(mm, start, end, vmas, nvma, mapped);
 }
 
 /*
@@ -316,7 +338,9 @@ SVA_EXPORT int sva_mm_fence(struct sva_mm *mm)
 
 SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 {
+	struct sva_vma vmas[MAP_VMAS];
 	uint64_t start, end;
+	size_t nvma = 0;
 	int ret;
 
 	if (!mm)
@@ -332,7 +356,11 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 		return sva_fail(&mm->ctx->log, ret, "sva_mm_prefault: coherence tracking stopped (SVA_MM_TRACK_STRICT)");
 	}
 	pthread_mutex_lock(&mm->lock);
+	/* Every check before the budget makes room (it may evict fault-mapped
+	 * memory): a refused prefault changes nothing. */
 	ret = sva_reach_prefault_locked(mm, start, end);
+	if (!ret)
+		ret = map_check_locked(mm, start, end, vmas, &nvma);
 	if (!ret) {
 		ret = sva_pin_prefault_locked(mm, start, end);
 		if (ret == -ENOSPC)
@@ -346,7 +374,7 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 					     "sva_mm_prefault: faults in flight hold the pin budget: try again");
 	}
 	if (!ret)
-		ret = sva_mm_map_locked(mm, start, end, NULL);
+		ret = map_checked_locked(mm, start, end, vmas, nvma, NULL);
 	/* As in fault_resolve.c: the arena may have reserved a hole the process
 	 * made after the check; what was mapped there goes again. */
 	if (!ret && sva_excluded_overlaps(start, end)) {

@@ -214,10 +214,22 @@ int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_
 	}
 }
 
+/* What evict_locked() could free, sparing [ws, we) (map_lock held). */
+static uint64_t evictable_bytes_locked(struct sva_mm *mm, uint64_t ws, uint64_t we)
+{
+	uint32_t batch = sva_pin_batch_in_flight(mm);
+	uint64_t bytes = 0;
+
+	for (struct sva_chunk *c = sva_chunks_after(&mm->chunks, 0); c; c = sva_chunks_next(c))
+		if (evictable(c, ws, we, batch))
+			bytes += c->end - c->start;
+	return bytes;
+}
+
 int sva_pin_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
 {
 	struct sva_pin_budget *pb = &mm->pin;
-	uint64_t gaps, promote = 0;
+	uint64_t gaps, promote = 0, visible;
 	int ret = 0;
 
 	if (!pb->budget)
@@ -227,10 +239,14 @@ int sva_pin_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
 	for (struct sva_chunk *c = sva_chunks_after(&mm->chunks, start); c && c->start < end; c = sva_chunks_next(c))
 		if (!(c->prot & SVA_CHUNK_PINNED))
 			promote += c->end - c->start;
+	visible = atomic_load_explicit(&mm->st_visible, memory_order_relaxed);
 	if (pb->pinned + promote + gaps > pb->budget)
 		ret = -ENOSPC;
-	else if (!make_room_locked(mm, gaps, start, end))
+	/* Known before anything is evicted: a refusal evicts nothing. */
+	else if (visible + gaps > pb->budget && visible + gaps - evictable_bytes_locked(mm, start, end) > pb->budget)
 		ret = -EAGAIN;
+	else if (!make_room_locked(mm, gaps, start, end))
+		ret = -EAGAIN; /* the kernel refused to unmap a victim */
 	pthread_mutex_unlock(&mm->map_lock);
 	return ret;
 }

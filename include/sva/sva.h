@@ -8,8 +8,9 @@
  *    what went wrong and what to do about it.  Each call's man page lists its errnos.
  *    That line is at error level, except for outcomes that are the caller's
  *    normal business, logged at debug level only: lookups that find nothing,
- *    -ENOSPC of an allocation (PASIDs, sva_bind(), sva_mem_alloc()), and
- *    -ENOTCONN of sva_dev_iova_ranges() (libsva(7), Errors).
+ *    -ENOSPC of an allocation (PASIDs, sva_bind(), sva_mem_alloc()),
+ *    -ENOTCONN of sva_dev_iova_ranges() and -EAGAIN of sva_mm_prefault()
+ *    (libsva(7), Errors).
  *  - Objects are opaque.  Options and information structs start with a `size`
  *    field that the caller sets to sizeof(the struct) so they can grow without
  *    breaking ABI; passing NULL for an options pointer selects every default.
@@ -635,12 +636,15 @@ void sva_mm_free(struct sva_mm *mm);
  * Errors: -EINVAL NULL mm, len 0 or the range wraps; -ENOSPC the range does
  * not fit in the pin budget beside what is prefaulted already (nothing
  * changed); -EAGAIN it would fit, but chunks mapped for I/O page faults not
- * answered yet hold the room for now (nothing changed: try again); -EFAULT part of the range
+ * answered yet hold the room for now (nothing changed: try again; logged at
+ * debug level, as a transient outcome); -EFAULT part of the range
  * is not mapped in the process; -EACCES part of it is PROT_NONE; -ERANGE part
  * of it is outside what the bound devices can reach (see sva_mm_iova_ranges());
- * -ENOMEM out of memory or over RLIMIT_MEMLOCK; -EPERM the pages cannot be
- * pinned (VM_IO/PFNMAP, secretmem, ...); -EOPNOTSUPP the kernel cannot pin
- * them (DAX); -E2BIG the range spans more than 64 mappings (split the call);
+ * -ENOMEM out of memory or over RLIMIT_MEMLOCK (fault-mapped memory may have
+ * been evicted trying to make room: devices fault it back); -EPERM the pages
+ * cannot be pinned (VM_IO/PFNMAP, secretmem, ...); -EOPNOTSUPP the kernel
+ * cannot pin them (DAX); -E2BIG the range spans more than 64 mappings (split
+ * the call);
  * -ECHILD in a forked child; -EXDEV part of the range is libsva's own
  * memory (its objects and thread stacks: no device ever reaches them); in a
  * SVA_MM_RESTRICTED address space, -EACCES also when part of the range is

@@ -11,7 +11,8 @@ UNIT_TESTS = \
 	tests/unit/test-broker-proto \
 	tests/unit/test-broker-conf \
 	tests/unit/test-broker-client \
-	tests/unit/test-reach
+	tests/unit/test-reach \
+	tests/unit/test-prefault-budget
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_pci_addr_LDADD = $(TEST_LIBS)
@@ -20,6 +21,9 @@ tests_unit_test_core_errors_LDADD = $(TEST_LIBS)
 tests_unit_test_sysfs_SOURCES = tests/unit/test-sysfs.c tests/unit/fake_sysfs.h tests/tap.h
 tests_unit_test_core_errors_SOURCES = tests/unit/test-core-errors.c tests/unit/fake_sysfs.h tests/tap.h
 include tests/unit/man.mk
+# sva_mm_prefault under a pin budget: every check before any eviction.
+tests_unit_test_prefault_budget_SOURCES = tests/unit/test-prefault-budget.c tests/tap.h
+tests_unit_test_prefault_budget_LDADD = $(TEST_LIBS)
 tests_unit_test_chunks_LDADD = $(TEST_LIBS)
 # Adaptive fault-around's pure logic (libsva/fault_window.c).
 tests_unit_test_fault_window_SOURCES = tests/unit/test-fault-window.c tests/tap.h
