@@ -235,6 +235,8 @@ static void size_rule(void)
 	       "size rule: sva_mm_opts at its 1.0 size, without pin_budget: accepted");
 	is_int(sva_mm_new(ctx, sized(&g, struct sva_mm_opts, offsetof(struct sva_mm_opts, pin_budget) - 1, 0), &nmm),
 	       -EINVAL, "size rule: sva_mm_opts under its 1.0 size: -EINVAL");
+	is_int(sva_mm_new(ctx, sized(&g, struct sva_mm_opts, offsetof(struct sva_mm_opts, pin_budget) + 4, 0), &nmm),
+	       -EINVAL, "size rule: sva_mm_opts cutting pin_budget in half: -EINVAL");
 	{
 		struct sva_mm_opts *mo = sized(&g, struct sva_mm_opts, sizeof(struct sva_mm_opts), 0);
 
@@ -252,6 +254,8 @@ static void size_rule(void)
 		   "size rule: and the fields added since are not written");
 		ms.size = offsetof(struct sva_mm_stats, pin_budget) - 8;
 		is_int(sva_mm_stats(mm, &ms), -EINVAL, "size rule: sva_mm_stats under its 1.0 size: -EINVAL");
+		ms.size = offsetof(struct sva_mm_stats, pin_budget) + 8;
+		is_int(sva_mm_stats(mm, &ms), -EINVAL, "size rule: sva_mm_stats between its two layouts: -EINVAL");
 		ms.size = sizeof(ms);
 		mm->pin.budget = 65536;
 		is_int(sva_mm_stats(mm, &ms), 0, "sva_mm_stats at its size");
