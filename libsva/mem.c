@@ -681,6 +681,7 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	const struct sva_log *log = mm ? &mm->ctx->log : sva_log_default();
 	uint64_t a = (uintptr_t)addr, maplen = 0;
 	const char *why = NULL;
+	bool denied = false;
 	size_t at;
 	int ret;
 
@@ -713,6 +714,7 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 			ent_set_busy(a, false);
 			return ret;
 		} /* -EIO: denied, but a chunk stays visible (logged): free it anyway */
+		denied = true;
 	}
 	/*
 	 * Unmap first: once the mapping is gone a device cannot fault it back in
@@ -722,6 +724,9 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	 */
 	ret = ent_unmap_only(a, maplen);
 	if (ret) {
+		/* Still allocated and mapped "as before": allowed again, too. */
+		if (denied)
+			sva_mm_allow(mm, addr, maplen);
 		ent_set_busy(a, false);
 		return sva_fail(log, ret, "sva_mem_free: munmap of %p+%" PRIu64 " failed: %s", addr, maplen,
 				strerror(-ret));
