@@ -202,6 +202,12 @@ static int bind_rid(struct sva_dev *dev, struct sva_bond *bond)
 
 	if (atomic_load(&dev->rid_bond))
 		return sva_fail(&ctx->log, -EBUSY, "the RID of device %u is already bound", dev->info.dev_id);
+	/* A broker client's device without its VFIO file: the RID is the
+	 * broker's.  Said before anything is made, in one line. */
+	if (ctx->broker && dev->fd < 0)
+		return sva_fail(&ctx->log, -EOPNOTSUPP,
+				"device %u belongs to the broker: its RID cannot be bound by a client (bind a PASID)",
+				dev->info.dev_id);
 	ret = hwpt_get(dev, bond->mm, !(bond->flags & SVA_BIND_PINNED), &bond->hwpt);
 	if (ret)
 		return ret;

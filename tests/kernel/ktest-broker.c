@@ -96,10 +96,13 @@ static pid_t start_broker(int *mm_exit_rd, bool isolated_only, uint64_t pin_max)
 /* ------------------------------------------------------------ the clients */
 
 static char log_buf[512];
+static int log_errors;
 
 static void capture_log(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg;
+	if (level >= SVA_LOG_ERROR)
+		log_errors++;
 	if (level >= SVA_LOG_ERROR && !log_buf[0])
 		snprintf(log_buf, sizeof(log_buf), "%s", msg);
 }
@@ -236,6 +239,22 @@ static void client(int i, int cmd_fd, int res_fd)
 			snprintf(r.why, sizeof(r.why), "sva_ctx_unshare_memfd in a trusted context: %d", ret);
 			xwrite(res_fd, &r, sizeof(r));
 			_exit(1);
+		}
+		/* The broker's device: its RID is the broker's.  One line says so
+		 * (a HWPT made first used to add a second, blaming "no PRI"). */
+		{
+			struct sva_bind_opts ro = { .size = sizeof(ro), .flags = SVA_BIND_RID };
+			struct sva_bond *rb;
+			int before = log_errors;
+
+			log_buf[0] = '\0';
+			ret = sva_bind(dev, mm, &ro, &rb);
+			if (ret != -EOPNOTSUPP || log_errors - before != 1 || !strstr(log_buf, "belongs to the broker")) {
+				snprintf(r.why, sizeof(r.why), "RID bind of the broker's device: %d, %d line(s): %.100s",
+					 ret, log_errors - before, log_buf);
+				xwrite(res_fd, &r, sizeof(r));
+				_exit(1);
+			}
 		}
 	}
 	buf = ktest_map_at(VA(i), 16 * SVA_FA_START, PROT_READ | PROT_WRITE);
