@@ -63,4 +63,5 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/pasid/set-range \
 	tests/fuzz/corpus/pasid/stages \
 	tests/fuzz/corpus/pasid/tombstone-compaction \
+	tests/fuzz/corpus/pasid/unalloc-retire \
 	tests/fuzz/corpus/pasid/top-of-range

@@ -26,12 +26,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define CAP 2048u /* largest range the model follows */
 
-enum { M_FRESH, M_ALLOC, M_QUAR, M_REL, M_POOL };
+enum { M_FRESH, M_ALLOC, M_QUAR, M_REL, M_POOL, M_RETIRED };
+#define NOPS 15
 
 static struct model {
 	uint32_t min, max, n;
 	uint32_t fresh;
 	uint8_t st[CAP];
+	bool from_fresh[CAP]; /* allocated by the cursor (an unalloc hands it back there) */
 	void *drv[CAP], *own[CAP];
 	uint32_t pool[CAP], npool;   /* indexes, head first */
 	uint32_t grace[CAP], ngrace; /* indexes, head first */
@@ -108,9 +110,11 @@ static int model_alloc(void *owner, void *drv, uint32_t *pasid)
 		m.fresh++;
 	if (m.fresh < m.n) {
 		idx = m.fresh++;
+		m.from_fresh[idx] = true;
 	} else if (m.npool) {
 		idx = m.pool[0];
 		list_remove(m.pool, &m.npool, idx);
+		m.from_fresh[idx] = false;
 	} else {
 		return -ENOSPC;
 	}
@@ -128,7 +132,7 @@ static void check_stats(struct sva_pasid_space *s)
 
 	for (uint32_t i = 0; i < m.n; i++) {
 		a += m.st[i] == M_ALLOC;
-		q += m.st[i] == M_QUAR || m.st[i] == M_REL;
+		q += m.st[i] == M_QUAR || m.st[i] == M_REL || m.st[i] == M_RETIRED;
 	}
 	CHECK("stats rc", sva_pasid_stats(s, &st), 0);
 	CHECK("stats min", st.min, m.min);
@@ -216,18 +220,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		void *d = token(0xbad), *ow = token(0xbad);
 		int want, got;
 
-		switch (op % 13) {
+		switch (op % NOPS) {
+		case 13: /* unalloc_owned: back where the allocator took it, no quarantine */
+		case 14: /* retire_owned: quarantined for good */
+			p = pick(&in);
+			take(&in, 1, &v);
+			want = !in_range(p) ? -ERANGE : m.st[p - m.min] != M_ALLOC ? -ENOENT : (v & 1) ? -EBUSY : 0;
+			if (want == 0 || want == -EBUSY)
+				ow = (v & 1) ? (m.own[p - m.min] == token(0xbad) ? NULL : token(0xbad)) : m.own[p - m.min];
+			/* A NULL owner frees an unowned or tagged value: not a wrong owner then. */
+			if (want == -EBUSY && !ow && (!m.own[p - m.min] || is_tag(m.own[p - m.min])))
+				want = 0;
+			got = op % NOPS == 13 ? sva_pasid_unalloc_owned(s, p, ow) : sva_pasid_retire_owned(s, p, ow);
+			CHECK(op % NOPS == 13 ? "unalloc rc" : "retire rc", got, want);
+			if (want)
+				break;
+			if (op % NOPS == 14) {
+				m.st[p - m.min] = M_RETIRED;
+			} else if (m.from_fresh[p - m.min] && p - m.min + 1 == m.fresh) {
+				m.st[p - m.min] = M_FRESH;
+				m.fresh--;
+			} else {
+				memmove(&m.pool[1], &m.pool[0], m.npool * sizeof(*m.pool));
+				m.pool[0] = p - m.min;
+				m.npool++;
+				m.st[p - m.min] = M_POOL;
+			}
+			break;
 		case 0: /* alloc */
 		case 1: /* alloc_owned */
 		case 2: { /* alloc_ex, quiet */
-			void *owner = op % 13 == 1 ? owner_token(++counter, op / 13) : NULL;
+			void *owner = op % NOPS == 1 ? owner_token(++counter, op / NOPS) : NULL;
 			void *drv = token(++counter);
 			uint32_t wp = 0;
 
 			want = model_alloc(owner, drv, &wp);
-			if (op % 13 == 0)
+			if (op % NOPS == 0)
 				got = sva_pasid_alloc(s, drv, &q);
-			else if (op % 13 == 1)
+			else if (op % NOPS == 1)
 				got = sva_pasid_alloc_owned(s, owner, drv, &q);
 			else
 				got = sva_pasid_alloc_ex(s, SVA_PASID_ALLOC_QUIET_ENOSPC, owner, drv, &q);
@@ -241,15 +271,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			take(&in, 1, &v);
 			want = !in_range(p)				? -ERANGE
 			       : m.st[p - m.min] != M_ALLOC		? -ENOENT
-			       : op % 13 == 3 && m.own[p - m.min] && !is_tag(m.own[p - m.min]) ? -EBUSY
-			       : op % 13 == 4 && (v & 1)		? -EBUSY
+			       : op % NOPS == 3 && m.own[p - m.min] && !is_tag(m.own[p - m.min]) ? -EBUSY
+			       : op % NOPS == 4 && (v & 1)		? -EBUSY
 									: 0;
-			if (op % 13 == 4 && in_range(p) && m.st[p - m.min] == M_ALLOC && !(v & 1))
+			if (op % NOPS == 4 && in_range(p) && m.st[p - m.min] == M_ALLOC && !(v & 1))
 				ow = m.own[p - m.min];
-			else if (op % 13 == 4 && in_range(p) && m.st[p - m.min] == M_ALLOC)
+			else if (op % NOPS == 4 && in_range(p) && m.st[p - m.min] == M_ALLOC)
 				/* Surely not its owner: NULL frees a tagged or unowned one. */
 				ow = m.own[p - m.min] && !is_tag(m.own[p - m.min]) ? NULL : token(0xbad);
-			got = op % 13 == 3 ? sva_pasid_free(s, p) : sva_pasid_free_owned(s, p, ow);
+			got = op % NOPS == 3 ? sva_pasid_free(s, p) : sva_pasid_free_owned(s, p, ow);
 			CHECK("free rc", got, want);
 			if (want == 0)
 				m.st[p - m.min] = M_QUAR;
@@ -276,10 +306,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 8: /* lookup_owner */
 			p = pick(&in);
 			want = !in_range(p) ? -ERANGE : m.st[p - m.min] != M_ALLOC ? -ENOENT : 0;
-			got = op % 13 == 7 ? sva_pasid_lookup(s, p, &d) : sva_pasid_lookup_owner(s, p, &ow, &d);
+			got = op % NOPS == 7 ? sva_pasid_lookup(s, p, &d) : sva_pasid_lookup_owner(s, p, &ow, &d);
 			CHECK("lookup rc", got, want);
 			CHECK("lookup drvdata", (uintptr_t)d, (uintptr_t)(want ? token(0xbad) : m.drv[p - m.min]));
-			if (op % 13 == 8)
+			if (op % NOPS == 8)
 				CHECK("lookup owner", (uintptr_t)ow,
 				      (uintptr_t)(want ? token(0xbad) : m.own[p - m.min]));
 			break;
@@ -296,6 +326,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (m.st[p - m.min] == M_POOL)
 					list_remove(m.pool, &m.npool, p - m.min);
 				m.st[p - m.min] = M_ALLOC;
+				m.from_fresh[p - m.min] = false;
 				m.drv[p - m.min] = token(counter);
 				m.own[p - m.min] = NULL;
 			}
@@ -304,9 +335,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			p = pick(&in);
 			want = !in_range(p) ? -ERANGE : m.st[p - m.min] != M_ALLOC ? -ENOENT : 0;
 			CHECK("set_owner rc",
-			      sva_pasid_set_owner(s, p, owner_token(counter + 1, op / 13), token(counter + 2)), want);
+			      sva_pasid_set_owner(s, p, owner_token(counter + 1, op / NOPS), token(counter + 2)), want);
 			if (want == 0) {
-				m.own[p - m.min] = owner_token(++counter, op / 13);
+				m.own[p - m.min] = owner_token(++counter, op / NOPS);
 				m.drv[p - m.min] = token(++counter);
 			}
 			break;
@@ -318,7 +349,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			nmin %= SVA_PASID_MAX + 3;
 			nmax = (flags & 2) ? nmax : nmin + nmax % CAP; /* unrelated or near */
 			for (uint32_t i = 0; i < m.n; i++)
-				busy |= m.st[i] == M_ALLOC || m.st[i] == M_QUAR || m.st[i] == M_REL;
+				busy |= m.st[i] == M_ALLOC || m.st[i] == M_QUAR || m.st[i] == M_REL || m.st[i] == M_RETIRED;
 			uint32_t emin = nmin ? nmin : 1, emax = nmax ? nmax : SVA_PASID_MAX;
 
 			want = emax > SVA_PASID_MAX ? -ERANGE : emin > emax ? -EINVAL : busy ? -EBUSY : 0;
