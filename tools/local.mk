@@ -36,6 +36,8 @@ EXTRA_DIST += tests/unit/test-sva-info.sh
 bin_PROGRAMS += tools/sva-demo
 tools_sva_demo_SOURCES = tools/sva-demo.c
 tools_sva_demo_LDADD = libsva/libsva.la
+TESTS += tests/unit/test-sva-demo.sh
+EXTRA_DIST += tests/unit/test-sva-demo.sh
 
 # The README's two commands.
 EXTRA_DIST += tools/test-all.sh tools/demo.sh .ci/run

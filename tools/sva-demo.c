@@ -316,6 +316,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (optind < argc) {
+		fprintf(stderr, "sva-demo: unexpected argument '%s'\nusage: sva-demo [--device DEV]\n", argv[optind]);
+		return 2;
+	}
 	step("the IOMMU");
 	ret = sva_ctx_new(NULL, &ctx);
 	if (ret) {

@@ -16,6 +16,7 @@
  * withdraws anything itself).
  */
 #define _GNU_SOURCE /* memfd_create */
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -91,6 +92,39 @@ static pid_t start_broker(int *mm_exit_rd, bool isolated_only, uint64_t pin_max)
 	conf.devs[0].isolated_only = isolated_only;
 	conf.isolated_pin_max = pin_max;
 	return broker_fork(&conf, mm_exit_rd, NULL);
+}
+
+/*
+ * What sva-brokerd finds at its socket path: a live broker's socket, or a
+ * file that is no socket, stays (sva-brokerd(8)); only a stale socket goes.
+ * A second broker started in this process, with no devices.
+ */
+static void socket_guard(void)
+{
+	struct broker b2;
+	struct broker_conf conf;
+	char file[sizeof(conf.socket)];
+	struct stat st;
+	int ret;
+
+	broker_conf_defaults(&conf);
+	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
+	ret = broker_start(&b2, &conf);
+	if (!ret)
+		broker_fini(&b2);
+	is_int(ret, -EADDRINUSE, "a second broker on the first one's live socket is refused");
+	ret = raw_connect(); /* bails if nothing listens */
+	ok(ret >= 0, "  and the first one still listens there");
+	close(ret);
+	snprintf(file, sizeof(file), "%s/not-a-socket", dir_path);
+	close(open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+	snprintf(conf.socket, sizeof(conf.socket), "%s", file);
+	ret = broker_start(&b2, &conf);
+	if (!ret)
+		broker_fini(&b2);
+	ok(ret == -EEXIST && stat(file, &st) == 0 && S_ISREG(st.st_mode),
+	   "a socket path that is a regular file is refused (%d) and left alone", ret);
+	unlink(file);
 }
 
 /* ------------------------------------------------------------ the clients */
@@ -785,6 +819,7 @@ int main(void)
 	alarm(120);
 	sock_dir("ktest-broker");
 	bpid = start_broker(&mx, false, 0);
+	socket_guard();
 
 	for (int i = 0; i < NCLIENTS; i++)
 		spawn(&cl[i], i);

@@ -11,6 +11,11 @@ bench=${top_builddir:-.}/tools/sva-bench
 "$bench" --rounds 0 pasid >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds 0 is a usage error"
 "$bench" --rounds 3x pasid >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds 3x is a usage error"
 "$bench" --rounds >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds without a number is a usage error"
+if [ -w /dev/full ]; then
+    "$bench" --json fault >/dev/full 2>/dev/null; [ $? -eq 1 ]; ok $? "results that cannot be written: exit 1"
+else
+    skip "no /dev/full here"
+fi
 if command -v python3 >/dev/null 2>&1; then
     "$bench" --json --rounds 2 pasid 2>/dev/null |
         python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pasid"]["rounds"] == 2 and d["fault"] is None'

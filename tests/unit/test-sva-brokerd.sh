@@ -72,6 +72,13 @@ run --frobnicate
 check "an unknown option: exit 2 with the usage" eval '[ "$rc" -eq 2 ] && has_err "usage: sva-brokerd"'
 run extra
 check "an argument: exit 2" [ "$rc" -eq 2 ]
+if [ -w /dev/full ]; then
+	"$BROKERD" --check -c "$tmp/good.conf" >/dev/full 2>"$tmp/err"
+	rc=$?
+	check "--check whose report cannot be written: exit 1, saying so" eval '[ "$rc" -eq 1 ] && has_err "writing the report failed"'
+else
+	skip "no /dev/full here"
+fi
 run -c "$tmp/good.conf" -s relative.sock
 check "--socket with a relative path: exit 2" eval '[ "$rc" -eq 2 ] && has_err "absolute path"'
 run --help

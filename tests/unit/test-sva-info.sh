@@ -298,6 +298,22 @@ run --memlock=5
 check "--memlock without --cdi: usage error" eval '[ "$rc" -eq 2 ] && has_err "goes with --cdi"'
 run --cdi --memlock=-1
 check "--cdi --memlock=-1: usage error" [ "$rc" -eq 2 ]
+run --cdi --broker-socket=/sock
+check "--cdi --broker-socket directly under /: usage error (its directory is mounted)" \
+	eval '[ "$rc" -eq 2 ] && has_err "directly under /" && empty "$tmp/out"'
+# The default socket names a broker only if one listens there: a stale
+# socket file of a dead broker is no broker.
+if command -v python3 >/dev/null 2>&1 && [ -w /run ] && [ ! -e /run/sva-brokerd ]; then
+	mkdir -p /run/sva-brokerd
+	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])' \
+		/run/sva-brokerd/sock
+	run --cdi --sysfs-root="$S" --dev-root="$D"
+	check "--cdi: a stale socket at the default path (nothing listens) is not described as a broker" \
+		eval '[ "$rc" -eq 0 ] && ! has "\"name\": \"broker\""'
+	rm -rf /run/sva-brokerd
+else
+	skip "cannot create /run/sva-brokerd here (not writable, no python3, or a broker is installed)"
+fi
 
 # -------------------------------------------------------------- environment
 SVA_SYSFS_ROOT="$S" SVA_DEV_ROOT="$D" "$SVA_INFO" >"$tmp/out" 2>"$tmp/err"
@@ -507,6 +523,18 @@ check "--doctor: CONFIG_IOMMUFD not set fails, with the fix" \
 check "--doctor: an absent option is not set" line FAIL config-vfio-cdev "CONFIG_VFIO_DEVICE_CDEV is not set"
 check "--doctor: no iommufd in the kernel: the iommufd line says why" \
 	line FAIL iommufd ".* does not exist: the kernel has no iommufd \\(CONFIG_IOMMUFD is not set\\)"
+run --doctor --json --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu" \
+	--kernel-config="$tmp/kconfig"
+check "--doctor --json: roots.kernel_config is the config read" \
+	eval 'tr -d " \n" <"$tmp/out" | grep -q "\"kernel_config\":\"$tmp/kconfig\""'
+run --doctor --json --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+check "--doctor --json: roots.kernel_config is the one found, not given ($DP/config.gz)" \
+	eval 'tr -d " \n" <"$tmp/out" | grep -q "\"kernel_config\":\"$DP/config.gz\""'
+SVA_LOG=error "$SVA_INFO" --doctor --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu" \
+	>"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "--doctor with SVA_LOG=error: libsva's own error line on stderr (sva-info(1), ENVIRONMENT)" \
+	has_err "libsva"
 doctor --kernel-config="$tmp/no-such-config"
 check "--doctor: an unreadable kernel config warns once, and the rest still runs" \
 	eval 'line WARN kernel-config "cannot read the kernel config \\($tmp/no-such-config: No such file or directory\\)" && nolines config-iommufd && line FAIL iommufd ".* does not exist\\. Fix: modprobe iommufd; if there is no such module"'

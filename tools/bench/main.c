@@ -142,5 +142,9 @@ int main(int argc, char **argv)
 	}
 	if (json)
 		printf("}\n");
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "sva-bench: writing the results failed: %s\n", strerror(errno));
+		rc |= 1;
+	}
 	return rc;
 }

@@ -81,6 +81,10 @@ int main(int argc, char **argv)
 			       (unsigned long long)conf.isolated_pin_max);
 		else
 			printf("%s: isolated clients map without limit\n", config);
+		if (fflush(stdout) || ferror(stdout)) {
+			fprintf(stderr, "sva-brokerd: writing the report failed: %s\n", strerror(errno));
+			return 1;
+		}
 		return 0;
 	}
 	if (conf.ndevs == 0)

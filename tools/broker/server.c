@@ -108,13 +108,31 @@ static int listen_on(struct broker *b)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const struct broker_conf *c = &b->conf;
+	struct stat st;
 	int s, ret;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->socket);
 	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return -errno;
-	unlink(c->socket); /* a stale socket of an earlier run */
+	/* A stale socket of an earlier run goes; a live one, or anything else
+	 * at that path, is not ours to remove. */
+	if (lstat(c->socket, &st) == 0) {
+		int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		const char *why = !S_ISSOCK(st.st_mode) ? "exists and is not a socket"
+				  : probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0
+					  ? "is where another broker listens"
+					  : NULL;
+
+		if (probe >= 0)
+			close(probe);
+		if (why) {
+			broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it %s; not removing it", c->socket, why);
+			close(s);
+			return S_ISSOCK(st.st_mode) ? -EADDRINUSE : -EEXIST;
+		}
+		unlink(c->socket);
+	}
 	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || chmod(c->socket, c->socket_mode) ||
 	    (c->socket_gid >= 0 && chown(c->socket, (uid_t)-1, (gid_t)c->socket_gid)) || listen(s, 16)) {
 		ret = -errno;

@@ -12,7 +12,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -64,6 +67,25 @@ static struct json_object *broker_device(const char *sock, const char *memlock_e
 	return device("broker", edits);
 }
 
+/* Does a broker listen at sock?  A socket file alone may be a dead broker's. */
+static bool listening(const char *sock)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	bool yes;
+	int fd;
+
+	if (stat(sock, &st) || !S_ISSOCK(st.st_mode) || strlen(sock) >= sizeof(sa.sun_path))
+		return false;
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	yes = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return yes;
+}
+
 static struct json_object *node(const char *path, const char *host)
 {
 	struct json_object *n = jv_obj();
@@ -113,7 +135,6 @@ int print_cdi(const struct options *o, const struct dev_rec *devs, int n)
 	struct json_object *root = jv_obj(), *list = jv_arr(), *ann = jv_obj();
 	const char *sock = o->broker_socket ? o->broker_socket : BROKER_DEFAULT_SOCKET;
 	char memlock[32], memlock_env[48], hint[200];
-	struct stat st;
 	int ndev = 0;
 
 	snprintf(memlock, sizeof(memlock), "%llu", o->memlock);
@@ -128,7 +149,7 @@ int print_cdi(const struct options *o, const struct dev_rec *devs, int n)
 	jv_set(ann, "libsva/memlock-hint", jv_str(hint));
 	jv_set(root, "annotations", ann);
 	/* The broker's device when asked for, or when a broker is listening. */
-	if (o->broker_socket || (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode))) {
+	if (o->broker_socket || listening(sock)) {
 		jv_push(list, broker_device(sock, memlock_env));
 		ndev++;
 	}

@@ -163,6 +163,9 @@ void check_device(struct doctor *dr, struct dev_rec *d, bool have_ctx)
 			    strerror(-d->hw_err));
 		if (hint)
 			doc_fix(dr, c, "%s", hint);
+		else
+			doc_fix(dr, c, "see what the kernel's log (dmesg) says about this device; 'sva-info -v' "
+				       "shows libsva's own line about the failure");
 		doc_str(dr, c, "error", errno_name(-d->hw_err));
 		break;
 	default:

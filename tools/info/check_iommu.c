@@ -174,6 +174,8 @@ void check_iommufd(struct doctor *dr, const struct iommu_rec *im)
 		break;
 	default:
 		c = doc_add(dr, NULL, "iommufd", DOC_FAIL, "%s cannot be opened: %s", im->path, strerror(-im->err));
+		doc_fix(dr, c, "check that %s is the iommufd node (normally /dev/iommu: --iommu-path) and that the "
+			       "kernel's log (dmesg) says nothing about iommufd", im->path);
 		break;
 	}
 	doc_str(dr, c, "path", im->path);

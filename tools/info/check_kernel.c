@@ -128,6 +128,7 @@ void check_kconfig(struct doctor *dr)
 		return;
 	}
 	dr->kconfig_known = true;
+	snprintf(dr->kconfig_src, sizeof(dr->kconfig_src), "%s", src);
 	for (size_t k = 0; k < ARRAY_SIZE(dr->kconfig); k++) {
 		const struct kconfig_opt *kc = &dr->kconfig[k];
 		const char *id = k == 0 ? "config-iommufd" : "config-vfio-cdev";

@@ -81,6 +81,8 @@ void check_memlock(struct doctor *dr)
 	fmt_size(floor, sizeof(floor), DOC_BUDGET_FLOOR);
 	if (err) {
 		c = doc_add(dr, NULL, "memlock", DOC_WARN, "cannot read RLIMIT_MEMLOCK: %s", strerror(-err));
+		doc_fix(dr, c, "check it with 'ulimit -l' in the driver's environment: 64 MiB or more is "
+			       "comfortable");
 	} else if (ipc_lock) {
 		c = doc_add(dr, NULL, "memlock", DOC_PASS,
 			    "CAP_IPC_LOCK: iommufd does not charge pinned pages to RLIMIT_MEMLOCK, so its value "
@@ -175,6 +177,8 @@ void check_hugepages(struct doctor *dr)
 	} else if (!have_thp && nr < 0) {
 		c = doc_add(dr, NULL, "hugepages", DOC_WARN, "cannot tell whether huge pages are available (%s; %s)",
 			    thp_text, tlb_text);
+		doc_fix(dr, c, "make /sys/kernel/mm/transparent_hugepage and /proc/sys/vm/nr_hugepages readable "
+			       "(under --sysfs-root and --proc-root) to have this checked");
 	} else {
 		c = doc_add(dr, NULL, "hugepages", DOC_WARN,
 			    "no huge pages (%s; %s): every 4 KiB page of a buffer takes its own IOMMU mapping and "

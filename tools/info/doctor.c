@@ -275,7 +275,8 @@ static int doc_print_json(const struct doctor *dr, const struct iommu_rec *im)
 	jv_set(roots, "dev_root", jv_str(dr->o->dev_root));
 	jv_set(roots, "proc_root", jv_str(dr->o->proc_root));
 	jv_set(roots, "iommu_path", jv_str(im->path));
-	jv_set(roots, "kernel_config", jv_str(dr->o->kernel_config));
+	/* The file read, whether given or found (null: none could be read). */
+	jv_set(roots, "kernel_config", jv_str(dr->kconfig_src[0] ? dr->kconfig_src : NULL));
 	jv_set(root, "roots", roots);
 	for (size_t i = 0; i < dr->n; i++) {
 		const struct doc_check *c = &dr->checks[i];

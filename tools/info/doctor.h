@@ -60,6 +60,7 @@ struct doctor {
 	/* Facts later checks use. */
 	struct kconfig_opt kconfig[2]; /* CONFIG_IOMMUFD, CONFIG_VFIO_DEVICE_CDEV */
 	bool kconfig_known;
+	char kconfig_src[4096]; /* the kernel config read ("" none) */
 	bool caps_known; /* cap_eff was read from PROC/self/status */
 	uint64_t cap_eff;
 };

@@ -15,6 +15,7 @@
  * status is then 0 (nothing worse than PASS/SKIP), 3 (a WARN) or 4 (a FAIL),
  * with 1 and 2 meaning what they mean for the listing.
  */
+#define _GNU_SOURCE /* secure_getenv */
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -171,6 +172,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_BROKER_SOCKET:
 			if (optarg[0] != '/')
 				return usage_error("--broker-socket needs an absolute path");
+			/* Its directory is bind-mounted into the container: never "/". */
+			if (!strchr(optarg + 1, '/'))
+				return usage_error("--broker-socket %s is directly under /: give a socket in a "
+						   "directory of its own", optarg);
 			o->broker_socket = optarg;
 			break;
 		case OPT_MEMLOCK: {
@@ -232,7 +237,7 @@ int main(int argc, char **argv)
 	else if ((size_t)snprintf(im.path, sizeof(im.path), "%s/iommu", o.dev_root) >= sizeof(im.path))
 		return usage_error("--dev-root is too long");
 
-	ret = stat(o.sysfs_root, &st) ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+	ret = stat(o.sysfs_root, &st) ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : access(o.sysfs_root, R_OK | X_OK) ? errno : 0;
 	if (ret) {
 		fprintf(stderr, PROG ": sysfs root %s: %s\n", o.sysfs_root, strerror(ret));
 		return 1;
@@ -260,8 +265,15 @@ int main(int argc, char **argv)
 	copts.iommu_path = im.path;
 	copts.sysfs_root = o.sysfs_root;
 	copts.dev_root = o.dev_root;
-	/* The doctor says what went wrong itself: no library log unless asked for. */
-	copts.log_level = o.verbose ? SVA_LOG_DEBUG : o.doctor ? SVA_LOG_OFF : SVA_LOG_DEFAULT;
+	/* The doctor says what went wrong itself: no library log unless asked
+	 * for, with -v or SVA_LOG (sva-info(1), ENVIRONMENT). */
+	{
+		const char *env = secure_getenv("SVA_LOG");
+
+		copts.log_level = o.verbose ? SVA_LOG_DEBUG
+				  : o.doctor && !(env && *env) ? SVA_LOG_OFF
+								  : SVA_LOG_DEFAULT;
+	}
 	im.err = sva_ctx_new(&copts, &ctx);
 	for (int i = 0; i < n; i++) {
 		if (o.no_open) {

@@ -1,0 +1,22 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# sva-demo's command line (sva-demo(1)): help, usage errors (exit 2), and the
+# first step's failure where there is no /dev/iommu (exit 1).  The demo itself
+# runs in the test VM (make check-vm).
+demo=${top_builddir:-.}/tools/sva-demo
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
+
+"$demo" --help >/dev/null 2>&1; ok $? "--help exits 0"
+"$demo" --frobnicate >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "an unknown option is a usage error (exit 2)"
+"$demo" --device >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--device without its argument is a usage error"
+err=$("$demo" extra 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && echo "$err" | grep -q "unexpected argument 'extra'"
+ok $? "an extra argument is a usage error that names it (exit 2)"
+if [ -e /dev/iommu ]; then
+    skip "this host has /dev/iommu: the no-iommufd path is not reachable"
+else
+    out=$("$demo" 2>/dev/null); rc=$?
+    [ $rc -eq 1 ] && echo "$out" | grep -q "^ *! cannot open /dev/iommu"
+    ok $? "without /dev/iommu: a '!' line says so, exit 1"
+fi
+done_testing
