@@ -101,6 +101,15 @@ static struct sva_mm *fake_mm(struct sva_ctx *ctx, uint64_t budget)
 	return mm;
 }
 
+static void mm_done(struct sva_mm *mm)
+{
+	sva_chunks_clear(&mm->chunks);
+	close(mm->maps_fd);
+	pthread_mutex_destroy(&mm->lock);
+	pthread_mutex_destroy(&mm->map_lock);
+	free(mm);
+}
+
 /* A chunk a fault mapped: in the table and counted visible. */
 static struct sva_chunk *faulted(struct sva_mm *mm, uint64_t start, uint64_t len)
 {
@@ -147,6 +156,7 @@ int main(void)
 		is_int(unmaps, 0, "  nothing was unmapped to make room first");
 		ok(after.evictions == before.evictions && after.bytes_visible == before.bytes_visible,
 		   "  nothing evicted: %llu bytes visible as before", (unsigned long long)after.bytes_visible);
+		mm_done(mm);
 	}
 
 	/* The room is held by the batch in flight: -EAGAIN, and nothing evicted
@@ -178,6 +188,7 @@ int main(void)
 		   "  within the budget: %llu visible, %llu prefaulted", (unsigned long long)after.bytes_visible,
 		   (unsigned long long)after.bytes_prefaulted);
 		ok(maps >= 1, "  and mapping the range (%d IOMMU_IOAS_MAP)", maps);
+		mm_done(mm);
 	}
 
 	/* A PROT_NONE range: -EACCES before any room is made. */
@@ -192,6 +203,10 @@ int main(void)
 		ok(ret == -EACCES && unmaps == 0, "prefault of a PROT_NONE range: -EACCES (%d), and no eviction (%d unmaps)",
 		   ret, unmaps);
 		mprotect(buf, 6 * P, PROT_READ | PROT_WRITE);
+		mm_done(mm);
 	}
+	munmap(buf, 6 * P);
+	sva_log_fini(&ctx->log);
+	free(ctx);
 	return done_testing();
 }
