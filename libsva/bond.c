@@ -420,9 +420,15 @@ int sva_bond_teardown(struct sva_bond *bond)
 	if (ret)
 		ret = detach_failed(dev, bond, ret);
 	mm_window_changed(mm);
+	pthread_mutex_unlock(&dev->lock);
 	/*
 	 * Unpublish with the fault engine's batches held off: a batch that already
-	 * found this bond finishes first, and none after this can find it.
+	 * found this bond finishes first, and none after this can find it.  Not
+	 * under dev->lock: that batch's fault_error callback may call
+	 * sva_dev_get_info() of this device, which takes it.  Nothing else can
+	 * write this entry meanwhile: a bind under the same PASID or RID sees it
+	 * still published (-EBUSY) until it is cleared here, and the value
+	 * stays this bond's until step 4.
 	 */
 	sva_fault_exclude(dev->ctx);
 	if (bond->pasid == SVA_PASID_RID)
@@ -430,6 +436,7 @@ int sva_bond_teardown(struct sva_bond *bond)
 	else
 		sva_pasid_map_clear(dev->bond_map, bond->pasid);
 	sva_fault_unexclude(dev->ctx);
+	pthread_mutex_lock(&dev->lock);
 	unlink_bond(&dev->bonds, bond, false);
 	pthread_mutex_lock(&mm->lock);
 	unlink_bond(&mm->bonds, bond, true);

@@ -136,6 +136,9 @@ static void *fault_thread(void *arg)
 	struct sva_ctx *ctx = arg;
 	int ret;
 
+	/* Named so that top -H and an application isolating its cores can find
+	 * it, before the init hook runs: the hook may look itself up by name. */
+	pthread_setname_np(pthread_self(), ctx->fe.thread_name);
 	if (ctx->fe.thread_init)
 		ctx->fe.thread_init(ctx->fe.thread_arg);
 	ret = TEST_POLL_FAIL ? -ENOSYS : wait_uring(ctx);
@@ -175,8 +178,6 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 		fe->wake_fd = -1;
 		return sva_fail(&ctx->log, ret, "cannot start the fault thread: %s", strerror(-ret));
 	}
-	/* Named so that top -H and an application isolating its cores can find it. */
-	pthread_setname_np(fe->thread, fe->thread_name);
 	fe->thread_started = true;
 	return 0;
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A device's bonds by PASID (pasid_map.c): value -> {bond, drvdata}, one
- * table per device, lock-free for readers.  Writers (bind, unbind) hold the
- * device's lock; an entry is cleared under the fault engine's lock too, so a
- * batch that found a bond here can use it until the batch ends.
+ * table per device, lock-free for readers.  Writers of different entries may
+ * run at once (buckets never move).  Reserve and set run under the device's
+ * lock; an unbind clears its entry under the fault engine's exclusion
+ * instead, so a batch that found a bond here can use it until the batch
+ * ends (no other writer touches that entry: its value is still the bond's).
  */
 #ifndef LIBSVA_PASID_MAP_H
 #define LIBSVA_PASID_MAP_H

@@ -9,6 +9,7 @@
  * iommufd the application keeps (the fault queue the thread's io_uring held).
  */
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -76,10 +77,12 @@ static void poll_while_binding(void)
 
 static atomic_int init_calls;
 static atomic_long init_tid;
+static char init_name[16];
 
 static void on_init(void *arg)
 {
 	*(int *)arg = 1;
+	prctl(PR_GET_NAME, init_name); /* what the hook sees of itself */
 	atomic_store(&init_tid, (long)syscall(SYS_gettid));
 	atomic_fetch_add(&init_calls, 1); /* last: publishes the two above */
 }
@@ -224,6 +227,59 @@ static void fork_during_faults(void)
 
 static atomic_int holder_state; /* 1: holding, 2: released */
 
+/*
+ * fault_error may call sva_dev_get_info() (sva_bind(3): queries are fine in
+ * it) while another thread unbinds another bond of the same device.  The
+ * unbind waits for the batch the callback is in; it used to wait holding the
+ * device's lock, which the callback's query takes: both hung.
+ */
+static struct sva_dev *fe_dev;
+static atomic_int fe_in, fe_ret = 1;
+
+static void query_in_fault_error(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
+{
+	struct sva_dev_info di = { .size = sizeof(di) };
+
+	(void)bond;
+	(void)r;
+	(void)drvdata;
+	if (atomic_exchange(&fe_in, 1))
+		return;
+	usleep(200000); /* the unbind reaches its wait meanwhile */
+	atomic_store(&fe_ret, sva_dev_get_info(fe_dev, &di));
+}
+
+static void query_while_unbinding(void)
+{
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = query_in_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm;
+	struct sva_bond *y, *x;
+	int ret;
+
+	if (sva_ctx_new(NULL, &ctx) || sva_dev_open_mock(ctx, NULL, &fe_dev) || sva_mm_new(ctx, NULL, &mm) ||
+	    sva_bind(fe_dev, mm, &bo, &y))
+		ktest_bail("set up of the fault_error query test");
+	bo.ops = NULL;
+	bo.flags = SVA_BIND_EXTRA_PASID;
+	if (sva_bind(fe_dev, mm, &bo, &x))
+		ktest_bail("the second bond");
+	/* Nothing is mapped there: refused, so fault_error runs. */
+	sva_dev_inject_fault(fe_dev, sva_bond_pasid(y), 0x7f0000000000ull, SVA_ACCESS_READ, 0);
+	for (int i = 0; i < 5000 && !atomic_load(&fe_in); i++)
+		usleep(1000);
+	ok(atomic_load(&fe_in), "fault_error runs for a refused fault");
+	ret = sva_unbind(x); /* hung here (the alarm ends the test) */
+	is_int(ret, 0, "sva_unbind of another bond of the device while fault_error queries the device");
+	for (int i = 0; i < 5000 && atomic_load(&fe_ret) == 1; i++)
+		usleep(1000);
+	is_int(atomic_load(&fe_ret), 0, "and the query in fault_error returned");
+	sva_mm_free(mm);
+	sva_dev_close(fe_dev);
+	sva_ctx_free(ctx);
+}
+
 static void quiet(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg;
@@ -332,6 +388,7 @@ int main(void)
 	}
 	comm[strcspn(comm, "\n")] = '\0';
 	ok(strcmp(comm, "drv-faults") == 0, "the thread carries the name asked for (%s)", comm);
+	ok(strcmp(init_name, "drv-faults") == 0, "already when its init hook runs (%s)", init_name);
 	stop(ctx, dev, mm);
 
 	/* Waiting for faults fails: the thread stops, and says so. */
@@ -344,6 +401,7 @@ int main(void)
 	stop(ctx, dev, mm);
 	is_int(sva_ctx_fault_health(NULL), -EINVAL, "NULL: -EINVAL");
 	poll_while_binding();
+	query_while_unbinding();
 	fork_during_faults();
 	fork_while_locked();
 	for (int i = 0; i < 5; i++)
