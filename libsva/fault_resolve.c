@@ -53,8 +53,9 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 	/* Already visible with enough rights: a fault that raced another one. */
 	if (have && (cprot & need & rw) == (need & rw))
 		return 0;
+	/* libsva's own memory is refused as such in every mode (-EXDEV). */
 	if (mm->flags & SVA_MM_PRIVATE)
-		return have ? -EACCES : -ENOENT;
+		return sva_excluded(addr) ? -EXDEV : have ? -EACCES : -ENOENT;
 	/* Never the library's own memory; only allowed ranges when restricted. */
 	ret = sva_reach_check_locked(mm, addr);
 	if (ret)

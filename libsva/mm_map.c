@@ -98,9 +98,15 @@ static int ioas_map(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, 
 static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, uint32_t chunk_flags)
 {
 	bool tracked = atomic_load_explicit(&mm->tracked, memory_order_relaxed);
-	int reg = tracked ? register_locked(mm, v->start, v->end, start, end) : 0;
-	int ret = ioas_map(mm, v, start, end);
+	int reg, ret;
 	struct sva_chunk *c;
+
+	/* The monitor stopped (mm->lost): a strict address space maps nothing
+	 * more, since nothing would follow it; the others map untracked. */
+	if (!tracked && mm->lost && (mm->flags & SVA_MM_TRACK_STRICT))
+		return -EIO;
+	reg = tracked ? register_locked(mm, v->start, v->end, start, end) : 0;
+	ret = ioas_map(mm, v, start, end);
 
 	if (ret == -EEXIST)
 		return 0; /* mapped behind our back (raw ioctls on our IOAS): visible is what counts */
@@ -128,6 +134,10 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 	if (!c) {
 		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
 		return -ENOMEM;
+	}
+	if (!tracked && mm->lost) { /* counted as untracked; the loss was logged once */
+		atomic_fetch_add_explicit(&mm->st_untracked_ranges, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&mm->st_untracked_bytes, end - start, memory_order_relaxed);
 	}
 	if (chunk_flags & SVA_CHUNK_SUSPECT)
 		sva_mm_note_suspect_locked(mm);

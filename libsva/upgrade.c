@@ -52,6 +52,12 @@ int sva_mm_upgrade_locked(struct sva_mm *mm, uint64_t cs, uint64_t ce, uint32_t 
 	unsigned chunk_how = (cprot & SVA_CHUNK_PINNED) ? how & ~SVA_MAP_FAULT : how;
 
 	pthread_mutex_lock(&mm->map_lock);
+	/* A strict address space whose tracking stopped maps nothing again
+	 * (mm_map.c): the chunk could not come back, so it stays as it is. */
+	if (mm->lost && (mm->flags & SVA_MM_TRACK_STRICT)) {
+		pthread_mutex_unlock(&mm->map_lock);
+		return -EIO;
+	}
 	sva_mm_withdraw_locked(mm, cs, ce, &failed);
 	pthread_mutex_unlock(&mm->map_lock);
 	if (failed)

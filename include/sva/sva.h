@@ -556,7 +556,9 @@ int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
 				       * fails where userfaultfd is unavailable, and a
 				       * range that cannot be registered is not mapped
 				       * (default: mapped untracked, counted in
-				       * sva_mm_stats() and logged once) */
+				       * sva_mm_stats() and logged once); once tracking
+				       * has stopped, every new map is refused (prefault
+				       * -EIO, faults INVALID with reason -EIO) */
 #define SVA_MM_RESTRICTED (1u << 3) /* faults resolve only inside the ranges
 				     * allowed with sva_mm_allow() (and memory
 				     * sva_mem_alloc() placed for this mm); elsewhere
@@ -567,12 +569,16 @@ struct sva_mm_opts {
 	size_t size;	     /* sizeof(struct sva_mm_opts) */
 	uint32_t flags;	     /* SVA_MM_* */
 	uint64_t fault_around; /* the cap of adaptive fault-around: at most this
-				* many bytes mapped per fault (4096: the faulting
-				* page alone), a power of two from 4096 to 1 GiB;
-				* 0: SVA_FAULT_AROUND_DEFAULT.  The window starts
-				* at 64 KiB (or the cap), doubles while a bond's
-				* faults arrive in order, halves while they do not;
-				* huge-page mappings get whole 2 MiB pages */
+				* many bytes in each fault's own window (4096: the
+				* faulting page alone), a power of two from 4096 to
+				* 1 GiB; 0: SVA_FAULT_AROUND_DEFAULT.  The window
+				* starts at 64 KiB (or the cap), doubles while a
+				* bond's faults arrive in order, halves while they
+				* do not; huge-page mappings get whole 2 MiB pages.
+				* Runs of neighbouring faults in one batch are
+				* mapped together, past the cap if need be.  Under
+				* a pin budget a window is at most a quarter of the
+				* budget */
 	uint64_t pin_budget;   /* (a later field; a smaller size, the first layout's, reads
 				* as 0) at most this many bytes pinned in the
 				* IOAS, rounded down to whole 4 KiB pages, at
@@ -757,7 +763,9 @@ int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *ranges, size_t 
 
 /* sva_bind_opts.flags */
 #define SVA_BIND_RID (1u << 0)	  /* bind the device's RID (requests without PASID) */
-#define SVA_BIND_PINNED (1u << 1) /* no I/O page faults: only prefaulted memory is visible */
+#define SVA_BIND_PINNED (1u << 1) /* no I/O page faults: prefaulted memory is visible,
+				   * and what fault-capable bonds of the same mm
+				   * faulted in (one IOAS) */
 #define SVA_BIND_EXTRA_PASID (1u << 2) /* a further PASID on an address space the device
 					* is already bound to (a private PASID per
 					* client, never the address space's global
@@ -963,8 +971,10 @@ int sva_ctx_fault_health(const struct sva_ctx *ctx);
  * 0, or the context runs a fault thread; -ECHILD in a forked child; -ENOMEM
  * growing the read buffer for a large group; -E2BIG a page-request group of
  * more than 65536 records waits in the queue, which cannot be read (a group
- * of 4097 to 65536 records is answered INVALID unresolved and logged);
- * -EDEADLK called from a fault_error callback (it runs inside a batch);
+ * of 4097 to 65536 records is answered INVALID unresolved and logged, without
+ * fault_error or bond counters, and counts in the return value);
+ * -EDEADLK called from a fault_error callback, in either mode (it runs inside
+ * a batch);
  * other errors of
  * reading the fault queue, when nothing was handled.  A failed answer is logged, not
  * returned: the kernel answers it INVALID when the PASID detaches.

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include "ktest.h"
+#include "withdraw.h"
 
 extern uint64_t sva_test_arena_at; /* arena.c, libsva-test only */
 
@@ -177,6 +178,74 @@ static void library_memory(struct sva_ctx *ctx, struct sva_dev *dev)
 	sva_mm_free(mm);
 }
 
+/* SVA_MM_PRIVATE refuses everything not prefaulted (-ENOENT), but libsva's
+ * own memory says what it is there too (libsva(7): -EXDEV in every mode). */
+static void private_library_memory(struct sva_ctx *ctx, struct sva_dev *dev)
+{
+	struct reports rep = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct sva_mm_opts mo = { .size = sizeof(mo), .flags = SVA_MM_PRIVATE };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
+	struct sva_bond *bond;
+	struct sva_mm *mm;
+	void *mine = ktest_map_at(RBUF_VA + (16u << 20), PG, PROT_READ | PROT_WRITE);
+
+	if (!is_int(sva_mm_new(ctx, &mo, &mm), 0, "a private address space") ||
+	    !is_int(sva_bind(dev, mm, &bo, &bond), 0, "a fault-capable bond on it"))
+		return;
+	is_int(fault_reason(dev, bond, &rep, (uintptr_t)bond, SVA_ACCESS_READ), -EXDEV,
+	       "private: a fault at the bond: -EXDEV");
+	is_int(fault_reason(dev, bond, &rep, (uintptr_t)ctx, SVA_ACCESS_READ), -EXDEV,
+	       "private: a fault at the context: -EXDEV");
+	is_int(fault_reason(dev, bond, &rep, (uintptr_t)mine, SVA_ACCESS_READ), -ENOENT,
+	       "private: a fault at the process's own memory, not prefaulted: -ENOENT");
+	ok(unmapped(ctx, mm, (uintptr_t)bond) && unmapped(ctx, mm, (uintptr_t)mine), "the kernel's view: neither mapped");
+	munmap(mine, PG);
+	sva_unbind(bond);
+	sva_mm_free(mm);
+}
+
+/*
+ * Tracking stops (the monitor failed: sva_mm_tracking_lost(), what the monitor
+ * calls for each address space): SVA_MM_TRACK_STRICT refuses every new map,
+ * faults included (INVALID, EIO), since nothing would withdraw it; a default
+ * address space maps on, and counts those maps as untracked.
+ */
+static void tracking_lost(struct sva_ctx *ctx, struct sva_dev *dev)
+{
+	struct reports rep = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
+	struct sva_mm_stats st = { .size = sizeof(st) };
+	struct sva_bond *sb, *db;
+	struct sva_mm *strict, *dflt;
+	unsigned char *buf = ktest_map_at(RBUF_VA + (24u << 20), 4 * PG, PROT_READ | PROT_WRITE);
+
+	memset(buf, 0x11, 4 * PG);
+	if (sva_mm_new(ctx, &so, &strict) || sva_mm_new(ctx, NULL, &dflt) || sva_bind(dev, strict, &bo, &sb) ||
+	    sva_bind(dev, dflt, &bo, &db))
+		ktest_bail("set up of the tracking-lost test");
+	sva_mm_tracking_lost(strict, -EIO);
+	sva_mm_tracking_lost(dflt, -EIO);
+	is_int(fault_reason(dev, sb, &rep, (uintptr_t)buf, SVA_ACCESS_READ), -EIO,
+	       "strict, tracking stopped: a fault at mapped memory is INVALID, -EIO");
+	ok(unmapped(ctx, strict, (uintptr_t)buf), "the kernel's view: nothing mapped");
+	is_int(sva_mm_prefault(strict, buf, PG), -EIO, "and a prefault: -EIO");
+	is_int(fault_reason(dev, db, &rep, (uintptr_t)buf, SVA_ACCESS_READ), 0,
+	       "default, tracking stopped: the fault is resolved");
+	ok(readable(ctx, dflt, (uintptr_t)buf), "the kernel's view: mapped");
+	sva_mm_stats(dflt, &st);
+	ok(st.untracked_ranges >= 1 && st.untracked_bytes >= PG && !(st.flags & SVA_MM_STAT_TRACKED),
+	   "counted as untracked (%llu ranges, %llu bytes), and the address space says it is not tracked",
+	   (unsigned long long)st.untracked_ranges, (unsigned long long)st.untracked_bytes);
+	sva_unbind(sb);
+	sva_unbind(db);
+	sva_mm_free(strict);
+	sva_mm_free(dflt);
+	munmap(buf, 4 * PG);
+}
+
 static void restricted(struct sva_ctx *ctx, struct sva_dev *dev)
 {
 	struct reports rep = { .lock = PTHREAD_MUTEX_INITIALIZER }, seen = { .n = 0 };
@@ -300,6 +369,8 @@ int main(void)
 	if (ret)
 		ktest_bail("sva_dev_open_mock: %s", strerror(-ret));
 	library_memory(ctx, dev);
+	private_library_memory(ctx, dev);
+	tracking_lost(ctx, dev);
 	restricted(ctx, dev);
 	failed_alloc_keeps_allowance(ctx, dev);
 	sva_dev_close(dev);

@@ -234,7 +234,7 @@ static atomic_int holder_state; /* 1: holding, 2: released */
  * device's lock, which the callback's query takes: both hung.
  */
 static struct sva_dev *fe_dev;
-static atomic_int fe_in, fe_ret = 1;
+static atomic_int fe_in, fe_ret = 1, fe_process = 1;
 
 static void query_in_fault_error(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
 {
@@ -245,6 +245,8 @@ static void query_in_fault_error(struct sva_bond *bond, const struct sva_fault_r
 	(void)drvdata;
 	if (atomic_exchange(&fe_in, 1))
 		return;
+	/* Refused as a deadlock in either mode (this context runs a thread). */
+	atomic_store(&fe_process, sva_ctx_process_faults(fe_dev->ctx, 1));
 	usleep(200000); /* the unbind reaches its wait meanwhile */
 	atomic_store(&fe_ret, sva_dev_get_info(fe_dev, &di));
 }
@@ -275,6 +277,8 @@ static void query_while_unbinding(void)
 	for (int i = 0; i < 5000 && atomic_load(&fe_ret) == 1; i++)
 		usleep(1000);
 	is_int(atomic_load(&fe_ret), 0, "and the query in fault_error returned");
+	is_int(atomic_load(&fe_process), -EDEADLK,
+	       "sva_ctx_process_faults in fault_error of a context with a fault thread: -EDEADLK");
 	sva_mm_free(mm);
 	sva_dev_close(fe_dev);
 	sva_ctx_free(ctx);

@@ -11,8 +11,10 @@
 /* The RLIMIT_MEMLOCK below which prefaulted (pinned-mode) memory is likely to
  * run out, and fault-capable devices re-fault often under the pin budget. */
 #define DOC_MEMLOCK_MIN (64ull << 20)
-/* What the pin budget needs for a full batch of page requests: one page for
- * each of the 64 the fault engine answers per batch (libsva(7), Pin budget). */
+/* The least the pin budget needs for a full batch of page requests: one page
+ * for each of the 64 the fault engine answers per batch.  Random faults'
+ * wider first windows make it 512 KiB in practice (libsva(7), Pin budget):
+ * below this floor a burst fails for certain. */
 #define DOC_BUDGET_FLOOR (256ull << 10)
 
 /* "8 MiB", "1.5 GiB", "512 KiB", "100 bytes" */
