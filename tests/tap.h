@@ -35,6 +35,20 @@ static inline void plan(int n)
 	fflush(stdout);
 }
 
+/* "Bail out!" and the reason: the harness stops reading; exit status 1. */
+static inline void tap_bail(const char *fmt, ...) TAP_PRINTF_(1, 2) __attribute__((noreturn));
+static inline void tap_bail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("Bail out! ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	exit(1);
+}
+
 static inline void diag(const char *fmt, ...) TAP_PRINTF_(1, 2);
 static inline void diag(const char *fmt, ...)
 {

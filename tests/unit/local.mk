@@ -22,7 +22,7 @@ tests_unit_test_sysfs_SOURCES = tests/unit/test-sysfs.c tests/unit/fake_sysfs.h 
 tests_unit_test_core_errors_SOURCES = tests/unit/test-core-errors.c tests/unit/fake_sysfs.h tests/tap.h
 include tests/unit/man.mk
 # sva_mm_prefault under a pin budget: every check before any eviction.
-tests_unit_test_prefault_budget_SOURCES = tests/unit/test-prefault-budget.c tests/tap.h
+tests_unit_test_prefault_budget_SOURCES = tests/unit/test-prefault-budget.c tests/unit/fake_ioctl.h tests/tap.h
 tests_unit_test_prefault_budget_LDADD = $(TEST_LIBS)
 tests_unit_test_chunks_LDADD = $(TEST_LIBS)
 # Adaptive fault-around's pure logic (libsva/fault_window.c).

@@ -50,46 +50,22 @@ static void capture(void *arg, enum sva_log_level level, const char *msg)
 		is_int(err_lines - before_, 1, "%s: one log line (%s)", (name), last);                     \
 	} while (0)
 
-static void bail_out(const char *fmt, ...) TAP_PRINTF_(1, 2);
-static void bail_out(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("Bail out! ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	exit(1);
-}
-
 /* ------------------------------------------------------ the fake kernel side */
 
 static uint32_t next_id = 100;
 
-int ioctl(int fd, unsigned long req, ...);
-int ioctl(int fd, unsigned long req, ...)
+static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	(void)fd;
-	if (req == KABI_IOMMU_HWPT_ALLOC) {
+	*rc = 0;
+	if (req == KABI_IOMMU_HWPT_ALLOC)
 		((struct kabi_iommu_hwpt_alloc *)arg)->out_hwpt_id = next_id++;
-		return 0;
-	}
-	if (req == KABI_IOMMU_IOAS_ALLOC) {
+	else if (req == KABI_IOMMU_IOAS_ALLOC)
 		((struct kabi_iommu_ioas_alloc *)arg)->out_ioas_id = next_id++;
-		return 0;
-	}
-	if (req == KABI_IOMMU_DESTROY)
-		return 0;
-	errno = ENOTTY;
-	return -1;
+	else if (req != KABI_IOMMU_DESTROY)
+		return false;
+	return true;
 }
+#include "fake_ioctl.h"
 
 static int attach_err, detach_err;
 static uint32_t last_attached; /* the PASID of the last attach tried */
@@ -143,7 +119,7 @@ static void ctx_init(struct sva_ctx *c, uint64_t grace_ns)
 	pthread_mutex_init(&c->fe.lock, NULL);
 	pthread_cond_init(&c->fe.gate_cv, NULL);
 	if (sva_ctx_pasids_init(c))
-		bail_out("sva_ctx_pasids_init failed");
+		tap_bail("sva_ctx_pasids_init failed");
 }
 
 static void dev_init(struct sva_dev *d, struct sva_ctx *c, uint32_t width, const char *name)
@@ -158,7 +134,7 @@ static void dev_init(struct sva_dev *d, struct sva_ctx *c, uint32_t width, const
 	snprintf(d->info.path, sizeof(d->info.path), "%s", name);
 	pthread_mutex_init(&d->lock, NULL);
 	if (sva_dev_pasids_init(d))
-		bail_out("sva_dev_pasids_init(%s) failed", name);
+		tap_bail("sva_dev_pasids_init(%s) failed", name);
 }
 
 static void mm_init(struct sva_mm *m, struct sva_ctx *c)
@@ -256,7 +232,7 @@ static void test_failed_bind(struct sva_ctx *ctx, struct sva_dev *wide, struct s
 
 	/* A device's own space with a single PASID: the retry must find it free. */
 	if (sva_dev_set_pasid_range(narrow, 1, 1))
-		bail_out("cannot give the narrow device a one-PASID space");
+		tap_bail("cannot give the narrow device a one-PASID space");
 	n0 = stats_of(narrow->pasids);
 	bo.policy = SVA_PASID_DEVICE;
 	attach_err = -ENODEV;
@@ -277,7 +253,7 @@ static void test_failed_bind(struct sva_ctx *ctx, struct sva_dev *wide, struct s
 		void *d = NULL;
 
 		if (sva_dev_pasid_alloc(wide, SVA_PASID_GLOBAL, (void *)0xd1, &dp))
-			bail_out("cannot allocate the driver's PASID");
+			tap_bail("cannot allocate the driver's PASID");
 		bo.policy = SVA_PASID_AUTO;
 		bo.flags = SVA_BIND_PINNED | SVA_BIND_PASID;
 		bo.pasid = dp;
@@ -299,7 +275,7 @@ static void test_retired(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm
 	uint32_t p;
 
 	if (sva_bind(dev, mm, &bo, &bond))
-		bail_out("cannot bind for the retire test");
+		tap_bail("cannot bind for the retire test");
 	p = sva_bond_pasid(bond);
 	detach_err = -EBUSY;
 	ERR_ONE_LINE(sva_unbind(bond), -EIO, "an unbind whose detach fails");
@@ -332,7 +308,7 @@ static void test_set_range_after_grace(struct sva_dev *dev)
 
 	sva_pasid_barrier(dev->pasids); /* what earlier unbinds released */
 	if (sva_dev_set_pasid_range(dev, 1, 4) || sva_dev_pasid_alloc(dev, SVA_PASID_DEVICE, NULL, &p))
-		bail_out("set up of the set_range test failed");
+		tap_bail("set up of the set_range test failed");
 	sva_dev_pasid_free(dev, p);
 	sva_dev_pasid_release(dev, p);
 	ERR_ONE_LINE(sva_dev_set_pasid_range(dev, 2, 3), -EBUSY, "set_pasid_range while a PASID's grace runs");
