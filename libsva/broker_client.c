@@ -242,11 +242,13 @@ static int broker_pasid_detach(struct sva_dev *dev, uint32_t pasid)
 	ret = call(dev->ctx, &m, NULL);
 	/*
 	 * A dead broker's VFIO devices closed with it (their PASIDs detached),
-	 * but a mock device is an object of the iommufd we share: detach it
-	 * ourselves, or the kernel cannot release the iommufd cleanly.
+	 * but a trusted client's mock device is an object of the iommufd we
+	 * share: detach it ourselves, or the kernel cannot release the iommufd
+	 * cleanly.  An isolated client's mock lived in the broker's iommufd,
+	 * which went with the broker: detached already (ctx->fd is the socket).
 	 */
 	if (ret == -ECONNRESET && (dev->info.flags & SVA_DEV_MOCK))
-		ret = sva_backend_mock.pasid_detach(dev, pasid);
+		ret = dev->ctx->broker->isolated ? 0 : sva_backend_mock.pasid_detach(dev, pasid);
 	return ret;
 }
 

@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <numa.h>
+#include <stdarg.h>
 #include <numaif.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +81,47 @@ static struct {
 
 #ifdef SVA_TEST_HOOKS
 void (*sva_mem_test_race_hook)(uint64_t addr, uint64_t len);
+/* Tests only: hold or let go of the table's lock, as a thread inside
+ * sva_mem_alloc() would (a fork then must not leave the child stuck). */
+void sva_mem_test_lock(bool hold);
+void sva_mem_test_lock(bool hold)
+{
+	if (hold)
+		pthread_mutex_lock(&g_mem.lock);
+	else
+		pthread_mutex_unlock(&g_mem.lock);
+}
 #endif
+
+/*
+ * fork(): the child frees its copies with sva_mem_free(NULL, ...) and may
+ * allocate, so it must not inherit g_mem.lock held by another thread.  The
+ * forking thread takes it before the fork.  It is a leaf but for the arena's
+ * lock (the table grows with sva_malloc()), so the handler is registered
+ * after the arena's (which makes it run before it), once the arena is up.
+ */
+static void mem_fork_prepare(void)
+{
+	pthread_mutex_lock(&g_mem.lock);
+}
+
+static void mem_fork_done(void)
+{
+	pthread_mutex_unlock(&g_mem.lock);
+}
+
+static void mem_fork_install(void)
+{
+	sva_free(sva_malloc(1)); /* the arena and its fork handler first */
+	pthread_atfork(mem_fork_prepare, mem_fork_done, mem_fork_done);
+}
+
+static void mem_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, mem_fork_install);
+}
 
 /* A growable list of ranges. */
 struct rvec {
@@ -481,10 +522,32 @@ static int map_at(uint64_t addr, uint64_t len, bool huge, int *backing)
 }
 
 /*
+ * A log line made under g_mem.lock and written after it: the fork handlers
+ * take g_mem.lock, and nothing may wait for another lock while holding it
+ * (a log callback could do anything).
+ */
+struct later {
+	enum sva_log_level level;
+	char msg[256];
+};
+
+static int defer(struct later *l, enum sva_log_level level, int err, const char *fmt, ...) SVA_PRINTF(4, 5);
+static int defer(struct later *l, enum sva_log_level level, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(l->msg, sizeof(l->msg), fmt, ap);
+	va_end(ap);
+	l->level = level;
+	return err;
+}
+
+/*
  * Choose an address in kwin and map maplen bytes there; the table gets a busy
  * entry for it.  Called and returns with g_mem.lock held.
  */
-static int place_locked(const struct sva_log *log, const struct sva_iova_range *kwin, size_t nkwin,
+static int place_locked(struct later *why, const struct sva_iova_range *kwin, size_t nkwin,
 			const struct rvec *taken, uint64_t maplen, uint64_t align, bool huge, struct mem_ent *e)
 {
 	struct sva_iova_range blocked[MEM_RETRIES], win[MEM_WIN_CAP];
@@ -501,7 +564,7 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 		busy.n = 0;
 		ret = read_maps(&busy, &top, &stack);
 		if (ret) {
-			ret = sva_fail(log, ret, "sva_mem_alloc: cannot read /proc/self/maps: %s", strerror(-ret));
+			ret = defer(why, SVA_LOG_ERROR, ret, "sva_mem_alloc: cannot read /proc/self/maps: %s", strerror(-ret));
 			break;
 		}
 		for (size_t i = 0; i < taken->n && !ret; i++)
@@ -516,7 +579,7 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 		if (!ret && stack > room)
 			ret = rvec_push(&busy, stack - room, stack - 1);
 		if (ret) {
-			ret = sva_fail(log, ret, "sva_mem_alloc: out of memory");
+			ret = defer(why, SVA_LOG_ERROR, ret, "sva_mem_alloc: out of memory");
 			break;
 		}
 
@@ -527,7 +590,7 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 		ret = sva_mem_find_gap_guarded(win, &nwin, busy.v, &busy.n, maplen, align, MEM_GUARD, &cand);
 		if (ret) {
 			/* A full window is the caller's business (libsva(7), Errors). */
-			ret = sva_fail_debug(log, -ENOSPC,
+			ret = defer(why, SVA_LOG_DEBUG, -ENOSPC,
 					     "sva_mem_alloc: no free %" PRIu64 " KiB range inside the device-reachable "
 					     "window (%zu range(s)%s, lowest 0x%" PRIx64 "): free memory there, or ask "
 					     "for less",
@@ -543,7 +606,7 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 		if (ret == -EEXIST) {
 			/* Another thread mapped something there since maps was read. */
 			if (nblocked == MEM_RETRIES) {
-				ret = sva_fail_debug(log, -ENOSPC,
+				ret = defer(why, SVA_LOG_DEBUG, -ENOSPC,
 						     "sva_mem_alloc: %d candidate addresses were taken by concurrent "
 						     "mmap()s in a row: giving up",
 						     MEM_RETRIES);
@@ -553,7 +616,7 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 			continue;
 		}
 		if (ret) {
-			ret = sva_fail(log, ret,
+			ret = defer(why, SVA_LOG_ERROR, ret,
 				       "sva_mem_alloc: mmap of %" PRIu64 " KiB at 0x%" PRIx64 " failed: %s%s", maplen >> 10,
 				       cand, strerror(-ret),
 				       ret == -ENOMEM ? " (out of memory, overcommit or vm.max_map_count)" : "");
@@ -565,7 +628,7 @@ static int place_locked(const struct sva_log *log, const struct sva_iova_range *
 		ret = ent_insert(e);
 		if (ret) {
 			munmap((void *)(uintptr_t)cand, maplen);
-			ret = sva_fail(log, ret, "sva_mem_alloc: out of memory");
+			ret = defer(why, SVA_LOG_ERROR, ret, "sva_mem_alloc: out of memory");
 		}
 		break;
 	}
@@ -581,12 +644,14 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 	struct sva_mem_opts o;
 	struct rvec taken = { 0 };
 	struct mem_ent e = { .len = len };
+	struct later why = { .msg = "" };
 	uint64_t align, maplen;
 	char where[40];
 	size_t nkwin;
 	bool huge, allowed = false;
 	int ret, node;
 
+	mem_init();
 	ret = sva_opts_copy(&o, sizeof(o), uopts);
 	if (ret)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_mem_alloc: bad opts size");
@@ -627,8 +692,11 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 	}
 
 	pthread_mutex_lock(&g_mem.lock);
-	ret = place_locked(log, kwin, nkwin, &taken, maplen, align, huge, &e);
+	ret = place_locked(&why, kwin, nkwin, &taken, maplen, align, huge, &e);
 	pthread_mutex_unlock(&g_mem.lock);
+	if (ret && why.msg[0])
+		ret = why.level == SVA_LOG_DEBUG ? sva_fail_debug(log, ret, "%s", why.msg)
+						 : sva_fail(log, ret, "%s", why.msg);
 	sva_free(taken.v);
 	if (ret)
 		return ret;
@@ -690,6 +758,7 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	if (mm && (ret = sva_ctx_check_owner(mm->ctx)))
 		return ret;
 
+	mem_init();
 	pthread_mutex_lock(&g_mem.lock);
 	at = ent_search(a);
 	if (at == g_mem.n || g_mem.v[at].addr != a)
@@ -731,12 +800,17 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 		return sva_fail(log, ret, "sva_mem_free: munmap of %p+%" PRIu64 " failed: %s", addr, maplen,
 				strerror(-ret));
 	}
-	/* Tracked: the fence is enough, and an invalidate could take away what
-	 * another thread has mapped there since.  Untracked: withdraw by hand. */
-	if (mm && sva_mm_fence(mm) == 0 && atomic_load(&mm->tracked))
-		mm = NULL;
-	if (mm)
+	/*
+	 * The fence applies the UNMAP event of what was tracked; the invalidate
+	 * takes what no event reports (a part mapped untracked: another
+	 * userfaultfd had it; tracking stopped; an untracked address space).
+	 * The entry is still in the table, so no sva_mem_alloc() has placed
+	 * new memory there yet for the invalidate to take.
+	 */
+	if (mm) {
+		sva_mm_fence(mm);
 		sva_mm_invalidate(mm, addr, maplen);
+	}
 	ent_drop(a);
 	return 0;
 }

@@ -407,6 +407,10 @@ SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t le
 		return ret;
 	pthread_mutex_lock(&mm->map_lock);
 	bytes = sva_mm_withdraw_locked(mm, start, end, &failed);
+	/* What no event reports (shmdt, ...) may have replaced the mapping the
+	 * registration memo covers: the next map there registers again. */
+	if (start < mm->reg_end && mm->reg_start < end)
+		mm->reg_start = mm->reg_end = 0;
 	pthread_mutex_unlock(&mm->map_lock);
 	sva_mm_reap(mm);
 	if (failed)

@@ -16,7 +16,9 @@
  * withdraws anything itself).
  */
 #define _GNU_SOURCE /* memfd_create */
+#include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -72,6 +74,8 @@ struct cmd {
 
 /* ------------------------------------------------------------ the broker */
 
+#define MANY_GROUPS_GID 4242 /* allowed by group, for many_groups() */
+
 static pid_t start_broker(int *mm_exit_rd, bool isolated_only, uint64_t pin_max)
 {
 	struct broker_conf conf;
@@ -89,6 +93,7 @@ static pid_t start_broker(int *mm_exit_rd, bool isolated_only, uint64_t pin_max)
 	snprintf(conf.devs[0].name, sizeof(conf.devs[0].name), "mock0");
 	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "mock");
 	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
+	conf.devs[0].gids[conf.devs[0].ngids++] = MANY_GROUPS_GID;
 	conf.devs[0].isolated_only = isolated_only;
 	conf.isolated_pin_max = pin_max;
 	return broker_fork(&conf, mm_exit_rd, NULL);
@@ -644,6 +649,38 @@ static void unauthorized(void)
 	       "uid 65534 (nobody) is refused with -EACCES and a log line naming its uid and the allowlist");
 }
 
+/*
+ * A user allowed by one of its supplementary groups, in more than 64 groups
+ * (the allowed one 71st): the broker read 64 and, told ERANGE, none.
+ */
+static void many_groups(void)
+{
+	int st = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		gid_t groups[80];
+		struct sva_ctx *ctx;
+		int ret;
+
+		for (int i = 0; i < 80; i++)
+			groups[i] = i == 70 ? MANY_GROUPS_GID : (gid_t)(5000 + i);
+		if (chdir(dir_path) || setgroups(80, groups) || setgid(65534) || setuid(65534))
+			_exit(10);
+		snprintf(sock_path, sizeof(sock_path), "socket");
+		ret = broker_ctx(&ctx);
+		if (ret) {
+			printf("# sva_ctx_new: %s: %s\n", strerror(-ret), log_buf);
+			_exit(11);
+		}
+		sva_ctx_free(ctx);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+	       "uid 65534 in 80 groups, the 71st allowed: served");
+}
+
 static void hostile(uint32_t foreign_pasid, uint32_t hwpt)
 {
 	struct sva_broker_msg m;
@@ -670,6 +707,23 @@ static void hostile(uint32_t foreign_pasid, uint32_t hwpt)
 	ok(sva_broker_recv(s, &m, &fd) == 0 && m.status == -EBADMSG, "hostile: garbage is answered -EBADMSG");
 	is_int(sva_broker_recv(s, &m, &fd), -ECONNRESET, "hostile: and the broker hangs up");
 	close(s);
+}
+
+/* How many files process pid has open. */
+static int open_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if (!(d = opendir(path)))
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 /*
@@ -764,6 +818,30 @@ static void raw_isolated(struct cl *peer)
 	m.arg[0] = VA(9);
 	m.arg[1] = ISO_LEN;
 	is_int(raw_call(s, &m), -ENOENT, "unsharing it twice: -ENOENT");
+	/* Refused requests that carry a descriptor: the broker closes each (it
+	 * kept those of early refusals, and a client could fill its table). */
+	{
+		struct ucred uc;
+		socklen_t ul = sizeof(uc);
+		int before, after, refused = 0;
+
+		if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &uc, &ul))
+			ktest_bail("SO_PEERCRED: %s", strerror(errno));
+		before = open_fds(uc.pid);
+		for (int i = 0; i < 50; i++) {
+			sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
+			m.arg[0] = ioas + 1000; /* not this client's */
+			m.arg[1] = m.arg[3] = VA(9);
+			m.arg[2] = PG;
+			m.arg[4] = rw;
+			if (sva_broker_send(s, &m, fd) || sva_broker_recv(s, &m, &rfd))
+				ktest_bail("the broker went away");
+			refused += m.status == -EPERM;
+		}
+		after = open_fds(uc.pid);
+		ok(refused == 50 && after == before,
+		   "50 refused requests carrying a descriptor: the broker's open files %d, then %d", before, after);
+	}
 	close(fd);
 	close(s);
 }
@@ -952,6 +1030,7 @@ int main(void)
 	/* A broker with room for a client in this process. */
 	bpid = start_broker(&mx, false, 0);
 	fork_mid_request();
+	many_groups();
 	kill(bpid, SIGTERM);
 	waitpid(bpid, &st, 0);
 	close(mx);

@@ -21,6 +21,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <sys/shm.h>
+
 #include "ktest.h"
 #include "withdraw.h"
 
@@ -547,6 +549,76 @@ static void own_uffd_checks(void)
 	munmap(p, 4 * PG);
 }
 
+/*
+ * sva_mem_free() of memory another userfaultfd held when it was prefaulted
+ * (so libsva mapped it untracked): no event reports its munmap, and it used
+ * to stay visible after the free.
+ */
+static void mem_free_untracked(void)
+{
+	struct sva_mem_opts mo = { .size = sizeof(mo) };
+	struct sva_mm *mm;
+	unsigned char *p = NULL;
+	int ufd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
+	struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
+	struct kabi_uffdio_register reg = { .mode = 1 /* MISSING */ };
+
+	sva_mm_new(g_ctx, NULL, &mm);
+	mo.mm = mm;
+	if (sva_mem_alloc(4 * PG, &mo, (void **)&p))
+		ktest_bail("sva_mem_alloc");
+	memset(p, 0xe2, 4 * PG);
+	reg.range.start = (uintptr_t)p;
+	reg.range.len = 4 * PG;
+	if (ufd < 0 || ioctl(ufd, KABI_UFFDIO_API, &api) || ioctl(ufd, KABI_UFFDIO_REGISTER, &reg)) {
+		skip(2, "cannot register an application userfaultfd here");
+	} else {
+		sva_ctx_set_log(g_ctx, NULL, NULL, SVA_LOG_OFF);
+		sva_mm_prefault(mm, p, 4 * PG);
+		sva_ctx_set_log(g_ctx, NULL, NULL, SVA_LOG_DEFAULT);
+		is_int(seen(mm, (uintptr_t)p), 0xe2, "sva_mem_alloc'd memory another userfaultfd holds: visible, untracked");
+		sva_mem_free(mm, p, 4 * PG);
+		is_int(seen(mm, (uintptr_t)p), -ENOENT, "  sva_mem_free(mm, ...): no longer visible");
+	}
+	if (ufd >= 0)
+		close(ufd);
+	sva_mm_free(mm);
+}
+
+/*
+ * shmdt() posts no event: libsva(7) says to call sva_mm_invalidate() and make
+ * the new memory visible again.  The new mapping at the same address must be
+ * registered then (it used to be taken for registered already, and a munmap
+ * of it went unseen).
+ */
+static void shmdt_remedy(void)
+{
+	struct sva_mm *mm;
+	int id = shmget(IPC_PRIVATE, 4 * PG, IPC_CREAT | 0600);
+	unsigned char *p;
+
+	if (id < 0 || (p = shmat(id, (void *)(uintptr_t)VA, 0)) == (void *)-1) {
+		skip(3, "no System V shared memory here");
+		if (id >= 0)
+			shmctl(id, IPC_RMID, NULL);
+		return;
+	}
+	shmctl(id, IPC_RMID, NULL);
+	memset(p, 0xe3, 4 * PG);
+	sva_mm_new(g_ctx, NULL, &mm);
+	if (sva_mm_prefault(mm, p, 4 * PG))
+		ktest_bail("prefault of the shm segment");
+	shmdt(p);
+	sva_mm_invalidate(mm, p, 4 * PG);
+	p = fill_at(VA, 4 * PG, 0xe4);
+	is_int(sva_mm_prefault(mm, p, 4 * PG), 0, "shmdt, invalidate, new memory there: prefaulted");
+	is_int(seen(mm, VA), 0xe4, "  the device sees the new memory");
+	munmap(p, 4 * PG);
+	sva_mm_fence(mm);
+	is_int(seen(mm, VA), -ENOENT, "  and its munmap is followed (it was registered)");
+	sva_mm_free(mm);
+}
+
 /* A child that seccomp forbids userfaultfd, as Docker's default profile does. */
 static void seccomp_checks(void)
 {
@@ -709,6 +781,8 @@ int main(void)
 	remove_settle_checks(mm, bond);
 	remove_race(mm, bond);
 	own_uffd_checks();
+	mem_free_untracked();
+	shmdt_remedy();
 	seccomp_checks();
 	fork_checks(mm);
 	untracked_checks();

@@ -6,3 +6,8 @@ check_PROGRAMS += tests/unit/test-mem-window
 TESTS += tests/unit/test-mem-window
 tests_unit_test_mem_window_SOURCES = tests/unit/test-mem-window.c tests/hugetlb.h tests/tap.h
 tests_unit_test_mem_window_LDADD = $(TEST_LIBS) $(LIBNUMA_LIBS) $(PTHREAD_LIBS)
+# fork() while a thread holds the allocator's lock.
+check_PROGRAMS += tests/unit/test-mem-fork
+TESTS += tests/unit/test-mem-fork
+tests_unit_test_mem_fork_SOURCES = tests/unit/test-mem-fork.c tests/tap.h
+tests_unit_test_mem_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)

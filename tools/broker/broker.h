@@ -22,7 +22,8 @@
 #define BROKER_MAX_DEVS 16
 #define BROKER_MAX_ALLOW 32
 #define BROKER_MAX_ATTACH 64 /* PASID attachments per client */
-#define BROKER_MAX_GROUPS 64 /* supplementary groups of a client we look at */
+/* A client's supplementary groups kept: those some allowlist names, all of them fit */
+#define BROKER_MAX_GROUPS (BROKER_MAX_DEVS * BROKER_MAX_ALLOW)
 
 struct broker_dev_conf {
 	char name[64];	  /* what clients pass to sva_dev_open() */

@@ -224,16 +224,15 @@ void broker_isolated_end(struct broker_client *c)
 	c->nshares = 0;
 }
 
-/* Answer one proxied request of an isolated client; *fd is the request's
- * descriptor in, the reply's out. */
-void broker_proxy(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int *fd)
+/* Answer one proxied request of an isolated client: *inp is the request's
+ * descriptor (set to -1 when kept), *fd the reply's. */
+static void proxy(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int *fd, int *inp)
 {
-	int bfd = sva_ctx_fd(b->ctx), in = *fd, ret = 0;
+	int bfd = sva_ctx_fd(b->ctx), in = *inp, ret = 0;
 	uint32_t id = 0, t = 0, w = 0;
 	uint64_t caps = 0, iova, max = b->conf.isolated_pin_max;
 	size_t idx;
 
-	*fd = -1;
 	if (!c->isolated)
 		return broker_refuse(m, -EPROTO, "%s: only for isolated clients", sva_broker_op_name(m->op));
 	switch (m->op) {
@@ -370,8 +369,20 @@ void broker_proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 	default:
 		ret = -EOPNOTSUPP;
 	}
-	if (in >= 0)
-		close(in);
+	*inp = in;
 	if (ret && !m->status)
 		broker_refuse(m, ret, "%s: %s", sva_broker_op_name(m->op), strerror(-ret));
+}
+
+/* *fd is the request's descriptor in, the reply's out. */
+void broker_proxy(struct broker *b, struct broker_client *c, struct sva_broker_msg *m, int *fd)
+{
+	int in = *fd;
+
+	*fd = -1;
+	proxy(b, c, m, fd, &in);
+	/* Every refusal included, early ones too: a client must not be able to
+	 * fill the broker's descriptor table by sending descriptors. */
+	if (in >= 0)
+		close(in);
 }

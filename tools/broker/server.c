@@ -180,11 +180,20 @@ err:
 	return ret;
 }
 
-static void peer_creds(struct broker_client *c)
+/* Is gid in some device's allowlist?  Only those of a client's groups matter. */
+static bool gid_allowed_somewhere(const struct broker_conf *conf, gid_t gid)
+{
+	for (size_t d = 0; d < conf->ndevs; d++)
+		for (size_t i = 0; i < conf->devs[d].ngids; i++)
+			if (conf->devs[d].gids[i] == gid)
+				return true;
+	return false;
+}
+
+static void peer_creds(const struct broker *b, struct broker_client *c)
 {
 	struct ucred uc;
 	socklen_t len = sizeof(uc);
-	gid_t groups[BROKER_MAX_GROUPS];
 
 	c->pid = -1;
 	c->uid = (uid_t)-1;
@@ -195,12 +204,21 @@ static void peer_creds(struct broker_client *c)
 		c->gids[c->ngids++] = uc.gid;
 	}
 #ifdef SO_PEERGROUPS
-	len = sizeof(groups);
-	if (getsockopt(c->sock, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
-		for (size_t i = 0; i < len / sizeof(gid_t) && c->ngids < BROKER_MAX_GROUPS + 1; i++)
-			c->gids[c->ngids++] = groups[i];
-#else
-	(void)groups;
+	/* A user may be in up to 65536 groups: ask for as many as there are
+	 * (ERANGE says how many), keep those an allowlist names. */
+	{
+		gid_t *groups = NULL;
+
+		len = 0;
+		if (getsockopt(c->sock, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) && errno != ERANGE)
+			len = 0;
+		if (len && (groups = malloc(len)) &&
+		    getsockopt(c->sock, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+			for (size_t i = 0; i < len / sizeof(gid_t) && c->ngids < BROKER_MAX_GROUPS + 1; i++)
+				if (gid_allowed_somewhere(&b->conf, groups[i]))
+					c->gids[c->ngids++] = groups[i];
+		free(groups);
+	}
 #endif
 }
 
@@ -233,7 +251,7 @@ static void accept_client(struct broker *b)
 	}
 	b->clients = grown;
 	c->sock = s;
-	peer_creds(c);
+	peer_creds(b, c);
 	b->clients[b->nclients++] = c;
 	b->clients_seen++;
 	broker_log(b, SVA_LOG_DEBUG, "client pid %d uid %u connected", (int)c->pid, (unsigned)c->uid);
