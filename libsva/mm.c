@@ -361,6 +361,18 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 	ret = sva_reach_prefault_locked(mm, start, end);
 	if (!ret)
 		ret = map_check_locked(mm, start, end, vmas, &nvma);
+	/* An isolated broker client: the broker maps only what was shared, one
+	 * shared range holding the whole range (else it refuses, -EFAULT). */
+	if (!ret) {
+		uint64_t ss, se;
+
+		ret = sva_broker_share_bounds(mm->ctx, start, &ss, &se);
+		if (ret || end > se)
+			ret = sva_fail(&mm->ctx->log, -EFAULT,
+				       "sva_mm_prefault: 0x%llx-0x%llx is not inside one range this isolated client "
+				       "shared (sva_ctx_share_memfd)",
+				       (unsigned long long)start, (unsigned long long)end);
+	}
 	if (!ret) {
 		ret = sva_pin_prefault_locked(mm, start, end);
 		if (ret == -ENOSPC)

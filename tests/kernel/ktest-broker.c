@@ -473,6 +473,10 @@ static int iso_unshare(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond
 		return snprintf(why, len, "unshare: %s: %.100s", strerror(-ret), log_buf), 0;
 	if ((ret = sva_ctx_unshare_memfd(ctx, va, ISO_LEN)) != -ENOENT)
 		return snprintf(why, len, "unsharing twice: %d, not -ENOENT", ret), 0;
+	/* Memory of the process, but not shared: the broker cannot map it. */
+	log_buf[0] = '\0';
+	if ((ret = sva_mm_prefault(bond->mm, va, PG)) != -EFAULT || !strstr(log_buf, "shared"))
+		return snprintf(why, len, "a prefault of unshared memory: %d (%.80s), not -EFAULT", ret, log_buf), 0;
 	return iso_fault(dev, bond, VA(5) + 8, -EFAULT, why, len);
 }
 
