@@ -440,7 +440,8 @@ SVA_EXPORT int sva_mm_stats(const struct sva_mm *cmm, struct sva_mm_stats *stats
 	if (!mm || !stats)
 		return -EINVAL;
 	pthread_mutex_lock(&mm->map_lock);
-	s.flags = atomic_load(&mm->tracked) ? SVA_MM_STAT_TRACKED : 0;
+	/* A forked child's memory is not tracked: the registrations are the parent's. */
+	s.flags = atomic_load(&mm->tracked) && !sva_ctx_forked(mm->ctx) ? SVA_MM_STAT_TRACKED : 0;
 	s.untracked_reason = mm->untracked_reason;
 	s.bytes_prefaulted = mm->pin.pinned;
 	pthread_mutex_unlock(&mm->map_lock);

@@ -169,6 +169,13 @@ static int drain(int uffd)
 				ret = -errno;
 			break;
 		}
+		/* A userfaultfd never reads 0 bytes: the number is another file's
+		 * now (the application closed ours, e.g. close_range()).  Stop
+		 * rather than spin on it. */
+		if (n == 0 || (size_t)n % sizeof(msgs[0])) {
+			ret = -EBADF;
+			break;
+		}
 		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
 			apply(&msgs[i]);
 	}

@@ -690,12 +690,19 @@ static void fork_checks(struct sva_mm *mm)
 			bad |= 2;
 		if (sva_mm_prefault(mm, p + 2 * PG, PG) != -ECHILD)
 			bad |= 4;
+		{
+			struct sva_mm_stats s = { .size = sizeof(s) };
+
+			if (sva_mm_stats(mm, &s) || (s.flags & SVA_MM_STAT_TRACKED))
+				bad |= 8;
+		}
 		_exit(bad);
 	}
 	waitpid(pid, &status, 0);
 	ok(WIFEXITED(status), "fork: the child's munmap of tracked memory does not hang");
 	is_int(WEXITSTATUS(status) & 1, 0, "fork: munmap in the child");
 	is_int(WEXITSTATUS(status) & 6, 0, "fork: sva_mm_fence and sva_mm_prefault in the child: -ECHILD");
+	is_int(WEXITSTATUS(status) & 8, 0, "fork: sva_mm_stats in the child does not say tracked (libsva(7))");
 	is_int(seen(mm, VA), 0xf1, "fork: the child's munmap leaves the parent's view alone");
 	munmap(p, 4 * PG);
 	sva_mm_fence(mm);

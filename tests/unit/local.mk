@@ -50,3 +50,8 @@ tests_unit_test_broker_conf_LDADD = $(TEST_LIBS)
 # The client side of SVA_CTX_BROKER against a fake broker (no kernel).
 tests_unit_test_broker_client_SOURCES = tests/unit/test-broker-client.c tests/tap.h
 tests_unit_test_broker_client_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# A forked child knows it is one: fork(), _Fork() and a raw clone().
+check_PROGRAMS += tests/unit/test-fork-detect
+TESTS += tests/unit/test-fork-detect
+tests_unit_test_fork_detect_SOURCES = tests/unit/test-fork-detect.c tests/tap.h
+tests_unit_test_fork_detect_LDADD = $(TEST_LIBS)
