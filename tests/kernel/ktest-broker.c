@@ -685,6 +685,45 @@ static void many_groups(void)
 	       "uid 65534 in 80 groups, the 71st allowed: served");
 }
 
+/*
+ * max-clients: a client beyond it gets -EUSERS (sva_ctx_new(3)), every time.
+ * The broker used to close at once with the hello unread, which resets the
+ * connection: the client read ECONNRESET about half the time.
+ */
+static void max_clients(void)
+{
+	struct broker_conf conf;
+	struct sva_broker_msg m;
+	int st, first, eusers = 0, other = 0;
+	pid_t pid;
+
+	broker_conf_defaults(&conf);
+	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
+	conf.socket_mode = 0666;
+	conf.max_clients = 1;
+	conf.ndevs = 1;
+	snprintf(conf.devs[0].name, sizeof(conf.devs[0].name), "mock0");
+	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "mock");
+	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
+	pid = broker_fork(&conf, NULL, "with max-clients 1");
+	first = raw_connect();
+	is_int(raw_hello(first, &m, SVA_BROKER_TRUSTED), 0, "max-clients 1: the first client is served");
+	for (int i = 0; i < 20; i++) {
+		struct sva_ctx *ctx;
+		int ret = broker_ctx(&ctx);
+
+		if (!ret)
+			sva_ctx_free(ctx);
+		eusers += ret == -EUSERS;
+		other += ret != -EUSERS;
+	}
+	ok(eusers == 20, "  20 more clients: each refused -EUSERS (%d), nothing else (%d)", eusers, other);
+	close(first);
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+	unlink(sock_path);
+}
+
 static void hostile(uint32_t foreign_pasid, uint32_t hwpt)
 {
 	struct sva_broker_msg m;
@@ -1037,6 +1076,8 @@ int main(void)
 	many_groups();
 	kill(bpid, SIGTERM);
 	waitpid(bpid, &st, 0);
+	unlink(sock_path);
+	max_clients();
 	close(mx);
 	unlink(sock_path);
 	rmdir(dir_path);

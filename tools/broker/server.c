@@ -237,6 +237,19 @@ static void accept_client(struct broker *b)
 		snprintf(m.text, sizeof(m.text), "the broker serves at most %u clients (max-clients)",
 			 b->conf.max_clients);
 		sva_broker_send(s, &m, -1);
+		/*
+		 * Closing with the client's hello unread would reset the
+		 * connection, and the client would read ECONNRESET, not the
+		 * reply.  A client sends its hello at once: read it (bounded).
+		 */
+		{
+			struct pollfd p = { .fd = s, .events = POLLIN };
+			struct sva_broker_msg hello;
+
+			if (poll(&p, 1, 200) > 0)
+				while (recv(s, &hello, sizeof(hello), MSG_DONTWAIT) > 0)
+					;
+		}
 		close(s);
 		return;
 	}
