@@ -4,7 +4,9 @@
  * ioctl fails with -ECHILD there).  fork() runs libsva's atfork handler;
  * _Fork() and a raw clone() run none, and were taken for the parent.
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* _Fork */
+#endif
 #include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
