@@ -22,12 +22,15 @@
 static int add_object(struct broker *b, struct broker_client *c, uint32_t id)
 {
 	struct sva_broker_msg m;
+	size_t before = c->nobjs;
 
-	/* The same bookkeeping as a trusted client's registration. */
+	/* The same bookkeeping as a trusted client's registration.  Whether
+	 * this one was recorded, not whether one ever overflowed: room made
+	 * by destroying objects counts again. */
 	sva_broker_msg_init(&m, SVA_BOP_REGISTER);
 	m.arg[0] = id;
 	broker_note_object(b, c, &m);
-	return c->objs_overflow ? -ENOSPC : 0;
+	return c->nobjs > before ? 0 : -ENOSPC;
 }
 
 static bool owns(const struct broker_client *c, uint64_t id)
