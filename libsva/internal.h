@@ -525,9 +525,6 @@ static inline uint64_t sva_now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
-/* Map [start, end) (page-aligned) at IOVA == VA under mm->lock; *mapped gets the
- * bytes newly mapped.  All or nothing; errors are logged. */
-int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped);
 /* -ECHILD when called from a process other than the one that created mm. */
 int sva_mm_check_owner(struct sva_mm *mm);
 /* Tear down a bond claimed by sva_unbind() or sva_teardown() (state

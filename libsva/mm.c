@@ -254,7 +254,7 @@ static int map_check_locked(struct sva_mm *mm, uint64_t start, uint64_t end, str
 
 /* The map itself, over the VMAs map_check_locked() found. */
 static int map_checked_locked(struct sva_mm *mm, uint64_t start, uint64_t end, const struct sva_vma *vmas,
-			      size_t nvma, uint64_t *mapped)
+			      size_t nvma)
 {
 	int ret;
 
@@ -284,18 +284,7 @@ static int map_checked_locked(struct sva_mm *mm, uint64_t start, uint64_t end, c
 			return map_error(mm, ret, fail[0], fail[1]);
 		}
 	}
-	if (mapped)
-		*mapped = done;
 	return 0;
-}
-
-int sva_mm_map_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t *mapped)
-{
-	struct sva_vma vmas[MAP_VMAS];
-	size_t nvma;
-	int ret = map_check_locked(mm, start, end, vmas, &nvma);
-
-	return ret ? ret : map_checked_locked(mm, start, end, vmas, nvma, mapped);
 }
 
 /*
@@ -386,7 +375,7 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 					     "sva_mm_prefault: faults in flight hold the pin budget: try again");
 	}
 	if (!ret)
-		ret = map_checked_locked(mm, start, end, vmas, nvma, NULL);
+		ret = map_checked_locked(mm, start, end, vmas, nvma);
 	/* As in fault_resolve.c: the arena may have reserved a hole the process
 	 * made after the check; what was mapped there goes again. */
 	if (!ret && sva_excluded_overlaps(start, end)) {
