@@ -243,6 +243,24 @@ static int broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
 	return 0;
 }
 
+void sva_ctx_init_core(struct sva_ctx *ctx)
+{
+	atomic_init(&ctx->refs, 1);
+	ctx->release = sva_ctx_release;
+	ctx->pid = getpid();
+	ctx->fork_gen = sva_fork_gen_init();
+	ctx->fd = -1;
+	ctx->fe.fault_fd = -1;
+	ctx->fe.wake_fd = -1;
+	pthread_mutex_init(&ctx->devs_lock, NULL);
+	pthread_mutex_init(&ctx->pasid_lock, NULL);
+	pthread_mutex_init(&ctx->fe.lock, NULL);
+	pthread_cond_init(&ctx->fe.gate_cv, NULL);
+	pthread_mutex_init(&ctx->fe.setup, NULL);
+	pthread_mutex_init(&ctx->bonds_lock, NULL);
+	pthread_cond_init(&ctx->bonds_cv, NULL);
+}
+
 SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **out)
 {
 	struct sva_ctx_opts opts;
@@ -270,26 +288,13 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	ctx = sva_calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
-	atomic_init(&ctx->refs, 1);
-	ctx->release = sva_ctx_release;
-	ctx->pid = getpid();
-	ctx->fork_gen = sva_fork_gen_init();
-	ctx->fd = -1;
-	pthread_mutex_init(&ctx->devs_lock, NULL);
-	pthread_mutex_init(&ctx->pasid_lock, NULL);
-	pthread_mutex_init(&ctx->fe.lock, NULL);
-	pthread_cond_init(&ctx->fe.gate_cv, NULL);
-	pthread_mutex_init(&ctx->fe.setup, NULL);
-	pthread_mutex_init(&ctx->bonds_lock, NULL);
-	pthread_cond_init(&ctx->bonds_cv, NULL);
+	sva_ctx_init_core(ctx);
 	ctx->flags = opts.flags;
 	ctx->fe.poll_mode = opts.flags & SVA_CTX_FAULT_POLL;
 	snprintf(ctx->fe.thread_name, sizeof(ctx->fe.thread_name), "%s",
 		 opts.fault_thread_name ? opts.fault_thread_name : "sva-fault");
 	ctx->fe.thread_init = opts.fault_thread_init;
 	ctx->fe.thread_arg = opts.fault_thread_arg;
-	ctx->fe.fault_fd = -1;
-	ctx->fe.wake_fd = -1;
 	sva_log_init(&ctx->log, opts.log_fn, opts.log_arg, opts.log_level);
 	ctx->global_pasid_min = opts.global_pasid_min ? opts.global_pasid_min : SVA_GLOBAL_PASID_MIN_DEFAULT;
 	ctx->global_pasid_max = opts.global_pasid_max ? opts.global_pasid_max : SVA_GLOBAL_PASID_MAX_DEFAULT;

@@ -296,6 +296,9 @@ void sva_ctx_put(struct sva_ctx *ctx);
 /* What ctx->release holds for a context of sva_ctx_new (ctx.c); a test that
  * builds a context by hand stores it too. */
 void sva_ctx_release(struct sva_ctx *ctx);
+/* A zeroed context's own state: one reference, this process as its owner,
+ * no descriptors, its locks (ctx.c; tests that build one by hand call it). */
+void sva_ctx_init_core(struct sva_ctx *ctx);
 
 /* ------------------------------------------------------------------ dev.c */
 

@@ -25,7 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fork.h"
 #include "kabi.h"
 #include "pasid_space.h"
 #include "../tap.h"
@@ -108,16 +107,9 @@ static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pa
 static void ctx_init(struct sva_ctx *c, uint64_t grace_ns)
 {
 	memset(c, 0, sizeof(*c));
+	sva_ctx_init_core(c);
 	sva_log_init(&c->log, capture, NULL, SVA_LOG_DEBUG);
-	c->fd = -1;
-	c->fork_gen = sva_fork_gen_init();
-	c->pid = getpid();
 	c->pasid_grace_ns = grace_ns;
-	pthread_mutex_init(&c->pasid_lock, NULL);
-	pthread_mutex_init(&c->bonds_lock, NULL);
-	pthread_cond_init(&c->bonds_cv, NULL);
-	pthread_mutex_init(&c->fe.lock, NULL);
-	pthread_cond_init(&c->fe.gate_cv, NULL);
 	if (sva_ctx_pasids_init(c))
 		tap_bail("sva_ctx_pasids_init failed");
 }

@@ -19,7 +19,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "fork.h"
 #include "internal.h"
 #include "kabi.h"
 #include "../tap.h"
@@ -63,19 +62,7 @@ static struct sva_ctx *fake_ctx(void)
 {
 	struct sva_ctx *ctx = calloc(1, sizeof(*ctx));
 
-	atomic_init(&ctx->refs, 1);
-	ctx->release = sva_ctx_release;
-	ctx->fd = -1;
-	ctx->fe.fault_fd = -1;
-	ctx->fe.wake_fd = -1;
-	pthread_mutex_init(&ctx->devs_lock, NULL);
-	pthread_mutex_init(&ctx->pasid_lock, NULL);
-	pthread_mutex_init(&ctx->fe.lock, NULL);
-	pthread_cond_init(&ctx->fe.gate_cv, NULL);
-	pthread_mutex_init(&ctx->fe.setup, NULL);
-	pthread_mutex_init(&ctx->bonds_lock, NULL);
-	pthread_cond_init(&ctx->bonds_cv, NULL);
-	ctx->fork_gen = sva_fork_gen_init();
+	sva_ctx_init_core(ctx);
 	sva_log_init(&ctx->log, quiet, NULL, SVA_LOG_DEBUG);
 	return ctx;
 }
