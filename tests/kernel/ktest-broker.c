@@ -626,31 +626,57 @@ static bool in_block(uint32_t pasid, uint32_t first)
 
 /* ---------------------------------------------------- refused clients */
 
-static void unauthorized(void)
+/*
+ * Run fn in a child as uid and gid 65534 (nobody), in these supplementary
+ * groups if any are given: its exit status, or -1.  The VM's / may be closed
+ * to others, so the child reaches the socket from its own directory, by a
+ * relative path.
+ */
+static int as_nobody(int ngroups, const gid_t *groups, int (*fn)(void))
 {
 	int st = 0;
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		struct sva_ctx *ctx;
-		int ret;
-
-		/* The VM's / may be closed to others: reach the socket from its
-		 * own directory, by a relative path, as the unprivileged user. */
-		if (chdir(dir_path) || setgid(65534) || setuid(65534))
+		if (chdir(dir_path) || (ngroups && setgroups((size_t)ngroups, groups)) || setgid(65534) ||
+		    setuid(65534))
 			_exit(10);
 		snprintf(sock_path, sizeof(sock_path), "socket");
-		ret = broker_ctx(&ctx);
-		if (ret != -EACCES)
-			_exit(11);
-		if (strstr(log_buf, "uid 65534") && strstr(log_buf, "allowlist"))
-			_exit(0);
-		printf("# the log said: %s\n", log_buf);
-		_exit(12);
+		_exit(fn());
 	}
 	waitpid(pid, &st, 0);
-	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int refused_by_allowlist(void)
+{
+	struct sva_ctx *ctx;
+
+	if (broker_ctx(&ctx) != -EACCES)
+		return 11;
+	if (strstr(log_buf, "uid 65534") && strstr(log_buf, "allowlist"))
+		return 0;
+	printf("# the log said: %s\n", log_buf);
+	return 12;
+}
+
+static void unauthorized(void)
+{
+	is_int(as_nobody(0, NULL, refused_by_allowlist), 0,
 	       "uid 65534 (nobody) is refused with -EACCES and a log line naming its uid and the allowlist");
+}
+
+static int served(void)
+{
+	struct sva_ctx *ctx;
+	int ret = broker_ctx(&ctx);
+
+	if (ret) {
+		printf("# sva_ctx_new: %s: %s\n", strerror(-ret), log_buf);
+		return 11;
+	}
+	sva_ctx_free(ctx);
+	return 0;
 }
 
 /*
@@ -659,30 +685,11 @@ static void unauthorized(void)
  */
 static void many_groups(void)
 {
-	int st = 0;
-	pid_t pid = fork();
+	gid_t groups[80];
 
-	if (pid == 0) {
-		gid_t groups[80];
-		struct sva_ctx *ctx;
-		int ret;
-
-		for (int i = 0; i < 80; i++)
-			groups[i] = i == 70 ? MANY_GROUPS_GID : (gid_t)(5000 + i);
-		if (chdir(dir_path) || setgroups(80, groups) || setgid(65534) || setuid(65534))
-			_exit(10);
-		snprintf(sock_path, sizeof(sock_path), "socket");
-		ret = broker_ctx(&ctx);
-		if (ret) {
-			printf("# sva_ctx_new: %s: %s\n", strerror(-ret), log_buf);
-			_exit(11);
-		}
-		sva_ctx_free(ctx);
-		_exit(0);
-	}
-	waitpid(pid, &st, 0);
-	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
-	       "uid 65534 in 80 groups, the 71st allowed: served");
+	for (int i = 0; i < 80; i++)
+		groups[i] = i == 70 ? MANY_GROUPS_GID : (gid_t)(5000 + i);
+	is_int(as_nobody(80, groups, served), 0, "uid 65534 in 80 groups, the 71st allowed: served");
 }
 
 /*
