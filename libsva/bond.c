@@ -283,6 +283,7 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 	}
 	/* Published once attached: lookups and the fault engine find it now. */
 	sva_pasid_map_set(dev->bond_map, bond->pasid, bond, bond->drvdata);
+	sva_bond_pasid_published(bond);
 	mm_window_changed(bond->mm);
 	return 0;
 unpark:

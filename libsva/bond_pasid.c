@@ -20,6 +20,11 @@
  * one address space; so may the address space's global PASID.  A private
  * value of another bond is refused.
  *
+ * Until the first bond under a driver's value is published, the space keeps
+ * showing the driver's tag, pinned (SVA_PASID_PIN): the allocating device's
+ * lookups find the allocation, as nothing is bound yet, and no free takes
+ * the value; binds joining it find the share on ctx->pending_shares.
+ *
  * Everything here runs under ctx->pasid_lock, so two devices binding one
  * address space at once agree on its value, and an unbind that drops the last
  * user cannot race a bind joining it.
@@ -33,6 +38,25 @@
 static const char *dev_label(const struct sva_dev *dev)
 {
 	return dev->info.path[0] ? dev->info.path : dev->info.flags & SVA_DEV_MOCK ? "mock device" : "device";
+}
+
+/* A driver's value a bind is taking over, before its first bond is published. */
+static struct sva_pasid_share *pending_find(struct sva_ctx *ctx, struct sva_pasid_space *s, uint32_t pasid)
+{
+	for (struct sva_pasid_share *sh = ctx->pending_shares; sh; sh = sh->pending_next)
+		if (sh->space == s && sh->pasid == pasid)
+			return sh;
+	return NULL;
+}
+
+static void pending_drop(struct sva_ctx *ctx, struct sva_pasid_share *sh)
+{
+	for (struct sva_pasid_share **pp = &ctx->pending_shares; *pp; pp = &(*pp)->pending_next)
+		if (*pp == sh) {
+			*pp = sh->pending_next;
+			break;
+		}
+	sh->pending = false;
 }
 
 /* Under an existing share: one more bond, at the end.  Under ctx->pasid_lock. */
@@ -70,6 +94,13 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 	if (ret)
 		return sva_fail(&ctx->log, -ENOENT, "%s: cannot bind under PASID %u: it is not allocated "
 				"(allocate it first with sva_dev_pasid_alloc())", dev_label(dev), pasid);
+	if (owner && SVA_PASID_UNPIN(owner) != owner) {
+		sh = pending_find(ctx, s, pasid);
+		if (!sh) /* cannot happen: a pinned tag has its share */
+			return sva_fail(&ctx->log, -EBUSY, "%s: cannot bind under PASID %u: a bind is taking it over",
+					dev_label(dev), pasid);
+		owner = sh;
+	}
 	if (owner && !SVA_PASID_IS_TAG(owner)) {
 		sh = owner;
 		if (sh->mm != bond->mm)
@@ -92,12 +123,14 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 	if (!sh)
 		return -ENOMEM;
 	*sh = (struct sva_pasid_share){ .space = s, .pasid = pasid, .mm = bond->mm, .driver_owned = true,
-					.saved_owner = owner, .saved_drvdata = data };
-	ret = sva_pasid_set_owner(s, pasid, sh, data);
+					.saved_owner = owner, .saved_drvdata = data, .pending = true };
+	ret = sva_pasid_set_owner(s, pasid, SVA_PASID_PIN(owner), data);
 	if (ret) {
 		sva_free(sh);
 		return ret;
 	}
+	sh->pending_next = ctx->pending_shares;
+	ctx->pending_shares = sh;
 	join(bond, sh);
 	return 0;
 }
@@ -150,6 +183,19 @@ int sva_bond_pasid_get(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasi
 	return ret;
 }
 
+void sva_bond_pasid_published(struct sva_bond *bond)
+{
+	struct sva_ctx *ctx = bond->dev->ctx;
+	struct sva_pasid_share *sh = bond->share;
+
+	pthread_mutex_lock(&ctx->pasid_lock);
+	if (sh->pending) {
+		pending_drop(ctx, sh);
+		sva_pasid_set_owner(sh->space, sh->pasid, sh, sh->saved_drvdata);
+	}
+	pthread_mutex_unlock(&ctx->pasid_lock);
+}
+
 static void put(struct sva_bond *bond, bool detached)
 {
 	struct sva_ctx *ctx = bond->dev->ctx;
@@ -185,6 +231,10 @@ static void put(struct sva_bond *bond, bool detached)
 		 */
 		if (!sh->driver_owned)
 			sva_pasid_retire_owned(sh->space, pasid, sh);
+		else if (sh->pending) { /* owned by the share for good, never the driver's again */
+			pending_drop(ctx, sh);
+			sva_pasid_set_owner(sh->space, pasid, sh, sh->saved_drvdata);
+		}
 		if (sh->mm->gshare == sh)
 			sh->mm->gshare = NULL;
 		if (sh->driver_owned)
@@ -194,6 +244,8 @@ static void put(struct sva_bond *bond, bool detached)
 	} else if (sh->users == 0) {
 		if (sh->driver_owned) {
 			/* Back to the driver, as it allocated it. */
+			if (sh->pending)
+				pending_drop(ctx, sh);
 			sva_pasid_set_owner(sh->space, pasid, sh->saved_owner, sh->saved_drvdata);
 		} else {
 			/* Quarantined now: no bond finds it any more. */

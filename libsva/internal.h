@@ -264,6 +264,7 @@ struct sva_ctx {
 	/* Which bonds share which PASID (struct sva_pasid_share, mm->gshare):
 	 * taken inside dev->lock, never with fe.lock or an mm->lock held. */
 	pthread_mutex_t pasid_lock;
+	struct sva_pasid_share *pending_shares; /* under pasid_lock (bond_pasid.c) */
 	pthread_mutex_t devs_lock; /* the device list */
 	struct sva_dev *devs;
 	struct sva_fault_engine fe;
@@ -331,6 +332,9 @@ struct sva_dev {
 	uint32_t own_min, own_max;
 	bool own_full;
 	struct sva_pasid_map *bond_map; /* PASID -> {bond, drvdata}; NULL: no PASIDs */
+	/* What its PASID allocations are tagged with (pasid_policy.c): unique per
+	 * device, as its address is not (the next device may get a closed one's). */
+	_Atomic uintptr_t pasid_tag;
 
 	pthread_mutex_t lock; /* bind/unbind on this device, and the fields below */
 	uint32_t rid_pt;      /* what the RID is attached to; 0: nothing we attached */
@@ -436,6 +440,11 @@ struct sva_pasid_share {
 			      * allocated after the last unbind, with these back: */
 	void *saved_owner, *saved_drvdata;
 	bool retired;	     /* a detach under it failed: never released */
+	/* A driver's value whose first bond is not published yet: the space
+	 * shows the driver's tag, pinned (SVA_PASID_PIN), and binds find the
+	 * share on ctx->pending_shares. */
+	bool pending;
+	struct sva_pasid_share *pending_next;
 };
 
 struct sva_bond {

@@ -283,11 +283,32 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 	}
 }
 
+/*
+ * The device's tag in the PASID spaces: a serial number, not its address, so
+ * that a device opened where a closed one lived does not find the closed
+ * one's allocations.  Bit 0 set (a tag), bit 1 clear (SVA_PASID_PIN).  Taken
+ * at first use, so devices built by hand (unit tests) get one too; a 32-bit
+ * process would wrap after 2^30 devices.
+ */
+void *sva_dev_pasid_tag(struct sva_dev *dev)
+{
+	static _Atomic uintptr_t serial;
+	uintptr_t t = atomic_load_explicit(&dev->pasid_tag, memory_order_relaxed), want;
+
+	if (t)
+		return (void *)t;
+	want = ((atomic_fetch_add_explicit(&serial, 1, memory_order_relaxed) + 1) << 2) | 1u;
+	if (atomic_compare_exchange_strong_explicit(&dev->pasid_tag, &t, want, memory_order_relaxed,
+						    memory_order_relaxed))
+		return (void *)want;
+	return (void *)t;
+}
+
 SVA_EXPORT int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void *drvdata,
 				   uint32_t *pasid)
 {
 	/* Tagged with the device: its drvdata is found through this device only. */
-	return sva_dev_pasid_alloc_owned(dev, policy, SVA_PASID_TAG(dev), drvdata, pasid);
+	return sva_dev_pasid_alloc_owned(dev, policy, dev ? sva_dev_pasid_tag(dev) : NULL, drvdata, pasid);
 }
 
 /* ---------------------------------------------------- free, release, lookup */
@@ -374,7 +395,10 @@ SVA_EXPORT int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **
 	if (!s)
 		return err;
 	err = sva_pasid_lookup_owner(s, pasid, &owner, &d);
-	if (!err && owner && owner != SVA_PASID_TAG(dev))
+	/* A pinned tag: a bind is taking the value over and has published no
+	 * bond yet, so the value is still the allocation it was. */
+	owner = SVA_PASID_UNPIN(owner);
+	if (!err && owner && owner != sva_dev_pasid_tag(dev))
 		err = SVA_PASID_IS_TAG(owner) || sva_pasid_map_get(dev->bond_map, pasid, NULL, &d) ? -ENOENT : 0;
 	/* Both are what a driver validating a PASID from a descriptor expects to
 	 * meet: debug level (libsva(7), Errors). */

@@ -428,10 +428,10 @@ static int grace_expire(struct sva_pasid_space *s, bool all)
 	return moved;
 }
 
-/* OWNED for a real owner; a tag (SVA_PASID_TAG) leaves the PASID freeable. */
+/* OWNED for a real owner or a pinned tag; a tag (SVA_PASID_TAG) leaves the PASID freeable. */
 static inline uint64_t owned_bit(const void *owner)
 {
-	return owner && !((uintptr_t)owner & 1u) ? SEQ_OWNED : 0;
+	return owner && (((uintptr_t)owner & 3u) != 1u) ? SEQ_OWNED : 0;
 }
 
 /*

@@ -39,6 +39,24 @@ int sva_pasid_space_create(const struct sva_pasid_space_opts *opts, const struct
  */
 #define SVA_PASID_TAG(p) ((void *)((uintptr_t)(p) | 1u))
 #define SVA_PASID_IS_TAG(p) (((uintptr_t)(p) & 1u) != 0)
+/*
+ * A pinned tag (bit 1 set too): lookups still see the tag (SVA_PASID_UNPIN
+ * gives it back), but the PASID is owned, so no free takes it.  A bind under
+ * a driver's value pins the driver's tag until the bond is published
+ * (bond_pasid.c), so the driver's lookups see its allocation until then, and
+ * nothing frees the value under the bind.  No owner at all (allocated
+ * straight on the space) pins as tag 1.
+ */
+#define SVA_PASID_PIN(p) ((void *)(((uintptr_t)(p) ? (uintptr_t)(p) : 1u) | 3u))
+static inline void *SVA_PASID_UNPIN(void *p)
+{
+	uintptr_t v = (uintptr_t)p;
+
+	if ((v & 3u) != 3u)
+		return p;
+	v &= ~(uintptr_t)2u;
+	return v == 1u ? NULL : (void *)v;
+}
 int sva_pasid_alloc_ex(struct sva_pasid_space *space, unsigned int flags, void *owner, void *drvdata,
 		       uint32_t *pasid);
 int sva_pasid_alloc_owned(struct sva_pasid_space *space, void *owner, void *drvdata, uint32_t *pasid);
@@ -117,6 +135,8 @@ int sva_dev_pasids_lease(struct sva_dev *dev, uint32_t min, uint32_t max, bool f
  * sva_ctx_pasids_init) and dev->info.max_pasid_log2.  This frees dev->pasids: */
 void sva_dev_pasids_fini(struct sva_dev *dev);
 
+/* The tag sva_dev_pasid_alloc() gives dev's allocations (unique per device). */
+void *sva_dev_pasid_tag(struct sva_dev *dev);
 /* For the bind code: sva_dev_pasid_alloc() with an owner (see sva_pasid_alloc_ex). */
 int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy, void *owner, void *drvdata,
 			      uint32_t *pasid);
@@ -146,6 +166,9 @@ int sva_bond_pasid_get(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasi
 /* The bond no longer uses its value (detached, unpublished): the last user
  * quarantines and releases it, or hands it back to the driver that owns it. */
 void sva_bond_pasid_put(struct sva_bond *bond);
+/* The bond is published (its device's lookups find it): a driver's value
+ * becomes the share's in its space, so the driver's tag is no longer shown. */
+void sva_bond_pasid_published(struct sva_bond *bond);
 /* Undo sva_bond_pasid_get() of a bind that failed before attaching: a value
  * it allocated goes back unquarantined (no device saw it); otherwise as put. */
 void sva_bond_pasid_unget(struct sva_bond *bond);

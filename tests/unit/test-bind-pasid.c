@@ -14,7 +14,12 @@
  *  - sva_bind_opts' first layout (ending before pasid) is accepted, a size
  *    between the layouts is not, and policy is ignored where the man page
  *    says so;
- *  - errors of the PASID calls on a NULL device or pointer are logged.
+ *  - errors of the PASID calls on a NULL device or pointer are logged;
+ *  - drvdata lookups are per device, not per address: a device opened where
+ *    a closed one lived does not see the closed one's allocations;
+ *  - while a driver's PASID is being bound (SVA_BIND_PASID, before the bond
+ *    is published), the allocating device still finds the allocation's
+ *    drvdata, never -ENOENT, and the value cannot be freed.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -68,6 +73,11 @@ static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 
 static int attach_err, detach_err;
 static uint32_t last_attached; /* the PASID of the last attach tried */
+/* Inside the attach (a bind in progress, not yet published): what a lookup
+ * through this device and a free of the value say. */
+static struct sva_dev *probe_dev;
+static int probe_lookup, probe_free;
+static void *probe_drvdata;
 
 static int f_attach(struct sva_dev *d, uint32_t pt)
 {
@@ -87,6 +97,10 @@ static int f_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
 	(void)d;
 	(void)pt;
 	last_attached = pasid;
+	if (probe_dev) {
+		probe_lookup = sva_dev_pasid_lookup(probe_dev, pasid, &probe_drvdata);
+		probe_free = sva_dev_pasid_free(probe_dev, pasid);
+	}
 	return attach_err;
 }
 
@@ -323,13 +337,86 @@ static void test_null_logged(struct sva_dev *dev)
 	ERR_ONE_LINE(sva_dev_pasid_lookup(NULL, 1, &d), -EINVAL, "sva_dev_pasid_lookup: NULL dev");
 }
 
+/* A device opened at the address of a closed one is another device. */
+static void test_tag_per_device(struct sva_ctx *ctx, struct sva_dev *other)
+{
+	struct sva_dev *d = calloc(1, sizeof(*d));
+	uint32_t p;
+	void *dd = NULL;
+
+	if (!d)
+		tap_bail("out of memory");
+	dev_init(d, ctx, 20, "first");
+	if (sva_dev_pasid_alloc(d, SVA_PASID_GLOBAL, (void *)0xa1, &p))
+		tap_bail("cannot allocate through the first device");
+	is_int(sva_dev_pasid_lookup(d, p, &dd), 0, "the allocating device finds its allocation");
+	is_int(sva_dev_pasid_lookup(other, p, NULL), -ENOENT, "another device does not");
+	/* Closed (by hand: its own space freed), and a new device built in the
+	 * same memory, as sva_dev_open() may hand out the same address. */
+	sva_pasid_space_free(d->pasids);
+	dev_init(d, ctx, 20, "second");
+	dd = NULL;
+	is_int(sva_dev_pasid_lookup(d, p, &dd), -ENOENT,
+	       "a device at the closed one's address: not its allocation (got drvdata %p)", dd);
+	is_int(sva_dev_pasid_free(other, p), 0, "the orphan can still be freed through any device");
+	sva_pasid_barrier(ctx->global_pasids);
+	sva_pasid_space_free(d->pasids);
+	free(d);
+}
+
+/* While a bind under the driver's PASID runs, before it publishes the bond. */
+static void test_bind_window(struct sva_dev *dev, struct sva_dev *other, struct sva_mm *mm)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_PASID,
+				    .drvdata = (void *)0xb2 };
+	struct sva_bond *bond = NULL, *b2 = NULL;
+	void *dd = NULL;
+	uint32_t p;
+
+	if (sva_dev_pasid_alloc(dev, SVA_PASID_GLOBAL, (void *)0xa2, &p))
+		tap_bail("cannot allocate the driver's PASID");
+	bo.pasid = p;
+	probe_dev = dev;
+	probe_lookup = probe_free = 1;
+	is_int(sva_bind(dev, mm, &bo, &bond), 0, "bind under the driver's PASID");
+	is_int(probe_lookup, 0, "during the bind, the allocating device's lookup finds it (was -ENOENT)");
+	ok(probe_drvdata == (void *)0xa2, "and gives the allocation's drvdata (%p)", probe_drvdata);
+	is_int(probe_free, -EBUSY, "during the bind, the value cannot be freed");
+	probe_dev = NULL;
+	is_int(sva_dev_pasid_lookup(dev, p, &dd), 0, "bound: found");
+	ok(dd == (void *)0xb2, "bound: the bond's drvdata (%p)", dd);
+	is_int(sva_dev_pasid_lookup(other, p, NULL), -ENOENT, "bound on another device only: nothing of this one's");
+
+	/* A second device joins the same value, looked up during its bind. */
+	bo.drvdata = (void *)0xb3;
+	probe_dev = other;
+	probe_lookup = probe_free = 1;
+	is_int(sva_bind(other, mm, &bo, &b2), 0, "a second device binds the same driver PASID");
+	is_int(probe_lookup, -ENOENT, "during its bind: not yet its bond, and not its allocation");
+	probe_dev = NULL;
+	sva_unbind(b2);
+
+	/* A failed bind gives the value back as it was. */
+	sva_unbind(bond);
+	attach_err = -ENODEV;
+	probe_dev = dev;
+	sva_bind(dev, mm, &bo, &bond);
+	attach_err = 0;
+	probe_dev = NULL;
+	dd = NULL;
+	is_int(sva_dev_pasid_lookup(dev, p, &dd), 0, "after a failed bind: the allocation again");
+	ok(dd == (void *)0xa2, "with its drvdata (%p)", dd);
+	is_int(sva_dev_pasid_free(dev, p), 0, "and the driver frees it");
+	sva_dev_pasid_release(dev, p);
+}
+
 int main(void)
 {
 	struct sva_ctx ctx;
-	struct sva_dev wide, narrow;
+	struct sva_dev wide, narrow, wide2;
 	struct sva_mm mm;
 
-	plan(51);
+	plan(67);
 	ctx_init(&ctx, 20000000ull);
 	/* The default global range starts at 256: the narrow device's 8-bit
 	 * PASIDs are all its own. */
@@ -343,5 +430,8 @@ int main(void)
 	test_retired(&ctx, &wide, &mm);
 	test_set_range_after_grace(&narrow);
 	test_null_logged(&wide);
+	test_tag_per_device(&ctx, &wide);
+	dev_init(&wide2, &ctx, 20, "wide2");
+	test_bind_window(&wide, &wide2, &mm);
 	return done_testing();
 }
