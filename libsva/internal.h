@@ -108,6 +108,10 @@ int sva_sysfs_iommu_group(const char *sysfs_root, const char *pci_addr);
 struct sva_vma {
 	uint64_t start, end; /* clipped to the range asked for */
 	uint32_t prot;	     /* SVA_PROT_*, SVA_VMA_* */
+	/* The whole mapping, where the reader knew it (whole_end 0: start, end
+	 * are the whole of it): userfaultfd registers whole mappings, since a
+	 * registration of part of one splits it (mm_map.c). */
+	uint64_t whole_start, whole_end;
 };
 
 /* The coherence monitor saw the mappings change: the cache below is re-read

@@ -105,7 +105,14 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 	 * more, since nothing would follow it; the others map untracked. */
 	if (!tracked && mm->lost && (mm->flags & SVA_MM_TRACK_STRICT))
 		return -EIO;
-	reg = tracked ? register_locked(mm, v->start, v->end, start, end) : 0;
+	/* The whole mapping when known (a prefault's part of one): registering
+	 * part of a mapping would split it, and a split mapping no longer
+	 * mremap()s whole or maps in one chunk. */
+	bool whole = v->whole_end && v->whole_start <= start && end <= v->whole_end;
+
+	reg = tracked ? register_locked(mm, whole ? v->whole_start : v->start, whole ? v->whole_end : v->end, start,
+					end)
+		      : 0;
 	ret = ioas_map(mm, v, start, end);
 
 	if (ret == -EEXIST)

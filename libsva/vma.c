@@ -24,6 +24,7 @@ static int parse_line(const char *line, struct sva_vma *v)
 		return -1;
 	v->prot = (perms[0] == 'r' ? SVA_PROT_READ : 0) | (perms[1] == 'w' ? SVA_PROT_WRITE : 0) |
 		  (perms[2] == 'x' ? SVA_PROT_EXEC : 0);
+	v->whole_start = v->whole_end = 0; /* start, end are the whole mapping */
 	/* MAP_HUGETLB shows as /anon_hugepage; hugetlbfs files by their mount. */
 	if (path && (strstr(line + path, "anon_hugepage") || strstr(line + path, "hugepages")))
 		v->prot |= SVA_VMA_HUGETLB | SVA_VMA_CHECKED;
@@ -89,6 +90,8 @@ int sva_vma_collect(int maps_fd, uint64_t start, uint64_t end, struct sva_vma *o
 		}
 		out[n].start = next;
 		out[n].end = all[i].end < end ? all[i].end : end;
+		out[n].whole_start = all[i].start;
+		out[n].whole_end = all[i].end;
 		out[n].prot = all[i].prot & (SVA_PROT_READ | SVA_PROT_WRITE);
 		next = out[n].end;
 		n++;

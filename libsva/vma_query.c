@@ -63,6 +63,8 @@ int sva_vma_collect_query(int maps_fd, uint64_t start, uint64_t end, struct sva_
 		}
 		out[n].start = next;
 		out[n].end = q.vma_end < end ? q.vma_end : end;
+		out[n].whole_start = q.vma_start;
+		out[n].whole_end = q.vma_end;
 		out[n].prot = prot_of(&q) & (SVA_PROT_READ | SVA_PROT_WRITE);
 		next = out[n].end;
 		n++;
@@ -88,6 +90,7 @@ int sva_vma_query_one(uint64_t addr, struct sva_vma *out)
 	if (!ret) {
 		out->start = q.vma_start;
 		out->end = q.vma_end;
+		out->whole_start = out->whole_end = 0;
 		out->prot = prot_of(&q);
 	}
 	return ret;

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Coherence tracking against the iommufd selftest mock: after munmap(),
- * mremap(), madvise(), brk() and free(), what the device sees (read through
- * the kernel's own access path, which uses the pinned pages, not the current
- * VA) is the process's new memory or nothing, never the old pages; device
- * writes reach the process.  Also: the fault path never answers from a stale
+ * mremap(), madvise(), brk() and free(), what the device sees is the
+ * process's new memory or nothing, never the old pages; device writes reach
+ * the process.  (What the device sees: the kernel's access path says whether
+ * the IOVA is mapped, and the mock's own page table, MD_CHECK_MAP, whether it
+ * maps the page the process has there now.  The access path alone cannot
+ * tell: for one page it reads the process's current page, not the pinned one.)
+ * Also: a prefault of part of a mapping does not split it.  Also: the fault path never answers from a stale
  * chunk, the REMOVE race, a concurrent munmap/remap loop, an application's own
  * userfaultfd, a seccomp filter that denies userfaultfd, fork, untracked
  * address spaces and the errors of the new calls.
@@ -35,16 +38,42 @@ extern _Atomic uint64_t sva_test_remove_settle_ns; /* withdraw.c, libsva-test on
 static struct sva_ctx *g_ctx;
 static struct sva_dev *g_dev;
 
-/* What the device sees at va: the first byte of its page, -ENOENT if nothing. */
+/*
+ * Does every HWPT of mm map the page at `page` to the page the process has
+ * there now?  Linux 7.3's one-page access path (iopt_pages_rw_page()) pins
+ * the process's current page at the VA, not the page the IOAS pinned, so a
+ * stale mapping would read as the new memory; the mock's page table is asked
+ * instead.  A VA with nothing mapped is never the device's page.
+ */
+static bool device_has_current_page(struct sva_mm *mm, uint64_t page)
+{
+	for (struct sva_hwpt *h = mm->hwpts; h; h = h->next) {
+		struct kabi_iommu_test_cmd c = { .op = KABI_TEST_OP_MD_CHECK_MAP, .id = h->id };
+
+		c.check_map.iova = page;
+		c.check_map.length = PG;
+		c.check_map.uptr = page;
+		if (ktest_cmd(g_ctx, &c))
+			return false;
+	}
+	return true;
+}
+
+/* What the device sees at va: the first byte of its page, -ENOENT if
+ * nothing, -ESTALE if a page the process no longer has there. */
 static int seen(struct sva_mm *mm, uint64_t va)
 {
 	unsigned char b[PG];
-	int ret = ktest_access_rw(g_ctx, mm->ioas_id, va & ~(uint64_t)(PG - 1), b, PG, 0);
+	uint64_t page = va & ~(uint64_t)(PG - 1);
+	int ret = ktest_access_rw(g_ctx, mm->ioas_id, page, b, PG, 0);
 
-	return ret ? ret : b[va & (PG - 1)];
+	if (ret)
+		return ret;
+	return device_has_current_page(mm, page) ? b[va - page] : -ESTALE;
 }
 
-/* The device writes one byte at va. */
+/* The device writes one byte at va (-ESTALE: it would write a page the
+ * process no longer has there, so the process would never see it). */
 static int dev_write(struct sva_mm *mm, uint64_t va, unsigned char v)
 {
 	unsigned char b[PG];
@@ -53,6 +82,8 @@ static int dev_write(struct sva_mm *mm, uint64_t va, unsigned char v)
 
 	if (ret)
 		return ret;
+	if (!device_has_current_page(mm, page))
+		return -ESTALE;
 	b[va - page] = v;
 	return ktest_access_rw(g_ctx, mm->ioas_id, page, b, PG, 1);
 }
@@ -731,7 +762,88 @@ static void untracked_checks(void)
 	 * matters is that the mapping is still in the IOAS (anything but -ENOENT). */
 	ok(seen(mm, VA) != -ENOENT, "untracked: munmap does not reach the IOAS (as documented)");
 	is_int(sva_mm_invalidate(mm, (void *)(uintptr_t)VA, 2 * PG), 2 * PG, "untracked: sva_mm_invalidate is the remedy");
+
+	/* With a device: what this test calls stale is told apart from the new
+	 * memory at the same VA (which the access path alone would read). */
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_bond *bond;
+
+	if (sva_bind(g_dev, mm, &bo, &bond))
+		ktest_bail("untracked: bind failed");
+	p = fill_at(VA, 2 * PG, 0x73);
+	sva_mm_prefault(mm, p, 2 * PG);
+	is_int(seen(mm, VA), 0x73, "untracked, bound: the device sees the page");
+	munmap(p, 2 * PG);
+	p = fill_at(VA, 2 * PG, 0x74);
+	is_int(seen(mm, VA), -ESTALE, "untracked, bound: after munmap and a new mapping, the device still has the old page");
+	is_int(dev_write(mm, VA, 0x75), -ESTALE, "untracked, bound: and would write to it, not to the process's");
+	sva_mm_invalidate(mm, p, 2 * PG);
+	is_int(seen(mm, VA), -ENOENT, "untracked, bound: gone after sva_mm_invalidate");
+	sva_unbind(bond);
+	munmap(p, 2 * PG);
 	sva_mm_free(mm);
+}
+
+/* ------------------------------------------- prefault of part of a mapping */
+
+/* How many mappings of the process overlap [start, end). */
+static int mappings_in(uint64_t start, uint64_t end)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s0, e0;
+
+		if (sscanf(line, "%llx-%llx", &s0, &e0) == 2 && s0 < end && e0 > start)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * Registration with the userfaultfd takes the whole mapping: registering only
+ * the part a prefault asked for split the process's mapping, and then mremap()
+ * of the whole failed (EFAULT), one prefault made several chunks, and a run of
+ * one-page prefaults made a later prefault of the whole fail with -E2BIG.
+ */
+static void prefault_split_checks(void)
+{
+	struct sva_mm *mm, *mm2;
+	unsigned char *p = fill_at(VA, 8 * PG, 0xd1), *q;
+	int ret;
+
+	if (sva_mm_new(g_ctx, NULL, &mm) || sva_mm_new(g_ctx, NULL, &mm2))
+		ktest_bail("sva_mm_new failed");
+	is_int(sva_mm_prefault(mm, p + 2 * PG, 2 * PG), 0, "prefault pages 2-3 of an 8-page mapping");
+	is_int(mappings_in(VA, VA + 8 * PG), 1, "the mapping is still one mapping");
+	sva_mm_invalidate(mm, p, 8 * PG);
+	q = mremap(p, 8 * PG, 16 * PG, MREMAP_MAYMOVE);
+	ok(q != MAP_FAILED, "mremap of the whole mapping works (%s)", q == MAP_FAILED ? strerror(errno) : "ok");
+	munmap(q == MAP_FAILED ? p : q, 16 * PG);
+
+	p = fill_at(VA, 8 * PG, 0xd1);
+	sva_mm_prefault(mm, p + 2 * PG, 2 * PG);
+	is_int(sva_mm_prefault(mm2, p, 8 * PG), 0, "another address space prefaults all 8 pages in one call");
+	is_int(sva_mm_invalidate(mm2, p, 1), 8 * PG, "that call made one chunk of 8 pages");
+	sva_mm_invalidate(mm, p, 8 * PG);
+	munmap(p, 8 * PG);
+
+	p = fill_at(VA, 65 * PG, 0xd2);
+	ret = 0;
+	for (unsigned i = 1; i < 64 && !ret; i += 2)
+		ret = sva_mm_prefault(mm, p + i * PG, PG);
+	is_int(ret, 0, "32 one-page prefaults inside one mapping");
+	is_int(mappings_in(VA, VA + 65 * PG), 1, "which stays one mapping");
+	is_int(sva_mm_prefault(mm, p, 65 * PG), 0, "then a prefault of all 65 pages (was -E2BIG: 65 mappings)");
+	is_int(seen(mm, VA + 64 * PG), 0xd2, "and the device sees its last page");
+	sva_mm_free(mm2);
+	sva_mm_free(mm);
+	munmap(p, 65 * PG);
 }
 
 static void error_checks(void)
@@ -793,6 +905,7 @@ int main(void)
 	seccomp_checks();
 	fork_checks(mm);
 	untracked_checks();
+	prefault_split_checks();
 
 	sva_unbind(bond);
 	sva_mm_free(mm);

@@ -41,6 +41,8 @@ static int by_file(uint64_t start, uint64_t end, struct sva_vma *out, size_t max
 		out[n].start = next;
 		out[n].end = all[i].end < end ? all[i].end : end;
 		out[n].prot = all[i].prot & (SVA_PROT_READ | SVA_PROT_WRITE);
+		out[n].whole_start = all[i].start;
+		out[n].whole_end = all[i].end;
 		next = out[n++].end;
 		if (next >= end) {
 			ret = 0;
@@ -74,7 +76,13 @@ static void same(const char *what, uint64_t start, uint64_t end, size_t max, int
 	is_int(rb, want, "%s: PROCMAP_QUERY says the same", what);
 	is_int(rd, want, "%s: and through a maps file kept open", what);
 	if (want == 0) {
-		bool eq = na == nb && na == nc && na == nd;
+		bool eq = na == nb && na == nc && na == nd, whole = eq;
+
+		for (size_t i = 0; whole && i < na; i++)
+			whole = a[i].whole_start == b[i].whole_start && a[i].whole_end == b[i].whole_end &&
+				a[i].whole_start == c[i].whole_start && a[i].whole_end == c[i].whole_end &&
+				a[i].whole_start == d[i].whole_start && a[i].whole_end == d[i].whole_end;
+		ok(whole, "%s: and the whole mappings they are parts of", what);
 
 		for (size_t i = 0; eq && i < na; i++)
 			eq = a[i].start == b[i].start && a[i].end == b[i].end && a[i].prot == b[i].prot &&
@@ -108,6 +116,13 @@ int main(void)
 	same("starting and ending inside VMAs", b + 4 * PG, b + 5 * PG + PG / 2, 16, 0);
 	same("one page inside a larger VMA", b + 3 * PG, b + 4 * PG, 16, 0);
 	same("a hole in the middle", b + 4 * PG, b + 8 * PG, 16, -EFAULT);
+	/* Registration with the userfaultfd takes the whole mapping (a part
+	 * would split it): the collected part says which mapping it is in. */
+	v[0].whole_start = v[0].whole_end = 1;
+	is_int(sva_vma_collect(-1, b + 3 * PG, b + 4 * PG, v, 4, &n), 0, "one page of a two-page mapping");
+	ok(n == 1 && v[0].start == b + 3 * PG && v[0].end == b + 4 * PG, "clipped to the page asked for");
+	ok(v[0].whole_start == b + 3 * PG && v[0].whole_end == b + 5 * PG, "and its whole mapping is known (0x%llx-0x%llx)",
+	   (unsigned long long)v[0].whole_start, (unsigned long long)v[0].whole_end);
 	same("starting in a hole", b + 6 * PG, b + 7 * PG, 16, -EFAULT);
 	same("more VMAs than room", b, b + 6 * PG, 2, -E2BIG);
 	same("beyond every mapping", 0x7ffffffff000ull - 2 * PG, 0x7ffffffff000ull - PG, 16, -EFAULT);
