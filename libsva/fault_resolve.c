@@ -50,11 +50,15 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		sva_pin_touch_locked(mm, c); /* pin budget: not evicted before this batch is answered */
 	}
 	pthread_mutex_unlock(&mm->map_lock);
-	/* Already visible with enough rights: a fault that raced another one. */
-	if (have && (cprot & need & rw) == (need & rw))
+	/* Already visible with enough rights: a fault that raced another one.
+	 * An execute request still needs an executable mapping (checked below,
+	 * as the kernel's SVA checks every fault): chunks carry no such right. */
+	bool visible = have && (cprot & need & rw) == (need & rw);
+
+	if (visible && !(need & SVA_PROT_EXEC))
 		return 0;
 	/* libsva's own memory is refused as such in every mode (-EXDEV). */
-	if (mm->flags & SVA_MM_PRIVATE)
+	if ((mm->flags & SVA_MM_PRIVATE) && !visible)
 		return sva_excluded(addr) ? -EXDEV : have ? -EACCES : -ENOENT;
 	/* Never the library's own memory; only allowed ranges when restricted. */
 	ret = sva_reach_check_locked(mm, addr);
@@ -83,6 +87,8 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 	}
 	if ((v->prot & need) != need || !(v->prot & rw))
 		return -EACCES;
+	if (visible)
+		return 0;
 	r = sva_mm_window_find_locked(mm, addr, addr + 1, false);
 	if (!r)
 		return -ERANGE;

@@ -178,6 +178,23 @@ static void engine_checks(int poll_mode)
 	ok(st.groups >= st.faults - 1 && st.groups <= st.faults, "%s: each single-fault group answered once (%llu/%llu)",
 	   mode, (unsigned long long)st.groups, (unsigned long long)st.faults);
 
+	/* An execute request needs an executable mapping, whether the page is
+	 * visible already or not (the kernel's SVA checks every fault). */
+	rep.n = 0;
+	fault(ctx, dev, bond, BUF_VA + 0x100000, SVA_ACCESS_READ | SVA_ACCESS_EXEC, poll_mode);
+	ok(rep.n == 1 && rep.last.reason == -EACCES,
+	   "%s: an execute request on a visible, non-executable page: INVALID, -EACCES (%d reports, reason %d)", mode,
+	   rep.n, rep.n ? rep.last.reason : 0);
+	unsigned char *x = ktest_map_at(BUF_VA + 0x400000, PG, PROT_READ | PROT_EXEC);
+
+	rep.n = 0;
+	fault(ctx, dev, bond, BUF_VA + 0x400000, SVA_ACCESS_READ | SVA_ACCESS_EXEC, poll_mode);
+	ok(rep.n == 0 && ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 0x400000, back, PG, 0) == 0,
+	   "%s: an execute request on an executable mapping: resolved, visible", mode);
+	fault(ctx, dev, bond, BUF_VA + 0x400000, SVA_ACCESS_READ | SVA_ACCESS_EXEC, poll_mode);
+	is_int(rep.n, 0, "%s: and again once visible: resolved", mode);
+	munmap(x, PG);
+
 	/* The documented way to wait for an injected fault (sva_dev_inject_fault(3)). */
 	rep.n = 0;
 	is_int(ktest_inject_and_wait(dev, bond, BUF_VA + 0x300000, SVA_ACCESS_READ, 5000), 0,
