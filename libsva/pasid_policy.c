@@ -398,7 +398,9 @@ SVA_EXPORT int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **
 	/* A pinned tag: a bind is taking the value over and has published no
 	 * bond yet, so the value is still the allocation it was. */
 	owner = SVA_PASID_UNPIN(owner);
-	if (!err && owner && owner != sva_dev_pasid_tag(dev))
+	/* Read, not taken: a device that never allocated has no tag yet (0),
+	 * and nothing carries that. */
+	if (!err && owner && (uintptr_t)owner != atomic_load_explicit(&dev->pasid_tag, memory_order_relaxed))
 		err = SVA_PASID_IS_TAG(owner) || sva_pasid_map_get(dev->bond_map, pasid, NULL, &d) ? -ENOENT : 0;
 	/* Both are what a driver validating a PASID from a descriptor expects to
 	 * meet: debug level (libsva(7), Errors). */
