@@ -76,7 +76,7 @@ static void hello(struct broker *b, struct broker_client *c, struct sva_broker_m
 			      strerror(-ret));
 	c->hello = true;
 	c->isolated = m->arg[0] == SVA_BROKER_ISOLATED;
-	c->pasid_min = b->conf.pasid_min + c->block * b->conf.pasids_per_client;
+	c->pasid_min = b->conf.pasid_min + (c->block - 1) * b->conf.pasids_per_client; /* blocks count from 1 */
 	c->pasid_max = c->pasid_min + b->conf.pasids_per_client - 1;
 	m->arg[0] = c->pasid_min;
 	m->arg[1] = c->pasid_max;
@@ -102,7 +102,7 @@ static uint64_t own_lease(struct broker *b, struct broker_client *c, size_t i)
 			return SVA_BROKER_OWN_FULL;
 		}
 		o->held = true;
-		o->min = 1 + o->block * d->own_size;
+		o->min = 1 + (o->block - 1) * d->own_size; /* blocks count from 1 */
 		o->max = o->min + d->own_size - 1;
 		broker_log(b, SVA_LOG_INFO, "client pid %d: device %s's own PASIDs [%u, %u]", (int)c->pid,
 			   d->conf->name, o->min, o->max);

@@ -42,8 +42,7 @@ void broker_log(struct broker *b, enum sva_log_level level, const char *fmt, ...
  */
 static int own_space(struct broker *b, struct broker_dev *bd)
 {
-	struct sva_pasid_space_opts so = { .size = sizeof(so), .flags = SVA_PASID_ALLOW_ZERO,
-					   .grace_ns = b->conf.grace_ns };
+	struct sva_pasid_space_opts so = { .size = sizeof(so), .min = 1, .grace_ns = b->conf.grace_ns };
 	uint32_t w = bd->dev->info.max_pasid_log2, top = w >= 20 ? SVA_PASID_MAX : (1u << w) - 1;
 
 	bd->own = NULL;
@@ -53,7 +52,9 @@ static int own_space(struct broker *b, struct broker_dev *bd)
 		return 0;
 	/* A device with fewer own PASIDs than a block still serves one client. */
 	bd->own_size = b->conf.dev_pasids_per_client < top ? b->conf.dev_pasids_per_client : top;
-	so.max = top / bd->own_size - 1;
+	/* Blocks are numbered from 1 (requests.c takes 1 off): a space's max of
+	 * 0 would mean "up to SVA_PASID_MAX", and one block must mean one. */
+	so.max = top / bd->own_size;
 	return sva_pasid_space_new(&so, &bd->own);
 }
 
@@ -146,7 +147,7 @@ static int listen_on(struct broker *b)
 int broker_start(struct broker *b, const struct broker_conf *conf)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_NO_EXIT_TEARDOWN };
-	struct sva_pasid_space_opts so = { .size = sizeof(so), .flags = SVA_PASID_ALLOW_ZERO };
+	struct sva_pasid_space_opts so = { .size = sizeof(so), .min = 1 };
 	int ret;
 
 	memset(b, 0, sizeof(*b));
@@ -163,7 +164,8 @@ int broker_start(struct broker *b, const struct broker_conf *conf)
 			goto err;
 		b->ndevs++;
 	}
-	so.max = (b->conf.pasid_max - b->conf.pasid_min + 1) / b->conf.pasids_per_client - 1;
+	/* Numbered from 1, as the devices' own blocks are (own_space()). */
+	so.max = (b->conf.pasid_max - b->conf.pasid_min + 1) / b->conf.pasids_per_client;
 	so.grace_ns = b->conf.grace_ns;
 	ret = sva_pasid_space_new(&so, &b->blocks);
 	if (ret)
@@ -173,7 +175,7 @@ int broker_start(struct broker *b, const struct broker_conf *conf)
 		goto err;
 	b->lsock = ret;
 	broker_log(b, SVA_LOG_INFO, "listening on %s: %zu devices, %u blocks of %u PASIDs from %u", b->conf.socket,
-		   b->ndevs, so.max + 1, b->conf.pasids_per_client, b->conf.pasid_min);
+		   b->ndevs, so.max, b->conf.pasids_per_client, b->conf.pasid_min);
 	return 0;
 err:
 	broker_fini(b);
