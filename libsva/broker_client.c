@@ -104,6 +104,12 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 	boot.broker = conn;
 	/* From the first broker context on, the iommufd wrappers look for one. */
 	sva_broker_hooks_install();
+	/* Full before the hello, not after: a hello leases a block of PASIDs,
+	 * which a refused context would send into quarantine. */
+	if (sva_broker_reg_full()) {
+		ret = sva_fail(&boot.log, -EMFILE, "more than %d broker contexts in one process", REG_MAX);
+		goto err;
+	}
 	ret = connect_broker(&boot.log, path);
 	if (ret < 0)
 		goto err;

@@ -86,6 +86,8 @@ void sva_broker_hooks_install(void);
 /* broker_conn.c: register or drop a connection (an isolated one for sva_broker_proxy()). */
 int sva_broker_reg_add(struct sva_broker_conn *conn);
 void sva_broker_reg_remove(struct sva_broker_conn *conn);
+/* Is the registry full (REG_MAX contexts of this process)? */
+bool sva_broker_reg_full(void);
 /* The registered isolated connection whose socket is (dev, ino), or NULL. */
 struct sva_broker_conn *sva_broker_reg_find(dev_t dev, ino_t ino);
 extern atomic_int sva_broker_isolated_n;

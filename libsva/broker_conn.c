@@ -19,13 +19,25 @@ static atomic_int reg_n;
 
 atomic_int sva_broker_isolated_n;
 
+static void child_reset(void);
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_register(void)
+{
+	pthread_atfork(NULL, NULL, child_reset);
+}
+
 /*
  * fork() while another thread is in the middle of a request, a note or a
  * registry scan leaves the child copies of locks that nobody will release,
  * and freeing its copy of a context takes them.  The child never talks on a
  * connection (the socket is its parent's; its calls fail with -ECHILD), so
  * it may start with fresh locks.  Holding them across fork() instead would
- * make every fork wait for a broker's reply.
+ * make every fork wait for a broker's reply.  Nor does the child look its
+ * parent's connections up (no call of its reaches an ioctl), so the registry
+ * starts empty: the child's own contexts have all of its room (libsva(7):
+ * a child creates contexts of its own), and freeing a copy of the parent's
+ * finds nothing to remove.
  */
 static void child_reset(void)
 {
@@ -35,16 +47,25 @@ static void child_reset(void)
 			pthread_mutex_init(&reg[i]->lock, NULL);
 			pthread_mutex_init(&reg[i]->shares_lock, NULL);
 			pthread_mutex_init(&reg[i]->mms_lock, NULL);
+			reg[i] = NULL;
 		}
 	}
+	atomic_store(&reg_n, 0);
+	atomic_store(&sva_broker_isolated_n, 0);
 }
 
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void atfork_register(void)
+bool sva_broker_reg_full(void)
 {
-	pthread_atfork(NULL, NULL, child_reset);
+	size_t n = 0;
+
+	pthread_once(&atfork_once, atfork_register);
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < REG_MAX; i++)
+		n += reg[i] != NULL;
+	pthread_mutex_unlock(&reg_lock);
+	return n == REG_MAX;
 }
+
 
 int sva_broker_reg_add(struct sva_broker_conn *conn)
 {
@@ -128,8 +149,10 @@ int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int f
 	if (!ret)
 		ret = sva_broker_recv(conn->sock, m, &rfd);
 	pthread_mutex_unlock(&conn->lock);
+	/* A reply of the wrong size or magic is a malformed reply: -EPROTO, as
+	 * the man pages say, like every other malformed reply. */
 	if (ret)
-		return ret == -EPIPE ? -ECONNRESET : ret;
+		return ret == -EPIPE ? -ECONNRESET : ret == -EBADMSG ? -EPROTO : ret;
 	if (m->op != op || m->status > 0 || m->status < -4095)
 		ret = -EPROTO; /* a status is 0 or a negative errno, nothing else */
 	else

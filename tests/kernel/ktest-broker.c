@@ -731,6 +731,132 @@ static void max_clients(void)
 	unlink(sock_path);
 }
 
+/* A broker with one mock device, `blocks` global blocks of 64 from 17, and
+ * the device's own PASIDs [1, 16] in blocks of 16: one block. */
+static pid_t one_block_broker(unsigned blocks)
+{
+	struct broker_conf conf;
+
+	broker_conf_defaults(&conf);
+	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
+	conf.socket_mode = 0666;
+	conf.pasid_min = 17;
+	conf.pasid_max = 17 + blocks * 64 - 1;
+	conf.pasids_per_client = 64;
+	conf.dev_pasids_per_client = 16;
+	conf.grace_ns = UINT64_MAX;
+	conf.ndevs = 1;
+	snprintf(conf.devs[0].name, sizeof(conf.devs[0].name), "mock0");
+	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "mock");
+	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
+	return broker_fork(&conf, NULL, "with one-block PASID ranges");
+}
+
+static void stop_broker(pid_t pid)
+{
+	int st;
+
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+	unlink(sock_path);
+}
+
+/*
+ * A range of exactly one block is one block: the broker numbered blocks from
+ * 0, and a space whose largest value is 0 means "up to SVA_PASID_MAX", so a
+ * second client got a block past the range (global), or past the device's own
+ * PASIDs (sva_dev_open() then failed with -EPROTO).
+ */
+static void one_block(void)
+{
+	struct sva_ctx *c1 = NULL, *c2 = NULL;
+	struct sva_dev *d1 = NULL, *d2 = NULL;
+	uint32_t p = 0;
+	pid_t pid = one_block_broker(1);
+	int ret;
+
+	is_int(broker_ctx(&c1), 0, "one global block: the first client is served");
+	ret = broker_ctx(&c2);
+	is_int(ret, -ENOSPC, "  a second client: -ENOSPC, no block left (was served past the range)");
+	if (!ret)
+		sva_ctx_free(c2);
+	sva_ctx_free(c1);
+	stop_broker(pid);
+
+	pid = one_block_broker(2);
+	if (broker_ctx(&c1) || broker_ctx(&c2))
+		ktest_bail("two clients of two global blocks: %s", log_buf);
+	is_int(sva_dev_open(c1, "mock0", &d1), 0, "one block of own PASIDs: the first client opens the device");
+	ret = d1 ? sva_dev_pasid_alloc(d1, SVA_PASID_DEVICE, NULL, &p) : -ENODEV;
+	ok(ret == 0 && p >= 1 && p <= 16, "  and allocates one of them (%d, %u)", ret, p);
+	ret = sva_dev_open(c2, "mock0", &d2);
+	is_int(ret, 0, "  a second client opens it too (was -EPROTO: own PASIDs leased past the device's)");
+	if (!ret) {
+		is_int(sva_dev_pasid_alloc(d2, SVA_PASID_DEVICE, NULL, &p), -ENOSPC,
+		       "  and its SVA_PASID_DEVICE allocations fail -ENOSPC");
+		sva_dev_close(d2);
+	} else {
+		skip(1, "the second client could not open the device");
+	}
+	sva_dev_close(d1);
+	sva_ctx_free(c2);
+	sva_ctx_free(c1);
+	stop_broker(pid);
+}
+
+/*
+ * 64 broker contexts per process: the 65th is refused -EMFILE before its
+ * hello (which would lease a block only to quarantine it), and a forked child
+ * of a process at the limit creates contexts of its own (it counted its
+ * parent's, which it cannot use).
+ */
+static void context_limit(void)
+{
+	struct broker_conf conf;
+	static struct sva_ctx *ctx[65];
+	int n = 0, ret = 0, st;
+	pid_t pid, child;
+
+	broker_conf_defaults(&conf);
+	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
+	conf.socket_mode = 0666;
+	conf.max_clients = 100;
+	conf.pasid_min = 256;
+	conf.pasid_max = 256 + 66 * 16 - 1; /* 66 blocks: the parent's 64, the child's, one spare */
+	conf.pasids_per_client = 16;
+	conf.grace_ns = UINT64_MAX;
+	conf.ndevs = 1;
+	snprintf(conf.devs[0].name, sizeof(conf.devs[0].name), "mock0");
+	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "mock");
+	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
+	pid = broker_fork(&conf, NULL, "with room for 66 clients");
+	while (n < 65 && (ret = broker_ctx(&ctx[n])) == 0)
+		n++;
+	ok(n == 64 && ret == -EMFILE, "64 broker contexts in one process, then -EMFILE (%d contexts, %d)", n, ret);
+	child = fork();
+	if (child == 0) {
+		struct sva_ctx *c = NULL;
+
+		ret = broker_ctx(&c);
+		sva_ctx_free(c);
+		_exit(ret == 0 ? 0 : 1);
+	}
+	waitpid(child, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a child of a process at the limit creates a context of its own");
+	/* 66 blocks: 64 held, the child's in quarantine, and one left only if
+	 * the refused 65th did not lease (and quarantine) it. */
+	if (n > 0) {
+		sva_ctx_free(ctx[--n]);
+		ret = broker_ctx(&ctx[n]);
+		is_int(ret, 0, "the refused 65th took no block: with room again, the parent gets the last one");
+		if (!ret)
+			n++;
+	}
+	while (n > 0)
+		sva_ctx_free(ctx[--n]);
+	stop_broker(pid);
+}
+
 static void hostile(uint32_t foreign_pasid, uint32_t hwpt)
 {
 	struct sva_broker_msg m;
@@ -1085,6 +1211,8 @@ int main(void)
 	waitpid(bpid, &st, 0);
 	unlink(sock_path);
 	max_clients();
+	one_block();
+	context_limit();
 	close(mx);
 	unlink(sock_path);
 	rmdir(dir_path);
