@@ -81,6 +81,19 @@ else
 fi
 run -c "$tmp/good.conf" -s relative.sock
 check "--socket with a relative path: exit 2" eval '[ "$rc" -eq 2 ] && has_err "absolute path"'
+run -c "$tmp/none.conf" -s relative.sock
+check "--socket with a relative path and no configuration: still a usage error, exit 2" \
+	eval '[ "$rc" -eq 2 ] && has_err "absolute path"'
+run --check -c "$tmp"
+check "--check of a directory: exit 1, not an empty configuration" \
+	eval '[ "$rc" -eq 1 ] && has_err "Is a directory" && ! has "devices"'
+printf 'device m0 garbage\n' >"$tmp/src.conf"
+run --check -c "$tmp/src.conf"
+check "--check: a device source sva_dev_open(3) cannot take: exit 1, saying which forms it can" \
+	eval '[ "$rc" -eq 1 ] && has_err "src.conf:1: device m0: .garbage. is not a device source"'
+printf 'device m0 vfio3\ndevice m1 0000:41:00.0\ndevice m2 /dev/vfio/devices/vfio7\ndevice m3 mock\n' >"$tmp/src.conf"
+run --check -c "$tmp/src.conf"
+check "--check: the four forms of a source are accepted" eval '[ "$rc" -eq 0 ] && has "4 devices"'
 run --help
 check "--help: exit 0, every option" eval '[ "$rc" -eq 0 ] && has --config && has --socket && has --check'
 

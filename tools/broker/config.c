@@ -6,8 +6,26 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "broker.h"
+#include "common.h"
+
+/* A device source in one of the forms sva_dev_open(3) takes: checked here, so
+ * that --check refuses what the broker could never open. */
+static bool source_form_ok(const char *s)
+{
+	char pci[16];
+
+	if (!strcmp(s, "mock") || s[0] == '/' || sva_pci_addr_parse(s, pci) == 0)
+		return true;
+	if (strncmp(s, "vfio", 4) || !s[4])
+		return false;
+	for (const char *p = s + 4; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
 
 void broker_conf_defaults(struct broker_conf *c)
 {
@@ -164,6 +182,11 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 			return bad(err, el, f, ln, "more than %d devices", BROKER_MAX_DEVS);
 		if (strlen(w[1]) >= sizeof(d->name) || strlen(w[2]) >= sizeof(d->source))
 			return bad(err, el, f, ln, "device name or source too long");
+		if (!source_form_ok(w[2]))
+			return bad(err, el, f, ln,
+				   "device %s: '%s' is not a device source: mock, a VFIO cdev path "
+				   "(/dev/vfio/devices/vfioN), a cdev name (vfioN) or a PCI address (0000:41:00.0)",
+				   w[1], w[2]);
 		d = &c->devs[c->ndevs++];
 		memset(d, 0, sizeof(*d));
 		snprintf(d->name, sizeof(d->name), "%s", w[1]);
@@ -231,13 +254,25 @@ int broker_conf_load(const char *path, struct broker_conf *c, char *err, size_t 
 	FILE *f = fopen(path, "re");
 	int ret;
 
+	struct stat st;
+
 	broker_conf_defaults(c);
 	if (!f) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return ret;
 	}
+	/* fopen() opens a directory, and reading it fails: not an empty file. */
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(EISDIR));
+		return -EISDIR;
+	}
 	ret = broker_conf_parse(f, path, c, err, errlen);
+	if (!ret && ferror(f)) {
+		ret = -EIO;
+		snprintf(err, errlen, "cannot read %s", path);
+	}
 	fclose(f);
 	return ret;
 }

@@ -61,18 +61,18 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* A usage error (status 2) before the configuration is read (status 1). */
+	if (sock && (sock[0] != '/' || strlen(sock) >= sizeof(conf.socket))) {
+		fprintf(stderr, "sva-brokerd: --socket needs an absolute path shorter than %zu bytes\n",
+			sizeof(conf.socket));
+		return 2;
+	}
 	if (broker_conf_load(config, &conf, err, sizeof(err))) {
 		fprintf(stderr, "sva-brokerd: %s\n", err);
 		return 1;
 	}
-	if (sock) {
-		if (sock[0] != '/' || strlen(sock) >= sizeof(conf.socket)) {
-			fprintf(stderr, "sva-brokerd: --socket needs an absolute path shorter than %zu bytes\n",
-				sizeof(conf.socket));
-			return 2;
-		}
+	if (sock)
 		snprintf(conf.socket, sizeof(conf.socket), "%s", sock);
-	}
 	if (check) {
 		printf("%s: socket %s, %zu devices, %u PASIDs per client from [%u, %u]\n", config, conf.socket,
 		       conf.ndevs, conf.pasids_per_client, conf.pasid_min, conf.pasid_max);
