@@ -20,8 +20,20 @@ if command -v python3 >/dev/null 2>&1; then
     "$bench" --json --rounds 2 pasid 2>/dev/null |
         python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pasid"]["rounds"] == 2 and d["fault"] is None'
     ok $? "--json --rounds 2 pasid: valid JSON, and the benchmark ran 2 rounds"
+    # A benchmark that fails (here: no memory for its PASID space under a
+    # 100 MB address-space limit) used to cut the document short.
+    if (ulimit -v 100000 && "$bench" --help) >/dev/null 2>&1; then
+        out=$( (ulimit -v 100000; "$bench" --json --rounds 1) 2>/dev/null)
+        rc=$?
+        echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert "failed" in d["pasid"] and d["fault"] is not None' &&
+            [ "$rc" -eq 1 ]
+        ok $? "--json with a benchmark that fails: still one valid object, that one {\"failed\": ...}, exit 1 (got: $out)"
+    else
+        skip "sva-bench does not start under a 100 MB address-space limit (a sanitizer build)"
+    fi
 else
     skip "python3 not installed: cannot validate the JSON"
+    skip "(same)"
 fi
 if [ -e /dev/iommu ]; then
     skip "this host has /dev/iommu: the skip path is not reachable"

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -62,6 +64,98 @@ static const struct bench {
 	{ "coherence", bench_coherence, 1, 0 },
 	{ "budget", bench_budget, 2, 1 },
 };
+
+/* s as a JSON string's contents: quotes, backslashes and control characters escaped. */
+static void json_text(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+}
+
+/*
+ * With --json, one benchmark in a child whose standard output is kept: a
+ * benchmark that fails stops in the middle of its member (bench_bail()
+ * prints "Bail out!" and exits 1), which would leave the document cut short.
+ * Its member is then {"failed":"why"} and the others still run.  The child
+ * ends with 0 or 3 (ran: figures met or not) only when the run returned.
+ */
+#define RAN_WITH_RC 3
+static int run_json(const struct bench *b, int argc, char **argv)
+{
+	size_t len = 0, cap = 4096;
+	char *out = malloc(cap);
+	const char *bail;
+	int pfd[2], st = 0;
+	pid_t pid;
+
+	fflush(stdout);
+	if (!out || pipe(pfd)) {
+		printf("{\"failed\":\"cannot run it apart: %s\"}", strerror(errno));
+		free(out);
+		return 1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int rc;
+
+		close(pfd[0]);
+		if (dup2(pfd[1], STDOUT_FILENO) < 0)
+			_exit(1);
+		close(pfd[1]);
+		rc = b->run(argc, argv);
+		_exit(fflush(stdout) ? 1 : rc ? RAN_WITH_RC : 0);
+	}
+	close(pfd[1]);
+	for (;;) {
+		ssize_t n;
+
+		if (len + 1 == cap) {
+			char *bigger = realloc(out, cap * 2);
+
+			if (!bigger)
+				break;
+			out = bigger;
+			cap *= 2;
+		}
+		n = read(pfd[0], out + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	out[len] = '\0';
+	close(pfd[0]);
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (pid > 0 && WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == RAN_WITH_RC)) {
+		fputs(out, stdout);
+		free(out);
+		return WEXITSTATUS(st) ? 1 : 0;
+	}
+	printf("{\"failed\":\"");
+	if (pid < 0) {
+		printf("fork: %s", strerror(errno));
+	} else if ((bail = strstr(out, "Bail out! ")) != NULL) {
+		bail += strlen("Bail out! ");
+		json_text(bail, strcspn(bail, "\n"));
+	} else if (WIFSIGNALED(st)) {
+		printf("killed by signal %d", WTERMSIG(st));
+	} else {
+		printf("exited with status %d (its reason is on standard error)", WEXITSTATUS(st));
+	}
+	printf("\"}");
+	free(out);
+	return 1;
+}
 
 int main(int argc, char **argv)
 {
@@ -128,9 +222,11 @@ int main(int argc, char **argv)
 		else if (!first && run)
 			printf("\n");
 		first = 0;
-		if (run && !why) {
+		if (run && !why && json) {
+			rc |= run_json(b, b->rounds ? sub_argc : 2, sub_argv);
+		} else if (run && !why) {
 			fflush(stdout);
-			rc |= b->run(b->rounds ? sub_argc : json ? 2 : 1, sub_argv);
+			rc |= b->run(b->rounds ? sub_argc : 1, sub_argv);
 		} else if (run) {
 			if (json)
 				printf("{\"skipped\":\"%s\"}", why);
