@@ -135,6 +135,19 @@ check "--help documents every option" eval 'has --json && has --sysfs-root && ha
 
 run --version
 check "--version exits 0 and names the package" eval '[ "$rc" -eq 0 ] && has "^sva-info (libsva) [0-9]"'
+run --version extra
+check "--version with an argument: a usage error, exit 2" [ "$rc" -eq 2 ]
+if [ -w /dev/full ]; then
+	"$SVA_INFO" --help >/dev/full 2>/dev/null
+	rc=$?
+	check "--help that cannot be written: exit 1" [ "$rc" -eq 1 ]
+else
+	skip "no /dev/full here"
+fi
+for m in +5 " 5" 0x10; do
+	run --cdi --memlock="$m"
+	check "--cdi --memlock='$m': not a plain decimal number, exit 2" [ "$rc" -eq 2 ]
+done
 
 run --no-such-option
 check "an unknown option exits 2" [ "$rc" -eq 2 ]
@@ -194,6 +207,16 @@ fi
 run --sysfs-root="$E" --iommu-path=/dev/null
 check "an iommu path that is not an iommufd: exit 0" [ "$rc" -eq 0 ]
 check "an iommu path that is not an iommufd: says so" eval 'has "^/dev/null: cannot open: " && has "not an iommufd"'
+run --sysfs-root="$E" --iommu-path="$tmp"
+check "an iommu path that is a directory: says so, and what to do" \
+	eval '[ "$rc" -eq 0 ] && has "cannot open: Is a directory" && has "check --iommu-path"'
+if command -v python3 >/dev/null 2>&1; then
+	run --json --sysfs-root="$E" --iommu-path="$tmp"
+	python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["iommufd"]["error"]; assert e["name"] == "EISDIR" and e["hint"]' "$tmp/out"
+	ok $? "--json: an error's name for any errno (EISDIR, not null) and its hint"
+else
+	skip "python3 not found: cannot inspect the JSON"
+fi
 
 # -------------------------------------------------------------- the devices
 run --sysfs-root="$S" --dev-root="$D"
@@ -300,6 +323,15 @@ run --cdi --memlock=-1
 check "--cdi --memlock=-1: usage error" [ "$rc" -eq 2 ]
 run --cdi --broker-socket=/sock
 check "--cdi --broker-socket directly under /: usage error (its directory is mounted)" \
+	eval '[ "$rc" -eq 2 ] && has_err "directly under /" && empty "$tmp/out"'
+for p in //sock /./sock /../sock /run/../sock /run//sock /run/sock/; do
+	run --cdi --broker-socket="$p"
+	check "--cdi --broker-socket=$p: usage error, not a mount of / (the path must be plain)" \
+		eval '[ "$rc" -eq 2 ] && has_err "plainly" && empty "$tmp/out"'
+done
+ln -s / "$tmp/to-root"
+run --cdi --broker-socket="$tmp/to-root/sock"
+check "--cdi --broker-socket in a directory that is a link to /: usage error" \
 	eval '[ "$rc" -eq 2 ] && has_err "directly under /" && empty "$tmp/out"'
 # The default socket names a broker only if one listens there: a stale
 # socket file of a dead broker is no broker.
@@ -454,6 +486,16 @@ check "--doctor: vfio1 without PASID warns (RID binds only), survives a looping 
 check "--doctor: vfio1 without ATS passes (a cost, not a limit)" line PASS "vfio1 pci-ats" "no PCI ATS capability"
 check "--doctor: vfio1 without PRI warns: no I/O page faults, bind pinned" \
 	line WARN "vfio1 pci-pri" "no PCI PRI capability: the device cannot take I/O page faults, so fault-capable binds \\(the default\\) fail on it\\. Fix: bind with SVA_BIND_PINNED"
+# vfio0 again, with PASID and PRI but no ATS (PASID at 0x100 -> PRI at 0x160).
+C="$DS/devices/pci0000:00/0000:6a:01.0/config"
+cp "$C" "$tmp/config.vfio0"
+put_le "$C" 256 4 $((0x1b | 1 << 16 | 0x160 << 20))
+put_le "$C" 260 2 $((20 << 8 | 0x6))
+run --doctor --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+check "--doctor: PRI without ATS warns: no page requests without ATS, bind pinned" \
+	line WARN "vfio0 pci-pri" "PCI PRI capability but no ATS, which page requests need.*Fix: bind with SVA_BIND_PINNED"
+cp "$tmp/config.vfio0" "$C"
+cp "$tmp/doctor.txt" "$tmp/out"
 check "--doctor: vfio2 unreadable group type warns" line WARN "vfio2 iommu-group" "IOMMU group 13, translation mode unknown"
 check "--doctor: vfio2 64-byte config space: one warning, needs root" \
 	eval 'line WARN "vfio2 pci-caps" "only the first 64 bytes of the PCI config space could be read \\(reading past byte 64 needs root: CAP_SYS_ADMIN\\).*Fix: run sva-info --doctor as root$" && nolines "vfio2 pci-pasid"'

@@ -158,7 +158,13 @@ void check_pci_caps(struct doctor *dr, const struct dev_rec *d, struct pci_caps 
 	}
 	doc_bool(c, "present", pc->ats != 0);
 	doc_int(c, "offset", pc->ats);
-	if (pc->pri) {
+	if (pc->pri && !pc->ats) {
+		/* Page requests are an ATS protocol: PRI alone never sends one. */
+		c = doc_add(dr, d->name, "pci-pri", DOC_WARN,
+			    "PCI PRI capability but no ATS, which page requests need: the device cannot take I/O "
+			    "page faults, so fault-capable binds (the default) fail on it");
+		doc_fix(dr, c, "bind with SVA_BIND_PINNED and make buffers visible with sva_mm_prefault()");
+	} else if (pc->pri) {
 		c = doc_add(dr, d->name, "pci-pri", DOC_PASS,
 			    "PCI PRI capability (%" PRIu32 " outstanding page requests)", pc->pri_reqs);
 	} else {

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sva-info: errno names, and what to do about what does not open. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strerrorname_np() */
+#endif
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "sva-info.h"
 
@@ -16,7 +20,7 @@ static const struct {
 	{ EINVAL, "EINVAL" }, { EMFILE, "EMFILE" },	  { ENFILE, "ENFILE" },
 	{ ENOTTY, "ENOTTY" }, { ERANGE, "ERANGE" },	  { ENAMETOOLONG, "ENAMETOOLONG" },
 	{ ELOOP, "ELOOP" },   { EOPNOTSUPP, "EOPNOTSUPP" }, { ENOSPC, "ENOSPC" },
-	{ EROFS, "EROFS" },   { ENOTCONN, "ENOTCONN" },
+	{ EROFS, "EROFS" },   { ENOTCONN, "ENOTCONN" }, { EISDIR, "EISDIR" },
 };
 
 const char *errno_name(int err)
@@ -24,7 +28,11 @@ const char *errno_name(int err)
 	for (size_t i = 0; i < ARRAY_SIZE(errno_names); i++)
 		if (errno_names[i].err == err)
 			return errno_names[i].name;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+	return strerrorname_np(err); /* the rest, where the C library names them */
+#else
 	return NULL;
+#endif
 }
 
 /* What to do about an iommufd that does not open (err is negative). */
@@ -37,9 +45,16 @@ const char *iommu_hint(int err)
 	case -EPERM:
 		return "permission denied: run as root, or give your user access to it (a udev rule)";
 	case -ENOTTY:
-		return "it is not an iommufd device node";
+	case -EISDIR:
+	case -ELOOP:
+	case -ENOTDIR:
+		return "it is not an iommufd device node: check --iommu-path or the dev root";
+	case -ENXIO:
+	case -ENODEV:
+		return "the device node has no driver behind it: load iommufd ('modprobe iommufd') or "
+		       "check that the node is the iommufd's";
 	default:
-		return NULL;
+		return "see the kernel log (dmesg), and check that the path is the iommufd device node";
 	}
 }
 
@@ -58,8 +73,13 @@ const char *dev_hint(int err)
 	case -EBUSY:
 		return "in use: another process has it open (one cdev user at a time), or its VFIO group is open";
 	case -ENOTTY:
-		return "it is not a VFIO cdev device";
+	case -EISDIR:
+	case -ELOOP:
+	case -ENOTDIR:
+		return "it is not a VFIO cdev device: check the dev root";
+	case -ENXIO:
+		return "the device node has no device behind it any more: was the device unbound or removed?";
 	default:
-		return NULL;
+		return "see the kernel log (dmesg) for why the device did not open";
 	}
 }

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE /* secure_getenv */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,34 @@ static void usage(FILE *f)
 		"Exit status: 0 on success, also when no device or no IOMMU is found;\n"
 		"1 if the listing failed; 2 on a usage error.  With --doctor: 0 if every\n"
 		"check passed (or was skipped), 3 if the worst was a WARN, 4 if a FAIL.\n");
+}
+
+/* An absolute path with no empty, "." or ".." component (so no "//" and no
+ * trailing "/"): what it names is what it says. */
+static bool plain_path(const char *p)
+{
+	while (*p == '/') {
+		size_t n = strcspn(p + 1, "/");
+
+		if (n == 0 || (n == 1 && p[1] == '.') || (n == 2 && p[1] == '.' && p[2] == '.'))
+			return false;
+		p += 1 + n;
+	}
+	return *p == '\0';
+}
+
+/* Is the directory of path, where it exists, "/" under another name (a
+ * symbolic link to it)? */
+static bool dir_is_root(const char *path)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	size_t n = (size_t)(strrchr(path, '/') - path);
+
+	if (n == 0 || n >= sizeof(dir))
+		return n == 0;
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	return realpath(dir, real) && !strcmp(real, "/");
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -121,7 +150,7 @@ static const char *env_or(const char *name, const char *dflt)
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	int c;
+	int c, asked = 0; /* 'h' or 'V': printed once the command line is known good */
 
 	while ((c = getopt_long(argc, argv, "djvhV", long_options, NULL)) != -1) {
 		switch (c) {
@@ -135,11 +164,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->verbose = true;
 			break;
 		case 'h':
-			usage(stdout);
-			return 0;
 		case 'V':
-			printf(PROG " (libsva) %s\n", PACKAGE_VERSION);
-			return 0;
+			asked = c;
+			break;
 		case OPT_SYSFS_ROOT:
 		case OPT_DEV_ROOT:
 		case OPT_IOMMU_PATH:
@@ -172,8 +199,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_BROKER_SOCKET:
 			if (optarg[0] != '/')
 				return usage_error("--broker-socket needs an absolute path");
-			/* Its directory is bind-mounted into the container: never "/". */
-			if (!strchr(optarg + 1, '/'))
+			/* Its directory is bind-mounted into the container: spelled
+			 * plainly, so that "//s" or "/run/../s" cannot name "/". */
+			if (!plain_path(optarg))
+				return usage_error("--broker-socket %s: write the path plainly, without '.' or '..' "
+						   "components, '//' or a trailing '/'", optarg);
+			if (!strchr(optarg + 1, '/') || dir_is_root(optarg))
 				return usage_error("--broker-socket %s is directly under /: give a socket in a "
 						   "directory of its own", optarg);
 			o->broker_socket = optarg;
@@ -183,7 +214,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 			errno = 0;
 			o->memlock = strtoull(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' || o->memlock == 0)
+			if (errno || optarg[0] < '0' || optarg[0] > '9' || *end || o->memlock == 0)
 				return usage_error("--memlock needs a positive number of bytes");
 			break;
 		}
@@ -193,6 +224,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (asked) {
+		if (asked == 'h')
+			usage(stdout);
+		else
+			printf(PROG " (libsva) %s\n", PACKAGE_VERSION);
+		if (fflush(stdout) || ferror(stdout)) {
+			fprintf(stderr, PROG ": writing to standard output failed: %s\n", strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
 	if (o->cdi && (o->doctor || o->json))
 		return usage_error("--cdi prints a spec of its own: not with --%s", o->doctor ? "doctor" : "json");
 	if (!o->cdi && (o->broker_socket || o->memlock))
