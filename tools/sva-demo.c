@@ -299,7 +299,7 @@ int main(int argc, char **argv)
 	const char *device = NULL, *edu;
 	struct sva_ctx *ctx;
 	struct sva_dev *dev;
-	int c, ret;
+	int c, ret, help = 0;
 
 	while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -307,10 +307,8 @@ int main(int argc, char **argv)
 			device = optarg;
 			break;
 		case 'h':
-			printf("usage: sva-demo [--device DEV]\n"
-			       "  DEV: a VFIO cdev path, cdev name or PCI address; without it the demo\n"
-			       "  uses the iommufd selftest mock and QEMU's edu device (the test VM).\n");
-			return 0;
+			help = 1; /* printed once the command line is known good */
+			break;
 		default:
 			fprintf(stderr, "usage: sva-demo [--device DEV]\n");
 			return 2;
@@ -319,6 +317,12 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "sva-demo: unexpected argument '%s'\nusage: sva-demo [--device DEV]\n", argv[optind]);
 		return 2;
+	}
+	if (help) {
+		printf("usage: sva-demo [--device DEV]\n"
+		       "  DEV: a VFIO cdev path, cdev name or PCI address; without it the demo\n"
+		       "  uses the iommufd selftest mock and QEMU's edu device (the test VM).\n");
+		return fflush(stdout) || ferror(stdout) ? 1 : 0;
 	}
 	step("the IOMMU");
 	ret = sva_ctx_new(NULL, &ctx);

@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return fflush(stdout) || ferror(stdout) ? 1 : 0;
 		default:
 			usage(stderr);
 			return 2;
