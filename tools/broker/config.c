@@ -252,9 +252,8 @@ int broker_conf_parse(FILE *f, const char *fname, struct broker_conf *c, char *e
 int broker_conf_load(const char *path, struct broker_conf *c, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "re");
-	int ret;
-
 	struct stat st;
+	int ret;
 
 	broker_conf_defaults(c);
 	if (!f) {
