@@ -5,11 +5,15 @@
  * The REMOVE race.  MADV_DONTNEED (and MADV_FREE, MADV_REMOVE) posts its event
  * before it zaps the pages, so a device fault resolved after the monitor read
  * the event and before the zap pins the old page again.  No event says when the
- * zap is done.  So a REMOVE leaves its range "pending" for SVA_REMOVE_SETTLE_NS;
- * chunks a fault maps over a pending range are flagged suspect and withdrawn
- * once more when it settles (the device re-faults and gets the new page).
+ * zap is done.  So a REMOVE leaves its range "pending" for
+ * SVA_REMOVE_HORIZON_NS: chunks a fault maps over a pending range are flagged
+ * suspect and withdrawn once more by the monitor's next check (the device
+ * re-faults and gets the new page), the first SVA_REMOVE_SETTLE_NS after the
+ * event, then every SVA_REMOVE_SETTLE_NS.  Once pending ranges were dropped at
+ * the first check, and a zap that outlasted it (8 MiB under AddressSanitizer
+ * and TCG) left a fault after the check with the old page for good.
  * sva_mm_fence() settles at once: its caller has seen its own madvise() return.
- * What remains is a zap that runs longer than the settle time while a device
+ * What remains is a zap that runs longer than the horizon while a device
  * faults on the same range, and a prefault racing another thread's madvise of
  * the same range; docs/design.md and libsva(7) say so.
  */
@@ -38,6 +42,13 @@ static uint64_t settle_ns(void)
 	return SVA_REMOVE_SETTLE_NS;
 }
 #endif
+
+static uint64_t horizon_ns(void)
+{
+	uint64_t s = settle_ns();
+
+	return s > SVA_REMOVE_HORIZON_NS ? s : SVA_REMOVE_HORIZON_NS;
+}
 
 static void hint(struct sva_mm *mm)
 {
@@ -103,6 +114,15 @@ void sva_mm_withdraw_event(struct sva_mm *mm, uint64_t start, uint64_t end, bool
 	bytes = sva_mm_withdraw_locked(mm, start, end, NULL);
 	atomic_fetch_add_explicit(&mm->st_withdrawn, bytes, memory_order_relaxed);
 	if (remove) {
+		/* The same range again (an allocator discarding one block over
+		 * and over): one record, from now. */
+		for (unsigned i = 0; i < mm->nremoves; i++)
+			if (mm->removes[i].start == start && mm->removes[i].end == end) {
+				memmove(&mm->removes[i], &mm->removes[i + 1],
+					(mm->nremoves - i - 1) * sizeof(mm->removes[0]));
+				mm->nremoves--;
+				break;
+			}
 		/* Full: the oldest pending one has had the longest to settle. */
 		if (mm->nremoves == SVA_MM_REMOVES) {
 			memmove(&mm->removes[0], &mm->removes[1], (SVA_MM_REMOVES - 1) * sizeof(mm->removes[0]));
@@ -119,10 +139,24 @@ uint32_t sva_mm_remove_pending_locked(struct sva_mm *mm, uint64_t start, uint64_
 	for (unsigned i = 0; i < mm->nremoves; i++) {
 		const struct sva_remove_pending *r = &mm->removes[i];
 
-		if (r->start < end && start < r->end && now - r->t_ns < settle_ns())
+		if (r->start < end && start < r->end && now - r->t_ns < horizon_ns())
 			return SVA_CHUNK_SUSPECT;
 	}
 	return 0;
+}
+
+/* Is a REMOVE over [start, end) younger than its first check (its zap most
+ * likely still running, so a withdrawal now would only be followed by
+ * another stale map)? */
+static bool young_locked(const struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t now)
+{
+	for (unsigned i = 0; i < mm->nremoves; i++) {
+		const struct sva_remove_pending *r = &mm->removes[i];
+
+		if (r->start < end && start < r->end && now - r->t_ns < settle_ns())
+			return true;
+	}
+	return false;
 }
 
 uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
@@ -135,12 +169,14 @@ uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
 		pthread_mutex_unlock(&mm->map_lock);
 		return 0;
 	}
-	/* Pending REMOVEs that have settled go; the others say when to look again. */
+	/* Pending REMOVEs past the horizon go; the others say when to look
+	 * again: at their first check, then every settle_ns() (a fault may
+	 * still make a suspect chunk over them). */
 	for (unsigned i = 0; i < mm->nremoves; i++) {
 		struct sva_remove_pending *r = &mm->removes[i];
 
-		if (!force && now - r->t_ns < settle_ns()) {
-			uint64_t d = r->t_ns + settle_ns();
+		if (!force && now - r->t_ns < horizon_ns()) {
+			uint64_t d = now - r->t_ns < settle_ns() ? r->t_ns + settle_ns() : now + settle_ns();
 
 			if (!due || d < due)
 				due = d;
@@ -149,11 +185,11 @@ uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
 	}
 	mm->nremoves = keep;
 	hint(mm);
-	/* A suspect chunk goes once every REMOVE over it has settled. */
+	/* A suspect chunk goes at the first check after every REMOVE over it. */
 	for (struct sva_chunk *c = sva_chunks_after(&mm->chunks, 0); c && mm->suspects;) {
 		struct sva_chunk *next = sva_chunks_next(c);
 
-		if ((c->prot & SVA_CHUNK_SUSPECT) && !sva_mm_remove_pending_locked(mm, c->start, c->end, now)) {
+		if ((c->prot & SVA_CHUNK_SUSPECT) && !young_locked(mm, c->start, c->end, now)) {
 			uint64_t bytes = sva_mm_withdraw_locked(mm, c->start, c->end, NULL);
 
 			atomic_fetch_add_explicit(&mm->st_rewithdrawn, bytes, memory_order_relaxed);

@@ -15,11 +15,16 @@
 struct sva_mm;
 
 /* Chunk flag: mapped by a fault while a REMOVE over it may not have been zapped
- * yet; withdrawn once more when the REMOVE settles (sva_mm_settle). */
+ * yet; withdrawn once more by the next check (sva_mm_settle). */
 #define SVA_CHUNK_SUSPECT 0x100u
 
-/* How long after a REMOVE event a fault's map of its range stays suspect. */
+/* A REMOVE's range is first checked this long after its event (the zap of an
+ * ordinary range is over by then), then every as long again. */
 #define SVA_REMOVE_SETTLE_NS 20000000ull /* 20 ms */
+/* For this long after a REMOVE event, a fault's map of its range is suspect
+ * (withdrawn at the next check): a zap of a large range on a slow machine can
+ * outlast the first check, and a fault between the two kept the old page. */
+#define SVA_REMOVE_HORIZON_NS 500000000ull /* 500 ms */
 
 /*
  * Unmap every chunk overlapping [start, end) from the IOAS (mm->map_lock
