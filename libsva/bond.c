@@ -393,6 +393,15 @@ static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret)
 			dev->info.dev_id, strerror(-ret), bond->pasid == SVA_PASID_RID ? "RID" : "PASID");
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called in an unbind once the bond has left its
+ * device's table, before its PASID goes back. */
+void (*sva_test_unpublished_hook)(struct sva_bond *bond);
+#define UNPUBLISHED(b) (sva_test_unpublished_hook ? sva_test_unpublished_hook(b) : (void)0)
+#else
+#define UNPUBLISHED(b) ((void)0)
+#endif
+
 /* The bond is claimed (state EXITING, by sva_unbind() or sva_teardown()). */
 int sva_bond_teardown(struct sva_bond *bond)
 {
@@ -431,12 +440,15 @@ int sva_bond_teardown(struct sva_bond *bond)
 	 * still published (-EBUSY) until it is cleared here, and the value
 	 * stays this bond's until step 4.
 	 */
+	if (bond->pasid != SVA_PASID_RID)
+		sva_bond_pasid_unpublishing(bond); /* before: no lookup ever finds nothing */
 	sva_fault_exclude(dev->ctx);
 	if (bond->pasid == SVA_PASID_RID)
 		rid_publish(dev, NULL, NULL);
 	else
 		sva_pasid_map_clear(dev->bond_map, bond->pasid);
 	sva_fault_unexclude(dev->ctx);
+	UNPUBLISHED(bond);
 	pthread_mutex_lock(&dev->lock);
 	unlink_bond(&dev->bonds, bond, false);
 	pthread_mutex_lock(&mm->lock);

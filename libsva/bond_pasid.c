@@ -20,10 +20,11 @@
  * one address space; so may the address space's global PASID.  A private
  * value of another bond is refused.
  *
- * Until the first bond under a driver's value is published, the space keeps
- * showing the driver's tag, pinned (SVA_PASID_PIN): the allocating device's
- * lookups find the allocation, as nothing is bound yet, and no free takes
- * the value; binds joining it find the share on ctx->pending_shares.
+ * Until the first bond under a driver's value is published, and again from
+ * when the last one leaves its device's table until the value goes back, the
+ * space shows the driver's tag, pinned (SVA_PASID_PIN): the allocating
+ * device's lookups find the allocation, as nothing is bound then, and no free
+ * takes the value; binds joining it find the share on ctx->pending_shares.
  *
  * Everything here runs under ctx->pasid_lock, so two devices binding one
  * address space at once agree on its value, and an unbind that drops the last
@@ -189,9 +190,25 @@ void sva_bond_pasid_published(struct sva_bond *bond)
 	struct sva_pasid_share *sh = bond->share;
 
 	pthread_mutex_lock(&ctx->pasid_lock);
+	sh->npublished++;
 	if (sh->pending) {
 		pending_drop(ctx, sh);
 		sva_pasid_set_owner(sh->space, sh->pasid, sh, sh->saved_drvdata);
+	}
+	pthread_mutex_unlock(&ctx->pasid_lock);
+}
+
+void sva_bond_pasid_unpublishing(struct sva_bond *bond)
+{
+	struct sva_ctx *ctx = bond->dev->ctx;
+	struct sva_pasid_share *sh = bond->share;
+
+	pthread_mutex_lock(&ctx->pasid_lock);
+	if (--sh->npublished == 0 && sh->driver_owned && !sh->pending) {
+		sva_pasid_set_owner(sh->space, sh->pasid, SVA_PASID_PIN(sh->saved_owner), sh->saved_drvdata);
+		sh->pending = true;
+		sh->pending_next = ctx->pending_shares;
+		ctx->pending_shares = sh;
 	}
 	pthread_mutex_unlock(&ctx->pasid_lock);
 }

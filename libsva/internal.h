@@ -449,6 +449,7 @@ struct sva_pasid_share {
 	 * share on ctx->pending_shares. */
 	bool pending;
 	struct sva_pasid_share *pending_next;
+	unsigned npublished; /* bonds under it in their device's table */
 };
 
 struct sva_bond {

@@ -169,6 +169,11 @@ void sva_bond_pasid_put(struct sva_bond *bond);
 /* The bond is published (its device's lookups find it): a driver's value
  * becomes the share's in its space, so the driver's tag is no longer shown. */
 void sva_bond_pasid_published(struct sva_bond *bond);
+/* The bond is about to leave its device's table (unbind): the last published
+ * bond under a driver's value gives the space the driver's tag back, pinned
+ * until sva_bond_pasid_put(), so the allocating device finds the allocation
+ * as soon as the bond is gone. */
+void sva_bond_pasid_unpublishing(struct sva_bond *bond);
 /* Undo sva_bond_pasid_get() of a bind that failed before attaching: a value
  * it allocated goes back unquarantined (no device saw it); otherwise as put. */
 void sva_bond_pasid_unget(struct sva_bond *bond);

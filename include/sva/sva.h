@@ -517,7 +517,8 @@ int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void 
  * another device (a device closed before dev was opened included, whatever
  * its address), is nothing of dev's.  A driver's PASID that sva_bind() is
  * binding under SVA_BIND_PASID stays the allocation until the bond is
- * published.  The lookup takes no lock and is safe
+ * published, and is the allocation again once sva_unbind() of the last bond
+ * has unpublished it.  The lookup takes no lock and is safe
  * against a concurrent bind, unbind or free: the result is what dev had under
  * the value at some instant during the call, and the memory libsva reads is
  * freed only by sva_dev_close().  What drvdata points to is the caller's to

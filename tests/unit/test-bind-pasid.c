@@ -57,6 +57,21 @@ static void capture(void *arg, enum sva_log_level level, const char *msg)
 /* ------------------------------------------------------ the fake kernel side */
 
 static uint32_t next_id = 100;
+/* During an unbind, once the bond has left the device's table and before the
+ * value goes back (libsva-test's hook): what a lookup says. */
+static struct sva_dev *probe_unbind_dev;
+static uint32_t probe_unbind_pasid;
+static int probe_unbind_lookup = 1;
+static void *probe_unbind_drvdata;
+
+extern void (*sva_test_unpublished_hook)(struct sva_bond *bond);
+
+static void on_unpublished(struct sva_bond *bond)
+{
+	(void)bond;
+	if (probe_unbind_dev)
+		probe_unbind_lookup = sva_dev_pasid_lookup(probe_unbind_dev, probe_unbind_pasid, &probe_unbind_drvdata);
+}
 
 static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 {
@@ -396,8 +411,19 @@ static void test_bind_window(struct sva_dev *dev, struct sva_dev *other, struct 
 	probe_dev = NULL;
 	sva_unbind(b2);
 
-	/* A failed bind gives the value back as it was. */
+	/* The unbind: from the bond's leaving the device's table to the value's
+	 * going back, the allocating device still finds the allocation. */
+	probe_unbind_dev = dev;
+	probe_unbind_pasid = p;
+	probe_unbind_lookup = 1;
+	sva_test_unpublished_hook = on_unpublished;
 	sva_unbind(bond);
+	sva_test_unpublished_hook = NULL;
+	probe_unbind_dev = NULL;
+	is_int(probe_unbind_lookup, 0, "during the unbind, after the bond left the table: the allocation (was -ENOENT)");
+	ok(probe_unbind_drvdata == (void *)0xa2, "  with its drvdata (%p)", probe_unbind_drvdata);
+
+	/* A failed bind gives the value back as it was. */
 	attach_err = -ENODEV;
 	probe_dev = dev;
 	sva_bind(dev, mm, &bo, &bond);
@@ -416,7 +442,7 @@ int main(void)
 	struct sva_dev wide, narrow, wide2;
 	struct sva_mm mm;
 
-	plan(67);
+	plan(69);
 	ctx_init(&ctx, 20000000ull);
 	/* The default global range starts at 256: the narrow device's 8-bit
 	 * PASIDs are all its own. */
