@@ -277,10 +277,17 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: unknown flags 0x%x", opts.flags);
 	if (opts.log_level < 0 || opts.log_level > SVA_LOG_OFF)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: bad log level %d", opts.log_level);
-	/* The kernel keeps 15 bytes of a thread's name (TASK_COMM_LEN). */
-	if (opts.fault_thread_name && strlen(opts.fault_thread_name) > 15)
-		return sva_fail(sva_log_default(), -ENAMETOOLONG,
-				"sva_ctx_new: fault_thread_name '%s' is longer than 15 bytes", opts.fault_thread_name);
+	/* The kernel keeps 15 bytes of a thread's name (TASK_COMM_LEN).  Not one
+	 * of the -EINVAL argument checks: the caller's log hears it. */
+	if (opts.fault_thread_name && strlen(opts.fault_thread_name) > 15) {
+		struct sva_log log;
+
+		sva_log_init(&log, opts.log_fn, opts.log_arg, opts.log_level);
+		ret = sva_fail(&log, -ENAMETOOLONG, "sva_ctx_new: fault_thread_name '%s' is longer than 15 bytes",
+			       opts.fault_thread_name);
+		sva_log_fini(&log);
+		return ret;
+	}
 
 	if (opts.flags & (SVA_CTX_BROKER | SVA_CTX_ISOLATED))
 		return broker_ctx_new(&opts, out);

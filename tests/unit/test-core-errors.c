@@ -103,6 +103,12 @@ static void ctx_errors(void)
 	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENOTTY, "not an iommufd", "adopting /dev/null");
 	close(nullfd);
 
+	/* Not an -EINVAL argument check: the caller's log hears it (sva_ctx_new(3), Logging). */
+	o = base_opts();
+	o.fault_thread_name = "0123456789abcdef";
+	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENAMETOOLONG, "longer than 15 bytes",
+		    "a 16-byte fault_thread_name, reported to opts->log_fn (was the default log)");
+
 	o = base_opts();
 	o.size = 4;
 	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "opts.size too small: -EINVAL");
