@@ -697,6 +697,18 @@ static void many_groups(void)
  * The broker used to close at once with the hello unread, which resets the
  * connection: the client read ECONNRESET about half the time.
  */
+/* The defaults, on the test's socket (mode 0666), with one mock device "mock0" for root. */
+static void mock_conf(struct broker_conf *conf)
+{
+	broker_conf_defaults(conf);
+	snprintf(conf->socket, sizeof(conf->socket), "%s", sock_path);
+	conf->socket_mode = 0666;
+	conf->ndevs = 1;
+	snprintf(conf->devs[0].name, sizeof(conf->devs[0].name), "mock0");
+	snprintf(conf->devs[0].source, sizeof(conf->devs[0].source), "mock");
+	conf->devs[0].uids[conf->devs[0].nuids++] = 0;
+}
+
 static void max_clients(void)
 {
 	struct broker_conf conf;
@@ -704,14 +716,8 @@ static void max_clients(void)
 	int st, first, eusers = 0, other = 0;
 	pid_t pid;
 
-	broker_conf_defaults(&conf);
-	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
-	conf.socket_mode = 0666;
+	mock_conf(&conf);
 	conf.max_clients = 1;
-	conf.ndevs = 1;
-	snprintf(conf.devs[0].name, sizeof(conf.devs[0].name), "mock0");
-	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "mock");
-	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
 	pid = broker_fork(&conf, NULL, "with max-clients 1");
 	first = raw_connect();
 	is_int(raw_hello(first, &m, SVA_BROKER_TRUSTED), 0, "max-clients 1: the first client is served");
@@ -737,18 +743,12 @@ static pid_t one_block_broker(unsigned blocks)
 {
 	struct broker_conf conf;
 
-	broker_conf_defaults(&conf);
-	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
-	conf.socket_mode = 0666;
+	mock_conf(&conf);
 	conf.pasid_min = 17;
 	conf.pasid_max = 17 + blocks * 64 - 1;
 	conf.pasids_per_client = 64;
 	conf.dev_pasids_per_client = 16;
 	conf.grace_ns = UINT64_MAX;
-	conf.ndevs = 1;
-	snprintf(conf.devs[0].name, sizeof(conf.devs[0].name), "mock0");
-	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "mock");
-	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
 	return broker_fork(&conf, NULL, "with one-block PASID ranges");
 }
 
@@ -817,18 +817,12 @@ static void context_limit(void)
 	int n = 0, ret = 0, st;
 	pid_t pid, child;
 
-	broker_conf_defaults(&conf);
-	snprintf(conf.socket, sizeof(conf.socket), "%s", sock_path);
-	conf.socket_mode = 0666;
+	mock_conf(&conf);
 	conf.max_clients = 100;
 	conf.pasid_min = 256;
 	conf.pasid_max = 256 + 66 * 16 - 1; /* 66 blocks: the parent's 64, the child's, one spare */
 	conf.pasids_per_client = 16;
 	conf.grace_ns = UINT64_MAX;
-	conf.ndevs = 1;
-	snprintf(conf.devs[0].name, sizeof(conf.devs[0].name), "mock0");
-	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "mock");
-	conf.devs[0].uids[conf.devs[0].nuids++] = 0;
 	pid = broker_fork(&conf, NULL, "with room for 66 clients");
 	while (n < 65 && (ret = broker_ctx(&ctx[n])) == 0)
 		n++;
