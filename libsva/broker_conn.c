@@ -66,7 +66,6 @@ bool sva_broker_reg_full(void)
 	return n == REG_MAX;
 }
 
-
 int sva_broker_reg_add(struct sva_broker_conn *conn)
 {
 	int ret = -EMFILE;

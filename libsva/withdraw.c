@@ -134,29 +134,21 @@ void sva_mm_withdraw_event(struct sva_mm *mm, uint64_t start, uint64_t end, bool
 	pthread_mutex_unlock(&mm->map_lock);
 }
 
-uint32_t sva_mm_remove_pending_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t now)
+/* Is a REMOVE over [start, end) younger than `age` ns? */
+static bool removed_within(const struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t now, uint64_t age)
 {
 	for (unsigned i = 0; i < mm->nremoves; i++) {
 		const struct sva_remove_pending *r = &mm->removes[i];
 
-		if (r->start < end && start < r->end && now - r->t_ns < horizon_ns())
-			return SVA_CHUNK_SUSPECT;
-	}
-	return 0;
-}
-
-/* Is a REMOVE over [start, end) younger than its first check (its zap most
- * likely still running, so a withdrawal now would only be followed by
- * another stale map)? */
-static bool young_locked(const struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t now)
-{
-	for (unsigned i = 0; i < mm->nremoves; i++) {
-		const struct sva_remove_pending *r = &mm->removes[i];
-
-		if (r->start < end && start < r->end && now - r->t_ns < settle_ns())
+		if (r->start < end && start < r->end && now - r->t_ns < age)
 			return true;
 	}
 	return false;
+}
+
+uint32_t sva_mm_remove_pending_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t now)
+{
+	return removed_within(mm, start, end, now, horizon_ns()) ? SVA_CHUNK_SUSPECT : 0;
 }
 
 uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
@@ -189,7 +181,9 @@ uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
 	for (struct sva_chunk *c = sva_chunks_after(&mm->chunks, 0); c && mm->suspects;) {
 		struct sva_chunk *next = sva_chunks_next(c);
 
-		if ((c->prot & SVA_CHUNK_SUSPECT) && !young_locked(mm, c->start, c->end, now)) {
+		/* Not before the first check: the zap most likely still runs,
+		 * and a withdrawal would only be followed by another stale map. */
+		if ((c->prot & SVA_CHUNK_SUSPECT) && !removed_within(mm, c->start, c->end, now, settle_ns())) {
 			uint64_t bytes = sva_mm_withdraw_locked(mm, c->start, c->end, NULL);
 
 			atomic_fetch_add_explicit(&mm->st_rewithdrawn, bytes, memory_order_relaxed);
