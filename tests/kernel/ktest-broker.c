@@ -814,8 +814,8 @@ static void context_limit(void)
 {
 	struct broker_conf conf;
 	static struct sva_ctx *ctx[65];
-	int n = 0, ret = 0, st;
-	pid_t pid, child;
+	int n = 0, ret = 0;
+	pid_t pid;
 
 	mock_conf(&conf);
 	conf.max_clients = 100;
@@ -827,7 +827,23 @@ static void context_limit(void)
 	while (n < 65 && (ret = broker_ctx(&ctx[n])) == 0)
 		n++;
 	ok(n == 64 && ret == -EMFILE, "64 broker contexts in one process, then -EMFILE (%d contexts, %d)", n, ret);
-	child = fork();
+#if defined(__SANITIZE_THREAD__)
+#define KTEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KTEST_TSAN 1
+#endif
+#endif
+#ifdef KTEST_TSAN
+	/* libsva's fork handler holds two locks per context across fork()
+	 * (ctx.c), 129 here, and ThreadSanitizer's deadlock detector fails a
+	 * CHECK past 64 locks held by one thread. */
+	skip(1, "ThreadSanitizer tracks at most 64 locks held at once, and a fork here holds 129: "
+		"the child's check runs in the other builds");
+#else
+	int st;
+	pid_t child = fork();
+
 	if (child == 0) {
 		struct sva_ctx *c = NULL;
 
@@ -837,6 +853,7 @@ static void context_limit(void)
 	}
 	waitpid(child, &st, 0);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a child of a process at the limit creates a context of its own");
+#endif
 	/* 66 blocks: 64 held, the child's in quarantine, and one left only if
 	 * the refused 65th did not lease (and quarantine) it. */
 	if (n > 0) {
