@@ -827,13 +827,6 @@ static void context_limit(void)
 	while (n < 65 && (ret = broker_ctx(&ctx[n])) == 0)
 		n++;
 	ok(n == 64 && ret == -EMFILE, "64 broker contexts in one process, then -EMFILE (%d contexts, %d)", n, ret);
-#if defined(__SANITIZE_THREAD__)
-#define KTEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KTEST_TSAN 1
-#endif
-#endif
 #ifdef KTEST_TSAN
 	/* libsva's fork handler holds two locks per context across fork()
 	 * (ctx.c), 129 here, and ThreadSanitizer's deadlock detector fails a

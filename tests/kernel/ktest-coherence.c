@@ -32,15 +32,6 @@
 extern _Atomic uint64_t sva_test_remove_settle_ns; /* withdraw.c, libsva-test only */
 
 #define PG 4096u
-
-/* Built with AddressSanitizer (gcc says so one way, clang another). */
-#if defined(__SANITIZE_ADDRESS__)
-#define KTEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define KTEST_ASAN 1
-#endif
-#endif
 #define VA 0x60000000ull    /* inside the mock aperture [16 MiB, 2 GiB) */
 #define VA2 0x64000000ull   /* an mremap target */
 

@@ -3,6 +3,22 @@
 #ifndef SVA_TESTS_KTEST_H
 #define SVA_TESTS_KTEST_H
 
+/* Which sanitizer the test is built with (gcc says so one way, clang another). */
+#if defined(__SANITIZE_ADDRESS__)
+#define KTEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KTEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define KTEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KTEST_TSAN 1
+#endif
+#endif
+
 #include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
