@@ -252,23 +252,20 @@ static int map_check_locked(struct sva_mm *mm, uint64_t start, uint64_t end, str
 	return 0;
 }
 
-/* The map itself, over the VMAs map_check_locked() found. */
+/*
+ * The map itself, over the VMAs map_check_locked() found.  The gaps first,
+ * then the upgrades: a gap the kernel refuses then leaves every chunk as it
+ * was (an upgrade turns a fault-mapped chunk into prefaulted memory), and a
+ * failed upgrade takes this call's gap maps back with it.
+ */
 static int map_checked_locked(struct sva_mm *mm, uint64_t start, uint64_t end, const struct sva_vma *vmas,
 			      size_t nvma)
 {
-	int ret;
-
-	/* "Writable where the mapping is writable": read-only chunks under a
-	 * mapping made writable since come back writable (upgrade.c). */
-	ret = sva_mm_upgrade_range_locked(mm, vmas, nvma, start, end);
-	if (ret)
-		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx: making read-only memory writable failed: %s",
-				(unsigned long long)start, (unsigned long long)end, strerror(-ret));
-
 	/* Map what is not mapped yet, VMA by VMA; on failure undo this call's maps. */
 	struct sva_map_undo undo = { .n = 0 };
 	uint64_t done = 0, fail[2] = { start, end };
 	bool retried = false;
+	int ret;
 
 	for (size_t i = 0; i < nvma; i++) {
 		ret = sva_mm_map_gaps_locked(mm, &vmas[i], vmas[i].start, vmas[i].end, 0, &undo, &done, fail);
@@ -283,6 +280,15 @@ static int map_checked_locked(struct sva_mm *mm, uint64_t start, uint64_t end, c
 			}
 			return map_error(mm, ret, fail[0], fail[1]);
 		}
+	}
+
+	/* "Writable where the mapping is writable": read-only chunks under a
+	 * mapping made writable since come back writable (upgrade.c). */
+	ret = sva_mm_upgrade_range_locked(mm, vmas, nvma, start, end);
+	if (ret) {
+		sva_mm_undo_locked(mm, &undo);
+		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx: making read-only memory writable failed: %s",
+				(unsigned long long)start, (unsigned long long)end, strerror(-ret));
 	}
 	return 0;
 }

@@ -7,7 +7,7 @@
  */
 #include "ktest.h"
 
-extern int sva_test_ioas_map_fail; /* mm_map.c, libsva-test only */
+extern int sva_test_ioas_map_fail, sva_test_ioas_map_skip; /* mm_map.c, libsva-test only */
 
 #define BUF 0x48000000ull
 #define LEN (64u << 10)
@@ -122,6 +122,22 @@ int main(void)
 	sva_test_ioas_map_fail = -ENOMEM;
 	is_int(sva_mm_prefault(mm, buf, LEN), -ENOMEM, "prefault whose upgrade fails: -ENOMEM");
 	ok(whole(mm, false), "and the read-only chunk is still there");
+
+	/* 5. Prefault whose gap map fails after the gap before the chunk mapped:
+	 * all or nothing, so the read-only chunk in the middle is not upgraded
+	 * either (it was, and stayed writable, when upgrades came first). */
+	ro_part_then_rw(mm, buf, 0x2000, 0x1000);
+	sva_test_ioas_map_skip = 1;
+	sva_test_ioas_map_fail = -EPERM;
+	is_int(sva_mm_prefault(mm, buf, LEN), -EPERM, "prefault whose second map fails: -EPERM");
+	ok(chunk_at(mm, BUF + 0x2000, &s, &e, &prot) && s == BUF + 0x2000 && e == BUF + 0x3000 &&
+		   !(prot & SVA_PROT_WRITE),
+	   "the read-only chunk in the range is still read-only");
+	ok(!chunk_at(mm, BUF, &s, &e, &prot) && !chunk_at(mm, BUF + 0x3000, &s, &e, &prot),
+	   "and nothing else of the range is visible");
+	sva_test_ioas_map_fail = sva_test_ioas_map_skip = 0;
+	is_int(sva_mm_prefault(mm, buf, LEN), 0, "the same prefault without the failure");
+	ok(chunk_at(mm, BUF + 0x2000, &s, &e, &prot) && (prot & SVA_PROT_WRITE), "upgrades the chunk");
 
 	sva_unbind(bond);
 	sva_mm_free(mm);
