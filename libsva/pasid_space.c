@@ -5,7 +5,8 @@
  * Layout.  Every value of the range has a slot (32 bytes).  Slots live
  * in buckets that are allocated when the first value in them is handed out and
  * freed only by sva_pasid_space_free(), so a lookup can never touch freed
- * memory.  Bucket k holds 512 << k slots (clipped to the range), so 12 bucket
+ * memory (and by sva_pasid_space_set_range() of an empty space, which the
+ * device call that uses it documents as not to overlap any lookup).  Bucket k holds 512 << k slots (clipped to the range), so 12 bucket
  * pointers, published with release stores, cover 2^20 values with no
  * resizing, and index math is one count-leading-zeros.  Growing sizes suit
  * both ends: a space that uses a few PASIDs costs one 16 KiB bucket (a device

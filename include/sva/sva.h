@@ -135,7 +135,8 @@ struct sva_ctx_opts {
  * -EACCES/-EPERM the socket's permissions or the broker's allowlist refuse
  * this user (the log line gives the broker's reason); -ENOSPC the broker has
  * no block of PASIDs free; -EUSERS the broker serves its maximum of clients;
- * -EOPNOTSUPP the broker does not serve this trust mode; -EPROTO/-ECONNRESET
+ * -EOPNOTSUPP the broker does not serve this trust mode; -EMFILE the process
+ * has 64 broker contexts already; -EPROTO/-ECONNRESET
  * a malformed reply, or the broker went away; -ENAMETOOLONG broker_path does
  * not fit a socket address; errors of socket(2) and connect(2).
  */
@@ -421,7 +422,10 @@ int sva_pasid_barrier(struct sva_pasid_space *space);
  * Look up the drvdata of an allocated PASID.  Lock-free and safe from any
  * thread, including against a concurrent free: the result is the drvdata of an
  * allocation that was live at some instant during the call; the memory libsva
- * reads is never freed before sva_pasid_space_free().  What drvdata points to
+ * reads is never freed before sva_pasid_space_free() (but by
+ * sva_dev_set_pasid_range(), which no lookup may overlap).  It waits only
+ * while a bind or unbind with SVA_BIND_PASID changes that PASID's owner (a
+ * spin of two stores).  What drvdata points to
  * is the caller's to keep alive.  drvdata may be NULL (an existence test);
  * on error it is left untouched.  Errors: -ENOENT not allocated; -ERANGE
  * outside the space (both logged at debug level only: a lookup answers a
