@@ -115,11 +115,19 @@ __attribute__((destructor)) static void sva_at_exit(void)
 			return;
 		sva_logf(&ctx->log, SVA_LOG_DEBUG, "process exit: tearing down the context's bonds");
 		sva_teardown(ctx, SVA_TEARDOWN_CTX, ctx);
-		/* At dlclose() the thread's code is about to go away: stop it first. */
+		/*
+		 * At dlclose() the thread's code is about to go away: stop it
+		 * first.  Not under fe.setup: a bind on another thread may hold
+		 * its device's lock and wait for fe.setup while the thread's
+		 * fault_error callback waits for that device's lock.  Once the
+		 * queue exists nothing else starts or stops the thread, and the
+		 * reference held here keeps sva_fault_fini() away.
+		 */
 		pthread_mutex_lock(&ctx->fe.setup);
-		if (ctx->fe.thread_started)
-			sva_fault_thread_stop(ctx);
+		bool stop = ctx->fe.thread_started;
 		pthread_mutex_unlock(&ctx->fe.setup);
+		if (stop)
+			sva_fault_thread_stop(ctx);
 		/* Nothing bound remains; keep the devices (their fds close with the process). */
 		pthread_mutex_lock(&all_lock);
 		all_remove_locked(ctx);
