@@ -15,10 +15,19 @@
 #define HUGE (2ull << 20)
 #define SVA_FA_BRIDGE (32ull << 10)
 
+/* The largest power of two <= len, at least a page. */
+static uint64_t pow2_floor(uint64_t len)
+{
+	return len < PAGE ? PAGE : 1ull << (63 - __builtin_clzll(len));
+}
+
 uint64_t sva_fa_window(const struct sva_fa_state *st, uint64_t addr, uint64_t cap, bool huge, uint64_t *ws,
 		       uint64_t *we)
 {
-	uint64_t size = st->size;
+	/* The last window may have been clipped to any length (a pin budget, a
+	 * mapping's edge): the next one is a power of two again, or halving
+	 * would reach windows that end inside a page. */
+	uint64_t size = st->size ? pow2_floor(st->size) : 0;
 	bool in_order = size && addr >= st->next && addr - st->next < size;
 
 	if (!size)

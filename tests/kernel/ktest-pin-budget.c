@@ -339,6 +339,53 @@ static void pinned_mode(void)
 	munmap(buf, len);
 }
 
+/*
+ * A device that walks forward 64 KiB at a time and then back: the budget
+ * clips the ramping window to what fits (no power of two), and the halving
+ * after the turn must still give whole pages.  It gave 30, 15, 7.5 pages,
+ * and with a 1 MiB budget every later fault was refused (-EINVAL) for good.
+ */
+static void turn_back(uint64_t budget)
+{
+	struct sva_mm_opts mo = { .size = sizeof(mo), .pin_budget = budget };
+	struct sva_ctx *ctx = ktest_ctx();
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	uint64_t len = 8 * MB, addrs[128];
+	unsigned n = 0, failed = 0, ragged = 0;
+	unsigned char *p;
+
+	if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, NULL, &bond))
+		ktest_bail("turn_back: setup");
+	p = map_buf(BUF_VA, len, false, 5);
+	for (uint64_t off = 0; off < 4 * MB; off += 64 * KB)
+		addrs[n++] = BUF_VA + off + 4 * PG;
+	for (int64_t off = 3 * MB; off >= 0; off -= 64 * KB)
+		addrs[n++] = BUF_VA + (uint64_t)off + 4 * PG;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t inv = bond_stats(bond).invalid;
+
+		if (ktest_inject_and_wait(dev, bond, addrs[i], SVA_ACCESS_READ | SVA_ACCESS_WRITE, 5000) ||
+		    bond_stats(bond).invalid != inv)
+			failed++;
+		if (mm_stats(mm).bytes_visible % PG)
+			ragged++;
+	}
+	is_int((long)failed, 0, "%llu KiB budget, a walk forward and back: every fault resolves (none INVALID)",
+	       (unsigned long long)(budget / KB));
+	is_int((long)ragged, 0, "%llu KiB budget: what is visible is always whole pages",
+	       (unsigned long long)(budget / KB));
+	ok(device_sees(ctx, mm, addrs[n - 1], p + (addrs[n - 1] - BUF_VA)),
+	   "%llu KiB budget: the device reads the last page the CPU wrote",
+	   (unsigned long long)(budget / KB));
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_put(ctx);
+	munmap(p, len);
+}
+
 /* Options: bad budgets refused; an explicit budget and SVA_PIN_UNLIMITED. */
 static void options(void)
 {
@@ -555,6 +602,8 @@ int main(void)
 	kernel_limit(true);
 	pinned_mode();
 	in_flight();
+	turn_back(256 * KB);
+	turn_back(1 * MB);
 	race();
 	done_testing();
 }

@@ -123,6 +123,31 @@ int main(void)
 	}
 	ok(n < 1024 + 64, "1024 random faults over 4 MiB map %u pages", n);
 
+	/* A window the pin budget or a mapping clipped to a length that is no
+	 * power of two (resolve stores what fitted): every later window is a
+	 * power of two of whole pages, in order or not. */
+	{
+		static const uint64_t clipped[] = { 60 * PG, 15 * PG, 3 * PG, 6144, 12 * PG + 2048 };
+		bool whole = true;
+
+		for (size_t i = 0; i < sizeof(clipped) / sizeof(clipped[0]); i++) {
+			uint64_t a = 0x20000000;
+
+			st = (struct sva_fa_state){ .next = 0x10000000, .size = clipped[i] };
+			for (int k = 0; k < 12; k++) {
+				uint64_t len = fault(&st, a, 1 * MiB, false, &ws, &we);
+
+				if (len < PG || (len & (len - 1)) || (ws & (PG - 1)) || ws > a || we <= a)
+					whole = false;
+				/* Backward (halves), then forward in order (doubles). */
+				a = k < 6 ? a - 64 * KiB : st.next;
+				if (k == 5)
+					st.next = a;
+			}
+		}
+		ok(whole, "after a clipped window: powers of two of whole pages, holding the fault");
+	}
+
 	/* Bridging faults of one batch: a few pages, never past the cap. */
 	is_int(sva_fa_bridge(PG), 0, "a 4 KiB cap: no bridge, no page that was not asked for");
 	is_int(sva_fa_bridge(16 * KiB), 12 * KiB, "a 16 KiB cap: at most 3 pages between faults");
