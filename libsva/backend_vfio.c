@@ -174,10 +174,10 @@ static void spare_put(struct sva_ctx *ctx, int fd, uint32_t dev_id)
 		return;
 	}
 	*s = (struct sva_spare_bind){ .fd = fd, .rdev = st.st_rdev, .dev_id = dev_id };
-	pthread_mutex_lock(&ctx->devs_lock);
+	sva_devs_lock(ctx);
 	s->next = ctx->spare_binds;
 	ctx->spare_binds = s;
-	pthread_mutex_unlock(&ctx->devs_lock);
+	sva_devs_unlock(ctx);
 }
 
 /* The spare bind of the device fd refers to: its fd and id, or -1. */
@@ -188,7 +188,7 @@ static int spare_take(struct sva_ctx *ctx, int fd, uint32_t *dev_id)
 
 	if (fstat(fd, &st))
 		return -1;
-	pthread_mutex_lock(&ctx->devs_lock);
+	sva_devs_lock(ctx);
 	for (struct sva_spare_bind **pp = &ctx->spare_binds; *pp; pp = &(*pp)->next) {
 		struct sva_spare_bind *s = *pp;
 
@@ -200,7 +200,7 @@ static int spare_take(struct sva_ctx *ctx, int fd, uint32_t *dev_id)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&ctx->devs_lock);
+	sva_devs_unlock(ctx);
 	return ret;
 }
 

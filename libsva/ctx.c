@@ -27,35 +27,36 @@ static struct sva_ctx *all_ctxs;
  * sva_ctx_free() hangs.  The fault thread looks devices up under devs_lock
  * for every record it reads, an application thread may be creating a context
  * under all_lock, any thread may be logging.  So, as glibc does for malloc,
- * the forking thread takes them all before the fork and releases them on both
- * sides.  All are held only briefly and never across a wait or a call out.
- * Order: all_lock, then each context's devs_lock, then its log lock: nothing
- * takes them the other way round (devs_lock and the log lock are leaves, and
- * only the log lock is ever taken under devs_lock).  Registered after the
- * arena's handler (a context is allocated first), so these run before it:
- * devs_lock is held while freeing, never the arena's lock while taking it.
+ * the forking thread takes all_lock and blocks the fork guard (fork_guard.c,
+ * which every devs_lock and log-lock section enters) before the fork, and
+ * releases both on each side: one lock and one wait, however many contexts.
+ * The sections are brief and never wait or call out.  Order: all_lock, then
+ * the guard, then devs_lock, then a log lock: nothing takes them the other
+ * way round.  Registered after the arena's handler (a context is allocated
+ * first), so these run before it: a devs_lock section may free, and the fork
+ * takes the arena's lock only once no such section runs.
  */
 static void fork_prepare(void)
 {
 	pthread_mutex_lock(&all_lock);
-	for (struct sva_ctx *ctx = all_ctxs; ctx; ctx = ctx->all_next) {
-		pthread_mutex_lock(&ctx->devs_lock);
-		pthread_mutex_lock(&ctx->log.lock);
-	}
+	sva_fork_guard_block();
 }
 
-static void fork_done(void)
+static void fork_parent(void)
 {
-	for (struct sva_ctx *ctx = all_ctxs; ctx; ctx = ctx->all_next) {
-		pthread_mutex_unlock(&ctx->log.lock);
-		pthread_mutex_unlock(&ctx->devs_lock);
-	}
+	sva_fork_guard_unblock();
+	pthread_mutex_unlock(&all_lock);
+}
+
+static void fork_child(void)
+{
+	sva_fork_guard_unblock_child();
 	pthread_mutex_unlock(&all_lock);
 }
 
 static void fork_install(void)
 {
-	pthread_atfork(fork_prepare, fork_done, fork_done);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 static void all_add(struct sva_ctx *ctx)

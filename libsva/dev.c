@@ -91,10 +91,10 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 		return ret;
 	}
 	sva_ctx_get(ctx);
-	pthread_mutex_lock(&ctx->devs_lock);
+	sva_devs_lock(ctx);
 	dev->ctx_next = ctx->devs;
 	ctx->devs = dev;
-	pthread_mutex_unlock(&ctx->devs_lock);
+	sva_devs_unlock(ctx);
 	sva_logf(&ctx->log, SVA_LOG_INFO, "opened %s%s%s: iommu %s, PASID width %u, NUMA node %d",
 		 be->name, *dev->info.pci_addr ? " " : "", dev->info.pci_addr,
 		 sva_iommu_type_name(dev->info.iommu_type), dev->info.max_pasid_log2, dev->info.numa_node);
@@ -110,14 +110,14 @@ static void unregister(struct sva_dev *dev)
 
 	if (ctx->fe.last_dev == dev)
 		ctx->fe.last_dev = NULL;
-	pthread_mutex_lock(&ctx->devs_lock);
+	sva_devs_lock(ctx);
 	for (struct sva_dev **pp = &ctx->devs; *pp; pp = &(*pp)->ctx_next) {
 		if (*pp == dev) {
 			*pp = dev->ctx_next;
 			break;
 		}
 	}
-	pthread_mutex_unlock(&ctx->devs_lock);
+	sva_devs_unlock(ctx);
 }
 
 SVA_EXPORT void sva_dev_close(struct sva_dev *dev)

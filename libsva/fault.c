@@ -137,11 +137,11 @@ static struct sva_dev *dev_by_id(struct sva_ctx *ctx, uint32_t dev_id)
 
 	if (dev && dev->info.dev_id == dev_id)
 		return dev;
-	pthread_mutex_lock(&ctx->devs_lock);
+	sva_devs_lock(ctx);
 	for (dev = ctx->devs; dev; dev = dev->ctx_next)
 		if (dev->info.dev_id == dev_id)
 			break;
-	pthread_mutex_unlock(&ctx->devs_lock);
+	sva_devs_unlock(ctx);
 	if (dev)
 		ctx->fe.last_dev = dev;
 	return dev;

@@ -14,6 +14,7 @@
 #include "fault_window.h"
 #include "pin_budget.h"
 #include "arena.h"
+#include "fork_guard.h"
 #include "reach.h"
 #include "common.h"
 #include "sva/sva.h"
@@ -269,7 +270,7 @@ struct sva_ctx {
 	 * taken inside dev->lock, never with fe.lock or an mm->lock held. */
 	pthread_mutex_t pasid_lock;
 	struct sva_pasid_share *pending_shares; /* under pasid_lock (bond_pasid.c) */
-	pthread_mutex_t devs_lock; /* the device list */
+	pthread_mutex_t devs_lock; /* the device list: sva_devs_lock() */
 	struct sva_dev *devs;
 	struct sva_fault_engine fe;
 	/* Every bond (bond.c links them), for teardown.c; bonds_cv is broadcast
@@ -283,6 +284,19 @@ struct sva_ctx {
 	struct sva_ctx *all_next; /* every live context, for the exit destructor */
 	struct sva_broker_conn *broker; /* SVA_CTX_BROKER: broker_client.c; else NULL */
 };
+
+/* devs_lock inside the fork guard (fork_guard.c): fork() waits for the section. */
+static inline void sva_devs_lock(struct sva_ctx *ctx)
+{
+	sva_fork_guard_enter();
+	pthread_mutex_lock(&ctx->devs_lock);
+}
+
+static inline void sva_devs_unlock(struct sva_ctx *ctx)
+{
+	pthread_mutex_unlock(&ctx->devs_lock);
+	sva_fork_guard_leave();
+}
 
 /* Close the spare binds of a context (its last reference). */
 void sva_spare_binds_fini(struct sva_ctx *ctx);

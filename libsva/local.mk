@@ -20,6 +20,8 @@ LIBSVA_SOURCES = \
 	libsva/lock.c \
 	libsva/fork.h \
 	libsva/fork.c \
+	libsva/fork_guard.h \
+	libsva/fork_guard.c \
 	libsva/arena.h \
 	libsva/arena.c \
 	libsva/reach.h \

@@ -48,10 +48,12 @@ static void log_stderr(void *arg, enum sva_log_level level, const char *msg)
 
 void sva_log_set(struct sva_log *log, sva_log_fn fn, void *arg, int level)
 {
+	sva_fork_guard_enter();
 	pthread_mutex_lock(&log->lock);
 	log->fn = fn ? fn : log_stderr;
 	log->arg = fn ? arg : NULL;
 	pthread_mutex_unlock(&log->lock);
+	sva_fork_guard_leave();
 	if (level <= SVA_LOG_DEFAULT || level > SVA_LOG_OFF)
 		level = sva_log_env_level();
 	atomic_store(&log->level, level);
@@ -81,10 +83,12 @@ static void vlog(const struct sva_log *log, enum sva_log_level level, const char
 		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	/* Copy the pair under the lock; call outside it, so a callback may log. */
+	sva_fork_guard_enter();
 	pthread_mutex_lock((pthread_mutex_t *)&log->lock);
 	fn = log->fn;
 	arg = log->arg;
 	pthread_mutex_unlock((pthread_mutex_t *)&log->lock);
+	sva_fork_guard_leave();
 	fn(arg, level, buf);
 }
 

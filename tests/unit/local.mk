@@ -55,3 +55,8 @@ check_PROGRAMS += tests/unit/test-fork-detect
 TESTS += tests/unit/test-fork-detect
 tests_unit_test_fork_detect_SOURCES = tests/unit/test-fork-detect.c tests/tap.h
 tests_unit_test_fork_detect_LDADD = $(TEST_LIBS)
+# What fork() waits for: the fork guard of the device-list and log sections.
+check_PROGRAMS += tests/unit/test-fork-guard
+TESTS += tests/unit/test-fork-guard
+tests_unit_test_fork_guard_SOURCES = tests/unit/test-fork-guard.c tests/tap.h
+tests_unit_test_fork_guard_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
