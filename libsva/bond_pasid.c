@@ -235,8 +235,9 @@ static void put(struct sva_bond *bond, bool detached)
 	/*
 	 * The space's drvdata of a value bound by the library is its first
 	 * bond's (what sva_pasid_lookup() on the space returns): when that bond
-	 * goes and others stay, the next one's, never a drvdata whose driver
-	 * has been told (mm_exit) it is done.
+	 * goes and others stay, the next one's, so no lookup returns it once
+	 * its sva_unbind() has returned (libsva(7); during the unbind, mm_exit
+	 * included, one may).
 	 */
 	if (--sh->users > 0 && !sh->driver_owned && was_first && sh->bonds->drvdata != bond->drvdata)
 		sva_pasid_set_owner(sh->space, pasid, sh, sh->bonds->drvdata);
