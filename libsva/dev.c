@@ -50,7 +50,7 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 		  const char *pci_addr, const char *path, struct sva_dev **out)
 {
 	struct sva_dev *dev;
-	int ret;
+	int ret, node = -1;
 
 #ifdef SVA_TEST_HOOKS
 	if (sva_test_dev_setup_fail) {
@@ -59,6 +59,12 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 		return ret;
 	}
 #endif
+	if (pci_addr && *pci_addr) {
+		ret = sva_sysfs_numa_node(ctx->sysfs_root, pci_addr, &node);
+		if (ret)
+			return sva_fail(&ctx->log, ret, "cannot read the NUMA node of %s from sysfs: %s", pci_addr,
+					strerror(-ret));
+	}
 	dev = sva_calloc(1, sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
@@ -72,7 +78,7 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 	if (pci_addr && *pci_addr) {
 		dev->info.flags |= SVA_DEV_PCI;
 		snprintf(dev->info.pci_addr, sizeof(dev->info.pci_addr), "%s", pci_addr);
-		dev->info.numa_node = checked_numa_node(sva_sysfs_numa_node(ctx->sysfs_root, pci_addr));
+		dev->info.numa_node = checked_numa_node(node);
 	}
 	if (path)
 		snprintf(dev->info.path, sizeof(dev->info.path), "%s", path);

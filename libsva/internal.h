@@ -87,8 +87,9 @@ int sva_info_copy_min(void *dst, const void *src, size_t src_size, size_t min_si
 int sva_sysfs_pci_to_cdev(const char *sysfs_root, const char *pci_addr, char *cdev, size_t len);
 /* Find the PCI address of a VFIO cdev ("vfio3"); -ENOENT if it has none. */
 int sva_sysfs_cdev_to_pci(const char *sysfs_root, const char *cdev, char pci[16]);
-/* The device's NUMA node, or -1. */
-int sva_sysfs_numa_node(const char *sysfs_root, const char *pci_addr);
+/* The device's NUMA node in *node, -1 if sysfs reports none (or cannot be
+ * read); -EMFILE/-ENFILE/-ENOMEM when reading it ran out of resources. */
+int sva_sysfs_numa_node(const char *sysfs_root, const char *pci_addr, int *node);
 /* The name of the driver bound to the device ("vfio-pci"), or -ENOENT. */
 int sva_sysfs_driver(const char *sysfs_root, const char *pci_addr, char *drv, size_t len);
 /* 1 if char device maj:min is a VFIO cdev, 0 if it is something else, -1 if

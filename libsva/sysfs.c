@@ -55,18 +55,25 @@ int sva_sysfs_cdev_to_pci(const char *root, const char *cdev, char pci[16])
 	return sva_pci_addr_parse(p, pci) ? -ENOENT : 0;
 }
 
-int sva_sysfs_numa_node(const char *root, const char *pci)
+int sva_sysfs_numa_node(const char *root, const char *pci, int *out)
 {
 	char path[PATH_MAX], buf[32], *end;
 	long node;
+	int ret;
 
+	*out = -1;
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s", root, pci);
-	if (sva_sysfs_read_attr(path, "numa_node", buf, sizeof(buf)))
-		return -1;
+	ret = sva_sysfs_read_attr(path, "numa_node", buf, sizeof(buf));
+	/* Out of descriptors or memory is not "no node": the caller would
+	 * report -1 for a device that has one, and place memory wrongly. */
+	if (ret == -EMFILE || ret == -ENFILE || ret == -ENOMEM)
+		return ret;
+	if (ret)
+		return 0;
 	node = strtol(buf, &end, 10);
-	if (end == buf || node < 0 || node > INT_MAX)
-		return -1;
-	return (int)node;
+	if (end != buf && node >= 0 && node <= INT_MAX)
+		*out = (int)node;
+	return 0;
 }
 
 int sva_sysfs_driver(const char *root, const char *pci, char *drv, size_t len)

@@ -8,6 +8,7 @@
  * process's new bytes and its writes reach the process.
  */
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "ktest_edu.h"
@@ -68,6 +69,36 @@ static void info_checks(struct sva_dev *dev, const char *pci)
 		is_int(info.numa_node, 1, "edu sits on NUMA node 1 behind the pxb-pcie");
 	else
 		ok(info.numa_node <= 0, "single-node topology: NUMA node %d", info.numa_node);
+}
+
+/*
+ * One descriptor free: the open takes it for the cdev, and reading the node
+ * from sysfs needs another.  The node must not come back -1 as if the
+ * machine were not NUMA: the open fails with -EMFILE or reports node 1.
+ */
+static void numa_short_of_fds(struct sva_ctx *ctx, const char *pci)
+{
+	struct sva_dev_info info = { .size = sizeof(info) };
+	struct rlimit old, one;
+	struct sva_dev *dev = NULL;
+	int fd = dup(0), ret;
+
+	if (strcmp(ktest_topology(), "vtd48-numa") != 0 || fd < 0)
+		return;
+	getrlimit(RLIMIT_NOFILE, &old);
+	one = old;
+	one.rlim_cur = (rlim_t)fd + 1; /* fd is the lowest free number: just it */
+	close(fd);
+	setrlimit(RLIMIT_NOFILE, &one);
+	ret = sva_dev_open(ctx, pci, &dev);
+	setrlimit(RLIMIT_NOFILE, &old);
+	if (!ret)
+		sva_dev_get_info(dev, &info);
+	ok(ret == -EMFILE || (ret == 0 && info.numa_node == 1),
+	   "with one descriptor free: -EMFILE or NUMA node 1, never node -1 (%d, node %d)", ret,
+	   ret ? 0 : info.numa_node);
+	if (!ret)
+		sva_dev_close(dev);
 }
 
 static void window_checks(struct sva_dev *dev, struct sva_mm *mm)
@@ -233,6 +264,7 @@ int main(void)
 	ktest_require_iommufd();
 	ctx = ktest_ctx();
 	open_checks(ctx, pci);
+	numa_short_of_fds(ctx, pci);
 	if (!is_int(sva_dev_open(ctx, pci, &dev), 0, "open edu by PCI address %s", pci))
 		return done_testing();
 	info_checks(dev, pci);
