@@ -172,7 +172,8 @@ static int check_range(const void *addr, size_t len, uint64_t *start, uint64_t *
 {
 	uint64_t a = (uintptr_t)addr;
 
-	if (!len || a + len < a || a + len > UINT64_MAX - PAGE)
+	/* Its end must round up to a page without wrapping: up to 2^64 - 4096. */
+	if (!len || a + len < a || a + len > UINT64_MAX - PAGE + 1)
 		return -EINVAL;
 	*start = a & ~(PAGE - 1);
 	*end = (a + len + PAGE - 1) & ~(PAGE - 1);

@@ -171,7 +171,7 @@ static int check_args(struct sva_mm *mm, const void *addr, size_t len, const cha
 
 	if (!mm)
 		return sva_fail(sva_log_default(), -EINVAL, "%s: mm is NULL", fn);
-	if (!len || ((a | len) & (PAGE - 1)) || a + len < a || a + len > UINT64_MAX - PAGE)
+	if (!len || ((a | len) & (PAGE - 1)) || a + len < a || a + len > UINT64_MAX - PAGE + 1)
 		return sva_fail(&mm->ctx->log, -EINVAL,
 				"%s: %p+%zu is empty, not page-aligned, or wraps around the address space", fn, addr,
 				len);

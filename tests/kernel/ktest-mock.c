@@ -88,6 +88,16 @@ static void prefault_checks(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_b
 	       "prefault of unmapped memory: -EFAULT");
 	is_int(sva_mm_prefault(mm, buf, 0), -EINVAL, "prefault of 0 bytes: -EINVAL");
 	is_int(sva_mm_prefault(mm, (void *)UINTPTR_MAX, 2), -EINVAL, "prefault of a wrapping range: -EINVAL");
+	/* The last page of the 64-bit space is refused, the one below it is a
+	 * range like any other (nothing is mapped there). */
+	is_int(sva_mm_prefault(mm, (void *)(uintptr_t)(UINT64_MAX - 4095), 1), -EINVAL,
+	       "prefault reaching into the last page: -EINVAL");
+	is_int(sva_mm_prefault(mm, (void *)(uintptr_t)(UINT64_MAX - 8191), 4096), -EFAULT,
+	       "prefault of the page below it: -EFAULT (not mapped), not -EINVAL");
+	is_int((int)sva_mm_invalidate(mm, (void *)(uintptr_t)(UINT64_MAX - 8191), 4096), 0,
+	       "invalidate of the page below the last: 0 bytes");
+	is_int((int)sva_mm_invalidate(mm, (void *)(uintptr_t)(UINT64_MAX - 8191), 4097), -EINVAL,
+	       "invalidate reaching into the last page: -EINVAL");
 	is_int(sva_mm_prefault(mm, &stack_var, sizeof(stack_var)), -ERANGE,
 	       "prefault of the stack (outside the mock aperture): -ERANGE");
 	is_int(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 0x20000, back, PG, 0), -ENOENT,

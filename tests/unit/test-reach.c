@@ -163,6 +163,11 @@ static void api(void)
 	is_int(sva_mm_allow(child, base, PG), -ECHILD, "allow: in a forked child");
 	is_int(errors, 8, "each error logged once (NULL mm: on the default log)");
 	is_int(mm->allowed.n + open->allowed.n + child->allowed.n, 0, "no error changed a set");
+	/* Only the last page of the 64-bit space is out: the one below it is fine. */
+	is_int(sva_mm_allow(mm, (void *)(uintptr_t)(UINT64_MAX - 2 * PG + 1), PG), 0,
+	       "allow: the page below the last one");
+	is_int(sva_mm_deny(mm, (void *)(uintptr_t)(UINT64_MAX - 2 * PG + 1), PG), 0, "deny: the same page");
+	is_int(mm->allowed.n, 0, "  and the set is empty again");
 
 	is_int(sva_mm_allow(mm, base, 16 * PG), 0, "allow 16 pages");
 	is_int(sva_reach_check_locked(mm, (uintptr_t)base + 15 * PG), 0, "a fault inside resolves");
