@@ -636,6 +636,38 @@ static int place_locked(struct later *why, const struct sva_iova_range *kwin, si
 	return ret;
 }
 
+/* The parts of [start, end) allowed in mm now, into *out: 0 or -ENOMEM. */
+static int allowed_part(struct sva_mm *mm, uint64_t start, uint64_t end, struct sva_rset *out)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&mm->lock);
+	for (size_t i = 0; i < mm->allowed.n && !ret; i++) {
+		uint64_t s = mm->allowed.v[i].start > start ? mm->allowed.v[i].start : start;
+		uint64_t e = mm->allowed.v[i].end < end ? mm->allowed.v[i].end : end;
+
+		if (s < e)
+			ret = sva_rset_add(out, s, e);
+	}
+	pthread_mutex_unlock(&mm->lock);
+	return ret;
+}
+
+/* Undo this call's allowance of [start, end): deny what was not in prior. */
+static void deny_added(struct sva_mm *mm, uint64_t start, uint64_t end, const struct sva_rset *prior)
+{
+	uint64_t pos = start;
+
+	for (size_t i = 0; i <= prior->n; i++) {
+		uint64_t gap_end = i < prior->n ? prior->v[i].start : end;
+
+		if (pos < gap_end)
+			sva_mm_deny(mm, (void *)(uintptr_t)pos, gap_end - pos); /* logs its own error */
+		if (i < prior->n)
+			pos = prior->v[i].end;
+	}
+}
+
 SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void **out)
 {
 	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -649,6 +681,7 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 	char where[40];
 	size_t nkwin;
 	bool huge, allowed = false;
+	struct sva_rset prior = { 0 }; /* what the driver had allowed of the range already */
 	int ret, node;
 
 	mem_init();
@@ -708,17 +741,21 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 		goto undo;
 	}
 	/* A restricted address space reaches what was allocated for it.  Only an
-	 * allowance this call adds is taken back if it fails: one the driver made
-	 * already (a range covering the allocation) is not this call's to deny. */
+	 * allowance this call adds is taken back if it fails: what the driver
+	 * allowed already, of all the range or part of it, is not this call's to
+	 * deny. */
 	if (o.mm && (o.mm->flags & SVA_MM_RESTRICTED)) {
-		bool covered;
-
-		pthread_mutex_lock(&o.mm->lock);
-		covered = sva_rset_covers(&o.mm->allowed, e.addr, e.addr + maplen);
-		pthread_mutex_unlock(&o.mm->lock);
-		if (!covered && (ret = sva_mm_allow(o.mm, p, maplen))) /* logs its own error */
+		ret = allowed_part(o.mm, e.addr, e.addr + maplen, &prior);
+		if (ret) {
+			ret = sva_fail(log, ret, "sva_mem_alloc: out of memory");
 			goto undo;
-		allowed = !covered;
+		}
+		if (!sva_rset_covers(&prior, e.addr, e.addr + maplen)) {
+			ret = sva_mm_allow(o.mm, p, maplen); /* logs its own error */
+			if (ret)
+				goto undo;
+			allowed = true;
+		}
 	}
 	if (o.flags & SVA_MEM_PREFAULT) {
 		ret = sva_mm_prefault(o.mm, p, maplen); /* logs its own error */
@@ -734,12 +771,14 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 		 e.addr + maplen, len, sva_mem_backing_name(e.backing),
 		 e.backing == SVA_MEM_BACKING_PAGES && huge ? " (no hugetlb pages free, no THP)" : "", where,
 		 (o.flags & SVA_MEM_PREFAULT) ? ", visible in the address space" : "");
+	sva_rset_fini(&prior);
 	*out = p;
 	return 0;
 
 undo:
 	if (allowed)
-		sva_mm_deny(o.mm, p, maplen);
+		deny_added(o.mm, e.addr, e.addr + maplen, &prior);
+	sva_rset_fini(&prior);
 	ent_unmap(e.addr, maplen);
 	return ret;
 }

@@ -348,6 +348,15 @@ static void failed_alloc_keeps_allowance(struct sva_ctx *ctx, struct sva_dev *de
 	ok(sva_mem_alloc(64 * 1024, &memo, &m) < 0, "an allocation there whose prefault does not fit the budget fails");
 	is_int(fault_reason(dev, bond, &rep, p0 + PG, SVA_ACCESS_READ), -EFAULT,
 	       "a fault there after it: -EFAULT (still allowed, nothing mapped), not -ENXIO");
+	/* The same when the driver allowed only part of it: that part stays,
+	 * the rest, which the call added, goes (it denied all of it). */
+	is_int(sva_mm_deny(mm, (void *)(uintptr_t)p0, 1u << 20), 0, "the driver denies it all again");
+	is_int(sva_mm_allow(mm, (void *)(uintptr_t)(p0 + PG), PG), 0, "and allows the allocation's second page only");
+	ok(sva_mem_alloc(64 * 1024, &memo, &m) < 0, "the allocation there fails again");
+	is_int(fault_reason(dev, bond, &rep, p0 + PG, SVA_ACCESS_READ), -EFAULT,
+	       "a fault at the page the driver allowed: -EFAULT (still allowed), not -ENXIO");
+	is_int(fault_reason(dev, bond, &rep, p0 + 2 * PG, SVA_ACCESS_READ), -ENXIO,
+	       "a fault at a page only the call had allowed: -ENXIO (taken back)");
 	sva_unbind(bond);
 	sva_mm_free(mm);
 }
