@@ -116,6 +116,14 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 	reg = tracked ? register_locked(mm, whole ? v->whole_start : v->start, whole ? v->whole_end : v->end, start,
 					end)
 		      : 0;
+	/* Our userfaultfd's number is another file's now: tracking is over
+	 * here too, as the monitor would have said. */
+	if (reg == -EIO) {
+		sva_mm_tracking_lost_locked(mm, -EBADF);
+		if (mm->flags & SVA_MM_TRACK_STRICT)
+			return -EIO;
+		reg = 0; /* mapped as any address space whose tracking stopped */
+	}
 	ret = ioas_map(mm, v, start, end);
 
 	if (ret == -EEXIST)

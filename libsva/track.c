@@ -241,8 +241,18 @@ static void *monitor(void *arg)
 			ret = -EIO;
 			break;
 		}
+		/* A userfaultfd never hangs up: the number is another file's now
+		 * (a pipe whose writer is gone), which poll() would report at
+		 * once, again and again.  Not ours to close either. */
+		if ((pfd[0].revents & POLLHUP) && !(pfd[0].revents & POLLIN)) {
+			uffd = -1;
+			ret = -EBADF;
+			break;
+		}
 		if (pfd[0].revents & POLLIN) {
 			ret = drain(uffd);
+			if (ret == -EBADF)
+				uffd = -1; /* another file's: not ours to close */
 			if (ret)
 				break;
 		}
@@ -391,11 +401,20 @@ int sva_track_register(uint64_t start, uint64_t end)
 		.range = { .start = start, .len = end - start },
 		.mode = KABI_UFFDIO_REGISTER_MODE_WP,
 	};
-	int fd = atomic_load(&T.uffd);
+	int fd = atomic_load(&T.uffd), expected = 0;
 
 	if (fd < 0)
 		return atomic_load(&T.error) ? atomic_load(&T.error) : -EBADF;
-	return ioctl(fd, KABI_UFFDIO_REGISTER, &r) ? -errno : 0;
+	if (!ioctl(fd, KABI_UFFDIO_REGISTER, &r))
+		return 0;
+	if (errno != ENOTTY && errno != EBADF)
+		return -errno;
+	/* The number is no longer our userfaultfd (the application closed it,
+	 * or put another file there): tracking is over, as if the monitor had
+	 * failed.  The monitor may sleep on the old file for good; fences
+	 * read the error from here on. */
+	atomic_compare_exchange_strong(&T.error, &expected, -EBADF);
+	return -EIO;
 }
 
 int sva_track_fence(void)

@@ -197,9 +197,8 @@ uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
 	return due;
 }
 
-void sva_mm_tracking_lost(struct sva_mm *mm, int err)
+void sva_mm_tracking_lost_locked(struct sva_mm *mm, int err)
 {
-	pthread_mutex_lock(&mm->map_lock);
 	if (atomic_load(&mm->tracked)) {
 		atomic_store(&mm->tracked, false);
 		mm->lost = true;
@@ -208,6 +207,12 @@ void sva_mm_tracking_lost(struct sva_mm *mm, int err)
 		mm->log_lost = true;
 		atomic_store_explicit(&mm->reap_hint, true, memory_order_relaxed);
 	}
+}
+
+void sva_mm_tracking_lost(struct sva_mm *mm, int err)
+{
+	pthread_mutex_lock(&mm->map_lock);
+	sva_mm_tracking_lost_locked(mm, err);
 	pthread_mutex_unlock(&mm->map_lock);
 }
 

@@ -53,6 +53,7 @@ void sva_mm_note_suspect_locked(struct sva_mm *mm);
 
 /* The monitor failed: mm is no longer tracked (logged once). */
 void sva_mm_tracking_lost(struct sva_mm *mm, int err);
+void sva_mm_tracking_lost_locked(struct sva_mm *mm, int err); /* map_lock held */
 
 /* Free the chunks withdrawn so far and write the log lines owed (never on the
  * monitor, never under map_lock: free() may munmap, a log callback may free()). */

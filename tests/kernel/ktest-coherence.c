@@ -727,6 +727,102 @@ static void seccomp_checks(void)
 	is_int(got[3], -EPERM, "seccomp: an SVA_MM_TRACK_STRICT address space is refused with -EPERM");
 }
 
+/* The number of this process's userfaultfd (libsva's), or -1. */
+static int find_uffd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	while (d && (e = readdir(d))) {
+		char link[64];
+		ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+
+		if (n > 0 && (link[n] = '\0', strcmp(link, "anon_inode:[userfaultfd]") == 0))
+			found = atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * The application closes libsva's userfaultfd and its number comes to hold a
+ * pipe whose writer is gone (poll() says POLLHUP at once, read() 0).  The
+ * monitor must stop as for any failure (libsva(7)): fences say -EIO, a strict
+ * address space maps nothing (-EIO), and it neither spins on the number nor
+ * closes it (it is the application's pipe now).  In a child: tracking is lost
+ * for the whole process.
+ */
+static void uffd_replaced_checks(void)
+{
+	int pfd[2], status = 0, got[6] = { -9, -9, -9, -9, -9, -9 };
+	pid_t pid;
+
+	if (pipe(pfd))
+		ktest_bail("pipe");
+	pid = fork();
+	if (pid == 0) {
+		struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
+		struct sva_mm_stats s = { .size = sizeof(s) };
+		struct sva_ctx *ctx;
+		struct sva_mm *mm, *strict;
+		unsigned char *a, *b;
+		int ufd, p[2], ret = 0;
+		double cpu;
+
+		alarm(30);
+		close(pfd[0]);
+		if (sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm) || sva_mm_new(ctx, &so, &strict))
+			_exit(3);
+		a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+		if (sva_mm_prefault(mm, a, 4 * PG))
+			_exit(4);
+		ufd = find_uffd();
+		if (ufd < 0 || pipe(p))
+			_exit(5);
+		close(p[1]);
+		dup2(p[0], ufd);
+		close(p[0]);
+		munmap(a, 4 * PG);
+		for (int ms = 0; ms < 3000 && (ret = sva_mm_fence(mm)) == 0; ms += 10)
+			usleep(10000);
+		got[0] = ret;
+		cpu = cpu_seconds();
+		usleep(500000);
+		got[1] = (int)((cpu_seconds() - cpu) * 1000);
+		got[2] = fcntl(ufd, F_GETFD) >= 0;
+		b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+		got[3] = sva_mm_prefault(strict, b, 4 * PG);
+		sva_mm_stats(mm, &s);
+		got[4] = !(s.flags & SVA_MM_STAT_TRACKED);
+		got[5] = sva_mm_fence(strict);
+		if (write(pfd[1], got, sizeof(got)) != sizeof(got))
+			_exit(6);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], got, sizeof(got)) != sizeof(got))
+		got[0] = -9999;
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "uffd replaced: the child ran to the end");
+	is_int(got[0], -EIO, "uffd replaced by a pipe: the monitor stops, fences say -EIO");
+	ok(got[1] < 250, "  and it does not spin on the pipe (%d ms of CPU in 500 ms idle)", got[1]);
+	ok(got[2] == 1, "  nor close the number, which is the application's pipe now");
+	is_int(got[3], -EIO, "  a strict address space maps nothing more (-EIO)");
+	ok(got[4] == 1, "  sva_mm_stats no longer says tracked");
+	is_int(got[5], -EIO, "  and its fence says -EIO too");
+}
+
 static void fork_checks(struct sva_mm *mm)
 {
 	unsigned char *p = fill_at(VA, 4 * PG, 0xf1), *q;
@@ -927,6 +1023,7 @@ int main(void)
 	mem_free_untracked();
 	shmdt_remedy();
 	seccomp_checks();
+	uffd_replaced_checks();
 	fork_checks(mm);
 	untracked_checks();
 	prefault_split_checks();
