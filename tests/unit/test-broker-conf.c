@@ -123,6 +123,50 @@ int main(void)
 		refused(big, "longer than", "an overlong line");
 	}
 	{
+		/* A comment is not a directive: its length does not count (sva-brokerd(8)). */
+		char text[1400];
+
+		memset(text, 'y', sizeof(text));
+		memcpy(text, "# ", 2);
+		memcpy(text + 700, "\ndevice acc0 mock   # ", 22);
+		memcpy(text + sizeof(text) - 2, "\n", 2);
+		text[sizeof(text) - 1] = '\0';
+		is_int(parse(text, &c, err, sizeof(err)), 0,
+		       "a comment line and a trailing comment longer than 510 bytes %s", err);
+		ok(c.ndevs == 1 && !strcmp(c.devs[0].source, "mock"), "  the directive before the long comment counts");
+		text[700] = '\0';
+		is_int(parse(text, &c, err, sizeof(err)), 0, "a long comment on the last line, without a newline %s",
+		       err);
+	}
+	{
+		/* The limit is on the directive's text, blanks around it and its comment aside. */
+		char text[700];
+		size_t n;
+
+		memset(text, ' ', sizeof(text));
+		memcpy(text + 100, "socket /", 8);
+		memset(text + 108, 'd', 510 - 8);
+		n = 100 + 510;
+		memcpy(text + n + 50, "# x\n", 5);
+		text[n + 55] = '\0';
+		refused(text, "socket: an absolute path",
+			"a 510-byte directive between blanks (read whole: the socket is too long)");
+		text[n] = 'e';
+		refused(text, "t.conf:1: directive longer than 510 bytes", "a 511-byte directive");
+	}
+	{
+		static const char nul[] = "device acc0 mock\n# a comment\0 with a NUL\n";
+		struct broker_conf cn;
+		char e[300] = "";
+		FILE *f = fmemopen((void *)nul, sizeof(nul) - 1, "r");
+
+		broker_conf_defaults(&cn);
+		is_int(f ? broker_conf_parse(f, "t.conf", &cn, e, sizeof(e)) : -errno, -EINVAL, "a NUL byte: -EINVAL");
+		ok(strstr(e, "t.conf:2: the line contains a NUL byte") != NULL, "  saying so: %s", e);
+		if (f)
+			fclose(f);
+	}
+	{
 		char many[BROKER_MAX_DEVS * 20 + 20] = "";
 
 		for (int i = 0; i <= BROKER_MAX_DEVS; i++)

@@ -43,6 +43,7 @@ check() {
 }
 has() { grep -q -- "$1" "$tmp/out"; }
 has_err() { grep -q -- "$1" "$tmp/err"; }
+empty_err() { [ ! -s "$tmp/err" ]; }
 
 cat >"$tmp/good.conf" <<CONF
 # a test configuration
@@ -53,7 +54,7 @@ allow m0 uid 0
 CONF
 run --check -c "$tmp/good.conf"
 check "--check: a good configuration exits 0" [ "$rc" -eq 0 ]
-check "--check: and says what it read" has "socket $tmp/sock, 1 devices, 32 PASIDs per client from \[256, 1048575\]"
+check "--check: and says what it read (one device, singular)" has "socket $tmp/sock, 1 device, 32 PASIDs per client from \[256, 1048575\]"
 check "--check: and the isolated clients' pin limit (default 1 GiB)" has "isolated clients map at most 1073741824 bytes each"
 printf 'isolated-pin-max 64K\n' >>"$tmp/good.conf"
 run --check -c "$tmp/good.conf"
@@ -94,6 +95,21 @@ check "--check: a device source sva_dev_open(3) cannot take: exit 1, saying whic
 printf 'device m0 vfio3\ndevice m1 0000:41:00.0\ndevice m2 /dev/vfio/devices/vfio7\ndevice m3 mock\n' >"$tmp/src.conf"
 run --check -c "$tmp/src.conf"
 check "--check: the four forms of a source are accepted" eval '[ "$rc" -eq 0 ] && has "4 devices"'
+printf '# %0600d\ndevice m0 mock   # %0600d\n' 0 0 >"$tmp/long.conf"
+run --check -c "$tmp/long.conf"
+check "--check: comments longer than 510 bytes, alone or after a directive, are fine" \
+	eval '[ "$rc" -eq 0 ] && has "1 device," && empty_err'
+printf 'device m0 mock\n#\000\n' >"$tmp/nul.conf"
+run --check -c "$tmp/nul.conf"
+check "--check: a NUL byte is named as such, with its line" \
+	eval '[ "$rc" -eq 1 ] && has_err "nul.conf:2: the line contains a NUL byte"'
+printf 'device m0 mock\ndevice m1 %0600d\n' 0 >"$tmp/longdir.conf"
+run --check -c "$tmp/longdir.conf"
+check "--check: a directive longer than 510 bytes is refused, saying so" \
+	eval '[ "$rc" -eq 1 ] && has_err "longdir.conf:2: directive longer than 510 bytes"'
+printf '# none\n' >"$tmp/nodev.conf"
+run --check -c "$tmp/nodev.conf"
+check "--check: no device is '0 devices'" eval '[ "$rc" -eq 0 ] && has ", 0 devices,"'
 run --help
 check "--help: exit 0, every option" eval '[ "$rc" -eq 0 ] && has --config && has --socket && has --check'
 if [ -w /dev/full ]; then
@@ -111,7 +127,34 @@ if [ ! -w /dev/iommu ]; then
 	check "no usable /dev/iommu: exit 1, saying it cannot start" eval '[ "$rc" -eq 1 ] && has_err "cannot start"'
 	check "  and no socket is left" [ ! -e "$tmp/sock" ]
 else
-	skip 2 "this host has /dev/iommu (the VM's ktest-broker runs the broker)"
+	skip "this host has /dev/iommu (the VM's ktest-broker runs the broker)"
+	skip "(same)"
+fi
+
+# SIGHUP (a closed terminal, or a reload by habit) stops the broker as SIGTERM
+# and SIGINT do: exit 0, the socket removed (sva-brokerd(8), EXIT STATUS).  It
+# needs a broker that starts: /dev/iommu, and no device needed.
+if [ -w /dev/iommu ]; then
+	printf 'socket %s\n' "$tmp/hup.sock" >"$tmp/hup.conf"
+	for sig in HUP TERM INT; do
+		# A socket a killed broker left would be taken for this one's.
+		rm -f "$tmp/hup.sock"
+		"$BROKERD" -c "$tmp/hup.conf" >"$tmp/out" 2>"$tmp/err" &
+		pid=$!
+		i=0
+		while [ ! -S "$tmp/hup.sock" ] && [ $i -lt 100 ] && kill -0 $pid 2>/dev/null; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		kill -s $sig $pid 2>/dev/null
+		wait $pid
+		rc=$?
+		check "SIG$sig: exit 0, the socket removed" eval '[ "$rc" -eq 0 ] && [ ! -e "$tmp/hup.sock" ]'
+	done
+else
+	skip "no usable /dev/iommu here: the broker cannot start to take SIGHUP"
+	skip "(same)"
+	skip "(same)"
 fi
 
 done_testing

@@ -221,21 +221,61 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 	return 0;
 }
 
+/* The longest directive: the line without its comment and the blanks around
+ * it (sva-brokerd(8), CONFIGURATION).  Comments are not kept, so any length. */
+#define DIRECTIVE_MAX 510
+
+static bool blank(int ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+/* Line ln's directive into line[]: 1, or 0 at the end of the file, or an
+ * error.  A byte at a time, so that a comment is skipped, never stored. */
+static int read_directive(FILE *f, const char *fname, unsigned ln, char *line, char *err, size_t errlen)
+{
+	size_t len = 0, blanks = 0; /* blanks: after the text so far, not stored yet */
+	bool comment = false, any = false;
+	int ch;
+
+	while ((ch = getc(f)) != EOF) {
+		any = true;
+		if (ch == '\n')
+			break;
+		if (ch == '\0')
+			return bad(err, errlen, fname, ln, "the line contains a NUL byte");
+		if (comment)
+			continue;
+		if (ch == '#') {
+			comment = true;
+		} else if (blank(ch)) {
+			if (len)
+				blanks++;
+		} else {
+			if (len + blanks + 1 > DIRECTIVE_MAX)
+				return bad(err, errlen, fname, ln,
+					   "directive longer than %d bytes (a comment may be longer)", DIRECTIVE_MAX);
+			for (; blanks; blanks--)
+				line[len++] = ' ';
+			line[len++] = (char)ch;
+		}
+	}
+	line[len] = '\0';
+	return any;
+}
+
 int broker_conf_parse(FILE *f, const char *fname, struct broker_conf *c, char *err, size_t errlen)
 {
-	char line[512];
+	char line[DIRECTIVE_MAX + 1];
 	unsigned ln = 0;
+	int ret;
 
-	while (fgets(line, sizeof(line), f)) {
-		char *w[8], *save = NULL, *hash = strchr(line, '#');
+	while ((ret = read_directive(f, fname, ln + 1, line, err, errlen)) > 0) {
+		char *w[8], *save = NULL;
 		int n = 0;
 
 		ln++;
-		if (!strchr(line, '\n') && !feof(f))
-			return bad(err, errlen, fname, ln, "line longer than %zu bytes", sizeof(line) - 2);
-		if (hash)
-			*hash = '\0';
-		for (char *t = strtok_r(line, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save)) {
+		for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
 			if (n == 8)
 				return bad(err, errlen, fname, ln, "too many words");
 			w[n++] = t;
@@ -243,6 +283,8 @@ int broker_conf_parse(FILE *f, const char *fname, struct broker_conf *c, char *e
 		if (n && directive(c, w, n, fname, ln, err, errlen))
 			return -EINVAL;
 	}
+	if (ret < 0)
+		return ret;
 	if (c->pasids_per_client > c->pasid_max - c->pasid_min + 1)
 		return bad(err, errlen, fname, ln, "pasids-per-client %u is more than the %u PASIDs of [%u, %u]",
 			   c->pasids_per_client, c->pasid_max - c->pasid_min + 1, c->pasid_min, c->pasid_max);

@@ -74,8 +74,8 @@ int main(int argc, char **argv)
 	if (sock)
 		snprintf(conf.socket, sizeof(conf.socket), "%s", sock);
 	if (check) {
-		printf("%s: socket %s, %zu devices, %u PASIDs per client from [%u, %u]\n", config, conf.socket,
-		       conf.ndevs, conf.pasids_per_client, conf.pasid_min, conf.pasid_max);
+		printf("%s: socket %s, %zu device%s, %u PASIDs per client from [%u, %u]\n", config, conf.socket,
+		       conf.ndevs, conf.ndevs == 1 ? "" : "s", conf.pasids_per_client, conf.pasid_min, conf.pasid_max);
 		if (conf.isolated_pin_max)
 			printf("%s: isolated clients map at most %llu bytes each\n", config,
 			       (unsigned long long)conf.isolated_pin_max);
@@ -91,6 +91,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sva-brokerd: %s defines no device: every client will be refused\n", config);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* Not a reload: a broker started from a terminal that closes would
+	 * otherwise die and leave its socket behind (sva-brokerd(8)). */
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	ret = broker_start(&broker, &conf);
 	if (ret) {

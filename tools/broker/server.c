@@ -174,8 +174,8 @@ int broker_start(struct broker *b, const struct broker_conf *conf)
 	if (ret < 0)
 		goto err;
 	b->lsock = ret;
-	broker_log(b, SVA_LOG_INFO, "listening on %s: %zu devices, %u blocks of %u PASIDs from %u", b->conf.socket,
-		   b->ndevs, so.max, b->conf.pasids_per_client, b->conf.pasid_min);
+	broker_log(b, SVA_LOG_INFO, "listening on %s: %zu device%s, %u blocks of %u PASIDs from %u", b->conf.socket,
+		   b->ndevs, b->ndevs == 1 ? "" : "s", so.max, b->conf.pasids_per_client, b->conf.pasid_min);
 	return 0;
 err:
 	broker_fini(b);
