@@ -281,6 +281,36 @@ check "a relative --dev-root is made absolute" eval '[ "$rc" -eq 0 ] && has "dev
 
 run --sysfs-root="$S" --dev-root="$D" --no-open
 check "--no-open: says the devices were not opened" eval '[ "$rc" -eq 0 ] && has "hw info: *not read (--no-open)$"'
+cp "$tmp/out" "$tmp/no-open.txt"
+
+# Members are part of the interface: each member of hw_info_error that sva-info
+# writes (reason no-iommufd, not-opened) is one sva-info(1) JSON OUTPUT names.
+MAN_INFO="${top_srcdir:-$(dirname "$0")/../..}/man/sva-info.1"
+if [ $have_python = yes ] && [ -r "$MAN_INFO" ]; then
+	sed -n '/^\.B hw_info_error$/,/^\.PP$/p' "$MAN_INFO" >"$tmp/man-hwerr"
+	run --json --sysfs-root="$S" --dev-root="$D" --no-open
+	cp "$tmp/out" "$tmp/no-open.json"
+	for f in devices.json no-open.json; do
+		python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+for e in (x["hw_info_error"] for x in d["devices"] if x["hw_info_error"]):
+    assert all(isinstance(v, str) for k, v in e.items() if k != "error"), e
+    print(e["reason"], " ".join(sorted(e)))' "$tmp/$f"
+	done >"$tmp/hwerr-members"
+	check "--json: hw_info_error for no-iommufd and not-opened carries a message string" \
+		eval 'grep -q "^no-iommufd message reason$" "$tmp/hwerr-members" && grep -q "^not-opened message reason$" "$tmp/hwerr-members"'
+	check "--json: the message is the text output's words" json_assert "$tmp/no-open.json" \
+		'd["devices"][1]["hw_info_error"]["message"] == "not read (--no-open)"'
+	undocumented=
+	for m in $(cut -d" " -f2- "$tmp/hwerr-members" | tr " " "\n" | sort -u); do
+		grep -Eq "^\.BR? $m( |\$)" "$tmp/man-hwerr" || undocumented="$undocumented $m"
+	done
+	check "sva-info(1) documents every member of hw_info_error (undocumented:${undocumented:- none})" [ -z "$undocumented" ]
+else
+	skip "python3 or the man page not found: cannot compare hw_info_error with sva-info(1)"
+	skip "(same)"
+	skip "(same)"
+fi
 
 # -------------------------------------------------------------- --cdi
 # A CDI spec: checked against the CDI schema's required fields by
@@ -311,6 +341,13 @@ check "--cdi: a single-tenant device gives /dev/iommu and its cdev" \
 	eval 'tr -d " \n" <"$tmp/out" | grep -q "\"name\":\"vfio3\",\"containerEdits\":{\"env\":\[\"SVA_DEVICE=/dev/vfio/devices/vfio3\",\"SVA_MEMLOCK=268435456\"\],\"deviceNodes\":\[{\"path\":\"/dev/iommu\",\"hostPath\":\"$D/iommu\",\"permissions\":\"rw\"},{\"path\":\"/dev/vfio/devices/vfio3\",\"hostPath\":\"$D/vfio/devices/vfio3\""'
 check "--cdi: the memlock the container needs, in the annotations" \
 	eval 'has "\"libsva/memlock\": \"268435456\"" && has "ulimit memlock=268435456:268435456"'
+(cd "$tmp" && "$SVA_INFO" --cdi --sysfs-root="$S" --dev-root="$D" --iommu-path=rel/iommu >"$tmp/out" 2>"$tmp/err")
+rc=$?
+check "--cdi: a relative --iommu-path is made absolute in the spec, as a relative --dev-root is" \
+	eval '[ "$rc" -eq 0 ] && has "\"hostPath\": \"$tmp/rel/iommu\"" && ! has "\"hostPath\": \"rel/"'
+(cd "$tmp" && "$SVA_INFO" --sysfs-root="$E" --iommu-path=rel/iommu >"$tmp/out" 2>"$tmp/err")
+rc=$?
+check "a relative --iommu-path is made absolute in the listing too" has "^$tmp/rel/iommu: cannot open"
 run --cdi --sysfs-root="$E" --dev-root="$D" --broker-socket=/nonexistent/dir/sock
 check "--cdi with only a broker: exit 0, the broker's device alone" eval '[ "$rc" -eq 0 ] && has "\"name\": \"broker\"" && ! has vfio'
 run --cdi --sysfs-root="$E" --dev-root="$E"
@@ -602,12 +639,35 @@ check "--doctor, no IOMMU in a VM: fails and says why" \
 check "--doctor, no class/vfio-dev: warns and names the kernel option" \
 	line WARN vfio-devices "no VFIO cdev devices: the kernel lacks CONFIG_VFIO_DEVICE_CDEV.*Fix: boot a kernel with CONFIG_VFIO_DEVICE_CDEV, then bind"
 check "--doctor, no IOMMU: exit 4" [ "$rc" -eq 4 ]
+printf 'flags\t\t: fpu vme hypervisor lahf_lm\nprocessor\t: 0\n' >"$DP/cpuinfo"
+run --doctor --json --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu" --kernel-config="$tmp/kconfig"
+check "--doctor: the hypervisor flag is seen when flags is the first line of cpuinfo" \
+	eval 'tr -d " \n" <"$tmp/out" | grep -q "\"virtual_machine\":true"'
+printf 'processor\t: 0\nxflags\t\t: hypervisor\nflags\t\t: fpu vme\n' >"$DP/cpuinfo"
+run --doctor --json --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu" --kernel-config="$tmp/kconfig"
+check "--doctor: only the flags line counts, not a line that ends in flags" \
+	eval 'tr -d " \n" <"$tmp/out" | grep -q "\"virtual_machine\":false"'
 echo 'root=/dev/sda1 intel_iommu=off quiet' >"$DP/cmdline"
 run --doctor --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
 check "--doctor: intel_iommu=off on the command line is named as the cause" \
 	line FAIL iommu "no IOMMU is active.*the kernel command line turns it off\\. Fix: remove intel_iommu=off from the kernel command line$"
 run --doctor --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path=/dev/null
 check "--doctor: an iommu path that is not an iommufd fails" line FAIL iommufd "/dev/null is not an iommufd device node"
+
+# The userfaultfd probe runs when the proc root is this machine's /proc, however
+# it is spelled; another directory skips it.
+if [ -d /proc/self ]; then
+	ln -s /proc "$tmp/proc-link"
+	for p in /proc/ /proc/. //proc /proc/../proc "$tmp/proc-link"; do
+		run --doctor --sysfs-root="$E2" --proc-root="$p" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+		check "--doctor --proc-root=$p is /proc: userfaultfd is probed" \
+			eval 'grep -q "^[A-Z]*  userfaultfd: " "$tmp/out" && ! line SKIP userfaultfd "not probed"'
+	done
+else
+	skip "no /proc here"
+fi
+run --doctor --sysfs-root="$E2" --proc-root="$tmp/no-such-proc" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+check "--doctor with a missing proc root: userfaultfd is not probed" line SKIP userfaultfd "not probed: --proc-root is not /proc$"
 
 # Usage errors stay distinguishable from the doctor's 3 and 4.
 run --doctor --no-such-option

@@ -23,6 +23,28 @@ static bool has_token(const char *s, const char *w)
 	return false;
 }
 
+/* The first "flags : ..." line of a cpuinfo text, cut at its end, or NULL.
+ * Any line may be it, the first included: a trimmed cpuinfo (a test tree, a
+ * container's view) need not start with "processor". */
+static char *cpu_flags(char *buf)
+{
+	char *line = buf;
+
+	while (*line) {
+		char *eol = strchr(line, '\n');
+
+		if (!strncmp(line, "flags", 5) && line[5 + strspn(line + 5, " \t")] == ':') {
+			if (eol)
+				*eol = '\0';
+			return line;
+		}
+		if (!eol)
+			break;
+		line = eol + 1;
+	}
+	return NULL;
+}
+
 struct type_count {
 	char name[32];
 	int n;
@@ -89,13 +111,8 @@ void check_iommu(struct doctor *dr)
 			pt = true;
 	}
 	if (join(path, sizeof(path), dr->o->proc_root, "cpuinfo") && read_small(path, buf, sizeof(buf)) > 0 &&
-	    (flags = strstr(buf, "\nflags")) != NULL) {
-		char *eol = strchr(flags + 1, '\n');
-
-		if (eol)
-			*eol = '\0';
+	    (flags = cpu_flags(buf)) != NULL)
 		vm = has_token(flags, "hypervisor");
-	}
 
 	if (nunits > 0 || ngroups > 0) {
 		if (nunits > 0) {

@@ -6,8 +6,8 @@
  * driver must call sva_mm_invalidate() itself.
  *
  * The probe is live: it opens a userfaultfd the way libsva does.  With a
- * --proc-root other than /proc there is no machine to probe (the facts come
- * from a test tree), so the check is skipped, saying so.
+ * --proc-root that is another directory than /proc there is no machine to
+ * probe (the facts come from a test tree), so the check is skipped, saying so.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -50,6 +51,15 @@ static int seccomp_mode(const struct doctor *dr)
 	return p ? atoi(p + 9) : -1;
 }
 
+/* Is root this machine's /proc?  Compared as directories, not strings, so that
+ * /proc/, //proc or a link to it count as /proc. */
+static bool is_proc(const char *root)
+{
+	struct stat a, b;
+
+	return stat(root, &a) == 0 && stat("/proc", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 void check_userfaultfd(struct doctor *dr)
 {
 	const char *const consequence = "address spaces are created untracked, so munmap()/madvise() of memory a "
@@ -57,7 +67,7 @@ void check_userfaultfd(struct doctor *dr)
 	struct doc_check *c;
 	long long r;
 
-	if (strcmp(dr->o->proc_root, "/proc") != 0) {
+	if (!is_proc(dr->o->proc_root)) {
 		c = doc_add(dr, NULL, "userfaultfd", DOC_SKIP, "not probed: --proc-root is not /proc");
 		return;
 	}

@@ -244,13 +244,31 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return -1;
 }
 
+/* *path made absolute in buf (PATH_MAX bytes) if it is relative; 0, or -1
+ * after saying why not. */
+static int absolute(const char **path, char *buf, const char *what)
+{
+	char cwd[PATH_MAX];
+
+	if ((*path)[0] == '/')
+		return 0;
+	errno = 0;
+	if (!getcwd(cwd, sizeof(cwd)) || (size_t)snprintf(buf, PATH_MAX, "%s/%s", cwd, *path) >= PATH_MAX) {
+		fprintf(stderr, PROG ": cannot make the %s %s absolute: %s\n", what, *path,
+			strerror(errno ? errno : ENAMETOOLONG));
+		return -1;
+	}
+	*path = buf;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	struct iommu_rec im = { .err = 0 };
 	struct sva_ctx_opts copts = { .size = sizeof(copts) };
 	struct sva_ctx *ctx = NULL;
-	static char cwd[PATH_MAX], dev_root[PATH_MAX];
+	static char dev_root[PATH_MAX], iommu_path[PATH_MAX];
 	struct dev_rec *devs;
 	struct stat st;
 	int n, ret;
@@ -264,16 +282,11 @@ int main(int argc, char **argv)
 		o.dev_root = env_or("SVA_DEV_ROOT", "/dev");
 	if (!o.proc_root)
 		o.proc_root = "/proc";
-	/* sva_dev_open() takes only absolute paths: anchor a relative dev root. */
-	if (o.dev_root[0] != '/') {
-		if (!getcwd(cwd, sizeof(cwd)) ||
-		    (size_t)snprintf(dev_root, sizeof(dev_root), "%s/%s", cwd, o.dev_root) >= sizeof(dev_root)) {
-			fprintf(stderr, PROG ": cannot make the dev root %s absolute: %s\n", o.dev_root,
-				strerror(errno ? errno : ENAMETOOLONG));
-			return 1;
-		}
-		o.dev_root = dev_root;
-	}
+	/* sva_dev_open() takes only absolute paths, and a CDI spec's hostPath is
+	 * read from another directory: anchor a relative dev root and iommufd. */
+	if (absolute(&o.dev_root, dev_root, "dev root") ||
+	    (o.iommu_path && absolute(&o.iommu_path, iommu_path, "iommu path")))
+		return 1;
 	if (o.iommu_path)
 		snprintf(im.path, sizeof(im.path), "%s", o.iommu_path);
 	else if ((size_t)snprintf(im.path, sizeof(im.path), "%s/iommu", o.dev_root) >= sizeof(im.path))
