@@ -123,6 +123,22 @@ static int wait_faults(struct sva_bond *bond, uint64_t want, struct sva_bond_sta
 	return -ETIMEDOUT;
 }
 
+/* len bytes at exactly addr, which must be free; MAP_FAILED with *err set if not. */
+static void *map_fixed(unsigned long addr, size_t len, int prot, int *err)
+{
+	void *p = mmap((void *)addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	/* Kernels before 4.17 ignore the flag and may map elsewhere. */
+	if (p != MAP_FAILED && p != (void *)addr) {
+		munmap(p, len);
+		errno = EEXIST;
+		p = MAP_FAILED;
+	}
+	if (p == MAP_FAILED)
+		*err = errno;
+	return p;
+}
+
 static void bind_story(struct sva_ctx *ctx, struct sva_dev *dev, int can_inject)
 {
 	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = on_mm_exit, .fault_error = on_fault_error };
@@ -131,7 +147,7 @@ static void bind_story(struct sva_ctx *ctx, struct sva_dev *dev, int can_inject)
 	struct sva_bond *bond, *found;
 	struct sva_mm *mm;
 	void *data, *buf = MAP_FAILED, *ro = MAP_FAILED;
-	int ret;
+	int ret, map_err = 0;
 
 	step("a bind");
 	if (sva_mm_new(ctx, NULL, &mm)) {
@@ -151,11 +167,21 @@ static void bind_story(struct sva_ctx *ctx, struct sva_dev *dev, int can_inject)
 
 	step("faults resolved");
 	/* The mock reaches [16 MiB, 2 GiB): put the buffers there. */
-	buf = mmap((void *)0x40000000ul, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-		   -1, 0);
-	ro = mmap((void *)0x40200000ul, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (!can_inject || buf == MAP_FAILED || ro == MAP_FAILED) {
+	if (can_inject)
+		buf = map_fixed(0x40000000ul, 1 << 20, PROT_READ | PROT_WRITE, &map_err);
+	if (buf != MAP_FAILED)
+		ro = map_fixed(0x40200000ul, 4096, PROT_READ, &map_err);
+	if (!can_inject) {
 		say(1, "this device cannot be made to fault on purpose: skipping (the mock device can)");
+	} else if (buf == MAP_FAILED || ro == MAP_FAILED) {
+		/* The device could fault: the address is not ours to use (sva-demo(1), NOTES). */
+		unsigned long at = buf == MAP_FAILED ? 0x40000000ul : 0x40200000ul;
+
+		if (map_err == EEXIST)
+			say(1, "address 0x%lx is already occupied in this process: skipping the injected faults", at);
+		else
+			say(1, "cannot map a buffer at 0x%lx (%s): skipping the injected faults", at,
+			    strerror(map_err));
 	} else {
 		for (int i = 0; i < 4; i++)
 			sva_dev_inject_fault(dev, sva_bond_pasid(bond), 0x40000000ull + (uint64_t)i * 4096 * 20,
@@ -203,7 +229,7 @@ static void dma_story(struct sva_ctx *ctx, const char *name)
 	struct sva_mm *mm;
 	uint8_t *src, *dst;
 	uint16_t cmd;
-	int ret, fd, same;
+	int ret, fd, same, map_err = 0;
 
 	step("real DMA (edu at %s)", name);
 	ret = sva_dev_open(ctx, name, &dev);
@@ -215,12 +241,15 @@ static void dma_story(struct sva_ctx *ctx, const char *name)
 	sva_mm_new(ctx, NULL, &mm);
 	ret = sva_bind(dev, mm, &bo, &bond);
 	say(ret == 0, "bound the device's RID (edu has no PASID) in pinned mode");
-	src = mmap((void *)EDU_BUF_VA, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-		   -1, 0);
+	src = map_fixed(EDU_BUF_VA, 8192, PROT_READ | PROT_WRITE, &map_err);
 	dst = src + 4096;
 	fd = sva_dev_fd(dev);
-	if (ret || src == MAP_FAILED || ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &bar) ||
-	    ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &cfg)) {
+	if (!ret && src == MAP_FAILED) {
+		say(0, "cannot map the DMA buffers at 0x%lx, under edu's 28-bit DMA mask: %s", EDU_BUF_VA,
+		    map_err == EEXIST ? "the address is already occupied in this process" : strerror(map_err));
+		goto out;
+	}
+	if (ret || ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &bar) || ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &cfg)) {
 		say(0, "cannot set up the DMA buffers or the device's registers");
 		goto out;
 	}

@@ -13,8 +13,35 @@ bench=${top_builddir:-.}/tools/sva-bench
 "$bench" --rounds >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds without a number is a usage error"
 if [ -w /dev/full ]; then
     "$bench" --json fault >/dev/full 2>/dev/null; [ $? -eq 1 ]; ok $? "results that cannot be written: exit 1"
+    err=$("$bench" --help 2>&1 >/dev/full); rc=$?
+    [ $rc -eq 1 ] && echo "$err" | grep -q "writing the usage failed"
+    ok $? "--help that cannot be written: exit 1, saying so (got $rc: $err)"
 else
     skip "no /dev/full here"
+    skip "(same)"
+fi
+# Every figure's "target" has one type: a string such as ">= 0.80", or null
+# for a figure without a target (sva-bench(1), --json).
+man_bench="${top_srcdir:-$(dirname "$0")/../..}/man/sva-bench.1"
+json_doc=$(sed -n '/^\.B \\-\\-json$/,/^\.TP$/p' "$man_bench" 2>/dev/null)
+echo "$json_doc" | grep -q '^\.B target$' && echo "$json_doc" | grep -q 'for a figure without a target'
+ok $? "sva-bench(1) --json documents the target member and its null"
+if command -v python3 >/dev/null 2>&1 && [ -e /dev/iommu ]; then
+    out=$("$bench" --json --rounds 1 budget 2>/dev/null | python3 -c 'import json, re, sys
+d = json.load(sys.stdin)["budget"]
+if "skipped" in d:
+    print("skipped")
+    sys.exit(0)
+t = [f["target"] for f in d["figures"].values()]
+assert all(x is None or re.fullmatch("[<>]= [0-9]+[.][0-9]+", x) for x in t) and None in t and any(t), t' 2>&1)
+    rc=$?
+    if [ "$out" = skipped ]; then
+        skip "the budget benchmark cannot run here (no iommufd selftest mock)"
+    else
+        ok $rc "--json budget: every figure's target is a string or null $out"
+    fi
+else
+    skip "no /dev/iommu here (or no python3): the budget benchmark cannot run"
 fi
 if command -v python3 >/dev/null 2>&1; then
     "$bench" --json --rounds 2 pasid 2>/dev/null |

@@ -25,4 +25,13 @@ else
     [ $rc -eq 1 ] && echo "$out" | grep -q "^ *! cannot open /dev/iommu"
     ok $? "without /dev/iommu: a '!' line says so, exit 1"
 fi
+# The fixed buffer addresses (sva-demo(1), NOTES): an occupied one leaves out
+# part of the step that uses it, and the page names that step.  (The demo
+# reaches those steps only with /dev/iommu: the test VM.)
+man_demo=${SVA_DEMO_MAN:-${top_srcdir:-$(dirname "$0")/../..}/man/sva-demo.1}
+notes=$(sed -n '/^\.SH NOTES$/,/^\.SH /p' "$man_demo" 2>/dev/null | tr '\n' ' ')
+echo "$notes" | grep -q 'left out (faults resolved step' && ! echo "$notes" | grep -q 'bind step'
+ok $? "sva-demo(1) NOTES: an occupied address leaves out part of the faults resolved step, not the bind step"
+echo "$notes" | grep -q 'already occupied'
+ok $? "  and the demo says the address is occupied, not that the device cannot fault"
 done_testing

@@ -195,10 +195,10 @@ static void print_fig(struct fig *f, int json, int first)
 	rr = bench_median(f->refault_rate, f->n);
 	if (json) {
 		printf("%s\"%s_%ux\":{\"unbounded_ms\":%.3f,\"budget_ms\":%.3f,\"ratio\":{\"median\":%.3f,\"min\":%.3f,"
-		       "\"max\":%.3f},\"faults\":{\"unbounded\":%.0f,\"budget\":%.0f},\"refault_rate\":%.3f,"
-		       "\"target\":%s%.2f%s,\"rounds_met\":%d,\"rounds\":%d,\"verdict\":\"%s\"}",
-		       first ? "" : ",", f->pattern, f->factor, base / 1e3, bud / 1e3, med, min, max, fb, fbu, rr,
-		       f->target ? "\">= " : "", f->target, f->target ? "\"" : "", met, f->n, verd);
+		       "\"max\":%.3f},\"faults\":{\"unbounded\":%.0f,\"budget\":%.0f},\"refault_rate\":%.3f,",
+		       first ? "" : ",", f->pattern, f->factor, base / 1e3, bud / 1e3, med, min, max, fb, fbu, rr);
+		bench_json_target(f->target != 0, 0, f->target);
+		printf(",\"rounds_met\":%d,\"rounds\":%d,\"verdict\":\"%s\"}", met, f->n, verd);
 		return;
 	}
 	printf("  %-10s %ux the budget: unbounded %.2f ms, budget %.2f ms: throughput %.2fx (min %.2fx, max %.2fx)\n"

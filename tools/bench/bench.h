@@ -47,6 +47,16 @@ static inline int bench_args(int argc, char **argv, const char *name, int max_ro
 	return 0;
 }
 
+/* A figure's JSON "target" member: "<= X" or ">= X", or null for a figure
+ * without one; one type in every benchmark, as sva-bench(1) documents it. */
+static inline void bench_json_target(int has_target, int at_most, double target)
+{
+	if (has_target)
+		printf("\"target\":\"%s %.2f\"", at_most ? "<=" : ">=", target);
+	else
+		printf("\"target\":null");
+}
+
 /* Stop: something the benchmark needs is missing or broke (TAP's word for it,
  * which make bench-vm's log shows as it is). */
 __attribute__((format(printf, 1, 2), noreturn)) static inline void bench_bail(const char *fmt, ...)

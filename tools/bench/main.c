@@ -187,6 +187,10 @@ int main(int argc, char **argv)
 		}
 		case 'h':
 			usage(stdout);
+			if (fflush(stdout) || ferror(stdout)) {
+				fprintf(stderr, "sva-bench: writing the usage failed: %s\n", strerror(errno));
+				return 1;
+			}
 			return 0;
 		default:
 			usage(stderr);
