@@ -292,18 +292,21 @@ static void quiet(void *arg, enum sva_log_level level, const char *msg)
 }
 
 /* What the fault thread does for every record it reads (dev_by_id), and any
- * thread that logs: hold the device list's and the log's locks a while. */
+ * thread that logs: hold the device list's and the log's locks a while, each
+ * inside the fork guard as libsva takes them (log.c nests in the guard too). */
 static void *hold_locks(void *p)
 {
 	struct sva_ctx *ctx = p;
 
-	pthread_mutex_lock(&ctx->devs_lock);
+	sva_devs_lock(ctx);
+	sva_fork_guard_enter();
 	pthread_mutex_lock(&ctx->log.lock);
 	atomic_store(&holder_state, 1);
 	usleep(200000);
 	atomic_store(&holder_state, 2);
 	pthread_mutex_unlock(&ctx->log.lock);
-	pthread_mutex_unlock(&ctx->devs_lock);
+	sva_fork_guard_leave();
+	sva_devs_unlock(ctx);
 	return NULL;
 }
 
