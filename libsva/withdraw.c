@@ -203,6 +203,13 @@ void sva_mm_tracking_lost_locked(struct sva_mm *mm, int err)
 		atomic_store(&mm->tracked, false);
 		mm->lost = true;
 		mm->untracked_reason = err;
+		/*
+		 * Events may have been lost with the monitor (the one that woke it
+		 * on a replaced descriptor is): anything visible may be a page the
+		 * process has unmapped.  Withdraw it all; devices fault back what
+		 * they use, and pinned-mode bonds need a new prefault.
+		 */
+		sva_mm_withdraw_locked(mm, 0, UINT64_MAX, NULL);
 		/* Not logged here: a log callback may free(), and the monitor must not. */
 		mm->log_lost = true;
 		atomic_store_explicit(&mm->reap_hint, true, memory_order_relaxed);

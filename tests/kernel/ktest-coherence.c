@@ -764,7 +764,7 @@ static double cpu_seconds(void)
  */
 static void uffd_replaced_checks(void)
 {
-	int pfd[2], status = 0, got[6] = { -9, -9, -9, -9, -9, -9 };
+	int pfd[2], status = 0, got[7] = { -9, -9, -9, -9, -9, -9, -9 };
 	pid_t pid;
 
 	if (pipe(pfd))
@@ -805,6 +805,7 @@ static void uffd_replaced_checks(void)
 		sva_mm_stats(mm, &s);
 		got[4] = !(s.flags & SVA_MM_STAT_TRACKED);
 		got[5] = sva_mm_fence(strict);
+		got[6] = (int)s.bytes_visible;
 		if (write(pfd[1], got, sizeof(got)) != sizeof(got))
 			_exit(6);
 		_exit(0);
@@ -821,6 +822,7 @@ static void uffd_replaced_checks(void)
 	is_int(got[3], -EIO, "  a strict address space maps nothing more (-EIO)");
 	ok(got[4] == 1, "  sva_mm_stats no longer says tracked");
 	is_int(got[5], -EIO, "  and its fence says -EIO too");
+	is_int(got[6], 0, "  the munmap whose event was lost is withdrawn all the same (nothing stays visible)");
 }
 
 static void fork_checks(struct sva_mm *mm)

@@ -226,8 +226,13 @@ static void tracking_lost(struct sva_ctx *ctx, struct sva_dev *dev)
 	if (sva_mm_new(ctx, &so, &strict) || sva_mm_new(ctx, NULL, &dflt) || sva_bind(dev, strict, &bo, &sb) ||
 	    sva_bind(dev, dflt, &bo, &db))
 		ktest_bail("set up of the tracking-lost test");
+	if (sva_mm_prefault(strict, buf, 4 * PG) || sva_mm_prefault(dflt, buf, 4 * PG))
+		ktest_bail("prefaults before the loss");
 	sva_mm_tracking_lost(strict, -EIO);
 	sva_mm_tracking_lost(dflt, -EIO);
+	/* Events may have gone with the monitor: what was visible goes too. */
+	ok(unmapped(ctx, strict, (uintptr_t)buf) && unmapped(ctx, dflt, (uintptr_t)buf + PG),
+	   "tracking stopped: what was visible before is withdrawn from both");
 	is_int(fault_reason(dev, sb, &rep, (uintptr_t)buf, SVA_ACCESS_READ), -EIO,
 	       "strict, tracking stopped: a fault at mapped memory is INVALID, -EIO");
 	ok(unmapped(ctx, strict, (uintptr_t)buf), "the kernel's view: nothing mapped");
