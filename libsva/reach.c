@@ -82,7 +82,12 @@ int sva_rset_add(struct sva_rset *s, uint64_t start, uint64_t end)
 
 int sva_rset_del(struct sva_rset *s, uint64_t start, uint64_t end)
 {
-	size_t i = first_after(s, start), j = i;
+	size_t i, j;
+
+	if (!s->n)
+		return 0; /* nothing to remove, and maybe no table yet: no memmove from NULL */
+	i = first_after(s, start);
+	j = i;
 
 	if (i < s->n && s->v[i].start < start && s->v[i].end > end) {
 		/* Inside one range: it splits in two. */

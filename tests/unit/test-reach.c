@@ -163,6 +163,9 @@ static void api(void)
 	is_int(sva_mm_allow(child, base, PG), -ECHILD, "allow: in a forked child");
 	is_int(errors, 8, "each error logged once (NULL mm: on the default log)");
 	is_int(mm->allowed.n + open->allowed.n + child->allowed.n, 0, "no error changed a set");
+	/* Nothing allowed yet (no table at all): denying is not an error, and
+	 * moves nothing (a memmove from NULL, which UBSan aborts on). */
+	is_int(sva_mm_deny(mm, base, PG), 0, "deny with nothing ever allowed: 0");
 	/* Only the last page of the 64-bit space is out: the one below it is fine. */
 	is_int(sva_mm_allow(mm, (void *)(uintptr_t)(UINT64_MAX - 2 * PG + 1), PG), 0,
 	       "allow: the page below the last one");
