@@ -14,6 +14,7 @@
 #include "kabi.h"
 #include "pasid_map.h"
 #include "pasid_space.h"
+#include "track.h"
 
 static bool dev_has_pasid(const struct sva_dev *dev)
 {
@@ -326,6 +327,15 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	if (sva_in_callback())
 		return sva_fail(&dev->ctx->log, -EDEADLK,
 				"sva_bind: called from an mm_exit or fault_error callback; bind after it returns");
+	/*
+	 * The first device's HWPT makes the kernel pin everything the IOAS maps
+	 * (an IOAS without a domain pins nothing): memory prefaulted before and
+	 * unmapped since, whose event the monitor has read but not applied yet,
+	 * would fail that pin (-EFAULT).  The fence applies it; no system call
+	 * when nothing is pending.  A failure here (tracking stopped) has
+	 * withdrawn everything already.
+	 */
+	(void)sva_track_fence_mm(mm);
 	bond = sva_calloc(1, sizeof(*bond));
 	if (!bond)
 		return -ENOMEM;

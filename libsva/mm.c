@@ -294,29 +294,6 @@ static int map_checked_locked(struct sva_mm *mm, uint64_t start, uint64_t end, c
 	return 0;
 }
 
-/*
- * What sva_mm_fence() promises, for callers that map next: events read are
- * applied, and pending REMOVEs end (the caller saw its own madvise() return).
- * -EIO once tracking stopped (logged once).
- */
-static int fence(struct sva_mm *mm)
-{
-	int ret;
-
-	if (!atomic_load_explicit(&mm->tracked, memory_order_acquire)) {
-		pthread_mutex_lock(&mm->map_lock);
-		ret = mm->lost ? -EIO : 0;
-		pthread_mutex_unlock(&mm->map_lock);
-		return ret;
-	}
-	ret = sva_track_fence();
-	if (atomic_load_explicit(&mm->settle_hint, memory_order_relaxed)) {
-		sva_mm_settle(mm, sva_now_ns(), true);
-		sva_mm_reap(mm);
-	}
-	return ret;
-}
-
 SVA_EXPORT int sva_mm_fence(struct sva_mm *mm)
 {
 	int ret;
@@ -326,7 +303,7 @@ SVA_EXPORT int sva_mm_fence(struct sva_mm *mm)
 	ret = sva_mm_check_owner(mm);
 	if (ret)
 		return ret;
-	ret = fence(mm);
+	ret = sva_track_fence_mm(mm);
 	if (ret)
 		sva_mm_reap(mm); /* writes the log line owed */
 	return ret;
@@ -346,7 +323,7 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 	ret = sva_mm_check_owner(mm);
 	if (ret)
 		return ret;
-	ret = fence(mm);
+	ret = sva_track_fence_mm(mm);
 	if (ret && (mm->flags & SVA_MM_TRACK_STRICT)) {
 		sva_mm_reap(mm);
 		return sva_fail(&mm->ctx->log, ret, "sva_mm_prefault: coherence tracking stopped (SVA_MM_TRACK_STRICT)");

@@ -417,6 +417,24 @@ int sva_track_register(uint64_t start, uint64_t end)
 	return -EIO;
 }
 
+int sva_track_fence_mm(struct sva_mm *mm)
+{
+	int ret;
+
+	if (!atomic_load_explicit(&mm->tracked, memory_order_acquire)) {
+		pthread_mutex_lock(&mm->map_lock);
+		ret = mm->lost ? -EIO : 0;
+		pthread_mutex_unlock(&mm->map_lock);
+		return ret;
+	}
+	ret = sva_track_fence();
+	if (atomic_load_explicit(&mm->settle_hint, memory_order_relaxed)) {
+		sva_mm_settle(mm, sva_now_ns(), true);
+		sva_mm_reap(mm);
+	}
+	return ret;
+}
+
 int sva_track_fence(void)
 {
 	uint32_t s = atomic_load(&T.seq);

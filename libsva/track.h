@@ -49,6 +49,14 @@ int sva_track_register(uint64_t start, uint64_t end);
  */
 int sva_track_fence(void);
 
+/*
+ * What sva_mm_fence() promises, for callers that map next: events read are
+ * applied, and mm's pending REMOVEs end (the caller saw its own madvise()
+ * return).  0, or -EIO once tracking stopped.  No system call when nothing is
+ * pending.
+ */
+int sva_track_fence_mm(struct sva_mm *mm);
+
 /* The monitor's health, for stats: 0 running or never needed, else the errno
  * that stopped it. */
 int sva_track_error(void);
