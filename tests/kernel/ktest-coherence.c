@@ -762,6 +762,55 @@ static double cpu_seconds(void)
  * closes it (it is the application's pipe now).  In a child: tracking is lost
  * for the whole process.
  */
+/* The child of uffd_replaced_checks(), in a fresh process (exec'd: threads
+ * after a fork of a threaded process are not for every build, ThreadSanitizer
+ * refuses them).  Writes its results to out and exits. */
+static int uffd_replaced_child(int out)
+{
+	int got[7] = { -9, -9, -9, -9, -9, -9, -9 };
+	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
+	struct sva_mm_stats s = { .size = sizeof(s) };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm, *strict;
+	unsigned char *a, *b;
+	int ufd, p[2], ret = 0;
+	double cpu;
+
+	alarm(30);
+	if (sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm) || sva_mm_new(ctx, &so, &strict))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(mm, a, 4 * PG))
+		_exit(4);
+	ufd = find_uffd();
+	if (ufd < 0 || pipe(p))
+		_exit(5);
+	close(p[1]);
+	dup2(p[0], ufd);
+	close(p[0]);
+	munmap(a, 4 * PG);
+	for (int ms = 0; ms < 3000 && (ret = sva_mm_fence(mm)) == 0; ms += 10)
+		usleep(10000);
+	got[0] = ret;
+	cpu = cpu_seconds();
+	usleep(500000);
+	got[1] = (int)((cpu_seconds() - cpu) * 1000);
+	got[2] = fcntl(ufd, F_GETFD) >= 0;
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	got[3] = sva_mm_prefault(strict, b, 4 * PG);
+	sva_mm_stats(mm, &s);
+	got[4] = !(s.flags & SVA_MM_STAT_TRACKED);
+	got[5] = sva_mm_fence(strict);
+	got[6] = (int)s.bytes_visible;
+	/* The stopped monitor is joined when the last tracked address space goes. */
+	sva_mm_free(strict);
+	sva_mm_free(mm);
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(6);
+	_exit(0);
+}
+
 static void uffd_replaced_checks(void)
 {
 	int pfd[2], status = 0, got[7] = { -9, -9, -9, -9, -9, -9, -9 };
@@ -771,44 +820,13 @@ static void uffd_replaced_checks(void)
 		ktest_bail("pipe");
 	pid = fork();
 	if (pid == 0) {
-		struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
-		struct sva_mm_stats s = { .size = sizeof(s) };
-		struct sva_ctx *ctx;
-		struct sva_mm *mm, *strict;
-		unsigned char *a, *b;
-		int ufd, p[2], ret = 0;
-		double cpu;
+		char fd[16];
 
-		alarm(30);
 		close(pfd[0]);
-		if (sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm) || sva_mm_new(ctx, &so, &strict))
-			_exit(3);
-		a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
-		if (sva_mm_prefault(mm, a, 4 * PG))
-			_exit(4);
-		ufd = find_uffd();
-		if (ufd < 0 || pipe(p))
-			_exit(5);
-		close(p[1]);
-		dup2(p[0], ufd);
-		close(p[0]);
-		munmap(a, 4 * PG);
-		for (int ms = 0; ms < 3000 && (ret = sva_mm_fence(mm)) == 0; ms += 10)
-			usleep(10000);
-		got[0] = ret;
-		cpu = cpu_seconds();
-		usleep(500000);
-		got[1] = (int)((cpu_seconds() - cpu) * 1000);
-		got[2] = fcntl(ufd, F_GETFD) >= 0;
-		b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
-		got[3] = sva_mm_prefault(strict, b, 4 * PG);
-		sva_mm_stats(mm, &s);
-		got[4] = !(s.flags & SVA_MM_STAT_TRACKED);
-		got[5] = sva_mm_fence(strict);
-		got[6] = (int)s.bytes_visible;
-		if (write(pfd[1], got, sizeof(got)) != sizeof(got))
-			_exit(6);
-		_exit(0);
+		snprintf(fd, sizeof(fd), "%d", pfd[1]);
+		setenv("KTEST_UFFD_REPLACED", fd, 1);
+		execl("/proc/self/exe", "ktest-coherence", (char *)NULL);
+		_exit(7);
 	}
 	close(pfd[1]);
 	if (read(pfd[0], got, sizeof(got)) != sizeof(got))
@@ -1041,6 +1059,8 @@ int main(void)
 	struct sva_bond *bond;
 	struct sva_mm *mm;
 
+	if (getenv("KTEST_UFFD_REPLACED"))
+		return uffd_replaced_child(atoi(getenv("KTEST_UFFD_REPLACED")));
 	ktest_require_iommufd();
 	g_ctx = ktest_ctx();
 	if (sva_dev_open_mock(g_ctx, NULL, &g_dev))
