@@ -895,7 +895,9 @@ struct sva_bind_opts {
  * from on this device (GLOBAL on a device that does not cover the global
  * range, DEVICE on one with no own range); -EADDRINUSE memory already
  * visible in mm overlaps a range the device reserves (the MSI window) or lies
- * outside its aperture: invalidate it first; -ECHILD in a forked child;
+ * outside its aperture: invalidate it first; -EFAULT the first device of an
+ * untracked mm, with prefaulted memory no longer mapped in the process
+ * (invalidate it first); -ECHILD in a forked child;
  * -ENOMEM; errors of the kernel's HWPT allocation and attach.  With
  * SVA_BIND_PASID: -ENOENT opts->pasid is not allocated in the space dev
  * routes it to; -EBUSY it is bound to another address space, is another
