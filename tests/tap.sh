@@ -8,6 +8,8 @@
 #   diag TEXT...            "# TEXT"
 #   diag_file [FILE...]     every line of the files (or stdin) as "# ..."
 #   done_testing            the plan "1..N"; exit status 0 iff nothing failed
+#   help_unwritable TOOL... TOOL --help into a full device exits 1 (a skip
+#                           where there is no /dev/full)
 # $count and $failed are the numbers so far.
 
 count=0
@@ -34,6 +36,16 @@ diag() {
 
 diag_file() {
 	sed 's/^/# /' "$@"
+}
+
+help_unwritable() {
+	if [ -w /dev/full ]; then
+		"$@" --help >/dev/full 2>/dev/null
+		[ $? -eq 1 ]
+		ok $? "--help that cannot be written: exit 1"
+	else
+		skip "no /dev/full here"
+	fi
 }
 
 done_testing() {

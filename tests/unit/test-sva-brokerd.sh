@@ -112,13 +112,7 @@ run --check -c "$tmp/nodev.conf"
 check "--check: no device is '0 devices'" eval '[ "$rc" -eq 0 ] && has ", 0 devices,"'
 run --help
 check "--help: exit 0, every option" eval '[ "$rc" -eq 0 ] && has --config && has --socket && has --check'
-if [ -w /dev/full ]; then
-	"$BROKERD" --help >/dev/full 2>/dev/null
-	rc=$?
-	check "--help that cannot be written: exit 1" [ "$rc" -eq 1 ]
-else
-	skip "no /dev/full here"
-fi
+help_unwritable "$BROKERD"
 
 # Starting needs /dev/iommu and the mock: where they are missing (here,
 # usually), it fails at once, saying why, and leaves no socket.

@@ -13,11 +13,7 @@ err=$("$demo" extra 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "unexpected argument 'extra'"
 ok $? "an extra argument is a usage error that names it (exit 2)"
 "$demo" --help extra >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--help with an extra argument is a usage error too"
-if [ -w /dev/full ]; then
-    "$demo" --help >/dev/full 2>/dev/null; [ $? -eq 1 ]; ok $? "--help that cannot be written: exit 1"
-else
-    skip "no /dev/full here"
-fi
+help_unwritable "$demo"
 if [ -e /dev/iommu ]; then
     skip "this host has /dev/iommu: the no-iommufd path is not reachable"
 else

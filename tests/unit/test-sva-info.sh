@@ -137,13 +137,7 @@ run --version
 check "--version exits 0 and names the package" eval '[ "$rc" -eq 0 ] && has "^sva-info (libsva) [0-9]"'
 run --version extra
 check "--version with an argument: a usage error, exit 2" [ "$rc" -eq 2 ]
-if [ -w /dev/full ]; then
-	"$SVA_INFO" --help >/dev/full 2>/dev/null
-	rc=$?
-	check "--help that cannot be written: exit 1" [ "$rc" -eq 1 ]
-else
-	skip "no /dev/full here"
-fi
+help_unwritable "$SVA_INFO"
 for m in +5 " 5" 0x10; do
 	run --cdi --memlock="$m"
 	check "--cdi --memlock='$m': not a plain decimal number, exit 2" [ "$rc" -eq 2 ]
