@@ -175,9 +175,14 @@ void append(char *buf, size_t len, const char *fmt, ...)
 }
 
 /* root/rel as a path; false if it does not fit. */
+/* root/rel, without the doubled slash a root given as "/proc/" would print. */
 bool join(char *out, size_t len, const char *root, const char *rel)
 {
-	return (size_t)snprintf(out, len, "%s/%s", root, rel) < len;
+	int n = (int)strlen(root);
+
+	while (n > 0 && root[n - 1] == '/')
+		n--;
+	return (size_t)snprintf(out, len, "%.*s/%s", n, root, rel) < len;
 }
 
 

@@ -262,6 +262,21 @@ static int absolute(const char **path, char *buf, const char *what)
 	return 0;
 }
 
+/* A root without its trailing slashes ("/sys/" is /sys), so the paths built
+ * under it print without "//"; "/" stays "/". */
+static const char *trimmed(const char *root, char *buf, size_t len)
+{
+	size_t n = strlen(root);
+
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (n >= len)
+		return root; /* too long to copy: used as given, and refused as too long later */
+	memcpy(buf, root, n);
+	buf[n] = '\0';
+	return buf;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -282,6 +297,10 @@ int main(int argc, char **argv)
 		o.dev_root = env_or("SVA_DEV_ROOT", "/dev");
 	if (!o.proc_root)
 		o.proc_root = "/proc";
+	static char roots[3][PATH_MAX];
+	o.sysfs_root = trimmed(o.sysfs_root, roots[0], sizeof(roots[0]));
+	o.dev_root = trimmed(o.dev_root, roots[1], sizeof(roots[1]));
+	o.proc_root = trimmed(o.proc_root, roots[2], sizeof(roots[2]));
 	/* sva_dev_open() takes only absolute paths, and a CDI spec's hostPath is
 	 * read from another directory: anchor a relative dev root and iommufd. */
 	if (absolute(&o.dev_root, dev_root, "dev root") ||
