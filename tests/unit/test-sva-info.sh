@@ -137,7 +137,7 @@ run --version
 check "--version exits 0 and names the package" eval '[ "$rc" -eq 0 ] && has "^sva-info (libsva) [0-9]"'
 run --version extra
 check "--version with an argument: a usage error, exit 2" [ "$rc" -eq 2 ]
-help_unwritable "$SVA_INFO"
+help_version sva-info "$SVA_INFO"
 for m in +5 " 5" 0x10; do
 	run --cdi --memlock="$m"
 	check "--cdi --memlock='$m': not a plain decimal number, exit 2" [ "$rc" -eq 2 ]
@@ -657,6 +657,9 @@ if [ -d /proc/self ]; then
 		check "--doctor --proc-root=$p is /proc: userfaultfd is probed" \
 			eval 'grep -q "^[A-Z]*  userfaultfd: " "$tmp/out" && ! line SKIP userfaultfd "not probed"'
 	done
+	# A root spelled with a trailing slash names its files without "//".
+	run --doctor --sysfs-root="$E2/" --proc-root=/proc/ --dev-root="$DD/" --iommu-path="$tmp/no-iommu"
+	check "--doctor with roots ending in '/' prints no doubled slash" eval '! grep -q "//" "$tmp/out"'
 else
 	skip "no /proc here"
 fi
