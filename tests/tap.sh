@@ -10,6 +10,10 @@
 #   done_testing            the plan "1..N"; exit status 0 iff nothing failed
 #   help_unwritable TOOL... TOOL --help into a full device exits 1 (a skip
 #                           where there is no /dev/full)
+#   help_version NAME TOOL... what every tool does with --help and --version:
+#                           "NAME (libsva) VERSION", exit 0; either with a
+#                           stray argument is a usage error (2); into a full
+#                           device, exit 1 with a message
 # $count and $failed are the numbers so far.
 
 count=0
@@ -46,6 +50,31 @@ help_unwritable() {
 	else
 		skip "no /dev/full here"
 	fi
+}
+
+help_version() {
+	hv_name=$1
+	shift
+	hv_out=$("$@" --version 2>/dev/null)
+	hv_rc=$?
+	[ "$hv_rc" -eq 0 ] && printf '%s\n' "$hv_out" | head -n 1 | grep -q "^$hv_name (libsva) [0-9]"
+	ok $? "--version: exit 0, '$hv_name (libsva) VERSION' (got $hv_rc: $hv_out)"
+	"$@" -V >/dev/null 2>&1
+	ok $? "-V is --version"
+	for hv_opt in --help --version; do
+		"$@" "$hv_opt" stray-argument >/dev/null 2>&1
+		[ $? -eq 2 ]
+		ok $? "$hv_opt with a stray argument: a usage error, exit 2"
+	done
+	if [ -w /dev/full ]; then
+		hv_err=$("$@" --version 2>&1 >/dev/full)
+		hv_rc=$?
+		[ "$hv_rc" -eq 1 ] && [ -n "$hv_err" ]
+		ok $? "--version that cannot be written: exit 1, saying so (got $hv_rc: $hv_err)"
+	else
+		skip "no /dev/full here"
+	fi
+	help_unwritable "$@"
 }
 
 done_testing() {

@@ -8,6 +8,8 @@
  * (PASIDs) and QEMU's edu device behind VT-d (real DMA).  With --device it uses
  * that device on this machine.
  */
+#include "config.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -318,11 +320,21 @@ static const char *find_edu(void)
 	return *addr ? addr : NULL;
 }
 
+/* The exit status of --help and --version: 1, said on stderr, if stdout failed. */
+static int printed(void)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	fprintf(stderr, "sva-demo: writing to standard output failed: %s\n", strerror(errno));
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *device = NULL, *edu;
@@ -330,13 +342,14 @@ int main(int argc, char **argv)
 	struct sva_dev *dev;
 	int c, ret, help = 0;
 
-	while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			device = optarg;
 			break;
 		case 'h':
-			help = 1; /* printed once the command line is known good */
+		case 'V':
+			help = c; /* printed once the command line is known good */
 			break;
 		default:
 			fprintf(stderr, "usage: sva-demo [--device DEV]\n");
@@ -347,11 +360,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sva-demo: unexpected argument '%s'\nusage: sva-demo [--device DEV]\n", argv[optind]);
 		return 2;
 	}
+	if (help == 'V') {
+		printf("sva-demo (libsva) %s\n", PACKAGE_VERSION);
+		return printed();
+	}
 	if (help) {
 		printf("usage: sva-demo [--device DEV]\n"
+		       "       sva-demo --help | --version\n"
 		       "  DEV: a VFIO cdev path, cdev name or PCI address; without it the demo\n"
 		       "  uses the iommufd selftest mock and QEMU's edu device (the test VM).\n");
-		return fflush(stdout) || ferror(stdout) ? 1 : 0;
+		return printed();
 	}
 	step("the IOMMU");
 	ret = sva_ctx_new(NULL, &ctx);

@@ -5,6 +5,7 @@ bench=${top_builddir:-.}/tools/sva-bench
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
 
 "$bench" --help >/dev/null 2>&1; ok $? "--help exits 0"
+help_version sva-bench "$bench"
 "$bench" bogus >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "an unknown benchmark is a usage error (exit 2)"
 "$bench" pasid fault >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "two benchmark names are a usage error"
 "$bench" --frobnicate >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "an unknown option is a usage error"
@@ -14,7 +15,7 @@ bench=${top_builddir:-.}/tools/sva-bench
 if [ -w /dev/full ]; then
     "$bench" --json fault >/dev/full 2>/dev/null; [ $? -eq 1 ]; ok $? "results that cannot be written: exit 1"
     err=$("$bench" --help 2>&1 >/dev/full); rc=$?
-    [ $rc -eq 1 ] && echo "$err" | grep -q "writing the usage failed"
+    [ $rc -eq 1 ] && echo "$err" | grep -q "writing to standard output failed"
     ok $? "--help that cannot be written: exit 1, saying so (got $rc: $err)"
 else
     skip "no /dev/full here"

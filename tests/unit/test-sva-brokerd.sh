@@ -112,7 +112,7 @@ run --check -c "$tmp/nodev.conf"
 check "--check: no device is '0 devices'" eval '[ "$rc" -eq 0 ] && has ", 0 devices,"'
 run --help
 check "--help: exit 0, every option" eval '[ "$rc" -eq 0 ] && has --config && has --socket && has --check'
-help_unwritable "$BROKERD"
+help_version sva-brokerd "$BROKERD"
 
 # Starting needs /dev/iommu and the mock: where they are missing (here,
 # usually), it fails at once, saying why, and leaves no socket.

@@ -13,7 +13,7 @@ err=$("$demo" extra 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "unexpected argument 'extra'"
 ok $? "an extra argument is a usage error that names it (exit 2)"
 "$demo" --help extra >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--help with an extra argument is a usage error too"
-help_unwritable "$demo"
+help_version sva-demo "$demo"
 if [ -e /dev/iommu ]; then
     skip "this host has /dev/iommu: the no-iommufd path is not reachable"
 else

@@ -13,6 +13,8 @@
  *   budget  a device walking 1x, 2x and 4x an address space's pin budget
  *           against one without a budget; needs the selftest mock
  */
+#include "config.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -45,6 +47,7 @@ static const char *iommu_unavailable(int mock)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sva-bench [--json] [--rounds N] [pasid|fault|coherence|budget|all]\n"
+		   "       sva-bench --help | --version\n"
 		   "  --rounds N  rounds per figure for pasid, fault and budget (each round a ratio; default 7, 15, 9)\n"
 		   "  pasid      PASID allocation and lookup vs a mutex+bitmap allocator (no IOMMU needed)\n"
 		   "  fault      the fault engine vs a minimal fault handler (needs CONFIG_IOMMUFD_TEST)\n"
@@ -163,13 +166,14 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char json_arg[] = "--json", rounds_arg[] = "--rounds", *sub_argv[5] = { argv[0] };
 	const char *only = NULL, *rounds = NULL;
-	int json = 0, c, rc = 0, first = 1, sub_argc = 1;
+	int json = 0, c, rc = 0, first = 1, sub_argc = 1, asked = 0;
 
-	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = 1;
@@ -186,12 +190,9 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'h':
-			usage(stdout);
-			if (fflush(stdout) || ferror(stdout)) {
-				fprintf(stderr, "sva-bench: writing the usage failed: %s\n", strerror(errno));
-				return 1;
-			}
-			return 0;
+		case 'V':
+			asked = c; /* printed once the command line is known good */
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -208,6 +209,17 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(argv[optind], "all"))
 			only = argv[optind];
+	}
+	if (asked) {
+		if (asked == 'h')
+			usage(stdout);
+		else
+			printf("sva-bench (libsva) %s\n", PACKAGE_VERSION);
+		if (fflush(stdout) || ferror(stdout)) {
+			fprintf(stderr, "sva-bench: writing to standard output failed: %s\n", strerror(errno));
+			return 1;
+		}
+		return 0;
 	}
 	if (json)
 		sub_argv[sub_argc++] = json_arg;

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sva-brokerd: share SVA devices between processes (sva-brokerd(8)). */
+#include "config.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -20,6 +22,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sva-brokerd [-c FILE] [-s SOCKET] [--check]\n"
+		   "       sva-brokerd --help | --version\n"
 		   "  -c, --config FILE  configuration (default /etc/sva-brokerd.conf)\n"
 		   "  -s, --socket PATH  listen here instead of the configured socket\n"
 		   "      --check        read the configuration, report, and exit\n");
@@ -30,15 +33,15 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "socket", required_argument, NULL, 's' },
 		{ "check", no_argument, NULL, 'C' },	    { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "version", no_argument, NULL, 'V' },	    { NULL, 0, NULL, 0 },
 	};
 	const char *config = "/etc/sva-brokerd.conf", *sock = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct broker_conf conf;
 	char err[300];
-	int opt, check = 0, ret;
+	int opt, check = 0, ret, asked = 0;
 
-	while ((opt = getopt_long(argc, argv, "c:s:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
@@ -50,8 +53,9 @@ int main(int argc, char **argv)
 			check = 1;
 			break;
 		case 'h':
-			usage(stdout);
-			return fflush(stdout) || ferror(stdout) ? 1 : 0;
+		case 'V':
+			asked = opt; /* printed once the command line is known good */
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -66,6 +70,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sva-brokerd: --socket needs an absolute path shorter than %zu bytes\n",
 			sizeof(conf.socket));
 		return 2;
+	}
+	if (asked) {
+		if (asked == 'h')
+			usage(stdout);
+		else
+			printf("sva-brokerd (libsva) %s\n", PACKAGE_VERSION);
+		if (fflush(stdout) || ferror(stdout)) {
+			fprintf(stderr, "sva-brokerd: writing to standard output failed: %s\n", strerror(errno));
+			return 1;
+		}
+		return 0;
 	}
 	if (broker_conf_load(config, &conf, err, sizeof(err))) {
 		fprintf(stderr, "sva-brokerd: %s\n", err);
