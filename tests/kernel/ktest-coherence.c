@@ -415,6 +415,100 @@ static void remap_race(struct sva_mm *mm, struct sva_bond *bond)
 }
 
 /*
+ * sva_mm_prefault() against a thread that unmaps and maps the range again in a
+ * loop.  A registration that finds the range unmapped must not be followed by
+ * a map of whatever is there a moment later: that mapping is not registered,
+ * so its own munmap() sends no event, and the device would keep its pages.
+ * The prefaults may fail (-EFAULT: the range changed under them); what they
+ * leave must be the process's current memory or nothing, and no range is ever
+ * counted as one userfaultfd cannot track (anonymous memory always can be).
+ */
+#define RACE_VA 0x68000000ull
+#define RACE_PAGES 4u
+
+struct remapper {
+	atomic_bool stop;
+	atomic_ulong rounds;
+};
+
+static char race_log[512];
+
+static void keep_error(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level >= SVA_LOG_ERROR)
+		snprintf(race_log, sizeof(race_log), "%s", msg);
+}
+
+static void *remapper(void *arg)
+{
+	struct remapper *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		munmap((void *)(uintptr_t)RACE_VA, RACE_PAGES * PG);
+		/* Not populated: the prefault's pin does it, and the loop turns faster. */
+		if (mmap((void *)(uintptr_t)RACE_VA, RACE_PAGES * PG, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != MAP_FAILED)
+			atomic_fetch_add(&r->rounds, 1);
+	}
+	return NULL;
+}
+
+static void prefault_remap_race(void)
+{
+	struct sva_mm_opts mo = { .size = sizeof(mo), .fault_around = PG };
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct remapper r = { 0 };
+	struct sva_bond *bond;
+	struct sva_mm *mm;
+	unsigned ok0 = 0, efault = 0, other = 0, stale = 0, rounds = 0;
+	struct sva_mm_stats s;
+	pthread_t t;
+
+	/* Bound, so that the IOAS has a domain and its maps pin. */
+	if (sva_mm_new(g_ctx, &mo, &mm) || sva_bind(g_dev, mm, &bo, &bond))
+		ktest_bail("prefault/remap race: an address space bound to the mock");
+	fill_at(RACE_VA, RACE_PAGES * PG, 0x55);
+	sva_ctx_set_log(g_ctx, keep_error, NULL, SVA_LOG_ERROR);
+	pthread_create(&t, NULL, remapper, &r);
+	for (uint64_t t0 = ktest_now_ns(); rounds < 3000 && ktest_now_ns() - t0 < 8000000000ull; rounds++) {
+		int ret = sva_mm_prefault(mm, (void *)(uintptr_t)RACE_VA, RACE_PAGES * PG);
+
+		ret == 0 ? ok0++ : ret == -EFAULT ? efault++ : other++;
+		if (ret && ret != -EFAULT && other == 1)
+			diag("prefault during the race: %s (%s)", strerror(-ret), race_log);
+		/* Start again from nothing, so that every prefault maps. */
+		sva_mm_invalidate(mm, (void *)(uintptr_t)RACE_VA, RACE_PAGES * PG);
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(t, NULL);
+	sva_ctx_set_log(g_ctx, NULL, NULL, SVA_LOG_DEFAULT);
+	diag("prefault/remap race: %u prefaults (%u returned 0, %u -EFAULT, %u other), %lu remaps", rounds, ok0,
+	     efault, other, atomic_load(&r.rounds));
+	/* The thread stopped with the range mapped (or unmapped, if its last
+	 * mmap lost to nothing): every event it caused is applied after this. */
+	sva_mm_fence(mm);
+	for (unsigned i = 0; i < RACE_PAGES; i++)
+		stale += seen(mm, RACE_VA + i * PG) == -ESTALE;
+	s = stats(mm);
+	is_int(stale, 0, "prefault/remap race: no page the process no longer has stays visible");
+	ok(s.untracked_ranges == 0, "prefault/remap race: nothing was mapped untracked (%llu ranges, reason %d)",
+	   (unsigned long long)s.untracked_ranges, s.untracked_reason);
+	ok(other == 0, "prefault/remap race: prefaults returned 0 or -EFAULT only (%u other)", other);
+	/* And what is visible now follows the process from here on. */
+	munmap((void *)(uintptr_t)RACE_VA, RACE_PAGES * PG);
+	fill_at(RACE_VA, RACE_PAGES * PG, 0x66);
+	sva_mm_fence(mm);
+	stale = 0;
+	for (unsigned i = 0; i < RACE_PAGES; i++)
+		stale += seen(mm, RACE_VA + i * PG) == -ESTALE;
+	is_int(stale, 0, "prefault/remap race: after one more munmap and mmap, no old page is visible");
+	munmap((void *)(uintptr_t)RACE_VA, RACE_PAGES * PG);
+	sva_unbind(bond);
+	sva_mm_free(mm);
+}
+
+/*
  * madvise(DONTNEED) while the device faults: the REMOVE-before-zap race.  The
  * range is large and the device faults at its end, which the zap reaches last,
  * so faults land between the monitor's withdrawal and the zap.
@@ -1074,6 +1168,7 @@ int main(void)
 	madvise_checks(mm, bond);
 	heap_checks();
 	remap_race(mm, bond);
+	prefault_remap_race();
 	remove_settle_checks(mm, bond);
 	remove_race(mm, bond);
 	own_uffd_checks();
