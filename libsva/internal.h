@@ -129,6 +129,9 @@ int sva_vma_snapshot(struct sva_vma **out, size_t *nr);
 long sva_vma_smaps_kb(uint64_t start, const char *field);
 /* Does the VMA starting at `start` hold transparent huge pages (smaps)? */
 bool sva_vma_has_thp(uint64_t start);
+/* Is every page of [start, end) mapped in the process now?  mincore(), no
+ * allocation: callable under mm->map_lock. */
+bool sva_vma_range_mapped(uint64_t start, uint64_t end);
 /* The VMA containing addr from the process-wide cache (re-read first when
  * refresh), THP-classified if 2 MiB or larger.  -EFAULT: none there. */
 int sva_vma_find(uint64_t addr, bool refresh, struct sva_vma *out);
@@ -143,6 +146,11 @@ int sva_vma_collect_query(int maps_fd, uint64_t start, uint64_t end, struct sva_
 /* The VMA at addr by PROCMAP_QUERY, its read/write/exec bits only: 0,
  * -EFAULT (nothing there), -EOPNOTSUPP (no PROCMAP_QUERY). */
 int sva_vma_query_one(uint64_t addr, struct sva_vma *out);
+/* Is [start, end) inside one private anonymous mapping now (no file behind
+ * it)?  1 yes, 0 no, -EFAULT nothing at start, -EOPNOTSUPP no PROCMAP_QUERY
+ * here, other -errno.  Such memory can always be registered with
+ * userfaultfd (unless another userfaultfd has it) and pinned. */
+int sva_vma_query_private_anon(uint64_t start, uint64_t end);
 
 /* ---------------------------------------------------------------- iommufd.c */
 

@@ -213,6 +213,10 @@ static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 		break;
 	case -E2BIG:
 		return sva_fail(&mm->ctx->log, ret, "range too fragmented to map in one call");
+	case -EFAULT:
+		return sva_fail(&mm->ctx->log, ret,
+				"mapping 0x%llx-0x%llx: the process unmapped or replaced it meanwhile (another thread?)",
+				(unsigned long long)start, (unsigned long long)end);
 	default:
 		break;
 	}

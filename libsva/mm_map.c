@@ -87,16 +87,99 @@ static int ioas_map(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, 
 }
 
 /*
+ * A registration of [start, end) failed with err (map_lock held).  It says
+ * either "nothing is mapped there" (another thread is unmapping or replacing
+ * the range) or "userfaultfd cannot track this mapping" (another userfaultfd
+ * has it, VM_PFNMAP, a file-backed private mapping on an old kernel...).
+ * Only the second may be mapped (untracked, or refused: the policy's call):
+ * a mapping that appeared after the failed registration is not registered,
+ * its munmap() would send no event, and the device would keep its pages.
+ * Registration is tried three times while the range is mapped; a hole at
+ * any point, or private anonymous memory (which can always be registered
+ * unless another userfaultfd has it: EBUSY) failing all three with "nothing
+ * there", is the race: -EFAULT, nothing mapped (a fault is
+ * answered as at any unmapped address, a prefault fails as when the process
+ * changes its mappings under it).  Only another kind of mapping is taken at
+ * its word; a thread that replaces one in a tight loop can still be mistaken
+ * for it.  0: registered now; -EIO: the userfaultfd is gone (the caller's case).
+ */
+static int settle_registration(struct sva_mm *mm, uint64_t start, uint64_t end, int err)
+{
+	for (int i = 0; i < 3; i++) {
+		if (!sva_vma_range_mapped(start, end))
+			return -EFAULT;
+		err = register_locked(mm, start, end, start, end);
+		if (!err || err == -EIO)
+			return err;
+	}
+	if (!sva_vma_range_mapped(start, end) ||
+	    ((err == -EINVAL || err == -ENOMEM) && sva_vma_query_private_anon(start, end) == 1))
+		return -EFAULT;
+	return err;
+}
+
+/*
+ * A map the kernel refused with EFAULT: the range changed under us (-EFAULT:
+ * part of it is unmapped now, or the monitor had read events it had not
+ * applied yet (an odd seq0: the registration record may describe a mapping
+ * that is gone, so a new one went unregistered, and then unmapped without an
+ * event), or it read one since, or the memory is private anonymous, which
+ * can always be pinned), or its pages cannot be pinned (-EPERM: PFNMAP,
+ * device memory, secretmem).  An unrelated munmap() elsewhere in the process
+ * at the same moment makes the second read as the first.
+ */
+static int map_refused(int ret, uint64_t start, uint64_t end, uint32_t seq0)
+{
+	int anon;
+
+	if (ret != -EFAULT)
+		return ret;
+	if ((seq0 & 1) || sva_track_seq() != seq0 || !sva_vma_range_mapped(start, end))
+		return -EFAULT;
+	anon = sva_vma_query_private_anon(start, end);
+	return anon == 0 || anon == -EOPNOTSUPP ? -EPERM : -EFAULT;
+}
+
+/*
+ * Register [rs, re) (settled, see above), then map [start, end) inside it.
+ * Returns what the map returned, or the registration's refusal; *untracked:
+ * the registration error the policy maps through (0: registered).
+ */
+static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tracked, uint64_t rs, uint64_t re,
+			     uint64_t start, uint64_t end, int *untracked)
+{
+	int reg = tracked ? register_locked(mm, rs, re, start, end) : 0;
+
+	*untracked = 0;
+	if (reg && reg != -EIO)
+		reg = settle_registration(mm, start, end, reg);
+	if (reg == -EFAULT)
+		return -EFAULT;
+	/* Our userfaultfd's number is another file's now: tracking is over
+	 * here too, as the monitor would have said. */
+	if (reg == -EIO) {
+		sva_mm_tracking_lost_locked(mm, -EBADF);
+		if (mm->flags & SVA_MM_TRACK_STRICT)
+			return -EIO;
+		reg = 0; /* mapped as any address space whose tracking stopped */
+	}
+	if (reg && (mm->flags & SVA_MM_TRACK_STRICT)) {
+		mm->untracked_reason = reg;
+		return reg;
+	}
+	*untracked = reg;
+	return ioas_map(mm, v, start, end);
+}
+
+/*
  * Map one gap at IOVA == VA (map_lock held): registered first, then mapped,
  * then recorded.  Returns 0 or the raw -errno (map_error() explains it).
- *
- * A registration that fails says either "nothing is mapped there" (the range
- * is being unmapped or replaced under us) or "userfaultfd cannot track this
- * mapping" (another userfaultfd has it, VM_DROPPABLE, a read-only shared file
- * mapping...).  The map that follows tells them apart: if it pins pages, the
- * range was mapped, so registration is tried again; if that works, it was the
- * race, and the gap is mapped once more now that it is registered (registered
- * before mapped, always); if not, the policy decides.
+ * The range is mapped registered, or untracked where userfaultfd cannot
+ * track it and the policy allows, never a mapping that merely raced the
+ * registration (settle_registration()).  A pin the kernel refused while
+ * the range is mapped again is the same race (unmapped and mapped again in
+ * between), tried up to three times in all before it counts as memory that
+ * cannot be pinned.
  */
 static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, uint32_t chunk_flags)
 {
@@ -110,44 +193,23 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 		return -EIO;
 	/* The whole mapping when known (a prefault's part of one): registering
 	 * part of a mapping would split it, and a split mapping no longer
-	 * mremap()s whole or maps in one chunk. */
+	 * mremap()s whole or maps in one chunk.  A second attempt trusts v no
+	 * more: only [start, end) itself. */
 	bool whole = v->whole_end && v->whole_start <= start && end <= v->whole_end;
+	uint32_t seq0 = sva_track_seq();
 
-	reg = tracked ? register_locked(mm, whole ? v->whole_start : v->start, whole ? v->whole_end : v->end, start,
-					end)
-		      : 0;
-	/* Our userfaultfd's number is another file's now: tracking is over
-	 * here too, as the monitor would have said. */
-	if (reg == -EIO) {
-		sva_mm_tracking_lost_locked(mm, -EBADF);
-		if (mm->flags & SVA_MM_TRACK_STRICT)
-			return -EIO;
-		reg = 0; /* mapped as any address space whose tracking stopped */
+	for (int attempt = 0;; attempt++) {
+		ret = register_then_map(mm, v, tracked, attempt ? start : whole ? v->whole_start : v->start,
+					attempt ? end : whole ? v->whole_end : v->end, start, end, &reg);
+		if (ret != -EFAULT || attempt == 2 || !sva_vma_range_mapped(start, end))
+			break;
 	}
-	ret = ioas_map(mm, v, start, end);
-
 	if (ret == -EEXIST)
 		return 0; /* mapped behind our back (raw ioctls on our IOAS): visible is what counts */
 	if (ret)
-		return ret == -EFAULT ? -EPERM : ret;
-	if (reg) {
-		int again = register_locked(mm, start, end, start, end);
-
-		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
-		if (!again) {
-			ret = ioas_map(mm, v, start, end);
-			if (ret)
-				return ret == -EFAULT ? -EPERM : ret;
-		} else if (mm->flags & SVA_MM_TRACK_STRICT) {
-			mm->untracked_reason = again;
-			return again;
-		} else {
-			ret = ioas_map(mm, v, start, end);
-			if (ret)
-				return ret == -EFAULT ? -EPERM : ret;
-			note_untracked_locked(mm, start, end, again);
-		}
-	}
+		return map_refused(ret, start, end, seq0);
+	if (reg)
+		note_untracked_locked(mm, start, end, reg);
 	c = sva_chunks_insert(&mm->chunks, start, end, (v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)) | chunk_flags);
 	if (!c) {
 		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);

@@ -417,6 +417,11 @@ int sva_track_register(uint64_t start, uint64_t end)
 	return -EIO;
 }
 
+uint32_t sva_track_seq(void)
+{
+	return atomic_load(&T.seq);
+}
+
 int sva_track_fence_mm(struct sva_mm *mm)
 {
 	int ret;

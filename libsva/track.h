@@ -57,6 +57,11 @@ int sva_track_fence(void);
  */
 int sva_track_fence_mm(struct sva_mm *mm);
 
+/* The monitor's read count: it moves whenever the monitor reads events (a
+ * registered range was unmapped, discarded or moved).  A caller holding an
+ * mm->map_lock sees it move, though not the events applied. */
+uint32_t sva_track_seq(void);
+
 /* The monitor's health, for stats: 0 running or never needed, else the errno
  * that stopped it. */
 int sva_track_error(void);

@@ -213,6 +213,20 @@ static bool unmapped_now(uint64_t addr)
 	return mincore((void *)(uintptr_t)(addr & ~4095ull), 4096, &vec) != 0 && errno == ENOMEM;
 }
 
+bool sva_vma_range_mapped(uint64_t start, uint64_t end)
+{
+	unsigned char vec[1024]; /* a page per byte: 4 MiB per call, no allocation */
+
+	for (uint64_t a = start & ~4095ull; a < end;) {
+		uint64_t len = end - a < sizeof(vec) * 4096ull ? ((end - a + 4095) & ~4095ull) : sizeof(vec) * 4096ull;
+
+		if (mincore((void *)(uintptr_t)a, len, vec) != 0 && errno == ENOMEM)
+			return false;
+		a += len;
+	}
+	return true;
+}
+
 #ifdef SVA_TEST_HOOKS
 /* Tests only (libsva-test): how many times the cache was read from /proc/self/maps. */
 atomic_uint sva_test_vma_reads;

@@ -75,6 +75,24 @@ int sva_vma_collect_query(int maps_fd, uint64_t start, uint64_t end, struct sva_
 	return ret;
 }
 
+int sva_vma_query_private_anon(uint64_t start, uint64_t end)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	struct kabi_procmap_query q;
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = query(fd, start, &q);
+	close(fd);
+	if (!ret && q.vma_start > start)
+		ret = -EFAULT;
+	if (ret)
+		return ret;
+	return end <= q.vma_end && q.inode == 0 && q.dev_major == 0 && q.dev_minor == 0 &&
+	       !(q.vma_flags & KABI_PROCMAP_QUERY_VMA_SHARED);
+}
+
 int sva_vma_query_one(uint64_t addr, struct sva_vma *out)
 {
 	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
