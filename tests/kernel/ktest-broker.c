@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -853,6 +854,85 @@ static void context_limit(void)
 	stop_broker(pid);
 }
 
+/*
+ * One descriptor free: the socket takes it, and the iommufd in the broker's
+ * reply has no room.  The kernel dropped it (MSG_CTRUNC) and sva_ctx_new()
+ * said -EPROTO, while the hello had leased the broker's only block, which
+ * then sat in quarantine: the next client got -ENOSPC.  Now -EMFILE, before
+ * the hello.
+ */
+static void fd_limit(void)
+{
+	struct rlimit old, low;
+	struct sva_ctx *ctx = NULL;
+	int fds[64], n = 0, ret;
+	pid_t pid = one_block_broker(1);
+
+	getrlimit(RLIMIT_NOFILE, &old);
+	low = old;
+	low.rlim_cur = 64;
+	if (setrlimit(RLIMIT_NOFILE, &low))
+		ktest_bail("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+	for (int f; n < 64 && (f = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;)
+		fds[n++] = f;
+	if (n == 0 || n == 64 || errno != EMFILE)
+		ktest_bail("could not fill the descriptor table (%d: %s)", n, strerror(errno));
+	close(fds[--n]); /* one descriptor free */
+	ret = broker_ctx(&ctx);
+	is_int(ret, -EMFILE, "one descriptor free: the broker context fails -EMFILE (%s)", log_buf);
+	ok(ret != 0 || ctx != NULL, "  *out untouched");
+	if (!ret)
+		sva_ctx_free(ctx);
+	while (n > 0)
+		close(fds[--n]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	ret = broker_ctx(&ctx);
+	is_int(ret, 0, "  with room again, the broker's only block is still free (%s)", log_buf);
+	if (!ret)
+		sva_ctx_free(ctx);
+	stop_broker(pid);
+}
+
+/*
+ * A broker stopped with SIGTERM ends its clients first, as if they had died:
+ * their PASIDs detached, the objects they created (and the mock) destroyed.
+ * A trusted client's next bind, prefault and fault injection say the broker
+ * went away (-ECONNRESET, as after SIGKILL), not what the kernel says of the
+ * destroyed objects (-ENOENT), and its unbinds succeed (nothing is attached
+ * any more) instead of retiring the PASIDs (-EIO).
+ */
+static void clean_stop(void)
+{
+	struct sva_bind_opts pin = { .size = sizeof(pin), .flags = SVA_BIND_PINNED };
+	struct sva_bond *faulting = NULL, *pinned = NULL, *late = NULL;
+	struct sva_mm *mm = NULL, *mm2 = NULL, *mm3 = NULL;
+	struct sva_ctx *ctx = NULL;
+	struct sva_dev *dev = NULL;
+	unsigned char *mem;
+	pid_t pid = one_block_broker(2);
+
+	if (broker_ctx(&ctx) || sva_dev_open(ctx, "mock0", &dev) || sva_mm_new(ctx, NULL, &mm) ||
+	    sva_mm_new(ctx, NULL, &mm2) || sva_mm_new(ctx, NULL, &mm3) || sva_bind(dev, mm, NULL, &faulting) ||
+	    sva_bind(dev, mm2, &pin, &pinned))
+		ktest_bail("a trusted client with two bonds: %s", log_buf);
+	mem = ktest_map_at(0x58000000ull, 1u << 20, PROT_READ | PROT_WRITE);
+	memset(mem, 1, 1u << 20);
+	is_int(sva_mm_prefault(mm2, mem, 65536), 0, "before the broker stops, a prefault works");
+	stop_broker(pid);
+	is_int(sva_bind(dev, mm3, &pin, &late), -ECONNRESET, "after the broker stopped (SIGTERM): bind -ECONNRESET");
+	is_int(sva_mm_prefault(mm2, mem + 65536, 65536), -ECONNRESET, "  prefault -ECONNRESET");
+	is_int(sva_dev_inject_fault(dev, sva_bond_pasid(faulting), (uintptr_t)mem, SVA_ACCESS_READ, 0), -ECONNRESET,
+	       "  fault injection -ECONNRESET");
+	is_int(sva_unbind(faulting), 0, "  the fault-capable bond's unbind succeeds (the broker detached it)");
+	is_int(sva_unbind(pinned), 0, "  and the pinned one's");
+	sva_mm_free(mm3);
+	sva_mm_free(mm2);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	munmap(mem, 1u << 20);
+}
+
 static void hostile(uint32_t foreign_pasid, uint32_t hwpt)
 {
 	struct sva_broker_msg m;
@@ -1209,6 +1289,8 @@ int main(void)
 	max_clients();
 	one_block();
 	context_limit();
+	fd_limit();
+	clean_stop();
 	close(mx);
 	unlink(sock_path);
 	rmdir(dir_path);
