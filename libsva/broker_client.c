@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE /* secure_getenv */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,9 @@ static int call(struct sva_ctx *ctx, struct sva_broker_msg *m, int *fd_out)
 	if (m->status) /* a refusal, or a status no errno could be (-EPROTO) */
 		return sva_fail(&ctx->log, ret, "broker refused %s: %s", sva_broker_op_name(op),
 				m->text[0] ? m->text : strerror(-ret));
+	if (ret == -EMFILE || ret == -ENFILE)
+		return sva_fail(&ctx->log, ret, "broker: the reply to %s carried a file descriptor and none is free: %s",
+				sva_broker_op_name(op), strerror(-ret));
 	return sva_fail(&ctx->log, ret, "broker: %s request failed: %s (the broker went away?)",
 			sva_broker_op_name(op), strerror(-ret));
 }
@@ -115,6 +119,16 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 		goto err;
 	conn->sock = ret;
 	conn->isolated = opts->flags & SVA_CTX_ISOLATED;
+	/* Room for the descriptor the reply carries, checked before the hello
+	 * leases a block (the kernel would drop a descriptor that does not fit,
+	 * and the block would go to quarantine with the connection). */
+	ret = fcntl(conn->sock, F_DUPFD_CLOEXEC, 0);
+	if (ret < 0) {
+		ret = sva_fail(&boot.log, -errno, "no file descriptor is free for the broker's iommufd: %s",
+			       strerror(errno));
+		goto err_sock;
+	}
+	close(ret);
 	sva_broker_msg_init(&m, SVA_BOP_HELLO);
 	m.arg[0] = conn->isolated ? SVA_BROKER_ISOLATED : SVA_BROKER_TRUSTED;
 	ret = call(&boot, &m, &fd);
@@ -255,6 +269,10 @@ static int broker_pasid_detach(struct sva_dev *dev, uint32_t pasid)
 	 */
 	if (ret == -ECONNRESET && (dev->info.flags & SVA_DEV_MOCK))
 		ret = dev->ctx->broker->isolated ? 0 : sva_backend_mock.pasid_detach(dev, pasid);
+	/* A broker that stopped cleanly ended us on its way out: it detached
+	 * our PASIDs and destroyed the mock, so nothing is left to detach. */
+	if (ret == -ENOENT && (dev->info.flags & SVA_DEV_MOCK) && sva_iommufd_broker_gone(dev->ctx->fd))
+		ret = 0;
 	return ret;
 }
 

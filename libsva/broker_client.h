@@ -61,6 +61,9 @@ extern const struct sva_dev_backend sva_backend_broker;
  * broker context exists.
  */
 void sva_broker_note(int fd, uint32_t id, bool alive);
+/* Is fd a broker context's (see struct sva_iommufd_hooks.gone) whose broker
+ * hung up? */
+bool sva_broker_gone(int fd);
 
 /*
  * broker_proxy.c: an isolated context's ctx->fd is a duplicate of its broker

@@ -7,7 +7,12 @@
  * (broker_proxy.c, which the iommufd wrappers reach through their hooks),
  * so neither calls the other back (docs/design.md, "Layers").
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* POLLRDHUP */
+#endif
 #include <errno.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "broker_client.h"
@@ -106,6 +111,29 @@ struct sva_broker_conn *sva_broker_reg_find(dev_t dev, ino_t ino)
 			found = reg[i];
 	pthread_mutex_unlock(&reg_lock);
 	return found;
+}
+
+bool sva_broker_gone(int fd)
+{
+	struct pollfd p = { .fd = -1, .events = POLLIN | POLLRDHUP };
+	struct stat st;
+	bool known = fstat(fd, &st) == 0, gone;
+
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < REG_MAX && p.fd < 0; i++) {
+		const struct sva_broker_conn *c = reg[i];
+
+		/* A trusted context's iommufd by number; an isolated one's
+		 * duplicate of the socket by identity. */
+		if (c && (c->isolated ? known && c->sock_dev == st.st_dev && c->sock_ino == st.st_ino : c->fd == fd))
+			p.fd = c->sock;
+	}
+	/* Polled under the registry's lock: sva_broker_conn_free() closes the
+	 * socket only after it left the registry.  The broker never writes
+	 * unasked, so a hang-up is all there can be to see. */
+	gone = p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+	pthread_mutex_unlock(&reg_lock);
+	return gone;
 }
 
 void sva_broker_note(int fd, uint32_t id, bool alive)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Encoding and checking of broker messages (broker_proto.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -61,6 +62,23 @@ int sva_broker_send(int sock, const struct sva_broker_msg *m, int fd)
 	return n == (ssize_t)sizeof(copy) ? 0 : -EIO;
 }
 
+/*
+ * A reply whose descriptors did not all arrive (MSG_CTRUNC): the kernel drops
+ * one that the process has no room for (EMFILE, ENFILE) the same way as one
+ * beyond the control buffer (a peer breaking the protocol).  Out of
+ * descriptors now: that (-EMFILE, -ENFILE); else -EPROTO.
+ */
+static int ctrunc_cause(int sock)
+{
+	int t = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+
+	if (t >= 0) {
+		close(t);
+		return -EPROTO;
+	}
+	return errno == EMFILE || errno == ENFILE ? -errno : -EPROTO;
+}
+
 int sva_broker_recv(int sock, struct sva_broker_msg *m, int *fd)
 {
 	/* One byte more than a message, so a longer one shows as too long. */
@@ -99,7 +117,7 @@ int sva_broker_recv(int sock, struct sva_broker_msg *m, int *fd)
 	if ((size_t)n != sizeof(*m))
 		ret = -EBADMSG;
 	else if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
-		ret = -EPROTO;
+		ret = ctrunc_cause(sock);
 	else
 		ret = sva_broker_msg_check(m, (size_t)n, nfds);
 	if (ret) {

@@ -160,6 +160,7 @@ static const struct sva_iommufd_hooks hooks = {
 	.hw_info = sva_px_hw_info,
 	.fault_alloc = sva_px_fault_alloc,
 	.inject = sva_px_inject,
+	.gone = sva_broker_gone,
 };
 
 void sva_broker_hooks_install(void)

@@ -199,6 +199,9 @@ struct sva_iommufd_hooks {
 	/* The mock's TRIGGER_IOPF (backend_mock.c), made by the broker. */
 	int (*inject)(struct sva_broker_conn *c, uint32_t dev_id, uint32_t pasid, uint64_t addr, uint32_t perm,
 		      uint32_t grpid);
+	/* Is fd a broker context's (its iommufd, or an isolated one's socket)
+	 * whose broker went away? */
+	bool (*gone)(int fd);
 };
 void sva_iommufd_set_hooks(const struct sva_iommufd_hooks *hooks);
 /* The installed hooks, or NULL. */
@@ -206,6 +209,10 @@ const struct sva_iommufd_hooks *sva_iommufd_hooks(void);
 /* The isolated broker connection fd stands for, or NULL (no hooks, or fd is
  * a real iommufd). */
 struct sva_broker_conn *sva_iommufd_proxy(int fd);
+/* Is fd a broker context's whose broker went away?  A call that failed there
+ * says -ECONNRESET rather than what the kernel said about objects the broker
+ * destroyed on its way out. */
+bool sva_iommufd_broker_gone(int fd);
 
 /* ---------------------------------------------------------------- window.c */
 

@@ -28,6 +28,13 @@ struct sva_broker_conn *sva_iommufd_proxy(int fd)
 	return h ? h->proxy(fd) : NULL;
 }
 
+bool sva_iommufd_broker_gone(int fd)
+{
+	const struct sva_iommufd_hooks *h = sva_iommufd_hooks();
+
+	return h && h->gone(fd);
+}
+
 static void note(int fd, uint32_t id, bool alive)
 {
 	const struct sva_iommufd_hooks *h = sva_iommufd_hooks();

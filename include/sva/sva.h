@@ -342,7 +342,7 @@ int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts *opts, str
  * with access `perm` (SVA_ACCESS_*) in page-request group `grpid`.  The kernel
  * drops the fault silently if nothing fault-capable is attached there.  Thread-safe.
  * Errors: -EOPNOTSUPP not a mock device; -EINVAL NULL dev (not logged) or bad
- * perm; -ECHILD in a forked child.
+ * perm; -ECHILD in a forked child; -ECONNRESET the device's broker went away.
  */
 int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_t addr, uint32_t perm, uint32_t grpid);
 
@@ -669,7 +669,8 @@ void sva_mm_free(struct sva_mm *mm);
  * (VM_PFNMAP/VM_IO, file-backed MAP_PRIVATE before Linux 6.7); -EIO also
  * when the kernel refused to unmap a read-only part being made writable, or
  * it could not be mapped back (logged: that part is no longer visible);
- * other errnos of IOMMU_IOAS_MAP passed through.
+ * -ECONNRESET the context's broker went away (one that stopped cleanly
+ * destroyed the IOAS); other errnos of IOMMU_IOAS_MAP passed through.
  */
 int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
 
