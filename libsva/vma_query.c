@@ -75,18 +75,25 @@ int sva_vma_collect_query(int maps_fd, uint64_t start, uint64_t end, struct sva_
 	return ret;
 }
 
-int sva_vma_query_private_anon(uint64_t start, uint64_t end)
+/* The VMA covering addr, through a maps file of its own: 0, -EFAULT (none
+ * there), -EOPNOTSUPP, or the open's -errno. */
+static int query_covering(uint64_t addr, struct kabi_procmap_query *q)
 {
 	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	struct kabi_procmap_query q;
 	int ret;
 
 	if (fd < 0)
 		return -errno;
-	ret = query(fd, start, &q);
+	ret = query(fd, addr, q);
 	close(fd);
-	if (!ret && q.vma_start > start)
-		ret = -EFAULT;
+	return !ret && q->vma_start > addr ? -EFAULT : ret;
+}
+
+int sva_vma_query_private_anon(uint64_t start, uint64_t end)
+{
+	struct kabi_procmap_query q;
+	int ret = query_covering(start, &q);
+
 	if (ret)
 		return ret;
 	return end <= q.vma_end && q.inode == 0 && q.dev_major == 0 && q.dev_minor == 0 &&
@@ -95,16 +102,9 @@ int sva_vma_query_private_anon(uint64_t start, uint64_t end)
 
 int sva_vma_query_one(uint64_t addr, struct sva_vma *out)
 {
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	struct kabi_procmap_query q;
-	int ret;
+	int ret = query_covering(addr, &q);
 
-	if (fd < 0)
-		return -errno;
-	ret = query(fd, addr, &q);
-	close(fd);
-	if (!ret && q.vma_start > addr)
-		ret = -EFAULT;
 	if (!ret) {
 		out->start = q.vma_start;
 		out->end = q.vma_end;
