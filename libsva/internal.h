@@ -148,9 +148,11 @@ int sva_vma_collect_query(int maps_fd, uint64_t start, uint64_t end, struct sva_
 int sva_vma_query_one(uint64_t addr, struct sva_vma *out);
 /* Is [start, end) inside one private anonymous mapping now (no file behind
  * it)?  1 yes, 0 no, -EFAULT nothing at start, -EOPNOTSUPP no PROCMAP_QUERY
- * here, other -errno.  Such memory can always be registered with
- * userfaultfd (unless another userfaultfd has it) and pinned. */
-int sva_vma_query_private_anon(uint64_t start, uint64_t end);
+ * here, other -errno.  maps_fd: an open /proc/self/maps, or -1.  Such memory
+ * can be registered with userfaultfd (unless another userfaultfd has it, or
+ * it is MAP_DROPPABLE, which the query cannot tell) and pinned (guard
+ * regions aside). */
+int sva_vma_query_private_anon(int maps_fd, uint64_t start, uint64_t end);
 
 /* ---------------------------------------------------------------- iommufd.c */
 

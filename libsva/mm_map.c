@@ -94,28 +94,33 @@ static int ioas_map(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, 
  * Only the second may be mapped (untracked, or refused: the policy's call):
  * a mapping that appeared after the failed registration is not registered,
  * its munmap() would send no event, and the device would keep its pages.
- * Registration is tried three times while the range is mapped; a hole at
- * any point, or private anonymous memory (which can always be registered
- * unless another userfaultfd has it: EBUSY) failing all three with "nothing
- * there", is the race: -EFAULT, nothing mapped (a fault is
- * answered as at any unmapped address, a prefault fails as when the process
- * changes its mappings under it).  Only another kind of mapping is taken at
- * its word; a thread that replaces one in a tight loop can still be mistaken
- * for it.  0: registered now; -EIO: the userfaultfd is gone (the caller's case).
+ * Only "nothing there" (EINVAL, or ENOMEM on old kernels) can be the race;
+ * EBUSY (another userfaultfd) and the rest are the mapping's at once.  It is
+ * tried three times while the range is mapped; a hole at any point, or
+ * private anonymous memory (which can always be registered, MAP_DROPPABLE
+ * memory aside) failing all three, is the race: -EFAULT, nothing mapped (a
+ * fault is answered as at any unmapped address, a prefault fails as when the
+ * process changes its mappings under it).  Only another kind of mapping is
+ * taken at its word; a thread that replaces one in a tight loop can still be
+ * mistaken for it.  0: registered now; -EIO: the userfaultfd is gone (the
+ * caller's case).
  */
 static int settle_registration(struct sva_mm *mm, uint64_t start, uint64_t end, int err)
 {
-	for (int i = 0; i < 3; i++) {
+	int anon;
+
+	for (int i = 0; i < 3 && (err == -EINVAL || err == -ENOMEM); i++) {
 		if (!sva_vma_range_mapped(start, end))
 			return -EFAULT;
 		err = register_locked(mm, start, end, start, end);
-		if (!err || err == -EIO)
-			return err;
 	}
-	if (!sva_vma_range_mapped(start, end) ||
-	    ((err == -EINVAL || err == -ENOMEM) && sva_vma_query_private_anon(start, end) == 1))
+	if (err != -EINVAL && err != -ENOMEM)
+		return err;
+	if (!sva_vma_range_mapped(start, end))
 		return -EFAULT;
-	return err;
+	/* Mapped a moment ago and nothing there now (-EFAULT) is the race too. */
+	anon = sva_vma_query_private_anon(mm->maps_fd, start, end);
+	return anon == 1 || anon == -EFAULT ? -EFAULT : err;
 }
 
 /*
@@ -124,11 +129,11 @@ static int settle_registration(struct sva_mm *mm, uint64_t start, uint64_t end, 
  * applied yet (an odd seq0: the registration record may describe a mapping
  * that is gone, so a new one went unregistered, and then unmapped without an
  * event), or it read one since, or the memory is private anonymous, which
- * can always be pinned), or its pages cannot be pinned (-EPERM: PFNMAP,
- * device memory, secretmem).  An unrelated munmap() elsewhere in the process
+ * can always be pinned but for guard regions, MADV_GUARD_INSTALL), or its
+ * pages cannot be pinned (-EPERM: PFNMAP, device memory, secretmem).  An unrelated munmap() elsewhere in the process
  * at the same moment makes the second read as the first.
  */
-static int map_refused(int ret, uint64_t start, uint64_t end, uint32_t seq0)
+static int map_refused(struct sva_mm *mm, int ret, uint64_t start, uint64_t end, uint32_t seq0)
 {
 	int anon;
 
@@ -136,21 +141,23 @@ static int map_refused(int ret, uint64_t start, uint64_t end, uint32_t seq0)
 		return ret;
 	if ((seq0 & 1) || sva_track_seq() != seq0 || !sva_vma_range_mapped(start, end))
 		return -EFAULT;
-	anon = sva_vma_query_private_anon(start, end);
+	anon = sva_vma_query_private_anon(mm->maps_fd, start, end);
 	return anon == 0 || anon == -EOPNOTSUPP ? -EPERM : -EFAULT;
 }
 
 /*
  * Register [rs, re) (settled, see above), then map [start, end) inside it.
  * Returns what the map returned, or the registration's refusal; *untracked:
- * the registration error the policy maps through (0: registered).
+ * the registration error the policy maps through (0: registered); *pinned:
+ * the map was tried (an -EFAULT is the kernel's, not the settling's).
  */
 static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tracked, uint64_t rs, uint64_t re,
-			     uint64_t start, uint64_t end, int *untracked)
+			     uint64_t start, uint64_t end, int *untracked, bool *pinned)
 {
 	int reg = tracked ? register_locked(mm, rs, re, start, end) : 0;
 
 	*untracked = 0;
+	*pinned = false;
 	if (reg && reg != -EIO)
 		reg = settle_registration(mm, start, end, reg);
 	if (reg == -EFAULT)
@@ -168,6 +175,7 @@ static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tr
 		return reg;
 	}
 	*untracked = reg;
+	*pinned = true;
 	return ioas_map(mm, v, start, end);
 }
 
@@ -175,8 +183,9 @@ static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tr
  * Map one gap at IOVA == VA (map_lock held): registered first, then mapped,
  * then recorded.  Returns 0 or the raw -errno (map_error() explains it).
  * The range is mapped registered, or untracked where userfaultfd cannot
- * track it and the policy allows, never a mapping that merely raced the
- * registration (settle_registration()).  A pin the kernel refused while
+ * track it and the policy allows, not a mapping that merely raced a failed
+ * registration (settle_registration(); a registration that succeeded over a
+ * hole another thread fills before the pin is the limit, sva_mm_prefault(3)).  A pin the kernel refused while
  * the range is mapped again is the same race (unmapped and mapped again in
  * between), tried up to three times in all before it counts as memory that
  * cannot be pinned.
@@ -195,19 +204,19 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 	 * part of a mapping would split it, and a split mapping no longer
 	 * mremap()s whole or maps in one chunk.  A second attempt trusts v no
 	 * more: only [start, end) itself. */
-	bool whole = v->whole_end && v->whole_start <= start && end <= v->whole_end;
+	bool whole = v->whole_end && v->whole_start <= start && end <= v->whole_end, pinned;
 	uint32_t seq0 = sva_track_seq();
 
 	for (int attempt = 0;; attempt++) {
 		ret = register_then_map(mm, v, tracked, attempt ? start : whole ? v->whole_start : v->start,
-					attempt ? end : whole ? v->whole_end : v->end, start, end, &reg);
+					attempt ? end : whole ? v->whole_end : v->end, start, end, &reg, &pinned);
 		if (ret != -EFAULT || attempt == 2 || !sva_vma_range_mapped(start, end))
 			break;
 	}
 	if (ret == -EEXIST)
 		return 0; /* mapped behind our back (raw ioctls on our IOAS): visible is what counts */
 	if (ret)
-		return map_refused(ret, start, end, seq0);
+		return pinned ? map_refused(mm, ret, start, end, seq0) : ret;
 	if (reg)
 		note_untracked_locked(mm, start, end, reg);
 	c = sva_chunks_insert(&mm->chunks, start, end, (v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)) | chunk_flags);

@@ -75,24 +75,26 @@ int sva_vma_collect_query(int maps_fd, uint64_t start, uint64_t end, struct sva_
 	return ret;
 }
 
-/* The VMA covering addr, through a maps file of its own: 0, -EFAULT (none
- * there), -EOPNOTSUPP, or the open's -errno. */
-static int query_covering(uint64_t addr, struct kabi_procmap_query *q)
+/* The VMA covering addr, through maps_fd (an open /proc/self/maps) or, if
+ * -1, a maps file of its own: 0, -EFAULT (none there), -EOPNOTSUPP, or the
+ * open's -errno. */
+static int query_covering(int maps_fd, uint64_t addr, struct kabi_procmap_query *q)
 {
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	int fd = maps_fd >= 0 ? maps_fd : open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	int ret;
 
 	if (fd < 0)
 		return -errno;
 	ret = query(fd, addr, q);
-	close(fd);
+	if (fd != maps_fd)
+		close(fd);
 	return !ret && q->vma_start > addr ? -EFAULT : ret;
 }
 
-int sva_vma_query_private_anon(uint64_t start, uint64_t end)
+int sva_vma_query_private_anon(int maps_fd, uint64_t start, uint64_t end)
 {
 	struct kabi_procmap_query q;
-	int ret = query_covering(start, &q);
+	int ret = query_covering(maps_fd, start, &q);
 
 	if (ret)
 		return ret;
@@ -103,7 +105,7 @@ int sva_vma_query_private_anon(uint64_t start, uint64_t end)
 int sva_vma_query_one(uint64_t addr, struct sva_vma *out)
 {
 	struct kabi_procmap_query q;
-	int ret = query_covering(addr, &q);
+	int ret = query_covering(-1, addr, &q);
 
 	if (!ret) {
 		out->start = q.vma_start;

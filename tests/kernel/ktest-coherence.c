@@ -469,9 +469,17 @@ static void prefault_remap_race(void)
 	if (sva_mm_new(g_ctx, &mo, &mm) || sva_bind(g_dev, mm, &bo, &bond))
 		ktest_bail("prefault/remap race: an address space bound to the mock");
 	fill_at(RACE_VA, RACE_PAGES * PG, 0x55);
+	/* Without PROCMAP_QUERY (before Linux 6.11) libsva cannot tell private
+	 * anonymous memory from a mapping userfaultfd refuses: no promise then. */
+	bool query = sva_vma_query_private_anon(-1, RACE_VA, RACE_VA + PG) == 1;
+
 	sva_ctx_set_log(g_ctx, keep_error, NULL, SVA_LOG_ERROR);
 	pthread_create(&t, NULL, remapper, &r);
-	for (uint64_t t0 = ktest_now_ns(); rounds < 3000 && ktest_now_ns() - t0 < 8000000000ull; rounds++) {
+	/* 3000 prefaults or 8 s, and on (to 12 s) until one of them got through:
+	 * 1-8% do, so that a run where none maps checks nothing. */
+	for (uint64_t t0 = ktest_now_ns(), ns;
+	     ns = ktest_now_ns() - t0, (rounds < 3000 && ns < 8000000000ull) || (ok0 == 0 && ns < 12000000000ull);
+	     rounds++) {
 		int ret = sva_mm_prefault(mm, (void *)(uintptr_t)RACE_VA, RACE_PAGES * PG);
 
 		ret == 0 ? ok0++ : ret == -EFAULT ? efault++ : other++;
@@ -491,10 +499,16 @@ static void prefault_remap_race(void)
 	for (unsigned i = 0; i < RACE_PAGES; i++)
 		stale += seen(mm, RACE_VA + i * PG) == -ESTALE;
 	s = stats(mm);
+	ok(ok0 > 0 && atomic_load(&r.rounds) >= 100, "prefault/remap race: both sides made progress (%u maps, %lu remaps)",
+	   ok0, atomic_load(&r.rounds));
 	is_int(stale, 0, "prefault/remap race: no page the process no longer has stays visible");
-	ok(s.untracked_ranges == 0, "prefault/remap race: nothing was mapped untracked (%llu ranges, reason %d)",
-	   (unsigned long long)s.untracked_ranges, s.untracked_reason);
-	ok(other == 0, "prefault/remap race: prefaults returned 0 or -EFAULT only (%u other)", other);
+	if (query) {
+		ok(s.untracked_ranges == 0, "prefault/remap race: nothing was mapped untracked (%llu ranges, reason %d)",
+		   (unsigned long long)s.untracked_ranges, s.untracked_reason);
+		ok(other == 0, "prefault/remap race: prefaults returned 0 or -EFAULT only (%u other)", other);
+	} else {
+		skip(2, "no PROCMAP_QUERY here (Linux 6.11): the race is not told apart from a mapping userfaultfd refuses");
+	}
 	/* And what is visible now follows the process from here on. */
 	munmap((void *)(uintptr_t)RACE_VA, RACE_PAGES * PG);
 	fill_at(RACE_VA, RACE_PAGES * PG, 0x66);
