@@ -181,7 +181,7 @@ SVA_EXPORT int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_
 	cmd.trigger_iopf.addr = addr;
 	ret = test_cmd(dev->ctx->fd, &cmd);
 	/* A broker that stopped cleanly destroyed the mock on its way out. */
-	if (ret && sva_iommufd_broker_gone(dev->ctx->fd))
+	if (ret == -ENOENT && sva_iommufd_broker_gone(dev->ctx->fd))
 		return sva_fail(&dev->ctx->log, -ECONNRESET, "inject_fault: the broker went away");
 	if (ret)
 		return sva_fail(&dev->ctx->log, ret, "inject_fault: TRIGGER_IOPF failed: %s", strerror(-ret));

@@ -353,7 +353,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 		sva_free(bond);
 		/* A broker that stopped cleanly destroyed the device's objects
 		 * first: the kernel's -ENOENT means the broker went away. */
-		if (ret != -ECONNRESET && sva_iommufd_broker_gone(dev->ctx->fd))
+		if (ret == -ENOENT && sva_iommufd_broker_gone(dev->ctx->fd))
 			ret = sva_fail(&dev->ctx->log, -ECONNRESET, "sva_bind: the broker went away");
 		return ret;
 	}

@@ -119,16 +119,23 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 		goto err;
 	conn->sock = ret;
 	conn->isolated = opts->flags & SVA_CTX_ISOLATED;
-	/* Room for the descriptor the reply carries, checked before the hello
-	 * leases a block (the kernel would drop a descriptor that does not fit,
-	 * and the block would go to quarantine with the connection). */
-	ret = fcntl(conn->sock, F_DUPFD_CLOEXEC, 0);
-	if (ret < 0) {
-		ret = sva_fail(&boot.log, -errno, "no file descriptor is free for the broker's iommufd: %s",
-			       strerror(errno));
+	/* Room for the descriptor the reply carries and the context's duplicate
+	 * of it (sva_ctx_new() adopts a copy), checked before the hello leases a
+	 * block: the kernel would drop a descriptor that does not fit, or the
+	 * duplicate would fail, and the block would go to quarantine with the
+	 * connection. */
+	int spare[2] = { fcntl(conn->sock, F_DUPFD_CLOEXEC, 0), -1 };
+
+	if (spare[0] >= 0)
+		spare[1] = fcntl(conn->sock, F_DUPFD_CLOEXEC, 0);
+	ret = spare[1] < 0 ? -errno : 0;
+	for (int i = 0; i < 2; i++)
+		if (spare[i] >= 0)
+			close(spare[i]);
+	if (ret) {
+		ret = sva_fail(&boot.log, ret, "no file descriptor is free for the broker's iommufd: %s", strerror(-ret));
 		goto err_sock;
 	}
-	close(ret);
 	sva_broker_msg_init(&m, SVA_BOP_HELLO);
 	m.arg[0] = conn->isolated ? SVA_BROKER_ISOLATED : SVA_BROKER_TRUSTED;
 	ret = call(&boot, &m, &fd);

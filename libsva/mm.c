@@ -378,8 +378,8 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 	pthread_mutex_unlock(&mm->lock);
 	sva_mm_reap(mm);
 	/* A broker that stopped cleanly destroyed our objects on its way out:
-	 * what the kernel said about them is that the broker went away. */
-	if (ret && ret != -ECONNRESET && sva_iommufd_broker_gone(mm->ctx->fd))
+	 * the kernel's -ENOENT about them means the broker went away. */
+	if (ret == -ENOENT && sva_iommufd_broker_gone(mm->ctx->fd))
 		ret = sva_fail(&mm->ctx->log, -ECONNRESET, "sva_mm_prefault: the broker went away");
 	return ret;
 }

@@ -292,6 +292,17 @@ static bool serve(struct broker *b, struct broker_client *c)
 		return true;
 	if (ret == -ECONNRESET)
 		return false;
+	/* The message arrived whole, but the descriptor it carried found no room
+	 * here: the broker's own limit, not the client's fault.  The request is
+	 * refused, the client stays. */
+	if (ret == -EMFILE || ret == -ENFILE) {
+		broker_log(b, SVA_LOG_WARN, "client pid %d: its %s request carried a file descriptor and the broker "
+			   "has none free (%s)", (int)c->pid, sva_broker_op_name(m.op), strerror(-ret));
+		m.status = ret;
+		snprintf(m.text, sizeof(m.text), "the broker has no file descriptor free for the one the request carried");
+		sva_broker_send(c->sock, &m, -1);
+		return true;
+	}
 	if (ret) {
 		/* Malformed: tell the peer why, then stop trusting the stream. */
 		broker_log(b, SVA_LOG_WARN, "client pid %d: malformed message (%s): disconnected", (int)c->pid,
