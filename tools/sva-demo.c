@@ -352,7 +352,7 @@ int main(int argc, char **argv)
 			help = c; /* printed once the command line is known good */
 			break;
 		default:
-			fprintf(stderr, "usage: sva-demo [--device DEV]\n");
+			fprintf(stderr, "usage: sva-demo [--device DEV]\n       sva-demo --help | --version\n");
 			return 2;
 		}
 	}

@@ -174,8 +174,8 @@ void append(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* root/rel as a path; false if it does not fit. */
-/* root/rel, without the doubled slash a root given as "/proc/" would print. */
+/* root/rel as a path, without the doubled slash of a root "/" or "/proc/";
+ * false if it does not fit. */
 bool join(char *out, size_t len, const char *root, const char *rel)
 {
 	int n = (int)strlen(root);
