@@ -943,6 +943,44 @@ static void clean_stop(void)
 	munmap(mem, 1u << 20);
 }
 
+/*
+ * Run by hand, as the README shows, the broker's socket directory
+ * (/run/sva-brokerd, which the systemd unit makes) may not exist: the broker
+ * makes that last component (it failed: "cannot listen on ...: No such file
+ * or directory"), never a whole missing path.
+ */
+static void socket_dir_made(void)
+{
+	struct broker_conf conf;
+	struct sva_ctx *ctx = NULL;
+	char saved[sizeof(sock_path)], sub[sizeof(dir_path) + 8];
+	struct stat st;
+	pid_t pid;
+
+	memcpy(saved, sock_path, sizeof(saved));
+	snprintf(sub, sizeof(sub), "%s/made", dir_path);
+	if ((size_t)snprintf(sock_path, sizeof(sock_path), "%s/socket", sub) >= sizeof(sock_path))
+		ktest_bail("socket path too long");
+	mock_conf(&conf);
+	pid = broker_fork(&conf, NULL, "with its socket's directory missing");
+	ok(stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755,
+	   "the socket's missing directory is made, mode 0755");
+	is_int(broker_ctx(&ctx), 0, "  and clients connect (%s)", log_buf);
+	sva_ctx_free(ctx);
+	stop_broker(pid);
+	rmdir(sub);
+	if ((size_t)snprintf(sock_path, sizeof(sock_path), "%s/a/b/socket", dir_path) >= sizeof(sock_path))
+		ktest_bail("socket path too long");
+	mock_conf(&conf);
+	{
+		struct broker probe = { 0 };
+
+		ok(broker_start(&probe, &conf) != 0 && stat(sock_path, &st) != 0,
+		   "  a path missing more than its last directory is refused, nothing made");
+	}
+	memcpy(sock_path, saved, sizeof(saved));
+}
+
 static void hostile(uint32_t foreign_pasid, uint32_t hwpt)
 {
 	struct sva_broker_msg m;
@@ -1301,6 +1339,7 @@ int main(void)
 	context_limit();
 	fd_limit();
 	clean_stop();
+	socket_dir_made();
 	close(mx);
 	unlink(sock_path);
 	rmdir(dir_path);
