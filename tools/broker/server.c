@@ -134,6 +134,21 @@ static int listen_on(struct broker *b)
 		}
 		unlink(c->socket);
 	}
+	/* Run by hand, not by the systemd unit (RuntimeDirectory=): the socket's
+	 * own directory (/run/sva-brokerd) may not exist yet.  Only that last
+	 * component is made, never a whole missing path. */
+	{
+		char dir[sizeof(sa.sun_path)];
+		char *slash;
+
+		snprintf(dir, sizeof(dir), "%s", c->socket);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0755) == 0)
+				broker_log(b, SVA_LOG_INFO, "created %s for the socket", dir);
+		}
+	}
 	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || chmod(c->socket, c->socket_mode) ||
 	    (c->socket_gid >= 0 && chown(c->socket, (uid_t)-1, (gid_t)c->socket_gid)) || listen(s, 16)) {
 		ret = -errno;
