@@ -130,8 +130,9 @@ static int settle_registration(struct sva_mm *mm, uint64_t start, uint64_t end, 
  * that is gone, so a new one went unregistered, and then unmapped without an
  * event), or it read one since, or the memory is private anonymous, which
  * can always be pinned but for guard regions, MADV_GUARD_INSTALL), or its
- * pages cannot be pinned (-EPERM: PFNMAP, device memory, secretmem).  An unrelated munmap() elsewhere in the process
- * at the same moment makes the second read as the first.
+ * pages cannot be pinned (-EPERM: PFNMAP, device memory, secretmem).  An
+ * unrelated munmap() elsewhere in the process at the same moment makes the
+ * second read as the first.
  */
 static int map_refused(struct sva_mm *mm, int ret, uint64_t start, uint64_t end, uint32_t seq0)
 {
@@ -185,10 +186,10 @@ static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tr
  * The range is mapped registered, or untracked where userfaultfd cannot
  * track it and the policy allows, not a mapping that merely raced a failed
  * registration (settle_registration(); a registration that succeeded over a
- * hole another thread fills before the pin is the limit, sva_mm_prefault(3)).  A pin the kernel refused while
- * the range is mapped again is the same race (unmapped and mapped again in
- * between), tried up to three times in all before it counts as memory that
- * cannot be pinned.
+ * hole another thread fills before the pin is the limit, sva_mm_prefault(3)).
+ * A pin the kernel refused while the range is mapped again is the same race
+ * (unmapped and mapped again in between), tried up to three times in all
+ * before it counts as memory that cannot be pinned.
  */
 static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, uint32_t chunk_flags)
 {

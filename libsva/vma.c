@@ -208,9 +208,9 @@ static int cache_refresh(void)
  */
 static bool unmapped_now(uint64_t addr)
 {
-	unsigned char vec;
+	uint64_t page = addr & ~4095ull;
 
-	return mincore((void *)(uintptr_t)(addr & ~4095ull), 4096, &vec) != 0 && errno == ENOMEM;
+	return !sva_vma_range_mapped(page, page + 4096);
 }
 
 bool sva_vma_range_mapped(uint64_t start, uint64_t end)
