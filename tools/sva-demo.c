@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "sva/sva.h"
+#include "stdout_done.h"
 
 #define EDU_BUF_VA 0x8000000ul /* under edu's 28-bit DMA mask */
 #define DMA_LEN 1024u
@@ -320,15 +321,6 @@ static const char *find_edu(void)
 	return *addr ? addr : NULL;
 }
 
-/* The exit status of --help and --version: 1, said on stderr, if stdout failed. */
-static int printed(void)
-{
-	if (fflush(stdout) == 0 && !ferror(stdout))
-		return 0;
-	fprintf(stderr, "sva-demo: writing to standard output failed: %s\n", strerror(errno));
-	return 1;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -362,14 +354,14 @@ int main(int argc, char **argv)
 	}
 	if (help == 'V') {
 		printf("sva-demo (libsva) %s\n", PACKAGE_VERSION);
-		return printed();
+		return stdout_done("sva-demo", "to standard output");
 	}
 	if (help) {
 		printf("usage: sva-demo [--device DEV]\n"
 		       "       sva-demo --help | --version\n"
 		       "  DEV: a VFIO cdev path, cdev name or PCI address; without it the demo\n"
 		       "  uses the iommufd selftest mock and QEMU's edu device (the test VM).\n");
-		return printed();
+		return stdout_done("sva-demo", "to standard output");
 	}
 	step("the IOMMU");
 	ret = sva_ctx_new(NULL, &ctx);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "../stdout_done.h"
 
 /* Why a benchmark that needs /dev/iommu (and, with mock, the selftest mock)
  * cannot run here, or NULL if it can. */
@@ -215,11 +216,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 		else
 			printf("sva-bench (libsva) %s\n", PACKAGE_VERSION);
-		if (fflush(stdout) || ferror(stdout)) {
-			fprintf(stderr, "sva-bench: writing to standard output failed: %s\n", strerror(errno));
-			return 1;
-		}
-		return 0;
+		return stdout_done("sva-bench", "to standard output");
 	}
 	if (json)
 		sub_argv[sub_argc++] = json_arg;
@@ -254,9 +251,6 @@ int main(int argc, char **argv)
 	}
 	if (json)
 		printf("}\n");
-	if (fflush(stdout) || ferror(stdout)) {
-		fprintf(stderr, "sva-bench: writing the results failed: %s\n", strerror(errno));
-		rc |= 1;
-	}
+	rc |= stdout_done("sva-bench", "the results");
 	return rc;
 }

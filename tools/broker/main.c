@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "../stdout_done.h"
 
 static struct broker broker;
 
@@ -76,11 +77,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 		else
 			printf("sva-brokerd (libsva) %s\n", PACKAGE_VERSION);
-		if (fflush(stdout) || ferror(stdout)) {
-			fprintf(stderr, "sva-brokerd: writing to standard output failed: %s\n", strerror(errno));
-			return 1;
-		}
-		return 0;
+		return stdout_done("sva-brokerd", "to standard output");
 	}
 	if (broker_conf_load(config, &conf, err, sizeof(err))) {
 		fprintf(stderr, "sva-brokerd: %s\n", err);
@@ -96,11 +93,7 @@ int main(int argc, char **argv)
 			       (unsigned long long)conf.isolated_pin_max);
 		else
 			printf("%s: isolated clients map without limit\n", config);
-		if (fflush(stdout) || ferror(stdout)) {
-			fprintf(stderr, "sva-brokerd: writing the report failed: %s\n", strerror(errno));
-			return 1;
-		}
-		return 0;
+		return stdout_done("sva-brokerd", "the report");
 	}
 	if (conf.ndevs == 0)
 		fprintf(stderr, "sva-brokerd: %s defines no device: every client will be refused\n", config);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "sva-info.h"
+#include "../stdout_done.h"
 
 #ifndef PACKAGE_VERSION
 #define SVA_INFO_STR_(x) #x
@@ -229,11 +230,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			usage(stdout);
 		else
 			printf(PROG " (libsva) %s\n", PACKAGE_VERSION);
-		if (fflush(stdout) || ferror(stdout)) {
-			fprintf(stderr, PROG ": writing to standard output failed: %s\n", strerror(errno));
-			return 1;
-		}
-		return 0;
+		return stdout_done(PROG, "to standard output");
 	}
 	if (o->cdi && (o->doctor || o->json))
 		return usage_error("--cdi prints a spec of its own: not with --%s", o->doctor ? "doctor" : "json");
@@ -330,10 +327,8 @@ int main(int argc, char **argv)
 		free(devs);
 		if (ret == -ENOMEM)
 			fprintf(stderr, PROG ": out of memory\n");
-		if (!ret && (fflush(stdout) || ferror(stdout))) {
-			fprintf(stderr, PROG ": writing the output failed: %s\n", strerror(errno));
+		if (!ret && stdout_done(PROG, "the output"))
 			ret = -EIO;
-		}
 		return ret ? 1 : 0;
 	}
 	copts.iommu_path = im.path;
@@ -374,9 +369,5 @@ int main(int argc, char **argv)
 		ret = 0;
 	}
 	free(devs);
-	if (fflush(stdout) || ferror(stdout)) {
-		fprintf(stderr, PROG ": writing the output failed: %s\n", strerror(errno));
-		return 1;
-	}
-	return ret;
+	return stdout_done(PROG, "the output") ? 1 : ret;
 }
