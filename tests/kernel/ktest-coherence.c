@@ -782,6 +782,20 @@ static void shmdt_remedy(void)
 	sva_mm_free(mm);
 }
 
+/* The parent's half of a child that reports len bytes of results on pfd:
+ * read them (got[0] = -9999 if they did not all come), reap it, its status. */
+static int child_results(pid_t pid, int pfd[2], int *got, size_t len)
+{
+	int status = 0;
+
+	close(pfd[1]);
+	if (read(pfd[0], got, len) != (ssize_t)len)
+		got[0] = -9999;
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	return status;
+}
+
 /* A child that seccomp forbids userfaultfd, as Docker's default profile does. */
 static void seccomp_checks(void)
 {
@@ -820,11 +834,7 @@ static void seccomp_checks(void)
 			_exit(4);
 		_exit(0);
 	}
-	close(pfd[1]);
-	if (read(pfd[0], got, sizeof(got)) != sizeof(got))
-		got[0] = -9999;
-	close(pfd[0]);
-	waitpid(pid, &status, 0);
+	status = child_results(pid, pfd, got, sizeof(got));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
 		skip(4, "seccomp filters are not available in this kernel");
 		return;
@@ -936,11 +946,7 @@ static void uffd_replaced_checks(void)
 		execl("/proc/self/exe", "ktest-coherence", (char *)NULL);
 		_exit(7);
 	}
-	close(pfd[1]);
-	if (read(pfd[0], got, sizeof(got)) != sizeof(got))
-		got[0] = -9999;
-	close(pfd[0]);
-	waitpid(pid, &status, 0);
+	status = child_results(pid, pfd, got, sizeof(got));
 	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "uffd replaced: the child ran to the end");
 	is_int(got[0], -EIO, "uffd replaced by a pipe: the monitor stops, fences say -EIO");
 	ok(got[1] < 250, "  and it does not spin on the pipe (%d ms of CPU in 500 ms idle)", got[1]);
