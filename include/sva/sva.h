@@ -207,8 +207,10 @@ enum sva_iommu_type {
 	SVA_IOMMU_ARM_SMMUV3 = 2,
 	SVA_IOMMU_TEGRA241_CMDQV = 3,
 	SVA_IOMMU_AMD = 4,
-	SVA_IOMMU_SELFTEST = 0xfeedbeef, /* the iommufd selftest mock */
 };
+/* The iommufd selftest mock.  A macro, not an enumerator: ISO C (before C23)
+ * allows enumerators only in the range of int. */
+#define SVA_IOMMU_SELFTEST 0xfeedbeefu
 
 /* Name of an IOMMU type ("intel-vtd", "arm-smmuv3", ..., "selftest"), or "unknown". */
 const char *sva_iommu_type_name(uint32_t type);

@@ -8,6 +8,9 @@ EXTRA_DIST += tests/unit/test-man-errors.sh
 # The library's objects come from its arena only (what a device can reach).
 TESTS += tests/unit/test-arena-only.sh
 EXTRA_DIST += tests/unit/test-arena-only.sh
+# The public header under strict C and C++ compilers.
+TESTS += tests/unit/test-header-std.sh
+EXTRA_DIST += tests/unit/test-header-std.sh
 # No call or include cycle between libsva's files (docs/design.md, "Layers").
 TESTS += tests/unit/test-no-cycles.sh
 EXTRA_DIST += tests/unit/test-no-cycles.sh
