@@ -184,6 +184,14 @@ check "no iommufd: names the path and the reason" has "^$D/iommu: cannot open: N
 check "no iommufd: says what to do" has "CONFIG_IOMMUFD"
 check "SVA_LOG=off: nothing on stderr" empty "$tmp/err"
 
+# "/" as the dev root: its nodes are /iommu and /vfio/devices/..., not "//iommu".
+if [ ! -e /iommu ]; then
+	run --sysfs-root="$E" --dev-root=/
+	check "--dev-root=/: the iommufd is /iommu" eval 'has "^/iommu: cannot open" && ! grep -q "//" "$tmp/out"'
+else
+	skip "this machine has a /iommu"
+fi
+
 run --sysfs-root="$E" --dev-root="$D" --json
 cp "$tmp/out" "$tmp/empty.json"
 check "--json with no devices: exit 0" [ "$rc" -eq 0 ]
@@ -684,5 +692,10 @@ else
 	check "--doctor on this host names the missing /dev/iommu and the fix" \
 		eval 'grep -q "^FAIL  iommufd: /dev/iommu does not exist.*Fix: " "$tmp/out"'
 fi
+
+# "/" as the dev root in a CDI spec (the listing's case is above).
+run --cdi --sysfs-root="$S" --dev-root=/
+check "--cdi --dev-root=/: host paths /iommu and /vfio/devices/..., no \"//\"" \
+	eval '[ "$rc" -eq 0 ] && grep -q "\"/iommu\"" "$tmp/out" && grep -q "\"/vfio/devices/vfio" "$tmp/out" && ! grep -q "//" "$tmp/out"'
 
 done_testing

@@ -103,9 +103,10 @@ static struct json_object *cdev_device(const struct options *o, const struct dev
 	char path[PATH_MAX], host[PATH_MAX], iommu[PATH_MAX], env[PATH_MAX + 16];
 	const char *envs[2] = { env, memlock_env };
 
+	snprintf(path, sizeof(path), "vfio/devices/%s", d->name);
+	join(host, sizeof(host), o->dev_root, path);
+	join(iommu, sizeof(iommu), o->dev_root, "iommu");
 	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", d->name);
-	snprintf(host, sizeof(host), "%s/vfio/devices/%s", o->dev_root, d->name);
-	snprintf(iommu, sizeof(iommu), "%s/iommu", o->dev_root);
 	jv_push(nodes, node("/dev/iommu", o->iommu_path ? o->iommu_path : iommu));
 	jv_push(nodes, node(path, host));
 	snprintf(env, sizeof(env), "SVA_DEVICE=%s", path);

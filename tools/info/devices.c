@@ -80,6 +80,15 @@ static void describe_sysfs(const char *sysfs_root, struct dev_rec *d)
 		d->numa_node = parse_nonneg(buf);
 }
 
+bool join(char *out, size_t len, const char *root, const char *rel)
+{
+	int n = (int)strlen(root);
+
+	while (n > 0 && root[n - 1] == '/')
+		n--;
+	return (size_t)snprintf(out, len, "%.*s/%s", n, root, rel) < len;
+}
+
 int skip_dots(const struct dirent *de)
 {
 	return de->d_name[0] != '.';
@@ -113,8 +122,10 @@ int collect_devices(const struct options *o, struct dev_rec **out)
 
 		snprintf(d->name, sizeof(d->name), "%s", names[i]->d_name);
 		free(names[i]);
-		if ((size_t)snprintf(d->node, sizeof(d->node), "%s/vfio/devices/%s", o->dev_root, d->name) >=
-		    sizeof(d->node))
+		char rel[sizeof(d->name) + 16];
+
+		snprintf(rel, sizeof(rel), "vfio/devices/%s", d->name);
+		if (!join(d->node, sizeof(d->node), o->dev_root, rel))
 			d->node_err = -ENAMETOOLONG;
 		else if (stat(d->node, &st))
 			d->node_err = -errno;

@@ -176,15 +176,6 @@ void append(char *buf, size_t len, const char *fmt, ...)
 
 /* root/rel as a path, without the doubled slash of a root "/" or "/proc/";
  * false if it does not fit. */
-bool join(char *out, size_t len, const char *root, const char *rel)
-{
-	int n = (int)strlen(root);
-
-	while (n > 0 && root[n - 1] == '/')
-		n--;
-	return (size_t)snprintf(out, len, "%.*s/%s", n, root, rel) < len;
-}
-
 
 /* CapEff from PROC/self/status. */
 static void read_caps(struct doctor *dr)

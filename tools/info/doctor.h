@@ -86,8 +86,6 @@ bool has_cap(const struct doctor *dr, int cap);
 ssize_t read_small(const char *path, char *buf, size_t len);
 /* Append to the string in buf (of size len), cutting what does not fit. */
 void append(char *buf, size_t len, const char *fmt, ...) SVA_PRINTF(3, 4);
-/* root/rel as a path; false if it does not fit. */
-bool join(char *out, size_t len, const char *root, const char *rel);
 
 /* ------------------------------------------------------------ the checks */
 

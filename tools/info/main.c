@@ -305,7 +305,7 @@ int main(int argc, char **argv)
 		return 1;
 	if (o.iommu_path)
 		snprintf(im.path, sizeof(im.path), "%s", o.iommu_path);
-	else if ((size_t)snprintf(im.path, sizeof(im.path), "%s/iommu", o.dev_root) >= sizeof(im.path))
+	else if (!join(im.path, sizeof(im.path), o.dev_root, "iommu"))
 		return usage_error("--dev-root is too long");
 
 	ret = stat(o.sysfs_root, &st) ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : access(o.sysfs_root, R_OK | X_OK) ? errno : 0;

@@ -79,6 +79,8 @@ const char *dev_hint(int err);
 
 /* scandir() filter: every entry but the dot files. */
 int skip_dots(const struct dirent *de);
+/* root/rel as a path ("/" and "/dev/" as roots give no "//"); false if it does not fit. */
+bool join(char *out, size_t len, const char *root, const char *rel);
 /* Describe every entry of class/vfio-dev from sysfs alone, in natural order
  * (vfio2 before vfio10).  Returns the count or a negative errno; a missing
  * class directory is zero devices, one that cannot be listed an error. */
