@@ -231,7 +231,7 @@ struct sva_dev_info {
 	size_t size;		 /* sizeof(struct sva_dev_info), set by the caller */
 	uint32_t flags;		 /* SVA_DEV_* */
 	uint32_t dev_id;	 /* iommufd device object ID */
-	uint32_t iommu_type;	 /* enum sva_iommu_type */
+	uint32_t iommu_type;	 /* SVA_IOMMU_* */
 	uint32_t max_pasid_log2; /* PASID width in bits; 0: no PASID support */
 	uint64_t hw_caps;	 /* SVA_HW_CAP_* */
 	int32_t numa_node;	 /* -1: unknown or not NUMA */
