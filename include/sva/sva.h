@@ -22,6 +22,8 @@
  *    a larger one (a newer header) is accepted for options only if every byte
  *    beyond the fields this libsva knows is zero, and information structs get
  *    those bytes zeroed.  Fields beyond the first layout's size read as zero.
+ *    No options struct has padding at its end, where a later field could go
+ *    unseen: a `reserved` field holds that room, and must be 0 (-EINVAL).
  *  - The library never prints to stdout, never calls abort() or exit(), and
  *    opens every file descriptor O_CLOEXEC.
  *  - "Thread-safe" means the call may run concurrently with any other call on
@@ -319,6 +321,7 @@ int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *ranges, size
 struct sva_mock_opts {
 	size_t size; /* sizeof(struct sva_mock_opts) */
 	uint32_t flags;
+	uint32_t reserved; /* 0: the room a later field takes (no hidden padding) */
 };
 
 /*
@@ -860,6 +863,8 @@ struct sva_bind_opts {
 	const struct sva_bond_ops *ops; /* may be NULL; copied at bind */
 	uint32_t pasid;			 /* with SVA_BIND_PASID: the value to bind
 					  * under (policy is ignored); else 0 */
+	uint32_t reserved;		 /* 0: the room a later field takes (no
+					  * hidden padding) */
 };
 
 /*

@@ -231,6 +231,9 @@ static void size_rule(void)
 	       "size rule: sva_mock_opts at its size: accepted");
 	is_int(sva_dev_open_mock(ctx, sized(&g, struct sva_mock_opts, sizeof(struct sva_mock_opts) + 8, 1), &mdev), -EINVAL,
 	       "size rule: sva_mock_opts larger, non-zero beyond: -EINVAL");
+	((struct sva_mock_opts *)sized(&g, struct sva_mock_opts, sizeof(struct sva_mock_opts), 0))->reserved = 1;
+	is_int(sva_dev_open_mock(ctx, (struct sva_mock_opts *)g.raw, &mdev), -EINVAL,
+	       "sva_mock_opts.reserved not 0: -EINVAL");
 	is_int(sva_mm_new(ctx, sized(&g, struct sva_mm_opts, offsetof(struct sva_mm_opts, fault_around), 0), &nmm), -EINVAL,
 	       "size rule: sva_mm_opts without fault_around: -EINVAL");
 	is_int(sva_mm_new(ctx, sized(&g, struct sva_mm_opts, sizeof(struct sva_mm_opts), 0), &nmm), -EBADF,
@@ -286,6 +289,16 @@ static void size_rule(void)
 	       "size rule: sva_bind_opts without ops: -EINVAL");
 	is_int(sva_bind(dev, mm, sized(&g, struct sva_bind_opts, sizeof(struct sva_bind_opts) + 8, 0), &bond), -ECHILD,
 	       "size rule: sva_bind_opts larger, zero beyond: accepted");
+	((struct sva_bind_opts *)sized(&g, struct sva_bind_opts, sizeof(struct sva_bind_opts), 0))->reserved = 1;
+	is_int(sva_bind(dev, mm, (struct sva_bind_opts *)g.raw, &bond), -EINVAL, "sva_bind_opts.reserved not 0: -EINVAL");
+	/* No options struct ends in padding: a later field would hide there, at
+	 * the same sizeof, unseen by the size rule (libsva(7)). */
+#define ENDS_AT_LAST(type, last) (offsetof(type, last) + sizeof(((type *)0)->last) == sizeof(type))
+	ok(ENDS_AT_LAST(struct sva_ctx_opts, broker_path) && ENDS_AT_LAST(struct sva_mock_opts, reserved) &&
+		   ENDS_AT_LAST(struct sva_pasid_space_opts, grace_ns) && ENDS_AT_LAST(struct sva_mm_opts, pin_budget) &&
+		   ENDS_AT_LAST(struct sva_bond_ops, fault_error) && ENDS_AT_LAST(struct sva_bind_opts, reserved) &&
+		   ENDS_AT_LAST(struct sva_mem_opts, mm),
+	   "no options struct has padding at its end");
 	bo = (struct sva_bind_opts){ .size = sizeof(bo), .flags = SVA_BIND_PINNED };
 	bo.ops = sized(&g, struct sva_bond_ops, offsetof(struct sva_bond_ops, fault_error), 0);
 	is_int(sva_bind(dev, mm, &bo, &bond), -EINVAL, "size rule: sva_bond_ops without fault_error: -EINVAL");
