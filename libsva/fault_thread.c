@@ -38,6 +38,21 @@ static void backoff(struct sva_ctx *ctx, int processed)
 		usleep(10000);
 }
 
+/*
+ * Resolve what is pending.  0, or -EBADF: the queue's number cannot be read
+ * (closed behind our back, or another file's now, one that polls readable
+ * forever): the thread stops rather than retry it.
+ */
+static int serve(struct sva_ctx *ctx)
+{
+	int n = sva_fault_process(ctx, UINT32_MAX);
+
+	if (n == -EBADF)
+		return n;
+	backoff(ctx, n);
+	return 0;
+}
+
 /* Queue a one-shot POLLIN on fd; a full submission queue is flushed first. */
 static int arm(struct io_uring *ring, int fd, uint64_t tag)
 {
@@ -57,13 +72,18 @@ static int arm(struct io_uring *ring, int fd, uint64_t tag)
 	return 0;
 }
 
-/* Wait with io_uring; returns when woken to stop, or on a ring error. */
-static int wait_uring(struct sva_ctx *ctx)
+/*
+ * Wait with io_uring; returns when woken to stop (0), or on an error: the
+ * ring's (poll(2) takes over), or, with *queue_failed, a poll of the queue
+ * that failed (a descriptor closed behind our back: the thread stops).
+ */
+static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 	struct io_uring ring;
 	int ret = SVA_TEST_FAIL_POINT() ? -ENOMEM : io_uring_queue_init(4, &ring, 0);
 
+	*queue_failed = false;
 	if (ret)
 		return ret;
 	ret = arm(&ring, fe->fault_fd, EV_FAULT);
@@ -81,18 +101,26 @@ static int wait_uring(struct sva_ctx *ctx)
 		io_uring_for_each_cqe(&ring, head, cqe)
 		{
 			seen++;
-			if (io_uring_cqe_get_data64(cqe) == EV_WAKE)
+			/* A poll that failed (-EBADF: not a descriptor any more)
+			 * fails again at once if re-armed: stop, do not spin. */
+			if (cqe->res < 0 && !ret) {
+				ret = cqe->res;
+				*queue_failed = true;
+			}
+			else if (io_uring_cqe_get_data64(cqe) == EV_WAKE)
 				stop = true;
 			else
 				fault = true;
 		}
 		io_uring_cq_advance(&ring, seen);
-		if (stop) {
-			ret = 0;
+		if (stop || ret)
 			break;
-		}
 		if (fault) {
-			backoff(ctx, sva_fault_process(ctx, UINT32_MAX));
+			ret = serve(ctx);
+			if (ret) {
+				*queue_failed = true;
+				break;
+			}
 			ret = arm(&ring, fe->fault_fd, EV_FAULT); /* poll_add is one-shot */
 		}
 	}
@@ -124,10 +152,13 @@ static int wait_poll(struct sva_ctx *ctx)
 				continue;
 			return -errno;
 		}
+		/* Closed behind our back: poll() reports it at once, forever. */
+		if ((pfd[0].revents | pfd[1].revents) & POLLNVAL)
+			return -EBADF;
 		if (pfd[1].revents)
 			return 0;
-		if (pfd[0].revents & POLLIN)
-			backoff(ctx, sva_fault_process(ctx, UINT32_MAX));
+		if ((pfd[0].revents & POLLIN) && serve(ctx))
+			return -EBADF;
 	}
 }
 
@@ -141,8 +172,10 @@ static void *fault_thread(void *arg)
 	pthread_setname_np(pthread_self(), ctx->fe.thread_name);
 	if (ctx->fe.thread_init)
 		ctx->fe.thread_init(ctx->fe.thread_arg);
-	ret = TEST_POLL_FAIL ? -ENOSYS : wait_uring(ctx);
-	if (ret) {
+	bool queue_failed = false;
+
+	ret = TEST_POLL_FAIL ? -ENOSYS : wait_uring(ctx, &queue_failed);
+	if (ret && !queue_failed) {
 		sva_logf(&ctx->log, SVA_LOG_INFO, "fault thread: io_uring unavailable (%s); using poll(2)",
 			 strerror(-ret));
 		ret = wait_poll(ctx);

@@ -976,7 +976,8 @@ int sva_ctx_fault_fd(struct sva_ctx *ctx);
  * faults are no longer answered (the devices wait until their PASIDs detach);
  * the error is the negative errno that stopped it, logged when it happened.
  * Thread-safe, lock-free.  Errors: -EINVAL NULL ctx; the errno that stopped
- * the thread (e.g. -EBADF, -ENOMEM from poll(2)).
+ * the thread: -EBADF its queue's descriptor was closed behind libsva's back,
+ * -ENOMEM from poll(2), or another error of the wait.
  */
 int sva_ctx_fault_health(const struct sva_ctx *ctx);
 

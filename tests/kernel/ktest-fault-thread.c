@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "ktest.h"
@@ -105,6 +106,67 @@ static void stop(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm)
 	sva_mm_free(mm);
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
+}
+
+#define KT_BUF 0x4c000000ull /* inside the mock aperture, mapped by queue_closed() */
+
+/* Is /proc/sys/kernel/io_uring_disabled there, and set it (old value in *old). */
+static bool io_uring_disable(int val, int *old)
+{
+	FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r+");
+	bool ok_ = f && fscanf(f, "%d", old) == 1 && fseek(f, 0, SEEK_SET) == 0 && fprintf(f, "%d\n", val) > 0;
+
+	if (f && fclose(f))
+		ok_ = false;
+	return ok_;
+}
+
+/*
+ * The fault queue's descriptor closed behind libsva's back (a close_range()
+ * of everything): the thread stops with -EBADF, which sva_ctx_fault_health()
+ * reports, rather than spin on a descriptor that polls invalid (poll(2)) or
+ * re-arm a poll that fails at once (io_uring), logging as it goes.
+ */
+static void queue_closed(bool use_poll)
+{
+	const char *how = use_poll ? "poll(2)" : "io_uring";
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	struct rusage r0, r1;
+	int old = 0, fd;
+
+	if (use_poll && !io_uring_disable(2, &old)) {
+		skip(3, "no /proc/sys/kernel/io_uring_disabled here: the poll(2) thread cannot be forced");
+		return;
+	}
+	ktest_map_at(KT_BUF, 2 * 4096, PROT_READ | PROT_WRITE);
+	if (start(NULL, &ctx, &dev, &mm, &bond))
+		ktest_bail("context");
+	/* A fault first: the thread exists and waits on the queue. */
+	is_int(ktest_inject_and_wait(dev, bond, KT_BUF, SVA_ACCESS_READ, 5000), 0, "%s: a fault is answered", how);
+	fd = ctx->fe.fault_fd;
+	close(fd);
+	/* The thread's wait holds the file (an armed io_uring poll, a poll(2)
+	 * in progress) and a close does not wake it: the next fault does. */
+	sva_dev_inject_fault(dev, sva_bond_pasid(bond), KT_BUF + 4096, SVA_ACCESS_READ, 0);
+	for (int i = 0; i < 2000 && sva_ctx_fault_health(ctx) == 0; i++)
+		usleep(1000);
+	is_int(sva_ctx_fault_health(ctx), -EBADF, "%s: the queue closed behind libsva's back: health -EBADF", how);
+	getrusage(RUSAGE_SELF, &r0);
+	usleep(300000);
+	getrusage(RUSAGE_SELF, &r1);
+	long us = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000000L +
+		  (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
+	ok(us < 100000, "%s: and the thread stopped: %ld us of CPU in 300 ms", how, us);
+	/* The number again, so that the teardown's close() hits nothing else. */
+	if (dup2(open("/dev/null", O_RDONLY | O_CLOEXEC), fd) < 0)
+		ktest_bail("dup2");
+	stop(ctx, dev, mm);
+	munmap((void *)(uintptr_t)KT_BUF, 2 * 4096);
+	if (use_poll)
+		io_uring_disable(old, &old);
 }
 
 /*
@@ -407,6 +469,8 @@ int main(void)
 	sva_test_fault_poll_fail = 0;
 	stop(ctx, dev, mm);
 	is_int(sva_ctx_fault_health(NULL), -EINVAL, "NULL: -EINVAL");
+	queue_closed(false);
+	queue_closed(true);
 	poll_while_binding();
 	query_while_unbinding();
 	fork_during_faults();
