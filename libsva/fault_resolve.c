@@ -131,7 +131,7 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, SVA_MAP_FAULT, v, ws, we, &mapped);
 		if (!ret)
 			*pages = mapped / PAGE;
-		return ret;
+		return ret == -ESTALE ? -EACCES : ret; /* made read-only again: a write is refused */
 	}
 	/* Within the pin budget: evicts cold chunks, or maps less, down to addr's page. */
 	uint64_t asked = we - ws;

@@ -556,9 +556,11 @@ int sva_mm_window_check_locked(struct sva_mm *mm, uint64_t start, uint64_t end, 
  * writable where the mappings under it now are, by withdrawing it and
  * mapping its range again, plus the gaps of [ws, we) in win_vma (NULL: none);
  * *mapped (if not NULL) gets the bytes mapped.  On failure the chunk is
- * mapped back as it was and the raw -errno returned; -EACCES nothing under
- * it is writable (or it is not all readable); -EIO the kernel refused to
- * unmap it, or mapping it back failed (it is gone).
+ * mapped back as it was and the raw -errno returned; -EACCES a part of it
+ * is mapped without read or write permission now; -ESTALE nothing under it
+ * is writable any more (untouched); -EFAULT part of it is not mapped now;
+ * -E2BIG more than 64 mappings lie under it; -EIO the kernel refused to unmap
+ * it, or mapping it back failed (it is gone).
  */
 int sva_mm_upgrade_locked(struct sva_mm *mm, uint64_t cs, uint64_t ce, uint32_t cprot, unsigned how,
 			  const struct sva_vma *win_vma, uint64_t ws, uint64_t we, uint64_t *mapped);

@@ -14,7 +14,8 @@
 #include "internal.h"
 #include "withdraw.h"
 
-#define MAX_VMAS 16
+/* As many as one call can map and undo (struct sva_map_undo): more is -E2BIG. */
+#define MAX_VMAS 64
 
 static bool writable(const struct sva_vma *v, size_t n)
 {
@@ -36,14 +37,18 @@ int sva_mm_upgrade_locked(struct sva_mm *mm, uint64_t cs, uint64_t ce, uint32_t 
 	undo.n = redo.n = 0;
 
 	/* The mappings under the whole chunk now: each part comes back with its own rights. */
+	/* -EFAULT: partly unmapped (the monitor withdraws it); -E2BIG: too many
+	 * mappings to map and undo in one call. */
 	ret = sva_vma_collect(mm->maps_fd, cs, ce, vmas, MAX_VMAS, &n);
 	if (ret)
-		return ret == -EFAULT ? -EFAULT : -EACCES; /* partly unmapped: the monitor withdraws it */
+		return ret;
+	/* A part the device may not use at all: the chunk cannot come back whole. */
 	for (size_t i = 0; i < n; i++)
 		if (!(vmas[i].prot & (SVA_PROT_READ | SVA_PROT_WRITE)))
 			return -EACCES;
+	/* Made read-only again since the caller looked: nothing to upgrade. */
 	if (!writable(vmas, n))
-		return -EACCES;
+		return -ESTALE;
 	old = vmas[0];
 	old.start = cs;
 	old.end = ce;
@@ -108,7 +113,9 @@ int sva_mm_upgrade_range_locked(struct sva_mm *mm, const struct sva_vma *vmas, s
 			return 0;
 		int ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, 0, NULL, 0, 0, NULL);
 
-		if (ret && ret != -EACCES)
+		/* Only an mprotect() that raced this call is no failure: a part
+		 * mapped PROT_NONE under the chunk is (it stays read-only). */
+		if (ret && ret != -ESTALE)
 			return ret;
 		pos = ce;
 	}

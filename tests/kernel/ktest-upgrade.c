@@ -139,6 +139,48 @@ int main(void)
 	is_int(sva_mm_prefault(mm, buf, LEN), 0, "the same prefault without the failure");
 	ok(chunk_at(mm, BUF + 0x2000, &s, &e, &prot) && (prot & SVA_PROT_WRITE), "upgrades the chunk");
 
+	/* 6. A piece that cannot come back whole: one of its pages is
+	 * PROT_NONE now.  Prefault says so (it used to return 0 and leave the
+	 * writable page read-only to the device), a write fault is refused, and
+	 * the piece stays as it was. */
+	ro_chunk_then_rw(mm, buf);
+	if (mprotect((char *)buf + LEN - 0x1000, 0x1000, PROT_NONE))
+		ktest_bail("mprotect");
+	is_int(sva_mm_prefault(mm, buf, 0x1000), -EACCES,
+	       "prefault of a writable page whose read-only piece has a PROT_NONE page now: -EACCES");
+	ok(whole(mm, false), "the piece is still visible, read-only, whole");
+	inv = invalid(bond);
+	is_int(ktest_inject_and_wait(dev, bond, BUF, SVA_ACCESS_WRITE, 5000), 0, "write fault handled");
+	is_int((int)(invalid(bond) - inv), 1, "a write fault there is refused too");
+	ok(whole(mm, false), "and the piece is unchanged");
+	if (mprotect(buf, LEN, PROT_READ | PROT_WRITE))
+		ktest_bail("mprotect");
+	is_int(sva_mm_prefault(mm, buf, 0x1000), 0, "with the page accessible again, the prefault upgrades");
+	ok(whole(mm, true), "the whole piece, writable");
+
+	/* 7. A piece over more mappings than 16 (it used to give up silently
+	 * past 16): 40 pages, every other one made writable. */
+	{
+		const uint64_t at = BUF + (1u << 20), n = 40;
+		char *p = ktest_map_at(at, n * 0x1000, PROT_READ);
+		bool all = true;
+
+		is_int(sva_mm_prefault(mm, p, n * 0x1000), 0, "a 40-page read-only piece");
+		for (uint64_t i = 0; i < n; i += 2)
+			if (mprotect(p + i * 0x1000, 0x1000, PROT_READ | PROT_WRITE))
+				ktest_bail("mprotect");
+		is_int(sva_mm_prefault(mm, p, 0x1000), 0, "prefault of its first page, now writable among 40 mappings");
+		for (uint64_t i = 0; i < n; i++) {
+			bool w = chunk_at(mm, at + i * 0x1000, &s, &e, &prot) && (prot & SVA_PROT_WRITE);
+
+			if (w != !(i & 1))
+				all = false;
+		}
+		ok(all, "the piece came back mapping by mapping: writable exactly where the mapping is");
+		sva_mm_invalidate(mm, p, n * 0x1000);
+		munmap(p, n * 0x1000);
+	}
+
 	sva_unbind(bond);
 	sva_mm_free(mm);
 	sva_dev_close(dev);
