@@ -129,6 +129,9 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		if (mm->pin.budget)
 			ws = we; /* pin budget: the chunk alone (its bytes are mapped back), no window */
 		ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, SVA_MAP_FAULT, v, ws, we, &mapped);
+		/* A window the kernel will not pin all of: the chunk alone (below). */
+		if ((ret == -EPERM || ret == -EFAULT) && ws < we)
+			ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, SVA_MAP_FAULT, v, we, we, &mapped);
 		if (!ret)
 			*pages = mapped / PAGE;
 		return ret == -ESTALE ? -EACCES : ret; /* made read-only again: a write is refused */
@@ -138,13 +141,27 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 
 	ret = sva_pin_map_fault_locked(mm, v, addr, &ws, &we, &mapped);
 	if (ret) {
+		bool unpinnable = ret == -EPERM || ret == -EFAULT;
+
 		/* The cache may be stale (the VMA changed under us): once more, fresh. */
-		if ((ret == -EPERM || ret == -EFAULT) && may_refresh) {
+		if (unpinnable && may_refresh) {
 			mm->last_vma.end = 0;
 			ret = sva_vma_find(addr, true, v);
 			return ret ? ret : resolve_locked(mm, fa, addr, run_start, run_end, need, pages, false);
 		}
-		return ret;
+		/*
+		 * Fault-around only saves faults: a neighbour the kernel will not
+		 * pin (past the end of a file, a page another userfaultfd has not
+		 * supplied yet, a guard page) must not refuse a fault its own page
+		 * resolves, as the kernel's SVA would.  The page alone, then.
+		 */
+		if (!unpinnable || we - ws <= PAGE)
+			return ret;
+		ws = addr;
+		we = addr + PAGE;
+		ret = sva_pin_map_fault_locked(mm, v, addr, &ws, &we, &mapped);
+		if (ret)
+			return ret;
 	}
 	/*
 	 * The VMA was read before the map: if the process unmapped it since and

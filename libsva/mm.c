@@ -199,7 +199,8 @@ static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 	case -EPERM:
 		return sva_fail(&mm->ctx->log, ret,
 				"mapping 0x%llx-0x%llx: the kernel cannot pin these pages "
-				"(device memory, PFNMAP or secretmem)",
+				"(device memory, PFNMAP, secretmem, a page past the end of a file, or a "
+				"dirty-tracked shared file mapping)",
 				(unsigned long long)start, (unsigned long long)end);
 	case -EBUSY:
 	case -EINVAL:

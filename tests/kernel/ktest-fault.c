@@ -7,7 +7,9 @@
  * map nothing on demand, teardown with faults pending is clean, and both the
  * library thread and poll mode work.
  */
+#define _GNU_SOURCE /* memfd_create() */
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -470,6 +472,57 @@ static void hugetlb_checks(void)
 	munmap(buf, huge);
 }
 
+/*
+ * Fault-around never refuses a fault its own page resolves (kernel SVA maps
+ * the faulting page only): a window over pages the kernel will not pin (past
+ * the end of a file, a page another userfaultfd has not supplied) falls back
+ * to the page alone.  Only a fault on such a page itself is refused.
+ */
+static void unpinnable_neighbours(void)
+{
+	const uint64_t at = 0x68000000ull, len = 64u << 10;
+	struct reports rep = { 0 };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops, .drvdata = &rep };
+	struct sva_ctx *ctx = ctx_mode(1);
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	unsigned char back[2];
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	int fd = memfd_create("short", MFD_CLOEXEC);
+	unsigned char *p;
+
+	if (fd < 0 || ftruncate(fd, 5000))
+		ktest_bail("memfd");
+	/* 64 KiB over a 5000-byte file: pages 0 and 1 exist, 2 to 15 are past its end. */
+	p = mmap((void *)(uintptr_t)at, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (p == MAP_FAILED)
+		ktest_bail("mmap of the short file");
+	p[0] = 0x5a;
+	p[PG] = 0x5b;
+	if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, &bo, &bond))
+		ktest_bail("mock, address space or bind");
+	is_int(fault(ctx, dev, bond, at + 100, SVA_ACCESS_READ, 1), 0, "short file: a fault on its first page");
+	is_int(rep.n, 0, "short file: resolved, though the window reaches past the end of the file");
+	ok(ktest_access_rw(ctx, mm->ioas_id, at, back, 1, 0) == 0 && back[0] == 0x5a,
+	   "short file: the device reads the file's first page");
+	is_int(fault(ctx, dev, bond, at + PG + 8, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 1), 0,
+	       "short file: a write fault on its second page");
+	is_int(rep.n, 0, "short file: resolved too");
+	is_int(fault(ctx, dev, bond, at + 3 * PG, SVA_ACCESS_READ, 1), 0, "short file: a fault past its end");
+	ok(rep.n == 1 && rep.last.reason == -EPERM && rep.last.addr == at + 3 * PG,
+	   "short file: refused, -EPERM (the process would get SIGBUS there): %d", rep.last.reason);
+	sva_bond_stats(bond, &st);
+	is_int(st.pages_mapped, 2, "short file: two pages mapped, no more");
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	munmap(p, len);
+	close(fd);
+}
+
 int main(void)
 {
 	struct sva_ctx *probe;
@@ -491,5 +544,6 @@ int main(void)
 	exit_checks();
 	thp_checks();
 	hugetlb_checks();
+	unpinnable_neighbours();
 	return done_testing();
 }
