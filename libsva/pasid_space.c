@@ -895,6 +895,9 @@ SVA_EXPORT int sva_pasid_barrier(struct sva_pasid_space *s)
 	if (!s)
 		return sva_fail(sva_log_default(), -EINVAL, "PASID barrier: NULL space");
 	sva_lock_acquire(&s->lock);
+	/* Those whose grace time has passed were allocatable already (expiry is
+	 * only lazy): not the barrier's doing, so not counted. */
+	grace_expire(s, false);
 	moved = grace_expire(s, true);
 	sva_lock_release(&s->lock);
 	return moved;

@@ -418,8 +418,8 @@ int sva_pasid_release(struct sva_pasid_space *space, uint32_t pasid);
 /*
  * End the grace period of every PASID released before this call: they are
  * allocatable when it returns (freed PASIDs not yet released stay in
- * quarantine).  Thread-safe.  Returns the number moved to the pool, or
- * -EINVAL for a NULL space.
+ * quarantine).  Thread-safe.  Returns the number it made allocatable (not
+ * those whose grace time had ended already), or -EINVAL for a NULL space.
  */
 int sva_pasid_barrier(struct sva_pasid_space *space);
 

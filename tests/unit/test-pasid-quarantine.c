@@ -275,6 +275,39 @@ static void test_quarantine_invisible(void)
 	sva_pasid_space_free(s);
 }
 
+/*
+ * The barrier counts the PASIDs *it* made allocatable: one whose grace time
+ * had already ended was allocatable before the call (a stats call would
+ * have said so), whether or not anything noticed yet.
+ */
+static void test_barrier_counts_its_own(void)
+{
+	const uint64_t grace = 20 * MS;
+	struct sva_pasid_space *s = space(1, 8, grace);
+	uint32_t got[16];
+	uint64_t t0;
+
+	drain(s, got, 16);
+	sva_pasid_free(s, 1);
+	sva_pasid_free(s, 2);
+	sva_pasid_release(s, 1);
+	sleep_ns(3 * grace);
+	t0 = now_ns();
+	sva_pasid_release(s, 2);
+	int moved = sva_pasid_barrier(s);
+
+	if (now_ns() - t0 < grace)
+		is_int(moved, 1, "barrier: 1 released long ago is not its doing, 1 released just now is");
+	else
+		skip(1, "the clock jumped past the grace time between release and barrier");
+	is_int(quarantined(s), 0, "and both are allocatable");
+	sva_pasid_free(s, 3);
+	sva_pasid_release(s, 3);
+	sleep_ns(3 * grace);
+	is_int(sva_pasid_barrier(s), 0, "barrier after the grace time ended by itself: 0");
+	sva_pasid_space_free(s);
+}
+
 int main(void)
 {
 	test_release_order();
@@ -285,5 +318,6 @@ int main(void)
 	test_default_grace();
 	test_long_grace_barrier();
 	test_quarantine_invisible();
+	test_barrier_counts_its_own();
 	return done_testing();
 }
