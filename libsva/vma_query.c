@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -91,15 +92,52 @@ static int query_covering(int maps_fd, uint64_t addr, struct kabi_procmap_query 
 	return !ret && q->vma_start > addr ? -EFAULT : ret;
 }
 
+/*
+ * Named like anonymous memory: no name, the heap, the main stack, or a name
+ * the process gave (PR_SET_VMA_ANON_NAME).  Every other name of a mapping
+ * without a file is a special mapping's ("[vdso]", "[vvar]", "[uprobes]"),
+ * which userfaultfd never registers.
+ */
+static bool anon_name(const char *name)
+{
+	return !name[0] || !strcmp(name, "[heap]") || !strcmp(name, "[stack]") || !strncmp(name, "[anon:", 6);
+}
+
 int sva_vma_query_private_anon(int maps_fd, uint64_t start, uint64_t end)
 {
 	struct kabi_procmap_query q;
-	int ret = query_covering(maps_fd, start, &q);
+	/* "[anon:" + a name of at most 80 bytes + "]": a longer one is no anon name. */
+	char name[96];
+	int fd, ret = query_covering(maps_fd, start, &q);
 
 	if (ret)
 		return ret;
-	return end <= q.vma_end && q.inode == 0 && q.dev_major == 0 && q.dev_minor == 0 &&
-	       !(q.vma_flags & KABI_PROCMAP_QUERY_VMA_SHARED);
+	if (end > q.vma_end || q.inode || q.dev_major || q.dev_minor || (q.vma_flags & KABI_PROCMAP_QUERY_VMA_SHARED))
+		return 0;
+	/* A second query for the name: only here, the rare settling path. */
+	fd = maps_fd >= 0 ? maps_fd : open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	q = (struct kabi_procmap_query){
+		.size = sizeof(q),
+		.query_flags = KABI_PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+		.query_addr = start,
+		.vma_name_size = sizeof(name),
+		.vma_name_addr = (uintptr_t)name,
+	};
+	name[0] = '\0';
+	ret = ioctl(fd, KABI_PROCMAP_QUERY, &q) == 0 ? 0 : -errno;
+	if (fd != maps_fd)
+		close(fd);
+	if (ret == -ENAMETOOLONG)
+		return 0;
+	if (ret)
+		return ret == -ENOENT ? -EFAULT : ret;
+	if (q.vma_start > start || end > q.vma_end)
+		return -EFAULT; /* changed between the two queries: a hole meanwhile */
+	if (!q.vma_name_size)
+		name[0] = '\0';
+	return anon_name(name);
 }
 
 int sva_vma_query_one(uint64_t addr, struct sva_vma *out)

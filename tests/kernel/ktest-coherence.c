@@ -1167,6 +1167,91 @@ static void last_mm_checks(void)
 	alarm(0);
 }
 
+/*
+ * The vDSO, moved into the device's window: a special mapping, which
+ * userfaultfd never registers, with no file behind it.  It used to pass for
+ * private anonymous memory (which can always be registered), so the failed
+ * registration was taken for a race: -EFAULT in every mode.  It is a mapping
+ * userfaultfd cannot track: mapped untracked (counted), or -EINVAL when strict.
+ * In a child, poll mode, nothing between the two moves that could call
+ * clock_gettime(): the C library's pointers into the vDSO are stale then.
+ */
+static void vdso_checks(void)
+{
+	enum { R_ANON, R_VDSO, R_DEFAULT, R_STRICT, R_COUNTED, R_REASON, R_BACK, NR };
+	int res[NR] = { 0 }, pfd[2];
+	uint64_t vs = 0, ve = 0;
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "re");
+	pid_t pid;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+
+		if (strstr(line, "[vdso]") && sscanf(line, "%lx-%lx", &a, &b) == 2) {
+			vs = a;
+			ve = b;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (!vs || pipe(pfd)) {
+		skip(NR, "no [vdso] in /proc/self/maps");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL };
+		struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
+		struct sva_ctx *ctx;
+		struct sva_dev *dev;
+		struct sva_mm *mm, *strict;
+		struct sva_bond *b1, *b2;
+		struct sva_mm_stats st = { .size = sizeof(st) };
+		const uint64_t nv = 0x6c000000ull;
+		void *anon = ktest_map_at(0x6b000000ull, PG, PROT_READ | PROT_WRITE);
+
+		if (sva_ctx_new(&co, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm) ||
+		    sva_mm_new(ctx, &so, &strict) || sva_bind(dev, mm, NULL, &b1) || sva_bind(dev, strict, NULL, &b2))
+			_exit(2);
+		res[R_ANON] = sva_vma_query_private_anon(-1, (uintptr_t)anon, (uintptr_t)anon + PG);
+		res[R_VDSO] = sva_vma_query_private_anon(-1, vs, vs + PG);
+		if (mremap((void *)(uintptr_t)vs, ve - vs, ve - vs, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(uintptr_t)nv) !=
+		    (void *)(uintptr_t)nv)
+			_exit(3);
+		res[R_DEFAULT] = sva_mm_prefault(mm, (void *)(uintptr_t)nv, ve - vs);
+		res[R_STRICT] = sva_mm_prefault(strict, (void *)(uintptr_t)nv, ve - vs);
+		res[R_BACK] = mremap((void *)(uintptr_t)nv, ve - vs, ve - vs, MREMAP_MAYMOVE | MREMAP_FIXED,
+				     (void *)(uintptr_t)vs) == (void *)(uintptr_t)vs;
+		sva_mm_stats(mm, &st);
+		res[R_COUNTED] = (int)st.untracked_ranges;
+		res[R_REASON] = st.untracked_reason;
+		/* The mock WARNs at release with a PASID still attached (7.3). */
+		sva_unbind(b1);
+		sva_unbind(b2);
+		sva_mm_free(mm);
+		sva_mm_free(strict);
+		sva_dev_close(dev);
+		sva_ctx_free(ctx);
+		_exit(write(pfd[1], res, sizeof(res)) == sizeof(res) ? 0 : 4);
+	}
+	close(pfd[1]);
+	bool got = pid > 0 && read(pfd[0], res, sizeof(res)) == sizeof(res);
+	int status = 0;
+
+	close(pfd[0]);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	ok(got && WIFEXITED(status) && WEXITSTATUS(status) == 0, "vDSO: the child ran (status 0x%x)", status);
+	is_int(res[R_ANON], 1, "an anonymous mapping is private anonymous memory");
+	is_int(res[R_VDSO], 0, "the vDSO is not (a special mapping)");
+	is_int(res[R_DEFAULT], 0, "vDSO in the window: prefault maps it untracked (not -EFAULT)");
+	ok(res[R_COUNTED] >= 1 && res[R_REASON] == -EINVAL, "counted untracked (%d), reason -EINVAL (%d)",
+	   res[R_COUNTED], res[R_REASON]);
+	is_int(res[R_STRICT], -EINVAL, "a strict address space refuses it: -EINVAL");
+	is_int(res[R_BACK], 1, "the vDSO went back");
+}
+
 int main(void)
 {
 	struct sva_bind_opts bo = { .size = sizeof(bo) };
@@ -1200,6 +1285,7 @@ int main(void)
 	fork_checks(mm);
 	untracked_checks();
 	prefault_split_checks();
+	vdso_checks();
 
 	sva_unbind(bond);
 	sva_mm_free(mm);
