@@ -103,9 +103,9 @@ int sva_sysfs_iommu_group(const char *sysfs_root, const char *pci_addr);
 #define SVA_PROT_READ 1u
 #define SVA_PROT_WRITE 2u
 #define SVA_PROT_EXEC 4u
-#define SVA_VMA_HUGETLB 8u   /* backed by hugetlbfs */
+#define SVA_VMA_HUGETLB 8u   /* backed by hugetlbfs (by name until CHECKED) */
 #define SVA_VMA_THP 16u	     /* has transparent huge pages */
-#define SVA_VMA_CHECKED 32u  /* THP classification done */
+#define SVA_VMA_CHECKED 32u  /* classified by smaps: THP, hugetlbfs confirmed */
 
 struct sva_vma {
 	uint64_t start, end; /* clipped to the range asked for */

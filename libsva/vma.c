@@ -25,9 +25,11 @@ static int parse_line(const char *line, struct sva_vma *v)
 	v->prot = (perms[0] == 'r' ? SVA_PROT_READ : 0) | (perms[1] == 'w' ? SVA_PROT_WRITE : 0) |
 		  (perms[2] == 'x' ? SVA_PROT_EXEC : 0);
 	v->whole_start = v->whole_end = 0; /* start, end are the whole mapping */
-	/* MAP_HUGETLB shows as /anon_hugepage; hugetlbfs files by their mount. */
+	/* MAP_HUGETLB shows as /anon_hugepage; hugetlbfs files by their mount.
+	 * Only a candidate: a memfd or a file may carry such a name too, so
+	 * sva_vma_find() asks smaps before a fault relies on it. */
 	if (path && (strstr(line + path, "anon_hugepage") || strstr(line + path, "hugepages")))
-		v->prot |= SVA_VMA_HUGETLB | SVA_VMA_CHECKED;
+		v->prot |= SVA_VMA_HUGETLB;
 	return 0;
 }
 
@@ -105,17 +107,20 @@ int sva_vma_collect(int maps_fd, uint64_t start, uint64_t end, struct sva_vma *o
 	return ret;
 }
 
-long sva_vma_smaps_kb(uint64_t start, const char *field)
+/* The values of n smaps fields of the VMA starting at `start`, in one read
+ * (-1: not there); false if smaps cannot be read. */
+static bool smaps_fields(uint64_t start, const char *const *field, long *val, size_t n)
 {
 	FILE *f = fopen("/proc/self/smaps", "re");
-	size_t flen = strlen(field);
 	char line[512];
 	bool in = false;
-	long v = -1;
+	size_t found = 0;
 
+	for (size_t i = 0; i < n; i++)
+		val[i] = -1;
 	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
+		return false;
+	while (found < n && fgets(line, sizeof(line), f)) {
 		uint64_t lo, hi;
 
 		/* A VMA's header line: "lo-hi perms ..."; field lines start with a name. */
@@ -125,18 +130,65 @@ long sva_vma_smaps_kb(uint64_t start, const char *field)
 			in = lo == start;
 			continue;
 		}
-		if (in && strncmp(line, field, flen) == 0 && line[flen] == ':') {
-			v = strtol(line + flen + 1, NULL, 10);
-			break;
+		for (size_t i = 0; in && i < n; i++) {
+			size_t flen = strlen(field[i]);
+
+			if (val[i] < 0 && strncmp(line, field[i], flen) == 0 && line[flen] == ':') {
+				val[i] = strtol(line + flen + 1, NULL, 10);
+				found++;
+			}
 		}
 	}
 	fclose(f);
+	return true;
+}
+
+long sva_vma_smaps_kb(uint64_t start, const char *field)
+{
+	long v;
+
+	smaps_fields(start, &field, &v, 1);
 	return v;
+}
+
+/* Transparent huge pages of anonymous memory, of shmem (memfd, tmpfs) and of
+ * files whose page cache holds them. */
+static const char *const thp_fields[] = { "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped", "KernelPageSize" };
+
+static bool has_thp(const long *val)
+{
+	return val[0] > 0 || val[1] > 0 || val[2] > 0;
 }
 
 bool sva_vma_has_thp(uint64_t start)
 {
-	return sva_vma_smaps_kb(start, "AnonHugePages") > 0;
+	long val[4];
+
+	smaps_fields(start, thp_fields, val, 4);
+	return has_thp(val);
+}
+
+/*
+ * Classify a cached VMA once: hugetlbfs (a name candidate confirmed by its
+ * kernel page size: a memfd or file named "hugepages" is not), or transparent
+ * huge pages (2 MiB or larger).  Without smaps, a candidate stays hugetlbfs.
+ */
+static void classify(struct sva_vma *v)
+{
+	bool big = v->end - v->start >= (2ull << 20);
+	long val[4];
+
+	if (!(v->prot & SVA_VMA_HUGETLB) && !big)
+		return;
+	if (!smaps_fields(v->start, thp_fields, val, 4)) {
+		v->prot |= SVA_VMA_CHECKED;
+		return;
+	}
+	if ((v->prot & SVA_VMA_HUGETLB) && val[3] > 0 && val[3] <= 4)
+		v->prot &= ~SVA_VMA_HUGETLB;
+	if (!(v->prot & SVA_VMA_HUGETLB) && big && has_thp(val))
+		v->prot |= SVA_VMA_THP;
+	v->prot |= SVA_VMA_CHECKED;
 }
 
 /*
@@ -189,8 +241,8 @@ static int cache_refresh(void)
 	for (size_t i = 0; i < n; i++) {
 		old = cache_find(fresh[i].start);
 		if (old && old->start == fresh[i].start && old->end == fresh[i].end &&
-		    (old->prot & 7) == (fresh[i].prot & 7))
-			fresh[i].prot |= old->prot & (SVA_VMA_THP | SVA_VMA_CHECKED);
+		    (old->prot & 7) == (fresh[i].prot & 7) && (old->prot & SVA_VMA_CHECKED))
+			fresh[i].prot = (fresh[i].prot & 7) | (old->prot & (SVA_VMA_THP | SVA_VMA_HUGETLB | SVA_VMA_CHECKED));
 	}
 	sva_free(cache);
 	cache = fresh;
@@ -263,11 +315,8 @@ int sva_vma_find(uint64_t addr, bool refresh, struct sva_vma *out)
 		ret = cache_refresh();
 	}
 	v = ret ? NULL : cache_find(addr);
-	if (v && v->end - v->start >= (2ull << 20) && !(v->prot & (SVA_VMA_CHECKED | SVA_VMA_HUGETLB))) {
-		if (sva_vma_has_thp(v->start))
-			v->prot |= SVA_VMA_THP;
-		v->prot |= SVA_VMA_CHECKED;
-	}
+	if (v && !(v->prot & SVA_VMA_CHECKED))
+		classify(v);
 	if (v)
 		*out = *v;
 	pthread_mutex_unlock(&cache_lock);

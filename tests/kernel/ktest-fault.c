@@ -473,6 +473,90 @@ static void hugetlb_checks(void)
 }
 
 /*
+ * hugetlbfs is recognised by name (/anon_hugepage, a mount path with
+ * "hugepages") and then confirmed by its kernel page size: a memfd or file of
+ * 4 KiB pages named so is not, and fault_around 4096 maps its page alone (it
+ * used to map 2 MiB).
+ */
+static void hugepage_names(void)
+{
+	const uint64_t at = 0x6a000000ull, len = 4u << 20;
+	struct sva_mm_opts mo = { .size = sizeof(mo), .fault_around = 4096 };
+	struct sva_ctx *ctx = ctx_mode(1);
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	int fd = memfd_create("hugepages", MFD_CLOEXEC);
+	unsigned char *p;
+
+	if (fd < 0 || ftruncate(fd, (off_t)len))
+		ktest_bail("memfd");
+	p = mmap((void *)(uintptr_t)at, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (p == MAP_FAILED)
+		ktest_bail("mmap of the memfd");
+	memset(p, 3, 2 * PG);
+	if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, NULL, &bond))
+		ktest_bail("mock, address space or bind");
+	is_int(fault(ctx, dev, bond, at + PG, SVA_ACCESS_READ, 1), 0, "memfd named \"hugepages\": a fault");
+	sva_bond_stats(bond, &st);
+	is_int(st.pages_mapped, 1, "memfd named \"hugepages\" (4 KiB pages), fault_around 4096: one page mapped (%llu)",
+	       (unsigned long long)st.pages_mapped);
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	munmap(p, len);
+	close(fd);
+}
+
+/* Transparent huge pages of shmem (a memfd) count as huge pages too. */
+static void shmem_thp_checks(void)
+{
+	const uint64_t huge = 2ull << 20, at = 0x70000000ull;
+	const char *knob = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
+	char old[128] = "";
+	FILE *f = fopen(knob, "r");
+	int fd = memfd_create("thp", MFD_CLOEXEC);
+	unsigned char *p = MAP_FAILED;
+
+	if (f) {
+		if (fgets(old, sizeof(old), f)) {
+			/* "always [never] ...": the bracketed one is in force. */
+			char *l = strchr(old, '['), *r = l ? strchr(l, ']') : NULL;
+
+			if (l && r) {
+				memmove(old, l + 1, (size_t)(r - l - 1));
+				old[r - l - 1] = '\0';
+			}
+		}
+		fclose(f);
+	}
+	f = fopen(knob, "w");
+	if (f) {
+		fputs("always", f);
+		if (fclose(f))
+			f = NULL;
+	}
+	if (fd >= 0 && !ftruncate(fd, (off_t)(2 * huge)))
+		p = mmap((void *)(uintptr_t)at, 2 * huge, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (p != MAP_FAILED)
+		memset(p, 5, 2 * huge);
+	if (f && p != MAP_FAILED && sva_vma_smaps_kb(at, "ShmemPmdMapped") > 0)
+		huge_page_fault("shmem thp", at + huge, 5);
+	else
+		skip(4, "no shmem transparent huge pages here (CONFIG_TRANSPARENT_HUGEPAGE, shmem_enabled)");
+	if (p != MAP_FAILED)
+		munmap(p, 2 * huge);
+	if (fd >= 0)
+		close(fd);
+	if (old[0] && (f = fopen(knob, "w"))) {
+		fputs(old, f);
+		fclose(f);
+	}
+}
+
+/*
  * Fault-around never refuses a fault its own page resolves (kernel SVA maps
  * the faulting page only): a window over pages the kernel will not pin (past
  * the end of a file, a page another userfaultfd has not supplied) falls back
@@ -545,5 +629,7 @@ int main(void)
 	thp_checks();
 	hugetlb_checks();
 	unpinnable_neighbours();
+	hugepage_names();
+	shmem_thp_checks();
 	return done_testing();
 }
