@@ -26,9 +26,13 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 		goto out;
 	ret = sva_iommufd_fault_alloc(ctx->fd, &id, &fd);
 	if (ret) {
-		ret = sva_fail(&ctx->log, ret, "IOMMU_FAULT_QUEUE_ALLOC failed: %s (the kernel needs iommufd fault "
-					       "support, Linux 6.11 or later)",
-			       strerror(-ret));
+		/* The hint fits the errors an old kernel gives, not a full fd table. */
+		const char *hint = ret == -EMFILE || ret == -ENFILE ? "close descriptors or raise RLIMIT_NOFILE"
+				   : ret == -ENOMEM			     ? "out of memory"
+									     : "the kernel needs iommufd fault support, "
+									       "Linux 6.11 or later";
+
+		ret = sva_fail(&ctx->log, ret, "IOMMU_FAULT_QUEUE_ALLOC failed: %s (%s)", strerror(-ret), hint);
 		goto out;
 	}
 	/* Published under setup and the gate: a batch reads it inside the gate. */

@@ -8,8 +8,10 @@
  * library thread and poll mode work.
  */
 #define _GNU_SOURCE /* memfd_create() */
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -472,6 +474,41 @@ static void hugetlb_checks(void)
 	munmap(buf, huge);
 }
 
+static char queue_log[512];
+
+static void keep_last(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	snprintf(queue_log, sizeof(queue_log), "%s", msg);
+}
+
+/* No descriptor for the fault queue: -EMFILE, and the log line says what to
+ * do about it (it used to blame the kernel's age). */
+static void queue_fd_limit(void)
+{
+	struct sva_ctx *ctx = ctx_mode(1);
+	struct rlimit old, low;
+	int fds[64], n = 0, ret;
+
+	getrlimit(RLIMIT_NOFILE, &old);
+	sva_ctx_set_log(ctx, keep_last, NULL, SVA_LOG_ERROR);
+	low = old;
+	low.rlim_cur = 64;
+	if (setrlimit(RLIMIT_NOFILE, &low))
+		ktest_bail("setrlimit");
+	while (n < 64 && (fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		n++;
+	ret = sva_ctx_fault_fd(ctx);
+	while (n > 0)
+		close(fds[--n]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	is_int(ret, -EMFILE, "no descriptor free: sva_ctx_fault_fd() is -EMFILE");
+	ok(strstr(queue_log, "RLIMIT_NOFILE") && !strstr(queue_log, "6.11"), "and the log says why: %s", queue_log);
+	ok(sva_ctx_fault_fd(ctx) >= 0, "with descriptors free again, it works");
+	sva_ctx_free(ctx);
+}
+
 /*
  * hugetlbfs is recognised by name (/anon_hugepage, a mount path with
  * "hugepages") and then confirmed by its kernel page size: a memfd or file of
@@ -631,5 +668,6 @@ int main(void)
 	unpinnable_neighbours();
 	hugepage_names();
 	shmem_thp_checks();
+	queue_fd_limit();
 	return done_testing();
 }
