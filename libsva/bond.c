@@ -192,8 +192,13 @@ static int attach_failed(struct sva_dev *dev, struct sva_bond *bond, const char 
 				"IOMMU cannot take page faults (no PRI/stall); bind with SVA_BIND_PINNED and "
 				"sva_mm_prefault()",
 				what, dev->info.dev_id, strerror(-ret));
-	return sva_fail(&ctx->log, ret, "attaching the %s of device %u failed: %s", what, dev->info.dev_id,
-			strerror(-ret));
+	/* A broker's refusal says why at the debug level (broker_client.c). */
+	return sva_fail(&ctx->log, ret, "attaching the %s of device %u failed: %s%s", what, dev->info.dev_id,
+			strerror(-ret),
+			!ctx->broker		 ? ""
+			: ret == -ECONNRESET ? " (the broker went away)"
+			: ret == -ENOSPC     ? " (a limit of the broker's: PASIDs attached per client, see sva-brokerd(8))"
+					     : " (the broker refused it: its reason is logged at debug level)");
 }
 
 static int bind_rid(struct sva_dev *dev, struct sva_bond *bond)
@@ -337,6 +342,9 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	 * withdrawn everything already.
 	 */
 	(void)sva_track_fence_mm(mm);
+	/* Gone already: one line that says so, not the kernel's view of it. */
+	if (dev->ctx->broker && sva_iommufd_broker_gone(dev->ctx->fd))
+		return sva_fail(&dev->ctx->log, -ECONNRESET, "sva_bind: the broker went away");
 	bond = sva_calloc(1, sizeof(*bond));
 	if (!bond)
 		return -ENOMEM;
@@ -353,9 +361,10 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 		pthread_mutex_unlock(&dev->lock);
 		sva_free(bond);
 		/* A broker that stopped cleanly destroyed the device's objects
-		 * first: the kernel's -ENOENT means the broker went away. */
+		 * first: the kernel's -ENOENT means the broker went away (it did
+		 * during this call: the line about the failure is logged). */
 		if (ret == -ENOENT && sva_iommufd_broker_gone(dev->ctx->fd))
-			ret = sva_fail(&dev->ctx->log, -ECONNRESET, "sva_bind: the broker went away");
+			ret = sva_fail_debug(&dev->ctx->log, -ECONNRESET, "sva_bind: the broker went away");
 		return ret;
 	}
 	bond->dev_next = dev->bonds;

@@ -25,27 +25,40 @@
 #include "kabi.h"
 #include "pasid_space.h"
 
-/* One request, one reply; the reply's status is returned, its text logged. */
+/*
+ * One request, one reply; the reply's status is returned, its text logged.
+ * An attach or detach failing is its caller's to report (bond.c logs the
+ * bind's or unbind's one line, and an unbind may succeed all the same): its
+ * details go to the debug level.
+ */
 static int call(struct sva_ctx *ctx, struct sva_broker_msg *m, int *fd_out)
 {
 	uint32_t op = m->op;
 	int ret = sva_broker_rpc(ctx->broker, m, -1, fd_out);
+	enum sva_log_level lvl = op == SVA_BOP_ATTACH || op == SVA_BOP_DETACH || op == SVA_BOP_RID_ATTACH ||
+						 op == SVA_BOP_RID_DETACH
+					 ? SVA_LOG_DEBUG
+					 : SVA_LOG_ERROR;
 
 	/* sva_broker_rpc() made the exchange and checked the reply; here it is
 	 * only told apart, for the log line. */
 	if (!ret)
 		return 0;
-	if (m->op != op)
-		return sva_fail(&ctx->log, -EPROTO, "broker: a reply to %s answered %s", sva_broker_op_name(op),
-				sva_broker_op_name(m->op));
+	if (m->op != op) {
+		sva_logf(&ctx->log, lvl, "broker: a reply to %s answered %s", sva_broker_op_name(op),
+			 sva_broker_op_name(m->op));
+		return -EPROTO;
+	}
 	if (m->status) /* a refusal, or a status no errno could be (-EPROTO) */
-		return sva_fail(&ctx->log, ret, "broker refused %s: %s", sva_broker_op_name(op),
-				m->text[0] ? m->text : strerror(-ret));
-	if (ret == -EMFILE || ret == -ENFILE)
-		return sva_fail(&ctx->log, ret, "broker: the reply to %s carried a file descriptor and none is free: %s",
-				sva_broker_op_name(op), strerror(-ret));
-	return sva_fail(&ctx->log, ret, "broker: %s request failed: %s (the broker went away?)",
-			sva_broker_op_name(op), strerror(-ret));
+		sva_logf(&ctx->log, lvl, "broker refused %s: %s", sva_broker_op_name(op),
+			 m->text[0] ? m->text : strerror(-ret));
+	else if (ret == -EMFILE || ret == -ENFILE)
+		sva_logf(&ctx->log, lvl, "broker: the reply to %s carried a file descriptor and none is free: %s",
+			 sva_broker_op_name(op), strerror(-ret));
+	else
+		sva_logf(&ctx->log, lvl, "broker: %s request failed: %s (the broker went away?)", sva_broker_op_name(op),
+			 strerror(-ret));
+	return ret;
 }
 
 static int connect_broker(const struct sva_log *log, const char *path)

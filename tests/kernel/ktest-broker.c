@@ -350,10 +350,12 @@ static void client(int i, int cmd_fd, int res_fd)
 		} else if (c.op == 'u') {
 			/* The broker is gone: unbind, bind again, and release, none may hang. */
 			struct sva_bond *again = NULL;
-			int u = sva_unbind(bond), b2 = sva_bind(dev, mm, &bo, &again);
+			int e0 = log_errors, u = sva_unbind(bond), e1 = log_errors, b2 = sva_bind(dev, mm, &bo, &again);
 
-			r.ok = u == 0 && b2 == -ECONNRESET;
-			snprintf(r.why, sizeof(r.why), "(unbind %d, bind again %d)", u, b2);
+			/* One error line per failure, none for a success (libsva(7)). */
+			r.ok = u == 0 && b2 == -ECONNRESET && e1 == e0 && log_errors == e1 + 1;
+			snprintf(r.why, sizeof(r.why), "(unbind %d with %d error lines, bind again %d with %d)", u, e1 - e0,
+				 b2, log_errors - e1);
 			sva_mm_free(mm);
 			sva_dev_close(dev);
 			sva_ctx_free(ctx);
@@ -929,12 +931,18 @@ static void clean_stop(void)
 	memset(mem, 1, 1u << 20);
 	is_int(sva_mm_prefault(mm2, mem, 65536), 0, "before the broker stops, a prefault works");
 	stop_broker(pid);
+	log_errors = 0;
 	is_int(sva_bind(dev, mm3, &pin, &late), -ECONNRESET, "after the broker stopped (SIGTERM): bind -ECONNRESET");
+	is_int(log_errors, 1, "  one error line for the failed bind (libsva(7), Errors)");
+	log_errors = 0;
 	is_int(sva_mm_prefault(mm2, mem + 65536, 65536), -ECONNRESET, "  prefault -ECONNRESET");
+	is_int(log_errors, 1, "  with one error line");
 	is_int(sva_dev_inject_fault(dev, sva_bond_pasid(faulting), (uintptr_t)mem, SVA_ACCESS_READ, 0), -ECONNRESET,
 	       "  fault injection -ECONNRESET");
+	log_errors = 0;
 	is_int(sva_unbind(faulting), 0, "  the fault-capable bond's unbind succeeds (the broker detached it)");
 	is_int(sva_unbind(pinned), 0, "  and the pinned one's");
+	is_int(log_errors, 0, "  and a successful unbind logs no error");
 	sva_mm_free(mm3);
 	sva_mm_free(mm2);
 	sva_mm_free(mm);
