@@ -594,7 +594,12 @@ check "--doctor: 128 MiB RLIMIT_MEMLOCK passes" line PASS memlock "RLIMIT_MEMLOC
 printf 'Max locked memory         131072               131072               bytes\n' >"$DP/self/limits"
 doctor
 check "--doctor: 128 KiB RLIMIT_MEMLOCK warns: under what the pin budget needs for a burst of faults" \
-	line WARN memlock "RLIMIT_MEMLOCK is 128 KiB and this process lacks CAP_IPC_LOCK: the default pin budget is below 256 KiB.*INVALID.*Fix: raise it"
+	line WARN memlock "RLIMIT_MEMLOCK is 128 KiB and this process lacks CAP_IPC_LOCK: the default pin budget is below 512 KiB.*INVALID.*Fix: raise it"
+# 384 KiB: enough for one page per request, not for the ramp's wider windows.
+printf 'Max locked memory         393216               393216               bytes\n' >"$DP/self/limits"
+doctor
+check "--doctor: 384 KiB RLIMIT_MEMLOCK warns about bursts too (a full batch needs 512 KiB)" \
+	line WARN memlock "RLIMIT_MEMLOCK is 384 KiB and this process lacks CAP_IPC_LOCK: the default pin budget is below 512 KiB.*INVALID"
 
 # Kernel configs: a plain file given with --kernel-config, one that is missing.
 printf '# CONFIG_IOMMUFD is not set\nCONFIG_VFIO=y\n' >"$tmp/kconfig"

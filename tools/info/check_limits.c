@@ -11,11 +11,10 @@
 /* The RLIMIT_MEMLOCK below which prefaulted (pinned-mode) memory is likely to
  * run out, and fault-capable devices re-fault often under the pin budget. */
 #define DOC_MEMLOCK_MIN (64ull << 20)
-/* The least the pin budget needs for a full batch of page requests: one page
- * for each of the 64 the fault engine answers per batch.  Random faults'
- * wider first windows make it 512 KiB in practice (libsva(7), Pin budget):
- * below this floor a burst fails for certain. */
-#define DOC_BUDGET_FLOOR (256ull << 10)
+/* What the pin budget needs for a full batch of 64 random page requests, the
+ * wider first windows of each bond's ramp included (libsva(7), Pin budget):
+ * below it the last faults of a burst may be answered INVALID. */
+#define DOC_BUDGET_FLOOR (512ull << 10)
 
 /* "8 MiB", "1.5 GiB", "512 KiB", "100 bytes" */
 static void fmt_size(char *buf, size_t len, unsigned long long v)
@@ -108,7 +107,7 @@ void check_memlock(struct doctor *dr)
 	} else {
 		c = doc_add(dr, NULL, "memlock", DOC_WARN,
 			    "RLIMIT_MEMLOCK is %s and this process lacks CAP_IPC_LOCK: the default pin budget is "
-			    "below %s, one page per page request a device may have outstanding, so bursts of I/O "
+			    "below %s, what a batch of 64 random page requests needs, so bursts of I/O "
 			    "page faults may be answered INVALID, and prefaults past %s fail (%s or more is "
 			    "comfortable)",
 			    size, floor, size, need);
