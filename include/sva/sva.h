@@ -10,7 +10,9 @@
  *    normal business, logged at debug level only: lookups that find nothing,
  *    -ENOSPC of an allocation (PASIDs, sva_bind(), sva_mem_alloc()),
  *    -ENOTCONN of sva_dev_iova_ranges() and -EAGAIN of sva_mm_prefault()
- *    (libsva(7), Errors).
+ *    (libsva(7), Errors).  Where a call's comment or page says otherwise
+ *    (-ENOSPC of the iova_ranges calls fills the array; -EIO of a withdrawal
+ *    the kernel refused; a NULL or invalid argument "not logged"), it wins.
  *  - Objects are opaque.  Options and information structs start with a `size`
  *    field that the caller sets to sizeof(the struct) so they can grow without
  *    breaking ABI; passing NULL for an options pointer selects every default.
@@ -135,9 +137,10 @@ struct sva_ctx_opts {
  * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE, -ENFILE) passed through.  With
  * SVA_CTX_BROKER: -ENOENT/-ECONNREFUSED no broker listening at broker_path;
  * -EACCES/-EPERM the socket's permissions or the broker's allowlist refuse
- * this user (the log line gives the broker's reason); -ENOSPC the broker has
- * no block of PASIDs free; -EUSERS the broker serves its maximum of clients;
- * -EOPNOTSUPP the broker does not serve this trust mode; -EMFILE the process
+ * this user, or its configuration refuses the trust mode asked for (the log
+ * line gives the broker's reason); -ENOSPC the broker has no block of PASIDs
+ * free; -EUSERS the broker serves its maximum of clients; -EOPNOTSUPP the
+ * broker does not know the trust mode (an older broker); -EMFILE the process
  * has 64 broker contexts already; -EPROTO/-ECONNRESET
  * a malformed reply, or the broker went away; -ENAMETOOLONG broker_path does
  * not fit a socket address; errors of socket(2) and connect(2).
@@ -227,7 +230,8 @@ const char *sva_iommu_type_name(uint32_t type);
 #define SVA_DEV_PCI (1u << 0)	  /* a PCI device; pci_addr is set */
 #define SVA_DEV_MOCK (1u << 1)	  /* the iommufd selftest mock device */
 #define SVA_DEV_ATTACHED (1u << 2) /* its RID is attached: to a bound address space, or
-				    * parked on an empty one while only PASIDs are bound */
+				    * parked on an empty one from its first PASID bind
+				    * until sva_dev_close(), unbinds or not */
 
 struct sva_dev_info {
 	size_t size;		 /* sizeof(struct sva_dev_info), set by the caller */
@@ -389,7 +393,8 @@ int sva_pasid_space_new(const struct sva_pasid_space_opts *opts, struct sva_pasi
 void sva_pasid_space_free(struct sva_pasid_space *space);
 
 /*
- * Allocate the least recently freed PASID (never-used ones first) and attach
+ * Allocate the PASID that became allocatable again the longest ago (released
+ * and its grace over; never-used ones first) and attach
  * drvdata to it.  Thread-safe.  Errors: -ENOSPC every PASID is allocated or in
  * quarantine (logged at debug level only); -ENOMEM (the lookup table grows as values are first used);
  * -EINVAL NULL space or pasid.
@@ -583,7 +588,8 @@ struct sva_mm_opts {
 	uint32_t flags;	     /* SVA_MM_* */
 	uint64_t fault_around; /* the cap of adaptive fault-around: at most this
 				* many bytes in each fault's own window (4096: the
-				* faulting page alone), a power of two from 4096 to
+				* faulting page alone, but for the huge-page and
+				* batched-run cases below), a power of two from 4096 to
 				* 1 GiB; 0: SVA_FAULT_AROUND_DEFAULT.  The window
 				* starts at 64 KiB (or the cap), doubles while a
 				* bond's faults arrive in order, halves while they
@@ -652,7 +658,8 @@ void sva_mm_free(struct sva_mm *mm);
  * after another sva_mm_prefault().  Prefaulted memory is never evicted by the
  * pin budget (sva_mm_opts.pin_budget) and counts against it: fault-mapped
  * memory is evicted to make room.  All or nothing.  Thread-safe.
- * Errors: -EINVAL NULL mm, len 0 or the range wraps; -ENOSPC the range does
+ * Errors: -EINVAL NULL mm, len 0, or the range wraps or ends past
+ * 2^64 - 4096 (its last page could not be rounded up); -ENOSPC the range does
  * not fit in the pin budget beside what is prefaulted already (nothing
  * changed); -EAGAIN it would fit, but chunks mapped for I/O page faults not
  * answered yet hold the room for now (nothing changed: try again; logged at
@@ -687,7 +694,8 @@ int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
  * own memory stays out of reach whatever is allowed.  sva_mem_alloc() with
  * opts->mm allows what it returns, sva_mem_free() with that mm denies it.
  * Thread-safe.  Errors: -EINVAL NULL mm, len 0, addr or len not a multiple of
- * 4096, the range wraps, or mm was not created SVA_MM_RESTRICTED; -ENOMEM;
+ * 4096, the range wraps or ends above 2^64 - 4096, or mm was not created
+ * SVA_MM_RESTRICTED; -ENOMEM;
  * -ECHILD in a forked child.  On error nothing changes.
  */
 int sva_mm_allow(struct sva_mm *mm, const void *addr, size_t len);
@@ -712,7 +720,8 @@ int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len);
  * ones after freeing or remapping memory that devices may have seen.  Returns
  * the number of bytes unmapped (possibly more than len, since chunks go
  * whole).  Thread-safe.
- * Errors: -EINVAL NULL mm, len 0 or the range wraps; -ECHILD in a forked child.
+ * Errors: -EINVAL NULL mm, len 0, or the range wraps or ends past
+ * 2^64 - 4096 (its last page could not be rounded up); -ECHILD in a forked child.
  * An unmap the kernel refuses is logged and its chunk stays visible.
  */
 long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len);
@@ -896,7 +905,8 @@ struct sva_bind_opts {
  * 6.11); -EMFILE/-ENFILE/-EAGAIN creating the fault queue or thread; -EEXIST
  * dev already has a PASID bond on mm (pass SVA_BIND_EXTRA_PASID for another);
  * -EOPNOTSUPP PASID bind on a device without PASID support, or a RID bind on
- * a device opened through sva-brokerd; -ECONNRESET sva-brokerd, through
+ * a device with PASIDs opened through sva-brokerd (its RID is the broker's; a
+ * device without PASIDs is lent whole, RID binds only); -ECONNRESET sva-brokerd, through
  * which the device was opened, went away; -EBUSY the RID is
  * already bound; -ENOSPC no PASID left (logged at debug level only, as every
  * exhaustion: see libsva(7)); -ERANGE the policy has no space to allocate
