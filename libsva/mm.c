@@ -333,11 +333,6 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 		sva_mm_reap(mm);
 		return sva_fail(&mm->ctx->log, ret, "sva_mm_prefault: coherence tracking stopped (SVA_MM_TRACK_STRICT)");
 	}
-	/* Gone already: one line that says so, not the kernel's view of it. */
-	if (mm->ctx->broker && sva_iommufd_broker_gone(mm->ctx->fd)) {
-		sva_mm_reap(mm);
-		return sva_fail(&mm->ctx->log, -ECONNRESET, "sva_mm_prefault: the broker went away");
-	}
 	pthread_mutex_lock(&mm->lock);
 	/* Every check before the budget makes room (it may evict fault-mapped
 	 * memory): a refused prefault changes nothing. */
@@ -385,8 +380,11 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 	sva_mm_reap(mm);
 	/* A broker that stopped cleanly destroyed our objects on its way out:
 	 * the kernel's -ENOENT about them means the broker went away. */
+	/* (No check before the work: a trusted client's objects outlive a
+	 * broker that was killed, and its prefaults go on working.)  The map's
+	 * failure is logged already: one line, this one at debug level. */
 	if (ret == -ENOENT && sva_iommufd_broker_gone(mm->ctx->fd))
-		ret = sva_fail_debug(&mm->ctx->log, -ECONNRESET, "sva_mm_prefault: the broker went away (meanwhile)");
+		ret = sva_fail_debug(&mm->ctx->log, -ECONNRESET, "sva_mm_prefault: the broker went away");
 	return ret;
 }
 
