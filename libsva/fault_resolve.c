@@ -129,8 +129,9 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		if (mm->pin.budget)
 			ws = we; /* pin budget: the chunk alone (its bytes are mapped back), no window */
 		ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, SVA_MAP_FAULT, v, ws, we, &mapped);
-		/* A window the kernel will not pin all of: the chunk alone (below). */
-		if ((ret == -EPERM || ret == -EFAULT) && ws < we)
+		/* A window the kernel will not pin all of, or whose gaps take the
+		 * maps past what one call can undo: the chunk alone. */
+		if ((ret == -EPERM || ret == -EFAULT || ret == -E2BIG) && ws < we)
 			ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, SVA_MAP_FAULT, v, we, we, &mapped);
 		if (!ret)
 			*pages = mapped / PAGE;

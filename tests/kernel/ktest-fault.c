@@ -636,6 +636,17 @@ static void unpinnable_neighbours(void)
 	   "short file: refused, -EPERM (the process would get SIGBUS there): %d", rep.last.reason);
 	sva_bond_stats(bond, &st);
 	is_int(st.pages_mapped, 2, "short file: two pages mapped, no more");
+
+	/* The same for a write that upgrades a read-only page: the upgrade's
+	 * window reaches past the end too, and the page alone comes back. */
+	sva_mm_invalidate(mm, p, len);
+	if (mprotect(p, len, PROT_READ) || sva_mm_prefault(mm, p, PG) || mprotect(p, len, PROT_READ | PROT_WRITE))
+		ktest_bail("a read-only page of the short file");
+	is_int(fault(ctx, dev, bond, at + 8, SVA_ACCESS_WRITE, 1), 0, "short file: a write on its read-only first page");
+	is_int(rep.n, 1, "short file: the upgrade resolved it, though its window reaches past the end");
+	back[0] = 0x77;
+	ok(ktest_access_rw(ctx, mm->ioas_id, at + 1, back, 1, 1) == 0 && p[1] == 0x77,
+	   "short file: and the device's write reaches the file's page");
 	sva_unbind(bond);
 	sva_mm_free(mm);
 	sva_dev_close(dev);
