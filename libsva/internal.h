@@ -106,6 +106,7 @@ int sva_sysfs_iommu_group(const char *sysfs_root, const char *pci_addr);
 #define SVA_VMA_HUGETLB 8u   /* backed by hugetlbfs (by name until CHECKED) */
 #define SVA_VMA_THP 16u	     /* has transparent huge pages */
 #define SVA_VMA_CHECKED 32u  /* classified by smaps: THP, hugetlbfs confirmed */
+#define SVA_VMA_HUGETLB_NAME 64u /* named like hugetlbfs in /proc/self/maps */
 
 struct sva_vma {
 	uint64_t start, end; /* clipped to the range asked for */
@@ -254,6 +255,10 @@ struct sva_fault_engine {
 	pthread_t thread;
 	void *thread_stack; /* from the arena (sva_thread_create) */
 	atomic_int thread_error; /* 0, or the -errno that stopped the thread */
+	bool queue_lost;	 /* the thread found fault_fd closed behind our back:
+				  * its number may be another file's, not ours to
+				  * close (written before the thread ends, read after
+				  * the join) */
 	char thread_name[16];
 	void (*thread_init)(void *arg);
 	void *thread_arg;

@@ -29,7 +29,7 @@ static int parse_line(const char *line, struct sva_vma *v)
 	 * Only a candidate: a memfd or a file may carry such a name too, so
 	 * sva_vma_find() asks smaps before a fault relies on it. */
 	if (path && (strstr(line + path, "anon_hugepage") || strstr(line + path, "hugepages")))
-		v->prot |= SVA_VMA_HUGETLB;
+		v->prot |= SVA_VMA_HUGETLB | SVA_VMA_HUGETLB_NAME;
 	return 0;
 }
 
@@ -240,9 +240,13 @@ static int cache_refresh(void)
 		return ret;
 	for (size_t i = 0; i < n; i++) {
 		old = cache_find(fresh[i].start);
+		/* The same bounds, rights and kind of name: the same mapping, most
+		 * likely (a MAP_HUGETLB one replacing an anonymous one is not). */
 		if (old && old->start == fresh[i].start && old->end == fresh[i].end &&
-		    (old->prot & 7) == (fresh[i].prot & 7) && (old->prot & SVA_VMA_CHECKED))
-			fresh[i].prot = (fresh[i].prot & 7) | (old->prot & (SVA_VMA_THP | SVA_VMA_HUGETLB | SVA_VMA_CHECKED));
+		    (old->prot & (7 | SVA_VMA_HUGETLB_NAME)) == (fresh[i].prot & (7 | SVA_VMA_HUGETLB_NAME)) &&
+		    (old->prot & SVA_VMA_CHECKED))
+			fresh[i].prot = (fresh[i].prot & (7 | SVA_VMA_HUGETLB_NAME)) |
+					(old->prot & (SVA_VMA_THP | SVA_VMA_HUGETLB | SVA_VMA_CHECKED));
 	}
 	sva_free(cache);
 	cache = fresh;
