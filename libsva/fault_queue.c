@@ -87,7 +87,8 @@ void sva_fault_fini(struct sva_ctx *ctx)
 		sva_fault_thread_stop(ctx);
 	else if (fe->thread_started && fe->wake_fd >= 0)
 		close(fe->wake_fd);
-	if (fe->fault_fd >= 0)
+	/* A number the thread found closed behind our back is not ours now. */
+	if (fe->fault_fd >= 0 && !fe->queue_lost)
 		close(fe->fault_fd);
 	/* The queue object dies with the iommufd; a child must not destroy the parent's. */
 	if (fe->fault_id && !sva_ctx_forked(ctx))

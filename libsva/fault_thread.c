@@ -40,15 +40,19 @@ static void backoff(struct sva_ctx *ctx, int processed)
 
 /*
  * Resolve what is pending.  0, or -EBADF: the queue's number cannot be read
- * (closed behind our back, or another file's now, one that polls readable
- * forever): the thread stops rather than retry it.
+ * (closed behind our back, or a write-only file's now): the thread stops
+ * rather than retry it, and leaves the number alone.  (A number that is a
+ * readable file's now cannot be told from the queue without a system call
+ * per batch: closing libsva's descriptors is the application's bug.)
  */
 static int serve(struct sva_ctx *ctx)
 {
 	int n = sva_fault_process(ctx, UINT32_MAX);
 
-	if (n == -EBADF)
+	if (n == -EBADF) {
+		ctx->fe.queue_lost = true;
 		return n;
+	}
 	backoff(ctx, n);
 	return 0;
 }
@@ -106,6 +110,8 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 			if (cqe->res < 0 && !ret) {
 				ret = cqe->res;
 				*queue_failed = true;
+				if (ret == -EBADF && io_uring_cqe_get_data64(cqe) == EV_FAULT)
+					ctx->fe.queue_lost = true;
 			}
 			else if (io_uring_cqe_get_data64(cqe) == EV_WAKE)
 				stop = true;
@@ -153,8 +159,10 @@ static int wait_poll(struct sva_ctx *ctx)
 			return -errno;
 		}
 		/* Closed behind our back: poll() reports it at once, forever. */
-		if ((pfd[0].revents | pfd[1].revents) & POLLNVAL)
+		if ((pfd[0].revents | pfd[1].revents) & POLLNVAL) {
+			ctx->fe.queue_lost = (pfd[0].revents & POLLNVAL) != 0;
 			return -EBADF;
+		}
 		if (pfd[1].revents)
 			return 0;
 		if ((pfd[0].revents & POLLIN) && serve(ctx))

@@ -1195,6 +1195,10 @@ static void vdso_checks(void)
 	}
 	if (f)
 		fclose(f);
+#ifdef KTEST_TSAN
+	skip(NR, "ThreadSanitizer cannot start threads in the child of a multi-threaded process");
+	return;
+#endif
 	if (!vs || pipe(pfd)) {
 		skip(NR, "no [vdso] in /proc/self/maps");
 		return;

@@ -137,13 +137,20 @@ static void queue_closed(bool use_poll)
 	struct rusage r0, r1;
 	int old = 0, fd;
 
+#ifdef KTEST_TSAN
+	skip(4, "ThreadSanitizer's own descriptor bookkeeping fails (CHECK) on a descriptor closed under another thread");
+	return;
+#endif
 	if (use_poll && !io_uring_disable(2, &old)) {
-		skip(3, "no /proc/sys/kernel/io_uring_disabled here: the poll(2) thread cannot be forced");
+		skip(4, "no /proc/sys/kernel/io_uring_disabled here: the poll(2) thread cannot be forced");
 		return;
 	}
 	ktest_map_at(KT_BUF, 2 * 4096, PROT_READ | PROT_WRITE);
-	if (start(NULL, &ctx, &dev, &mm, &bond))
+	if (start(NULL, &ctx, &dev, &mm, &bond)) {
+		if (use_poll) /* later tests must not run without io_uring unknowingly */
+			io_uring_disable(old, &old);
 		ktest_bail("context");
+	}
 	/* A fault first: the thread exists and waits on the queue. */
 	is_int(ktest_inject_and_wait(dev, bond, KT_BUF, SVA_ACCESS_READ, 5000), 0, "%s: a fault is answered", how);
 	fd = ctx->fe.fault_fd;
@@ -160,10 +167,16 @@ static void queue_closed(bool use_poll)
 	long us = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000000L +
 		  (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
 	ok(us < 100000, "%s: and the thread stopped: %ld us of CPU in 300 ms", how, us);
-	/* The number again, so that the teardown's close() hits nothing else. */
-	if (dup2(open("/dev/null", O_RDONLY | O_CLOEXEC), fd) < 0)
+	/* The number is another file's now: the teardown must leave it alone. */
+	int filler = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (filler != fd && (filler < 0 || dup2(filler, fd) < 0))
 		ktest_bail("dup2");
 	stop(ctx, dev, mm);
+	ok(fcntl(fd, F_GETFD) >= 0, "%s: sva_ctx_free() left the number, another file's now, open", how);
+	close(fd);
+	if (filler != fd)
+		close(filler);
 	munmap((void *)(uintptr_t)KT_BUF, 2 * 4096);
 	if (use_poll)
 		io_uring_disable(old, &old);

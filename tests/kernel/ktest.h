@@ -11,6 +11,13 @@
 #define KTEST_ASAN 1
 #endif
 #endif
+#if defined(__SANITIZE_THREAD__)
+#define KTEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KTEST_TSAN 1
+#endif
+#endif
 
 #include <dirent.h>
 #include <stdarg.h>

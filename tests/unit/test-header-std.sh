@@ -34,7 +34,8 @@ cp "$tmp/use.c" "$tmp/use.cc"
 
 warn="-Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Wundef"
 for std in c99 c11 c17; do
-	if "$cc" -std=$std -pedantic-errors $warn -I"$top_srcdir/include" -c "$tmp/use.c" -o "$tmp/use.o" \
+	# $cc unquoted: CC may be "ccache gcc" or "gcc -m32".
+	if $cc -std=$std -pedantic-errors $warn -I"$top_srcdir/include" -c "$tmp/use.c" -o "$tmp/use.o" \
 		> "$tmp/log" 2>&1; then
 		ok 0 "sva.h compiles with $cc -std=$std -pedantic-errors $warn"
 	else
@@ -43,8 +44,8 @@ for std in c99 c11 c17; do
 	fi
 done
 
-if command -v "$cxx" > /dev/null 2>&1; then
-	if "$cxx" -std=c++11 -pedantic-errors -Wall -Wextra -Werror -I"$top_srcdir/include" -c "$tmp/use.cc" \
+if command -v ${cxx%% *} > /dev/null 2>&1; then
+	if $cxx -std=c++11 -pedantic-errors -Wall -Wextra -Werror -I"$top_srcdir/include" -c "$tmp/use.cc" \
 		-o "$tmp/use.o" > "$tmp/log" 2>&1; then
 		ok 0 "sva.h compiles with $cxx -std=c++11 -pedantic-errors"
 	else
