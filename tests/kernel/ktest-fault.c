@@ -474,6 +474,18 @@ static void hugetlb_checks(void)
 	munmap(buf, huge);
 }
 
+/* What the memfd tests below set up, released in order. */
+static void release_memfd_setup(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm, struct sva_bond *bond,
+				void *p, size_t len, int fd)
+{
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	munmap(p, len);
+	close(fd);
+}
+
 static char queue_log[512];
 
 static void keep_last(void *arg, enum sva_log_level level, const char *msg)
@@ -539,12 +551,7 @@ static void hugepage_names(void)
 	sva_bond_stats(bond, &st);
 	is_int(st.pages_mapped, 1, "memfd named \"hugepages\" (4 KiB pages), fault_around 4096: one page mapped (%llu)",
 	       (unsigned long long)st.pages_mapped);
-	sva_unbind(bond);
-	sva_mm_free(mm);
-	sva_dev_close(dev);
-	sva_ctx_free(ctx);
-	munmap(p, len);
-	close(fd);
+	release_memfd_setup(ctx, dev, mm, bond, p, len, fd);
 }
 
 /* Transparent huge pages of shmem (a memfd) count as huge pages too. */
@@ -647,12 +654,7 @@ static void unpinnable_neighbours(void)
 	back[0] = 0x77;
 	ok(ktest_access_rw(ctx, mm->ioas_id, at + 1, back, 1, 1) == 0 && p[1] == 0x77,
 	   "short file: and the device's write reaches the file's page");
-	sva_unbind(bond);
-	sva_mm_free(mm);
-	sva_dev_close(dev);
-	sva_ctx_free(ctx);
-	munmap(p, len);
-	close(fd);
+	release_memfd_setup(ctx, dev, mm, bond, p, len, fd);
 }
 
 int main(void)
