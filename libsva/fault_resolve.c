@@ -128,10 +128,11 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 			return -ENXIO;
 		if (mm->pin.budget)
 			ws = we; /* pin budget: the chunk alone (its bytes are mapped back), no window */
-		ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, SVA_MAP_FAULT, v, ws, we, &mapped);
+		ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, SVA_MAP_FAULT | SVA_MAP_AROUND, v, ws, we, &mapped);
 		/* A window the kernel will not pin all of, or whose gaps take the
-		 * maps past what one call can undo: the chunk alone. */
-		if ((ret == -EPERM || ret == -EFAULT || ret == -E2BIG) && ws < we)
+		 * maps past what one call can undo, or in another userfaultfd's
+		 * mapping: the chunk alone. */
+		if ((ret == -EPERM || ret == -EFAULT || ret == -E2BIG || ret == -EBUSY) && ws < we)
 			ret = sva_mm_upgrade_locked(mm, cs, ce, cprot, SVA_MAP_FAULT, v, we, we, &mapped);
 		if (!ret)
 			*pages = mapped / PAGE;
@@ -152,11 +153,13 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		}
 		/*
 		 * Fault-around only saves faults: a neighbour the kernel will not
-		 * pin (past the end of a file, a page another userfaultfd has not
-		 * supplied yet, a guard page) must not refuse a fault its own page
-		 * resolves, as the kernel's SVA would.  The page alone, then.
+		 * pin (past the end of a file, a guard page) must not refuse a
+		 * fault its own page resolves, as the kernel's SVA would; and in a
+		 * mapping another userfaultfd has (-EBUSY, mm_map.c) a neighbour
+		 * its owner has not supplied would make the pin wait for its
+		 * handler.  The page alone, then.
 		 */
-		if (!unpinnable || we - ws <= PAGE)
+		if (!(unpinnable || ret == -EBUSY) || we - ws <= PAGE)
 			return ret;
 		ws = addr;
 		we = addr + PAGE;

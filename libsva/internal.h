@@ -111,6 +111,8 @@ int sva_sysfs_iommu_group(const char *sysfs_root, const char *pci_addr);
 struct sva_vma {
 	uint64_t start, end; /* clipped to the range asked for */
 	uint32_t prot;	     /* SVA_PROT_*, SVA_VMA_* */
+	uint32_t ident;	     /* a hash of what backs it (offset, device, inode, name) in
+			      * /proc/self/maps; 0 where not read from there */
 	/* The whole mapping, where the reader knew it (whole_end 0: start, end
 	 * are the whole of it): userfaultfd registers whole mappings, since a
 	 * registration of part of one splits it (mm_map.c). */
@@ -120,6 +122,11 @@ struct sva_vma {
 /* The coherence monitor saw the mappings change: the cache below is re-read
  * before it is next trusted.  Lock-free (the monitor calls it). */
 void sva_vma_cache_stale(void);
+/* The monitor (one writer): [start, end) was unmapped or moved away.  A
+ * mapping found there later is a new one, its huge pages classified anew,
+ * however like the old it looks (anonymous memory replaced by anonymous
+ * memory).  Lock-free: the monitor takes no lock a munmap() caller holds. */
+void sva_vma_note_gone(uint64_t start, uint64_t end);
 /* The count sva_vma_cache_stale() bumps: a VMA learnt under another count may be gone. */
 unsigned sva_vma_gen(void);
 
@@ -540,6 +547,8 @@ struct sva_map_undo {
 };
 
 #define SVA_MAP_FAULT 1u /* sva_mm_map_gaps_locked() for a fault: chunks over a pending REMOVE are suspect */
+#define SVA_MAP_AROUND 2u /* a fault's window: in another userfaultfd's mapping, -EBUSY
+			   * rather than pin more than one page (mm_map.c) */
 
 /* Map every gap of [start, end) (inside VMA v, whose prot it takes and which
  * is registered for tracking) under mm->lock, recording each map in undo;

@@ -152,8 +152,8 @@ static int map_refused(struct sva_mm *mm, int ret, uint64_t start, uint64_t end,
  * the registration error the policy maps through (0: registered); *pinned:
  * the map was tried (an -EFAULT is the kernel's, not the settling's).
  */
-static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tracked, uint64_t rs, uint64_t re,
-			     uint64_t start, uint64_t end, int *untracked, bool *pinned)
+static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tracked, bool fault, uint64_t rs,
+			     uint64_t re, uint64_t start, uint64_t end, int *untracked, bool *pinned)
 {
 	int reg = tracked ? register_locked(mm, rs, re, start, end) : 0;
 
@@ -163,6 +163,15 @@ static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tr
 		reg = settle_registration(mm, start, end, reg);
 	if (reg == -EFAULT)
 		return -EFAULT;
+	/*
+	 * Another userfaultfd has the mapping: pinning a page its owner has
+	 * not supplied waits for the owner's handler (and sends it a request
+	 * for a page nobody touched).  A fault pins its own page, as the
+	 * kernel's SVA would wait for it, but no neighbours: -EBUSY tells
+	 * the fault path to map the page alone.
+	 */
+	if (reg == -EBUSY && fault && end - start > 4096)
+		return -EBUSY;
 	/* Our userfaultfd's number is another file's now: tracking is over
 	 * here too, as the monitor would have said. */
 	if (reg == -EIO) {
@@ -191,7 +200,8 @@ static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tr
  * (unmapped and mapped again in between), tried up to three times in all
  * before it counts as memory that cannot be pinned.
  */
-static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, uint32_t chunk_flags)
+static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, uint32_t chunk_flags,
+		   bool fault)
 {
 	bool tracked = atomic_load_explicit(&mm->tracked, memory_order_relaxed);
 	int reg, ret;
@@ -209,7 +219,7 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 	uint32_t seq0 = sva_track_seq();
 
 	for (int attempt = 0;; attempt++) {
-		ret = register_then_map(mm, v, tracked, attempt ? start : whole ? v->whole_start : v->start,
+		ret = register_then_map(mm, v, tracked, fault, attempt ? start : whole ? v->whole_start : v->start,
 					attempt ? end : whole ? v->whole_end : v->end, start, end, &reg, &pinned);
 		if (ret != -EFAULT || attempt == 2 || !sva_vma_range_mapped(start, end))
 			break;
@@ -272,7 +282,8 @@ int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t 
 			break;
 		}
 		ret = map_gap(mm, v, pos, gap_end,
-			      sva_pin_chunk_flags(how) | (now ? sva_mm_remove_pending_locked(mm, pos, gap_end, now) : 0));
+			      sva_pin_chunk_flags(how) | (now ? sva_mm_remove_pending_locked(mm, pos, gap_end, now) : 0),
+			      how & SVA_MAP_AROUND);
 		if (ret) {
 			if (fail) {
 				fail[0] = pos;

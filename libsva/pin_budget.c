@@ -188,7 +188,7 @@ int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_
 			pthread_mutex_unlock(&mm->map_lock);
 		}
 		if (room) {
-			ret = sva_mm_map_gaps_locked(mm, v, *ws, *we, SVA_MAP_FAULT, &undo, &got, NULL);
+			ret = sva_mm_map_gaps_locked(mm, v, *ws, *we, SVA_MAP_FAULT | SVA_MAP_AROUND, &undo, &got, NULL);
 			if (!ret) {
 				*mapped += got;
 				return 0;

@@ -132,8 +132,12 @@ static void apply(const struct kabi_uffd_msg *m)
 	}
 	/* madvise() leaves the mappings as they were: only unmaps and moves
 	 * change what the VMA cache and the registration record describe. */
-	if (!remove)
+	if (!remove) {
+		sva_vma_note_gone(a0, a1);
+		if (b1 > b0)
+			sva_vma_note_gone(b0, b1);
 		sva_vma_cache_stale();
+	}
 	pthread_mutex_lock(&T.reg);
 	for (struct sva_mm *mm = T.mms; mm; mm = mm->track_next) {
 		sva_mm_withdraw_event(mm, a0, a1, remove, sva_now_ns());

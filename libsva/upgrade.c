@@ -54,7 +54,9 @@ int sva_mm_upgrade_locked(struct sva_mm *mm, uint64_t cs, uint64_t ce, uint32_t 
 	old.end = ce;
 	old.prot = (old.prot & ~(SVA_PROT_READ | SVA_PROT_WRITE | SVA_PROT_EXEC)) | (cprot & (SVA_PROT_READ | SVA_PROT_WRITE));
 	/* A prefaulted chunk stays pinned (never evicted) however it comes back. */
-	unsigned chunk_how = (cprot & SVA_CHUNK_PINNED) ? how & ~SVA_MAP_FAULT : how;
+	/* The chunk comes back whole (its pages were pinned before); only the
+	 * window is fault-around. */
+	unsigned chunk_how = ((cprot & SVA_CHUNK_PINNED) ? how & ~SVA_MAP_FAULT : how) & ~SVA_MAP_AROUND;
 
 	pthread_mutex_lock(&mm->map_lock);
 	/* A strict address space whose tracking stopped maps nothing again

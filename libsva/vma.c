@@ -18,10 +18,15 @@
 static int parse_line(const char *line, struct sva_vma *v)
 {
 	char perms[8];
-	int path = 0;
+	int backing = 0, path = 0;
 
-	if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %*s %*s %*s %n", &v->start, &v->end, perms, &path) < 3)
+	if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %n%*s %*s %*s %n", &v->start, &v->end, perms, &backing, &path) < 3)
 		return -1;
+	/* FNV-1a of the rest of the line: another file, device or name at the
+	 * same bounds is another mapping (cache_refresh()). */
+	v->ident = 2166136261u;
+	for (const char *c = line + backing; *c && *c != '\n'; c++)
+		v->ident = (v->ident ^ (unsigned char)*c) * 16777619u;
 	v->prot = (perms[0] == 'r' ? SVA_PROT_READ : 0) | (perms[1] == 'w' ? SVA_PROT_WRITE : 0) |
 		  (perms[2] == 'x' ? SVA_PROT_EXEC : 0);
 	v->whole_start = v->whole_end = 0; /* start, end are the whole mapping */
@@ -93,6 +98,7 @@ int sva_vma_collect(int maps_fd, uint64_t start, uint64_t end, struct sva_vma *o
 		out[n].start = next;
 		out[n].end = all[i].end < end ? all[i].end : end;
 		out[n].whole_start = all[i].start;
+		out[n].ident = all[i].ident;
 		out[n].whole_end = all[i].end;
 		out[n].prot = all[i].prot & (SVA_PROT_READ | SVA_PROT_WRITE);
 		next = out[n].end;
@@ -204,6 +210,59 @@ static size_t cache_n;
 static unsigned cache_gen;	/* g_gen when the cache was read */
 static atomic_uint g_gen;	/* bumped by every coherence event */
 
+/*
+ * What the monitor saw go since the cache last looked: a ring it alone
+ * writes, entry k at [k % GONE_RING], `gone_seq` entries written so far.  A
+ * reader that fell more than a ring behind (or was overtaken while copying)
+ * knows nothing of what went, and carries no classification.
+ */
+#define GONE_RING 64u
+static struct {
+	_Atomic uint64_t start, end;
+} gone[GONE_RING];
+static atomic_ulong gone_seq;
+static unsigned long gone_seen; /* under cache_lock */
+
+void sva_vma_note_gone(uint64_t start, uint64_t end)
+{
+	unsigned long s = atomic_load_explicit(&gone_seq, memory_order_relaxed);
+
+	atomic_store_explicit(&gone[s % GONE_RING].start, start, memory_order_relaxed);
+	atomic_store_explicit(&gone[s % GONE_RING].end, end, memory_order_relaxed);
+	atomic_store_explicit(&gone_seq, s + 1, memory_order_release);
+}
+
+/* The ranges gone since the last call, into out[GONE_RING] (under
+ * cache_lock); -1: more than the ring holds, so anything may have gone. */
+static int gone_since(uint64_t out[][2])
+{
+	unsigned long now = atomic_load_explicit(&gone_seq, memory_order_acquire), from = gone_seen;
+	int n = 0;
+
+	gone_seen = now;
+	if (now - from > GONE_RING)
+		return -1;
+	for (unsigned long k = from; k != now; k++, n++) {
+		out[n][0] = atomic_load_explicit(&gone[k % GONE_RING].start, memory_order_relaxed);
+		out[n][1] = atomic_load_explicit(&gone[k % GONE_RING].end, memory_order_relaxed);
+	}
+	/* Overtaken while copying: an entry read may be a newer one's half. */
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&gone_seq, memory_order_relaxed) - from > GONE_RING)
+		return -1;
+	return n;
+}
+
+static bool went(uint64_t (*g)[2], int n, uint64_t start, uint64_t end)
+{
+	if (n < 0)
+		return true;
+	for (int i = 0; i < n; i++)
+		if (g[i][0] < end && start < g[i][1])
+			return true;
+	return false;
+}
+
 void sva_vma_cache_stale(void)
 {
 	atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
@@ -238,13 +297,18 @@ static int cache_refresh(void)
 
 	if (ret)
 		return ret;
+	uint64_t g[GONE_RING][2];
+	int ng = gone_since(g);
+
 	for (size_t i = 0; i < n; i++) {
 		old = cache_find(fresh[i].start);
-		/* The same bounds, rights and kind of name: the same mapping, most
-		 * likely (a MAP_HUGETLB one replacing an anonymous one is not). */
-		if (old && old->start == fresh[i].start && old->end == fresh[i].end &&
+		/* The same bounds, rights and backing (offset, device, inode,
+		 * name): the same mapping, most likely.  Anonymous memory
+		 * replaced by anonymous memory cannot be told apart (sva_bind(3),
+		 * BUGS). */
+		if (old && old->start == fresh[i].start && old->end == fresh[i].end && old->ident == fresh[i].ident &&
 		    (old->prot & (7 | SVA_VMA_HUGETLB_NAME)) == (fresh[i].prot & (7 | SVA_VMA_HUGETLB_NAME)) &&
-		    (old->prot & SVA_VMA_CHECKED))
+		    (old->prot & SVA_VMA_CHECKED) && !went(g, ng, fresh[i].start, fresh[i].end))
 			fresh[i].prot = (fresh[i].prot & (7 | SVA_VMA_HUGETLB_NAME)) |
 					(old->prot & (SVA_VMA_THP | SVA_VMA_HUGETLB | SVA_VMA_CHECKED));
 	}

@@ -65,6 +65,7 @@ int sva_vma_collect_query(int maps_fd, uint64_t start, uint64_t end, struct sva_
 		out[n].start = next;
 		out[n].end = q.vma_end < end ? q.vma_end : end;
 		out[n].whole_start = q.vma_start;
+		out[n].ident = 0;
 		out[n].whole_end = q.vma_end;
 		out[n].prot = prot_of(&q) & (SVA_PROT_READ | SVA_PROT_WRITE);
 		next = out[n].end;
@@ -149,6 +150,7 @@ int sva_vma_query_one(uint64_t addr, struct sva_vma *out)
 		out->start = q.vma_start;
 		out->end = q.vma_end;
 		out->whole_start = out->whole_end = 0;
+		out->ident = 0;
 		out->prot = prot_of(&q);
 	}
 	return ret;

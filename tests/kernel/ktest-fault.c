@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -458,6 +459,53 @@ static void thp_checks(void)
 	munmap(buf, 2 * huge);
 }
 
+/*
+ * Anonymous THP memory unmapped and replaced at the same place by anonymous
+ * memory without huge pages: it looks the same in /proc/self/maps, but the
+ * unmap's event says it is new, so it is classified anew (it kept the old
+ * 2 MiB windows; the reverse kept small ones).
+ */
+static void thp_replaced_checks(void)
+{
+	const uint64_t huge = 2ull << 20, at = 0x74000000ull;
+	struct sva_mm_opts mo = { .size = sizeof(mo), .fault_around = 4096 };
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	unsigned char *buf = ktest_map_at(at, 2 * huge, PROT_READ | PROT_WRITE);
+	struct sva_ctx *ctx;
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+
+	if (madvise(buf, 2 * huge, MADV_HUGEPAGE) == 0)
+		memset(buf, 7, 2 * huge);
+	if (sva_vma_smaps_kb(at, "AnonHugePages") <= 0) {
+		skip(3, "no transparent huge pages in this kernel/VM (CONFIG_TRANSPARENT_HUGEPAGE, or none free)");
+		munmap(buf, 2 * huge);
+		return;
+	}
+	ctx = ctx_mode(1);
+	if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, NULL, &bond))
+		ktest_bail("mock, address space or bind");
+	fault(ctx, dev, bond, at + huge, SVA_ACCESS_READ, 1);
+	sva_bond_stats(bond, &st);
+	is_int(st.pages_mapped, 512, "THP, fault_around 4096: the whole 2 MiB page");
+	munmap(buf, 2 * huge);
+	buf = mmap((void *)(uintptr_t)at, 2 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		   -1, 0);
+	if (buf == MAP_FAILED || madvise(buf, 2 * huge, MADV_NOHUGEPAGE))
+		ktest_bail("the replacement");
+	memset(buf, 8, 2 * huge);
+	is_int(fault(ctx, dev, bond, at + huge + PG, SVA_ACCESS_READ, 1), 0, "replaced by small pages: a fault");
+	sva_bond_stats(bond, &st);
+	is_int(st.pages_mapped, 513, "classified anew: one more page, not a 2 MiB window (%llu)",
+	       (unsigned long long)st.pages_mapped);
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	munmap(buf, 2 * huge);
+}
+
 /* hugetlbfs pages (make check-vm reserves some). */
 static void hugetlb_checks(void)
 {
@@ -586,10 +634,36 @@ static void shmem_thp_checks(void)
 		p = mmap((void *)(uintptr_t)at, 2 * huge, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
 	if (p != MAP_FAILED)
 		memset(p, 5, 2 * huge);
-	if (f && p != MAP_FAILED && sva_vma_smaps_kb(at, "ShmemPmdMapped") > 0)
+	if (f && p != MAP_FAILED && sva_vma_smaps_kb(at, "ShmemPmdMapped") > 0) {
 		huge_page_fault("shmem thp", at + huge, 5);
-	else
-		skip(4, "no shmem transparent huge pages here (CONFIG_TRANSPARENT_HUGEPAGE, shmem_enabled)");
+		/* Replaced at the same bounds and rights by anonymous memory
+		 * without huge pages: a new mapping, classified anew (it kept
+		 * the memfd's THP and mapped 2 MiB). */
+		struct sva_mm_opts mo = { .size = sizeof(mo), .fault_around = 4096 };
+		struct sva_ctx *ctx = ctx_mode(1);
+		struct sva_bond_stats st = { .size = sizeof(st) };
+		struct sva_bond *bond;
+		struct sva_dev *dev;
+		struct sva_mm *mm;
+
+		p = mmap((void *)(uintptr_t)at, 2 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			 -1, 0);
+		if (p == MAP_FAILED || madvise(p, 2 * huge, MADV_NOHUGEPAGE))
+			ktest_bail("the anonymous replacement");
+		memset(p, 6, 2 * huge);
+		if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, NULL, &bond))
+			ktest_bail("mock, address space or bind");
+		is_int(fault(ctx, dev, bond, at + huge + PG, SVA_ACCESS_READ, 1), 0, "replaced by anonymous memory: a fault");
+		sva_bond_stats(bond, &st);
+		is_int(st.pages_mapped, 1, "the replacement is classified anew: one page with fault_around 4096 (%llu)",
+		       (unsigned long long)st.pages_mapped);
+		sva_unbind(bond);
+		sva_mm_free(mm);
+		sva_dev_close(dev);
+		sva_ctx_free(ctx);
+	} else {
+		skip(6, "no shmem transparent huge pages here (CONFIG_TRANSPARENT_HUGEPAGE, shmem_enabled)");
+	}
 	if (p != MAP_FAILED)
 		munmap(p, 2 * huge);
 	if (fd >= 0)
@@ -657,6 +731,54 @@ static void unpinnable_neighbours(void)
 	release_memfd_setup(ctx, dev, mm, bond, p, len, fd);
 }
 
+/*
+ * A mapping the application registered with its own userfaultfd (MISSING
+ * mode, not user-mode only), one page supplied, no handler running: pinning
+ * a page nobody supplied would wait for the handler, so a fault there must
+ * map its own page and no neighbour.  It used to pin the whole window: the
+ * engine hung (thread mode: every device's faults with it), and the handler
+ * got requests for 15 pages nobody touched.
+ */
+static void foreign_uffd_window(void)
+{
+	const uint64_t at = 0x6e000000ull, len = 64u << 10;
+	struct sva_ctx *ctx = ctx_mode(1);
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
+	struct kabi_uffdio_register reg = { .range = { at, len }, .mode = 1 /* MISSING */ };
+	struct kabi_uffd_msg msg;
+	unsigned char *p = ktest_map_at(at, len, PROT_READ | PROT_WRITE);
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	int ufd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	p[0] = 0x42; /* supplied: populated before the registration */
+	if (ufd < 0 || ioctl(ufd, KABI_UFFDIO_API, &api) || ioctl(ufd, KABI_UFFDIO_REGISTER, &reg)) {
+		skip(4, "cannot register a (kernel-fault) userfaultfd here");
+		sva_ctx_free(ctx);
+		munmap(p, len);
+		return;
+	}
+	if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, NULL, &bond))
+		ktest_bail("mock, address space or bind");
+	alarm(30); /* the old code never returns from the fault */
+	is_int(fault(ctx, dev, bond, at + 8, SVA_ACCESS_READ, 1), 0, "another userfaultfd's mapping: a fault on a supplied page");
+	alarm(0);
+	sva_bond_stats(bond, &st);
+	ok(st.invalid == 0 && st.pages_mapped == 1, "resolved with its page alone (%llu pages, %llu invalid)",
+	   (unsigned long long)st.pages_mapped, (unsigned long long)st.invalid);
+	ok(read(ufd, &msg, sizeof(msg)) < 0 && errno == EAGAIN, "and the application's handler was asked for nothing");
+	ok(ktest_access_rw(ctx, mm->ioas_id, at, &msg, 1, 0) == 0 && ((unsigned char *)&msg)[0] == 0x42,
+	   "the device reads the supplied page");
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	close(ufd);
+	munmap(p, len);
+}
+
 int main(void)
 {
 	struct sva_ctx *probe;
@@ -677,10 +799,12 @@ int main(void)
 	reopen_checks();
 	exit_checks();
 	thp_checks();
+	thp_replaced_checks();
 	hugetlb_checks();
 	unpinnable_neighbours();
 	hugepage_names();
 	shmem_thp_checks();
 	queue_fd_limit();
+	foreign_uffd_window();
 	return done_testing();
 }
