@@ -45,18 +45,26 @@ uint64_t sva_pin_default_budget(void)
 	return rl.rlim_cur < PAGE ? PAGE : (uint64_t)rl.rlim_cur & ~(PAGE - 1);
 }
 
+/* A block's slot: hashed, not g % slots, so that blocks a power-of-two
+ * stride apart (a device walking 1 MiB or 4 MiB apart) do not all share a
+ * few slots and lose each other's counts. */
+static _Atomic uint64_t *refault_slot(struct sva_pin_budget *pb, uint64_t g)
+{
+	return &pb->refault_slot[((g * 0x9e3779b97f4a7c15ull) >> 32) % SVA_PIN_REFAULT_SLOTS];
+}
+
 static void refault_note(struct sva_pin_budget *pb, uint64_t start, uint64_t end)
 {
 	uint64_t g = start >> GRANULE_SHIFT, ge = (end - 1) >> GRANULE_SHIFT;
 
 	for (unsigned n = 0; g <= ge && n < SVA_PIN_REFAULT_SLOTS; g++, n++)
-		atomic_store_explicit(&pb->refault_slot[g % SVA_PIN_REFAULT_SLOTS], g + 1, memory_order_relaxed);
+		atomic_store_explicit(refault_slot(pb, g), g + 1, memory_order_relaxed);
 }
 
 static void refault_check(struct sva_pin_budget *pb, uint64_t addr)
 {
 	uint64_t g = addr >> GRANULE_SHIFT;
-	_Atomic uint64_t *slot = &pb->refault_slot[g % SVA_PIN_REFAULT_SLOTS];
+	_Atomic uint64_t *slot = refault_slot(pb, g);
 	uint64_t want = g + 1;
 
 	/* Without map_lock: an eviction noting this slot meanwhile loses at most

@@ -763,7 +763,8 @@ struct sva_mm_stats {
 	uint64_t evictions;	     /* chunks withdrawn to stay within the budget */
 	uint64_t bytes_evicted;	     /* their bytes */
 	uint64_t refaults;	     /* faults on memory evicted before (counted per
-				      * 64 KiB, among the 1024 last evicted: a floor) */
+				      * 64 KiB block, in a 1024-entry table blocks
+				      * are hashed to: a floor) */
 };
 
 /*
