@@ -554,7 +554,9 @@ static ssize_t one_batch(struct sva_ctx *ctx, size_t left)
 	got = read_batch(ctx, want, &dropped);
 	if (got == -EAGAIN)
 		return (ssize_t)dropped;
-	if (got < 0 && got != -E2BIG)
+	/* A fault thread that finds its queue closed stops and says so itself
+	 * (fault_thread.c): one line, not two. */
+	if (got < 0 && got != -E2BIG && !(got == -EBADF && !fe->poll_mode))
 		sva_logf_rl(&ctx->log, &fe->rl, SVA_LOG_ERROR, "reading the fault queue failed: %s",
 			    strerror((int)-got));
 	if (got > 0)

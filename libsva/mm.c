@@ -249,11 +249,19 @@ static int map_check_locked(struct sva_mm *mm, uint64_t start, uint64_t end, str
 			return sva_fail(&mm->ctx->log, -EACCES, "0x%llx-0x%llx is PROT_NONE: a device cannot use it",
 					(unsigned long long)vmas[i].start, (unsigned long long)vmas[i].end);
 	ret = reachable(mm, start, end);
-	if (ret)
+	if (ret == -ERANGE)
 		return sva_fail(&mm->ctx->log, ret,
 				"0x%llx-0x%llx is outside the IOVA window the bound devices can reach "
 				"(see sva_mm_iova_ranges; allocate device memory inside it)",
 				(unsigned long long)start, (unsigned long long)end);
+	/* The kernel could not say what the window is: a broker that stopped
+	 * destroyed the objects it would ask about. */
+	if (ret == -ENOENT && sva_iommufd_broker_gone(mm->ctx->fd))
+		return sva_fail(&mm->ctx->log, -ECONNRESET, "0x%llx-0x%llx: the broker went away",
+				(unsigned long long)start, (unsigned long long)end);
+	if (ret)
+		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx: the IOVA window could not be read: %s",
+				(unsigned long long)start, (unsigned long long)end, strerror(-ret));
 	*nvmap = nvma;
 	return 0;
 }

@@ -110,6 +110,16 @@ static void stop(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm)
 
 #define KT_BUF 0x4c000000ull /* inside the mock aperture, mapped by queue_closed() */
 
+static atomic_int error_lines;
+
+static void count_errors(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+	if (level >= SVA_LOG_ERROR)
+		atomic_fetch_add(&error_lines, 1);
+}
+
 /* Is /proc/sys/kernel/io_uring_disabled there, and set it (old value in *old). */
 static bool io_uring_disable(int val, int *old)
 {
@@ -138,15 +148,18 @@ static void queue_closed(bool use_poll)
 	int old = 0, fd;
 
 #ifdef KTEST_TSAN
-	skip(4, "ThreadSanitizer's own descriptor bookkeeping fails (CHECK) on a descriptor closed under another thread");
+	skip(5, "ThreadSanitizer's own descriptor bookkeeping fails (CHECK) on a descriptor closed under another thread");
 	return;
 #endif
 	if (use_poll && !io_uring_disable(2, &old)) {
-		skip(4, "no /proc/sys/kernel/io_uring_disabled here: the poll(2) thread cannot be forced");
+		skip(5, "no /proc/sys/kernel/io_uring_disabled here: the poll(2) thread cannot be forced");
 		return;
 	}
 	ktest_map_at(KT_BUF, 2 * 4096, PROT_READ | PROT_WRITE);
-	if (start(NULL, &ctx, &dev, &mm, &bond)) {
+	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = count_errors, .log_level = SVA_LOG_ERROR };
+
+	atomic_store(&error_lines, 0);
+	if (start(&co, &ctx, &dev, &mm, &bond)) {
 		if (use_poll) /* later tests must not run without io_uring unknowingly */
 			io_uring_disable(old, &old);
 		ktest_bail("context");
@@ -161,6 +174,7 @@ static void queue_closed(bool use_poll)
 	for (int i = 0; i < 2000 && sva_ctx_fault_health(ctx) == 0; i++)
 		usleep(1000);
 	is_int(sva_ctx_fault_health(ctx), -EBADF, "%s: the queue closed behind libsva's back: health -EBADF", how);
+	is_int(atomic_load(&error_lines), 1, "%s: one error line says the thread stopped", how);
 	getrusage(RUSAGE_SELF, &r0);
 	usleep(300000);
 	getrusage(RUSAGE_SELF, &r1);
