@@ -167,10 +167,11 @@ static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tr
 	 * Another userfaultfd has the mapping: pinning a page its owner has
 	 * not supplied waits for the owner's handler (and sends it a request
 	 * for a page nobody touched).  A fault pins its own page, as the
-	 * kernel's SVA would wait for it, but no neighbours: -EBUSY tells
-	 * the fault path to map the page alone.
+	 * kernel's SVA would wait for it, but no neighbours: in a window of
+	 * more than that page (`fault`), -EBUSY tells the fault path to map
+	 * the page alone.
 	 */
-	if (reg == -EBUSY && fault && end - start > 4096)
+	if (reg == -EBUSY && fault)
 		return -EBUSY;
 	/* Our userfaultfd's number is another file's now: tracking is over
 	 * here too, as the monitor would have said. */
@@ -281,9 +282,11 @@ int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t 
 			ret = -E2BIG;
 			break;
 		}
+		/* A window of more than the faulting page: any gap of it may be
+		 * a neighbour, however small the gap (register_then_map()). */
 		ret = map_gap(mm, v, pos, gap_end,
 			      sva_pin_chunk_flags(how) | (now ? sva_mm_remove_pending_locked(mm, pos, gap_end, now) : 0),
-			      how & SVA_MAP_AROUND);
+			      (how & SVA_MAP_AROUND) && end - start > 4096);
 		if (ret) {
 			if (fail) {
 				fail[0] = pos;

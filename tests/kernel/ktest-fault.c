@@ -78,6 +78,24 @@ static int fault(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond *bond
 	return wait_faults(bond, st.faults + 1);
 }
 
+/* What most tests below set up, released in order. */
+static void release_all(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm, struct sva_bond *bond)
+{
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
+/* ... and a memfd mapped at p. */
+static void release_memfd_setup(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm, struct sva_bond *bond,
+				void *p, size_t len, int fd)
+{
+	release_all(ctx, dev, mm, bond);
+	munmap(p, len);
+	close(fd);
+}
+
 static void engine_checks(int poll_mode)
 {
 	const char *mode = poll_mode ? "poll" : "thread";
@@ -438,10 +456,7 @@ static void huge_page_fault(const char *what, uint64_t page, unsigned char fill)
 	       (unsigned long long)st.pages_mapped);
 	ok(ktest_access_rw(ctx, mm->ioas_id, page + huge - PG, back, PG, 0) == 0 && back[0] == fill,
 	   "%s: its last 4 KiB page is visible too", what);
-	sva_unbind(bond);
-	sva_mm_free(mm);
-	sva_dev_close(dev);
-	sva_ctx_free(ctx);
+	release_all(ctx, dev, mm, bond);
 }
 
 /* Transparent huge pages. */
@@ -499,10 +514,7 @@ static void thp_replaced_checks(void)
 	sva_bond_stats(bond, &st);
 	is_int(st.pages_mapped, 513, "classified anew: one more page, not a 2 MiB window (%llu)",
 	       (unsigned long long)st.pages_mapped);
-	sva_unbind(bond);
-	sva_mm_free(mm);
-	sva_dev_close(dev);
-	sva_ctx_free(ctx);
+	release_all(ctx, dev, mm, bond);
 	munmap(buf, 2 * huge);
 }
 
@@ -520,18 +532,6 @@ static void hugetlb_checks(void)
 	memset(buf, 9, huge);
 	huge_page_fault("hugetlb", at, 9);
 	munmap(buf, huge);
-}
-
-/* What the memfd tests below set up, released in order. */
-static void release_memfd_setup(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm, struct sva_bond *bond,
-				void *p, size_t len, int fd)
-{
-	sva_unbind(bond);
-	sva_mm_free(mm);
-	sva_dev_close(dev);
-	sva_ctx_free(ctx);
-	munmap(p, len);
-	close(fd);
 }
 
 static char queue_log[512];
@@ -657,10 +657,7 @@ static void shmem_thp_checks(void)
 		sva_bond_stats(bond, &st);
 		is_int(st.pages_mapped, 1, "the replacement is classified anew: one page with fault_around 4096 (%llu)",
 		       (unsigned long long)st.pages_mapped);
-		sva_unbind(bond);
-		sva_mm_free(mm);
-		sva_dev_close(dev);
-		sva_ctx_free(ctx);
+		release_all(ctx, dev, mm, bond);
 	} else {
 		skip(6, "no shmem transparent huge pages here (CONFIG_TRANSPARENT_HUGEPAGE, shmem_enabled)");
 	}
@@ -754,8 +751,9 @@ static void foreign_uffd_window(void)
 	int ufd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
 	p[0] = 0x42; /* supplied: populated before the registration */
+	p[2 * PG] = p[4 * PG] = 0x43;
 	if (ufd < 0 || ioctl(ufd, KABI_UFFDIO_API, &api) || ioctl(ufd, KABI_UFFDIO_REGISTER, &reg)) {
-		skip(4, "cannot register a (kernel-fault) userfaultfd here");
+		skip(6, "cannot register a (kernel-fault) userfaultfd here");
 		sva_ctx_free(ctx);
 		munmap(p, len);
 		return;
@@ -771,10 +769,20 @@ static void foreign_uffd_window(void)
 	ok(read(ufd, &msg, sizeof(msg)) < 0 && errno == EAGAIN, "and the application's handler was asked for nothing");
 	ok(ktest_access_rw(ctx, mm->ioas_id, at, &msg, 1, 0) == 0 && ((unsigned char *)&msg)[0] == 0x42,
 	   "the device reads the supplied page");
+	/* A window whose only small gap is an unsupplied page between two
+	 * visible ones: a neighbour all the same. */
+	sva_mm_invalidate(mm, p, len);
 	sva_unbind(bond);
-	sva_mm_free(mm);
-	sva_dev_close(dev);
-	sva_ctx_free(ctx);
+	if (sva_bind(dev, mm, NULL, &bond) || sva_mm_prefault(mm, p, PG) || sva_mm_prefault(mm, p + 2 * PG, PG))
+		ktest_bail("prefaults of pages 0 and 2");
+	alarm(30);
+	is_int(fault(ctx, dev, bond, at + 4 * PG, SVA_ACCESS_READ, 1), 0,
+	       "a fault whose window has a one-page gap at an unsupplied page");
+	alarm(0);
+	sva_bond_stats(bond, &st);
+	ok(st.invalid == 0 && st.pages_mapped == 1 && read(ufd, &msg, sizeof(msg)) < 0 && errno == EAGAIN,
+	   "resolved with its page alone, the handler asked for nothing (%llu pages)", (unsigned long long)st.pages_mapped);
+	release_all(ctx, dev, mm, bond);
 	close(ufd);
 	munmap(p, len);
 }
