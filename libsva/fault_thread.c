@@ -190,12 +190,13 @@ static void *fault_thread(void *arg)
 	}
 	if (ret) {
 		/* Nothing serves faults from now on: say so, where the
-		 * application can ask (sva_ctx_fault_health). */
-		atomic_store(&ctx->fe.thread_error, ret);
+		 * application can ask (sva_ctx_fault_health) -- after the log
+		 * line, so that a watchdog that sees the error finds the line. */
 		sva_logf(&ctx->log, SVA_LOG_ERROR,
 			 "fault thread: waiting for faults failed (%s); it stopped, and I/O page faults are no "
 			 "longer answered (sva_ctx_fault_health)",
 			 strerror(-ret));
+		atomic_store(&ctx->fe.thread_error, ret);
 	}
 	return NULL;
 }
