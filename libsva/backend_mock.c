@@ -66,8 +66,20 @@ static int mock_pasid_op(struct sva_dev *dev, uint32_t op, uint32_t pasid, uint3
 	return test_cmd(dev->ctx->fd, &cmd);
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called before a PASID attach of a mock device; a
+ * negative errno fails the attach with it. */
+int (*sva_test_mock_pasid_attach_hook)(struct sva_dev *dev, uint32_t pasid);
+#endif
+
 static int mock_pasid_attach(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id)
 {
+#ifdef SVA_TEST_HOOKS
+	int ret = sva_test_mock_pasid_attach_hook ? sva_test_mock_pasid_attach_hook(dev, pasid) : 0;
+
+	if (ret)
+		return ret;
+#endif
 	return mock_pasid_op(dev, KABI_TEST_OP_PASID_ATTACH, pasid, pt_id);
 }
 

@@ -139,12 +139,22 @@ static int rid_park(struct sva_dev *dev)
  * odd count before the data and the data before the even count; a reader's
  * acquire loads order its second count read after the data.
  */
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called inside a RID unpublish, between its stores. */
+void (*sva_test_rid_unpublish_hook)(struct sva_dev *dev);
+#define RID_UNPUBLISH(d) (sva_test_rid_unpublish_hook ? sva_test_rid_unpublish_hook(d) : (void)0)
+#else
+#define RID_UNPUBLISH(d) ((void)0)
+#endif
+
 static void rid_publish(struct sva_dev *dev, struct sva_bond *bond, void *drvdata)
 {
 	unsigned seq = atomic_load_explicit(&dev->rid_seq, memory_order_relaxed);
 
 	atomic_store_explicit(&dev->rid_seq, seq + 1, memory_order_relaxed);
 	atomic_store_explicit(&dev->rid_bond, bond, memory_order_release);
+	if (!bond)
+		RID_UNPUBLISH(dev);
 	atomic_store_explicit(&dev->rid_drvdata, drvdata, memory_order_release);
 	atomic_store_explicit(&dev->rid_seq, seq + 2, memory_order_release);
 }
@@ -206,7 +216,11 @@ static int bind_rid(struct sva_dev *dev, struct sva_bond *bond)
 	struct sva_ctx *ctx = dev->ctx;
 	int ret;
 
-	if (atomic_load(&dev->rid_bond))
+	/* An unbind clears the pair after it let go of dev->lock (sva_bond_teardown()):
+	 * bound until the count is even again, or the two would interleave their
+	 * stores and publish this bond with the old one's drvdata. */
+	if (atomic_load_explicit(&dev->rid_bond, memory_order_acquire) ||
+	    (atomic_load_explicit(&dev->rid_seq, memory_order_acquire) & 1))
 		return sva_fail(&ctx->log, -EBUSY, "the RID of device %u is already bound", dev->info.dev_id);
 	/* A broker client's device without its VFIO file: the RID is the
 	 * broker's.  Said before anything is made, in one line. */
@@ -282,7 +296,8 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 	}
 	if (ret) {
 		/* Never attached here, so nothing can use it through this bond:
-		 * a value it allocated goes back without quarantine. */
+		 * a value it allocated that no other bond joined goes back
+		 * without quarantine (sva_bond_pasid_unget()). */
 		sva_bond_pasid_unget(bond);
 		hwpt_put(bond->mm, bond->hwpt);
 		goto unpark;
@@ -402,6 +417,12 @@ static void unlink_bond(struct sva_bond **head, struct sva_bond *bond, bool by_m
  */
 static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret)
 {
+	/* The kept HWPT is no device's to share any more: a later bind of this
+	 * device gets a new one, and once the device is closed its pointer here
+	 * could match another device opened at the same address. */
+	pthread_mutex_lock(&bond->mm->lock);
+	bond->hwpt->dev = NULL;
+	pthread_mutex_unlock(&bond->mm->lock);
 	if (bond->pasid != SVA_PASID_RID) {
 		uint32_t *s = sva_realloc(dev->stuck, (dev->nstuck + 1) * sizeof(*s));
 

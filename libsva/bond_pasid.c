@@ -69,7 +69,8 @@ static void join(struct sva_bond *bond, struct sva_pasid_share *sh)
 		pp = &(*pp)->share_next;
 	*pp = bond;
 	bond->share_next = NULL;
-	sh->users++;
+	if (++sh->users > 1)
+		sh->joined = true;
 	bond->share = sh;
 	bond->pasid = sh->pasid;
 }
@@ -297,8 +298,11 @@ void sva_bond_pasid_unget(struct sva_bond *bond)
 	struct sva_pasid_share *sh = bond->share;
 
 	pthread_mutex_lock(&ctx->pasid_lock);
-	/* Its own new value (a join would make users 2, a driver's is owned). */
-	if (sh->users == 1 && !sh->driver_owned) {
+	/* Its own new value, which no other bond ever joined (and so no device
+	 * ever had attached): back without quarantine.  A value another bond
+	 * joined, even one unbound since, may still be in that device's
+	 * caches, and one retired for good never goes back at all. */
+	if (sh->users == 1 && !sh->driver_owned && !sh->joined && !sh->retired) {
 		bond->share = NULL;
 		sva_pasid_unalloc_owned(sh->space, bond->pasid, sh);
 		if (sh->mm->gshare == sh)

@@ -107,10 +107,11 @@ __attribute__((destructor)) static void sva_at_exit(void)
 		struct sva_ctx *ctx;
 
 		pthread_mutex_lock(&all_lock);
-		for (ctx = all_ctxs; ctx && exit_skips(ctx); ctx = ctx->all_next)
+		/* A context whose last reference is gone is being released by
+		 * the thread that dropped it (it leaves this list first thing):
+		 * never revived here. */
+		for (ctx = all_ctxs; ctx && (exit_skips(ctx) || !sva_ctx_get_live(ctx)); ctx = ctx->all_next)
 			;
-		if (ctx)
-			sva_ctx_get(ctx);
 		pthread_mutex_unlock(&all_lock);
 		if (!ctx)
 			return;
@@ -130,10 +131,8 @@ __attribute__((destructor)) static void sva_at_exit(void)
 		if (stop)
 			sva_fault_thread_stop(ctx);
 		/* Nothing bound remains; keep the devices (their fds close with the process). */
-		pthread_mutex_lock(&all_lock);
-		all_remove_locked(ctx);
-		pthread_mutex_unlock(&all_lock);
-		atomic_fetch_sub(&ctx->refs, 1);
+		all_remove(ctx);
+		sva_ctx_put(ctx); /* the last one now (a free raced the exit): released as anywhere */
 	}
 }
 

@@ -15,10 +15,30 @@ void sva_ctx_get(struct sva_ctx *ctx)
 	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
 }
 
+bool sva_ctx_get_live(struct sva_ctx *ctx)
+{
+	int refs = atomic_load_explicit(&ctx->refs, memory_order_relaxed);
+
+	while (refs)
+		if (atomic_compare_exchange_weak_explicit(&ctx->refs, &refs, refs + 1, memory_order_acquire,
+							  memory_order_relaxed))
+			return true;
+	return false;
+}
+
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called between the last reference and the release. */
+void (*sva_test_ctx_release_hook)(struct sva_ctx *ctx);
+#endif
+
 void sva_ctx_put(struct sva_ctx *ctx)
 {
 	if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
 		return;
+#ifdef SVA_TEST_HOOKS
+	if (sva_test_ctx_release_hook)
+		sva_test_ctx_release_hook(ctx);
+#endif
 	ctx->release(ctx);
 }
 

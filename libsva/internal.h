@@ -331,6 +331,8 @@ static inline void sva_devs_unlock(struct sva_ctx *ctx)
 /* Close the spare binds of a context (its last reference). */
 void sva_spare_binds_fini(struct sva_ctx *ctx);
 void sva_ctx_get(struct sva_ctx *ctx);
+/* A reference unless the last one is gone already (a release under way): false then. */
+bool sva_ctx_get_live(struct sva_ctx *ctx);
 /*
  * True in a forked child.  The child shares the parent's iommufd and VFIO file
  * descriptors, so any ioctl it issued would change the parent's state: every
@@ -488,6 +490,8 @@ struct sva_pasid_share {
 			      * allocated after the last unbind, with these back: */
 	void *saved_owner, *saved_drvdata;
 	bool retired;	     /* a detach under it failed: never released */
+	bool joined;	     /* a second bond joined it once: it goes back through
+			      * quarantine, whoever leaves it last */
 	/* A driver's value whose first bond is not published yet: the space
 	 * shows the driver's tag, pinned (SVA_PASID_PIN), and binds find the
 	 * share on ctx->pending_shares. */

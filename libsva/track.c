@@ -40,6 +40,14 @@
 #define FEATURES_WANTED (KABI_UFFD_FEATURE_WP_HUGETLBFS_SHMEM | KABI_UFFD_FEATURE_WP_ASYNC)
 #define MSGS_PER_READ 32
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called as the monitor applies an event, T.reg held. */
+void (*sva_test_track_apply_hook)(void);
+#define APPLY_HOOK() (sva_test_track_apply_hook ? sva_test_track_apply_hook() : (void)0)
+#else
+#define APPLY_HOOK() ((void)0)
+#endif
+
 static struct {
 	pthread_mutex_t setup; /* start/stop; never taken by the monitor */
 	pthread_mutex_t reg;   /* the list below; the monitor holds it while applying */
@@ -53,6 +61,7 @@ static struct {
 	unsigned fork_gen; /* sva_fork_gen() when the monitor started */
 	_Atomic uint32_t seq;
 	_Atomic int error; /* what stopped the monitor, negative errno */
+	_Atomic bool abandon; /* the number is not our userfaultfd any more: stop, lost */
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cond;
 	atomic_int waiters;
@@ -139,6 +148,7 @@ static void apply(const struct kabi_uffd_msg *m)
 		sva_vma_cache_stale();
 	}
 	pthread_mutex_lock(&T.reg);
+	APPLY_HOOK();
 	for (struct sva_mm *mm = T.mms; mm; mm = mm->track_next) {
 		sva_mm_withdraw_event(mm, a0, a1, remove, sva_now_ns());
 		if (b1 > b0)
@@ -232,8 +242,16 @@ static void *monitor(void *arg)
 			ret = -errno;
 			break;
 		}
-		if (pfd[1].revents)
+		if (pfd[1].revents) {
+			/* A registration found our number taken by another file:
+			 * tracking is over everywhere, as if the monitor had
+			 * seen it itself. */
+			if (atomic_exchange(&T.abandon, false)) {
+				uffd = -1;
+				ret = -EBADF;
+			}
 			break;
+		}
 		if (pfd[0].revents & POLLNVAL) {
 			/* Somebody closed our descriptor (close_range()): its number may
 			 * be another file's by now, so it is not ours to close. */
@@ -298,9 +316,31 @@ static void child_forget(void)
 	atomic_store(&T.waiters, 0);
 }
 
+/* Free in the child unless a thread of the parent held it at the fork; that
+ * thread does not exist here, so its copy is made free again. */
+static void child_unlock(pthread_mutex_t *m)
+{
+	if (pthread_mutex_trylock(m) == 0)
+		pthread_mutex_unlock(m);
+	else
+		pthread_mutex_init(m, NULL);
+}
+
+/* The monitor may have been applying events (T.reg), a fence waiting
+ * (wait_lock), another thread starting or stopping tracking (setup): a child
+ * that makes address spaces of its own must not find those locks taken. */
+static void child_after_fork(void)
+{
+	child_unlock(&T.setup);
+	child_unlock(&T.reg);
+	child_unlock(&T.wait_lock);
+	pthread_cond_init(&T.wait_cond, NULL);
+	child_forget();
+}
+
 static void install_atfork(void)
 {
-	pthread_atfork(NULL, NULL, child_forget);
+	pthread_atfork(NULL, NULL, child_after_fork);
 }
 
 /* Called with T.setup held. */
@@ -320,6 +360,7 @@ static int start(void)
 		close(fd);
 		return ret;
 	}
+	atomic_store(&T.abandon, false);
 	atomic_store(&T.uffd, fd);
 	atomic_store(&T.error, 0);
 	sva_vma_cache_stale(); /* ranges registered with an earlier userfaultfd are not any more */
@@ -415,9 +456,16 @@ int sva_track_register(uint64_t start, uint64_t end)
 		return -errno;
 	/* The number is no longer our userfaultfd (the application closed it,
 	 * or put another file there): tracking is over, as if the monitor had
-	 * failed.  The monitor may sleep on the old file for good; fences
-	 * read the error from here on. */
+	 * failed.  Fences read the error from here on; the monitor, which may
+	 * sleep on the other file for good, is woken to withdraw every address
+	 * space's chunks and stop, so the next address space starts a new one. */
 	atomic_compare_exchange_strong(&T.error, &expected, -EBADF);
+	if (!atomic_exchange(&T.abandon, true)) {
+		uint64_t one = 1;
+
+		if (write(T.stopfd, &one, sizeof(one)) != sizeof(one))
+			atomic_store(&T.abandon, false); /* cannot happen on an eventfd */
+	}
 	return -EIO;
 }
 

@@ -232,6 +232,29 @@ void sva_vma_note_gone(uint64_t start, uint64_t end)
 	atomic_store_explicit(&gone_seq, s + 1, memory_order_release);
 }
 
+/*
+ * A child of a process whose thread was refreshing the cache at the fork: the
+ * lock is held by a thread the child does not have, and the cache may be half
+ * read.  It starts with its lock free and reads the maps afresh (the half-read
+ * copy stays allocated: the child cannot tell what of it is complete).
+ */
+static void child_after_fork(void)
+{
+	if (pthread_mutex_trylock(&cache_lock) == 0) {
+		pthread_mutex_unlock(&cache_lock);
+		return;
+	}
+	pthread_mutex_init(&cache_lock, NULL);
+	cache = NULL;
+	cache_n = 0;
+	gone_seen = atomic_load(&gone_seq);
+}
+
+__attribute__((constructor)) static void vma_atfork(void)
+{
+	pthread_atfork(NULL, NULL, child_after_fork);
+}
+
 /* The ranges gone since the last call, into out[GONE_RING] (under
  * cache_lock); -1: more than the ring holds, so anything may have gone. */
 static int gone_since(uint64_t out[][2])
@@ -350,7 +373,9 @@ bool sva_vma_range_mapped(uint64_t start, uint64_t end)
 #ifdef SVA_TEST_HOOKS
 /* Tests only (libsva-test): how many times the cache was read from /proc/self/maps. */
 atomic_uint sva_test_vma_reads;
-#define COUNT_READ() atomic_fetch_add(&sva_test_vma_reads, 1)
+/* Tests only: called as the cache is read, cache_lock held. */
+void (*sva_test_vma_read_hook)(void);
+#define COUNT_READ() (atomic_fetch_add(&sva_test_vma_reads, 1), sva_test_vma_read_hook ? sva_test_vma_read_hook() : (void)0)
 #else
 #define COUNT_READ() ((void)0)
 #endif

@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -929,6 +930,93 @@ static int uffd_replaced_child(int out)
 	_exit(0);
 }
 
+/*
+ * The number comes to hold a file poll() says nothing about (an eventfd that
+ * is never written): the monitor sleeps on, and it is a registration that
+ * finds the file is not a userfaultfd.  Tracking must stop for the whole
+ * process as when the monitor sees it (every address space withdrawn and
+ * untracked), and the next address space must start a new monitor that
+ * tracks again (libsva(7): "Address spaces created afterwards start a new
+ * monitor").
+ */
+static int uffd_silent_child(int out)
+{
+	int got[6] = { -9, -9, -9, -9, -9, -9 };
+	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
+	struct sva_mm_stats s = { .size = sizeof(s) };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm, *other, *next;
+	unsigned char *a, *b, *c, *d;
+	int ufd, efd;
+
+	alarm(30);
+	if (sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm) || sva_mm_new(ctx, NULL, &other))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	b = ktest_map_at(VA + 8 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(mm, a, 4 * PG) || sva_mm_prefault(other, b, 4 * PG))
+		_exit(4);
+	ufd = find_uffd();
+	efd = eventfd(0, EFD_CLOEXEC);
+	if (ufd < 0 || efd < 0)
+		_exit(5);
+	dup2(efd, ufd);
+	close(efd);
+	/* New memory: its registration is what finds the eventfd. */
+	c = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	got[0] = sva_mm_prefault(mm, c, 4 * PG);
+	for (int ms = 0; ms < 3000; ms += 10) {
+		sva_mm_stats(other, &s);
+		if (!(s.flags & SVA_MM_STAT_TRACKED) && s.bytes_visible == 0)
+			break;
+		usleep(10000);
+	}
+	got[1] = !(s.flags & SVA_MM_STAT_TRACKED);
+	got[2] = (int)s.bytes_visible;
+	if (sva_mm_new(ctx, &so, &next))
+		_exit(6);
+	d = ktest_map_at(VA + 24 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	got[3] = sva_mm_prefault(next, d, 4 * PG);
+	munmap(d, 4 * PG);
+	got[4] = sva_mm_fence(next);
+	sva_mm_stats(next, &s);
+	got[5] = (s.flags & SVA_MM_STAT_TRACKED) && s.bytes_visible == 0;
+	sva_mm_free(next);
+	sva_mm_free(other);
+	sva_mm_free(mm);
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(7);
+	_exit(0);
+}
+
+static void uffd_silent_checks(void)
+{
+	int pfd[2], status, got[6] = { -9, -9, -9, -9, -9, -9 };
+	pid_t pid;
+
+	if (pipe(pfd))
+		ktest_bail("pipe");
+	pid = fork();
+	if (pid == 0) {
+		char fd[16];
+
+		close(pfd[0]);
+		snprintf(fd, sizeof(fd), "%d", pfd[1]);
+		setenv("KTEST_UFFD_SILENT", fd, 1);
+		execl("/proc/self/exe", "ktest-coherence", (char *)NULL);
+		_exit(8);
+	}
+	status = child_results(pid, pfd, got, sizeof(got));
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "uffd replaced by a silent eventfd: the child ran to the end");
+	is_int(got[0], 0, "  a prefault whose registration finds it maps untracked (the default policy)");
+	ok(got[1] == 1, "  every other address space stops being tracked too");
+	is_int(got[2], 0, "  and withdraws what it mapped (its events may be lost)");
+	is_int(got[3], 0, "  a strict address space made afterwards maps (a new monitor)");
+	is_int(got[4], 0, "  its fence after a munmap: 0");
+	ok(got[5] == 1, "  it is tracked, and the munmap withdrew its range");
+}
+
 static void uffd_replaced_checks(void)
 {
 	int pfd[2], status = 0, got[7] = { -9, -9, -9, -9, -9, -9, -9 };
@@ -1264,6 +1352,8 @@ int main(void)
 
 	if (getenv("KTEST_UFFD_REPLACED"))
 		return uffd_replaced_child(atoi(getenv("KTEST_UFFD_REPLACED")));
+	if (getenv("KTEST_UFFD_SILENT"))
+		return uffd_silent_child(atoi(getenv("KTEST_UFFD_SILENT")));
 	ktest_require_iommufd();
 	g_ctx = ktest_ctx();
 	if (sva_dev_open_mock(g_ctx, NULL, &g_dev))
@@ -1285,6 +1375,7 @@ int main(void)
 	shmdt_remedy();
 	seccomp_checks();
 	uffd_replaced_checks();
+	uffd_silent_checks();
 	bind_after_munmap_checks();
 	fork_checks(mm);
 	untracked_checks();

@@ -8,7 +8,12 @@
  * driver allocated (SVA_BIND_PASID) and each of their errors, and drvdata per
  * (device, PASID).
  */
+#include <pthread.h>
+#include <semaphore.h>
+
 #include "ktest.h"
+
+extern int (*sva_test_mock_pasid_attach_hook)(struct sva_dev *dev, uint32_t pasid); /* libsva-test only */
 
 #define BUF_VA 0x50000000ull /* inside the mock aperture */
 #define PG 4096u
@@ -289,6 +294,67 @@ static void chosen_pasid(void)
 	sva_mm_free(mm);
 }
 
+/*
+ * A bind that joins an address space's global PASID and then fails, while the
+ * bond it joined is unbound: the value was attached on the other device, so
+ * it goes back through quarantine like any released value, never straight
+ * to the pool (sva_unbind(3): "becomes allocatable again after the grace
+ * time").  The hook fails the joining attach once the other unbind is done.
+ */
+static sem_t join_in, join_go;
+
+static int fail_after_unbind(struct sva_dev *dev, uint32_t pasid)
+{
+	(void)dev;
+	(void)pasid;
+	sem_post(&join_in);
+	sem_wait(&join_go);
+	return -EIO;
+}
+
+static void *unbinder(void *arg)
+{
+	sem_wait(&join_in);
+	sva_unbind(arg);
+	sem_post(&join_go);
+	return NULL;
+}
+
+static void failed_join(void)
+{
+	struct drv a = { 0 }, b = { 0 };
+	struct sva_bind_opts o = opts(0, SVA_PASID_GLOBAL, &a);
+	struct sva_bond *b1 = NULL, *b2 = NULL;
+	struct sva_pasid_stats st;
+	struct sva_mm *mm;
+	pthread_t t;
+	uint32_t p;
+	void *data;
+	int ret;
+
+	sem_init(&join_in, 0, 0);
+	sem_init(&join_go, 0, 0);
+	sva_pasid_barrier(sva_ctx_global_pasids(ctx)); /* what earlier cases left in quarantine */
+	if (sva_mm_new(ctx, NULL, &mm) || sva_bind(d1, mm, &o, &b1))
+		ktest_bail("failed_join: setup");
+	p = sva_bond_pasid(b1);
+	sva_test_mock_pasid_attach_hook = fail_after_unbind;
+	if (pthread_create(&t, NULL, unbinder, b1))
+		ktest_bail("pthread_create");
+	o = opts(0, SVA_PASID_GLOBAL, &b);
+	ret = sva_bind(d2, mm, &o, &b2);
+	pthread_join(t, NULL);
+	sva_test_mock_pasid_attach_hook = NULL;
+	ok(ret < 0, "a bind joining global PASID %u whose attach fails: fails (%d)", p, ret);
+	st = gstats();
+	ok(st.allocated == 0 && st.quarantined == 1,
+	   "the value its unbound first user attached went to quarantine (allocated %llu, quarantined %llu)",
+	   (unsigned long long)st.allocated, (unsigned long long)st.quarantined);
+	is_int(sva_dev_pasid_lookup(d1, p, &data), -ENOENT, "no device finds it");
+	is_int(sva_pasid_barrier(sva_ctx_global_pasids(ctx)), 1, "a barrier releases it");
+	sva_mm_free(mm);
+}
+
 int main(void)
 {
 	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL, .pasid_grace_ns = UINT64_MAX };
@@ -304,6 +370,7 @@ int main(void)
 	ktest_map_at(BUF_VA, 64 * PG, PROT_READ | PROT_WRITE);
 	shared_global();
 	chosen_pasid();
+	failed_join();
 	sva_dev_close(d3);
 	sva_dev_close(d2);
 	sva_dev_close(d1);

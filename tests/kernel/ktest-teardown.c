@@ -8,12 +8,18 @@
  * into a failure.
  */
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "ktest.h"
 
 extern int sva_test_mock_detach_fail; /* backend_mock.c, libsva-test only */
+extern void (*sva_test_ctx_release_hook)(struct sva_ctx *ctx); /* ctx_ref.c, likewise */
+extern void (*sva_test_track_apply_hook)(void);			/* track.c, likewise */
+extern void (*sva_test_vma_read_hook)(void);			/* vma.c, likewise */
+extern void (*sva_test_rid_unpublish_hook)(struct sva_dev *dev); /* bond.c, likewise */
 
 static atomic_int g_errors, g_deadlk_lines;
 
@@ -232,6 +238,241 @@ static void exit_paths(void)
 	close(p[0]);
 }
 
+/*
+ * exit() while another thread drops a context's last reference: the exit
+ * destructor must leave that context to the release under way, not take a
+ * reference back from zero and tear it down beside the release (each would
+ * then stop the fault thread and one would use freed memory).  The hook holds
+ * the releasing thread between its last put and the release while exit()
+ * runs; the destructor's debug line says whether it took the context.
+ */
+static sem_t race_entered;
+static int race_log_fd = -1;
+
+static void race_log(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	if (strstr(msg, "process exit: tearing down") && write(race_log_fd, "x", 1) != 1)
+		_exit(3);
+}
+
+static void race_hold_release(struct sva_ctx *ctx)
+{
+	(void)ctx;
+	sem_post(&race_entered);
+	sleep(2); /* exit() ends the process meanwhile */
+}
+
+static void *race_free(void *arg)
+{
+	sva_ctx_free(arg);
+	return NULL;
+}
+
+static void exit_races_release(void)
+{
+	int p[2], st = 0;
+	char c;
+	pid_t pid;
+
+	if (pipe(p))
+		ktest_bail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid == 0) {
+		struct sva_ctx_opts o = { .size = sizeof(o), .log_fn = race_log, .log_level = SVA_LOG_DEBUG };
+		struct sva_ctx *ctx = NULL;
+		pthread_t t;
+
+		alarm(10);
+		close(p[0]);
+		race_log_fd = p[1];
+		sem_init(&race_entered, 0, 0);
+		if (sva_ctx_new(&o, &ctx))
+			_exit(2);
+		sva_test_ctx_release_hook = race_hold_release;
+		if (pthread_create(&t, NULL, race_free, ctx))
+			_exit(2);
+		sem_wait(&race_entered);
+		exit(0);
+	}
+	close(p[1]);
+	ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "exit() while another thread releases the context: exits 0 (status 0x%x)", st);
+	is_int((int)read(p[0], &c, 1), 0, "the exit destructor left a context whose last reference was gone alone");
+	close(p[0]);
+}
+
+/*
+ * fork() while another thread holds one of libsva's process-wide locks: the
+ * coherence monitor applying an event, a fault reading the process's
+ * mappings.  The child has only the forking thread, and must still be able
+ * to make a context, an address space and a bond of its own and resolve a
+ * fault (libsva(7): "a child never inherits one held").  A hook holds the
+ * lock in the parent while it forks.
+ */
+static sem_t lock_held;
+
+#define FORK_VA 0x58000000ull /* inside the mock's aperture [16 MiB, 2 GiB) */
+
+static void hold_lock(void)
+{
+	sem_post(&lock_held);
+	sleep(3);
+}
+
+/* In the child: its own context, address space and bond, one fault resolved. */
+static int child_works(void)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_FAULT_POLL, .log_level = SVA_LOG_ERROR };
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	char *p;
+
+	sva_test_track_apply_hook = NULL;
+	sva_test_vma_read_hook = NULL;
+	p = ktest_map_at(FORK_VA + 0x100000, 4096, PROT_READ | PROT_WRITE); /* inside the mock's aperture */
+	if (sva_ctx_new(&o, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) ||
+	    sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, &bo, &bond))
+		return 2;
+	p[0] = 1;
+	if (sva_dev_inject_fault(dev, sva_bond_pasid(bond), (uintptr_t)p, SVA_ACCESS_READ, 0) ||
+	    sva_ctx_process_faults(ctx, 1) != 1 || sva_bond_stats(bond, &st) || st.faults != 1 || st.invalid)
+		return 3;
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	return 0;
+}
+
+/* In a process of its own (the hook stalls its monitor or fault thread):
+ * hold the lock, fork, and report how the child did. */
+static int fork_under_lock(bool monitor)
+{
+	pid_t pid = fork(), child;
+	int st;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		struct sva_ctx *ctx = new_ctx(0, 0, 0);
+		struct sva_dev *dev = open_mock(ctx);
+		struct sva_bind_opts bo = { .size = sizeof(bo) };
+		struct sva_mm *mm;
+		struct sva_bond *bond;
+		char *p = ktest_map_at(FORK_VA, 8192, PROT_READ | PROT_WRITE);
+
+		alarm(20);
+		sem_init(&lock_held, 0, 0);
+		if (sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, &bo, &bond))
+			_exit(4);
+		p[0] = p[4096] = 1;
+		if (monitor) {
+			/* Mapped and registered, then unmapped: the monitor applies it. */
+			if (sva_mm_prefault(mm, p, 8192))
+				_exit(4);
+			sva_test_track_apply_hook = hold_lock;
+			munmap(p, 8192);
+		} else {
+			/* The fault thread's first fault reads the mappings. */
+			sva_test_vma_read_hook = hold_lock;
+			if (sva_dev_inject_fault(dev, sva_bond_pasid(bond), (uintptr_t)p, SVA_ACCESS_READ, 0))
+				_exit(4);
+		}
+		sem_wait(&lock_held);
+		child = fork();
+		if (child == 0) {
+			alarm(10); /* a lock the child inherited held: a hang, killed */
+			_exit(child_works());
+		}
+		if (child < 0 || waitpid(child, &st, 0) != child)
+			_exit(5);
+		/* Unbound before the exit: the kernel's mock cannot be destroyed
+		 * with a PASID attached (a WARNING).  Waits for the hook. */
+		sva_unbind(bond);
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void fork_inherits_no_lock(void)
+{
+#ifdef KTEST_TSAN
+	skip(2, "ThreadSanitizer refuses new threads in the child of a multi-threaded fork");
+	return;
+#endif
+	is_int(fork_under_lock(true), 0,
+	       "fork() while the monitor applies an event: the child makes an address space and resolves a fault");
+	is_int(fork_under_lock(false), 0,
+	       "fork() while a fault reads the mappings: the child makes an address space and resolves a fault");
+}
+
+/*
+ * A RID bind while another thread's unbind of the RID is clearing the
+ * (bond, drvdata) pair: the bind must not land between the unbind's stores,
+ * or the lookup keeps the new bond with the old one's cleared drvdata.  The
+ * hook holds the unbind between them.
+ */
+static sem_t unpub_in, unpub_go;
+
+static void hold_unpublish(struct sva_dev *dev)
+{
+	(void)dev;
+	sem_post(&unpub_in);
+	sem_wait(&unpub_go);
+}
+
+static void *unbind_thread(void *arg)
+{
+	sva_unbind(arg);
+	return NULL;
+}
+
+static void rid_unbind_vs_bind(void)
+{
+	struct sva_ctx *ctx = new_ctx(0, 0, 0);
+	struct sva_dev *dev = open_mock(ctx);
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_RID, .drvdata = (void *)0x1111 };
+	struct sva_bond *a = NULL, *b = NULL, *found = NULL;
+	struct sva_mm *mm;
+	void *data = NULL;
+	pthread_t t;
+	int ret;
+
+	sem_init(&unpub_in, 0, 0);
+	sem_init(&unpub_go, 0, 0);
+	if (sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, &bo, &a))
+		ktest_bail("RID bind failed");
+	sva_test_rid_unpublish_hook = hold_unpublish;
+	if (pthread_create(&t, NULL, unbind_thread, a))
+		ktest_bail("pthread_create");
+	sem_wait(&unpub_in);
+	bo.drvdata = (void *)0x2222;
+	ret = sva_bind(dev, mm, &bo, &b);
+	is_int(ret, -EBUSY, "a RID bind while the RID's unbind clears its lookup: -EBUSY");
+	sem_post(&unpub_go);
+	pthread_join(t, NULL);
+	sva_test_rid_unpublish_hook = NULL;
+	if (ret)
+		ret = sva_bind(dev, mm, &bo, &b);
+	is_int(ret, 0, "the same bind once the unbind returned: 0");
+	ret = sva_dev_bond_lookup(dev, SVA_PASID_RID, &found, &data);
+	ok(ret == 0 && found == b && data == (void *)0x2222,
+	   "the RID's lookup gives the new bond and its drvdata (%d, %p)", ret, data);
+	if (b)
+		sva_unbind(b);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
 struct fe_drv {
 	struct sva_mm *mm;
 	int unbind_ret, poll_ret;
@@ -309,6 +550,15 @@ static void failed_detach(void)
 		sva_pasid_barrier(sva_ctx_global_pasids(ctx));
 	}
 	sva_mm_free(mm2);
+	/* The kept HWPT belongs to no device: closing this one and opening
+	 * another (the same memory, most often) must not attach the new device
+	 * to the old device's HWPT. */
+	sva_dev_close(dev);
+	dev = open_mock(ctx);
+	bond = bind(dev, d.mm, &d2);
+	ok(bond->hwpt->id != hwpt, "a device opened after the close binds the address space through a HWPT of its own "
+				   "(%u, the kept one %u)", bond->hwpt->id, hwpt);
+	is_int(sva_unbind(bond), 0, "and unbinds");
 	sva_mm_free(d.mm);
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
@@ -333,6 +583,9 @@ int main(void)
 	concurrent(false);
 	concurrent(true);
 	exit_paths();
+	exit_races_release();
+	fork_inherits_no_lock();
+	rid_unbind_vs_bind();
 	fault_error_calls();
 	failed_detach();
 	return done_testing();

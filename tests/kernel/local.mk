@@ -42,7 +42,7 @@ tests_kernel_ktest_coherence_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_doctor_SOURCES = tests/kernel/ktest-doctor.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_doctor_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_pasid_share_SOURCES = tests/kernel/ktest-pasid-share.c tests/kernel/ktest.h tests/tap.h
-tests_kernel_ktest_pasid_share_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_pasid_share_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # Lookups racing unbind/rebind: under --enable-sanitizers (the asan and tsan tiers) too.
 tests_kernel_ktest_pasid_race_SOURCES = tests/kernel/ktest-pasid-race.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_pasid_race_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
