@@ -229,13 +229,13 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 		return 0; /* mapped behind our back (raw ioctls on our IOAS): visible is what counts */
 	if (ret)
 		return pinned ? map_refused(mm, ret, start, end, seq0) : ret;
-	if (reg)
-		note_untracked_locked(mm, start, end, reg);
 	c = sva_chunks_insert(&mm->chunks, start, end, (v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)) | chunk_flags);
 	if (!c) {
 		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
 		return -ENOMEM;
 	}
+	if (reg) /* counted once it stays mapped */
+		note_untracked_locked(mm, start, end, reg);
 	if (!tracked && mm->lost) { /* counted as untracked; the loss was logged once */
 		atomic_fetch_add_explicit(&mm->st_untracked_ranges, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&mm->st_untracked_bytes, end - start, memory_order_relaxed);

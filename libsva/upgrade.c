@@ -78,8 +78,10 @@ int sva_mm_upgrade_locked(struct sva_mm *mm, uint64_t cs, uint64_t ce, uint32_t 
 	sva_mm_undo_locked(mm, &undo);
 	if (mapped)
 		*mapped = 0;
-	/* Back as it was.  If even that fails the chunk is lost: say so. */
-	if (sva_mm_map_gaps_locked(mm, &old, cs, ce, chunk_how, &redo, NULL, NULL))
+	/* Back as it was, prefaulted or fault-mapped (a prefault upgrading a
+	 * fault-mapped chunk made it prefaulted only if it succeeded).  If even
+	 * that fails the chunk is lost: say so. */
+	if (sva_mm_map_gaps_locked(mm, &old, cs, ce, (cprot & SVA_CHUNK_PINNED) ? 0 : SVA_MAP_FAULT, &redo, NULL, NULL))
 		return -EIO;
 	return ret;
 }

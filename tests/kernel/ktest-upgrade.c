@@ -6,6 +6,7 @@
  * sva_mm_prefault upgrades read-only chunks whose mapping is now writable.
  */
 #include "ktest.h"
+#include "pin_budget.h"
 
 extern int sva_test_ioas_map_fail, sva_test_ioas_map_skip; /* mm_map.c, libsva-test only */
 
@@ -179,6 +180,33 @@ int main(void)
 		ok(all, "the piece came back mapping by mapping: writable exactly where the mapping is");
 		sva_mm_invalidate(mm, p, n * 0x1000);
 		munmap(p, n * 0x1000);
+	}
+
+	/* 8. A fault-mapped read-only chunk whose upgrade by a prefault fails:
+	 * it comes back "as it was" (sva_mm_prefault(3)), fault-mapped, not
+	 * prefaulted (never evicted, counted in bytes_prefaulted). */
+	{
+		struct sva_mm_stats st0 = { .size = sizeof(st0) }, st1 = { .size = sizeof(st1) };
+
+		sva_mm_invalidate(mm, buf, LEN);
+		if (mprotect(buf, LEN, PROT_READ))
+			ktest_bail("mprotect");
+		is_int(ktest_inject_and_wait(dev, bond, BUF + 0x4000, SVA_ACCESS_READ, 5000), 0, "a read fault on read-only memory");
+		ok(chunk_at(mm, BUF + 0x4000, &s, &e, &prot) && !(prot & (SVA_PROT_WRITE | SVA_CHUNK_PINNED)),
+		   "maps a read-only, fault-mapped chunk");
+		if (mprotect(buf, LEN, PROT_READ | PROT_WRITE))
+			ktest_bail("mprotect");
+		sva_mm_stats(mm, &st0);
+		sva_test_ioas_map_fail = -ENOMEM;
+		is_int(sva_mm_prefault(mm, (char *)buf + 0x4000, 0x1000), -ENOMEM, "a prefault whose upgrade of it fails: -ENOMEM");
+		sva_test_ioas_map_fail = 0;
+		sva_mm_stats(mm, &st1);
+		ok(chunk_at(mm, BUF + 0x4000, &s, &e, &prot) && !(prot & (SVA_PROT_WRITE | SVA_CHUNK_PINNED)),
+		   "the chunk is back read-only and fault-mapped (prot 0x%x)", prot);
+		ok(st1.bytes_prefaulted == st0.bytes_prefaulted && st1.bytes_visible == st0.bytes_visible,
+		   "bytes_prefaulted and bytes_visible unchanged (%llu -> %llu, %llu -> %llu)",
+		   (unsigned long long)st0.bytes_prefaulted, (unsigned long long)st1.bytes_prefaulted,
+		   (unsigned long long)st0.bytes_visible, (unsigned long long)st1.bytes_visible);
 	}
 
 	sva_unbind(bond);
