@@ -47,6 +47,15 @@ bool sva_ctx_forked(const struct sva_ctx *ctx)
 	return sva_fork_gen() != ctx->fork_gen;
 }
 
+bool sva_ctx_lock_reader(const struct sva_ctx *ctx, pthread_mutex_t *m)
+{
+	if (!sva_ctx_forked(ctx)) {
+		pthread_mutex_lock(m);
+		return true;
+	}
+	return pthread_mutex_trylock(m) == 0;
+}
+
 int sva_ctx_check_owner(const struct sva_ctx *ctx)
 {
 	if (sva_ctx_forked(ctx))

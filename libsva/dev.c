@@ -174,11 +174,13 @@ SVA_EXPORT int sva_dev_get_info(const struct sva_dev *dev, struct sva_dev_info *
 
 	if (!dev)
 		return -EINVAL;
-	pthread_mutex_lock((pthread_mutex_t *)&dev->lock);
+	bool locked = sva_ctx_lock_reader(dev->ctx, (pthread_mutex_t *)&dev->lock);
+
 	snap = dev->info;
 	if (dev->rid_pt)
 		snap.flags |= SVA_DEV_ATTACHED;
-	pthread_mutex_unlock((pthread_mutex_t *)&dev->lock);
+	if (locked)
+		pthread_mutex_unlock((pthread_mutex_t *)&dev->lock);
 	return sva_info_copy(info, &snap, sizeof(snap));
 }
 

@@ -340,6 +340,16 @@ bool sva_ctx_get_live(struct sva_ctx *ctx);
  */
 bool sva_ctx_forked(const struct sva_ctx *ctx);
 int sva_ctx_check_owner(const struct sva_ctx *ctx);
+/*
+ * Take m, a lock of one of the parent's objects, in a call that only reads
+ * and that a forked child may make (sva_mm_stats(), sva_dev_get_info()).
+ * Some such locks are held across system calls (map_lock over IOAS maps,
+ * dev->lock over attaches), which fork() does not wait for, so the child's
+ * copy may be held by a thread it does not have.  Nothing changes the
+ * parent's objects in the child: a copy held there is read without it.
+ * Returns whether m was taken (then unlock it).
+ */
+bool sva_ctx_lock_reader(const struct sva_ctx *ctx, pthread_mutex_t *m);
 /* Create / free ctx->global_pasids from ctx->global_pasid_min/max (pasid_policy.c). */
 int sva_ctx_pasids_init(struct sva_ctx *ctx);
 void sva_ctx_pasids_fini(struct sva_ctx *ctx);

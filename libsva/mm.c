@@ -432,12 +432,14 @@ SVA_EXPORT int sva_mm_stats(const struct sva_mm *cmm, struct sva_mm_stats *stats
 
 	if (!mm || !stats)
 		return -EINVAL;
-	pthread_mutex_lock(&mm->map_lock);
+	bool locked = sva_ctx_lock_reader(mm->ctx, &mm->map_lock);
+
 	/* A forked child's memory is not tracked: the registrations are the parent's. */
 	s.flags = atomic_load(&mm->tracked) && !sva_ctx_forked(mm->ctx) ? SVA_MM_STAT_TRACKED : 0;
 	s.untracked_reason = mm->untracked_reason;
 	s.bytes_prefaulted = mm->pin.pinned;
-	pthread_mutex_unlock(&mm->map_lock);
+	if (locked)
+		pthread_mutex_unlock(&mm->map_lock);
 	s.events = atomic_load_explicit(&mm->st_events, memory_order_relaxed);
 	s.bytes_withdrawn = atomic_load_explicit(&mm->st_withdrawn, memory_order_relaxed);
 	s.bytes_rewithdrawn = atomic_load_explicit(&mm->st_rewithdrawn, memory_order_relaxed);

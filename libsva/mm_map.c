@@ -61,6 +61,8 @@ static void note_untracked_locked(struct sva_mm *mm, uint64_t start, uint64_t en
  * after sva_test_ioas_map_skip maps went through.  One-shot; 0: none. */
 int sva_test_ioas_map_fail;
 int sva_test_ioas_map_skip;
+/* Called before every IOAS map (map_lock held). */
+void (*sva_test_ioas_map_hook)(void);
 #endif
 
 /* IOMMU_IOAS_MAP at IOVA == VA with the VMA's permissions: 0 or -errno. */
@@ -69,6 +71,8 @@ static int ioas_map(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, 
 	uint32_t flags = KABI_IOMMU_IOAS_MAP_FIXED_IOVA;
 
 #ifdef SVA_TEST_HOOKS
+	if (sva_test_ioas_map_hook)
+		sva_test_ioas_map_hook();
 	if (sva_test_ioas_map_fail && sva_test_ioas_map_skip > 0) {
 		sva_test_ioas_map_skip--;
 	} else if (sva_test_ioas_map_fail) {

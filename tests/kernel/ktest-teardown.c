@@ -20,6 +20,8 @@ extern void (*sva_test_ctx_release_hook)(struct sva_ctx *ctx); /* ctx_ref.c, lik
 extern void (*sva_test_track_apply_hook)(void);			/* track.c, likewise */
 extern void (*sva_test_vma_read_hook)(void);			/* vma.c, likewise */
 extern void (*sva_test_rid_unpublish_hook)(struct sva_dev *dev); /* bond.c, likewise */
+extern void (*sva_test_ioas_map_hook)(void);			   /* mm_map.c, likewise */
+extern int (*sva_test_mock_pasid_attach_hook)(struct sva_dev *dev, uint32_t pasid); /* backend_mock.c */
 
 static atomic_int g_errors, g_deadlk_lines;
 
@@ -402,8 +404,101 @@ static int fork_under_lock(bool monitor)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/*
+ * The calls a forked child may make on its parent's objects that only read
+ * (libsva(7): "Calls that only read libsva's own memory still answer"), with
+ * the parent's threads inside a prefault's map (map_lock) and a bind's attach
+ * (the device's lock) at the fork: fork() does not wait for those (they are
+ * held across system calls), and the child must not wait for them either.
+ */
+static int hold_attach(struct sva_dev *dev, uint32_t pasid)
+{
+	(void)dev;
+	(void)pasid;
+	hold_lock();
+	return 0;
+}
+
+struct reader_bg {
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	void *p;
+	struct sva_bond *bond;
+};
+
+static void *bg_prefault(void *arg)
+{
+	struct reader_bg *b = arg;
+
+	sva_mm_prefault(b->mm, b->p, 4096);
+	return NULL;
+}
+
+static void *bg_bind(void *arg)
+{
+	struct reader_bg *b = arg;
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_EXTRA_PASID };
+
+	sva_bind(b->dev, b->mm, &bo, &b->bond);
+	return NULL;
+}
+
+static int child_reads_parent(void)
+{
+	pid_t pid = fork(), child;
+	int st;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		struct sva_ctx *ctx = new_ctx(SVA_CTX_FAULT_POLL, 0, 0);
+		struct sva_bind_opts bo = { .size = sizeof(bo) };
+		struct reader_bg b = { .dev = open_mock(ctx) };
+		struct sva_bond *bond;
+		pthread_t t1, t2;
+
+		alarm(20);
+		sem_init(&lock_held, 0, 0);
+		b.p = ktest_map_at(FORK_VA + 0x200000, 4096, PROT_READ | PROT_WRITE);
+		if (sva_mm_new(ctx, NULL, &b.mm) || sva_bind(b.dev, b.mm, &bo, &bond))
+			_exit(4);
+		sva_test_ioas_map_hook = hold_lock;
+		sva_test_mock_pasid_attach_hook = hold_attach;
+		if (pthread_create(&t1, NULL, bg_prefault, &b) || pthread_create(&t2, NULL, bg_bind, &b))
+			_exit(4);
+		sem_wait(&lock_held);
+		sem_wait(&lock_held);
+		child = fork();
+		if (child == 0) {
+			struct sva_mm_stats ms = { .size = sizeof(ms) };
+			struct sva_dev_info di = { .size = sizeof(di) };
+
+			alarm(10); /* a lock the child waits for: a hang, killed */
+			if (sva_mm_stats(b.mm, &ms) || (ms.flags & SVA_MM_STAT_TRACKED))
+				_exit(2);
+			_exit(sva_dev_get_info(b.dev, &di) ? 3 : 0);
+		}
+		if (child < 0 || waitpid(child, &st, 0) != child)
+			_exit(5);
+		pthread_join(t1, NULL);
+		pthread_join(t2, NULL);
+		sva_test_ioas_map_hook = NULL;
+		sva_test_mock_pasid_attach_hook = NULL;
+		if (b.bond)
+			sva_unbind(b.bond);
+		sva_unbind(bond); /* the kernel's mock: no PASID attached at exit */
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 static void fork_inherits_no_lock(void)
 {
+	is_int(child_reads_parent(), 0,
+	       "fork() during a prefault's map and a bind's attach: the child's sva_mm_stats() and "
+	       "sva_dev_get_info() of the parent's objects answer");
 #ifdef KTEST_TSAN
 	skip(2, "ThreadSanitizer refuses new threads in the child of a multi-threaded fork");
 	return;
