@@ -779,7 +779,10 @@ static __attribute__((cold, noinline)) int free_failed(const struct sva_pasid_sp
 				  st == ST_FRESH || st == ST_POOLED ? "never allocated, or freed long ago"
 								    : "already freed: double free");
 	return space_fail(s, err, "cannot free PASID %u: %s", pasid,
-			  owner ? "it belongs to another owner" : "it is bound; unbind it instead");
+			  owner ? "it belongs to another owner"
+				: "it is bound: unbind its bonds first (a value the driver allocated and bound with "
+				  "SVA_BIND_PASID then comes back allocated, to be freed; one a bind allocated is "
+				  "released by the last unbind)");
 }
 
 /* Take a live value of `owner` out of the lookups; *slp its slot.  Under the
