@@ -14,3 +14,6 @@ EXTRA_DIST += tests/unit/test-header-std.sh
 # No call or include cycle between libsva's files (docs/design.md, "Layers").
 TESTS += tests/unit/test-no-cycles.sh
 EXTRA_DIST += tests/unit/test-no-cycles.sh
+# The test VM's packer: a binary may have any name; duplicates are refused.
+TESTS += tests/unit/test-mkinitramfs.sh
+EXTRA_DIST += tests/unit/test-mkinitramfs.sh

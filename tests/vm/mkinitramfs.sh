@@ -93,7 +93,7 @@ $(echo "$lddout" | grep 'not found')
     fi
 }
 
-: > "$stage/tests/order"
+: > "$stage/sva-tests.order" # outside /tests: a binary may be named "order"
 for t in "$@"; do
     # "+PATH": a helper the tests call (/tests/NAME), packed but not run.
     helper=0
@@ -114,11 +114,11 @@ for t in "$@"; do
         die "$t is neither an ELF binary nor a libtool wrapper"
     fi
     name=${name#lt-}
-    grep -qxF "$name" "$stage/tests/order" && die "two test binaries named $name"
+    [ ! -e "$stage/tests/$name" ] || die "two binaries named $name (tests and helpers share /tests)"
     cp -L "$bin" "$stage/tests/$name"
     chmod 755 "$stage/tests/$name"
     copy_libs "$bin" "$libpath"
-    [ "$helper" = 1 ] || echo "$name" >> "$stage/tests/order"
+    [ "$helper" = 1 ] || echo "$name" >> "$stage/sva-tests.order"
 done
 
 # Host SVA_* settings for the tests (single-line values only).
@@ -213,7 +213,7 @@ sweep() {
 # Kernel messages stay off the console from here (only panics get through);
 # each test's share of them is printed after it as "# dmesg:" comments.
 dmesg -n 1
-for name in $(cat /tests/order); do
+for name in $(cat /sva-tests.order); do
     dmesg -c > /dev/null
     echo "=== BEGIN $name"
     (cd /tmp && exec "/tests/$name") < /dev/null 2>&1
