@@ -153,7 +153,9 @@ int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
  * Called from mm_exit or fault_error it is refused (logged, nothing freed).  Devices and address spaces still open keep the context
  * alive until the last of them is released, so they and the context may be
  * released in any order.  NULL is a no-op.  Not thread-safe against other calls
- * on ctx or its devices, address spaces and bonds.
+ * on ctx or its devices, address spaces and bonds, but for an sva_unbind()
+ * already under way (waited for).  In poll mode nothing answers faults once
+ * it returns (ctx may not be passed to sva_ctx_process_faults() any more).
  */
 void sva_ctx_free(struct sva_ctx *ctx);
 
