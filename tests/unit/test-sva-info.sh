@@ -368,6 +368,18 @@ for p in //sock /./sock /../sock /run/../sock /run//sock /run/sock/; do
 	check "--cdi --broker-socket=$p: usage error, not a mount of / (the path must be plain)" \
 		eval '[ "$rc" -eq 2 ] && has_err "plainly" && empty "$tmp/out"'
 done
+long=/run/$(printf '%0100d' 0)/sock # 109 bytes: no socket can be bound there
+run --cdi --broker-socket="$long"
+check "--cdi --broker-socket of 108 bytes or more: usage error, as for sva-brokerd" \
+	eval '[ "$rc" -eq 2 ] && has_err "shorter than 108 bytes" && empty "$tmp/out"'
+# -h and -V report a usage error between options instead (sva-info(1)).
+for args in "--memlock=5 --version" "-V --broker-socket=/a/b" "-h --cdi --json" "-h --cdi --doctor" \
+	"--proc-root=/proc -V" "-h --kernel-config=/x"; do
+	# shellcheck disable=SC2086 # split on purpose
+	run $args
+	check "$args: the usage error, not the help or version (status 2)" \
+		eval '[ "$rc" -eq 2 ] && empty "$tmp/out" && [ -s "$tmp/err" ]'
+done
 ln -s / "$tmp/to-root"
 run --cdi --broker-socket="$tmp/to-root/sock"
 check "--cdi --broker-socket in a directory that is a link to /: usage error" \
@@ -534,6 +546,13 @@ run --doctor --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" --iommu-path=
 check "--doctor: PRI without ATS warns: no page requests without ATS, bind pinned" \
 	line WARN "vfio0 pci-pri" "PCI PRI capability but no ATS, which page requests need.*Fix: bind with SVA_BIND_PINNED"
 cp "$tmp/config.vfio0" "$C"
+# No config file at all: root would not help, so the fix does not say to be root.
+mv "$C" "$tmp/config.vfio0.moved"
+run --doctor --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+check "--doctor: a device without a config file: a warning whose fix is not \"run as root\"" \
+	eval 'line WARN "vfio0 pci-caps" "cannot read the PCI config space .*No such file or directory.*Fix: check that " &&
+		! grep -q "vfio0 pci-caps.*Fix: run as root" "$tmp/out"'
+mv "$tmp/config.vfio0.moved" "$C"
 cp "$tmp/doctor.txt" "$tmp/out"
 check "--doctor: vfio2 unreadable group type warns" line WARN "vfio2 iommu-group" "IOMMU group 13, translation mode unknown"
 check "--doctor: vfio2 64-byte config space: one warning, needs root" \

@@ -111,7 +111,11 @@ void check_pci_caps(struct doctor *dr, const struct dev_rec *d, struct pci_caps 
 		c = doc_add(dr, d->name, "pci-caps", DOC_WARN,
 			    "cannot read the PCI config space (%s/config: %s), so PASID, ATS and PRI are unknown",
 			    d->sysdev, strerror(-err));
-		doc_fix(dr, c, "run as root");
+		if (err == -EACCES || err == -EPERM)
+			doc_fix(dr, c, "run as root");
+		else /* root would not help: the file is not there, or not config space */
+			doc_fix(dr, c, "check that %s is a PCI function with its config file in sysfs (another "
+				"--sysfs-root, or a device that is not PCI, has none)", d->sysdev);
 		return;
 	}
 	if (pc->cfg_len <= 64) {

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "sva-info.h"
@@ -208,6 +209,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (!strchr(optarg + 1, '/') || dir_is_root(optarg))
 				return usage_error("--broker-socket %s is directly under /: give a socket in a "
 						   "directory of its own", optarg);
+			/* A spec for a socket no broker can listen on would not work. */
+			if (strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+				return usage_error("--broker-socket %s: a socket path must be shorter than %zu bytes",
+						   optarg, sizeof(((struct sockaddr_un *)0)->sun_path));
 			o->broker_socket = optarg;
 			break;
 		case OPT_MEMLOCK: {
@@ -225,6 +230,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	/* Before --help and --version: a usage error anywhere on the line is
+	 * reported instead (sva-info(1)). */
+	if (o->cdi && (o->doctor || o->json))
+		return usage_error("--cdi prints a spec of its own: not with --%s", o->doctor ? "doctor" : "json");
+	if (!o->cdi && (o->broker_socket || o->memlock))
+		return usage_error("--%s goes with --cdi", o->broker_socket ? "broker-socket" : "memlock");
+	if (!o->doctor && (o->proc_root || o->kernel_config))
+		return usage_error("--%s goes with --doctor", o->proc_root ? "proc-root" : "kernel-config");
 	if (asked) {
 		if (asked == 'h')
 			usage(stdout);
@@ -232,12 +245,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 			printf(PROG " (libsva) %s\n", PACKAGE_VERSION);
 		return stdout_done(PROG, "to standard output");
 	}
-	if (o->cdi && (o->doctor || o->json))
-		return usage_error("--cdi prints a spec of its own: not with --%s", o->doctor ? "doctor" : "json");
-	if (!o->cdi && (o->broker_socket || o->memlock))
-		return usage_error("--%s goes with --cdi", o->broker_socket ? "broker-socket" : "memlock");
-	if (!o->doctor && (o->proc_root || o->kernel_config))
-		return usage_error("--%s goes with --doctor", o->proc_root ? "proc-root" : "kernel-config");
 	return -1;
 }
 
