@@ -119,6 +119,16 @@ static void socket_guard(void)
 	if (!ret)
 		broker_fini(&b2);
 	is_int(ret, -EADDRINUSE, "a second broker on the first one's live socket is refused");
+	/* With a device it cannot open (the first broker holds a real one:
+	 * busy): the socket is what it says, before any device is opened. */
+	snprintf(conf.devs[0].name, sizeof(conf.devs[0].name), "x");
+	snprintf(conf.devs[0].source, sizeof(conf.devs[0].source), "vfio-no-such-device");
+	conf.ndevs = 1;
+	ret = broker_start(&b2, &conf);
+	if (!ret)
+		broker_fini(&b2);
+	is_int(ret, -EADDRINUSE, "  also with a device it cannot open: the live socket is the reason given");
+	conf.ndevs = 0;
 	ret = raw_connect(); /* bails if nothing listens */
 	ok(ret >= 0, "  and the first one still listens there");
 	close(ret);

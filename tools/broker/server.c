@@ -105,35 +105,58 @@ static int open_device(struct broker *b, const struct broker_dev_conf *dc, struc
 	return 0;
 }
 
-static int listen_on(struct broker *b)
+/*
+ * Is the socket path ours to take?  A stale socket of an earlier run is (1:
+ * remove it); a live one, or anything else at that path, is not (-EADDRINUSE,
+ * -EEXIST, logged); 0: nothing there.
+ */
+static int socket_path_check(struct broker *b, const struct sockaddr_un *sa)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const struct broker_conf *c = &b->conf;
 	struct stat st;
+	int probe;
+	const char *why;
+
+	if (lstat(c->socket, &st) != 0)
+		return 0;
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	why = !S_ISSOCK(st.st_mode) ? "exists and is not a socket"
+	      : probe >= 0 && connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) == 0
+		      ? "is where another broker listens"
+		      : NULL;
+	if (probe >= 0)
+		close(probe);
+	if (!why)
+		return 1;
+	broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it %s; not removing it", c->socket, why);
+	return S_ISSOCK(st.st_mode) ? -EADDRINUSE : -EEXIST;
+}
+
+static void socket_addr(const struct broker *b, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "%s", b->conf.socket);
+}
+
+static int listen_on(struct broker *b)
+{
+	struct sockaddr_un sa;
+	const struct broker_conf *c = &b->conf;
 	int s, ret;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->socket);
+	socket_addr(b, &sa);
 	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return -errno;
-	/* A stale socket of an earlier run goes; a live one, or anything else
-	 * at that path, is not ours to remove. */
-	if (lstat(c->socket, &st) == 0) {
-		int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-		const char *why = !S_ISSOCK(st.st_mode) ? "exists and is not a socket"
-				  : probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0
-					  ? "is where another broker listens"
-					  : NULL;
-
-		if (probe >= 0)
-			close(probe);
-		if (why) {
-			broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it %s; not removing it", c->socket, why);
-			close(s);
-			return S_ISSOCK(st.st_mode) ? -EADDRINUSE : -EEXIST;
-		}
-		unlink(c->socket);
+	/* Checked again: another broker may have started since broker_start() looked. */
+	ret = socket_path_check(b, &sa);
+	if (ret < 0) {
+		close(s);
+		return ret;
 	}
+	if (ret)
+		unlink(c->socket);
 	/* Run by hand, not by the systemd unit (RuntimeDirectory=): the socket's
 	 * own directory (/run/sva-brokerd) may not exist yet.  Only that last
 	 * component is made, never a whole missing path. */
@@ -172,6 +195,17 @@ int broker_start(struct broker *b, const struct broker_conf *conf)
 	if (ret) {
 		broker_log(b, SVA_LOG_ERROR, "cannot create the iommufd context: %s", strerror(-ret));
 		return ret;
+	}
+	/* Before the devices: a second broker started by mistake must say that
+	 * another one listens there, not that the devices are busy (the first
+	 * broker has them). */
+	{
+		struct sockaddr_un sa;
+
+		socket_addr(b, &sa);
+		ret = socket_path_check(b, &sa);
+		if (ret < 0)
+			goto err;
 	}
 	for (size_t i = 0; i < b->conf.ndevs; i++) {
 		ret = open_device(b, &b->conf.devs[i], &b->devs[b->ndevs]);
