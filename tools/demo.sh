@@ -1,8 +1,8 @@
 #!/bin/bash
 # libsva's main job, the README's first command: build libsva and run sva-demo.
 #
-#   tools/demo.sh                 no usable IOMMU here (the usual case): boot the
-#                                 bundled test VM (Linux 7.x, emulated VT-d, the
+#   tools/demo.sh                 no device given (no usable IOMMU here, the
+#                                 usual case): boot the bundled test VM (Linux 7.x, emulated VT-d, the
 #                                 iommufd selftest mock and QEMU's edu device on
 #                                 NUMA node 1) and run the demo inside it
 #   tools/demo.sh --device DEV    run it on this machine with a VFIO device
@@ -15,12 +15,15 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=$src/build/demo
 device=
+usage() { echo "tools/demo.sh: ${1:+$1; }usage: tools/demo.sh [--device DEV]" >&2; exit 2; }
 case ${1:-} in
---device) [ $# -eq 2 ] || { echo "usage: tools/demo.sh [--device DEV]" >&2; exit 2; }; device=$2 ;;
---device=*) device=${1#*=} ;;
+--device) [ $# -eq 2 ] || usage; device=$2 ;;
+--device=*) [ $# -eq 1 ] || usage "unexpected argument '$2'"; device=${1#*=} ;;
 "") ;;
-*) echo "usage: tools/demo.sh [--device DEV]" >&2; exit 2 ;;
+*) usage ;;
 esac
+# An empty DEV is a mistake, not a request for the VM.
+case ${1:-} in --device*) [ -n "$device" ] || usage "--device needs a non-empty argument" ;; esac
 
 if [ -n "$device" ]; then
 	"$src/tools/install-deps.sh" build

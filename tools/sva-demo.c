@@ -337,6 +337,11 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "d:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
+			if (!*optarg) { /* a missing argument, as sva-info says of its own */
+				fprintf(stderr, "sva-demo: --device needs a non-empty argument\n"
+						"usage: sva-demo [--device DEV]\n");
+				return 2;
+			}
 			device = optarg;
 			break;
 		case 'h':

@@ -24,7 +24,7 @@ fi
 # Every figure's "target" has one type: a string such as ">= 0.80", or null
 # for a figure without a target (sva-bench(1), --json).
 man_bench="${top_srcdir:-$(dirname "$0")/../..}/man/sva-bench.1"
-json_doc=$(sed -n '/^\.B \\-\\-json$/,/^\.TP$/p' "$man_bench" 2>/dev/null)
+json_doc=$(sed -n '/^\.BR \\-j ", " \\-\\-json$/,/^\.TP$/p' "$man_bench" 2>/dev/null)
 echo "$json_doc" | grep -q '^\.B target$' && echo "$json_doc" | grep -q 'for a figure without a target'
 ok $? "sva-bench(1) --json documents the target member and its null"
 if command -v python3 >/dev/null 2>&1 && [ -e /dev/iommu ]; then
@@ -48,6 +48,10 @@ if command -v python3 >/dev/null 2>&1; then
     "$bench" --json --rounds 2 pasid 2>/dev/null |
         python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pasid"]["rounds"] == 2 and d["fault"] is None'
     ok $? "--json --rounds 2 pasid: valid JSON, and the benchmark ran 2 rounds"
+    "$bench" -j --rounds 1 pasid 2>/dev/null | python3 -c 'import json,sys; json.load(sys.stdin)'
+    ok $? "-j, documented in sva-bench(1) and --help, is --json"
+    "$bench" --help | grep -q -- '-j, --json' && grep -q 'BR \\-j ", " \\-\\-json' "$man_bench"
+    ok $? "--help and sva-bench(1) list -j"
     # A benchmark that fails (here: no memory for its PASID space under a
     # 100 MB address-space limit) used to cut the document short.
     if (ulimit -v 100000 && "$bench" --help) >/dev/null 2>&1; then

@@ -9,6 +9,9 @@ demo=${top_builddir:-.}/tools/sva-demo
 "$demo" --help >/dev/null 2>&1; ok $? "--help exits 0"
 "$demo" --frobnicate >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "an unknown option is a usage error (exit 2)"
 "$demo" --device >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--device without its argument is a usage error"
+err=$("$demo" --device= 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && echo "$err" | grep -q "needs a non-empty argument"
+ok $? "--device= (empty) is a usage error too, saying so (exit $rc)"
 err=$("$demo" extra 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "unexpected argument 'extra'"
 ok $? "an extra argument is a usage error that names it (exit 2)"
@@ -30,4 +33,13 @@ echo "$notes" | grep -q 'left out (faults resolved step' && ! echo "$notes" | gr
 ok $? "sva-demo(1) NOTES: an occupied address leaves out part of the faults resolved step, not the bind step"
 echo "$notes" | grep -q 'already occupied'
 ok $? "  and the demo says the address is occupied, not that the device cannot fault"
+# tools/demo.sh, the README's command: its usage errors come before it installs
+# or builds anything (an empty --device= used to take the VM path).
+demo_sh="${top_srcdir:-$(dirname "$0")/../..}/tools/demo.sh"
+for args in "--device=" "--device=x junk" "--frobnicate"; do
+	# shellcheck disable=SC2086 # split on purpose
+	err=$(timeout 20 bash "$demo_sh" $args 2>&1 >/dev/null); rc=$?
+	[ $rc -eq 2 ] && echo "$err" | grep -q "usage: tools/demo.sh"
+	ok $? "tools/demo.sh $args: a usage error at once (exit $rc)"
+done
 done_testing

@@ -47,8 +47,9 @@ static const char *iommu_unavailable(int mock)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sva-bench [--json] [--rounds N] [pasid|fault|coherence|budget|all]\n"
+	fprintf(f, "usage: sva-bench [-j|--json] [--rounds N] [pasid|fault|coherence|budget|all]\n"
 		   "       sva-bench --help | --version\n"
+		   "  -j, --json  one JSON object with every figure\n"
 		   "  --rounds N  rounds per figure for pasid, fault and budget (each round a ratio; default 7, 15, 9)\n"
 		   "  pasid      PASID allocation and lookup vs a mutex+bitmap allocator (no IOMMU needed)\n"
 		   "  fault      the fault engine vs a minimal fault handler (needs CONFIG_IOMMUFD_TEST)\n"
