@@ -990,9 +990,11 @@ static int uffd_silent_child(int out)
 	_exit(0);
 }
 
-static void uffd_silent_checks(void)
+/* Run this binary again in a child with env=FD set (a fresh process, see
+ * uffd_replaced_child()), and read its results: its status. */
+static int exec_child(const char *env, int *got, size_t len)
 {
-	int pfd[2], status, got[6] = { -9, -9, -9, -9, -9, -9 };
+	int pfd[2];
 	pid_t pid;
 
 	if (pipe(pfd))
@@ -1003,11 +1005,18 @@ static void uffd_silent_checks(void)
 
 		close(pfd[0]);
 		snprintf(fd, sizeof(fd), "%d", pfd[1]);
-		setenv("KTEST_UFFD_SILENT", fd, 1);
+		setenv(env, fd, 1);
 		execl("/proc/self/exe", "ktest-coherence", (char *)NULL);
 		_exit(8);
 	}
-	status = child_results(pid, pfd, got, sizeof(got));
+	return child_results(pid, pfd, got, len);
+}
+
+static void uffd_silent_checks(void)
+{
+	int status, got[6] = { -9, -9, -9, -9, -9, -9 };
+
+	status = exec_child("KTEST_UFFD_SILENT", got, sizeof(got));
 	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "uffd replaced by a silent eventfd: the child ran to the end");
 	is_int(got[0], 0, "  a prefault whose registration finds it maps untracked (the default policy)");
 	ok(got[1] == 1, "  every other address space stops being tracked too");
@@ -1019,22 +1028,9 @@ static void uffd_silent_checks(void)
 
 static void uffd_replaced_checks(void)
 {
-	int pfd[2], status = 0, got[7] = { -9, -9, -9, -9, -9, -9, -9 };
-	pid_t pid;
+	int status, got[7] = { -9, -9, -9, -9, -9, -9, -9 };
 
-	if (pipe(pfd))
-		ktest_bail("pipe");
-	pid = fork();
-	if (pid == 0) {
-		char fd[16];
-
-		close(pfd[0]);
-		snprintf(fd, sizeof(fd), "%d", pfd[1]);
-		setenv("KTEST_UFFD_REPLACED", fd, 1);
-		execl("/proc/self/exe", "ktest-coherence", (char *)NULL);
-		_exit(7);
-	}
-	status = child_results(pid, pfd, got, sizeof(got));
+	status = exec_child("KTEST_UFFD_REPLACED", got, sizeof(got));
 	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "uffd replaced: the child ran to the end");
 	is_int(got[0], -EIO, "uffd replaced by a pipe: the monitor stops, fences say -EIO");
 	ok(got[1] < 250, "  and it does not spin on the pipe (%d ms of CPU in 500 ms idle)", got[1]);
