@@ -446,19 +446,27 @@ int sva_track_register(uint64_t start, uint64_t end)
 		.range = { .start = start, .len = end - start },
 		.mode = KABI_UFFDIO_REGISTER_MODE_WP,
 	};
-	int fd = atomic_load(&T.uffd), expected = 0;
+	int fd, expected = 0;
 
-	if (fd < 0)
-		return atomic_load(&T.error) ? atomic_load(&T.error) : -EBADF;
-	if (!ioctl(fd, KABI_UFFDIO_REGISTER, &r))
-		return 0;
-	if (errno != ENOTTY && errno != EBADF)
-		return -errno;
+	for (int again = 1;; again--) {
+		fd = atomic_load(&T.uffd);
+		if (fd < 0)
+			return atomic_load(&T.error) ? atomic_load(&T.error) : -EBADF;
+		if (!ioctl(fd, KABI_UFFDIO_REGISTER, &r))
+			return 0;
+		if (errno != ENOTTY && errno != EBADF)
+			return -errno;
+		/* A new monitor started meanwhile, on a new userfaultfd: its own. */
+		if (!again || atomic_load(&T.uffd) == fd)
+			break;
+	}
 	/* The number is no longer our userfaultfd (the application closed it,
 	 * or put another file there): tracking is over, as if the monitor had
 	 * failed.  Fences read the error from here on; the monitor, which may
 	 * sleep on the other file for good, is woken to withdraw every address
 	 * space's chunks and stop, so the next address space starts a new one. */
+	if (atomic_load(&T.uffd) != fd)
+		return -EIO; /* not the running monitor's failure */
 	atomic_compare_exchange_strong(&T.error, &expected, -EBADF);
 	if (!atomic_exchange(&T.abandon, true)) {
 		uint64_t one = 1;
