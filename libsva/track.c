@@ -354,11 +354,21 @@ static int start(void)
 	fd = uffd_create();
 	if (fd < 0)
 		return fd;
-	T.stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* One eventfd for the process's life (a child makes its own): a
+	 * registration that raced a stop may still write to it, and must never
+	 * write to a number some other file took after a close.  Emptied here. */
+	if (T.stopfd < 0)
+		T.stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (T.stopfd < 0) {
 		ret = -errno;
 		close(fd);
 		return ret;
+	}
+	{
+		uint64_t n;
+
+		while (read(T.stopfd, &n, sizeof(n)) == sizeof(n))
+			;
 	}
 	atomic_store(&T.abandon, false);
 	atomic_store(&T.uffd, fd);
@@ -371,8 +381,6 @@ static int start(void)
 	if (ret) {
 		atomic_store(&T.uffd, -1);
 		close(fd);
-		close(T.stopfd);
-		T.stopfd = -1;
 		return ret;
 	}
 	T.running = true;
@@ -392,8 +400,6 @@ static void stop(void)
 		sva_thread_stack_free(T.stack);
 	} else
 		pthread_detach(T.thread); /* cannot happen on an eventfd; never hang here (its stack stays) */
-	close(T.stopfd);
-	T.stopfd = -1;
 	T.running = false;
 }
 
@@ -404,7 +410,9 @@ int sva_track_add(struct sva_mm *mm)
 	pthread_mutex_lock(&T.setup);
 	if (T.running && T.fork_gen != sva_fork_gen())
 		child_forget(); /* a child made without the atfork handler (_Fork) */
-	if (!T.running || atomic_load(&T.uffd) < 0) {
+	/* A monitor that has failed (T.error), even one still withdrawing
+	 * before it exits, is replaced: an address space must not join it. */
+	if (!T.running || atomic_load(&T.uffd) < 0 || atomic_load(&T.error)) {
 		if (T.running) /* the monitor stopped by itself: start afresh */
 			stop();
 		ret = start();

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "ktest.h"
 
@@ -263,7 +264,8 @@ static void race_hold_release(struct sva_ctx *ctx)
 {
 	(void)ctx;
 	sem_post(&race_entered);
-	sleep(2); /* exit() ends the process meanwhile */
+	for (;;)
+		pause(); /* exit() ends the process meanwhile, however long it takes */
 }
 
 static void *race_free(void *arg)
@@ -313,14 +315,20 @@ static void exit_races_release(void)
  * fault (libsva(7): "a child never inherits one held").  A hook holds the
  * lock in the parent while it forks.
  */
-static sem_t lock_held;
+static sem_t lock_held, lock_release;
 
 #define FORK_VA 0x58000000ull /* inside the mock's aperture [16 MiB, 2 GiB) */
 
+/* Held until the forking process has waited for its child (10 s at most). */
 static void hold_lock(void)
 {
+	struct timespec until;
+
 	sem_post(&lock_held);
-	sleep(3);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	while (sem_timedwait(&lock_release, &until) && errno == EINTR)
+		;
 }
 
 /* In the child: its own context, address space and bond, one fault resolved. */
@@ -371,6 +379,7 @@ static int fork_under_lock(bool monitor)
 
 		alarm(20);
 		sem_init(&lock_held, 0, 0);
+		sem_init(&lock_release, 0, 0);
 		if (sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, &bo, &bond))
 			_exit(4);
 		p[0] = p[4096] = 1;
@@ -387,6 +396,8 @@ static int fork_under_lock(bool monitor)
 				_exit(4);
 		}
 		sem_wait(&lock_held);
+		sva_test_track_apply_hook = NULL; /* held once; later events pass */
+		sva_test_vma_read_hook = NULL;
 		child = fork();
 		if (child == 0) {
 			alarm(10); /* a lock the child inherited held: a hang, killed */
@@ -394,6 +405,7 @@ static int fork_under_lock(bool monitor)
 		}
 		if (child < 0 || waitpid(child, &st, 0) != child)
 			_exit(5);
+		sem_post(&lock_release);
 		/* Unbound before the exit: the kernel's mock cannot be destroyed
 		 * with a PASID attached (a WARNING).  Waits for the hook. */
 		sva_unbind(bond);
@@ -459,6 +471,7 @@ static int child_reads_parent(void)
 
 		alarm(20);
 		sem_init(&lock_held, 0, 0);
+		sem_init(&lock_release, 0, 0);
 		b.p = ktest_map_at(FORK_VA + 0x200000, 4096, PROT_READ | PROT_WRITE);
 		if (sva_mm_new(ctx, NULL, &b.mm) || sva_bind(b.dev, b.mm, &bo, &bond))
 			_exit(4);
@@ -468,6 +481,8 @@ static int child_reads_parent(void)
 			_exit(4);
 		sem_wait(&lock_held);
 		sem_wait(&lock_held);
+		sva_test_ioas_map_hook = NULL; /* held once each */
+		sva_test_mock_pasid_attach_hook = NULL;
 		child = fork();
 		if (child == 0) {
 			struct sva_mm_stats ms = { .size = sizeof(ms) };
@@ -480,10 +495,10 @@ static int child_reads_parent(void)
 		}
 		if (child < 0 || waitpid(child, &st, 0) != child)
 			_exit(5);
+		sem_post(&lock_release);
+		sem_post(&lock_release);
 		pthread_join(t1, NULL);
 		pthread_join(t2, NULL);
-		sva_test_ioas_map_hook = NULL;
-		sva_test_mock_pasid_attach_hook = NULL;
 		if (b.bond)
 			sva_unbind(b.bond);
 		sva_unbind(bond); /* the kernel's mock: no PASID attached at exit */
@@ -620,15 +635,18 @@ static void failed_detach(void)
 	struct drv d = { .act = ACT_NONE }, d2 = { .act = ACT_NONE };
 	struct sva_bond *bond;
 	struct sva_mm *mm2;
+	struct sva_hwpt *kept;
 	uint32_t pasid, hwpt;
 
 	sva_mm_new(ctx, NULL, &d.mm);
 	bond = bind(dev, d.mm, &d);
 	pasid = sva_bond_pasid(bond);
 	hwpt = bond->hwpt->id;
+	kept = bond->hwpt; /* stays on the address space's list after the failed detach */
 	ok(pasid >= gmin, "bound under global PASID %u", pasid);
 	sva_test_mock_detach_fail = -EBUSY;
 	is_int(sva_unbind(bond), -EIO, "sva_unbind whose detach fails: -EIO");
+	ok(kept->dev == NULL, "the kept HWPT belongs to no device (no later bind shares it)");
 	is_int(ktest_pasid_check(dev, pasid, hwpt), 0, "kernel: PASID %u is still attached to its HWPT %u, which exists",
 	       pasid, hwpt);
 	sva_pasid_barrier(sva_ctx_global_pasids(ctx));
