@@ -651,9 +651,11 @@ static __attribute__((cold, noinline)) int alloc_failed(const struct sva_pasid_s
 {
 	/* Exhaustion is the caller's business (a broker probes for it): debug. */
 	if (err == -ENOSPC && !(flags & SVA_PASID_ALLOC_QUIET_ENOSPC))
-		space_log(s, SVA_LOG_DEBUG, err, "no PASID left: %llu allocated, %llu in quarantine (release freed PASIDs, "
-			   "or call sva_pasid_barrier() to end their grace period)",
-			   (unsigned long long)allocated, (unsigned long long)quarantined);
+		space_log(s, SVA_LOG_DEBUG, err, "no PASID left: %llu allocated, %llu in quarantine (%s)",
+			   (unsigned long long)allocated, (unsigned long long)quarantined,
+			   quarantined ? "released ones come back after their grace period or at sva_pasid_barrier(); "
+					 "freed ones not released yet need sva_pasid_release() first"
+				       : "every value is allocated: free some, or make the range larger");
 	else if (err == -ENOMEM)
 		space_fail(s, err, "out of memory for the PASID table or queues");
 	return err;

@@ -460,8 +460,12 @@ static int iso_quota(struct sva_dev *dev, struct sva_mm *mm, struct sva_bond *bo
 		return snprintf(why, len, "prefault of the whole isolated-pin-max: %s", strerror(-ret)), 0;
 	if (!iso_fault(dev, bond, VA(5) + 8, -ENOMEM, why, len))
 		return 0;
+	log_buf[0] = '\0';
 	if ((ret = sva_mm_prefault(mm, (void *)(uintptr_t)VA(5), PG)) != -ENOMEM)
 		return snprintf(why, len, "a prefault over isolated-pin-max: %d, not -ENOMEM", ret), 0;
+	/* Its line names the limit that refused it, not the client's memlock. */
+	if (!strstr(log_buf, "isolated-pin-max") || strstr(log_buf, "ulimit"))
+		return snprintf(why, len, "the over-limit prefault's line: %.80s", log_buf), 0;
 	if ((got = sva_mm_invalidate(mm, half, ISO_PIN)) != ISO_PIN)
 		return snprintf(why, len, "unmapping the prefault: %ld", got), 0;
 	return iso_fault(dev, bond, VA(5) + 8, 0, why, len);

@@ -421,6 +421,23 @@ static void test_set_range(void)
 	sva_pasid_space_free(s);
 }
 
+/* The -ENOSPC line's advice fits the state: nothing to release when all is allocated. */
+static void test_enospc_advice(void)
+{
+	struct sva_pasid_space *s = space(0, 1, 2, UINT64_MAX);
+	uint32_t p;
+
+	sva_pasid_alloc(s, NULL, &p);
+	sva_pasid_alloc(s, NULL, &p);
+	is_int(sva_pasid_alloc(s, NULL, &p), -ENOSPC, "a full space: -ENOSPC");
+	ok(strstr(cap.last, "every value is allocated") && !strstr(cap.last, "barrier"),
+	   "  all allocated: the line does not send the caller to release or barrier: %s", cap.last);
+	sva_pasid_free(s, 1);
+	is_int(sva_pasid_alloc(s, NULL, &p), -ENOSPC, "one freed, not released: -ENOSPC");
+	ok(strstr(cap.last, "sva_pasid_release() first") != NULL, "  the line says it needs releasing: %s", cap.last);
+	sva_pasid_space_free(s);
+}
+
 static void test_log_level(void)
 {
 	struct sva_pasid_space *s = space(0, 1, 4, 0);
@@ -453,5 +470,6 @@ int main(void)
 	test_pool_ring();
 	test_set_range();
 	test_log_level();
+	test_enospc_advice();
 	return done_testing();
 }
