@@ -29,6 +29,11 @@ static struct sva_broker_conn *isolated(const struct sva_ctx *ctx)
 	return ctx->broker && ctx->broker->isolated ? ctx->broker : NULL;
 }
 
+bool sva_broker_ctx_isolated(const struct sva_ctx *ctx)
+{
+	return isolated(ctx) != NULL;
+}
+
 int sva_broker_share_bounds(const struct sva_ctx *ctx, uint64_t addr, uint64_t *start, uint64_t *end)
 {
 	struct sva_broker_conn *c = isolated(ctx);

@@ -3,6 +3,7 @@
 #ifndef LIBSVA_BROKER_SHARE_H
 #define LIBSVA_BROKER_SHARE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct sva_ctx;
@@ -15,6 +16,10 @@ struct sva_mm;
  * UINT64_MAX).  Takes the connection's leaf lock only.
  */
 int sva_broker_share_bounds(const struct sva_ctx *ctx, uint64_t addr, uint64_t *start, uint64_t *end);
+
+/* Is ctx an isolated broker client's (its pins are the broker's, within
+ * isolated-pin-max)? */
+bool sva_broker_ctx_isolated(const struct sva_ctx *ctx);
 
 /* An address space of an isolated broker context is born or about to go (a
  * no-op in other contexts): unsharing withdraws the range from each. */

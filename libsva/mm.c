@@ -193,7 +193,7 @@ static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 	switch (ret) {
 	case -ENOMEM:
 		/* An isolated client's pins are the broker's, within its isolated-pin-max. */
-		if (mm->ctx->flags & SVA_CTX_ISOLATED)
+		if (sva_broker_ctx_isolated(mm->ctx))
 			return sva_fail(&mm->ctx->log, ret,
 					"mapping 0x%llx-0x%llx: over the broker's isolated-pin-max for this client, "
 					"or the broker's own memory lock limit (unshare or invalidate what the "

@@ -754,6 +754,97 @@ static void max_clients(void)
 	unlink(sock_path);
 }
 
+/* The broker's CPU time so far, in clock ticks (utime + stime). */
+static long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, stime = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* After the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stime) != 2)
+		return -1;
+	return (long)(ut + stime);
+}
+
+/*
+ * Out of file descriptors (a broker whose RLIMIT_NOFILE is small, here 32,
+ * hard limit too, so it cannot raise it): the connection it cannot accept
+ * used to stay in the backlog, poll() reported it again at once, and the
+ * broker spun at 100% CPU while that client waited for good.  It must stay
+ * idle, refuse the client (-EMFILE in the hello's reply) and keep serving.
+ */
+static void fd_exhaustion(void)
+{
+	struct rlimit old, low = { .rlim_cur = 32, .rlim_max = 32 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct broker_conf conf;
+	struct sva_broker_msg m;
+	int socks[48], n = 0, refused = 0, st, fd;
+	long t0, t1;
+	pid_t pid;
+
+	mock_conf(&conf);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+	getrlimit(RLIMIT_NOFILE, &old);
+	if (setrlimit(RLIMIT_NOFILE, &low))
+		ktest_bail("setrlimit: %s", strerror(errno));
+	pid = broker_fork(&conf, NULL, "with 32 file descriptors");
+	if (setrlimit(RLIMIT_NOFILE, &old))
+		ktest_bail("setrlimit back: %s", strerror(errno));
+	for (int i = 0; i < 48; i++) {
+		int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), c = -1;
+
+		/* A full backlog (EAGAIN) for 3 s: the broker stopped accepting. */
+		for (int tries = 0; s >= 0 && tries < 300; tries++) {
+			c = connect(s, (struct sockaddr *)&sa, sizeof(sa));
+			if (c == 0 || errno != EAGAIN)
+				break;
+			usleep(10000);
+		}
+		if (c) {
+			if (s >= 0)
+				close(s);
+			break;
+		}
+		sva_broker_msg_init(&m, SVA_BOP_HELLO);
+		m.arg[0] = SVA_BROKER_TRUSTED;
+		sva_broker_send(s, &m, -1);
+		socks[n++] = s;
+	}
+	usleep(500000);
+	t0 = cpu_ticks(pid);
+	usleep(1000000);
+	t1 = cpu_ticks(pid);
+	for (int i = 0; i < n; i++) {
+		int flags = fcntl(socks[i], F_GETFL);
+		struct timeval tv = { .tv_sec = 2 }; /* a reply that never comes: a failure, not a hang */
+
+		fcntl(socks[i], F_SETFL, flags & ~O_NONBLOCK);
+		setsockopt(socks[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		/* The last connections are the refused ones: one reply, then EOF. */
+		if (i >= n - 8 && sva_broker_recv(socks[i], &m, &fd) == 0) {
+			refused += m.status == -EMFILE;
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	ok(n == 48, "48 connections to a broker with 32 descriptors: none left hanging in the backlog (%d)", n);
+	ok(t0 >= 0 && t1 - t0 < 30, "  and the broker stays idle meanwhile (%ld ticks of CPU in 1 s)", t1 - t0);
+	ok(refused > 0, "  the last ones are refused with -EMFILE in the hello's reply (%d of 8)", refused);
+	for (int i = 0; i < n; i++)
+		close(socks[i]);
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+	unlink(sock_path);
+}
+
 /* A broker with one mock device, `blocks` global blocks of 64 from 17, and
  * the device's own PASIDs [1, 16] in blocks of 16: one block. */
 static pid_t one_block_broker(unsigned blocks)
@@ -1358,6 +1449,7 @@ int main(void)
 	waitpid(bpid, &st, 0);
 	unlink(sock_path);
 	max_clients();
+	fd_exhaustion();
 	one_block();
 	context_limit();
 	fd_limit();

@@ -134,6 +134,8 @@ struct broker {
 	size_t ndevs;
 	struct sva_pasid_space *blocks; /* block b = PASIDs pasid_min + b * per_client ... */
 	int lsock;
+	int spare_fd; /* /dev/null, given up to accept and refuse a connection when out of descriptors */
+	bool fd_short_logged;
 	struct broker_client **clients;
 	size_t nclients;
 	volatile sig_atomic_t stop;

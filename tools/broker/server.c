@@ -7,11 +7,13 @@
  */
 #define _GNU_SOURCE /* struct ucred, accept4 */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -191,6 +193,18 @@ int broker_start(struct broker *b, const struct broker_conf *conf)
 	memset(b, 0, sizeof(*b));
 	b->lsock = -1;
 	b->conf = *conf;
+	/* Every client holds descriptors here (its socket, its shared memfds,
+	 * its fault queues): the soft limit up to the hard one, and one spare
+	 * kept for refusing a connection once they run out (accept_client()). */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	b->spare_fd = -1; /* opened once it listens */
 	ret = sva_ctx_new(&o, &b->ctx);
 	if (ret) {
 		broker_log(b, SVA_LOG_ERROR, "cannot create the iommufd context: %s", strerror(-ret));
@@ -223,6 +237,7 @@ int broker_start(struct broker *b, const struct broker_conf *conf)
 	if (ret < 0)
 		goto err;
 	b->lsock = ret;
+	b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	broker_log(b, SVA_LOG_INFO, "listening on %s: %zu device%s, %u blocks of %u PASIDs from %u", b->conf.socket,
 		   b->ndevs, b->ndevs == 1 ? "" : "s", so.max, b->conf.pasids_per_client, b->conf.pasid_min);
 	return 0;
@@ -276,17 +291,41 @@ static void peer_creds(const struct broker *b, struct broker_client *c)
 static void accept_client(struct broker *b)
 {
 	struct broker_client *c, **grown;
-	int s = accept4(b->lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int s = accept4(b->lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), refuse = 0;
 
-	if (s < 0)
+	/*
+	 * Out of descriptors: the connection would stay in the backlog, poll()
+	 * would report it at once, again and again (a spin), and its client
+	 * would wait for good.  Give up the spare to take it, refuse it, and
+	 * take the spare back.
+	 */
+	if (s < 0 && (errno == EMFILE || errno == ENFILE) && b->spare_fd >= 0) {
+		if (!b->fd_short_logged)
+			broker_log(b, SVA_LOG_ERROR, "out of file descriptors (%s): refusing new clients until "
+				   "some end (raise LimitNOFILE)", strerror(errno));
+		b->fd_short_logged = true;
+		close(b->spare_fd);
+		s = accept4(b->lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		b->spare_fd = -1;
+		refuse = -EMFILE;
+	}
+	if (s < 0) {
+		if (b->spare_fd < 0)
+			b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		return;
-	if (b->nclients >= b->conf.max_clients) {
+	}
+	if (!refuse && b->nclients >= b->conf.max_clients)
+		refuse = -EUSERS;
+	if (refuse) {
 		struct sva_broker_msg m;
 
 		sva_broker_msg_init(&m, SVA_BOP_HELLO);
-		m.status = -EUSERS;
-		snprintf(m.text, sizeof(m.text), "the broker serves at most %u clients (max-clients)",
-			 b->conf.max_clients);
+		m.status = refuse;
+		if (refuse == -EUSERS)
+			snprintf(m.text, sizeof(m.text), "the broker serves at most %u clients (max-clients)",
+				 b->conf.max_clients);
+		else
+			snprintf(m.text, sizeof(m.text), "the broker is out of file descriptors: try again later");
 		sva_broker_send(s, &m, -1);
 		/*
 		 * Closing with the client's hello unread would reset the
@@ -302,8 +341,11 @@ static void accept_client(struct broker *b)
 					;
 		}
 		close(s);
+		if (b->spare_fd < 0)
+			b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		return;
 	}
+	b->fd_short_logged = false;
 	c = calloc(1, sizeof(*c));
 	grown = realloc(b->clients, (b->nclients + 1) * sizeof(*grown));
 	if (!c || !grown) {
@@ -409,6 +451,9 @@ int broker_run(struct broker *b)
 
 void broker_fini(struct broker *b)
 {
+	if (b->spare_fd >= 0)
+		close(b->spare_fd);
+	b->spare_fd = -1;
 	while (b->nclients)
 		drop_client(b, b->nclients - 1);
 	free(b->clients);
