@@ -1232,6 +1232,37 @@ static void raw_isolated(struct cl *peer)
 	m.arg[0] = VA(9);
 	m.arg[1] = ISO_LEN;
 	is_int(raw_call(s, &m), -ENOENT, "unsharing it twice: -ENOENT");
+	/* Shared through a read-only descriptor: devices may read it, not write. */
+	{
+		char proc[64];
+		int ro;
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		ro = open(proc, O_RDONLY | O_CLOEXEC);
+		sva_broker_msg_init(&m, SVA_BOP_PX_SHARE);
+		m.arg[1] = VA(9);
+		m.arg[2] = PG;
+		if (ro < 0 || sva_broker_send(s, &m, ro) || sva_broker_recv(s, &m, &rfd))
+			ktest_bail("read-only share: %s", strerror(errno));
+		close(ro);
+		is_int(m.status, 0, "a memfd shared through a read-only descriptor");
+		sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
+		m.arg[0] = ioas;
+		m.arg[1] = m.arg[3] = VA(9);
+		m.arg[2] = PG;
+		m.arg[4] = rw;
+		is_int(raw_call(s, &m), -EACCES, "  is never mapped writable for the device (-EACCES)");
+		sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
+		m.arg[0] = ioas;
+		m.arg[1] = m.arg[3] = VA(9);
+		m.arg[2] = PG;
+		m.arg[4] = rw & ~KABI_IOMMU_IOAS_MAP_WRITEABLE;
+		is_int(raw_call(s, &m), 0, "  but read-only, yes");
+		sva_broker_msg_init(&m, SVA_BOP_PX_UNSHARE);
+		m.arg[0] = VA(9);
+		m.arg[1] = PG;
+		is_int(raw_call(s, &m), 0, "  and unshared");
+	}
 	/* Refused requests that carry a descriptor: the broker closes each (it
 	 * kept those of early refusals, and a client could fill its table). */
 	{

@@ -89,6 +89,7 @@ struct broker_att {
 struct broker_share {
 	int fd;
 	uint64_t off, va, len;
+	bool writable; /* its descriptor is open for writing and not sealed against writes */
 };
 
 /* A mapping the broker made for an isolated client, from the share at share_va. */

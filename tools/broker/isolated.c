@@ -9,6 +9,7 @@
  * engine works unchanged and resolves faults only inside what it shared.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -168,6 +169,18 @@ static void forget_ioas(struct broker_client *c, uint32_t id)
 			drop_map(c, i);
 }
 
+/* fcntl(2)'s seals, declared by <fcntl.h> only under _GNU_SOURCE (which
+ * would also declare unshare(2), a name used here): the kernel's values. */
+#ifndef F_GET_SEALS
+#define F_GET_SEALS 1034 /* F_LINUX_SPECIFIC_BASE + 10 */
+#endif
+#ifndef F_SEAL_WRITE
+#define F_SEAL_WRITE 0x0008
+#endif
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010 /* Linux 5.1 */
+#endif
+
 static void share(struct broker_client *c, struct sva_broker_msg *m, int *fd)
 {
 	uint64_t off = m->arg[0], va = m->arg[1], len = m->arg[2];
@@ -183,7 +196,15 @@ static void share(struct broker_client *c, struct sva_broker_msg *m, int *fd)
 		if (va < c->shares[i].va + c->shares[i].len && c->shares[i].va < va + len)
 			return broker_refuse(m, -EEXIST, "share: [0x%llx, +0x%llx) overlaps a range shared before",
 					     (unsigned long long)va, (unsigned long long)len);
-	c->shares[c->nshares++] = (struct broker_share){ .fd = *fd, .off = off, .va = va, .len = len };
+	/* The broker maps the file's pages for the client's device with its own
+	 * rights: never writable through a descriptor the client could not write
+	 * through itself. */
+	int acc = fcntl(*fd, F_GETFL), seals = fcntl(*fd, F_GET_SEALS);
+	bool writable = acc >= 0 && (acc & O_ACCMODE) == O_RDWR &&
+			(seals < 0 || !(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)));
+
+	c->shares[c->nshares++] = (struct broker_share){ .fd = *fd, .off = off, .va = va, .len = len,
+							 .writable = writable };
 	*fd = -1; /* kept until the client unshares it or ends */
 }
 
@@ -254,6 +275,10 @@ static void proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 			return broker_refuse(m, -EPERM, "IOAS %llu is not this client's", (unsigned long long)m->arg[0]);
 		if (!s)
 			return broker_refuse(m, -EFAULT, "[0x%llx, +0x%llx) is not inside memory this client shared",
+					     (unsigned long long)m->arg[1], (unsigned long long)m->arg[2]);
+		if ((flags & KABI_IOMMU_IOAS_MAP_WRITEABLE) && !s->writable)
+			return broker_refuse(m, -EACCES, "[0x%llx, +0x%llx) was shared through a descriptor not open "
+					     "for writing, or sealed against writes: devices may only read it",
 					     (unsigned long long)m->arg[1], (unsigned long long)m->arg[2]);
 		/* -ENOMEM, as the kernel's own memlock limit: the client's pin
 		 * budget evicts its cold chunks and shrinks the window, then
