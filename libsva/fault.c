@@ -31,6 +31,7 @@ struct rec_info {
 	struct sva_bond *bond;
 	uint64_t page, run_start, run_end; /* run: 0, 0 when the page has no neighbour */
 	uint32_t idx;
+	bool stray; /* in a group whose records name more than one device or PASID */
 };
 
 #define BATCH_RECORDS 64u
@@ -200,10 +201,35 @@ static void plan_batch(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault
 		info[i].page = rec[i].addr & ~4095ull;
 		info[i].run_start = info[i].run_end = 0;
 		info[i].idx = (uint32_t)i;
+		info[i].stray = false;
 	}
 	if (n < 2)
 		return; /* one record is no run (a device faulting one page at a time) */
+	/*
+	 * A group is one PASID's: the kernel routes and answers it by its last
+	 * record.  A device whose group also names another device or PASID is
+	 * faulty: the whole group is answered INVALID, as its last record's
+	 * bond's, and nothing is resolved for it in any address space (the
+	 * kernel merges a group's records by group id only).
+	 */
+	for (size_t g = 0, last; g < n; g = last + 1) {
+		bool stray = false;
+
+		for (last = g; last + 1 < n && !(rec[last].flags & KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE); last++)
+			;
+		for (size_t k = g; k < last; k++)
+			stray |= rec[k].dev_id != rec[last].dev_id || rec[k].pasid != rec[last].pasid ||
+				 ((rec[k].flags ^ rec[last].flags) & KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID);
+		for (size_t k = g; stray && k <= last; k++) {
+			info[k].stray = true;
+			info[k].dev = info[last].dev;
+			info[k].bond = info[last].bond;
+		}
+	}
 	memcpy(sorted, info, n * sizeof(*info));
+	for (size_t i = 0; i < n; i++)
+		if (sorted[i].stray)
+			sorted[i].bond = NULL; /* in no run: their pages are mapped for no one */
 	qsort(sorted, n, sizeof(*sorted), by_bond_page);
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
@@ -244,6 +270,8 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 		reason = -ENOENT; /* unbound meanwhile, or nothing of ours */
 	else if (code != KABI_IOMMUFD_PAGE_RESP_SUCCESS)
 		reason = *sticky;
+	else if (ri->stray)
+		reason = -EPROTO; /* a group of several PASIDs: a faulty device (plan_batch()) */
 	else
 		reason = sva_mm_resolve_fault(bond->mm, &bond->fa, rec->addr, ri->run_start, ri->run_end, access, &pages);
 	if (!bond) {

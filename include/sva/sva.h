@@ -815,7 +815,9 @@ struct sva_fault_report {
 			     * (an isolated broker client: its isolated-pin-max);
 			     * -EXDEV libsva's own memory (its objects and thread
 			     * stacks), never device-visible; -ENXIO outside the
-			     * allowed ranges of a SVA_MM_RESTRICTED address space */
+			     * allowed ranges of a SVA_MM_RESTRICTED address space;
+			     * -EPROTO a page-request group naming more than one
+			     * device or PASID (a faulty device) */
 };
 
 struct sva_bond_stats {

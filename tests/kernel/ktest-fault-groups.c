@@ -152,6 +152,51 @@ int main(void)
 	is_int(st.faults, 7, "stats: 7 records handled");
 	is_int(st.invalid, 2, "stats: 2 records answered INVALID");
 
+	/*
+	 * A faulty device's group naming two PASIDs: a record under a second
+	 * bond's PASID, then the group's last under this bond's.  The group is
+	 * this bond's (the kernel answers it as the last record's): INVALID
+	 * whole, nothing resolved for either address space, both records
+	 * reported and counted here with -EPROTO.
+	 */
+	{
+		struct sva_bond_stats st2 = { .size = sizeof(st2) }, st0 = { .size = sizeof(st0) };
+		struct reports rep2 = { 0 };
+		struct sva_bind_opts bo2 = { .size = sizeof(bo2), .drvdata = &rep2, .ops = &ops,
+					     .flags = SVA_BIND_EXTRA_PASID };
+		struct sva_bond *other;
+		struct kabi_iommu_hwpt_pgfault mix[2];
+		int rep0 = rep.n;
+
+		if (sva_bind(dev, mm, &bo2, &other))
+			ktest_bail("a second bond");
+		sva_bond_stats(bond, &st0);
+		if (ftruncate(fd, 0))
+			ktest_bail("ftruncate");
+		mix[0] = rec(dev, other, BUF_VA + 8 * WIN, 0x400, false);
+		mix[1] = rec(dev, bond, BUF_VA + 9 * WIN, 0x400, true);
+		ok(pwrite(fd, mix, sizeof(mix), 0) == (ssize_t)sizeof(mix), "a group of 2 records under two PASIDs");
+		lseek(fd, 0, SEEK_SET);
+		ctx->fe.fault_fd = fd;
+		is_int(sva_ctx_process_faults(ctx, 64), 2, "  both records handled");
+		ctx->fe.fault_fd = real_fd;
+		got = pread(fd, resp, sizeof(resp), sizeof(mix));
+		ok(got == (ssize_t)sizeof(resp[0]) && resp[0].cookie == 0x400 &&
+			   resp[0].code == KABI_IOMMUFD_PAGE_RESP_INVALID,
+		   "  one answer: INVALID, with the group's cookie (%zd bytes)", got);
+		is_int(visible(ctx, mm, BUF_VA + 8 * WIN), -ENOENT, "  the stray record's page was not mapped");
+		is_int(visible(ctx, mm, BUF_VA + 9 * WIN), -ENOENT, "  nor the last record's");
+		sva_bond_stats(bond, &st);
+		sva_bond_stats(other, &st2);
+		ok(st.faults - st0.faults == 2 && st.invalid - st0.invalid == 2 && st.groups - st0.groups == 1 &&
+			   st2.faults == 0,
+		   "  counted on the group's bond (2 faults, 2 invalid, 1 group), none on the other");
+		ok(rep.n - rep0 == 2 && rep.r[rep0 < 8 ? rep0 : 7].reason == -EPROTO && rep2.n == 0,
+		   "  both reported to the group's bond with -EPROTO, nothing to the other (%d, %d)", rep.n - rep0,
+		   rep2.n);
+		sva_unbind(other);
+	}
+
 	/* The real queue is back in place and still works. */
 	is_int(sva_dev_inject_fault(dev, sva_bond_pasid(bond), BUF_VA + 7 * WIN, SVA_ACCESS_READ, 0), 0,
 	       "a real fault from the mock after the swap back");
