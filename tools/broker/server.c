@@ -184,6 +184,13 @@ static int listen_on(struct broker *b)
 	return s;
 }
 
+/* The spare descriptor back, after a refusal used it (accept_client()). */
+static void spare_back(struct broker *b)
+{
+	if (b->spare_fd < 0)
+		b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 int broker_start(struct broker *b, const struct broker_conf *conf)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_NO_EXIT_TEARDOWN };
@@ -237,7 +244,7 @@ int broker_start(struct broker *b, const struct broker_conf *conf)
 	if (ret < 0)
 		goto err;
 	b->lsock = ret;
-	b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	spare_back(b);
 	broker_log(b, SVA_LOG_INFO, "listening on %s: %zu device%s, %u blocks of %u PASIDs from %u", b->conf.socket,
 		   b->ndevs, b->ndevs == 1 ? "" : "s", so.max, b->conf.pasids_per_client, b->conf.pasid_min);
 	return 0;
@@ -310,8 +317,7 @@ static void accept_client(struct broker *b)
 		refuse = -EMFILE;
 	}
 	if (s < 0) {
-		if (b->spare_fd < 0)
-			b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		spare_back(b);
 		return;
 	}
 	if (!refuse && b->nclients >= b->conf.max_clients)
@@ -341,8 +347,7 @@ static void accept_client(struct broker *b)
 					;
 		}
 		close(s);
-		if (b->spare_fd < 0)
-			b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		spare_back(b);
 		return;
 	}
 	b->fd_short_logged = false;
