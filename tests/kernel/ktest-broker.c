@@ -1140,6 +1140,17 @@ static int open_fds(pid_t pid)
 	return n;
 }
 
+/* A raw isolated client's IOMMU_IOAS_MAP of [va, va + len) at IOVA == VA: the reply's status. */
+static int raw_map(int s, struct sva_broker_msg *m, uint32_t ioas, uint64_t va, uint64_t len, uint32_t flags)
+{
+	sva_broker_msg_init(m, SVA_BOP_PX_IOAS_MAP);
+	m->arg[0] = ioas;
+	m->arg[1] = m->arg[3] = va;
+	m->arg[2] = len;
+	m->arg[4] = flags;
+	return raw_call(s, m);
+}
+
 /*
  * A raw isolated client that never withdraws anything itself: what the broker
  * maps for it counts against isolated-pin-max, an unmap cutting a mapping is
@@ -1171,20 +1182,10 @@ static void raw_isolated(struct cl *peer)
 	is_int(m.status, 0, "raw isolated client: shares a 1 MiB memfd");
 	if (rfd >= 0)
 		close(rfd);
-	sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
-	m.arg[0] = ioas;
-	m.arg[1] = m.arg[3] = VA(9);
-	m.arg[2] = ISO_LEN;
-	m.arg[4] = rw;
-	is_int(raw_call(s, &m), -ENOMEM, "mapping all of it, more than isolated-pin-max (%u KiB): -ENOMEM", ISO_PIN >> 10);
+	is_int(raw_map(s, &m, ioas, VA(9), ISO_LEN, rw), -ENOMEM, "mapping all of it, more than isolated-pin-max (%u KiB): -ENOMEM", ISO_PIN >> 10);
 	ok(strstr(m.text, "isolated-pin-max") != NULL, "  saying so: %s", m.text);
 	for (int k = 0; k < 3; k++) {
-		sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
-		m.arg[0] = ioas;
-		m.arg[1] = m.arg[3] = VA(9) + k * (ISO_PIN / 2);
-		m.arg[2] = k < 2 ? ISO_PIN / 2 : PG;
-		m.arg[4] = rw;
-		is_int(raw_call(s, &m), k < 2 ? 0 : -ENOMEM, "%s", k == 0 ? "mapping half the limit"
+		is_int(raw_map(s, &m, ioas, VA(9) + k * (ISO_PIN / 2), k < 2 ? ISO_PIN / 2 : PG, rw), k < 2 ? 0 : -ENOMEM, "%s", k == 0 ? "mapping half the limit"
 						     : k == 1 ? "the other half: exactly the limit"
 							      : "one page more: -ENOMEM");
 	}
@@ -1202,12 +1203,7 @@ static void raw_isolated(struct cl *peer)
 	is_int(raw_call(s, &m), 0, "an unmap of a whole mapping");
 	r = ask_read(peer, ioas, VA(9), 0);
 	ok(r.ok, "  is gone from the kernel's view %s", r.why);
-	sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
-	m.arg[0] = ioas;
-	m.arg[1] = m.arg[3] = VA(9);
-	m.arg[2] = ISO_PIN / 2;
-	m.arg[4] = rw;
-	is_int(raw_call(s, &m), 0, "  and its bytes count no more: mapped again within the limit");
+	is_int(raw_map(s, &m, ioas, VA(9), ISO_PIN / 2, rw), 0, "  and its bytes count no more: mapped again within the limit");
 	sva_broker_msg_init(&m, SVA_BOP_PX_UNSHARE);
 	m.arg[0] = VA(9);
 	m.arg[1] = ISO_LEN / 2;
@@ -1222,12 +1218,7 @@ static void raw_isolated(struct cl *peer)
 	ok(r.ok, "  the broker unmapped the first mapping from it %s", r.why);
 	r = ask_read(peer, ioas, VA(9) + ISO_PIN / 2, 0);
 	ok(r.ok, "  and the second one %s", r.why);
-	sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
-	m.arg[0] = ioas;
-	m.arg[1] = m.arg[3] = VA(9);
-	m.arg[2] = PG;
-	m.arg[4] = rw;
-	is_int(raw_call(s, &m), -EFAULT, "  and maps nothing of it any more (-EFAULT)");
+	is_int(raw_map(s, &m, ioas, VA(9), PG, rw), -EFAULT, "  and maps nothing of it any more (-EFAULT)");
 	sva_broker_msg_init(&m, SVA_BOP_PX_UNSHARE);
 	m.arg[0] = VA(9);
 	m.arg[1] = ISO_LEN;
@@ -1246,18 +1237,8 @@ static void raw_isolated(struct cl *peer)
 			ktest_bail("read-only share: %s", strerror(errno));
 		close(ro);
 		is_int(m.status, 0, "a memfd shared through a read-only descriptor");
-		sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
-		m.arg[0] = ioas;
-		m.arg[1] = m.arg[3] = VA(9);
-		m.arg[2] = PG;
-		m.arg[4] = rw;
-		is_int(raw_call(s, &m), -EACCES, "  is never mapped writable for the device (-EACCES)");
-		sva_broker_msg_init(&m, SVA_BOP_PX_IOAS_MAP);
-		m.arg[0] = ioas;
-		m.arg[1] = m.arg[3] = VA(9);
-		m.arg[2] = PG;
-		m.arg[4] = rw & ~KABI_IOMMU_IOAS_MAP_WRITEABLE;
-		is_int(raw_call(s, &m), 0, "  but read-only, yes");
+		is_int(raw_map(s, &m, ioas, VA(9), PG, rw), -EACCES, "  is never mapped writable for the device (-EACCES)");
+		is_int(raw_map(s, &m, ioas, VA(9), PG, rw & ~KABI_IOMMU_IOAS_MAP_WRITEABLE), 0, "  but read-only, yes");
 		sva_broker_msg_init(&m, SVA_BOP_PX_UNSHARE);
 		m.arg[0] = VA(9);
 		m.arg[1] = PG;
