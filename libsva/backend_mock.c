@@ -116,7 +116,8 @@ SVA_EXPORT int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts
 	int ret;
 
 	if (!ctx || !out)
-		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_open_mock: ctx or out is NULL");
+		return sva_fail(ctx ? &ctx->log : sva_log_default(), -EINVAL, "sva_dev_open_mock: %s is NULL",
+				ctx ? "out" : "ctx");
 	ret = sva_ctx_check_owner(ctx);
 	if (ret)
 		return ret;

@@ -307,7 +307,8 @@ SVA_EXPORT int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_de
 	int ret;
 
 	if (!ctx || !out)
-		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_open: ctx or out is NULL");
+		return sva_fail(ctx ? &ctx->log : sva_log_default(), -EINVAL, "sva_dev_open: %s is NULL",
+				ctx ? "out" : "ctx");
 	if (!name)
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: name is NULL");
 	if (!*name)
@@ -347,7 +348,8 @@ SVA_EXPORT int sva_dev_open_fd(struct sva_ctx *ctx, int passed, struct sva_dev *
 	int fd;
 
 	if (!ctx || !out)
-		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_open_fd: ctx or out is NULL");
+		return sva_fail(ctx ? &ctx->log : sva_log_default(), -EINVAL, "sva_dev_open_fd: %s is NULL",
+				ctx ? "out" : "ctx");
 	fd = sva_ctx_check_owner(ctx);
 	if (fd)
 		return fd;

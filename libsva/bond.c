@@ -322,7 +322,8 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	int ret;
 
 	if (!dev || !mm || !out)
-		return sva_fail(sva_log_default(), -EINVAL, "sva_bind: dev, mm or out is NULL");
+		return sva_fail(dev ? &dev->ctx->log : mm ? &mm->ctx->log : sva_log_default(), -EINVAL,
+				"sva_bind: %s is NULL", !dev ? "dev" : !mm ? "mm" : "out");
 	/* The first layout ended before pasid (SVA_BIND_PASID came later). */
 	ret = sva_opts_copy_min(&opts, sizeof(opts), offsetof(struct sva_bind_opts, pasid), uopts);
 	if (ret || (opts.flags & ~(SVA_BIND_RID | SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID | SVA_BIND_PASID)) ||

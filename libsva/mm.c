@@ -63,7 +63,8 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	int ret;
 
 	if (!ctx || !out)
-		return sva_fail(sva_log_default(), -EINVAL, "sva_mm_new: ctx or out is NULL");
+		return sva_fail(ctx ? &ctx->log : sva_log_default(), -EINVAL, "sva_mm_new: %s is NULL",
+				ctx ? "out" : "ctx");
 	ret = sva_ctx_check_owner(ctx);
 	if (ret)
 		return ret;

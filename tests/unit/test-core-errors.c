@@ -486,6 +486,31 @@ static void log_levels(void)
 	ok(strcmp(sva_iommu_type_name(77), "unknown") == 0, "unknown iommu type");
 }
 
+/*
+ * A NULL argument beside a known context: the context's log hears it
+ * (sva_ctx_set_log(3): the process-wide log only before an object is known).
+ */
+static void null_args_logged(void)
+{
+	struct sva_ctx *ctx = fake_ctx();
+	struct sva_dev *dev = calloc(1, sizeof(*dev));
+	struct sva_mm *mm = calloc(1, sizeof(*mm));
+
+	dev->ctx = ctx;
+	mm->ctx = ctx;
+	EXPECT_FAIL(sva_mm_new(ctx, NULL, NULL), -EINVAL, "sva_mm_new: out is NULL", "sva_mm_new, NULL out");
+	EXPECT_FAIL(sva_dev_open_mock(ctx, NULL, NULL), -EINVAL, "sva_dev_open_mock: out is NULL",
+		    "sva_dev_open_mock, NULL out");
+	EXPECT_FAIL(sva_dev_open(ctx, "x", NULL), -EINVAL, "sva_dev_open: out is NULL", "sva_dev_open, NULL out");
+	EXPECT_FAIL(sva_dev_open_fd(ctx, 0, NULL), -EINVAL, "sva_dev_open_fd: out is NULL", "sva_dev_open_fd, NULL out");
+	EXPECT_FAIL(sva_bind(dev, mm, NULL, NULL), -EINVAL, "sva_bind: out is NULL", "sva_bind, NULL out");
+	EXPECT_FAIL(sva_bind(NULL, mm, NULL, NULL), -EINVAL, "sva_bind: dev is NULL", "sva_bind, NULL dev");
+	EXPECT_FAIL(sva_bind(dev, NULL, NULL, NULL), -EINVAL, "sva_bind: mm is NULL", "sva_bind, NULL mm");
+	free(mm);
+	free(dev);
+	sva_ctx_free(ctx);
+}
+
 int main(void)
 {
 	unsetenv("SVA_LOG");
@@ -495,6 +520,7 @@ int main(void)
 	permission_denied();
 	dev_errors();
 	size_rule();
+	null_args_logged();
 	fake_cleanup();
 	return done_testing();
 }
