@@ -269,6 +269,20 @@ void sva_ctx_init_core(struct sva_ctx *ctx)
 	pthread_cond_init(&ctx->bonds_cv, NULL);
 }
 
+/* A name option too long: not one of the -EINVAL argument checks, so the
+ * caller's log hears it. */
+static int refuse_name(const struct sva_ctx_opts *o, const char *what, const char *val, size_t max)
+{
+	struct sva_log log;
+	int ret;
+
+	sva_log_init(&log, o->log_fn, o->log_arg, o->log_level);
+	ret = sva_fail(&log, -ENAMETOOLONG, "sva_ctx_new: %s '%.64s%s' is longer than %zu bytes", what, val,
+		       strlen(val) > 64 ? "..." : "", max);
+	sva_log_fini(&log);
+	return ret;
+}
+
 SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **out)
 {
 	struct sva_ctx_opts opts;
@@ -285,17 +299,15 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: unknown flags 0x%x", opts.flags);
 	if (opts.log_level < 0 || opts.log_level > SVA_LOG_OFF)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: bad log level %d", opts.log_level);
-	/* The kernel keeps 15 bytes of a thread's name (TASK_COMM_LEN).  Not one
-	 * of the -EINVAL argument checks: the caller's log hears it. */
-	if (opts.fault_thread_name && strlen(opts.fault_thread_name) > 15) {
-		struct sva_log log;
-
-		sva_log_init(&log, opts.log_fn, opts.log_arg, opts.log_level);
-		ret = sva_fail(&log, -ENAMETOOLONG, "sva_ctx_new: fault_thread_name '%s' is longer than 15 bytes",
-			       opts.fault_thread_name);
-		sva_log_fini(&log);
-		return ret;
-	}
+	/* The kernel keeps 15 bytes of a thread's name (TASK_COMM_LEN); every
+	 * path libsva builds under a root must fit PATH_MAX (a root so long that
+	 * one would be cut short is refused, not opened cut). */
+	if (opts.fault_thread_name && strlen(opts.fault_thread_name) > 15)
+		return refuse_name(&opts, "fault_thread_name", opts.fault_thread_name, 15);
+	if (opts.sysfs_root && strlen(opts.sysfs_root) > SVA_ROOT_MAX)
+		return refuse_name(&opts, "sysfs_root", opts.sysfs_root, SVA_ROOT_MAX);
+	if (opts.dev_root && strlen(opts.dev_root) > SVA_ROOT_MAX)
+		return refuse_name(&opts, "dev_root", opts.dev_root, SVA_ROOT_MAX);
 
 	if (opts.flags & (SVA_CTX_BROKER | SVA_CTX_ISOLATED))
 		return broker_ctx_new(&opts, out);

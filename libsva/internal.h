@@ -22,6 +22,9 @@
 #define SVA_EXPORT __attribute__((visibility("default")))
 #define SVA_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* The longest sysfs_root or dev_root (sva_ctx_new(3)): what libsva appends
+ * under one, a device name at most, fits the rest of PATH_MAX. */
+#define SVA_ROOT_MAX 2048
 
 /* ------------------------------------------------------------------ log.c */
 

@@ -109,6 +109,21 @@ static void ctx_errors(void)
 	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENAMETOOLONG, "longer than 15 bytes",
 		    "a 16-byte fault_thread_name, reported to opts->log_fn (was the default log)");
 
+	/* A root so long that the paths under it would be cut short (they were
+	 * built cut, and whatever the cut path named was opened). */
+	static char root[2050];
+
+	memset(root, '/', 2049);
+	o = base_opts();
+	o.sysfs_root = root;
+	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENAMETOOLONG, "sysfs_root", "a 2049-byte sysfs_root");
+	o = base_opts();
+	o.dev_root = root;
+	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENAMETOOLONG, "dev_root", "a 2049-byte dev_root");
+	root[2048] = '\0';
+	o.dev_root = root;
+	ok(sva_ctx_new(&o, &ctx) != -ENAMETOOLONG, "a 2048-byte dev_root is long enough");
+
 	o = base_opts();
 	o.size = 4;
 	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "opts.size too small: -EINVAL");
