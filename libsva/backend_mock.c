@@ -125,9 +125,13 @@ SVA_EXPORT int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts
 	if (ctx->broker)
 		return sva_fail(&ctx->log, -EOPNOTSUPP,
 				"sva_dev_open_mock: a broker client opens the broker's mock by name (sva_dev_open)");
-	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
-	if (ret || (opts.flags & ~SVA_MOCK_NO_PASID) || opts.reserved)
-		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open_mock: bad opts size, unknown flags or reserved set");
+	if (sva_opts_copy(&opts, sizeof(opts), uopts))
+		return sva_opts_fail(&ctx->log, "sva_dev_open_mock", "sva_mock_opts", sizeof(opts), uopts);
+	if (opts.flags & ~SVA_MOCK_NO_PASID)
+		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open_mock: unknown flags 0x%x",
+				opts.flags & ~SVA_MOCK_NO_PASID);
+	if (opts.reserved)
+		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open_mock: opts->reserved is not zero");
 	/*
 	 * The mock's RID domain narrows whatever IOAS it sits on to the mock aperture,
 	 * so it lives on a scratch IOAS of its own until something attaches it.

@@ -325,10 +325,13 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 		return sva_fail(dev ? &dev->ctx->log : mm ? &mm->ctx->log : sva_log_default(), -EINVAL,
 				"sva_bind: %s is NULL", !dev ? "dev" : !mm ? "mm" : "out");
 	/* The first layout ended before pasid (SVA_BIND_PASID came later). */
-	ret = sva_opts_copy_min(&opts, sizeof(opts), offsetof(struct sva_bind_opts, pasid), uopts);
-	if (ret || (opts.flags & ~(SVA_BIND_RID | SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID | SVA_BIND_PASID)) ||
-	    opts.reserved)
-		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: bad opts size, unknown flags or reserved set");
+	if (sva_opts_copy_min(&opts, sizeof(opts), offsetof(struct sva_bind_opts, pasid), uopts))
+		return sva_opts_fail(&dev->ctx->log, "sva_bind", "sva_bind_opts", sizeof(opts), uopts);
+	if (opts.flags & ~(SVA_BIND_RID | SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID | SVA_BIND_PASID))
+		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: unknown flags 0x%x",
+				opts.flags & ~(SVA_BIND_RID | SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID | SVA_BIND_PASID));
+	if (opts.reserved)
+		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: opts->reserved is not zero");
 	/* Ignored, as documented, where the PASID is not chosen from a space. */
 	if (!(opts.flags & (SVA_BIND_RID | SVA_BIND_PASID)) && (unsigned)opts.policy > SVA_PASID_DEVICE)
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: unknown PASID policy %d", (int)opts.policy);

@@ -291,9 +291,8 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 
 	if (!out)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: out is NULL");
-	ret = sva_opts_copy(&opts, sizeof(opts), uopts);
-	if (ret)
-		return sva_fail(sva_log_default(), ret, "sva_ctx_new: bad opts size or unknown non-zero fields");
+	if (sva_opts_copy(&opts, sizeof(opts), uopts))
+		return sva_opts_fail(sva_log_default(), "sva_ctx_new", "sva_ctx_opts", sizeof(opts), uopts);
 	if (opts.flags &
 	    ~(SVA_CTX_ADOPT_FD | SVA_CTX_FAULT_POLL | SVA_CTX_NO_EXIT_TEARDOWN | SVA_CTX_BROKER | SVA_CTX_ISOLATED))
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: unknown flags 0x%x", opts.flags);

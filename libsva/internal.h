@@ -82,6 +82,9 @@ int sva_info_copy(void *dst, const void *src, size_t src_size);
  * gives) the 1.0 fields only; a size between the two layouts is -EINVAL. */
 int sva_opts_copy_min(void *dst, size_t dst_size, size_t min_size, const void *src);
 int sva_info_copy_min(void *dst, const void *src, size_t src_size, size_t min_size);
+/* Log why sva_opts_copy() or sva_opts_copy_min() refused src (a size to fix, or fields this
+ * libsva does not know) as "fn: ..." naming the struct; returns -EINVAL. */
+int sva_opts_fail(const struct sva_log *log, const char *fn, const char *type, size_t dst_size, const void *src);
 
 /* ------------------------------------------------------------------ sysfs.c */
 

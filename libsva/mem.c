@@ -685,9 +685,8 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 	int ret, node;
 
 	mem_init();
-	ret = sva_opts_copy(&o, sizeof(o), uopts);
-	if (ret)
-		return sva_fail(sva_log_default(), -EINVAL, "sva_mem_alloc: bad opts size");
+	if (sva_opts_copy(&o, sizeof(o), uopts))
+		return sva_opts_fail(sva_log_default(), "sva_mem_alloc", "sva_mem_opts", sizeof(o), uopts);
 	log = o.mm ? &o.mm->ctx->log : o.dev ? &o.dev->ctx->log : sva_log_default();
 	if (!out)
 		return sva_fail(log, -EINVAL, "sva_mem_alloc: out is NULL");

@@ -69,9 +69,10 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	if (ret)
 		return ret;
 	/* 1.0's struct ended before pin_budget. */
-	ret = sva_opts_copy_min(&opts, sizeof(opts), offsetof(struct sva_mm_opts, pin_budget), uopts);
-	if (ret || (opts.flags & ~known))
-		return sva_fail(&ctx->log, -EINVAL, "sva_mm_new: bad opts size or unknown flags");
+	if (sva_opts_copy_min(&opts, sizeof(opts), offsetof(struct sva_mm_opts, pin_budget), uopts))
+		return sva_opts_fail(&ctx->log, "sva_mm_new", "sva_mm_opts", sizeof(opts), uopts);
+	if (opts.flags & ~known)
+		return sva_fail(&ctx->log, -EINVAL, "sva_mm_new: unknown flags 0x%x", opts.flags & ~known);
 	if ((opts.flags & SVA_MM_UNTRACKED) && (opts.flags & SVA_MM_TRACK_STRICT))
 		return sva_fail(&ctx->log, -EINVAL, "sva_mm_new: SVA_MM_UNTRACKED and SVA_MM_TRACK_STRICT together");
 	if (opts.fault_around && (opts.fault_around < 4096 || (opts.fault_around & (opts.fault_around - 1)) ||

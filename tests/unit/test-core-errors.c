@@ -511,6 +511,7 @@ static void null_args_logged(void)
 	struct sva_dev *dev = calloc(1, sizeof(*dev));
 	struct sva_mm *mm = calloc(1, sizeof(*mm));
 
+	ctx->fork_gen = sva_fork_gen_init(); /* this process's: the option checks come next */
 	dev->ctx = ctx;
 	mm->ctx = ctx;
 	EXPECT_FAIL(sva_mm_new(ctx, NULL, NULL), -EINVAL, "sva_mm_new: out is NULL", "sva_mm_new, NULL out");
@@ -521,6 +522,23 @@ static void null_args_logged(void)
 	EXPECT_FAIL(sva_bind(dev, mm, NULL, NULL), -EINVAL, "sva_bind: out is NULL", "sva_bind, NULL out");
 	EXPECT_FAIL(sva_bind(NULL, mm, NULL, NULL), -EINVAL, "sva_bind: dev is NULL", "sva_bind, NULL dev");
 	EXPECT_FAIL(sva_bind(dev, NULL, NULL, NULL), -EINVAL, "sva_bind: mm is NULL", "sva_bind, NULL mm");
+
+	/* Each refused option says which one, not "size, flags or reserved". */
+	struct sva_mm_opts mo = { .size = 8 };
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_mock_opts ko = { .size = sizeof(ko), .reserved = 1 };
+	struct sva_mm *nmm = NULL;
+	struct sva_bond *bond = NULL;
+	struct sva_dev *ndev = NULL;
+
+	EXPECT_FAIL(sva_mm_new(ctx, &mo, &nmm), -EINVAL, "set it to sizeof", "sva_mm_new, opts->size 8");
+	mo.size = sizeof(mo);
+	mo.flags = 1u << 30;
+	EXPECT_FAIL(sva_mm_new(ctx, &mo, &nmm), -EINVAL, "unknown flags 0x40000000", "sva_mm_new, an unknown flag");
+	bo.reserved = 1;
+	EXPECT_FAIL(sva_bind(dev, mm, &bo, &bond), -EINVAL, "reserved is not zero", "sva_bind, reserved set");
+	EXPECT_FAIL(sva_dev_open_mock(ctx, &ko, &ndev), -EINVAL, "reserved is not zero",
+		    "sva_dev_open_mock, reserved set");
 	free(mm);
 	free(dev);
 	sva_ctx_free(ctx);
