@@ -197,17 +197,18 @@ static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 		/* An isolated client's pins are the broker's, within its isolated-pin-max. */
 		if (sva_broker_ctx_isolated(mm->ctx))
 			return sva_fail(&mm->ctx->log, ret,
-					"mapping 0x%llx-0x%llx: over the broker's isolated-pin-max for this client, "
-					"or the broker's own memory lock limit (unshare or invalidate what the "
-					"device no longer needs, or raise isolated-pin-max: sva-brokerd(8))",
+					"sva_mm_prefault: mapping 0x%llx-0x%llx: over the broker's isolated-pin-max "
+					"for this client, or the broker's own memory lock limit (unshare or "
+					"invalidate what the device no longer needs, or raise isolated-pin-max: "
+					"sva-brokerd(8))",
 					(unsigned long long)start, (unsigned long long)end);
 		return sva_fail(&mm->ctx->log, ret,
-				"mapping 0x%llx-0x%llx: out of memory or over RLIMIT_MEMLOCK "
+				"sva_mm_prefault: mapping 0x%llx-0x%llx: out of memory or over RLIMIT_MEMLOCK "
 				"(raise it with ulimit -l or grant CAP_IPC_LOCK)",
 				(unsigned long long)start, (unsigned long long)end);
 	case -EPERM:
 		return sva_fail(&mm->ctx->log, ret,
-				"mapping 0x%llx-0x%llx: the kernel cannot pin these pages "
+				"sva_mm_prefault: mapping 0x%llx-0x%llx: the kernel cannot pin these pages "
 				"(device memory, PFNMAP, secretmem, a page past the end of a file, or a "
 				"dirty-tracked shared file mapping)",
 				(unsigned long long)start, (unsigned long long)end);
@@ -215,23 +216,27 @@ static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 	case -EINVAL:
 		if (mm->flags & SVA_MM_TRACK_STRICT)
 			return sva_fail(&mm->ctx->log, ret,
-					"mapping 0x%llx-0x%llx: it cannot be tracked (%s) and the address space is "
-					"SVA_MM_TRACK_STRICT",
+					"sva_mm_prefault: mapping 0x%llx-0x%llx: it cannot be tracked (%s) and "
+					"the address space is SVA_MM_TRACK_STRICT",
 					(unsigned long long)start, (unsigned long long)end,
 					ret == -EBUSY ? "another userfaultfd has registered it"
 						      : "userfaultfd cannot register this kind of mapping");
 		break;
 	case -E2BIG:
-		return sva_fail(&mm->ctx->log, ret, "range too fragmented to map in one call");
+		return sva_fail(&mm->ctx->log, ret,
+				"sva_mm_prefault: 0x%llx-0x%llx: the pieces around what is visible already "
+				"need more than 64 maps: split the call",
+				(unsigned long long)start, (unsigned long long)end);
 	case -EFAULT:
 		return sva_fail(&mm->ctx->log, ret,
-				"mapping 0x%llx-0x%llx: the process unmapped or replaced it meanwhile (another thread?)",
+				"sva_mm_prefault: mapping 0x%llx-0x%llx: the process unmapped or replaced it "
+				"meanwhile (another thread?)",
 				(unsigned long long)start, (unsigned long long)end);
 	default:
 		break;
 	}
-	return sva_fail(&mm->ctx->log, ret, "IOMMU_IOAS_MAP 0x%llx-0x%llx failed: %s", (unsigned long long)start,
-			(unsigned long long)end, strerror(-ret));
+	return sva_fail(&mm->ctx->log, ret, "sva_mm_prefault: IOMMU_IOAS_MAP 0x%llx-0x%llx failed: %s",
+			(unsigned long long)start, (unsigned long long)end, strerror(-ret));
 }
 
 #define MAP_VMAS 64
@@ -246,30 +251,35 @@ static int map_check_locked(struct sva_mm *mm, uint64_t start, uint64_t end, str
 
 	ret = sva_vma_collect(mm->maps_fd, start, end, vmas, MAP_VMAS, &nvma);
 	if (ret == -EFAULT)
-		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx is not (entirely) mapped in this process",
+		return sva_fail(&mm->ctx->log, ret,
+				"sva_mm_prefault: 0x%llx-0x%llx is not (entirely) mapped in this process",
 				(unsigned long long)start, (unsigned long long)end);
 	if (ret == -E2BIG)
-		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx spans more than %u mappings: split the call",
+		return sva_fail(&mm->ctx->log, ret,
+				"sva_mm_prefault: 0x%llx-0x%llx spans more than %u mappings: split the call",
 				(unsigned long long)start, (unsigned long long)end, MAP_VMAS);
 	if (ret)
-		return sva_fail(&mm->ctx->log, ret, "cannot read this process's mappings: %s", strerror(-ret));
+		return sva_fail(&mm->ctx->log, ret, "sva_mm_prefault: cannot read this process's mappings: %s",
+				strerror(-ret));
 	for (size_t i = 0; i < nvma; i++)
 		if (!vmas[i].prot)
-			return sva_fail(&mm->ctx->log, -EACCES, "0x%llx-0x%llx is PROT_NONE: a device cannot use it",
+			return sva_fail(&mm->ctx->log, -EACCES,
+					"sva_mm_prefault: 0x%llx-0x%llx is PROT_NONE: a device cannot use it",
 					(unsigned long long)vmas[i].start, (unsigned long long)vmas[i].end);
 	ret = reachable(mm, start, end);
 	if (ret == -ERANGE)
 		return sva_fail(&mm->ctx->log, ret,
-				"0x%llx-0x%llx is outside the IOVA window the bound devices can reach "
+				"sva_mm_prefault: 0x%llx-0x%llx is outside the IOVA window the bound devices can reach "
 				"(see sva_mm_iova_ranges; allocate device memory inside it)",
 				(unsigned long long)start, (unsigned long long)end);
 	/* The kernel could not say what the window is: a broker that stopped
 	 * destroyed the objects it would ask about. */
 	if (ret == -ENOENT && sva_iommufd_broker_gone(mm->ctx->fd))
-		return sva_fail(&mm->ctx->log, -ECONNRESET, "0x%llx-0x%llx: the broker went away",
+		return sva_fail(&mm->ctx->log, -ECONNRESET, "sva_mm_prefault: 0x%llx-0x%llx: the broker went away",
 				(unsigned long long)start, (unsigned long long)end);
 	if (ret)
-		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx: the IOVA window could not be read: %s",
+		return sva_fail(&mm->ctx->log, ret,
+				"sva_mm_prefault: 0x%llx-0x%llx: the IOVA window could not be read: %s",
 				(unsigned long long)start, (unsigned long long)end, strerror(-ret));
 	*nvmap = nvma;
 	return 0;

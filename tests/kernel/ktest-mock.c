@@ -331,6 +331,66 @@ static void fault_queue_roundtrip(struct sva_ctx *ctx)
 	sva_mm_free(mm);
 }
 
+static char first_bind_line[1024];
+
+static void keep_error_line(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level == SVA_LOG_ERROR)
+		snprintf(first_bind_line, sizeof(first_bind_line), "%s", msg);
+}
+
+/*
+ * A first bind the kernel refuses because of memory already visible: outside
+ * the mock's aperture (-EADDRINUSE), or prefaulted into an untracked address
+ * space and unmapped since (-EFAULT).  sva_bind(3) promises a line that says
+ * what to do: withdraw it with sva_mm_invalidate().
+ */
+static void first_bind_refusals(void)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = keep_error_line };
+	struct sva_mm_opts uo = { .size = sizeof(uo), .flags = SVA_MM_UNTRACKED };
+	struct sva_bond *bond = (struct sva_bond *)0x1;
+	struct sva_dev_info info = { .size = sizeof(info) };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm, *umm;
+	const uint64_t outside = 0x90000000ull; /* above the mock aperture's 2 GiB */
+	void *hi = ktest_map_at(outside, PG, PROT_READ | PROT_WRITE), *lo;
+	int ret;
+
+	if (!ok(sva_ctx_new(&co, &ctx) == 0 && sva_dev_open_mock(ctx, NULL, &dev) == 0 && hi,
+		"first-bind refusals: setup"))
+		return;
+	ret = sva_mm_new(ctx, NULL, &mm);
+	ok(!ret && sva_mm_prefault(mm, hi, PG) == 0, "memory visible outside the aperture before any bind");
+	first_bind_line[0] = '\0';
+	is_int(sva_bind(dev, mm, NULL, &bond), -EADDRINUSE, "the first bind: -EADDRINUSE");
+	ok(bond == (struct sva_bond *)0x1, "  *out untouched");
+	ok(strstr(first_bind_line, "sva_mm_invalidate"), "  the line says what to do: %s", first_bind_line);
+	ok(sva_dev_get_info(dev, &info) == 0 && !(info.flags & SVA_DEV_ATTACHED), "  the device is not attached");
+	is_int((int)sva_mm_invalidate(mm, hi, PG), PG, "  withdrawn with sva_mm_invalidate (one page)");
+	if (is_int(sva_bind(dev, mm, NULL, &bond), 0, "  then bound"))
+		sva_unbind(bond);
+	sva_mm_free(mm);
+
+	lo = ktest_map_at(BUF_VA + (128u << 20), PG, PROT_READ | PROT_WRITE);
+	ret = sva_mm_new(ctx, &uo, &umm);
+	ok(!ret && lo && sva_mm_prefault(umm, lo, PG) == 0 && munmap(lo, PG) == 0,
+	   "prefaulted into an untracked address space, then unmapped");
+	first_bind_line[0] = '\0';
+	bond = (struct sva_bond *)0x1;
+	is_int(sva_bind(dev, umm, NULL, &bond), -EFAULT, "the first bind: -EFAULT");
+	ok(strstr(first_bind_line, "sva_mm_invalidate"), "  the line says what to do: %s", first_bind_line);
+	is_int((int)sva_mm_invalidate(umm, lo, PG), PG, "  withdrawn with sva_mm_invalidate (one page)");
+	if (is_int(sva_bind(dev, umm, NULL, &bond), 0, "  then bound"))
+		sva_unbind(bond);
+	sva_mm_free(umm);
+	munmap(hi, PG);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
 int main(void)
 {
 	struct sva_ctx *ctx;
@@ -347,6 +407,7 @@ int main(void)
 	bind_checks(ctx);
 	fault_queue_roundtrip(ctx);
 	fork_checks(ctx);
+	first_bind_refusals();
 	sva_dev_close(g_dev);
 
 	/* Any release order: the context outlives its last device. */
