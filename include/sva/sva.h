@@ -6,9 +6,12 @@
  *  - Functions return 0 (or a count, where stated) on success and a negative errno
  *    on failure; on failure nothing observable has changed and one log line says
  *    what went wrong and what to do about it.  Each call's man page lists its errnos.
+ *    (One exception, of the context's: its fault queue, and fault thread, made by
+ *    its first fault-capable sva_bind() stay if that bind fails; sva_bind(3).)
  *    That line is at error level, except for outcomes that are the caller's
  *    normal business, logged at debug level only: lookups that find nothing,
- *    -ENOSPC of an allocation (PASIDs, sva_bind(), sva_mem_alloc()),
+ *    -ENOSPC of an allocation (PASIDs, sva_bind(), sva_mem_alloc()'s window: a
+ *    SVA_MEM_PREFAULT that does not fit the pin budget is an error),
  *    -ENOTCONN of sva_dev_iova_ranges() and -EAGAIN of sva_mm_prefault()
  *    (libsva(7), Errors).  Where a call's comment or page says otherwise
  *    (-ENOSPC of the iova_ranges calls fills the array; -EIO of a withdrawal
@@ -232,8 +235,9 @@ const char *sva_iommu_type_name(uint32_t type);
 #define SVA_DEV_PCI (1u << 0)	  /* a PCI device; pci_addr is set */
 #define SVA_DEV_MOCK (1u << 1)	  /* the iommufd selftest mock device */
 #define SVA_DEV_ATTACHED (1u << 2) /* its RID is attached: to a bound address space, or
-				    * parked on an empty one from its first PASID bind
-				    * until sva_dev_close(), unbinds or not */
+				    * parked on an empty one (a device with PASID
+				    * support: from its first bind, PASID or RID, as
+				    * a RID unbind parks it) until sva_dev_close() */
 
 struct sva_dev_info {
 	size_t size;		 /* sizeof(struct sva_dev_info), set by the caller */
@@ -353,7 +357,8 @@ int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts *opts, str
  * with access `perm` (SVA_ACCESS_*) in page-request group `grpid`.  The kernel
  * drops the fault silently if nothing fault-capable is attached there.  Thread-safe.
  * Errors: -EOPNOTSUPP not a mock device; -EINVAL NULL dev (not logged) or bad
- * perm; -ECHILD in a forked child; -ECONNRESET the device's broker went away.
+ * perm; -EPERM an isolated broker client's pasid outside its global block;
+ * -ECHILD in a forked child; -ECONNRESET the device's broker went away.
  */
 int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_t addr, uint32_t perm, uint32_t grpid);
 
@@ -406,7 +411,7 @@ int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasi
 /*
  * Free an allocated PASID: it enters quarantine and lookups stop finding it.
  * It becomes allocatable again only after sva_pasid_release() and the grace
- * condition.  Thread-safe.  Errors: -ENOENT not allocated (never, or already
+ * condition.  Thread-safe.  Errors: -EINVAL NULL space; -ENOENT not allocated (never, or already
  * freed); -ERANGE outside the space; -EBUSY the PASID is bound (sva_bind()):
  * the last sva_unbind() under it frees it (or, for a PASID the driver bound
  * with SVA_BIND_PASID, hands it back to be freed then).
@@ -416,7 +421,7 @@ int sva_pasid_free(struct sva_pasid_space *space, uint32_t pasid);
 /*
  * The owner is done with a quarantined PASID (its device has drained it).  The
  * PASID returns to the pool once the grace time has passed since this call, or
- * at the next sva_pasid_barrier().  Thread-safe.  Errors: -EINVAL not in
+ * at the next sva_pasid_barrier().  Thread-safe.  Errors: -EINVAL NULL space, or not in
  * quarantine (still allocated, never allocated or already released); -ERANGE
  * outside the space.
  */
