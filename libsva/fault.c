@@ -31,7 +31,8 @@ struct rec_info {
 	struct sva_bond *bond;
 	uint64_t page, run_start, run_end; /* run: 0, 0 when the page has no neighbour */
 	uint32_t idx;
-	bool stray; /* in a group whose records name more than one device or PASID */
+	uint32_t later; /* records after this one in the batch in the same address space */
+	bool stray;	/* in a group whose records name more than one device or PASID */
 };
 
 #define BATCH_RECORDS 64u
@@ -184,6 +185,34 @@ static int by_bond_page(const void *a, const void *b)
 }
 
 /*
+ * Per record, the records after it in the same address space: under a pin
+ * budget a fault's window leaves a page of room for each (pin_budget.c), since
+ * nothing mapped for the batch can be evicted before it is answered.  Most
+ * batches fault in one or two address spaces: a few counters, and records of
+ * any further one count nothing (their windows reserve nothing).
+ */
+static void count_later(struct rec_info *info, size_t n)
+{
+	struct mm_count {
+		const struct sva_mm *mm;
+		uint32_t seen;
+	} c[4];
+	unsigned used = 0;
+
+	for (size_t i = n; i-- > 0;) {
+		const struct sva_mm *mm = info[i].bond ? info[i].bond->mm : NULL;
+		unsigned k = 0;
+
+		while (k < used && c[k].mm != mm)
+			k++;
+		if (k == used && used < ARRAY_SIZE(c))
+			c[used++] = (struct mm_count){ .mm = mm, .seen = 0 };
+		if (k < used && mm)
+			info[i].later = c[k].seen++;
+	}
+}
+
+/*
  * Find every record's bond once, then the runs of pages a bond faulted on in
  * this batch, adjacent or a few pages apart (sva_fa_bridge): the first fault
  * of a run maps it whole, gaps included (batching that saves map calls, not
@@ -202,9 +231,11 @@ static void plan_batch(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault
 		info[i].run_start = info[i].run_end = 0;
 		info[i].idx = (uint32_t)i;
 		info[i].stray = false;
+		info[i].later = 0;
 	}
 	if (n < 2)
 		return; /* one record is no run (a device faulting one page at a time) */
+	count_later(info, n);
 	/*
 	 * A group is one PASID's: the kernel routes and answers it by its last
 	 * record.  A device whose group also names another device or PASID is
@@ -273,7 +304,8 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 	else if (ri->stray)
 		reason = -EPROTO; /* a group of several PASIDs: a faulty device (plan_batch()) */
 	else
-		reason = sva_mm_resolve_fault(bond->mm, &bond->fa, rec->addr, ri->run_start, ri->run_end, access, &pages);
+		reason = sva_mm_resolve_fault(bond->mm, &bond->fa, rec->addr, ri->run_start, ri->run_end, access,
+					      (uint64_t)ri->later * 4096, &pages);
 	if (!bond) {
 		sva_logf_rl(&ctx->log, &ctx->fe.rl, SVA_LOG_WARN,
 			    "I/O page fault from device %u %s %u at 0x%llx with no bond: INVALID", rec->dev_id,

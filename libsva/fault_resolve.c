@@ -21,7 +21,7 @@ static uint32_t need_prot(uint32_t access)
 }
 
 static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t addr, uint64_t run_start,
-			  uint64_t run_end, uint32_t need, uint64_t *pages, bool may_refresh)
+			  uint64_t run_end, uint32_t need, uint64_t reserve, uint64_t *pages, bool may_refresh)
 {
 	const uint32_t rw = SVA_PROT_READ | SVA_PROT_WRITE;
 	const struct sva_iova_range *r;
@@ -141,7 +141,7 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 	/* Within the pin budget: evicts cold chunks, or maps less, down to addr's page. */
 	uint64_t asked = we - ws;
 
-	ret = sva_pin_map_fault_locked(mm, v, addr, &ws, &we, &mapped);
+	ret = sva_pin_map_fault_locked(mm, v, addr, &ws, &we, reserve, &mapped);
 	if (ret) {
 		bool unpinnable = ret == -EPERM || ret == -EFAULT;
 
@@ -149,7 +149,7 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		if (unpinnable && may_refresh) {
 			mm->last_vma.end = 0;
 			ret = sva_vma_find(addr, true, v);
-			return ret ? ret : resolve_locked(mm, fa, addr, run_start, run_end, need, pages, false);
+			return ret ? ret : resolve_locked(mm, fa, addr, run_start, run_end, need, reserve, pages, false);
 		}
 		/*
 		 * Fault-around only saves faults: a neighbour the kernel will not
@@ -163,7 +163,7 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 			return ret;
 		ws = addr;
 		we = addr + PAGE;
-		ret = sva_pin_map_fault_locked(mm, v, addr, &ws, &we, &mapped);
+		ret = sva_pin_map_fault_locked(mm, v, addr, &ws, &we, reserve, &mapped);
 		if (ret)
 			return ret;
 	}
@@ -187,7 +187,7 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 }
 
 int sva_mm_resolve_fault(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t addr, uint64_t run_start,
-			 uint64_t run_end, uint32_t access, uint64_t *pages)
+			 uint64_t run_end, uint32_t access, uint64_t reserve, uint64_t *pages)
 {
 	int ret;
 
@@ -196,7 +196,7 @@ int sva_mm_resolve_fault(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t ad
 	if (access & SVA_ACCESS_PRIV)
 		return -EPERM;
 	pthread_mutex_lock(&mm->lock);
-	ret = resolve_locked(mm, fa, addr & ~(PAGE - 1), run_start, run_end, need_prot(access), pages, true);
+	ret = resolve_locked(mm, fa, addr & ~(PAGE - 1), run_start, run_end, need_prot(access), reserve, pages, true);
 	pthread_mutex_unlock(&mm->lock);
 	sva_mm_reap(mm);
 	return ret;

@@ -554,9 +554,11 @@ void sva_fault_unexclude(struct sva_ctx *ctx);
  * reason (struct sva_fault_report); *pages gets the 4 KiB pages mapped.  The
  * fault-around window follows the stream fa (fault_window.h: the bond's, under
  * mm->lock), and grows to [run_start, run_end) (run_end 0: no run) when the
- * same batch holds faults on the adjacent pages. */
+ * same batch holds faults on the adjacent pages.  Under a pin budget, a window
+ * larger than the page leaves `reserve` bytes of room (a page for each later
+ * fault of the batch in mm). */
 int sva_mm_resolve_fault(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t addr, uint64_t run_start,
-			 uint64_t run_end, uint32_t access, uint64_t *pages);
+			 uint64_t run_end, uint32_t access, uint64_t reserve, uint64_t *pages);
 
 /* mm_map.c.  What one all-or-nothing call mapped, to take back on failure. */
 /* Only r[0..n) is ever read: callers set n = 0 rather than zero all of it

@@ -162,7 +162,7 @@ static void shrink(uint64_t addr, uint64_t *ws, uint64_t *we)
 }
 
 int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t addr, uint64_t *ws,
-			     uint64_t *we, uint64_t *mapped)
+			     uint64_t *we, uint64_t reserve, uint64_t *mapped)
 {
 	unsigned kernel_retries = 0;
 	int ret;
@@ -192,7 +192,8 @@ int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_
 		room = true;
 		if (mm->pin.budget) { /* unbounded: no lock, no walk */
 			pthread_mutex_lock(&mm->map_lock);
-			room = make_room_locked(mm, gap_bytes_locked(mm, *ws, *we), *ws, *we);
+			room = make_room_locked(mm, gap_bytes_locked(mm, *ws, *we) + (*we - *ws > PAGE ? reserve : 0),
+						*ws, *we);
 			pthread_mutex_unlock(&mm->map_lock);
 		}
 		if (room) {

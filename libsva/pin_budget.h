@@ -70,12 +70,14 @@ uint32_t sva_pin_batch_in_flight(struct sva_mm *mm);
  * (mm->lock held), within the budget: cold chunks are evicted to make room,
  * and a window that still does not fit, or that the kernel refuses with
  * -ENOMEM (its memlock limit, shared with the rest of the user's pins), is
- * halved down to the faulting page.  On success [*ws, *we) is what was asked
- * of the IOAS and *mapped grows by the bytes mapped.  0 or the raw -errno
- * (undo taken back): -ENOMEM when not even the page fits.
+ * halved down to the faulting page.  A window larger than the page must also
+ * leave `reserve` bytes of room (the later faults of the batch: their pages
+ * must not go to this one's neighbours).  On success [*ws, *we) is what was
+ * asked of the IOAS and *mapped grows by the bytes mapped.  0 or the raw
+ * -errno (undo taken back): -ENOMEM when not even the page fits.
  */
 int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t addr, uint64_t *ws,
-			     uint64_t *we, uint64_t *mapped);
+			     uint64_t *we, uint64_t reserve, uint64_t *mapped);
 
 /*
  * Before sva_mm_prefault() maps [start, end) (mm->lock held): fail if the

@@ -614,6 +614,60 @@ static void refault_strides(void)
 	munmap(p, n * stride);
 }
 
+/*
+ * A full batch of 64 faults at a budget of 512 KiB, in any pattern
+ * (sva_mm_new(3), "Pin budget"): a fault's window may not take the room the
+ * later faults of its batch need, since nothing mapped for the batch can be
+ * evicted before it is answered.  Strided faults ramp their windows up as a
+ * stream; they took all of it, and 56 of 64 faults at a 64 KiB stride were
+ * answered INVALID.
+ */
+static void batch_patterns(void)
+{
+	const uint64_t va0 = BUF_VA + 512 * MB; /* apart from the buffers the other cases leave */
+	static const struct {
+		uint64_t stride;
+		const char *what;
+	} pat[] = { { 16 * KB, "16 KiB apart" }, { 64 * KB, "64 KiB apart" }, { 4 * KB, "adjacent" },
+		    { 1 * MB, "1 MiB apart" } };
+
+	for (size_t p = 0; p < sizeof(pat) / sizeof(pat[0]); p++) {
+		struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL };
+		struct sva_mm_opts mo = { .size = sizeof(mo), .pin_budget = 512 * KB };
+		struct reports rep = { 0 };
+		struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+		struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
+		struct sva_ctx *ctx = NULL;
+		struct sva_bond *bond = NULL;
+		struct sva_dev *dev = NULL;
+		struct sva_mm *mm = NULL;
+		unsigned char *buf;
+		int seen = 0;
+
+		if (sva_ctx_new(&co, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) ||
+		    sva_bind(dev, mm, &bo, &bond))
+			ktest_bail("batch patterns: setup failed");
+		buf = map_buf(va0, 64 * pat[p].stride, false, 9);
+		for (int i = 0; i < 64; i++)
+			sva_dev_inject_fault(dev, sva_bond_pasid(bond), va0 + (uint64_t)i * pat[p].stride,
+					     SVA_ACCESS_READ, 0);
+		is_int(sva_ctx_process_faults(ctx, 64), 64, "batch of 64 faults %s: one batch", pat[p].what);
+		ok(rep.n == 0, "  none answered INVALID at a 512 KiB budget (%d were, first reason %d)", rep.n,
+		   rep.n ? rep.reason[0] : 0);
+		for (int i = 0; i < 64; i++)
+			seen += device_sees(ctx, mm, va0 + (uint64_t)i * pat[p].stride,
+					    buf + (uint64_t)i * pat[p].stride);
+		is_int(seen, 64, "  the device sees all 64 pages");
+		ok(mm_stats(mm).bytes_pinned_peak <= 512 * KB, "  within the budget (peak %llu)",
+		   (unsigned long long)mm_stats(mm).bytes_pinned_peak);
+		sva_unbind(bond);
+		sva_mm_free(mm);
+		munmap(buf, 64 * pat[p].stride);
+		sva_dev_close(dev);
+		sva_ctx_put(ctx);
+	}
+}
+
 int main(void)
 {
 	struct sva_ctx *ctx;
@@ -645,6 +699,7 @@ int main(void)
 	kernel_limit(true);
 	pinned_mode();
 	in_flight();
+	batch_patterns();
 	turn_back(256 * KB);
 	turn_back(1 * MB);
 	race();

@@ -466,7 +466,7 @@ static void breakdown(struct sva_ctx *ctx, struct sva_dev *dev, struct baseline 
 		if (read(fd, &rec, sizeof(rec)) != sizeof(rec))
 			bench_bail("breakdown: no fault record");
 		t1 = bench_now_ns();
-		if (sva_mm_resolve_fault(s.mm, &s.bond->fa, rec.addr, 0, 0, SVA_ACCESS_READ | SVA_ACCESS_WRITE, &pages))
+		if (sva_mm_resolve_fault(s.mm, &s.bond->fa, rec.addr, 0, 0, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 0, &pages))
 			bench_bail("breakdown: resolve failed");
 		t2 = bench_now_ns();
 		resp.cookie = rec.cookie;
