@@ -52,4 +52,27 @@ st=$?
 [ $st -ne 0 ] && grep -q "two binaries named second" "$tmp/log"
 ok $? "a helper named like a test: refused too (status $st)"
 
+# Two builds' libraries of one soname (a gcc and an ASan libsva.so.1): the
+# guest has one /lib/sva, so the second binary would run on the first one's.
+if have cc; then
+	mkdir -p "$tmp/l1" "$tmp/l2" "$tmp/p"
+	echo 'int svafoo(void) { return 1; }' >"$tmp/l1.c"
+	echo 'int svafoo(void) { return 2; }' >"$tmp/l2.c"
+	echo 'int svafoo(void); int main(void) { return svafoo(); }' >"$tmp/m.c"
+	for k in 1 2; do
+		cc -shared -fPIC -Wl,-soname,libsvafoo.so.1 -o "$tmp/l$k/libsvafoo.so.1" "$tmp/l$k.c" &&
+			cc -o "$tmp/p/prog$k" "$tmp/m.c" "$tmp/l$k/libsvafoo.so.1" -Wl,-rpath,"$tmp/l$k" || break
+	done
+	sh "$mk" "$tmp/out/libs.cpio.gz" "$tmp/p/prog1" "$tmp/p/prog2" >"$tmp/log" 2>&1
+	st=$?
+	[ $st -ne 0 ] && grep -q "two different libraries named libsvafoo.so.1" "$tmp/log"
+	ok $? "two binaries needing different files of one soname: refused, saying so (status $st)"
+	diag_file "$tmp/log"
+	cp "$tmp/p/prog1" "$tmp/p/prog1b"
+	sh "$mk" "$tmp/out/libs2.cpio.gz" "$tmp/p/prog1" "$tmp/p/prog1b" >"$tmp/log" 2>&1
+	ok $? "two binaries sharing one library file: packed"
+else
+	skip "no cc here: the soname check needs two small shared libraries"
+fi
+
 done_testing

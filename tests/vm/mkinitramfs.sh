@@ -79,7 +79,14 @@ $(echo "$lddout" | grep 'not found')
     mkdir -p "$stage/lib/sva"
     echo "$lddout" | sed -n 's/^[[:space:]]*\([^ ]*\) => \(\/[^ ]*\) (0x.*$/\1 \2/p' |
     while read -r soname lib; do
-        [ -f "$stage/lib/sva/$soname" ] || cp -L "$lib" "$stage/lib/sva/$soname"
+        if [ ! -f "$stage/lib/sva/$soname" ]; then
+            cp -L "$lib" "$stage/lib/sva/$soname"
+        elif ! cmp -s "$lib" "$stage/lib/sva/$soname"; then
+            # One /lib/sva for every binary: a second build's library of the
+            # same name (a gcc and a sanitizer libsva.so.1) would be silently
+            # replaced by the first one's in the guest.
+            die "two different libraries named $soname ($lib, for $1, and an earlier binary's): pack the binaries of one build per VM run"
+        fi
     done
     interp=$(echo "$lddout" | sed -n 's/^[[:space:]]*\(\/[^ ]*\) (0x.*$/\1/p' | head -n1)
     if [ -n "$interp" ] && [ ! -f "$stage$interp" ]; then
