@@ -329,7 +329,7 @@ int sva_broker_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **
 
 	if (strlen(name) >= sizeof(m.text))
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: broker device name '%.32s...' is too long", name);
-	ret = sva_ctx_check_owner(ctx);
+	ret = sva_ctx_check_owner_in(ctx, "sva_dev_open");
 	if (ret)
 		return ret;
 	sva_broker_msg_init(&m, SVA_BOP_OPEN);

@@ -100,7 +100,7 @@ static int check(struct sva_ctx *ctx, const char *fn, uint64_t offset, const voi
 				"%s: only an isolated broker context (SVA_CTX_ISOLATED) shares memfds; "
 				"others map their memory themselves",
 				fn);
-	ret = sva_ctx_check_owner(ctx);
+	ret = sva_ctx_check_owner_in(ctx, fn);
 	if (ret)
 		return ret;
 	if (!len || ((uintptr_t)addr | len | offset) % (uint64_t)pg || (uintptr_t)addr + len < (uintptr_t)addr)

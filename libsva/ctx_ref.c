@@ -56,17 +56,12 @@ bool sva_ctx_lock_reader(const struct sva_ctx *ctx, pthread_mutex_t *m)
 	return pthread_mutex_trylock(m) == 0;
 }
 
-int sva_ctx_check_owner(const struct sva_ctx *ctx)
+int sva_ctx_check_owner_in(const struct sva_ctx *ctx, const char *fn)
 {
 	if (sva_ctx_forked(ctx))
 		return sva_fail(&ctx->log, -ECHILD,
-				"called in a forked child: libsva objects belong to process %d, and the child "
+				"%s: called in a forked child: libsva objects belong to process %d, and the child "
 				"must not touch them (open a new context in the child)",
-				(int)ctx->pid);
+				fn, (int)ctx->pid);
 	return 0;
-}
-
-int sva_mm_check_owner(struct sva_mm *mm)
-{
-	return sva_ctx_check_owner(mm->ctx);
 }

@@ -345,7 +345,10 @@ bool sva_ctx_get_live(struct sva_ctx *ctx);
  * call that would refuses with -ECHILD, and releases free memory only.
  */
 bool sva_ctx_forked(const struct sva_ctx *ctx);
-int sva_ctx_check_owner(const struct sva_ctx *ctx);
+/* -ECHILD, logged naming the refused call fn, in a forked child; else 0.  The
+ * macros name the calling function: the public call itself, at its top. */
+int sva_ctx_check_owner_in(const struct sva_ctx *ctx, const char *fn);
+#define sva_ctx_check_owner(ctx) sva_ctx_check_owner_in((ctx), __func__)
 /*
  * Take m, a lock of one of the parent's objects, in a call that only reads
  * and that a forked child may make (sva_mm_stats(), sva_dev_get_info()).
@@ -613,7 +616,7 @@ static inline uint64_t sva_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 /* -ECHILD when called from a process other than the one that created mm. */
-int sva_mm_check_owner(struct sva_mm *mm);
+#define sva_mm_check_owner(mm) sva_ctx_check_owner_in((mm)->ctx, __func__)
 /* Tear down a bond claimed by sva_unbind() or sva_teardown() (state
  * EXITING): mm_exit, detach, release.  Frees it.  0, or -EIO if the detach
  * failed (the PASID is retired, the HWPT kept). */

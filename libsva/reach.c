@@ -184,7 +184,7 @@ static int check_args(struct sva_mm *mm, const void *addr, size_t len, const cha
 		return sva_fail(&mm->ctx->log, -EINVAL, "%s: the address space was not created SVA_MM_RESTRICTED", fn);
 	*start = a;
 	*end = a + len;
-	return sva_mm_check_owner(mm);
+	return sva_ctx_check_owner_in(mm->ctx, fn);
 }
 
 SVA_EXPORT int sva_mm_allow(struct sva_mm *mm, const void *addr, size_t len)

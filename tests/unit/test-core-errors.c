@@ -370,9 +370,11 @@ static void dev_errors(void)
 
 	/* Opening binds the device to the parent's iommufd: refused in a child
 	 * before any lookup (it used to go on, and bind). */
-	EXPECT_FAIL(sva_dev_open(ctx, "0000:41:00.0", &dev), -ECHILD, "forked child", "sva_dev_open in a forked child");
+	EXPECT_FAIL(sva_dev_open(ctx, "0000:41:00.0", &dev), -ECHILD, "sva_dev_open: called in a forked child",
+		    "sva_dev_open in a forked child, named");
 	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	EXPECT_FAIL(sva_dev_open_fd(ctx, nullfd, &dev), -ECHILD, "forked child", "sva_dev_open_fd in a forked child");
+	EXPECT_FAIL(sva_dev_open_fd(ctx, nullfd, &dev), -ECHILD, "sva_dev_open_fd: called in a forked child",
+		    "sva_dev_open_fd in a forked child, named");
 	close(nullfd);
 	ctx->fork_gen = sva_fork_gen(); /* this process's own context from here on */
 
