@@ -293,7 +293,8 @@ static int open_path(struct sva_ctx *ctx, const char *path, const char *pci, str
 
 static int is_cdev_name(const char *s)
 {
-	if (strncmp(s, "vfio", 4) != 0 || !s[4])
+	/* At most 10 digits: the path under dev_root then fits PATH_MAX. */
+	if (strncmp(s, "vfio", 4) != 0 || !s[4] || strlen(s) > 14)
 		return 0;
 	for (s += 4; *s; s++)
 		if (*s < '0' || *s > '9')

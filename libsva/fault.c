@@ -188,8 +188,8 @@ static int by_bond_page(const void *a, const void *b)
  * Per record, the records after it in the same address space: under a pin
  * budget a fault's window leaves a page of room for each (pin_budget.c), since
  * nothing mapped for the batch can be evicted before it is answered.  Most
- * batches fault in one or two address spaces: a few counters, and records of
- * any further one count nothing (their windows reserve nothing).
+ * batches fault in one or two address spaces: a few counters, and a record of
+ * any further one counts every record after it.
  */
 static void count_later(struct rec_info *info, size_t n)
 {
@@ -203,12 +203,15 @@ static void count_later(struct rec_info *info, size_t n)
 		const struct sva_mm *mm = info[i].bond ? info[i].bond->mm : NULL;
 		unsigned k = 0;
 
+		if (!mm)
+			continue; /* resolved nowhere */
 		while (k < used && c[k].mm != mm)
 			k++;
 		if (k == used && used < ARRAY_SIZE(c))
 			c[used++] = (struct mm_count){ .mm = mm, .seen = 0 };
-		if (k < used && mm)
-			info[i].later = c[k].seen++;
+		/* Past the counters: every later record, whatever its address
+		 * space (too much room kept, never too little). */
+		info[i].later = k < used ? c[k].seen++ : (uint32_t)(n - 1 - i);
 	}
 }
 

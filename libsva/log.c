@@ -82,6 +82,11 @@ static void vlog(const struct sva_log *log, enum sva_log_level level, const char
 	if ((int)level < atomic_load(&log->level) || level >= SVA_LOG_OFF)
 		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* One line, whatever a caller's string held (a device name with a
+	 * newline, an escape sequence): control characters become '?'. */
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	/* Copy the pair under the lock; call outside it, so a callback may log. */
 	sva_fork_guard_enter();
 	pthread_mutex_lock((pthread_mutex_t *)&log->lock);

@@ -320,7 +320,8 @@ static int map_checked_locked(struct sva_mm *mm, uint64_t start, uint64_t end, c
 	ret = sva_mm_upgrade_range_locked(mm, vmas, nvma, start, end);
 	if (ret) {
 		sva_mm_undo_locked(mm, &undo);
-		return sva_fail(&mm->ctx->log, ret, "0x%llx-0x%llx: making read-only memory writable failed: %s",
+		return sva_fail(&mm->ctx->log, ret,
+				"sva_mm_prefault: 0x%llx-0x%llx: making read-only memory writable failed: %s",
 				(unsigned long long)start, (unsigned long long)end, strerror(-ret));
 	}
 	return 0;
