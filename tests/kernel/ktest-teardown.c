@@ -196,6 +196,12 @@ static void concurrent(bool close_dev)
 	sva_ctx_free(ctx);
 }
 
+/* A child's wait status as a shell would give it: its exit status, or 128 + the signal. */
+static int exit_code(int st)
+{
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 /* In a child: a context whose bond's mm_exit does `act`, then leave through exit(). */
 static int child_exit(enum exit_action act, uint32_t ctx_flags, int fd, bool free_ctx)
 {
@@ -218,7 +224,7 @@ static int child_exit(enum exit_action act, uint32_t ctx_flags, int fd, bool fre
 	}
 	if (pid < 0 || waitpid(pid, &st, 0) != pid)
 		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return exit_code(st);
 }
 
 static void exit_paths(void)
@@ -409,11 +415,11 @@ static int fork_under_lock(bool monitor)
 		/* Unbound before the exit: the kernel's mock cannot be destroyed
 		 * with a PASID attached (a WARNING).  Waits for the hook. */
 		sva_unbind(bond);
-		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		_exit(exit_code(st));
 	}
 	if (waitpid(pid, &st, 0) != pid)
 		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return exit_code(st);
 }
 
 /*
@@ -502,11 +508,11 @@ static int child_reads_parent(void)
 		if (b.bond)
 			sva_unbind(b.bond);
 		sva_unbind(bond); /* the kernel's mock: no PASID attached at exit */
-		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		_exit(exit_code(st));
 	}
 	if (waitpid(pid, &st, 0) != pid)
 		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return exit_code(st);
 }
 
 static void fork_inherits_no_lock(void)
