@@ -94,8 +94,11 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 		return sva_fail(&ctx->log, ret, "%s: cannot bind under PASID %u: outside the device's PASID range",
 				dev_label(dev), pasid);
 	if (ret)
-		return sva_fail(&ctx->log, -ENOENT, "%s: cannot bind under PASID %u: it is not allocated "
-				"(allocate it first with sva_dev_pasid_alloc())", dev_label(dev), pasid);
+		return sva_fail(&ctx->log, -ENOENT,
+				"%s: cannot bind under PASID %u: it is not allocated (allocate it first with "
+				"sva_dev_pasid_alloc(); a value freed, or whose last bond went, stays in quarantine "
+				"until it is released and its grace has passed: choose another)",
+				dev_label(dev), pasid);
 	if (owner && SVA_PASID_UNPIN(owner) != owner) {
 		sh = pending_find(ctx, s, pasid);
 		if (!sh) /* cannot happen: a pinned tag has its share */
