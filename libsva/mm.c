@@ -437,6 +437,11 @@ SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t le
 	if (start < mm->reg_end && mm->reg_start < end)
 		mm->reg_start = mm->reg_end = 0;
 	pthread_mutex_unlock(&mm->map_lock);
+	/* Nor mprotect(): every VMA the engine remembers (its last one, the
+	 * process-wide cache) is read afresh at the next fault, so rights taken
+	 * away are not granted again from memory (libsva(7), "What no event
+	 * reports"). */
+	sva_vma_cache_stale();
 	sva_mm_reap(mm);
 	if (failed)
 		sva_logf(&mm->ctx->log, SVA_LOG_ERROR,

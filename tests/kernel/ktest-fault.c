@@ -787,6 +787,54 @@ static void foreign_uffd_window(void)
 	munmap(p, len);
 }
 
+/*
+ * mprotect() sends no event: the engine works from the mappings it read last,
+ * and sva_mm_invalidate() is the documented remedy (libsva(7), "What no event
+ * reports") for memory not visible yet too.  A fault used the mapping, then
+ * part of it lost its read right (write-only) or its execute right; after an
+ * invalidate of that part, a read or execute fault there is refused
+ * (-EACCES), as the kernel's own SVA refuses it.  It was resolved from the
+ * remembered rights, invalidate or not.
+ */
+static void rights_taken_away(void)
+{
+	static const struct {
+		int from, to;
+		uint32_t access;
+		const char *what;
+	} cases[] = {
+		{ PROT_READ | PROT_WRITE, PROT_WRITE, SVA_ACCESS_READ, "a read of memory made write-only" },
+		{ PROT_READ | PROT_WRITE | PROT_EXEC, PROT_READ | PROT_WRITE, SVA_ACCESS_READ | SVA_ACCESS_EXEC,
+		  "an execute request on memory no longer executable" },
+	};
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct sva_mm_opts mo = { .size = sizeof(mo), .fault_around = PG };
+		struct reports rep = { 0 };
+		struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+		struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops, .drvdata = &rep };
+		struct sva_ctx *ctx = ctx_mode(1);
+		struct sva_dev *dev = NULL;
+		struct sva_mm *mm = NULL;
+		struct sva_bond *bond = NULL;
+		uint8_t *p = ktest_map_at(BUF_VA, 64 * PG, cases[k].from);
+		int ret;
+
+		if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, &bo, &bond))
+			ktest_bail("rights taken away: setup failed");
+		p[0] = 1;
+		ret = fault(ctx, dev, bond, BUF_VA, cases[k].access, 1);
+		ok(ret == 0 && rep.n == 0, "%s: a first fault in the mapping resolves", cases[k].what);
+		ok(mprotect(p + 16 * PG, 16 * PG, cases[k].to) == 0, "  mprotect of another part of it");
+		ok(sva_mm_invalidate(mm, p + 16 * PG, 16 * PG) == 0, "  sva_mm_invalidate of that part (nothing visible)");
+		ret = fault(ctx, dev, bond, BUF_VA + 20 * PG, cases[k].access, 1);
+		ok(ret == 0 && rep.n == 1 && rep.last.reason == -EACCES,
+		   "  a fault there is refused with -EACCES (%d reports, reason %d)", rep.n, rep.last.reason);
+		release_all(ctx, dev, mm, bond);
+		munmap(p, 64 * PG);
+	}
+}
+
 int main(void)
 {
 	struct sva_ctx *probe;
@@ -814,5 +862,6 @@ int main(void)
 	shmem_thp_checks();
 	queue_fd_limit();
 	foreign_uffd_window();
+	rights_taken_away();
 	return done_testing();
 }
