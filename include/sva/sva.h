@@ -627,7 +627,8 @@ struct sva_mm_opts {
 /*
  * Create an address space in the context, tracked unless SVA_MM_UNTRACKED
  * (the process's userfaultfd and its thread start with the first tracked
- * address space and stop with the last).  Where userfaultfd is unavailable
+ * address space and stop with the last; one eventfd, made with the first,
+ * stays open for the process's life).  Where userfaultfd is unavailable
  * (seccomp, as in Docker's default profile; vm.unprivileged_userfaultfd=0 on a
  * kernel before 5.11; no CONFIG_USERFAULTFD) the address space is created
  * untracked, which one log line and sva_mm_stats() say, unless
