@@ -847,7 +847,8 @@ struct sva_bond_ops {
 	 * sva_ctx_free() runs it for every bond of the context, and so does
 	 * exit() (a destructor) for contexts still alive without
 	 * SVA_CTX_NO_EXIT_TEARDOWN; after kill -9 nothing runs: the kernel
-	 * detaches everything when the descriptors close.
+	 * detaches everything when the descriptors close (on the mock device,
+	 * with kernel warnings: sva_dev_open_mock(3)).
 	 *
 	 * Inside mm_exit and fault_error, a call that binds, unbinds or frees
 	 * could wait for the callback's own bond, so it is refused: sva_bind()
