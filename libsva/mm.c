@@ -229,8 +229,9 @@ static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 				(unsigned long long)start, (unsigned long long)end);
 	case -EFAULT:
 		return sva_fail(&mm->ctx->log, ret,
-				"sva_mm_prefault: mapping 0x%llx-0x%llx: the process unmapped or replaced it "
-				"meanwhile (another thread?)",
+				"sva_mm_prefault: mapping 0x%llx-0x%llx: part of it holds guard pages "
+				"(MADV_GUARD_INSTALL), or the process unmapped or replaced it meanwhile "
+				"(another thread?)",
 				(unsigned long long)start, (unsigned long long)end);
 	default:
 		break;
@@ -352,7 +353,7 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 	if (!mm)
 		return -EINVAL;
 	if (check_range(addr, len, &start, &end))
-		return sva_fail(&mm->ctx->log, -EINVAL, "sva_mm_prefault: empty or wrapping range %p+%zu", addr, len);
+		return sva_fail(&mm->ctx->log, -EINVAL, "sva_mm_prefault: range %p+%zu is empty, wraps, or reaches the last page", addr, len);
 	ret = sva_mm_check_owner(mm);
 	if (ret)
 		return ret;
@@ -425,7 +426,7 @@ SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t le
 	if (!mm)
 		return -EINVAL;
 	if (check_range(addr, len, &start, &end))
-		return sva_fail(&mm->ctx->log, -EINVAL, "sva_mm_invalidate: empty or wrapping range %p+%zu", addr,
+		return sva_fail(&mm->ctx->log, -EINVAL, "sva_mm_invalidate: range %p+%zu is empty, wraps, or reaches the last page", addr,
 				len);
 	ret = sva_mm_check_owner(mm);
 	if (ret)
