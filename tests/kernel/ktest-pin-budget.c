@@ -425,6 +425,36 @@ static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report 
 	rep->n++;
 }
 
+/* A poll-mode context, a mock, an address space of `budget` and a bond whose
+ * fault_error reports land in *rep. */
+struct rig {
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	struct sva_bond_ops ops;
+};
+
+static void rig_up(struct rig *r, uint64_t budget, uint64_t grace_ns, struct reports *rep, const char *what)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .pasid_grace_ns = grace_ns, .flags = SVA_CTX_FAULT_POLL };
+	struct sva_mm_opts mo = { .size = sizeof(mo), .pin_budget = budget };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = rep, .ops = &r->ops };
+
+	*r = (struct rig){ .ops = { .size = sizeof(r->ops), .fault_error = on_fault_error } };
+	if (sva_ctx_new(&co, &r->ctx) || sva_dev_open_mock(r->ctx, NULL, &r->dev) || sva_mm_new(r->ctx, &mo, &r->mm) ||
+	    sva_bind(r->dev, r->mm, &bo, &r->bond))
+		ktest_bail("%s: setup failed", what);
+}
+
+static void rig_down(struct rig *r)
+{
+	sva_unbind(r->bond);
+	sva_mm_free(r->mm);
+	sva_dev_close(r->dev);
+	sva_ctx_put(r->ctx);
+}
+
 /*
  * Chunks mapped for a batch of faults are not evicted before it is answered:
  * with room for four pages, five faults in one batch (poll mode) map one page
@@ -433,21 +463,17 @@ static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report 
  */
 static void in_flight(void)
 {
-	struct sva_ctx_opts co = { .size = sizeof(co), .pasid_grace_ns = UINT64_MAX, .flags = SVA_CTX_FAULT_POLL };
-	struct sva_mm_opts mo = { .size = sizeof(mo), .pin_budget = 4 * PG };
 	struct reports rep = { 0 };
-	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
-	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
-	struct sva_ctx *ctx = NULL;
-	struct sva_bond *bond = NULL;
-	struct sva_dev *dev = NULL;
-	struct sva_mm *mm = NULL;
+	struct rig r;
 	unsigned char *buf;
 	int visible = 0, n;
 
-	if (sva_ctx_new(&co, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) ||
-	    sva_bind(dev, mm, &bo, &bond))
-		ktest_bail("in flight: setup failed");
+	rig_up(&r, 4 * PG, UINT64_MAX, &rep, "in flight");
+	struct sva_ctx *ctx = r.ctx;
+	struct sva_dev *dev = r.dev;
+	struct sva_mm *mm = r.mm;
+	struct sva_bond *bond = r.bond;
+
 	buf = map_buf(BUF_VA, 1 * MB, false, 4);
 	for (int i = 0; i < 5; i++)
 		sva_dev_inject_fault(dev, sva_bond_pasid(bond), BUF_VA + (uint64_t)i * 128 * KB, SVA_ACCESS_READ, 0);
@@ -464,10 +490,7 @@ static void in_flight(void)
 	ok(rep.n == 1 && device_sees(ctx, mm, BUF_VA + 4 * 128 * KB, buf + 4 * 128 * KB) &&
 		   mm_stats(mm).evictions == 1,
 	   "in flight: once answered, a chunk of the last batch is evicted for it");
-	sva_unbind(bond);
-	sva_mm_free(mm);
-	sva_dev_close(dev);
-	sva_ctx_put(ctx);
+	rig_down(&r);
 	munmap(buf, 1 * MB);
 }
 
@@ -634,21 +657,17 @@ static void batch_patterns(void)
 		    { 4 * KB, 256 * KB, "adjacent" },	      { 1 * MB, 256 * KB, "1 MiB apart" } };
 
 	for (size_t p = 0; p < sizeof(pat) / sizeof(pat[0]); p++) {
-		struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL };
-		struct sva_mm_opts mo = { .size = sizeof(mo), .pin_budget = pat[p].budget };
 		struct reports rep = { 0 };
-		struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
-		struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
-		struct sva_ctx *ctx = NULL;
-		struct sva_bond *bond = NULL;
-		struct sva_dev *dev = NULL;
-		struct sva_mm *mm = NULL;
+		struct rig r;
 		unsigned char *buf;
 		int seen = 0;
 
-		if (sva_ctx_new(&co, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) ||
-		    sva_bind(dev, mm, &bo, &bond))
-			ktest_bail("batch patterns: setup failed");
+		rig_up(&r, pat[p].budget, 0, &rep, "batch patterns");
+		struct sva_ctx *ctx = r.ctx;
+		struct sva_dev *dev = r.dev;
+		struct sva_mm *mm = r.mm;
+		struct sva_bond *bond = r.bond;
+
 		buf = map_buf(va0, 64 * pat[p].stride, false, 9);
 		for (int i = 0; i < 64; i++)
 			sva_dev_inject_fault(dev, sva_bond_pasid(bond), va0 + (uint64_t)i * pat[p].stride,
@@ -662,11 +681,8 @@ static void batch_patterns(void)
 		is_int(seen, 64, "  the device sees all 64 pages");
 		ok(mm_stats(mm).bytes_pinned_peak <= pat[p].budget, "  within the budget (peak %llu)",
 		   (unsigned long long)mm_stats(mm).bytes_pinned_peak);
-		sva_unbind(bond);
-		sva_mm_free(mm);
+		rig_down(&r);
 		munmap(buf, 64 * pat[p].stride);
-		sva_dev_close(dev);
-		sva_ctx_put(ctx);
 	}
 }
 
