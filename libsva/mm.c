@@ -270,13 +270,14 @@ static int map_check_locked(struct sva_mm *mm, uint64_t start, uint64_t end, str
 	ret = reachable(mm, start, end);
 	if (ret == -ERANGE)
 		return sva_fail(&mm->ctx->log, ret,
-				"sva_mm_prefault: 0x%llx-0x%llx is outside the IOVA window the bound devices can reach "
-				"(see sva_mm_iova_ranges; allocate device memory inside it)",
+				"sva_mm_prefault: 0x%llx-0x%llx is outside the IOVA window the bound devices "
+				"can reach (see sva_mm_iova_ranges; allocate device memory inside it)",
 				(unsigned long long)start, (unsigned long long)end);
 	/* The kernel could not say what the window is: a broker that stopped
 	 * destroyed the objects it would ask about. */
 	if (ret == -ENOENT && sva_iommufd_broker_gone(mm->ctx->fd))
-		return sva_fail(&mm->ctx->log, -ECONNRESET, "sva_mm_prefault: 0x%llx-0x%llx: the broker went away",
+		return sva_fail(&mm->ctx->log, -ECONNRESET,
+				"sva_mm_prefault: 0x%llx-0x%llx: the broker went away",
 				(unsigned long long)start, (unsigned long long)end);
 	if (ret)
 		return sva_fail(&mm->ctx->log, ret,
@@ -353,7 +354,8 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 	if (!mm)
 		return -EINVAL;
 	if (check_range(addr, len, &start, &end))
-		return sva_fail(&mm->ctx->log, -EINVAL, "sva_mm_prefault: range %p+%zu is empty, wraps, or reaches the last page", addr, len);
+		return sva_fail(&mm->ctx->log, -EINVAL,
+				"sva_mm_prefault: range %p+%zu is empty, wraps, or reaches the last page", addr, len);
 	ret = sva_mm_check_owner(mm);
 	if (ret)
 		return ret;
@@ -426,8 +428,8 @@ SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t le
 	if (!mm)
 		return -EINVAL;
 	if (check_range(addr, len, &start, &end))
-		return sva_fail(&mm->ctx->log, -EINVAL, "sva_mm_invalidate: range %p+%zu is empty, wraps, or reaches the last page", addr,
-				len);
+		return sva_fail(&mm->ctx->log, -EINVAL,
+				"sva_mm_invalidate: range %p+%zu is empty, wraps, or reaches the last page", addr, len);
 	ret = sva_mm_check_owner(mm);
 	if (ret)
 		return ret;

@@ -76,10 +76,11 @@ int sva_opts_fail(const struct sva_log *log, const char *fn, const char *type, s
 
 	memcpy(&size, src, sizeof(size));
 	if (size <= dst_size)
-		return sva_fail(log, -EINVAL, "%s: opts->size is %zu, not a size struct %s ever had (set it to sizeof, %zu)",
-				fn, size, type, dst_size);
+		return sva_fail(log, -EINVAL,
+				"%s: opts->size is %zu, not a size struct %s ever had (set it to sizeof, %zu)", fn,
+				size, type, dst_size);
 	return sva_fail(log, -EINVAL,
-			"%s: opts->size %zu is larger than this libsva's struct %s (%zu) and sets a field beyond it "
-			"(upgrade libsva, or leave the new fields zero)",
+			"%s: opts->size %zu is larger than this libsva's struct %s (%zu) and sets a field "
+			"beyond it (upgrade libsva, or leave the new fields zero)",
 			fn, size, type, dst_size);
 }
