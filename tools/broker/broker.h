@@ -128,6 +128,8 @@ struct broker_client {
 	uint64_t mapped;
 };
 
+#define BROKER_MAX_REFUSED 16
+
 struct broker {
 	struct broker_conf conf;
 	struct sva_ctx *ctx;
@@ -156,9 +158,20 @@ struct broker {
 		uint64_t since_ns;
 	} *grave;
 	size_t ngrave;
+	/* Connections refused with -EUSERS whose hello is still unread: each is
+	 * closed once its hello comes (closing with it unread would reset the
+	 * connection, and the client would read ECONNRESET, not the refusal)
+	 * or at its deadline.  Never waited for: the other clients are served
+	 * meanwhile.  At most BROKER_MAX_REFUSED; the oldest goes first. */
+	struct broker_refused {
+		int sock;
+		uint64_t deadline_ns;
+	} refused[BROKER_MAX_REFUSED];
+	size_t nrefused;
 };
 
 #define BROKER_GRAVE_NS 10000000000ull
+#define BROKER_REFUSED_NS 1000000000ull
 
 /* Open the context and the devices, park their RIDs, listen.  0 or -errno (logged). */
 int broker_start(struct broker *b, const struct broker_conf *conf);

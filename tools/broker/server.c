@@ -295,6 +295,41 @@ static void peer_creds(const struct broker *b, struct broker_client *c)
 #endif
 }
 
+/* Read what a refused connection sent (its hello), then close it: no reset. */
+static void refused_close(int s)
+{
+	struct sva_broker_msg hello;
+
+	while (recv(s, &hello, sizeof(hello), MSG_DONTWAIT) > 0)
+		;
+	close(s);
+}
+
+static void park_refused(struct broker *b, int s)
+{
+	if (b->nrefused == BROKER_MAX_REFUSED) {
+		refused_close(b->refused[0].sock);
+		memmove(b->refused, b->refused + 1, --b->nrefused * sizeof(b->refused[0]));
+	}
+	b->refused[b->nrefused++] = (struct broker_refused){ .sock = s, .deadline_ns = sva_now_ns() + BROKER_REFUSED_NS };
+}
+
+/* Close the first n parked connections that poll() found readable or hung up
+ * (ev[i]), or whose deadline passed; keep the others in order. */
+static void reap_refused(struct broker *b, const struct pollfd *ev, size_t n)
+{
+	uint64_t now = sva_now_ns();
+	size_t kept = 0;
+
+	for (size_t i = 0; i < b->nrefused; i++) {
+		if ((i < n && ev[i].revents) || b->refused[i].deadline_ns <= now)
+			refused_close(b->refused[i].sock);
+		else
+			b->refused[kept++] = b->refused[i];
+	}
+	b->nrefused = kept;
+}
+
 static void accept_client(struct broker *b)
 {
 	struct broker_client *c, **grown;
@@ -333,20 +368,20 @@ static void accept_client(struct broker *b)
 		else
 			snprintf(m.text, sizeof(m.text), "the broker is out of file descriptors: try again later");
 		sva_broker_send(s, &m, -1);
-		/*
-		 * Closing with the client's hello unread would reset the
-		 * connection, and the client would read ECONNRESET, not the
-		 * reply.  A client sends its hello at once: read it (bounded).
-		 */
+		/* Closing with the client's hello unread would reset the connection
+		 * (see struct broker_refused).  Full: the loop closes it later.  Out
+		 * of descriptors: it holds the spare's, which must come back, so a
+		 * short wait for the hello (a client sends it at once). */
+		if (refuse == -EUSERS) {
+			park_refused(b, s);
+			return;
+		}
 		{
 			struct pollfd p = { .fd = s, .events = POLLIN };
-			struct sva_broker_msg hello;
 
-			if (poll(&p, 1, 200) > 0)
-				while (recv(s, &hello, sizeof(hello), MSG_DONTWAIT) > 0)
-					;
+			poll(&p, 1, 200);
 		}
-		close(s);
+		refused_close(s);
 		spare_back(b);
 		return;
 	}
@@ -418,9 +453,9 @@ int broker_run(struct broker *b)
 	struct pollfd *pfd = NULL;
 
 	while (!b->stop) {
-		struct pollfd *grown = realloc(pfd, (b->nclients + 1) * sizeof(*pfd));
-		size_t n;
-		int ret;
+		struct pollfd *grown = realloc(pfd, (b->nclients + 1 + b->nrefused) * sizeof(*pfd));
+		size_t n, nr;
+		int ret, wait_ms = b->ngrave ? 20 : 200;
 
 		if (!grown)
 			break;
@@ -429,11 +464,23 @@ int broker_run(struct broker *b)
 		for (size_t i = 0; i < b->nclients; i++)
 			pfd[i + 1] = (struct pollfd){ .fd = b->clients[i]->sock, .events = POLLIN };
 		n = b->nclients;
-		ret = poll(pfd, n + 1, b->ngrave ? 20 : 200);
+		nr = b->nrefused;
+		for (size_t i = 0; i < nr; i++)
+			pfd[n + 1 + i] = (struct pollfd){ .fd = b->refused[i].sock, .events = POLLIN };
+		if (nr) { /* the oldest parked refusal's deadline comes first */
+			uint64_t now = sva_now_ns(), due = b->refused[0].deadline_ns;
+			uint64_t ms = due > now ? (due - now) / 1000000 + 1 : 0;
+
+			if (ms < (uint64_t)wait_ms)
+				wait_ms = (int)ms;
+		}
+		ret = poll(pfd, n + 1 + nr, wait_ms);
 		if (ret < 0 && errno != EINTR)
 			break;
 		if (b->ngrave)
 			broker_reap(b, false);
+		if (nr)
+			reap_refused(b, ret > 0 ? pfd + n + 1 : NULL, ret > 0 ? nr : 0);
 		if (ret <= 0)
 			continue;
 		/* From the end: drop_client() moves the last client into the hole. */
@@ -461,6 +508,8 @@ void broker_fini(struct broker *b)
 	b->spare_fd = -1;
 	while (b->nclients)
 		drop_client(b, b->nclients - 1);
+	while (b->nrefused)
+		refused_close(b->refused[--b->nrefused].sock);
 	free(b->clients);
 	b->clients = NULL;
 	if (b->lsock >= 0) {
