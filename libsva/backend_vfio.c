@@ -354,6 +354,12 @@ SVA_EXPORT int sva_dev_open_fd(struct sva_ctx *ctx, int passed, struct sva_dev *
 	fd = sva_ctx_check_owner(ctx);
 	if (fd)
 		return fd;
+	/* The broker opens, lends and tracks its devices; one opened here
+	 * would live in its iommufd unknown to it (an isolated client has no
+	 * iommufd at all). */
+	if (ctx->broker)
+		return sva_fail(&ctx->log, -EOPNOTSUPP,
+				"sva_dev_open_fd: a broker client opens the broker's devices by name (sva_dev_open)");
 	if (passed < 0 || (fd = fcntl(passed, F_DUPFD_CLOEXEC, 3)) < 0) {
 		if (passed >= 0 && errno != EBADF)
 			return sva_fail(&ctx->log, -errno, "cannot duplicate fd %d: %s", passed, strerror(errno));

@@ -103,7 +103,8 @@ static int check(struct sva_ctx *ctx, const char *fn, uint64_t offset, const voi
 	ret = sva_ctx_check_owner_in(ctx, fn);
 	if (ret)
 		return ret;
-	if (!len || ((uintptr_t)addr | len | offset) % (uint64_t)pg || (uintptr_t)addr + len < (uintptr_t)addr)
+	if (!len || ((uintptr_t)addr | len | offset) % (uint64_t)pg || (uintptr_t)addr + len < (uintptr_t)addr ||
+	    offset + len < offset)
 		return sva_fail(&ctx->log, -EINVAL, "%s: addr%s and len must be page-aligned, len not 0 nor wrapping",
 				fn, strcmp(fn, "sva_ctx_share_memfd") ? "" : ", offset");
 	return 0;

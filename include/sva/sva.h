@@ -185,8 +185,8 @@ void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log
  * fault beyond it is answered INVALID, reason ENOMEM, once the client's own
  * cold fault-mapped chunks are evicted, and sva_mm_prefault() fails with
  * ENOMEM.  Thread-safe.
- * Errors: -EINVAL NULL ctx, len 0, addr, offset or len not page-aligned, or a
- * wrapping range;
+ * Errors: -EINVAL NULL ctx, len 0, addr, offset or len not page-aligned, or
+ * addr + len or offset + len wraps;
  * -EOPNOTSUPP not an isolated broker context; -EBADF memfd is not an open
  * descriptor; -EEXIST the range overlaps one shared before; -ENOSPC the
  * broker's limit of shared ranges per client (64); -ECONNRESET the broker
@@ -283,9 +283,12 @@ int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out);
  * A failure after the bind leaves the device bound (VFIO cannot unbind an
  * open file, and the caller's fd keeps it open): the context keeps that bind,
  * and a retry on the same device takes it over.
- * Errors: -EBADF not an open fd; -ENOTTY not a VFIO cdev device fd; -EBUSY
- * already bound to an iommufd; -EMFILE/-ENFILE no fd free for libsva's
- * duplicate; -ECHILD in a forked child; -ENOMEM.
+ * Errors: -EINVAL NULL ctx or out; -EOPNOTSUPP ctx is a broker context (open
+ * the broker's devices by name with sva_dev_open()); -EBADF not an open fd;
+ * -ENOTTY not a VFIO cdev device fd; -EBUSY already bound to an iommufd;
+ * -EMFILE/-ENFILE no fd free for libsva's duplicate; -ECHILD in a forked
+ * child; -ENOMEM; other errnos of fcntl(F_DUPFD_CLOEXEC),
+ * VFIO_DEVICE_BIND_IOMMUFD and IOMMU_GET_HW_INFO.
  */
 int sva_dev_open_fd(struct sva_ctx *ctx, int fd, struct sva_dev **out);
 

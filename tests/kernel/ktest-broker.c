@@ -285,6 +285,11 @@ static void client(int i, int cmd_fd, int res_fd)
 			xwrite(res_fd, &r, sizeof(r));
 			_exit(1);
 		}
+		if ((ret = sva_dev_open_fd(ctx, 0, &mock)) != -EOPNOTSUPP) {
+			snprintf(r.why, sizeof(r.why), "sva_dev_open_fd in a broker context: %d, not -EOPNOTSUPP", ret);
+			xwrite(res_fd, &r, sizeof(r));
+			_exit(1);
+		}
 		if ((ret = sva_ctx_unshare_memfd(ctx, (void *)(uintptr_t)VA(0), PG)) != -EOPNOTSUPP) {
 			snprintf(r.why, sizeof(r.why), "sva_ctx_unshare_memfd in a trusted context: %d", ret);
 			xwrite(res_fd, &r, sizeof(r));
@@ -486,6 +491,12 @@ static int iso_unshare(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond
 		return snprintf(why, len, "part of a shared range, or one never shared: %d, not -ENOENT", ret), 0;
 	if ((ret = sva_ctx_share_memfd(ctx, -1, 0, (void *)(uintptr_t)VA(6), PG)) != -EBADF)
 		return snprintf(why, len, "sharing descriptor -1: %d, not -EBADF", ret), 0;
+	/* An offset whose end wraps: refused here, not by the broker. */
+	log_buf[0] = '\0';
+	if ((ret = sva_ctx_share_memfd(ctx, 0, UINT64_MAX & ~(uint64_t)(PG - 1), (void *)(uintptr_t)VA(6), PG)) !=
+		    -EINVAL ||
+	    !strstr(log_buf, "sva_ctx_share_memfd: addr, offset and len"))
+		return snprintf(why, len, "an offset whose end wraps: %d (%.80s), not -EINVAL", ret, log_buf), 0;
 	if ((ret = sva_ctx_unshare_memfd(ctx, va, ISO_LEN)) != 0)
 		return snprintf(why, len, "unshare: %s: %.100s", strerror(-ret), log_buf), 0;
 	if ((ret = sva_ctx_unshare_memfd(ctx, va, ISO_LEN)) != -ENOENT)
@@ -495,6 +506,19 @@ static int iso_unshare(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond
 	if ((ret = sva_mm_prefault(bond->mm, va, PG)) != -EFAULT || !strstr(log_buf, "shared"))
 		return snprintf(why, len, "a prefault of unshared memory: %d (%.80s), not -EFAULT", ret, log_buf), 0;
 	return iso_fault(dev, bond, VA(5) + 8, -EFAULT, why, len);
+}
+
+/* sva_dev_iova_ranges of the device its bind parked, as a local context
+ * reads it: the mock's aperture, as the address space has it. */
+static int iso_ranges(struct sva_dev *dev, struct sva_mm *mm)
+{
+	struct sva_iova_range d[64], a[64];
+	size_t nd = 64, na = 64;
+	int ret = sva_dev_iova_ranges(dev, d, &nd);
+
+	if (ret || (ret = sva_mm_iova_ranges(mm, a, &na)))
+		return ret;
+	return nd && nd == na && !memcmp(d, a, nd * sizeof(*d)) ? 0 : -EDOM;
 }
 
 static void iso_client(int cmd_fd, int res_fd)
@@ -535,6 +559,9 @@ static void iso_client(int cmd_fd, int res_fd)
 	r.ok = 1;
 	if (sva_ctx_fd(ctx) != -EOPNOTSUPP)
 		why = snprintf(r.why, sizeof(r.why), "it has an iommufd (%d)", sva_ctx_fd(ctx));
+	else if ((ret = iso_ranges(dev, mm)) != 0) /* the broker refused the parking IOAS's (-EPERM) */
+		why = snprintf(r.why, sizeof(r.why), "the parked device's IOVA ranges: %s: %.100s", strerror(-ret),
+			       log_buf);
 	else if ((ret = sva_ctx_share_memfd(ctx, memfd, 0, mem, ISO_LEN)) != 0)
 		why = snprintf(r.why, sizeof(r.why), "share: %s: %.100s", strerror(-ret), log_buf);
 	else if ((ret = ktest_inject_and_wait(dev, bond, VA(5) + 3 * PG + 8, SVA_ACCESS_READ | SVA_ACCESS_WRITE,

@@ -42,6 +42,16 @@ static bool owns(const struct broker_client *c, uint64_t id)
 	return false;
 }
 
+/* The parking IOAS of a device c opened: c may read its ranges
+ * (sva_dev_iova_ranges(3) of a parked device), nothing else. */
+static bool parks_for(const struct broker *b, const struct broker_client *c, uint64_t id)
+{
+	for (size_t i = 0; i < b->ndevs; i++)
+		if (c->opened[i] && b->devs[i].park_ioas == id)
+			return true;
+	return false;
+}
+
 static bool opened(const struct broker *b, const struct broker_client *c, uint64_t dev_id, size_t *idx)
 {
 	for (size_t i = 0; i < b->ndevs; i++)
@@ -305,7 +315,7 @@ static void proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 		struct sva_iova_range r[64];
 		size_t n = 64;
 
-		if (!owns(c, m->arg[0]))
+		if (!owns(c, m->arg[0]) && !parks_for(b, c, m->arg[0]))
 			return broker_refuse(m, -EPERM, "IOAS %llu is not this client's", (unsigned long long)m->arg[0]);
 		ret = sva_iommufd_iova_ranges(bfd, (uint32_t)m->arg[0], r, &n);
 		if (ret == -EMSGSIZE)
