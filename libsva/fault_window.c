@@ -40,13 +40,10 @@ uint64_t sva_fa_window(const struct sva_fa_state *st, uint64_t addr, uint64_t ca
 	 * goes on from there). */
 	if (huge && size < HUGE)
 		size = HUGE;
-	/* In order, the device walks forward: map ahead of it. */
-	*ws = in_order ? addr : addr & ~(size - 1);
+	/* In order, the device walks forward: map ahead of it, from its page
+	 * (a huge one: from its start, or rounding out would add one more). */
+	*ws = !in_order ? addr & ~(size - 1) : huge ? addr & ~(HUGE - 1) : addr;
 	*we = *ws + size;
-	if (huge) {
-		*ws &= ~(HUGE - 1);
-		*we = (*we + HUGE - 1) & ~(HUGE - 1);
-	}
 	return size;
 }
 

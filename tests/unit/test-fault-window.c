@@ -103,6 +103,28 @@ int main(void)
 	for (int i = 0; i < 3; i++)
 		fault(&st, st.next, 4 * MiB, true, &ws, &we);
 	ok(we - ws == 4 * MiB && (ws & (2 * MiB - 1)) == 0, "a huge mapping, in order: whole pages up to the cap");
+	/* In order but a page into the next huge page: the window starts at the
+	 * page holding addr (it used to start at addr and be rounded out to two
+	 * huge pages, twice the cap or more). */
+	for (uint64_t cap = PG; cap <= 2 * MiB; cap *= 16) {
+		st = (struct sva_fa_state){ 0 };
+		fault(&st, 0x40000000, cap, true, NULL, NULL);
+		fault(&st, st.next + PG, cap, true, &ws, &we);
+		ok(ws == 0x40200000 && we == 0x40400000,
+		   "a huge mapping, in order a page past the window, cap %llu KiB: the one 2 MiB page [%#llx, %#llx)",
+		   (unsigned long long)(cap / KiB), (unsigned long long)ws, (unsigned long long)we);
+	}
+	st = (struct sva_fa_state){ 0 };
+	fault(&st, 0x40000000, 8 * MiB, true, NULL, NULL);
+	n = 0;
+	for (int i = 0; i < 4; i++) {
+		uint64_t addr = st.next + 3 * PG, size = sva_fa_window(&st, addr, 8 * MiB, true, &ws, &we);
+
+		n += ws == (addr & ~(2 * MiB - 1)) && we - ws == size && size <= 8 * MiB;
+		st.size = size;
+		st.next = we;
+	}
+	is_int(n, 4, "a huge mapping, in order a few pages in, cap 8 MiB: each window its size, from addr's 2 MiB page");
 
 	/* The benchmark's sequential target: >= 16x fewer faults than pages. */
 	st = (struct sva_fa_state){ 0 };
