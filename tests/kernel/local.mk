@@ -24,7 +24,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-broker \
 	tests/kernel/ktest-broker-edu \
 	tests/kernel/ktest-broker-dev \
-	tests/kernel/ktest-containment
+	tests/kernel/ktest-containment \
+	tests/kernel/ktest-bench-bail
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -39,6 +40,8 @@ tests_kernel_ktest_fault_groups_SOURCES = tests/kernel/ktest-fault-groups.c test
 tests_kernel_ktest_fault_groups_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_coherence_SOURCES = tests/kernel/ktest-coherence.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_coherence_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_bench_bail_SOURCES = tests/kernel/ktest-bench-bail.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_bench_bail_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_doctor_SOURCES = tests/kernel/ktest-doctor.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_doctor_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_pasid_share_SOURCES = tests/kernel/ktest-pasid-share.c tests/kernel/ktest.h tests/tap.h

@@ -104,6 +104,14 @@ static void baseline_handle_one(struct baseline *b)
 }
 
 /* Detach and destroy what the baseline built, before the device goes. */
+static void baseline_free(struct baseline *b);
+static struct baseline *live_baseline; /* for a bail-out */
+
+static void baseline_free_live(void)
+{
+	baseline_free(live_baseline);
+}
+
 static void baseline_free(struct baseline *b)
 {
 	b->dev->be->pasid_detach(b->dev, b->pasid);
@@ -642,8 +650,13 @@ static void prefault_rounds(struct sva_ctx *ctx, struct sva_dev *dev, struct bas
 
 			if ((k & 1) == (r & 1)) {
 				t = bench_now_ns();
-				if (sva_iommufd_ioas_map(ctx->fd, b->ioas, PREFAULT_AT, len, PREFAULT_AT, rw))
-					bench_bail("raw IOMMU_IOAS_MAP of %llu MiB failed", (unsigned long long)(len >> 20));
+				int err = sva_iommufd_ioas_map(ctx->fd, b->ioas, PREFAULT_AT, len, PREFAULT_AT, rw);
+
+				if (err)
+					bench_bail("raw IOMMU_IOAS_MAP of %llu MiB failed: %s%s", (unsigned long long)(len >> 20),
+						   strerror(-err),
+						   err == -ENOMEM ? " (is RLIMIT_MEMLOCK large enough? see sva-info --doctor)"
+								  : "");
 				bm[i] = (double)(bench_now_ns() - t);
 				t = bench_now_ns();
 				if (sva_iommufd_ioas_unmap(ctx->fd, b->ioas, PREFAULT_AT, len))
@@ -728,10 +741,13 @@ int bench_fault(int argc, char **argv)
 	 * parks it there, and is kept for the whole run. */
 	side_setup(&keeper, ctx, dev, 0);
 	baseline_setup(&b, ctx, dev);
+	live_baseline = &b;
+	bench_on_bail = baseline_free_live;
 	fault_rounds(ctx, dev, &b, rounds);
 	for (int h = 0; h < 2; h++)
 		for (int z = 0; z < 2; z++)
 			prefault_rounds(ctx, dev, &b, rounds, h, sizes[z], &f_pre[h][z], &f_inv[h][z]);
+	bench_on_bail = NULL;
 	baseline_free(&b);
 	side_free(&keeper);
 

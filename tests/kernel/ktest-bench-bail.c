@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A benchmark that bails out must leave the kernel as it found it.
+ * bench-fault attaches a raw baseline PASID behind libsva's back; a
+ * bail-out used to exit with it attached, and the iommufd selftest then
+ * logged four WARNINGs as the process ended (the VM runner fails a program
+ * that leaves any).  Here the bail-out is the documented one of an
+ * unprivileged user with a small RLIMIT_MEMLOCK: the baseline's raw 64 MiB
+ * map fails with ENOMEM, and the line must say so and name the limit.
+ * The VM packs bench-fault as a helper (/tests/bench-fault).
+ */
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "ktest.h"
+
+#define BENCH "/tests/bench-fault"
+#define NOBODY 65534
+
+int main(void)
+{
+	static char out[1 << 16];
+	struct rlimit rl = { 8 << 20, 8 << 20 };
+	struct stat st, root, tests;
+	size_t n = 0;
+	int p[2], status;
+	ssize_t r;
+	pid_t pid;
+
+	if (access(BENCH, X_OK) != 0) {
+		if (getenv("SVA_VM"))
+			ktest_bail("%s is not in the VM (pack it with +tools/bench/bench-fault)", BENCH);
+		skip_all("runs in the test VM, which packs bench-fault (make check-vm)");
+	}
+	if (strcmp(ktest_topology(), "mock"))
+		skip_all("the mock topology has what this needs; the others add nothing");
+	plan(3);
+	/* The VM's / and /tests are root's alone: open them to nobody for now. */
+	if (stat("/dev/iommu", &st) || stat("/", &root) || stat("/tests", &tests) || chmod("/dev/iommu", 0666) ||
+	    chmod("/", 0755) || chmod("/tests", 0755) || pipe(p))
+		ktest_bail("/dev/iommu, / or /tests: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		ktest_bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		/* Unprivileged (no CAP_IPC_LOCK): iommufd charges pins to the limit. */
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgid(NOBODY) || setuid(NOBODY))
+			_exit(100);
+		execl(BENCH, "bench-fault", "--rounds", "1", (char *)NULL);
+		_exit(101);
+	}
+	close(p[1]);
+	while (n + 1 < sizeof(out) && (r = read(p[0], out + n, sizeof(out) - 1 - n)) > 0)
+		n += (size_t)r;
+	out[n] = '\0';
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	chmod("/dev/iommu", st.st_mode & 07777);
+	chmod("/", root.st_mode & 07777);
+	chmod("/tests", tests.st_mode & 07777);
+	if (WIFEXITED(status) && WEXITSTATUS(status) >= 100)
+		diag("the child could not %s", WEXITSTATUS(status) == 100 ? "become nobody" : "exec " BENCH);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 1, "bench-fault with an 8 MiB RLIMIT_MEMLOCK, as nobody, exits 1 (status 0x%x)",
+	   status);
+	ok(strstr(out, "Bail out! raw IOMMU_IOAS_MAP of 64 MiB failed: Cannot allocate memory") != NULL,
+	   "  its bail-out line names the error");
+	ok(strstr(out, "RLIMIT_MEMLOCK") != NULL, "  ... and the limit to check");
+	if (!strstr(out, "Bail out!"))
+		diag("its output: %.300s", out);
+	/* And no kernel WARNING: the VM runner checks dmesg after this program. */
+	return done_testing();
+}
