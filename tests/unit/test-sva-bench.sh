@@ -6,8 +6,13 @@ bench=${top_builddir:-.}/tools/sva-bench
 
 "$bench" --help >/dev/null 2>&1; ok $? "--help exits 0"
 help_version sva-bench "$bench"
-"$bench" bogus >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "an unknown benchmark is a usage error (exit 2)"
-"$bench" pasid fault >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "two benchmark names are a usage error"
+err=$("$bench" bogus 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-bench: unknown benchmark 'bogus'"
+ok $? "an unknown benchmark is a usage error (exit 2) that names it (got $rc: $(echo "$err" | head -1))"
+err=$("$bench" pasid fault 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-bench: unexpected argument 'fault'"
+ok $? "two benchmark names are a usage error that names the second (got $rc)"
+"$bench" --rounds " 1" pasid >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds ' 1' (a blank first) is a usage error"
 "$bench" --frobnicate >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "an unknown option is a usage error"
 "$bench" --rounds 0 pasid >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds 0 is a usage error"
 "$bench" --rounds 3x pasid >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds 3x is a usage error"

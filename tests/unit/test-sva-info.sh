@@ -220,6 +220,15 @@ else
 	skip "python3 not found: cannot inspect the JSON"
 fi
 
+# A root libsva refuses (over 2048 bytes) is a usage error that says so, not
+# a failure to open /dev/iommu ("File name too long").
+long=/$(printf '%2100s' '' | tr ' ' a)
+run --dev-root="$long" --iommu-path=/dev/iommu
+check "a dev root over 2048 bytes: exit 2" [ "$rc" -eq 2 ]
+check "  ... saying it is over libsva's limit" has_err "the dev root is longer than 2048 bytes"
+run --sysfs-root="$long"
+check "a sysfs root over 2048 bytes: exit 2, saying so" eval '[ "$rc" -eq 2 ] && has_err "the sysfs root is longer than 2048 bytes"'
+
 # -------------------------------------------------------------- the devices
 run --sysfs-root="$S" --dev-root="$D"
 cp "$tmp/out" "$tmp/devices.txt"
@@ -228,7 +237,8 @@ check "fake devices: no 'no devices' sentence" eval '! has "no VFIO cdev devices
 check "fake devices: natural order vfio2, vfio3, vfio10, vfio11" \
 	eval '[ "$(grep "^vfio" "$tmp/out" | tr "\n" " ")" = "vfio2 vfio3 vfio10 vfio11 " ]'
 check "fake devices: counted" has "^4 VFIO cdev devices$"
-check "fake devices: control characters in paths are escaped in text" has 'sy"s\\\\x09root/devices/'
+check "fake devices: control characters (and the backslash) in paths are escaped in text" \
+	has 'sy"s\\x5c\\x09root/devices/'
 # The vfio3 block alone.
 sed -n '/^vfio3$/,/^$/p' "$tmp/devices.txt" >"$tmp/out"
 check "vfio3: its node under the dev root, flagged" has "device node: *$D/vfio/devices/vfio3 (not a character device)$"
@@ -248,6 +258,16 @@ sed -n '/^vfio2$/,/^$/p' "$tmp/devices.txt" >"$tmp/out"
 check "vfio2: a platform device has a bus and no PCI address" eval 'has "bus: *platform$" && ! has "pci address"'
 sed -n '/^vfio11$/,/^$/p' "$tmp/devices.txt" >"$tmp/out"
 check "vfio11: no device link" eval 'has "sysfs device: *unknown" && has "driver: *none$"'
+sed -n '/^vfio10$/,/^$/p' "$tmp/devices.txt" >"$tmp/out"
+check "vfio10: a backslash in a name is escaped too, so escapes stay unambiguous" has 'driver: *we"ird\\x5cdrv$'
+# C1 controls (U+0085 as UTF-8, and a raw 0x9b, CSI in 8-bit terminals) are
+# control characters too; well-formed UTF-8 such as U+00E9 is printed as is.
+S1="$tmp/c1$(printf '\302\205')x$(printf '\233')y$(printf '\303\251')z"
+cp -a "$S" "$S1"
+run --sysfs-root="$S1" --dev-root="$D"
+check "fake devices: C1 controls and stray bytes in paths are escaped, UTF-8 kept" \
+	has "c1\\\\xc2\\\\x85x\\\\x9by$(printf '\303\251')z/"
+rm -rf "$S1"
 
 run --sysfs-root="$S" --dev-root="$D" --json
 cp "$tmp/out" "$tmp/devices.json"

@@ -184,7 +184,7 @@ int main(int argc, char **argv)
 			char *end;
 			long n = strtol(optarg, &end, 10);
 
-			if (*optarg == '\0' || *end || n < 1 || n > 1000) {
+			if (*optarg < '0' || *optarg > '9' || *end || n < 1 || n > 1000) {
 				fprintf(stderr, "sva-bench: --rounds wants a number from 1 to 1000\n");
 				return 2;
 			}
@@ -206,6 +206,11 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
 			known |= !strcmp(argv[optind], benches[i].name);
 		if (optind + 1 < argc || !known) {
+			if (!known)
+				fprintf(stderr, "sva-bench: unknown benchmark '%s'\n", argv[optind]);
+			else
+				fprintf(stderr, "sva-bench: unexpected argument '%s' (one benchmark, or all)\n",
+					argv[optind + 1]);
 			usage(stderr);
 			return 2;
 		}

@@ -310,6 +310,11 @@ int main(int argc, char **argv)
 	if (absolute(&o.dev_root, dev_root, "dev root") ||
 	    (o.iommu_path && absolute(&o.iommu_path, iommu_path, "iommu path")))
 		return 1;
+	/* libsva's limit for both (sva_ctx_new(3), -ENAMETOOLONG): say so here,
+	 * not as a failure to open a path that may be short itself. */
+	if (strlen(o.sysfs_root) > 2048 || strlen(o.dev_root) > 2048)
+		return usage_error("the %s root is longer than 2048 bytes, libsva's limit",
+				   strlen(o.sysfs_root) > 2048 ? "sysfs" : "dev");
 	if (o.iommu_path)
 		snprintf(im.path, sizeof(im.path), "%s", o.iommu_path);
 	else if (!join(im.path, sizeof(im.path), o.dev_root, "iommu"))
