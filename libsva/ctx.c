@@ -375,8 +375,11 @@ SVA_EXPORT int sva_ctx_fd(const struct sva_ctx *ctx)
 {
 	if (!ctx)
 		return -EINVAL;
-	/* An isolated broker client has no iommufd (its fd is the broker's socket). */
-	return sva_iommufd_proxy(ctx->fd) ? -EOPNOTSUPP : ctx->fd;
+	/* An isolated broker client has no iommufd (its fd is the broker's
+	 * socket).  Its own flag, not the registry of proxied descriptors: a
+	 * forked child's registry is empty, and the socket is no iommufd there
+	 * either. */
+	return ctx->broker && ctx->broker->isolated ? -EOPNOTSUPP : ctx->fd;
 }
 
 SVA_EXPORT void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level)

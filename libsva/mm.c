@@ -487,7 +487,8 @@ SVA_EXPORT int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *rang
 {
 	int ret;
 
-	if (!mm)
+	/* The arguments first, as sva_dev_iova_ranges() checks them. */
+	if (!mm || !nr || (*nr && !ranges))
 		return -EINVAL;
 	ret = sva_mm_check_owner(mm);
 	if (ret)

@@ -508,6 +508,28 @@ static int iso_unshare(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond
 	return iso_fault(dev, bond, VA(5) + 8, -EFAULT, why, len);
 }
 
+/* sva_ctx_fd() of the context in a forked child: what it returned there. */
+static int child_ctx_fd(struct sva_ctx *ctx)
+{
+	int p[2], ret = -1;
+	pid_t pid;
+
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		ret = sva_ctx_fd(ctx);
+		_exit(write(p[1], &ret, sizeof(ret)) == sizeof(ret) ? 0 : 1);
+	}
+	close(p[1]);
+	if (pid < 0 || read(p[0], &ret, sizeof(ret)) != sizeof(ret))
+		ret = -1;
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	return ret;
+}
+
 /* sva_dev_iova_ranges of the device its bind parked, as a local context
  * reads it: the mock's aperture, as the address space has it. */
 static int iso_ranges(struct sva_dev *dev, struct sva_mm *mm)
@@ -559,6 +581,8 @@ static void iso_client(int cmd_fd, int res_fd)
 	r.ok = 1;
 	if (sva_ctx_fd(ctx) != -EOPNOTSUPP)
 		why = snprintf(r.why, sizeof(r.why), "it has an iommufd (%d)", sva_ctx_fd(ctx));
+	else if ((ret = child_ctx_fd(ctx)) != -EOPNOTSUPP) /* it used to give the socket there */
+		why = snprintf(r.why, sizeof(r.why), "in a forked child, sva_ctx_fd gave %d, not -EOPNOTSUPP", ret);
 	else if ((ret = iso_ranges(dev, mm)) != 0) /* the broker refused the parking IOAS's (-EPERM) */
 		why = snprintf(r.why, sizeof(r.why), "the parked device's IOVA ranges: %s: %.100s", strerror(-ret),
 			       log_buf);

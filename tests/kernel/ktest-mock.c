@@ -130,10 +130,16 @@ static void mm_ranges_errors(struct sva_mm *mm)
 	pid = fork();
 	if (pid == 0) {
 		nr = 1;
-		_exit(sva_mm_iova_ranges(mm, r, &nr) == -ECHILD ? 0 : 1);
+		if (sva_mm_iova_ranges(mm, r, &nr) != -ECHILD)
+			_exit(1);
+		/* Bad arguments first, as sva_dev_iova_ranges() checks them. */
+		_exit(sva_mm_iova_ranges(mm, r, NULL) == -EINVAL ? 0 : 2);
 	}
-	ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	   "sva_mm_iova_ranges in a forked child: -ECHILD");
+	st = -1;
+	if (pid > 0 && waitpid(pid, &st, 0) != pid)
+		st = -1;
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "sva_mm_iova_ranges in a forked child: -ECHILD, and -EINVAL for a NULL nr (status 0x%x)", st);
 }
 
 static void bind_checks(struct sva_ctx *ctx)
