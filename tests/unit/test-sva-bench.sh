@@ -39,12 +39,13 @@ if "skipped" in d:
     print("skipped")
     sys.exit(0)
 t = [f["target"] for f in d["figures"].values()]
-assert all(x is None or re.fullmatch("[<>]= [0-9]+[.][0-9]+", x) for x in t) and None in t and any(t), t' 2>&1)
+assert all(x is None or re.fullmatch("[<>]= [0-9]+[.][0-9]+", x) for x in t) and None in t and any(t), t
+assert all(len(f["ratio"]["halves"]) == 2 for f in d["figures"].values()), "halves"' 2>&1)
     rc=$?
     if [ "$out" = skipped ]; then
         skip "the budget benchmark cannot run here (no iommufd selftest mock)"
     else
-        ok $rc "--json budget: every figure's target is a string or null $out"
+        ok $rc "--json budget: every figure's target is a string or null, and its ratio has both halves $out"
     fi
 else
     skip "no /dev/iommu here (or no python3): the budget benchmark cannot run"
