@@ -777,18 +777,26 @@ static void mock_conf(struct broker_conf *conf)
 	conf->devs[0].uids[conf->devs[0].nuids++] = 0;
 }
 
-static void max_clients(void)
+/* A broker with max-clients 1, full: *first is its one client, served. */
+static pid_t full_broker(int *first, const char *what)
 {
 	struct broker_conf conf;
 	struct sva_broker_msg m;
-	int st, first, eusers = 0, other = 0;
 	pid_t pid;
 
 	mock_conf(&conf);
 	conf.max_clients = 1;
 	pid = broker_fork(&conf, NULL, "with max-clients 1");
-	first = raw_connect();
-	is_int(raw_hello(first, &m, SVA_BROKER_TRUSTED), 0, "max-clients 1: the first client is served");
+	*first = raw_connect();
+	is_int(raw_hello(*first, &m, SVA_BROKER_TRUSTED), 0, "%s: the first client is served", what);
+	return pid;
+}
+
+static void max_clients(void)
+{
+	int st, first, eusers = 0, other = 0;
+	pid_t pid = full_broker(&first, "max-clients 1");
+
 	for (int i = 0; i < 20; i++) {
 		struct sva_ctx *ctx;
 		int ret = broker_ctx(&ctx);
@@ -823,18 +831,11 @@ static bool closed_cleanly(int s)
  */
 static void refusals_do_not_stall(void)
 {
-	struct broker_conf conf;
 	struct sva_broker_msg m;
 	int st, fd, first, silent[3], still_open = 0;
-	uint64_t t0, took;
-	pid_t pid;
+	pid_t pid = full_broker(&first, "refusals");
+	uint64_t t0 = sva_now_ns(), took;
 
-	mock_conf(&conf);
-	conf.max_clients = 1;
-	pid = broker_fork(&conf, NULL, "with max-clients 1");
-	first = raw_connect();
-	is_int(raw_hello(first, &m, SVA_BROKER_TRUSTED), 0, "refusals: the first client is served");
-	t0 = sva_now_ns();
 	for (int i = 0; i < 3; i++) {
 		silent[i] = raw_connect();
 		fd = -1;
