@@ -13,6 +13,7 @@
 #include "withdraw.h"
 
 #define PAGE 4096ull
+#define HUGE (2ull << 20)
 
 static uint32_t need_prot(uint32_t access)
 {
@@ -95,11 +96,17 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 
 	/* A fault inside a huge page maps the whole page, so iommufd can use a large IOPTE. */
 	size = sva_fa_window(fa, addr, mm->fault_around, v->prot & (SVA_VMA_HUGETLB | SVA_VMA_THP), &ws, &we);
-	/* Other faults of this batch on adjacent pages: one map for the whole run. */
+	/* Other faults of this batch on adjacent pages: one map for the whole run
+	 * (in huge pages, the whole pages that hold it: a run's ends are 4 KiB
+	 * pages, and a huge page split between chunks never gets one IOPTE). */
 	if (run_end > we)
 		we = run_end;
 	if (run_end && run_start < ws)
 		ws = run_start;
+	if (run_end && (v->prot & (SVA_VMA_HUGETLB | SVA_VMA_THP))) {
+		ws &= ~(HUGE - 1);
+		we = (we + HUGE - 1) & ~(HUGE - 1); /* 0 past the top: clipped to the VMA below */
+	}
 	if (ws < v->start)
 		ws = v->start;
 	if (we > v->end || we < ws)

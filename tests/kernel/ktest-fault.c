@@ -518,6 +518,49 @@ static void thp_replaced_checks(void)
 	munmap(buf, 2 * huge);
 }
 
+/*
+ * Two faults of one batch on either side of a 2 MiB boundary in THP memory:
+ * one run, mapped as the whole huge pages that hold it.  The run's end used
+ * to be taken as it was, a page into the second huge page, which stayed
+ * split between two chunks for good (no 2 MiB IOMMU entry).
+ */
+static void thp_run_checks(void)
+{
+	const uint64_t huge = 2ull << 20, at = 0x7c000000ull;
+	struct sva_mm_opts mo = { .size = sizeof(mo), .fault_around = 4096 };
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	struct sva_mm_stats ms = { .size = sizeof(ms) };
+	unsigned char *buf = ktest_map_at(at, 2 * huge, PROT_READ | PROT_WRITE);
+	struct sva_ctx *ctx;
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+
+	if (madvise(buf, 2 * huge, MADV_HUGEPAGE) == 0)
+		memset(buf, 7, 2 * huge);
+	if (sva_vma_smaps_kb(at, "AnonHugePages") < 4096) {
+		skip(2, "no transparent huge pages in this kernel/VM (CONFIG_TRANSPARENT_HUGEPAGE, or none free)");
+		munmap(buf, 2 * huge);
+		return;
+	}
+	ctx = ctx_mode(1);
+	if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, NULL, &bond))
+		ktest_bail("mock, address space or bind");
+	uint32_t pasid = sva_bond_pasid(bond) == SVA_PASID_RID ? 0 : sva_bond_pasid(bond);
+
+	if (sva_dev_inject_fault(dev, pasid, at + huge - PG, SVA_ACCESS_READ, 0) ||
+	    sva_dev_inject_fault(dev, pasid, at + huge, SVA_ACCESS_READ, 0))
+		ktest_bail("inject");
+	is_int(sva_ctx_process_faults(ctx, 64), 2, "THP: two faults across a 2 MiB boundary, one batch");
+	sva_bond_stats(bond, &st);
+	sva_mm_stats(mm, &ms);
+	ok(st.pages_mapped == 1024 && ms.bytes_visible == 2 * huge,
+	   "  ... mapped as both whole huge pages (%llu pages, %llu bytes visible)", (unsigned long long)st.pages_mapped,
+	   (unsigned long long)ms.bytes_visible);
+	release_all(ctx, dev, mm, bond);
+	munmap(buf, 2 * huge);
+}
+
 /* hugetlbfs pages (make check-vm reserves some). */
 static void hugetlb_checks(void)
 {
@@ -856,6 +899,7 @@ int main(void)
 	exit_checks();
 	thp_checks();
 	thp_replaced_checks();
+	thp_run_checks();
 	hugetlb_checks();
 	unpinnable_neighbours();
 	hugepage_names();
