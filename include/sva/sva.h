@@ -15,7 +15,9 @@
  *    -ENOTCONN of sva_dev_iova_ranges() and -EAGAIN of sva_mm_prefault()
  *    (libsva(7), Errors).  Where a call's comment or page says otherwise
  *    (-ENOSPC of the iova_ranges calls fills the array; -EIO of a withdrawal
- *    the kernel refused; a NULL or invalid argument "not logged"), it wins.
+ *    the kernel refused; the evictions of a failed sva_mm_prefault(); an
+ *    sva_ctx_unshare_memfd() the kernel refused part of; a NULL or invalid
+ *    argument "not logged"), it wins.
  *  - Objects are opaque.  Options and information structs start with a `size`
  *    field that the caller sets to sizeof(the struct) so they can grow without
  *    breaking ABI; passing NULL for an options pointer selects every default.
@@ -136,10 +138,12 @@ struct sva_ctx_opts {
  * /dev/iommu (kernel lacks CONFIG_IOMMUFD); -EACCES/-EPERM no permission;
  * -EBADF adopted fd is not open; -ENOTTY the path or the adopted fd is not an
  * iommufd; -ERANGE bad global PASID range; -ENAMETOOLONG fault_thread_name is
- * longer than 15 bytes; -ENOMEM; any other errno of open(2)
- * or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE, -ENFILE) passed through.  With
- * SVA_CTX_BROKER: -ENOENT/-ECONNREFUSED no broker listening at broker_path;
- * -EACCES/-EPERM the socket's permissions or the broker's allowlist refuse
+ * longer than 15 bytes, or sysfs_root or dev_root longer than 2048; -ENOMEM;
+ * any other errno of open(2) or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE, -ENFILE;
+ * -EINVAL with SVA_CTX_ADOPT_FD when RLIMIT_NOFILE is 3 or less) passed
+ * through.  With SVA_CTX_BROKER (a failure after the broker's reply sends the
+ * leased block to quarantine): -ENOENT/-ECONNREFUSED no broker listening at
+ * broker_path; -EACCES/-EPERM the socket's permissions or the broker's allowlist refuse
  * this user, or its configuration refuses the trust mode asked for (the log
  * line gives the broker's reason); -ENOSPC the broker has no block of PASIDs
  * free; -EUSERS the broker serves its maximum of clients; -EOPNOTSUPP the
@@ -190,7 +194,8 @@ void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log
  * -EOPNOTSUPP not an isolated broker context; -EBADF memfd is not an open
  * descriptor; -EEXIST the range overlaps one shared before; -ENOSPC the
  * broker's limit of shared ranges per client (64); -ECONNRESET the broker
- * went away; -ECHILD in a forked child.
+ * went away; -ECHILD in a forked child; the broker's errors (libsva(7),
+ * Errors).
  */
 int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offset, const void *addr, size_t len);
 
@@ -204,8 +209,9 @@ int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offset, const v
  * wrapping range; -EOPNOTSUPP not an isolated broker context; -ENOENT
  * [addr, addr + len) is not exactly a range this context shared (or another
  * thread is unsharing it); -EBUSY (or another errno of IOMMU_IOAS_UNMAP) the
- * kernel refused to unmap a mapping: the range stays shared; -ECONNRESET the
- * broker went away; -ECHILD in a forked child.
+ * kernel refused to unmap a mapping: the range stays shared, but the mappings
+ * unmapped before that one are gone; -ECONNRESET the broker went away; -ECHILD
+ * in a forked child; the broker's errors (libsva(7), Errors).
  */
 int sva_ctx_unshare_memfd(struct sva_ctx *ctx, const void *addr, size_t len);
 
@@ -272,7 +278,8 @@ struct sva_dev_info {
  * character device, a directory included, or another one); -EACCES/-EPERM no
  * permission; -EBUSY the device is already open (a VFIO cdev can be opened
  * once); -ECHILD in a forked child; -ENOMEM; other errnos of open(2),
- * VFIO_DEVICE_BIND_IOMMUFD and IOMMU_GET_HW_INFO passed through.
+ * VFIO_DEVICE_BIND_IOMMUFD and IOMMU_GET_HW_INFO passed through; in a broker
+ * context, the broker's errors (libsva(7), Errors).
  */
 int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out);
 
@@ -287,8 +294,8 @@ int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out);
  * the broker's devices by name with sva_dev_open()); -EBADF not an open fd;
  * -ENOTTY not a VFIO cdev device fd; -EBUSY already bound to an iommufd;
  * -EMFILE/-ENFILE no fd free for libsva's duplicate; -ECHILD in a forked
- * child; -ENOMEM; other errnos of fcntl(F_DUPFD_CLOEXEC),
- * VFIO_DEVICE_BIND_IOMMUFD and IOMMU_GET_HW_INFO.
+ * child; -ENOMEM; other errnos of fcntl(F_DUPFD_CLOEXEC) (e.g. -EINVAL when
+ * RLIMIT_NOFILE is 3 or less), VFIO_DEVICE_BIND_IOMMUFD and IOMMU_GET_HW_INFO.
  */
 int sva_dev_open_fd(struct sva_ctx *ctx, int fd, struct sva_dev **out);
 
@@ -301,7 +308,8 @@ int sva_dev_open_fd(struct sva_ctx *ctx, int fd, struct sva_dev **out);
  */
 void sva_dev_close(struct sva_dev *dev);
 
-/* Fill `info` (set info->size first).  Thread-safe.  Errors: -EINVAL bad size. */
+/* Fill `info` (set info->size first).  Thread-safe.  Errors: -EINVAL NULL dev
+ * or info, or bad size (not logged). */
 int sva_dev_get_info(const struct sva_dev *dev, struct sva_dev_info *info);
 
 /* The device's VFIO cdev fd (owned by libsva; for BAR mmap and region I/O),
@@ -322,7 +330,9 @@ struct sva_iova_range {
  * array was too small).  Thread-safe.
  * Errors: -ENOTCONN the device is not attached (debug level only); -ENOSPC
  * array too small; -EINVAL NULL dev or nr, or *nr > 0 with NULL ranges;
- * -ECHILD in a forked child.  At most 64 ranges are reported.
+ * -ECHILD in a forked child; errors of IOMMU_IOAS_IOVA_RANGES passed through;
+ * in a broker context, the broker's errors (libsva(7), Errors).  At most 64
+ * ranges are reported.
  */
 int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *ranges, size_t *nr);
 
@@ -361,7 +371,9 @@ int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts *opts, str
  * drops the fault silently if nothing fault-capable is attached there.  Thread-safe.
  * Errors: -EOPNOTSUPP not a mock device; -EINVAL NULL dev (not logged) or bad
  * perm; -EPERM an isolated broker client's pasid outside its global block;
- * -ECHILD in a forked child; -ECONNRESET the device's broker went away.
+ * -ECHILD in a forked child; -ECONNRESET the device's broker went away;
+ * errors of IOMMU_TEST_CMD passed through; in a broker context, the broker's
+ * errors (libsva(7), Errors).
  */
 int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_t addr, uint32_t perm, uint32_t grpid);
 
@@ -520,7 +532,7 @@ int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32_t max);
  * or, in a broker context, DEVICE (or AUTO on a device that does not cover
  * the global range) when the broker had no block of the device's own PASIDs
  * left for this client;
- * -ENOMEM; -EINVAL bad
+ * -ENOMEM; -EINVAL NULL dev, bad
  * policy or NULL pasid.
  */
 int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void *drvdata, uint32_t *pasid);
@@ -638,10 +650,12 @@ struct sva_mm_opts {
  * SVA_MM_TRACK_STRICT.  Thread-safe.
  * Errors: -EINVAL bad opts (size, unknown flags, SVA_MM_UNTRACKED with
  * SVA_MM_TRACK_STRICT, fault_around, a pin_budget under 4096), NULL ctx or out; -ECHILD in a forked
- * child; -ENOMEM; errors of IOMMU_IOAS_ALLOC; with SVA_MM_TRACK_STRICT, why
- * tracking is impossible: -EPERM (seccomp, sysctl), -ENOSYS (no userfaultfd),
- * -EOPNOTSUPP (the kernel lacks its UNMAP/REMOVE/REMAP events), -EMFILE,
- * -EAGAIN (no thread).
+ * child; -ENOMEM (not logged when libsva's own); errors of IOMMU_IOAS_ALLOC;
+ * with SVA_MM_TRACK_STRICT, why tracking is impossible: -EPERM (seccomp,
+ * sysctl), -ENOSYS (no userfaultfd), -EOPNOTSUPP (the kernel lacks its
+ * UNMAP/REMOVE/REMAP events), -EMFILE/-ENFILE (no fd for the userfaultfd or
+ * the eventfd), -EAGAIN (no thread); in a broker context, the broker's errors
+ * (libsva(7), Errors).
  */
 int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *opts, struct sva_mm **out);
 
@@ -668,14 +682,22 @@ void sva_mm_free(struct sva_mm *mm);
  * a munmap() or madvise() withdraws it, pinned-mode devices see it again only
  * after another sva_mm_prefault().  Prefaulted memory is never evicted by the
  * pin budget (sva_mm_opts.pin_budget) and counts against it: fault-mapped
- * memory is evicted to make room.  All or nothing.  Thread-safe.
+ * memory is evicted to make room.  On failure nothing of the range is made
+ * visible, but a failure after the checks (the reach, the mappings, the window,
+ * the pin budget, in that order) may come after such evictions: the kernel's
+ * errors, -E2BIG of more than 64 maps, the upgrade's -EACCES/-EFAULT/-E2BIG/
+ * -EIO, a strict registration's errors, the late -EXDEV (see the page).
+ * Thread-safe.
  * Errors: -EINVAL NULL mm, len 0, or the range wraps or ends past
  * 2^64 - 4096 (its last page could not be rounded up); -ENOSPC the range does
  * not fit in the pin budget beside what is prefaulted already (nothing
  * changed); -EAGAIN it would fit, but chunks mapped for I/O page faults not
- * answered yet hold the room for now (nothing changed: try again; logged at
- * debug level, as a transient outcome); -EFAULT part of the range
- * is not mapped in the process; -EACCES part of it is PROT_NONE; -ERANGE part
+ * answered yet hold the room for now (nothing made visible: try again; logged
+ * at debug level, as a transient outcome; rarely the kernel refused to unmap
+ * a chunk being evicted, and the chunks evicted before stay evicted);
+ * -EFAULT part of the range is not mapped in the process, or part of a
+ * read-only chunk being made writable (inside the range or not) is not;
+ * -EACCES part of it is PROT_NONE; -ERANGE part
  * of it is outside what the bound devices can reach (see sva_mm_iova_ranges());
  * -ENOMEM out of memory or over RLIMIT_MEMLOCK (fault-mapped memory may have
  * been evicted trying to make room: devices fault it back); -EPERM the pages
@@ -683,17 +705,23 @@ void sva_mm_free(struct sva_mm *mm);
  * cannot pin them (DAX); -E2BIG the range spans more than 64 mappings (split
  * the call);
  * -ECHILD in a forked child; -EXDEV part of the range is libsva's own
- * memory (its objects and thread stacks: no device ever reaches them); in a
- * SVA_MM_RESTRICTED address space, -EACCES also when part of the range is
- * not allowed (sva_mm_allow()); with SVA_MM_TRACK_STRICT, -EIO coherence
+ * memory (its objects and thread stacks: no device ever reaches them; rarely
+ * found after the maps, when every chunk overlapping the range is withdrawn,
+ * those visible before included); in a SVA_MM_RESTRICTED address space,
+ * -EACCES also when part of the range is not allowed (sva_mm_allow()); in an
+ * isolated broker client, -EACCES also for a writable mapping of a memfd
+ * shared read-only or write-sealed; with SVA_MM_TRACK_STRICT, -EIO coherence
  * tracking stopped (nothing mapped: see sva_mm_fence(); without the flag the
  * range is mapped untracked), -EBUSY part of the range is registered with
  * another userfaultfd, -EINVAL a mapping userfaultfd cannot track
- * (VM_PFNMAP/VM_IO, file-backed MAP_PRIVATE before Linux 6.7); -EIO also
+ * (VM_PFNMAP/VM_IO, file-backed MAP_PRIVATE before Linux 6.7), other errors
+ * of the userfaultfd registration passed through; -EIO also
  * when the kernel refused to unmap a read-only part being made writable, or
  * it could not be mapped back (logged: that part is no longer visible);
  * -ECONNRESET the context's broker went away (one that stopped cleanly
- * destroyed the IOAS); other errnos of IOMMU_IOAS_MAP passed through.
+ * destroyed the IOAS); errors of reading /proc/self/maps and of
+ * IOMMU_IOAS_IOVA_RANGES and IOMMU_IOAS_MAP passed through; in a broker
+ * context, the broker's errors (libsva(7), Errors).
  */
 int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len);
 
@@ -789,8 +817,9 @@ int sva_mm_stats(const struct sva_mm *mm, struct sva_mm_stats *stats);
  * the kernel reports them now: what every device bound to it allows, PASID
  * bonds included.  *nr in and out as sva_dev_iova_ranges().  Thread-safe.
  * Errors: -EINVAL NULL mm or nr, or *nr > 0 with NULL ranges; -ENOSPC array
- * too small (*nr is set to the count); -ECHILD in a forked child.  At most 64
- * ranges are reported.
+ * too small (*nr is set to the count); -ECHILD in a forked child; errors of
+ * IOMMU_IOAS_IOVA_RANGES passed through; in a broker context, the broker's
+ * errors (libsva(7), Errors).  At most 64 ranges are reported.
  */
 int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *ranges, size_t *nr);
 
@@ -916,22 +945,27 @@ struct sva_bind_opts {
  * Errors: -EINVAL bad opts (NULL opts means a fault-capable bind), dev and mm
  * in different contexts; -ENODEV/-EOPNOTSUPP/-EINVAL from the attach of a
  * fault-capable bind: the device or its IOMMU cannot take page faults (bind
- * with SVA_BIND_PINNED); -ENOTTY a kernel without iommufd fault queues (before
- * 6.11); -EMFILE/-ENFILE/-EAGAIN creating the fault queue or thread; -EEXIST
- * dev already has a PASID bond on mm (pass SVA_BIND_EXTRA_PASID for another);
+ * with SVA_BIND_PINNED); -EINVAL also from the attach of a PASID bind, pinned
+ * ones included, where VFIO cannot attach PASIDs (before Linux 6.15); -ENOTTY
+ * a kernel without iommufd fault queues (before 6.11); -EMFILE/-ENFILE/-EAGAIN
+ * creating the fault queue or thread; -EEXIST dev already has a PASID bond
+ * on mm (pass SVA_BIND_EXTRA_PASID for another);
  * -EOPNOTSUPP PASID bind on a device without PASID support, or a RID bind on
  * a device with PASIDs opened through sva-brokerd (its RID is the broker's; a
  * device without PASIDs is lent whole, RID binds only); -ECONNRESET sva-brokerd, through
  * which the device was opened, went away; -EBUSY the RID is
  * already bound; -ENOSPC no PASID left (logged at debug level only, as every
- * exhaustion: see libsva(7)); -ERANGE the policy has no space to allocate
- * from on this device (GLOBAL on a device that does not cover the global
- * range, DEVICE on one with no own range); -EADDRINUSE memory already
+ * exhaustion: see libsva(7)), or, through sva-brokerd, the client has 64
+ * PASIDs attached already (the broker's limit: logged at error level);
+ * -ERANGE the policy has no space to allocate from on this device (GLOBAL on
+ * a device that does not cover the global range, DEVICE on one with no own
+ * range); -EADDRINUSE memory already
  * visible in mm overlaps a range the device reserves (the MSI window) or lies
  * outside its aperture: invalidate it first; -EFAULT the first device of an
  * untracked mm, with prefaulted memory no longer mapped in the process
  * (invalidate it first); -ECHILD in a forked child;
- * -ENOMEM; errors of the kernel's HWPT allocation and attach.  With
+ * -ENOMEM; errors of the kernel's HWPT allocation and attach; in a broker
+ * context, the broker's errors (libsva(7), Errors).  With
  * SVA_BIND_PASID: -ENOENT opts->pasid is not allocated in the space dev
  * routes it to; -EBUSY it is bound to another address space, is another
  * bond's private PASID, or dev already has a bond under it; -ERANGE it is
@@ -990,7 +1024,8 @@ int sva_bond_stats(const struct sva_bond *bond, struct sva_bond_stats *stats);
  * mode.  Thread-safe.  Errors: -EINVAL NULL ctx, or the context runs a fault
  * thread; -ENOTTY a kernel without iommufd fault queues (before 6.11);
  * -EMFILE/-ENFILE no file descriptor free for the queue; -ENOMEM; -ECHILD in
- * a forked child; other errors of IOMMU_FAULT_QUEUE_ALLOC passed through.
+ * a forked child; other errors of IOMMU_FAULT_QUEUE_ALLOC passed through; in
+ * a broker context, the broker's errors (libsva(7), Errors).
  */
 int sva_ctx_fault_fd(struct sva_ctx *ctx);
 
@@ -1001,8 +1036,9 @@ int sva_ctx_fault_fd(struct sva_ctx *ctx);
  * faults are no longer answered (the devices wait until their PASIDs detach);
  * the error is the negative errno that stopped it, logged when it happened.
  * Thread-safe, lock-free.  Errors: -EINVAL NULL ctx; the errno that stopped
- * the thread: -EBADF its queue's descriptor was closed behind libsva's back,
- * -ENOMEM from poll(2), or another error of the wait.
+ * the thread: -EBADF its queue's descriptor (or, noticed by a poll(2) wait,
+ * its wake-up eventfd) was closed behind libsva's back, -ENOMEM from poll(2),
+ * or another error of the wait.
  */
 int sva_ctx_fault_health(const struct sva_ctx *ctx);
 
@@ -1062,7 +1098,11 @@ struct sva_mem_opts {
  * level only); -ENODEV the SVA_MEM_NODE node does not exist
  * or has no memory this process may use; -ECHILD in a forked child (with
  * opts->mm or opts->dev); -ENOMEM; errors of sva_mm_prefault() with
- * SVA_MEM_PREFAULT.  On failure nothing stays mapped.
+ * SVA_MEM_PREFAULT; errors of reading /proc/self/maps and of
+ * IOMMU_IOAS_IOVA_RANGES, mmap() and mbind() passed through; in a broker
+ * context, the broker's errors (libsva(7), Errors).  On failure nothing stays
+ * mapped (in a restricted opts->mm, a failed undo can leave the range
+ * allowed: see the page).
  */
 int sva_mem_alloc(size_t len, const struct sva_mem_opts *opts, void **out);
 
@@ -1076,7 +1116,8 @@ int sva_mem_alloc(size_t len, const struct sva_mem_opts *opts, void **out);
  * sva_mem_alloc() (or already freed, or being freed) or len not its length;
  * -ECHILD mm, in a forked child; -ENOMEM denying it in a restricted mm needed
  * memory (nothing changed); errors of munmap() passed through (the memory
- * stays allocated).
+ * stays allocated, and in a restricted mm allowed again, or still denied if
+ * allowing it ran out of memory).
  */
 int sva_mem_free(struct sva_mm *mm, void *addr, size_t len);
 
