@@ -103,7 +103,7 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		we = run_end;
 	if (run_end && run_start < ws)
 		ws = run_start;
-	if (run_end && (v->prot & (SVA_VMA_HUGETLB | SVA_VMA_THP))) {
+	if (v->prot & (SVA_VMA_HUGETLB | SVA_VMA_THP)) {
 		ws &= ~(HUGE - 1);
 		we = (we + HUGE - 1) & ~(HUGE - 1); /* 0 past the top: clipped to the VMA below */
 	}

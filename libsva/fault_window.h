@@ -30,7 +30,8 @@ struct sva_fa_state {
  * forward from the fault, like the kernel's readahead ramp.  Any other fault
  * halves it (down to one page), aligned on its size around the fault, like the
  * kernel's fault-around.  With `huge` (a hugetlb or THP mapping) the window is
- * rounded out to whole 2 MiB pages.  The caller clips the window to the mapping
+ * whole 2 MiB pages, at least one: an in-order one runs forward from the start
+ * of the faulting huge page.  The caller clips the window to the mapping
  * and the reachable range, maps it, and only then (a fault that failed moves
  * nothing) stores the size and the end it mapped to in *st.
  */

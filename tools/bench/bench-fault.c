@@ -104,14 +104,6 @@ static void baseline_handle_one(struct baseline *b)
 }
 
 /* Detach and destroy what the baseline built, before the device goes. */
-static void baseline_free(struct baseline *b);
-static struct baseline *live_baseline; /* for a bail-out */
-
-static void baseline_free_live(void)
-{
-	baseline_free(live_baseline);
-}
-
 static void baseline_free(struct baseline *b)
 {
 	b->dev->be->pasid_detach(b->dev, b->pasid);
@@ -119,6 +111,13 @@ static void baseline_free(struct baseline *b)
 	close(b->fault_fd);
 	sva_iommufd_destroy(b->ctx->fd, b->fault_id);
 	sva_iommufd_destroy(b->ctx->fd, b->ioas);
+}
+
+static struct baseline *live_baseline; /* for a bail-out */
+
+static void baseline_free_live(void)
+{
+	baseline_free(live_baseline);
 }
 
 /*

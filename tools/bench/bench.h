@@ -61,7 +61,9 @@ static inline void bench_json_target(int has_target, int at_most, double target)
  * which make bench-vm's log shows as it is). */
 /* What a benchmark set up behind libsva's back (raw attaches, which libsva's
  * exit teardown does not know): undone before a bail-out exits, or the
- * iommufd selftest warns in the kernel log as the process ends. */
+ * iommufd selftest warns in the kernel log as the process ends.  One per
+ * file (a static in a header): a file that makes raw attaches sets its own,
+ * and only its own bench_bail() calls run it (bench-fault.c's). */
 static void (*bench_on_bail)(void);
 
 __attribute__((format(printf, 1, 2), noreturn)) static inline void bench_bail(const char *fmt, ...)

@@ -295,12 +295,13 @@ static void peer_creds(const struct broker *b, struct broker_client *c)
 #endif
 }
 
-/* Read what a refused connection sent (its hello), then close it: no reset. */
+/* Read what a refused connection sent (its hello: a few messages at most,
+ * so a peer that keeps writing cannot hold the loop), then close it: no reset. */
 static void refused_close(int s)
 {
 	struct sva_broker_msg hello;
 
-	while (recv(s, &hello, sizeof(hello), MSG_DONTWAIT) > 0)
+	for (int i = 0; i < 4 && recv(s, &hello, sizeof(hello), MSG_DONTWAIT) > 0; i++)
 		;
 	close(s);
 }

@@ -24,8 +24,7 @@ static struct json_object *noted(struct json_object *o)
 	return o;
 }
 
-/* The length of a valid UTF-8 sequence of 2-4 bytes at p, or 0. */
-static size_t utf8_seq_len(const unsigned char *p)
+size_t utf8_seq_len(const unsigned char *p)
 {
 	uint32_t cp, min;
 	size_t n;

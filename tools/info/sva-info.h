@@ -100,6 +100,10 @@ void print_text(const struct iommu_rec *im, const struct dev_rec *devs, int n);
 
 struct json_object; /* json-c's; only json.c includes json-c */
 
+/* The length of a well-formed UTF-8 sequence of 2-4 bytes at p (no overlong
+ * form, surrogate or code point past U+10FFFF), or 0. */
+size_t utf8_seq_len(const unsigned char *p);
+
 /* A JSON string, or null for NULL and "" (unknown); bytes that are not UTF-8
  * become U+FFFD.  Every jv_* constructor here notes running out of memory,
  * which jv_print() then reports. */

@@ -8,36 +8,20 @@
 
 #define FIELD "  %-15s "
 
-/* The length of the well-formed UTF-8 sequence at p that is not a C1
- * control (U+0080-U+009F), or 0. */
-static int utf8_printable(const unsigned char *p)
-{
-	int n = p[0] < 0xc2 ? 0 : p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : p[0] < 0xf5 ? 4 : 0;
-
-	for (int i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	/* Overlong forms, surrogates, past U+10FFFF, and C1 controls. */
-	if ((n == 2 && p[0] == 0xc2 && p[1] < 0xa0) || (n == 3 && p[0] == 0xe0 && p[1] < 0xa0) ||
-	    (n == 3 && p[0] == 0xed && p[1] >= 0xa0) || (n == 4 && p[0] == 0xf0 && p[1] < 0x90) ||
-	    (n == 4 && p[0] == 0xf4 && p[1] >= 0x90))
-		return 0;
-	return n;
-}
-
 /* Names and paths are bytes the kernel or the user chose: control characters
  * (C0, DEL and C1), bytes that are not UTF-8, and the backslash itself are
  * escaped as \xhh rather than sent to the terminal. */
 void put_text(const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		int n = *p < 0x80 ? 1 : utf8_printable(p);
+		/* C1 controls are U+0080-U+009F: c2 80 to c2 9f. */
+		size_t n = *p < 0x80 ? 1 : p[0] == 0xc2 && p[1] < 0xa0 ? 0 : utf8_seq_len(p);
 
 		if (!n || *p < 0x20 || *p == 0x7f || *p == '\\') {
 			printf("\\x%02x", *p++);
 			continue;
 		}
-		fwrite(p, 1, (size_t)n, stdout);
+		fwrite(p, 1, n, stdout);
 		p += n;
 	}
 }
