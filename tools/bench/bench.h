@@ -57,8 +57,6 @@ static inline void bench_json_target(int has_target, int at_most, double target)
 		printf("\"target\":null");
 }
 
-/* Stop: something the benchmark needs is missing or broke (TAP's word for it,
- * which make bench-vm's log shows as it is). */
 /* What a benchmark set up behind libsva's back (raw attaches, which libsva's
  * exit teardown does not know): undone before a bail-out exits, or the
  * iommufd selftest warns in the kernel log as the process ends.  One per
@@ -66,6 +64,8 @@ static inline void bench_json_target(int has_target, int at_most, double target)
  * and only its own bench_bail() calls run it (bench-fault.c's). */
 static void (*bench_on_bail)(void);
 
+/* Stop: something the benchmark needs is missing or broke (TAP's word for it,
+ * which make bench-vm's log shows as it is). */
 __attribute__((format(printf, 1, 2), noreturn)) static inline void bench_bail(const char *fmt, ...)
 {
 	va_list ap;
