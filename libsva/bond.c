@@ -359,6 +359,12 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	if (sva_in_callback())
 		return sva_fail(&dev->ctx->log, -EDEADLK,
 				"sva_bind: called from an mm_exit or fault_error callback; bind after it returns");
+	/* Also where the HWPT exists already, which would skip the queue's check. */
+	if (!(opts.flags & SVA_BIND_PINNED)) {
+		ret = sva_fault_in_service(dev->ctx);
+		if (ret)
+			return ret;
+	}
 	/*
 	 * The first device's HWPT makes the kernel pin everything the IOAS maps
 	 * (an IOAS without a domain pins nothing): memory prefaulted before and

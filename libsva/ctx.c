@@ -301,6 +301,9 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	/* The kernel keeps 15 bytes of a thread's name (TASK_COMM_LEN); every
 	 * path libsva builds under a root must fit PATH_MAX (a root so long that
 	 * one would be cut short is refused, not opened cut). */
+	if (opts.fault_thread_name && !opts.fault_thread_name[0])
+		return sva_fail(sva_log_default(), -EINVAL,
+				"sva_ctx_new: fault_thread_name is empty (NULL names the thread sva-fault)");
 	if (opts.fault_thread_name && strlen(opts.fault_thread_name) > 15)
 		return refuse_name(&opts, "fault_thread_name", opts.fault_thread_name, 15);
 	if (opts.sysfs_root && strlen(opts.sysfs_root) > SVA_ROOT_MAX)

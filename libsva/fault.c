@@ -441,6 +441,34 @@ static bool group_waits(int fd)
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
+/*
+ * Does fault_fd hold the queue's file, as far as fstat() can tell?  Asked on
+ * the rare paths only (a read error, a group that seems not to fit) and at
+ * teardown, not per batch.  Every anonymous-inode file looks alike, so a
+ * number the application closed and gave to an eventfd, say, cannot be told
+ * from the queue.  True where the queue is unknown (no fstat at creation, or
+ * tests' stand-in queues).
+ */
+bool sva_fault_queue_ours(const struct sva_fault_engine *fe)
+{
+	struct stat st;
+
+#ifdef SVA_TEST_HOOKS
+	if (sva_test_fault_read)
+		return true;
+#endif
+	if (!fe->queue_dev && !fe->queue_ino)
+		return true;
+	return fstat(fe->fault_fd, &st) == 0 && st.st_dev == fe->queue_dev && st.st_ino == fe->queue_ino;
+}
+
+/* The queue's number is not the queue's any more: not ours to read or close. */
+static int queue_lost(struct sva_fault_engine *fe)
+{
+	atomic_store(&fe->queue_lost, true);
+	return -EBADF;
+}
+
 static void resolve_records(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault *rec, size_t n);
 
 /* Answer the group rec[0..n) INVALID unresolved: it is over MAX_RECORDS. */
@@ -543,10 +571,14 @@ static ssize_t read_batch(struct sva_ctx *ctx, size_t want, size_t *dropped)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EINVAL)
-			return -errno;
+			return errno == EBADF || !sva_fault_queue_ours(fe) ? queue_lost(fe) : -errno;
 		if (n == 0 && !group_waits(fe->fault_fd))
 			return 0;
-		/* The first group does not fit in want records. */
+		/* The first group does not fit in want records -- or the
+		 * number is another file's, which a group too large to read
+		 * must not be blamed for (/dev/null reads 0 and polls readable). */
+		if (!sva_fault_queue_ours(fe))
+			return queue_lost(fe);
 		if (want < fe->buf_records) {
 			want = fe->buf_records;
 			continue;

@@ -8,18 +8,37 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
 
+/* 0, or -EBADFD (logged): nothing would answer a new fault-capable bond's faults. */
+int sva_fault_in_service(struct sva_ctx *ctx)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+	int err = atomic_load(&fe->thread_error);
+
+	if (atomic_load(&fe->queue_lost))
+		return sva_fail(&ctx->log, -EBADFD, "the context's fault queue was closed behind libsva's back: "
+						    "no new fault-capable bond (release the context)");
+	if (err)
+		return sva_fail(&ctx->log, -EBADFD,
+				"the context's fault thread stopped (%s): no new fault-capable bond (release the context)",
+				strerror(-err));
+	return 0;
+}
+
 int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
+	struct stat st;
 	int ret = 0, fd;
 	uint32_t id;
 
 	pthread_mutex_lock(&fe->setup);
-	if (fe->fault_id)
+	ret = sva_fault_in_service(ctx);
+	if (ret || fe->fault_id)
 		goto out;
 	ret = sva_fault_bufs_alloc(fe);
 	if (ret)
@@ -37,6 +56,10 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 	}
 	/* Published under setup and the gate: a batch reads it inside the gate. */
 	sva_fault_exclude(ctx);
+	if (fstat(fd, &st) == 0) {
+		fe->queue_dev = st.st_dev;
+		fe->queue_ino = st.st_ino;
+	}
 	fe->fault_fd = fd;
 	sva_fault_unexclude(ctx);
 	fe->fault_id = id;
@@ -87,8 +110,9 @@ void sva_fault_fini(struct sva_ctx *ctx)
 		sva_fault_thread_stop(ctx);
 	else if (fe->thread_started && fe->wake_fd >= 0)
 		close(fe->wake_fd);
-	/* A number the thread found closed behind our back is not ours now. */
-	if (fe->fault_fd >= 0 && !fe->queue_lost)
+	/* A number found closed behind our back, or another file's now (as far
+	 * as fstat() tells), is not ours to close. */
+	if (fe->fault_fd >= 0 && !atomic_load(&fe->queue_lost) && sva_fault_queue_ours(fe))
 		close(fe->fault_fd);
 	/* The queue object dies with the iommufd; a child must not destroy the parent's. */
 	if (fe->fault_id && !sva_ctx_forked(ctx))

@@ -3,7 +3,11 @@
  * The fault thread: waits for the fault queue with io_uring (poll(2) where
  * io_uring is unavailable, as in some containers) and resolves whatever is
  * pending.  It never spins: read() on the queue does not block, so it only
- * reads after the kernel said POLLIN.  An eventfd stops it.
+ * reads after the kernel said POLLIN.  An eventfd stops it, and a tick once a
+ * second that reads the stop flag (fe.stopping) stops it when the eventfd
+ * cannot: an application that closed libsva's descriptors (close_range() of
+ * everything) must not make the teardown wait forever, and a wait in progress
+ * holds the eventfd's file, so nothing else can wake it.
  */
 #define _GNU_SOURCE /* pthread_setname_np() */
 #include <errno.h>
@@ -13,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -25,6 +30,16 @@ SVA_EXPORT int sva_ctx_fault_health(const struct sva_ctx *ctx)
 }
 
 enum { EV_FAULT = 1, EV_WAKE = 2 };
+
+/* How often a waiting thread reads the stop flag (see the top of the file). */
+#define TICK_MS 1000
+
+/* Woken to stop, or by something else through the eventfd (its number was
+ * closed and taken by another file, or written to): that is no stop. */
+static bool stopping(struct sva_ctx *ctx)
+{
+	return atomic_load(&ctx->fe.stopping);
+}
 
 /*
  * The queue said POLLIN but nothing could be taken from it (a group larger
@@ -39,20 +54,16 @@ static void backoff(struct sva_ctx *ctx, int processed)
 }
 
 /*
- * Resolve what is pending.  0, or -EBADF: the queue's number cannot be read
- * (closed behind our back, or a write-only file's now): the thread stops
- * rather than retry it, and leaves the number alone.  (A number that is a
- * readable file's now cannot be told from the queue without a system call
- * per batch: closing libsva's descriptors is the application's bug.)
+ * Resolve what is pending.  0, or -EBADF: the queue's number is not the
+ * queue's any more (closed behind our back; the engine marked it lost): the
+ * thread stops rather than retry it.
  */
 static int serve(struct sva_ctx *ctx)
 {
 	int n = sva_fault_process(ctx, UINT32_MAX);
 
-	if (n == -EBADF) {
-		ctx->fe.queue_lost = true;
+	if (n == -EBADF)
 		return n;
-	}
 	backoff(ctx, n);
 	return 0;
 }
@@ -77,9 +88,11 @@ static int arm(struct io_uring *ring, int fd, uint64_t tag)
 }
 
 /*
- * Wait with io_uring; returns when woken to stop (0), or on an error: the
+ * Wait with io_uring; returns when told to stop (0), or on an error: the
  * ring's (poll(2) takes over), or, with *queue_failed, a poll of the queue
- * that failed (a descriptor closed behind our back: the thread stops).
+ * that failed (a descriptor closed behind our back: the thread stops).  A
+ * wake-up poll that failed or fired with no stop asked for is not re-armed:
+ * the tick stops the thread from then on.
  */
 static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 {
@@ -93,33 +106,35 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 	ret = arm(&ring, fe->fault_fd, EV_FAULT);
 	if (!ret)
 		ret = arm(&ring, fe->wake_fd, EV_WAKE);
-	while (!ret) {
+	while (!ret && !stopping(ctx)) {
+		struct __kernel_timespec tick = { .tv_sec = TICK_MS / 1000, .tv_nsec = TICK_MS % 1000 * 1000000L };
 		struct io_uring_cqe *cqe;
-		bool stop = false, fault = false;
+		bool fault = false;
 		unsigned head, seen = 0;
 
-		ret = io_uring_submit_and_wait(&ring, 1);
-		if (ret < 0 && ret != -EINTR)
+		ret = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &tick, NULL);
+		if (ret < 0 && ret != -EINTR && ret != -ETIME)
 			break;
 		ret = 0;
 		io_uring_for_each_cqe(&ring, head, cqe)
 		{
+			uint64_t tag = io_uring_cqe_get_data64(cqe);
+
 			seen++;
-			/* A poll that failed (-EBADF: not a descriptor any more)
-			 * fails again at once if re-armed: stop, do not spin. */
-			if (cqe->res < 0 && !ret) {
+			/* A poll of the queue that failed (-EBADF: not a
+			 * descriptor any more) fails again at once if re-armed:
+			 * stop, do not spin.  (Other tags: liburing's own
+			 * timeouts, on kernels without IORING_FEAT_EXT_ARG.) */
+			if (tag == EV_FAULT && cqe->res < 0 && !ret) {
 				ret = cqe->res;
 				*queue_failed = true;
-				if (ret == -EBADF && io_uring_cqe_get_data64(cqe) == EV_FAULT)
-					ctx->fe.queue_lost = true;
-			}
-			else if (io_uring_cqe_get_data64(cqe) == EV_WAKE)
-				stop = true;
-			else
+				if (ret == -EBADF)
+					atomic_store(&fe->queue_lost, true);
+			} else if (tag == EV_FAULT)
 				fault = true;
 		}
 		io_uring_cq_advance(&ring, seen);
-		if (stop || ret)
+		if (ret || stopping(ctx))
 			break;
 		if (fault) {
 			ret = serve(ctx);
@@ -150,24 +165,27 @@ static int wait_poll(struct sva_ctx *ctx)
 		{ .fd = ctx->fe.wake_fd, .events = POLLIN },
 	};
 
-	for (;;) {
-		int n = TEST_POLL_FAIL ? (errno = TEST_POLL_FAIL, -1) : poll(pfd, 2, -1);
+	while (!stopping(ctx)) {
+		int n = TEST_POLL_FAIL ? (errno = TEST_POLL_FAIL, -1) : poll(pfd, 2, TICK_MS);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		/* Closed behind our back: poll() reports it at once, forever. */
-		if ((pfd[0].revents | pfd[1].revents) & POLLNVAL) {
-			ctx->fe.queue_lost = (pfd[0].revents & POLLNVAL) != 0;
+		/* The queue closed behind our back: poll() reports it at once,
+		 * forever.  The eventfd closed, or its number another file's
+		 * (readable, say) with no stop asked for: the tick stops us. */
+		if (pfd[0].revents & POLLNVAL) {
+			atomic_store(&ctx->fe.queue_lost, true);
 			return -EBADF;
 		}
-		if (pfd[1].revents)
-			return 0;
+		if (pfd[1].revents && !stopping(ctx))
+			pfd[1].fd = -1;
 		if ((pfd[0].revents & POLLIN) && serve(ctx))
 			return -EBADF;
 	}
+	return 0;
 }
 
 static void *fault_thread(void *arg)
@@ -205,11 +223,20 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 	sigset_t all, old;
+	struct stat st;
 	int ret;
 
 	fe->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fe->wake_fd < 0)
-		return sva_fail(&ctx->log, -errno, "fault thread: eventfd failed: %s", strerror(errno));
+	if (fe->wake_fd < 0 || fstat(fe->wake_fd, &st)) {
+		ret = -errno;
+		if (fe->wake_fd >= 0)
+			close(fe->wake_fd);
+		fe->wake_fd = -1;
+		return sva_fail(&ctx->log, ret, "fault thread: eventfd failed: %s", strerror(-ret));
+	}
+	fe->wake_dev = st.st_dev;
+	fe->wake_ino = st.st_ino;
+	atomic_store(&fe->stopping, false);
 	/* The application's signals are not ours to receive. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -224,16 +251,37 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 	return 0;
 }
 
+/*
+ * The eventfd's number holds the file it was given, as far as fstat() can
+ * tell (every anonymous-inode file looks alike: an eventfd the application
+ * opened in its place cannot be told from ours).
+ */
+static bool wake_fd_ours(const struct sva_fault_engine *fe)
+{
+	struct stat st;
+
+	return fstat(fe->wake_fd, &st) == 0 && st.st_dev == fe->wake_dev && st.st_ino == fe->wake_ino;
+}
+
 void sva_fault_thread_stop(struct sva_ctx *ctx)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
+	bool ours = wake_fd_ours(fe);
 	uint64_t one = 1;
 
-	if (write(fe->wake_fd, &one, sizeof(one)) != sizeof(one))
-		sva_logf(&ctx->log, SVA_LOG_ERROR, "cannot wake the fault thread: %s", strerror(errno));
+	atomic_store(&fe->stopping, true);
+	if (!ours)
+		sva_logf(&ctx->log, SVA_LOG_ERROR,
+			 "the fault thread's eventfd (%d) was closed behind libsva's back: the thread stops "
+			 "within a second, and the number is left alone",
+			 fe->wake_fd);
+	else if (write(fe->wake_fd, &one, sizeof(one)) != sizeof(one))
+		sva_logf(&ctx->log, SVA_LOG_ERROR, "cannot wake the fault thread (%s): it stops within a second",
+			 strerror(errno));
 	pthread_join(fe->thread, NULL);
 	sva_thread_stack_free(fe->thread_stack);
-	close(fe->wake_fd);
+	if (ours)
+		close(fe->wake_fd);
 	fe->wake_fd = -1;
 	fe->thread_started = false;
 }

@@ -268,14 +268,18 @@ struct sva_fault_engine {
 	pthread_t thread;
 	void *thread_stack; /* from the arena (sva_thread_create) */
 	atomic_int thread_error; /* 0, or the -errno that stopped the thread */
-	bool queue_lost;	 /* the thread found fault_fd closed behind our back:
-				  * its number may be another file's, not ours to
-				  * close (written before the thread ends, read after
-				  * the join) */
+	atomic_bool queue_lost;	 /* fault_fd found closed behind our back (or
+				  * another file's): not ours to close, and no
+				  * fault-capable bind is taken any more */
+	dev_t queue_dev;	 /* fault_fd's file as fstat() saw it at creation */
+	ino_t queue_ino;
 	char thread_name[16];
 	void (*thread_init)(void *arg);
 	void *thread_arg;
 	int wake_fd; /* eventfd that stops the thread */
+	dev_t wake_dev; /* and its file as fstat() saw it at creation */
+	ino_t wake_ino;
+	atomic_bool stopping; /* read by the thread on every wake-up and tick */
 	void *buf;   /* read buffer (records) */
 	size_t buf_records;
 	void *resp;  /* responses */
@@ -542,9 +546,11 @@ struct sva_bond {
 /* The engine's first buffers (64 records), unless it has them. */
 int sva_fault_bufs_alloc(struct sva_fault_engine *fe);
 /* Create the context's fault queue (and, in thread mode, its thread). */
+int sva_fault_in_service(struct sva_ctx *ctx);
 int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id);
 /* Resolve and answer up to max fault records; returns how many, or -errno. */
 int sva_fault_process(struct sva_ctx *ctx, unsigned max);
+bool sva_fault_queue_ours(const struct sva_fault_engine *fe);
 /* Stop the thread and close the queue (last context reference). */
 void sva_fault_fini(struct sva_ctx *ctx);
 int sva_fault_thread_start(struct sva_ctx *ctx);

@@ -132,7 +132,8 @@ struct sva_ctx_opts {
  * SVA_CTX_BROKER, connect to sva-brokerd instead: the broker hands over a
  * duplicate of its iommufd and a block of PASIDs, which becomes the
  * context's global range (libsva(7), The broker).  Thread-safe.
- * Errors: -EINVAL bad opts, flags or log level, or NULL out (and, with
+ * Errors: -EINVAL bad opts, flags or log level, an empty fault_thread_name
+ * (NULL names it sva-fault), or NULL out (and, with
  * SVA_CTX_BROKER, SVA_CTX_ADOPT_FD or a global PASID range set too;
  * SVA_CTX_ISOLATED without SVA_CTX_BROKER); -ENOENT no
  * /dev/iommu (kernel lacks CONFIG_IOMMUFD); -EACCES/-EPERM no permission;
@@ -948,7 +949,9 @@ struct sva_bind_opts {
  * with SVA_BIND_PINNED); -EINVAL also from the attach of a PASID bind, pinned
  * ones included, where VFIO cannot attach PASIDs (before Linux 6.15); -ENOTTY
  * a kernel without iommufd fault queues (before 6.11); -EMFILE/-ENFILE/-EAGAIN
- * creating the fault queue or thread; -EEXIST dev already has a PASID bond
+ * creating the fault queue or thread; -EBADFD a fault-capable bind in a context
+ * whose fault thread stopped (sva_ctx_fault_health() says why) or whose queue
+ * descriptor was closed behind libsva's back: nothing would answer; -EEXIST dev already has a PASID bond
  * on mm (pass SVA_BIND_EXTRA_PASID for another);
  * -EOPNOTSUPP PASID bind on a device without PASID support, or a RID bind on
  * a device with PASIDs opened through sva-brokerd (its RID is the broker's; a
@@ -1023,7 +1026,9 @@ int sva_bond_stats(const struct sva_bond *bond, struct sva_bond_stats *stats);
  * The fault queue's fd (created on first use; owned by the context) for poll
  * mode.  Thread-safe.  Errors: -EINVAL NULL ctx, or the context runs a fault
  * thread; -ENOTTY a kernel without iommufd fault queues (before 6.11);
- * -EMFILE/-ENFILE no file descriptor free for the queue; -ENOMEM; -ECHILD in
+ * -EMFILE/-ENFILE no file descriptor free for the queue; -EBADFD the queue's
+ * descriptor was closed behind libsva's back (sva_ctx_process_faults() found
+ * it so); -ENOMEM; -ECHILD in
  * a forked child; other errors of IOMMU_FAULT_QUEUE_ALLOC passed through; in
  * a broker context, the broker's errors (libsva(7), Errors).
  */
@@ -1036,9 +1041,10 @@ int sva_ctx_fault_fd(struct sva_ctx *ctx);
  * faults are no longer answered (the devices wait until their PASIDs detach);
  * the error is the negative errno that stopped it, logged when it happened.
  * Thread-safe, lock-free.  Errors: -EINVAL NULL ctx; the errno that stopped
- * the thread: -EBADF its queue's descriptor (or, noticed by a poll(2) wait,
- * its wake-up eventfd) was closed behind libsva's back, -ENOMEM from poll(2),
- * or another error of the wait.
+ * the thread: -EBADF its queue's descriptor was closed behind libsva's back,
+ * -ENOMEM from poll(2), or another error of the wait.  (Its wake-up eventfd
+ * closed behind libsva's back does not stop it: the teardown stops it within
+ * a second, by a tick.)  After a stop, fault-capable binds are refused.
  */
 int sva_ctx_fault_health(const struct sva_ctx *ctx);
 
@@ -1054,7 +1060,10 @@ int sva_ctx_fault_health(const struct sva_ctx *ctx);
  * of 4097 to 65536 records is answered INVALID unresolved and logged, without
  * fault_error or bond counters, and counts in the return value);
  * -EDEADLK called from a fault_error callback, in either mode (it runs inside
- * a batch);
+ * a batch); -EBADF the queue's descriptor was closed behind libsva's back, or
+ * its number is another file's (as far as fstat() tells; fault-capable binds
+ * and sva_ctx_fault_fd() are refused from then on, and the number is left
+ * open at teardown);
  * other errors of
  * reading the fault queue, when nothing was handled.  A failed answer is logged, not
  * returned: the kernel answers it INVALID when the PASID detaches.

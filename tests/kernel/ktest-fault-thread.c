@@ -181,6 +181,21 @@ static void queue_closed(bool use_poll)
 	long us = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000000L +
 		  (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
 	ok(us < 100000, "%s: and the thread stopped: %ld us of CPU in 300 ms", how, us);
+	{
+		struct sva_mm *mm2;
+		struct sva_bond *b2 = NULL;
+
+		if (sva_mm_new(ctx, NULL, &mm2))
+			ktest_bail("a second address space");
+		is_int(sva_bind(dev, mm2, NULL, &b2), -EBADFD,
+		       "%s: a fault-capable bind after the thread stopped: -EBADFD (nothing would answer)", how);
+		ok(!b2, "%s: and no bond", how);
+		struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_EXTRA_PASID };
+
+		is_int(sva_bind(dev, mm, &bo, &b2), -EBADFD,
+		       "%s: another PASID on the bound address space (its HWPT exists): -EBADFD too", how);
+		sva_mm_free(mm2);
+	}
 	/* The number is another file's now: the teardown must leave it alone. */
 	int filler = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
@@ -194,6 +209,120 @@ static void queue_closed(bool use_poll)
 	munmap((void *)(uintptr_t)KT_BUF, 2 * 4096);
 	if (use_poll)
 		io_uring_disable(old, &old);
+}
+
+/*
+ * Poll mode: the queue's descriptor closed by the application and its number
+ * given to /dev/null, which reads 0 and polls readable as a queue with a
+ * group too large for the buffer would: sva_ctx_process_faults() says -EBADF
+ * (it said -E2BIG, blaming a group of more than 65536 records), later
+ * fault-capable binds and sva_ctx_fault_fd() say -EBADFD, and the teardown
+ * leaves the number, /dev/null's, open (it closed it).
+ */
+static void queue_closed_poll_mode(void)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL, .log_level = SVA_LOG_OFF };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm, *mm2;
+	struct sva_bond *bond, *b2 = NULL;
+	int fd, filler;
+
+	if (start(&co, &ctx, &dev, &mm, &bond) || sva_mm_new(ctx, NULL, &mm2))
+		ktest_bail("poll-mode context");
+	fd = sva_ctx_fault_fd(ctx);
+	filler = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0 || filler < 0 || dup2(filler, fd) != fd)
+		ktest_bail("/dev/null in the queue's place");
+	close(filler);
+	is_int(sva_ctx_process_faults(ctx, 16), -EBADF, "poll mode: the queue's number is /dev/null's: -EBADF");
+	is_int(sva_bind(dev, mm2, NULL, &b2), -EBADFD, "poll mode: a fault-capable bind after that: -EBADFD");
+	ok(!b2, "poll mode: and no bond");
+	is_int(sva_ctx_fault_fd(ctx), -EBADFD, "poll mode: sva_ctx_fault_fd() after that: -EBADFD");
+	sva_mm_free(mm2);
+	stop(ctx, dev, mm);
+	ok(fcntl(fd, F_GETFD) >= 0, "poll mode: sva_ctx_free() left the number, /dev/null's, open");
+	close(fd);
+}
+
+/*
+ * The fault thread's own eventfd closed behind libsva's back, its number
+ * given to /dev/null (readable, writable): the thread goes on answering
+ * faults, the teardown stops it (a wait in progress holds the eventfd's file,
+ * which nothing can write to any more: the thread's tick does) and leaves the
+ * number, /dev/null's now, open.  Before, io_uring's teardown waited forever
+ * and poll(2)'s thread took /dev/null's POLLIN for its stop.  In a child with
+ * an alarm: a hang is a failure, not a stuck suite.
+ */
+enum { WC_ANSWERED = 1, WC_HEALTHY = 2, WC_TORN_DOWN = 4, WC_LEFT_OPEN = 8, WC_ALL = 15 };
+
+static int wake_closed_child(void)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .log_level = SVA_LOG_OFF };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	int got = 0, fd, filler;
+
+	ktest_map_at(KT_BUF, 2 * 4096, PROT_READ | PROT_WRITE);
+	if (start(&co, &ctx, &dev, &mm, &bond) ||
+	    ktest_inject_and_wait(dev, bond, KT_BUF, SVA_ACCESS_READ, 5000)) /* the thread waits */
+		return 0;
+	fd = ctx->fe.wake_fd;
+	filler = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (filler < 0 || dup2(filler, fd) != fd)
+		return 0;
+	close(filler);
+	if (ktest_inject_and_wait(dev, bond, KT_BUF + 4096, SVA_ACCESS_READ, 5000) == 0)
+		got |= WC_ANSWERED;
+	if (sva_ctx_fault_health(ctx) == 0)
+		got |= WC_HEALTHY;
+	stop(ctx, dev, mm);
+	got |= WC_TORN_DOWN;
+	if (fcntl(fd, F_GETFD) >= 0)
+		got |= WC_LEFT_OPEN;
+	return got;
+}
+
+static void wake_closed(bool use_poll)
+{
+	const char *how = use_poll ? "poll(2)" : "io_uring";
+	int old = 0, st = 0, p[2];
+	unsigned char got = 0;
+	pid_t pid;
+
+#ifdef KTEST_TSAN
+	skip(5, "ThreadSanitizer's own descriptor bookkeeping fails (CHECK) on a descriptor closed under another thread");
+	return;
+#endif
+	if (use_poll && !io_uring_disable(2, &old)) {
+		skip(5, "no /proc/sys/kernel/io_uring_disabled here: the poll(2) thread cannot be forced");
+		return;
+	}
+	if (pipe(p))
+		ktest_bail("pipe");
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		alarm(20);
+		got = (unsigned char)wake_closed_child();
+		_exit(write(p[1], &got, 1) == 1 ? 0 : 1);
+	}
+	close(p[1]);
+	if (pid < 0 || read(p[0], &got, 1) != 1)
+		got = 0;
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	if (use_poll)
+		io_uring_disable(old, &old);
+	ok(pid > 0 && !(WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM), "%s: eventfd closed: no hang (status 0x%x)", how,
+	   st);
+	ok(got & WC_ANSWERED, "%s: eventfd closed: the thread still answers faults", how);
+	ok(got & WC_HEALTHY, "%s: eventfd closed: sva_ctx_fault_health() still 0", how);
+	ok(got & WC_TORN_DOWN, "%s: eventfd closed: the teardown returns", how);
+	ok(got & WC_LEFT_OPEN, "%s: eventfd closed: the number, another file's now, left open", how);
 }
 
 /*
@@ -498,6 +627,9 @@ int main(void)
 	is_int(sva_ctx_fault_health(NULL), -EINVAL, "NULL: -EINVAL");
 	queue_closed(false);
 	queue_closed(true);
+	wake_closed(false);
+	wake_closed(true);
+	queue_closed_poll_mode();
 	poll_while_binding();
 	query_while_unbinding();
 	fork_during_faults();

@@ -143,6 +143,12 @@ static void ctx_errors(void)
 	o = base_opts();
 	o.log_level = 42;
 	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "bad log level: -EINVAL");
+	/* An empty name named the thread nothing: top -H could not find it. */
+	o = base_opts();
+	o.fault_thread_name = "";
+	ctx = (struct sva_ctx *)0x1;
+	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "an empty fault_thread_name: -EINVAL");
+	ok(ctx == (struct sva_ctx *)0x1, "an empty fault_thread_name: *out untouched");
 	o = base_opts();
 	o.global_pasid_min = 5000;
 	o.global_pasid_max = 4000;
