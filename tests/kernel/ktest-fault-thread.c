@@ -132,6 +132,27 @@ static bool io_uring_disable(int val, int *old)
 }
 
 /*
+ * Can a test that closes libsva's descriptors under its threads run here, with
+ * the fault thread on poll(2) if use_poll (io_uring disabled, *old the setting
+ * to restore)?  If not, its n tests are skipped, saying why.
+ */
+static bool closing_runs(bool use_poll, int n, int *old)
+{
+#ifdef KTEST_TSAN
+	(void)use_poll;
+	(void)old;
+	skip(n, "ThreadSanitizer's own descriptor bookkeeping fails (CHECK) on a descriptor closed under another thread");
+	return false;
+#else
+	if (use_poll && !io_uring_disable(2, old)) {
+		skip(n, "no /proc/sys/kernel/io_uring_disabled here: the poll(2) thread cannot be forced");
+		return false;
+	}
+	return true;
+#endif
+}
+
+/*
  * The fault queue's descriptor closed behind libsva's back (a close_range()
  * of everything): the thread stops with -EBADF, which sva_ctx_fault_health()
  * reports, rather than spin on a descriptor that polls invalid (poll(2)) or
@@ -147,14 +168,8 @@ static void queue_closed(bool use_poll)
 	struct rusage r0, r1;
 	int old = 0, fd;
 
-#ifdef KTEST_TSAN
-	skip(5, "ThreadSanitizer's own descriptor bookkeeping fails (CHECK) on a descriptor closed under another thread");
-	return;
-#endif
-	if (use_poll && !io_uring_disable(2, &old)) {
-		skip(5, "no /proc/sys/kernel/io_uring_disabled here: the poll(2) thread cannot be forced");
+	if (!closing_runs(use_poll, 8, &old))
 		return;
-	}
 	ktest_map_at(KT_BUF, 2 * 4096, PROT_READ | PROT_WRITE);
 	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = count_errors, .log_level = SVA_LOG_ERROR };
 
@@ -292,14 +307,8 @@ static void wake_closed(bool use_poll)
 	unsigned char got = 0;
 	pid_t pid;
 
-#ifdef KTEST_TSAN
-	skip(5, "ThreadSanitizer's own descriptor bookkeeping fails (CHECK) on a descriptor closed under another thread");
-	return;
-#endif
-	if (use_poll && !io_uring_disable(2, &old)) {
-		skip(5, "no /proc/sys/kernel/io_uring_disabled here: the poll(2) thread cannot be forced");
+	if (!closing_runs(use_poll, 5, &old))
 		return;
-	}
 	if (pipe(p))
 		ktest_bail("pipe");
 	pid = fork();
