@@ -7,7 +7,7 @@
 #                                 NUMA node 1) and run the demo inside it
 #   tools/demo.sh --device DEV    run it on this machine with a VFIO device
 #                                 (cdev path, vfioN, or PCI address)
-#
+#   tools/demo.sh --help          say so
 # Installs the Debian packages it needs.  The first VM run builds the kernel
 # (about 5 minutes on 2 cores) and caches it under ~/.cache/libsva/kernel/.
 set -euo pipefail
@@ -17,10 +17,27 @@ build=$src/build/demo
 device=
 usage() { echo "tools/demo.sh: ${1:+$1; }usage: tools/demo.sh [--device DEV]" >&2; exit 2; }
 case ${1:-} in
---device) [ $# -eq 2 ] || usage; device=$2 ;;
+-h | --help)
+	[ $# -eq 1 ] || usage "unexpected argument '$2'"
+	cat <<EOF
+usage: tools/demo.sh [--device DEV]
+  Builds libsva and runs sva-demo (see man/sva-demo.1).  Without --device it
+  boots the test VM (the first run downloads and builds its kernel, about
+  5 minutes on 2 cores); with it, it runs on this machine's IOMMU.
+  DEV: a VFIO cdev path (/dev/vfio/devices/vfio0), a cdev name (vfio0) or a
+  PCI address (0000:41:00.0) of a device bound to vfio-pci.
+EOF
+	exit 0
+	;;
+--device)
+	[ $# -ge 2 ] || usage "--device needs an argument"
+	[ $# -eq 2 ] || usage "unexpected argument '$3'"
+	device=$2
+	;;
 --device=*) [ $# -eq 1 ] || usage "unexpected argument '$2'"; device=${1#*=} ;;
 "") ;;
-*) usage ;;
+-*) usage "unknown option '$1'" ;;
+*) usage "unexpected argument '$1'" ;;
 esac
 # An empty DEV is a mistake, not a request for the VM.
 case ${1:-} in --device*) [ -n "$device" ] || usage "--device needs a non-empty argument" ;; esac

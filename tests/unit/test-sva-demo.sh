@@ -7,7 +7,12 @@ demo=${top_builddir:-.}/tools/sva-demo
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
 
 "$demo" --help >/dev/null 2>&1; ok $? "--help exits 0"
-"$demo" --frobnicate >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "an unknown option is a usage error (exit 2)"
+err=$("$demo" --frobnicate 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: bad option '--frobnicate'"
+ok $? "an unknown option is a usage error that names it, as sva-demo (exit $rc)"
+err=$("$demo" -d 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: -d needs an argument"
+ok $? "-d without its argument says so (exit $rc)"
 "$demo" --device >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--device without its argument is a usage error"
 err=$("$demo" --device= 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "needs a non-empty argument"
@@ -23,6 +28,9 @@ else
     out=$("$demo" 2>/dev/null); rc=$?
     [ $rc -eq 1 ] && echo "$out" | grep -q "^ *! cannot open /dev/iommu"
     ok $? "without /dev/iommu: a '!' line says so, exit 1"
+    out=$("$demo" --device vfio0 2>/dev/null); rc=$?
+    [ $rc -eq 1 ] && echo "$out" | grep -q "tools/demo.sh without --device"
+    ok $? "  with --device, its hint is to run tools/demo.sh without it (exit $rc)"
 fi
 # The fixed buffer addresses (sva-demo(1), NOTES): an occupied one leaves out
 # part of the step that uses it, and the page names that step.  (The demo
@@ -36,10 +44,14 @@ ok $? "  and the demo says the address is occupied, not that the device cannot f
 # tools/demo.sh, the README's command: its usage errors come before it installs
 # or builds anything (an empty --device= used to take the VM path).
 demo_sh="${top_srcdir:-$(dirname "$0")/../..}/tools/demo.sh"
-for args in "--device=" "--device=x junk" "--frobnicate"; do
+for args in "--device=:needs a non-empty argument" "--device=x junk:unexpected argument 'junk'" \
+	"--frobnicate:unknown option '--frobnicate'" "--device:needs an argument" "extra:unexpected argument 'extra'"; do
 	# shellcheck disable=SC2086 # split on purpose
-	err=$(timeout 20 bash "$demo_sh" $args 2>&1 >/dev/null); rc=$?
-	[ $rc -eq 2 ] && echo "$err" | grep -q "usage: tools/demo.sh"
-	ok $? "tools/demo.sh $args: a usage error at once (exit $rc)"
+	err=$(timeout 20 bash "$demo_sh" ${args%%:*} 2>&1 >/dev/null); rc=$?
+	[ $rc -eq 2 ] && echo "$err" | grep -q "${args#*:}; usage: tools/demo.sh"
+	ok $? "tools/demo.sh ${args%%:*}: a usage error at once, saying why (exit $rc)"
 done
+out=$(timeout 20 bash "$demo_sh" --help 2>/dev/null); rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q "DEV: a VFIO cdev path"
+ok $? "tools/demo.sh --help: the usage and what DEV is, on standard output (exit $rc)"
 done_testing
