@@ -422,26 +422,6 @@ bool (*sva_test_fault_readable)(int fd);
 #endif
 
 /*
- * read() gave 0: is the queue empty, or does its next group not fit?  Older
- * kernels return 0 for both (Linux 7.3 returns -EINVAL for the second, see
- * iommufd_fault_fops_read()).  The queue polls readable while a group waits.  (A regular file, as tests use
- * in place of the queue, always polls readable: there 0 is the end.)
- */
-static bool group_waits(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct stat st;
-
-#ifdef SVA_TEST_HOOKS
-	if (sva_test_fault_readable)
-		return sva_test_fault_readable(fd);
-#endif
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-		return false;
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
-/*
  * Does fault_fd hold the queue's file, as far as fstat() can tell?  Asked on
  * the rare paths only (a read error, a group that seems not to fit) and at
  * teardown, not per batch.  Every anonymous-inode file looks alike, so a
@@ -451,15 +431,22 @@ static bool group_waits(int fd)
  */
 bool sva_fault_queue_ours(const struct sva_fault_engine *fe)
 {
-	struct stat st;
-
 #ifdef SVA_TEST_HOOKS
 	if (sva_test_fault_read)
 		return true;
 #endif
 	if (!fe->queue_dev && !fe->queue_ino)
 		return true;
-	return fstat(fe->fault_fd, &st) == 0 && st.st_dev == fe->queue_dev && st.st_ino == fe->queue_ino;
+	return sva_fd_holds(fe->fault_fd, fe->queue_dev, fe->queue_ino);
+}
+
+/* Does fd hold the file fstat() saw as (dev, ino)?  (The fault thread asks
+ * it of its eventfd and ring too.) */
+bool sva_fd_holds(int fd, dev_t dev, ino_t ino)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
 /* The queue's number is not the queue's any more: not ours to read or close. */
@@ -467,6 +454,29 @@ static int queue_lost(struct sva_fault_engine *fe)
 {
 	atomic_store(&fe->queue_lost, true);
 	return -EBADF;
+}
+
+/*
+ * read() gave 0: is the queue empty, or does its next group not fit?  Older
+ * kernels return 0 for both (Linux 7.3 returns -EINVAL for the second, see
+ * iommufd_fault_fops_read()).  The queue polls readable while a group waits.  (A regular file, as tests use
+ * in place of the queue, always polls readable: there 0 is the end.)  And is
+ * the number still the queue's?  0, 1 (a group waits), or -EBADF (lost).
+ */
+static int group_waits(struct sva_fault_engine *fe)
+{
+	struct pollfd p = { .fd = fe->fault_fd, .events = POLLIN };
+	struct stat st;
+
+#ifdef SVA_TEST_HOOKS
+	if (sva_test_fault_readable)
+		return sva_test_fault_readable(fe->fault_fd);
+#endif
+	if (!sva_fault_queue_ours(fe))
+		return queue_lost(fe);
+	if (fstat(fe->fault_fd, &st) == 0 && S_ISREG(st.st_mode))
+		return 0;
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
 static void resolve_records(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault *rec, size_t n);
@@ -498,7 +508,7 @@ static ssize_t read_oversize(struct sva_ctx *ctx)
 	struct kabi_iommu_hwpt_pgfault *big = NULL;
 	size_t cap = MAX_RECORDS, nrec, start = 0, slice = 0;
 	ssize_t n = 0;
-	int err = E2BIG;
+	int err = E2BIG, waits;
 
 	while (cap < DROP_RECORDS) {
 		cap = cap * 4 < DROP_RECORDS ? cap * 4 : DROP_RECORDS;
@@ -515,9 +525,9 @@ static ssize_t read_oversize(struct sva_ctx *ctx)
 			err = errno;
 			break;
 		}
-		if (n == 0 && !group_waits(fe->fault_fd)) {
+		if (n == 0 && (waits = group_waits(fe)) <= 0) {
 			sva_free(big);
-			return 0;
+			return waits;
 		}
 	}
 	if (n <= 0) {
@@ -564,20 +574,23 @@ static ssize_t read_batch(struct sva_ctx *ctx, size_t want, size_t *dropped)
 
 	for (;;) {
 		ssize_t n = QUEUE_READ(fe->fault_fd, fe->buf, want * rec);
-		int ret;
+		int ret, waits;
 
-		if (n > 0)
+		/* The queue gives whole records: a part of one is another file's. */
+		if (n > 0 && (n % (ssize_t)rec == 0 || sva_fault_queue_ours(fe)))
 			return n / (ssize_t)rec;
+		if (n > 0)
+			return queue_lost(fe);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EINVAL)
 			return errno == EBADF || !sva_fault_queue_ours(fe) ? queue_lost(fe) : -errno;
-		if (n == 0 && !group_waits(fe->fault_fd))
-			return 0;
+		if (n == 0 && (waits = group_waits(fe)) <= 0)
+			return waits;
 		/* The first group does not fit in want records -- or the
 		 * number is another file's, which a group too large to read
 		 * must not be blamed for (/dev/null reads 0 and polls readable). */
-		if (!sva_fault_queue_ours(fe))
+		if (n < 0 && !sva_fault_queue_ours(fe))
 			return queue_lost(fe);
 		if (want < fe->buf_records) {
 			want = fe->buf_records;
@@ -617,6 +630,19 @@ static void resolve_records(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pg
 	sva_track_fence();
 	sva_pin_batch(fe, true);
 	plan_batch(ctx, rec, n, info, info + fe->buf_records);
+	/* Records of no device of ours are rare (a device closed since): on
+	 * those only, is the number still the queue's?  Another file's bytes
+	 * (/dev/zero, a memfd) are not answered into it. */
+	for (size_t i = 0; i < n; i++) {
+		if (info[i].dev)
+			continue;
+		if (!sva_fault_queue_ours(fe)) {
+			queue_lost(fe);
+			sva_pin_batch(fe, false);
+			return;
+		}
+		break;
+	}
 	for (size_t i = 0; i < n; i++) {
 		bool ends = (rec[i].flags & KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE) || i + 1 == n;
 
@@ -645,6 +671,8 @@ static ssize_t one_batch(struct sva_ctx *ctx, size_t left)
 
 	if (fe->fault_fd < 0)
 		return 0;
+	if (atomic_load(&fe->queue_lost))
+		return -EBADF; /* the number is not ours to read */
 	want = left < fe->buf_records ? left : fe->buf_records;
 	got = read_batch(ctx, want, &dropped);
 	if (got == -EAGAIN)
@@ -656,7 +684,7 @@ static ssize_t one_batch(struct sva_ctx *ctx, size_t left)
 			    strerror((int)-got));
 	if (got > 0)
 		resolve_records(ctx, fe->buf, (size_t)got); /* read_batch() may have moved fe->buf */
-	return got;
+	return got > 0 && atomic_load(&fe->queue_lost) ? -EBADF : got;
 }
 
 /*
@@ -669,7 +697,9 @@ int sva_fault_process(struct sva_ctx *ctx, unsigned max)
 	uint64_t total = 0; /* the fault thread asks for UINT32_MAX: a storm may pass INT_MAX */
 	int ret = 0;
 
-	while (total < max) {
+	/* A stop between batches: a teardown waits for one batch, not a drain
+	 * that may not end (a number given to /dev/zero reads forever). */
+	while (total < max && !atomic_load(&fe->stopping)) {
 		ssize_t n;
 
 		batch_begin(fe);

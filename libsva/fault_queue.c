@@ -108,8 +108,8 @@ void sva_fault_fini(struct sva_ctx *ctx)
 	/* A forked child has no copy of the thread, only of its wake-up fd. */
 	if (fe->thread_started && !sva_ctx_forked(ctx))
 		sva_fault_thread_stop(ctx);
-	else if (fe->thread_started && fe->wake_fd >= 0)
-		close(fe->wake_fd);
+	else if (fe->thread_started)
+		sva_fault_thread_forget(ctx);
 	/* A number found closed behind our back, or another file's now (as far
 	 * as fstat() tells), is not ours to close. */
 	if (fe->fault_fd >= 0 && !atomic_load(&fe->queue_lost) && sva_fault_queue_ours(fe))

@@ -98,11 +98,17 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 	struct io_uring ring;
+	struct stat ring_st;
 	int ret = SVA_TEST_FAIL_POINT() ? -ENOMEM : io_uring_queue_init(4, &ring, 0);
 
 	*queue_failed = false;
 	if (ret)
 		return ret;
+	if (fstat(ring.ring_fd, &ring_st)) {
+		ret = -errno;
+		io_uring_queue_exit(&ring);
+		return ret;
+	}
 	ret = arm(&ring, fe->fault_fd, EV_FAULT);
 	if (!ret)
 		ret = arm(&ring, fe->wake_fd, EV_WAKE);
@@ -145,6 +151,10 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 			ret = arm(&ring, fe->fault_fd, EV_FAULT); /* poll_add is one-shot */
 		}
 	}
+	/* The ring's number, too, may be another file's now (a failed wait
+	 * after a close_range()): not ours to close. */
+	if (!sva_fd_holds(ring.ring_fd, ring_st.st_dev, ring_st.st_ino))
+		ring.ring_fd = -1;
 	io_uring_queue_exit(&ring);
 	return ret;
 }
@@ -179,6 +189,15 @@ static int wait_poll(struct sva_ctx *ctx)
 		if (pfd[0].revents & POLLNVAL) {
 			atomic_store(&ctx->fe.queue_lost, true);
 			return -EBADF;
+		}
+		/* The queue never reports these: another file's (a pipe's
+		 * write end with no reader), which would poll so forever. */
+		if ((pfd[0].revents & (POLLERR | POLLHUP)) && !(pfd[0].revents & POLLIN)) {
+			if (!sva_fault_queue_ours(&ctx->fe)) {
+				atomic_store(&ctx->fe.queue_lost, true);
+				return -EBADF;
+			}
+			backoff(ctx, 0);
 		}
 		if (pfd[1].revents && !stopping(ctx))
 			pfd[1].fd = -1;
@@ -251,16 +270,19 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 	return 0;
 }
 
-/*
- * The eventfd's number holds the file it was given, as far as fstat() can
- * tell (every anonymous-inode file looks alike: an eventfd the application
- * opened in its place cannot be told from ours).
- */
 static bool wake_fd_ours(const struct sva_fault_engine *fe)
 {
-	struct stat st;
+	return sva_fd_holds(fe->wake_fd, fe->wake_dev, fe->wake_ino);
+}
 
-	return fstat(fe->wake_fd, &st) == 0 && st.st_dev == fe->wake_dev && st.st_ino == fe->wake_ino;
+/* In a forked child, which has no copy of the thread: its copy of the eventfd. */
+void sva_fault_thread_forget(struct sva_ctx *ctx)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+
+	if (fe->wake_fd >= 0 && wake_fd_ours(fe))
+		close(fe->wake_fd);
+	fe->wake_fd = -1;
 }
 
 void sva_fault_thread_stop(struct sva_ctx *ctx)

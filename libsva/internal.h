@@ -551,9 +551,11 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id);
 /* Resolve and answer up to max fault records; returns how many, or -errno. */
 int sva_fault_process(struct sva_ctx *ctx, unsigned max);
 bool sva_fault_queue_ours(const struct sva_fault_engine *fe);
+bool sva_fd_holds(int fd, dev_t dev, ino_t ino);
 /* Stop the thread and close the queue (last context reference). */
 void sva_fault_fini(struct sva_ctx *ctx);
 int sva_fault_thread_start(struct sva_ctx *ctx);
+void sva_fault_thread_forget(struct sva_ctx *ctx);
 void sva_fault_thread_stop(struct sva_ctx *ctx);
 /* Wait for the batch in progress and keep the next one out, until
  * sva_fault_unexclude(): no batch holds a bond or device found before. */

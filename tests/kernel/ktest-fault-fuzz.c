@@ -162,9 +162,9 @@ static void round_of(const struct kabi_iommu_hwpt_pgfault *r, size_t n)
 	if (ftruncate(file_fd, 0) || pwrite(file_fd, r, n * sizeof(*r), 0) != (ssize_t)(n * sizeof(*r)))
 		ktest_bail("writing the records: %s", strerror(errno));
 	lseek(file_fd, 0, SEEK_SET);
-	ctx->fe.fault_fd = file_fd;
+	ktest_queue_use(ctx, file_fd);
 	handled = sva_ctx_process_faults(ctx, ROUND);
-	ctx->fe.fault_fd = real_fd;
+	ktest_queue_use(ctx, real_fd);
 	if (handled != (int)n) {
 		diag("%zu records, the engine handled %d", n, handled);
 		bad++;

@@ -119,9 +119,9 @@ int main(void)
 	ok(write(fd, recs, sizeof(recs)) == (ssize_t)sizeof(recs), "queue 7 records in 3 groups (3, 3, 1)");
 	lseek(fd, 0, SEEK_SET);
 
-	ctx->fe.fault_fd = fd;
+	ktest_queue_use(ctx, fd);
 	is_int(sva_ctx_process_faults(ctx, 64), 7, "the engine handles all 7 records in one call");
-	ctx->fe.fault_fd = real_fd;
+	ktest_queue_use(ctx, real_fd);
 
 	got = pread(fd, resp, sizeof(resp), sizeof(recs));
 	is_int(got, (ssize_t)(3 * sizeof(resp[0])), "three answers, one per group (%zd bytes)", got);
@@ -177,9 +177,9 @@ int main(void)
 		mix[1] = rec(dev, bond, BUF_VA + 9 * WIN, 0x400, true);
 		ok(pwrite(fd, mix, sizeof(mix), 0) == (ssize_t)sizeof(mix), "a group of 2 records under two PASIDs");
 		lseek(fd, 0, SEEK_SET);
-		ctx->fe.fault_fd = fd;
+		ktest_queue_use(ctx, fd);
 		is_int(sva_ctx_process_faults(ctx, 64), 2, "  both records handled");
-		ctx->fe.fault_fd = real_fd;
+		ktest_queue_use(ctx, real_fd);
 		got = pread(fd, resp, sizeof(resp), sizeof(mix));
 		ok(got == (ssize_t)sizeof(resp[0]) && resp[0].cookie == 0x400 &&
 			   resp[0].code == KABI_IOMMUFD_PAGE_RESP_INVALID,

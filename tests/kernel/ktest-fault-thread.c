@@ -8,8 +8,12 @@
  * a thread holding the locks), and that sva_ctx_free() leaves nothing in an
  * iommufd the application keeps (the fault queue the thread's io_uring held).
  */
+#define _GNU_SOURCE /* memfd_create */
+#include <dirent.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -226,88 +230,207 @@ static void queue_closed(bool use_poll)
 		io_uring_disable(old, &old);
 }
 
+/* A file to put at a number libsva opened: the kinds a reused number gets. */
+enum filler { F_NULL, F_ZERO, F_MEMFD_DATA, F_MEMFD_EMPTY };
+
+static const char *const filler_name[] = { "/dev/null", "/dev/zero", "a memfd with data", "an empty memfd" };
+
+static int filler_open(enum filler kind)
+{
+	unsigned char junk[4096];
+	int fd;
+
+	if (kind == F_NULL || kind == F_ZERO)
+		return open(kind == F_NULL ? "/dev/null" : "/dev/zero", O_RDWR | O_CLOEXEC);
+	memset(junk, 0xa5, sizeof(junk));
+	fd = memfd_create("filler", MFD_CLOEXEC);
+	if (fd >= 0 && kind == F_MEMFD_DATA && pwrite(fd, junk, sizeof(junk), 0) != (ssize_t)sizeof(junk)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Put a new file of that kind at the number fd (which stays fd). */
+static void refill(int fd, enum filler kind)
+{
+	int f = filler_open(kind);
+
+	if (f < 0 || dup2(f, fd) != fd)
+		ktest_bail("a file at descriptor %d: %s", fd, strerror(errno));
+	close(f);
+}
+
 /*
  * Poll mode: the queue's descriptor closed by the application and its number
- * given to /dev/null, which reads 0 and polls readable as a queue with a
- * group too large for the buffer would: sva_ctx_process_faults() says -EBADF
- * (it said -E2BIG, blaming a group of more than 65536 records), later
- * fault-capable binds and sva_ctx_fault_fd() say -EBADFD, and the teardown
- * leaves the number, /dev/null's, open (it closed it).
+ * given to another file: sva_ctx_process_faults() says -EBADF and neither
+ * takes the file's bytes for records nor writes answers into it (/dev/zero and
+ * a memfd with data were read as records and answered; /dev/null, which reads
+ * 0 and polls readable as a queue with a group too large for the buffer, gave
+ * -E2BIG, blaming a group of more than 65536 records), later fault-capable
+ * binds and sva_ctx_fault_fd() say -EBADFD, and the teardown leaves the
+ * number, the file's, open (it closed it).
  */
-static void queue_closed_poll_mode(void)
+static void queue_closed_poll_mode(enum filler kind)
 {
 	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL, .log_level = SVA_LOG_OFF };
+	const char *what = filler_name[kind];
 	struct sva_ctx *ctx;
 	struct sva_dev *dev;
 	struct sva_mm *mm, *mm2;
 	struct sva_bond *bond, *b2 = NULL;
-	int fd, filler;
+	struct stat st;
+	int fd;
 
 	if (start(&co, &ctx, &dev, &mm, &bond) || sva_mm_new(ctx, NULL, &mm2))
 		ktest_bail("poll-mode context");
 	fd = sva_ctx_fault_fd(ctx);
-	filler = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd < 0 || filler < 0 || dup2(filler, fd) != fd)
-		ktest_bail("/dev/null in the queue's place");
-	close(filler);
-	is_int(sva_ctx_process_faults(ctx, 16), -EBADF, "poll mode: the queue's number is /dev/null's: -EBADF");
-	is_int(sva_bind(dev, mm2, NULL, &b2), -EBADFD, "poll mode: a fault-capable bind after that: -EBADFD");
-	ok(!b2, "poll mode: and no bond");
-	is_int(sva_ctx_fault_fd(ctx), -EBADFD, "poll mode: sva_ctx_fault_fd() after that: -EBADFD");
+	if (fd < 0)
+		ktest_bail("the queue");
+	refill(fd, kind);
+	is_int(sva_ctx_process_faults(ctx, 16), -EBADF, "poll mode, the queue's number %s's: -EBADF", what);
+	ok(fstat(fd, &st) == 0 && st.st_size == (kind == F_MEMFD_DATA ? 4096 : 0),
+	   "poll mode, %s: nothing written into it (%lld bytes)", what, (long long)st.st_size);
+	is_int(sva_bind(dev, mm2, NULL, &b2), -EBADFD, "poll mode, %s: a fault-capable bind after that: -EBADFD", what);
+	ok(!b2, "poll mode, %s: and no bond", what);
+	is_int(sva_ctx_fault_fd(ctx), -EBADFD, "poll mode, %s: sva_ctx_fault_fd() after that: -EBADFD", what);
 	sva_mm_free(mm2);
 	stop(ctx, dev, mm);
-	ok(fcntl(fd, F_GETFD) >= 0, "poll mode: sva_ctx_free() left the number, /dev/null's, open");
+	ok(fcntl(fd, F_GETFD) >= 0, "poll mode, %s: sva_ctx_free() left the number open", what);
 	close(fd);
 }
 
 /*
- * The fault thread's own eventfd closed behind libsva's back, its number
- * given to /dev/null (readable, writable): the thread goes on answering
- * faults, the teardown stops it (a wait in progress holds the eventfd's file,
- * which nothing can write to any more: the thread's tick does) and leaves the
- * number, /dev/null's now, open.  Before, io_uring's teardown waited forever
- * and poll(2)'s thread took /dev/null's POLLIN for its stop.  In a child with
- * an alarm: a hang is a failure, not a stuck suite.
+ * A number the fault thread uses, given to another file behind libsva's back
+ * while the thread waits, in a child with an alarm (a hang is a failure, not
+ * a stuck suite); what the child saw comes back as bits.  Before: the
+ * teardown waited forever (eventfd, io_uring) or the thread took /dev/null's
+ * POLLIN for its stop (eventfd, poll(2)); it read /dev/zero as records
+ * forever; it spun on a pipe's POLLERR (poll(2)); a forked child's release
+ * closed the file at the eventfd's number; the ring's number was closed.
  */
-enum { WC_ANSWERED = 1, WC_HEALTHY = 2, WC_TORN_DOWN = 4, WC_LEFT_OPEN = 8, WC_ALL = 15 };
+enum scene {
+	S_WAKE_NULL,	 /* its eventfd -> /dev/null: goes on answering */
+	S_QUEUE_ZERO,	 /* its queue -> /dev/zero, then a fault: stops, -EBADF */
+	S_QUEUE_PIPE_WR, /* its queue -> a pipe's write end, no reader (POLLERR only) */
+	S_RING_NULL,	 /* its io_uring's ring -> /dev/null: poll(2) takes over */
+	S_FORK_WAKE,	 /* a forked child's release, its eventfd -> /dev/null */
+};
+enum { B_SERVES = 1, B_HEALTH = 2, B_TORN_DOWN = 4, B_LEFT_OPEN = 8 };
 
-static int wake_closed_child(void)
+/* The io_uring instance's descriptor, as /proc/self/fd names it; -1: none. */
+static int ring_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int fd = -1;
+
+	while (d && fd < 0 && (e = readdir(d))) {
+		char path[300], link[64] = "";
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		if (readlink(path, link, sizeof(link) - 1) > 0 && strcmp(link, "anon_inode:[io_uring]") == 0)
+			fd = atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return fd;
+}
+
+static bool health_becomes(struct sva_ctx *ctx, int want)
+{
+	for (int i = 0; i < 3000 && sva_ctx_fault_health(ctx) != want; i++)
+		usleep(1000);
+	return sva_ctx_fault_health(ctx) == want;
+}
+
+static int scene_fd(struct sva_ctx *ctx, enum scene sc)
+{
+	switch (sc) {
+	case S_WAKE_NULL:
+	case S_FORK_WAKE:
+		return ctx->fe.wake_fd;
+	case S_QUEUE_ZERO:
+	case S_QUEUE_PIPE_WR:
+		return ctx->fe.fault_fd;
+	case S_RING_NULL:
+		return ring_fd();
+	}
+	return -1;
+}
+
+/* The forked child releases everything; does it leave the number open? */
+static int fork_release(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm, int fd)
+{
+	int st = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		refill(fd, F_NULL);
+		stop(ctx, dev, mm);
+		_exit(fcntl(fd, F_GETFD) >= 0 ? 0 : 1);
+	}
+	return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? B_LEFT_OPEN : 0;
+}
+
+static int scene_child(enum scene sc)
 {
 	struct sva_ctx_opts co = { .size = sizeof(co), .log_level = SVA_LOG_OFF };
+	bool stops = sc == S_QUEUE_ZERO || sc == S_QUEUE_PIPE_WR;
 	struct sva_ctx *ctx;
 	struct sva_dev *dev;
 	struct sva_mm *mm;
 	struct sva_bond *bond;
-	int got = 0, fd, filler;
+	int got = 0, fd, p[2];
 
 	ktest_map_at(KT_BUF, 2 * 4096, PROT_READ | PROT_WRITE);
 	if (start(&co, &ctx, &dev, &mm, &bond) ||
 	    ktest_inject_and_wait(dev, bond, KT_BUF, SVA_ACCESS_READ, 5000)) /* the thread waits */
 		return 0;
-	fd = ctx->fe.wake_fd;
-	filler = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (filler < 0 || dup2(filler, fd) != fd)
+	fd = scene_fd(ctx, sc);
+	if (fd < 0)
 		return 0;
-	close(filler);
-	if (ktest_inject_and_wait(dev, bond, KT_BUF + 4096, SVA_ACCESS_READ, 5000) == 0)
-		got |= WC_ANSWERED;
-	if (sva_ctx_fault_health(ctx) == 0)
-		got |= WC_HEALTHY;
+	if (sc == S_FORK_WAKE) {
+		got = fork_release(ctx, dev, mm, fd);
+		stop(ctx, dev, mm);
+		return got | B_TORN_DOWN;
+	}
+	if (sc == S_QUEUE_PIPE_WR) {
+		if (pipe(p) || dup2(p[1], fd) != fd)
+			return 0;
+		close(p[0]);
+		close(p[1]);
+	} else {
+		refill(fd, sc == S_QUEUE_ZERO ? F_ZERO : F_NULL);
+	}
+	if (sc == S_RING_NULL)
+		usleep(1500000); /* the thread's tick finds the ring gone */
+	if (sc == S_QUEUE_ZERO)
+		sva_dev_inject_fault(dev, sva_bond_pasid(bond), KT_BUF + 4096, SVA_ACCESS_READ, 0);
+	else if (!stops && ktest_inject_and_wait(dev, bond, KT_BUF + 4096, SVA_ACCESS_READ, 5000) == 0)
+		got |= B_SERVES;
+	if (health_becomes(ctx, stops ? -EBADF : 0))
+		got |= B_HEALTH;
 	stop(ctx, dev, mm);
-	got |= WC_TORN_DOWN;
+	got |= B_TORN_DOWN;
 	if (fcntl(fd, F_GETFD) >= 0)
-		got |= WC_LEFT_OPEN;
+		got |= B_LEFT_OPEN;
 	return got;
 }
 
-static void wake_closed(bool use_poll)
+static void scene(enum scene sc, bool use_poll)
 {
-	const char *how = use_poll ? "poll(2)" : "io_uring";
+	static const char *const name[] = {
+		"eventfd -> /dev/null", "queue -> /dev/zero, a fault", "queue -> a pipe's write end",
+		"io_uring ring -> /dev/null", "eventfd -> /dev/null in a forked child",
+	};
+	char how[96];
 	int old = 0, st = 0, p[2];
 	unsigned char got = 0;
 	pid_t pid;
 
-	if (!closing_runs(use_poll, 5, &old))
+	snprintf(how, sizeof(how), "%s thread, %s", use_poll ? "poll(2)" : "io_uring", name[sc]);
+	if (!closing_runs(use_poll, 3, &old))
 		return;
 	if (pipe(p))
 		ktest_bail("pipe");
@@ -315,7 +438,7 @@ static void wake_closed(bool use_poll)
 	if (pid == 0) {
 		close(p[0]);
 		alarm(20);
-		got = (unsigned char)wake_closed_child();
+		got = (unsigned char)scene_child(sc);
 		_exit(write(p[1], &got, 1) == 1 ? 0 : 1);
 	}
 	close(p[1]);
@@ -326,12 +449,15 @@ static void wake_closed(bool use_poll)
 		waitpid(pid, &st, 0);
 	if (use_poll)
 		io_uring_disable(old, &old);
-	ok(pid > 0 && !(WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM), "%s: eventfd closed: no hang (status 0x%x)", how,
-	   st);
-	ok(got & WC_ANSWERED, "%s: eventfd closed: the thread still answers faults", how);
-	ok(got & WC_HEALTHY, "%s: eventfd closed: sva_ctx_fault_health() still 0", how);
-	ok(got & WC_TORN_DOWN, "%s: eventfd closed: the teardown returns", how);
-	ok(got & WC_LEFT_OPEN, "%s: eventfd closed: the number, another file's now, left open", how);
+	ok(pid > 0 && !(WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM) && (got & B_TORN_DOWN),
+	   "%s: the teardown returns (status 0x%x)", how, st);
+	if (sc == S_FORK_WAKE)
+		ok(got & B_TORN_DOWN, "%s: and the parent's after it", how);
+	else if (sc == S_QUEUE_ZERO || sc == S_QUEUE_PIPE_WR)
+		ok(got & B_HEALTH, "%s: the thread stops, health -EBADF", how);
+	else
+		ok((got & B_SERVES) && (got & B_HEALTH), "%s: faults still answered, health 0", how);
+	ok(got & B_LEFT_OPEN, "%s: the number, another file's now, left open", how);
 }
 
 /*
@@ -636,9 +762,15 @@ int main(void)
 	is_int(sva_ctx_fault_health(NULL), -EINVAL, "NULL: -EINVAL");
 	queue_closed(false);
 	queue_closed(true);
-	wake_closed(false);
-	wake_closed(true);
-	queue_closed_poll_mode();
+	for (enum filler k = F_NULL; k <= F_MEMFD_EMPTY; k++)
+		queue_closed_poll_mode(k);
+	for (int poll_thread = 0; poll_thread < 2; poll_thread++) {
+		scene(S_WAKE_NULL, poll_thread);
+		scene(S_QUEUE_ZERO, poll_thread);
+		scene(S_FORK_WAKE, poll_thread);
+	}
+	scene(S_RING_NULL, false);
+	scene(S_QUEUE_PIPE_WR, true);
 	poll_while_binding();
 	query_while_unbinding();
 	fork_during_faults();

@@ -28,6 +28,7 @@
 #include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,6 +75,24 @@ static inline void ktest_require_iommufd(void)
  * has no selftest mock (CONFIG_IOMMUFD_TEST), except in the VM, whose kernel
  * must have it.  Any other result is the caller's to check.
  */
+/*
+ * Point the context's fault engine at fd, a file of records standing in for
+ * the queue (white-box tests), and take that file for the queue's: libsva
+ * compares the number's file with the queue's on its rare read paths, and
+ * would take a stand-in for a number the application reused.  The real
+ * queue's descriptor is given back the same way.
+ */
+static inline void ktest_queue_use(struct sva_ctx *ctx, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		ktest_bail("fstat of the stand-in queue: %s", strerror(errno));
+	ctx->fe.fault_fd = fd;
+	ctx->fe.queue_dev = st.st_dev;
+	ctx->fe.queue_ino = st.st_ino;
+}
+
 static inline void ktest_skip_without_mock(int ret)
 {
 	if (ret == -EOPNOTSUPP && !getenv("SVA_VM"))
