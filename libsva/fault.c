@@ -423,8 +423,8 @@ bool (*sva_test_fault_readable)(int fd);
 
 /*
  * Does fault_fd hold the queue's file, as far as fstat() can tell?  Asked on
- * the rare paths only (a read error, a group that seems not to fit) and at
- * teardown, not per batch.  Every anonymous-inode file looks alike, so a
+ * the rare paths only (a read error or of 0 bytes, a part of a record, a
+ * record naming no device of ours) and at teardown, not per batch.  Every anonymous-inode file looks alike, so a
  * number the application closed and gave to an eventfd, say, cannot be told
  * from the queue.  True where the queue is unknown (no fstat at creation, or
  * tests' stand-in queues).
