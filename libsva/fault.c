@@ -421,36 +421,61 @@ bool (*sva_test_fault_readable)(int fd);
 #define QUEUE_READ(fd, b, l) read(fd, b, l)
 #endif
 
+/* fstat() fault_fd into *st (st_mode 0 if that fails): does it hold the
+ * queue's file?  One call for both, where the drain asks both. */
+static bool queue_stat(const struct sva_fault_engine *fe, struct stat *st)
+{
+	bool known = fe->queue_file.dev || fe->queue_file.ino;
+
+	if (fstat(fe->fault_fd, st)) {
+		st->st_mode = 0;
+		return !known;
+	}
+	return !known || (st->st_dev == fe->queue_file.dev && st->st_ino == fe->queue_file.ino);
+}
+
 /*
  * Does fault_fd hold the queue's file, as far as fstat() can tell?  Asked on
- * the rare paths only (a read error or of 0 bytes, a part of a record, a
- * record naming no device of ours) and at teardown, not per batch.  Every anonymous-inode file looks alike, so a
- * number the application closed and gave to an eventfd, say, cannot be told
- * from the queue.  True where the queue is unknown (no fstat at creation, or
- * tests' stand-in queues).
+ * the rare paths only (a read error, a part of a record, a record naming no
+ * device of ours) and at teardown, not per batch; the end of a drain asks
+ * queue_stat().  Every anonymous-inode file looks alike, so a number the
+ * application closed and gave to an eventfd, say, cannot be told from the
+ * queue.  True where the queue is unknown (no fstat at creation, or tests'
+ * stand-in queues).
  */
 bool sva_fault_queue_ours(const struct sva_fault_engine *fe)
 {
+	struct stat st;
+
 #ifdef SVA_TEST_HOOKS
 	if (sva_test_fault_read)
 		return true;
 #endif
-	if (!fe->queue_dev && !fe->queue_ino)
-		return true;
-	return sva_fd_holds(fe->fault_fd, fe->queue_dev, fe->queue_ino);
+	return queue_stat(fe, &st);
 }
 
-/* Does fd hold the file fstat() saw as (dev, ino)?  (The fault thread asks
- * it of its eventfd and ring too.) */
-bool sva_fd_holds(int fd, dev_t dev, ino_t ino)
+/* 0, or -errno: what fstat() says fd holds.  (The fault thread keeps its
+ * eventfd's and its ring's too.) */
+int sva_file_id_of(int fd, struct sva_file_id *id)
 {
 	struct stat st;
 
-	return fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+	if (fstat(fd, &st))
+		return -errno;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	return 0;
+}
+
+bool sva_fd_holds(int fd, const struct sva_file_id *id)
+{
+	struct sva_file_id now;
+
+	return sva_file_id_of(fd, &now) == 0 && now.dev == id->dev && now.ino == id->ino;
 }
 
 /* The queue's number is not the queue's any more: not ours to read or close. */
-static int queue_lost(struct sva_fault_engine *fe)
+int sva_fault_queue_lost(struct sva_fault_engine *fe)
 {
 	atomic_store(&fe->queue_lost, true);
 	return -EBADF;
@@ -472,9 +497,9 @@ static int group_waits(struct sva_fault_engine *fe)
 	if (sva_test_fault_readable)
 		return sva_test_fault_readable(fe->fault_fd);
 #endif
-	if (!sva_fault_queue_ours(fe))
-		return queue_lost(fe);
-	if (fstat(fe->fault_fd, &st) == 0 && S_ISREG(st.st_mode))
+	if (!queue_stat(fe, &st))
+		return sva_fault_queue_lost(fe);
+	if (S_ISREG(st.st_mode))
 		return 0;
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
@@ -580,18 +605,18 @@ static ssize_t read_batch(struct sva_ctx *ctx, size_t want, size_t *dropped)
 		if (n > 0 && (n % (ssize_t)rec == 0 || sva_fault_queue_ours(fe)))
 			return n / (ssize_t)rec;
 		if (n > 0)
-			return queue_lost(fe);
+			return sva_fault_queue_lost(fe);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EINVAL)
-			return errno == EBADF || !sva_fault_queue_ours(fe) ? queue_lost(fe) : -errno;
+			return errno == EBADF || !sva_fault_queue_ours(fe) ? sva_fault_queue_lost(fe) : -errno;
 		if (n == 0 && (waits = group_waits(fe)) <= 0)
 			return waits;
 		/* The first group does not fit in want records -- or the
 		 * number is another file's, which a group too large to read
 		 * must not be blamed for (/dev/null reads 0 and polls readable). */
 		if (n < 0 && !sva_fault_queue_ours(fe))
-			return queue_lost(fe);
+			return sva_fault_queue_lost(fe);
 		if (want < fe->buf_records) {
 			want = fe->buf_records;
 			continue;
@@ -633,15 +658,14 @@ static void resolve_records(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pg
 	/* Records of no device of ours are rare (a device closed since): on
 	 * those only, is the number still the queue's?  Another file's bytes
 	 * (/dev/zero, a memfd) are not answered into it. */
-	for (size_t i = 0; i < n; i++) {
-		if (info[i].dev)
-			continue;
-		if (!sva_fault_queue_ours(fe)) {
-			queue_lost(fe);
-			sva_pin_batch(fe, false);
-			return;
-		}
-		break;
+	size_t stray = 0;
+
+	while (stray < n && info[stray].dev)
+		stray++;
+	if (stray < n && !sva_fault_queue_ours(fe)) {
+		sva_fault_queue_lost(fe);
+		sva_pin_batch(fe, false);
+		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		bool ends = (rec[i].flags & KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE) || i + 1 == n;

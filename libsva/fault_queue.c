@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -32,13 +31,11 @@ int sva_fault_in_service(struct sva_ctx *ctx)
 int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
-	struct stat st;
 	int ret = 0, fd;
 	uint32_t id;
 
 	pthread_mutex_lock(&fe->setup);
-	ret = sva_fault_in_service(ctx);
-	if (ret || fe->fault_id)
+	if (fe->fault_id)
 		goto out;
 	ret = sva_fault_bufs_alloc(fe);
 	if (ret)
@@ -56,10 +53,8 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 	}
 	/* Published under setup and the gate: a batch reads it inside the gate. */
 	sva_fault_exclude(ctx);
-	if (fstat(fd, &st) == 0) {
-		fe->queue_dev = st.st_dev;
-		fe->queue_ino = st.st_ino;
-	}
+	if (sva_file_id_of(fd, &fe->queue_file))
+		fe->queue_file = (struct sva_file_id){ 0 }; /* not known: taken for ours */
 	fe->fault_fd = fd;
 	sva_fault_unexclude(ctx);
 	fe->fault_id = id;
@@ -133,6 +128,8 @@ SVA_EXPORT int sva_ctx_fault_fd(struct sva_ctx *ctx)
 		return sva_fail(&ctx->log, -EINVAL, "sva_ctx_fault_fd: the context runs a fault thread "
 						    "(create it with SVA_CTX_FAULT_POLL for poll mode)");
 	ret = sva_ctx_check_owner(ctx);
+	if (!ret)
+		ret = sva_fault_in_service(ctx); /* a bind checks it itself */
 	if (ret)
 		return ret;
 	ret = sva_fault_queue_get(ctx, &id);

@@ -17,7 +17,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -98,14 +97,14 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 	struct io_uring ring;
-	struct stat ring_st;
+	struct sva_file_id ring_file;
 	int ret = SVA_TEST_FAIL_POINT() ? -ENOMEM : io_uring_queue_init(4, &ring, 0);
 
 	*queue_failed = false;
 	if (ret)
 		return ret;
-	if (fstat(ring.ring_fd, &ring_st)) {
-		ret = -errno;
+	ret = sva_file_id_of(ring.ring_fd, &ring_file);
+	if (ret) {
 		io_uring_queue_exit(&ring);
 		return ret;
 	}
@@ -135,7 +134,7 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 				ret = cqe->res;
 				*queue_failed = true;
 				if (ret == -EBADF)
-					atomic_store(&fe->queue_lost, true);
+					sva_fault_queue_lost(fe);
 			} else if (tag == EV_FAULT)
 				fault = true;
 		}
@@ -153,7 +152,7 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 	}
 	/* The ring's number, too, may be another file's now (a failed wait
 	 * after a close_range()): not ours to close. */
-	if (!sva_fd_holds(ring.ring_fd, ring_st.st_dev, ring_st.st_ino))
+	if (!sva_fd_holds(ring.ring_fd, &ring_file))
 		ring.ring_fd = -1;
 	io_uring_queue_exit(&ring);
 	return ret;
@@ -186,17 +185,13 @@ static int wait_poll(struct sva_ctx *ctx)
 		/* The queue closed behind our back: poll() reports it at once,
 		 * forever.  The eventfd closed, or its number another file's
 		 * (readable, say) with no stop asked for: the tick stops us. */
-		if (pfd[0].revents & POLLNVAL) {
-			atomic_store(&ctx->fe.queue_lost, true);
-			return -EBADF;
-		}
+		if (pfd[0].revents & POLLNVAL)
+			return sva_fault_queue_lost(&ctx->fe);
 		/* The queue never reports these: another file's (a pipe's
 		 * write end with no reader), which would poll so forever. */
 		if ((pfd[0].revents & (POLLERR | POLLHUP)) && !(pfd[0].revents & POLLIN)) {
-			if (!sva_fault_queue_ours(&ctx->fe)) {
-				atomic_store(&ctx->fe.queue_lost, true);
-				return -EBADF;
-			}
+			if (!sva_fault_queue_ours(&ctx->fe))
+				return sva_fault_queue_lost(&ctx->fe);
 			backoff(ctx, 0);
 		}
 		if (pfd[1].revents && !stopping(ctx))
@@ -242,19 +237,16 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 	sigset_t all, old;
-	struct stat st;
 	int ret;
 
 	fe->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fe->wake_fd < 0 || fstat(fe->wake_fd, &st)) {
-		ret = -errno;
+	ret = fe->wake_fd < 0 ? -errno : sva_file_id_of(fe->wake_fd, &fe->wake_file);
+	if (ret) {
 		if (fe->wake_fd >= 0)
 			close(fe->wake_fd);
 		fe->wake_fd = -1;
 		return sva_fail(&ctx->log, ret, "fault thread: eventfd failed: %s", strerror(-ret));
 	}
-	fe->wake_dev = st.st_dev;
-	fe->wake_ino = st.st_ino;
 	atomic_store(&fe->stopping, false);
 	/* The application's signals are not ours to receive. */
 	sigfillset(&all);
@@ -272,7 +264,7 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 
 static bool wake_fd_ours(const struct sva_fault_engine *fe)
 {
-	return sva_fd_holds(fe->wake_fd, fe->wake_dev, fe->wake_ino);
+	return sva_fd_holds(fe->wake_fd, &fe->wake_file);
 }
 
 /* In a forked child, which has no copy of the thread: its copy of the eventfd. */

@@ -240,6 +240,13 @@ int sva_iova_window(int fd, uint32_t ioas, struct sva_iova_range *r, size_t *n);
 
 /* ------------------------------------------------------------------ ctx.c */
 
+/* A file as fstat() saw it: whether a number still holds it (every
+ * anonymous-inode file looks alike).  Zero: not known. */
+struct sva_file_id {
+	dev_t dev;
+	ino_t ino;
+};
+
 /* The I/O page-fault engine of a context (fault.c, fault_thread.c). */
 struct sva_fault_engine {
 	/*
@@ -271,14 +278,12 @@ struct sva_fault_engine {
 	atomic_bool queue_lost;	 /* fault_fd found closed behind our back (or
 				  * another file's): not ours to close, and no
 				  * fault-capable bind is taken any more */
-	dev_t queue_dev;	 /* fault_fd's file as fstat() saw it at creation */
-	ino_t queue_ino;
+	struct sva_file_id queue_file; /* fault_fd's file at creation */
 	char thread_name[16];
 	void (*thread_init)(void *arg);
 	void *thread_arg;
 	int wake_fd; /* eventfd that stops the thread */
-	dev_t wake_dev; /* and its file as fstat() saw it at creation */
-	ino_t wake_ino;
+	struct sva_file_id wake_file; /* and its file at creation */
 	atomic_bool stopping; /* read by the thread on every wake-up and tick */
 	void *buf;   /* read buffer (records) */
 	size_t buf_records;
@@ -545,13 +550,17 @@ struct sva_bond {
 
 /* The engine's first buffers (64 records), unless it has them. */
 int sva_fault_bufs_alloc(struct sva_fault_engine *fe);
-/* Create the context's fault queue (and, in thread mode, its thread). */
+/* 0, or -EBADFD (logged): the queue is lost or the thread stopped. */
 int sva_fault_in_service(struct sva_ctx *ctx);
+/* Create the context's fault queue (and, in thread mode, its thread). */
 int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id);
 /* Resolve and answer up to max fault records; returns how many, or -errno. */
 int sva_fault_process(struct sva_ctx *ctx, unsigned max);
 bool sva_fault_queue_ours(const struct sva_fault_engine *fe);
-bool sva_fd_holds(int fd, dev_t dev, ino_t ino);
+/* Mark the queue's number not ours any more; returns -EBADF. */
+int sva_fault_queue_lost(struct sva_fault_engine *fe);
+int sva_file_id_of(int fd, struct sva_file_id *id);
+bool sva_fd_holds(int fd, const struct sva_file_id *id);
 /* Stop the thread and close the queue (last context reference). */
 void sva_fault_fini(struct sva_ctx *ctx);
 int sva_fault_thread_start(struct sva_ctx *ctx);

@@ -28,7 +28,6 @@
 #include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,13 +83,11 @@ static inline void ktest_require_iommufd(void)
  */
 static inline void ktest_queue_use(struct sva_ctx *ctx, int fd)
 {
-	struct stat st;
+	int ret = sva_file_id_of(fd, &ctx->fe.queue_file);
 
-	if (fstat(fd, &st))
-		ktest_bail("fstat of the stand-in queue: %s", strerror(errno));
+	if (ret)
+		ktest_bail("fstat of the stand-in queue: %s", strerror(-ret));
 	ctx->fe.fault_fd = fd;
-	ctx->fe.queue_dev = st.st_dev;
-	ctx->fe.queue_ino = st.st_ino;
 }
 
 static inline void ktest_skip_without_mock(int ret)
