@@ -19,11 +19,39 @@
 #define BENCH "/tests/bench-fault"
 #define NOBODY 65534
 
+/* The modes this test opens to nobody, put back on every path out of it. */
+static const char *const opened[] = { "/dev/iommu", "/", "/tests" };
+static mode_t saved[3];
+static int nsaved;
+
+static void restore_modes(void)
+{
+	while (nsaved > 0) {
+		nsaved--;
+		chmod(opened[nsaved], saved[nsaved]);
+	}
+}
+
+/* The VM's / and /tests are root's alone: open them (and /dev/iommu) to nobody. */
+static int open_to_nobody(void)
+{
+	struct stat st;
+
+	atexit(restore_modes);
+	for (; nsaved < 3; nsaved++) {
+		if (stat(opened[nsaved], &st))
+			return -1;
+		saved[nsaved] = st.st_mode & 07777;
+		if (chmod(opened[nsaved], nsaved ? 0755 : 0666))
+			return -1;
+	}
+	return 0;
+}
+
 int main(void)
 {
 	static char out[1 << 16];
 	struct rlimit rl = { 8 << 20, 8 << 20 };
-	struct stat st, root, tests;
 	size_t n = 0;
 	int p[2], status;
 	ssize_t r;
@@ -37,10 +65,8 @@ int main(void)
 	if (strcmp(ktest_topology(), "mock"))
 		skip_all("the mock topology has what this needs; the others add nothing");
 	plan(3);
-	/* The VM's / and /tests are root's alone: open them to nobody for now. */
-	if (stat("/dev/iommu", &st) || stat("/", &root) || stat("/tests", &tests) || chmod("/dev/iommu", 0666) ||
-	    chmod("/", 0755) || chmod("/tests", 0755) || pipe(p))
-		ktest_bail("/dev/iommu, / or /tests: %s", strerror(errno));
+	if (open_to_nobody() || pipe(p))
+		ktest_bail("%s: %s", nsaved < 3 ? opened[nsaved] : "pipe", strerror(errno));
 	pid = fork();
 	if (pid < 0)
 		ktest_bail("fork: %s", strerror(errno));
@@ -59,9 +85,7 @@ int main(void)
 	out[n] = '\0';
 	close(p[0]);
 	waitpid(pid, &status, 0);
-	chmod("/dev/iommu", st.st_mode & 07777);
-	chmod("/", root.st_mode & 07777);
-	chmod("/tests", tests.st_mode & 07777);
+	restore_modes();
 	if (WIFEXITED(status) && WEXITSTATUS(status) >= 100)
 		diag("the child could not %s", WEXITSTATUS(status) == 100 ? "become nobody" : "exec " BENCH);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 1, "bench-fault with an 8 MiB RLIMIT_MEMLOCK, as nobody, exits 1 (status 0x%x)",
