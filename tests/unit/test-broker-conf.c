@@ -96,6 +96,13 @@ int main(void)
 	refused("device a mock\ndevice a mock\n", "defined twice", "a device twice");
 	refused("device a mock\nallow a uid -1\n", "no user", "a negative uid");
 	refused("device a mock\nallow a group no-such-group-here\n", "no group", "an unknown group");
+	refused("socket-group no-such-group-here\n", "no group", "an unknown socket-group name");
+	/* sva-brokerd(8): a number is taken as it is, known or not, as chown(1) does. */
+	is_int(parse("socket-group 4000000000\ndevice a mock\nallow a gid 4000000001\nallow a uid 4000000002\n", &c, err,
+		     sizeof(err)),
+	       0, "numbers the system may not know %s", err);
+	ok(c.socket_gid == 4000000000ll && c.devs[0].gids[0] == 4000000001u && c.devs[0].uids[0] == 4000000002u,
+	   "  are taken as they are");
 	refused("pasids 300 200\n", "pasids: MIN MAX", "an inverted range");
 	refused("pasids 0 10\n", "pasids: MIN MAX", "PASID 0");
 	refused("pasids 256 263\npasids-per-client 9\n", "more than the 8 PASIDs", "a block larger than the range");
