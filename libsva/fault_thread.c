@@ -3,23 +3,33 @@
  * The fault thread: waits for the fault queue with io_uring (poll(2) where
  * io_uring is unavailable, as in some containers) and resolves whatever is
  * pending.  It never spins: read() on the queue does not block, so it only
- * reads after the kernel said POLLIN.  An eventfd stops it, and a tick once a
- * second that reads the stop flag (fe.stopping) stops it when the eventfd
- * cannot: an application that closed libsva's descriptors (close_range() of
- * everything) must not make the teardown wait forever, and a wait in progress
- * holds the eventfd's file, so nothing else can wake it.
+ * reads after the kernel said POLLIN.
+ *
+ * What stops it must not depend on a descriptor: an application that closed
+ * libsva's descriptors (close_range() of everything) must not make the
+ * teardown wait forever, and a wait in progress holds the eventfd's file, so
+ * nothing else can wake it.  So the io_uring wait also waits on a futex word
+ * (fe.stop_futex, IORING_OP_FUTEX_WAIT, Linux 6.7) that the teardown sets and
+ * wakes: an idle thread never wakes for nothing.  Where the kernel has no
+ * futex wait in io_uring, and in the poll(2) wait, the eventfd stops it, and a
+ * tick once a second that reads the stop flag (fe.stopping) stops it when the
+ * eventfd cannot.
  */
 #define _GNU_SOURCE /* pthread_setname_np() */
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
 #include <signal.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "kabi.h"
 
 SVA_EXPORT int sva_ctx_fault_health(const struct sva_ctx *ctx)
 {
@@ -28,9 +38,13 @@ SVA_EXPORT int sva_ctx_fault_health(const struct sva_ctx *ctx)
 	return atomic_load(&((struct sva_ctx *)ctx)->fe.thread_error);
 }
 
-enum { EV_FAULT = 1, EV_WAKE = 2 };
+enum { EV_FAULT = 1, EV_WAKE = 2, EV_STOP = 3 };
 
-/* How often a waiting thread reads the stop flag (see the top of the file). */
+_Static_assert(offsetof(struct io_uring_sqe, off) == KABI_SQE_OFF_ADDR2, "the futex wait's value");
+_Static_assert(offsetof(struct io_uring_sqe, addr3) == KABI_SQE_OFF_ADDR3, "the futex wait's mask");
+
+/* How often a thread that cannot wait on the futex reads the stop flag (see
+ * the top of the file). */
 #define TICK_MS 1000
 
 /* Woken to stop, or by something else through the eventfd (its number was
@@ -67,37 +81,72 @@ static int serve(struct sva_ctx *ctx)
 	return 0;
 }
 
-/* Queue a one-shot POLLIN on fd; a full submission queue is flushed first. */
-static int arm(struct io_uring *ring, int fd, uint64_t tag)
+/* A free SQE in *sqe (0), flushing a full submission queue first, or -errno. */
+static int get_sqe(struct io_uring *ring, struct io_uring_sqe **sqe)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-
-	if (!sqe) {
+	*sqe = io_uring_get_sqe(ring);
+	if (!*sqe) {
 		int ret = io_uring_submit(ring);
 
 		if (ret < 0)
 			return ret;
-		sqe = io_uring_get_sqe(ring);
-		if (!sqe)
-			return -EBUSY;
+		*sqe = io_uring_get_sqe(ring);
 	}
+	return *sqe ? 0 : -EBUSY;
+}
+
+/* Queue a one-shot POLLIN on fd. */
+static int arm(struct io_uring *ring, int fd, uint64_t tag)
+{
+	struct io_uring_sqe *sqe;
+	int ret = get_sqe(ring, &sqe);
+
+	if (ret)
+		return ret;
 	io_uring_prep_poll_add(sqe, fd, POLLIN);
 	io_uring_sqe_set_data64(sqe, tag);
+	return 0;
+}
+
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): non-zero, the io_uring wait does without the
+ * futex, as on kernels before 6.7. */
+int sva_test_fault_no_futex;
+#define TEST_NO_FUTEX sva_test_fault_no_futex
+#else
+#define TEST_NO_FUTEX 0
+#endif
+
+/* Queue a wait for the teardown's wake-up of fe->stop_futex, while it is 0. */
+static int arm_stop(struct io_uring *ring, struct sva_fault_engine *fe)
+{
+	struct io_uring_sqe *sqe;
+	int ret = TEST_NO_FUTEX ? -EINVAL : get_sqe(ring, &sqe);
+
+	if (ret)
+		return ret;
+	/* The futex2 flags go where a descriptor would; the value (0) in
+	 * addr2, liburing 2.3's off; the op's own flags word stays 0. */
+	io_uring_prep_rw(KABI_IORING_OP_FUTEX_WAIT, sqe, KABI_FUTEX2_SIZE_U32 | KABI_FUTEX2_PRIVATE, &fe->stop_futex, 0,
+			 0);
+	sqe->addr3 = KABI_FUTEX_BITSET_MATCH_ANY;
+	io_uring_sqe_set_data64(sqe, EV_STOP);
 	return 0;
 }
 
 /*
  * Wait with io_uring; returns when told to stop (0), or on an error: the
  * ring's (poll(2) takes over), or, with *queue_failed, a poll of the queue
- * that failed (a descriptor closed behind our back: the thread stops).  A
- * wake-up poll that failed or fired with no stop asked for is not re-armed:
- * the tick stops the thread from then on.
+ * that failed (a descriptor closed behind our back: the thread stops).  The
+ * futex wait stops it; where the kernel refuses that wait, the tick does.  A
+ * wake-up poll that failed or fired with no stop asked for is not re-armed.
  */
 static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 	struct io_uring ring;
 	struct sva_file_id ring_file;
+	bool futex;
 	int ret = SVA_TEST_FAIL_POINT() ? -ENOMEM : io_uring_queue_init(4, &ring, 0);
 
 	*queue_failed = false;
@@ -111,13 +160,14 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 	ret = arm(&ring, fe->fault_fd, EV_FAULT);
 	if (!ret)
 		ret = arm(&ring, fe->wake_fd, EV_WAKE);
+	futex = !ret && arm_stop(&ring, fe) == 0;
 	while (!ret && !stopping(ctx)) {
 		struct __kernel_timespec tick = { .tv_sec = TICK_MS / 1000, .tv_nsec = TICK_MS % 1000 * 1000000L };
 		struct io_uring_cqe *cqe;
-		bool fault = false;
+		bool fault = false, rearm_stop = false;
 		unsigned head, seen = 0;
 
-		ret = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &tick, NULL);
+		ret = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, futex ? NULL : &tick, NULL);
 		if (ret < 0 && ret != -EINTR && ret != -ETIME)
 			break;
 		ret = 0;
@@ -135,8 +185,18 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 				*queue_failed = true;
 				if (ret == -EBADF)
 					sva_fault_queue_lost(fe);
-			} else if (tag == EV_FAULT)
+			} else if (tag == EV_FAULT) {
 				fault = true;
+			} else if (tag == EV_STOP) {
+				/* Woken (0), or the word was set already
+				 * (-EAGAIN): the stop flag says which.  Any
+				 * other result is a kernel without the futex
+				 * wait (-EINVAL before 6.7): tick from now on. */
+				if (cqe->res == 0 || cqe->res == -EAGAIN)
+					rearm_stop = true;
+				else
+					futex = false;
+			}
 		}
 		io_uring_cq_advance(&ring, seen);
 		if (ret || stopping(ctx))
@@ -149,6 +209,8 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 			}
 			ret = arm(&ring, fe->fault_fd, EV_FAULT); /* poll_add is one-shot */
 		}
+		if (!ret && rearm_stop)
+			futex = arm_stop(&ring, fe) == 0;
 	}
 	/* The ring's number, too, may be another file's now (a failed wait
 	 * after a close_range()): not ours to close. */
@@ -248,6 +310,7 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 		return sva_fail(&ctx->log, ret, "fault thread: eventfd failed: %s", strerror(-ret));
 	}
 	atomic_store(&fe->stopping, false);
+	atomic_store(&fe->stop_futex, 0);
 	/* The application's signals are not ours to receive. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -284,13 +347,21 @@ void sva_fault_thread_stop(struct sva_ctx *ctx)
 	uint64_t one = 1;
 
 	atomic_store(&fe->stopping, true);
+	/* The io_uring wait's stop: no descriptor involved.  The eventfd
+	 * below stops the poll(2) wait, and the io_uring one on kernels
+	 * before 6.7, which also tick. */
+	atomic_store(&fe->stop_futex, 1);
+	syscall(SYS_futex, &fe->stop_futex, KABI_FUTEX_WAKE | KABI_FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL, 0);
 	if (!ours)
 		sva_logf(&ctx->log, SVA_LOG_ERROR,
 			 "the fault thread's eventfd (%d) was closed behind libsva's back: the thread stops "
-			 "within a second, and the number is left alone",
+			 "all the same (within a second where it waits with poll(2) or on a kernel before 6.7), "
+			 "and the number is left alone",
 			 fe->wake_fd);
 	else if (write(fe->wake_fd, &one, sizeof(one)) != sizeof(one))
-		sva_logf(&ctx->log, SVA_LOG_ERROR, "cannot wake the fault thread (%s): it stops within a second",
+		sva_logf(&ctx->log, SVA_LOG_ERROR,
+			 "cannot wake the fault thread (%s): it stops all the same (within a second where it "
+			 "waits with poll(2) or on a kernel before 6.7)",
 			 strerror(errno));
 	pthread_join(fe->thread, NULL);
 	sva_thread_stack_free(fe->thread_stack);

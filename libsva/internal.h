@@ -285,6 +285,7 @@ struct sva_fault_engine {
 	int wake_fd; /* eventfd that stops the thread */
 	struct sva_file_id wake_file; /* and its file at creation */
 	atomic_bool stopping; /* read by the thread on every wake-up and tick */
+	atomic_uint stop_futex; /* 1 once stopping: the word its io_uring wait waits on */
 	void *buf;   /* read buffer (records) */
 	size_t buf_records;
 	void *resp;  /* responses */

@@ -370,6 +370,18 @@ KABI_AT(kabi_vfio_device_detach_iommufd_pt, pasid, 8);
 #define KABI_FUTEX_WAIT 0
 #define KABI_FUTEX_WAKE 1
 #define KABI_FUTEX_PRIVATE_FLAG 128
+/* The fault thread's stop word, waited on in its io_uring (fault_thread.c):
+ * IORING_OP_FUTEX_WAIT (Linux 6.7; liburing 2.3 has no helper for it).  Its
+ * SQE takes the futex2 flags in fd, the value in addr2, the mask in addr3;
+ * len and futex_flags must be 0. */
+#define KABI_IORING_OP_FUTEX_WAIT 51
+#define KABI_FUTEX2_SIZE_U32 0x02
+#define KABI_FUTEX2_PRIVATE 128
+#define KABI_FUTEX_BITSET_MATCH_ANY 0xffffffffu
+/* Where that SQE's fields are (liburing 2.3's struct io_uring_sqe names
+ * addr2 off; fault_thread.c asserts both). */
+#define KABI_SQE_OFF_ADDR2 8
+#define KABI_SQE_OFF_ADDR3 48
 #define KABI_MEMBARRIER_CMD_QUERY 0
 #define KABI_MEMBARRIER_CMD_PRIVATE_EXPEDITED (1 << 3)
 #define KABI_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)

@@ -1043,8 +1043,10 @@ int sva_ctx_fault_fd(struct sva_ctx *ctx);
  * Thread-safe, lock-free.  Errors: -EINVAL NULL ctx; the errno that stopped
  * the thread: -EBADF its queue's descriptor was closed behind libsva's back,
  * -ENOMEM from poll(2), or another error of the wait.  (Its wake-up eventfd
- * closed behind libsva's back does not stop it: the teardown stops it within
- * a second, by a tick.)  After a stop, fault-capable binds are refused.
+ * closed behind libsva's back does not stop it, and the teardown still stops
+ * it: at once through a futex word its io_uring wait waits on (Linux 6.7 and
+ * later), within a second by a tick otherwise.)  After a stop, fault-capable
+ * binds are refused.
  */
 int sva_ctx_fault_health(const struct sva_ctx *ctx);
 

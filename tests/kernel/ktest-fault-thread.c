@@ -22,6 +22,7 @@
 #include "ktest.h"
 
 extern int sva_test_fault_poll_fail; /* fault_thread.c, libsva-test only */
+extern int sva_test_fault_no_futex;  /* likewise */
 extern void (*sva_test_fault_counted_hook)(struct sva_bond *bond); /* fault.c, likewise */
 
 static atomic_int hook_calls, hook_lagging;
@@ -429,7 +430,8 @@ static void scene(enum scene sc, bool use_poll)
 	unsigned char got = 0;
 	pid_t pid;
 
-	snprintf(how, sizeof(how), "%s thread, %s", use_poll ? "poll(2)" : "io_uring", name[sc]);
+	snprintf(how, sizeof(how), "%s thread, %s",
+		 use_poll ? "poll(2)" : sva_test_fault_no_futex ? "io_uring (no futex wait)" : "io_uring", name[sc]);
 	if (!closing_runs(use_poll, 3, &old))
 		return;
 	if (pipe(p))
@@ -703,6 +705,64 @@ static void fork_while_locked(void)
 	stop(ctx, dev, mm);
 }
 
+/* The voluntary context switches of thread tid so far; -1: unknown. */
+static long switches_of(long tid)
+{
+	char path[64], line[128];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", tid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/*
+ * An idle io_uring fault thread waits on the teardown's futex word
+ * (IORING_OP_FUTEX_WAIT, Linux 6.7): it does not wake at all.  It used to
+ * wake once a second to read its stop flag, which it still does where the
+ * kernel refuses that wait (forced here with sva_test_fault_no_futex).
+ */
+static void idle_wakeups(bool no_futex)
+{
+	const char *how = no_futex ? "io_uring (no futex wait, as before Linux 6.7)" : "io_uring";
+	struct sva_ctx_opts o = { .size = sizeof(o), .fault_thread_init = on_init };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	int arg = 0, calls = atomic_load(&init_calls);
+	long before, after;
+
+	o.fault_thread_arg = &arg;
+	sva_test_fault_no_futex = no_futex;
+	ktest_map_at(KT_BUF, 4096, PROT_READ | PROT_WRITE);
+	if (start(&o, &ctx, &dev, &mm, &bond))
+		ktest_bail("context");
+	is_int(ktest_inject_and_wait(dev, bond, KT_BUF, SVA_ACCESS_READ, 5000), 0, "%s thread: a fault is answered",
+	       how);
+	for (int i = 0; i < 2000 && atomic_load(&init_calls) == calls; i++)
+		usleep(1000);
+	usleep(100000); /* back in its wait */
+	before = switches_of(atomic_load(&init_tid));
+	usleep(2200000);
+	after = switches_of(atomic_load(&init_tid));
+	if (no_futex)
+		ok(before >= 0 && after - before >= 2, "%s thread: idle, it wakes once a second (%ld times in 2.2 s)", how,
+		   after - before);
+	else
+		ok(before >= 0 && after == before, "%s thread: idle, it does not wake (%ld times in 2.2 s)", how,
+		   after - before);
+	stop(ctx, dev, mm); /* a hang here is the alarm's */
+	munmap((void *)KT_BUF, 4096);
+	sva_test_fault_no_futex = 0;
+}
+
 int main(void)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o) };
@@ -763,6 +823,12 @@ int main(void)
 	queue_closed(true);
 	for (enum filler k = F_NULL; k <= F_MEMFD_EMPTY; k++)
 		queue_closed_poll_mode(k);
+	idle_wakeups(false);
+	idle_wakeups(true);
+	/* Without the futex wait, the tick stops a thread whose eventfd is lost. */
+	sva_test_fault_no_futex = 1;
+	scene(S_WAKE_NULL, false);
+	sva_test_fault_no_futex = 0;
 	for (int poll_thread = 0; poll_thread < 2; poll_thread++) {
 		scene(S_WAKE_NULL, poll_thread);
 		scene(S_QUEUE_ZERO, poll_thread);
