@@ -62,7 +62,7 @@ struct sva_pasid_space;
 /* ------------------------------------------------------------------ logging */
 
 enum sva_log_level {
-	SVA_LOG_DEFAULT = 0, /* $SVA_LOG (debug|info|warn|error|off), else SVA_LOG_WARN */
+	SVA_LOG_DEFAULT = 0, /* $SVA_LOG (debug|info|warn|warning|error|off), else SVA_LOG_WARN */
 	SVA_LOG_DEBUG = 1,
 	SVA_LOG_INFO = 2,
 	SVA_LOG_WARN = 3,
@@ -72,7 +72,8 @@ enum sva_log_level {
 
 /*
  * A log line, without a trailing newline.  Called from whichever thread hit the
- * condition, possibly concurrently; it must not call back into libsva.
+ * condition, possibly concurrently; it must not call back into libsva, but for
+ * sva_log_level_name(), which only reads a table.
  */
 typedef void (*sva_log_fn)(void *arg, enum sva_log_level level, const char *msg);
 
@@ -951,8 +952,8 @@ struct sva_bind_opts {
  * a kernel without iommufd fault queues (before 6.11); -EMFILE/-ENFILE/-EAGAIN
  * creating the fault queue or thread; -EBADFD a fault-capable bind in a context
  * whose fault thread stopped (sva_ctx_fault_health() says why) or whose queue
- * descriptor was closed behind libsva's back: nothing would answer; -EEXIST dev already has a PASID bond
- * on mm (pass SVA_BIND_EXTRA_PASID for another);
+ * descriptor was closed behind libsva's back: nothing would answer; -EEXIST
+ * dev already has a PASID bond on mm (pass SVA_BIND_EXTRA_PASID for another);
  * -EOPNOTSUPP PASID bind on a device without PASID support, or a RID bind on
  * a device with PASIDs opened through sva-brokerd (its RID is the broker's; a
  * device without PASIDs is lent whole, RID binds only); -ECONNRESET sva-brokerd, through
@@ -971,7 +972,8 @@ struct sva_bind_opts {
  * context, the broker's errors (libsva(7), Errors).  With
  * SVA_BIND_PASID: -ENOENT opts->pasid is not allocated in the space dev
  * routes it to; -EBUSY it is bound to another address space, is another
- * bond's private PASID, or dev already has a bond under it; -ERANGE it is
+ * bond's private PASID, or dev already has a bond under it (one on mm itself
+ * is -EEXIST, as above, unless SVA_BIND_EXTRA_PASID); -ERANGE it is
  * outside dev's reach (0, beyond its PASID width, a global value on a device
  * that does not cover the global range, or below the global range on a device
  * with no own space); -EINVAL with SVA_BIND_RID, or opts->pasid set without
