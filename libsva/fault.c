@@ -268,7 +268,7 @@ static void plan_batch(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 
-		uint64_t bridge = sorted[i].bond ? sva_fa_bridge(sorted[i].bond->mm->fault_around) : 0;
+		uint64_t bridge = sorted[i].bond ? sva_fa_bridge(sorted[i].bond->mm->fa_cap) : 0;
 
 		while (j + 1 < n && sorted[j + 1].bond == sorted[i].bond &&
 		       sorted[j + 1].page <= sorted[j].page + 4096 + bridge)

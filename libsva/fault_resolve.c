@@ -95,7 +95,7 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		return -ERANGE;
 
 	/* A fault inside a huge page maps the whole page, so iommufd can use a large IOPTE. */
-	size = sva_fa_window(fa, addr, mm->fault_around, v->prot & (SVA_VMA_HUGETLB | SVA_VMA_THP), &ws, &we);
+	size = sva_fa_window(fa, addr, mm->fa_cap, v->prot & (SVA_VMA_HUGETLB | SVA_VMA_THP), &ws, &we);
 	/* Other faults of this batch on adjacent pages: one map for the whole run
 	 * (in huge pages, the whole pages that hold it: a run's ends are 4 KiB
 	 * pages, and a huge page split between chunks never gets one IOPTE). */

@@ -490,7 +490,7 @@ struct sva_mm {
 	struct sva_bond *bonds;
 	struct sva_hwpt *hwpts;
 	struct sva_pasid_share *gshare; /* its global PASID; under ctx->pasid_lock */
-	uint64_t fault_around;
+	uint64_t fa_cap; /* the largest fault window: fault_around, or the budget's cap if smaller */
 	/* Caches for the fault path, under lock. */
 	struct sva_vma last_vma; /* the VMA of the last fault (end 0: none) */
 	unsigned last_vma_gen;	 /* sva_vma_gen() when it was read */

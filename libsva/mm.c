@@ -94,12 +94,17 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	pthread_mutex_init(&mm->lock, NULL);
 	pthread_mutex_init(&mm->map_lock, NULL);
 	mm->maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); /* -1: opened per prefault */
-	mm->fault_around = opts.fault_around ? opts.fault_around : SVA_FAULT_AROUND_DEFAULT;
 	mm->ctx = ctx;
 	mm->flags = opts.flags;
 	mm->pin.budget = opts.pin_budget == SVA_PIN_UNLIMITED ? 0
 			 : opts.pin_budget			? opts.pin_budget & ~(PAGE - 1)
 								: sva_pin_default_budget();
+	/* The ramp stops where the budget caps a window, as it stops at
+	 * fault_around: capping it after the fact cut an in-order window down
+	 * to the aligned block around the fault, mostly mapped already. */
+	mm->fa_cap = opts.fault_around ? opts.fault_around : SVA_FAULT_AROUND_DEFAULT;
+	if (mm->fa_cap > sva_pin_window_cap(mm->pin.budget))
+		mm->fa_cap = sva_pin_window_cap(mm->pin.budget);
 	ret = track_start(mm);
 	if (ret) {
 		sva_iommufd_destroy(ctx->fd, mm->ioas_id);

@@ -161,6 +161,17 @@ static void shrink(uint64_t addr, uint64_t *ws, uint64_t *we)
 	*we = ne < *we ? ne : *we;
 }
 
+uint64_t sva_pin_window_cap(uint64_t budget)
+{
+	uint64_t cap = PAGE;
+
+	if (!budget)
+		return UINT64_MAX;
+	while (cap * 2 <= budget / 4)
+		cap *= 2;
+	return cap;
+}
+
 int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t addr, uint64_t *ws,
 			     uint64_t *we, uint64_t reserve, uint64_t *mapped)
 {
@@ -168,17 +179,11 @@ int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_
 	int ret;
 
 	refault_check(&mm->pin, addr);
-	/*
-	 * One window takes at most a quarter of the budget: a window as large as
-	 * the budget would evict everything else at every fault, and the faults
-	 * of one batch (not evictable until it is answered) would starve the
-	 * last ones of room.
-	 */
+	/* The ramp stops at the cap already (mm->fa_cap); what can still pass
+	 * it: whole huge pages and a batch's run around the fault. */
 	if (mm->pin.budget) {
-		uint64_t cap = PAGE;
+		uint64_t cap = sva_pin_window_cap(mm->pin.budget);
 
-		while (cap * 2 <= mm->pin.budget / 4)
-			cap *= 2;
 		while (*we - *ws > cap)
 			shrink(addr, ws, we);
 	}

@@ -66,6 +66,15 @@ uint32_t sva_pin_batch_in_flight(struct sva_mm *mm);
  * map primitives (mm_map.c) and withdrawal that it calls. */
 
 /*
+ * The largest fault window a budget allows: the largest power of two that
+ * fits in a quarter of it, at least a page; UINT64_MAX for no budget (0).  A
+ * window as large as the budget would evict everything else at every fault,
+ * and the faults of one batch (not evictable until it is answered) would
+ * starve the last ones of room.
+ */
+uint64_t sva_pin_window_cap(uint64_t budget);
+
+/*
  * Map the gaps of the fault window [*ws, *we) around page addr in VMA v
  * (mm->lock held), within the budget: cold chunks are evicted to make room,
  * and a window that still does not fit, or that the kernel refuses with

@@ -621,7 +621,7 @@ struct sva_mm_opts {
 				* Runs of neighbouring faults in one batch are
 				* mapped together, past the cap if need be.  Under
 				* a pin budget a window is at most a quarter of the
-				* budget */
+				* budget, which then caps the ramp as this does */
 	uint64_t pin_budget;   /* (a later field; a smaller size, the first layout's, reads
 				* as 0) at most this many bytes pinned in the
 				* IOAS, rounded down to whole 4 KiB pages, at

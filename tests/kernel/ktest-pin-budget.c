@@ -686,6 +686,54 @@ static void batch_patterns(void)
 	}
 }
 
+/*
+ * A device streaming in order under a budget whose quarter is below
+ * fault_around: the window doubles up to the quarter and stays there, running
+ * forward from each fault, as it stays at a fault_around cap.  It used to be
+ * cut, at the quarter, to the aligned block around the fault, most of it
+ * mapped already: a few new pages, and the ramp started over (16 32 ... 256
+ * 512 16 32 ... with an 8 MiB budget).
+ */
+static void ramp_to_quarter(uint64_t fault_around, uint64_t budget, uint64_t want)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL };
+	struct sva_mm_opts mo = { .size = sizeof(mo), .fault_around = fault_around, .pin_budget = budget };
+	uint64_t len = 32 * MB, va = BUF_VA, got[14];
+	char seq[160] = "", fa[32];
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	unsigned steady = 0;
+	unsigned char *p;
+
+	set_memlock(64 * MB);
+	if (sva_ctx_new(&co, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) ||
+	    sva_bind(dev, mm, NULL, &bond))
+		ktest_bail("ramp_to_quarter: setup");
+	p = map_buf(BUF_VA, len, false, 9);
+	for (unsigned i = 0; i < 14; i++) {
+		uint64_t before = bond_stats(bond).pages_mapped;
+
+		if (ktest_inject_and_wait(dev, bond, va, SVA_ACCESS_READ, 5000))
+			ktest_bail("ramp_to_quarter: a fault was not answered");
+		got[i] = bond_stats(bond).pages_mapped - before;
+		va += (got[i] ? got[i] : 1) * PG; /* the next fault: just past the window */
+		snprintf(seq + strlen(seq), sizeof(seq) - strlen(seq), " %llu", (unsigned long long)got[i]);
+	}
+	for (unsigned i = 8; i < 14; i++)
+		steady += got[i] == want / PG;
+	snprintf(fa, sizeof(fa), "%llu KiB", (unsigned long long)(fault_around / KB));
+	is_int((long)steady, 6, "fault_around %s, %llu KiB budget, in order: the window holds at the quarter, %llu pages "
+	       "(pages per fault:%s)", fault_around ? fa : "default", (unsigned long long)(budget / KB),
+	       (unsigned long long)(want / PG), seq);
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	munmap(p, len);
+}
+
 int main(void)
 {
 	struct sva_ctx *ctx;
@@ -720,6 +768,8 @@ int main(void)
 	batch_patterns();
 	turn_back(256 * KB);
 	turn_back(1 * MB);
+	ramp_to_quarter(1024 * MB, 8 * MB, 2 * MB);
+	ramp_to_quarter(0, 3 * MB, 512 * KB); /* the default fault_around, 1 MiB */
 	race();
 	refault_strides();
 	done_testing();
