@@ -454,26 +454,6 @@ bool sva_fault_queue_ours(const struct sva_fault_engine *fe)
 	return queue_stat(fe, &st);
 }
 
-/* 0, or -errno: what fstat() says fd holds.  (The fault thread keeps its
- * eventfd's and its ring's too.) */
-int sva_file_id_of(int fd, struct sva_file_id *id)
-{
-	struct stat st;
-
-	if (fstat(fd, &st))
-		return -errno;
-	id->dev = st.st_dev;
-	id->ino = st.st_ino;
-	return 0;
-}
-
-bool sva_fd_holds(int fd, const struct sva_file_id *id)
-{
-	struct sva_file_id now;
-
-	return sva_file_id_of(fd, &now) == 0 && now.dev == id->dev && now.ino == id->ino;
-}
-
 /* The queue's number is not the queue's any more: not ours to read or close. */
 int sva_fault_queue_lost(struct sva_fault_engine *fe)
 {

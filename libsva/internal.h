@@ -241,11 +241,15 @@ int sva_iova_window(int fd, uint32_t ioas, struct sva_iova_range *r, size_t *n);
 /* ------------------------------------------------------------------ ctx.c */
 
 /* A file as fstat() saw it: whether a number still holds it (every
- * anonymous-inode file looks alike).  Zero: not known. */
+ * anonymous-inode file looks alike).  Zero: not known.  (file_id.c) */
 struct sva_file_id {
 	dev_t dev;
 	ino_t ino;
 };
+/* 0, or -errno: what fstat() says fd holds. */
+int sva_file_id_of(int fd, struct sva_file_id *id);
+/* Does fd still hold the file id names?  false for -1 or a closed number. */
+bool sva_fd_holds(int fd, const struct sva_file_id *id);
 
 /* The I/O page-fault engine of a context (fault.c, fault_thread.c). */
 struct sva_fault_engine {
@@ -560,8 +564,6 @@ int sva_fault_process(struct sva_ctx *ctx, unsigned max);
 bool sva_fault_queue_ours(const struct sva_fault_engine *fe);
 /* Mark the queue's number not ours any more; returns -EBADF. */
 int sva_fault_queue_lost(struct sva_fault_engine *fe);
-int sva_file_id_of(int fd, struct sva_file_id *id);
-bool sva_fd_holds(int fd, const struct sva_file_id *id);
 /* Stop the thread and close the queue (last context reference). */
 void sva_fault_fini(struct sva_ctx *ctx);
 int sva_fault_thread_start(struct sva_ctx *ctx);

@@ -18,6 +18,7 @@ LIBSVA_SOURCES = \
 	libsva/lock.h \
 	libsva/test_fail.h \
 	libsva/lock.c \
+	libsva/file_id.c \
 	libsva/fork.h \
 	libsva/fork.c \
 	libsva/fork_guard.h \

@@ -55,6 +55,9 @@ static struct {
 	unsigned nmms;
 	_Atomic int uffd; /* -1: none */
 	int stopfd;
+	struct sva_file_id stop_file; /* stopfd's eventfd, as fstat() saw it at creation */
+	atomic_bool stopping;	      /* stop() was called: the monitor's eventfd says so */
+	atomic_uint gen;	      /* bumped when a monitor is let go unjoined (stop()) */
 	pthread_t thread;
 	void *stack; /* from the arena */
 	bool running;
@@ -227,30 +230,58 @@ static void lost(int err)
 	pthread_mutex_unlock(&T.reg);
 }
 
+/*
+ * A monitor stop() could not wake (its eventfd's number was closed or given to
+ * another file behind libsva's back) and let go: a newer one may own T by
+ * now.  It leaves everything as it is, but for its own userfaultfd, which it
+ * closes if the number still holds it (ranges stay registered to it until
+ * then: the first munmap() of one is what wakes it).
+ */
+static void *orphan_exit(int uffd, const struct sva_file_id *uffd_file)
+{
+	if (uffd >= 0 && sva_fd_holds(uffd, uffd_file))
+		close(uffd);
+	return NULL;
+}
+
 static void *monitor(void *arg)
 {
-	int uffd = atomic_load(&T.uffd), timeout = -1, ret = 0;
+	int uffd = atomic_load(&T.uffd), stopfd = T.stopfd, timeout = -1, ret = 0;
+	unsigned gen = (unsigned)(uintptr_t)arg;
+	struct sva_file_id uffd_file;
 
-	(void)arg;
+	if (sva_file_id_of(uffd, &uffd_file))
+		uffd_file = (struct sva_file_id){ 0 };
 	for (;;) {
-		struct pollfd pfd[2] = { { .fd = uffd, .events = POLLIN }, { .fd = T.stopfd, .events = POLLIN } };
+		struct pollfd pfd[2] = { { .fd = uffd, .events = POLLIN }, { .fd = stopfd, .events = POLLIN } };
 		int n = poll(pfd, 2, timeout);
 
+		if (atomic_load(&T.gen) != gen)
+			return orphan_exit(uffd, &uffd_file);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			ret = -errno;
 			break;
 		}
-		if (pfd[1].revents) {
-			/* A registration found our number taken by another file:
-			 * tracking is over everywhere, as if the monitor had
-			 * seen it itself. */
-			if (atomic_exchange(&T.abandon, false)) {
-				uffd = -1;
-				ret = -EBADF;
-			}
+		/* A registration found our number taken by another file:
+		 * tracking is over everywhere, as if the monitor had seen it
+		 * itself.  (Told through the eventfd, or found at the next
+		 * wake-up if that was lost too.) */
+		if (atomic_exchange(&T.abandon, false)) {
+			uffd = -1;
+			ret = -EBADF;
 			break;
+		}
+		if (pfd[1].revents) {
+			if (atomic_load(&T.stopping))
+				break;
+			/* Neither: the number is another file's now (closed
+			 * behind our back, then reused), and its readiness is no
+			 * stop.  Leave it out; stop() finds it is not ours and
+			 * lets this monitor go. */
+			stopfd = -1;
+			continue;
 		}
 		if (pfd[0].revents & POLLNVAL) {
 			/* Somebody closed our descriptor (close_range()): its number may
@@ -306,8 +337,8 @@ static void child_forget(void)
 
 	if (fd >= 0)
 		close(fd);
-	if (T.stopfd >= 0)
-		close(T.stopfd);
+	if (T.stopfd >= 0 && sva_fd_holds(T.stopfd, &T.stop_file))
+		close(T.stopfd); /* a number the parent's application reused is not ours */
 	T.stopfd = -1;
 	T.running = false;
 	T.mms = NULL;
@@ -357,12 +388,18 @@ static int start(void)
 	/* One eventfd for the process's life (a child makes its own): a
 	 * registration that raced a stop may still write to it, and must never
 	 * write to a number some other file took after a close.  Emptied here. */
-	if (T.stopfd < 0)
-		T.stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (T.stopfd >= 0 && !sva_fd_holds(T.stopfd, &T.stop_file))
+		T.stopfd = -1; /* closed behind our back, maybe another file's: not ours */
 	if (T.stopfd < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
+		T.stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		ret = T.stopfd < 0 ? -errno : sva_file_id_of(T.stopfd, &T.stop_file);
+		if (ret) {
+			if (T.stopfd >= 0)
+				close(T.stopfd);
+			T.stopfd = -1;
+			close(fd);
+			return ret;
+		}
 	}
 	{
 		uint64_t n;
@@ -371,12 +408,13 @@ static int start(void)
 			;
 	}
 	atomic_store(&T.abandon, false);
+	atomic_store(&T.stopping, false);
 	atomic_store(&T.uffd, fd);
 	atomic_store(&T.error, 0);
 	sva_vma_cache_stale(); /* ranges registered with an earlier userfaultfd are not any more */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = sva_thread_create(&T.thread, monitor, NULL, &T.stack);
+	ret = sva_thread_create(&T.thread, monitor, (void *)(uintptr_t)atomic_load(&T.gen), &T.stack);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		atomic_store(&T.uffd, -1);
@@ -388,18 +426,28 @@ static int start(void)
 	return 0;
 }
 
-/* Called with T.setup held. */
+/*
+ * Called with T.setup held.  A monitor whose eventfd is lost (its number
+ * closed or given to another file behind libsva's back: nothing can wake its
+ * wait any more) is let go rather than waited for: it sleeps until its next
+ * event and then leaves quietly (orphan_exit()); its stack stays.
+ */
 static void stop(void)
 {
 	uint64_t one = 1;
 
 	if (!T.running)
 		return;
-	if (write(T.stopfd, &one, sizeof(one)) == sizeof(one)) {
+	atomic_store(&T.stopping, true);
+	if (sva_fd_holds(T.stopfd, &T.stop_file) && write(T.stopfd, &one, sizeof(one)) == sizeof(one)) {
 		pthread_join(T.thread, NULL);
 		sva_thread_stack_free(T.stack);
-	} else
-		pthread_detach(T.thread); /* cannot happen on an eventfd; never hang here (its stack stays) */
+	} else {
+		atomic_fetch_add(&T.gen, 1);
+		pthread_detach(T.thread);
+		atomic_store(&T.uffd, -1); /* the orphan's own now */
+		T.stopfd = -1;		   /* not ours: left alone */
+	}
 	T.running = false;
 }
 
@@ -479,7 +527,9 @@ int sva_track_register(uint64_t start, uint64_t end)
 	if (!atomic_exchange(&T.abandon, true)) {
 		uint64_t one = 1;
 
-		if (write(T.stopfd, &one, sizeof(one)) != sizeof(one))
+		/* Not to another file at the eventfd's number: the monitor then
+		 * learns it at its next wake-up. */
+		if (sva_fd_holds(T.stopfd, &T.stop_file) && write(T.stopfd, &one, sizeof(one)) != sizeof(one))
 			atomic_store(&T.abandon, false); /* cannot happen on an eventfd */
 	}
 	return -EIO;

@@ -26,6 +26,8 @@
 #include <sys/wait.h>
 
 #include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "ktest.h"
 #include "withdraw.h"
@@ -846,6 +848,25 @@ static void seccomp_checks(void)
 	is_int(got[3], -EPERM, "seccomp: an SVA_MM_TRACK_STRICT address space is refused with -EPERM");
 }
 
+/* The number of this process's anonymous-inode file of this kind, or -1. */
+static int find_anon(const char *kind)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	while (d && (e = readdir(d))) {
+		char link[64];
+		ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+
+		if (n > 0 && (link[n] = '\0', strcmp(link, kind) == 0))
+			found = atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 /* The number of this process's userfaultfd (libsva's), or -1. */
 static int find_uffd(void)
 {
@@ -990,6 +1011,72 @@ static int uffd_silent_child(int out)
 	_exit(0);
 }
 
+/* An address space's munmap is withdrawn, and it is still tracked: 1. */
+static int munmap_withdraws(struct sva_mm *mm, uint64_t va)
+{
+	struct sva_mm_stats s = { .size = sizeof(s) };
+	unsigned char *p = ktest_map_at(va, 4 * PG, PROT_READ | PROT_WRITE);
+
+	if (sva_mm_prefault(mm, p, 4 * PG))
+		return 0;
+	munmap(p, 4 * PG);
+	if (sva_mm_fence(mm))
+		return 0;
+	sva_mm_stats(mm, &s);
+	return (s.flags & SVA_MM_STAT_TRACKED) && s.bytes_visible == 0;
+}
+
+/* Is fd still /dev/null (left alone, not closed)? */
+static int still_null(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+}
+
+/*
+ * The monitor's wake-up eventfd: its number given to /dev/null behind libsva's
+ * back.  The release of the last tracked address space used to write to
+ * /dev/null and wait forever for a monitor nothing could wake any more (the
+ * wait holds the eventfd's file); a monitor that woke for an event took
+ * /dev/null's POLLIN for a stop and quietly stopped tracking.  Now the monitor
+ * leaves the number out of its wait, the release lets a monitor it cannot wake
+ * go, and the next address space starts a new one on a new eventfd.
+ */
+static int stopfd_replaced_child(int out)
+{
+	int got[6] = { -9, -9, -9, -9, -9, -9 };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm, *next;
+	int efd, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	alarm(30);
+	if (nul < 0 || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
+		_exit(3);
+	/* First the release, with the monitor asleep on the old file. */
+	efd = find_anon("anon_inode:[eventfd]");
+	if (efd < 0 || dup2(nul, efd) != efd)
+		_exit(4);
+	sva_mm_free(mm);
+	got[0] = 1; /* the release returned */
+	got[1] = still_null(efd);
+	/* A new monitor; then its eventfd's number given away while it runs. */
+	if (sva_mm_new(ctx, NULL, &next))
+		_exit(5);
+	got[2] = munmap_withdraws(next, VA);
+	efd = find_anon("anon_inode:[eventfd]");
+	if (efd < 0 || dup2(nul, efd) != efd)
+		_exit(6);
+	got[3] = munmap_withdraws(next, VA + 16 * PG); /* the event wakes it: /dev/null is no stop */
+	got[4] = munmap_withdraws(next, VA + 32 * PG); /* and it still tracks */
+	sva_mm_free(next);
+	got[5] = still_null(efd);
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(7);
+	_exit(0);
+}
+
 /* Run this binary again in a child with env=FD set (a fresh process, see
  * uffd_replaced_child()), and read its results: its status. */
 static int exec_child(const char *env, int *got, size_t len)
@@ -1024,6 +1111,21 @@ static void uffd_silent_checks(void)
 	is_int(got[3], 0, "  a strict address space made afterwards maps (a new monitor)");
 	is_int(got[4], 0, "  its fence after a munmap: 0");
 	ok(got[5] == 1, "  it is tracked, and the munmap withdrew its range");
+}
+
+static void stopfd_replaced_checks(void)
+{
+	int status, got[6] = { -9, -9, -9, -9, -9, -9 };
+
+	status = exec_child("KTEST_STOPFD_REPLACED", got, sizeof(got));
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+	       "the monitor's eventfd given to /dev/null: the child ran to the end (status 0x%x)", status);
+	ok(got[0] == 1, "  the release of the last tracked address space returns (it used to wait forever)");
+	ok(got[1] == 1, "  and leaves the number, /dev/null now, open");
+	ok(got[2] == 1, "  a new address space is tracked by a new monitor (munmap withdraws)");
+	ok(got[3] == 1, "  with that one's eventfd given away too, a munmap is still withdrawn");
+	ok(got[4] == 1, "  and the next one: /dev/null's readiness is no stop");
+	ok(got[5] == 1, "  its release leaves /dev/null open too");
 }
 
 static void uffd_replaced_checks(void)
@@ -1350,6 +1452,8 @@ int main(void)
 		return uffd_replaced_child(atoi(getenv("KTEST_UFFD_REPLACED")));
 	if (getenv("KTEST_UFFD_SILENT"))
 		return uffd_silent_child(atoi(getenv("KTEST_UFFD_SILENT")));
+	if (getenv("KTEST_STOPFD_REPLACED"))
+		return stopfd_replaced_child(atoi(getenv("KTEST_STOPFD_REPLACED")));
 	ktest_require_iommufd();
 	g_ctx = ktest_ctx();
 	if (sva_dev_open_mock(g_ctx, NULL, &g_dev))
@@ -1372,6 +1476,7 @@ int main(void)
 	seccomp_checks();
 	uffd_replaced_checks();
 	uffd_silent_checks();
+	stopfd_replaced_checks();
 	bind_after_munmap_checks();
 	fork_checks(mm);
 	untracked_checks();
