@@ -110,11 +110,14 @@ static int arm(struct io_uring *ring, int fd, uint64_t tag)
 
 #ifdef SVA_TEST_HOOKS
 /* Tests only (libsva-test): non-zero, the io_uring wait does without the
- * futex, as on kernels before 6.7. */
-int sva_test_fault_no_futex;
+ * futex, as on kernels before 6.7; and keeps its ring's number, as before
+ * 5.18. */
+int sva_test_fault_no_futex, sva_test_fault_keep_ring_fd;
 #define TEST_NO_FUTEX sva_test_fault_no_futex
+#define TEST_KEEP_RING_FD sva_test_fault_keep_ring_fd
 #else
 #define TEST_NO_FUTEX 0
+#define TEST_KEEP_RING_FD 0
 #endif
 
 /* Queue a wait for the teardown's wake-up of fe->stop_futex, while it is 0. */
@@ -157,10 +160,24 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 		io_uring_queue_exit(&ring);
 		return ret;
 	}
+	/*
+	 * Enter the ring by a registered index (Linux 5.18) and give its number
+	 * up: an application that closes libsva's descriptors, or puts its own
+	 * ring at that number, then cannot make this thread wait on, or submit
+	 * to, another ring (where neither the futex nor the eventfd could reach
+	 * it).  Without that, the number stays, and the checks below with it.
+	 */
+	if (!TEST_KEEP_RING_FD && io_uring_register_ring_fd(&ring) == 1) {
+		close(ring.ring_fd);
+		ring.ring_fd = -1;
+	}
 	ret = arm(&ring, fe->fault_fd, EV_FAULT);
 	if (!ret)
 		ret = arm(&ring, fe->wake_fd, EV_WAKE);
-	futex = !ret && arm_stop(&ring, fe) == 0;
+	/* The futex wait only on a ring with no number: one whose number was
+	 * lost takes the futex wait and the eventfd poll with it, and only the
+	 * tick would end the thread's wait on whatever the number holds. */
+	futex = !ret && ring.ring_fd < 0 && arm_stop(&ring, fe) == 0;
 	while (!ret && !stopping(ctx)) {
 		struct __kernel_timespec tick = { .tv_sec = TICK_MS / 1000, .tv_nsec = TICK_MS % 1000 * 1000000L };
 		struct io_uring_cqe *cqe;
@@ -214,9 +231,9 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 	}
 	/* The ring's number, too, may be another file's now (a failed wait
 	 * after a close_range()): not ours to close. */
-	if (!sva_fd_holds(ring.ring_fd, &ring_file))
+	if (ring.ring_fd >= 0 && !sva_fd_holds(ring.ring_fd, &ring_file))
 		ring.ring_fd = -1;
-	io_uring_queue_exit(&ring);
+	io_uring_queue_exit(&ring); /* a registered index is dropped as the thread ends */
 	return ret;
 }
 

@@ -54,7 +54,7 @@ static struct {
 	struct sva_mm *mms;
 	unsigned nmms;
 	_Atomic int uffd; /* -1: none */
-	int stopfd;
+	_Atomic int stopfd; /* atomic: a monitor let go unjoined read it */
 	struct sva_file_id stop_file; /* stopfd's eventfd, as fstat() saw it at creation */
 	atomic_bool stopping;	      /* stop() was called: the monitor's eventfd says so */
 	atomic_uint gen;	      /* bumped when a monitor is let go unjoined (stop()) */
@@ -246,7 +246,7 @@ static void *orphan_exit(int uffd, const struct sva_file_id *uffd_file)
 
 static void *monitor(void *arg)
 {
-	int uffd = atomic_load(&T.uffd), stopfd = T.stopfd, timeout = -1, ret = 0;
+	int uffd = atomic_load(&T.uffd), stopfd = atomic_load(&T.stopfd), timeout = -1, ret = 0;
 	unsigned gen = (unsigned)(uintptr_t)arg;
 	struct sva_file_id uffd_file;
 
@@ -337,9 +337,9 @@ static void child_forget(void)
 
 	if (fd >= 0)
 		close(fd);
-	if (T.stopfd >= 0 && sva_fd_holds(T.stopfd, &T.stop_file))
-		close(T.stopfd); /* a number the parent's application reused is not ours */
-	T.stopfd = -1;
+	fd = atomic_exchange(&T.stopfd, -1);
+	if (fd >= 0 && sva_fd_holds(fd, &T.stop_file))
+		close(fd); /* a number the parent's application reused is not ours */
 	T.running = false;
 	T.mms = NULL;
 	T.nmms = 0;
@@ -379,7 +379,7 @@ static int start(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	sigset_t all, old;
-	int fd, ret;
+	int fd, stopfd, ret;
 
 	pthread_once(&once, install_atfork);
 	fd = uffd_create();
@@ -388,23 +388,25 @@ static int start(void)
 	/* One eventfd for the process's life (a child makes its own): a
 	 * registration that raced a stop may still write to it, and must never
 	 * write to a number some other file took after a close.  Emptied here. */
-	if (T.stopfd >= 0 && !sva_fd_holds(T.stopfd, &T.stop_file))
-		T.stopfd = -1; /* closed behind our back, maybe another file's: not ours */
-	if (T.stopfd < 0) {
-		T.stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		ret = T.stopfd < 0 ? -errno : sva_file_id_of(T.stopfd, &T.stop_file);
+	stopfd = atomic_load(&T.stopfd);
+	if (stopfd >= 0 && !sva_fd_holds(stopfd, &T.stop_file))
+		stopfd = -1; /* closed behind our back, maybe another file's: not ours */
+	if (stopfd < 0) {
+		stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		ret = stopfd < 0 ? -errno : sva_file_id_of(stopfd, &T.stop_file);
 		if (ret) {
-			if (T.stopfd >= 0)
-				close(T.stopfd);
-			T.stopfd = -1;
+			if (stopfd >= 0)
+				close(stopfd);
+			atomic_store(&T.stopfd, -1);
 			close(fd);
 			return ret;
 		}
 	}
+	atomic_store(&T.stopfd, stopfd);
 	{
 		uint64_t n;
 
-		while (read(T.stopfd, &n, sizeof(n)) == sizeof(n))
+		while (read(stopfd, &n, sizeof(n)) == sizeof(n))
 			;
 	}
 	atomic_store(&T.abandon, false);
@@ -434,19 +436,20 @@ static int start(void)
  */
 static void stop(void)
 {
+	int stopfd = atomic_load(&T.stopfd);
 	uint64_t one = 1;
 
 	if (!T.running)
 		return;
 	atomic_store(&T.stopping, true);
-	if (sva_fd_holds(T.stopfd, &T.stop_file) && write(T.stopfd, &one, sizeof(one)) == sizeof(one)) {
+	if (sva_fd_holds(stopfd, &T.stop_file) && write(stopfd, &one, sizeof(one)) == sizeof(one)) {
 		pthread_join(T.thread, NULL);
 		sva_thread_stack_free(T.stack);
 	} else {
 		atomic_fetch_add(&T.gen, 1);
 		pthread_detach(T.thread);
-		atomic_store(&T.uffd, -1); /* the orphan's own now */
-		T.stopfd = -1;		   /* not ours: left alone */
+		atomic_store(&T.uffd, -1);    /* the orphan's own now */
+		atomic_store(&T.stopfd, -1); /* not ours: left alone */
 	}
 	T.running = false;
 }
@@ -529,7 +532,9 @@ int sva_track_register(uint64_t start, uint64_t end)
 
 		/* Not to another file at the eventfd's number: the monitor then
 		 * learns it at its next wake-up. */
-		if (sva_fd_holds(T.stopfd, &T.stop_file) && write(T.stopfd, &one, sizeof(one)) != sizeof(one))
+		int stopfd = atomic_load(&T.stopfd);
+
+		if (sva_fd_holds(stopfd, &T.stop_file) && write(stopfd, &one, sizeof(one)) != sizeof(one))
 			atomic_store(&T.abandon, false); /* cannot happen on an eventfd */
 	}
 	return -EIO;

@@ -23,6 +23,7 @@
 
 extern int sva_test_fault_poll_fail; /* fault_thread.c, libsva-test only */
 extern int sva_test_fault_no_futex;  /* likewise */
+extern int sva_test_fault_keep_ring_fd; /* likewise */
 extern void (*sva_test_fault_counted_hook)(struct sva_bond *bond); /* fault.c, likewise */
 
 static atomic_int hook_calls, hook_lagging;
@@ -314,7 +315,8 @@ enum scene {
 	S_WAKE_NULL,	 /* its eventfd -> /dev/null: goes on answering */
 	S_QUEUE_ZERO,	 /* its queue -> /dev/zero, then a fault: stops, -EBADF */
 	S_QUEUE_PIPE_WR, /* its queue -> a pipe's write end, no reader (POLLERR only) */
-	S_RING_NULL,	 /* its io_uring's ring -> /dev/null: poll(2) takes over */
+	S_RING_NULL,	 /* its io_uring's ring -> /dev/null: poll(2) takes over (a ring
+			  * with a number: before Linux 5.18, forced here) */
 	S_FORK_WAKE,	 /* a forked child's release, its eventfd -> /dev/null */
 };
 enum { B_SERVES = 1, B_HEALTH = 2, B_TORN_DOWN = 4, B_LEFT_OPEN = 8 };
@@ -404,8 +406,8 @@ static int scene_child(enum scene sc)
 	} else {
 		refill(fd, sc == S_QUEUE_ZERO ? F_ZERO : F_NULL);
 	}
-	if (sc == S_RING_NULL)
-		usleep(1500000); /* the thread's tick finds the ring gone */
+	/* S_RING_NULL: the wait in progress holds the ring's file; the fault
+	 * below is answered, and the next wait fails on /dev/null. */
 	if (sc == S_QUEUE_ZERO)
 		sva_dev_inject_fault(dev, sva_bond_pasid(bond), KT_BUF + 4096, SVA_ACCESS_READ, 0);
 	else if (!stops && ktest_inject_and_wait(dev, bond, KT_BUF + 4096, SVA_ACCESS_READ, 5000) == 0)
@@ -425,13 +427,17 @@ static void scene(enum scene sc, bool use_poll)
 		"eventfd -> /dev/null", "queue -> /dev/zero, a fault", "queue -> a pipe's write end",
 		"io_uring ring -> /dev/null", "eventfd -> /dev/null in a forked child",
 	};
-	char how[96];
+	char how[128];
 	int old = 0, st = 0, waited = -1, p[2];
 	unsigned char got = 0;
 	pid_t pid;
 
 	snprintf(how, sizeof(how), "%s thread, %s",
-		 use_poll ? "poll(2)" : sva_test_fault_no_futex ? "io_uring (no futex wait)" : "io_uring", name[sc]);
+		 use_poll			 ? "poll(2)"
+		 : sva_test_fault_keep_ring_fd ? "io_uring (a ring with a number, as before Linux 5.18)"
+		 : sva_test_fault_no_futex	 ? "io_uring (no futex wait)"
+						 : "io_uring",
+		 name[sc]);
 	if (!closing_runs(use_poll, 3, &old))
 		return;
 	if (pipe(p))
@@ -705,6 +711,30 @@ static void fork_while_locked(void)
 	stop(ctx, dev, mm);
 }
 
+/*
+ * The thread enters its ring by a registered index and holds no number for it
+ * (Linux 5.18): an application that closes libsva's descriptors, or puts its
+ * own io_uring at that number, cannot make the thread wait on or submit to
+ * another ring.  With the number, the teardown then waited forever: the
+ * futex wait and the eventfd poll had been cancelled with the lost ring.
+ */
+static void ring_has_no_number(void)
+{
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+
+	ktest_map_at(KT_BUF, 2 * 4096, PROT_READ | PROT_WRITE);
+	if (start(NULL, &ctx, &dev, &mm, &bond))
+		ktest_bail("context");
+	is_int(ktest_inject_and_wait(dev, bond, KT_BUF, SVA_ACCESS_READ, 5000), 0, "io_uring thread: a fault is answered");
+	is_int(ring_fd(), -1, "  and the process holds no descriptor of its ring (a registered index)");
+	is_int(ktest_inject_and_wait(dev, bond, KT_BUF + 4096, SVA_ACCESS_READ, 5000), 0, "  the next fault too");
+	stop(ctx, dev, mm);
+	munmap((void *)KT_BUF, 2 * 4096);
+}
+
 /* The voluntary context switches of thread tid so far; -1: unknown. */
 static long switches_of(long tid)
 {
@@ -834,7 +864,10 @@ int main(void)
 		scene(S_QUEUE_ZERO, poll_thread);
 		scene(S_FORK_WAKE, poll_thread);
 	}
+	sva_test_fault_keep_ring_fd = 1;
 	scene(S_RING_NULL, false);
+	sva_test_fault_keep_ring_fd = 0;
+	ring_has_no_number();
 	scene(S_QUEUE_PIPE_WR, true);
 	poll_while_binding();
 	query_while_unbinding();
