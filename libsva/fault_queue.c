@@ -81,13 +81,16 @@ out:
  * gone, asynchronously, and until it has IOMMU_DESTROY says EBUSY.  Where the
  * iommufd outlives the context (SVA_CTX_ADOPT_FD, a trusted broker client's)
  * the queue would stay in it: wait for the release, a second at most (it
- * takes a few milliseconds).
+ * takes a few milliseconds; a forked child that holds the queue's descriptor
+ * holds it longer).  A second by the clock: 1000 sleeps of 1 ms took 4 s
+ * under emulation.
  */
 static void destroy_queue(struct sva_ctx *ctx, uint32_t id)
 {
+	uint64_t deadline = sva_now_ns() + 1000000000ull;
 	int ret = sva_iommufd_destroy(ctx->fd, id);
 
-	for (int ms = 0; ret == -EBUSY && ms < 1000; ms++) {
+	while (ret == -EBUSY && sva_now_ns() < deadline) {
 		usleep(1000);
 		ret = sva_iommufd_destroy(ctx->fd, id);
 	}
