@@ -870,20 +870,7 @@ static int find_anon(const char *kind)
 /* The number of this process's userfaultfd (libsva's), or -1. */
 static int find_uffd(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int found = -1;
-
-	while (d && (e = readdir(d))) {
-		char link[64];
-		ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
-
-		if (n > 0 && (link[n] = '\0', strcmp(link, "anon_inode:[userfaultfd]") == 0))
-			found = atoi(e->d_name);
-	}
-	if (d)
-		closedir(d);
-	return found;
+	return find_anon("anon_inode:[userfaultfd]");
 }
 
 static double cpu_seconds(void)
