@@ -35,10 +35,8 @@ int sva_test_mock_detach_fail;
 
 static int detach_hook(void)
 {
-	int ret = sva_test_mock_detach_fail;
-
-	sva_test_mock_detach_fail = 0;
-	return ret;
+	/* One exchange: two detaches on two threads must not both take it. */
+	return __atomic_exchange_n(&sva_test_mock_detach_fail, 0, __ATOMIC_SEQ_CST);
 }
 #else
 static int detach_hook(void)
