@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,10 +55,11 @@ static struct {
 	struct sva_mm *mms;
 	unsigned nmms;
 	_Atomic int uffd; /* -1: none */
-	_Atomic int stopfd; /* atomic: a monitor let go unjoined read it */
+	_Atomic int stopfd; /* the eventfd: the fallback wake-up, and the abandon's */
 	struct sva_file_id stop_file; /* stopfd's eventfd, as fstat() saw it at creation */
-	atomic_bool stopping;	      /* stop() was called: the monitor's eventfd says so */
-	atomic_uint gen;	      /* bumped when a monitor is let go unjoined (stop()) */
+	atomic_bool stopping;	      /* stop() was called: read after every wake-up */
+	void *doorbell;		      /* an arena page registered with the userfaultfd (stop()) */
+	bool doorbell_armed;	      /* registered with the current one */
 	pthread_t thread;
 	void *stack; /* from the arena */
 	bool running;
@@ -230,34 +232,22 @@ static void lost(int err)
 	pthread_mutex_unlock(&T.reg);
 }
 
-/*
- * A monitor stop() could not wake (its eventfd's number was closed or given to
- * another file behind libsva's back) and let go: a newer one may own T by
- * now.  It leaves everything as it is, but for its own userfaultfd, which it
- * closes if the number still holds it (ranges stay registered to it until
- * then: the first munmap() of one is what wakes it).
- */
-static void *orphan_exit(int uffd, const struct sva_file_id *uffd_file)
-{
-	if (uffd >= 0 && sva_fd_holds(uffd, uffd_file))
-		close(uffd);
-	return NULL;
-}
+/* What start() gives a monitor: its descriptors as they were then (a monitor
+ * stop() had to let go may run after a newer one started).  It frees it. */
+struct monitor_arg {
+	int uffd, stopfd;
+};
 
 static void *monitor(void *arg)
 {
-	int uffd = atomic_load(&T.uffd), stopfd = atomic_load(&T.stopfd), timeout = -1, ret = 0;
-	unsigned gen = (unsigned)(uintptr_t)arg;
-	struct sva_file_id uffd_file;
+	struct monitor_arg *a = arg;
+	int uffd = a->uffd, stopfd = a->stopfd, timeout = -1, ret = 0;
 
-	if (sva_file_id_of(uffd, &uffd_file))
-		uffd_file = (struct sva_file_id){ 0 };
+	sva_free(a);
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = uffd, .events = POLLIN }, { .fd = stopfd, .events = POLLIN } };
 		int n = poll(pfd, 2, timeout);
 
-		if (atomic_load(&T.gen) != gen)
-			return orphan_exit(uffd, &uffd_file);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -273,13 +263,13 @@ static void *monitor(void *arg)
 			ret = -EBADF;
 			break;
 		}
+		if (atomic_load(&T.stopping))
+			break;
+		/* The eventfd with no stop asked for and no abandon: its number
+		 * is another file's now (closed behind our back, then reused),
+		 * and that file's readiness is no stop.  Leave it out: stop()
+		 * rings the doorbell. */
 		if (pfd[1].revents) {
-			if (atomic_load(&T.stopping))
-				break;
-			/* Neither: the number is another file's now (closed
-			 * behind our back, then reused), and its readiness is no
-			 * stop.  Leave it out; stop() finds it is not ours and
-			 * lets this monitor go. */
 			stopfd = -1;
 			continue;
 		}
@@ -306,7 +296,7 @@ static void *monitor(void *arg)
 			ret = drain(uffd);
 			if (ret == -EBADF)
 				uffd = -1; /* another file's: not ours to close */
-			if (ret)
+			if (ret || atomic_load(&T.stopping)) /* the doorbell */
 				break;
 		}
 		timeout = settle();
@@ -340,6 +330,7 @@ static void child_forget(void)
 	fd = atomic_exchange(&T.stopfd, -1);
 	if (fd >= 0 && sva_fd_holds(fd, &T.stop_file))
 		close(fd); /* a number the parent's application reused is not ours */
+	T.doorbell_armed = false; /* a child's mappings are registered with no userfaultfd */
 	T.running = false;
 	T.mms = NULL;
 	T.nmms = 0;
@@ -372,6 +363,21 @@ static void child_after_fork(void)
 static void install_atfork(void)
 {
 	pthread_atfork(NULL, NULL, child_after_fork);
+}
+
+/* One page, for the process's life: a page that was registered with a
+ * userfaultfd must not go back to the arena, whose madvise() would ring it. */
+#define DOORBELL 4096
+
+/* Register the doorbell with a new userfaultfd (see stop()). */
+static void doorbell_arm(int fd)
+{
+	struct kabi_uffdio_register r = { .range = { .len = DOORBELL }, .mode = KABI_UFFDIO_REGISTER_MODE_WP };
+
+	if (!T.doorbell)
+		T.doorbell = sva_aligned_alloc(DOORBELL, DOORBELL);
+	r.range.start = (uintptr_t)T.doorbell;
+	T.doorbell_armed = T.doorbell && ioctl(fd, KABI_UFFDIO_REGISTER, &r) == 0;
 }
 
 /* Called with T.setup held. */
@@ -409,6 +415,7 @@ static int start(void)
 		while (read(stopfd, &n, sizeof(n)) == sizeof(n))
 			;
 	}
+	doorbell_arm(fd);
 	atomic_store(&T.abandon, false);
 	atomic_store(&T.stopping, false);
 	atomic_store(&T.uffd, fd);
@@ -416,7 +423,16 @@ static int start(void)
 	sva_vma_cache_stale(); /* ranges registered with an earlier userfaultfd are not any more */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = sva_thread_create(&T.thread, monitor, (void *)(uintptr_t)atomic_load(&T.gen), &T.stack);
+	struct monitor_arg *a = sva_malloc(sizeof(*a));
+
+	if (a) {
+		*a = (struct monitor_arg){ .uffd = fd, .stopfd = stopfd };
+		ret = sva_thread_create(&T.thread, monitor, a, &T.stack);
+		if (ret)
+			sva_free(a);
+	} else {
+		ret = -ENOMEM;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		atomic_store(&T.uffd, -1);
@@ -429,10 +445,13 @@ static int start(void)
 }
 
 /*
- * Called with T.setup held.  A monitor whose eventfd is lost (its number
- * closed or given to another file behind libsva's back: nothing can wake its
- * wait any more) is let go rather than waited for: it sleeps until its next
- * event and then leaves quietly (orphan_exit()); its stack stays.
+ * Called with T.setup held.  The doorbell wakes the monitor through its own
+ * userfaultfd: the REMOVE event of an madvise() of the doorbell page reaches
+ * the file the monitor's poll holds, whatever the application did with the
+ * descriptor numbers (closed them, or put its own files there), and the
+ * madvise() returns once the monitor has read it, or once that file is gone.
+ * The eventfd is the fallback, for a userfaultfd that refused the doorbell's
+ * registration; a monitor neither can wake is let go (its stack stays).
  */
 static void stop(void)
 {
@@ -442,15 +461,15 @@ static void stop(void)
 	if (!T.running)
 		return;
 	atomic_store(&T.stopping, true);
-	if (sva_fd_holds(stopfd, &T.stop_file) && write(stopfd, &one, sizeof(one)) == sizeof(one)) {
+	if ((T.doorbell_armed && madvise(T.doorbell, DOORBELL, MADV_DONTNEED) == 0) ||
+	    (sva_fd_holds(stopfd, &T.stop_file) && write(stopfd, &one, sizeof(one)) == sizeof(one))) {
 		pthread_join(T.thread, NULL);
 		sva_thread_stack_free(T.stack);
 	} else {
-		atomic_fetch_add(&T.gen, 1);
 		pthread_detach(T.thread);
-		atomic_store(&T.uffd, -1);    /* the orphan's own now */
-		atomic_store(&T.stopfd, -1); /* not ours: left alone */
+		atomic_store(&T.uffd, -1); /* its own now */
 	}
+	T.doorbell_armed = false; /* the userfaultfd that had it is closed */
 	T.running = false;
 }
 

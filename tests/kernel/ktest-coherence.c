@@ -1026,16 +1026,18 @@ static int still_null(int fd)
  * back.  The release of the last tracked address space used to write to
  * /dev/null and wait forever for a monitor nothing could wake any more (the
  * wait holds the eventfd's file); a monitor that woke for an event took
- * /dev/null's POLLIN for a stop and quietly stopped tracking.  Now the monitor
- * leaves the number out of its wait, the release lets a monitor it cannot wake
- * go, and the next address space starts a new one on a new eventfd.
+ * /dev/null's POLLIN for a stop and quietly stopped tracking.  Now the release
+ * wakes the monitor through its own userfaultfd (a doorbell page's REMOVE
+ * event), the monitor leaves the number out of its wait, and the next address
+ * space starts a new one on a new eventfd.
  */
 static int stopfd_replaced_child(int out)
 {
-	int got[6] = { -9, -9, -9, -9, -9, -9 };
+	int got[8] = { -9, -9, -9, -9, -9, -9, -9, -9 };
 	struct sva_ctx *ctx;
 	struct sva_mm *mm, *next;
-	int efd, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	uint64_t count;
+	int efd, app, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	alarm(30);
 	if (nul < 0 || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
@@ -1058,6 +1060,18 @@ static int stopfd_replaced_child(int out)
 	got[4] = munmap_withdraws(next, VA + 32 * PG); /* and it still tracks */
 	sva_mm_free(next);
 	got[5] = still_null(efd);
+	/* The application's own eventfd at the number: fstat() cannot tell it
+	 * from libsva's, yet the release must neither write to it nor wait. */
+	if (sva_mm_new(ctx, NULL, &next))
+		_exit(8);
+	efd = find_anon("anon_inode:[eventfd]");
+	app = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0 || app < 0 || dup2(app, efd) != efd)
+		_exit(9);
+	close(app);
+	got[6] = munmap_withdraws(next, VA + 48 * PG);
+	sva_mm_free(next);
+	got[7] = read(efd, &count, sizeof(count)) < 0 && errno == EAGAIN;
 	sva_ctx_free(ctx);
 	if (write(out, got, sizeof(got)) != sizeof(got))
 		_exit(7);
@@ -1102,7 +1116,7 @@ static void uffd_silent_checks(void)
 
 static void stopfd_replaced_checks(void)
 {
-	int status, got[6] = { -9, -9, -9, -9, -9, -9 };
+	int status, got[8] = { -9, -9, -9, -9, -9, -9, -9, -9 };
 
 	status = exec_child("KTEST_STOPFD_REPLACED", got, sizeof(got));
 	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
@@ -1113,6 +1127,8 @@ static void stopfd_replaced_checks(void)
 	ok(got[3] == 1, "  with that one's eventfd given away too, a munmap is still withdrawn");
 	ok(got[4] == 1, "  and the next one: /dev/null's readiness is no stop");
 	ok(got[5] == 1, "  its release leaves /dev/null open too");
+	ok(got[6] == 1, "  the application's own eventfd at the number: the monitor still tracks");
+	ok(got[7] == 1, "  and the release returns without writing to it (its counter is 0)");
 }
 
 static void uffd_replaced_checks(void)
