@@ -848,29 +848,10 @@ static void seccomp_checks(void)
 	is_int(got[3], -EPERM, "seccomp: an SVA_MM_TRACK_STRICT address space is refused with -EPERM");
 }
 
-/* The number of this process's anonymous-inode file of this kind, or -1. */
-static int find_anon(const char *kind)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int found = -1;
-
-	while (d && (e = readdir(d))) {
-		char link[64];
-		ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
-
-		if (n > 0 && (link[n] = '\0', strcmp(link, kind) == 0))
-			found = atoi(e->d_name);
-	}
-	if (d)
-		closedir(d);
-	return found;
-}
-
 /* The number of this process's userfaultfd (libsva's), or -1. */
 static int find_uffd(void)
 {
-	return find_anon("anon_inode:[userfaultfd]");
+	return ktest_anon_fd("anon_inode:[userfaultfd]");
 }
 
 static double cpu_seconds(void)
@@ -1043,7 +1024,7 @@ static int stopfd_replaced_child(int out)
 	if (nul < 0 || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
 		_exit(3);
 	/* First the release, with the monitor asleep on the old file. */
-	efd = find_anon("anon_inode:[eventfd]");
+	efd = ktest_anon_fd("anon_inode:[eventfd]");
 	if (efd < 0 || dup2(nul, efd) != efd)
 		_exit(4);
 	sva_mm_free(mm);
@@ -1053,7 +1034,7 @@ static int stopfd_replaced_child(int out)
 	if (sva_mm_new(ctx, NULL, &next))
 		_exit(5);
 	got[2] = munmap_withdraws(next, VA);
-	efd = find_anon("anon_inode:[eventfd]");
+	efd = ktest_anon_fd("anon_inode:[eventfd]");
 	if (efd < 0 || dup2(nul, efd) != efd)
 		_exit(6);
 	got[3] = munmap_withdraws(next, VA + 16 * PG); /* the event wakes it: /dev/null is no stop */
@@ -1064,7 +1045,7 @@ static int stopfd_replaced_child(int out)
 	 * from libsva's, yet the release must neither write to it nor wait. */
 	if (sva_mm_new(ctx, NULL, &next))
 		_exit(8);
-	efd = find_anon("anon_inode:[eventfd]");
+	efd = ktest_anon_fd("anon_inode:[eventfd]");
 	app = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (efd < 0 || app < 0 || dup2(app, efd) != efd)
 		_exit(9);

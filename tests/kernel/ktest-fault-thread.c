@@ -9,7 +9,6 @@
  * iommufd the application keeps (the fault queue the thread's io_uring held).
  */
 #define _GNU_SOURCE /* memfd_create */
-#include <dirent.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -321,23 +320,10 @@ enum scene {
 };
 enum { B_SERVES = 1, B_HEALTH = 2, B_TORN_DOWN = 4, B_LEFT_OPEN = 8 };
 
-/* The io_uring instance's descriptor, as /proc/self/fd names it; -1: none. */
+/* The io_uring instance's descriptor (there is one); -1: none. */
 static int ring_fd(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int fd = -1;
-
-	while (d && fd < 0 && (e = readdir(d))) {
-		char path[300], link[64] = "";
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		if (readlink(path, link, sizeof(link) - 1) > 0 && strcmp(link, "anon_inode:[io_uring]") == 0)
-			fd = atoi(e->d_name);
-	}
-	if (d)
-		closedir(d);
-	return fd;
+	return ktest_anon_fd("anon_inode:[io_uring]");
 }
 
 static bool health_becomes(struct sva_ctx *ctx, int want)

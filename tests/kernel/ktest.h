@@ -207,6 +207,29 @@ static inline int ktest_wait_child(pid_t pid, int timeout_ms, int *status)
 	return -ETIMEDOUT;
 }
 
+/*
+ * The highest descriptor number of this process's anonymous-inode file of
+ * this kind ("anon_inode:[eventfd]", as /proc/self/fd names it), or -1: the
+ * newest one, when the test has replaced older numbers.
+ */
+static inline int ktest_anon_fd(const char *kind)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	while (d && (e = readdir(d))) {
+		char link[64];
+		ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+
+		if (n > 0 && (link[n] = '\0', strcmp(link, kind) == 0) && atoi(e->d_name) > found)
+			found = atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 /* Map `len` bytes at exactly `addr` (low, device-reachable VAs), or bail out. */
 static inline void *ktest_map_at(uint64_t addr, size_t len, int prot)
 {
