@@ -399,19 +399,27 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 			ret = sva_fail_debug(&mm->ctx->log, ret,
 					     "sva_mm_prefault: faults in flight hold the pin budget: try again");
 	}
-	if (!ret)
+	if (!ret) {
+		/* Maps that a later failure undoes were never the call's result:
+		 * the peak goes back (faults wait on mm->lock, so nothing else
+		 * raised it meanwhile). */
+		uint64_t peak = atomic_load_explicit(&mm->pin.peak, memory_order_relaxed);
+
 		ret = map_checked_locked(mm, start, end, vmas, nvma);
-	/* As in fault_resolve.c: the arena may have reserved a hole the process
-	 * made after the check; what was mapped there goes again. */
-	if (!ret && sva_excluded_overlaps(start, end)) {
-		pthread_mutex_lock(&mm->map_lock);
-		sva_mm_withdraw_locked(mm, start, end, NULL);
-		pthread_mutex_unlock(&mm->map_lock);
-		ret = sva_fail(&mm->ctx->log, -EXDEV, "sva_mm_prefault: 0x%llx-0x%llx became libsva's own memory",
-			       (unsigned long long)start, (unsigned long long)end);
+		/* As in fault_resolve.c: the arena may have reserved a hole the
+		 * process made after the check; what was mapped there goes again. */
+		if (!ret && sva_excluded_overlaps(start, end)) {
+			pthread_mutex_lock(&mm->map_lock);
+			sva_mm_withdraw_locked(mm, start, end, NULL);
+			pthread_mutex_unlock(&mm->map_lock);
+			ret = sva_fail(&mm->ctx->log, -EXDEV, "sva_mm_prefault: 0x%llx-0x%llx became libsva's own memory",
+				       (unsigned long long)start, (unsigned long long)end);
+		}
+		if (ret)
+			atomic_store_explicit(&mm->pin.peak, peak, memory_order_relaxed);
+		else
+			sva_pin_prefault_done_locked(mm, start, end);
 	}
-	if (!ret)
-		sva_pin_prefault_done_locked(mm, start, end);
 	pthread_mutex_unlock(&mm->lock);
 	sva_mm_reap(mm);
 	/* A broker that stopped cleanly destroyed our objects on its way out:

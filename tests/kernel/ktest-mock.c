@@ -5,6 +5,7 @@
  * made visible at IOVA == VA and read back through the kernel (ACCESS_RW on the
  * pinned pages, MD_CHECK_MAP), the mm_exit order, and a raw fault-queue round trip.
  */
+#define _GNU_SOURCE /* memfd_create() */
 #include <poll.h>
 #include <sys/wait.h>
 
@@ -52,6 +53,40 @@ static void info_checks(struct sva_ctx *ctx)
 	is_int(sva_bind(nopasid, mm, &bo, &bond), -EOPNOTSUPP, "PASID bind on a device without PASID: -EOPNOTSUPP");
 	sva_mm_free(mm);
 	sva_dev_close(nopasid);
+}
+
+/*
+ * A prefault that fails at its last map (two anonymous pages, then a memfd
+ * page past the end of its file, which the kernel cannot pin): the maps it
+ * made are undone, and sva_mm_stats() is as before, bytes_pinned_peak too.
+ */
+static void late_failure_changes_nothing(struct sva_ctx *ctx, struct sva_mm *mm)
+{
+	const uint64_t va = BUF_VA + 0x40000;
+	struct sva_mm_stats before = { .size = sizeof(before) }, after = { .size = sizeof(after) };
+	unsigned char *anon = ktest_map_at(va, 2 * PG, PROT_READ | PROT_WRITE), b;
+	int mfd = memfd_create("ktest-mock", MFD_CLOEXEC);
+	void *file = MAP_FAILED;
+	int ret;
+
+	if (mfd >= 0 && ftruncate(mfd, PG) == 0)
+		file = mmap((void *)(uintptr_t)(va + 2 * PG), 2 * PG, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_FIXED_NOREPLACE, mfd, 0);
+	if (file == MAP_FAILED)
+		ktest_bail("a memfd mapped past its end: %s", strerror(errno));
+	memset(anon, 1, 2 * PG);
+	sva_mm_stats(mm, &before);
+	ret = sva_mm_prefault(mm, anon, 4 * PG);
+	sva_mm_stats(mm, &after);
+	ok(ret == -EPERM || ret == -EFAULT, "a prefault failing at its last map (past a file's end) fails (%d)", ret);
+	is_int(ktest_access_rw(ctx, mm->ioas_id, va, &b, 1, 0), -ENOENT, "  its first maps were undone");
+	ok(before.bytes_pinned_peak == after.bytes_pinned_peak,
+	   "  bytes_pinned_peak is as before (%llu, then %llu)", (unsigned long long)before.bytes_pinned_peak,
+	   (unsigned long long)after.bytes_pinned_peak);
+	ok(memcmp(&before, &after, sizeof(before)) == 0, "  and so is every other figure of sva_mm_stats()");
+	munmap(file, 2 * PG);
+	munmap(anon, 2 * PG);
+	close(mfd);
 }
 
 static void prefault_checks(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_bond *bond)
@@ -102,6 +137,7 @@ static void prefault_checks(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_b
 	       "prefault of the stack (outside the mock aperture): -ERANGE");
 	is_int(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 0x20000, back, PG, 0), -ENOENT,
 	       "nothing was mapped by the failed prefaults");
+	late_failure_changes_nothing(ctx, mm);
 
 	is_int(sva_mm_invalidate(mm, buf + PG, 1), 2 * PG, "invalidate one byte unmaps the whole chunk (8 KiB)");
 	is_int(ktest_access_rw(ctx, mm->ioas_id, BUF_VA, back, PG, 0), -ENOENT, "after invalidate the device sees nothing");
