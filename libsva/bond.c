@@ -14,6 +14,7 @@
 #include "kabi.h"
 #include "pasid_map.h"
 #include "pasid_space.h"
+#include "sigblock.h"
 #include "track.h"
 
 static bool dev_has_pasid(const struct sva_dev *dev)
@@ -157,13 +158,17 @@ void (*sva_test_rid_unpublish_hook)(struct sva_dev *dev);
 static void rid_publish(struct sva_dev *dev, struct sva_bond *bond, void *drvdata)
 {
 	unsigned seq = atomic_load_explicit(&dev->rid_seq, memory_order_relaxed);
+	sigset_t old;
 
+	sva_signals_hold(&old); /* readers wait out an odd count: sigblock.h */
 	atomic_store_explicit(&dev->rid_seq, seq + 1, memory_order_relaxed);
 	atomic_store_explicit(&dev->rid_bond, bond, memory_order_release);
+	SVA_BUSY_WINDOW();
 	if (!bond)
 		RID_UNPUBLISH(dev);
 	atomic_store_explicit(&dev->rid_drvdata, drvdata, memory_order_release);
 	atomic_store_explicit(&dev->rid_seq, seq + 2, memory_order_release);
+	sva_signals_restore(&old);
 }
 
 /* The attach of a fault-capable HWPT is where a device without PRI is refused. */

@@ -16,6 +16,7 @@ LIBSVA_SOURCES = \
 	libsva/kabi.h \
 	libsva/kabi_selftest.h \
 	libsva/lock.h \
+	libsva/sigblock.h \
 	libsva/test_fail.h \
 	libsva/lock.c \
 	libsva/file_id.c \

@@ -24,6 +24,7 @@
 #include "arena.h"
 #include "lock.h"
 #include "pasid_map.h"
+#include "sigblock.h"
 
 #define BUCKET0_SHIFT 9u
 #define NBUCKETS 12u
@@ -127,14 +128,19 @@ void sva_pasid_map_set(struct sva_pasid_map *m, uint32_t pasid, void *bond, void
 {
 	struct map_slot *sl = slot_at(m, pasid);
 	uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_relaxed);
+	sigset_t old;
 
 	/* BUSY first, then the pair (release: ordered after BUSY), then the
-	 * final word: a reader never pairs one bond with another's drvdata. */
+	 * final word: a reader never pairs one bond with another's drvdata.
+	 * Readers wait out BUSY: no handler on this thread may run inside. */
 	seq = ((seq & ~(SEQ_STEP - 1)) + SEQ_STEP) | SEQ_BUSY;
+	sva_signals_hold(&old);
 	atomic_store_explicit(&sl->seq, seq, memory_order_relaxed);
 	atomic_store_explicit(&sl->bond, bond, memory_order_release);
+	SVA_BUSY_WINDOW();
 	atomic_store_explicit(&sl->drvdata, drvdata, memory_order_release);
 	atomic_store_explicit(&sl->seq, ((seq & ~(SEQ_STEP - 1)) + SEQ_STEP) | SEQ_LIVE, memory_order_release);
+	sva_signals_restore(&old);
 }
 
 void sva_pasid_map_clear(struct sva_pasid_map *m, uint32_t pasid)

@@ -76,6 +76,7 @@
 #include "arena.h"
 #include "lock.h"
 #include "pasid_space.h"
+#include "sigblock.h"
 
 #define BUCKET0_SHIFT 9u /* bucket 0 holds 512 slots */
 #define NBUCKETS 12u
@@ -461,12 +462,16 @@ static inline void slot_publish(struct pasid_slot *sl, void *owner, void *drvdat
 static void slot_reown(struct pasid_slot *sl, void *owner, void *drvdata)
 {
 	uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_relaxed);
+	sigset_t old;
 
 	seq = seq_next(seq, SEQ_LIVE | SEQ_BUSY | (seq & SEQ_OWNED));
+	sva_signals_hold(&old); /* readers wait out BUSY: sigblock.h */
 	atomic_store_explicit(&sl->seq, seq, memory_order_relaxed);
 	atomic_store_explicit(&sl->drvdata, drvdata, memory_order_release);
+	SVA_BUSY_WINDOW();
 	atomic_store_explicit(&sl->owner, owner, memory_order_release);
 	atomic_store_explicit(&sl->seq, seq_next(seq, SEQ_LIVE | owned_bit(owner)), memory_order_release);
+	sva_signals_restore(&old);
 }
 
 static inline void slot_take(struct sva_pasid_space *s, struct pasid_slot *sl, void *owner, void *drvdata)

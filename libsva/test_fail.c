@@ -26,3 +26,5 @@ int sva_test_fail_nth_left(void)
 {
 	return atomic_load(&fail_nth);
 }
+
+void (*sva_test_busy_window_hook)(void);

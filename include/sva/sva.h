@@ -459,7 +459,9 @@ int sva_pasid_barrier(struct sva_pasid_space *space);
  * reads is never freed before sva_pasid_space_free() (but by
  * sva_dev_set_pasid_range(), which no lookup may overlap).  It waits only
  * while a bind or unbind with SVA_BIND_PASID changes that PASID's owner (a
- * spin of two stores).  What drvdata points to
+ * spin of two stores), and never on one its own thread is making: that bind
+ * holds signals off across the two, so a signal handler may look up a PASID
+ * whose bind it interrupted.  What drvdata points to
  * is the caller's to keep alive.  drvdata may be NULL (an existence test);
  * on error it is left untouched.  Errors: -ENOENT not allocated; -ERANGE
  * outside the space (both logged at debug level only: a lookup answers a
@@ -556,8 +558,9 @@ int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void 
  * its address), is nothing of dev's.  A driver's PASID that sva_bind() is
  * binding under SVA_BIND_PASID stays the allocation until the bond is
  * published, and is the allocation again once sva_unbind() of the last bond
- * has unpublished it.  The lookup takes no lock and is safe
- * against a concurrent bind, unbind or free: the result is what dev had under
+ * has unpublished it.  The lookup takes no lock, waits only as
+ * sva_pasid_lookup() does (never in a signal handler for the bind it
+ * interrupted), and is safe against a concurrent bind, unbind or free: the result is what dev had under
  * the value at some instant during the call, and the memory libsva reads is
  * freed only by sva_dev_close().  What drvdata points to is the caller's to
  * keep alive.  Free and release act on the value, through any device that
@@ -1141,8 +1144,9 @@ int sva_mem_free(struct sva_mm *mm, void *addr, size_t len);
  * Find dev's bond under pasid and its drvdata; pasid SVA_PASID_RID finds a RID
  * bond.  One global PASID may have a bond on each of several devices: this
  * finds dev's, and -ENOENT on a device with none under it.  Lock-free (no lock,
- * no wait except for a concurrent bind or unbind of that very value between
- * two stores) and safe against a concurrent sva_unbind(): the lookup reads
+ * no wait except for a bind or unbind of that very value on another thread,
+ * between two stores: the binding thread holds signals off across them, so a
+ * signal handler that interrupted it does not wait) and safe against a concurrent sva_unbind(): the lookup reads
  * the pair from dev's own table and never dereferences the bond, and that
  * table is freed only by sva_dev_close().  The pair is one that was
  * published at some instant during the call.  The bond pointer is valid

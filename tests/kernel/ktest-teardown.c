@@ -21,6 +21,7 @@ extern void (*sva_test_ctx_release_hook)(struct sva_ctx *ctx); /* ctx_ref.c, lik
 extern void (*sva_test_track_apply_hook)(void);			/* track.c, likewise */
 extern void (*sva_test_vma_read_hook)(void);			/* vma.c, likewise */
 extern void (*sva_test_rid_unpublish_hook)(struct sva_dev *dev); /* bond.c, likewise */
+extern void (*sva_test_busy_window_hook)(void);			/* test_fail.c, likewise */
 extern void (*sva_test_ioas_map_hook)(void);			   /* mm_map.c, likewise */
 extern int (*sva_test_mock_pasid_attach_hook)(struct sva_dev *dev, uint32_t pasid); /* backend_mock.c */
 
@@ -683,6 +684,84 @@ static void failed_detach(void)
 	sva_ctx_free(ctx);
 }
 
+/*
+ * The three lock-free lookups from a signal handler that interrupts, on its
+ * own thread, the bind or unbind of the very value looked up: the hook raises
+ * the signal between the stores the lookups wait for.  In a child with an
+ * alarm: the handler used to spin there for ever.
+ */
+static struct sva_dev *hl_dev;
+static struct sva_pasid_space *hl_global;
+static volatile uint32_t hl_pasid;
+static volatile sig_atomic_t hl_runs, hl_torn;
+
+static void hl_handler(int sig)
+{
+	struct sva_bond *b = NULL;
+	void *d = NULL, *d2 = NULL;
+
+	(void)sig;
+	hl_runs++;
+	/* A bond found is one of this test's, with its own drvdata. */
+	if (sva_dev_bond_lookup(hl_dev, hl_pasid, &b, &d) == 0 && sva_bond_drvdata(b) != d)
+		hl_torn++;
+	if (hl_pasid != SVA_PASID_RID) {
+		sva_dev_pasid_lookup(hl_dev, hl_pasid, &d2);
+		sva_pasid_lookup(hl_global, hl_pasid, &d2);
+	}
+}
+
+static void hl_raise(void)
+{
+	raise(SIGUSR1);
+}
+
+static void lookups_in_handler(void)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = hl_handler };
+		struct sva_bind_opts rid = { .size = sizeof(rid), .flags = SVA_BIND_RID, .drvdata = (void *)0x1111 };
+		struct sva_bind_opts chosen = { .size = sizeof(chosen), .flags = SVA_BIND_PASID, .drvdata = (void *)0x2222 };
+		struct sva_ctx *ctx = new_ctx(0, 0, 0);
+		struct sva_bond *a = NULL, *b = NULL;
+		struct sva_mm *mm = NULL;
+		uint32_t pasid = 0;
+		int ret;
+
+		alarm(20);
+		hl_dev = open_mock(ctx);
+		hl_global = sva_ctx_global_pasids(ctx);
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGUSR1, &sa, NULL);
+		ret = sva_mm_new(ctx, NULL, &mm);
+		if (!ret)
+			ret = sva_dev_pasid_alloc(hl_dev, SVA_PASID_GLOBAL, (void *)0x3333, &pasid);
+		if (ret)
+			_exit(10);
+		chosen.pasid = pasid;
+		sva_test_busy_window_hook = hl_raise;
+		hl_pasid = SVA_PASID_RID;
+		ret = sva_bind(hl_dev, mm, &rid, &a) || sva_unbind(a);
+		hl_pasid = pasid;
+		ret = ret || sva_bind(hl_dev, mm, &chosen, &b) || sva_unbind(b);
+		sva_test_busy_window_hook = NULL;
+		sva_dev_pasid_free(hl_dev, pasid);
+		sva_mm_free(mm);
+		sva_dev_close(hl_dev);
+		sva_ctx_free(ctx);
+		_exit(ret ? 11 : hl_runs < 2 ? 12 : hl_torn ? 13 : 0);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		ktest_bail("fork: %s", strerror(errno));
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "lookups in a signal handler interrupting a RID and an SVA_BIND_PASID bind and unbind of that value "
+	   "on its thread: all return, pairs whole (%s %d)",
+	   WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+}
+
 int main(void)
 {
 	struct sva_ctx *ctx;
@@ -707,5 +786,6 @@ int main(void)
 	rid_unbind_vs_bind();
 	fault_error_calls();
 	failed_detach();
+	lookups_in_handler();
 	return done_testing();
 }

@@ -14,6 +14,7 @@
 
 #include "pasid_map.h"
 #include "../tap.h"
+#include "busy_window.h"
 
 #define NHOT 4u
 #define RUN_NS 500000000ull
@@ -50,6 +51,19 @@ static void *reader(void *arg)
 		atomic_fetch_add_explicit(&hits, 1, memory_order_relaxed);
 	}
 	return NULL;
+}
+
+/* A lookup in a handler that interrupts a set's busy window (sigblock.h). */
+static void set_gen_9(void)
+{
+	sva_pasid_map_set(map, hot[0], bond_of_gen(9), data_of_gen(9));
+}
+
+static int saw_gen_9(void)
+{
+	void *b = NULL, *d = NULL;
+
+	return !(sva_pasid_map_get(map, hot[0], &b, &d) == 0 && b == bond_of_gen(9) && d == data_of_gen(9));
 }
 
 int main(void)
@@ -94,6 +108,8 @@ int main(void)
 	is_int(atomic_load(&torn), 0, "no torn pair in %lu hits (%lu misses, %llu writes)", atomic_load(&hits),
 	       atomic_load(&misses), (unsigned long long)gen);
 	ok(atomic_load(&hits) > 0, "readers saw entries");
+	is_int(busy_window_run(set_gen_9, saw_gen_9), 0,
+	       "a lookup in a signal handler that interrupts a set on its thread: run after it, new pair");
 	sva_pasid_map_free(map);
 	sva_pasid_map_free(NULL);
 	return done_testing();

@@ -9,6 +9,7 @@
 
 #include "pasid_space.h"
 #include "../tap.h"
+#include "busy_window.h"
 
 /* ------------------------------------------------------------- log capture */
 
@@ -278,6 +279,34 @@ static void test_stats(void)
 	sva_pasid_space_free(s);
 }
 
+/* A lookup in a handler that interrupts set_owner's busy window (sigblock.h). */
+static struct sva_pasid_space *bw_space;
+static uint32_t bw_pasid;
+static int bw_owner;
+
+static void reown(void)
+{
+	sva_pasid_set_owner(bw_space, bw_pasid, &bw_owner, tag(42));
+}
+
+static int saw_new_pair(void)
+{
+	void *d = NULL;
+
+	return !(sva_pasid_lookup(bw_space, bw_pasid, &d) == 0 && d == tag(42));
+}
+
+static void test_lookup_in_handler(void)
+{
+	bw_space = space(0, 1, 8, 0);
+	if (sva_pasid_alloc(bw_space, tag(41), &bw_pasid))
+		tap_bail("alloc");
+	is_int(busy_window_run(reown, saw_new_pair), 0,
+	       "a lookup in a signal handler that interrupts set_owner on its thread: run after it, new pair");
+	sva_pasid_free(bw_space, bw_pasid); /* the child changed its own copy */
+	sva_pasid_space_free(bw_space);
+}
+
 static void test_owner(void)
 {
 	struct sva_pasid_space *s = space(0, 1, 8, 0);
@@ -466,6 +495,7 @@ int main(void)
 	test_errors();
 	test_stats();
 	test_owner();
+	test_lookup_in_handler();
 	test_alloc_at();
 	test_pool_ring();
 	test_set_range();
