@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Encoding and checking of broker messages (broker_proto.h). */
+#define _GNU_SOURCE /* F_GET_SEALS */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "broker_proto.h"
@@ -127,6 +130,22 @@ int sva_broker_recv(int sock, struct sva_broker_msg *m, int *fd)
 	}
 	if (nfds)
 		*fd = fds[0];
+	return 0;
+}
+
+int sva_broker_memfd_check(int fd, uint64_t off, uint64_t len, char *why, size_t n)
+{
+	struct stat st;
+
+	if (fcntl(fd, F_GET_SEALS) < 0) {
+		snprintf(why, n, "descriptor %d is not a memfd (memfd_create(2): a shmem or hugetlbfs file)", fd);
+		return -EINVAL;
+	}
+	if (fstat(fd, &st) || st.st_size < 0 || (uint64_t)st.st_size < off + len) {
+		snprintf(why, n, "the memfd is %lld bytes, shorter than offset + len (%llu): ftruncate(2) it first",
+			 (long long)st.st_size, (unsigned long long)(off + len));
+		return -EINVAL;
+	}
 	return 0;
 }
 

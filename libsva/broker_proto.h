@@ -83,6 +83,14 @@ int sva_broker_send(int sock, const struct sva_broker_msg *m, int fd);
  * descriptors it carried are closed), other errnos of recvmsg().
  */
 int sva_broker_recv(int sock, struct sva_broker_msg *m, int *fd);
+/*
+ * Can the broker map [off, off + len) of fd with IOMMU_IOAS_MAP_FILE, as a
+ * share asks?  0, or -EINVAL with why[] said: not a memfd (a shmem or
+ * hugetlbfs file: the kernel pins no other; F_GET_SEALS answers only those),
+ * or shorter than off + len.  Both sides ask: the client for a clear error,
+ * the broker because it trusts no client.
+ */
+int sva_broker_memfd_check(int fd, uint64_t off, uint64_t len, char *why, size_t n);
 /* "hello", "open", ...; "unknown" for anything else. */
 const char *sva_broker_op_name(uint32_t op);
 

@@ -120,6 +120,13 @@ SVA_EXPORT int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offs
 		return ret;
 	if (memfd < 0 || fcntl(memfd, F_GETFD) < 0)
 		return sva_fail(&ctx->log, -EBADF, "sva_ctx_share_memfd: %d is not an open file descriptor", memfd);
+	{
+		char why[160];
+
+		ret = sva_broker_memfd_check(memfd, offset, len, why, sizeof(why));
+		if (ret)
+			return sva_fail(&ctx->log, ret, "sva_ctx_share_memfd: %s", why);
+	}
 	c = ctx->broker;
 	sva_broker_msg_init(&m, SVA_BOP_PX_SHARE);
 	m.arg[0] = offset;

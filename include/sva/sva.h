@@ -191,8 +191,10 @@ void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log
  * fault beyond it is answered INVALID, reason ENOMEM, once the client's own
  * cold fault-mapped chunks are evicted, and sva_mm_prefault() fails with
  * ENOMEM.  Thread-safe.
- * Errors: -EINVAL NULL ctx, len 0, addr, offset or len not page-aligned, or
- * addr + len or offset + len wraps;
+ * Errors: -EINVAL NULL ctx, len 0, addr, offset or len not page-aligned,
+ * addr + len or offset + len wraps, memfd is not a memfd (shmem or hugetlbfs:
+ * the only files the kernel pins for the broker's map), or the file is
+ * shorter than offset + len;
  * -EOPNOTSUPP not an isolated broker context; -EBADF memfd is not an open
  * descriptor; -EEXIST the range overlaps one shared before; -ENOSPC the
  * broker's limit of shared ranges per client (64); -ECONNRESET the broker

@@ -477,7 +477,7 @@ static int iso_quota(struct sva_dev *dev, struct sva_mm *mm, struct sva_bond *bo
 	return iso_fault(dev, bond, VA(5) + 8, 0, why, len);
 }
 
-/* 'u': bad unshares refused, then the 1 MiB memfd at VA(5) unshared. */
+/* 'u': bad unshares and shares refused, then the 1 MiB memfd at VA(5) unshared. */
 static int iso_unshare(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond *bond, char *why, size_t len)
 {
 	const void *va = (void *)(uintptr_t)VA(5);
@@ -492,6 +492,27 @@ static int iso_unshare(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond
 		return snprintf(why, len, "part of a shared range, or one never shared: %d, not -ENOENT", ret), 0;
 	if ((ret = sva_ctx_share_memfd(ctx, -1, 0, (void *)(uintptr_t)VA(6), PG)) != -EBADF)
 		return snprintf(why, len, "sharing descriptor -1: %d, not -EBADF", ret), 0;
+	/* What the broker cannot map is refused at the share, not at a later fault. */
+	{
+		int p[2], mfd = memfd_create("ktest-broker-short", MFD_CLOEXEC), bad;
+
+		if (mfd < 0 || ftruncate(mfd, PG) || pipe(p))
+			return snprintf(why, len, "memfd or pipe: %s", strerror(errno)), 0;
+		log_buf[0] = '\0';
+		bad = sva_ctx_share_memfd(ctx, p[0], 0, (void *)(uintptr_t)VA(6), PG);
+		ret = -1;
+		if (strstr(log_buf, "not a memfd")) {
+			log_buf[0] = '\0';
+			ret = sva_ctx_share_memfd(ctx, mfd, PG, (void *)(uintptr_t)VA(6), PG);
+		}
+		close(p[0]);
+		close(p[1]);
+		close(mfd);
+		if (bad != -EINVAL || ret != -EINVAL || !strstr(log_buf, "shorter"))
+			return snprintf(why, len, "a pipe, a memfd's range past its end: %d, %d, not -EINVAL (%.80s)", bad,
+					ret, log_buf),
+			       0;
+	}
 	/* An offset whose end wraps: refused here, not by the broker. */
 	log_buf[0] = '\0';
 	if ((ret = sva_ctx_share_memfd(ctx, 0, UINT64_MAX & ~(uint64_t)(PG - 1), (void *)(uintptr_t)VA(6), PG)) !=
@@ -1528,8 +1549,9 @@ int main(void)
 		r = ask_read(&cl[0], iso.first.ioas, VA(5), 1);
 		ok(r.ok, "  the kernel reads the page it mapped %s", r.why);
 		r = ask(&iso, 'u', 0, 0);
-		ok(r.ok, "sva_ctx_unshare_memfd: bad ranges refused (-EINVAL, -ENOENT), the memfd unshared, a fault "
-			 "there answered INVALID (-EFAULT) %s", r.why);
+		ok(r.ok, "sva_ctx_unshare_memfd: bad ranges refused (-EINVAL, -ENOENT), as are shares of a pipe and "
+			 "past a memfd's end (-EINVAL); the memfd unshared, a fault there answered INVALID (-EFAULT) %s",
+		   r.why);
 		r = ask_read(&cl[0], iso.first.ioas, VA(5), 0);
 		ok(r.ok, "  the device can no longer reach it (the kernel's view) %s", r.why);
 		r = ask(&iso, 'v', 0, 0);

@@ -5,11 +5,12 @@
  * instead (short, long, wrong magic, unterminated text, too many or missing
  * descriptors) is refused whole, with the descriptors it carried closed.
  */
-#define _GNU_SOURCE /* pipe2 */
+#define _GNU_SOURCE /* pipe2, memfd_create */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,6 +61,26 @@ static int open_fds(void)
 	return n;
 }
 
+/* What a share may carry: a memfd at least offset + len long, nothing else. */
+static void memfd_checks(int pipe_rd)
+{
+	char why[160] = "";
+	int mfd = memfd_create("test-broker-proto", MFD_CLOEXEC), null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (mfd < 0 || null < 0 || ftruncate(mfd, 2 * 4096))
+		tap_bail("memfd or /dev/null");
+	is_int(sva_broker_memfd_check(mfd, 0, 2 * 4096, why, sizeof(why)), 0, "a memfd of the range's size: fine");
+	is_int(sva_broker_memfd_check(mfd, 4096, 4096, why, sizeof(why)), 0, "its second page: fine");
+	is_int(sva_broker_memfd_check(mfd, 4096, 2 * 4096, why, sizeof(why)), -EINVAL,
+	       "a range past its end: -EINVAL");
+	ok(strstr(why, "shorter") && strstr(why, "ftruncate"), "  saying so (%s)", why);
+	is_int(sva_broker_memfd_check(pipe_rd, 0, 4096, why, sizeof(why)), -EINVAL, "a pipe: -EINVAL");
+	ok(strstr(why, "not a memfd") != NULL, "  saying so (%s)", why);
+	is_int(sva_broker_memfd_check(null, 0, 4096, why, sizeof(why)), -EINVAL, "/dev/null: -EINVAL");
+	close(mfd);
+	close(null);
+}
+
 int main(void)
 {
 	struct sva_broker_msg m, r;
@@ -68,6 +89,7 @@ int main(void)
 	pair(sv);
 	if (pipe2(pipefd, O_CLOEXEC))
 		abort();
+	memfd_checks(pipefd[0]);
 
 	sva_broker_msg_init(&m, SVA_BOP_OPEN);
 	strcpy(m.text, "mock0");

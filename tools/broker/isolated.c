@@ -202,6 +202,13 @@ static void share(struct broker_client *c, struct sva_broker_msg *m, int *fd)
 		return broker_refuse(m, -EINVAL, "share: offset, address and length must be page-aligned, length not 0");
 	if (c->nshares == BROKER_MAX_SHARES)
 		return broker_refuse(m, -ENOSPC, "share: more than %d shared ranges", BROKER_MAX_SHARES);
+	{
+		char why[160];
+		int ret = sva_broker_memfd_check(*fd, off, len, why, sizeof(why));
+
+		if (ret)
+			return broker_refuse(m, ret, "share: %s", why);
+	}
 	for (size_t i = 0; i < c->nshares; i++)
 		if (va < c->shares[i].va + c->shares[i].len && c->shares[i].va < va + len)
 			return broker_refuse(m, -EEXIST, "share: [0x%llx, +0x%llx) overlaps a range shared before",
