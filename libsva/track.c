@@ -16,6 +16,7 @@
  * munmap() and then calls sva_track_fence() either sees an even count (applied)
  * or waits for the next one.
  */
+#define _GNU_SOURCE /* pthread_setname_np() */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -244,6 +245,8 @@ static void *monitor(void *arg)
 	int uffd = a->uffd, stopfd = a->stopfd, timeout = -1, ret = 0;
 
 	sva_free(a);
+	/* Findable by name, as the fault thread is (libsva(7)). */
+	pthread_setname_np(pthread_self(), "sva-coherence");
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = uffd, .events = POLLIN }, { .fd = stopfd, .events = POLLIN } };
 		int n = poll(pfd, 2, timeout);

@@ -1426,6 +1426,29 @@ static void vdso_checks(void)
 	is_int(res[R_BACK], 1, "the vDSO went back");
 }
 
+/* How many of this process's threads have this name. */
+static int threads_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
+		if (f && fgets(comm, sizeof(comm), f))
+			n += strcmp(comm, name) == 0 || (strncmp(comm, name, strlen(name)) == 0 && comm[strlen(name)] == '\n');
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 int main(void)
 {
 	struct sva_bind_opts bo = { .size = sizeof(bo) };
@@ -1444,6 +1467,7 @@ int main(void)
 		ktest_bail("sva_dev_open_mock failed (CONFIG_IOMMUFD_TEST?)");
 	if (sva_mm_new(g_ctx, NULL, &mm) || sva_bind(g_dev, mm, &bo, &bond))
 		ktest_bail("bind failed");
+	is_int(threads_named("sva-coherence"), 1, "the coherence monitor is one thread named sva-coherence");
 
 	error_checks();
 	munmap_checks(mm, bond);
