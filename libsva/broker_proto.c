@@ -141,7 +141,11 @@ int sva_broker_memfd_check(int fd, uint64_t off, uint64_t len, char *why, size_t
 		snprintf(why, n, "descriptor %d is not a memfd (memfd_create(2): a shmem or hugetlbfs file)", fd);
 		return -EINVAL;
 	}
-	if (fstat(fd, &st) || st.st_size < 0 || (uint64_t)st.st_size < off + len) {
+	if (fstat(fd, &st)) {
+		snprintf(why, n, "fstat of descriptor %d failed", fd);
+		return -EINVAL;
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size < off + len) {
 		snprintf(why, n, "the memfd is %lld bytes, shorter than offset + len (%llu): ftruncate(2) it first",
 			 (long long)st.st_size, (unsigned long long)(off + len));
 		return -EINVAL;
