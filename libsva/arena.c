@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "sigblock.h"
 #include "test_fail.h"
 
 /*
@@ -453,8 +454,13 @@ int sva_thread_create(pthread_t *t, void *(*fn)(void *), void *arg, void **stack
 	/* A guard page below the stack, as pthread gives its own stacks. */
 	mprotect(p, PAGE, PROT_NONE);
 	ret = pthread_attr_setstack(&attr, p + GRANULE, size);
-	if (!ret)
+	if (!ret) {
+		sigset_t old;
+
+		sva_signals_hold(&old); /* the new thread starts with this mask */
 		ret = pthread_create(t, &attr, fn, arg);
+		sva_signals_restore(&old);
+	}
 	pthread_attr_destroy(&attr);
 	if (ret) {
 		sva_free(p);

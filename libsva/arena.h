@@ -27,7 +27,9 @@ char *sva_strdup(const char *s);
 void sva_free(void *p);
 
 /* pthread_create() on a stack from the arena (a PROT_NONE guard page below
- * it), of the size a thread gets by default (256 KiB to 64 MiB).  *stack gets
+ * it), of the size a thread gets by default (256 KiB to 64 MiB), with every
+ * signal blocked: the application's signals are not libsva's threads' to
+ * receive (libsva(7)).  *stack gets
  * what to pass to sva_thread_stack_free() once the thread is joined.  0 or
  * -errno (-ENOMEM: no stack; never a stack outside the arena). */
 int sva_thread_create(pthread_t *t, void *(*fn)(void *), void *arg, void **stack);

@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
-#include <signal.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -315,7 +314,6 @@ static void *fault_thread(void *arg)
 int sva_fault_thread_start(struct sva_ctx *ctx)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
-	sigset_t all, old;
 	int ret;
 
 	fe->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -328,11 +326,7 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 	}
 	atomic_store(&fe->stopping, false);
 	atomic_store(&fe->stop_futex, 0);
-	/* The application's signals are not ours to receive. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = sva_thread_create(&fe->thread, fault_thread, ctx, &fe->thread_stack);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		close(fe->wake_fd);
 		fe->wake_fd = -1;

@@ -6,7 +6,8 @@
  * writer on its own thread would wait for stores only the interrupted code
  * can make: for ever.  Held off, the signal arrives after the last store.
  * The writers are binds and unbinds, dozens of system calls each: two more
- * are nothing; the readers stay free of any.
+ * are nothing; the readers stay free of any.  Also around pthread_create()
+ * (arena.c): libsva's threads start with every signal blocked.
  */
 #ifndef LIBSVA_SIGBLOCK_H
 #define LIBSVA_SIGBLOCK_H

@@ -21,7 +21,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -387,7 +386,6 @@ static void doorbell_arm(int fd)
 static int start(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	sigset_t all, old;
 	int fd, stopfd, ret;
 
 	pthread_once(&once, install_atfork);
@@ -424,8 +422,6 @@ static int start(void)
 	atomic_store(&T.uffd, fd);
 	atomic_store(&T.error, 0);
 	sva_vma_cache_stale(); /* ranges registered with an earlier userfaultfd are not any more */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
 	struct monitor_arg *a = sva_malloc(sizeof(*a));
 
 	if (a) {
@@ -436,7 +432,6 @@ static int start(void)
 	} else {
 		ret = -ENOMEM;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		atomic_store(&T.uffd, -1);
 		close(fd);

@@ -1426,21 +1426,45 @@ static void vdso_checks(void)
 	is_int(res[R_BACK], 1, "the vDSO went back");
 }
 
-/* How many of this process's threads have this name. */
-static int threads_named(const char *name)
+/* Does thread tid block every signal that can be blocked (all but SIGKILL,
+ * SIGSTOP and glibc's two internal ones, 32 and 33)? */
+static bool blocks_all(const char *tid)
+{
+	const unsigned long long want = ~0ull & ~(1ull << 8) & ~(1ull << 18) & ~(1ull << 31) & ~(1ull << 32);
+	char path[300], line[256];
+	bool all = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/status", tid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "SigBlk:", 7))
+			all = (strtoull(line + 7, NULL, 16) & want) == want;
+	if (f)
+		fclose(f);
+	return all;
+}
+
+/* How many of this process's threads have this name; *blocking: how many of
+ * those block every signal. */
+static int threads_named(const char *name, int *blocking)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
 	int n = 0;
 
+	*blocking = 0;
 	while (d && (e = readdir(d))) {
 		char path[300], comm[32] = "";
 		FILE *f;
 
 		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
 		f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
-		if (f && fgets(comm, sizeof(comm), f))
-			n += strcmp(comm, name) == 0 || (strncmp(comm, name, strlen(name)) == 0 && comm[strlen(name)] == '\n');
+		if (f && fgets(comm, sizeof(comm), f) && strcspn(comm, "\n") == strlen(name) &&
+		    !strncmp(comm, name, strlen(name))) {
+			n++;
+			*blocking += blocks_all(e->d_name);
+		}
 		if (f)
 			fclose(f);
 	}
@@ -1467,7 +1491,15 @@ int main(void)
 		ktest_bail("sva_dev_open_mock failed (CONFIG_IOMMUFD_TEST?)");
 	if (sva_mm_new(g_ctx, NULL, &mm) || sva_bind(g_dev, mm, &bo, &bond))
 		ktest_bail("bind failed");
-	is_int(threads_named("sva-coherence"), 1, "the coherence monitor is one thread named sva-coherence");
+	{
+		int blocking;
+
+		is_int(threads_named("sva-coherence", &blocking), 1,
+		       "the coherence monitor is one thread named sva-coherence");
+		is_int(blocking, 1, "  it blocks every signal (libsva(7))");
+		is_int(threads_named("sva-fault", &blocking), 1, "the context's fault thread is one thread, sva-fault");
+		is_int(blocking, 1, "  it blocks every signal too");
+	}
 
 	error_checks();
 	munmap_checks(mm, bond);
