@@ -300,6 +300,17 @@ fi
 (cd "$tmp" && "$SVA_INFO" --sysfs-root="$S" --dev-root=dev >"$tmp/out" 2>"$tmp/err")
 rc=$?
 check "a relative --dev-root is made absolute" eval '[ "$rc" -eq 0 ] && has "device node: *$D/vfio/devices/vfio3 " && has "^$D/iommu: cannot open"'
+if [ $have_python = yes ]; then
+	(cd "$tmp" && "$SVA_INFO" --json --sysfs-root="${S#"$tmp"/}" --dev-root=dev >"$tmp/out" 2>"$tmp/err")
+	rc=$?
+	cp "$tmp/out" "$tmp/rel.json"
+	SVA_TEST_ROOT=$(cd "$S" && pwd -P)
+	export SVA_TEST_ROOT
+	check "--json: a relative --sysfs-root is reported absolute, as the dev root is" eval '[ "$rc" -eq 0 ] &&
+		json_assert "$tmp/rel.json" "d[\"iommufd\"][\"sysfs_root\"] == __import__(\"os\").environ[\"SVA_TEST_ROOT\"]"'
+else
+	skip "python3 not found: cannot inspect the JSON"
+fi
 
 run --sysfs-root="$S" --dev-root="$D" --no-open
 check "--no-open: says the devices were not opened" eval '[ "$rc" -eq 0 ] && has "hw info: *not read (--no-open)$"'

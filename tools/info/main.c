@@ -287,7 +287,7 @@ int main(int argc, char **argv)
 	struct iommu_rec im = { .err = 0 };
 	struct sva_ctx_opts copts = { .size = sizeof(copts) };
 	struct sva_ctx *ctx = NULL;
-	static char dev_root[PATH_MAX], iommu_path[PATH_MAX];
+	static char dev_root[PATH_MAX], iommu_path[PATH_MAX], sysfs_root[PATH_MAX], proc_root[PATH_MAX];
 	struct dev_rec *devs;
 	struct stat st;
 	int n, ret;
@@ -306,9 +306,11 @@ int main(int argc, char **argv)
 	o.dev_root = trimmed(o.dev_root, roots[1], sizeof(roots[1]));
 	o.proc_root = trimmed(o.proc_root, roots[2], sizeof(roots[2]));
 	/* sva_dev_open() takes only absolute paths, and a CDI spec's hostPath is
-	 * read from another directory: anchor a relative dev root and iommufd. */
+	 * read from another directory: anchor a relative dev root and iommufd.
+	 * The other roots too, so the roots --json reports name one tree. */
 	if (absolute(&o.dev_root, dev_root, "dev root") ||
-	    (o.iommu_path && absolute(&o.iommu_path, iommu_path, "iommu path")))
+	    (o.iommu_path && absolute(&o.iommu_path, iommu_path, "iommu path")) ||
+	    absolute(&o.sysfs_root, sysfs_root, "sysfs root") || absolute(&o.proc_root, proc_root, "proc root"))
 		return 1;
 	/* libsva's limit for both (sva_ctx_new(3), -ENAMETOOLONG): say so here,
 	 * not as a failure to open a path that may be short itself. */
