@@ -148,7 +148,8 @@ struct sva_ctx_opts {
  * broker_path; -EACCES/-EPERM the socket's permissions or the broker's allowlist refuse
  * this user, or its configuration refuses the trust mode asked for (the log
  * line gives the broker's reason); -ENOSPC the broker has no block of PASIDs
- * free; -EUSERS the broker serves its maximum of clients; -EOPNOTSUPP the
+ * free; -EUSERS the broker serves its maximum of clients, or of clients of
+ * this user (max-clients, clients-per-user); -EOPNOTSUPP the
  * broker does not know the trust mode (an older broker); -EMFILE the process
  * has 64 broker contexts already; -EPROTO/-ECONNRESET
  * a malformed reply, or the broker went away; -ENAMETOOLONG broker_path does

@@ -835,6 +835,51 @@ static void max_clients(void)
 	unlink(sock_path);
 }
 
+/*
+ * clients-per-user: one uid's client beyond it gets -EUSERS naming the
+ * directive, while another uid is still served and the first uid is served
+ * again once one of its clients ends.
+ */
+static void clients_per_user(void)
+{
+	struct broker_conf conf;
+	struct sva_ctx *ctx[2] = { NULL, NULL }, *more = NULL;
+	int st, ret, got[2];
+	pid_t pid;
+
+	mock_conf(&conf);
+	conf.max_clients = 8;
+	conf.clients_per_user = 2;
+	conf.devs[0].uids[conf.devs[0].nuids++] = 65534;
+	pid = broker_fork(&conf, NULL, "with clients-per-user 2");
+	for (int i = 0; i < 2; i++)
+		got[i] = broker_ctx(&ctx[i]);
+	ok(got[0] == 0 && got[1] == 0, "clients-per-user 2: root's first two clients are served (%d, %d)", got[0],
+	   got[1]);
+	ret = broker_ctx(&more);
+	if (!ret)
+		sva_ctx_free(more);
+	ok(ret == -EUSERS && strstr(log_buf, "uid 0 has 2 clients") && strstr(log_buf, "clients-per-user"),
+	   "  its third gets -EUSERS, the log naming the uid and clients-per-user (%d: %s)", ret, log_buf);
+	is_int(as_nobody(0, NULL, served), 0, "  uid 65534 is still served");
+	sva_ctx_free(ctx[1]);
+	/* The broker learns of the end when it next polls: wait by the clock. */
+	ret = -EUSERS;
+	for (uint64_t end = ktest_now_ns() + 10000000000ull; ret == -EUSERS && ktest_now_ns() < end;) {
+		ret = broker_ctx(&more);
+		if (ret == -EUSERS)
+			usleep(10000);
+	}
+	is_int(ret, 0, "  once one of root's clients ends, root is served again");
+	if (!ret)
+		sva_ctx_free(more);
+	sva_ctx_free(ctx[0]);
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "  the broker ends cleanly (status 0x%x)", st);
+	unlink(sock_path);
+}
+
 /* Is s closed by the broker within 5 s, with an orderly end (no reset)? */
 static bool closed_cleanly(int s)
 {
@@ -1604,6 +1649,7 @@ int main(void)
 	waitpid(bpid, &st, 0);
 	unlink(sock_path);
 	max_clients();
+	clients_per_user();
 	refusals_do_not_stall();
 	fd_exhaustion();
 	one_block();

@@ -42,6 +42,7 @@ int main(void)
 		   c.pasid_min == 256 && c.pasid_max == SVA_PASID_MAX && c.ndevs == 0 && c.socket_gid == -1,
 	   "defaults: the socket, 0660, 64 PASIDs per client from [256, 2^20-1], no device");
 	ok(c.isolated_pin_max == 1ull << 30, "default isolated-pin-max: 1 GiB");
+	ok(c.max_clients == 64 && c.clients_per_user == 0, "default max-clients 64, clients-per-user no limit (0)");
 	is_int(parse("# a comment\n"
 		     "socket /tmp/b.sock   # trailing comment\n"
 		     "socket-mode 0666\n"
@@ -107,6 +108,14 @@ int main(void)
 	refused("pasids 0 10\n", "pasids: MIN MAX", "PASID 0");
 	refused("pasids 256 263\npasids-per-client 9\n", "more than the 8 PASIDs", "a block larger than the range");
 	refused("max-clients 0\n", "max-clients", "no clients");
+	is_int(parse("clients-per-user 3\n", &c, err, sizeof(err)), 0, "clients-per-user 3 %s", err);
+	ok(c.clients_per_user == 3, "  is 3");
+	is_int(parse("clients-per-user 3\nclients-per-user unlimited\n", &c, err, sizeof(err)), 0,
+	       "clients-per-user unlimited, the last one counting %s", err);
+	ok(c.clients_per_user == 0, "  is no limit (0)");
+	refused("clients-per-user 0\n", "clients-per-user: a number from 1 to 4096", "clients-per-user 0");
+	refused("clients-per-user 4097\n", "clients-per-user: a number from 1 to 4096", "clients-per-user over 4096");
+	refused("clients-per-user -1\n", "clients-per-user: a number from 1 to 4096", "a negative clients-per-user");
 	refused("isolated-pin-max 4095\n", "isolated-pin-max: bytes", "a pin limit under one page");
 	refused("isolated-pin-max 12X\n", "isolated-pin-max: bytes", "an unknown unit");
 	refused("isolated-pin-max 16777216T\n", "isolated-pin-max: bytes", "a pin limit beyond 64 bits");

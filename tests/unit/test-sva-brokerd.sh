@@ -59,6 +59,10 @@ check "--check: and the isolated clients' pin limit (default 1 GiB)" has "isolat
 printf 'isolated-pin-max 64K\n' >>"$tmp/good.conf"
 run --check -c "$tmp/good.conf"
 check "--check: isolated-pin-max 64K" has "isolated clients map at most 65536 bytes each"
+check "--check: no client limit for one user by default" has "at most 64 clients, without a limit for one user$"
+printf 'clients-per-user 4\nmax-clients 10\n' >>"$tmp/good.conf"
+run --check -c "$tmp/good.conf"
+check "--check: clients-per-user 4" has "at most 10 clients, 4 for one user$"
 run --check -c "$tmp/good.conf" -s /run/other.sock
 check "--socket overrides the configured socket" has "socket /run/other.sock"
 

@@ -46,6 +46,7 @@ struct broker_conf {
 	uint32_t dev_pasids_per_client; /* a block of a device's own PASIDs [1, pasid_min - 1] */
 	uint64_t grace_ns;	       /* quarantine of a client's block after it ends */
 	unsigned max_clients;
+	unsigned clients_per_user; /* connections one uid may hold; 0: no limit beyond max_clients */
 	uint64_t isolated_pin_max; /* bytes an isolated client may have mapped; 0: no limit */
 	struct broker_dev_conf devs[BROKER_MAX_DEVS];
 	size_t ndevs;

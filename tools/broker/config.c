@@ -169,6 +169,12 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 		if (!number(w[1], 10, 4096, &v) || v == 0)
 			return bad(err, el, f, ln, "max-clients: a number from 1 to 4096");
 		c->max_clients = (unsigned)v;
+	} else if (!strcmp(w[0], "clients-per-user") && n == 2) {
+		if (!strcmp(w[1], "unlimited"))
+			v = 0;
+		else if (!number(w[1], 10, 4096, &v) || v == 0)
+			return bad(err, el, f, ln, "clients-per-user: a number from 1 to 4096, or 'unlimited'");
+		c->clients_per_user = (unsigned)v;
 	} else if (!strcmp(w[0], "isolated-pin-max") && n == 2) {
 		if (!broker_conf_bytes(w[1], &c->isolated_pin_max))
 			return bad(err, el, f, ln, "isolated-pin-max: bytes (K, M, G, T suffixes), at least 4096, or "

@@ -88,6 +88,11 @@ int main(int argc, char **argv)
 	if (check) {
 		printf("%s: socket %s, %zu device%s, %u PASIDs per client from [%u, %u]\n", config, conf.socket,
 		       conf.ndevs, conf.ndevs == 1 ? "" : "s", conf.pasids_per_client, conf.pasid_min, conf.pasid_max);
+		printf("%s: at most %u clients", config, conf.max_clients);
+		if (conf.clients_per_user && conf.clients_per_user < conf.max_clients)
+			printf(", %u for one user\n", conf.clients_per_user);
+		else
+			printf(", without a limit for one user\n");
 		if (conf.isolated_pin_max)
 			printf("%s: isolated clients map at most %llu bytes each\n", config,
 			       (unsigned long long)conf.isolated_pin_max);

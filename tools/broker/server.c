@@ -331,10 +331,49 @@ static void reap_refused(struct broker *b, const struct pollfd *ev, size_t n)
 	b->nrefused = kept;
 }
 
+/*
+ * Answer a connection's hello before it is sent, with status and why.
+ * -EUSERS: parked until its hello comes (see struct broker_refused); any other
+ * refusal holds the spare descriptor, which must come back, so a short wait
+ * for the hello (a client sends it at once).
+ */
+static void refuse_connection(struct broker *b, int s, int status, const char *why)
+{
+	struct sva_broker_msg m;
+
+	sva_broker_msg_init(&m, SVA_BOP_HELLO);
+	m.status = status;
+	snprintf(m.text, sizeof(m.text), "%s", why);
+	sva_broker_send(s, &m, -1);
+	if (status == -EUSERS) {
+		park_refused(b, s);
+		return;
+	}
+	{
+		struct pollfd p = { .fd = s, .events = POLLIN };
+
+		poll(&p, 1, 200);
+	}
+	refused_close(s);
+	spare_back(b);
+}
+
+/* The connections of uid counted against clients-per-user: every client
+ * until its connection closes, as for max-clients. */
+static unsigned clients_of(const struct broker *b, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < b->nclients; i++)
+		n += b->clients[i]->uid == uid;
+	return n;
+}
+
 static void accept_client(struct broker *b)
 {
 	struct broker_client *c, **grown;
-	int s = accept4(b->lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), refuse = 0;
+	char why[sizeof(((struct sva_broker_msg *)0)->text)];
+	int s = accept4(b->lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	/*
 	 * Out of descriptors: the connection would stay in the backlog, poll()
@@ -350,40 +389,19 @@ static void accept_client(struct broker *b)
 		close(b->spare_fd);
 		s = accept4(b->lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		b->spare_fd = -1;
-		refuse = -EMFILE;
+		if (s >= 0)
+			refuse_connection(b, s, -EMFILE, "the broker is out of file descriptors: try again later");
+		else
+			spare_back(b);
+		return;
 	}
 	if (s < 0) {
 		spare_back(b);
 		return;
 	}
-	if (!refuse && b->nclients >= b->conf.max_clients)
-		refuse = -EUSERS;
-	if (refuse) {
-		struct sva_broker_msg m;
-
-		sva_broker_msg_init(&m, SVA_BOP_HELLO);
-		m.status = refuse;
-		if (refuse == -EUSERS)
-			snprintf(m.text, sizeof(m.text), "the broker serves at most %u clients (max-clients)",
-				 b->conf.max_clients);
-		else
-			snprintf(m.text, sizeof(m.text), "the broker is out of file descriptors: try again later");
-		sva_broker_send(s, &m, -1);
-		/* Closing with the client's hello unread would reset the connection
-		 * (see struct broker_refused).  Full: the loop closes it later.  Out
-		 * of descriptors: it holds the spare's, which must come back, so a
-		 * short wait for the hello (a client sends it at once). */
-		if (refuse == -EUSERS) {
-			park_refused(b, s);
-			return;
-		}
-		{
-			struct pollfd p = { .fd = s, .events = POLLIN };
-
-			poll(&p, 1, 200);
-		}
-		refused_close(s);
-		spare_back(b);
+	if (b->nclients >= b->conf.max_clients) {
+		snprintf(why, sizeof(why), "the broker serves at most %u clients (max-clients)", b->conf.max_clients);
+		refuse_connection(b, s, -EUSERS, why);
 		return;
 	}
 	b->fd_short_logged = false;
@@ -399,6 +417,15 @@ static void accept_client(struct broker *b)
 	b->clients = grown;
 	c->sock = s;
 	peer_creds(b, c);
+	if (b->conf.clients_per_user && clients_of(b, c->uid) >= b->conf.clients_per_user) {
+		broker_log(b, SVA_LOG_DEBUG, "client pid %d uid %u refused: it has %u clients (clients-per-user)",
+			   (int)c->pid, (unsigned)c->uid, b->conf.clients_per_user);
+		snprintf(why, sizeof(why), "uid %u has %u clients of this broker, its most (clients-per-user)",
+			 (unsigned)c->uid, b->conf.clients_per_user);
+		free(c);
+		refuse_connection(b, s, -EUSERS, why);
+		return;
+	}
 	b->clients[b->nclients++] = c;
 	b->clients_seen++;
 	broker_log(b, SVA_LOG_DEBUG, "client pid %d uid %u connected", (int)c->pid, (unsigned)c->uid);
