@@ -71,8 +71,7 @@ static int mm_exit_program(char **argv)
 	if (!strcmp(argv[1], "hang"))
 		for (;;)
 			pause();
-	for (int i = 0; i < 1000 && access("go", F_OK); i++)
-		usleep(10000);
+	KTEST_WAIT_WHILE(access("go", F_OK), 10000);
 	put_file("done.drain", "done\n");
 	return 0;
 }
@@ -260,14 +259,9 @@ static void client(int i, char mode, int cmd_fd, int res_fd)
 			 * and the reaping take their time, so wait by the clock. */
 			uint64_t t0 = ktest_now_ns();
 
-			for (;;) {
-				ret = ktest_pasid_check(devs[c.dev], c.pasid, 0);
-				r.ms = (uint32_t)((ktest_now_ns() - t0) / 1000000);
-				r.ok = ret == 0;
-				if (r.ok || r.ms >= DETACH_WAIT_MS)
-					break;
-				usleep(10000);
-			}
+			KTEST_WAIT_WHILE((ret = ktest_pasid_check(devs[c.dev], c.pasid, 0)) != 0, DETACH_WAIT_MS);
+			r.ms = (uint32_t)((ktest_now_ns() - t0) / 1000000);
+			r.ok = ret == 0;
 			snprintf(r.why, sizeof(r.why), "(%s after %u ms: check %d)", r.ok ? "detached" : "still attached",
 				 r.ms, ret);
 		} else if (c.op == 'o') {

@@ -374,8 +374,7 @@ static void race_stop(struct race *r, pthread_t t)
 	pthread_join(t, NULL);
 	diag("race: the device raised %lu faults, %llu were answered when it stopped", atomic_load(&r->injected),
 	     (unsigned long long)(bond_faults(r->bond) - r->faults0));
-	for (int ms = 0; ms < 30000 && bond_faults(r->bond) < r->faults0 + atomic_load(&r->injected); ms++)
-		usleep(1000);
+	KTEST_WAIT_WHILE(bond_faults(r->bond) < r->faults0 + atomic_load(&r->injected), 30000);
 	if (bond_faults(r->bond) < r->faults0 + atomic_load(&r->injected))
 		diag("the race's faults were not all answered in 30 s (%llu of %lu)",
 		     (unsigned long long)(bond_faults(r->bond) - r->faults0), atomic_load(&r->injected));
@@ -617,8 +616,7 @@ static void remove_settle_checks(struct sva_mm *mm, struct sva_bond *bond)
 	is_int(fault(bond, VA + PG, SVA_ACCESS_READ), 0, "REMOVE pending: a device fault maps the range");
 	v = seen(mm, VA + PG);
 	is_int(v, 0x92, "REMOVE pending: visible, the new page (%d)", v);
-	for (int i = 0; i < 10000 && (v = seen(mm, VA + PG)) != -ENOENT; i++)
-		usleep(1000);
+	KTEST_WAIT_WHILE((v = seen(mm, VA + PG)) != -ENOENT, 10000);
 	is_int(v, -ENOENT, "REMOVE settled: the monitor withdrew what the fault mapped meanwhile");
 	sva_test_remove_settle_ns = 0;
 	s1 = stats(mm);
@@ -653,8 +651,7 @@ static void remove_settle_checks(struct sva_mm *mm, struct sva_bond *bond)
 		sva_mm_prefault(mm, q, PG);
 		munmap(q, PG); /* an event: the monitor runs its checks */
 	}
-	for (int i = 0; i < 2000 && (v = seen(mm, VA + 4 * PG)) != -ENOENT; i++)
-		usleep(1000);
+	KTEST_WAIT_WHILE((v = seen(mm, VA + 4 * PG)) != -ENOENT, 10000);
 	is_int(v, -ENOENT, "  withdrawn at the monitor's next check, as the zap may have outlasted the first (was kept)");
 	sva_test_remove_settle_ns = 0;
 	sva_mm_fence(mm);

@@ -191,8 +191,7 @@ static void queue_closed(bool use_poll)
 	/* The thread's wait holds the file (an armed io_uring poll, a poll(2)
 	 * in progress) and a close does not wake it: the next fault does. */
 	sva_dev_inject_fault(dev, sva_bond_pasid(bond), KT_BUF + 4096, SVA_ACCESS_READ, 0);
-	for (int i = 0; i < 2000 && sva_ctx_fault_health(ctx) == 0; i++)
-		usleep(1000);
+	KTEST_WAIT_WHILE(sva_ctx_fault_health(ctx) == 0, 10000);
 	is_int(sva_ctx_fault_health(ctx), -EBADF, "%s: the queue closed behind libsva's back: health -EBADF", how);
 	is_int(atomic_load(&error_lines), 1, "%s: one error line says the thread stopped", how);
 	getrusage(RUSAGE_SELF, &r0);
@@ -328,8 +327,7 @@ static int ring_fd(void)
 
 static bool health_becomes(struct sva_ctx *ctx, int want)
 {
-	for (int i = 0; i < 3000 && sva_ctx_fault_health(ctx) != want; i++)
-		usleep(1000);
+	KTEST_WAIT_WHILE(sva_ctx_fault_health(ctx) != want, 10000);
 	return sva_ctx_fault_health(ctx) == want;
 }
 
@@ -615,13 +613,11 @@ static void query_while_unbinding(void)
 		ktest_bail("the second bond");
 	/* Nothing is mapped there: refused, so fault_error runs. */
 	sva_dev_inject_fault(fe_dev, sva_bond_pasid(y), 0x7f0000000000ull, SVA_ACCESS_READ, 0);
-	for (int i = 0; i < 5000 && !atomic_load(&fe_in); i++)
-		usleep(1000);
+	KTEST_WAIT_WHILE(!atomic_load(&fe_in), 10000);
 	ok(atomic_load(&fe_in), "fault_error runs for a refused fault");
 	ret = sva_unbind(x); /* hung here (the alarm ends the test) */
 	is_int(ret, 0, "sva_unbind of another bond of the device while fault_error queries the device");
-	for (int i = 0; i < 5000 && atomic_load(&fe_ret) == 1; i++)
-		usleep(1000);
+	KTEST_WAIT_WHILE(atomic_load(&fe_ret) == 1, 10000);
 	is_int(atomic_load(&fe_ret), 0, "and the query in fault_error returned");
 	is_int(atomic_load(&fe_process), -EDEADLK,
 	       "sva_ctx_process_faults in fault_error of a context with a fault thread: -EDEADLK");
@@ -762,8 +758,7 @@ static void idle_wakeups(bool no_futex)
 		ktest_bail("context");
 	is_int(ktest_inject_and_wait(dev, bond, KT_BUF, SVA_ACCESS_READ, 5000), 0, "%s thread: a fault is answered",
 	       how);
-	for (int i = 0; i < 2000 && atomic_load(&init_calls) == calls; i++)
-		usleep(1000);
+	KTEST_WAIT_WHILE(atomic_load(&init_calls) == calls, 10000);
 	usleep(100000); /* back in its wait */
 	before = switches_of(atomic_load(&init_tid));
 	usleep(2200000);
@@ -810,8 +805,7 @@ int main(void)
 	o.fault_thread_arg = &arg;
 	is_int(start(&o, &ctx, &dev, &mm, &bond), 0, "a context with a named thread and an init hook");
 	is_int(sva_ctx_fault_health(ctx), 0, "healthy");
-	for (int i = 0; i < 2000 && !atomic_load(&init_calls); i++)
-		usleep(1000);
+	KTEST_WAIT_WHILE(!atomic_load(&init_calls), 10000);
 	is_int(atomic_load(&init_calls), 1, "the init hook ran once");
 	ok(arg == 1 && atomic_load(&init_tid) != (long)syscall(SYS_gettid), "on the fault thread, with its arg");
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/comm", atomic_load(&init_tid));
@@ -829,8 +823,7 @@ int main(void)
 	/* Waiting for faults fails: the thread stops, and says so. */
 	sva_test_fault_poll_fail = EBADF;
 	is_int(start(NULL, &ctx, &dev, &mm, &bond), 0, "a context whose fault thread's wait fails");
-	for (int i = 0; i < 2000 && sva_ctx_fault_health(ctx) == 0; i++)
-		usleep(1000);
+	KTEST_WAIT_WHILE(sva_ctx_fault_health(ctx) == 0, 10000);
 	is_int(sva_ctx_fault_health(ctx), -EBADF, "sva_ctx_fault_health: -EBADF, the error that stopped it");
 	sva_test_fault_poll_fail = 0;
 	stop(ctx, dev, mm);

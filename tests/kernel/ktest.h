@@ -125,6 +125,16 @@ static inline uint64_t ktest_now_ns(void)
 }
 
 /*
+ * Poll while cond holds, every millisecond, for up to ms milliseconds by the
+ * clock: what a test waits for comes from another thread or process, which a
+ * loaded host (sanitizers under emulation) may hold up far longer than usual,
+ * so the bound is time, never a count of polls.  Read cond again after it.
+ */
+#define KTEST_WAIT_WHILE(cond, ms)                                                                            \
+	for (uint64_t ktest_end_ = ktest_now_ns() + (uint64_t)(ms) * 1000000u; (cond) && ktest_now_ns() < ktest_end_;) \
+	usleep(1000)
+
+/*
  * A software "device" reading (or writing) an IOAS through the selftest access
  * path: the pinned pages behind the IOVA, not the current VA (SLOW_PATH), so it
  * shows exactly what a device would see.  0 or -errno (-ENOENT: not mapped).
