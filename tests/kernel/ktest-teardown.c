@@ -7,6 +7,7 @@
  * exit-time teardown; an unbind whose detach fails.  alarm() turns a hang
  * into a failure.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -15,13 +16,13 @@
 #include <time.h>
 
 #include "ktest.h"
+#include "../busy_window.h"
 
 extern int sva_test_mock_detach_fail; /* backend_mock.c, libsva-test only */
 extern void (*sva_test_ctx_release_hook)(struct sva_ctx *ctx); /* ctx_ref.c, likewise */
 extern void (*sva_test_track_apply_hook)(void);			/* track.c, likewise */
 extern void (*sva_test_vma_read_hook)(void);			/* vma.c, likewise */
 extern void (*sva_test_rid_unpublish_hook)(struct sva_dev *dev); /* bond.c, likewise */
-extern void (*sva_test_busy_window_hook)(void);			/* test_fail.c, likewise */
 extern void (*sva_test_ioas_map_hook)(void);			   /* mm_map.c, likewise */
 extern int (*sva_test_mock_pasid_attach_hook)(struct sva_dev *dev, uint32_t pasid); /* backend_mock.c */
 
@@ -686,80 +687,72 @@ static void failed_detach(void)
 
 /*
  * The three lock-free lookups from a signal handler that interrupts, on its
- * own thread, the bind or unbind of the very value looked up: the hook raises
- * the signal between the stores the lookups wait for.  In a child with an
- * alarm: the handler used to spin there for ever.
+ * own thread, the bind or unbind of the very value looked up
+ * (busy_window.h): the handler used to spin there for ever.
  */
 static struct sva_dev *hl_dev;
 static struct sva_pasid_space *hl_global;
 static volatile uint32_t hl_pasid;
-static volatile sig_atomic_t hl_runs, hl_torn;
 
-static void hl_handler(int sig)
+/* 0 unless a bond found is not one of this test's, with its own drvdata. */
+static int hl_lookup(void)
 {
 	struct sva_bond *b = NULL;
 	void *d = NULL, *d2 = NULL;
+	int torn = sva_dev_bond_lookup(hl_dev, hl_pasid, &b, &d) == 0 && sva_bond_drvdata(b) != d;
 
-	(void)sig;
-	hl_runs++;
-	/* A bond found is one of this test's, with its own drvdata. */
-	if (sva_dev_bond_lookup(hl_dev, hl_pasid, &b, &d) == 0 && sva_bond_drvdata(b) != d)
-		hl_torn++;
 	if (hl_pasid != SVA_PASID_RID) {
 		sva_dev_pasid_lookup(hl_dev, hl_pasid, &d2);
 		sva_pasid_lookup(hl_global, hl_pasid, &d2);
 	}
+	return torn;
 }
 
-static void hl_raise(void)
+/* A RID bind and unbind, then an SVA_BIND_PASID one; _exit(10) or (11) if a
+ * call fails. */
+static void hl_binds(void)
 {
-	raise(SIGUSR1);
+	struct sva_bind_opts rid = { .size = sizeof(rid), .flags = SVA_BIND_RID, .drvdata = (void *)0x1111 };
+	struct sva_bind_opts chosen = { .size = sizeof(chosen), .flags = SVA_BIND_PASID, .drvdata = (void *)0x2222 };
+	struct sva_ctx *ctx = new_ctx(0, 0, 0);
+	struct sva_bond *a = NULL, *b = NULL;
+	struct sva_mm *mm = NULL;
+	uint32_t pasid = 0;
+	void (*hook)(void) = sva_test_busy_window_hook;
+	int ret;
+
+	/* No signal while the device opens: only the binds' windows count. */
+	sva_test_busy_window_hook = NULL;
+	hl_dev = open_mock(ctx);
+	hl_global = sva_ctx_global_pasids(ctx);
+	ret = sva_mm_new(ctx, NULL, &mm);
+	if (!ret)
+		ret = sva_dev_pasid_alloc(hl_dev, SVA_PASID_GLOBAL, (void *)0x3333, &pasid);
+	if (ret)
+		_exit(10);
+	chosen.pasid = pasid;
+	sva_test_busy_window_hook = hook;
+	hl_pasid = SVA_PASID_RID;
+	ret = sva_bind(hl_dev, mm, &rid, &a) || sva_unbind(a);
+	hl_pasid = pasid;
+	ret = ret || sva_bind(hl_dev, mm, &chosen, &b) || sva_unbind(b);
+	sva_test_busy_window_hook = NULL;
+	if (ret)
+		_exit(11);
+	sva_dev_pasid_free(hl_dev, pasid);
+	sva_mm_free(mm);
+	sva_dev_close(hl_dev);
+	sva_ctx_free(ctx);
 }
 
 static void lookups_in_handler(void)
 {
-	pid_t pid = fork();
-	int st = 0;
+	int ret = busy_window_run(hl_binds, hl_lookup, 2, INT_MAX);
 
-	if (pid == 0) {
-		struct sigaction sa = { .sa_handler = hl_handler };
-		struct sva_bind_opts rid = { .size = sizeof(rid), .flags = SVA_BIND_RID, .drvdata = (void *)0x1111 };
-		struct sva_bind_opts chosen = { .size = sizeof(chosen), .flags = SVA_BIND_PASID, .drvdata = (void *)0x2222 };
-		struct sva_ctx *ctx = new_ctx(0, 0, 0);
-		struct sva_bond *a = NULL, *b = NULL;
-		struct sva_mm *mm = NULL;
-		uint32_t pasid = 0;
-		int ret;
-
-		alarm(20);
-		hl_dev = open_mock(ctx);
-		hl_global = sva_ctx_global_pasids(ctx);
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGUSR1, &sa, NULL);
-		ret = sva_mm_new(ctx, NULL, &mm);
-		if (!ret)
-			ret = sva_dev_pasid_alloc(hl_dev, SVA_PASID_GLOBAL, (void *)0x3333, &pasid);
-		if (ret)
-			_exit(10);
-		chosen.pasid = pasid;
-		sva_test_busy_window_hook = hl_raise;
-		hl_pasid = SVA_PASID_RID;
-		ret = sva_bind(hl_dev, mm, &rid, &a) || sva_unbind(a);
-		hl_pasid = pasid;
-		ret = ret || sva_bind(hl_dev, mm, &chosen, &b) || sva_unbind(b);
-		sva_test_busy_window_hook = NULL;
-		sva_dev_pasid_free(hl_dev, pasid);
-		sva_mm_free(mm);
-		sva_dev_close(hl_dev);
-		sva_ctx_free(ctx);
-		_exit(ret ? 11 : hl_runs < 2 ? 12 : hl_torn ? 13 : 0);
-	}
-	if (pid < 0 || waitpid(pid, &st, 0) != pid)
-		ktest_bail("fork: %s", strerror(errno));
-	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	   "lookups in a signal handler interrupting a RID and an SVA_BIND_PASID bind and unbind of that value "
-	   "on its thread: all return, pairs whole (%s %d)",
-	   WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	is_int(ret, 0,
+	       "lookups in a signal handler interrupting a RID and an SVA_BIND_PASID bind and unbind of that value "
+	       "on its thread: all return, pairs whole (busy_window_run: %d)",
+	       ret);
 }
 
 int main(void)

@@ -50,7 +50,7 @@ tests_kernel_ktest_pasid_share_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_kernel_ktest_pasid_race_SOURCES = tests/kernel/ktest-pasid-race.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_pasid_race_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # Teardown that cannot hang (alarm()), with threads: under the sanitizer tiers too.
-tests_kernel_ktest_teardown_SOURCES = tests/kernel/ktest-teardown.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_teardown_SOURCES = tests/kernel/ktest-teardown.c tests/kernel/ktest.h tests/busy_window.h tests/tap.h
 tests_kernel_ktest_teardown_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_kernel_ktest_upgrade_SOURCES = tests/kernel/ktest-upgrade.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_upgrade_LDADD = $(TEST_LIBS)

@@ -14,7 +14,7 @@
 
 #include "pasid_map.h"
 #include "../tap.h"
-#include "busy_window.h"
+#include "../busy_window.h"
 
 #define NHOT 4u
 #define RUN_NS 500000000ull
@@ -108,7 +108,7 @@ int main(void)
 	is_int(atomic_load(&torn), 0, "no torn pair in %lu hits (%lu misses, %llu writes)", atomic_load(&hits),
 	       atomic_load(&misses), (unsigned long long)gen);
 	ok(atomic_load(&hits) > 0, "readers saw entries");
-	is_int(busy_window_run(set_gen_9, saw_gen_9), 0,
+	is_int(busy_window_run(set_gen_9, saw_gen_9, 1, 1), 0,
 	       "a lookup in a signal handler that interrupts a set on its thread: run after it, new pair");
 	sva_pasid_map_free(map);
 	sva_pasid_map_free(NULL);

@@ -9,7 +9,7 @@
 
 #include "pasid_space.h"
 #include "../tap.h"
-#include "busy_window.h"
+#include "../busy_window.h"
 
 /* ------------------------------------------------------------- log capture */
 
@@ -301,7 +301,7 @@ static void test_lookup_in_handler(void)
 	bw_space = space(0, 1, 8, 0);
 	if (sva_pasid_alloc(bw_space, tag(41), &bw_pasid))
 		tap_bail("alloc");
-	is_int(busy_window_run(reown, saw_new_pair), 0,
+	is_int(busy_window_run(reown, saw_new_pair, 1, 1), 0,
 	       "a lookup in a signal handler that interrupts set_owner on its thread: run after it, new pair");
 	sva_pasid_free(bw_space, bw_pasid); /* the child changed its own copy */
 	sva_pasid_space_free(bw_space);
