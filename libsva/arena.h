@@ -25,6 +25,11 @@ void *sva_realloc(void *p, size_t size);
 void *sva_aligned_alloc(size_t align, size_t size);
 char *sva_strdup(const char *s);
 void sva_free(void *p);
+/* For the log line of a failed allocation where the first one may be the
+ * arena's reservation: what an address-space limit does to it. */
+#define SVA_ARENA_ENOMEM                                                                              \
+	"out of memory (or RLIMIT_AS, ulimit -v, leaves no room for the 1 GiB of address space libsva " \
+	"reserves for its own memory)"
 
 /* pthread_create() on a stack from the arena (a PROT_NONE guard page below
  * it), of the size a thread gets by default (256 KiB to 64 MiB), with every

@@ -282,7 +282,7 @@ static int open_path(struct sva_ctx *ctx, const char *path, const char *pci, str
 		if (ret == -EISDIR)
 			return sva_fail(&ctx->log, -ENOTTY,
 					"%s is a directory, not a character device, so not a VFIO cdev", path);
-		return sva_fail(&ctx->log, ret, "cannot open %s: %s", path, strerror(-ret));
+		return sva_fail(&ctx->log, ret, "cannot open %s: %s%s", path, strerror(-ret), sva_errno_remedy(ret, false));
 	}
 	if (fstat(fd, &st) || !S_ISCHR(st.st_mode)) {
 		close(fd);

@@ -113,7 +113,8 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 				"global_pasid_min/max 0");
 	conn = sva_calloc(1, sizeof(*conn));
 	if (!conn)
-		return -ENOMEM;
+		return sva_fail_to(opts->log_fn, opts->log_arg, opts->log_level, -ENOMEM,
+				   "sva_ctx_new: " SVA_ARENA_ENOMEM);
 	pthread_mutex_init(&conn->lock, NULL);
 	pthread_mutex_init(&conn->shares_lock, NULL);
 	pthread_mutex_init(&conn->mms_lock, NULL);

@@ -152,7 +152,8 @@ static int open_iommufd(struct sva_ctx *ctx, const char *path)
 					"cannot open %s: permission denied; run as root or give your user access "
 					"(a udev rule for the iommufd device node)", path);
 		default:
-			return sva_fail(&ctx->log, ret, "cannot open %s: %s", path, strerror(-ret));
+			return sva_fail(&ctx->log, ret, "cannot open %s: %s%s", path, strerror(-ret),
+					sva_errno_remedy(ret, false));
 		}
 	}
 	ret = sva_iommufd_check(fd);
@@ -173,7 +174,8 @@ static int adopt_iommufd(struct sva_ctx *ctx, int passed)
 	if (fd < 0 && errno == EBADF)
 		return sva_fail(&ctx->log, -EBADF, "adopted iommufd %d is not open", passed);
 	if (fd < 0)
-		return sva_fail(&ctx->log, -errno, "cannot duplicate iommufd %d: %s", passed, strerror(errno));
+		return sva_fail(&ctx->log, -errno, "cannot duplicate iommufd %d: %s%s", passed, strerror(errno),
+				sva_errno_remedy(-errno, false));
 	ret = sva_iommufd_check(fd);
 	if (ret) {
 		close(fd);
@@ -273,14 +275,9 @@ void sva_ctx_init_core(struct sva_ctx *ctx)
  * caller's log hears it. */
 static int refuse_name(const struct sva_ctx_opts *o, const char *what, const char *val, size_t max)
 {
-	struct sva_log log;
-	int ret;
-
-	sva_log_init(&log, o->log_fn, o->log_arg, o->log_level);
-	ret = sva_fail(&log, -ENAMETOOLONG, "sva_ctx_new: %s '%.64s%s' is longer than %zu bytes", what, val,
-		       strlen(val) > 64 ? "..." : "", max);
-	sva_log_fini(&log);
-	return ret;
+	return sva_fail_to(o->log_fn, o->log_arg, o->log_level, -ENAMETOOLONG,
+			   "sva_ctx_new: %s '%.64s%s' is longer than %zu bytes", what, val,
+			   strlen(val) > 64 ? "..." : "", max);
 }
 
 SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **out)
@@ -316,7 +313,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 
 	ctx = sva_calloc(1, sizeof(*ctx));
 	if (!ctx)
-		return -ENOMEM;
+		return sva_fail_to(opts.log_fn, opts.log_arg, opts.log_level, -ENOMEM, "sva_ctx_new: " SVA_ARENA_ENOMEM);
 	sva_ctx_init_core(ctx);
 	ctx->flags = opts.flags;
 	ctx->fe.poll_mode = opts.flags & SVA_CTX_FAULT_POLL;

@@ -62,8 +62,8 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 	if (pci_addr && *pci_addr) {
 		ret = sva_sysfs_numa_node(ctx->sysfs_root, pci_addr, &node);
 		if (ret)
-			return sva_fail(&ctx->log, ret, "cannot read the NUMA node of %s from sysfs: %s", pci_addr,
-					strerror(-ret));
+			return sva_fail(&ctx->log, ret, "cannot read the NUMA node of %s from sysfs: %s%s", pci_addr,
+					strerror(-ret), sva_errno_remedy(ret, false));
 	}
 	dev = sva_calloc(1, sizeof(*dev));
 	if (!dev)

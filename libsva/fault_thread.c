@@ -322,7 +322,8 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 		if (fe->wake_fd >= 0)
 			close(fe->wake_fd);
 		fe->wake_fd = -1;
-		return sva_fail(&ctx->log, ret, "fault thread: eventfd failed: %s", strerror(-ret));
+		return sva_fail(&ctx->log, ret, "fault thread: eventfd failed: %s%s", strerror(-ret),
+				sva_errno_remedy(ret, false));
 	}
 	atomic_store(&fe->stopping, false);
 	atomic_store(&fe->stop_futex, 0);
@@ -330,7 +331,8 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 	if (ret) {
 		close(fe->wake_fd);
 		fe->wake_fd = -1;
-		return sva_fail(&ctx->log, ret, "cannot start the fault thread: %s", strerror(-ret));
+		return sva_fail(&ctx->log, ret, "cannot start the fault thread: %s%s", strerror(-ret),
+				sva_errno_remedy(ret, true));
 	}
 	fe->thread_started = true;
 	return 0;

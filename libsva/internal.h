@@ -62,6 +62,13 @@ void sva_logf(const struct sva_log *log, enum sva_log_level level, const char *f
  */
 int sva_fail(const struct sva_log *log, int err, const char *fmt, ...) SVA_PRINTF(3, 4);
 int sva_fail_debug(const struct sva_log *log, int err, const char *fmt, ...) SVA_PRINTF(3, 4);
+/* What to do about a shortage errno, as a suffix for a log line after its
+ * strerror ("; close descriptors or raise RLIMIT_NOFILE ..." for -EMFILE);
+ * "" for other errnos.  thread: err came from starting a thread (-EAGAIN). */
+const char *sva_errno_remedy(int err, bool thread);
+/* sva_fail() before the object whose log it would be exists: to the log the
+ * caller's options name (sva_ctx_new()'s). */
+int sva_fail_to(sva_log_fn fn, void *arg, int level, int err, const char *fmt, ...) SVA_PRINTF(5, 6);
 /* sva_logf() under a rate limit: a line over the burst is counted, not
  * written; the next line written says how many were suppressed. */
 void sva_logf_rl(const struct sva_log *log, struct sva_ratelimit *rl, enum sva_log_level level, const char *fmt, ...)

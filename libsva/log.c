@@ -7,6 +7,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* secure_getenv() */
 #endif
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,33 @@ int sva_fail_debug(const struct sva_log *log, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(log, SVA_LOG_DEBUG, fmt, ap);
 	va_end(ap);
+	return err;
+}
+
+const char *sva_errno_remedy(int err, bool thread)
+{
+	switch (err) {
+	case -EMFILE:
+		return "; close descriptors or raise RLIMIT_NOFILE (ulimit -n)";
+	case -ENFILE:
+		return "; the system is out of file descriptors (fs.file-max)";
+	case -EAGAIN:
+		return thread ? "; raise RLIMIT_NPROC (ulimit -u) or the cgroup's pids.max" : "";
+	default:
+		return "";
+	}
+}
+
+int sva_fail_to(sva_log_fn fn, void *arg, int level, int err, const char *fmt, ...)
+{
+	struct sva_log log;
+	va_list ap;
+
+	sva_log_init(&log, fn, arg, level);
+	va_start(ap, fmt);
+	vlog(&log, SVA_LOG_ERROR, fmt, ap);
+	va_end(ap);
+	sva_log_fini(&log);
 	return err;
 }
 

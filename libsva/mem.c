@@ -564,7 +564,8 @@ static int place_locked(struct later *why, const struct sva_iova_range *kwin, si
 		busy.n = 0;
 		ret = read_maps(&busy, &top, &stack);
 		if (ret) {
-			ret = defer(why, SVA_LOG_ERROR, ret, "sva_mem_alloc: cannot read /proc/self/maps: %s", strerror(-ret));
+			ret = defer(why, SVA_LOG_ERROR, ret, "sva_mem_alloc: cannot read /proc/self/maps: %s%s",
+				    strerror(-ret), sva_errno_remedy(ret, false));
 			break;
 		}
 		for (size_t i = 0; i < taken->n && !ret; i++)

@@ -21,18 +21,36 @@
 
 #define PAGE 4096ull
 
-/* Userfaultfd is a property of the process: say once that it is missing. */
-static atomic_bool g_no_uffd_logged;
+/* The last reason an untracked creation was logged for (0: none yet). */
+static atomic_int g_untracked_logged;
+
+/* What to do about ret, the failure to get what (sva_track_add()). */
+static const char *track_remedy(int ret, const char *what)
+{
+	switch (ret) {
+	case -EPERM:
+		return strcmp(what, "userfaultfd") ? ""
+						    : "; a seccomp profile (Docker's default) or "
+						      "vm.unprivileged_userfaultfd=0 refuses it";
+	case -ENOSYS:
+		return "; the kernel has no CONFIG_USERFAULTFD";
+	case -EOPNOTSUPP:
+		return "; the kernel lacks its UNMAP, REMOVE or REMAP events";
+	default:
+		return sva_errno_remedy(ret, strstr(what, "thread") != NULL);
+	}
+}
 
 static int track_start(struct sva_mm *mm)
 {
+	const char *what = "userfaultfd";
 	int ret;
 
 	if (mm->flags & SVA_MM_UNTRACKED) {
 		mm->untracked_reason = -ENOTCONN;
 		return 0;
 	}
-	ret = sva_track_add(mm);
+	ret = sva_track_add(mm, &what);
 	if (!ret) {
 		atomic_store(&mm->tracked, true);
 		return 0;
@@ -40,18 +58,16 @@ static int track_start(struct sva_mm *mm)
 	mm->untracked_reason = ret;
 	if (mm->flags & SVA_MM_TRACK_STRICT)
 		return sva_fail(&mm->ctx->log, ret,
-				"sva_mm_new: coherence tracking is impossible here (userfaultfd: %s%s) and "
+				"sva_mm_new: coherence tracking is impossible here (%s: %s%s) and "
 				"SVA_MM_TRACK_STRICT was asked for",
-				strerror(-ret),
-				ret == -EPERM ? "; a seccomp profile (Docker's default) or "
-						"vm.unprivileged_userfaultfd=0 refuses it" : "");
-	if (!atomic_exchange(&g_no_uffd_logged, true))
+				what, strerror(-ret), track_remedy(ret, what));
+	/* Once per process for a lasting cause (seccomp), but again when the
+	 * cause changes: a passing shortage must not hide it. */
+	if (atomic_exchange(&g_untracked_logged, ret) != ret)
 		sva_logf(&mm->ctx->log, SVA_LOG_WARN,
-			 "userfaultfd is unavailable (%s%s): address spaces are not tracked, so call "
-			 "sva_mm_invalidate() after munmap()/madvise() of memory devices have seen",
-			 strerror(-ret),
-			 ret == -EPERM ? "; a seccomp profile (Docker's default) or vm.unprivileged_userfaultfd=0 "
-					 "refuses it" : "");
+			 "coherence tracking is unavailable (%s: %s%s): the address space is not tracked, so "
+			 "call sva_mm_invalidate() after munmap()/madvise() of memory devices have seen",
+			 what, strerror(-ret), track_remedy(ret, what));
 	return 0;
 }
 
@@ -207,10 +223,8 @@ static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 					"invalidate what the device no longer needs, or raise isolated-pin-max: "
 					"sva-brokerd(8))",
 					(unsigned long long)start, (unsigned long long)end);
-		return sva_fail(&mm->ctx->log, ret,
-				"sva_mm_prefault: mapping 0x%llx-0x%llx: out of memory or over RLIMIT_MEMLOCK "
-				"(raise it with ulimit -l or grant CAP_IPC_LOCK)",
-				(unsigned long long)start, (unsigned long long)end);
+		return sva_fail(&mm->ctx->log, ret, "sva_mm_prefault: mapping 0x%llx-0x%llx: %s",
+				(unsigned long long)start, (unsigned long long)end, sva_pin_enomem_advice());
 	case -EPERM:
 		return sva_fail(&mm->ctx->log, ret,
 				"sva_mm_prefault: mapping 0x%llx-0x%llx: the kernel cannot pin these pages "

@@ -546,10 +546,7 @@ int sva_pasid_space_create(const struct sva_pasid_space_opts *opts, const struct
 
 	s = sva_aligned_alloc(_Alignof(struct sva_pasid_space), sizeof(*s));
 	if (!s)
-		return sva_fail(log, -ENOMEM,
-				"%s: out of memory (or RLIMIT_AS, ulimit -v, leaves no room for the 1 GiB of address "
-				"space libsva reserves for its own memory)",
-				prefix);
+		return sva_fail(log, -ENOMEM, "%s: " SVA_ARENA_ENOMEM, prefix);
 	memset(s, 0, sizeof(*s));
 	for (unsigned int k = 0; k < NBUCKETS; k++)
 		atomic_init(&s->bucket[k], NULL);

@@ -45,6 +45,14 @@ uint64_t sva_pin_default_budget(void)
 	return rl.rlim_cur < PAGE ? PAGE : (uint64_t)rl.rlim_cur & ~(PAGE - 1);
 }
 
+const char *sva_pin_enomem_advice(void)
+{
+	return sva_pin_default_budget()
+		       ? "out of memory or over RLIMIT_MEMLOCK (raise it with ulimit -l or grant CAP_IPC_LOCK)"
+		       : "out of memory (RLIMIT_MEMLOCK does not bind this process: it has CAP_IPC_LOCK or no "
+			 "limit)";
+}
+
 /* A block's slot: hashed, not g % slots, so that blocks a power-of-two
  * stride apart (a device walking 1 MiB or 4 MiB apart) do not all share a
  * few slots and lose each other's counts. */

@@ -39,6 +39,9 @@ struct sva_pin_budget {
 /* The default budget: RLIMIT_MEMLOCK's soft limit when the process lacks
  * CAP_IPC_LOCK and the limit is finite, else 0 (unbounded). */
 uint64_t sva_pin_default_budget(void);
+/* For a log line about the kernel's -ENOMEM when pinning: what to do, told
+ * apart by whether RLIMIT_MEMLOCK binds this process at all. */
+const char *sva_pin_enomem_advice(void);
 
 /* pin_account.c: the accounting, reported by maps, withdrawals and batches. */
 

@@ -382,16 +382,19 @@ static void doorbell_arm(int fd)
 	T.doorbell_armed = T.doorbell && ioctl(fd, KABI_UFFDIO_REGISTER, &r) == 0;
 }
 
-/* Called with T.setup held. */
-static int start(void)
+/* Called with T.setup held.  On failure *what says what could not be had. */
+static int start(const char **what)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	bool made_stopfd = false;
 	int fd, stopfd, ret;
 
 	pthread_once(&once, install_atfork);
+	*what = "userfaultfd";
 	fd = uffd_create();
 	if (fd < 0)
 		return fd;
+	*what = "an eventfd";
 	/* One eventfd for the process's life (a child makes its own): a
 	 * registration that raced a stop may still write to it, and must never
 	 * write to a number some other file took after a close.  Emptied here. */
@@ -400,6 +403,7 @@ static int start(void)
 		stopfd = -1; /* closed behind our back, maybe another file's: not ours */
 	if (stopfd < 0) {
 		stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		made_stopfd = stopfd >= 0;
 		ret = stopfd < 0 ? -errno : sva_file_id_of(stopfd, &T.stop_file);
 		if (ret) {
 			if (stopfd >= 0)
@@ -424,6 +428,7 @@ static int start(void)
 	sva_vma_cache_stale(); /* ranges registered with an earlier userfaultfd are not any more */
 	struct monitor_arg *a = sva_malloc(sizeof(*a));
 
+	*what = "the monitor thread";
 	if (a) {
 		*a = (struct monitor_arg){ .uffd = fd, .stopfd = stopfd };
 		ret = sva_thread_create(&T.thread, monitor, a, &T.stack);
@@ -435,6 +440,12 @@ static int start(void)
 	if (ret) {
 		atomic_store(&T.uffd, -1);
 		close(fd);
+		/* Made just now, so no registration can write to it yet: a
+		 * failed start leaves no descriptor behind (sva.h). */
+		if (made_stopfd) {
+			atomic_store(&T.stopfd, -1);
+			close(stopfd);
+		}
 		return ret;
 	}
 	T.running = true;
@@ -471,7 +482,7 @@ static void stop(void)
 	T.running = false;
 }
 
-int sva_track_add(struct sva_mm *mm)
+int sva_track_add(struct sva_mm *mm, const char **what)
 {
 	int ret = 0;
 
@@ -483,7 +494,7 @@ int sva_track_add(struct sva_mm *mm)
 	if (!T.running || atomic_load(&T.uffd) < 0 || atomic_load(&T.error)) {
 		if (T.running) /* the monitor stopped by itself: start afresh */
 			stop();
-		ret = start();
+		ret = start(what);
 	}
 	if (!ret) {
 		pthread_mutex_lock(&T.reg);

@@ -23,10 +23,12 @@ struct sva_log;
 /*
  * Start tracking mm (the process's userfaultfd and monitor are created on
  * first use).  0, or why tracking is impossible here (-EPERM: seccomp or
- * vm.unprivileged_userfaultfd; -ENOSYS: no CONFIG_USERFAULTFD; -EINVAL: the
- * kernel lacks the events; -ENOMEM, -EMFILE, -EAGAIN): mm is then untracked.
+ * vm.unprivileged_userfaultfd; -ENOSYS: no CONFIG_USERFAULTFD; -EOPNOTSUPP:
+ * the kernel lacks the events; -ENOMEM, -EMFILE, -ENFILE, -EAGAIN): mm is then
+ * untracked, and *what names what could not be had, for the log line
+ * ("userfaultfd", "an eventfd", "the monitor thread").
  */
-int sva_track_add(struct sva_mm *mm);
+int sva_track_add(struct sva_mm *mm, const char **what);
 /* Stop tracking mm; the last one stops the monitor and closes the userfaultfd
  * (which unregisters every range and releases any waiter). */
 void sva_track_remove(struct sva_mm *mm);

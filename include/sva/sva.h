@@ -7,7 +7,8 @@
  *    on failure; on failure nothing observable has changed and one log line says
  *    what went wrong and what to do about it.  Each call's man page lists its errnos.
  *    (One exception, of the context's: its fault queue, and fault thread, made by
- *    its first fault-capable sva_bind() stay if that bind fails; sva_bind(3).)
+ *    its first fault-capable sva_bind() stay if a later step of that bind fails;
+ *    a failure while making them leaves neither; sva_bind(3).)
  *    That line is at error level, except for outcomes that are the caller's
  *    normal business, logged at debug level only: lookups that find nothing,
  *    -ENOSPC of an allocation (PASIDs, sva_bind(), sva_mem_alloc()'s window: a
@@ -651,11 +652,12 @@ struct sva_mm_opts {
  * Create an address space in the context, tracked unless SVA_MM_UNTRACKED
  * (the process's userfaultfd and its thread start with the first tracked
  * address space and stop with the last; one eventfd, made with the first,
- * stays open for the process's life).  Where userfaultfd is unavailable
- * (seccomp, as in Docker's default profile; vm.unprivileged_userfaultfd=0 on a
- * kernel before 5.11; no CONFIG_USERFAULTFD) the address space is created
- * untracked, which one log line and sva_mm_stats() say, unless
- * SVA_MM_TRACK_STRICT.  Thread-safe.
+ * stays open for the process's life; a start that fails leaves none).  Where
+ * tracking cannot start (userfaultfd unavailable: seccomp, as in Docker's
+ * default profile; vm.unprivileged_userfaultfd=0 on a kernel before 5.11; no
+ * CONFIG_USERFAULTFD; or no descriptor, memory or thread for it) the address
+ * space is created untracked, which a warning (once per process for each
+ * cause) and sva_mm_stats() say, unless SVA_MM_TRACK_STRICT.  Thread-safe.
  * Errors: -EINVAL bad opts (size, unknown flags, SVA_MM_UNTRACKED with
  * SVA_MM_TRACK_STRICT, fault_around, a pin_budget under 4096), NULL ctx or out; -ECHILD in a forked
  * child; -ENOMEM (not logged when libsva's own); errors of IOMMU_IOAS_ALLOC;
@@ -863,7 +865,10 @@ struct sva_fault_report {
 			     * stacks), never device-visible; -ENXIO outside the
 			     * allowed ranges of a SVA_MM_RESTRICTED address space;
 			     * -EPROTO a page-request group naming more than one
-			     * device or PASID (a faulty device) */
+			     * device or PASID (a faulty device); other errnos
+			     * are passed through, such as -EMFILE reading
+			     * /proc/self/maps with no descriptor free (sva_bind(3),
+			     * Fault reports) */
 };
 
 struct sva_bond_stats {

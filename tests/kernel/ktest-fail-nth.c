@@ -539,6 +539,94 @@ static void sweep_all(struct run *r, const char *mode)
 	   mode, total);
 }
 
+/*
+ * The first tracked address space of a process starts its userfaultfd, its
+ * eventfd and the monitor thread.  A failure at any injection point of that
+ * sva_mm_new(), with SVA_MM_TRACK_STRICT (the call fails) or without (the
+ * address space is made untracked), leaves no descriptor open (an eventfd
+ * used to stay when the thread would not start), and the log line names what
+ * could not be had and what to do.  Each point in a forked child, where
+ * tracking starts afresh; run before the sweeps, so that no child inherits a
+ * warning already given.
+ */
+static char tl_line[512];
+
+static void tl_log(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	if (strstr(msg, "coherence tracking"))
+		snprintf(tl_line, sizeof(tl_line), "%s", msg);
+}
+
+/* The child's exit code: 0 the point failed cleanly, 1 no point n (the call
+ * succeeded), 2 a descriptor stayed, 3 an undocumented errno, 4 the line does
+ * not say what and what to do, 5 setup. */
+static int tracking_point(uint32_t flags, int n)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .log_fn = tl_log, .log_level = SVA_LOG_WARN };
+	struct sva_mm_opts mo = { .size = sizeof(mo), .flags = flags };
+	struct sva_mm_stats st = { .size = sizeof(st) };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm = NULL;
+	int base, ret, reason = 0;
+	bool reached;
+
+	if (sva_ctx_new(&o, &ctx))
+		return 5;
+	base = count_fds();
+	sva_test_fail_nth(n);
+	ret = sva_mm_new(ctx, &mo, &mm);
+	reached = sva_test_fail_nth_left() == 0;
+	sva_test_fail_nth(0);
+	if (!ret) {
+		sva_mm_stats(mm, &st);
+		reason = (st.flags & SVA_MM_STAT_TRACKED) ? 0 : st.untracked_reason;
+		sva_mm_free(mm);
+	} else {
+		reason = ret;
+	}
+	if (!reached)
+		return 1;
+	if (ret && ret != -ENOMEM && ret != -EMFILE && ret != -EAGAIN)
+		return 3;
+	if ((ret || reason) && count_fds() != base) {
+		printf("# point %d: %d descriptors, %d before\n", n, count_fds(), base);
+		return 2;
+	}
+	if ((reason == -EAGAIN && !(strstr(tl_line, "(the monitor thread: ") && strstr(tl_line, "RLIMIT_NPROC"))) ||
+	    (reason == -EMFILE && !(strstr(tl_line, "(an eventfd: ") && strstr(tl_line, "RLIMIT_NOFILE")))) {
+		printf("# point %d, %d: the line was: %s\n", n, reason, tl_line);
+		return 4;
+	}
+	sva_ctx_free(ctx);
+	return 0;
+}
+
+static void tracking_start_fails_cleanly(void)
+{
+	for (int strict = 0; strict < 2; strict++) {
+		int n, st = 0, code = 0;
+
+		for (n = 1; n <= 200; n++) {
+			pid_t pid = fork();
+
+			if (pid == 0) {
+				alarm(30);
+				_exit(tracking_point(strict ? SVA_MM_TRACK_STRICT : 0, n));
+			}
+			waitpid(pid, &st, 0);
+			code = WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+			if (code)
+				break;
+		}
+		ok(code == 1 && n > 3,
+		   "the first tracked sva_mm_new%s under each of its %d library injection points: no descriptor "
+		   "stays, a documented errno, the line says what failed and what to do (child %d)",
+		   strict ? " with SVA_MM_TRACK_STRICT" : "", n - 1, code);
+	}
+}
+
 int main(void)
 {
 	struct run r = { 0 };
@@ -557,6 +645,7 @@ int main(void)
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
 	alarm(1200);
+	tracking_start_fails_cleanly();
 	r.buf = ktest_map_at(BUF, LEN, PROT_READ | PROT_WRITE);
 	r.buf2 = ktest_map_at(BUF2, LEN, PROT_READ | PROT_WRITE);
 	memset(r.buf, 1, LEN);

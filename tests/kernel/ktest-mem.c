@@ -369,6 +369,48 @@ static void mock_undo(struct sva_ctx *ctx, struct sva_mm *mm)
 	cap_effective(CAP_IPC_LOCK, 1);
 }
 
+/*
+ * The first device of an address space pins what sva_mm_prefault() made
+ * visible before it: over RLIMIT_MEMLOCK, sva_bind() fails -ENOMEM with a
+ * line that says what to do (it used to give only the ioctl's strerror).
+ */
+static void mock_first_bind_over_memlock(struct sva_ctx *ctx, struct sva_dev *dev)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_bond *bond = NULL;
+	struct sva_mm *mm = NULL;
+	struct rlimit old, low;
+	unsigned char *p = ktest_map_at(KABI_MOCK_APERTURE_START, 1 * MiB, PROT_READ | PROT_WRITE);
+
+	/* Made with CAP_IPC_LOCK: its pin budget is unbounded.  The kernel
+	 * decides whether to charge pages when they are mapped, so the prefault
+	 * comes after the drop; with no device yet, it pins nothing. */
+	memset(p, 1, 1 * MiB);
+	if (sva_mm_new(ctx, NULL, &mm))
+		ktest_bail("first bind over memlock: sva_mm_new");
+	if (getrlimit(RLIMIT_MEMLOCK, &old) || cap_effective(CAP_IPC_LOCK, 0)) {
+		skip(3, "cannot drop CAP_IPC_LOCK");
+		if (sva_mm_prefault(mm, p, 1 * MiB))
+			ktest_bail("first bind over memlock: prefault");
+	} else {
+		low = old;
+		low.rlim_cur = 64 * KiB;
+		setrlimit(RLIMIT_MEMLOCK, &low);
+		if (sva_mm_prefault(mm, p, 1 * MiB))
+			ktest_bail("first bind over memlock: prefault");
+		EXPECT_FAIL(sva_bind(dev, mm, &bo, &bond), -ENOMEM,
+			    "first bind, 1 MiB prefaulted over a 64 KiB RLIMIT_MEMLOCK: -ENOMEM");
+		ok(strstr(log_last_error, "RLIMIT_MEMLOCK") && strstr(log_last_error, "ulimit -l"),
+		   "  the line says to raise RLIMIT_MEMLOCK (%s)", log_last_error);
+		setrlimit(RLIMIT_MEMLOCK, &old);
+		cap_effective(CAP_IPC_LOCK, 1);
+	}
+	if (is_int(sva_bind(dev, mm, &bo, &bond), 0, "  and with the limit back, the bind succeeds"))
+		sva_unbind(bond);
+	sva_mm_free(mm);
+	munmap(p, 1 * MiB);
+}
+
 static void mock_checks(struct sva_ctx *ctx)
 {
 	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
@@ -383,6 +425,7 @@ static void mock_checks(struct sva_ctx *ctx)
 	}
 	if (!is_int(ret, 0, "sva_dev_open_mock"))
 		return;
+	mock_first_bind_over_memlock(ctx, dev);
 	sva_mm_new(ctx, NULL, &mm);
 	if (is_int(sva_bind(dev, mm, &bo, &bond), 0, "mock: pinned PASID bind")) {
 		mock_window(ctx, mm, dev);

@@ -273,9 +273,11 @@ int bench_coherence(int argc, char **argv)
 		tr->ctx = un->ctx = ctx;
 		pthread_mutex_init(&tr->map_lock, NULL);
 		pthread_mutex_init(&un->map_lock, NULL);
-		ret = sva_track_add(tr);
+		const char *what = "userfaultfd";
+
+		ret = sva_track_add(tr, &what);
 		if (ret)
-			bench_bail("coherence tracking is unavailable here: userfaultfd: %s", strerror(-ret));
+			bench_bail("coherence tracking is unavailable here: %s: %s", what, strerror(-ret));
 		g_native_tracked = tr;
 	} else {
 		if (sva_mm_new(ctx, NULL, &tr) || sva_mm_new(ctx, &uo, &un))
