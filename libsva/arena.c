@@ -100,16 +100,23 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 uint64_t sva_test_arena_at;
 #endif
 
-/* Called with A.lock held, or from the once-only initializer. */
-static void exclude(uint64_t s, uint64_t e)
+/* Set if a writable segment of the library could not be excluded: no
+ * reservation is made then, so libsva allocates nothing a device might reach. */
+static bool g_excl_short;
+
+/* Called with A.lock held, or from the once-only initializer.  false: the
+ * table is full, which MAX_RES reservations and a few segments never fill;
+ * the caller fails rather than abort() (sva.h: libsva never aborts). */
+static bool exclude(uint64_t s, uint64_t e)
 {
 	unsigned n = atomic_load_explicit(&g_nx, memory_order_relaxed);
 
 	if (n == MAX_EXCL)
-		abort(); /* cannot happen: MAX_RES reservations and a few segments */
+		return false;
 	X[n].s = s;
 	X[n].e = e;
 	atomic_store_explicit(&g_nx, n + 1, memory_order_release);
+	return true;
 }
 
 static void before_fork(void)
@@ -146,8 +153,9 @@ static int image_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		uint64_t s = info->dlpi_addr + ph->p_vaddr;
 
-		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W))
-			exclude(s & ~(PAGE - 1), (s + ph->p_memsz + PAGE - 1) & ~(PAGE - 1));
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W) &&
+		    !exclude(s & ~(PAGE - 1), (s + ph->p_memsz + PAGE - 1) & ~(PAGE - 1)))
+			g_excl_short = true;
 	}
 	return 1;
 }
@@ -170,7 +178,7 @@ static bool reserve(void)
 	uint64_t base, at;
 	void *p;
 
-	if (A.nres == MAX_RES)
+	if (A.nres == MAX_RES || g_excl_short)
 		return false;
 	if (g_spare) {
 		p = g_spare;
@@ -191,7 +199,10 @@ static bool reserve(void)
 		return false;
 	at = (uint64_t)(uintptr_t)p;
 	/* Excluded whole, slack included, before any of it is handed out. */
-	exclude(at, at + RESERVE + GRANULE);
+	if (!exclude(at, at + RESERVE + GRANULE)) {
+		munmap(p, RESERVE + GRANULE);
+		return false;
+	}
 commit:
 	base = (at + GRANULE - 1) & ~(GRANULE - 1);
 	if (mprotect((void *)(uintptr_t)base, GRANULE, PROT_READ | PROT_WRITE)) {
@@ -349,6 +360,10 @@ char *sva_strdup(const char *s)
 	return p;
 }
 
+/* usable_locked()'s answer for a pointer into the arena that it never handed
+ * out (a double free or a stray pointer: a bug of libsva's own). */
+#define NOT_HANDED_OUT SIZE_MAX
+
 /* The usable size of an arena pointer, 0 if p is not the arena's (A.lock held). */
 static size_t usable_locked(void *p, struct reservation **rp, uint32_t *gp)
 {
@@ -366,7 +381,7 @@ static size_t usable_locked(void *p, struct reservation **rp, uint32_t *gp)
 		return (size_t)1 << (MIN_SHIFT + (k - K_SMALL));
 	if ((k & K_HEAD) && a == r->base + g * GRANULE)
 		return (k & ~K_HEAD) * GRANULE;
-	abort(); /* a pointer into the arena it never handed out */
+	return NOT_HANDED_OUT;
 }
 
 static void free_locked(void *p, struct reservation *r, uint32_t g)
@@ -391,16 +406,21 @@ void sva_free(void *p)
 {
 	struct reservation *r;
 	uint32_t g;
+	size_t have;
 
 	if (!p)
 		return;
 	pthread_mutex_lock(&A.lock);
-	if (!usable_locked(p, &r, &g)) {
+	have = usable_locked(p, &r, &g);
+	if (!have) {
 		pthread_mutex_unlock(&A.lock);
 		free(p); /* libc's, not ours */
 		return;
 	}
-	free_locked(p, r, g);
+	/* Never handed out: left alone, a leak at worst, where libc would
+	 * abort() (which libsva promises never to do). */
+	if (have != NOT_HANDED_OUT)
+		free_locked(p, r, g);
 	pthread_mutex_unlock(&A.lock);
 }
 
@@ -418,6 +438,8 @@ void *sva_realloc(void *p, size_t size)
 	pthread_mutex_unlock(&A.lock);
 	if (!have)
 		return realloc(p, size);
+	if (have == NOT_HANDED_OUT)
+		return NULL; /* as sva_free(): not abort() */
 	if (!REDZONE && size && size <= have && (size > have / 2 || have <= (1u << MIN_SHIFT)))
 		return p;
 	q = sva_malloc(size);

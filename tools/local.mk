@@ -41,7 +41,7 @@ TESTS += tests/unit/test-sva-demo.sh
 EXTRA_DIST += tests/unit/test-sva-demo.sh
 
 # The README's two commands.
-EXTRA_DIST += tools/test-all.sh tools/demo.sh .ci/run
+EXTRA_DIST += tools/test-all.sh tools/demo.sh tools/install-deps.sh .ci/run
 
 # sva-bench: every benchmark, each with its baseline and the ratio.
 include tools/bench/local.mk

@@ -100,6 +100,16 @@ packages() {
 	fi
 	version=$(sed -n 's/^PACKAGE_VERSION = //p' "$pkg/build/Makefile")
 	tarball=$pkg/build/libsva-$version.tar.gz
+	# The tarball is the release: the README's commands run from it, so it
+	# holds every tracked file but debian/ (the packaging adds it) and
+	# .gitignore.  tools/install-deps.sh was once missing: demo.sh exited 127.
+	if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+		tar -tzf "$tarball" | sed "s|^libsva-$version/||" | sort >"$pkg/dist.list"
+		(cd "$src" && git ls-files) | grep -vE '^(debian/|\.gitignore$)' | sort >"$pkg/tracked.list"
+		f=$(comm -23 "$pkg/tracked.list" "$pkg/dist.list" | tr '\n' ' ')
+		[ -z "$f" ]
+		pkg_ok $? "the tarball holds every tracked file but debian/ and .gitignore${f:+ (missing: $f)}" || rc=1
+	fi
 
 	say "packages: install test (make install DESTDIR, a program against libsva.pc)"
 	sh "$src/tests/install/test-install.sh" --build "$pkg/build" >"$results/install.log" 2>&1 || rc=1

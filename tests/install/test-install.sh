@@ -135,6 +135,12 @@ ok "$([ -s "$tmp/exported" ] && [ -z "$bad" ] && echo 0 || echo 1)" "only sva_* 
 unversioned=$(grep -v '@LIBSVA_' "$tmp/exported")
 ok "$([ -s "$tmp/exported" ] && [ -z "$unversioned" ] && echo 0 || echo 1)" "every exported symbol is versioned (LIBSVA_1.0)"
 [ -z "$unversioned" ] || echo "$unversioned" | head -10 | sed 's/^/# unversioned: /'
+# sva.h: "never prints to stdout, never calls abort() or exit()": so the
+# library imports none of them (it once imported abort() for two "cannot
+# happen" checks of its arena).
+forbidden=$(readelf --dyn-syms -W "$lib" 2>/dev/null | awk '$7 == "UND" { print $8 }' | sed 's/@.*//' |
+	grep -Ex 'abort|exit|_exit|_Exit|quick_exit|printf|puts|putchar|vprintf|stdout|__assert_fail' | sort -u | tr '\n' ' ')
+ok "$([ -z "$forbidden" ] && echo 0 || echo 1)" "the library imports no abort(), exit() or stdout output (${forbidden:-none})"
 
 # The names of the global sections of libsva.map (comments dropped).
 map=$top_srcdir/libsva/libsva.map

@@ -120,6 +120,13 @@ static void arena(void)
 	ok(r && !strcmp(r, "libsva") && sva_excluded((uintptr_t)r), "realloc keeps the bytes, in the arena");
 	ok(sva_aligned_alloc(4096, 100) && ((uintptr_t)sva_aligned_alloc(4096, 100) & 4095) == 0,
 	   "aligned_alloc aligns");
+	/* A pointer inside an allocation was never handed out: libc would
+	 * abort(), and so did the arena; libsva promises never to (sva.h). */
+	sva_free((char *)big + 4096);
+	ok(sva_realloc((char *)big + 4096, 10) == NULL, "a pointer the arena never handed out: free ignores it, "
+							 "realloc fails, neither aborts");
+	memset(big, 1, 3u << 20);
+	ok(1, "  and the allocation it points into is intact");
 	sva_free(r);
 	sva_free(heap); /* libc's: handed back to libc */
 	sva_free(big);
