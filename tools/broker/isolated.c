@@ -215,10 +215,11 @@ static void share(struct broker_client *c, struct sva_broker_msg *m, int *fd)
 					     (unsigned long long)va, (unsigned long long)len);
 	/* The broker maps the file's pages for the client's device with its own
 	 * rights: never writable through a descriptor the client could not write
-	 * through itself. */
+	 * through itself.  The check above saw the seals answer; should they not
+	 * now, read-only is the side to err on. */
 	int acc = fcntl(*fd, F_GETFL), seals = fcntl(*fd, F_GET_SEALS);
-	bool writable = acc >= 0 && (acc & O_ACCMODE) == O_RDWR &&
-			(seals < 0 || !(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)));
+	bool writable = acc >= 0 && (acc & O_ACCMODE) == O_RDWR && seals >= 0 &&
+			!(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
 
 	c->shares[c->nshares++] = (struct broker_share){ .fd = *fd, .off = off, .va = va, .len = len,
 							 .writable = writable };
