@@ -656,8 +656,9 @@ struct sva_mm_opts {
  * tracking cannot start (userfaultfd unavailable: seccomp, as in Docker's
  * default profile; vm.unprivileged_userfaultfd=0 on a kernel before 5.11; no
  * CONFIG_USERFAULTFD; or no descriptor, memory or thread for it) the address
- * space is created untracked, which a warning (once per process for each
- * cause) and sva_mm_stats() say, unless SVA_MM_TRACK_STRICT.  Thread-safe.
+ * space is created untracked, which a warning (once for a cause that lasts,
+ * again whenever the cause changes) and sva_mm_stats() say, unless
+ * SVA_MM_TRACK_STRICT.  Thread-safe.
  * Errors: -EINVAL bad opts (size, unknown flags, SVA_MM_UNTRACKED with
  * SVA_MM_TRACK_STRICT, fault_around, a pin_budget under 4096), NULL ctx or out; -ECHILD in a forked
  * child; -ENOMEM (not logged when libsva's own); errors of IOMMU_IOAS_ALLOC;
