@@ -2,7 +2,9 @@
 /*
  * Bonds: (device, PASID or RID, address space).  Bind attaches an HWPT of the
  * address space's IOAS; unbind runs the mm_exit contract in the kernel's own
- * order: callback, detach, drop the HWPT, quarantine the PASID, release it.
+ * order, the six steps of sva_unbind(3): callback, detach, unpublish between
+ * two fault batches, drop the HWPT, quarantine and release the PASID (or hand
+ * a driver's back), free the bond.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -511,7 +513,7 @@ int sva_bond_teardown(struct sva_bond *bond)
 	 * sva_dev_get_info() of this device, which takes it.  Nothing else can
 	 * write this entry meanwhile: a bind under the same PASID or RID sees it
 	 * still published (-EBUSY) until it is cleared here, and the value
-	 * stays this bond's until step 4.
+	 * stays this bond's until step 5 of sva_unbind(3) frees it.
 	 */
 	if (bond->pasid != SVA_PASID_RID)
 		sva_bond_pasid_unpublishing(bond); /* before: no lookup ever finds nothing */
