@@ -25,11 +25,11 @@
 static atomic_int g_untracked_logged;
 
 /* What to do about ret, the failure to get what (sva_track_add()). */
-static const char *track_remedy(int ret, const char *what)
+static const char *track_remedy(int ret, enum sva_track_part what)
 {
 	switch (ret) {
 	case -EPERM:
-		return strcmp(what, "userfaultfd") ? ""
+		return what != SVA_TRACK_UFFD ? ""
 						    : "; a seccomp profile (Docker's default) or "
 						      "vm.unprivileged_userfaultfd=0 refuses it";
 	case -ENOSYS:
@@ -37,13 +37,13 @@ static const char *track_remedy(int ret, const char *what)
 	case -EOPNOTSUPP:
 		return "; the kernel lacks its UNMAP, REMOVE or REMAP events";
 	default:
-		return sva_errno_remedy(ret, strstr(what, "thread") != NULL);
+		return sva_errno_remedy(ret, what == SVA_TRACK_THREAD);
 	}
 }
 
 static int track_start(struct sva_mm *mm)
 {
-	const char *what = "userfaultfd";
+	enum sva_track_part what = SVA_TRACK_UFFD;
 	int ret;
 
 	if (mm->flags & SVA_MM_UNTRACKED) {
@@ -60,14 +60,14 @@ static int track_start(struct sva_mm *mm)
 		return sva_fail(&mm->ctx->log, ret,
 				"sva_mm_new: coherence tracking is impossible here (%s: %s%s) and "
 				"SVA_MM_TRACK_STRICT was asked for",
-				what, strerror(-ret), track_remedy(ret, what));
+				sva_track_part_name(what), strerror(-ret), track_remedy(ret, what));
 	/* Once per process for a lasting cause (seccomp), but again when the
 	 * cause changes: a passing shortage must not hide it. */
 	if (atomic_exchange(&g_untracked_logged, ret) != ret)
 		sva_logf(&mm->ctx->log, SVA_LOG_WARN,
 			 "coherence tracking is unavailable (%s: %s%s): the address space is not tracked, so "
 			 "call sva_mm_invalidate() after munmap()/madvise() of memory devices have seen",
-			 what, strerror(-ret), track_remedy(ret, what));
+			 sva_track_part_name(what), strerror(-ret), track_remedy(ret, what));
 	return 0;
 }
 

@@ -383,18 +383,18 @@ static void doorbell_arm(int fd)
 }
 
 /* Called with T.setup held.  On failure *what says what could not be had. */
-static int start(const char **what)
+static int start(enum sva_track_part *what)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	bool made_stopfd = false;
 	int fd, stopfd, ret;
 
 	pthread_once(&once, install_atfork);
-	*what = "userfaultfd";
+	*what = SVA_TRACK_UFFD;
 	fd = uffd_create();
 	if (fd < 0)
 		return fd;
-	*what = "an eventfd";
+	*what = SVA_TRACK_EVENTFD;
 	/* One eventfd for the process's life (a child makes its own): a
 	 * registration that raced a stop may still write to it, and must never
 	 * write to a number some other file took after a close.  Emptied here. */
@@ -428,7 +428,7 @@ static int start(const char **what)
 	sva_vma_cache_stale(); /* ranges registered with an earlier userfaultfd are not any more */
 	struct monitor_arg *a = sva_malloc(sizeof(*a));
 
-	*what = "the monitor thread";
+	*what = SVA_TRACK_THREAD;
 	if (a) {
 		*a = (struct monitor_arg){ .uffd = fd, .stopfd = stopfd };
 		ret = sva_thread_create(&T.thread, monitor, a, &T.stack);
@@ -482,7 +482,20 @@ static void stop(void)
 	T.running = false;
 }
 
-int sva_track_add(struct sva_mm *mm, const char **what)
+const char *sva_track_part_name(enum sva_track_part part)
+{
+	switch (part) {
+	case SVA_TRACK_UFFD:
+		return "userfaultfd";
+	case SVA_TRACK_EVENTFD:
+		return "an eventfd";
+	case SVA_TRACK_THREAD:
+		return "the monitor thread";
+	}
+	return "?";
+}
+
+int sva_track_add(struct sva_mm *mm, enum sva_track_part *what)
 {
 	int ret = 0;
 

@@ -25,10 +25,13 @@ struct sva_log;
  * first use).  0, or why tracking is impossible here (-EPERM: seccomp or
  * vm.unprivileged_userfaultfd; -ENOSYS: no CONFIG_USERFAULTFD; -EOPNOTSUPP:
  * the kernel lacks the events; -ENOMEM, -EMFILE, -ENFILE, -EAGAIN): mm is then
- * untracked, and *what names what could not be had, for the log line
- * ("userfaultfd", "an eventfd", "the monitor thread").
+ * untracked, and *what says what could not be had (sva_track_part_name() for
+ * the log line).
  */
-int sva_track_add(struct sva_mm *mm, const char **what);
+enum sva_track_part { SVA_TRACK_UFFD, SVA_TRACK_EVENTFD, SVA_TRACK_THREAD };
+int sva_track_add(struct sva_mm *mm, enum sva_track_part *what);
+/* "userfaultfd", "an eventfd", "the monitor thread". */
+const char *sva_track_part_name(enum sva_track_part part);
 /* Stop tracking mm; the last one stops the monitor and closes the userfaultfd
  * (which unregisters every range and releases any waiter). */
 void sva_track_remove(struct sva_mm *mm);

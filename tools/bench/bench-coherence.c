@@ -273,11 +273,12 @@ int bench_coherence(int argc, char **argv)
 		tr->ctx = un->ctx = ctx;
 		pthread_mutex_init(&tr->map_lock, NULL);
 		pthread_mutex_init(&un->map_lock, NULL);
-		const char *what = "userfaultfd";
+		enum sva_track_part what = SVA_TRACK_UFFD;
 
 		ret = sva_track_add(tr, &what);
 		if (ret)
-			bench_bail("coherence tracking is unavailable here: %s: %s", what, strerror(-ret));
+			bench_bail("coherence tracking is unavailable here: %s: %s",
+				   sva_track_part_name(what), strerror(-ret));
 		g_native_tracked = tr;
 	} else {
 		if (sva_mm_new(ctx, NULL, &tr) || sva_mm_new(ctx, &uo, &un))
