@@ -34,6 +34,7 @@
  *    unseen: a `reserved` field holds that room, and must be 0 (-EINVAL).
  *  - The library never prints to stdout, never calls abort() or exit(), and
  *    opens every file descriptor O_CLOEXEC.
+ *  - This header needs C99 or C++11, or later (libsva(7), Versions).
  *  - "Thread-safe" means the call may run concurrently with any other call on
  *    the same objects; "not thread-safe" means the caller must serialize it
  *    against every other call on the object it names.
