@@ -137,6 +137,24 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	return 0;
 }
 
+/* The IOAS of a freed address space that a kept HWPT holds: unmap it all
+ * (0 and UINT64_MAX is IOMMU_IOAS_UNMAP's "everything"; an empty one is 0). */
+static void empty_kept_ioas(struct sva_mm *mm)
+{
+	int ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, 0, UINT64_MAX);
+
+	if (ret && ret != -ENOENT)
+		sva_logf(&mm->ctx->log, SVA_LOG_ERROR,
+			 "sva_mm_free: IOAS %u, held by the page table a failed detach kept, could not be "
+			 "emptied (%s): its pages stay pinned until the context is freed",
+			 mm->ioas_id, strerror(-ret));
+	else
+		sva_logf(&mm->ctx->log, SVA_LOG_WARN,
+			 "sva_mm_free: IOAS %u is held by the page table a failed detach kept: emptied and "
+			 "unpinned instead of destroyed; it goes when the context is freed",
+			 mm->ioas_id);
+}
+
 SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 {
 	struct sva_ctx *ctx;
@@ -172,8 +190,12 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	/* Off the monitor's and the broker client's lists before anything of mm goes. */
 	sva_track_remove(mm);
 	sva_broker_mm_remove(mm);
-	/* Destroying the IOAS unmaps and unpins everything still in it. */
-	sva_iommufd_destroy(ctx->fd, mm->ioas_id);
+	/* Destroying the IOAS unmaps and unpins everything still in it.  A HWPT
+	 * a failed detach kept (bond.c) holds it: then it is emptied instead, so
+	 * its pins go and the device that may still use the PASID reaches
+	 * nothing; the empty IOAS goes with the iommufd. */
+	if (sva_iommufd_destroy(ctx->fd, mm->ioas_id))
+		empty_kept_ioas(mm);
 	/* HWPTs left only by failed detaches (bond.c): the kernel frees them
 	 * with the iommufd; here only their records go. */
 	for (struct sva_hwpt *h = mm->hwpts, *n; h; h = n) {

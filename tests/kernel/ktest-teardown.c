@@ -685,6 +685,59 @@ static void failed_detach(void)
 	sva_ctx_free(ctx);
 }
 
+/* /proc/self/status's VmPin in kB: what iommufd holds pinned for this process. */
+static long vm_pin_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/*
+ * sva_mm_free(3) after a failed detach: the kept HWPT holds the IOAS, so it
+ * cannot be destroyed, but it is emptied: its pages are unpinned and the
+ * device that may still use the PASID reaches nothing.  The old code left
+ * both until the context was freed.
+ */
+static void failed_detach_unpins(void)
+{
+	const uint64_t va = 0x50000000ull;
+	const size_t len = 64 * 1024;
+	struct sva_ctx *ctx = new_ctx(0, 0, 0);
+	struct sva_dev *dev = open_mock(ctx);
+	struct drv d = { .act = ACT_NONE };
+	unsigned char back[8] = { 0 };
+	struct sva_bond *bond;
+	uint32_t ioas;
+	long before = vm_pin_kb();
+	unsigned char *buf = ktest_map_at(va, len, PROT_READ | PROT_WRITE);
+
+	memset(buf, 0x99, len);
+	sva_mm_new(ctx, NULL, &d.mm);
+	bond = bind(dev, d.mm, &d);
+	ioas = d.mm->ioas_id;
+	is_int(sva_mm_prefault(d.mm, buf, len), 0, "prefault 64 KiB");
+	ok(vm_pin_kb() >= before + 64, "VmPin grew by the prefault (%ld kB, %ld before)", vm_pin_kb(), before);
+	sva_test_mock_detach_fail = -EBUSY;
+	is_int(sva_unbind(bond), -EIO, "sva_unbind whose detach fails: -EIO");
+	sva_test_mock_detach_fail = 0;
+	sva_mm_free(d.mm);
+	is_int(vm_pin_kb(), before, "sva_mm_free unpinned the address space the kept HWPT holds (VmPin %ld kB)",
+	       vm_pin_kb());
+	ok(ktest_access_rw(ctx, ioas, va, back, sizeof(back), 0) != 0 && back[0] != 0x99,
+	   "the device reaches nothing through its IOAS %u any more", ioas);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	munmap(buf, len);
+}
+
 /*
  * The three lock-free lookups from a signal handler that interrupts, on its
  * own thread, the bind or unbind of the very value looked up
@@ -779,6 +832,7 @@ int main(void)
 	rid_unbind_vs_bind();
 	fault_error_calls();
 	failed_detach();
+	failed_detach_unpins();
 	lookups_in_handler();
 	return done_testing();
 }
