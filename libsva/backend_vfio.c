@@ -214,13 +214,33 @@ void sva_spare_binds_fini(struct sva_ctx *ctx)
 	ctx->spare_binds = NULL;
 }
 
+/*
+ * The PCI address of the device behind fd, from its major:minor in sysfs: the
+ * node may be a symlink, a copy made with mknod or a container's renamed
+ * node, whose name says nothing (or names another device).  Only where sysfs
+ * has no /dev/char is the node's name used ("vfio3", as in /dev/vfio/devices).
+ */
+static const char *pci_of_node(struct sva_ctx *ctx, int fd, const char *path, char pci[16])
+{
+	struct stat st;
+	const char *base;
+	int ret = -EIO;
+
+	if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode))
+		ret = sva_sysfs_char_to_pci(ctx->sysfs_root, major(st.st_rdev), minor(st.st_rdev), pci);
+	if (ret == -EIO && path) {
+		base = strrchr(path, '/');
+		ret = sva_sysfs_cdev_to_pci(ctx->sysfs_root, base ? base + 1 : path, pci);
+	}
+	return ret ? NULL : pci;
+}
+
 /* Bind an fd we own (closed on failure, or kept as a spare bind when shared:
  * the caller's fd keeps its file open) and wrap it as a device. */
 static int open_bound(struct sva_ctx *ctx, int fd, const char *path, const char *pci, bool shared,
 		      struct sva_dev **out)
 {
 	char what[PATH_MAX + 32], cdev_pci[16] = "";
-	const char *base;
 	uint32_t dev_id = 0;
 	int ret, spare = spare_take(ctx, fd, &dev_id);
 
@@ -238,11 +258,8 @@ static int open_bound(struct sva_ctx *ctx, int fd, const char *path, const char 
 			return ret;
 		}
 	}
-	if (!ret && !pci && path) {
-		base = strrchr(path, '/');
-		if (!sva_sysfs_cdev_to_pci(ctx->sysfs_root, base ? base + 1 : path, cdev_pci))
-			pci = cdev_pci;
-	}
+	if (!ret && !pci)
+		pci = pci_of_node(ctx, fd, path, cdev_pci);
 	if (!ret && pci && check_pci(ctx, fd, what) == 0)
 		pci = NULL;
 	if (!ret)

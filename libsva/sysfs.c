@@ -55,6 +55,22 @@ int sva_sysfs_cdev_to_pci(const char *root, const char *cdev, char pci[16])
 	return sva_pci_addr_parse(p, pci) ? -ENOENT : 0;
 }
 
+int sva_sysfs_char_to_pci(const char *root, unsigned maj, unsigned min, char pci[16])
+{
+	char path[PATH_MAX], real[PATH_MAX], *p, *slash;
+
+	/* /sys/dev/char/MAJ:MIN/device -> .../0000:bb:dd.f, whatever the node's name. */
+	snprintf(path, sizeof(path), "%s/dev/char/%u:%u", root, maj, min);
+	if (!realpath(path, real))
+		return -EIO;
+	snprintf(path, sizeof(path), "%s/dev/char/%u:%u/device", root, maj, min);
+	if (!realpath(path, real))
+		return -ENOENT;
+	slash = strrchr(real, '/');
+	p = slash ? slash + 1 : real;
+	return sva_pci_addr_parse(p, pci) ? -ENOENT : 0;
+}
+
 int sva_sysfs_numa_node(const char *root, const char *pci, int *out)
 {
 	char path[PATH_MAX], buf[32], *end;

@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "ktest_edu.h"
@@ -52,6 +53,56 @@ static void open_checks(struct sva_ctx *ctx, const char *pci)
 	close(cfd);
 	is_int(sva_dev_open(ctx, "vfio0", &dev), 0, "then the device is free again");
 	sva_dev_close(dev);
+}
+
+/*
+ * A node under another name (a symbolic link, a copy made with mknod, a
+ * container's renamed node) or a passed fd is the same PCI device: the old
+ * code took the address from the node's name and reported flags 0, no PCI
+ * address and NUMA node -1 for all three.
+ */
+static void renamed_node_checks(struct sva_ctx *ctx, const char *pci)
+{
+	const char *link = "/tmp/edu-link", *copy = "/tmp/edu-node";
+	struct sva_dev_info want = { .size = sizeof(want) };
+	struct stat st;
+	struct sva_dev *dev;
+
+	if (!is_int(sva_dev_open(ctx, pci, &dev), 0, "open edu by PCI address"))
+		return;
+	sva_dev_get_info(dev, &want);
+	sva_dev_close(dev);
+	unlink(link);
+	unlink(copy);
+	if (!ok(stat("/dev/vfio/devices/vfio0", &st) == 0 && symlink("/dev/vfio/devices/vfio0", link) == 0 &&
+			mknod(copy, S_IFCHR | 0600, st.st_rdev) == 0,
+		"a symbolic link and a mknod copy of the cdev (%s)", strerror(errno)))
+		return;
+	const char *paths[] = { link, copy };
+
+	for (int i = 0; i < 3; i++) {
+		struct sva_dev_info info = { .size = sizeof(info) };
+		const char *name = i < 2 ? paths[i] : "an fd of the copy";
+		int fd = -1, ret;
+
+		if (i < 2) {
+			ret = sva_dev_open(ctx, paths[i], &dev);
+		} else {
+			fd = open(copy, O_RDWR | O_CLOEXEC);
+			ret = sva_dev_open_fd(ctx, fd, &dev);
+		}
+		if (!is_int(ret, 0, "open edu through %s", name))
+			continue;
+		sva_dev_get_info(dev, &info);
+		ok((info.flags & SVA_DEV_PCI) && strcmp(info.pci_addr, pci) == 0 && info.numa_node == want.numa_node,
+		   "through %s: a PCI device at %s, node %d (flags %#x, '%s', node %d)", name, pci, want.numa_node,
+		   info.flags, info.pci_addr, info.numa_node);
+		sva_dev_close(dev);
+		if (fd >= 0)
+			close(fd);
+	}
+	unlink(link);
+	unlink(copy);
 }
 
 static void info_checks(struct sva_dev *dev, const char *pci)
@@ -264,6 +315,7 @@ int main(void)
 	ktest_require_iommufd();
 	ctx = ktest_ctx();
 	open_checks(ctx, pci);
+	renamed_node_checks(ctx, pci);
 	numa_short_of_fds(ctx, pci);
 	if (!is_int(sva_dev_open(ctx, pci, &dev), 0, "open edu by PCI address %s", pci))
 		return done_testing();
