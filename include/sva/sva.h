@@ -398,7 +398,8 @@ struct sva_pasid_space_opts {
 	size_t size;	  /* sizeof(struct sva_pasid_space_opts) */
 	uint32_t flags;	  /* SVA_PASID_* */
 	uint32_t min;	  /* inclusive; 0 is raised to 1 unless SVA_PASID_ALLOW_ZERO */
-	uint32_t max;	  /* inclusive, <= SVA_PASID_MAX; 0: SVA_PASID_MAX */
+	uint32_t max;	  /* inclusive, <= SVA_PASID_MAX; 0: SVA_PASID_MAX (with
+			   * ALLOW_ZERO too: no space holds 0 alone) */
 	uint64_t grace_ns; /* minimum time in quarantine after release (CLOCK_MONOTONIC);
 			    * 0: SVA_PASID_GRACE_DEFAULT_NS; UINT64_MAX: only
 			    * sva_pasid_barrier() ends it */
@@ -987,7 +988,8 @@ struct sva_bind_opts {
  * routes it to; -EBUSY it is bound to another address space, is another
  * bond's private PASID, or dev already has a bond under it (one on mm itself
  * is -EEXIST, as above, unless SVA_BIND_EXTRA_PASID); -ERANGE it is
- * outside dev's reach (0, beyond its PASID width, a global value on a device
+ * outside dev's reach (0, beyond its PASID width or its own range as
+ * sva_dev_set_pasid_range() may have narrowed it, a global value on a device
  * that does not cover the global range, or below the global range on a device
  * with no own space); -EINVAL with SVA_BIND_RID, or opts->pasid set without
  * SVA_BIND_PASID.  -EDEADLK called from an mm_exit or fault_error callback.
