@@ -136,8 +136,11 @@ static inline uint64_t ktest_now_ns(void)
 
 /*
  * A software "device" reading (or writing) an IOAS through the selftest access
- * path: the pinned pages behind the IOVA, not the current VA (SLOW_PATH), so it
- * shows exactly what a device would see.  0 or -errno (-ENOENT: not mapped).
+ * path (SLOW_PATH).  0 or -errno (-ENOENT: not mapped).  Not exactly what a
+ * device sees: on Linux 7.3 an access within one page pins and reads the
+ * process's current page at the VA, not the page the IOAS pinned
+ * (iopt_pages_rw_page()); a multi-page access reads the pinned pages.  To see
+ * what the IOAS maps, check the mock's page table (MD_CHECK_MAP) instead.
  */
 static inline int ktest_access_rw(struct sva_ctx *ctx, uint32_t ioas, uint64_t iova, void *buf, size_t len, int write)
 {
