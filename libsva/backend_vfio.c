@@ -218,7 +218,8 @@ void sva_spare_binds_fini(struct sva_ctx *ctx)
  * The PCI address of the device behind fd, from its major:minor in sysfs: the
  * node may be a symlink, a copy made with mknod or a container's renamed
  * node, whose name says nothing (or names another device).  Only where sysfs
- * has no /dev/char is the node's name used ("vfio3", as in /dev/vfio/devices).
+ * has no dev/char is the node's name used ("vfio3", as in /dev/vfio/devices),
+ * and not where that cdev's dev attribute names another device.
  */
 static const char *pci_of_node(struct sva_ctx *ctx, int fd, const char *path, char pci[16])
 {
@@ -226,11 +227,14 @@ static const char *pci_of_node(struct sva_ctx *ctx, int fd, const char *path, ch
 	const char *base;
 	int ret = -EIO;
 
-	if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode))
-		ret = sva_sysfs_char_to_pci(ctx->sysfs_root, major(st.st_rdev), minor(st.st_rdev), pci);
+	if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode))
+		return NULL;
+	ret = sva_sysfs_char_to_pci(ctx->sysfs_root, major(st.st_rdev), minor(st.st_rdev), pci);
 	if (ret == -EIO && path) {
 		base = strrchr(path, '/');
-		ret = sva_sysfs_cdev_to_pci(ctx->sysfs_root, base ? base + 1 : path, pci);
+		base = base ? base + 1 : path;
+		if (sva_sysfs_cdev_is(ctx->sysfs_root, base, major(st.st_rdev), minor(st.st_rdev)))
+			ret = sva_sysfs_cdev_to_pci(ctx->sysfs_root, base, pci);
 	}
 	return ret ? NULL : pci;
 }

@@ -101,8 +101,11 @@ int sva_sysfs_pci_to_cdev(const char *sysfs_root, const char *pci_addr, char *cd
 /* Find the PCI address of a VFIO cdev ("vfio3"); -ENOENT if it has none. */
 int sva_sysfs_cdev_to_pci(const char *sysfs_root, const char *cdev, char pci[16]);
 /* The PCI address of char device maj:min (a VFIO cdev under any node name);
- * -ENOENT it has none, -EIO sysfs cannot tell (no /sys/dev/char). */
+ * -ENOENT it has none, -EIO sysfs cannot tell (it has no dev/char). */
 int sva_sysfs_char_to_pci(const char *sysfs_root, unsigned maj, unsigned min, char pci[16]);
+/* 0 if sysfs says VFIO cdev `cdev` ("vfio3") is another device than maj:min;
+ * 1 if it is that device, or sysfs cannot say. */
+int sva_sysfs_cdev_is(const char *sysfs_root, const char *cdev, unsigned maj, unsigned min);
 /* The device's NUMA node in *node, -1 if sysfs reports none (or cannot be
  * read); -EMFILE/-ENFILE/-ENOMEM when reading it ran out of resources. */
 int sva_sysfs_numa_node(const char *sysfs_root, const char *pci_addr, int *node);

@@ -138,7 +138,8 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 }
 
 /* The IOAS of a freed address space that a kept HWPT holds: unmap it all
- * (0 and UINT64_MAX is IOMMU_IOAS_UNMAP's "everything"; an empty one is 0). */
+ * (iova 0, length UINT64_MAX is IOMMU_IOAS_UNMAP's "everything": the kernel
+ * answers 0 for an empty IOAS, an isolated broker -ENOENT). */
 static void empty_kept_ioas(struct sva_mm *mm)
 {
 	int ret = sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, 0, UINT64_MAX);
@@ -194,7 +195,7 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	 * a failed detach kept (bond.c) holds it: then it is emptied instead, so
 	 * its pins go and the device that may still use the PASID reaches
 	 * nothing; the empty IOAS goes with the iommufd. */
-	if (sva_iommufd_destroy(ctx->fd, mm->ioas_id))
+	if (sva_iommufd_destroy(ctx->fd, mm->ioas_id) && mm->hwpts)
 		empty_kept_ioas(mm);
 	/* HWPTs left only by failed detaches (bond.c): the kernel frees them
 	 * with the iommufd; here only their records go. */

@@ -57,18 +57,25 @@ int sva_sysfs_cdev_to_pci(const char *root, const char *cdev, char pci[16])
 
 int sva_sysfs_char_to_pci(const char *root, unsigned maj, unsigned min, char pci[16])
 {
-	char path[PATH_MAX], real[PATH_MAX], *p, *slash;
+	char dir[PATH_MAX], name[64];
 
-	/* /sys/dev/char/MAJ:MIN/device -> .../0000:bb:dd.f, whatever the node's name. */
-	snprintf(path, sizeof(path), "%s/dev/char/%u:%u", root, maj, min);
-	if (!realpath(path, real))
+	snprintf(dir, sizeof(dir), "%s/dev/char", root);
+	if (access(dir, F_OK) != 0)
 		return -EIO;
-	snprintf(path, sizeof(path), "%s/dev/char/%u:%u/device", root, maj, min);
-	if (!realpath(path, real))
+	/* dev/char/MAJ:MIN/device -> .../0000:bb:dd.f, whatever the node's name. */
+	snprintf(dir, sizeof(dir), "%s/dev/char/%u:%u", root, maj, min);
+	if (sva_sysfs_link_base(dir, "device", name, sizeof(name)) || sva_pci_addr_parse(name, pci))
 		return -ENOENT;
-	slash = strrchr(real, '/');
-	p = slash ? slash + 1 : real;
-	return sva_pci_addr_parse(p, pci) ? -ENOENT : 0;
+	return 0;
+}
+
+int sva_sysfs_cdev_is(const char *root, const char *cdev, unsigned maj, unsigned min)
+{
+	char dir[PATH_MAX], dev[32], want[32];
+
+	snprintf(dir, sizeof(dir), "%s/class/vfio-dev/%s", root, cdev);
+	snprintf(want, sizeof(want), "%u:%u", maj, min);
+	return sva_sysfs_read_attr(dir, "dev", dev, sizeof(dev)) || strcmp(dev, want) == 0;
 }
 
 int sva_sysfs_numa_node(const char *root, const char *pci, int *out)

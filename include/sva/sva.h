@@ -717,8 +717,9 @@ void sva_mm_free(struct sva_mm *mm);
  * cannot be pinned (VM_IO/PFNMAP, secretmem, ...); -EOPNOTSUPP the kernel
  * cannot pin them (DAX); -E2BIG the range spans more than 64 mappings (split
  * the call).  Before mm's first bind the kernel pins nothing: memory it cannot
- * pin (-EPERM, guard pages' -EFAULT) is accepted then, and that sva_bind()
- * fails with -EFAULT until sva_mm_invalidate() withdraws it;
+ * pin (-EPERM, guard pages' -EFAULT, -EOPNOTSUPP) is accepted then, and that
+ * sva_bind() fails (-EFAULT; -EOPNOTSUPP for DAX) until sva_mm_invalidate()
+ * withdraws it;
  * -ECHILD in a forked child; -EXDEV part of the range is libsva's own
  * memory (its objects and thread stacks: no device ever reaches them; rarely
  * found after the maps, when every chunk overlapping the range is withdrawn,
