@@ -98,6 +98,7 @@ static void mock_close(struct sva_dev *dev)
 
 const struct sva_dev_backend sva_backend_mock = {
 	.name = "mock",
+	.dev_flags = SVA_DEV_MOCK,
 	.attach = mock_attach,
 	.detach = mock_detach,
 	.pasid_attach = mock_pasid_attach,
@@ -156,7 +157,6 @@ SVA_EXPORT int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts
 	}
 	dev->stdev_id = cmd.mock_domain_flags.out_stdev_id;
 	dev->park_ioas = ioas;
-	dev->info.flags |= SVA_DEV_MOCK;
 	*out = dev;
 	return 0;
 }

@@ -75,6 +75,8 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 	dev->info.size = sizeof(dev->info);
 	dev->info.dev_id = dev_id;
 	dev->info.numa_node = -1;
+	/* Before the PASID space, whose log prefix names a mock as one. */
+	dev->info.flags = be->dev_flags;
 	if (pci_addr && *pci_addr) {
 		dev->info.flags |= SVA_DEV_PCI;
 		snprintf(dev->info.pci_addr, sizeof(dev->info.pci_addr), "%s", pci_addr);

@@ -410,6 +410,7 @@ struct sva_dev_backend {
 	int (*pasid_attach)(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id);
 	int (*pasid_detach)(struct sva_dev *dev, uint32_t pasid);
 	void (*close)(struct sva_dev *dev);
+	uint32_t dev_flags; /* SVA_DEV_* every device of this backend has */
 };
 
 extern const struct sva_dev_backend sva_backend_vfio;

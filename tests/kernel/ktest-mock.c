@@ -428,7 +428,53 @@ static void first_bind_refusals(void)
 	if (is_int(sva_bind(dev, umm, NULL, &bond), 0, "  then bound"))
 		sva_unbind(bond);
 	sva_mm_free(umm);
+
+	/* Memory the kernel cannot pin, prefaulted before the first bind (the
+	 * kernel pins nothing then): the line names that cause too, where the
+	 * old one said only "no longer mapped or readable", which it still is. */
+	lo = ktest_map_at(BUF_VA + (129u << 20), PG, PROT_READ | PROT_WRITE);
+	ret = sva_mm_new(ctx, NULL, &mm);
+	if (!lo || madvise(lo, PG, 102 /* MADV_GUARD_INSTALL */) != 0) {
+		skip(4, "MADV_GUARD_INSTALL refused (a kernel before 6.13)");
+	} else {
+		ok(!ret && sva_mm_prefault(mm, lo, PG) == 0, "a guard page prefaulted before any bind is accepted");
+		first_bind_line[0] = '\0';
+		is_int(sva_bind(dev, mm, NULL, &bond), -EFAULT, "the first bind: -EFAULT");
+		ok(strstr(first_bind_line, "cannot pin") && strstr(first_bind_line, "sva_mm_invalidate"),
+		   "  the line names memory the kernel cannot pin: %s", first_bind_line);
+		is_int((int)sva_mm_invalidate(mm, lo, PG), PG, "  withdrawn with sva_mm_invalidate (one page)");
+	}
+	sva_mm_free(mm);
+	if (lo)
+		munmap(lo, PG);
 	munmap(hi, PG);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
+static char space_line[512];
+
+static void keep_space_line(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	if (strstr(msg, "PASID space of"))
+		snprintf(space_line, sizeof(space_line), "%s", msg);
+}
+
+/* The mock's own PASID space names it as the mock: its prefix used to be made
+ * before the device was marked SVA_DEV_MOCK, and said "device". */
+static void mock_space_named(void)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = keep_space_line, .log_level = SVA_LOG_DEBUG };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+
+	if (!ok(sva_ctx_new(&co, &ctx) == 0 && sva_dev_open_mock(ctx, NULL, &dev) == 0, "mock space name: setup"))
+		return;
+	space_line[0] = '\0';
+	is_int(sva_dev_pasid_free(dev, 7), -ENOENT, "free of an own PASID never allocated: -ENOENT");
+	ok(strstr(space_line, "PASID space of mock device"), "  its line names the mock: %s", space_line);
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
 }
@@ -450,6 +496,7 @@ int main(void)
 	fault_queue_roundtrip(ctx);
 	fork_checks(ctx);
 	first_bind_refusals();
+	mock_space_named();
 	sva_dev_close(g_dev);
 
 	/* Any release order: the context outlives its last device. */

@@ -131,7 +131,7 @@ static void f_close(struct sva_dev *d)
 	(void)d;
 }
 
-static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pasid_attach, f_pasid_detach, f_close };
+static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pasid_attach, f_pasid_detach, f_close, 0 };
 
 static void ctx_init(struct sva_ctx *c, uint64_t grace_ns)
 {
