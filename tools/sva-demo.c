@@ -30,6 +30,9 @@
 #define DMA_LEN 1024u
 
 static int failures;
+/* A step left out part of its work (it said why): the last line must not say
+ * "everything worked". */
+static int skipped_steps;
 
 static void step(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void step(const char *fmt, ...)
@@ -176,10 +179,12 @@ static void bind_story(struct sva_ctx *ctx, struct sva_dev *dev, int can_inject)
 		ro = map_fixed(0x40200000ul, 4096, PROT_READ, &map_err);
 	if (!can_inject) {
 		say(1, "this device cannot be made to fault on purpose: skipping (the mock device can)");
+		skipped_steps = 1;
 	} else if (buf == MAP_FAILED || ro == MAP_FAILED) {
 		/* The device could fault: the address is not ours to use (sva-demo(1), NOTES). */
 		unsigned long at = buf == MAP_FAILED ? 0x40000000ul : 0x40200000ul;
 
+		skipped_steps = 1;
 		if (map_err == EEXIST)
 			say(1, "address 0x%lx is already occupied in this process: skipping the injected faults", at);
 		else
@@ -350,9 +355,13 @@ int main(int argc, char **argv)
 			help = c; /* printed once the command line is known good */
 			break;
 		default:
-			if (c == ':')
+			/* argv[optind - 1] is the option only for a long one: a
+			 * short one may sit in a group ("-hd", "--help -xy"). */
+			if (c == ':' && strncmp(argv[optind - 1], "--", 2) != 0)
+				fprintf(stderr, "sva-demo: -%c needs an argument\n", optopt);
+			else if (c == ':')
 				fprintf(stderr, "sva-demo: %s needs an argument\n", argv[optind - 1]);
-			else if (strncmp(argv[optind - 1], "--", 2) == 0) /* unknown, or given an argument */
+			else if (!optopt) /* an unknown long option, or one given an argument */
 				fprintf(stderr, "sva-demo: bad option '%s'\n", argv[optind - 1]);
 			else
 				fprintf(stderr, "sva-demo: unknown option '-%c'\n", optopt);
@@ -418,6 +427,7 @@ int main(int argc, char **argv)
 		skipped = 1;
 	}
 	sva_ctx_free(ctx);
+	skipped |= skipped_steps;
 	step("done: %s", failures  ? "something went wrong (marked with !)"
 			 : skipped ? "everything that ran worked (some steps were skipped, as said above)"
 				   : "everything worked");

@@ -14,7 +14,9 @@ err=$("$bench" pasid fault 2>&1 >/dev/null); rc=$?
 ok $? "two benchmark names are a usage error that names the second (got $rc)"
 "$bench" --rounds " 1" pasid >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds ' 1' (a blank first) is a usage error"
 "$bench" --frobnicate >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "an unknown option is a usage error"
-"$bench" --rounds 0 pasid >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds 0 is a usage error"
+err=$("$bench" --rounds 0 pasid 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-bench: --rounds wants" && echo "$err" | grep -q "^usage: sva-bench"
+ok $? "--rounds 0 is a usage error: a line naming it, then the usage (got $rc)"
 "$bench" --rounds 3x pasid >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds 3x is a usage error"
 "$bench" --rounds >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds without a number is a usage error"
 if [ -w /dev/full ]; then

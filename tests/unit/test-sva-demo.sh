@@ -13,6 +13,12 @@ ok $? "an unknown option is a usage error that names it, as sva-demo (exit $rc)"
 err=$("$demo" -d 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: -d needs an argument"
 ok $? "-d without its argument says so (exit $rc)"
+for args in "--help -xy:unknown option '-x'" "--device=foo -xy:unknown option '-x'" "-hd:-d needs an argument"; do
+	# shellcheck disable=SC2086 # split on purpose
+	err=$("$demo" ${args%%:*} 2>&1 >/dev/null); rc=$?
+	[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: ${args#*:}"
+	ok $? "$demo ${args%%:*}: names the bad short option in its group, not the argument before (exit $rc: $(echo "$err" | head -1))"
+done
 "$demo" --device >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--device without its argument is a usage error"
 err=$("$demo" --device= 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "needs a non-empty argument"

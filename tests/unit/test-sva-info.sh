@@ -708,6 +708,15 @@ echo 'root=/dev/sda1 intel_iommu=off quiet' >"$DP/cmdline"
 run --doctor --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
 check "--doctor: intel_iommu=off on the command line is named as the cause" \
 	line FAIL iommu "no IOMMU is active.*the kernel command line turns it off\\. Fix: remove intel_iommu=off from the kernel command line$"
+for opt in intel_iommu=sm_on,off intel_iommu=off,sm_on; do
+	echo "root=/dev/sda1 $opt quiet" >"$DP/cmdline"
+	run --doctor --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+	check "--doctor: $opt (a comma list the kernel reads whole) is named as the cause" \
+		line FAIL iommu "no IOMMU is active.*the kernel command line turns it off\\. Fix: remove intel_iommu=off from the kernel command line$"
+done
+echo 'root=/dev/sda1 intel_iommu=offx,on quiet' >"$DP/cmdline"
+run --doctor --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+check "--doctor: intel_iommu=offx,on is not off" eval '! grep -q "turns it off" "$tmp/out"'
 run --doctor --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path=/dev/null
 check "--doctor: an iommu path that is not an iommufd fails" line FAIL iommufd "/dev/null is not an iommufd device node"
 

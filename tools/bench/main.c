@@ -186,6 +186,7 @@ int main(int argc, char **argv)
 
 			if (*optarg < '0' || *optarg > '9' || *end || n < 1 || n > 1000) {
 				fprintf(stderr, "sva-bench: --rounds wants a number from 1 to 1000\n");
+				usage(stderr);
 				return 2;
 			}
 			rounds = optarg;

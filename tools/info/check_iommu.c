@@ -23,6 +23,28 @@ static bool has_token(const char *s, const char *w)
 	return false;
 }
 
+/* Whether command line s has key (such as "intel_iommu=") with value among
+ * its comma-separated values, as the kernel reads them ("intel_iommu=sm_on,off"). */
+static bool has_option_value(const char *s, const char *key, const char *value)
+{
+	size_t klen = strlen(key), vlen = strlen(value);
+
+	for (const char *p = s; (p = strstr(p, key)) != NULL; p += klen) {
+		if (p != s && p[-1] != ' ' && p[-1] != '\t')
+			continue;
+		for (const char *v = p + klen;; v++) {
+			size_t n = strcspn(v, ", \t\r\n");
+
+			if (n == vlen && strncmp(v, value, vlen) == 0)
+				return true;
+			v += n;
+			if (*v != ',')
+				break;
+		}
+	}
+	return false;
+}
+
 /* The first "flags : ..." line of a cpuinfo text, cut at its end, or NULL.
  * Any line may be it, the first included: a trimmed cpuinfo (a test tree, a
  * container's view) need not start with "processor". */
@@ -102,10 +124,12 @@ void check_iommu(struct doctor *dr)
 		append(types, sizeof(types), "%s%s %d", k ? ", " : "", tc[k].name, tc[k].n);
 	/* Why there might be none: the command line, or a VM without a vIOMMU. */
 	if (join(path, sizeof(path), dr->o->proc_root, "cmdline") && read_small(path, buf, sizeof(buf)) > 0) {
+		/* Each may be a comma list: "intel_iommu=sm_on,off" turns it off too. */
+		static const char *const keys[] = { "intel_iommu=", "amd_iommu=", "iommu=" };
 		static const char *const offs[] = { "intel_iommu=off", "amd_iommu=off", "iommu=off" };
 
-		for (size_t k = 0; k < ARRAY_SIZE(offs) && !off; k++)
-			if (has_token(buf, offs[k]))
+		for (size_t k = 0; k < ARRAY_SIZE(keys) && !off; k++)
+			if (has_option_value(buf, keys[k], "off"))
 				off = true, off_word = offs[k];
 		if (has_token(buf, "iommu=pt") || has_token(buf, "iommu.passthrough=1"))
 			pt = true;
