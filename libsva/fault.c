@@ -371,6 +371,13 @@ static void answer(struct sva_ctx *ctx, struct kabi_iommu_hwpt_page_response *re
 
 		if (w < 0 && errno == EINTR)
 			continue;
+		/* The queue closed behind libsva's back since the read (a
+		 * close_range() racing the batch): a fault thread stops and
+		 * says so itself (one_batch()), one line, not two. */
+		if (w < 0 && errno == EBADF && !ctx->fe.poll_mode) {
+			sva_fault_queue_lost(&ctx->fe);
+			return;
+		}
 		if (w < 0 && errno != EINVAL) {
 			sva_logf_rl(&ctx->log, &ctx->fe.rl, SVA_LOG_ERROR, "answering %zu I/O page faults failed: %s",
 				    n - off, strerror(errno));
