@@ -720,18 +720,10 @@ static void ring_has_no_number(void)
 /* The voluntary context switches of thread tid so far; -1: unknown. */
 static long switches_of(long tid)
 {
-	char path[64], line[128];
-	long n = -1;
-	FILE *f;
+	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", tid);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return n;
+	return ktest_status_field(path, "voluntary_ctxt_switches");
 }
 
 /*

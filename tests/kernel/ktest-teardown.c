@@ -685,19 +685,10 @@ static void failed_detach(void)
 	sva_ctx_free(ctx);
 }
 
-/* /proc/self/status's VmPin in kB: what iommufd holds pinned for this process. */
+/* What iommufd holds pinned for this process, in kB. */
 static long vm_pin_kb(void)
 {
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmPin: %ld", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
+	return ktest_status_field("/proc/self/status", "VmPin");
 }
 
 /*
