@@ -111,6 +111,10 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 		return sva_fail(sva_log_default(), -EINVAL,
 				"sva_ctx_new: with SVA_CTX_BROKER the broker chooses the PASIDs; leave "
 				"global_pasid_min/max 0");
+	if (opts->broker_path && !*opts->broker_path)
+		return sva_fail(sva_log_default(), -EINVAL,
+				"sva_ctx_new: broker_path is empty (NULL means $SVA_BROKER_SOCKET, else %s)",
+				SVA_BROKER_DEFAULT_SOCKET);
 	conn = sva_calloc(1, sizeof(*conn));
 	if (!conn)
 		return sva_fail_to(opts->log_fn, opts->log_arg, opts->log_level, -ENOMEM,

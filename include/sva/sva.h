@@ -137,7 +137,8 @@ struct sva_ctx_opts {
  * context's global range (libsva(7), The broker).  Thread-safe.
  * Errors: -EINVAL bad opts, flags or log level, an empty fault_thread_name
  * (NULL names it sva-fault), or NULL out (and, with
- * SVA_CTX_BROKER, SVA_CTX_ADOPT_FD or a global PASID range set too;
+ * SVA_CTX_BROKER, SVA_CTX_ADOPT_FD or a global PASID range set too, or an
+ * empty broker_path;
  * SVA_CTX_ISOLATED without SVA_CTX_BROKER); -ENOENT no
  * /dev/iommu (kernel lacks CONFIG_IOMMUFD); -EACCES/-EPERM no permission;
  * -EBADF adopted fd is not open; -ENOTTY the path or the adopted fd is not an

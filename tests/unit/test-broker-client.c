@@ -111,6 +111,8 @@ int main(void)
 	o.global_pasid_min = 300;
 	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "BROKER with a global PASID range: -EINVAL (the broker leases them)");
 	o.global_pasid_min = 0;
+	o.broker_path = "";
+	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "an empty broker_path: -EINVAL (it used to connect to no address)");
 	memset(longpath, 'x', sizeof(longpath) - 1);
 	longpath[0] = '/';
 	longpath[sizeof(longpath) - 1] = '\0';
