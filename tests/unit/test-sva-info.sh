@@ -708,6 +708,10 @@ echo 'root=/dev/sda1 intel_iommu=off quiet' >"$DP/cmdline"
 run --doctor --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
 check "--doctor: intel_iommu=off on the command line is named as the cause" \
 	line FAIL iommu "no IOMMU is active.*the kernel command line turns it off\\. Fix: remove intel_iommu=off from the kernel command line$"
+long=/$(head -c 5000 /dev/zero | tr '\0' x)
+run --iommu-path="$long"
+check "--iommu-path of 5001 bytes: a usage error (exit 2), not a path reported cut short" \
+	eval '[ $rc -eq 2 ] && grep -q "iommu-path is longer than 4095 bytes" "$tmp/err"'
 for opt in intel_iommu=sm_on,off intel_iommu=off,sm_on; do
 	echo "root=/dev/sda1 $opt quiet" >"$DP/cmdline"
 	run --doctor --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"

@@ -317,6 +317,9 @@ int main(int argc, char **argv)
 	if (strlen(o.sysfs_root) > 2048 || strlen(o.dev_root) > 2048)
 		return usage_error("the %s root is longer than 2048 bytes, libsva's limit",
 				   strlen(o.sysfs_root) > 2048 ? "sysfs" : "dev");
+	if (o.iommu_path && strlen(o.iommu_path) >= sizeof(im.path))
+		return usage_error("--iommu-path is longer than %zu bytes, the longest path there is",
+				   sizeof(im.path) - 1);
 	if (o.iommu_path)
 		snprintf(im.path, sizeof(im.path), "%s", o.iommu_path);
 	else if (!join(im.path, sizeof(im.path), o.dev_root, "iommu"))
