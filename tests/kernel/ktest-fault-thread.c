@@ -766,7 +766,7 @@ static void idle_wakeups(bool no_futex)
 	sva_test_fault_no_futex = 0;
 }
 
-static int g_close_fd = -1;
+static atomic_int g_close_fd = -1; /* set by the main thread, taken by the fault thread */
 
 /* fault_error runs between a batch's read and its answer: close the queue there. */
 static void close_queue_in_batch(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
@@ -774,9 +774,10 @@ static void close_queue_in_batch(struct sva_bond *bond, const struct sva_fault_r
 	(void)bond;
 	(void)r;
 	(void)drvdata;
-	if (g_close_fd >= 0)
-		close(g_close_fd);
-	g_close_fd = -1;
+	int fd = atomic_exchange(&g_close_fd, -1);
+
+	if (fd >= 0)
+		close(fd);
 }
 
 /*
@@ -793,13 +794,15 @@ static void queue_closed_in_batch(void)
 	struct sva_dev *dev;
 	struct sva_mm *mm;
 	struct sva_bond *bond;
-	int fd;
+	int fd, old = 0;
 
+	if (!closing_runs(false, 2, &old))
+		return;
 	if (sva_ctx_new(&co, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm) ||
 	    sva_bind(dev, mm, &bo, &bond))
 		ktest_bail("mock, address space or fault-capable bind");
 	fd = ctx->fe.fault_fd;
-	g_close_fd = fd;
+	atomic_store(&g_close_fd, fd);
 	atomic_store(&error_lines, 0);
 	/* Nothing is mapped there: refused, so fault_error runs before the answer. */
 	sva_dev_inject_fault(dev, sva_bond_pasid(bond), 0x4e000000ull, SVA_ACCESS_READ, 0);
