@@ -225,7 +225,7 @@ static const char *pci_of_node(struct sva_ctx *ctx, int fd, const char *path, ch
 {
 	struct stat st;
 	const char *base;
-	int ret = -EIO;
+	int ret;
 
 	if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode))
 		return NULL;
