@@ -433,14 +433,7 @@ struct remapper {
 	atomic_ulong rounds;
 };
 
-static char race_log[512];
-
-static void keep_error(void *arg, enum sva_log_level level, const char *msg)
-{
-	(void)arg;
-	if (level >= SVA_LOG_ERROR)
-		snprintf(race_log, sizeof(race_log), "%s", msg);
-}
+static struct ktest_line race_log = { .level = SVA_LOG_ERROR };
 
 static void *remapper(void *arg)
 {
@@ -475,7 +468,7 @@ static void prefault_remap_race(void)
 	 * anonymous memory from a mapping userfaultfd refuses: no promise then. */
 	bool query = sva_vma_query_private_anon(-1, RACE_VA, RACE_VA + PG) == 1;
 
-	sva_ctx_set_log(g_ctx, keep_error, NULL, SVA_LOG_ERROR);
+	sva_ctx_set_log(g_ctx, ktest_keep_line, &race_log, SVA_LOG_ERROR);
 	pthread_create(&t, NULL, remapper, &r);
 	/* 3000 prefaults or 8 s, and on (to 12 s) until one of them got through:
 	 * 1-8% do, so that a run where none maps checks nothing. */
@@ -486,7 +479,7 @@ static void prefault_remap_race(void)
 
 		ret == 0 ? ok0++ : ret == -EFAULT ? efault++ : other++;
 		if (ret && ret != -EFAULT && other == 1)
-			diag("prefault during the race: %s (%s)", strerror(-ret), race_log);
+			diag("prefault during the race: %s (%s)", strerror(-ret), race_log.text);
 		/* Start again from nothing, so that every prefault maps. */
 		sva_mm_invalidate(mm, (void *)(uintptr_t)RACE_VA, RACE_PAGES * PG);
 	}

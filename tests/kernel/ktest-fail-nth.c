@@ -549,22 +549,14 @@ static void sweep_all(struct run *r, const char *mode)
  * tracking starts afresh; run before the sweeps, so that no child inherits a
  * warning already given.
  */
-static char tl_line[512];
-
-static void tl_log(void *arg, enum sva_log_level level, const char *msg)
-{
-	(void)arg;
-	(void)level;
-	if (strstr(msg, "coherence tracking"))
-		snprintf(tl_line, sizeof(tl_line), "%s", msg);
-}
+static struct ktest_line tl_line = { .match = "coherence tracking", .level = -1 };
 
 /* The child's exit code: 0 the point failed cleanly, 1 no point n (the call
  * succeeded), 2 a descriptor stayed, 3 an undocumented errno, 4 the line does
  * not say what and what to do, 5 setup. */
 static int tracking_point(uint32_t flags, int n)
 {
-	struct sva_ctx_opts o = { .size = sizeof(o), .log_fn = tl_log, .log_level = SVA_LOG_WARN };
+	struct sva_ctx_opts o = { .size = sizeof(o), .log_fn = ktest_keep_line, .log_arg = &tl_line, .log_level = SVA_LOG_WARN };
 	struct sva_mm_opts mo = { .size = sizeof(mo), .flags = flags };
 	struct sva_mm_stats st = { .size = sizeof(st) };
 	struct sva_ctx *ctx;
@@ -594,9 +586,9 @@ static int tracking_point(uint32_t flags, int n)
 		printf("# point %d: %d descriptors, %d before\n", n, count_fds(), base);
 		return 2;
 	}
-	if ((reason == -EAGAIN && !(strstr(tl_line, "(the monitor thread: ") && strstr(tl_line, "RLIMIT_NPROC"))) ||
-	    (reason == -EMFILE && !(strstr(tl_line, "(an eventfd: ") && strstr(tl_line, "RLIMIT_NOFILE")))) {
-		printf("# point %d, %d: the line was: %s\n", n, reason, tl_line);
+	if ((reason == -EAGAIN && !(strstr(tl_line.text, "(the monitor thread: ") && strstr(tl_line.text, "RLIMIT_NPROC"))) ||
+	    (reason == -EMFILE && !(strstr(tl_line.text, "(an eventfd: ") && strstr(tl_line.text, "RLIMIT_NOFILE")))) {
+		printf("# point %d, %d: the line was: %s\n", n, reason, tl_line.text);
 		return 4;
 	}
 	sva_ctx_free(ctx);

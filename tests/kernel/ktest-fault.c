@@ -577,14 +577,7 @@ static void hugetlb_checks(void)
 	munmap(buf, huge);
 }
 
-static char queue_log[512];
-
-static void keep_last(void *arg, enum sva_log_level level, const char *msg)
-{
-	(void)arg;
-	(void)level;
-	snprintf(queue_log, sizeof(queue_log), "%s", msg);
-}
+static struct ktest_line queue_log = { .level = -1 };
 
 /* No descriptor for the fault queue: -EMFILE, and the log line says what to
  * do about it (it used to blame the kernel's age). */
@@ -595,7 +588,7 @@ static void queue_fd_limit(void)
 	int fds[64], n = 0, ret;
 
 	getrlimit(RLIMIT_NOFILE, &old);
-	sva_ctx_set_log(ctx, keep_last, NULL, SVA_LOG_ERROR);
+	sva_ctx_set_log(ctx, ktest_keep_line, &queue_log, SVA_LOG_ERROR);
 	low = old;
 	low.rlim_cur = 64;
 	if (setrlimit(RLIMIT_NOFILE, &low))
@@ -607,7 +600,8 @@ static void queue_fd_limit(void)
 		close(fds[--n]);
 	setrlimit(RLIMIT_NOFILE, &old);
 	is_int(ret, -EMFILE, "no descriptor free: sva_ctx_fault_fd() is -EMFILE");
-	ok(strstr(queue_log, "RLIMIT_NOFILE") && !strstr(queue_log, "6.11"), "and the log says why: %s", queue_log);
+	ok(strstr(queue_log.text, "RLIMIT_NOFILE") && !strstr(queue_log.text, "6.11"), "and the log says why: %s",
+	   queue_log.text);
 	ok(sva_ctx_fault_fd(ctx) >= 0, "with descriptors free again, it works");
 	sva_ctx_free(ctx);
 }

@@ -373,15 +373,6 @@ static void fault_queue_roundtrip(struct sva_ctx *ctx)
 	sva_mm_free(mm);
 }
 
-static char first_bind_line[1024];
-
-static void keep_error_line(void *arg, enum sva_log_level level, const char *msg)
-{
-	(void)arg;
-	if (level == SVA_LOG_ERROR)
-		snprintf(first_bind_line, sizeof(first_bind_line), "%s", msg);
-}
-
 /*
  * A first bind the kernel refuses because of memory already visible: outside
  * the mock's aperture (-EADDRINUSE), or prefaulted into an untracked address
@@ -390,7 +381,8 @@ static void keep_error_line(void *arg, enum sva_log_level level, const char *msg
  */
 static void first_bind_refusals(void)
 {
-	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = keep_error_line };
+	static struct ktest_line error_line = { .level = SVA_LOG_ERROR };
+	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = ktest_keep_line, .log_arg = &error_line };
 	struct sva_mm_opts uo = { .size = sizeof(uo), .flags = SVA_MM_UNTRACKED };
 	struct sva_bond *bond = (struct sva_bond *)0x1;
 	struct sva_dev_info info = { .size = sizeof(info) };
@@ -406,10 +398,10 @@ static void first_bind_refusals(void)
 		return;
 	ret = sva_mm_new(ctx, NULL, &mm);
 	ok(!ret && sva_mm_prefault(mm, hi, PG) == 0, "memory visible outside the aperture before any bind");
-	first_bind_line[0] = '\0';
+	error_line.text[0] = '\0';
 	is_int(sva_bind(dev, mm, NULL, &bond), -EADDRINUSE, "the first bind: -EADDRINUSE");
 	ok(bond == (struct sva_bond *)0x1, "  *out untouched");
-	ok(strstr(first_bind_line, "sva_mm_invalidate"), "  the line says what to do: %s", first_bind_line);
+	ok(strstr(error_line.text, "sva_mm_invalidate"), "  the line says what to do: %s", error_line.text);
 	ok(sva_dev_get_info(dev, &info) == 0 && !(info.flags & SVA_DEV_ATTACHED), "  the device is not attached");
 	is_int((int)sva_mm_invalidate(mm, hi, PG), PG, "  withdrawn with sva_mm_invalidate (one page)");
 	if (is_int(sva_bind(dev, mm, NULL, &bond), 0, "  then bound"))
@@ -420,10 +412,10 @@ static void first_bind_refusals(void)
 	ret = sva_mm_new(ctx, &uo, &umm);
 	ok(!ret && lo && sva_mm_prefault(umm, lo, PG) == 0 && munmap(lo, PG) == 0,
 	   "prefaulted into an untracked address space, then unmapped");
-	first_bind_line[0] = '\0';
+	error_line.text[0] = '\0';
 	bond = (struct sva_bond *)0x1;
 	is_int(sva_bind(dev, umm, NULL, &bond), -EFAULT, "the first bind: -EFAULT");
-	ok(strstr(first_bind_line, "sva_mm_invalidate"), "  the line says what to do: %s", first_bind_line);
+	ok(strstr(error_line.text, "sva_mm_invalidate"), "  the line says what to do: %s", error_line.text);
 	is_int((int)sva_mm_invalidate(umm, lo, PG), PG, "  withdrawn with sva_mm_invalidate (one page)");
 	if (is_int(sva_bind(dev, umm, NULL, &bond), 0, "  then bound"))
 		sva_unbind(bond);
@@ -438,10 +430,10 @@ static void first_bind_refusals(void)
 		skip(4, "MADV_GUARD_INSTALL refused (a kernel before 6.13)");
 	} else {
 		ok(!ret && sva_mm_prefault(mm, lo, PG) == 0, "a guard page prefaulted before any bind is accepted");
-		first_bind_line[0] = '\0';
+		error_line.text[0] = '\0';
 		is_int(sva_bind(dev, mm, NULL, &bond), -EFAULT, "the first bind: -EFAULT");
-		ok(strstr(first_bind_line, "cannot pin") && strstr(first_bind_line, "sva_mm_invalidate"),
-		   "  the line names memory the kernel cannot pin: %s", first_bind_line);
+		ok(strstr(error_line.text, "cannot pin") && strstr(error_line.text, "sva_mm_invalidate"),
+		   "  the line names memory the kernel cannot pin: %s", error_line.text);
 		is_int((int)sva_mm_invalidate(mm, lo, PG), PG, "  withdrawn with sva_mm_invalidate (one page)");
 	}
 	sva_mm_free(mm);
@@ -452,29 +444,21 @@ static void first_bind_refusals(void)
 	sva_ctx_free(ctx);
 }
 
-static char space_line[512];
-
-static void keep_space_line(void *arg, enum sva_log_level level, const char *msg)
-{
-	(void)arg;
-	(void)level;
-	if (strstr(msg, "PASID space of"))
-		snprintf(space_line, sizeof(space_line), "%s", msg);
-}
-
 /* The mock's own PASID space names it as the mock: its prefix used to be made
  * before the device was marked SVA_DEV_MOCK, and said "device". */
 static void mock_space_named(void)
 {
-	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = keep_space_line, .log_level = SVA_LOG_DEBUG };
+	static struct ktest_line space_line = { .match = "PASID space of", .level = -1 };
+	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = ktest_keep_line, .log_arg = &space_line,
+				   .log_level = SVA_LOG_DEBUG };
 	struct sva_ctx *ctx;
 	struct sva_dev *dev;
 
 	if (!ok(sva_ctx_new(&co, &ctx) == 0 && sva_dev_open_mock(ctx, NULL, &dev) == 0, "mock space name: setup"))
 		return;
-	space_line[0] = '\0';
+	space_line.text[0] = '\0';
 	is_int(sva_dev_pasid_free(dev, 7), -ENOENT, "free of an own PASID never allocated: -ENOENT");
-	ok(strstr(space_line, "PASID space of mock device"), "  its line names the mock: %s", space_line);
+	ok(strstr(space_line.text, "PASID space of mock device"), "  its line names the mock: %s", space_line.text);
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
 }

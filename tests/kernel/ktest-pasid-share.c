@@ -45,14 +45,7 @@ static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report 
 static const struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = on_exit_cb, .fault_error = on_fault_error };
 static struct sva_ctx *ctx;
 static struct sva_dev *d1, *d2, *d3;
-static char last_line[512];
-
-static void keep_line(void *arg, enum sva_log_level level, const char *msg)
-{
-	(void)arg;
-	(void)level;
-	snprintf(last_line, sizeof(last_line), "%s", msg);
-}
+static struct ktest_line last_line = { .level = -1 };
 
 static struct sva_bind_opts opts(uint32_t flags, enum sva_pasid_policy policy, struct drv *drv)
 {
@@ -224,11 +217,11 @@ static void chosen_pasid(void)
 	ok(sva_dev_bond_lookup(d2, v, &found, &data) == 0 && found == b2 && data == &b, "d2's bond under %u", v);
 	is_int(sva_dev_bond_lookup(d3, v, &found, &data), -ENOENT, "d3 has nothing under it");
 	is_int(sva_dev_pasid_lookup(d3, v, &data), -ENOENT, "nor drvdata");
-	sva_ctx_set_log(ctx, keep_line, NULL, SVA_LOG_ERROR);
+	sva_ctx_set_log(ctx, ktest_keep_line, &last_line, SVA_LOG_ERROR);
 	is_int(sva_dev_pasid_free(d1, v), -EBUSY, "the driver cannot free it while bound: -EBUSY");
 	sva_ctx_set_log(ctx, NULL, NULL, SVA_LOG_DEFAULT);
-	ok(strstr(last_line, "unbind its bonds first") && strstr(last_line, "to be freed"),
-	   "its line says to unbind first and free it then (%s)", last_line);
+	ok(strstr(last_line.text, "unbind its bonds first") && strstr(last_line.text, "to be freed"),
+	   "its line says to unbind first and free it then (%s)", last_line.text);
 	is_int(fault(d2, v, BUF_VA), 1, "a fault on d2 under the chosen PASID");
 	is_int(faults_of(b2, NULL), 1, "resolved through d2's bond");
 

@@ -260,6 +260,26 @@ static inline long ktest_status_field(const char *path, const char *key)
 	return n;
 }
 
+/*
+ * A log callback that keeps the last line libsva gave which passes a filter:
+ * pass ktest_keep_line as log_fn and a struct ktest_line as log_arg.  `match`
+ * NULL takes every line; `level` < 0 every level.  Called from libsva's
+ * threads too: a test reads `text` only once the call that logs has returned.
+ */
+struct ktest_line {
+	const char *match;
+	int level;
+	char text[1024];
+};
+
+static inline void ktest_keep_line(void *arg, enum sva_log_level level, const char *msg)
+{
+	struct ktest_line *k = arg;
+
+	if ((k->level < 0 || (int)level == k->level) && (!k->match || strstr(msg, k->match)))
+		snprintf(k->text, sizeof(k->text), "%s", msg);
+}
+
 /* Map `len` bytes at exactly `addr` (low, device-reachable VAs), or bail out. */
 static inline void *ktest_map_at(uint64_t addr, size_t len, int prot)
 {
