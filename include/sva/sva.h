@@ -593,9 +593,10 @@ int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **drvdata);
  * and brk() shrinking take away.  Devices then fault the new pages in (or, for
  * pinned-mode bonds, see them after the next sva_mm_prefault()).  What no
  * event reports (mprotect() downgrades, MADV_GUARD_INSTALL, hole punching,
- * truncate, shmdt() of memory also mapped elsewhere, MADV_PAGEOUT) and the
- * residual windows are in libsva(7), "Coherence"; sva_mm_invalidate() is the
- * remedy for them.
+ * truncate, MADV_REMOVE seen through another mapping of the same file pages,
+ * remap_file_pages(), shmdt() of memory also mapped elsewhere, MADV_PAGEOUT)
+ * and the residual windows are in libsva(7), "Coherence"; sva_mm_invalidate()
+ * is the remedy for them.
  */
 
 /* sva_mm_opts.flags */

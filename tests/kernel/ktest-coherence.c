@@ -775,6 +775,62 @@ static void shmdt_remedy(void)
 	sva_mm_free(mm);
 }
 
+/*
+ * Two operations libsva(7) lists under "What no event reports", each with its
+ * remedy: MADV_REMOVE through a second mapping of the same memfd pages (the
+ * kernel reports only the range given, so the first mapping's devices keep
+ * the freed pages, and a prefault does not mend it: the range is visible),
+ * and remap_file_pages() (an internal MAP_FIXED mmap without an unmap event).
+ * sva_mm_invalidate() and a prefault give the devices the process's pages.
+ * In the bound address space: with no HWPT the access path would read the
+ * process's current page, stale or not.
+ */
+static void unreported_remedies(struct sva_mm *mm)
+{
+	int fd = memfd_create("ktest-alias", MFD_CLOEXEC);
+	unsigned char *p, *alias;
+
+	if (fd < 0 || ftruncate(fd, 8 * PG))
+		ktest_bail("memfd for the unreported remedies");
+	p = mmap((void *)(uintptr_t)VA, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	alias = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED || alias == MAP_FAILED)
+		ktest_bail("map the memfd twice");
+	memset(p, 0xe5, 4 * PG);
+	is_int(sva_mm_prefault(mm, p, 4 * PG), 0, "alias: the first mapping of a memfd prefaulted");
+	is_int(madvise(alias, 4 * PG, MADV_REMOVE), 0, "  MADV_REMOVE through a second mapping");
+	p[0] = 0xe6;
+	sva_mm_fence(mm);
+	is_int(seen(mm, VA), -ESTALE, "  the devices keep the freed page at the first mapping (documented)");
+	is_int(sva_mm_prefault(mm, p, 4 * PG), 0, "  a prefault again");
+	is_int(seen(mm, VA), -ESTALE, "  does not mend it (the range is visible already)");
+	sva_mm_invalidate(mm, p, 4 * PG);
+	is_int(sva_mm_prefault(mm, p, 4 * PG), 0, "  invalidate, then prefault");
+	is_int(seen(mm, VA), 0xe6, "  the devices see the process's page");
+	munmap(alias, 4 * PG);
+
+	/* remap_file_pages: file page 5 at p's first page, where page 0 was */
+	memset(p, 0xe7, PG);
+	if (pwrite(fd, (unsigned char[]){ 0xe8 }, 1, 5 * PG) != 1)
+		ktest_bail("pwrite the memfd");
+	sva_mm_invalidate(mm, p, 4 * PG);
+	is_int(sva_mm_prefault(mm, p, 4 * PG), 0, "remap_file_pages: the memfd mapping prefaulted");
+	if (remap_file_pages(p, PG, 0, 5, 0)) {
+		diag("remap_file_pages: %s", strerror(errno));
+		skip(3, "remap_file_pages refused");
+	} else {
+		is_int(p[0], 0xe8, "  the process sees file page 5");
+		sva_mm_fence(mm);
+		is_int(seen(mm, VA), -ESTALE, "  the devices keep file page 0 (documented)");
+		sva_mm_invalidate(mm, p, PG);
+		sva_mm_prefault(mm, p, PG);
+		is_int(seen(mm, VA), 0xe8, "  invalidate, then prefault: the devices see file page 5");
+	}
+	munmap(p, 4 * PG);
+	close(fd);
+	sva_mm_fence(mm);
+}
+
 /* The parent's half of a child that reports len bytes of results on pfd:
  * read them (got[0] = -9999 if they did not all come), reap it, its status. */
 static int child_results(pid_t pid, int pfd[2], int *got, size_t len)
@@ -1503,6 +1559,7 @@ int main(void)
 	own_uffd_checks();
 	mem_free_untracked();
 	shmdt_remedy();
+	unreported_remedies(mm);
 	seccomp_checks();
 	uffd_replaced_checks();
 	uffd_silent_checks();
