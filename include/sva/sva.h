@@ -16,9 +16,9 @@
  *    -ENOTCONN of sva_dev_iova_ranges() and -EAGAIN of sva_mm_prefault()
  *    (libsva(7), Errors).  Where a call's comment or page says otherwise
  *    (-ENOSPC of the iova_ranges calls fills the array; -EIO of a withdrawal
- *    the kernel refused; the evictions of a failed sva_mm_prefault(); an
- *    sva_ctx_unshare_memfd() the kernel refused part of; a NULL or invalid
- *    argument "not logged"), it wins.
+ *    the kernel refused; the evictions, and the userfaultfd registrations, of
+ *    a failed sva_mm_prefault(); an sva_ctx_unshare_memfd() the kernel refused
+ *    part of; a NULL or invalid argument "not logged"), it wins.
  *  - Objects are opaque.  Options and information structs start with a `size`
  *    field that the caller sets to sizeof(the struct) so they can grow without
  *    breaking ABI; passing NULL for an options pointer selects every default.
@@ -834,10 +834,10 @@ int sva_mm_stats(const struct sva_mm *mm, struct sva_mm_stats *stats);
  * The IOVA (== virtual) ranges devices can reach through the address space, as
  * the kernel reports them now: what every device bound to it allows, PASID
  * bonds included.  *nr in and out as sva_dev_iova_ranges().  Thread-safe.
- * Errors: -EINVAL NULL mm or nr, or *nr > 0 with NULL ranges; -ENOSPC array
- * too small (*nr is set to the count); -ECHILD in a forked child; errors of
- * IOMMU_IOAS_IOVA_RANGES passed through; in a broker context, the broker's
- * errors (libsva(7), Errors).  At most 64 ranges are reported.
+ * Errors: -EINVAL NULL mm or nr, or *nr > 0 with NULL ranges (not logged);
+ * -ENOSPC array too small (*nr is set to the count); -ECHILD in a forked
+ * child; errors of IOMMU_IOAS_IOVA_RANGES passed through; in a broker context,
+ * the broker's errors (libsva(7), Errors).  At most 64 ranges are reported.
  */
 int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *ranges, size_t *nr);
 
@@ -995,8 +995,8 @@ struct sva_bind_opts {
  * is -EEXIST, as above, unless SVA_BIND_EXTRA_PASID); -ERANGE it is
  * outside dev's reach (0, beyond its PASID width or its own range as
  * sva_dev_set_pasid_range() may have narrowed it, a global value on a device
- * that does not cover the global range, or below the global range on a device
- * with no own space); -EINVAL with SVA_BIND_RID, or opts->pasid set without
+ * that does not cover the global range, above the global range, or below the
+ * global range on a device with no own space); -EINVAL with SVA_BIND_RID, or opts->pasid set without
  * SVA_BIND_PASID.  -EDEADLK called from an mm_exit or fault_error callback.
  * A failed bind leaves the device, the address space and
  * every PASID as they were.
