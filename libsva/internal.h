@@ -33,6 +33,10 @@ struct sva_log {
 	sva_log_fn fn;
 	void *arg;
 	atomic_int level; /* read lock-free: most lines are filtered out */
+	/* Calls of the callback under way (log.c), under lock: `current` of the
+	 * pair in place since swap number `swaps`, `draining` of pairs replaced
+	 * since; counted in process `fork_gen` (a child starts from none). */
+	unsigned swaps, current, draining, fork_gen;
 };
 
 /* A rate limit for one source of log lines (a bond, a context's engine):

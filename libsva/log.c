@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fork.h"
 #include "internal.h"
 
 static const char *const level_names[] = { "default", "debug", "info", "warn", "error", "off" };
@@ -47,22 +48,67 @@ static void log_stderr(void *arg, enum sva_log_level level, const char *msg)
 	fprintf(stderr, "libsva %s: %s\n", level_names[level], msg);
 }
 
+/* The thread's depth in log callbacks: a callback that (against the rules)
+ * replaces a log must not wait for itself. */
+static _Thread_local unsigned in_callback;
+
+/* The counts, made this process's (log->lock held): a forked child inherits
+ * its parent's calls under way, whose threads it does not have. */
+static void counts_own(struct sva_log *log, unsigned gen)
+{
+	if (log->fork_gen != gen) {
+		log->fork_gen = gen;
+		log->current = 0;
+		log->draining = 0;
+	}
+}
+
+/* Calls of replaced pairs still under way in other threads (a snapshot). */
+static unsigned draining(struct sva_log *log)
+{
+	unsigned n;
+
+	sva_fork_guard_enter();
+	pthread_mutex_lock(&log->lock);
+	counts_own(log, sva_fork_gen());
+	n = log->draining;
+	pthread_mutex_unlock(&log->lock);
+	sva_fork_guard_leave();
+	return n;
+}
+
+/*
+ * Replace the pair, then wait until no call of a replaced pair is under way,
+ * so that the caller may free the old arg once this returns.  The wait polls,
+ * holding nothing: not the lock, which a fork() in the callback waited for
+ * would need, nor the fork guard.  Callbacks return quickly (sva_log_fn);
+ * while replacements follow each other, a wait covers the calls of every pair
+ * replaced meanwhile.
+ */
 void sva_log_set(struct sva_log *log, sva_log_fn fn, void *arg, int level)
 {
 	sva_fork_guard_enter();
 	pthread_mutex_lock(&log->lock);
+	counts_own(log, sva_fork_gen());
 	log->fn = fn ? fn : log_stderr;
 	log->arg = fn ? arg : NULL;
+	log->swaps++;
+	log->draining += log->current;
+	log->current = 0;
 	pthread_mutex_unlock(&log->lock);
 	sva_fork_guard_leave();
 	if (level <= SVA_LOG_DEFAULT || level > SVA_LOG_OFF)
 		level = sva_log_env_level();
 	atomic_store(&log->level, level);
+	for (long ns = 1000; !in_callback && draining(log); ns = ns < 1000000 ? ns * 2 : ns)
+		nanosleep(&(struct timespec){ .tv_nsec = ns }, NULL);
 }
 
 void sva_log_init(struct sva_log *log, sva_log_fn fn, void *arg, int level)
 {
 	pthread_mutex_init(&log->lock, NULL);
+	log->swaps = log->current = log->draining = 0;
+	log->fork_gen = sva_fork_gen();
 	sva_log_set(log, fn, arg, level);
 }
 
@@ -74,11 +120,13 @@ void sva_log_fini(struct sva_log *log)
 static void vlog(const struct sva_log *log, enum sva_log_level level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
-static void vlog(const struct sva_log *log, enum sva_log_level level, const char *fmt, va_list ap)
+static void vlog(const struct sva_log *clog, enum sva_log_level level, const char *fmt, va_list ap)
 {
+	struct sva_log *log = (struct sva_log *)clog; /* const to callers: only the counts change */
 	char buf[512];
 	sva_log_fn fn;
 	void *arg;
+	unsigned swaps, gen;
 
 	if ((int)level < atomic_load(&log->level) || level >= SVA_LOG_OFF)
 		return;
@@ -88,14 +136,31 @@ static void vlog(const struct sva_log *log, enum sva_log_level level, const char
 	for (char *p = buf; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
-	/* Copy the pair under the lock; call outside it, so a callback may log. */
+	/* Copy the pair under the lock, counted as a call under way; call
+	 * outside it, so a callback may log. */
+	gen = sva_fork_gen();
 	sva_fork_guard_enter();
-	pthread_mutex_lock((pthread_mutex_t *)&log->lock);
+	pthread_mutex_lock(&log->lock);
+	counts_own(log, gen);
 	fn = log->fn;
 	arg = log->arg;
-	pthread_mutex_unlock((pthread_mutex_t *)&log->lock);
+	swaps = log->swaps;
+	log->current++;
+	pthread_mutex_unlock(&log->lock);
 	sva_fork_guard_leave();
+	in_callback++;
 	fn(arg, level, buf);
+	in_callback--;
+	sva_fork_guard_enter();
+	pthread_mutex_lock(&log->lock);
+	if (log->fork_gen == gen) { /* else counted in a parent */
+		if (log->swaps == swaps)
+			log->current--;
+		else
+			log->draining--;
+	}
+	pthread_mutex_unlock(&log->lock);
+	sva_fork_guard_leave();
 }
 
 void sva_logf(const struct sva_log *log, enum sva_log_level level, const char *fmt, ...)

@@ -110,7 +110,9 @@ struct sva_ctx_opts {
 	const char *sysfs_root; /* NULL: "/sys" (a container may see it elsewhere) */
 	const char *dev_root;	/* NULL: "/dev" */
 	sva_log_fn log_fn;	/* NULL: stderr */
-	void *log_arg;
+	void *log_arg;		/* used until sva_ctx_set_log() replaces it or the
+				 * context goes (after sva_ctx_free() while its
+				 * devices or address spaces are open) */
 	int log_level;		/* enum sva_log_level; 0 (SVA_LOG_DEFAULT): $SVA_LOG */
 	uint32_t global_pasid_min; /* 0: SVA_GLOBAL_PASID_MIN_DEFAULT */
 	uint32_t global_pasid_max; /* 0: SVA_GLOBAL_PASID_MAX_DEFAULT */
@@ -179,7 +181,9 @@ int sva_ctx_fd(const struct sva_ctx *ctx);
 
 /* Replace the log callback (NULL: stderr) and level at run time; SVA_LOG_DEFAULT
  * or an out-of-range level means $SVA_LOG.  Thread-safe: a line logged
- * concurrently goes to the old or the new callback, with its own arg. */
+ * concurrently goes to the old or the new callback, with its own arg; returns
+ * once no call of the old one is under way in another thread, so the old arg
+ * may be freed then (do not hold a lock the old callback takes). */
 void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level);
 
 /*

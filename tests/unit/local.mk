@@ -6,6 +6,7 @@ UNIT_TESTS = \
 	tests/unit/test-chunks \
 	tests/unit/test-fault-window \
 	tests/unit/test-log-levels \
+	tests/unit/test-log-swap \
 	tests/unit/test-vma-collect \
 	tests/unit/test-fault-storm \
 	tests/unit/test-broker-proto \
@@ -35,6 +36,9 @@ tests_unit_test_fault_window_LDADD = $(TEST_LIBS)
 # The log-level rule: expected outcomes at debug level, real errors at error level.
 tests_unit_test_log_levels_SOURCES = tests/unit/test-log-levels.c tests/tap.h
 tests_unit_test_log_levels_LDADD = $(TEST_LIBS)
+# sva_ctx_set_log: the old callback is done with once it returns.
+tests_unit_test_log_swap_SOURCES = tests/unit/test-log-swap.c tests/tap.h
+tests_unit_test_log_swap_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The VMAs of a range: PROCMAP_QUERY against /proc/self/maps (libsva/vma_query.c).
 tests_unit_test_vma_collect_SOURCES = tests/unit/test-vma-collect.c tests/tap.h
 tests_unit_test_vma_collect_LDADD = $(TEST_LIBS)
