@@ -2,14 +2,14 @@
 /*
  * Which user callback this thread is inside.  A thread inside mm_exit or
  * fault_error must not wait for a teardown: the one it would wait for may be
- * its own.  The thread-local depth lets those calls refuse instead (sva.h,
+ * its own; one inside a log callback may hold any of libsva's locks.  The thread-local depth lets those calls refuse instead (sva.h,
  * "Callbacks").  A leaf: the files that run callbacks (bond.c, fault.c) sit
  * below teardown.c and the calls that refuse (ctx.c, dev.c, mm.c) above it,
  * so the mark can live in neither.
  */
 #include "callback.h"
 
-static _Thread_local unsigned in_callback[2]; /* depth, by enum sva_callback */
+static _Thread_local unsigned in_callback[3]; /* depth, by enum sva_callback */
 
 void sva_callback_enter(enum sva_callback cb)
 {
@@ -29,4 +29,9 @@ bool sva_in_callback(void)
 bool sva_in_fault_error(void)
 {
 	return in_callback[SVA_CB_FAULT_ERROR] != 0;
+}
+
+bool sva_in_log_callback(void)
+{
+	return in_callback[SVA_CB_LOG] != 0;
 }

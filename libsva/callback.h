@@ -6,7 +6,7 @@
 #include <stdbool.h>
 
 /* Run a user callback with this thread marked as inside it. */
-enum sva_callback { SVA_CB_MM_EXIT, SVA_CB_FAULT_ERROR };
+enum sva_callback { SVA_CB_MM_EXIT, SVA_CB_FAULT_ERROR, SVA_CB_LOG };
 void sva_callback_enter(enum sva_callback cb);
 void sva_callback_leave(enum sva_callback cb);
 /* Is this thread inside mm_exit or fault_error?  Calls that tear down or bind
@@ -15,5 +15,8 @@ bool sva_in_callback(void);
 /* Inside fault_error, where the fault engine's lock is held: processing
  * faults refuses too. */
 bool sva_in_fault_error(void);
+/* Inside a log callback, which may run while libsva holds any of its locks:
+ * nothing there may wait for libsva (the exit destructor, a log's swap). */
+bool sva_in_log_callback(void);
 
 #endif

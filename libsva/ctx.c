@@ -98,10 +98,12 @@ __attribute__((destructor)) static void sva_at_exit(void)
 	/*
 	 * exit() from inside mm_exit or fault_error: the bond whose callback
 	 * called it cannot finish tearing down, and waiting for it would hang.
+	 * From a log callback: this thread may hold a device's lock, or be the
+	 * fault thread inside a batch, which the teardown would wait for.
 	 * Leave every bond to the kernel, which detaches them as the
 	 * descriptors close.
 	 */
-	if (sva_in_callback())
+	if (sva_in_callback() || sva_in_log_callback())
 		return;
 	for (;;) {
 		struct sva_ctx *ctx;

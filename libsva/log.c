@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callback.h"
 #include "fork.h"
 #include "internal.h"
 
@@ -47,10 +48,6 @@ static void log_stderr(void *arg, enum sva_log_level level, const char *msg)
 	/* One fprintf per line so concurrent lines do not interleave. */
 	fprintf(stderr, "libsva %s: %s\n", level_names[level], msg);
 }
-
-/* The thread's depth in log callbacks: a callback that (against the rules)
- * replaces a log must not wait for itself. */
-static _Thread_local unsigned in_callback;
 
 /* The counts, made this process's (log->lock held): a forked child inherits
  * its parent's calls under way, whose threads it does not have. */
@@ -100,7 +97,8 @@ void sva_log_set(struct sva_log *log, sva_log_fn fn, void *arg, int level)
 	if (level <= SVA_LOG_DEFAULT || level > SVA_LOG_OFF)
 		level = sva_log_env_level();
 	atomic_store(&log->level, level);
-	for (long ns = 1000; !in_callback && draining(log); ns = ns < 1000000 ? ns * 2 : ns)
+	/* A callback that (against the rules) replaces a log: not for itself. */
+	for (long ns = 1000; !sva_in_log_callback() && draining(log); ns = ns < 1000000 ? ns * 2 : ns)
 		nanosleep(&(struct timespec){ .tv_nsec = ns }, NULL);
 }
 
@@ -148,9 +146,9 @@ static void vlog(const struct sva_log *clog, enum sva_log_level level, const cha
 	log->current++;
 	pthread_mutex_unlock(&log->lock);
 	sva_fork_guard_leave();
-	in_callback++;
+	sva_callback_enter(SVA_CB_LOG);
 	fn(arg, level, buf);
-	in_callback--;
+	sva_callback_leave(SVA_CB_LOG);
 	sva_fork_guard_enter();
 	pthread_mutex_lock(&log->lock);
 	if (log->fork_gen == gen) { /* else counted in a parent */

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "callback.h"
 #include "fork.h"
 #include "internal.h"
 #include "kabi.h"
@@ -631,6 +632,10 @@ int sva_track_error(void)
  */
 __attribute__((destructor(200))) static void track_at_exit(void)
 {
+	/* exit() in a log callback: T.setup may be this thread's (its warnings
+	 * are logged under it), and the process ends anyway. */
+	if (sva_in_log_callback())
+		return;
 	pthread_mutex_lock(&T.setup);
 	if (T.fork_gen == sva_fork_gen())
 		stop();

@@ -47,7 +47,7 @@ if HAVE_FUZZER
 # tests/fuzz/run-fuzz.sh SECONDS.  SVA_TEST_HOOKS: as libsva-test, the calls only tests use.
 noinst_PROGRAMS += tests/fuzz/fuzz-pasid
 tests_fuzz_fuzz_pasid_SOURCES = tests/fuzz/fuzz-pasid.c libsva/pasid_space.c libsva/arena.c libsva/lock.c libsva/log.c \
-	libsva/fork_guard.c libsva/fork.c \
+	libsva/fork_guard.c libsva/fork.c libsva/callback.c \
 	libsva/test_fail.c
 tests_fuzz_fuzz_pasid_CPPFLAGS = $(AM_CPPFLAGS) -DSVA_TEST_HOOKS
 tests_fuzz_fuzz_pasid_CFLAGS = -std=gnu11 $(WARN_CFLAGS) $(PTHREAD_CFLAGS) -g -O1 \

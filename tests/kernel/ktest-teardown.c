@@ -250,6 +250,74 @@ static void exit_paths(void)
 }
 
 /*
+ * exit() from a log callback.  The callback may run while libsva holds its
+ * locks (sva_ctx_set_log(3)): on the fault thread inside a batch (a refused
+ * fault's info line), or in a bind holding its device's lock (the attach's
+ * error line).  The exit destructor's teardown then waited for that batch or
+ * lock for good; it now leaves the bonds to the kernel, as from mm_exit.
+ */
+static int log_exit_status;
+
+static void exit_on_line(void *arg, enum sva_log_level level, const char *msg)
+{
+	if ((level == SVA_LOG_ERROR || strstr(msg, "I/O page fault")) && log_exit_status)
+		exit(log_exit_status);
+	(void)arg;
+}
+
+static int refuse_attach(struct sva_dev *dev, uint32_t pasid)
+{
+	(void)dev;
+	(void)pasid;
+	return -EIO;
+}
+
+/* In a child: exit(`status`) from the log callback at a refused fault (on the
+ * fault thread) or at a failed PASID attach (under the device lock). */
+static int child_log_exit(bool at_fault, int status)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		struct sva_ctx_opts o = { .size = sizeof(o), .log_fn = exit_on_line, .log_level = SVA_LOG_INFO };
+		struct sva_bind_opts rid = { .size = sizeof(rid), .flags = SVA_BIND_RID };
+		struct sva_bind_opts pinned = { .size = sizeof(pinned), .flags = SVA_BIND_PINNED };
+		struct sva_ctx *ctx;
+		struct sva_dev *dev;
+		struct sva_mm *mm, *mm2;
+		struct sva_bond *b, *b2;
+
+		alarm(10);
+		if (sva_ctx_new(&o, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm) ||
+		    sva_mm_new(ctx, NULL, &mm2))
+			_exit(90);
+		/* The RID carries the bond mm_exit would be run for. */
+		if (sva_bind(dev, mm, &rid, &b))
+			_exit(91);
+		log_exit_status = status;
+		if (at_fault) {
+			/* Nothing mapped there: refused, with an info line. */
+			sva_dev_inject_fault(dev, 0, 0x7d000000ull, SVA_ACCESS_READ, 0);
+			for (;;)
+				pause();
+		}
+		sva_test_mock_pasid_attach_hook = refuse_attach;
+		sva_bind(dev, mm2, &pinned, &b2);
+		_exit(92);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	return exit_code(st);
+}
+
+static void exit_from_log_callback(void)
+{
+	is_int(child_log_exit(true, 5), 5, "exit() in the log callback at a refused fault (the fault thread): exits");
+	is_int(child_log_exit(false, 6), 6, "exit() in the log callback at a bind's attach error (device lock held): exits");
+}
+
+/*
  * exit() while another thread drops a context's last reference: the exit
  * destructor must leave that context to the release under way, not take a
  * reference back from zero and tear it down beside the release (each would
@@ -818,6 +886,7 @@ int main(void)
 	concurrent(false);
 	concurrent(true);
 	exit_paths();
+	exit_from_log_callback();
 	exit_races_release();
 	fork_inherits_no_lock();
 	rid_unbind_vs_bind();
