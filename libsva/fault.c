@@ -670,6 +670,24 @@ static void resolve_records(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pg
 	sva_pin_batch(fe, false);
 }
 
+/*
+ * The queue's number is closed or another file's (inside the gate): -EBADF,
+ * with its line in poll mode, each call (rate-limited).  A fault thread that
+ * finds its queue gone stops and says so itself (fault_thread.c): one line,
+ * not two.
+ */
+static ssize_t queue_gone(struct sva_ctx *ctx)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+
+	if (fe->poll_mode)
+		sva_logf_rl(&ctx->log, &fe->rl, SVA_LOG_ERROR,
+			    "the fault queue's descriptor %d was closed behind libsva's back (or is another "
+			    "file's now): faults are no longer read; never close libsva's descriptors",
+			    fe->fault_fd);
+	return -EBADF;
+}
+
 /* One batch of at most `left` records (more if the first group needs it):
  * read, then resolve.  Returns the records handled, 0 when the queue is
  * empty, or -errno (logged).  The buffers are read inside the gate only:
@@ -683,19 +701,19 @@ static ssize_t one_batch(struct sva_ctx *ctx, size_t left)
 	if (fe->fault_fd < 0)
 		return 0;
 	if (atomic_load(&fe->queue_lost))
-		return -EBADF; /* the number is not ours to read */
+		return queue_gone(ctx); /* the number is not ours to read */
 	want = left < fe->buf_records ? left : fe->buf_records;
 	got = read_batch(ctx, want, &dropped);
 	if (got == -EAGAIN)
 		return (ssize_t)dropped;
-	/* A fault thread that finds its queue closed stops and says so itself
-	 * (fault_thread.c): one line, not two. */
-	if (got < 0 && got != -E2BIG && !(got == -EBADF && !fe->poll_mode))
+	if (got == -EBADF)
+		return queue_gone(ctx);
+	if (got < 0 && got != -E2BIG)
 		sva_logf_rl(&ctx->log, &fe->rl, SVA_LOG_ERROR, "reading the fault queue failed: %s",
 			    strerror((int)-got));
 	if (got > 0)
 		resolve_records(ctx, fe->buf, (size_t)got); /* read_batch() may have moved fe->buf */
-	return got > 0 && atomic_load(&fe->queue_lost) ? -EBADF : got;
+	return got > 0 && atomic_load(&fe->queue_lost) ? queue_gone(ctx) : got;
 }
 
 /*

@@ -273,7 +273,9 @@ static void refill(int fd, enum filler kind)
  */
 static void queue_closed_poll_mode(enum filler kind)
 {
-	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL, .log_level = SVA_LOG_OFF };
+	static struct ktest_line line = { .match = "closed behind libsva's back", .level = SVA_LOG_ERROR };
+	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL, .log_fn = ktest_keep_line,
+				   .log_arg = &line, .log_level = SVA_LOG_ERROR };
 	const char *what = filler_name[kind];
 	struct sva_ctx *ctx;
 	struct sva_dev *dev;
@@ -288,7 +290,14 @@ static void queue_closed_poll_mode(enum filler kind)
 	if (fd < 0)
 		ktest_bail("the queue");
 	refill(fd, kind);
+	line.text[0] = '\0';
 	is_int(sva_ctx_process_faults(ctx, 16), -EBADF, "poll mode, the queue's number %s's: -EBADF", what);
+	/* /dev/zero and memfds were read as records, found another file's and
+	 * refused without a line; every later call too. */
+	ok(line.text[0], "poll mode, %s: its error line says so: %s", what, line.text);
+	line.text[0] = '\0';
+	is_int(sva_ctx_process_faults(ctx, 16), -EBADF, "poll mode, %s: -EBADF again", what);
+	ok(line.text[0], "poll mode, %s: with its line again", what);
 	ok(fstat(fd, &st) == 0 && st.st_size == (kind == F_MEMFD_DATA ? 4096 : 0),
 	   "poll mode, %s: nothing written into it (%lld bytes)", what, (long long)st.st_size);
 	is_int(sva_bind(dev, mm2, NULL, &b2), -EBADFD, "poll mode, %s: a fault-capable bind after that: -EBADFD", what);
