@@ -464,9 +464,11 @@ static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret)
 	}
 	return sva_fail(&dev->ctx->log, -EIO,
 			"detaching %s %u of device %u failed: %s; the bond is gone but the device may still "
-			"reach the address space: its %s stays reserved for good and its HWPT kept",
+			"reach the address space: %s, and its HWPT kept",
 			bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid,
-			dev->info.dev_id, strerror(-ret), bond->pasid == SVA_PASID_RID ? "RID" : "PASID");
+			dev->info.dev_id, strerror(-ret),
+			bond->pasid == SVA_PASID_RID ? "a later RID bind attaches the RID anew"
+						     : "its PASID stays reserved for good");
 }
 
 #ifdef SVA_TEST_HOOKS

@@ -442,7 +442,8 @@ int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasi
  * condition.  Thread-safe.  Errors: -EINVAL NULL space; -ENOENT not allocated (never, or already
  * freed); -ERANGE outside the space; -EBUSY the PASID is bound (sva_bind()):
  * the last sva_unbind() under it frees it (or, for a PASID the driver bound
- * with SVA_BIND_PASID, hands it back to be freed then).
+ * with SVA_BIND_PASID, hands it back to be freed then), or a failed detach
+ * retired it (sva_unbind()).
  */
 int sva_pasid_free(struct sva_pasid_space *space, uint32_t pasid);
 
@@ -878,7 +879,9 @@ struct sva_fault_report {
 			     * allowed ranges of a SVA_MM_RESTRICTED address space;
 			     * -EPROTO a page-request group naming more than one
 			     * device or PASID (a faulty device); other errnos
-			     * are passed through, such as -EMFILE reading
+			     * are passed through, such as -EBUSY of registering
+			     * with userfaultfd in a SVA_MM_TRACK_STRICT address
+			     * space (another userfaultfd has it), -EMFILE reading
 			     * /proc/self/maps with no descriptor free (sva_bind(3),
 			     * Fault reports) */
 };
@@ -995,7 +998,8 @@ struct sva_bind_opts {
  * context, the broker's errors (libsva(7), Errors).  With
  * SVA_BIND_PASID: -ENOENT opts->pasid is not allocated in the space dev
  * routes it to; -EBUSY it is bound to another address space, is another
- * bond's private PASID, or dev already has a bond under it (one on mm itself
+ * bond's private PASID, was retired by a failed detach (sva_unbind()), or
+ * dev already has a bond under it (one on mm itself
  * is -EEXIST, as above, unless SVA_BIND_EXTRA_PASID); -ERANGE it is
  * outside dev's reach (0, beyond its PASID width or its own range as
  * sva_dev_set_pasid_range() may have narrowed it, a global value on a device
