@@ -256,12 +256,14 @@ static void exit_paths(void)
  * error line).  The exit destructor's teardown then waited for that batch or
  * lock for good; it now leaves the bonds to the kernel, as from mm_exit.
  */
-static int log_exit_status;
+static atomic_int log_exit_status; /* read on the fault thread */
 
 static void exit_on_line(void *arg, enum sva_log_level level, const char *msg)
 {
-	if ((level == SVA_LOG_ERROR || strstr(msg, "I/O page fault")) && log_exit_status)
-		exit(log_exit_status);
+	int status = atomic_load(&log_exit_status);
+
+	if ((level == SVA_LOG_ERROR || strstr(msg, "I/O page fault")) && status)
+		exit(status);
 	(void)arg;
 }
 
@@ -295,7 +297,7 @@ static int child_log_exit(bool at_fault, int status)
 		/* The RID carries the bond mm_exit would be run for. */
 		if (sva_bind(dev, mm, &rid, &b))
 			_exit(91);
-		log_exit_status = status;
+		atomic_store(&log_exit_status, status);
 		if (at_fault) {
 			/* Nothing mapped there: refused, with an info line. */
 			sva_dev_inject_fault(dev, 0, 0x7d000000ull, SVA_ACCESS_READ, 0);
