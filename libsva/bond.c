@@ -370,9 +370,9 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	ret = sva_ctx_check_owner(dev->ctx);
 	if (ret)
 		return ret;
-	if (sva_in_callback())
-		return sva_fail(&dev->ctx->log, -EDEADLK,
-				"sva_bind: called from an mm_exit or fault_error callback; bind after it returns");
+	if (sva_callback_refusing())
+		return sva_fail(&dev->ctx->log, -EDEADLK, "sva_bind: called from %s; bind after it returns",
+				sva_callback_refusing());
 	/* Also where the HWPT exists already, which would skip the queue's check. */
 	if (!(opts.flags & SVA_BIND_PINNED)) {
 		ret = sva_fault_in_service(dev->ctx);
@@ -464,7 +464,7 @@ static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret)
 	}
 	return sva_fail(&dev->ctx->log, -EIO,
 			"detaching %s %u of device %u failed: %s; the bond is gone but the device may still "
-			"reach the address space: %s, and its HWPT kept",
+			"reach the address space; its HWPT is kept, and %s",
 			bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid,
 			dev->info.dev_id, strerror(-ret),
 			bond->pasid == SVA_PASID_RID ? "a later RID bind attaches the RID anew"
@@ -562,10 +562,10 @@ SVA_EXPORT int sva_unbind(struct sva_bond *bond)
 	ret = sva_ctx_check_owner(ctx);
 	if (ret)
 		return ret;
-	if (sva_in_callback())
+	if (sva_callback_refusing())
 		return sva_fail(&ctx->log, -EDEADLK,
-				"sva_unbind: called from an mm_exit or fault_error callback, where unbinding could "
-				"wait for itself; unbind after the callback returns");
+				"sva_unbind: called from %s, where unbinding could wait for itself; unbind after "
+				"the callback returns", sva_callback_refusing());
 	if (!atomic_compare_exchange_strong(&bond->state, &expected, SVA_BOND_EXITING))
 		return sva_fail(&ctx->log, -EINVAL, "sva_unbind: bond is already being torn down");
 	return sva_bond_teardown(bond);

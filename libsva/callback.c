@@ -7,6 +7,8 @@
  * below teardown.c and the calls that refuse (ctx.c, dev.c, mm.c) above it,
  * so the mark can live in neither.
  */
+#include <stddef.h>
+
 #include "callback.h"
 
 static _Thread_local unsigned in_callback[3]; /* depth, by enum sva_callback */
@@ -34,4 +36,13 @@ bool sva_in_fault_error(void)
 bool sva_in_log_callback(void)
 {
 	return in_callback[SVA_CB_LOG] != 0;
+}
+
+const char *sva_callback_refusing(void)
+{
+	if (sva_in_callback())
+		return "an mm_exit or fault_error callback";
+	if (sva_in_log_callback())
+		return "a log callback (or an atexit handler run by exit() in one)";
+	return NULL;
 }

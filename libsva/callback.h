@@ -12,6 +12,10 @@ void sva_callback_leave(enum sva_callback cb);
 /* Is this thread inside mm_exit or fault_error?  Calls that tear down or bind
  * refuse there (-EDEADLK): each could wait for itself. */
 bool sva_in_callback(void);
+/* Where such calls refuse, for their line: "an mm_exit or fault_error
+ * callback", "a log callback" (also an atexit handler that exit() in one
+ * runs), or NULL outside both. */
+const char *sva_callback_refusing(void);
 /* Inside fault_error, where the fault engine's lock is held: processing
  * faults refuses too. */
 bool sva_in_fault_error(void);

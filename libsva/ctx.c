@@ -361,9 +361,9 @@ SVA_EXPORT void sva_ctx_free(struct sva_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	if (sva_in_callback()) {
-		sva_fail(&ctx->log, -EDEADLK, "sva_ctx_free: called from an mm_exit or fault_error callback, "
-			 "where it would wait for that callback's own bond; nothing was freed");
+	if (sva_callback_refusing()) {
+		sva_fail(&ctx->log, -EDEADLK, "sva_ctx_free: called from %s, where it would wait for that "
+			 "callback's own bond or lock; nothing was freed", sva_callback_refusing());
 		return;
 	}
 	/* Freeing the context ends every bond in it (mm_exit first); devices and

@@ -135,9 +135,9 @@ SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 	if (!dev)
 		return;
 	ctx = dev->ctx;
-	if (sva_in_callback()) {
-		sva_fail(&ctx->log, -EDEADLK, "sva_dev_close: called from an mm_exit or fault_error callback, "
-			 "where it could wait for that callback's own bond; nothing was closed");
+	if (sva_callback_refusing()) {
+		sva_fail(&ctx->log, -EDEADLK, "sva_dev_close: called from %s, where it could wait for that "
+			 "callback's own bond or lock; nothing was closed", sva_callback_refusing());
 		return;
 	}
 	sva_logf(&ctx->log, SVA_LOG_DEBUG, "closing device %u", dev->info.dev_id);

@@ -751,8 +751,9 @@ SVA_EXPORT int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max)
 		return -EINVAL;
 	/* First, in either mode: the batch that runs fault_error holds the gate,
 	 * so a batch started from inside it would wait for itself. */
-	if (sva_in_fault_error())
-		return sva_fail(&ctx->log, -EDEADLK, "sva_ctx_process_faults: called from a fault_error callback");
+	if (sva_in_fault_error() || sva_in_log_callback())
+		return sva_fail(&ctx->log, -EDEADLK, "sva_ctx_process_faults: called from %s",
+				sva_in_fault_error() ? "a fault_error callback" : sva_callback_refusing());
 	if (!ctx->fe.poll_mode)
 		return sva_fail(&ctx->log, -EINVAL, "sva_ctx_process_faults: the context runs a fault thread");
 	ret = sva_ctx_check_owner(ctx);

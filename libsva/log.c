@@ -115,6 +115,29 @@ void sva_log_fini(struct sva_log *log)
 	pthread_mutex_destroy(&log->lock);
 }
 
+/* A call of a log's callback under way: counted until call_end(). */
+struct log_call {
+	struct sva_log *log;
+	unsigned gen, swaps;
+};
+
+static void call_end(void *p)
+{
+	struct log_call *c = p;
+
+	sva_callback_leave(SVA_CB_LOG);
+	sva_fork_guard_enter();
+	pthread_mutex_lock(&c->log->lock);
+	if (c->log->fork_gen == c->gen) { /* else counted in a parent */
+		if (c->log->swaps == c->swaps)
+			c->log->current--;
+		else
+			c->log->draining--;
+	}
+	pthread_mutex_unlock(&c->log->lock);
+	sva_fork_guard_leave();
+}
+
 static void vlog(const struct sva_log *log, enum sva_log_level level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
@@ -146,19 +169,21 @@ static void vlog(const struct sva_log *clog, enum sva_log_level level, const cha
 	log->current++;
 	pthread_mutex_unlock(&log->lock);
 	sva_fork_guard_leave();
+	/*
+	 * The call must end here, or a swap would wait for it forever: no
+	 * cancellation inside it (stderr's write() is a cancellation point, and
+	 * the caller may hold libsva's locks; a pending cancel acts at the
+	 * thread's next point), and a pthread_exit() from it still ends it.
+	 */
+	struct log_call call = { log, gen, swaps };
+	int cancel;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	sva_callback_enter(SVA_CB_LOG);
+	pthread_cleanup_push(call_end, &call);
 	fn(arg, level, buf);
-	sva_callback_leave(SVA_CB_LOG);
-	sva_fork_guard_enter();
-	pthread_mutex_lock(&log->lock);
-	if (log->fork_gen == gen) { /* else counted in a parent */
-		if (log->swaps == swaps)
-			log->current--;
-		else
-			log->draining--;
-	}
-	pthread_mutex_unlock(&log->lock);
-	sva_fork_guard_leave();
+	pthread_cleanup_pop(1);
+	pthread_setcancelstate(cancel, NULL);
 }
 
 void sva_logf(const struct sva_log *log, enum sva_log_level level, const char *fmt, ...)

@@ -163,9 +163,9 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	if (!mm)
 		return;
 	ctx = mm->ctx;
-	if (sva_in_callback()) {
-		sva_fail(&ctx->log, -EDEADLK, "sva_mm_free: called from an mm_exit or fault_error callback, "
-			 "where it could wait for that callback's own bond; nothing was freed");
+	if (sva_callback_refusing()) {
+		sva_fail(&ctx->log, -EDEADLK, "sva_mm_free: called from %s, where it could wait for that "
+			 "callback's own bond or lock; nothing was freed", sva_callback_refusing());
 		return;
 	}
 	if (sva_ctx_forked(ctx)) {

@@ -75,7 +75,8 @@ enum sva_log_level {
 /*
  * A log line, without a trailing newline.  Called from whichever thread hit the
  * condition, possibly concurrently; it must not call back into libsva, but for
- * sva_log_level_name(), which only reads a table.
+ * sva_log_level_name(), which only reads a table, and must return (no
+ * longjmp() or C++ exception out of it; sva_ctx_set_log(3)).
  */
 typedef void (*sva_log_fn)(void *arg, enum sva_log_level level, const char *msg);
 
@@ -1005,7 +1006,8 @@ struct sva_bind_opts {
  * sva_dev_set_pasid_range() may have narrowed it, a global value on a device
  * that does not cover the global range, above the global range, or below the
  * global range on a device with no own space); -EINVAL with SVA_BIND_RID, or opts->pasid set without
- * SVA_BIND_PASID.  -EDEADLK called from an mm_exit or fault_error callback.
+ * SVA_BIND_PASID.  -EDEADLK called from an mm_exit, fault_error or log
+ * callback (sva_ctx_set_log(3)).
  * A failed bind leaves the device, the address space and
  * every PASID as they were.
  */
@@ -1019,7 +1021,7 @@ int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts 
  * it returns.  Not thread-safe against other calls on the bond; an
  * sva_mm_free(), sva_dev_close() or sva_ctx_free() meanwhile waits for it.
  * Errors: -EINVAL NULL bond, or it is already being torn down; -EDEADLK
- * called from an mm_exit or fault_error callback (nothing done); -EIO the
+ * called from an mm_exit, fault_error or log callback (nothing done); -EIO the
  * device refused to detach: the bond is gone all the same, but the device may
  * still reach the address space, so its PASID is never handed out again
  * (quarantined for good, or, for SVA_BIND_PASID, kept away from the driver)
@@ -1091,8 +1093,8 @@ int sva_ctx_fault_health(const struct sva_ctx *ctx);
  * more than 65536 records waits in the queue, which cannot be read (a group
  * of 4097 to 65536 records is answered INVALID unresolved and logged, without
  * fault_error or bond counters, and counts in the return value);
- * -EDEADLK called from a fault_error callback, in either mode (it runs inside
- * a batch); -EBADF the queue's descriptor was closed behind libsva's back, or
+ * -EDEADLK called from a fault_error or log callback, in either mode (it runs
+ * inside a batch); -EBADF the queue's descriptor was closed behind libsva's back, or
  * its number is another file's as far as fstat() tells, checked where a drain
  * ends and on rare paths, not per batch (a read of 0 bytes, a read error, a
  * record that names no device: not

@@ -260,10 +260,13 @@ static atomic_int log_exit_status; /* read on the fault thread */
 
 static void exit_on_line(void *arg, enum sva_log_level level, const char *msg)
 {
-	int status = atomic_load(&log_exit_status);
+	/* Once: the refusals of the atexit() cleanup log error lines too. */
+	if ((level == SVA_LOG_ERROR || strstr(msg, "I/O page fault")) && atomic_load(&log_exit_status)) {
+		int status = atomic_exchange(&log_exit_status, 0);
 
-	if ((level == SVA_LOG_ERROR || strstr(msg, "I/O page fault")) && status)
-		exit(status);
+		if (status)
+			exit(status);
+	}
 	(void)arg;
 }
 
@@ -274,9 +277,22 @@ static int refuse_attach(struct sva_dev *dev, uint32_t pasid)
 	return -EIO;
 }
 
+/* An application's atexit() cleanup, run after exit() in the log callback on
+ * that thread: its calls are refused as inside mm_exit, not waited out. */
+static struct sva_ctx *cleanup_ctx;
+static struct sva_bond *cleanup_bond;
+
+static void cleanup_at_exit(void)
+{
+	if (sva_unbind(cleanup_bond) != -EDEADLK)
+		_exit(93);
+	sva_ctx_free(cleanup_ctx);
+}
+
 /* In a child: exit(`status`) from the log callback at a refused fault (on the
- * fault thread) or at a failed PASID attach (under the device lock). */
-static int child_log_exit(bool at_fault, int status)
+ * fault thread) or at a failed PASID attach (under the device lock), with
+ * `cleanup` an atexit() handler that unbinds and frees the context. */
+static int child_log_exit(bool at_fault, int status, bool cleanup)
 {
 	pid_t pid = fork();
 	int st;
@@ -297,6 +313,10 @@ static int child_log_exit(bool at_fault, int status)
 		/* The RID carries the bond mm_exit would be run for. */
 		if (sva_bind(dev, mm, &rid, &b))
 			_exit(91);
+		cleanup_ctx = ctx;
+		cleanup_bond = b;
+		if (cleanup && atexit(cleanup_at_exit))
+			_exit(94);
 		atomic_store(&log_exit_status, status);
 		if (at_fault) {
 			/* Nothing mapped there: refused, with an info line. */
@@ -315,8 +335,12 @@ static int child_log_exit(bool at_fault, int status)
 
 static void exit_from_log_callback(void)
 {
-	is_int(child_log_exit(true, 5), 5, "exit() in the log callback at a refused fault (the fault thread): exits");
-	is_int(child_log_exit(false, 6), 6, "exit() in the log callback at a bind's attach error (device lock held): exits");
+	is_int(child_log_exit(true, 5, false), 5,
+	       "exit() in the log callback at a refused fault (the fault thread): exits");
+	is_int(child_log_exit(false, 6, false), 6,
+	       "exit() in the log callback at a bind's attach error (device lock held): exits");
+	is_int(child_log_exit(true, 5, true), 5, "  the same with an atexit() handler that unbinds and frees: exits");
+	is_int(child_log_exit(false, 6, true), 6, "  and at the attach error too");
 }
 
 /*

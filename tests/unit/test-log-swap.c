@@ -145,11 +145,66 @@ static void child_does_not_wait_for_parent(void)
 	sva_log_fini(&log_);
 }
 
+/* A callback that ends its thread, or lets it be cancelled, leaves no call
+ * counted for ever: a later swap returns (alarm() turns a hang into a
+ * failure). */
+static atomic_int end_how; /* 1 pthread_exit(), 2 wait to be cancelled */
+
+static void ending_cb(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
+	if (atomic_load(&end_how) == 1)
+		pthread_exit(NULL);
+	sem_post(&entered);
+	for (int i = 0; i < 50; i++)
+		usleep(2000); /* cancellation points, were cancellation on */
+}
+
+static void *ending_logger(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		sva_logf(&log_, SVA_LOG_ERROR, "a line");
+		pthread_testcancel();
+	}
+	return NULL;
+}
+
+static void calls_that_do_not_return(void)
+{
+	struct sink b = { 0 };
+	pthread_t t;
+
+	alarm(20);
+	sva_log_init(&log_, ending_cb, NULL, SVA_LOG_DEBUG);
+	atomic_store(&end_how, 1);
+	pthread_create(&t, NULL, ending_logger, NULL);
+	pthread_join(t, NULL);
+	sva_log_set(&log_, sink_cb, &b, SVA_LOG_DEBUG);
+	ok(1, "a callback that calls pthread_exit(): the next swap returns");
+	sva_logf(&log_, SVA_LOG_ERROR, "after");
+	is_int(atomic_load(&b.done), 1, "  and the new pair gets the next line");
+
+	sva_log_set(&log_, ending_cb, NULL, SVA_LOG_DEBUG);
+	atomic_store(&end_how, 2);
+	pthread_create(&t, NULL, ending_logger, NULL);
+	sem_wait(&entered);
+	pthread_cancel(t);
+	pthread_join(t, NULL);
+	sva_log_set(&log_, sink_cb, &b, SVA_LOG_DEBUG);
+	ok(1, "a thread cancelled inside the callback: the call ends first, the next swap returns");
+	alarm(0);
+	sva_log_fini(&log_);
+}
+
 int main(void)
 {
 	sem_init(&entered, 0, 0);
 	waits_for_call_under_way();
 	swaps_under_load();
 	child_does_not_wait_for_parent();
+	calls_that_do_not_return();
 	return done_testing();
 }
