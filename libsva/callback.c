@@ -2,10 +2,11 @@
 /*
  * Which user callback this thread is inside.  A thread inside mm_exit or
  * fault_error must not wait for a teardown: the one it would wait for may be
- * its own; one inside a log callback may hold any of libsva's locks.  The thread-local depth lets those calls refuse instead (sva.h,
- * "Callbacks").  A leaf: the files that run callbacks (bond.c, fault.c) sit
- * below teardown.c and the calls that refuse (ctx.c, dev.c, mm.c) above it,
- * so the mark can live in neither.
+ * its own; one inside a log callback may hold any of libsva's locks.  The
+ * thread-local depth lets those calls refuse instead (sva.h, "Callbacks").
+ * A leaf: the files that run callbacks (bond.c, fault.c, log.c) sit below
+ * teardown.c and the calls that refuse (ctx.c, dev.c, mm.c) above it, so the
+ * mark can live in neither.
  */
 #include <stddef.h>
 

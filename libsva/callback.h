@@ -20,7 +20,8 @@ const char *sva_callback_refusing(void);
  * faults refuses too. */
 bool sva_in_fault_error(void);
 /* Inside a log callback, which may run while libsva holds any of its locks:
- * nothing there may wait for libsva (the exit destructor, a log's swap). */
+ * nothing there waits for libsva (the exit destructors, a log's swap, the
+ * calls sva_callback_refusing() names). */
 bool sva_in_log_callback(void);
 
 #endif
