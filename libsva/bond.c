@@ -358,6 +358,9 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: unknown PASID policy %d", (int)opts.policy);
 	if ((opts.flags & SVA_BIND_PASID) && (opts.flags & SVA_BIND_RID))
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: SVA_BIND_PASID and SVA_BIND_RID exclude each other");
+	if ((opts.flags & SVA_BIND_EXTRA_PASID) && (opts.flags & SVA_BIND_RID))
+		return sva_fail(&dev->ctx->log, -EINVAL,
+				"sva_bind: SVA_BIND_EXTRA_PASID is for PASID bonds, not with SVA_BIND_RID");
 	if (!(opts.flags & SVA_BIND_PASID) && opts.pasid)
 		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: opts->pasid is set without SVA_BIND_PASID");
 	/* The ops follow the size rule of every options struct (opts.c). */

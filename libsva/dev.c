@@ -67,7 +67,7 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 	}
 	dev = sva_calloc(1, sizeof(*dev));
 	if (!dev)
-		return -ENOMEM;
+		return sva_fail(&ctx->log, -ENOMEM, "cannot open the device: out of memory for its state");
 	pthread_mutex_init(&dev->lock, NULL);
 	dev->ctx = ctx;
 	dev->be = be;

@@ -784,7 +784,8 @@ static __attribute__((cold, noinline)) int free_failed(const struct sva_pasid_sp
 	if (err == -ENOENT)
 		return space_fail(s, err, "cannot free PASID %u: it is not allocated (%s)", pasid,
 				  st == ST_FRESH || st == ST_POOLED ? "never allocated, or freed long ago"
-								    : "already freed: double free");
+				  : st == ST_RETIRED ? "a bind allocated it, and its detach failed: it is retired for good"
+						     : "already freed: double free");
 	return space_fail(s, err, "cannot free PASID %u: %s", pasid,
 			  owner ? "it belongs to another owner"
 				: "it is bound: unbind its bonds first (a value the driver allocated and bound with "

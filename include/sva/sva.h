@@ -30,11 +30,14 @@
  *    a larger one (a newer header) is accepted for options only if every byte
  *    beyond the fields this libsva knows is zero, and information structs get
  *    those bytes zeroed.  Fields beyond the first layout's size read as zero.
+ *    libsva reads (or writes) `size` bytes: set it to sizeof the object.
  *    No options struct has padding at its end, where a later field could go
  *    unseen: a `reserved` field holds that room, and must be 0 (-EINVAL).
  *  - The library never prints to stdout, never calls abort() or exit(), and
  *    opens every file descriptor O_CLOEXEC.
- *  - This header needs C99 or C++11, or later (libsva(7), Versions).
+ *  - This header needs C99 or C++11, or later (libsva(7), Versions); in C++
+ *    name the three *_stats structures with `struct` (their functions share
+ *    the name).  One copy of libsva per process (libsva(7)).
  *  - "Thread-safe" means the call may run concurrently with any other call on
  *    the same objects; "not thread-safe" means the caller must serialize it
  *    against every other call on the object it names.
@@ -441,10 +444,12 @@ int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasi
  * Free an allocated PASID: it enters quarantine and lookups stop finding it.
  * It becomes allocatable again only after sva_pasid_release() and the grace
  * condition.  Thread-safe.  Errors: -EINVAL NULL space; -ENOENT not allocated (never, or already
- * freed); -ERANGE outside the space; -EBUSY the PASID is bound (sva_bind()):
- * the last sva_unbind() under it frees it (or, for a PASID the driver bound
- * with SVA_BIND_PASID, hands it back to be freed then), or a failed detach
- * retired it (sva_unbind()).
+ * freed; also a value a bind allocated that a failed detach retired: it stays
+ * in quarantine for good); -ERANGE outside the space; -EBUSY the PASID is
+ * bound (sva_bind()): the last sva_unbind() under it frees it (or, for a
+ * PASID the driver bound with SVA_BIND_PASID, hands it back to be freed
+ * then), or a failed detach retired it (a value the driver allocated: it
+ * stays allocated; sva_unbind()).
  */
 int sva_pasid_free(struct sva_pasid_space *space, uint32_t pasid);
 
@@ -734,7 +739,8 @@ void sva_mm_free(struct sva_mm *mm);
  * those visible before included); in a SVA_MM_RESTRICTED address space,
  * -EACCES also when part of the range is not allowed (sva_mm_allow()); in an
  * isolated broker client, -EACCES also for a writable mapping of a memfd
- * shared read-only or write-sealed; with SVA_MM_TRACK_STRICT, -EIO coherence
+ * shared read-only or write-sealed, and -EFAULT also when the range does not
+ * lie in one range shared with sva_ctx_share_memfd(); with SVA_MM_TRACK_STRICT, -EIO coherence
  * tracking stopped (nothing mapped: see sva_mm_fence(); without the flag the
  * range is mapped untracked), -EBUSY part of the range is registered with
  * another userfaultfd, -EINVAL a mapping userfaultfd cannot track
@@ -999,14 +1005,17 @@ struct sva_bind_opts {
  * context, the broker's errors (libsva(7), Errors).  With
  * SVA_BIND_PASID: -ENOENT opts->pasid is not allocated in the space dev
  * routes it to; -EBUSY it is bound to another address space, is another
- * bond's private PASID, was retired by a failed detach (sva_unbind()), or
+ * bond's private PASID, was the driver's and retired by a failed detach
+ * (sva_unbind(); one a bind allocated is -ENOENT: in quarantine for good), or
  * dev already has a bond under it (one on mm itself
  * is -EEXIST, as above, unless SVA_BIND_EXTRA_PASID); -ERANGE it is
  * outside dev's reach (0, beyond its PASID width or its own range as
  * sva_dev_set_pasid_range() may have narrowed it, a global value on a device
  * that does not cover the global range, above the global range, or below the
  * global range on a device with no own space); -EINVAL with SVA_BIND_RID, or opts->pasid set without
- * SVA_BIND_PASID.  -EDEADLK called from an mm_exit, fault_error or log
+ * SVA_BIND_PASID.  SVA_BIND_EXTRA_PASID with SVA_BIND_RID is -EINVAL; with
+ * SVA_BIND_PASID it only allows the further bond: the PASID is opts->pasid,
+ * even the address space's global one.  -EDEADLK called from an mm_exit, fault_error or log
  * callback (sva_ctx_set_log(3)).
  * A failed bind leaves the device, the address space and
  * every PASID as they were.

@@ -20,6 +20,7 @@
  * any kernel WARNING.  Prints how many injection points each step has.
  */
 #include <dirent.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -179,7 +180,7 @@ static int count_fds(void)
 	return n;
 }
 
-static int bad; /* calls that returned something their man page does not document */
+static int bad; /* calls that returned something their man page does not document, or did not log as it says */
 
 /*
  * What the kernel's own fail points return besides -ENOMEM
@@ -268,10 +269,34 @@ static const int E_PREFAULT[] = { ENOMEM, EFAULT, EPERM, 0 };
 static const int E_PROCESS[] = { ENOMEM, 0 };
 static const int E_UNBIND[] = { EIO, 0 };
 
+/* Error-level lines of the contexts' logs (shown with SVA_FAILNTH_LOG set);
+ * the fault thread logs too. */
+static atomic_int error_lines;
+
+static void count_line(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level == SVA_LOG_ERROR)
+		error_lines++;
+	if (getenv("SVA_FAILNTH_LOG"))
+		fprintf(stderr, "libsva: %s\n", msg);
+}
+
+/* A call whose page promises "one line at error level" on failure. */
+static int check_logged(const char *call, int ret, int lines_before)
+{
+	if (ret < 0 && error_lines == lines_before) {
+		bad++;
+		diag("%s returned %d (%s) without its line at error level", call, ret, strerror(-ret));
+	}
+	return ret;
+}
+
 static int step_ctx(struct run *r)
 {
 	struct sva_ctx_opts co = { .size = sizeof(co),
-				   .log_level = getenv("SVA_FAILNTH_LOG") ? SVA_LOG_DEBUG : SVA_LOG_OFF,
+				   .log_level = getenv("SVA_FAILNTH_LOG") ? SVA_LOG_DEBUG : SVA_LOG_ERROR,
+				   .log_fn = count_line,
 				   .pasid_grace_ns = UINT64_MAX,
 				   .flags = r->poll ? SVA_CTX_FAULT_POLL : 0 };
 
@@ -283,9 +308,12 @@ static int step_ctx(struct run *r)
 
 static int step_dev(struct run *r)
 {
+	int lines = error_lines;
+
 	arm();
 	int ret = sva_dev_open_mock(r->ctx, NULL, &r->dev);
 	disarm();
+	check_logged("sva_dev_open_mock", ret, lines); /* sva_dev_open_mock(3): "one line at error level" */
 	return check_ex("sva_dev_open_mock", ret, E_MOCK, true); /* "errors of the iommufd requests" */
 }
 
@@ -677,7 +705,7 @@ int main(void)
 		close(fail_fd);
 	}
 #endif
-	is_int(bad, 0, "every failed call returned an errno its man page documents");
+	is_int(bad, 0, "every failed call returned an errno its man page documents (and logged where its page says so)");
 	is_int(consistent_failures, 0, "after every step, what libsva counts visible is what the kernel maps");
 	is_int(run_once(&r, NSTEPS + 1, 0, false), 0, "a clean run after all of it succeeds");
 	return done_testing();

@@ -245,6 +245,10 @@ static void chosen_pasid(void)
 	is_int(sva_bind(d2, mm2, &o, &b3), -ENOENT, "d1's own value on d2 is not allocated there: -ENOENT");
 	o.flags = SVA_BIND_PASID | SVA_BIND_RID;
 	is_int(sva_bind(d3, mm2, &o, &b3), -EINVAL, "SVA_BIND_PASID with SVA_BIND_RID: -EINVAL");
+	o.flags = SVA_BIND_EXTRA_PASID | SVA_BIND_RID;
+	o.pasid = 0;
+	is_int(sva_bind(d3, mm2, &o, &b3), -EINVAL, "SVA_BIND_EXTRA_PASID with SVA_BIND_RID: -EINVAL");
+	o.pasid = w;
 	o.flags = 0;
 	is_int(sva_bind(d3, mm2, &o, &b3), -EINVAL, "opts.pasid set without SVA_BIND_PASID: -EINVAL");
 	is_int(sva_dev_open_mock(ctx, &mo, &nopasid), 0, "a mock without PASIDs");

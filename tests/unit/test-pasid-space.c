@@ -246,6 +246,15 @@ static void test_errors(void)
 	ok(sva_pasid_lookup(s, 10, &d) == 0 && d == tag(10), "no error changed the live PASID");
 	ok(sva_pasid_release(s, 11) == 0, "the quarantined PASID still releases");
 	ok(sva_pasid_barrier(s) == 2, "and both released PASIDs pass the barrier");
+
+	/* A value a bind allocated (an owner) and a failed detach retired: not
+	 * allocated, and the line says why, not "double free". */
+	is_int(sva_pasid_alloc_owned(s, tag(13), NULL, &p), 0, "an owned PASID");
+	is_int(sva_pasid_retire_owned(s, p, tag(13)), 0, "retired by a failed detach");
+	ERR_ONE_LINE(sva_pasid_free(s, p), -ENOENT, "free of a retired PASID");
+	ok(strstr(cap.last, "retired for good") && !strstr(cap.last, "double free"),
+	   "its line says it is retired, not a double free (%s)", cap.last);
+	ERR_ONE_LINE(sva_pasid_release(s, p), -EINVAL, "release of a retired PASID");
 	sva_pasid_space_free(s);
 }
 
