@@ -101,6 +101,9 @@ libsva_libsva_la_LDFLAGS = $(AM_LDFLAGS) -version-info $(LIBSVA_LT_VERSION) -no-
 if HAVE_VERSION_SCRIPT
 libsva_libsva_la_LDFLAGS += -Wl,--version-script=$(top_srcdir)/libsva/libsva.map
 endif
+if HAVE_BSYMBOLIC_FUNCTIONS
+libsva_libsva_la_LDFLAGS += -Wl,-Bsymbolic-functions
+endif
 EXTRA_libsva_libsva_la_DEPENDENCIES = $(top_srcdir)/libsva/libsva.map
 EXTRA_DIST += libsva/libsva.map libsva/libsva.pc.in
 

@@ -17,3 +17,6 @@ EXTRA_DIST += tests/unit/test-no-cycles.sh
 # The test VM's packer: a binary may have any name; duplicates are refused.
 TESTS += tests/unit/test-mkinitramfs.sh
 EXTRA_DIST += tests/unit/test-mkinitramfs.sh
+# libsva.so calls its own functions inside itself (a second copy must not take them over).
+TESTS += tests/unit/test-own-calls.sh
+EXTRA_DIST += tests/unit/test-own-calls.sh
