@@ -20,3 +20,6 @@ EXTRA_DIST += tests/unit/test-mkinitramfs.sh
 # libsva.so calls its own functions inside itself (a second copy must not take them over).
 TESTS += tests/unit/test-own-calls.sh
 EXTRA_DIST += tests/unit/test-own-calls.sh
+# Every EXAMPLES block of the man pages, and the README's tour, compiles as copied.
+TESTS += tests/unit/test-man-examples.sh
+EXTRA_DIST += tests/unit/test-man-examples.sh
