@@ -93,6 +93,11 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 	if (ret == -ERANGE)
 		return sva_fail(&ctx->log, ret, "%s: cannot bind under PASID %u: outside the device's PASID range",
 				dev_label(dev), pasid);
+	if (ret && sva_pasid_is_retired(s, pasid))
+		return sva_fail(&ctx->log, -ENOENT,
+				"%s: cannot bind under PASID %u: it is retired for good (a detach under it failed, "
+				"so a device may still use it): choose another",
+				dev_label(dev), pasid);
 	if (ret)
 		return sva_fail(&ctx->log, -ENOENT,
 				"%s: cannot bind under PASID %u: it is not allocated (allocate it first with "
@@ -108,6 +113,11 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 	}
 	if (owner && !SVA_PASID_IS_TAG(owner)) {
 		sh = owner;
+		if (!sh->mm) /* put() let go of a driver-owned value whose detach failed */
+			return sva_fail(&ctx->log, -EBUSY,
+					"%s: cannot bind under PASID %u: it is retired for good (a detach under it "
+					"failed, so a device may still use it): choose another",
+					dev_label(dev), pasid);
 		if (sh->mm != bond->mm)
 			return sva_fail(&ctx->log, -EBUSY,
 					"%s: cannot bind under PASID %u: it is bound to another address space",

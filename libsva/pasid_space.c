@@ -177,7 +177,7 @@ static int space_log(const struct sva_pasid_space *s, enum sva_log_level level, 
 	SVA_PRINTF(4, 5);
 static int space_log(const struct sva_pasid_space *s, enum sva_log_level level, int err, const char *fmt, ...)
 {
-	char msg[256];
+	char msg[400];
 	va_list ap;
 
 	/* Filter before formatting: lookup misses log at debug level on hot paths. */
@@ -788,9 +788,10 @@ static __attribute__((cold, noinline)) int free_failed(const struct sva_pasid_sp
 						     : "already freed: double free");
 	return space_fail(s, err, "cannot free PASID %u: %s", pasid,
 			  owner ? "it belongs to another owner"
-				: "it is bound: unbind its bonds first (a value the driver allocated and bound with "
-				  "SVA_BIND_PASID then comes back allocated, to be freed; one a bind allocated is "
-				  "released by the last unbind)");
+				: "a bind holds it: unbind its bonds first (a driver's value bound with "
+				  "SVA_BIND_PASID then comes back allocated, to be freed, unless a detach under it "
+				  "failed: then it is retired for good; a bind's own value goes with its last "
+				  "unbind)");
 }
 
 /* Take a live value of `owner` out of the lookups; *slp its slot.  Under the
@@ -847,6 +848,20 @@ int sva_pasid_free_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
 int sva_pasid_retire_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
 {
 	return free_to(s, pasid, owner, ST_RETIRED);
+}
+
+bool sva_pasid_is_retired(struct sva_pasid_space *s, uint32_t pasid)
+{
+	const struct pasid_slot *sl;
+	bool retired;
+
+	if (pasid < s->min || pasid > s->max)
+		return false;
+	sva_lock_acquire(&s->lock);
+	sl = slot_at(s, pasid - s->min);
+	retired = sl && sl->state == ST_RETIRED;
+	sva_lock_release(&s->lock);
+	return retired;
 }
 
 int sva_pasid_unalloc_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)

@@ -312,6 +312,36 @@ static void test_retired(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm
 	ok(same_counts(before, after) && after.quarantined >= 1,
 	   "after a barrier it is still in quarantine (%llu), never free again",
 	   (unsigned long long)after.quarantined);
+	/* Chosen again: refused, and the line names why (it said "stays in
+	 * quarantine until it is released"). */
+	bo.flags = SVA_BIND_PINNED | SVA_BIND_PASID;
+	bo.pasid = p;
+	ERR_ONE_LINE(sva_bind(dev, mm, &bo, &bond), -ENOENT, "binding under the retired PASID");
+	ok(strstr(last, "retired for good") != NULL, "  the line says it is retired: %s", last);
+}
+
+/* A driver's own value whose detach failed: never the driver's again, and the
+ * lines say so (they said "unbind its bonds first" and "bound to another
+ * address space"). */
+static void test_retired_driver_owned(struct sva_dev *dev, struct sva_mm *mm)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_PASID };
+	struct sva_bond *bond;
+	uint32_t dp;
+
+	if (sva_dev_pasid_alloc(dev, SVA_PASID_GLOBAL, (void *)0xd7, &dp))
+		tap_bail("cannot allocate the driver's PASID");
+	bo.pasid = dp;
+	if (sva_bind(dev, mm, &bo, &bond))
+		tap_bail("cannot bind under the driver's PASID");
+	detach_err = -EBUSY;
+	ERR_ONE_LINE(sva_unbind(bond), -EIO, "an unbind under the driver's PASID whose detach fails");
+	detach_err = 0;
+	ERR_ONE_LINE(sva_dev_pasid_free(dev, dp), -EBUSY, "the driver's free of its retired PASID");
+	ok(strstr(last, "retired for good") != NULL, "  the line says a failed detach retires it: %s", last);
+	ERR_ONE_LINE(sva_bind(dev, mm, &bo, &bond), -EBUSY, "binding under the driver's retired PASID");
+	ok(strstr(last, "retired for good") != NULL && !strstr(last, "another address space"),
+	   "  the line says it is retired: %s", last);
 }
 
 static uint64_t now_ns(void)
@@ -442,7 +472,7 @@ int main(void)
 	struct sva_dev wide, narrow, wide2;
 	struct sva_mm mm;
 
-	plan(69);
+	plan(80);
 	ctx_init(&ctx, 20000000ull);
 	/* The default global range starts at 256: the narrow device's 8-bit
 	 * PASIDs are all its own. */
@@ -454,6 +484,7 @@ int main(void)
 	test_opts_size(&wide, &mm);
 	test_failed_bind(&ctx, &wide, &narrow, &mm);
 	test_retired(&ctx, &wide, &mm);
+	test_retired_driver_owned(&wide, &mm);
 	test_set_range_after_grace(&narrow);
 	test_null_logged(&wide);
 	test_tag_per_device(&ctx, &wide);
