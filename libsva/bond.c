@@ -65,7 +65,7 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 	}
 	h = sva_calloc(1, sizeof(*h));
 	if (!h)
-		return -ENOMEM;
+		return sva_fail(&dev->ctx->log, -ENOMEM, "sva_bind: out of memory for a HWPT's state");
 	ret = sva_iommufd_hwpt_alloc(dev->ctx->fd, dev->info.dev_id, mm->ioas_id, flags, fault_id, &h->id);
 	if (ret) {
 		char why[320] = "";
@@ -396,7 +396,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 		return sva_fail(&dev->ctx->log, -ECONNRESET, "sva_bind: the broker went away");
 	bond = sva_calloc(1, sizeof(*bond));
 	if (!bond)
-		return -ENOMEM;
+		return sva_fail(&dev->ctx->log, -ENOMEM, "sva_bind: out of memory for the bond");
 	bond->dev = dev;
 	bond->mm = mm;
 	bond->flags = opts.flags;

@@ -136,7 +136,8 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 	/* The driver's allocation: the share becomes its owner while bound. */
 	sh = sva_calloc(1, sizeof(*sh));
 	if (!sh)
-		return -ENOMEM;
+		return sva_fail(&ctx->log, -ENOMEM, "%s: cannot bind under PASID %u: out of memory", dev_label(dev),
+				pasid);
 	*sh = (struct sva_pasid_share){ .space = s, .pasid = pasid, .mm = bond->mm, .driver_owned = true,
 					.saved_owner = owner, .saved_drvdata = data, .pending = true };
 	ret = sva_pasid_set_owner(s, pasid, SVA_PASID_PIN(owner), data);
@@ -173,7 +174,8 @@ static int get_new(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid_po
 	}
 	sh = sva_calloc(1, sizeof(*sh));
 	if (!sh)
-		return -ENOMEM;
+		return sva_fail(&ctx->log, -ENOMEM, "%s: cannot bind: out of memory for its PASID's state",
+				dev_label(dev));
 	ret = sva_dev_pasid_alloc_owned(dev, policy, sh, bond->drvdata, &pasid);
 	if (ret) {
 		sva_free(sh);

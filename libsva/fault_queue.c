@@ -38,8 +38,10 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 	if (fe->fault_id)
 		goto out;
 	ret = sva_fault_bufs_alloc(fe);
-	if (ret)
+	if (ret) {
+		ret = sva_fail(&ctx->log, ret, "cannot set up fault handling: out of memory for its buffers");
 		goto out;
+	}
 	ret = sva_iommufd_fault_alloc(ctx->fd, &id, &fd);
 	if (ret) {
 		/* The hint fits the errors an old kernel gives, not a full fd table. */

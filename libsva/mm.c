@@ -101,7 +101,7 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 				(unsigned long long)opts.pin_budget);
 	mm = sva_calloc(1, sizeof(*mm));
 	if (!mm)
-		return -ENOMEM;
+		return sva_fail(&ctx->log, -ENOMEM, "sva_mm_new: out of memory for the address space's state");
 	ret = sva_iommufd_ioas_alloc(ctx->fd, &mm->ioas_id);
 	if (ret) {
 		sva_free(mm);

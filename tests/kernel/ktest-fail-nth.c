@@ -319,27 +319,35 @@ static int step_dev(struct run *r)
 
 static int step_mm(struct run *r)
 {
+	int lines = error_lines;
+
 	arm();
 	int ret = sva_mm_new(r->ctx, NULL, &r->mm);
 	disarm();
+	check_logged("sva_mm_new", ret, lines); /* sva_mm_new(3): "one line at error level" */
 	return check_ex("sva_mm_new", ret, E_MM, true); /* "errors of IOMMU_IOAS_ALLOC" */
 }
 
 static int step_bind_pinned(struct run *r)
 {
 	struct sva_bind_opts o = { .size = sizeof(o), .flags = SVA_BIND_PINNED };
+	int lines = error_lines;
 
 	arm();
 	int ret = sva_bind(r->dev, r->mm, &o, &r->pinned);
 	disarm();
+	check_logged("sva_bind (pinned)", ret, lines); /* sva_bind(3): "one line at error level" */
 	return check_ex("sva_bind (pinned)", ret, E_BIND, true); /* "of the HWPT allocation and attach" */
 }
 
 static int step_prefault(struct run *r)
 {
+	int lines = error_lines;
+
 	arm();
 	int ret = sva_mm_prefault(r->mm, r->buf, LEN);
 	disarm();
+	check_logged("sva_mm_prefault", ret, lines); /* sva_mm_prefault(3): "one line at error level" */
 	ret = check_ex("sva_mm_prefault", ret, E_PREFAULT, true); /* "of IOMMU_IOAS_MAP passed through" */
 	/* All or nothing: a failed prefault leaves nothing of the range mapped. */
 	if (ret && kernel_visible(r, BUF, LEN)) {
@@ -353,10 +361,12 @@ static int step_prefault(struct run *r)
 static int step_bind_faulting(struct run *r)
 {
 	struct sva_bind_opts o = { .size = sizeof(o), .flags = SVA_BIND_EXTRA_PASID };
+	int lines = error_lines;
 
 	arm();
 	int ret = sva_bind(r->dev, r->mm, &o, &r->faulting);
 	disarm();
+	check_logged("sva_bind (fault-capable)", ret, lines);
 	return check_ex("sva_bind (fault-capable)", ret, E_BIND, true);
 }
 
