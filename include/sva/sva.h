@@ -861,9 +861,10 @@ int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *ranges, size_t 
 				   * and what fault-capable bonds of the same mm
 				   * faulted in (one IOAS) */
 #define SVA_BIND_EXTRA_PASID (1u << 2) /* a further PASID on an address space the device
-					* is already bound to (a private PASID per
-					* client, never the address space's global
-					* PASID); without it that is -EEXIST */
+					* is already bound to: without SVA_BIND_PASID a
+					* new private PASID (never the address space's
+					* global PASID), with it opts->pasid; without
+					* this flag that is -EEXIST */
 #define SVA_BIND_PASID (1u << 3) /* bind under opts->pasid, a PASID the driver
 				  * allocated (sva_dev_pasid_alloc()) */
 
@@ -966,7 +967,8 @@ struct sva_bind_opts {
  *    quarantines and releases it.  A GLOBAL bind on a device that does not
  *    cover the global range is refused (-ERANGE, nothing changed); AUTO there
  *    takes a number of the device's own space.
- *  - DEVICE, or SVA_BIND_EXTRA_PASID: a new private PASID of the bond.
+ *  - DEVICE, or SVA_BIND_EXTRA_PASID without SVA_BIND_PASID: a new private
+ *    PASID of the bond.
  *  - SVA_BIND_PASID: opts->pasid, a PASID the driver allocated with
  *    sva_dev_pasid_alloc() (from dev's space or the global one, through dev
  *    or another device), or the address space's global PASID.  The driver
