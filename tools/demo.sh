@@ -42,6 +42,13 @@ esac
 # An empty DEV is a mistake, not a request for the VM.
 case ${1:-} in --device*) [ -n "$device" ] || usage "--device needs a non-empty argument" ;; esac
 
+# It builds out of tree: a source tree configured in place would make its
+# configure stop with "source directory already configured".
+if [ -f "$src/config.status" ]; then
+	echo "tools/demo.sh: $src is configured in place (config.status): run 'make distclean' there first;" \
+		"the demo builds out of tree, under build/demo" >&2
+	exit 2
+fi
 if [ -n "$device" ]; then
 	"$src/tools/install-deps.sh" build
 else

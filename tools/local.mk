@@ -39,6 +39,8 @@ tools_sva_demo_SOURCES = tools/sva-demo.c tools/stdout_done.h
 tools_sva_demo_LDADD = libsva/libsva.la
 TESTS += tests/unit/test-sva-demo.sh
 EXTRA_DIST += tests/unit/test-sva-demo.sh
+TESTS += tests/unit/test-top-scripts.sh
+EXTRA_DIST += tests/unit/test-top-scripts.sh
 
 # The README's two commands.
 EXTRA_DIST += tools/test-all.sh tools/demo.sh tools/install-deps.sh .ci/run

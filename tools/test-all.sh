@@ -2,6 +2,7 @@
 # libsva's whole test suite: the README's test command, and what CI runs.
 #
 #   tools/test-all.sh            everything (installs missing Debian packages first)
+#   tools/test-all.sh --help     say so (any other argument is a usage error)
 #
 # Tiers, each in its own out-of-tree build under build/:
 #   gcc      -Werror, unit tests + the ABI check against Debian's 7.x uAPI
@@ -30,6 +31,31 @@
 set -uo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
+case $# in
+0) ;;
+*)
+	if [ $# -eq 1 ] && { [ "$1" = --help ] || [ "$1" = -h ]; }; then
+		cat <<EOF
+usage: tools/test-all.sh
+  Runs libsva's whole test suite, each tier in its own build under build/
+  (installs the Debian packages it needs).  It takes no arguments; the
+  environment chooses: SVA_TIERS (default "gcc clang asan tsan fuzz
+  distcheck packages"), SVA_FUZZ_SECONDS, SVA_VM_*, XDG_CACHE_HOME.
+  The last line is the total: "N passed, N failed, N skipped".
+EOF
+		exit 0
+	fi
+	echo "tools/test-all.sh: unexpected argument '$1'; usage: tools/test-all.sh (tiers: SVA_TIERS=...; see --help)" >&2
+	exit 2
+	;;
+esac
+# The tiers configure out of tree: a source tree configured in place would
+# make each of them stop with "source directory already configured".
+if [ -f "$src/config.status" ]; then
+	echo "tools/test-all.sh: $src is configured in place (config.status): run 'make distclean' there first;" \
+		"the suite builds out of tree, under build/" >&2
+	exit 2
+fi
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/libsva
 jobs=$(($(nproc) + 1))
 tiers=${SVA_TIERS:-gcc clang asan tsan fuzz distcheck packages}
@@ -245,8 +271,14 @@ for tier in $tiers; do
 	esac
 done
 
-# Every per-test TAP log: automake's (not the test-suite.log summaries) and the VM's.
-logs=$(find "$src/build" -path "$src/build/*/libsva-*" -prune -o -name '*.log' -print |
+# Every per-test TAP log of this run: automake's (not the test-suite.log
+# summaries) and the VM's, in the builds of the tiers run (another tier's
+# build left from an earlier run is not counted) and in build/results.
+dirs=$results
+for tier in $tiers; do
+	[ -d "$src/build/$tier" ] && dirs="$dirs $src/build/$tier"
+done
+logs=$(find $dirs -path "$src/build/*/libsva-*" -prune -o -name '*.log' -print |
 	grep -E '/build/[^/]+/tests/|/test-results/vm/|/build/results/' | grep -v 'test-suite.log' | sort)
 say "summary ($(($(date +%s) - t0)) s)"
 [ ${#failed_steps[@]} -eq 0 ] || echo "failed steps: ${failed_steps[*]}"
