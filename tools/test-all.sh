@@ -202,8 +202,17 @@ packages() {
 	return $rc
 }
 
-deps="build vm test"
-case " $tiers " in *" packages "*) deps="$deps pkg" ;; esac
+# Only what the tiers asked for need: the VM for the kernel tiers, clang and
+# python3 for the builds that run make check, the packaging tools for packages.
+deps=build
+for tier in $tiers; do
+	case $tier in
+	gcc | asan | tsan) deps="$deps vm test" ;;
+	clang | fuzz | distcheck) deps="$deps test" ;;
+	packages) deps="$deps pkg" ;;
+	esac
+done
+deps=$(echo "$deps" | tr ' ' '\n' | sort -u | tr '\n' ' ')
 "$src/tools/install-deps.sh" $deps || { fail deps; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 say "uAPI headers"
 uapi=$(uapi_headers) || { fail uapi; uapi=; }
