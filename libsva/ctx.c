@@ -335,7 +335,7 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	ctx->sysfs_root = sva_strdup(opts.sysfs_root ? opts.sysfs_root : "/sys");
 	ctx->dev_root = sva_strdup(opts.dev_root ? opts.dev_root : "/dev");
 	if (!ctx->sysfs_root || !ctx->dev_root) {
-		ret = -ENOMEM;
+		ret = sva_fail(&ctx->log, -ENOMEM, "sva_ctx_new: out of memory for its paths");
 		goto err;
 	}
 	ret = sva_ctx_pasids_init(ctx);

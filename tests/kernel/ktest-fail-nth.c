@@ -299,10 +299,12 @@ static int step_ctx(struct run *r)
 				   .log_fn = count_line,
 				   .pasid_grace_ns = UINT64_MAX,
 				   .flags = r->poll ? SVA_CTX_FAULT_POLL : 0 };
+	int lines = error_lines;
 
 	arm();
 	int ret = sva_ctx_new(&co, &r->ctx);
 	disarm();
+	check_logged("sva_ctx_new", ret, lines); /* sva_ctx_new(3): "one line at error level" */
 	return check("sva_ctx_new", ret, E_CTX);
 }
 
@@ -382,8 +384,11 @@ static int step_fault(struct run *r)
 		return check("sva_dev_inject_fault", ret, E_MOCK);
 	arm();
 	if (r->poll) {
+		int lines = error_lines;
+
 		ret = sva_ctx_process_faults(r->ctx, 8);
 		disarm();
+		check_logged("sva_ctx_process_faults", ret, lines); /* its page: "one line at error level" */
 		if (ret < 0)
 			return check_ex("sva_ctx_process_faults", ret, E_PROCESS, true); /* "of reading the fault queue" */
 		ret = 0;
