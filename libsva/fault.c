@@ -38,7 +38,7 @@ struct rec_info {
 #define BATCH_RECORDS 64u
 /* The read buffer grows to hold a group up to MAX_RECORDS (Intel's PRQ holds
  * 2048: no real group is larger).  A larger one is read into a scratch
- * buffer of at most DROP_RECORDS (3 MiB), answered INVALID unresolved and
+ * buffer of at most DROP_RECORDS (2.5 MiB), answered INVALID unresolved and
  * freed; nothing larger is ever allocated, so the queue stalls on a group
  * beyond that (-E2BIG, logged), the one thing a device can do no better. */
 #define MAX_RECORDS 4096u
