@@ -365,7 +365,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "sva-demo: bad option '%s'\n", argv[optind - 1]);
 			else
 				fprintf(stderr, "sva-demo: unknown option '-%c'\n", optopt);
-			fprintf(stderr, "usage: sva-demo [--device DEV]\n       sva-demo --help | --version\n");
+			fprintf(stderr, "usage: sva-demo [--device DEV]\n       sva-demo -h | --help | -V | --version\n");
 			return 2;
 		}
 	}
@@ -379,9 +379,12 @@ int main(int argc, char **argv)
 	}
 	if (help) {
 		printf("usage: sva-demo [--device DEV]\n"
-		       "       sva-demo --help | --version\n"
-		       "  DEV: a VFIO cdev path, cdev name or PCI address; without it the demo\n"
-		       "  uses the iommufd selftest mock and QEMU's edu device (the test VM).\n");
+		       "       sva-demo -h | --help | -V | --version\n"
+		       "  -d, --device DEV  use DEV, a VFIO cdev path, cdev name or PCI address;\n"
+		       "                    without it the demo uses the iommufd selftest mock\n"
+		       "                    and QEMU's edu device (the test VM)\n"
+		       "  -h, --help        print this help and exit\n"
+		       "  -V, --version     print the version and exit\n");
 		return stdout_done("sva-demo", "to standard output");
 	}
 	step("the IOMMU");

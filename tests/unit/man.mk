@@ -2,6 +2,10 @@
 # and every page in man/ is installed.  Reads the source tree only.
 TESTS += tests/unit/test-man-coverage.sh
 EXTRA_DIST += tests/unit/test-man-coverage.sh
+# Every tool's --help names the options of its page's SYNOPSIS and OPTIONS,
+# short and long, and the page documents every option --help names.
+TESTS += tests/unit/test-man-options.sh
+EXTRA_DIST += tests/unit/test-man-options.sh
 # The errnos of every function agree between include/sva/sva.h and its page.
 TESTS += tests/unit/test-man-errors.sh
 EXTRA_DIST += tests/unit/test-man-errors.sh

@@ -48,14 +48,16 @@ static const char *iommu_unavailable(int mock)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sva-bench [-j|--json] [--rounds N] [pasid|fault|coherence|budget|all]\n"
-		   "       sva-bench --help | --version\n"
-		   "  -j, --json  one JSON object with every figure\n"
-		   "  --rounds N  rounds per figure for pasid, fault and budget (each round a ratio; default 7, 15, 9)\n"
-		   "  pasid      PASID allocation and lookup vs a mutex+bitmap allocator (no IOMMU needed)\n"
-		   "  fault      the fault engine vs a minimal fault handler (needs CONFIG_IOMMUFD_TEST)\n"
-		   "  coherence  munmap/madvise/first touch of tracked vs untracked memory (needs /dev/iommu)\n"
-		   "  budget     a device walking 1x-4x the pin budget vs no budget (needs CONFIG_IOMMUFD_TEST)\n"
-		   "  all        every one (the default)\n");
+		   "       sva-bench -h | --help | -V | --version\n"
+		   "  -j, --json     one JSON object with every figure\n"
+		   "      --rounds N rounds per figure for pasid, fault and budget (each round a ratio; default 7, 15, 9)\n"
+		   "  -h, --help     print this help and exit\n"
+		   "  -V, --version  print the version and exit\n"
+		   "  pasid          PASID allocation and lookup vs a mutex+bitmap allocator (no IOMMU needed)\n"
+		   "  fault          the fault engine vs a minimal fault handler (needs CONFIG_IOMMUFD_TEST)\n"
+		   "  coherence      munmap/madvise/first touch of tracked vs untracked memory (needs /dev/iommu)\n"
+		   "  budget         a device walking 1x-4x the pin budget vs no budget (needs CONFIG_IOMMUFD_TEST)\n"
+		   "  all            every one (the default)\n");
 }
 
 static const struct bench {

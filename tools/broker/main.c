@@ -23,10 +23,12 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sva-brokerd [-c FILE] [-s SOCKET] [--check]\n"
-		   "       sva-brokerd --help | --version\n"
+		   "       sva-brokerd -h | --help | -V | --version\n"
 		   "  -c, --config FILE  configuration (default /etc/sva-brokerd.conf)\n"
 		   "  -s, --socket PATH  listen here instead of the configured socket\n"
-		   "      --check        read the configuration, report, and exit\n");
+		   "      --check        read the configuration, report, and exit\n"
+		   "  -h, --help         print this help and exit\n"
+		   "  -V, --version      print the version and exit\n");
 }
 
 int main(int argc, char **argv)
