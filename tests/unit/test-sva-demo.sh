@@ -47,6 +47,18 @@ echo "$notes" | grep -q 'left out (faults resolved step' && ! echo "$notes" | gr
 ok $? "sva-demo(1) NOTES: an occupied address leaves out part of the faults resolved step, not the bind step"
 echo "$notes" | grep -q 'already occupied'
 ok $? "  and the demo says the address is occupied, not that the device cannot fault"
+# Every usage error's line is one the page lists (sva-demo(1), EXIT STATUS 2:
+# the quoted phrases after "names it").
+phrases=$(sed -n '/^\.SH EXIT STATUS$/,/^\.SH /p' "$man_demo" 2>/dev/null | sed -n '/names it/,/usage follows/p' |
+	grep -o '"[a-z][^"]*"' | tr -d '"')
+[ -n "$phrases" ]; ok $? "sva-demo(1) EXIT STATUS lists the usage error messages ($(echo "$phrases" | tr '\n' ','))"
+for args in --frobnicate --help=x -x -d --device --device= "-d ''" -hd extra "--device foo extra"; do
+	eval "set -- $args"
+	line=$("$demo" "$@" 2>&1 >/dev/null | head -n 1)
+	# grep -F takes each line of $phrases as a pattern of its own.
+	case $line in sva-demo:\ *) printf '%s\n' "$line" | grep -qF "$phrases" ;; *) false ;; esac
+	ok $? "sva-demo $args: its line is one of sva-demo(1)'s (got: $line)"
+done
 # tools/demo.sh, the README's command: its usage errors come before it installs
 # or builds anything (an empty --device= used to take the VM path).
 demo_sh="${top_srcdir:-$(dirname "$0")/../..}/tools/demo.sh"
