@@ -671,6 +671,15 @@ SVA_LOG=error "$SVA_INFO" --doctor --sysfs-root="$DS" --proc-root="$DP" --dev-ro
 rc=$?
 check "--doctor with SVA_LOG=error: libsva's own error line on stderr (sva-info(1), ENVIRONMENT)" \
 	has_err "libsva"
+(unset SVA_LOG; exec "$SVA_INFO" --doctor --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" \
+	--iommu-path="$tmp/no-iommu") >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "--doctor without SVA_LOG: no libsva line, its log is off (sva-info(1), ENVIRONMENT)" eval '! has_err "libsva"'
+# --help's -v entry (its line and those under it) gives that default, not warn.
+run --help
+check "--help: -v's entry says the log is off by default with --doctor" \
+	eval 'awk "/^  -v, --verbose/ { v = 1; print; next } v && /^      / { print; next } { v = 0 }" "$tmp/out" |
+		tr "\n" " " | grep -q -- "--doctor, off"'
 doctor --kernel-config="$tmp/no-such-config"
 check "--doctor: an unreadable kernel config warns once, and the rest still runs" \
 	eval 'line WARN kernel-config "cannot read the kernel config \\($tmp/no-such-config: No such file or directory\\)" && nolines config-iommufd && line FAIL iommufd ".* does not exist\\. Fix: modprobe iommufd; if there is no such module"'
