@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <linux/vfio.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,6 +327,24 @@ static const char *find_edu(void)
 	return *addr ? addr : NULL;
 }
 
+/*
+ * Whether `arg` is "--NAME=..." for a long option without an argument whose
+ * short form is `opt`: glibc reports that as that short option (optopt), so
+ * "unknown option '-h'" would name what the user never typed.
+ */
+static bool long_given_argument(const struct option *longopts, const char *arg, int opt)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (strncmp(arg, "--", 2) != 0 || !eq)
+		return false;
+	for (const struct option *o = longopts; o->name; o++)
+		if (o->val == opt && o->has_arg == no_argument && strlen(o->name) == (size_t)(eq - arg - 2) &&
+		    !strncmp(o->name, arg + 2, strlen(o->name)))
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -361,8 +380,10 @@ int main(int argc, char **argv)
 				fprintf(stderr, "sva-demo: -%c needs an argument\n", optopt);
 			else if (c == ':')
 				fprintf(stderr, "sva-demo: %s needs an argument\n", argv[optind - 1]);
-			else if (!optopt) /* an unknown long option, or one given an argument */
+			else if (!optopt) /* an unknown long option */
 				fprintf(stderr, "sva-demo: bad option '%s'\n", argv[optind - 1]);
+			else if (long_given_argument(longopts, argv[optind - 1], optopt))
+				fprintf(stderr, "sva-demo: bad option '%s': it takes no argument\n", argv[optind - 1]);
 			else
 				fprintf(stderr, "sva-demo: unknown option '-%c'\n", optopt);
 			fprintf(stderr, "usage: sva-demo [--device DEV]\n       sva-demo -h | --help | -V | --version\n");

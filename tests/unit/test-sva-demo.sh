@@ -59,6 +59,13 @@ for args in --frobnicate --help=x -x -d --device --device= "-d ''" -hd extra "--
 	case $line in sva-demo:\ *) printf '%s\n' "$line" | grep -qF "$phrases" ;; *) false ;; esac
 	ok $? "sva-demo $args: its line is one of sva-demo(1)'s (got: $line)"
 done
+# An option that takes no argument given one: named as typed (glibc reports
+# it as the short option, and the line said "unknown option '-h'").
+for args in --help=x --version=1; do
+	line=$("$demo" "$args" 2>&1 >/dev/null | head -n 1)
+	[ "$line" = "sva-demo: bad option '$args': it takes no argument" ]
+	ok $? "sva-demo $args: the line names the option as given (got: $line)"
+done
 # tools/demo.sh, the README's command: its usage errors come before it installs
 # or builds anything (an empty --device= used to take the VM path).
 demo_sh="${top_srcdir:-$(dirname "$0")/../..}/tools/demo.sh"
