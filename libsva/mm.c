@@ -132,6 +132,8 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 		return ret;
 	}
 	sva_broker_mm_add(mm); /* an isolated client's: unsharing withdraws from it */
+	if (!sva_broker_ctx_isolated(ctx)) /* the broker maps an isolated client's, under its own limit */
+		sva_pin_donor_add(mm);
 	sva_ctx_get(ctx);
 	*out = mm;
 	return 0;
@@ -188,9 +190,10 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 	}
 	/* Bonds another thread is tearing down are waited for. */
 	sva_teardown(ctx, SVA_TEARDOWN_MM, mm);
-	/* Off the monitor's and the broker client's lists before anything of mm goes. */
+	/* Off the monitor's, the broker client's and the donors' lists before anything of mm goes. */
 	sva_track_remove(mm);
 	sva_broker_mm_remove(mm);
+	sva_pin_donor_remove(mm);
 	/* Destroying the IOAS unmaps and unpins everything still in it.  A HWPT
 	 * a failed detach kept (bond.c) holds it: then it is emptied instead, so
 	 * its pins go and the device that may still use the PASID reaches

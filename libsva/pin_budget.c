@@ -18,6 +18,7 @@
  * overlapping the window being made room for.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -130,6 +131,97 @@ static uint64_t evict_locked(struct sva_mm *mm, uint64_t want, uint64_t ws, uint
 	return freed;
 }
 
+/* ------------------------------------------------------------------ donors */
+
+static pthread_mutex_t donors_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sva_mm *donors;
+
+/* A forked child has none of its parent's address spaces, and no thread
+ * that could hold the lock. */
+static void donors_child(void)
+{
+	donors = NULL;
+	pthread_mutex_init(&donors_lock, NULL);
+}
+
+static void donors_install(void)
+{
+	pthread_atfork(NULL, NULL, donors_child);
+}
+
+void sva_pin_donor_add(struct sva_mm *mm)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	if (!mm->pin.budget)
+		return; /* unbounded: CAP_IPC_LOCK or no limit, so no limit to share */
+	pthread_once(&once, donors_install);
+	pthread_mutex_lock(&donors_lock);
+	mm->pin.donor_next = donors;
+	donors = mm;
+	mm->pin.donor = true;
+	pthread_mutex_unlock(&donors_lock);
+}
+
+void sva_pin_donor_remove(struct sva_mm *mm)
+{
+	if (!mm->pin.donor)
+		return;
+	pthread_mutex_lock(&donors_lock);
+	for (struct sva_mm **pp = &donors; *pp; pp = &(*pp)->pin.donor_next)
+		if (*pp == mm) {
+			*pp = mm->pin.donor_next;
+			break;
+		}
+	mm->pin.donor = false;
+	pthread_mutex_unlock(&donors_lock);
+}
+
+/*
+ * The kernel refused a map of `self` with ENOMEM and self had nothing to
+ * evict: take up to `want` bytes of cold fault-mapped memory from the other
+ * donors (their CLOCK hands, their batches in flight spared), the bytes
+ * freed.  Called with self's mm->lock and no map_lock held.  A donor whose
+ * map_lock is busy is skipped rather than waited for: its holder may be
+ * waiting for this thread.  A donor that gave goes to the list's end, so the
+ * next shortfall takes from another first.  The evicted chunks' memory goes
+ * to the donor's graveyard, freed by its next fault or its sva_mm_free().
+ */
+static uint64_t evict_donors(struct sva_mm *self, uint64_t want)
+{
+	uint64_t freed = 0;
+
+	if (!self->pin.donor)
+		return 0;
+	pthread_mutex_lock(&donors_lock);
+	for (struct sva_mm **pp = &donors; *pp && freed < want;) {
+		struct sva_mm *o = *pp;
+		uint64_t got;
+
+		if (o == self || pthread_mutex_trylock(&o->map_lock)) {
+			pp = &o->pin.donor_next;
+			continue;
+		}
+		got = evict_locked(o, want - freed, 0, 0);
+		pthread_mutex_unlock(&o->map_lock);
+		freed += got;
+		if (!got || !o->pin.donor_next) {
+			pp = &o->pin.donor_next;
+			continue;
+		}
+		/* To the end: *pp is the next one now. */
+		*pp = o->pin.donor_next;
+		struct sva_mm **tail = pp;
+
+		while (*tail)
+			tail = &(*tail)->pin.donor_next;
+		*tail = o;
+		o->pin.donor_next = NULL;
+	}
+	pthread_mutex_unlock(&donors_lock);
+	return freed;
+}
+
 /* Bytes of [start, end) no chunk covers (map_lock held). */
 static uint64_t gap_bytes_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
 {
@@ -226,6 +318,8 @@ int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_
 			pthread_mutex_lock(&mm->map_lock);
 			uint64_t freed = evict_locked(mm, *we - *ws, *ws, *we);
 			pthread_mutex_unlock(&mm->map_lock);
+			if (!freed) /* nothing of its own: the other address spaces' */
+				freed = evict_donors(mm, *we - *ws);
 			if (freed && kernel_retries++ < 4)
 				continue;
 		}
@@ -275,12 +369,13 @@ int sva_pin_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
 
 uint64_t sva_pin_evict_for_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
 {
-	uint64_t freed;
+	uint64_t freed, want;
 
 	pthread_mutex_lock(&mm->map_lock);
-	freed = evict_locked(mm, gap_bytes_locked(mm, start, end), start, end);
+	want = gap_bytes_locked(mm, start, end);
+	freed = evict_locked(mm, want, start, end);
 	pthread_mutex_unlock(&mm->map_lock);
-	return freed;
+	return freed ? freed : evict_donors(mm, want);
 }
 
 void sva_pin_prefault_done_locked(struct sva_mm *mm, uint64_t start, uint64_t end)

@@ -34,6 +34,9 @@ struct sva_pin_budget {
 	_Atomic uint64_t refault_slot[SVA_PIN_REFAULT_SLOTS];
 	/* Statistics, read lock-free by sva_mm_stats(). */
 	_Atomic uint64_t peak, evictions, bytes_evicted, refaults;
+	/* The process's donors (pin_budget.c), under its lock. */
+	struct sva_mm *donor_next;
+	bool donor;
 };
 
 /* The default budget: RLIMIT_MEMLOCK's soft limit when the process lacks
@@ -107,5 +110,18 @@ uint64_t sva_pin_evict_for_locked(struct sva_mm *mm, uint64_t start, uint64_t en
 
 /* After sva_mm_prefault() mapped [start, end): every chunk there is pinned now. */
 void sva_pin_prefault_done_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
+
+/*
+ * The donors: this process's address spaces whose maps the kernel charges to
+ * the user's RLIMIT_MEMLOCK under a budget (not an isolated broker client's,
+ * which the broker maps).  When the kernel's -ENOMEM meets an address space
+ * with nothing of its own to evict, the others give up cold fault-mapped
+ * memory, so two address spaces with the default budget (each the whole
+ * limit) share it instead of the first starving the second.  Add after
+ * sva_mm_new() has set the budget; remove before the address space goes
+ * (nothing held: the list's lock is taken before any map_lock).
+ */
+void sva_pin_donor_add(struct sva_mm *mm);
+void sva_pin_donor_remove(struct sva_mm *mm);
 
 #endif

@@ -494,6 +494,72 @@ static void in_flight(void)
 	munmap(buf, 1 * MB);
 }
 
+/*
+ * Two address spaces with the default budget, each the whole limit: the
+ * second's faults must not starve once the first holds it all.  The kernel's
+ * ENOMEM for the second, which has nothing of its own to evict, takes cold
+ * memory of the first (review Z38: all 8 of its faults were INVALID, -ENOMEM).
+ */
+static void shared_limit(void)
+{
+	const uint64_t limit = 256 * KB;
+	struct reports ra = { 0 }, rb = { 0 };
+	struct rig a, b;
+	unsigned char *buf;
+	unsigned resolved_b = 0, wrong = 0;
+	struct sva_mm_stats sa, sb;
+	struct rlimit was;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &was))
+		ktest_bail("getrlimit: %s", strerror(errno));
+	set_memlock(limit);
+	rig_up(&a, 0, UINT64_MAX, &ra, "shared limit, A");
+	rig_up(&b, 0, UINT64_MAX, &rb, "shared limit, B");
+	buf = map_buf(BUF_VA, 2 * MB, false, 11);
+	for (int i = 0; i < 16; i++) {
+		sva_dev_inject_fault(a.dev, sva_bond_pasid(a.bond), BUF_VA + (uint64_t)i * 64 * KB, SVA_ACCESS_READ, 0);
+		sva_ctx_process_faults(a.ctx, 64);
+	}
+	sa = mm_stats(a.mm);
+	ok(sa.pin_budget == limit && sa.bytes_visible == limit && ra.n == 0,
+	   "shared limit: A, default budget %llu, holds the whole limit (%llu visible, %d refused)",
+	   (unsigned long long)sa.pin_budget, (unsigned long long)sa.bytes_visible, ra.n);
+	for (int i = 0; i < 8; i++) {
+		uint64_t va = BUF_VA + 1 * MB + (uint64_t)i * 64 * KB;
+		int before = rb.n;
+
+		sva_dev_inject_fault(b.dev, sva_bond_pasid(b.bond), va, SVA_ACCESS_READ, 0);
+		sva_ctx_process_faults(b.ctx, 64);
+		if (rb.n == before) {
+			resolved_b++;
+			wrong += !device_sees(b.ctx, b.mm, va, buf + (va - BUF_VA));
+		}
+	}
+	sa = mm_stats(a.mm);
+	sb = mm_stats(b.mm);
+	is_int((long)resolved_b, 8, "shared limit: B's faults resolve (%d refused, first reason %d)", rb.n,
+	       rb.n ? rb.reason[0] : 0);
+	is_int((long)wrong, 0, "shared limit: with the right data");
+	ok(sa.evictions > 0 && sa.bytes_visible < limit && sb.bytes_visible > 0,
+	   "shared limit: A gave up cold memory (%llu evictions, %llu visible), B holds %llu",
+	   (unsigned long long)sa.evictions, (unsigned long long)sa.bytes_visible,
+	   (unsigned long long)sb.bytes_visible);
+	ok(sa.bytes_visible + sb.bytes_visible <= limit, "shared limit: together within the limit (%llu + %llu)",
+	   (unsigned long long)sa.bytes_visible, (unsigned long long)sb.bytes_visible);
+	/* And back: A's faults now take B's cold memory. */
+	ra.n = 0;
+	for (int i = 0; i < 4; i++) {
+		sva_dev_inject_fault(a.dev, sva_bond_pasid(a.bond), BUF_VA + (uint64_t)i * 64 * KB, SVA_ACCESS_READ, 0);
+		sva_ctx_process_faults(a.ctx, 64);
+	}
+	is_int(ra.n, 0, "shared limit: A faults its evicted memory back in, none refused");
+	rig_down(&a);
+	rig_down(&b);
+	munmap(buf, 2 * MB);
+	if (setrlimit(RLIMIT_MEMLOCK, &was)) /* the tests after this one run under the limit before it */
+		ktest_bail("setrlimit: %s", strerror(errno));
+}
+
 /* ------------------------------------------------------------------ race */
 
 struct race {
@@ -765,6 +831,7 @@ int main(void)
 	kernel_limit(true);
 	pinned_mode();
 	in_flight();
+	shared_limit();
 	batch_patterns();
 	turn_back(256 * KB);
 	turn_back(1 * MB);
