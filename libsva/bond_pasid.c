@@ -113,7 +113,7 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 	}
 	if (owner && !SVA_PASID_IS_TAG(owner)) {
 		sh = owner;
-		if (!sh->mm) /* put() let go of a driver-owned value whose detach failed */
+		if (!sh->mm || sh->retired) /* a detach under it failed (put()) */
 			return sva_fail(&ctx->log, -EBUSY,
 					"%s: cannot bind under PASID %u: it is retired for good (a detach under it "
 					"failed, so a device may still use it): choose another",
@@ -239,9 +239,14 @@ static void put(struct sva_bond *bond, bool detached)
 
 	pthread_mutex_lock(&ctx->pasid_lock);
 	bond->share = NULL;
-	/* A device may still use the value: it must never be handed out again. */
-	if (!detached)
+	/* A device may still use the value: it must never be handed out again,
+	 * nor joined by another bind while its other bonds last.  The address
+	 * space's later binds get a global PASID of their own. */
+	if (!detached) {
 		sh->retired = true;
+		if (sh->mm->gshare == sh)
+			sh->mm->gshare = NULL;
+	}
 	was_first = sh->bonds == bond;
 	for (struct sva_bond **pp = &sh->bonds; *pp; pp = &(*pp)->share_next)
 		if (*pp == bond) {
@@ -265,9 +270,12 @@ static void put(struct sva_bond *bond, bool detached)
 		 */
 		if (!sh->driver_owned)
 			sva_pasid_retire_owned(sh->space, pasid, sh);
-		else if (sh->pending) { /* owned by the share for good, never the driver's again */
-			pending_drop(ctx, sh);
-			sva_pasid_set_owner(sh->space, pasid, sh, sh->saved_drvdata);
+		else { /* owned by the share for good, never the driver's again */
+			if (sh->pending) {
+				pending_drop(ctx, sh);
+				sva_pasid_set_owner(sh->space, pasid, sh, sh->saved_drvdata);
+			}
+			sva_pasid_mark_retired(sh->space, pasid);
 		}
 		if (sh->mm->gshare == sh)
 			sh->mm->gshare = NULL;

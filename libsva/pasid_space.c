@@ -123,6 +123,7 @@ struct pasid_slot {
 			    * while ST_ALLOCATED: FROM_FRESH if the allocator took
 			    * it never used (sva_pasid_unalloc_owned() puts it back) */
 	uint8_t state;	   /* enum slot_state */
+	bool owner_retired; /* ST_ALLOCATED: its owner retired it (sva_pasid_mark_retired()) */
 };
 _Static_assert(sizeof(struct pasid_slot) == 32, "two slots per cache line");
 
@@ -478,6 +479,7 @@ static inline void slot_take(struct sva_pasid_space *s, struct pasid_slot *sl, v
 {
 	slot_publish(sl, owner, drvdata);
 	sl->state = ST_ALLOCATED;
+	sl->owner_retired = false;
 	s->nr_allocated++;
 }
 
@@ -779,8 +781,13 @@ static struct pasid_slot *slot_in_state(struct sva_pasid_space *s, uint32_t idx,
 
 /* The error report of a refused free, as alloc_failed(). */
 static __attribute__((cold, noinline)) int free_failed(const struct sva_pasid_space *s, int err, uint32_t pasid,
-							uint8_t st, void *owner)
+							uint8_t st, void *owner, bool owner_retired)
 {
+	if (err == -EBUSY && !owner && owner_retired)
+		return space_fail(s, err,
+				  "cannot free PASID %u: it is retired for good (a detach under it failed, so a device "
+				  "may still use it): it is never the driver's again",
+				  pasid);
 	if (err == -ENOENT)
 		return space_fail(s, err, "cannot free PASID %u: it is not allocated (%s)", pasid,
 				  st == ST_FRESH || st == ST_POOLED ? "never allocated, or freed long ago"
@@ -816,9 +823,10 @@ static int unpublish(struct sva_pasid_space *s, uint32_t pasid, void *owner, str
 		err = -EBUSY;
 	if (__builtin_expect(err != 0, 0)) {
 		uint8_t st = sl ? sl->state : ST_FRESH;
+		bool owner_retired = sl && sl->owner_retired;
 
 		sva_lock_release(&s->lock);
-		return free_failed(s, err, pasid, st, owner);
+		return free_failed(s, err, pasid, st, owner, owner_retired);
 	}
 	/* Clear LIVE and bump the counter: lookups stop finding it now. */
 	atomic_store_explicit(&sl->seq, seq_next(seq, 0), memory_order_release);
@@ -848,6 +856,19 @@ int sva_pasid_free_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
 int sva_pasid_retire_owned(struct sva_pasid_space *s, uint32_t pasid, void *owner)
 {
 	return free_to(s, pasid, owner, ST_RETIRED);
+}
+
+void sva_pasid_mark_retired(struct sva_pasid_space *s, uint32_t pasid)
+{
+	struct pasid_slot *sl;
+
+	if (pasid < s->min || pasid > s->max)
+		return;
+	sva_lock_acquire(&s->lock);
+	sl = slot_at(s, pasid - s->min);
+	if (sl && sl->state == ST_ALLOCATED)
+		sl->owner_retired = true;
+	sva_lock_release(&s->lock);
 }
 
 bool sva_pasid_is_retired(struct sva_pasid_space *s, uint32_t pasid)

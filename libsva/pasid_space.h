@@ -95,6 +95,10 @@ int sva_pasid_retire_owned(struct sva_pasid_space *space, uint32_t pasid, void *
  * Errors as sva_pasid_free_owned(). */
 int sva_pasid_unalloc_owned(struct sva_pasid_space *space, uint32_t pasid, void *owner);
 
+/* A value its owner keeps allocated for good because a detach under it failed
+ * (a driver's value a bind retired): a refused free says so. */
+void sva_pasid_mark_retired(struct sva_pasid_space *space, uint32_t pasid);
+
 /* Whether a value was retired for good by sva_pasid_retire_owned() (takes the
  * space's lock: for error reports, not fast paths). */
 bool sva_pasid_is_retired(struct sva_pasid_space *space, uint32_t pasid);

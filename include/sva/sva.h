@@ -964,7 +964,8 @@ struct sva_bind_opts {
  *    other devices of the context bind under the same value (one PASID for one
  *    address space on every device, as the kernel's SVA gives an mm).  It
  *    stays allocated while any bond uses it; the last sva_unbind()
- *    quarantines and releases it.  A GLOBAL bind on a device that does not
+ *    quarantines and releases it.  One a failed detach retired (sva_unbind())
+ *    is joined by no later bind: the next one allocates a new global PASID.  A GLOBAL bind on a device that does not
  *    cover the global range is refused (-ERANGE, nothing changed); AUTO there
  *    takes a number of the device's own space.
  *  - DEVICE, or SVA_BIND_EXTRA_PASID without SVA_BIND_PASID: a new private
@@ -1007,8 +1008,9 @@ struct sva_bind_opts {
  * context, the broker's errors (libsva(7), Errors).  With
  * SVA_BIND_PASID: -ENOENT opts->pasid is not allocated in the space dev
  * routes it to; -EBUSY it is bound to another address space, is another
- * bond's private PASID, was the driver's and retired by a failed detach
- * (sva_unbind(); one a bind allocated is -ENOENT: in quarantine for good), or
+ * bond's private PASID, was retired by a failed detach (a driver's value, or
+ * one a bind allocated while other bonds still use it: sva_unbind(); once its
+ * last bond is gone, one a bind allocated is -ENOENT: in quarantine for good), or
  * dev already has a bond under it (one on mm itself
  * is -EEXIST, as above, unless SVA_BIND_EXTRA_PASID); -ERANGE it is
  * outside dev's reach (0, beyond its PASID width or its own range as

@@ -338,10 +338,58 @@ static void test_retired_driver_owned(struct sva_dev *dev, struct sva_mm *mm)
 	ERR_ONE_LINE(sva_unbind(bond), -EIO, "an unbind under the driver's PASID whose detach fails");
 	detach_err = 0;
 	ERR_ONE_LINE(sva_dev_pasid_free(dev, dp), -EBUSY, "the driver's free of its retired PASID");
-	ok(strstr(last, "retired for good") != NULL, "  the line says a failed detach retires it: %s", last);
+	ok(strstr(last, "retired for good") && strstr(last, "never the driver's again"),
+	   "  the line says a failed detach retired it, not to unbind first: %s", last);
 	ERR_ONE_LINE(sva_bind(dev, mm, &bo, &bond), -EBUSY, "binding under the driver's retired PASID");
 	ok(strstr(last, "retired for good") != NULL && !strstr(last, "another address space"),
 	   "  the line says it is retired: %s", last);
+}
+
+/*
+ * A value retired while other bonds still use it is not joined by later binds
+ * either (review Z39: a third device bound under it, and the address space's
+ * next AUTO binds joined its retired global PASID).
+ */
+static void test_retired_shared(struct sva_dev *a, struct sva_dev *b, struct sva_dev *c, struct sva_mm *mm)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_PASID };
+	struct sva_bond *ba, *bb, *bc, *ba2;
+	uint32_t dp, g;
+
+	if (sva_dev_pasid_alloc(a, SVA_PASID_GLOBAL, (void *)0xd8, &dp))
+		tap_bail("cannot allocate the driver's PASID");
+	bo.pasid = dp;
+	if (sva_bind(a, mm, &bo, &ba) || sva_bind(b, mm, &bo, &bb))
+		tap_bail("cannot bind two devices under the driver's PASID");
+	detach_err = -EBUSY;
+	ERR_ONE_LINE(sva_unbind(ba), -EIO, "shared driver PASID: one device's detach fails");
+	detach_err = 0;
+	ERR_ONE_LINE(sva_bind(c, mm, &bo, &bc), -EBUSY, "shared driver PASID: a third device binds under it");
+	ok(strstr(last, "retired for good") != NULL, "  the line says it is retired: %s", last);
+	ERR_ONE_LINE(sva_bind(a, mm, &bo, &bc), -EBUSY, "shared driver PASID: the failed device binds under it again");
+	is_int(sva_unbind(bb), 0, "shared driver PASID: the other device unbinds");
+	ERR_ONE_LINE(sva_dev_pasid_free(a, dp), -EBUSY, "shared driver PASID: the driver's free after that");
+
+	bo = (struct sva_bind_opts){ .size = sizeof(bo), .flags = SVA_BIND_PINNED, .policy = SVA_PASID_AUTO };
+	if (sva_bind(a, mm, &bo, &ba) || sva_bind(b, mm, &bo, &bb))
+		tap_bail("cannot bind two devices under the global PASID");
+	g = sva_bond_pasid(ba);
+	is_int((long)sva_bond_pasid(bb), (long)g, "global PASID: both devices under %u", g);
+	detach_err = -EBUSY;
+	ERR_ONE_LINE(sva_unbind(ba), -EIO, "global PASID: one device's detach fails");
+	detach_err = 0;
+	is_int(sva_bind(c, mm, &bo, &bc), 0, "global PASID: a third device binds the address space");
+	ok(sva_bond_pasid(bc) != g && sva_bond_pasid(bc) >= 256,
+	   "  under a new global PASID (%u), not the retired %u", sva_bond_pasid(bc), g);
+	is_int(sva_bind(a, mm, &bo, &ba2), 0, "global PASID: the failed device binds again");
+	is_int((long)sva_bond_pasid(ba2), (long)sva_bond_pasid(bc), "  under the new one too (%u)",
+	       sva_bond_pasid(ba2));
+	bo.flags = SVA_BIND_PINNED | SVA_BIND_PASID | SVA_BIND_EXTRA_PASID;
+	bo.pasid = g;
+	ERR_ONE_LINE(sva_bind(c, mm, &bo, &ba), -EBUSY, "global PASID: binding under the retired value by choice");
+	sva_unbind(ba2);
+	sva_unbind(bc);
+	sva_unbind(bb);
 }
 
 static uint64_t now_ns(void)
@@ -469,10 +517,10 @@ static void test_bind_window(struct sva_dev *dev, struct sva_dev *other, struct 
 int main(void)
 {
 	struct sva_ctx ctx;
-	struct sva_dev wide, narrow, wide2;
+	struct sva_dev wide, narrow, wide2, wide3;
 	struct sva_mm mm;
 
-	plan(80);
+	plan(99);
 	ctx_init(&ctx, 20000000ull);
 	/* The default global range starts at 256: the narrow device's 8-bit
 	 * PASIDs are all its own. */
@@ -485,10 +533,12 @@ int main(void)
 	test_failed_bind(&ctx, &wide, &narrow, &mm);
 	test_retired(&ctx, &wide, &mm);
 	test_retired_driver_owned(&wide, &mm);
+	dev_init(&wide2, &ctx, 20, "wide2");
+	dev_init(&wide3, &ctx, 20, "wide3");
+	test_retired_shared(&wide, &wide2, &wide3, &mm);
 	test_set_range_after_grace(&narrow);
 	test_null_logged(&wide);
 	test_tag_per_device(&ctx, &wide);
-	dev_init(&wide2, &ctx, 20, "wide2");
 	test_bind_window(&wide, &wide2, &mm);
 	return done_testing();
 }
