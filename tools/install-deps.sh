@@ -4,8 +4,10 @@
 #     build  compilers and libraries to build libsva
 #     vm     QEMU, busybox and the kernel build tools for the test VM
 #     test   clang's sanitizer and fuzzer runtimes, python3 (JSON checks)
-#     pkg    dpkg-buildpackage, debhelper, lintian, rpmbuild (Debian's rpm) and
-#            cpio for the packages tier (no fakeroot: Rules-Requires-Root: no)
+#     pkg    dpkg-buildpackage, debhelper, lintian, rpmbuild (Debian's rpm),
+#            cpio, and python3 (debian/control's Build-Depends, for the
+#            package build's make check) for the packages tier (no fakeroot:
+#            Rules-Requires-Root: no)
 # Runs apt-get as root (or through sudo).  The system's apt sources are used
 # as they are; the 7.x kernel source comes through tests/vm/private-apt.sh.
 set -euo pipefail
@@ -14,7 +16,7 @@ declare -A group=(
 	[build]="build-essential autoconf automake libtool autoconf-archive pkg-config liburing-dev libnuma-dev libjson-c-dev zlib1g-dev"
 	[vm]="qemu-system-x86 busybox-static flex bison bc libelf-dev libssl-dev cpio xz-utils"
 	[test]="clang libclang-rt-14-dev python3"
-	[pkg]="dpkg-dev debhelper lintian rpm cpio"
+	[pkg]="dpkg-dev debhelper lintian rpm cpio python3"
 )
 want=()
 for g in "$@"; do

@@ -329,7 +329,8 @@ static const char *find_edu(void)
 
 /*
  * Whether `arg` is "--NAME=..." for a long option without an argument whose
- * short form is `opt`: glibc reports that as that short option (optopt), so
+ * short form is `opt`, NAME being its name or an abbreviation getopt_long()
+ * took for it: glibc reports that as that short option (optopt), so
  * "unknown option '-h'" would name what the user never typed.
  */
 static bool long_given_argument(const struct option *longopts, const char *arg, int opt)
@@ -339,8 +340,8 @@ static bool long_given_argument(const struct option *longopts, const char *arg, 
 	if (strncmp(arg, "--", 2) != 0 || !eq)
 		return false;
 	for (const struct option *o = longopts; o->name; o++)
-		if (o->val == opt && o->has_arg == no_argument && strlen(o->name) == (size_t)(eq - arg - 2) &&
-		    !strncmp(o->name, arg + 2, strlen(o->name)))
+		if (o->val == opt && o->has_arg == no_argument && eq - arg > 2 &&
+		    strlen(o->name) >= (size_t)(eq - arg - 2) && !strncmp(o->name, arg + 2, (size_t)(eq - arg - 2)))
 			return true;
 	return false;
 }

@@ -45,7 +45,10 @@ usage: tools/test-all.sh
 EOF
 		exit 0
 	fi
-	echo "tools/test-all.sh: unexpected argument '$1'; usage: tools/test-all.sh (tiers: SVA_TIERS=...; see --help)" >&2
+	# "--help extra": the unexpected one is the second.
+	bad=$1
+	if [ $# -gt 1 ] && { [ "$1" = --help ] || [ "$1" = -h ]; }; then bad=$2; fi
+	echo "tools/test-all.sh: unexpected argument '$bad'; usage: tools/test-all.sh (tiers: SVA_TIERS=...; see --help)" >&2
 	exit 2
 	;;
 esac
@@ -283,11 +286,11 @@ done
 # Every per-test TAP log of this run: automake's (not the test-suite.log
 # summaries) and the VM's, in the builds of the tiers run (another tier's
 # build left from an earlier run is not counted) and in build/results.
-dirs=$results
-for tier in $tiers; do
-	[ -d "$src/build/$tier" ] && dirs="$dirs $src/build/$tier"
+dirs=("$results")
+for tier in $(echo $tiers | tr ' ' '\n' | sort -u); do
+	[ -d "$src/build/$tier" ] && dirs+=("$src/build/$tier")
 done
-logs=$(find $dirs -path "$src/build/*/libsva-*" -prune -o -name '*.log' -print |
+logs=$(find "${dirs[@]}" -path "$src/build/*/libsva-*" -prune -o -name '*.log' -print |
 	grep -E '/build/[^/]+/tests/|/test-results/vm/|/build/results/' | grep -v 'test-suite.log' | sort)
 say "summary ($(($(date +%s) - t0)) s)"
 [ ${#failed_steps[@]} -eq 0 ] || echo "failed steps: ${failed_steps[*]}"

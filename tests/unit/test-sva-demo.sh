@@ -61,7 +61,7 @@ for args in --frobnicate --help=x -x -d --device --device= "-d ''" -hd extra "--
 done
 # An option that takes no argument given one: named as typed (glibc reports
 # it as the short option, and the line said "unknown option '-h'").
-for args in --help=x --version=1; do
+for args in --help=x --version=1 --hel=x --vers=1; do
 	line=$("$demo" "$args" 2>&1 >/dev/null | head -n 1)
 	[ "$line" = "sva-demo: bad option '$args': it takes no argument" ]
 	ok $? "sva-demo $args: the line names the option as given (got: $line)"
