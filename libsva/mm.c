@@ -298,7 +298,8 @@ static int map_check_locked(struct sva_mm *mm, uint64_t start, uint64_t end, str
 	ret = sva_vma_collect(mm->maps_fd, start, end, vmas, MAP_VMAS, &nvma);
 	if (ret == -EFAULT)
 		return sva_fail(&mm->ctx->log, ret,
-				"sva_mm_prefault: 0x%llx-0x%llx is not (entirely) mapped in this process",
+				"sva_mm_prefault: 0x%llx-0x%llx is not (entirely) mapped in this process: map it "
+				"first, or prefault only what is mapped",
 				(unsigned long long)start, (unsigned long long)end);
 	if (ret == -E2BIG)
 		return sva_fail(&mm->ctx->log, ret,
@@ -310,7 +311,8 @@ static int map_check_locked(struct sva_mm *mm, uint64_t start, uint64_t end, str
 	for (size_t i = 0; i < nvma; i++)
 		if (!vmas[i].prot)
 			return sva_fail(&mm->ctx->log, -EACCES,
-					"sva_mm_prefault: 0x%llx-0x%llx is PROT_NONE: a device cannot use it",
+					"sva_mm_prefault: 0x%llx-0x%llx is PROT_NONE: a device cannot use it "
+					"(mprotect() it first, or leave it out of the range)",
 					(unsigned long long)vmas[i].start, (unsigned long long)vmas[i].end);
 	ret = reachable(mm, start, end);
 	if (ret == -ERANGE)
@@ -432,7 +434,8 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 		if (ret == -ENOSPC)
 			ret = sva_fail(&mm->ctx->log, ret,
 				       "sva_mm_prefault: 0x%llx-0x%llx does not fit in the pin budget (%llu bytes) beside "
-				       "what is prefaulted already",
+				       "what is prefaulted already (sva_mm_invalidate() what devices no longer need, or "
+				       "make the address space with a larger pin_budget)",
 				       (unsigned long long)start, (unsigned long long)end,
 				       (unsigned long long)mm->pin.budget);
 		else if (ret)

@@ -159,12 +159,13 @@ int sva_reach_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
 {
 	if (sva_excluded_overlaps(start, end))
 		return sva_fail(&mm->ctx->log, -EXDEV,
-				"sva_mm_prefault: 0x%llx-0x%llx holds libsva's own memory, which no device may reach",
+				"sva_mm_prefault: 0x%llx-0x%llx holds libsva's own memory, which no device may reach "
+				"(leave it out: give devices memory of sva_mem_alloc() or a mapping of your own)",
 				(unsigned long long)start, (unsigned long long)end);
 	if ((mm->flags & SVA_MM_RESTRICTED) && !sva_rset_covers(&mm->allowed, start, end))
 		return sva_fail(&mm->ctx->log, -EACCES,
 				"sva_mm_prefault: 0x%llx-0x%llx is not all inside the ranges allowed with sva_mm_allow() "
-				"(SVA_MM_RESTRICTED)",
+				"(SVA_MM_RESTRICTED: allow it first)",
 				(unsigned long long)start, (unsigned long long)end);
 	return 0;
 }
