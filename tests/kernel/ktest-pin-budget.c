@@ -560,6 +560,72 @@ static void shared_limit(void)
 		ktest_bail("setrlimit: %s", strerror(errno));
 }
 
+/*
+ * The same two address spaces faulting at once, each from its own thread
+ * (their contexts' engines in poll mode): each takes the other's memory while
+ * the other maps (a donor's map_lock is only tried).  Nothing hangs (alarm),
+ * both make progress, and together they never hold more than the limit.
+ * Under ThreadSanitizer, the donors' list and the evictions race cleanly.
+ */
+struct sharer {
+	struct rig r;
+	struct reports rep;
+	uint64_t base;
+	unsigned resolved;
+};
+
+static void *sharer_run(void *arg)
+{
+	struct sharer *s = arg;
+	uint64_t x = s->base;
+
+	for (int i = 0; i < 400; i++) {
+		int before = s->rep.n;
+
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		sva_dev_inject_fault(s->r.dev, sva_bond_pasid(s->r.bond), s->base + ((x >> 33) % 256) * PG,
+				     SVA_ACCESS_READ, 0);
+		sva_ctx_process_faults(s->r.ctx, 64);
+		s->resolved += s->rep.n == before;
+	}
+	return NULL;
+}
+
+static void shared_limit_race(void)
+{
+	const uint64_t limit = 256 * KB;
+	struct sharer s[2];
+	pthread_t th[2];
+	unsigned char *buf;
+	struct rlimit was;
+	uint64_t peak_sum;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &was))
+		ktest_bail("getrlimit: %s", strerror(errno));
+	set_memlock(limit);
+	buf = map_buf(BUF_VA, 2 * MB, false, 12);
+	for (int i = 0; i < 2; i++) {
+		s[i] = (struct sharer){ .base = BUF_VA + (uint64_t)i * MB };
+		rig_up(&s[i].r, 0, UINT64_MAX, &s[i].rep, "shared limit race");
+	}
+	for (int i = 0; i < 2; i++)
+		if (pthread_create(&th[i], NULL, sharer_run, &s[i]))
+			ktest_bail("pthread_create");
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	peak_sum = mm_stats(s[0].r.mm).bytes_visible + mm_stats(s[1].r.mm).bytes_visible;
+	ok(s[0].resolved > 0 && s[1].resolved > 0,
+	   "shared limit, both at once: both make progress (%u and %u of 400 resolved)", s[0].resolved,
+	   s[1].resolved);
+	ok(peak_sum <= limit, "shared limit, both at once: together within the limit (%llu)",
+	   (unsigned long long)peak_sum);
+	for (int i = 0; i < 2; i++)
+		rig_down(&s[i].r);
+	munmap(buf, 2 * MB);
+	if (setrlimit(RLIMIT_MEMLOCK, &was))
+		ktest_bail("setrlimit: %s", strerror(errno));
+}
+
 /* ------------------------------------------------------------------ race */
 
 struct race {
@@ -832,6 +898,7 @@ int main(void)
 	pinned_mode();
 	in_flight();
 	shared_limit();
+	shared_limit_race();
 	batch_patterns();
 	turn_back(256 * KB);
 	turn_back(1 * MB);
