@@ -270,14 +270,15 @@ static const int E_PROCESS[] = { ENOMEM, 0 };
 static const int E_UNBIND[] = { EIO, 0 };
 
 /* Error-level lines of the contexts' logs (shown with SVA_FAILNTH_LOG set);
- * the fault thread logs too. */
-static atomic_int error_lines;
+ * the fault thread logs too, so a call's own lines are counted per thread
+ * (check_logged() reads this thread's). */
+static _Thread_local int my_error_lines;
 
 static void count_line(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg;
 	if (level == SVA_LOG_ERROR)
-		error_lines++;
+		my_error_lines++;
 	if (getenv("SVA_FAILNTH_LOG"))
 		fprintf(stderr, "libsva: %s\n", msg);
 }
@@ -285,7 +286,7 @@ static void count_line(void *arg, enum sva_log_level level, const char *msg)
 /* A call whose page promises "one line at error level" on failure. */
 static int check_logged(const char *call, int ret, int lines_before)
 {
-	if (ret < 0 && error_lines == lines_before) {
+	if (ret < 0 && my_error_lines == lines_before) {
 		bad++;
 		diag("%s returned %d (%s) without its line at error level", call, ret, strerror(-ret));
 	}
@@ -299,7 +300,7 @@ static int step_ctx(struct run *r)
 				   .log_fn = count_line,
 				   .pasid_grace_ns = UINT64_MAX,
 				   .flags = r->poll ? SVA_CTX_FAULT_POLL : 0 };
-	int lines = error_lines;
+	int lines = my_error_lines;
 
 	arm();
 	int ret = sva_ctx_new(&co, &r->ctx);
@@ -310,7 +311,7 @@ static int step_ctx(struct run *r)
 
 static int step_dev(struct run *r)
 {
-	int lines = error_lines;
+	int lines = my_error_lines;
 
 	arm();
 	int ret = sva_dev_open_mock(r->ctx, NULL, &r->dev);
@@ -321,7 +322,7 @@ static int step_dev(struct run *r)
 
 static int step_mm(struct run *r)
 {
-	int lines = error_lines;
+	int lines = my_error_lines;
 
 	arm();
 	int ret = sva_mm_new(r->ctx, NULL, &r->mm);
@@ -333,7 +334,7 @@ static int step_mm(struct run *r)
 static int step_bind_pinned(struct run *r)
 {
 	struct sva_bind_opts o = { .size = sizeof(o), .flags = SVA_BIND_PINNED };
-	int lines = error_lines;
+	int lines = my_error_lines;
 
 	arm();
 	int ret = sva_bind(r->dev, r->mm, &o, &r->pinned);
@@ -344,7 +345,7 @@ static int step_bind_pinned(struct run *r)
 
 static int step_prefault(struct run *r)
 {
-	int lines = error_lines;
+	int lines = my_error_lines;
 
 	arm();
 	int ret = sva_mm_prefault(r->mm, r->buf, LEN);
@@ -363,7 +364,7 @@ static int step_prefault(struct run *r)
 static int step_bind_faulting(struct run *r)
 {
 	struct sva_bind_opts o = { .size = sizeof(o), .flags = SVA_BIND_EXTRA_PASID };
-	int lines = error_lines;
+	int lines = my_error_lines;
 
 	arm();
 	int ret = sva_bind(r->dev, r->mm, &o, &r->faulting);
@@ -384,7 +385,7 @@ static int step_fault(struct run *r)
 		return check("sva_dev_inject_fault", ret, E_MOCK);
 	arm();
 	if (r->poll) {
-		int lines = error_lines;
+		int lines = my_error_lines;
 
 		ret = sva_ctx_process_faults(r->ctx, 8);
 		disarm();
