@@ -7,7 +7,8 @@
 #   - every option --help names has an OPTIONS entry in the page.
 # An option is a word that starts with - or -- at the start of a word (after a
 # blank, '[', '|', ',', '"' or '('), up to a '=', a blank or a punctuation mark.
-# One TAP line per tool and direction, naming what is missing.
+# One TAP line per tool and direction, naming what is missing; and one that
+# a usage error's line starts with the tool's name.
 #
 # Run by automake (top_srcdir and top_builddir are set), or by hand:
 #   top_srcdir=/path/to/libsva top_builddir=/path/to/build sh tests/unit/test-man-options.sh
@@ -40,6 +41,7 @@ for entry in sva-info:1 sva-demo:1 sva-bench:1 sva-brokerd:8; do
 	if [ ! -x "$tools/$tool" ] || [ ! -r "$page" ]; then
 		skip "$tool: $tools/$tool not built or $page not readable"
 		skip "(same)"
+		skip "(same)"
 		continue
 	fi
 	help=$("$tools/$tool" --help 2>/dev/null | options)
@@ -47,6 +49,7 @@ for entry in sva-info:1 sva-demo:1 sva-bench:1 sva-brokerd:8; do
 	named=$( (section "$page" SYNOPSIS; tags "$page") | options)
 	if [ -z "$help" ] || [ -z "$documented" ]; then
 		ok 1 "$tool: options found in --help ($help) and in $tool(${entry#*:}) OPTIONS ($documented)"
+		skip "(same)"
 		skip "(same)"
 		continue
 	fi
@@ -60,5 +63,10 @@ for entry in sva-info:1 sva-demo:1 sva-bench:1 sva-brokerd:8; do
 	done)
 	[ -z "$missing" ]
 	ok $? "$tool(${entry#*:}) OPTIONS documents every option of $tool --help${missing:+ (missing: $missing)}"
+	# A usage error names the tool, not the path it ran from (getopt's
+	# messages named argv[0]: a libtool wrapper's .libs/ path in a build tree).
+	line=$("$tools/$tool" --frobnicate 2>&1 >/dev/null | head -n 1)
+	case $line in "$tool: "*) true ;; *) false ;; esac
+	ok $? "$tool --frobnicate: the line starts with '$tool: ' (got: $line)"
 done
 done_testing

@@ -177,6 +177,9 @@ int main(int argc, char **argv)
 	const char *only = NULL, *rounds = NULL;
 	int json = 0, c, rc = 0, first = 1, sub_argc = 1, asked = 0;
 
+	/* getopt_long() names argv[0] in its messages: the tool, not its path (a
+	 * libtool wrapper's .libs/ one in a build tree). */
+	argv[0] = (char *)"sva-bench";
 	while ((c = getopt_long(argc, argv, "jhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':

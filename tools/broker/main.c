@@ -44,6 +44,9 @@ int main(int argc, char **argv)
 	char err[300];
 	int opt, check = 0, ret, asked = 0;
 
+	/* getopt_long() names argv[0] in its messages: the tool, not its path (a
+	 * libtool wrapper's .libs/ one in a build tree). */
+	argv[0] = (char *)"sva-brokerd";
 	while ((opt = getopt_long(argc, argv, "c:s:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

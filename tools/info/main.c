@@ -155,6 +155,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
 	int c, asked = 0; /* 'h' or 'V': printed once the command line is known good */
 
+	/* getopt_long() names argv[0] in its messages: the tool, not its path (a
+	 * libtool wrapper's .libs/ one in a build tree). */
+	argv[0] = (char *)"sva-info";
 	while ((c = getopt_long(argc, argv, "djvhV", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'd':
