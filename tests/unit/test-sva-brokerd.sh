@@ -63,6 +63,12 @@ check "--check: no client limit for one user by default" has "at most 64 clients
 printf 'clients-per-user 4\nmax-clients 10\n' >>"$tmp/good.conf"
 run --check -c "$tmp/good.conf"
 check "--check: clients-per-user 4" has "at most 10 clients, 4 for one user$"
+check "--check: the socket's mode, device PASIDs and grace (defaults)" has "socket mode 0660, 16 device PASIDs per client, grace 100 ms$"
+check "--check: each device, its source and who may use it" has "device m0 from mock, allowed to 1 user and 0 groups$"
+printf 'allow m0 group 0\nmm-exit m0 /bin/true 250\ngrace-ms 7\n' >>"$tmp/good.conf"
+run --check -c "$tmp/good.conf"
+check "--check: the device's mm-exit program and its timeout" has "device m0 from mock, allowed to 1 user and 1 group, mm-exit /bin/true (250 ms)$"
+check "--check: grace-ms 7" has "grace 7 ms$"
 run --check -c "$tmp/good.conf" -s /run/other.sock
 check "--socket overrides the configured socket" has "socket /run/other.sock"
 

@@ -103,6 +103,20 @@ int main(int argc, char **argv)
 			       (unsigned long long)conf.isolated_pin_max);
 		else
 			printf("%s: isolated clients map without limit\n", config);
+		printf("%s: socket mode %04o%s, %u device PASIDs per client, grace %llu ms\n", config,
+		       conf.socket_mode, conf.socket_gid >= 0 ? ", group set" : "", conf.dev_pasids_per_client,
+		       (unsigned long long)(conf.grace_ns / 1000000));
+		for (size_t i = 0; i < conf.ndevs; i++) {
+			const struct broker_dev_conf *d = &conf.devs[i];
+
+			printf("%s: device %s from %s, allowed to %zu user%s and %zu group%s%s", config, d->name,
+			       d->source, d->nuids, d->nuids == 1 ? "" : "s", d->ngids, d->ngids == 1 ? "" : "s",
+			       d->isolated_only ? ", isolated clients only" : "");
+			if (d->mm_exit[0])
+				printf(", mm-exit %s (%u ms)\n", d->mm_exit, d->mm_exit_ms);
+			else
+				printf("\n");
+		}
 		return stdout_done("sva-brokerd", "the report");
 	}
 	if (conf.ndevs == 0)
