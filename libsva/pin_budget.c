@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fork.h"
 #include "internal.h"
 #include "withdraw.h"
 
@@ -135,6 +136,7 @@ static uint64_t evict_locked(struct sva_mm *mm, uint64_t want, uint64_t ws, uint
 
 static pthread_mutex_t donors_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sva_mm *donors;
+static unsigned donors_gen; /* sva_fork_gen() of the process the list is of */
 
 /* A forked child has none of its parent's address spaces, and no thread
  * that could hold the lock. */
@@ -142,6 +144,19 @@ static void donors_child(void)
 {
 	donors = NULL;
 	pthread_mutex_init(&donors_lock, NULL);
+}
+
+/* Under donors_lock: a child made without the fork handlers (_Fork(), a raw
+ * clone()) finds its parent's list, whose address spaces are not its own
+ * (their iommufd is the parent's): forget it before any use. */
+static void donors_check_gen(void)
+{
+	unsigned gen = sva_fork_gen();
+
+	if (donors_gen != gen) {
+		donors = NULL;
+		donors_gen = gen;
+	}
 }
 
 static void donors_install(void)
@@ -157,6 +172,7 @@ void sva_pin_donor_add(struct sva_mm *mm)
 		return; /* unbounded: CAP_IPC_LOCK or no limit, so no limit to share */
 	pthread_once(&once, donors_install);
 	pthread_mutex_lock(&donors_lock);
+	donors_check_gen();
 	mm->pin.donor_next = donors;
 	donors = mm;
 	mm->pin.donor = true;
@@ -168,6 +184,7 @@ void sva_pin_donor_remove(struct sva_mm *mm)
 	if (!mm->pin.donor)
 		return;
 	pthread_mutex_lock(&donors_lock);
+	donors_check_gen();
 	for (struct sva_mm **pp = &donors; *pp; pp = &(*pp)->pin.donor_next)
 		if (*pp == mm) {
 			*pp = mm->pin.donor_next;
@@ -181,9 +198,12 @@ void sva_pin_donor_remove(struct sva_mm *mm)
  * The kernel refused a map of `self` with ENOMEM and self had nothing to
  * evict: take up to `want` bytes of cold fault-mapped memory from the other
  * donors (their CLOCK hands, their batches in flight spared), the bytes
- * freed.  Called with self's mm->lock and no map_lock held.  A donor whose
- * map_lock is busy is skipped rather than waited for: its holder may be
- * waiting for this thread.  A donor that gave goes to the list's end, so the
+ * freed.  Called with self's mm->lock and no map_lock held.  A donor is
+ * taken only with both its locks, as its own faults take them: mm->lock
+ * keeps its prefaults whole (their chunks are marked pinned only at the end,
+ * under mm->lock) and map_lock its chunk table.  Both are only tried: a busy
+ * donor is skipped rather than waited for, as its holder may be waiting for
+ * this thread.  A donor that gave goes to the list's end, so the
  * next shortfall takes from another first.  The evicted chunks' memory goes
  * to the donor's graveyard, freed by its next fault or its sva_mm_free().
  */
@@ -194,16 +214,23 @@ static uint64_t evict_donors(struct sva_mm *self, uint64_t want)
 	if (!self->pin.donor)
 		return 0;
 	pthread_mutex_lock(&donors_lock);
+	donors_check_gen();
 	for (struct sva_mm **pp = &donors; *pp && freed < want;) {
 		struct sva_mm *o = *pp;
 		uint64_t got;
 
-		if (o == self || pthread_mutex_trylock(&o->map_lock)) {
+		if (o == self || pthread_mutex_trylock(&o->lock)) {
+			pp = &o->pin.donor_next;
+			continue;
+		}
+		if (pthread_mutex_trylock(&o->map_lock)) {
+			pthread_mutex_unlock(&o->lock);
 			pp = &o->pin.donor_next;
 			continue;
 		}
 		got = evict_locked(o, want - freed, 0, 0);
 		pthread_mutex_unlock(&o->map_lock);
+		pthread_mutex_unlock(&o->lock);
 		freed += got;
 		if (!got || !o->pin.donor_next) {
 			pp = &o->pin.donor_next;

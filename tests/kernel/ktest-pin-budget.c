@@ -9,6 +9,9 @@
  * nothing.  Eviction races invalidation, madvise (coherence events) and
  * unbind/rebind of a second bond; the tsan tier runs this too.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* _Fork */
+#endif
 #include <linux/capability.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -626,6 +629,176 @@ static void shared_limit_race(void)
 		ktest_bail("setrlimit: %s", strerror(errno));
 }
 
+/*
+ * A prefault is never left with holes by another address space's shortfall.
+ * A's prefault upgrades 32 read-only fault-mapped pages (each step a while)
+ * and marks its range pinned only at the end, under A's mm->lock, while B
+ * invalidates and faults in a loop, so B has nothing of its own at its
+ * kernel ENOMEM and takes from A.  The donor path took only A's map_lock and
+ * evicted the range's chunks mid-prefault: sva_mm_prefault() returned 0 with
+ * pages the device could not reach (review Z40).
+ */
+struct thief {
+	struct rig r;
+	struct reports rep;
+	uint64_t base;
+	atomic_bool stop;
+};
+
+static void *thief_run(void *arg)
+{
+	struct thief *t = arg;
+	uint64_t x = 1;
+
+	while (!atomic_load(&t->stop)) {
+		sva_mm_invalidate(t->r.mm, (void *)(uintptr_t)t->base, 1 * MB);
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		sva_dev_inject_fault(t->r.dev, sva_bond_pasid(t->r.bond), t->base + ((x >> 33) % 16) * 64 * KB,
+				     SVA_ACCESS_READ, 0);
+		sva_ctx_process_faults(t->r.ctx, 64);
+	}
+	return NULL;
+}
+
+static void prefault_whole(void)
+{
+	const uint64_t limit = 256 * KB, span = 256 * KB, a_va = BUF_VA, b_va = BUF_VA + 4 * MB;
+	struct sva_ctx_opts co = { .size = sizeof(co), .pasid_grace_ns = UINT64_MAX, .flags = SVA_CTX_FAULT_POLL };
+	struct sva_mm_opts mo = { .size = sizeof(mo), .fault_around = PG };
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	struct thief t = { .base = b_va };
+	unsigned iters = 0, done = 0, holes = 0;
+	uint64_t short_by = 0, t_end;
+	struct rlimit was;
+	pthread_t th;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &was))
+		ktest_bail("getrlimit: %s", strerror(errno));
+	set_memlock(limit);
+	if (sva_ctx_new(&co, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) ||
+	    sva_bind(dev, mm, &bo, &bond))
+		ktest_bail("prefault whole: setup failed");
+	rig_up(&t.r, 0, UINT64_MAX, &t.rep, "prefault whole, B");
+	map_buf(a_va, 1 * MB, false, 13);
+	map_buf(b_va, 1 * MB, false, 14);
+	if (pthread_create(&th, NULL, thief_run, &t))
+		ktest_bail("pthread_create");
+	t_end = ktest_now_ns() + 8ull * 1000000000ull;
+	while (ktest_now_ns() < t_end && holes < 3) {
+		iters++;
+		sva_mm_invalidate(mm, (void *)(uintptr_t)a_va, 1 * MB);
+		mprotect((void *)(uintptr_t)a_va, span, PROT_READ);
+		for (int i = 0; i < 32; i++) {
+			sva_dev_inject_fault(dev, sva_bond_pasid(bond), a_va + (uint64_t)i * 8 * KB, SVA_ACCESS_READ, 0);
+			sva_ctx_process_faults(ctx, 64);
+		}
+		mprotect((void *)(uintptr_t)a_va, span, PROT_READ | PROT_WRITE);
+		if (sva_mm_prefault(mm, (void *)(uintptr_t)a_va, span))
+			continue; /* refused (-ENOMEM while B holds the rest): allowed */
+		done++;
+		if (mm_stats(mm).bytes_prefaulted != span) {
+			holes++;
+			short_by = span - mm_stats(mm).bytes_prefaulted;
+		}
+	}
+	atomic_store(&t.stop, true);
+	pthread_join(th, NULL);
+	ok(done > 0, "prefault whole: %u of %u prefaults succeeded beside B's shortfalls", done, iters);
+	is_int(holes, 0, "prefault whole: none that succeeded lost pages to B (last short by %llu bytes)",
+	       (unsigned long long)short_by);
+	rig_down(&t.r);
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_put(ctx);
+	munmap((void *)(uintptr_t)a_va, 1 * MB);
+	munmap((void *)(uintptr_t)b_va, 1 * MB);
+	if (setrlimit(RLIMIT_MEMLOCK, &was))
+		ktest_bail("setrlimit: %s", strerror(errno));
+}
+
+/*
+ * A forked child's shortfall never takes its parent's memory: the child has
+ * address spaces of its own, and the parent's, still on the donors' list it
+ * inherited, are reached through the parent's iommufd.  fork() runs the
+ * handler that empties the list; _Fork() runs none, and its child's prefault
+ * unmapped the parent's pages while the parent still counted them visible
+ * (review Z40).  The list now also follows the fork generation.
+ */
+static void fork_child_shortfall(bool raw)
+{
+	const char *how = raw ? "_Fork()" : "fork()";
+	struct sva_ctx_opts co = { .size = sizeof(co), .pasid_grace_ns = UINT64_MAX, .flags = SVA_CTX_FAULT_POLL };
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	unsigned char back[PG];
+	unsigned before = 0, after = 0;
+	struct rlimit was;
+	int status = 0;
+	pid_t pid;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &was))
+		ktest_bail("getrlimit: %s", strerror(errno));
+	set_memlock(256 * KB);
+	if (sva_ctx_new(&co, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm) ||
+	    sva_bind(dev, mm, &bo, &bond))
+		ktest_bail("fork child shortfall: setup failed");
+	map_buf(BUF_VA, 1 * MB, false, 15);
+	for (int i = 0; i < 2; i++) {
+		sva_dev_inject_fault(dev, sva_bond_pasid(bond), BUF_VA + (uint64_t)i * 64 * KB, SVA_ACCESS_READ, 0);
+		sva_ctx_process_faults(ctx, 64);
+	}
+	for (uint64_t off = 0; off < 128 * KB; off += PG)
+		before += ktest_access_rw(ctx, mm->ioas_id, BUF_VA + off, back, PG, 0) == 0;
+	fflush(stdout);
+	pid = raw ? _Fork() : fork();
+	if (pid < 0)
+		ktest_bail("%s: %s", how, strerror(errno));
+	if (pid == 0) {
+		struct sva_ctx_opts cco = { .size = sizeof(cco), .flags = SVA_CTX_FAULT_POLL };
+		struct sva_ctx *cctx;
+		struct sva_dev *cdev;
+		struct sva_mm *cmm;
+		struct sva_bond *cb;
+		unsigned char *c;
+		int r;
+
+		if (sva_ctx_new(&cco, &cctx) || sva_dev_open_mock(cctx, NULL, &cdev) ||
+		    sva_mm_new(cctx, NULL, &cmm) || sva_bind(cdev, cmm, &bo, &cb))
+			_exit(3);
+		c = ktest_map_at(PIN_VA, 256 * KB, PROT_READ | PROT_WRITE);
+		memset(c, 1, 256 * KB);
+		r = sva_mm_prefault(cmm, c, 192 * KB); /* more than the 128 KiB the parent leaves */
+		sva_unbind(cb);
+		sva_mm_free(cmm);
+		sva_dev_close(cdev);
+		sva_ctx_put(cctx);
+		_exit(r == 0 ? 0 : r == -ENOMEM ? 1 : 2);
+	}
+	ktest_wait_child(pid, 60000, &status);
+	for (uint64_t off = 0; off < 128 * KB; off += PG)
+		after += ktest_access_rw(ctx, mm->ioas_id, BUF_VA + off, back, PG, 0) == 0;
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+	   "%s child: its prefault beyond what the parent leaves is -ENOMEM (exit %d)", how,
+	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	ok(before == 32 && after == before, "%s child: the parent's 32 fault-mapped pages stay reachable (%u, then %u)",
+	   how, before, after);
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_put(ctx);
+	munmap((void *)(uintptr_t)BUF_VA, 1 * MB);
+	if (setrlimit(RLIMIT_MEMLOCK, &was))
+		ktest_bail("setrlimit: %s", strerror(errno));
+}
+
 /* ------------------------------------------------------------------ race */
 
 struct race {
@@ -899,6 +1072,13 @@ int main(void)
 	in_flight();
 	shared_limit();
 	shared_limit_race();
+	prefault_whole();
+	fork_child_shortfall(false);
+#ifdef KTEST_TSAN
+	skip(2, "_Fork() under ThreadSanitizer: its runtime sees no fork (the gcc and asan tiers run it)");
+#else
+	fork_child_shortfall(true);
+#endif
 	batch_patterns();
 	turn_back(256 * KB);
 	turn_back(1 * MB);
