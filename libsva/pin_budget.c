@@ -138,17 +138,17 @@ static pthread_mutex_t donors_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sva_mm *donors;
 static unsigned donors_gen; /* sva_fork_gen() of the process the list is of */
 
-/* A forked child has none of its parent's address spaces, and no thread
- * that could hold the lock. */
+/* A fork() child has no thread that could hold the lock (its list goes by
+ * the generation, below). */
 static void donors_child(void)
 {
-	donors = NULL;
 	pthread_mutex_init(&donors_lock, NULL);
 }
 
-/* Under donors_lock: a child made without the fork handlers (_Fork(), a raw
- * clone()) finds its parent's list, whose address spaces are not its own
- * (their iommufd is the parent's): forget it before any use. */
+/* Under donors_lock: a forked child finds its parent's list, whose address
+ * spaces are not its own (their iommufd is the parent's): forget it before
+ * any use.  The generation changes in every child, fork()'s and those that
+ * run no handler (_Fork(), a raw clone()). */
 static void donors_check_gen(void)
 {
 	unsigned gen = sva_fork_gen();

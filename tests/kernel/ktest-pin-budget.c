@@ -570,11 +570,13 @@ static void shared_limit(void)
  * both make progress, and together they never hold more than the limit.
  * Under ThreadSanitizer, the donors' list and the evictions race cleanly.
  */
+/* One address space of these tests, driven from a thread of its own. */
 struct sharer {
 	struct rig r;
 	struct reports rep;
 	uint64_t base;
 	unsigned resolved;
+	atomic_bool stop;
 };
 
 static void *sharer_run(void *arg)
@@ -638,16 +640,9 @@ static void shared_limit_race(void)
  * evicted the range's chunks mid-prefault: sva_mm_prefault() returned 0 with
  * pages the device could not reach (review Z40).
  */
-struct thief {
-	struct rig r;
-	struct reports rep;
-	uint64_t base;
-	atomic_bool stop;
-};
-
 static void *thief_run(void *arg)
 {
-	struct thief *t = arg;
+	struct sharer *t = arg;
 	uint64_t x = 1;
 
 	while (!atomic_load(&t->stop)) {
@@ -670,7 +665,7 @@ static void prefault_whole(void)
 	struct sva_dev *dev;
 	struct sva_mm *mm;
 	struct sva_bond *bond;
-	struct thief t = { .base = b_va };
+	struct sharer t = { .base = b_va };
 	unsigned iters = 0, done = 0, holes = 0;
 	uint64_t short_by = 0, t_end;
 	struct rlimit was;
