@@ -25,7 +25,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-broker-edu \
 	tests/kernel/ktest-broker-dev \
 	tests/kernel/ktest-containment \
-	tests/kernel/ktest-bench-bail
+	tests/kernel/ktest-bench-bail \
+	tests/kernel/ktest-demo
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -42,6 +43,15 @@ tests_kernel_ktest_coherence_SOURCES = tests/kernel/ktest-coherence.c tests/kern
 tests_kernel_ktest_coherence_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_bench_bail_SOURCES = tests/kernel/ktest-bench-bail.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_bench_bail_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_demo_SOURCES = tests/kernel/ktest-demo.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_demo_LDADD = $(TEST_LIBS)
+# ktest-demo's LD_PRELOAD helper, packed into the VM as /tests/occupy-preload.so.
+# Its own flags, without the sanitizers': it runs before the program's runtime
+# is set up (the file says why).
+check_LTLIBRARIES += tests/kernel/occupy-preload.la
+tests_kernel_occupy_preload_la_SOURCES = tests/kernel/occupy-preload.c
+tests_kernel_occupy_preload_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
+tests_kernel_occupy_preload_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 tests_kernel_ktest_doctor_SOURCES = tests/kernel/ktest-doctor.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_doctor_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_pasid_share_SOURCES = tests/kernel/ktest-pasid-share.c tests/kernel/ktest.h tests/tap.h

@@ -37,7 +37,8 @@ VM_LOGDIR = $(top_builddir)/test-results/vm
 vm-kernel:
 	@$(SHELL) $(top_srcdir)/tests/vm/build-kernel.sh
 
-check-vm: $(KERNEL_TESTS) tools/sva-demo tools/sva-info tools/bench/bench-fault tests/kernel/sva-env-helper
+check-vm: $(KERNEL_TESTS) tools/sva-demo tools/sva-info tools/bench/bench-fault tests/kernel/sva-env-helper \
+	  tests/kernel/occupy-preload.la
 	@if test -z "`echo $(KERNEL_TESTS)`"; then \
 	  echo "check-vm: no kernel tests (KERNEL_TESTS, from tests/kernel/local.mk, is empty)" >&2; \
 	  exit 1; \
@@ -53,7 +54,8 @@ check-vm: $(KERNEL_TESTS) tools/sva-demo tools/sva-info tools/bench/bench-fault 
 	  echo "check-vm: topology $$topology"; \
 	  $(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology $$topology \
 	    --logdir $(VM_LOGDIR) --kernel "$$kernel" --hugepages $${SVA_VM_HUGEPAGES:-8} \
-	    -- $(KERNEL_TESTS) +tools/sva-info +tools/bench/bench-fault +tests/kernel/sva-env-helper || rc=1; \
+	    -- $(KERNEL_TESTS) +tools/sva-info +tools/bench/bench-fault +tests/kernel/sva-env-helper \
+	    +tools/sva-demo +tests/kernel/.libs/occupy-preload.so || rc=1; \
 	done; \
 	echo "check-vm: the main job (sva-demo, not TAP: its exit status decides)"; \
 	$(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology vtd48-numa --raw \
