@@ -583,6 +583,7 @@ static ssize_t read_batch(struct sva_ctx *ctx, size_t want, size_t *dropped)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 	const size_t rec = sizeof(struct kabi_iommu_hwpt_pgfault);
+	bool reread = false;
 
 	for (;;) {
 		ssize_t n = QUEUE_READ(fe->fault_fd, fe->buf, want * rec);
@@ -599,6 +600,16 @@ static ssize_t read_batch(struct sva_ctx *ctx, size_t want, size_t *dropped)
 			return errno == EBADF || !sva_fault_queue_ours(fe) ? sva_fault_queue_lost(fe) : -errno;
 		if (n == 0 && (waits = group_waits(fe)) <= 0)
 			return waits;
+		/* Readable after a read of 0: a group that does not fit, or
+		 * one that arrived after the read found the queue empty.  Read
+		 * again at the same size before taking it for the first: a
+		 * larger read would take more than max, and a full buffer
+		 * would grow for no large group.  A group that does not fit
+		 * reads 0 again. */
+		if (n == 0 && !reread) {
+			reread = true;
+			continue;
+		}
 		/* The first group does not fit in want records -- or the
 		 * number is another file's, which a group too large to read
 		 * must not be blamed for (/dev/null reads 0 and polls readable). */

@@ -16,7 +16,9 @@
  * buffer is read, under both read() semantics; a group over the engine's
  * bound is answered INVALID unresolved with a log line, and the groups after
  * it are still answered; a group beyond what is ever read stalls with -E2BIG
- * and one log line, not a loop of them.  Run under ThreadSanitizer in the
+ * and one log line, not a loop of them; faults that arrive between a read
+ * that found the queue empty and its poll are read at the size asked for (no
+ * call past max, no growth).  Run under ThreadSanitizer in the
  * tsan tier.
  */
 #include <errno.h>
@@ -46,7 +48,8 @@ extern bool (*sva_test_fault_readable)(int fd);
 
 static struct queue {
 	pthread_mutex_t lock;
-	unsigned sizes[16], cookies[16], n, head;
+	unsigned sizes[128], cookies[128], n, head;
+	unsigned arrive; /* single-record groups that arrive at the next poll */
 	bool old_kernel;   /* 0 (not -EINVAL) when the first group does not fit */
 	atomic_bool storm; /* endless single-record groups */
 	unsigned read_us;  /* each read costs this long (a slow batch) */
@@ -128,6 +131,11 @@ static bool fake_readable(int fd)
 
 	(void)fd;
 	pthread_mutex_lock(&q.lock);
+	/* Faults raised between a read() that found the queue empty and this poll. */
+	for (; q.arrive && q.n < 128; q.arrive--, q.n++) {
+		q.sizes[q.n] = 1;
+		q.cookies[q.n] = 0x200 + q.n;
+	}
 	r = atomic_load(&q.storm) || q.head < q.n;
 	pthread_mutex_unlock(&q.lock);
 	return r;
@@ -363,6 +371,31 @@ static void large_groups(bool old_kernel)
 	   "%s: three groups, three answers in order (%zu)", how, n);
 }
 
+/*
+ * Faults that arrive between the read() that found the queue empty and the
+ * poll that tells an empty queue from a group that does not fit: they are
+ * read at the size asked for, so a call takes no more than max single-record
+ * groups, and the buffer does not grow for them.
+ */
+static void arrival_race(void)
+{
+	size_t records = ctx.fe.buf_records;
+
+	queue_groups(false, NULL, 0);
+	q.arrive = 100;
+	is_int(sva_fault_process(&ctx, 1), 1, "faults arriving after an empty read: max 1 handles one");
+	is_int(sva_fault_process(&ctx, 99), 99, "the other 99 are still queued");
+	queue_groups(false, NULL, 0);
+	q.arrive = 100;
+	is_int(sva_fault_process(&ctx, (unsigned)records), (long)records,
+	       "with max the buffer's %zu records: that many, not the 100 that came", records);
+	ok(ctx.fe.buf_records == records, "the buffer did not grow for single-record groups (%zu records, was %zu)",
+	   ctx.fe.buf_records, records);
+	is_int(sva_fault_process(&ctx, 1000), 100 - (long)records, "the rest after");
+	take_answers(NULL, 0);
+	queue_groups(false, NULL, 0);
+}
+
 static void oversize(bool old_kernel)
 {
 	const char *how = old_kernel ? "read() 0" : "read() -EINVAL";
@@ -401,11 +434,12 @@ static void beyond_bound(void)
 
 int main(void)
 {
-	plan(24);
+	plan(29);
 	ctx_init();
 	rate_limit();
 	gate();
 	gate_contention();
+	arrival_race();
 	large_groups(false);
 	large_groups(true);
 	oversize(false);
