@@ -223,14 +223,31 @@ static int settle(void)
 	return next <= now ? 0 : (int)((next - now + 999999) / 1000000);
 }
 
+/*
+ * If tracking has stopped (T.error), every address space registered learns
+ * it: untracked, everything visible withdrawn (each once; the log says so
+ * later).  Returns the error, 0 if none.  T.error is read under T.reg: an
+ * address space of a newer monitor joins the list only after start()
+ * cleared it, so only the failed monitor's address spaces are touched.
+ */
+static int withdraw_if_lost(void)
+{
+	int err;
+
+	pthread_mutex_lock(&T.reg);
+	err = atomic_load(&T.error);
+	if (err)
+		for (struct sva_mm *mm = T.mms; mm; mm = mm->track_next)
+			sva_mm_tracking_lost(mm, err);
+	pthread_mutex_unlock(&T.reg);
+	return err;
+}
+
 /* Tracking is gone: every address space learns it, and the log says so once each. */
 static void lost(int err)
 {
 	atomic_store(&T.error, err);
-	pthread_mutex_lock(&T.reg);
-	for (struct sva_mm *mm = T.mms; mm; mm = mm->track_next)
-		sva_mm_tracking_lost(mm, err);
-	pthread_mutex_unlock(&T.reg);
+	withdraw_if_lost();
 }
 
 /* What start() gives a monitor: its descriptors as they were then (a monitor
@@ -617,7 +634,12 @@ int sva_track_fence(void)
 		atomic_fetch_sub(&T.waiters, 1);
 		pthread_mutex_unlock(&T.wait_lock);
 	}
-	return atomic_load(&T.error) ? -EIO : 0;
+	if (!atomic_load(&T.error))
+		return 0;
+	/* The error is set before the monitor (or a registration that found
+	 * the number another file's) has withdrawn anything: a fence that
+	 * says -EIO must find it done (sva_mm_fence(3)), so it does it too. */
+	return withdraw_if_lost() ? -EIO : 0;
 }
 
 int sva_track_error(void)

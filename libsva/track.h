@@ -50,7 +50,8 @@ int sva_track_register(uint64_t start, uint64_t end);
  * Wait until every event the monitor has read is applied: after this, memory
  * whose munmap()/madvise()/mremap() returned before the call is withdrawn from
  * every tracked address space.  No system call when the monitor is idle.
- * 0, or -EIO when the monitor failed (tracking was lost: logged once).
+ * 0, or -EIO when the monitor failed (tracking was lost: logged once); by
+ * then every tracked address space is untracked and withdrawn.
  */
 int sva_track_fence(void);
 

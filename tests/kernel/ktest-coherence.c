@@ -1025,6 +1025,75 @@ static int uffd_silent_child(int out)
 	_exit(0);
 }
 
+/*
+ * The fence that first says -EIO must find the stop done (sva_mm_fence(3)):
+ * the address space untracked and everything visible in it withdrawn, the
+ * page whose munmap event went to the dead pipe included.  The stop used to
+ * be announced before the monitor had withdrawn anything: with other address
+ * spaces to withdraw first, stats read right after the -EIO still said
+ * tracked and visible in some rounds.  Results: rounds whose fence said -EIO,
+ * rounds that found the stop done at once.
+ */
+#define FENCE_ROUNDS 10
+static int fence_race_child(int out)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	int got[2] = { 0, 0 };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+
+	alarm(60);
+	if (sva_ctx_new(NULL, &ctx) || sva_dev_open_mock(ctx, NULL, &dev))
+		_exit(3);
+	for (int round = 0; round < FENCE_ROUNDS; round++) {
+		struct sva_mm_stats s = { .size = sizeof(s) };
+		struct sva_mm *mm, *others[8];
+		struct sva_bond *bond, *obond[8];
+		unsigned char *a = ktest_map_at(VA + (uint64_t)round * 128 * PG, 64 * PG, PROT_READ | PROT_WRITE);
+		int ufd, p[2], ret = 0;
+
+		/* Bound, so that each withdrawal unmaps from a domain: the
+		 * monitor withdraws the others (newer) before mm. */
+		if (sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, &bo, &bond))
+			_exit(4);
+		for (int i = 0; i < 8; i++)
+			if (sva_mm_new(ctx, NULL, &others[i]) || sva_bind(dev, others[i], &bo, &obond[i]) ||
+			    sva_mm_prefault(others[i], a + (32 + i * 2) * PG, 2 * PG))
+				_exit(4);
+		if (sva_mm_prefault(mm, a, 4 * PG))
+			_exit(4);
+		ufd = find_uffd();
+		if (ufd < 0 || pipe(p))
+			_exit(5);
+		close(p[1]);
+		dup2(p[0], ufd);
+		close(p[0]);
+		munmap(a + 2 * PG, PG); /* its event goes to the dead pipe: lost */
+		for (int us = 0; us < 5000000 && (ret = sva_mm_fence(mm)) == 0; us += 200)
+			usleep(200);
+		sva_mm_stats(mm, &s);
+		if (ret == -EIO) {
+			got[0]++;
+			got[1] += !(s.flags & SVA_MM_STAT_TRACKED) && s.bytes_visible == 0;
+		}
+		/* The last tracked address space joins the stopped monitor: the
+		 * next round starts a new one. */
+		for (int i = 0; i < 8; i++) {
+			sva_unbind(obond[i]);
+			sva_mm_free(others[i]);
+		}
+		sva_unbind(bond);
+		sva_mm_free(mm);
+		munmap(a, 64 * PG);
+		close(ufd);
+	}
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(6);
+	_exit(0);
+}
+
 /* An address space's munmap is withdrawn, and it is still tracked: 1. */
 static int munmap_withdraws(struct sva_mm *mm, uint64_t va)
 {
@@ -1156,6 +1225,16 @@ static void stopfd_replaced_checks(void)
 	ok(got[5] == 1, "  its release leaves /dev/null open too");
 	ok(got[6] == 1, "  the application's own eventfd at the number: the monitor still tracks");
 	ok(got[7] == 1, "  and the release returns without writing to it (its counter is 0)");
+}
+
+static void fence_race_checks(void)
+{
+	int status, got[2] = { -9, -9 };
+
+	status = exec_child("KTEST_FENCE_RACE", got, sizeof(got));
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "fence against the stop: the child ran to the end");
+	is_int(got[0], FENCE_ROUNDS, "  the uffd replaced by a pipe: every round's fence said -EIO");
+	is_int(got[1], got[0], "  and in each, right then, the address space was untracked with nothing visible");
 }
 
 static void uffd_replaced_checks(void)
@@ -1527,6 +1606,8 @@ int main(void)
 
 	if (getenv("KTEST_UFFD_REPLACED"))
 		return uffd_replaced_child(atoi(getenv("KTEST_UFFD_REPLACED")));
+	if (getenv("KTEST_FENCE_RACE"))
+		return fence_race_child(atoi(getenv("KTEST_FENCE_RACE")));
 	if (getenv("KTEST_UFFD_SILENT"))
 		return uffd_silent_child(atoi(getenv("KTEST_UFFD_SILENT")));
 	if (getenv("KTEST_STOPFD_REPLACED"))
@@ -1562,6 +1643,7 @@ int main(void)
 	unreported_remedies(mm);
 	seccomp_checks();
 	uffd_replaced_checks();
+	fence_race_checks();
 	uffd_silent_checks();
 	stopfd_replaced_checks();
 	bind_after_munmap_checks();
