@@ -334,6 +334,10 @@ int sva_fault_thread_start(struct sva_ctx *ctx)
 		return sva_fail(&ctx->log, ret, "cannot start the fault thread: %s%s", strerror(-ret),
 				sva_errno_remedy(ret, true));
 	}
+	/* Named here too, not only by itself: the bind that started it may
+	 * return before it has run, and the name is what an application
+	 * pinning or isolating threads looks for right after (sva_ctx_new(3)). */
+	pthread_setname_np(fe->thread, fe->thread_name);
 	fe->thread_started = true;
 	return 0;
 }

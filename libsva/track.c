@@ -452,6 +452,8 @@ static int start(enum sva_track_part *what)
 		ret = sva_thread_create(&T.thread, monitor, a, &T.stack);
 		if (ret)
 			sva_free(a);
+		else /* named when the call that started it returns (libsva(7)) */
+			pthread_setname_np(T.thread, "sva-coherence");
 	} else {
 		ret = -ENOMEM;
 	}

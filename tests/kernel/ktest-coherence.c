@@ -1598,6 +1598,42 @@ static int threads_named(const char *name, int *blocking)
 	return n;
 }
 
+/*
+ * libsva's threads carry their names when the call that started them returns
+ * (libsva(7), sva_ctx_new(3)): an application pinning threads by name looks
+ * right after.  They used to name themselves once running, so right after
+ * sva_mm_new() the monitor still had the program's name in most rounds, and
+ * right after the first fault-capable bind the fault thread in some.  Each
+ * round starts both anew (no other tracked address space, a new context).
+ */
+static void names_at_return(void)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	int monitor = 0, fault = 0, blocking;
+	const int rounds = 10;
+
+	for (int i = 0; i < rounds; i++) {
+		struct sva_ctx *ctx = ktest_ctx();
+		struct sva_dev *dev;
+		struct sva_bond *bond;
+		struct sva_mm *mm;
+
+		if (sva_mm_new(ctx, NULL, &mm))
+			ktest_bail("sva_mm_new failed");
+		monitor += threads_named("sva-coherence", &blocking) == 1;
+		if (sva_dev_open_mock(ctx, NULL, &dev) || sva_bind(dev, mm, &bo, &bond))
+			ktest_bail("bind failed");
+		fault += threads_named("sva-fault", &blocking) == 1;
+		sva_unbind(bond);
+		sva_dev_close(dev);
+		sva_mm_free(mm);
+		sva_ctx_free(ctx);
+	}
+	is_int(monitor, rounds, "right after sva_mm_new() started it, the monitor is named sva-coherence (%d rounds)",
+	       rounds);
+	is_int(fault, rounds, "right after the first fault-capable bind, the fault thread is named sva-fault");
+}
+
 int main(void)
 {
 	struct sva_bind_opts bo = { .size = sizeof(bo) };
@@ -1613,6 +1649,7 @@ int main(void)
 	if (getenv("KTEST_STOPFD_REPLACED"))
 		return stopfd_replaced_child(atoi(getenv("KTEST_STOPFD_REPLACED")));
 	ktest_require_iommufd();
+	names_at_return();
 	g_ctx = ktest_ctx();
 	if (sva_dev_open_mock(g_ctx, NULL, &g_dev))
 		ktest_bail("sva_dev_open_mock failed (CONFIG_IOMMUFD_TEST?)");
