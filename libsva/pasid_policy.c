@@ -123,7 +123,7 @@ int sva_ctx_pasids_init(struct sva_ctx *ctx)
 
 void sva_ctx_pasids_fini(struct sva_ctx *ctx)
 {
-	sva_pasid_space_free(ctx->global_pasids);
+	sva_pasid_space_destroy(ctx->global_pasids);
 	ctx->global_pasids = NULL;
 }
 
@@ -173,7 +173,7 @@ int sva_dev_pasids_lease(struct sva_dev *dev, uint32_t min, uint32_t max, bool f
 
 void sva_dev_pasids_fini(struct sva_dev *dev)
 {
-	sva_pasid_space_free(dev->pasids);
+	sva_pasid_space_destroy(dev->pasids);
 	dev->pasids = NULL;
 	sva_pasid_map_free(dev->bond_map);
 	dev->bond_map = NULL;

@@ -4,7 +4,7 @@
  *
  * Layout.  Every value of the range has a slot (32 bytes).  Slots live
  * in buckets that are allocated when the first value in them is handed out and
- * freed only by sva_pasid_space_free(), so a lookup can never touch freed
+ * freed only when the space is (sva_pasid_space_destroy()), so a lookup can never touch freed
  * memory (and by sva_pasid_space_set_range() of an empty space, which the
  * device call that uses it documents as not to overlap any lookup).  Bucket k holds 512 << k slots (clipped to the range), so 12 bucket
  * pointers, published with release stores, cover 2^20 values with no
@@ -143,6 +143,7 @@ struct sva_pasid_space {
 	const struct sva_log *log;
 	uint64_t grace_ns;
 	char prefix[48];
+	bool standalone; /* sva_pasid_space_new()'s: the caller's to free */
 
 	/* Writer state on its own cache line so that allocations do not
 	 * slow down lookups running on another CPU. */
@@ -565,10 +566,14 @@ int sva_pasid_space_create(const struct sva_pasid_space_opts *opts, const struct
 
 SVA_EXPORT int sva_pasid_space_new(const struct sva_pasid_space_opts *opts, struct sva_pasid_space **out)
 {
-	return sva_pasid_space_create(opts, sva_log_default(), "PASID space", out);
+	int ret = sva_pasid_space_create(opts, sva_log_default(), "PASID space", out);
+
+	if (!ret)
+		(*out)->standalone = true;
+	return ret;
 }
 
-SVA_EXPORT void sva_pasid_space_free(struct sva_pasid_space *space)
+void sva_pasid_space_destroy(struct sva_pasid_space *space)
 {
 	if (!space)
 		return;
@@ -576,6 +581,20 @@ SVA_EXPORT void sva_pasid_space_free(struct sva_pasid_space *space)
 	sva_free(space->pool);
 	sva_free(space->grace);
 	sva_free(space);
+}
+
+SVA_EXPORT void sva_pasid_space_free(struct sva_pasid_space *space)
+{
+	/* A context's or device's space stays in use by its owner, which
+	 * frees it with itself: freeing it here left the owner on freed memory. */
+	if (space && !space->standalone) {
+		sva_logf(space->log, SVA_LOG_ERROR,
+			 "sva_pasid_space_free: the %s belongs to its context or device (sva_ctx_global_pasids(), "
+			 "sva_dev_pasids()), which frees it with itself: not freed",
+			 space->prefix);
+		return;
+	}
+	sva_pasid_space_destroy(space);
 }
 
 int sva_pasid_space_set_range(struct sva_pasid_space *s, uint32_t min, uint32_t max)

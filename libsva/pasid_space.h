@@ -23,6 +23,9 @@
  */
 int sva_pasid_space_create(const struct sva_pasid_space_opts *opts, const struct sva_log *log,
 			   const char *prefix, struct sva_pasid_space **out);
+/* Free a space sva_pasid_space_create() made for libsva itself (the public
+ * sva_pasid_space_free() refuses those: their owner frees them). */
+void sva_pasid_space_destroy(struct sva_pasid_space *space);
 
 /* sva_pasid_alloc_ex() flags */
 #define SVA_PASID_ALLOC_QUIET_ENOSPC (1u << 0) /* -ENOSPC is expected: do not log it */

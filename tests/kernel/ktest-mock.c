@@ -463,6 +463,49 @@ static void mock_space_named(void)
 	sva_ctx_free(ctx);
 }
 
+/*
+ * sva_pasid_space_free() of a space the context or the device owns
+ * (sva_dev_pasids(3): "the context and the device own them and free them
+ * with themselves") is refused with an error line and frees nothing.  It used
+ * to free it silently: the owner went on using freed memory, another space
+ * got the same address, and the owner's release freed it again.
+ */
+static void owned_space_free(void)
+{
+	static struct ktest_line line = { .match = "sva_pasid_space_free", .level = SVA_LOG_ERROR };
+	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = ktest_keep_line, .log_arg = &line };
+	struct sva_pasid_space *spaces[2], *mine;
+	const char *names[2] = { "global", "device" };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+
+	if (!ok(sva_ctx_new(&co, &ctx) == 0 && sva_dev_open_mock(ctx, NULL, &dev) == 0, "owned space free: setup"))
+		return;
+	spaces[0] = sva_ctx_global_pasids(ctx);
+	spaces[1] = sva_dev_pasids(dev);
+	for (int i = 0; i < 2; i++) {
+		uint32_t pasid = 0;
+		void *data = NULL;
+
+		line.text[0] = '\0';
+		sva_pasid_space_free(spaces[i]);
+		ok(strstr(line.text, "not freed") != NULL, "sva_pasid_space_free of the %s space: refused, one line: %s",
+		   names[i], line.text);
+		/* Still the owner's, whole: a standalone space made now is another one. */
+		if (sva_pasid_space_new(NULL, &mine))
+			ktest_bail("sva_pasid_space_new failed");
+		ok(mine != spaces[i], "  a new standalone space does not get its memory");
+		is_int(sva_pasid_alloc(spaces[i], (void *)0x5a, &pasid), 0, "  the %s space still allocates", names[i]);
+		ok(sva_pasid_lookup(spaces[i], pasid, &data) == 0 && data == (void *)0x5a,
+		   "  and finds its value's drvdata");
+		is_int(sva_pasid_free(spaces[i], pasid), 0, "  and frees it");
+		sva_pasid_space_free(mine);
+	}
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	ok(1, "the context and device then free their spaces once (no double free under ASan)");
+}
+
 int main(void)
 {
 	struct sva_ctx *ctx;
@@ -481,6 +524,7 @@ int main(void)
 	fork_checks(ctx);
 	first_bind_refusals();
 	mock_space_named();
+	owned_space_free();
 	sva_dev_close(g_dev);
 
 	/* Any release order: the context outlives its last device. */
