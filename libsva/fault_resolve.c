@@ -146,9 +146,22 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		return ret == -ESTALE ? -EACCES : ret; /* made read-only again: a write is refused */
 	}
 	/* Within the pin budget: evicts cold chunks, or maps less, down to addr's page. */
-	uint64_t asked = we - ws;
+	uint64_t asked = we - ws, ws0 = ws, we0 = we;
+	struct sva_vma ro;
 
 	ret = sva_pin_map_fault_locked(mm, v, addr, &ws, &we, reserve, &mapped);
+	/* A broker maps a memfd shared read-only (or sealed against writes
+	 * since) for reads only, and refuses a writable map whole: a fault
+	 * that does not write takes the pages read-only, as a process's
+	 * PROT_READ mapping of it would (a later write fault is refused). */
+	if (ret == -EACCES && !(need & SVA_PROT_WRITE) && (v->prot & SVA_PROT_WRITE)) {
+		ro = *v;
+		ro.prot &= ~(uint32_t)SVA_PROT_WRITE;
+		v = &ro;
+		ws = ws0;
+		we = we0;
+		ret = sva_pin_map_fault_locked(mm, v, addr, &ws, &we, reserve, &mapped);
+	}
 	if (ret) {
 		bool unpinnable = ret == -EPERM || ret == -EFAULT;
 

@@ -405,17 +405,17 @@ static void iso_fault_error(struct sva_bond *bond, const struct sva_fault_report
 	iso_reason = rep->reason;
 }
 
-/* A fault in the isolated client: 1 answered as wanted (want_reason 0:
- * resolved; else INVALID with that reason). */
-static int iso_fault(struct sva_dev *dev, struct sva_bond *bond, uint64_t addr, int want_reason, char *why,
-		     size_t len)
+/* A fault with access rights in the isolated client: 1 answered as wanted
+ * (want_reason 0: resolved; else INVALID with that reason). */
+static int iso_fault_as(struct sva_dev *dev, struct sva_bond *bond, uint64_t addr, uint32_t access, int want_reason,
+			char *why, size_t len)
 {
 	struct sva_bond_stats a = { .size = sizeof(a) }, b = { .size = sizeof(b) };
 	int ret;
 
 	sva_bond_stats(bond, &a);
 	iso_reason = 0;
-	ret = ktest_inject_and_wait(dev, bond, addr, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 5000);
+	ret = ktest_inject_and_wait(dev, bond, addr, access, 5000);
 	sva_bond_stats(bond, &b);
 	if (ret)
 		return snprintf(why, len, "fault at 0x%llx: %s", (unsigned long long)addr, strerror(-ret)), 0;
@@ -424,6 +424,66 @@ static int iso_fault(struct sva_dev *dev, struct sva_bond *bond, uint64_t addr, 
 				(unsigned long long)addr, (unsigned long long)(b.invalid - a.invalid), iso_reason,
 				want_reason),
 		       0;
+	return 1;
+}
+
+/* A read and write fault (iso_fault_as). */
+static int iso_fault(struct sva_dev *dev, struct sva_bond *bond, uint64_t addr, int want_reason, char *why,
+		     size_t len)
+{
+	return iso_fault_as(dev, bond, addr, SVA_ACCESS_READ | SVA_ACCESS_WRITE, want_reason, why, len);
+}
+
+/*
+ * 'w': the rights of a shared memfd behind a writable mapping of the process
+ * (sva_ctx_share_memfd(3)).  Page 0 is shared through a read-only descriptor,
+ * page 1 through the memfd itself and then sealed with F_SEAL_FUTURE_WRITE.
+ * On both, the device reads (read faults used to be refused -EACCES: the
+ * engine asked for a writable map, which the broker refuses whole) and a
+ * write is refused -EACCES (the seal added after the share used to be
+ * ignored: a write fault resolved, and the device could write the memfd).
+ */
+static int iso_rights(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond *bond, char *why, size_t len)
+{
+	const uint64_t va = VA(8);
+	int fd = memfd_create("ktest-broker-rights", MFD_CLOEXEC | MFD_ALLOW_SEALING), ro, ret;
+	char proc[64];
+	void *mem;
+
+	if (fd < 0 || ftruncate(fd, 2 * PG))
+		return snprintf(why, len, "memfd: %s", strerror(errno)), 0;
+	mem = mmap((void *)(uintptr_t)va, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (mem != (void *)(uintptr_t)va)
+		return snprintf(why, len, "mmap: %s", strerror(errno)), 0;
+	memset(mem, ISO_BYTE, 2 * PG);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	ro = open(proc, O_RDONLY | O_CLOEXEC);
+	if (ro < 0)
+		return snprintf(why, len, "read-only open: %s", strerror(errno)), 0;
+	if ((ret = sva_ctx_share_memfd(ctx, ro, 0, mem, PG)) != 0 ||
+	    (ret = sva_ctx_share_memfd(ctx, fd, PG, (char *)mem + PG, PG)) != 0)
+		return snprintf(why, len, "share: %s", strerror(-ret)), 0;
+	close(ro);
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE))
+		return snprintf(why, len, "F_SEAL_FUTURE_WRITE: %s", strerror(errno)), 0;
+	close(fd);
+	for (int i = 0; i < 2; i++) {
+		const char *what = i ? "sealed since its share" : "shared read-only";
+		uint64_t at = va + (uint64_t)i * PG + 8;
+		size_t n = strlen(why);
+
+		if (!iso_fault_as(dev, bond, at, SVA_ACCESS_WRITE, -EACCES, why, len))
+			return snprintf(why + strlen(why), len - strlen(why), " (%s: a write)", what), 0;
+		why[n] = '\0';
+		if (!iso_fault_as(dev, bond, at, SVA_ACCESS_READ, 0, why, len))
+			return snprintf(why + strlen(why), len - strlen(why), " (%s: a read)", what), 0;
+		if (!iso_fault_as(dev, bond, at, SVA_ACCESS_WRITE, -EACCES, why, len))
+			return snprintf(why + strlen(why), len - strlen(why), " (%s: a write after the read)", what), 0;
+	}
+	if ((ret = sva_ctx_unshare_memfd(ctx, mem, PG)) != 0 ||
+	    (ret = sva_ctx_unshare_memfd(ctx, (char *)mem + PG, PG)) != 0)
+		return snprintf(why, len, "unshare: %s", strerror(-ret)), 0;
+	munmap(mem, 2 * PG);
 	return 1;
 }
 
@@ -634,8 +694,10 @@ static void iso_client(int cmd_fd, int res_fd)
 	while (xread(cmd_fd, &c, sizeof(c)) == 0) {
 		memset(&r, 0, sizeof(r));
 		r.ioas = mm->ioas_id;
-		if (c.op == 'n' || c.op == 'q' || c.op == 'u' || c.op == 'v') {
-			if (c.op == 'n')
+		if (c.op == 'n' || c.op == 'q' || c.op == 'u' || c.op == 'v' || c.op == 'w') {
+			if (c.op == 'w')
+				r.ok = iso_rights(ctx, dev, bond, r.why, sizeof(r.why));
+			else if (c.op == 'n')
 				r.ok = iso_near_end(ctx, dev, bond, r.why, sizeof(r.why));
 			else if (c.op == 'q')
 				r.ok = iso_quota(dev, mm, bond, r.why, sizeof(r.why));
@@ -1583,6 +1645,9 @@ int main(void)
 		ok(r.ok, "  the kernel reads that page %s", r.why);
 		r = ask_read(&cl[0], iso.first.ioas, VA(7) + NEAR_LEN, 0);
 		ok(r.ok, "  and nothing past the shared range is mapped %s", r.why);
+		r = ask(&iso, 'w', 0, 0);
+		ok(r.ok, "isolated: a memfd shared read-only, and one sealed against writes after its share, behind a "
+			 "writable mapping: device reads resolve, writes are answered INVALID (-EACCES) %s", r.why);
 		r = ask(&iso, 'q', 0, 0);
 		ok(r.ok, "isolated-pin-max: with the client's limit prefaulted, a fault is answered INVALID (-ENOMEM) "
 			 "and a prefault fails -ENOMEM; unmapped, the fault resolves %s", r.why);

@@ -63,10 +63,10 @@ static bool opened(const struct broker *b, const struct broker_client *c, uint64
 }
 
 /* The share holding [va, va + len), or NULL. */
-static const struct broker_share *share_of(const struct broker_client *c, uint64_t va, uint64_t len)
+static struct broker_share *share_of(struct broker_client *c, uint64_t va, uint64_t len)
 {
 	for (size_t i = 0; i < c->nshares; i++) {
-		const struct broker_share *s = &c->shares[i];
+		struct broker_share *s = &c->shares[i];
 
 		if (va >= s->va && len <= s->len && va - s->va <= s->len - len)
 			return s;
@@ -285,7 +285,7 @@ static void proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 		m->arg[0] = id;
 		break;
 	case SVA_BOP_PX_IOAS_MAP: {
-		const struct broker_share *s = share_of(c, m->arg[1], m->arg[2]);
+		struct broker_share *s = share_of(c, m->arg[1], m->arg[2]);
 		uint32_t flags = (uint32_t)m->arg[4] & (KABI_IOMMU_IOAS_MAP_FIXED_IOVA | KABI_IOMMU_IOAS_MAP_WRITEABLE |
 							  KABI_IOMMU_IOAS_MAP_READABLE);
 
@@ -294,6 +294,14 @@ static void proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 		if (!s)
 			return broker_refuse(m, -EFAULT, "[0x%llx, +0x%llx) is not inside memory this client shared",
 					     (unsigned long long)m->arg[1], (unsigned long long)m->arg[2]);
+		/* A write seal added since the share ends writable maps from
+		 * then on, as it ends new writable mmap()s (mappings made
+		 * before stay, as the process's own do). */
+		if ((flags & KABI_IOMMU_IOAS_MAP_WRITEABLE) && s->writable) {
+			int seals = fcntl(s->fd, F_GET_SEALS);
+
+			s->writable = seals >= 0 && !(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
+		}
 		if ((flags & KABI_IOMMU_IOAS_MAP_WRITEABLE) && !s->writable)
 			return broker_refuse(m, -EACCES, "[0x%llx, +0x%llx) was shared through a descriptor not open "
 					     "for writing, or sealed against writes: devices may only read it",
