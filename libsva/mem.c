@@ -45,6 +45,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "broker_share.h"
 #include "internal.h"
 #include "mem_window.h"
 
@@ -706,6 +707,14 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 		return ret;
 	if (o.dev && (ret = sva_ctx_check_owner(o.dev->ctx)))
 		return ret;
+	if (o.mm && o.dev && o.mm->ctx != o.dev->ctx)
+		return sva_fail(log, -EINVAL, "sva_mem_alloc: opts->dev and opts->mm are in different contexts");
+	/* Its broker maps only the memfds it shared: anonymous memory here
+	 * would be placed, allowed and prefaulted for nothing a device reaches. */
+	if ((o.mm && sva_broker_ctx_isolated(o.mm->ctx)) || (o.dev && sva_broker_ctx_isolated(o.dev->ctx)))
+		return sva_fail(log, -EOPNOTSUPP,
+				"sva_mem_alloc: in an isolated broker context (SVA_CTX_ISOLATED) devices reach only "
+				"memfds shared with sva_ctx_share_memfd(); map a memfd and share it instead");
 
 	huge = o.flags & SVA_MEM_HUGE;
 	align = huge && page < MEM_HUGE_SIZE ? MEM_HUGE_SIZE : page;

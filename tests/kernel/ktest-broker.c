@@ -443,12 +443,22 @@ static int iso_fault(struct sva_dev *dev, struct sva_bond *bond, uint64_t addr, 
  * write is refused -EACCES (the seal added after the share used to be
  * ignored: a write fault resolved, and the device could write the memfd).
  */
-static int iso_rights(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond *bond, char *why, size_t len)
+static int iso_rights(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm, struct sva_bond *bond, char *why,
+		      size_t len)
 {
 	const uint64_t va = VA(8);
 	int fd = memfd_create("ktest-broker-rights", MFD_CLOEXEC | MFD_ALLOW_SEALING), ro, ret;
+	struct sva_mem_opts mo = { .size = sizeof(mo), .mm = mm };
 	char proc[64];
-	void *mem;
+	void *mem = NULL;
+
+	/* Nothing of sva_mem_alloc()'s would be reachable here: refused. */
+	if ((ret = sva_mem_alloc(PG, &mo, &mem)) != -EOPNOTSUPP || mem)
+		return snprintf(why, len, "sva_mem_alloc with an isolated mm: %d, not -EOPNOTSUPP", ret), 0;
+	mo.mm = NULL;
+	mo.dev = dev;
+	if ((ret = sva_mem_alloc(PG, &mo, &mem)) != -EOPNOTSUPP || mem)
+		return snprintf(why, len, "sva_mem_alloc with an isolated device: %d, not -EOPNOTSUPP", ret), 0;
 
 	if (fd < 0 || ftruncate(fd, 2 * PG))
 		return snprintf(why, len, "memfd: %s", strerror(errno)), 0;
@@ -696,7 +706,7 @@ static void iso_client(int cmd_fd, int res_fd)
 		r.ioas = mm->ioas_id;
 		if (c.op == 'n' || c.op == 'q' || c.op == 'u' || c.op == 'v' || c.op == 'w') {
 			if (c.op == 'w')
-				r.ok = iso_rights(ctx, dev, bond, r.why, sizeof(r.why));
+				r.ok = iso_rights(ctx, dev, mm, bond, r.why, sizeof(r.why));
 			else if (c.op == 'n')
 				r.ok = iso_near_end(ctx, dev, bond, r.why, sizeof(r.why));
 			else if (c.op == 'q')
@@ -1646,8 +1656,9 @@ int main(void)
 		r = ask_read(&cl[0], iso.first.ioas, VA(7) + NEAR_LEN, 0);
 		ok(r.ok, "  and nothing past the shared range is mapped %s", r.why);
 		r = ask(&iso, 'w', 0, 0);
-		ok(r.ok, "isolated: a memfd shared read-only, and one sealed against writes after its share, behind a "
-			 "writable mapping: device reads resolve, writes are answered INVALID (-EACCES) %s", r.why);
+		ok(r.ok, "isolated: sva_mem_alloc is refused (-EOPNOTSUPP); a memfd shared read-only, and one sealed "
+			 "against writes after its share, behind a writable mapping: device reads resolve, writes are "
+			 "answered INVALID (-EACCES) %s", r.why);
 		r = ask(&iso, 'q', 0, 0);
 		ok(r.ok, "isolated-pin-max: with the client's limit prefaulted, a fault is answered INVALID (-ENOMEM) "
 			 "and a prefault fails -ENOMEM; unmapped, the fault resolves %s", r.why);

@@ -281,6 +281,26 @@ static void mock_window(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_dev *
 	o.flags &= ~SVA_MEM_ANY_NODE;
 	ok(sva_mem_alloc(PG, &o, (void **)&p) == 0 && sva_mem_free(NULL, p, PG) == 0,
 	   "mock: the device's node, for a device of no known node: no placement, works");
+
+	/* A device and an address space of two contexts: refused, as sva_bind
+	 * refuses them (it used to place, allow and prefault for the pair). */
+	{
+		struct sva_ctx *other = mem_ctx();
+		struct sva_mm *om;
+
+		if (sva_mm_new(other, NULL, &om))
+			ktest_bail("sva_mm_new in a second context");
+		o.mm = om;
+		o.flags = SVA_MEM_PREFAULT;
+		p = (unsigned char *)&o;
+		EXPECT_FAIL(sva_mem_alloc(PG, &o, (void **)&p), -EINVAL,
+			    "mock: opts.dev and opts.mm of different contexts: -EINVAL");
+		ok(p == (unsigned char *)&o, "  *out untouched");
+		ok(strstr(log_last_error, "different contexts") != NULL, "  the line says why");
+		sva_mm_free(om);
+		sva_ctx_free(other);
+		o.flags = 0;
+	}
 }
 
 static void mock_huge(struct sva_ctx *ctx, struct sva_mm *mm)
