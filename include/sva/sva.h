@@ -828,7 +828,10 @@ struct sva_mm_stats {
 	/* Later fields (a smaller size, the first layout's, gets those above only): */
 	uint64_t pin_budget;	     /* the budget in bytes (0: unbounded) */
 	uint64_t bytes_pinned_peak;  /* the most bytes_visible has been */
-	uint64_t bytes_prefaulted;   /* of bytes_visible, prefaulted: never evicted */
+	uint64_t bytes_prefaulted;   /* of bytes_visible, in prefaulted chunks (never
+				      * evicted): those a prefault mapped, and each
+				      * fault-mapped chunk a prefault's range
+				      * overlaps, whole */
 	uint64_t evictions;	     /* chunks withdrawn to stay within the budget */
 	uint64_t bytes_evicted;	     /* their bytes */
 	uint64_t refaults;	     /* faults on memory evicted before (counted per
