@@ -806,7 +806,9 @@ long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len);
  * race"): its caller has seen its own madvise() return.  On an untracked
  * address space it returns 0 at once.  Thread-safe.  Errors: -EINVAL NULL mm;
  * -ECHILD in a forked child; -EIO tracking stopped (the library's thread
- * failed; logged once): from then on call sva_mm_invalidate() yourself.
+ * failed, or its userfaultfd was closed or replaced behind its back; logged
+ * once): from then on call sva_mm_invalidate() yourself.  When it returns
+ * -EIO, mm is already untracked and everything visible in it withdrawn.
  */
 int sva_mm_fence(struct sva_mm *mm);
 
