@@ -55,7 +55,29 @@ if command -v ${cxx%% *} > /dev/null 2>&1; then
 	# extern "C": the C++ object refers to the C names.
 	nm "$tmp/use.o" 2>/dev/null | grep -q ' U sva_iommu_type_name$'
 	ok $? "C++ callers link against the C symbols (extern \"C\")"
+	# libsva(7), Versions: the C++ idiom for the three *_stats structures
+	# compiles with the warnings a strict user turns into errors.
+	cat > "$tmp/stats.cc" <<'EOC'
+#include <sva/sva.h>
+int stats(const struct sva_pasid_space *sp, const struct sva_mm *mm, const struct sva_bond *b);
+int stats(const struct sva_pasid_space *sp, const struct sva_mm *mm, const struct sva_bond *b)
+{
+	struct sva_pasid_stats ps{}; ps.size = sizeof(ps);
+	struct sva_mm_stats st{}; st.size = sizeof(st);
+	struct sva_bond_stats bs{}; bs.size = sizeof(bs);
+
+	return sva_pasid_stats(sp, &ps) + sva_mm_stats(mm, &st) + sva_bond_stats(b, &bs);
+}
+EOC
+	if $cxx -std=c++11 -pedantic-errors -Wall -Wextra -Werror -I"$top_srcdir/include" -c "$tmp/stats.cc" \
+		-o "$tmp/stats.o" > "$tmp/log" 2>&1; then
+		ok 0 "libsva(7)'s C++ idiom for the *_stats structures compiles with -Wall -Wextra -Werror"
+	else
+		ok 1 "libsva(7)'s C++ idiom for the *_stats structures compiles with -Wall -Wextra -Werror"
+		diag_file "$tmp/log"
+	fi
 else
+	skip "no C++ compiler ($cxx) here"
 	skip "no C++ compiler ($cxx) here"
 	skip "no C++ compiler ($cxx) here"
 fi
