@@ -38,6 +38,10 @@
  *  - This header needs C99 or C++11, or later (libsva(7), Versions); in C++
  *    name the three *_stats structures with `struct` (their functions share
  *    the name).  One copy of libsva per process (libsva(7)).
+ *  - Every name beginning with sva_ or SVA_ is reserved for libsva, at file
+ *    scope and as a macro: the static library, libsva.a, defines internal
+ *    functions and objects with the prefix, so a program's own sva_free(), say,
+ *    fails to link statically though it links with libsva.so (libsva(7)).
  *  - "Thread-safe" means the call may run concurrently with any other call on
  *    the same objects; "not thread-safe" means the caller must serialize it
  *    against every other call on the object it names.
