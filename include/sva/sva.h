@@ -31,8 +31,10 @@
  *    beyond the fields this libsva knows is zero, and information structs get
  *    those bytes zeroed.  Fields beyond the first layout's size read as zero.
  *    libsva reads (or writes) `size` bytes: set it to sizeof the object.
- *    No options struct has padding at its end, where a later field could go
- *    unseen: a `reserved` field holds that room, and must be 0 (-EINVAL).
+ *    No public struct has padding at its end, where a later field could go
+ *    unseen: a `reserved` field holds that room.  In an options struct it must
+ *    be 0 (-EINVAL); in an information struct or a fault report libsva sets
+ *    it to 0.
  *  - The library never prints to stdout, never calls abort() or exit(), and
  *    opens every file descriptor O_CLOEXEC.
  *  - This header needs C99 or C++11, or later (libsva(7), Versions); in C++
@@ -275,6 +277,8 @@ struct sva_dev_info {
 	int32_t numa_node;	 /* -1: unknown or not NUMA */
 	char pci_addr[16];	 /* "0000:41:00.0", or "" */
 	char path[64];		 /* "/dev/vfio/devices/vfio0", or "" */
+	uint32_t reserved;	 /* set to 0 by libsva: the room a later field
+				  * takes (no hidden padding) */
 };
 
 /*
@@ -901,6 +905,8 @@ struct sva_fault_report {
 			     * space (another userfaultfd has it), -EMFILE reading
 			     * /proc/self/maps with no descriptor free (sva_bind(3),
 			     * Fault reports) */
+	uint32_t reserved;  /* set to 0 by libsva: the room a later field
+			     * takes (no hidden padding) */
 };
 
 struct sva_bond_stats {

@@ -44,6 +44,48 @@ for std in c99 c11 c17; do
 	fi
 done
 
+# sva.h: "No public struct has padding at its end ...: a `reserved` field
+# holds that room."  Each struct's last field ends at its sizeof.
+cat > "$tmp/tail.c" <<'EOC'
+#include <stddef.h>
+#include <sva/sva.h>
+#define NO_TAIL_PADDING(t, last) \
+	_Static_assert(sizeof(struct t) == offsetof(struct t, last) + sizeof(((struct t *)0)->last), \
+		       #t " has padding after " #last)
+NO_TAIL_PADDING(sva_ctx_opts, broker_path);
+NO_TAIL_PADDING(sva_dev_info, reserved);
+NO_TAIL_PADDING(sva_iova_range, last);
+NO_TAIL_PADDING(sva_mock_opts, reserved);
+NO_TAIL_PADDING(sva_pasid_space_opts, grace_ns);
+NO_TAIL_PADDING(sva_pasid_stats, free);
+NO_TAIL_PADDING(sva_mm_opts, pin_budget);
+NO_TAIL_PADDING(sva_mm_stats, refaults);
+NO_TAIL_PADDING(sva_fault_report, reserved);
+NO_TAIL_PADDING(sva_bond_stats, pages_mapped);
+NO_TAIL_PADDING(sva_bond_ops, fault_error);
+NO_TAIL_PADDING(sva_bind_opts, reserved);
+NO_TAIL_PADDING(sva_mem_opts, mm);
+#if defined(__x86_64__) && defined(__LP64__)
+/* The reserved fields of these two took what was tail padding on x86-64:
+ * no size or offset moved there. */
+_Static_assert(sizeof(struct sva_fault_report) == 40 && offsetof(struct sva_fault_report, reserved) == 36,
+	       "sva_fault_report layout");
+_Static_assert(sizeof(struct sva_dev_info) == 120 && offsetof(struct sva_dev_info, reserved) == 116,
+	       "sva_dev_info layout");
+#endif
+EOC
+if $cc -std=c11 -I"$top_srcdir/include" -c "$tmp/tail.c" -o "$tmp/tail.o" > "$tmp/log" 2>&1; then
+	ok 0 "no public struct has padding at its end"
+else
+	ok 1 "no public struct has padding at its end"
+	diag_file "$tmp/log"
+fi
+# Every public struct is in that list.
+missing=$(sed -n 's/^struct \(sva_[a-z0-9_]*\) {.*/\1/p' "$top_srcdir/include/sva/sva.h" |
+	while read -r t; do grep -q "^NO_TAIL_PADDING($t," "$tmp/tail.c" || echo "$t"; done)
+[ -z "$missing" ]
+ok $? "the tail-padding check lists every public struct${missing:+ (missing: $missing)}"
+
 if command -v ${cxx%% *} > /dev/null 2>&1; then
 	if $cxx -std=c++11 -pedantic-errors -Wall -Wextra -Werror -I"$top_srcdir/include" -c "$tmp/use.cc" \
 		-o "$tmp/use.o" > "$tmp/log" 2>&1; then
