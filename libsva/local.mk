@@ -88,7 +88,9 @@ libsva_libsva_internal_la_SOURCES = $(LIBSVA_SOURCES)
 libsva_libsva_internal_la_CFLAGS = $(LIBSVA_CFLAGS)
 libsva_libsva_internal_la_LIBADD = $(LIBSVA_LIBADD)
 
-noinst_LTLIBRARIES += libsva/libsva-test.la
+# Only the tests link it (TEST_LIBS), so only `make check` (or a test target
+# named on the command line) builds it: `make` compiles the library once.
+check_LTLIBRARIES += libsva/libsva-test.la
 libsva_libsva_test_la_SOURCES = $(LIBSVA_SOURCES) libsva/test_fail.c
 libsva_libsva_test_la_CPPFLAGS = $(AM_CPPFLAGS) -DSVA_TEST_HOOKS
 libsva_libsva_test_la_CFLAGS = $(LIBSVA_CFLAGS)
