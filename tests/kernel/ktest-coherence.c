@@ -900,6 +900,21 @@ static int find_uffd(void)
 	return ktest_anon_fd("anon_inode:[userfaultfd]");
 }
 
+/* The application closes libsva's userfaultfd and puts at its number a pipe
+ * whose writer is gone (poll() says POLLHUP at once, read() 0); its number,
+ * or exit 5. */
+static int uffd_to_dead_pipe(void)
+{
+	int ufd = find_uffd(), p[2];
+
+	if (ufd < 0 || pipe(p))
+		_exit(5);
+	close(p[1]);
+	dup2(p[0], ufd);
+	close(p[0]);
+	return ufd;
+}
+
 static double cpu_seconds(void)
 {
 	struct timespec ts;
@@ -927,7 +942,7 @@ static int uffd_replaced_child(int out)
 	struct sva_ctx *ctx;
 	struct sva_mm *mm, *strict;
 	unsigned char *a, *b;
-	int ufd, p[2], ret = 0;
+	int ufd, ret = 0;
 	double cpu;
 
 	alarm(30);
@@ -936,12 +951,7 @@ static int uffd_replaced_child(int out)
 	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
 	if (sva_mm_prefault(mm, a, 4 * PG))
 		_exit(4);
-	ufd = find_uffd();
-	if (ufd < 0 || pipe(p))
-		_exit(5);
-	close(p[1]);
-	dup2(p[0], ufd);
-	close(p[0]);
+	ufd = uffd_to_dead_pipe();
 	munmap(a, 4 * PG);
 	for (int ms = 0; ms < 3000 && (ret = sva_mm_fence(mm)) == 0; ms += 10)
 		usleep(10000);
@@ -1050,7 +1060,7 @@ static int fence_race_child(int out)
 		struct sva_mm *mm, *others[8];
 		struct sva_bond *bond, *obond[8];
 		unsigned char *a = ktest_map_at(VA + (uint64_t)round * 128 * PG, 64 * PG, PROT_READ | PROT_WRITE);
-		int ufd, p[2], ret = 0;
+		int ufd, ret = 0;
 
 		/* Bound, so that each withdrawal unmaps from a domain: the
 		 * monitor withdraws the others (newer) before mm. */
@@ -1062,12 +1072,7 @@ static int fence_race_child(int out)
 				_exit(4);
 		if (sva_mm_prefault(mm, a, 4 * PG))
 			_exit(4);
-		ufd = find_uffd();
-		if (ufd < 0 || pipe(p))
-			_exit(5);
-		close(p[1]);
-		dup2(p[0], ufd);
-		close(p[0]);
+		ufd = uffd_to_dead_pipe();
 		munmap(a + 2 * PG, PG); /* its event goes to the dead pipe: lost */
 		for (int us = 0; us < 5000000 && (ret = sva_mm_fence(mm)) == 0; us += 200)
 			usleep(200);

@@ -9,7 +9,6 @@
  * runs there ("everything worked"), so the occupied runs' ending is the
  * occupied address's doing; on the mock topology edu's step is always skipped.
  */
-#include <sys/wait.h>
 
 #include "ktest.h"
 
@@ -20,9 +19,6 @@
 static int run(const char *occupy, char *out, size_t len)
 {
 	char cmd[512];
-	size_t n = 0;
-	FILE *p;
-	int st;
 
 	if (occupy)
 		/* ASan wants its runtime first in the library list; the helper is
@@ -33,14 +29,7 @@ static int run(const char *occupy, char *out, size_t len)
 			 occupy, PRELOAD, DEMO);
 	else
 		snprintf(cmd, sizeof(cmd), "%s 2>&1", DEMO);
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	while (n + 1 < len && (st = fgetc(p)) != EOF)
-		out[n++] = (char)st;
-	out[n] = '\0';
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return ktest_run_capture(cmd, out, len);
 }
 
 static void show(const char *what, const char *out)

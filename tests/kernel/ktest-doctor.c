@@ -6,7 +6,6 @@
  * the VT-d ones edu is bound to vfio-pci behind an IOMMU, with neither PASID
  * nor PRI.  Nothing may FAIL in the VM; the warnings must name those limits.
  */
-#include <sys/wait.h>
 
 #include "ktest.h"
 
@@ -16,19 +15,9 @@
 static int run(const char *args, char *out, size_t len)
 {
 	char cmd[256];
-	size_t n = 0;
-	FILE *p;
-	int st;
 
 	snprintf(cmd, sizeof(cmd), "%s %s 2>/dev/null", DOCTOR, args);
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	while (n + 1 < len && (st = fgetc(p)) != EOF)
-		out[n++] = (char)st;
-	out[n] = '\0';
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return ktest_run_capture(cmd, out, len);
 }
 
 int main(void)

@@ -280,6 +280,24 @@ static inline void ktest_keep_line(void *arg, enum sva_log_level level, const ch
 		snprintf(k->text, sizeof(k->text), "%s", msg);
 }
 
+/* Run a shell command, its standard output into out (NUL-terminated, cut
+ * to len - 1 bytes): its exit status, or -1 (not run, or killed). */
+static inline int ktest_run_capture(const char *cmd, char *out, size_t len)
+{
+	size_t n = 0;
+	FILE *p = popen(cmd, "r");
+	int c;
+
+	if (!p)
+		return -1;
+	while ((c = fgetc(p)) != EOF)
+		if (n + 1 < len)
+			out[n++] = (char)c;
+	out[n] = '\0';
+	c = pclose(p);
+	return WIFEXITED(c) ? WEXITSTATUS(c) : -1;
+}
+
 /* Map `len` bytes at exactly `addr` (low, device-reachable VAs), or bail out. */
 static inline void *ktest_map_at(uint64_t addr, size_t len, int prot)
 {

@@ -86,14 +86,19 @@ missing=$(sed -n 's/^struct \(sva_[a-z0-9_]*\) {.*/\1/p' "$top_srcdir/include/sv
 [ -z "$missing" ]
 ok $? "the tail-padding check lists every public struct${missing:+ (missing: $missing)}"
 
-if command -v ${cxx%% *} > /dev/null 2>&1; then
-	if $cxx -std=c++11 -pedantic-errors -Wall -Wextra -Werror -I"$top_srcdir/include" -c "$tmp/use.cc" \
-		-o "$tmp/use.o" > "$tmp/log" 2>&1; then
-		ok 0 "sva.h compiles with $cxx -std=c++11 -pedantic-errors"
+# cxx_compiles FILE.cc WHAT: one result, FILE.o made, the compiler's words on failure.
+cxx_compiles() {
+	if $cxx -std=c++11 -pedantic-errors -Wall -Wextra -Werror -I"$top_srcdir/include" -c "$1" \
+		-o "${1%.cc}.o" > "$tmp/log" 2>&1; then
+		ok 0 "$2"
 	else
-		ok 1 "sva.h compiles with $cxx -std=c++11 -pedantic-errors"
+		ok 1 "$2"
 		diag_file "$tmp/log"
 	fi
+}
+
+if command -v ${cxx%% *} > /dev/null 2>&1; then
+	cxx_compiles "$tmp/use.cc" "sva.h compiles with $cxx -std=c++11 -pedantic-errors"
 	# extern "C": the C++ object refers to the C names.
 	nm "$tmp/use.o" 2>/dev/null | grep -q ' U sva_iommu_type_name$'
 	ok $? "C++ callers link against the C symbols (extern \"C\")"
@@ -111,13 +116,7 @@ int stats(const struct sva_pasid_space *sp, const struct sva_mm *mm, const struc
 	return sva_pasid_stats(sp, &ps) + sva_mm_stats(mm, &st) + sva_bond_stats(b, &bs);
 }
 EOC
-	if $cxx -std=c++11 -pedantic-errors -Wall -Wextra -Werror -I"$top_srcdir/include" -c "$tmp/stats.cc" \
-		-o "$tmp/stats.o" > "$tmp/log" 2>&1; then
-		ok 0 "libsva(7)'s C++ idiom for the *_stats structures compiles with -Wall -Wextra -Werror"
-	else
-		ok 1 "libsva(7)'s C++ idiom for the *_stats structures compiles with -Wall -Wextra -Werror"
-		diag_file "$tmp/log"
-	fi
+	cxx_compiles "$tmp/stats.cc" "libsva(7)'s C++ idiom for the *_stats structures compiles with -Wall -Wextra -Werror"
 else
 	skip "no C++ compiler ($cxx) here"
 	skip "no C++ compiler ($cxx) here"
