@@ -446,14 +446,14 @@ static void test_tag_per_device(struct sva_ctx *ctx, struct sva_dev *other)
 	is_int(sva_dev_pasid_lookup(other, p, NULL), -ENOENT, "another device does not");
 	/* Closed (by hand: its own space freed), and a new device built in the
 	 * same memory, as sva_dev_open() may hand out the same address. */
-	sva_pasid_space_free(d->pasids);
+	sva_pasid_space_destroy(d->pasids);
 	dev_init(d, ctx, 20, "second");
 	dd = NULL;
 	is_int(sva_dev_pasid_lookup(d, p, &dd), -ENOENT,
 	       "a device at the closed one's address: not its allocation (got drvdata %p)", dd);
 	is_int(sva_dev_pasid_free(other, p), 0, "the orphan can still be freed through any device");
 	sva_pasid_barrier(ctx->global_pasids);
-	sva_pasid_space_free(d->pasids);
+	sva_pasid_space_destroy(d->pasids);
 	free(d);
 }
 
