@@ -67,6 +67,7 @@ static struct {
 	unsigned fork_gen; /* sva_fork_gen() when the monitor started */
 	_Atomic uint32_t seq;
 	_Atomic int error; /* what stopped the monitor, negative errno */
+	atomic_bool withdrawn; /* every address space has learnt error */
 	_Atomic bool abandon; /* the number is not our userfaultfd any more: stop, lost */
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cond;
@@ -234,11 +235,17 @@ static int withdraw_if_lost(void)
 {
 	int err;
 
+	/* Once done, later fences (the fault engine's, one a batch) walk
+	 * nothing: no address space joins until start() clears both. */
+	if (atomic_load(&T.withdrawn))
+		return atomic_load(&T.error);
 	pthread_mutex_lock(&T.reg);
 	err = atomic_load(&T.error);
-	if (err)
+	if (err) {
 		for (struct sva_mm *mm = T.mms; mm; mm = mm->track_next)
 			sva_mm_tracking_lost(mm, err);
+		atomic_store(&T.withdrawn, true);
+	}
 	pthread_mutex_unlock(&T.reg);
 	return err;
 }
@@ -442,6 +449,7 @@ static int start(enum sva_track_part *what)
 	atomic_store(&T.abandon, false);
 	atomic_store(&T.stopping, false);
 	atomic_store(&T.uffd, fd);
+	atomic_store(&T.withdrawn, false);
 	atomic_store(&T.error, 0);
 	sva_vma_cache_stale(); /* ranges registered with an earlier userfaultfd are not any more */
 	struct monitor_arg *a = sva_malloc(sizeof(*a));
