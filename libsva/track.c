@@ -56,6 +56,7 @@ static struct {
 	struct sva_mm *mms;
 	unsigned nmms;
 	_Atomic int uffd; /* -1: none */
+	struct sva_file_id uffd_file; /* uffd's userfaultfd, as fstat() saw it at creation */
 	_Atomic int stopfd; /* the eventfd: the fallback wake-up, and the abandon's */
 	struct sva_file_id stop_file; /* stopfd's eventfd, as fstat() saw it at creation */
 	atomic_bool stopping;	      /* stop() was called: read after every wake-up */
@@ -69,6 +70,7 @@ static struct {
 	_Atomic int error; /* what stopped the monitor, negative errno */
 	atomic_bool withdrawn; /* every address space has learnt error */
 	_Atomic bool abandon; /* the number is not our userfaultfd any more: stop, lost */
+	atomic_bool stopfd_dropped; /* the monitor left the eventfd's number out of its wait */
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cond;
 	atomic_int waiters;
@@ -261,12 +263,14 @@ static void lost(int err)
  * stop() had to let go may run after a newer one started).  It frees it. */
 struct monitor_arg {
 	int uffd, stopfd;
+	struct sva_file_id uffd_file;
 };
 
 static void *monitor(void *arg)
 {
 	struct monitor_arg *a = arg;
 	int uffd = a->uffd, stopfd = a->stopfd, timeout = -1, ret = 0;
+	struct sva_file_id uffd_file = a->uffd_file;
 
 	sva_free(a);
 	/* Findable by name, as the fault thread is (libsva(7)). */
@@ -298,6 +302,7 @@ static void *monitor(void *arg)
 		 * rings the doorbell. */
 		if (pfd[1].revents) {
 			stopfd = -1;
+			atomic_store(&T.stopfd_dropped, true);
 			continue;
 		}
 		if (pfd[0].revents & POLLNVAL) {
@@ -335,7 +340,9 @@ static void *monitor(void *arg)
 	 * go: a monitor that stops must never leave them hanging.
 	 */
 	atomic_store(&T.uffd, -1);
-	if (uffd >= 0)
+	/* Woken for a stop through the eventfd, the number may hold another
+	 * file (see stop()): that one is the application's. */
+	if (uffd >= 0 && sva_fd_holds(uffd, &uffd_file))
 		close(uffd);
 	atomic_fetch_add(&T.seq, 2); /* wake fences that wait on a stopped monitor */
 	fence_wake();
@@ -419,6 +426,11 @@ static int start(enum sva_track_part *what)
 	fd = uffd_create();
 	if (fd < 0)
 		return fd;
+	ret = sva_file_id_of(fd, &T.uffd_file);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
 	*what = SVA_TRACK_EVENTFD;
 	/* One eventfd for the process's life (a child makes its own): a
 	 * registration that raced a stop may still write to it, and must never
@@ -447,6 +459,7 @@ static int start(enum sva_track_part *what)
 	}
 	doorbell_arm(fd);
 	atomic_store(&T.abandon, false);
+	atomic_store(&T.stopfd_dropped, false);
 	atomic_store(&T.stopping, false);
 	atomic_store(&T.uffd, fd);
 	atomic_store(&T.withdrawn, false);
@@ -456,7 +469,7 @@ static int start(enum sva_track_part *what)
 
 	*what = SVA_TRACK_THREAD;
 	if (a) {
-		*a = (struct monitor_arg){ .uffd = fd, .stopfd = stopfd };
+		*a = (struct monitor_arg){ .uffd = fd, .stopfd = stopfd, .uffd_file = T.uffd_file };
 		ret = sva_thread_create(&T.thread, monitor, a, &T.stack);
 		if (ret)
 			sva_free(a);
@@ -487,19 +500,26 @@ static int start(enum sva_track_part *what)
  * the file the monitor's poll holds, whatever the application did with the
  * descriptor numbers (closed them, or put its own files there), and the
  * madvise() returns once the monitor has read it, or once that file is gone.
- * The eventfd is the fallback, for a userfaultfd that refused the doorbell's
- * registration; a monitor neither can wake is let go (its stack stays).
+ * But poll() looks the numbers up again at every wake-up: with another file at
+ * the userfaultfd's number, one that never becomes ready (an idle eventfd),
+ * the event wakes nothing and the madvise() would wait for good.  So the
+ * doorbell only while the number holds our userfaultfd (or the monitor has
+ * already let it go); otherwise, and for a userfaultfd that refused the
+ * doorbell's registration, the eventfd, if the monitor still waits on it.  A
+ * monitor neither can wake is let go (its stack stays).
  */
 static void stop(void)
 {
-	int stopfd = atomic_load(&T.stopfd);
+	int stopfd = atomic_load(&T.stopfd), uffd = atomic_load(&T.uffd);
+	bool bell = T.doorbell_armed && (uffd < 0 || sva_fd_holds(uffd, &T.uffd_file));
 	uint64_t one = 1;
 
 	if (!T.running)
 		return;
 	atomic_store(&T.stopping, true);
-	if ((T.doorbell_armed && madvise(T.doorbell, DOORBELL, MADV_DONTNEED) == 0) ||
-	    (sva_fd_holds(stopfd, &T.stop_file) && write(stopfd, &one, sizeof(one)) == sizeof(one))) {
+	if ((bell && madvise(T.doorbell, DOORBELL, MADV_DONTNEED) == 0) ||
+	    (!atomic_load(&T.stopfd_dropped) && sva_fd_holds(stopfd, &T.stop_file) &&
+	     write(stopfd, &one, sizeof(one)) == sizeof(one))) {
 		pthread_join(T.thread, NULL);
 		sva_thread_stack_free(T.stack);
 	} else {

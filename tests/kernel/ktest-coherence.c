@@ -1179,6 +1179,60 @@ static int stopfd_replaced_child(int out)
 	_exit(0);
 }
 
+/* Does fd hold an eventfd, left open? */
+static int holds_eventfd(int fd)
+{
+	char path[32], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	return n > 0 && (link[n] = '\0', strcmp(link, "anon_inode:[eventfd]") == 0);
+}
+
+/*
+ * The userfaultfd's number given to an eventfd nobody writes, and no
+ * registration after: poll() looks the number up again at every wake-up, so
+ * the doorbell's REMOVE event wakes nothing and its madvise() waits for the
+ * monitor to read it.  The release of the last tracked address space used to
+ * wait forever there (review Z51); it must return, leave the application's
+ * eventfd open, and let a munmap of the memory registered before go.
+ */
+static int uffd_idle_child(int out)
+{
+	int got[5] = { -9, -9, -9, -9, -9 };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm, *next;
+	unsigned char *a;
+	uint64_t count;
+	int ufd, efd;
+
+	alarm(20); /* the old release: killed here */
+	if (sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(mm, a, 4 * PG))
+		_exit(4);
+	ufd = find_uffd();
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ufd < 0 || efd < 0 || dup2(efd, ufd) != ufd)
+		_exit(5);
+	close(efd);
+	sva_mm_free(mm);
+	got[0] = 1; /* the release returned */
+	got[1] = holds_eventfd(ufd);
+	got[2] = read(ufd, &count, sizeof(count)) < 0 && errno == EAGAIN; /* nothing written to it */
+	got[3] = munmap(a, 4 * PG) == 0;
+	if (sva_mm_new(ctx, NULL, &next))
+		_exit(6);
+	got[4] = munmap_withdraws(next, VA + 16 * PG);
+	sva_mm_free(next);
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(7);
+	_exit(0);
+}
+
 /* Run this binary again in a child with env=FD set (a fresh process, see
  * uffd_replaced_child()), and read its results: its status. */
 static int exec_child(const char *env, int *got, size_t len)
@@ -1230,6 +1284,20 @@ static void stopfd_replaced_checks(void)
 	ok(got[5] == 1, "  its release leaves /dev/null open too");
 	ok(got[6] == 1, "  the application's own eventfd at the number: the monitor still tracks");
 	ok(got[7] == 1, "  and the release returns without writing to it (its counter is 0)");
+}
+
+static void uffd_idle_checks(void)
+{
+	int status, got[5] = { -9, -9, -9, -9, -9 };
+
+	status = exec_child("KTEST_UFFD_IDLE", got, sizeof(got));
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+	       "uffd replaced by an idle eventfd, no registration after: the child ran to the end (status 0x%x)", status);
+	ok(got[0] == 1, "  the release of the last tracked address space returns (it used to wait forever)");
+	ok(got[1] == 1, "  and leaves the number, the application's eventfd, open");
+	ok(got[2] == 1, "  without writing to it (its counter is 0)");
+	ok(got[3] == 1, "  a munmap of memory registered before returns");
+	ok(got[4] == 1, "  a new address space is tracked by a new monitor (munmap withdraws)");
 }
 
 static void fence_race_checks(void)
@@ -1651,6 +1719,8 @@ int main(void)
 		return fence_race_child(atoi(getenv("KTEST_FENCE_RACE")));
 	if (getenv("KTEST_UFFD_SILENT"))
 		return uffd_silent_child(atoi(getenv("KTEST_UFFD_SILENT")));
+	if (getenv("KTEST_UFFD_IDLE"))
+		return uffd_idle_child(atoi(getenv("KTEST_UFFD_IDLE")));
 	if (getenv("KTEST_STOPFD_REPLACED"))
 		return stopfd_replaced_child(atoi(getenv("KTEST_STOPFD_REPLACED")));
 	ktest_require_iommufd();
@@ -1688,6 +1758,7 @@ int main(void)
 	fence_race_checks();
 	uffd_silent_checks();
 	stopfd_replaced_checks();
+	uffd_idle_checks();
 	bind_after_munmap_checks();
 	fork_checks(mm);
 	untracked_checks();
