@@ -602,6 +602,13 @@ int sva_track_register(uint64_t start, uint64_t end)
 			return atomic_load(&T.error) ? atomic_load(&T.error) : -EBADF;
 		if (!ioctl(fd, KABI_UFFDIO_REGISTER, &r))
 			return 0;
+		/* EPERM: a shared mapping the process may never write (no
+		 * VM_MAYWRITE: a file opened read-only, a write-sealed memfd).
+		 * A kind of mapping userfaultfd cannot register, as its
+		 * EINVALs are; -EPERM means a refused userfaultfd (seccomp) in
+		 * sva_mm_stats(3) and unpinnable pages in sva_mm_prefault(3). */
+		if (errno == EPERM)
+			return -EINVAL;
 		if (errno != ENOTTY && errno != EBADF)
 			return -errno;
 		/* A new monitor started meanwhile, on a new userfaultfd: its own. */

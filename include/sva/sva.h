@@ -752,7 +752,9 @@ void sva_mm_free(struct sva_mm *mm);
  * tracking stopped (nothing mapped: see sva_mm_fence(); without the flag the
  * range is mapped untracked), -EBUSY part of the range is registered with
  * another userfaultfd, -EINVAL a mapping userfaultfd cannot track
- * (VM_PFNMAP/VM_IO, file-backed MAP_PRIVATE before Linux 6.7), other errors
+ * (VM_PFNMAP/VM_IO, a shared mapping the process may never write: a file
+ * opened read-only, a write-sealed memfd; file-backed MAP_PRIVATE before
+ * Linux 6.7), other errors
  * of the userfaultfd registration passed through; -EIO also
  * when the kernel refused to unmap a read-only part being made writable, or
  * it could not be mapped back (logged: that part is no longer visible);

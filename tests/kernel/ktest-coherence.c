@@ -669,6 +669,49 @@ static void count_log(void *arg, enum sva_log_level level, const char *msg)
 		log_warn_lines++;
 }
 
+/*
+ * A shared mapping the process may never write (no VM_MAYWRITE: a memfd with a
+ * write seal, a file opened read-only): userfaultfd refuses to register it
+ * with EPERM, which libsva passed on as -EPERM, the errno sva_mm_stats(3) gives
+ * to a refused userfaultfd (seccomp) and sva_mm_prefault(3) to pages the kernel
+ * cannot pin.  It is a mapping userfaultfd cannot register: -EINVAL (review
+ * Z52).
+ */
+static void readonly_shared_checks(void)
+{
+	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
+	struct sva_mm_stats s = { .size = sizeof(s) };
+	struct sva_mm *mm, *strict;
+	unsigned char buf[4 * PG];
+	int fd = memfd_create("ktest-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	void *p;
+
+	memset(buf, 0xe5, sizeof(buf));
+	if (fd < 0 || write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)) {
+		skip(5, "no sealed memfd here");
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	p = mmap((void *)(uintptr_t)VA, 4 * PG, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (p != (void *)(uintptr_t)VA)
+		ktest_bail("mmap of the sealed memfd at 0x%llx: %s", VA, strerror(errno));
+	if (sva_mm_new(g_ctx, NULL, &mm) || sva_mm_new(g_ctx, &so, &strict))
+		ktest_bail("sva_mm_new");
+	is_int(sva_mm_prefault(mm, p, 4 * PG), 0, "write-sealed memfd: the default policy maps it untracked");
+	sva_mm_stats(mm, &s);
+	ok(s.untracked_ranges >= 1, "  counted as untracked (%llu)",
+	   (unsigned long long)s.untracked_ranges);
+	is_int(s.untracked_reason, -EINVAL, "  reason -EINVAL: a mapping userfaultfd cannot register");
+	is_int(seen(mm, VA), 0xe5, "  the device reads the memfd's bytes");
+	is_int(sva_mm_prefault(strict, p, 4 * PG), -EINVAL, "  an SVA_MM_TRACK_STRICT address space refuses it (-EINVAL)");
+	sva_mm_free(strict);
+	sva_mm_free(mm);
+	munmap(p, 4 * PG);
+	close(fd);
+}
+
 static void own_uffd_checks(void)
 {
 	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
@@ -1750,6 +1793,7 @@ int main(void)
 	remove_settle_checks(mm, bond);
 	remove_race(mm, bond);
 	own_uffd_checks();
+	readonly_shared_checks();
 	mem_free_untracked();
 	shmdt_remedy();
 	unreported_remedies(mm);
