@@ -426,14 +426,36 @@ static int mm_chunks(struct sva_mm *mm, struct rvec *out)
 
 /* ------------------------------------------------------------- NUMA */
 
-/* 1: node n exists and has memory this process may use; 0: not. */
+/*
+ * 1: node n exists and has memory this process may use; 0: not.  Asked of the
+ * kernel at each call (MPOL_F_MEMS_ALLOWED: the cpuset's nodes that have
+ * memory), not of libnuma's numa_all_nodes_ptr, a snapshot of
+ * /proc/self/status taken at load which, on a kernel without cpusets, lists
+ * every node up to the highest, memoryless ones included: mbind() refuses
+ * those with EINVAL.
+ */
 static int node_usable(int n)
 {
+	size_t bits, words;
+	unsigned long *mask;
+	int ret;
+
 	if (numa_available() < 0)
 		return n == 0; /* not NUMA: node 0 is all there is */
 	if (n > numa_max_node())
 		return 0;
-	return numa_bitmask_isbitset(numa_all_nodes_ptr, (unsigned)n);
+	/* The kernel wants room for every possible node (nr_node_ids). */
+	bits = (size_t)numa_num_possible_nodes();
+	if (bits <= (size_t)n)
+		bits = (size_t)n + 1;
+	words = (bits + BITS_PER_ULONG - 1) / BITS_PER_ULONG;
+	mask = sva_calloc(words, sizeof(*mask));
+	if (!mask) /* libnuma's snapshot, then */
+		return numa_bitmask_isbitset(numa_all_nodes_ptr, (unsigned)n);
+	ret = get_mempolicy(NULL, mask, words * BITS_PER_ULONG, NULL, MPOL_F_MEMS_ALLOWED) == 0 &&
+	      (mask[(size_t)n / BITS_PER_ULONG] >> ((size_t)n % BITS_PER_ULONG) & 1);
+	sva_free(mask);
+	return ret;
 }
 
 /* The node to prefer (-1: none), from opts. */

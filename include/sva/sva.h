@@ -1141,7 +1141,8 @@ int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max);
 
 /* sva_mem_opts.flags */
 #define SVA_MEM_HUGE (1u << 0)	   /* 2 MiB aligned and rounded, on 2 MiB pages where possible:
-				    * hugetlb if enough are free, else THP (MADV_HUGEPAGE) */
+				    * hugetlb if enough are free (on the nodes the caller's
+				    * own memory policy allows), else THP (MADV_HUGEPAGE) */
 #define SVA_MEM_PREFAULT (1u << 1) /* make all of it visible in opts->mm at once */
 #define SVA_MEM_NODE (1u << 2)	   /* prefer opts->numa_node (else: opts->dev's node) */
 #define SVA_MEM_ANY_NODE (1u << 3) /* no NUMA placement at all */

@@ -11,7 +11,8 @@
  * -ECHILD in a forked child; a failed prefault (RLIMIT_MEMLOCK) undone.
  *
  * With QEMU's edu behind VT-d (vtd39, vtd48-numa): the NUMA node of the device
- * (node 1 on vtd48-numa, checked page by page with move_pages(2)); with its RID
+ * (node 1 on vtd48-numa, checked page by page with move_pages(2); node 2, which
+ * has no memory, on numa-memless, where only this test runs); with its RID
  * bound, the window's MSI hole and its top (2^39 on vtd39, beyond on vtd48)
  * found to the byte; and a real DMA round trip through memory from
  * sva_mem_alloc().
@@ -465,7 +466,7 @@ static void mock_checks(struct sva_ctx *ctx)
 static void edu_numa(struct sva_dev *dev)
 {
 	const char *topo = ktest_topology();
-	int two = strcmp(topo, "vtd48-numa") == 0;
+	int two = strcmp(topo, "vtd48-numa") == 0, memless = strcmp(topo, "numa-memless") == 0;
 	struct sva_dev_info info = { .size = sizeof(info) };
 	struct sva_mem_opts o = { .size = sizeof(o), .dev = dev }; /* zeroed: the device's node */
 	int mode = -1, nodes = numa_available() < 0 ? 1 : numa_max_node() + 1;
@@ -485,6 +486,19 @@ static void edu_numa(struct sva_dev *dev)
 		   mode, mask[0]);
 		is_int(pages_node(p, 64 * KiB), 1, "numa: move_pages: all 16 touched pages are on node 1");
 		ok(strstr(log_last_alloc, "NUMA node 1") != NULL, "numa: the debug line says so (%s)", log_last_alloc);
+	} else if (memless) {
+		/* Node 2 has a CPU and no memory: "no placement when ... it has
+		 * no memory the process may use" (sva_mem_alloc(3)).  libnuma's
+		 * node list of a kernel without cpusets names it all the same,
+		 * and mbind() refused it: this allocation failed with -EINVAL. */
+		int r = get_mempolicy(&mode, NULL, 0, p, MPOL_F_ADDR);
+
+		is_int(info.numa_node, 2, "numa: edu is on node 2, which has no memory");
+		ok(r == 0 && mode == MPOL_DEFAULT, "numa: no placement of its own (mode %d)", mode);
+		ok(strstr(log_last_alloc, "no NUMA placement") != NULL, "numa: the debug line says so (%s)",
+		   log_last_alloc);
+		ok(pages_node(p, 64 * KiB) >= 0, "numa: the pages are on one node with memory (%d)",
+		   pages_node(p, 64 * KiB));
 	} else {
 		int r = get_mempolicy(&mode, NULL, 0, p, MPOL_F_ADDR);
 
@@ -501,6 +515,15 @@ static void edu_numa(struct sva_dev *dev)
 	if (is_int(sva_mem_alloc(64 * KiB, &o, &p), 0, "numa: an explicit node 0 overrides the device's")) {
 		is_int(pages_node(p, 64 * KiB), 0, "numa: all pages on node 0");
 		sva_mem_free(NULL, p, 64 * KiB);
+	}
+	if (memless) {
+		o.numa_node = 2;
+		EXPECT_FAIL(sva_mem_alloc(PG, &o, &p), -ENODEV, "numa: an explicit node 2, memoryless: -ENODEV");
+		o.numa_node = 1;
+		if (is_int(sva_mem_alloc(64 * KiB, &o, &p), 0, "numa: an explicit node 1 still works")) {
+			is_int(pages_node(p, 64 * KiB), 1, "numa: all pages on node 1");
+			sva_mem_free(NULL, p, 64 * KiB);
+		}
 	}
 	o.numa_node = nodes;
 	EXPECT_FAIL(sva_mem_alloc(PG, &o, &p), -ENODEV, "numa: node %d (one past the last): -ENODEV", nodes);
@@ -519,7 +542,10 @@ static void edu_numa(struct sva_dev *dev)
 		     sva_vma_smaps_kb((uintptr_t)(p), "AnonHugePages"), sva_vma_smaps_kb((uintptr_t)(p), "KernelPageSize"));
 		is_int(b, avail >= 1 ? SVA_MEM_BACKING_HUGETLB : SVA_MEM_BACKING_THP, "numa: %s (%ld free hugetlb pages)",
 		       avail >= 1 ? "hugetlb" : "THP", avail);
-		is_int(pages_node(p, 2 * MiB), two ? 1 : 0, "numa: all 512 4 KiB parts on node %d", two ? 1 : 0);
+		if (memless) /* no placement: the toucher's node, or the nearest with memory */
+			ok(pages_node(p, 2 * MiB) >= 0, "numa: all 512 4 KiB parts on one node");
+		else
+			is_int(pages_node(p, 2 * MiB), two ? 1 : 0, "numa: all 512 4 KiB parts on node %d", two ? 1 : 0);
 		sva_mem_free(NULL, p, 2 * MiB);
 	}
 }
@@ -527,7 +553,7 @@ static void edu_numa(struct sva_dev *dev)
 /* With the RID bound: the window's MSI hole and its top, to the byte. */
 static void edu_window(struct sva_dev *dev, struct sva_mm *mm)
 {
-	const int wide = strcmp(ktest_topology(), "vtd48-numa") == 0;
+	const int wide = strcmp(ktest_topology(), "vtd48-numa") == 0 || strcmp(ktest_topology(), "numa-memless") == 0;
 	const uint64_t top39 = 1ull << 39;
 	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_ANY_NODE, .dev = dev, .mm = mm };
 	struct sva_iova_range r[16];

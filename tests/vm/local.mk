@@ -6,7 +6,8 @@
 #   make vm-kernel         only fetch/build the kernel; prints its path
 #
 # Settings, as make arguments or environment variables:
-#   SVA_VM_TOPOLOGIES="mock vtd39 vtd48-numa"   which topologies (that default)
+#   SVA_VM_TOPOLOGIES="mock vtd39 vtd48-numa numa-memless"   which topologies
+#                           (that default; numa-memless runs ktest-mem only)
 #   SVA_VM_TIMEOUT=300      seconds per topology before QEMU is killed
 #   SVA_VM_KERNEL=FILE      use this bzImage, fetch and build nothing
 #   SVA_VM_HUGEPAGES=N      2 MiB huge pages reserved in the guest (default 8,
@@ -50,12 +51,14 @@ check-vm: $(KERNEL_TESTS) tools/sva-demo tools/sva-info tools/bench/bench-fault 
 	  exit 1; \
 	}; \
 	rc=0; \
-	for topology in $${SVA_VM_TOPOLOGIES:-mock vtd39 vtd48-numa}; do \
+	for topology in $${SVA_VM_TOPOLOGIES:-mock vtd39 vtd48-numa numa-memless}; do \
 	  echo "check-vm: topology $$topology"; \
+	  tests='$(KERNEL_TESTS) +tools/sva-info +tools/bench/bench-fault +tests/kernel/sva-env-helper \
+	    +tools/sva-demo +tests/kernel/.libs/occupy-preload.so'; \
+	  case $$topology in numa-memless) tests=tests/kernel/ktest-mem ;; esac; \
 	  $(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology $$topology \
 	    --logdir $(VM_LOGDIR) --kernel "$$kernel" --hugepages $${SVA_VM_HUGEPAGES:-8} \
-	    -- $(KERNEL_TESTS) +tools/sva-info +tools/bench/bench-fault +tests/kernel/sva-env-helper \
-	    +tools/sva-demo +tests/kernel/.libs/occupy-preload.so || rc=1; \
+	    -- $$tests || rc=1; \
 	done; \
 	echo "check-vm: the main job (sva-demo, not TAP: its exit status decides)"; \
 	$(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology vtd48-numa --raw \

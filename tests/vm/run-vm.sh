@@ -2,7 +2,7 @@
 # Boot the libsva test VM (QEMU q35, TCG) on one topology and run kernel tests
 # in it.  POSIX sh.
 #
-# usage: run-vm.sh --topology mock|vtd39|vtd48-numa --logdir DIR [--timeout S]
+# usage: run-vm.sh --topology mock|vtd39|vtd48-numa|numa-memless --logdir DIR [--timeout S]
 #                  [--kernel BZIMAGE] [--hugepages N] -- TESTBIN...
 #
 #   mock        no IOMMU hardware: tests use the iommufd selftest mock device
@@ -11,6 +11,8 @@
 #               PCI device, bound to vfio-pci in the guest (/dev/vfio/devices/vfio0).
 #   vtd48-numa  VT-d with 48-bit IOVA, two NUMA nodes, edu on node 1 behind a
 #               pxb-pcie expander bridge and a PCIe root port.
+#   numa-memless  as vtd48-numa, plus a third CPU on a node 2 with no memory,
+#               and edu on node 2: a device whose node has no memory.
 #
 #   --timeout S    kill QEMU after S seconds (default 300; SVA_VM_TIMEOUT).
 #   --kernel F     the bzImage (default: SVA_VM_KERNEL, else build-kernel.sh).
@@ -41,7 +43,7 @@ set -eu
 me=run-vm.sh
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "$me: error: $*" >&2; exit 2; }
-usage() { die "usage: run-vm.sh --topology mock|vtd39|vtd48-numa --logdir DIR [--timeout S] [--kernel BZIMAGE] [--hugepages N] [--raw] -- TESTBIN..."; }
+usage() { die "usage: run-vm.sh --topology mock|vtd39|vtd48-numa|numa-memless --logdir DIR [--timeout S] [--kernel BZIMAGE] [--hugepages N] [--raw] -- TESTBIN..."; }
 
 topology='' logdir='' timeout=${SVA_VM_TIMEOUT:-300} kernel=${SVA_VM_KERNEL:-} hugepages=${SVA_VM_HUGEPAGES:-0} raw=0
 while [ $# -gt 0 ]; do
@@ -76,6 +78,7 @@ command -v $qemu >/dev/null 2>&1 || die "$qemu not found: apt-get install qemu-s
 # its ticks and panic the boot ("timer doesn't work through Interrupt-remapped
 # IO-APIC"); the emulated timer works, it was only slow to show it.
 cmdline="console=ttyS0 panic=-1 oops=panic intel_iommu=on quiet no_timer_check sva_topology=$topology"
+smp=2
 case $topology in
 mock)
     topo_args=
@@ -95,7 +98,20 @@ vtd48-numa)
         -device edu,bus=rp1"
     cmdline="$cmdline sva_vfio=1"
     ;;
-*) die "unknown topology '$topology' (mock, vtd39 or vtd48-numa)" ;;
+numa-memless)
+    smp=3 # a node needs a CPU or memory to exist; node 2 gets the third CPU
+    topo_args="-device intel-iommu,caching-mode=on,aw-bits=48
+        -object memory-backend-ram,id=mem0,size=512M
+        -object memory-backend-ram,id=mem1,size=512M
+        -numa node,nodeid=0,cpus=0,memdev=mem0
+        -numa node,nodeid=1,cpus=1,memdev=mem1
+        -numa node,nodeid=2,cpus=2
+        -device pxb-pcie,id=pxb1,bus_nr=64,numa_node=2,bus=pcie.0
+        -device pcie-root-port,id=rp1,bus=pxb1,chassis=1
+        -device edu,bus=rp1"
+    cmdline="$cmdline sva_vfio=1"
+    ;;
+*) die "unknown topology '$topology' (mock, vtd39, vtd48-numa or numa-memless)" ;;
 esac
 [ "$hugepages" -eq 0 ] || cmdline="$cmdline sva_hugepages=$hugepages"
 # SVA_VM_APPEND: more kernel parameters, for debugging (e.g. loglevel=7, no quiet).
@@ -137,7 +153,7 @@ secs() { awk -v ms="$1" 'BEGIN { printf "%.1f", ms / 1000 }'; }
 # (no VGA, no NIC: q35's own bridges, the topology's devices and COM1 only).
 start=$(now_ms)
 # shellcheck disable=SC2086
-$qemu -machine q35 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot \
+$qemu -machine q35 -accel tcg -cpu max -smp "$smp" -m 1024 -nographic -no-reboot \
     -nodefaults -no-user-config -monitor none -serial "file:$console" \
     $topo_args \
     -kernel "$kernel" -initrd "$work/initramfs.cpio.gz" -append "$cmdline" \
