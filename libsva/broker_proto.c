@@ -136,10 +136,19 @@ int sva_broker_recv(int sock, struct sva_broker_msg *m, int *fd)
 int sva_broker_memfd_check(int fd, uint64_t off, uint64_t len, char *why, size_t n)
 {
 	struct stat st;
+	int acc;
 
 	if (fcntl(fd, F_GET_SEALS) < 0) {
 		snprintf(why, n, "descriptor %d is not a memfd (memfd_create(2): a shmem or hugetlbfs file)", fd);
 		return -EINVAL;
+	}
+	/* The broker maps the file with the descriptor's rights: the device
+	 * must not read what the client could not (review Z53). */
+	acc = fcntl(fd, F_GETFL);
+	if (acc < 0 || (acc & O_ACCMODE) == O_WRONLY) {
+		snprintf(why, n, "descriptor %d is open for writing only: a device may read only what the client can "
+			 "(share one open for reading)", fd);
+		return -EACCES;
 	}
 	if (fstat(fd, &st)) {
 		snprintf(why, n, "fstat of descriptor %d failed", fd);

@@ -212,7 +212,7 @@ void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log
  * Errors: -EINVAL NULL ctx, len 0, addr, offset or len not page-aligned,
  * addr + len or offset + len wraps, memfd is not a memfd (shmem or hugetlbfs:
  * the only files the kernel pins for the broker's map), or the file is
- * shorter than offset + len;
+ * shorter than offset + len; -EACCES memfd is open for writing only;
  * -EOPNOTSUPP not an isolated broker context; -EBADF memfd is not an open
  * descriptor; -EEXIST the range overlaps one shared before; -ENOSPC the
  * broker's limit of shared ranges per client (64); -ECONNRESET the broker

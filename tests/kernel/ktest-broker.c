@@ -562,6 +562,21 @@ static int iso_unshare(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond
 		return snprintf(why, len, "part of a shared range, or one never shared: %d, not -ENOENT", ret), 0;
 	if ((ret = sva_ctx_share_memfd(ctx, -1, 0, (void *)(uintptr_t)VA(6), PG)) != -EBADF)
 		return snprintf(why, len, "sharing descriptor -1: %d, not -EBADF", ret), 0;
+	/* A write-only descriptor: the device may read only what the client can. */
+	{
+		int mfd = memfd_create("ktest-broker-wo", MFD_CLOEXEC), wo = -1;
+		char proc[64];
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", mfd);
+		if (mfd < 0 || ftruncate(mfd, PG) || (wo = open(proc, O_WRONLY | O_CLOEXEC)) < 0)
+			return snprintf(why, len, "memfd: %s", strerror(errno)), 0;
+		log_buf[0] = '\0';
+		ret = sva_ctx_share_memfd(ctx, wo, 0, (void *)(uintptr_t)VA(6), PG);
+		close(wo);
+		close(mfd);
+		if (ret != -EACCES || !strstr(log_buf, "writing only"))
+			return snprintf(why, len, "a write-only descriptor: %d (%.80s), not -EACCES", ret, log_buf), 0;
+	}
 	/* What the broker cannot map is refused at the share, not at a later fault. */
 	{
 		int p[2], mfd = memfd_create("ktest-broker-short", MFD_CLOEXEC), bad;
@@ -1496,6 +1511,42 @@ static void raw_isolated(struct cl *peer)
 		sva_broker_msg_init(&m, SVA_BOP_PX_UNSHARE);
 		m.arg[0] = VA(9);
 		m.arg[1] = PG;
+		is_int(raw_call(s, &m), 0, "  and unshared");
+	}
+	/* Shared through a write-only descriptor: the device must not read
+	 * what the client cannot (review Z53: it was mapped readable). */
+	{
+		char proc[64];
+		int wo;
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		wo = open(proc, O_WRONLY | O_CLOEXEC);
+		sva_broker_msg_init(&m, SVA_BOP_PX_SHARE);
+		m.arg[1] = VA(9);
+		m.arg[2] = PG;
+		if (wo < 0 || sva_broker_send(s, &m, wo) || sva_broker_recv(s, &m, &rfd))
+			ktest_bail("write-only share: %s", strerror(errno));
+		close(wo);
+		is_int(m.status, -EACCES, "a memfd shared through a write-only descriptor is refused (-EACCES)");
+		is_int(raw_map(s, &m, ioas, VA(9), PG, rw & ~KABI_IOMMU_IOAS_MAP_WRITEABLE), -EFAULT,
+		       "  and nothing of it is mapped (-EFAULT: not shared)");
+	}
+	/* Maps that are not whole pages: isolated-pin-max counts bytes, the
+	 * kernel pins pages (review Z53: 128 maps of half a page each pinned
+	 * twice what the limit allowed on the mock's 2 KiB IOMMU pages). */
+	{
+		sva_broker_msg_init(&m, SVA_BOP_PX_SHARE);
+		m.arg[1] = VA(9);
+		m.arg[2] = ISO_LEN;
+		if (sva_broker_send(s, &m, fd) || sva_broker_recv(s, &m, &rfd))
+			ktest_bail("share: the broker went away");
+		is_int(m.status, 0, "the 1 MiB memfd shared again");
+		is_int(raw_map(s, &m, ioas, VA(9), PG / 2, rw), -EINVAL, "  a map of half a page: -EINVAL");
+		is_int(raw_map(s, &m, ioas, VA(9) + PG / 2, PG / 2, rw), -EINVAL, "  one starting mid-page: -EINVAL");
+		is_int(raw_map(s, &m, ioas, VA(9) + PG, PG, rw), 0, "  a whole page: mapped");
+		sva_broker_msg_init(&m, SVA_BOP_PX_UNSHARE);
+		m.arg[0] = VA(9);
+		m.arg[1] = ISO_LEN;
 		is_int(raw_call(s, &m), 0, "  and unshared");
 	}
 	/* Refused requests that carry a descriptor: the broker closes each (it

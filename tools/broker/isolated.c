@@ -294,6 +294,13 @@ static void proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 		if (!s)
 			return broker_refuse(m, -EFAULT, "[0x%llx, +0x%llx) is not inside memory this client shared",
 					     (unsigned long long)m->arg[1], (unsigned long long)m->arg[2]);
+		/* The kernel pins whole pages: isolated-pin-max counts bytes
+		 * mapped, which are pages only when every map is whole pages
+		 * (an IOMMU page smaller than the CPU's, as the mock's, would
+		 * let a map of half a page pin a whole one). */
+		if ((m->arg[1] | m->arg[2]) % (uint64_t)sysconf(_SC_PAGESIZE))
+			return broker_refuse(m, -EINVAL, "[0x%llx, +0x%llx): maps are whole pages",
+					     (unsigned long long)m->arg[1], (unsigned long long)m->arg[2]);
 		/* A write seal added since the share ends writable maps from
 		 * then on, as it ends new writable mmap()s (mappings made
 		 * before stay, as the process's own do). */
