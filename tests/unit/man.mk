@@ -21,6 +21,9 @@ EXTRA_DIST += tests/unit/test-no-cycles.sh
 # The test VM's packer: a binary may have any name; duplicates are refused.
 TESTS += tests/unit/test-mkinitramfs.sh
 EXTRA_DIST += tests/unit/test-mkinitramfs.sh
+# The test VM's runner: a boot that never reaches /init is tried once more.
+TESTS += tests/unit/test-run-vm.sh
+EXTRA_DIST += tests/unit/test-run-vm.sh
 # libsva.so calls its own functions inside itself (a second copy must not take them over).
 TESTS += tests/unit/test-own-calls.sh
 EXTRA_DIST += tests/unit/test-own-calls.sh
