@@ -267,6 +267,17 @@ static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 					ret == -EBUSY ? "another userfaultfd has registered it"
 						      : "userfaultfd cannot register this kind of mapping");
 		break;
+	case -EIO:
+		/* A registration that found the userfaultfd's number closed or
+		 * another file's: nothing was mapped, and the kernel's map was
+		 * never asked (the other -EIOs, of an upgrade, log their own
+		 * line first). */
+		if ((mm->flags & SVA_MM_TRACK_STRICT) && !atomic_load(&mm->tracked))
+			return sva_fail(&mm->ctx->log, ret,
+					"sva_mm_prefault: mapping 0x%llx-0x%llx: coherence tracking stopped "
+					"(SVA_MM_TRACK_STRICT): nothing mapped",
+					(unsigned long long)start, (unsigned long long)end);
+		break;
 	case -E2BIG:
 		return sva_fail(&mm->ctx->log, ret,
 				"sva_mm_prefault: 0x%llx-0x%llx: the pieces around what is visible already "

@@ -1276,6 +1276,54 @@ static int uffd_idle_child(int out)
 	_exit(0);
 }
 
+static char closed_log[512];
+
+static void closed_capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level >= SVA_LOG_ERROR && strstr(msg, "sva_mm_prefault"))
+		snprintf(closed_log, sizeof(closed_log), "%s", msg);
+}
+
+/*
+ * The userfaultfd closed behind libsva's back, no event since: the next
+ * registration, a strict address space's prefault, finds the number closed
+ * and fails with -EIO, nothing mapped.  Its line used to blame the kernel's
+ * map ("IOMMU_IOAS_MAP ... failed: Input/output error", review Z57); it must
+ * say tracking stopped, as when a fence noticed first.
+ */
+static int uffd_closed_child(int out)
+{
+	int got[3] = { -9, -9, -9 };
+	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
+	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = closed_capture, .log_level = SVA_LOG_ERROR };
+	struct sva_ctx *ctx;
+	struct sva_mm *strict;
+	unsigned char *a, *b;
+	int ufd;
+
+	alarm(30);
+	if (sva_ctx_new(&co, &ctx) || sva_mm_new(ctx, &so, &strict))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(strict, a, 4 * PG))
+		_exit(4);
+	ufd = find_uffd();
+	if (ufd < 0 || close(ufd))
+		_exit(5);
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	got[0] = sva_mm_prefault(strict, b, 4 * PG);
+	got[1] = strstr(closed_log, "coherence tracking stopped") != NULL;
+	got[2] = strstr(closed_log, "IOMMU_IOAS_MAP") == NULL;
+	if (!got[1] || !got[2])
+		fprintf(stderr, "# the line: %s\n", closed_log);
+	sva_mm_free(strict);
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(7);
+	_exit(0);
+}
+
 /* Run this binary again in a child with env=FD set (a fresh process, see
  * uffd_replaced_child()), and read its results: its status. */
 static int exec_child(const char *env, int *got, size_t len)
@@ -1341,6 +1389,17 @@ static void uffd_idle_checks(void)
 	ok(got[2] == 1, "  without writing to it (its counter is 0)");
 	ok(got[3] == 1, "  a munmap of memory registered before returns");
 	ok(got[4] == 1, "  a new address space is tracked by a new monitor (munmap withdraws)");
+}
+
+static void uffd_closed_checks(void)
+{
+	int status, got[3] = { -9, -9, -9 };
+
+	status = exec_child("KTEST_UFFD_CLOSED", got, sizeof(got));
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "uffd closed, no event since: the child ran to the end");
+	is_int(got[0], -EIO, "  a strict address space's next prefault: -EIO");
+	ok(got[1] == 1, "  its line says coherence tracking stopped");
+	ok(got[2] == 1, "  and does not blame IOMMU_IOAS_MAP");
 }
 
 static void fence_race_checks(void)
@@ -1762,6 +1821,8 @@ int main(void)
 		return fence_race_child(atoi(getenv("KTEST_FENCE_RACE")));
 	if (getenv("KTEST_UFFD_SILENT"))
 		return uffd_silent_child(atoi(getenv("KTEST_UFFD_SILENT")));
+	if (getenv("KTEST_UFFD_CLOSED"))
+		return uffd_closed_child(atoi(getenv("KTEST_UFFD_CLOSED")));
 	if (getenv("KTEST_UFFD_IDLE"))
 		return uffd_idle_child(atoi(getenv("KTEST_UFFD_IDLE")));
 	if (getenv("KTEST_STOPFD_REPLACED"))
@@ -1803,6 +1864,7 @@ int main(void)
 	uffd_silent_checks();
 	stopfd_replaced_checks();
 	uffd_idle_checks();
+	uffd_closed_checks();
 	bind_after_munmap_checks();
 	fork_checks(mm);
 	untracked_checks();
