@@ -53,8 +53,8 @@ check-vm: $(KERNEL_TESTS) tools/sva-demo tools/sva-info tools/bench/bench-fault 
 	rc=0; \
 	for topology in $${SVA_VM_TOPOLOGIES:-mock vtd39 vtd48-numa numa-memless}; do \
 	  echo "check-vm: topology $$topology"; \
-	  tests='$(KERNEL_TESTS) +tools/sva-info +tools/bench/bench-fault +tests/kernel/sva-env-helper \
-	    +tools/sva-demo +tests/kernel/.libs/occupy-preload.so'; \
+	  tests="$(KERNEL_TESTS) +tools/sva-info +tools/bench/bench-fault +tests/kernel/sva-env-helper \
+	    +tools/sva-demo +tests/kernel/.libs/occupy-preload.so"; \
 	  case $$topology in numa-memless) tests=tests/kernel/ktest-mem ;; esac; \
 	  $(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology $$topology \
 	    --logdir $(VM_LOGDIR) --kernel "$$kernel" --hugepages $${SVA_VM_HUGEPAGES:-8} \
