@@ -75,6 +75,10 @@ else
     skip "python3 not installed: cannot validate the JSON"
     skip "(same)"
 fi
+# The report of one benchmark that is not the first starts with its header,
+# not a blank line (a blank line only separates two benchmarks' reports).
+first=$("$bench" fault 2>/dev/null | head -n 1)
+[ -n "$first" ]; ok $? "sva-bench fault: the first line is not blank (got '$first')"
 if [ -e /dev/iommu ]; then
     skip "this host has /dev/iommu: the skip path is not reachable"
     skip "(same)"

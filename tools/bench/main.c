@@ -242,11 +242,15 @@ int main(int argc, char **argv)
 		const char *why = b->needs ? iommu_unavailable(b->needs == 2) : NULL;
 		int run = !only || !strcmp(only, b->name);
 
-		if (json)
+		if (json) {
 			printf("%s\"%s\":", first ? "{" : ",", b->name);
-		else if (!first && run)
-			printf("\n");
-		first = 0;
+			first = 0;
+		} else if (run) {
+			/* A blank line between benchmarks' reports, none before the first. */
+			if (!first)
+				printf("\n");
+			first = 0;
+		}
 		if (run && !why && json) {
 			rc |= run_json(b, b->rounds ? sub_argc : 2, sub_argv);
 		} else if (run && !why) {
