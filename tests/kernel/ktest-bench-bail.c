@@ -8,6 +8,11 @@
  * unprivileged user with a small RLIMIT_MEMLOCK: the baseline's raw 64 MiB
  * map fails with ENOMEM, and the line must say so and name the limit.
  * The VM packs bench-fault as a helper (/tests/bench-fault).
+ *
+ * Then sva-bench itself (/tests/sva-bench, where the VM packs it with
+ * +tools/sva-bench; skipped otherwise): what sva-bench(1) says of a benchmark
+ * that cannot run here (skipped, exit 0) and of one that fails (failed,
+ * exit 1, a message on standard error).
  */
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -17,7 +22,9 @@
 #include "ktest.h"
 
 #define BENCH "/tests/bench-fault"
+#define SVA_BENCH "/tests/sva-bench"
 #define NOBODY 65534
+#define SVA_BENCH_CHECKS 1 /* sva_bench_checks()'s results */
 
 /* The modes this test opens to nobody, put back on every path out of it. */
 static const char *const opened[] = { "/dev/iommu", "/", "/tests" };
@@ -48,6 +55,76 @@ static int open_to_nobody(void)
 	return 0;
 }
 
+/* Read all of fd into buf (NUL-terminated), then close it. */
+static void slurp(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	close(fd);
+}
+
+static char sb_out[1 << 16], sb_err[1 << 12];
+
+/* /tests/sva-bench with the arguments in cmd (separated by spaces), its
+ * address space limited to as_mb MiB (0: not), its output in sb_out and
+ * sb_err: its wait status. */
+static int sva_bench(long as_mb, const char *cmd)
+{
+	static char name[] = "sva-bench";
+	char line[256], *args[16] = { name };
+	int o[2], e[2], status = 0, n = 1;
+	pid_t pid;
+
+	snprintf(line, sizeof(line), "%s", cmd);
+	for (char *save = NULL, *w = strtok_r(line, " ", &save); w && n < 15; w = strtok_r(NULL, " ", &save))
+		args[n++] = w;
+	args[n] = NULL;
+
+	if (pipe(o) || pipe(e))
+		ktest_bail("pipe: %s", strerror(errno));
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		ktest_bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct rlimit as = { (rlim_t)as_mb << 20, (rlim_t)as_mb << 20 };
+
+		dup2(o[1], 1);
+		dup2(e[1], 2);
+		close(o[0]);
+		close(e[0]);
+		if (as_mb && setrlimit(RLIMIT_AS, &as))
+			_exit(100);
+		execv(SVA_BENCH, args);
+		_exit(101);
+	}
+	close(o[1]);
+	close(e[1]);
+	/* Its output is short: the pipes' buffers hold the error side meanwhile. */
+	slurp(o[0], sb_out, sizeof(sb_out));
+	slurp(e[0], sb_err, sizeof(sb_err));
+	waitpid(pid, &status, 0);
+	return status;
+}
+
+static void sva_bench_checks(void)
+{
+	int st;
+
+	/* Out of address space, sva_ctx_new fails with ENOMEM: a failure, not
+	 * "no usable /dev/iommu" (this VM has one). */
+	st = sva_bench(200, "--json --rounds 1 fault");
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(sb_out, "\"fault\":{\"failed\":") &&
+		   strstr(sb_out, "Cannot allocate memory") && !strstr(sb_out, "skipped") &&
+		   strstr(sb_err, "Cannot allocate memory"),
+	   "sva-bench fault under a 200 MiB RLIMIT_AS: failed with the reason, exit 1 (status 0x%x: %.300s / %.200s)",
+	   st, sb_out, sb_err);
+}
+
 int main(void)
 {
 	static char out[1 << 16];
@@ -64,7 +141,7 @@ int main(void)
 	}
 	if (strcmp(ktest_topology(), "mock"))
 		skip_all("the mock topology has what this needs; the others add nothing");
-	plan(3);
+	plan(3 + SVA_BENCH_CHECKS);
 	if (open_to_nobody() || pipe(p))
 		ktest_bail("%s: %s", nsaved < 3 ? opened[nsaved] : "pipe", strerror(errno));
 	pid = fork();
@@ -95,6 +172,10 @@ int main(void)
 	ok(strstr(out, "RLIMIT_MEMLOCK") != NULL, "  ... and the limit to check");
 	if (!strstr(out, "Bail out!"))
 		diag("its output: %.300s", out);
+	if (access(SVA_BENCH, X_OK) == 0)
+		sva_bench_checks();
+	else
+		skip(SVA_BENCH_CHECKS, "no " SVA_BENCH " in the VM (pack it with +tools/sva-bench)");
 	/* And no kernel WARNING: the VM runner checks dmesg after this program. */
 	return done_testing();
 }

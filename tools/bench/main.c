@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,23 +27,52 @@
 #include "bench.h"
 #include "../stdout_done.h"
 
-/* Why a benchmark that needs /dev/iommu (and, with mock, the selftest mock)
- * cannot run here, or NULL if it can. */
-static const char *iommu_unavailable(int mock)
+/*
+ * Whether a benchmark that needs /dev/iommu (and, with mock, the selftest
+ * mock) can run here: 0 if it can; 1 if it is to be skipped, a /dev/iommu
+ * that is missing or that this process may not open (or a kernel without the
+ * mock), the reason in why; -1 if something else failed (out of memory, say),
+ * the error in why: that is no reason to skip, and sva-bench(1) reports it as
+ * a failure.
+ */
+static int iommu_check(int mock, char *why, size_t n)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .log_level = SVA_LOG_OFF };
 	struct sva_ctx *ctx;
 	struct sva_dev *dev;
-	const char *why = NULL;
+	int fd = open("/dev/iommu", O_RDWR | O_CLOEXEC), ret;
 
-	if (sva_ctx_new(&o, &ctx))
-		return "no usable /dev/iommu here (run it in the test VM: make bench-vm)";
-	if (mock && sva_dev_open_mock(ctx, NULL, &dev))
-		why = "the kernel has no iommufd selftest mock, CONFIG_IOMMUFD_TEST (run it in the test VM: make bench-vm)";
-	else if (mock)
+	if (fd < 0) {
+		int e = errno;
+
+		if (e == ENOENT || e == ENODEV || e == ENXIO || e == EACCES || e == EPERM) {
+			snprintf(why, n, "no usable /dev/iommu here: %s (run it in the test VM: make bench-vm)",
+				 strerror(e));
+			return 1;
+		}
+		snprintf(why, n, "opening /dev/iommu: %s", strerror(e));
+		return -1;
+	}
+	close(fd);
+	ret = sva_ctx_new(&o, &ctx);
+	if (ret) {
+		snprintf(why, n, "sva_ctx_new: %s", strerror(-ret));
+		return -1;
+	}
+	ret = mock ? sva_dev_open_mock(ctx, NULL, &dev) : 0;
+	if (!ret && mock)
 		sva_dev_close(dev);
 	sva_ctx_free(ctx);
-	return why;
+	if (ret == -EOPNOTSUPP || ret == -ENOTTY) {
+		snprintf(why, n, "the kernel has no iommufd selftest mock, CONFIG_IOMMUFD_TEST (run it in the test VM: "
+				 "make bench-vm)");
+		return 1;
+	}
+	if (ret) {
+		snprintf(why, n, "sva_dev_open_mock: %s", strerror(-ret));
+		return -1;
+	}
+	return 0;
 }
 
 static void usage(FILE *f)
@@ -85,6 +115,22 @@ static void json_text(const char *s, size_t n)
 		else
 			putchar(c);
 	}
+}
+
+/* A benchmark that could not run for a reason other than a missing
+ * /dev/iommu: its member (JSON) or a line on standard output, and the reason
+ * on standard error (sva-bench(1), EXIT STATUS). */
+static void report_failed(const char *name, int json, const char *why)
+{
+	if (json) {
+		printf("{\"failed\":\"");
+		json_text(why, strlen(why));
+		printf("\"}");
+	} else {
+		printf("%s benchmark failed: %s\n", name, why);
+	}
+	fflush(stdout);
+	fprintf(stderr, "sva-bench: %s benchmark failed: %s\n", name, why);
 }
 
 /*
@@ -239,8 +285,9 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
 		const struct bench *b = &benches[i];
-		const char *why = b->needs ? iommu_unavailable(b->needs == 2) : NULL;
 		int run = !only || !strcmp(only, b->name);
+		char why[256];
+		int can = run && b->needs ? iommu_check(b->needs == 2, why, sizeof(why)) : 0;
 
 		if (json) {
 			printf("%s\"%s\":", first ? "{" : ",", b->name);
@@ -251,9 +298,12 @@ int main(int argc, char **argv)
 				printf("\n");
 			first = 0;
 		}
-		if (run && !why && json) {
+		if (run && can < 0) {
+			report_failed(b->name, json, why);
+			rc = 1;
+		} else if (run && !can && json) {
 			rc |= run_json(b, b->rounds ? sub_argc : 2, sub_argv);
-		} else if (run && !why) {
+		} else if (run && !can) {
 			fflush(stdout);
 			rc |= b->run(b->rounds ? sub_argc : 1, sub_argv);
 		} else if (run) {
