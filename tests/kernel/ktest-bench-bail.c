@@ -15,6 +15,11 @@
  * exit 1, a message on standard error).
  */
 #include <fcntl.h>
+#include <stddef.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,7 +29,7 @@
 #define BENCH "/tests/bench-fault"
 #define SVA_BENCH "/tests/sva-bench"
 #define NOBODY 65534
-#define SVA_BENCH_CHECKS 1 /* sva_bench_checks()'s results */
+#define SVA_BENCH_CHECKS 3 /* sva_bench_checks()'s results */
 
 /* The modes this test opens to nobody, put back on every path out of it. */
 static const char *const opened[] = { "/dev/iommu", "/", "/tests" };
@@ -69,10 +74,25 @@ static void slurp(int fd, char *buf, size_t size)
 
 static char sb_out[1 << 16], sb_err[1 << 12];
 
+/* userfaultfd(2) refused with EPERM, as container runtimes' seccomp profiles
+ * do: 0, or -1. */
+static int refuse_userfaultfd(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_userfaultfd, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) ? -1 : 0;
+}
+
 /* /tests/sva-bench with the arguments in cmd (separated by spaces), its
  * address space limited to as_mb MiB (0: not), its output in sb_out and
  * sb_err: its wait status. */
-static int sva_bench(long as_mb, const char *cmd)
+static int sva_bench(long as_mb, int no_uffd, const char *cmd)
 {
 	static char name[] = "sva-bench";
 	char line[256], *args[16] = { name };
@@ -97,7 +117,7 @@ static int sva_bench(long as_mb, const char *cmd)
 		dup2(e[1], 2);
 		close(o[0]);
 		close(e[0]);
-		if (as_mb && setrlimit(RLIMIT_AS, &as))
+		if ((as_mb && setrlimit(RLIMIT_AS, &as)) || (no_uffd && refuse_userfaultfd()))
 			_exit(100);
 		execv(SVA_BENCH, args);
 		_exit(101);
@@ -117,12 +137,24 @@ static void sva_bench_checks(void)
 
 	/* Out of address space, sva_ctx_new fails with ENOMEM: a failure, not
 	 * "no usable /dev/iommu" (this VM has one). */
-	st = sva_bench(200, "--json --rounds 1 fault");
+	st = sva_bench(200, 0, "--json --rounds 1 fault");
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(sb_out, "\"fault\":{\"failed\":") &&
 		   strstr(sb_out, "Cannot allocate memory") && !strstr(sb_out, "skipped") &&
 		   strstr(sb_err, "Cannot allocate memory"),
 	   "sva-bench fault under a 200 MiB RLIMIT_AS: failed with the reason, exit 1 (status 0x%x: %.300s / %.200s)",
 	   st, sb_out, sb_err);
+
+	/* userfaultfd refused: coherence cannot run here, it did not fail. */
+	st = sva_bench(0, 1, "coherence");
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(sb_out, "coherence benchmark skipped:") &&
+		   strstr(sb_out, "userfaultfd") && !strstr(sb_out, "Bail out!"),
+	   "sva-bench coherence with userfaultfd refused (seccomp, EPERM): skipped with the reason, exit 0 "
+	   "(status 0x%x: %.300s)",
+	   st, sb_out);
+	st = sva_bench(0, 1, "--json coherence");
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(sb_out, "\"coherence\":{\"skipped\":\"") &&
+		   strstr(sb_out, "Operation not permitted"),
+	   "  ... and with --json, {\"skipped\": reason} (status 0x%x: %.300s)", st, sb_out);
 }
 
 int main(void)

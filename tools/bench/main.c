@@ -85,7 +85,8 @@ static void usage(FILE *f)
 		   "  -V, --version  print the version and exit\n"
 		   "  pasid          PASID allocation and lookup vs a mutex+bitmap allocator (no IOMMU needed)\n"
 		   "  fault          the fault engine vs a minimal fault handler (needs CONFIG_IOMMUFD_TEST)\n"
-		   "  coherence      munmap/madvise/first touch of tracked vs untracked memory (needs /dev/iommu)\n"
+		   "  coherence      munmap/madvise/first touch of tracked vs untracked memory (needs /dev/iommu and\n"
+		   "                 userfaultfd)\n"
 		   "  budget         a device walking 1x-4x the pin budget vs no budget (needs CONFIG_IOMMUFD_TEST)\n"
 		   "  all            every one (the default)\n");
 }
