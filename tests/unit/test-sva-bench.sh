@@ -74,6 +74,24 @@ if command -v python3 >/dev/null 2>&1; then
 else
     skip "python3 not installed: cannot validate the JSON"
     skip "(same)"
+    skip "(same)"
+    skip "(same)"
+fi
+# The same in text: the failing benchmark does not end the run, its reason
+# goes to standard error, and the exit status is 1 at the end.
+if [ -e /dev/iommu ]; then
+    skip "this host has /dev/iommu: the other benchmarks would run for long"
+elif (ulimit -v 100000 && "$bench" --help) >/dev/null 2>&1; then
+    errf=${TMPDIR:-/tmp}/test-sva-bench.$$.err
+    out=$( (ulimit -v 100000; "$bench" --rounds 1) 2>"$errf")
+    rc=$?
+    err=$(cat "$errf"); rm -f "$errf"
+    [ "$rc" -eq 1 ] && echo "$out" | grep -q "^pasid benchmark failed: " &&
+        echo "$out" | grep -q "^budget benchmark skipped: " && ! echo "$out" | grep -q "Bail out!" &&
+        echo "$err" | grep -q "^sva-bench: pasid benchmark failed: "
+    ok $? "text mode with a benchmark that fails: the others still run, the reason on standard error, exit 1 (got $rc: $(echo "$out / $err" | tr "\n" " "))"
+else
+    skip "sva-bench does not start under a 100 MB address-space limit (a sanitizer build)"
 fi
 # The report of one benchmark that is not the first starts with its header,
 # not a blank line (a blank line only separates two benchmarks' reports).

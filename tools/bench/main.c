@@ -135,24 +135,27 @@ static void report_failed(const char *name, int json, const char *why)
 }
 
 /*
- * With --json, one benchmark in a child whose standard output is kept: a
- * benchmark that fails stops in the middle of its member (bench_bail()
- * prints "Bail out!" and exits 1), which would leave the document cut short.
- * Its member is then {"failed":"why"} and the others still run.  The child
- * ends with 0 or 3 (ran: figures met or not) only when the run returned.
+ * One benchmark in a child whose standard output is kept: a benchmark that
+ * fails stops in the middle of its report (bench_bail() prints "Bail out!"
+ * and exits 1), which would cut a JSON document short and, in text, end the
+ * whole run.  What it printed before is passed on (not in JSON), then its
+ * JSON member is {"failed":"why"}, or a line says it failed, the reason goes
+ * to standard error too, and the others still run.  The child ends with 0 or
+ * 3 (ran: figures met or not) only when the run returned.
  */
 #define RAN_WITH_RC 3
-static int run_json(const struct bench *b, int argc, char **argv)
+static int run_apart(const struct bench *b, int json, int argc, char **argv)
 {
 	size_t len = 0, cap = 4096;
-	char *out = malloc(cap);
+	char *out = malloc(cap), why[512];
 	const char *bail;
 	int pfd[2], st = 0;
 	pid_t pid;
 
 	fflush(stdout);
 	if (!out || pipe(pfd)) {
-		printf("{\"failed\":\"cannot run it apart: %s\"}", strerror(errno));
+		snprintf(why, sizeof(why), "cannot run it apart: %s", strerror(errno));
+		report_failed(b->name, json, why);
 		free(out);
 		return 1;
 	}
@@ -195,18 +198,22 @@ static int run_json(const struct bench *b, int argc, char **argv)
 		free(out);
 		return WEXITSTATUS(st) ? 1 : 0;
 	}
-	printf("{\"failed\":\"");
+	bail = pid > 0 ? strstr(out, "Bail out! ") : NULL;
+	if (!json)
+		fwrite(out, 1, bail ? (size_t)(bail - out) : len, stdout);
 	if (pid < 0) {
-		printf("fork: %s", strerror(errno));
-	} else if ((bail = strstr(out, "Bail out! ")) != NULL) {
+		snprintf(why, sizeof(why), "fork: %s", strerror(errno));
+	} else if (bail) {
 		bail += strlen("Bail out! ");
-		json_text(bail, strcspn(bail, "\n"));
+		snprintf(why, sizeof(why), "%.*s", (int)strcspn(bail, "\n"), bail);
 	} else if (WIFSIGNALED(st)) {
-		printf("killed by signal %d", WTERMSIG(st));
+		snprintf(why, sizeof(why), "killed by signal %d", WTERMSIG(st));
 	} else {
-		printf("exited with status %d (its reason is on standard error)", WEXITSTATUS(st));
+		snprintf(why, sizeof(why), "exited with status %d (its reason is on standard error)", WEXITSTATUS(st));
 	}
-	printf("\"}");
+	if (!json && len && out[len - 1] != '\n' && !bail)
+		putchar('\n');
+	report_failed(b->name, json, why);
 	free(out);
 	return 1;
 }
@@ -302,11 +309,8 @@ int main(int argc, char **argv)
 		if (run && can < 0) {
 			report_failed(b->name, json, why);
 			rc = 1;
-		} else if (run && !can && json) {
-			rc |= run_json(b, b->rounds ? sub_argc : 2, sub_argv);
 		} else if (run && !can) {
-			fflush(stdout);
-			rc |= b->run(b->rounds ? sub_argc : 1, sub_argv);
+			rc |= run_apart(b, json, b->rounds ? sub_argc : json ? 2 : 1, sub_argv);
 		} else if (run) {
 			if (json)
 				printf("{\"skipped\":\"%s\"}", why);
