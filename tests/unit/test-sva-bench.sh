@@ -97,6 +97,31 @@ fi
 # not a blank line (a blank line only separates two benchmarks' reports).
 first=$("$bench" fault 2>/dev/null | head -n 1)
 [ -n "$first" ]; ok $? "sva-bench fault: the first line is not blank (got '$first')"
+# Coherence's figures: the verdict rule and words of fault and budget, their
+# JSON members (ratio median/min/max/halves, target, rounds_met, rounds,
+# verdict), and no idle fence figure where none was measured.  The build
+# tree's bench-coherence runs without /dev/iommu (userfaultfd only).
+coh=${top_builddir:-.}/tools/bench/bench-coherence
+if [ -e /dev/iommu ] || ! command -v python3 >/dev/null 2>&1; then
+    skip "this host has /dev/iommu (or no python3): bench-coherence would not run its userfaultfd-only mode"
+else
+    out=$("$coh" --json --rounds 2 2>/dev/null)
+    if echo "$out" | grep -q skipped; then
+        skip "userfaultfd is refused here: $out"
+    else
+        echo "$out" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+assert d["rounds"] == 2, "rounds"
+assert d["fence_idle_ns"] is None, "fence_idle_ns measured without /dev/iommu: %r" % d["fence_idle_ns"]
+for k in ("munmap_4k", "munmap_2m", "madvise_dontneed_4k", "madvise_dontneed_2m", "first_touch"):
+    f = d[k]
+    assert set(f["ratio"]) == {"median", "min", "max", "halves"} and len(f["ratio"]["halves"]) == 2, k
+    assert f["target"] in ("<= 3.00", "<= 1.05") and f["rounds"] == 2 and 0 <= f["rounds_met"] <= 2, k
+    assert f["verdict"] in ("met", "missed", "unstable"), k
+    assert "target_max" not in f and "met" not in f, k'
+        ok $? "bench-coherence --json --rounds 2: fault's figure members and verdicts, fence_idle_ns null (got: $out)"
+    fi
+fi
 if [ -e /dev/iommu ]; then
     skip "this host has /dev/iommu: the skip path is not reachable"
     skip "(same)"

@@ -29,7 +29,7 @@
 #define BUDGET (1ull << 20)
 #define MAX_FACTOR 4u
 #define PASSES 2
-#define MAX_ROUNDS 1000
+#define MAX_ROUNDS BENCH_MAX_ROUNDS
 #define NFIG 6 /* {sequential, random} x {1x, 2x, 4x} */
 #define PAIRS 3 /* walks per side per round, taking turns: the round's value is each side's median */
 
@@ -156,60 +156,31 @@ static void one_round(struct sva_ctx *ctx, struct sva_dev *dev, struct fig *f, i
 	f->n++;
 }
 
-/* The verdict, and the medians of the first and second half of the rounds
- * (*m1, *m2: the two shorter runs the rule also asks of). */
-static const char *verdict(const struct fig *f, double med, int met, double *m1, double *m2)
-{
-	double h1[MAX_ROUNDS], h2[MAX_ROUNDS];
-	int half = f->n / 2;
-
-	memcpy(h1, f->ratio, sizeof(double) * (size_t)(half ? half : f->n));
-	memcpy(h2, f->ratio + half, sizeof(double) * (size_t)(f->n - half));
-	*m1 = bench_median(h1, half ? half : f->n);
-	*m2 = bench_median(h2, f->n - half);
-	if (!f->target)
-		return "no target";
-	if (med >= f->target && 4 * met >= 3 * f->n && *m1 >= f->target && *m2 >= f->target)
-		return "met";
-	if (med < f->target && 4 * met <= f->n && *m1 < f->target && *m2 < f->target)
-		return "missed";
-	return "unstable";
-}
-
 static void print_fig(struct fig *f, int json, int first)
 {
-	double v[MAX_ROUNDS], med, min, max, base, bud, fb, fbu, rr, m1, m2;
-	int met = 0;
+	struct bench_summary s = bench_summarize(f->ratio, f->n, f->target != 0, 0, f->target);
+	double base, bud, fb, fbu, rr;
 
-	for (int i = 0; i < f->n; i++)
-		met += f->target && f->ratio[i] >= f->target;
-	const char *verd;
-
-	memcpy(v, f->ratio, sizeof(double) * (size_t)f->n);
-	verd = verdict(f, bench_median(v, f->n), met, &m1, &m2);
-	med = bench_median(v, f->n);
-	min = v[0];
-	max = v[f->n - 1];
 	base = bench_median(f->base_us, f->n);
 	bud = bench_median(f->budget_us, f->n);
 	fb = bench_median(f->faults_base, f->n);
 	fbu = bench_median(f->faults_budget, f->n);
 	rr = bench_median(f->refault_rate, f->n);
 	if (json) {
-		printf("%s\"%s_%ux\":{\"unbounded_ms\":%.3f,\"budget_ms\":%.3f,\"ratio\":{\"median\":%.3f,\"min\":%.3f,"
-		       "\"max\":%.3f,\"halves\":[%.3f,%.3f]},\"faults\":{\"unbounded\":%.0f,\"budget\":%.0f},"
-		       "\"refault_rate\":%.3f,",
-		       first ? "" : ",", f->pattern, f->factor, base / 1e3, bud / 1e3, med, min, max, m1, m2, fb, fbu, rr);
-		bench_json_target(f->target != 0, 0, f->target);
-		printf(",\"rounds_met\":%d,\"rounds\":%d,\"verdict\":\"%s\"}", met, f->n, verd);
+		printf("%s\"%s_%ux\":{\"unbounded_ms\":%.3f,\"budget_ms\":%.3f,\"faults\":{\"unbounded\":%.0f,"
+		       "\"budget\":%.0f},\"refault_rate\":%.3f,",
+		       first ? "" : ",", f->pattern, f->factor, base / 1e3, bud / 1e3, fb, fbu, rr);
+		bench_json_ratio(&s, f->target != 0, 0, f->target);
+		printf("}");
 		return;
 	}
 	printf("  %-10s %ux the budget: unbounded %.2f ms, budget %.2f ms: throughput %.2fx (min %.2fx, max %.2fx; "
 	       "halves %.2fx, %.2fx)\n"
 	       "    faults %.0f vs %.0f, re-fault rate %.2f",
-	       f->pattern, f->factor, base / 1e3, bud / 1e3, med, min, max, m1, m2, fb, fbu, rr);
+	       f->pattern, f->factor, base / 1e3, bud / 1e3, s.med, s.min, s.max, s.first_half, s.second_half, fb, fbu,
+	       rr);
 	if (f->target)
-		printf("; target >= %.2fx: %d/%d rounds, %s\n", f->target, met, f->n, verd);
+		printf("; target >= %.2fx: %d/%d rounds, %s\n", f->target, s.met, f->n, s.verdict);
 	else
 		printf("\n");
 }

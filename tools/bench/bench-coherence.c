@@ -14,8 +14,12 @@
  *   IOMMU_IOAS_MAP + UNMAP of anonymous memory against IOMMU_IOAS_MAP_FILE of
  *   a memfd + UNMAP, 64 KiB and 2 MiB, pinned through the mock's domain
  *   (no target: a figure for the decision).
- * Each figure is the median over iterations that alternate tracked and
- * untracked, with the min and max of the per-round ratio over ROUNDS rounds.
+ * Each round gives a ratio, of the two sides' medians over iterations that
+ * alternate tracked and untracked; a figure has the median, min, max and
+ * halves of the ratios over the rounds (--rounds N, 7 by default) and the
+ * verdict rule of bench-fault (bench.h, bench_summarize()).
+ *
+ *   bench-coherence [--json] [--rounds N]
  *
  * Without /dev/iommu (any Linux host with userfaultfd) it measures the same
  * operations on memory registered with libsva's userfaultfd against plain
@@ -87,16 +91,26 @@ static double one(struct sva_mm *mm, size_t len, int op)
 	return (double)(t1 - t0);
 }
 
+static int rounds = ROUNDS;
+
+/* A figure: each side's median, and the ratio of every round. */
 struct figure {
-	double tracked, untracked, ratio, rmin, rmax;
-	int met;
+	double tracked, untracked;
+	double ratio[BENCH_MAX_ROUNDS];
 };
 
-static void op_figure(struct sva_mm *tr, struct sva_mm *un, size_t len, int op, double target, struct figure *f)
+/* Each side's median over the rounds' medians. */
+static void sides(struct figure *f, double *rt, double *ru)
 {
-	double rt[ROUNDS], ru[ROUNDS], ratio[ROUNDS];
+	f->tracked = bench_median(rt, (size_t)rounds);
+	f->untracked = bench_median(ru, (size_t)rounds);
+}
 
-	for (int r = 0; r < ROUNDS; r++) {
+static void op_figure(struct sva_mm *tr, struct sva_mm *un, size_t len, int op, struct figure *f)
+{
+	static double rt[BENCH_MAX_ROUNDS], ru[BENCH_MAX_ROUNDS];
+
+	for (int r = 0; r < rounds; r++) {
 		double t[ITERS], u[ITERS];
 
 		for (int i = 0; i < ITERS; i++) {
@@ -105,16 +119,9 @@ static void op_figure(struct sva_mm *tr, struct sva_mm *un, size_t len, int op, 
 		}
 		rt[r] = bench_median(t, ITERS);
 		ru[r] = bench_median(u, ITERS);
-		ratio[r] = rt[r] / ru[r];
+		f->ratio[r] = rt[r] / ru[r];
 	}
-	f->tracked = bench_median(rt, ROUNDS);
-	f->untracked = bench_median(ru, ROUNDS);
-	f->met = 0;
-	for (int r = 0; r < ROUNDS; r++)
-		f->met += ratio[r] <= target;
-	f->ratio = bench_median(ratio, ROUNDS);
-	f->rmin = ratio[0];
-	f->rmax = ratio[ROUNDS - 1];
+	sides(f, rt, ru);
 }
 
 /* First touch of TOUCH_PAGES pages, registered with the userfaultfd or not. */
@@ -137,9 +144,9 @@ static double touch(int registered)
 
 static void touch_figure(struct figure *f)
 {
-	double rt[ROUNDS], ru[ROUNDS], ratio[ROUNDS];
+	static double rt[BENCH_MAX_ROUNDS], ru[BENCH_MAX_ROUNDS];
 
-	for (int r = 0; r < ROUNDS; r++) {
+	for (int r = 0; r < rounds; r++) {
 		double t[21], u[21];
 
 		for (int i = 0; i < 21; i++) {
@@ -148,16 +155,9 @@ static void touch_figure(struct figure *f)
 		}
 		rt[r] = bench_median(t, 21);
 		ru[r] = bench_median(u, 21);
-		ratio[r] = rt[r] / ru[r];
+		f->ratio[r] = rt[r] / ru[r];
 	}
-	f->tracked = bench_median(rt, ROUNDS);
-	f->untracked = bench_median(ru, ROUNDS);
-	f->met = 0;
-	for (int r = 0; r < ROUNDS; r++)
-		f->met += ratio[r] <= 1.05;
-	f->ratio = bench_median(ratio, ROUNDS);
-	f->rmin = ratio[0];
-	f->rmax = ratio[ROUNDS - 1];
+	sides(f, rt, ru);
 }
 
 static double fence_ns(struct sva_mm *mm)
@@ -256,11 +256,6 @@ static int skipped(int json, int err)
 	return 0;
 }
 
-static const char *verdict(const struct figure *f)
-{
-	return f->ratio <= 0 ? "?" : f->met * 2 > ROUNDS ? "met" : "MISSED";
-}
-
 int bench_coherence(int argc, char **argv)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .log_level = SVA_LOG_ERROR };
@@ -272,12 +267,15 @@ int bench_coherence(int argc, char **argv)
 	static const char *labels[5] = { "munmap 4 KiB", "munmap 2 MiB", "madvise(DONTNEED) 4 KiB",
 					 "madvise(DONTNEED) 2 MiB", "first touch, per page" };
 	static const double targets[5] = { 3, 3, 3, 3, 1.05 };
-	int json = argc > 1 && strcmp(argv[1], "--json") == 0;
+	struct bench_summary sum[5];
 	struct sva_ctx *ctx;
 	struct sva_mm *tr, *un;
 	double fence;
+	int json = 0, native, ret;
 
-	int native = sva_ctx_new(&o, &ctx) != 0, ret;
+	if (bench_args(argc, argv, "bench-coherence", BENCH_MAX_ROUNDS, &json, &rounds))
+		return 2;
+	native = sva_ctx_new(&o, &ctx) != 0;
 
 	if (native) {
 		/* No /dev/iommu: stand-ins the tracker can list (withdraw.h's calls
@@ -314,37 +312,43 @@ int bench_coherence(int argc, char **argv)
 		if (!(st.flags & SVA_MM_STAT_TRACKED))
 			bench_bail("coherence tracking is unavailable here (%s)", strerror(-st.untracked_reason));
 	}
-	op_figure(tr, un, PG, 0, 3, &f[0]);
-	op_figure(tr, un, 2u << 20, 0, 3, &f[1]);
-	op_figure(tr, un, PG, 1, 3, &f[2]);
-	op_figure(tr, un, 2u << 20, 1, 3, &f[3]);
+	op_figure(tr, un, PG, 0, &f[0]);
+	op_figure(tr, un, 2u << 20, 0, &f[1]);
+	op_figure(tr, un, PG, 1, &f[2]);
+	op_figure(tr, un, 2u << 20, 1, &f[3]);
 	touch_figure(&f[4]);
-	fence = native ? 0 : fence_ns(tr);
+	for (int i = 0; i < 5; i++)
+		sum[i] = bench_summarize(f[i].ratio, rounds, 1, 1, targets[i]);
+	fence = native ? 0 : fence_ns(tr); /* native: no sva_mm_fence to time */
 	double mf_anon[2] = { 0, 0 }, mf_file[2] = { 0, 0 };
 	int mf = !native && map_file_figure(ctx, 64u << 10, &mf_anon[0], &mf_file[0]) &&
 		 map_file_figure(ctx, 2u << 20, &mf_anon[1], &mf_file[1]);
 	if (json) {
 		printf("{\"benchmark\":\"coherence\",\"mode\":\"%s\",\"rounds\":%d",
-		       native ? "userfaultfd only" : "iommufd", ROUNDS);
-		for (int i = 0; i < 5; i++)
-			printf(",\"%s\":{\"tracked_ns\":%.0f,\"untracked_ns\":%.0f,\"ratio\":%.3f,\"ratio_min\":%.3f,"
-			       "\"ratio_max\":%.3f,\"rounds_met\":%d,\"target_max\":%.2f,\"met\":%s}",
-			       names[i], f[i].tracked, f[i].untracked, f[i].ratio, f[i].rmin, f[i].rmax, f[i].met,
-			       targets[i], f[i].met * 2 > ROUNDS ? "true" : "false");
-		printf(",\"fence_idle_ns\":%.1f", fence);
+		       native ? "userfaultfd only" : "iommufd", rounds);
+		for (int i = 0; i < 5; i++) {
+			printf(",\"%s\":{\"tracked_ns\":%.0f,\"untracked_ns\":%.0f,", names[i], f[i].tracked,
+			       f[i].untracked);
+			bench_json_ratio(&sum[i], 1, 1, targets[i]);
+			printf("}");
+		}
+		if (native)
+			printf(",\"fence_idle_ns\":null");
+		else
+			printf(",\"fence_idle_ns\":%.1f", fence);
 		if (mf)
 			printf(",\"map_anon_vs_file\":{\"anon_64k_ns\":%.0f,\"file_64k_ns\":%.0f,\"anon_2m_ns\":%.0f,"
 			       "\"file_2m_ns\":%.0f}",
 			       mf_anon[0], mf_file[0], mf_anon[1], mf_file[1]);
 		printf("}\n");
 	} else {
-		printf("bench-coherence: tracked vs untracked memory%s, %d rounds (medians; ratio min-max over rounds)\n",
-		       native ? " (no /dev/iommu: userfaultfd registration only, no IOAS)" : "", ROUNDS);
+		printf("bench-coherence: tracked vs untracked memory%s, %d rounds (a ratio per round; values are medians)\n",
+		       native ? " (no /dev/iommu: userfaultfd registration only, no IOAS)" : "", rounds);
 		for (int i = 0; i < 5; i++)
-			printf("  %s: tracked %.2f us, untracked %.2f us: %.2fx (%.2f-%.2f, %d/%d rounds met; target "
-			       "<= %.2fx) %s\n",
-			       labels[i], f[i].tracked / 1e3, f[i].untracked / 1e3, f[i].ratio, f[i].rmin, f[i].rmax,
-			       f[i].met, ROUNDS, targets[i], verdict(&f[i]));
+			printf("  %s: tracked %.2f us, untracked %.2f us\n"
+			       "    cost %.2fx (min %.2fx, max %.2fx; halves %.2fx, %.2fx), target <= %.2fx: %d/%d rounds, %s\n",
+			       labels[i], f[i].tracked / 1e3, f[i].untracked / 1e3, sum[i].med, sum[i].min, sum[i].max,
+			       sum[i].first_half, sum[i].second_half, targets[i], sum[i].met, rounds, sum[i].verdict);
 		if (!native)
 			printf("  sva_mm_fence with nothing pending: %.1f ns\n", fence);
 		if (mf)

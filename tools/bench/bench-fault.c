@@ -247,7 +247,7 @@ static int access_fd_for(struct sva_ctx *ctx, uint32_t ioas)
 
 /* ------------------------------------------------------------ figures */
 
-#define MAX_ROUNDS 1000
+#define MAX_ROUNDS BENCH_MAX_ROUNDS
 
 /* One figure: per round, the baseline's and libsva's value and their ratio. */
 struct figure {
@@ -269,52 +269,22 @@ static void add(struct figure *f, double base, double sva)
 	f->n++;
 }
 
-static int meets(const struct figure *f, double r)
-{
-	return f->at_most ? r <= f->target : r >= f->target;
-}
-
 struct summary {
-	double base, sva, med, min, max, first_half, second_half;
-	int met;
-	const char *verdict;
+	double base, sva;
+	struct bench_summary r; /* the ratio's */
 };
 
 static struct summary summarize(const struct figure *f)
 {
 	double v[MAX_ROUNDS];
-	struct summary s = { 0 };
+	struct summary s;
 	int n = f->n;
 
 	memcpy(v, f->base, sizeof(double) * (size_t)n);
 	s.base = bench_median(v, n);
 	memcpy(v, f->sva, sizeof(double) * (size_t)n);
 	s.sva = bench_median(v, n);
-	memcpy(v, f->ratio, sizeof(double) * (size_t)n);
-	s.med = bench_median(v, n);
-	s.min = v[0];
-	s.max = v[n - 1];
-	for (int i = 0; i < n; i++)
-		s.met += meets(f, f->ratio[i]);
-	/* The first and second halves of the rounds, as two shorter runs: a
-	 * verdict they do not share is one a rerun could well reverse. */
-	if (n >= 2) {
-		double h[MAX_ROUNDS / 2 + 1];
-		int half = n / 2;
-
-		memcpy(h, f->ratio, sizeof(double) * (size_t)half);
-		s.first_half = bench_median(h, half);
-		memcpy(h, f->ratio + half, sizeof(double) * (size_t)(n - half));
-		s.second_half = bench_median(h, n - half);
-	} else {
-		s.first_half = s.second_half = s.med;
-	}
-	if (meets(f, s.med) && 4 * s.met >= 3 * n && meets(f, s.first_half) && meets(f, s.second_half))
-		s.verdict = "met";
-	else if (!meets(f, s.med) && 4 * s.met <= n && !meets(f, s.first_half) && !meets(f, s.second_half))
-		s.verdict = "missed";
-	else
-		s.verdict = "unstable";
+	s.r = bench_summarize(f->ratio, n, 1, f->at_most, f->target);
 	return s;
 }
 
@@ -332,18 +302,17 @@ static void print_figure(const struct figure *f, int json, int first)
 	}
 	s = summarize(f);
 	if (json) {
-		printf("%s\"%s\":{\"unit\":\"%s\",\"baseline\":%.4g,\"libsva\":%.4g,\"ratio\":{\"median\":%.3f,\"min\":%.3f,"
-		       "\"max\":%.3f,\"halves\":[%.3f,%.3f]},",
-		       first ? "" : ",", f->key, f->unit, s.base * f->scale, s.sva * f->scale, s.med, s.min, s.max,
-		       s.first_half, s.second_half);
-		bench_json_target(1, f->at_most, f->target);
-		printf(",\"rounds_met\":%d,\"rounds\":%d,\"verdict\":\"%s\"}", s.met, f->n, s.verdict);
+		printf("%s\"%s\":{\"unit\":\"%s\",\"baseline\":%.4g,\"libsva\":%.4g,", first ? "" : ",", f->key, f->unit,
+		       s.base * f->scale, s.sva * f->scale);
+		bench_json_ratio(&s.r, 1, f->at_most, f->target);
+		printf("}");
 		return;
 	}
 	printf("  %s: baseline %.4g %s, libsva %.4g %s\n"
 	       "    %s %.2fx (min %.2fx, max %.2fx; halves %.2fx, %.2fx), target %s %.2fx: %d/%d rounds, %s\n",
-	       f->what, s.base * f->scale, f->unit, s.sva * f->scale, f->unit, f->at_most ? "cost" : "gain", s.med, s.min,
-	       s.max, s.first_half, s.second_half, f->at_most ? "<=" : ">=", f->target, s.met, f->n, s.verdict);
+	       f->what, s.base * f->scale, f->unit, s.sva * f->scale, f->unit, f->at_most ? "cost" : "gain", s.r.med,
+	       s.r.min, s.r.max, s.r.first_half, s.r.second_half, f->at_most ? "<=" : ">=", f->target, s.r.met, f->n,
+	       s.r.verdict);
 }
 
 /* ------------------------------------------------------------ the runs */

@@ -114,6 +114,78 @@ static inline double bench_median(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/*
+ * What fault, budget and coherence say of a figure measured in rounds, each
+ * round giving its own ratio: the median, minimum and maximum ratio, the
+ * medians of the first and the second half of the rounds (two shorter runs,
+ * back to back), how many rounds met the target, and the verdict (as
+ * sva-bench(1) gives it): "met" when the median meets the target, at least
+ * 3/4 of the rounds do, and so do both halves' medians; "missed" when none of
+ * that does (at most 1/4 of the rounds meeting it); "unstable" otherwise: the
+ * rounds straddle the target, and another run may well say the opposite.
+ * "no target" for a figure without one.
+ */
+#define BENCH_MAX_ROUNDS 1000
+
+struct bench_summary {
+	double med, min, max, first_half, second_half;
+	int met, n;
+	const char *verdict;
+};
+
+static inline int bench_meets(int at_most, double target, double r)
+{
+	return at_most ? r <= target : r >= target;
+}
+
+/* ratio: n (1 to BENCH_MAX_ROUNDS) per-round ratios, in round order, left as
+ * they are; the ratio must be <= target (at_most) or >= target. */
+static inline struct bench_summary bench_summarize(const double *ratio, int n, int has_target, int at_most,
+						   double target)
+{
+	double v[BENCH_MAX_ROUNDS];
+	struct bench_summary s = { .n = n };
+	int half = n / 2;
+
+	memcpy(v, ratio, sizeof(double) * (size_t)n);
+	s.med = bench_median(v, (size_t)n);
+	s.min = v[0];
+	s.max = v[n - 1];
+	if (n >= 2) {
+		memcpy(v, ratio, sizeof(double) * (size_t)half);
+		s.first_half = bench_median(v, (size_t)half);
+		memcpy(v, ratio + half, sizeof(double) * (size_t)(n - half));
+		s.second_half = bench_median(v, (size_t)(n - half));
+	} else {
+		s.first_half = s.second_half = s.med;
+	}
+	if (!has_target) {
+		s.verdict = "no target";
+		return s;
+	}
+	for (int i = 0; i < n; i++)
+		s.met += bench_meets(at_most, target, ratio[i]);
+	if (bench_meets(at_most, target, s.med) && 4 * s.met >= 3 * n && bench_meets(at_most, target, s.first_half) &&
+	    bench_meets(at_most, target, s.second_half))
+		s.verdict = "met";
+	else if (!bench_meets(at_most, target, s.med) && 4 * s.met <= n &&
+		 !bench_meets(at_most, target, s.first_half) && !bench_meets(at_most, target, s.second_half))
+		s.verdict = "missed";
+	else
+		s.verdict = "unstable";
+	return s;
+}
+
+/* A figure's JSON "ratio" member, then its "target", "rounds_met", "rounds"
+ * and "verdict": one form in fault, budget and coherence. */
+static inline void bench_json_ratio(const struct bench_summary *s, int has_target, int at_most, double target)
+{
+	printf("\"ratio\":{\"median\":%.3f,\"min\":%.3f,\"max\":%.3f,\"halves\":[%.3f,%.3f]},", s->med, s->min,
+	       s->max, s->first_half, s->second_half);
+	bench_json_target(has_target, at_most, target);
+	printf(",\"rounds_met\":%d,\"rounds\":%d,\"verdict\":\"%s\"", s->met, s->n, s->verdict);
+}
+
 /* Map `len` bytes at exactly `addr` (low, device-reachable VAs), or bail out. */
 static inline void *bench_map_at(uint64_t addr, size_t len, int prot)
 {
