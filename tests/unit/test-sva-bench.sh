@@ -104,10 +104,12 @@ first=$("$bench" fault 2>/dev/null | head -n 1)
 coh=${top_builddir:-.}/tools/bench/bench-coherence
 if [ -e /dev/iommu ] || ! command -v python3 >/dev/null 2>&1; then
     skip "this host has /dev/iommu (or no python3): bench-coherence would not run its userfaultfd-only mode"
+    skip "(same)"
 else
     out=$("$coh" --json --rounds 2 2>/dev/null)
     if echo "$out" | grep -q skipped; then
         skip "userfaultfd is refused here: $out"
+        skip "(same)"
     else
         echo "$out" | python3 -c 'import json, sys
 d = json.load(sys.stdin)
@@ -120,6 +122,13 @@ for k in ("munmap_4k", "munmap_2m", "madvise_dontneed_4k", "madvise_dontneed_2m"
     assert f["verdict"] in ("met", "missed", "unstable"), k
     assert "target_max" not in f and "met" not in f, k'
         ok $? "bench-coherence --json --rounds 2: fault's figure members and verdicts, fence_idle_ns null (got: $out)"
+        # One round has no halves to agree: no verdict but unstable.
+        out=$("$coh" --json --rounds 1 2>/dev/null)
+        echo "$out" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+v = [d[k]["verdict"] for k in ("munmap_4k", "munmap_2m", "madvise_dontneed_4k", "madvise_dontneed_2m", "first_touch")]
+assert d["rounds"] == 1 and v == ["unstable"] * 5, v'
+        ok $? "bench-coherence --json --rounds 1: every verdict is unstable (got: $out)"
     fi
 fi
 if [ -e /dev/iommu ]; then

@@ -20,7 +20,7 @@
  * the second half of the rounds (two shorter runs, back to back); "missed"
  * when all of that misses (at most 1/4 of the rounds meeting it); "unstable"
  * otherwise: the rounds straddle the target, and another run may well say the
- * opposite.
+ * opposite (always, with a single round: --rounds 1).
  *
  *   bench-fault [--json] [--rounds N]
  */

@@ -123,6 +123,7 @@ static inline double bench_median(double *v, size_t n)
  * 3/4 of the rounds do, and so do both halves' medians; "missed" when none of
  * that does (at most 1/4 of the rounds meeting it); "unstable" otherwise: the
  * rounds straddle the target, and another run may well say the opposite.
+ * A single round is always "unstable": its halves are the round itself.
  * "no target" for a figure without one.
  */
 #define BENCH_MAX_ROUNDS 1000
@@ -165,7 +166,11 @@ static inline struct bench_summary bench_summarize(const double *ratio, int n, i
 	}
 	for (int i = 0; i < n; i++)
 		s.met += bench_meets(at_most, target, ratio[i]);
-	if (bench_meets(at_most, target, s.med) && 4 * s.met >= 3 * n && bench_meets(at_most, target, s.first_half) &&
+	/* One round has no halves to agree: nothing says another run would
+	 * decide the same. */
+	if (n < 2)
+		s.verdict = "unstable";
+	else if (bench_meets(at_most, target, s.med) && 4 * s.met >= 3 * n && bench_meets(at_most, target, s.first_half) &&
 	    bench_meets(at_most, target, s.second_half))
 		s.verdict = "met";
 	else if (!bench_meets(at_most, target, s.med) && 4 * s.met <= n &&
