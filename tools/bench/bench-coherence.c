@@ -15,7 +15,7 @@
  *   a memfd + UNMAP, 64 KiB and 2 MiB, pinned through the mock's domain
  *   (no target: a figure for the decision).
  * Each round gives a ratio, of the two sides' medians over iterations that
- * alternate tracked and untracked; a figure has the median, min, max and
+ * alternate tracked and untracked (who goes first alternating too); a figure has the median, min, max and
  * halves of the ratios over the rounds (--rounds N, 7 by default) and the
  * verdict rule of bench-fault (bench.h, bench_summarize()).
  *
@@ -113,9 +113,15 @@ static void op_figure(struct sva_mm *tr, struct sva_mm *un, size_t len, int op, 
 	for (int r = 0; r < rounds; r++) {
 		double t[ITERS], u[ITERS];
 
+		/* The sides take turns; who goes first alternates. */
 		for (int i = 0; i < ITERS; i++) {
-			t[i] = one(tr, len, op);
-			u[i] = one(un, len, op);
+			if ((i + r) & 1) {
+				u[i] = one(un, len, op);
+				t[i] = one(tr, len, op);
+			} else {
+				t[i] = one(tr, len, op);
+				u[i] = one(un, len, op);
+			}
 		}
 		rt[r] = bench_median(t, ITERS);
 		ru[r] = bench_median(u, ITERS);
@@ -150,8 +156,13 @@ static void touch_figure(struct figure *f)
 		double t[21], u[21];
 
 		for (int i = 0; i < 21; i++) {
-			t[i] = touch(1);
-			u[i] = touch(0);
+			if ((i + r) & 1) {
+				u[i] = touch(0);
+				t[i] = touch(1);
+			} else {
+				t[i] = touch(1);
+				u[i] = touch(0);
+			}
 		}
 		rt[r] = bench_median(t, 21);
 		ru[r] = bench_median(u, 21);
