@@ -93,6 +93,44 @@ elif (ulimit -v 100000 && "$bench" --help) >/dev/null 2>&1; then
 else
     skip "sva-bench does not start under a 100 MB address-space limit (a sanitizer build)"
 fi
+# --compare: two --json runs, target by target (issue 14).  Run 2 here has
+# fault's sequential missed, budget's sequential_4x unstable and coherence
+# skipped; figures without a target are not compared.
+tmp=${TMPDIR:-/tmp}/test-sva-bench.$$
+mkdir -p "$tmp"
+cat > "$tmp/run1.json" <<'JSON'
+{"pasid":null,"fault":{"benchmark":"fault","rounds":15,
+ "random_single_page":{"unit":"us/fault","baseline":17.6,"libsva":19.1,"ratio":{"median":1.085,"min":1.01,"max":1.2,"halves":[1.08,1.09]},"target":"<= 1.10","rounds_met":13,"rounds":15,"verdict":"met"},
+ "sequential":{"unit":"faults/page","baseline":1,"libsva":0.05,"ratio":{"median":20.1,"min":19,"max":21,"halves":[20,20.2]},"target":">= 16.00","rounds_met":15,"rounds":15,"verdict":"met"},
+ "prefaulted_job":{"faults":0,"target":"<= 0.00","verdict":"met"}},
+ "coherence":{"benchmark":"coherence","madvise_dontneed_4k":{"tracked_ns":5000,"untracked_ns":900,"ratio":{"median":5.8,"min":5.5,"max":6.1,"halves":[5.7,5.9]},"target":"<= 3.00","rounds_met":0,"rounds":7,"verdict":"missed"},"fence_idle_ns":2.5},
+ "budget":{"benchmark":"budget","figures":{"sequential_4x":{"ratio":{"median":0.9,"min":0.85,"max":0.95,"halves":[0.9,0.9]},"target":">= 0.80","rounds_met":9,"rounds":9,"verdict":"met"},
+  "random_1x":{"ratio":{"median":1.0,"min":1.0,"max":1.0,"halves":[1.0,1.0]},"target":null,"rounds_met":0,"rounds":9,"verdict":"no target"}}}}
+JSON
+sed -e 's/"median":20.1,"min":19,"max":21,"halves":\[20,20.2\]},"target":">= 16.00","rounds_met":15,"rounds":15,"verdict":"met"/"median":12,"min":11,"max":13,"halves":[12,12]},"target":">= 16.00","rounds_met":0,"rounds":15,"verdict":"missed"/' \
+    -e 's/"median":0.9,"min":0.85,"max":0.95,"halves":\[0.9,0.9\]},"target":">= 0.80","rounds_met":9,"rounds":9,"verdict":"met"/"median":0.81,"min":0.7,"max":0.9,"halves":[0.78,0.83]},"target":">= 0.80","rounds_met":5,"rounds":9,"verdict":"unstable"/' \
+    -e 's/^ "coherence":.*$/ "coherence":{"skipped":"no usable \/dev\/iommu here"},/' "$tmp/run1.json" > "$tmp/run2.json"
+out=$("$bench" --compare "$tmp/run1.json" "$tmp/run2.json" 2>&1); rc=$?
+[ $rc -eq 1 ] &&
+    echo "$out" | grep -q "^target fault.random_single_page: met in both runs" &&
+    echo "$out" | grep -q "^target fault.sequential: met in run 1, missed in run 2: not a stable verdict" &&
+    echo "$out" | grep -q "^target fault.prefaulted_job: met in both runs" &&
+    echo "$out" | grep -q "^target budget.figures.sequential_4x: met in run 1, unstable in run 2: not a stable verdict" &&
+    echo "$out" | grep -q "^target coherence.madvise_dontneed_4k: missed in run 1, absent from run 2: not a stable verdict" &&
+    ! echo "$out" | grep -q "random_1x" &&
+    echo "$out" | grep -q "^5 targets: the two runs agree on 2, not on 3"
+ok $? "--compare: a line per target, 'not a stable verdict' where the runs differ, exit 1 (got $rc: $(echo "$out" | tr '\n' '|'))"
+out=$("$bench" --compare "$tmp/run1.json" "$tmp/run1.json" 2>&1); rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q "^5 targets: the two runs agree on every one" && ! echo "$out" | grep -q "not a stable"
+ok $? "--compare of a run with itself: every target agrees, exit 0 (got $rc)"
+echo '{"fault":' > "$tmp/cut.json"
+out=$("$bench" --compare "$tmp/run1.json" "$tmp/cut.json" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "^sva-bench: .*cut.json: not an sva-bench --json document"
+ok $? "--compare with a file that is not JSON: exit 1, naming it (got $rc: $out)"
+"$bench" --compare "$tmp/run1.json" >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--compare with one file is a usage error"
+"$bench" --compare --json "$tmp/run1.json" "$tmp/run1.json" >/dev/null 2>&1; [ $? -eq 2 ]
+ok $? "--compare with --json is a usage error"
+rm -rf "$tmp"
 # The report of one benchmark that is not the first starts with its header,
 # not a blank line (a blank line only separates two benchmarks' reports).
 first=$("$bench" fault 2>/dev/null | head -n 1)

@@ -5,7 +5,9 @@ bin_PROGRAMS += tools/sva-bench
 tools_sva_bench_SOURCES = tools/bench/main.c tools/bench/bench.h tools/stdout_done.h tools/bench/bench-pasid.c \
 	tools/bench/bench-fault.c tools/bench/bench-coherence.c tools/bench/bench-budget.c
 tools_sva_bench_CPPFLAGS = $(AM_CPPFLAGS) -DSVA_BENCH_LIBRARY
-tools_sva_bench_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS)
+# json-c reads the two runs of --compare.
+tools_sva_bench_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS)
+tools_sva_bench_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS) $(JSON_C_LIBS)
 TESTS += tests/unit/test-sva-bench.sh
 EXTRA_DIST += tests/unit/test-sva-bench.sh
 
@@ -22,11 +24,23 @@ tools_bench_bench_coherence_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS)
 tools_bench_bench_budget_SOURCES = tools/bench/bench-budget.c tools/bench/bench.h
 tools_bench_bench_budget_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS)
 
-# make bench-vm: sva-bench (every benchmark) in the test VM, on the mock topology.
-bench-vm: tools/sva-bench
+# What make bench-vm runs in the VM (whose programs take no arguments): two
+# runs of sva-bench --json back to back, then --compare of their verdicts.
+noinst_PROGRAMS += tools/bench/bench-twice
+tools_bench_bench_twice_SOURCES = tools/bench/bench-twice.c
+
+# make bench-vm: sva-bench (every benchmark) twice in the test VM, on the mock
+# topology, and whether the two runs agree on every target's verdict (issue
+# 14); each run's JSON is kept as test-results/bench/run1.json and run2.json.
+bench-vm: tools/sva-bench tools/bench/bench-twice
 	@kernel=`$(SHELL) $(top_srcdir)/tests/vm/build-kernel.sh` || exit 1; \
-	$(MKDIR_P) $(top_builddir)/test-results/bench || exit 1; \
-	$(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology mock --raw --timeout 900 \
-	  --logdir $(top_builddir)/test-results/bench --kernel "$$kernel" -- tools/sva-bench >/dev/null; \
-	rc=$$?; cat $(top_builddir)/test-results/bench/sva-bench-mock.log; exit $$rc
+	dir=$(top_builddir)/test-results/bench; \
+	$(MKDIR_P) $$dir || exit 1; \
+	$(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology mock --raw --timeout 1800 \
+	  --logdir $$dir --kernel "$$kernel" -- tools/bench/bench-twice +tools/sva-bench >/dev/null; \
+	rc=$$?; log=$$dir/bench-twice-mock.log; \
+	for k in 1 2; do \
+	  tr -d '\r' < $$log | sed -n "/^--- run $$k: /,/^--- end of run $$k: /p" | sed '1d;$$d' > $$dir/run$$k.json; \
+	done; \
+	cat $$log; exit $$rc
 .PHONY: bench-vm

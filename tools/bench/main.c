@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json.h>
+
 #include "bench.h"
 #include "../stdout_done.h"
 
@@ -78,8 +80,10 @@ static int iommu_check(int mock, char *why, size_t n)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sva-bench [-j|--json] [--rounds N] [pasid|fault|coherence|budget|all]\n"
+		   "       sva-bench --compare RUN1.json RUN2.json\n"
 		   "       sva-bench -h | --help | -V | --version\n"
 		   "  -j, --json     one JSON object with every figure\n"
+		   "      --compare  whether two --json runs agree on every target's verdict\n"
 		   "      --rounds N rounds per figure for pasid, fault and budget (each round a ratio; default 7, 15, 9)\n"
 		   "  -h, --help     print this help and exit\n"
 		   "  -V, --version  print the version and exit\n"
@@ -218,18 +222,135 @@ static int run_apart(const struct bench *b, int json, int argc, char **argv)
 	return 1;
 }
 
+/*
+ * --compare: two runs' verdicts, target by target (issue 14: two runs back to
+ * back must agree on met or missed for every target, and the output says
+ * where they do not).  A target is a figure with a verdict other than "no
+ * target", named by its path in the document (fault.random_single_page,
+ * budget.figures.sequential_4x).
+ */
+#define MAX_TARGETS 256
+
+struct target {
+	char path[128];
+	const char *verdict;
+	double median; /* the ratio's, or -1 (a count: no ratio) */
+};
+
+struct run {
+	json_object *doc;
+	struct target t[MAX_TARGETS];
+	int n;
+};
+
+static void collect(struct run *r, json_object *o, const char *prefix)
+{
+	json_object_object_foreach(o, key, val)
+	{
+		json_object *v, *ratio, *med;
+		char path[128];
+
+		if (!json_object_is_type(val, json_type_object))
+			continue;
+		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
+		if (!json_object_object_get_ex(val, "verdict", &v) || !json_object_is_type(v, json_type_string)) {
+			collect(r, val, path);
+			continue;
+		}
+		if (!strcmp(json_object_get_string(v), "no target") || r->n == MAX_TARGETS)
+			continue;
+		snprintf(r->t[r->n].path, sizeof(r->t[r->n].path), "%s", path);
+		r->t[r->n].verdict = json_object_get_string(v);
+		r->t[r->n].median = json_object_object_get_ex(val, "ratio", &ratio) &&
+					    json_object_object_get_ex(ratio, "median", &med)
+				    ? json_object_get_double(med)
+				    : -1;
+		r->n++;
+	}
+}
+
+static const struct target *find(const struct run *r, const char *path)
+{
+	for (int i = 0; i < r->n; i++)
+		if (!strcmp(r->t[i].path, path))
+			return &r->t[i];
+	return NULL;
+}
+
+/* One target's line; 1 if the two runs agree on met or missed. */
+static int compare_one(const struct target *a, const struct target *b)
+{
+	const struct target *t = a ? a : b;
+	int stable = a && b && !strcmp(a->verdict, b->verdict) && (!strcmp(a->verdict, "met") || !strcmp(a->verdict, "missed"));
+
+	printf("target %s: ", t->path);
+	if (!a || !b)
+		printf("%s in run %d, absent from run %d: not a stable verdict\n", t->verdict, a ? 1 : 2, a ? 2 : 1);
+	else if (!strcmp(a->verdict, b->verdict))
+		printf("%s in both runs%s", a->verdict, stable ? "" : ": not a stable verdict");
+	else
+		printf("%s in run 1, %s in run 2: not a stable verdict", a->verdict, b->verdict);
+	if (a && b && a->median >= 0 && b->median >= 0)
+		printf(" (ratio %.3f, %.3f)", a->median, b->median);
+	if (a && b)
+		printf("\n");
+	return stable;
+}
+
+static int compare(const char *file1, const char *file2)
+{
+	static struct run runs[2];
+	const char *files[2] = { file1, file2 };
+	int total = 0, stable = 0;
+
+	for (int k = 0; k < 2; k++) {
+		runs[k].doc = json_object_from_file(files[k]);
+		if (!runs[k].doc || !json_object_is_type(runs[k].doc, json_type_object)) {
+			const char *why = runs[k].doc ? "not an object" : json_util_get_last_err();
+
+			if (!why)
+				why = "unreadable";
+			fprintf(stderr, "sva-bench: %s: not an sva-bench --json document (%.*s)\n", files[k],
+				(int)strcspn(why, "\n"), why);
+			json_object_put(runs[k].doc);
+			if (k)
+				json_object_put(runs[0].doc);
+			return 1;
+		}
+		collect(&runs[k], runs[k].doc, "");
+	}
+	printf("sva-bench: run 1 (%s) against run 2 (%s), target by target\n", file1, file2);
+	for (int i = 0; i < runs[0].n; i++, total++)
+		stable += compare_one(&runs[0].t[i], find(&runs[1], runs[0].t[i].path));
+	for (int i = 0; i < runs[1].n; i++)
+		if (!find(&runs[0], runs[1].t[i].path)) {
+			stable += compare_one(NULL, &runs[1].t[i]);
+			total++;
+		}
+	if (!total)
+		printf("no target in either run: nothing to compare\n");
+	else if (stable == total)
+		printf("%d targets: the two runs agree on every one\n", total);
+	else
+		printf("%d targets: the two runs agree on %d, not on %d\n", total, stable, total - stable);
+	json_object_put(runs[0].doc);
+	json_object_put(runs[1].doc);
+	return stable == total && total ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "rounds", required_argument, NULL, 'r' },
+		{ "compare", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char json_arg[] = "--json", rounds_arg[] = "--rounds", *sub_argv[5] = { argv[0] };
 	const char *only = NULL, *rounds = NULL;
-	int json = 0, c, rc = 0, first = 1, sub_argc = 1, asked = 0;
+	int json = 0, c, rc = 0, first = 1, sub_argc = 1, asked = 0, cmp = 0;
 
 	/* getopt_long() names argv[0] in its messages: the tool, not its path (a
 	 * libtool wrapper's .libs/ one in a build tree). */
@@ -251,6 +372,9 @@ int main(int argc, char **argv)
 			rounds = optarg;
 			break;
 		}
+		case 'c':
+			cmp = 1;
+			break;
 		case 'h':
 		case 'V':
 			asked = c; /* printed once the command line is known good */
@@ -260,7 +384,16 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < argc) {
+	if (cmp && (argc - optind != 2 || json || rounds)) {
+		fprintf(stderr, "sva-bench: --compare wants two files, sva-bench --json output, and no other option\n");
+		usage(stderr);
+		return 2;
+	}
+	if (cmp && !asked) {
+		rc = compare(argv[optind], argv[optind + 1]);
+		return stdout_done("sva-bench", "the comparison") | rc;
+	}
+	if (!cmp && optind < argc) {
 		int known = !strcmp(argv[optind], "all");
 
 		for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
