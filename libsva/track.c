@@ -503,23 +503,21 @@ static int start(enum sva_track_part *what)
  * But poll() looks the numbers up again at every wake-up: with another file at
  * the userfaultfd's number, one that never becomes ready (an idle eventfd),
  * the event wakes nothing and the madvise() would wait for good.  So the
- * doorbell only while the number holds our userfaultfd; otherwise, and for a
- * userfaultfd that refused the doorbell's registration, the eventfd, if the
- * monitor still waits on it.  A monitor that has let its userfaultfd go
- * (T.uffd -1) is on its way out: joined, nothing rung (a copy of the file the
- * application made would keep a REMOVE event waiting for good).  A monitor
- * neither can wake is let go (its stack stays).
+ * doorbell only while the number holds our userfaultfd (or the monitor has
+ * already let it go); otherwise, and for a userfaultfd that refused the
+ * doorbell's registration, the eventfd, if the monitor still waits on it.  A
+ * monitor neither can wake is let go (its stack stays).
  */
 static void stop(void)
 {
 	int stopfd = atomic_load(&T.stopfd), uffd = atomic_load(&T.uffd);
-	bool bell = T.doorbell_armed && sva_fd_holds(uffd, &T.uffd_file);
+	bool bell = T.doorbell_armed && (uffd < 0 || sva_fd_holds(uffd, &T.uffd_file));
 	uint64_t one = 1;
 
 	if (!T.running)
 		return;
 	atomic_store(&T.stopping, true);
-	if (uffd < 0 || (bell && madvise(T.doorbell, DOORBELL, MADV_DONTNEED) == 0) ||
+	if ((bell && madvise(T.doorbell, DOORBELL, MADV_DONTNEED) == 0) ||
 	    (!atomic_load(&T.stopfd_dropped) && sva_fd_holds(stopfd, &T.stop_file) &&
 	     write(stopfd, &one, sizeof(one)) == sizeof(one))) {
 		pthread_join(T.thread, NULL);
