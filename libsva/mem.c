@@ -452,8 +452,10 @@ static int node_usable(int n)
 	mask = sva_calloc(words, sizeof(*mask));
 	if (!mask) /* libnuma's snapshot, then */
 		return numa_bitmask_isbitset(numa_all_nodes_ptr, (unsigned)n);
-	ret = get_mempolicy(NULL, mask, words * BITS_PER_ULONG, NULL, MPOL_F_MEMS_ALLOWED) == 0 &&
-	      (mask[(size_t)n / BITS_PER_ULONG] >> ((size_t)n % BITS_PER_ULONG) & 1);
+	if (get_mempolicy(NULL, mask, words * BITS_PER_ULONG, NULL, MPOL_F_MEMS_ALLOWED)) /* seccomp? */
+		ret = numa_bitmask_isbitset(numa_all_nodes_ptr, (unsigned)n);
+	else
+		ret = (int)(mask[(size_t)n / BITS_PER_ULONG] >> ((size_t)n % BITS_PER_ULONG) & 1);
 	sva_free(mask);
 	return ret;
 }

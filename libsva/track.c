@@ -269,7 +269,7 @@ struct monitor_arg {
 static void *monitor(void *arg)
 {
 	struct monitor_arg *a = arg;
-	int uffd = a->uffd, stopfd = a->stopfd, timeout = -1, ret = 0;
+	int uffd = a->uffd, own = a->uffd, stopfd = a->stopfd, timeout = -1, ret = 0;
 	struct sva_file_id uffd_file = a->uffd_file;
 
 	sva_free(a);
@@ -339,7 +339,9 @@ static void *monitor(void *arg)
 	 * Closing unregisters every range and lets any munmap() still waiting
 	 * go: a monitor that stops must never leave them hanging.
 	 */
-	atomic_store(&T.uffd, -1);
+	/* Only if it is still ours: a monitor a stop() let go (detached) may end
+	 * while a newer one runs, whose number registrations must keep using. */
+	atomic_compare_exchange_strong(&T.uffd, &own, -1);
 	/* Woken for a stop through the eventfd, the number may hold another
 	 * file (see stop()): that one is the application's. */
 	if (uffd >= 0 && sva_fd_holds(uffd, &uffd_file))

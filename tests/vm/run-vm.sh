@@ -132,7 +132,7 @@ mkdir -p "$logdir"
 logdir=$(cd "$logdir" && pwd)
 console=$logdir/console-$topology.log
 qerr=$logdir/qemu-$topology.stderr
-rm -f "$logdir"/*-"$topology".log "$qerr"
+rm -f "$logdir"/*-"$topology".log "$logdir/console-$topology.hung-boot.log" "$qerr"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sva-vm.XXXXXX")
 qpid=
@@ -162,8 +162,8 @@ secs() { awk -v ms="$1" 'BEGIN { printf "%.1f", ms / 1000 }'; }
 # tried once more, saying so: no test had started.
 boot_limit=${SVA_VM_BOOT_LIMIT:-120}
 case $boot_limit in ''|*[!0-9]*) die "SVA_VM_BOOT_LIMIT needs whole seconds, got '$boot_limit'" ;; esac
-[ "$boot_limit" -lt "$timeout" ] || boot_limit=$timeout
 attempt=1
+[ "$boot_limit" -lt "$timeout" ] || attempt=2 # no room for a retry: a plain timeout
 while :; do
     start=$(now_ms)
     # shellcheck disable=SC2086
