@@ -10,6 +10,9 @@
 #   done_testing            the plan "1..N"; exit status 0 iff nothing failed
 #   help_unwritable TOOL... TOOL --help into a full device exits 1 (a skip
 #                           where there is no /dev/full)
+#   static_busybox          $bb: a static busybox, with cpio, gzip and ldd
+#                           (what the test VM's packer needs); or a skip, the
+#                           plan and exit (tools/install-deps.sh vm installs them)
 #   help_version NAME TOOL... what every tool does with --help and --version:
 #                           "NAME (libsva) VERSION", exit 0; either with a
 #                           stray argument is a usage error (2); into a full
@@ -80,4 +83,16 @@ help_version() {
 done_testing() {
 	echo "1..$count"
 	[ "$failed" -eq 0 ]
+}
+
+static_busybox() {
+	bb=
+	if command -v ldd >/dev/null 2>&1 && command -v cpio >/dev/null 2>&1 && command -v gzip >/dev/null 2>&1; then
+		for b in /bin/busybox /usr/bin/busybox; do
+			[ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1 && bb=$b && return 0
+		done
+	fi
+	skip "no static busybox, cpio, gzip or ldd here (tools/install-deps.sh vm installs them)"
+	done_testing
+	exit $?
 }

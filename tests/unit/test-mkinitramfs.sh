@@ -16,16 +16,7 @@ mk=$top_srcdir/tests/vm/mkinitramfs.sh
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-bb=
-have() { command -v "$1" >/dev/null 2>&1; }
-if have ldd && have cpio && have gzip; then
-	for b in /bin/busybox /usr/bin/busybox; do [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1 && bb=$b && break; done
-fi
-if [ -z "$bb" ]; then
-	skip "no static busybox, cpio, gzip or ldd here (tools/install-deps.sh vm installs them)"
-	done_testing
-	exit $?
-fi
+static_busybox
 
 # Static copies of a small ELF under the names the packer must handle.
 mkdir -p "$tmp/a" "$tmp/b" "$tmp/out"
@@ -54,7 +45,7 @@ ok $? "a helper named like a test: refused too (status $st)"
 
 # Two builds' libraries of one soname (a gcc and an ASan libsva.so.1): the
 # guest has one /lib/sva, so the second binary would run on the first one's.
-if have cc; then
+if command -v cc >/dev/null 2>&1; then
 	mkdir -p "$tmp/l1" "$tmp/l2" "$tmp/p"
 	echo 'int svafoo(void) { return 1; }' >"$tmp/l1.c"
 	echo 'int svafoo(void) { return 2; }' >"$tmp/l2.c"

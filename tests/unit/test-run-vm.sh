@@ -16,16 +16,7 @@ run=$top_srcdir/tests/vm/run-vm.sh
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-bb=
-have() { command -v "$1" >/dev/null 2>&1; }
-if have ldd && have cpio && have gzip; then
-	for b in /bin/busybox /usr/bin/busybox; do [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1 && bb=$b && break; done
-fi
-if [ -z "$bb" ]; then
-	skip "no static busybox, cpio, gzip or ldd here (tools/install-deps.sh vm installs them)"
-	done_testing
-	exit $?
-fi
+static_busybox
 
 # The fake QEMU: its attempts are counted in $tmp/attempts; the first
 # $FAKE_HANGS of them print the firmware's line and hang, a later one runs the
