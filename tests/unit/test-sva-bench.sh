@@ -192,4 +192,23 @@ else
         skip "python3 not installed: cannot validate the JSON"
     fi
 fi
+# bench-twice (what make bench-vm runs in the VM) with a stand-in for
+# sva-bench whose JSON has no final newline: each "--- end of run N" line must
+# still start a line, or bench-vm's extraction of the document runs on.
+twice=${top_builddir:-.}/tools/bench/bench-twice
+tdir=$(mktemp -d) || exit 1
+cat > "$tdir/fake-bench" <<'FAKE'
+#!/bin/sh
+case $1 in
+--json) printf '{"fault": null}' ;;
+--compare) echo "fake compare of $2 and $3" ;;
+esac
+FAKE
+chmod +x "$tdir/fake-bench"
+out=$("$twice" "$tdir/fake-bench" "$tdir" 2>&1); rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -qx '{"fault": null}' &&
+    [ "$(echo "$out" | grep -c '^--- end of run [12]: exit status 0$')" -eq 2 ] &&
+    echo "$out" | grep -q "^fake compare of $tdir/sva-bench-run1.json and $tdir/sva-bench-run2.json$"
+ok $? "bench-twice: a run's JSON without a final newline still ends its own line (got $rc: $out)"
+rm -rf "$tdir"
 done_testing

@@ -8,6 +8,9 @@
  * do not.  Exit status: 0 when both runs exit 0 and the comparison could be
  * made (verdicts that differ are measured facts, said in the output, not a
  * failure of the benchmark), else 1.
+ *
+ * Outside the VM (tests/unit/test-sva-bench.sh): bench-twice [SVA_BENCH [DIR]],
+ * another program in sva-bench's place and another directory for the files.
  */
 #include "config.h"
 
@@ -18,7 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SVA_BENCH "/tests/sva-bench"
+#include <limits.h>
+
+static const char *sva_bench = "/tests/sva-bench";
 
 /* Run sva-bench with arg1 (and arg2, arg3), standard output to out (NULL:
  * this one's), standard error to err (NULL: this one's): its wait status, or
@@ -46,7 +51,7 @@ static int run(const char *out, const char *err, const char *arg1, const char *a
 			if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
 				_exit(127);
 		}
-		execl(SVA_BENCH, "sva-bench", arg1, arg2, arg3, (char *)NULL);
+		execl(sva_bench, "sva-bench", arg1, arg2, arg3, (char *)NULL);
 		_exit(127);
 	}
 	while (waitpid(pid, &st, 0) < 0)
@@ -55,31 +60,48 @@ static int run(const char *out, const char *err, const char *arg1, const char *a
 	return st;
 }
 
+/* Copy path to standard output, ending it with a newline if it has none: the
+ * "--- end of run" line that follows must start a line, or make bench-vm's
+ * extraction of the JSON document (a sed range of whole lines) runs on. */
 static void cat(const char *path)
 {
-	char buf[4096];
+	char buf[4096], last = '\n';
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		fwrite(buf, 1, (size_t)n, stdout);
+		last = buf[n - 1];
+	}
 	close(fd);
+	if (last != '\n')
+		putchar('\n');
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	static const char *const json[2] = { "/tmp/sva-bench-run1.json", "/tmp/sva-bench-run2.json" };
+	const char *dir = argc > 2 ? argv[2] : "/tmp";
+	char json[2][PATH_MAX], err[PATH_MAX];
 	int rc = 0, st;
 
+	if (argc > 1)
+		sva_bench = argv[1];
+	if (argc > 3 || snprintf(err, sizeof(err), "%s/sva-bench-run.err", dir) >= (int)sizeof(err)) {
+		fprintf(stderr, "usage: bench-twice [SVA_BENCH [DIR]]\n");
+		return 2;
+	}
+	for (int k = 0; k < 2; k++)
+		if (snprintf(json[k], sizeof(json[k]), "%s/sva-bench-run%d.json", dir, k + 1) >= (int)sizeof(json[k]))
+			return 2;
 	for (int k = 0; k < 2; k++) {
-		st = run(json[k], "/tmp/sva-bench-run.err", "--json", NULL, NULL);
+		st = run(json[k], err, "--json", NULL, NULL);
 		printf("--- run %d: sva-bench --json\n", k + 1);
 		cat(json[k]);
 		printf("--- end of run %d: %s %d\n", k + 1, WIFEXITED(st) ? "exit status" : "killed by signal",
 		       WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? WTERMSIG(st) : -1);
-		cat("/tmp/sva-bench-run.err");
+		cat(err);
 		rc |= st != 0;
 	}
 	printf("--- the two runs' verdicts: sva-bench --compare\n");
