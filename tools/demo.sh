@@ -35,7 +35,7 @@ EOF
 	device=$2
 	;;
 --device=*) [ $# -eq 1 ] || usage "unexpected argument '$2'"; device=${1#*=} ;;
-"") ;;
+"") [ $# -eq 0 ] || usage "unexpected argument '$1'" ;; # "" is an argument too
 -*) usage "unknown option '$1'" ;;
 *) usage "unexpected argument '$1'" ;;
 esac

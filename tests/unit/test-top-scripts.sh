@@ -30,6 +30,16 @@ for args in "gcc:gcc" "--help extra:extra" "--frobnicate:--frobnicate"; do
 	ok $? "  and it built nothing (no build/)"
 done
 
+# An empty argument is an argument: demo.sh '' used to boot the VM demo (after
+# installing packages and building), whatever followed it.  The copy sits next
+# to a config.status, so a regression stops there instead of building.
+mkdir -p "$tmp/empty/tools" && cp "$top_srcdir/tools/demo.sh" "$tmp/empty/tools/" && : > "$tmp/empty/config.status"
+for args in "''" "'' --bogus" "'' extra"; do
+	err=$(eval timeout 20 bash "$tmp/empty/tools/demo.sh" "$args" 2>&1 >/dev/null); rc=$?
+	[ $rc -eq 2 ] && echo "$err" | grep -q "unexpected argument ''; usage: tools/demo.sh"
+	ok $? "tools/demo.sh $args: a usage error naming the empty argument, not the VM demo (exit $rc)"
+done
+
 mkdir -p "$tmp/src/tools" && cp "$ta" "$top_srcdir/tools/demo.sh" "$tmp/src/tools/" && : > "$tmp/src/config.status"
 for s in test-all.sh demo.sh; do
 	err=$(timeout 20 bash "$tmp/src/tools/$s" 2>&1 >/dev/null); rc=$?
