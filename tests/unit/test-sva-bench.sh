@@ -127,6 +127,15 @@ echo '{"fault":' > "$tmp/cut.json"
 out=$("$bench" --compare "$tmp/run1.json" "$tmp/cut.json" 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "^sva-bench: .*cut.json: not an sva-bench --json document"
 ok $? "--compare with a file that is not JSON: exit 1, naming it (got $rc: $out)"
+# JSON that is not a run's document: an empty object, another member, a
+# benchmark that is neither null nor an object.  Each would otherwise read as
+# a run whose targets are all absent.
+for doc in '{}' '{"fault":null,"x":{"verdict":"met"}}' '{"pasid":null,"fault":1,"coherence":null,"budget":null}'; do
+    echo "$doc" > "$tmp/other.json"
+    out=$("$bench" --compare "$tmp/run1.json" "$tmp/other.json" 2>&1 >/dev/null); rc=$?
+    [ $rc -eq 1 ] && echo "$out" | grep -q "^sva-bench: .*other.json: not an sva-bench --json document"
+    ok $? "--compare with $doc: exit 1, naming it on standard error (got $rc: $out)"
+done
 "$bench" --compare "$tmp/run1.json" >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--compare with one file is a usage error"
 "$bench" --compare --json "$tmp/run1.json" "$tmp/run1.json" >/dev/null 2>&1; [ $? -eq 2 ]
 ok $? "--compare with --json is a usage error"

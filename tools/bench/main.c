@@ -297,6 +297,22 @@ static int compare_one(const struct target *a, const struct target *b)
 	return stable;
 }
 
+/* NULL when doc has the shape of sva-bench --json's output: an object whose
+ * four members, one per benchmark, are each null or an object; else why not. */
+static const char *not_a_run(json_object *doc)
+{
+	static const char *const members[] = { "pasid", "fault", "coherence", "budget" };
+	json_object *v;
+
+	if (!json_object_is_type(doc, json_type_object))
+		return "not an object";
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+		if (!json_object_object_get_ex(doc, members[i], &v) ||
+		    !(json_object_is_type(v, json_type_null) || json_object_is_type(v, json_type_object)))
+			return "not an object with the members pasid, fault, coherence and budget";
+	return NULL;
+}
+
 static int compare(const char *file1, const char *file2)
 {
 	static struct run runs[2];
@@ -305,8 +321,8 @@ static int compare(const char *file1, const char *file2)
 
 	for (int k = 0; k < 2; k++) {
 		runs[k].doc = json_object_from_file(files[k]);
-		if (!runs[k].doc || !json_object_is_type(runs[k].doc, json_type_object)) {
-			const char *why = runs[k].doc ? "not an object" : json_util_get_last_err();
+		if (!runs[k].doc || not_a_run(runs[k].doc)) {
+			const char *why = runs[k].doc ? not_a_run(runs[k].doc) : json_util_get_last_err();
 
 			if (!why)
 				why = "unreadable";
