@@ -79,5 +79,10 @@ int main(void)
 		 vtd);
 	occupied("40200000", "address 0x40200000 is already occupied in this process: skipping the injected faults",
 		 vtd);
+	/* sva-demo(1), EXIT STATUS: a report that cannot be written is status 1,
+	 * with a message on standard error, however the steps went. */
+	rc = ktest_run_capture(DEMO " 2>&1 >/dev/full", out, sizeof(out));
+	is_int(rc, 1, "sva-demo >/dev/full exits 1");
+	ok(strstr(out, "sva-demo: writing the report failed") != NULL, "and says so on standard error: %s", out);
 	return done_testing();
 }
