@@ -484,8 +484,10 @@ int sva_pasid_barrier(struct sva_pasid_space *space);
  * allocation that was live at some instant during the call; the memory libsva
  * reads is never freed before sva_pasid_space_free() (but by
  * sva_dev_set_pasid_range(), which no lookup may overlap).  It waits only
- * while a bind or unbind with SVA_BIND_PASID changes that PASID's owner (a
- * spin of two stores), and never on one its own thread is making: that bind
+ * while that PASID's owner changes (a spin of two stores): a bind or unbind
+ * with SVA_BIND_PASID, or the earliest of several bonds under a global PASID
+ * going (unbind, sva_mm_free, sva_dev_close, sva_ctx_free, exit) and handing
+ * its drvdata to the next; and never on one its own thread is making: that bind
  * holds signals off across the two, so a signal handler may look up a PASID
  * whose bind it interrupted.  What drvdata points to
  * is the caller's to keep alive.  drvdata may be NULL (an existence test);
@@ -588,7 +590,8 @@ int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void 
  * sva_pasid_lookup() does (never in a signal handler for the bind it
  * interrupted), and is safe against a concurrent bind, unbind or free: the result is what dev had under
  * the value at some instant during the call, and the memory libsva reads is
- * freed only by sva_dev_close().  What drvdata points to is the caller's to
+ * freed only by sva_dev_close() (and by sva_dev_set_pasid_range(), which no
+ * lookup may overlap).  What drvdata points to is the caller's to
  * keep alive.  Free and release act on the value, through any device that
  * reaches it.
  */
@@ -1206,7 +1209,9 @@ int sva_mem_free(struct sva_mm *mm, void *addr, size_t len);
  * between two stores: the binding thread holds signals off across them, so a
  * signal handler that interrupted it does not wait) and safe against a concurrent sva_unbind(): the lookup reads
  * the pair from dev's own table and never dereferences the bond, and that
- * table is freed only by sva_dev_close().  The pair is one that was
+ * table is freed only by sva_dev_close() (a lookup that misses reads the
+ * device's own PASID space, whose table sva_dev_set_pasid_range() replaces:
+ * no lookup may overlap that call).  The pair is one that was
  * published at some instant during the call.  The bond pointer is valid
  * until sva_unbind() of that bond returns (it frees the bond); a caller that
  * may race an unbind may compare it but must not pass it to a libsva call
