@@ -20,21 +20,24 @@
 static void fmt_size(char *buf, size_t len, unsigned long long v)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
-	double d = (double)v;
-	int u = -1;
+	unsigned long long unit = 1024, tenths;
+	int u = 0;
 
 	if (v < 1024) {
 		snprintf(buf, len, "%llu bytes", v);
 		return;
 	}
-	while (d >= 1024 && u + 1 < (int)ARRAY_SIZE(units)) {
-		d /= 1024;
+	while (v / unit >= 1024 && u + 1 < (int)ARRAY_SIZE(units)) {
+		unit *= 1024;
 		u++;
 	}
-	if (d == (double)(unsigned long long)d)
-		snprintf(buf, len, "%llu %s", (unsigned long long)d, units[u]);
+	/* Tenths rounded down, not to nearest: a limit a byte short of 512 KiB
+	 * must not read "512.0 KiB" in a line saying it is below 512 KiB. */
+	tenths = v / unit * 10 + v % unit * 10 / unit;
+	if (v % unit == 0)
+		snprintf(buf, len, "%llu %s", v / unit, units[u]);
 	else
-		snprintf(buf, len, "%.1f %s", d, units[u]);
+		snprintf(buf, len, "%llu.%llu %s", tenths / 10, tenths % 10, units[u]);
 }
 
 
