@@ -89,6 +89,15 @@ int main(void)
 	refused("device a mock\nmm-exit a /bin/true 600001\n", "from 1 to 600000", "mm-exit: a timeout too long");
 	refused("device a mock\nmm-exit a /bin/true 5s\n", "milliseconds", "mm-exit: a timeout with a unit");
 	refused("device a mock\nmm-exit a\n", "wrong number of words", "mm-exit without a program");
+	refused("device a mock\nmm-exit a /bin/true\nmm-exit a /bin/false\n", "t.conf:3: mm-exit: device 'a' has one already",
+		"mm-exit twice for one device");
+	refused("device a mock\ntrust a isolated\ntrust a any\n", "t.conf:3: trust: device 'a' has a trust line already",
+		"trust twice for one device (a later 'any' does not undo 'isolated')");
+	refused("device a mock\ntrust a any\ntrust a any\n", "has a trust line already", "the same trust line twice");
+	is_int(parse("device a mock\nallow a uid 7\nallow a uid 7\nallow a gid 7\nallow a group 7\n", &c, err, sizeof(err)), 0,
+	       "an allow entry twice is accepted %s", err);
+	ok(c.devs[0].nuids == 1 && c.devs[0].ngids == 1, "and counts once (%zu uids, %zu gids)", c.devs[0].nuids,
+	   c.devs[0].ngids);
 	refused("device a mock\nmm-exit a /bin/true 5 x\n", "wrong number of words", "mm-exit with a word too many");
 	refused("frobnicate 1\n", "t.conf:1: unknown directive", "an unknown directive");
 	refused("\nsocket relative\n", "t.conf:2: socket", "a relative socket path");

@@ -31,6 +31,7 @@ struct broker_dev_conf {
 	uint32_t uids[BROKER_MAX_ALLOW], gids[BROKER_MAX_ALLOW];
 	size_t nuids, ngids;
 	bool isolated_only; /* "trust NAME isolated": no trusted client at all (see requests.c) */
+	bool trust_given;   /* a trust line named it: a second is refused, not the last one winning */
 	char mm_exit[256];  /* "mm-exit NAME PROGRAM [TIMEOUT-MS]": the drain program, or "" */
 	unsigned mm_exit_ms;
 };

@@ -148,6 +148,8 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 
 		if (!d)
 			return bad(err, el, f, ln, "mm-exit: no device '%s' defined above", w[1]);
+		if (d->mm_exit[0])
+			return bad(err, el, f, ln, "mm-exit: device '%s' has one already", w[1]);
 		/* Run without a shell or $PATH: the administrator names the file. */
 		if (w[2][0] != '/' || strlen(w[2]) >= sizeof(d->mm_exit))
 			return bad(err, el, f, ln, "mm-exit: the program is an absolute path of at most %zu bytes",
@@ -207,6 +209,10 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 			return bad(err, el, f, ln, "allow: no device '%s' defined above", w[1]);
 		if (id < 0)
 			return bad(err, el, f, ln, "allow: no %s '%s'", group ? "group" : "user", w[3]);
+		/* The same id twice is one entry: it must not use up the list. */
+		for (size_t i = 0; i < (group ? d->ngids : d->nuids); i++)
+			if ((group ? d->gids[i] : d->uids[i]) == (uint32_t)id)
+				return 0;
 		if ((group ? d->ngids : d->nuids) == BROKER_MAX_ALLOW)
 			return bad(err, el, f, ln, "allow: more than %d entries", BROKER_MAX_ALLOW);
 		if (group)
@@ -220,6 +226,10 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 			return bad(err, el, f, ln, "trust: no device '%s' defined above", w[1]);
 		if (strcmp(w[2], "isolated") && strcmp(w[2], "any"))
 			return bad(err, el, f, ln, "trust: 'isolated' or 'any', not '%s'", w[2]);
+		/* A later "trust NAME any" must not quietly undo an isolation. */
+		if (d->trust_given)
+			return bad(err, el, f, ln, "trust: device '%s' has a trust line already", w[1]);
+		d->trust_given = true;
 		d->isolated_only = !strcmp(w[2], "isolated");
 	} else {
 		return bad(err, el, f, ln, "unknown directive or wrong number of words: '%s'", w[0]);
