@@ -82,7 +82,11 @@ check "a missing configuration: exit 1, naming it" eval '[ "$rc" -eq 1 ] && has_
 run --frobnicate
 check "an unknown option: exit 2 with the usage" eval '[ "$rc" -eq 2 ] && has_err "usage: sva-brokerd"'
 run extra
-check "an argument: exit 2" [ "$rc" -eq 2 ]
+check "an argument: exit 2, naming it, with the usage" \
+	eval '[ "$rc" -eq 2 ] && has_err "unexpected argument .extra." && has_err "usage: sva-brokerd"'
+run --check -c ''
+check "an empty --config: a usage error (exit 2), not a file to open" \
+	eval '[ "$rc" -eq 2 ] && has_err "--config needs a file name" && ! has_err "cannot open"'
 if [ -w /dev/full ]; then
 	"$BROKERD" --check -c "$tmp/good.conf" >/dev/full 2>"$tmp/err"
 	rc=$?

@@ -68,6 +68,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
+		fprintf(stderr, "sva-brokerd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (!config[0]) {
+		fprintf(stderr, "sva-brokerd: --config needs a file name, not an empty argument\n");
 		usage(stderr);
 		return 2;
 	}
