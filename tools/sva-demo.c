@@ -364,7 +364,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'd':
 			if (!*optarg) { /* a missing argument, as sva-info says of its own */
-				fprintf(stderr, "sva-demo: --device needs a non-empty argument\n"
+				fprintf(stderr, "sva-demo: -d/--device needs a non-empty argument\n"
 						"usage: sva-demo [--device DEV]\n");
 				return 2;
 			}

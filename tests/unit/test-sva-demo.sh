@@ -23,6 +23,9 @@ done
 err=$("$demo" --device= 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "needs a non-empty argument"
 ok $? "--device= (empty) is a usage error too, saying so (exit $rc)"
+err=$("$demo" -d '' 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: -d/--device needs a non-empty argument"
+ok $? "-d '' names the option the user may have typed, -d, too (exit $rc: $err)"
 err=$("$demo" extra 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "unexpected argument 'extra'"
 ok $? "an extra argument is a usage error that names it (exit 2)"
