@@ -1174,7 +1174,9 @@ struct sva_mem_opts {
  * with sva_mem_free() only.  Thread-safe.
  * Errors: -EINVAL len 0, NULL out, bad opts (size, unknown flags, both node
  * flags, SVA_MEM_NODE with a negative numa_node, SVA_MEM_PREFAULT without
- * opts->mm); -ENOSPC no free range of that size inside the window (debug
+ * opts->mm), or opts->dev and opts->mm in different contexts; -EOPNOTSUPP
+ * opts->mm or opts->dev belongs to an isolated broker context (its devices
+ * reach only shared memfds: sva_ctx_share_memfd()); -ENOSPC no free range of that size inside the window (debug
  * level only); -ENODEV the SVA_MEM_NODE node does not exist
  * or has no memory this process may use; -ECHILD in a forked child (with
  * opts->mm or opts->dev); -ENOMEM; errors of sva_mm_prefault() with
