@@ -47,9 +47,11 @@
  *  - "Thread-safe" means the call may run concurrently with any other call on
  *    the same objects; "not thread-safe" means the caller must serialize it
  *    against every other call on the object it names.
- *  - In a forked child every call that would issue an ioctl fails with -ECHILD:
- *    the child shares the parent's iommufd and VFIO descriptors, so it must not
- *    change their state.  Releasing objects there frees memory only.
+ *  - In a forked child every call that would issue an ioctl on an object of
+ *    the parent (its context, devices, address spaces, bonds) fails with
+ *    -ECHILD: the child shares the parent's iommufd and VFIO descriptors, so
+ *    it must not change their state.  Releasing objects there frees memory
+ *    only.  A context the child creates itself is its own.
  */
 #ifndef SVA_SVA_H
 #define SVA_SVA_H
@@ -300,8 +302,8 @@ struct sva_dev_info {
  * device; -ENODEV the device is not bound to vfio-pci or the kernel lacks VFIO
  * cdev (CONFIG_VFIO_DEVICE_CDEV); -ENOTTY the path is not a VFIO cdev (not a
  * character device, a directory included, or another one); -EACCES/-EPERM no
- * permission; -EBUSY the device is already open (a VFIO cdev can be opened
- * once); -ECHILD in a forked child; -ENOMEM; other errnos of open(2),
+ * permission; -EBUSY the device is already bound through another open of its
+ * cdev (a VFIO cdev may be opened many times but bound once); -ECHILD in a forked child; -ENOMEM; other errnos of open(2),
  * VFIO_DEVICE_BIND_IOMMUFD and IOMMU_GET_HW_INFO passed through; in a broker
  * context, the broker's errors (libsva(7), Errors).
  */
@@ -377,7 +379,8 @@ struct sva_mock_opts {
  * can be tested without hardware.  Thread-safe.
  * Errors: -EOPNOTSUPP the kernel was built without CONFIG_IOMMUFD_TEST, or ctx
  * is a SVA_CTX_BROKER context (open the broker's mock by name with
- * sva_dev_open()); -EINVAL bad opts; -ECHILD in a forked child; -ENOMEM; errors
+ * sva_dev_open()); -EINVAL NULL ctx or out, or bad opts; -ECHILD in a forked
+ * child; -ENOMEM; errors
  * of its iommufd requests (IOMMU_IOAS_ALLOC, IOMMU_TEST_CMD, IOMMU_GET_HW_INFO)
  * passed through.
  */
