@@ -201,6 +201,24 @@ else
         skip "python3 not installed: cannot validate the JSON"
     fi
 fi
+# Each benchmark run alone: --help is its usage on standard output (exit 0),
+# and results that cannot be written are exit 1 (bench-pasid and
+# bench-coherence run without /dev/iommu).
+for b in bench-pasid bench-coherence bench-fault bench-budget; do
+    out=$("${top_builddir:-.}/tools/bench/$b" --help 2>/dev/null); rc=$?
+    [ $rc -eq 0 ] && [ "$out" = "usage: $b [--json] [--rounds N]" ]
+    ok $? "$b --help: its usage on standard output, exit 0 (got $rc: $out)"
+done
+if [ -w /dev/full ]; then
+    for b in bench-pasid bench-coherence; do
+        err=$("${top_builddir:-.}/tools/bench/$b" --json --rounds 1 2>&1 >/dev/full); rc=$?
+        [ $rc -eq 1 ] && echo "$err" | grep -q "^$b: writing the results failed"
+        ok $? "$b run alone, results to a full disk: exit 1, saying so (got $rc: $err)"
+    done
+else
+    skip "no /dev/full here"
+    skip "(same)"
+fi
 # bench-twice (what make bench-vm runs in the VM) with a stand-in for
 # sva-bench whose JSON has no final newline: each "--- end of run N" line must
 # still start a line, or bench-vm's extraction of the document runs on.

@@ -246,6 +246,6 @@ int bench_budget(int argc, char **argv)
 #ifndef SVA_BENCH_LIBRARY
 int main(int argc, char **argv)
 {
-	return bench_budget(argc, argv);
+	return bench_main_done("bench-budget", bench_budget(argc, argv));
 }
 #endif

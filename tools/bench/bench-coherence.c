@@ -395,6 +395,6 @@ int bench_coherence(int argc, char **argv)
 #ifndef SVA_BENCH_LIBRARY
 int main(int argc, char **argv)
 {
-	return bench_coherence(argc, argv);
+	return bench_main_done("bench-coherence", bench_coherence(argc, argv));
 }
 #endif

@@ -779,6 +779,6 @@ int bench_fault(int argc, char **argv)
 #ifndef SVA_BENCH_LIBRARY
 int main(int argc, char **argv)
 {
-	return bench_fault(argc, argv);
+	return bench_main_done("bench-fault", bench_fault(argc, argv));
 }
 #endif

@@ -526,6 +526,10 @@ int bench_pasid(int argc, char **argv)
 	uint64_t rng = 88172645463325252ull;
 
 	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			printf("usage: bench-pasid [--json] [--rounds N]\n");
+			exit(bench_main_done("bench-pasid", 0));
+		}
 		if (strcmp(argv[i], "--json") == 0)
 			json = true;
 		else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
@@ -598,6 +602,6 @@ int bench_pasid(int argc, char **argv)
 #ifndef SVA_BENCH_LIBRARY
 int main(int argc, char **argv)
 {
-	return bench_pasid(argc, argv);
+	return bench_main_done("bench-pasid", bench_pasid(argc, argv));
 }
 #endif
