@@ -240,7 +240,11 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 	}
 	if (reg) /* counted once it stays mapped */
 		note_untracked_locked(mm, start, end, reg);
-	if (!tracked && mm->lost) { /* counted as untracked; the loss was logged once */
+	/* Read again: a registration that found our userfaultfd's number
+	 * given away stopped tracking in this very call (register_then_map()),
+	 * and this map, made after the stop, is untracked as every later one. */
+	if (!atomic_load_explicit(&mm->tracked, memory_order_relaxed) && mm->lost) {
+		/* counted as untracked; the loss was logged once */
 		atomic_fetch_add_explicit(&mm->st_untracked_ranges, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&mm->st_untracked_bytes, end - start, memory_order_relaxed);
 	}

@@ -1029,7 +1029,7 @@ static int uffd_replaced_child(int out)
  */
 static int uffd_silent_child(int out)
 {
-	int got[6] = { -9, -9, -9, -9, -9, -9 };
+	int got[8] = { -9, -9, -9, -9, -9, -9, -9, -9 };
 	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
 	struct sva_mm_stats s = { .size = sizeof(s) };
 	struct sva_ctx *ctx;
@@ -1053,6 +1053,10 @@ static int uffd_silent_child(int out)
 	/* New memory: its registration is what finds the eventfd. */
 	c = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
 	got[0] = sva_mm_prefault(mm, c, 4 * PG);
+	/* That map is made untracked: counted as every later one is (sva_mm_stats(3)). */
+	sva_mm_stats(mm, &s);
+	got[6] = (int)s.untracked_ranges;
+	got[7] = (int)s.untracked_bytes;
 	for (int ms = 0; ms < 3000; ms += 10) {
 		sva_mm_stats(other, &s);
 		if (!(s.flags & SVA_MM_STAT_TRACKED) && s.bytes_visible == 0)
@@ -1348,11 +1352,13 @@ static int exec_child(const char *env, int *got, size_t len)
 
 static void uffd_silent_checks(void)
 {
-	int status, got[6] = { -9, -9, -9, -9, -9, -9 };
+	int status, got[8] = { -9, -9, -9, -9, -9, -9, -9, -9 };
 
 	status = exec_child("KTEST_UFFD_SILENT", got, sizeof(got));
 	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "uffd replaced by a silent eventfd: the child ran to the end");
 	is_int(got[0], 0, "  a prefault whose registration finds it maps untracked (the default policy)");
+	is_int(got[6], 1, "  that map counts in untracked_ranges");
+	is_int(got[7], 4 * PG, "  and its bytes in untracked_bytes");
 	ok(got[1] == 1, "  every other address space stops being tracked too");
 	is_int(got[2], 0, "  and withdraws what it mapped (its events may be lost)");
 	is_int(got[3], 0, "  a strict address space made afterwards maps (a new monitor)");
