@@ -122,7 +122,10 @@ static int bind_iommufd(struct sva_ctx *ctx, int fd, const char *what, uint32_t 
 		/* A VFIO cdev can be open once; the kernel refuses the bind of a second open. */
 		if (is_vfio == 1)
 			return sva_fail(&ctx->log, -EBUSY,
-					"%s is already open (a VFIO cdev can be opened once, by one process)", what);
+					"%s is already bound through another open of its cdev (by this process or "
+					"another; a descriptor or a BAR mapping of a closed device's file keeps it "
+					"bound: sva_dev_open(3))",
+					what);
 		return sva_fail(&ctx->log, -ENOTTY, "%s is not a VFIO cdev device (VFIO_DEVICE_BIND_IOMMUFD refused)",
 				what);
 	case -ENOTTY:
