@@ -52,6 +52,19 @@ static void open_checks(struct sva_ctx *ctx, const char *pci)
 	sva_dev_close(dev);
 	close(cfd);
 	is_int(sva_dev_open(ctx, "vfio0", &dev), 0, "then the device is free again");
+
+	/* A BAR left mapped holds the file as a descriptor would: the closed
+	 * device stays bound until it is unmapped (sva_dev_fd(3)). */
+	size_t bar_len = 0;
+	volatile uint8_t *bar = ktest_edu_bar(dev, &bar_len);
+
+	if (!ok(bar != NULL, "map edu's BAR0"))
+		return;
+	sva_dev_close(dev);
+	is_int(sva_dev_open(ctx, "vfio0", &again), -EBUSY,
+	       "a device closed with its BAR still mapped: a new open is -EBUSY (sva_dev_fd(3))");
+	munmap((void *)bar, bar_len);
+	is_int(sva_dev_open(ctx, "vfio0", &dev), 0, "once the BAR is unmapped the device opens again");
 	sva_dev_close(dev);
 }
 
