@@ -21,6 +21,11 @@
  * the next UNMAP or REMAP (sva_vma_gen()), so repeated maps there cost no
  * system call.
  */
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called before a registration, with its range. */
+void (*sva_test_register_hook)(uint64_t start, uint64_t end);
+#endif
+
 static int register_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint64_t start, uint64_t end)
 {
 	unsigned gen = sva_vma_gen();
@@ -28,12 +33,28 @@ static int register_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint64_t
 
 	if (mm->reg_gen == gen && start >= mm->reg_start && end <= mm->reg_end)
 		return 0;
+#ifdef SVA_TEST_HOOKS
+	if (sva_test_register_hook)
+		sva_test_register_hook(rs, re);
+#endif
 	ret = sva_track_register(rs, re);
 	if (ret && (rs != start || re != end)) {
 		rs = start;
 		re = end;
 		ret = sva_track_register(rs, re);
 	}
+	/*
+	 * UFFDIO_REGISTER registers the mappings it finds in the range and
+	 * accepts holes: a range described by a copy of the mappings read
+	 * before another thread unmapped [start, end) registers what is left
+	 * around it.  That munmap() sent no event (nothing was registered
+	 * there yet), so nothing will withdraw what would be mapped now; and
+	 * with no device bound, IOMMU_IOAS_MAP pins nothing and would not
+	 * notice.  Mapped now, [start, end) is registered: a later unmap sends
+	 * an event.  Not mapped: the race, -EFAULT, and no record of it.
+	 */
+	if (!ret && !sva_vma_range_mapped(start, end))
+		return -EFAULT;
 	if (!ret) {
 		mm->reg_start = rs;
 		mm->reg_end = re;

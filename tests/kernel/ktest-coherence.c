@@ -1468,6 +1468,71 @@ static void bind_after_munmap_checks(void)
 	       first);
 }
 
+/*
+ * A prefault that reads the mappings, then finds the page unmapped by another
+ * thread before it registers the mapping (the hook plays that thread): the
+ * registration of the whole mapping succeeds around the hole, and no event
+ * was sent for the unmap.  The prefault must fail, leave nothing in the
+ * address space (no device bound: the kernel pins nothing and would not
+ * notice), and memory mapped there later must be tracked.
+ */
+extern void (*sva_test_register_hook)(uint64_t start, uint64_t end); /* mm_map.c, libsva-test only */
+static uint64_t g_hole;
+static void unmap_hole(uint64_t start, uint64_t end)
+{
+	(void)start;
+	(void)end;
+	sva_test_register_hook = NULL;
+	munmap((void *)(uintptr_t)g_hole, PG);
+}
+
+static void register_hole_checks(void)
+{
+	struct sva_mm *mm;
+	struct sva_bond *bond = NULL;
+	unsigned char *p = fill_at(VA, 4 * PG, 0x3c), b[PG];
+	int mfd, ret;
+
+	if (sva_mm_new(g_ctx, NULL, &mm))
+		ktest_bail("sva_mm_new");
+	g_hole = VA;
+	sva_test_register_hook = unmap_hole;
+	ret = sva_mm_prefault(mm, p, PG);
+	sva_test_register_hook = NULL;
+	is_int(ret, -EFAULT, "prefault of a page another thread unmaps before the registration: -EFAULT");
+	is_int(ktest_access_rw(g_ctx, mm->ioas_id, VA, b, PG, 0), -ENOENT, "  nothing of it in the address space");
+	ret = sva_bind(g_dev, mm, NULL, &bond);
+	is_int(ret, 0, "  the address space's first bind works");
+	/* new memory there (a memfd page, also mapped elsewhere), made visible, unmapped */
+	mfd = memfd_create("ktest", MFD_CLOEXEC);
+	if (mfd < 0 || ftruncate(mfd, PG))
+		ktest_bail("memfd");
+	unsigned char *y = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	unsigned char *q = mmap(p, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, mfd, 0);
+	if (y == MAP_FAILED || q != p)
+		ktest_bail("memfd maps");
+	memset(q, 0xc7, PG);
+	is_int(sva_mm_prefault(mm, q, PG), 0, "  new memory mapped there is made visible");
+	munmap(q, PG);
+	is_int(sva_mm_fence(mm), 0, "  and munmapped");
+	is_int(ktest_access_rw(g_ctx, mm->ioas_id, VA, b, PG, 0), -ENOENT,
+	       "  nothing is left at the address after munmap and a fence");
+	{
+		struct kabi_iommu_test_cmd c = { .op = KABI_TEST_OP_MD_CHECK_MAP, .id = bond ? bond->hwpt->id : 0 };
+
+		c.check_map.iova = VA;
+		c.check_map.length = PG;
+		c.check_map.uptr = (uintptr_t)y;
+		ok(!bond || ktest_cmd(g_ctx, &c) != 0, "  the mock's page table no longer maps it to the old page");
+	}
+	if (bond)
+		sva_unbind(bond);
+	sva_mm_free(mm);
+	munmap(y, PG);
+	close(mfd);
+	munmap(p, 4 * PG);
+}
+
 static void fork_checks(struct sva_mm *mm)
 {
 	unsigned char *p = fill_at(VA, 4 * PG, 0xf1), *q;
@@ -1872,6 +1937,7 @@ int main(void)
 	uffd_idle_checks();
 	uffd_closed_checks();
 	bind_after_munmap_checks();
+	register_hole_checks();
 	fork_checks(mm);
 	untracked_checks();
 	prefault_split_checks();
