@@ -68,7 +68,7 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 		return sva_fail(&dev->ctx->log, -ENOMEM, "sva_bind: out of memory for a HWPT's state");
 	ret = sva_iommufd_hwpt_alloc(dev->ctx->fd, dev->info.dev_id, mm->ioas_id, flags, fault_id, &h->id);
 	if (ret) {
-		char why[320] = "";
+		char why[400] = "";
 
 		if (ret == -ENOMEM) /* the first domain pins what prefaults made visible */
 			snprintf(why, sizeof(why), " (pinning the memory already visible in the address space: %s)",
@@ -81,7 +81,8 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 			snprintf(why, sizeof(why), " (memory sva_mm_prefault() made visible is memory the kernel "
 						   "cannot pin (device memory, memfd_secret, past a file's end, a "
 						   "guard page), or is no longer mapped or readable in the process, "
-						   "and nothing withdrew it: sva_mm_invalidate() it first)");
+						   "and nothing withdrew it: sva_mm_invalidate() it first; or another "
+						   "thread's munmap() or madvise() of it had not returned yet: retry)");
 		sva_free(h);
 		return sva_fail(&dev->ctx->log, ret, "IOMMU_HWPT_ALLOC for device %u on IOAS %u failed: %s%s",
 				dev->info.dev_id, mm->ioas_id, strerror(-ret), why);
