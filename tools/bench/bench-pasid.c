@@ -526,10 +526,7 @@ int bench_pasid(int argc, char **argv)
 	uint64_t rng = 88172645463325252ull;
 
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			printf("usage: bench-pasid [--json] [--rounds N]\n");
-			exit(bench_main_done("bench-pasid", 0));
-		}
+		bench_help(argv[i], "bench-pasid");
 		if (strcmp(argv[i], "--json") == 0)
 			json = true;
 		else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)

@@ -26,8 +26,6 @@ int bench_fault(int argc, char **argv);
 int bench_coherence(int argc, char **argv);
 int bench_budget(int argc, char **argv);
 
-/* The options bench-fault and bench-budget take: --json and --rounds N (1 to
- * max_rounds; *rounds holds the default).  0, or 2 after a usage line. */
 /* The end of a benchmark run alone (its main): an exit status of 0 must mean
  * the results reached standard output (a full disk is seen only at the flush). */
 static inline int bench_main_done(const char *name, int rc)
@@ -38,14 +36,23 @@ static inline int bench_main_done(const char *name, int rc)
 	return 1;
 }
 
+/* -h or --help: the usage on standard output, and exit.  Only a benchmark run
+ * alone sees it (sva-bench passes --json and --rounds). */
+static inline void bench_help(const char *arg, const char *name)
+{
+	if (strcmp(arg, "-h") && strcmp(arg, "--help"))
+		return;
+	printf("usage: %s [--json] [--rounds N]\n", name);
+	exit(bench_main_done(name, 0));
+}
+
+/* The options bench-fault, bench-coherence and bench-budget take: --json and
+ * --rounds N (1 to max_rounds; *rounds holds the default), and --help.  0, or
+ * 2 after a usage line. */
 static inline int bench_args(int argc, char **argv, const char *name, int max_rounds, int *json, int *rounds)
 {
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			/* Only a benchmark run alone sees it (sva-bench passes --json and --rounds). */
-			printf("usage: %s [--json] [--rounds N]\n", name);
-			exit(bench_main_done(name, 0));
-		}
+		bench_help(argv[i], name);
 		if (strcmp(argv[i], "--json") == 0)
 			*json = 1;
 		else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
