@@ -119,7 +119,8 @@ static int bind_iommufd(struct sva_ctx *ctx, int fd, const char *what, uint32_t 
 		*dev_id = bind.out_devid;
 		return 0;
 	case -EINVAL:
-		/* A VFIO cdev can be open once; the kernel refuses the bind of a second open. */
+		/* A device binds to an iommufd through one open of its cdev; the kernel
+		 * refuses the bind of another open while that one's file lives. */
 		if (is_vfio == 1)
 			return sva_fail(&ctx->log, -EBUSY,
 					"%s is already bound through another open of its cdev (by this process or "
