@@ -39,6 +39,34 @@ static void mm_window_changed(struct sva_mm *mm)
 	pthread_mutex_unlock(&mm->lock);
 }
 
+/*
+ * The first HWPT of an address space pins what it maps (-EFAULT for memory
+ * the process no longer maps).  In a tracked one, that can be another
+ * thread's munmap() in flight: its pages are gone, its event not read yet,
+ * so the bind's fence had nothing to apply.  Wait (at most until deadline)
+ * for the monitor to read and apply it; true when the bind should try again:
+ * nothing visible is unmapped any more and the monitor moved since the
+ * attempt (seq0), which an -EFAULT with nothing to withdraw would not do.
+ */
+#define UNMAP_WAIT_NS 500000000ull /* 500 ms: far more than an event takes to arrive */
+
+static bool unmap_applied(struct sva_mm *mm, uint32_t seq0, uint64_t deadline)
+{
+	if (!atomic_load_explicit(&mm->tracked, memory_order_acquire))
+		return false;
+	for (;;) {
+		uint32_t seq = sva_track_seq();
+
+		if (sva_now_ns() >= deadline)
+			return false;
+		if (!sva_mm_visible_unmapped(mm))
+			return seq != seq0;
+		if (!sva_track_wait_seq(seq, deadline))
+			return false;
+		(void)sva_track_fence_mm(mm); /* -EIO: everything withdrawn, the retry maps nothing */
+	}
+}
+
 /* Find or create the device's HWPT on mm.  Called with dev->lock held. */
 static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct sva_hwpt **out)
 {
@@ -66,7 +94,13 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 	h = sva_calloc(1, sizeof(*h));
 	if (!h)
 		return sva_fail(&dev->ctx->log, -ENOMEM, "sva_bind: out of memory for a HWPT's state");
-	ret = sva_iommufd_hwpt_alloc(dev->ctx->fd, dev->info.dev_id, mm->ioas_id, flags, fault_id, &h->id);
+	for (uint64_t deadline = sva_now_ns() + UNMAP_WAIT_NS;;) {
+		uint32_t seq0 = sva_track_seq();
+
+		ret = sva_iommufd_hwpt_alloc(dev->ctx->fd, dev->info.dev_id, mm->ioas_id, flags, fault_id, &h->id);
+		if (ret != -EFAULT || !unmap_applied(mm, seq0, deadline))
+			break;
+	}
 	if (ret) {
 		char why[400] = "";
 
@@ -82,7 +116,7 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 						   "cannot pin (device memory, memfd_secret, past a file's end, a "
 						   "guard page), or is no longer mapped or readable in the process, "
 						   "and nothing withdrew it: sva_mm_invalidate() it first; or another "
-						   "thread's munmap() or madvise() of it had not returned yet: retry)");
+						   "thread's munmap() of it sent no event within 500 ms: retry)");
 		sva_free(h);
 		return sva_fail(&dev->ctx->log, ret, "IOMMU_HWPT_ALLOC for device %u on IOAS %u failed: %s%s",
 				dev->info.dev_id, mm->ioas_id, strerror(-ret), why);

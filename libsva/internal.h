@@ -620,6 +620,9 @@ struct sva_map_undo {
 int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, unsigned how,
 			   struct sva_map_undo *undo, uint64_t *mapped, uint64_t fail[2]);
 void sva_mm_undo_locked(struct sva_mm *mm, struct sva_map_undo *undo);
+/* Does mm map into its IOAS memory the process no longer maps (a munmap()
+ * whose event is not applied yet, or an untracked range)?  Takes map_lock. */
+bool sva_mm_visible_unmapped(struct sva_mm *mm);
 /* The range of mm's window holding [start, end), or NULL (outside, or the
  * ranges cannot be read).  Under mm->lock; the ranges are cached until a
  * device attaches or detaches (refresh: read them again now). */

@@ -336,3 +336,14 @@ int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t 
 	pthread_mutex_unlock(&mm->map_lock);
 	return ret;
 }
+
+bool sva_mm_visible_unmapped(struct sva_mm *mm)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&mm->map_lock);
+	for (struct sva_chunk *c = sva_chunks_after(&mm->chunks, 0); c && !found; c = sva_chunks_next(c))
+		found = !sva_vma_range_mapped(c->start, c->end);
+	pthread_mutex_unlock(&mm->map_lock);
+	return found;
+}

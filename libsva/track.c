@@ -46,8 +46,13 @@
 /* Tests only (libsva-test): called as the monitor applies an event, T.reg held. */
 void (*sva_test_track_apply_hook)(void);
 #define APPLY_HOOK() (sva_test_track_apply_hook ? sva_test_track_apply_hook() : (void)0)
+/* Tests only: called as the monitor is about to read events (the read count
+ * not moved yet), so a test can hold an event unread. */
+void (*sva_test_track_read_hook)(void);
+#define READ_HOOK() (sva_test_track_read_hook ? sva_test_track_read_hook() : (void)0)
 #else
 #define APPLY_HOOK() ((void)0)
+#define READ_HOOK() ((void)0)
 #endif
 
 static struct {
@@ -181,6 +186,7 @@ static int drain(int uffd)
 	struct kabi_uffd_msg msgs[MSGS_PER_READ];
 	int ret = 0;
 
+	READ_HOOK();
 	atomic_fetch_add(&T.seq, 1); /* odd: events read and not yet applied may exist */
 	for (;;) {
 		ssize_t n = read(uffd, msgs, sizeof(msgs));
@@ -659,6 +665,35 @@ int sva_track_fence_mm(struct sva_mm *mm)
 		sva_mm_reap(mm);
 	}
 	return ret;
+}
+
+bool sva_track_wait_seq(uint32_t seq, uint64_t deadline_ns)
+{
+	bool moved;
+
+	pthread_mutex_lock(&T.wait_lock);
+	atomic_fetch_add(&T.waiters, 1);
+	while (!(moved = atomic_load(&T.seq) != seq)) {
+		uint64_t now = sva_now_ns(), left;
+		struct timespec ts;
+
+		if (now >= deadline_ns)
+			break;
+		/* The condition variable's clock is CLOCK_REALTIME: a wait of what
+		 * is left, from now, however that clock is set. */
+		left = deadline_ns - now;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(left / 1000000000u);
+		ts.tv_nsec += (long)(left % 1000000000u);
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&T.wait_cond, &T.wait_lock, &ts);
+	}
+	atomic_fetch_sub(&T.waiters, 1);
+	pthread_mutex_unlock(&T.wait_lock);
+	return moved;
 }
 
 int sva_track_fence(void)

@@ -15,6 +15,7 @@
 #ifndef LIBSVA_TRACK_H
 #define LIBSVA_TRACK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct sva_mm;
@@ -67,6 +68,10 @@ int sva_track_fence_mm(struct sva_mm *mm);
  * registered range was unmapped, discarded or moved).  A caller holding an
  * mm->map_lock sees it move, though not the events applied. */
 uint32_t sva_track_seq(void);
+
+/* Wait until the read count is no longer `seq`, or until deadline_ns
+ * (CLOCK_MONOTONIC); false if the deadline came first. */
+bool sva_track_wait_seq(uint32_t seq, uint64_t deadline_ns);
 
 /* The monitor's health, for stats: 0 running or never needed, else the errno
  * that stopped it. */

@@ -1469,6 +1469,63 @@ static void bind_after_munmap_checks(void)
 }
 
 /*
+ * The first bind while another thread's munmap() of prefaulted memory is in
+ * flight: its pages are gone, its event not read yet (the hook holds the
+ * monitor before its read), so the bind's fence has nothing to apply and the
+ * kernel's pin fails -EFAULT.  The bind waits for the event and works.
+ */
+extern void (*sva_test_track_read_hook)(void); /* track.c, libsva-test only */
+static atomic_int g_hold_read;
+static void hold_read(void)
+{
+	if (atomic_exchange(&g_hold_read, 0))
+		usleep(200000);
+}
+
+/* Is the page at p mapped in the process (mincore's ENOMEM: not)? */
+static bool page_mapped(const void *p)
+{
+	unsigned char vec[1];
+
+	return mincore((void *)p, PG, vec) == 0 || errno != ENOMEM;
+}
+
+static void *unmap_thread(void *arg)
+{
+	munmap(arg, 4 * PG);
+	return NULL;
+}
+
+static void bind_unmap_in_flight_checks(void)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_mm *mm;
+	struct sva_bond *bond = NULL;
+	unsigned char *p = fill_at(VA, 4 * PG, 0x5d), b[PG];
+	pthread_t t;
+	int ret, waited = 0;
+
+	if (sva_mm_new(g_ctx, NULL, &mm) || sva_mm_prefault(mm, p, 4 * PG))
+		ktest_bail("address space with prefaulted memory");
+	atomic_store(&g_hold_read, 1);
+	sva_test_track_read_hook = hold_read;
+	if (pthread_create(&t, NULL, unmap_thread, p))
+		ktest_bail("pthread_create");
+	while (page_mapped(p) && waited++ < 2000)
+		usleep(1000);
+	ok(!page_mapped(p), "munmap in flight: the pages are gone from the process");
+	ret = sva_bind(g_dev, mm, &bo, &bond);
+	is_int(ret, 0, "the first bind while that munmap's event is unread waits for it and works");
+	pthread_join(t, NULL);
+	sva_test_track_read_hook = NULL;
+	is_int(sva_mm_fence(mm), 0, "  a fence after the munmap returned");
+	is_int(ktest_access_rw(g_ctx, mm->ioas_id, VA, b, PG, 0), -ENOENT, "  nothing of the memory is visible");
+	if (!ret)
+		sva_unbind(bond);
+	sva_mm_free(mm);
+}
+
+/*
  * A prefault that reads the mappings, then finds the page unmapped by another
  * thread before it registers the mapping (the hook plays that thread): the
  * registration of the whole mapping succeeds around the hole, and no event
@@ -1937,6 +1994,7 @@ int main(void)
 	uffd_idle_checks();
 	uffd_closed_checks();
 	bind_after_munmap_checks();
+	bind_unmap_in_flight_checks();
 	register_hole_checks();
 	fork_checks(mm);
 	untracked_checks();
