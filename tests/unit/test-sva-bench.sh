@@ -136,6 +136,18 @@ for doc in '{}' '{"fault":null,"x":{"verdict":"met"}}' '{"pasid":null,"fault":1,
     [ $rc -eq 1 ] && echo "$out" | grep -q "^sva-bench: .*other.json: not an sva-bench --json document"
     ok $? "--compare with $doc: exit 1, naming it on standard error (got $rc: $out)"
 done
+# A run followed by anything but white space (two runs in one file, a log
+# line) is not one document; an empty file is none.
+{ cat "$tmp/run1.json"; echo '--- end of run'; } > "$tmp/tail.json"
+: > "$tmp/empty.json"
+for f in tail empty missing; do
+    out=$("$bench" --compare "$tmp/run1.json" "$tmp/$f.json" 2>&1 >/dev/null); rc=$?
+    [ $rc -eq 1 ] && echo "$out" | grep -q "^sva-bench: .*$f.json: not an sva-bench --json document ([a-zA-Z]"
+    ok $? "--compare with $f.json: exit 1, naming it and why on standard error (got $rc: $out)"
+done
+printf '%s\n\n  \n' "$(cat "$tmp/run1.json")" > "$tmp/spaced.json"
+"$bench" --compare "$tmp/run1.json" "$tmp/spaced.json" >/dev/null 2>&1
+ok $? "--compare: white space after the document is fine"
 "$bench" --compare "$tmp/run1.json" >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--compare with one file is a usage error"
 "$bench" --compare --json "$tmp/run1.json" "$tmp/run1.json" >/dev/null 2>&1; [ $? -eq 2 ]
 ok $? "--compare with --json is a usage error"

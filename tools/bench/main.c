@@ -313,6 +313,48 @@ static const char *not_a_run(json_object *doc)
 	return NULL;
 }
 
+/* One JSON document, the whole file (json_object_from_file() stops at the
+ * end of the first value and takes whatever follows it); NULL with *why. */
+static struct json_object *read_doc(const char *file, const char **why)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *doc = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = fopen(file, "r");
+
+	*why = f ? NULL : strerror(errno);
+	if (f) {
+		FILE *m = open_memstream(&text, &len);
+		int c;
+
+		while (m && (c = getc(f)) != EOF)
+			putc(c, m);
+		*why = ferror(f) ? "read error" : !m || fclose(m) ? "out of memory" : NULL;
+		fclose(f);
+	}
+	if (!*why && !tok)
+		*why = "out of memory";
+	if (!*why) {
+		doc = json_tokener_parse_ex(tok, text, (int)len);
+		if (!doc && json_tokener_get_error(tok) == json_tokener_continue)
+			*why = "empty, or the JSON document ends early";
+		else if (!doc)
+			*why = json_tokener_error_desc(json_tokener_get_error(tok));
+		else if (text[json_tokener_get_parse_end(tok) + strspn(text + json_tokener_get_parse_end(tok), " \t\r\n")])
+			*why = "text after the JSON document";
+		else
+			*why = not_a_run(doc);
+	}
+	if (*why) {
+		json_object_put(doc);
+		doc = NULL;
+	}
+	json_tokener_free(tok);
+	free(text);
+	return doc;
+}
+
 static int compare(const char *file1, const char *file2)
 {
 	static struct run runs[2];
@@ -320,15 +362,12 @@ static int compare(const char *file1, const char *file2)
 	int total = 0, stable = 0;
 
 	for (int k = 0; k < 2; k++) {
-		runs[k].doc = json_object_from_file(files[k]);
-		if (!runs[k].doc || not_a_run(runs[k].doc)) {
-			const char *why = runs[k].doc ? not_a_run(runs[k].doc) : json_util_get_last_err();
+		const char *why;
 
-			if (!why)
-				why = "unreadable";
+		runs[k].doc = read_doc(files[k], &why);
+		if (!runs[k].doc) {
 			fprintf(stderr, "sva-bench: %s: not an sva-bench --json document (%.*s)\n", files[k],
 				(int)strcspn(why, "\n"), why);
-			json_object_put(runs[k].doc);
 			if (k)
 				json_object_put(runs[0].doc);
 			return 1;
