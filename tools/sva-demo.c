@@ -29,6 +29,7 @@
 
 #define EDU_BUF_VA 0x8000000ul /* under edu's 28-bit DMA mask */
 #define DMA_LEN 1024u
+#define USAGE "usage: sva-demo [--device DEV]\n       sva-demo -h | --help | -V | --version\n"
 
 static int failures;
 /* A step was left out, whole or in part (it said why): the last line must
@@ -364,8 +365,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'd':
 			if (!*optarg) { /* a missing argument, as sva-info says of its own */
-				fprintf(stderr, "sva-demo: -d/--device needs a non-empty argument\n"
-						"usage: sva-demo [--device DEV]\n");
+				fprintf(stderr, "sva-demo: -d/--device needs a non-empty argument\n" USAGE);
 				return 2;
 			}
 			device = optarg;
@@ -387,12 +387,12 @@ int main(int argc, char **argv)
 				fprintf(stderr, "sva-demo: bad option '%s': it takes no argument\n", argv[optind - 1]);
 			else
 				fprintf(stderr, "sva-demo: unknown option '-%c'\n", optopt);
-			fprintf(stderr, "usage: sva-demo [--device DEV]\n       sva-demo -h | --help | -V | --version\n");
+			fprintf(stderr, USAGE);
 			return 2;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "sva-demo: unexpected argument '%s'\nusage: sva-demo [--device DEV]\n", argv[optind]);
+		fprintf(stderr, "sva-demo: unexpected argument '%s'\n" USAGE, argv[optind]);
 		return 2;
 	}
 	if (help == 'V') {
@@ -400,9 +400,7 @@ int main(int argc, char **argv)
 		return stdout_done("sva-demo", "to standard output");
 	}
 	if (help) {
-		printf("usage: sva-demo [--device DEV]\n"
-		       "       sva-demo -h | --help | -V | --version\n"
-		       "  -d, --device DEV  use DEV, a VFIO cdev path, cdev name or PCI address;\n"
+		printf(USAGE "  -d, --device DEV  use DEV, a VFIO cdev path, cdev name or PCI address;\n"
 		       "                    without it the demo uses the iommufd selftest mock\n"
 		       "                    and QEMU's edu device (the test VM)\n"
 		       "  -h, --help        print this help and exit\n"
@@ -412,9 +410,11 @@ int main(int argc, char **argv)
 	step("the IOMMU");
 	ret = sva_ctx_new(NULL, &ctx);
 	if (ret) {
+		/* Only a missing iommufd is the test VM's business. */
 		say(0, "cannot open /dev/iommu: %s (%s)", strerror(-ret),
-		    device ? "no iommufd here: tools/demo.sh without --device runs the demo in the test VM"
-			   : "tools/demo.sh runs this demo in the test VM");
+		    ret == -EACCES || ret == -EPERM ? "run as root, or give this user /dev/iommu"
+		    : device ? "no iommufd here: tools/demo.sh without --device runs the demo in the test VM"
+			     : "tools/demo.sh runs this demo in the test VM");
 		return 1;
 	}
 	say(1, "/dev/iommu opened (iommufd %d)", sva_ctx_fd(ctx));

@@ -30,6 +30,15 @@ err=$("$demo" extra 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "unexpected argument 'extra'"
 ok $? "an extra argument is a usage error that names it (exit 2)"
 "$demo" --help extra >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--help with an extra argument is a usage error too"
+# Every usage error is its line and then the same usage (it was one line
+# after an extra argument or an empty -d, two after the others).
+usage_ref=$("$demo" --frobnicate 2>&1 >/dev/null | tail -n +2)
+for args in extra "" --device= -x --device; do
+    case $args in "") set -- -d "" ;; *) set -- "$args" ;; esac # "": -d with an empty argument
+    usage=$("$demo" "$@" 2>&1 >/dev/null | tail -n +2)
+    [ -n "$usage_ref" ] && [ "$usage" = "$usage_ref" ]
+    ok $? "sva-demo $*: the same usage lines as every usage error (got: $(echo "$usage" | tr '\n' '|'))"
+done
 help_version sva-demo "$demo"
 if [ -e /dev/iommu ]; then
     skip "this host has /dev/iommu: the no-iommufd path is not reachable"
