@@ -48,11 +48,16 @@ void (*sva_test_track_apply_hook)(void);
 #define APPLY_HOOK() (sva_test_track_apply_hook ? sva_test_track_apply_hook() : (void)0)
 /* Tests only: called as the monitor is about to read events (the read count
  * not moved yet), so a test can hold an event unread. */
-void (*sva_test_track_read_hook)(void);
-#define READ_HOOK() (sva_test_track_read_hook ? sva_test_track_read_hook() : (void)0)
+void (*_Atomic sva_test_track_read_hook)(void); /* set by a test while the monitor runs */
+#define READ_HOOK()                                                               \
+	do {                                                                      \
+		void (*hook_)(void) = atomic_load(&sva_test_track_read_hook);     \
+		if (hook_)                                                        \
+			hook_();                                                  \
+	} while (0)
 #else
 #define APPLY_HOOK() ((void)0)
-#define READ_HOOK() ((void)0)
+#define READ_HOOK() do {} while (0)
 #endif
 
 static struct {

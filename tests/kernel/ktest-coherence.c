@@ -1474,7 +1474,7 @@ static void bind_after_munmap_checks(void)
  * monitor before its read), so the bind's fence has nothing to apply and the
  * kernel's pin fails -EFAULT.  The bind waits for the event and works.
  */
-extern void (*sva_test_track_read_hook)(void); /* track.c, libsva-test only */
+extern void (*_Atomic sva_test_track_read_hook)(void); /* track.c, libsva-test only */
 static atomic_int g_hold_read;
 static void hold_read(void)
 {
