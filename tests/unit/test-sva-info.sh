@@ -440,6 +440,15 @@ SVA_SYSFS_ROOT= "$SVA_INFO" --dev-root="$D" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 check "an empty \$SVA_SYSFS_ROOT means /sys" [ "$rc" -eq 0 ]
 
+# No iommufd and no log asked for: the listing says so once, and libsva's
+# line does not repeat it on standard error.
+env -u SVA_LOG "$SVA_INFO" --sysfs-root="$E" --dev-root="$D" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "no iommufd path, SVA_LOG unset: said once, nothing on stderr" \
+	eval '[ "$rc" -eq 0 ] && has "^$D/iommu: cannot open" && [ ! -s "$tmp/err" ]'
+SVA_LOG=warn "$SVA_INFO" --sysfs-root="$E" --dev-root="$D" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "SVA_LOG=warn: libsva's line is written as asked" eval '[ "$rc" -eq 0 ] && has_err "^libsva error: .*CONFIG_IOMMUFD"'
 run --sysfs-root="$E" --dev-root="$D" -v
 check "-v: libsva logs on stderr despite SVA_LOG=off" eval '[ "$rc" -eq 0 ] && has_err "^libsva error: .*CONFIG_IOMMUFD"'
 check "-v: stdout unchanged" has "^no VFIO cdev devices found"

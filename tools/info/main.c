@@ -356,15 +356,21 @@ int main(int argc, char **argv)
 	copts.sysfs_root = o.sysfs_root;
 	copts.dev_root = o.dev_root;
 	/* The doctor says what went wrong itself: no library log unless asked
-	 * for, with -v or SVA_LOG (sva-info(1), ENVIRONMENT). */
+	 * for, with -v or SVA_LOG (sva-info(1), ENVIRONMENT).  Nor is the
+	 * library asked to open an iommufd path that does not exist unless its
+	 * log is: its error line would repeat the listing's first line. */
 	{
 		const char *env = secure_getenv("SVA_LOG");
+		bool asked = o.verbose || (env && *env);
 
 		copts.log_level = o.verbose ? SVA_LOG_DEBUG
-				  : o.doctor && !(env && *env) ? SVA_LOG_OFF
-								  : SVA_LOG_DEFAULT;
+				  : o.doctor && !asked ? SVA_LOG_OFF
+						       : SVA_LOG_DEFAULT;
+		if (!asked && access(im.path, F_OK) != 0 && errno == ENOENT)
+			im.err = -ENOENT;
+		else
+			im.err = sva_ctx_new(&copts, &ctx);
 	}
-	im.err = sva_ctx_new(&copts, &ctx);
 	for (int i = 0; i < n; i++) {
 		if (o.no_open) {
 			devs[i].hw = HW_NOT_OPENED;
