@@ -383,6 +383,13 @@ rc=$?
 check "a relative --iommu-path is made absolute in the listing too" has "^$tmp/rel/iommu: cannot open"
 run --cdi --sysfs-root="$E" --dev-root="$D" --broker-socket=/nonexistent/dir/sock
 check "--cdi with only a broker: exit 0, the broker's device alone" eval '[ "$rc" -eq 0 ] && has "\"name\": \"broker\"" && ! has vfio'
+# A class entry whose name CDI does not allow (a hand-made tree): left out,
+# and said so.
+BS="$tmp/badname-sysfs"
+mkdir -p "$BS/class/vfio-dev/vfio7-" "$BS/class/vfio-dev/vfio8"
+run --cdi --sysfs-root="$BS" --dev-root="$D" --broker-socket=/run/sva-test/socket
+check "--cdi: a device whose name CDI refuses is left out, with a line naming it" \
+	eval '[ "$rc" -eq 0 ] && has "\"name\": \"vfio8\"" && ! has "vfio7-" && has_err "left out vfio7-: not a valid CDI device name"'
 run --cdi --sysfs-root="$E" --dev-root="$E"
 check "--cdi with nothing to describe: exit 1, saying so" eval '[ "$rc" -eq 1 ] && has_err "no device to describe"'
 run --cdi --json

@@ -156,8 +156,10 @@ int print_cdi(const struct options *o, const struct dev_rec *devs, int n)
 	}
 	for (int i = 0; i < n; i++) {
 		/* Every cdev sysfs lists: the runtime checks the node when it injects it. */
-		if (!cdi_name_ok(devs[i].name))
+		if (!cdi_name_ok(devs[i].name)) {
+			fprintf(stderr, PROG ": --cdi: left out %s: not a valid CDI device name\n", devs[i].name);
 			continue;
+		}
 		jv_push(list, cdev_device(o, &devs[i], memlock_env));
 		ndev++;
 	}
