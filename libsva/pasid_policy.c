@@ -271,6 +271,16 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 						 dev->pasids ? SVA_PASID_ALLOC_QUIET_ENOSPC : 0, owner, drvdata, pasid);
 			if (err != -ENOSPC || !dev->pasids)
 				return err;
+			/* Both full: one line that says so, not the own space's alone. */
+			err = sva_pasid_alloc_ex(dev->pasids, SVA_PASID_ALLOC_QUIET_ENOSPC, owner, drvdata, pasid);
+			if (err == -ENOSPC)
+				return sva_fail_debug(log, -ENOSPC,
+						      "%s: SVA_PASID_AUTO: no PASID left in the global space [%u, %u] nor "
+						      "in the device's own (every value allocated or in quarantine: "
+						      "released ones come back after their grace period or at "
+						      "sva_pasid_barrier())",
+						      dev_name(dev), dev->ctx->global_pasid_min, dev->ctx->global_pasid_max);
+			return err;
 		} else if (!dev->pasids && dev->own_full) {
 			return own_full(dev);
 		} else if (!dev->pasids) {

@@ -14,13 +14,16 @@ static struct {
 	int lines;  /* error and warning lines */
 	int debug;  /* debug lines */
 	char last[512];
+	char last_debug[512];
 } cap;
 
 static void capture(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg;
-	if (level == SVA_LOG_DEBUG)
+	if (level == SVA_LOG_DEBUG) {
 		cap.debug++;
+		snprintf(cap.last_debug, sizeof(cap.last_debug), "%s", msg);
+	}
 	if (level < SVA_LOG_WARN)
 		return; /* count error lines only: debug lines are not errors */
 	cap.lines++;
@@ -281,6 +284,8 @@ static void test_auto_fallback(void)
 	for (n = 0; n < 254; n++)
 		sva_dev_pasid_alloc(&wide, SVA_PASID_DEVICE, NULL, &p);
 	OUTCOME_DEBUG(sva_dev_pasid_alloc(&wide, SVA_PASID_AUTO, NULL, &p), -ENOSPC, "AUTO when both are full");
+	ok(strstr(cap.last_debug, "global space [256, 300]") && strstr(cap.last_debug, "device's own"),
+	   "  its line names both spaces (%s)", cap.last_debug);
 	sva_dev_pasids_fini(&wide);
 	sva_ctx_pasids_fini(&ctx);
 
