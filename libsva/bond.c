@@ -309,9 +309,30 @@ static void rid_unpark(struct sva_dev *dev)
 	}
 }
 
+/*
+ * A failed bind also takes back the parking objects rid_park() made for it
+ * (had_*: what the device had before the call, such as the mock's own IOAS),
+ * once nothing is attached to them: otherwise they stayed in the iommufd
+ * until sva_dev_close().
+ */
+static void park_discard(struct sva_dev *dev, uint32_t had_ioas, uint32_t had_hwpt)
+{
+	if (dev->bonds)
+		return;
+	if (!had_hwpt && dev->park_hwpt && dev->rid_pt != dev->park_hwpt) {
+		sva_iommufd_destroy(dev->ctx->fd, dev->park_hwpt);
+		dev->park_hwpt = 0;
+	}
+	if (!had_ioas && !dev->park_hwpt && dev->park_ioas && dev->rid_ioas != dev->park_ioas) {
+		sva_iommufd_destroy(dev->ctx->fd, dev->park_ioas);
+		dev->park_ioas = 0;
+	}
+}
+
 static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct sva_bind_opts *opts)
 {
 	struct sva_ctx *ctx = dev->ctx;
+	uint32_t had_ioas = dev->park_ioas, had_hwpt = dev->park_hwpt;
 	bool parked_now = false;
 	int ret;
 
@@ -329,8 +350,10 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 	}
 	if (!dev->rid_pt) {
 		ret = rid_park(dev);
-		if (ret)
+		if (ret) {
+			park_discard(dev, had_ioas, had_hwpt);
 			return ret;
+		}
 		parked_now = true;
 	}
 	ret = hwpt_get(dev, bond->mm, !(bond->flags & SVA_BIND_PINNED), &bond->hwpt);
@@ -364,8 +387,10 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 	mm_window_changed(bond->mm);
 	return 0;
 unpark:
-	if (parked_now && !dev->bonds)
+	if (parked_now && !dev->bonds) {
 		rid_unpark(dev);
+		park_discard(dev, had_ioas, had_hwpt);
+	}
 	return ret;
 }
 

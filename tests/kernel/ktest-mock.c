@@ -403,6 +403,9 @@ static void first_bind_refusals(void)
 	ok(bond == (struct sva_bond *)0x1, "  *out untouched");
 	ok(strstr(error_line.text, "sva_mm_invalidate"), "  the line says what to do: %s", error_line.text);
 	ok(sva_dev_get_info(dev, &info) == 0 && !(info.flags & SVA_DEV_ATTACHED), "  the device is not attached");
+	/* The RID parking the bind made first is taken back whole: its HWPT used
+	 * to stay in the iommufd until sva_dev_close(). */
+	ok(dev->park_hwpt == 0, "  and its parking HWPT is destroyed (%u)", dev->park_hwpt);
 	is_int((int)sva_mm_invalidate(mm, hi, PG), PG, "  withdrawn with sva_mm_invalidate (one page)");
 	if (is_int(sva_bind(dev, mm, NULL, &bond), 0, "  then bound"))
 		sva_unbind(bond);
