@@ -1003,8 +1003,8 @@ struct sva_bind_opts {
  * resolves the device's I/O page faults through the context's fault engine
  * (the device and its IOMMU must support PRI/stall; otherwise the attach
  * fails and the bind with it).  Thread-safe.
- * Errors: -EINVAL bad opts (NULL opts means a fault-capable bind), dev and mm
- * in different contexts; -ENODEV/-EOPNOTSUPP/-EINVAL from the attach of a
+ * Errors: -EINVAL NULL dev, mm or out, bad opts (NULL opts means a
+ * fault-capable bind), dev and mm in different contexts; -ENODEV/-EOPNOTSUPP/-EINVAL from the attach of a
  * fault-capable bind: the device or its IOMMU cannot take page faults (bind
  * with SVA_BIND_PINNED); -EINVAL also from the attach of a PASID bind, pinned
  * ones included, where VFIO cannot attach PASIDs (before Linux 6.15); -ENOTTY
@@ -1066,10 +1066,10 @@ int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts 
  */
 int sva_unbind(struct sva_bond *bond);
 
-/* The bond's PASID, or SVA_PASID_RID.  Thread-safe. */
+/* The bond's PASID, or SVA_PASID_RID (a RID bond, or NULL).  Thread-safe. */
 uint32_t sva_bond_pasid(const struct sva_bond *bond);
 
-/* The bond's drvdata.  Thread-safe. */
+/* The bond's drvdata (NULL for NULL).  Thread-safe. */
 void *sva_bond_drvdata(const struct sva_bond *bond);
 
 /*
