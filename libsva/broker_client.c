@@ -340,6 +340,20 @@ int sva_broker_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **
 	sva_broker_msg_init(&m, SVA_BOP_OPEN);
 	memcpy(m.text, name, strlen(name) + 1);
 	ret = call(ctx, &m, &fd);
+	/*
+	 * The broker opened it, but the descriptor its reply carried (a device
+	 * without PASIDs: the lent VFIO file) found no room here: the kernel
+	 * dropped it.  Close it at the broker too, or the broker goes on lending
+	 * the device to this client (every other client's open -EBUSY, and this
+	 * one's "open already") until the client ends.
+	 */
+	if ((ret == -EMFILE || ret == -ENFILE) && m.op == SVA_BOP_OPEN && m.status == 0 && m.arg[0]) {
+		uint64_t dev_id = m.arg[0];
+
+		sva_broker_msg_init(&m, SVA_BOP_CLOSE);
+		m.arg[0] = dev_id;
+		call(ctx, &m, NULL);
+	}
 	if (ret)
 		return ret;
 	/* A device without PASIDs comes with its VFIO file: this client holds it. */

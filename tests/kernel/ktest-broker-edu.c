@@ -12,8 +12,10 @@
  * uid is refused; a PASID attach or a foreign HWPT is refused; a holder
  * whose broker is killed unbinds through its own copy of the device file.
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -289,6 +291,72 @@ static void isolated_refused(void)
 	       "an isolated client is refused the device with -EOPNOTSUPP: its file would reach every IOAS");
 }
 
+/*
+ * An open whose reply's descriptor (the lent VFIO file) finds no room in the
+ * client: -EMFILE, and the device is not left lent to it (review Z64: the
+ * broker kept it held, other clients got -EBUSY naming this pid, and this
+ * client's own retry "open in this client already").
+ */
+static void open_emfile(void)
+{
+	int st = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct rlimit rl = { .rlim_cur = 64, .rlim_max = 64 };
+		struct sva_ctx *ctx;
+		struct sva_dev *dev;
+		int fills[64], nf = 0, ret;
+		pid_t other;
+
+		if (broker_ctx(&ctx, 0))
+			_exit(10);
+		getrlimit(RLIMIT_NOFILE, &rl);
+		rl.rlim_cur = 64;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(11);
+		while (nf < 64 && (fills[nf] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+			nf++;
+		ret = sva_dev_open(ctx, "edu", &dev);
+		while (nf > 0)
+			close(fills[--nf]);
+		if (ret != -EMFILE) {
+			dprintf(1, "# open with no descriptor free: %d\n", ret);
+			_exit(12);
+		}
+		other = fork();
+		if (other == 0) {
+			struct sva_ctx *c2;
+
+			if (broker_ctx(&c2, 0))
+				_exit(20);
+			ret = sva_dev_open(c2, "edu", &dev);
+			if (ret) {
+				dprintf(1, "# another client's open: %d: %s\n", ret, log_buf);
+				_exit(21);
+			}
+			sva_dev_close(dev);
+			sva_ctx_free(c2);
+			_exit(0);
+		}
+		waitpid(other, &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 22);
+		ret = sva_dev_open(ctx, "edu", &dev);
+		if (ret) {
+			dprintf(1, "# the open again: %d: %s\n", ret, log_buf);
+			_exit(13);
+		}
+		sva_dev_close(dev);
+		sva_ctx_free(ctx);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+	       "an open that fails -EMFILE (no descriptor for the lent file) leaves edu free: another client and "
+	       "the same one open it after");
+}
+
 static void unauthorized(void)
 {
 	int st = 0;
@@ -462,6 +530,7 @@ int main(void)
 	ok(r.ok, "client 2: real DMA with its own bytes after the SIGKILL cleanup %s", r.why);
 	unauthorized();
 	finish(&cl[2], 2);
+	open_emfile();
 	raw_refusals(1);
 	stop_broker(bpid, "by PCI address");
 	close(mx);
