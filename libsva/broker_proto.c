@@ -113,8 +113,13 @@ int sva_broker_recv(int sock, struct sva_broker_msg *m, int *fd)
 		for (size_t i = 0; i < k && nfds < RECV_FDS; i++)
 			memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
 	}
-	if (n == 0 && nfds == 0)
+	/* 0 bytes: the peer's end, or a 0-byte message, which reads the same
+	 * (sva-brokerd(8)); any descriptor it carried is closed. */
+	if (n == 0) {
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
 		return -ECONNRESET;
+	}
 	if ((size_t)n == sizeof(*m))
 		memcpy(m, buf, sizeof(*m));
 	if ((size_t)n != sizeof(*m))

@@ -140,6 +140,12 @@ int main(void)
 	send_raw(sv[0], &r, sizeof(r), pipefd[0], 1);
 	is_int(sva_broker_recv(sv[1], &r, &fd), -EPROTO, "a descriptor not announced: -EPROTO");
 	is_int(open_fds(), base, "and it is closed");
+	/* sva-brokerd(8): "a message of 0 bytes reads as the socket's end: the
+	 * client is ended as for a hang-up, with no reply" (review Z64: one
+	 * carrying a descriptor was answered -EBADMSG instead). */
+	send_raw(sv[0], "", 0, pipefd[0], 1);
+	is_int(sva_broker_recv(sv[1], &r, &fd), -ECONNRESET, "0 bytes with a descriptor: -ECONNRESET, as a hang-up");
+	is_int(open_fds(), base, "and the descriptor is closed");
 	is_int(sva_broker_msg_check(&m, sizeof(m), 0), 0, "msg_check accepts a good message");
 	is_int(sva_broker_msg_check(&m, sizeof(m), 2), -EPROTO, "msg_check: two descriptors");
 
