@@ -69,6 +69,9 @@ printf 'allow m0 group 0\nmm-exit m0 /bin/true 250\ngrace-ms 7\n' >>"$tmp/good.c
 run --check -c "$tmp/good.conf"
 check "--check: the device's mm-exit program and its timeout" has "device m0 from mock, allowed to 1 user and 1 group, mm-exit /bin/true (250 ms)$"
 check "--check: grace-ms 7" has "grace 7 ms$"
+printf 'grace-ms 0\n' >>"$tmp/good.conf"
+run --check -c "$tmp/good.conf"
+check "--check: grace-ms 0 is until the broker restarts (not 18446744073709 ms)" has "grace until the broker restarts$"
 run --check -c "$tmp/good.conf" -s /run/other.sock
 check "--socket overrides the configured socket" has "socket /run/other.sock"
 

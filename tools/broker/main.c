@@ -109,9 +109,13 @@ int main(int argc, char **argv)
 			       (unsigned long long)conf.isolated_pin_max);
 		else
 			printf("%s: isolated clients map without limit\n", config);
-		printf("%s: socket mode %04o%s, %u device PASIDs per client, grace %llu ms\n", config,
-		       conf.socket_mode, conf.socket_gid >= 0 ? ", group set" : "", conf.dev_pasids_per_client,
-		       (unsigned long long)(conf.grace_ns / 1000000));
+		printf("%s: socket mode %04o%s, %u device PASIDs per client, grace ", config, conf.socket_mode,
+		       conf.socket_gid >= 0 ? ", group set" : "", conf.dev_pasids_per_client);
+		/* grace-ms 0: a block stays in quarantine until the broker restarts */
+		if (conf.grace_ns == UINT64_MAX)
+			printf("until the broker restarts\n");
+		else
+			printf("%llu ms\n", (unsigned long long)(conf.grace_ns / 1000000));
 		for (size_t i = 0; i < conf.ndevs; i++) {
 			const struct broker_dev_conf *d = &conf.devs[i];
 
