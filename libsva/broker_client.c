@@ -159,7 +159,15 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 	ret = call(&boot, &m, &fd);
 	if (ret)
 		goto err_sock;
-	if (conn->isolated && fd < 0) {
+	/* An isolated client never receives the iommufd: a reply that carries
+	 * a descriptor breaks the protocol (taken as the context's iommufd, its
+	 * calls would bypass the broker). */
+	if (conn->isolated && fd >= 0) {
+		ret = sva_fail(&boot.log, -EPROTO, "broker: a malformed hello reply (a descriptor for an isolated client)");
+		close(fd);
+		goto err_sock;
+	}
+	if (conn->isolated) {
 		struct stat st;
 
 		/* The context's "iommufd" is a duplicate of the socket, found by identity. */
