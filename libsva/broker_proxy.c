@@ -121,6 +121,11 @@ int sva_px_fault_alloc(struct sva_broker_conn *c, uint32_t *fault_id, int *fault
 	struct sva_broker_msg m;
 	int fd = -1, ret = px(c, SVA_BOP_PX_FAULT_ALLOC, NULL, 0, &m, &fd);
 
+	/* The broker made the queue, but its descriptor found no room here (the
+	 * kernel dropped it): destroy it at the broker, or it stays there, one
+	 * of this client's objects, until the client ends. */
+	if ((ret == -EMFILE || ret == -ENFILE) && m.op == SVA_BOP_PX_FAULT_ALLOC && m.status == 0 && m.arg[0])
+		sva_px_destroy(c, (uint32_t)m.arg[0]);
 	if (!ret && fd < 0)
 		ret = -EPROTO;
 	if (!ret) {

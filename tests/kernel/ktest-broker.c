@@ -1577,6 +1577,85 @@ static void raw_isolated(struct cl *peer)
 	close(s);
 }
 
+/* How many fault queues the broker's iommufd holds among ids [1, last]:
+ * probed through a trusted context's device and IOAS (a HWPT on each). */
+static int fault_queues(struct sva_dev *dev, struct sva_mm *mm, uint32_t last)
+{
+	int n = 0;
+
+	for (uint32_t id = 1; id <= last; id++)
+		n += fault_queue_exists(dev, mm, id);
+	return n;
+}
+
+/*
+ * An isolated client's bind whose fault queue's descriptor finds no room in
+ * the client (-EMFILE): the broker's queue goes too (review Z64: it stayed in
+ * the broker's iommufd, and counted among the client's objects, until the
+ * client ended, one more for each such bind).  In a child, exit status 0 when
+ * so.
+ */
+static void iso_fault_emfile(void)
+{
+	struct broker_conf conf;
+	int st = 0;
+	pid_t bpid, pid;
+
+	mock_conf(&conf);
+	bpid = broker_fork(&conf, NULL, NULL);
+	pid = fork();
+
+	if (pid == 0) {
+		struct sva_ctx_opts io = { .size = sizeof(io), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+					   .broker_path = sock_path, .log_level = SVA_LOG_OFF };
+		struct sva_mm_opts mo = { .size = sizeof(mo), .flags = SVA_MM_UNTRACKED };
+		struct sva_ctx *tctx, *ictx;
+		struct sva_dev *tdev, *idev;
+		struct sva_mm *tmm, *imm;
+		struct sva_bond *bond;
+		struct rlimit rl;
+		int fills[64], nf = 0, ret, before, after;
+		uint32_t last;
+
+		if (broker_ctx(&tctx) || sva_dev_open(tctx, "mock0", &tdev) || sva_mm_new(tctx, &mo, &tmm) ||
+		    sva_ctx_new(&io, &ictx) || sva_dev_open(ictx, "mock0", &idev) || sva_mm_new(ictx, NULL, &imm))
+			_exit(10);
+		before = fault_queues(tdev, tmm, tmm->ioas_id + 64);
+		getrlimit(RLIMIT_NOFILE, &rl);
+		rl.rlim_cur = 64;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(11);
+		while (nf < 64 && (fills[nf] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+			nf++;
+		ret = sva_bind(idev, imm, NULL, &bond);
+		while (nf > 0)
+			close(fills[--nf]);
+		if (ret != -EMFILE) {
+			dprintf(1, "# the bind with no descriptor free: %d\n", ret);
+			_exit(12);
+		}
+		if ((ret = sva_bind(idev, imm, NULL, &bond)) != 0) {
+			dprintf(1, "# the bind again: %d\n", ret);
+			_exit(13);
+		}
+		last = ictx->fe.fault_id + 8;
+		after = fault_queues(tdev, tmm, last);
+		if (after != before + 1) {
+			dprintf(1, "# fault queues among ids [1, %u]: %d before, %d after one bound client\n", last, before,
+				after);
+			_exit(14);
+		}
+		sva_unbind(bond);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+	       "isolated: a bind that fails -EMFILE (no descriptor for its fault queue) leaves no queue at the broker");
+	kill(bpid, SIGTERM);
+	waitpid(bpid, &st, 0);
+	unlink(sock_path);
+}
+
 /* A client holding a block asks for a PASID of another block. */
 static void foreign_attach(uint32_t foreign_pasid, uint32_t hwpt)
 {
@@ -1745,6 +1824,7 @@ int main(void)
 	   r.why);
 	waitpid(cl[0].pid, &st, 0);
 	unlink(sock_path);
+	iso_fault_emfile();
 
 	/* A broker whose device admits isolated clients only. */
 	bpid = start_broker(&mx, true, 0);
