@@ -184,7 +184,8 @@ SVA_EXPORT int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_
 		if (px) {
 			ret = sva_iommufd_hooks()->inject(px, dev->info.dev_id, pasid, addr, perm, grpid);
 			if (ret)
-				return sva_fail(&dev->ctx->log, ret, "inject_fault: the broker refused: %s",
+				return sva_fail(&dev->ctx->log, ret, "inject_fault: %s: %s",
+						ret == -ECONNRESET ? "the broker went away" : "the broker refused",
 						strerror(-ret));
 			return 0;
 		}

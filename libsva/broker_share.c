@@ -134,7 +134,8 @@ SVA_EXPORT int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offs
 	m.arg[2] = len;
 	ret = sva_broker_rpc(c, &m, memfd, NULL);
 	if (ret)
-		return sva_fail(&ctx->log, ret, "sva_ctx_share_memfd: the broker refused [%p, +0x%zx): %s", addr, len,
+		return sva_fail(&ctx->log, ret, "sva_ctx_share_memfd: %s [%p, +0x%zx): %s",
+				ret == -ECONNRESET ? "the broker went away before mapping" : "the broker refused", addr, len,
 				m.text[0] && m.op == SVA_BOP_PX_SHARE ? m.text : strerror(-ret));
 	/* The broker keeps as many ranges as this list holds, and no overlaps. */
 	pthread_mutex_lock(&c->shares_lock);
@@ -179,7 +180,8 @@ SVA_EXPORT int sva_ctx_unshare_memfd(struct sva_ctx *ctx, const void *addr, size
 		}
 	pthread_mutex_unlock(&c->shares_lock);
 	if (ret)
-		return sva_fail(&ctx->log, ret, "sva_ctx_unshare_memfd: the broker refused [%p, +0x%zx): %s", addr, len,
+		return sva_fail(&ctx->log, ret, "sva_ctx_unshare_memfd: %s [%p, +0x%zx): %s",
+				ret == -ECONNRESET ? "the broker went away before unmapping" : "the broker refused", addr, len,
 				m.text[0] && m.op == SVA_BOP_PX_UNSHARE ? m.text : strerror(-ret));
 	/* The broker unmapped it all: drop the chunks that said otherwise. */
 	pthread_mutex_lock(&c->mms_lock);

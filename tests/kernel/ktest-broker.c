@@ -1327,6 +1327,37 @@ static void clean_stop(void)
 }
 
 /*
+ * The same for an isolated client, whose fault injection goes through the
+ * broker: its line said "the broker refused: Connection reset by peer"
+ * (Z64); the broker refused nothing, it is gone.
+ */
+static void iso_clean_stop(void)
+{
+	struct sva_ctx_opts io = { .size = sizeof(io), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				   .broker_path = sock_path, .log_fn = capture_log, .log_level = SVA_LOG_ERROR };
+	struct sva_bond *bond = NULL;
+	struct sva_ctx *ctx = NULL;
+	struct sva_dev *dev = NULL;
+	struct sva_mm *mm = NULL;
+	pid_t pid = one_block_broker(2);
+
+	if (sva_ctx_new(&io, &ctx) || sva_dev_open(ctx, "mock0", &dev) || sva_mm_new(ctx, NULL, &mm) ||
+	    sva_bind(dev, mm, NULL, &bond))
+		ktest_bail("an isolated client with a bond: %s", log_buf);
+	stop_broker(pid);
+	log_errors = 0;
+	log_buf[0] = '\0';
+	is_int(sva_dev_inject_fault(dev, sva_bond_pasid(bond), 0x58000000ull, SVA_ACCESS_READ, 0), -ECONNRESET,
+	       "isolated, after the broker stopped: fault injection -ECONNRESET");
+	ok(log_errors == 1 && strstr(log_buf, "broker went away") && !strstr(log_buf, "refused"),
+	   "  with one error line that says the broker went away: %s", log_buf);
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
+/*
  * Run by hand, as the README shows, the broker's socket directory
  * (/run/sva-brokerd, which the systemd unit makes) may not exist: the broker
  * makes that last component (it failed: "cannot listen on ...: No such file
@@ -1858,6 +1889,7 @@ int main(void)
 	context_limit();
 	fd_limit();
 	clean_stop();
+	iso_clean_stop();
 	socket_dir_made();
 	close(mx);
 	unlink(sock_path);
