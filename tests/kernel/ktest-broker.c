@@ -1358,6 +1358,57 @@ static void iso_clean_stop(void)
 }
 
 /*
+ * A trusted raw client registers an id that names no object and hangs up.
+ * The broker's destroy of it fails -ENOENT, and it was kept and retried for
+ * 10 s: once the kernel gave that id (the lowest free one) to another
+ * client's new IOAS, the retry destroyed it (Z64).  An id that is gone is
+ * dropped.
+ */
+static void made_up_id(void)
+{
+	struct sva_broker_msg m;
+	struct sva_ctx *ctx = NULL;
+	struct sva_mm *mm = NULL;
+	unsigned char *mem;
+	uint32_t id;
+	pid_t pid = one_block_broker(2);
+	int s;
+
+	if (broker_ctx(&ctx) || sva_mm_new(ctx, NULL, &mm))
+		ktest_bail("a trusted client: %s", log_buf);
+	id = mm->ioas_id;
+	sva_mm_free(mm); /* the id is free: the next IOAS gets it */
+	s = raw_connect();
+	if (raw_hello(s, &m, SVA_BROKER_TRUSTED))
+		ktest_bail("raw hello");
+	sva_broker_msg_init(&m, SVA_BOP_REGISTER);
+	m.arg[0] = id;
+	if (sva_broker_send(s, &m, -1))
+		ktest_bail("register");
+	close(s);
+	usleep(100000); /* the broker ends the client */
+	if (sva_mm_new(ctx, NULL, &mm))
+		ktest_bail("sva_mm_new: %s", log_buf);
+	if (mm->ioas_id != id) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "the new IOAS got id %u, not the made-up %u", mm->ioas_id, id);
+		skip(1, why);
+	} else {
+		usleep(200000); /* ten turns of the broker's 20 ms retries */
+		mem = ktest_map_at(0x5a000000ull, 65536, PROT_READ | PROT_WRITE);
+		memset(mem, 1, 65536);
+		is_int(sva_mm_prefault(mm, mem, 65536), 0,
+		       "an id a hung-up client made up is not retried: another client's IOAS that got it lives (%s)",
+		       log_buf);
+		munmap(mem, 65536);
+	}
+	sva_mm_free(mm);
+	sva_ctx_free(ctx);
+	stop_broker(pid);
+}
+
+/*
  * Run by hand, as the README shows, the broker's socket directory
  * (/run/sva-brokerd, which the systemd unit makes) may not exist: the broker
  * makes that last component (it failed: "cannot listen on ...: No such file
@@ -1890,6 +1941,7 @@ int main(void)
 	fd_limit();
 	clean_stop();
 	iso_clean_stop();
+	made_up_id();
 	socket_dir_made();
 	close(mx);
 	unlink(sock_path);

@@ -374,7 +374,12 @@ static void destroy_objects(struct broker *b, struct broker_client *c)
 	do {
 		before = c->nobjs;
 		for (size_t i = c->nobjs; i-- > 0;) {
-			if (sva_iommufd_destroy(sva_ctx_fd(b->ctx), c->objs[i]) != 0)
+			/* -ENOENT: gone already (a hostile client's made-up id); kept,
+			 * its retries could destroy that id once the kernel reuses it
+			 * for another client's object. */
+			int ret = sva_iommufd_destroy(sva_ctx_fd(b->ctx), c->objs[i]);
+
+			if (ret && ret != -ENOENT)
 				continue;
 			memmove(&c->objs[i], &c->objs[i + 1], (c->nobjs - i - 1) * sizeof(*c->objs));
 			c->nobjs--;
@@ -406,6 +411,8 @@ void broker_reap(struct broker *b, bool final)
 		struct broker_grave *g = &b->grave[i];
 		int ret = sva_iommufd_destroy(sva_ctx_fd(b->ctx), g->id);
 
+		if (ret == -ENOENT) /* gone: destroyed by a holder, as destroy_objects() says */
+			ret = 0;
 		if (ret && !final && now - g->since_ns < BROKER_GRAVE_NS)
 			continue;
 		if (ret)
