@@ -342,6 +342,54 @@ static void mock_huge(struct sva_ctx *ctx, struct sva_mm *mm)
 	is_int(ktest_access_rw(ctx, mm->ioas_id, (uintptr_t)p, back, 64, 0), -ENOENT, "huge: gone from the device's view");
 }
 
+/*
+ * hugetlb memory and fork(2) (sva_mem_alloc(3), NOTES): a pinned hugetlb
+ * page is copied at the fork into a free page of the pool, so with none free
+ * fork() fails with ENOMEM; with one free per pinned page it works.
+ */
+static void mock_huge_fork(struct sva_mm *mm)
+{
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_HUGE | SVA_MEM_PREFAULT | SVA_MEM_ANY_NODE,
+				  .mm = mm };
+	long avail = free_hugetlb();
+	int status = -1;
+	pid_t pid;
+	void *p;
+
+	if (avail < 2) {
+		skip(3, "fewer than 2 free hugetlb pages (SVA_VM_HUGEPAGES)");
+		return;
+	}
+	/* All free pages but one, pinned: the fork copies into the last one. */
+	if (!is_int(sva_mem_alloc((size_t)(avail - 1) * 2 * MiB, &o, &p), 0, "huge fork: all free hugetlb pages but one"))
+		return;
+	if (avail - 1 == 1) {
+		pid = fork();
+		if (pid == 0)
+			_exit(0);
+		ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status),
+		   "huge fork: one pinned page, one free: fork() works");
+	} else {
+		skip(1, "more than one page pinned");
+	}
+	sva_mem_free(mm, p, (size_t)(avail - 1) * 2 * MiB);
+	if (!is_int(sva_mem_alloc((size_t)avail * 2 * MiB, &o, &p), 0, "huge fork: every free hugetlb page"))
+		return;
+	if (sva_mem_backing(p) == SVA_MEM_BACKING_HUGETLB) {
+		errno = 0;
+		pid = fork();
+		if (pid == 0)
+			_exit(0);
+		if (pid > 0)
+			waitpid(pid, &status, 0);
+		ok(pid < 0 && errno == ENOMEM, "huge fork: none free: fork() fails with ENOMEM, as the page says (%s)",
+		   pid < 0 ? strerror(errno) : "it worked");
+	} else {
+		skip(1, "not on hugetlb pages");
+	}
+	sva_mem_free(mm, p, (size_t)avail * 2 * MiB);
+}
+
 static void mock_fork(struct sva_mm *mm)
 {
 	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_ANY_NODE, .mm = mm };
@@ -451,6 +499,7 @@ static void mock_checks(struct sva_ctx *ctx)
 	if (is_int(sva_bind(dev, mm, &bo, &bond), 0, "mock: pinned PASID bind")) {
 		mock_window(ctx, mm, dev);
 		mock_huge(ctx, mm);
+		mock_huge_fork(mm);
 		mock_fork(mm);
 		mock_undo(ctx, mm);
 		sva_unbind(bond);
