@@ -648,6 +648,19 @@ echo 16 >"$DP/sys/vm/nr_hugepages"
 doctor
 check "--doctor: CAP_IPC_LOCK makes RLIMIT_MEMLOCK irrelevant" line PASS memlock "CAP_IPC_LOCK: iommufd does not charge pinned pages"
 check "--doctor: reserved hugetlb pages pass" line PASS hugepages "transparent huge pages: never; hugetlb pages: 16 reserved"
+# A 1 GiB default pool (default_hugepagesz=1G): SVA_MEM_HUGE uses the 2 MiB one only.
+cp "$DP/meminfo" "$tmp/meminfo.2m"
+printf 'HugePages_Total:      16\nHugePages_Free:       16\nHugepagesize:    1048576 kB\n' >"$DP/meminfo"
+doctor
+check "--doctor: 1 GiB hugetlb pages only: a warning, SVA_MEM_HUGE cannot use them" \
+	line WARN hugepages "no huge pages \\(transparent huge pages: never; hugetlb pages: 16 reserved, 16 free, 1048576 kB each, 0 of 2048 kB .*Fix: .*hugepages-2048kB/nr_hugepages"
+mkdir -p "$DS/kernel/mm/hugepages/hugepages-2048kB"
+echo 4 >"$DS/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+doctor
+check "--doctor: 1 GiB default pool, 2 MiB pages reserved too: pass" \
+	line PASS hugepages "transparent huge pages: never; hugetlb pages: 16 reserved, 16 free, 1048576 kB each, 4 of 2048 kB"
+rm -r "$DS/kernel/mm/hugepages"
+cp "$tmp/meminfo.2m" "$DP/meminfo"
 check "--doctor: with CAP_SYS_ADMIN a 64-byte config space is not blamed on root" \
 	eval 'line WARN "vfio2 pci-caps" "only the first 64 bytes of the PCI config space could be read, so" '
 printf 'Max locked memory         unlimited            unlimited            bytes\n' >"$DP/self/limits"

@@ -153,7 +153,7 @@ void check_hugepages(struct doctor *dr)
 	long nr = -1, free_pages = -1, size_kb = -1;
 	bool have_thp = thp_mode(dr, mode, sizeof(mode));
 	bool thp_on = have_thp && (!strcmp(mode, "always") || !strcmp(mode, "madvise"));
-	char thp_text[64], tlb_text[128];
+	char thp_text[64], tlb_text[192];
 	struct doc_check *c;
 
 	if (join(path, sizeof(path), dr->o->proc_root, "sys/vm/nr_hugepages") && read_small(path, buf, sizeof(buf)) > 0)
@@ -176,7 +176,25 @@ void check_hugepages(struct doctor *dr)
 	else
 		snprintf(tlb_text, sizeof(tlb_text), "hugetlb pages: %ld reserved", nr);
 
-	if (thp_on || nr > 0) {
+	/*
+	 * SVA_MEM_HUGE asks for the 2 MiB pool (MAP_HUGE_2MB).  With another
+	 * default size (default_hugepagesz=1G), nr_hugepages counts that pool,
+	 * which sva_mem_alloc() never uses: look at the 2 MiB one instead.
+	 */
+	long usable = nr;
+
+	if (nr >= 0 && size_kb > 0 && size_kb != 2048) {
+		char b2[32];
+
+		usable = sva_sysfs_read_attr(dr->o->sysfs_root, "kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", b2,
+					     sizeof(b2))
+				 ? 0
+				 : strtol(b2, NULL, 10);
+		size_t l = strlen(tlb_text);
+
+		snprintf(tlb_text + l, sizeof(tlb_text) - l, ", %ld of 2048 kB (the size SVA_MEM_HUGE uses)", usable);
+	}
+	if (thp_on || usable > 0) {
 		c = doc_add(dr, NULL, "hugepages", DOC_PASS, "%s; %s", thp_text, tlb_text);
 	} else if (!have_thp && nr < 0) {
 		c = doc_add(dr, NULL, "hugepages", DOC_WARN, "cannot tell whether huge pages are available (%s; %s)",
@@ -189,7 +207,10 @@ void check_hugepages(struct doctor *dr)
 			    "IOTLB entry",
 			    thp_text, tlb_text);
 		doc_fix(dr, c, "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled, or reserve hugetlb "
-			       "pages: sysctl vm.nr_hugepages=N");
+			       "pages: %s",
+			size_kb > 0 && size_kb != 2048
+				? "echo N > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+				: "sysctl vm.nr_hugepages=N");
 	}
 	doc_str(dr, c, "thp", have_thp ? mode : NULL);
 	doc_int(c, "nr_hugepages", nr);
