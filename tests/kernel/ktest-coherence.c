@@ -819,6 +819,44 @@ static void shmdt_remedy(void)
 }
 
 /*
+ * shmat(SHM_REMAP) replaces a mapping as MAP_FIXED does but passes no
+ * userfaultfd context to the unmap, so no UNMAP event (review Z66: a raw
+ * userfaultfd registered over anonymous memory got none, and a munmap of the
+ * segment afterwards none either).  libsva(7) lists it under "What no event
+ * reports"; this checks what it says and its remedy.  In the bound address
+ * space (with no HWPT the access path would read the process's current page).
+ */
+static void shm_remap_remedy(struct sva_mm *mm)
+{
+	int id = shmget(IPC_PRIVATE, 4 * PG, IPC_CREAT | 0600);
+	unsigned char *p, *s;
+
+	if (id < 0) {
+		skip(5, "no System V shared memory here");
+		return;
+	}
+	p = fill_at(VA, 4 * PG, 0xe9);
+	is_int(sva_mm_prefault(mm, p, 4 * PG), 0, "SHM_REMAP: anonymous memory prefaulted");
+	s = shmat(id, p, SHM_REMAP);
+	shmctl(id, IPC_RMID, NULL);
+	if (s != p) {
+		skip(4, "shmat(SHM_REMAP) refused");
+		munmap(p, 4 * PG);
+		sva_mm_fence(mm);
+		return;
+	}
+	s[0] = 0xea;
+	sva_mm_fence(mm);
+	is_int(seen(mm, VA), -ESTALE, "  shmat(SHM_REMAP) over it: the devices keep the replaced page (documented)");
+	sva_mm_invalidate(mm, s, 4 * PG);
+	is_int(sva_mm_prefault(mm, s, 4 * PG), 0, "  invalidate, then prefault");
+	is_int(seen(mm, VA), 0xea, "  the devices see the segment");
+	munmap(s, 4 * PG); /* registered by that prefault: followed */
+	sva_mm_fence(mm);
+	is_int(seen(mm, VA), -ENOENT, "  and a munmap of the segment is followed");
+}
+
+/*
  * Two operations libsva(7) lists under "What no event reports", each with its
  * remedy: MADV_REMOVE through a second mapping of the same memfd pages (the
  * kernel reports only the range given, so the first mapping's devices keep
@@ -1986,6 +2024,7 @@ int main(void)
 	mem_free_untracked();
 	shmdt_remedy();
 	unreported_remedies(mm);
+	shm_remap_remedy(mm);
 	seccomp_checks();
 	uffd_replaced_checks();
 	fence_race_checks();
