@@ -30,6 +30,7 @@
 #include <sys/sysmacros.h>
 
 #include "ktest.h"
+#include "../hugetlb.h"
 #include "withdraw.h"
 
 extern _Atomic uint64_t sva_test_remove_settle_ns; /* withdraw.c, libsva-test only */
@@ -1667,6 +1668,51 @@ static void fork_checks(struct sva_mm *mm)
 	munmap(q, PG);
 }
 
+/*
+ * fork() copies pinned anonymous pages for the child; for private hugetlb
+ * memory the copies come from the huge page pool, so with every free huge
+ * page pinned fork() fails with ENOMEM (review Z66; sva_mm_prefault(3),
+ * NOTES), and MADV_DONTFORK is the remedy it names.  Skipped without free
+ * huge pages (make check-vm reserves some).
+ */
+static void hugetlb_fork_checks(struct sva_mm *mm)
+{
+	const size_t H = 2u << 20;
+	long n = free_hugetlb();
+	unsigned char *p;
+	pid_t pid;
+	int st = 0;
+
+	if (n < 1 || n > 64) {
+		skip(4, "no free 2 MiB huge pages (or too many to pin)");
+		return;
+	}
+	p = mmap((void *)(uintptr_t)VA, (size_t)n * H, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED) {
+		skip(4, "MAP_HUGETLB refused");
+		return;
+	}
+	memset(p, 0xf5, (size_t)n * H);
+	is_int(sva_mm_prefault(mm, p, (size_t)n * H), 0, "private hugetlb: every free huge page (%ld) prefaulted", n);
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	is_int(pid < 0 ? -errno : 0, -ENOMEM, "  fork() fails with ENOMEM: no free huge page to copy them into (documented)");
+	is_int(seen(mm, VA + PG), 0xf5, "  the parent's devices still see its pages");
+	madvise(p, (size_t)n * H, MADV_DONTFORK);
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	ok(pid > 0, "  with MADV_DONTFORK on the range, fork() works (%s)", pid > 0 ? "yes" : strerror(errno));
+	munmap(p, (size_t)n * H);
+	sva_mm_fence(mm);
+}
+
 static void untracked_checks(void)
 {
 	struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_UNTRACKED };
@@ -2036,6 +2082,7 @@ int main(void)
 	bind_unmap_in_flight_checks();
 	register_hole_checks();
 	fork_checks(mm);
+	hugetlb_fork_checks(mm);
 	untracked_checks();
 	prefault_split_checks();
 	vdso_checks();
