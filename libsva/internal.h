@@ -177,6 +177,10 @@ int sva_vma_collect_query(int maps_fd, uint64_t start, uint64_t end, struct sva_
 /* The VMA at addr by PROCMAP_QUERY, its read/write/exec bits only: 0,
  * -EFAULT (nothing there), -EOPNOTSUPP (no PROCMAP_QUERY). */
 int sva_vma_query_one(uint64_t addr, struct sva_vma *out);
+/* The bounds of the whole VMA covering addr now, by PROCMAP_QUERY through
+ * maps_fd (or a maps file of its own if -1): 0, -EFAULT (nothing there),
+ * -EOPNOTSUPP (no PROCMAP_QUERY), or the open's -errno.  No allocation. */
+int sva_vma_query_bounds(int maps_fd, uint64_t addr, uint64_t *start, uint64_t *end);
 /* Is [start, end) inside one private anonymous mapping now (no file behind
  * it)?  1 yes, 0 no, -EFAULT nothing at start, -EOPNOTSUPP no PROCMAP_QUERY
  * here, other -errno.  maps_fd: an open /proc/self/maps, or -1.  Such memory

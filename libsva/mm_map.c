@@ -29,6 +29,7 @@ void (*sva_test_register_hook)(uint64_t start, uint64_t end);
 static int register_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint64_t start, uint64_t end)
 {
 	unsigned gen = sva_vma_gen();
+	uint64_t qs, qe;
 	int ret;
 
 	if (mm->reg_gen == gen && start >= mm->reg_start && end <= mm->reg_end)
@@ -37,11 +38,43 @@ static int register_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint64_t
 	if (sva_test_register_hook)
 		sva_test_register_hook(rs, re);
 #endif
-	ret = sva_track_register(rs, re);
-	if (ret && (rs != start || re != end)) {
+	/*
+	 * [rs, re) comes from a read of the mappings that another thread may
+	 * have made stale since (unmapped and mapped again there; a retry
+	 * passes [start, end) alone), and registering part of a mapping
+	 * splits it for good: its mremap() then fails with EFAULT, and on
+	 * kernels that move several mappings in one call the move stops
+	 * half done (review Z66).  The mapping that holds [start, end) now is
+	 * registered whole; where PROCMAP_QUERY is missing, [rs, re) as given.
+	 * Nothing at start now is the race (below): registering the old bounds
+	 * would take part of whatever the other thread maps there next.
+	 */
+	for (int tries = 0;; tries++) {
+		int q = sva_vma_query_bounds(mm->maps_fd, start, &qs, &qe);
+
+		if (q == -EFAULT)
+			return -EFAULT;
+		if (!q && qs <= start && end <= qe) {
+			rs = qs;
+			re = qe;
+		}
+		ret = sva_track_register(rs, re);
+		if (!ret || (rs == start && re == end))
+			break;
+		/* The whole mapping refused: it may have been replaced
+		 * meanwhile, by one of the same bounds too (then again, with
+		 * what is there now: a new mapping is never another
+		 * userfaultfd's, so not for EBUSY), or cannot be registered
+		 * whole (then, after three tries, [start, end) alone). */
+		q = sva_vma_query_bounds(mm->maps_fd, start, &qs, &qe);
+		if (q == -EFAULT)
+			return -EFAULT;
+		if (tries < 2 && !q && (ret == -EINVAL || ret == -ENOMEM))
+			continue;
 		rs = start;
 		re = end;
 		ret = sva_track_register(rs, re);
+		break;
 	}
 	/*
 	 * UFFDIO_REGISTER registers the mappings it finds in the range and

@@ -141,6 +141,18 @@ int sva_vma_query_private_anon(int maps_fd, uint64_t start, uint64_t end)
 	return anon_name(name);
 }
 
+int sva_vma_query_bounds(int maps_fd, uint64_t addr, uint64_t *start, uint64_t *end)
+{
+	struct kabi_procmap_query q;
+	int ret = query_covering(maps_fd, addr, &q);
+
+	if (!ret) {
+		*start = q.vma_start;
+		*end = q.vma_end;
+	}
+	return ret;
+}
+
 int sva_vma_query_one(uint64_t addr, struct sva_vma *out)
 {
 	struct kabi_procmap_query q;

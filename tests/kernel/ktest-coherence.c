@@ -1629,6 +1629,48 @@ static void register_hole_checks(void)
 	munmap(p, 4 * PG);
 }
 
+/*
+ * A registration from a stale read of the mappings: the mapping a prefault
+ * (or a fault) read was unmapped and a larger one mapped in its place before
+ * the registration (the hook plays the other thread).  Registering the old
+ * bounds registered part of the new mapping and split it for good: the
+ * application's mremap() of it then failed with EFAULT, and on kernels that
+ * move several mappings in one call it moved the first part only (review Z66:
+ * a stress of device faults against munmap + mmap + mremap split one in about
+ * 600 rounds).  The mapping there now is registered whole.
+ */
+static int mappings_in(uint64_t start, uint64_t end);
+static void grow_hole(uint64_t start, uint64_t end)
+{
+	(void)start;
+	(void)end;
+	sva_test_register_hook = NULL;
+	munmap((void *)(uintptr_t)VA, 8 * PG);
+	fill_at(VA, 16 * PG, 0x3d);
+}
+
+static void register_stale_checks(void)
+{
+	struct sva_mm *mm;
+	unsigned char *p = fill_at(VA, 8 * PG, 0x3c), *q;
+	int n;
+
+	if (sva_mm_new(g_ctx, NULL, &mm))
+		ktest_bail("sva_mm_new");
+	sva_test_register_hook = grow_hole;
+	is_int(sva_mm_prefault(mm, p + 2 * PG, PG), 0,
+	       "prefault of a page whose mapping another thread replaces by a larger one before the registration");
+	sva_test_register_hook = NULL;
+	n = mappings_in(VA, VA + 16 * PG);
+	is_int(n, 1, "  the new mapping is registered whole, not split (%d mappings)", n);
+	sva_mm_invalidate(mm, p, 16 * PG);
+	q = mremap(p, 16 * PG, 16 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(uintptr_t)VA2);
+	ok(q == (void *)(uintptr_t)VA2, "  and mremap() moves it whole (%s)", q == MAP_FAILED ? strerror(errno) : "ok");
+	munmap(p, 16 * PG);
+	munmap((void *)(uintptr_t)VA2, 16 * PG);
+	sva_mm_free(mm);
+}
+
 static void fork_checks(struct sva_mm *mm)
 {
 	unsigned char *p = fill_at(VA, 4 * PG, 0xf1), *q;
@@ -2081,6 +2123,7 @@ int main(void)
 	bind_after_munmap_checks();
 	bind_unmap_in_flight_checks();
 	register_hole_checks();
+	register_stale_checks();
 	fork_checks(mm);
 	hugetlb_fork_checks(mm);
 	untracked_checks();
