@@ -8,6 +8,7 @@
  * (docs/design.md, "Layers").
  */
 #include <errno.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 #include "kabi.h"
@@ -204,14 +205,26 @@ static int map_refused(struct sva_mm *mm, int ret, uint64_t start, uint64_t end,
 	return anon == 0 || anon == -EOPNOTSUPP ? -EPERM : -EFAULT;
 }
 
+/* Is every page of [start, end) in memory (mincore(2))?  A page of another
+ * userfaultfd's mapping that is not has not been supplied by its owner yet. */
+static bool resident(uint64_t start, uint64_t end)
+{
+	unsigned char vec;
+
+	for (uint64_t a = start; a < end; a += 4096)
+		if (mincore((void *)(uintptr_t)a, 4096, &vec) || !(vec & 1))
+			return false;
+	return true;
+}
+
 /*
  * Register [rs, re) (settled, see above), then map [start, end) inside it.
  * Returns what the map returned, or the registration's refusal; *untracked:
  * the registration error the policy maps through (0: registered); *pinned:
  * the map was tried (an -EFAULT is the kernel's, not the settling's).
  */
-static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tracked, bool fault, uint64_t rs,
-			     uint64_t re, uint64_t start, uint64_t end, int *untracked, bool *pinned)
+static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tracked, bool fault, bool faulting,
+			     uint64_t rs, uint64_t re, uint64_t start, uint64_t end, int *untracked, bool *pinned)
 {
 	int reg = tracked ? register_locked(mm, rs, re, start, end) : 0;
 
@@ -224,12 +237,17 @@ static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tr
 	/*
 	 * Another userfaultfd has the mapping: pinning a page its owner has
 	 * not supplied waits for the owner's handler (and sends it a request
-	 * for a page nobody touched).  A fault pins its own page, as the
-	 * kernel's SVA would wait for it, but no neighbours: in a window of
-	 * more than that page (`fault`), -EBUSY tells the fault path to map
-	 * the page alone.
+	 * for a page nobody touched).  A fault pins no neighbours: in a window
+	 * of more than its page (`fault`), -EBUSY tells the fault path to map
+	 * the page alone.  Nor its own page while that is not in memory
+	 * (`faulting`): the pin would wait for the owner's handler with
+	 * map_lock held, inside a batch that every other fault of the context,
+	 * every unbind and close, and the monitor (so every munmap of tracked
+	 * memory) then waits for.  Not caught: a page in
+	 * memory that the owner write-protects (UFFDIO_WRITEPROTECT) or handles
+	 * in minor mode; the pin still waits for it (sva_bind(3)).
 	 */
-	if (reg == -EBUSY && fault)
+	if (reg == -EBUSY && (fault || (faulting && !resident(start, end))))
 		return -EBUSY;
 	/* Our userfaultfd's number is another file's now: tracking is over
 	 * here too, as the monitor would have said. */
@@ -260,7 +278,7 @@ static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tr
  * before it counts as memory that cannot be pinned.
  */
 static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, uint64_t end, uint32_t chunk_flags,
-		   bool fault)
+		   bool fault, bool faulting)
 {
 	bool tracked = atomic_load_explicit(&mm->tracked, memory_order_relaxed);
 	int reg, ret;
@@ -278,7 +296,7 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 	uint32_t seq0 = sva_track_seq();
 
 	for (int attempt = 0;; attempt++) {
-		ret = register_then_map(mm, v, tracked, fault, attempt ? start : whole ? v->whole_start : v->start,
+		ret = register_then_map(mm, v, tracked, fault, faulting, attempt ? start : whole ? v->whole_start : v->start,
 					attempt ? end : whole ? v->whole_end : v->end, start, end, &reg, &pinned);
 		if (ret != -EFAULT || attempt == 2 || !sva_vma_range_mapped(start, end))
 			break;
@@ -348,7 +366,7 @@ int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t 
 		 * a neighbour, however small the gap (register_then_map()). */
 		ret = map_gap(mm, v, pos, gap_end,
 			      sva_pin_chunk_flags(how) | (now ? sva_mm_remove_pending_locked(mm, pos, gap_end, now) : 0),
-			      (how & SVA_MAP_AROUND) && end - start > 4096);
+			      (how & SVA_MAP_AROUND) && end - start > 4096, how & SVA_MAP_FAULT);
 		if (ret) {
 			if (fail) {
 				fail[0] = pos;

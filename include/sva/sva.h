@@ -910,7 +910,9 @@ struct sva_fault_report {
 			     * device or PASID (a faulty device); other errnos
 			     * are passed through, such as -EBUSY of registering
 			     * with userfaultfd in a SVA_MM_TRACK_STRICT address
-			     * space (another userfaultfd has it), -EMFILE reading
+			     * space (another userfaultfd has it), or in any
+			     * address space for a page another userfaultfd has
+			     * not supplied yet, -EMFILE reading
 			     * /proc/self/maps with no descriptor free (sva_bind(3),
 			     * Fault reports) */
 	uint32_t reserved;  /* set to 0 by libsva: the room a later field

@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE /* mremap(), memfd_create() */
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <malloc.h>
@@ -744,6 +745,79 @@ static void own_uffd_checks(void)
 	is_int(sva_mm_prefault(strict, p, 4 * PG), -EBUSY, "own userfaultfd: a strict address space refuses (-EBUSY)");
 	is_int(seen(strict, VA), -ENOENT, "own userfaultfd: the strict refusal mapped nothing");
 	sva_mm_free(strict);
+	sva_mm_free(mm);
+	close(ufd);
+	munmap(p, 4 * PG);
+}
+
+/*
+ * A device faults on a page of the application's own userfaultfd (missing
+ * mode) that the application has not supplied: pinning it would wait for the
+ * application's handler inside the batch, holding up every other fault of
+ * the context, every unbind and close, and the monitor.  The fault is
+ * refused at once (-EBUSY), nothing is mapped and the application gets no
+ * request; once the page is supplied, a fault there resolves.
+ */
+struct own_uffd_rep {
+	atomic_int n, reason;
+};
+
+static void own_uffd_err(struct sva_bond *b, const struct sva_fault_report *r, void *d)
+{
+	struct own_uffd_rep *rep = d;
+
+	(void)b;
+	atomic_store(&rep->reason, r->reason);
+	atomic_fetch_add(&rep->n, 1);
+}
+
+struct own_uffd_zeropage { /* struct uffdio_zeropage */
+	uint64_t start, len, mode;
+	int64_t zeropage;
+};
+#define OWN_UFFDIO_ZEROPAGE _IOWR(KABI_UFFDIO, 0x04, struct own_uffd_zeropage)
+
+static void own_uffd_unsupplied_checks(void)
+{
+	const uint64_t uva = VA + 0x100000;
+	struct own_uffd_rep rep = { 0 };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = own_uffd_err };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops, .drvdata = &rep };
+	unsigned char *p = ktest_map_at(uva, 4 * PG, PROT_READ | PROT_WRITE); /* never touched */
+	/* Not UFFD_USER_MODE_ONLY: such a userfaultfd lets the kernel's pin fail
+	 * at once instead of waiting (root, or vm.unprivileged_userfaultfd). */
+	int ufd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
+	struct kabi_uffdio_register reg = { .range = { uva, 4 * PG }, .mode = 1 /* MISSING */ };
+	struct own_uffd_zeropage z = { .start = uva + PG, .len = PG };
+	struct pollfd pfd = { .events = POLLIN };
+	struct sva_bond *bond;
+	struct sva_mm *mm;
+	int ret;
+
+	if (ufd < 0 || ioctl(ufd, KABI_UFFDIO_API, &api) || ioctl(ufd, KABI_UFFDIO_REGISTER, &reg)) {
+		skip(6, "cannot register a kernel-mode application userfaultfd here");
+		munmap(p, 4 * PG);
+		return;
+	}
+	if (sva_mm_new(g_ctx, NULL, &mm) || sva_bind(g_dev, mm, &bo, &bond))
+		ktest_bail("own userfaultfd, unsupplied: bind failed");
+	ret = ktest_inject_and_wait(g_dev, bond, uva + PG + 8, SVA_ACCESS_READ, 3000);
+	is_int(ret, 0, "own userfaultfd, a page not supplied yet: the fault is answered without waiting for its handler");
+	pfd.fd = ufd;
+	is_int(poll(&pfd, 1, 0), 0, "  the application's userfaultfd got no request for it");
+	if (ret) { /* the old behaviour: supply it, so the waiting pin ends */
+		ioctl(ufd, OWN_UFFDIO_ZEROPAGE, &z);
+		ktest_inject_and_wait(g_dev, bond, uva + PG, SVA_ACCESS_READ, 10000);
+	}
+	ok(atomic_load(&rep.n) >= 1 && atomic_load(&rep.reason) == -EBUSY, "  refused with -EBUSY (%d reports, reason %d)",
+	   atomic_load(&rep.n), atomic_load(&rep.reason));
+	is_int(seen(mm, uva + PG), ret ? 0 : -ENOENT, "  nothing was mapped");
+	ioctl(ufd, OWN_UFFDIO_ZEROPAGE, &z); /* the application supplies it */
+	rep.n = 0;
+	is_int(ktest_inject_and_wait(g_dev, bond, uva + PG, SVA_ACCESS_READ, 3000), 0, "  once supplied, a fault there...");
+	ok(atomic_load(&rep.n) == 0 && seen(mm, uva + PG) == 0, "  ...resolves: the device reads the supplied zero page");
+	sva_unbind(bond);
 	sva_mm_free(mm);
 	close(ufd);
 	munmap(p, 4 * PG);
@@ -2108,6 +2182,7 @@ int main(void)
 	remove_settle_checks(mm, bond);
 	remove_race(mm, bond);
 	own_uffd_checks();
+	own_uffd_unsupplied_checks();
 	readonly_shared_checks();
 	mem_free_untracked();
 	shmdt_remedy();
