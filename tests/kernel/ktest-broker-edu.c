@@ -303,23 +303,17 @@ static void open_emfile(void)
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		struct rlimit rl = { .rlim_cur = 64, .rlim_max = 64 };
 		struct sva_ctx *ctx;
 		struct sva_dev *dev;
-		int fills[64], nf = 0, ret;
+		int fills[64], nf, ret;
 		pid_t other;
 
 		if (broker_ctx(&ctx, 0))
 			_exit(10);
-		getrlimit(RLIMIT_NOFILE, &rl);
-		rl.rlim_cur = 64;
-		if (setrlimit(RLIMIT_NOFILE, &rl))
+		if ((nf = fds_take_all(fills)) < 0)
 			_exit(11);
-		while (nf < 64 && (fills[nf] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
-			nf++;
 		ret = sva_dev_open(ctx, "edu", &dev);
-		while (nf > 0)
-			close(fills[--nf]);
+		fds_give_back(fills, nf);
 		if (ret != -EMFILE) {
 			dprintf(1, "# open with no descriptor free: %d\n", ret);
 			_exit(12);

@@ -1695,23 +1695,17 @@ static void iso_fault_emfile(void)
 		struct sva_dev *tdev, *idev;
 		struct sva_mm *tmm, *imm;
 		struct sva_bond *bond;
-		struct rlimit rl;
-		int fills[64], nf = 0, ret, before, after;
+		int fills[64], nf, ret, before, after;
 		uint32_t last;
 
 		if (broker_ctx(&tctx) || sva_dev_open(tctx, "mock0", &tdev) || sva_mm_new(tctx, &mo, &tmm) ||
 		    sva_ctx_new(&io, &ictx) || sva_dev_open(ictx, "mock0", &idev) || sva_mm_new(ictx, NULL, &imm))
 			_exit(10);
 		before = fault_queues(tdev, tmm, tmm->ioas_id + 64);
-		getrlimit(RLIMIT_NOFILE, &rl);
-		rl.rlim_cur = 64;
-		if (setrlimit(RLIMIT_NOFILE, &rl))
+		if ((nf = fds_take_all(fills)) < 0)
 			_exit(11);
-		while (nf < 64 && (fills[nf] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
-			nf++;
 		ret = sva_bind(idev, imm, NULL, &bond);
-		while (nf > 0)
-			close(fills[--nf]);
+		fds_give_back(fills, nf);
 		if (ret != -EMFILE) {
 			dprintf(1, "# the bind with no descriptor free: %d\n", ret);
 			_exit(12);

@@ -10,8 +10,10 @@
 #ifndef KTEST_BROKER_H
 #define KTEST_BROKER_H
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -151,6 +153,31 @@ static inline uint32_t wait_mm_exit(int mx)
 	if (poll(&pfd, 1, 5000) != 1 || xread(mx, &pasid, sizeof(pasid)))
 		return 0;
 	return pasid;
+}
+
+/*
+ * In a client process about to fail a call for want of descriptors: lower
+ * RLIMIT_NOFILE to 64 and take every free descriptor below it (fills holds
+ * them); the number taken, or -1.  fds_give_back() closes them.
+ */
+static inline int fds_take_all(int fills[64])
+{
+	struct rlimit rl;
+	int n = 0;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = 64;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		return -1;
+	while (n < 64 && (fills[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		n++;
+	return n;
+}
+
+static inline void fds_give_back(int *fills, int n)
+{
+	while (n > 0)
+		close(fills[--n]);
 }
 
 /* A connection of a client that speaks the protocol itself. */
