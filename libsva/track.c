@@ -679,9 +679,14 @@ bool sva_track_wait_seq(uint32_t seq, uint64_t deadline_ns)
 	pthread_mutex_lock(&T.wait_lock);
 	atomic_fetch_add(&T.waiters, 1);
 	while (!(moved = atomic_load(&T.seq) != seq)) {
-		uint64_t now = sva_now_ns(), left;
+		uint64_t now, left;
 		struct timespec ts;
 
+		if (deadline_ns == UINT64_MAX) { /* the fence's: no deadline */
+			pthread_cond_wait(&T.wait_cond, &T.wait_lock);
+			continue;
+		}
+		now = sva_now_ns();
 		if (now >= deadline_ns)
 			break;
 		/* The condition variable's clock is CLOCK_REALTIME: a wait of what
@@ -705,14 +710,8 @@ int sva_track_fence(void)
 {
 	uint32_t s = atomic_load(&T.seq);
 
-	if (s & 1) {
-		pthread_mutex_lock(&T.wait_lock);
-		atomic_fetch_add(&T.waiters, 1);
-		while (atomic_load(&T.seq) == s)
-			pthread_cond_wait(&T.wait_cond, &T.wait_lock);
-		atomic_fetch_sub(&T.waiters, 1);
-		pthread_mutex_unlock(&T.wait_lock);
-	}
+	if (s & 1)
+		sva_track_wait_seq(s, UINT64_MAX);
 	if (!atomic_load(&T.error))
 		return 0;
 	/* The error is set before the monitor (or a registration that found

@@ -70,7 +70,8 @@ int sva_track_fence_mm(struct sva_mm *mm);
 uint32_t sva_track_seq(void);
 
 /* Wait until the read count is no longer `seq`, or until deadline_ns
- * (CLOCK_MONOTONIC); false if the deadline came first. */
+ * (CLOCK_MONOTONIC; UINT64_MAX: none, as the fence waits); false if the
+ * deadline came first. */
 bool sva_track_wait_seq(uint32_t seq, uint64_t deadline_ns);
 
 /* The monitor's health, for stats: 0 running or never needed, else the errno
