@@ -12,7 +12,11 @@
  * event, then every SVA_REMOVE_SETTLE_NS.  Once pending ranges were dropped at
  * the first check, and a zap that outlasted it (8 MiB under AddressSanitizer
  * and TCG) left a fault after the check with the old page for good.
- * sva_mm_fence() settles at once: its caller has seen its own madvise() return.
+ * sva_mm_fence() withdraws the suspect chunks at once (its caller has seen its
+ * own madvise() return) but leaves the ranges pending to their horizon: another
+ * thread's madvise() of the same pages may still be zapping, and a fault after
+ * the fence is suspect as before.  The cost is one more device fault per page
+ * faulted over a range within its horizon after a fence.
  * What remains is a zap that runs longer than the horizon while a device
  * faults on the same range, and a prefault racing another thread's madvise of
  * the same range; docs/design.md and libsva(7) say so.
@@ -163,11 +167,14 @@ uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
 	}
 	/* Pending REMOVEs past the horizon go; the others say when to look
 	 * again: at their first check, then every settle_ns() (a fault may
-	 * still make a suspect chunk over them). */
+	 * still make a suspect chunk over them).  A fence keeps them too: its
+	 * caller's own madvise() has returned, but another thread's over the
+	 * same pages may not have, and a fault after the fence would keep that
+	 * one's old page for good (Z66). */
 	for (unsigned i = 0; i < mm->nremoves; i++) {
 		struct sva_remove_pending *r = &mm->removes[i];
 
-		if (!force && now - r->t_ns < horizon_ns()) {
+		if (now - r->t_ns < horizon_ns()) {
 			uint64_t d = now - r->t_ns < settle_ns() ? r->t_ns + settle_ns() : now + settle_ns();
 
 			if (!due || d < due)
@@ -182,8 +189,9 @@ uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
 		struct sva_chunk *next = sva_chunks_next(c);
 
 		/* Not before the first check: the zap most likely still runs,
-		 * and a withdrawal would only be followed by another stale map. */
-		if ((c->prot & SVA_CHUNK_SUSPECT) && !removed_within(mm, c->start, c->end, now, settle_ns())) {
+		 * and a withdrawal would only be followed by another stale map.
+		 * A fence's caller has seen its madvise() return: at once. */
+		if ((c->prot & SVA_CHUNK_SUSPECT) && (force || !removed_within(mm, c->start, c->end, now, settle_ns()))) {
 			uint64_t bytes = sva_mm_withdraw_locked(mm, c->start, c->end, NULL);
 
 			atomic_fetch_add_explicit(&mm->st_rewithdrawn, bytes, memory_order_relaxed);

@@ -39,8 +39,9 @@ uint64_t sva_mm_withdraw_locked(struct sva_mm *mm, uint64_t start, uint64_t end,
 void sva_mm_withdraw_event(struct sva_mm *mm, uint64_t start, uint64_t end, bool remove, uint64_t now);
 
 /*
- * Suspect chunks whose REMOVE has settled (or all of them, with force) are
- * withdrawn once more.  Returns when the next check is due (0: nothing left).
+ * Suspect chunks whose REMOVE has settled (or all of them, with force: a
+ * fence) are withdrawn once more; REMOVEs past their horizon are dropped (with
+ * force too).  Returns when the next check is due (0: nothing left).
  */
 uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force);
 
