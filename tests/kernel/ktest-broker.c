@@ -1409,6 +1409,51 @@ static void made_up_id(void)
 }
 
 /*
+ * A trusted raw client registers one id over and over.  Each used to take a
+ * slot of its 65536: a real object registered after them was not recorded,
+ * and stayed when the client died; and the repeated id was destroyed once
+ * per registration, the second time whatever object the kernel had given
+ * that id meanwhile (Z64).  A repeat is recorded once.
+ */
+static void registered_twice(void)
+{
+	struct sva_broker_msg m;
+	struct sva_ctx *ctx = NULL;
+	struct sva_mm *a = NULL, *b = NULL;
+	unsigned char *mem;
+	pid_t pid = one_block_broker(2);
+	int s;
+
+	if (broker_ctx(&ctx) || sva_mm_new(ctx, NULL, &a) || sva_mm_new(ctx, NULL, &b))
+		ktest_bail("a trusted client: %s", log_buf);
+	s = raw_connect();
+	if (raw_hello(s, &m, SVA_BROKER_TRUSTED))
+		ktest_bail("raw hello");
+	for (unsigned i = 0; i <= 65536; i++) {
+		sva_broker_msg_init(&m, SVA_BOP_REGISTER);
+		m.arg[0] = a->ioas_id;
+		if (sva_broker_send(s, &m, -1))
+			ktest_bail("register %u", i);
+	}
+	sva_broker_msg_init(&m, SVA_BOP_REGISTER);
+	m.arg[0] = b->ioas_id;
+	if (sva_broker_send(s, &m, -1))
+		ktest_bail("register");
+	close(s); /* the broker destroys what the client registered */
+	mem = ktest_map_at(0x5b000000ull, 65536, PROT_READ | PROT_WRITE);
+	memset(mem, 1, 65536);
+	KTEST_WAIT_WHILE(sva_mm_prefault(b, mem, 65536) != -ENOENT, 10000);
+	log_buf[0] = '\0';
+	ok(sva_mm_prefault(b, mem, 65536) < 0,
+	   "an id registered 65537 times takes one slot: the next object registered is destroyed at the client's end too");
+	munmap(mem, 65536);
+	sva_mm_free(b);
+	sva_mm_free(a);
+	sva_ctx_free(ctx);
+	stop_broker(pid);
+}
+
+/*
  * Run by hand, as the README shows, the broker's socket directory
  * (/run/sva-brokerd, which the systemd unit makes) may not exist: the broker
  * makes that last component (it failed: "cannot listen on ...: No such file
@@ -1936,6 +1981,7 @@ int main(void)
 	clean_stop();
 	iso_clean_stop();
 	made_up_id();
+	registered_twice();
 	socket_dir_made();
 	close(mx);
 	unlink(sock_path);

@@ -297,6 +297,11 @@ void broker_note_object(struct broker *b, struct broker_client *c, const struct 
 			}
 		return;
 	}
+	/* A repeat takes no second slot, and is not destroyed twice at the
+	 * client's end (the second time another client's object by then). */
+	for (size_t i = c->nobjs; i-- > 0;)
+		if (c->objs[i] == id)
+			return;
 	if (c->nobjs == c->cap_objs) {
 		size_t cap = c->cap_objs ? 2 * c->cap_objs : 16;
 		uint32_t *grown = cap <= BROKER_MAX_OBJECTS ? realloc(c->objs, cap * sizeof(*grown)) : NULL;
@@ -304,7 +309,8 @@ void broker_note_object(struct broker *b, struct broker_client *c, const struct 
 		if (!grown) {
 			if (!c->objs_overflow)
 				broker_log(b, SVA_LOG_WARN,
-					   "client pid %d: more than %zu iommufd objects: the rest stay if it dies",
+					   c->isolated ? "client pid %d: more than %zu iommufd objects: the next are refused"
+						       : "client pid %d: more than %zu iommufd objects: the rest stay if it dies",
 					   (int)c->pid, c->nobjs);
 			c->objs_overflow = true;
 			return;
