@@ -8,6 +8,8 @@
  * (docs/design.md, "Layers").
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/mman.h>
 
 #include "internal.h"
@@ -205,15 +207,42 @@ static int map_refused(struct sva_mm *mm, int ret, uint64_t start, uint64_t end,
 	return anon == 0 || anon == -EOPNOTSUPP ? -EPERM : -EFAULT;
 }
 
-/* Is every page of [start, end) in memory (mincore(2))?  A page of another
- * userfaultfd's mapping that is not has not been supplied by its owner yet. */
-static bool resident(uint64_t start, uint64_t end)
-{
-	unsigned char vec;
+/*
+ * Would pinning every page of [start, end) of another userfaultfd's mapping
+ * go through without its handler?  Only if each page is in this mapping's page
+ * table (/proc/self/pagemap: present), and, for a writable mapping (libsva
+ * maps with the mapping's permissions, so the pin is a write), not
+ * write-protected by that userfaultfd (the uffd-wp bit, Linux 5.13).  A page
+ * not supplied yet (missing mode), in memory but not mapped here (minor mode)
+ * or write-protected would make the pin wait for the application's handler.
+ * Swapped-out pages are refused too.  Without pagemap (no /proc, or a seccomp
+ * filter), mincore(2): in memory, which catches missing mode only.
+ */
+#define PAGEMAP_PRESENT (1ull << 63)
+#define PAGEMAP_UFFD_WP (1ull << 57)
 
-	for (uint64_t a = start; a < end; a += 4096)
-		if (mincore((void *)(uintptr_t)a, 4096, &vec) || !(vec & 1))
+static bool supplied(uint64_t start, uint64_t end, bool writable)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		unsigned char vec;
+
+		for (uint64_t a = start; a < end; a += 4096)
+			if (mincore((void *)(uintptr_t)a, 4096, &vec) || !(vec & 1))
+				return false;
+		return true;
+	}
+	for (uint64_t a = start; a < end; a += 4096) {
+		uint64_t e;
+
+		if (pread(fd, &e, sizeof(e), (off_t)(a / 4096 * sizeof(e))) != (ssize_t)sizeof(e) ||
+		    !(e & PAGEMAP_PRESENT) || (writable && (e & PAGEMAP_UFFD_WP))) {
+			close(fd);
 			return false;
+		}
+	}
+	close(fd);
 	return true;
 }
 
@@ -243,11 +272,10 @@ static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tr
 	 * (`faulting`): the pin would wait for the owner's handler with
 	 * map_lock held, inside a batch that every other fault of the context,
 	 * every unbind and close, and the monitor (so every munmap of tracked
-	 * memory) then waits for.  Not caught: a page in
-	 * memory that the owner write-protects (UFFDIO_WRITEPROTECT) or handles
-	 * in minor mode; the pin still waits for it (sva_bind(3)).
+	 * memory) then waits for; nor one the owner write-protects or handles
+	 * in minor mode (supplied()).
 	 */
-	if (reg == -EBUSY && (fault || (faulting && !resident(start, end))))
+	if (reg == -EBUSY && (fault || (faulting && !supplied(start, end, v->prot & SVA_PROT_WRITE))))
 		return -EBUSY;
 	/* Our userfaultfd's number is another file's now: tracking is over
 	 * here too, as the monitor would have said. */

@@ -872,6 +872,120 @@ static void own_uffd_unsupplied_checks(void)
 	munmap(p, 4 * PG);
 }
 
+struct own_uffd_wp { /* struct uffdio_writeprotect */
+	uint64_t start, len, mode;
+};
+#define OWN_UFFDIO_WRITEPROTECT _IOWR(KABI_UFFDIO, 0x06, struct own_uffd_wp)
+struct own_uffd_continue { /* struct uffdio_continue */
+	uint64_t start, len, mode;
+	int64_t mapped;
+};
+#define OWN_UFFDIO_CONTINUE _IOWR(KABI_UFFDIO, 0x07, struct own_uffd_continue)
+#define OWN_UFFD_FEATURE_MINOR_SHMEM (1ull << 10)
+
+/*
+ * A page the application's own userfaultfd write-protects, or handles in
+ * minor mode (in memory, but not in this mapping's page table), is in memory:
+ * mincore() said "supplied" and the pin waited for the application's handler
+ * with map_lock held, stalling the context (Z65's documented limit).  Such a
+ * page is refused -EBUSY like one not supplied.  `unstick` ends the old
+ * code's wait so that the checks after it can run.
+ */
+static void own_uffd_waits_check(const char *what, struct sva_bond *bond, struct sva_mm *mm, uint64_t va,
+				 struct own_uffd_rep *rep, void (*unstick)(int ufd, uint64_t va), int ufd)
+{
+	int ret;
+
+	rep->n = 0;
+	ret = ktest_inject_and_wait(g_dev, bond, va, SVA_ACCESS_READ, 3000);
+	is_int(ret, 0, "own userfaultfd, %s: the fault is answered without waiting for its handler", what);
+	if (ret) { /* the old behaviour: let the waiting pin go on */
+		unstick(ufd, va);
+		ktest_inject_and_wait(g_dev, bond, va, SVA_ACCESS_READ, 10000);
+	}
+	ok(atomic_load(&rep->n) >= 1 && atomic_load(&rep->reason) == -EBUSY, "  refused with -EBUSY (%d reports, reason %d)",
+	   atomic_load(&rep->n), atomic_load(&rep->reason));
+	if (!ret)
+		unstick(ufd, va); /* the application handles it */
+	rep->n = 0;
+	is_int(ktest_inject_and_wait(g_dev, bond, va, SVA_ACCESS_READ, 3000), 0, "  once handled, a fault there...");
+	ok(atomic_load(&rep->n) == 0 && seen(mm, va) == 0x5c, "  ...resolves: the device reads the page (%d)", seen(mm, va));
+}
+
+static void wp_unstick(int ufd, uint64_t va)
+{
+	struct own_uffd_wp w = { .start = va & ~(uint64_t)(PG - 1), .len = PG, .mode = 0 };
+
+	ioctl(ufd, OWN_UFFDIO_WRITEPROTECT, &w);
+}
+
+static void minor_unstick(int ufd, uint64_t va)
+{
+	struct own_uffd_continue c = { .start = va & ~(uint64_t)(PG - 1), .len = PG };
+
+	ioctl(ufd, OWN_UFFDIO_CONTINUE, &c);
+}
+
+static void own_uffd_wp_minor_checks(void)
+{
+	const uint64_t wva = VA + 0x180000, mva = VA + 0x1c0000;
+	struct own_uffd_rep rep = { 0 };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = own_uffd_err };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops, .drvdata = &rep };
+	struct sva_bond *bond;
+	struct sva_mm *mm;
+
+	if (sva_mm_new(g_ctx, NULL, &mm) || sva_bind(g_dev, mm, &bo, &bond))
+		ktest_bail("own userfaultfd, write-protect/minor: bind failed");
+	{
+		unsigned char *p = fill_at(wva, 4 * PG, 0x5c);
+		int ufd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK); /* kernel mode: its pins wait */
+		struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
+		struct kabi_uffdio_register reg = { .range = { wva, 4 * PG }, .mode = KABI_UFFDIO_REGISTER_MODE_WP };
+		struct own_uffd_wp w = { .start = wva, .len = 4 * PG, .mode = 1 /* WP */ };
+
+		if (ufd < 0 || ioctl(ufd, KABI_UFFDIO_API, &api) || ioctl(ufd, KABI_UFFDIO_REGISTER, &reg) ||
+		    ioctl(ufd, OWN_UFFDIO_WRITEPROTECT, &w)) {
+			skip(4, "cannot write-protect with an application userfaultfd here");
+		} else {
+			own_uffd_waits_check("a write-protected page", bond, mm, wva + PG, &rep, wp_unstick, ufd);
+		}
+		if (ufd >= 0)
+			close(ufd);
+		munmap(p, 4 * PG);
+	}
+	{
+		int mfd = memfd_create("ktest-minor", MFD_CLOEXEC), ufd = -1;
+		struct kabi_uffdio_api api = { .api = KABI_UFFD_API, .features = OWN_UFFD_FEATURE_MINOR_SHMEM };
+		struct kabi_uffdio_register reg = { .range = { mva, 4 * PG }, .mode = 1ull << 2 /* MINOR */ };
+		unsigned char *a = MAP_FAILED, *b = MAP_FAILED;
+
+		if (mfd >= 0 && ftruncate(mfd, 4 * PG) == 0) {
+			a = mmap((void *)(uintptr_t)mva, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, mfd, 0);
+			b = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+		}
+		if (a != MAP_FAILED && b != MAP_FAILED) {
+			memset(b, 0x5c, 4 * PG); /* in the page cache; not in a's page table */
+			ufd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		}
+		if (ufd < 0 || ioctl(ufd, KABI_UFFDIO_API, &api) || ioctl(ufd, KABI_UFFDIO_REGISTER, &reg)) {
+			skip(4, "cannot register shared memory in minor mode with an application userfaultfd here");
+		} else {
+			own_uffd_waits_check("a page handled in minor mode", bond, mm, mva + PG, &rep, minor_unstick, ufd);
+		}
+		if (ufd >= 0)
+			close(ufd);
+		if (a != MAP_FAILED)
+			munmap(a, 4 * PG);
+		if (b != MAP_FAILED)
+			munmap(b, 4 * PG);
+		if (mfd >= 0)
+			close(mfd);
+	}
+	sva_unbind(bond);
+	sva_mm_free(mm);
+}
+
 /*
  * sva_mem_free() of memory another userfaultfd held when it was prefaulted
  * (so libsva mapped it untracked): no event reports its munmap, and it used
@@ -2232,6 +2346,7 @@ int main(void)
 	remove_race(mm, bond);
 	own_uffd_checks();
 	own_uffd_unsupplied_checks();
+	own_uffd_wp_minor_checks();
 	readonly_shared_checks();
 	mem_free_untracked();
 	shmdt_remedy();
