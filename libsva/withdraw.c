@@ -138,13 +138,25 @@ void sva_mm_withdraw_event(struct sva_mm *mm, uint64_t start, uint64_t end, bool
 	pthread_mutex_unlock(&mm->map_lock);
 }
 
+/*
+ * Is a REMOVE at t_ns younger than `age` ns at `now`?  A caller's `now` may be
+ * older than the REMOVE: a fence reads the clock before it waits for
+ * map_lock, and the monitor may record an event meanwhile.  That one is
+ * young (now - t_ns would wrap, and the fence would drop the range of another
+ * thread's madvise() whose zap has just begun).
+ */
+static bool younger(uint64_t t_ns, uint64_t now, uint64_t age)
+{
+	return now < t_ns + age;
+}
+
 /* Is a REMOVE over [start, end) younger than `age` ns? */
 static bool removed_within(const struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t now, uint64_t age)
 {
 	for (unsigned i = 0; i < mm->nremoves; i++) {
 		const struct sva_remove_pending *r = &mm->removes[i];
 
-		if (r->start < end && start < r->end && now - r->t_ns < age)
+		if (r->start < end && start < r->end && younger(r->t_ns, now, age))
 			return true;
 	}
 	return false;
@@ -174,8 +186,8 @@ uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
 	for (unsigned i = 0; i < mm->nremoves; i++) {
 		struct sva_remove_pending *r = &mm->removes[i];
 
-		if (now - r->t_ns < horizon_ns()) {
-			uint64_t d = now - r->t_ns < settle_ns() ? r->t_ns + settle_ns() : now + settle_ns();
+		if (younger(r->t_ns, now, horizon_ns())) {
+			uint64_t d = younger(r->t_ns, now, settle_ns()) ? r->t_ns + settle_ns() : now + settle_ns();
 
 			if (!due || d < due)
 				due = d;
