@@ -423,6 +423,14 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 		return sva_fail(&mm->ctx->log, ret, "sva_mm_prefault: coherence tracking stopped (SVA_MM_TRACK_STRICT)");
 	}
 	pthread_mutex_lock(&mm->lock);
+	/* The fence above leaves the madvise() ranges pending (withdraw.c): a
+	 * fault between it and mm->lock mapped a suspect chunk, which the map
+	 * below would take as visible (and prefaulted) and the monitor would
+	 * withdraw at its next check, leaving a pinned-mode device a hole.
+	 * Faults wait on mm->lock now: withdraw those, the map makes them
+	 * afresh. */
+	if (atomic_load_explicit(&mm->settle_hint, memory_order_relaxed))
+		sva_mm_withdraw_suspect(mm, start, end);
 	/* Every check before the budget makes room (it may evict fault-mapped
 	 * memory): a refused prefault changes nothing. */
 	ret = sva_reach_prefault_locked(mm, start, end);

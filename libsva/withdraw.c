@@ -217,6 +217,24 @@ uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force)
 	return due;
 }
 
+uint64_t sva_mm_withdraw_suspect(struct sva_mm *mm, uint64_t start, uint64_t end)
+{
+	uint64_t bytes = 0;
+
+	pthread_mutex_lock(&mm->map_lock);
+	for (struct sva_chunk *c = sva_chunks_after(&mm->chunks, start); c && c->start < end && mm->suspects;) {
+		struct sva_chunk *next = sva_chunks_next(c);
+
+		if (c->prot & SVA_CHUNK_SUSPECT)
+			bytes += sva_mm_withdraw_locked(mm, c->start, c->end, NULL);
+		c = next;
+	}
+	atomic_fetch_add_explicit(&mm->st_rewithdrawn, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&mm->st_withdrawn, bytes, memory_order_relaxed);
+	pthread_mutex_unlock(&mm->map_lock);
+	return bytes;
+}
+
 void sva_mm_tracking_lost_locked(struct sva_mm *mm, int err)
 {
 	if (atomic_load(&mm->tracked)) {

@@ -49,6 +49,15 @@ uint64_t sva_mm_settle(struct sva_mm *mm, uint64_t now, bool force);
  * `now` (mm->map_lock held), else 0. */
 uint32_t sva_mm_remove_pending_locked(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t now);
 
+/*
+ * Withdraw the suspect chunks overlapping [start, end) now (takes
+ * mm->map_lock; the caller holds mm->lock, so no fault makes another).  For
+ * sva_mm_prefault(): a range stays pending after its fence, and a suspect chunk
+ * a fault made since would count as prefaulted, then go at the monitor's next
+ * check.  Returns the bytes withdrawn.
+ */
+uint64_t sva_mm_withdraw_suspect(struct sva_mm *mm, uint64_t start, uint64_t end);
+
 /* A chunk flagged SVA_CHUNK_SUSPECT was inserted (mm->map_lock held). */
 void sva_mm_note_suspect_locked(struct sva_mm *mm);
 
