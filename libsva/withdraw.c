@@ -15,8 +15,8 @@
  * sva_mm_fence() withdraws the suspect chunks at once (its caller has seen its
  * own madvise() return) but leaves the ranges pending to their horizon: another
  * thread's madvise() of the same pages may still be zapping, and a fault after
- * the fence is suspect as before.  The cost is one more device fault per page
- * faulted over a range within its horizon after a fence.
+ * the fence is suspect as before.  The cost: a device that keeps using such a
+ * range faults on it after every check until the horizon, fence or no fence.
  * What remains is a zap that runs longer than the horizon while a device
  * faults on the same range, and a prefault racing another thread's madvise of
  * the same range; docs/design.md and libsva(7) say so.

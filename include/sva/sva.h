@@ -839,7 +839,7 @@ struct sva_mm_stats {
 				      * untracked range could not be registered */
 	uint64_t events;	     /* coherence events (UNMAP, REMOVE, REMAP ranges) applied */
 	uint64_t bytes_withdrawn;    /* unmapped from the IOAS because of them */
-	uint64_t bytes_rewithdrawn;  /* of which withdrawn again after a REMOVE settled */
+	uint64_t bytes_rewithdrawn;  /* of which withdrawn again: mapped by a fault while a REMOVE was pending */
 	uint64_t untracked_ranges;   /* maps made without tracking (default policy) */
 	uint64_t untracked_bytes;    /* their bytes */
 	uint64_t bytes_visible;	     /* mapped (pinned) in the IOAS now */
