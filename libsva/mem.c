@@ -509,9 +509,36 @@ static int bind_node(void *p, uint64_t len, int node)
 
 /* ---------------------------------------------------------- allocation */
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only: the file read for the THP mode instead of the kernel's. */
+const char *sva_mem_test_thp_path;
+#endif
+
+/* Transparent huge pages are disabled system-wide ("[never]"): madvise(
+ * MADV_HUGEPAGE) still succeeds, but the memory gets base pages. */
+static bool thp_never(void)
+{
+	const char *path = "/sys/kernel/mm/transparent_hugepage/enabled";
+	char mode[128] = "";
+	FILE *f;
+
+#ifdef SVA_TEST_HOOKS
+	if (sva_mem_test_thp_path)
+		path = sva_mem_test_thp_path;
+#endif
+	f = fopen(path, "re");
+	if (!f)
+		return false; /* no THP at all: madvise() says so itself */
+	if (!fgets(mode, sizeof(mode), f))
+		mode[0] = '\0';
+	fclose(f);
+	return strstr(mode, "[never]") != NULL;
+}
+
 /*
  * mmap exactly at addr, not replacing anything.  Huge: hugetlb 2 MiB pages if
- * the kernel has them free, else base pages marked MADV_HUGEPAGE.  Returns 0,
+ * the kernel has them free, else base pages marked MADV_HUGEPAGE (which are
+ * base pages only, and said so, while THP is disabled).  Returns 0,
  * -EEXIST (something is there: try elsewhere) or another -errno.
  */
 static int map_at(uint64_t addr, uint64_t len, bool huge, int *backing)
@@ -541,7 +568,7 @@ static int map_at(uint64_t addr, uint64_t len, bool huge, int *backing)
 		return -EEXIST;
 	}
 	*backing = SVA_MEM_BACKING_PAGES;
-	if (huge && madvise(p, len, MADV_HUGEPAGE) == 0)
+	if (huge && madvise(p, len, MADV_HUGEPAGE) == 0 && !thp_never())
 		*backing = SVA_MEM_BACKING_THP;
 	return 0;
 }
@@ -802,7 +829,10 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 		snprintf(where, sizeof(where), "no NUMA placement");
 	sva_logf(log, SVA_LOG_DEBUG, "sva_mem_alloc: 0x%" PRIx64 "-0x%" PRIx64 " (%zu bytes asked): %s%s, %s%s", e.addr,
 		 e.addr + maplen, len, sva_mem_backing_name(e.backing),
-		 e.backing == SVA_MEM_BACKING_PAGES && huge ? " (no hugetlb pages free, no THP)" : "", where,
+		 e.backing == SVA_MEM_BACKING_PAGES && huge
+			 ? (thp_never() ? " (no hugetlb pages free, THP disabled: [never])" : " (no hugetlb pages free, no THP)")
+			 : "",
+		 where,
 		 (o.flags & SVA_MEM_PREFAULT) ? ", visible in the address space" : "");
 	sva_rset_fini(&prior);
 	*out = p;
