@@ -80,7 +80,11 @@ static struct {
 	_Atomic int error; /* what stopped the monitor, negative errno */
 	atomic_bool withdrawn; /* every address space has learnt error */
 	_Atomic bool abandon; /* the number is not our userfaultfd any more: stop, lost */
-	atomic_bool stopfd_dropped; /* the monitor left the eventfd's number out of its wait */
+	unsigned gen; /* the running monitor's generation: one per start() (T.setup) */
+	/* The latest generation whose monitor left the eventfd's number out of
+	 * its wait.  A generation, not a flag: a monitor that stop() let go runs
+	 * on, and its drop must not count as the newer monitor's. */
+	_Atomic unsigned stopfd_dropped;
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cond;
 	atomic_int waiters;
@@ -274,6 +278,7 @@ static void lost(int err)
  * stop() had to let go may run after a newer one started).  It frees it. */
 struct monitor_arg {
 	int uffd, stopfd;
+	unsigned gen;
 	struct sva_file_id uffd_file;
 };
 
@@ -282,6 +287,7 @@ static void *monitor(void *arg)
 	struct monitor_arg *a = arg;
 	int uffd = a->uffd, own = a->uffd, stopfd = a->stopfd, timeout = -1, ret = 0;
 	struct sva_file_id uffd_file = a->uffd_file;
+	unsigned gen = a->gen;
 
 	sva_free(a);
 	/* Findable by name, as the fault thread is (libsva(7)). */
@@ -312,8 +318,12 @@ static void *monitor(void *arg)
 		 * and that file's readiness is no stop.  Leave it out: stop()
 		 * rings the doorbell. */
 		if (pfd[1].revents) {
+			unsigned seen = atomic_load(&T.stopfd_dropped);
+
 			stopfd = -1;
-			atomic_store(&T.stopfd_dropped, true);
+			/* Never back to an older generation's (see T). */
+			while ((int)(gen - seen) > 0 && !atomic_compare_exchange_weak(&T.stopfd_dropped, &seen, gen))
+				;
 			continue;
 		}
 		if (pfd[0].revents & POLLNVAL) {
@@ -472,17 +482,17 @@ static int start(enum sva_track_part *what)
 	}
 	doorbell_arm(fd);
 	atomic_store(&T.abandon, false);
-	atomic_store(&T.stopfd_dropped, false);
 	atomic_store(&T.stopping, false);
 	atomic_store(&T.uffd, fd);
 	atomic_store(&T.withdrawn, false);
 	atomic_store(&T.error, 0);
 	sva_vma_cache_stale(); /* ranges registered with an earlier userfaultfd are not any more */
+	T.gen++;
 	struct monitor_arg *a = sva_malloc(sizeof(*a));
 
 	*what = SVA_TRACK_THREAD;
 	if (a) {
-		*a = (struct monitor_arg){ .uffd = fd, .stopfd = stopfd, .uffd_file = T.uffd_file };
+		*a = (struct monitor_arg){ .uffd = fd, .stopfd = stopfd, .uffd_file = T.uffd_file, .gen = T.gen };
 		ret = sva_thread_create(&T.thread, monitor, a, &T.stack);
 		if (ret)
 			sva_free(a);
@@ -531,7 +541,7 @@ static void stop(void)
 		return;
 	atomic_store(&T.stopping, true);
 	if ((bell && madvise(T.doorbell, DOORBELL, MADV_DONTNEED) == 0) ||
-	    (!atomic_load(&T.stopfd_dropped) && sva_fd_holds(stopfd, &T.stop_file) &&
+	    (atomic_load(&T.stopfd_dropped) != T.gen && sva_fd_holds(stopfd, &T.stop_file) &&
 	     write(stopfd, &one, sizeof(one)) == sizeof(one))) {
 		pthread_join(T.thread, NULL);
 		sva_thread_stack_free(T.stack);

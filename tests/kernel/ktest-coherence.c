@@ -1645,6 +1645,62 @@ static int uffd_idle_child(int out)
 	_exit(0);
 }
 
+static int threads_named(const char *name, int *blocking);
+
+/*
+ * A monitor the release had to let go (both its numbers given away) runs on.
+ * When it wakes later and leaves its eventfd's number (/dev/null now) out of
+ * its wait, that is its own business, not the next monitor's.  It used to set
+ * one flag for every monitor (review Z71): the next release, finding that
+ * monitor's userfaultfd number given away too, then let it go as well although
+ * its eventfd would have woken it, and a munmap of memory registered with its
+ * userfaultfd waited for good.
+ */
+static int stopfd_gen_child(int out)
+{
+	int got[3] = { -9, -9, -9 };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm, *next;
+	unsigned char *a, *b;
+	int ufd, efd, idle, blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	alarm(20); /* the old release: killed in the last munmap */
+	if (nul < 0 || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(mm, a, 4 * PG))
+		_exit(4);
+	/* Both numbers given away: the release cannot wake this monitor. */
+	efd = ktest_anon_fd("anon_inode:[eventfd]");
+	ufd = find_uffd();
+	idle = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0 || ufd < 0 || idle < 0 || dup2(nul, efd) != efd || dup2(idle, ufd) != ufd)
+		_exit(5);
+	sva_mm_free(mm);
+	/* The next monitor, on a new userfaultfd and a new eventfd. */
+	if (sva_mm_new(ctx, NULL, &next))
+		_exit(6);
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(next, b, 4 * PG))
+		_exit(7);
+	/* The let-go monitor wakes for this munmap's event and finds
+	 * /dev/null at its eventfd's number. */
+	got[0] = munmap(a, 4 * PG) == 0;
+	usleep(200000);
+	/* The new monitor's userfaultfd number given away: its release must
+	 * wake it through its eventfd, which is still its own. */
+	ufd = find_uffd();
+	if (ufd < 0 || dup2(idle, ufd) != ufd)
+		_exit(8);
+	sva_mm_free(next);
+	got[1] = threads_named("sva-coherence", &blocking); /* the let-go one only */
+	got[2] = munmap(b, 4 * PG) == 0;
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(9);
+	_exit(0);
+}
+
 static char closed_log[512];
 
 static void closed_capture(void *arg, enum sva_log_level level, const char *msg)
@@ -1746,6 +1802,18 @@ static void stopfd_replaced_checks(void)
 	ok(got[5] == 1, "  its release leaves /dev/null open too");
 	ok(got[6] == 1, "  the application's own eventfd at the number: the monitor still tracks");
 	ok(got[7] == 1, "  and the release returns without writing to it (its counter is 0)");
+}
+
+static void stopfd_gen_checks(void)
+{
+	int status, got[3] = { -9, -9, -9 };
+
+	status = exec_child("KTEST_STOPFD_GEN", got, sizeof(got));
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+	       "a monitor let go leaves its eventfd out: the child ran to the end (status 0x%x)", status);
+	ok(got[0] == 1, "  a munmap that wakes the let-go monitor returns");
+	is_int(got[1], 1, "  the next monitor's release still wakes it through its eventfd (it is joined)");
+	ok(got[2] == 1, "  and a munmap of memory it registered returns");
 }
 
 static void uffd_idle_checks(void)
@@ -2405,6 +2473,8 @@ int main(void)
 		return uffd_closed_child(atoi(getenv("KTEST_UFFD_CLOSED")));
 	if (getenv("KTEST_UFFD_IDLE"))
 		return uffd_idle_child(atoi(getenv("KTEST_UFFD_IDLE")));
+	if (getenv("KTEST_STOPFD_GEN"))
+		return stopfd_gen_child(atoi(getenv("KTEST_STOPFD_GEN")));
 	if (getenv("KTEST_STOPFD_REPLACED"))
 		return stopfd_replaced_child(atoi(getenv("KTEST_STOPFD_REPLACED")));
 	ktest_require_iommufd();
@@ -2448,6 +2518,7 @@ int main(void)
 	uffd_silent_checks();
 	stopfd_replaced_checks();
 	uffd_idle_checks();
+	stopfd_gen_checks();
 	uffd_closed_checks();
 	bind_after_munmap_checks();
 	bind_unmap_in_flight_checks();
