@@ -309,6 +309,23 @@ static void *alloc_locked(size_t size)
 	return o;
 }
 
+bool sva_arena_room(void)
+{
+	bool room;
+	void *p;
+
+	pthread_mutex_lock(&A.lock);
+	room = A.nres > 0;
+	pthread_mutex_unlock(&A.lock);
+	if (room)
+		return true;
+	p = mmap(NULL, RESERVE + GRANULE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return false;
+	munmap(p, RESERVE + GRANULE);
+	return true;
+}
+
 void *sva_malloc(size_t size)
 {
 	void *p;

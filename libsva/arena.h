@@ -19,6 +19,11 @@
  * a pointer the arena did not hand out is passed to libc's free() (memory
  * libc allocated for us, as strdup() would).  Allocations over 2 KiB are whole
  * 64 KiB granules, zero-filled (lazily) when they come from sva_malloc(). */
+/* Whether the first allocation could reserve the arena now: true once it is
+ * reserved, else after a trial reservation given back at once.  For a call
+ * that must fail for want of address space before anything else, yet reserve
+ * nothing when it fails for another reason. */
+bool sva_arena_room(void);
 void *sva_malloc(size_t size);
 void *sva_calloc(size_t n, size_t size);
 void *sva_realloc(void *p, size_t size);

@@ -138,7 +138,7 @@ __attribute__((destructor)) static void sva_at_exit(void)
 	}
 }
 
-static int open_iommufd(struct sva_ctx *ctx, const char *path)
+static int open_iommufd(struct sva_log *log, const char *path)
 {
 	int fd = open(path, O_RDWR | O_CLOEXEC), ret;
 
@@ -146,42 +146,42 @@ static int open_iommufd(struct sva_ctx *ctx, const char *path)
 		ret = -errno;
 		switch (ret) {
 		case -ENOENT:
-			return sva_fail(&ctx->log, ret,
+			return sva_fail(log, ret,
 					"%s does not exist: the kernel needs CONFIG_IOMMUFD (try 'modprobe iommufd')", path);
 		case -EACCES:
 		case -EPERM:
-			return sva_fail(&ctx->log, ret,
+			return sva_fail(log, ret,
 					"cannot open %s: permission denied; run as root or give your user access "
 					"(a udev rule for the iommufd device node)", path);
 		default:
-			return sva_fail(&ctx->log, ret, "cannot open %s: %s%s", path, strerror(-ret),
+			return sva_fail(log, ret, "cannot open %s: %s%s", path, strerror(-ret),
 					sva_errno_remedy(ret, false));
 		}
 	}
 	ret = sva_iommufd_check(fd);
 	if (ret) {
 		close(fd);
-		return sva_fail(&ctx->log, ret, "%s is not an iommufd device node", path);
+		return sva_fail(log, ret, "%s is not an iommufd device node", path);
 	}
 	return fd;
 }
 
-static int adopt_iommufd(struct sva_ctx *ctx, int passed)
+static int adopt_iommufd(struct sva_log *log, int passed)
 {
 	int fd, ret;
 
 	if (passed < 0)
-		return sva_fail(&ctx->log, -EBADF, "adopted iommufd %d is not a file descriptor", passed);
+		return sva_fail(log, -EBADF, "adopted iommufd %d is not a file descriptor", passed);
 	fd = fcntl(passed, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0 && errno == EBADF)
-		return sva_fail(&ctx->log, -EBADF, "adopted iommufd %d is not open", passed);
+		return sva_fail(log, -EBADF, "adopted iommufd %d is not open", passed);
 	if (fd < 0)
-		return sva_fail(&ctx->log, -errno, "cannot duplicate iommufd %d: %s%s", passed, strerror(errno),
+		return sva_fail(log, -errno, "cannot duplicate iommufd %d: %s%s", passed, strerror(errno),
 				sva_errno_remedy(-errno, false));
 	ret = sva_iommufd_check(fd);
 	if (ret) {
 		close(fd);
-		return sva_fail(&ctx->log, -ENOTTY, "adopted fd %d is not an iommufd (open /dev/iommu and pass that)",
+		return sva_fail(log, -ENOTTY, "adopted fd %d is not an iommufd (open /dev/iommu and pass that)",
 				passed);
 	}
 	return fd;
@@ -286,7 +286,8 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 {
 	struct sva_ctx_opts opts;
 	struct sva_ctx *ctx;
-	int ret;
+	struct sva_log early;
+	int fd, ret;
 
 	if (!out)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: out is NULL");
@@ -313,10 +314,38 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	if (opts.flags & (SVA_CTX_BROKER | SVA_CTX_ISOLATED))
 		return broker_ctx_new(&opts, out);
 
-	ctx = sva_calloc(1, sizeof(*ctx));
-	if (!ctx)
+	/*
+	 * The descriptor first, before the first allocation: the first one
+	 * reserves libsva's arena for the process's life (1 GiB of address
+	 * space), which a call that fails for want of the device node, or of
+	 * permission to open it, or for a bad PASID range, must not leave
+	 * behind (sva_ctx_new(3): a failed call changes nothing).  Want of
+	 * room for the arena is still told first, as before.
+	 */
+	if (!sva_arena_room())
 		return sva_fail_to(opts.log_fn, opts.log_arg, opts.log_level, -ENOMEM, "sva_ctx_new: " SVA_ARENA_ENOMEM);
+	sva_log_init(&early, opts.log_fn, opts.log_arg, opts.log_level);
+	if (!opts.global_pasid_min)
+		opts.global_pasid_min = SVA_GLOBAL_PASID_MIN_DEFAULT;
+	if (!opts.global_pasid_max)
+		opts.global_pasid_max = SVA_GLOBAL_PASID_MAX_DEFAULT;
+	if (opts.global_pasid_max > SVA_PASID_MAX || opts.global_pasid_min > opts.global_pasid_max)
+		fd = sva_fail(&early, -ERANGE, "global PASID range [%u, %u] is empty or beyond %u", opts.global_pasid_min,
+			      opts.global_pasid_max, SVA_PASID_MAX);
+	else if (opts.flags & SVA_CTX_ADOPT_FD)
+		fd = adopt_iommufd(&early, opts.iommufd);
+	else
+		fd = open_iommufd(&early, opts.iommu_path ? opts.iommu_path : "/dev/iommu");
+	sva_log_fini(&early);
+	if (fd < 0)
+		return fd;
+	ctx = sva_calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		close(fd);
+		return sva_fail_to(opts.log_fn, opts.log_arg, opts.log_level, -ENOMEM, "sva_ctx_new: " SVA_ARENA_ENOMEM);
+	}
 	sva_ctx_init_core(ctx);
+	ctx->fd = fd; /* closed by the release of a call that fails below */
 	ctx->flags = opts.flags;
 	ctx->fe.poll_mode = opts.flags & SVA_CTX_FAULT_POLL;
 	snprintf(ctx->fe.thread_name, sizeof(ctx->fe.thread_name), "%s",
@@ -324,14 +353,9 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	ctx->fe.thread_init = opts.fault_thread_init;
 	ctx->fe.thread_arg = opts.fault_thread_arg;
 	sva_log_init(&ctx->log, opts.log_fn, opts.log_arg, opts.log_level);
-	ctx->global_pasid_min = opts.global_pasid_min ? opts.global_pasid_min : SVA_GLOBAL_PASID_MIN_DEFAULT;
-	ctx->global_pasid_max = opts.global_pasid_max ? opts.global_pasid_max : SVA_GLOBAL_PASID_MAX_DEFAULT;
+	ctx->global_pasid_min = opts.global_pasid_min;
+	ctx->global_pasid_max = opts.global_pasid_max;
 	ctx->pasid_grace_ns = opts.pasid_grace_ns;
-	if (ctx->global_pasid_max > SVA_PASID_MAX || ctx->global_pasid_min > ctx->global_pasid_max) {
-		ret = sva_fail(&ctx->log, -ERANGE, "global PASID range [%u, %u] is empty or beyond %u",
-			       ctx->global_pasid_min, ctx->global_pasid_max, SVA_PASID_MAX);
-		goto err;
-	}
 	ctx->sysfs_root = sva_strdup(opts.sysfs_root ? opts.sysfs_root : "/sys");
 	ctx->dev_root = sva_strdup(opts.dev_root ? opts.dev_root : "/dev");
 	if (!ctx->sysfs_root || !ctx->dev_root) {
@@ -341,13 +365,6 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	ret = sva_ctx_pasids_init(ctx);
 	if (ret)
 		goto err;
-	if (opts.flags & SVA_CTX_ADOPT_FD)
-		ret = adopt_iommufd(ctx, opts.iommufd);
-	else
-		ret = open_iommufd(ctx, opts.iommu_path ? opts.iommu_path : "/dev/iommu");
-	if (ret < 0)
-		goto err;
-	ctx->fd = ret;
 	sva_logf(&ctx->log, SVA_LOG_DEBUG, "context on iommufd %d", ctx->fd);
 	all_add(ctx);
 	*out = ctx;

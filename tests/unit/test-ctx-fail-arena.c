@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva_ctx_new(3): "On failure ... nothing stays open".  The first call used to
+ * reserve libsva's arena (1 GiB of address space, for the process's life)
+ * before it found /dev/iommu missing, unopenable or not an iommufd, or the
+ * PASID range bad (review Z71): a failed call took a gigabyte of the
+ * process's RLIMIT_AS for nothing.  A process of its own, since the arena is
+ * reserved once per process; no kernel support is needed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sva/sva.h>
+
+#include "../tap.h"
+
+/* The process's address space now, in bytes (VmSize), or 0. */
+static unsigned long long vm_size(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	unsigned long long kb = 0;
+	char line[256];
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb << 10;
+}
+
+static void quiet(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
+}
+
+static void one(const char *what, const char *path, uint32_t pmin, uint32_t pmax, int want)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .log_fn = quiet, .log_level = SVA_LOG_ERROR, .iommu_path = path,
+				  .global_pasid_min = pmin, .global_pasid_max = pmax };
+	struct sva_ctx *ctx = NULL;
+	unsigned long long before = vm_size(), after;
+	int ret = sva_ctx_new(&o, &ctx);
+
+	after = vm_size();
+	is_int(ret, want, "%s: %d", what, want);
+	ok(after < before + (256ull << 20), "  the failed call reserved no arena (VmSize %llu MiB -> %llu MiB)",
+	   before >> 20, after >> 20);
+	if (!ret)
+		sva_ctx_free(ctx);
+}
+
+int main(void)
+{
+	if (!vm_size())
+		tap_bail("no VmSize in /proc/self/status");
+	one("no device node", "/nonexistent/iommu", 0, 0, -ENOENT);
+	one("not an iommufd", "/dev/null", 0, 0, -ENOTTY);
+	one("an inverted global PASID range", "/nonexistent/iommu", 9, 3, -ERANGE);
+	return done_testing();
+}
