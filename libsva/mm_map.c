@@ -52,9 +52,9 @@ static int register_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint64_t
 	 * Nothing at start now is the race (below): registering the old bounds
 	 * would take part of whatever the other thread maps there next.
 	 */
-	for (int tries = 0;; tries++) {
-		int q = sva_vma_query_bounds(mm->maps_fd, start, &qs, &qe);
+	int q = sva_vma_query_bounds(mm->maps_fd, start, &qs, &qe);
 
+	for (int tries = 0;; tries++) {
 		if (q == -EFAULT)
 			return -EFAULT;
 		if (!q && qs <= start && end <= qe) {
@@ -68,7 +68,8 @@ static int register_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint64_t
 		 * meanwhile, by one of the same bounds too (then again, with
 		 * what is there now: a new mapping is never another
 		 * userfaultfd's, so not for EBUSY), or cannot be registered
-		 * whole (then, after three tries, [start, end) alone). */
+		 * whole (then, after three tries, [start, end) alone).  The
+		 * next try registers these bounds: one query per try. */
 		q = sva_vma_query_bounds(mm->maps_fd, start, &qs, &qe);
 		if (q == -EFAULT)
 			return -EFAULT;
