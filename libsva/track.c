@@ -517,6 +517,44 @@ static int start(enum sva_track_part *what)
 	return 0;
 }
 
+/* The doorbell's ringer: its madvise() returns once the monitor has read the
+ * REMOVE event, or once the userfaultfd is gone.  Returns NULL if it failed. */
+static void *ring(void *arg)
+{
+	return madvise(arg, DOORBELL, MADV_DONTNEED) == 0 ? arg : NULL;
+}
+
+/* How long stop() waits between looks at the monitor, and how long for one
+ * woken through its eventfd alone before it is let go. */
+#define STOP_LOOK_NS (20 * 1000000ull)
+#define STOP_GRACE_NS (2000 * 1000000ull)
+
+/* Join t within ns: true if joined. */
+static bool join_within(pthread_t t, uint64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec += (long)(ns % 1000000000u);
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_timedjoin_np(t, NULL, &ts) == 0;
+}
+
+/* The eventfd, if the monitor still waits on it and the number still holds
+ * an eventfd: true if written. */
+static bool ring_eventfd(void)
+{
+	int stopfd = atomic_load(&T.stopfd);
+	uint64_t one = 1;
+
+	return atomic_load(&T.stopfd_dropped) != T.gen && sva_fd_holds(stopfd, &T.stop_file) &&
+	       write(stopfd, &one, sizeof(one)) == sizeof(one);
+}
+
 /*
  * Called with T.setup held.  The doorbell wakes the monitor through its own
  * userfaultfd: the REMOVE event of an madvise() of the doorbell page reaches
@@ -528,26 +566,79 @@ static int start(enum sva_track_part *what)
  * the event wakes nothing and the madvise() would wait for good.  So the
  * doorbell only while the number holds our userfaultfd (or the monitor has
  * already let it go); otherwise, and for a userfaultfd that refused the
- * doorbell's registration, the eventfd, if the monitor still waits on it.  A
- * monitor neither can wake is let go (its stack stays).
+ * doorbell's registration, the eventfd, if the monitor still waits on it.
+ *
+ * The number can be given away after that look too, while the monitor is
+ * being woken (review Z71): the doorbell is rung from a thread of its own, and
+ * a monitor not gone soon while the number holds another file is woken
+ * through the eventfd as well.  A monitor neither can wake (or stuck reading
+ * the file now at its number) is let go (its stack stays).
  */
 static void stop(void)
 {
-	int stopfd = atomic_load(&T.stopfd), uffd = atomic_load(&T.uffd);
+	int uffd = atomic_load(&T.uffd);
 	bool bell = T.doorbell_armed && (uffd < 0 || sva_fd_holds(uffd, &T.uffd_file));
-	uint64_t one = 1;
+	bool joined = false, efd = false, rang = true;
+	pthread_t ringer;
+	void *ringer_stack = NULL;
+	uint64_t waited = 0;
 
 	if (!T.running)
 		return;
 	atomic_store(&T.stopping, true);
-	if ((bell && madvise(T.doorbell, DOORBELL, MADV_DONTNEED) == 0) ||
-	    (atomic_load(&T.stopfd_dropped) != T.gen && sva_fd_holds(stopfd, &T.stop_file) &&
-	     write(stopfd, &one, sizeof(one)) == sizeof(one))) {
-		pthread_join(T.thread, NULL);
+	if (bell && sva_thread_create(&ringer, ring, T.doorbell, &ringer_stack)) {
+		ringer_stack = NULL; /* no thread: rung here, as it always was */
+		if (madvise(T.doorbell, DOORBELL, MADV_DONTNEED) == 0) {
+			pthread_join(T.thread, NULL);
+			joined = true;
+		}
+		bell = false;
+	}
+	if (!joined && !bell)
+		efd = ring_eventfd();
+	while (!joined && (bell || efd)) {
+		joined = join_within(T.thread, STOP_LOOK_NS);
+		if (joined)
+			break;
+		waited += STOP_LOOK_NS;
+		if (ringer_stack) {
+			void *r;
+
+			if (pthread_tryjoin_np(ringer, &r) == 0) {
+				sva_thread_stack_free(ringer_stack);
+				ringer_stack = NULL;
+				rang = r != NULL; /* a failed madvise() rang nothing */
+			}
+		}
+		uffd = atomic_load(&T.uffd);
+		/* Rung, and the number still holds our userfaultfd: the monitor
+		 * gets the event (or is busy with earlier ones).  Or the monitor
+		 * has let the number go itself (-1): it is ending.  Only another
+		 * file at the number calls for the eventfd. */
+		if (!efd && rang && (uffd < 0 || sva_fd_holds(uffd, &T.uffd_file)))
+			continue;
+		if (!efd) {
+			efd = ring_eventfd();
+			waited = 0;
+			if (!efd)
+				break;
+		} else if (waited >= STOP_GRACE_NS) {
+			break;
+		}
+	}
+	if (joined) {
 		sva_thread_stack_free(T.stack);
 	} else {
 		pthread_detach(T.thread);
 		atomic_store(&T.uffd, -1); /* its own now */
+	}
+	/* The monitor gone, its userfaultfd is (or the event read): the ringer
+	 * returns.  One still waiting (a let-go monitor's file) is left too. */
+	if (ringer_stack) {
+		if (join_within(ringer, joined ? STOP_GRACE_NS : STOP_LOOK_NS))
+			sva_thread_stack_free(ringer_stack);
+		else
+			pthread_detach(ringer);
 	}
 	T.doorbell_armed = false; /* the userfaultfd that had it is closed */
 	T.running = false;

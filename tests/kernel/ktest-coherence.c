@@ -1959,6 +1959,144 @@ static void bind_unmap_in_flight_checks(void)
 }
 
 /*
+ * The application gives the userfaultfd's number away while the release of
+ * the last tracked address space stops the monitor (review Z71).  The release
+ * looks that the number holds the userfaultfd, then rings the doorbell, whose
+ * madvise() waits for the monitor to read the event; but a monitor woken
+ * after the number changed looks it up again and finds an idle file, and one
+ * between its poll() and its read() reads the file now there.  Either way the
+ * release used to wait for good.  It must return, in a bounded time.
+ */
+static atomic_int g_dup2_go, g_dup2_entered, g_dup2_released;
+static int g_dup2_ufd, g_dup2_app, g_dup2_spins;
+
+/* The read hook: holds the monitor between its poll() and its read(). */
+static void hold_read_until_released(void)
+{
+	sva_test_track_read_hook = NULL;
+	atomic_store(&g_dup2_entered, 1);
+	while (!atomic_load(&g_dup2_released))
+		usleep(1000);
+}
+
+static void *dup2_after_release_started(void *arg)
+{
+	(void)arg;
+	usleep(300000); /* the release rings the doorbell meanwhile */
+	dup2(g_dup2_app, g_dup2_ufd);
+	atomic_store(&g_dup2_released, 1);
+	return NULL;
+}
+
+static int dup2_read_child(int out)
+{
+	int got[2] = { -9, -9 };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm;
+	unsigned char *a, *b;
+	pthread_t c, s;
+
+	alarm(20); /* the old release: killed here */
+	if (sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(mm, a, 4 * PG) || sva_mm_prefault(mm, b, 4 * PG))
+		_exit(4);
+	g_dup2_ufd = find_uffd();
+	g_dup2_app = eventfd(0, EFD_CLOEXEC); /* blocking, as an application's may be */
+	if (g_dup2_ufd < 0 || g_dup2_app < 0)
+		_exit(5);
+	sva_test_track_read_hook = hold_read_until_released;
+	if (pthread_create(&c, NULL, unmap_thread, b))
+		_exit(6);
+	while (!atomic_load(&g_dup2_entered))
+		usleep(1000);
+	if (pthread_create(&s, NULL, dup2_after_release_started, NULL))
+		_exit(6);
+	sva_mm_free(mm);
+	got[0] = 1; /* the release returned */
+	pthread_join(s, NULL);
+	pthread_join(c, NULL);
+	got[1] = munmap(a, 4 * PG) == 0;
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(7);
+	_exit(0);
+}
+
+static void *dup2_soon(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&g_dup2_go))
+		;
+	for (volatile int i = 0; i < g_dup2_spins; i++)
+		;
+	dup2(g_dup2_app, g_dup2_ufd);
+	return NULL;
+}
+
+/* Rounds at increasing delays: the number given to an idle eventfd about as
+ * the release rings the doorbell, with the monitor asleep in poll(). */
+#define DUP2_ROUNDS 60
+static int dup2_poll_child(int out)
+{
+	int got[1] = { 0 };
+	struct sva_ctx *ctx;
+
+	alarm(60); /* the old release: killed here, in one round or another */
+	if (sva_ctx_new(NULL, &ctx))
+		_exit(3);
+	g_dup2_app = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	for (int round = 0; round < DUP2_ROUNDS; round++) {
+		struct sva_mm *mm;
+		unsigned char *a;
+		pthread_t s;
+
+		if (sva_mm_new(ctx, NULL, &mm))
+			_exit(4);
+		a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+		if (sva_mm_prefault(mm, a, 4 * PG))
+			_exit(4);
+		g_dup2_ufd = find_uffd();
+		if (g_dup2_ufd < 0 || g_dup2_app < 0)
+			_exit(5);
+		g_dup2_spins = round * 2000;
+		atomic_store(&g_dup2_go, 0);
+		if (pthread_create(&s, NULL, dup2_soon, NULL))
+			_exit(6);
+		usleep(5000);
+		atomic_store(&g_dup2_go, 1);
+		sva_mm_free(mm);
+		pthread_join(s, NULL);
+		munmap(a, 4 * PG);
+		close(g_dup2_ufd); /* the application's eventfd now, or libsva's closed userfaultfd's number */
+		got[0]++;
+	}
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(7);
+	_exit(0);
+}
+
+static void dup2_stop_checks(void)
+{
+	int status, got[2] = { -9, -9 };
+
+	status = exec_child("KTEST_DUP2_READ", got, sizeof(got));
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+	       "uffd number given to a blocking eventfd while the release wakes the monitor: the child ran to the end (status 0x%x)",
+	       status);
+	ok(got[0] == 1, "  the release returns (it used to wait for good)");
+	ok(got[1] == 1, "  and a munmap of memory registered before returns");
+	got[0] = -9;
+	status = exec_child("KTEST_DUP2_POLL", got, sizeof(int));
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+	       "uffd number given to an idle eventfd as the release rings the doorbell: the child ran to the end (status 0x%x)",
+	       status);
+	is_int(got[0], DUP2_ROUNDS, "  every release returned (%d rounds)", DUP2_ROUNDS);
+}
+
+/*
  * A prefault that reads the mappings, then finds the page unmapped by another
  * thread before it registers the mapping (the hook plays that thread): the
  * registration of the whole mapping succeeds around the hole, and no event
@@ -2475,6 +2613,10 @@ int main(void)
 		return uffd_idle_child(atoi(getenv("KTEST_UFFD_IDLE")));
 	if (getenv("KTEST_STOPFD_GEN"))
 		return stopfd_gen_child(atoi(getenv("KTEST_STOPFD_GEN")));
+	if (getenv("KTEST_DUP2_READ"))
+		return dup2_read_child(atoi(getenv("KTEST_DUP2_READ")));
+	if (getenv("KTEST_DUP2_POLL"))
+		return dup2_poll_child(atoi(getenv("KTEST_DUP2_POLL")));
 	if (getenv("KTEST_STOPFD_REPLACED"))
 		return stopfd_replaced_child(atoi(getenv("KTEST_STOPFD_REPLACED")));
 	ktest_require_iommufd();
@@ -2522,6 +2664,7 @@ int main(void)
 	uffd_closed_checks();
 	bind_after_munmap_checks();
 	bind_unmap_in_flight_checks();
+	dup2_stop_checks();
 	register_hole_checks();
 	register_stale_checks();
 	fork_checks(mm);
