@@ -658,6 +658,39 @@ static void prefault_pending_checks(struct sva_mm *mm, struct sva_bond *bond)
 }
 
 /*
+ * Another thread's REMOVE over [VA, VA + 16 pages) is applied by hand, `ahead`
+ * ns after now, with no zap; this thread fences, and the device faults at va
+ * after the fence: that chunk must go at the monitor's next check (it would
+ * keep the old page if the zap were still running).  A fault that took the
+ * test past the 500 ms horizon proves nothing: skipped.
+ */
+static void fence_keeps_pending(struct sva_mm *mm, struct sva_bond *bond, uint64_t ahead, uint64_t va,
+				unsigned char tag, const char *what, const char *why)
+{
+	uint64_t t0 = sva_now_ns(), dt;
+	int v;
+
+	sva_test_remove_settle_ns = 1000000ull;
+	sva_mm_withdraw_event(mm, VA, VA + 16 * PG, true, t0 + ahead);
+	is_int(sva_mm_fence(mm), 0, "%s: this thread's sva_mm_fence", what);
+	is_int(fault(bond, va, SVA_ACCESS_READ), 0, "  a device fault after the fence maps the range");
+	dt = sva_now_ns() - t0;
+	if (dt < 400000000ull) {
+		unsigned char *q = fill_at(VA + 64 * PG, PG, tag);
+
+		sva_mm_prefault(mm, q, PG);
+		munmap(q, PG); /* an event: the monitor runs its checks */
+		KTEST_WAIT_WHILE((v = seen(mm, va)) != -ENOENT, 10000);
+		is_int(v, -ENOENT, "  withdrawn at the monitor's next check: %s (was kept)", why);
+	} else {
+		diag("the fence and the fault took %llu ms", (unsigned long long)(dt / 1000000));
+		skip(1, "past the 500 ms horizon: the check would prove nothing");
+	}
+	sva_test_remove_settle_ns = 0;
+	sva_mm_fence(mm);
+}
+
+/*
  * The REMOVE mitigation itself, step by step: a REMOVE event is applied (as
  * the monitor does when it reads one), a device fault then maps the range
  * while the zap may still be running, and that chunk is withdrawn again:
@@ -711,29 +744,8 @@ static void remove_settle_checks(struct sva_mm *mm, struct sva_bond *bond)
 	 * a fault after this thread's fence pins the old page and must be
 	 * withdrawn at the monitor's next check, not kept for good.
 	 */
-	sva_test_remove_settle_ns = 1000000ull;
-	{
-		uint64_t t0 = sva_now_ns(), dt;
-
-		sva_mm_withdraw_event(mm, VA, VA + 16 * PG, true, t0);
-		is_int(sva_mm_fence(mm), 0, "another thread's REMOVE pending: this thread's sva_mm_fence");
-		is_int(fault(bond, VA + 5 * PG, SVA_ACCESS_READ), 0, "  a device fault after the fence maps the range");
-		dt = sva_now_ns() - t0;
-		if (dt < 400000000ull) {
-			unsigned char *q = fill_at(VA + 64 * PG, PG, 0x94);
-
-			sva_mm_prefault(mm, q, PG);
-			munmap(q, PG); /* an event: the monitor runs its checks */
-			KTEST_WAIT_WHILE((v = seen(mm, VA + 5 * PG)) != -ENOENT, 10000);
-			is_int(v, -ENOENT, "  withdrawn at the monitor's next check: the fence left the range pending (was kept)");
-		} else {
-			diag("the fence and the fault took %llu ms", (unsigned long long)(dt / 1000000));
-			skip(1, "past the 500 ms horizon: the check would prove nothing");
-		}
-	}
-	sva_test_remove_settle_ns = 0;
-	sva_mm_fence(mm);
-
+	fence_keeps_pending(mm, bond, 0, VA + 5 * PG, 0x94, "another thread's REMOVE pending",
+			    "the fence left the range pending");
 	/*
 	 * 2c. The same when the other thread's REMOVE is recorded after this
 	 * thread's fence read the clock (the fence then waits for map_lock, which
@@ -743,28 +755,8 @@ static void remove_settle_checks(struct sva_mm *mm, struct sva_bond *bond)
 	 * page after the thread's own fence in ~6000 discards of the three-thread
 	 * stress).  The REMOVE is recorded by hand 30 ms in the future.
 	 */
-	sva_test_remove_settle_ns = 1000000ull;
-	{
-		uint64_t t0 = sva_now_ns(), dt;
-
-		sva_mm_withdraw_event(mm, VA, VA + 16 * PG, true, t0 + 30000000ull);
-		is_int(sva_mm_fence(mm), 0, "a REMOVE recorded after the fence read its clock: sva_mm_fence");
-		is_int(fault(bond, VA + 6 * PG, SVA_ACCESS_READ), 0, "  a device fault after the fence maps the range");
-		dt = sva_now_ns() - t0;
-		if (dt < 400000000ull) {
-			unsigned char *q = fill_at(VA + 64 * PG, PG, 0x95);
-
-			sva_mm_prefault(mm, q, PG);
-			munmap(q, PG); /* an event: the monitor runs its checks */
-			KTEST_WAIT_WHILE((v = seen(mm, VA + 6 * PG)) != -ENOENT, 10000);
-			is_int(v, -ENOENT, "  withdrawn at the monitor's next check: the fence kept the younger REMOVE (was dropped)");
-		} else {
-			diag("the fence and the fault took %llu ms", (unsigned long long)(dt / 1000000));
-			skip(1, "past the 500 ms horizon: the check would prove nothing");
-		}
-	}
-	sva_test_remove_settle_ns = 0;
-	sva_mm_fence(mm);
+	fence_keeps_pending(mm, bond, 30000000ull, VA + 6 * PG, 0x95, "a REMOVE recorded after the fence read its clock",
+			    "the fence kept the younger REMOVE");
 
 	/*
 	 * 4. A zap that outlasts the first check (8 MiB under AddressSanitizer in

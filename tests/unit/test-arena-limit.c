@@ -15,6 +15,7 @@
 #include <sva/sva.h>
 
 #include "../tap.h"
+#include "vm_size.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED 1
@@ -36,20 +37,6 @@ static void capture(void *arg, enum sva_log_level level, const char *msg)
 	}
 }
 
-/* The process's address space now, in bytes (VmSize), or 0. */
-static unsigned long long vm_size(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	unsigned long long kb = 0;
-	char line[256];
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb << 10;
-}
 
 static int ctx_new(uint32_t flags, struct sva_ctx **ctx)
 {

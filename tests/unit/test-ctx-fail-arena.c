@@ -14,21 +14,8 @@
 #include <sva/sva.h>
 
 #include "../tap.h"
+#include "vm_size.h"
 
-/* The process's address space now, in bytes (VmSize), or 0. */
-static unsigned long long vm_size(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	unsigned long long kb = 0;
-	char line[256];
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb << 10;
-}
 
 static void quiet(void *arg, enum sva_log_level level, const char *msg)
 {
