@@ -8,7 +8,10 @@
  *    what went wrong and what to do about it.  Each call's man page lists its errnos.
  *    (One exception, of the context's: its fault queue, and fault thread, made by
  *    its first fault-capable sva_bind() stay if a later step of that bind fails;
- *    a failure while making them leaves neither; sva_bind(3).)
+ *    a failure while making them leaves neither; sva_bind(3).  And a call that
+ *    fences first, sva_bind(), sva_mm_prefault(), sva_mem_free(), may withdraw
+ *    what device faults mapped over memory just discarded, whether it then
+ *    succeeds or not: that is the fence's work, sva_mm_fence(3).)
  *    That line is at error level, except for outcomes that are the caller's
  *    normal business, logged at debug level only: lookups that find nothing,
  *    -ENOSPC of an allocation (PASIDs, sva_bind(), sva_mem_alloc()'s window: a
@@ -818,8 +821,13 @@ long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len);
  * moment before the unmap reaches the IOAS).  Call it before submitting device
  * work on memory just freed or reused, when that matters.  It costs no system
  * call when no event is being applied and no madvise() range is pending.  It
- * also ends the pending state of madvise() ranges (libsva(7), "The REMOVE
- * race"): its caller has seen its own madvise() return.  On an untracked
+ * also withdraws at once what device faults mapped over pending madvise()
+ * ranges (libsva(7), "The REMOVE race"), but the ranges stay pending for their
+ * 500 ms (another thread's madvise() of the same pages may still be running):
+ * a fault there after the fence is withdrawn once more at the next check, and
+ * the device faults again.  The calls that fence first (sva_bind,
+ * sva_mm_prefault, sva_mem_free) do the same, also when they then fail: that
+ * withdrawal is the fence's, not a change the failing call made.  On an untracked
  * address space it returns 0 at once.  Thread-safe.  Errors: -EINVAL NULL mm;
  * -ECHILD in a forked child; -EIO tracking stopped (the library's thread
  * failed, or its userfaultfd was closed or replaced behind its back; logged
