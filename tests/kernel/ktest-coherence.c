@@ -2081,6 +2081,13 @@ static void dup2_stop_checks(void)
 	ok(got[0] == 1, "  the release returns (it used to wait for good)");
 	ok(got[1] == 1, "  and a munmap of memory registered before returns");
 	got[0] = -9;
+#ifdef KTEST_TSAN
+	/* This one races libsva's monitor for its descriptor number on purpose
+	 * (dup2() from another thread while the monitor polls it), which
+	 * ThreadSanitizer rightly reports as a race on a file descriptor. */
+	skip(2, "ThreadSanitizer reports the descriptor race this check makes on purpose");
+	return;
+#endif
 	status = exec_child("KTEST_DUP2_POLL", got, sizeof(int));
 	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
 	       "uffd number given to an idle eventfd as the release rings the doorbell: the child ran to the end (status 0x%x)",
