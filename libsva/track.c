@@ -529,8 +529,9 @@ static void *ring(void *arg)
 #define STOP_LOOK_NS (20 * 1000000ull)
 #define STOP_GRACE_NS (2000 * 1000000ull)
 
-/* Join t within ns: true if joined. */
-static bool join_within(pthread_t t, uint64_t ns)
+/* CLOCK_REALTIME ns from now: the clock of pthread_timedjoin_np() and of
+ * T.wait_cond's timed wait. */
+static struct timespec realtime_in(uint64_t ns)
 {
 	struct timespec ts;
 
@@ -541,6 +542,14 @@ static bool join_within(pthread_t t, uint64_t ns)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
+	return ts;
+}
+
+/* Join t within ns: true if joined. */
+static bool join_within(pthread_t t, uint64_t ns)
+{
+	struct timespec ts = realtime_in(ns);
+
 	return pthread_timedjoin_np(t, NULL, &ts) == 0;
 }
 
@@ -780,7 +789,7 @@ bool sva_track_wait_seq(uint32_t seq, uint64_t deadline_ns)
 	pthread_mutex_lock(&T.wait_lock);
 	atomic_fetch_add(&T.waiters, 1);
 	while (!(moved = atomic_load(&T.seq) != seq)) {
-		uint64_t now, left;
+		uint64_t now;
 		struct timespec ts;
 
 		if (deadline_ns == UINT64_MAX) { /* the fence's: no deadline */
@@ -792,14 +801,7 @@ bool sva_track_wait_seq(uint32_t seq, uint64_t deadline_ns)
 			break;
 		/* The condition variable's clock is CLOCK_REALTIME: a wait of what
 		 * is left, from now, however that clock is set. */
-		left = deadline_ns - now;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(left / 1000000000u);
-		ts.tv_nsec += (long)(left % 1000000000u);
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		ts = realtime_in(deadline_ns - now);
 		pthread_cond_timedwait(&T.wait_cond, &T.wait_lock, &ts);
 	}
 	atomic_fetch_sub(&T.waiters, 1);
