@@ -9,6 +9,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-fault \
 	tests/kernel/ktest-fault-groups \
 	tests/kernel/ktest-coherence \
+	tests/kernel/ktest-process-events \
 	tests/kernel/ktest-register-query \
 	tests/kernel/ktest-doctor \
 	tests/kernel/ktest-pasid-share \
@@ -42,6 +43,10 @@ tests_kernel_ktest_fault_groups_SOURCES = tests/kernel/ktest-fault-groups.c test
 tests_kernel_ktest_fault_groups_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_coherence_SOURCES = tests/kernel/ktest-coherence.c tests/kernel/ktest.h tests/hugetlb.h tests/tap.h
 tests_kernel_ktest_coherence_LDADD = $(TEST_LIBS)
+# fork, mprotect, migration, shared memory, private file COW: the device's page is the process's.
+tests_kernel_ktest_process_events_SOURCES = tests/kernel/ktest-process-events.c tests/kernel/ktest.h \
+	tests/kernel/ktest_edu.h tests/tap.h
+tests_kernel_ktest_process_events_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_register_query_SOURCES = tests/kernel/ktest-register-query.c tests/kernel/ktest.h tests/unit/fake_ioctl.h tests/tap.h
 tests_kernel_ktest_register_query_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_bench_bail_SOURCES = tests/kernel/ktest-bench-bail.c tests/kernel/ktest.h tests/tap.h
