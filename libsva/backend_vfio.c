@@ -360,6 +360,9 @@ SVA_EXPORT int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_de
 	if (ret == -ENOENT)
 		return sva_fail(&ctx->log, ret, "no PCI device %s (looked in %s/bus/pci/devices)", pci,
 				ctx->sysfs_root);
+	if (ret && ret != -ENODEV && ret != -ENAMETOOLONG)
+		return sva_fail(&ctx->log, ret, "cannot read %s/bus/pci/devices/%s/vfio-dev: %s%s", ctx->sysfs_root, pci,
+				strerror(-ret), sva_errno_remedy(ret, false));
 	if (ret)
 		return explain_no_cdev(ctx, pci);
 	snprintf(path, sizeof(path), "%s/vfio/devices/%s", ctx->dev_root, cdev);

@@ -26,7 +26,10 @@ int sva_sysfs_pci_to_cdev(const char *root, const char *pci, char *cdev, size_t 
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/vfio-dev", root, pci);
 	dir = opendir(path);
 	if (!dir)
-		return -ENODEV;
+		/* No such directory: the device has no VFIO cdev.  Any other
+		 * error (no descriptor free, no memory, no permission) is no
+		 * answer, and says nothing about the device or the kernel. */
+		return errno == ENOENT || errno == ENOTDIR ? -ENODEV : -errno;
 	while ((de = readdir(dir))) {
 		if (strncmp(de->d_name, "vfio", 4) != 0 || !de->d_name[4])
 			continue;

@@ -307,8 +307,10 @@ struct sva_dev_info {
  * character device, a directory included, or another one); -EACCES/-EPERM no
  * permission; -EBUSY the device is already bound through another open of its
  * cdev (a VFIO cdev may be opened many times but bound once); -ECHILD in a forked child; -ENOMEM; other errnos of open(2),
- * VFIO_DEVICE_BIND_IOMMUFD and IOMMU_GET_HW_INFO passed through; in a broker
- * context, the broker's errors (libsva(7), Errors).
+ * VFIO_DEVICE_BIND_IOMMUFD and IOMMU_GET_HW_INFO passed through, and of
+ * reading sysfs (-EMFILE/-ENFILE: no descriptor free for a PCI address's
+ * vfio-dev/ or the device's numa_node); in a broker context, the broker's
+ * errors (libsva(7), Errors).
  */
 int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **out);
 

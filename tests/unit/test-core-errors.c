@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -395,6 +396,26 @@ static void dev_errors(void)
 	EXPECT_FAIL(sva_dev_open(ctx, "43:00.0", &dev), -ENODEV, "bound to no driver", "unbound device");
 	EXPECT_FAIL(sva_dev_open(ctx, "0000:44:00.0", &dev), -ENODEV, "CONFIG_VFIO_DEVICE_CDEV",
 		    "vfio-pci device without a cdev");
+	{
+		/* No descriptor free to read the device's vfio-dev/ in sysfs: the
+		 * shortage, not "the kernel needs CONFIG_VFIO_DEVICE_CDEV" with
+		 * -ENODEV (review Z74). */
+		struct rlimit old, low;
+		int fd = dup(0);
+
+		getrlimit(RLIMIT_NOFILE, &old);
+		low = old;
+		low.rlim_cur = (rlim_t)fd; /* the lowest free number is fd: nothing can be opened */
+		close(fd);
+		setrlimit(RLIMIT_NOFILE, &low);
+		errors = 0;
+		last[0] = '\0';
+		fd = sva_dev_open(ctx, "0000:41:00.0", &dev);
+		setrlimit(RLIMIT_NOFILE, &old);
+		is_int(fd, -EMFILE, "no descriptor free to resolve a PCI address: -EMFILE, not -ENODEV");
+		ok(errors == 1 && strstr(last, "RLIMIT_NOFILE") && !strstr(last, "CONFIG_VFIO_DEVICE_CDEV"),
+		   "  one error line with the remedy, not the kernel's configuration (%d: %s)", errors, last);
+	}
 	/* The fake /dev has no vfio/devices at all: the kernel lacks cdev support. */
 	EXPECT_FAIL(sva_dev_open(ctx, "0000:41:00.0", &dev), -ENODEV, "CONFIG_VFIO_DEVICE_CDEV", "no /dev/vfio/devices");
 	fake_mkdir(fake_path("dev/vfio/devices"));

@@ -32,6 +32,22 @@ int main(void)
 	is_int(sva_sysfs_pci_to_cdev(sys, "0000:43:00.0", out, sizeof(out)), -ENODEV, "unbound device: -ENODEV");
 	is_int(sva_sysfs_pci_to_cdev(sys, "0000:99:00.0", out, sizeof(out)), -ENOENT, "absent device: -ENOENT");
 	is_int(sva_sysfs_pci_to_cdev(sys, "0000:41:00.0", out, 4), -ENAMETOOLONG, "short buffer: -ENAMETOOLONG");
+	{
+		/* No descriptor free for the vfio-dev/ directory: an error, not
+		 * "no cdev" (it said -ENODEV, which sva_dev_open() blamed on the
+		 * kernel's configuration). */
+		struct rlimit old, low;
+		int fd = dup(0), ret;
+
+		getrlimit(RLIMIT_NOFILE, &old);
+		low = old;
+		low.rlim_cur = (rlim_t)fd; /* the lowest free number is fd: nothing can be opened */
+		close(fd);
+		setrlimit(RLIMIT_NOFILE, &low);
+		ret = sva_sysfs_pci_to_cdev(sys, "0000:41:00.0", out, sizeof(out));
+		setrlimit(RLIMIT_NOFILE, &old);
+		is_int(ret, -EMFILE, "no descriptor free to read vfio-dev/: -EMFILE, not -ENODEV");
+	}
 
 	is_int(sva_sysfs_cdev_to_pci(sys, "vfio3", pci), 0, "cdev vfio3 resolves back");
 	ok(strcmp(pci, "0000:41:00.0") == 0, "to 0000:41:00.0 (got %s)", pci);
