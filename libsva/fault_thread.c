@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -136,6 +137,48 @@ static int arm_stop(struct io_uring *ring, struct sva_fault_engine *fe)
 	return 0;
 }
 
+/* munmap() of whole pages (see ring_exit()). */
+static void unmap_pages(void *addr, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	munmap(addr, (len + page - 1) & ~(page - 1));
+}
+
+/*
+ * io_uring_queue_exit() of a ring set up by io_uring_queue_init() with no
+ * flags, but for how its memory goes: through libc's munmap(), where liburing
+ * built without libc (Debian 12's 2.3 on x86-64) makes the system calls
+ * itself.  ThreadSanitizer sees libc's munmap() and forgets the accesses made
+ * to the memory; it never sees liburing's.  The next ring the kernel maps at
+ * the same address (another context's fault thread, started while this one
+ * ended, or a later one of this context's) was then checked against the
+ * accesses of this thread, with nothing ordering the two but the kernel:
+ * "data race" reports on anon_inode:[io_uring] between two contexts' fault
+ * threads (ktest-fault-thread).  The sizes are io_uring_setup(2)'s, which
+ * liburing keeps in the ring: the SQE array, the SQ ring and, unless the
+ * kernel maps both rings at once (IORING_FEAT_SINGLE_MMAP), the CQ ring;
+ * rounded up to whole pages, which is what the kernel unmaps: the sanitizer
+ * forgets only the whole pages of the length it is given, and this ring's
+ * are smaller than a page.
+ */
+static void ring_exit(struct io_uring *ring, bool registered)
+{
+	size_t sqe_size = ring->flags & IORING_SETUP_SQE128 ? 128 : sizeof(struct io_uring_sqe);
+
+	unmap_pages(ring->sq.sqes, sqe_size * ring->sq.ring_entries);
+	unmap_pages(ring->sq.ring_ptr, ring->sq.ring_sz);
+	if (ring->cq.ring_ptr && ring->cq.ring_ptr != ring->sq.ring_ptr)
+		unmap_pages(ring->cq.ring_ptr, ring->cq.ring_sz);
+	/* As liburing does (it fails, harmlessly, on a liburing that needs
+	 * the number this thread gave up); else the index goes as the thread
+	 * ends. */
+	if (registered)
+		io_uring_unregister_ring_fd(ring);
+	if (ring->ring_fd >= 0)
+		close(ring->ring_fd);
+}
+
 /*
  * Wait with io_uring; returns when told to stop (0), or on an error: the
  * ring's (poll(2) takes over), or, with *queue_failed, a poll of the queue
@@ -148,7 +191,7 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 	struct sva_fault_engine *fe = &ctx->fe;
 	struct io_uring ring;
 	struct sva_file_id ring_file;
-	bool futex;
+	bool futex, registered = false;
 	int ret = SVA_TEST_FAIL_POINT() ? -ENOMEM : io_uring_queue_init(4, &ring, 0);
 
 	*queue_failed = false;
@@ -156,7 +199,7 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 		return ret;
 	ret = sva_file_id_of(ring.ring_fd, &ring_file);
 	if (ret) {
-		io_uring_queue_exit(&ring);
+		ring_exit(&ring, false);
 		return ret;
 	}
 	/*
@@ -169,6 +212,7 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 	if (!TEST_KEEP_RING_FD && io_uring_register_ring_fd(&ring) == 1) {
 		close(ring.ring_fd);
 		ring.ring_fd = -1;
+		registered = true;
 	}
 	ret = arm(&ring, fe->fault_fd, EV_FAULT);
 	if (!ret)
@@ -232,7 +276,7 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 	 * after a close_range()): not ours to close. */
 	if (ring.ring_fd >= 0 && !sva_fd_holds(ring.ring_fd, &ring_file))
 		ring.ring_fd = -1;
-	io_uring_queue_exit(&ring); /* a registered index is dropped as the thread ends */
+	ring_exit(&ring, registered);
 	return ret;
 }
 
