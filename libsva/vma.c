@@ -187,7 +187,11 @@ static void classify(struct sva_vma *v)
 	if (!(v->prot & SVA_VMA_HUGETLB) && !big)
 		return;
 	if (!smaps_fields(v->start, thp_fields, val, 4)) {
-		v->prot |= SVA_VMA_CHECKED;
+		/* Out of descriptors or memory for a moment: a later fault asks
+		 * again, rather than this VMA keeping small fault windows (or a
+		 * name's hugetlbfs guess) for as long as it keeps its bounds. */
+		if (errno != EMFILE && errno != ENFILE && errno != ENOMEM && errno != EINTR && errno != EAGAIN)
+			v->prot |= SVA_VMA_CHECKED;
 		return;
 	}
 	if ((v->prot & SVA_VMA_HUGETLB) && val[3] > 0 && val[3] <= 4)

@@ -8,6 +8,7 @@ UNIT_TESTS = \
 	tests/unit/test-log-levels \
 	tests/unit/test-log-swap \
 	tests/unit/test-vma-collect \
+	tests/unit/test-vma-classify \
 	tests/unit/test-fault-storm \
 	tests/unit/test-broker-proto \
 	tests/unit/test-broker-conf \
@@ -46,6 +47,9 @@ tests_unit_test_log_swap_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The VMAs of a range: PROCMAP_QUERY against /proc/self/maps (libsva/vma_query.c).
 tests_unit_test_vma_collect_SOURCES = tests/unit/test-vma-collect.c tests/tap.h
 tests_unit_test_vma_collect_LDADD = $(TEST_LIBS)
+# A VMA's huge-page classification survives a moment without descriptors (vma.c).
+tests_unit_test_vma_classify_SOURCES = tests/unit/test-vma-classify.c tests/tap.h
+tests_unit_test_vma_classify_LDADD = $(TEST_LIBS)
 # The fault engine under storms, on a fake kernel queue (fault.c's read hooks).
 tests_unit_test_fault_storm_SOURCES = tests/unit/test-fault-storm.c tests/tap.h
 tests_unit_test_fault_storm_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
