@@ -38,7 +38,7 @@ SVA_EXPORT int sva_ctx_fault_health(const struct sva_ctx *ctx)
 	return atomic_load(&((struct sva_ctx *)ctx)->fe.thread_error);
 }
 
-enum { EV_FAULT = 1, EV_WAKE = 2, EV_STOP = 3 };
+enum { EV_FAULT = 1, EV_WAKE = 2, EV_STOP = 3, EV_CANCEL = 4 };
 
 _Static_assert(offsetof(struct io_uring_sqe, off) == KABI_SQE_OFF_ADDR2, "the futex wait's value");
 _Static_assert(offsetof(struct io_uring_sqe, addr3) == KABI_SQE_OFF_ADDR3, "the futex wait's mask");
@@ -106,6 +106,53 @@ static int arm(struct io_uring *ring, int fd, uint64_t tag)
 	io_uring_prep_poll_add(sqe, fd, POLLIN);
 	io_uring_sqe_set_data64(sqe, tag);
 	return 0;
+}
+
+/*
+ * The queue's poll, if still armed when the wait ends, holds the queue's
+ * file, and the ring lets go of it only after the thread is gone and the
+ * ring's exit work has run, asynchronously: until then IOMMU_DESTROY of the
+ * queue says EBUSY (a few milliseconds after the join in most teardowns, and
+ * longer on a loaded machine, beyond destroy_queue()'s wait: review Z73).  So
+ * the thread cancels it and waits for its completion: the kernel puts the
+ * file in this thread's io_uring_enter() that reaps it, before it returns.
+ * Bounded by a second: a kernel that refuses the cancel, or a ring that
+ * fails, leaves the file to the ring's exit, as before.
+ */
+static void reap_fault_poll(struct io_uring *ring)
+{
+	uint64_t deadline = sva_now_ns() + 1000000000ull;
+	struct io_uring_sqe *sqe;
+
+	if (get_sqe(ring, &sqe))
+		return;
+	io_uring_prep_cancel64(sqe, EV_FAULT, 0);
+	io_uring_sqe_set_data64(sqe, EV_CANCEL);
+	while (sva_now_ns() < deadline) {
+		struct __kernel_timespec ts = { .tv_nsec = 100 * 1000000L };
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		bool done = false;
+		int ret = io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
+
+		if (ret < 0 && ret != -EINTR && ret != -ETIME)
+			return;
+		io_uring_for_each_cqe(ring, head, cqe)
+		{
+			uint64_t tag = io_uring_cqe_get_data64(cqe);
+
+			seen++;
+			/* The poll's own completion (cancelled, or fired before
+			 * the cancel: -ENOENT then, and it is here too). */
+			if (tag == EV_FAULT)
+				done = true;
+			else if (tag == EV_CANCEL && cqe->res < 0 && cqe->res != -ENOENT && cqe->res != -EALREADY)
+				done = true; /* not cancellable here: the ring's exit puts it */
+		}
+		io_uring_cq_advance(ring, seen);
+		if (done)
+			return;
+	}
 }
 
 #ifdef SVA_TEST_HOOKS
@@ -191,7 +238,7 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 	struct sva_fault_engine *fe = &ctx->fe;
 	struct io_uring ring;
 	struct sva_file_id ring_file;
-	bool futex, registered = false;
+	bool futex, fault_armed, registered = false;
 	int ret = SVA_TEST_FAIL_POINT() ? -ENOMEM : io_uring_queue_init(4, &ring, 0);
 
 	*queue_failed = false;
@@ -215,6 +262,7 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 		registered = true;
 	}
 	ret = arm(&ring, fe->fault_fd, EV_FAULT);
+	fault_armed = !ret;
 	if (!ret)
 		ret = arm(&ring, fe->wake_fd, EV_WAKE);
 	/* The futex wait only on a ring with no number: one whose number was
@@ -240,6 +288,8 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 			 * descriptor any more) fails again at once if re-armed:
 			 * stop, do not spin.  (Other tags: liburing's own
 			 * timeouts, on kernels without IORING_FEAT_EXT_ARG.) */
+			if (tag == EV_FAULT)
+				fault_armed = false;
 			if (tag == EV_FAULT && cqe->res < 0 && !ret) {
 				ret = cqe->res;
 				*queue_failed = true;
@@ -268,6 +318,7 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 				break;
 			}
 			ret = arm(&ring, fe->fault_fd, EV_FAULT); /* poll_add is one-shot */
+			fault_armed = !ret;
 		}
 		if (!ret && rearm_stop)
 			futex = arm_stop(&ring, fe) == 0;
@@ -276,6 +327,8 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 	 * after a close_range()): not ours to close. */
 	if (ring.ring_fd >= 0 && !sva_fd_holds(ring.ring_fd, &ring_file))
 		ring.ring_fd = -1;
+	else if (fault_armed)
+		reap_fault_poll(&ring);
 	ring_exit(&ring, registered);
 	return ret;
 }

@@ -498,6 +498,47 @@ static void adopted_fd_teardown(void)
 	close(fd);
 }
 
+/*
+ * Once the fault thread is joined, its ring holds the queue's file no more:
+ * it cancels and reaps its poll of the queue before it ends.  It used to
+ * leave that to the ring's exit work, which runs after the thread is gone,
+ * asynchronously: right after the join IOMMU_DESTROY of the queue said EBUSY
+ * in about two rounds of three, and under load for longer than the teardown
+ * waited, which then warned "could not be destroyed" (review Z73).
+ */
+static void ring_lets_go_at_join(void)
+{
+	int busy = 0, failed = 0;
+
+	for (int r = 0; r < 20; r++) {
+		struct sva_ctx *ctx;
+		struct sva_dev *dev;
+		struct sva_mm *mm;
+		struct sva_bond *bond;
+		struct kabi_iommu_destroy d = { .size = sizeof(d) };
+		int ret;
+
+		if (start(NULL, &ctx, &dev, &mm, &bond))
+			ktest_bail("fault-thread context");
+		if (ktest_inject_and_wait(dev, bond, 0x40000000ull, SVA_ACCESS_READ, 5000))
+			failed++;
+		sva_unbind(bond); /* the page table that refers to the queue goes */
+		sva_fault_thread_stop(ctx);
+		close(ctx->fe.fault_fd);
+		ctx->fe.fault_fd = -1;
+		d.id = ctx->fe.fault_id;
+		ret = ioctl(sva_ctx_fd(ctx), KABI_IOMMU_DESTROY, &d) ? -errno : 0;
+		if (ret == -EBUSY)
+			busy++;
+		else if (ret == 0)
+			ctx->fe.fault_id = 0;
+		stop(ctx, dev, mm);
+	}
+	is_int(failed, 0, "20 contexts: each one's fault answered");
+	is_int(busy, 0, "  right after the fault thread's join and the close, IOMMU_DESTROY of the queue works "
+			"(EBUSY in %d of 20)", busy);
+}
+
 static atomic_bool storm_stop;
 
 struct storm_arg {
@@ -956,5 +997,6 @@ int main(void)
 	fork_while_locked();
 	for (int i = 0; i < 5; i++)
 		adopted_fd_teardown();
+	ring_lets_go_at_join();
 	return done_testing();
 }
