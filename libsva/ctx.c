@@ -50,6 +50,10 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	/* The child's copies of the fault queues' descriptors go (see
+	 * sva_fault_child_after_fork()); the list cannot change under all_lock. */
+	for (struct sva_ctx *ctx = all_ctxs; ctx; ctx = ctx->all_next)
+		sva_fault_child_after_fork(ctx);
 	sva_fork_guard_unblock_child();
 	pthread_mutex_unlock(&all_lock);
 }

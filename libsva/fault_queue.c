@@ -79,26 +79,64 @@ out:
 }
 
 /*
- * The fault thread's io_uring lets go of the queue's file after the ring is
- * gone, asynchronously, and until it has IOMMU_DESTROY says EBUSY.  Where the
- * iommufd outlives the context (SVA_CTX_ADOPT_FD, a trusted broker client's)
- * the queue would stay in it: wait for the release, a second at most (it
- * takes a few milliseconds; a forked child that holds the queue's descriptor
- * holds it longer).  A second by the clock: 1000 sleeps of 1 ms took 4 s
- * under emulation.
+ * Nothing holds the queue's file once the fault thread is joined (it reaps
+ * its ring's poll of the queue before it ends) and the descriptor closed
+ * (children made by fork() closed their copies at the fork): IOMMU_DESTROY
+ * then works at once.  What can still hold it: a child made without the fork
+ * handlers (_Fork(), clone()) until it execs or exits, a page table kept
+ * after a failed detach (sva_unbind(3)), an application thread still in a
+ * call on the poll-mode descriptor.
+ *
+ * Where libsva opened the iommufd, closing it (right after this) destroys
+ * the queue once the last of those lets go, as it destroys every other
+ * object: nothing to wait for, nothing to warn about.  Where the iommufd
+ * outlives the context (SVA_CTX_ADOPT_FD, a trusted broker client's), the
+ * queue would stay in it until the application closes it: wait a second
+ * for a holder that is about to let go (by the clock: 1000 sleeps of 1 ms
+ * took 4 s under emulation), then say so (sva_ctx_free(3)).
  */
 static void destroy_queue(struct sva_ctx *ctx, uint32_t id)
 {
+	bool adopted = ctx->flags & SVA_CTX_ADOPT_FD;
 	uint64_t deadline = sva_now_ns() + 1000000000ull;
 	int ret = sva_iommufd_destroy(ctx->fd, id);
 
-	while (ret == -EBUSY && sva_now_ns() < deadline) {
+	while (adopted && ret == -EBUSY && sva_now_ns() < deadline) {
 		usleep(1000);
 		ret = sva_iommufd_destroy(ctx->fd, id);
 	}
-	if (ret && ret != -ENOENT)
-		sva_logf(&ctx->log, SVA_LOG_WARN, "the fault queue (object %u) could not be destroyed: %s", id,
-			 strerror(-ret));
+	if (!ret || ret == -ENOENT)
+		return;
+	if (adopted)
+		sva_logf(&ctx->log, SVA_LOG_WARN,
+			 "the fault queue (object %u) could not be destroyed: %s; it stays in the adopted iommufd "
+			 "until that is closed (something else still holds the queue: a child made without fork "
+			 "handlers, or a page table kept after a failed detach)",
+			 id, strerror(-ret));
+	else
+		sva_logf(&ctx->log, SVA_LOG_DEBUG,
+			 "the fault queue (object %u) is still held (%s): it goes with the context's iommufd",
+			 id, strerror(-ret));
+}
+
+/*
+ * In a forked child, from ctx.c's fork handler (the only thread there): the
+ * child's copy of the queue's descriptor would hold the queue's file, so
+ * that the parent's teardown could not destroy the queue (IOMMU_DESTROY says
+ * EBUSY) for as long as the child lives without exec (review Z73); in an
+ * iommufd the application keeps (SVA_CTX_ADOPT_FD), the queue would stay
+ * there.  The child never reads the queue (sva_ctx_process_faults() and
+ * sva_ctx_fault_fd() refuse in a child, and it has no fault thread), so its
+ * copy goes at once.  A child made without the handlers (_Fork(), clone())
+ * keeps it until it execs or exits (libsva(7)).
+ */
+void sva_fault_child_after_fork(struct sva_ctx *ctx)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+
+	if (fe->fault_fd >= 0 && !atomic_load(&fe->queue_lost) && sva_fault_queue_ours(fe))
+		close(fe->fault_fd);
+	fe->fault_fd = -1;
 }
 
 void sva_fault_fini(struct sva_ctx *ctx)

@@ -588,6 +588,7 @@ bool sva_fault_queue_ours(const struct sva_fault_engine *fe);
 int sva_fault_queue_lost(struct sva_fault_engine *fe);
 /* Stop the thread and close the queue (last context reference). */
 void sva_fault_fini(struct sva_ctx *ctx);
+void sva_fault_child_after_fork(struct sva_ctx *ctx);
 int sva_fault_thread_start(struct sva_ctx *ctx);
 void sva_fault_thread_forget(struct sva_ctx *ctx);
 void sva_fault_thread_stop(struct sva_ctx *ctx);

@@ -539,6 +539,96 @@ static void ring_lets_go_at_join(void)
 			"(EBUSY in %d of 20)", busy);
 }
 
+static char queue_line[256];
+static atomic_int queue_lines, queue_warns;
+
+static void queue_capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (!strstr(msg, "fault queue (object"))
+		return;
+	atomic_fetch_add(&queue_lines, 1);
+	if (level >= SVA_LOG_WARN)
+		atomic_fetch_add(&queue_warns, 1);
+	snprintf(queue_line, sizeof(queue_line), "%s", msg);
+}
+
+/*
+ * A child that holds copies of the parent's descriptors while the parent
+ * frees its context.  A fork() child's copy of the fault queue's descriptor
+ * is closed at the fork: the parent's teardown destroys the queue at once,
+ * also in an iommufd the application keeps (SVA_CTX_ADOPT_FD), where it used
+ * to stay after a second's wait and a warning (review Z73).  A child made
+ * without the fork handlers (_Fork()) keeps its copy: in an iommufd libsva
+ * opened the queue goes with it, so the teardown neither waits nor warns; in
+ * an adopted one it stays, and the warning says so (sva_ctx_free(3)).
+ */
+static void teardown_with_child(bool adopt, bool handlers)
+{
+	int app = open("/dev/iommu", O_RDWR | O_CLOEXEC), p[2], r[2];
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = adopt ? SVA_CTX_ADOPT_FD : 0, .iommufd = app,
+				  .log_fn = queue_capture, .log_level = SVA_LOG_DEBUG };
+	struct kabi_iommu_destroy d = { .size = sizeof(d) };
+	const char *how = handlers ? "fork()" : "_Fork()";
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	uint64_t t0, ms;
+	int status, ret;
+	pid_t pid;
+	char c;
+
+	if (app < 0 || pipe(p) || pipe(r) || start(&o, &ctx, &dev, &mm, &bond))
+		ktest_bail("context for the child test");
+	if (ktest_inject_and_wait(dev, bond, 0x40000000ull, SVA_ACCESS_READ, 5000))
+		diag("%s child: the fault was not answered", how);
+	d.id = ctx->fe.fault_id;
+	atomic_store(&queue_lines, 0);
+	atomic_store(&queue_warns, 0);
+	queue_line[0] = '\0';
+	pid = handlers ? fork() : _Fork();
+	if (pid == 0) {
+		close(p[1]);
+		/* Running: fork()'s handlers are done.  It holds its copies
+		 * until the parent closes the pipe. */
+		_exit(write(r[1], "r", 1) != 1 || read(p[0], &c, 1) < 0 ? 1 : 0);
+	}
+	close(p[0]);
+	close(r[1]);
+	if (read(r[0], &c, 1) != 1)
+		diag("%s child: not started", how);
+	close(r[0]);
+	sva_unbind(bond);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	t0 = ktest_now_ns();
+	sva_ctx_free(ctx); /* the last reference: the queue goes here */
+	ms = (ktest_now_ns() - t0) / 1000000;
+	ret = ioctl(app, KABI_IOMMU_DESTROY, &d) ? -errno : 0; /* the child still runs */
+	close(p[1]);
+	ktest_wait_child(pid, 10000, &status);
+	if (handlers) {
+		if (adopt)
+			is_int(ret, -ENOENT, "%s child alive, adopted iommufd: the queue %u was destroyed by sva_ctx_free",
+			       how, d.id);
+		is_int(atomic_load(&queue_lines), 0, "%s child alive, %s iommufd: no line about the queue (%s)", how,
+		       adopt ? "adopted" : "libsva's", queue_line);
+	} else if (adopt) {
+		is_int(ret, -EBUSY, "%s child alive, adopted iommufd: the queue %u stays (the child holds it)", how,
+		       d.id);
+		ok(atomic_load(&queue_warns) == 1 && strstr(queue_line, "stays in the adopted iommufd"),
+		   "  one warning, which says the queue stays in the adopted iommufd (%s)", queue_line);
+		ioctl(app, KABI_IOMMU_DESTROY, &d); /* the child is gone: the test cleans up */
+	} else {
+		is_int(atomic_load(&queue_warns), 0, "%s child alive, libsva's iommufd: no warning (%s)", how,
+		       queue_line);
+	}
+	if (!adopt || handlers)
+		ok(ms < 500, "  and sva_ctx_free did not wait for the child (%llu ms)", (unsigned long long)ms);
+	close(app);
+}
+
 static atomic_bool storm_stop;
 
 struct storm_arg {
@@ -998,5 +1088,9 @@ int main(void)
 	for (int i = 0; i < 5; i++)
 		adopted_fd_teardown();
 	ring_lets_go_at_join();
+	for (int adopt = 0; adopt < 2; adopt++) {
+		teardown_with_child(adopt, true);
+		teardown_with_child(adopt, false);
+	}
 	return done_testing();
 }
