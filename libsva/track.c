@@ -79,8 +79,16 @@ static struct {
 	_Atomic uint32_t seq;
 	_Atomic int error; /* what stopped the monitor, negative errno */
 	atomic_bool withdrawn; /* every address space has learnt error */
-	_Atomic bool abandon; /* the number is not our userfaultfd any more: stop, lost */
-	unsigned gen; /* the running monitor's generation: one per start() (T.setup) */
+	/* The generation whose monitor is to stop, lost: a registration found
+	 * that monitor's userfaultfd number another file's (0: none).  A
+	 * generation, not a flag, as stopfd_dropped: a monitor that stop() let
+	 * go runs on, and must neither take a newer monitor's abandon (which
+	 * then took the eventfd's readiness for another file's, left it out
+	 * and slept on the application's file for good) nor leave it one. */
+	_Atomic unsigned abandon;
+	/* The running monitor's generation: one per start(), moved under T.setup
+	 * and T.reg, before the new userfaultfd is published in T.uffd. */
+	_Atomic unsigned gen;
 	/* The latest generation whose monitor left the eventfd's number out of
 	 * its wait.  A generation, not a flag: a monitor that stop() let go runs
 	 * on, and its drop must not count as the newer monitor's. */
@@ -306,7 +314,7 @@ static void *monitor(void *arg)
 		 * tracking is over everywhere, as if the monitor had seen it
 		 * itself.  (Told through the eventfd, or found at the next
 		 * wake-up if that was lost too.) */
-		if (atomic_exchange(&T.abandon, false)) {
+		if (atomic_load(&T.abandon) == gen) {
 			uffd = -1;
 			ret = -EBADF;
 			break;
@@ -481,18 +489,23 @@ static int start(enum sva_track_part *what)
 			;
 	}
 	doorbell_arm(fd);
-	atomic_store(&T.abandon, false);
 	atomic_store(&T.stopping, false);
-	atomic_store(&T.uffd, fd);
+	/* The generation first: a registration that finds this userfaultfd in
+	 * T.uffd reads its generation after it (sva_track_register()). */
+	pthread_mutex_lock(&T.reg);
+	atomic_fetch_add(&T.gen, 1);
 	atomic_store(&T.withdrawn, false);
 	atomic_store(&T.error, 0);
+	pthread_mutex_unlock(&T.reg);
+	atomic_store(&T.uffd, fd);
 	sva_vma_cache_stale(); /* ranges registered with an earlier userfaultfd are not any more */
-	T.gen++;
 	struct monitor_arg *a = sva_malloc(sizeof(*a));
 
 	*what = SVA_TRACK_THREAD;
 	if (a) {
-		*a = (struct monitor_arg){ .uffd = fd, .stopfd = stopfd, .uffd_file = T.uffd_file, .gen = T.gen };
+		*a = (struct monitor_arg){
+			.uffd = fd, .stopfd = stopfd, .uffd_file = T.uffd_file, .gen = atomic_load(&T.gen)
+		};
 		ret = sva_thread_create(&T.thread, monitor, a, &T.stack);
 		if (ret)
 			sva_free(a);
@@ -560,7 +573,7 @@ static bool ring_eventfd(void)
 	int stopfd = atomic_load(&T.stopfd);
 	uint64_t one = 1;
 
-	return atomic_load(&T.stopfd_dropped) != T.gen && sva_fd_holds(stopfd, &T.stop_file) &&
+	return atomic_load(&T.stopfd_dropped) != atomic_load(&T.gen) && sva_fd_holds(stopfd, &T.stop_file) &&
 	       write(stopfd, &one, sizeof(one)) == sizeof(one);
 }
 
@@ -718,6 +731,7 @@ int sva_track_register(uint64_t start, uint64_t end)
 		.mode = KABI_UFFDIO_REGISTER_MODE_WP,
 	};
 	int fd, expected = 0;
+	unsigned gen;
 
 	for (int again = 1;; again--) {
 		fd = atomic_load(&T.uffd);
@@ -743,10 +757,12 @@ int sva_track_register(uint64_t start, uint64_t end)
 	 * failed.  Fences read the error from here on; the monitor, which may
 	 * sleep on the other file for good, is woken to withdraw every address
 	 * space's chunks and stop, so the next address space starts a new one. */
-	if (atomic_load(&T.uffd) != fd)
+	gen = atomic_load(&T.gen);
+	if (atomic_load(&T.uffd) != fd || atomic_load(&T.gen) != gen)
 		return -EIO; /* not the running monitor's failure */
 	atomic_compare_exchange_strong(&T.error, &expected, -EBADF);
-	if (!atomic_exchange(&T.abandon, true)) {
+	/* Told to that monitor only (its generation): see T.abandon. */
+	if (atomic_exchange(&T.abandon, gen) != gen) {
 		uint64_t one = 1;
 
 		/* Not to another file at the eventfd's number: the monitor then
@@ -754,7 +770,7 @@ int sva_track_register(uint64_t start, uint64_t end)
 		int stopfd = atomic_load(&T.stopfd);
 
 		if (sva_fd_holds(stopfd, &T.stop_file) && write(stopfd, &one, sizeof(one)) != sizeof(one))
-			atomic_store(&T.abandon, false); /* cannot happen on an eventfd */
+			atomic_compare_exchange_strong(&T.abandon, &gen, 0); /* cannot happen on an eventfd */
 	}
 	return -EIO;
 }

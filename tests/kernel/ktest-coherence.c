@@ -2096,6 +2096,117 @@ static void dup2_stop_checks(void)
 }
 
 /*
+ * The "abandon" a registration tells a monitor whose userfaultfd number it
+ * found another file's is that monitor's, not the one a release let go and
+ * which runs on (review Z73; stopfd_gen_child() is the same for the eventfd's
+ * number).  Monitor 1 is let go with both numbers given away and sleeps on
+ * the application's eventfd (idle) at its userfaultfd's number.  Monitor 2 is
+ * held between its poll() and its read() (the read hook) while its number is
+ * given away too and a prefault's registration finds it so: the abandon is
+ * for monitor 2.  Then idle is written: monitor 1 wakes first.  It used to
+ * take the abandon as its own (one flag for every monitor) and end; monitor 2,
+ * released, found its eventfd ready, no abandon and no stop, took the
+ * eventfd's number for another file's, left it out and slept on the other
+ * file for good: its release let it go at once, and when that file became
+ * readable, it ended a later monitor's tracking.
+ */
+static atomic_int g_abandon_entered, g_abandon_released;
+
+static void hold_read_abandon(void)
+{
+	sva_test_track_read_hook = NULL;
+	atomic_store(&g_abandon_entered, 1);
+	while (!atomic_load(&g_abandon_released))
+		usleep(1000);
+}
+
+static void *discard_thread(void *arg)
+{
+	madvise(arg, 4 * PG, MADV_DONTNEED);
+	return NULL;
+}
+
+static int abandon_gen_child(int out)
+{
+	int got[4] = { -9, -9, -9, -9 };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm, *next, *third;
+	unsigned char *a, *b, *c, *d;
+	uint64_t one = 1;
+	pthread_t t;
+	int ufd, efd, idle, idle2, blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	alarm(30);
+	if (nul < 0 || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(mm, a, 4 * PG))
+		_exit(4);
+	efd = ktest_anon_fd("anon_inode:[eventfd]");
+	ufd = find_uffd();
+	idle = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	idle2 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0 || ufd < 0 || idle < 0 || idle2 < 0 || dup2(nul, efd) != efd || dup2(idle, ufd) != ufd)
+		_exit(5);
+	sva_mm_free(mm); /* monitor 1 is let go */
+	if (sva_mm_new(ctx, NULL, &next))
+		_exit(6);
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(next, b, 4 * PG))
+		_exit(7);
+	munmap(a, 4 * PG); /* monitor 1 wakes, leaves /dev/null out, sleeps on idle */
+	usleep(200000);
+	ufd = find_uffd();
+	sva_test_track_read_hook = hold_read_abandon;
+	if (ufd < 0 || pthread_create(&t, NULL, discard_thread, b))
+		_exit(8);
+	while (!atomic_load(&g_abandon_entered))
+		usleep(1000);
+	if (dup2(idle2, ufd) != ufd) /* monitor 2's number given away */
+		_exit(8);
+	pthread_join(t, NULL);
+	c = ktest_map_at(VA + 32 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	sva_mm_prefault(next, c, 4 * PG); /* its registration finds idle2: abandon */
+	if (write(idle, &one, sizeof(one)) != sizeof(one)) /* monitor 1 wakes */
+		_exit(9);
+	usleep(300000);
+	got[0] = threads_named("sva-coherence", &blocking); /* monitor 2, held */
+	atomic_store(&g_abandon_released, 1);
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 0, 2000);
+	got[1] = threads_named("sva-coherence", &blocking);
+	sva_mm_free(next);
+	got[2] = threads_named("sva-coherence", &blocking);
+	if (sva_mm_new(ctx, NULL, &third))
+		_exit(10);
+	d = ktest_map_at(VA + 48 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(third, d, 4 * PG))
+		_exit(11);
+	if (write(idle2, &one, sizeof(one)) != sizeof(one))
+		_exit(12);
+	usleep(300000);
+	got[3] = sva_mm_fence(third);
+	sva_mm_free(third);
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(13);
+	_exit(0);
+}
+
+static void abandon_gen_checks(void)
+{
+	int status, got[4] = { -9, -9, -9, -9 };
+
+	status = exec_child("KTEST_ABANDON_GEN", got, sizeof(got));
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+	       "a registration's abandon is the running monitor's, not a let-go one's: the child ran to the end "
+	       "(status 0x%x)", status);
+	is_int(got[0], 1, "  the let-go monitor, woken, ends by itself (the held one is left)");
+	is_int(got[1], 0, "  the running monitor, released, takes its abandon and ends");
+	is_int(got[2], 0, "  no monitor is left after its address space's release");
+	is_int(got[3], 0, "  a later monitor's tracking is not ended by the application's file (fence: 0)");
+}
+
+/*
  * A prefault that reads the mappings, then finds the page unmapped by another
  * thread before it registers the mapping (the hook plays that thread): the
  * registration of the whole mapping succeeds around the hole, and no event
@@ -2612,6 +2723,8 @@ int main(void)
 		return uffd_idle_child(atoi(getenv("KTEST_UFFD_IDLE")));
 	if (getenv("KTEST_STOPFD_GEN"))
 		return stopfd_gen_child(atoi(getenv("KTEST_STOPFD_GEN")));
+	if (getenv("KTEST_ABANDON_GEN"))
+		return abandon_gen_child(atoi(getenv("KTEST_ABANDON_GEN")));
 	if (getenv("KTEST_DUP2_READ"))
 		return dup2_read_child(atoi(getenv("KTEST_DUP2_READ")));
 	if (getenv("KTEST_DUP2_POLL"))
@@ -2664,6 +2777,7 @@ int main(void)
 	bind_after_munmap_checks();
 	bind_unmap_in_flight_checks();
 	dup2_stop_checks();
+	abandon_gen_checks();
 	register_hole_checks();
 	register_stale_checks();
 	fork_checks(mm);
