@@ -275,11 +275,25 @@ static int withdraw_if_lost(void)
 	return err;
 }
 
-/* Tracking is gone: every address space learns it, and the log says so once each. */
-static void lost(int err)
+/*
+ * Tracking is gone: every address space learns it, and the log says so once
+ * each.  Only if gen is still the running generation: a monitor that stop()
+ * let go runs on, and when it ends later (the application's file at its
+ * userfaultfd's number became readable, say) the tracking it stops is no
+ * longer the newer monitor's, whose address spaces it used to withdraw
+ * (review Z73).  Under T.reg, where start() moves the generation.
+ */
+static void lost(int err, unsigned gen)
 {
-	atomic_store(&T.error, err);
-	withdraw_if_lost();
+	bool current;
+
+	pthread_mutex_lock(&T.reg);
+	current = atomic_load(&T.gen) == gen;
+	if (current)
+		atomic_store(&T.error, err);
+	pthread_mutex_unlock(&T.reg);
+	if (current)
+		withdraw_if_lost();
 }
 
 /* What start() gives a monitor: its descriptors as they were then (a monitor
@@ -363,7 +377,7 @@ static void *monitor(void *arg)
 		timeout = settle();
 	}
 	if (ret)
-		lost(ret);
+		lost(ret, gen);
 	/*
 	 * Closing unregisters every range and lets any munmap() still waiting
 	 * go: a monitor that stops must never leave them hanging.

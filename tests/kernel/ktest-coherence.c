@@ -2207,6 +2207,68 @@ static void abandon_gen_checks(void)
 }
 
 /*
+ * A monitor a release let go (both its numbers given away) ends when the
+ * application's file at its userfaultfd's number becomes readable: it reads
+ * that file, finds no userfaultfd there, and stops.  The tracking that ends
+ * is its own, long released; it used to set the error every monitor shares,
+ * and the running monitor's address spaces lost their tracking, everything
+ * visible withdrawn and their fences -EIO (review Z73).
+ */
+static int lost_gen_child(int out)
+{
+	int got[3] = { -9, -9, -9 };
+	struct sva_mm_stats st = { .size = sizeof(st) };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm, *next;
+	unsigned char *a, *b;
+	uint64_t one = 1;
+	int ufd, efd, idle, blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	alarm(30);
+	if (nul < 0 || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(mm, a, 4 * PG))
+		_exit(4);
+	efd = ktest_anon_fd("anon_inode:[eventfd]");
+	ufd = find_uffd();
+	idle = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0 || ufd < 0 || idle < 0 || dup2(nul, efd) != efd || dup2(idle, ufd) != ufd)
+		_exit(5);
+	sva_mm_free(mm); /* let go */
+	if (sva_mm_new(ctx, NULL, &next))
+		_exit(6);
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(next, b, 4 * PG))
+		_exit(7);
+	munmap(a, 4 * PG); /* the let-go monitor wakes, leaves /dev/null out, sleeps on idle */
+	usleep(200000);
+	got[0] = sva_mm_fence(next);
+	if (write(idle, &one, sizeof(one)) != sizeof(one))
+		_exit(8);
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 1, 2000);
+	got[1] = sva_mm_fence(next);
+	got[2] = sva_mm_stats(next, &st) == 0 ? st.untracked_reason : -99;
+	sva_mm_free(next);
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(9);
+	_exit(0);
+}
+
+static void lost_gen_checks(void)
+{
+	int status, got[3] = { -9, -9, -9 };
+
+	status = exec_child("KTEST_LOST_GEN", got, sizeof(got));
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+	       "a let-go monitor that ends later: the child ran to the end (status 0x%x)", status);
+	is_int(got[0], 0, "  the running monitor's address space fences (0) before");
+	is_int(got[1], 0, "  and after the let-go monitor ended (it used to end this one's tracking: -EIO)");
+	is_int(got[2], 0, "  and is still tracked (untracked_reason 0)");
+}
+
+/*
  * A prefault that reads the mappings, then finds the page unmapped by another
  * thread before it registers the mapping (the hook plays that thread): the
  * registration of the whole mapping succeeds around the hole, and no event
@@ -2725,6 +2787,8 @@ int main(void)
 		return stopfd_gen_child(atoi(getenv("KTEST_STOPFD_GEN")));
 	if (getenv("KTEST_ABANDON_GEN"))
 		return abandon_gen_child(atoi(getenv("KTEST_ABANDON_GEN")));
+	if (getenv("KTEST_LOST_GEN"))
+		return lost_gen_child(atoi(getenv("KTEST_LOST_GEN")));
 	if (getenv("KTEST_DUP2_READ"))
 		return dup2_read_child(atoi(getenv("KTEST_DUP2_READ")));
 	if (getenv("KTEST_DUP2_POLL"))
@@ -2778,6 +2842,7 @@ int main(void)
 	bind_unmap_in_flight_checks();
 	dup2_stop_checks();
 	abandon_gen_checks();
+	lost_gen_checks();
 	register_hole_checks();
 	register_stale_checks();
 	fork_checks(mm);
