@@ -30,3 +30,6 @@ EXTRA_DIST += tests/unit/test-own-calls.sh
 # Every EXAMPLES block of the man pages, and the README's tour, compiles as copied.
 TESTS += tests/unit/test-man-examples.sh
 EXTRA_DIST += tests/unit/test-man-examples.sh
+# No double quote inside a word of a man page's macro line (it hides the quotes that follow).
+TESTS += tests/unit/test-man-quotes.sh
+EXTRA_DIST += tests/unit/test-man-quotes.sh
