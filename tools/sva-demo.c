@@ -448,7 +448,8 @@ int main(int argc, char **argv)
 		dma_story(ctx, edu);
 	} else {
 		step("real DMA");
-		say(1, "%s: skipping it", device ? "only in the test VM, on its edu device" : "no edu device here");
+		say(1, "%s: skipping it", device ? "not with --device (without it, the demo uses the test VM's edu device)"
+						 : "no edu device here");
 		skipped = 1;
 	}
 	sva_ctx_free(ctx);

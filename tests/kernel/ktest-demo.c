@@ -79,6 +79,19 @@ int main(void)
 		 vtd);
 	occupied("40200000", "address 0x40200000 is already occupied in this process: skipping the injected faults",
 		 vtd);
+	/* sva-demo(1), real DMA: "Only without --device"; with it the step says
+	 * that --device is why it is skipped (it said "only in the test VM, on
+	 * its edu device", which is where it was). */
+	if (vtd && access("/dev/vfio/devices/vfio0", F_OK) == 0) {
+		rc = ktest_run_capture(DEMO " --device vfio0 2>&1", out, sizeof(out));
+		show("--device vfio0", out);
+		is_int(rc, 0, "sva-demo --device vfio0 exits 0 on %s", topo);
+		ok(strstr(out, "real DMA") && strstr(out, "not with --device"),
+		   "its real-DMA step says it is skipped because --device was given");
+		ok(!strstr(out, "only in the test VM"), "  and not that it runs only in the test VM, where it is");
+	} else {
+		skip(3, "--device vfio0: the VT-d topologies have edu at vfio0");
+	}
 	/* sva-demo(1), EXIT STATUS: a report that cannot be written is status 1,
 	 * with a message on standard error, however the steps went. */
 	rc = ktest_run_capture(DEMO " 2>&1 >/dev/full", out, sizeof(out));
