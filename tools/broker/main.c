@@ -99,7 +99,7 @@ int main(int argc, char **argv)
 	if (check) {
 		printf("%s: socket %s, %zu device%s, %u PASIDs per client from [%u, %u]\n", config, conf.socket,
 		       conf.ndevs, conf.ndevs == 1 ? "" : "s", conf.pasids_per_client, conf.pasid_min, conf.pasid_max);
-		printf("%s: at most %u clients", config, conf.max_clients);
+		printf("%s: at most %u client%s", config, conf.max_clients, conf.max_clients == 1 ? "" : "s");
 		if (conf.clients_per_user && conf.clients_per_user < conf.max_clients)
 			printf(", %u for one user\n", conf.clients_per_user);
 		else

@@ -439,8 +439,8 @@ void broker_client_end(struct broker *b, struct broker_client *c)
 	if (!c->hello)
 		return;
 	if (c->natt)
-		broker_log(b, SVA_LOG_WARN, "client pid %d ended with %zu PASIDs attached: mm_exit, detach, quarantine",
-			   (int)c->pid, c->natt);
+		broker_log(b, SVA_LOG_WARN, "client pid %d ended with %zu PASID%s attached: mm_exit, detach, quarantine",
+			   (int)c->pid, c->natt, c->natt == 1 ? "" : "s");
 	for (size_t i = 0; i < c->natt; i++) {
 		struct broker_dev *d = NULL;
 		size_t k;

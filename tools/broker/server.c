@@ -400,7 +400,8 @@ static void accept_client(struct broker *b)
 		return;
 	}
 	if (b->nclients >= b->conf.max_clients) {
-		snprintf(why, sizeof(why), "the broker serves at most %u clients (max-clients)", b->conf.max_clients);
+		snprintf(why, sizeof(why), "the broker serves at most %u client%s (max-clients)", b->conf.max_clients,
+			 b->conf.max_clients == 1 ? "" : "s");
 		refuse_connection(b, s, -EUSERS, why);
 		return;
 	}
@@ -418,10 +419,10 @@ static void accept_client(struct broker *b)
 	c->sock = s;
 	peer_creds(b, c);
 	if (b->conf.clients_per_user && clients_of(b, c->uid) >= b->conf.clients_per_user) {
-		broker_log(b, SVA_LOG_DEBUG, "client pid %d uid %u refused: it has %u clients (clients-per-user)",
-			   (int)c->pid, (unsigned)c->uid, b->conf.clients_per_user);
-		snprintf(why, sizeof(why), "uid %u has %u clients of this broker, its most (clients-per-user)",
-			 (unsigned)c->uid, b->conf.clients_per_user);
+		broker_log(b, SVA_LOG_DEBUG, "client pid %d uid %u refused: it has %u client%s (clients-per-user)",
+			   (int)c->pid, (unsigned)c->uid, b->conf.clients_per_user, b->conf.clients_per_user == 1 ? "" : "s");
+		snprintf(why, sizeof(why), "uid %u has %u client%s of this broker, its most (clients-per-user)",
+			 (unsigned)c->uid, b->conf.clients_per_user, b->conf.clients_per_user == 1 ? "" : "s");
 		free(c);
 		refuse_connection(b, s, -EUSERS, why);
 		return;
