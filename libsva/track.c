@@ -76,7 +76,13 @@ static struct {
 	void *stack; /* from the arena */
 	bool running;
 	unsigned fork_gen; /* sva_fork_gen() when the monitor started */
-	_Atomic uint32_t seq;
+	/* The sequence fences wait on (sva_track_seq(): odd while a drain has
+	 * read events it has not applied) in the low half; in the high half
+	 * the generation whose monitor moves it (0: none).  One word, so that
+	 * a monitor stop() let go, which may end or be stuck halfway through
+	 * a drain (reading the application's file at its number) long after,
+	 * moves nothing of the running monitor's (review Z78). */
+	_Atomic uint64_t seq;
 	_Atomic int error; /* what stopped the monitor, negative errno */
 	atomic_bool withdrawn; /* every address space has learnt error */
 	/* The generation whose monitor is to stop, lost: a registration found
@@ -197,14 +203,40 @@ static void fence_wake(void)
 	}
 }
 
+/* Move the sequence by n, if gen's monitor owns it. */
+static void seq_add(unsigned gen, uint32_t n)
+{
+	uint64_t w = atomic_load(&T.seq);
+
+	do {
+		if ((uint32_t)(w >> 32) != gen)
+			return;
+	} while (!atomic_compare_exchange_weak(&T.seq, &w, (w & ~0xffffffffull) | (uint32_t)((uint32_t)w + n)));
+	fence_wake();
+}
+
+/* The sequence passes to gen's monitor (0: none), even: a let-go monitor
+ * may have left it odd.  Moved if so, which wakes the fences waiting on it. */
+static void seq_hand_over(unsigned gen)
+{
+	uint64_t w = atomic_load(&T.seq), nw;
+
+	do {
+		uint32_t s = (uint32_t)w;
+
+		nw = (uint64_t)gen << 32 | (uint32_t)(s + (s & 1));
+	} while (!atomic_compare_exchange_weak(&T.seq, &w, nw));
+	fence_wake();
+}
+
 /* Read and apply every pending event; 0 or -errno of read(). */
-static int drain(int uffd)
+static int drain(int uffd, unsigned gen)
 {
 	struct kabi_uffd_msg msgs[MSGS_PER_READ];
 	int ret = 0;
 
 	READ_HOOK();
-	atomic_fetch_add(&T.seq, 1); /* odd: events read and not yet applied may exist */
+	seq_add(gen, 1); /* odd: events read and not yet applied may exist */
 	for (;;) {
 		ssize_t n = read(uffd, msgs, sizeof(msgs));
 
@@ -225,8 +257,7 @@ static int drain(int uffd)
 		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
 			apply(&msgs[i]);
 	}
-	atomic_fetch_add(&T.seq, 1);
-	fence_wake();
+	seq_add(gen, 1);
 	return ret;
 }
 
@@ -368,7 +399,7 @@ static void *monitor(void *arg)
 			break;
 		}
 		if (pfd[0].revents & POLLIN) {
-			ret = drain(uffd);
+			ret = drain(uffd, gen);
 			if (ret == -EBADF)
 				uffd = -1; /* another file's: not ours to close */
 			if (ret || atomic_load(&T.stopping)) /* the doorbell */
@@ -389,8 +420,7 @@ static void *monitor(void *arg)
 	 * file (see stop()): that one is the application's. */
 	if (uffd >= 0 && sva_fd_holds(uffd, &uffd_file))
 		close(uffd);
-	atomic_fetch_add(&T.seq, 2); /* wake fences that wait on a stopped monitor */
-	fence_wake();
+	seq_add(gen, 2); /* wake fences that wait on a stopped monitor */
 	return NULL;
 }
 
@@ -413,7 +443,7 @@ static void child_forget(void)
 	T.running = false;
 	T.mms = NULL;
 	T.nmms = 0;
-	atomic_store(&T.seq, 0);
+	atomic_store(&T.seq, 0); /* no monitor's */
 	atomic_store(&T.waiters, 0);
 }
 
@@ -511,6 +541,7 @@ static int start(enum sva_track_part *what)
 	atomic_store(&T.withdrawn, false);
 	atomic_store(&T.error, 0);
 	pthread_mutex_unlock(&T.reg);
+	seq_hand_over(atomic_load(&T.gen)); /* before its monitor runs */
 	atomic_store(&T.uffd, fd);
 	sva_vma_cache_stale(); /* ranges registered with an earlier userfaultfd are not any more */
 	struct monitor_arg *a = sva_malloc(sizeof(*a));
@@ -667,6 +698,7 @@ static void stop(void)
 	} else {
 		pthread_detach(T.thread);
 		atomic_store(&T.uffd, -1); /* its own now */
+		seq_hand_over(0); /* and it moves the fences' sequence no more */
 	}
 	/* The monitor gone, its userfaultfd is (or the event read): the ringer
 	 * returns.  One still waiting (a let-go monitor's file) is left too. */
@@ -791,7 +823,7 @@ int sva_track_register(uint64_t start, uint64_t end)
 
 uint32_t sva_track_seq(void)
 {
-	return atomic_load(&T.seq);
+	return (uint32_t)atomic_load(&T.seq);
 }
 
 int sva_track_fence_mm(struct sva_mm *mm)
@@ -818,7 +850,7 @@ bool sva_track_wait_seq(uint32_t seq, uint64_t deadline_ns)
 
 	pthread_mutex_lock(&T.wait_lock);
 	atomic_fetch_add(&T.waiters, 1);
-	while (!(moved = atomic_load(&T.seq) != seq)) {
+	while (!(moved = (uint32_t)atomic_load(&T.seq) != seq)) {
 		uint64_t now;
 		struct timespec ts;
 
@@ -841,7 +873,7 @@ bool sva_track_wait_seq(uint32_t seq, uint64_t deadline_ns)
 
 int sva_track_fence(void)
 {
-	uint32_t s = atomic_load(&T.seq);
+	uint32_t s = (uint32_t)atomic_load(&T.seq);
 
 	if (s & 1)
 		sva_track_wait_seq(s, UINT64_MAX);

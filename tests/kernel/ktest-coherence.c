@@ -2269,6 +2269,93 @@ static void lost_gen_checks(void)
 }
 
 /*
+ * A monitor a release let go, woken by the application's blocking pipe at its
+ * userfaultfd's number (the application wrote one event's worth of bytes),
+ * reads them and blocks in its next read, halfway through its drain.  The
+ * sequence fences wait on is shared by every monitor: that drain left it odd
+ * ("events read, not applied yet") for good, and the running monitor's fence
+ * waited for it to move, for good; its own drains then made it even while
+ * they ran (review Z78).  A fence in a thread of its own, given 3 s.
+ */
+static struct sva_mm *seq_gen_mm;
+static atomic_int seq_gen_fence = 999;
+
+static void *seq_gen_fencer(void *arg)
+{
+	(void)arg;
+	atomic_store(&seq_gen_fence, sva_mm_fence(seq_gen_mm));
+	return NULL;
+}
+
+static int fence_within(struct sva_mm *mm, int ms)
+{
+	pthread_t t;
+
+	seq_gen_mm = mm;
+	atomic_store(&seq_gen_fence, 999);
+	if (pthread_create(&t, NULL, seq_gen_fencer, NULL))
+		return -998;
+	for (int i = 0; i < ms && atomic_load(&seq_gen_fence) == 999; i++)
+		usleep(1000);
+	if (atomic_load(&seq_gen_fence) == 999) {
+		pthread_detach(t);
+		return 999; /* still waiting */
+	}
+	pthread_join(t, NULL);
+	return atomic_load(&seq_gen_fence);
+}
+
+static int seq_gen_child(int out)
+{
+	int got[3] = { -9, -9, -9 };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm, *next;
+	unsigned char *a, *b, rec[sizeof(struct kabi_uffd_msg)] = { 0 };
+	int ufd, efd, p[2], nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	alarm(30);
+	if (nul < 0 || pipe(p) || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(mm, a, 4 * PG))
+		_exit(4);
+	efd = ktest_anon_fd("anon_inode:[eventfd]");
+	ufd = find_uffd();
+	if (efd < 0 || ufd < 0 || dup2(nul, efd) != efd || dup2(p[0], ufd) != ufd)
+		_exit(5);
+	sva_mm_free(mm); /* let go */
+	if (sva_mm_new(ctx, NULL, &next))
+		_exit(6);
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(next, b, 4 * PG))
+		_exit(7);
+	munmap(a, 4 * PG); /* the let-go monitor wakes, leaves /dev/null out, sleeps on the pipe */
+	usleep(200000);
+	got[0] = fence_within(next, 3000);
+	if (write(p[1], rec, sizeof(rec)) != (ssize_t)sizeof(rec))
+		_exit(8);
+	usleep(300000); /* it reads the record and blocks in the next read */
+	got[1] = fence_within(next, 3000);
+	munmap(b, PG); /* the running monitor drains */
+	got[2] = fence_within(next, 3000);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(9);
+	_exit(0); /* the let-go monitor still reads the pipe: no teardown */
+}
+
+static void seq_gen_checks(void)
+{
+	int status, got[3] = { -9, -9, -9 };
+
+	status = exec_child("KTEST_SEQ_GEN", got, sizeof(got));
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+	       "a let-go monitor blocked halfway through a drain: the child ran to the end (status 0x%x)", status);
+	is_int(got[0], 0, "  the running monitor's fence returns (0) before");
+	is_int(got[1], 0, "  and after the let-go monitor began its drain (999: still waiting after 3 s)");
+	is_int(got[2], 0, "  and after an event of the running monitor's");
+}
+
+/*
  * A prefault that reads the mappings, then finds the page unmapped by another
  * thread before it registers the mapping (the hook plays that thread): the
  * registration of the whole mapping succeeds around the hole, and no event
@@ -2789,6 +2876,8 @@ int main(void)
 		return abandon_gen_child(atoi(getenv("KTEST_ABANDON_GEN")));
 	if (getenv("KTEST_LOST_GEN"))
 		return lost_gen_child(atoi(getenv("KTEST_LOST_GEN")));
+	if (getenv("KTEST_SEQ_GEN"))
+		return seq_gen_child(atoi(getenv("KTEST_SEQ_GEN")));
 	if (getenv("KTEST_DUP2_READ"))
 		return dup2_read_child(atoi(getenv("KTEST_DUP2_READ")));
 	if (getenv("KTEST_DUP2_POLL"))
@@ -2843,6 +2932,7 @@ int main(void)
 	dup2_stop_checks();
 	abandon_gen_checks();
 	lost_gen_checks();
+	seq_gen_checks();
 	register_hole_checks();
 	register_stale_checks();
 	fork_checks(mm);
