@@ -452,13 +452,32 @@ static bool queue_stat(const struct sva_fault_engine *fe, struct stat *st)
  */
 bool sva_fault_queue_ours(const struct sva_fault_engine *fe)
 {
+	static const char anon[] = "anon_inode:", queue[] = "anon_inode:[iommufd-pgfault]";
+	char path[40] = "/proc/self/fd/", link[64], digits[12];
 	struct stat st;
+	size_t len = 0;
+	ssize_t n;
 
 #ifdef SVA_TEST_HOOKS
 	if (sva_test_fault_read)
 		return true;
 #endif
-	return queue_stat(fe, &st);
+	if (!queue_stat(fe, &st))
+		return false;
+	/* An eventfd, an epoll or a timerfd at the number passes fstat() as the
+	 * queue; the name /proc gives the anonymous file tells them apart
+	 * (review Z78: a fork() child closed the application's eventfd).
+	 * Without /proc, as before.  Built by hand: the fork handler calls it. */
+	for (unsigned v = (unsigned)fe->fault_fd; len == 0 || v; v /= 10)
+		digits[len++] = (char)('0' + v % 10);
+	for (size_t i = 0; i < len; i++)
+		path[14 + i] = digits[len - 1 - i];
+	path[14 + len] = '\0';
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return true;
+	link[n] = '\0';
+	return strncmp(link, anon, sizeof(anon) - 1) != 0 || strcmp(link, queue) == 0;
 }
 
 /* The queue's number is not the queue's any more: not ours to read or close. */

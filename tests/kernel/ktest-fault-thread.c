@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -629,6 +630,49 @@ static void teardown_with_child(bool adopt, bool handlers)
 	close(app);
 }
 
+/*
+ * The application put a file of its own at the fault queue's number (dup2())
+ * before fork(): the child's copy of that file is the application's, not
+ * libsva's to close at the fork, nor is the parent's at sva_ctx_free()
+ * (libsva(7): "those it never closes once the number holds another file").
+ * Every anonymous-inode file has the same st_dev and st_ino, so fstat()
+ * took an eventfd there for the queue, and both closed it (review Z78).
+ */
+static void foreign_file_at_queue_number(bool use_eventfd)
+{
+	const char *what = use_eventfd ? "an eventfd" : "/dev/null";
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	int p[2], status, mine, q, child_open = -1;
+	pid_t pid;
+
+	if (start(NULL, &ctx, &dev, &mm, &bond))
+		ktest_bail("context");
+	q = ctx->fe.fault_fd;
+	mine = use_eventfd ? eventfd(0, EFD_CLOEXEC) : open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (q < 0 || mine < 0 || dup2(mine, q) != q || pipe(p))
+		ktest_bail("%s at the queue's number", what);
+	close(mine);
+	pid = fork();
+	if (pid == 0) {
+		int open_ = fcntl(q, F_GETFD) >= 0;
+
+		_exit(write(p[1], &open_, sizeof(open_)) == sizeof(open_) ? 0 : 1);
+	}
+	if (read(p[0], &child_open, sizeof(child_open)) != sizeof(child_open))
+		child_open = -2;
+	ktest_wait_child(pid, 10000, &status);
+	is_int(child_open, 1, "%s the application put at the queue's number: open in the fork() child", what);
+	sva_unbind(bond);
+	stop(ctx, dev, mm);
+	is_int(fcntl(q, F_GETFD) >= 0, 1, "  and in the parent after sva_ctx_free()");
+	close(q);
+	close(p[0]);
+	close(p[1]);
+}
+
 static atomic_bool storm_stop;
 
 struct storm_arg {
@@ -1080,6 +1124,8 @@ int main(void)
 	sva_test_fault_keep_ring_fd = 0;
 	ring_has_no_number();
 	rings_of_two_contexts();
+	foreign_file_at_queue_number(false);
+	foreign_file_at_queue_number(true);
 	scene(S_QUEUE_PIPE_WR, true);
 	poll_while_binding();
 	query_while_unbinding();
