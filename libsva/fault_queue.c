@@ -12,6 +12,19 @@
 
 #include "internal.h"
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called once a queue is made, before it is
+ * published (ktest-fault-thread forks there). */
+void (*sva_test_fault_queue_created)(void);
+#define QUEUE_CREATED_HOOK()                          \
+	do {                                          \
+		if (sva_test_fault_queue_created)     \
+			sva_test_fault_queue_created(); \
+	} while (0)
+#else
+#define QUEUE_CREATED_HOOK() ((void)0)
+#endif
+
 /* 0, or -EBADFD (logged): nothing would answer a new fault-capable bond's faults. */
 int sva_fault_in_service(struct sva_ctx *ctx)
 {
@@ -42,7 +55,15 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 		ret = sva_fail(&ctx->log, ret, "cannot set up fault handling: out of memory for its buffers");
 		goto out;
 	}
+	/* Inside the fork guard, so that a fork() in another thread finds the
+	 * descriptor either not yet made or noted for its child to close:
+	 * published below only inside the gate, which a guarded section
+	 * must not wait for (review Z78). */
+	sva_fork_guard_enter();
 	ret = sva_iommufd_fault_alloc(ctx->fd, &id, &fd);
+	if (!ret)
+		fe->fault_fd_new = fd;
+	sva_fork_guard_leave();
 	if (ret) {
 		/* The hint fits the errors an old kernel gives, not a full fd table. */
 		const char *hint = ret == -EMFILE || ret == -ENFILE ? "close descriptors or raise RLIMIT_NOFILE"
@@ -53,12 +74,14 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 		ret = sva_fail(&ctx->log, ret, "IOMMU_FAULT_QUEUE_ALLOC failed: %s (%s)", strerror(-ret), hint);
 		goto out;
 	}
+	QUEUE_CREATED_HOOK();
 	/* Published under setup and the gate: a batch reads it inside the gate. */
 	sva_fault_exclude(ctx);
 	if (sva_file_id_of(fd, &fe->queue_file))
 		fe->queue_file = (struct sva_file_id){ 0 }; /* not known: taken for ours */
 	fe->fault_fd = fd;
 	sva_fault_unexclude(ctx);
+	fe->fault_fd_new = -1;
 	fe->fault_id = id;
 	if (!fe->poll_mode) {
 		ret = sva_fault_thread_start(ctx);
@@ -136,7 +159,12 @@ void sva_fault_child_after_fork(struct sva_ctx *ctx)
 
 	if (fe->fault_fd >= 0 && !atomic_load(&fe->queue_lost) && sva_fault_queue_ours(fe))
 		close(fe->fault_fd);
+	/* Forked while another thread was creating the queue: its descriptor
+	 * was open and not yet published. */
+	if (fe->fault_fd_new >= 0 && fe->fault_fd_new != fe->fault_fd)
+		close(fe->fault_fd_new);
 	fe->fault_fd = -1;
+	fe->fault_fd_new = -1;
 }
 
 void sva_fault_fini(struct sva_ctx *ctx)

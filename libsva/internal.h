@@ -296,6 +296,9 @@ struct sva_fault_engine {
 	bool poll_mode;	       /* SVA_CTX_FAULT_POLL */
 	uint32_t fault_id;     /* 0: no queue yet */
 	int fault_fd;	       /* written under setup and lock: read under either */
+	int fault_fd_new;      /* the queue's descriptor from its creation until
+				* fault_fd holds it, -1 else: a fork() child
+				* closes it too (set inside the fork guard) */
 	bool thread_started;
 	pthread_t thread;
 	void *thread_stack; /* from the arena (sva_thread_create) */

@@ -25,6 +25,7 @@ extern int sva_test_fault_poll_fail; /* fault_thread.c, libsva-test only */
 extern int sva_test_fault_no_futex;  /* likewise */
 extern int sva_test_fault_keep_ring_fd; /* likewise */
 extern void (*sva_test_fault_counted_hook)(struct sva_bond *bond); /* fault.c, likewise */
+extern void (*sva_test_fault_queue_created)(void); /* fault_queue.c, likewise */
 
 static atomic_int hook_calls, hook_lagging;
 
@@ -564,6 +565,62 @@ static void queue_capture(void *arg, enum sva_log_level level, const char *msg)
  * opened the queue goes with it, so the teardown neither waits nor warns; in
  * an adopted one it stays, and the warning says so (sva_ctx_free(3)).
  */
+/* What a forked child holds of the fault queue: its descriptors whose
+ * link names the iommufd fault file. */
+static int child_queue_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		char path[64], link[128];
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len > 0) {
+			link[len] = '\0';
+			n += strstr(link, "iommufd-pgfault") != NULL;
+		}
+	}
+	return n;
+}
+
+static int made_child_status = -1;
+
+/* Between the queue's creation and its publication: a fork() there (as
+ * another thread of the application may do) must not leave the child with
+ * the queue's descriptor, which would keep the parent's teardown from
+ * destroying the queue (review Z78). */
+static void fork_at_queue_made(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(child_queue_fds() ? 1 : 0);
+	if (pid > 0)
+		waitpid(pid, &made_child_status, 0);
+}
+
+static void fork_while_queue_made(void)
+{
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+
+	sva_test_fault_queue_created = fork_at_queue_made;
+	if (start(NULL, &ctx, &dev, &mm, &bond))
+		ktest_bail("context for the fork-at-creation test");
+	sva_test_fault_queue_created = NULL;
+	ok(made_child_status != -1, "a child was forked while the fault queue was being made");
+	ok(WIFEXITED(made_child_status) && WEXITSTATUS(made_child_status) == 0,
+	   "and it held no descriptor of the queue (status %#x; old code: it kept one until it exited)",
+	   (unsigned)made_child_status);
+	ok(ktest_inject_and_wait(dev, bond, 0x40000000ull, SVA_ACCESS_READ, 5000) == 0,
+	   "the parent's queue serves faults after that fork");
+	stop(ctx, dev, mm);
+}
+
 static void teardown_with_child(bool adopt, bool handlers)
 {
 	int app = open("/dev/iommu", O_RDWR | O_CLOEXEC), p[2], r[2];
@@ -1138,5 +1195,6 @@ int main(void)
 		teardown_with_child(adopt, true);
 		teardown_with_child(adopt, false);
 	}
+	fork_while_queue_made();
 	return done_testing();
 }
