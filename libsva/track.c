@@ -70,6 +70,12 @@ static struct {
 	_Atomic int stopfd; /* the eventfd: the fallback wake-up, and the abandon's */
 	struct sva_file_id stop_file; /* stopfd's eventfd, as fstat() saw it at creation */
 	atomic_bool stopping;	      /* stop() was called: read after every wake-up */
+	/* The generation whose stop() rings the doorbell (0: none): its monitor
+	 * stops once it has read the doorbell's event, not at the first wake-up
+	 * after stopping is set.  A monitor that left the event unread left the
+	 * ringer's madvise() waiting for as long as another process (a child
+	 * made without the atfork handler) held the userfaultfd open. */
+	_Atomic unsigned bell;
 	void *doorbell;		      /* an arena page registered with the userfaultfd (stop()) */
 	bool doorbell_armed;	      /* registered with the current one */
 	pthread_t thread;
@@ -229,8 +235,9 @@ static void seq_hand_over(unsigned gen)
 	fence_wake();
 }
 
-/* Read and apply every pending event; 0 or -errno of read(). */
-static int drain(int uffd, unsigned gen)
+/* Read and apply every pending event; 0 or -errno of read().  *rung is set
+ * if the doorbell's event was among them. */
+static int drain(int uffd, unsigned gen, uintptr_t doorbell, bool *rung)
 {
 	struct kabi_uffd_msg msgs[MSGS_PER_READ];
 	int ret = 0;
@@ -254,8 +261,11 @@ static int drain(int uffd, unsigned gen)
 			ret = -EBADF;
 			break;
 		}
-		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
+		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+			if (doorbell && msgs[i].event == KABI_UFFD_EVENT_REMOVE && msgs[i].arg.remove.start == doorbell)
+				*rung = true;
 			apply(&msgs[i]);
+		}
 	}
 	seq_add(gen, 1);
 	return ret;
@@ -332,6 +342,7 @@ static void lost(int err, unsigned gen)
 struct monitor_arg {
 	int uffd, stopfd;
 	unsigned gen;
+	uintptr_t doorbell; /* the doorbell page, if registered with uffd */
 	struct sva_file_id uffd_file;
 };
 
@@ -339,8 +350,11 @@ static void *monitor(void *arg)
 {
 	struct monitor_arg *a = arg;
 	int uffd = a->uffd, own = a->uffd, stopfd = a->stopfd, timeout = -1, ret = 0;
+	bool stopping;
 	struct sva_file_id uffd_file = a->uffd_file;
 	unsigned gen = a->gen;
+	uintptr_t doorbell = a->doorbell;
+	bool rung = false;
 
 	sva_free(a);
 	/* Findable by name, as the fault thread is (libsva(7)). */
@@ -364,13 +378,18 @@ static void *monitor(void *arg)
 			ret = -EBADF;
 			break;
 		}
-		if (atomic_load(&T.stopping))
+		/* A stop rung through the eventfd, or one whose doorbell is not
+		 * ours to wait for: now.  One that rings our doorbell: once its
+		 * event is read (below), for the ringer's madvise() returns only
+		 * then while another process holds the userfaultfd open. */
+		stopping = atomic_load(&T.stopping);
+		if (stopping && (pfd[1].revents || atomic_load(&T.bell) != gen))
 			break;
 		/* The eventfd with no stop asked for and no abandon: its number
 		 * is another file's now (closed behind our back, then reused),
 		 * and that file's readiness is no stop.  Leave it out: stop()
 		 * rings the doorbell. */
-		if (pfd[1].revents) {
+		if (pfd[1].revents && !stopping) {
 			unsigned seen = atomic_load(&T.stopfd_dropped);
 
 			stopfd = -1;
@@ -399,10 +418,14 @@ static void *monitor(void *arg)
 			break;
 		}
 		if (pfd[0].revents & POLLIN) {
-			ret = drain(uffd, gen);
+			/* Stopping, the number another file's: stop() rings the
+			 * eventfd; the application's file is not read. */
+			if (stopping && !sva_fd_holds(uffd, &uffd_file))
+				break;
+			ret = drain(uffd, gen, doorbell, &rung);
 			if (ret == -EBADF)
 				uffd = -1; /* another file's: not ours to close */
-			if (ret || atomic_load(&T.stopping)) /* the doorbell */
+			if (ret || rung || (atomic_load(&T.stopping) && atomic_load(&T.bell) != gen))
 				break;
 		}
 		timeout = settle();
@@ -444,6 +467,7 @@ static void child_forget(void)
 	T.mms = NULL;
 	T.nmms = 0;
 	atomic_store(&T.seq, 0); /* no monitor's */
+	atomic_store(&T.bell, 0);
 	atomic_store(&T.waiters, 0);
 }
 
@@ -549,7 +573,8 @@ static int start(enum sva_track_part *what)
 	*what = SVA_TRACK_THREAD;
 	if (a) {
 		*a = (struct monitor_arg){
-			.uffd = fd, .stopfd = stopfd, .uffd_file = T.uffd_file, .gen = atomic_load(&T.gen)
+			.uffd = fd, .stopfd = stopfd, .uffd_file = T.uffd_file, .gen = atomic_load(&T.gen),
+			.doorbell = T.doorbell_armed ? (uintptr_t)T.doorbell : 0,
 		};
 		ret = sva_thread_create(&T.thread, monitor, a, &T.stack);
 		if (ret)
@@ -652,12 +677,16 @@ static void stop(void)
 
 	if (!T.running)
 		return;
+	/* Before stopping: a monitor that sees stopping sees this too. */
+	atomic_store(&T.bell, bell ? atomic_load(&T.gen) : 0);
 	atomic_store(&T.stopping, true);
 	if (bell && sva_thread_create(&ringer, ring, T.doorbell, &ringer_stack)) {
 		ringer_stack = NULL; /* no thread: rung here, as it always was */
 		if (madvise(T.doorbell, DOORBELL, MADV_DONTNEED) == 0) {
 			pthread_join(T.thread, NULL);
 			joined = true;
+		} else {
+			atomic_store(&T.bell, 0); /* no event to wait for */
 		}
 		bell = false;
 	}
@@ -675,6 +704,8 @@ static void stop(void)
 				sva_thread_stack_free(ringer_stack);
 				ringer_stack = NULL;
 				rang = r != NULL; /* a failed madvise() rang nothing */
+				if (!rang)
+					atomic_store(&T.bell, 0);
 			}
 		}
 		uffd = atomic_load(&T.uffd);
@@ -696,6 +727,7 @@ static void stop(void)
 	if (joined) {
 		sva_thread_stack_free(T.stack);
 	} else {
+		atomic_store(&T.bell, 0); /* let go: it ends at any wake-up */
 		pthread_detach(T.thread);
 		atomic_store(&T.uffd, -1); /* its own now */
 		seq_hand_over(0); /* and it moves the fences' sequence no more */

@@ -13,6 +13,7 @@
  * address spaces and the errors of the new calls.
  */
 #define _GNU_SOURCE /* mremap(), memfd_create() */
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <linux/filter.h>
@@ -20,6 +21,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -2268,6 +2270,85 @@ static void lost_gen_checks(void)
 	is_int(got[2], 0, "  and is still tracked (untracked_reason 0)");
 }
 
+/* The process's threads, from /proc/self/task. */
+static int count_tasks(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * A child made without the atfork handlers (a raw clone(), as _Fork() makes)
+ * keeps its copy of the userfaultfd, so the file outlives the monitor's
+ * close.  The release of the last tracked address space must still return at
+ * once: its monitor left the doorbell's event unread (it looked at the stop
+ * before reading what woke it), the ringer's madvise() waited for the child,
+ * and the release waited 2 s for the ringer before leaving it blocked (review
+ * Z73, Z79).  libsva(7) says only the parent's munmap() and madvise() of
+ * memory that was registered wait for such a child.
+ */
+static int clone_release_child(int out)
+{
+	int got[3] = { -9, -9, -9 }, pfd[2], threads;
+	struct sva_ctx *ctx;
+	struct sva_mm *mm;
+	unsigned char *a;
+	uint64_t t0;
+	pid_t pid;
+
+	alarm(30);
+	if (pipe(pfd) || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(mm, a, 4 * PG))
+		_exit(4);
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	if (pid == 0) { /* no handler ran: raw system calls only */
+		char c;
+
+		syscall(SYS_close, pfd[1]);
+		syscall(SYS_read, pfd[0], &c, 1);
+		syscall(SYS_exit_group, 0);
+	}
+	close(pfd[0]);
+	if (pid < 0)
+		_exit(5);
+	threads = count_tasks(); /* the monitor among them (ThreadSanitizer has one of its own) */
+	t0 = ktest_now_ns();
+	sva_mm_free(mm);
+	got[0] = (int)((ktest_now_ns() - t0) / 1000000);
+	got[1] = threads - count_tasks();
+	close(pfd[1]); /* the child exits */
+	waitpid(pid, NULL, 0);
+	got[2] = munmap(a, 4 * PG) == 0;
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(6);
+	_exit(0);
+}
+
+static void clone_release_checks(void)
+{
+	int status, got[3] = { -9, -9, -9 };
+
+	status = exec_child("KTEST_CLONE_RELEASE", got, sizeof(got));
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+	       "a clone() child without the atfork handlers holds the userfaultfd: the child ran to the end "
+	       "(status 0x%x)", status);
+	ok(got[0] >= 0 && got[0] < 1000, "  the release of the last tracked address space returns at once (%d ms, "
+	   "it used to take 2 s)", got[0]);
+	is_int(got[1], 1, "  and leaves no thread behind: one less, the monitor (the ringer used to stay, blocked until the child exited)");
+	is_int(got[2], 1, "  a munmap of the memory after the child exited returns");
+}
+
 /*
  * A monitor a release let go, woken by the application's blocking pipe at its
  * userfaultfd's number (the application wrote one event's worth of bytes),
@@ -2878,6 +2959,8 @@ int main(void)
 		return lost_gen_child(atoi(getenv("KTEST_LOST_GEN")));
 	if (getenv("KTEST_SEQ_GEN"))
 		return seq_gen_child(atoi(getenv("KTEST_SEQ_GEN")));
+	if (getenv("KTEST_CLONE_RELEASE"))
+		return clone_release_child(atoi(getenv("KTEST_CLONE_RELEASE")));
 	if (getenv("KTEST_DUP2_READ"))
 		return dup2_read_child(atoi(getenv("KTEST_DUP2_READ")));
 	if (getenv("KTEST_DUP2_POLL"))
@@ -2933,6 +3016,7 @@ int main(void)
 	abandon_gen_checks();
 	lost_gen_checks();
 	seq_gen_checks();
+	clone_release_checks();
 	register_hole_checks();
 	register_stale_checks();
 	fork_checks(mm);
