@@ -1302,6 +1302,45 @@ static int find_uffd(void)
 	return ktest_anon_fd("anon_inode:[userfaultfd]");
 }
 
+/* Is the monitor (a thread named sva-coherence) asleep in poll()?  A test
+ * that gives the monitor's numbers away behind its back waits for this
+ * first: a monitor whose first poll() came between two such dup2()s held
+ * only the userfaultfd, and slept on with it through the next event, which
+ * then waited for good (the test's race, not libsva's). */
+static bool monitor_in_poll(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	bool in = false;
+
+	while (d && !in && (e = readdir(d))) {
+		char path[300], line[64] = "";
+		FILE *f;
+		long nr;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(line, sizeof(line), f) || strcmp(line, "sva-coherence\n")) {
+			fclose(f);
+			continue;
+		}
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", e->d_name);
+		f = fopen(path, "r");
+		if (f && fgets(line, sizeof(line), f) && sscanf(line, "%ld", &nr) == 1)
+			in = nr == SYS_poll || nr == SYS_ppoll;
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return in;
+}
+
 /* The application closes libsva's userfaultfd and puts at its number a pipe
  * whose writer is gone (poll() says POLLHUP at once, read() 0); its number,
  * or exit 5. */
@@ -1665,6 +1704,7 @@ static int stopfd_gen_child(int out)
 	if (sva_mm_prefault(mm, a, 4 * PG))
 		_exit(4);
 	/* Both numbers given away: the release cannot wake this monitor. */
+	KTEST_WAIT_WHILE(!monitor_in_poll(), 2000); /* asleep on both its files */
 	efd = ktest_anon_fd("anon_inode:[eventfd]");
 	ufd = find_uffd();
 	idle = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -2144,6 +2184,7 @@ static int abandon_gen_child(int out)
 	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
 	if (sva_mm_prefault(mm, a, 4 * PG))
 		_exit(4);
+	KTEST_WAIT_WHILE(!monitor_in_poll(), 2000); /* asleep on both its files */
 	efd = ktest_anon_fd("anon_inode:[eventfd]");
 	ufd = find_uffd();
 	idle = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -2232,6 +2273,7 @@ static int lost_gen_child(int out)
 	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
 	if (sva_mm_prefault(mm, a, 4 * PG))
 		_exit(4);
+	KTEST_WAIT_WHILE(!monitor_in_poll(), 2000); /* asleep on both its files */
 	efd = ktest_anon_fd("anon_inode:[eventfd]");
 	ufd = find_uffd();
 	idle = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
