@@ -46,27 +46,6 @@ static struct sva_ctx *g_ctx;
 static struct sva_dev *g_dev;
 
 /*
- * Does every HWPT of mm map the page at `page` to the page the process has
- * there now?  Linux 7.3's one-page access path (iopt_pages_rw_page()) pins
- * the process's current page at the VA, not the page the IOAS pinned, so a
- * stale mapping would read as the new memory; the mock's page table is asked
- * instead.  A VA with nothing mapped is never the device's page.
- */
-static bool device_has_current_page(struct sva_mm *mm, uint64_t page)
-{
-	for (struct sva_hwpt *h = mm->hwpts; h; h = h->next) {
-		struct kabi_iommu_test_cmd c = { .op = KABI_TEST_OP_MD_CHECK_MAP, .id = h->id };
-
-		c.check_map.iova = page;
-		c.check_map.length = PG;
-		c.check_map.uptr = page;
-		if (ktest_cmd(g_ctx, &c))
-			return false;
-	}
-	return true;
-}
-
-/*
  * Read the device's page at va into b; -ENOENT if nothing is mapped there,
  * -ESTALE if a page the process no longer has.  The read and the page check
  * are two calls: a check that fails may only mean the monitor withdrew the
@@ -80,7 +59,7 @@ static int device_read(struct sva_mm *mm, uint64_t page, unsigned char *b)
 
 		if (ret)
 			return ret;
-		if (device_has_current_page(mm, page))
+		if (ktest_device_has_page(g_ctx, mm, page))
 			return 0;
 		if (tries == 2)
 			return -ESTALE;

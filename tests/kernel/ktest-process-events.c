@@ -45,21 +45,6 @@ static struct sva_dev *g_dev;
 static struct sva_bond *g_bond;
 static struct sva_mm *g_mm;
 
-/* Does every HWPT of mm map the page the process has at `page` now? */
-static bool device_has_current_page(struct sva_mm *mm, uint64_t page)
-{
-	for (struct sva_hwpt *h = mm->hwpts; h; h = h->next) {
-		struct kabi_iommu_test_cmd c = { .op = KABI_TEST_OP_MD_CHECK_MAP, .id = h->id };
-
-		c.check_map.iova = page;
-		c.check_map.length = PG;
-		c.check_map.uptr = page;
-		if (ktest_cmd(g_ctx, &c))
-			return false;
-	}
-	return true;
-}
-
 /* The first byte the device reads at va: -ENOENT nothing mapped, -ESTALE a
  * page the process no longer has there. */
 static int seen(uint64_t va)
@@ -72,7 +57,7 @@ static int seen(uint64_t va)
 
 		if (ret)
 			return ret;
-		if (device_has_current_page(g_mm, page))
+		if (ktest_device_has_page(g_ctx, g_mm, page))
 			return b[va - page];
 		if (tries == 2)
 			return -ESTALE;
@@ -92,7 +77,7 @@ static int dev_write(uint64_t va, unsigned char v)
 		ret = ktest_access_rw(g_ctx, g_mm->ioas_id, page, b, PG, 0);
 	if (ret)
 		return ret;
-	if (!device_has_current_page(g_mm, page))
+	if (!ktest_device_has_page(g_ctx, g_mm, page))
 		return -ESTALE;
 	b[va - page] = v;
 	return ktest_access_rw(g_ctx, g_mm->ioas_id, page, b, PG, 1);

@@ -115,6 +115,27 @@ static inline int ktest_cmd(struct sva_ctx *ctx, struct kabi_iommu_test_cmd *cmd
 	return ioctl(sva_ctx_fd(ctx), KABI_IOMMU_TEST_CMD, cmd) ? -errno : 0;
 }
 
+/*
+ * Does every HWPT of mm map the page at `page` to the page the process has
+ * there now?  Linux 7.3's one-page access path (iopt_pages_rw_page()) pins
+ * the process's current page at the VA, not the page the IOAS pinned, so a
+ * stale mapping would read as the new memory; the mock's page table is asked
+ * instead (MD_CHECK_MAP).  A VA with nothing mapped is never the device's page.
+ */
+static inline bool ktest_device_has_page(struct sva_ctx *ctx, struct sva_mm *mm, uint64_t page)
+{
+	for (struct sva_hwpt *h = mm->hwpts; h; h = h->next) {
+		struct kabi_iommu_test_cmd c = { .op = KABI_TEST_OP_MD_CHECK_MAP, .id = h->id };
+
+		c.check_map.iova = page;
+		c.check_map.length = 4096;
+		c.check_map.uptr = page;
+		if (ktest_cmd(ctx, &c))
+			return false;
+	}
+	return true;
+}
+
 /* Monotonic time in nanoseconds. */
 static inline uint64_t ktest_now_ns(void)
 {
