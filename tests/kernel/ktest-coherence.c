@@ -1659,6 +1659,24 @@ static int uffd_idle_child(int out)
 
 static int threads_named(const char *name, int *blocking);
 
+/* Give the monitor's two numbers away once it sleeps in poll() on both (else
+ * a poll() between the two dup2()s keeps only the userfaultfd's file): the
+ * eventfd's to /dev/null, the userfaultfd's to a new idle eventfd, which it
+ * returns (-1 if it cannot).  Made after the monitor's eventfd is found, so
+ * that the search finds the monitor's. */
+static int give_numbers_away(int nul)
+{
+	int efd, ufd, idle;
+
+	KTEST_WAIT_WHILE(!monitor_in_poll(), 2000);
+	efd = ktest_anon_fd("anon_inode:[eventfd]");
+	ufd = find_uffd();
+	idle = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0 || ufd < 0 || idle < 0 || dup2(nul, efd) != efd || dup2(idle, ufd) != ufd)
+		return -1;
+	return idle;
+}
+
 /*
  * A monitor the release had to let go (both its numbers given away) runs on.
  * When it wakes later and leaves its eventfd's number (/dev/null now) out of
@@ -1674,7 +1692,7 @@ static int stopfd_gen_child(int out)
 	struct sva_ctx *ctx;
 	struct sva_mm *mm, *next;
 	unsigned char *a, *b;
-	int ufd, efd, idle, blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int ufd, idle, blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	alarm(20); /* the old release: killed in the last munmap */
 	if (nul < 0 || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
@@ -1683,11 +1701,8 @@ static int stopfd_gen_child(int out)
 	if (sva_mm_prefault(mm, a, 4 * PG))
 		_exit(4);
 	/* Both numbers given away: the release cannot wake this monitor. */
-	KTEST_WAIT_WHILE(!monitor_in_poll(), 2000); /* asleep on both its files */
-	efd = ktest_anon_fd("anon_inode:[eventfd]");
-	ufd = find_uffd();
-	idle = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (efd < 0 || ufd < 0 || idle < 0 || dup2(nul, efd) != efd || dup2(idle, ufd) != ufd)
+	idle = give_numbers_away(nul);
+	if (idle < 0)
 		_exit(5);
 	sva_mm_free(mm);
 	/* The next monitor, on a new userfaultfd and a new eventfd. */
@@ -1784,12 +1799,20 @@ static int exec_child(const char *env, int *got, size_t len)
 	return child_results(pid, pfd, got, len);
 }
 
+/* exec_child(), and check that the child ran to the end: what says which. */
+static void child_ran(const char *env, int *got, size_t len, const char *what)
+{
+	int status = exec_child(env, got, len);
+
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "%s: the child ran to the end (status 0x%x)", what,
+	       status);
+}
+
 static void uffd_silent_checks(void)
 {
-	int status, got[8] = { -9, -9, -9, -9, -9, -9, -9, -9 };
+	int got[8] = { -9, -9, -9, -9, -9, -9, -9, -9 };
 
-	status = exec_child("KTEST_UFFD_SILENT", got, sizeof(got));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "uffd replaced by a silent eventfd: the child ran to the end");
+	child_ran("KTEST_UFFD_SILENT", got, sizeof(got), "uffd replaced by a silent eventfd");
 	is_int(got[0], 0, "  a prefault whose registration finds it maps untracked (the default policy)");
 	is_int(got[6], 1, "  that map counts in untracked_ranges");
 	is_int(got[7], 4 * PG, "  and its bytes in untracked_bytes");
@@ -1802,11 +1825,9 @@ static void uffd_silent_checks(void)
 
 static void stopfd_replaced_checks(void)
 {
-	int status, got[8] = { -9, -9, -9, -9, -9, -9, -9, -9 };
+	int got[8] = { -9, -9, -9, -9, -9, -9, -9, -9 };
 
-	status = exec_child("KTEST_STOPFD_REPLACED", got, sizeof(got));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
-	       "the monitor's eventfd given to /dev/null: the child ran to the end (status 0x%x)", status);
+	child_ran("KTEST_STOPFD_REPLACED", got, sizeof(got), "the monitor's eventfd given to /dev/null");
 	ok(got[0] == 1, "  the release of the last tracked address space returns (it used to wait forever)");
 	ok(got[1] == 1, "  and leaves the number, /dev/null now, open");
 	ok(got[2] == 1, "  a new address space is tracked by a new monitor (munmap withdraws)");
@@ -1819,11 +1840,9 @@ static void stopfd_replaced_checks(void)
 
 static void stopfd_gen_checks(void)
 {
-	int status, got[3] = { -9, -9, -9 };
+	int got[3] = { -9, -9, -9 };
 
-	status = exec_child("KTEST_STOPFD_GEN", got, sizeof(got));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
-	       "a monitor let go leaves its eventfd out: the child ran to the end (status 0x%x)", status);
+	child_ran("KTEST_STOPFD_GEN", got, sizeof(got), "a monitor let go leaves its eventfd out");
 	ok(got[0] == 1, "  a munmap that wakes the let-go monitor returns");
 	is_int(got[1], 1, "  the next monitor's release still wakes it through its eventfd (it is joined)");
 	ok(got[2] == 1, "  and a munmap of memory it registered returns");
@@ -1831,11 +1850,9 @@ static void stopfd_gen_checks(void)
 
 static void uffd_idle_checks(void)
 {
-	int status, got[5] = { -9, -9, -9, -9, -9 };
+	int got[5] = { -9, -9, -9, -9, -9 };
 
-	status = exec_child("KTEST_UFFD_IDLE", got, sizeof(got));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
-	       "uffd replaced by an idle eventfd, no registration after: the child ran to the end (status 0x%x)", status);
+	child_ran("KTEST_UFFD_IDLE", got, sizeof(got), "uffd replaced by an idle eventfd, no registration after");
 	ok(got[0] == 1, "  the release of the last tracked address space returns (it used to wait forever)");
 	ok(got[1] == 1, "  and leaves the number, the application's eventfd, open");
 	ok(got[2] == 1, "  without writing to it (its counter is 0)");
@@ -1845,10 +1862,9 @@ static void uffd_idle_checks(void)
 
 static void uffd_closed_checks(void)
 {
-	int status, got[3] = { -9, -9, -9 };
+	int got[3] = { -9, -9, -9 };
 
-	status = exec_child("KTEST_UFFD_CLOSED", got, sizeof(got));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "uffd closed, no event since: the child ran to the end");
+	child_ran("KTEST_UFFD_CLOSED", got, sizeof(got), "uffd closed, no event since");
 	is_int(got[0], -EIO, "  a strict address space's next prefault: -EIO");
 	ok(got[1] == 1, "  its line says coherence tracking stopped");
 	ok(got[2] == 1, "  and does not blame IOMMU_IOAS_MAP");
@@ -1856,20 +1872,18 @@ static void uffd_closed_checks(void)
 
 static void fence_race_checks(void)
 {
-	int status, got[2] = { -9, -9 };
+	int got[2] = { -9, -9 };
 
-	status = exec_child("KTEST_FENCE_RACE", got, sizeof(got));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "fence against the stop: the child ran to the end");
+	child_ran("KTEST_FENCE_RACE", got, sizeof(got), "fence against the stop");
 	is_int(got[0], FENCE_ROUNDS, "  the uffd replaced by a pipe: every round's fence said -EIO");
 	is_int(got[1], got[0], "  and in each, right then, the address space was untracked with nothing visible");
 }
 
 static void uffd_replaced_checks(void)
 {
-	int status, got[7] = { -9, -9, -9, -9, -9, -9, -9 };
+	int got[7] = { -9, -9, -9, -9, -9, -9, -9 };
 
-	status = exec_child("KTEST_UFFD_REPLACED", got, sizeof(got));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "uffd replaced: the child ran to the end");
+	child_ran("KTEST_UFFD_REPLACED", got, sizeof(got), "uffd replaced");
 	is_int(got[0], -EIO, "uffd replaced by a pipe: the monitor stops, fences say -EIO");
 	ok(got[1] < 250, "  and it does not spin on the pipe (%d ms of CPU in 500 ms idle)", got[1]);
 	ok(got[2] == 1, "  nor close the number, which is the application's pipe now");
@@ -2093,12 +2107,9 @@ static int dup2_poll_child(int out)
 
 static void dup2_stop_checks(void)
 {
-	int status, got[2] = { -9, -9 };
+	int got[2] = { -9, -9 };
 
-	status = exec_child("KTEST_DUP2_READ", got, sizeof(got));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
-	       "uffd number given to a blocking eventfd while the release wakes the monitor: the child ran to the end (status 0x%x)",
-	       status);
+	child_ran("KTEST_DUP2_READ", got, sizeof(got), "uffd number given to a blocking eventfd while the release wakes the monitor");
 	ok(got[0] == 1, "  the release returns (it used to wait for good)");
 	ok(got[1] == 1, "  and a munmap of memory registered before returns");
 	got[0] = -9;
@@ -2109,10 +2120,7 @@ static void dup2_stop_checks(void)
 	skip(2, "ThreadSanitizer reports the descriptor race this check makes on purpose");
 	return;
 #endif
-	status = exec_child("KTEST_DUP2_POLL", got, sizeof(int));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
-	       "uffd number given to an idle eventfd as the release rings the doorbell: the child ran to the end (status 0x%x)",
-	       status);
+	child_ran("KTEST_DUP2_POLL", got, sizeof(int), "uffd number given to an idle eventfd as the release rings the doorbell");
 	is_int(got[0], DUP2_ROUNDS, "  every release returned (%d rounds)", DUP2_ROUNDS);
 }
 
@@ -2155,7 +2163,7 @@ static int abandon_gen_child(int out)
 	unsigned char *a, *b, *c, *d;
 	uint64_t one = 1;
 	pthread_t t;
-	int ufd, efd, idle, idle2, blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int ufd, idle, idle2, blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	alarm(30);
 	if (nul < 0 || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
@@ -2163,12 +2171,9 @@ static int abandon_gen_child(int out)
 	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
 	if (sva_mm_prefault(mm, a, 4 * PG))
 		_exit(4);
-	KTEST_WAIT_WHILE(!monitor_in_poll(), 2000); /* asleep on both its files */
-	efd = ktest_anon_fd("anon_inode:[eventfd]");
-	ufd = find_uffd();
-	idle = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	idle = give_numbers_away(nul);
 	idle2 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (efd < 0 || ufd < 0 || idle < 0 || idle2 < 0 || dup2(nul, efd) != efd || dup2(idle, ufd) != ufd)
+	if (idle < 0 || idle2 < 0)
 		_exit(5);
 	sva_mm_free(mm); /* monitor 1 is let go */
 	if (sva_mm_new(ctx, NULL, &next))
@@ -2216,12 +2221,9 @@ static int abandon_gen_child(int out)
 
 static void abandon_gen_checks(void)
 {
-	int status, got[4] = { -9, -9, -9, -9 };
+	int got[4] = { -9, -9, -9, -9 };
 
-	status = exec_child("KTEST_ABANDON_GEN", got, sizeof(got));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
-	       "a registration's abandon is the running monitor's, not a let-go one's: the child ran to the end "
-	       "(status 0x%x)", status);
+	child_ran("KTEST_ABANDON_GEN", got, sizeof(got), "a registration's abandon is the running monitor's, not a let-go one's");
 	is_int(got[0], 1, "  the let-go monitor, woken, ends by itself (the held one is left)");
 	is_int(got[1], 0, "  the running monitor, released, takes its abandon and ends");
 	is_int(got[2], 0, "  no monitor is left after its address space's release");
@@ -2244,7 +2246,7 @@ static int lost_gen_child(int out)
 	struct sva_mm *mm, *next;
 	unsigned char *a, *b;
 	uint64_t one = 1;
-	int ufd, efd, idle, blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int idle, blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	alarm(30);
 	if (nul < 0 || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
@@ -2252,11 +2254,8 @@ static int lost_gen_child(int out)
 	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
 	if (sva_mm_prefault(mm, a, 4 * PG))
 		_exit(4);
-	KTEST_WAIT_WHILE(!monitor_in_poll(), 2000); /* asleep on both its files */
-	efd = ktest_anon_fd("anon_inode:[eventfd]");
-	ufd = find_uffd();
-	idle = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (efd < 0 || ufd < 0 || idle < 0 || dup2(nul, efd) != efd || dup2(idle, ufd) != ufd)
+	idle = give_numbers_away(nul);
+	if (idle < 0)
 		_exit(5);
 	sva_mm_free(mm); /* let go */
 	if (sva_mm_new(ctx, NULL, &next))
@@ -2281,11 +2280,9 @@ static int lost_gen_child(int out)
 
 static void lost_gen_checks(void)
 {
-	int status, got[3] = { -9, -9, -9 };
+	int got[3] = { -9, -9, -9 };
 
-	status = exec_child("KTEST_LOST_GEN", got, sizeof(got));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
-	       "a let-go monitor that ends later: the child ran to the end (status 0x%x)", status);
+	child_ran("KTEST_LOST_GEN", got, sizeof(got), "a let-go monitor that ends later");
 	is_int(got[0], 0, "  the running monitor's address space fences (0) before");
 	is_int(got[1], 0, "  and after the let-go monitor ended (it used to end this one's tracking: -EIO)");
 	is_int(got[2], 0, "  and is still tracked (untracked_reason 0)");
@@ -2358,12 +2355,9 @@ static int clone_release_child(int out)
 
 static void clone_release_checks(void)
 {
-	int status, got[3] = { -9, -9, -9 };
+	int got[3] = { -9, -9, -9 };
 
-	status = exec_child("KTEST_CLONE_RELEASE", got, sizeof(got));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
-	       "a clone() child without the atfork handlers holds the userfaultfd: the child ran to the end "
-	       "(status 0x%x)", status);
+	child_ran("KTEST_CLONE_RELEASE", got, sizeof(got), "a clone() child without the atfork handlers holds the userfaultfd");
 	ok(got[0] >= 0 && got[0] < 1000, "  the release of the last tracked address space returns at once (%d ms, "
 	   "it used to take 2 s)", got[0]);
 	is_int(got[1], 1, "  and leaves no thread behind: one less, the monitor (the ringer used to stay, blocked until the child exited)");
@@ -2447,11 +2441,9 @@ static int seq_gen_child(int out)
 
 static void seq_gen_checks(void)
 {
-	int status, got[3] = { -9, -9, -9 };
+	int got[3] = { -9, -9, -9 };
 
-	status = exec_child("KTEST_SEQ_GEN", got, sizeof(got));
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
-	       "a let-go monitor blocked halfway through a drain: the child ran to the end (status 0x%x)", status);
+	child_ran("KTEST_SEQ_GEN", got, sizeof(got), "a let-go monitor blocked halfway through a drain");
 	is_int(got[0], 0, "  the running monitor's fence returns (0) before");
 	is_int(got[1], 0, "  and after the let-go monitor began its drain (999: still waiting after 3 s)");
 	is_int(got[2], 0, "  and after an event of the running monitor's");
