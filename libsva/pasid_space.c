@@ -694,8 +694,8 @@ int sva_pasid_alloc_ex(struct sva_pasid_space *s, unsigned int flags, void *owne
 	int err;
 
 	if (__builtin_expect(!s || !pasid, 0))
-		return sva_fail(s ? s->log : sva_log_default(), -EINVAL, "PASID alloc: NULL %s",
-				s ? "pasid pointer" : "space");
+		return sva_fail(s ? s->log : sva_log_default(), -EINVAL, "sva_pasid_alloc: %s is NULL",
+				s ? "pasid" : "space");
 	sva_lock_acquire(&s->lock);
 	err = next_free(s, &idx, &sl);
 	if (__builtin_expect(err != 0, 0)) {
@@ -829,7 +829,7 @@ static int unpublish(struct sva_pasid_space *s, uint32_t pasid, void *owner, str
 	int err = 0;
 
 	if (__builtin_expect(!s, 0))
-		return sva_fail(sva_log_default(), -EINVAL, "PASID free: NULL space");
+		return sva_fail(sva_log_default(), -EINVAL, "sva_pasid_free: space is NULL");
 	if (__builtin_expect(pasid < s->min || pasid > s->max, 0))
 		return space_fail(s, -ERANGE, "cannot free PASID %u: outside the space", pasid);
 	sva_lock_acquire(&s->lock);
@@ -935,7 +935,7 @@ SVA_EXPORT int sva_pasid_release(struct sva_pasid_space *s, uint32_t pasid)
 	uint8_t st;
 
 	if (!s)
-		return sva_fail(sva_log_default(), -EINVAL, "PASID release: NULL space");
+		return sva_fail(sva_log_default(), -EINVAL, "sva_pasid_release: space is NULL");
 	if (pasid < s->min || pasid > s->max)
 		return space_fail(s, -ERANGE, "cannot release PASID %u: outside the space", pasid);
 	sva_lock_acquire(&s->lock);
@@ -959,7 +959,7 @@ SVA_EXPORT int sva_pasid_barrier(struct sva_pasid_space *s)
 	int moved;
 
 	if (!s)
-		return sva_fail(sva_log_default(), -EINVAL, "PASID barrier: NULL space");
+		return sva_fail(sva_log_default(), -EINVAL, "sva_pasid_barrier: space is NULL");
 	sva_lock_acquire(&s->lock);
 	/* Those whose grace time has passed were allocatable already (expiry is
 	 * only lazy): not the barrier's doing, so not counted. */
@@ -1032,7 +1032,7 @@ SVA_EXPORT int sva_pasid_lookup(const struct sva_pasid_space *s, uint32_t pasid,
 	int err;
 
 	if (!s)
-		return sva_fail(sva_log_default(), -EINVAL, "PASID lookup: NULL space");
+		return sva_fail(sva_log_default(), -EINVAL, "sva_pasid_lookup: space is NULL");
 	err = sva_pasid_lookup_owner(s, pasid, NULL, drvdata);
 	/* A lookup answers a question: a driver validating a PASID from a device
 	 * descriptor, or racing a free on a fault path, gets "no" as a normal
@@ -1053,7 +1053,7 @@ SVA_EXPORT int sva_pasid_stats(const struct sva_pasid_space *space, struct sva_p
 	struct sva_pasid_space *s = (struct sva_pasid_space *)space;
 
 	if (!s)
-		return sva_fail(sva_log_default(), -EINVAL, "PASID stats: NULL space");
+		return sva_fail(sva_log_default(), -EINVAL, "sva_pasid_stats: space is NULL");
 	if (!stats || stats->size < sizeof(*stats))
 		return space_fail(s, -EINVAL, "stats: %s", !stats ? "NULL stats pointer"
 				  : "stats->size is too small (set it to sizeof(struct sva_pasid_stats))");

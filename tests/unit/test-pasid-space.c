@@ -258,6 +258,30 @@ static void test_errors(void)
 	sva_pasid_space_free(s);
 }
 
+/* A NULL space has no range to name, so its line names the call the caller
+ * made (as every other function's NULL line does), not an internal step. */
+static void test_null_lines_name_the_call(void)
+{
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+	uint32_t p = 0;
+	void *d = NULL;
+
+#define NAMES(expr, fn)                                                                                    \
+	do {                                                                                               \
+		cap.last[0] = '\0';                                                                        \
+		is_int((expr), -EINVAL, "%s(NULL, ...)", fn);                                              \
+		ok(strstr(cap.last, fn ": ") == cap.last && strstr(cap.last, "NULL"),                      \
+		   "  its line starts with the call's name and says what is NULL: %s", cap.last);          \
+	} while (0)
+	NAMES(sva_pasid_alloc(NULL, NULL, &p), "sva_pasid_alloc");
+	NAMES(sva_pasid_free(NULL, 10), "sva_pasid_free");
+	NAMES(sva_pasid_release(NULL, 10), "sva_pasid_release");
+	NAMES(sva_pasid_barrier(NULL), "sva_pasid_barrier");
+	NAMES(sva_pasid_lookup(NULL, 10, &d), "sva_pasid_lookup");
+	NAMES(sva_pasid_stats(NULL, &st), "sva_pasid_stats");
+#undef NAMES
+}
+
 static void test_stats(void)
 {
 	struct sva_pasid_space *s = space(0, 1, 100, 0);
@@ -502,6 +526,7 @@ int main(void)
 	test_zero();
 	test_alloc_lookup();
 	test_errors();
+	test_null_lines_name_the_call();
 	test_stats();
 	test_owner();
 	test_lookup_in_handler();
