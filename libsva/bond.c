@@ -118,8 +118,8 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 						   "and nothing withdrew it: sva_mm_invalidate() it first; or another "
 						   "thread's munmap() of it sent no event within 500 ms: retry)");
 		sva_free(h);
-		return sva_fail(&dev->ctx->log, ret, "IOMMU_HWPT_ALLOC for device %u on IOAS %u failed: %s%s",
-				dev->info.dev_id, mm->ioas_id, strerror(-ret), why);
+		return sva_fail(&dev->ctx->log, ret, "IOMMU_HWPT_ALLOC for %s on IOAS %u failed: %s%s",
+				dev->label, mm->ioas_id, strerror(-ret), why);
 	}
 	h->dev = dev;
 	h->alloc_flags = flags;
@@ -171,15 +171,15 @@ static int rid_park(struct sva_dev *dev)
 					     &dev->park_hwpt);
 		if (ret)
 			return sva_fail(&ctx->log, ret,
-					"IOMMU_HWPT_ALLOC(ALLOC_PASID) for device %u failed: %s; its IOMMU "
+					"IOMMU_HWPT_ALLOC(ALLOC_PASID) for %s failed: %s; its IOMMU "
 					"cannot attach PASIDs",
-					dev->info.dev_id, strerror(-ret));
+					dev->label, strerror(-ret));
 	}
 	if (dev->rid_pt == dev->park_hwpt)
 		return 0;
 	ret = dev->be->attach(dev, dev->park_hwpt);
 	if (ret)
-		return sva_fail(&ctx->log, ret, "parking the RID of device %u failed: %s", dev->info.dev_id,
+		return sva_fail(&ctx->log, ret, "parking the RID of %s failed: %s", dev->label,
 				strerror(-ret));
 	dev->rid_pt = dev->park_hwpt;
 	dev->rid_ioas = dev->park_ioas;
@@ -249,17 +249,17 @@ static int attach_failed(struct sva_dev *dev, struct sva_bond *bond, const char 
 
 	if (ret == -EADDRINUSE)
 		return sva_fail(&ctx->log, ret,
-				"cannot attach device %u: memory already visible in the address space overlaps "
+				"cannot attach %s: memory already visible in the address space overlaps "
 				"a range the device reserves (e.g. the MSI window); invalidate it first",
-				dev->info.dev_id);
+				dev->label);
 	if (!(bond->flags & SVA_BIND_PINNED) && (ret == -ENODEV || ret == -EOPNOTSUPP || ret == -EINVAL))
 		return sva_fail(&ctx->log, ret,
-				"attaching the %s of device %u for I/O page faults failed (%s): the device or its "
+				"attaching the %s of %s for I/O page faults failed (%s): the device or its "
 				"IOMMU cannot take page faults (no PRI/stall); bind with SVA_BIND_PINNED and "
 				"sva_mm_prefault()",
-				what, dev->info.dev_id, strerror(-ret));
+				what, dev->label, strerror(-ret));
 	/* A broker's refusal says why at the debug level (broker_client.c). */
-	return sva_fail(&ctx->log, ret, "attaching the %s of device %u failed: %s%s", what, dev->info.dev_id,
+	return sva_fail(&ctx->log, ret, "attaching the %s of %s failed: %s%s", what, dev->label,
 			strerror(-ret),
 			!ctx->broker		 ? ""
 			: ret == -ECONNRESET ? " (the broker went away)"
@@ -277,13 +277,13 @@ static int bind_rid(struct sva_dev *dev, struct sva_bond *bond)
 	 * stores and publish this bond with the old one's drvdata. */
 	if (atomic_load_explicit(&dev->rid_bond, memory_order_acquire) ||
 	    (atomic_load_explicit(&dev->rid_seq, memory_order_acquire) & 1))
-		return sva_fail(&ctx->log, -EBUSY, "the RID of device %u is already bound", dev->info.dev_id);
+		return sva_fail(&ctx->log, -EBUSY, "the RID of %s is already bound", dev->label);
 	/* A broker client's device without its VFIO file: the RID is the
 	 * broker's.  Said before anything is made, in one line. */
 	if (ctx->broker && dev->fd < 0)
 		return sva_fail(&ctx->log, -EOPNOTSUPP,
-				"device %u belongs to the broker: its RID cannot be bound by a client (bind a PASID)",
-				dev->info.dev_id);
+				"%s belongs to the broker: its RID cannot be bound by a client (bind a PASID)",
+				dev->label);
 	ret = hwpt_get(dev, bond->mm, !(bond->flags & SVA_BIND_PINNED), &bond->hwpt);
 	if (ret)
 		return ret;
@@ -338,15 +338,15 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 
 	if (!dev_has_pasid(dev))
 		return sva_fail(&ctx->log, -EOPNOTSUPP,
-				"device %u has no PASID support (width 0): bind its RID with SVA_BIND_RID",
-				dev->info.dev_id);
+				"%s has no PASID support (width 0): bind its RID with SVA_BIND_RID",
+				dev->label);
 	if (!(bond->flags & SVA_BIND_EXTRA_PASID)) {
 		for (struct sva_bond *b = dev->bonds; b; b = b->dev_next)
 			if (b->mm == bond->mm && b->pasid != SVA_PASID_RID)
 				return sva_fail(&ctx->log, -EEXIST,
-						"device %u is already bound to this address space under PASID %u; "
+						"%s is already bound to this address space under PASID %u; "
 						"pass SVA_BIND_EXTRA_PASID for another PASID on it",
-						dev->info.dev_id, b->pasid);
+						dev->label, b->pasid);
 	}
 	if (!dev->rid_pt) {
 		ret = rid_park(dev);
@@ -366,7 +366,7 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 	}
 	ret = sva_pasid_map_reserve(dev->bond_map, bond->pasid);
 	if (ret)
-		sva_fail(&ctx->log, ret, "device %u: out of memory for its bond table", dev->info.dev_id);
+		sva_fail(&ctx->log, ret, "%s: out of memory for its bond table", dev->label);
 	else if ((ret = dev->be->pasid_attach(dev, bond->pasid, bond->hwpt->id)) != 0) {
 		char what[32];
 
@@ -484,7 +484,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	mm->bonds = bond;
 	pthread_mutex_unlock(&mm->lock);
 	pthread_mutex_unlock(&dev->lock);
-	sva_logf(&dev->ctx->log, SVA_LOG_INFO, "bound device %u %s %u to IOAS %u (%s)", dev->info.dev_id,
+	sva_logf(&dev->ctx->log, SVA_LOG_INFO, "bound %s %s %u to IOAS %u (%s)", dev->label,
 		 bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid,
 		 mm->ioas_id, (opts.flags & SVA_BIND_PINNED) ? "pinned" : "faults");
 	*out = bond;
@@ -526,10 +526,10 @@ static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret)
 		}
 	}
 	return sva_fail(&dev->ctx->log, -EIO,
-			"detaching %s %u of device %u failed: %s; the bond is gone but the device may still "
+			"detaching %s %u of %s failed: %s; the bond is gone but the device may still "
 			"reach the address space; its HWPT is kept, and %s",
 			bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid,
-			dev->info.dev_id, strerror(-ret),
+			dev->label, strerror(-ret),
 			bond->pasid == SVA_PASID_RID ? "a later RID bind attaches the RID anew"
 						     : "its PASID stays reserved for good");
 }
@@ -606,7 +606,7 @@ int sva_bond_teardown(struct sva_bond *bond)
 		sva_bond_pasid_put(bond);
 	pthread_mutex_unlock(&dev->lock);
 	if (!ret)
-		sva_logf(&dev->ctx->log, SVA_LOG_INFO, "unbound device %u %s %u", dev->info.dev_id,
+		sva_logf(&dev->ctx->log, SVA_LOG_INFO, "unbound %s %s %u", dev->label,
 			 bond->pasid == SVA_PASID_RID ? "RID" : "PASID",
 			 bond->pasid == SVA_PASID_RID ? 0 : bond->pasid);
 	bond_unlink(bond);
@@ -641,8 +641,8 @@ void sva_dev_detach_stuck(struct sva_dev *dev)
 		int ret = dev->be->pasid_detach(dev, dev->stuck[i]);
 
 		if (ret)
-			sva_logf(&dev->ctx->log, SVA_LOG_ERROR, "device %u: detaching PASID %u failed again: %s",
-				 dev->info.dev_id, dev->stuck[i], strerror(-ret));
+			sva_logf(&dev->ctx->log, SVA_LOG_ERROR, "%s: detaching PASID %u failed again: %s",
+				 dev->label, dev->stuck[i], strerror(-ret));
 	}
 	sva_free(dev->stuck);
 	dev->stuck = NULL;

@@ -36,11 +36,6 @@
 #include "pasid_map.h"
 #include "pasid_space.h"
 
-static const char *dev_label(const struct sva_dev *dev)
-{
-	return dev->info.path[0] ? dev->info.path : dev->info.flags & SVA_DEV_MOCK ? "mock device" : "device";
-}
-
 /* A driver's value a bind is taking over, before its first bond is published. */
 static struct sva_pasid_share *pending_find(struct sva_ctx *ctx, struct sva_pasid_space *s, uint32_t pasid)
 {
@@ -85,30 +80,30 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 
 	if (!s || pasid == 0)
 		return sva_fail(&ctx->log, -ERANGE,
-				"%s: cannot bind under PASID %u: outside the device's reach (%s)", dev_label(dev),
+				"%s: cannot bind under PASID %u: outside the device's reach (%s)", dev->label,
 				pasid, pasid == 0 ? "PASID 0 is the RID's: bind it with SVA_BIND_RID"
 				: pasid >= ctx->global_pasid_min ? "a global value on a device that does not cover "
 								   "the global range" : "no own PASID space");
 	ret = sva_pasid_lookup_owner(s, pasid, &owner, &data);
 	if (ret == -ERANGE)
 		return sva_fail(&ctx->log, ret, "%s: cannot bind under PASID %u: outside the device's PASID range",
-				dev_label(dev), pasid);
+				dev->label, pasid);
 	if (ret && sva_pasid_is_retired(s, pasid))
 		return sva_fail(&ctx->log, -ENOENT,
 				"%s: cannot bind under PASID %u: it is retired for good (a detach under it failed, "
 				"so a device may still use it): choose another",
-				dev_label(dev), pasid);
+				dev->label, pasid);
 	if (ret)
 		return sva_fail(&ctx->log, -ENOENT,
 				"%s: cannot bind under PASID %u: it is not allocated (allocate it first with "
 				"sva_dev_pasid_alloc(); a value freed, or whose last bond went, stays in quarantine "
 				"until it is released and its grace has passed: choose another)",
-				dev_label(dev), pasid);
+				dev->label, pasid);
 	if (owner && SVA_PASID_UNPIN(owner) != owner) {
 		sh = pending_find(ctx, s, pasid);
 		if (!sh) /* cannot happen: a pinned tag has its share */
 			return sva_fail(&ctx->log, -EBUSY, "%s: cannot bind under PASID %u: a bind is taking it over",
-					dev_label(dev), pasid);
+					dev->label, pasid);
 		owner = sh;
 	}
 	if (owner && !SVA_PASID_IS_TAG(owner)) {
@@ -117,26 +112,26 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 			return sva_fail(&ctx->log, -EBUSY,
 					"%s: cannot bind under PASID %u: it is retired for good (a detach under it "
 					"failed, so a device may still use it): choose another",
-					dev_label(dev), pasid);
+					dev->label, pasid);
 		if (sh->mm != bond->mm)
 			return sva_fail(&ctx->log, -EBUSY,
 					"%s: cannot bind under PASID %u: it is bound to another address space",
-					dev_label(dev), pasid);
+					dev->label, pasid);
 		if (!sh->driver_owned && sh != bond->mm->gshare)
 			return sva_fail(&ctx->log, -EBUSY,
 					"%s: cannot bind under PASID %u: it is another bond's private PASID",
-					dev_label(dev), pasid);
+					dev->label, pasid);
 		if (sva_pasid_map_get(dev->bond_map, pasid, NULL, NULL) == 0)
 			return sva_fail(&ctx->log, -EBUSY,
 					"%s: cannot bind under PASID %u: the device already has a bond under it",
-					dev_label(dev), pasid);
+					dev->label, pasid);
 		join(bond, sh);
 		return 0;
 	}
 	/* The driver's allocation: the share becomes its owner while bound. */
 	sh = sva_calloc(1, sizeof(*sh));
 	if (!sh)
-		return sva_fail(&ctx->log, -ENOMEM, "%s: cannot bind under PASID %u: out of memory", dev_label(dev),
+		return sva_fail(&ctx->log, -ENOMEM, "%s: cannot bind under PASID %u: out of memory", dev->label,
 				pasid);
 	*sh = (struct sva_pasid_share){ .space = s, .pasid = pasid, .mm = bond->mm, .driver_owned = true,
 					.saved_owner = owner, .saved_drvdata = data, .pending = true };
@@ -170,12 +165,12 @@ static int get_new(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid_po
 					"%s: cannot bind under the address space's global PASID %u: the device's "
 					"%u-bit PASIDs do not cover the global range (bind with SVA_PASID_DEVICE or "
 					"SVA_PASID_AUTO for a PASID of its own)",
-					dev_label(dev), mm->gshare->pasid, dev->info.max_pasid_log2);
+					dev->label, mm->gshare->pasid, dev->info.max_pasid_log2);
 	}
 	sh = sva_calloc(1, sizeof(*sh));
 	if (!sh)
 		return sva_fail(&ctx->log, -ENOMEM, "%s: cannot bind: out of memory for its PASID's state",
-				dev_label(dev));
+				dev->label);
 	ret = sva_dev_pasid_alloc_owned(dev, policy, sh, bond->drvdata, &pasid);
 	if (ret) {
 		sva_free(sh);

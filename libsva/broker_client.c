@@ -238,8 +238,8 @@ static int broker_attach(struct sva_dev *dev, uint32_t pt_id)
 		return 0;
 	if (dev->fd < 0) {
 		sva_logf(&dev->ctx->log, SVA_LOG_ERROR,
-			 "device %u belongs to the broker: its RID cannot be bound by a client (bind a PASID)",
-			 dev->info.dev_id);
+			 "%s belongs to the broker: its RID cannot be bound by a client (bind a PASID)",
+			 dev->label);
 		return -EOPNOTSUPP;
 	}
 	sva_broker_msg_init(&m, SVA_BOP_RID_ATTACH);

@@ -84,10 +84,15 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 	}
 	if (path)
 		snprintf(dev->info.path, sizeof(dev->info.path), "%s", path);
+	snprintf(dev->label, sizeof(dev->label), "device %u (%s)", dev_id,
+		 dev->info.path[0]		   ? dev->info.path
+		 : dev->info.pci_addr[0]	   ? dev->info.pci_addr
+		 : dev->info.flags & SVA_DEV_MOCK ? "mock"
+						   : be->name);
 	ret = sva_iommufd_hw_info(ctx->fd, dev_id, &dev->info.iommu_type, &dev->info.max_pasid_log2,
 				  &dev->info.hw_caps);
 	if (ret) {
-		sva_fail(&ctx->log, ret, "IOMMU_GET_HW_INFO for device %u failed: %s", dev_id, strerror(-ret));
+		sva_fail(&ctx->log, ret, "IOMMU_GET_HW_INFO for %s failed: %s", dev->label, strerror(-ret));
 		pthread_mutex_destroy(&dev->lock);
 		sva_free(dev);
 		return ret;
@@ -103,8 +108,8 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 	dev->ctx_next = ctx->devs;
 	ctx->devs = dev;
 	sva_devs_unlock(ctx);
-	sva_logf(&ctx->log, SVA_LOG_INFO, "opened %s%s%s: iommu %s, PASID width %u, NUMA node %d",
-		 be->name, *dev->info.pci_addr ? " " : "", dev->info.pci_addr,
+	sva_logf(&ctx->log, SVA_LOG_INFO, "opened %s%s%s: iommu %s, PASID width %u, NUMA node %d", dev->label,
+		 dev->info.path[0] && dev->info.pci_addr[0] ? ", PCI " : "", dev->info.path[0] ? dev->info.pci_addr : "",
 		 sva_iommu_type_name(dev->info.iommu_type), dev->info.max_pasid_log2, dev->info.numa_node);
 	*out = dev;
 	return 0;
@@ -140,7 +145,7 @@ SVA_EXPORT void sva_dev_close(struct sva_dev *dev)
 			 "callback's own bond or lock; nothing was closed", sva_callback_refusing());
 		return;
 	}
-	sva_logf(&ctx->log, SVA_LOG_DEBUG, "closing device %u", dev->info.dev_id);
+	sva_logf(&ctx->log, SVA_LOG_DEBUG, "closing %s", dev->label);
 	if (sva_ctx_forked(ctx)) {
 		/* Closing our copy of the cdev fd leaves the parent's open file alone. */
 		if (dev->fd >= 0)
@@ -211,8 +216,8 @@ SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *r
 	/* "Not attached yet" answers a question a driver may ask before binding. */
 	if (!ioas)
 		return sva_fail_debug(&dev->ctx->log, -ENOTCONN,
-				      "device %u is not attached to an address space; its IOVA ranges are not "
+				      "%s is not attached to an address space; its IOVA ranges are not "
 				      "known yet",
-				      dev->info.dev_id);
+				      dev->label);
 	return sva_iommufd_iova_ranges_out(dev->ctx->fd, ioas, ranges, nr);
 }

@@ -433,6 +433,10 @@ struct sva_dev {
 	int fd;		   /* VFIO cdev fd; -1 for the mock */
 	uint32_t stdev_id; /* mock: selftest device object */
 	struct sva_dev_info info;
+	/* How every log line names the device: "device N (what)", N its iommufd
+	 * device ID, what its cdev path (a broker client: the broker's name for
+	 * it), PCI address or "mock".  Set once at open (dev.c). */
+	char label[96];
 	struct sva_pasid_space *pasids; /* NULL: no own space */
 	/* A broker client's device: the block of the device's own PASIDs the
 	 * broker leased it, [own_min, own_max] (0: none); own_full: the device

@@ -64,16 +64,6 @@ static bool dev_own_range(const struct sva_dev *dev, uint32_t *min, uint32_t *ma
 	return m >= 1;
 }
 
-/* A name for the device in log lines. */
-static const char *dev_name(const struct sva_dev *dev)
-{
-	if (dev->info.path[0])
-		return dev->info.path;
-	if (dev->info.pci_addr[0])
-		return dev->info.pci_addr;
-	return dev->info.flags & SVA_DEV_MOCK ? "mock device" : "device";
-}
-
 /* The broker leased every block of the device's own PASIDs to others: an
  * exhausted space, the caller's business (debug level, as the others). */
 static int own_full(const struct sva_dev *dev)
@@ -81,7 +71,7 @@ static int own_full(const struct sva_dev *dev)
 	return sva_fail_debug(&dev->ctx->log, -ENOSPC,
 			"%s: the broker has no block of the device's own PASIDs left for this client (other "
 			"clients hold them, or they are in quarantine: sva-brokerd(8), device-pasids-per-client)",
-			dev_name(dev));
+			dev->label);
 }
 
 /* -EOPNOTSUPP if dev has no PASID support, logged at error level, or at debug
@@ -90,7 +80,7 @@ static int dev_check_pasid_at(const struct sva_dev *dev, const char *what, bool 
 {
 	if (dev->info.max_pasid_log2 == 0) {
 		sva_logf(&dev->ctx->log, lookup ? SVA_LOG_DEBUG : SVA_LOG_ERROR,
-			 "%s: cannot %s: the device has no PASID support", dev_name(dev), what);
+			 "%s: cannot %s: the device has no PASID support", dev->label, what);
 		return -EOPNOTSUPP;
 	}
 	return 0;
@@ -130,7 +120,7 @@ void sva_ctx_pasids_fini(struct sva_ctx *ctx)
 int sva_dev_pasids_init(struct sva_dev *dev)
 {
 	struct sva_pasid_space_opts o = { .size = sizeof(o), .min = 1, .grace_ns = dev->ctx->pasid_grace_ns };
-	char prefix[96];
+	char prefix[128];
 
 	int err;
 
@@ -139,10 +129,10 @@ int sva_dev_pasids_init(struct sva_dev *dev)
 	if (dev->info.max_pasid_log2 == 0)
 		return 0;
 	if (sva_pasid_map_new(width_max(dev->info.max_pasid_log2), &dev->bond_map))
-		return sva_fail(&dev->ctx->log, -ENOMEM, "%s: out of memory for its bond table", dev_name(dev));
+		return sva_fail(&dev->ctx->log, -ENOMEM, "%s: out of memory for its bond table", dev->label);
 	if (!dev_own_range(dev, &o.min, &o.max))
 		return 0;
-	snprintf(prefix, sizeof(prefix), "PASID space of %s", dev_name(dev));
+	snprintf(prefix, sizeof(prefix), "PASID space of %s", dev->label);
 	err = sva_pasid_space_create(&o, &dev->ctx->log, prefix, &dev->pasids);
 	if (err) {
 		sva_pasid_map_free(dev->bond_map);
@@ -154,18 +144,18 @@ int sva_dev_pasids_init(struct sva_dev *dev)
 int sva_dev_pasids_lease(struct sva_dev *dev, uint32_t min, uint32_t max, bool full)
 {
 	struct sva_pasid_space_opts o = { .size = sizeof(o), .grace_ns = dev->ctx->pasid_grace_ns };
-	char prefix[96];
+	char prefix[128];
 
 	dev->own_full = full;
 	if (!max || dev->info.max_pasid_log2 == 0)
 		return 0;
 	if (min < 1 || min > max || max >= dev->ctx->global_pasid_min || max > width_max(dev->info.max_pasid_log2))
 		return sva_fail(&dev->ctx->log, -EPROTO,
-				"%s: the broker leased own PASIDs [%u, %u], outside what the device can have", dev_name(dev),
+				"%s: the broker leased own PASIDs [%u, %u], outside what the device can have", dev->label,
 				min, max);
 	o.min = min;
 	o.max = max;
-	snprintf(prefix, sizeof(prefix), "PASID space of %s", dev_name(dev));
+	snprintf(prefix, sizeof(prefix), "PASID space of %s", dev->label);
 	dev->own_min = min;
 	dev->own_max = max;
 	return sva_pasid_space_create(&o, &dev->ctx->log, prefix, &dev->pasids);
@@ -202,18 +192,18 @@ SVA_EXPORT int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32
 	if (err)
 		return err;
 	if (min > max)
-		return sva_fail(&dev->ctx->log, -EINVAL, "%s: PASID range [%u, %u] is inverted", dev_name(dev), min,
+		return sva_fail(&dev->ctx->log, -EINVAL, "%s: PASID range [%u, %u] is inverted", dev->label, min,
 				max);
 	if (!dev_own_range(dev, &own_min, &own_max))
 		return sva_fail(&dev->ctx->log, -ERANGE,
 				"%s: cannot set PASID range [%u, %u]: the device has no own PASID space (%s)",
-				dev_name(dev), min, max,
+				dev->label, min, max,
 				dev->ctx->broker ? "the broker leased this client no block of them"
 						 : "the global range starts at 1");
 	if (min < own_min || max > own_max)
 		return sva_fail(&dev->ctx->log, -ERANGE,
 				"%s: PASID range [%u, %u] is outside the device's own range [%u, %u] (%u-bit "
-				"PASIDs, global range from %u%s)", dev_name(dev), min, max, own_min, own_max,
+				"PASIDs, global range from %u%s)", dev->label, min, max, own_min, own_max,
 				dev->info.max_pasid_log2, dev->ctx->global_pasid_min,
 				dev->ctx->broker ? ", the block the broker leased" : "");
 	/* In place, so a pointer from sva_dev_pasids() stays valid. */
@@ -232,9 +222,9 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_pasid_alloc: NULL device");
 	log = &dev->ctx->log;
 	if (!pasid)
-		return sva_fail(log, -EINVAL, "%s: cannot allocate a PASID: NULL pasid pointer", dev_name(dev));
+		return sva_fail(log, -EINVAL, "%s: cannot allocate a PASID: NULL pasid pointer", dev->label);
 	if (policy != SVA_PASID_AUTO && policy != SVA_PASID_GLOBAL && policy != SVA_PASID_DEVICE)
-		return sva_fail(log, -EINVAL, "%s: unknown PASID policy %d", dev_name(dev), (int)policy);
+		return sva_fail(log, -EINVAL, "%s: unknown PASID policy %d", dev->label, (int)policy);
 	err = dev_check_pasid(dev, "allocate a PASID");
 	if (err)
 		return err;
@@ -245,7 +235,7 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 			return sva_fail(log, -ERANGE,
 					"%s: cannot allocate a global PASID: its %u-bit PASIDs end at %u, below the "
 					"global range's end %u (use SVA_PASID_DEVICE or SVA_PASID_AUTO)",
-					dev_name(dev), dev->info.max_pasid_log2, width_max(dev->info.max_pasid_log2),
+					dev->label, dev->info.max_pasid_log2, width_max(dev->info.max_pasid_log2),
 					dev->ctx->global_pasid_max);
 		return sva_pasid_alloc_owned(dev->ctx->global_pasids, owner, drvdata, pasid);
 	case SVA_PASID_DEVICE:
@@ -256,12 +246,12 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 					"%s: cannot allocate from the device's own PASID space: the broker leased this "
 					"client none (the device's PASIDs all fall in the broker's global range from %u, "
 					"its 'pasids' setting: sva-brokerd(8); use SVA_PASID_GLOBAL)",
-					dev_name(dev), dev->ctx->global_pasid_min);
+					dev->label, dev->ctx->global_pasid_min);
 		if (!dev->pasids)
 			return sva_fail(log, -ERANGE,
 					"%s: cannot allocate from the device's own PASID space: it has none (its PASIDs "
 					"all fall in the global range from %u; use SVA_PASID_GLOBAL)",
-					dev_name(dev), dev->ctx->global_pasid_min);
+					dev->label, dev->ctx->global_pasid_min);
 		return sva_pasid_alloc_owned(dev->pasids, owner, drvdata, pasid);
 	case SVA_PASID_AUTO:
 	default:
@@ -279,14 +269,14 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 						      "in the device's own (every value allocated or in quarantine: "
 						      "released ones come back after their grace period or at "
 						      "sva_pasid_barrier())",
-						      dev_name(dev), dev->ctx->global_pasid_min, dev->ctx->global_pasid_max);
+						      dev->label, dev->ctx->global_pasid_min, dev->ctx->global_pasid_max);
 			return err;
 		} else if (!dev->pasids && dev->own_full) {
 			return own_full(dev);
 		} else if (!dev->pasids) {
 			return sva_fail(log, -ERANGE,
 					"%s: no PASID space fits the device: it neither covers the global range "
-					"[%u, %u] nor has numbers below it", dev_name(dev),
+					"[%u, %u] nor has numbers below it", dev->label,
 					dev->ctx->global_pasid_min, dev->ctx->global_pasid_max);
 		}
 		return sva_pasid_alloc_owned(dev->pasids, owner, drvdata, pasid);
@@ -345,7 +335,7 @@ static struct sva_pasid_space *route(struct sva_dev *dev, uint32_t pasid, const 
 	s = sva_dev_pasid_space_of(dev, pasid);
 	if (!s) {
 		sva_logf(&dev->ctx->log, lookup ? SVA_LOG_DEBUG : SVA_LOG_ERROR, "%s: cannot %s PASID %u: %s",
-			 dev_name(dev), what, pasid,
+			 dev->label, what, pasid,
 			 pasid < dev->ctx->global_pasid_min ? "the device has no own PASID space"
 							    : "it is in the global range, which this device "
 							      "does not cover");
@@ -416,9 +406,9 @@ SVA_EXPORT int sva_dev_pasid_lookup(struct sva_dev *dev, uint32_t pasid, void **
 	 * meet: debug level (libsva(7), Errors). */
 	if (err == -ERANGE)
 		sva_logf(&dev->ctx->log, SVA_LOG_DEBUG, "%s: cannot look up PASID %u: outside the device's PASID range",
-			 dev_name(dev), pasid);
+			 dev->label, pasid);
 	else if (err == -ENOENT)
-		sva_logf(&dev->ctx->log, SVA_LOG_DEBUG, "%s: nothing of this device under PASID %u", dev_name(dev),
+		sva_logf(&dev->ctx->log, SVA_LOG_DEBUG, "%s: nothing of this device under PASID %u", dev->label,
 			 pasid);
 	else if (!err && drvdata)
 		*drvdata = d;

@@ -142,7 +142,7 @@ struct sva_pasid_space {
 	_Atomic(struct pasid_slot *) bucket[NBUCKETS];
 	const struct sva_log *log;
 	uint64_t grace_ns;
-	char prefix[48];
+	char prefix[128];
 	bool standalone; /* sva_pasid_space_new()'s: the caller's to free */
 
 	/* Writer state on its own cache line so that allocations do not

@@ -447,22 +447,64 @@ static void first_bind_refusals(void)
 	sva_ctx_free(ctx);
 }
 
-/* The mock's own PASID space names it as the mock: its prefix used to be made
- * before the device was marked SVA_DEV_MOCK, and said "device". */
-static void mock_space_named(void)
+/*
+ * Every line about a device names it one way: "device N (what)", N its iommufd
+ * device ID and what its cdev path, PCI address or "mock".  Lines used to say
+ * "device N" in the bind and unbind paths, the cdev path or "mock device" in
+ * the PASID paths, and the backend and PCI address at open, so one device's
+ * lines could not be told apart from another's or matched to each other.
+ * The PASID space's prefix used to be made before the device was marked
+ * SVA_DEV_MOCK, and said "device".
+ */
+static struct {
+	char want[64];
+	int lines, named;
+	char stray[1024];
+} dev_lines;
+
+static void count_dev_line(void *arg, enum sva_log_level level, const char *msg)
 {
-	static struct ktest_line space_line = { .match = "PASID space of", .level = -1 };
-	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = ktest_keep_line, .log_arg = &space_line,
-				   .log_level = SVA_LOG_DEBUG };
+	(void)arg;
+	(void)level;
+	/* Every line that speaks of a device (but the context's own lines,
+	 * none of which name one here) must name it the one way. */
+	if (!strstr(msg, "device"))
+		return;
+	dev_lines.lines++;
+	if (strstr(msg, dev_lines.want))
+		dev_lines.named++;
+	else
+		snprintf(dev_lines.stray, sizeof(dev_lines.stray), "%s", msg);
+}
+
+static void device_named_one_way(void)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = count_dev_line, .log_level = SVA_LOG_DEBUG };
+	struct sva_bind_opts far = { .size = sizeof(far), .flags = SVA_BIND_PASID, .pasid = 1u << 20 };
+	struct sva_dev_info info = { .size = sizeof(info) };
+	struct sva_bond *bond = NULL;
 	struct sva_ctx *ctx;
 	struct sva_dev *dev;
+	struct sva_mm *mm;
 
-	if (!ok(sva_ctx_new(&co, &ctx) == 0 && sva_dev_open_mock(ctx, NULL, &dev) == 0, "mock space name: setup"))
+	dev_lines.want[0] = '\0';
+	if (!ok(sva_ctx_new(&co, &ctx) == 0 && sva_dev_open_mock(ctx, NULL, &dev) == 0 &&
+		    sva_dev_get_info(dev, &info) == 0 && sva_mm_new(ctx, NULL, &mm) == 0,
+		"device names: setup"))
 		return;
-	space_line.text[0] = '\0';
+	snprintf(dev_lines.want, sizeof(dev_lines.want), "device %u (mock)", info.dev_id);
+	dev_lines.lines = dev_lines.named = 0;
+	dev_lines.stray[0] = '\0';
 	is_int(sva_dev_pasid_free(dev, 7), -ENOENT, "free of an own PASID never allocated: -ENOENT");
-	ok(strstr(space_line.text, "PASID space of mock device"), "  its line names the mock: %s", space_line.text);
+	ok(sva_bind(dev, mm, &far, &bond) < 0, "a bind under a PASID beyond the mock's width fails");
+	is_int(sva_bind(dev, mm, NULL, &bond), 0, "a bind");
+	is_int(sva_unbind(bond), 0, "its unbind");
 	sva_dev_close(dev);
+	ok(dev_lines.lines >= 5, "  the PASID space, the refusal, bind, unbind and close each said a line (%d)",
+	   dev_lines.lines);
+	is_int(dev_lines.named, dev_lines.lines, "  each names \"%s\"%s%s", dev_lines.want,
+	       dev_lines.stray[0] ? "; not: " : "", dev_lines.stray);
+	sva_mm_free(mm);
 	sva_ctx_free(ctx);
 }
 
@@ -526,7 +568,7 @@ int main(void)
 	fault_queue_roundtrip(ctx);
 	fork_checks(ctx);
 	first_bind_refusals();
-	mock_space_named();
+	device_named_one_way();
 	owned_space_free();
 	sva_dev_close(g_dev);
 
