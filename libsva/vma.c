@@ -113,9 +113,13 @@ int sva_vma_collect(int maps_fd, uint64_t start, uint64_t end, struct sva_vma *o
 	return ret;
 }
 
+/* How far smaps_fields() got: the whole VMA read, smaps not opened (errno
+ * set), or a read that failed partway (what was read is not kept). */
+enum smaps_read { SMAPS_READ, SMAPS_NO_OPEN, SMAPS_PARTIAL };
+
 /* The values of n smaps fields of the VMA starting at `start`, in one read
- * (-1: not there); false if smaps cannot be read. */
-static bool smaps_fields(uint64_t start, const char *const *field, long *val, size_t n)
+ * (-1: not there, or not read). */
+static enum smaps_read smaps_fields(uint64_t start, const char *const *field, long *val, size_t n)
 {
 	FILE *f = fopen("/proc/self/smaps", "re");
 	char line[512];
@@ -125,7 +129,7 @@ static bool smaps_fields(uint64_t start, const char *const *field, long *val, si
 	for (size_t i = 0; i < n; i++)
 		val[i] = -1;
 	if (!f)
-		return false;
+		return SMAPS_NO_OPEN;
 	while (found < n && fgets(line, sizeof(line), f)) {
 		uint64_t lo, hi;
 
@@ -145,8 +149,17 @@ static bool smaps_fields(uint64_t start, const char *const *field, long *val, si
 			}
 		}
 	}
+	/* A read that failed partway (the kernel out of memory, a signal)
+	 * ended the loop as the end of the file would: the fields not yet
+	 * seen would pass for absent. */
+	if (ferror(f)) {
+		fclose(f);
+		for (size_t i = 0; i < n; i++)
+			val[i] = -1;
+		return SMAPS_PARTIAL;
+	}
 	fclose(f);
-	return true;
+	return SMAPS_READ;
 }
 
 long sva_vma_smaps_kb(uint64_t start, const char *field)
@@ -186,12 +199,19 @@ static void classify(struct sva_vma *v)
 
 	if (!(v->prot & SVA_VMA_HUGETLB) && !big)
 		return;
-	if (!smaps_fields(v->start, thp_fields, val, 4)) {
+	switch (smaps_fields(v->start, thp_fields, val, 4)) {
+	case SMAPS_READ:
+		break;
+	case SMAPS_NO_OPEN:
 		/* Out of descriptors or memory for a moment: a later fault asks
 		 * again, rather than this VMA keeping small fault windows (or a
 		 * name's hugetlbfs guess) for as long as it keeps its bounds. */
 		if (errno != EMFILE && errno != ENFILE && errno != ENOMEM && errno != EINTR && errno != EAGAIN)
 			v->prot |= SVA_VMA_CHECKED;
+		return;
+	case SMAPS_PARTIAL:
+		/* Half a VMA's fields decide nothing: left unclassified, the
+		 * next fault asks again. */
 		return;
 	}
 	if ((v->prot & SVA_VMA_HUGETLB) && val[3] > 0 && val[3] <= 4)
