@@ -771,10 +771,12 @@ check "--doctor: an iommu path that is not an iommufd fails" line FAIL iommufd "
 # it is spelled; another directory skips it.
 if [ -d /proc/self ]; then
 	ln -s /proc "$tmp/proc-link"
-	for p in /proc/ /proc/. //proc /proc/../proc "$tmp/proc-link"; do
+	for p in /proc/ /proc/. //proc /./proc ///proc//./ /proc/../proc "$tmp/proc-link"; do
 		run --doctor --sysfs-root="$E2" --proc-root="$p" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
 		check "--doctor --proc-root=$p is /proc: userfaultfd is probed" \
 			eval 'grep -q "^[A-Z]*  userfaultfd: " "$tmp/out" && ! line SKIP userfaultfd "not probed"'
+		# ... and the files read under it are named plainly (/proc/config.gz).
+		check "--doctor --proc-root=$p prints no \"//\" and no \"/./\"" eval '! grep -Eq "//|/\./" "$tmp/out"'
 	done
 	# A root spelled with a trailing slash names its files without "//".
 	run --doctor --sysfs-root="$E2/" --proc-root=/proc/ --dev-root="$DD/" --iommu-path="$tmp/no-iommu"
@@ -782,6 +784,14 @@ if [ -d /proc/self ]; then
 else
 	skip "no /proc here"
 fi
+# However a test tree's root is spelled, its files are named under the plain root.
+for p in "/$DP" "$DP//" "$DP/." "/.$DP" "$tmp//./doc-proc/"; do
+	run --doctor --sysfs-root="$E2" --proc-root="$p" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+	check "--doctor --proc-root=$p: $DP/config.gz, no \"//\" or \"/./\" anywhere" \
+		eval 'has "($DP/config.gz" && ! grep -Eq "//|/\./" "$tmp/out"'
+	run --doctor --json --sysfs-root="$E2" --proc-root="$p" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+	check "--doctor --json --proc-root=$p: the roots name $DP" grep -q "\"proc_root\": *\"$DP\"" "$tmp/out"
+done
 run --doctor --sysfs-root="$E2" --proc-root="$tmp/no-such-proc" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
 check "--doctor with a missing proc root: userfaultfd is not probed" line SKIP userfaultfd "not probed: --proc-root is not /proc$"
 

@@ -270,17 +270,30 @@ static int absolute(const char **path, char *buf, const char *what)
 	return 0;
 }
 
-/* A root without its trailing slashes ("/sys/" is /sys), so the paths built
- * under it print without "//"; "/" stays "/". */
-static const char *trimmed(const char *root, char *buf, size_t len)
+/* An absolute root in its plain spelling: no doubled slash, no "." and no
+ * trailing slash ("//proc/", "/./proc" and "/proc/." are /proc), so the paths
+ * built under it print clean; "/" stays "/".  ".." stays: behind a link it is
+ * not the parent the spelling shows. */
+static const char *plain(const char *root, char *buf, size_t len)
 {
-	size_t n = strlen(root);
+	size_t n = 1;
 
-	while (n > 1 && root[n - 1] == '/')
-		n--;
-	if (n >= len)
+	if (root[0] != '/' || strlen(root) >= len)
 		return root; /* too long to copy: used as given, and refused as too long later */
-	memcpy(buf, root, n);
+	buf[0] = '/';
+	for (const char *p = root; *p;) {
+		size_t k;
+
+		p += strspn(p, "/");
+		k = strcspn(p, "/");
+		if (k && !(k == 1 && p[0] == '.')) {
+			if (n > 1)
+				buf[n++] = '/';
+			memcpy(buf + n, p, k);
+			n += k;
+		}
+		p += k;
+	}
 	buf[n] = '\0';
 	return buf;
 }
@@ -305,10 +318,6 @@ int main(int argc, char **argv)
 		o.dev_root = env_or("SVA_DEV_ROOT", "/dev");
 	if (!o.proc_root)
 		o.proc_root = "/proc";
-	static char roots[3][PATH_MAX];
-	o.sysfs_root = trimmed(o.sysfs_root, roots[0], sizeof(roots[0]));
-	o.dev_root = trimmed(o.dev_root, roots[1], sizeof(roots[1]));
-	o.proc_root = trimmed(o.proc_root, roots[2], sizeof(roots[2]));
 	/* sva_dev_open() takes only absolute paths, and a CDI spec's hostPath is
 	 * read from another directory: anchor a relative dev root and iommufd.
 	 * The other roots too, so the roots --json reports name one tree. */
@@ -316,6 +325,10 @@ int main(int argc, char **argv)
 	    (o.iommu_path && absolute(&o.iommu_path, iommu_path, "iommu path")) ||
 	    absolute(&o.sysfs_root, sysfs_root, "sysfs root") || absolute(&o.proc_root, proc_root, "proc root"))
 		return 1;
+	static char roots[3][PATH_MAX];
+	o.sysfs_root = plain(o.sysfs_root, roots[0], sizeof(roots[0]));
+	o.dev_root = plain(o.dev_root, roots[1], sizeof(roots[1]));
+	o.proc_root = plain(o.proc_root, roots[2], sizeof(roots[2]));
 	/* libsva's limit for both (sva_ctx_new(3), -ENAMETOOLONG): say so here,
 	 * not as a failure to open a path that may be short itself. */
 	if (strlen(o.sysfs_root) > 2048 || strlen(o.dev_root) > 2048)
