@@ -151,6 +151,18 @@ ok $? "--compare: white space after the document is fine"
 "$bench" --compare "$tmp/run1.json" >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--compare with one file is a usage error"
 "$bench" --compare --json "$tmp/run1.json" "$tmp/run1.json" >/dev/null 2>&1; [ $? -eq 2 ]
 ok $? "--compare with --json is a usage error"
+# -h and -V with --compare (sva-bench(1), EXIT STATUS): with two files, the
+# help or the version and nothing compared; without them, --compare's usage
+# error, status 2, and nothing on standard output.
+out=$("$bench" --compare -h 2>"$tmp/err"); rc=$?
+[ $rc -eq 2 ] && [ -z "$out" ] && grep -q "^sva-bench: --compare wants two files" "$tmp/err" && grep -q "^usage: " "$tmp/err"
+ok $? "--compare -h: --compare's usage error, status 2 (got $rc: $out)"
+for asked in -h --help -V --version; do
+    out=$("$bench" --compare "$tmp/run1.json" "$tmp/run2.json" $asked 2>&1); rc=$?
+    case $asked in -h|--help) want="^usage: sva-bench" ;; *) want="^sva-bench (libsva) " ;; esac
+    [ $rc -eq 0 ] && echo "$out" | grep -q "$want" && ! echo "$out" | grep -q "^target "
+    ok $? "--compare RUN1 RUN2 $asked: prints what $asked prints, status 0, compares nothing (got $rc)"
+done
 rm -rf "$tmp"
 # The report of one benchmark that is not the first starts with its header,
 # not a blank line (a blank line only separates two benchmarks' reports).
