@@ -78,9 +78,9 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 	} else {
 		unsigned gen = sva_vma_gen();
 
-		ret = sva_vma_find(addr, false, v);
+		ret = sva_vma_find(addr, false, mm->maps_fd, v);
 		if ((ret || (v->prot & need) != need) && may_refresh)
-			ret = sva_vma_find(addr, true, v);
+			ret = sva_vma_find(addr, true, mm->maps_fd, v);
 		if (ret)
 			return ret;
 		mm->last_vma = vma;
@@ -168,7 +168,7 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 		/* The cache may be stale (the VMA changed under us): once more, fresh. */
 		if (unpinnable && may_refresh) {
 			mm->last_vma.end = 0;
-			ret = sva_vma_find(addr, true, v);
+			ret = sva_vma_find(addr, true, mm->maps_fd, v);
 			return ret ? ret : resolve_locked(mm, fa, addr, run_start, run_end, need, reserve, pages, false);
 		}
 		/*

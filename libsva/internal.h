@@ -153,8 +153,10 @@ void sva_vma_note_gone(uint64_t start, uint64_t end);
 /* The count sva_vma_cache_stale() bumps: a VMA learnt under another count may be gone. */
 unsigned sva_vma_gen(void);
 
-/* Every VMA of the process, sorted; *out is malloc'ed. */
-int sva_vma_snapshot(struct sva_vma **out, size_t *nr);
+/* Every VMA of the process, sorted; *out is malloc'ed.  Read from a
+ * /proc/self/maps of its own, or, when no descriptor is free (EMFILE,
+ * ENFILE), from maps_fd (an open /proc/self/maps, or -1: none). */
+int sva_vma_snapshot(int maps_fd, struct sva_vma **out, size_t *nr);
 /* A field of /proc/self/smaps for the VMA starting at `start` ("AnonHugePages",
  * "KernelPageSize", ...): its number (kB for sizes), or -1 if not found. */
 long sva_vma_smaps_kb(uint64_t start, const char *field);
@@ -164,8 +166,10 @@ bool sva_vma_has_thp(uint64_t start);
  * allocation: callable under mm->map_lock. */
 bool sva_vma_range_mapped(uint64_t start, uint64_t end);
 /* The VMA containing addr from the process-wide cache (re-read first when
- * refresh), THP-classified if 2 MiB or larger.  -EFAULT: none there. */
-int sva_vma_find(uint64_t addr, bool refresh, struct sva_vma *out);
+ * refresh), THP-classified if 2 MiB or larger.  -EFAULT: none there.
+ * maps_fd: the address space's open /proc/self/maps (or -1), queried and,
+ * when no descriptor is free, read instead of a file of its own. */
+int sva_vma_find(uint64_t addr, bool refresh, int maps_fd, struct sva_vma *out);
 
 /* The VMAs covering [start, end), clipped to it, in order, at most `max`;
  * maps_fd: an open /proc/self/maps to query through, or -1.
@@ -174,9 +178,10 @@ int sva_vma_collect(int maps_fd, uint64_t start, uint64_t end, struct sva_vma *o
 /* The same by PROCMAP_QUERY (vma_query.c); -EOPNOTSUPP where the kernel
  * lacks it (before 6.11), and then *nr is meaningless. */
 int sva_vma_collect_query(int maps_fd, uint64_t start, uint64_t end, struct sva_vma *out, size_t max, size_t *nr);
-/* The VMA at addr by PROCMAP_QUERY, its read/write/exec bits only: 0,
- * -EFAULT (nothing there), -EOPNOTSUPP (no PROCMAP_QUERY). */
-int sva_vma_query_one(uint64_t addr, struct sva_vma *out);
+/* The VMA at addr by PROCMAP_QUERY through maps_fd (or a maps file of its
+ * own if -1), its read/write/exec bits only: 0, -EFAULT (nothing there),
+ * -EOPNOTSUPP (no PROCMAP_QUERY), or the open's -errno. */
+int sva_vma_query_one(int maps_fd, uint64_t addr, struct sva_vma *out);
 /* The bounds of the whole VMA covering addr now, by PROCMAP_QUERY through
  * maps_fd (or a maps file of its own if -1): 0, -EFAULT (nothing there),
  * -EOPNOTSUPP (no PROCMAP_QUERY), or the open's -errno.  No allocation. */

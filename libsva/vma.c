@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -38,13 +39,61 @@ static int parse_line(const char *line, struct sva_vma *v)
 	return 0;
 }
 
-int sva_vma_snapshot(struct sva_vma **out, size_t *nr)
+/* The whole of an open /proc/self/maps, read from its start with pread()
+ * (the offset of a descriptor others query through stays untouched): 0 with
+ * *text (sva_free() it) and *len, or -errno. */
+static int read_whole(int fd, char **text, size_t *len)
+{
+	size_t cap = 64 << 10, n = 0;
+	char *buf = sva_malloc(cap), *grown;
+	ssize_t r;
+
+	if (!buf)
+		return -ENOMEM;
+	while ((r = pread(fd, buf + n, cap - n, (off_t)n)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			sva_free(buf);
+			return (int)r;
+		}
+		n += (size_t)r;
+		if (n == cap) {
+			grown = sva_realloc(buf, cap * 2);
+			if (!grown) {
+				sva_free(buf);
+				return -ENOMEM;
+			}
+			buf = grown;
+			cap *= 2;
+		}
+	}
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+int sva_vma_snapshot(int maps_fd, struct sva_vma **out, size_t *nr)
 {
 	FILE *f = fopen("/proc/self/maps", "re");
 	struct sva_vma *v = NULL, *grown;
-	size_t n = 0, cap = 0;
-	char line[512];
+	size_t n = 0, cap = 0, len = 0;
+	char line[512], *text = NULL;
 
+	/* No descriptor free for a file of our own: the address space's, open
+	 * since sva_mm_new(), reads the same mappings (fmemopen() takes none). */
+	if (!f && (errno == EMFILE || errno == ENFILE) && maps_fd >= 0) {
+		int ret = read_whole(maps_fd, &text, &len);
+
+		if (ret)
+			return ret;
+		f = fmemopen(text, len, "r");
+		if (!f) {
+			sva_free(text);
+			return -ENOMEM;
+		}
+	}
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
@@ -60,6 +109,7 @@ int sva_vma_snapshot(struct sva_vma **out, size_t *nr)
 			if (!grown) {
 				sva_free(v);
 				fclose(f);
+				sva_free(text);
 				return -ENOMEM;
 			}
 			v = grown;
@@ -68,6 +118,7 @@ int sva_vma_snapshot(struct sva_vma **out, size_t *nr)
 			n++;
 	}
 	fclose(f);
+	sva_free(text);
 	*out = v;
 	*nr = n;
 	return 0;
@@ -82,7 +133,7 @@ int sva_vma_collect(int maps_fd, uint64_t start, uint64_t end, struct sva_vma *o
 
 	if (ret != -EOPNOTSUPP)
 		return ret;
-	ret = sva_vma_snapshot(&all, &n_all);
+	ret = sva_vma_snapshot(maps_fd, &all, &n_all);
 	if (ret)
 		return ret;
 	ret = -EFAULT;
@@ -335,12 +386,12 @@ static struct sva_vma *cache_find(uint64_t addr)
 	return lo < cache_n && cache[lo].start <= addr ? &cache[lo] : NULL;
 }
 
-static int cache_refresh(void)
+static int cache_refresh(int maps_fd)
 {
 	struct sva_vma *fresh, *old;
 	unsigned gen = sva_vma_gen(); /* before the read: an event during it re-reads next time */
 	size_t n;
-	int ret = sva_vma_snapshot(&fresh, &n);
+	int ret = sva_vma_snapshot(maps_fd, &fresh, &n);
 
 	if (ret)
 		return ret;
@@ -404,7 +455,7 @@ void (*sva_test_vma_read_hook)(void);
 #define COUNT_READ() ((void)0)
 #endif
 
-int sva_vma_find(uint64_t addr, bool refresh, struct sva_vma *out)
+int sva_vma_find(uint64_t addr, bool refresh, int maps_fd, struct sva_vma *out)
 {
 	struct sva_vma *v;
 	int ret = 0;
@@ -423,13 +474,13 @@ int sva_vma_find(uint64_t addr, bool refresh, struct sva_vma *out)
 	if (refresh && cache && cache_gen == sva_vma_gen() && (v = cache_find(addr))) {
 		struct sva_vma now;
 
-		if (sva_vma_query_one(addr, &now) == 0 && now.start == v->start && now.end == v->end &&
+		if (sva_vma_query_one(maps_fd, addr, &now) == 0 && now.start == v->start && now.end == v->end &&
 		    now.prot == (v->prot & 7))
 			refresh = false;
 	}
 	if (refresh || !cache || cache_gen != sva_vma_gen()) {
 		COUNT_READ();
-		ret = cache_refresh();
+		ret = cache_refresh(maps_fd);
 	}
 	v = ret ? NULL : cache_find(addr);
 	if (v && !(v->prot & SVA_VMA_CHECKED))

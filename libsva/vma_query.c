@@ -153,10 +153,10 @@ int sva_vma_query_bounds(int maps_fd, uint64_t addr, uint64_t *start, uint64_t *
 	return ret;
 }
 
-int sva_vma_query_one(uint64_t addr, struct sva_vma *out)
+int sva_vma_query_one(int maps_fd, uint64_t addr, struct sva_vma *out)
 {
 	struct kabi_procmap_query q;
-	int ret = query_covering(-1, addr, &q);
+	int ret = query_covering(maps_fd, addr, &q);
 
 	if (!ret) {
 		out->start = q.vma_start;

@@ -607,6 +607,79 @@ static void queue_fd_limit(void)
 }
 
 /*
+ * A fault on memory the engine has not seen yet, in a process with no
+ * descriptor free: the mappings are re-read through the address space's open
+ * /proc/self/maps, and the fault resolves as the kernel's SVA would resolve it
+ * (the engine used to open the file anew, and answered INVALID with -EMFILE).
+ */
+static void fresh_memory_no_fd(int poll_mode)
+{
+	const char *mode = poll_mode ? "poll" : "thread";
+	struct sva_ctx *ctx = ctx_mode(poll_mode);
+	struct reports rep = { 0 };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
+	struct sva_bond_stats st = { .size = sizeof(st) }, base = { .size = sizeof(base) };
+	unsigned char *seen, *fresh, back[PG];
+	struct rlimit old, low;
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	int fds[1024], n = 0, top = -1, full, ret;
+
+	if (!is_int(sva_dev_open_mock(ctx, NULL, &dev), 0, "%s, no fd free: open the mock", mode))
+		return;
+	sva_mm_new(ctx, NULL, &mm);
+	if (!is_int(sva_bind(dev, mm, &bo, &bond), 0, "%s, no fd free: fault-capable bind", mode))
+		goto out;
+	/* A first fault with descriptors to spare: the queue, the thread and the
+	 * VMA cache all exist before the limit comes down. */
+	seen = ktest_map_at(BUF_VA, 16 * PG, PROT_READ | PROT_WRITE);
+	memset(seen, 1, 16 * PG);
+	is_int(fault(ctx, dev, bond, BUF_VA, SVA_ACCESS_READ, poll_mode), 0, "%s, no fd free: a first fault", mode);
+	/* Memory mapped after it: in no cache of the engine. */
+	fresh = ktest_map_at(BUF_VA + 0x800000, 16 * PG, PROT_READ | PROT_WRITE);
+	for (unsigned i = 0; i < 16 * PG; i++)
+		fresh[i] = (unsigned char)(i * 7 + 3);
+
+	/* RLIMIT_NOFILE down to exactly the descriptors in use, its holes taken. */
+	getrlimit(RLIMIT_NOFILE, &old);
+	for (int fd = 0; fd < 65536 && (rlim_t)fd < old.rlim_cur; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			top = fd;
+	low = old;
+	low.rlim_cur = (rlim_t)top + 1;
+	if (setrlimit(RLIMIT_NOFILE, &low))
+		ktest_bail("setrlimit: %s", strerror(errno));
+	while (n < 1024 && (fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		n++;
+	full = n < 1024 && errno == EMFILE;
+	sva_bond_stats(bond, &base);
+	rep.n = 0;
+	ret = fault(ctx, dev, bond, BUF_VA + 0x800000 + 5 * PG, SVA_ACCESS_READ | SVA_ACCESS_WRITE, poll_mode);
+	while (n > 0)
+		close(fds[--n]);
+	setrlimit(RLIMIT_NOFILE, &old);
+
+	ok(full, "%s, no fd free: RLIMIT_NOFILE %d, every descriptor below it in use", mode, top + 1);
+	is_int(ret, 0, "%s, no fd free: a fault on fresh memory is handled", mode);
+	sva_bond_stats(bond, &st);
+	ok(st.invalid == base.invalid && rep.n == 0,
+	   "%s, no fd free: and resolved, not answered INVALID (%llu INVALID, last reason %d; old code: -EMFILE)",
+	   mode, (unsigned long long)(st.invalid - base.invalid), rep.n ? rep.last.reason : 0);
+	ok(ktest_access_rw(ctx, mm->ioas_id, BUF_VA + 0x800000 + 5 * PG, back, PG, 0) == 0 &&
+		   memcmp(back, fresh + 5 * PG, PG) == 0,
+	   "%s, no fd free: the device reads the process's bytes there", mode);
+	munmap(fresh, 16 * PG);
+	munmap(seen, 16 * PG);
+	sva_unbind(bond);
+out:
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
+/*
  * hugetlbfs is recognised by name (/anon_hugepage, a mount path with
  * "hugepages") and then confirmed by its kernel page size: a memfd or file of
  * 4 KiB pages named so is not, and fault_around 4096 maps its page alone (it
@@ -899,6 +972,8 @@ int main(void)
 	hugepage_names();
 	shmem_thp_checks();
 	queue_fd_limit();
+	fresh_memory_no_fd(1);
+	fresh_memory_no_fd(0);
 	foreign_uffd_window();
 	rights_taken_away();
 	return done_testing();

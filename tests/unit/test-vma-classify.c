@@ -57,21 +57,21 @@ int main(void)
 
 	/* The cache read with descriptors to spare, looking at another VMA: the
 	 * big one is in it, not yet classified. */
-	ok(sva_vma_find((uintptr_t)&other, false, &other) == 0, "the VMA cache is read");
+	ok(sva_vma_find((uintptr_t)&other, false, -1, &other) == 0, "the VMA cache is read");
 
 	getrlimit(RLIMIT_NOFILE, &old);
 	low = old;
 	low.rlim_cur = 200 < old.rlim_cur ? 200 : old.rlim_cur;
 	setrlimit(RLIMIT_NOFILE, &low);
 	n = exhaust(fds, 256);
-	int ret = sva_vma_find(big, false, &v);
+	int ret = sva_vma_find(big, false, -1, &v);
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
 	setrlimit(RLIMIT_NOFILE, &old);
 	ok(ret == 0 && !(v.prot & SVA_VMA_THP), "with no descriptor free the VMA is found, not classified THP (%d, %#x)",
 	   ret, v.prot);
 
-	ret = sva_vma_find(big, false, &v);
+	ret = sva_vma_find(big, false, -1, &v);
 	ok(ret == 0 && (v.prot & SVA_VMA_CHECKED), "with descriptors again, the next look classifies it (%#x)", v.prot);
 	ok(v.prot & SVA_VMA_THP, "as transparent huge pages (old code: left \"checked, no THP\" for good)");
 	munmap((void *)(uintptr_t)big, 4 * MB);

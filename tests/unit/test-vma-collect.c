@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -24,7 +25,7 @@ static int by_file(uint64_t start, uint64_t end, struct sva_vma *out, size_t max
 	struct sva_vma *all;
 	size_t n_all, n = 0;
 	uint64_t next = start;
-	int ret = sva_vma_snapshot(&all, &n_all);
+	int ret = sva_vma_snapshot(-1, &all, &n_all);
 
 	if (ret)
 		return ret;
@@ -92,6 +93,77 @@ static void same(const char *what, uint64_t start, uint64_t end, size_t max, int
 	}
 }
 
+/*
+ * No descriptor free (RLIMIT_NOFILE down to the descriptors in use): the
+ * mappings are read through the address space's open maps file, not a file
+ * of their own, and say what they say with descriptors to spare; a fault's
+ * look-up of memory mapped since (sva_vma_find()) finds it (Z81: it failed
+ * with -EMFILE, and the fault was answered INVALID).
+ */
+/* Do two snapshots hold the same VMAs (bounds and rights) in [lo, hi)? */
+static bool same_within(const struct sva_vma *a, size_t na, const struct sva_vma *b, size_t nb, uint64_t lo,
+			uint64_t hi)
+{
+	size_t i = 0, j = 0, seen = 0;
+
+	for (;;) {
+		while (i < na && (a[i].end <= lo || a[i].start >= hi))
+			i++;
+		while (j < nb && (b[j].end <= lo || b[j].start >= hi))
+			j++;
+		if (i == na || j == nb)
+			return i == na && j == nb && seen > 0;
+		if (a[i].start != b[j].start || a[i].end != b[j].end || a[i].prot != b[j].prot)
+			return false;
+		i++, j++, seen++;
+	}
+}
+
+static void no_fd_free(uint64_t b)
+{
+	struct sva_vma *spare, *none = NULL, found;
+	size_t n_spare, n_none = 0;
+	struct rlimit old, low;
+	int fds[1024], n = 0, top = -1, ret, find, full;
+	void *fresh;
+
+	if (maps_fd < 0) {
+		skip(4, "no /proc/self/maps");
+		return;
+	}
+	ok(sva_vma_find(b, false, maps_fd, &found) == 0, "the VMA cache is read");
+	fresh = mmap(NULL, 3 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fresh == MAP_FAILED || sva_vma_snapshot(-1, &spare, &n_spare))
+		tap_bail("mmap, or the maps: %s", strerror(errno));
+	getrlimit(RLIMIT_NOFILE, &old);
+	for (int fd = 0; fd < 65536 && (rlim_t)fd < old.rlim_cur; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			top = fd;
+	low = old;
+	low.rlim_cur = (rlim_t)top + 1;
+	setrlimit(RLIMIT_NOFILE, &low);
+	while (n < 1024 && (fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		n++;
+	full = n < 1024 && errno == EMFILE;
+	ret = sva_vma_snapshot(maps_fd, &none, &n_none);
+	find = sva_vma_find((uintptr_t)fresh + PG, true, maps_fd, &found);
+	while (n > 0)
+		close(fds[--n]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	ok(full, "no descriptor free (RLIMIT_NOFILE %d)", top + 1);
+	/* Allocations between the reads may change libsva's own and the heap's
+	 * VMAs: the test's are compared. */
+	ok(ret == 0 && n_none > 0 && same_within(spare, n_spare, none, n_none, b, b + 8 * PG) &&
+		   same_within(spare, n_spare, none, n_none, (uintptr_t)fresh, (uintptr_t)fresh + 3 * PG),
+	   "the maps read through the kept descriptor: the test's VMAs as with descriptors to spare (%d, %zu VMAs)",
+	   ret, n_none);
+	ok(find == 0 && found.start == (uintptr_t)fresh && found.end == (uintptr_t)fresh + 3 * PG,
+	   "a look-up of memory mapped since finds it (%d; old code: -EMFILE)", find);
+	sva_free(spare);
+	sva_free(none);
+	munmap(fresh, 3 * PG);
+}
+
 int main(void)
 {
 	uint8_t *p = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -126,6 +198,7 @@ int main(void)
 	same("starting in a hole", b + 6 * PG, b + 7 * PG, 16, -EFAULT);
 	same("more VMAs than room", b, b + 6 * PG, 2, -E2BIG);
 	same("beyond every mapping", 0x7ffffffff000ull - 2 * PG, 0x7ffffffff000ull - PG, 16, -EFAULT);
+	no_fd_free(b);
 	munmap(p, 8 * PG);
 	close(maps_fd);
 	return done_testing();

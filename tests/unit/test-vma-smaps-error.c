@@ -120,11 +120,11 @@ static void look_twice(uint64_t addr, struct sva_vma *first, struct sva_vma *sec
 	int before = cut_opens, ret;
 
 	cut_at = addr;
-	ret = sva_vma_find(addr, true, first);
+	ret = sva_vma_find(addr, true, -1, first);
 	cut_at = 0;
 	ok(ret == 0 && cut_opens == before + 1, "the VMA at %#" PRIx64 " is found, its smaps read fails partway", addr);
 	ok(!(first->prot & SVA_VMA_CHECKED), "left unclassified (%#x; old code: checked)", first->prot);
-	ret = sva_vma_find(addr, false, second);
+	ret = sva_vma_find(addr, false, -1, second);
 	ok(ret == 0 && (second->prot & SVA_VMA_CHECKED), "the next look reads smaps again and classifies it (%#x)",
 	   second->prot);
 }
