@@ -6,7 +6,9 @@
 # that starts with one opens a quoted argument and its quotes vanish from the
 # rendered page, so {"a": "b"} showed as {"a":b} and sva-bench(1) printed its
 # JSON members unquoted.  Such text is written as a quoted argument with
-# \(dq for each quote.  One TAP line per page.  Hermetic: the source tree only.
+# \(dq for each quote.  A quoted argument is closed on its line, too (a
+# missing closing quote swallows the rest of the line into the argument).
+# One TAP line per page.  Hermetic: the source tree only.
 #
 # Run by automake (top_srcdir is set), or by hand:
 #   top_srcdir=/path/to/libsva sh tests/unit/test-man-quotes.sh
@@ -32,6 +34,13 @@ for page in "$top_srcdir"/man/*.[1-8]; do
 					if (substr(rest, i, 1) == "\"") break
 					i++
 				}
+				# no closing quote: the argument runs to the end of
+				# the line, and what follows it (say, a period meant
+				# as another argument) is taken into it
+				if (i > length(rest)) {
+					print FILENAME ":" FNR ": " $0
+					break
+				}
 				rest = substr(rest, i + 1)
 				continue
 			}
@@ -45,6 +54,6 @@ for page in "$top_srcdir"/man/*.[1-8]; do
 		}
 	}' "$page" | sed "s|^$top_srcdir/||" | tr '\n' ';')
 	[ -z "$bad" ]
-	ok $? "$(basename "$page"): no literal double quote inside a word of a macro line${bad:+ ($bad)}"
+	ok $? "$(basename "$page"): no literal double quote inside a word of a macro line, no unclosed quoted argument${bad:+ ($bad)}"
 done
 done_testing
