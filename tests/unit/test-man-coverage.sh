@@ -9,7 +9,10 @@
 #   - every page in man/ is listed in dist_man_MANS of man/local.mk or another
 #     man/*.mk fragment, so it is installed and distributed;
 #   - every page listed there exists, and every man/*.mk fragment is included
-#     from man/local.mk.
+#     from man/local.mk;
+#   - every name of a page's NAME section is one word: man-db's lexgrog, which
+#     indexes the pages for whatis(1), apropos(1) and man(1), drops a name
+#     such as "struct sva_ctx_opts", so `man sva_ctx_opts` found nothing.
 # One TAP line per symbol, per tool and per page, and one for the listing.
 #
 # Run by automake (top_srcdir is set), or by hand:
@@ -228,5 +231,16 @@ else
 	ok 1 "every page in dist_man_MANS exists"
 	diag "listed but missing:$missing"
 fi
+
+# 4. Every name in a NAME section is one word, as mandb indexes it.
+for page in "$mandir"/*.[1-9]; do
+	[ -f "$page" ] || continue
+	# a ".so" link has no NAME section of its own
+	[ -z "$(sed -n '/^\.\\"/d; /^\.so[ \t]/{ p; }; q' "$page")" ] || continue
+	names=$(name_section "$page" | sed 's/ - .*//')
+	bad=$(echo "$names" | tr ',' '\n' | sed 's/^[[:blank:]]*//; s/[[:blank:]]*$//' | grep '[[:blank:]]' | tr '\n' ';')
+	[ -n "$names" ] && [ -z "$bad" ]
+	ok $? "${page#"$top_srcdir"/}: every name of its NAME section is one word${bad:+ (not: $bad)}"
+done
 
 done_testing
