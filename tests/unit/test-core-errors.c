@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -81,8 +82,18 @@ static void ctx_errors(void)
 
 	o.iommu_path = "/dev/null";
 	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENOTTY, "not an iommufd", "/dev/null as iommu path");
-	o.iommu_path = "/proc/self/status";
+	/* A regular file of the test's own: libsva opens the path O_RDWR, and
+	 * one the user cannot write (/proc/self/status, 0444) is -EACCES
+	 * unless the test runs as root; package builds run it as a user. */
+	char regular[] = "/tmp/test-core-errors-iommu.XXXXXX";
+	int regfd = mkstemp(regular);
+
+	if (regfd < 0)
+		tap_bail("mkstemp %s: %s", regular, strerror(errno));
+	close(regfd);
+	o.iommu_path = regular;
 	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENOTTY, "not an iommufd", "a regular file as iommu path");
+	unlink(regular);
 
 	o = base_opts();
 	o.flags = SVA_CTX_ADOPT_FD;
