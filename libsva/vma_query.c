@@ -15,6 +15,30 @@
 #include "internal.h"
 #include "kabi.h"
 
+/*
+ * A refused PROCMAP_QUERY as -errno: -EFAULT for ENOENT (no VMA at or after
+ * the address, a hole like any other), -EOPNOTSUPP where the ioctl cannot be
+ * had, so that the caller reads the maps file instead: ENOTTY or EINVAL from
+ * a kernel before 6.11, and EPERM, EACCES or ENOSYS from a sandbox or LSM that
+ * refuses the ioctl while the file itself stays readable (a seccomp filter,
+ * an SELinux ioctl allowlist).
+ */
+static int query_error(int err)
+{
+	switch (err) {
+	case ENOENT:
+		return -EFAULT;
+	case ENOTTY:
+	case EINVAL:
+	case EPERM:
+	case EACCES:
+	case ENOSYS:
+		return -EOPNOTSUPP;
+	default:
+		return -err;
+	}
+}
+
 /* The VMA covering addr or the next one: 0, -EFAULT (none), -EOPNOTSUPP. */
 static int query(int fd, uint64_t addr, struct kabi_procmap_query *q)
 {
@@ -25,8 +49,7 @@ static int query(int fd, uint64_t addr, struct kabi_procmap_query *q)
 	};
 	if (ioctl(fd, KABI_PROCMAP_QUERY, q) == 0)
 		return 0;
-	/* ENOENT: no VMA at or after addr, a hole like any other. */
-	return errno == ENOENT ? -EFAULT : errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP : -errno;
+	return query_error(errno);
 }
 
 static uint32_t prot_of(const struct kabi_procmap_query *q)
@@ -133,7 +156,7 @@ int sva_vma_query_private_anon(int maps_fd, uint64_t start, uint64_t end)
 	if (ret == -ENAMETOOLONG)
 		return 0;
 	if (ret)
-		return ret == -ENOENT ? -EFAULT : ret;
+		return query_error(-ret);
 	if (q.vma_start > start || end > q.vma_end)
 		return -EFAULT; /* changed between the two queries: a hole meanwhile */
 	if (!q.vma_name_size)

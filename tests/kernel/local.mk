@@ -11,6 +11,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-coherence \
 	tests/kernel/ktest-process-events \
 	tests/kernel/ktest-register-query \
+	tests/kernel/ktest-kernel-lacks \
 	tests/kernel/ktest-doctor \
 	tests/kernel/ktest-pasid-share \
 	tests/kernel/ktest-pasid-race \
@@ -49,6 +50,9 @@ tests_kernel_ktest_process_events_SOURCES = tests/kernel/ktest-process-events.c 
 tests_kernel_ktest_process_events_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_register_query_SOURCES = tests/kernel/ktest-register-query.c tests/kernel/ktest.h tests/unit/fake_ioctl.h tests/tap.h
 tests_kernel_ktest_register_query_LDADD = $(TEST_LIBS)
+# PROCMAP_QUERY refused by a sandbox, a userfaultfd without uffd-wp (the test plays the kernel's answers).
+tests_kernel_ktest_kernel_lacks_SOURCES = tests/kernel/ktest-kernel-lacks.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_kernel_lacks_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_bench_bail_SOURCES = tests/kernel/ktest-bench-bail.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_bench_bail_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_demo_SOURCES = tests/kernel/ktest-demo.c tests/kernel/ktest.h tests/tap.h
