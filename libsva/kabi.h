@@ -404,6 +404,7 @@ KABI_AT(kabi_vfio_device_detach_iommufd_pt, pasid, 8);
 #define KABI_UFFD_EVENT_REMOVE 0x15
 #define KABI_UFFD_EVENT_UNMAP 0x16
 
+#define KABI_UFFD_FEATURE_PAGEFAULT_FLAG_WP (1ull << 0)
 #define KABI_UFFD_FEATURE_EVENT_REMAP (1ull << 2)
 #define KABI_UFFD_FEATURE_EVENT_REMOVE (1ull << 3)
 #define KABI_UFFD_FEATURE_EVENT_UNMAP (1ull << 6)

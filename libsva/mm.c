@@ -35,7 +35,8 @@ static const char *track_remedy(int ret, enum sva_track_part what)
 	case -ENOSYS:
 		return "; the kernel has no CONFIG_USERFAULTFD";
 	case -EOPNOTSUPP:
-		return "; the kernel lacks its UNMAP, REMOVE or REMAP events";
+		return "; the kernel lacks its UNMAP, REMOVE or REMAP events, or write-protect registration "
+		       "(UFFD_FEATURE_PAGEFAULT_FLAG_WP: no uffd-wp on this architecture or CPU)";
 	default:
 		return sva_errno_remedy(ret, what == SVA_TRACK_THREAD);
 	}

@@ -698,7 +698,7 @@ struct sva_mm_opts {
  * child; -ENOMEM (not logged when libsva's own); errors of IOMMU_IOAS_ALLOC;
  * with SVA_MM_TRACK_STRICT, why tracking is impossible: -EPERM (seccomp,
  * sysctl), -ENOSYS (no userfaultfd), -EOPNOTSUPP (the kernel lacks its
- * UNMAP/REMOVE/REMAP events), -EMFILE/-ENFILE (no fd for the userfaultfd or
+ * UNMAP/REMOVE/REMAP events, or write-protect registration: no uffd-wp), -EMFILE/-ENFILE (no fd for the userfaultfd or
  * the eventfd), -EAGAIN (no thread); in a broker context, the broker's errors
  * (libsva(7), Errors).
  */
