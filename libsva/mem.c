@@ -797,8 +797,24 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 	void *p = (void *)(uintptr_t)e.addr;
 
 	if (node >= 0 && (ret = bind_node(p, maplen, node))) {
-		ret = sva_fail(log, ret, "sva_mem_alloc: mbind to NUMA node %d failed: %s", node, strerror(-ret));
-		goto undo;
+		/* The device's node is a preference, as when it has no memory:
+		 * a sandbox that refuses mbind() (Docker's default seccomp
+		 * profile without CAP_SYS_NICE: EPERM) leaves the memory
+		 * unplaced.  A node the caller named is its requirement. */
+		if (!(o.flags & SVA_MEM_NODE) && (ret == -EPERM || ret == -ENOSYS)) {
+			sva_logf(log, SVA_LOG_DEBUG,
+				 "sva_mem_alloc: mbind to the device's NUMA node %d refused (%s): no placement", node,
+				 strerror(-ret));
+			node = -1;
+			ret = 0;
+		} else {
+			ret = sva_fail(log, ret, "sva_mem_alloc: mbind to NUMA node %d failed: %s%s", node,
+				       strerror(-ret),
+				       ret == -EPERM ? " (a seccomp profile refuses mbind(), as Docker's default does "
+						       "without CAP_SYS_NICE: allow it, or pass SVA_MEM_ANY_NODE)"
+						     : "");
+			goto undo;
+		}
 	}
 	/* A restricted address space reaches what was allocated for it.  Only an
 	 * allowance this call adds is taken back if it fails: what the driver

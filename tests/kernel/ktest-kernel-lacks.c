@@ -16,11 +16,20 @@
  *    whose every prefault of private anonymous memory failed with -EFAULT
  *    (taken for the race with another thread's munmap()) and every fault
  *    was answered INVALID (review Z82).
+ *  - mbind() refused by a seccomp filter (Docker's default profile without
+ *    CAP_SYS_NICE: EPERM; vtd48-numa, edu on node 1): sva_mem_alloc() with
+ *    opts->dev leaves the memory unplaced, as the device's node is only a
+ *    preference, instead of failing with -EPERM (review Z82); a node named
+ *    with SVA_MEM_NODE still fails.
  */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include "ktest.h"
@@ -126,6 +135,71 @@ static void procmap_refused(struct sva_ctx *ctx, int err, const char *who)
 	munmap(a, 16 * PG);
 }
 
+/* In a child whose seccomp filter refuses the NUMA policy calls with EPERM. */
+static void numa_refused(void)
+{
+	int pfd[2], status = 0, got[2] = { 1, 1 };
+	pid_t pid;
+
+	if (strcmp(ktest_topology(), "vtd48-numa") != 0) {
+		skip(2, "mbind refused: needs edu on node 1 (vtd48-numa)");
+		return;
+	}
+	if (pipe(pfd))
+		ktest_bail("pipe");
+	pid = fork();
+	if (pid == 0) {
+		struct sock_filter f[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mbind, 3, 0),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_get_mempolicy, 2, 0),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_set_mempolicy, 1, 0),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		};
+		struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+		struct sva_ctx *c;
+		struct sva_dev *d;
+		void *p;
+
+		alarm(20);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+			_exit(2);
+		if (sva_ctx_new(NULL, &c) || sva_dev_open(c, "vfio0", &d))
+			_exit(3);
+		{
+			struct sva_mem_opts o = { .size = sizeof(o), .dev = d };
+
+			got[0] = sva_mem_alloc(64 * 1024, &o, &p);
+			if (!got[0])
+				sva_mem_free(NULL, p, 64 * 1024);
+		}
+		{
+			struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_NODE, .numa_node = 1 };
+
+			got[1] = sva_mem_alloc(64 * 1024, &o, &p);
+			if (!got[1])
+				sva_mem_free(NULL, p, 64 * 1024);
+		}
+		if (write(pfd[1], got, sizeof(got)) != sizeof(got))
+			_exit(4);
+		sva_dev_close(d);
+		sva_ctx_free(c);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], got, sizeof(got)) != sizeof(got))
+		got[0] = got[1] = 1;
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+		skip(2, "seccomp filters are not available in this kernel");
+		return;
+	}
+	is_int(got[0], 0, "mbind refused (seccomp, EPERM): the device's node is a preference, the memory is unplaced");
+	is_int(got[1], -EPERM, "mbind refused: a node SVA_MEM_NODE names still fails (-EPERM)");
+}
+
 int main(void)
 {
 	struct sva_ctx *ctx;
@@ -140,6 +214,7 @@ int main(void)
 	procmap_refused(ctx, EACCES, "an SELinux ioctl allowlist");
 	procmap_refused(ctx, EPERM, "a seccomp filter");
 	procmap_refused(ctx, ENOSYS, "a seccomp filter");
+	numa_refused();
 	sva_dev_close(g_dev);
 	sva_ctx_free(ctx);
 	return done_testing();
