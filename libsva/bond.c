@@ -117,6 +117,9 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 						   "guard page), or is no longer mapped or readable in the process, "
 						   "and nothing withdrew it: sva_mm_invalidate() it first; or another "
 						   "thread's munmap() of it sent no event within 500 ms: retry)");
+		else if (ret == -EOPNOTSUPP && (flags & KABI_IOMMU_HWPT_FAULT_ID_VALID))
+			snprintf(why, sizeof(why), " (the IOMMU driver cannot deliver this device's page faults: "
+						   "bind with SVA_BIND_PINNED and sva_mm_prefault())");
 		sva_free(h);
 		return sva_fail(&dev->ctx->log, ret, "IOMMU_HWPT_ALLOC for %s on IOAS %u failed: %s%s",
 				dev->label, mm->ioas_id, strerror(-ret), why);

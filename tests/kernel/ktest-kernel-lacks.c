@@ -21,6 +21,10 @@
  *    opts->dev leaves the memory unplaced, as the device's node is only a
  *    preference, instead of failing with -EPERM (review Z82); a node named
  *    with SVA_MEM_NODE still fails.
+ *  - IOMMU_HWPT_ALLOC of a fault-capable HWPT refused with EOPNOTSUPP (an
+ *    IOMMU driver that cannot deliver the device's faults): the bind fails
+ *    with -EOPNOTSUPP and its line says to bind with SVA_BIND_PINNED, as the
+ *    attach's refusal does; it named only the ioctl (review Z82).
  */
 #include <errno.h>
 #include <linux/filter.h>
@@ -39,6 +43,7 @@
 
 static int g_procmap_errno; /* 0: the kernel's answer */
 static bool g_no_uffd_wp;
+static bool g_no_fault_hwpt;
 
 int ioctl(int fd, unsigned long req, ...);
 int ioctl(int fd, unsigned long req, ...)
@@ -52,6 +57,11 @@ int ioctl(int fd, unsigned long req, ...)
 	va_end(ap);
 	if (req == KABI_PROCMAP_QUERY && g_procmap_errno) {
 		errno = g_procmap_errno;
+		return -1;
+	}
+	if (req == KABI_IOMMU_HWPT_ALLOC && g_no_fault_hwpt &&
+	    (((struct kabi_iommu_hwpt_alloc *)arg)->flags & KABI_IOMMU_HWPT_FAULT_ID_VALID)) {
+		errno = EOPNOTSUPP;
 		return -1;
 	}
 	if (req == KABI_UFFDIO_REGISTER && g_no_uffd_wp &&
@@ -135,6 +145,39 @@ static void procmap_refused(struct sva_ctx *ctx, int err, const char *who)
 	munmap(a, 16 * PG);
 }
 
+static char g_last_error[512];
+
+static void keep_error(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level == SVA_LOG_ERROR)
+		snprintf(g_last_error, sizeof(g_last_error), "%s", msg);
+}
+
+static void fault_hwpt_refused(void)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .pasid_grace_ns = UINT64_MAX, .log_fn = keep_error };
+	struct sva_mm_opts uo = { .size = sizeof(uo), .flags = SVA_MM_UNTRACKED };
+	struct sva_bind_opts pinned = { .size = sizeof(pinned), .flags = SVA_BIND_PINNED };
+	struct sva_ctx *c;
+	struct sva_dev *d;
+	struct sva_mm *mm;
+	struct sva_bond *b;
+
+	if (sva_ctx_new(&o, &c) || sva_dev_open_mock(c, NULL, &d) || sva_mm_new(c, &uo, &mm))
+		ktest_bail("fault_hwpt_refused: setup");
+	g_no_fault_hwpt = true;
+	g_last_error[0] = '\0';
+	is_int(sva_bind(d, mm, NULL, &b), -EOPNOTSUPP, "a fault-capable HWPT refused (EOPNOTSUPP): the bind fails so");
+	ok(strstr(g_last_error, "SVA_BIND_PINNED") != NULL, "and its line says to bind pinned (%s)", g_last_error);
+	if (is_int(sva_bind(d, mm, &pinned, &b), 0, "a pinned bind still works"))
+		sva_unbind(b);
+	g_no_fault_hwpt = false;
+	sva_mm_free(mm);
+	sva_dev_close(d);
+	sva_ctx_free(c);
+}
+
 /* In a child whose seccomp filter refuses the NUMA policy calls with EPERM. */
 static void numa_refused(void)
 {
@@ -215,6 +258,7 @@ int main(void)
 	procmap_refused(ctx, EPERM, "a seccomp filter");
 	procmap_refused(ctx, ENOSYS, "a seccomp filter");
 	numa_refused();
+	fault_hwpt_refused();
 	sva_dev_close(g_dev);
 	sva_ctx_free(ctx);
 	return done_testing();
