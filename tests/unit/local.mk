@@ -80,3 +80,10 @@ check_PROGRAMS += tests/unit/test-fork-guard
 TESTS += tests/unit/test-fork-guard
 tests_unit_test_fork_guard_SOURCES = tests/unit/test-fork-guard.c tests/tap.h
 tests_unit_test_fork_guard_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+
+# test-sva-info.sh's LD_PRELOAD helper: a userfaultfd without write-protect
+# mode.  Its own flags, without the sanitizers' (as occupy-preload's).
+check_LTLIBRARIES += tests/unit/uffd-nowp-preload.la
+tests_unit_uffd_nowp_preload_la_SOURCES = tests/unit/uffd-nowp-preload.c
+tests_unit_uffd_nowp_preload_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
+tests_unit_uffd_nowp_preload_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere

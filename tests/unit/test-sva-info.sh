@@ -792,6 +792,29 @@ for p in "/$DP" "$DP//" "$DP/." "/.$DP" "$tmp//./doc-proc/"; do
 	run --doctor --json --sysfs-root="$E2" --proc-root="$p" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
 	check "--doctor --json --proc-root=$p: the roots name $DP" grep -q "\"proc_root\": *\"$DP\"" "$tmp/out"
 done
+# A userfaultfd with its events but no write-protect mode (an architecture or
+# CPU without uffd-wp): libsva registers every range in write-protect mode, so
+# it cannot track there (track.c), and the doctor must not say it can.  The
+# preloaded helper plays that kernel; it needs a userfaultfd that works here.
+nowp=${top_builddir:-.}/tests/unit/.libs/uffd-nowp-preload.so
+run --doctor --sysfs-root="$E2" --proc-root=/proc --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+if [ ! -f "$nowp" ]; then
+	skip "no write-protect mode: $nowp is not built"
+elif ! line PASS userfaultfd ""; then
+	skip "no write-protect mode: userfaultfd does not work here to begin with"
+else
+	rm -f "$tmp/nowp-mark"
+	NOWP_MARK=$tmp/nowp-mark LD_PRELOAD=$nowp ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+		"$SVA_INFO" --doctor --sysfs-root="$E2" --proc-root=/proc --dev-root="$DD" \
+		--iommu-path="$tmp/no-iommu" >"$tmp/out" 2>"$tmp/err"
+	if [ ! -f "$tmp/nowp-mark" ]; then
+		skip "no write-protect mode: the preloaded ioctl() was not reached (a sanitizer's runtime answers it first)"
+	else
+		check "--doctor, a userfaultfd without write-protect mode: a WARN that names it" \
+			line WARN userfaultfd ".*write-protect"
+	fi
+fi
+
 run --doctor --sysfs-root="$E2" --proc-root="$tmp/no-such-proc" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
 check "--doctor with a missing proc root: userfaultfd is not probed" line SKIP userfaultfd "not probed: --proc-root is not /proc$"
 

@@ -22,7 +22,10 @@
 #include "doctor.h"
 #include "kabi.h"
 
-#define NEEDED (KABI_UFFD_FEATURE_EVENT_UNMAP | KABI_UFFD_FEATURE_EVENT_REMOVE | KABI_UFFD_FEATURE_EVENT_REMAP)
+#define EVENTS (KABI_UFFD_FEATURE_EVENT_UNMAP | KABI_UFFD_FEATURE_EVENT_REMOVE | KABI_UFFD_FEATURE_EVENT_REMAP)
+/* libsva registers every range in write-protect mode: a kernel that offers the
+ * events without it (no uffd-wp on its architecture or CPU) cannot track. */
+#define NEEDED (EVENTS | KABI_UFFD_FEATURE_PAGEFAULT_FLAG_WP)
 
 /* The features a userfaultfd offers here, or a negative errno. */
 static long long probe(void)
@@ -74,7 +77,14 @@ void check_userfaultfd(struct doctor *dr)
 	r = probe();
 	if (r >= 0 && (r & NEEDED) == NEEDED) {
 		c = doc_add(dr, NULL, "userfaultfd", DOC_PASS,
-			    "userfaultfd works with its UNMAP, REMOVE and REMAP events: coherence tracking is on");
+			    "userfaultfd works with its UNMAP, REMOVE and REMAP events and write-protect mode: coherence "
+			    "tracking is on");
+	} else if (r >= 0 && (r & EVENTS) == EVENTS) {
+		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN,
+			    "the kernel's userfaultfd has no write-protect mode (uffd-wp), in which libsva "
+			    "registers memory: %s",
+			    consequence);
+		doc_fix(dr, c, "use a kernel built with uffd-wp (CONFIG_HAVE_ARCH_USERFAULTFD_WP, as on x86-64)");
 	} else if (r >= 0) {
 		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN,
 			    "the kernel's userfaultfd lacks the UNMAP, REMOVE or REMAP event: %s", consequence);
