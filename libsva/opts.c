@@ -61,10 +61,15 @@ int sva_info_copy_min(void *dst, const void *src, size_t src_size, size_t min_si
 	memcpy(&size, dst, sizeof(size));
 	if (size < min_size || (size > min_size && size < src_size))
 		return -EINVAL;
-	if (size > src_size) {
-		memset((char *)dst + src_size, 0, size - src_size);
+	/*
+	 * Zero everything after the caller's size field, then copy what both
+	 * know: a newer caller's tail stays zero.  (Zeroing only the tail at
+	 * dst + src_size let an LTO build, which sees dst's object size,
+	 * warn of a write past it on the path it cannot rule out.)
+	 */
+	memset((char *)dst + sizeof(size_t), 0, size - sizeof(size_t));
+	if (size > src_size)
 		size = src_size;
-	}
 	/* Keep the caller's size field as it was. */
 	memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t), size - sizeof(size_t));
 	return 0;
