@@ -100,8 +100,15 @@ uint64_t sva_mm_withdraw_locked(struct sva_mm *mm, uint64_t start, uint64_t end,
 			if (failed)
 				(*failed)++;
 		} else {
-			bury(mm, sva_chunks_unlink(&mm->chunks, cs));
-			bytes += ce - cs;
+			/* c is linked (map_lock is held since sva_chunks_after()
+			 * found it), so this is c; a NULL would mean the list is
+			 * corrupt, and is not buried. */
+			struct sva_chunk *dead = sva_chunks_unlink(&mm->chunks, cs);
+
+			if (dead) {
+				bury(mm, dead);
+				bytes += ce - cs;
+			}
 		}
 		c = next;
 	}
