@@ -232,7 +232,7 @@ static int broker_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out)
 	struct sva_ctx_opts local = *opts;
 	struct sva_broker_conn *conn;
 	struct sva_ctx *ctx;
-	int fd, ret;
+	int fd = -1, ret;
 
 	ret = sva_broker_connect(opts, &conn, &fd);
 	if (ret)

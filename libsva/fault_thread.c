@@ -237,7 +237,7 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 	struct io_uring ring;
-	struct sva_file_id ring_file;
+	struct sva_file_id ring_file = { 0 };
 	bool futex, fault_armed, registered = false;
 	int ret = SVA_TEST_FAIL_POINT() ? -ENOMEM : io_uring_queue_init(4, &ring, 0);
 

@@ -25,7 +25,7 @@ int sva_file_id_of(int fd, struct sva_file_id *id)
 
 bool sva_fd_holds(int fd, const struct sva_file_id *id)
 {
-	struct sva_file_id now;
+	struct sva_file_id now = { 0 };
 
 	return fd >= 0 && sva_file_id_of(fd, &now) == 0 && now.dev == id->dev && now.ino == id->ino;
 }

@@ -32,7 +32,7 @@ void (*sva_test_register_hook)(uint64_t start, uint64_t end);
 static int register_locked(struct sva_mm *mm, uint64_t rs, uint64_t re, uint64_t start, uint64_t end)
 {
 	unsigned gen = sva_vma_gen();
-	uint64_t qs, qe;
+	uint64_t qs = 0, qe = 0;
 	int ret;
 
 	if (mm->reg_gen == gen && start >= mm->reg_start && end <= mm->reg_end)
