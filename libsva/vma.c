@@ -390,7 +390,7 @@ static int cache_refresh(int maps_fd)
 {
 	struct sva_vma *fresh, *old;
 	unsigned gen = sva_vma_gen(); /* before the read: an event during it re-reads next time */
-	size_t n;
+	size_t n = 0;
 	int ret = sva_vma_snapshot(maps_fd, &fresh, &n);
 
 	if (ret)
