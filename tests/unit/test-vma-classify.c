@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "../hugetlb.h"
 #include "../tap.h"
 
 #define MB (1ull << 20)
@@ -39,18 +40,12 @@ int main(void)
 	struct sva_vma v, other;
 	struct rlimit old, low;
 	int fds[256], n;
-	void *raw;
 	uint64_t big;
 
-	/* 8 MiB, of which a 2 MiB-aligned 4 MiB is made of huge pages. */
-	raw = mmap(NULL, 8 * MB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (raw == MAP_FAILED)
+	/* 4 MiB, 2 MiB-aligned, of huge pages where THP allows. */
+	big = thp_region_4mib();
+	if (!big)
 		tap_bail("mmap: %s", strerror(errno));
-	big = ((uintptr_t)raw + 2 * MB - 1) & ~(uint64_t)(2 * MB - 1);
-	munmap(raw, big - (uintptr_t)raw);
-	munmap((void *)(uintptr_t)(big + 4 * MB), (uintptr_t)raw + 8 * MB - (big + 4 * MB));
-	if (madvise((void *)(uintptr_t)big, 4 * MB, MADV_HUGEPAGE) == 0)
-		memset((void *)(uintptr_t)big, 0x5a, 4 * MB);
 	if (!sva_vma_has_thp(big)) {
 		skip_all("no transparent huge page in a MADV_HUGEPAGE mapping here (THP disabled or memory fragmented)");
 	}

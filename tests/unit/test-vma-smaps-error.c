@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "../hugetlb.h"
 #include "../tap.h"
 
 #define MB (1ull << 20)
@@ -133,7 +134,7 @@ int main(void)
 {
 	struct sva_vma first, second;
 	int mfd = memfd_create("hugepages", MFD_CLOEXEC);
-	void *named, *raw;
+	void *named;
 	uint64_t big;
 
 	/* A memfd named like hugetlbfs: a candidate until smaps says 4 kB pages. */
@@ -147,14 +148,9 @@ int main(void)
 	ok(!(second.prot & SVA_VMA_HUGETLB), "after: not hugetlbfs, its kernel page size is 4 kB (old code: a hugetlbfs guess for good)");
 
 	/* 4 MiB of transparent huge pages, 2 MiB-aligned. */
-	raw = mmap(NULL, 8 * MB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (raw == MAP_FAILED)
+	big = thp_region_4mib();
+	if (!big)
 		tap_bail("mmap: %s", strerror(errno));
-	big = ((uintptr_t)raw + 2 * MB - 1) & ~(uint64_t)(2 * MB - 1);
-	munmap(raw, big - (uintptr_t)raw);
-	munmap((void *)(uintptr_t)(big + 4 * MB), (uintptr_t)raw + 8 * MB - (big + 4 * MB));
-	if (madvise((void *)(uintptr_t)big, 4 * MB, MADV_HUGEPAGE) == 0)
-		memset((void *)(uintptr_t)big, 0x5a, 4 * MB);
 	if (!sva_vma_has_thp(big)) {
 		skip(4, "no transparent huge page in a MADV_HUGEPAGE mapping here");
 	} else {
