@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "fault_window.h"
+#include "../fd_fill.h"
 #include "ktest.h"
 #include "pasid_space.h"
 
@@ -621,11 +622,11 @@ static void fresh_memory_no_fd(int poll_mode)
 	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &rep, .ops = &ops };
 	struct sva_bond_stats st = { .size = sizeof(st) }, base = { .size = sizeof(base) };
 	unsigned char *seen, *fresh, back[PG];
-	struct rlimit old, low;
+	struct fd_fill ff;
 	struct sva_bond *bond;
 	struct sva_dev *dev;
 	struct sva_mm *mm;
-	int fds[1024], n = 0, top = -1, full, ret;
+	int ret;
 
 	if (!is_int(sva_dev_open_mock(ctx, NULL, &dev), 0, "%s, no fd free: open the mock", mode))
 		return;
@@ -642,26 +643,14 @@ static void fresh_memory_no_fd(int poll_mode)
 	for (unsigned i = 0; i < 16 * PG; i++)
 		fresh[i] = (unsigned char)(i * 7 + 3);
 
-	/* RLIMIT_NOFILE down to exactly the descriptors in use, its holes taken. */
-	getrlimit(RLIMIT_NOFILE, &old);
-	for (int fd = 0; fd < 65536 && (rlim_t)fd < old.rlim_cur; fd++)
-		if (fcntl(fd, F_GETFD) >= 0)
-			top = fd;
-	low = old;
-	low.rlim_cur = (rlim_t)top + 1;
-	if (setrlimit(RLIMIT_NOFILE, &low))
+	if (fd_fill(&ff))
 		ktest_bail("setrlimit: %s", strerror(errno));
-	while (n < 1024 && (fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
-		n++;
-	full = n < 1024 && errno == EMFILE;
 	sva_bond_stats(bond, &base);
 	rep.n = 0;
 	ret = fault(ctx, dev, bond, BUF_VA + 0x800000 + 5 * PG, SVA_ACCESS_READ | SVA_ACCESS_WRITE, poll_mode);
-	while (n > 0)
-		close(fds[--n]);
-	setrlimit(RLIMIT_NOFILE, &old);
+	fd_fill_undo(&ff);
 
-	ok(full, "%s, no fd free: RLIMIT_NOFILE %d, every descriptor below it in use", mode, top + 1);
+	ok(ff.full, "%s, no fd free: RLIMIT_NOFILE %d, every descriptor below it in use", mode, ff.limit);
 	is_int(ret, 0, "%s, no fd free: a fault on fresh memory is handled", mode);
 	sva_bond_stats(bond, &st);
 	ok(st.invalid == base.invalid && rep.n == 0,

@@ -46,7 +46,7 @@ tests_unit_test_log_levels_LDADD = $(TEST_LIBS)
 tests_unit_test_log_swap_SOURCES = tests/unit/test-log-swap.c tests/tap.h
 tests_unit_test_log_swap_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The VMAs of a range: PROCMAP_QUERY against /proc/self/maps (libsva/vma_query.c).
-tests_unit_test_vma_collect_SOURCES = tests/unit/test-vma-collect.c tests/tap.h
+tests_unit_test_vma_collect_SOURCES = tests/unit/test-vma-collect.c tests/fd_fill.h tests/tap.h
 tests_unit_test_vma_collect_LDADD = $(TEST_LIBS)
 # A VMA's huge-page classification survives a moment without descriptors (vma.c).
 tests_unit_test_vma_classify_SOURCES = tests/unit/test-vma-classify.c tests/tap.h

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "../fd_fill.h"
 #include "../tap.h"
 
 #define PG 4096ull
@@ -123,8 +124,8 @@ static void no_fd_free(uint64_t b)
 {
 	struct sva_vma *spare, *none = NULL, found;
 	size_t n_spare, n_none = 0;
-	struct rlimit old, low;
-	int fds[1024], n = 0, top = -1, ret, find, full;
+	struct fd_fill ff;
+	int ret, find;
 	void *fresh;
 
 	if (maps_fd < 0) {
@@ -135,22 +136,11 @@ static void no_fd_free(uint64_t b)
 	fresh = mmap(NULL, 3 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (fresh == MAP_FAILED || sva_vma_snapshot(-1, &spare, &n_spare))
 		tap_bail("mmap, or the maps: %s", strerror(errno));
-	getrlimit(RLIMIT_NOFILE, &old);
-	for (int fd = 0; fd < 65536 && (rlim_t)fd < old.rlim_cur; fd++)
-		if (fcntl(fd, F_GETFD) >= 0)
-			top = fd;
-	low = old;
-	low.rlim_cur = (rlim_t)top + 1;
-	setrlimit(RLIMIT_NOFILE, &low);
-	while (n < 1024 && (fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
-		n++;
-	full = n < 1024 && errno == EMFILE;
+	fd_fill(&ff);
 	ret = sva_vma_snapshot(maps_fd, &none, &n_none);
 	find = sva_vma_find((uintptr_t)fresh + PG, true, maps_fd, &found);
-	while (n > 0)
-		close(fds[--n]);
-	setrlimit(RLIMIT_NOFILE, &old);
-	ok(full, "no descriptor free (RLIMIT_NOFILE %d)", top + 1);
+	fd_fill_undo(&ff);
+	ok(ff.full, "no descriptor free (RLIMIT_NOFILE %d)", ff.limit);
 	/* Allocations between the reads may change libsva's own and the heap's
 	 * VMAs: the test's are compared. */
 	ok(ret == 0 && n_none > 0 && same_within(spare, n_spare, none, n_none, b, b + 8 * PG) &&
