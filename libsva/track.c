@@ -38,12 +38,6 @@
 #include "track.h"
 #include "withdraw.h"
 
-#define FEATURES_NEEDED (KABI_UFFD_FEATURE_EVENT_UNMAP | KABI_UFFD_FEATURE_EVENT_REMOVE | KABI_UFFD_FEATURE_EVENT_REMAP)
-/* Offered, not asked for: every range is registered in write-protect mode,
- * which a kernel whose architecture (or CPU) has no uffd-wp refuses with
- * EINVAL for every range while it still offers the events, and says so by
- * leaving PAGEFAULT_FLAG_WP out of UFFDIO_API's features. */
-#define FEATURES_OFFERED (FEATURES_NEEDED | KABI_UFFD_FEATURE_PAGEFAULT_FLAG_WP)
 #define FEATURES_WANTED (KABI_UFFD_FEATURE_WP_HUGETLBFS_SHMEM | KABI_UFFD_FEATURE_WP_ASYNC)
 #define MSGS_PER_READ 32
 
@@ -147,12 +141,12 @@ static int uffd_create(void)
 	if (ret)
 		return ret;
 	have = api.features;
-	if ((have & FEATURES_OFFERED) != FEATURES_OFFERED)
+	if ((have & SVA_TRACK_UFFD_NEEDED) != SVA_TRACK_UFFD_NEEDED)
 		return -EOPNOTSUPP;
 	fd = uffd_open();
 	if (fd < 0)
 		return fd;
-	api = (struct kabi_uffdio_api){ .api = KABI_UFFD_API, .features = FEATURES_NEEDED | (have & FEATURES_WANTED) };
+	api = (struct kabi_uffdio_api){ .api = KABI_UFFD_API, .features = SVA_TRACK_UFFD_EVENTS | (have & FEATURES_WANTED) };
 	if (ioctl(fd, KABI_UFFDIO_API, &api)) {
 		ret = -errno;
 		close(fd);

@@ -18,6 +18,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kabi.h"
+
+/* What a userfaultfd must offer for tracking (also asked by sva-info
+ * --doctor): the three events, and write-protect mode, in which every range
+ * is registered.  A kernel whose architecture (or CPU) has no uffd-wp offers
+ * the events, refuses every write-protect registration with EINVAL and says
+ * so by leaving PAGEFAULT_FLAG_WP out of UFFDIO_API's features. */
+#define SVA_TRACK_UFFD_EVENTS \
+	(KABI_UFFD_FEATURE_EVENT_UNMAP | KABI_UFFD_FEATURE_EVENT_REMOVE | KABI_UFFD_FEATURE_EVENT_REMAP)
+#define SVA_TRACK_UFFD_NEEDED (SVA_TRACK_UFFD_EVENTS | KABI_UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+
 struct sva_mm;
 struct sva_log;
 
@@ -25,7 +36,7 @@ struct sva_log;
  * Start tracking mm (the process's userfaultfd and monitor are created on
  * first use).  0, or why tracking is impossible here (-EPERM: seccomp or
  * vm.unprivileged_userfaultfd; -ENOSYS: no CONFIG_USERFAULTFD; -EOPNOTSUPP:
- * the kernel lacks the events; -ENOMEM, -EMFILE, -ENFILE, -EAGAIN): mm is then
+ * the kernel lacks the events or write-protect mode; -ENOMEM, -EMFILE, -ENFILE, -EAGAIN): mm is then
  * untracked, and *what says what could not be had (sva_track_part_name() for
  * the log line).
  */

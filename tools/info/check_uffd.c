@@ -21,11 +21,7 @@
 
 #include "doctor.h"
 #include "kabi.h"
-
-#define EVENTS (KABI_UFFD_FEATURE_EVENT_UNMAP | KABI_UFFD_FEATURE_EVENT_REMOVE | KABI_UFFD_FEATURE_EVENT_REMAP)
-/* libsva registers every range in write-protect mode: a kernel that offers the
- * events without it (no uffd-wp on its architecture or CPU) cannot track. */
-#define NEEDED (EVENTS | KABI_UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+#include "track.h" /* what libsva needs of a userfaultfd */
 
 /* The features a userfaultfd offers here, or a negative errno. */
 static long long probe(void)
@@ -75,11 +71,11 @@ void check_userfaultfd(struct doctor *dr)
 		return;
 	}
 	r = probe();
-	if (r >= 0 && (r & NEEDED) == NEEDED) {
+	if (r >= 0 && (r & SVA_TRACK_UFFD_NEEDED) == SVA_TRACK_UFFD_NEEDED) {
 		c = doc_add(dr, NULL, "userfaultfd", DOC_PASS,
 			    "userfaultfd works with its UNMAP, REMOVE and REMAP events and write-protect mode: coherence "
 			    "tracking is on");
-	} else if (r >= 0 && (r & EVENTS) == EVENTS) {
+	} else if (r >= 0 && (r & SVA_TRACK_UFFD_EVENTS) == SVA_TRACK_UFFD_EVENTS) {
 		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN,
 			    "the kernel's userfaultfd has no write-protect mode (uffd-wp), in which libsva "
 			    "registers memory: %s",
@@ -111,7 +107,7 @@ void check_userfaultfd(struct doctor *dr)
 			    strerror((int)-r), consequence);
 		doc_fix(dr, c, "see the errno: EMFILE/ENFILE mean too many open files");
 	}
-	doc_bool(c, "tracking", r >= 0 && (r & NEEDED) == NEEDED);
+	doc_bool(c, "tracking", r >= 0 && (r & SVA_TRACK_UFFD_NEEDED) == SVA_TRACK_UFFD_NEEDED);
 	if (r < 0)
 		doc_int(c, "errno", -r);
 }
