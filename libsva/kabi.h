@@ -446,6 +446,19 @@ struct kabi_uffd_msg {
 	} arg;
 } __attribute__((packed));
 
+/*
+ * /dev/userfaultfd (Linux 6.1): its one ioctl makes a userfaultfd, taking the
+ * userfaultfd(2) flags as its argument.  Access is the device node's mode
+ * (0600 root unless udev says otherwise), not the system call's: a seccomp
+ * filter on userfaultfd(2) does not see it, and neither the sysctl
+ * vm.unprivileged_userfaultfd nor CAP_SYS_PTRACE applies.
+ */
+#define KABI_USERFAULTFD_IOC 0xAA
+#define KABI_USERFAULTFD_IOC_NEW _IO(KABI_USERFAULTFD_IOC, 0x00)
+#define KABI_USERFAULTFD_PATH "/dev/userfaultfd"
+
+_Static_assert(KABI_USERFAULTFD_IOC_NEW == 0xAA00, "USERFAULTFD_IOC_NEW: _IO(0xAA, 0), no size, no direction");
+
 #define KABI_UFFDIO_API _IOWR(KABI_UFFDIO, 0x3F, struct kabi_uffdio_api)
 #define KABI_UFFDIO_REGISTER _IOWR(KABI_UFFDIO, 0x00, struct kabi_uffdio_register)
 #define KABI_UFFDIO_UNREGISTER _IOR(KABI_UFFDIO, 0x01, struct kabi_uffdio_range)
