@@ -47,6 +47,7 @@ LIBSVA_SOURCES = \
 	libsva/pin_account.c \
 	libsva/pin_budget.c \
 	libsva/track.h \
+	libsva/uffd_open.h \
 	libsva/track.c \
 	libsva/callback.h \
 	libsva/callback.c \

@@ -31,9 +31,12 @@ static const char *track_remedy(int ret, enum sva_track_part what)
 	case -EPERM:
 		return what != SVA_TRACK_UFFD ? ""
 						    : "; a seccomp profile (Docker's default) or "
-						      "vm.unprivileged_userfaultfd=0 refuses it";
+						      "vm.unprivileged_userfaultfd=0 refuses it, and "
+						      "/dev/userfaultfd (Linux 6.1) is absent or not open to this user";
 	case -ENOSYS:
-		return "; the kernel has no CONFIG_USERFAULTFD";
+		return what != SVA_TRACK_UFFD ? ""
+					      : "; the kernel has no CONFIG_USERFAULTFD (or a seccomp filter answers "
+						"ENOSYS, and /dev/userfaultfd is absent or not open to this user)";
 	case -EOPNOTSUPP:
 		return "; the kernel lacks its UNMAP, REMOVE or REMAP events, or write-protect registration "
 		       "(UFFD_FEATURE_PAGEFAULT_FLAG_WP: no uffd-wp on this architecture or CPU)";

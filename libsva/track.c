@@ -36,6 +36,7 @@
 #include "internal.h"
 #include "kabi.h"
 #include "track.h"
+#include "uffd_open.h"
 #include "withdraw.h"
 
 #define FEATURES_WANTED (KABI_UFFD_FEATURE_WP_HUGETLBFS_SHMEM | KABI_UFFD_FEATURE_WP_ASYNC)
@@ -116,26 +117,24 @@ static struct {
 	.wait_cond = PTHREAD_COND_INITIALIZER,
 };
 
-static int uffd_open(void)
-{
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | KABI_UFFD_USER_MODE_ONLY);
-
-	/* Kernels before 5.11 lack USER_MODE_ONLY: they need the privilege anyway. */
-	if (fd < 0 && errno == EINVAL)
-		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	return fd < 0 ? -errno : fd;
-}
-
 /* A userfaultfd with the events enabled, or -errno.  The API handshake can be
- * done once per descriptor, so the features are learnt on a first one. */
-static int uffd_create(void)
+ * done once per descriptor, so the features are learnt on a first one.  The
+ * descriptor comes from userfaultfd(2) or, where that is refused, from
+ * /dev/userfaultfd (uffd_open.h); log says which, at debug level. */
+static int uffd_create(const struct sva_log *log)
 {
 	struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
+	struct sva_uffd_how how;
 	uint64_t have;
-	int fd = uffd_open(), ret;
+	int fd = sva_uffd_open(&how), ret;
 
-	if (fd < 0)
+	if (fd < 0) {
+		if (how.dev_errno)
+			sva_logf(log, SVA_LOG_DEBUG,
+				 "userfaultfd(2) is refused (%s), and " KABI_USERFAULTFD_PATH " too (%s)",
+				 strerror(how.sys_errno), strerror(how.dev_errno));
 		return fd;
+	}
 	ret = ioctl(fd, KABI_UFFDIO_API, &api) ? -errno : 0;
 	close(fd);
 	if (ret)
@@ -143,7 +142,7 @@ static int uffd_create(void)
 	have = api.features;
 	if ((have & SVA_TRACK_UFFD_NEEDED) != SVA_TRACK_UFFD_NEEDED)
 		return -EOPNOTSUPP;
-	fd = uffd_open();
+	fd = sva_uffd_open(&how);
 	if (fd < 0)
 		return fd;
 	api = (struct kabi_uffdio_api){ .api = KABI_UFFD_API, .features = SVA_TRACK_UFFD_EVENTS | (have & FEATURES_WANTED) };
@@ -152,6 +151,11 @@ static int uffd_create(void)
 		close(fd);
 		return ret;
 	}
+	if (how.via_dev)
+		sva_logf(log, SVA_LOG_DEBUG, "coherence tracking: userfaultfd(2) is refused (%s): the userfaultfd is "
+			 "made through " KABI_USERFAULTFD_PATH, strerror(how.sys_errno));
+	else
+		sva_logf(log, SVA_LOG_DEBUG, "coherence tracking: the userfaultfd is made by userfaultfd(2)");
 	return fd;
 }
 
@@ -513,7 +517,7 @@ static void doorbell_arm(int fd)
 }
 
 /* Called with T.setup held.  On failure *what says what could not be had. */
-static int start(enum sva_track_part *what)
+static int start(enum sva_track_part *what, const struct sva_log *log)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	bool made_stopfd = false;
@@ -521,7 +525,7 @@ static int start(enum sva_track_part *what)
 
 	pthread_once(&once, install_atfork);
 	*what = SVA_TRACK_UFFD;
-	fd = uffd_create();
+	fd = uffd_create(log);
 	if (fd < 0)
 		return fd;
 	ret = sva_file_id_of(fd, &T.uffd_file);
@@ -768,7 +772,7 @@ int sva_track_add(struct sva_mm *mm, enum sva_track_part *what)
 	if (!T.running || atomic_load(&T.uffd) < 0 || atomic_load(&T.error)) {
 		if (T.running) /* the monitor stopped by itself: start afresh */
 			stop();
-		ret = start(what);
+		ret = start(what, &mm->ctx->log);
 	}
 	if (!ret) {
 		pthread_mutex_lock(&T.reg);
