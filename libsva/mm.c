@@ -39,7 +39,8 @@ static const char *track_remedy(int ret, enum sva_track_part what)
 						"ENOSYS, and /dev/userfaultfd is absent or not open to this user)";
 	case -EOPNOTSUPP:
 		return "; the kernel lacks its UNMAP, REMOVE or REMAP events, or write-protect registration "
-		       "(UFFD_FEATURE_PAGEFAULT_FLAG_WP: no uffd-wp on this architecture or CPU)";
+		       "(UFFD_FEATURE_PAGEFAULT_FLAG_WP: no uffd-wp on this architecture or CPU), or refuses "
+		       "the API handshake (UFFDIO_API)";
 	default:
 		return sva_errno_remedy(ret, what == SVA_TRACK_THREAD);
 	}

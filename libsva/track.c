@@ -135,10 +135,13 @@ static int uffd_create(const struct sva_log *log)
 				 strerror(how.sys_errno), strerror(how.dev_errno));
 		return fd;
 	}
+	/* EINVAL: the kernel refuses this API or these features (a seccomp
+	 * filter on the ioctl may say so too): a kernel lacking what tracking
+	 * needs, as below, not a bad argument of the caller's. */
 	ret = ioctl(fd, KABI_UFFDIO_API, &api) ? -errno : 0;
 	close(fd);
 	if (ret)
-		return ret;
+		return ret == -EINVAL ? -EOPNOTSUPP : ret;
 	have = api.features;
 	if ((have & SVA_TRACK_UFFD_NEEDED) != SVA_TRACK_UFFD_NEEDED)
 		return -EOPNOTSUPP;
@@ -149,7 +152,7 @@ static int uffd_create(const struct sva_log *log)
 	if (ioctl(fd, KABI_UFFDIO_API, &api)) {
 		ret = -errno;
 		close(fd);
-		return ret;
+		return ret == -EINVAL ? -EOPNOTSUPP : ret;
 	}
 	if (how.via_dev)
 		sva_logf(log, SVA_LOG_DEBUG, "coherence tracking: userfaultfd(2) is refused (%s): the userfaultfd is "

@@ -37,7 +37,8 @@ struct sva_log;
  * first use).  0, or why tracking is impossible here (-EPERM: seccomp or
  * vm.unprivileged_userfaultfd; -ENOSYS: no CONFIG_USERFAULTFD, or seccomp;
  * either with /dev/userfaultfd absent or refused too (uffd_open.h);
- * -EOPNOTSUPP: the kernel lacks the events or write-protect mode; -ENOMEM, -EMFILE, -ENFILE, -EAGAIN): mm is then
+ * -EOPNOTSUPP: the kernel lacks the events or write-protect mode, or refuses
+ * the API handshake; -ENOMEM, -EMFILE, -ENFILE, -EAGAIN): mm is then
  * untracked, and *what says what could not be had (sva_track_part_name() for
  * the log line).
  */
