@@ -20,7 +20,8 @@ tools_sva_info_SOURCES = \
 	tools/info/check_devices.c \
 	tools/info/check_pci.c \
 	tools/info/check_limits.c \
-	tools/info/check_uffd.c
+	tools/info/check_uffd.c \
+	libsva/uffd_open.h
 tools_sva_info_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS) $(ZLIB_CFLAGS)
 tools_sva_info_LDADD = libsva/libsva.la libsva/libsva-common.la $(JSON_C_LIBS) $(ZLIB_LIBS)
 

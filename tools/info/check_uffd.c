@@ -5,7 +5,8 @@
  * UNMAP, REMOVE and REMAP events; without one they are untracked, and the
  * driver must call sva_mm_invalidate() itself.
  *
- * The probe is live: it opens a userfaultfd the way libsva does.  With a
+ * The probe is live: it opens a userfaultfd the way libsva does (the system
+ * call, else /dev/userfaultfd: uffd_open.h).  With a
  * --proc-root that is another directory than /proc there is no machine to
  * probe (the facts come from a test tree), so the check is skipped, saying so.
  */
@@ -22,20 +23,23 @@
 #include "doctor.h"
 #include "kabi.h"
 #include "track.h" /* what libsva needs of a userfaultfd */
+#include "uffd_open.h"
 
-/* The features a userfaultfd offers here, or a negative errno. */
-static long long probe(void)
+/* The features a userfaultfd offers here, or a negative errno: opened as
+ * libsva opens it (uffd_open.h: the system call, else /dev/userfaultfd), and
+ * UFFDIO_API's EINVAL read as libsva reads it (-EOPNOTSUPP). */
+static long long probe(struct sva_uffd_how *how)
 {
 	struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | KABI_UFFD_USER_MODE_ONLY);
+	int fd = sva_uffd_open(how);
 	int err;
 
-	if (fd < 0 && errno == EINVAL) /* before Linux 5.11: no USER_MODE_ONLY */
-		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	err = ioctl(fd, KABI_UFFDIO_API, &api) ? -errno : 0;
 	close(fd);
+	if (err == -EINVAL)
+		return -EOPNOTSUPP;
 	return err ? err : (long long)api.features;
 }
 
@@ -63,6 +67,8 @@ void check_userfaultfd(struct doctor *dr)
 {
 	const char *const consequence = "address spaces are created untracked, so munmap()/madvise() of memory a "
 					"device has seen reach it only through sva_mm_invalidate()";
+	struct sva_uffd_how how = { 0 };
+	char dev[160] = "";
 	struct doc_check *c;
 	long long r;
 
@@ -70,11 +76,17 @@ void check_userfaultfd(struct doctor *dr)
 		c = doc_add(dr, NULL, "userfaultfd", DOC_SKIP, "not probed: --proc-root is not /proc");
 		return;
 	}
-	r = probe();
+	r = probe(&how);
+	if (how.via_dev)
+		snprintf(dev, sizeof(dev), " (through " KABI_USERFAULTFD_PATH ": the system call is refused, %s)",
+			 strerror(how.sys_errno));
+	else if (how.dev_errno)
+		snprintf(dev, sizeof(dev), "; " KABI_USERFAULTFD_PATH " too: %s", strerror(how.dev_errno));
 	if (r >= 0 && (r & SVA_TRACK_UFFD_NEEDED) == SVA_TRACK_UFFD_NEEDED) {
 		c = doc_add(dr, NULL, "userfaultfd", DOC_PASS,
-			    "userfaultfd works with its UNMAP, REMOVE and REMAP events and write-protect mode: coherence "
-			    "tracking is on");
+			    "userfaultfd works with its UNMAP, REMOVE and REMAP events and write-protect mode%s: coherence "
+			    "tracking is on",
+			    dev);
 	} else if (r >= 0 && (r & SVA_TRACK_UFFD_EVENTS) == SVA_TRACK_UFFD_EVENTS) {
 		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN,
 			    "the kernel's userfaultfd has no write-protect mode (uffd-wp), in which libsva "
@@ -85,23 +97,38 @@ void check_userfaultfd(struct doctor *dr)
 		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN,
 			    "the kernel's userfaultfd lacks the UNMAP, REMOVE or REMAP event: %s", consequence);
 		doc_fix(dr, c, "use Linux 4.11 or later");
+	} else if (r == -EOPNOTSUPP) {
+		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN,
+			    "the kernel's userfaultfd refuses the API handshake (UFFDIO_API: EINVAL): %s", consequence);
+		doc_fix(dr, c, "check for a seccomp filter on ioctl() or a kernel patched to refuse it");
+	} else if (r == -ENOSYS && seccomp_mode(dr) == 2) {
+		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN,
+			    "userfaultfd is refused (ENOSYS) and a seccomp filter is active%s: %s", dev, consequence);
+		doc_fix(dr, c,
+			"allow the userfaultfd system call in the seccomp profile, or give the process "
+			"/dev/userfaultfd (Linux 6.1; docker/podman run --device /dev/userfaultfd, read-write for "
+			"its user); without a filter, build the kernel with CONFIG_USERFAULTFD=y");
 	} else if (r == -ENOSYS) {
-		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN, "the kernel has no userfaultfd: %s", consequence);
+		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN, "the kernel has no userfaultfd%s: %s", dev,
+			    consequence);
 		doc_fix(dr, c, "build the kernel with CONFIG_USERFAULTFD=y");
 	} else if (r == -EPERM && seccomp_mode(dr) == 2) {
 		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN,
 			    "userfaultfd is refused (EPERM) and a seccomp filter is active, as in Docker's default "
-			    "profile: %s",
-			    consequence);
+			    "profile%s: %s",
+			    dev, consequence);
 		doc_fix(dr, c,
 			"allow the userfaultfd system call in the seccomp profile (docker/podman run "
-			"--security-opt seccomp=PROFILE with userfaultfd in its allowed list)");
+			"--security-opt seccomp=PROFILE with userfaultfd in its allowed list), or give the process "
+			"/dev/userfaultfd (Linux 6.1; docker/podman run --device /dev/userfaultfd, read-write for "
+			"its user)");
 	} else if (r == -EPERM) {
-		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN,
-			    "userfaultfd is refused (EPERM): %s", consequence);
+		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN, "userfaultfd is refused (EPERM)%s: %s", dev,
+			    consequence);
 		doc_fix(dr, c,
 			"on kernels before 5.11, set the sysctl vm.unprivileged_userfaultfd=1 or grant "
-			"CAP_SYS_PTRACE; from 5.11 on, check for a seccomp filter or an LSM policy that denies it");
+			"CAP_SYS_PTRACE; from 5.11 on, check for a seccomp filter or an LSM policy that denies it, "
+			"or (Linux 6.1) make /dev/userfaultfd read-write for the user");
 	} else {
 		c = doc_add(dr, NULL, "userfaultfd", DOC_WARN, "userfaultfd cannot be opened: %s: %s",
 			    strerror((int)-r), consequence);
