@@ -21,6 +21,16 @@
  *    opts->dev leaves the memory unplaced, as the device's node is only a
  *    preference, instead of failing with -EPERM (review Z82); a node named
  *    with SVA_MEM_NODE still fails.
+ *  - userfaultfd(2) refused by a seccomp filter (Docker's default profile:
+ *    EPERM; ENOSYS from others) on a kernel with /dev/userfaultfd (6.1): the
+ *    userfaultfd comes from the device's USERFAULTFD_IOC_NEW, and a strict
+ *    address space is tracked, following munmap(); with the device's ioctl
+ *    refused too, the address space is untracked (strict: -EPERM or -ENOSYS,
+ *    the system call's errno) as before the device was known.
+ *  - UFFDIO_API refused with EINVAL (a seccomp filter on the ioctl, or a
+ *    kernel that refuses the API or features asked): a kernel lacking what
+ *    tracking needs, -EOPNOTSUPP, not -EINVAL, which sva_mm_new(3) keeps for
+ *    bad arguments (review Z82).
  *  - IOMMU_HWPT_ALLOC of a fault-capable HWPT refused with EOPNOTSUPP (an
  *    IOMMU driver that cannot deliver the device's faults): the bind fails
  *    with -EOPNOTSUPP and its line says to bind with SVA_BIND_PINNED, as the
@@ -34,9 +44,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 
 #include "ktest.h"
+#include "uffd_refuse.h"
 
 #define PG 4096u
 #define VA 0x61000000ull /* inside the mock aperture [16 MiB, 2 GiB) */
@@ -44,6 +57,7 @@
 static int g_procmap_errno; /* 0: the kernel's answer */
 static bool g_no_uffd_wp;
 static bool g_no_fault_hwpt;
+static int g_uffd_api_errno; /* 0: the kernel's answer */
 
 int ioctl(int fd, unsigned long req, ...);
 int ioctl(int fd, unsigned long req, ...)
@@ -67,6 +81,10 @@ int ioctl(int fd, unsigned long req, ...)
 	if (req == KABI_UFFDIO_REGISTER && g_no_uffd_wp &&
 	    (((struct kabi_uffdio_register *)arg)->mode & KABI_UFFDIO_REGISTER_MODE_WP)) {
 		errno = EINVAL;
+		return -1;
+	}
+	if (req == KABI_UFFDIO_API && g_uffd_api_errno) {
+		errno = g_uffd_api_errno;
 		return -1;
 	}
 	rc = (int)syscall(SYS_ioctl, fd, req, arg);
@@ -114,6 +132,155 @@ static void no_uffd_wp(struct sva_ctx *ctx)
 	sva_mm_free(mm);
 	g_no_uffd_wp = false;
 	munmap(a, 16 * PG);
+}
+
+/* UFFDIO_API refused with EINVAL: the kernel lacks what tracking needs. */
+static void uffd_api_refused(struct sva_ctx *ctx)
+{
+	struct sva_mm_opts strict = { .size = sizeof(strict), .flags = SVA_MM_TRACK_STRICT };
+	struct sva_mm_stats st = { .size = sizeof(st) };
+	struct sva_mm *mm = NULL;
+
+	g_uffd_api_errno = EINVAL;
+	is_int(sva_mm_new(ctx, &strict, &mm), -EOPNOTSUPP,
+	       "UFFDIO_API refused (EINVAL): a strict address space is refused with -EOPNOTSUPP, not -EINVAL");
+	if (ok(sva_mm_new(ctx, NULL, &mm) == 0, "UFFDIO_API refused: a default address space is created")) {
+		sva_mm_stats(mm, &st);
+		is_int(st.untracked_reason, -EOPNOTSUPP, "it is untracked, and sva_mm_stats says why (-EOPNOTSUPP)");
+		sva_mm_free(mm);
+	} else {
+		skip(1, "no address space");
+	}
+	g_uffd_api_errno = 0;
+}
+
+/* Is there a /dev/userfaultfd (Linux 6.1, CONFIG_USERFAULTFD)?  devtmpfs makes
+ * it; without devtmpfs the node is made from /proc/misc's minor. */
+static bool have_dev_userfaultfd(void)
+{
+	char line[128];
+	unsigned minor;
+	bool made = false;
+	FILE *f;
+
+	if (access(KABI_USERFAULTFD_PATH, F_OK) == 0)
+		return true;
+	f = fopen("/proc/misc", "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%u userfaultfd", &minor) == 1 && strstr(line, " userfaultfd\n")) {
+			made = mknod(KABI_USERFAULTFD_PATH, S_IFCHR | 0600, makedev(10, minor)) == 0;
+			break;
+		}
+	fclose(f);
+	return made;
+}
+
+enum { DEV_NTESTS = 6 };
+
+/*
+ * In a child whose seccomp filter refuses userfaultfd(2) with err, and with
+ * dev_refused, /dev/userfaultfd's USERFAULTFD_IOC_NEW with EPERM too
+ * (uffd_refuse.h): got[] as the parent reports it.
+ */
+static void uffd_dev_child(int err, bool dev_refused, int got[DEV_NTESTS])
+{
+	struct ktest_line dev_line = { .match = KABI_USERFAULTFD_PATH, .level = SVA_LOG_DEBUG };
+	struct sva_ctx_opts co = { .size = sizeof(co), .pasid_grace_ns = UINT64_MAX, .log_fn = ktest_keep_line,
+				   .log_arg = &dev_line, .log_level = SVA_LOG_DEBUG };
+	struct sva_mm_opts strict = { .size = sizeof(strict), .flags = SVA_MM_TRACK_STRICT };
+	struct sva_bind_opts pinned = { .size = sizeof(pinned), .flags = SVA_BIND_PINNED };
+	struct sva_mm_stats st = { .size = sizeof(st) };
+	struct sva_ctx *c;
+	struct sva_dev *d;
+	struct sva_mm *mm = NULL;
+	struct sva_bond *b;
+	unsigned char *a;
+
+	alarm(60);
+	if (ktest_refuse_uffd(err, dev_refused))
+		_exit(2);
+	if (sva_ctx_new(&co, &c) || sva_dev_open_mock(c, NULL, &d))
+		_exit(3);
+	got[0] = sva_mm_new(c, &strict, &mm);
+	if (got[0]) {
+		/* Untracked: the default policy, and why. */
+		got[1] = sva_mm_new(c, NULL, &mm);
+		if (!got[1]) {
+			sva_mm_stats(mm, &st);
+			got[2] = st.untracked_reason;
+			sva_mm_free(mm);
+		}
+		got[3] = strstr(dev_line.text, "too") != NULL; /* the device was tried, and refused */
+		sva_dev_close(d);
+		sva_ctx_free(c);
+		return;
+	}
+	sva_mm_stats(mm, &st);
+	got[1] = 0;
+	got[2] = (st.flags & SVA_MM_STAT_TRACKED) ? st.untracked_reason : -ENOTCONN;
+	got[3] = strstr(dev_line.text, "made through") != NULL;
+	a = ktest_map_at(VA, 16 * PG, PROT_READ | PROT_WRITE);
+	memset(a, 0x5a, 16 * PG);
+	if (sva_bind(d, mm, &pinned, &b))
+		_exit(4);
+	got[4] = sva_mm_prefault(mm, a, 4 * PG) == 0 && ktest_device_has_page(c, mm, VA + 2 * PG) ? 0 : -1;
+	munmap(a + 2 * PG, PG);
+	got[5] = sva_mm_fence(mm) == 0 && !ktest_device_has_page(c, mm, VA + 2 * PG) ? 0 : -1;
+	sva_unbind(b);
+	sva_mm_free(mm);
+	munmap(a, 16 * PG);
+	sva_dev_close(d);
+	sva_ctx_free(c);
+}
+
+static void uffd_syscall_refused(int err, bool dev_refused)
+{
+	const char *e = err == EPERM ? "EPERM" : "ENOSYS";
+	int pfd[2], status = 0, got[DEV_NTESTS] = { 1, 1, 1, 0, 1, 1 };
+	pid_t pid;
+
+	if (!have_dev_userfaultfd()) {
+		skip(dev_refused ? 4 : 6, "userfaultfd(2) refused: no " KABI_USERFAULTFD_PATH
+			" (Linux 6.1, CONFIG_USERFAULTFD) here");
+		return;
+	}
+	if (pipe(pfd))
+		ktest_bail("pipe");
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		uffd_dev_child(err, dev_refused, got);
+		if (write(pfd[1], got, sizeof(got)) != sizeof(got))
+			_exit(5);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], got, sizeof(got)) != sizeof(got))
+		got[0] = 1;
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+		skip(dev_refused ? 4 : 6, "seccomp filters are not available in this kernel");
+		return;
+	}
+	if (!dev_refused) {
+		is_int(got[0], 0, "userfaultfd(2) refused (seccomp, %s): a strict address space is created, "
+		       "through " KABI_USERFAULTFD_PATH, e);
+		is_int(got[2], 0, "%s: it is tracked (sva_mm_stats)", e);
+		ok(got[3], "%s: a debug line says the userfaultfd came from " KABI_USERFAULTFD_PATH, e);
+		is_int(got[4], 0, "%s: a prefault maps the memory for the device", e);
+		is_int(got[5], 0, "%s: munmap() withdraws the page from the device (tracking works)", e);
+		ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: the child ran to its end (status 0x%x)", e,
+		   status);
+		return;
+	}
+	is_int(got[0], -err, "userfaultfd(2) refused (%s) and " KABI_USERFAULTFD_PATH " too: strict is refused "
+	       "with the system call's errno, as before", e);
+	is_int(got[1], 0, "%s, device refused: a default address space is created", e);
+	is_int(got[2], -err, "%s, device refused: untracked, and sva_mm_stats gives the system call's errno", e);
+	ok(got[3], "%s, device refused: a debug line says " KABI_USERFAULTFD_PATH " was refused too", e);
 }
 
 static void procmap_refused(struct sva_ctx *ctx, int err, const char *who)
@@ -253,6 +420,11 @@ int main(void)
 	if (!g_dev)
 		ktest_bail("sva_dev_open_mock failed");
 	no_uffd_wp(ctx);
+	uffd_api_refused(ctx);
+	uffd_syscall_refused(EPERM, false);
+	uffd_syscall_refused(ENOSYS, false);
+	uffd_syscall_refused(EPERM, true);
+	uffd_syscall_refused(ENOSYS, true);
 	procmap_refused(ctx, ENOTTY, "a kernel before 6.11");
 	procmap_refused(ctx, EACCES, "an SELinux ioctl allowlist");
 	procmap_refused(ctx, EPERM, "a seccomp filter");

@@ -51,7 +51,7 @@ tests_kernel_ktest_process_events_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_register_query_SOURCES = tests/kernel/ktest-register-query.c tests/kernel/ktest.h tests/unit/fake_ioctl.h tests/tap.h
 tests_kernel_ktest_register_query_LDADD = $(TEST_LIBS)
 # PROCMAP_QUERY refused by a sandbox, a userfaultfd without uffd-wp (the test plays the kernel's answers).
-tests_kernel_ktest_kernel_lacks_SOURCES = tests/kernel/ktest-kernel-lacks.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_kernel_lacks_SOURCES = tests/kernel/ktest-kernel-lacks.c tests/kernel/ktest.h tests/kernel/uffd_refuse.h tests/tap.h
 tests_kernel_ktest_kernel_lacks_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_bench_bail_SOURCES = tests/kernel/ktest-bench-bail.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_bench_bail_LDADD = $(TEST_LIBS)
@@ -64,7 +64,7 @@ check_LTLIBRARIES += tests/kernel/occupy-preload.la
 tests_kernel_occupy_preload_la_SOURCES = tests/kernel/occupy-preload.c
 tests_kernel_occupy_preload_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_kernel_occupy_preload_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
-tests_kernel_ktest_doctor_SOURCES = tests/kernel/ktest-doctor.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_doctor_SOURCES = tests/kernel/ktest-doctor.c tests/kernel/ktest.h tests/kernel/uffd_refuse.h tests/tap.h
 tests_kernel_ktest_doctor_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_pasid_share_SOURCES = tests/kernel/ktest-pasid-share.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_pasid_share_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
