@@ -16,8 +16,6 @@
  */
 #include <fcntl.h>
 #include <stddef.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
@@ -25,6 +23,7 @@
 #include <sys/wait.h>
 
 #include "ktest.h"
+#include "uffd_refuse.h"
 
 #define BENCH "/tests/bench-fault"
 #define SVA_BENCH "/tests/sva-bench"
@@ -75,18 +74,11 @@ static void slurp(int fd, char *buf, size_t size)
 static char sb_out[1 << 16], sb_err[1 << 12];
 
 /* userfaultfd(2) refused with EPERM, as container runtimes' seccomp profiles
- * do: 0, or -1. */
+ * do, in a container not given /dev/userfaultfd (its ioctl refused too, or
+ * libsva would track through it): 0, or -1. */
 static int refuse_userfaultfd(void)
 {
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_userfaultfd, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
-
-	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) ? -1 : 0;
+	return ktest_refuse_uffd(EPERM, true);
 }
 
 /* /tests/sva-bench with the arguments in cmd (separated by spaces), its

@@ -42,7 +42,7 @@ tests_kernel_ktest_fault_SOURCES = tests/kernel/ktest-fault.c tests/kernel/ktest
 tests_kernel_ktest_fault_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_fault_groups_SOURCES = tests/kernel/ktest-fault-groups.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_fault_groups_LDADD = $(TEST_LIBS)
-tests_kernel_ktest_coherence_SOURCES = tests/kernel/ktest-coherence.c tests/kernel/ktest.h tests/hugetlb.h tests/tap.h
+tests_kernel_ktest_coherence_SOURCES = tests/kernel/ktest-coherence.c tests/kernel/ktest.h tests/kernel/uffd_refuse.h tests/hugetlb.h tests/tap.h
 tests_kernel_ktest_coherence_LDADD = $(TEST_LIBS)
 # fork, mprotect, migration, shared memory, private file COW: the device's page is the process's.
 tests_kernel_ktest_process_events_SOURCES = tests/kernel/ktest-process-events.c tests/kernel/ktest.h \
@@ -53,7 +53,7 @@ tests_kernel_ktest_register_query_LDADD = $(TEST_LIBS)
 # PROCMAP_QUERY refused by a sandbox, a userfaultfd without uffd-wp (the test plays the kernel's answers).
 tests_kernel_ktest_kernel_lacks_SOURCES = tests/kernel/ktest-kernel-lacks.c tests/kernel/ktest.h tests/kernel/uffd_refuse.h tests/tap.h
 tests_kernel_ktest_kernel_lacks_LDADD = $(TEST_LIBS)
-tests_kernel_ktest_bench_bail_SOURCES = tests/kernel/ktest-bench-bail.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_bench_bail_SOURCES = tests/kernel/ktest-bench-bail.c tests/kernel/ktest.h tests/kernel/uffd_refuse.h tests/tap.h
 tests_kernel_ktest_bench_bail_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_demo_SOURCES = tests/kernel/ktest-demo.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_demo_LDADD = $(TEST_LIBS)
