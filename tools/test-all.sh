@@ -138,6 +138,17 @@ builder_ok() {
 	builder_why="built as nobody (uid $uid)"
 }
 
+# The installed tools that carry libsva's objects instead of NEEDing
+# libsva.so.1 (they link libsva-internal), by name; run on an unpacked root.
+embedded_libsva() {
+	local f
+	for f in "$1"/usr/bin/sva-* "$1"/usr/sbin/sva-*; do
+		[ -f "$f" ] || continue
+		objdump -p "$f" | grep -q 'NEEDED.*libsva\.so\.' && continue
+		printf '%s ' "${f##*/}"
+	done
+}
+
 packages() {
 	local pkg=$src/build/pkg rc=0 version tarball t deb_src f
 	pkg_n=0
@@ -205,6 +216,12 @@ packages() {
 		done
 		sh "$src/tests/install/test-install.sh" --root "$pkg/deb/root" >"$pkg/deb/install-test.log" 2>&1
 		pkg_ok $? "the .debs, unpacked, pass the install test (build/pkg/deb/install-test.log)" || rc=1
+		# A tool that embeds libsva (no NEEDED libsva.so.1: sva-brokerd,
+		# sva-bench) gets no dependency from shlibs: debian/control adds it.
+		f=$(embedded_libsva "$pkg/deb/root")
+		[ -z "$f" ] || dpkg-deb -f "$pkg"/deb/libsva-tools_"$version"_*.deb Depends |
+			tr ',' '\n' | grep -qx "[[:blank:]]*libsva1 (= $version)"
+		pkg_ok $? "libsva-tools depends on libsva1 (= $version): ${f:-no tool} embeds libsva" || rc=1
 	else
 		rc=1
 		grep -E '^(FAIL|ERROR):|error:' "$pkg/deb/build.log" | head -20
@@ -236,6 +253,10 @@ packages() {
 		done
 		sh "$src/tests/install/test-install.sh" --root "$pkg/rpm/root" >"$pkg/rpm/install-test.log" 2>&1
 		pkg_ok $? "the .rpms, unpacked, pass the install test (build/pkg/rpm/install-test.log)" || rc=1
+		f=$(embedded_libsva "$pkg/rpm/root")
+		[ -z "$f" ] || rpm -qp --requires "$pkg"/rpm/RPMS/*/libsva-tools-"$version"-*.rpm 2>/dev/null |
+			grep -qE "^libsva(\([^)]*\))? = $version-"
+		pkg_ok $? "libsva-tools requires libsva = $version-release: ${f:-no tool} embeds libsva" || rc=1
 	else
 		rc=1
 		grep -E '^(FAIL|ERROR):|error:' "$pkg/rpm/rpmbuild.log" | head -20
