@@ -424,7 +424,11 @@ check "--cdi --broker-socket in a directory that is a link to /: usage error" \
 	eval '[ "$rc" -eq 2 ] && has_err "directly under /" && empty "$tmp/out"'
 # The default socket names a broker only if one listens there: a stale
 # socket file of a dead broker is no broker.
-if command -v python3 >/dev/null 2>&1 && [ -w /run ] && [ ! -e /run/sva-brokerd ]; then
+why=
+command -v python3 >/dev/null 2>&1 || why="no python3 to make the socket"
+[ -w /run ] || why="/run is not writable by $(id -un 2>/dev/null || id -u) (a package build runs as a user; CI's root tiers run this)"
+[ ! -e /run/sva-brokerd ] || why="/run/sva-brokerd exists (a broker is installed): not touched"
+if [ -z "$why" ]; then
 	mkdir -p /run/sva-brokerd
 	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])' \
 		/run/sva-brokerd/sock
@@ -433,7 +437,7 @@ if command -v python3 >/dev/null 2>&1 && [ -w /run ] && [ ! -e /run/sva-brokerd 
 		eval '[ "$rc" -eq 0 ] && ! has "\"name\": \"broker\""'
 	rm -rf /run/sva-brokerd
 else
-	skip "cannot create /run/sva-brokerd here (not writable, no python3, or a broker is installed)"
+	skip "cannot create /run/sva-brokerd: $why"
 fi
 
 # -------------------------------------------------------------- environment
