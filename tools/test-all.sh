@@ -123,7 +123,7 @@ pkg_ok() {
 builder=
 builder_why=
 builder_ok() {
-	[ "$(id -u)" -eq 0 ] || { builder_why="the suite runs as $(id -un): built as that user"; return 0; }
+	[ "$(id -u)" -eq 0 ] || { builder_why="as $(id -un), who runs the suite"; return 0; }
 	local uid gid
 	uid=$(id -u nobody 2>/dev/null) && gid=$(id -g nobody) || {
 		builder_why="no user nobody: built as root"
@@ -135,7 +135,7 @@ builder_ok() {
 		return 1
 	}
 	builder="setpriv --reuid=$uid --regid=$gid --clear-groups env HOME=/nonexistent"
-	builder_why="built as nobody (uid $uid)"
+	builder_why="as nobody, uid $uid"
 }
 
 # The installed tools that carry libsva's objects instead of NEEDing
@@ -146,7 +146,7 @@ embedded_libsva() {
 		[ -f "$f" ] || continue
 		objdump -p "$f" | grep -q 'NEEDED.*libsva\.so\.' && continue
 		printf '%s ' "${f##*/}"
-	done
+	done | sed 's/ $//'
 }
 
 packages() {
@@ -221,7 +221,7 @@ packages() {
 		f=$(embedded_libsva "$pkg/deb/root")
 		[ -z "$f" ] || dpkg-deb -f "$pkg"/deb/libsva-tools_"$version"_*.deb Depends |
 			tr ',' '\n' | grep -qx "[[:blank:]]*libsva1 (= $version)"
-		pkg_ok $? "libsva-tools depends on libsva1 (= $version): ${f:-no tool} embeds libsva" || rc=1
+		pkg_ok $? "libsva-tools depends on libsva1 (= $version): ${f:+they embed libsva: }${f:-no tool embeds libsva}" || rc=1
 	else
 		rc=1
 		grep -E '^(FAIL|ERROR):|error:' "$pkg/deb/build.log" | head -20
@@ -256,7 +256,7 @@ packages() {
 		f=$(embedded_libsva "$pkg/rpm/root")
 		[ -z "$f" ] || rpm -qp --requires "$pkg"/rpm/RPMS/*/libsva-tools-"$version"-*.rpm 2>/dev/null |
 			grep -qE "^libsva(\([^)]*\))? = $version-"
-		pkg_ok $? "libsva-tools requires libsva = $version-release: ${f:-no tool} embeds libsva" || rc=1
+		pkg_ok $? "libsva-tools requires libsva = $version-release: ${f:+they embed libsva: }${f:-no tool embeds libsva}" || rc=1
 	else
 		rc=1
 		grep -E '^(FAIL|ERROR):|error:' "$pkg/rpm/rpmbuild.log" | head -20
