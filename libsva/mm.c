@@ -289,6 +289,12 @@ static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 				"need more than 64 maps: split the call",
 				(unsigned long long)start, (unsigned long long)end);
 	case -EFAULT:
+		if (sva_broker_ctx_isolated(mm->ctx))
+			return sva_fail(&mm->ctx->log, ret,
+					"sva_mm_prefault: mapping 0x%llx-0x%llx: the broker maps only inside a range "
+					"this isolated client shared, and it is not (unshared by another thread "
+					"meanwhile?)",
+					(unsigned long long)start, (unsigned long long)end);
 		return sva_fail(&mm->ctx->log, ret,
 				"sva_mm_prefault: mapping 0x%llx-0x%llx: part of it holds guard pages "
 				"(MADV_GUARD_INSTALL), or the process unmapped or replaced it meanwhile "

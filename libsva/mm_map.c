@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 
+#include "broker_share.h"
 #include "internal.h"
 #include "kabi.h"
 #include "track.h"
@@ -202,6 +203,11 @@ static int map_refused(struct sva_mm *mm, int ret, uint64_t start, uint64_t end,
 
 	if (ret != -EFAULT)
 		return ret;
+	/* An isolated broker client's map is the broker's IOMMU_IOAS_MAP_FILE of
+	 * a memfd, whose pages can always be pinned: its -EFAULT is the broker's
+	 * "not inside a shared range" (an unshare that raced the caller's check). */
+	if (sva_broker_ctx_isolated(mm->ctx))
+		return -EFAULT;
 	if ((seq0 & 1) || sva_track_seq() != seq0 || !sva_vma_range_mapped(start, end))
 		return -EFAULT;
 	anon = sva_vma_query_private_anon(mm->maps_fd, start, end);

@@ -547,6 +547,47 @@ static int iso_quota(struct sva_dev *dev, struct sva_mm *mm, struct sva_bond *bo
 	return iso_fault(dev, bond, VA(5) + 8, 0, why, len);
 }
 
+/*
+ * 'k': the broker stopped mapping a range the client still counts as shared,
+ * as when another thread's sva_ctx_unshare_memfd() lands between a prefault's
+ * check and its map (the unshare is sent here behind the client's back, so
+ * the race is made, not waited for): the broker's "not shared" is -EFAULT,
+ * as sva_mm_prefault(3) says for an isolated client, and a device fault there
+ * is answered INVALID with -EFAULT, not "pages the kernel cannot pin" (-EPERM,
+ * which the memfd's pages never are).
+ */
+static int iso_unshared_behind(struct sva_ctx *ctx, struct sva_mm *mm, struct sva_dev *dev, struct sva_bond *bond,
+			       char *why, size_t len)
+{
+	const uint64_t va = VA(10);
+	struct sva_broker_msg m;
+	void *mem;
+	int fd, ret;
+
+	fd = memfd_create("ktest-broker-k", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, 4 * PG))
+		return snprintf(why, len, "memfd: %s", strerror(errno)), 0;
+	mem = mmap((void *)(uintptr_t)va, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (mem != (void *)(uintptr_t)va)
+		return snprintf(why, len, "mmap of the memfd: %s", strerror(errno)), 0;
+	memset(mem, ISO_BYTE, 4 * PG);
+	ret = sva_ctx_share_memfd(ctx, fd, 0, mem, 4 * PG);
+	close(fd);
+	if (ret)
+		return snprintf(why, len, "share: %s", strerror(-ret)), 0;
+	sva_broker_msg_init(&m, SVA_BOP_PX_UNSHARE);
+	m.arg[0] = va;
+	m.arg[1] = 4 * PG;
+	if ((ret = sva_broker_rpc(ctx->broker, &m, -1, NULL)) != 0)
+		return snprintf(why, len, "the unshare sent to the broker: %s", strerror(-ret)), 0;
+	log_buf[0] = '\0';
+	if ((ret = sva_mm_prefault(mm, mem, PG)) != -EFAULT)
+		return snprintf(why, len, "a prefault the broker refused as not shared: %d, not -EFAULT: %.80s", ret,
+				log_buf),
+		       0;
+	return iso_fault(dev, bond, va + PG + 8, -EFAULT, why, len);
+}
+
 /* 'u': bad unshares and shares refused, then the 1 MiB memfd at VA(5) unshared. */
 static int iso_unshare(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond *bond, char *why, size_t len)
 {
@@ -719,8 +760,10 @@ static void iso_client(int cmd_fd, int res_fd)
 	while (xread(cmd_fd, &c, sizeof(c)) == 0) {
 		memset(&r, 0, sizeof(r));
 		r.ioas = mm->ioas_id;
-		if (c.op == 'n' || c.op == 'q' || c.op == 'u' || c.op == 'v' || c.op == 'w') {
-			if (c.op == 'w')
+		if (c.op == 'k' || c.op == 'n' || c.op == 'q' || c.op == 'u' || c.op == 'v' || c.op == 'w') {
+			if (c.op == 'k')
+				r.ok = iso_unshared_behind(ctx, mm, dev, bond, r.why, sizeof(r.why));
+			else if (c.op == 'w')
 				r.ok = iso_rights(ctx, dev, mm, bond, r.why, sizeof(r.why));
 			else if (c.op == 'n')
 				r.ok = iso_near_end(ctx, dev, bond, r.why, sizeof(r.why));
@@ -1925,6 +1968,10 @@ int main(void)
 		ok(r.ok, "shared again, a fault there resolves (no stale chunk said it was mapped) %s", r.why);
 		r = ask_read(&cl[0], iso.first.ioas, VA(5), 1);
 		ok(r.ok, "  the kernel reads it again %s", r.why);
+		r = ask(&iso, 'k', 0, 0);
+		ok(r.ok, "a range the broker no longer maps though the client counts it shared (an unshare racing a "
+			 "prefault): the prefault fails -EFAULT, a fault there is answered INVALID (-EFAULT) %s",
+		   r.why);
 		raw_isolated(&cl[0]);
 		r = ask(&iso, 'x', 0, 0);
 		ok(r.ok, "the isolated client unbinds and exits");
