@@ -91,6 +91,7 @@ struct broker_att {
 struct broker_share {
 	int fd;
 	uint64_t off, va, len;
+	uint64_t pgsz; /* the file's page size: 2 MiB (or more) for a hugetlbfs memfd */
 	bool writable; /* its descriptor is open for writing and not sealed against writes */
 };
 
@@ -98,6 +99,7 @@ struct broker_share {
 struct broker_map {
 	uint32_t ioas;
 	uint64_t iova, len, share_va;
+	uint64_t charge; /* what it counts against isolated-pin-max: the file pages it pins, whole */
 };
 
 struct broker_client {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "broker.h"
@@ -98,7 +99,8 @@ static int map_file(int iommufd, uint32_t ioas, int fd, uint64_t start, uint64_t
  * isolated-pin-max counts, what an unshare takes back, and the only ranges
  * its unmaps may name, so the records and the kernel's areas never differ.
  */
-static int add_map(struct broker_client *c, uint32_t ioas, uint64_t iova, uint64_t len, uint64_t share_va)
+static int add_map(struct broker_client *c, uint32_t ioas, uint64_t iova, uint64_t len, uint64_t share_va,
+		   uint64_t charge)
 {
 	if (c->nmaps == c->cap_maps) {
 		size_t cap = c->cap_maps ? 2 * c->cap_maps : 64;
@@ -109,14 +111,15 @@ static int add_map(struct broker_client *c, uint32_t ioas, uint64_t iova, uint64
 		c->maps = grown;
 		c->cap_maps = cap;
 	}
-	c->maps[c->nmaps++] = (struct broker_map){ .ioas = ioas, .iova = iova, .len = len, .share_va = share_va };
-	c->mapped += len;
+	c->maps[c->nmaps++] =
+		(struct broker_map){ .ioas = ioas, .iova = iova, .len = len, .share_va = share_va, .charge = charge };
+	c->mapped += charge;
 	return 0;
 }
 
 static void drop_map(struct broker_client *c, size_t i)
 {
-	c->mapped -= c->maps[i].len;
+	c->mapped -= c->maps[i].charge;
 	c->maps[i] = c->maps[--c->nmaps];
 }
 
@@ -220,9 +223,15 @@ static void share(struct broker_client *c, struct sva_broker_msg *m, int *fd)
 	int acc = fcntl(*fd, F_GETFL), seals = fcntl(*fd, F_GET_SEALS);
 	bool writable = acc >= 0 && (acc & O_ACCMODE) == O_RDWR && seals >= 0 &&
 			!(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
+	/* The kernel pins the file's pages whole: a map of 4 KiB of a hugetlbfs
+	 * memfd pins its 2 MiB page, which is what isolated-pin-max must count. */
+	struct stat st;
+	uint64_t pgsz = !fstat(*fd, &st) && st.st_blksize > pg && !(st.st_blksize & (st.st_blksize - 1))
+				? (uint64_t)st.st_blksize
+				: (uint64_t)pg;
 
 	c->shares[c->nshares++] = (struct broker_share){ .fd = *fd, .off = off, .va = va, .len = len,
-							 .writable = writable };
+							 .pgsz = pgsz, .writable = writable };
 	*fd = -1; /* kept until the client unshares it or ends */
 }
 
@@ -272,7 +281,7 @@ static void proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 {
 	int bfd = sva_ctx_fd(b->ctx), in = *inp, ret = 0;
 	uint32_t id = 0, t = 0, w = 0;
-	uint64_t caps = 0, iova, max = b->conf.isolated_pin_max;
+	uint64_t caps = 0, iova, charge, max = b->conf.isolated_pin_max;
 	size_t idx;
 
 	if (!c->isolated)
@@ -316,15 +325,22 @@ static void proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 		/* -ENOMEM, as the kernel's own memlock limit: the client's pin
 		 * budget evicts its cold chunks and shrinks the window, then
 		 * answers the fault INVALID. */
-		if (max && (m->arg[2] > max || c->mapped > max - m->arg[2]))
+		/* What it pins: the file's pages it touches, whole (a hugetlbfs
+		 * memfd's 2 MiB pages however little of them is mapped). */
+		{
+			uint64_t foff = s->off + (m->arg[1] - s->va);
+
+			charge = ((foff + m->arg[2] + s->pgsz - 1) & ~(s->pgsz - 1)) - (foff & ~(s->pgsz - 1));
+		}
+		if (max && (charge > max || c->mapped > max - charge))
 			return broker_refuse(m, -ENOMEM,
-					     "isolated-pin-max: 0x%llx bytes more do not fit beside the 0x%llx this "
-					     "client has mapped (of 0x%llx)",
-					     (unsigned long long)m->arg[2], (unsigned long long)c->mapped,
-					     (unsigned long long)max);
+					     "isolated-pin-max: 0x%llx bytes more (the file pages 0x%llx bytes map) do "
+					     "not fit beside the 0x%llx this client has pinned (of 0x%llx)",
+					     (unsigned long long)charge, (unsigned long long)m->arg[2],
+					     (unsigned long long)c->mapped, (unsigned long long)max);
 		iova = m->arg[3];
 		ret = map_file(bfd, (uint32_t)m->arg[0], s->fd, s->off + (m->arg[1] - s->va), m->arg[2], &iova, flags);
-		if (!ret && (ret = add_map(c, (uint32_t)m->arg[0], iova, m->arg[2], s->va)) != 0)
+		if (!ret && (ret = add_map(c, (uint32_t)m->arg[0], iova, m->arg[2], s->va, charge)) != 0)
 			sva_iommufd_ioas_unmap(bfd, (uint32_t)m->arg[0], iova, m->arg[2]);
 		m->arg[3] = iova;
 		break;
