@@ -343,6 +343,24 @@ void *sva_malloc(size_t size)
 	return p;
 }
 
+size_t sva_malloc_many(size_t size, void **out, size_t n)
+{
+	size_t got = 0;
+
+	if (SVA_TEST_FAIL_POINT()) {
+		errno = ENOMEM;
+		return 0;
+	}
+	pthread_once(&g_once, init);
+	pthread_mutex_lock(&A.lock);
+	while (got < n && (out[got] = alloc_locked(size)))
+		got++;
+	pthread_mutex_unlock(&A.lock);
+	if (!got)
+		errno = ENOMEM;
+	return got;
+}
+
 void *sva_calloc(size_t n, size_t size)
 {
 	void *p;

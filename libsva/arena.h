@@ -25,6 +25,9 @@
  * nothing when it fails for another reason. */
 bool sva_arena_room(void);
 void *sva_malloc(size_t size);
+/* Up to n objects of size bytes each under one lock, each freed on its own
+ * with sva_free(): how many (0, errno ENOMEM, when not even one). */
+size_t sva_malloc_many(size_t size, void **out, size_t n);
 void *sva_calloc(size_t n, size_t size);
 void *sva_realloc(void *p, size_t size);
 void *sva_aligned_alloc(size_t align, size_t size);
