@@ -58,7 +58,25 @@ struct sva_chunk *sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64
 	struct sva_chunk *prev[SVA_CHUNKS_LEVELS], *c;
 	unsigned levels = random_levels(t);
 
-	c = sva_malloc(sizeof(*c) + levels * sizeof(c->next[0]));
+	if (levels > SVA_CHUNKS_STASH_LEVELS) {
+		c = sva_malloc(sizeof(*c) + levels * sizeof(c->next[0]));
+	} else {
+		if (!t->stash) {
+			void *v[SVA_CHUNKS_STASH];
+			size_t n = sva_malloc_many(sizeof(*c) + SVA_CHUNKS_STASH_LEVELS * sizeof(c->next[0]), v,
+						   SVA_CHUNKS_STASH);
+
+			for (size_t i = 0; i < n; i++) {
+				struct sva_chunk *s = v[i];
+
+				s->next[0] = t->stash;
+				t->stash = s;
+			}
+		}
+		c = t->stash;
+		if (c)
+			t->stash = c->next[0];
+	}
 	if (!c)
 		return NULL;
 	c->start = start;
@@ -124,6 +142,12 @@ void sva_chunks_clear(struct sva_chunks *t)
 	}
 	for (unsigned l = 0; l < SVA_CHUNKS_LEVELS; l++)
 		t->head[l] = NULL;
+	while (t->stash) {
+		struct sva_chunk *next = t->stash->next[0];
+
+		sva_free(t->stash);
+		t->stash = next;
+	}
 	t->count = 0;
 	t->top = 0;
 	t->memo_ok = false;

@@ -35,7 +35,14 @@ struct sva_chunks {
 	bool memo_ok;
 	uint64_t memo_addr;
 	struct sva_chunk *memo_prev[SVA_CHUNKS_LEVELS];
+	/* Nodes of SVA_CHUNKS_STASH_LEVELS levels or fewer (3 in 4 have one),
+	 * allocated SVA_CHUNKS_STASH at a time and linked by next[0]: an insert
+	 * takes the arena's lock once in that many (sva_chunks_clear frees them). */
+	struct sva_chunk *stash;
 };
+
+#define SVA_CHUNKS_STASH 16
+#define SVA_CHUNKS_STASH_LEVELS 4
 
 /* The first chunk whose end is above addr (it contains addr if its start <= addr), or NULL. */
 struct sva_chunk *sva_chunks_after(struct sva_chunks *t, uint64_t addr);

@@ -98,8 +98,17 @@ int main(void)
 	ok(good && check_against_model(&t), "20000 random inserts and removes match the model (%d in, %d out)", inserts,
 	   removes);
 	is_int(sva_chunks_remove(&t, 4096 * 600), -ENOENT, "removing a start that is no chunk's: -ENOENT");
+	/* Nodes come SVA_CHUNKS_STASH at a time (one arena lock for that many
+	 * inserts); a node of more levels than a stash node has comes alone. */
+	{
+		size_t stashed = 0;
+
+		for (struct sva_chunk *c = t.stash; c; c = c->next[0])
+			stashed++;
+		ok(stashed < SVA_CHUNKS_STASH, "the stash holds fewer than a refill's nodes (%zu)", stashed);
+	}
 	sva_chunks_clear(&t);
-	ok(t.count == 0 && t.head[0] == NULL, "clear empties the table");
+	ok(t.count == 0 && t.head[0] == NULL && t.stash == NULL, "clear empties the table and frees the stash");
 	ok(sva_chunks_after(&t, 4096 * 300) == NULL, "and no search answers from before the clear");
 	return done_testing();
 }
