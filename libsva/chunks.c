@@ -34,10 +34,12 @@ static void find(const struct sva_chunks *t, uint64_t addr, struct sva_chunk **p
 
 	for (int l = (int)t->top - 1; l >= 0; l--) {
 		struct sva_chunk *n = p ? p->next[l] : t->head[l];
+		uint64_t n_end = p ? sva_chunk_ends(p)[l] : t->head_end[l];
 
-		while (n && n->end <= addr) {
+		while (n && n_end <= addr) {
 			p = n;
-			n = n->next[l];
+			n = p->next[l];
+			n_end = sva_chunk_ends(p)[l];
 		}
 		prev[l] = p;
 	}
@@ -59,12 +61,13 @@ struct sva_chunk *sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64
 	unsigned levels = random_levels(t);
 
 	if (levels > SVA_CHUNKS_STASH_LEVELS) {
-		c = sva_malloc(sizeof(*c) + levels * sizeof(c->next[0]));
+		c = sva_malloc(sizeof(*c) + levels * (sizeof(c->next[0]) + sizeof(uint64_t)));
 	} else {
 		if (!t->stash) {
 			void *v[SVA_CHUNKS_STASH];
-			size_t n = sva_malloc_many(sizeof(*c) + SVA_CHUNKS_STASH_LEVELS * sizeof(c->next[0]), v,
-						   SVA_CHUNKS_STASH);
+			size_t n = sva_malloc_many(sizeof(*c) + SVA_CHUNKS_STASH_LEVELS *
+								    (sizeof(c->next[0]) + sizeof(uint64_t)),
+						   v, SVA_CHUNKS_STASH);
 
 			for (size_t i = 0; i < n; i++) {
 				struct sva_chunk *s = v[i];
@@ -90,10 +93,14 @@ struct sva_chunk *sva_chunks_insert(struct sva_chunks *t, uint64_t start, uint64
 		find(t, start, prev);
 	t->memo_ok = false;
 	for (unsigned l = 0; l < levels; l++) {
-		struct sva_chunk **link = l < t->top && prev[l] ? &prev[l]->next[l] : &t->head[l];
+		bool after = l < t->top && prev[l];
+		struct sva_chunk **link = after ? &prev[l]->next[l] : &t->head[l];
+		uint64_t *link_end = after ? &sva_chunk_ends(prev[l])[l] : &t->head_end[l];
 
 		c->next[l] = *link;
+		sva_chunk_ends(c)[l] = *link ? *link_end : 0;
 		*link = c;
+		*link_end = end;
 	}
 	if (levels > t->top)
 		t->top = levels;
@@ -112,9 +119,12 @@ struct sva_chunk *sva_chunks_unlink(struct sva_chunks *t, uint64_t start)
 	t->memo_ok = false;
 	for (unsigned l = 0; l < c->levels; l++) {
 		struct sva_chunk **link = prev[l] ? &prev[l]->next[l] : &t->head[l];
+		uint64_t *link_end = prev[l] ? &sva_chunk_ends(prev[l])[l] : &t->head_end[l];
 
-		if (*link == c)
+		if (*link == c) {
 			*link = c->next[l];
+			*link_end = sva_chunk_ends(c)[l];
+		}
 	}
 	t->count--;
 	return c;

@@ -21,11 +21,20 @@ struct sva_chunk {
 	uint32_t prot;	     /* SVA_PROT_READ | SVA_PROT_WRITE, and the owner's flags */
 	unsigned levels;
 	uint32_t stamp;		  /* the fault batch that mapped or last used it (pin_budget.c) */
-	struct sva_chunk *next[]; /* one link per level */
+	/* One link per level, then (sva_chunk_ends()) the end of the chunk each
+	 * link leads to: a search decides whether to step from the node it is
+	 * on, and reads no node it does not step onto (each a cold line). */
+	struct sva_chunk *next[];
 };
+
+static inline uint64_t *sva_chunk_ends(struct sva_chunk *c)
+{
+	return (uint64_t *)(void *)&c->next[c->levels];
+}
 
 struct sva_chunks {
 	struct sva_chunk *head[SVA_CHUNKS_LEVELS];
+	uint64_t head_end[SVA_CHUNKS_LEVELS]; /* head[l]->end, where head[l] is not NULL */
 	size_t count;
 	unsigned top;  /* levels in use: head[l] is NULL for every l >= top */
 	uint64_t seed; /* for node levels */
@@ -35,14 +44,14 @@ struct sva_chunks {
 	bool memo_ok;
 	uint64_t memo_addr;
 	struct sva_chunk *memo_prev[SVA_CHUNKS_LEVELS];
-	/* Nodes of SVA_CHUNKS_STASH_LEVELS levels or fewer (3 in 4 have one),
+	/* Nodes of SVA_CHUNKS_STASH_LEVELS levels or fewer (15 in 16),
 	 * allocated SVA_CHUNKS_STASH at a time and linked by next[0]: an insert
 	 * takes the arena's lock once in that many (sva_chunks_clear frees them). */
 	struct sva_chunk *stash;
 };
 
 #define SVA_CHUNKS_STASH 16
-#define SVA_CHUNKS_STASH_LEVELS 4
+#define SVA_CHUNKS_STASH_LEVELS 2 /* 64 bytes: 15 nodes in 16 */
 
 /* The first chunk whose end is above addr (it contains addr if its start <= addr), or NULL. */
 struct sva_chunk *sva_chunks_after(struct sva_chunks *t, uint64_t addr);
