@@ -63,16 +63,37 @@ void sva_logf(const struct sva_log *log, enum sva_log_level level, const char *f
  * normal business (a lookup that finds nothing, an exhausted PASID space or
  * window, a device not attached yet), which a correct program meets routinely
  * and handles, so an error line for each would flood its log.
+ *
+ * Macros, not functions, so that the compiler sees the value returned is err
+ * (a constant -EINVAL is non-zero) and that an out-parameter a failing call
+ * leaves unset is not read: gcc -flto cannot see through a variadic function.
+ * err is evaluated once, first; the line is sva_logf()'s.
  */
-int sva_fail(const struct sva_log *log, int err, const char *fmt, ...) SVA_PRINTF(3, 4);
-int sva_fail_debug(const struct sva_log *log, int err, const char *fmt, ...) SVA_PRINTF(3, 4);
+#define sva_fail(log, err, ...) \
+	__extension__({ \
+		int sva_fail_err_ = (err); \
+		sva_logf((log), SVA_LOG_ERROR, __VA_ARGS__); \
+		sva_fail_err_; \
+	})
+#define sva_fail_debug(log, err, ...) \
+	__extension__({ \
+		int sva_fail_err_ = (err); \
+		sva_logf((log), SVA_LOG_DEBUG, __VA_ARGS__); \
+		sva_fail_err_; \
+	})
 /* What to do about a shortage errno, as a suffix for a log line after its
  * strerror ("; close descriptors or raise RLIMIT_NOFILE ..." for -EMFILE);
  * "" for other errnos.  thread: err came from starting a thread (-EAGAIN). */
 const char *sva_errno_remedy(int err, bool thread);
 /* sva_fail() before the object whose log it would be exists: to the log the
  * caller's options name (sva_ctx_new()'s). */
-int sva_fail_to(sva_log_fn fn, void *arg, int level, int err, const char *fmt, ...) SVA_PRINTF(5, 6);
+#define sva_fail_to(fn, arg, level, err, ...) \
+	__extension__({ \
+		int sva_fail_err_ = (err); \
+		sva_log_to((fn), (arg), (level), __VA_ARGS__); \
+		sva_fail_err_; \
+	})
+void sva_log_to(sva_log_fn fn, void *arg, int level, const char *fmt, ...) SVA_PRINTF(4, 5);
 /* sva_logf() under a rate limit: a line over the burst is counted, not
  * written; the next line written says how many were suppressed. */
 void sva_logf_rl(const struct sva_log *log, struct sva_ratelimit *rl, enum sva_log_level level, const char *fmt, ...)

@@ -195,26 +195,6 @@ void sva_logf(const struct sva_log *log, enum sva_log_level level, const char *f
 	va_end(ap);
 }
 
-int sva_fail(const struct sva_log *log, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog(log, SVA_LOG_ERROR, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
-int sva_fail_debug(const struct sva_log *log, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog(log, SVA_LOG_DEBUG, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 const char *sva_errno_remedy(int err, bool thread)
 {
 	switch (err) {
@@ -229,7 +209,7 @@ const char *sva_errno_remedy(int err, bool thread)
 	}
 }
 
-int sva_fail_to(sva_log_fn fn, void *arg, int level, int err, const char *fmt, ...)
+void sva_log_to(sva_log_fn fn, void *arg, int level, const char *fmt, ...)
 {
 	struct sva_log log;
 	va_list ap;
@@ -239,7 +219,6 @@ int sva_fail_to(sva_log_fn fn, void *arg, int level, int err, const char *fmt, .
 	vlog(&log, SVA_LOG_ERROR, fmt, ap);
 	va_end(ap);
 	sva_log_fini(&log);
-	return err;
 }
 
 /* Does the line go out?  A new second starts a new burst; *owed gets the
