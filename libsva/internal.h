@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include "chunks.h"
@@ -103,16 +104,32 @@ const struct sva_log *sva_log_default(void);
 
 /* ------------------------------------------------------------------ opts.c */
 
+/* sva_opts_copy_min() for a src that is not NULL. */
+int sva_opts_copy_nonnull(void *dst, size_t dst_size, size_t min_size, const void *src);
 /* Copy a caller's size-prefixed options struct (NULL: all defaults) into a
  * zeroed local one.  -EINVAL if the size is smaller than dst_size (the 1.0
- * size), or larger with non-zero unknown fields. */
-int sva_opts_copy(void *dst, size_t dst_size, const void *src);
+ * size), or larger with non-zero unknown fields.  The same for a struct that
+ * grew: min_size is its 1.0 size, which gets (or gives) the 1.0 fields only;
+ * a size between the two layouts is -EINVAL.  Inline, so that the compiler
+ * sees a NULL src accepted: the refusal paths read src->size, which gcc
+ * -flto took for a NULL dereference where a caller passes NULL. */
+static inline int sva_opts_copy_min(void *dst, size_t dst_size, size_t min_size, const void *src)
+{
+	if (!src) {
+		memset(dst, 0, dst_size);
+		memcpy(dst, &dst_size, sizeof(dst_size));
+		return 0;
+	}
+	return sva_opts_copy_nonnull(dst, dst_size, min_size, src);
+}
+static inline int sva_opts_copy(void *dst, size_t dst_size, const void *src)
+{
+	return sva_opts_copy_min(dst, dst_size, dst_size, src);
+}
 /* Copy out a size-prefixed info struct; -EINVAL if the caller's size is
- * smaller than src_size (the 1.0 size); bytes beyond src_size are zeroed. */
+ * smaller than src_size (the 1.0 size); bytes beyond src_size are zeroed.
+ * _min: for a struct that grew, min_size its 1.0 size, as above. */
 int sva_info_copy(void *dst, const void *src, size_t src_size);
-/* The same for a struct that grew: min_size is its 1.0 size, which gets (or
- * gives) the 1.0 fields only; a size between the two layouts is -EINVAL. */
-int sva_opts_copy_min(void *dst, size_t dst_size, size_t min_size, const void *src);
 int sva_info_copy_min(void *dst, const void *src, size_t src_size, size_t min_size);
 /* Log why sva_opts_copy() or sva_opts_copy_min() refused src (a size to fix, or fields this
  * libsva does not know) as "fn: ..." naming the struct; returns -EINVAL. */

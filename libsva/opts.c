@@ -18,18 +18,11 @@
 
 #include "internal.h"
 
-int sva_opts_copy(void *dst, size_t dst_size, const void *src)
-{
-	return sva_opts_copy_min(dst, dst_size, dst_size, src);
-}
-
-int sva_opts_copy_min(void *dst, size_t dst_size, size_t min_size, const void *src)
+int sva_opts_copy_nonnull(void *dst, size_t dst_size, size_t min_size, const void *src)
 {
 	size_t size;
 
 	memset(dst, 0, dst_size);
-	if (!src)
-		goto done;
 	memcpy(&size, src, sizeof(size));
 	if (size < min_size || (size > min_size && size < dst_size))
 		return -EINVAL;
@@ -42,7 +35,6 @@ int sva_opts_copy_min(void *dst, size_t dst_size, size_t min_size, const void *s
 		size = dst_size;
 	}
 	memcpy(dst, src, size);
-done:
 	memcpy(dst, &dst_size, sizeof(dst_size));
 	return 0;
 }
