@@ -172,7 +172,7 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 
 		/* The context's "iommufd" is a duplicate of the socket, found by identity. */
 		if (fstat(conn->sock, &st)) {
-			ret = sva_fail(&boot.log, -errno, "broker: fstat of its socket: %s", strerror(errno));
+			ret = sva_fail(&boot.log, sva_neg_errno(), "broker: fstat of its socket: %s", strerror(errno));
 			goto err_sock;
 		}
 		conn->sock_dev = st.st_dev;

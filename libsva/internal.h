@@ -3,6 +3,7 @@
 #ifndef LIBSVA_INTERNAL_H
 #define LIBSVA_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <sys/types.h>
 #include <stdatomic.h>
@@ -99,6 +100,16 @@ void sva_log_to(sva_log_fn fn, void *arg, int level, const char *fmt, ...) SVA_P
  * written; the next line written says how many were suppressed. */
 void sva_logf_rl(const struct sva_log *log, struct sva_ratelimit *rl, enum sva_log_level level, const char *fmt, ...)
 	SVA_PRINTF(4, 5);
+/* -errno after a call that failed, and so set errno > 0 (POSIX: no function
+ * sets it to 0).  The -EIO is never taken: it lets gcc see the value is
+ * negative, which a bare -errno is not to it, so that an out-parameter set
+ * on success only does not read as maybe-uninitialized under -flto. */
+static inline int sva_neg_errno(void)
+{
+	int e = errno;
+
+	return e > 0 ? -e : -EIO;
+}
 /* Logging for calls that have no context (standalone PASID spaces). */
 const struct sva_log *sva_log_default(void);
 
