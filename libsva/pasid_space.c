@@ -174,23 +174,31 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Log "<prefix> [min, max]: <message>" at `level`; returns err. */
-static int space_log(const struct sva_pasid_space *s, enum sva_log_level level, int err, const char *fmt, ...)
-	SVA_PRINTF(4, 5);
-static int space_log(const struct sva_pasid_space *s, enum sva_log_level level, int err, const char *fmt, ...)
+/* Log "<prefix> [min, max]: <message>" at `level`. */
+static void space_logf(const struct sva_pasid_space *s, enum sva_log_level level, const char *fmt, ...)
+	SVA_PRINTF(3, 4);
+static void space_logf(const struct sva_pasid_space *s, enum sva_log_level level, const char *fmt, ...)
 {
 	char msg[400];
 	va_list ap;
 
 	/* Filter before formatting: lookup misses log at debug level on hot paths. */
 	if ((int)level < atomic_load_explicit(&s->log->level, memory_order_relaxed))
-		return err;
+		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	sva_logf(s->log, level, "%s [%u, %u]: %s", s->prefix, s->min, s->max, msg);
-	return err;
 }
+
+/* space_logf(), returning err: a macro, as sva_fail() (internal.h), so that
+ * the compiler sees the value returned. */
+#define space_log(s, level, err, ...) \
+	__extension__({ \
+		int space_log_err_ = (err); \
+		space_logf((s), (level), __VA_ARGS__); \
+		space_log_err_; \
+	})
 
 #define space_fail(s, err, ...) space_log((s), SVA_LOG_ERROR, (err), __VA_ARGS__)
 
@@ -672,8 +680,8 @@ static int next_free(struct sva_pasid_space *s, uint32_t *idx, struct pasid_slot
  * is dropped (no user callback ever runs under it), from what was read under
  * it; out of line so the fast paths keep few registers live.
  */
-static __attribute__((cold, noinline)) int alloc_failed(const struct sva_pasid_space *s, int err,
-							 unsigned int flags, uint64_t allocated, uint64_t quarantined)
+static __attribute__((cold, noinline)) void alloc_failed(const struct sva_pasid_space *s, int err,
+							  unsigned int flags, uint64_t allocated, uint64_t quarantined)
 {
 	/* Exhaustion is the caller's business (a broker probes for it): debug. */
 	if (err == -ENOSPC && !(flags & SVA_PASID_ALLOC_QUIET_ENOSPC))
@@ -684,7 +692,6 @@ static __attribute__((cold, noinline)) int alloc_failed(const struct sva_pasid_s
 				       : "every value is allocated: free some, or make the range larger");
 	else if (err == -ENOMEM)
 		space_fail(s, err, "out of memory for the PASID table or queues");
-	return err;
 }
 
 int sva_pasid_alloc_ex(struct sva_pasid_space *s, unsigned int flags, void *owner, void *drvdata, uint32_t *pasid)
@@ -702,7 +709,8 @@ int sva_pasid_alloc_ex(struct sva_pasid_space *s, unsigned int flags, void *owne
 		uint64_t allocated = s->nr_allocated, quarantined = s->nr_quarantined;
 
 		sva_lock_release(&s->lock);
-		return alloc_failed(s, err, flags, allocated, quarantined);
+		alloc_failed(s, err, flags, allocated, quarantined);
+		return err;
 	}
 	slot_take(s, sl, owner, drvdata);
 	*pasid = s->min + idx;
@@ -845,7 +853,10 @@ static int unpublish(struct sva_pasid_space *s, uint32_t pasid, void *owner, str
 		bool owner_retired = sl && sl->owner_retired;
 
 		sva_lock_release(&s->lock);
-		return free_failed(s, err, pasid, st, owner, owner_retired);
+		/* err, which free_failed() returns too: returned here, the
+		 * compiler sees it non-zero (*slp is set on success only). */
+		free_failed(s, err, pasid, st, owner, owner_retired);
+		return err;
 	}
 	/* Clear LIVE and bump the counter: lookups stop finding it now. */
 	atomic_store_explicit(&sl->seq, seq_next(seq, 0), memory_order_release);
