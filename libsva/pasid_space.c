@@ -1068,6 +1068,12 @@ SVA_EXPORT int sva_pasid_stats(const struct sva_pasid_space *space, struct sva_p
 	if (!stats || stats->size < sizeof(*stats))
 		return space_fail(s, -EINVAL, "stats: %s", !stats ? "NULL stats pointer"
 				  : "stats->size is too small (set it to sizeof(struct sva_pasid_stats))");
+	/* Fields a newer caller knows and we do not: zero.  The whole struct
+	 * after its size field is zeroed, then the fields set, as
+	 * sva_info_copy_min() does: zeroing only the tail, at stats +
+	 * sizeof(*stats), made gcc -flto warn of a memset past a caller's struct
+	 * of exactly that size on the path it cannot rule out. */
+	memset((char *)stats + sizeof(stats->size), 0, stats->size - sizeof(stats->size));
 	sva_lock_acquire(&s->lock);
 	grace_expire(s, false);
 	stats->min = s->min;
@@ -1076,8 +1082,5 @@ SVA_EXPORT int sva_pasid_stats(const struct sva_pasid_space *space, struct sva_p
 	stats->quarantined = s->nr_quarantined;
 	stats->free = space_size(s) - s->nr_allocated - s->nr_quarantined;
 	sva_lock_release(&s->lock);
-	/* Fields a newer caller knows and we do not: zero. */
-	if (stats->size > sizeof(*stats))
-		memset((char *)stats + sizeof(*stats), 0, stats->size - sizeof(*stats));
 	return 0;
 }
