@@ -78,8 +78,8 @@ static inline bool tap_vok_(bool cond, const char *file, int line, const char *f
 	return cond;
 }
 
-static inline bool tap_ok_(bool cond, const char *file, int line, const char *fmt, ...) TAP_PRINTF_(4, 5);
-static inline bool tap_ok_(bool cond, const char *file, int line, const char *fmt, ...)
+static inline bool tap_ok_print_(bool cond, const char *file, int line, const char *fmt, ...) TAP_PRINTF_(4, 5);
+static inline bool tap_ok_print_(bool cond, const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
 	bool r;
@@ -90,9 +90,10 @@ static inline bool tap_ok_(bool cond, const char *file, int line, const char *fm
 	return r;
 }
 
-static inline bool tap_is_int_(long long got, long long want, const char *file, int line, const char *fmt, ...)
-	TAP_PRINTF_(5, 6);
-static inline bool tap_is_int_(long long got, long long want, const char *file, int line, const char *fmt, ...)
+static inline bool tap_is_int_print_(long long got, long long want, const char *file, int line, const char *fmt,
+				     ...) TAP_PRINTF_(5, 6);
+static inline bool tap_is_int_print_(long long got, long long want, const char *file, int line, const char *fmt,
+				     ...)
 {
 	va_list ap;
 	bool r;
@@ -105,7 +106,41 @@ static inline bool tap_is_int_(long long got, long long want, const char *file, 
 	return r;
 }
 
-/* Both return the condition, so a test can stop early: if (!ok(...)) return ... */
+/*
+ * ok() and is_int() return the condition, so a test can stop early:
+ * if (!ok(f(&out) == 0, ...)) return ...  gcc cannot inline a variadic
+ * function, so that return value was hidden from it, and under -flto it took
+ * `out` for maybe uninitialized after such a line.  With gcc, tap_ok_() and
+ * tap_is_int_() are always inlined wrappers that pass their arguments on
+ * unchanged (__builtin_va_arg_pack(), as glibc's _FORTIFY_SOURCE wrappers of
+ * printf) and return the same value where gcc sees it.  Clang has no
+ * __builtin_va_arg_pack(), nor that warning.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+/* The callers' formats are checked against the wrappers' own attribute. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static inline __attribute__((always_inline)) bool tap_ok_(bool cond, const char *file, int line, const char *fmt, ...)
+	TAP_PRINTF_(4, 5);
+static inline __attribute__((always_inline)) bool tap_ok_(bool cond, const char *file, int line, const char *fmt, ...)
+{
+	tap_ok_print_(cond, file, line, fmt, __builtin_va_arg_pack());
+	return cond;
+}
+static inline __attribute__((always_inline)) bool tap_is_int_(long long got, long long want, const char *file,
+							      int line, const char *fmt, ...) TAP_PRINTF_(5, 6);
+static inline __attribute__((always_inline)) bool tap_is_int_(long long got, long long want, const char *file,
+							      int line, const char *fmt, ...)
+{
+	tap_is_int_print_(got, want, file, line, fmt, __builtin_va_arg_pack());
+	return got == want;
+}
+#pragma GCC diagnostic pop
+#else
+#define tap_ok_ tap_ok_print_
+#define tap_is_int_ tap_is_int_print_
+#endif
+
 #define ok(cond, ...) tap_ok_(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 #define is_int(got, want, ...) tap_is_int_((long long)(got), (long long)(want), __FILE__, __LINE__, __VA_ARGS__)
 
