@@ -143,8 +143,12 @@ static inline int sva_opts_copy(void *dst, size_t dst_size, const void *src)
 int sva_info_copy(void *dst, const void *src, size_t src_size);
 int sva_info_copy_min(void *dst, const void *src, size_t src_size, size_t min_size);
 /* Log why sva_opts_copy() or sva_opts_copy_min() refused src (a size to fix, or fields this
- * libsva does not know) as "fn: ..." naming the struct; returns -EINVAL. */
-int sva_opts_fail(const struct sva_log *log, const char *fn, const char *type, size_t dst_size, const void *src);
+ * libsva does not know) as "fn: ..." naming the struct, at error level; returns -EINVAL.
+ * A macro, as sva_fail(), so that the compiler sees the value returned. */
+void sva_opts_log_refused(const struct sva_log *log, const char *fn, const char *type, size_t dst_size,
+			  const void *src);
+#define sva_opts_fail(log, fn, type, dst_size, src) \
+	(sva_opts_log_refused((log), (fn), (type), (dst_size), (src)), -EINVAL)
 
 /* ------------------------------------------------------------------ sysfs.c */
 

@@ -67,17 +67,19 @@ int sva_info_copy_min(void *dst, const void *src, size_t src_size, size_t min_si
 	return 0;
 }
 
-int sva_opts_fail(const struct sva_log *log, const char *fn, const char *type, size_t dst_size, const void *src)
+void sva_opts_log_refused(const struct sva_log *log, const char *fn, const char *type, size_t dst_size,
+			  const void *src)
 {
 	size_t size;
 
 	memcpy(&size, src, sizeof(size));
 	if (size <= dst_size)
-		return sva_fail(log, -EINVAL,
-				"%s: opts->size is %zu, not a size struct %s ever had (set it to sizeof, %zu)", fn,
-				size, type, dst_size);
-	return sva_fail(log, -EINVAL,
-			"%s: opts->size %zu is larger than this libsva's struct %s (%zu) and sets a field "
-			"beyond it (upgrade libsva, or leave the new fields zero)",
-			fn, size, type, dst_size);
+		sva_logf(log, SVA_LOG_ERROR,
+			 "%s: opts->size is %zu, not a size struct %s ever had (set it to sizeof, %zu)", fn, size,
+			 type, dst_size);
+	else
+		sva_logf(log, SVA_LOG_ERROR,
+			 "%s: opts->size %zu is larger than this libsva's struct %s (%zu) and sets a field "
+			 "beyond it (upgrade libsva, or leave the new fields zero)",
+			 fn, size, type, dst_size);
 }
