@@ -95,7 +95,7 @@ int sva_vma_snapshot(int maps_fd, struct sva_vma **out, size_t *nr)
 		}
 	}
 	if (!f)
-		return -errno;
+		return sva_neg_errno();
 	while (fgets(line, sizeof(line), f)) {
 		if (!strchr(line, '\n')) {
 			int c;
