@@ -103,10 +103,14 @@ static void arena(void)
 	ok(!sva_excluded((uintptr_t)&on_heap), "the caller's stack is not");
 	ok(!sva_excluded_overlaps((uintptr_t)heap, (uintptr_t)heap + 64), "no overlap with the heap");
 	ok(sva_excluded_overlaps((uintptr_t)bond - (1u << 30), (uintptr_t)bond + 1), "a range over a bond overlaps");
-	is_int(sva_thread_create(&t, idle, &sp, &stack), 0, "a thread on an arena stack");
-	pthread_join(t, NULL);
+	/* t and stack are set only if the thread started. */
+	bool started = is_int(sva_thread_create(&t, idle, &sp, &stack), 0, "a thread on an arena stack");
+
+	if (started)
+		pthread_join(t, NULL);
 	ok(sp && sva_excluded(sp), "its stack is excluded");
-	sva_thread_stack_free(stack);
+	if (started)
+		sva_thread_stack_free(stack);
 
 	/* A window around a free address next to the arena stops short of it. */
 	uint64_t ws = 0, we = UINT64_MAX - PG, a = (uintptr_t)heap & ~(PG - 1);
