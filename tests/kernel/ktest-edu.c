@@ -334,7 +334,8 @@ int main(void)
 		return done_testing();
 	info_checks(dev, pci);
 	is_int(sva_dev_iova_ranges(dev, r, &nr), -ENOTCONN, "IOVA ranges before attach: -ENOTCONN");
-	sva_mm_new(ctx, NULL, &mm);
+	if (sva_mm_new(ctx, NULL, &mm))
+		ktest_bail("sva_mm_new");
 	{
 		struct sva_bind_opts fo = { .size = sizeof(fo), .flags = SVA_BIND_RID };
 		struct sva_dev_info info = { .size = sizeof(info) };
