@@ -13,6 +13,12 @@
 #            kernel tests on every VM topology (mock, VT-d with edu DMA, NUMA)
 #   tsan     ThreadSanitizer: unit tests and the kernel tests on the mock topology
 #            (the concurrency stress tests, the fault thread)
+#   lto      build only, no test run: library, tools and the test programs
+#            SVA_LTO_PROGRAMS names (default: eight that LTO once broke; "all":
+#            every one, make check TESTS=, some 10 minutes more) with
+#            distributions' flags (-flto=auto -ffat-lto-objects
+#            -D_FORTIFY_SOURCE=3, as Fedora and Ubuntu) and --enable-werror:
+#            gcc warns across units under LTO where the gcc tier's build does not
 #   fuzz     libFuzzer on the PASID allocator for SVA_FUZZ_SECONDS (default 60)
 #            (the fault-record fuzzer needs a kernel: ktest-fault-fuzz, a bounded
 #            run from tests/fuzz/corpus/fault in every kernel tier above)
@@ -26,8 +32,8 @@
 # back fails the run; nothing is skipped silently.  The last line is the total
 # over every test log: "N passed, N failed, N skipped".
 #
-# Environment: SVA_FUZZ_SECONDS, SVA_VM_* (see tests/vm/local.mk), SVA_TIERS
-# (default "gcc clang asan tsan fuzz distcheck packages"), XDG_CACHE_HOME
+# Environment: SVA_FUZZ_SECONDS, SVA_LTO_PROGRAMS, SVA_VM_* (see tests/vm/local.mk), SVA_TIERS
+# (default "gcc clang asan tsan lto fuzz distcheck packages"), XDG_CACHE_HOME
 # (kernel cache).
 set -uo pipefail
 
@@ -40,8 +46,9 @@ case $# in
 usage: tools/test-all.sh
   Runs libsva's whole test suite, each tier in its own build under build/
   (installs the Debian packages it needs).  It takes no arguments; the
-  environment chooses: SVA_TIERS (default "gcc clang asan tsan fuzz
-  distcheck packages"), SVA_FUZZ_SECONDS, SVA_VM_*, XDG_CACHE_HOME.
+  environment chooses: SVA_TIERS (default "gcc clang asan tsan lto fuzz
+  distcheck packages"), SVA_FUZZ_SECONDS, SVA_LTO_PROGRAMS, SVA_VM_*,
+  XDG_CACHE_HOME.
   The last line is the total: "N passed, N failed, N skipped".
 EOF
 		exit 0
@@ -62,7 +69,7 @@ if [ -f "$src/config.status" ]; then
 fi
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/libsva
 jobs=$(($(nproc) + 1))
-tiers=${SVA_TIERS:-gcc clang asan tsan fuzz distcheck packages}
+tiers=${SVA_TIERS:-gcc clang asan tsan lto fuzz distcheck packages}
 results=$src/build/results
 failed_steps=()
 t0=$(date +%s)
@@ -273,6 +280,7 @@ for tier in $tiers; do
 	case $tier in
 	gcc | asan | tsan) deps="$deps vm test" ;;
 	clang | fuzz | distcheck) deps="$deps test" ;;
+	lto) ;;
 	packages) deps="$deps pkg" ;;
 	esac
 done
@@ -309,6 +317,42 @@ for tier in $tiers; do
 		else
 			say "tsan: kernel tier, mock topology (make check-vm)"
 			(cd "$src/build/$tier" && make -j"$jobs" check-vm SVA_VM_TOPOLOGIES=mock) || fail "$tier-vm"
+		fi
+		;;
+	lto)
+		# Distributions build with link-time optimisation: gcc then inlines
+		# the library into the programs and warns where the gcc tier's build
+		# does not (-Wmaybe-uninitialized through out-parameters,
+		# -Wstringop-overflow under _FORTIFY_SOURCE=3).  Build only: the
+		# tests run in the other tiers.  Each test program links the whole
+		# library with LTO (some 10 s each): by default the ones it once
+		# broke, which between them inline most of the library.
+		lto_programs=${SVA_LTO_PROGRAMS:-tests/unit/test-reach tests/unit/test-vma-classify \
+			tests/unit/test-pasid-exhaust tests/unit/test-broker-client tests/kernel/ktest-edu \
+			tests/kernel/ktest-fault tests/kernel/ktest-window tests/kernel/ktest-mem}
+		lto_programs=$(echo $lto_programs)
+		[ "$lto_programs" = all ] && n=all || n=$(echo $lto_programs | wc -w)
+		say "lto: gcc -flto=auto -D_FORTIFY_SOURCE=3 --enable-werror, build only (make; test programs: $lto_programs)"
+		dir=$src/build/lto
+		t=$(date +%s)
+		rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" &&
+			"$src/configure" -q CC=gcc --enable-werror \
+				CFLAGS="-g -O2 -flto=auto -ffat-lto-objects -fstack-protector-strong -Wformat -Werror=format-security" \
+				CPPFLAGS="-D_FORTIFY_SOURCE=3" LDFLAGS="-flto=auto -Wl,-z,relro -Wl,-z,now" >configure.log 2>&1 &&
+			make -j"$jobs" >make.log 2>&1 &&
+			if [ "$lto_programs" = all ]; then
+				make -j"$jobs" check TESTS= >check-build.log 2>&1
+			else
+				make -j"$jobs" $lto_programs >check-build.log 2>&1
+			fi
+		rc=$?
+		t=$(($(date +%s) - t))
+		if [ $rc -eq 0 ]; then
+			echo "ok 1 - gcc LTO build with distribution flags and --enable-werror: library, tools, $n test programs (${t}s)" >"$results/lto.log"
+		else
+			grep -hE 'error|warning' "$dir"/configure.log "$dir"/make.log "$dir"/check-build.log 2>/dev/null | head -40
+			echo "not ok 1 - gcc LTO build with distribution flags and --enable-werror (see build/lto/*.log)" >"$results/lto.log"
+			fail lto
 		fi
 		;;
 	fuzz)
