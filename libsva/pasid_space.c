@@ -643,6 +643,17 @@ static int take_fresh(struct sva_pasid_space *s)
 	return err;
 }
 
+/* The value allocatable again the longest ago (its index and slot), or err
+ * if there is none.  Under the lock. */
+static int reuse_or(struct sva_pasid_space *s, uint32_t *idx, struct pasid_slot **slp, int err)
+{
+	if (!pool_pop(s, idx) && !(grace_expire(s, false) && pool_pop(s, idx)))
+		return err;
+	*slp = slot_used(s, *idx);
+	(*slp)->pool_pos = 0;
+	return 0;
+}
+
 /* The next allocatable value in order (its index and slot), or an error.
  * Under the lock. */
 static int next_free(struct sva_pasid_space *s, uint32_t *idx, struct pasid_slot **slp)
@@ -651,16 +662,18 @@ static int next_free(struct sva_pasid_space *s, uint32_t *idx, struct pasid_slot
 	int err;
 
 	/* Never-used values first.  The cursor skips values sva_pasid_alloc_at()
-	 * took out of order; a skip is final, so it changes nothing on failure. */
+	 * took out of order; a skip is final, so it changes nothing on failure.
+	 * Out of memory for the table a never-used value needs, an allocatable
+	 * one is handed out instead: -ENOMEM only when there is none. */
 	while (s->fresh < n) {
 		struct pasid_slot *sl = slot_get(s, s->fresh);
 
 		if (!sl)
-			return -ENOMEM;
+			return reuse_or(s, idx, slp, -ENOMEM);
 		if (sl->state == ST_FRESH) {
 			err = take_fresh(s);
 			if (err)
-				return err;
+				return reuse_or(s, idx, slp, err);
 			*idx = s->fresh++;
 			*slp = sl;
 			sl->pool_pos = FROM_FRESH;
@@ -668,11 +681,7 @@ static int next_free(struct sva_pasid_space *s, uint32_t *idx, struct pasid_slot
 		}
 		s->fresh++;
 	}
-	if (!pool_pop(s, idx) && !(grace_expire(s, false) && pool_pop(s, idx)))
-		return -ENOSPC;
-	*slp = slot_used(s, *idx);
-	(*slp)->pool_pos = 0;
-	return 0;
+	return reuse_or(s, idx, slp, -ENOSPC);
 }
 
 /*

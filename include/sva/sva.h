@@ -451,7 +451,8 @@ void sva_pasid_space_free(struct sva_pasid_space *space);
  * Allocate the PASID that became allocatable again the longest ago (released
  * and its grace over; never-used ones first) and attach
  * drvdata to it.  Thread-safe.  Errors: -ENOSPC every PASID is allocated or in
- * quarantine (logged at debug level only); -ENOMEM (the lookup table grows as values are first used);
+ * quarantine (logged at debug level only); -ENOMEM the lookup table could not grow for a never-used
+ * value (it grows as values are first used) and none is allocatable again;
  * -EINVAL NULL space or pasid.
  */
 int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasid);

@@ -15,6 +15,9 @@
 
 #define MS 1000000ull
 
+void sva_test_fail_nth(int n);	  /* test_fail.c, libsva-test only */
+int sva_test_fail_nth_left(void); /* likewise */
+
 static struct sva_pasid_space *space(uint32_t min, uint32_t max, uint64_t grace)
 {
 	struct sva_pasid_space_opts o = { .size = sizeof(o), .min = min, .max = max, .grace_ns = grace };
@@ -308,6 +311,45 @@ static void test_barrier_counts_its_own(void)
 	sva_pasid_space_free(s);
 }
 
+/*
+ * Out of memory for the table (the next never-used value needs the rings or a
+ * bucket to grow): a PASID allocatable again is handed out instead, and
+ * -ENOMEM comes only when there is none, changing nothing (Z90: the space
+ * used to answer -ENOMEM for good while freed PASIDs sat in its pool).
+ */
+static void test_enomem_reuses_pooled(void)
+{
+	struct sva_pasid_space *s = space(1, 1000, 3600000 * MS);
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+	uint32_t p = 0;
+	int ret, n = 0;
+
+	/* Allocate until the next fresh value needs an allocation: 64 fills
+	 * the rings' first size, so the 65th grows them. */
+	while (n < 64 && !sva_pasid_alloc(s, NULL, &p))
+		n++;
+	is_int(n, 64, "64 allocations");
+	sva_pasid_free(s, 7);
+	sva_pasid_release(s, 7);
+	is_int(sva_pasid_barrier(s), 1, "PASID 7 allocatable again");
+	sva_test_fail_nth(1);
+	p = 0;
+	ret = sva_pasid_alloc(s, NULL, &p);
+	ok(ret == 0 && p == 7, "table cannot grow: the allocatable 7 is handed out (ret %d, pasid %u)", ret, p);
+	sva_test_fail_nth(0);
+	sva_test_fail_nth(1);
+	p = 12345;
+	ret = sva_pasid_alloc(s, NULL, &p);
+	is_int(ret, -ENOMEM, "table cannot grow, nothing allocatable: -ENOMEM");
+	is_int(p, 12345, "and *pasid untouched");
+	sva_test_fail_nth(0);
+	sva_pasid_stats(s, &st);
+	is_int(st.allocated, 64, "64 allocated, the failure changed nothing");
+	ret = sva_pasid_alloc(s, NULL, &p);
+	ok(ret == 0 && p == 65, "memory back: the never-used 65 next (ret %d, pasid %u)", ret, p);
+	sva_pasid_space_free(s);
+}
+
 int main(void)
 {
 	test_release_order();
@@ -319,5 +361,6 @@ int main(void)
 	test_long_grace_barrier();
 	test_quarantine_invisible();
 	test_barrier_counts_its_own();
+	test_enomem_reuses_pooled();
 	return done_testing();
 }
