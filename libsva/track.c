@@ -123,35 +123,29 @@ static struct {
  * /dev/userfaultfd (uffd_open.h); log says which, at debug level. */
 static int uffd_create(const struct sva_log *log)
 {
-	struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
+	struct kabi_uffdio_api api;
 	struct sva_uffd_how how;
-	uint64_t have;
-	int fd = sva_uffd_open(&how), ret;
+	long long have = sva_uffd_features(&how);
+	int fd, ret;
 
-	if (fd < 0) {
+	if (have < 0) {
 		if (how.dev_errno)
 			sva_logf(log, SVA_LOG_DEBUG,
 				 "userfaultfd(2) is refused (%s), and " KABI_USERFAULTFD_PATH " too (%s)",
 				 strerror(how.sys_errno), strerror(how.dev_errno));
-		return fd;
+		return (int)have;
 	}
-	/* EINVAL: the kernel refuses this API or these features (a seccomp
-	 * filter on the ioctl may say so too): a kernel lacking what tracking
-	 * needs, as below, not a bad argument of the caller's. */
-	ret = ioctl(fd, KABI_UFFDIO_API, &api) ? -errno : 0;
-	close(fd);
-	if (ret)
-		return ret == -EINVAL ? -EOPNOTSUPP : ret;
-	have = api.features;
 	if ((have & SVA_TRACK_UFFD_NEEDED) != SVA_TRACK_UFFD_NEEDED)
 		return -EOPNOTSUPP;
 	fd = sva_uffd_open(&how);
 	if (fd < 0)
 		return fd;
-	api = (struct kabi_uffdio_api){ .api = KABI_UFFD_API, .features = SVA_TRACK_UFFD_EVENTS | (have & FEATURES_WANTED) };
+	api = (struct kabi_uffdio_api){ .api = KABI_UFFD_API,
+					.features = SVA_TRACK_UFFD_EVENTS | ((uint64_t)have & FEATURES_WANTED) };
 	if (ioctl(fd, KABI_UFFDIO_API, &api)) {
 		ret = -errno;
 		close(fd);
+		/* EINVAL: as sva_uffd_features() reads it. */
 		return ret == -EINVAL ? -EOPNOTSUPP : ret;
 	}
 	if (how.via_dev)

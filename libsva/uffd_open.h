@@ -68,4 +68,26 @@ static inline int sva_uffd_open(struct sva_uffd_how *how)
 	return fd;
 }
 
+/*
+ * The features a userfaultfd offers here, or -errno: one opened as above,
+ * its API handshake made (which a descriptor allows once) and closed.  The
+ * handshake's EINVAL is -EOPNOTSUPP: the kernel refuses this API or these
+ * features (a seccomp filter on the ioctl may say so too), a kernel lacking
+ * what tracking needs, not a bad argument of the caller's.  Track.c learns
+ * the features so before it asks for them; sva-info --doctor reports them.
+ */
+static inline long long sva_uffd_features(struct sva_uffd_how *how)
+{
+	struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
+	int fd = sva_uffd_open(how), err;
+
+	if (fd < 0)
+		return fd;
+	err = ioctl(fd, KABI_UFFDIO_API, &api) ? -errno : 0;
+	close(fd);
+	if (err)
+		return err == -EINVAL ? -EOPNOTSUPP : err;
+	return (long long)api.features;
+}
+
 #endif /* LIBSVA_UFFD_OPEN_H */

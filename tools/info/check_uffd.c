@@ -15,9 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "doctor.h"
@@ -25,23 +23,6 @@
 #include "track.h" /* what libsva needs of a userfaultfd */
 #include "uffd_open.h"
 
-/* The features a userfaultfd offers here, or a negative errno: opened as
- * libsva opens it (uffd_open.h: the system call, else /dev/userfaultfd), and
- * UFFDIO_API's EINVAL read as libsva reads it (-EOPNOTSUPP). */
-static long long probe(struct sva_uffd_how *how)
-{
-	struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
-	int fd = sva_uffd_open(how);
-	int err;
-
-	if (fd < 0)
-		return fd;
-	err = ioctl(fd, KABI_UFFDIO_API, &api) ? -errno : 0;
-	close(fd);
-	if (err == -EINVAL)
-		return -EOPNOTSUPP;
-	return err ? err : (long long)api.features;
-}
 
 /* The Seccomp: mode of PROC/self/status (0 none, 1 strict, 2 filter), or -1. */
 static int seccomp_mode(const struct doctor *dr)
@@ -76,7 +57,7 @@ void check_userfaultfd(struct doctor *dr)
 		c = doc_add(dr, NULL, "userfaultfd", DOC_SKIP, "not probed: --proc-root is not /proc");
 		return;
 	}
-	r = probe(&how);
+	r = sva_uffd_features(&how); /* as libsva opens and reads it */
 	if (how.via_dev)
 		snprintf(dev, sizeof(dev), " (through " KABI_USERFAULTFD_PATH ": the system call is refused, %s)",
 			 strerror(how.sys_errno));
