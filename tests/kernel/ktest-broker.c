@@ -1766,6 +1766,41 @@ static void raw_isolated(struct cl *peer)
 		m.arg[1] = ISO_LEN;
 		is_int(raw_call(s, &m), 0, "  and unshared");
 	}
+	/* Pages past the memfd's end, truncated since the share, on this IOAS
+	 * that no HWPT holds (review Z64: the kernel, which pins nothing
+	 * there, took the map, and the device's first HWPT on the IOAS failed
+	 * -EINVAL instead; sva_ctx_share_memfd(3) promises -EINVAL). */
+	{
+		int tf = memfd_create("ktest-broker-trunc", MFD_CLOEXEC);
+
+		if (tf < 0 || ftruncate(tf, 2 * PG) || pwrite(tf, page, PG, 0) != PG || pwrite(tf, page, PG, PG) != PG)
+			ktest_bail("memfd: %s", strerror(errno));
+		sva_broker_msg_init(&m, SVA_BOP_PX_SHARE);
+		m.arg[1] = VA(9);
+		m.arg[2] = 2 * PG;
+		if (sva_broker_send(s, &m, tf) || sva_broker_recv(s, &m, &rfd))
+			ktest_bail("share: the broker went away");
+		is_int(m.status, 0, "a 2-page memfd shared");
+		if (ftruncate(tf, PG))
+			ktest_bail("ftruncate: %s", strerror(errno));
+		is_int(raw_map(s, &m, ioas, VA(9) + PG, PG, rw), -EINVAL,
+		       "  truncated to 1 page: a map of the page past its end, on an IOAS with no HWPT, is refused (-EINVAL)");
+		ok(strstr(m.text, "past the memfd's end") != NULL, "  saying so: %s", m.text);
+		r = ask_read(peer, ioas, VA(9) + PG, 0);
+		ok(r.ok, "  and nothing is mapped there %s", r.why);
+		is_int(raw_map(s, &m, ioas, VA(9), 2 * PG, rw), -EINVAL, "  a map of both pages: -EINVAL too");
+		is_int(raw_map(s, &m, ioas, VA(9), PG, rw), 0, "  the page inside the file: mapped");
+		r = ask_read(peer, ioas, VA(9), 1);
+		ok(r.ok, "  and readable %s", r.why);
+		if (ftruncate(tf, 2 * PG))
+			ktest_bail("ftruncate: %s", strerror(errno));
+		is_int(raw_map(s, &m, ioas, VA(9) + PG, PG, rw), 0, "  grown back: the second page maps");
+		sva_broker_msg_init(&m, SVA_BOP_PX_UNSHARE);
+		m.arg[0] = VA(9);
+		m.arg[1] = 2 * PG;
+		is_int(raw_call(s, &m), 0, "  and unshared");
+		close(tf);
+	}
 	/* Refused requests that carry a descriptor: the broker closes each (it
 	 * kept those of early refusals, and a client could fill its table). */
 	{

@@ -322,6 +322,24 @@ static void proxy(struct broker *b, struct broker_client *c, struct sva_broker_m
 			return broker_refuse(m, -EACCES, "[0x%llx, +0x%llx) was shared through a descriptor not open "
 					     "for writing, or sealed against writes: devices may only read it",
 					     (unsigned long long)m->arg[1], (unsigned long long)m->arg[2]);
+		/* Pages past the memfd's end (truncated since the share) are
+		 * refused -EINVAL, as the kernel refuses them when it pins at
+		 * once: on an IOAS with no domain yet it pins nothing and took
+		 * them, and the device's first HWPT on that IOAS failed instead
+		 * (review Z64).  A truncation racing this check is the
+		 * kernel's to refuse (sva_ctx_share_memfd(3), NOTES). */
+		{
+			uint64_t foff = s->off + (m->arg[1] - s->va);
+			struct stat st;
+
+			if (!fstat(s->fd, &st) && (st.st_size < 0 || (uint64_t)st.st_size < foff + m->arg[2]))
+				return broker_refuse(m, -EINVAL,
+						     "[0x%llx, +0x%llx) reaches past the memfd's end (it is 0x%llx "
+						     "bytes, the map needs 0x%llx): truncated since it was shared",
+						     (unsigned long long)m->arg[1], (unsigned long long)m->arg[2],
+						     (unsigned long long)st.st_size,
+						     (unsigned long long)(foff + m->arg[2]));
+		}
 		/* -ENOMEM, as the kernel's own memlock limit: the client's pin
 		 * budget evicts its cold chunks and shrinks the window, then
 		 * answers the fault INVALID. */
