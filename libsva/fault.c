@@ -290,8 +290,47 @@ void (*sva_test_fault_counted_hook)(struct sva_bond *bond);
 #endif
 
 /* The last record of a group (or of the batch, which holds whole groups). */
+/*
+ * What a batch has resolved so far (resolve_records()): answers built, how
+ * many of them are written, and where the group being resolved starts.
+ */
+struct batch_state {
+	const struct kabi_iommu_hwpt_pgfault *rec;
+	const struct rec_info *info;
+	struct kabi_iommu_hwpt_page_response *resp;
+	size_t nresp, answered, group_start;
+};
+
+static void answer(struct sva_ctx *ctx, struct kabi_iommu_hwpt_page_response *resp, size_t n);
+
+/*
+ * A fault of the batch found no room (-ENOMEM) while chunks mapped for the
+ * batch's earlier groups, which cannot be evicted before they are answered,
+ * may hold it: answer those groups now and start a new batch count, so that
+ * their chunks are cold memory like any other (a device touching them again
+ * re-faults, the price a small budget documents, not an INVALID answer;
+ * review Z74).  The records of the group in progress, rec[group_start, cur),
+ * stay kept for it.  False when there was nothing to answer.
+ */
+static bool answer_resolved(struct sva_ctx *ctx, struct batch_state *b, size_t cur)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+
+	if (!b || b->answered == b->nresp)
+		return false;
+	answer(ctx, b->resp + b->answered, b->nresp - b->answered);
+	b->answered = b->nresp;
+	sva_pin_batch(fe, false);
+	sva_pin_batch(fe, true);
+	for (size_t k = b->group_start; k < cur; k++)
+		if (b->info[k].bond)
+			sva_pin_keep(b->info[k].bond->mm, b->rec[k].addr);
+	return true;
+}
+
 static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault *rec,
-			      const struct rec_info *ri, uint32_t code, int *sticky, bool ends_group)
+			      const struct rec_info *ri, uint32_t code, int *sticky, bool ends_group,
+			      struct batch_state *b)
 {
 	uint32_t flags = rec->flags & KABI_IOMMU_PGFAULT_FLAGS_KNOWN;
 	struct sva_dev *dev = ri->dev;
@@ -307,8 +346,13 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 	else if (ri->stray)
 		reason = -EPROTO; /* a group of several PASIDs: a faulty device (plan_batch()) */
 	else
+	{
 		reason = sva_mm_resolve_fault(bond->mm, &bond->fa, rec->addr, ri->run_start, ri->run_end, access,
 					      (uint64_t)ri->later * 4096, &pages);
+		if (reason == -ENOMEM && answer_resolved(ctx, b, (size_t)(rec - b->rec)))
+			reason = sva_mm_resolve_fault(bond->mm, &bond->fa, rec->addr, ri->run_start, ri->run_end,
+						      access, (uint64_t)ri->later * 4096, &pages);
+	}
 	if (!bond) {
 		sva_logf_rl(&ctx->log, &ctx->fe.rl, SVA_LOG_WARN,
 			    "I/O page fault from device %u %s %u at 0x%llx with no bond: INVALID", rec->dev_id,
@@ -660,7 +704,6 @@ static void resolve_records(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pg
 	struct kabi_iommu_hwpt_page_response *resp = fe->resp;
 	struct rec_info *info = fe->info;
 	uint32_t code = KABI_IOMMUFD_PAGE_RESP_SUCCESS;
-	size_t nresp = 0;
 	int sticky = 0;
 
 	/*
@@ -684,19 +727,22 @@ static void resolve_records(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pg
 		sva_pin_batch(fe, false);
 		return;
 	}
+	struct batch_state b = { .rec = rec, .info = info, .resp = resp };
+
 	for (size_t i = 0; i < n; i++) {
 		bool ends = (rec[i].flags & KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE) || i + 1 == n;
 
-		code = handle_record(ctx, &rec[i], &info[i], code, &sticky, ends);
+		code = handle_record(ctx, &rec[i], &info[i], code, &sticky, ends, &b);
 		if (ends) {
-			resp[nresp].cookie = rec[i].cookie;
-			resp[nresp].code = code;
-			nresp++;
+			resp[b.nresp].cookie = rec[i].cookie;
+			resp[b.nresp].code = code;
+			b.nresp++;
+			b.group_start = i + 1;
 			code = KABI_IOMMUFD_PAGE_RESP_SUCCESS;
 			sticky = 0;
 		}
 	}
-	answer(ctx, resp, nresp);
+	answer(ctx, resp + b.answered, b.nresp - b.answered);
 	sva_pin_batch(fe, false);
 }
 

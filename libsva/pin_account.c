@@ -54,3 +54,14 @@ void sva_pin_touch_locked(struct sva_mm *mm, void *chunk)
 	if (!(c->prot & SVA_CHUNK_PINNED))
 		c->stamp = sva_pin_batch_in_flight(mm);
 }
+
+void sva_pin_keep(struct sva_mm *mm, uint64_t addr)
+{
+	struct sva_chunk *c;
+
+	pthread_mutex_lock(&mm->map_lock);
+	c = sva_chunks_after(&mm->chunks, addr);
+	if (c && c->start <= addr && !(c->prot & SVA_CHUNK_PINNED))
+		c->stamp = sva_pin_batch_in_flight(mm);
+	pthread_mutex_unlock(&mm->map_lock);
+}

@@ -13,8 +13,9 @@
  * recently" is known: CLOCK approximates least-recently-faulted without a list
  * to keep in order on the fault path.  Never victims: prefaulted chunks
  * (pinned-mode devices cannot fault them back), chunks mapped or used for the
- * fault batch in flight (evicting them before the batch is answered would send
- * the device back to fault on what it was just told is there), and chunks
+ * fault batch in flight (evicting them before their group is answered would
+ * answer SUCCESS for a page already gone; fault.c answers a batch's resolved
+ * groups early when a later fault finds no room), and chunks
  * overlapping the window being made room for.
  */
 #include <errno.h>

@@ -62,6 +62,11 @@ void sva_pin_withdrawn_locked(struct sva_mm *mm, uint32_t flags, uint64_t bytes)
 /* A fault found chunk c already mapped (map_lock held): keep it for the batch in flight. */
 void sva_pin_touch_locked(struct sva_mm *mm, void *chunk);
 
+/* The chunk at addr, if any, is kept for the batch in flight (takes
+ * map_lock): a fault of the group in progress when the engine answered the
+ * batch's earlier groups early to make room (fault.c). */
+void sva_pin_keep(struct sva_mm *mm, uint64_t addr);
+
 /* The fault engine starts (true) or has answered (false) a batch. */
 void sva_pin_batch(struct sva_fault_engine *fe, bool start);
 
