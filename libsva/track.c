@@ -235,8 +235,22 @@ static void seq_hand_over(unsigned gen)
 	fence_wake();
 }
 
-/* Read and apply every pending event; 0 or -errno of read().  *rung is set
- * if the doorbell's event was among them. */
+/*
+ * Is gen's monitor still the one tracking (it owns the fences' sequence)?
+ * stop() hands the sequence to none when it lets a monitor go, and start()
+ * to the next: a let-go monitor's number holds the application's file, whose
+ * bytes are no events of the address spaces tracked now (review Z78: 32-byte
+ * records read there were applied as UNMAP/REMOVE/REMAP, withdrawing memory
+ * of the running monitor's address spaces).
+ */
+static bool tracking(unsigned gen)
+{
+	return (uint32_t)(atomic_load(&T.seq) >> 32) == gen;
+}
+
+/* Read and apply every pending event; 0 or -errno of read(), or -ESTALE when
+ * gen's monitor was let go (what it read is not applied).  *rung is set if
+ * the doorbell's event was among them. */
 static int drain(int uffd, unsigned gen, uintptr_t doorbell, bool *rung)
 {
 	struct kabi_uffd_msg msgs[MSGS_PER_READ];
@@ -259,6 +273,12 @@ static int drain(int uffd, unsigned gen, uintptr_t doorbell, bool *rung)
 		 * rather than spin on it. */
 		if (n == 0 || (size_t)n % sizeof(msgs[0])) {
 			ret = -EBADF;
+			break;
+		}
+		/* Let go while it read (blocked, say, in a read of the
+		 * application's pipe): nothing it read is applied. */
+		if (!tracking(gen)) {
+			ret = -ESTALE;
 			break;
 		}
 		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
@@ -378,6 +398,11 @@ static void *monitor(void *arg)
 			ret = -EBADF;
 			break;
 		}
+		/* Let go (stop() could not wake it): it ends at its first
+		 * wake-up, reading nothing, whatever a newer monitor has
+		 * done to T.stopping since. */
+		if (!tracking(gen))
+			break;
 		/* A stop rung through the eventfd, or one whose doorbell is not
 		 * ours to wait for: now.  One that rings our doorbell: once its
 		 * event is read (below), for the ringer's madvise() returns only
@@ -423,6 +448,10 @@ static void *monitor(void *arg)
 			if (stopping && !sva_fd_holds(uffd, &uffd_file))
 				break;
 			ret = drain(uffd, gen, doorbell, &rung);
+			if (ret == -ESTALE) {
+				ret = 0; /* let go: it just ends */
+				break;
+			}
 			if (ret == -EBADF)
 				uffd = -1; /* another file's: not ours to close */
 			if (ret || rung || (atomic_load(&T.stopping) && atomic_load(&T.bell) != gen))

@@ -1727,7 +1727,7 @@ static int stopfd_gen_child(int out)
 	if (ufd < 0 || dup2(idle, ufd) != ufd)
 		_exit(8);
 	sva_mm_free(next);
-	got[1] = threads_named("sva-coherence", &blocking); /* the let-go one only */
+	got[1] = threads_named("sva-coherence", &blocking); /* none: the let-go one ended at its wake-up */
 	got[2] = munmap(b, 4 * PG) == 0;
 	sva_ctx_free(ctx);
 	if (write(out, got, sizeof(got)) != sizeof(got))
@@ -1850,7 +1850,11 @@ static void stopfd_gen_checks(void)
 
 	child_ran("KTEST_STOPFD_GEN", got, sizeof(got), "a monitor let go leaves its eventfd out");
 	ok(got[0] == 1, "  a munmap that wakes the let-go monitor returns");
-	is_int(got[1], 1, "  the next monitor's release still wakes it through its eventfd (it is joined)");
+	/* The let-go monitor ends at the munmap's wake-up, reading nothing
+	 * (it used to run on, and read whatever came to its number): a thread
+	 * left would be the next monitor, not joined. */
+	is_int(got[1], 0, "  the next monitor's release still wakes it through its eventfd (it is joined), and the "
+			  "let-go one has ended: no sva-coherence thread left");
 	ok(got[2] == 1, "  and a munmap of memory it registered returns");
 }
 
@@ -2445,6 +2449,72 @@ static int seq_gen_child(int out)
 	_exit(0); /* the let-go monitor still reads the pipe: no teardown */
 }
 
+/*
+ * A let-go monitor (its userfaultfd's number given to the application's pipe,
+ * its eventfd's to /dev/null) must not take the application's bytes for
+ * events of the running monitor's address spaces: a 32-byte record in the
+ * pipe shaped as an UNMAP of another address space's prefaulted range used to
+ * withdraw that range (review Z78, "Not fixed").  got: bytes visible after the
+ * record, the fence, and whether the running monitor still withdraws.
+ */
+static uint64_t visible_bytes(struct sva_mm *mm)
+{
+	struct sva_mm_stats st = { .size = sizeof(st) };
+
+	return sva_mm_stats(mm, &st) ? UINT64_MAX : st.bytes_visible;
+}
+
+static int letgo_apply_child(int out)
+{
+	int got[3] = { -9, -9, -9 };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm, *next;
+	unsigned char *a, *b;
+	struct kabi_uffd_msg msg = { .event = KABI_UFFD_EVENT_UNMAP };
+	int ufd, efd, p[2], nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	alarm(30);
+	if (nul < 0 || pipe(p) || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(mm, a, 4 * PG))
+		_exit(4);
+	efd = ktest_anon_fd("anon_inode:[eventfd]");
+	ufd = find_uffd();
+	if (efd < 0 || ufd < 0 || dup2(nul, efd) != efd || dup2(p[0], ufd) != ufd)
+		_exit(5);
+	sva_mm_free(mm); /* let go */
+	if (sva_mm_new(ctx, NULL, &next))
+		_exit(6);
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(next, b, 4 * PG))
+		_exit(7);
+	munmap(a, 4 * PG);
+	usleep(200000);
+	msg.arg.remove.start = (uintptr_t)b;
+	msg.arg.remove.end = (uintptr_t)b + 4 * PG;
+	if (write(p[1], &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+		_exit(8);
+	usleep(300000);
+	got[0] = (int)(visible_bytes(next) / PG);
+	got[1] = fence_within(next, 3000);
+	munmap(b, 4 * PG); /* the running monitor's own event */
+	got[2] = fence_within(next, 3000) == 0 && visible_bytes(next) == 0;
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(9);
+	_exit(0);
+}
+
+static void letgo_apply_checks(void)
+{
+	int got[3] = { -9, -9, -9 };
+
+	child_ran("KTEST_LETGO_APPLY", got, sizeof(got), "a let-go monitor and the application's bytes at its number");
+	is_int(got[0], 4, "  a record shaped as an UNMAP, in the pipe at its number, withdraws nothing (pages visible)");
+	is_int(got[1], 0, "  the running monitor's fence returns");
+	is_int(got[2], 1, "  and the running monitor still withdraws on its own events");
+}
+
 static void seq_gen_checks(void)
 {
 	int got[3] = { -9, -9, -9 };
@@ -2978,6 +3048,8 @@ int main(void)
 		return lost_gen_child(atoi(getenv("KTEST_LOST_GEN")));
 	if (getenv("KTEST_SEQ_GEN"))
 		return seq_gen_child(atoi(getenv("KTEST_SEQ_GEN")));
+	if (getenv("KTEST_LETGO_APPLY"))
+		return letgo_apply_child(atoi(getenv("KTEST_LETGO_APPLY")));
 	if (getenv("KTEST_CLONE_RELEASE"))
 		return clone_release_child(atoi(getenv("KTEST_CLONE_RELEASE")));
 	if (getenv("KTEST_DUP2_READ"))
@@ -3035,6 +3107,7 @@ int main(void)
 	abandon_gen_checks();
 	lost_gen_checks();
 	seq_gen_checks();
+	letgo_apply_checks();
 	clone_release_checks();
 	register_hole_checks();
 	register_stale_checks();
