@@ -289,7 +289,6 @@ void (*sva_test_fault_counted_hook)(struct sva_bond *bond);
 #define FAULT_COUNTED(b) ((void)0)
 #endif
 
-/* The last record of a group (or of the batch, which holds whole groups). */
 /*
  * What a batch has resolved so far (resolve_records()): answers built, how
  * many of them are written, and where the group being resolved starts.
@@ -316,7 +315,7 @@ static bool answer_resolved(struct sva_ctx *ctx, struct batch_state *b, size_t c
 {
 	struct sva_fault_engine *fe = &ctx->fe;
 
-	if (!b || b->answered == b->nresp)
+	if (b->answered == b->nresp)
 		return false;
 	answer(ctx, b->resp + b->answered, b->nresp - b->answered);
 	b->answered = b->nresp;
@@ -328,6 +327,7 @@ static bool answer_resolved(struct sva_ctx *ctx, struct batch_state *b, size_t c
 	return true;
 }
 
+/* The last record of a group (or of the batch, which holds whole groups). */
 static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault *rec,
 			      const struct rec_info *ri, uint32_t code, int *sticky, bool ends_group,
 			      struct batch_state *b)
@@ -345,8 +345,7 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 		reason = *sticky;
 	else if (ri->stray)
 		reason = -EPROTO; /* a group of several PASIDs: a faulty device (plan_batch()) */
-	else
-	{
+	else {
 		reason = sva_mm_resolve_fault(bond->mm, &bond->fa, rec->addr, ri->run_start, ri->run_end, access,
 					      (uint64_t)ri->later * 4096, &pages);
 		if (reason == -ENOMEM && answer_resolved(ctx, b, (size_t)(rec - b->rec)))
