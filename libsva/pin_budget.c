@@ -344,11 +344,21 @@ int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_
 			 * again, a few times, before a smaller window.
 			 */
 			pthread_mutex_lock(&mm->map_lock);
-			uint64_t freed = evict_locked(mm, *we - *ws, *ws, *we);
+			uint64_t freed = evict_locked(mm, *we - *ws, *ws, *we), asked = *we - *ws;
 			pthread_mutex_unlock(&mm->map_lock);
 			if (!freed) /* nothing of its own: the other address spaces' */
 				freed = evict_donors(mm, *we - *ws);
-			if (freed && kernel_retries++ < 4)
+			/*
+			 * The kernel's room is unknown, but for what was just freed:
+			 * a window must leave a page for each later page request of
+			 * the batch there too, as under the budget, or the first
+			 * fault of a batch takes the whole limit (a THP window of
+			 * 2 MiB halved to whatever fits) and the rest, which cannot
+			 * evict it before the batch is answered, fail (review Z93).
+			 */
+			while (reserve && *we - *ws > PAGE && *we - *ws + reserve > freed)
+				shrink(addr, ws, we);
+			if ((freed && kernel_retries++ < 4) || *we - *ws < asked)
 				continue;
 		}
 		if (*we - *ws <= PAGE)
