@@ -472,6 +472,13 @@ static void *monitor(void *arg)
 	 * file (see stop()): that one is the application's. */
 	if (uffd >= 0 && sva_fd_holds(uffd, &uffd_file))
 		close(uffd);
+	/* From now on no event says a mapping went: what the fault path learnt
+	 * of the mappings (transparent huge pages) is not carried over to one
+	 * of the same bounds, which may be another one by the time a tracked
+	 * address space asks again (review Z93: a small-page buffer at a freed
+	 * THP buffer's place got 2 MiB windows). */
+	sva_vma_note_gone(0, UINT64_MAX);
+	sva_vma_cache_stale();
 	seq_add(gen, 2); /* wake fences that wait on a stopped monitor */
 	return NULL;
 }
