@@ -396,7 +396,7 @@ static void client(int i, int cmd_fd, int res_fd)
 /* ------------------------------------------------- an isolated client */
 
 static uint32_t peer_ioas; /* a trusted client's IOAS, set before the fork */
-static int iso_reason; /* the last fault_error's reason */
+static _Atomic int iso_reason; /* the last fault_error's reason: the fault thread's, read by the test */
 
 static void iso_fault_error(struct sva_bond *bond, const struct sva_fault_report *rep, void *drvdata)
 {
