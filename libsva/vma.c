@@ -74,6 +74,21 @@ static int read_whole(int fd, char **text, size_t *len)
 	return 0;
 }
 
+/*
+ * What fgets() left of a line longer than its buffer: a mapped file's path
+ * can be PATH_MAX long, and its tail, read as a line of its own, could pass
+ * for a header or a field line ("AnonHugePages: 2048 kB" in a file name;
+ * review Z93).  Only the start of such a line is ever needed.
+ */
+static void skip_rest(FILE *f, const char *line)
+{
+	int c;
+
+	if (!strchr(line, '\n'))
+		while ((c = fgetc(f)) != EOF && c != '\n')
+			;
+}
+
 int sva_vma_snapshot(int maps_fd, struct sva_vma **out, size_t *nr)
 {
 	FILE *f = fopen("/proc/self/maps", "re");
@@ -97,12 +112,7 @@ int sva_vma_snapshot(int maps_fd, struct sva_vma **out, size_t *nr)
 	if (!f)
 		return sva_neg_errno();
 	while (fgets(line, sizeof(line), f)) {
-		if (!strchr(line, '\n')) {
-			int c;
-
-			while ((c = fgetc(f)) != EOF && c != '\n')
-				;
-		}
+		skip_rest(f, line);
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
 			grown = sva_realloc(v, cap * sizeof(*v));
@@ -183,6 +193,8 @@ static enum smaps_read smaps_fields(uint64_t start, const char *const *field, lo
 		return SMAPS_NO_OPEN;
 	while (found < n && fgets(line, sizeof(line), f)) {
 		uint64_t lo, hi;
+
+		skip_rest(f, line);
 
 		/* A VMA's header line: "lo-hi perms ..."; field lines start with a name. */
 		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {

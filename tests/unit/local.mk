@@ -10,6 +10,7 @@ UNIT_TESTS = \
 	tests/unit/test-vma-collect \
 	tests/unit/test-vma-classify \
 	tests/unit/test-vma-smaps-error \
+	tests/unit/test-vma-smaps-long \
 	tests/unit/test-fault-storm \
 	tests/unit/test-broker-proto \
 	tests/unit/test-broker-conf \
@@ -54,6 +55,9 @@ tests_unit_test_vma_classify_LDADD = $(TEST_LIBS)
 # ... and a read of smaps that fails partway decides nothing (vma.c).
 tests_unit_test_vma_smaps_error_SOURCES = tests/unit/test-vma-smaps-error.c tests/tap.h
 tests_unit_test_vma_smaps_error_LDADD = $(TEST_LIBS)
+# ... and a mapped file's path longer than its line buffer is no field line (vma.c).
+tests_unit_test_vma_smaps_long_SOURCES = tests/unit/test-vma-smaps-long.c tests/tap.h
+tests_unit_test_vma_smaps_long_LDADD = $(TEST_LIBS)
 # The fault engine under storms, on a fake kernel queue (fault.c's read hooks).
 tests_unit_test_fault_storm_SOURCES = tests/unit/test-fault-storm.c tests/tap.h
 tests_unit_test_fault_storm_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
