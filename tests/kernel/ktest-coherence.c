@@ -2411,12 +2411,18 @@ static int fence_within(struct sva_mm *mm, int ms)
 	return atomic_load(&seq_gen_fence);
 }
 
-static int seq_gen_child(int out)
+/*
+ * In a child: a monitor let go (its userfaultfd's number given to a pipe, its
+ * eventfd's to /dev/null), a new address space `next` with 4 pages visible at
+ * *b, and the let-go monitor woken by the first one's munmap (it ends there
+ * now; before review Z78's fix it left /dev/null out and went on reading the
+ * pipe, whose write end is *wr).  Exits the child with 3-7 where a step fails.
+ */
+static struct sva_mm *letgo_setup(unsigned char **b, int *wr)
 {
-	int got[3] = { -9, -9, -9 };
 	struct sva_ctx *ctx;
 	struct sva_mm *mm, *next;
-	unsigned char *a, *b, rec[sizeof(struct kabi_uffd_msg)] = { 0 };
+	unsigned char *a;
 	int ufd, efd, p[2], nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	alarm(30);
@@ -2432,15 +2438,25 @@ static int seq_gen_child(int out)
 	sva_mm_free(mm); /* let go */
 	if (sva_mm_new(ctx, NULL, &next))
 		_exit(6);
-	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
-	if (sva_mm_prefault(next, b, 4 * PG))
+	*b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(next, *b, 4 * PG))
 		_exit(7);
-	munmap(a, 4 * PG); /* the let-go monitor wakes, leaves /dev/null out, sleeps on the pipe */
+	munmap(a, 4 * PG);
 	usleep(200000);
+	*wr = p[1];
+	return next;
+}
+
+static int seq_gen_child(int out)
+{
+	int got[3] = { -9, -9, -9 }, wr;
+	unsigned char *b, rec[sizeof(struct kabi_uffd_msg)] = { 0 };
+	struct sva_mm *next = letgo_setup(&b, &wr);
+
 	got[0] = fence_within(next, 3000);
-	if (write(p[1], rec, sizeof(rec)) != (ssize_t)sizeof(rec))
+	if (write(wr, rec, sizeof(rec)) != (ssize_t)sizeof(rec))
 		_exit(8);
-	usleep(300000); /* it reads the record and blocks in the next read */
+	usleep(300000); /* a let-go monitor still reading would take the record and block again */
 	got[1] = fence_within(next, 3000);
 	munmap(b, PG); /* the running monitor drains */
 	got[2] = fence_within(next, 3000);
@@ -2466,34 +2482,14 @@ static uint64_t visible_bytes(struct sva_mm *mm)
 
 static int letgo_apply_child(int out)
 {
-	int got[3] = { -9, -9, -9 };
-	struct sva_ctx *ctx;
-	struct sva_mm *mm, *next;
-	unsigned char *a, *b;
+	int got[3] = { -9, -9, -9 }, wr;
+	unsigned char *b;
 	struct kabi_uffd_msg msg = { .event = KABI_UFFD_EVENT_UNMAP };
-	int ufd, efd, p[2], nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	struct sva_mm *next = letgo_setup(&b, &wr);
 
-	alarm(30);
-	if (nul < 0 || pipe(p) || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
-		_exit(3);
-	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
-	if (sva_mm_prefault(mm, a, 4 * PG))
-		_exit(4);
-	efd = ktest_anon_fd("anon_inode:[eventfd]");
-	ufd = find_uffd();
-	if (efd < 0 || ufd < 0 || dup2(nul, efd) != efd || dup2(p[0], ufd) != ufd)
-		_exit(5);
-	sva_mm_free(mm); /* let go */
-	if (sva_mm_new(ctx, NULL, &next))
-		_exit(6);
-	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
-	if (sva_mm_prefault(next, b, 4 * PG))
-		_exit(7);
-	munmap(a, 4 * PG);
-	usleep(200000);
 	msg.arg.remove.start = (uintptr_t)b;
 	msg.arg.remove.end = (uintptr_t)b + 4 * PG;
-	if (write(p[1], &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+	if (write(wr, &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
 		_exit(8);
 	usleep(300000);
 	got[0] = (int)(visible_bytes(next) / PG);

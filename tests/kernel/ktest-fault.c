@@ -479,14 +479,19 @@ static void thp_checks(void)
  * Anonymous THP memory unmapped and replaced at the same place by anonymous
  * memory without huge pages: it looks the same in /proc/self/maps, but the
  * unmap's event says it is new, so it is classified anew (it kept the old
- * 2 MiB windows; the reverse kept small ones).
+ * 2 MiB windows; the reverse kept small ones).  With `untracked`, the THP
+ * buffer's address space (the process's last tracked one) is freed before the
+ * unmap, so no event reports it, and the replacement is faulted through a new
+ * address space: tracking stopped in between, so what was learnt of the old
+ * mapping is not carried over (it kept the 2 MiB windows; review Z93).
  */
-static void thp_replaced_checks(void)
+static void thp_replaced_checks(bool untracked)
 {
 	const uint64_t huge = 2ull << 20, at = 0x74000000ull;
 	struct sva_mm_opts mo = { .size = sizeof(mo), .fault_around = 4096 };
 	struct sva_bond_stats st = { .size = sizeof(st) };
 	unsigned char *buf = ktest_map_at(at, 2 * huge, PROT_READ | PROT_WRITE);
+	const char *what = untracked ? "THP, its address space freed before the unmap" : "THP, fault_around 4096";
 	struct sva_ctx *ctx;
 	struct sva_bond *bond;
 	struct sva_dev *dev;
@@ -495,7 +500,7 @@ static void thp_replaced_checks(void)
 	if (madvise(buf, 2 * huge, MADV_HUGEPAGE) == 0)
 		memset(buf, 7, 2 * huge);
 	if (sva_vma_smaps_kb(at, "AnonHugePages") <= 0) {
-		skip(3, "no transparent huge pages in this kernel/VM (CONFIG_TRANSPARENT_HUGEPAGE, or none free)");
+		skip(untracked ? 2 : 3, "no transparent huge pages in this kernel/VM (CONFIG_TRANSPARENT_HUGEPAGE, or none free)");
 		munmap(buf, 2 * huge);
 		return;
 	}
@@ -504,65 +509,26 @@ static void thp_replaced_checks(void)
 		ktest_bail("mock, address space or bind");
 	fault(ctx, dev, bond, at + huge, SVA_ACCESS_READ, 1);
 	sva_bond_stats(bond, &st);
-	is_int(st.pages_mapped, 512, "THP, fault_around 4096: the whole 2 MiB page");
+	is_int(st.pages_mapped, 512, "%s: the whole 2 MiB page", what);
+	if (untracked)
+		release_all(ctx, dev, mm, bond);
 	munmap(buf, 2 * huge);
 	buf = mmap((void *)(uintptr_t)at, 2 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
 		   -1, 0);
 	if (buf == MAP_FAILED || madvise(buf, 2 * huge, MADV_NOHUGEPAGE))
 		ktest_bail("the replacement");
 	memset(buf, 8, 2 * huge);
-	is_int(fault(ctx, dev, bond, at + huge + PG, SVA_ACCESS_READ, 1), 0, "replaced by small pages: a fault");
-	sva_bond_stats(bond, &st);
-	is_int(st.pages_mapped, 513, "classified anew: one more page, not a 2 MiB window (%llu)",
-	       (unsigned long long)st.pages_mapped);
-	release_all(ctx, dev, mm, bond);
-	munmap(buf, 2 * huge);
-}
-
-/*
- * The same, but the THP buffer's address space (the process's last tracked
- * one) is freed before the unmap, so no event reports it; the replacement is
- * faulted through a new address space.  Tracking stopped in between, so what
- * was learnt of the old mapping is not carried over: it kept the 2 MiB
- * windows (review Z93).
- */
-static void thp_replaced_untracked_checks(void)
-{
-	const uint64_t huge = 2ull << 20, at = 0x74000000ull;
-	struct sva_mm_opts mo = { .size = sizeof(mo), .fault_around = 4096 };
-	struct sva_bond_stats st = { .size = sizeof(st) };
-	unsigned char *buf = ktest_map_at(at, 2 * huge, PROT_READ | PROT_WRITE);
-	struct sva_ctx *ctx;
-	struct sva_bond *bond;
-	struct sva_dev *dev;
-	struct sva_mm *mm;
-
-	if (madvise(buf, 2 * huge, MADV_HUGEPAGE) == 0)
-		memset(buf, 7, 2 * huge);
-	if (sva_vma_smaps_kb(at, "AnonHugePages") <= 0) {
-		skip(2, "no transparent huge pages in this kernel/VM (CONFIG_TRANSPARENT_HUGEPAGE, or none free)");
-		munmap(buf, 2 * huge);
-		return;
+	if (untracked) {
+		ctx = ctx_mode(1);
+		if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, NULL, &bond))
+			ktest_bail("mock, address space or bind");
+		fault(ctx, dev, bond, at + huge + PG, SVA_ACCESS_READ, 1);
+	} else {
+		is_int(fault(ctx, dev, bond, at + huge + PG, SVA_ACCESS_READ, 1), 0, "replaced by small pages: a fault");
 	}
-	ctx = ctx_mode(1);
-	if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, NULL, &bond))
-		ktest_bail("mock, address space or bind");
-	fault(ctx, dev, bond, at + huge, SVA_ACCESS_READ, 1);
 	sva_bond_stats(bond, &st);
-	is_int(st.pages_mapped, 512, "THP, its address space freed before the unmap: the whole 2 MiB page first");
-	release_all(ctx, dev, mm, bond);
-	munmap(buf, 2 * huge);
-	buf = mmap((void *)(uintptr_t)at, 2 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-		   -1, 0);
-	if (buf == MAP_FAILED || madvise(buf, 2 * huge, MADV_NOHUGEPAGE))
-		ktest_bail("the replacement");
-	memset(buf, 8, 2 * huge);
-	ctx = ctx_mode(1);
-	if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) || sva_bind(dev, mm, NULL, &bond))
-		ktest_bail("mock, address space or bind");
-	fault(ctx, dev, bond, at + huge + PG, SVA_ACCESS_READ, 1);
-	sva_bond_stats(bond, &st);
-	is_int(st.pages_mapped, 1, "replaced while nothing was tracked: classified anew, one page (%llu)",
+	is_int(st.pages_mapped, untracked ? 1 : 513, "%s: classified anew, one more page, not a 2 MiB window (%llu)",
+	       untracked ? "replaced while nothing was tracked" : "replaced by small pages",
 	       (unsigned long long)st.pages_mapped);
 	release_all(ctx, dev, mm, bond);
 	munmap(buf, 2 * huge);
@@ -1003,8 +969,8 @@ int main(void)
 	reopen_checks();
 	exit_checks();
 	thp_checks();
-	thp_replaced_checks();
-	thp_replaced_untracked_checks();
+	thp_replaced_checks(false);
+	thp_replaced_checks(true);
 	thp_run_checks();
 	hugetlb_checks();
 	unpinnable_neighbours();
