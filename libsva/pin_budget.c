@@ -343,11 +343,13 @@ int sva_pin_map_fault_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_
 			 * address spaces included): evict as much as the window and try
 			 * again, a few times, before a smaller window.
 			 */
+			uint64_t asked = *we - *ws, freed;
+
 			pthread_mutex_lock(&mm->map_lock);
-			uint64_t freed = evict_locked(mm, *we - *ws, *ws, *we), asked = *we - *ws;
+			freed = evict_locked(mm, asked, *ws, *we);
 			pthread_mutex_unlock(&mm->map_lock);
 			if (!freed) /* nothing of its own: the other address spaces' */
-				freed = evict_donors(mm, *we - *ws);
+				freed = evict_donors(mm, asked);
 			/*
 			 * The kernel's room is unknown, but for what was just freed:
 			 * a window must leave a page for each later page request of
