@@ -231,71 +231,6 @@ static void kernel_limit(bool thp)
 }
 
 /*
- * The kernel's limit binds, not the budget (none here, as with a budget above
- * RLIMIT_MEMLOCK): full batches of 64 random faults.  A window must leave a
- * page of that limit for each later page request of its batch, as under a
- * budget: the first fault of a batch took the whole limit (a 2 MiB THP window
- * halved until it fitted), and the other 63, which cannot evict what the batch
- * in flight mapped, were answered INVALID (-ENOMEM), batch after batch (Z93:
- * 2490 of 2560).
- */
-static void kernel_limit_batches(bool thp)
-{
-	const uint64_t limit = 512 * KB, len = 16 * MB;
-	const char *kind = thp ? "THP" : "small pages";
-	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL, .pasid_grace_ns = UINT64_MAX };
-	struct sva_mm_opts mo = { .size = sizeof(mo), .pin_budget = SVA_PIN_UNLIMITED };
-	struct sva_bind_opts bo = { .size = sizeof(bo) };
-	struct sva_ctx *ctx = NULL;
-	struct sva_bond *bond = NULL;
-	struct sva_dev *dev = NULL;
-	struct sva_mm *mm = NULL;
-	uint64_t rng = 0x9e3779b97f4a7c15ull, va;
-	unsigned long handled = 0, sent = 0;
-	unsigned char *buf;
-	struct sva_mm_stats s;
-
-	set_memlock(limit);
-	if (sva_ctx_new(&co, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, &mo, &mm) ||
-	    sva_bind(dev, mm, &bo, &bond))
-		ktest_bail("poll context, mock, address space or bind failed");
-	compact_memory();
-	/* Each kind at its own address: a mapping of the same bounds is taken
-	 * for the same one (sva_bind(3), BUGS) once no tracked address space
-	 * is left to report the unmap, and keeps the other's small windows. */
-	va = thp ? BUF_VA : BUF_VA + 2 * len;
-	buf = map_buf(va, len, thp, 11);
-	if (thp && !sva_vma_has_thp(va)) {
-		skip(3, "THP: the kernel gave the buffer no huge page even after compaction");
-		goto out;
-	}
-	for (int round = 0; round < 20; round++) {
-		for (int i = 0; i < 64; i++) {
-			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-			if (sva_dev_inject_fault(dev, sva_bond_pasid(bond), va + (rng % (len / PG)) * PG,
-						 SVA_ACCESS_READ | SVA_ACCESS_WRITE, 0) == 0)
-				sent++;
-		}
-		int n = sva_ctx_process_faults(ctx, 64);
-
-		handled += n > 0 ? (unsigned long)n : 0;
-	}
-	s = mm_stats(mm);
-	is_int((long)handled, (long)sent, "kernel limit, %s, batches of 64 random faults: every one handled", kind);
-	is_int((long)bond_stats(bond).invalid, 0,
-	       "kernel limit, %s, batches of 64 random faults: none INVALID (room kept for the rest of the batch)",
-	       kind);
-	ok(s.bytes_pinned_peak <= limit, "kernel limit, %s, batches: never over it (peak %llu, %llu evictions)", kind,
-	   (unsigned long long)s.bytes_pinned_peak, (unsigned long long)s.evictions);
-out:
-	sva_unbind(bond);
-	sva_mm_free(mm);
-	sva_dev_close(dev);
-	sva_ctx_free(ctx);
-	munmap(buf, len);
-}
-
-/*
  * What a freed context pinned is unpinned by the time sva_ctx_free() returns.
  * The kernel's count is per user: pins that lingered would make the next
  * context's maps fail against the same limit (and the checks after this one
@@ -521,6 +456,61 @@ static void rig_down(struct rig *r)
 	sva_mm_free(r->mm);
 	sva_dev_close(r->dev);
 	sva_ctx_put(r->ctx);
+}
+
+/*
+ * The kernel's limit binds, not the budget (none here, as with a budget above
+ * RLIMIT_MEMLOCK): full batches of 64 random faults.  A window must leave a
+ * page of that limit for each later page request of its batch, as under a
+ * budget: the first fault of a batch took the whole limit (a 2 MiB THP window
+ * halved until it fitted), and the other 63, which cannot evict what the batch
+ * in flight mapped, were answered INVALID (-ENOMEM), batch after batch (Z93:
+ * 2490 of 2560).
+ */
+static void kernel_limit_batches(bool thp)
+{
+	const uint64_t limit = 512 * KB, len = 16 * MB;
+	const char *kind = thp ? "THP" : "small pages";
+	uint64_t rng = 0x9e3779b97f4a7c15ull, va;
+	unsigned long handled = 0, sent = 0;
+	struct reports rep = { 0 };
+	unsigned char *buf;
+	struct sva_mm_stats s;
+	struct rig r;
+
+	set_memlock(limit);
+	rig_up(&r, SVA_PIN_UNLIMITED, UINT64_MAX, &rep, "kernel limit, batches");
+	compact_memory();
+	/* Each kind at its own address: a mapping of the same bounds is taken
+	 * for the same one (sva_bind(3), BUGS) once no tracked address space
+	 * is left to report the unmap, and keeps the other's small windows. */
+	va = thp ? BUF_VA : BUF_VA + 2 * len;
+	buf = map_buf(va, len, thp, 11);
+	if (thp && !sva_vma_has_thp(va)) {
+		skip(3, "THP: the kernel gave the buffer no huge page even after compaction");
+		goto out;
+	}
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < 64; i++) {
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			if (sva_dev_inject_fault(r.dev, sva_bond_pasid(r.bond), va + (rng % (len / PG)) * PG,
+						 SVA_ACCESS_READ | SVA_ACCESS_WRITE, 0) == 0)
+				sent++;
+		}
+		int n = sva_ctx_process_faults(r.ctx, 64);
+
+		handled += n > 0 ? (unsigned long)n : 0;
+	}
+	s = mm_stats(r.mm);
+	is_int((long)handled, (long)sent, "kernel limit, %s, batches of 64 random faults: every one handled", kind);
+	is_int((long)bond_stats(r.bond).invalid, 0,
+	       "kernel limit, %s, batches of 64 random faults: none INVALID (room kept for the rest of the batch)",
+	       kind);
+	ok(s.bytes_pinned_peak <= limit, "kernel limit, %s, batches: never over it (peak %llu, %llu evictions)", kind,
+	   (unsigned long long)s.bytes_pinned_peak, (unsigned long long)s.evictions);
+out:
+	rig_down(&r);
+	munmap(buf, len);
 }
 
 /*
