@@ -19,7 +19,9 @@
  *    a closed one lived does not see the closed one's allocations;
  *  - while a driver's PASID is being bound (SVA_BIND_PASID, before the bond
  *    is published), the allocating device still finds the allocation's
- *    drvdata, never -ENOENT, and the value cannot be freed.
+ *    drvdata, never -ENOENT, and the value cannot be freed;
+ *  - sva_bind() and sva_unbind() called from a log callback return -EDEADLK
+ *    and change nothing, also for a line logged inside a bind.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -514,13 +516,58 @@ static void test_bind_window(struct sva_dev *dev, struct sva_dev *other, struct 
 	sva_dev_pasid_release(dev, p);
 }
 
+/* A log callback that calls back into libsva, once, as sva_unbind(3) and
+ * sva_bind(3) say it may not: both must refuse with -EDEADLK. */
+static struct reenter_state {
+	struct sva_bond *bond; /* armed while non-NULL */
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bound;
+	int unbind, bind;
+} reenter;
+
+static void log_reenter(void *arg, enum sva_log_level level, const char *msg)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_bond *bond = reenter.bond;
+
+	capture(arg, level, msg);
+	if (!bond || level < SVA_LOG_ERROR)
+		return;
+	reenter.bond = NULL;
+	reenter.unbind = sva_unbind(bond);
+	reenter.bind = sva_bind(reenter.dev, reenter.mm, &bo, &reenter.bound);
+}
+
+static void test_calls_from_log(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_dev *other, struct sva_mm *mm)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_bond *bond = NULL, *again = NULL;
+
+	if (sva_bind(dev, mm, &bo, &bond))
+		tap_bail("cannot bind for the log callback test");
+	sva_log_set(&ctx->log, log_reenter, NULL, SVA_LOG_DEBUG);
+	reenter = (struct reenter_state){ .bond = bond, .dev = other, .mm = mm, .unbind = 1, .bind = 1 };
+	sva_dev_pasid_free(dev, 100000); /* an error line, no lock held */
+	is_int(reenter.unbind, -EDEADLK, "sva_unbind() from a log callback: -EDEADLK");
+	is_int(reenter.bind, -EDEADLK, "sva_bind() from a log callback: -EDEADLK");
+	reenter = (struct reenter_state){ .bond = bond, .dev = other, .mm = mm, .unbind = 1, .bind = 1 };
+	is_int(sva_bind(dev, mm, &bo, &again), -EEXIST, "a bind that logs its refusal");
+	is_int(reenter.unbind, -EDEADLK, "  sva_unbind() from the log callback inside it: -EDEADLK");
+	is_int(reenter.bind, -EDEADLK, "  sva_bind() from the log callback inside it: -EDEADLK");
+	sva_log_set(&ctx->log, capture, NULL, SVA_LOG_DEBUG);
+	ok(reenter.bound == NULL && again == NULL, "nothing was bound");
+	is_int(sva_dev_bond_lookup(dev, sva_bond_pasid(bond), NULL, NULL), 0, "the bond is still published");
+	is_int(sva_unbind(bond), 0, "and unbinds once the callback is done");
+}
+
 int main(void)
 {
 	struct sva_ctx ctx;
 	struct sva_dev wide, narrow, wide2, wide3;
 	struct sva_mm mm;
 
-	plan(99);
+	plan(107);
 	ctx_init(&ctx, 20000000ull);
 	/* The default global range starts at 256: the narrow device's 8-bit
 	 * PASIDs are all its own. */
@@ -540,5 +587,6 @@ int main(void)
 	test_null_logged(&wide);
 	test_tag_per_device(&ctx, &wide);
 	test_bind_window(&wide, &wide2, &mm);
+	test_calls_from_log(&ctx, &wide, &wide2, &mm);
 	return done_testing();
 }
