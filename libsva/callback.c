@@ -39,6 +39,11 @@ bool sva_in_log_callback(void)
 	return in_callback[SVA_CB_LOG] != 0;
 }
 
+bool sva_in_nested_log_callback(void)
+{
+	return in_callback[SVA_CB_LOG] > 1;
+}
+
 const char *sva_callback_refusing(void)
 {
 	if (sva_in_callback())

@@ -151,6 +151,13 @@ static void vlog(const struct sva_log *clog, enum sva_log_level level, const cha
 
 	if ((int)level < atomic_load(&log->level) || level >= SVA_LOG_OFF)
 		return;
+	/* A line logged inside a callback that is itself nested in another (by a
+	 * call the callback must not make, refused) is dropped: one nesting still
+	 * tells the callback why its call failed, and lets an atexit() handler run
+	 * by exit() in a callback log; a second would let a callback that calls
+	 * libsva for every line recurse until the stack runs out. */
+	if (sva_in_nested_log_callback())
+		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	/* One line, whatever a caller's string held (a device name with a
 	 * newline, an escape sequence): control characters become '?'. */

@@ -200,11 +200,49 @@ static void placement(void)
 	REAL_ERROR(sva_mem_alloc(0, &o, &p), -EINVAL, "sva_mem_alloc of 0 bytes");
 }
 
+/*
+ * sva_ctx_process_faults(3) from a log callback: -EDEADLK, and its error line
+ * reaches the callback, nested.  A callback that calls it for every line (as
+ * a test of that -EDEADLK would) is not re-entered without end: the refusal
+ * made from the nested call logs nothing (sva_ctx_set_log(3)).
+ */
+static struct sva_ctx nest_ctx;
+static int nest_depth, nest_max, nest_lines, nest_ret = 1;
+
+static void nesting(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
+	nest_lines++;
+	if (++nest_depth > nest_max)
+		nest_max = nest_depth;
+	if (nest_depth < 64) { /* the old recursion ends here rather than in a stack overflow */
+		int r = sva_ctx_process_faults(&nest_ctx, 1);
+
+		if (nest_depth == 1)
+			nest_ret = r;
+	}
+	nest_depth--;
+}
+
+static void nested_refusal(void)
+{
+	ctx_init(&nest_ctx, 256, 1023);
+	nest_ctx.fe.poll_mode = true;
+	sva_ctx_set_log(&nest_ctx, nesting, NULL, SVA_LOG_DEBUG);
+	sva_logf(&nest_ctx.log, SVA_LOG_ERROR, "a line");
+	is_int(nest_ret, -EDEADLK, "sva_ctx_process_faults from a log callback: -EDEADLK");
+	is_int(nest_max, 2, "its error line reaches the callback nested once, not again from there (depth %d)", nest_max);
+	is_int(nest_lines, 2, "two lines: the first and the refusal's");
+}
+
 int main(void)
 {
 	unsetenv("SVA_LOG");
 	standalone_space();
 	device_pasids();
 	placement();
+	nested_refusal();
 	return done_testing();
 }
