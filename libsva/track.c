@@ -55,9 +55,18 @@ void (*_Atomic sva_test_track_read_hook)(void); /* set by a test while the monit
 		if (hook_)                                                        \
 			hook_();                                                  \
 	} while (0)
+/* Tests only: called as the monitor ends, before it lets its userfaultfd go. */
+void (*_Atomic sva_test_track_exit_hook)(void);
+#define EXIT_HOOK()                                                               \
+	do {                                                                      \
+		void (*hook_)(void) = atomic_load(&sva_test_track_exit_hook);     \
+		if (hook_)                                                        \
+			hook_();                                                  \
+	} while (0)
 #else
 #define APPLY_HOOK() ((void)0)
 #define READ_HOOK() do {} while (0)
+#define EXIT_HOOK() do {} while (0)
 #endif
 
 static struct {
@@ -461,6 +470,7 @@ static void *monitor(void *arg)
 	}
 	if (ret)
 		lost(ret, gen);
+	EXIT_HOOK();
 	/*
 	 * Closing unregisters every range and lets any munmap() still waiting
 	 * go: a monitor that stops must never leave them hanging.

@@ -2849,6 +2849,45 @@ static void last_mm_checks(void)
 }
 
 /*
+ * The release of the last tracked address space asks, every 20 ms while the
+ * monitor has not ended, whether the userfaultfd's number still holds that
+ * file (fstat()); the ending monitor closes it.  Nothing ordered the two: a
+ * look begun before the close could fstat() the number after it, another
+ * file's by then, and ThreadSanitizer reported the close as racing the look
+ * (once, on a slow VM, with a CHECK failure of its own describing the
+ * descriptor it had not seen made).  The exit hook holds the monitor before
+ * its close, so the release looks several times first.  Under ThreadSanitizer
+ * the old code fails here (the report makes the program exit non-zero).
+ */
+extern void (*_Atomic sva_test_track_exit_hook)(void); /* track.c, libsva-test only */
+static void hold_exit(void)
+{
+	usleep(200000);
+}
+
+static void stop_close_checks(void)
+{
+	struct sva_mm *mm;
+	unsigned char *p = fill_at(VA, 2 * PG, 0x82);
+	uint64_t t0;
+	int blocking;
+
+	if (sva_mm_new(g_ctx, NULL, &mm) || sva_mm_prefault(mm, p, 2 * PG))
+		ktest_bail("address space with prefaulted memory");
+	sva_test_track_exit_hook = hold_exit;
+	t0 = ktest_now_ns();
+	alarm(20);
+	sva_mm_free(mm); /* the last one: stops the monitor, which the hook holds */
+	alarm(0);
+	sva_test_track_exit_hook = NULL;
+	ok(ktest_now_ns() - t0 >= 200000000ull, "the last release waited for the held monitor to end");
+	is_int(threads_named("sva-coherence", &blocking), 0, "  the monitor is gone");
+	alarm(10);
+	is_int(munmap(p, 2 * PG), 0, "  munmap of the once-tracked memory returns");
+	alarm(0);
+}
+
+/*
  * The vDSO, moved into the device's window: a special mapping, which
  * userfaultfd never registers, with no file behind it.  It used to pass for
  * private anonymous memory (which can always be registered), so the failed
@@ -3116,6 +3155,7 @@ int main(void)
 	sva_unbind(bond);
 	sva_mm_free(mm);
 	last_mm_checks();
+	stop_close_checks();
 	sva_dev_close(g_dev);
 	sva_ctx_free(g_ctx);
 	return done_testing();
