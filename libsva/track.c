@@ -75,6 +75,12 @@ static struct {
 	struct sva_mm *mms;
 	unsigned nmms;
 	_Atomic int uffd; /* -1: none */
+	/* Held by stop() while it asks whether uffd's number still holds the
+	 * userfaultfd, and by the ending monitor while it gives the number up
+	 * and closes it: else a look begun before the close fstat()s the
+	 * number after it, another file's by then (and ThreadSanitizer, which
+	 * does not see the kernel order the doorbell gives, reports the close). */
+	pthread_mutex_t uffd_lock;
 	struct sva_file_id uffd_file; /* uffd's userfaultfd, as fstat() saw it at creation */
 	_Atomic int stopfd; /* the eventfd: the fallback wake-up, and the abandon's */
 	struct sva_file_id stop_file; /* stopfd's eventfd, as fstat() saw it at creation */
@@ -121,6 +127,7 @@ static struct {
 	.setup = PTHREAD_MUTEX_INITIALIZER,
 	.reg = PTHREAD_MUTEX_INITIALIZER,
 	.uffd = -1,
+	.uffd_lock = PTHREAD_MUTEX_INITIALIZER,
 	.stopfd = -1,
 	.wait_lock = PTHREAD_MUTEX_INITIALIZER,
 	.wait_cond = PTHREAD_COND_INITIALIZER,
@@ -477,11 +484,13 @@ static void *monitor(void *arg)
 	 */
 	/* Only if it is still ours: a monitor a stop() let go (detached) may end
 	 * while a newer one runs, whose number registrations must keep using. */
+	pthread_mutex_lock(&T.uffd_lock);
 	atomic_compare_exchange_strong(&T.uffd, &own, -1);
 	/* Woken for a stop through the eventfd, the number may hold another
 	 * file (see stop()): that one is the application's. */
 	if (uffd >= 0 && sva_fd_holds(uffd, &uffd_file))
 		close(uffd);
+	pthread_mutex_unlock(&T.uffd_lock);
 	/* From now on no event says a mapping went: what the fault path learnt
 	 * of the mappings (transparent huge pages) is not carried over to one
 	 * of the same bounds, which may be another one by the time a tracked
@@ -534,6 +543,7 @@ static void child_after_fork(void)
 {
 	child_unlock(&T.setup);
 	child_unlock(&T.reg);
+	child_unlock(&T.uffd_lock);
 	child_unlock(&T.wait_lock);
 	pthread_cond_init(&T.wait_cond, NULL);
 	child_forget();
@@ -693,6 +703,21 @@ static bool ring_eventfd(void)
 	       write(stopfd, &one, sizeof(one)) == sizeof(one);
 }
 
+/* Does T.uffd hold the running monitor's userfaultfd, or has the monitor let
+ * the number go (-1)?  False: another file is at the number.  Under
+ * T.uffd_lock, so the number looked at is not one the monitor is closing. */
+static bool uffd_ours_or_gone(void)
+{
+	int uffd;
+	bool ret;
+
+	pthread_mutex_lock(&T.uffd_lock);
+	uffd = atomic_load(&T.uffd);
+	ret = uffd < 0 || sva_fd_holds(uffd, &T.uffd_file);
+	pthread_mutex_unlock(&T.uffd_lock);
+	return ret;
+}
+
 /*
  * Called with T.setup held.  The doorbell wakes the monitor through its own
  * userfaultfd: the REMOVE event of an madvise() of the doorbell page reaches
@@ -714,8 +739,7 @@ static bool ring_eventfd(void)
  */
 static void stop(void)
 {
-	int uffd = atomic_load(&T.uffd);
-	bool bell = T.doorbell_armed && (uffd < 0 || sva_fd_holds(uffd, &T.uffd_file));
+	bool bell = T.doorbell_armed && uffd_ours_or_gone();
 	bool joined = false, efd = false, rang = true;
 	pthread_t ringer;
 	void *ringer_stack = NULL;
@@ -754,12 +778,11 @@ static void stop(void)
 					atomic_store(&T.bell, 0);
 			}
 		}
-		uffd = atomic_load(&T.uffd);
 		/* Rung, and the number still holds our userfaultfd: the monitor
 		 * gets the event (or is busy with earlier ones).  Or the monitor
 		 * has let the number go itself (-1): it is ending.  Only another
 		 * file at the number calls for the eventfd. */
-		if (!efd && rang && (uffd < 0 || sva_fd_holds(uffd, &T.uffd_file)))
+		if (!efd && rang && uffd_ours_or_gone())
 			continue;
 		if (!efd) {
 			efd = ring_eventfd();
