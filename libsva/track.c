@@ -46,23 +46,20 @@
 /* Tests only (libsva-test): called as the monitor applies an event, T.reg held. */
 void (*sva_test_track_apply_hook)(void);
 #define APPLY_HOOK() (sva_test_track_apply_hook ? sva_test_track_apply_hook() : (void)0)
+/* A hook a test sets while the monitor runs: loaded once, then called. */
+#define CALL_ATOMIC_HOOK(hook)                                                    \
+	do {                                                                      \
+		void (*hook_)(void) = atomic_load(&(hook));                       \
+		if (hook_)                                                        \
+			hook_();                                                  \
+	} while (0)
 /* Tests only: called as the monitor is about to read events (the read count
  * not moved yet), so a test can hold an event unread. */
-void (*_Atomic sva_test_track_read_hook)(void); /* set by a test while the monitor runs */
-#define READ_HOOK()                                                               \
-	do {                                                                      \
-		void (*hook_)(void) = atomic_load(&sva_test_track_read_hook);     \
-		if (hook_)                                                        \
-			hook_();                                                  \
-	} while (0)
+void (*_Atomic sva_test_track_read_hook)(void);
+#define READ_HOOK() CALL_ATOMIC_HOOK(sva_test_track_read_hook)
 /* Tests only: called as the monitor ends, before it lets its userfaultfd go. */
 void (*_Atomic sva_test_track_exit_hook)(void);
-#define EXIT_HOOK()                                                               \
-	do {                                                                      \
-		void (*hook_)(void) = atomic_load(&sva_test_track_exit_hook);     \
-		if (hook_)                                                        \
-			hook_();                                                  \
-	} while (0)
+#define EXIT_HOOK() CALL_ATOMIC_HOOK(sva_test_track_exit_hook)
 #else
 #define APPLY_HOOK() ((void)0)
 #define READ_HOOK() do {} while (0)
