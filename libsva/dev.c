@@ -198,6 +198,15 @@ SVA_EXPORT int sva_dev_fd(const struct sva_dev *dev)
 	return dev->fd >= 0 ? dev->fd : -ENODEV;
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called in sva_dev_iova_ranges() once it has the
+ * RID's IOAS and before it asks the kernel about it. */
+void (*sva_test_iova_ranges_hook)(struct sva_dev *dev);
+#define IOVA_RANGES_HOOK(d) (sva_test_iova_ranges_hook ? sva_test_iova_ranges_hook(d) : (void)0)
+#else
+#define IOVA_RANGES_HOOK(d) ((void)0)
+#endif
+
 SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *ranges, size_t *nr)
 {
 	uint32_t ioas;
@@ -219,5 +228,6 @@ SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *r
 				      "%s is not attached to an address space; its IOVA ranges are not "
 				      "known yet",
 				      dev->label);
+	IOVA_RANGES_HOOK(dev);
 	return sva_iommufd_iova_ranges_out(dev->ctx->fd, ioas, ranges, nr);
 }

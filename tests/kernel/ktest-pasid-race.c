@@ -8,10 +8,13 @@
  * return the drvdata of a bond of that device.  Two cases: a private PASID
  * (a device space narrowed to one value, grace 1 ns, so every rebind gets
  * it back) and an address space's global PASID on a second device, kept
- * allocated by the first device's bond.
+ * allocated by the first device's bond.  Then sva_dev_iova_ranges() racing
+ * a RID unbind and the sva_mm_free() after it: the answer is the ranges or
+ * -ENOTCONN, never the kernel's -ENOENT for the IOAS freed meanwhile.
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "ktest.h"
 
@@ -84,6 +87,126 @@ static void race(const char *what, struct race *r, struct sva_mm *mm, const stru
 	   atomic_load(&r->hits), atomic_load(&r->misses));
 }
 
+/* dev.c, tests only: called once sva_dev_iova_ranges() has the RID's IOAS. */
+extern void (*sva_test_iova_ranges_hook)(struct sva_dev *dev);
+
+/* 1: a query holds the RID's IOAS; 2: the unbind and sva_mm_free() returned. */
+static atomic_int ranges_step;
+
+/* Wait for the unbind and free, 300 ms at most: a query that keeps them out
+ * meanwhile (as it must) lets them go when it is done. */
+static void hold_ranges(struct sva_dev *dev)
+{
+	uint64_t end = ktest_now_ns() + 300000000ull;
+
+	(void)dev;
+	atomic_store(&ranges_step, 1);
+	while (atomic_load(&ranges_step) != 2 && ktest_now_ns() < end)
+		usleep(1000);
+}
+
+struct ranges_race {
+	struct sva_dev *dev;
+	atomic_bool stop;
+	atomic_ulong got, notconn, bad;
+	atomic_int bad_ret;
+	int ret; /* of the one call under the hook */
+};
+
+static void ranges_answer(struct ranges_race *r, int ret)
+{
+	if (ret == 0)
+		atomic_fetch_add_explicit(&r->got, 1, memory_order_relaxed);
+	else if (ret == -ENOTCONN)
+		atomic_fetch_add_explicit(&r->notconn, 1, memory_order_relaxed);
+	else {
+		atomic_fetch_add(&r->bad, 1);
+		atomic_store(&r->bad_ret, ret);
+	}
+}
+
+static void *ranges_once(void *arg)
+{
+	struct ranges_race *r = arg;
+	struct sva_iova_range rg[8];
+	size_t nr = 8;
+
+	r->ret = sva_dev_iova_ranges(r->dev, rg, &nr);
+	return NULL;
+}
+
+static void *ranges_loop(void *arg)
+{
+	struct ranges_race *r = arg;
+
+	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+		struct sva_iova_range rg[8];
+		size_t nr = 8;
+
+		ranges_answer(r, sva_dev_iova_ranges(r->dev, rg, &nr));
+	}
+	return NULL;
+}
+
+/*
+ * Review Z95: sva_dev_iova_ranges() read the RID's IOAS under the device's
+ * lock and asked the kernel after it, so a RID unbind and the sva_mm_free()
+ * of its address space in between made it return the kernel's -ENOENT (17
+ * in 300 rounds on the mock), an answer sva_dev_iova_ranges(3) does not
+ * give for a device unbound meanwhile.  First the one interleaving, held
+ * open by a test hook; then unhooked rounds for the sanitizer tiers.
+ */
+static void ranges_vs_unbind(struct sva_ctx *ctx, struct sva_dev *dev)
+{
+	struct sva_bind_opts ro = { .size = sizeof(ro), .flags = SVA_BIND_PINNED | SVA_BIND_RID };
+	struct ranges_race r = { .dev = dev };
+	unsigned long rounds = 0;
+	struct sva_bond *rid;
+	struct sva_mm *mm;
+	pthread_t t;
+	int ret = 0;
+	uint64_t end;
+
+	if (sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, &ro, &rid))
+		ktest_bail("IOVA ranges: an address space and a RID bind failed");
+	atomic_store(&ranges_step, 0);
+	sva_test_iova_ranges_hook = hold_ranges;
+	pthread_create(&t, NULL, ranges_once, &r);
+	while (atomic_load(&ranges_step) != 1)
+		usleep(1000);
+	ret = sva_unbind(rid);
+	sva_mm_free(mm);
+	atomic_store(&ranges_step, 2);
+	pthread_join(t, NULL);
+	sva_test_iova_ranges_hook = NULL;
+	is_int(ret, 0, "IOVA ranges vs unbind: the RID unbind succeeds");
+	ok(r.ret == 0 || r.ret == -ENOTCONN,
+	   "IOVA ranges vs unbind: a query that found the RID attached answers its ranges or -ENOTCONN, not the "
+	   "kernel's error for the freed IOAS (got %d)",
+	   r.ret);
+
+	pthread_create(&t, NULL, ranges_loop, &r);
+	end = ktest_now_ns() + RUN_NS;
+	while (ktest_now_ns() < end) {
+		ro.flags = SVA_BIND_RID | (rounds & 1 ? SVA_BIND_PINNED : 0);
+		ret = sva_mm_new(ctx, NULL, &mm);
+		if (ret)
+			break;
+		ret = sva_bind(dev, mm, &ro, &rid);
+		ret = ret ? ret : sva_unbind(rid);
+		sva_mm_free(mm);
+		if (ret)
+			break;
+		rounds++;
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(t, NULL);
+	is_int(ret, 0, "IOVA ranges vs unbind: %lu rounds of sva_mm_new, RID bind, unbind and sva_mm_free", rounds);
+	ok(rounds > 10 && atomic_load(&r.got) > 0, "IOVA ranges vs unbind: queries answered meanwhile (%lu, %lu -ENOTCONN)",
+	   atomic_load(&r.got), atomic_load(&r.notconn));
+	is_int(atomic_load(&r.bad), 0, "IOVA ranges vs unbind: no other answer (last %d)", atomic_load(&r.bad_ret));
+}
+
 int main(void)
 {
 	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL, .pasid_grace_ns = 1,
@@ -123,6 +246,8 @@ int main(void)
 		race("shared global PASID on d2", &(struct race){ .dev = d2, .pasid = sva_bond_pasid(b1), .want = &token_b },
 		     mm, &bo, &b2);
 	sva_unbind(b2);
+	/* d1 keeps its PASID bond: its RID is parked after each unbind. */
+	ranges_vs_unbind(ctx, d1);
 	sva_unbind(b1);
 	sva_mm_free(mm);
 	sva_dev_close(d2);
