@@ -219,8 +219,20 @@ SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *r
 	ret = sva_ctx_check_owner(dev->ctx);
 	if (ret)
 		return ret;
+	/*
+	 * dev->lock is held over the query: a RID unbind clears rid_ioas under
+	 * it, and only after that can sva_mm_free() destroy the IOAS.  Read
+	 * under the lock and queried after it, the number could name an IOAS
+	 * already destroyed (the kernel's -ENOENT, which the page does not
+	 * give for a device unbound meanwhile: that is -ENOTCONN) or, reused,
+	 * another object's (review Z95).
+	 */
 	pthread_mutex_lock(&dev->lock);
 	ioas = dev->rid_ioas;
+	if (ioas) {
+		IOVA_RANGES_HOOK(dev);
+		ret = sva_iommufd_iova_ranges_out(dev->ctx->fd, ioas, ranges, nr);
+	}
 	pthread_mutex_unlock(&dev->lock);
 	/* "Not attached yet" answers a question a driver may ask before binding. */
 	if (!ioas)
@@ -228,6 +240,5 @@ SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *r
 				      "%s is not attached to an address space; its IOVA ranges are not "
 				      "known yet",
 				      dev->label);
-	IOVA_RANGES_HOOK(dev);
-	return sva_iommufd_iova_ranges_out(dev->ctx->fd, ioas, ranges, nr);
+	return ret;
 }
