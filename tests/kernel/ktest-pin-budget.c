@@ -592,6 +592,74 @@ static void tiny_budget_batch(void)
 }
 
 /*
+ * The first batch of an address space with nothing visible yet, while pins
+ * libsva cannot evict (another address space's prefault here; as well
+ * another process's, io_uring's) hold all of the kernel's limit but
+ * room_pages: its budget, the whole limit, has room, the kernel has not.
+ * From one page of room every one of 64 random faults is served (each after
+ * the first takes the page of an earlier one of its batch, answered early);
+ * with none, every one is INVALID (-ENOMEM), in every batch, nothing of the
+ * process's own to evict.  Review Z93's open item had the first case see a
+ * few -ENOMEM answers; sva_mm_new(3) states both.
+ */
+static void first_batch_at_limit(uint64_t room_pages)
+{
+	const uint64_t limit = 256 * KB, len = 16 * MB, va = BUF_VA + 64 * MB;
+	struct reports ra = { 0 }, rb = { 0 };
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+	unsigned char *pbuf, *buf;
+	struct rlimit was;
+	struct rig a, b;
+	long invalid[2];
+
+	if (getrlimit(RLIMIT_MEMLOCK, &was))
+		ktest_bail("getrlimit: %s", strerror(errno));
+	set_memlock(limit);
+	rig_up(&a, 0, UINT64_MAX, &ra, "first batch, A");
+	rig_up(&b, 0, UINT64_MAX, &rb, "first batch, B");
+	pbuf = map_buf(PIN_VA, limit, false, 13);
+	buf = map_buf(va, len, false, 14);
+	is_int(sva_mm_prefault(a.mm, pbuf, limit - room_pages * PG), 0,
+	       "first batch, %llu page(s) of room: another address space prefaults the rest of the limit",
+	       (unsigned long long)room_pages);
+	for (int batch = 0; batch < 2; batch++) {
+		long before = (long)bond_stats(b.bond).invalid;
+
+		for (int i = 0; i < 64; i++) {
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			sva_dev_inject_fault(b.dev, sva_bond_pasid(b.bond), va + (rng % (len / PG)) * PG, SVA_ACCESS_READ,
+					     0);
+		}
+		is_int(sva_ctx_process_faults(b.ctx, 64), 64, "first batch, %llu page(s) of room: batch %d of 64 faults",
+		       (unsigned long long)room_pages, batch + 1);
+		invalid[batch] = (long)bond_stats(b.bond).invalid - before;
+	}
+	if (room_pages) {
+		ok(invalid[0] == 0 && invalid[1] == 0 && rb.n == 0,
+		   "first batch, %llu page(s) of room: every fault served, the first batch's too (%ld and %ld INVALID, "
+		   "first reason %d)",
+		   (unsigned long long)room_pages, invalid[0], invalid[1], rb.n ? rb.reason[0] : 0);
+		uint64_t last = (rng % (len / PG)) * PG;
+
+		ok(mm_stats(b.mm).bytes_pinned_peak <= room_pages * PG && device_sees(b.ctx, b.mm, va + last, buf + last),
+		   "first batch, %llu page(s) of room: within the kernel's room (peak %llu), the last page visible",
+		   (unsigned long long)room_pages, (unsigned long long)mm_stats(b.mm).bytes_pinned_peak);
+	} else {
+		ok(invalid[0] == 64 && invalid[1] == 64 && rb.n > 0 && rb.reason[0] == -ENOMEM,
+		   "first batch, no room: every fault INVALID (-ENOMEM), batch after batch (%ld and %ld, first reason %d)",
+		   invalid[0], invalid[1], rb.n ? rb.reason[0] : 0);
+		ok(mm_stats(b.mm).bytes_visible == 0 && mm_stats(a.mm).bytes_prefaulted == limit,
+		   "first batch, no room: nothing mapped, the prefault untouched");
+	}
+	rig_down(&b);
+	rig_down(&a);
+	munmap(pbuf, limit);
+	munmap(buf, len);
+	if (setrlimit(RLIMIT_MEMLOCK, &was))
+		ktest_bail("setrlimit: %s", strerror(errno));
+}
+
+/*
  * Two address spaces with the default budget, each the whole limit: the
  * second's faults must not starve once the first holds it all.  The kernel's
  * ENOMEM for the second, which has nothing of its own to evict, takes cold
@@ -1164,6 +1232,9 @@ int main(void)
 	pinned_mode();
 	in_flight();
 	tiny_budget_batch();
+	first_batch_at_limit(1);
+	first_batch_at_limit(4);
+	first_batch_at_limit(0);
 	shared_limit();
 	shared_limit_race();
 	prefault_whole();
