@@ -60,10 +60,15 @@ void (*_Atomic sva_test_track_read_hook)(void);
 /* Tests only: called as the monitor ends, before it lets its userfaultfd go. */
 void (*_Atomic sva_test_track_exit_hook)(void);
 #define EXIT_HOOK() CALL_ATOMIC_HOOK(sva_test_track_exit_hook)
+/* Tests only: called by a registration that has the userfaultfd's number and
+ * has not made its ioctl yet. */
+void (*_Atomic sva_test_track_register_hook)(void);
+#define REGISTER_HOOK() CALL_ATOMIC_HOOK(sva_test_track_register_hook)
 #else
 #define APPLY_HOOK() ((void)0)
 #define READ_HOOK() do {} while (0)
 #define EXIT_HOOK() do {} while (0)
+#define REGISTER_HOOK() do {} while (0)
 #endif
 
 static struct {
@@ -881,6 +886,7 @@ int sva_track_register(uint64_t start, uint64_t end)
 		fd = atomic_load(&T.uffd);
 		if (fd < 0)
 			return atomic_load(&T.error) ? atomic_load(&T.error) : -EBADF;
+		REGISTER_HOOK();
 		if (!ioctl(fd, KABI_UFFDIO_REGISTER, &r))
 			return 0;
 		/* EPERM: a shared mapping the process may never write (no

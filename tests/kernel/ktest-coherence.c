@@ -2888,6 +2888,165 @@ static void stop_close_checks(void)
 }
 
 /*
+ * exit() while another thread prefaults an address space still tracked:
+ * track.c's destructor stops the monitor, which closes its userfaultfd.  A
+ * stop rung through the doorbell reaches the monitor as an event it applies
+ * to every address space under its map_lock, and a monitor that fails
+ * withdraws every address space under it: either waits for a registration
+ * already under way.  A stop rung through the eventfd (the userfaultfd
+ * refused the doorbell's registration: here the application has its own
+ * userfaultfd on that page) takes no lock the registration holds.  The
+ * registration hook holds the registration between its look at the number
+ * and its ioctl until the monitor is gone (1 s at most), and the application
+ * then puts a userfaultfd of its own at the number.  The ioctl used to go
+ * there: the application's userfaultfd got libsva's mapping registered (its
+ * events, its write-protect faults).
+ */
+extern void (*_Atomic sva_test_track_register_hook)(void); /* track.c, libsva-test only */
+static struct sva_mm *g_rc_mm;
+static pthread_t g_rc_thread;
+static int g_rc_out = -1, g_rc_ufd = -1;
+static atomic_int g_rc_entered, g_rc_taken, g_rc_done, g_rc_prefault = -9;
+
+/* A userfaultfd of the application's, handshake done: its number, or -1. */
+static int app_uffd(void)
+{
+	int ufd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
+	struct kabi_uffdio_api api = { .api = KABI_UFFD_API };
+
+	if (ufd >= 0 && ioctl(ufd, KABI_UFFDIO_API, &api)) {
+		close(ufd);
+		return -1;
+	}
+	return ufd;
+}
+
+/* The one-page mapping registered for write-protect (smaps "uw"): the
+ * doorbell, while a monitor runs and the test has only larger ones; or 0. */
+static uint64_t doorbell_page(void)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	unsigned long long lo = 0, hi = 0, found = 0;
+
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+
+		if (sscanf(line, "%llx-%llx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			lo = s;
+			hi = e;
+		} else if (!strncmp(line, "VmFlags:", 8) && strstr(line, " uw") && hi - lo == PG) {
+			found = lo;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void hold_register(void)
+{
+	int blocking, app;
+
+	atomic_store(&sva_test_track_register_hook, NULL);
+	atomic_store(&g_rc_entered, 1);
+	/* Less than stop()'s 2 s grace: a monitor that waits for this is joined. */
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 0, 1000);
+	if (threads_named("sva-coherence", &blocking) > 0)
+		return; /* the monitor waits for this registration: nothing to take */
+	app = app_uffd();
+	if (app >= 0 && (app == g_rc_ufd || dup2(app, g_rc_ufd) == g_rc_ufd))
+		atomic_store(&g_rc_taken, 1);
+	if (app >= 0 && app != g_rc_ufd)
+		close(app);
+}
+
+static void *register_close_prefault(void *arg)
+{
+	atomic_store(&g_rc_prefault, sva_mm_prefault(g_rc_mm, arg, 4 * PG));
+	atomic_store(&g_rc_done, 1);
+	return NULL;
+}
+
+/* Whether any userfaultfd has [va, va + len) registered: 0 if a new one can
+ * register it, -EBUSY if another has it. */
+static int registered_elsewhere(uint64_t va, uint64_t len)
+{
+	struct kabi_uffdio_register reg = { .range = { va, len }, .mode = 1 /* MISSING */ };
+	int ufd = app_uffd(), ret;
+
+	if (ufd < 0)
+		return -99;
+	ret = ioctl(ufd, KABI_UFFDIO_REGISTER, &reg) ? -errno : 0;
+	close(ufd);
+	return ret;
+}
+
+/* After track.c's destructor (priority 200 runs before 150), which stopped
+ * the monitor. */
+__attribute__((destructor(150))) static void register_close_report(void)
+{
+	int got[3] = { -9, -9, -9 }, blocking;
+
+	if (g_rc_out < 0)
+		return;
+	KTEST_WAIT_WHILE(!atomic_load(&g_rc_done), 10000);
+	if (atomic_load(&g_rc_done))
+		pthread_join(g_rc_thread, NULL);
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 0, 5000);
+	got[0] = atomic_load(&g_rc_prefault);
+	got[1] = atomic_load(&g_rc_taken);
+	got[2] = registered_elsewhere(VA + 16 * PG, 4 * PG);
+	if (write(g_rc_out, got, sizeof(got)) != sizeof(got))
+		_exit(7);
+	/* The exit goes on: a sanitizer's report still makes it non-zero. */
+}
+
+static int register_close_child(int out)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_NO_EXIT_TEARDOWN };
+	struct kabi_uffdio_register reg = { .range = { 0, PG }, .mode = 1 /* MISSING */ };
+	struct sva_ctx *ctx;
+	struct sva_mm *first;
+	unsigned char *a, *b;
+	int app;
+
+	alarm(30);
+	if (sva_ctx_new(&co, &ctx) || sva_mm_new(ctx, NULL, &first))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(first, a, 4 * PG))
+		_exit(4);
+	reg.range.start = doorbell_page();
+	sva_mm_free(first); /* the monitor stops; the doorbell page is kept */
+	app = app_uffd();
+	if (!reg.range.start || app < 0 || ioctl(app, KABI_UFFDIO_REGISTER, &reg))
+		_exit(5);
+	if (sva_mm_new(ctx, NULL, &g_rc_mm) || sva_mm_prefault(g_rc_mm, a, 4 * PG))
+		_exit(6); /* a new monitor, whose doorbell the userfaultfd refused */
+	g_rc_ufd = find_uffd(); /* the newest: libsva's, not app */
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	atomic_store(&sva_test_track_register_hook, hold_register);
+	if (g_rc_ufd < 0 || g_rc_ufd == app || pthread_create(&g_rc_thread, NULL, register_close_prefault, b))
+		_exit(7);
+	KTEST_WAIT_WHILE(!atomic_load(&g_rc_entered), 5000);
+	if (!atomic_load(&g_rc_entered))
+		_exit(8);
+	g_rc_out = out;
+	exit(0); /* the destructors stop the monitor, then register_close_report() */
+}
+
+static void register_close_checks(void)
+{
+	int got[3] = { -9, -9, -9 };
+
+	child_ran("KTEST_REGISTER_CLOSE", got, sizeof(got), "exit() while another thread's registration is under way");
+	is_int(got[0], 0, "  the prefault maps");
+	is_int(got[1], 0, "  the monitor did not give its userfaultfd's number up under the registration");
+	is_int(got[2], 0, "  no userfaultfd has the mapping after the exit (the application's was given it: -EBUSY)");
+}
+
+/*
  * The vDSO, moved into the device's window: a special mapping, which
  * userfaultfd never registers, with no file behind it.  It used to pass for
  * private anonymous memory (which can always be registered), so the failed
@@ -3091,6 +3250,8 @@ int main(void)
 		return dup2_read_child(atoi(getenv("KTEST_DUP2_READ")));
 	if (getenv("KTEST_DUP2_POLL"))
 		return dup2_poll_child(atoi(getenv("KTEST_DUP2_POLL")));
+	if (getenv("KTEST_REGISTER_CLOSE"))
+		return register_close_child(atoi(getenv("KTEST_REGISTER_CLOSE")));
 	if (getenv("KTEST_STOPFD_REPLACED"))
 		return stopfd_replaced_child(atoi(getenv("KTEST_STOPFD_REPLACED")));
 	ktest_require_iommufd();
@@ -3156,6 +3317,7 @@ int main(void)
 	sva_mm_free(mm);
 	last_mm_checks();
 	stop_close_checks();
+	register_close_checks();
 	sva_dev_close(g_dev);
 	sva_ctx_free(g_ctx);
 	return done_testing();
