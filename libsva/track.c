@@ -61,7 +61,7 @@ void (*_Atomic sva_test_track_read_hook)(void);
 void (*_Atomic sva_test_track_exit_hook)(void);
 #define EXIT_HOOK() CALL_ATOMIC_HOOK(sva_test_track_exit_hook)
 /* Tests only: called by a registration that has the userfaultfd's number and
- * has not made its ioctl yet. */
+ * has not made its ioctl yet (T.uffd_lock held). */
 void (*_Atomic sva_test_track_register_hook)(void);
 #define REGISTER_HOOK() CALL_ATOMIC_HOOK(sva_test_track_register_hook)
 #else
@@ -77,11 +77,15 @@ static struct {
 	struct sva_mm *mms;
 	unsigned nmms;
 	_Atomic int uffd; /* -1: none */
-	/* Held by stop() while it asks whether uffd's number still holds the
-	 * userfaultfd, and by the ending monitor while it gives the number up
-	 * and closes it: else a look begun before the close fstat()s the
-	 * number after it, another file's by then (and ThreadSanitizer, which
-	 * does not see the kernel order the doorbell gives, reports the close). */
+	/* Held by whoever gives uffd's number up and closes it (the ending
+	 * monitor, a failed start()), by stop() while it asks whether the
+	 * number still holds the userfaultfd, and by a registration from its
+	 * look at the number to the end of its ioctl: else a look or ioctl
+	 * begun before the close reaches the number after it, another file's
+	 * by then (ThreadSanitizer, which does not see the kernel order the
+	 * doorbell gives, reported stop()'s look; a registration's ioctl went
+	 * to the application's userfaultfd).  Taken last, with nothing taken
+	 * under it; held across no wait for the monitor. */
 	pthread_mutex_t uffd_lock;
 	struct sva_file_id uffd_file; /* uffd's userfaultfd, as fstat() saw it at creation */
 	_Atomic int stopfd; /* the eventfd: the fallback wake-up, and the abandon's */
@@ -643,8 +647,11 @@ static int start(enum sva_track_part *what, const struct sva_log *log)
 		ret = -ENOMEM;
 	}
 	if (ret) {
+		/* A registration may have read the number already (see T). */
+		pthread_mutex_lock(&T.uffd_lock);
 		atomic_store(&T.uffd, -1);
 		close(fd);
+		pthread_mutex_unlock(&T.uffd_lock);
 		/* Made just now, so no registration can write to it yet: a
 		 * failed start leaves no descriptor behind (sva.h). */
 		if (made_stopfd) {
@@ -879,25 +886,37 @@ int sva_track_register(uint64_t start, uint64_t end)
 		.range = { .start = start, .len = end - start },
 		.mode = KABI_UFFDIO_REGISTER_MODE_WP,
 	};
-	int fd, expected = 0;
+	int fd, err, expected = 0;
 	unsigned gen;
 
 	for (int again = 1;; again--) {
+		/* The number and the ioctl under T.uffd_lock: an address
+		 * space's map_lock orders this before a close only when the
+		 * monitor walks every address space before it closes (a
+		 * failure, the doorbell's event); a stop rung through the
+		 * eventfd, a let-go monitor and a failed start() do not.  Only
+		 * a registration that does make its system call takes it. */
+		pthread_mutex_lock(&T.uffd_lock);
 		fd = atomic_load(&T.uffd);
+		err = 0;
+		if (fd >= 0) {
+			REGISTER_HOOK();
+			err = ioctl(fd, KABI_UFFDIO_REGISTER, &r) ? errno : 0;
+		}
+		pthread_mutex_unlock(&T.uffd_lock);
 		if (fd < 0)
 			return atomic_load(&T.error) ? atomic_load(&T.error) : -EBADF;
-		REGISTER_HOOK();
-		if (!ioctl(fd, KABI_UFFDIO_REGISTER, &r))
+		if (!err)
 			return 0;
 		/* EPERM: a shared mapping the process may never write (no
 		 * VM_MAYWRITE: a file opened read-only, a write-sealed memfd).
 		 * A kind of mapping userfaultfd cannot register, as its
 		 * EINVALs are; -EPERM means a refused userfaultfd (seccomp) in
 		 * sva_mm_stats(3) and unpinnable pages in sva_mm_prefault(3). */
-		if (errno == EPERM)
+		if (err == EPERM)
 			return -EINVAL;
-		if (errno != ENOTTY && errno != EBADF)
-			return -errno;
+		if (err != ENOTTY && err != EBADF)
+			return -err;
 		/* A new monitor started meanwhile, on a new userfaultfd: its own. */
 		if (!again || atomic_load(&T.uffd) == fd)
 			break;
