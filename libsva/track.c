@@ -64,11 +64,16 @@ void (*_Atomic sva_test_track_exit_hook)(void);
  * has not made its ioctl yet (T.uffd_lock held). */
 void (*_Atomic sva_test_track_register_hook)(void);
 #define REGISTER_HOOK() CALL_ATOMIC_HOOK(sva_test_track_register_hook)
+/* Tests only: called by sva_track_add() with a monitor running, before the
+ * address space joins its list (T.setup held). */
+void (*_Atomic sva_test_track_add_hook)(void);
+#define ADD_HOOK() CALL_ATOMIC_HOOK(sva_test_track_add_hook)
 #else
 #define APPLY_HOOK() ((void)0)
 #define READ_HOOK() do {} while (0)
 #define EXIT_HOOK() do {} while (0)
 #define REGISTER_HOOK() do {} while (0)
+#define ADD_HOOK() do {} while (0)
 #endif
 
 static struct {
@@ -850,6 +855,7 @@ int sva_track_add(struct sva_mm *mm, enum sva_track_part *what)
 		ret = start(what, &mm->ctx->log);
 	}
 	if (!ret) {
+		ADD_HOOK();
 		pthread_mutex_lock(&T.reg);
 		mm->track_next = T.mms;
 		T.mms = mm;

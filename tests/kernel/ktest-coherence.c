@@ -3047,6 +3047,79 @@ static void register_close_checks(void)
 }
 
 /*
+ * The monitor fails after sva_mm_new() has found it running and before the
+ * new address space joins its list: the failure's walk, which marks every
+ * address space untracked, comes first and does not see it.  The address
+ * space must not join the dead monitor and call itself tracked (its events
+ * would go nowhere, its fences say -EIO for good): it starts a new monitor,
+ * as libsva(7) says address spaces created after a failure do.  The test hook
+ * (libsva-test only) runs in sva_track_add() between the two; there the
+ * monitor is made to fail as in uffd_replaced_child(): a dead pipe at its
+ * number, and a munmap() of a tracked page to wake it.
+ */
+extern void (*_Atomic sva_test_track_add_hook)(void); /* track.c, libsva-test only */
+static unsigned char *g_add_fail_page;
+
+static void fail_monitor_once(void)
+{
+	sva_test_track_add_hook = NULL;
+	for (int ms = 0; ms < 2000 && !monitor_in_poll(); ms++)
+		usleep(1000);
+	uffd_to_dead_pipe();
+	munmap(g_add_fail_page, 4 * PG);
+	/* The failing monitor takes no lock sva_mm_new() holds. */
+	usleep(300000);
+}
+
+static int add_fail_child(int out)
+{
+	int got[5] = { -9, -9, -9, -9, -9 };
+	struct sva_mm_stats s = { .size = sizeof(s) };
+	struct sva_ctx *ctx;
+	struct sva_mm *first, *mm;
+	unsigned char *b;
+
+	alarm(30);
+	if (sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &first))
+		_exit(3);
+	g_add_fail_page = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(first, g_add_fail_page, 4 * PG))
+		_exit(4);
+	sva_test_track_add_hook = fail_monitor_once;
+	got[0] = sva_mm_new(ctx, NULL, &mm);
+	if (got[0])
+		_exit(5);
+	sva_mm_stats(mm, &s);
+	got[1] = !!(s.flags & SVA_MM_STAT_TRACKED);
+	got[2] = sva_mm_fence(mm);
+	/* Tracked for real: an unmapped page is withdrawn. */
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	got[3] = sva_mm_prefault(mm, b, 4 * PG);
+	munmap(b, 4 * PG);
+	sva_mm_fence(mm);
+	sva_mm_stats(mm, &s);
+	got[4] = (int)s.bytes_visible;
+	sva_mm_free(mm);
+	sva_mm_free(first);
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(6);
+	_exit(0);
+}
+
+static void add_fail_checks(void)
+{
+	int got[5] = { -9, -9, -9, -9, -9 };
+
+	child_ran("KTEST_ADD_FAIL", got, sizeof(got), "the monitor fails as an address space joins");
+	is_int(got[0], 0, "  sva_mm_new() succeeds");
+	is_int(got[1], 1, "  and the address space is tracked");
+	is_int(got[2], 0, "  by a live monitor: its fence says 0, not the dead one's -EIO");
+	is_int(got[3], 0, "  it maps");
+	is_int(got[4], 0, "  and a munmap() withdraws what the device saw");
+}
+
+/*
  * The vDSO, moved into the device's window: a special mapping, which
  * userfaultfd never registers, with no file behind it.  It used to pass for
  * private anonymous memory (which can always be registered), so the failed
@@ -3250,6 +3323,8 @@ int main(void)
 		return dup2_read_child(atoi(getenv("KTEST_DUP2_READ")));
 	if (getenv("KTEST_DUP2_POLL"))
 		return dup2_poll_child(atoi(getenv("KTEST_DUP2_POLL")));
+	if (getenv("KTEST_ADD_FAIL"))
+		return add_fail_child(atoi(getenv("KTEST_ADD_FAIL")));
 	if (getenv("KTEST_REGISTER_CLOSE"))
 		return register_close_child(atoi(getenv("KTEST_REGISTER_CLOSE")));
 	if (getenv("KTEST_STOPFD_REPLACED"))
@@ -3318,6 +3393,7 @@ int main(void)
 	last_mm_checks();
 	stop_close_checks();
 	register_close_checks();
+	add_fail_checks();
 	sva_dev_close(g_dev);
 	sva_ctx_free(g_ctx);
 	return done_testing();
