@@ -55,11 +55,9 @@ static int track_start(struct sva_mm *mm)
 		mm->untracked_reason = -ENOTCONN;
 		return 0;
 	}
-	ret = sva_track_add(mm, &what);
-	if (!ret) {
-		atomic_store(&mm->tracked, true);
+	ret = sva_track_add(mm, &what); /* marks mm tracked */
+	if (!ret)
 		return 0;
-	}
 	mm->untracked_reason = ret;
 	if (mm->flags & SVA_MM_TRACK_STRICT)
 		return sva_fail(&mm->ctx->log, ret,

@@ -847,20 +847,38 @@ int sva_track_add(struct sva_mm *mm, enum sva_track_part *what)
 	pthread_mutex_lock(&T.setup);
 	if (T.running && T.fork_gen != sva_fork_gen())
 		child_forget(); /* a child made without the atfork handler (_Fork) */
-	/* A monitor that has failed (T.error), even one still withdrawing
-	 * before it exits, is replaced: an address space must not join it. */
-	if (!T.running || atomic_load(&T.uffd) < 0 || atomic_load(&T.error)) {
-		if (T.running) /* the monitor stopped by itself: start afresh */
-			stop();
-		ret = start(what, &mm->ctx->log);
-	}
-	if (!ret) {
+	for (int again = 1;; again--) {
+		/* A monitor that has failed (T.error), even one still
+		 * withdrawing before it exits, is replaced: an address space
+		 * must not join it. */
+		if (!T.running || atomic_load(&T.uffd) < 0 || atomic_load(&T.error)) {
+			if (T.running) /* the monitor stopped by itself: start afresh */
+				stop();
+			ret = start(what, &mm->ctx->log);
+			if (ret)
+				break;
+		}
 		ADD_HOOK();
+		/*
+		 * Marked tracked and linked under T.reg, where a failure sets
+		 * T.error and then walks the list: a failure before this is
+		 * seen here, one after it finds the address space tracked and
+		 * marks it lost.  Marked by the caller after the link, it
+		 * could join a monitor whose walk had passed and call itself
+		 * tracked for good.  A monitor that failed in between is
+		 * replaced once, as for any address space created after.
+		 */
 		pthread_mutex_lock(&T.reg);
-		mm->track_next = T.mms;
-		T.mms = mm;
-		T.nmms++;
+		ret = atomic_load(&T.error);
+		if (!ret) {
+			atomic_store(&mm->tracked, true);
+			mm->track_next = T.mms;
+			T.mms = mm;
+			T.nmms++;
+		}
 		pthread_mutex_unlock(&T.reg);
+		if (!ret || !again)
+			break;
 	}
 	pthread_mutex_unlock(&T.setup);
 	return ret;

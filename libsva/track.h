@@ -40,7 +40,8 @@ struct sva_log;
  * -EOPNOTSUPP: the kernel lacks the events or write-protect mode, or refuses
  * the API handshake; -ENOMEM, -EMFILE, -ENFILE, -EAGAIN): mm is then
  * untracked, and *what says what could not be had (sva_track_part_name() for
- * the log line).
+ * the log line).  On success mm->tracked is set, under the same lock as a
+ * failure's walk of the tracked address spaces.
  */
 enum sva_track_part { SVA_TRACK_UFFD, SVA_TRACK_EVENTFD, SVA_TRACK_THREAD };
 int sva_track_add(struct sva_mm *mm, enum sva_track_part *what);
