@@ -700,8 +700,10 @@ struct sva_mm_opts {
  * with SVA_MM_TRACK_STRICT, why tracking is impossible: -EPERM (seccomp,
  * sysctl), -ENOSYS (no userfaultfd), -EOPNOTSUPP (the kernel lacks its
  * UNMAP/REMOVE/REMAP events, or write-protect registration: no uffd-wp), -EMFILE/-ENFILE (no fd for the userfaultfd or
- * the eventfd), -EAGAIN (no thread); in a broker context, the broker's errors
- * (libsva(7), Errors).
+ * the eventfd), -EAGAIN (no thread), -EBADF/-EIO (the monitor failed as the
+ * address space joined it, twice: libsva's userfaultfd closed or replaced
+ * behind its back); in a broker context, the broker's errors (libsva(7),
+ * Errors).
  */
 int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *opts, struct sva_mm **out);
 
