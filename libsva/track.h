@@ -38,7 +38,9 @@ struct sva_log;
  * vm.unprivileged_userfaultfd; -ENOSYS: no CONFIG_USERFAULTFD, or seccomp;
  * either with /dev/userfaultfd absent or refused too (uffd_open.h);
  * -EOPNOTSUPP: the kernel lacks the events or write-protect mode, or refuses
- * the API handshake; -ENOMEM, -EMFILE, -ENFILE, -EAGAIN): mm is then
+ * the API handshake; -ENOMEM, -EMFILE, -ENFILE, -EAGAIN; or the error of a
+ * monitor that failed as mm joined it, twice in a row: -EBADF, -EIO, a
+ * poll/read errno, as sva_mm_stats(3)'s untracked_reason): mm is then
  * untracked, and *what says what could not be had (sva_track_part_name() for
  * the log line).  On success mm->tracked is set, under the same lock as a
  * failure's walk of the tracked address spaces.
