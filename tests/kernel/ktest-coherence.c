@@ -1287,12 +1287,9 @@ static int find_uffd(void)
 	return ktest_anon_fd("anon_inode:[userfaultfd]");
 }
 
-/* Is the monitor (a thread named sva-coherence) asleep in poll()?  A test
- * that gives the monitor's numbers away behind its back waits for this
- * first: a monitor whose first poll() came between two such dup2()s held
- * only the userfaultfd, and slept on with it through the next event, which
- * then waited for good (the test's race, not libsva's). */
-static bool monitor_in_poll(void)
+/* Is the monitor (a thread named sva-coherence) in one of these system
+ * calls now? */
+static bool monitor_in(long nr1, long nr2)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
@@ -1317,13 +1314,23 @@ static bool monitor_in_poll(void)
 		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", e->d_name);
 		f = fopen(path, "r");
 		if (f && fgets(line, sizeof(line), f) && sscanf(line, "%ld", &nr) == 1)
-			in = nr == SYS_poll || nr == SYS_ppoll;
+			in = nr == nr1 || nr == nr2;
 		if (f)
 			fclose(f);
 	}
 	if (d)
 		closedir(d);
 	return in;
+}
+
+/* Is the monitor asleep in poll()?  A test that gives the monitor's numbers
+ * away behind its back waits for this first: a monitor whose first poll()
+ * came between two such dup2()s held only the userfaultfd, and slept on with
+ * it through the next event, which then waited for good (the test's race,
+ * not libsva's). */
+static bool monitor_in_poll(void)
+{
+	return monitor_in(SYS_poll, SYS_ppoll);
 }
 
 /* The application closes libsva's userfaultfd and puts at its number a pipe
@@ -3120,6 +3127,143 @@ static void add_fail_checks(void)
 }
 
 /*
+ * The monitor fails while a registration is under way in an address space
+ * its walk (which marks each one lost and withdraws what it mapped) has not
+ * reached: tracking is gone there too, and the map gets what libsva(7) and
+ * sva_mm_new(3) promise once it has stopped, untracked (the default policy)
+ * or -EIO (SVA_MM_TRACK_STRICT).  The registration hook (libsva-test only)
+ * runs with the address space's map_lock held, which the walk then waits
+ * for: the newest address space is walked first.  A munmap() of the other
+ * address space's page wakes the monitor (its poll() holds the userfaultfd
+ * it sleeps on, so a dup2() alone does not).  Two ways:
+ *  - the application puts a userfaultfd of its own, API handshake not done,
+ *    at libsva's number: poll() says POLLERR (the monitor fails with -EIO),
+ *    and UFFDIO_REGISTER there says EINVAL, which used to be taken for the
+ *    registration's own refusal: a race with munmap() for private anonymous
+ *    memory (-EFAULT, nothing mapped), a mapping that cannot be tracked for
+ *    the rest;
+ *  - a dead pipe there (the monitor fails with -EBADF), and a new address
+ *    space meanwhile, whose stop() lets the walking monitor go (the number
+ *    with it) after its grace and starts a new one, which waits for the
+ *    walk: the registration finds no number, and got the monitor's -EBADF,
+ *    taken for the mapping's (strict: refused with it; else mapped, then
+ *    withdrawn by the walk).
+ */
+#define LR_STRICT 1
+#define LR_LETGO 2
+static unsigned char *g_lr_page;
+static struct sva_ctx *g_lr_ctx;
+static struct sva_mm *g_lr_new;
+static int g_lr_how;
+static atomic_int g_lr_new_ret = -9;
+
+static void *lost_register_new_mm(void *arg)
+{
+	(void)arg;
+	atomic_store(&g_lr_new_ret, sva_mm_new(g_lr_ctx, NULL, &g_lr_new));
+	return NULL;
+}
+
+static void fail_monitor_under_registration(uint64_t start, uint64_t end)
+{
+	int ufd = find_uffd(), app;
+	pthread_t t;
+
+	(void)start;
+	(void)end;
+	sva_test_register_hook = NULL;
+	for (int ms = 0; ms < 2000 && !monitor_in_poll(); ms++)
+		usleep(1000);
+	if (g_lr_how & LR_LETGO) {
+		uffd_to_dead_pipe();
+	} else {
+		app = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
+		if (ufd < 0 || app < 0 || app == ufd || dup2(app, ufd) != ufd)
+			_exit(5);
+		close(app);
+	}
+	munmap(g_lr_page, 4 * PG);
+	/* Failed, and waiting in its walk for this address space's map_lock. */
+	for (int ms = 0; ms < 5000 && !monitor_in(SYS_futex, SYS_futex); ms++)
+		usleep(1000);
+	if (!(g_lr_how & LR_LETGO))
+		return;
+	if (pthread_create(&t, NULL, lost_register_new_mm, NULL) || pthread_detach(t))
+		_exit(5);
+	/* The new monitor's userfaultfd (the old number holds the pipe): made
+	 * after stop() let the old monitor go. */
+	for (int ms = 0; ms < 10000 && find_uffd() < 0; ms++)
+		usleep(1000);
+}
+
+static int lost_register_child(int out, int how)
+{
+	int got[7] = { -9, -9, -9, -9, -9, -9, -9 };
+	struct sva_mm_opts o = { .size = sizeof(o), .flags = (how & LR_STRICT) ? SVA_MM_TRACK_STRICT : 0 };
+	struct sva_mm_stats s = { .size = sizeof(s) };
+	struct sva_mm *first, *mm;
+	unsigned char *b;
+
+	alarm(30);
+	g_lr_how = how;
+	if (sva_ctx_new(NULL, &g_lr_ctx) || sva_mm_new(g_lr_ctx, NULL, &first))
+		_exit(3);
+	g_lr_page = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(first, g_lr_page, 4 * PG) || sva_mm_new(g_lr_ctx, &o, &mm))
+		_exit(4);
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	sva_test_register_hook = fail_monitor_under_registration;
+	got[0] = sva_mm_prefault(mm, b, 4 * PG);
+	sva_test_register_hook = NULL;
+	got[1] = sva_mm_fence(mm);
+	sva_mm_stats(mm, &s);
+	got[2] = !!(s.flags & SVA_MM_STAT_TRACKED);
+	got[3] = s.untracked_reason;
+	got[4] = (int)s.bytes_visible;
+	got[5] = sva_mm_fence(first);
+	if (how & LR_LETGO) {
+		KTEST_WAIT_WHILE(atomic_load(&g_lr_new_ret) == -9, 10000);
+		got[6] = atomic_load(&g_lr_new_ret);
+		if (!got[6])
+			sva_mm_free(g_lr_new);
+	}
+	sva_mm_free(mm);
+	sva_mm_free(first);
+	sva_ctx_free(g_lr_ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(6);
+	_exit(0);
+}
+
+static void lost_register_checks(void)
+{
+	static const char *const env[] = { "KTEST_LOST_REGISTER", "KTEST_LOST_REGISTER_STRICT",
+					   "KTEST_LOST_REGISTER_LETGO", "KTEST_LOST_REGISTER_LETGO_STRICT" };
+
+	for (int how = 0; how < 4; how++) {
+		int got[7] = { -9, -9, -9, -9, -9, -9, -9 }, why = (how & LR_LETGO) ? -EBADF : -EIO;
+		bool strict = how & LR_STRICT;
+
+		char what[160];
+
+		snprintf(what, sizeof(what), "the monitor fails under a registration its walk has not reached%s%s",
+			 how & LR_LETGO ? ", then is let go" : "", strict ? ", SVA_MM_TRACK_STRICT" : "");
+		child_ran(env[how], got, sizeof(got), what);
+		if (strict)
+			is_int(got[0], -EIO, "  the prefault fails with -EIO, as once tracking has stopped");
+		else
+			is_int(got[0], 0, "  the prefault maps untracked, as once tracking has stopped");
+		is_int(got[1], -EIO, "  the address space's fence says tracking was lost");
+		is_int(got[2], 0, "  it is untracked");
+		is_int(got[3], why, "  for the monitor's reason");
+		is_int(got[4], strict ? 0 : 4 * PG, "  what the prefault mapped stays visible (strict: nothing)");
+		is_int(got[5], -EIO, "  the other address space lost tracking too");
+		if (how & LR_LETGO)
+			is_int(got[6], 0, "  the address space made meanwhile is created");
+	}
+}
+
+/*
  * The vDSO, moved into the device's window: a special mapping, which
  * userfaultfd never registers, with no file behind it.  It used to pass for
  * private anonymous memory (which can always be registered), so the failed
@@ -3325,6 +3469,14 @@ int main(void)
 		return dup2_poll_child(atoi(getenv("KTEST_DUP2_POLL")));
 	if (getenv("KTEST_ADD_FAIL"))
 		return add_fail_child(atoi(getenv("KTEST_ADD_FAIL")));
+	if (getenv("KTEST_LOST_REGISTER"))
+		return lost_register_child(atoi(getenv("KTEST_LOST_REGISTER")), 0);
+	if (getenv("KTEST_LOST_REGISTER_STRICT"))
+		return lost_register_child(atoi(getenv("KTEST_LOST_REGISTER_STRICT")), LR_STRICT);
+	if (getenv("KTEST_LOST_REGISTER_LETGO"))
+		return lost_register_child(atoi(getenv("KTEST_LOST_REGISTER_LETGO")), LR_LETGO);
+	if (getenv("KTEST_LOST_REGISTER_LETGO_STRICT"))
+		return lost_register_child(atoi(getenv("KTEST_LOST_REGISTER_LETGO_STRICT")), LR_LETGO | LR_STRICT);
 	if (getenv("KTEST_REGISTER_CLOSE"))
 		return register_close_child(atoi(getenv("KTEST_REGISTER_CLOSE")));
 	if (getenv("KTEST_STOPFD_REPLACED"))
@@ -3394,6 +3546,7 @@ int main(void)
 	stop_close_checks();
 	register_close_checks();
 	add_fail_checks();
+	lost_register_checks();
 	sva_dev_close(g_dev);
 	sva_ctx_free(g_ctx);
 	return done_testing();
