@@ -284,10 +284,13 @@ static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tr
 	 */
 	if (reg == -EBUSY && (fault || (faulting && !supplied(start, end, v->prot & SVA_PROT_WRITE))))
 		return -EBUSY;
-	/* Our userfaultfd's number is another file's now: tracking is over
-	 * here too, as the monitor would have said. */
+	/* Our userfaultfd's number is another file's now, or the monitor
+	 * failed and its walk has not come here yet: tracking is over here
+	 * too, for the reason the walk would give. */
 	if (reg == -EIO) {
-		sva_mm_tracking_lost_locked(mm, -EBADF);
+		int why = sva_track_error();
+
+		sva_mm_tracking_lost_locked(mm, why ? why : -EBADF);
 		if (mm->flags & SVA_MM_TRACK_STRICT)
 			return -EIO;
 		reg = 0; /* mapped as any address space whose tracking stopped */

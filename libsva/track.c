@@ -926,10 +926,22 @@ int sva_track_register(uint64_t start, uint64_t end)
 		if (fd >= 0) {
 			REGISTER_HOOK();
 			err = ioctl(fd, KABI_UFFDIO_REGISTER, &r) ? errno : 0;
+			/* Refused by another file at the number (an application's
+			 * userfaultfd that never did the handshake says EINVAL,
+			 * /dev/urandom too): not the mapping's refusal, which the
+			 * caller would take for a race with munmap() (-EFAULT)
+			 * or a mapping that cannot be tracked (strict: refused
+			 * with that errno), but tracking's end (below). */
+			if (err && err != EBADF && err != ENOTTY && !sva_fd_holds(fd, &T.uffd_file))
+				err = EBADF;
 		}
 		pthread_mutex_unlock(&T.uffd_lock);
+		/* The monitor has let the number go: with an error, it failed,
+		 * and its walk has not reached this address space yet (the
+		 * caller holds its map_lock): tracking is over here too, not a
+		 * refusal of the mapping's. */
 		if (fd < 0)
-			return atomic_load(&T.error) ? atomic_load(&T.error) : -EBADF;
+			return atomic_load(&T.error) ? -EIO : -EBADF;
 		if (!err)
 			return 0;
 		/* EPERM: a shared mapping the process may never write (no
