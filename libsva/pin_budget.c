@@ -169,8 +169,16 @@ void sva_pin_donor_add(struct sva_mm *mm)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+	/*
+	 * No budget, no donor.  With CAP_IPC_LOCK or no limit, nothing it pins
+	 * counts against a limit the others could be short of.  With
+	 * SVA_PIN_UNLIMITED under RLIMIT_MEMLOCK it does count, but the caller
+	 * chose that what it pins stays pinned: sva_mm_new(3) names it among
+	 * the pins the other address spaces' faults cannot take back.  Not a
+	 * donor, it takes from none either (evict_donors()).
+	 */
 	if (!mm->pin.budget)
-		return; /* unbounded: CAP_IPC_LOCK or no limit, so no limit to share */
+		return;
 	pthread_once(&once, donors_install);
 	pthread_mutex_lock(&donors_lock);
 	donors_check_gen();
