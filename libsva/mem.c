@@ -353,6 +353,15 @@ static void narrow(struct sva_iova_range *win, size_t *nwin, const struct sva_io
  * What the kernel allows now: opts->mm's IOAS ranges, narrowed by those of the
  * IOAS opts->dev's RID is attached to.  Neither: everything.
  */
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called once kernel_window() has the IOAS of
+ * opts->dev's RID and before it asks the kernel about it. */
+void (*sva_test_kernel_window_hook)(void);
+#define KERNEL_WINDOW_HOOK() (sva_test_kernel_window_hook ? sva_test_kernel_window_hook() : (void)0)
+#else
+#define KERNEL_WINDOW_HOOK() ((void)0)
+#endif
+
 static int kernel_window(const struct sva_mem_opts *o, const struct sva_log *log, struct sva_iova_range *win,
 			 size_t *nwin)
 {
@@ -376,6 +385,7 @@ static int kernel_window(const struct sva_mem_opts *o, const struct sva_log *log
 		ioas = o->dev->rid_ioas;
 		pthread_mutex_unlock(&o->dev->lock);
 		if (ioas) {
+			KERNEL_WINDOW_HOOK();
 			ret = ioas_ranges(o->dev->ctx->fd, ioas, r, &nr);
 			if (ret == -ENOENT) /* detached meanwhile: no window of its own */
 				return 0;

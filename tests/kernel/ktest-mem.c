@@ -18,6 +18,9 @@
  * sva_mem_alloc().
  */
 #include <linux/capability.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <numa.h>
 #include <numaif.h>
 #include <sys/resource.h>
@@ -480,6 +483,90 @@ static void mock_first_bind_over_memlock(struct sva_ctx *ctx, struct sva_dev *de
 	munmap(p, 1 * MiB);
 }
 
+/*
+ * sva_mem_alloc() with opts.dev racing a RID unbind, the sva_mm_free() of
+ * its address space and a new address space, whose IOAS the kernel gives the
+ * freed one's number.  kernel_window() read the RID's IOAS under the
+ * device's lock and asked the kernel after it: it got the new address
+ * space's window (no device, no aperture), or -ENOENT, taken for a device
+ * with no window of its own, and placed the memory outside the mock's
+ * aperture, which the device's RID had at every moment of the call (its
+ * address space's, then the parking one's): 512 MiB, more than three others
+ * leave of that aperture, was placed above it instead of refused with
+ * -ENOSPC.  A test hook
+ * (libsva-test only) holds the call between the two, 300 ms at most: a call
+ * that keeps the unbind out meanwhile (as it must) lets it go when it is done.
+ */
+extern void (*sva_test_kernel_window_hook)(void); /* mem.c */
+static atomic_int window_step;
+
+static void hold_window(void)
+{
+	uint64_t end = ktest_now_ns() + 300000000ull;
+
+	sva_test_kernel_window_hook = NULL;
+	atomic_store(&window_step, 1);
+	while (atomic_load(&window_step) != 2 && ktest_now_ns() < end)
+		usleep(1000);
+}
+
+struct window_alloc {
+	struct sva_dev *dev;
+	void *p;
+	int ret;
+};
+
+static void *window_alloc(void *arg)
+{
+	struct window_alloc *w = arg;
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_ANY_NODE, .dev = w->dev };
+
+	w->ret = sva_mem_alloc(512 * MiB, &o, &w->p);
+	return NULL;
+}
+
+static void mock_window_vs_unbind(struct sva_ctx *ctx, struct sva_dev *dev)
+{
+	struct sva_bind_opts ro = { .size = sizeof(ro), .flags = SVA_BIND_PINNED | SVA_BIND_RID };
+	struct window_alloc w = { .dev = dev, .ret = -9 };
+	struct sva_mem_opts bo = { .size = sizeof(bo), .flags = SVA_MEM_ANY_NODE, .dev = dev };
+	struct sva_mm *mm, *other = NULL;
+	struct sva_bond *rid;
+	void *block[3] = { NULL, NULL, NULL };
+	pthread_t t;
+
+	if (sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, &ro, &rid))
+		ktest_bail("window vs unbind: an address space and a RID bind failed");
+	for (int i = 0; i < 3; i++)
+		if (sva_mem_alloc(512 * MiB, &bo, &block[i]))
+			block[i] = NULL;
+	ok(block[0] && block[1] && block[2], "mock: three 512 MiB blocks in the device's window");
+	atomic_store(&window_step, 0);
+	sva_test_kernel_window_hook = hold_window;
+	if (pthread_create(&t, NULL, window_alloc, &w))
+		ktest_bail("pthread_create");
+	while (atomic_load(&window_step) != 1)
+		usleep(1000);
+	sva_unbind(rid);
+	sva_mm_free(mm);
+	if (sva_mm_new(ctx, NULL, &other))
+		other = NULL;
+	atomic_store(&window_step, 2);
+	pthread_join(t, NULL);
+	sva_test_kernel_window_hook = NULL;
+	if (!is_int(w.ret, -ENOSPC,
+		    "mock: opts.dev only, racing a RID unbind, sva_mm_free() and sva_mm_new(): a fourth does not "
+		    "fit the device's window"))
+		diag("placed at %p", w.p);
+	if (!w.ret)
+		sva_mem_free(NULL, w.p, 512 * MiB);
+	for (int i = 0; i < 3; i++)
+		if (block[i])
+			sva_mem_free(NULL, block[i], 512 * MiB);
+	if (other)
+		sva_mm_free(other);
+}
+
 static void mock_checks(struct sva_ctx *ctx)
 {
 	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
@@ -503,6 +590,7 @@ static void mock_checks(struct sva_ctx *ctx)
 		mock_fork(mm);
 		mock_undo(ctx, mm);
 		sva_unbind(bond);
+		mock_window_vs_unbind(ctx, dev);
 	}
 	sva_mm_free(mm);
 	sva_dev_close(dev);
