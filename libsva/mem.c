@@ -381,14 +381,24 @@ static int kernel_window(const struct sva_mem_opts *o, const struct sva_log *log
 	if (o->dev) {
 		uint32_t ioas;
 
+		/*
+		 * dev->lock is held over the query, as in sva_dev_iova_ranges():
+		 * a RID unbind clears rid_ioas under it, and only after that can
+		 * sva_mm_free() destroy the IOAS.  Read under the lock and
+		 * queried after it, the number could name an IOAS destroyed
+		 * meanwhile, or, reused, another address space's, whose window
+		 * (without this device's aperture or reserved regions) placed
+		 * the memory where the device cannot reach it.
+		 */
 		pthread_mutex_lock(&o->dev->lock);
 		ioas = o->dev->rid_ioas;
-		pthread_mutex_unlock(&o->dev->lock);
+		ret = 0;
 		if (ioas) {
 			KERNEL_WINDOW_HOOK();
 			ret = ioas_ranges(o->dev->ctx->fd, ioas, r, &nr);
-			if (ret == -ENOENT) /* detached meanwhile: no window of its own */
-				return 0;
+		}
+		pthread_mutex_unlock(&o->dev->lock);
+		if (ioas) {
 			if (ret)
 				return sva_fail(log, ret,
 						"sva_mem_alloc: IOMMU_IOAS_IOVA_RANGES of device %u's address space "
