@@ -1348,6 +1348,19 @@ static int uffd_to_dead_pipe(void)
 	return ufd;
 }
 
+/* The same with a file whose read never ends: every read() of /dev/zero
+ * gives zeros, of /dev/urandom random bytes, never EAGAIN. */
+static int uffd_to_file(const char *path)
+{
+	int ufd = find_uffd(), f = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (ufd < 0 || f < 0)
+		_exit(5);
+	dup2(f, ufd);
+	close(f);
+	return ufd;
+}
+
 static double cpu_seconds(void)
 {
 	struct timespec ts;
@@ -1367,7 +1380,7 @@ static double cpu_seconds(void)
 /* The child of uffd_replaced_checks(), in a fresh process (exec'd: threads
  * after a fork of a threaded process are not for every build, ThreadSanitizer
  * refuses them).  Writes its results to out and exits. */
-static int uffd_replaced_child(int out)
+static int uffd_replaced_child(int out, const char *file)
 {
 	int got[7] = { -9, -9, -9, -9, -9, -9, -9 };
 	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
@@ -1384,7 +1397,7 @@ static int uffd_replaced_child(int out)
 	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
 	if (sva_mm_prefault(mm, a, 4 * PG))
 		_exit(4);
-	ufd = uffd_to_dead_pipe();
+	ufd = file ? uffd_to_file(file) : uffd_to_dead_pipe();
 	munmap(a, 4 * PG);
 	for (int ms = 0; ms < 3000 && (ret = sva_mm_fence(mm)) == 0; ms += 10)
 		usleep(10000);
@@ -1896,18 +1909,28 @@ static void fence_race_checks(void)
 	is_int(got[1], got[0], "  and in each, right then, the address space was untracked with nothing visible");
 }
 
-static void uffd_replaced_checks(void)
+static void uffd_replaced_by(const char *env, const char *what)
 {
 	int got[7] = { -9, -9, -9, -9, -9, -9, -9 };
 
-	child_ran("KTEST_UFFD_REPLACED", got, sizeof(got), "uffd replaced");
-	is_int(got[0], -EIO, "uffd replaced by a pipe: the monitor stops, fences say -EIO");
-	ok(got[1] < 250, "  and it does not spin on the pipe (%d ms of CPU in 500 ms idle)", got[1]);
-	ok(got[2] == 1, "  nor close the number, which is the application's pipe now");
+	child_ran(env, got, sizeof(got), what);
+	is_int(got[0], -EIO, "uffd replaced by %s: the monitor stops, fences say -EIO", what);
+	ok(got[1] < 250, "  and it does not spin on %s (%d ms of CPU in 500 ms idle)", what, got[1]);
+	ok(got[2] == 1, "  nor close the number, which is the application's %s now", what);
 	is_int(got[3], -EIO, "  a strict address space maps nothing more (-EIO)");
 	ok(got[4] == 1, "  sva_mm_stats no longer says tracked");
 	is_int(got[5], -EIO, "  and its fence says -EIO too");
 	is_int(got[6], 0, "  the munmap whose event was lost is withdrawn all the same (nothing stays visible)");
+}
+
+/* A pipe whose writer is gone (read() 0), and files whose read() never
+ * ends (Z103: the monitor read /dev/zero's zeros for good, and /dev/urandom's
+ * bytes as events). */
+static void uffd_replaced_checks(void)
+{
+	uffd_replaced_by("KTEST_UFFD_REPLACED", "a pipe");
+	uffd_replaced_by("KTEST_UFFD_ZERO", "/dev/zero");
+	uffd_replaced_by("KTEST_UFFD_URANDOM", "/dev/urandom");
 }
 
 /*
@@ -3442,7 +3465,11 @@ int main(void)
 	struct sva_mm *mm;
 
 	if (getenv("KTEST_UFFD_REPLACED"))
-		return uffd_replaced_child(atoi(getenv("KTEST_UFFD_REPLACED")));
+		return uffd_replaced_child(atoi(getenv("KTEST_UFFD_REPLACED")), NULL);
+	if (getenv("KTEST_UFFD_ZERO"))
+		return uffd_replaced_child(atoi(getenv("KTEST_UFFD_ZERO")), "/dev/zero");
+	if (getenv("KTEST_UFFD_URANDOM"))
+		return uffd_replaced_child(atoi(getenv("KTEST_UFFD_URANDOM")), "/dev/urandom");
 	if (getenv("KTEST_FENCE_RACE"))
 		return fence_race_child(atoi(getenv("KTEST_FENCE_RACE")));
 	if (getenv("KTEST_UFFD_SILENT"))
