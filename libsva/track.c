@@ -275,10 +275,21 @@ static bool tracking(unsigned gen)
 	return (uint32_t)(atomic_load(&T.seq) >> 32) == gen;
 }
 
+/* Only the events libsva enables: anything else was not read from a
+ * userfaultfd of its own. */
+static bool events_known(const struct kabi_uffd_msg *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (m[i].event != KABI_UFFD_EVENT_UNMAP && m[i].event != KABI_UFFD_EVENT_REMOVE &&
+		    m[i].event != KABI_UFFD_EVENT_REMAP)
+			return false;
+	return true;
+}
+
 /* Read and apply every pending event; 0 or -errno of read(), or -ESTALE when
  * gen's monitor was let go (what it read is not applied).  *rung is set if
  * the doorbell's event was among them. */
-static int drain(int uffd, unsigned gen, uintptr_t doorbell, bool *rung)
+static int drain(int uffd, const struct sva_file_id *uffd_file, unsigned gen, uintptr_t doorbell, bool *rung)
 {
 	struct kabi_uffd_msg msgs[MSGS_PER_READ];
 	int ret = 0;
@@ -306,6 +317,14 @@ static int drain(int uffd, unsigned gen, uintptr_t doorbell, bool *rung)
 		 * application's pipe): nothing it read is applied. */
 		if (!tracking(gen)) {
 			ret = -ESTALE;
+			break;
+		}
+		/* A file whose read() never runs dry sits at the number (the
+		 * application put /dev/zero or /dev/urandom there): stop as for
+		 * any other file, rather than read it for good or take its
+		 * bytes for unmaps (Z103).  Nothing of this read is applied. */
+		if (!events_known(msgs, (size_t)n / sizeof(msgs[0])) && !sva_fd_holds(uffd, uffd_file)) {
+			ret = -EBADF;
 			break;
 		}
 		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
@@ -474,7 +493,7 @@ static void *monitor(void *arg)
 			 * eventfd; the application's file is not read. */
 			if (stopping && !sva_fd_holds(uffd, &uffd_file))
 				break;
-			ret = drain(uffd, gen, doorbell, &rung);
+			ret = drain(uffd, &uffd_file, gen, doorbell, &rung);
 			if (ret == -ESTALE) {
 				ret = 0; /* let go: it just ends */
 				break;
