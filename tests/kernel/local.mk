@@ -15,6 +15,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-doctor \
 	tests/kernel/ktest-pasid-share \
 	tests/kernel/ktest-pasid-race \
+	tests/kernel/ktest-pasid-contract \
+	tests/kernel/ktest-pasid-contract-broker \
 	tests/kernel/ktest-teardown \
 	tests/kernel/ktest-upgrade \
 	tests/kernel/ktest-fault-thread \
@@ -66,6 +68,8 @@ tests_kernel_occupy_preload_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_kernel_occupy_preload_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 tests_kernel_ktest_doctor_SOURCES = tests/kernel/ktest-doctor.c tests/kernel/ktest.h tests/kernel/uffd_refuse.h tests/tap.h
 tests_kernel_ktest_doctor_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_pasid_contract_SOURCES = tests/kernel/ktest-pasid-contract.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_pasid_contract_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_pasid_share_SOURCES = tests/kernel/ktest-pasid-share.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_pasid_share_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # Lookups racing unbind/rebind: under --enable-sanitizers (the asan and tsan tiers) too.
@@ -123,6 +127,10 @@ tests_kernel_ktest_broker_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_broker_edu_SOURCES = tests/kernel/ktest-broker-edu.c $(BROKER_SOURCES) tests/kernel/ktest.h \
 	tests/kernel/ktest_edu.h tests/kernel/ktest_broker.h tests/tap.h
 tests_kernel_ktest_broker_edu_LDADD = $(TEST_LIBS)
+# The PASID pages' broker paragraphs, as a user reads them.
+tests_kernel_ktest_pasid_contract_broker_SOURCES = tests/kernel/ktest-pasid-contract-broker.c $(BROKER_SOURCES) \
+	tests/kernel/ktest.h tests/kernel/ktest_broker.h tests/tap.h
+tests_kernel_ktest_pasid_contract_broker_LDADD = $(TEST_LIBS)
 # Per-device PASIDs through the broker, and the mm-exit program (which is
 # this binary again, run by the broker with five arguments).
 tests_kernel_ktest_broker_dev_SOURCES = tests/kernel/ktest-broker-dev.c $(BROKER_SOURCES) tests/kernel/ktest.h \
