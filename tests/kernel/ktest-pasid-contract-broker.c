@@ -139,6 +139,18 @@ int main(void)
 	is_int(sva_dev_set_pasid_range(dev[0], stats_of(own0).min, stats_of(own0).max), -EBUSY,
 	       "set_pasid_range with a value allocated: -EBUSY");
 
+	/* The broker quarantines the block when the client closes the device. */
+	sva_dev_pasid_free(dev[0], q);
+	sva_dev_close(dev[0]);
+	ret = sva_dev_open(c[0], "m", &dev[0]);
+	is_int(ret, 0, "client 0 opens m again");
+	if (ret)
+		ktest_bail("reopen");
+	ok(sva_dev_pasids(dev[0]) == NULL, "its old block is in quarantine, the others leased: no own space");
+	p = 99;
+	is_int(sva_dev_pasid_alloc(dev[0], SVA_PASID_DEVICE, NULL, &p), -ENOSPC, "SVA_PASID_DEVICE: -ENOSPC");
+	is_int(sva_dev_set_pasid_range(dev[0], 1, 1), -ERANGE, "set_pasid_range: -ERANGE");
+
 	for (int i = 3; i >= 0; i--) {
 		sva_dev_close(dev[i]);
 		sva_ctx_free(c[i]);

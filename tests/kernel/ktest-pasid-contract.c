@@ -10,6 +10,8 @@
  * sva_dev_bond_lookup(3)).  The standalone part needs no kernel and runs
  * everywhere; the rest needs the iommufd selftest mock.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -303,6 +305,119 @@ static void lookup_stats(void)
 	sva_pasid_space_free(s);
 }
 
+
+/* --------------------------------------------- thread safety (standalone) */
+
+#define TS_RANGE 64u
+struct ts_tag {
+	uint32_t pasid;
+};
+static struct ts_tag ts_tags[TS_RANGE + 1];
+static struct sva_pasid_space *ts_space;
+static atomic_bool ts_stop;
+static atomic_int ts_bad, ts_sum_bad;
+
+static void *ts_writer(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&ts_stop)) {
+		uint32_t p;
+
+		/* drvdata NULL or ts_tags[0]: a lookup that returns anything else mixed
+		 * two allocations, or read a slot that was not live. */
+		if (sva_pasid_alloc(ts_space, NULL, &p) == 0) {
+			sva_pasid_free(ts_space, p);
+			sva_pasid_release(ts_space, p);
+		}
+		if (sva_pasid_alloc(ts_space, &ts_tags[0], &p) == 0) {
+			sva_pasid_free(ts_space, p);
+			sva_pasid_release(ts_space, p);
+		}
+	}
+	return NULL;
+}
+
+static void *ts_reader(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&ts_stop)) {
+		struct sva_pasid_stats st = { .size = sizeof(st) };
+
+		for (uint32_t p = 1; p <= TS_RANGE; p++) {
+			void *d = &ts_tags[p];
+			int r = sva_pasid_lookup(ts_space, p, &d);
+
+			if ((r == 0 && d != NULL && d != &ts_tags[0]) || (r && r != -ENOENT) || (r && d != &ts_tags[p]))
+				atomic_fetch_add(&ts_bad, 1);
+		}
+		if (sva_pasid_stats(ts_space, &st) || st.allocated + st.quarantined + st.free != TS_RANGE)
+			atomic_fetch_add(&ts_sum_bad, 1);
+	}
+	return NULL;
+}
+
+static void threads(void)
+{
+	pthread_t w[2], r[2];
+
+	ts_space = space(0, 1, TS_RANGE, 1); /* grace 1 ns */
+	for (int i = 0; i < 2; i++) {
+		pthread_create(&w[i], NULL, ts_writer, NULL);
+		pthread_create(&r[i], NULL, ts_reader, NULL);
+	}
+	sleep_ms(400);
+	atomic_store(&ts_stop, true);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(w[i], NULL);
+		pthread_join(r[i], NULL);
+	}
+	is_int(atomic_load(&ts_bad), 0, "threads: lookups racing alloc/free return a live allocation's drvdata or -ENOENT, "
+	       "and leave *drvdata alone on failure");
+	is_int(atomic_load(&ts_sum_bad), 0, "threads: stats always add up to max - min + 1");
+	sva_pasid_space_free(ts_space);
+}
+
+/* ------------------------------------------------ out of memory (hooks) */
+
+void sva_test_fail_nth(int n); /* libsva-test only */
+
+static void out_of_memory(void)
+{
+	struct sva_pasid_space *s = space(0, 1, 600, UINT64_MAX), *keep = (struct sva_pasid_space *)&lines;
+	struct sva_pasid_stats before;
+	uint32_t p;
+	int d;
+
+	for (uint32_t i = 1; i <= 512; i++)
+		if (sva_pasid_alloc(s, NULL, &p) || p != i)
+			ktest_bail("filling the first block: %u", i);
+	p = 9999;
+	before = stats_of(s);
+	sva_test_fail_nth(1);
+	is_int(sva_pasid_alloc(s, NULL, &p), -ENOMEM, "the table cannot grow and nothing is allocatable again: -ENOMEM");
+	sva_test_fail_nth(0);
+	is_int(p, 9999, "*pasid untouched");
+	ok(same_stats(before, stats_of(s)), "nothing changed");
+	sva_pasid_free(s, 7);
+	sva_pasid_release(s, 7);
+	sva_pasid_barrier(s);
+	sva_pasid_free(s, 3);
+	sva_pasid_release(s, 3);
+	sva_pasid_barrier(s);
+	sva_test_fail_nth(1);
+	is_int(sva_pasid_alloc(s, &d, &p), 0, "the table cannot grow: a value allocatable again is handed out instead");
+	sva_test_fail_nth(0);
+	is_int(p, 7, "the one that became allocatable the longest ago (7)");
+	ok(sva_pasid_lookup(s, 7, NULL) == 0, "and it is allocated");
+	is_int(sva_pasid_alloc(s, NULL, &p), 0, "memory back");
+	is_int(p, 513, "never-used values come first again: 513");
+	sva_pasid_space_free(s);
+
+	sva_test_fail_nth(1);
+	is_int(sva_pasid_space_new(NULL, &keep), -ENOMEM, "sva_pasid_space_new out of memory: -ENOMEM");
+	sva_test_fail_nth(0);
+	ok(keep == (struct sva_pasid_space *)&lines, "*out untouched");
+}
 
 /* ------------------------------------------- the default log (children) */
 
@@ -716,7 +831,10 @@ static void shared(void)
 	is_int(sva_dev_bond_lookup(d1, SVA_PASID_MAX + 1, NULL, NULL), -ERANGE, "bond_lookup 2^20: -ERANGE");
 	is_int(sva_dev_bond_lookup(d1, SVA_PASID_RID, NULL, NULL), -ENOENT, "bond_lookup RID without a RID bond: -ENOENT");
 
+	is_int(ktest_pasid_check(d1, p, b1->hwpt->id), 0, "kernel: PASID %u attached on d1", p);
 	is_int(sva_unbind(b1), 0, "unbind the earliest (d1's)");
+	is_int(ktest_pasid_check(d1, p, 0), 0, "kernel: detached on d1");
+	is_int(ktest_pasid_check(d2, p, b2->hwpt->id), 0, "kernel: still attached on d2");
 	is_int(sva_dev_bond_lookup(d1, p, NULL, NULL), -ENOENT, "d1 finds nothing");
 	ok(sva_dev_bond_lookup(d2, p, &found, NULL) == 0 && found == b2, "d2 still finds its bond");
 	ok(sva_pasid_lookup(g, p, &d) == 0 && d == &x2, "the space's lookup: now d2's bond's drvdata");
@@ -763,6 +881,45 @@ static void shared(void)
 	sva_ctx_free(ctx);
 }
 
+
+/* The earliest bond goes by sva_dev_close() or sva_mm_free(): the space's
+ * drvdata is handed to the next bond all the same. */
+static void handover(void)
+{
+	struct sva_ctx *ctx = ctx_with(0, 0);
+	struct sva_dev *d1 = mock(ctx, 0), *d2 = mock(ctx, 0), *d3 = mock(ctx, 0);
+	struct sva_pasid_space *g = sva_ctx_global_pasids(ctx);
+	struct sva_bind_opts o = { .size = sizeof(o), .policy = SVA_PASID_GLOBAL };
+	struct sva_bond *b1, *b2, *b3;
+	struct sva_pasid_stats st;
+	struct sva_mm *mm;
+	int x1, x2, x3;
+	uint32_t p;
+	void *d;
+
+	if (sva_mm_new(ctx, NULL, &mm))
+		ktest_bail("sva_mm_new");
+	o.drvdata = &x1;
+	sva_bind(d1, mm, &o, &b1);
+	o.drvdata = &x2;
+	sva_bind(d2, mm, &o, &b2);
+	o.drvdata = &x3;
+	sva_bind(d3, mm, &o, &b3);
+	p = sva_bond_pasid(b1);
+	ok(sva_bond_pasid(b2) == p && sva_bond_pasid(b3) == p, "three devices under global PASID %u", p);
+	sva_dev_close(d1);
+	ok(sva_pasid_lookup(g, p, &d) == 0 && d == &x2, "sva_dev_close of the earliest bond's device: d2's drvdata next");
+	ok(sva_dev_bond_lookup(d3, p, NULL, &d) == 0 && d == &x3, "d3 still finds its bond");
+	sva_mm_free(mm);
+	st = stats_of(g);
+	ok(st.allocated == 0 && st.quarantined == 1, "sva_mm_free unbinds the rest: the value is in quarantine (%llu, %llu)",
+	   (unsigned long long)st.allocated, (unsigned long long)st.quarantined);
+	is_int(sva_dev_bond_lookup(d2, p, NULL, NULL), -ENOENT, "no bond on d2");
+	is_int(sva_pasid_barrier(g), 1, "it was released: a barrier makes it allocatable");
+	sva_dev_close(d3);
+	sva_dev_close(d2);
+	sva_ctx_free(ctx);
+}
 
 /* ------------------------------------------ more device and bond claims */
 
@@ -929,6 +1086,8 @@ int main(void)
 	space_new();
 	alloc_free_release();
 	lookup_stats();
+	out_of_memory();
+	threads();
 	if (access("/dev/iommu", R_OK | W_OK) && !getenv("SVA_VM")) {
 		skip(1, "no usable /dev/iommu: the device and bond parts run in the VM");
 		return done_testing();
@@ -949,6 +1108,7 @@ int main(void)
 	dev_spaces();
 	small_ranges();
 	shared();
+	handover();
 	more();
 	return done_testing();
 }
