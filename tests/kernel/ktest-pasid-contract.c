@@ -863,6 +863,31 @@ static void shared(void)
 	is_int(sva_dev_pasid_lookup(d2, v, &d), -ENOENT, "d2 not any more");
 	is_int(sva_dev_pasid_free(d1, v), 0, "free it now");
 
+	/* Bound on both, then the allocating device's bond goes first. */
+	is_int(sva_dev_pasid_alloc(d1, SVA_PASID_GLOBAL, &xa, &v), 0, "driver allocates another global PASID through d1");
+	o = (struct sva_bind_opts){ .size = sizeof(o), .flags = SVA_BIND_PASID, .pasid = v, .drvdata = &x1, .ops = &ops };
+	is_int(sva_bind(d1, mm, &o, &b1), 0, "d1 binds under it");
+	o.drvdata = &x2;
+	is_int(sva_bind(d2, mm, &o, &b2), 0, "d2 too");
+	is_int(sva_unbind(b1), 0, "d1's bond goes");
+	is_int(sva_dev_pasid_lookup(d1, v, &d), -ENOENT, "bound on d2 only: nothing of d1's, even though d1 allocated it");
+	ok(sva_dev_pasid_lookup(d2, v, &d) == 0 && d == &x2, "d2: its bond's");
+	is_int(sva_dev_pasid_free(d1, v), -EBUSY, "no free while d2's bond uses it");
+	is_int(sva_unbind(b2), 0, "d2's bond goes");
+	ok(sva_dev_pasid_lookup(d1, v, &d) == 0 && d == &xa, "the allocation's drvdata on d1 again");
+	is_int(sva_dev_pasid_free(d2, v), 0, "freed through d2");
+
+	/* A value allocated straight on the space belongs to no device. */
+	is_int(sva_pasid_alloc(g, &xa, &v), 0, "sva_pasid_alloc on the global space");
+	o = (struct sva_bind_opts){ .size = sizeof(o), .flags = SVA_BIND_PASID, .pasid = v, .drvdata = &x1, .ops = &ops };
+	is_int(sva_bind(d1, mm, &o, &b1), 0, "d1 binds under it");
+	is_int(sva_dev_pasid_lookup(d2, v, &d), -ENOENT, "bound on d1 only: d2 finds nothing");
+	is_int(sva_pasid_free(g, v), -EBUSY, "sva_pasid_free while bound: -EBUSY");
+	is_int(sva_unbind(b1), 0, "unbind");
+	ok(sva_dev_pasid_lookup(d2, v, &d) == 0 && d == &xa, "unbound: every device finds the allocation again");
+	ok(sva_pasid_lookup(g, v, &d) == 0 && d == &xa, "so does the space");
+	is_int(sva_pasid_free(g, v), 0, "and it is freed");
+
 	/* RID bond. */
 	o = (struct sva_bind_opts){ .size = sizeof(o), .flags = SVA_BIND_RID, .drvdata = &x1, .ops = &ops };
 	if (sva_bind(d3, mm, &o, &br) == 0) {
@@ -1080,6 +1105,27 @@ static void more(void)
 	sva_ctx_free(c2);
 }
 
+/* sva_dev_pasid_alloc(3), -ENOMEM: AUTO falls back from a full global space,
+ * not from one out of memory. */
+static void auto_enomem(void)
+{
+	struct sva_ctx *ctx = ctx_with(0, 0);
+	struct sva_dev *d1 = mock(ctx, 0);
+	uint32_t p, t = 4242;
+
+	sva_dev_pasid_alloc(d1, SVA_PASID_DEVICE, NULL, &p);
+	sva_dev_pasid_free(d1, p);
+	sva_dev_pasid_release(d1, p);
+	sva_pasid_barrier(sva_dev_pasids(d1));
+	sva_test_fail_nth(1);
+	is_int(sva_dev_pasid_alloc(d1, SVA_PASID_AUTO, NULL, &t), -ENOMEM,
+	       "AUTO, the global table cannot grow (own space has a value): -ENOMEM, no fall-back");
+	sva_test_fail_nth(0);
+	is_int(t, 4242, "*pasid untouched");
+	sva_dev_close(d1);
+	sva_ctx_free(ctx);
+}
+
 int main(void)
 {
 	default_log(); /* first: the children must be the first users of the default log */
@@ -1110,5 +1156,6 @@ int main(void)
 	shared();
 	handover();
 	more();
+	auto_enomem();
 	return done_testing();
 }
