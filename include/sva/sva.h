@@ -573,7 +573,8 @@ int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32_t max);
  * or, in a broker context, DEVICE (or AUTO on a device that does not cover
  * the global range) when the broker had no block of the device's own PASIDs
  * left for this client;
- * -ENOMEM; -EINVAL NULL dev, bad
+ * -ENOMEM (AUTO too: it falls back to the own space only from a full global
+ * space, not from one out of memory); -EINVAL NULL dev, bad
  * policy or NULL pasid.
  */
 int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void *drvdata, uint32_t *pasid);
