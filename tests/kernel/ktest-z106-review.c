@@ -48,6 +48,15 @@ static void lines_reset(void)
 	memset(&lines, 0, sizeof(lines));
 }
 
+static int wait_child(pid_t pid)
+{
+	int st;
+
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -212,7 +221,7 @@ static void dev_open_errors(struct sva_ctx *ctx)
 static void child_checks(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm, void *mem, size_t memlen)
 {
 	pid_t pid = fork();
-	int st;
+	int rc;
 
 	if (pid == 0) {
 		struct sva_dev *d = SENTINEL;
@@ -239,11 +248,11 @@ static void child_checks(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm
 			bad |= 64;
 		_exit(bad);
 	}
-	ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st), "fork checks ran");
-	ok(WEXITSTATUS(st) == 0,
+	rc = wait_child(pid);
+	ok(rc == 0,
 	   "in a forked child: -ECHILD from sva_dev_open/open_fd/open_mock/iova_ranges/mem_alloc/mem_free(mm), "
 	   "sva_mem_free(NULL) frees the copy (failed bits %#x)",
-	   WEXITSTATUS(st));
+	   rc);
 	ok(((volatile char *)mem)[0] == 0x11, "  the parent's memory is untouched");
 }
 
@@ -302,6 +311,38 @@ static void placement_checks(struct sva_ctx *ctx, struct sva_dev *dev)
 	ok(ret == 0 && (uintptr_t)a >= (16u << 20), "sva_mem_alloc with NULL opts, as sva_mem_alloc(3) says: %d", ret);
 	if (!ret)
 		sva_mem_free(NULL, a, 4096);
+
+	/* a SVA_MEM_PREFAULT block over the pin budget: -ENOSPC at error level, nothing stays mapped */
+	{
+		struct sva_mm_opts bmo = { .size = sizeof(bmo), .pin_budget = 65536 };
+		struct sva_mm *bmm = NULL;
+		void *m = (void *)0x77, *m2 = NULL;
+
+		if (sva_mm_new(ctx, &bmo, &bmm) == 0) {
+			o.mm = bmm;
+			o.dev = NULL;
+			o.flags = SVA_MEM_PREFAULT;
+			lines_reset();
+			ret = sva_mem_alloc(1 << 20, &o, &m);
+			ok(ret == -ENOSPC && m == (void *)0x77, "PREFAULT over the pin budget: -ENOSPC (%d)", ret);
+			ok(lines.error == 1, "  one line at error level (%d): %s", lines.error, lines.last);
+			o.flags = 0;
+			ret = sva_mem_alloc(1 << 20, &o, &m2);
+			ok(ret == 0, "  a plain allocation after it (%d) at %p", ret, m2);
+			if (!ret) {
+				struct sva_mem_opts o2 = o;
+				void *m3 = NULL;
+
+				sva_mem_free(bmm, m2, 1 << 20);
+				/* nothing of the failed call stays: the lowest place is the same again */
+				ret = sva_mem_alloc(1 << 20, &o2, &m3);
+				ok(ret == 0 && m3 == m2, "  the failed call left nothing mapped or taken (%p %p)", m2, m3);
+				if (!ret)
+					sva_mem_free(bmm, m3, 1 << 20);
+			}
+			sva_mm_free(bmm);
+		}
+	}
 	sva_unbind(bond);
 	sva_mm_free(mm);
 
@@ -522,7 +563,7 @@ static void thread_checks(struct sva_ctx *ctx)
 static void fd_limit_checks(struct sva_ctx *ctx)
 {
 	pid_t pid = fork();
-	int st;
+	int rc;
 
 	if (pid == 0) {
 		/* a fresh context in the child: the parent's refuses with -ECHILD */
@@ -553,9 +594,8 @@ static void fd_limit_checks(struct sva_ctx *ctx)
 		_exit(bad);
 	}
 	(void)ctx;
-	ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	   "no descriptor free: open_fd -EMFILE, open -EMFILE; RLIMIT_NOFILE 3: open_fd -EINVAL (bits %#x, signal %d)",
-	   WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	rc = wait_child(pid);
+	ok(rc == 0, "no descriptor free: open_fd -EMFILE, open -EMFILE; RLIMIT_NOFILE 3: open_fd -EINVAL (%#x)", rc);
 }
 
 static void mock_checks(struct sva_ctx *ctx)
@@ -902,15 +942,6 @@ static int hide(const char *over)
 	return 0;
 }
 
-static int wait_child(pid_t pid)
-{
-	int st;
-
-	if (pid < 0 || waitpid(pid, &st, 0) != pid)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void real_ns_checks(const char *addr, const char *cdev, const char *p)
 {
 	pid_t pid;
@@ -1016,6 +1047,54 @@ static void real_ns_checks(const char *addr, const char *cdev, const char *p)
 	}
 	rc = wait_child(pid);
 	ok(rc == 0, "open_fd: -EMFILE after the bind, one line; the retry takes the bind over (%d)", rc);
+
+	/* no descriptor free, or one: sysfs reads fail with -EMFILE, never taken for something else */
+	pid = fork();
+	if (pid == 0) {
+		struct sva_ctx *c = new_ctx();
+		struct sva_dev *d = SENTINEL;
+		char other[256];
+		int ret, bad = 0, last = -1, n, has_other = non_vfio_pci(other, sizeof(other));
+		struct rlimit rl;
+
+		getrlimit(RLIMIT_NOFILE, &rl);
+		rl.rlim_cur = 64;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		while ((n = dup(0)) >= 0)
+			last = n;
+		ret = sva_dev_open(c, addr, &d);
+		fprintf(stderr, "# open by PCI address, no fd free: %d\n", ret);
+		if ((ret != -EMFILE && ret != -ENFILE) || d != SENTINEL)
+			bad |= 1;
+		if (has_other) {
+			ret = sva_dev_open(c, other, &d);
+			fprintf(stderr, "# open of %s (no vfio-dev), no fd free: %d\n", other, ret);
+			if (ret != -EMFILE && ret != -ENFILE && ret != -ENODEV)
+				bad |= 2;
+		}
+		close(last); /* one free: the node opens and binds, the NUMA node's file does not */
+		ret = sva_dev_open(c, cdev, &d);
+		fprintf(stderr, "# open by cdev name, one fd free: %d\n", ret);
+		if ((ret != -EMFILE && ret != -ENFILE) || d != SENTINEL)
+			bad |= 4;
+		for (int i = 1; i < 8; i++)
+			close(last - i);
+		ret = sva_dev_open(c, cdev, &d);
+		fprintf(stderr, "# and again with fds free: %d\n", ret);
+		if (ret)
+			bad |= 8;
+		else {
+			int old = sva_dev_fd(d);
+
+			sva_dev_close(d);
+			if (fcntl(old, F_GETFD) >= 0)
+				bad |= 16;
+		}
+		_exit(bad);
+	}
+	rc = wait_child(pid);
+	ok(rc == 0, "sva_dev_open with no fd free: -EMFILE; failing after the bind leaves nothing bound; close closes "
+		    "sva_dev_fd's descriptor (%d)", rc);
 }
 
 static void real_checks(struct sva_ctx *ctx)
@@ -1168,6 +1247,28 @@ static void real_checks(struct sva_ctx *ctx)
 				if (!ret)
 					sva_dev_close(dev);
 			}
+		}
+	}
+
+	/* path: truncated to 63 bytes */
+	{
+		char lp[128];
+
+		memset(lp, 'l', sizeof(lp));
+		memcpy(lp, "/tmp/", 5);
+		lp[100] = '\0';
+		unlink(lp);
+		if (symlink(p, lp) == 0) {
+			dev = NULL;
+			ret = sva_dev_open(ctx, lp, &dev);
+			info = (struct sva_dev_info){ .size = sizeof(info) };
+			if (!ret)
+				sva_dev_get_info(dev, &info);
+			ok(ret == 0 && strlen(info.path) == 63 && !strncmp(info.path, lp, 63),
+			   "a 100-byte path: path truncated to 63 bytes (%d, %zu)", ret, strlen(info.path));
+			if (!ret)
+				sva_dev_close(dev);
+			unlink(lp);
 		}
 	}
 	real_ns_checks(addr, cdev, p);
