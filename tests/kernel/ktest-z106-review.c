@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,7 +258,6 @@ static void child_checks(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm
 	ok(((volatile char *)mem)[0] == 0x11, "  the parent's memory is untouched");
 }
 
-
 /* Placement rules of sva_mem_alloc(3), Where in the window. */
 static void placement_checks(struct sva_ctx *ctx, struct sva_dev *dev)
 {
@@ -395,7 +396,6 @@ static void close_in_callback(struct sva_ctx *ctx)
 	sva_mm_free(mm);
 }
 
-#include <pthread.h>
 static struct sva_ctx *thr_ctx;
 static void *thr_open(void *arg)
 {
@@ -416,7 +416,6 @@ static void *thr_open(void *arg)
 	}
 	return (void *)(intptr_t)bad;
 }
-
 
 static struct sva_dev *race_dev;
 static volatile int race_stop;
@@ -539,6 +538,57 @@ static void race_checks(struct sva_ctx *ctx)
 			if (outs[i / 16][i % 16])
 				sva_mem_free(NULL, outs[i / 16][i % 16], 4096 * (size_t)(i % 16 + 1));
 	}
+}
+
+static int order[4], norder;
+static pthread_t main_thread;
+static int cb_other_thread;
+
+static void order_exit(struct sva_bond *bond, void *drvdata)
+{
+	(void)bond;
+	if (norder < 4)
+		order[norder++] = (int)(intptr_t)drvdata;
+	if (!pthread_equal(pthread_self(), main_thread))
+		cb_other_thread++;
+}
+
+/* sva_dev_close(3): bonds unbound most recent first, callbacks in the calling thread; global PASIDs stay the context's */
+static void close_order(struct sva_ctx *ctx)
+{
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = order_exit };
+	struct sva_mm_opts mmo = { .size = sizeof(mmo) };
+	struct sva_dev *a = NULL, *b = NULL;
+	struct sva_mm *mm[3] = { NULL, NULL, NULL };
+	uint32_t gp = 0;
+	int ret;
+
+	main_thread = pthread_self();
+	norder = 0;
+	if (sva_dev_open_mock(ctx, NULL, &a) || sva_dev_open_mock(ctx, NULL, &b)) {
+		ok(0, "close order: two mocks");
+		return;
+	}
+	for (int i = 0; i < 3; i++) {
+		struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops, .drvdata = (void *)(intptr_t)(i + 1) };
+		struct sva_bond *bond;
+
+		if (sva_mm_new(ctx, &mmo, &mm[i]) || sva_bind(a, mm[i], &bo, &bond))
+			ok(0, "close order: bind %d", i);
+	}
+	ret = sva_dev_pasid_alloc(a, SVA_PASID_GLOBAL, NULL, &gp);
+	ok(ret == 0, "a global PASID through device A (%d: %u)", ret, gp);
+	sva_dev_close(a);
+	ok(norder == 3 && order[0] == 3 && order[1] == 2 && order[2] == 1,
+	   "sva_dev_close: mm_exit of every bond, most recent first (%d: %d %d %d)", norder, order[0], order[1], order[2]);
+	ok(cb_other_thread == 0, "  in the calling thread");
+	if (!ret) {
+		ret = sva_dev_pasid_free(b, gp);
+		ok(ret == 0, "the global PASID outlives device A: freed through device B (%d)", ret);
+	}
+	sva_dev_close(b);
+	for (int i = 0; i < 3; i++)
+		sva_mm_free(mm[i]);
 }
 
 static void thread_checks(struct sva_ctx *ctx)
@@ -885,6 +935,7 @@ static void mock_checks(struct sva_ctx *ctx)
 	ok(1, "sva_dev_close(NULL) does nothing");
 	close_in_callback(ctx);
 	thread_checks(ctx);
+	close_order(ctx);
 	race_checks(ctx);
 	fd_limit_checks(ctx);
 }
@@ -925,11 +976,6 @@ static int find_edu(char *addr, size_t len)
 	closedir(d);
 	return found;
 }
-
-
-#include <sched.h>
-#include <sys/mount.h>
-#include <sys/resource.h>
 
 /* In a child with a mount namespace of its own, `over` hidden under an empty tmpfs. */
 static int hide(const char *over)
@@ -1180,7 +1226,6 @@ static void real_checks(struct sva_ctx *ctx)
 			sva_dev_close(dev);
 		unlink("/tmp/z106-link");
 	}
-
 
 	/* other spellings and holders */
 	{
