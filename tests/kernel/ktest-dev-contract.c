@@ -178,18 +178,18 @@ static void dev_open_errors(struct sva_ctx *ctx)
 	} else {
 		open_fails(ctx, "vfio4000000000", -ENODEV, "no such cdev, no vfio/devices directory");
 	}
-	fd = open("/tmp/z106-regular", O_CREAT | O_RDWR | O_TRUNC, 0600);
+	fd = open("/tmp/ktest-dev-contract-regular", O_CREAT | O_RDWR | O_TRUNC, 0600);
 	if (fd >= 0)
 		close(fd);
-	open_fails(ctx, "/tmp/z106-regular", -ENOTTY, "a regular file");
+	open_fails(ctx, "/tmp/ktest-dev-contract-regular", -ENOTTY, "a regular file");
 	open_fails(ctx, "/tmp", -ENOTTY, "a directory");
 	open_fails(ctx, "/dev/null", -ENOTTY, "a character device that is not VFIO");
-	unlink("/tmp/z106-fifo");
-	if (mkfifo("/tmp/z106-fifo", 0600) == 0)
-		open_fails(ctx, "/tmp/z106-fifo", -ENOTTY, "a named pipe");
+	unlink("/tmp/ktest-dev-contract-fifo");
+	if (mkfifo("/tmp/ktest-dev-contract-fifo", 0600) == 0)
+		open_fails(ctx, "/tmp/ktest-dev-contract-fifo", -ENOTTY, "a named pipe");
 	else
 		skip(4, "mkfifo failed");
-	unlink("/tmp/z106-fifo");
+	unlink("/tmp/ktest-dev-contract-fifo");
 	if (non_vfio_pci(pci, sizeof(pci)))
 		open_fails(ctx, pci, -ENODEV, "a PCI device not bound to a VFIO driver");
 	else
@@ -201,7 +201,7 @@ static void dev_open_errors(struct sva_ctx *ctx)
 	ok(sva_dev_open_fd(ctx, 0, NULL) == -EINVAL, "sva_dev_open_fd: NULL out: -EINVAL");
 	open_fd_fails(ctx, -1, -EBADF, "fd -1");
 	open_fd_fails(ctx, 1000, -EBADF, "a closed fd");
-	fd = open("/tmp/z106-regular", O_RDWR);
+	fd = open("/tmp/ktest-dev-contract-regular", O_RDWR);
 	open_fd_fails(ctx, fd, -ENOTTY, "a regular file");
 	close(fd);
 	fd = open("/tmp", O_RDONLY | O_DIRECTORY);
@@ -215,7 +215,7 @@ static void dev_open_errors(struct sva_ctx *ctx)
 		close(p[0]);
 		close(p[1]);
 	}
-	unlink("/tmp/z106-regular");
+	unlink("/tmp/ktest-dev-contract-regular");
 	snprintf(name, sizeof(name), "done");
 }
 
@@ -1214,22 +1214,22 @@ static void real_checks(struct sva_ctx *ctx)
 		}
 	}
 	/* a symbolic link is a PCI device too */
-	unlink("/tmp/z106-link");
-	if (symlink(p, "/tmp/z106-link") == 0) {
+	unlink("/tmp/ktest-dev-contract-link");
+	if (symlink(p, "/tmp/ktest-dev-contract-link") == 0) {
 		dev = NULL;
-		ret = sva_dev_open(ctx, "/tmp/z106-link", &dev);
+		ret = sva_dev_open(ctx, "/tmp/ktest-dev-contract-link", &dev);
 		info = (struct sva_dev_info){ .size = sizeof(info) };
 		ok(ret == 0 && sva_dev_get_info(dev, &info) == 0 && !strcmp(info.pci_addr, addr) &&
 			   (info.flags & SVA_DEV_PCI),
 		   "open by a symbolic link: %d, pci_addr %s", ret, info.pci_addr);
 		if (!ret)
 			sva_dev_close(dev);
-		unlink("/tmp/z106-link");
+		unlink("/tmp/ktest-dev-contract-link");
 	}
 
 	/* other spellings and holders */
 	{
-		char dom1[300], node[] = "/tmp/z106-node";
+		char dom1[300], node[] = "/tmp/ktest-dev-contract-node";
 		struct stat st;
 		pid_t pid;
 		int pfd[2], w;
