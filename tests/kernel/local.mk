@@ -32,7 +32,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-containment \
 	tests/kernel/ktest-bench-bail \
 	tests/kernel/ktest-demo \
-	tests/kernel/ktest-dev-contract
+	tests/kernel/ktest-dev-contract \
+	tests/kernel/ktest-ctx-contract
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -63,6 +64,9 @@ tests_kernel_ktest_demo_LDADD = $(TEST_LIBS)
 # The device and memory pages, checked black-box (sva.h only) on mock and vtd39.
 tests_kernel_ktest_dev_contract_SOURCES = tests/kernel/ktest-dev-contract.c tests/tap.h
 tests_kernel_ktest_dev_contract_LDADD = $(TEST_LIBS)
+# The context pages, statement by statement, on the mock.
+tests_kernel_ktest_ctx_contract_SOURCES = tests/kernel/ktest-ctx-contract.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_ctx_contract_LDADD = $(TEST_LIBS)
 # ktest-demo's LD_PRELOAD helper, packed into the VM as /tests/occupy-preload.so.
 # Its own flags, without the sanitizers': it runs before the program's runtime
 # is set up (the file says why).
