@@ -16,6 +16,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1402,6 +1404,23 @@ static void closed_queue_checks(void)
 		close(fd);
 		if (pfd[0] >= 0)
 			close(pfd[0]);
+	}
+	/* A non-blocking eventfd, an epoll instance at the number: /proc tells
+	 * their files from the queue's, where fstat() cannot. */
+	for (int kind = 0; kind < 2; kind++) {
+		ctx = NULL;
+		if (sva_ctx_new(&o, &ctx))
+			continue;
+		fd = sva_ctx_fault_fd(ctx);
+		int other = kind ? epoll_create1(0) : eventfd(0, EFD_NONBLOCK);
+
+		dup2(other, fd);
+		close(other);
+		is_int(sva_ctx_process_faults(ctx, 8), -EBADF, "process_faults: %s at the queue's number: -EBADF",
+		       kind ? "an epoll instance" : "a non-blocking eventfd");
+		sva_ctx_free(ctx);
+		ok(fcntl(fd, F_GETFD) >= 0, "  and the number is left open at release");
+		close(fd);
 	}
 	/* fault_fd: no descriptor free, then one is: tried again. */
 	ctx = NULL;
