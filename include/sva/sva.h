@@ -1147,10 +1147,10 @@ int sva_ctx_fault_health(const struct sva_ctx *ctx);
  * fault_error or bond counters, and counts in the return value);
  * -EDEADLK called from a fault_error or log callback, in either mode (it runs
  * inside a batch); -EBADF the queue's descriptor was closed behind libsva's back, or
- * its number is another file's as far as fstat() tells, checked where a drain
- * ends and on rare paths, not per batch (a read of 0 bytes, a read error, a
- * record that names no device: not
- * another anonymous-inode file, nor one whose read blocks, see the page);
+ * its number is another file's as far as fstat() and /proc/self/fd tell,
+ * checked where a drain ends and on rare paths, not per batch (a read of 0
+ * bytes, a read error, a record that names no device: not another context's
+ * queue, nor a file whose read blocks, see the page);
  * fault-capable binds and sva_ctx_fault_fd() are refused from then on, and
  * the number is left open at teardown;
  * other errors of
