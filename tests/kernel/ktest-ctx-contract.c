@@ -1185,7 +1185,22 @@ static void ranges_checks(void)
 /* The monitor thread goes with the last tracked address space. */
 static int count_threads(void)
 {
-	return (int)ktest_status_field("/proc/self/status", "Threads");
+	/* A joined thread can linger in the count until the kernel has reaped
+	 * it: take the count once it has held for 20 ms (1 s at most). */
+	int n = (int)ktest_status_field("/proc/self/status", "Threads"), m;
+
+	for (int i = 0; i < 50; i++, n = m) {
+		usleep(20000);
+		m = (int)ktest_status_field("/proc/self/status", "Threads");
+		if (m == n)
+			break;
+	}
+	return n;
+}
+
+static void *nothing(void *arg)
+{
+	return arg;
 }
 
 static void monitor_checks(void)
@@ -1194,6 +1209,11 @@ static void monitor_checks(void)
 	struct sva_mm *mm = NULL;
 	int t0, f0, t1;
 
+	/* A first thread of the process's own, so that a sanitizer's helper
+	 * thread, started with it, is there before the count. */
+	pthread_t t;
+	pthread_create(&t, NULL, nothing, NULL);
+	pthread_join(t, NULL);
 	sva_ctx_new(NULL, &ctx);
 	t0 = count_threads();
 	f0 = count_fds();
