@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +34,14 @@ static struct {
 	char last[512];
 } lines;
 
+/* The callback may run on several threads at once (sva_ctx_set_log(3)):
+ * the race checks open devices from four.  Read after they are joined. */
+static pthread_mutex_t lines_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void count_lines(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg;
+	pthread_mutex_lock(&lines_lock);
 	if (level == SVA_LOG_ERROR)
 		lines.error++;
 	else if (level == SVA_LOG_DEBUG)
@@ -43,11 +49,14 @@ static void count_lines(void *arg, enum sva_log_level level, const char *msg)
 	else
 		lines.other++;
 	snprintf(lines.last, sizeof(lines.last), "%s", msg);
+	pthread_mutex_unlock(&lines_lock);
 }
 
 static void lines_reset(void)
 {
+	pthread_mutex_lock(&lines_lock);
 	memset(&lines, 0, sizeof(lines));
+	pthread_mutex_unlock(&lines_lock);
 }
 
 static int wait_child(pid_t pid)
@@ -418,7 +427,7 @@ static void *thr_open(void *arg)
 }
 
 static struct sva_dev *race_dev;
-static volatile int race_stop;
+static atomic_int race_stop; /* read by the racing thread */
 static int race_bad, race_ok, race_notconn;
 static void *race_ranges(void *arg)
 {
