@@ -68,12 +68,17 @@ void (*_Atomic sva_test_track_register_hook)(void);
  * address space joins its list (T.setup held). */
 void (*_Atomic sva_test_track_add_hook)(void);
 #define ADD_HOOK() CALL_ATOMIC_HOOK(sva_test_track_add_hook)
+/* Tests only: called by a fence that found the monitor failed, before it
+ * waits for the walk (withdraw_if_lost()). */
+void (*_Atomic sva_test_track_fence_hook)(void);
+#define FENCE_HOOK() CALL_ATOMIC_HOOK(sva_test_track_fence_hook)
 #else
 #define APPLY_HOOK() ((void)0)
 #define READ_HOOK() do {} while (0)
 #define EXIT_HOOK() do {} while (0)
 #define REGISTER_HOOK() do {} while (0)
 #define ADD_HOOK() do {} while (0)
+#define FENCE_HOOK() do {} while (0)
 #endif
 
 static struct {
@@ -1057,6 +1062,7 @@ int sva_track_fence(void)
 		sva_track_wait_seq(s, UINT64_MAX);
 	if (!atomic_load(&T.error))
 		return 0;
+	FENCE_HOOK();
 	/* The error is set before the monitor (or a registration that found
 	 * the number another file's) has withdrawn anything: a fence that
 	 * says -EIO must find it done (sva_mm_fence(3)), so it does it too. */
