@@ -142,6 +142,9 @@ static void refused(const char *what, struct sva_ctx_opts *o, int want, bool to_
 
 	o->log_fn = cap_fn;
 	o->log_arg = &c;
+	/* The default level reads SVA_LOG, which make check sets to off. */
+	if (to_caller_log && o->log_level == SVA_LOG_DEFAULT)
+		o->log_level = SVA_LOG_ERROR;
 	err_begin();
 	ret = sva_ctx_new(o, &out);
 	err = err_end();
