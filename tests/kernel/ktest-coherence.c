@@ -2911,6 +2911,10 @@ static void stop_close_checks(void)
 	alarm(0);
 	sva_test_track_exit_hook = NULL;
 	ok(ktest_now_ns() - t0 >= 200000000ull, "the last release waited for the held monitor to end");
+	/* Joined, it may still be listed for a moment: pthread_join() returns
+	 * once the kernel clears the thread's tid, before the task is gone
+	 * from /proc (seen once in a full run under TCG). */
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 0, 100);
 	is_int(threads_named("sva-coherence", &blocking), 0, "  the monitor is gone");
 	alarm(10);
 	is_int(munmap(p, 2 * PG), 0, "  munmap of the once-tracked memory returns");
