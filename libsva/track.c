@@ -1009,28 +1009,31 @@ uint32_t sva_track_seq(void)
 	return (uint32_t)atomic_load(&T.seq);
 }
 
+/* An untracked address space's fence: -EIO if it lost its tracking. */
+static int untracked_fence(struct sva_mm *mm)
+{
+	int ret;
+
+	pthread_mutex_lock(&mm->map_lock);
+	ret = mm->lost ? -EIO : 0;
+	pthread_mutex_unlock(&mm->map_lock);
+	return ret;
+}
+
 int sva_track_fence_mm(struct sva_mm *mm)
 {
 	int ret;
 
-	if (!atomic_load_explicit(&mm->tracked, memory_order_acquire)) {
-		pthread_mutex_lock(&mm->map_lock);
-		ret = mm->lost ? -EIO : 0;
-		pthread_mutex_unlock(&mm->map_lock);
-		return ret;
-	}
+	if (!atomic_load_explicit(&mm->tracked, memory_order_acquire))
+		return untracked_fence(mm);
 	ret = sva_track_fence();
 	/* Walked while the fence waited: the error that walk set may be gone
 	 * already, cleared by a newer monitor's start() (an address space
 	 * created meanwhile), and the fence said 0 for an address space that
 	 * had lost its tracking (Z103's test, once on vtd48-numa).  Its own
 	 * mark says, as for one found untracked above. */
-	if (!ret && !atomic_load_explicit(&mm->tracked, memory_order_acquire)) {
-		pthread_mutex_lock(&mm->map_lock);
-		ret = mm->lost ? -EIO : 0;
-		pthread_mutex_unlock(&mm->map_lock);
-		return ret;
-	}
+	if (!ret && !atomic_load_explicit(&mm->tracked, memory_order_acquire))
+		return untracked_fence(mm);
 	if (atomic_load_explicit(&mm->settle_hint, memory_order_relaxed)) {
 		sva_mm_settle(mm, sva_now_ns(), true);
 		sva_mm_reap(mm);
