@@ -3324,6 +3324,325 @@ static void lost_register_checks(void)
 	}
 }
 
+/* Does a mapping in [start, end) have VmFlags "uw" (registered for
+ * write-protect with some userfaultfd)?  1, 0, or -1 if smaps is unreadable. */
+static int registered_wp(uint64_t start, uint64_t end)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	unsigned long long lo = 0, hi = 0;
+	int found = 0;
+
+	if (!f)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+
+		if (sscanf(line, "%llx-%llx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			lo = s;
+			hi = e;
+		} else if (!strncmp(line, "VmFlags:", 8) && strstr(line, " uw") && lo < end && start < hi) {
+			found = 1;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * The application closes libsva's userfaultfd and its own userfaultfd (the
+ * handshake done) comes to the number: a registration there succeeds, on the
+ * application's file.  It used to be taken for libsva's own (only a refused
+ * registration asked fstat() whose file the number held): libsva called the
+ * range tracked, the application's userfaultfd had a registration it never
+ * asked for, and no unmap of it was ever withdrawn.  Tracking must end as for
+ * any other file at the number (libsva(7)), and the application's userfaultfd
+ * must not be given the range.
+ */
+static int uffd_app_reg_child(int out)
+{
+	int got[8] = { -9, -9, -9, -9, -9, -9, -9, -9 };
+	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
+	struct sva_mm_stats s = { .size = sizeof(s) };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm, *strict, *next;
+	unsigned char *a, *b, *c;
+	struct stat s1, s2;
+	int ufd, app, other;
+
+	alarm(30);
+	if (sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm) || sva_mm_new(ctx, &so, &strict))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(mm, a, 4 * PG) || sva_mm_prefault(strict, a, 4 * PG))
+		_exit(4);
+	ufd = find_uffd();
+	KTEST_WAIT_WHILE(!monitor_in_poll(), 2000);
+	app = app_uffd();
+	other = app_uffd();
+	if (ufd < 0 || app < 0 || other < 0)
+		_exit(5);
+	/* What libsva's check rests on: each userfaultfd has an inode of its own. */
+	got[0] = fstat(app, &s1) == 0 && fstat(other, &s2) == 0 && s1.st_ino != s2.st_ino;
+	close(other);
+	if (dup2(app, ufd) != ufd)
+		_exit(6);
+	close(app);
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	got[1] = sva_mm_prefault(strict, b, 4 * PG);
+	got[2] = registered_wp(VA + 16 * PG, VA + 20 * PG);
+	got[3] = sva_mm_fence(strict);
+	for (int ms = 0; ms < 3000; ms += 10) {
+		sva_mm_stats(mm, &s);
+		if (!(s.flags & SVA_MM_STAT_TRACKED) && s.bytes_visible == 0)
+			break;
+		usleep(10000);
+	}
+	got[4] = !(s.flags & SVA_MM_STAT_TRACKED) && s.bytes_visible == 0;
+	got[5] = sva_mm_fence(mm);
+	if (sva_mm_new(ctx, &so, &next))
+		_exit(7);
+	c = ktest_map_at(VA + 24 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	got[6] = sva_mm_prefault(next, c, 4 * PG);
+	munmap(c, 4 * PG);
+	got[7] = sva_mm_fence(next) == 0;
+	sva_mm_stats(next, &s);
+	got[7] = got[7] && (s.flags & SVA_MM_STAT_TRACKED) && s.bytes_visible == 0;
+	sva_mm_free(next);
+	sva_mm_free(strict);
+	sva_mm_free(mm);
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(8);
+	_exit(0);
+}
+
+static void uffd_app_reg_checks(void)
+{
+	int got[8] = { -9, -9, -9, -9, -9, -9, -9, -9 };
+
+	child_ran("KTEST_UFFD_APP_REG", got, sizeof(got), "uffd replaced by the application's own userfaultfd");
+	ok(got[0] == 1, "  two userfaultfds have inodes of their own (what fstat() tells apart)");
+	is_int(got[1], -EIO, "  a strict address space's registration there: -EIO, tracking stopped");
+	is_int(got[2], 0, "  and the application's userfaultfd was not given the range");
+	is_int(got[3], -EIO, "  its fence says -EIO");
+	ok(got[4] == 1, "  the other address space stops being tracked and withdraws what it mapped");
+	is_int(got[5], -EIO, "  its fence says -EIO too");
+	is_int(got[6], 0, "  a strict address space made afterwards maps (a new monitor)");
+	ok(got[7] == 1, "  it is tracked: a munmap is withdrawn");
+}
+
+/*
+ * The number changes hands during the registration: after libsva's look at
+ * it, before the ioctl (the test hook, libsva-test only, runs there), the
+ * application's own userfaultfd takes it.  The ioctl succeeds on the
+ * application's file; only a look after it can tell, and tracking must end.
+ * The registration made there is left (libsva cannot tell it from one the
+ * application made on the same range itself, which an unregister would drop).
+ */
+static int g_race_ufd = -1;
+
+static void swap_in_app_uffd(void)
+{
+	int app = app_uffd();
+
+	atomic_store(&sva_test_track_register_hook, NULL);
+	if (app >= 0 && dup2(app, g_race_ufd) == g_race_ufd)
+		close(app);
+}
+
+static int uffd_app_race_child(int out)
+{
+	int got[3] = { -9, -9, -9 };
+	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
+	struct sva_ctx *ctx;
+	struct sva_mm *strict;
+	unsigned char *a, *b;
+
+	alarm(30);
+	if (sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, &so, &strict))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(strict, a, 4 * PG))
+		_exit(4);
+	g_race_ufd = find_uffd();
+	if (g_race_ufd < 0)
+		_exit(5);
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	atomic_store(&sva_test_track_register_hook, swap_in_app_uffd);
+	got[0] = sva_mm_prefault(strict, b, 4 * PG);
+	got[1] = registered_wp(VA + 16 * PG, VA + 20 * PG);
+	got[2] = sva_mm_fence(strict);
+	sva_mm_free(strict);
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(8);
+	_exit(0);
+}
+
+static void uffd_app_race_checks(void)
+{
+	int got[3] = { -9, -9, -9 };
+
+	child_ran("KTEST_UFFD_APP_RACE", got, sizeof(got),
+		  "the application's userfaultfd takes the number during a registration");
+	is_int(got[0], -EIO, "  the registration succeeded there: the strict prefault says -EIO, tracking stopped");
+	is_int(got[1], 1, "  what the ioctl registered with the application's userfaultfd is left there");
+	is_int(got[2], -EIO, "  the fence says -EIO");
+}
+
+static atomic_int g_ae_done;
+
+static void *app_unmapper(void *arg)
+{
+	munmap(arg, 4 * PG);
+	atomic_store(&g_ae_done, 1);
+	return NULL;
+}
+
+static void *tracked_unmapper(void *arg)
+{
+	munmap(arg, 4 * PG);
+	return NULL;
+}
+
+/*
+ * The same, with an application's userfaultfd that asks for unmap events and
+ * registers memory of its own: its munmap() sends an event to the number the
+ * monitor polls.  The monitor used to read it (an UNMAP record is one it
+ * enables, so it asked fstat() nothing) and apply it: it took the
+ * application's event away (the application's read found nothing) and went
+ * on as if tracking, with no event of its own ever to come.  The event is the
+ * application's to read, and tracking must end.  The monitor's poll() sleeps
+ * on its old file until that wakes it (libsva(7)): the application's event
+ * comes first, then a munmap() of tracked memory, whose event goes to the old
+ * file, wakes the monitor, whose poll() finds the number's file ready.
+ */
+static int uffd_app_events_child(int out)
+{
+	int got[4] = { -9, -9, -9, -9 };
+	struct kabi_uffdio_api api = { .api = KABI_UFFD_API, .features = KABI_UFFD_FEATURE_EVENT_UNMAP };
+	struct kabi_uffdio_register reg = { .mode = 1 /* MISSING */ };
+	struct sva_mm_stats s = { .size = sizeof(s) };
+	struct kabi_uffd_msg m = { 0 };
+	struct sva_ctx *ctx;
+	struct sva_mm *mm;
+	unsigned char *a, *c;
+	pthread_t t, ta;
+	int ufd, app;
+
+	alarm(30);
+	if (sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(mm, a, 4 * PG))
+		_exit(4);
+	ufd = find_uffd();
+	KTEST_WAIT_WHILE(!monitor_in_poll(), 2000);
+	app = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
+	if (ufd < 0 || app < 0 || ioctl(app, KABI_UFFDIO_API, &api) || dup2(app, ufd) != ufd)
+		_exit(5);
+	close(app);
+	c = ktest_map_at(VA + 32 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	reg.range.start = (uintptr_t)c;
+	reg.range.len = 4 * PG;
+	if (ioctl(ufd, KABI_UFFDIO_REGISTER, &reg) || pthread_create(&t, NULL, app_unmapper, c))
+		_exit(6);
+	usleep(100000);
+	if (pthread_create(&ta, NULL, tracked_unmapper, a))
+		_exit(8);
+	/* The munmap() returns once somebody read its event. */
+	KTEST_WAIT_WHILE(!atomic_load(&g_ae_done), 2000);
+	got[0] = atomic_load(&g_ae_done);
+	{
+		struct pollfd p = { .fd = ufd, .events = POLLIN };
+
+		got[1] = poll(&p, 1, got[0] ? 0 : 2000) == 1 && read(ufd, &m, sizeof(m)) == sizeof(m) &&
+			 m.event == KABI_UFFD_EVENT_UNMAP && m.arg.remove.start == (uintptr_t)c;
+	}
+	pthread_join(t, NULL);
+	pthread_join(ta, NULL);
+	for (int ms = 0; ms < 3000 && (got[2] = sva_mm_fence(mm)) == 0; ms += 10)
+		usleep(10000);
+	sva_mm_stats(mm, &s);
+	got[3] = !(s.flags & SVA_MM_STAT_TRACKED) && s.bytes_visible == 0;
+	sva_mm_free(mm);
+	sva_ctx_free(ctx);
+	if (write(out, got, sizeof(got)) != sizeof(got))
+		_exit(7);
+	_exit(0);
+}
+
+static void uffd_app_events_checks(void)
+{
+	int got[4] = { -9, -9, -9, -9 };
+
+	child_ran("KTEST_UFFD_APP_EVENTS", got, sizeof(got),
+		  "uffd replaced by the application's userfaultfd, which gets unmap events");
+	is_int(got[0], 0, "  the monitor does not read the application's event (its munmap waits for its reader)");
+	ok(got[1] == 1, "  the application reads its own UNMAP event");
+	is_int(got[2], -EIO, "  tracking stops: the fence says -EIO");
+	ok(got[3] == 1, "  the address space is untracked, nothing visible");
+}
+
+/*
+ * A registration after the exit destructor stopped the monitor, on a thread
+ * that still maps (here a later destructor; a context made with
+ * SVA_CTX_NO_EXIT_TEARDOWN keeps its address spaces): the number is let go
+ * with no error set.  It used to say -EBADF, taken for the mapping's refusal:
+ * a strict address space's prefault failed with EBADF (no errno of
+ * sva_mm_prefault(3)), a default one mapped untracked and still called
+ * itself tracked.  Tracking has ended: untracked, or -EIO when strict.
+ */
+static struct sva_mm *g_xr_mm, *g_xr_strict;
+static int g_xr_out = -1;
+
+__attribute__((destructor(150))) static void exit_register_report(void)
+{
+	int got[4] = { -9, -9, -9, -9 };
+	struct sva_mm_stats s = { .size = sizeof(s) };
+	unsigned char *b;
+
+	if (g_xr_out < 0)
+		return;
+	b = ktest_map_at(VA + 16 * PG, 4 * PG, PROT_READ | PROT_WRITE);
+	got[0] = sva_mm_prefault(g_xr_strict, b, 4 * PG);
+	got[1] = sva_mm_prefault(g_xr_mm, b, 4 * PG);
+	sva_mm_stats(g_xr_mm, &s);
+	got[2] = !(s.flags & SVA_MM_STAT_TRACKED);
+	got[3] = sva_mm_fence(g_xr_mm);
+	if (write(g_xr_out, got, sizeof(got)) != sizeof(got))
+		_exit(7);
+}
+
+static int exit_register_child(int out)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_NO_EXIT_TEARDOWN };
+	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
+	struct sva_ctx *ctx;
+	unsigned char *a;
+
+	alarm(30);
+	if (sva_ctx_new(&co, &ctx) || sva_mm_new(ctx, NULL, &g_xr_mm) || sva_mm_new(ctx, &so, &g_xr_strict))
+		_exit(3);
+	a = ktest_map_at(VA, 4 * PG, PROT_READ | PROT_WRITE);
+	if (sva_mm_prefault(g_xr_mm, a, 4 * PG) || sva_mm_prefault(g_xr_strict, a, 4 * PG))
+		_exit(4);
+	g_xr_out = out;
+	exit(0); /* track.c's destructor stops the monitor, then exit_register_report() */
+}
+
+static void exit_register_checks(void)
+{
+	int got[4] = { -9, -9, -9, -9 };
+
+	child_ran("KTEST_EXIT_REGISTER", got, sizeof(got), "a registration after exit() stopped the monitor");
+	is_int(got[0], -EIO, "  a strict address space's prefault: -EIO, as once tracking has stopped");
+	is_int(got[1], 0, "  a default one maps untracked");
+	ok(got[2] == 1, "  and no longer calls itself tracked");
+	is_int(got[3], -EIO, "  its fence says tracking was lost");
+}
+
 /*
  * The vDSO, moved into the device's window: a special mapping, which
  * userfaultfd never registers, with no file behind it.  It used to pass for
@@ -3544,6 +3863,14 @@ int main(void)
 		return lost_register_child(atoi(getenv("KTEST_LOST_REGISTER_LETGO_STRICT")), LR_LETGO | LR_STRICT);
 	if (getenv("KTEST_REGISTER_CLOSE"))
 		return register_close_child(atoi(getenv("KTEST_REGISTER_CLOSE")));
+	if (getenv("KTEST_UFFD_APP_REG"))
+		return uffd_app_reg_child(atoi(getenv("KTEST_UFFD_APP_REG")));
+	if (getenv("KTEST_UFFD_APP_RACE"))
+		return uffd_app_race_child(atoi(getenv("KTEST_UFFD_APP_RACE")));
+	if (getenv("KTEST_UFFD_APP_EVENTS"))
+		return uffd_app_events_child(atoi(getenv("KTEST_UFFD_APP_EVENTS")));
+	if (getenv("KTEST_EXIT_REGISTER"))
+		return exit_register_child(atoi(getenv("KTEST_EXIT_REGISTER")));
 	if (getenv("KTEST_STOPFD_REPLACED"))
 		return stopfd_replaced_child(atoi(getenv("KTEST_STOPFD_REPLACED")));
 	ktest_require_iommufd();
@@ -3612,6 +3939,10 @@ int main(void)
 	register_close_checks();
 	add_fail_checks();
 	lost_register_checks();
+	uffd_app_reg_checks();
+	uffd_app_race_checks();
+	uffd_app_events_checks();
+	exit_register_checks();
 	sva_dev_close(g_dev);
 	sva_ctx_free(g_ctx);
 	return done_testing();
