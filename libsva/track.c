@@ -60,8 +60,8 @@ void (*_Atomic sva_test_track_read_hook)(void);
 /* Tests only: called as the monitor ends, before it lets its userfaultfd go. */
 void (*_Atomic sva_test_track_exit_hook)(void);
 #define EXIT_HOOK() CALL_ATOMIC_HOOK(sva_test_track_exit_hook)
-/* Tests only: called by a registration that has the userfaultfd's number and
- * has not made its ioctl yet (T.uffd_lock held). */
+/* Tests only: called by a registration that has the userfaultfd's number,
+ * found it still libsva's and has not made its ioctl yet (T.uffd_lock held). */
 void (*_Atomic sva_test_track_register_hook)(void);
 #define REGISTER_HOOK() CALL_ATOMIC_HOOK(sva_test_track_register_hook)
 /* Tests only: called by sva_track_add() with a monitor running, before the
@@ -948,24 +948,51 @@ int sva_track_register(uint64_t start, uint64_t end)
 		fd = atomic_load(&T.uffd);
 		err = 0;
 		if (fd >= 0) {
-			REGISTER_HOOK();
-			err = ioctl(fd, KABI_UFFDIO_REGISTER, &r) ? errno : 0;
-			/* Refused by another file at the number (an application's
-			 * userfaultfd that never did the handshake says EINVAL,
-			 * /dev/urandom too): not the mapping's refusal, which the
-			 * caller would take for a race with munmap() (-EFAULT)
-			 * or a mapping that cannot be tracked (strict: refused
-			 * with that errno), but tracking's end (below). */
-			if (err && err != EBADF && err != ENOTTY && !sva_fd_holds(fd, &T.uffd_file))
+			/*
+			 * Whose file the number holds is asked before the ioctl
+			 * and after it, whatever it said.  Before: an
+			 * application's userfaultfd at the number (ours closed,
+			 * its userfaultfd() took the number) accepts the
+			 * registration, and the application's file then has a
+			 * range it never asked for, and its unmap events if it
+			 * enabled them; libsva took the success for its own and
+			 * called the range tracked.  After: the number can change
+			 * hands in between (another thread of the application
+			 * closing it); the ioctl then reached the other file.
+			 * Refused there (an application's userfaultfd without
+			 * its handshake says EINVAL, /dev/urandom too), the
+			 * errno is not the mapping's refusal, which the caller
+			 * would take for a race with munmap() (-EFAULT) or a
+			 * mapping that cannot be tracked; accepted there, that
+			 * registration is left as it is: the application's
+			 * userfaultfd may have had the range registered itself,
+			 * and UFFDIO_UNREGISTER would take that away too.  Either
+			 * way tracking's end (below).  Two fstat() per
+			 * registration, which is made once per mapping (the map
+			 * path skips ranges it registered) next to an ioctl that
+			 * takes the mmap lock for writing.
+			 */
+			if (!sva_fd_holds(fd, &T.uffd_file)) {
 				err = EBADF;
+			} else {
+				REGISTER_HOOK();
+				err = ioctl(fd, KABI_UFFDIO_REGISTER, &r) ? errno : 0;
+				if (err != EBADF && err != ENOTTY && !sva_fd_holds(fd, &T.uffd_file))
+					err = EBADF;
+			}
 		}
 		pthread_mutex_unlock(&T.uffd_lock);
 		/* The monitor has let the number go: with an error, it failed,
 		 * and its walk has not reached this address space yet (the
-		 * caller holds its map_lock): tracking is over here too, not a
-		 * refusal of the mapping's. */
+		 * caller holds its map_lock); with none, it was stopped while
+		 * address spaces still track (the exit destructor, with another
+		 * thread or a later destructor still mapping).  Tracking is over
+		 * here too, not a refusal of the mapping's: it used to say
+		 * -EBADF for the second, which the caller took for the
+		 * mapping's (strict: refused with EBADF; else mapped untracked
+		 * by an address space that still called itself tracked). */
 		if (fd < 0)
-			return atomic_load(&T.error) ? -EIO : -EBADF;
+			return -EIO;
 		if (!err)
 			return 0;
 		/* EPERM: a shared mapping the process may never write (no

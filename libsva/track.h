@@ -58,9 +58,11 @@ void sva_track_remove(struct sva_mm *mm);
  * with mm->map_lock held, before the range is mapped into the IOAS.  0 or the
  * errno of UFFDIO_REGISTER (-EBUSY another userfaultfd has it, -EINVAL a VMA
  * that cannot be registered, -ENOMEM part of it is not mapped), or -EIO when
- * the descriptor is no longer the userfaultfd, or the failed monitor has let
- * it go (tracking is lost for every address space; the caller marks its own,
- * with sva_track_error(): sva_mm_tracking_lost_locked()).
+ * the descriptor is no longer the userfaultfd (before or after the ioctl, even
+ * one that succeeded there), or the monitor has let it go (failed, or stopped
+ * at exit while address spaces still track): tracking is over; the caller
+ * marks its own address space, with sva_track_error() (0: -EBADF),
+ * sva_mm_tracking_lost_locked().
  */
 int sva_track_register(uint64_t start, uint64_t end);
 
