@@ -494,10 +494,25 @@ static void *monitor(void *arg)
 			break;
 		}
 		if (pfd[0].revents & POLLIN) {
-			/* Stopping, the number another file's: stop() rings the
-			 * eventfd; the application's file is not read. */
-			if (stopping && !sva_fd_holds(uffd, &uffd_file))
+			/* Another file at the number is not read: stopping,
+			 * stop() rings the eventfd; else tracking is over.
+			 * Asked at every wake-up with events, not only when a
+			 * read brings records libsva never enables (drain()): an
+			 * application's userfaultfd that asks for unmap events
+			 * gives UNMAP records, which were read (taken from the
+			 * application, its munmap() let go) and applied, and the
+			 * monitor went on as if tracking.  One fstat() per
+			 * wake-up, not per fault nor per event; a file that
+			 * comes to the number between this look and the read is
+			 * the limit (drain() still asks when what it read is not
+			 * events of ours). */
+			if (!sva_fd_holds(uffd, &uffd_file)) {
+				if (stopping)
+					break;
+				uffd = -1; /* not ours to close */
+				ret = -EBADF;
 				break;
+			}
 			ret = drain(uffd, &uffd_file, gen, doorbell, &rung);
 			if (ret == -ESTALE) {
 				ret = 0; /* let go: it just ends */
