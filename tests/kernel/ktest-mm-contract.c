@@ -1,0 +1,1226 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Black-box review of the address-space pages: sva_mm_new(3) (its options,
+ * the pin budget, coherence tracking and every errno), sva_mm_prefault(3),
+ * sva_mm_invalidate(3), sva_mm_fence(3), sva_mm_allow(3)/sva_mm_deny(3),
+ * sva_mm_stats(3), sva_bond_stats(3), and the Coherence and Pin budget
+ * sections of libsva(7), checked only against what the pages and sva.h say.
+ *
+ * What the device sees is read through public calls alone: sva_mm_stats()'s
+ * bytes_visible, sva_mm_invalidate()'s count of what was still visible (a
+ * probe that withdraws), and the mock's faults (sva_dev_inject_fault()): a
+ * fault on a page that is still visible maps nothing (pages_mapped does not
+ * grow), one on a withdrawn page maps the process's page anew.  The bytes a
+ * pinned page holds cannot be read through sva.h, so "the device sees the
+ * process's new page" is checked as "the old page is no longer mapped and the
+ * address maps anew", not by content.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sva/sva.h>
+
+#include "../tap.h"
+
+#define PG 4096ul
+#define KiB 1024ul
+/* Each section maps its memory in its own 16 MiB slot of the mock's window
+ * [16 MiB, 2 GiB) (sva_mm_prefault(3), The window). */
+#define SLOT(n) ((uintptr_t)0x40000000ul + (uintptr_t)(n) * 0x1000000ul)
+
+static struct sva_ctx *ctx;
+static struct sva_dev *dev;
+
+/* ------------------------------------------------------------- log lines */
+static pthread_mutex_t lines_lock = PTHREAD_MUTEX_INITIALIZER;
+static int lines_error;
+static char lines_last[512];
+
+static void count_lines(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	pthread_mutex_lock(&lines_lock);
+	if (level == SVA_LOG_ERROR) {
+		lines_error++;
+		snprintf(lines_last, sizeof(lines_last), "%s", msg);
+	}
+	pthread_mutex_unlock(&lines_lock);
+}
+
+static void lines_reset(void)
+{
+	pthread_mutex_lock(&lines_lock);
+	lines_error = 0;
+	lines_last[0] = 0;
+	pthread_mutex_unlock(&lines_lock);
+}
+
+static int errors_logged(void)
+{
+	int n;
+
+	pthread_mutex_lock(&lines_lock);
+	n = lines_error;
+	pthread_mutex_unlock(&lines_lock);
+	return n;
+}
+
+/* --------------------------------------------------------- fault reports */
+static pthread_mutex_t rep_lock = PTHREAD_MUTEX_INITIALIZER;
+static int rep_reason;
+static uint64_t rep_addr;
+static int rep_count;
+
+static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
+{
+	(void)bond;
+	(void)drvdata;
+	pthread_mutex_lock(&rep_lock);
+	rep_reason = r->reason;
+	rep_addr = r->addr;
+	rep_count++;
+	pthread_mutex_unlock(&rep_lock);
+}
+
+static const struct sva_bond_ops ops = { .size = sizeof(struct sva_bond_ops), .fault_error = on_fault_error };
+
+static int last_reason(void)
+{
+	int r;
+
+	pthread_mutex_lock(&rep_lock);
+	r = rep_reason;
+	pthread_mutex_unlock(&rep_lock);
+	return r;
+}
+
+/* -------------------------------------------------------------- helpers */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct sva_mm_stats mst(const struct sva_mm *mm)
+{
+	struct sva_mm_stats s;
+
+	memset(&s, 0, sizeof(s));
+	s.size = sizeof(s);
+	if (sva_mm_stats(mm, &s))
+		memset(&s, 0xee, sizeof(s));
+	return s;
+}
+
+static struct sva_bond_stats bst(const struct sva_bond *b)
+{
+	struct sva_bond_stats s = { .size = sizeof(s) };
+
+	sva_bond_stats(b, &s);
+	return s;
+}
+
+/* sva_dev_inject_fault(3), EXAMPLES: 0 once handled, -ETIMEDOUT if never. */
+static int inject_and_wait(struct sva_bond *bond, uint64_t addr, uint32_t perm)
+{
+	struct sva_bond_stats st = bst(bond);
+	uint32_t pasid = sva_bond_pasid(bond);
+	uint64_t before = st.faults, end = now_ms() + 5000;
+	int ret = sva_dev_inject_fault(dev, pasid == SVA_PASID_RID ? 0 : pasid, addr, perm, 0);
+
+	if (ret)
+		return ret;
+	while (now_ms() < end) {
+		st = bst(bond);
+		if (st.faults > before)
+			return 0;
+		usleep(500);
+	}
+	return -ETIMEDOUT;
+}
+
+/* Inject a fault and say what it did: pages newly mapped, or the negative
+ * reason of its refusal (-ETIMEDOUT: never handled). */
+static long fault(struct sva_bond *bond, uint64_t addr, uint32_t perm)
+{
+	struct sva_bond_stats a = bst(bond), b;
+	int ret = inject_and_wait(bond, addr, perm);
+
+	if (ret)
+		return ret;
+	b = bst(bond);
+	if (b.invalid > a.invalid)
+		return last_reason() ? last_reason() : -12345;
+	return (long)(b.pages_mapped - a.pages_mapped);
+}
+
+static void *map_at(uintptr_t va, size_t len, int prot)
+{
+	void *p = mmap((void *)va, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED || p != (void *)va)
+		tap_bail("mmap at %#lx: %s", (unsigned long)va, strerror(errno));
+	/* The window sizes checked are those of small pages: a transparent
+	 * huge page would round each window out to 2 MiB (sva_mm_new(3)). */
+	madvise(p, len, MADV_NOHUGEPAGE);
+	if (prot & PROT_WRITE)
+		memset(p, 0x5a, len);
+	return p;
+}
+
+static struct sva_mm *new_mm(uint32_t flags, uint64_t fault_around, uint64_t budget)
+{
+	struct sva_mm_opts o = { .size = sizeof(o), .flags = flags, .fault_around = fault_around, .pin_budget = budget };
+	struct sva_mm *mm = NULL;
+	int ret = sva_mm_new(ctx, &o, &mm);
+
+	if (ret)
+		tap_bail("sva_mm_new(flags %#x): %s (%s)", flags, strerror(-ret), lines_last);
+	return mm;
+}
+
+static struct sva_bond *bind(struct sva_mm *mm, uint32_t flags)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = flags, .ops = &ops };
+	struct sva_bond *b = NULL;
+	int ret = sva_bind(dev, mm, &bo, &b);
+
+	if (ret)
+		tap_bail("sva_bind: %s (%s)", strerror(-ret), lines_last);
+	return b;
+}
+
+static int wait_child(pid_t pid)
+{
+	int st;
+
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int cap_effective(int cap, int on)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -errno;
+	if (on)
+		d[cap / 32].effective |= 1u << (cap % 32);
+	else
+		d[cap / 32].effective &= ~(1u << (cap % 32));
+	return syscall(SYS_capset, &h, d) ? -errno : 0;
+}
+
+static struct sva_ctx *fresh_ctx(void)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o) };
+	struct sva_ctx *c = NULL;
+
+	if (sva_ctx_new(&o, &c))
+		return NULL;
+	sva_ctx_set_log(c, count_lines, NULL, SVA_LOG_DEBUG);
+	return c;
+}
+
+/* ------------------------------------------- the default budget (a child) */
+
+/* In a child without CAP_IPC_LOCK and with the memory-lock limit `lim`: the
+ * default budget, read once at sva_mm_new(), rounded down, at least a page. */
+static uint64_t child_default_budget(rlim_t lim, int have_cap)
+{
+	int pfd[2];
+	uint64_t got = UINT64_MAX - 1;
+	pid_t pid;
+
+	if (pipe(pfd))
+		return got;
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit rl = { lim, lim };
+		struct sva_ctx *c;
+		struct sva_mm *mm = NULL;
+		struct sva_mm_stats s = { .size = sizeof(s) };
+		uint64_t v = UINT64_MAX - 2;
+
+		close(pfd[0]);
+		if ((have_cap || cap_effective(CAP_IPC_LOCK, 0) == 0) && setrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+		    (c = fresh_ctx()) && sva_mm_new(c, NULL, &mm) == 0 && sva_mm_stats(mm, &s) == 0) {
+			v = s.pin_budget;
+			/* Read once: a later limit does not change it. */
+			rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
+			if (setrlimit(RLIMIT_MEMLOCK, &rl) == 0 && sva_mm_stats(mm, &s) == 0 && s.pin_budget != v)
+				v = UINT64_MAX - 3;
+		}
+		if (write(pfd[1], &v, sizeof(v)) != sizeof(v))
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (pid > 0 && read(pfd[0], &got, sizeof(got)) != sizeof(got))
+		got = UINT64_MAX - 1;
+	close(pfd[0]);
+	wait_child(pid);
+	return got;
+}
+
+static void default_budget(void)
+{
+	uint64_t v;
+
+	v = child_default_budget(1024 * KiB + 123, 0);
+	ok(v == 1024 * KiB, "pin_budget 0 without CAP_IPC_LOCK: the soft RLIMIT_MEMLOCK rounded down (%llu, want %lu), "
+	   "and a later limit does not change it", (unsigned long long)v, 1024 * KiB);
+	v = child_default_budget(100, 0);
+	ok(v == PG, "pin_budget 0, limit under 4096: one page (%llu)", (unsigned long long)v);
+	v = child_default_budget(RLIM_INFINITY, 0);
+	ok(v == 0, "pin_budget 0, infinite limit: unbounded, 0 in stats (%llu)", (unsigned long long)v);
+	if (geteuid() == 0) {
+		v = child_default_budget(1024 * KiB, 1);
+		ok(v == 0, "pin_budget 0 with CAP_IPC_LOCK: unbounded (%llu)", (unsigned long long)v);
+	} else {
+		skip(1, "not root: no CAP_IPC_LOCK to check");
+	}
+}
+
+/* -------------------------------------------------- sva_mm_new's options */
+
+#define SENT_MM ((struct sva_mm *)0x5a5a)
+
+static void new_fails(const struct sva_mm_opts *o, const char *why)
+{
+	struct sva_mm *mm = SENT_MM;
+	int ret;
+
+	lines_reset();
+	ret = sva_mm_new(ctx, o, &mm);
+	ok(ret == -EINVAL && mm == SENT_MM, "sva_mm_new(%s): %d, want -EINVAL, *out untouched", why, ret);
+	ok(errors_logged() == 1, "  one line at error level (%d): %s", errors_logged(), lines_last);
+	if (ret == 0 && mm != SENT_MM)
+		sva_mm_free(mm);
+}
+
+static uint64_t budget_of(const struct sva_mm_opts *o, int *ret)
+{
+	struct sva_mm *mm = NULL;
+	uint64_t b = UINT64_MAX;
+
+	*ret = sva_mm_new(ctx, o, &mm);
+	if (*ret == 0) {
+		b = mst(mm).pin_budget;
+		sva_mm_free(mm);
+	}
+	return b;
+}
+
+static void mm_new_options(void)
+{
+	struct sva_mm_opts o;
+	struct sva_mm *mm = SENT_MM;
+	struct {
+		struct sva_mm_opts o;
+		unsigned char tail[16];
+	} big;
+	struct sva_mm_stats s;
+	uint64_t b, def;
+	int ret;
+
+	ok(sva_mm_new(NULL, NULL, &mm) == -EINVAL && mm == SENT_MM, "sva_mm_new(NULL ctx): -EINVAL, *out untouched");
+	ok(sva_mm_new(ctx, NULL, NULL) == -EINVAL, "sva_mm_new(NULL out): -EINVAL");
+
+	memset(&o, 0, sizeof(o));
+	new_fails(&o, "size 0");
+	o.size = offsetof(struct sva_mm_opts, pin_budget) - 1;
+	new_fails(&o, "size one under the first layout");
+	o.size = offsetof(struct sva_mm_opts, pin_budget) + 4;
+	new_fails(&o, "size between the first layout and sizeof");
+	o.size = sizeof(o) - 1;
+	new_fails(&o, "size sizeof - 1");
+	memset(&big, 0, sizeof(big));
+	big.o.size = sizeof(big);
+	big.tail[15] = 1;
+	new_fails(&big.o, "larger size, a non-zero byte beyond");
+	o = (struct sva_mm_opts){ .size = sizeof(o), .flags = 1u << 4 };
+	new_fails(&o, "unknown flag 1<<4");
+	o.flags = 1u << 31;
+	new_fails(&o, "unknown flag 1<<31");
+	o.flags = SVA_MM_UNTRACKED | SVA_MM_TRACK_STRICT;
+	new_fails(&o, "UNTRACKED|TRACK_STRICT");
+	{
+		static const uint64_t bad[] = { 1, 2048, 4095, 4097, 3 * 4096, 1ull << 31, 1ull << 40, UINT64_MAX };
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char why[64];
+
+			o = (struct sva_mm_opts){ .size = sizeof(o), .fault_around = bad[i] };
+			snprintf(why, sizeof(why), "fault_around %llu", (unsigned long long)bad[i]);
+			new_fails(&o, why);
+		}
+	}
+	o = (struct sva_mm_opts){ .size = sizeof(o), .pin_budget = 1 };
+	new_fails(&o, "pin_budget 1");
+	o.pin_budget = 4095;
+	new_fails(&o, "pin_budget 4095");
+
+	{
+		static const uint64_t good[] = { 0, 4096, 8192, 1u << 20, 1u << 30 };
+
+		for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+			o = (struct sva_mm_opts){ .size = sizeof(o), .fault_around = good[i] };
+			mm = NULL;
+			ret = sva_mm_new(ctx, &o, &mm);
+			ok(ret == 0 && mm, "fault_around %llu accepted (%d)", (unsigned long long)good[i], ret);
+			sva_mm_free(mm);
+		}
+	}
+
+	/* Budgets. */
+	def = budget_of(NULL, &ret);
+	ok(ret == 0, "opts NULL: the defaults (%d), budget %llu", ret, (unsigned long long)def);
+	o = (struct sva_mm_opts){ .size = offsetof(struct sva_mm_opts, pin_budget) };
+	b = budget_of(&o, &ret);
+	ok(ret == 0 && b == def, "size of the first layout accepted, the budget takes its default (%d, %llu == %llu)", ret,
+	   (unsigned long long)b, (unsigned long long)def);
+	memset(&big, 0, sizeof(big));
+	big.o.size = sizeof(big);
+	big.o.pin_budget = 64 * KiB;
+	b = budget_of(&big.o, &ret);
+	ok(ret == 0 && b == 64 * KiB, "larger size, zero beyond: accepted, its fields read (%d, %llu)", ret,
+	   (unsigned long long)b);
+	o = (struct sva_mm_opts){ .size = sizeof(o), .pin_budget = 4096 };
+	b = budget_of(&o, &ret);
+	ok(ret == 0 && b == 4096, "pin_budget 4096: one page (%d, %llu)", ret, (unsigned long long)b);
+	o.pin_budget = 3 * PG + 4095;
+	b = budget_of(&o, &ret);
+	ok(ret == 0 && b == 3 * PG, "pin_budget 3 pages + 4095: rounded down to 3 pages (%d, %llu)", ret,
+	   (unsigned long long)b);
+	o.pin_budget = 16u << 20;
+	b = budget_of(&o, &ret);
+	ok(ret == 0 && b == 16u << 20, "pin_budget 16 MiB (%d, %llu)", ret, (unsigned long long)b);
+	o.pin_budget = SVA_PIN_UNLIMITED;
+	b = budget_of(&o, &ret);
+	ok(ret == 0 && b == 0, "SVA_PIN_UNLIMITED: no budget, 0 in stats (%d, %llu)", ret, (unsigned long long)b);
+
+	/* Tracking modes. */
+	mm = new_mm(0, 0, 0);
+	s = mst(mm);
+	ok((s.flags & SVA_MM_STAT_TRACKED) && s.untracked_reason == 0, "default: tracked, reason 0 (flags %#x, %d)",
+	   s.flags, s.untracked_reason);
+	ok(s.bytes_visible == 0 && s.events == 0 && s.bytes_pinned_peak == 0 && s.bytes_prefaulted == 0,
+	   "a new address space is empty");
+	sva_mm_free(mm);
+	mm = new_mm(SVA_MM_TRACK_STRICT, 0, 0);
+	s = mst(mm);
+	ok(s.flags & SVA_MM_STAT_TRACKED, "SVA_MM_TRACK_STRICT where userfaultfd works: created, tracked");
+	sva_mm_free(mm);
+	mm = new_mm(SVA_MM_UNTRACKED, 0, 0);
+	s = mst(mm);
+	ok(!(s.flags & SVA_MM_STAT_TRACKED) && s.untracked_reason == -ENOTCONN,
+	   "SVA_MM_UNTRACKED: not tracked, reason -ENOTCONN (flags %#x, %d)", s.flags, s.untracked_reason);
+	ok(sva_mm_fence(mm) == 0, "  its fence returns 0 at once");
+	sva_mm_free(mm);
+	mm = new_mm(SVA_MM_PRIVATE | SVA_MM_RESTRICTED, 0, 0);
+	ok(mm != NULL, "SVA_MM_PRIVATE|SVA_MM_RESTRICTED combine");
+	sva_mm_free(mm);
+}
+
+/* ------------------------------------------------------------ sva_mm_stats */
+
+static void stats_errors(void)
+{
+	struct sva_mm *mm = new_mm(0, 0, 64 * KiB);
+	struct sva_mm_stats s;
+	struct {
+		struct sva_mm_stats s;
+		unsigned char tail[16];
+	} big;
+	struct sva_bond_stats bs;
+	struct {
+		struct sva_bond_stats s;
+		unsigned char tail[16];
+	} bbig;
+	struct sva_bond *b;
+	size_t first = offsetof(struct sva_mm_stats, pin_budget);
+
+	lines_reset();
+	memset(&s, 0, sizeof(s));
+	s.size = sizeof(s);
+	ok(sva_mm_stats(NULL, &s) == -EINVAL, "sva_mm_stats(NULL mm): -EINVAL");
+	ok(sva_mm_stats(mm, NULL) == -EINVAL, "sva_mm_stats(NULL stats): -EINVAL");
+	s.size = 0;
+	ok(sva_mm_stats(mm, &s) == -EINVAL, "size 0: -EINVAL");
+	s.size = offsetof(struct sva_mm_stats, bytes_visible);
+	ok(sva_mm_stats(mm, &s) == -EINVAL, "size ending before bytes_visible: -EINVAL");
+	s.size = first - 1;
+	ok(sva_mm_stats(mm, &s) == -EINVAL, "size one under the first layout: -EINVAL");
+	s.size = first + 8;
+	ok(sva_mm_stats(mm, &s) == -EINVAL, "size between the layouts: -EINVAL");
+	s.size = sizeof(s) - 1;
+	ok(sva_mm_stats(mm, &s) == -EINVAL, "size sizeof - 1: -EINVAL");
+	ok(errors_logged() == 0, "  none logged (%d)", errors_logged());
+	memset(&s, 0xff, sizeof(s));
+	s.size = first;
+	ok(sva_mm_stats(mm, &s) == 0 && s.pin_budget == UINT64_MAX && s.refaults == UINT64_MAX &&
+	   s.bytes_visible == 0 && (s.flags & SVA_MM_STAT_TRACKED),
+	   "the first layout's size: the fields before pin_budget only");
+	memset(&big, 0xff, sizeof(big));
+	big.s.size = sizeof(big);
+	ok(sva_mm_stats(mm, &big.s) == 0 && big.s.pin_budget == 64 * KiB && big.tail[0] == 0 && big.tail[15] == 0,
+	   "a larger size: zero-filled past what the library knows");
+
+	b = bind(mm, 0);
+	ok(sva_bond_stats(NULL, &bs) == -EINVAL, "sva_bond_stats(NULL bond): -EINVAL");
+	ok(sva_bond_stats(b, NULL) == -EINVAL, "sva_bond_stats(NULL stats): -EINVAL");
+	bs.size = sizeof(bs) - 1;
+	ok(sva_bond_stats(b, &bs) == -EINVAL, "sva_bond_stats: size too small: -EINVAL");
+	bs.size = 0;
+	ok(sva_bond_stats(b, &bs) == -EINVAL, "sva_bond_stats: size 0: -EINVAL");
+	memset(&bbig, 0xff, sizeof(bbig));
+	bbig.s.size = sizeof(bbig);
+	ok(sva_bond_stats(b, &bbig.s) == 0 && bbig.tail[0] == 0 && bbig.tail[15] == 0 && bbig.s.faults == 0 &&
+	   bbig.s.groups == 0 && bbig.s.invalid == 0 && bbig.s.pages_mapped == 0,
+	   "sva_bond_stats: larger size zero-filled; the counters start at 0");
+	sva_unbind(b);
+	sva_mm_free(mm);
+}
+
+/* ------------------------------------------------------ errno, each call */
+
+static void range_errors(void)
+{
+	struct sva_mm *mm = new_mm(0, 0, 0), *rm = new_mm(SVA_MM_RESTRICTED, 0, 0);
+	uintptr_t va = SLOT(1);
+	char *p = map_at(va, 64 * KiB, PROT_READ | PROT_WRITE);
+	struct sva_mm_stats s0, s1;
+	pid_t pid;
+	int r;
+	uintptr_t last = UINT64_MAX - PG + 1; /* the last page */
+
+	ok(sva_mm_prefault(mm, p, 16 * KiB) == 0, "prefault 16 KiB");
+	s0 = mst(mm);
+	lines_reset();
+	ok(sva_mm_prefault(NULL, p, PG) == -EINVAL, "prefault(NULL mm): -EINVAL");
+	ok(sva_mm_prefault(mm, p, 0) == -EINVAL, "prefault len 0: -EINVAL");
+	ok(sva_mm_prefault(mm, (void *)(UINT64_MAX - PG), 2 * PG) == -EINVAL, "prefault wrapping: -EINVAL");
+	ok(sva_mm_prefault(mm, (void *)last, PG) == -EINVAL, "prefault of the last page: -EINVAL");
+	ok(sva_mm_prefault(mm, (void *)(last - PG), PG + 1) == -EINVAL, "prefault reaching into the last page: -EINVAL");
+	ok(sva_mm_invalidate(NULL, p, PG) == -EINVAL, "invalidate(NULL mm): -EINVAL");
+	ok(sva_mm_invalidate(mm, p, 0) == -EINVAL, "invalidate len 0: -EINVAL");
+	ok(sva_mm_invalidate(mm, (void *)(UINT64_MAX - PG), 2 * PG) == -EINVAL, "invalidate wrapping: -EINVAL");
+	ok(sva_mm_invalidate(mm, (void *)last, PG) == -EINVAL, "invalidate of the last page: -EINVAL");
+	ok(sva_mm_fence(NULL) == -EINVAL, "fence(NULL): -EINVAL");
+	ok(sva_mm_allow(mm, p, PG) == -EINVAL && sva_mm_deny(mm, p, PG) == -EINVAL,
+	   "allow/deny on an address space that is not restricted: -EINVAL");
+	ok(sva_mm_allow(NULL, p, PG) == -EINVAL && sva_mm_deny(NULL, p, PG) == -EINVAL, "allow/deny(NULL): -EINVAL");
+	ok(sva_mm_allow(rm, p, 0) == -EINVAL && sva_mm_deny(rm, p, 0) == -EINVAL, "allow/deny len 0: -EINVAL");
+	ok(sva_mm_allow(rm, p + 1, PG) == -EINVAL && sva_mm_deny(rm, p + 1, PG) == -EINVAL,
+	   "allow/deny unaligned addr: -EINVAL");
+	ok(sva_mm_allow(rm, p, PG + 1) == -EINVAL && sva_mm_deny(rm, p, PG + 1) == -EINVAL,
+	   "allow/deny unaligned len: -EINVAL");
+	ok(sva_mm_allow(rm, (void *)(UINT64_MAX - 2 * PG + 1), 4 * PG) == -EINVAL &&
+	   sva_mm_deny(rm, (void *)(UINT64_MAX - 2 * PG + 1), 4 * PG) == -EINVAL, "allow/deny wrapping: -EINVAL");
+	ok(sva_mm_allow(rm, (void *)last, PG) == -EINVAL && sva_mm_deny(rm, (void *)last, PG) == -EINVAL,
+	   "allow/deny of the last page: -EINVAL");
+	s1 = mst(mm);
+	ok(s1.bytes_visible == s0.bytes_visible && s1.bytes_prefaulted == s0.bytes_prefaulted,
+	   "bad input changed nothing (visible %llu)", (unsigned long long)s1.bytes_visible);
+	ok(sva_mm_invalidate(mm, p, PG) == 16 * (long)KiB, "  and what was visible is still there");
+	ok(sva_mm_prefault(mm, p, 16 * KiB) == 0, "prefault again");
+
+	/* -ECHILD, in a forked child, for every call on the parent's address space. */
+	pid = fork();
+	if (pid == 0) {
+		int bad = 0;
+		struct sva_mm *m2 = SENT_MM;
+
+		if (sva_mm_prefault(mm, p, PG) != -ECHILD)
+			bad |= 1;
+		if (sva_mm_invalidate(mm, p, PG) != -ECHILD)
+			bad |= 2;
+		if (sva_mm_fence(mm) != -ECHILD)
+			bad |= 4;
+		if (sva_mm_allow(rm, p, PG) != -ECHILD || sva_mm_deny(rm, p, PG) != -ECHILD)
+			bad |= 8;
+		if (sva_mm_new(ctx, NULL, &m2) != -ECHILD || m2 != SENT_MM)
+			bad |= 16;
+		/* The child's munmap is not tracked: nothing withdrawn for the parent. */
+		munmap(p, 64 * KiB);
+		_exit(bad);
+	}
+	r = wait_child(pid);
+	ok(r == 0, "in a forked child: prefault, invalidate, fence, allow/deny, mm_new: -ECHILD (mask %d)", r);
+	sva_mm_fence(mm);
+	s1 = mst(mm);
+	ok(s1.bytes_visible == s0.bytes_visible, "  the child's munmap withdrew nothing of the parent's");
+	ok(sva_mm_invalidate(mm, p, PG) == 16 * (long)KiB, "invalidate returns the whole chunk (16 KiB for one page)");
+	ok(sva_mm_invalidate(mm, p, PG) == 0, "invalidate of nothing visible: 0");
+	munmap(p, 64 * KiB);
+	ok(sva_mm_invalidate(mm, p, 64 * KiB) == 0, "invalidate of a range no longer mapped: 0, no error");
+	sva_mm_free(rm);
+	sva_mm_free(mm);
+}
+
+/* sva_mm_prefault's refusals, each with nothing changed. */
+static void prefault_fails(struct sva_mm *mm, const void *a, size_t len, int want, const char *why)
+{
+	struct sva_mm_stats s0 = mst(mm), s1;
+	int ret = sva_mm_prefault(mm, a, len);
+
+	s1 = mst(mm);
+	ok(ret == want, "prefault %s: %d, want %d", why, ret, want);
+	ok(s1.bytes_visible == s0.bytes_visible && s1.bytes_prefaulted == s0.bytes_prefaulted &&
+	   s1.bytes_pinned_peak == s0.bytes_pinned_peak,
+	   "  nothing changed (visible %llu -> %llu, peak %llu -> %llu)", (unsigned long long)s0.bytes_visible,
+	   (unsigned long long)s1.bytes_visible, (unsigned long long)s0.bytes_pinned_peak,
+	   (unsigned long long)s1.bytes_pinned_peak);
+}
+
+static int own_uffd(void *a, size_t len)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .range = { (uintptr_t)a, len }, .mode = UFFDIO_REGISTER_MODE_MISSING };
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void prefault_errors(void)
+{
+	struct sva_mm *mm = new_mm(0, 0, 128 * KiB), *sm = new_mm(SVA_MM_TRACK_STRICT, 0, 0);
+	struct sva_bond *b = bind(mm, 0), *sb = bind(sm, 0);
+	uintptr_t va = SLOT(2);
+	char *p = map_at(va, 256 * KiB, PROT_READ | PROT_WRITE), *hi, *q, *u;
+	struct sva_mm_stats s0, s1;
+	int fd;
+
+	ok(sva_mm_prefault(mm, p, 32 * KiB) == 0, "prefault 32 KiB");
+	s0 = mst(mm);
+	ok(s0.bytes_visible == 32 * KiB && s0.bytes_prefaulted == 32 * KiB && s0.bytes_pinned_peak == 32 * KiB,
+	   "  visible, prefaulted and peak: 32 KiB (%llu %llu %llu)", (unsigned long long)s0.bytes_visible,
+	   (unsigned long long)s0.bytes_prefaulted, (unsigned long long)s0.bytes_pinned_peak);
+	ok(sva_mm_prefault(mm, p, 32 * KiB) == 0 && mst(mm).bytes_visible == 32 * KiB,
+	   "prefault of a visible range: 0, nothing more mapped");
+	ok(sva_mm_prefault(mm, p + 1, 10) == 0 && mst(mm).bytes_visible == 32 * KiB,
+	   "an unaligned range inside it: rounded out, nothing more");
+
+	/* Step 1: libsva's own memory, checked first: -EXDEV. */
+	prefault_fails(mm, (void *)((uintptr_t)ctx & ~(PG - 1)), PG, -EXDEV, "of the context object's page");
+	prefault_fails(mm, (void *)((uintptr_t)mm & ~(PG - 1)), PG, -EXDEV, "of the address space object's page");
+	prefault_fails(mm, (void *)((uintptr_t)dev & ~(PG - 1)), PG, -EXDEV, "of the device object's page");
+	prefault_fails(mm, (void *)((uintptr_t)b & ~(PG - 1)), PG, -EXDEV, "of the bond object's page");
+
+	/* Step 2. */
+	munmap(p + 224 * KiB, 8 * KiB);
+	prefault_fails(mm, p + 220 * KiB, 16 * KiB, -EFAULT, "over a hole");
+	prefault_fails(mm, p + 224 * KiB, PG, -EFAULT, "of an unmapped page");
+	mprotect(p + 240 * KiB, PG, PROT_NONE);
+	prefault_fails(mm, p + 236 * KiB, 8 * KiB, -EACCES, "over a PROT_NONE page");
+	/* 66 mappings: alternating permissions keep the kernel from merging them. */
+	q = map_at(SLOT(3), 66 * PG, PROT_READ | PROT_WRITE);
+	for (int i = 0; i < 66; i += 2)
+		mprotect(q + i * PG, PG, PROT_READ);
+	prefault_fails(mm, q, 66 * PG, -E2BIG, "over 66 mappings");
+	{
+		struct sva_mm *um = new_mm(0, 0, SVA_PIN_UNLIMITED);
+
+		ok(sva_mm_prefault(um, q, 64 * PG) == 0, "prefault over 64 mappings: 0");
+		ok(sva_mm_invalidate(um, q, 64 * PG) == 64 * (long)PG, "  invalidated: 64 pages, one chunk each");
+		sva_mm_free(um);
+	}
+
+	/* Step 3: the window, once a device is bound. */
+	hi = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if ((uintptr_t)hi >= 0x80000000ul)
+		prefault_fails(mm, hi, PG, -ERANGE, "outside the mock's window");
+	else
+		skip(2, "mmap gave an address inside the window");
+	munmap(hi, PG);
+
+	/* Step 4: the budget (128 KiB, 32 prefaulted). */
+	prefault_fails(mm, p + 32 * KiB, 100 * KiB, -ENOSPC, "over the budget beside what is prefaulted");
+	ok(sva_mm_prefault(mm, p + 32 * KiB, 96 * KiB) == 0 && mst(mm).bytes_prefaulted == 128 * KiB,
+	   "prefault up to the budget exactly: 0");
+	prefault_fails(mm, p + 176 * KiB, PG, -ENOSPC, "of one page more");
+	ok(mst(mm).bytes_pinned_peak == 128 * KiB, "bytes_pinned_peak: 128 KiB, never above the budget");
+
+	/* Strict: a range another userfaultfd has: -EBUSY; default: mapped untracked. */
+	/* Its own mapping: libsva registered the whole of p's. */
+	u = map_at(SLOT(2) + 1024 * KiB, 16 * KiB, PROT_READ | PROT_WRITE);
+	fd = own_uffd(u, 16 * KiB);
+	if (fd >= 0) {
+		struct sva_mm *dm = new_mm(0, 0, 0);
+
+		prefault_fails(sm, u, 16 * KiB, -EBUSY, "(strict) of a range another userfaultfd has");
+		s0 = mst(dm);
+		ok(sva_mm_prefault(dm, u, 16 * KiB) == 0, "prefault (default) of that range: mapped");
+		s1 = mst(dm);
+		ok(s1.untracked_ranges == s0.untracked_ranges + 1 && s1.untracked_bytes == s0.untracked_bytes + 16 * KiB &&
+		   s1.untracked_reason == -EBUSY && (s1.flags & SVA_MM_STAT_TRACKED),
+		   "  untracked: counted (%llu ranges, %llu bytes), reason -EBUSY (%d), the address space still tracked",
+		   (unsigned long long)s1.untracked_ranges, (unsigned long long)s1.untracked_bytes, s1.untracked_reason);
+		sva_mm_free(dm);
+		close(fd);
+	} else {
+		skip(6, "no userfaultfd of our own");
+	}
+
+	/* Strict: a shared mapping of a file opened read-only: -EINVAL. */
+	fd = open("/tmp/ktest-mm-contract-ro", O_CREAT | O_RDWR | O_TRUNC, 0600);
+	if (fd >= 0 && ftruncate(fd, 16 * KiB) == 0) {
+		int rfd = open("/tmp/ktest-mm-contract-ro", O_RDONLY);
+		void *f = rfd >= 0 ? mmap((void *)SLOT(4), 16 * KiB, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, rfd, 0)
+				   : MAP_FAILED;
+
+		if (f == (void *)SLOT(4)) {
+			struct sva_mm *dm = new_mm(0, 0, 0);
+
+			prefault_fails(sm, f, 16 * KiB, -EINVAL, "(strict) of a read-only shared file mapping");
+			s0 = mst(dm);
+			ok(sva_mm_prefault(dm, f, 16 * KiB) == 0, "prefault (default) of it: mapped");
+			s1 = mst(dm);
+			ok(s1.untracked_ranges == s0.untracked_ranges + 1 && s1.untracked_reason == -EINVAL,
+			   "  untracked, counted, reason -EINVAL (%d)", s1.untracked_reason);
+			sva_mm_free(dm);
+			munmap(f, 16 * KiB);
+		} else {
+			skip(4, "cannot map the file");
+		}
+		if (rfd >= 0)
+			close(rfd);
+	} else {
+		skip(4, "cannot make the file");
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink("/tmp/ktest-mm-contract-ro");
+
+	sva_unbind(sb);
+	sva_unbind(b);
+	sva_mm_free(sm);
+	sva_mm_free(mm);
+	munmap(p, 256 * KiB);
+	munmap(q, 66 * PG);
+	munmap(u, 16 * KiB);
+}
+
+/* ------------------------------------------------------------- coherence */
+
+/* Withdrawn after the operation and the fence: bytes_visible back to `want`. */
+static void coherence(void)
+{
+	struct sva_mm *mm = new_mm(0, 0, 0);
+	struct sva_bond *b = bind(mm, 0);
+	struct sva_mm_stats s0, s1;
+	char *p, *q;
+	long n;
+	pid_t pid;
+	int r;
+
+	/* munmap, part of a chunk: the whole chunk goes. */
+	p = map_at(SLOT(5), 64 * KiB, PROT_READ | PROT_WRITE);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "coherence: prefault 64 KiB");
+	s0 = mst(mm);
+	munmap(p + 16 * KiB, 16 * KiB);
+	ok(sva_mm_fence(mm) == 0, "munmap of 16 KiB inside it; fence: 0");
+	s1 = mst(mm);
+	ok(s1.bytes_visible == s0.bytes_visible - 64 * KiB, "  the whole chunk withdrawn (visible %llu -> %llu)",
+	   (unsigned long long)s0.bytes_visible, (unsigned long long)s1.bytes_visible);
+	ok(s1.events == s0.events + 1 && s1.bytes_withdrawn == s0.bytes_withdrawn + 64 * KiB,
+	   "  one event, 64 KiB withdrawn (%llu, %llu)", (unsigned long long)(s1.events - s0.events),
+	   (unsigned long long)(s1.bytes_withdrawn - s0.bytes_withdrawn));
+	ok(s1.bytes_prefaulted == s0.bytes_prefaulted - 64 * KiB, "  and it left bytes_prefaulted");
+	ok(sva_mm_invalidate(mm, p, 64 * KiB) == 0, "  nothing of it visible (invalidate: 0)");
+	n = fault(b, (uintptr_t)p, SVA_ACCESS_READ);
+	ok(n == 4, "  a device read of the still-mapped rest faults it in anew, clipped to the mapping: %ld pages", n);
+	n = fault(b, (uintptr_t)p + 16 * KiB, SVA_ACCESS_READ);
+	ok(n == -EFAULT, "  a device access to the unmapped part: -EFAULT (%ld)", n);
+	/* The address reused by new memory: the device gets the new page. */
+	q = map_at((uintptr_t)p + 16 * KiB, 16 * KiB, PROT_READ | PROT_WRITE);
+	n = fault(b, (uintptr_t)q, SVA_ACCESS_WRITE);
+	ok(n > 0, "  memory mapped again there: the device's write faults it in (%ld pages)", n);
+	munmap(p, 64 * KiB);
+	sva_mm_fence(mm);
+
+	/* madvise(MADV_DONTNEED). */
+	p = map_at(SLOT(6), 64 * KiB, PROT_READ | PROT_WRITE);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "prefault 64 KiB");
+	s0 = mst(mm);
+	ok(madvise(p, 64 * KiB, MADV_DONTNEED) == 0 && sva_mm_fence(mm) == 0, "madvise(MADV_DONTNEED); fence");
+	s1 = mst(mm);
+	ok(s1.bytes_visible == s0.bytes_visible - 64 * KiB && s1.events == s0.events + 1,
+	   "  withdrawn: visible -%llu, %llu event", (unsigned long long)(s0.bytes_visible - s1.bytes_visible),
+	   (unsigned long long)(s1.events - s0.events));
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0 && mst(mm).bytes_visible == s0.bytes_visible,
+	   "  prefault maps the new pages (not found \"already visible\")");
+	ok(sva_mm_invalidate(mm, p, 64 * KiB) == 64 * (long)KiB, "  (invalidated again)");
+	munmap(p, 64 * KiB);
+
+	/* mremap moving: both ranges withdrawn, 3 events. */
+	p = map_at(SLOT(7), 64 * KiB, PROT_READ | PROT_WRITE);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "prefault 64 KiB");
+	sva_mm_fence(mm);
+	s0 = mst(mm);
+	q = mremap(p, 64 * KiB, 64 * KiB, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(SLOT(7) + 1024 * KiB));
+	ok(q == (void *)(SLOT(7) + 1024 * KiB) && sva_mm_fence(mm) == 0, "mremap moving it; fence");
+	s1 = mst(mm);
+	ok(s1.bytes_visible == s0.bytes_visible - 64 * KiB, "  the old range withdrawn");
+	ok(s1.events == s0.events + 3, "  3 events: the REMAP's two ranges and an UNMAP (%llu)",
+	   (unsigned long long)(s1.events - s0.events));
+	ok(sva_mm_invalidate(mm, p, 64 * KiB) == 0 && sva_mm_invalidate(mm, q, 64 * KiB) == 0,
+	   "  nothing visible at either address");
+	n = fault(b, (uintptr_t)q, SVA_ACCESS_READ);
+	ok(n > 0, "  a device read at the new address faults the moved pages in (%ld)", n);
+	n = fault(b, (uintptr_t)p, SVA_ACCESS_READ);
+	ok(n == -EFAULT, "  at the old address: -EFAULT (%ld)", n);
+	munmap(q, 64 * KiB);
+
+	/* mmap MAP_FIXED over visible memory. */
+	p = map_at(SLOT(8), 64 * KiB, PROT_READ | PROT_WRITE);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "prefault 64 KiB");
+	s0 = mst(mm);
+	q = mmap(p, 64 * KiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ok(q == p && sva_mm_fence(mm) == 0, "mmap MAP_FIXED over it; fence");
+	s1 = mst(mm);
+	ok(s1.bytes_visible == s0.bytes_visible - 64 * KiB && s1.events == s0.events + 1,
+	   "  withdrawn, one event (%llu)", (unsigned long long)(s1.events - s0.events));
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0 && mst(mm).bytes_visible == s0.bytes_visible,
+	   "  prefault maps the new pages");
+
+	/* mprotect downgrade: no event; the page stays until invalidate. */
+	s0 = mst(mm);
+	ok(mprotect(p, 64 * KiB, PROT_READ) == 0 && sva_mm_fence(mm) == 0, "mprotect(PROT_READ) over it; fence");
+	s1 = mst(mm);
+	ok(s1.bytes_visible == s0.bytes_visible && s1.events == s0.events,
+	   "  no event, still visible (as the pages say: sva_mm_invalidate() is the remedy)");
+	ok(sva_mm_invalidate(mm, p, 64 * KiB) == 64 * (long)KiB, "  invalidate withdraws it: 64 KiB");
+	n = fault(b, (uintptr_t)p, SVA_ACCESS_WRITE);
+	ok(n == -EACCES, "  then a device write faults and is refused: -EACCES (%ld)", n);
+	n = fault(b, (uintptr_t)p, SVA_ACCESS_READ);
+	ok(n > 0, "  a device read is mapped read-only (%ld pages)", n);
+	munmap(p, 64 * KiB);
+	sva_mm_fence(mm);
+
+	/* Two registered mappings: madvise sends 2 events, munmap 1. */
+	p = map_at(SLOT(9), 64 * KiB, PROT_READ | PROT_WRITE);
+	mprotect(p + 32 * KiB, 32 * KiB, PROT_READ);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "prefault over two mappings");
+	s0 = mst(mm);
+	madvise(p, 64 * KiB, MADV_DONTNEED);
+	sva_mm_fence(mm);
+	s1 = mst(mm);
+	ok(s1.events == s0.events + 2, "  madvise over both: 2 events (%llu)", (unsigned long long)(s1.events - s0.events));
+	ok(s1.bytes_visible == s0.bytes_visible - 64 * KiB, "  both withdrawn");
+	s0 = s1;
+	munmap(p, 64 * KiB);
+	sva_mm_fence(mm);
+	s1 = mst(mm);
+	ok(s1.events == s0.events + 1, "  munmap over both: 1 event (%llu)", (unsigned long long)(s1.events - s0.events));
+
+	/* fork: the parent and its devices keep the originals; the child's
+	 * writes (copy on write) and munmap are not the parent's. */
+	p = map_at(SLOT(10), 64 * KiB, PROT_READ | PROT_WRITE);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "prefault 64 KiB before fork");
+	s0 = mst(mm);
+	pid = fork();
+	if (pid == 0) {
+		memset(p, 0x11, 64 * KiB);
+		munmap(p, 64 * KiB);
+		_exit(sva_mm_prefault(mm, p, PG) == -ECHILD ? 0 : 1);
+	}
+	r = wait_child(pid);
+	ok(r == 0, "the child writes, unmaps, and its prefault is -ECHILD");
+	sva_mm_fence(mm);
+	s1 = mst(mm);
+	ok(s1.bytes_visible == s0.bytes_visible && s1.events == s0.events,
+	   "  the parent's view is unchanged: nothing withdrawn, no event");
+	ok(p[0] == 0x5a && p[64 * KiB - 1] == 0x5a, "  the parent's memory is its own (0x%02x)", (unsigned char)p[0]);
+	n = fault(b, (uintptr_t)p, SVA_ACCESS_WRITE);
+	ok(n == 0, "  a device write there is resolved with the parent's page already visible (%ld pages new)", n);
+	munmap(p, 64 * KiB);
+	sva_mm_fence(mm);
+	ok(mst(mm).bytes_visible == s0.bytes_visible - 64 * KiB, "  the parent's munmap withdraws it");
+
+	sva_unbind(b);
+	sva_mm_free(mm);
+
+	/* Untracked: munmap leaves the old pages visible until invalidate. */
+	mm = new_mm(SVA_MM_UNTRACKED, 0, 0);
+	p = map_at(SLOT(11), 64 * KiB, PROT_READ | PROT_WRITE);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "untracked: prefault 64 KiB");
+	munmap(p, 64 * KiB);
+	s1 = mst(mm);
+	ok(sva_mm_fence(mm) == 0 && s1.bytes_visible == 64 * KiB && s1.events == 0,
+	   "  munmap; fence 0; still visible, no event (as the page warns)");
+	p = map_at(SLOT(11), 64 * KiB, PROT_READ | PROT_WRITE);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0 && mst(mm).bytes_visible == 64 * KiB,
+	   "  new memory there: prefault finds the address already visible");
+	ok(sva_mm_invalidate(mm, p, 64 * KiB) == 64 * (long)KiB, "  invalidate withdraws it");
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0 && mst(mm).bytes_visible == 64 * KiB, "  prefault maps the new pages");
+	munmap(p, 64 * KiB);
+	sva_mm_free(mm);
+}
+
+/* --------------------------------------------------- containment, deny */
+
+static void containment(void)
+{
+	struct sva_mm *mm = new_mm(0, 0, 0), *rm;
+	struct sva_bond *b = bind(mm, 0), *rb;
+	const void *objs[] = { ctx, mm, dev, b };
+	const char *names[] = { "context", "address space", "device", "bond" };
+	char *p;
+	long n;
+
+	for (int i = 0; i < 4; i++) {
+		uintptr_t a = (uintptr_t)objs[i] & ~(PG - 1);
+
+		n = fault(b, a, SVA_ACCESS_READ | SVA_ACCESS_WRITE);
+		if (a < 0x80000000ul)
+			ok(n == -EXDEV, "a device fault on the %s object: -EXDEV (%ld)", names[i], n);
+		else
+			ok(n == -EXDEV || n == -ERANGE, "a device fault on the %s object: refused (%ld)", names[i], n);
+	}
+	sva_unbind(b);
+	sva_mm_free(mm);
+
+	/* Restricted. */
+	rm = new_mm(SVA_MM_RESTRICTED, 0, 0);
+	rb = bind(rm, 0);
+	p = map_at(SLOT(12), 256 * KiB, PROT_READ | PROT_WRITE);
+	n = fault(rb, (uintptr_t)p, SVA_ACCESS_READ);
+	ok(n == -ENXIO, "restricted: a fault outside the allowed ranges: -ENXIO (%ld)", n);
+	ok(sva_mm_allow(rm, p + 64 * KiB, 8 * KiB) == 0, "allow 8 KiB");
+	n = fault(rb, (uintptr_t)p + 64 * KiB, SVA_ACCESS_READ);
+	ok(n == 2, "  a fault there: its window clipped to the allowed range (%ld pages, want 2)", n);
+	prefault_fails(rm, p, 256 * KiB, -EACCES, "(restricted) of a range partly allowed");
+	ok(sva_mm_invalidate(rm, p, 256 * KiB) == 8 * (long)KiB, "  only the faulted 8 KiB was visible");
+	ok(sva_mm_allow(rm, p + 72 * KiB, 8 * KiB) == 0 && sva_mm_prefault(rm, p + 64 * KiB, 16 * KiB) == 0,
+	   "touching allowed ranges merge: a prefault across both is accepted");
+	ok(mst(rm).bytes_visible == 16 * KiB, "  16 KiB visible");
+	ok(sva_mm_deny(rm, p + 64 * KiB, 16 * KiB) == 0, "deny them");
+	ok(mst(rm).bytes_visible == 0 && mst(rm).bytes_prefaulted == 0, "  withdrawn, left bytes_prefaulted");
+	n = fault(rb, (uintptr_t)p + 64 * KiB, SVA_ACCESS_READ);
+	ok(n == -ENXIO, "  a fault there now: -ENXIO (%ld)", n);
+	prefault_fails(rm, p + 64 * KiB, PG, -EACCES, "(restricted) of a denied page");
+	ok(sva_mm_deny(rm, p, 4 * PG) == 0, "denying a range that is not allowed: 0");
+	ok(sva_mm_allow(rm, p + 128 * KiB, 64 * KiB) == 0, "allow 64 KiB");
+	ok(sva_mm_prefault(rm, p + 128 * KiB, 64 * KiB) == 0, "  prefault it (one chunk)");
+	ok(sva_mm_deny(rm, p + 128 * KiB, PG) == 0 && mst(rm).bytes_visible == 0,
+	   "deny of one page withdraws the whole chunk");
+	n = fault(rb, (uintptr_t)p + 132 * KiB, SVA_ACCESS_READ);
+	ok(n > 0, "  the rest, still allowed, faults back in (%ld)", n);
+	n = fault(rb, (uintptr_t)p + 128 * KiB, SVA_ACCESS_READ);
+	ok(n == -ENXIO, "  the denied page: -ENXIO (%ld)", n);
+	sva_unbind(rb);
+	sva_mm_free(rm);
+
+	/* Restricted and private: a fault on an allowed page not visible: -ENOENT. */
+	rm = new_mm(SVA_MM_RESTRICTED | SVA_MM_PRIVATE, 0, 0);
+	rb = bind(rm, 0);
+	sva_mm_allow(rm, p, 64 * KiB);
+	n = fault(rb, (uintptr_t)p, SVA_ACCESS_READ);
+	ok(n == -ENOENT, "restricted|private: a fault on an allowed, invisible page: -ENOENT (%ld)", n);
+	n = fault(rb, (uintptr_t)p + 128 * KiB, SVA_ACCESS_READ);
+	ok(n == -ENOENT, "  on a page not allowed either: -ENOENT too (%ld)", n);
+	prefault_fails(rm, p + 60 * KiB, 8 * KiB, -EACCES, "(restricted|private) of a range partly allowed");
+	sva_unbind(rb);
+	sva_mm_free(rm);
+
+	/* Private. */
+	rm = new_mm(SVA_MM_PRIVATE, 0, 0);
+	rb = bind(rm, 0);
+	n = fault(rb, (uintptr_t)p, SVA_ACCESS_READ);
+	ok(n == -ENOENT, "private: a fault on an invisible page: -ENOENT (%ld)", n);
+	mprotect(p + 64 * KiB, 16 * KiB, PROT_READ);
+	ok(sva_mm_prefault(rm, p + 64 * KiB, 16 * KiB) == 0 && sva_mm_prefault(rm, p, 16 * KiB) == 0,
+	   "  prefault a read-only and a read-write range");
+	n = fault(rb, (uintptr_t)p, SVA_ACCESS_WRITE);
+	ok(n == 0, "  a write fault on the visible read-write page: resolved, nothing new (%ld)", n);
+	n = fault(rb, (uintptr_t)p + 64 * KiB, SVA_ACCESS_READ);
+	ok(n == 0, "  a read fault on the read-only one: resolved (%ld)", n);
+	n = fault(rb, (uintptr_t)p + 64 * KiB, SVA_ACCESS_WRITE);
+	ok(n == -EACCES, "  a write fault on it: -EACCES (%ld)", n);
+	ok(mst(rm).bytes_visible == 32 * KiB, "  only the prefaulted 32 KiB visible");
+	sva_unbind(rb);
+	sva_mm_free(rm);
+	munmap(p, 256 * KiB);
+}
+
+/* ------------------------------------------------------------ fault-around */
+
+static long first_window(uint64_t fa, uint64_t budget, size_t maplen)
+{
+	struct sva_mm *mm = new_mm(0, fa, budget);
+	struct sva_bond *b = bind(mm, 0);
+	char *p = map_at(SLOT(13), maplen, PROT_READ | PROT_WRITE);
+	long n = fault(b, (uintptr_t)p + maplen / 2, SVA_ACCESS_READ);
+
+	sva_unbind(b);
+	sva_mm_free(mm);
+	munmap(p, maplen);
+	return n;
+}
+
+static void fault_around(void)
+{
+	struct sva_mm *mm;
+	struct sva_bond *b;
+	char *p;
+	long n1, n2, n3;
+
+	n1 = first_window(4096, 0, 1024 * KiB);
+	ok(n1 == 1, "fault_around 4096: the faulting page alone (%ld)", n1);
+	n1 = first_window(16 * KiB, 0, 1024 * KiB);
+	ok(n1 == 4, "fault_around 16 KiB (under 64): the first window is the cap (%ld pages)", n1);
+	n1 = first_window(0, 0, 1024 * KiB);
+	ok(n1 == 16, "default: the first window 64 KiB (%ld pages)", n1);
+	n1 = first_window(0, 0, 8 * KiB);
+	ok(n1 == 2, "the window clipped to the 8 KiB mapping (%ld pages)", n1);
+	n1 = first_window(0, 64 * KiB, 1024 * KiB);
+	ok(n1 == 4, "a 64 KiB budget: the window at most a quarter, 16 KiB (%ld pages)", n1);
+
+	/* The cap, not a fixed size: in-order faults double the window up to it. */
+	mm = new_mm(0, 128 * KiB, 0);
+	b = bind(mm, 0);
+	p = map_at(SLOT(13), 2048 * KiB, PROT_READ | PROT_WRITE);
+	n1 = fault(b, (uintptr_t)p, SVA_ACCESS_READ);
+	n2 = fault(b, (uintptr_t)p + 64 * KiB, SVA_ACCESS_READ);
+	n3 = fault(b, (uintptr_t)p + 192 * KiB, SVA_ACCESS_READ);
+	ok(n1 == 16 && n2 == 32 && n3 == 32, "fault_around 128 KiB, faults in order: 16, 32, then 32 pages at the cap "
+	   "(%ld %ld %ld)", n1, n2, n3);
+	n1 = fault(b, (uintptr_t)p + 1536 * KiB, SVA_ACCESS_READ);
+	ok(n1 == 16, "  a fault out of order halves it: %ld pages", n1);
+	sva_unbind(b);
+	sva_mm_free(mm);
+	munmap(p, 2048 * KiB);
+}
+
+/* ------------------------------------------------------------ pin budget */
+
+static void pin_budget(void)
+{
+	struct sva_mm *mm = new_mm(0, 4096, 256 * KiB);
+	struct sva_bond *b = bind(mm, 0);
+	char *p = map_at(SLOT(14), 1024 * KiB, PROT_READ | PROT_WRITE);
+	struct sva_mm_stats s;
+	struct sva_bond_stats bs;
+	int bad = 0;
+
+	for (int i = 0; i < 128; i++)
+		if (fault(b, (uintptr_t)p + (uintptr_t)i * 2 * PG, SVA_ACCESS_READ) != 1)
+			bad++;
+	ok(bad == 0, "128 faults under a 64-page budget, each mapping its page (%d did not)", bad);
+	s = mst(mm);
+	bs = bst(b);
+	ok(s.pin_budget == 256 * KiB && s.bytes_visible <= 256 * KiB && s.bytes_pinned_peak <= 256 * KiB,
+	   "  visible %llu and peak %llu never above the budget", (unsigned long long)s.bytes_visible,
+	   (unsigned long long)s.bytes_pinned_peak);
+	ok(s.evictions >= 64 && s.bytes_evicted == s.evictions * PG,
+	   "  evictions %llu of one page each (%llu bytes)", (unsigned long long)s.evictions,
+	   (unsigned long long)s.bytes_evicted);
+	ok(bs.pages_mapped == 128 && s.bytes_visible == bs.pages_mapped * PG - s.bytes_evicted,
+	   "  visible == mapped - evicted (%llu == %llu*4096 - %llu)", (unsigned long long)s.bytes_visible,
+	   (unsigned long long)bs.pages_mapped, (unsigned long long)s.bytes_evicted);
+	ok(s.bytes_withdrawn == 0, "  evictions are not counted as withdrawals");
+	ok(fault(b, (uintptr_t)p, SVA_ACCESS_READ) == 1 && mst(mm).refaults >= 1,
+	   "  the first page, evicted, faults back in: a re-fault (%llu)", (unsigned long long)mst(mm).refaults);
+
+	/* Prefaulted memory counts and is never evicted. */
+	ok(sva_mm_prefault(mm, p + 512 * KiB, 64 * KiB) == 0, "prefault 64 KiB under the budget");
+	s = mst(mm);
+	ok(s.bytes_prefaulted == 64 * KiB && s.bytes_visible <= 256 * KiB, "  prefaulted 64 KiB, visible %llu",
+	   (unsigned long long)s.bytes_visible);
+	prefault_fails(mm, p + 640 * KiB, 196 * KiB, -ENOSPC, "beyond the budget beside the prefaulted");
+	for (int i = 0; i < 64; i++)
+		fault(b, (uintptr_t)p + (uintptr_t)i * 2 * PG + PG, SVA_ACCESS_READ);
+	s = mst(mm);
+	ok(s.bytes_prefaulted == 64 * KiB && s.bytes_visible <= 256 * KiB && s.bytes_pinned_peak <= 256 * KiB,
+	   "  64 more faults: the prefaulted 64 KiB stays, visible %llu, peak %llu", (unsigned long long)s.bytes_visible,
+	   (unsigned long long)s.bytes_pinned_peak);
+	/* A prefault of a page inside a fault-mapped chunk makes the chunk prefaulted whole. */
+	sva_unbind(b);
+	sva_mm_free(mm);
+	mm = new_mm(0, 0, 0);
+	b = bind(mm, 0);
+	ok(fault(b, (uintptr_t)p + 768 * KiB, SVA_ACCESS_READ) == 16, "a fault maps a 64 KiB chunk");
+	ok(sva_mm_prefault(mm, p + 772 * KiB, PG) == 0 && mst(mm).bytes_prefaulted == 64 * KiB,
+	   "  a prefault of one page in it makes the whole chunk prefaulted (%llu)",
+	   (unsigned long long)mst(mm).bytes_prefaulted);
+	ok(sva_mm_invalidate(mm, p + 768 * KiB, PG) == 64 * (long)KiB && mst(mm).bytes_prefaulted == 0,
+	   "  invalidate withdraws it whole; it leaves bytes_prefaulted");
+
+	/* A pinned bond takes no faults. */
+	{
+		struct sva_mm *pm = new_mm(0, 0, 0);
+		struct sva_bond *pb = bind(pm, SVA_BIND_PINNED);
+
+		sva_dev_inject_fault(dev, sva_bond_pasid(pb) == SVA_PASID_RID ? 0 : sva_bond_pasid(pb), (uintptr_t)p,
+				     SVA_ACCESS_READ, 0);
+		usleep(50000);
+		bs = bst(pb);
+		ok(bs.faults == 0 && bs.groups == 0 && bs.pages_mapped == 0, "a pinned bond: its counters stay 0");
+		sva_unbind(pb);
+		sva_mm_free(pm);
+	}
+	sva_unbind(b);
+	sva_mm_free(mm);
+	munmap(p, 1024 * KiB);
+}
+
+/* --------------------------------------------------------------- threads */
+
+static struct sva_mm *st_mm;
+static struct sva_bond *st_bond;
+static atomic_int st_bad[3];
+static atomic_int st_stop;
+
+#define ST_ITER 60
+
+/* Map, prefault, unmap, fence: after the fence nothing of it is visible. */
+static void *st_churn(void *arg)
+{
+	uintptr_t va = SLOT(15);
+
+	(void)arg;
+	for (int i = 0; i < ST_ITER; i++) {
+		void *p = mmap((void *)va, 64 * KiB, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+		if (p != (void *)va) {
+			st_bad[0]++;
+			break;
+		}
+		memset(p, i, 64 * KiB);
+		if (sva_mm_prefault(st_mm, p, 64 * KiB))
+			st_bad[0]++;
+		munmap(p, 64 * KiB);
+		if (sva_mm_fence(st_mm) || sva_mm_invalidate(st_mm, p, 64 * KiB) != 0)
+			st_bad[0]++;
+	}
+	return NULL;
+}
+
+/* Faults on a stable region and invalidations of it. */
+static void *st_faults(void *arg)
+{
+	uintptr_t va = SLOT(14);
+	unsigned seed = 7;
+
+	(void)arg;
+	for (int i = 0; i < ST_ITER * 2; i++) {
+		uintptr_t a = va + (uintptr_t)(rand_r(&seed) % 256) * PG;
+
+		if (inject_and_wait(st_bond, a, SVA_ACCESS_READ))
+			st_bad[1]++;
+		if (i % 8 == 7 && sva_mm_invalidate(st_mm, (void *)va, 1024 * KiB) < 0)
+			st_bad[1]++;
+	}
+	return NULL;
+}
+
+static void *st_reader(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&st_stop)) {
+		struct sva_mm_stats s = mst(st_mm);
+		struct sva_bond_stats bs = bst(st_bond);
+
+		if (s.bytes_visible > 2048 * KiB || (s.flags & SVA_MM_STAT_TRACKED) == 0 || bs.faults > ST_ITER * 2)
+			st_bad[2]++;
+		if (sva_mm_fence(st_mm))
+			st_bad[2]++;
+		usleep(200);
+	}
+	return NULL;
+}
+
+static void threads(void)
+{
+	pthread_t t[3];
+	char *p;
+	struct sva_mm_stats s;
+	uint64_t t0 = now_ms();
+
+	st_mm = new_mm(0, 0, 0);
+	st_bond = bind(st_mm, 0);
+	p = map_at(SLOT(14), 1024 * KiB, PROT_READ | PROT_WRITE);
+	pthread_create(&t[0], NULL, st_churn, NULL);
+	pthread_create(&t[1], NULL, st_faults, NULL);
+	pthread_create(&t[2], NULL, st_reader, NULL);
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	atomic_store(&st_stop, 1);
+	pthread_join(t[2], NULL);
+	ok(st_bad[0] == 0, "threads: map/prefault/munmap/fence x%d: nothing visible after each fence (%d bad)", ST_ITER,
+	   st_bad[0]);
+	ok(st_bad[1] == 0, "threads: %d faults and invalidations beside it (%d bad)", ST_ITER * 2, st_bad[1]);
+	ok(st_bad[2] == 0, "threads: stats and fences read meanwhile (%d bad)", st_bad[2]);
+	munmap(p, 1024 * KiB);
+	sva_mm_fence(st_mm);
+	s = mst(st_mm);
+	ok(s.bytes_visible == 0 && s.bytes_prefaulted == 0, "  everything unmapped: nothing visible (%llu)",
+	   (unsigned long long)s.bytes_visible);
+	diag("threads took %llu ms", (unsigned long long)(now_ms() - t0));
+	sva_unbind(st_bond);
+	sva_mm_free(st_mm);
+}
+
+int main(void)
+{
+	uint64_t t0 = now_ms();
+	int ret;
+
+	if (access("/dev/iommu", R_OK | W_OK))
+		skip_all("no usable /dev/iommu");
+	/* Before this process has any context: children make their own. */
+	default_budget();
+	ctx = fresh_ctx();
+	if (!ctx)
+		tap_bail("sva_ctx_new failed");
+	ret = sva_dev_open_mock(ctx, NULL, &dev);
+	if (ret) {
+		mm_new_options();
+		diag("no mock device (%s): the device checks are skipped", strerror(-ret));
+		sva_ctx_free(ctx);
+		return done_testing();
+	}
+	mm_new_options();
+	stats_errors();
+	range_errors();
+	prefault_errors();
+	coherence();
+	containment();
+	fault_around();
+	pin_budget();
+	threads();
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	diag("took %llu ms", (unsigned long long)(now_ms() - t0));
+	return done_testing();
+}
