@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -886,6 +887,368 @@ static void coherence(void)
 	sva_mm_free(mm);
 }
 
+
+/* ----------------------------------------- more of what tracking follows */
+
+static void coherence_more(void)
+{
+	struct sva_mm *mm = new_mm(0, 0, 0);
+	struct sva_bond *b = bind(mm, 0);
+	struct sva_mm_stats s0, s1;
+	char *p, *q;
+	long n;
+	int fd;
+
+	/* mremap shrinking: the tail goes, and with it the chunk it was part of. */
+	p = map_at(SLOT(16), 64 * KiB, PROT_READ | PROT_WRITE);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "prefault 64 KiB (one chunk)");
+	s0 = mst(mm);
+	q = mremap(p, 64 * KiB, 32 * KiB, 0);
+	ok(q == p && sva_mm_fence(mm) == 0, "mremap shrinking it to 32 KiB; fence");
+	s1 = mst(mm);
+	ok(s1.bytes_visible == s0.bytes_visible - 64 * KiB, "  the whole chunk withdrawn, the kept head too (%llu)",
+	   (unsigned long long)(s0.bytes_visible - s1.bytes_visible));
+	/* Growing in place: no event. */
+	ok(sva_mm_prefault(mm, p, 32 * KiB) == 0, "prefault the 32 KiB again");
+	s0 = mst(mm);
+	q = mremap(p, 32 * KiB, 64 * KiB, 0);
+	sva_mm_fence(mm);
+	s1 = mst(mm);
+	ok(q == p && s1.events == s0.events && s1.bytes_visible == s0.bytes_visible,
+	   "mremap growing in place: no event, the pages stay (events +%llu)", (unsigned long long)(s1.events - s0.events));
+	munmap(p, 64 * KiB);
+
+	/* MREMAP_DONTUNMAP: both ranges withdrawn, the old one stays mapped. */
+	p = map_at(SLOT(16) + 1024 * KiB, 64 * KiB, PROT_READ | PROT_WRITE);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "prefault 64 KiB");
+	s0 = mst(mm);
+	q = mremap(p, 64 * KiB, 64 * KiB, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+		   (void *)(SLOT(16) + 2048 * KiB));
+	if (q == (void *)(SLOT(16) + 2048 * KiB)) {
+		sva_mm_fence(mm);
+		s1 = mst(mm);
+		ok(s1.bytes_visible == s0.bytes_visible - 64 * KiB, "mremap MREMAP_DONTUNMAP: withdrawn");
+		n = fault(b, (uintptr_t)p, SVA_ACCESS_READ);
+		ok(n > 0, "  the old range, still mapped (empty), faults in anew (%ld)", n);
+		n = fault(b, (uintptr_t)q, SVA_ACCESS_READ);
+		ok(n > 0, "  the new range faults in (%ld)", n);
+		munmap(q, 64 * KiB);
+	} else {
+		skip(3, "no MREMAP_DONTUNMAP");
+	}
+	munmap(p, 64 * KiB);
+	sva_mm_fence(mm);
+
+	/* MADV_FREE refused (EINVAL) on shared memory withdraws all the same;
+	 * MADV_REMOVE of a memfd withdraws. */
+	fd = memfd_create("ktest-mm-contract", 0);
+	if (fd >= 0 && ftruncate(fd, 128 * KiB) == 0 &&
+	    (p = mmap((void *)SLOT(17), 128 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0)) ==
+		    (void *)SLOT(17)) {
+		memset(p, 0x33, 128 * KiB);
+		ok(sva_mm_prefault(mm, p, 64 * KiB) == 0 && sva_mm_prefault(mm, p + 64 * KiB, 64 * KiB) == 0,
+		   "memfd: prefault two 64 KiB chunks");
+		s0 = mst(mm);
+		errno = 0;
+		ok(madvise(p, 64 * KiB, MADV_FREE) == -1 && errno == EINVAL, "  MADV_FREE on it: EINVAL");
+		sva_mm_fence(mm);
+		s1 = mst(mm);
+		ok(s1.bytes_visible == s0.bytes_visible - 64 * KiB, "  withdrawn all the same (%llu)",
+		   (unsigned long long)(s0.bytes_visible - s1.bytes_visible));
+		ok(p[0] == 0x33, "  the process's memory unchanged");
+		ok(madvise(p + 64 * KiB, 64 * KiB, MADV_REMOVE) == 0 && sva_mm_fence(mm) == 0 &&
+		   mst(mm).bytes_visible == s1.bytes_visible - 64 * KiB, "  MADV_REMOVE: withdrawn");
+		munmap(p, 128 * KiB);
+	} else {
+		skip(5, "no memfd mapping");
+	}
+	if (fd >= 0)
+		close(fd);
+	sva_mm_fence(mm);
+
+	/* MADV_DONTNEED_LOCKED and process_madvise() of the process itself. */
+	p = map_at(SLOT(18), 128 * KiB, PROT_READ | PROT_WRITE);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0 && sva_mm_prefault(mm, p + 64 * KiB, 64 * KiB) == 0,
+	   "prefault two 64 KiB chunks");
+	s0 = mst(mm);
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24
+#endif
+	if (madvise(p, 64 * KiB, MADV_DONTNEED_LOCKED) == 0) {
+		sva_mm_fence(mm);
+		ok(mst(mm).bytes_visible == s0.bytes_visible - 64 * KiB, "MADV_DONTNEED_LOCKED: withdrawn");
+	} else {
+		skip(1, "no MADV_DONTNEED_LOCKED");
+	}
+	{
+		int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+		struct iovec iov = { p + 64 * KiB, 64 * KiB };
+
+		s0 = mst(mm);
+		if (pfd >= 0 && syscall(SYS_process_madvise, pfd, &iov, 1, MADV_DONTNEED, 0) == 64 * (long)KiB) {
+			sva_mm_fence(mm);
+			ok(mst(mm).bytes_visible == s0.bytes_visible - 64 * KiB,
+			   "process_madvise(MADV_DONTNEED) of the process itself: withdrawn");
+		} else {
+			skip(1, "process_madvise(MADV_DONTNEED) refused");
+		}
+		if (pfd >= 0)
+			close(pfd);
+	}
+
+	/* The REMOVE race: a device fault over a range just discarded is marked,
+	 * and the fence withdraws it at once (bytes_rewithdrawn). */
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "prefault 64 KiB");
+	s0 = mst(mm);
+	madvise(p, 64 * KiB, MADV_DONTNEED);
+	sva_mm_fence(mm);
+	n = fault(b, (uintptr_t)p, SVA_ACCESS_READ);
+	/* The bond's window is adaptive: earlier faults out of order shrank it. */
+	ok(n > 0, "  after madvise(MADV_DONTNEED) and a fence, a device fault maps the range anew (%ld pages)", n);
+	ok(sva_mm_fence(mm) == 0, "  another fence");
+	s1 = mst(mm);
+	ok(s1.bytes_visible == s0.bytes_visible - 64 * KiB &&
+	   s1.bytes_rewithdrawn >= s0.bytes_rewithdrawn + (uint64_t)(n > 0 ? n : 1) * PG,
+	   "  withdraws what the fault mapped over the pending range (visible -%lld, rewithdrawn +%llu)",
+	   (long long)(s0.bytes_visible - s1.bytes_visible), (unsigned long long)(s1.bytes_rewithdrawn - s0.bytes_rewithdrawn));
+	n = fault(b, (uintptr_t)p, SVA_ACCESS_READ);
+	usleep(60000);
+	s1 = mst(mm);
+	ok(n > 0 && s1.bytes_visible == s0.bytes_visible - 64 * KiB,
+	   "  a fault after the fence is withdrawn again at the next check (20 ms) (%ld, visible %llu)", n,
+	   (unsigned long long)s1.bytes_visible);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "  a prefault is never marked");
+	usleep(60000);
+	ok(mst(mm).bytes_visible == s0.bytes_visible, "  it stays visible past the next check");
+	munmap(p, 128 * KiB);
+	sva_mm_fence(mm);
+
+	/* Permissions: read-only prefault; after mprotect(RW) a device write
+	 * maps the whole part again read-write, and it stays prefaulted. */
+	p = map_at(SLOT(19), 64 * KiB, PROT_READ | PROT_WRITE);
+	mprotect(p, 64 * KiB, PROT_READ);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "prefault 64 KiB read-only");
+	n = fault(b, (uintptr_t)p, SVA_ACCESS_WRITE);
+	ok(n == -EACCES, "  a device write there: -EACCES (%ld)", n);
+	mprotect(p, 64 * KiB, PROT_READ | PROT_WRITE);
+	s0 = mst(mm);
+	n = fault(b, (uintptr_t)p + 8 * KiB, SVA_ACCESS_WRITE);
+	s1 = mst(mm);
+	ok(n == 16, "  once writable, a device write maps the whole part again, counted again (%ld pages)", n);
+	ok(s1.bytes_prefaulted == s0.bytes_prefaulted && s1.bytes_visible == s0.bytes_visible,
+	   "  it stays prefaulted, nothing more visible");
+	munmap(p, 64 * KiB);
+	sva_mm_fence(mm);
+
+	/* A write-only mapping: a device read fault is refused. */
+	p = map_at(SLOT(19), 16 * KiB, PROT_WRITE);
+	n = fault(b, (uintptr_t)p, SVA_ACCESS_READ);
+	ok(n == -EACCES, "a read fault on a write-only mapping: -EACCES (%ld)", n);
+	munmap(p, 16 * KiB);
+
+	/* Each mapping of a range is its own chunk. */
+	p = map_at(SLOT(19), 64 * KiB, PROT_READ | PROT_WRITE);
+	mprotect(p + 32 * KiB, 32 * KiB, PROT_READ);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "prefault over two mappings");
+	ok(sva_mm_invalidate(mm, p, PG) == 32 * (long)KiB, "  invalidate of one page: the first mapping's chunk only");
+	munmap(p, 64 * KiB);
+	sva_mm_fence(mm);
+
+	/* allow: the range need not be mapped yet. */
+	{
+		struct sva_mm *rm = new_mm(SVA_MM_RESTRICTED, 0, 0);
+		struct sva_bond *rb = bind(rm, 0);
+		struct sva_mem_opts mo = { .size = sizeof(mo), .mm = rm };
+		void *m = NULL;
+
+		ok(sva_mm_allow(rm, (void *)SLOT(20), 64 * KiB) == 0, "allow a range not mapped yet");
+		n = fault(rb, SLOT(20), SVA_ACCESS_READ);
+		ok(n == -EFAULT, "  a fault there: -EFAULT (%ld)", n);
+		p = map_at(SLOT(20), 64 * KiB, PROT_READ | PROT_WRITE);
+		n = fault(rb, SLOT(20), SVA_ACCESS_READ);
+		ok(n == 16, "  once mapped, it resolves (%ld)", n);
+		munmap(p, 64 * KiB);
+		if (sva_mem_alloc(64 * KiB, &mo, &m) == 0) {
+			n = fault(rb, (uintptr_t)m, SVA_ACCESS_READ);
+			ok(n > 0, "sva_mem_alloc for a restricted mm: allowed by itself (%ld)", n);
+			ok(sva_mem_free(rm, m, 64 * KiB) == 0, "  sva_mem_free with that mm");
+			p = mmap(m, 64 * KiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+			n = fault(rb, (uintptr_t)m, SVA_ACCESS_READ);
+			ok(p == m && n == -ENXIO, "  denies it: new memory there is out of reach (%ld)", n);
+			if (p != MAP_FAILED)
+				munmap(p, 64 * KiB);
+		} else {
+			skip(3, "sva_mem_alloc failed");
+		}
+		sva_unbind(rb);
+		sva_mm_free(rm);
+	}
+
+	sva_unbind(b);
+	sva_mm_free(mm);
+}
+
+/* ----------------------------- the kernel's memory-lock limit (a child) */
+
+/* In a child without CAP_IPC_LOCK and a 64 KiB limit: an unlimited budget
+ * leaves the kernel's ENOMEM; faults evict their own memory. */
+static void kernel_limit(void)
+{
+	pid_t pid;
+	int r;
+
+	if (geteuid() != 0) {
+		skip(1, "not root");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit rl = { 64 * KiB, 64 * KiB };
+		struct sva_ctx *c;
+		struct sva_dev *d = NULL;
+		struct sva_mm *mm = NULL, *dm = NULL;
+		struct sva_mm_opts o = { .size = sizeof(o), .fault_around = 4096, .pin_budget = SVA_PIN_UNLIMITED };
+		struct sva_bond *b = NULL;
+		struct sva_mm_stats s = { .size = sizeof(s) };
+		char *p;
+		int bad = 0;
+
+		if (cap_effective(CAP_IPC_LOCK, 0) || setrlimit(RLIMIT_MEMLOCK, &rl) || !(c = fresh_ctx()) ||
+		    sva_dev_open_mock(c, NULL, &d) || sva_mm_new(c, &o, &mm) || sva_mm_new(c, NULL, &dm))
+			_exit(100);
+		ctx = c;
+		dev = d;
+		b = bind(mm, 0);
+		p = mmap((void *)SLOT(21), 256 * KiB, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != (void *)SLOT(21))
+			_exit(101);
+		memset(p, 1, 256 * KiB);
+		if (sva_mm_prefault(mm, p, 128 * KiB) != -ENOMEM)
+			bad |= 1;
+		if (sva_mm_stats(mm, &s) || s.bytes_visible != 0 || s.bytes_pinned_peak != 0)
+			bad |= 2;
+		/* The default budget is the limit: -ENOSPC before the kernel is asked. */
+		if (sva_mm_prefault(dm, p, 128 * KiB) != -ENOSPC)
+			bad |= 4;
+		for (int i = 0; i < 32; i++)
+			if (fault(b, (uintptr_t)p + (uintptr_t)i * PG, SVA_ACCESS_READ) != 1)
+				bad |= 8;
+		if (sva_mm_stats(mm, &s) || s.bytes_visible > 64 * KiB || s.evictions == 0 || s.pin_budget != 0)
+			bad |= 16;
+		/* Everything released before the exit: Linux 7.3's selftest mock
+		 * warns when an iommufd goes with a bound mock still in it. */
+		sva_unbind(b);
+		sva_mm_free(mm);
+		sva_mm_free(dm);
+		sva_dev_close(d);
+		sva_ctx_free(c);
+		_exit(bad);
+	}
+	r = wait_child(pid);
+	ok(r == 0, "without CAP_IPC_LOCK, a 64 KiB limit: an unlimited budget's prefault over it -ENOMEM with nothing "
+	   "visible, the default budget's -ENOSPC, and 32 faults evict its own memory to fit (mask %d)", r);
+}
+
+/* ----------------------------------------------------- tracking stopped */
+
+static int libsva_uffd(void)
+{
+	char path[64], link[128];
+	int found = -1;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (strstr(link, "userfaultfd")) {
+			if (found >= 0)
+				return -2;
+			found = fd;
+		}
+	}
+	return found;
+}
+
+static void tracking_stops(void)
+{
+	struct sva_mm *mm = new_mm(0, 0, 0), *sm = new_mm(SVA_MM_TRACK_STRICT, 0, 0);
+	struct sva_bond *sb = bind(sm, 0);
+	char *a = map_at(SLOT(22), 64 * KiB, PROT_READ | PROT_WRITE);
+	char *c = map_at(SLOT(22) + 1024 * KiB, 64 * KiB, PROT_READ | PROT_WRITE);
+	char *d = map_at(SLOT(22) + 2048 * KiB, 64 * KiB, PROT_READ | PROT_WRITE);
+	struct sva_mm_stats s0, s1;
+	int fd = libsva_uffd(), r = 0;
+	uint64_t end;
+	long n;
+	pid_t pid;
+
+	ok(fd >= 0, "the process has one userfaultfd (%d)", fd);
+	ok(sva_mm_prefault(mm, a, 64 * KiB) == 0 && sva_mm_prefault(mm, c, 64 * KiB) == 0 &&
+	   sva_mm_prefault(sm, d, 64 * KiB) == 0, "prefault three ranges");
+	/* A child's copy is closed at fork; stats still answer there, untracked. */
+	pid = fork();
+	if (pid == 0) {
+		struct sva_mm_stats cs = { .size = sizeof(cs) };
+
+		_exit((libsva_uffd() == -1 ? 0 : 1) |
+		      (sva_mm_stats(mm, &cs) == 0 && !(cs.flags & SVA_MM_STAT_TRACKED) ? 0 : 2));
+	}
+	r = wait_child(pid);
+	ok(r == 0, "a forked child has no copy of the userfaultfd; sva_mm_stats() there says untracked (mask %d)", r);
+	if (fd < 0) {
+		skip(11, "no userfaultfd found");
+		goto out;
+	}
+	lines_reset();
+	close(fd);
+	munmap(a, 64 * KiB); /* an event: the monitor wakes on a closed number */
+	end = now_ms() + 3000;
+	while ((r = sva_mm_fence(mm)) == 0 && now_ms() < end)
+		usleep(1000);
+	ok(r == -EIO, "libsva's userfaultfd closed behind its back, an event: the fence returns -EIO (%d)", r);
+	ok(sva_mm_fence(mm) == -EIO, "  and again");
+	s1 = mst(mm);
+	ok(!(s1.flags & SVA_MM_STAT_TRACKED) && s1.untracked_reason == -EBADF,
+	   "  untracked, reason -EBADF (flags %#x, %d)", s1.flags, s1.untracked_reason);
+	ok(s1.bytes_visible == 0 && mst(sm).bytes_visible == 0, "  everything visible withdrawn, the mapped range too");
+	ok(errors_logged() == 1, "  the loss logged once at error level (%d): %s", errors_logged(), lines_last);
+	s0 = s1;
+	ok(sva_mm_prefault(mm, c, 64 * KiB) == 0, "  a prefault then maps");
+	s1 = mst(mm);
+	ok(s1.untracked_ranges == s0.untracked_ranges + 1 && s1.untracked_bytes == s0.untracked_bytes + 64 * KiB &&
+	   s1.untracked_reason == -EBADF, "  untracked, counted (%llu, %llu), the reason kept",
+	   (unsigned long long)(s1.untracked_ranges - s0.untracked_ranges),
+	   (unsigned long long)(s1.untracked_bytes - s0.untracked_bytes));
+	munmap(c, 64 * KiB);
+	ok(mst(mm).bytes_visible == 64 * KiB && sva_mm_invalidate(mm, c, 64 * KiB) == 64 * (long)KiB,
+	   "  its munmap withdraws nothing; sva_mm_invalidate() does");
+	ok(sva_mm_prefault(sm, d, 64 * KiB) == -EIO && mst(sm).bytes_visible == 0,
+	   "strict: a prefault then fails with -EIO, nothing mapped");
+	n = fault(sb, (uintptr_t)d, SVA_ACCESS_READ);
+	ok(n == -EIO, "  a device fault needing a map: -EIO (%ld)", n);
+	sva_unbind(sb);
+	sva_mm_free(sm);
+	sva_mm_free(mm);
+	mm = new_mm(0, 0, 0);
+	s1 = mst(mm);
+	ok((s1.flags & SVA_MM_STAT_TRACKED) && s1.untracked_reason == 0, "an address space made afterwards is tracked");
+	ok(sva_mm_prefault(mm, d, 64 * KiB) == 0 && munmap(d, 64 * KiB) == 0 && sva_mm_fence(mm) == 0 &&
+	   mst(mm).bytes_visible == 0, "  and its munmap withdraws again");
+	sva_mm_free(mm);
+	return;
+out:
+	sva_unbind(sb);
+	sva_mm_free(sm);
+	sva_mm_free(mm);
+	munmap(c, 64 * KiB);
+	munmap(d, 64 * KiB);
+}
+
 /* --------------------------------------------------- containment, deny */
 
 static void containment(void)
@@ -1004,6 +1367,19 @@ static void fault_around(void)
 	ok(n1 == 2, "the window clipped to the 8 KiB mapping (%ld pages)", n1);
 	n1 = first_window(0, 64 * KiB, 1024 * KiB);
 	ok(n1 == 4, "a 64 KiB budget: the window at most a quarter, 16 KiB (%ld pages)", n1);
+
+	/* Under a budget, a quarter of it caps the ramp as fault_around does. */
+	mm = new_mm(0, 0, 128 * KiB);
+	b = bind(mm, 0);
+	p = map_at(SLOT(13), 1024 * KiB, PROT_READ | PROT_WRITE);
+	n1 = fault(b, (uintptr_t)p, SVA_ACCESS_READ);
+	n2 = fault(b, (uintptr_t)p + 32 * KiB, SVA_ACCESS_READ);
+	n3 = fault(b, (uintptr_t)p + 64 * KiB, SVA_ACCESS_READ);
+	ok(n1 == 8 && n2 == 8 && n3 == 8, "a 128 KiB budget, faults in order: 32 KiB windows, no more (%ld %ld %ld)", n1,
+	   n2, n3);
+	sva_unbind(b);
+	sva_mm_free(mm);
+	munmap(p, 1024 * KiB);
 
 	/* The cap, not a fixed size: in-order faults double the window up to it. */
 	mm = new_mm(0, 128 * KiB, 0);
@@ -1218,7 +1594,10 @@ int main(void)
 	containment();
 	fault_around();
 	pin_budget();
+	coherence_more();
+	kernel_limit();
 	threads();
+	tracking_stops();
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
 	diag("took %llu ms", (unsigned long long)(now_ms() - t0));
