@@ -1574,8 +1574,10 @@ int main(void)
 
 	if (access("/dev/iommu", R_OK | W_OK))
 		skip_all("no usable /dev/iommu");
-	/* Before this process has any context: children make their own. */
+	/* Before this process has any context or thread: children make their
+	 * own (ThreadSanitizer refuses threads after a multi-threaded fork). */
 	default_budget();
+	kernel_limit();
 	ctx = fresh_ctx();
 	if (!ctx)
 		tap_bail("sva_ctx_new failed");
@@ -1595,7 +1597,6 @@ int main(void)
 	fault_around();
 	pin_budget();
 	coherence_more();
-	kernel_limit();
 	threads();
 	tracking_stops();
 	sva_dev_close(dev);
