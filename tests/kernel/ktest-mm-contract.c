@@ -1249,6 +1249,188 @@ out:
 	munmap(d, 64 * KiB);
 }
 
+
+/* ------------------------------------------------ more edges of the pages */
+
+static void edges(void)
+{
+	struct sva_mm *mm = new_mm(0, 0, 0), *other = new_mm(0, 0, 0);
+	struct sva_mm_stats s0, s1, o0, o1;
+	struct sva_bond *b = bind(mm, 0), *nb;
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	char *p, *q;
+	long n;
+	int fd;
+
+	/* -EXDEV is checked before the mappings are read. */
+	prefault_fails(mm, (void *)((uintptr_t)ctx & ~(PG - 1)), 1ul << 30, -EXDEV,
+		       "of 1 GiB from the context's page (holes in it)");
+
+	/* Every tracked address space counts every event; memory never mapped
+	 * for a device sends none. */
+	p = map_at(SLOT(23), 64 * KiB, PROT_READ | PROT_WRITE);
+	q = map_at(SLOT(23) + 1024 * KiB, 64 * KiB, PROT_READ | PROT_WRITE);
+	ok(sva_mm_prefault(mm, p, 64 * KiB) == 0, "prefault in one address space");
+	s0 = mst(mm);
+	o0 = mst(other);
+	munmap(q, 64 * KiB);
+	sva_mm_fence(mm);
+	s1 = mst(mm);
+	ok(s1.events == s0.events, "munmap of memory never mapped for a device: no event (%llu)",
+	   (unsigned long long)(s1.events - s0.events));
+	munmap(p, 64 * KiB);
+	sva_mm_fence(mm);
+	sva_mm_fence(other);
+	s1 = mst(mm);
+	o1 = mst(other);
+	ok(s1.events == s0.events + 1 && o1.events == o0.events + 1 && o1.bytes_withdrawn == o0.bytes_withdrawn,
+	   "munmap of it: one event in each tracked address space, withdrawing only where visible (%llu, %llu)",
+	   (unsigned long long)(s1.events - s0.events), (unsigned long long)(o1.events - o0.events));
+
+	/* Registration stays, and takes whole mappings: another userfaultfd
+	 * cannot register another part of the mapping. */
+	p = map_at(SLOT(23), 256 * KiB, PROT_READ | PROT_WRITE);
+	ok(sva_mm_prefault(mm, p, 16 * KiB) == 0, "prefault 16 KiB of a 256 KiB mapping");
+	fd = own_uffd(p + 128 * KiB, 16 * KiB);
+	ok(fd < 0 && errno == EBUSY, "  another userfaultfd cannot register another part of it: EBUSY (%s)",
+	   fd < 0 ? strerror(errno) : "registered");
+	if (fd >= 0)
+		close(fd);
+	ok(sva_mm_invalidate(mm, p, 16 * KiB) == 16 * (long)KiB, "  invalidated");
+	fd = own_uffd(p + 128 * KiB, 16 * KiB);
+	ok(fd < 0 && errno == EBUSY, "  still registered after sva_mm_invalidate() (%s)",
+	   fd < 0 ? strerror(errno) : "registered");
+	if (fd >= 0)
+		close(fd);
+
+	/* invalidate rounds out to whole pages. */
+	ok(sva_mm_prefault(mm, p, PG) == 0 && sva_mm_prefault(mm, p + PG, PG) == 0, "two one-page chunks");
+	ok(sva_mm_invalidate(mm, p + PG - 1, 2) == 2 * (long)PG, "  invalidate of 2 bytes across them: both pages");
+	munmap(p, 256 * KiB);
+	sva_mm_fence(mm);
+
+	/* Guard pages where not visible yet: -EFAULT. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+	p = map_at(SLOT(23), 64 * KiB, PROT_READ | PROT_WRITE);
+	if (madvise(p + 16 * KiB, PG, MADV_GUARD_INSTALL) == 0) {
+		prefault_fails(mm, p, 32 * KiB, -EFAULT, "over a guard page");
+		ok(sva_mm_prefault(mm, p + 32 * KiB, 32 * KiB) == 0, "  beside it: 0");
+	} else {
+		skip(3, "no MADV_GUARD_INSTALL");
+	}
+	munmap(p, 64 * KiB);
+	sva_mm_fence(mm);
+
+	/* A refused fault counts in invalid also without a fault_error callback;
+	 * groups and faults grow together for single-record groups. */
+	{
+		struct sva_mm *m2 = new_mm(SVA_MM_PRIVATE, 0, 0);
+		struct sva_bond_stats bs;
+
+		nb = NULL;
+		if (sva_bind(dev, m2, &bo, &nb) == 0) {
+			p = map_at(SLOT(23), 64 * KiB, PROT_READ | PROT_WRITE);
+			ok(inject_and_wait(nb, (uintptr_t)p, SVA_ACCESS_READ) == 0, "a bond without callbacks: a refused fault");
+			bs = bst(nb);
+			ok(bs.invalid == 1 && bs.faults == 1 && bs.groups == 1 && bs.pages_mapped == 0,
+			   "  counted: faults 1, groups 1, invalid 1 (%llu %llu %llu)", (unsigned long long)bs.faults,
+			   (unsigned long long)bs.groups, (unsigned long long)bs.invalid);
+			lines_reset();
+			ok(sva_bond_stats(nb, NULL) == -EINVAL && errors_logged() == 0, "  sva_bond_stats(NULL): not logged");
+			munmap(p, 64 * KiB);
+			sva_unbind(nb);
+		} else {
+			skip(3, "bind failed");
+		}
+		sva_mm_free(m2);
+	}
+
+	/* The smallest budget: one page, which a prefault fills; then a fault
+	 * finds no room: -ENOMEM. */
+	{
+		struct sva_mm *m2 = new_mm(0, 0, PG);
+		struct sva_bond *b2 = bind(m2, 0);
+
+		p = map_at(SLOT(23), 64 * KiB, PROT_READ | PROT_WRITE);
+		n = fault(b2, (uintptr_t)p, SVA_ACCESS_READ);
+		ok(n == 1, "a one-page budget: a fault maps its page alone (%ld)", n);
+		n = fault(b2, (uintptr_t)p + 32 * KiB, SVA_ACCESS_READ);
+		s1 = mst(m2);
+		ok(n == 1 && s1.bytes_visible == PG && s1.evictions == 1, "  the next evicts it (%ld, visible %llu)", n,
+		   (unsigned long long)s1.bytes_visible);
+		ok(sva_mm_prefault(m2, p + 16 * KiB, PG) == 0 && mst(m2).bytes_visible == PG,
+		   "  a prefault of one page evicts the fault-mapped one");
+		n = fault(b2, (uintptr_t)p, SVA_ACCESS_READ);
+		ok(n == -ENOMEM, "  with the budget prefaulted, a fault: -ENOMEM (%ld)", n);
+		sva_unbind(b2);
+		sva_mm_free(m2);
+		munmap(p, 64 * KiB);
+	}
+
+	/* The default cap: in-order faults ramp 64 KiB to 1 MiB. */
+	{
+		struct sva_mm *m2 = new_mm(0, 0, 0);
+		struct sva_bond *b2 = bind(m2, 0);
+		long w[6];
+		uintptr_t a;
+
+		p = map_at(SLOT(24), 4096 * KiB, PROT_READ | PROT_WRITE);
+		a = (uintptr_t)p;
+		for (int i = 0; i < 6; i++) {
+			w[i] = fault(b2, a, SVA_ACCESS_READ);
+			a += (uintptr_t)(w[i] > 0 ? w[i] : 1) * PG;
+		}
+		ok(w[0] == 16 && w[1] == 32 && w[2] == 64 && w[3] == 128 && w[4] == 256 && w[5] == 256,
+		   "default cap: in-order faults take 16, 32, 64, 128, 256, 256 pages (%ld %ld %ld %ld %ld %ld)", w[0], w[1],
+		   w[2], w[3], w[4], w[5]);
+		sva_unbind(b2);
+		sva_mm_free(m2);
+		munmap(p, 4096 * KiB);
+	}
+
+	/* Memory the kernel cannot pin (memfd_secret): -EPERM once a device is
+	 * bound, all undone; before, accepted, and the bind fails with -EFAULT
+	 * until it is withdrawn. */
+	fd = (int)syscall(447 /* memfd_secret */, 0);
+	if (fd >= 0 && ftruncate(fd, 16 * KiB) == 0 &&
+	    (q = mmap((void *)(SLOT(25) + 64 * KiB), 16 * KiB, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0)) == (void *)(SLOT(25) + 64 * KiB)) {
+		struct sva_mm *um = new_mm(SVA_MM_UNTRACKED, 0, 0);
+		struct sva_bond *ub = NULL;
+		int ret;
+
+		p = map_at(SLOT(25), 64 * KiB, PROT_READ | PROT_WRITE);
+		memset(q, 1, 16 * KiB);
+		ret = sva_mm_prefault(um, q, 16 * KiB);
+		ok(ret == 0, "memfd_secret memory, no device bound yet: prefault accepted (%d)", ret);
+		ret = sva_bind(dev, um, &bo, &ub);
+		ok(ret == -EFAULT, "  then the bind fails with -EFAULT (%d)", ret);
+		if (ret == 0)
+			sva_unbind(ub);
+		ok(sva_mm_invalidate(um, q, 16 * KiB) == 16 * (long)KiB, "  invalidate withdraws it");
+		ub = NULL;
+		ret = sva_bind(dev, um, &bo, &ub);
+		ok(ret == 0, "  then the bind works (%d)", ret);
+		prefault_fails(um, q, 16 * KiB, -EPERM, "of memfd_secret memory, bound");
+		prefault_fails(um, p, 80 * KiB, -EPERM, "of anonymous memory and memfd_secret after it: all undone");
+		if (ret == 0)
+			sva_unbind(ub);
+		sva_mm_free(um);
+		munmap(p, 64 * KiB);
+		munmap(q, 16 * KiB);
+	} else {
+		skip(8, "no memfd_secret");
+	}
+	if (fd >= 0)
+		close(fd);
+
+	sva_unbind(b);
+	sva_mm_free(other);
+	sva_mm_free(mm);
+}
+
 /* --------------------------------------------------- containment, deny */
 
 static void containment(void)
@@ -1597,6 +1779,7 @@ int main(void)
 	fault_around();
 	pin_budget();
 	coherence_more();
+	edges();
 	threads();
 	tracking_stops();
 	sva_dev_close(dev);
