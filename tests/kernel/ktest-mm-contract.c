@@ -1390,45 +1390,202 @@ static void edges(void)
 		munmap(p, 4096 * KiB);
 	}
 
-	/* Memory the kernel cannot pin (memfd_secret): -EPERM once a device is
-	 * bound, all undone; before, accepted, and the bind fails with -EFAULT
-	 * until it is withdrawn. */
-	fd = (int)syscall(447 /* memfd_secret */, 0);
-	if (fd >= 0 && ftruncate(fd, 16 * KiB) == 0 &&
-	    (q = mmap((void *)(SLOT(25) + 64 * KiB), 16 * KiB, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0)) == (void *)(SLOT(25) + 64 * KiB)) {
-		struct sva_mm *um = new_mm(SVA_MM_UNTRACKED, 0, 0);
-		struct sva_bond *ub = NULL;
-		int ret;
+	sva_unbind(b);
+	sva_mm_free(other);
+	sva_mm_free(mm);
+}
 
-		p = map_at(SLOT(25), 64 * KiB, PROT_READ | PROT_WRITE);
-		memset(q, 1, 16 * KiB);
-		ret = sva_mm_prefault(um, q, 16 * KiB);
-		ok(ret == 0, "memfd_secret memory, no device bound yet: prefault accepted (%d)", ret);
+
+/* The stack pointer of libsva's thread named `name`, as the kernel reports
+ * it in /proc/self/task/TID/syscall while the thread sleeps: 0 if none. */
+static uintptr_t thread_sp(const char *name)
+{
+	for (int tid = getpid(); tid < getpid() + 4096; tid++) {
+		char path[96], buf[256];
+		FILE *f;
+		unsigned long v[9];
+
+		snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		buf[0] = 0;
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		fclose(f);
+		buf[strcspn(buf, "\n")] = 0;
+		if (strcmp(buf, name))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+		f = fopen(path, "r");
+		if (!f)
+			return 0;
+		if (fscanf(f, "%lu %lx %lx %lx %lx %lx %lx %lx %lx", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+			   &v[7], &v[8]) != 9)
+			v[7] = 0;
+		fclose(f);
+		return v[7];
+	}
+	return 0;
+}
+
+/* The /proc/self/maps line holding `a`: its start and end, 0 if none. */
+static int mapping_of(uintptr_t a, uintptr_t *start, uintptr_t *end)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s0, e0;
+
+		if (sscanf(line, "%lx-%lx", &s0, &e0) == 2 && a >= s0 && a < e0) {
+			*start = s0;
+			*end = e0;
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static void reach(void)
+{
+	struct sva_mm *mm = new_mm(0, 0, 0), *um;
+	struct sva_bond *b = bind(mm, 0), *ub = NULL;
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_mm_stats s0, s1;
+	uintptr_t sp, st, en;
+	char *p, *q, *hi;
+	int ret, fd;
+
+	/* The stacks of libsva's threads. */
+	sp = thread_sp("sva-coherence");
+	if (sp)
+		prefault_fails(mm, (void *)(sp & ~(PG - 1)), PG, -EXDEV, "of the coherence monitor's stack");
+	else
+		skip(2, "the monitor's stack pointer not found");
+	sp = thread_sp("sva-fault");
+	if (sp)
+		prefault_fails(mm, (void *)(sp & ~(PG - 1)), PG, -EXDEV, "of the fault thread's stack");
+	else
+		skip(2, "the fault thread's stack pointer not found");
+	/* The arena the objects live in, its last page included. */
+	if (mapping_of((uintptr_t)mm, &st, &en)) {
+		prefault_fails(mm, (void *)(en - PG), PG, -EXDEV, "of the last page of the object's mapping");
+		prefault_fails(mm, (void *)st, en - st, -EXDEV, "of the object's whole mapping");
+	} else {
+		skip(4, "the object's mapping not found");
+	}
+
+	/* More than 64 maps around parts already visible: -E2BIG. */
+	p = map_at(SLOT(26), 140 * PG, PROT_READ | PROT_WRITE);
+	for (int i = 1; i < 130; i += 2)
+		sva_mm_prefault(mm, p + i * PG, PG);
+	prefault_fails(mm, p, 131 * PG, -E2BIG, "needing 66 maps around visible pages");
+	ok(sva_mm_prefault(mm, p, 128 * PG) == 0, "  one needing 64 maps: 0");
+	ok(sva_mm_invalidate(mm, p, 140 * PG) == 129 * (long)PG, "  invalidated");
+	s0 = mst(mm);
+	ok(s0.bytes_withdrawn == 0, "sva_mm_invalidate() is not counted in bytes_withdrawn (%llu)",
+	   (unsigned long long)s0.bytes_withdrawn);
+	munmap(p, 140 * PG);
+	sva_unbind(b);
+	sva_mm_free(mm);
+
+	/* Before a bind the window is not known: the prefault passes, the bind
+	 * fails with -EADDRINUSE until the memory is withdrawn. */
+	um = new_mm(SVA_MM_UNTRACKED, 0, 0);
+	hi = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if ((uintptr_t)hi >= 0x80000000ul) {
+		ok(sva_mm_prefault(um, hi, PG) == 0, "unbound: a prefault outside the mock's window passes");
+		s1 = mst(um);
+		ok(s1.untracked_ranges == 0 && s1.untracked_bytes == 0,
+		   "  an untracked address space counts no untracked ranges");
 		ret = sva_bind(dev, um, &bo, &ub);
+		ok(ret == -EADDRINUSE, "  the bind then fails with -EADDRINUSE (%d)", ret);
+		if (ret == 0)
+			sva_unbind(ub);
+		ub = NULL;
+		ok(sva_mm_invalidate(um, hi, PG) == (long)PG && sva_bind(dev, um, &bo, &ub) == 0,
+		   "  withdrawn, the bind works");
+		sva_unbind(ub);
+	} else {
+		skip(4, "mmap gave an address inside the window");
+	}
+	munmap(hi, PG);
+	sva_mm_free(um);
+
+	/* Pages past the end of the file a mapping maps: the kernel cannot pin
+	 * them (-EPERM once bound, every map of the call undone, the peak
+	 * untouched); before a bind, accepted, and the bind fails with -EFAULT. */
+	fd = memfd_create("ktest-mm-contract-eof", 0);
+	if (fd >= 0 && ftruncate(fd, 16 * KiB) == 0 &&
+	    (q = mmap((void *)(SLOT(27) + 64 * KiB), 32 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE,
+		      fd, 0)) == (void *)(SLOT(27) + 64 * KiB)) {
+		struct sva_mm *um2 = new_mm(SVA_MM_UNTRACKED, 0, 0);
+		struct sva_bond *ub2 = NULL;
+
+		p = map_at(SLOT(27), 64 * KiB, PROT_READ | PROT_WRITE);
+		ret = sva_mm_prefault(um2, q + 16 * KiB, PG);
+		ok(ret == 0, "a page past the end of a memfd, no device bound yet: prefault accepted (%d)", ret);
+		ret = sva_bind(dev, um2, &bo, &ub2);
 		ok(ret == -EFAULT, "  then the bind fails with -EFAULT (%d)", ret);
 		if (ret == 0)
-			sva_unbind(ub);
-		ok(sva_mm_invalidate(um, q, 16 * KiB) == 16 * (long)KiB, "  invalidate withdraws it");
-		ub = NULL;
-		ret = sva_bind(dev, um, &bo, &ub);
+			sva_unbind(ub2);
+		ok(sva_mm_invalidate(um2, q + 16 * KiB, PG) == (long)PG, "  invalidate withdraws it");
+		ub2 = NULL;
+		ret = sva_bind(dev, um2, &bo, &ub2);
 		ok(ret == 0, "  then the bind works (%d)", ret);
-		prefault_fails(um, q, 16 * KiB, -EPERM, "of memfd_secret memory, bound");
-		prefault_fails(um, p, 80 * KiB, -EPERM, "of anonymous memory and memfd_secret after it: all undone");
+		prefault_fails(um2, q + 16 * KiB, PG, -EPERM, "of a page past the end of the file, bound");
+		prefault_fails(um2, p, 96 * KiB, -EPERM, "of anonymous memory, the file, and past its end: all undone");
+		mm = new_mm(0, 0, 0);
+		b = bind(mm, 0);
+		prefault_fails(mm, p, 96 * KiB, -EPERM, "(tracked) of the same");
+		sva_unbind(b);
+		sva_mm_free(mm);
 		if (ret == 0)
-			sva_unbind(ub);
-		sva_mm_free(um);
+			sva_unbind(ub2);
+		sva_mm_free(um2);
 		munmap(p, 64 * KiB);
-		munmap(q, 16 * KiB);
+		munmap(q, 32 * KiB);
 	} else {
-		skip(8, "no memfd_secret");
+		skip(10, "no memfd mapping");
 	}
 	if (fd >= 0)
 		close(fd);
 
-	sva_unbind(b);
-	sva_mm_free(other);
-	sva_mm_free(mm);
+	/* MAP_DROPPABLE: refused in a tracked address space, mapped in an
+	 * untracked one. */
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
+	q = mmap((void *)SLOT(28), 64 * KiB, PROT_READ | PROT_WRITE,
+		 MAP_DROPPABLE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (q == (void *)SLOT(28)) {
+		struct sva_mm *um2 = new_mm(SVA_MM_UNTRACKED, 0, 0);
+		struct sva_bond *ub2 = bind(um2, 0);
+		long n;
+
+		memset(q, 1, 64 * KiB);
+		mm = new_mm(0, 0, 0);
+		b = bind(mm, 0);
+		prefault_fails(mm, q, 64 * KiB, -EFAULT, "(tracked) of MAP_DROPPABLE memory");
+		n = fault(b, (uintptr_t)q, SVA_ACCESS_READ);
+		ok(n == -EFAULT, "  a device fault there (tracked): -EFAULT (%ld)", n);
+		ok(sva_mm_prefault(um2, q, 16 * KiB) == 0, "  untracked: the prefault maps it");
+		n = fault(ub2, (uintptr_t)q + 32 * KiB, SVA_ACCESS_READ);
+		ok(n > 0, "  and a device fault maps it (%ld)", n);
+		sva_unbind(b);
+		sva_mm_free(mm);
+		sva_unbind(ub2);
+		sva_mm_free(um2);
+		munmap(q, 64 * KiB);
+	} else {
+		skip(5, "no MAP_DROPPABLE");
+	}
 }
 
 /* --------------------------------------------------- containment, deny */
@@ -1780,6 +1937,7 @@ int main(void)
 	pin_budget();
 	coherence_more();
 	edges();
+	reach();
 	threads();
 	tracking_stops();
 	sva_dev_close(dev);
