@@ -1150,6 +1150,77 @@ static void kernel_limit(void)
 	   "visible, the default budget's -ENOSPC, and 32 faults evict its own memory to fit (mask %d)", r);
 }
 
+
+/* Two address spaces under one 64 KiB limit (a child without CAP_IPC_LOCK):
+ * the kernel's ENOMEM makes one with a budget take the other's cold memory;
+ * one with SVA_PIN_UNLIMITED evicts only its own (sva_mm_new(3), NOTES). */
+static void kernel_limit_shared(void)
+{
+	pid_t pid;
+	int r;
+
+	if (geteuid() != 0) {
+		skip(1, "not root");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit rl = { 64 * KiB, 64 * KiB };
+		struct sva_ctx *c;
+		struct sva_dev *d = NULL;
+		struct sva_mm *ma = NULL, *mb = NULL, *mu = NULL;
+		struct sva_mm_opts o = { .size = sizeof(o), .fault_around = 4096 };
+		struct sva_mm_opts ou = { .size = sizeof(ou), .fault_around = 4096, .pin_budget = SVA_PIN_UNLIMITED };
+		struct sva_bond *ba, *bb, *bu;
+		struct sva_mm_stats s = { .size = sizeof(s) };
+		char *p;
+		int bad = 0;
+		long n;
+
+		if (cap_effective(CAP_IPC_LOCK, 0) || setrlimit(RLIMIT_MEMLOCK, &rl) || !(c = fresh_ctx()) ||
+		    sva_dev_open_mock(c, NULL, &d) || sva_mm_new(c, &o, &ma) || sva_mm_new(c, &o, &mb) ||
+		    sva_mm_new(c, &ou, &mu))
+			_exit(100);
+		ctx = c;
+		dev = d;
+		ba = bind(ma, 0);
+		bb = bind(mb, 0);
+		bu = bind(mu, 0);
+		p = mmap((void *)SLOT(29), 256 * KiB, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != (void *)SLOT(29))
+			_exit(101);
+		memset(p, 1, 256 * KiB);
+		for (int i = 0; i < 16; i++)
+			if (fault(ba, (uintptr_t)p + (uintptr_t)i * PG, SVA_ACCESS_READ) != 1)
+				bad |= 1;
+		if (sva_mm_stats(ma, &s) || s.bytes_visible != 64 * KiB)
+			bad |= 2;
+		n = fault(bu, (uintptr_t)p + 128 * KiB, SVA_ACCESS_READ);
+		if (n != -ENOMEM)
+			bad |= 4;
+		if (sva_mm_stats(ma, &s) || s.bytes_visible != 64 * KiB || s.evictions != 0)
+			bad |= 8;
+		n = fault(bb, (uintptr_t)p + 192 * KiB, SVA_ACCESS_READ);
+		if (n != 1)
+			bad |= 16;
+		if (sva_mm_stats(ma, &s) || s.evictions == 0 || s.bytes_visible >= 64 * KiB)
+			bad |= 32;
+		sva_unbind(ba);
+		sva_unbind(bb);
+		sva_unbind(bu);
+		sva_mm_free(ma);
+		sva_mm_free(mb);
+		sva_mm_free(mu);
+		sva_dev_close(d);
+		sva_ctx_free(c);
+		_exit(bad);
+	}
+	r = wait_child(pid);
+	ok(r == 0, "one 64 KiB limit, its room taken by one address space: an SVA_PIN_UNLIMITED one's fault -ENOMEM "
+	   "leaving the other's memory, a budgeted one's fault evicting it (mask %d)", r);
+}
+
 /* ----------------------------------------------------- tracking stopped */
 
 static int libsva_uffd(void)
@@ -1917,6 +1988,7 @@ int main(void)
 	 * own (ThreadSanitizer refuses threads after a multi-threaded fork). */
 	default_budget();
 	kernel_limit();
+	kernel_limit_shared();
 	ctx = fresh_ctx();
 	if (!ctx)
 		tap_bail("sva_ctx_new failed");
