@@ -1440,6 +1440,26 @@ static void edges(void)
 		munmap(p, 64 * KiB);
 	}
 
+	/* A window that does not fit beside the prefaulted memory is halved
+	 * around the faulting page until it does. */
+	{
+		struct sva_mm *m2 = new_mm(0, 0, 64 * KiB);
+		struct sva_bond *b2 = bind(m2, 0);
+
+		p = map_at(SLOT(23), 256 * KiB, PROT_READ | PROT_WRITE);
+		ok(sva_mm_prefault(m2, p, 56 * KiB) == 0, "a 64 KiB budget, 56 KiB prefaulted");
+		n = fault(b2, (uintptr_t)p + 128 * KiB, SVA_ACCESS_READ);
+		ok(n == 2, "  a fault's 16 KiB window halved to the 8 KiB left (%ld pages)", n);
+		n = fault(b2, (uintptr_t)p + 192 * KiB, SVA_ACCESS_READ);
+		s1 = mst(m2);
+		ok(n > 0 && s1.bytes_visible <= 64 * KiB && s1.bytes_prefaulted == 56 * KiB,
+		   "  the next evicts the first, never the prefaulted (%ld, visible %llu)", n,
+		   (unsigned long long)s1.bytes_visible);
+		sva_unbind(b2);
+		sva_mm_free(m2);
+		munmap(p, 256 * KiB);
+	}
+
 	/* The default cap: in-order faults ramp 64 KiB to 1 MiB. */
 	{
 		struct sva_mm *m2 = new_mm(0, 0, 0);
@@ -1977,13 +1997,36 @@ static void threads(void)
 	sva_mm_free(st_mm);
 }
 
+/* What needs no kernel: the NULL arguments every page lists first. */
+static void host_checks(void)
+{
+	struct sva_mm *mm = SENT_MM;
+	struct sva_mm_stats s = { .size = sizeof(s) };
+	struct sva_bond_stats bs = { .size = sizeof(bs) };
+	char buf[PG];
+
+	ok(sva_mm_new(NULL, NULL, &mm) == -EINVAL && mm == SENT_MM, "host: sva_mm_new(NULL ctx): -EINVAL, *out untouched");
+	ok(sva_mm_prefault(NULL, buf, PG) == -EINVAL, "host: sva_mm_prefault(NULL): -EINVAL");
+	ok(sva_mm_invalidate(NULL, buf, PG) == -EINVAL, "host: sva_mm_invalidate(NULL): -EINVAL");
+	ok(sva_mm_fence(NULL) == -EINVAL, "host: sva_mm_fence(NULL): -EINVAL");
+	ok(sva_mm_allow(NULL, buf, PG) == -EINVAL && sva_mm_deny(NULL, buf, PG) == -EINVAL,
+	   "host: sva_mm_allow/deny(NULL): -EINVAL");
+	ok(sva_mm_stats(NULL, &s) == -EINVAL, "host: sva_mm_stats(NULL): -EINVAL");
+	ok(sva_bond_stats(NULL, &bs) == -EINVAL, "host: sva_bond_stats(NULL): -EINVAL");
+	sva_mm_free(NULL);
+	ok(1, "host: sva_mm_free(NULL) is a no-op");
+}
+
 int main(void)
 {
 	uint64_t t0 = now_ms();
 	int ret;
 
-	if (access("/dev/iommu", R_OK | W_OK))
-		skip_all("no usable /dev/iommu");
+	host_checks();
+	if (access("/dev/iommu", R_OK | W_OK)) {
+		diag("no usable /dev/iommu: the kernel checks are skipped");
+		return done_testing();
+	}
 	/* Before this process has any context or thread: children make their
 	 * own (ThreadSanitizer refuses threads after a multi-threaded fork). */
 	default_budget();
