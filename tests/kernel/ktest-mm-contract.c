@@ -16,6 +16,7 @@
  * address maps anew", not by content.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -1491,12 +1492,18 @@ static void edges(void)
  * it in /proc/self/task/TID/syscall while the thread sleeps: 0 if none. */
 static uintptr_t thread_sp(const char *name)
 {
-	for (int tid = getpid(); tid < getpid() + 4096; tid++) {
-		char path[96], buf[256];
+	DIR *dir = opendir("/proc/self/task");
+	struct dirent *e;
+	uintptr_t sp = 0;
+
+	while (dir && (e = readdir(dir))) {
+		char path[300], buf[256];
 		FILE *f;
 		unsigned long v[9];
 
-		snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
 		f = fopen(path, "r");
 		if (!f)
 			continue;
@@ -1507,17 +1514,19 @@ static uintptr_t thread_sp(const char *name)
 		buf[strcspn(buf, "\n")] = 0;
 		if (strcmp(buf, name))
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", e->d_name);
 		f = fopen(path, "r");
 		if (!f)
-			return 0;
+			break;
 		if (fscanf(f, "%lu %lx %lx %lx %lx %lx %lx %lx %lx", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
-			   &v[7], &v[8]) != 9)
-			v[7] = 0;
+			   &v[7], &v[8]) == 9)
+			sp = v[7];
 		fclose(f);
-		return v[7];
+		break;
 	}
-	return 0;
+	if (dir)
+		closedir(dir);
+	return sp;
 }
 
 /* The /proc/self/maps line holding `a`: its start and end, 0 if none. */
@@ -1554,12 +1563,15 @@ static void reach(void)
 	int ret, fd;
 
 	/* The stacks of libsva's threads. */
-	sp = thread_sp("sva-coherence");
+	/* The file says "running" while the thread runs: ask again. */
+	for (int i = 0; i < 200 && !(sp = thread_sp("sva-coherence")); i++)
+		usleep(1000);
 	if (sp)
 		prefault_fails(mm, (void *)(sp & ~(PG - 1)), PG, -EXDEV, "of the coherence monitor's stack");
 	else
 		skip(2, "the monitor's stack pointer not found");
-	sp = thread_sp("sva-fault");
+	for (int i = 0; i < 200 && !(sp = thread_sp("sva-fault")); i++)
+		usleep(1000);
 	if (sp)
 		prefault_fails(mm, (void *)(sp & ~(PG - 1)), PG, -EXDEV, "of the fault thread's stack");
 	else
