@@ -35,7 +35,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-dev-contract \
 	tests/kernel/ktest-ctx-contract \
 	tests/kernel/ktest-mm-contract \
-	tests/kernel/ktest-bind-contract
+	tests/kernel/ktest-bind-contract \
+	tests/kernel/ktest-share-contract
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -75,6 +76,10 @@ tests_kernel_ktest_mm_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The bond pages (bind, unbind, lookups, callbacks, injection), black-box (sva.h only), on mock and vtd39.
 tests_kernel_ktest_bind_contract_SOURCES = tests/kernel/ktest-bind-contract.c tests/tap.h
 tests_kernel_ktest_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# The memfd-sharing pages and sva-brokerd(8), black-box against the real
+# daemon (tools/sva-brokerd, packed into the VM as /tests/sva-brokerd).
+tests_kernel_ktest_share_contract_SOURCES = tests/kernel/ktest-share-contract.c tests/tap.h
+tests_kernel_ktest_share_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # ktest-demo's LD_PRELOAD helper, packed into the VM as /tests/occupy-preload.so.
 # Its own flags, without the sanitizers': it runs before the program's runtime
 # is set up (the file says why).

@@ -38,7 +38,7 @@ VM_LOGDIR = $(top_builddir)/test-results/vm
 vm-kernel:
 	@$(SHELL) $(top_srcdir)/tests/vm/build-kernel.sh
 
-check-vm: $(KERNEL_TESTS) tools/sva-demo tools/sva-info tools/sva-bench tools/bench/bench-fault tests/kernel/sva-env-helper \
+check-vm: $(KERNEL_TESTS) tools/sva-demo tools/sva-info tools/sva-brokerd tools/sva-bench tools/bench/bench-fault tests/kernel/sva-env-helper \
 	  tests/kernel/occupy-preload.la
 	@if test -z "`echo $(KERNEL_TESTS)`"; then \
 	  echo "check-vm: no kernel tests (KERNEL_TESTS, from tests/kernel/local.mk, is empty)" >&2; \
@@ -54,7 +54,7 @@ check-vm: $(KERNEL_TESTS) tools/sva-demo tools/sva-info tools/sva-bench tools/be
 	for topology in $${SVA_VM_TOPOLOGIES:-mock vtd39 vtd48-numa numa-memless}; do \
 	  echo "check-vm: topology $$topology"; \
 	  tests="$(KERNEL_TESTS) +tools/sva-info +tools/bench/bench-fault +tests/kernel/sva-env-helper \
-	    +tools/sva-demo +tools/sva-bench +tests/kernel/.libs/occupy-preload.so"; \
+	    +tools/sva-demo +tools/sva-bench +tools/sva-brokerd +tests/kernel/.libs/occupy-preload.so"; \
 	  case $$topology in numa-memless) tests=tests/kernel/ktest-mem ;; esac; \
 	  $(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology $$topology \
 	    --logdir $(VM_LOGDIR) --kernel "$$kernel" --hugepages $${SVA_VM_HUGEPAGES:-8} \

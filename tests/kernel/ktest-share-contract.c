@@ -1,0 +1,1274 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Black-box review of memfd sharing and the broker as a user and an untrusted
+ * client see them: sva_ctx_share_memfd(3), sva_ctx_unshare_memfd(3) and
+ * sva-brokerd(8) (its options, configuration errors, what a client gets, what
+ * a dead or misbehaving client leaves), checked only against the pages and
+ * sva.h.  The broker is the installed program, run as a separate process
+ * (/tests/sva-brokerd in the VM, tools/sva-brokerd in the build tree, or
+ * $SVA_BROKERD), never linked in.  The options and the configuration are
+ * checked on the host too; the rest needs /dev/iommu and the selftest mock.
+ *
+ * The mock cannot show the bytes a device reads, so "the device sees the
+ * memfd's page" is checked as far as sva.h shows it: the fault is resolved,
+ * pages_mapped grows, the broker holds a descriptor per shared range.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sva/sva.h>
+
+#include "../tap.h"
+
+#define PG 4096u
+#define SLOT (16u * PG) /* each test's piece of the reservation */
+#define NSLOTS 256u
+
+static char brokerd[PATH_MAX];
+static char dir[64]; /* short: socket paths are made under it */
+static char sock[108];
+
+/* ------------------------------------------------------------ small helpers */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool find_brokerd(void)
+{
+	const char *env = getenv("SVA_BROKERD");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env && !access(env, X_OK))
+		return snprintf(brokerd, sizeof(brokerd), "%s", env) > 0;
+	if (!access("/tests/sva-brokerd", X_OK))
+		return snprintf(brokerd, sizeof(brokerd), "/tests/sva-brokerd") > 0;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		char *slash;
+
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			/* builddir/tests/kernel/THIS -> builddir/tools/sva-brokerd */
+			if (snprintf(brokerd, sizeof(brokerd), "%s/../../tools/sva-brokerd", self) <
+				    (int)sizeof(brokerd) &&
+			    !access(brokerd, X_OK))
+				return true;
+		}
+	}
+	if (!access("tools/sva-brokerd", X_OK))
+		return snprintf(brokerd, sizeof(brokerd), "tools/sva-brokerd") > 0;
+	return false;
+}
+
+static void write_file(const char *path, const char *text, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+		tap_bail("write %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* Run brokerd with argv (NULL-ended, argv[0] excluded); its exit status, and
+ * what it wrote to stdout and stderr (each cut to the buffers). */
+static int run_brokerd(const char *const *args, char *out, size_t outlen, char *err, size_t errlen)
+{
+	char op[PATH_MAX], ep[PATH_MAX];
+	const char *argv[16];
+	int n = 0, status;
+	pid_t pid;
+
+	argv[n++] = "sva-brokerd";
+	while (*args && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	snprintf(op, sizeof(op), "%s/out", dir);
+	snprintf(ep, sizeof(ep), "%s/err", dir);
+	pid = fork();
+	if (pid < 0)
+		tap_bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int o = open(op, O_WRONLY | O_CREAT | O_TRUNC, 0600), e = open(ep, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+			_exit(127);
+		execv(brokerd, (char *const *)argv);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	for (int i = 0; i < 2; i++) {
+		char *buf = i ? err : out;
+		size_t len = i ? errlen : outlen;
+		int fd = open(i ? ep : op, O_RDONLY | O_CLOEXEC);
+		ssize_t r = fd < 0 ? 0 : read(fd, buf, len - 1);
+
+		buf[r > 0 ? r : 0] = '\0';
+		for (char *nl = buf; (nl = strchr(nl, '\n'));) /* one TAP line each */
+			*nl = ' ';
+		if (fd >= 0)
+			close(fd);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ------------------------------------------------------- options (host) */
+
+static void check_options(void)
+{
+	char out[8192], err[8192], conf[PATH_MAX + 8], longp[200];
+	int st;
+
+	st = run_brokerd((const char *[]){ "--help", NULL }, out, sizeof(out), err, sizeof(err));
+	ok(st == 0 && strstr(out, "sva-brokerd"), "--help: status 0 (%d), the usage on stdout", st);
+	st = run_brokerd((const char *[]){ "-h", NULL }, out, sizeof(out), err, sizeof(err));
+	ok(st == 0 && out[0], "-h: status 0 (%d), usage on stdout", st);
+	st = run_brokerd((const char *[]){ "--version", NULL }, out, sizeof(out), err, sizeof(err));
+	ok(st == 0 && !strncmp(out, "sva-brokerd (libsva) ", 21) && out[21] >= '0' && out[21] <= '9',
+	   "--version: status 0 (%d), \"sva-brokerd (libsva) VERSION\" (%.40s)", st, out);
+	st = run_brokerd((const char *[]){ "-V", NULL }, out, sizeof(out), err, sizeof(err));
+	ok(st == 0 && !strncmp(out, "sva-brokerd (libsva) ", 21), "-V: the same (%d)", st);
+	st = run_brokerd((const char *[]){ "--help", "--bogus", NULL }, out, sizeof(out), err, sizeof(err));
+	is_int(st, 2, "--help with an unknown option: the usage error wins, status 2");
+	st = run_brokerd((const char *[]){ "--version", "stray", NULL }, out, sizeof(out), err, sizeof(err));
+	is_int(st, 2, "--version with a stray argument: status 2");
+	ok(strstr(err, "stray") != NULL, "  the stray argument is named on stderr (%.60s)", err);
+	st = run_brokerd((const char *[]){ "--bogus", NULL }, out, sizeof(out), err, sizeof(err));
+	ok(st == 2 && err[0], "an unknown option: status 2 (%d), usage on stderr", st);
+	st = run_brokerd((const char *[]){ "-c", NULL }, out, sizeof(out), err, sizeof(err));
+	is_int(st, 2, "-c without its argument: status 2");
+	st = run_brokerd((const char *[]){ "-c", "", "--check", NULL }, out, sizeof(out), err, sizeof(err));
+	is_int(st, 2, "an empty -c argument: status 2");
+	st = run_brokerd((const char *[]){ "-s", "relative/sock", "--check", NULL }, out, sizeof(out), err,
+			 sizeof(err));
+	is_int(st, 2, "-s with a relative path: status 2");
+	memset(longp, 'a', sizeof(longp));
+	longp[0] = '/';
+	longp[108] = '\0'; /* 108 bytes */
+	st = run_brokerd((const char *[]){ "-s", longp, "--check", NULL }, out, sizeof(out), err, sizeof(err));
+	is_int(st, 2, "-s with a 108-byte path: status 2");
+
+	snprintf(conf, sizeof(conf), "%s/missing.conf", dir);
+	st = run_brokerd((const char *[]){ "-c", conf, "--check", NULL }, out, sizeof(out), err, sizeof(err));
+	ok(st == 1 && err[0], "--check of a missing file: status 1 (%d), a message on stderr", st);
+	st = run_brokerd((const char *[]){ "-c", dir, "--check", NULL }, out, sizeof(out), err, sizeof(err));
+	is_int(st, 1, "--check of a directory: status 1");
+}
+
+/* One configuration, checked with --check: its status and stderr. */
+static int check_conf(const char *text, size_t len, char *out, size_t outlen, char *err, size_t errlen)
+{
+	char conf[PATH_MAX];
+
+	snprintf(conf, sizeof(conf), "%s/check.conf", dir);
+	write_file(conf, text, len);
+	return run_brokerd((const char *[]){ "-c", conf, "--check", NULL }, out, outlen, err, errlen);
+}
+
+static void check_config(void)
+{
+	char out[8192], err[8192], text[4096], sockp[128];
+	int st;
+	static const struct {
+		const char *text, *why, *says;
+	} bad[] = {
+		{ "socket /tmp/s\nallow m uid 0\n", "allow before its device", "no device 'm' defined above" },
+		{ "device m mock\ntrust m isolated\ntrust m any\n", "a second trust line", "has a trust line already" },
+		{ "device m mock\nmm-exit m /bin/true\nmm-exit m /bin/false\n", "a second mm-exit line",
+		  "has one already" },
+		{ "socket relative/sock\ndevice m mock\n", "a relative socket path", NULL },
+		{ "max-clients 0\ndevice m mock\n", "max-clients 0", NULL },
+		{ "max-clients 4097\ndevice m mock\n", "max-clients 4097", NULL },
+		{ "clients-per-user 0\ndevice m mock\n", "clients-per-user 0", NULL },
+		{ "isolated-pin-max 4095\ndevice m mock\n", "isolated-pin-max under 4096", NULL },
+		{ "device m nonsense-source\n", "a device source of no known form", NULL },
+		{ "device m mock\nmm-exit m relative/prog\n", "a relative mm-exit program", NULL },
+		{ "device m mock\nmm-exit m /bin/true 600001\n", "an mm-exit timeout over 600000", NULL },
+		{ "socket-group no-such-group-zz9\ndevice m mock\n", "an unknown group name", NULL },
+	};
+
+	snprintf(sockp, sizeof(sockp), "%s/s", dir);
+	snprintf(text, sizeof(text),
+		 "# a comment\nsocket %s   # trailing comment\nsocket-mode 0600\npasids-per-client 32\n"
+		 "pasids 256 1023\nmax-clients 7\nclients-per-user unlimited\nisolated-pin-max 2M\ngrace-ms 0\n"
+		 "socket-group 4242\ndevice acc0 mock\nallow acc0 uid 0\nallow acc0 uid 0\nallow acc0 group 4242\n"
+		 "trust acc0 isolated\nmm-exit acc0 /bin/true 2000\n",
+		 sockp);
+	st = check_conf(text, strlen(text), out, sizeof(out), err, sizeof(err));
+	is_int(st, 0, "--check of a valid configuration: status 0 (%.100s)", err);
+	ok(strstr(out, sockp) && strstr(out, "acc0") && strstr(out, "mock") && strstr(out, "/bin/true"),
+	   "  the summary names the socket, the device, its source and its mm-exit program");
+	ok(strstr(out, "0600") != NULL, "  and the socket's mode");
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		st = check_conf(bad[i].text, strlen(bad[i].text), out, sizeof(out), err, sizeof(err));
+		ok(st == 1 && strstr(err, "check.conf:") && (!bad[i].says || strstr(err, bad[i].says)),
+		   "%s: status 1 (%d), file:line: %s (%.120s)", bad[i].why, st, bad[i].says ? bad[i].says : "",
+		   err);
+	}
+
+	/* 33 users on one device: too many; 32 and a repeat: fine. */
+	{
+		size_t n = 0;
+
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "device m mock\n");
+		for (int u = 0; u < 32; u++)
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "allow m uid %d\n", 1000 + u);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "allow m uid 1000\n");
+		st = check_conf(text, n, out, sizeof(out), err, sizeof(err));
+		is_int(st, 0, "32 users and one given twice: valid (%.80s)", err);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "allow m uid 2000\n");
+		st = check_conf(text, n, out, sizeof(out), err, sizeof(err));
+		is_int(st, 1, "a 33rd user: a configuration error");
+	}
+
+	/* A directive of 511 bytes; a comment of any length; a NUL byte. */
+	{
+		size_t n = (size_t)snprintf(text, sizeof(text), "device m mock\nsocket /");
+
+		while (n < 14 + 511)
+			text[n++] = 'a';
+		text[n++] = '\n';
+		st = check_conf(text, n, out, sizeof(out), err, sizeof(err));
+		ok(st == 1 && strstr(err, "directive longer than 510 bytes"),
+		   "a 511-byte directive: refused (%d: %.100s)", st, err);
+		n = (size_t)snprintf(text, sizeof(text), "device m mock # ");
+		while (n < 2000)
+			text[n++] = 'c';
+		text[n++] = '\n';
+		st = check_conf(text, n, out, sizeof(out), err, sizeof(err));
+		is_int(st, 0, "a 2000-byte comment after a directive: valid (%.80s)", err);
+		memcpy(text, "device m mock\nsocket /tmp/x\0y\n", 31);
+		st = check_conf(text, 31, out, sizeof(out), err, sizeof(err));
+		ok(st == 1 && strstr(err, "the line contains a NUL byte"), "a NUL byte: refused (%d: %.100s)", st,
+		   err);
+		n = (size_t)snprintf(text, sizeof(text), "device ");
+		while (n < 7 + 64)
+			text[n++] = 'n';
+		n += (size_t)snprintf(text + n, sizeof(text) - n, " mock\n");
+		st = check_conf(text, n, out, sizeof(out), err, sizeof(err));
+		is_int(st, 1, "a 64-byte device name: a configuration error");
+	}
+}
+
+/* ------------------------------------------------------- broker process */
+
+static pid_t start_broker(const char *name, const char *extra)
+{
+	char conf[PATH_MAX], text[2048], log[PATH_MAX];
+	pid_t pid;
+
+	snprintf(conf, sizeof(conf), "%s/%s.conf", dir, name);
+	snprintf(log, sizeof(log), "%s/%s.log", dir, name);
+	snprintf(text, sizeof(text), "socket %s\nsocket-mode 0666\ndevice m mock\nallow m uid 0\n%s", sock, extra);
+	write_file(conf, text, strlen(text));
+	unlink(sock);
+	pid = fork();
+	if (pid < 0)
+		tap_bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int e = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (e >= 0)
+			dup2(e, 2);
+		execl(brokerd, "sva-brokerd", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	for (int64_t end = now_ms() + 10000; now_ms() < end; usleep(5000)) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		int r;
+
+		snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+		r = connect(s, (struct sockaddr *)&a, sizeof(a));
+		close(s);
+		if (!r)
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			tap_bail("sva-brokerd %s exited at start (see %s)", name, log);
+	}
+	tap_bail("sva-brokerd %s does not listen at %s", name, sock);
+}
+
+static int stop_broker(pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int count_fds(pid_t pid)
+{
+	char p[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "/proc/%d/fd", (int)pid);
+	d = opendir(p);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Wait up to 3 s for the broker to hold want descriptors. */
+static int fds_become(pid_t pid, int want)
+{
+	int n = count_fds(pid);
+
+	for (int64_t end = now_ms() + 3000; n != want && now_ms() < end; n = count_fds(pid))
+		usleep(2000);
+	return n;
+}
+
+/* Does this process hold a descriptor whose link names `what`? */
+static bool holds_fd(const char *what)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while ((e = readdir(d))) {
+		char p[300], l[300];
+		ssize_t n;
+
+		snprintf(p, sizeof(p), "/proc/self/fd/%s", e->d_name);
+		n = readlink(p, l, sizeof(l) - 1);
+		if (n > 0) {
+			l[n] = '\0';
+			if (strstr(l, what))
+				found = true;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static int new_ctx(uint32_t flags, struct sva_ctx **out)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = flags, .broker_path = sock, .log_level = SVA_LOG_OFF };
+
+	*out = NULL;
+	return sva_ctx_new(&o, out);
+}
+
+static int raw_connect(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a))) {
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	return s;
+}
+
+/* ---------------------------------------------------- the client's view */
+
+static _Atomic int last_reason;
+static _Atomic unsigned other_reasons; /* during the race: neither 0 nor -EFAULT */
+static _Atomic bool racing;
+
+static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report *rep, void *drvdata)
+{
+	(void)bond;
+	(void)drvdata;
+	last_reason = rep->reason;
+	if (racing && rep->reason != -EFAULT)
+		other_reasons++;
+}
+
+static const struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+
+struct client {
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+};
+
+static int client_open(uint32_t flags, struct client *c)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	if ((ret = new_ctx(flags, &c->ctx)) || (ret = sva_dev_open(c->ctx, "m", &c->dev)) ||
+	    (ret = sva_mm_new(c->ctx, NULL, &c->mm)) || (ret = sva_bind(c->dev, c->mm, &bo, &c->bond)))
+		return ret;
+	return 0;
+}
+
+static void client_close(struct client *c)
+{
+	if (c->bond)
+		sva_unbind(c->bond);
+	sva_mm_free(c->mm);
+	sva_dev_close(c->dev);
+	sva_ctx_free(c->ctx);
+	memset(c, 0, sizeof(*c));
+}
+
+/* A device fault at addr: 0 resolved, the reason if answered INVALID, 1 if
+ * it was not answered in 5 s or could not be raised. */
+static int fault_at(struct client *c, const void *addr, uint32_t access)
+{
+	struct sva_bond_stats a = { .size = sizeof(a) }, b = { .size = sizeof(b) };
+	uint32_t pasid = sva_bond_pasid(c->bond);
+
+	sva_bond_stats(c->bond, &a);
+	last_reason = 0;
+	if (sva_dev_inject_fault(c->dev, pasid, (uint64_t)(uintptr_t)addr, access, 0))
+		return 1;
+	for (int64_t end = now_ms() + 5000; now_ms() < end; usleep(500)) {
+		sva_bond_stats(c->bond, &b);
+		if (b.faults > a.faults)
+			return b.invalid > a.invalid ? (last_reason ? last_reason : -1000) : 0;
+	}
+	return 1;
+}
+
+static uint64_t mapped_pages(struct client *c)
+{
+	struct sva_bond_stats s = { .size = sizeof(s) };
+
+	sva_bond_stats(c->bond, &s);
+	return s.pages_mapped;
+}
+
+/* The reservation every test maps its memfds into: inside the window. */
+static char *base;
+
+static char *slot(unsigned i)
+{
+	if (i >= NSLOTS)
+		tap_bail("slot %u", i);
+	return base + (size_t)i * SLOT;
+}
+
+static void reserve(struct sva_mm *mm)
+{
+	struct sva_iova_range r[16];
+	size_t nr = 16;
+	size_t len = (size_t)NSLOTS * SLOT;
+	void *p;
+
+	if (sva_mm_iova_ranges(mm, r, &nr) || nr == 0)
+		tap_bail("sva_mm_iova_ranges");
+	p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	for (size_t i = 0; p != MAP_FAILED && i < nr && i < 16; i++)
+		if ((uint64_t)(uintptr_t)p >= r[i].start && (uint64_t)(uintptr_t)p + len - 1 <= r[i].last) {
+			base = p;
+			return;
+		}
+	if (p != MAP_FAILED)
+		munmap(p, len);
+	for (size_t i = 0; i < nr && i < 16; i++) {
+		uint64_t at = r[i].start > (16ull << 20) ? r[i].start : 16ull << 20;
+
+		if (at + len - 1 > r[i].last)
+			continue;
+		p = mmap((void *)(uintptr_t)at, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+			 MAP_FIXED_NOREPLACE, -1, 0);
+		if (p == (void *)(uintptr_t)at) {
+			base = p;
+			return;
+		}
+	}
+	tap_bail("no room in the window for %zu bytes", len);
+}
+
+/* A memfd of npages, mapped MAP_SHARED read-write at addr (over the
+ * reservation), filled with `byte`; returns its descriptor. */
+static int map_memfd(void *addr, unsigned npages, unsigned flags, int byte)
+{
+	int fd = memfd_create("ktest-share", MFD_CLOEXEC | flags);
+	void *p;
+
+	if (fd < 0 || ftruncate(fd, (off_t)npages * PG))
+		tap_bail("memfd: %s", strerror(errno));
+	p = mmap(addr, (size_t)npages * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	if (p != addr)
+		tap_bail("mmap: %s", strerror(errno));
+	memset(p, byte, (size_t)npages * PG);
+	return fd;
+}
+
+static void unmap_slot(void *addr, size_t len)
+{
+	if (mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != addr)
+		tap_bail("remap PROT_NONE: %s", strerror(errno));
+}
+
+/* --------------------------------------------------------- the checks */
+
+static unsigned next_slot;
+
+static void check_not_isolated(struct client *t)
+{
+	struct sva_ctx *local = NULL;
+	char *a = slot(next_slot++);
+	int fd = map_memfd(a, 1, 0, 1), ret;
+
+	is_int(sva_ctx_share_memfd(NULL, fd, 0, a, PG), -EINVAL, "share with a NULL ctx: -EINVAL");
+	is_int(sva_ctx_unshare_memfd(NULL, a, PG), -EINVAL, "unshare with a NULL ctx: -EINVAL");
+	is_int(sva_ctx_share_memfd(t->ctx, fd, 0, a, PG), -EOPNOTSUPP, "share in a trusted broker context: -EOPNOTSUPP");
+	is_int(sva_ctx_share_memfd(t->ctx, -1, 1, a + 1, 0), -EOPNOTSUPP, "  whatever the arguments");
+	is_int(sva_ctx_unshare_memfd(t->ctx, a, PG), -EOPNOTSUPP, "unshare in a trusted broker context: -EOPNOTSUPP");
+	is_int(sva_ctx_unshare_memfd(t->ctx, a + 1, 0), -EOPNOTSUPP, "  whatever the arguments");
+	ret = new_ctx(0, &local);
+	is_int(ret, 0, "a local context");
+	if (!ret) {
+		is_int(sva_ctx_share_memfd(local, fd, 0, a, PG), -EOPNOTSUPP, "share in a local context: -EOPNOTSUPP");
+		is_int(sva_ctx_share_memfd(local, -1, 3, a, 5), -EOPNOTSUPP, "  with bad arguments too");
+		is_int(sva_ctx_unshare_memfd(local, a, PG), -EOPNOTSUPP, "unshare in a local context: -EOPNOTSUPP");
+		is_int(sva_ctx_unshare_memfd(local, a, 0), -EOPNOTSUPP, "  with bad arguments too");
+		sva_ctx_free(local);
+	}
+	close(fd);
+}
+
+/* What a client gets (sva-brokerd(8)): the trusted one a duplicate of the
+ * iommufd and a block of pasids-per-client, the isolated one no iommufd. */
+static void check_what_clients_get(struct client *t, struct client *iso, unsigned per)
+{
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+	int fd = sva_ctx_fd(t->ctx);
+	char p[64], l[128];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	n = fd >= 0 ? readlink(p, l, sizeof(l) - 1) : -1;
+	if (n > 0)
+		l[n] = '\0';
+	ok(fd >= 0 && n > 0 && strstr(l, "iommufd"), "a trusted client holds an iommufd (%d: %s)", fd,
+	   n > 0 ? l : "?");
+	ok(!sva_pasid_stats(sva_ctx_global_pasids(t->ctx), &st) && st.max - st.min + 1 == per,
+	   "  and a block of pasids-per-client (%u) PASIDs: [%u, %u]", per, st.min, st.max);
+	is_int(sva_ctx_fd(iso->ctx), -EOPNOTSUPP, "an isolated context has no iommufd: sva_ctx_fd -EOPNOTSUPP");
+	ok(!sva_pasid_stats(sva_ctx_global_pasids(iso->ctx), &st) && st.max - st.min + 1 == per,
+	   "  it has a block of %u PASIDs too: [%u, %u]", per, st.min, st.max);
+}
+
+/* The errors of sva_ctx_share_memfd(3), each leaving nothing shared. */
+static void check_share_errors(struct client *c, pid_t bpid)
+{
+	char *a = slot(next_slot++);
+	int fd = map_memfd(a, 4, 0, 0x5a), fds0 = count_fds(bpid), ret, p[2];
+	char proc[64];
+
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 0, a, 0), -EINVAL, "share: len 0: -EINVAL");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 0, a + 8, PG), -EINVAL, "share: addr unaligned: -EINVAL");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 8, a, PG), -EINVAL, "share: offset unaligned: -EINVAL");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 0, a, PG + 8), -EINVAL, "share: len unaligned: -EINVAL");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 0, (void *)(uintptr_t)(UINT64_MAX - PG + 1), PG), -EINVAL,
+	       "share: addr + len reaches 2^64: -EINVAL");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, UINT64_MAX - PG + 1, a, PG), -EINVAL,
+	       "share: offset + len reaches 2^64: -EINVAL");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 0, a, 5 * PG), -EINVAL, "share: the memfd shorter than offset + len");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 2 * PG, a, 3 * PG), -EINVAL, "  also from an offset");
+	is_int(sva_ctx_share_memfd(c->ctx, -1, 0, a, PG), -EBADF, "share: memfd -1: -EBADF");
+	{
+		int closed = dup(fd);
+
+		close(closed);
+		is_int(sva_ctx_share_memfd(c->ctx, closed, 0, a, PG), -EBADF, "share: a closed descriptor: -EBADF");
+	}
+	if (pipe2(p, O_CLOEXEC) == 0) {
+		is_int(sva_ctx_share_memfd(c->ctx, p[0], 0, a, PG), -EINVAL, "share: a pipe: -EINVAL");
+		close(p[0]);
+		close(p[1]);
+	}
+	{
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		is_int(sva_ctx_share_memfd(c->ctx, null, 0, a, PG), -EINVAL, "share: a device (/dev/null): -EINVAL");
+		close(null);
+	}
+	{
+		int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+
+		is_int(sva_ctx_share_memfd(c->ctx, self, 0, a, PG), -EINVAL, "share: a file on disk: -EINVAL");
+		close(self);
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	{
+		int wo = open(proc, O_WRONLY | O_CLOEXEC);
+
+		is_int(sva_ctx_share_memfd(c->ctx, wo, 0, a, PG), -EACCES, "share: open for writing only: -EACCES");
+		close(wo);
+	}
+	is_int(count_fds(bpid), fds0, "the broker holds no descriptor more after the refusals");
+	is_int(fault_at(c, a, SVA_ACCESS_READ), -EFAULT, "nothing was shared: a fault there is INVALID, -EFAULT");
+	is_int(sva_mm_prefault(c->mm, a, PG), -EFAULT, "  and a prefault -EFAULT");
+
+	ret = sva_ctx_share_memfd(c->ctx, fd, 0, a, 2 * PG);
+	is_int(ret, 0, "then a valid share of 2 pages");
+	is_int(fds_become(bpid, fds0 + 1), fds0 + 1, "  the broker holds one more descriptor (its duplicate)");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 0, a, 2 * PG), -EEXIST, "the same range again: -EEXIST");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 1 * PG, a + PG, 2 * PG), -EEXIST, "an overlapping range: -EEXIST");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 0, a - PG, 2 * PG), -EEXIST, "one overlapping its start: -EEXIST");
+	is_int(fault_at(c, a + PG, SVA_ACCESS_READ | SVA_ACCESS_WRITE), 0, "a fault in the shared range is resolved");
+	is_int(fault_at(c, a + 2 * PG, SVA_ACCESS_READ), -EFAULT,
+	       "  one in the memfd's mapping past the shared range: INVALID -EFAULT");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 2 * PG, a + 2 * PG, 2 * PG), 0, "the adjacent range: shared");
+
+	/* unshare's errors, the range unchanged after each. */
+	is_int(sva_ctx_unshare_memfd(c->ctx, a, 0), -EINVAL, "unshare: len 0: -EINVAL");
+	is_int(sva_ctx_unshare_memfd(c->ctx, a + 8, 2 * PG), -EINVAL, "unshare: addr unaligned: -EINVAL");
+	is_int(sva_ctx_unshare_memfd(c->ctx, a, 2 * PG - 8), -EINVAL, "unshare: len unaligned: -EINVAL");
+	is_int(sva_ctx_unshare_memfd(c->ctx, (void *)(uintptr_t)(UINT64_MAX - PG + 1), PG), -EINVAL,
+	       "unshare: a wrapping range: -EINVAL");
+	is_int(sva_ctx_unshare_memfd(c->ctx, a, PG), -ENOENT, "unshare: part of a range: -ENOENT");
+	is_int(sva_ctx_unshare_memfd(c->ctx, a, 4 * PG), -ENOENT, "unshare: two ranges at once: -ENOENT");
+	is_int(sva_ctx_unshare_memfd(c->ctx, a, 3 * PG), -ENOENT, "unshare: one and a half: -ENOENT");
+	is_int(sva_ctx_unshare_memfd(c->ctx, slot(next_slot), PG), -ENOENT, "unshare: nothing shared there: -ENOENT");
+	is_int(fault_at(c, a, SVA_ACCESS_READ), 0, "the range is still shared after the refusals");
+	is_int(fds_become(bpid, fds0 + 2), fds0 + 2, "  the broker holds a descriptor for each of the two ranges");
+
+	/* unshare */
+	is_int(sva_ctx_unshare_memfd(c->ctx, a, 2 * PG), 0, "unshare the first range");
+	is_int(fds_become(bpid, fds0 + 1), fds0 + 1, "  the broker closed its duplicate");
+	is_int(fault_at(c, a, SVA_ACCESS_READ), -EFAULT, "  a fault on its page that was mapped: INVALID -EFAULT");
+	is_int(fault_at(c, a + PG, SVA_ACCESS_READ), -EFAULT, "  and on the other: INVALID -EFAULT");
+	is_int(sva_mm_prefault(c->mm, a, 2 * PG), -EFAULT, "  a prefault there: -EFAULT");
+	is_int(fault_at(c, a + 3 * PG, SVA_ACCESS_READ), 0, "the other range is untouched");
+	is_int(sva_ctx_unshare_memfd(c->ctx, a, 2 * PG), -ENOENT, "unshare it again: -ENOENT");
+	ok(a[0] == 0x5a && a[PG] == 0x5a, "the caller's mapping is untouched by the unshare");
+	{
+		struct stat s;
+
+		ok(fstat(fd, &s) == 0, "  and its descriptor is still open");
+	}
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 0, a, 2 * PG), 0, "the range may be shared again");
+	is_int(fault_at(c, a, SVA_ACCESS_READ | SVA_ACCESS_WRITE), 0, "  and faults there resolve again");
+	is_int(sva_ctx_unshare_memfd(c->ctx, a, 2 * PG), 0, "unshare");
+	is_int(sva_ctx_unshare_memfd(c->ctx, a + 2 * PG, 2 * PG), 0, "unshare the other");
+	is_int(fds_become(bpid, fds0), fds0, "the broker holds as many descriptors as before the first share");
+	close(fd);
+	unmap_slot(a, SLOT);
+}
+
+/* The share passes the memfd: the caller's descriptor may be closed, and
+ * what the process writes after the share is the page the fault maps. */
+static void check_share_semantics(struct client *c)
+{
+	char *a = slot(next_slot++), *b = slot(next_slot++), *h = slot(next_slot++);
+	int fd = map_memfd(a, 16, 0, 0), fd2;
+	uint64_t m0;
+	char proc[64];
+
+	ok(sva_ctx_share_memfd(c->ctx, fd, 0, a, 2 * PG) == 0, "share 2 pages of a 16-page mapping");
+	close(fd);
+	m0 = mapped_pages(c);
+	is_int(fault_at(c, a, SVA_ACCESS_READ), 0, "the caller closed its descriptor: a fault still resolves");
+	ok(mapped_pages(c) - m0 >= 1 && mapped_pages(c) - m0 <= 2,
+	   "  the fault-around window is clipped to the shared range: %llu pages mapped",
+	   (unsigned long long)(mapped_pages(c) - m0));
+	is_int(fault_at(c, a + 2 * PG, SVA_ACCESS_READ), -EFAULT, "  the page after the range: INVALID -EFAULT");
+	is_int(sva_mm_prefault(c->mm, a, 2 * PG), 0, "a prefault of the shared range: 0");
+	is_int(sva_mm_prefault(c->mm, a, 3 * PG), -EFAULT, "one running past it: -EFAULT");
+	is_int(sva_ctx_unshare_memfd(c->ctx, a, 2 * PG), 0, "unshare");
+
+	/* A range ending inside the mapping, anywhere (one page in the middle). */
+	fd = map_memfd(b, 8, MFD_ALLOW_SEALING, 0);
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 3 * PG, b + 3 * PG, PG), 0, "share one page in the middle of a mapping");
+	m0 = mapped_pages(c);
+	is_int(fault_at(c, b + 3 * PG + 100, SVA_ACCESS_WRITE), 0, "  a write fault there resolves");
+	is_int((int)(mapped_pages(c) - m0), 1, "  exactly its page is mapped");
+	is_int(fault_at(c, b + 2 * PG, SVA_ACCESS_READ), -EFAULT, "  the page before: INVALID -EFAULT");
+	is_int(fault_at(c, b + 4 * PG, SVA_ACCESS_READ), -EFAULT, "  the page after: INVALID -EFAULT");
+	is_int(sva_ctx_unshare_memfd(c->ctx, b + 3 * PG, PG), 0, "unshare");
+
+	/* Rights: a read-only descriptor, and a seal added after the share. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	fd2 = open(proc, O_RDONLY | O_CLOEXEC);
+	is_int(sva_ctx_share_memfd(c->ctx, fd2, 0, b, PG), 0, "share a page through an O_RDONLY reopen");
+	close(fd2);
+	is_int(fault_at(c, b, SVA_ACCESS_WRITE), -EACCES, "  a device write there: INVALID -EACCES");
+	is_int(fault_at(c, b, SVA_ACCESS_READ), 0, "  a device read: resolved");
+	is_int(sva_mm_prefault(c->mm, b, PG), -EACCES, "  a prefault of the writable mapping: -EACCES");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, PG, b + PG, PG), 0, "share the next page through the memfd itself");
+	is_int(fault_at(c, b + PG, SVA_ACCESS_WRITE), 0, "  a device write resolves before any seal");
+	ok(fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) == 0, "add F_SEAL_FUTURE_WRITE");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 5 * PG, b + 5 * PG, PG), 0, "share another page of the sealed memfd");
+	is_int(fault_at(c, b + 5 * PG, SVA_ACCESS_WRITE), -EACCES, "  a device write there: INVALID -EACCES");
+	is_int(fault_at(c, b + 5 * PG, SVA_ACCESS_READ), 0, "  a read resolves");
+	is_int(sva_ctx_unshare_memfd(c->ctx, b, PG), 0, "unshare");
+	is_int(sva_ctx_unshare_memfd(c->ctx, b + PG, PG), 0, "unshare");
+	is_int(sva_ctx_unshare_memfd(c->ctx, b + 5 * PG, PG), 0, "unshare");
+	close(fd);
+
+	/* Nothing mapped at addr; another file mapped there. */
+	fd = memfd_create("ktest-share-hole", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, 4 * PG))
+		tap_bail("memfd");
+	munmap(h, SLOT);
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 0, h, 2 * PG), 0,
+	       "share at an address with nothing mapped: accepted (not checked)");
+	is_int(sva_mm_prefault(c->mm, h, 2 * PG), -EFAULT, "  a prefault there: -EFAULT");
+	is_int(fault_at(c, h, SVA_ACCESS_READ), -EFAULT, "  a fault there: INVALID -EFAULT");
+	is_int(sva_ctx_unshare_memfd(c->ctx, h, 2 * PG), 0, "unshare");
+	if (mmap(h, SLOT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != h)
+		tap_bail("mmap anon");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 0, h, 2 * PG), 0, "share where anonymous memory is mapped");
+	is_int(sva_mm_prefault(c->mm, h, 2 * PG), 0, "  a prefault maps the memfd's pages with no error");
+	is_int(sva_ctx_unshare_memfd(c->ctx, h, 2 * PG), 0, "unshare");
+	unmap_slot(h, SLOT);
+
+	/* Truncated below offset + len after the share. */
+	{
+		char *t = slot(next_slot++);
+		int tf = map_memfd(t, 4, 0, 1);
+
+		is_int(sva_ctx_share_memfd(c->ctx, tf, 0, t, 4 * PG), 0, "share 4 pages");
+		ok(ftruncate(tf, 2 * PG) == 0, "truncate the memfd to 2 pages");
+		is_int(sva_mm_prefault(c->mm, t + 2 * PG, 2 * PG), -EINVAL, "  a prefault of the pages past its end: -EINVAL");
+		is_int(fault_at(c, t + 3 * PG, SVA_ACCESS_READ), -EINVAL, "  a fault there: INVALID -EINVAL");
+		is_int(sva_mm_prefault(c->mm, t, 2 * PG), 0, "  the pages before the end: 0");
+		is_int(sva_ctx_unshare_memfd(c->ctx, t, 4 * PG), 0, "unshare");
+		close(tf);
+		unmap_slot(t, SLOT);
+	}
+	unmap_slot(a, SLOT);
+	unmap_slot(b, SLOT);
+	close(fd);
+}
+
+/* Outside the window: -ERANGE however shared. */
+static void check_window(struct client *c)
+{
+	struct sva_iova_range r[16];
+	size_t nr = 16;
+	uint64_t top = 0;
+	void *p = MAP_FAILED;
+	int fd;
+
+	if (sva_mm_iova_ranges(c->mm, r, &nr) || nr == 0 || nr > 16) {
+		skip(3, "no window");
+		return;
+	}
+	top = r[nr - 1].last + 1;
+	if (top != 0 && top < (1ull << 46))
+		p = mmap((void *)(uintptr_t)top, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE |
+			 MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		skip(3, "the window reaches past where a process maps");
+		return;
+	}
+	munmap(p, PG);
+	fd = memfd_create("ktest-share-range", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, PG))
+		tap_bail("memfd");
+	p = mmap((void *)(uintptr_t)top, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 0, p, PG), 0, "share a page past the window");
+	is_int(sva_mm_prefault(c->mm, p, PG), -ERANGE, "  a prefault: -ERANGE");
+	is_int(sva_ctx_unshare_memfd(c->ctx, p, PG), 0, "  unshare");
+	munmap(p, PG);
+	close(fd);
+}
+
+/* 64 ranges at most; -ECHILD in a forked child, before the arguments. */
+static void check_limits(struct client *c, pid_t bpid)
+{
+	char *a = slot(next_slot);
+	int fd = memfd_create("ktest-share-64", MFD_CLOEXEC), fds0 = count_fds(bpid), ret = 0;
+	unsigned i;
+
+	next_slot += 5;
+	if (fd < 0 || ftruncate(fd, 65 * PG) ||
+	    mmap(a, 65 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) != a)
+		tap_bail("memfd of 65 pages");
+	for (i = 0; i < 64 && !ret; i++)
+		ret = sva_ctx_share_memfd(c->ctx, fd, (uint64_t)i * PG, a + (size_t)i * PG, PG);
+	ok(!ret && i == 64, "64 ranges shared (%d at %u)", ret, i);
+	is_int(fds_become(bpid, fds0 + 64), fds0 + 64, "  the broker holds 64 descriptors more");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 64 * PG, a + 64 * PG, PG), -ENOSPC, "a 65th: -ENOSPC");
+	is_int(fault_at(c, a + 64 * PG, SVA_ACCESS_READ), -EFAULT, "  it is not shared");
+	is_int(fault_at(c, a + 63 * PG, SVA_ACCESS_READ), 0, "  the 64th is");
+	is_int(sva_ctx_unshare_memfd(c->ctx, a, PG), 0, "unshare one");
+	is_int(sva_ctx_share_memfd(c->ctx, fd, 64 * PG, a + 64 * PG, PG), 0, "  then the 65th fits");
+
+	{
+		pid_t pid = fork();
+		int status;
+
+		if (pid == 0) {
+			int r1 = sva_ctx_share_memfd(c->ctx, fd, 0, a, PG);
+			int r2 = sva_ctx_share_memfd(c->ctx, -1, 3, a + 1, 0);
+			int r3 = sva_ctx_unshare_memfd(c->ctx, a + 64 * PG, PG);
+			int r4 = sva_ctx_unshare_memfd(c->ctx, a, 0);
+
+			_exit((r1 == -ECHILD) | (r2 == -ECHILD) << 1 | (r3 == -ECHILD) << 2 | (r4 == -ECHILD) << 3);
+		}
+		waitpid(pid, &status, 0);
+		ok(WIFEXITED(status) && (WEXITSTATUS(status) & 1), "a forked child's share: -ECHILD");
+		ok(WIFEXITED(status) && (WEXITSTATUS(status) & 2), "  with bad arguments too (context checked first)");
+		ok(WIFEXITED(status) && (WEXITSTATUS(status) & 4), "a forked child's unshare: -ECHILD");
+		ok(WIFEXITED(status) && (WEXITSTATUS(status) & 8), "  with bad arguments too");
+	}
+	is_int(fault_at(c, a + 64 * PG, SVA_ACCESS_READ), 0, "the parent's range is still shared after the child");
+	ret = 0;
+	for (i = 1; i < 65 && !ret; i++)
+		ret = sva_ctx_unshare_memfd(c->ctx, a + (size_t)i * PG, PG);
+	is_int(ret, 0, "unshare all");
+	is_int(fds_become(bpid, fds0), fds0, "  the broker holds as many descriptors as before");
+	close(fd);
+	munmap(a, 65 * PG);
+}
+
+/* isolated-pin-max (here 64 KiB): a prefault beyond it -ENOMEM; an unshare
+ * gives the bytes back. */
+static void check_pin_max(struct client *c)
+{
+	char *a = slot(next_slot++), *b = slot(next_slot++);
+	int fa = map_memfd(a, 16, 0, 2), fb = map_memfd(b, 16, 0, 3);
+
+	is_int(sva_ctx_share_memfd(c->ctx, fa, 0, a, 16 * PG), 0, "share 64 KiB");
+	is_int(sva_ctx_share_memfd(c->ctx, fb, 0, b, 16 * PG), 0, "share 64 KiB more");
+	is_int(sva_mm_prefault(c->mm, a, 16 * PG), 0, "prefault the whole isolated-pin-max (64 KiB)");
+	is_int(sva_mm_prefault(c->mm, b, PG), -ENOMEM, "one page more: -ENOMEM");
+	is_int(fault_at(c, b, SVA_ACCESS_READ), -ENOMEM, "a device fault there: INVALID -ENOMEM");
+	is_int(sva_ctx_unshare_memfd(c->ctx, a, 16 * PG), 0, "unshare the first");
+	is_int(sva_mm_prefault(c->mm, b, 16 * PG), 0, "  its bytes came back: the second fits");
+	is_int(sva_ctx_unshare_memfd(c->ctx, b, 16 * PG), 0, "unshare");
+	close(fa);
+	close(fb);
+	unmap_slot(a, SLOT);
+	unmap_slot(b, SLOT);
+}
+
+/* A client that shares and is killed: the broker closes what it held and
+ * serves the others. */
+static void check_client_death(struct client *c, pid_t bpid)
+{
+	int fds0 = count_fds(bpid), ready[2], status;
+	char *a = slot(next_slot++);
+	pid_t pid;
+
+	if (pipe2(ready, O_CLOEXEC))
+		tap_bail("pipe");
+	pid = fork();
+	if (pid == 0) {
+		struct client k;
+		int fd, ok1;
+
+		close(ready[0]);
+		fd = map_memfd(a, 4, 0, 9);
+		ok1 = !client_open(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &k) &&
+		      !sva_ctx_share_memfd(k.ctx, fd, 0, a, 4 * PG) && !sva_mm_prefault(k.mm, a, 4 * PG) &&
+		      !holds_fd("iommufd");
+		close(fd);
+		if (write(ready[1], &ok1, sizeof(ok1)) != sizeof(ok1))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	{
+		int ok1 = 0;
+
+		ok(read(ready[0], &ok1, sizeof(ok1)) == sizeof(ok1) && ok1,
+		   "a child: an isolated context, a share and a prefault; it holds no iommufd");
+	}
+	close(ready[0]);
+	ok(count_fds(bpid) >= fds0 + 2, "  the broker holds its socket and its memfd (%d, was %d)", count_fds(bpid),
+	   fds0);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	is_int(fds_become(bpid, fds0), fds0, "kill -9: the broker closed the client's socket and memfd");
+	is_int(fault_at(c, slot(0), SVA_ACCESS_READ), -EFAULT, "another client is served (a fault answered)");
+}
+
+/* max-clients (here 4) counts raw connections before their hello. */
+static void check_max_clients(struct client *c, int live)
+{
+	int raw[8], n = 0, ret = -1;
+	struct sva_ctx *x = NULL;
+
+	while (live + n < 4)
+		raw[n++] = raw_connect();
+	usleep(100000);
+	ret = new_ctx(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &x);
+	is_int(ret, -EUSERS, "%d connections held without a hello fill max-clients: a new client gets -EUSERS", n);
+	if (!ret)
+		sva_ctx_free(x);
+	close(raw[--n]);
+	for (int64_t end = now_ms() + 3000; now_ms() < end; usleep(20000)) {
+		ret = new_ctx(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &x);
+		if (ret != -EUSERS)
+			break;
+	}
+	is_int(ret, 0, "one closed: a new client is served");
+	if (!ret)
+		sva_ctx_free(x);
+	while (n)
+		close(raw[--n]);
+	is_int(fault_at(c, slot(0), SVA_ACCESS_READ), -EFAULT, "the first client is still served");
+}
+
+/* Read one reply: its size (0 at the socket's end, -1 on timeout), and
+ * whether it carried a descriptor. */
+static ssize_t read_reply(int s, char *buf, size_t len, bool *fd_given)
+{
+	char cbuf[CMSG_SPACE(8 * sizeof(int))];
+	struct iovec io = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct timeval tv = { .tv_sec = 3 };
+	ssize_t r;
+
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	r = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
+	if (r < 0)
+		return -1;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			*fd_given = true;
+			for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+				close(fd);
+			}
+		}
+	return r;
+}
+
+static bool reply_says(const char *buf, ssize_t n, int err)
+{
+	int32_t want = -err;
+
+	for (ssize_t i = 0; i + 4 <= n; i += 4)
+		if (!memcmp(buf + i, &want, 4))
+			return true;
+	return false;
+}
+
+/* An untrusted client speaking garbage: answered, disconnected, handed no
+ * descriptor; the others keep being served. */
+static void check_garbage(struct client *c, pid_t bpid)
+{
+	char buf[4096];
+	bool fd_given;
+	ssize_t r, r2;
+	int s, fds0 = count_fds(bpid);
+
+	s = raw_connect();
+	fd_given = false;
+	ok(s >= 0 && send(s, "", 0, 0) == 0, "a raw connection sends a message of 0 bytes");
+	r = read_reply(s, buf, sizeof(buf), &fd_given);
+	ok(r == 0 && !fd_given, "  no reply: the socket's end (%zd)", r);
+	close(s);
+
+	s = raw_connect();
+	fd_given = false;
+	ok(s >= 0 && send(s, "xyz", 3, 0) == 3, "a raw connection sends 3 bytes");
+	r = read_reply(s, buf, sizeof(buf), &fd_given);
+	ok(r > 0 && !fd_given, "  a reply (%zd bytes), with no descriptor", r);
+	ok(r > 0 && reply_says(buf, r, EBADMSG), "  it says -EBADMSG");
+	r2 = read_reply(s, buf, sizeof(buf), &fd_given);
+	ok(r2 == 0 && !fd_given, "  then the client is disconnected (%zd)", r2);
+	close(s);
+
+	s = raw_connect();
+	fd_given = false;
+	memset(buf, 0xff, sizeof(buf));
+	ok(s >= 0 && send(s, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf), "a raw connection sends 4 KiB of 0xff");
+	r = read_reply(s, buf, sizeof(buf), &fd_given);
+	ok(r > 0 && !fd_given && reply_says(buf, r, EBADMSG), "  answered -EBADMSG (%zd bytes), no descriptor", r);
+	r2 = read_reply(s, buf, sizeof(buf), &fd_given);
+	is_int((int)r2, 0, "  then disconnected");
+	close(s);
+
+	/* Two descriptors with one message. */
+	s = raw_connect();
+	{
+		int fds[2] = { 0, 1 };
+		char cbuf[CMSG_SPACE(sizeof(fds))];
+		char xyz[] = "xyz";
+		struct iovec io = { .iov_base = xyz, .iov_len = 3 };
+		struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(fds));
+		memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+		fd_given = false;
+		ok(s >= 0 && sendmsg(s, &m, 0) == 3, "a raw connection sends a message with two descriptors");
+		r = read_reply(s, buf, sizeof(buf), &fd_given);
+		ok(r > 0 && !fd_given && (reply_says(buf, r, EPROTO) || reply_says(buf, r, EBADMSG)),
+		   "  answered -EPROTO or -EBADMSG (%zd bytes), no descriptor", r);
+		r2 = read_reply(s, buf, sizeof(buf), &fd_given);
+		is_int((int)r2, 0, "  then disconnected");
+	}
+	close(s);
+	is_int(fds_become(bpid, fds0), fds0, "the broker kept none of the descriptors sent");
+	is_int(fault_at(c, slot(0), SVA_ACCESS_READ), -EFAULT, "the isolated client is still served");
+	{
+		char *a = slot(next_slot++);
+		int fd = map_memfd(a, 1, 0, 4);
+
+		is_int(sva_ctx_share_memfd(c->ctx, fd, 0, a, PG), 0, "  it still shares");
+		is_int(fault_at(c, a, SVA_ACCESS_READ), 0, "  and its faults resolve");
+		is_int(sva_ctx_unshare_memfd(c->ctx, a, PG), 0, "  unshare");
+		close(fd);
+		unmap_slot(a, SLOT);
+	}
+}
+
+/* A user in no allowlist, connecting through a socket of mode 0666. */
+static void check_allowlist(void)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		struct sva_ctx *x = NULL;
+		int r1, r2;
+
+		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+			_exit(100);
+		r1 = new_ctx(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &x);
+		r2 = new_ctx(SVA_CTX_BROKER, &x);
+		_exit((r1 == -EACCES) | (r2 == -EACCES) << 1);
+	}
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 100) {
+		skip(2, "cannot change user");
+		return;
+	}
+	ok(WIFEXITED(status) && (WEXITSTATUS(status) & 1), "uid 65534, in no allowlist: isolated hello -EACCES");
+	ok(WIFEXITED(status) && (WEXITSTATUS(status) & 2), "  trusted hello -EACCES");
+}
+
+/* ------------------------------------------------------------- stress */
+
+struct worker {
+	struct client *c;
+	char *addr;
+	int fd, fails;
+};
+
+static void *share_loop(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < 25; i++) {
+		if (sva_ctx_share_memfd(w->c->ctx, w->fd, 0, w->addr, 2 * PG))
+			w->fails++;
+		if (sva_mm_prefault(w->c->mm, w->addr, PG))
+			w->fails++;
+		if (sva_ctx_unshare_memfd(w->c->ctx, w->addr, 2 * PG))
+			w->fails++;
+	}
+	return NULL;
+}
+
+struct unsharer {
+	struct client *c;
+	char *addr;
+	pthread_barrier_t *bar;
+	int ret;
+};
+
+static void *unshare_once(void *arg)
+{
+	struct unsharer *u = arg;
+
+	pthread_barrier_wait(u->bar);
+	u->ret = sva_ctx_unshare_memfd(u->c->ctx, u->addr, 4 * PG);
+	return NULL;
+}
+
+static void check_stress(struct client *c, pid_t bpid)
+{
+	struct worker w[4];
+	pthread_t t[4];
+	int fails = 0, fds0 = count_fds(bpid), both = 0, bad = 0, fault_bad = 0;
+	char *a;
+	int fd;
+
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ .c = c, .addr = slot(next_slot++) };
+		w[i].fd = map_memfd(w[i].addr, 2, 0, i);
+		pthread_create(&t[i], NULL, share_loop, &w[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		fails += w[i].fails;
+		close(w[i].fd);
+		unmap_slot(w[i].addr, SLOT);
+	}
+	is_int(fails, 0, "4 threads sharing, prefaulting, unsharing their own ranges 25 times: no failure");
+	is_int(fds_become(bpid, fds0), fds0, "  the broker holds as many descriptors as before");
+
+	/* Two threads unshare one range: one succeeds, the other -ENOENT; a
+	 * fault racing them is resolved or INVALID -EFAULT. */
+	a = slot(next_slot++);
+	fd = map_memfd(a, 4, 0, 7);
+	racing = true;
+	for (int i = 0; i < 10; i++) {
+		pthread_barrier_t bar;
+		struct unsharer u[2];
+		int f;
+
+		pthread_barrier_init(&bar, NULL, 3);
+		if (sva_ctx_share_memfd(c->ctx, fd, 0, a, 4 * PG))
+			bad++;
+		for (int k = 0; k < 2; k++) {
+			u[k] = (struct unsharer){ .c = c, .addr = a, .bar = &bar };
+			pthread_create(&t[k], NULL, unshare_once, &u[k]);
+		}
+		pthread_barrier_wait(&bar);
+		f = fault_at(c, a + (size_t)(i % 4) * PG, SVA_ACCESS_READ);
+		if (f != 0 && f != -EFAULT)
+			fault_bad++;
+		for (int k = 0; k < 2; k++)
+			pthread_join(t[k], NULL);
+		pthread_barrier_destroy(&bar);
+		if (!((u[0].ret == 0 && u[1].ret == -ENOENT) || (u[1].ret == 0 && u[0].ret == -ENOENT)))
+			both++;
+	}
+	racing = false;
+	is_int(bad, 0, "10 rounds: the range shared each time");
+	is_int(both, 0, "  two threads unsharing it: one 0, the other -ENOENT, every round");
+	is_int(fault_bad, 0, "  a fault racing the unshare: resolved or INVALID -EFAULT");
+	is_int((int)other_reasons, 0, "  no other reason reported");
+	is_int(fault_at(c, a, SVA_ACCESS_READ), -EFAULT, "  afterwards the range is unshared");
+	close(fd);
+	unmap_slot(a, SLOT);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void kernel_part(void)
+{
+	struct client iso, tr;
+	pid_t bpid;
+	int ret, st;
+	char extra[256];
+
+	snprintf(sock, sizeof(sock), "%s/sock", dir);
+	snprintf(extra, sizeof(extra), "pasids-per-client 16\nmax-clients 4\nisolated-pin-max 64K\n");
+	bpid = start_broker("b1", extra);
+
+	ret = client_open(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &iso);
+	if (ret)
+		tap_bail("an isolated client: %s", strerror(-ret));
+	ok(!holds_fd("iommufd"), "the isolated client's process holds no iommufd");
+	ret = client_open(SVA_CTX_BROKER, &tr);
+	if (ret)
+		tap_bail("a trusted client: %s", strerror(-ret));
+	reserve(iso.mm);
+	next_slot = 1; /* slot 0 stays PROT_NONE, never shared */
+	check_what_clients_get(&tr, &iso, 16);
+	check_not_isolated(&tr);
+	client_close(&tr);
+
+	check_share_errors(&iso, bpid);
+	check_share_semantics(&iso);
+	check_window(&iso);
+	check_limits(&iso, bpid);
+	check_pin_max(&iso);
+	check_client_death(&iso, bpid);
+	check_garbage(&iso, bpid);
+	check_max_clients(&iso, 1);
+	check_allowlist();
+	check_stress(&iso, bpid);
+
+	/* The broker ends: the client's calls get -ECONNRESET. */
+	{
+		char *a = slot(next_slot++);
+		int fd = map_memfd(a, 2, 0, 1);
+
+		is_int(sva_ctx_share_memfd(iso.ctx, fd, 0, a, PG), 0, "share before the broker stops");
+		st = stop_broker(bpid);
+		is_int(st, 0, "SIGTERM: the broker exits with status 0");
+		ok(access(sock, F_OK) != 0, "  and removes its socket");
+		is_int(sva_ctx_share_memfd(iso.ctx, fd, PG, a + PG, PG), -ECONNRESET, "then share: -ECONNRESET");
+		is_int(sva_ctx_unshare_memfd(iso.ctx, a, PG), -ECONNRESET, "unshare: -ECONNRESET");
+		close(fd);
+	}
+	client_close(&iso);
+
+	/* trust m isolated: trusted clients refused at their hello. */
+	bpid = start_broker("b2", "trust m isolated\n");
+	{
+		struct sva_ctx *x = NULL;
+
+		is_int(new_ctx(SVA_CTX_BROKER, &x), -EACCES, "trust m isolated: a trusted hello is refused -EACCES");
+		ret = new_ctx(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &x);
+		is_int(ret, 0, "  an isolated one is served");
+		if (!ret)
+			sva_ctx_free(x);
+	}
+	is_int(stop_broker(bpid), 0, "the second broker stops with status 0");
+}
+
+int main(void)
+{
+	int64_t t0 = now_ms();
+
+	alarm(120);
+	if (!getenv("TMPDIR") || snprintf(dir, sizeof(dir), "%s/ktest-share-XXXXXX", getenv("TMPDIR")) >= (int)sizeof(dir))
+		snprintf(dir, sizeof(dir), "/tmp/ktest-share-XXXXXX");
+	if (!mkdtemp(dir))
+		tap_bail("mkdtemp: %s", strerror(errno));
+	if (!find_brokerd()) {
+		rmdir(dir);
+		skip_all("no sva-brokerd found (set SVA_BROKERD)");
+	}
+	diag("sva-brokerd: %s", brokerd);
+	check_options();
+	check_config();
+	if (access("/dev/iommu", R_OK | W_OK) || getuid() != 0)
+		skip(1, "the kernel part needs a usable /dev/iommu and root");
+	else
+		kernel_part();
+	{
+		char cmd[PATH_MAX + 16];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd))
+			diag("could not remove %s", dir);
+	}
+	diag("%lld ms", (long long)(now_ms() - t0));
+	return done_testing();
+}
