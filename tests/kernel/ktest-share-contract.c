@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -328,6 +329,9 @@ static int stop_broker(pid_t pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* The descriptors a client can make the broker hold: memfds, sockets and
+ * what it passes (devices).  Not every descriptor: a sanitizer's runtime
+ * opens files of its own in /proc now and then. */
 static int count_fds(pid_t pid)
 {
 	char p[64];
@@ -339,9 +343,21 @@ static int count_fds(pid_t pid)
 	d = opendir(p);
 	if (!d)
 		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
+	while ((e = readdir(d))) {
+		char f[340], l[300];
+		ssize_t k;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(f, sizeof(f), "%s/%s", p, e->d_name);
+		k = readlink(f, l, sizeof(l) - 1);
+		if (k <= 0)
+			continue;
+		l[k] = '\0';
+		if (!strncmp(l, "/memfd:", 7) || !strncmp(l, "socket:", 7) || !strncmp(l, "pipe:", 5) ||
+		    !strcmp(l, "/dev/null") || !strcmp(l, "/dev/console"))
 			n++;
+	}
 	closedir(d);
 	return n;
 }
@@ -542,6 +558,64 @@ static void unmap_slot(void *addr, size_t len)
 {
 	if (mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != addr)
 		tap_bail("remap PROT_NONE: %s", strerror(errno));
+}
+
+
+/* This program again, as a helper process (helper_main): fork() alone would
+ * do, but ThreadSanitizer does not let a child of a threaded process start
+ * threads, and a context starts some. */
+static pid_t spawn_self(const char *mode, int fd3)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		tap_bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (fd3 >= 0 && dup2(fd3, 3) != 3)
+			_exit(126);
+		execl("/proc/self/exe", "ktest-share-contract", mode, sock, (char *)NULL);
+		_exit(127);
+	}
+	if (fd3 >= 0)
+		close(fd3);
+	return pid;
+}
+
+/* --die: an isolated client that shares, prefaults, says so on fd 3 and
+ * waits to be killed.  --stranger: a user in no allowlist; the exit status
+ * says which hellos were refused -EACCES (100: cannot change user). */
+static int helper_main(const char *mode, const char *path)
+{
+	snprintf(sock, sizeof(sock), "%s", path);
+	if (!strcmp(mode, "--die")) {
+		struct client k;
+		int fd, ok1 = 0;
+		char *a;
+
+		if (!client_open(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &k)) {
+			reserve(k.mm);
+			a = slot(1);
+			fd = map_memfd(a, 4, 0, 9);
+			ok1 = !sva_ctx_share_memfd(k.ctx, fd, 0, a, 4 * PG) && !sva_mm_prefault(k.mm, a, 4 * PG) &&
+			      !holds_iommufd((char[512]){ 0 }, 512);
+			close(fd);
+		}
+		if (write(3, &ok1, sizeof(ok1)) != sizeof(ok1))
+			return 1;
+		pause();
+		return 0;
+	}
+	if (!strcmp(mode, "--stranger")) {
+		struct sva_ctx *x = NULL;
+		int r1, r2;
+
+		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+			return 100;
+		r1 = new_ctx(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &x);
+		r2 = new_ctx(SVA_CTX_BROKER, &x);
+		return (r1 == -EACCES) | (r2 == -EACCES) << 1;
+	}
+	return 2;
 }
 
 /* --------------------------------------------------------- the checks */
@@ -892,24 +966,10 @@ static void check_client_death(struct client *c, pid_t bpid)
 	char *a = slot(next_slot++);
 	pid_t pid;
 
+	(void)a;
 	if (pipe2(ready, O_CLOEXEC))
 		tap_bail("pipe");
-	pid = fork();
-	if (pid == 0) {
-		struct client k;
-		int fd, ok1;
-
-		close(ready[0]);
-		fd = map_memfd(a, 4, 0, 9);
-		ok1 = !client_open(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &k) &&
-		      !sva_ctx_share_memfd(k.ctx, fd, 0, a, 4 * PG) && !sva_mm_prefault(k.mm, a, 4 * PG) &&
-		      !holds_iommufd((char[512]){ 0 }, 512);
-		close(fd);
-		if (write(ready[1], &ok1, sizeof(ok1)) != sizeof(ok1))
-			_exit(1);
-		pause();
-		_exit(0);
-	}
+	pid = spawn_self("--die", ready[1]);
 	close(ready[1]);
 	{
 		int ok1 = 0;
@@ -1076,19 +1136,9 @@ static void check_garbage(struct client *c, pid_t bpid)
 /* A user in no allowlist, connecting through a socket of mode 0666. */
 static void check_allowlist(void)
 {
-	pid_t pid = fork();
+	pid_t pid = spawn_self("--stranger", -1);
 	int status;
 
-	if (pid == 0) {
-		struct sva_ctx *x = NULL;
-		int r1, r2;
-
-		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
-			_exit(100);
-		r1 = new_ctx(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &x);
-		r2 = new_ctx(SVA_CTX_BROKER, &x);
-		_exit((r1 == -EACCES) | (r2 == -EACCES) << 1);
-	}
 	waitpid(pid, &status, 0);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 100) {
 		skip(2, "cannot change user");
@@ -1450,6 +1500,290 @@ static void check_raw_hello(pid_t bpid)
 	close(s);
 }
 
+
+/*
+ * libsva's share and unshare requests, as it sends them: a proxy between an
+ * isolated context and the broker records what the client sends.  A raw
+ * client then replays them with values and descriptors libsva would never
+ * send, as a hostile client would: the broker checks them again itself.
+ */
+#define MAXREC 16
+
+static struct {
+	char msg[MAXREC][512];
+	ssize_t len[MAXREC];
+	bool fd[MAXREC];
+	int n;
+} rec;
+
+static int fwd(int from, int to, bool record)
+{
+	char buf[4096], cbuf[CMSG_SPACE(4 * sizeof(int))];
+	struct iovec io = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	int fds[4], nfd = 0;
+	ssize_t n = recvmsg(from, &m, MSG_CMSG_CLOEXEC);
+
+	if (n <= 0)
+		return -1;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int) && nfd < 4; i++)
+				memcpy(&fds[nfd++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	if (record && rec.n < MAXREC && (size_t)n <= sizeof(rec.msg[0])) {
+		memcpy(rec.msg[rec.n], buf, (size_t)n);
+		rec.len[rec.n] = n;
+		rec.fd[rec.n] = nfd > 0;
+		rec.n++;
+	}
+	io.iov_len = (size_t)n;
+	m.msg_controllen = nfd ? CMSG_SPACE(nfd * sizeof(int)) : 0;
+	if (!nfd)
+		m.msg_control = NULL;
+	else {
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nfd * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfd * sizeof(int));
+	}
+	n = sendmsg(to, &m, MSG_NOSIGNAL);
+	for (int i = 0; i < nfd; i++)
+		close(fds[i]);
+	return n < 0 ? -1 : 0;
+}
+
+struct proxied {
+	const char *path;
+	char *addr;
+	int fd, share, unshare;
+};
+
+static void *proxied_client(void *arg)
+{
+	struct proxied *p = arg;
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = p->path, .log_level = SVA_LOG_OFF };
+	struct sva_ctx *x = NULL;
+
+	p->share = p->unshare = 1;
+	if (sva_ctx_new(&o, &x))
+		return NULL;
+	p->share = sva_ctx_share_memfd(x, p->fd, 2 * PG, p->addr, 2 * PG);
+	p->unshare = sva_ctx_unshare_memfd(x, p->addr, 2 * PG);
+	sva_ctx_free(x);
+	return NULL;
+}
+
+static bool record_requests(char *addr, int fd)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct proxied p = { .path = a.sun_path, .addr = addr, .fd = fd };
+	int l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), c, up;
+	pthread_t t;
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/proxy", dir);
+	unlink(a.sun_path);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1))
+		tap_bail("the proxy's socket: %s", strerror(errno));
+	rec.n = 0;
+	pthread_create(&t, NULL, proxied_client, &p);
+	c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	up = raw_connect();
+	if (c >= 0 && up >= 0)
+		for (;;) {
+			struct pollfd pf[2] = { { .fd = c, .events = POLLIN }, { .fd = up, .events = POLLIN } };
+
+			if (poll(pf, 2, 5000) <= 0)
+				break;
+			if ((pf[0].revents & (POLLIN | POLLHUP)) && fwd(c, up, true))
+				break;
+			if ((pf[1].revents & (POLLIN | POLLHUP)) && fwd(up, c, false))
+				break;
+		}
+	if (c >= 0)
+		close(c);
+	if (up >= 0)
+		close(up);
+	pthread_join(t, NULL);
+	close(l);
+	unlink(a.sun_path);
+	return p.share == 0 && p.unshare == 0;
+}
+
+/* The offset of the 8-byte value v in a message, or -1. */
+static ssize_t find_u64(const char *m, ssize_t n, uint64_t v)
+{
+	for (ssize_t i = 0; i + 8 <= n; i++)
+		if (!memcmp(m + i, &v, 8))
+			return i;
+	return -1;
+}
+
+static ssize_t send_with_fd(int s, const void *msg, size_t len, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec io = { .iov_base = (void *)(uintptr_t)msg, .iov_len = len };
+	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+
+		m.msg_control = cbuf;
+		m.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	return sendmsg(s, &m, MSG_NOSIGNAL);
+}
+
+/* A raw isolated client (the hello replayed); -1 if it was refused. */
+static int raw_isolated(const char *hello, ssize_t hn)
+{
+	char buf[4096];
+	bool fd_given = false;
+	int s = raw_connect();
+
+	if (s < 0 || send(s, hello, (size_t)hn, 0) != hn || read_reply(s, buf, sizeof(buf), &fd_given) <= 0) {
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	return s;
+}
+
+/* Send msg (with fd, or none for -1): the reply says err? */
+static bool ask(int s, const char *msg, ssize_t n, int fd, int err, ssize_t *got)
+{
+	char buf[4096];
+	bool fd_given = false;
+	ssize_t r;
+
+	if (send_with_fd(s, msg, (size_t)n, fd) != n)
+		return false;
+	r = read_reply(s, buf, sizeof(buf), &fd_given);
+	*got = r;
+	return r > 0 && !fd_given && reply_says(buf, r, err);
+}
+
+static void check_raw_requests(pid_t bpid)
+{
+	char hello[4096], sh[512], un[512], m[512], *a = slot(next_slot++);
+	ssize_t hn, shn = 0, unn = 0, off_addr, off_len, off_off, got;
+	int fd = map_memfd(a, 4, 0, 6), s, fds0, i, p[2];
+	char buf[4096];
+	bool fd_given = false;
+
+	hn = catch_hello(SVA_CTX_BROKER | SVA_CTX_ISOLATED, hello, sizeof(hello));
+	ok(hn > 0 && record_requests(a, fd), "a share and an unshare through a recording proxy");
+	for (i = 0; i < rec.n; i++) {
+		if (find_u64(rec.msg[i], rec.len[i], (uint64_t)(uintptr_t)a) < 0)
+			continue;
+		if (rec.fd[i] && !shn) {
+			shn = rec.len[i];
+			memcpy(sh, rec.msg[i], (size_t)shn);
+		} else if (!rec.fd[i] && !unn) {
+			unn = rec.len[i];
+			memcpy(un, rec.msg[i], (size_t)unn);
+		}
+	}
+	off_addr = shn ? find_u64(sh, shn, (uint64_t)(uintptr_t)a) : -1;
+	off_off = shn ? find_u64(sh, shn, 2 * PG) : -1;
+	off_len = off_off >= 0 ? find_u64(sh + off_off + 8, shn - off_off - 8, 2 * PG) : -1;
+	if (off_len >= 0)
+		off_len += off_off + 8;
+	ok(shn > 0 && unn > 0 && off_addr >= 0 && off_off >= 0 && off_len >= 0,
+	   "  found them: %zd and %zd bytes (addr at %zd, offset and len at %zd, %zd)", shn, unn, off_addr, off_off,
+	   off_len);
+	if (!(shn > 0 && unn > 0 && off_addr >= 0 && off_off >= 0 && off_len >= 0)) {
+		skip(14, "requests not found");
+		close(fd);
+		return;
+	}
+	/* offset and len are equal in the recorded share (2 pages each); which
+	 * is which does not matter for the checks below but the wrap ones. */
+	fds0 = count_fds(bpid);
+
+	s = raw_connect();
+	ok(ask(s, sh, shn, fd, EPROTO, &got), "a share before the hello: -EPROTO (%zd)", got);
+	close(s);
+
+	s = raw_isolated(hello, hn);
+	ok(s >= 0, "a raw isolated client (libsva's hello replayed)");
+	if (pipe2(p, O_CLOEXEC))
+		tap_bail("pipe");
+	ok(ask(s, sh, shn, p[0], EINVAL, &got), "  its share of a pipe: the broker says -EINVAL");
+	close(p[0]);
+	close(p[1]);
+	{
+		char proc[64];
+		int wo;
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		wo = open(proc, O_WRONLY | O_CLOEXEC);
+		ok(ask(s, sh, shn, wo, EACCES, &got), "  of the memfd open O_WRONLY: -EACCES");
+		close(wo);
+	}
+	memcpy(m, sh, (size_t)shn);
+	*(uint64_t *)(void *)(m + off_addr) += 8;
+	ok(ask(s, m, shn, fd, EINVAL, &got), "  at an unaligned addr: -EINVAL");
+	memcpy(m, sh, (size_t)shn);
+	*(uint64_t *)(void *)(m + off_len) = 0;
+	ok(ask(s, m, shn, fd, EINVAL, &got), "  with len 0: -EINVAL");
+	memcpy(m, sh, (size_t)shn);
+	*(uint64_t *)(void *)(m + off_addr) = UINT64_MAX - PG + 1;
+	ok(ask(s, m, shn, fd, EINVAL, &got), "  with addr + len past 2^64: -EINVAL");
+	memcpy(m, sh, (size_t)shn);
+	*(uint64_t *)(void *)(m + off_off) = UINT64_MAX - PG + 1;
+	*(uint64_t *)(void *)(m + off_len) = UINT64_MAX - PG + 1;
+	ok(ask(s, m, shn, fd, EINVAL, &got), "  with offset + len past 2^64: -EINVAL");
+	memcpy(m, sh, (size_t)shn);
+	*(uint64_t *)(void *)(m + off_off) = 64 * PG;
+	*(uint64_t *)(void *)(m + off_len) = 64 * PG;
+	ok(ask(s, m, shn, fd, EINVAL, &got), "  past the memfd's end: -EINVAL");
+	is_int(fds_become(bpid, fds0 + 1), fds0 + 1, "  the broker holds only its socket");
+	ok(ask(s, un, unn, -1, ENOENT, &got), "  an unshare of nothing shared: -ENOENT");
+	ok(send_with_fd(s, sh, (size_t)shn, -1) == shn && read_reply(s, buf, sizeof(buf), &fd_given) > 0,
+	   "  a share without its descriptor: answered");
+	is_int((int)read_reply(s, buf, sizeof(buf), &fd_given), 0, "  and disconnected");
+	close(s);
+	is_int(fds_become(bpid, fds0), fds0, "the broker holds no descriptor of it");
+
+	/* 64 ranges a client, counted by the broker itself. */
+	s = raw_isolated(hello, hn);
+	{
+		int refused = 0, n = 0;
+
+		for (i = 0; i < 65; i++) {
+			memcpy(m, sh, (size_t)shn);
+			*(uint64_t *)(void *)(m + off_addr) = (uint64_t)(uintptr_t)slot(100 + (unsigned)i);
+			*(uint64_t *)(void *)(m + off_off) = 0;
+			*(uint64_t *)(void *)(m + off_len) = PG;
+			if (ask(s, m, shn, fd, ENOSPC, &got))
+				refused = i;
+			else
+				n++;
+		}
+		ok(refused == 64 && n == 64, "a raw client's 65th share: -ENOSPC from the broker (at %d)", refused);
+		is_int(fds_become(bpid, fds0 + 65), fds0 + 65, "  the broker holds 64 memfds and the socket");
+	}
+	close(s);
+	is_int(fds_become(bpid, fds0), fds0, "the raw client closed: the broker closed all 64");
+
+	/* A trusted client asking for an isolated client's request. */
+	hn = catch_hello(SVA_CTX_BROKER, hello, sizeof(hello));
+	s = raw_isolated(hello, hn);
+	ok(s >= 0 && ask(s, sh, shn, fd, EPROTO, &got), "a trusted raw client's share: -EPROTO (%zd)", got);
+	if (s >= 0)
+		close(s);
+	close(fd);
+	unmap_slot(a, SLOT);
+}
+
 /* ------------------------------------------------------------- stress */
 
 struct worker {
@@ -1608,6 +1942,7 @@ static void kernel_part(void)
 	TIMED(check_more(&iso, bpid));
 	TIMED(check_refused_early(1));
 	TIMED(check_raw_hello(bpid));
+	TIMED(check_raw_requests(bpid));
 	TIMED(check_stress(&iso, bpid));
 
 	/* The broker ends: the client's calls get -ECONNRESET. */
@@ -1639,10 +1974,12 @@ static void kernel_part(void)
 	is_int(stop_broker(bpid), 0, "the second broker stops with status 0");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	int64_t t0 = now_ms();
 
+	if (argc == 3)
+		return helper_main(argv[1], argv[2]);
 	alarm(120);
 	if (!getenv("TMPDIR") || snprintf(dir, sizeof(dir), "%s/ktest-share-XXXXXX", getenv("TMPDIR")) >= (int)sizeof(dir))
 		snprintf(dir, sizeof(dir), "/tmp/ktest-share-XXXXXX");
