@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -697,12 +698,25 @@ static int helper_main(const char *mode, const char *path)
 		pause();
 		return 0;
 	}
+	if (!strcmp(mode, "--other-user")) {
+		struct sva_ctx *x = NULL;
+		int r;
+
+		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+			_exit(100);
+		/* A process that changed its uid is not dumpable: /proc/self,
+		 * which libsva reads, would be root's and closed to it. */
+		prctl(PR_SET_DUMPABLE, 1);
+		r = new_ctx(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &x);
+		_exit(r ? -r : 0); /* _exit: as for --stranger below */
+	}
 	if (!strcmp(mode, "--stranger")) {
 		struct sva_ctx *x = NULL;
 		int r1, r2;
 
 		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
 			return 100;
+		prctl(PR_SET_DUMPABLE, 1); /* as for --other-user */
 		r1 = new_ctx(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &x);
 		r2 = new_ctx(SVA_CTX_BROKER, &x);
 		/* _exit: LeakSanitizer's exit check cannot read /proc/self/task
@@ -728,6 +742,18 @@ static void check_not_isolated(struct client *t)
 	is_int(sva_ctx_share_memfd(t->ctx, -1, 1, a + 1, 0), -EOPNOTSUPP, "  whatever the arguments");
 	is_int(sva_ctx_unshare_memfd(t->ctx, a, PG), -EOPNOTSUPP, "unshare in a trusted broker context: -EOPNOTSUPP");
 	is_int(sva_ctx_unshare_memfd(t->ctx, a + 1, 0), -EOPNOTSUPP, "  whatever the arguments");
+	{
+		/* The child starts no thread: fork() alone is fine under TSan. */
+		pid_t pid = fork();
+		int status;
+
+		if (pid == 0)
+			_exit((sva_ctx_share_memfd(t->ctx, -1, 1, a + 1, 0) == -EOPNOTSUPP) |
+			      (sva_ctx_unshare_memfd(t->ctx, a + 1, 0) == -EOPNOTSUPP) << 1);
+		waitpid(pid, &status, 0);
+		ok(WIFEXITED(status) && WEXITSTATUS(status) == 3,
+		   "  in a forked child too: -EOPNOTSUPP comes before -ECHILD (%d)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
 	ret = new_ctx(0, &local);
 	is_int(ret, 0, "a local context");
 	if (!ret) {
@@ -1228,18 +1254,42 @@ static void check_garbage(struct client *c, pid_t bpid)
 }
 
 /* A user in no allowlist, connecting through a socket of mode 0666. */
+static bool file_has(const char *path, const char *what);
+
+/* Can a user other than root reach paths at all?  Not in a root
+ * directory of mode 0700 (an initramfs packed from mktemp -d's). */
+static bool others_reach_paths(void)
+{
+	struct stat st;
+
+	return stat("/", &st) == 0 && (st.st_mode & S_IXOTH) && stat("/tmp", &st) == 0 && (st.st_mode & S_IXOTH);
+}
+
 static void check_allowlist(void)
 {
-	pid_t pid = spawn_self("--stranger", -1);
+	pid_t pid;
 	int status;
+
+	if (!others_reach_paths()) {
+		skip(3, "/ or /tmp closed to other users");
+		return;
+	}
+	pid = spawn_self("--stranger", -1);
 
 	waitpid(pid, &status, 0);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 100) {
-		skip(2, "cannot change user");
+		skip(3, "cannot change user");
 		return;
 	}
 	ok(WIFEXITED(status) && (WEXITSTATUS(status) & 1), "uid 65534, in no allowlist: isolated hello -EACCES");
 	ok(WIFEXITED(status) && (WEXITSTATUS(status) & 2), "  trusted hello -EACCES");
+	{
+		char log[PATH_MAX];
+
+		snprintf(log, sizeof(log), "%s/b1.log", dir);
+		ok(file_has(log, "libsva warn: sva-brokerd: ") && file_has(log, "65534"),
+		   "the refusal of a user in no allowlist: a warning in the broker's log, naming the uid");
+	}
 }
 
 
@@ -2025,12 +2075,6 @@ static void kernel_part(void)
 	TIMED(check_garbage(&iso, bpid));
 	TIMED(check_max_clients(&iso, 1));
 	TIMED(check_allowlist());
-	{
-		char log[PATH_MAX];
-
-		snprintf(log, sizeof(log), "%s/b1.log", dir);
-		ok(file_has(log, "libsva warn: sva-brokerd: "), "the refusal of a user in no allowlist: a warning in the broker's log");
-	}
 	TIMED(check_socket(bpid));
 	TIMED(check_devices(&iso));
 	TIMED(check_more(&iso, bpid));
@@ -2055,15 +2099,72 @@ static void kernel_part(void)
 	client_close(&iso);
 
 	/* trust m isolated: trusted clients refused at their hello. */
-	bpid = start_broker("b2", "trust m isolated\n");
+	broker_log_level = "debug";
+	bpid = start_broker("b2", "trust m isolated\nallow m uid 65534\nclients-per-user 2\npasids-per-client 80\n");
 	{
-		struct sva_ctx *x = NULL;
+		struct sva_ctx *x = NULL, *y = NULL, *z = NULL;
+		int status;
+		pid_t pid;
 
 		is_int(new_ctx(SVA_CTX_BROKER, &x), -EACCES, "trust m isolated: a trusted hello is refused -EACCES");
 		ret = new_ctx(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &x);
 		is_int(ret, 0, "  an isolated one is served");
-		if (!ret)
-			sva_ctx_free(x);
+		is_int(new_ctx(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &y), 0, "clients-per-user 2: a second client of root");
+		is_int(new_ctx(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &z), -EUSERS, "  a third: -EUSERS");
+		pid = others_reach_paths() ? spawn_self("--other-user", -1) : -1;
+		if (pid > 0)
+			waitpid(pid, &status, 0);
+		if (pid < 0 || (WIFEXITED(status) && WEXITSTATUS(status) == 100))
+			skip(1, "cannot change user");
+		else
+			if (!ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "  another user is still served (-%d)",
+				WIFEXITED(status) ? WEXITSTATUS(status) : -1)) {
+				char path[PATH_MAX], line[512];
+				FILE *f;
+				struct stat ds = { 0 };
+
+				stat(dir, &ds);
+				diag("dir mode %o; b2's log:", (unsigned)ds.st_mode);
+				snprintf(path, sizeof(path), "%s/b2.log", dir);
+				f = fopen(path, "r");
+				while (f && fgets(line, sizeof(line), f))
+					diag("  %s", strtok(line, "\n") ? line : "");
+				if (f)
+					fclose(f);
+			}
+
+		/* 64 PASIDs attached at a time, each attachment counted. */
+		if (x) {
+			struct sva_dev *d = NULL;
+			struct sva_mm *mm[65] = { 0 };
+			struct sva_bond *b[65] = { 0 };
+			int n = 0, r = 0;
+
+			ret = sva_dev_open(x, "m", &d);
+			is_int(ret, 0, "an isolated client opens m");
+			while (!ret && n < 65) {
+				r = sva_mm_new(x, NULL, &mm[n]);
+				if (!r)
+					r = sva_bind(d, mm[n], NULL, &b[n]);
+				if (r)
+					break;
+				n++;
+			}
+			ok(n == 64 && r == -ENOSPC, "64 PASIDs attached; the 65th bind: -ENOSPC (%d binds, then %d)", n, r);
+			if (n > 0 && r == -ENOSPC) {
+				sva_unbind(b[0]);
+				b[0] = NULL;
+				is_int(sva_bind(d, mm[64], NULL, &b[64]), 0, "  one detached: the next bind fits");
+			}
+			for (int i = 0; i < 65; i++) {
+				if (b[i])
+					sva_unbind(b[i]);
+				sva_mm_free(mm[i]);
+			}
+			sva_dev_close(d);
+		}
+		sva_ctx_free(x);
+		sva_ctx_free(y);
 	}
 	is_int(signal_broker(bpid, SIGINT, "b2"), 0, "SIGINT stops the second broker with status 0");
 }
@@ -2079,6 +2180,9 @@ int main(int argc, char **argv)
 		snprintf(dir, sizeof(dir), "/tmp/ktest-share-XXXXXX");
 	if (!mkdtemp(dir))
 		tap_bail("mkdtemp: %s", strerror(errno));
+	/* Other users reach the socket: the broker's allowlist, not this
+	 * directory, is what refuses them. */
+	chmod(dir, 0711);
 	if (!find_brokerd()) {
 		rmdir(dir);
 		skip_all("no sva-brokerd found (set SVA_BROKERD)");
