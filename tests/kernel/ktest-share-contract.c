@@ -48,6 +48,8 @@ static char brokerd[PATH_MAX];
 static char dir[64]; /* short: socket paths are made under it */
 static char sock[108];
 
+static bool file_has(const char *path, const char *what);
+
 /* ------------------------------------------------------------ small helpers */
 
 static int64_t now_ms(void)
@@ -358,6 +360,7 @@ static pid_t start_broker(const char *name, const char *extra)
 		if (e >= 0)
 			dup2(e, 2);
 		setenv("SVA_LOG", broker_log_level, 1);
+		setenv("KTEST_SHARE_MARKER", "1", 1); /* must not reach an mm-exit program */
 		execl(brokerd, "sva-brokerd", "-c", conf, (char *)NULL);
 		_exit(127);
 	}
@@ -724,6 +727,35 @@ static int helper_main(const char *mode, const char *path)
 		_exit((r1 == -EACCES) | (r2 == -EACCES) << 1);
 	}
 	return 2;
+}
+
+/* As the broker's mm-exit program (four arguments: device, source, PASID,
+ * client pid): note what it was given in /tmp/ktest-share-mmexit-PID. */
+static int mm_exit_main(char **argv)
+{
+	extern char **environ;
+	char path[128], text[1024];
+	size_t n = 0;
+	int nenv = 0, fd;
+	struct stat st, null;
+
+	for (char **e = environ; *e; e++) /* not those the script's shell adds */
+		nenv += strncmp(*e, "LD_LIBRARY_PATH=", 16) && strncmp(*e, "PWD=", 4) && strncmp(*e, "SHLVL=", 6) &&
+			strncmp(*e, "_=", 2) && strncmp(*e, "OLDPWD=", 7);
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "args %s %s %s %s\n", argv[1], argv[2], argv[3], argv[4]);
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "env %d PATH=%s SVA_DEVICE=%s SVA_SOURCE=%s SVA_PASID=%s SVA_CLIENT_PID=%s\n",
+			      nenv, getenv("PATH"), getenv("SVA_DEVICE"), getenv("SVA_SOURCE"), getenv("SVA_PASID"),
+			      getenv("SVA_CLIENT_PID"));
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "marker %s\n", getenv("KTEST_SHARE_MARKER") ? "leaked" : "none");
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "stdin-null %d\n",
+			      fstat(0, &st) == 0 && stat("/dev/null", &null) == 0 && st.st_rdev == null.st_rdev &&
+				      S_ISCHR(st.st_mode));
+	snprintf(path, sizeof(path), "/tmp/ktest-share-mmexit-%s", argv[4]);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, n) != (ssize_t)n)
+		return 1;
+	close(fd);
+	return 0;
 }
 
 /* --------------------------------------------------------- the checks */
@@ -1103,6 +1135,20 @@ static void check_client_death(struct client *c, pid_t bpid)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	is_int(fds_become(bpid, fds0), fds0, "kill -9: the broker closed the client's socket and memfd");
+	{
+		char path[128], want[128];
+
+		snprintf(path, sizeof(path), "/tmp/ktest-share-mmexit-%d", (int)pid);
+		snprintf(want, sizeof(want), "args m mock ");
+		ok(file_has(path, want), "  the device's mm-exit program ran with name and source");
+		snprintf(want, sizeof(want), " %d\n", (int)pid);
+		ok(file_has(path, want), "  and the client's pid last");
+		ok(file_has(path, "env 5 PATH=/usr/sbin:/usr/bin:/sbin:/bin SVA_DEVICE=m SVA_SOURCE=mock SVA_PASID="),
+		   "  its environment: only PATH, SVA_DEVICE, SVA_SOURCE, SVA_PASID, SVA_CLIENT_PID");
+		ok(file_has(path, "marker none"), "  the broker's own environment does not reach it");
+		ok(file_has(path, "stdin-null 1"), "  its standard input /dev/null");
+		unlink(path);
+	}
 	is_int(fault_at(c, slot(0), SVA_ACCESS_READ), -EFAULT, "another client is served (a fault answered)");
 }
 
@@ -1254,8 +1300,6 @@ static void check_garbage(struct client *c, pid_t bpid)
 }
 
 /* A user in no allowlist, connecting through a socket of mode 0666. */
-static bool file_has(const char *path, const char *what);
-
 /* Can a user other than root reach paths at all?  Not in a root
  * directory of mode 0700 (an initramfs packed from mktemp -d's). */
 static bool others_reach_paths(void)
@@ -2041,11 +2085,28 @@ static void kernel_part(void)
 	struct client iso, tr;
 	pid_t bpid;
 	int ret, st;
-	char extra[256];
+	char extra[PATH_MAX + 256];
 
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
-	snprintf(extra, sizeof(extra),
-		 "pasids-per-client 16\nmax-clients 4\nisolated-pin-max 64K\ndevice m2 mock\nallow m2 uid 4242\n");
+	{
+		/* The mm-exit program: this program again, through a script that
+		 * gives it back the LD_LIBRARY_PATH the broker takes away (the VM
+		 * keeps the libraries in /lib/sva). */
+		char self[200], prog[PATH_MAX], text[1024];
+		const char *lib = getenv("LD_LIBRARY_PATH");
+		ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		self[k > 0 ? k : 0] = '\0';
+		snprintf(prog, sizeof(prog), "%s/mm-exit.sh", dir);
+		snprintf(text, sizeof(text), "#!/bin/sh\n%s%s%sexec '%s' \"$@\"\n", lib ? "LD_LIBRARY_PATH='" : "",
+			 lib ? lib : "", lib ? "' " : "", self);
+		write_file(prog, text, strlen(text));
+		chmod(prog, 0755);
+		snprintf(extra, sizeof(extra),
+			 "pasids-per-client 16\nmax-clients 4\nisolated-pin-max 64K\ndevice m2 mock\nallow m2 uid 4242\n"
+			 "mm-exit m %s 5000\n",
+			 prog);
+	}
 	bpid = start_broker("b1", extra);
 
 	ret = client_open(SVA_CTX_BROKER | SVA_CTX_ISOLATED, &iso);
@@ -2175,6 +2236,8 @@ int main(int argc, char **argv)
 
 	if (argc == 3)
 		return helper_main(argv[1], argv[2]);
+	if (argc == 5)
+		return mm_exit_main(argv);
 	alarm(120);
 	if (!getenv("TMPDIR") || snprintf(dir, sizeof(dir), "%s/ktest-share-XXXXXX", getenv("TMPDIR")) >= (int)sizeof(dir))
 		snprintf(dir, sizeof(dir), "/tmp/ktest-share-XXXXXX");
