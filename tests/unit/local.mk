@@ -15,6 +15,7 @@ UNIT_TESTS = \
 	tests/unit/test-broker-proto \
 	tests/unit/test-broker-conf \
 	tests/unit/test-broker-client \
+	tests/unit/test-brokerd-signal \
 	tests/unit/test-reach \
 	tests/unit/test-prefault-budget \
 	tests/unit/test-arena-limit \
@@ -74,6 +75,10 @@ tests_unit_test_broker_conf_LDADD = $(TEST_LIBS)
 # The client side of SVA_CTX_BROKER against a fake broker (no kernel).
 tests_unit_test_broker_client_SOURCES = tests/unit/test-broker-client.c tests/tap.h
 tests_unit_test_broker_client_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# sva-brokerd's signals during its start-up: tools/broker/main.c (included) with a fake start.
+tests_unit_test_brokerd_signal_SOURCES = tests/unit/test-brokerd-signal.c tools/broker/config.c \
+	tools/broker/broker.h tests/tap.h
+tests_unit_test_brokerd_signal_LDADD = $(TEST_LIBS)
 # A forked child knows it is one: fork(), _Fork() and a raw clone().
 check_PROGRAMS += tests/unit/test-fork-detect
 TESTS += tests/unit/test-fork-detect
