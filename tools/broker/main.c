@@ -13,10 +13,15 @@
 #include "../stdout_done.h"
 
 static struct broker broker;
+/* Kept apart from broker.stop: broker_start() clears the whole struct broker,
+ * and a signal taken before that (the handlers are in place first, so that
+ * none kills a broker with its socket half made) would be lost with it. */
+static volatile sig_atomic_t stop_asked;
 
 static void on_signal(int sig)
 {
 	(void)sig;
+	stop_asked = 1;
 	broker.stop = 1;
 }
 
@@ -142,6 +147,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sva-brokerd: cannot start: %s\n", strerror(-ret));
 		return 1;
 	}
+	if (stop_asked)
+		broker.stop = 1;
 	broker_run(&broker);
 	broker_fini(&broker);
 	return 0;
