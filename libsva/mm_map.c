@@ -284,9 +284,11 @@ static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tr
 	 */
 	if (reg == -EBUSY && (fault || (faulting && !supplied(start, end, v->prot & SVA_PROT_WRITE))))
 		return -EBUSY;
-	/* Our userfaultfd's number is another file's now, or the monitor
-	 * failed and its walk has not come here yet: tracking is over here
-	 * too, for the reason the walk would give. */
+	/* Our userfaultfd's number is another file's now, the monitor
+	 * failed and its walk has not come here yet, or it was stopped at
+	 * exit while this address space still maps (no error then: -EBADF is
+	 * the reason given): tracking is over here too, for the reason the
+	 * walk would give. */
 	if (reg == -EIO) {
 		int why = sva_track_error();
 
