@@ -3599,7 +3599,7 @@ static int g_xr_out = -1;
 
 __attribute__((destructor(150))) static void exit_register_report(void)
 {
-	int got[4] = { -9, -9, -9, -9 };
+	int got[6] = { -9, -9, -9, -9, -9, -9 };
 	struct sva_mm_stats s = { .size = sizeof(s) };
 	unsigned char *b;
 
@@ -3610,7 +3610,9 @@ __attribute__((destructor(150))) static void exit_register_report(void)
 	got[1] = sva_mm_prefault(g_xr_mm, b, 4 * PG);
 	sva_mm_stats(g_xr_mm, &s);
 	got[2] = !(s.flags & SVA_MM_STAT_TRACKED);
+	got[4] = s.untracked_reason;
 	got[3] = sva_mm_fence(g_xr_mm);
+	got[5] = sva_mm_stats(g_xr_strict, &s) == 0 ? s.untracked_reason : -99;
 	if (write(g_xr_out, got, sizeof(got)) != sizeof(got))
 		_exit(7);
 }
@@ -3634,13 +3636,15 @@ static int exit_register_child(int out)
 
 static void exit_register_checks(void)
 {
-	int got[4] = { -9, -9, -9, -9 };
+	int got[6] = { -9, -9, -9, -9, -9, -9 };
 
 	child_ran("KTEST_EXIT_REGISTER", got, sizeof(got), "a registration after exit() stopped the monitor");
 	is_int(got[0], -EIO, "  a strict address space's prefault: -EIO, as once tracking has stopped");
 	is_int(got[1], 0, "  a default one maps untracked");
 	ok(got[2] == 1, "  and no longer calls itself tracked");
 	is_int(got[3], -EIO, "  its fence says tracking was lost");
+	is_int(got[4], -EBADF, "  its untracked_reason is -EBADF, as sva_mm_stats(3) says");
+	is_int(got[5], -EBADF, "  the strict one's too");
 }
 
 /*
