@@ -3361,7 +3361,7 @@ static int registered_wp(uint64_t start, uint64_t end)
  */
 static int uffd_app_reg_child(int out)
 {
-	int got[8] = { -9, -9, -9, -9, -9, -9, -9, -9 };
+	int got[10] = { -9, -9, -9, -9, -9, -9, -9, -9, -9, -9 };
 	struct sva_mm_opts so = { .size = sizeof(so), .flags = SVA_MM_TRACK_STRICT };
 	struct sva_mm_stats s = { .size = sizeof(s) };
 	struct sva_ctx *ctx;
@@ -3399,7 +3399,9 @@ static int uffd_app_reg_child(int out)
 		usleep(10000);
 	}
 	got[4] = !(s.flags & SVA_MM_STAT_TRACKED) && s.bytes_visible == 0;
+	got[8] = s.untracked_reason;
 	got[5] = sva_mm_fence(mm);
+	got[9] = sva_mm_stats(strict, &s) == 0 ? s.untracked_reason : -99;
 	if (sva_mm_new(ctx, &so, &next))
 		_exit(7);
 	c = ktest_map_at(VA + 24 * PG, 4 * PG, PROT_READ | PROT_WRITE);
@@ -3419,7 +3421,7 @@ static int uffd_app_reg_child(int out)
 
 static void uffd_app_reg_checks(void)
 {
-	int got[8] = { -9, -9, -9, -9, -9, -9, -9, -9 };
+	int got[10] = { -9, -9, -9, -9, -9, -9, -9, -9, -9, -9 };
 
 	child_ran("KTEST_UFFD_APP_REG", got, sizeof(got), "uffd replaced by the application's own userfaultfd");
 	ok(got[0] == 1, "  two userfaultfds have inodes of their own (what fstat() tells apart)");
@@ -3430,6 +3432,8 @@ static void uffd_app_reg_checks(void)
 	is_int(got[5], -EIO, "  its fence says -EIO too");
 	is_int(got[6], 0, "  a strict address space made afterwards maps (a new monitor)");
 	ok(got[7] == 1, "  it is tracked: a munmap is withdrawn");
+	is_int(got[9], -EBADF, "  the strict one's untracked_reason is -EBADF, as sva_mm_stats(3) says");
+	is_int(got[8], -EBADF, "  the other one's too");
 }
 
 /*
@@ -3520,7 +3524,7 @@ static void *tracked_unmapper(void *arg)
  */
 static int uffd_app_events_child(int out)
 {
-	int got[4] = { -9, -9, -9, -9 };
+	int got[5] = { -9, -9, -9, -9, -9 };
 	struct kabi_uffdio_api api = { .api = KABI_UFFD_API, .features = KABI_UFFD_FEATURE_EVENT_UNMAP };
 	struct kabi_uffdio_register reg = { .mode = 1 /* MISSING */ };
 	struct sva_mm_stats s = { .size = sizeof(s) };
@@ -3566,6 +3570,7 @@ static int uffd_app_events_child(int out)
 		usleep(10000);
 	sva_mm_stats(mm, &s);
 	got[3] = !(s.flags & SVA_MM_STAT_TRACKED) && s.bytes_visible == 0;
+	got[4] = s.untracked_reason;
 	sva_mm_free(mm);
 	sva_ctx_free(ctx);
 	if (write(out, got, sizeof(got)) != sizeof(got))
@@ -3575,7 +3580,7 @@ static int uffd_app_events_child(int out)
 
 static void uffd_app_events_checks(void)
 {
-	int got[4] = { -9, -9, -9, -9 };
+	int got[5] = { -9, -9, -9, -9, -9 };
 
 	child_ran("KTEST_UFFD_APP_EVENTS", got, sizeof(got),
 		  "uffd replaced by the application's userfaultfd, which gets unmap events");
@@ -3583,6 +3588,7 @@ static void uffd_app_events_checks(void)
 	ok(got[1] == 1, "  the application reads its own UNMAP event");
 	is_int(got[2], -EIO, "  tracking stops: the fence says -EIO");
 	ok(got[3] == 1, "  the address space is untracked, nothing visible");
+	is_int(got[4], -EBADF, "  its untracked_reason is -EBADF, as sva_mm_stats(3) says");
 }
 
 /*
