@@ -228,6 +228,25 @@ check "a dev root over 2048 bytes: exit 2" [ "$rc" -eq 2 ]
 check "  ... saying it is over libsva's limit" has_err "the dev root is longer than 2048 bytes"
 run --sysfs-root="$long"
 check "a sysfs root over 2048 bytes: exit 2, saying so" eval '[ "$rc" -eq 2 ] && has_err "the sysfs root is longer than 2048 bytes"'
+# Those are usage errors (sva-info(1), EXIT STATUS 2), and -h and -V report
+# the rest of the command line's usage error instead of printing (OPTIONS):
+# they printed the help or version, status 0.
+longpath=/$(head -c 5000 /dev/zero | tr '\0' x)
+for args in "--help --dev-root=$long" "-V --sysfs-root=$long" "--version --iommu-path=$longpath" \
+	"-h --doctor --sysfs-root=$long"; do
+	# shellcheck disable=SC2086 # split on purpose
+	run $args
+	check "${args%%=*}=<${#long} or ${#longpath} bytes>: the usage error, not the help or version (status 2)" \
+		eval '[ "$rc" -eq 2 ] && empty "$tmp/out" && has_err "longer than"'
+done
+# The environment is not the command line: --help still helps.
+(SVA_SYSFS_ROOT=$long SVA_DEV_ROOT=$long; export SVA_SYSFS_ROOT SVA_DEV_ROOT; run --help; exit $rc); rc=$?
+check "--help with an over-long \$SVA_SYSFS_ROOT and \$SVA_DEV_ROOT: the help, status 0" \
+	eval '[ "$rc" -eq 0 ] && has "^Usage: sva-info"'
+(SVA_SYSFS_ROOT=$long; export SVA_SYSFS_ROOT; run --sysfs-root="$E"; exit $rc); rc=$?
+check "--sysfs-root overrides an over-long \$SVA_SYSFS_ROOT: no usage error" eval '[ "$rc" -eq 0 ]'
+(SVA_SYSFS_ROOT=$long; export SVA_SYSFS_ROOT; run; exit $rc); rc=$?
+check "an over-long \$SVA_SYSFS_ROOT alone: a usage error (status 2)" eval '[ "$rc" -eq 2 ] && has_err "sysfs root is longer than 2048"'
 
 # -------------------------------------------------------------- the devices
 run --sysfs-root="$S" --dev-root="$D"

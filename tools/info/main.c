@@ -151,9 +151,12 @@ static const char *env_or(const char *name, const char *dflt)
 }
 
 /* Returns -1 to go on, else the exit status. */
-static int parse_args(int argc, char **argv, struct options *o)
+/* Returns -1 to go on, else the exit status; *asked is 'h' or 'V' when the
+ * help or version is to be printed, once the whole command line is known
+ * good (the roots' lengths are checked in main()). */
+static int parse_args(int argc, char **argv, struct options *o, int *asked)
 {
-	int c, asked = 0; /* 'h' or 'V': printed once the command line is known good */
+	int c;
 
 	/* getopt_long() names argv[0] in its messages: the tool, not its path (a
 	 * libtool wrapper's .libs/ one in a build tree). */
@@ -171,7 +174,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'h':
 		case 'V':
-			asked = c;
+			*asked = c;
 			break;
 		case OPT_SYSFS_ROOT:
 		case OPT_DEV_ROOT:
@@ -242,19 +245,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("--%s goes with --cdi", o->broker_socket ? "broker-socket" : "memlock");
 	if (!o->doctor && (o->proc_root || o->kernel_config))
 		return usage_error("--%s goes with --doctor", o->proc_root ? "proc-root" : "kernel-config");
-	if (asked) {
-		if (asked == 'h')
-			usage(stdout);
-		else
-			printf(PROG " (libsva) %s\n", PACKAGE_VERSION);
-		return stdout_done(PROG, "to standard output");
-	}
 	return -1;
 }
 
 /* *path made absolute in buf (PATH_MAX bytes) if it is relative; 0, or -1
- * after saying why not. */
-static int absolute(const char **path, char *buf, const char *what)
+ * after saying why not (quiet: 0 and the path as given, for --help and
+ * --version, which a failure that is no usage error does not stop). */
+static int absolute(const char **path, char *buf, const char *what, bool quiet)
 {
 	char cwd[PATH_MAX];
 
@@ -262,6 +259,8 @@ static int absolute(const char **path, char *buf, const char *what)
 		return 0;
 	errno = 0;
 	if (!getcwd(cwd, sizeof(cwd)) || (size_t)snprintf(buf, PATH_MAX, "%s/%s", cwd, *path) >= PATH_MAX) {
+		if (quiet)
+			return 0;
 		fprintf(stderr, PROG ": cannot make the %s %s absolute: %s\n", what, *path,
 			strerror(errno ? errno : ENAMETOOLONG));
 		return -1;
@@ -307,23 +306,27 @@ int main(int argc, char **argv)
 	static char dev_root[PATH_MAX], iommu_path[PATH_MAX], sysfs_root[PATH_MAX], proc_root[PATH_MAX];
 	struct dev_rec *devs;
 	struct stat st;
-	int n, ret;
+	int n, ret, help = 0; /* 'h' or 'V' */
 
-	ret = parse_args(argc, argv, &o);
+	ret = parse_args(argc, argv, &o, &help);
 	if (ret >= 0)
 		return ret;
+	/* A root over libsva's limit is a usage error, which --help and
+	 * --version report instead (sva-info(1)); the environment is not the
+	 * command line, so they do not read it. */
 	if (!o.sysfs_root)
-		o.sysfs_root = env_or("SVA_SYSFS_ROOT", "/sys");
+		o.sysfs_root = help ? "/sys" : env_or("SVA_SYSFS_ROOT", "/sys");
 	if (!o.dev_root)
-		o.dev_root = env_or("SVA_DEV_ROOT", "/dev");
+		o.dev_root = help ? "/dev" : env_or("SVA_DEV_ROOT", "/dev");
 	if (!o.proc_root)
 		o.proc_root = "/proc";
 	/* sva_dev_open() takes only absolute paths, and a CDI spec's hostPath is
 	 * read from another directory: anchor a relative dev root and iommufd.
 	 * The other roots too, so the roots --json reports name one tree. */
-	if (absolute(&o.dev_root, dev_root, "dev root") ||
-	    (o.iommu_path && absolute(&o.iommu_path, iommu_path, "iommu path")) ||
-	    absolute(&o.sysfs_root, sysfs_root, "sysfs root") || absolute(&o.proc_root, proc_root, "proc root"))
+	if (absolute(&o.dev_root, dev_root, "dev root", help) ||
+	    (o.iommu_path && absolute(&o.iommu_path, iommu_path, "iommu path", help)) ||
+	    absolute(&o.sysfs_root, sysfs_root, "sysfs root", help) ||
+	    absolute(&o.proc_root, proc_root, "proc root", help))
 		return 1;
 	static char roots[3][PATH_MAX];
 	o.sysfs_root = plain(o.sysfs_root, roots[0], sizeof(roots[0]));
@@ -341,6 +344,13 @@ int main(int argc, char **argv)
 		snprintf(im.path, sizeof(im.path), "%s", o.iommu_path);
 	else if (!join(im.path, sizeof(im.path), o.dev_root, "iommu"))
 		return usage_error("--dev-root is too long");
+	if (help) {
+		if (help == 'h')
+			usage(stdout);
+		else
+			printf(PROG " (libsva) %s\n", PACKAGE_VERSION);
+		return stdout_done(PROG, "to standard output");
+	}
 
 	ret = stat(o.sysfs_root, &st) ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : access(o.sysfs_root, R_OK | X_OK) ? errno : 0;
 	if (ret) {
