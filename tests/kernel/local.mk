@@ -32,6 +32,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-containment \
 	tests/kernel/ktest-bench-bail \
 	tests/kernel/ktest-demo \
+	tests/kernel/ktest-tools \
 	tests/kernel/ktest-dev-contract \
 	tests/kernel/ktest-ctx-contract \
 	tests/kernel/ktest-mm-contract \
@@ -89,6 +90,10 @@ tests_kernel_occupy_preload_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_kernel_occupy_preload_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 tests_kernel_ktest_doctor_SOURCES = tests/kernel/ktest-doctor.c tests/kernel/ktest.h tests/kernel/uffd_refuse.h tests/tap.h
 tests_kernel_ktest_doctor_LDADD = $(TEST_LIBS)
+# sva-info, sva-demo and sva-bench as their pages say, on a real iommufd; json-c reads their --json.
+tests_kernel_ktest_tools_SOURCES = tests/kernel/ktest-tools.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_tools_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS)
+tests_kernel_ktest_tools_LDADD = $(TEST_LIBS) $(JSON_C_LIBS)
 tests_kernel_ktest_pasid_contract_SOURCES = tests/kernel/ktest-pasid-contract.c tests/kernel/ktest.h tests/tap.h
 tests_kernel_ktest_pasid_contract_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_pasid_share_SOURCES = tests/kernel/ktest-pasid-share.c tests/kernel/ktest.h tests/tap.h

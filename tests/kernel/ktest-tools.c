@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The tools as their pages describe them, on a real iommufd: sva-info's
+ * listing (sva-info(1), TEXT OUTPUT and JSON OUTPUT) of the iommufd and, on
+ * the VT-d topologies, of edu bound to vfio-pci, opened and not (--no-open),
+ * and held by another user (EBUSY: NOTES, and the iommufd-info check of
+ * DOCTOR); sva-demo --device by PCI address (sva-demo(1), OPTIONS); and one
+ * short sva-bench budget run (sva-bench(1): --rounds 1 makes every ratio's
+ * verdict unstable; --json members and types; --compare of a run with itself).
+ * The VM packs the tools as helpers (+tools/sva-info, +tools/sva-demo,
+ * +tools/sva-bench); each part is skipped where its tool is not packed.
+ */
+#include <json-c/json.h>
+
+#include "ktest.h"
+
+#define INFO "/tests/sva-info"
+#define DEMO "/tests/sva-demo"
+#define BENCH "/tests/sva-bench"
+#define EDU_NODE "/dev/vfio/devices/vfio0"
+
+static char out[1 << 17];
+
+/* cmd's standard output in out; its exit status, or -1. */
+static int run(const char *cmd)
+{
+	int rc = ktest_run_capture(cmd, out, sizeof(out));
+
+	if (rc != 0 && rc != 3)
+		diag("%s: exit %d: %.*s", cmd, rc, 2000, out);
+	return rc;
+}
+
+static struct json_object *get(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+static bool has(struct json_object *o, const char *key)
+{
+	return o && json_object_object_get_ex(o, key, NULL);
+}
+
+static bool is(struct json_object *o, const char *key, json_type t)
+{
+	return has(o, key) && json_object_is_type(get(o, key), t);
+}
+
+static bool is_str(struct json_object *o, const char *key, const char *want)
+{
+	return is(o, key, json_type_string) && !strcmp(json_object_get_string(get(o, key)), want);
+}
+
+/* The device of a sva-info --json listing named name, or NULL. */
+static struct json_object *json_device(struct json_object *doc, const char *name)
+{
+	struct json_object *devs = get(doc, "devices");
+
+	for (size_t i = 0; devs && i < json_object_array_length(devs); i++)
+		if (is_str(json_object_array_get_idx(devs, i), "name", name))
+			return json_object_array_get_idx(devs, i);
+	return NULL;
+}
+
+/* The check id of device (NULL: machine-wide) in a --doctor --json document. */
+static struct json_object *json_check(struct json_object *doc, const char *device, const char *id)
+{
+	struct json_object *checks = get(doc, "checks");
+
+	for (size_t i = 0; checks && i < json_object_array_length(checks); i++) {
+		struct json_object *c = json_object_array_get_idx(checks, i);
+		bool dev_ok = device ? is_str(c, "device", device) : is(c, "device", json_type_null);
+
+		if (dev_ok && is_str(c, "id", id))
+			return c;
+	}
+	return NULL;
+}
+
+static void listing(bool edu)
+{
+	struct json_object *doc, *im, *d, *hw, *err;
+	int rc;
+
+	rc = run(INFO " 2>/dev/null");
+	is_int(rc, 0, "sva-info exits 0");
+	ok(!strncmp(out, "/dev/iommu: ok (iommufd)\n", 25), "its first line: /dev/iommu: ok (iommufd)");
+	if (!edu) {
+		ok(strstr(out, "\nno VFIO cdev devices found (is a device bound to vfio-pci? is "
+			       "CONFIG_VFIO_DEVICE_CDEV set?)\n") != NULL,
+		   "no VFIO device: the page's sentence");
+	} else {
+		ok(strstr(out, "\nvfio0\n  device node:    " EDU_NODE "\n") != NULL, "vfio0's block and its node");
+		ok(strstr(out, "\n  vendor:device:  1234:11e8\n") != NULL, "edu's vendor:device IDs");
+		ok(strstr(out, "\n  driver:         vfio-pci\n") != NULL, "bound to vfio-pci");
+		ok(strstr(out, "\n  iommu:          intel-vtd (type 0x1)\n") != NULL, "iommu: the type's name and number");
+		ok(strstr(out, "\n  pasid width:    0 (no PASID support)\n") != NULL, "edu's PASID width: none");
+		ok(strstr(out, "\n  iommufd dev id: ") != NULL, "the iommufd device ID");
+		ok(strstr(out, "\n\n1 VFIO cdev device\n") != NULL, "the count, singular");
+	}
+
+	rc = run(INFO " --json 2>/dev/null");
+	doc = json_tokener_parse(out);
+	is_int(rc, 0, "sva-info --json exits 0");
+	ok(doc && json_object_object_length(doc) == 2 && is(doc, "devices", json_type_array),
+	   "--json: one object, iommufd and devices");
+	im = get(doc, "iommufd");
+	ok(is_str(im, "path", "/dev/iommu") && is(im, "available", json_type_boolean) &&
+		   json_object_get_boolean(get(im, "available")) && is(im, "error", json_type_null) &&
+		   is_str(im, "sysfs_root", "/sys") && is_str(im, "dev_root", "/dev"),
+	   "--json: iommufd path, available true, error null, the roots");
+	d = json_device(doc, "vfio0");
+	if (edu) {
+		hw = get(d, "hw_info");
+		ok(is_str(d, "path", EDU_NODE) && json_object_get_boolean(get(d, "path_exists")) &&
+			   json_object_get_boolean(get(d, "path_is_chardev")) && is_str(d, "bus", "pci") &&
+			   is_str(d, "vendor_id", "1234") && is_str(d, "device_id", "11e8") &&
+			   is_str(d, "driver", "vfio-pci") && is(d, "iommu_group", json_type_int) &&
+			   is(d, "sysfs_path", json_type_string) && is(d, "pci_addr", json_type_string),
+		   "--json: vfio0's sysfs members and their types");
+		ok(is(d, "hw_info", json_type_object) && is(d, "hw_info_error", json_type_null),
+		   "--json: hw_info an object, hw_info_error null");
+		ok(is(hw, "dev_id", json_type_int) && is_str(hw, "iommu_type", "intel-vtd") &&
+			   is(hw, "iommu_type_id", json_type_int) && json_object_get_int(get(hw, "iommu_type_id")) == 1 &&
+			   is(hw, "max_pasid_log2", json_type_int) && json_object_get_int(get(hw, "max_pasid_log2")) == 0 &&
+			   is(hw, "hw_caps", json_type_int) && is(hw, "hw_caps_names", json_type_array) && has(hw, "numa_node"),
+		   "--json: hw_info's members: dev_id, iommu_type, iommu_type_id, max_pasid_log2, hw_caps, "
+		   "hw_caps_names, numa_node");
+	} else {
+		ok(json_object_array_length(get(doc, "devices")) == 0, "--json: no device");
+		skip(2, "no VFIO device on this topology");
+	}
+	json_object_put(doc);
+
+	if (!edu) {
+		skip(2, "--no-open: no VFIO device on this topology");
+		return;
+	}
+	rc = run(INFO " --no-open --json 2>/dev/null");
+	doc = json_tokener_parse(out);
+	d = json_device(doc, "vfio0");
+	err = get(d, "hw_info_error");
+	ok(rc == 0 && json_object_get_boolean(get(get(doc, "iommufd"), "available")),
+	   "--no-open --json: exit 0, the iommufd still opened");
+	ok(is(d, "hw_info", json_type_null) && is_str(err, "reason", "not-opened") &&
+		   is_str(err, "message", "not read (--no-open)") && !has(err, "error"),
+	   "--no-open --json: hw_info null, hw_info_error not-opened with its message");
+	json_object_put(doc);
+}
+
+/* sva-info(1), NOTES: a device in use by another process is reported with
+ * EBUSY; DOCTOR: that iommufd-info is a warning, its data the errno's name. */
+static void busy(void)
+{
+	struct sva_ctx *ctx = ktest_ctx();
+	struct sva_dev *dev = NULL;
+	struct json_object *doc, *d, *err, *c;
+	int rc;
+
+	if (sva_dev_open(ctx, EDU_NODE, &dev)) {
+		skip(6, "cannot hold edu open here");
+		sva_ctx_free(ctx);
+		return;
+	}
+	rc = run(INFO " 2>/dev/null");
+	ok(rc == 0 && strstr(out, "\n  hw info:        cannot open the device: Device or resource busy\n"),
+	   "held by another process: the text names EBUSY's reason, exit 0 (got %d)", rc);
+	rc = run(INFO " --json 2>/dev/null");
+	doc = json_tokener_parse(out);
+	d = json_device(doc, "vfio0");
+	err = get(d, "hw_info_error");
+	ok(rc == 0 && is(d, "hw_info", json_type_null) && is_str(err, "reason", "open-failed") && !has(err, "message"),
+	   "--json: hw_info null, hw_info_error open-failed and no message");
+	err = get(err, "error");
+	ok(is(err, "errno", json_type_int) && json_object_get_int(get(err, "errno")) == EBUSY &&
+		   is_str(err, "name", "EBUSY") && is(err, "message", json_type_string) && has(err, "hint"),
+	   "--json: its error object: errno 16, name EBUSY, message, hint");
+	json_object_put(doc);
+	rc = run(INFO " --doctor 2>/dev/null");
+	ok(rc == 3 && strstr(out, "\nWARN  vfio0 iommufd-info: "), "--doctor: EBUSY is a warning (exit %d)", rc);
+	rc = run(INFO " --doctor --json 2>/dev/null");
+	doc = json_tokener_parse(out);
+	c = json_check(doc, "vfio0", "iommufd-info");
+	ok(rc == 3 && is_str(c, "status", "warn") && is_str(get(c, "data"), "error", "EBUSY") &&
+		   json_object_object_length(get(c, "data")) == 1,
+	   "--doctor --json: iommufd-info warn, data only error \"EBUSY\"");
+	json_object_put(doc);
+	sva_dev_close(dev);
+	rc = run(INFO " 2>/dev/null");
+	ok(rc == 0 && strstr(out, "\n  iommu:          intel-vtd"), "released: sva-info opens it again");
+	sva_ctx_free(ctx);
+}
+
+static void demo_by_pci_address(void)
+{
+	char pci[16], cmd[128];
+	int rc;
+
+	if (!ktest_find_pci(0x1234, 0x11e8, pci)) {
+		skip(1, "no edu device");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), DEMO " --device %s 2>&1", pci);
+	rc = run(cmd);
+	ok(rc == 0 && strstr(out, "\n== devices\n") && strstr(out, " at ") && strstr(out, "not with --device"),
+	   "sva-demo --device %s (a PCI address): opens it, exit 0 (got %d)", pci, rc);
+}
+
+/* Every figure with a ratio: target a string or null, verdict "no target"
+ * with a null one, the ratio's members, and with one round unstable. */
+static void budget_figures(struct json_object *figs, int *n, int *bad)
+{
+	json_object_object_foreach(figs, key, f)
+	{
+		struct json_object *r = get(f, "ratio");
+		bool targeted = is(f, "target", json_type_string);
+		const char *v = is(f, "verdict", json_type_string) ? json_object_get_string(get(f, "verdict")) : "";
+
+		if (!is(f, "ratio", json_type_object))
+			continue;
+		(*n)++;
+		if (!(targeted || is(f, "target", json_type_null)) || !is(r, "median", json_type_double) ||
+		    !is(r, "min", json_type_double) || !is(r, "max", json_type_double) ||
+		    !is(r, "halves", json_type_array) || !is(f, "rounds_met", json_type_int) ||
+		    !is(f, "rounds", json_type_int) || strcmp(v, targeted ? "unstable" : "no target")) {
+			diag("budget figure %s: %s", key, json_object_to_json_string(f));
+			(*bad)++;
+		}
+	}
+}
+
+static void bench(void)
+{
+	struct json_object *doc, *b;
+	int rc, n = 0, bad = 0;
+
+	rc = run(BENCH " --rounds 1 --json budget 2>/dev/null >/tmp/ktest-tools-run1.json; echo $?");
+	rc = atoi(out);
+	doc = json_object_from_file("/tmp/ktest-tools-run1.json");
+	b = get(doc, "budget");
+	ok(rc == 0 && doc && json_object_object_length(doc) == 4 && is(doc, "pasid", json_type_null) &&
+		   is(doc, "fault", json_type_null) && is(doc, "coherence", json_type_null) &&
+		   is(doc, "budget", json_type_object) && !has(b, "skipped") && !has(b, "failed"),
+	   "sva-bench --rounds 1 --json budget: exit 0 (got %d), the four members, the others null", rc);
+	budget_figures(get(b, "figures") ? get(b, "figures") : b, &n, &bad);
+	ok(n > 0 && bad == 0, "budget: %d figures, each with its ratio's members, target string or null, "
+			      "and with one round every targeted verdict unstable (%d not)", n, bad);
+	json_object_put(doc);
+	rc = run(BENCH " --compare /tmp/ktest-tools-run1.json /tmp/ktest-tools-run1.json 2>&1");
+	ok(rc == 1 && strstr(out, "target budget.") && strstr(out, "not a stable verdict"),
+	   "--compare of a one-round run with itself: unstable verdicts do not agree, exit 1 (got %d)", rc);
+	unlink("/tmp/ktest-tools-run1.json");
+}
+
+int main(void)
+{
+	bool edu;
+
+	ktest_require_iommufd();
+	edu = access(EDU_NODE, F_OK) == 0;
+	if (access(INFO, X_OK) == 0) {
+		listing(edu);
+		if (edu)
+			busy();
+		else
+			skip(6, "EBUSY: no VFIO device on this topology");
+	} else {
+		skip(1, INFO " is not packed");
+	}
+	if (access(DEMO, X_OK) == 0)
+		demo_by_pci_address();
+	else
+		skip(1, DEMO " is not packed");
+	if (access(BENCH, X_OK) == 0)
+		bench();
+	else
+		skip(3, BENCH " is not packed");
+	return done_testing();
+}
