@@ -140,7 +140,10 @@ done
 # line) is not one document; an empty file is none.
 { cat "$tmp/run1.json"; echo '--- end of run'; } > "$tmp/tail.json"
 : > "$tmp/empty.json"
-for f in tail empty missing; do
+# A NUL byte and text after it is text after the document too (the check
+# stopped at the NUL, and the file read as the run before it).
+{ cat "$tmp/run1.json"; printf '\000--- end of run\n'; } > "$tmp/nul.json"
+for f in tail empty missing nul; do
     out=$("$bench" --compare "$tmp/run1.json" "$tmp/$f.json" 2>&1 >/dev/null); rc=$?
     [ $rc -eq 1 ] && echo "$out" | grep -q "^sva-bench: .*$f.json: not an sva-bench --json document ([a-zA-Z]"
     ok $? "--compare with $f.json: exit 1, naming it and why on standard error (got $rc: $out)"

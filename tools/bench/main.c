@@ -341,7 +341,9 @@ static struct json_object *read_doc(const char *file, const char **why)
 			*why = "empty, or the JSON document ends early";
 		else if (!doc)
 			*why = json_tokener_error_desc(json_tokener_get_error(tok));
-		else if (text[json_tokener_get_parse_end(tok) + strspn(text + json_tokener_get_parse_end(tok), " \t\r\n")])
+		/* By length, not up to a NUL: a NUL and whatever follows it is
+		 * text after the document too. */
+		else if (json_tokener_get_parse_end(tok) + strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") != len)
 			*why = "text after the JSON document";
 		else
 			*why = not_a_run(doc);
