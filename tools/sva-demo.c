@@ -347,6 +347,21 @@ static bool long_given_argument(const struct option *longopts, const char *arg, 
 	return false;
 }
 
+/* The last step, also after a step that could not go on (sva-demo(1): done
+ * says "something went wrong" when a line is marked !); the exit status. */
+static int done(struct sva_ctx *ctx)
+{
+	sva_ctx_free(ctx);
+	step("done: %s", failures  ? "something went wrong (marked with !)"
+			 : skipped ? "everything that ran worked (some steps were skipped, as said above)"
+				   : "everything worked");
+	/* A report that did not reach standard output (a full disk, a closed
+	 * descriptor) is no success, however the steps went. */
+	if (stdout_done("sva-demo", "the report"))
+		return 1;
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -415,7 +430,7 @@ int main(int argc, char **argv)
 		    ret == -EACCES || ret == -EPERM ? "run as root, or give this user /dev/iommu"
 		    : device ? "no iommufd here: tools/demo.sh without --device runs the demo in the test VM"
 			     : "tools/demo.sh runs this demo in the test VM");
-		return 1;
+		return done(NULL);
 	}
 	say(1, "/dev/iommu opened (iommufd %d)", sva_ctx_fd(ctx));
 
@@ -426,8 +441,7 @@ int main(int argc, char **argv)
 		skipped = 1;
 	} else if (ret) {
 		say(0, "cannot open %s: %s", device ? device : "the mock device", strerror(-ret));
-		sva_ctx_free(ctx);
-		return 1;
+		return done(ctx);
 	} else {
 		struct sva_dev_info info = { .size = sizeof(info) };
 
@@ -452,13 +466,5 @@ int main(int argc, char **argv)
 						 : "no edu device here");
 		skipped = 1;
 	}
-	sva_ctx_free(ctx);
-	step("done: %s", failures  ? "something went wrong (marked with !)"
-			 : skipped ? "everything that ran worked (some steps were skipped, as said above)"
-				   : "everything worked");
-	/* A report that did not reach standard output (a full disk, a closed
-	 * descriptor) is no success, however the steps went. */
-	if (stdout_done("sva-demo", "the report"))
-		return 1;
-	return failures ? 1 : 0;
+	return done(ctx);
 }

@@ -49,6 +49,20 @@ else
     out=$("$demo" --device vfio0 2>/dev/null); rc=$?
     [ $rc -eq 1 ] && echo "$out" | grep -q "tools/demo.sh without --device"
     ok $? "  with --device, its hint is to run tools/demo.sh without it (exit $rc)"
+    # sva-demo(1), DESCRIPTION: the done step says "something went wrong"
+    # when a line is marked !, and a report that cannot be written is
+    # status 1 with a message (EXIT STATUS).  The demo ended at the '!' line.
+    out=$("$demo" 2>/dev/null); rc=$?
+    last=$(echo "$out" | tail -n 1)
+    [ $rc -eq 1 ] && [ "$last" = "== done: something went wrong (marked with !)" ]
+    ok $? "without /dev/iommu: the done step says something went wrong (exit $rc, last line: $last)"
+    if [ -w /dev/full ]; then
+        err=$("$demo" 2>&1 >/dev/full); rc=$?
+        [ $rc -eq 1 ] && echo "$err" | grep -q "^sva-demo: writing the report failed"
+        ok $? "without /dev/iommu, report to /dev/full: exit 1, saying so (got $rc: $err)"
+    else
+        skip "no /dev/full"
+    fi
 fi
 # The fixed buffer addresses (sva-demo(1), NOTES): an occupied one leaves out
 # part of the step that uses it, and the page names that step.  (The demo
