@@ -252,6 +252,9 @@ static void bench(void)
 	ok(rc == 1 && strstr(out, "target budget.") && strstr(out, "not a stable verdict"),
 	   "--compare of a one-round run with itself: unstable verdicts do not agree, exit 1 (got %d)", rc);
 	unlink("/tmp/ktest-tools-run1.json");
+	rc = run(BENCH " --rounds 1 budget 2>/dev/null");
+	ok(rc == 0 && strncmp(out, "bench-budget: 1 round on ", 25) == 0,
+	   "sva-bench --rounds 1 budget: its header says '1 round', not '1 rounds' (got %d: %.80s)", rc, out);
 }
 
 int main(void)
@@ -276,6 +279,6 @@ int main(void)
 	if (access(BENCH, X_OK) == 0)
 		bench();
 	else
-		skip(3, BENCH " is not packed");
+		skip(4, BENCH " is not packed");
 	return done_testing();
 }

@@ -52,6 +52,9 @@ assert all(len(f["ratio"]["halves"]) == 2 for f in d["figures"].values()), "halv
 else
     skip "no /dev/iommu here (or no python3): the budget benchmark cannot run"
 fi
+out=$("$bench" --rounds 1 pasid 2>/dev/null); rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q "^PASID space benchmark: median of 1 round (ratio"
+ok $? "--rounds 1 pasid: its header says '1 round', not '1 rounds' (got $rc: $(echo "$out" | head -1))"
 if command -v python3 >/dev/null 2>&1; then
     "$bench" --json --rounds 2 pasid 2>/dev/null |
         python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pasid"]["rounds"] == 2 and d["fault"] is None'
@@ -123,6 +126,10 @@ ok $? "--compare: a line per target, 'not a stable verdict' where the runs diffe
 out=$("$bench" --compare "$tmp/run1.json" "$tmp/run1.json" 2>&1); rc=$?
 [ $rc -eq 0 ] && echo "$out" | grep -q "^5 targets: the two runs agree on every one" && ! echo "$out" | grep -q "not a stable"
 ok $? "--compare of a run with itself: every target agrees, exit 0 (got $rc)"
+printf '%s\n' '{"pasid":null,"fault":{"prefaulted_job":{"faults":0,"target":"<= 0.00","verdict":"met"}},"coherence":null,"budget":null}' > "$tmp/one.json"
+out=$("$bench" --compare "$tmp/one.json" "$tmp/one.json" 2>&1); rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q "^1 target: the two runs agree on every one$"
+ok $? "--compare of runs with one target: '1 target', not '1 targets' (got $rc: $(echo "$out" | tr '\n' '|'))"
 echo '{"fault":' > "$tmp/cut.json"
 out=$("$bench" --compare "$tmp/run1.json" "$tmp/cut.json" 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "^sva-bench: .*cut.json: not an sva-bench --json document"

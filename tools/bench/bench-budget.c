@@ -233,9 +233,9 @@ int bench_budget(int argc, char **argv)
 		printf("{\"benchmark\":\"budget\",\"rounds\":%d,\"budget_bytes\":%llu,\"passes\":%d,\"figures\":{", rounds,
 		       BUDGET, PASSES);
 	else
-		printf("bench-budget: %d rounds on the iommufd selftest mock; a %llu KiB pin budget against none, a "
+		printf("bench-budget: %d round%s on the iommufd selftest mock; a %llu KiB pin budget against none, a "
 		       "device walking the buffer %d times (medians)\n",
-		       rounds, BUDGET >> 10, PASSES);
+		       rounds, rounds == 1 ? "" : "s", BUDGET >> 10, PASSES);
 	for (int i = 0; i < NFIG; i++)
 		print_fig(&figs[i], json, i == 0);
 	if (json)

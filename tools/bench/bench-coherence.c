@@ -368,8 +368,9 @@ int bench_coherence(int argc, char **argv)
 			       mf_anon[0], mf_file[0], mf_anon[1], mf_file[1]);
 		printf("}\n");
 	} else {
-		printf("bench-coherence: tracked vs untracked memory%s, %d rounds (a ratio per round; values are medians)\n",
-		       native ? " (no /dev/iommu: userfaultfd registration only, no IOAS)" : "", rounds);
+		printf("bench-coherence: tracked vs untracked memory%s, %d round%s (a ratio per round; values are medians)\n",
+		       native ? " (no /dev/iommu: userfaultfd registration only, no IOAS)" : "", rounds,
+		       rounds == 1 ? "" : "s");
 		for (int i = 0; i < 5; i++)
 			printf("  %s: tracked %.2f us, untracked %.2f us\n"
 			       "    cost %.2fx (min %.2fx, max %.2fx; halves %.2fx, %.2fx), target <= %.2fx: %d/%d rounds, %s\n",

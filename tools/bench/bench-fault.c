@@ -728,8 +728,8 @@ int bench_fault(int argc, char **argv)
 	if (json)
 		printf("{\"benchmark\":\"fault\",\"rounds\":%d,\"pages\":%u,", rounds, NPAGES);
 	else
-		printf("bench-fault: %d rounds on the iommufd selftest mock (a ratio per round; values are medians)\n",
-		       rounds);
+		printf("bench-fault: %d round%s on the iommufd selftest mock (a ratio per round; values are medians)\n",
+		       rounds, rounds == 1 ? "" : "s");
 	print_figure(&f_rand, json, 1);
 	print_figure(&f_seq, json, 0);
 	print_figure(&f_adj, json, 0);

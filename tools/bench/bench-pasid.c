@@ -574,8 +574,8 @@ int bench_pasid(int argc, char **argv)
 		printf("  \"shared_global_second_device_lookup_ns\": { \"sva_dev_pasid_lookup\": %.2f, "
 		       "\"sva_dev_bond_lookup\": %.2f }\n}\n", dev_pasid_ns, dev_bond_ns);
 	} else {
-		printf("PASID space benchmark: median of %d rounds (ratio > 1: libsva ahead); lock: %s\n", rounds,
-		       lock_mode);
+		printf("PASID space benchmark: median of %d round%s (ratio > 1: libsva ahead); lock: %s\n", rounds,
+		       rounds == 1 ? "" : "s", lock_mode);
 		printf("  %-28s %14s %14s %8s\n", "", "libsva", "baseline", "ratio");
 		printf("  %-28s %12.2f M %12.2f M %7.2fx\n", "alloc+free pairs/s", s.pairs / 1e6, b.pairs / 1e6,
 		       s.pairs / b.pairs);

@@ -387,9 +387,10 @@ static int compare(const char *file1, const char *file2)
 	if (!total)
 		printf("no target in either run: nothing to compare\n");
 	else if (stable == total)
-		printf("%d targets: the two runs agree on every one\n", total);
+		printf("%d target%s: the two runs agree on every one\n", total, total == 1 ? "" : "s");
 	else
-		printf("%d targets: the two runs agree on %d, not on %d\n", total, stable, total - stable);
+		printf("%d target%s: the two runs agree on %d, not on %d\n", total, total == 1 ? "" : "s", stable,
+		       total - stable);
 	json_object_put(runs[0].doc);
 	json_object_put(runs[1].doc);
 	return stable == total && total ? 0 : 1;
