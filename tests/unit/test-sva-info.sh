@@ -310,6 +310,15 @@ if [ $have_python = yes ]; then
 		'(lambda x: x["bus"] == "platform" and x["pci_addr"] is None and x["vendor_id"] is None and x["driver"] == "bad\ufffdname")(d["devices"][0])'
 	check "--json: vfio11 has no sysfs device" json_assert "$tmp/devices.json" \
 		'(lambda x: x["sysfs_path"] is None and x["bus"] is None and x["driver"] is None)(d["devices"][3])'
+	# A node stat(2) cannot answer for (a symbolic link to itself: ELOOP) is
+	# neither there nor missing: what is not known is null.
+	ln -s vfio11 "$D/vfio/devices/vfio11"
+	run --sysfs-root="$S" --dev-root="$D" --json
+	cp "$tmp/out" "$tmp/loop.json"
+	check "--json: a node stat(2) fails on with ELOOP: path_exists and path_is_chardev are null" \
+		json_assert "$tmp/loop.json" \
+		'(lambda x: x["name"] == "vfio11" and x["path_exists"] is None and x["path_is_chardev"] is None)(d["devices"][3])'
+	rm "$D/vfio/devices/vfio11"
 else
 	for i in 1 2 3 4 5 6 7 8; do
 		skip "python3 not found: cannot validate or inspect the JSON"

@@ -166,8 +166,12 @@ static struct json_object *jv_device(const struct dev_rec *d)
 
 	jv_set(j, "name", jv_str(d->name));
 	jv_set(j, "path", jv_str(d->node));
-	jv_set(j, "path_exists", jv_bool(d->node_err != -ENOENT && d->node_err != -ENOTDIR));
-	jv_set(j, "path_is_chardev", jv_bool(d->node_err == 0));
+	/* Only a node found (a character device or not) or found missing is known;
+	 * stat(2) failing otherwise (EACCES, ELOOP, a name too long) says neither. */
+	bool known = d->node_err == 0 || d->node_err == -ENOTTY || d->node_err == -ENOENT || d->node_err == -ENOTDIR;
+
+	jv_set(j, "path_exists", known ? jv_bool(d->node_err == 0 || d->node_err == -ENOTTY) : NULL);
+	jv_set(j, "path_is_chardev", known ? jv_bool(d->node_err == 0) : NULL);
 	jv_set(j, "sysfs_path", jv_str(d->sysdev));
 	jv_set(j, "bus", jv_str(d->bus));
 	jv_set(j, "pci_addr", jv_str(d->pci));
