@@ -594,6 +594,93 @@ static void null_args_logged(void)
 	sva_ctx_free(ctx);
 }
 
+/*
+ * libsva(7), Errors: a NULL object is a bug of the caller's, logged at error
+ * level on the process-wide log by every call that fails for it, those that
+ * only read included; sva_dev_bond_lookup() logs nothing at all, and the
+ * calls that end an object do nothing for NULL.  sva_mm_allow() and
+ * sva_mm_deny() logged it, sva_mm_prefault(), sva_mm_fence(), the stats calls
+ * and others returned -EINVAL without a line.
+ */
+#define NULL_LOGGED(call, fn)                                                                          \
+	do {                                                                                           \
+		int r_;                                                                                \
+		errors = 0;                                                                            \
+		last[0] = '\0';                                                                        \
+		r_ = (int)(call);                                                                      \
+		ok(r_ == -EINVAL && errors == 1 && !strncmp(last, fn ": ", strlen(fn) + 2) &&          \
+			   strstr(last, "NULL"),                                                       \
+		   "%s with a NULL object: -EINVAL (%d) and one error line naming it (%d: %s)", fn, r_, \
+		   errors, last);                                                                      \
+	} while (0)
+
+static void null_objects_logged(void)
+{
+	struct sva_dev_info info = { .size = sizeof(info) };
+	struct sva_mm_stats ms = { .size = sizeof(ms) };
+	struct sva_bond_stats bs = { .size = sizeof(bs) };
+	struct sva_pasid_stats ps = { .size = sizeof(ps) };
+	struct sva_iova_range r[1];
+	struct sva_bond *bond = NULL;
+	struct sva_mm *mm = NULL;
+	struct sva_dev *dev = NULL;
+	static char page[8192] __attribute__((aligned(4096)));
+	size_t nr = 1;
+	uint32_t pasid = 0;
+	void *drv = NULL;
+
+	sva_log_set((struct sva_log *)sva_log_default(), capture, NULL, SVA_LOG_DEBUG);
+	NULL_LOGGED(sva_mm_prefault(NULL, page, 4096), "sva_mm_prefault");
+	NULL_LOGGED(sva_mm_invalidate(NULL, page, 4096), "sva_mm_invalidate");
+	NULL_LOGGED(sva_mm_fence(NULL), "sva_mm_fence");
+	NULL_LOGGED(sva_mm_stats(NULL, &ms), "sva_mm_stats");
+	NULL_LOGGED(sva_mm_iova_ranges(NULL, r, &nr), "sva_mm_iova_ranges");
+	NULL_LOGGED(sva_mm_allow(NULL, page, 4096), "sva_mm_allow");
+	NULL_LOGGED(sva_mm_deny(NULL, page, 4096), "sva_mm_deny");
+	NULL_LOGGED(sva_mm_new(NULL, NULL, &mm), "sva_mm_new");
+	NULL_LOGGED(sva_bind(NULL, NULL, NULL, &bond), "sva_bind");
+	NULL_LOGGED(sva_unbind(NULL), "sva_unbind");
+	NULL_LOGGED(sva_bond_stats(NULL, &bs), "sva_bond_stats");
+	NULL_LOGGED(sva_dev_open(NULL, "x", &dev), "sva_dev_open");
+	NULL_LOGGED(sva_dev_open_fd(NULL, 0, &dev), "sva_dev_open_fd");
+	NULL_LOGGED(sva_dev_open_mock(NULL, NULL, &dev), "sva_dev_open_mock");
+	NULL_LOGGED(sva_dev_get_info(NULL, &info), "sva_dev_get_info");
+	NULL_LOGGED(sva_dev_fd(NULL), "sva_dev_fd");
+	NULL_LOGGED(sva_dev_iova_ranges(NULL, r, &nr), "sva_dev_iova_ranges");
+	NULL_LOGGED(sva_dev_inject_fault(NULL, 1, 0, 1, 0), "sva_dev_inject_fault");
+	NULL_LOGGED(sva_dev_set_pasid_range(NULL, 1, 2), "sva_dev_set_pasid_range");
+	NULL_LOGGED(sva_dev_pasid_alloc(NULL, SVA_PASID_AUTO, NULL, &pasid), "sva_dev_pasid_alloc");
+	NULL_LOGGED(sva_dev_pasid_free(NULL, 1), "sva_dev_pasid_free");
+	NULL_LOGGED(sva_dev_pasid_release(NULL, 1), "sva_dev_pasid_release");
+	NULL_LOGGED(sva_dev_pasid_lookup(NULL, 1, &drv), "sva_dev_pasid_lookup");
+	NULL_LOGGED(sva_ctx_fd(NULL), "sva_ctx_fd");
+	NULL_LOGGED(sva_ctx_fault_fd(NULL), "sva_ctx_fault_fd");
+	NULL_LOGGED(sva_ctx_fault_health(NULL), "sva_ctx_fault_health");
+	NULL_LOGGED(sva_ctx_process_faults(NULL, 1), "sva_ctx_process_faults");
+	NULL_LOGGED(sva_ctx_share_memfd(NULL, 0, 0, page, 4096), "sva_ctx_share_memfd");
+	NULL_LOGGED(sva_ctx_unshare_memfd(NULL, page, 4096), "sva_ctx_unshare_memfd");
+	NULL_LOGGED(sva_pasid_alloc(NULL, NULL, &pasid), "sva_pasid_alloc");
+	NULL_LOGGED(sva_pasid_free(NULL, 1), "sva_pasid_free");
+	NULL_LOGGED(sva_pasid_release(NULL, 1), "sva_pasid_release");
+	NULL_LOGGED(sva_pasid_barrier(NULL), "sva_pasid_barrier");
+	NULL_LOGGED(sva_pasid_lookup(NULL, 1, &drv), "sva_pasid_lookup");
+	NULL_LOGGED(sva_pasid_stats(NULL, &ps), "sva_pasid_stats");
+
+	/* The exceptions the page names: no line. */
+	errors = 0;
+	is_int(sva_dev_bond_lookup(NULL, 1, &bond, &drv), -EINVAL, "sva_dev_bond_lookup with a NULL device: -EINVAL");
+	sva_ctx_free(NULL);
+	sva_dev_close(NULL);
+	sva_mm_free(NULL);
+	sva_pasid_space_free(NULL);
+	ok(sva_bond_pasid(NULL) == SVA_PASID_RID && !sva_bond_drvdata(NULL) && !sva_ctx_global_pasids(NULL) &&
+		   !sva_dev_pasids(NULL),
+	   "  the property calls answer NULL's value");
+	is_int(errors, 0, "  none of these logs (sva_dev_bond_lookup logs nothing at all; the free and close calls "
+			  "do nothing for NULL)");
+	sva_log_set((struct sva_log *)sva_log_default(), NULL, NULL, -1); /* as it starts */
+}
+
 int main(void)
 {
 	unsetenv("SVA_LOG");
@@ -604,6 +691,7 @@ int main(void)
 	dev_errors();
 	size_rule();
 	null_args_logged();
+	null_objects_logged();
 	fake_cleanup();
 	return done_testing();
 }
