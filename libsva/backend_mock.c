@@ -168,7 +168,7 @@ SVA_EXPORT int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_
 	int ret;
 
 	if (!dev)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_inject_fault: dev is NULL");
 	/* A broker client's mock (SVA_DEV_MOCK) is reachable through the shared iommufd. */
 	if (!(dev->info.flags & SVA_DEV_MOCK))
 		return sva_fail(&dev->ctx->log, -EOPNOTSUPP, "only the mock device can inject faults");

@@ -623,7 +623,7 @@ SVA_EXPORT int sva_unbind(struct sva_bond *bond)
 	int expected = SVA_BOND_BOUND, ret;
 
 	if (!bond)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_unbind: bond is NULL");
 	ctx = bond->dev->ctx;
 	ret = sva_ctx_check_owner(ctx);
 	if (ret)

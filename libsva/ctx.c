@@ -398,7 +398,7 @@ SVA_EXPORT void sva_ctx_free(struct sva_ctx *ctx)
 SVA_EXPORT int sva_ctx_fd(const struct sva_ctx *ctx)
 {
 	if (!ctx)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_fd: ctx is NULL");
 	/* An isolated broker client has no iommufd (its fd is the broker's
 	 * socket).  Its own flag, not the registry of proxied descriptors: a
 	 * forked child's registry is empty, and the socket is no iommufd there

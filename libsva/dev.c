@@ -180,7 +180,7 @@ SVA_EXPORT int sva_dev_get_info(const struct sva_dev *dev, struct sva_dev_info *
 	struct sva_dev_info snap;
 
 	if (!dev)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_get_info: dev is NULL");
 	bool locked = sva_ctx_lock_reader(dev->ctx, (pthread_mutex_t *)&dev->lock);
 
 	snap = dev->info;
@@ -194,7 +194,7 @@ SVA_EXPORT int sva_dev_get_info(const struct sva_dev *dev, struct sva_dev_info *
 SVA_EXPORT int sva_dev_fd(const struct sva_dev *dev)
 {
 	if (!dev)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_fd: dev is NULL");
 	return dev->fd >= 0 ? dev->fd : -ENODEV;
 }
 
@@ -212,7 +212,9 @@ SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *r
 	uint32_t ioas;
 	int ret;
 
-	if (!dev || !nr || (*nr && !ranges))
+	if (!dev)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_iova_ranges: dev is NULL");
+	if (!nr || (*nr && !ranges))
 		return -EINVAL;
 	/* It issues IOMMU_IOAS_IOVA_RANGES: refused in a forked child, like every
 	 * call that would touch the parent's iommufd. */

@@ -822,8 +822,10 @@ SVA_EXPORT int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max)
 {
 	int ret;
 
-	if (!ctx || !max)
-		return -EINVAL;
+	if (!ctx)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_process_faults: ctx is NULL");
+	if (!max)
+		return sva_fail(&ctx->log, -EINVAL, "sva_ctx_process_faults: max is 0");
 	/* First, in either mode: the batch that runs fault_error holds the gate,
 	 * so a batch started from inside it would wait for itself. */
 	if (sva_in_fault_error() || sva_in_log_callback())
@@ -842,7 +844,7 @@ SVA_EXPORT int sva_bond_stats(const struct sva_bond *bond, struct sva_bond_stats
 	struct sva_bond_stats s = { .size = sizeof(s) };
 
 	if (!bond)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_bond_stats: bond is NULL");
 	s.faults = atomic_load_explicit(&((struct sva_bond *)bond)->faults, memory_order_acquire);
 	s.groups = atomic_load(&((struct sva_bond *)bond)->groups);
 	s.invalid = atomic_load(&((struct sva_bond *)bond)->invalid);

@@ -194,7 +194,7 @@ SVA_EXPORT int sva_ctx_fault_fd(struct sva_ctx *ctx)
 	int ret;
 
 	if (!ctx)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_fault_fd: ctx is NULL");
 	if (!ctx->fe.poll_mode)
 		return sva_fail(&ctx->log, -EINVAL, "sva_ctx_fault_fd: the context runs a fault thread "
 						    "(create it with SVA_CTX_FAULT_POLL for poll mode)");

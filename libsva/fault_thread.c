@@ -34,7 +34,7 @@
 SVA_EXPORT int sva_ctx_fault_health(const struct sva_ctx *ctx)
 {
 	if (!ctx)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_fault_health: ctx is NULL");
 	return atomic_load(&((struct sva_ctx *)ctx)->fe.thread_error);
 }
 

@@ -401,7 +401,7 @@ SVA_EXPORT int sva_mm_fence(struct sva_mm *mm)
 	int ret;
 
 	if (!mm)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_mm_fence: mm is NULL");
 	ret = sva_mm_check_owner(mm);
 	if (ret)
 		return ret;
@@ -419,7 +419,7 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 	int ret;
 
 	if (!mm)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_mm_prefault: mm is NULL");
 	if (check_range(addr, len, &start, &end))
 		return sva_fail(&mm->ctx->log, -EINVAL,
 				"sva_mm_prefault: range %p+%zu is empty, wraps, or reaches the last page", addr, len);
@@ -510,7 +510,7 @@ SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t le
 	int ret;
 
 	if (!mm)
-		return -EINVAL;
+		return sva_fail(sva_log_default(), -EINVAL, "sva_mm_invalidate: mm is NULL");
 	if (check_range(addr, len, &start, &end))
 		return sva_fail(&mm->ctx->log, -EINVAL,
 				"sva_mm_invalidate: range %p+%zu is empty, wraps, or reaches the last page", addr, len);
@@ -542,7 +542,9 @@ SVA_EXPORT int sva_mm_stats(const struct sva_mm *cmm, struct sva_mm_stats *stats
 	struct sva_mm *mm = (struct sva_mm *)cmm;
 	struct sva_mm_stats s = { .size = sizeof(s) };
 
-	if (!mm || !stats)
+	if (!mm)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_mm_stats: mm is NULL");
+	if (!stats)
 		return -EINVAL;
 	bool locked = sva_ctx_lock_reader(mm->ctx, &mm->map_lock);
 
@@ -572,7 +574,9 @@ SVA_EXPORT int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *rang
 	int ret;
 
 	/* The arguments first, as sva_dev_iova_ranges() checks them. */
-	if (!mm || !nr || (*nr && !ranges))
+	if (!mm)
+		return sva_fail(sva_log_default(), -EINVAL, "sva_mm_iova_ranges: mm is NULL");
+	if (!nr || (*nr && !ranges))
 		return -EINVAL;
 	ret = sva_mm_check_owner(mm);
 	if (ret)

@@ -21,7 +21,10 @@
  *    (-ENOSPC of the iova_ranges calls fills the array; -EIO of a withdrawal
  *    the kernel refused; the evictions, and the userfaultfd registrations, of
  *    a failed sva_mm_prefault(); an sva_ctx_unshare_memfd() the kernel refused
- *    part of; a NULL or invalid argument "not logged"), it wins.
+ *    part of; an invalid argument "not logged"), it wins.  A NULL object
+ *    (context, device, address space, bond, PASID space) is always logged,
+ *    at error level on the process-wide log, by every call that fails for it;
+ *    sva_dev_bond_lookup(), which logs nothing, is the one exception.
  *  - Objects are opaque.  Options and information structs start with a `size`
  *    field that the caller sets to sizeof(the struct) so they can grow without
  *    breaking ABI; passing NULL for an options pointer selects every default.
@@ -340,7 +343,7 @@ int sva_dev_open_fd(struct sva_ctx *ctx, int fd, struct sva_dev **out);
 void sva_dev_close(struct sva_dev *dev);
 
 /* Fill `info` (set info->size first).  Thread-safe.  Errors: -EINVAL NULL dev
- * or info, or bad size (not logged). */
+ * (logged), NULL info or bad size (not logged). */
 int sva_dev_get_info(const struct sva_dev *dev, struct sva_dev_info *info);
 
 /* The device's VFIO cdev fd (owned by libsva; for BAR mmap and region I/O),
@@ -401,8 +404,7 @@ int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts *opts, str
  * Make the mock device raise an I/O page fault on `pasid` (0: the RID) at `addr`
  * with access `perm` (SVA_ACCESS_*) in page-request group `grpid`.  The kernel
  * drops the fault silently if nothing fault-capable is attached there.  Thread-safe.
- * Errors: -EOPNOTSUPP not a mock device; -EINVAL NULL dev (not logged) or bad
- * perm; -EPERM an isolated broker client's pasid outside its global block;
+ * Errors: -EOPNOTSUPP not a mock device; -EINVAL NULL dev or bad perm; -EPERM an isolated broker client's pasid outside its global block;
  * -ECHILD in a forked child; -ECONNRESET the device's broker went away;
  * errors of IOMMU_TEST_CMD passed through; in a broker context, the broker's
  * errors (libsva(7), Errors).
@@ -881,7 +883,8 @@ int sva_mm_stats(const struct sva_mm *mm, struct sva_mm_stats *stats);
  * The IOVA (== virtual) ranges devices can reach through the address space, as
  * the kernel reports them now: what every device bound to it allows, PASID
  * bonds included.  *nr in and out as sva_dev_iova_ranges().  Thread-safe.
- * Errors: -EINVAL NULL mm or nr, or *nr > 0 with NULL ranges (not logged);
+ * Errors: -EINVAL NULL mm (logged), NULL nr, or *nr > 0 with NULL ranges (not
+ * logged);
  * -ENOSPC array too small (*nr is set to the count); -ECHILD in a forked
  * child; errors of IOMMU_IOAS_IOVA_RANGES passed through; in a broker context,
  * the broker's errors (libsva(7), Errors).  At most 64 ranges are reported.
