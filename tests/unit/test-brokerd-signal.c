@@ -6,7 +6,8 @@
  * broker_start() begins by clearing its struct broker, the stop flag the
  * handler sets included.  A signal taken while the broker starts (the handlers
  * are in place before it, so that one cannot kill it with its socket half
- * made) must still stop it once it runs.
+ * made) must still stop it once it runs.  So must one that the process which
+ * started the broker had blocked: a signal mask outlives exec().
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -51,8 +52,10 @@ void broker_fini(struct broker *b)
 	(void)b;
 }
 
-/* 10: the run saw a stop; 11: it did not; else what went wrong. */
-static int run_case(const char *config, int before, int after)
+/* 10: the run saw a stop; 11: it did not; else what went wrong.  blocked:
+ * the signal is blocked when the broker starts, as a parent that blocked it
+ * leaves it across fork() and exec(). */
+static int run_case_masked(const char *config, int before, int after, int blocked)
 {
 	pid_t pid = fork();
 	int status;
@@ -67,11 +70,23 @@ static int run_case(const char *config, int before, int after)
 			dup2(null, STDERR_FILENO); /* "defines no device" */
 		signal_before_reset = before;
 		signal_after_reset = after;
+		if (blocked) {
+			sigset_t set;
+
+			sigemptyset(&set);
+			sigaddset(&set, blocked);
+			sigprocmask(SIG_BLOCK, &set, NULL);
+		}
 		_exit(brokerd_main(3, argv) == 0 ? 12 : 13);
 	}
 	if (waitpid(pid, &status, 0) != pid)
 		tap_bail("waitpid: %s", strerror(errno));
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+static int run_case(const char *config, int before, int after)
+{
+	return run_case_masked(config, before, after, 0);
 }
 
 int main(void)
@@ -83,7 +98,7 @@ int main(void)
 	if (fd < 0)
 		tap_bail("mkstemp: %s", strerror(errno));
 	close(fd); /* empty: no device, every default */
-	plan(7);
+	plan(10);
 	is_int(run_case(config, 0, 0), 11, "no signal: the broker runs (10 stop seen, 11 running)");
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		is_int(run_case(config, sigs[i], 0), 10,
@@ -94,6 +109,11 @@ int main(void)
 		       "%s taken while the broker starts, after it reset its state: it stops (10 stop seen, 11 running)",
 		       strsignal(sigs[i]));
 	}
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		is_int(run_case_masked(config, 0, sigs[i], sigs[i]), 10,
+		       "%s blocked by the parent that started the broker (a mask outlives exec), then sent: it "
+		       "stops (10 stop seen, 11 running)",
+		       strsignal(sigs[i]));
 	unlink(config);
 	return 0;
 }
