@@ -142,6 +142,19 @@ int main(int argc, char **argv)
 	 * otherwise die and leave its socket behind (sva-brokerd(8)). */
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A signal mask outlives exec(): started by a process that had these
+	 * blocked, the broker would never take them, and only SIGKILL (which
+	 * leaves the socket behind) would stop it.  Unblocked once caught, so
+	 * one already pending reaches the handler, not the default action. */
+	{
+		sigset_t stops;
+
+		sigemptyset(&stops);
+		sigaddset(&stops, SIGTERM);
+		sigaddset(&stops, SIGINT);
+		sigaddset(&stops, SIGHUP);
+		sigprocmask(SIG_UNBLOCK, &stops, NULL);
+	}
 	ret = broker_start(&broker, &conf);
 	if (ret) {
 		fprintf(stderr, "sva-brokerd: cannot start: %s\n", strerror(-ret));
