@@ -339,6 +339,10 @@ static void check_config(void)
 /* ------------------------------------------------------- broker process */
 
 static const char *broker_log_level = "warn";
+/* start_broker() clears the socket path first (a socket an earlier broker
+ * left must not answer for the new one), but for the check of a stale
+ * socket, which must still be there when the broker starts. */
+static bool start_keeps_path;
 
 static pid_t start_broker(const char *name, const char *extra)
 {
@@ -350,7 +354,8 @@ static pid_t start_broker(const char *name, const char *extra)
 	snprintf(text, sizeof(text), "socket %s\nsocket-mode 0666\nsocket-group 4242\ndevice m mock\nallow m uid 0\n%s",
 		 sock, extra);
 	write_file(conf, text, strlen(text));
-	unlink(sock);
+	if (!start_keeps_path)
+		unlink(sock);
 	pid = fork();
 	if (pid < 0)
 		tap_bail("fork: %s", strerror(errno));
@@ -391,7 +396,37 @@ static int signal_broker(pid_t pid, int sig, const char *name)
 	for (int64_t end = now_ms() + 10000; now_ms() < end; usleep(5000))
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	diag("sva-brokerd %s (pid %d) did not exit 10 s after signal %d; its log:", name, (int)pid, sig);
+	diag("sva-brokerd %s (pid %d) did not exit 10 s after signal %d; its state and log:", name, (int)pid, sig);
+	/* Blocked, pending or caught (SigBlk, SigPnd, ShdPnd, SigCgt), and where
+	 * each thread waits: a signal held off, lost, or a broker stuck elsewhere. */
+	{
+		char path[PATH_MAX], line[512];
+		DIR *d;
+		struct dirent *e;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		d = opendir(path);
+		while (d && (e = readdir(d))) {
+			static const char *const files[] = { "status", "wchan", "syscall", "stack" };
+
+			if (e->d_name[0] == '.')
+				continue;
+			for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+				snprintf(path, sizeof(path), "/proc/%d/task/%.20s/%s", (int)pid, e->d_name, files[i]);
+				f = fopen(path, "r");
+				while (f && fgets(line, sizeof(line), f))
+					if (i || !strncmp(line, "Name", 4) || !strncmp(line, "State", 5) ||
+					    !strncmp(line, "Sig", 3) || !strncmp(line, "ShdPnd", 6))
+						diag("  task %s %s: %s", e->d_name, files[i],
+						     strtok(line, "\n") ? line : "");
+				if (f)
+					fclose(f);
+			}
+		}
+		if (d)
+			closedir(d);
+	}
 	{
 		char path[PATH_MAX], line[512];
 		FILE *f;
@@ -1399,7 +1434,9 @@ static void check_socket(pid_t bpid)
 		memcpy(saved, sock, sizeof(saved));
 		snprintf(sock, sizeof(sock), "%s", other);
 		broker_log_level = "debug"; /* what it did, if it does not stop */
+		start_keeps_path = true;
 		p = start_broker("stale", "");
+		start_keeps_path = false;
 		ok(p > 0, "  a broker starts there (the stale socket removed)");
 		is_int(signal_broker(p, SIGTERM, "stale"), 0, "  stops on SIGTERM with status 0");
 		ok(access(other, F_OK) != 0, "  and removes its socket");
