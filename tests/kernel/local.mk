@@ -37,7 +37,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-ctx-contract \
 	tests/kernel/ktest-mm-contract \
 	tests/kernel/ktest-bind-contract \
-	tests/kernel/ktest-share-contract
+	tests/kernel/ktest-share-contract \
+	tests/kernel/ktest-lib-contract
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -81,6 +82,10 @@ tests_kernel_ktest_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # daemon (tools/sva-brokerd, packed into the VM as /tests/sva-brokerd).
 tests_kernel_ktest_share_contract_SOURCES = tests/kernel/ktest-share-contract.c tests/tap.h
 tests_kernel_ktest_share_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# libsva(7)'s library-wide promises (threads, log, descriptors, environment,
+# fork without handlers) and sva_ctx_new(3)'s rest, black-box; the host part under make check.
+tests_kernel_ktest_lib_contract_SOURCES = tests/kernel/ktest-lib-contract.c tests/tap.h
+tests_kernel_ktest_lib_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # ktest-demo's LD_PRELOAD helper, packed into the VM as /tests/occupy-preload.so.
 # Its own flags, without the sanitizers': it runs before the program's runtime
 # is set up (the file says why).
