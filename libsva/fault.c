@@ -376,8 +376,8 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 	}
 	atomic_fetch_add_explicit(&bond->invalid, 1, memory_order_relaxed);
 	if (code == KABI_IOMMUFD_PAGE_RESP_SUCCESS) /* the group's first failure */
-		sva_logf_rl(&ctx->log, &bond->rl, SVA_LOG_INFO, "I/O page fault from device %u %s %u at 0x%llx: %s",
-			    rec->dev_id, bond->pasid == SVA_PASID_RID ? "RID" : "PASID",
+		sva_logf_rl(&ctx->log, &bond->rl, SVA_LOG_INFO, "I/O page fault from %s %s %u at 0x%llx: %s",
+			    dev->label, bond->pasid == SVA_PASID_RID ? "RID" : "PASID",
 			    bond->pasid == SVA_PASID_RID ? 0 : bond->pasid, (unsigned long long)rec->addr,
 			    strerror(-reason));
 	*sticky = reason;
