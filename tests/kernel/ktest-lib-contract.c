@@ -435,17 +435,25 @@ static long task_field(long tid, const char *key, char *text, size_t len)
 	return v;
 }
 
-/* Threads that are in `now` and not in `before`. */
+/* Threads that are in `now` and not in `before`, but for those that bear the
+ * main thread's name: a sanitizer's runtime starts threads of its own (TSan's
+ * background thread), which inherit it, while libsva names its threads. */
 static int new_tasks(const long *before, int nb, const long *now, int nn, long *out)
 {
+	char main_comm[32], comm[32];
 	int k = 0;
 
+	task_comm((long)getpid(), main_comm, sizeof(main_comm));
 	for (int i = 0; i < nn; i++) {
 		int seen = 0;
 		for (int j = 0; j < nb; j++)
 			seen |= before[j] == now[i];
-		if (!seen)
-			out[k++] = now[i];
+		if (seen)
+			continue;
+		task_comm(now[i], comm, sizeof(comm));
+		if (!strcmp(comm, main_comm))
+			continue;
+		out[k++] = now[i];
 	}
 	return k;
 }
