@@ -307,6 +307,49 @@ static void arena_not_reserved(void)
 	ok(r == 0, "sva_ctx_new failing for no device node (or not an iommufd) reserves no arena (child %d)", r);
 }
 
+
+/* libsva(7), Logging: SVA_LOG is debug, info, warn (or warning), error or
+ * off, "matched exactly, in lower case"; warn when unset, empty or another
+ * value.  What a context made with level 0 passes on, seen through the error
+ * line of a refused iommu_path (sva_ctx_new(3): it goes to the log given). */
+static int lines_with_env(const char *val, int *debug)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .iommu_path = "/dev/null", .log_fn = cap_fn };
+	struct sva_ctx *c = NULL;
+
+	if (val)
+		setenv("SVA_LOG", val, 1);
+	else
+		unsetenv("SVA_LOG");
+	cap_reset();
+	if (sva_ctx_new(&o, &c) != -ENOTTY)
+		return -1;
+	*debug = cap_n[SVA_LOG_DEBUG] + cap_n[SVA_LOG_INFO];
+	return cap_n[SVA_LOG_ERROR];
+}
+
+static void log_env(void)
+{
+	char *old = getenv("SVA_LOG") ? strdup(getenv("SVA_LOG")) : NULL;
+	int d0 = 0, d1 = 0, d2 = 0, d3 = 0, d4 = 0;
+
+	int off = lines_with_env("off", &d0);
+	int upper = lines_with_env("OFF", &d1);
+	int empty = lines_with_env("", &d2);
+	int unset = lines_with_env(NULL, &d3);
+	int spaced = lines_with_env("off ", &d4);
+	ok(off == 0 && d0 == 0, "SVA_LOG=off: not even the error line (%d)", off);
+	ok(upper == 1 && d1 == 0, "SVA_LOG=OFF is not off (lower case only): warn, the error line (%d, %d)", upper, d1);
+	ok(empty == 1 && d2 == 0, "SVA_LOG empty: warn (%d, %d)", empty, d2);
+	ok(unset == 1 && d3 == 0, "SVA_LOG unset: warn (%d, %d)", unset, d3);
+	ok(spaced == 1 && d4 == 0, "SVA_LOG=\"off \" is matched exactly: warn (%d, %d)", spaced, d4);
+	if (old)
+		setenv("SVA_LOG", old, 1);
+	else
+		unsetenv("SVA_LOG");
+	free(old);
+}
+
 /* ============================================================== kernel part */
 
 /* sva_ctx_new(3), -ENOMEM: a limit too low for the arena fails, the line
@@ -1014,6 +1057,7 @@ int main(void)
 	membarrier_env();
 	arena_not_reserved();
 	never_stdout();
+	log_env();
 	if (access("/dev/iommu", R_OK | W_OK)) {
 		diag("no usable /dev/iommu: the kernel checks are skipped");
 		return done_testing();
