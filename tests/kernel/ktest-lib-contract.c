@@ -101,7 +101,7 @@ static long vm_size_kb(void)
 /* ----------------------------------------------------------- log capture */
 static pthread_mutex_t cap_lock = PTHREAD_MUTEX_INITIALIZER;
 static int cap_n[6];
-static char cap_text[8192];
+static char cap_text[65536];
 
 static void cap_fn(void *arg, enum sva_log_level level, const char *msg)
 {
@@ -215,6 +215,13 @@ static void membarrier_env(void)
 	long q = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
 	int r;
 
+#ifndef __x86_64__
+	/* The filter names x86-64's architecture and system call numbers. */
+	(void)q;
+	(void)r;
+	skip(3, "the seccomp filter is written for x86-64 only");
+	return;
+#endif
 	r = membarrier_child("1", SECCOMP_RET_KILL_PROCESS);
 	if (r == 77) {
 		skip(3, "seccomp filters are not available here");
@@ -385,7 +392,11 @@ static void arena_rlimit(void)
 		}
 		if (setrlimit(RLIMIT_AS, &rl))
 			_exit(90);
+		/* Only this call's lines: the capture holds the earlier checks' too. */
+		cap_reset();
 		int r = sva_ctx_new(&o, &c);
+		int errs = cap_n[SVA_LOG_ERROR];
+		int names = strstr(cap_text, "RLIMIT_AS") || strstr(cap_text, "ulimit -v");
 		if ((d = opendir("/proc/self/fd"))) {
 			while (readdir(d))
 				fds_after++;
@@ -396,10 +407,9 @@ static void arena_rlimit(void)
 		setrlimit(RLIMIT_AS, &rl);
 		struct sva_ctx *c2 = NULL;
 		int r2 = sva_ctx_new(&o, &c2);
-		int names = strstr(cap_text, "RLIMIT_AS") || strstr(cap_text, "ulimit -v");
 		/* One write: the parent reads once. */
-		snprintf(res, sizeof(res), "%d %d %d %d %d %d", r, c == sentinel, fds_after - fds_before,
-			 cap_n[SVA_LOG_ERROR], r2, names);
+		snprintf(res, sizeof(res), "%d %d %d %d %d %d", r, c == sentinel, fds_after - fds_before, errs, r2,
+			 names);
 		if (write(pfd[1], res, strlen(res)) < 0)
 			_exit(91);
 		sva_ctx_free(c2);
@@ -503,9 +513,14 @@ static int new_tasks(const long *before, int nb, const long *now, int nn, long *
 
 static int sigblk_all(const char *blk)
 {
-	/* glibc keeps its two internal signals (32, 33) unblockable. */
-	return !strcmp(blk, "ffffffffffffffff") || !strcmp(blk, "fffffffe7fffffff") || !strcmp(blk, "fffffffc7fffffff") ||
-	       !strcmp(blk, "fffffffe7ffbfeff");
+	/* Every signal but those nobody can block (SIGKILL, SIGSTOP: the
+	 * kernel clears them) and the C library's internal ones (32 and 33 for
+	 * glibc), whichever way the mask was set. */
+	const unsigned long long spare = 1ULL << (SIGKILL - 1) | 1ULL << (SIGSTOP - 1) | 1ULL << 31 | 1ULL << 32;
+	char *end;
+	unsigned long long m = strtoull(blk, &end, 16);
+
+	return *blk && *end == 0 && (m | spare) == ~0ULL;
 }
 
 static struct sva_ctx *new_ctx(uint32_t flags)
@@ -596,19 +611,34 @@ static void fault_threads(void)
 		ok(0, "fault thread binds");
 		goto out;
 	}
-	usleep(100000);
-	n1 = task_list(t1, 256);
-	int k = new_tasks(t0, n0, t1, n1, nw), named = 0;
-	for (int i = 0; i < k; i++) {
-		char comm[32];
-		task_comm(nw[i], comm, sizeof(comm));
-		named += !strcmp(comm, "sva-fault");
+	/* The threads name themselves once running: a loaded guest may take a
+	 * while to get there, so wait (5 s at most) rather than guess. */
+	int k = 0, named = 0;
+	for (int tries = 0; tries < 50 && !(k == 2 && named == 2); tries++) {
+		usleep(100000);
+		n1 = task_list(t1, 256);
+		k = new_tasks(t0, n0, t1, n1, nw);
+		named = 0;
+		for (int i = 0; i < k; i++) {
+			char comm[32];
+			task_comm(nw[i], comm, sizeof(comm));
+			named += !strcmp(comm, "sva-fault");
+		}
 	}
 	ok(k == 2 && named == 2, "two thread-mode contexts with a fault-capable bond: two sva-fault threads (%d, %d)", k,
 	   named);
 	if (k >= 1) {
 		int polling = strstr(cap_text, "poll(2)") != NULL;
-		long v0 = task_field(nw[0], "voluntary_ctxt_switches:", NULL, 0);
+		/* Measured from when it has settled into its wait (its count
+		 * still over 300 ms, 5 s at most): the start-up's own switches are
+		 * not waking up. */
+		long v0 = task_field(nw[0], "voluntary_ctxt_switches:", NULL, 0), vs = 0;
+		for (int tries = 0; tries < 16; tries++, v0 = vs) {
+			usleep(300000);
+			vs = task_field(nw[0], "voluntary_ctxt_switches:", NULL, 0);
+			if (vs == v0)
+				break;
+		}
 		usleep(1500000);
 		long v1 = task_field(nw[0], "voluntary_ctxt_switches:", NULL, 0);
 		if (polling)
@@ -902,7 +932,12 @@ static void rate_limit(void)
 	seen[sizeof(seen) - 1] = 0;
 	pthread_mutex_unlock(&cap_lock);
 	seen[strcspn(seen, "\n")] = 0;
-	ok(N - lines > 0 && at_end, "  the next line ends \"%s\" (%s)", want, seen);
+	/* The count is exact only if the 30 faults fell in one rate window: a
+	 * guest too loaded to make them within a second starts a second one. */
+	if (el < 1000)
+		ok(N - lines > 0 && at_end, "  the next line ends \"%s\" (%s)", want, seen);
+	else
+		skip(1, "the faults took more than a second: more than one rate window");
 out:
 	sva_unbind(b);
 	sva_mm_free(m);
@@ -1004,9 +1039,15 @@ static void edu_fork_busy(void)
 		return;
 	}
 	fflush(stdout);
+	/* A child gone early makes the parent's reads see the end of file and
+	 * its writes fail, not hang or kill it: each side closes the other's
+	 * ends. */
+	signal(SIGPIPE, SIG_IGN);
 	pid_t pid = fork();
 	if (pid == 0) {
 		char x;
+		close(to_child[1]);
+		close(to_parent[0]);
 		if (read(to_child[0], &x, 1) != 1)
 			_exit(1);
 		sva_ctx_free(c);
@@ -1018,6 +1059,8 @@ static void edu_fork_busy(void)
 		_exit(0);
 	}
 	char x;
+	close(to_child[0]);
+	close(to_parent[1]);
 	sva_dev_close(d);
 	int r1 = sva_dev_open(c, addr, &d2);
 	ok(r1 == -EBUSY && d2 == (struct sva_dev *)(uintptr_t)8,
@@ -1039,11 +1082,9 @@ static void edu_fork_busy(void)
 	sva_dev_close(d2);
 	if (write(to_child[1], "3", 1) != 1)
 		diag("child gone early");
-	ok(wait_child(pid) == 0, "  the child ran its part");
-	close(to_child[0]);
 	close(to_child[1]);
+	ok(wait_child(pid) == 0, "  the child ran its part");
 	close(to_parent[0]);
-	close(to_parent[1]);
 	sva_ctx_free(c);
 }
 
