@@ -54,8 +54,8 @@ void broker_fini(struct broker *b)
 
 /* 10: the run saw a stop; 11: it did not; else what went wrong.  blocked:
  * the signal is blocked when the broker starts, as a parent that blocked it
- * leaves it across fork() and exec(). */
-static int run_case_masked(const char *config, int before, int after, int blocked)
+ * leaves it across fork() and exec(); pending: and already sent then. */
+static int run_case_masked(const char *config, int before, int after, int blocked, bool pending)
 {
 	pid_t pid = fork();
 	int status;
@@ -76,6 +76,8 @@ static int run_case_masked(const char *config, int before, int after, int blocke
 			sigemptyset(&set);
 			sigaddset(&set, blocked);
 			sigprocmask(SIG_BLOCK, &set, NULL);
+			if (pending)
+				raise(blocked);
 		}
 		_exit(brokerd_main(3, argv) == 0 ? 12 : 13);
 	}
@@ -86,7 +88,7 @@ static int run_case_masked(const char *config, int before, int after, int blocke
 
 static int run_case(const char *config, int before, int after)
 {
-	return run_case_masked(config, before, after, 0);
+	return run_case_masked(config, before, after, 0, false);
 }
 
 int main(void)
@@ -98,7 +100,7 @@ int main(void)
 	if (fd < 0)
 		tap_bail("mkstemp: %s", strerror(errno));
 	close(fd); /* empty: no device, every default */
-	plan(10);
+	plan(13);
 	is_int(run_case(config, 0, 0), 11, "no signal: the broker runs (10 stop seen, 11 running)");
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		is_int(run_case(config, sigs[i], 0), 10,
@@ -110,9 +112,14 @@ int main(void)
 		       strsignal(sigs[i]));
 	}
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		is_int(run_case_masked(config, 0, sigs[i], sigs[i]), 10,
+		is_int(run_case_masked(config, 0, sigs[i], sigs[i], false), 10,
 		       "%s blocked by the parent that started the broker (a mask outlives exec), then sent: it "
 		       "stops (10 stop seen, 11 running)",
+		       strsignal(sigs[i]));
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		is_int(run_case_masked(config, 0, 0, sigs[i], true), 10,
+		       "%s blocked by the parent and already pending when the broker starts: the handler takes it "
+		       "once unblocked, not the default action (10 stop seen, 11 running)",
 		       strsignal(sigs[i]));
 	unlink(config);
 	return 0;
