@@ -23,7 +23,8 @@
  *    a failed sva_mm_prefault(); an sva_ctx_unshare_memfd() the kernel refused
  *    part of; an invalid argument "not logged"), it wins.  A NULL object
  *    (context, device, address space, bond, PASID space) is always logged,
- *    at error level on the process-wide log, by every call that fails for it;
+ *    at error level on the process-wide log (sva_bind() logs a NULL dev or
+ *    mm on the other one's context), by every call that fails for it;
  *    sva_dev_bond_lookup(), which logs nothing, is the one exception.
  *  - Objects are opaque.  Options and information structs start with a `size`
  *    field that the caller sets to sizeof(the struct) so they can grow without
@@ -404,7 +405,8 @@ int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts *opts, str
  * Make the mock device raise an I/O page fault on `pasid` (0: the RID) at `addr`
  * with access `perm` (SVA_ACCESS_*) in page-request group `grpid`.  The kernel
  * drops the fault silently if nothing fault-capable is attached there.  Thread-safe.
- * Errors: -EOPNOTSUPP not a mock device; -EINVAL NULL dev or bad perm; -EPERM an isolated broker client's pasid outside its global block;
+ * Errors: -EOPNOTSUPP not a mock device; -EINVAL NULL dev or bad perm;
+ * -EPERM an isolated broker client's pasid outside its global block;
  * -ECHILD in a forked child; -ECONNRESET the device's broker went away;
  * errors of IOMMU_TEST_CMD passed through; in a broker context, the broker's
  * errors (libsva(7), Errors).
@@ -1127,7 +1129,8 @@ int sva_ctx_fault_fd(struct sva_ctx *ctx);
  * Otherwise the fault thread has stopped: waiting on the queue failed and
  * faults are no longer answered (the devices wait until their PASIDs detach);
  * the error is the negative errno that stopped it, logged when it happened.
- * Thread-safe, lock-free.  Errors: -EINVAL NULL ctx; the errno that stopped
+ * Thread-safe, lock-free (but for the log line of a NULL ctx).  Errors:
+ * -EINVAL NULL ctx; the errno that stopped
  * the thread: -EBADF its queue's descriptor was closed behind libsva's back,
  * -ENOMEM from poll(2), or another error of the wait.  (Its wake-up eventfd
  * closed behind libsva's back does not stop it, and the teardown still stops

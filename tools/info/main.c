@@ -150,7 +150,6 @@ static const char *env_or(const char *name, const char *dflt)
 	return v && *v ? v : dflt;
 }
 
-/* Returns -1 to go on, else the exit status. */
 /* Returns -1 to go on, else the exit status; *asked is 'h' or 'V' when the
  * help or version is to be printed, once the whole command line is known
  * good (the roots' lengths are checked in main()). */
