@@ -38,7 +38,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-mm-contract \
 	tests/kernel/ktest-bind-contract \
 	tests/kernel/ktest-share-contract \
-	tests/kernel/ktest-lib-contract
+	tests/kernel/ktest-lib-contract \
+	tests/kernel/ktest-dlclose
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
@@ -86,6 +87,12 @@ tests_kernel_ktest_share_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # fork without handlers) and sva_ctx_new(3)'s rest, black-box; the host part under make check.
 tests_kernel_ktest_lib_contract_SOURCES = tests/kernel/ktest-lib-contract.c tests/tap.h
 tests_kernel_ktest_lib_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# libsva(7), One libsva per process: dlopen()s the built libsva.so.1 (it links
+# no libsva of its own), unloads it, loads a second copy by another path.
+# check-vm packs libsva/.libs/libsva.so.1 beside it.
+tests_kernel_ktest_dlclose_SOURCES = tests/kernel/ktest-dlclose.c tests/tap.h
+tests_kernel_ktest_dlclose_LDADD = $(PTHREAD_LIBS)
+EXTRA_tests_kernel_ktest_dlclose_DEPENDENCIES = libsva/libsva.la
 # ktest-demo's LD_PRELOAD helper, packed into the VM as /tests/occupy-preload.so.
 # Its own flags, without the sanitizers': it runs before the program's runtime
 # is set up (the file says why).

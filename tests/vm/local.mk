@@ -39,7 +39,7 @@ vm-kernel:
 	@$(SHELL) $(top_srcdir)/tests/vm/build-kernel.sh
 
 check-vm: $(KERNEL_TESTS) tools/sva-demo tools/sva-info tools/sva-brokerd tools/sva-bench tools/bench/bench-fault tests/kernel/sva-env-helper \
-	  tests/kernel/occupy-preload.la
+	  tests/kernel/occupy-preload.la libsva/libsva.la
 	@if test -z "`echo $(KERNEL_TESTS)`"; then \
 	  echo "check-vm: no kernel tests (KERNEL_TESTS, from tests/kernel/local.mk, is empty)" >&2; \
 	  exit 1; \
@@ -54,7 +54,8 @@ check-vm: $(KERNEL_TESTS) tools/sva-demo tools/sva-info tools/sva-brokerd tools/
 	for topology in $${SVA_VM_TOPOLOGIES:-mock vtd39 vtd48-numa numa-memless}; do \
 	  echo "check-vm: topology $$topology"; \
 	  tests="$(KERNEL_TESTS) +tools/sva-info +tools/bench/bench-fault +tests/kernel/sva-env-helper \
-	    +tools/sva-demo +tools/sva-bench +tools/sva-brokerd +tests/kernel/.libs/occupy-preload.so"; \
+	    +tools/sva-demo +tools/sva-bench +tools/sva-brokerd +tests/kernel/.libs/occupy-preload.so \
+	    +libsva/.libs/libsva.so.1"; \
 	  case $$topology in numa-memless) tests=tests/kernel/ktest-mem ;; esac; \
 	  $(SHELL) $(top_srcdir)/tests/vm/run-vm.sh --topology $$topology \
 	    --logdir $(VM_LOGDIR) --kernel "$$kernel" --hugepages $${SVA_VM_HUGEPAGES:-8} \
