@@ -197,6 +197,50 @@ else
 	skip "no program to run"
 fi
 
+# libsva(7), Versions: "a program that runs against an older libsva.so.1 than
+# it was built for fails to start, naming the missing node".  A stand-in for a
+# later minor release (libsva.so.1 with a LIBSVA_1.1 node beside LIBSVA_1.0)
+# links a program; run against the installed library, which has no LIBSVA_1.1,
+# the loader refuses it before main.  An unversioned library would let it start
+# and fail at the first call of the missing function instead.
+mkdir -p "$tmp/later"
+cat >"$tmp/later/later.map" <<'EOF'
+LIBSVA_1.0 { global: sva_log_level_name; local: *; };
+LIBSVA_1.1 { global: sva_test_later_minor; } LIBSVA_1.0;
+EOF
+cat >"$tmp/later/later.c" <<'EOF'
+const char *sva_log_level_name(int level);
+const char *sva_log_level_name(int level) { return level ? "later" : "later0"; }
+int sva_test_later_minor(void);
+int sva_test_later_minor(void) { return 0; }
+EOF
+cat >"$tmp/later/prog.c" <<'EOF'
+#include <stdio.h>
+#include <sva/sva.h>
+int sva_test_later_minor(void); /* what the later header would declare */
+int main(void)
+{
+	puts("started");
+	printf("%s\n", sva_log_level_name(SVA_LOG_WARN));
+	return sva_test_later_minor();
+}
+EOF
+# shellcheck disable=SC2086 # the flags are words
+if $CC -shared -fPIC -Wl,-soname,libsva.so.1 -Wl,--version-script="$tmp/later/later.map" \
+	-o "$tmp/later/libsva.so.1" "$tmp/later/later.c" >"$tmp/later/cc.log" 2>&1 &&
+	ln -s libsva.so.1 "$tmp/later/libsva.so" &&
+	$CC -std=c11 $cflags -o "$tmp/later/prog" "$tmp/later/prog.c" -L"$tmp/later" -lsva >>"$tmp/later/cc.log" 2>&1 &&
+	LD_LIBRARY_PATH="$tmp/later" "$tmp/later/prog" >>"$tmp/later/cc.log" 2>&1; then
+	LD_LIBRARY_PATH="$libdir" "$tmp/later/prog" >"$tmp/later/out" 2>"$tmp/later/err"
+	st=$?
+	ok "$([ "$st" -ne 0 ] && ! grep -q started "$tmp/later/out" && grep -q 'LIBSVA_1\.1.*not found' "$tmp/later/err" &&
+		echo 0 || echo 1)" "a program built for a later minor version fails to start against this one, naming LIBSVA_1.1 (exit $st)"
+	diag_file "$tmp/later/err"
+else
+	skip "cannot build the stand-in for a later libsva.so.1"
+	diag_file "$tmp/later/cc.log"
+fi
+
 # C++: the header's extern "C" and the same link.
 if command -v "$CXX" >/dev/null 2>&1; then
 	cat >"$tmp/prog.cc" <<'EOF'
