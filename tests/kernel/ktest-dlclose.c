@@ -415,6 +415,14 @@ static void freed_then_unloaded(const char *so)
 	l.dev_close(d);
 	l.ctx_free(c);
 	is_int(exits, 1, "freed: mm_exit ran once, at the unbind");
+	/* The monitor stopped with the last tracked address space; a new one
+	 * starts it again, in the same load: still one eventfd. */
+	c = new_ctx(&l, false);
+	m = NULL;
+	r = c ? l.mm_new(c, NULL, &m) : -1;
+	is_int(r, 0, "freed: another tracked address space, after the first was freed");
+	l.mm_free(m);
+	l.ctx_free(c);
 	is_int(lib_close(&l), 0, "freed: dlclose");
 	ok(!loaded(so) && !mapped(so), "freed: unloaded, its code unmapped");
 	is_int(tasks_settle(t0), t0, "freed: its threads are gone after the unload");
@@ -492,6 +500,51 @@ static void alive_at_unload(const char *so)
 	process_goes_on("alive", buf, REGION);
 	free(a);
 	free(pre);
+	free(b);
+}
+
+/*
+ * The context freed (its bonds with it), its device and address space still
+ * open and holding it: the unload stops its fault thread and the monitor too.
+ */
+static void ctx_freed_first(const char *so)
+{
+	struct fdset *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct lib l;
+	struct sva_ctx *c;
+	struct sva_dev *d = NULL;
+	struct sva_mm *m = NULL;
+	struct sva_bond *bond = NULL;
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
+	char names[2048];
+	int t0 = count_tasks(), r;
+	void *buf = map_region(3);
+
+	fds_snap(a);
+	if (!lib_open(&l, so) || !(c = new_ctx(&l, false)))
+		tap_bail("cannot load %s or make a context", so);
+	r = l.dev_open_mock(c, NULL, &d);
+	if (!r)
+		r = l.mm_new(c, NULL, &m);
+	if (!r)
+		r = l.bind(d, m, &bo, &bond);
+	if (!r)
+		r = l.dev_inject_fault(d, l.bond_pasid(bond), (uint64_t)(uintptr_t)buf, SVA_ACCESS_WRITE, 0);
+	is_int(r, 0, "ctx freed first: device, tracked address space, bond, fault");
+	exits = 0;
+	l.ctx_free(c);
+	is_int(exits, 1, "ctx freed first: sva_ctx_free ran the bond's mm_exit");
+	is_int(lib_close(&l), 0, "ctx freed first: dlclose with its device and address space open");
+	ok(!loaded(so) && !mapped(so), "ctx freed first: unloaded, its code unmapped");
+	is_int(exits, 1, "ctx freed first: no mm_exit again at the unload");
+	is_int(tasks_settle(t0), t0, "ctx freed first: its threads are gone after the unload");
+	fds_snap(b);
+	fds_new(a, b, names, sizeof(names), NULL);
+	is_int(fds_new(a, b, NULL, 0, "eventfd"), 1, "ctx freed first: one eventfd (the monitor's) stays open (%s)",
+	       names);
+	is_int(fds_new(a, b, NULL, 0, "userfaultfd"), 0, "ctx freed first: no userfaultfd stays open");
+	process_goes_on("ctx freed first", buf, REGION);
+	free(a);
 	free(b);
 }
 
@@ -634,6 +687,7 @@ int main(void)
 	}
 	freed_then_unloaded(so);
 	alive_at_unload(so);
+	ctx_freed_first(so);
 	if (!mkdtemp(dir))
 		tap_bail("mkdtemp: %s", strerror(errno));
 	snprintf(copy, sizeof(copy), "%s/libsva-copy.so.1", dir);
