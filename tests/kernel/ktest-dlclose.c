@@ -503,6 +503,32 @@ static void alive_at_unload(const char *so)
 	free(b);
 }
 
+/* "One per load that created a tracked address space": a load that made only
+ * untracked ones leaves nothing open. */
+static void untracked_only(const char *so)
+{
+	struct fdset *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct sva_mm_opts uo = { .size = sizeof(uo), .flags = SVA_MM_UNTRACKED };
+	struct lib l;
+	struct sva_ctx *c;
+	struct sva_mm *m = NULL;
+	char names[2048];
+	int t0 = count_tasks();
+
+	fds_snap(a);
+	if (!lib_open(&l, so) || !(c = new_ctx(&l, false)))
+		tap_bail("cannot load %s or make a context", so);
+	is_int(l.mm_new(c, &uo, &m), 0, "untracked only: an SVA_MM_UNTRACKED address space");
+	l.mm_free(m);
+	l.ctx_free(c);
+	is_int(lib_close(&l), 0, "untracked only: dlclose");
+	is_int(tasks_settle(t0), t0, "untracked only: no thread left");
+	fds_snap(b);
+	is_int(fds_new(a, b, names, sizeof(names), NULL), 0, "untracked only: no descriptor left open (%s)", names);
+	free(a);
+	free(b);
+}
+
 /*
  * The context freed (its bonds with it), its device and address space still
  * open and holding it: the unload stops its fault thread and the monitor too.
@@ -688,6 +714,7 @@ int main(void)
 	freed_then_unloaded(so);
 	alive_at_unload(so);
 	ctx_freed_first(so);
+	untracked_only(so);
 	if (!mkdtemp(dir))
 		tap_bail("mkdtemp: %s", strerror(errno));
 	snprintf(copy, sizeof(copy), "%s/libsva-copy.so.1", dir);
