@@ -302,7 +302,8 @@ void sva_mm_reap(struct sva_mm *mm)
 			 "mapped untracked: after munmap()/madvise() of it call sva_mm_invalidate() "
 			 "(sva_mm_stats() counts such ranges; logged once)",
 			 mm->ioas_id, (unsigned long long)at[0], (unsigned long long)at[1],
-			 why == -EBUSY ? "the application has its own userfaultfd there" : strerror(-why));
+			 why == -EBUSY ? "another userfaultfd is registered there: the application's own, or another "
+					 "copy of libsva's" : strerror(-why));
 	if (lost)
 		sva_logf(&mm->ctx->log, SVA_LOG_ERROR,
 			 "coherence tracking of IOAS %u stopped (%s): munmap()/madvise() no longer reach the "
