@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -353,10 +354,17 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 						      access, (uint64_t)ri->later * 4096, &pages);
 	}
 	if (!bond) {
+		/* A stray record's info holds its group's device, not its own
+		 * (plan_batch()); any other's was looked up by its own id. */
+		const struct sva_dev *from = ri->stray ? dev_by_id(ctx, rec->dev_id) : dev;
+		bool pasid = flags & KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID;
+		char unknown[32];
+
+		if (!from)
+			snprintf(unknown, sizeof(unknown), "device %u (unknown)", rec->dev_id);
 		sva_logf_rl(&ctx->log, &ctx->fe.rl, SVA_LOG_WARN,
-			    "I/O page fault from device %u %s %u at 0x%llx with no bond: INVALID", rec->dev_id,
-			    (flags & KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID) ? "PASID" : "RID", rec->pasid,
-			    (unsigned long long)rec->addr);
+			    "I/O page fault from %s %s %u at 0x%llx with no bond: INVALID", from ? from->label : unknown,
+			    pasid ? "PASID" : "RID", pasid ? rec->pasid : 0, (unsigned long long)rec->addr);
 		*sticky = reason;
 		return KABI_IOMMUFD_PAGE_RESP_INVALID;
 	}
@@ -563,10 +571,19 @@ static void drop_group(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault
 		.code = KABI_IOMMUFD_PAGE_RESP_INVALID,
 	};
 
+	/* Named by its last record, by which the kernel routes the answer (a
+	 * faulty device's group may name several). */
+	const struct kabi_iommu_hwpt_pgfault *last = &rec[n - 1];
+	const struct sva_dev *dev = dev_by_id(ctx, last->dev_id);
+	bool pasid = last->flags & KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID;
+	char unknown[32];
+
 	answer(ctx, &resp, 1);
+	if (!dev)
+		snprintf(unknown, sizeof(unknown), "device %u (unknown)", last->dev_id);
 	sva_logf_rl(&ctx->log, &ctx->fe.rl, SVA_LOG_WARN,
-		    "a page-request group of %zu records from device %u (more than %u): answered INVALID, unresolved",
-		    n, rec[0].dev_id, MAX_RECORDS);
+		    "a page-request group of %zu records (more than %u) from %s %s %u: answered INVALID, unresolved", n,
+		    MAX_RECORDS, dev ? dev->label : unknown, pasid ? "PASID" : "RID", pasid ? last->pasid : 0);
 }
 
 /*

@@ -13,6 +13,17 @@
  * one write; a group is SUCCESS only if every record resolved; after a record
  * fails, the rest of its group is answered without being mapped (sticky) and
  * each is reported once; the next group starts clean; the bond's counters.
+ *
+ * And the odd records (libsva(7), The fault engine and Logging;
+ * sva_ctx_process_faults(3)): records no bond claims are answered INVALID,
+ * logged at warning level naming the device ("device N (mock)", or "device N
+ * (unknown)" for one the context does not know, a stray record by its own
+ * device), at most 10 lines a second for the context, apart from the bond's
+ * own limit, and counted on no bond; a group of more than 4096 records
+ * (through a read hook that hands out whole groups, as the kernel does) is
+ * answered INVALID once, unresolved, counted only in the return value, with
+ * one line that carries the count held back from the lines of no bond (the
+ * limit they share).
  */
 #include <fcntl.h>
 
@@ -51,6 +62,88 @@ static struct kabi_iommu_hwpt_pgfault rec(struct sva_dev *dev, struct sva_bond *
 		.length = PG,
 		.cookie = cookie, /* iommufd gives every record of a group its cookie */
 	};
+}
+
+/* ------------------------------------------------ the context's own lines */
+
+/* What the context logged while capturing: lines at warning level and above
+ * (and at info), the text of every line. */
+static struct {
+	int warn, info;
+	char text[16384];
+} cap;
+
+static void cap_fn(void *arg, enum sva_log_level level, const char *msg)
+{
+	size_t used = strlen(cap.text);
+
+	(void)arg;
+	if (level == SVA_LOG_WARN)
+		cap.warn++;
+	else if (level == SVA_LOG_INFO)
+		cap.info++;
+	if (used + strlen(msg) + 2 < sizeof(cap.text)) {
+		strcat(cap.text, msg);
+		strcat(cap.text, "\n");
+	}
+}
+
+static void cap_reset(void)
+{
+	memset(&cap, 0, sizeof(cap));
+}
+
+/* The first captured line holding `what`, into out ("" if none). */
+static void cap_line(const char *what, char *out, size_t len)
+{
+	const char *at = strstr(cap.text, what), *start, *end;
+
+	out[0] = 0;
+	if (!at)
+		return;
+	for (start = at; start > cap.text && start[-1] != '\n'; start--)
+		;
+	end = strchr(at, '\n');
+	snprintf(out, len, "%.*s", (int)(end ? end - start : (ptrdiff_t)strlen(start)), start);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A stand-in for the kernel's queue that hands out whole groups only, as
+ * iommufd does (a regular file would hand out part of a group), and fails
+ * with EINVAL when the first group does not fit (Linux 7.3): the only way to
+ * give the engine a group larger than it ever resolves, which no IOMMU
+ * raises.  Its answers go to the file the engine writes into.
+ */
+extern ssize_t (*sva_test_fault_read)(int fd, void *buf, size_t len);
+
+#define BIG 5000u /* over the 4096 records a group is ever resolved with */
+static struct kabi_iommu_hwpt_pgfault big_q[BIG + 1];
+static size_t big_groups[2] = { BIG, 1 }, big_next;
+
+static ssize_t big_read(int fd, void *buf, size_t len)
+{
+	size_t done = 0, first = 0;
+
+	(void)fd;
+	for (size_t g = 0; g < big_next; g++)
+		first += big_groups[g];
+	while (big_next < 2 && (done + big_groups[big_next]) * sizeof(big_q[0]) <= len) {
+		memcpy((char *)buf + done * sizeof(big_q[0]), &big_q[first + done], big_groups[big_next] * sizeof(big_q[0]));
+		done += big_groups[big_next++];
+	}
+	if (!done && big_next < 2) {
+		errno = EINVAL;
+		return -1;
+	}
+	return (ssize_t)(done * sizeof(big_q[0]));
 }
 
 /* 0 if the kernel reads the process's bytes at IOVA == VA, else -errno. */
@@ -196,6 +289,171 @@ int main(void)
 		   rep2.n);
 		sva_unbind(other);
 	}
+
+	/*
+	 * Faults no bond claims (libsva(7), The fault engine and Logging;
+	 * sva_ctx_process_faults(3)): a record of a device the context does not
+	 * know, then records of the mock under a PASID nothing is bound to.
+	 * Each is answered INVALID and logged at warning level, naming the
+	 * device "device N (what)" where the context knows it; at most 10
+	 * lines a second for the context, apart from each bond's own 10 (a
+	 * refused fault of the bond in the same batch still logs its line);
+	 * nothing is counted on or reported to a bond.
+	 */
+	enum { UN = 30 };
+	uint32_t free_pasid = sva_bond_pasid(bond) ^ 0x40000u;
+	struct sva_bond_stats u0 = { .size = sizeof(u0) }, u1 = { .size = sizeof(u1) };
+	uint64_t el_un = 0;
+	int rep_un = rep.n;
+	char line[512], want[160];
+	{
+		struct kabi_iommu_hwpt_pgfault un[UN + 2];
+		struct kabi_iommu_hwpt_page_response ans[UN + 2];
+		int invalid = 0, ordered = 0, r;
+
+		if (sva_dev_bond_lookup(dev, free_pasid, NULL, NULL) != -ENOENT)
+			ktest_bail("PASID %u is bound on the mock", free_pasid);
+		un[0] = rec(dev, bond, 0x7f000000, 0x500, true);
+		un[0].dev_id = 0xdead; /* no device of the context */
+		for (unsigned i = 1; i <= UN; i++) {
+			un[i] = rec(dev, bond, BUF_VA + 5 * WIN, 0x500 + i, true);
+			un[i].pasid = free_pasid;
+		}
+		un[UN + 1] = rec(dev, bond, BUF_VA + 3 * WIN, 0x5ff, true); /* the hole: the bond's own refusal */
+		sva_bond_stats(bond, &u0);
+		sva_ctx_set_log(ctx, cap_fn, NULL, SVA_LOG_INFO);
+		usleep(1100000); /* a fresh second for the context's lines */
+		cap_reset();
+		if (ftruncate(fd, 0) || pwrite(fd, un, sizeof(un), 0) != (ssize_t)sizeof(un))
+			ktest_bail("the records of no bond");
+		lseek(fd, 0, SEEK_SET);
+		ktest_queue_use(ctx, fd);
+		uint64_t t0 = now_ms();
+		r = sva_ctx_process_faults(ctx, 64);
+		el_un = now_ms() - t0;
+		ktest_queue_use(ctx, real_fd);
+		is_int(r, UN + 2, "records of no bond: all %d handled", UN + 2);
+		got = pread(fd, ans, sizeof(ans), sizeof(un));
+		for (unsigned i = 0; got == (ssize_t)sizeof(ans) && i <= UN; i++) {
+			invalid += ans[i].code == KABI_IOMMUFD_PAGE_RESP_INVALID;
+			ordered += ans[i].cookie == 0x500 + i;
+		}
+		ok(invalid == UN + 1 && ordered == UN + 1, "  each answered INVALID with its cookie (%d, %d of %d)", invalid,
+		   ordered, UN + 1);
+		sva_bond_stats(bond, &u1);
+		ok(u1.faults - u0.faults == 1 && u1.invalid - u0.invalid == 1 && u1.groups - u0.groups == 1 &&
+			   rep.n - rep_un == 1,
+		   "  none counted on the bond nor reported to it: only its own refusal (%llu faults, %d reports)",
+		   (unsigned long long)(u1.faults - u0.faults), rep.n - rep_un);
+		snprintf(want, sizeof(want), "device %u (mock) PASID %u", dev->info.dev_id, free_pasid);
+		cap_line(want, line, sizeof(line));
+		ok(line[0] && strstr(line, "no bond"), "  a line names the device as libsva(7) says: \"%s\" (%s)", want,
+		   line);
+		cap_line("device 57005", line, sizeof(line));
+		ok(strstr(line, "device 57005 (unknown) PASID") != NULL,
+		   "  a device the context does not know: \"device 57005 (unknown)\" (%s)", line);
+		ok(cap.warn >= 1 && cap.warn <= (int)SVA_LOG_BURST * (int)(el_un / 1000 + 1),
+		   "  at warning level, at most 10 lines a second for the context (%d in %llu ms)", cap.warn,
+		   (unsigned long long)el_un);
+		snprintf(want, sizeof(want), "from device %u (mock) PASID %u at 0x%llx", dev->info.dev_id,
+			 sva_bond_pasid(bond), (unsigned long long)(BUF_VA + 3 * WIN));
+		cap_line(want, line, sizeof(line));
+		ok(cap.info == 1 && line[0], "  the bond's refusal in the same second still has its info line (%s)", line);
+	}
+
+	/*
+	 * An oversize page-request group (libsva(7), The fault engine;
+	 * sva_ctx_process_faults(3), step 1): 5000 records of the bond, more
+	 * than the 4096 a group is resolved with, then an ordinary group.  The
+	 * big one is answered INVALID once, nothing of it is mapped, its
+	 * records are counted in the return value only (not in the bond's
+	 * counters, not passed to fault_error), and it has one warning line,
+	 * naming the device, on the context's limit shared with the lines of
+	 * faults no bond claims: it says how many of those were held back.
+	 * The group after it is resolved.
+	 */
+	{
+		struct sva_bond_stats b0 = { .size = sizeof(b0) }, b1 = { .size = sizeof(b1) };
+		struct kabi_iommu_hwpt_page_response ans[3];
+		unsigned char *ext = ktest_map_at(BUF_VA + 16 * WIN, 2 * WIN, PROT_READ | PROT_WRITE);
+		int rep0 = rep.n, r;
+
+		memset(ext, 0x5a, 2 * WIN);
+		for (unsigned i = 0; i < BIG; i++)
+			big_q[i] = rec(dev, bond, BUF_VA + 16 * WIN + (i % 16) * PG, 0x800, i + 1 == BIG);
+		big_q[BIG] = rec(dev, bond, BUF_VA + 17 * WIN, 0x900, true);
+		big_next = 0;
+		sva_bond_stats(bond, &b0);
+		usleep(1100000); /* the next second: the held-back count is owed */
+		cap_reset();
+		if (ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
+			ktest_bail("ftruncate");
+		ktest_queue_use(ctx, fd);
+		sva_test_fault_read = big_read;
+		r = sva_ctx_process_faults(ctx, 64);
+		sva_test_fault_read = NULL;
+		ktest_queue_use(ctx, real_fd);
+		is_int(r, BIG + 1, "a group of %u records and one of 1: the return value counts all %u", BIG, BIG + 1);
+		got = pread(fd, ans, sizeof(ans), 0);
+		ok(got == (ssize_t)(2 * sizeof(ans[0])) && ans[0].cookie == 0x800 &&
+			   ans[0].code == KABI_IOMMUFD_PAGE_RESP_INVALID && ans[1].cookie == 0x900 &&
+			   ans[1].code == KABI_IOMMUFD_PAGE_RESP_SUCCESS,
+		   "  the big group answered INVALID once, the next one SUCCESS (%zd bytes)", got);
+		is_int(visible(ctx, mm, BUF_VA + 16 * WIN), -ENOENT, "  nothing of the big group was mapped (unresolved)");
+		is_int(visible(ctx, mm, BUF_VA + 17 * WIN), 0, "  the group after it was");
+		sva_bond_stats(bond, &b1);
+		ok(b1.faults - b0.faults == 1 && b1.groups - b0.groups == 1 && b1.invalid == b0.invalid && rep.n == rep0,
+		   "  the bond counts only the ordinary group (%llu faults, %llu groups, %llu invalid), no fault_error (%d)",
+		   (unsigned long long)(b1.faults - b0.faults), (unsigned long long)(b1.groups - b0.groups),
+		   (unsigned long long)(b1.invalid - b0.invalid), rep.n - rep0);
+		snprintf(want, sizeof(want), "device %u (mock)", dev->info.dev_id);
+		cap_line("5000 records", line, sizeof(line));
+		ok(cap.warn == 1 && strstr(line, want), "  one warning line, naming \"%s\" (%s)", want, line);
+		snprintf(want, sizeof(want), "(%d similar lines suppressed before this one)", UN + 1 - (int)SVA_LOG_BURST);
+		if (el_un < 1000)
+			ok(strlen(line) > strlen(want) && !strcmp(line + strlen(line) - strlen(want), want),
+			   "  it ends \"%s\": the limit is the context's, shared with faults of no bond", want);
+		else
+			skip(1, "the records of no bond took more than a second: more than one rate window");
+		is_int(sva_ctx_fault_health(ctx), 0, "  the engine is still healthy");
+		munmap(ext, 2 * WIN);
+	}
+
+	/*
+	 * A faulty group whose last record no bond claims: a record of the
+	 * bond, then one of a device the context does not know.  The group
+	 * is the last record's (plan_batch()), so neither is the bond's; each
+	 * line names the record's own device, not the group's.
+	 */
+	{
+		struct kabi_iommu_hwpt_pgfault two[2];
+		struct kabi_iommu_hwpt_page_response ans[2];
+		struct sva_bond_stats s0 = { .size = sizeof(s0) }, s1 = { .size = sizeof(s1) };
+		int rep0 = rep.n;
+
+		two[0] = rec(dev, bond, BUF_VA + 5 * WIN, 0xa00, false);
+		two[1] = rec(dev, bond, BUF_VA + 5 * WIN, 0xa00, true);
+		two[1].dev_id = 0xdead;
+		sva_bond_stats(bond, &s0);
+		cap_reset();
+		if (ftruncate(fd, 0) || pwrite(fd, two, sizeof(two), 0) != (ssize_t)sizeof(two) || lseek(fd, 0, SEEK_SET))
+			ktest_bail("the stray group");
+		ktest_queue_use(ctx, fd);
+		is_int(sva_ctx_process_faults(ctx, 64), 2, "a group ending in a record of an unknown device: both handled");
+		ktest_queue_use(ctx, real_fd);
+		got = pread(fd, ans, sizeof(ans), sizeof(two));
+		ok(got == (ssize_t)sizeof(ans[0]) && ans[0].cookie == 0xa00 && ans[0].code == KABI_IOMMUFD_PAGE_RESP_INVALID,
+		   "  one answer, INVALID (%zd bytes)", got);
+		sva_bond_stats(bond, &s1);
+		ok(s1.faults == s0.faults && rep.n == rep0, "  nothing counted on or reported to the bond");
+		snprintf(want, sizeof(want), "device %u (mock) PASID %u at 0x%llx with no bond", dev->info.dev_id,
+			 sva_bond_pasid(bond), (unsigned long long)(BUF_VA + 5 * WIN));
+		cap_line(want, line, sizeof(line));
+		ok(line[0] != 0, "  the bond's record is named by its own device: \"%s\"", want);
+		cap_line("device 57005 (unknown)", line, sizeof(line));
+		ok(line[0] != 0, "  the last by its own: \"device 57005 (unknown)\"");
+	}
+	sva_ctx_set_log(ctx, NULL, NULL, SVA_LOG_DEFAULT);
 
 	/* The real queue is back in place and still works. */
 	is_int(sva_dev_inject_fault(dev, sva_bond_pasid(bond), BUF_VA + 7 * WIN, SVA_ACCESS_READ, 0), 0,
