@@ -11,7 +11,9 @@
  * idle fault thread that does not wake, a child made without the fork
  * handlers still known for a child, mm_free/dev_close/ctx_free refused
  * inside a log callback), Logging (a device named "device N (mock)", the
- * per-bond rate limit and its "suppressed" count), and sva_ctx_new(3)'s
+ * per-bond rate limit and its "suppressed" count), Teardown (exit(3) from
+ * mm_exit, fault_error or a log callback, with atexit(3) handlers: the
+ * process exits, the handlers' calls are refused), and sva_ctx_new(3)'s
  * -ENOMEM under RLIMIT_AS (the line names the limit, raising it is enough, a
  * failure for another reason reserves nothing) and its thread safety.
  * Checked only against the pages and sva.h.  The first part needs no kernel
@@ -57,6 +59,7 @@
 #endif
 
 #define PG 4096ul
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MiB (1024ul * 1024ul)
 /* Inside the mock's window [16 MiB, 2 GiB) (libsva(7), The mock device). */
 #define SLOT(n) ((uintptr_t)0x48000000ul + (uintptr_t)(n) * 0x1000000ul)
@@ -1092,6 +1095,177 @@ static void edu_fork_busy(void)
 	sva_ctx_free(c);
 }
 
+/*
+ * exit(3) from inside a callback, with the application's atexit(3) handlers
+ * (libsva(7), Teardown: the mm_exit contract; sva_bind(3), Calls inside
+ * callbacks; sva_ctx_set_log(3)): libsva's exit teardown is skipped and the
+ * bonds are left to the kernel; the handlers run on that thread, still inside
+ * the callback, where bind and unbind are refused with -EDEADLK,
+ * sva_ctx_process_faults(3) too inside a fault_error or log callback (inside
+ * mm_exit it is allowed), and mm_free, dev_close and ctx_free log an error
+ * and do nothing.  Each case runs in a child that must exit with the status
+ * the callback gave within 20 s, or is killed and fails.
+ */
+enum exit_from { EX_MM_EXIT_UNBIND, EX_MM_EXIT_MM_FREE, EX_LOG_IN_BATCH, EX_FAULT_ERROR };
+
+static struct {
+	enum exit_from from;
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	int pipe, status;
+} xc = { .pipe = -1 };
+
+static void xc_atexit(void)
+{
+	struct sva_bond *b = NULL;
+	int r[4];
+
+	r[0] = sva_ctx_process_faults(xc.ctx, 8);
+	r[1] = sva_bind(xc.dev, xc.mm, NULL, &b);
+	r[2] = sva_unbind(xc.bond);
+	sva_mm_free(xc.mm);
+	sva_dev_close(xc.dev);
+	sva_ctx_free(xc.ctx);
+	r[3] = 1; /* the frees returned */
+	if (write(xc.pipe, r, sizeof(r)) != (ssize_t)sizeof(r))
+		_exit(3);
+}
+
+static void xc_leave(void)
+{
+	int status = xc.status;
+
+	xc.status = 0;
+	if (status)
+		exit(status);
+}
+
+static void xc_mm_exit(struct sva_bond *bond, void *drvdata)
+{
+	(void)bond;
+	(void)drvdata;
+	if (xc.from == EX_MM_EXIT_UNBIND || xc.from == EX_MM_EXIT_MM_FREE)
+		xc_leave();
+}
+
+static void xc_fault_error(struct sva_bond *bond, const struct sva_fault_report *rep, void *drvdata)
+{
+	(void)bond;
+	(void)rep;
+	(void)drvdata;
+	if (xc.from == EX_FAULT_ERROR)
+		xc_leave();
+}
+
+static void xc_log(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	if (xc.from == EX_LOG_IN_BATCH && strstr(msg, "I/O page fault"))
+		xc_leave();
+}
+
+static void xc_child(enum exit_from from, int status, int wfd)
+{
+	bool poll_mode = from != EX_MM_EXIT_MM_FREE;
+	struct sva_ctx_opts o = { .size = sizeof(o),
+				  .flags = poll_mode ? SVA_CTX_FAULT_POLL : 0,
+				  .log_fn = xc_log,
+				  .log_level = SVA_LOG_INFO };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = xc_mm_exit, .fault_error = xc_fault_error };
+	/* The RID: the mock cannot be destroyed at exit with a PASID still
+	 * attached without a kernel warning (sva_dev_open_mock(3)). */
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_RID, .ops = &ops };
+	struct sva_mm_opts mo = { .size = sizeof(mo), .flags = SVA_MM_UNTRACKED };
+
+	xc.from = from;
+	xc.pipe = wfd;
+	if (sva_ctx_new(&o, &xc.ctx) || sva_dev_open_mock(xc.ctx, NULL, &xc.dev) || sva_mm_new(xc.ctx, &mo, &xc.mm) ||
+	    sva_bind(xc.dev, xc.mm, &bo, &xc.bond))
+		_exit(90);
+	if (atexit(xc_atexit))
+		_exit(91);
+	xc.status = status;
+	switch (from) {
+	case EX_MM_EXIT_UNBIND:
+		sva_unbind(xc.bond);
+		break;
+	case EX_MM_EXIT_MM_FREE:
+		sva_mm_free(xc.mm);
+		break;
+	case EX_LOG_IN_BATCH:
+	case EX_FAULT_ERROR:
+		/* Nothing is mapped there (SLOT(6) is never mapped): refused,
+		 * with an info line and a fault_error call, inside the batch. */
+		if (sva_dev_inject_fault(xc.dev, 0, (uint64_t)SLOT(6), SVA_ACCESS_READ, 0))
+			_exit(92);
+		sva_ctx_process_faults(xc.ctx, 8);
+		break;
+	}
+	_exit(93); /* the callback did not exit */
+}
+
+/* The child's exit status, -SIGKILL if it hung past `secs` and was killed. */
+static int wait_child_for(pid_t pid, int secs)
+{
+	uint64_t end = now_ms() + (uint64_t)secs * 1000;
+	int st = 0;
+	pid_t w;
+
+	if (pid < 0)
+		return -1000;
+	while ((w = waitpid(pid, &st, WNOHANG)) == 0 && now_ms() < end)
+		usleep(20000);
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		return wait_child(pid) == -SIGKILL ? -SIGKILL : -998;
+	}
+	if (w < 0)
+		return -997;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? -WTERMSIG(st) : -999;
+}
+
+static void exit_in_callbacks(void)
+{
+	static const struct {
+		enum exit_from from;
+		const char *what;
+		int want_process; /* sva_ctx_process_faults in the handler */
+	} cases[] = {
+		{ EX_MM_EXIT_UNBIND, "mm_exit (sva_unbind, poll mode)", 0 },
+		{ EX_MM_EXIT_MM_FREE, "mm_exit (sva_mm_free, thread mode)", -EINVAL },
+		{ EX_LOG_IN_BATCH, "a log callback inside a poll-mode batch", -EDEADLK },
+		{ EX_FAULT_ERROR, "fault_error", -EDEADLK },
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		int p[2], r[4] = { 0, 0, 0, 0 }, status = 40 + (int)i;
+
+		if (pipe(p)) {
+			ok(0, "pipe");
+			continue;
+		}
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(p[0]);
+			xc_child(cases[i].from, status, p[1]);
+		}
+		close(p[1]);
+		int got = wait_child_for(pid, 20);
+		ssize_t n = read(p[0], r, sizeof(r));
+		close(p[0]);
+		ok(got == status, "exit(%d) from %s with an atexit handler: the process exits (%d%s)", status,
+		   cases[i].what, got, got == -SIGKILL ? ": hung, killed after 20 s" : "");
+		ok(n == (ssize_t)sizeof(r) && r[3] == 1, "  the handler ran, its mm_free, dev_close and ctx_free returned");
+		ok(n == (ssize_t)sizeof(r) && r[0] == cases[i].want_process && r[1] == -EDEADLK && r[2] == -EDEADLK,
+		   "  in it process_faults %d (want %d), bind %d and unbind %d (want -EDEADLK)", r[0],
+		   cases[i].want_process, r[1], r[2]);
+	}
+}
+
 int main(void)
 {
 	uint64_t t0 = now_ms();
@@ -1126,6 +1300,7 @@ int main(void)
 	raw_clone_child();
 	log_callback_frees();
 	rate_limit();
+	exit_in_callbacks();
 	ctx_new_threads();
 	diag("took %llu ms", (unsigned long long)(now_ms() - t0));
 	return done_testing();
