@@ -198,6 +198,27 @@ int main(void)
 			snprintf(many + strlen(many), sizeof(many) - strlen(many), "device d%d mock\n", i);
 		refused(many, "more than 16 devices", "too many devices");
 	}
+	/* sva-brokerd(8), CONFIGURATION: a number is digits only, leading zeros
+	 * change nothing, and one past its range is refused, never wrapped.
+	 * strtoull() took a '+' and a leading \v or \f. */
+	refused("pasids-per-client +8\n", "pasids-per-client: a number", "pasids-per-client +8 (a sign)");
+	refused("max-clients \v8\n", "max-clients: a number", "max-clients with a vertical tab before it");
+	refused("grace-ms \f100\n", "grace-ms: a number", "grace-ms with a form feed before it");
+	refused("socket-mode +0660\n", "socket-mode: an octal mode", "socket-mode +0660 (a sign)");
+	refused("pasids +256 1000\n", "pasids: MIN MAX", "pasids with a sign");
+	refused("device a mock\nmm-exit a /bin/true +250\n", "mm-exit: the timeout", "an mm-exit timeout with a sign");
+	refused("device a mock\nallow a uid +1000\n", "allow: no user '+1000'", "a uid with a sign (not a number: a name)");
+	refused("clients-per-user +3\n", "clients-per-user: a number", "clients-per-user +3");
+	refused("isolated-pin-max +64K\n", "isolated-pin-max: bytes", "isolated-pin-max with a sign");
+	refused("max-clients 0x10\n", "max-clients: a number", "max-clients in hexadecimal");
+	refused("grace-ms 18446744073709551616\n", "grace-ms: a number", "grace-ms past 64 bits");
+	refused("grace-ms 18446744073710\n", "grace-ms: a number", "grace-ms past 2^64 ns");
+	is_int(parse("max-clients 010\npasids 0256 01279\nsocket-mode 660\ngrace-ms 0018446744073709\n", &c, err,
+		     sizeof(err)),
+	       0, "leading zeros, and an octal mode without one %s", err);
+	ok(c.max_clients == 10 && c.pasid_min == 256 && c.pasid_max == 1279 && c.socket_mode == 0660 &&
+		   c.grace_ns == 18446744073709ull * 1000000ull,
+	   "  are decimal (010 is ten), the mode octal; grace-ms's largest value");
 	is_int(broker_conf_load("/nonexistent/sva-brokerd.conf", &c, err, sizeof(err)), -ENOENT,
 	       "a missing file: -ENOENT");
 	ok(strstr(err, "/nonexistent/sva-brokerd.conf") != NULL, "  naming it: %s", err);

@@ -10,6 +10,7 @@
 
 #include "broker.h"
 #include "common.h"
+#include "../number.h"
 
 /* A device source in one of the forms sva_dev_open(3) takes: checked here, so
  * that --check refuses what the broker could never open. */
@@ -55,15 +56,11 @@ __attribute__((format(printf, 5, 6))) static int bad(char *err, size_t len, cons
 	return -EINVAL;
 }
 
-static bool number(const char *s, int base, unsigned long long max, unsigned long long *out)
+/* Digits only, as sva-brokerd(8) says of every number here (strtoull() took
+ * "+5" and a leading \v or \f). */
+static bool number(const char *s, unsigned base, unsigned long long max, unsigned long long *out)
 {
-	char *end;
-
-	if (!s || !*s || *s == '-')
-		return false;
-	errno = 0;
-	*out = strtoull(s, &end, base);
-	return !errno && !*end && *out <= max;
+	return tool_number(s, base, max, out);
 }
 
 /* "unlimited" (0), or a whole number of bytes with an optional K, M, G or T

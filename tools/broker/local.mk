@@ -5,6 +5,7 @@
 sbin_PROGRAMS += tools/sva-brokerd
 BROKER_SOURCES = \
 	tools/broker/broker.h \
+	tools/number.h \
 	tools/broker/config.c \
 	tools/broker/server.c \
 	tools/broker/requests.c \
