@@ -18,6 +18,27 @@ err=$("$bench" --rounds 0 pasid 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "^sva-bench: --rounds wants" && echo "$err" | grep -q "^usage: sva-bench"
 ok $? "--rounds 0 is a usage error: a line naming it, then the usage (got $rc)"
 "$bench" --rounds 3x pasid >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds 3x is a usage error"
+# A number is decimal digits only, leading zeros changing nothing (sva-bench(1),
+# --rounds), in sva-bench and in each benchmark run alone.  -h and --help come
+# after the number: a usage error is reported instead of the help, so nothing
+# runs.  (atoi() took "1x" as 1 and "0x1" as 0, and wrapped a number past int.)
+for r in +1 " 1" "1 " 0x1 1x 1001 4294967297 99999999999999999999; do
+    err=$("$bench" --rounds "$r" --help 2>&1 >/dev/null); rc=$?
+    [ $rc -eq 2 ] && echo "$err" | grep -q "^sva-bench: --rounds wants a number from 1 to 1000"
+    ok $? "sva-bench --rounds '$r': a usage error (got $rc: $(echo "$err" | head -1))"
+    for b in bench-pasid bench-fault bench-coherence bench-budget; do
+        err=$("${top_builddir:-.}/tools/bench/$b" --rounds "$r" --help 2>&1 >/dev/null); rc=$?
+        [ $rc -eq 2 ] && echo "$err" | grep -q "^$b: --rounds must be 1 to 1000"
+        ok $? "$b --rounds '$r': a usage error, as for sva-bench (got $rc: $(echo "$err" | head -1))"
+    done
+done
+for r in 01 01000; do
+    "$bench" --rounds "$r" --help >/dev/null 2>&1; ok $? "sva-bench --rounds $r: a number (leading zeros change nothing)"
+    for b in bench-pasid bench-fault bench-coherence bench-budget; do
+        "${top_builddir:-.}/tools/bench/$b" --rounds "$r" --help >/dev/null 2>&1
+        ok $? "$b --rounds $r: a number"
+    done
+done
 "$bench" --rounds >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--rounds without a number is a usage error"
 if [ -w /dev/full ]; then
     "$bench" --json fault >/dev/full 2>/dev/null; [ $? -eq 1 ]; ok $? "results that cannot be written: exit 1"

@@ -518,26 +518,14 @@ static void run(int rounds, struct result res[2])
 /* The benchmark, for this program's main and for sva-bench. */
 int bench_pasid(int argc, char **argv)
 {
-	bool json = false;
-	int rounds = 7;
+	int json = 0, rounds = 7;
 	struct result res[2], s, b;
 	double dev_pasid_ns, dev_bond_ns;
 	const char *lock_mode;
 	uint64_t rng = 88172645463325252ull;
 
-	for (int i = 1; i < argc; i++) {
-		bench_help(argv[i], "bench-pasid");
-		if (strcmp(argv[i], "--json") == 0)
-			json = true;
-		else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
-			rounds = atoi(argv[++i]);
-		else {
-			fprintf(stderr, "usage: %s [--json] [--rounds N]\n", argv[0]);
-			return 2;
-		}
-	}
-	if (rounds < 1)
-		rounds = 1;
+	if (bench_args(argc, argv, "bench-pasid", BENCH_MAX_ROUNDS, &json, &rounds))
+		return 2;
 	freed = calloc(PAIRS, sizeof(*freed));
 	/* A shuffled visiting order, so lookups are not a sequential scan. */
 	for (uint32_t i = 0; i < BATCH; i++)

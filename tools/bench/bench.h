@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../number.h"
 #include "internal.h"
 #include "kabi_selftest.h"
 
@@ -53,18 +54,21 @@ static inline int bench_args(int argc, char **argv, const char *name, int max_ro
 {
 	for (int i = 1; i < argc; i++) {
 		bench_help(argv[i], name);
-		if (strcmp(argv[i], "--json") == 0)
+		if (strcmp(argv[i], "--json") == 0) {
 			*json = 1;
-		else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
-			*rounds = atoi(argv[++i]);
-		else {
+		} else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+			unsigned long long n;
+
+			/* As sva-bench's own --rounds: digits only ("3x" was 3). */
+			if (!tool_number(argv[++i], 10, (unsigned long long)max_rounds, &n) || n < 1) {
+				fprintf(stderr, "%s: --rounds must be 1 to %d\n", name, max_rounds);
+				return 2;
+			}
+			*rounds = (int)n;
+		} else {
 			fprintf(stderr, "usage: %s [--json] [--rounds N]\n", name);
 			return 2;
 		}
-	}
-	if (*rounds < 1 || *rounds > max_rounds) {
-		fprintf(stderr, "%s: --rounds must be 1 to %d\n", name, max_rounds);
-		return 2;
 	}
 	return 0;
 }

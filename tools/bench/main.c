@@ -27,6 +27,7 @@
 #include <json.h>
 
 #include "bench.h"
+#include "../number.h"
 #include "../stdout_done.h"
 
 /*
@@ -419,10 +420,9 @@ int main(int argc, char **argv)
 			json = 1;
 			break;
 		case 'r': {
-			char *end;
-			long n = strtol(optarg, &end, 10);
+			unsigned long long n;
 
-			if (*optarg < '0' || *optarg > '9' || *end || n < 1 || n > 1000) {
+			if (!tool_number(optarg, 10, 1000, &n) || n < 1) {
 				fprintf(stderr, "sva-bench: --rounds wants a number from 1 to 1000\n");
 				usage(stderr);
 				return 2;
