@@ -176,6 +176,22 @@ for f in tail empty missing nul; do
     [ $rc -eq 1 ] && echo "$out" | grep -q "^sva-bench: .*$f.json: not an sva-bench --json document ([a-zA-Z]"
     ok $? "--compare with $f.json: exit 1, naming it and why on standard error (got $rc: $out)"
 done
+# The reason is sva-bench(1)'s word for it (unreadable, not JSON, text other
+# than white space after the document, JSON without the run's four members),
+# then the detail; json-c's wording alone ("null expected") named none of them.
+echo 'nul' > "$tmp/nul-word.json"
+echo '{}' > "$tmp/other.json"
+echo '[1]' > "$tmp/array.json"
+for fw in "missing:unreadable: No such file or directory" "$(basename "$tmp"):unreadable: Is a directory" \
+    "cut:not JSON: " "nul-word:not JSON: " "empty:not JSON: " "tail:text other than white space after the document" \
+    "nul:text other than white space after the document" "other:JSON without the run's four members" \
+    "array:JSON without the run's four members"; do
+    f=${fw%%:*} want=${fw#*:}
+    case $f in test-sva-bench.*) path=$tmp ;; *) path=$tmp/$f.json ;; esac
+    out=$("$bench" --compare "$tmp/run1.json" "$path" 2>&1 >/dev/null); rc=$?
+    [ $rc -eq 1 ] && echo "$out" | grep -qF "not an sva-bench --json document ($want"
+    ok $? "--compare with $f: the reason in sva-bench(1)'s words, '$want' (got $rc: $out)"
+done
 printf '%s\n\n  \n' "$(cat "$tmp/run1.json")" > "$tmp/spaced.json"
 "$bench" --compare "$tmp/run1.json" "$tmp/spaced.json" >/dev/null 2>&1
 ok $? "--compare: white space after the document is fine"

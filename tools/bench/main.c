@@ -299,24 +299,29 @@ static int compare_one(const struct target *a, const struct target *b)
 }
 
 /* NULL when doc has the shape of sva-bench --json's output: an object whose
- * four members, one per benchmark, are each null or an object; else why not. */
+ * four members, one per benchmark, are each null or an object; else why not,
+ * in sva-bench(1)'s words first. */
 static const char *not_a_run(json_object *doc)
 {
 	static const char *const members[] = { "pasid", "fault", "coherence", "budget" };
 	json_object *v;
 
 	if (!json_object_is_type(doc, json_type_object))
-		return "not an object";
+		return "JSON without the run's four members: not an object";
 	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
 		if (!json_object_object_get_ex(doc, members[i], &v) ||
 		    !(json_object_is_type(v, json_type_null) || json_object_is_type(v, json_type_object)))
-			return "not an object with the members pasid, fault, coherence and budget";
+			return "JSON without the run's four members: pasid, fault, coherence and budget, each null or "
+			       "an object";
 	return NULL;
 }
 
 /* One JSON document, the whole file (json_object_from_file() stops at the
- * end of the first value and takes whatever follows it); NULL with *why. */
-static struct json_object *read_doc(const char *file, const char **why)
+ * end of the first value and takes whatever follows it); NULL with *why
+ * (why[] holds it), which starts with one of sva-bench(1)'s reasons
+ * (unreadable, not JSON, ...) and then, after a colon, the detail: json-c's
+ * own words alone would not say which. */
+static struct json_object *read_doc(const char *file, const char **why, char *buf, size_t buflen)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *doc = NULL;
@@ -324,30 +329,43 @@ static struct json_object *read_doc(const char *file, const char **why)
 	size_t len = 0;
 	FILE *f = fopen(file, "r");
 
-	*why = f ? NULL : strerror(errno);
-	if (f) {
+	*why = NULL;
+	if (!f) {
+		snprintf(buf, buflen, "unreadable: %s", strerror(errno));
+		*why = buf;
+	} else {
 		FILE *m = open_memstream(&text, &len);
 		int c;
 
 		while (m && (c = getc(f)) != EOF)
 			putc(c, m);
-		*why = ferror(f) ? "read error" : !m || fclose(m) ? "out of memory" : NULL;
+		if (ferror(f)) {
+			snprintf(buf, buflen, "unreadable: %s", strerror(errno));
+			*why = buf;
+		}
+		if (m && fclose(m) && !*why)
+			*why = "out of memory";
+		if (!m && !*why)
+			*why = "out of memory";
 		fclose(f);
 	}
 	if (!*why && !tok)
 		*why = "out of memory";
 	if (!*why) {
 		doc = json_tokener_parse_ex(tok, text, (int)len);
-		if (!doc && json_tokener_get_error(tok) == json_tokener_continue)
-			*why = "empty, or the JSON document ends early";
-		else if (!doc)
-			*why = json_tokener_error_desc(json_tokener_get_error(tok));
-		/* By length, not up to a NUL: a NUL and whatever follows it is
-		 * text after the document too. */
-		else if (json_tokener_get_parse_end(tok) + strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") != len)
-			*why = "text after the JSON document";
-		else
+		if (!doc && json_tokener_get_error(tok) == json_tokener_continue) {
+			*why = "not JSON: empty, or the document ends early";
+		} else if (!doc) {
+			snprintf(buf, buflen, "not JSON: %s", json_tokener_error_desc(json_tokener_get_error(tok)));
+			*why = buf;
+		} else if (json_tokener_get_parse_end(tok) + strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") !=
+			   len) {
+			/* By length, not up to a NUL: a NUL and whatever follows
+			 * it is text after the document too. */
+			*why = "text other than white space after the document";
+		} else {
 			*why = not_a_run(doc);
+		}
 	}
 	if (*why) {
 		json_object_put(doc);
@@ -366,8 +384,9 @@ static int compare(const char *file1, const char *file2)
 
 	for (int k = 0; k < 2; k++) {
 		const char *why;
+		char buf[256];
 
-		runs[k].doc = read_doc(files[k], &why);
+		runs[k].doc = read_doc(files[k], &why, buf, sizeof(buf));
 		if (!runs[k].doc) {
 			fprintf(stderr, "sva-bench: %s: not an sva-bench --json document (%.*s)\n", files[k],
 				(int)strcspn(why, "\n"), why);
