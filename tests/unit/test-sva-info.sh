@@ -228,6 +228,30 @@ check "a dev root over 2048 bytes: exit 2" [ "$rc" -eq 2 ]
 check "  ... saying it is over libsva's limit" has_err "the dev root is longer than 2048 bytes"
 run --sysfs-root="$long"
 check "a sysfs root over 2048 bytes: exit 2, saying so" eval '[ "$rc" -eq 2 ] && has_err "the sysfs root is longer than 2048 bytes"'
+# A dev root of 2048 bytes, the longest, still has room for /iommu: there is
+# no usage error for a dev root "too long for dev-root/iommu" (the page listed
+# one that cannot happen).
+root2048=
+while [ ${#root2048} -lt 2040 ]; do root2048="$root2048/aaaaaaaaa"; done
+root2048="$root2048/aaaaaaa"
+run --sysfs-root="$E" --dev-root="$root2048"
+check "a dev root of ${#root2048} bytes: exit 0, its iommufd is DEV_ROOT/iommu" \
+	eval '[ "$rc" -eq 0 ] && has "^$root2048/iommu: cannot open: No such file or directory"'
+MAN_INFO_PAGE="${top_srcdir:-$(dirname "$0")/../..}/man/sva-info.1"
+check "sva-info(1), EXIT STATUS: no usage error for a dev root too long for dev-root/iommu" \
+	eval 'sed -n "/^\.SH EXIT STATUS/,/^\.SH NOTES/p" "$MAN_INFO_PAGE" | grep -q "^\.B 2$" &&
+		! sed -n "/^\.SH EXIT STATUS/,/^\.SH NOTES/p" "$MAN_INFO_PAGE" | tr "\n" " " | grep -q "too long for the path"'
+# --memlock: decimal digits only, leading zeros changing nothing, nothing past
+# 2^64-1 (sva-info(1), --memlock).
+for m in 18446744073709551616 99999999999999999999999 "5 " 5k 0 00; do
+	run --cdi --memlock="$m"
+	check "--cdi --memlock='$m': a usage error (status 2)" eval '[ "$rc" -eq 2 ] && has_err "memlock needs a positive number"'
+done
+run --cdi --sysfs-root="$S" --dev-root="$D" --memlock=0100
+check "--cdi --memlock=0100: a hundred bytes" eval '[ "$rc" -eq 0 ] && has "\"libsva/memlock\": \"100\""'
+run --cdi --sysfs-root="$S" --dev-root="$D" --memlock=18446744073709551615
+check "--cdi --memlock=18446744073709551615: the largest, taken" \
+	eval '[ "$rc" -eq 0 ] && has "\"libsva/memlock\": \"18446744073709551615\""'
 # Those are usage errors (sva-info(1), EXIT STATUS 2), and -h and -V report
 # the rest of the command line's usage error instead of printing (OPTIONS):
 # they printed the help or version, status 0.

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "sva-info.h"
+#include "../number.h"
 #include "../stdout_done.h"
 
 #ifndef PACKAGE_VERSION
@@ -222,12 +223,11 @@ static int parse_args(int argc, char **argv, struct options *o, int *asked)
 			o->broker_socket = optarg;
 			break;
 		case OPT_MEMLOCK: {
-			char *end;
+			unsigned long long v;
 
-			errno = 0;
-			o->memlock = strtoull(optarg, &end, 10);
-			if (errno || optarg[0] < '0' || optarg[0] > '9' || *end || o->memlock == 0)
+			if (!tool_number(optarg, 10, ULLONG_MAX, &v) || v == 0)
 				return usage_error("--memlock needs a positive number of bytes");
+			o->memlock = v;
 			break;
 		}
 		default: /* getopt_long() has said what is wrong */
@@ -339,6 +339,8 @@ int main(int argc, char **argv)
 	if (o.iommu_path && strlen(o.iommu_path) >= sizeof(im.path))
 		return usage_error("--iommu-path is longer than %zu bytes, the longest path there is",
 				   sizeof(im.path) - 1);
+	/* dev-root/iommu always fits: the dev root is at most 2048 bytes (so
+	 * sva-info(1) lists no usage error for it). */
 	if (o.iommu_path)
 		snprintf(im.path, sizeof(im.path), "%s", o.iommu_path);
 	else if (!join(im.path, sizeof(im.path), o.dev_root, "iommu"))
