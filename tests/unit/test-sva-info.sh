@@ -433,6 +433,23 @@ check "--cdi: a relative --iommu-path is made absolute in the spec, as a relativ
 (cd "$tmp" && "$SVA_INFO" --sysfs-root="$E" --iommu-path=rel/iommu >"$tmp/out" 2>"$tmp/err")
 rc=$?
 check "a relative --iommu-path is made absolute in the listing too" has "^$tmp/rel/iommu: cannot open"
+# ... and taken in its plain spelling, as the roots are (sva-info(1),
+# --iommu-path): no "//" or "/./" in the listing, the JSON or a CDI spec.
+(cd "$tmp" && "$SVA_INFO" --sysfs-root="$E" --iommu-path=.//rel/./iommu/ >"$tmp/out" 2>"$tmp/err")
+rc=$?
+check "--iommu-path=.//rel/./iommu/: the listing names $tmp/rel/iommu, plainly" \
+	eval '[ "$rc" -eq 0 ] && has "^$tmp/rel/iommu: cannot open" && ! grep -Eq "//|/\./" "$tmp/out"'
+(cd "$tmp" && "$SVA_INFO" --json --sysfs-root="$E" --iommu-path=.//rel/./iommu >"$tmp/out" 2>"$tmp/err")
+rc=$?
+check "--json --iommu-path=.//rel/./iommu: the iommufd's path is $tmp/rel/iommu" \
+	eval '[ "$rc" -eq 0 ] && grep -q "\"path\": *\"$tmp/rel/iommu\"" "$tmp/out"'
+(cd "$tmp" && "$SVA_INFO" --cdi --sysfs-root="$S" --dev-root="$D" --iommu-path=.//rel/./iommu >"$tmp/out" 2>"$tmp/err")
+rc=$?
+check "--cdi --iommu-path=.//rel/./iommu: the spec's hostPath is $tmp/rel/iommu" \
+	eval '[ "$rc" -eq 0 ] && has "\"hostPath\": \"$tmp/rel/iommu\""'
+run --doctor --sysfs-root="$E" --dev-root="$D" --proc-root="$E" --iommu-path="$tmp//no-iommu/."
+check "--doctor --iommu-path=$tmp//no-iommu/.: named $tmp/no-iommu, plainly" \
+	eval 'has "$tmp/no-iommu does not exist" && ! grep -Eq "//|/\./" "$tmp/out"'
 run --cdi --sysfs-root="$E" --dev-root="$D" --broker-socket=/nonexistent/dir/sock
 check "--cdi with only a broker: exit 0, the broker's device alone" eval '[ "$rc" -eq 0 ] && has "\"name\": \"broker\"" && ! has vfio'
 # A class entry whose name CDI does not allow (a hand-made tree): left out,

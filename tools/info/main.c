@@ -302,7 +302,8 @@ int main(int argc, char **argv)
 	struct iommu_rec im = { .err = 0 };
 	struct sva_ctx_opts copts = { .size = sizeof(copts) };
 	struct sva_ctx *ctx = NULL;
-	static char dev_root[PATH_MAX], iommu_path[PATH_MAX], sysfs_root[PATH_MAX], proc_root[PATH_MAX];
+	static char dev_root[PATH_MAX], iommu_path[PATH_MAX], sysfs_root[PATH_MAX], proc_root[PATH_MAX],
+		iommu_plain[PATH_MAX];
 	struct dev_rec *devs;
 	struct stat st;
 	int n, ret, help = 0; /* 'h' or 'V' */
@@ -331,6 +332,10 @@ int main(int argc, char **argv)
 	o.sysfs_root = plain(o.sysfs_root, roots[0], sizeof(roots[0]));
 	o.dev_root = plain(o.dev_root, roots[1], sizeof(roots[1]));
 	o.proc_root = plain(o.proc_root, roots[2], sizeof(roots[2]));
+	/* The iommufd too: the listing, --json and a CDI spec's hostPath name
+	 * it, and ".//x/./y" there would say less plainly what the roots say. */
+	if (o.iommu_path)
+		o.iommu_path = plain(o.iommu_path, iommu_plain, sizeof(iommu_plain));
 	/* libsva's limit for both (sva_ctx_new(3), -ENAMETOOLONG): say so here,
 	 * not as a failure to open a path that may be short itself. */
 	if (strlen(o.sysfs_root) > 2048 || strlen(o.dev_root) > 2048)
