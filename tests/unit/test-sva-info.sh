@@ -463,6 +463,15 @@ run --cdi --sysfs-root="$E" --dev-root="$E"
 check "--cdi with nothing to describe: exit 1, saying so" eval '[ "$rc" -eq 1 ] && has_err "no device to describe"'
 run --cdi --json
 check "--cdi with --json: usage error" eval '[ "$rc" -eq 2 ] && has_err "not with --json"'
+# --cdi opens nothing, libsva included: --no-open and -v are not in its
+# synopsis, and are usage errors with it (sva-info(1), EXIT STATUS).
+for o in --no-open -v --verbose; do
+	run --cdi --sysfs-root="$S" --dev-root="$D" $o
+	check "--cdi $o: usage error (status 2), nothing printed" \
+		eval '[ "$rc" -eq 2 ] && empty "$tmp/out" && has_err "cdi opens nothing: not with --"'
+	run -h --cdi $o
+	check "-h --cdi $o: the usage error, not the help (status 2)" eval '[ "$rc" -eq 2 ] && empty "$tmp/out"'
+done
 run --memlock=5
 check "--memlock without --cdi: usage error" eval '[ "$rc" -eq 2 ] && has_err "goes with --cdi"'
 run --cdi --memlock=-1

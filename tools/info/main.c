@@ -240,6 +240,10 @@ static int parse_args(int argc, char **argv, struct options *o, int *asked)
 	 * reported instead (sva-info(1)). */
 	if (o->cdi && (o->doctor || o->json))
 		return usage_error("--cdi prints a spec of its own: not with --%s", o->doctor ? "doctor" : "json");
+	/* The spec names nodes and opens nothing, libsva included: neither
+	 * option could change it, and the synopsis has neither. */
+	if (o->cdi && (o->no_open || o->verbose))
+		return usage_error("--cdi opens nothing: not with --%s", o->no_open ? "no-open" : "verbose");
 	if (!o->cdi && (o->broker_socket || o->memlock))
 		return usage_error("--%s goes with --cdi", o->broker_socket ? "broker-socket" : "memlock");
 	if (!o->doctor && (o->proc_root || o->kernel_config))
