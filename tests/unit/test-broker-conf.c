@@ -116,6 +116,11 @@ int main(void)
 	refused("pasids 300 200\n", "pasids: MIN MAX", "an inverted range");
 	refused("pasids 0 10\n", "pasids: MIN MAX", "PASID 0");
 	refused("pasids 256 263\npasids-per-client 9\n", "more than the 8 PASIDs", "a block larger than the range");
+	/* The line named is the one to fix, not the file's last (it was t.conf:5). */
+	refused("pasids-per-client 9\npasids 256 263\n# more\n\nmax-clients 4\n", "t.conf:2: pasids-per-client 9 is more",
+		"a block larger than the range: the later of the two lines named");
+	refused("pasids 256 263\npasids-per-client 9\n# end\n", "t.conf:2: pasids-per-client 9 is more",
+		"  ... either way round");
 	refused("max-clients 0\n", "max-clients", "no clients");
 	is_int(parse("clients-per-user 3\n", &c, err, sizeof(err)), 0, "clients-per-user 3 %s", err);
 	ok(c.clients_per_user == 3, "  is 3");

@@ -280,7 +280,7 @@ static int read_directive(FILE *f, const char *fname, unsigned ln, char *line, c
 int broker_conf_parse(FILE *f, const char *fname, struct broker_conf *c, char *err, size_t errlen)
 {
 	char line[DIRECTIVE_MAX + 1];
-	unsigned ln = 0;
+	unsigned ln = 0, size_ln = 0; /* size_ln: the last pasids or pasids-per-client line */
 	int ret;
 
 	while ((ret = read_directive(f, fname, ln + 1, line, err, errlen)) > 0) {
@@ -295,11 +295,15 @@ int broker_conf_parse(FILE *f, const char *fname, struct broker_conf *c, char *e
 		}
 		if (n && directive(c, w, n, fname, ln, err, errlen))
 			return -EINVAL;
+		if (n && (!strcmp(w[0], "pasids") || !strcmp(w[0], "pasids-per-client")))
+			size_ln = ln;
 	}
 	if (ret < 0)
 		return ret;
+	/* Known only at the end, but the line to fix is the later of the two
+	 * (sva-brokerd(8): an error is reported as file:line:). */
 	if (c->pasids_per_client > c->pasid_max - c->pasid_min + 1)
-		return bad(err, errlen, fname, ln, "pasids-per-client %u is more than the %u PASIDs of [%u, %u]",
+		return bad(err, errlen, fname, size_ln, "pasids-per-client %u is more than the %u PASIDs of [%u, %u]",
 			   c->pasids_per_client, c->pasid_max - c->pasid_min + 1, c->pasid_min, c->pasid_max);
 	return 0;
 }
