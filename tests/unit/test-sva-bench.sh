@@ -155,6 +155,34 @@ echo '{"fault":' > "$tmp/cut.json"
 out=$("$bench" --compare "$tmp/run1.json" "$tmp/cut.json" 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "^sva-bench: .*cut.json: not an sva-bench --json document"
 ok $? "--compare with a file that is not JSON: exit 1, naming it (got $rc: $out)"
+# Every target counts, however many a document has and however long their
+# paths: 300 targets where the last differs, and two whose paths share their
+# first 200 characters (the old code kept 256 targets and 127 characters of a
+# path, so it said the runs agree on both).
+many() {
+    printf '{"pasid":null,"coherence":null,"budget":null,"fault":{'
+    i=1
+    while [ $i -le 300 ]; do
+        v=met; [ $i -eq 300 ] && v=$1
+        printf '"t%03d":{"target":"<= 1.10","verdict":"%s"}' $i $v
+        [ $i -lt 300 ] && printf ','
+        i=$((i + 1))
+    done
+    printf '}}\n'
+}
+many met > "$tmp/many1.json"
+many missed > "$tmp/many2.json"
+out=$("$bench" --compare "$tmp/many1.json" "$tmp/many2.json" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "^target fault.t300: met in run 1, missed in run 2: not a stable verdict" &&
+    echo "$out" | grep -q "^300 targets: the two runs agree on 299, not on 1$"
+ok $? "--compare of runs with 300 targets: every one compared, the 300th's difference found (got $rc: $(echo "$out" | tail -2 | tr '\n' '|'))"
+long=$(printf 'k%.0s' $(seq 200))
+printf '{"pasid":null,"coherence":null,"budget":null,"fault":{"%sA":{"target":"<= 1.10","verdict":"met"},"%sB":{"target":"<= 1.10","verdict":"met"}}}\n' "$long" "$long" > "$tmp/long1.json"
+printf '{"pasid":null,"coherence":null,"budget":null,"fault":{"%sA":{"target":"<= 1.10","verdict":"met"},"%sB":{"target":"<= 1.10","verdict":"missed"}}}\n' "$long" "$long" > "$tmp/long2.json"
+out=$("$bench" --compare "$tmp/long1.json" "$tmp/long2.json" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "^target fault.${long}B: met in run 1, missed in run 2: not a stable verdict" &&
+    echo "$out" | grep -q "^2 targets: the two runs agree on 1, not on 1$"
+ok $? "--compare: two targets whose paths share 200 characters are two targets (got $rc: $(echo "$out" | tail -1))"
 # JSON that is not a run's document: an empty object, another member, a
 # benchmark that is neither null nor an object.  Each would otherwise read as
 # a run whose targets are all absent.

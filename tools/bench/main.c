@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,18 +232,20 @@ static int run_apart(const struct bench *b, int json, int argc, char **argv)
  * target", named by its path in the document (fault.random_single_page,
  * budget.figures.sequential_4x).
  */
-#define MAX_TARGETS 256
-
 struct target {
-	char path[128];
+	char *path;
 	const char *verdict;
 	double median; /* the ratio's, or -1 (a count: no ratio) */
 };
 
+/* Every target of a run, however many and however deep: a document cut to a
+ * fixed count or path length would compare some targets and say nothing of the
+ * rest, or take two long paths for one. */
 struct run {
 	json_object *doc;
-	struct target t[MAX_TARGETS];
-	int n;
+	struct target *t;
+	int n, cap;
+	bool oom;
 };
 
 static void collect(struct run *r, json_object *o, const char *prefix)
@@ -249,18 +253,39 @@ static void collect(struct run *r, json_object *o, const char *prefix)
 	json_object_object_foreach(o, key, val)
 	{
 		json_object *v, *ratio, *med;
-		char path[128];
+		size_t len = strlen(prefix) + 1 + strlen(key) + 1;
+		char *path;
 
-		if (!json_object_is_type(val, json_type_object))
+		if (r->oom || !json_object_is_type(val, json_type_object))
 			continue;
-		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
-		if (!json_object_object_get_ex(val, "verdict", &v) || !json_object_is_type(v, json_type_string)) {
-			collect(r, val, path);
+		path = malloc(len);
+		if (!path) {
+			r->oom = true;
 			continue;
 		}
-		if (!strcmp(json_object_get_string(v), "no target") || r->n == MAX_TARGETS)
+		snprintf(path, len, "%s%s%s", prefix, *prefix ? "." : "", key);
+		if (!json_object_object_get_ex(val, "verdict", &v) || !json_object_is_type(v, json_type_string)) {
+			collect(r, val, path);
+			free(path);
 			continue;
-		snprintf(r->t[r->n].path, sizeof(r->t[r->n].path), "%s", path);
+		}
+		if (!strcmp(json_object_get_string(v), "no target")) {
+			free(path);
+			continue;
+		}
+		if (r->n == r->cap) {
+			int cap = r->cap ? 2 * r->cap : 32;
+			struct target *t = r->cap < INT_MAX / 2 ? realloc(r->t, (size_t)cap * sizeof(*t)) : NULL;
+
+			if (!t) {
+				free(path);
+				r->oom = true;
+				continue;
+			}
+			r->t = t;
+			r->cap = cap;
+		}
+		r->t[r->n].path = path;
 		r->t[r->n].verdict = json_object_get_string(v);
 		r->t[r->n].median = json_object_object_get_ex(val, "ratio", &ratio) &&
 					    json_object_object_get_ex(ratio, "median", &med)
@@ -268,6 +293,15 @@ static void collect(struct run *r, json_object *o, const char *prefix)
 				    : -1;
 		r->n++;
 	}
+}
+
+static void run_free(struct run *r)
+{
+	for (int i = 0; i < r->n; i++)
+		free(r->t[i].path);
+	free(r->t);
+	json_object_put(r->doc);
+	*r = (struct run){ 0 };
 }
 
 static const struct target *find(const struct run *r, const char *path)
@@ -391,10 +425,16 @@ static int compare(const char *file1, const char *file2)
 			fprintf(stderr, "sva-bench: %s: not an sva-bench --json document (%.*s)\n", files[k],
 				(int)strcspn(why, "\n"), why);
 			if (k)
-				json_object_put(runs[0].doc);
+				run_free(&runs[0]);
 			return 1;
 		}
 		collect(&runs[k], runs[k].doc, "");
+		if (runs[k].oom) {
+			fprintf(stderr, "sva-bench: %s: out of memory\n", files[k]);
+			run_free(&runs[0]);
+			run_free(&runs[1]);
+			return 1;
+		}
 	}
 	printf("sva-bench: run 1 (%s) against run 2 (%s), target by target\n", file1, file2);
 	for (int i = 0; i < runs[0].n; i++, total++)
@@ -411,8 +451,8 @@ static int compare(const char *file1, const char *file2)
 	else
 		printf("%d target%s: the two runs agree on %d, not on %d\n", total, total == 1 ? "" : "s", stable,
 		       total - stable);
-	json_object_put(runs[0].doc);
-	json_object_put(runs[1].doc);
+	run_free(&runs[0]);
+	run_free(&runs[1]);
 	return stable == total && total ? 0 : 1;
 }
 
