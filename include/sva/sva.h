@@ -701,7 +701,7 @@ struct sva_mm_opts {
  * SVA_MM_TRACK_STRICT.  Thread-safe.
  * Errors: -EINVAL bad opts (size, unknown flags, SVA_MM_UNTRACKED with
  * SVA_MM_TRACK_STRICT, fault_around, a pin_budget under 4096), NULL ctx or out; -ECHILD in a forked
- * child; -ENOMEM (not logged when libsva's own); errors of IOMMU_IOAS_ALLOC;
+ * child; -ENOMEM; errors of IOMMU_IOAS_ALLOC;
  * with SVA_MM_TRACK_STRICT, why tracking is impossible: -EPERM (seccomp,
  * sysctl), -ENOSYS (no userfaultfd), -EOPNOTSUPP (the kernel lacks its
  * UNMAP/REMOVE/REMAP events, or write-protect registration: no uffd-wp), -EMFILE/-ENFILE (no fd for the userfaultfd or
