@@ -184,7 +184,8 @@ int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
 /*
  * Unbind every bond of the context (each mm_exit runs first; bonds another
  * thread is unbinding are waited for), then drop the caller's reference.
- * Called from mm_exit or fault_error it is refused (logged, nothing freed).  Devices and address spaces still open keep the context
+ * Called from mm_exit, fault_error or a log callback it is refused (logged,
+ * nothing freed).  Devices and address spaces still open keep the context
  * alive until the last of them is released, so they and the context may be
  * released in any order.  NULL is a no-op.  Not thread-safe against other calls
  * on ctx or its devices, address spaces and bonds, but for an sva_unbind()
@@ -337,8 +338,8 @@ int sva_dev_open_fd(struct sva_ctx *ctx, int fd, struct sva_dev **out);
 /*
  * Unbind and close a device (the kernel detaches it from everything).  A bond
  * of it that another thread is tearing down (inside its mm_exit) is waited
- * for.  NULL is a no-op.  Called from mm_exit or fault_error it is refused
- * (logged, nothing closed: see struct sva_bond_ops).  Not thread-safe against
+ * for.  NULL is a no-op.  Called from mm_exit, fault_error or a log callback
+ * it is refused (logged, nothing closed: see struct sva_bond_ops).  Not thread-safe against
  * other calls on dev.
  */
 void sva_dev_close(struct sva_dev *dev);
@@ -716,7 +717,7 @@ int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *opts, struct sva_m
  * Unbind every bond on the address space (each bond's mm_exit runs first), unmap
  * everything and free it.  A bond that another thread is unbinding (inside its
  * mm_exit) is waited for, not unbound twice.  NULL is a no-op.  Called from
- * mm_exit or fault_error it is refused (logged, nothing freed: see struct
+ * mm_exit, fault_error or a log callback it is refused (logged, nothing freed: see struct
  * sva_bond_ops).  Not thread-safe against other calls on mm, except
  * sva_unbind() of its bonds.
  */
