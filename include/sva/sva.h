@@ -25,7 +25,10 @@
  *    (context, device, address space, bond, PASID space) is always logged,
  *    at error level on the process-wide log (sva_bind() logs a NULL dev or
  *    mm on the other one's context), by every call that fails for it;
- *    sva_dev_bond_lookup(), which logs nothing, is the one exception.
+ *    sva_dev_bond_lookup(), which logs nothing, is the one exception.  (The
+ *    calls that end an object do nothing for NULL, and sva_bond_pasid(),
+ *    sva_bond_drvdata(), sva_ctx_global_pasids() and sva_dev_pasids() give
+ *    their NULL answer: they do not fail, and do not log.)
  *  - Objects are opaque.  Options and information structs start with a `size`
  *    field that the caller sets to sizeof(the struct) so they can grow without
  *    breaking ABI; passing NULL for an options pointer selects every default.
@@ -365,7 +368,8 @@ struct sva_iova_range {
  * `ranges`; on return it is the number of ranges (also when -ENOSPC says the
  * array was too small).  Thread-safe.
  * Errors: -ENOTCONN the device is not attached (debug level only); -ENOSPC
- * array too small; -EINVAL NULL dev or nr, or *nr > 0 with NULL ranges;
+ * array too small; -EINVAL NULL dev (logged), NULL nr, or *nr > 0 with NULL
+ * ranges (not logged);
  * -ECHILD in a forked child; errors of IOMMU_IOAS_IOVA_RANGES passed through;
  * in a broker context, the broker's errors (libsva(7), Errors).  At most 64
  * ranges are reported.
@@ -448,7 +452,9 @@ int sva_pasid_space_new(const struct sva_pasid_space_opts *opts, struct sva_pasi
 
 /*
  * Free a space and everything allocated from it.  Lookups must have stopped.
- * NULL is a no-op.  Not thread-safe.
+ * NULL is a no-op.  A context's or device's space (sva_ctx_global_pasids(),
+ * sva_dev_pasids()) is not freed: its owner frees it with itself, and the
+ * call logs an error.  Not thread-safe.
  */
 void sva_pasid_space_free(struct sva_pasid_space *space);
 
@@ -479,7 +485,8 @@ int sva_pasid_free(struct sva_pasid_space *space, uint32_t pasid);
  * The owner is done with a quarantined PASID (its device has drained it).  The
  * PASID returns to the pool once the grace time has passed since this call, or
  * at the next sva_pasid_barrier().  Thread-safe.  Errors: -EINVAL NULL space, or not in
- * quarantine (still allocated, never allocated or already released); -ERANGE
+ * quarantine (still allocated, never allocated, already released, or retired
+ * for good by a failed detach: sva_unbind()); -ERANGE
  * outside the space.
  */
 int sva_pasid_release(struct sva_pasid_space *space, uint32_t pasid);
@@ -547,12 +554,14 @@ enum sva_pasid_policy {
 	SVA_PASID_DEVICE = 2, /* from the device's own space */
 };
 
-/* The context's global space (owned by the context).  Thread-safe. */
+/* The context's global space (owned by the context); NULL for NULL (not
+ * logged).  Thread-safe. */
 struct sva_pasid_space *sva_ctx_global_pasids(struct sva_ctx *ctx);
 
 /*
  * The device's own space, or NULL when it has none (no PASID support, or its
- * width starts at the global range).  Owned by the device.  Thread-safe.
+ * width starts at the global range) and for a NULL dev (not logged).  Owned by
+ * the device.  Thread-safe.
  */
 struct sva_pasid_space *sva_dev_pasids(struct sva_dev *dev);
 
@@ -561,7 +570,7 @@ struct sva_pasid_space *sva_dev_pasids(struct sva_dev *dev);
  * global_pasid_min-1)] (a broker client: within the block the broker leased
  * it), while nothing of it is allocated or in quarantine.
  * The space keeps its identity (sva_dev_pasids() is unchanged).  Not
- * thread-safe.  Errors: -EINVAL inverted; -ERANGE min 0, beyond the device's
+ * thread-safe.  Errors: -EINVAL inverted, or NULL dev; -ERANGE min 0, beyond the device's
  * width or into the global range, outside a broker client's block, or the
  * device has no own space; -EBUSY
  * PASIDs of it are allocated or in quarantine; -EOPNOTSUPP the device has no
