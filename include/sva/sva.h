@@ -445,8 +445,8 @@ struct sva_pasid_space_opts {
  * (grace_ns, or a barrier) -> allocatable.  Allocation hands out never-used
  * values first, in increasing order, then returned ones in the order they
  * became allocatable.  Errors are logged through the default log ($SVA_LOG).
- * Thread-safe.  Errors: -EINVAL bad opts (size, flags, ALLOW_ZERO with min !=
- * 0) or empty/inverted range; -ERANGE max beyond SVA_PASID_MAX; -ENOMEM.
+ * Thread-safe.  Errors: -EINVAL NULL out, bad opts (size, flags, ALLOW_ZERO
+ * with min != 0) or empty/inverted range; -ERANGE max beyond SVA_PASID_MAX; -ENOMEM.
  */
 int sva_pasid_space_new(const struct sva_pasid_space_opts *opts, struct sva_pasid_space **out);
 
@@ -847,12 +847,14 @@ long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len);
  * a fault there after the fence is withdrawn once more at the next check, and
  * the device faults again.  The calls that fence first (sva_bind,
  * sva_mm_prefault, sva_mem_free) do the same, also when they then fail: that
- * withdrawal is the fence's, not a change the failing call made.  On an untracked
- * address space it returns 0 at once.  Thread-safe.  Errors: -EINVAL NULL mm;
+ * withdrawal is the fence's, not a change the failing call made.  On an address
+ * space created untracked it returns 0 at once.  Thread-safe.  Errors: -EINVAL NULL mm;
  * -ECHILD in a forked child; -EIO tracking stopped (the library's thread
  * failed, or its userfaultfd was closed or replaced behind its back; logged
  * once): from then on call sva_mm_invalidate() yourself.  When it returns
- * -EIO, mm is already untracked and everything visible in it withdrawn.
+ * -EIO, mm is already untracked and what was visible in it when tracking
+ * stopped withdrawn (what calls mapped after the stop stays visible,
+ * untracked); every later call on mm returns -EIO again, not 0.
  */
 int sva_mm_fence(struct sva_mm *mm);
 
