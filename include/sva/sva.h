@@ -865,8 +865,9 @@ struct sva_mm_stats {
 	size_t size;		     /* sizeof(struct sva_mm_stats), set by the caller */
 	uint32_t flags;		     /* SVA_MM_STAT_* */
 	int untracked_reason;	     /* 0, or the negative errno why tracking is off
-				      * (SVA_MM_UNTRACKED: -ENOTCONN) or why the last
-				      * untracked range could not be registered */
+				      * (SVA_MM_UNTRACKED: -ENOTCONN), why the last
+				      * untracked range could not be registered, or
+				      * why tracking stopped (then kept for good) */
 	uint64_t events;	     /* coherence events (UNMAP, REMOVE, REMAP ranges) applied */
 	uint64_t bytes_withdrawn;    /* unmapped from the IOAS because of them */
 	uint64_t bytes_rewithdrawn;  /* of which withdrawn again: mapped by a fault while a REMOVE was pending */
@@ -1003,7 +1004,9 @@ struct sva_bind_opts {
 	size_t size;			 /* sizeof(struct sva_bind_opts); a caller built
 					  * before `pasid` passes the smaller size */
 	uint32_t flags;			 /* SVA_BIND_* */
-	enum sva_pasid_policy policy;	 /* which space the PASID comes from */
+	enum sva_pasid_policy policy;	 /* which space the PASID comes from;
+					  * ignored (not checked) with
+					  * SVA_BIND_RID or SVA_BIND_PASID */
 	void *drvdata;			 /* returned by lookups and passed to ops */
 	const struct sva_bond_ops *ops; /* may be NULL; copied at bind */
 	uint32_t pasid;			 /* with SVA_BIND_PASID: the value to bind
