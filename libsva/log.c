@@ -16,6 +16,7 @@
 #include "callback.h"
 #include "fork.h"
 #include "internal.h"
+#include "sigblock.h"
 
 static const char *const level_names[] = { "default", "debug", "info", "warn", "error", "off" };
 
@@ -60,17 +61,39 @@ static void counts_own(struct sva_log *log, unsigned gen)
 	}
 }
 
+/*
+ * The log's lock, with signals held off while it is held: a signal handler
+ * may look up a PASID (sva_pasid_lookup(3): whatever call it interrupted),
+ * and a lookup that fails logs at debug level, through this lock.  Taken on
+ * the thread it interrupted inside one of these sections, it would wait for
+ * ever.  Held off, the signal arrives once the section is over.  Two system
+ * calls per line that passes the level filter, beside its formatting and
+ * the callback's own output.
+ */
+static void log_lock(struct sva_log *log, sigset_t *old)
+{
+	sva_signals_hold(old);
+	sva_fork_guard_enter();
+	pthread_mutex_lock(&log->lock);
+}
+
+static void log_unlock(struct sva_log *log, const sigset_t *old)
+{
+	pthread_mutex_unlock(&log->lock);
+	sva_fork_guard_leave();
+	sva_signals_restore(old);
+}
+
 /* Calls of replaced pairs still under way in other threads (a snapshot). */
 static unsigned draining(struct sva_log *log)
 {
+	sigset_t old;
 	unsigned n;
 
-	sva_fork_guard_enter();
-	pthread_mutex_lock(&log->lock);
+	log_lock(log, &old);
 	counts_own(log, sva_fork_gen());
 	n = log->draining;
-	pthread_mutex_unlock(&log->lock);
-	sva_fork_guard_leave();
+	log_unlock(log, &old);
 	return n;
 }
 
@@ -84,16 +107,16 @@ static unsigned draining(struct sva_log *log)
  */
 void sva_log_set(struct sva_log *log, sva_log_fn fn, void *arg, int level)
 {
-	sva_fork_guard_enter();
-	pthread_mutex_lock(&log->lock);
+	sigset_t old;
+
+	log_lock(log, &old);
 	counts_own(log, sva_fork_gen());
 	log->fn = fn ? fn : log_stderr;
 	log->arg = fn ? arg : NULL;
 	log->swaps++;
 	log->draining += log->current;
 	log->current = 0;
-	pthread_mutex_unlock(&log->lock);
-	sva_fork_guard_leave();
+	log_unlock(log, &old);
 	if (level <= SVA_LOG_DEFAULT || level > SVA_LOG_OFF)
 		level = sva_log_env_level();
 	atomic_store(&log->level, level);
@@ -115,6 +138,14 @@ void sva_log_fini(struct sva_log *log)
 	pthread_mutex_destroy(&log->lock);
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called in vlog() with the log's lock held. */
+void (*sva_test_log_locked_hook)(void);
+#define LOG_LOCKED_HOOK() (sva_test_log_locked_hook ? sva_test_log_locked_hook() : (void)0)
+#else
+#define LOG_LOCKED_HOOK() ((void)0)
+#endif
+
 /* A call of a log's callback under way: counted until call_end(). */
 struct log_call {
 	struct sva_log *log;
@@ -124,18 +155,17 @@ struct log_call {
 static void call_end(void *p)
 {
 	struct log_call *c = p;
+	sigset_t old;
 
 	sva_callback_leave(SVA_CB_LOG);
-	sva_fork_guard_enter();
-	pthread_mutex_lock(&c->log->lock);
+	log_lock(c->log, &old);
 	if (c->log->fork_gen == c->gen) { /* else counted in a parent */
 		if (c->log->swaps == c->swaps)
 			c->log->current--;
 		else
 			c->log->draining--;
 	}
-	pthread_mutex_unlock(&c->log->lock);
-	sva_fork_guard_leave();
+	log_unlock(c->log, &old);
 }
 
 static void vlog(const struct sva_log *log, enum sva_log_level level, const char *fmt, va_list ap)
@@ -148,6 +178,7 @@ static void vlog(const struct sva_log *clog, enum sva_log_level level, const cha
 	sva_log_fn fn;
 	void *arg;
 	unsigned swaps, gen;
+	sigset_t old;
 
 	if ((int)level < atomic_load(&log->level) || level >= SVA_LOG_OFF)
 		return;
@@ -167,15 +198,14 @@ static void vlog(const struct sva_log *clog, enum sva_log_level level, const cha
 	/* Copy the pair under the lock, counted as a call under way; call
 	 * outside it, so a callback may log. */
 	gen = sva_fork_gen();
-	sva_fork_guard_enter();
-	pthread_mutex_lock(&log->lock);
+	log_lock(log, &old);
+	LOG_LOCKED_HOOK();
 	counts_own(log, gen);
 	fn = log->fn;
 	arg = log->arg;
 	swaps = log->swaps;
 	log->current++;
-	pthread_mutex_unlock(&log->lock);
-	sva_fork_guard_leave();
+	log_unlock(log, &old);
 	/*
 	 * The call must end here, or a swap would wait for it forever: no
 	 * cancellation inside it (stderr's write() is a cancellation point, and

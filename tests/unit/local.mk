@@ -7,6 +7,7 @@ UNIT_TESTS = \
 	tests/unit/test-fault-window \
 	tests/unit/test-log-levels \
 	tests/unit/test-log-swap \
+	tests/unit/test-log-signal \
 	tests/unit/test-vma-collect \
 	tests/unit/test-vma-classify \
 	tests/unit/test-vma-smaps-error \
@@ -47,6 +48,9 @@ tests_unit_test_log_levels_LDADD = $(TEST_LIBS)
 # sva_ctx_set_log: the old callback is done with once it returns.
 tests_unit_test_log_swap_SOURCES = tests/unit/test-log-swap.c tests/tap.h
 tests_unit_test_log_swap_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# A failing lookup in a signal handler that interrupted a log line of its log.
+tests_unit_test_log_signal_SOURCES = tests/unit/test-log-signal.c tests/tap.h
+tests_unit_test_log_signal_LDADD = $(TEST_LIBS)
 # The VMAs of a range: PROCMAP_QUERY against /proc/self/maps (libsva/vma_query.c).
 tests_unit_test_vma_collect_SOURCES = tests/unit/test-vma-collect.c tests/fd_fill.h tests/tap.h
 tests_unit_test_vma_collect_LDADD = $(TEST_LIBS)
