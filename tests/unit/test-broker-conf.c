@@ -209,6 +209,11 @@ int main(void)
 	refused("pasids-per-client +8\n", "pasids-per-client: a number", "pasids-per-client +8 (a sign)");
 	refused("max-clients \v8\n", "max-clients: a number", "max-clients with a vertical tab before it");
 	refused("grace-ms \f100\n", "grace-ms: a number", "grace-ms with a form feed before it");
+	/* The blanks that separate words (spaces, tabs) are no part of the
+	 * number: sva-brokerd(8) refuses only a vertical tab or form feed. */
+	is_int(parse("max-clients \t  8\ngrace-ms\t\t100 \t\n", &c, err, sizeof(err)), 0,
+	       "blanks between a directive and its number separate them %s", err);
+	ok(c.max_clients == 8 && c.grace_ns == 100ull * 1000000ull, "  max-clients 8, grace-ms 100");
 	refused("socket-mode +0660\n", "socket-mode: an octal mode", "socket-mode +0660 (a sign)");
 	refused("pasids +256 1000\n", "pasids: MIN MAX", "pasids with a sign");
 	refused("device a mock\nmm-exit a /bin/true +250\n", "mm-exit: the timeout", "an mm-exit timeout with a sign");
