@@ -66,9 +66,10 @@ static void counts_own(struct sva_log *log, unsigned gen)
  * may look up a PASID (sva_pasid_lookup(3): whatever call it interrupted),
  * and a lookup that fails logs at debug level, through this lock.  Taken on
  * the thread it interrupted inside one of these sections, it would wait for
- * ever.  Held off, the signal arrives once the section is over.  Two system
- * calls per line that passes the level filter, beside its formatting and
- * the callback's own output.
+ * ever.  Held off, the signal arrives once the section is over.  Four system
+ * calls per line that passes the level filter (the lock is taken twice: in
+ * vlog() and in call_end()), beside its formatting and the callback's own
+ * output.
  */
 static void log_lock(struct sva_log *log, sigset_t *old)
 {

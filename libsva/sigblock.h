@@ -7,7 +7,9 @@
  * can make: for ever.  Held off, the signal arrives after the last store.
  * The writers are binds and unbinds, dozens of system calls each: two more
  * are nothing; the readers stay free of any.  Also around pthread_create()
- * (arena.c): libsva's threads start with every signal blocked.
+ * (arena.c): libsva's threads start with every signal blocked; and across
+ * each hold of a log's lock (log.c), which a failing lookup's debug line
+ * takes.
  */
 #ifndef LIBSVA_SIGBLOCK_H
 #define LIBSVA_SIGBLOCK_H
