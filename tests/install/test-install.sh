@@ -199,14 +199,17 @@ fi
 
 # libsva(7), Versions: "a program that runs against an older libsva.so.1 than
 # it was built for fails to start, naming the missing node".  A stand-in for a
-# later minor release (libsva.so.1 with a LIBSVA_1.1 node beside LIBSVA_1.0)
-# links a program; run against the installed library, which has no LIBSVA_1.1,
-# the loader refuses it before main.  An unversioned library would let it start
-# and fail at the first call of the missing function instead.
+# later minor release (libsva.so.1 with a node one minor past libsva.map's
+# newest, LIBSVA_1.1 today, so the check outlives a real 1.1) links a program;
+# run against the installed library, which has no such node, the loader
+# refuses it before main.  An unversioned library would let it start and fail
+# at the first call of the missing function instead.
 mkdir -p "$tmp/later"
-cat >"$tmp/later/later.map" <<'EOF'
+later=$(grep -o 'LIBSVA_1\.[0-9][0-9]*' "$map" | sed 's/LIBSVA_1\.//' | sort -n | tail -1)
+later=LIBSVA_1.$((${later:-0} + 1))
+cat >"$tmp/later/later.map" <<EOF
 LIBSVA_1.0 { global: sva_log_level_name; local: *; };
-LIBSVA_1.1 { global: sva_test_later_minor; } LIBSVA_1.0;
+$later { global: sva_test_later_minor; } LIBSVA_1.0;
 EOF
 cat >"$tmp/later/later.c" <<'EOF'
 const char *sva_log_level_name(int level);
@@ -233,8 +236,8 @@ if $CC -shared -fPIC -Wl,-soname,libsva.so.1 -Wl,--version-script="$tmp/later/la
 	LD_LIBRARY_PATH="$tmp/later" "$tmp/later/prog" >>"$tmp/later/cc.log" 2>&1; then
 	LD_LIBRARY_PATH="$libdir" "$tmp/later/prog" >"$tmp/later/out" 2>"$tmp/later/err"
 	st=$?
-	ok "$([ "$st" -ne 0 ] && ! grep -q started "$tmp/later/out" && grep -q 'LIBSVA_1\.1.*not found' "$tmp/later/err" &&
-		echo 0 || echo 1)" "a program built for a later minor version fails to start against this one, naming LIBSVA_1.1 (exit $st)"
+	ok "$([ "$st" -ne 0 ] && ! grep -q started "$tmp/later/out" && grep -q "$(echo "$later" | sed 's/\./\\./').*not found" "$tmp/later/err" &&
+		echo 0 || echo 1)" "a program built for a later minor version fails to start against this one, naming $later (exit $st)"
 	diag_file "$tmp/later/err"
 else
 	skip "cannot build the stand-in for a later libsva.so.1"

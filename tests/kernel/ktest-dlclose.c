@@ -179,6 +179,15 @@ struct fdset {
 	char what[MAXFD][96];
 };
 
+static struct fdset *fdset_new(void)
+{
+	struct fdset *s = malloc(sizeof(*s));
+
+	if (!s)
+		tap_bail("out of memory for a descriptor snapshot");
+	return s;
+}
+
 static void fds_snap(struct fdset *s)
 {
 	for (int fd = 0; fd < MAXFD; fd++) {
@@ -336,7 +345,7 @@ static struct sva_ctx *new_ctx(struct lib *l, bool capture)
 static void load_unload(const char *so)
 {
 	struct lib l;
-	struct fdset *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct fdset *a = fdset_new(), *b = fdset_new();
 	int t0 = count_tasks();
 	char names[1024];
 
@@ -383,7 +392,7 @@ static bool have_mock(const char *so)
 /* Sentences 1 and 2: everything freed, then unloaded. */
 static void freed_then_unloaded(const char *so)
 {
-	struct fdset *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct fdset *a = fdset_new(), *b = fdset_new();
 	struct lib l;
 	struct sva_ctx *c;
 	struct sva_dev *d = NULL;
@@ -439,7 +448,7 @@ static void freed_then_unloaded(const char *so)
 /* Sentence 3: objects still alive at the unload. */
 static void alive_at_unload(const char *so)
 {
-	struct fdset *a = malloc(sizeof(*a)), *pre = malloc(sizeof(*pre)), *b = malloc(sizeof(*b));
+	struct fdset *a = fdset_new(), *pre = fdset_new(), *b = fdset_new();
 	struct lib l;
 	struct sva_ctx *c;
 	struct sva_dev *d = NULL, *d2 = NULL;
@@ -507,7 +516,7 @@ static void alive_at_unload(const char *so)
  * untracked ones leaves nothing open. */
 static void untracked_only(const char *so)
 {
-	struct fdset *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct fdset *a = fdset_new(), *b = fdset_new();
 	struct sva_mm_opts uo = { .size = sizeof(uo), .flags = SVA_MM_UNTRACKED };
 	struct lib l;
 	struct sva_ctx *c;
@@ -535,7 +544,7 @@ static void untracked_only(const char *so)
  */
 static void ctx_freed_first(const char *so)
 {
-	struct fdset *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct fdset *a = fdset_new(), *b = fdset_new();
 	struct lib l;
 	struct sva_ctx *c;
 	struct sva_dev *d = NULL;
@@ -577,7 +586,7 @@ static void ctx_freed_first(const char *so)
 /* Sentence "One libsva per process": a second copy by another path. */
 static void two_copies(const char *so, const char *copy)
 {
-	struct fdset *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct fdset *a = fdset_new(), *b = fdset_new();
 	struct lib l1, l2;
 	struct sva_ctx *c1, *c2;
 	struct sva_mm *m1 = NULL, *m2 = NULL, *m2s = NULL;
@@ -681,13 +690,13 @@ static bool find_so(char *out, size_t len)
 static bool copy_file(const char *from, const char *to)
 {
 	char buf[65536];
-	ssize_t n;
+	ssize_t n = 0;
 	bool good = true;
 	int in = open(from, O_RDONLY | O_CLOEXEC), out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
 
 	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
 		good &= write(out, buf, (size_t)n) == n;
-	good &= in >= 0 && out >= 0;
+	good &= in >= 0 && out >= 0 && n == 0; /* a read error is not the end of the file */
 	if (in >= 0)
 		close(in);
 	if (out >= 0)
