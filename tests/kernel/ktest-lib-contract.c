@@ -1104,7 +1104,9 @@ static void edu_fork_busy(void)
  * sva_ctx_process_faults(3) too inside a fault_error or log callback (inside
  * mm_exit it is allowed), and mm_free, dev_close and ctx_free log an error
  * and do nothing.  Each case runs in a child that must exit with the status
- * the callback gave within 20 s, or is killed and fails.
+ * the callback gave within 20 s, or is killed and fails; each with an
+ * untracked address space and again with a tracked one, whose exit also stops
+ * the coherence monitor from inside the callback.
  */
 enum exit_from { EX_MM_EXIT_UNBIND, EX_MM_EXIT_MM_FREE, EX_LOG_IN_BATCH, EX_FAULT_ERROR };
 
@@ -1167,7 +1169,7 @@ static void xc_log(void *arg, enum sva_log_level level, const char *msg)
 		xc_leave();
 }
 
-static void xc_child(enum exit_from from, int status, int wfd)
+static void xc_child(enum exit_from from, bool tracked, int status, int wfd)
 {
 	bool poll_mode = from != EX_MM_EXIT_MM_FREE;
 	struct sva_ctx_opts o = { .size = sizeof(o),
@@ -1178,7 +1180,7 @@ static void xc_child(enum exit_from from, int status, int wfd)
 	/* The RID: the mock cannot be destroyed at exit with a PASID still
 	 * attached without a kernel warning (sva_dev_open_mock(3)). */
 	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_RID, .ops = &ops };
-	struct sva_mm_opts mo = { .size = sizeof(mo), .flags = SVA_MM_UNTRACKED };
+	struct sva_mm_opts mo = { .size = sizeof(mo), .flags = tracked ? 0 : SVA_MM_UNTRACKED };
 
 	xc.from = from;
 	xc.pipe = wfd;
@@ -1240,8 +1242,11 @@ static void exit_in_callbacks(void)
 		{ EX_FAULT_ERROR, "fault_error", -EDEADLK },
 	};
 
-	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-		int p[2], r[4] = { 0, 0, 0, 0 }, status = 40 + (int)i;
+	for (size_t k = 0; k < 2 * ARRAY_LEN(cases); k++) {
+		size_t i = k % ARRAY_LEN(cases);
+		bool tracked = k >= ARRAY_LEN(cases);
+		const char *mmk = tracked ? "a tracked" : "an untracked";
+		int p[2], r[4] = { 0, 0, 0, 0 }, status = 40 + (int)k;
 
 		if (pipe(p)) {
 			ok(0, "pipe");
@@ -1251,14 +1256,14 @@ static void exit_in_callbacks(void)
 		pid_t pid = fork();
 		if (pid == 0) {
 			close(p[0]);
-			xc_child(cases[i].from, status, p[1]);
+			xc_child(cases[i].from, tracked, status, p[1]);
 		}
 		close(p[1]);
 		int got = wait_child_for(pid, 20);
 		ssize_t n = read(p[0], r, sizeof(r));
 		close(p[0]);
-		ok(got == status, "exit(%d) from %s with an atexit handler: the process exits (%d%s)", status,
-		   cases[i].what, got, got == -SIGKILL ? ": hung, killed after 20 s" : "");
+		ok(got == status, "exit(%d) from %s, %s address space, with an atexit handler: the process exits (%d%s)",
+		   status, cases[i].what, mmk, got, got == -SIGKILL ? ": hung, killed after 20 s" : "");
 		ok(n == (ssize_t)sizeof(r) && r[3] == 1, "  the handler ran, its mm_free, dev_close and ctx_free returned");
 		ok(n == (ssize_t)sizeof(r) && r[0] == cases[i].want_process && r[1] == -EDEADLK && r[2] == -EDEADLK,
 		   "  in it process_faults %d (want %d), bind %d and unbind %d (want -EDEADLK)", r[0],
