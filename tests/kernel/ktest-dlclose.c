@@ -389,6 +389,24 @@ static bool have_mock(const char *so)
 	return r == 0;
 }
 
+/* Load, then a context, the mock, a tracked address space and a bond of it
+ * (ops' callbacks): 0, or the first call's error. */
+static int bring_up(struct lib *l, const char *so, struct sva_ctx **c, struct sva_dev **d, struct sva_mm **m,
+		    struct sva_bond **bond)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
+	int r;
+
+	if (!lib_open(l, so) || !(*c = new_ctx(l, false)))
+		tap_bail("cannot load %s or make a context", so);
+	r = l->dev_open_mock(*c, NULL, d);
+	if (!r)
+		r = l->mm_new(*c, NULL, m);
+	if (!r)
+		r = l->bind(*d, *m, &bo, bond);
+	return r;
+}
+
 /* Sentences 1 and 2: everything freed, then unloaded. */
 static void freed_then_unloaded(const char *so)
 {
@@ -398,19 +416,12 @@ static void freed_then_unloaded(const char *so)
 	struct sva_dev *d = NULL;
 	struct sva_mm *m = NULL;
 	struct sva_bond *bond = NULL;
-	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
 	char names[2048];
 	int t0 = count_tasks(), r;
 	void *buf = map_region(0);
 
 	fds_snap(a);
-	if (!lib_open(&l, so) || !(c = new_ctx(&l, false)))
-		tap_bail("cannot load %s or make a context", so);
-	r = l.dev_open_mock(c, NULL, &d);
-	if (!r)
-		r = l.mm_new(c, NULL, &m);
-	if (!r)
-		r = l.bind(d, m, &bo, &bond);
+	r = bring_up(&l, so, &c, &d, &m, &bond);
 	if (!r)
 		r = l.mm_prefault(m, buf, REGION / 2);
 	/* A fault the fault thread resolves: its code has run. */
@@ -550,19 +561,12 @@ static void ctx_freed_first(const char *so)
 	struct sva_dev *d = NULL;
 	struct sva_mm *m = NULL;
 	struct sva_bond *bond = NULL;
-	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
 	char names[2048];
 	int t0 = count_tasks(), r;
 	void *buf = map_region(3);
 
 	fds_snap(a);
-	if (!lib_open(&l, so) || !(c = new_ctx(&l, false)))
-		tap_bail("cannot load %s or make a context", so);
-	r = l.dev_open_mock(c, NULL, &d);
-	if (!r)
-		r = l.mm_new(c, NULL, &m);
-	if (!r)
-		r = l.bind(d, m, &bo, &bond);
+	r = bring_up(&l, so, &c, &d, &m, &bond);
 	if (!r)
 		r = l.dev_inject_fault(d, l.bond_pasid(bond), (uint64_t)(uintptr_t)buf, SVA_ACCESS_WRITE, 0);
 	is_int(r, 0, "ctx freed first: device, tracked address space, bond, fault");
