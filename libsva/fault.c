@@ -150,6 +150,18 @@ static struct sva_dev *dev_by_id(struct sva_ctx *ctx, uint32_t dev_id)
 	return dev;
 }
 
+/* How a log line names a record's device (libsva(7), Logging): its label, or,
+ * for one the context does not know, "device N (unknown)" written into buf. */
+#define DEV_NAME_MAX 32
+
+static const char *dev_name(const struct sva_dev *dev, uint32_t dev_id, char buf[DEV_NAME_MAX])
+{
+	if (dev)
+		return dev->label;
+	snprintf(buf, DEV_NAME_MAX, "device %u (unknown)", dev_id);
+	return buf;
+}
+
 /*
  * The bond a record belongs to: this device's bond under the PASID (one global
  * PASID may have a bond on each device).  Valid until the batch ends: unbind
@@ -358,13 +370,12 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 		 * (plan_batch()); any other's was looked up by its own id. */
 		const struct sva_dev *from = ri->stray ? dev_by_id(ctx, rec->dev_id) : dev;
 		bool pasid = flags & KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID;
-		char unknown[32];
+		char unknown[DEV_NAME_MAX];
 
-		if (!from)
-			snprintf(unknown, sizeof(unknown), "device %u (unknown)", rec->dev_id);
 		sva_logf_rl(&ctx->log, &ctx->fe.rl, SVA_LOG_WARN,
-			    "I/O page fault from %s %s %u at 0x%llx with no bond: INVALID", from ? from->label : unknown,
-			    pasid ? "PASID" : "RID", pasid ? rec->pasid : 0, (unsigned long long)rec->addr);
+			    "I/O page fault from %s %s %u at 0x%llx with no bond: INVALID",
+			    dev_name(from, rec->dev_id, unknown), pasid ? "PASID" : "RID", pasid ? rec->pasid : 0,
+			    (unsigned long long)rec->addr);
 		*sticky = reason;
 		return KABI_IOMMUFD_PAGE_RESP_INVALID;
 	}
@@ -576,14 +587,12 @@ static void drop_group(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pgfault
 	const struct kabi_iommu_hwpt_pgfault *last = &rec[n - 1];
 	const struct sva_dev *dev = dev_by_id(ctx, last->dev_id);
 	bool pasid = last->flags & KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID;
-	char unknown[32];
+	char unknown[DEV_NAME_MAX];
 
 	answer(ctx, &resp, 1);
-	if (!dev)
-		snprintf(unknown, sizeof(unknown), "device %u (unknown)", last->dev_id);
 	sva_logf_rl(&ctx->log, &ctx->fe.rl, SVA_LOG_WARN,
 		    "a page-request group of %zu records (more than %u) from %s %s %u: answered INVALID, unresolved", n,
-		    MAX_RECORDS, dev ? dev->label : unknown, pasid ? "PASID" : "RID", pasid ? last->pasid : 0);
+		    MAX_RECORDS, dev_name(dev, last->dev_id, unknown), pasid ? "PASID" : "RID", pasid ? last->pasid : 0);
 }
 
 /*
