@@ -56,13 +56,6 @@ __attribute__((format(printf, 5, 6))) static int bad(char *err, size_t len, cons
 	return -EINVAL;
 }
 
-/* Digits only, as sva-brokerd(8) says of every number here (strtoull() took
- * "+5" and a leading \v or \f). */
-static bool number(const char *s, unsigned base, unsigned long long max, unsigned long long *out)
-{
-	return tool_number(s, base, max, out);
-}
-
 /* "unlimited" (0), or a whole number of bytes with an optional K, M, G or T
  * (powers of 1024), at least one page. */
 static bool broker_conf_bytes(const char *s, uint64_t *out)
@@ -83,7 +76,7 @@ static bool broker_conf_bytes(const char *s, uint64_t *out)
 		shift = 10 * (unsigned)(u - units + 1);
 		num[strlen(num) - 1] = '\0';
 	}
-	if (!number(num, 10, UINT64_MAX >> shift, &v) || (v << shift) < 4096)
+	if (!tool_number(num, 10, UINT64_MAX >> shift, &v) || (v << shift) < 4096)
 		return false;
 	*out = v << shift;
 	return true;
@@ -102,7 +95,7 @@ static long long lookup_id(const char *s, bool group)
 {
 	unsigned long long v;
 
-	if (number(s, 10, UINT32_MAX - 1, &v))
+	if (tool_number(s, 10, UINT32_MAX - 1, &v))
 		return (long long)v;
 	if (group) {
 		struct group *g = getgrnam(s);
@@ -123,7 +116,7 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 			return bad(err, el, f, ln, "socket: an absolute path of at most %zu bytes", sizeof(c->socket) - 1);
 		snprintf(c->socket, sizeof(c->socket), "%s", w[1]);
 	} else if (!strcmp(w[0], "socket-mode") && n == 2) {
-		if (!number(w[1], 8, 0777, &v))
+		if (!tool_number(w[1], 8, 0777, &v))
 			return bad(err, el, f, ln, "socket-mode: an octal mode such as 0660");
 		c->socket_mode = (unsigned)v;
 	} else if (!strcmp(w[0], "socket-group") && n == 2) {
@@ -133,11 +126,11 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 			return bad(err, el, f, ln, "socket-group: no group '%s'", w[1]);
 		c->socket_gid = (long)g;
 	} else if (!strcmp(w[0], "pasids-per-client") && n == 2) {
-		if (!number(w[1], 10, SVA_PASID_MAX, &v) || v == 0)
+		if (!tool_number(w[1], 10, SVA_PASID_MAX, &v) || v == 0)
 			return bad(err, el, f, ln, "pasids-per-client: a number from 1 to %u", SVA_PASID_MAX);
 		c->pasids_per_client = (uint32_t)v;
 	} else if (!strcmp(w[0], "device-pasids-per-client") && n == 2) {
-		if (!number(w[1], 10, SVA_PASID_MAX, &v) || v == 0)
+		if (!tool_number(w[1], 10, SVA_PASID_MAX, &v) || v == 0)
 			return bad(err, el, f, ln, "device-pasids-per-client: a number from 1 to %u", SVA_PASID_MAX);
 		c->dev_pasids_per_client = (uint32_t)v;
 	} else if (!strcmp(w[0], "mm-exit") && (n == 3 || n == 4)) {
@@ -151,27 +144,27 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 		if (w[2][0] != '/' || strlen(w[2]) >= sizeof(d->mm_exit))
 			return bad(err, el, f, ln, "mm-exit: the program is an absolute path of at most %zu bytes",
 				   sizeof(d->mm_exit) - 1);
-		if (n == 4 && (!number(w[3], 10, 600000, &v) || v == 0))
+		if (n == 4 && (!tool_number(w[3], 10, 600000, &v) || v == 0))
 			return bad(err, el, f, ln, "mm-exit: the timeout is a number of milliseconds from 1 to 600000");
 		snprintf(d->mm_exit, sizeof(d->mm_exit), "%s", w[2]);
 		d->mm_exit_ms = n == 4 ? (unsigned)v : BROKER_MM_EXIT_MS;
 	} else if (!strcmp(w[0], "pasids") && n == 3) {
-		if (!number(w[1], 10, SVA_PASID_MAX, &v) || !number(w[2], 10, SVA_PASID_MAX, &v2) || v == 0 || v > v2)
+		if (!tool_number(w[1], 10, SVA_PASID_MAX, &v) || !tool_number(w[2], 10, SVA_PASID_MAX, &v2) || v == 0 || v > v2)
 			return bad(err, el, f, ln, "pasids: MIN MAX with 1 <= MIN <= MAX <= %u", SVA_PASID_MAX);
 		c->pasid_min = (uint32_t)v;
 		c->pasid_max = (uint32_t)v2;
 	} else if (!strcmp(w[0], "grace-ms") && n == 2) {
-		if (!number(w[1], 10, UINT64_MAX / 1000000, &v))
+		if (!tool_number(w[1], 10, UINT64_MAX / 1000000, &v))
 			return bad(err, el, f, ln, "grace-ms: a number of milliseconds");
 		c->grace_ns = v ? v * 1000000ull : UINT64_MAX; /* 0: until the broker restarts */
 	} else if (!strcmp(w[0], "max-clients") && n == 2) {
-		if (!number(w[1], 10, 4096, &v) || v == 0)
+		if (!tool_number(w[1], 10, 4096, &v) || v == 0)
 			return bad(err, el, f, ln, "max-clients: a number from 1 to 4096");
 		c->max_clients = (unsigned)v;
 	} else if (!strcmp(w[0], "clients-per-user") && n == 2) {
 		if (!strcmp(w[1], "unlimited"))
 			v = 0;
-		else if (!number(w[1], 10, 4096, &v) || v == 0)
+		else if (!tool_number(w[1], 10, 4096, &v) || v == 0)
 			return bad(err, el, f, ln, "clients-per-user: a number from 1 to 4096, or 'unlimited'");
 		c->clients_per_user = (unsigned)v;
 	} else if (!strcmp(w[0], "isolated-pin-max") && n == 2) {
