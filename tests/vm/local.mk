@@ -8,7 +8,10 @@
 # Settings, as make arguments or environment variables:
 #   SVA_VM_TOPOLOGIES="mock vtd39 vtd48-numa numa-memless"   which topologies
 #                           (that default; numa-memless runs ktest-mem only)
-#   SVA_VM_TIMEOUT=300      seconds per topology before QEMU is killed
+#   SVA_VM_TIMEOUT=900      seconds per topology before QEMU is killed (a cap:
+#                           the slowest topology takes under 300 s)
+#   SVA_VM_TEST_TIMEOUT=240 seconds with no test beginning or ending before
+#                           QEMU is killed, the hung test named
 #   SVA_VM_KERNEL=FILE      use this bzImage, fetch and build nothing
 #   SVA_VM_HUGEPAGES=N      2 MiB huge pages reserved in the guest (default 8,
 #                           so the hugetlb paths are tested; 0 tests their absence)

@@ -22,11 +22,12 @@
 # and prints, on the serial console:
 #   === SVA-VM-INIT uptime=S            init started (S: guest seconds since boot)
 #   === SVA-VM-ERROR <text>             a setup step failed (run-vm.sh: failure)
-#   === BEGIN <name>                    then the test's stdout+stderr (TAP),
+#   === BEGIN <name> uptime=S           then the test's stdout+stderr (TAP),
 #   # dmesg: <line>                     kernel messages (levels emerg..notice)
 #                                       logged while it ran,
 #   === KERNEL-WARNINGS <name> n=K      K>0 if those hold WARNING/BUG/Oops lines,
-#   === END <name> rc=N                 its exit status,
+#   === END <name> rc=N uptime=S        its exit status (S: when it ended, so
+#                                       run-vm.sh can say how long each took),
 #   === SVA-VM-DONE uptime=S            after the last test; then poweroff -f.
 # Host variables named SVA_* (except SVA_VM*, SVA_TOPOLOGY) are exported to the
 # tests too, e.g. SVA_LOG=debug.
@@ -225,7 +226,7 @@ sweep() {
 dmesg -n 1
 for name in $(cat /sva-tests.order); do
     dmesg -c > /dev/null
-    echo "=== BEGIN $name"
+    echo "=== BEGIN $name uptime=$(up)"
     (cd /tmp && exec "/tests/$name") < /dev/null 2>&1
     rc=$?
     sweep
@@ -234,7 +235,7 @@ for name in $(cat /sva-tests.order); do
     sed 's/^/# dmesg: /' /tmp/.kmsg
     echo "=== LEFTOVER $name n=$leftovers"
     echo "=== KERNEL-WARNINGS $name n=$(grep -cE 'WARNING:|BUG:|Oops|general protection|Call Trace:' /tmp/.kmsg)"
-    echo "=== END $name rc=$rc"
+    echo "=== END $name rc=$rc uptime=$(up)"
 done
 echo "=== SVA-VM-DONE uptime=$(up)"
 poweroff -f

@@ -3,7 +3,7 @@
 # in it.  POSIX sh.
 #
 # usage: run-vm.sh --topology mock|vtd39|vtd48-numa|numa-memless --logdir DIR [--timeout S]
-#                  [--kernel BZIMAGE] [--hugepages N] -- TESTBIN...
+#                  [--test-timeout S] [--kernel BZIMAGE] [--hugepages N] -- TESTBIN...
 #
 #   mock        no IOMMU hardware: tests use the iommufd selftest mock device
 #               (CONFIG_IOMMUFD_TEST) through /dev/iommu.
@@ -14,7 +14,15 @@
 #   numa-memless  as vtd48-numa, plus a third CPU on a node 2 with no memory,
 #               and edu on node 2: a device whose node has no memory.
 #
-#   --timeout S    kill QEMU after S seconds (default 300; SVA_VM_TIMEOUT).
+#   --timeout S    kill QEMU after S seconds in all (default 900; SVA_VM_TIMEOUT):
+#                  a cap on the whole run, above what it takes (240-275 s on the
+#                  slowest tier, 500 s on a busy host), so that a slower machine
+#                  is not a failure.
+#   --test-timeout S  kill QEMU when no test began or ended for S seconds
+#                  (default 240; SVA_VM_TEST_TIMEOUT): a test that hangs, or
+#                  /init stuck between tests, is named and stops the run there,
+#                  long before the whole run's cap.  The slowest test takes
+#                  under a third of it (run-vm.sh prints each test's time).
 #   --kernel F     the bzImage (default: SVA_VM_KERNEL, else build-kernel.sh).
 #   --hugepages N  reserve N 2 MiB huge pages in the guest (default 0;
 #                  SVA_VM_HUGEPAGES), hugetlbfs mounted on /dev/hugepages.
@@ -47,9 +55,10 @@ set -eu
 me=run-vm.sh
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "$me: error: $*" >&2; exit 2; }
-usage() { die "usage: run-vm.sh --topology mock|vtd39|vtd48-numa|numa-memless --logdir DIR [--timeout S] [--kernel BZIMAGE] [--hugepages N] [--raw] -- TESTBIN..."; }
+usage() { die "usage: run-vm.sh --topology mock|vtd39|vtd48-numa|numa-memless --logdir DIR [--timeout S] [--test-timeout S] [--kernel BZIMAGE] [--hugepages N] [--raw] -- TESTBIN..."; }
 
-topology='' logdir='' timeout=${SVA_VM_TIMEOUT:-300} kernel=${SVA_VM_KERNEL:-} hugepages=${SVA_VM_HUGEPAGES:-0} raw=0
+topology='' logdir='' timeout=${SVA_VM_TIMEOUT:-900} test_timeout=${SVA_VM_TEST_TIMEOUT:-240}
+kernel=${SVA_VM_KERNEL:-} hugepages=${SVA_VM_HUGEPAGES:-0} raw=0
 while [ $# -gt 0 ]; do
     case $1 in
     --topology) [ $# -ge 2 ] || usage; topology=$2; shift 2 ;;
@@ -58,6 +67,8 @@ while [ $# -gt 0 ]; do
     --logdir=*) logdir=${1#*=}; shift ;;
     --timeout) [ $# -ge 2 ] || usage; timeout=$2; shift 2 ;;
     --timeout=*) timeout=${1#*=}; shift ;;
+    --test-timeout) [ $# -ge 2 ] || usage; test_timeout=$2; shift 2 ;;
+    --test-timeout=*) test_timeout=${1#*=}; shift ;;
     --kernel) [ $# -ge 2 ] || usage; kernel=$2; shift 2 ;;
     --kernel=*) kernel=${1#*=}; shift ;;
     --hugepages) [ $# -ge 2 ] || usage; hugepages=$2; shift 2 ;;
@@ -70,6 +81,7 @@ done
 [ -n "$topology" ] && [ -n "$logdir" ] || usage
 [ $# -ge 1 ] || die "no test binaries given (after --)"
 case $timeout in ''|*[!0-9]*) die "--timeout needs whole seconds, got '$timeout'" ;; esac
+case $test_timeout in ''|*[!0-9]*|0) die "--test-timeout needs whole seconds (1 or more), got '$test_timeout'" ;; esac
 case $hugepages in ''|*[!0-9]*) die "--hugepages needs a count, got '$hugepages'" ;; esac
 
 qemu=${SVA_VM_QEMU:-qemu-system-x86_64} # SVA_VM_QEMU: for this script's own test
@@ -159,7 +171,10 @@ secs() { awk -v ms="$1" 'BEGIN { printf "%.1f", ms / 1000 }'; }
 # /init started; kill it at the timeout.  A boot that never reaches /init
 # within boot_limit seconds (it takes 2-7 s; TCG has been seen to hang once
 # in the firmware-to-kernel handover, no kernel line printed) is killed and
-# tried once more, saying so: no test had started.
+# tried once more, saying so: no test had started.  Once /init runs, every
+# 2 s the console's last "=== BEGIN/END NAME" marker is read: when it has not
+# changed for test_timeout seconds, the test it names hangs (or /init does,
+# after it), and the run stops there.
 boot_limit=${SVA_VM_BOOT_LIMIT:-120}
 case $boot_limit in ''|*[!0-9]*) die "SVA_VM_BOOT_LIMIT needs whole seconds, got '$boot_limit'" ;; esac
 attempt=1
@@ -173,10 +188,27 @@ while :; do
         -kernel "$kernel" -initrd "$work/initramfs.cpio.gz" -append "$cmdline" \
         < /dev/null > "$qerr" 2>&1 &
     qpid=$!
-    boot_ms='' timed_out='' boot_hung=''
+    boot_ms='' timed_out='' boot_hung='' stalled='' marker='' marker_ms=$start tick=0
     while kill -0 "$qpid" 2>/dev/null; do
         if [ -z "$boot_ms" ] && grep -q '=== SVA-VM-INIT' "$console" 2>/dev/null; then
-            boot_ms=$(( $(now_ms) - start ))
+            boot_ms=$(( $(now_ms) - start )) marker_ms=$(now_ms)
+        fi
+        tick=$((tick + 1))
+        if [ -n "$boot_ms" ] && [ $((tick % 10)) -eq 0 ]; then
+            m=$(grep -ao '=== \(BEGIN\|END\) [^[:space:]]*' "$console" 2>/dev/null | tail -n 1)
+            if [ "$m" != "$marker" ]; then
+                marker=$m marker_ms=$(now_ms)
+            elif [ $(( $(now_ms) - marker_ms )) -ge $(( test_timeout * 1000 )) ]; then
+                case $m in
+                "=== BEGIN "*) stalled="${m#=== BEGIN } did not end within $test_timeout s" ;;
+                "=== END "*) stalled="/init did not go on for $test_timeout s after ${m#=== END } ended" ;;
+                *) stalled="no test began for $test_timeout s after /init started" ;;
+                esac
+                kill -TERM "$qpid" 2>/dev/null || true
+                sleep 2
+                kill -KILL "$qpid" 2>/dev/null || true
+                break
+            fi
         fi
         if [ -z "$boot_ms" ] && [ "$attempt" -eq 1 ] && [ $(( $(now_ms) - start )) -ge $(( boot_limit * 1000 )) ]; then
             boot_hung=1
@@ -205,7 +237,8 @@ total_ms=$(( $(now_ms) - start ))
 if [ -z "$boot_ms" ] && grep -q '=== SVA-VM-INIT' "$console"; then boot_ms=$total_ms; fi
 
 # Split the console into one TAP file per test, and note each test's fate in
-# $work/status: "NAME began ended rc kernel-warnings leftover-processes".
+# $work/status: "NAME began ended rc kernel-warnings leftover-processes
+# seconds" (seconds: guest time from its BEGIN to its END, "-" if unknown).
 tr -d '\r' < "$console" | awk -v dir="$logdir" -v topo="$topology" -v status="$work/status" -v vm="$work/vm" '
     function flush_cur() { if (cur != "") close(dir "/" cur "-" topo ".log") }
     # A test whose last line lacks its newline runs into the next marker: split it.
@@ -214,10 +247,12 @@ tr -d '\r' < "$console" | awk -v dir="$logdir" -v topo="$topology" -v status="$w
         $0 = substr($0, RSTART)
     }
     /^=== BEGIN / { flush_cur(); cur = $3; began[cur] = 1; order[++n] = cur
+                    if (sub(/^uptime=/, "", $4)) t0[cur] = $4
                     printf "" > (dir "/" cur "-" topo ".log"); next }
     /^=== LEFTOVER / { sub(/^n=/, "", $4); lo[$3] = $4; next }
     /^=== KERNEL-WARNINGS / { sub(/^n=/, "", $4); kw[$3] = $4; next }
     /^=== END / { sub(/^rc=/, "", $4); rc[$3] = $4; ended[$3] = 1
+                  if (sub(/^uptime=/, "", $5) && ($3 in t0)) secs[$3] = sprintf("%.1f", $5 - t0[$3])
                   flush_cur(); cur = ""; next }
     /^=== SVA-VM-DONE/ { done = 1; next }
     /^=== SVA-VM-ERROR / { sub(/^=== SVA-VM-ERROR /, ""); print "setup-error " $0 > vm; next }
@@ -231,7 +266,8 @@ tr -d '\r' < "$console" | awk -v dir="$logdir" -v topo="$topology" -v status="$w
             r = (t in rc) ? rc[t] : "-"
             w = (t in kw) ? kw[t] : 0
             l = (t in lo) ? lo[t] : 0
-            printf "%s %d %d %s %s %s\n", t, began[t], ended[t] + 0, r, w, l > status
+            d = (t in secs) ? secs[t] : "-"
+            printf "%s %d %d %s %s %s %s\n", t, began[t], ended[t] + 0, r, w, l, d > status
         }
         if (done) print "done" > vm
         close(status); close(vm)
@@ -241,12 +277,19 @@ touch "$work/status" "$work/vm"
 # Why the VM run as a whole failed, if it did.
 vm_fail=
 [ -z "$timed_out" ] || vm_fail="timed out after ${timeout} s"
+[ -z "$stalled" ] || vm_fail="stopped: $stalled"
 if grep -q '^panic' "$work/vm"; then
     vm_fail="${vm_fail:+$vm_fail; }kernel panic: $(sed -n 's/^panic //p' "$work/vm" | head -n1)"
 fi
 if ! grep -q '^done' "$work/vm"; then
     vm_fail="${vm_fail:+$vm_fail; }no '=== SVA-VM-DONE' marker"
-    [ -n "$timed_out" ] || [ "$qrc" -eq 0 ] || vm_fail="$vm_fail (QEMU exit status $qrc$([ -f "$qerr" ] && echo ": $(head -n 3 "$qerr" | tr '\n' ' ')"))"
+    # Not an and-or list ending in the assignment: under set -e its failing
+    # command substitution (no stderr file) ended the script without a word.
+    if [ -z "$timed_out$stalled" ] && [ "$qrc" -ne 0 ]; then
+        qmsg=
+        [ ! -f "$qerr" ] || qmsg=": $(head -n 3 "$qerr" | tr '\n' ' ')"
+        vm_fail="$vm_fail (QEMU exit status $qrc$qmsg)"
+    fi
 fi
 if grep -q '^setup-error' "$work/vm"; then
     vm_fail="${vm_fail:+$vm_fail; }guest setup: $(sed -n 's/^setup-error //p' "$work/vm" | tr '\n' ';' | sed 's/;$//')"
@@ -264,7 +307,8 @@ for name in $names; do
         continue
     fi
     set -- $line
-    ended=$3 rc=$4 kw=$5 left=$6
+    ended=$3 rc=$4 kw=$5 left=$6 took=${7:--}
+    took_s=; [ "$took" = - ] || took_s=" in $took s"
     why=
     if [ "$ended" != 1 ]; then
         why="did not finish (${vm_fail:-the VM stopped})"
@@ -290,7 +334,7 @@ for name in $names; do
         printf 'not ok - %s on %s: %s\n' "$name" "$topology" "$why" >> "$f"
     fi
     if [ -n "$why" ]; then
-        echo "FAIL $name ($topology)${why:+: $why}"
+        echo "FAIL $name ($topology)${why:+: $why}$took_s"
         # CI keeps only this output: name what failed, with the diagnostics
         # ("#" lines) each failure printed, so one log is enough to start from.
         tr -d '\r' < "$f" | awk '/^not ok/ && !/#[ \t]*[Tt][Oo][Dd][Oo]/ { n++; c = 6; if (n > 10) exit }
@@ -298,9 +342,9 @@ for name in $names; do
         grep '^# leftover:' "$f" | head -n 10 | sed 's/^/    /'
         failed_tests=$((failed_tests + 1))
     elif [ "$raw" = 1 ]; then
-        echo "PASS $name ($topology): exited 0"
+        echo "PASS $name ($topology): exited 0$took_s"
     else
-        echo "PASS $name ($topology): $(sh "$here/tap-summary.sh" "$f")"
+        echo "PASS $name ($topology): $(sh "$here/tap-summary.sh" "$f")$took_s"
     fi
 done
 
@@ -315,6 +359,9 @@ else
 fi
 summary=$(sh "$here/tap-summary.sh" "$logdir"/*-"$topology".log)
 echo "topology $topology: boot to /init ${boot:-n/a}, whole run $(secs "$total_ms") s; console: $console"
+# The slowest tests, to see early where the run's time goes (its cap, --timeout).
+slowest=$(awk '$7 != "-" { print $7, $1 }' "$work/status" | sort -rn | head -n 3 | awk '{ printf "%s%s %s s", (NR > 1 ? ", " : ""), $2, $1 }')
+[ -z "$slowest" ] || echo "topology $topology: slowest: $slowest"
 echo "topology $topology: $summary"
 [ -z "$vm_fail" ] && [ "$failed_tests" -eq 0 ] || exit 1
 exit 0
