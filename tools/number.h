@@ -13,18 +13,23 @@
 #define SVA_TOOLS_NUMBER_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
 
-/* s as a whole number in base (8 or 10) of at most max into *out; false
- * (*out unchanged) if s is empty, holds anything but the base's digits, or
- * is larger than max. */
-static inline bool tool_number(const char *s, unsigned base, unsigned long long max, unsigned long long *out)
+/* The first len characters of s as a whole number in base (8 or 10) of at
+ * most max into *out; false (*out unchanged) if len is 0, they hold anything
+ * but the base's digits, or the number is larger than max.  Any length: a
+ * unit suffix is left off by the length, not by a copy into a buffer that
+ * would cap the leading zeros. */
+static inline bool tool_number_n(const char *s, size_t len, unsigned base, unsigned long long max,
+				 unsigned long long *out)
 {
 	unsigned long long v = 0;
 
-	if (!s || !*s)
+	if (!s || !len)
 		return false;
-	for (; *s; s++) {
-		unsigned d = (unsigned)(*s - '0');
+	for (size_t i = 0; i < len; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
 
 		if (d >= base || d > max || v > (max - d) / base)
 			return false;
@@ -32,6 +37,12 @@ static inline bool tool_number(const char *s, unsigned base, unsigned long long 
 	}
 	*out = v;
 	return true;
+}
+
+/* s, a string, as tool_number_n() reads it. */
+static inline bool tool_number(const char *s, unsigned base, unsigned long long max, unsigned long long *out)
+{
+	return s && tool_number_n(s, strlen(s), base, max, out);
 }
 
 #endif

@@ -229,6 +229,16 @@ int main(void)
 	ok(c.max_clients == 10 && c.pasid_min == 256 && c.pasid_max == 1279 && c.socket_mode == 0660 &&
 		   c.grace_ns == 18446744073709ull * 1000000ull,
 	   "  are decimal (010 is ten), the mode octal; grace-ms's largest value");
+	/* Leading zeros change nothing in a byte count either, however many: the
+	 * unit was once split off in a 32-byte copy, which refused 28 zeros. */
+	is_int(parse("isolated-pin-max 000000000000000000000000000000000000000064K\n", &c, err, sizeof(err)), 0,
+	       "isolated-pin-max with 40 leading zeros %s", err);
+	ok(c.isolated_pin_max == 64ull << 10, "  is 64K");
+	is_int(parse("isolated-pin-max 00000000000000000000000000000000000008192\n", &c, err, sizeof(err)), 0,
+	       "isolated-pin-max in bytes with 35 leading zeros %s", err);
+	ok(c.isolated_pin_max == 8192, "  is 8192");
+	refused("isolated-pin-max K\n", "isolated-pin-max: bytes", "a unit without a number");
+	refused("isolated-pin-max 64KK\n", "isolated-pin-max: bytes", "two units");
 	is_int(broker_conf_load("/nonexistent/sva-brokerd.conf", &c, err, sizeof(err)), -ENOENT,
 	       "a missing file: -ENOENT");
 	ok(strstr(err, "/nonexistent/sva-brokerd.conf") != NULL, "  naming it: %s", err);

@@ -61,7 +61,8 @@ __attribute__((format(printf, 5, 6))) static int bad(char *err, size_t len, cons
 static bool broker_conf_bytes(const char *s, uint64_t *out)
 {
 	static const char units[] = "KMGT";
-	char num[32], *u;
+	size_t len = strlen(s);
+	const char *u;
 	unsigned long long v;
 	unsigned shift = 0;
 
@@ -69,14 +70,11 @@ static bool broker_conf_bytes(const char *s, uint64_t *out)
 		*out = 0;
 		return true;
 	}
-	if (strlen(s) >= sizeof(num))
-		return false;
-	snprintf(num, sizeof(num), "%s", s);
-	if (num[0] && (u = strchr(units, num[strlen(num) - 1])) != NULL) {
+	if (len && (u = strchr(units, s[len - 1])) != NULL) {
 		shift = 10 * (unsigned)(u - units + 1);
-		num[strlen(num) - 1] = '\0';
+		len--;
 	}
-	if (!tool_number(num, 10, UINT64_MAX >> shift, &v) || (v << shift) < 4096)
+	if (!tool_number_n(s, len, 10, UINT64_MAX >> shift, &v) || (v << shift) < 4096)
 		return false;
 	*out = v << shift;
 	return true;
