@@ -1979,6 +1979,70 @@ static void *st_reader(void *arg)
 	return NULL;
 }
 
+/*
+ * sva_bind(3), Calls inside callbacks: inside fault_error "every other call is
+ * allowed", sva_mm_prefault(3), sva_mm_invalidate(3) and sva_mm_fence(3)
+ * named; sva_mm_allow(3)/sva_mm_deny(3) and sva_dev_open_mock(3) are among
+ * the others.  The natural use: a restricted address space refuses a fault
+ * (-ENXIO), and the driver's callback allows and prefaults the range.  Each
+ * call must return, with what its page says, on the fault thread inside the
+ * batch (a hang is caught by the alarm).
+ */
+static struct {
+	struct sva_mm *mm;
+	char *p;
+	int calls, reason, allow, prefault, fence, deny, open;
+	long inval;
+	struct sva_dev *dev;
+} fe;
+
+static void fe_probe(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
+{
+	on_fault_error(bond, r, drvdata); /* fault() reads the reason there */
+	if (fe.calls++)
+		return;
+	fe.reason = r->reason;
+	fe.allow = sva_mm_allow(fe.mm, fe.p, 16 * PG);
+	fe.prefault = sva_mm_prefault(fe.mm, fe.p, 4 * PG);
+	fe.inval = sva_mm_invalidate(fe.mm, fe.p, PG);
+	fe.fence = sva_mm_fence(fe.mm);
+	fe.deny = sva_mm_deny(fe.mm, fe.p + 8 * PG, 8 * PG);
+	fe.open = sva_dev_open_mock(ctx, NULL, &fe.dev);
+}
+
+static void calls_in_fault_error(void)
+{
+	static const struct sva_bond_ops fops = { .size = sizeof(struct sva_bond_ops), .fault_error = fe_probe };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &fops };
+	struct sva_bond *b = NULL;
+	long got;
+
+	memset(&fe, 0, sizeof(fe));
+	fe.mm = new_mm(SVA_MM_RESTRICTED, 0, 0);
+	fe.p = map_at(SLOT(30), 64 * KiB, PROT_READ | PROT_WRITE);
+	if (sva_bind(dev, fe.mm, &bo, &b))
+		tap_bail("sva_bind: %s", lines_last);
+	alarm(60);
+	got = inject_and_wait(b, (uintptr_t)fe.p, SVA_ACCESS_READ);
+	alarm(0);
+	ok(got == 0 && fe.calls == 1, "fault_error: a fault outside the allowed ranges is reported once (%ld, %d)", got,
+	   fe.calls);
+	ok(fe.reason == -ENXIO, "  reason -ENXIO (%d)", fe.reason);
+	ok(fe.allow == 0, "  sva_mm_allow inside it: 0 (%d)", fe.allow);
+	ok(fe.prefault == 0, "  sva_mm_prefault inside it: 0 (%d)", fe.prefault);
+	ok(fe.inval == 4 * (long)PG, "  sva_mm_invalidate inside it: the whole 16 KiB chunk (%ld)", fe.inval);
+	ok(fe.fence == 0, "  sva_mm_fence inside it: 0 (%d)", fe.fence);
+	ok(fe.deny == 0, "  sva_mm_deny inside it: 0 (%d)", fe.deny);
+	ok(fe.open == 0, "  sva_dev_open_mock inside it: 0 (%d)", fe.open);
+	got = fault(b, (uintptr_t)fe.p + PG, SVA_ACCESS_READ);
+	ok(got > 0, "  what it allowed resolves afterwards (%ld pages)", got);
+	ok(fault(b, (uintptr_t)fe.p + 8 * PG, SVA_ACCESS_READ) == -ENXIO, "  what it denied does not");
+	sva_dev_close(fe.dev);
+	sva_unbind(b);
+	sva_mm_free(fe.mm);
+	munmap(fe.p, 64 * KiB);
+}
+
 static void threads(void)
 {
 	pthread_t t[3];
@@ -2067,6 +2131,7 @@ int main(void)
 	edges();
 	reach();
 	threads();
+	calls_in_fault_error();
 	tracking_stops();
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);

@@ -466,6 +466,27 @@ static void dev_errors(void)
 		is_int(sva_mm_stats(NULL, &ms), -EINVAL, "stats of NULL mm: -EINVAL");
 	}
 
+	{
+		/* A broker context (nothing of the connection is used before these
+		 * refusals).  sva_dev_open_fd(3): -EOPNOTSUPP, "checked before fd";
+		 * sva_dev_open_mock(3): -EOPNOTSUPP; sva_dev_open(3): a name of 128
+		 * bytes or more is -EINVAL before any request. */
+		struct sva_broker_conn *none = ctx->broker;
+		char longname[129];
+
+		ctx->broker = (struct sva_broker_conn *)(void *)&longname; /* never dereferenced here */
+		EXPECT_FAIL(sva_dev_open_fd(ctx, -1, &dev), -EOPNOTSUPP, "by name",
+			    "broker context: sva_dev_open_fd of fd -1 is -EOPNOTSUPP, not -EBADF");
+		EXPECT_FAIL(sva_dev_open_mock(ctx, NULL, &dev), -EOPNOTSUPP, "by name",
+			    "broker context: sva_dev_open_mock");
+		memset(longname, 'a', 128);
+		longname[128] = '\0';
+		EXPECT_FAIL(sva_dev_open(ctx, longname, &dev), -EINVAL, "too long",
+			    "broker context: a 128-byte name");
+		ctx->broker = none;
+		ok(dev == (struct sva_dev *)0x1, "  none of them wrote *out");
+	}
+
 	/* Another fork generation again: this process is a "forked child". */
 	ctx->fork_gen = sva_fork_gen() + 1;
 	struct sva_dev *child_dev = calloc(1, sizeof(*child_dev));

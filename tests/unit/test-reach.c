@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunks.h"
 #include "fork.h"
 #include "internal.h"
 #include "../tap.h"
@@ -209,10 +210,102 @@ static void api(void)
 	sva_free(bond);
 }
 
+/*
+ * A chunk the kernel refuses to unmap (here: the IOAS ioctl on fd -1 fails,
+ * as it would with EBUSY while an in-kernel user holds the area).
+ * sva_mm_invalidate(3): logged at error level, stays visible, not counted, and
+ * the call still succeeds.  sva_mm_deny(3): -EIO (logged), the range is no
+ * longer allowed, the chunk stays visible until withdrawn.
+ */
+static void refused_unmap(void)
+{
+	struct sva_mm *mm = fake_mm(SVA_MM_RESTRICTED, false);
+	char *base = (char *)(uintptr_t)(64ull << 30);
+	uint64_t b = (uintptr_t)base;
+	long n;
+
+	mm->ioas_id = 1;
+	ok(sva_chunks_insert(&mm->chunks, b, b + 4 * PG, SVA_PROT_READ | SVA_PROT_WRITE) != NULL,
+	   "a visible chunk of 4 pages (no kernel: its unmap will fail)");
+	atomic_store(&mm->st_visible, 4 * PG);
+
+	errors = 0;
+	n = sva_mm_invalidate(mm, base + PG, PG);
+	is_int((int)n, 0, "invalidate of a chunk the kernel refuses to unmap: 0 bytes, not an error");
+	is_int(errors, 1, "  one error line");
+	ok(sva_chunks_after(&mm->chunks, b) && sva_chunks_after(&mm->chunks, b)->start == b,
+	   "  the chunk stays in the table (still visible)");
+	ok(atomic_load(&mm->st_visible) == 4 * PG, "  bytes_visible unchanged");
+
+	is_int(sva_mm_allow(mm, base, 16 * PG), 0, "allow 16 pages around it");
+	errors = 0;
+	is_int(sva_mm_deny(mm, base, 8 * PG), -EIO, "deny over a chunk the kernel refuses to unmap: -EIO");
+	is_int(errors, 1, "  one error line");
+	is_int(sva_reach_check_locked(mm, b + PG), -ENXIO, "  the range is no longer allowed all the same");
+	is_int(sva_reach_check_locked(mm, b + 8 * PG), 0, "  the rest stays allowed");
+	ok(sva_chunks_after(&mm->chunks, b) && atomic_load(&mm->st_visible) == 4 * PG,
+	   "  the chunk stays visible, counted");
+	sva_chunks_clear(&mm->chunks);
+}
+
+/*
+ * sva_mm_prefault(3), sva_mm_invalidate(3): the range check comes before the
+ * owner check, and its edge is exactly 2^64 - 4096: a range ending there is
+ * not -EINVAL (here: -ECHILD, in a "forked child"), one byte more is.
+ */
+static void range_edge(void)
+{
+	struct sva_mm *child = fake_mm(0, true);
+	void *below = (void *)(uintptr_t)(UINT64_MAX - 2 * PG + 1); /* the page below the last */
+
+	errors = 0;
+	is_int(sva_mm_prefault(child, below, PG), -ECHILD, "prefault ending at 2^64 - 4096: range accepted (-ECHILD)");
+	is_int(sva_mm_prefault(child, below, PG + 1), -EINVAL, "prefault one byte into the last page: -EINVAL");
+	is_int(sva_mm_prefault(child, below, 0), -EINVAL, "prefault of 0 bytes: -EINVAL, before -ECHILD");
+	is_int((int)sva_mm_invalidate(child, below, PG), -ECHILD,
+	       "invalidate ending at 2^64 - 4096: range accepted (-ECHILD)");
+	is_int((int)sva_mm_invalidate(child, below, PG + 1), -EINVAL, "invalidate one byte into the last page: -EINVAL");
+	is_int((int)sva_mm_invalidate(child, (char *)below + 1, SIZE_MAX), -EINVAL, "invalidate wrapping: -EINVAL");
+	is_int(errors, 6, "  each logged once");
+	child->flags = SVA_MM_RESTRICTED;
+	is_int(sva_mm_deny(child, below, PG), -ECHILD, "deny in a forked child: -ECHILD");
+}
+
+/*
+ * sva_mm_prefault(3): the reach comes first ("-EXDEV ... Checked first, before
+ * the mappings are read"; then the restricted address space's allowed
+ * ranges), then the mappings: libsva's own memory is -EXDEV even where the
+ * range is neither allowed nor entirely mapped, memory that is not allowed is
+ * -EACCES even where it is not mapped, and only allowed memory that is not
+ * mapped is -EFAULT.  No kernel: the address space is untracked and has no
+ * IOAS, and nothing gets as far as a map.
+ */
+static void prefault_order(void)
+{
+	struct sva_mm *mm = fake_mm(SVA_MM_RESTRICTED, false);
+	struct sva_bond *bond = sva_calloc(1, sizeof(*bond));
+	char *own = (char *)((uintptr_t)bond & ~(uintptr_t)(PG - 1));
+	char *hole = (char *)(uintptr_t)(96ull << 30); /* nothing mapped there */
+
+	mm->maps_fd = -1;
+	errors = 0;
+	is_int(sva_mm_prefault(mm, own, 1ul << 40), -EXDEV,
+	       "prefault from libsva's own memory on, not allowed and not all mapped: -EXDEV");
+	is_int(sva_mm_prefault(mm, hole, PG), -EACCES, "prefault not allowed and not mapped: -EACCES");
+	is_int(sva_mm_allow(mm, hole, 4 * PG), 0, "allow it");
+	is_int(sva_mm_prefault(mm, hole, PG), -EFAULT, "prefault allowed but not mapped: -EFAULT");
+	is_int(errors, 3, "  each failure logged once");
+	is_int(sva_mm_deny(mm, hole, 4 * PG), 0, "deny it again");
+	sva_free(bond);
+}
+
 int main(void)
 {
 	rset_logic();
 	arena();
 	api();
+	refused_unmap();
+	range_edge();
+	prefault_order();
 	return done_testing();
 }
