@@ -649,6 +649,22 @@ static void prefault_errors(void)
 	for (int i = 0; i < 66; i += 2)
 		mprotect(q + i * PG, PG, PROT_READ);
 	prefault_fails(mm, q, 66 * PG, -E2BIG, "over 66 mappings");
+	prefault_fails(mm, q, 65 * PG, -E2BIG, "over 65 mappings, one more than 64");
+	/* Execute permission plays no part: execute-only is neither readable nor
+	 * writable in /proc/self/maps (-EACCES); read-execute is read-only, and
+	 * write-only is mapped (sva_mm_prefault(3), Permissions). */
+	{
+		char *x = map_at(SLOT(31), 48 * KiB, PROT_READ | PROT_WRITE);
+
+		mprotect(x, 16 * KiB, PROT_EXEC);
+		mprotect(x + 16 * KiB, 16 * KiB, PROT_READ | PROT_EXEC);
+		mprotect(x + 32 * KiB, 16 * KiB, PROT_WRITE);
+		prefault_fails(mm, x, PG, -EACCES, "of an execute-only mapping");
+		ok(sva_mm_prefault(mm, x + 16 * KiB, 16 * KiB) == 0, "prefault of a read-execute mapping: 0");
+		ok(sva_mm_prefault(mm, x + 32 * KiB, 16 * KiB) == 0, "prefault of a write-only mapping: 0");
+		ok(sva_mm_invalidate(mm, x, 48 * KiB) == 32 * (long)KiB, "  both visible, withdrawn");
+		munmap(x, 48 * KiB);
+	}
 	{
 		struct sva_mm *um = new_mm(0, 0, SVA_PIN_UNLIMITED);
 

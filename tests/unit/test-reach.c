@@ -17,6 +17,8 @@
 
 #define PG 4096ull
 
+void sva_test_fail_nth(int n); /* test_fail.c, libsva-test only */
+
 static int errors;
 
 static void capture(void *arg, enum sva_log_level level, const char *msg)
@@ -299,6 +301,38 @@ static void prefault_order(void)
 	sva_free(bond);
 }
 
+/*
+ * sva_mm_allow(3)/sva_mm_deny(3), -ENOMEM "(the set of ranges grows)":
+ * nothing changed, the set included, and a deny that could not split a range
+ * withdrew nothing either.
+ */
+static void out_of_memory(void)
+{
+	struct sva_mm *mm = fake_mm(SVA_MM_RESTRICTED, false);
+	char *base = (char *)(uintptr_t)(64ull << 30);
+	int ret;
+
+	errors = 0;
+	sva_test_fail_nth(1);
+	ret = sva_mm_allow(mm, base, PG);
+	sva_test_fail_nth(0);
+	is_int(ret, -ENOMEM, "allow, the set cannot grow: -ENOMEM");
+	is_int((int)mm->allowed.n, 0, "  nothing allowed");
+	for (int i = 0; i < 8; i++)
+		sva_mm_allow(mm, base + 4 * i * PG, 3 * PG);
+	is_int((int)mm->allowed.n, 8, "8 separate ranges allowed");
+	mm->ioas_id = 1;
+	sva_chunks_insert(&mm->chunks, (uintptr_t)base + 4 * PG, (uintptr_t)base + 6 * PG, SVA_PROT_READ);
+	sva_test_fail_nth(1);
+	ret = sva_mm_deny(mm, base + 5 * PG, PG); /* splits [4, 7) in two: a ninth range */
+	sva_test_fail_nth(0);
+	is_int(ret, -ENOMEM, "deny that splits a range, the set cannot grow: -ENOMEM");
+	ok(mm->allowed.n == 8 && sva_reach_check_locked(mm, (uintptr_t)base + 5 * PG) == 0,
+	   "  still 8 ranges, the page still allowed");
+	is_int(errors, 2, "  each failure logged once (no unmap was even tried: it would log too)");
+	sva_chunks_clear(&mm->chunks);
+}
+
 int main(void)
 {
 	rset_logic();
@@ -307,5 +341,6 @@ int main(void)
 	refused_unmap();
 	range_edge();
 	prefault_order();
+	out_of_memory();
 	return done_testing();
 }
