@@ -517,7 +517,7 @@ static void permission_denied(void)
 	pid_t pid;
 
 	if (geteuid() != 0) {
-		skip(2, "not root: cannot make a node this user may not open (checked as root in CI)");
+		skip(4, "not root: cannot make a node this user may not open (checked as root in CI)");
 		return;
 	}
 	snprintf(path, sizeof(path), "%s", fake_path("root-only"));
@@ -538,15 +538,30 @@ static void permission_denied(void)
 			st |= 1;
 		if (errors != 1 || !strstr(last, "permission denied"))
 			st |= 2;
+		/* sva_dev_open(3): -EACCES, no permission to open the device node
+		 * (checked before what the node is). */
+		{
+			struct sva_ctx *fctx = fake_ctx();
+			struct sva_dev *d = (struct sva_dev *)0x1;
+
+			fctx->fork_gen = sva_fork_gen(); /* made by this process */
+			errors = 0;
+			if (sva_dev_open(fctx, path, &d) != -EACCES || d != (struct sva_dev *)0x1)
+				st |= 4;
+			if (errors != 1 || !strstr(last, "permission denied"))
+				st |= 8;
+		}
 		_exit(st);
 	}
 	waitpid(pid, &status, 0);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 64) {
-		skip(2, "cannot drop to user nobody here");
+		skip(4, "cannot drop to user nobody here");
 		return;
 	}
 	ok(WIFEXITED(status) && !(WEXITSTATUS(status) & 1), "an iommu path the user may not open: -EACCES");
 	ok(WIFEXITED(status) && !(WEXITSTATUS(status) & 2), "one error line saying permission denied, and what to do");
+	ok(WIFEXITED(status) && !(WEXITSTATUS(status) & 4), "sva_dev_open of a node the user may not open: -EACCES");
+	ok(WIFEXITED(status) && !(WEXITSTATUS(status) & 8), "  one error line saying permission denied");
 }
 
 static void log_levels(void)
