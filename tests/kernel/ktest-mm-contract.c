@@ -1316,8 +1316,16 @@ static void tracking_stops(void)
 	munmap(c, 64 * KiB);
 	ok(mst(mm).bytes_visible == 64 * KiB && sva_mm_invalidate(mm, c, 64 * KiB) == 64 * (long)KiB,
 	   "  its munmap withdraws nothing; sva_mm_invalidate() does");
+	lines_reset();
 	ok(sva_mm_prefault(sm, d, 64 * KiB) == -EIO && mst(sm).bytes_visible == 0,
 	   "strict: a prefault then fails with -EIO, nothing mapped");
+	/* sva_mm_fence(3): the loss is "logged once, at error level, by the next
+	 * call on mm"; the prefault's own failure is its one line. */
+	ok(errors_logged() == 2 && strstr(lines_last, "sva_mm_prefault"),
+	   "  two error lines, the address space's loss owed and then its own (%d): %s", errors_logged(), lines_last);
+	lines_reset();
+	ok(sva_mm_prefault(sm, d, 64 * KiB) == -EIO && errors_logged() == 1,
+	   "  again: -EIO, its own line only (%d)", errors_logged());
 	n = fault(sb, (uintptr_t)d, SVA_ACCESS_READ);
 	ok(n == -EIO, "  a device fault needing a map: -EIO (%ld)", n);
 	sva_unbind(sb);

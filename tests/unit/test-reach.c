@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "chunks.h"
 #include "fork.h"
@@ -287,8 +288,11 @@ static void prefault_order(void)
 	struct sva_mm *mm = fake_mm(SVA_MM_RESTRICTED, false);
 	struct sva_bond *bond = sva_calloc(1, sizeof(*bond));
 	char *own = (char *)((uintptr_t)bond & ~(uintptr_t)(PG - 1));
-	char *hole = (char *)(uintptr_t)(96ull << 30); /* nothing mapped there */
+	/* A place with nothing mapped (a fixed one may be a sanitizer's shadow). */
+	char *hole = mmap(NULL, 4 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
+	if (hole == MAP_FAILED || munmap(hole, 4 * PG))
+		tap_bail("mmap: %s", strerror(errno));
 	mm->maps_fd = -1;
 	errors = 0;
 	is_int(sva_mm_prefault(mm, own, 1ul << 40), -EXDEV,
