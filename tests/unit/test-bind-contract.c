@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Promises of sva_bind(3) and sva_unbind(3) that need no kernel, checked with
+ * a context, devices and address spaces built by hand (as test-bind-pasid.c
+ * does), a backend that records what it is asked, and ioctl() answering the
+ * few iommufd calls a bind makes.  IOMMU_FAULT_QUEUE_ALLOC is refused
+ * (ENOTTY, a kernel without fault queues): a fault-capable bind that gets as
+ * far as step 2 fails with that error, which shows where a bind stopped.
+ *
+ *  - -EEXIST comes first, before the checks of opts->pasid.
+ *  - ops is copied: the structure need not outlive the call.
+ *  - The order of an unbind: mm_exit with no libsva lock held and the bond
+ *    still found; the detach with the device's lock held and the bond still
+ *    found; the bond unpublished before its PASID goes back; the PASID in
+ *    quarantine once the call returns.
+ *  - Inside mm_exit the argument checks still come first (-EINVAL, then
+ *    -EDEADLK).
+ *  - One INFO line records each bond and its mode.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kabi.h"
+#include "pasid_space.h"
+#include "../tap.h"
+
+static int err_lines, info_lines;
+static char last[512], last_info[512];
+
+static void capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	if (level == SVA_LOG_INFO) {
+		info_lines++;
+		snprintf(last_info, sizeof(last_info), "%s", msg);
+	}
+	if (level < SVA_LOG_WARN)
+		return;
+	err_lines++;
+	snprintf(last, sizeof(last), "%s", msg);
+}
+
+/* ------------------------------------------------------ the fake kernel side */
+
+static uint32_t next_id = 100;
+static int n_hwpt, n_ioas, n_queue;
+
+static bool fake_ioctl(unsigned long req, void *arg, int *rc)
+{
+	*rc = 0;
+	if (req == KABI_IOMMU_HWPT_ALLOC) {
+		n_hwpt++;
+		((struct kabi_iommu_hwpt_alloc *)arg)->out_hwpt_id = next_id++;
+	} else if (req == KABI_IOMMU_IOAS_ALLOC) {
+		n_ioas++;
+		((struct kabi_iommu_ioas_alloc *)arg)->out_ioas_id = next_id++;
+	} else if (req == KABI_IOMMU_FAULT_QUEUE_ALLOC) {
+		n_queue++;
+		errno = ENOTTY;
+		*rc = -1;
+	} else if (req != KABI_IOMMU_DESTROY) {
+		return false;
+	}
+	return true;
+}
+#include "fake_ioctl.h"
+
+/* What the backend saw, in order. */
+static int n_attach, n_pasid_attach;
+static char steps[64];
+
+static void step(char c)
+{
+	size_t n = strlen(steps);
+
+	if (n + 1 < sizeof(steps))
+		steps[n] = c, steps[n + 1] = '\0';
+}
+
+/* During the detach: the device's lock held (trylock by its owner: EBUSY),
+ * and the bond still published. */
+static int detach_dev_lock = -1, detach_lookup = -1;
+
+static int f_attach(struct sva_dev *d, uint32_t pt)
+{
+	(void)d;
+	(void)pt;
+	n_attach++;
+	return 0;
+}
+
+static int f_detach(struct sva_dev *d)
+{
+	(void)d;
+	return 0;
+}
+
+static int f_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
+{
+	(void)d;
+	(void)pasid;
+	(void)pt;
+	n_pasid_attach++;
+	return 0;
+}
+
+static int f_pasid_detach(struct sva_dev *d, uint32_t pasid)
+{
+	step('D');
+	detach_dev_lock = pthread_mutex_trylock(&d->lock);
+	if (detach_dev_lock == 0)
+		pthread_mutex_unlock(&d->lock);
+	detach_lookup = sva_dev_bond_lookup(d, pasid, NULL, NULL);
+	return 0;
+}
+
+static void f_close(struct sva_dev *d)
+{
+	(void)d;
+}
+
+static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pasid_attach, f_pasid_detach, f_close, 0 };
+
+static void ctx_init(struct sva_ctx *c)
+{
+	memset(c, 0, sizeof(*c));
+	sva_ctx_init_core(c);
+	sva_log_init(&c->log, capture, NULL, SVA_LOG_DEBUG);
+	c->pasid_grace_ns = 20000000ull;
+	if (sva_ctx_pasids_init(c))
+		tap_bail("sva_ctx_pasids_init failed");
+}
+
+static void dev_init(struct sva_dev *d, struct sva_ctx *c, uint32_t width, const char *name)
+{
+	memset(d, 0, sizeof(*d));
+	d->ctx = c;
+	d->fd = -1;
+	d->be = &fake_be;
+	d->info.size = sizeof(d->info);
+	d->info.max_pasid_log2 = width;
+	d->info.dev_id = next_id++;
+	snprintf(d->info.path, sizeof(d->info.path), "%s", name);
+	pthread_mutex_init(&d->lock, NULL);
+	if (sva_dev_pasids_init(d))
+		tap_bail("sva_dev_pasids_init(%s) failed", name);
+}
+
+static void mm_init(struct sva_mm *m, struct sva_ctx *c)
+{
+	memset(m, 0, sizeof(*m));
+	m->ctx = c;
+	m->ioas_id = next_id++;
+	m->maps_fd = -1;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->map_lock, NULL);
+}
+
+static struct sva_pasid_stats stats_of(struct sva_pasid_space *s)
+{
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+
+	sva_pasid_stats(s, &st);
+	return st;
+}
+
+static bool same_counts(struct sva_pasid_stats a, struct sva_pasid_stats b)
+{
+	return a.allocated == b.allocated && a.quarantined == b.quarantined && a.free == b.free;
+}
+
+#define SENTINEL ((struct sva_bond *)0x5a5a)
+
+/* ------------------------------------------------------------------ tests */
+
+/* "The usual rule still holds, and comes first": -EEXIST before any check of
+ * opts->pasid, also one the device could not reach. */
+static void test_eexist_first(struct sva_dev *dev, struct sva_mm *mm)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_bond *bond = NULL, *x = SENTINEL;
+	static const uint32_t pasids[] = { 0, 7, 5000, SVA_PASID_RID };
+
+	if (sva_bind(dev, mm, &bo, &bond))
+		tap_bail("cannot bind for the -EEXIST test");
+	for (size_t i = 0; i < sizeof(pasids) / sizeof(pasids[0]); i++) {
+		struct sva_bind_opts o = { .size = sizeof(o), .flags = SVA_BIND_PINNED | SVA_BIND_PASID,
+					   .pasid = pasids[i] };
+
+		is_int(sva_bind(dev, mm, &o, &x), -EEXIST,
+		       "SVA_BIND_PASID under %u (out of reach or not allocated) where the device has a bond on mm: "
+		       "-EEXIST first", pasids[i]);
+	}
+	{
+		struct sva_bind_opts o = { .size = sizeof(o), .flags = SVA_BIND_PINNED, .policy = SVA_PASID_DEVICE };
+
+		is_int(sva_bind(dev, mm, &o, &x), -EEXIST, "a second bond on mm under another policy: -EEXIST");
+	}
+	ok(x == SENTINEL, "  *out untouched");
+	sva_unbind(bond);
+}
+
+static int exit_a, exit_b;
+static void on_exit_a(struct sva_bond *b, void *d)
+{
+	(void)b;
+	(void)d;
+	exit_a++;
+}
+
+static void on_exit_b(struct sva_bond *b, void *d)
+{
+	(void)b;
+	(void)d;
+	exit_b++;
+}
+
+/* "The structure is copied: it need not outlive the call." */
+static void test_ops_copied(struct sva_dev *dev, struct sva_mm *mm)
+{
+	struct sva_bond_ops *ops = malloc(sizeof(*ops));
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_bond *bond = NULL;
+
+	if (!ops)
+		tap_bail("out of memory");
+	*ops = (struct sva_bond_ops){ .size = sizeof(*ops), .mm_exit = on_exit_a };
+	bo.ops = ops;
+	is_int(sva_bind(dev, mm, &bo, &bond), 0, "bind with ops");
+	ops->mm_exit = on_exit_b;
+	ops->size = 1;
+	free(ops);
+	exit_a = exit_b = 0;
+	is_int(sva_unbind(bond), 0, "unbind after the caller changed and freed its ops");
+	ok(exit_a == 1 && exit_b == 0, "  the mm_exit it was bound with ran, once (%d, %d)", exit_a, exit_b);
+}
+
+/* The six steps of sva_unbind(3), as far as a backend sees them. */
+static struct {
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_ctx *ctx;
+	uint32_t pasid;
+	int calls, lookup, dev_lock, mm_lock, pasid_lock, bad_bind, bind;
+	void *drvdata;
+} ex;
+
+extern void (*sva_test_unpublished_hook)(struct sva_bond *bond);
+static int unpub_lookup = 1;
+static struct sva_pasid_stats unpub_stats;
+
+static void on_unpublished(struct sva_bond *bond)
+{
+	step('U');
+	unpub_lookup = sva_dev_bond_lookup(bond->dev, ex.pasid, NULL, NULL);
+	unpub_stats = stats_of(ex.ctx->global_pasids);
+}
+
+static int trylock_free(pthread_mutex_t *m)
+{
+	int r = pthread_mutex_trylock(m);
+
+	if (r == 0)
+		pthread_mutex_unlock(m);
+	return r;
+}
+
+static void probe_exit(struct sva_bond *bond, void *drvdata)
+{
+	struct sva_bond *x = SENTINEL;
+	struct sva_bind_opts bad = { .size = sizeof(bad), .flags = SVA_BIND_PINNED | (1u << 7) };
+	struct sva_bind_opts good = { .size = sizeof(good), .flags = SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID };
+
+	step('X');
+	ex.calls++;
+	ex.drvdata = drvdata;
+	ex.lookup = sva_dev_bond_lookup(ex.dev, sva_bond_pasid(bond), NULL, NULL);
+	ex.dev_lock = trylock_free(&ex.dev->lock);
+	ex.mm_lock = trylock_free(&ex.mm->lock);
+	ex.pasid_lock = trylock_free(&ex.ctx->pasid_lock);
+	ex.bad_bind = sva_bind(ex.dev, ex.mm, &bad, &x);
+	ex.bind = sva_bind(ex.dev, ex.mm, &good, &x);
+	if (x != SENTINEL)
+		ex.bind = 1000;
+}
+
+static void test_unbind_order(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm)
+{
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = probe_exit };
+	int drv;
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED, .drvdata = &drv, .ops = &ops };
+	struct sva_bond *bond = NULL;
+	struct sva_pasid_stats g0, g1;
+
+	if (sva_bind(dev, mm, &bo, &bond))
+		tap_bail("cannot bind for the unbind order test");
+	memset(&ex, 0, sizeof(ex));
+	ex.dev = dev, ex.mm = mm, ex.ctx = ctx, ex.pasid = sva_bond_pasid(bond);
+	steps[0] = '\0';
+	sva_test_unpublished_hook = on_unpublished;
+	g0 = stats_of(ctx->global_pasids);
+	is_int(sva_unbind(bond), 0, "sva_unbind of a bond with mm_exit");
+	sva_test_unpublished_hook = NULL;
+	g1 = stats_of(ctx->global_pasids);
+	ok(strcmp(steps, "XDU") == 0, "  mm_exit, then the detach, then the unpublish (%s)", steps);
+	ok(ex.calls == 1 && ex.drvdata == &drv, "  mm_exit once, with the bond's drvdata");
+	is_int(ex.lookup, 0, "  inside mm_exit the bond is still found");
+	ok(ex.dev_lock == 0 && ex.mm_lock == 0 && ex.pasid_lock == 0,
+	   "  and no libsva lock is held there (device %d, address space %d, PASIDs %d)", ex.dev_lock, ex.mm_lock,
+	   ex.pasid_lock);
+	is_int(ex.bad_bind, -EINVAL, "  inside it a bind with an unknown flag: -EINVAL (the argument checks first)");
+	is_int(ex.bind, -EDEADLK, "  a valid bind: -EDEADLK, *out untouched");
+	is_int(detach_dev_lock, EBUSY, "  the detach runs with the device's lock held");
+	is_int(detach_lookup, 0, "  and the bond is still found during it (unpublished after the detach)");
+	is_int(unpub_lookup, -ENOENT, "  once unpublished, the device's lookup finds nothing");
+	ok(same_counts(unpub_stats, g0), "  and the PASID is still allocated then (%llu allocated)",
+	   (unsigned long long)unpub_stats.allocated);
+	ok(g1.allocated == g0.allocated - 1 && g1.quarantined == g0.quarantined + 1,
+	   "  when the call returns it is in quarantine (allocated %llu -> %llu, quarantined %llu -> %llu)",
+	   (unsigned long long)g0.allocated, (unsigned long long)g1.allocated, (unsigned long long)g0.quarantined,
+	   (unsigned long long)g1.quarantined);
+}
+
+/* "An INFO-level log line records each bond and its mode." */
+static void test_info_line(struct sva_dev *dev, struct sva_mm *mm)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_bond *bond = NULL;
+	int i0 = info_lines;
+
+	if (sva_bind(dev, mm, &bo, &bond))
+		tap_bail("cannot bind for the INFO line test");
+	ok(info_lines - i0 == 1 && strstr(last_info, "pinned"), "a pinned bind: one INFO line, with its mode (%s)",
+	   last_info);
+	sva_unbind(bond);
+	bo.flags = SVA_BIND_PINNED | SVA_BIND_RID;
+	i0 = info_lines;
+	if (sva_bind(dev, mm, &bo, &bond))
+		tap_bail("cannot bind the RID for the INFO line test");
+	ok(info_lines - i0 == 1 && strstr(last_info, "pinned") && strstr(last_info, "RID"),
+	   "a pinned RID bind: one INFO line, with its kind and mode (%s)", last_info);
+	sva_unbind(bond);
+}
+
+int main(void)
+{
+	struct sva_ctx ctx;
+	struct sva_dev narrow, ranged, wide;
+	struct sva_mm mm;
+
+	ctx_init(&ctx);
+	/* 8-bit PASIDs under the default global range (from 256): all its own. */
+	dev_init(&narrow, &ctx, 8, "narrow");
+	dev_init(&ranged, &ctx, 8, "ranged");
+	if (sva_dev_set_pasid_range(&ranged, 1, 100))
+		tap_bail("sva_dev_set_pasid_range failed");
+	dev_init(&wide, &ctx, 20, "wide");
+	sva_log_set((struct sva_log *)sva_log_default(), capture, NULL, SVA_LOG_DEBUG);
+	mm_init(&mm, &ctx);
+	test_eexist_first(&wide, &mm);
+	test_ops_copied(&wide, &mm);
+	test_unbind_order(&ctx, &wide, &mm);
+	test_info_line(&wide, &mm);
+	return done_testing();
+}
