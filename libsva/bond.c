@@ -351,6 +351,11 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 						"pass SVA_BIND_EXTRA_PASID for another PASID on it",
 						dev->label, b->pasid);
 	}
+	/* Refused before anything is made, the fault queue included: no state
+	 * of the spaces can bring a value or policy into the device's reach. */
+	ret = sva_bond_pasid_reach(dev, opts->policy, opts->flags & SVA_BIND_PASID, opts->pasid);
+	if (ret)
+		return ret;
 	if (!dev->rid_pt) {
 		ret = rid_park(dev);
 		if (ret) {

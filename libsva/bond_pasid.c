@@ -70,13 +70,12 @@ static void join(struct sva_bond *bond, struct sva_pasid_share *sh)
 	bond->pasid = sh->pasid;
 }
 
-static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid)
+/* -ERANGE, logged, where the device cannot hold `pasid` at all: its width
+ * and ranges decide, not what is allocated. */
+static int chosen_reach(struct sva_dev *dev, uint32_t pasid)
 {
 	struct sva_ctx *ctx = dev->ctx;
 	struct sva_pasid_space *s = sva_dev_pasid_space_of(dev, pasid);
-	struct sva_pasid_share *sh;
-	void *owner, *data;
-	int ret;
 
 	if (!s || pasid == 0)
 		return sva_fail(&ctx->log, -ERANGE,
@@ -84,10 +83,32 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 				pasid, pasid == 0 ? "PASID 0 is the RID's: bind it with SVA_BIND_RID"
 				: pasid >= ctx->global_pasid_min ? "a global value on a device that does not cover "
 								   "the global range" : "no own PASID space");
-	ret = sva_pasid_lookup_owner(s, pasid, &owner, &data);
-	if (ret == -ERANGE)
-		return sva_fail(&ctx->log, ret, "%s: cannot bind under PASID %u: outside the device's PASID range",
+	if (sva_pasid_lookup_owner(s, pasid, NULL, NULL) == -ERANGE)
+		return sva_fail(&ctx->log, -ERANGE, "%s: cannot bind under PASID %u: outside the device's PASID range",
 				dev->label, pasid);
+	return 0;
+}
+
+int sva_bond_pasid_reach(struct sva_dev *dev, enum sva_pasid_policy policy, bool chosen, uint32_t pasid)
+{
+	return chosen ? chosen_reach(dev, pasid) : sva_dev_policy_reach(dev, policy);
+}
+
+static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid)
+{
+	struct sva_ctx *ctx = dev->ctx;
+	struct sva_pasid_space *s;
+	struct sva_pasid_share *sh;
+	void *owner, *data;
+	int ret;
+
+	/* Checked before the bind made anything too; the range cannot have
+	 * changed since (sva_dev_set_pasid_range() is not thread-safe). */
+	ret = chosen_reach(dev, pasid);
+	if (ret)
+		return ret;
+	s = sva_dev_pasid_space_of(dev, pasid);
+	ret = sva_pasid_lookup_owner(s, pasid, &owner, &data);
 	if (ret && sva_pasid_is_retired(s, pasid))
 		return sva_fail(&ctx->log, -ENOENT,
 				"%s: cannot bind under PASID %u: it is retired for good (a detach under it failed, "

@@ -212,6 +212,49 @@ SVA_EXPORT int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32
 
 /* ------------------------------------------------------------------- alloc */
 
+/*
+ * What the device's width and own range say, whatever is allocated: the
+ * bind checks it before it makes anything (sva_bind(3): -ERANGE changes
+ * nothing, not even a context's first fault queue).
+ */
+int sva_dev_policy_reach(const struct sva_dev *dev, enum sva_pasid_policy policy)
+{
+	const struct sva_log *log = &dev->ctx->log;
+
+	switch (policy) {
+	case SVA_PASID_GLOBAL:
+		if (!sva_dev_covers_global(dev))
+			return sva_fail(log, -ERANGE,
+					"%s: cannot allocate a global PASID: its %u-bit PASIDs end at %u, below the "
+					"global range's end %u (use SVA_PASID_DEVICE or SVA_PASID_AUTO)",
+					dev->label, dev->info.max_pasid_log2, width_max(dev->info.max_pasid_log2),
+					dev->ctx->global_pasid_max);
+		return 0;
+	case SVA_PASID_DEVICE:
+		/* A broker's lease used up is -ENOSPC, at allocation (own_full()). */
+		if (dev->pasids || dev->own_full)
+			return 0;
+		if (dev->ctx->broker)
+			return sva_fail(log, -ERANGE,
+					"%s: cannot allocate from the device's own PASID space: the broker leased this "
+					"client none (the device's PASIDs all fall in the broker's global range from %u, "
+					"its 'pasids' setting: sva-brokerd(8); use SVA_PASID_GLOBAL)",
+					dev->label, dev->ctx->global_pasid_min);
+		return sva_fail(log, -ERANGE,
+				"%s: cannot allocate from the device's own PASID space: it has none (its PASIDs "
+				"all fall in the global range from %u; use SVA_PASID_GLOBAL)",
+				dev->label, dev->ctx->global_pasid_min);
+	case SVA_PASID_AUTO:
+	default:
+		if (sva_dev_covers_global(dev) || dev->pasids || dev->own_full)
+			return 0;
+		return sva_fail(log, -ERANGE,
+				"%s: no PASID space fits the device: it neither covers the global range "
+				"[%u, %u] nor has numbers below it", dev->label,
+				dev->ctx->global_pasid_min, dev->ctx->global_pasid_max);
+	}
+}
+
 int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy, void *owner, void *drvdata,
 			      uint32_t *pasid)
 {
@@ -228,30 +271,16 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 	err = dev_check_pasid(dev, "allocate a PASID");
 	if (err)
 		return err;
+	err = sva_dev_policy_reach(dev, policy);
+	if (err)
+		return err;
 
 	switch (policy) {
 	case SVA_PASID_GLOBAL:
-		if (!sva_dev_covers_global(dev))
-			return sva_fail(log, -ERANGE,
-					"%s: cannot allocate a global PASID: its %u-bit PASIDs end at %u, below the "
-					"global range's end %u (use SVA_PASID_DEVICE or SVA_PASID_AUTO)",
-					dev->label, dev->info.max_pasid_log2, width_max(dev->info.max_pasid_log2),
-					dev->ctx->global_pasid_max);
 		return sva_pasid_alloc_owned(dev->ctx->global_pasids, owner, drvdata, pasid);
 	case SVA_PASID_DEVICE:
-		if (!dev->pasids && dev->own_full)
-			return own_full(dev);
-		if (!dev->pasids && dev->ctx->broker)
-			return sva_fail(log, -ERANGE,
-					"%s: cannot allocate from the device's own PASID space: the broker leased this "
-					"client none (the device's PASIDs all fall in the broker's global range from %u, "
-					"its 'pasids' setting: sva-brokerd(8); use SVA_PASID_GLOBAL)",
-					dev->label, dev->ctx->global_pasid_min);
 		if (!dev->pasids)
-			return sva_fail(log, -ERANGE,
-					"%s: cannot allocate from the device's own PASID space: it has none (its PASIDs "
-					"all fall in the global range from %u; use SVA_PASID_GLOBAL)",
-					dev->label, dev->ctx->global_pasid_min);
+			return own_full(dev);
 		return sva_pasid_alloc_owned(dev->pasids, owner, drvdata, pasid);
 	case SVA_PASID_AUTO:
 	default:
@@ -271,13 +300,8 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 						      "sva_pasid_barrier())",
 						      dev->label, dev->ctx->global_pasid_min, dev->ctx->global_pasid_max);
 			return err;
-		} else if (!dev->pasids && dev->own_full) {
-			return own_full(dev);
 		} else if (!dev->pasids) {
-			return sva_fail(log, -ERANGE,
-					"%s: no PASID space fits the device: it neither covers the global range "
-					"[%u, %u] nor has numbers below it", dev->label,
-					dev->ctx->global_pasid_min, dev->ctx->global_pasid_max);
+			return own_full(dev);
 		}
 		return sva_pasid_alloc_owned(dev->pasids, owner, drvdata, pasid);
 	}

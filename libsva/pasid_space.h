@@ -151,6 +151,11 @@ void *sva_dev_pasid_tag(struct sva_dev *dev);
 /* For the bind code: sva_dev_pasid_alloc() with an owner (see sva_pasid_alloc_ex). */
 int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy, void *owner, void *drvdata,
 			      uint32_t *pasid);
+/* -ERANGE (logged) if policy has no space on dev to allocate from: GLOBAL on
+ * a device that does not cover the global range, DEVICE on one with no own
+ * range, AUTO on one with neither.  Depends on the device, not on what is
+ * allocated. */
+int sva_dev_policy_reach(const struct sva_dev *dev, enum sva_pasid_policy policy);
 /* sva_pasid_free_owned() / sva_pasid_lookup_owner() routed by value, as the
  * public sva_dev_pasid_* calls are.  The lookup logs nothing. */
 int sva_dev_pasid_free_owned(struct sva_dev *dev, uint32_t pasid, void *owner);
@@ -174,6 +179,10 @@ bool sva_dev_covers_global(const struct sva_dev *dev);
  */
 int sva_bond_pasid_get(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid_policy policy, bool chosen,
 		       uint32_t pasid);
+/* The -ERANGE of sva_bond_pasid_get() that the device alone decides (its
+ * width and ranges), for the bind to refuse before it makes anything.
+ * Logged; 0 when the value or policy is within reach. */
+int sva_bond_pasid_reach(struct sva_dev *dev, enum sva_pasid_policy policy, bool chosen, uint32_t pasid);
 /* The bond no longer uses its value (detached, unpublished): the last user
  * quarantines and releases it, or hands it back to the driver that owns it. */
 void sva_bond_pasid_put(struct sva_bond *bond);

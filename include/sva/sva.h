@@ -1058,7 +1058,8 @@ struct sva_bind_opts {
  * PASIDs attached already (the broker's limit: logged at error level);
  * -ERANGE the policy has no space to allocate from on this device (GLOBAL on
  * a device that does not cover the global range, DEVICE on one with no own
- * range); -EADDRINUSE memory already
+ * range; refused before anything is made, the fault queue included, as is
+ * every -ERANGE of SVA_BIND_PASID below); -EADDRINUSE memory already
  * visible in mm overlaps a range the device reserves (the MSI window) or lies
  * outside its aperture: invalidate it first; -EFAULT the first device of an
  * untracked mm, with prefaulted memory no longer mapped in the process

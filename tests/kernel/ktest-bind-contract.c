@@ -2185,6 +2185,74 @@ static void state_error_checks(struct sva_ctx *ctx, struct sva_dev *d1, struct s
 	}
 }
 
+static int count_tasks(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * sva_bind(3): a policy or opts->pasid out of the device's reach is -ERANGE
+ * and "changes nothing", also as a context's first fault-capable bind: no
+ * fault queue (a descriptor) and no fault thread.  The binds made them before
+ * they chose the PASID, and kept them.  A global range from 1 leaves the mock
+ * no own PASIDs, so SVA_PASID_DEVICE has nowhere to allocate.
+ */
+static void range_first_checks(void)
+{
+	struct sva_ctx_opts co = { .global_pasid_min = 1, .pasid_grace_ns = UINT64_MAX };
+	struct sva_ctx *ctx = new_ctx_opts(&co);
+	struct sva_dev *dev = new_mock(ctx, 0);
+	struct sva_mm *mm = new_mm(ctx, 0);
+	struct {
+		struct sva_bind_opts o;
+		const char *what;
+	} cases[] = {
+		{ { .size = sizeof(struct sva_bind_opts), .policy = SVA_PASID_DEVICE }, "SVA_PASID_DEVICE, no own PASIDs" },
+		{ { .size = sizeof(struct sva_bind_opts), .flags = SVA_BIND_EXTRA_PASID, .policy = SVA_PASID_DEVICE },
+		  "EXTRA with SVA_PASID_DEVICE there" },
+		{ { .size = sizeof(struct sva_bind_opts), .flags = SVA_BIND_PASID, .pasid = 0 }, "SVA_BIND_PASID under 0" },
+		{ { .size = sizeof(struct sva_bind_opts), .flags = SVA_BIND_PASID, .pasid = SVA_PASID_MAX + 1 },
+		  "SVA_BIND_PASID beyond the PASID width" },
+	};
+	struct sva_bond *b;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int fds = count_fds(), tasks = count_tasks(), ret;
+		uint32_t flags = dev_flags(dev);
+
+		b = SENTINEL_BOND;
+		lines_reset();
+		ret = sva_bind(dev, mm, &cases[i].o, &b);
+		ok(ret == -ERANGE && b == SENTINEL_BOND && lines_at(SVA_LOG_ERROR) == 1,
+		   "first fault-capable bind of a context, %s: -ERANGE, *out untouched, one error line (%d, %d)",
+		   cases[i].what, ret, lines_at(SVA_LOG_ERROR));
+		ok(count_fds() == fds && count_tasks() == tasks && dev_flags(dev) == flags,
+		   "  nothing made: no fault queue (fds %d -> %d), no fault thread (tasks %d -> %d), RID not parked "
+		   "(flags %#x -> %#x)",
+		   fds, count_fds(), tasks, count_tasks(), flags, dev_flags(dev));
+	}
+	{
+		int fds = count_fds();
+
+		b = bind_ok(dev, mm, NULL, "then a bind in reach (AUTO: the global space)");
+		ok(b && count_fds() > fds, "  makes the fault queue (fds %d -> %d)", fds, count_fds());
+		if (b)
+			sva_unbind(b);
+	}
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+}
+
 /* -EBADFD: a poll-mode context whose queue descriptor was closed behind its back */
 static void badfd_checks(void)
 {
@@ -2470,6 +2538,7 @@ static void mock_checks(void)
 	ctx_free_waits_checks();
 	log_callback_checks();
 	badfd_checks();
+	range_first_checks();
 }
 
 /* --------------------------------------------------------------- vtd39 */

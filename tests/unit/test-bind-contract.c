@@ -7,6 +7,12 @@
  * (ENOTTY, a kernel without fault queues): a fault-capable bind that gets as
  * far as step 2 fails with that error, which shows where a bind stopped.
  *
+ *  - A policy, or opts->pasid, that the device cannot reach at all is -ERANGE
+ *    before the bind makes anything: no RID parking, no page table, no fault
+ *    queue ("SVA_PASID_GLOBAL on a device that does not cover the global
+ *    range fails with -ERANGE and changes nothing").  It made the RID
+ *    parking, the page table and the context's fault queue and thread first,
+ *    and the fault queue stayed.
  *  - -EEXIST comes first, before the checks of opts->pasid.
  *  - ops is copied: the structure need not outlive the call.
  *  - The order of an unbind: mm_exit with no libsva lock held and the bond
@@ -176,6 +182,64 @@ static bool same_counts(struct sva_pasid_stats a, struct sva_pasid_stats b)
 #define SENTINEL ((struct sva_bond *)0x5a5a)
 
 /* ------------------------------------------------------------------ tests */
+
+/*
+ * sva_bind(3): "SVA_PASID_GLOBAL on a device that does not cover the global
+ * range fails with -ERANGE and changes nothing"; the other -ERANGE cases of
+ * the page are as static (the device's width and range, not what is
+ * allocated): refused before step 1, so even a context's first fault-capable
+ * bind makes no fault queue for them.
+ */
+static void test_range_first(struct sva_ctx *ctx, struct sva_dev *narrow, struct sva_dev *ranged, struct sva_mm *mm)
+{
+	static const struct {
+		uint32_t flags;
+		enum sva_pasid_policy policy;
+		uint32_t pasid;
+		int ranged;
+		const char *what;
+	} cases[] = {
+		{ 0, SVA_PASID_GLOBAL, 0, 0, "SVA_PASID_GLOBAL on a device that does not cover the global range" },
+		{ SVA_BIND_EXTRA_PASID, SVA_PASID_GLOBAL, 0, 0, "EXTRA with SVA_PASID_GLOBAL there" },
+		{ SVA_BIND_PASID, SVA_PASID_AUTO, 0, 0, "SVA_BIND_PASID under 0" },
+		{ SVA_BIND_PASID, SVA_PASID_AUTO, 1000, 0, "SVA_BIND_PASID under a global value the device cannot reach" },
+		{ SVA_BIND_PASID, SVA_PASID_AUTO, 200, 1, "SVA_BIND_PASID beyond the device's narrowed own range" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int pinned = 0; pinned < 2; pinned++) {
+			struct sva_bind_opts bo = { .size = sizeof(bo),
+						    .flags = cases[i].flags | (pinned ? SVA_BIND_PINNED : 0),
+						    .policy = cases[i].policy,
+						    .pasid = cases[i].pasid };
+			struct sva_dev *dev = cases[i].ranged ? ranged : narrow;
+			struct sva_pasid_stats g0 = stats_of(ctx->global_pasids), d0 = stats_of(dev->pasids);
+			struct sva_bond *bond = SENTINEL;
+			int e0 = err_lines, ret;
+
+			n_hwpt = n_ioas = n_queue = n_attach = n_pasid_attach = 0;
+			ret = sva_bind(dev, mm, &bo, &bond);
+			is_int(ret, -ERANGE, "%s (%s): -ERANGE", cases[i].what, pinned ? "pinned" : "fault-capable");
+			ok(n_queue == 0 && n_hwpt == 0 && n_ioas == 0 && n_attach == 0 && n_pasid_attach == 0,
+			   "  before anything is made (fault queue %d, HWPT %d, IOAS %d, RID attach %d, PASID attach %d)",
+			   n_queue, n_hwpt, n_ioas, n_attach, n_pasid_attach);
+			ok(bond == SENTINEL && err_lines - e0 == 1, "  *out untouched, one error line (%d): %s",
+			   err_lines - e0, last);
+			ok(dev->rid_pt == 0 && dev->park_ioas == 0 && dev->park_hwpt == 0 && mm->hwpts == NULL &&
+				   same_counts(stats_of(ctx->global_pasids), g0) && same_counts(stats_of(dev->pasids), d0),
+			   "  the device, the address space and the PASID spaces as they were");
+		}
+	}
+	/* What is in reach still gets as far as the fault queue. */
+	n_queue = 0;
+	{
+		struct sva_bond *bond = SENTINEL;
+
+		is_int(sva_bind(narrow, mm, NULL, &bond), -ENOTTY,
+		       "AUTO on the narrow device goes on to step 2 (the fault queue, refused here)");
+		ok(n_queue == 1 && bond == SENTINEL, "  which it tried once");
+	}
+}
 
 /* "The usual rule still holds, and comes first": -EEXIST before any check of
  * opts->pasid, also one the device could not reach. */
@@ -361,6 +425,7 @@ int main(void)
 	dev_init(&wide, &ctx, 20, "wide");
 	sva_log_set((struct sva_log *)sva_log_default(), capture, NULL, SVA_LOG_DEBUG);
 	mm_init(&mm, &ctx);
+	test_range_first(&ctx, &narrow, &ranged, &mm);
 	test_eexist_first(&wide, &mm);
 	test_ops_copied(&wide, &mm);
 	test_unbind_order(&ctx, &wide, &mm);
