@@ -156,9 +156,10 @@ static void hwpt_put(struct sva_mm *mm, struct sva_hwpt *h)
 /*
  * Put the RID on an empty PASID-compatible HWPT: PASID attach needs the RID's
  * domain to be PASID-compatible, and an empty one keeps requests without a
- * PASID away from every address space.  Called with dev->lock held.
+ * PASID away from every address space.  Called with dev->lock held.  `log`
+ * false: the caller says what failed in its own one line (an unbind's -EIO).
  */
-static int rid_park(struct sva_dev *dev)
+static int rid_park_at(struct sva_dev *dev, bool log)
 {
 	struct sva_ctx *ctx = dev->ctx;
 	int ret;
@@ -166,27 +167,35 @@ static int rid_park(struct sva_dev *dev)
 	if (!dev->park_ioas) {
 		ret = sva_iommufd_ioas_alloc(ctx->fd, &dev->park_ioas);
 		if (ret)
-			return sva_fail(&ctx->log, ret, "IOMMU_IOAS_ALLOC for parking the RID failed: %s",
-					strerror(-ret));
+			return !log ? ret
+				    : sva_fail(&ctx->log, ret, "IOMMU_IOAS_ALLOC for parking the RID failed: %s",
+					       strerror(-ret));
 	}
 	if (!dev->park_hwpt) {
 		ret = sva_iommufd_hwpt_alloc(ctx->fd, dev->info.dev_id, dev->park_ioas, KABI_IOMMU_HWPT_ALLOC_PASID, 0,
 					     &dev->park_hwpt);
 		if (ret)
-			return sva_fail(&ctx->log, ret,
-					"IOMMU_HWPT_ALLOC(ALLOC_PASID) for %s failed: %s; its IOMMU "
-					"cannot attach PASIDs",
-					dev->label, strerror(-ret));
+			return !log ? ret
+				    : sva_fail(&ctx->log, ret,
+					       "IOMMU_HWPT_ALLOC(ALLOC_PASID) for %s failed: %s; its IOMMU "
+					       "cannot attach PASIDs",
+					       dev->label, strerror(-ret));
 	}
 	if (dev->rid_pt == dev->park_hwpt)
 		return 0;
 	ret = dev->be->attach(dev, dev->park_hwpt);
 	if (ret)
-		return sva_fail(&ctx->log, ret, "parking the RID of %s failed: %s", dev->label,
-				strerror(-ret));
+		return !log ? ret
+			    : sva_fail(&ctx->log, ret, "parking the RID of %s failed: %s", dev->label,
+				       strerror(-ret));
 	dev->rid_pt = dev->park_hwpt;
 	dev->rid_ioas = dev->park_ioas;
 	return 0;
+}
+
+static int rid_park(struct sva_dev *dev)
+{
+	return rid_park_at(dev, true);
 }
 
 /*
@@ -568,7 +577,8 @@ int sva_bond_teardown(struct sva_bond *bond)
 	pthread_mutex_lock(&dev->lock);
 	/* 2. Detach: the kernel answers whatever faults are still pending. */
 	if (bond->pasid == SVA_PASID_RID) {
-		ret = dev_has_pasid(dev) ? rid_park(dev) : dev->be->detach(dev);
+		/* Quiet: detach_failed() logs the call's one line (libsva(7), Errors). */
+		ret = dev_has_pasid(dev) ? rid_park_at(dev, false) : dev->be->detach(dev);
 		if (!dev_has_pasid(dev) && !ret) {
 			dev->rid_pt = 0;
 			dev->rid_ioas = 0;

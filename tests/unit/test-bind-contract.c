@@ -22,6 +22,8 @@
  *  - Inside mm_exit the argument checks still come first (-EINVAL, then
  *    -EDEADLK).
  *  - One INFO line records each bond and its mode.
+ *  - A RID whose detach failed is not retired: -EIO, the bond gone, its page
+ *    table kept, and a later RID bind attaches the RID anew.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -53,7 +55,7 @@ static void capture(void *arg, enum sva_log_level level, const char *msg)
 /* ------------------------------------------------------ the fake kernel side */
 
 static uint32_t next_id = 100;
-static int n_hwpt, n_ioas, n_queue;
+static int n_hwpt, n_ioas, n_queue, n_destroy;
 
 static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 {
@@ -68,7 +70,9 @@ static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 		n_queue++;
 		errno = ENOTTY;
 		*rc = -1;
-	} else if (req != KABI_IOMMU_DESTROY) {
+	} else if (req == KABI_IOMMU_DESTROY) {
+		n_destroy++;
+	} else {
 		return false;
 	}
 	return true;
@@ -91,18 +95,20 @@ static void step(char c)
  * and the bond still published. */
 static int detach_dev_lock = -1, detach_lookup = -1;
 
+static int attach_err, detach_err;
+
 static int f_attach(struct sva_dev *d, uint32_t pt)
 {
 	(void)d;
 	(void)pt;
 	n_attach++;
-	return 0;
+	return attach_err;
 }
 
 static int f_detach(struct sva_dev *d)
 {
 	(void)d;
-	return 0;
+	return detach_err;
 }
 
 static int f_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
@@ -389,6 +395,57 @@ static void test_unbind_order(struct sva_ctx *ctx, struct sva_dev *dev, struct s
 	   (unsigned long long)g1.quarantined);
 }
 
+/*
+ * sva_unbind(3), When the detach fails: for a RID bond, -EIO, the bond gone
+ * (lookups find nothing, its mm_exit ran once), its page table kept (it may
+ * still be attached), and "the RID is not retired: a later SVA_BIND_RID bind
+ * attaches it anew".  On a device with PASIDs the RID's "detach" is its
+ * parking again, whose failure was logged twice (the parking's line, then
+ * the unbind's): one line, as every failing call logs (libsva(7), Errors).
+ */
+static void test_rid_detach_fails(struct sva_ctx *ctx, struct sva_mm *mm)
+{
+	struct sva_dev with, without;
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = on_exit_a };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_RID, .ops = &ops };
+
+	dev_init(&with, ctx, 20, "rid-with-pasids");
+	dev_init(&without, ctx, 0, "rid-without-pasids");
+	for (int i = 0; i < 2; i++) {
+		struct sva_dev *dev = i ? &without : &with;
+		const char *what = i ? "a device without PASIDs (detach)" : "a device with PASIDs (parked again)";
+		struct sva_bond *bond = NULL, *again = NULL;
+		int e0, ret;
+
+		is_int(sva_bind(dev, mm, &bo, &bond), 0, "%s: RID bind", what);
+		if (!bond)
+			continue;
+		exit_a = 0;
+		if (i)
+			detach_err = -EBUSY;
+		else
+			attach_err = -EBUSY;
+		e0 = err_lines;
+		n_destroy = 0;
+		ret = sva_unbind(bond);
+		attach_err = detach_err = 0;
+		is_int(ret, -EIO, "%s: an unbind whose detach fails: -EIO", what);
+		ok(err_lines - e0 == 1 && strstr(last, "RID"), "  one error line about the RID (%d): %s", err_lines - e0,
+		   last);
+		ok(exit_a == 1, "  its mm_exit ran, once (%d)", exit_a);
+		is_int(sva_dev_bond_lookup(dev, SVA_PASID_RID, NULL, NULL), -ENOENT, "  the bond is gone from lookups");
+		ok(n_destroy == 0, "  its page table is not destroyed (%d destroys)", n_destroy);
+		ok(mm->hwpts != NULL, "  the address space still holds it");
+		n_attach = 0;
+		ret = sva_bind(dev, mm, &(struct sva_bind_opts){ .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_RID },
+			       &again);
+		ok(ret == 0 && n_attach == 1, "  the RID is not retired: a later RID bind attaches it anew (%d, %d attach)",
+		   ret, n_attach);
+		if (again)
+			is_int(sva_unbind(again), 0, "  and unbinds");
+	}
+}
+
 /* "An INFO-level log line records each bond and its mode." */
 static void test_info_line(struct sva_dev *dev, struct sva_mm *mm)
 {
@@ -430,5 +487,6 @@ int main(void)
 	test_ops_copied(&wide, &mm);
 	test_unbind_order(&ctx, &wide, &mm);
 	test_info_line(&wide, &mm);
+	test_rid_detach_fails(&ctx, &mm);
 	return done_testing();
 }
