@@ -573,6 +573,25 @@ static void log_levels(void)
 	is_int(sva_log_env_level(), SVA_LOG_ERROR, "SVA_LOG=error");
 	setenv("SVA_LOG", "bogus", 1);
 	is_int(sva_log_env_level(), SVA_LOG_WARN, "unknown SVA_LOG falls back to warn");
+	/* libsva(7), ENVIRONMENT: "debug, info, warn (or warning), error or off;
+	 * any other value, or none, is warn", names "matched exactly, in lower
+	 * case" (libsva(7), Logging: also when empty). */
+	{
+		static const struct {
+			const char *value;
+			int level;
+		} env[] = {
+			{ "info", SVA_LOG_INFO },   { "warn", SVA_LOG_WARN },	  { "warning", SVA_LOG_WARN },
+			{ "off", SVA_LOG_OFF },	    { "", SVA_LOG_WARN },	  { "DEBUG", SVA_LOG_WARN },
+			{ "Off", SVA_LOG_WARN },    { "debug ", SVA_LOG_WARN },	  { "default", SVA_LOG_WARN },
+			{ " warn", SVA_LOG_WARN }, { "errors", SVA_LOG_WARN },
+		};
+
+		for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+			setenv("SVA_LOG", env[i].value, 1);
+			is_int(sva_log_env_level(), env[i].level, "SVA_LOG='%s'", env[i].value);
+		}
+	}
 	unsetenv("SVA_LOG");
 	ok(strcmp(sva_log_level_name(SVA_LOG_INFO), "info") == 0, "level name of info");
 	ok(sva_log_level_name((enum sva_log_level)99) == NULL, "level name out of range is NULL");
