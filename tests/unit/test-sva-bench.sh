@@ -307,6 +307,25 @@ else
     else
         skip "python3 not installed: cannot validate the JSON"
     fi
+    # A skip reason holds strerror()'s words, which --json wrote unescaped:
+    # the preloaded strerror() says a quote, a backslash, a tab, a control
+    # character and a newline, and the document must stay JSON, the reason
+    # read back as it was said.
+    pre=${top_builddir:-.}/tests/unit/.libs/strerror-preload.so
+    if [ ! -f "$pre" ] || ! command -v python3 >/dev/null 2>&1; then
+        skip "$pre is not built (or no python3)"
+    else
+        out=$(LD_PRELOAD=$pre ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+            "$bench" --json fault 2>/dev/null)
+        if ! printf '%s\n' "$out" | grep -q 'odd'; then
+            skip "the preloaded strerror() was not reached (a sanitizer's runtime answers it first)"
+        else
+            printf '%s\n' "$out" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+assert "odd \"reason\" \\ with\ta\x01control\nnewline" in d["fault"]["skipped"], d["fault"]'
+            ok $? "--json, a skip reason with a quote, a backslash and control characters: valid JSON, the reason read back whole (got: $(printf '%s' "$out" | tr -c '[:print:]' '|'))"
+        fi
+    fi
 fi
 # Each benchmark run alone: --help is its usage on standard output (exit 0),
 # and results that cannot be written are exit 1 (bench-pasid and

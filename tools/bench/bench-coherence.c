@@ -270,11 +270,16 @@ static void free_stand_ins(struct sva_ctx *ctx, struct sva_mm *tr, struct sva_mm
 static int skipped(int json, int err)
 {
 	const char *why = "coherence tracking needs userfaultfd(2), refused here";
+	char line[256];
 
-	if (json)
-		printf("{\"skipped\":\"%s: %s\"}\n", why, strerror(err));
-	else
-		printf("coherence benchmark skipped: %s: %s\n", why, strerror(err));
+	snprintf(line, sizeof(line), "%s: %s", why, strerror(err));
+	if (json) {
+		printf("{\"skipped\":");
+		bench_json_string(line);
+		printf("}\n");
+	} else {
+		printf("coherence benchmark skipped: %s\n", line);
+	}
 	return 0;
 }
 

@@ -73,6 +73,25 @@ static inline int bench_args(int argc, char **argv, const char *name, int max_ro
 	return 0;
 }
 
+/* s as a JSON string, quotes included: quotes, backslashes and control
+ * characters escaped.  A reason may hold anything strerror() or a path says,
+ * and one unescaped quote makes the whole run's document unreadable. */
+static inline void bench_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
 /* A figure's JSON "target" member: "<= X" or ">= X", or null for a figure
  * without one; one type in every benchmark, as sva-bench(1) documents it. */
 static inline void bench_json_target(int has_target, int at_most, double target)

@@ -110,30 +110,15 @@ static const struct bench {
 	{ "budget", bench_budget, 2, 1 },
 };
 
-/* s as a JSON string's contents: quotes, backslashes and control characters escaped. */
-static void json_text(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-}
-
 /* A benchmark that could not run for a reason other than a missing
  * /dev/iommu: its member (JSON) or a line on standard output, and the reason
  * on standard error (sva-bench(1), EXIT STATUS). */
 static void report_failed(const char *name, int json, const char *why)
 {
 	if (json) {
-		printf("{\"failed\":\"");
-		json_text(why, strlen(why));
-		printf("\"}");
+		printf("{\"failed\":");
+		bench_json_string(why);
+		printf("}");
 	} else {
 		printf("%s benchmark failed: %s\n", name, why);
 	}
@@ -562,10 +547,13 @@ int main(int argc, char **argv)
 		} else if (run && !can) {
 			rc |= run_apart(b, json, b->rounds ? sub_argc : json ? 2 : 1, sub_argv);
 		} else if (run) {
-			if (json)
-				printf("{\"skipped\":\"%s\"}", why);
-			else
+			if (json) {
+				printf("{\"skipped\":");
+				bench_json_string(why);
+				printf("}");
+			} else {
 				printf("%s benchmark skipped: %s\n", b->name, why);
+			}
 		} else if (json) {
 			printf("null");
 		}
