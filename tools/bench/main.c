@@ -289,12 +289,72 @@ static void run_free(struct run *r)
 	*r = (struct run){ 0 };
 }
 
-static const struct target *find(const struct run *r, const char *path)
+/*
+ * Which target of run 2 each of run 1's is (match[i], an index or -1: the
+ * first of run 2 by that path, as a search in document order would find) and
+ * whether each of run 2's has one in run 1 (seen[j]): both runs' targets
+ * sorted by path, then merged, so that two runs of n and m targets cost
+ * (n + m) log(n + m), not n * m path comparisons.  0, or -1 out of memory.
+ */
+static const struct run *sort_run;
+
+static int by_path(const void *a, const void *b)
 {
+	int x = *(const int *)a, y = *(const int *)b, c = strcmp(sort_run->t[x].path, sort_run->t[y].path);
+
+	/* Equal paths (a key "a.b" and a member b of a) in document order. */
+	return c ? c : (x > y) - (x < y);
+}
+
+static int *sorted_by_path(const struct run *r)
+{
+	int *ix = malloc((size_t)(r->n ? r->n : 1) * sizeof(*ix));
+
+	if (!ix)
+		return NULL;
 	for (int i = 0; i < r->n; i++)
-		if (!strcmp(r->t[i].path, path))
-			return &r->t[i];
-	return NULL;
+		ix[i] = i;
+	sort_run = r;
+	qsort(ix, (size_t)r->n, sizeof(*ix), by_path);
+	return ix;
+}
+
+static int match_runs(const struct run *r1, const struct run *r2, int *match, bool *seen)
+{
+	int *s1 = sorted_by_path(r1), *s2 = sorted_by_path(r2), i = 0, j = 0;
+
+	if (!s1 || !s2) {
+		free(s1);
+		free(s2);
+		return -1;
+	}
+	for (int k = 0; k < r1->n; k++)
+		match[k] = -1;
+	for (int k = 0; k < r2->n; k++)
+		seen[k] = false;
+	while (i < r1->n && j < r2->n) {
+		int c = strcmp(r1->t[s1[i]].path, r2->t[s2[j]].path);
+
+		if (c < 0) {
+			i++;
+		} else if (c > 0) {
+			j++;
+		} else {
+			/* One path: every target of run 1 by it is the first of
+			 * run 2's (the lowest index, sorted first), and each of
+			 * run 2's has its counterpart. */
+			const char *path = r1->t[s1[i]].path;
+			int first = s2[j];
+
+			for (; i < r1->n && !strcmp(r1->t[s1[i]].path, path); i++)
+				match[s1[i]] = first;
+			for (; j < r2->n && !strcmp(r2->t[s2[j]].path, path); j++)
+				seen[s2[j]] = true;
+		}
+	}
+	free(s1);
+	free(s2);
+	return 0;
 }
 
 /* One target's line; 1 if the two runs agree on met or missed. */
@@ -399,7 +459,8 @@ static int compare(const char *file1, const char *file2)
 {
 	static struct run runs[2];
 	const char *files[2] = { file1, file2 };
-	int total = 0, stable = 0;
+	int total = 0, stable = 0, *match;
+	bool *seen;
 
 	for (int k = 0; k < 2; k++) {
 		const char *why;
@@ -421,14 +482,28 @@ static int compare(const char *file1, const char *file2)
 			return 1;
 		}
 	}
+	match = malloc((size_t)(runs[0].n ? runs[0].n : 1) * sizeof(*match));
+	seen = malloc((size_t)(runs[1].n ? runs[1].n : 1) * sizeof(*seen));
+	if (!match || !seen || match_runs(&runs[0], &runs[1], match, seen)) {
+		fprintf(stderr, "sva-bench: out of memory\n");
+		free(match);
+		free(seen);
+		run_free(&runs[0]);
+		run_free(&runs[1]);
+		return 1;
+	}
+	/* Run 1's targets in its document's order, then those only run 2 has,
+	 * in its order (sva-bench(1), --compare). */
 	printf("sva-bench: run 1 (%s) against run 2 (%s), target by target\n", file1, file2);
 	for (int i = 0; i < runs[0].n; i++, total++)
-		stable += compare_one(&runs[0].t[i], find(&runs[1], runs[0].t[i].path));
+		stable += compare_one(&runs[0].t[i], match[i] < 0 ? NULL : &runs[1].t[match[i]]);
 	for (int i = 0; i < runs[1].n; i++)
-		if (!find(&runs[0], runs[1].t[i].path)) {
+		if (!seen[i]) {
 			stable += compare_one(NULL, &runs[1].t[i]);
 			total++;
 		}
+	free(match);
+	free(seen);
 	if (!total)
 		printf("no target in either run: nothing to compare\n");
 	else if (stable == total)
