@@ -366,16 +366,28 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 						      access, (uint64_t)ri->later * 4096, &pages);
 	}
 	if (!bond) {
-		/* A stray record's info holds its group's device, not its own
-		 * (plan_batch()); any other's was looked up by its own id. */
-		const struct sva_dev *from = ri->stray ? dev_by_id(ctx, rec->dev_id) : dev;
 		bool pasid = flags & KABI_IOMMU_PGFAULT_FLAGS_PASID_VALID;
 		char unknown[DEV_NAME_MAX];
+		unsigned owed;
 
-		sva_logf_rl(&ctx->log, &ctx->fe.rl, SVA_LOG_WARN,
-			    "I/O page fault from %s %s %u at 0x%llx with no bond: INVALID",
-			    dev_name(from, rec->dev_id, unknown), pasid ? "PASID" : "RID", pasid ? rec->pasid : 0,
-			    (unsigned long long)rec->addr);
+		/* The limit before the line: a flood of stray records of a
+		 * device the context does not know would take the device
+		 * list's lock for each, the line written or not. */
+		if (sva_log_rl_pass(&ctx->log, &ctx->fe.rl, SVA_LOG_WARN, &owed)) {
+			/* A stray record's info holds its group's device, not
+			 * its own (plan_batch()); any other's was looked up by
+			 * its own id.  Its own PASID may well be bound: what
+			 * fails it is the group, answered as its last record's,
+			 * which no bond claims. */
+			const struct sva_dev *from = ri->stray ? dev_by_id(ctx, rec->dev_id) : dev;
+
+			sva_logf_owed(&ctx->log, SVA_LOG_WARN, owed, "I/O page fault from %s %s %u at 0x%llx %s: INVALID",
+				      dev_name(from, rec->dev_id, unknown), pasid ? "PASID" : "RID",
+				      pasid ? rec->pasid : 0, (unsigned long long)rec->addr,
+				      ri->stray ? "in a page-request group that names several devices or PASIDs, "
+						  "answered as a whole"
+						: "with no bond");
+		}
 		*sticky = reason;
 		return KABI_IOMMUFD_PAGE_RESP_INVALID;
 	}

@@ -100,6 +100,12 @@ void sva_log_to(sva_log_fn fn, void *arg, int level, const char *fmt, ...) SVA_P
  * written; the next line written says how many were suppressed. */
 void sva_logf_rl(const struct sva_log *log, struct sva_ratelimit *rl, enum sva_log_level level, const char *fmt, ...)
 	SVA_PRINTF(4, 5);
+/* sva_logf_rl() in two halves, for a line that costs something to build (a
+ * lookup under a lock): whether it goes out (false: counted as suppressed, or
+ * filtered out), with the count owed; then the line, which says it. */
+bool sva_log_rl_pass(const struct sva_log *log, struct sva_ratelimit *rl, enum sva_log_level level, unsigned *owed);
+void sva_logf_owed(const struct sva_log *log, enum sva_log_level level, unsigned owed, const char *fmt, ...)
+	SVA_PRINTF(4, 5);
 /* -errno after a call that failed, and so set errno > 0 (POSIX: no function
  * sets it to 0).  The -EIO is never taken: it lets gcc see the value is
  * negative, which a bare -errno is not to it, so that an out-parameter set

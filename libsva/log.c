@@ -281,24 +281,49 @@ static bool ratelimit_pass(struct sva_ratelimit *rl, unsigned *owed)
 	return true;
 }
 
-void sva_logf_rl(const struct sva_log *log, struct sva_ratelimit *rl, enum sva_log_level level, const char *fmt, ...)
+bool sva_log_rl_pass(const struct sva_log *log, struct sva_ratelimit *rl, enum sva_log_level level, unsigned *owed)
 {
-	char msg[400];
-	unsigned owed;
-	va_list ap;
-
+	*owed = 0;
 	/* A filtered-out line costs nothing, and is not counted as suppressed. */
 	if ((int)level < atomic_load(&log->level) || level >= SVA_LOG_OFF)
-		return;
-	if (!ratelimit_pass(rl, &owed))
-		return;
-	va_start(ap, fmt);
+		return false;
+	return ratelimit_pass(rl, owed);
+}
+
+static void vlog_owed(const struct sva_log *log, enum sva_log_level level, unsigned owed, const char *fmt,
+		      va_list ap) SVA_PRINTF(4, 0);
+
+static void vlog_owed(const struct sva_log *log, enum sva_log_level level, unsigned owed, const char *fmt,
+		      va_list ap)
+{
+	char msg[400];
+
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (owed)
 		sva_logf(log, level, "%s (%u similar lines suppressed before this one)", msg, owed);
 	else
 		sva_logf(log, level, "%s", msg);
+}
+
+void sva_logf_owed(const struct sva_log *log, enum sva_log_level level, unsigned owed, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_owed(log, level, owed, fmt, ap);
+	va_end(ap);
+}
+
+void sva_logf_rl(const struct sva_log *log, struct sva_ratelimit *rl, enum sva_log_level level, const char *fmt, ...)
+{
+	unsigned owed;
+	va_list ap;
+
+	if (!sva_log_rl_pass(log, rl, level, &owed))
+		return;
+	va_start(ap, fmt);
+	vlog_owed(log, level, owed, fmt, ap);
+	va_end(ap);
 }
 
 static struct sva_log default_log;

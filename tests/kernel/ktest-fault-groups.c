@@ -18,7 +18,8 @@
  * sva_ctx_process_faults(3)): records no bond claims are answered INVALID,
  * logged at warning level naming the device ("device N (mock)", or "device N
  * (unknown)" for one the context does not know, a stray record by its own
- * device), at most 10 lines a second for the context, apart from the bond's
+ * device, its line blaming its group of several devices or PASIDs, not its own
+ * PASID), at most 10 lines a second for the context, apart from the bond's
  * own limit, and counted on no bond; a group of more than 4096 records
  * (through a read hook that hands out whole groups, as the kernel does) is
  * answered INVALID once, unresolved, counted only in the return value, with
@@ -423,7 +424,9 @@ int main(void)
 	 * A faulty group whose last record no bond claims: a record of the
 	 * bond, then one of a device the context does not know.  The group
 	 * is the last record's (plan_batch()), so neither is the bond's; each
-	 * line names the record's own device, not the group's.
+	 * line names the record's own device, not the group's, and says what
+	 * failed it: the group, not its own PASID, which is bound (the line
+	 * said "with no bond").
 	 */
 	{
 		struct kabi_iommu_hwpt_pgfault two[2];
@@ -446,12 +449,17 @@ int main(void)
 		   "  one answer, INVALID (%zd bytes)", got);
 		sva_bond_stats(bond, &s1);
 		ok(s1.faults == s0.faults && rep.n == rep0, "  nothing counted on or reported to the bond");
-		snprintf(want, sizeof(want), "device %u (mock) PASID %u at 0x%llx with no bond", dev->info.dev_id,
-			 sva_bond_pasid(bond), (unsigned long long)(BUF_VA + 5 * WIN));
+		snprintf(want, sizeof(want),
+			 "device %u (mock) PASID %u at 0x%llx in a page-request group that names several devices or "
+			 "PASIDs, answered as a whole: INVALID",
+			 dev->info.dev_id, sva_bond_pasid(bond), (unsigned long long)(BUF_VA + 5 * WIN));
 		cap_line(want, line, sizeof(line));
-		ok(line[0] != 0, "  the bond's record is named by its own device: \"%s\"", want);
+		ok(line[0] != 0, "  the bond's record is named by its own device, the group blamed: \"%s\"", want);
+		cap_line("no bond", line, sizeof(line));
+		ok(line[0] == 0, "  no line says \"no bond\": the bond's own PASID is bound (got \"%s\")", line);
 		cap_line("device 57005 (unknown)", line, sizeof(line));
-		ok(line[0] != 0, "  the last by its own: \"device 57005 (unknown)\"");
+		ok(strstr(line, "in a page-request group that names several devices or PASIDs") != NULL,
+		   "  the last by its own: \"device 57005 (unknown)\", the group blamed too (%s)", line);
 	}
 	sva_ctx_set_log(ctx, NULL, NULL, SVA_LOG_DEFAULT);
 
