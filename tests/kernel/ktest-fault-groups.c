@@ -27,6 +27,7 @@
  * limit they share).
  */
 #include <fcntl.h>
+#include <pthread.h>
 
 #include "ktest.h"
 
@@ -68,7 +69,10 @@ static struct kabi_iommu_hwpt_pgfault rec(struct sva_dev *dev, struct sva_bond *
 /* ------------------------------------------------ the context's own lines */
 
 /* What the context logged while capturing: lines at warning level and above
- * (and at info), the text of every line. */
+ * (and at info), the text of every line.  Under cap_lock: the callback runs
+ * in whichever thread logs (a fault thread's batch, a sva_ctx_process_faults()
+ * caller), while the test reads and resets it. */
+static pthread_mutex_t cap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	int warn, info;
 	char text[16384];
@@ -76,9 +80,11 @@ static struct {
 
 static void cap_fn(void *arg, enum sva_log_level level, const char *msg)
 {
-	size_t used = strlen(cap.text);
+	size_t used;
 
 	(void)arg;
+	pthread_mutex_lock(&cap_lock);
+	used = strlen(cap.text);
 	if (level == SVA_LOG_WARN)
 		cap.warn++;
 	else if (level == SVA_LOG_INFO)
@@ -87,25 +93,42 @@ static void cap_fn(void *arg, enum sva_log_level level, const char *msg)
 		strcat(cap.text, msg);
 		strcat(cap.text, "\n");
 	}
+	pthread_mutex_unlock(&cap_lock);
 }
 
 static void cap_reset(void)
 {
+	pthread_mutex_lock(&cap_lock);
 	memset(&cap, 0, sizeof(cap));
+	pthread_mutex_unlock(&cap_lock);
+}
+
+/* Lines captured at level (SVA_LOG_WARN or SVA_LOG_INFO) so far. */
+static int cap_count(enum sva_log_level level)
+{
+	int n;
+
+	pthread_mutex_lock(&cap_lock);
+	n = level == SVA_LOG_WARN ? cap.warn : cap.info;
+	pthread_mutex_unlock(&cap_lock);
+	return n;
 }
 
 /* The first captured line holding `what`, into out ("" if none). */
 static void cap_line(const char *what, char *out, size_t len)
 {
-	const char *at = strstr(cap.text, what), *start, *end;
+	const char *at, *start, *end;
 
 	out[0] = 0;
-	if (!at)
-		return;
-	for (start = at; start > cap.text && start[-1] != '\n'; start--)
-		;
-	end = strchr(at, '\n');
-	snprintf(out, len, "%.*s", (int)(end ? end - start : (ptrdiff_t)strlen(start)), start);
+	pthread_mutex_lock(&cap_lock);
+	at = strstr(cap.text, what);
+	if (at) {
+		for (start = at; start > cap.text && start[-1] != '\n'; start--)
+			;
+		end = strchr(at, '\n');
+		snprintf(out, len, "%.*s", (int)(end ? end - start : (ptrdiff_t)strlen(start)), start);
+	}
+	pthread_mutex_unlock(&cap_lock);
 }
 
 static uint64_t now_ms(void)
@@ -310,7 +333,7 @@ int main(void)
 	{
 		struct kabi_iommu_hwpt_pgfault un[UN + 2];
 		struct kabi_iommu_hwpt_page_response ans[UN + 2];
-		int invalid = 0, ordered = 0, r;
+		int invalid = 0, ordered = 0, r, warns;
 
 		if (sva_dev_bond_lookup(dev, free_pasid, NULL, NULL) != -ENOENT)
 			ktest_bail("PASID %u is bound on the mock", free_pasid);
@@ -353,13 +376,14 @@ int main(void)
 		cap_line("device 57005", line, sizeof(line));
 		ok(strstr(line, "device 57005 (unknown) PASID") != NULL,
 		   "  a device the context does not know: \"device 57005 (unknown)\" (%s)", line);
-		ok(cap.warn >= 1 && cap.warn <= (int)SVA_LOG_BURST * (int)(el_un / 1000 + 1),
-		   "  at warning level, at most 10 lines a second for the context (%d in %llu ms)", cap.warn,
+		warns = cap_count(SVA_LOG_WARN);
+		ok(warns >= 1 && warns <= (int)SVA_LOG_BURST * (int)(el_un / 1000 + 1),
+		   "  at warning level, at most 10 lines a second for the context (%d in %llu ms)", warns,
 		   (unsigned long long)el_un);
 		snprintf(want, sizeof(want), "from device %u (mock) PASID %u at 0x%llx", dev->info.dev_id,
 			 sva_bond_pasid(bond), (unsigned long long)(BUF_VA + 3 * WIN));
 		cap_line(want, line, sizeof(line));
-		ok(cap.info == 1 && line[0], "  the bond's refusal in the same second still has its info line (%s)", line);
+		ok(cap_count(SVA_LOG_INFO) == 1 && line[0], "  the bond's refusal in the same second still has its info line (%s)", line);
 	}
 
 	/*
@@ -409,7 +433,7 @@ int main(void)
 		   (unsigned long long)(b1.invalid - b0.invalid), rep.n - rep0);
 		snprintf(want, sizeof(want), "device %u (mock)", dev->info.dev_id);
 		cap_line("5000 records", line, sizeof(line));
-		ok(cap.warn == 1 && strstr(line, want), "  one warning line, naming \"%s\" (%s)", want, line);
+		ok(cap_count(SVA_LOG_WARN) == 1 && strstr(line, want), "  one warning line, naming \"%s\" (%s)", want, line);
 		snprintf(want, sizeof(want), "(%d similar lines suppressed before this one)", UN + 1 - (int)SVA_LOG_BURST);
 		if (el_un < 1000)
 			ok(strlen(line) > strlen(want) && !strcmp(line + strlen(line) - strlen(want), want),
