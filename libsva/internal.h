@@ -96,6 +96,10 @@ const char *sva_errno_remedy(int err, bool thread);
 		sva_fail_err_; \
 	})
 void sva_log_to(sva_log_fn fn, void *arg, int level, const char *fmt, ...) SVA_PRINTF(4, 5);
+/* Tests only: called in vlog() with the log's lock held (test-log-signal).
+ * Defined in libsva-test alone (log.c, SVA_TEST_HOOKS); declared here, for
+ * log.c and the test alike, so the two cannot disagree on its type. */
+extern void (*sva_test_log_locked_hook)(void);
 /* sva_logf() under a rate limit: a line over the burst is counted, not
  * written; the next line written says how many were suppressed. */
 void sva_logf_rl(const struct sva_log *log, struct sva_ratelimit *rl, enum sva_log_level level, const char *fmt, ...)

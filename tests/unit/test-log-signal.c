@@ -16,8 +16,6 @@
 #include "pasid_space.h"
 #include "../tap.h"
 
-extern void (*sva_test_log_locked_hook)(void); /* log.c, libsva-test only */
-
 static struct sva_pasid_space *space;
 static volatile sig_atomic_t lines, ran, looked_up;
 
