@@ -176,25 +176,27 @@ out=$("$bench" --compare "$tmp/many1.json" "$tmp/many2.json" 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "^target fault.t300: met in run 1, missed in run 2: not a stable verdict" &&
     echo "$out" | grep -q "^300 targets: the two runs agree on 299, not on 1$"
 ok $? "--compare of runs with 300 targets: every one compared, the 300th's difference found (got $rc: $(echo "$out" | tail -2 | tr '\n' '|'))"
-# The time --compare takes grows as (n + m) log(n + m) in the two runs'
-# targets, not as n * m: each run's target was looked up in the whole other
-# list, and two runs of 100000 targets took half a minute of CPU time (killed
-# here by the 10 s limit); sorted by path and merged, about a second.
+# Runs of 20000 targets each, sorted by path and merged (the time grows as
+# (n + m) log(n + m), not as n * m as when each target was looked up in the
+# whole other list).  Only what is printed is checked: speed belongs to
+# benchmarks, not to a timed test under the sanitizers.
 bulk() {
     awk -v v="$1" 'BEGIN {
         printf "{\"pasid\":null,\"coherence\":null,\"budget\":null,\"fault\":{"
-        for (i = 1; i <= 100000; i++)
-            printf "%s\"t%06d\":{\"target\":\"<= 1.10\",\"verdict\":\"%s\"}", (i > 1 ? "," : ""), i, (i == 100000 ? v : "met")
+        for (i = 20000; i >= 1; i--)
+            printf "%s\"t%06d\":{\"target\":\"<= 1.10\",\"verdict\":\"%s\"}", (i < 20000 ? "," : ""), i, (i == 7 ? v : "met")
         print "}}"
     }'
 }
 bulk met > "$tmp/bulk1.json"
 bulk missed > "$tmp/bulk2.json"
-out=$( (ulimit -t 10; "$bench" --compare "$tmp/bulk1.json" "$tmp/bulk2.json") 2>&1 | tail -2); rc=$?
-echo "$out" | grep -q "^target fault.t100000: met in run 1, missed in run 2: not a stable verdict" &&
-    echo "$out" | grep -q "^100000 targets: the two runs agree on 99999, not on 1$"
-ok $? "--compare of runs with 100000 targets each: done within 10 s of CPU time, every one compared (got: $(echo "$out" | tr '\n' '|'))"
-rm -f "$tmp/bulk1.json" "$tmp/bulk2.json"
+"$bench" --compare "$tmp/bulk1.json" "$tmp/bulk2.json" > "$tmp/bulk.out" 2>&1
+out=$(grep -v "met in both runs$" "$tmp/bulk.out")
+[ "$(grep -c "met in both runs$" "$tmp/bulk.out")" = 19999 ] &&
+    echo "$out" | grep -q "^target fault.t000007: met in run 1, missed in run 2: not a stable verdict" &&
+    echo "$out" | grep -q "^20000 targets: the two runs agree on 19999, not on 1$"
+ok $? "--compare of runs with 20000 targets each, written in descending order: every one compared (got: $(echo "$out" | tr '\n' '|'))"
+rm -f "$tmp/bulk1.json" "$tmp/bulk2.json" "$tmp/bulk.out"
 long=$(printf 'k%.0s' $(seq 200))
 printf '{"pasid":null,"coherence":null,"budget":null,"fault":{"%sA":{"target":"<= 1.10","verdict":"met"},"%sB":{"target":"<= 1.10","verdict":"met"}}}\n' "$long" "$long" > "$tmp/long1.json"
 printf '{"pasid":null,"coherence":null,"budget":null,"fault":{"%sA":{"target":"<= 1.10","verdict":"met"},"%sB":{"target":"<= 1.10","verdict":"missed"}}}\n' "$long" "$long" > "$tmp/long2.json"
