@@ -20,12 +20,13 @@
 #include "../tap.h"
 #include "fake_sysfs.h"
 
-static int errors;
+static int errors, any_lines;
 static char last[512];
 
 static void capture(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg;
+	any_lines++;
 	if (level == SVA_LOG_ERROR) {
 		errors++;
 		snprintf(last, sizeof(last), "%s", msg);
@@ -736,6 +737,56 @@ static void null_objects_logged(void)
 	sva_log_set((struct sva_log *)sva_log_default(), NULL, NULL, -1); /* as it starts */
 }
 
+/*
+ * The read-only calls' pages: an argument check other than a NULL object
+ * logs nothing (sva_mm_stats(3), sva_bond_stats(3), sva_dev_iova_ranges(3),
+ * sva_mm_iova_ranges(3): "only a NULL ... is logged"), and the iova_ranges
+ * calls pass the kernel's errors through without a line ("Only -ECHILD is
+ * logged"; sva_dev_iova_ranges(3) adds its -ENOTCONN).  The fake context's
+ * iommufd is -1, so the kernel's answer is -EBADF.
+ */
+static void read_only_quiet(void)
+{
+	struct sva_ctx *ctx = fake_ctx();
+	struct sva_dev *dev = calloc(1, sizeof(*dev));
+	struct sva_mm *mm = calloc(1, sizeof(*mm));
+	struct sva_bond *bond = calloc(1, sizeof(*bond));
+	struct sva_mm_stats ms = { .size = sizeof(size_t) };
+	struct sva_bond_stats bs = { .size = sizeof(bs) - 1 };
+	struct sva_iova_range r[2];
+	size_t nr = 1;
+
+	ctx->fork_gen = sva_fork_gen_init(); /* this process's: not a forked child */
+	dev->ctx = ctx;
+	pthread_mutex_init(&dev->lock, NULL);
+	snprintf(dev->label, sizeof(dev->label), "fake device");
+	mm->ctx = ctx;
+	mm->ioas_id = 1;
+	sva_log_set((struct sva_log *)sva_log_default(), capture, NULL, SVA_LOG_DEBUG);
+	any_lines = 0;
+	is_int(sva_mm_stats(mm, NULL), -EINVAL, "sva_mm_stats, NULL stats: -EINVAL");
+	is_int(sva_mm_stats(mm, &ms), -EINVAL, "sva_mm_stats, a size smaller than the first layout: -EINVAL");
+	is_int(sva_bond_stats(bond, NULL), -EINVAL, "sva_bond_stats, NULL stats: -EINVAL");
+	is_int(sva_bond_stats(bond, &bs), -EINVAL, "sva_bond_stats, size too small: -EINVAL");
+	is_int(sva_mm_iova_ranges(mm, r, NULL), -EINVAL, "sva_mm_iova_ranges, NULL nr: -EINVAL");
+	is_int(sva_mm_iova_ranges(mm, NULL, &nr), -EINVAL, "sva_mm_iova_ranges, *nr 1 and NULL ranges: -EINVAL");
+	is_int(sva_dev_iova_ranges(dev, r, NULL), -EINVAL, "sva_dev_iova_ranges, NULL nr: -EINVAL");
+	is_int(sva_dev_iova_ranges(dev, NULL, &nr), -EINVAL, "sva_dev_iova_ranges, *nr 1 and NULL ranges: -EINVAL");
+	is_int(any_lines, 0, "  none of them logs, on the context's log or the process-wide one");
+	nr = 2;
+	is_int(sva_mm_iova_ranges(mm, r, &nr), -EBADF, "sva_mm_iova_ranges: the kernel's -EBADF passed through");
+	dev->rid_ioas = 1;
+	nr = 2;
+	is_int(sva_dev_iova_ranges(dev, r, &nr), -EBADF, "sva_dev_iova_ranges: the kernel's -EBADF passed through");
+	is_int(any_lines, 0, "  neither logs it");
+	sva_log_set((struct sva_log *)sva_log_default(), NULL, NULL, -1); /* as it starts */
+	pthread_mutex_destroy(&dev->lock);
+	free(bond);
+	free(mm);
+	free(dev);
+	sva_ctx_free(ctx);
+}
+
 int main(void)
 {
 	unsetenv("SVA_LOG");
@@ -747,6 +798,7 @@ int main(void)
 	size_rule();
 	null_args_logged();
 	null_objects_logged();
+	read_only_quiet();
 	fake_cleanup();
 	return done_testing();
 }
