@@ -90,18 +90,71 @@ static int rep_reason;
 static uint64_t rep_addr;
 static int rep_count;
 
+/*
+ * sva_mm_stats(3) and sva_bond_stats(3): allowed inside the mm_exit and
+ * fault_error callbacks.  While cb_mm is set, each callback reads both and
+ * keeps the last results (under rep_lock: fault_error runs on the fault thread).
+ */
+static struct sva_mm *cb_mm;
+static int cb_mm_ret = 1, cb_bond_ret = 1, cb_reads;
+
+static void cb_read_stats(struct sva_bond *bond)
+{
+	struct sva_mm_stats s = { .size = sizeof(s) };
+	struct sva_bond_stats bs = { .size = sizeof(bs) };
+
+	if (!cb_mm)
+		return;
+	cb_mm_ret = sva_mm_stats(cb_mm, &s);
+	cb_bond_ret = sva_bond_stats(bond, &bs);
+	cb_reads++;
+}
+
 static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
 {
-	(void)bond;
 	(void)drvdata;
 	pthread_mutex_lock(&rep_lock);
 	rep_reason = r->reason;
 	rep_addr = r->addr;
 	rep_count++;
+	cb_read_stats(bond);
 	pthread_mutex_unlock(&rep_lock);
 }
 
-static const struct sva_bond_ops ops = { .size = sizeof(struct sva_bond_ops), .fault_error = on_fault_error };
+static void on_mm_exit(struct sva_bond *bond, void *drvdata)
+{
+	(void)drvdata;
+	pthread_mutex_lock(&rep_lock);
+	cb_read_stats(bond);
+	pthread_mutex_unlock(&rep_lock);
+}
+
+static const struct sva_bond_ops ops = { .size = sizeof(struct sva_bond_ops),
+					 .mm_exit = on_mm_exit,
+					 .fault_error = on_fault_error };
+
+static void cb_stats_arm(struct sva_mm *mm)
+{
+	pthread_mutex_lock(&rep_lock);
+	cb_mm = mm;
+	cb_mm_ret = cb_bond_ret = 1;
+	cb_reads = 0;
+	pthread_mutex_unlock(&rep_lock);
+}
+
+/* How many callbacks read the stats since cb_stats_arm(), and whether every
+ * read succeeded; disarms. */
+static int cb_stats_take(bool *all_ok)
+{
+	int n;
+
+	pthread_mutex_lock(&rep_lock);
+	n = cb_reads;
+	*all_ok = cb_mm_ret == 0 && cb_bond_ret == 0;
+	cb_mm = NULL;
+	pthread_mutex_unlock(&rep_lock);
+	return n;
+}
 
 static int last_reason(void)
 {
@@ -1099,6 +1152,51 @@ static void coherence_more(void)
 			skip(3, "sva_mem_alloc failed");
 		}
 		sva_unbind(rb);
+		sva_mm_free(rm);
+	}
+
+	/*
+	 * sva_mem_alloc(3), RETURN VALUE: in a restricted mm, a failure after the
+	 * call allowed the memory denies again what it allowed, and only that: a
+	 * part the driver had allowed before stays allowed.  A 1 MiB prefault
+	 * over a 64 KiB budget fails after the allow.  A first allocation, freed,
+	 * shows where the failed one lands (the lowest room of the same window).
+	 */
+	{
+		struct sva_mm *rm = new_mm(SVA_MM_RESTRICTED, 0, 64 * KiB);
+		struct sva_bond *rb = bind(rm, 0);
+		struct sva_mem_opts mo = { .size = sizeof(mo), .mm = rm };
+		void *at = NULL, *m = (void *)0x77;
+		char *z;
+		long n1, n2;
+		bool cb_ok;
+		int r, cb_n;
+
+		if (sva_mem_alloc(1024 * KiB, &mo, &at) == 0 && sva_mem_free(rm, at, 1024 * KiB) == 0) {
+			ok(sva_mm_allow(rm, at, 64 * KiB) == 0, "restricted: the driver allows the first 64 KiB itself");
+			mo.flags = SVA_MEM_PREFAULT;
+			r = sva_mem_alloc(1024 * KiB, &mo, &m);
+			ok(r == -ENOSPC && m == (void *)0x77, "  SVA_MEM_PREFAULT of 1 MiB over a 64 KiB budget: -ENOSPC (%d)",
+			   r);
+			z = mmap(at, 1024 * KiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+				 -1, 0);
+			ok(z == at, "  nothing of it stays mapped (%p at %p)", (void *)z, at);
+			n1 = z == at ? fault(rb, (uintptr_t)at, SVA_ACCESS_READ) : -1;
+			cb_stats_arm(rm);
+			n2 = z == at ? fault(rb, (uintptr_t)at + 512 * KiB, SVA_ACCESS_READ) : -1;
+			cb_n = cb_stats_take(&cb_ok);
+			ok(n1 > 0, "  the part the driver allowed stays allowed: a fault there resolves (%ld)", n1);
+			ok(n2 == -ENXIO, "  the part the call allowed is denied again: a fault there -ENXIO (%ld)", n2);
+			ok(cb_n == 1 && cb_ok, "sva_mm_stats and sva_bond_stats inside fault_error: 0 (%d calls)", cb_n);
+			if (z != MAP_FAILED)
+				munmap(z, 1024 * KiB);
+		} else {
+			skip(6, "sva_mem_alloc of 1 MiB in a restricted mm failed");
+		}
+		cb_stats_arm(rm);
+		sva_unbind(rb);
+		cb_n = cb_stats_take(&cb_ok);
+		ok(cb_n == 1 && cb_ok, "sva_mm_stats and sva_bond_stats inside mm_exit: 0 (%d calls)", cb_n);
 		sva_mm_free(rm);
 	}
 
