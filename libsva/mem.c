@@ -818,10 +818,13 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 
 	if (node >= 0 && (ret = bind_node(p, maplen, node))) {
 		/* The device's node is a preference, as when it has no memory:
-		 * a sandbox that refuses mbind() (Docker's default seccomp
-		 * profile without CAP_SYS_NICE: EPERM) leaves the memory
-		 * unplaced.  A node the caller named is its requirement. */
-		if (!(o.flags & SVA_MEM_NODE) && (ret == -EPERM || ret == -ENOSYS)) {
+		 * whatever refuses it (a sandbox's EPERM, as Docker's default
+		 * seccomp profile without CAP_SYS_NICE, or ENOSYS; EINVAL of a
+		 * cpuset changed since the node was checked; ENOMEM) leaves the
+		 * memory unplaced, not the call failed (sva_mem_alloc(3) passes
+		 * mbind()'s errors through only for a node SVA_MEM_NODE names).
+		 * A node the caller named is its requirement. */
+		if (!(o.flags & SVA_MEM_NODE)) {
 			sva_logf(log, SVA_LOG_DEBUG,
 				 "sva_mem_alloc: mbind to the device's NUMA node %d refused (%s): no placement", node,
 				 strerror(-ret));

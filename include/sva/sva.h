@@ -1197,7 +1197,8 @@ struct sva_mem_opts {
 	int numa_node;	     /* with SVA_MEM_NODE, the node whose memory to prefer
 			      * (MPOL_PREFERRED); ignored otherwise.  Without either
 			      * node flag the memory prefers opts->dev's node (none
-			      * if that is unknown or there is no device). */
+			      * if that is unknown, there is no device, or mbind()
+			      * refuses it: never the call's error). */
 	struct sva_dev *dev; /* whose node, and whose window while its RID is
 			      * attached; may be NULL */
 	struct sva_mm *mm;   /* whose window (its IOVA ranges now) the memory must

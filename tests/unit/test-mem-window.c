@@ -18,9 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "fork.h"
 #include "internal.h"
 #include "mem_window.h"
 #include "../hugetlb.h"
@@ -527,6 +533,86 @@ static void numa_checks(void)
 	EXPECT_FAIL(sva_mem_alloc(PG, &o, &p), -ENODEV, "the first node beyond the last one");
 }
 
+/* A seccomp filter answering mbind(2) with err, for good: call it in a child. */
+static int refuse_mbind(int err)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mbind, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)err),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) ? -1 : 0;
+}
+
+/*
+ * sva_mem_alloc(3), NUMA and ERRORS: the device's node is a preference, and
+ * mbind(2)'s errors are passed through only for a node SVA_MEM_NODE names.
+ * Whatever mbind(2) answers for the device's node (EPERM, ENOSYS of a
+ * sandbox; EINVAL of a cpuset changed since the node was checked; ENOMEM),
+ * the memory is left unplaced and the call succeeds; the named node fails with
+ * the error.  A fake device on node 0 whose RID is not attached (it adds
+ * nothing to the window), in a child per errno, as the filter stays.
+ * Exit status bits: 1 the device's node failed, 2 the memory has a policy,
+ * 4 SVA_MEM_NODE did not fail with the error, 64 no seccomp.
+ */
+static void device_node_refused(void)
+{
+	static const int errs[] = { EPERM, ENOSYS, EINVAL, ENOMEM };
+	struct sva_mem_opts n0 = { .size = sizeof(n0), .flags = SVA_MEM_NODE, .numa_node = 0 };
+	void *q = NULL;
+	bool usable = numa_available() >= 0 && sva_mem_alloc(PG, &n0, &q) == 0;
+
+	if (q)
+		sva_mem_free(NULL, q, PG);
+	if (!usable) {
+		skip(2 * (int)ARRAY_SIZE(errs), "no NUMA support here, or node 0 is not usable");
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(errs); i++) {
+		int err = errs[i], status = 0;
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			struct sva_ctx *ctx = calloc(1, sizeof(*ctx));
+			struct sva_dev *dev = calloc(1, sizeof(*dev));
+			struct sva_mem_opts o = { .size = sizeof(o), .dev = dev };
+			void *p = NULL;
+			int st = 0, mode = -1, r;
+
+			ctx->fork_gen = sva_fork_gen(); /* this process's context */
+			ctx->fd = -1;
+			sva_log_init(&ctx->log, capture, NULL, SVA_LOG_DEBUG);
+			dev->ctx = ctx;
+			pthread_mutex_init(&dev->lock, NULL);
+			dev->info.numa_node = 0;
+			if (refuse_mbind(err))
+				_exit(64);
+			if (sva_mem_alloc(PG, &o, &p))
+				st |= 1;
+			else if (get_mempolicy(&mode, NULL, 0, p, MPOL_F_ADDR) || mode != MPOL_DEFAULT)
+				st |= 2;
+			o = (struct sva_mem_opts){ .size = sizeof(o), .flags = SVA_MEM_NODE, .numa_node = 0 };
+			r = sva_mem_alloc(PG, &o, &p);
+			if (r != -err)
+				st |= 4;
+			_exit(st);
+		}
+		waitpid(pid, &status, 0);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 64) {
+			skip(2, "no seccomp filters here");
+			continue;
+		}
+		ok(WIFEXITED(status) && !(WEXITSTATUS(status) & 3),
+		   "the device's node, mbind(2) refused with %s: allocated, no placement (status %d)", strerror(err),
+		   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		ok(WIFEXITED(status) && !(WEXITSTATUS(status) & 4), "  a node SVA_MEM_NODE names: fails with it (%s)",
+		   strerror(err));
+	}
+}
+
 static void huge_checks(void)
 {
 	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_HUGE | SVA_MEM_ANY_NODE };
@@ -808,6 +894,7 @@ int main(void)
 
 	alloc_basics();
 	numa_checks();
+	device_node_refused();
 	huge_checks();
 	thp_never_checks();
 	race_checks();
