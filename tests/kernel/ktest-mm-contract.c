@@ -1193,6 +1193,29 @@ static void coherence_more(void)
 		} else {
 			skip(6, "sva_mem_alloc of 1 MiB in a restricted mm failed");
 		}
+		/* sva_mem_free(3), step 0: with a NULL mm the memory stays allowed
+		 * in the address space it was allocated for; and an mm it was
+		 * never made visible in is harmless. */
+		mo.flags = 0;
+		if (at)
+			sva_mm_deny(rm, at, 64 * KiB); /* the driver's own allowance above: gone */
+		m = NULL;
+		r = sva_mem_alloc(64 * KiB, NULL, &m);
+		ok(r == 0 && sva_mem_free(rm, m, 64 * KiB) == 0,
+		   "restricted: memory never allowed nor visible there, freed with it: harmless (%d)", r);
+		m = NULL;
+		if (sva_mem_alloc(64 * KiB, &mo, &m) == 0) {
+			r = sva_mem_free(NULL, m, 64 * KiB);
+			z = mmap(m, 64 * KiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+				 0);
+			n1 = z == m ? fault(rb, (uintptr_t)m, SVA_ACCESS_READ) : -1;
+			ok(r == 0 && n1 > 0, "  allocated for it, freed with a NULL mm: it stays allowed, new memory there faults in "
+					     "(%d, %ld)", r, n1);
+			if (z != MAP_FAILED)
+				munmap(z, 64 * KiB);
+		} else {
+			skip(1, "sva_mem_alloc of 64 KiB in a restricted mm failed");
+		}
 		cb_stats_arm(rm);
 		sva_unbind(rb);
 		cb_n = cb_stats_take(&cb_ok);
