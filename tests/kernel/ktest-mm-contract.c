@@ -2153,7 +2153,11 @@ static void *st_reader(void *arg)
 static struct {
 	struct sva_mm *mm;
 	char *p;
-	int calls, reason, allow, prefault, fence, deny, open;
+	/* Atomic: the main thread reads it before it injects the next fault,
+	 * whose callback bumps it; the kernel orders the two, and
+	 * ThreadSanitizer cannot see through the kernel. */
+	atomic_int calls;
+	int reason, allow, prefault, fence, deny, open;
 	long inval;
 	struct sva_dev *dev;
 } fe;
@@ -2161,7 +2165,7 @@ static struct {
 static void fe_probe(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
 {
 	on_fault_error(bond, r, drvdata); /* fault() reads the reason there */
-	if (fe.calls++)
+	if (atomic_fetch_add(&fe.calls, 1))
 		return;
 	fe.reason = r->reason;
 	fe.allow = sva_mm_allow(fe.mm, fe.p, 16 * PG);
@@ -2178,8 +2182,10 @@ static void calls_in_fault_error(void)
 	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &fops };
 	struct sva_bond *b = NULL;
 	long got;
+	int calls;
 
 	memset(&fe, 0, sizeof(fe));
+	atomic_init(&fe.calls, 0);
 	fe.mm = new_mm(SVA_MM_RESTRICTED, 0, 0);
 	fe.p = map_at(SLOT(30), 64 * KiB, PROT_READ | PROT_WRITE);
 	if (sva_bind(dev, fe.mm, &bo, &b))
@@ -2187,8 +2193,9 @@ static void calls_in_fault_error(void)
 	alarm(60);
 	got = inject_and_wait(b, (uintptr_t)fe.p, SVA_ACCESS_READ);
 	alarm(0);
-	ok(got == 0 && fe.calls == 1, "fault_error: a fault outside the allowed ranges is reported once (%ld, %d)", got,
-	   fe.calls);
+	calls = atomic_load(&fe.calls);
+	ok(got == 0 && calls == 1, "fault_error: a fault outside the allowed ranges is reported once (%ld, %d)", got,
+	   calls);
 	ok(fe.reason == -ENXIO, "  reason -ENXIO (%d)", fe.reason);
 	ok(fe.allow == 0, "  sva_mm_allow inside it: 0 (%d)", fe.allow);
 	ok(fe.prefault == 0, "  sva_mm_prefault inside it: 0 (%d)", fe.prefault);
