@@ -376,16 +376,16 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 		if (sva_log_rl_pass(&ctx->log, &ctx->fe.rl, SVA_LOG_WARN, &owed)) {
 			/* A stray record's info holds its group's device, not
 			 * its own (plan_batch()); any other's was looked up by
-			 * its own id.  Its own PASID may well be bound: what
-			 * fails it is the group, answered as its last record's,
-			 * which no bond claims. */
+			 * its own id.  A stray record's own PASID may well be
+			 * bound: what fails it is its group, answered as the
+			 * group's last record, which no bond claims. */
 			const struct sva_dev *from = ri->stray ? dev_by_id(ctx, rec->dev_id) : dev;
 
 			sva_logf_owed(&ctx->log, SVA_LOG_WARN, owed, "I/O page fault from %s %s %u at 0x%llx %s: INVALID",
 				      dev_name(from, rec->dev_id, unknown), pasid ? "PASID" : "RID",
 				      pasid ? rec->pasid : 0, (unsigned long long)rec->addr,
 				      ri->stray ? "in a page-request group that names several devices or PASIDs, "
-						  "answered as a whole"
+						  "answered as a whole as its last record, which no bond claims"
 						: "with no bond");
 		}
 		*sticky = reason;

@@ -329,7 +329,7 @@ int main(void)
 	struct sva_bond_stats u0 = { .size = sizeof(u0) }, u1 = { .size = sizeof(u1) };
 	uint64_t el_un = 0;
 	int rep_un = rep.n;
-	char line[512], want[160];
+	char line[512], want[256];
 	{
 		struct kabi_iommu_hwpt_pgfault un[UN + 2];
 		struct kabi_iommu_hwpt_page_response ans[UN + 2];
@@ -475,7 +475,7 @@ int main(void)
 		ok(s1.faults == s0.faults && rep.n == rep0, "  nothing counted on or reported to the bond");
 		snprintf(want, sizeof(want),
 			 "device %u (mock) PASID %u at 0x%llx in a page-request group that names several devices or "
-			 "PASIDs, answered as a whole: INVALID",
+			 "PASIDs, answered as a whole as its last record, which no bond claims: INVALID",
 			 dev->info.dev_id, sva_bond_pasid(bond), (unsigned long long)(BUF_VA + 5 * WIN));
 		cap_line(want, line, sizeof(line));
 		ok(line[0] != 0, "  the bond's record is named by its own device, the group blamed: \"%s\"", want);
