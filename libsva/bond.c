@@ -156,10 +156,10 @@ static void hwpt_put(struct sva_mm *mm, struct sva_hwpt *h)
 /*
  * Put the RID on an empty PASID-compatible HWPT: PASID attach needs the RID's
  * domain to be PASID-compatible, and an empty one keeps requests without a
- * PASID away from every address space.  Called with dev->lock held.  `log`
+ * PASID away from every address space.  Called with dev->lock held.  `say`
  * false: the caller says what failed in its own one line (an unbind's -EIO).
  */
-static int rid_park_at(struct sva_dev *dev, bool log)
+static int rid_park_at(struct sva_dev *dev, bool say)
 {
 	struct sva_ctx *ctx = dev->ctx;
 	int ret;
@@ -167,7 +167,7 @@ static int rid_park_at(struct sva_dev *dev, bool log)
 	if (!dev->park_ioas) {
 		ret = sva_iommufd_ioas_alloc(ctx->fd, &dev->park_ioas);
 		if (ret)
-			return !log ? ret
+			return !say ? ret
 				    : sva_fail(&ctx->log, ret, "IOMMU_IOAS_ALLOC for parking the RID failed: %s",
 					       strerror(-ret));
 	}
@@ -175,7 +175,7 @@ static int rid_park_at(struct sva_dev *dev, bool log)
 		ret = sva_iommufd_hwpt_alloc(ctx->fd, dev->info.dev_id, dev->park_ioas, KABI_IOMMU_HWPT_ALLOC_PASID, 0,
 					     &dev->park_hwpt);
 		if (ret)
-			return !log ? ret
+			return !say ? ret
 				    : sva_fail(&ctx->log, ret,
 					       "IOMMU_HWPT_ALLOC(ALLOC_PASID) for %s failed: %s; its IOMMU "
 					       "cannot attach PASIDs",
@@ -185,7 +185,7 @@ static int rid_park_at(struct sva_dev *dev, bool log)
 		return 0;
 	ret = dev->be->attach(dev, dev->park_hwpt);
 	if (ret)
-		return !log ? ret
+		return !say ? ret
 			    : sva_fail(&ctx->log, ret, "parking the RID of %s failed: %s", dev->label,
 				       strerror(-ret));
 	dev->rid_pt = dev->park_hwpt;

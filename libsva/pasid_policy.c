@@ -279,6 +279,8 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 	case SVA_PASID_GLOBAL:
 		return sva_pasid_alloc_owned(dev->ctx->global_pasids, owner, drvdata, pasid);
 	case SVA_PASID_DEVICE:
+		/* No own space here means dev->own_full: sva_dev_policy_reach()
+		 * refused every other way of having none. */
 		if (!dev->pasids)
 			return own_full(dev);
 		return sva_pasid_alloc_owned(dev->pasids, owner, drvdata, pasid);
@@ -301,7 +303,7 @@ int sva_dev_pasid_alloc_owned(struct sva_dev *dev, enum sva_pasid_policy policy,
 						      dev->label, dev->ctx->global_pasid_min, dev->ctx->global_pasid_max);
 			return err;
 		} else if (!dev->pasids) {
-			return own_full(dev);
+			return own_full(dev); /* as for SVA_PASID_DEVICE */
 		}
 		return sva_pasid_alloc_owned(dev->pasids, owner, drvdata, pasid);
 	}
