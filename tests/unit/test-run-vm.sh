@@ -48,10 +48,13 @@ crash) # QEMU dies on its own, silently, with a test running
 	printf '=== SVA-VM-INIT\n=== BEGIN probe uptime=2.50\n1..1\n' >> "$console"
 	exit 1 ;;
 after-test) # the test ended, /init never goes on
-	printf '=== SVA-VM-INIT\n=== BEGIN probe uptime=2.50\n1..1\nok 1 - fine\n=== END probe rc=0 uptime=3.75\n' >> "$console"
+	printf '=== SVA-VM-INIT\n=== BEGIN probe uptime=2.50\n1..1\nok 1 - fine\n=== END probe rc=0 uptime=3.71\n' >> "$console"
+	exec sleep 600 ;;
+no-poweroff) # every test ended, the power-off hangs
+	printf '=== SVA-VM-INIT\n=== BEGIN probe uptime=2.50\n1..1\nok 1 - fine\n=== KERNEL-WARNINGS probe n=0\n=== LEFTOVER probe n=0\n=== END probe rc=0 uptime=3.71\n=== SVA-VM-DONE uptime=3.80\n' >> "$console"
 	exec sleep 600 ;;
 esac
-printf '=== SVA-VM-INIT\n=== BEGIN probe uptime=2.50\n1..1\nok 1 - fine\n=== KERNEL-WARNINGS probe n=0\n=== LEFTOVER probe n=0\n=== END probe rc=0 uptime=14.25\n=== SVA-VM-DONE\n' >> "$console"
+printf '=== SVA-VM-INIT\n=== BEGIN probe uptime=2.50\n1..1\nok 1 - fine\n=== KERNEL-WARNINGS probe n=0\n=== LEFTOVER probe n=0\n=== END probe rc=0 uptime=14.27\n=== SVA-VM-DONE\n' >> "$console"
 exit 0
 FAKE
 chmod +x "$tmp/qemu"
@@ -100,7 +103,7 @@ rc=$?
 t1=$(date +%s)
 diag_file "$tmp/out"
 [ $rc -eq 1 ]; ok $? "a test that never ends: a failure (status $rc)"
-[ $((t1 - t0)) -lt 30 ]; ok $? "  the run stopped at --test-timeout 3, not at --timeout 120 ($((t1 - t0)) s)"
+[ $((t1 - t0)) -lt 110 ]; ok $? "  the run stopped at --test-timeout 3, before --timeout 120 ($((t1 - t0)) s)"
 grep -q '^FAIL probe (mock): did not finish (stopped: probe did not end within 3 s' "$tmp/out"
 ok $? "  the test is named as the one that hung"
 grep -q '^not ok - probe on mock: did not finish (stopped: probe did not end within 3 s;' "$tmp/logs0in-test/probe-mock.log"
@@ -117,6 +120,16 @@ grep -q '^FAIL test VM (mock): stopped: /init did not go on for 3 s after probe 
 ok $? "  saying where it stopped"
 grep -q '^PASS probe (mock): 1 passed, 0 failed, 0 skipped in 1.2 s$' "$tmp/out"
 ok $? "  the test that ended keeps its results"
+FAKE_MODE=no-poweroff
+vm 0 120 --test-timeout 3
+rc=$?
+diag_file "$tmp/out"
+[ $rc -eq 1 ]; ok $? "a VM that does not power off after its last test: a failure (status $rc)"
+grep -q '^FAIL test VM (mock): stopped: the VM did not power off for 3 s after its last test' "$tmp/out"
+ok $? "  saying so, not blaming /init after the test"
+grep -q '^PASS probe (mock): 1 passed, 0 failed, 0 skipped in 1.2 s$' "$tmp/out"
+ok $? "  the test keeps its results"
+
 FAKE_MODE=crash
 vm 0 30
 rc=$?

@@ -172,9 +172,9 @@ secs() { awk -v ms="$1" 'BEGIN { printf "%.1f", ms / 1000 }'; }
 # within boot_limit seconds (it takes 2-7 s; TCG has been seen to hang once
 # in the firmware-to-kernel handover, no kernel line printed) is killed and
 # tried once more, saying so: no test had started.  Once /init runs, every
-# 2 s the console's last "=== BEGIN/END NAME" marker is read: when it has not
-# changed for test_timeout seconds, the test it names hangs (or /init does,
-# after it), and the run stops there.
+# 2 s or so the console's last "=== BEGIN/END NAME" or done marker is read:
+# when it has not changed for test_timeout seconds, the test it names hangs
+# (or /init does, after it, or the power-off), and the run stops there.
 boot_limit=${SVA_VM_BOOT_LIMIT:-120}
 case $boot_limit in ''|*[!0-9]*) die "SVA_VM_BOOT_LIMIT needs whole seconds, got '$boot_limit'" ;; esac
 attempt=1
@@ -195,13 +195,14 @@ while :; do
         fi
         tick=$((tick + 1))
         if [ -n "$boot_ms" ] && [ $((tick % 10)) -eq 0 ]; then
-            m=$(grep -ao '=== \(BEGIN\|END\) [^[:space:]]*' "$console" 2>/dev/null | tail -n 1)
+            m=$(grep -ao '=== \(BEGIN\|END\) [^[:space:]]*\|=== SVA-VM-DONE' "$console" 2>/dev/null | tail -n 1)
             if [ "$m" != "$marker" ]; then
                 marker=$m marker_ms=$(now_ms)
             elif [ $(( $(now_ms) - marker_ms )) -ge $(( test_timeout * 1000 )) ]; then
                 case $m in
                 "=== BEGIN "*) stalled="${m#=== BEGIN } did not end within $test_timeout s" ;;
                 "=== END "*) stalled="/init did not go on for $test_timeout s after ${m#=== END } ended" ;;
+                "=== SVA-VM-DONE") stalled="the VM did not power off for $test_timeout s after its last test" ;;
                 *) stalled="no test began for $test_timeout s after /init started" ;;
                 esac
                 kill -TERM "$qpid" 2>/dev/null || true
