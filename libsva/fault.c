@@ -385,7 +385,7 @@ static uint32_t handle_record(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_
 				      dev_name(from, rec->dev_id, unknown), pasid ? "PASID" : "RID",
 				      pasid ? rec->pasid : 0, (unsigned long long)rec->addr,
 				      ri->stray ? "in a page-request group that names several devices or PASIDs, "
-						  "answered as a whole as its last record, which no bond claims"
+						  "answered as a whole as its last record, which nothing claims"
 						: "with no bond");
 		}
 		*sticky = reason;

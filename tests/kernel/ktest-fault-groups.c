@@ -475,7 +475,7 @@ int main(void)
 		ok(s1.faults == s0.faults && rep.n == rep0, "  nothing counted on or reported to the bond");
 		snprintf(want, sizeof(want),
 			 "device %u (mock) PASID %u at 0x%llx in a page-request group that names several devices or "
-			 "PASIDs, answered as a whole as its last record, which no bond claims: INVALID",
+			 "PASIDs, answered as a whole as its last record, which nothing claims: INVALID",
 			 dev->info.dev_id, sva_bond_pasid(bond), (unsigned long long)(BUF_VA + 5 * WIN));
 		cap_line(want, line, sizeof(line));
 		ok(line[0] != 0, "  the bond's record is named by its own device, the group blamed: \"%s\"", want);
