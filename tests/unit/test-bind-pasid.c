@@ -35,6 +35,7 @@
 #include "kabi.h"
 #include "pasid_space.h"
 #include "../tap.h"
+#include "fake_bind_objects.h"
 
 static int err_lines;
 static char last[512];
@@ -137,51 +138,21 @@ static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pa
 
 static void ctx_init(struct sva_ctx *c, uint64_t grace_ns)
 {
-	memset(c, 0, sizeof(*c));
-	sva_ctx_init_core(c);
-	sva_log_init(&c->log, capture, NULL, SVA_LOG_DEBUG);
-	c->pasid_grace_ns = grace_ns;
-	if (sva_ctx_pasids_init(c))
-		tap_bail("sva_ctx_pasids_init failed");
+	fake_ctx_init(c, capture, grace_ns);
 }
 
 static void dev_init(struct sva_dev *d, struct sva_ctx *c, uint32_t width, const char *name)
 {
-	memset(d, 0, sizeof(*d));
-	d->ctx = c;
-	d->fd = -1;
-	d->be = &fake_be;
-	d->info.size = sizeof(d->info);
-	d->info.max_pasid_log2 = width;
-	d->info.dev_id = next_id++;
-	snprintf(d->info.path, sizeof(d->info.path), "%s", name);
-	pthread_mutex_init(&d->lock, NULL);
-	if (sva_dev_pasids_init(d))
-		tap_bail("sva_dev_pasids_init(%s) failed", name);
+	fake_dev_init(d, c, &fake_be, next_id++, width, name);
 }
 
 static void mm_init(struct sva_mm *m, struct sva_ctx *c)
 {
-	memset(m, 0, sizeof(*m));
-	m->ctx = c;
-	m->ioas_id = next_id++;
-	m->maps_fd = -1;
-	pthread_mutex_init(&m->lock, NULL);
-	pthread_mutex_init(&m->map_lock, NULL);
+	fake_mm_init(m, c, next_id++);
 }
 
-static struct sva_pasid_stats stats_of(struct sva_pasid_space *s)
-{
-	struct sva_pasid_stats st = { .size = sizeof(st) };
-
-	sva_pasid_stats(s, &st);
-	return st;
-}
-
-static bool same_counts(struct sva_pasid_stats a, struct sva_pasid_stats b)
-{
-	return a.allocated == b.allocated && a.quarantined == b.quarantined && a.free == b.free;
-}
+#define stats_of fake_pasid_stats
+#define same_counts fake_same_counts
 
 /* ------------------------------------------------------------------ tests */
 
