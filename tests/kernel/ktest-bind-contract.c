@@ -514,7 +514,9 @@ static void arg_checks(struct sva_ctx *ctx, struct sva_dev *d1, struct sva_mm *m
 		ok(ret == 0 && sva_bond_pasid(x) == SVA_PASID_RID, "SVA_BIND_RID ignores a bad policy (%d)", ret);
 		if (!ret)
 			sva_unbind(x);
-		/* the ops structure is copied: it need not outlive the call */
+		/* That the ops structure is copied (it need not outlive the call)
+		 * is checked in tests/unit/test-bind-contract.c, where a backend
+		 * can change and free it and see what the bond calls. */
 	}
 	sva_dev_close(odev);
 	sva_mm_free(omm);
