@@ -27,8 +27,10 @@ extern char **environ;
 #define GMIN 13u	 /* the global range starts here: devices' own PASIDs are [1, 12] */
 #define OWN_PER 4u	 /* three blocks of them per device */
 /* The "hang" device's mm-exit timeout.  The program must get to write its
- * "started" file inside it: under ThreadSanitizer and TCG, starting this
- * binary once took longer than 500 ms, and the broker killed it first. */
+ * "started" file inside it: starting this binary took longer than 500 ms
+ * under ThreadSanitizer and TCG, and longer than 3 s once under
+ * AddressSanitizer, and the broker killed it first.  So the wrapper script
+ * plays "hang" itself (make_program()): a shell's start, not a sanitizer's. */
 #define HANG_MS 3000u
 
 /* How long a detach may take once the broker has the means to do it. */
@@ -51,7 +53,8 @@ static void put_file(const char *name, const char *text)
 
 /* argv: program, device, source, PASID, client pid; the environment: PATH
  * and the same four as SVA_*.  "drain" waits for the test's "go"; "hang"
- * never ends. */
+ * (played by the wrapper script, but kept here as the same role) never
+ * ends. */
 static int mm_exit_program(char **argv)
 {
 	char line[256], started[64];
@@ -94,8 +97,17 @@ static void make_program(void)
 	f = fopen(program, "w");
 	if (!f)
 		ktest_bail("%s: %s", program, strerror(errno));
-	fprintf(f, "#!/bin/sh\n%s%s%sexec '%s' \"$@\"\n", lib ? "LD_LIBRARY_PATH='" : "", lib ? lib : "",
-		lib ? "' " : "", self);
+	/* "hang": the started line as mm_exit_program() writes it (its pid
+	 * the one the broker must kill: sleep takes it over), then never ends. */
+	fprintf(f,
+		"#!/bin/sh\n"
+		"if [ \"$1\" = hang ]; then\n"
+		"\techo \"$1 $2 $3 $4 $$ env=unchecked\" > started.hang.tmp && mv started.hang.tmp started.hang "
+		"|| exit 20\n"
+		"\texec sleep 100000\n"
+		"fi\n"
+		"%s%s%sexec '%s' \"$@\"\n",
+		lib ? "LD_LIBRARY_PATH='" : "", lib ? lib : "", lib ? "' " : "", self);
 	if (fclose(f) || chmod(program, 0755))
 		ktest_bail("%s: %s", program, strerror(errno));
 }
