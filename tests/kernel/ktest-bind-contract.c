@@ -119,9 +119,12 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int count_fds(void)
+/* The entries of a /proc directory, "." and ".." (and, for /proc/self/fd,
+ * the listing's own descriptor) included: the checks compare counts taken
+ * the same way, or set a limit just above the descriptors' (-1: unreadable). */
+static int count_entries(const char *dir)
 {
-	DIR *d = opendir("/proc/self/fd");
+	DIR *d = opendir(dir);
 	int n = 0;
 
 	if (!d)
@@ -130,6 +133,11 @@ static int count_fds(void)
 		n++;
 	closedir(d);
 	return n;
+}
+
+static int count_fds(void)
+{
+	return count_entries("/proc/self/fd");
 }
 
 static int wait_child(pid_t pid)
@@ -2189,16 +2197,7 @@ static void state_error_checks(struct sva_ctx *ctx, struct sva_dev *d1, struct s
 
 static int count_tasks(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return count_entries("/proc/self/task");
 }
 
 /*
