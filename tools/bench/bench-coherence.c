@@ -274,9 +274,8 @@ static int skipped(int json, int err)
 
 	snprintf(line, sizeof(line), "%s: %s", why, strerror(err));
 	if (json) {
-		printf("{\"skipped\":");
-		bench_json_string(line);
-		printf("}\n");
+		bench_json_outcome("skipped", line);
+		putchar('\n');
 	} else {
 		printf("coherence benchmark skipped: %s\n", line);
 	}

@@ -92,6 +92,15 @@ static inline void bench_json_string(const char *s)
 	putchar('"');
 }
 
+/* A benchmark's whole member when it did not run: {"skipped": why} or
+ * {"failed": why}, why escaped. */
+static inline void bench_json_outcome(const char *key, const char *why)
+{
+	printf("{\"%s\":", key);
+	bench_json_string(why);
+	putchar('}');
+}
+
 /* A figure's JSON "target" member: "<= X" or ">= X", or null for a figure
  * without one; one type in every benchmark, as sva-bench(1) documents it. */
 static inline void bench_json_target(int has_target, int at_most, double target)

@@ -115,13 +115,10 @@ static const struct bench {
  * on standard error (sva-bench(1), EXIT STATUS). */
 static void report_failed(const char *name, int json, const char *why)
 {
-	if (json) {
-		printf("{\"failed\":");
-		bench_json_string(why);
-		printf("}");
-	} else {
+	if (json)
+		bench_json_outcome("failed", why);
+	else
 		printf("%s benchmark failed: %s\n", name, why);
-	}
 	fflush(stdout);
 	fprintf(stderr, "sva-bench: %s benchmark failed: %s\n", name, why);
 }
@@ -622,13 +619,10 @@ int main(int argc, char **argv)
 		} else if (run && !can) {
 			rc |= run_apart(b, json, b->rounds ? sub_argc : json ? 2 : 1, sub_argv);
 		} else if (run) {
-			if (json) {
-				printf("{\"skipped\":");
-				bench_json_string(why);
-				printf("}");
-			} else {
+			if (json)
+				bench_json_outcome("skipped", why);
+			else
 				printf("%s benchmark skipped: %s\n", b->name, why);
-			}
 		} else if (json) {
 			printf("null");
 		}
