@@ -53,15 +53,7 @@ static void cap_fn(void *arg, enum sva_log_level level, const char *msg)
 
 static int count_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
+	return ktest_count_fds();
 }
 
 /* stderr into a file while fn runs; returns what was written (static). */
@@ -1891,7 +1883,8 @@ static void cost_checks(void)
 		ok(count_fds() == f1 && count_threads() == t1, "%s: a pinned bond needs no fault queue nor thread", mode);
 		if (!is_int(sva_bind(dev, mm, NULL, &bond), 0, "%s: a fault-capable bind", mode))
 			goto out;
-		usleep(200000); /* the thread closes its ring's descriptor once registered */
+		/* the thread closes its ring's descriptor once registered */
+		ok(ktest_fault_threads_settle("sva-fault", 10000), "%s: the fault thread (if any) waits for faults", mode);
 		f2 = count_fds();
 		t2 = count_threads();
 		if (poll_mode)

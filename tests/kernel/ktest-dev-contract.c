@@ -28,6 +28,7 @@
 #include <sva/sva.h>
 
 #include "../tap.h"
+#include "ktest_proc.h"
 
 static struct {
 	int error, debug, other;
@@ -70,15 +71,7 @@ static int wait_child(pid_t pid)
 
 static int count_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
+	return ktest_count_fds();
 }
 
 static struct sva_ctx *new_ctx(void)

@@ -42,6 +42,7 @@
 #include <sva/sva.h>
 
 #include "../tap.h"
+#include "ktest_proc.h"
 
 #define PG 4096ul
 #define REGION (16 * PG)
@@ -147,15 +148,7 @@ static bool loaded(const char *path)
 
 static int count_tasks(void)
 {
-	int n = 0;
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-
-	while (d && (e = readdir(d)))
-		n += e->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	return n;
+	return ktest_count_tasks();
 }
 
 /*

@@ -46,6 +46,7 @@
 #include <sva/sva.h>
 
 #include "../tap.h"
+#include "ktest_proc.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED 1
@@ -385,14 +386,9 @@ static void arena_rlimit(void)
 		struct rlimit rl = { .rlim_cur = (rlim_t)(kb * 1024 + 256 * MiB), .rlim_max = RLIM_INFINITY };
 		struct sva_ctx *sentinel = (struct sva_ctx *)(uintptr_t)8, *c = sentinel;
 		struct sva_ctx_opts o = { .size = sizeof(o), .log_fn = cap_fn, .log_level = SVA_LOG_DEBUG };
-		int fds_before = 0, fds_after = 0;
-		DIR *d;
+		int fds_before, fds_after;
 
-		if ((d = opendir("/proc/self/fd"))) {
-			while (readdir(d))
-				fds_before++;
-			closedir(d);
-		}
+		fds_before = ktest_count_fds();
 		if (setrlimit(RLIMIT_AS, &rl))
 			_exit(90);
 		/* Only this call's lines: the capture holds the earlier checks' too. */
@@ -400,11 +396,7 @@ static void arena_rlimit(void)
 		int r = sva_ctx_new(&o, &c);
 		int errs = cap_n[SVA_LOG_ERROR];
 		int names = strstr(cap_text, "RLIMIT_AS") || strstr(cap_text, "ulimit -v");
-		if ((d = opendir("/proc/self/fd"))) {
-			while (readdir(d))
-				fds_after++;
-			closedir(d);
-		}
+		fds_after = ktest_count_fds();
 		char res[96];
 		rl.rlim_cur = RLIM_INFINITY;
 		setrlimit(RLIMIT_AS, &rl);

@@ -35,6 +35,7 @@
 #include "internal.h"
 #include "kabi_selftest.h"
 #include "../tap.h"
+#include "ktest_proc.h"
 
 /* Stop the test program: something it needs is missing. */
 __attribute__((format(printf, 1, 2), noreturn)) static inline void ktest_bail(const char *fmt, ...)
