@@ -159,23 +159,32 @@ static void hwpt_put(struct sva_mm *mm, struct sva_hwpt *h)
  * PASID away from every address space.  Called with dev->lock held.  `say`
  * false: the caller says what failed in its own one line (an unbind's -EIO).
  */
-static int rid_park_at(struct sva_dev *dev, bool say)
+/*
+ * Park the RID on the device's empty page table.  `step` NULL: a failure is
+ * logged here.  Else it is not (the caller logs its call's one line) and
+ * *step names what failed, for that line.
+ */
+static int rid_park_at(struct sva_dev *dev, const char **step)
 {
 	struct sva_ctx *ctx = dev->ctx;
 	int ret;
 
 	if (!dev->park_ioas) {
 		ret = sva_iommufd_ioas_alloc(ctx->fd, &dev->park_ioas);
+		if (ret && step)
+			*step = "IOMMU_IOAS_ALLOC of its parking IOAS";
 		if (ret)
-			return !say ? ret
+			return step ? ret
 				    : sva_fail(&ctx->log, ret, "IOMMU_IOAS_ALLOC for parking the RID failed: %s",
 					       strerror(-ret));
 	}
 	if (!dev->park_hwpt) {
 		ret = sva_iommufd_hwpt_alloc(ctx->fd, dev->info.dev_id, dev->park_ioas, KABI_IOMMU_HWPT_ALLOC_PASID, 0,
 					     &dev->park_hwpt);
+		if (ret && step)
+			*step = "IOMMU_HWPT_ALLOC(ALLOC_PASID) of its parking page table";
 		if (ret)
-			return !say ? ret
+			return step ? ret
 				    : sva_fail(&ctx->log, ret,
 					       "IOMMU_HWPT_ALLOC(ALLOC_PASID) for %s failed: %s; its IOMMU "
 					       "cannot attach PASIDs",
@@ -184,8 +193,10 @@ static int rid_park_at(struct sva_dev *dev, bool say)
 	if (dev->rid_pt == dev->park_hwpt)
 		return 0;
 	ret = dev->be->attach(dev, dev->park_hwpt);
+	if (ret && step)
+		*step = "the attach to its parking page table";
 	if (ret)
-		return !say ? ret
+		return step ? ret
 			    : sva_fail(&ctx->log, ret, "parking the RID of %s failed: %s", dev->label,
 				       strerror(-ret));
 	dev->rid_pt = dev->park_hwpt;
@@ -195,7 +206,7 @@ static int rid_park_at(struct sva_dev *dev, bool say)
 
 static int rid_park(struct sva_dev *dev)
 {
-	return rid_park_at(dev, true);
+	return rid_park_at(dev, NULL);
 }
 
 /*
@@ -526,7 +537,8 @@ static void unlink_bond(struct sva_bond **head, struct sva_bond *bond, bool by_m
  * iommufd), and the PASID value is retired for good (sva_bond_pasid_retire()
  * never releases it).  Called with dev->lock held.
  */
-static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret)
+/* `step`: what failed, for a RID parked again (rid_park_at()); else NULL. */
+static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret, const char *step)
 {
 	/* The kept HWPT is no device's to share any more: a later bind of this
 	 * device gets a new one, and once the device is closed its pointer here
@@ -543,10 +555,10 @@ static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret)
 		}
 	}
 	return sva_fail(&dev->ctx->log, -EIO,
-			"detaching %s %u of %s failed: %s; the bond is gone but the device may still "
+			"detaching %s %u of %s failed%s%s%s: %s; the bond is gone but the device may still "
 			"reach the address space; its HWPT is kept, and %s",
 			bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid,
-			dev->label, strerror(-ret),
+			dev->label, step ? " (parking it again: " : "", step ? step : "", step ? ")" : "", strerror(-ret),
 			bond->pasid == SVA_PASID_RID ? "a later RID bind attaches the RID anew"
 						     : "its PASID stays reserved for good");
 }
@@ -565,6 +577,7 @@ int sva_bond_teardown(struct sva_bond *bond)
 {
 	struct sva_dev *dev = bond->dev;
 	struct sva_mm *mm = bond->mm;
+	const char *step = NULL;
 	int ret;
 
 	/* 1. The driver drains its work while the PASID still translates. No lock held. */
@@ -578,7 +591,7 @@ int sva_bond_teardown(struct sva_bond *bond)
 	/* 2. Detach: the kernel answers whatever faults are still pending. */
 	if (bond->pasid == SVA_PASID_RID) {
 		/* Quiet: detach_failed() logs the call's one line (libsva(7), Errors). */
-		ret = dev_has_pasid(dev) ? rid_park_at(dev, false) : dev->be->detach(dev);
+		ret = dev_has_pasid(dev) ? rid_park_at(dev, &step) : dev->be->detach(dev);
 		if (!dev_has_pasid(dev) && !ret) {
 			dev->rid_pt = 0;
 			dev->rid_ioas = 0;
@@ -587,7 +600,7 @@ int sva_bond_teardown(struct sva_bond *bond)
 		ret = dev->be->pasid_detach(dev, bond->pasid);
 	}
 	if (ret)
-		ret = detach_failed(dev, bond, ret);
+		ret = detach_failed(dev, bond, ret, step);
 	mm_window_changed(mm);
 	pthread_mutex_unlock(&dev->lock);
 	/*

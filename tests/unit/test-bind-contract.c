@@ -405,6 +405,9 @@ static void test_rid_detach_fails(struct sva_ctx *ctx, struct sva_mm *mm)
 		is_int(ret, -EIO, "%s: an unbind whose detach fails: -EIO", what);
 		ok(err_lines - e0 == 1 && strstr(last, "RID"), "  one error line about the RID (%d): %s", err_lines - e0,
 		   last);
+		if (!i)
+			ok(strstr(last, "parking it again: the attach") != NULL,
+			   "  the line says which step of the parking failed: %s", last);
 		ok(exit_a == 1, "  its mm_exit ran, once (%d)", exit_a);
 		is_int(sva_dev_bond_lookup(dev, SVA_PASID_RID, NULL, NULL), -ENOENT, "  the bond is gone from lookups");
 		ok(n_destroy == 0, "  its page table is not destroyed (%d destroys)", n_destroy);
