@@ -1074,9 +1074,10 @@ SVA_EXPORT int sva_pasid_stats(const struct sva_pasid_space *space, struct sva_p
 
 	if (!s)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_pasid_stats: space is NULL");
+	/* Not logged, as the other read-only calls' argument checks (libsva(7),
+	 * Errors): only a NULL object is. */
 	if (!stats || stats->size < sizeof(*stats))
-		return space_fail(s, -EINVAL, "stats: %s", !stats ? "NULL stats pointer"
-				  : "stats->size is too small (set it to sizeof(struct sva_pasid_stats))");
+		return -EINVAL;
 	/* Fields a newer caller knows and we do not: zero.  The whole struct
 	 * after its size field is zeroed, then the fields set, as
 	 * sva_info_copy_min() does: zeroing only the tail, at stats +

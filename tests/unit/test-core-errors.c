@@ -739,8 +739,9 @@ static void null_objects_logged(void)
 
 /*
  * The read-only calls' pages: an argument check other than a NULL object
- * logs nothing (sva_mm_stats(3), sva_bond_stats(3), sva_dev_iova_ranges(3),
- * sva_mm_iova_ranges(3): "only a NULL ... is logged"), and the iova_ranges
+ * logs nothing (sva_mm_stats(3), sva_bond_stats(3), sva_pasid_stats(3),
+ * sva_dev_iova_ranges(3), sva_mm_iova_ranges(3): "only a NULL ... is
+ * logged"; sva_pasid_stats() logged its at error level), and the iova_ranges
  * calls pass the kernel's errors through without a line ("Only -ECHILD is
  * logged"; sva_dev_iova_ranges(3) adds its -ENOTCONN).  The fake context's
  * iommufd is -1, so the kernel's answer is -EBADF.
@@ -753,6 +754,8 @@ static void read_only_quiet(void)
 	struct sva_bond *bond = calloc(1, sizeof(*bond));
 	struct sva_mm_stats ms = { .size = sizeof(size_t) };
 	struct sva_bond_stats bs = { .size = sizeof(bs) - 1 };
+	struct sva_pasid_stats ps = { .size = sizeof(ps) - 1 };
+	struct sva_pasid_space *space = NULL;
 	struct sva_iova_range r[2];
 	size_t nr = 1;
 
@@ -763,7 +766,10 @@ static void read_only_quiet(void)
 	mm->ctx = ctx;
 	mm->ioas_id = 1;
 	sva_log_set((struct sva_log *)sva_log_default(), capture, NULL, SVA_LOG_DEBUG);
+	is_int(sva_pasid_space_new(NULL, &space), 0, "a PASID space without a context (it logs process-wide)");
 	any_lines = 0;
+	is_int(sva_pasid_stats(space, NULL), -EINVAL, "sva_pasid_stats, NULL stats: -EINVAL");
+	is_int(sva_pasid_stats(space, &ps), -EINVAL, "sva_pasid_stats, size too small: -EINVAL");
 	is_int(sva_mm_stats(mm, NULL), -EINVAL, "sva_mm_stats, NULL stats: -EINVAL");
 	is_int(sva_mm_stats(mm, &ms), -EINVAL, "sva_mm_stats, a size smaller than the first layout: -EINVAL");
 	is_int(sva_bond_stats(bond, NULL), -EINVAL, "sva_bond_stats, NULL stats: -EINVAL");
@@ -780,6 +786,7 @@ static void read_only_quiet(void)
 	is_int(sva_dev_iova_ranges(dev, r, &nr), -EBADF, "sva_dev_iova_ranges: the kernel's -EBADF passed through");
 	is_int(any_lines, 0, "  neither logs it");
 	sva_log_set((struct sva_log *)sva_log_default(), NULL, NULL, -1); /* as it starts */
+	sva_pasid_space_free(space);
 	pthread_mutex_destroy(&dev->lock);
 	free(bond);
 	free(mm);
