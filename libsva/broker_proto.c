@@ -141,15 +141,22 @@ int sva_broker_recv(int sock, struct sva_broker_msg *m, int *fd)
 int sva_broker_memfd_check(int fd, uint64_t off, uint64_t len, char *why, size_t n)
 {
 	struct stat st;
-	int acc;
+	int acc = fcntl(fd, F_GETFL);
 
+	/* An O_PATH descriptor names the file but maps nothing (mmap(2) and
+	 * IOMMU_IOAS_MAP_FILE answer EBADF); it also fails F_GET_SEALS, which
+	 * would call even a memfd's "not a memfd". */
+	if (acc >= 0 && (acc & O_PATH)) {
+		snprintf(why, n, "descriptor %d was opened with O_PATH, which allows no mapping: pass the memfd itself",
+			 fd);
+		return -EBADF;
+	}
 	if (fcntl(fd, F_GET_SEALS) < 0) {
 		snprintf(why, n, "descriptor %d is not a memfd (memfd_create(2): a shmem or hugetlbfs file)", fd);
 		return -EINVAL;
 	}
 	/* The broker maps the file with the descriptor's rights: the device
 	 * must not read what the client could not (review Z53). */
-	acc = fcntl(fd, F_GETFL);
 	if (acc < 0 || (acc & O_ACCMODE) == O_WRONLY) {
 		snprintf(why, n, "descriptor %d is open for writing only: a device may read only what the client can "
 			 "(share one open for reading)", fd);

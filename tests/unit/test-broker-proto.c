@@ -77,6 +77,19 @@ static void memfd_checks(int pipe_rd)
 	is_int(sva_broker_memfd_check(pipe_rd, 0, 4096, why, sizeof(why)), -EINVAL, "a pipe: -EINVAL");
 	ok(strstr(why, "not a memfd") != NULL, "  saying so (%s)", why);
 	is_int(sva_broker_memfd_check(null, 0, 4096, why, sizeof(why)), -EINVAL, "/dev/null: -EINVAL");
+	/* The broker's check too: an O_PATH descriptor maps nothing (EBADF, as
+	 * mmap(2) answers), though the file it names is a memfd. */
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", mfd);
+	int opath = open(proc, O_PATH | O_CLOEXEC);
+	if (opath < 0) {
+		skip(2, "no /proc/self/fd here");
+	} else {
+		is_int(sva_broker_memfd_check(opath, 0, 4096, why, sizeof(why)), -EBADF,
+		       "an O_PATH descriptor of the memfd: -EBADF");
+		ok(strstr(why, "O_PATH") != NULL, "  saying so (%s)", why);
+		close(opath);
+	}
 	close(mfd);
 	close(null);
 }

@@ -5,16 +5,19 @@
  * not bound to vfio-pci.  Each must return its documented errno, log exactly one
  * error line that says what to do, and leave nothing behind (no fd leaks).
  */
+#define _GNU_SOURCE /* memfd_create, O_PATH */
 #include <dirent.h>
 #include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "broker_client.h"
 #include "fork.h"
 #include "internal.h"
 #include "../tap.h"
@@ -794,6 +797,46 @@ static void read_only_quiet(void)
 	sva_ctx_free(ctx);
 }
 
+/*
+ * sva_ctx_share_memfd(3), -EBADF: an O_PATH descriptor, even of a memfd, is no
+ * file to map (the kernel's mmap(2) and IOMMU_IOAS_MAP_FILE answer EBADF for
+ * it); libsva said -EINVAL, "not a memfd".  Checked before the broker is
+ * asked: a hand-built isolated context whose socket is -1 is enough.
+ */
+static void share_memfd_opath(void)
+{
+	struct sva_ctx *ctx = fake_ctx();
+	struct sva_broker_conn *conn = calloc(1, sizeof(*conn));
+	long pg = sysconf(_SC_PAGESIZE);
+	int mfd = memfd_create("test-core-errors", MFD_CLOEXEC), opath;
+	char proc[64];
+	void *a = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (mfd < 0 || ftruncate(mfd, pg) || a == MAP_FAILED) {
+		printf("Bail out! memfd or mmap\n");
+		exit(1);
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", mfd);
+	opath = open(proc, O_PATH | O_CLOEXEC);
+	if (opath < 0) {
+		skip(3, "no /proc/self/fd here");
+	} else {
+		ctx->fork_gen = sva_fork_gen_init(); /* this process's: not a forked child */
+		conn->sock = -1;
+		conn->fd = -1;
+		conn->isolated = true;
+		ctx->broker = conn;
+		EXPECT_FAIL(sva_ctx_share_memfd(ctx, opath, 0, a, (size_t)pg), -EBADF, "O_PATH",
+			    "sva_ctx_share_memfd, an O_PATH descriptor of a memfd");
+		ctx->broker = NULL; /* never connected: nothing for sva_broker_conn_free() to end */
+		close(opath);
+	}
+	free(conn);
+	munmap(a, (size_t)pg);
+	close(mfd);
+	sva_ctx_free(ctx);
+}
+
 int main(void)
 {
 	unsetenv("SVA_LOG");
@@ -806,6 +849,7 @@ int main(void)
 	null_args_logged();
 	null_objects_logged();
 	read_only_quiet();
+	share_memfd_opath();
 	fake_cleanup();
 	return done_testing();
 }
