@@ -3,7 +3,8 @@
  * What a device may reach, without a kernel (libsva/reach.c, arena.c): the
  * allowed-range set (merge, split, lookup, cover), the library arena's objects
  * and thread stacks in the excluded set, windows clipped around both, and the
- * errors of sva_mm_allow()/sva_mm_deny(), each changing nothing.
+ * errors of sva_mm_allow()/sva_mm_deny(), each changing nothing; and what
+ * sva_mem_free() does when the kernel refuses to unmap a chunk of the memory.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -251,6 +252,58 @@ static void refused_unmap(void)
 	sva_chunks_clear(&mm->chunks);
 }
 
+/* 1: addr is mapped in this process; 0: not (mincore(2) answers ENOMEM). */
+static int mapped(const void *addr)
+{
+	unsigned char vec;
+
+	return mincore((void *)(uintptr_t)addr, PG, &vec) == 0 ? 1 : errno == ENOMEM ? 0 : -1;
+}
+
+/*
+ * sva_mem_free(3), ERRORS: "An unmap the kernel refuses while withdrawing is
+ * logged and its chunk stays visible, as with sva_mm_invalidate(3); the memory
+ * is freed anyway."  Memory from sva_mem_alloc() with no address space, made
+ * "visible" in a hand-built one by a chunk (the IOAS ioctl on fd -1 fails), in
+ * an open address space (the withdrawal) and a restricted one (the deny first,
+ * -EIO, then the withdrawal).
+ */
+static void mem_free_refused_unmap(void)
+{
+	for (int restricted = 0; restricted < 2; restricted++) {
+		struct sva_mm *mm = fake_mm(restricted ? SVA_MM_RESTRICTED : 0, false);
+		const char *what = restricted ? "restricted" : "open";
+		void *p = NULL;
+		uint64_t b;
+
+		mm->ioas_id = 1;
+		if (sva_mem_alloc(4 * PG, NULL, &p)) {
+			skip(6, "sva_mem_alloc failed");
+			continue;
+		}
+		b = (uintptr_t)p;
+		if (restricted)
+			sva_mm_allow(mm, p, 4 * PG);
+		sva_chunks_insert(&mm->chunks, b, b + 4 * PG, SVA_PROT_READ | SVA_PROT_WRITE);
+		atomic_store(&mm->st_visible, 4 * PG);
+		errors = 0;
+		is_int(sva_mem_free(mm, p, 4 * PG), 0, "%s mm: sva_mem_free over a chunk the kernel refuses to unmap: 0",
+		       what);
+		ok(errors >= 1, "  the refusal is logged at error level (%d lines)", errors);
+		is_int(mapped(p), 0, "  the memory is unmapped from the process");
+		ok(sva_chunks_after(&mm->chunks, b) && sva_chunks_after(&mm->chunks, b)->start == b &&
+			   atomic_load(&mm->st_visible) == 4 * PG,
+		   "  its chunk stays in the table, counted visible");
+		errors = 0;
+		is_int(sva_mem_free(mm, p, 4 * PG), -EINVAL, "  freed all the same: a second free is -EINVAL");
+		if (restricted)
+			is_int(sva_reach_check_locked(mm, b), -ENXIO, "  and no longer allowed");
+		else
+			is_int(errors, 1, "  said in one line");
+		sva_chunks_clear(&mm->chunks);
+	}
+}
+
 /*
  * sva_mm_prefault(3), sva_mm_invalidate(3): the range check comes before the
  * owner check, and its edge is exactly 2^64 - 4096: a range ending there is
@@ -343,6 +396,7 @@ int main(void)
 	arena();
 	api();
 	refused_unmap();
+	mem_free_refused_unmap();
 	range_edge();
 	prefault_order();
 	out_of_memory();
