@@ -53,6 +53,9 @@ after-test) # the test ended, /init never goes on
 no-poweroff) # every test ended, the power-off hangs
 	printf '=== SVA-VM-INIT\n=== BEGIN probe uptime=2.50\n1..1\nok 1 - fine\n=== KERNEL-WARNINGS probe n=0\n=== LEFTOVER probe n=0\n=== END probe rc=0 uptime=3.71\n=== SVA-VM-DONE uptime=3.80\n' >> "$console"
 	exec sleep 600 ;;
+binary) # a failed check whose test exits 0, in a log with a byte that is no UTF-8
+	printf '=== SVA-VM-INIT\n=== BEGIN probe uptime=2.50\n1..2\nok 1 - fine\nnot ok 2 - caf\351 \377\n=== KERNEL-WARNINGS probe n=0\n=== LEFTOVER probe n=0\n=== END probe rc=0 uptime=3.71\n=== SVA-VM-DONE\n' >> "$console"
+	exit 0 ;;
 esac
 printf '=== SVA-VM-INIT\n=== BEGIN probe uptime=2.50\n1..1\nok 1 - fine\n=== KERNEL-WARNINGS probe n=0\n=== LEFTOVER probe n=0\n=== END probe rc=0 uptime=14.27\n=== SVA-VM-DONE\n' >> "$console"
 exit 0
@@ -139,6 +142,19 @@ grep -q "^FAIL test VM (mock): no '=== SVA-VM-DONE' marker (QEMU exit status 1)\
 ok $? "  saying so (the runner once ended there without a word)"
 grep -q '^FAIL probe (mock): did not finish' "$tmp/out"
 ok $? "  and naming the test it cut short"
+
+# A log line with a byte that is no UTF-8 (ktest-ctx-contract prints one on
+# purpose): grep -v left that line out, saying "binary file matches" on
+# standard error, so a "not ok" line holding such a byte was not counted.
+FAKE_MODE=binary
+LC_ALL=C.UTF-8 vm 0 30
+rc=$?
+diag_file "$tmp/out"
+[ $rc -eq 1 ]; ok $? "a \"not ok\" in a log with a byte that is no UTF-8, the test exiting 0: a failure (status $rc)"
+grep -q '^FAIL probe (mock): 1 "not ok" result(s)' "$tmp/out"
+ok $? "  counted"
+! grep -q 'binary file matches' "$tmp/out"
+ok $? "  and no grep(1) noise in the output"
 FAKE_MODE=
 
 for bad in 0 -1 3s ''; do

@@ -319,7 +319,7 @@ for name in $names; do
         [ "$kw" = 0 ] || why="${why:+$why; }left $kw kernel WARNING/BUG/Oops line(s) in dmesg (see '# dmesg:' lines)"
         # The plan must match the results (a crash mid-way leaves too few).
         plan=$(tr -d '\r' < "$f" | sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' | head -n1)
-        results=$(tr -d '\r' < "$f" | grep -cE '^(not )?ok([ 	]|$)' || true)
+        results=$(tr -d '\r' < "$f" | grep -acE '^(not )?ok([ 	]|$)' || true)
         if [ "$raw" = 1 ]; then
             : # not TAP: its exit status and the kernel's log decide
         elif [ -z "$plan" ]; then
@@ -328,7 +328,7 @@ for name in $names; do
             why="${why:+$why; }planned $plan results, printed $results"
         fi
     fi
-    notok=$(grep -vE '#[ 	]*[Tt][Oo][Dd][Oo]' "$f" | grep -cE '^not ok([ 	]|$)' || true)
+    notok=$(grep -avE '#[ 	]*[Tt][Oo][Dd][Oo]' "$f" | grep -acE '^not ok([ 	]|$)' || true)
     if [ -z "$why" ] && [ "$notok" -gt 0 ]; then
         why="$notok \"not ok\" result(s)"
     elif [ -n "$why" ]; then
@@ -340,7 +340,7 @@ for name in $names; do
         # ("#" lines) each failure printed, so one log is enough to start from.
         tr -d '\r' < "$f" | awk '/^not ok/ && !/#[ \t]*[Tt][Oo][Dd][Oo]/ { n++; c = 6; if (n > 10) exit }
             c > 0 && (/^not ok/ || /^#/) { print "    " $0; c--; next } { c = 0 }'
-        grep '^# leftover:' "$f" | head -n 10 | sed 's/^/    /'
+        grep -a '^# leftover:' "$f" | head -n 10 | sed 's/^/    /'
         failed_tests=$((failed_tests + 1))
     elif [ "$raw" = 1 ]; then
         echo "PASS $name ($topology): exited 0$took_s"
