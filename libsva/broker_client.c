@@ -115,27 +115,41 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 		return sva_fail(sva_log_default(), -EINVAL,
 				"sva_ctx_new: broker_path is empty (NULL means $SVA_BROKER_SOCKET, else %s)",
 				SVA_BROKER_DEFAULT_SOCKET);
-	conn = sva_calloc(1, sizeof(*conn));
-	if (!conn)
+	/* Want of room for the arena is told first, as sva_ctx_new() does
+	 * without a broker; the check reserves nothing. */
+	if (!sva_arena_room())
 		return sva_fail_to(opts->log_fn, opts->log_arg, opts->log_level, -ENOMEM,
 				   "sva_ctx_new: " SVA_ARENA_ENOMEM);
-	pthread_mutex_init(&conn->lock, NULL);
-	pthread_mutex_init(&conn->shares_lock, NULL);
-	pthread_mutex_init(&conn->mms_lock, NULL);
 	sva_log_init(&boot.log, opts->log_fn, opts->log_arg, opts->log_level);
-	boot.broker = conn;
-	/* From the first broker context on, the iommufd wrappers look for one. */
-	sva_broker_hooks_install();
 	/* Full before the hello, not after: a hello leases a block of PASIDs,
 	 * which a refused context would send into quarantine. */
 	if (sva_broker_reg_full()) {
 		ret = sva_fail(&boot.log, -EMFILE, "more than %d broker contexts in one process", REG_MAX);
-		goto err;
+		goto err_log;
 	}
+	/*
+	 * Connected before the first allocation: that one reserves libsva's
+	 * arena for the process's life (1 GiB of address space), which a call
+	 * that finds no broker listening must not leave behind
+	 * (sva_ctx_new(3): a call that fails for another reason reserves
+	 * nothing).
+	 */
 	ret = connect_broker(&boot.log, path);
 	if (ret < 0)
-		goto err;
+		goto err_log;
+	conn = sva_calloc(1, sizeof(*conn));
+	if (!conn) {
+		close(ret);
+		ret = sva_fail(&boot.log, -ENOMEM, "sva_ctx_new: " SVA_ARENA_ENOMEM);
+		goto err_log;
+	}
 	conn->sock = ret;
+	pthread_mutex_init(&conn->lock, NULL);
+	pthread_mutex_init(&conn->shares_lock, NULL);
+	pthread_mutex_init(&conn->mms_lock, NULL);
+	boot.broker = conn;
+	/* From the first broker context on, the iommufd wrappers look for one. */
+	sva_broker_hooks_install();
 	conn->isolated = opts->flags & SVA_CTX_ISOLATED;
 	/* Room for the descriptor the reply carries and the context's duplicate
 	 * of it (sva_ctx_new() adopts a copy), checked before the hello leases a
@@ -202,12 +216,12 @@ err_fd:
 		sva_broker_reg_remove(conn);
 err_sock:
 	close(conn->sock);
-err:
-	sva_log_fini(&boot.log);
 	pthread_mutex_destroy(&conn->lock);
 	pthread_mutex_destroy(&conn->shares_lock);
 	pthread_mutex_destroy(&conn->mms_lock);
 	sva_free(conn);
+err_log:
+	sva_log_fini(&boot.log);
 	return ret;
 }
 

@@ -3,8 +3,9 @@
  * sva_ctx_new(3): "On failure ... nothing stays open".  The first call used to
  * reserve libsva's arena (1 GiB of address space, for the process's life)
  * before it found /dev/iommu missing, unopenable or not an iommufd, or the
- * PASID range bad (review Z71): a failed call took a gigabyte of the
- * process's RLIMIT_AS for nothing.  A process of its own, since the arena is
+ * PASID range bad (review Z71), or with SVA_CTX_BROKER found no broker
+ * listening (Z128): a failed call took a gigabyte of the process's RLIMIT_AS
+ * for nothing.  A process of its own, since the arena is
  * reserved once per process; no kernel support is needed.
  */
 #include <errno.h>
@@ -24,10 +25,11 @@ static void quiet(void *arg, enum sva_log_level level, const char *msg)
 	(void)msg;
 }
 
-static void one(const char *what, const char *path, uint32_t pmin, uint32_t pmax, int want)
+static void one(const char *what, uint32_t flags, const char *path, uint32_t pmin, uint32_t pmax, int want)
 {
-	struct sva_ctx_opts o = { .size = sizeof(o), .log_fn = quiet, .log_level = SVA_LOG_ERROR, .iommu_path = path,
-				  .global_pasid_min = pmin, .global_pasid_max = pmax };
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = flags, .log_fn = quiet, .log_level = SVA_LOG_ERROR,
+				  .iommu_path = path, .broker_path = path, .global_pasid_min = pmin,
+				  .global_pasid_max = pmax };
 	struct sva_ctx *ctx = NULL;
 	unsigned long long before = vm_size(), after;
 	int ret = sva_ctx_new(&o, &ctx);
@@ -44,8 +46,13 @@ int main(void)
 {
 	if (!vm_size())
 		tap_bail("no VmSize in /proc/self/status");
-	one("no device node", "/nonexistent/iommu", 0, 0, -ENOENT);
-	one("not an iommufd", "/dev/null", 0, 0, -ENOTTY);
-	one("an inverted global PASID range", "/nonexistent/iommu", 9, 3, -ERANGE);
+	one("no device node", 0, "/nonexistent/iommu", 0, 0, -ENOENT);
+	one("not an iommufd", 0, "/dev/null", 0, 0, -ENOTTY);
+	one("an inverted global PASID range", 0, "/nonexistent/iommu", 9, 3, -ERANGE);
+	/* The broker client's state used to be allocated before it connected
+	 * (review Z128): no broker at the path reserved the arena. */
+	one("no broker listening", SVA_CTX_BROKER, "/nonexistent/sva-brokerd.sock", 0, 0, -ENOENT);
+	one("an isolated client, no broker", SVA_CTX_BROKER | SVA_CTX_ISOLATED, "/nonexistent/sva-brokerd.sock", 0, 0,
+	    -ENOENT);
 	return done_testing();
 }
