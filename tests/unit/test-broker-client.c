@@ -34,6 +34,7 @@ enum answer { A_REFUSE, A_NO_FD, A_BAD_BLOCK, A_GARBAGE, A_HANGUP, A_ISO_FD };
 struct fake {
 	int lsock;
 	enum answer a;
+	int status; /* A_REFUSE's */
 };
 
 static void *serve_one(void *arg)
@@ -47,7 +48,7 @@ static void *serve_one(void *arg)
 	if (sva_broker_recv(s, &m, &fd) == 0) {
 		switch (f->a) {
 		case A_REFUSE:
-			m.status = -EACCES;
+			m.status = f->status;
 			snprintf(m.text, sizeof(m.text), "uid 1234 is in no device's allowlist");
 			sva_broker_send(s, &m, -1);
 			break;
@@ -140,8 +141,19 @@ int main(void)
 	if (listen(f.lsock, 4))
 		return printf("Bail out! listen\n"), 1;
 
+	f.status = -EACCES;
 	is_int(try_ctx(A_REFUSE, &f), -EACCES, "the broker refuses: its errno (-EACCES)");
 	ok(strstr(logged, "uid 1234 is in no device's allowlist") != NULL, "  and its reason is logged: %s", logged);
+	/* The other refusals of a hello sva_ctx_new(3) lists, passed on as the
+	 * broker sent them (the kernel tier makes a real broker send most). */
+	static const int hello_refusals[] = { -EPERM, -ENOSPC, -EUSERS, -EMFILE, -EOPNOTSUPP };
+	for (size_t i = 0; i < sizeof(hello_refusals) / sizeof(hello_refusals[0]); i++) {
+		f.status = hello_refusals[i];
+		is_int(try_ctx(A_REFUSE, &f), hello_refusals[i], "the broker refuses the hello with %s: passed on",
+		       strerror(-hello_refusals[i]));
+		ok(strstr(logged, "uid 1234 is in no device's allowlist") != NULL, "  with its reason logged: %s",
+		   logged);
+	}
 	is_int(try_ctx(A_NO_FD, &f), -EPROTO, "a hello reply without the iommufd: -EPROTO");
 	is_int(try_ctx(A_BAD_BLOCK, &f), -EPROTO, "a hello reply with an inverted PASID block: -EPROTO");
 	is_int(try_ctx(A_GARBAGE, &f), -EPROTO, "a garbage reply: -EPROTO, as sva_ctx_new(3) says (was -EBADMSG)");
