@@ -24,6 +24,9 @@
  *  - One INFO line records each bond and its mode.
  *  - A RID whose detach failed is not retired: -EIO, the bond gone, its page
  *    table kept, and a later RID bind attaches the RID anew.
+ *  - sva_ctx_fault_fd(3) in poll mode passes on the kernel's refusal of the
+ *    queue (-ENOTTY before Linux 6.11, -ENOMEM, -ENFILE) with one error
+ *    line, and the next call tries again.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -57,6 +60,7 @@ static void capture(void *arg, enum sva_log_level level, const char *msg)
 
 static uint32_t next_id = 100;
 static int n_hwpt, n_ioas, n_queue, n_destroy;
+static int queue_errno = ENOTTY; /* IOMMU_FAULT_QUEUE_ALLOC's refusal */
 
 static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 {
@@ -69,7 +73,7 @@ static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 		((struct kabi_iommu_ioas_alloc *)arg)->out_ioas_id = next_id++;
 	} else if (req == KABI_IOMMU_FAULT_QUEUE_ALLOC) {
 		n_queue++;
-		errno = ENOTTY;
+		errno = queue_errno;
 		*rc = -1;
 	} else if (req == KABI_IOMMU_DESTROY) {
 		n_destroy++;
@@ -443,6 +447,31 @@ static void test_info_line(struct sva_dev *dev, struct sva_mm *mm)
 	sva_unbind(bond);
 }
 
+/* The context is made a poll-mode one for the calls, and put back. */
+static void test_fault_fd_refused(struct sva_ctx *ctx)
+{
+	static const int errs[] = { ENOTTY, ENOMEM, ENFILE };
+	bool poll = ctx->fe.poll_mode;
+
+	ctx->fe.poll_mode = true;
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		int before = n_queue;
+
+		queue_errno = errs[i];
+		for (int call = 0; call < 2; call++) {
+			err_lines = 0;
+			last[0] = '\0';
+			is_int(sva_ctx_fault_fd(ctx), -errs[i], "sva_ctx_fault_fd: the kernel refuses the queue with %s: "
+				"passed on (call %d)", strerror(errs[i]), call + 1);
+			ok(err_lines == 1 && strstr(last, "IOMMU_FAULT_QUEUE_ALLOC"), "  one error line naming it (%d: %s)",
+			   err_lines, last);
+		}
+		is_int(n_queue - before, 2, "  each call asked the kernel again");
+	}
+	queue_errno = ENOTTY;
+	ctx->fe.poll_mode = poll;
+}
+
 int main(void)
 {
 	struct sva_ctx ctx;
@@ -464,5 +493,6 @@ int main(void)
 	test_unbind_order(&ctx, &wide, &mm);
 	test_info_line(&wide, &mm);
 	test_rid_detach_fails(&ctx, &mm);
+	test_fault_fd_refused(&ctx);
 	return done_testing();
 }
