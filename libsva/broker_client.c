@@ -102,11 +102,12 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 	struct sva_ctx boot = { 0 }; /* a log for call() before the context exists */
 	int fd = -1, ret;
 
+	/* Without SVA_CTX_BROKER first: the other checks name it. */
+	if ((opts->flags & SVA_CTX_ISOLATED) && !(opts->flags & SVA_CTX_BROKER))
+		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: SVA_CTX_ISOLATED needs SVA_CTX_BROKER");
 	if (opts->flags & SVA_CTX_ADOPT_FD)
 		return sva_fail(sva_log_default(), -EINVAL,
 				"sva_ctx_new: SVA_CTX_BROKER and SVA_CTX_ADOPT_FD exclude each other");
-	if ((opts->flags & SVA_CTX_ISOLATED) && !(opts->flags & SVA_CTX_BROKER))
-		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_new: SVA_CTX_ISOLATED needs SVA_CTX_BROKER");
 	if (opts->global_pasid_min || opts->global_pasid_max)
 		return sva_fail(sva_log_default(), -EINVAL,
 				"sva_ctx_new: with SVA_CTX_BROKER the broker chooses the PASIDs; leave "

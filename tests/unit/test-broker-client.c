@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "broker_proto.h"
+#include "internal.h"
 #include "sva/sva.h"
 #include "../tap.h"
 
@@ -114,6 +115,16 @@ int main(void)
 	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "BROKER with ADOPT_FD: -EINVAL");
 	o.flags = SVA_CTX_ISOLATED;
 	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "ISOLATED without BROKER: -EINVAL");
+	/* Its line says what is wrong (review Z128: with ADOPT_FD too it said
+	 * BROKER and ADOPT_FD exclude each other, BROKER not being set).  The
+	 * -EINVAL checks go to the process-wide log. */
+	sva_log_set((struct sva_log *)sva_log_default(), capture, NULL, SVA_LOG_ERROR);
+	o.flags = SVA_CTX_ISOLATED | SVA_CTX_ADOPT_FD;
+	logged[0] = '\0';
+	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "ISOLATED and ADOPT_FD without BROKER: -EINVAL");
+	ok(strstr(logged, "SVA_CTX_ISOLATED needs SVA_CTX_BROKER") != NULL, "  saying ISOLATED needs BROKER: %s",
+	   logged);
+	sva_log_set((struct sva_log *)sva_log_default(), NULL, NULL, SVA_LOG_DEFAULT);
 	o.flags = SVA_CTX_BROKER;
 	o.global_pasid_min = 300;
 	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "BROKER with a global PASID range: -EINVAL (the broker leases them)");
