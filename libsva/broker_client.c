@@ -97,7 +97,7 @@ static const char *socket_path(const struct sva_ctx_opts *opts)
 int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn **connp, int *fdp)
 {
 	const char *path = socket_path(opts);
-	struct sva_broker_conn *conn;
+	struct sva_broker_conn *conn, hs; /* hs: the hello's, before anything is allocated */
 	struct sva_broker_msg m;
 	struct sva_ctx boot = { 0 }; /* a log for call() before the context exists */
 	int fd = -1, ret;
@@ -129,38 +129,32 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 		goto err_log;
 	}
 	/*
-	 * Connected before the first allocation: that one reserves libsva's
-	 * arena for the process's life (1 GiB of address space), which a call
-	 * that finds no broker listening must not leave behind
-	 * (sva_ctx_new(3): a call that fails for another reason reserves
-	 * nothing).
+	 * The hello is made on a connection of the stack's, and the state is
+	 * allocated only once the broker has accepted: the first allocation
+	 * reserves libsva's arena for the process's life (1 GiB of address
+	 * space), which a call that finds no broker, or that the broker
+	 * refuses, must not leave behind (sva_ctx_new(3): a call that fails
+	 * for another reason reserves nothing).
 	 */
 	ret = connect_broker(&boot.log, path);
 	if (ret < 0)
 		goto err_log;
-	conn = sva_calloc(1, sizeof(*conn));
-	if (!conn) {
-		close(ret);
-		ret = sva_fail(&boot.log, -ENOMEM, "sva_ctx_new: " SVA_ARENA_ENOMEM);
-		goto err_log;
-	}
-	conn->sock = ret;
-	pthread_mutex_init(&conn->lock, NULL);
-	pthread_mutex_init(&conn->shares_lock, NULL);
-	pthread_mutex_init(&conn->mms_lock, NULL);
-	boot.broker = conn;
+	memset(&hs, 0, sizeof(hs));
+	pthread_mutex_init(&hs.lock, NULL);
+	hs.sock = ret;
+	hs.isolated = opts->flags & SVA_CTX_ISOLATED;
+	boot.broker = &hs;
 	/* From the first broker context on, the iommufd wrappers look for one. */
 	sva_broker_hooks_install();
-	conn->isolated = opts->flags & SVA_CTX_ISOLATED;
 	/* Room for the descriptor the reply carries and the context's duplicate
 	 * of it (sva_ctx_new() adopts a copy), checked before the hello leases a
 	 * block: the kernel would drop a descriptor that does not fit, or the
 	 * duplicate would fail, and the block would go to quarantine with the
 	 * connection. */
-	int spare[2] = { fcntl(conn->sock, F_DUPFD_CLOEXEC, 0), -1 };
+	int spare[2] = { fcntl(hs.sock, F_DUPFD_CLOEXEC, 0), -1 };
 
 	if (spare[0] >= 0)
-		spare[1] = fcntl(conn->sock, F_DUPFD_CLOEXEC, 0);
+		spare[1] = fcntl(hs.sock, F_DUPFD_CLOEXEC, 0);
 	ret = spare[1] < 0 ? -errno : 0;
 	for (int i = 0; i < 2; i++)
 		if (spare[i] >= 0)
@@ -170,57 +164,67 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 		goto err_sock;
 	}
 	sva_broker_msg_init(&m, SVA_BOP_HELLO);
-	m.arg[0] = conn->isolated ? SVA_BROKER_ISOLATED : SVA_BROKER_TRUSTED;
+	m.arg[0] = hs.isolated ? SVA_BROKER_ISOLATED : SVA_BROKER_TRUSTED;
 	ret = call(&boot, &m, &fd);
 	if (ret)
 		goto err_sock;
 	/* An isolated client never receives the iommufd: a reply that carries
 	 * a descriptor breaks the protocol (taken as the context's iommufd, its
 	 * calls would bypass the broker). */
-	if (conn->isolated && fd >= 0) {
+	if (hs.isolated && fd >= 0) {
 		ret = sva_fail(&boot.log, -EPROTO, "broker: a malformed hello reply (a descriptor for an isolated client)");
-		close(fd);
-		goto err_sock;
+		goto err_fd;
 	}
+	if ((!hs.isolated && fd < 0) || m.arg[0] == 0 || m.arg[0] > m.arg[1] || m.arg[1] > SVA_PASID_MAX) {
+		ret = sva_fail(&boot.log, -EPROTO, "broker: a malformed hello reply (no iommufd, or PASIDs [%llu, %llu])",
+			       (unsigned long long)m.arg[0], (unsigned long long)m.arg[1]);
+		goto err_fd;
+	}
+	conn = sva_calloc(1, sizeof(*conn));
+	if (!conn) {
+		ret = sva_fail(&boot.log, -ENOMEM, "sva_ctx_new: " SVA_ARENA_ENOMEM);
+		goto err_fd;
+	}
+	pthread_mutex_init(&conn->lock, NULL);
+	pthread_mutex_init(&conn->shares_lock, NULL);
+	pthread_mutex_init(&conn->mms_lock, NULL);
+	conn->sock = hs.sock;
+	conn->isolated = hs.isolated;
+	conn->pasid_min = (uint32_t)m.arg[0];
+	conn->pasid_max = (uint32_t)m.arg[1];
 	if (conn->isolated) {
 		struct stat st;
 
 		/* The context's "iommufd" is a duplicate of the socket, found by identity. */
 		if (fstat(conn->sock, &st)) {
 			ret = sva_fail(&boot.log, sva_neg_errno(), "broker: fstat of its socket: %s", strerror(errno));
-			goto err_sock;
+			goto err_conn;
 		}
 		conn->sock_dev = st.st_dev;
 		conn->sock_ino = st.st_ino;
 		ret = sva_broker_reg_add(conn);
 		if (ret) {
 			sva_fail(&boot.log, ret, "more than %d broker contexts in one process", REG_MAX);
-			goto err_sock;
+			goto err_conn;
 		}
 		fd = conn->sock;
 	}
-	if (fd < 0 || m.arg[0] == 0 || m.arg[0] > m.arg[1] || m.arg[1] > SVA_PASID_MAX) {
-		ret = sva_fail(&boot.log, -EPROTO, "broker: a malformed hello reply (no iommufd, or PASIDs [%llu, %llu])",
-			       (unsigned long long)m.arg[0], (unsigned long long)m.arg[1]);
-		goto err_fd;
-	}
-	conn->pasid_min = (uint32_t)m.arg[0];
-	conn->pasid_max = (uint32_t)m.arg[1];
+	pthread_mutex_destroy(&hs.lock);
 	sva_log_fini(&boot.log);
 	*connp = conn;
 	*fdp = fd;
 	return 0;
-err_fd:
-	if (fd != conn->sock)
-		close(fd);
-	if (conn->isolated)
-		sva_broker_reg_remove(conn);
-err_sock:
-	close(conn->sock);
+err_conn:
 	pthread_mutex_destroy(&conn->lock);
 	pthread_mutex_destroy(&conn->shares_lock);
 	pthread_mutex_destroy(&conn->mms_lock);
 	sva_free(conn);
+err_fd:
+	if (fd >= 0)
+		close(fd);
+err_sock:
+	close(hs.sock);
+	pthread_mutex_destroy(&hs.lock);
 err_log:
 	sva_log_fini(&boot.log);
 	return ret;
