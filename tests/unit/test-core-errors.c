@@ -490,6 +490,22 @@ static void dev_errors(void)
 		ctx->broker = none;
 		ok(dev == (struct sva_dev *)0x1, "  none of them wrote *out");
 	}
+	{
+		/* sva_ctx_fd(3): an isolated broker client has no iommufd
+		 * (-EOPNOTSUPP, not logged); a trusted one gives its own. */
+		struct sva_broker_conn *none = ctx->broker, conn = { .isolated = true };
+		int fd = ctx->fd;
+
+		ctx->broker = &conn;
+		ctx->fd = 7;
+		errors = any_lines = 0;
+		is_int(sva_ctx_fd(ctx), -EOPNOTSUPP, "sva_ctx_fd of an isolated broker context: -EOPNOTSUPP");
+		ok(errors == 0, "  not logged (%d: %s)", errors, last);
+		conn.isolated = false;
+		is_int(sva_ctx_fd(ctx), 7, "sva_ctx_fd of a trusted broker context: its iommufd");
+		ctx->broker = none;
+		ctx->fd = fd;
+	}
 
 	/* Another fork generation again: this process is a "forked child". */
 	ctx->fork_gen = sva_fork_gen() + 1;
