@@ -176,6 +176,21 @@ check "class/vfio-dev a regular file: exit 1, names it and why, prints nothing" 
 run --doctor --sysfs-root="$F" --dev-root="$D"
 check "class/vfio-dev a regular file: --doctor exits 1 too" eval '[ "$rc" -eq 1 ] && has_err "cannot list"'
 
+# sva-info(1), EXIT STATUS 1: "the output could not be written", in every
+# mode (only --help and --version were tried into a full device).
+for mode in "" --json --doctor --cdi; do
+	if [ ! -w /dev/full ]; then
+		skip "no /dev/full here"
+		continue
+	fi
+	# shellcheck disable=SC2086 # $mode: one word or none
+	"$SVA_INFO" $mode --sysfs-root="$S" --dev-root="$D" --iommu-path="$tmp/no-iommu" >/dev/full 2>"$tmp/err"
+	rc=$?
+	: >"$tmp/out"
+	check "${mode:-the listing} into a full device: exit 1, saying so" \
+		eval '[ "$rc" -eq 1 ] && has_err "writing the output failed"'
+done
+
 # -------------------------------------------------------------- nothing there
 run --sysfs-root="$E" --dev-root="$D"
 check "no devices and no iommufd: exit 0" [ "$rc" -eq 0 ]
