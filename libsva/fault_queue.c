@@ -65,11 +65,12 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 		fe->fault_fd_new = fd;
 	sva_fork_guard_leave();
 	if (ret) {
-		/* The hint fits the errors an old kernel gives, not a full fd table. */
-		const char *hint = ret == -EMFILE || ret == -ENFILE ? "close descriptors or raise RLIMIT_NOFILE"
-				   : ret == -ENOMEM			     ? "out of memory"
-									     : "the kernel needs iommufd fault support, "
-									       "Linux 6.11 or later";
+		/* The kernel hint fits the errors an old kernel gives, not a full
+		 * descriptor table, the process's or the system's. */
+		const char *hint = ret == -EMFILE   ? "close descriptors or raise RLIMIT_NOFILE (ulimit -n)"
+				   : ret == -ENFILE ? "the system is out of file descriptors (fs.file-max)"
+				   : ret == -ENOMEM ? "out of memory"
+						    : "the kernel needs iommufd fault support, Linux 6.11 or later";
 
 		ret = sva_fail(&ctx->log, ret, "IOMMU_FAULT_QUEUE_ALLOC failed: %s (%s)", strerror(-ret), hint);
 		goto out;
