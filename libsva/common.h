@@ -12,8 +12,9 @@
 
 /* --------------------------------------------------------------- pci_addr.c */
 
-/* Parse "DDDD:BB:DD.F" or "BB:DD.F" into canonical "dddd:bb:dd.f" (13 bytes + NUL).
- * Returns 0 or -EINVAL. */
+/* Parse "DDDD:BB:DD.F" (a domain of 1 to 6 digits) or "BB:DD.F" into the
+ * canonical "dddd:bb:dd.f" (at least 4 domain digits, as sysfs names it; at
+ * most 15 bytes + NUL).  Returns 0 or -EINVAL. */
 int sva_pci_addr_parse(const char *in, char out[16]);
 
 /* ------------------------------------------------------------- sysfs_attr.c */

@@ -38,11 +38,13 @@ int sva_pci_addr_parse(const char *in, char out[16])
 	unsigned domain = 0, bus, dev, fn;
 	const char *s = in;
 
-	if (!in || strlen(in) > 12)
+	if (!in || strlen(in) > 15)
 		return -EINVAL;
-	/* Two colons: the domain is present. */
+	/* Two colons: the domain is present.  Up to 6 digits: Linux names a
+	 * domain "%04x", and Intel VMD's start at 10000 (a 5-digit sysfs name,
+	 * "10000:e1:00.0"); 6 still fit struct sva_dev_info's 16 bytes. */
 	if (strchr(s, ':') && strchr(s, ':') != strrchr(s, ':')) {
-		s = parse_hex(s, 4, ':', &domain);
+		s = parse_hex(s, 6, ':', &domain);
 		if (!s)
 			return -EINVAL;
 	}

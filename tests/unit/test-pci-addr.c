@@ -37,7 +37,12 @@ int main(void)
 	bad("41:20.0");	    /* device 0-0x1f */
 	bad("41:00.0x");    /* trailing garbage */
 	bad("0000:41:00.0 "); /* trailing space */
-	bad("00000:41:00.0"); /* domain has at most 4 digits */
+	/* Intel VMD's domains start at 10000: sysfs names them with 5 digits */
+	good("10000:E1:00.0", "10000:e1:00.0");
+	good("00000:41:00.0", "0000:41:00.0");
+	good("ffffff:ff:1f.7", "ffffff:ff:1f.7");
+	bad("1000000:41:00.0"); /* domain has at most 6 digits */
+	bad("0000000:41:00.0");
 	bad("000:141:00.0");  /* bus has at most 2 digits */
 	bad("g0:00.0");
 	bad("::.");
