@@ -383,8 +383,16 @@ int sva_broker_dev_open(struct sva_ctx *ctx, const char *name, struct sva_dev **
 	}
 	if (ret)
 		return ret;
-	/* A device without PASIDs comes with its VFIO file: this client holds it. */
-	ret = sva_dev_setup(ctx, &sva_backend_broker, fd, (uint32_t)m.arg[0], m.text, name, &dev);
+	/* The broker sends its device's PCI address, canonical, or "": what is
+	 * none is a broken broker's, and would become a sysfs path here. */
+	char pci[16] = "";
+
+	if (m.text[0] && sva_pci_addr_parse(m.text, pci))
+		ret = sva_fail(&ctx->log, -EPROTO, "broker: a malformed open reply for %s (PCI address '%.40s')", name,
+			       m.text);
+	else
+		/* A device without PASIDs comes with its VFIO file: this client holds it. */
+		ret = sva_dev_setup(ctx, &sva_backend_broker, fd, (uint32_t)m.arg[0], pci, name, &dev);
 	if (ret) {
 		uint64_t dev_id = m.arg[0];
 

@@ -30,13 +30,41 @@ static void capture(void *arg, enum sva_log_level level, const char *msg)
 		snprintf(logged, sizeof(logged), "%s", msg);
 }
 
-enum answer { A_REFUSE, A_NO_FD, A_BAD_BLOCK, A_GARBAGE, A_HANGUP, A_ISO_FD };
+enum answer { A_REFUSE, A_NO_FD, A_BAD_BLOCK, A_GARBAGE, A_HANGUP, A_ISO_FD, A_OPEN };
 
 struct fake {
 	int lsock;
 	enum answer a;
 	int status; /* A_REFUSE's */
+	const char *pci; /* A_OPEN: the PCI address its open reply gives */
+	int closes;	 /* A_OPEN: the SVA_BOP_CLOSE requests it got */
 };
+
+/* A_OPEN: an isolated client's broker that grants the hello, answers an open
+ * with f->pci as the device's address, and every other request with 0. */
+static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
+{
+	int fd;
+
+	m->arg[0] = 256;
+	m->arg[1] = 319;
+	sva_broker_send(s, m, -1);
+	while (sva_broker_recv(s, m, &fd) == 0) {
+		if (fd >= 0)
+			close(fd);
+		if (m->op == SVA_BOP_OPEN) {
+			memset(m->arg, 0, sizeof(m->arg));
+			m->arg[0] = 7; /* the device's ID */
+			memset(m->text, 0, sizeof(m->text));
+			if (f->pci)
+				memcpy(m->text, f->pci, strlen(f->pci) < sizeof(m->text) ? strlen(f->pci) : sizeof(m->text));
+		} else if (m->op == SVA_BOP_CLOSE) {
+			f->closes++;
+		}
+		m->status = 0;
+		sva_broker_send(s, m, -1);
+	}
+}
 
 static void *serve_one(void *arg)
 {
@@ -69,6 +97,9 @@ static void *serve_one(void *arg)
 			break;
 		case A_HANGUP:
 			break;
+		case A_OPEN:
+			serve_open(f, s, &m);
+			break;
 		case A_ISO_FD: /* an isolated client never receives the iommufd */
 			m.arg[0] = 256;
 			m.arg[1] = 319;
@@ -97,6 +128,69 @@ static int try_ctx(enum answer a, struct fake *f)
 	if (!ret)
 		sva_ctx_free(ctx);
 	return ret;
+}
+
+/*
+ * sva_dev_get_info(3): pci_addr is the canonical address or "".  A broker
+ * context's comes from the broker's open reply, which was taken as it came:
+ * anything there became a path under the sysfs root, and pci_addr.  What is
+ * no PCI address is a broken broker's: -EPROTO, the device given back.
+ */
+static void open_checks(struct fake *f)
+{
+	static const char *const bad[] = { "../../../etc", "41:00.0/../../x", "0000:41:00.0 ", "mock" };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+					  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+		struct sva_ctx *ctx = NULL;
+		struct sva_dev *dev = NULL;
+		pthread_t t;
+		int ret;
+
+		f->a = A_OPEN;
+		f->pci = bad[i];
+		f->closes = 0;
+		pthread_create(&t, NULL, serve_one, f);
+		ret = sva_ctx_new(&o, &ctx);
+		is_int(ret, 0, "an isolated broker context (%d)", ret);
+		if (!ret) {
+			logged[0] = '\0';
+			ret = sva_dev_open(ctx, "acc0", &dev);
+			is_int(ret, -EPROTO, "an open reply whose PCI address is '%s': -EPROTO", f->pci);
+			ok(dev == NULL && strstr(logged, "malformed open reply"), "  nothing returned, said: %s", logged);
+			if (dev)
+				sva_dev_close(dev);
+			sva_ctx_free(ctx);
+		}
+		pthread_join(t, NULL);
+		ok(f->closes == 1, "  the device given back to the broker (%d closes)", f->closes);
+	}
+	/* A PCI address in another spelling: taken, in canonical form. */
+	{
+		struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+					  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+		struct sva_dev_info info = { .size = sizeof(info) };
+		struct sva_ctx *ctx = NULL;
+		struct sva_dev *dev = NULL;
+		pthread_t t;
+
+		f->a = A_OPEN;
+		f->pci = "4A:0.3";
+		pthread_create(&t, NULL, serve_one, f);
+		if (sva_ctx_new(&o, &ctx) == 0) {
+			is_int(sva_dev_open(ctx, "acc0", &dev), 0, "an open reply with PCI address '4A:0.3': opened");
+			ok(dev && sva_dev_get_info(dev, &info) == 0 && (info.flags & SVA_DEV_PCI) &&
+				   !strcmp(info.pci_addr, "0000:4a:00.3"),
+			   "  SVA_DEV_PCI, pci_addr in canonical form (%s)", info.pci_addr);
+			if (dev)
+				sva_dev_close(dev);
+			sva_ctx_free(ctx);
+		} else {
+			ok(0, "an isolated broker context");
+		}
+		pthread_join(t, NULL);
+	}
 }
 
 int main(void)
@@ -173,6 +267,7 @@ int main(void)
 	 * calls then bypassed the broker (with a real iommufd the context was
 	 * made, "isolated", holding it); here stdin failed -ENOTTY. */
 	is_int(try_ctx(A_ISO_FD, &f), -EPROTO, "an isolated client's hello reply carrying a descriptor: -EPROTO");
+	open_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
