@@ -72,6 +72,11 @@ void (*_Atomic sva_test_track_add_hook)(void);
  * waits for the walk (withdraw_if_lost()). */
 void (*_Atomic sva_test_track_fence_hook)(void);
 #define FENCE_HOOK() CALL_ATOMIC_HOOK(sva_test_track_fence_hook)
+/* Tests only: the clock (sva_now_ns()) of the monitor's last check of what
+ * REMOVEs left pending, stored once the check is done, so that a test waits
+ * for a check past a time instead of sleeping for one. */
+_Atomic uint64_t sva_test_track_checked_ns;
+#define CHECKED(now) atomic_store(&sva_test_track_checked_ns, (now))
 #else
 #define APPLY_HOOK() ((void)0)
 #define READ_HOOK() do {} while (0)
@@ -79,6 +84,7 @@ void (*_Atomic sva_test_track_fence_hook)(void);
 #define REGISTER_HOOK() do {} while (0)
 #define ADD_HOOK() do {} while (0)
 #define FENCE_HOOK() do {} while (0)
+#define CHECKED(now) ((void)0)
 #endif
 
 static struct {
@@ -356,6 +362,7 @@ static int settle(void)
 			next = due;
 	}
 	pthread_mutex_unlock(&T.reg);
+	CHECKED(now);
 	if (!next)
 		return -1;
 	return next <= now ? 0 : (int)((next - now + 999999) / 1000000);

@@ -36,6 +36,7 @@
 #include "withdraw.h"
 
 extern _Atomic uint64_t sva_test_remove_settle_ns; /* withdraw.c, libsva-test only */
+extern _Atomic uint64_t sva_test_track_checked_ns;  /* track.c, likewise */
 
 #define PG 4096u
 #define VA 0x60000000ull    /* inside the mock aperture [16 MiB, 2 GiB) */
@@ -622,6 +623,24 @@ static void *prefault_pending_fault(void *arg)
 	return NULL;
 }
 
+/*
+ * From when on (sva_now_ns()) a check of the monitor withdraws every suspect
+ * chunk in [start, end) that exists at `after`, the time a prefault returned:
+ * a check that starts after it and a settle time after the newest REMOVE over
+ * the range (withdraw.c; the prefault's fence applied this round's).
+ */
+static uint64_t settled_at(struct sva_mm *mm, uint64_t start, uint64_t end, uint64_t after)
+{
+	uint64_t t = 0;
+
+	pthread_mutex_lock(&mm->map_lock);
+	for (unsigned i = 0; i < mm->nremoves; i++)
+		if (mm->removes[i].start < end && start < mm->removes[i].end && mm->removes[i].t_ns > t)
+			t = mm->removes[i].t_ns;
+	pthread_mutex_unlock(&mm->map_lock);
+	return t + SVA_REMOVE_SETTLE_NS > after + 1 ? t + SVA_REMOVE_SETTLE_NS : after + 1;
+}
+
 static void prefault_pending_checks(struct sva_mm *mm, struct sva_bond *bond)
 {
 	unsigned char *p = fill_at(VA, 32 * PG, 0x96);
@@ -629,6 +648,7 @@ static void prefault_pending_checks(struct sva_mm *mm, struct sva_bond *bond)
 	int rounds = 0, holes = 0, err = 0;
 
 	for (; rounds < 150 && !holes && !err; rounds++) {
+		uint64_t past;
 		pthread_t t;
 
 		madvise(p, 32 * PG, MADV_DONTNEED);
@@ -637,9 +657,16 @@ static void prefault_pending_checks(struct sva_mm *mm, struct sva_bond *bond)
 		pthread_create(&t, NULL, prefault_pending_fault, &f);
 		usleep(3000);
 		err = sva_mm_prefault(mm, p, 32 * PG);
+		past = settled_at(mm, VA, VA + 32 * PG, sva_now_ns());
 		atomic_store(&f.stop, 1);
 		pthread_join(t, NULL);
-		usleep(50000); /* two of the monitor's checks */
+		/* The monitor withdraws a suspect chunk at its first check a
+		 * settle time after the REMOVE: that check is waited for (up to
+		 * 10 s), not slept for.  50 ms a round was 7.5 s of the test's
+		 * 36, and on a loaded host not always past such a check. */
+		KTEST_WAIT_WHILE(atomic_load(&sva_test_track_checked_ns) < past, 10000);
+		if (atomic_load(&sva_test_track_checked_ns) < past)
+			diag("round %d: no monitor check came in 10 s", rounds);
 		for (int k = 0; k < 32; k++)
 			holes += seen(mm, VA + (uint64_t)k * PG) == -ENOENT;
 	}
