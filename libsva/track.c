@@ -728,6 +728,25 @@ static void *ring(void *arg)
 #define STOP_LOOK_NS (20 * 1000000ull)
 #define STOP_GRACE_NS (2000 * 1000000ull)
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): the grace in ns instead of STOP_GRACE_NS, for a
+ * test whose monitor cannot end before it is let go, so that the grace only
+ * sets how long that takes.  0: the default. */
+_Atomic uint64_t sva_test_stop_grace_ns;
+
+static uint64_t stop_grace_ns(void)
+{
+	uint64_t ns = atomic_load(&sva_test_stop_grace_ns);
+
+	return ns ? ns : STOP_GRACE_NS;
+}
+#else
+static uint64_t stop_grace_ns(void)
+{
+	return STOP_GRACE_NS;
+}
+#endif
+
 /* CLOCK_REALTIME ns from now: the clock of pthread_timedjoin_np() and of
  * T.wait_cond's timed wait. */
 static struct timespec realtime_in(uint64_t ns)
@@ -849,7 +868,7 @@ static void stop(void)
 			waited = 0;
 			if (!efd)
 				break;
-		} else if (waited >= STOP_GRACE_NS) {
+		} else if (waited >= stop_grace_ns()) {
 			break;
 		}
 	}
