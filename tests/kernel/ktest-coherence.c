@@ -2503,7 +2503,7 @@ static struct sva_mm *letgo_setup(unsigned char **b, int *wr)
 	struct sva_ctx *ctx;
 	struct sva_mm *mm, *next;
 	unsigned char *a;
-	int ufd, efd, p[2], nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int ufd, efd, p[2], blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	alarm(30);
 	if (nul < 0 || pipe(p) || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
@@ -2522,21 +2522,25 @@ static struct sva_mm *letgo_setup(unsigned char **b, int *wr)
 	if (sva_mm_prefault(next, *b, 4 * PG))
 		_exit(7);
 	munmap(a, 4 * PG);
-	usleep(200000);
+	/* Up to 200 ms for the let-go monitor to wake; it ends there now, and
+	 * only the running one is left. */
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 1, 200);
 	*wr = p[1];
 	return next;
 }
 
 static int seq_gen_child(int out)
 {
-	int got[3] = { -9, -9, -9 }, wr;
+	int got[3] = { -9, -9, -9 }, wr, blocking;
 	unsigned char *b, rec[sizeof(struct kabi_uffd_msg)] = { 0 };
 	struct sva_mm *next = letgo_setup(&b, &wr);
 
 	got[0] = fence_within(next, 3000);
 	if (write(wr, rec, sizeof(rec)) != (ssize_t)sizeof(rec))
 		_exit(8);
-	usleep(300000); /* a let-go monitor still reading would take the record and block again */
+	/* A let-go monitor still reading would take the record and block
+	 * again: 300 ms for it, unless none is left to read (the old one ran on). */
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 1, 300);
 	got[1] = fence_within(next, 3000);
 	munmap(b, PG); /* the running monitor drains */
 	got[2] = fence_within(next, 3000);
@@ -2562,7 +2566,7 @@ static uint64_t visible_bytes(struct sva_mm *mm)
 
 static int letgo_apply_child(int out)
 {
-	int got[3] = { -9, -9, -9 }, wr;
+	int got[3] = { -9, -9, -9 }, wr, blocking;
 	unsigned char *b;
 	struct kabi_uffd_msg msg = { .event = KABI_UFFD_EVENT_UNMAP };
 	struct sva_mm *next = letgo_setup(&b, &wr);
@@ -2571,7 +2575,9 @@ static int letgo_apply_child(int out)
 	msg.arg.remove.end = (uintptr_t)b + 4 * PG;
 	if (write(wr, &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
 		_exit(8);
-	usleep(300000);
+	/* 300 ms for a let-go monitor that still reads to apply it, unless
+	 * none is left. */
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 1, 300);
 	got[0] = (int)(visible_bytes(next) / PG);
 	got[1] = fence_within(next, 3000);
 	munmap(b, 4 * PG); /* the running monitor's own event */
