@@ -3878,6 +3878,11 @@ static void names_at_return(void)
 		struct sva_bond *bond;
 		struct sva_mm *mm;
 
+		/* The last round's threads are joined, but a joined thread may
+		 * stay listed in /proc/self/task a moment longer: a second
+		 * "sva-fault" there once made a round miss. */
+		KTEST_WAIT_WHILE(threads_named("sva-fault", &blocking) + threads_named("sva-coherence", &blocking) > 0,
+				 2000);
 		if (sva_mm_new(ctx, NULL, &mm))
 			ktest_bail("sva_mm_new failed");
 		monitor += threads_named("sva-coherence", &blocking) == 1;
