@@ -166,7 +166,10 @@ static void dev_open_errors(struct sva_ctx *ctx)
 	open_fails(ctx, "vfio-3", -EINVAL, "sign");
 	open_fails(ctx, "0000:41:20.0", -EINVAL, "device 0x20 > 1f");
 	open_fails(ctx, "0000:41:00.8", -EINVAL, "function 8");
-	open_fails(ctx, "00000:41:00.0", -EINVAL, "5-digit domain");
+	open_fails(ctx, "0000000:41:00.0", -EINVAL, "7-digit domain");
+	/* up to 6 domain digits: Intel VMD's domains are 10000 and up */
+	open_fails(ctx, "10000:7f:1f.7", -ENOENT, "no such PCI device, 5-digit domain");
+	open_fails(ctx, "00000:7f:1f.7", -ENOENT, "no such PCI device, 5-digit domain 0");
 	open_fails(ctx, "0000:141:00.0", -EINVAL, "3-digit bus");
 	open_fails(ctx, "0000:41:00.00", -EINVAL, "2-digit function");
 	open_fails(ctx, "0000:41:00", -EINVAL, "no function");
