@@ -823,12 +823,13 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 		 * cpuset changed since the node was checked; ENOMEM) leaves the
 		 * memory unplaced, not the call failed (sva_mem_alloc(3) passes
 		 * mbind()'s errors through only for a node SVA_MEM_NODE names).
-		 * Any other answer (EFAULT: the range is not mapped) can only be a
-		 * libsva bug, still no reason to fail a preference, but one a
-		 * debug line would hide.  A node the caller named is its
-		 * requirement. */
+		 * A seccomp filter may be told to answer any errno (systemd's
+		 * SystemCallErrorNumber=), so only EFAULT (the range is not
+		 * mapped), which no sandbox gives, can only be a libsva bug:
+		 * still no reason to fail a preference, but one a debug line
+		 * would hide.  A node the caller named is its requirement. */
 		if (!(o.flags & SVA_MEM_NODE)) {
-			bool system = ret == -EPERM || ret == -ENOSYS || ret == -EINVAL || ret == -ENOMEM;
+			bool system = ret != -EFAULT;
 
 			sva_logf(log, system ? SVA_LOG_DEBUG : SVA_LOG_WARN,
 				 "sva_mem_alloc: mbind to the device's NUMA node %d refused (%s): no placement%s", node,

@@ -554,10 +554,11 @@ static int refuse_mbind(int err)
  * mbind(2)'s errors are passed through only for a node SVA_MEM_NODE names.
  * Whatever mbind(2) answers for the device's node, the memory is left
  * unplaced and the call succeeds; the named node fails with the error.  What
- * a system may answer (EPERM, ENOSYS of a sandbox; EINVAL of a cpuset changed
- * since the node was checked; ENOMEM) is said at debug level; anything else
- * (EFAULT: the range libsva gave is not mapped) can only be a libsva bug and
- * is a warning.  A fake device on node 0 whose RID is not attached (it adds
+ * a system may answer (EPERM, ENOSYS of a sandbox, or any errno a seccomp
+ * filter was told to give, as systemd's SystemCallErrorNumber=EACCES; EINVAL
+ * of a cpuset changed since the node was checked; ENOMEM) is said at debug
+ * level; only EFAULT (the range libsva gave is not mapped) can only be a
+ * libsva bug and is a warning.  A fake device on node 0 whose RID is not attached (it adds
  * nothing to the window), in a child per errno, as the filter stays.
  * Exit status bits: 1 the device's node failed, 2 the memory has a policy,
  * 4 SVA_MEM_NODE did not fail with the error, 8 the device's node's refusal
@@ -568,7 +569,8 @@ static void device_node_refused(void)
 	static const struct {
 		int err;
 		bool system; /* an answer of the system's, not a libsva bug */
-	} errs[] = { { EPERM, true }, { ENOSYS, true }, { EINVAL, true }, { ENOMEM, true }, { EFAULT, false } };
+	} errs[] = { { EPERM, true },  { ENOSYS, true }, { EINVAL, true },
+		     { ENOMEM, true }, { EACCES, true }, { EFAULT, false } };
 	struct sva_mem_opts n0 = { .size = sizeof(n0), .flags = SVA_MEM_NODE, .numa_node = 0 };
 	void *q = NULL;
 	bool usable = numa_available() >= 0 && sva_mem_alloc(PG, &n0, &q) == 0;
