@@ -2394,20 +2394,6 @@ static void lost_gen_checks(void)
 	is_int(got[2], 0, "  and is still tracked (untracked_reason 0)");
 }
 
-/* The process's threads, from /proc/self/task. */
-static int count_tasks(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 /*
  * A child made without the atfork handlers (a raw clone(), as _Fork() makes)
@@ -2445,11 +2431,11 @@ static int clone_release_child(int out)
 	close(pfd[0]);
 	if (pid < 0)
 		_exit(5);
-	threads = count_tasks(); /* the monitor among them (ThreadSanitizer has one of its own) */
+	threads = ktest_count_tasks(); /* the monitor among them (ThreadSanitizer has one of its own) */
 	t0 = ktest_now_ns();
 	sva_mm_free(mm);
 	got[0] = (int)((ktest_now_ns() - t0) / 1000000);
-	got[1] = threads - count_tasks();
+	got[1] = threads - ktest_count_tasks();
 	close(pfd[1]); /* the child exits */
 	waitpid(pid, NULL, 0);
 	got[2] = munmap(a, 4 * PG) == 0;
