@@ -2435,6 +2435,11 @@ static int clone_release_child(int out)
 	t0 = ktest_now_ns();
 	sva_mm_free(mm);
 	got[0] = (int)((ktest_now_ns() - t0) / 1000000);
+	/* A thread joined may stay listed in /proc/self/task a moment longer
+	 * (names_at_return): up to 2 s for it to go, while the child still
+	 * holds the userfaultfd, so that a ringer blocked until the child
+	 * exits is still counted. */
+	KTEST_WAIT_WHILE(threads - ktest_count_tasks() < 1, 2000);
 	got[1] = threads - ktest_count_tasks();
 	close(pfd[1]); /* the child exits */
 	waitpid(pid, NULL, 0);
