@@ -66,13 +66,15 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 	sva_fork_guard_leave();
 	if (ret) {
 		/* The kernel hint fits the errors an old kernel gives, not a full
-		 * descriptor table, the process's or the system's. */
-		const char *hint = ret == -EMFILE   ? "close descriptors or raise RLIMIT_NOFILE (ulimit -n)"
-				   : ret == -ENFILE ? "the system is out of file descriptors (fs.file-max)"
-				   : ret == -ENOMEM ? "out of memory"
-						    : "the kernel needs iommufd fault support, Linux 6.11 or later";
+		 * descriptor table, the process's or the system's: those have
+		 * the remedies every descriptor libsva makes has. */
+		const char *hint = ret == -EMFILE || ret == -ENFILE ? ""
+				   : ret == -ENOMEM		    ? " (out of memory)"
+								    : " (the kernel needs iommufd fault support, "
+								      "Linux 6.11 or later)";
 
-		ret = sva_fail(&ctx->log, ret, "IOMMU_FAULT_QUEUE_ALLOC failed: %s (%s)", strerror(-ret), hint);
+		ret = sva_fail(&ctx->log, ret, "IOMMU_FAULT_QUEUE_ALLOC failed: %s%s%s", strerror(-ret), hint,
+			       sva_errno_remedy(ret, false));
 		goto out;
 	}
 	QUEUE_CREATED_HOOK();

@@ -450,7 +450,7 @@ static void test_info_line(struct sva_dev *dev, struct sva_mm *mm)
 /* The context is made a poll-mode one for the calls, and put back. */
 static void test_fault_fd_refused(struct sva_ctx *ctx)
 {
-	static const int errs[] = { ENOTTY, ENOMEM, ENFILE };
+	static const int errs[] = { ENOTTY, ENOMEM, ENFILE, EMFILE };
 	bool poll = ctx->fe.poll_mode;
 
 	ctx->fe.poll_mode = true;
@@ -470,6 +470,9 @@ static void test_fault_fd_refused(struct sva_ctx *ctx)
 			if (errs[i] == ENFILE)
 				ok(!strstr(last, "RLIMIT_NOFILE") && strstr(last, "fs.file-max"),
 				   "  ENFILE: the remedy is the system's limit (%s)", last);
+			if (errs[i] == EMFILE)
+				ok(strstr(last, "RLIMIT_NOFILE") && !strstr(last, "fs.file-max") && !strstr(last, "6.11"),
+				   "  EMFILE: the remedy is the process's limit (%s)", last);
 		}
 		is_int(n_queue - before, 2, "  each call asked the kernel again");
 	}
