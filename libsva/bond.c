@@ -156,13 +156,10 @@ static void hwpt_put(struct sva_mm *mm, struct sva_hwpt *h)
 /*
  * Put the RID on an empty PASID-compatible HWPT: PASID attach needs the RID's
  * domain to be PASID-compatible, and an empty one keeps requests without a
- * PASID away from every address space.  Called with dev->lock held.  `say`
- * false: the caller says what failed in its own one line (an unbind's -EIO).
- */
-/*
- * Park the RID on the device's empty page table.  `step` NULL: a failure is
- * logged here.  Else it is not (the caller logs its call's one line) and
- * *step names what failed, for that line.
+ * PASID away from every address space.  Called with dev->lock held.  `step`
+ * NULL: a failure is logged here.  Else it is not (the caller says what
+ * failed in its own one line, an unbind's -EIO) and *step names what failed,
+ * for that line.
  */
 static int rid_park_at(struct sva_dev *dev, const char **step)
 {
@@ -535,9 +532,9 @@ static void unlink_bond(struct sva_bond **head, struct sva_bond *bond, bool by_m
  * stays: the HWPT keeps this bond's reference (never destroyed while it may
  * be attached; sva_mm_free() forgets it, the kernel frees it with the
  * iommufd), and the PASID value is retired for good (sva_bond_pasid_retire()
- * never releases it).  Called with dev->lock held.
+ * never releases it).  Called with dev->lock held.  `step`: what failed, for
+ * a RID parked again (rid_park_at()); else NULL.
  */
-/* `step`: what failed, for a RID parked again (rid_park_at()); else NULL. */
 static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret, const char *step)
 {
 	/* The kept HWPT is no device's to share any more: a later bind of this
