@@ -1396,7 +1396,7 @@ static bool monitor_in(long nr1, long nr2)
  * not libsva's). */
 static bool monitor_in_poll(void)
 {
-	return monitor_in(SYS_poll, SYS_ppoll);
+	return monitor_in(KTEST_SYS_POLL, SYS_ppoll);
 }
 
 /* The application closes libsva's userfaultfd and puts at its number a pipe

@@ -87,6 +87,13 @@ static inline bool ktest_threads_asleep_in(const char *name, long nr1, long nr2,
 	return all;
 }
 
+/* poll(2) has no system call of its own on arm64 (glibc's is ppoll). */
+#ifdef SYS_poll
+#define KTEST_SYS_POLL SYS_poll
+#else
+#define KTEST_SYS_POLL (-2L)
+#endif
+
 /*
  * Wait, up to ms milliseconds by the clock, until libsva's fault threads
  * named `name` ("sva-fault" unless the context names them) sleep in their
@@ -101,7 +108,7 @@ static inline bool ktest_fault_threads_settle(const char *name, unsigned ms)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		if (ktest_threads_asleep_in(name, SYS_io_uring_enter, SYS_poll, SYS_ppoll))
+		if (ktest_threads_asleep_in(name, SYS_io_uring_enter, KTEST_SYS_POLL, SYS_ppoll))
 			return true;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((int64_t)(t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= (int64_t)ms)
