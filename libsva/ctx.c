@@ -311,6 +311,14 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 				"sva_ctx_new: fault_thread_name is empty (NULL names the thread sva-fault)");
 	if (opts.fault_thread_name && strlen(opts.fault_thread_name) > 15)
 		return refuse_name(&opts, "fault_thread_name", opts.fault_thread_name, 15);
+	/* "" would put every path at the top of the tree, as "/" says plainly:
+	 * an empty root is a mistake for NULL, the default. */
+	if (opts.sysfs_root && !opts.sysfs_root[0])
+		return sva_fail(sva_log_default(), -EINVAL,
+				"sva_ctx_new: sysfs_root is empty (NULL means /sys; \"/\" a tree at the top)");
+	if (opts.dev_root && !opts.dev_root[0])
+		return sva_fail(sva_log_default(), -EINVAL,
+				"sva_ctx_new: dev_root is empty (NULL means /dev; \"/\" a tree at the top)");
 	if (opts.sysfs_root && strlen(opts.sysfs_root) > SVA_ROOT_MAX)
 		return refuse_name(&opts, "sysfs_root", opts.sysfs_root, SVA_ROOT_MAX);
 	if (opts.dev_root && strlen(opts.dev_root) > SVA_ROOT_MAX)

@@ -165,6 +165,15 @@ static void ctx_errors(void)
 	ctx = (struct sva_ctx *)0x1;
 	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "an empty fault_thread_name: -EINVAL");
 	ok(ctx == (struct sva_ctx *)0x1, "an empty fault_thread_name: *out untouched");
+	/* An empty root put every path at the top of the tree ("" + "/bus/pci"),
+	 * a mistake for NULL that the page did not refuse (review Z128). */
+	o = base_opts();
+	o.sysfs_root = "";
+	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "an empty sysfs_root: -EINVAL");
+	o = base_opts();
+	o.dev_root = "";
+	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "an empty dev_root: -EINVAL");
+	ok(ctx == (struct sva_ctx *)0x1, "  *out untouched");
 	o = base_opts();
 	o.global_pasid_min = 5000;
 	o.global_pasid_max = 4000;
