@@ -624,14 +624,14 @@ static void *prefault_pending_fault(void *arg)
 	return NULL;
 }
 
-/* Is a REMOVE over [start, end) still pending (withdraw.c)? */
+/* Would a fault over [start, end) now still be suspect: does a REMOVE there
+ * not yet past its horizon remain (the fault path's own question)? */
 static bool remove_pending(struct sva_mm *mm, uint64_t start, uint64_t end)
 {
-	bool pending = false;
+	bool pending;
 
 	pthread_mutex_lock(&mm->map_lock);
-	for (unsigned i = 0; i < mm->nremoves; i++)
-		pending |= mm->removes[i].start < end && start < mm->removes[i].end;
+	pending = sva_mm_remove_pending_locked(mm, start, end, sva_now_ns()) != 0;
 	pthread_mutex_unlock(&mm->map_lock);
 	return pending;
 }
