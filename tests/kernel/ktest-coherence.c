@@ -1784,7 +1784,7 @@ static int stopfd_gen_child(int out)
 	struct sva_ctx *ctx;
 	struct sva_mm *mm, *next;
 	unsigned char *a, *b;
-	int ufd, idle, blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int ufd, idle, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	alarm(20); /* the old release: killed in the last munmap */
 	if (nul < 0 || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
@@ -1813,7 +1813,7 @@ static int stopfd_gen_child(int out)
 	if (ufd < 0 || dup2(idle, ufd) != ufd)
 		_exit(8);
 	sva_mm_free(next);
-	got[1] = threads_named("sva-coherence", &blocking); /* none: the let-go one ended at its wake-up */
+	got[1] = threads_named("sva-coherence", NULL); /* none: the let-go one ended at its wake-up */
 	got[2] = munmap(b, 4 * PG) == 0;
 	sva_ctx_free(ctx);
 	if (write(out, got, sizeof(got)) != sizeof(got))
@@ -2269,7 +2269,7 @@ static int abandon_gen_child(int out)
 	unsigned char *a, *b, *c, *d;
 	uint64_t one = 1;
 	pthread_t t;
-	int ufd, idle, idle2, blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int ufd, idle, idle2, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	alarm(30);
 	if (nul < 0 || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
@@ -2303,12 +2303,12 @@ static int abandon_gen_child(int out)
 	if (write(idle, &one, sizeof(one)) != sizeof(one)) /* monitor 1 wakes */
 		_exit(9);
 	usleep(300000);
-	got[0] = threads_named("sva-coherence", &blocking); /* monitor 2, held */
+	got[0] = threads_named("sva-coherence", NULL); /* monitor 2, held */
 	atomic_store(&g_abandon_released, 1);
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 0, 2000);
-	got[1] = threads_named("sva-coherence", &blocking);
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 0, 2000);
+	got[1] = threads_named("sva-coherence", NULL);
 	sva_mm_free(next);
-	got[2] = threads_named("sva-coherence", &blocking);
+	got[2] = threads_named("sva-coherence", NULL);
 	if (sva_mm_new(ctx, NULL, &third))
 		_exit(10);
 	d = ktest_map_at(VA + 48 * PG, 4 * PG, PROT_READ | PROT_WRITE);
@@ -2352,7 +2352,7 @@ static int lost_gen_child(int out)
 	struct sva_mm *mm, *next;
 	unsigned char *a, *b;
 	uint64_t one = 1;
-	int idle, blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int idle, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	alarm(30);
 	if (nul < 0 || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
@@ -2374,7 +2374,7 @@ static int lost_gen_child(int out)
 	got[0] = sva_mm_fence(next);
 	if (write(idle, &one, sizeof(one)) != sizeof(one))
 		_exit(8);
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 1, 2000);
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 1, 2000);
 	got[1] = sva_mm_fence(next);
 	got[2] = sva_mm_stats(next, &st) == 0 ? st.untracked_reason : -99;
 	sva_mm_free(next);
@@ -2510,7 +2510,7 @@ static struct sva_mm *letgo_setup(unsigned char **b, int *wr)
 	struct sva_ctx *ctx;
 	struct sva_mm *mm, *next;
 	unsigned char *a;
-	int ufd, efd, p[2], blocking, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int ufd, efd, p[2], nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	alarm(30);
 	if (nul < 0 || pipe(p) || sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
@@ -2531,14 +2531,14 @@ static struct sva_mm *letgo_setup(unsigned char **b, int *wr)
 	munmap(a, 4 * PG);
 	/* Up to 200 ms for the let-go monitor to wake; it ends there now, and
 	 * only the running one is left. */
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 1, 200);
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 1, 200);
 	*wr = p[1];
 	return next;
 }
 
 static int seq_gen_child(int out)
 {
-	int got[3] = { -9, -9, -9 }, wr, blocking;
+	int got[3] = { -9, -9, -9 }, wr;
 	unsigned char *b, rec[sizeof(struct kabi_uffd_msg)] = { 0 };
 	struct sva_mm *next = letgo_setup(&b, &wr);
 
@@ -2547,7 +2547,7 @@ static int seq_gen_child(int out)
 		_exit(8);
 	/* A let-go monitor still reading would take the record and block
 	 * again: 300 ms for it, unless none is left to read (the old one ran on). */
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 1, 300);
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 1, 300);
 	got[1] = fence_within(next, 3000);
 	munmap(b, PG); /* the running monitor drains */
 	got[2] = fence_within(next, 3000);
@@ -2573,7 +2573,7 @@ static uint64_t visible_bytes(struct sva_mm *mm)
 
 static int letgo_apply_child(int out)
 {
-	int got[3] = { -9, -9, -9 }, wr, blocking;
+	int got[3] = { -9, -9, -9 }, wr;
 	unsigned char *b;
 	struct kabi_uffd_msg msg = { .event = KABI_UFFD_EVENT_UNMAP };
 	struct sva_mm *next = letgo_setup(&b, &wr);
@@ -2584,7 +2584,7 @@ static int letgo_apply_child(int out)
 		_exit(8);
 	/* 300 ms for a let-go monitor that still reads to apply it, unless
 	 * none is left. */
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 1, 300);
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 1, 300);
 	got[0] = (int)(visible_bytes(next) / PG);
 	got[1] = fence_within(next, 3000);
 	munmap(b, 4 * PG); /* the running monitor's own event */
@@ -2963,7 +2963,6 @@ static void stop_close_checks(void)
 	struct sva_mm *mm;
 	unsigned char *p = fill_at(VA, 2 * PG, 0x82);
 	uint64_t t0;
-	int blocking;
 
 	if (sva_mm_new(g_ctx, NULL, &mm) || sva_mm_prefault(mm, p, 2 * PG))
 		ktest_bail("address space with prefaulted memory");
@@ -2977,8 +2976,8 @@ static void stop_close_checks(void)
 	/* Joined, it may still be listed for a moment: pthread_join() returns
 	 * once the kernel clears the thread's tid, before the task is gone
 	 * from /proc (seen once in a full run under TCG). */
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 0, 100);
-	is_int(threads_named("sva-coherence", &blocking), 0, "  the monitor is gone");
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 0, 100);
+	is_int(threads_named("sva-coherence", NULL), 0, "  the monitor is gone");
 	alarm(10);
 	is_int(munmap(p, 2 * PG), 0, "  munmap of the once-tracked memory returns");
 	alarm(0);
@@ -3043,13 +3042,13 @@ static uint64_t doorbell_page(void)
 
 static void hold_register(void)
 {
-	int blocking, app;
+	int app;
 
 	atomic_store(&sva_test_track_register_hook, NULL);
 	atomic_store(&g_rc_entered, 1);
 	/* Less than stop()'s 2 s grace: a monitor that waits for this is joined. */
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 0, 1000);
-	if (threads_named("sva-coherence", &blocking) > 0)
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 0, 1000);
+	if (threads_named("sva-coherence", NULL) > 0)
 		return; /* the monitor waits for this registration: nothing to take */
 	app = app_uffd();
 	if (app >= 0 && (app == g_rc_ufd || dup2(app, g_rc_ufd) == g_rc_ufd))
@@ -3083,14 +3082,14 @@ static int registered_elsewhere(uint64_t va, uint64_t len)
  * the monitor. */
 __attribute__((destructor(150))) static void register_close_report(void)
 {
-	int got[3] = { -9, -9, -9 }, blocking;
+	int got[3] = { -9, -9, -9 };
 
 	if (g_rc_out < 0)
 		return;
 	KTEST_WAIT_WHILE(!atomic_load(&g_rc_done), 10000);
 	if (atomic_load(&g_rc_done))
 		pthread_join(g_rc_thread, NULL);
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", &blocking) > 0, 5000);
+	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 0, 5000);
 	got[0] = atomic_load(&g_rc_prefault);
 	got[1] = atomic_load(&g_rc_taken);
 	got[2] = registered_elsewhere(VA + 16 * PG, 4 * PG);
@@ -3602,7 +3601,7 @@ static int uffd_app_events_child(int out)
 	struct sva_mm *mm;
 	unsigned char *a, *c;
 	pthread_t t, ta;
-	int ufd, app, blocking;
+	int ufd, app;
 
 	alarm(30);
 	if (sva_ctx_new(NULL, &ctx) || sva_mm_new(ctx, NULL, &mm))
@@ -3632,7 +3631,7 @@ static int uffd_app_events_child(int out)
 	/* The munmap() returns once somebody read its event: the monitor, if
 	 * at all, before it ends (it stops on the file it finds); waited for
 	 * the one or the other, up to 2 s, which it always ran to. */
-	KTEST_WAIT_WHILE(!atomic_load(&g_ae_done) && threads_named("sva-coherence", &blocking) > 0, 2000);
+	KTEST_WAIT_WHILE(!atomic_load(&g_ae_done) && threads_named("sva-coherence", NULL) > 0, 2000);
 	got[0] = atomic_load(&g_ae_done);
 	{
 		struct pollfd p = { .fd = ufd, .events = POLLIN };
@@ -3837,15 +3836,16 @@ static bool blocks_all(const char *tid)
 	return all;
 }
 
-/* How many of this process's threads have this name; *blocking: how many of
- * those block every signal. */
+/* How many of this process's threads have this name; *blocking (unless NULL):
+ * how many of those block every signal. */
 static int threads_named(const char *name, int *blocking)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
 	int n = 0;
 
-	*blocking = 0;
+	if (blocking)
+		*blocking = 0;
 	while (d && (e = readdir(d))) {
 		char path[300], comm[32] = "";
 		FILE *f;
@@ -3855,7 +3855,8 @@ static int threads_named(const char *name, int *blocking)
 		if (f && fgets(comm, sizeof(comm), f) && strcspn(comm, "\n") == strlen(name) &&
 		    !strncmp(comm, name, strlen(name))) {
 			n++;
-			*blocking += blocks_all(e->d_name);
+			if (blocking)
+				*blocking += blocks_all(e->d_name);
 		}
 		if (f)
 			fclose(f);
@@ -3876,7 +3877,7 @@ static int threads_named(const char *name, int *blocking)
 static void names_at_return(void)
 {
 	struct sva_bind_opts bo = { .size = sizeof(bo) };
-	int monitor = 0, fault = 0, blocking;
+	int monitor = 0, fault = 0;
 	const int rounds = 10;
 
 	for (int i = 0; i < rounds; i++) {
@@ -3888,14 +3889,14 @@ static void names_at_return(void)
 		/* The last round's threads are joined, but a joined thread may
 		 * stay listed in /proc/self/task a moment longer: a second
 		 * "sva-fault" there once made a round miss. */
-		KTEST_WAIT_WHILE(threads_named("sva-fault", &blocking) + threads_named("sva-coherence", &blocking) > 0,
+		KTEST_WAIT_WHILE(threads_named("sva-fault", NULL) + threads_named("sva-coherence", NULL) > 0,
 				 2000);
 		if (sva_mm_new(ctx, NULL, &mm))
 			ktest_bail("sva_mm_new failed");
-		monitor += threads_named("sva-coherence", &blocking) == 1;
+		monitor += threads_named("sva-coherence", NULL) == 1;
 		if (sva_dev_open_mock(ctx, NULL, &dev) || sva_bind(dev, mm, &bo, &bond))
 			ktest_bail("bind failed");
-		fault += threads_named("sva-fault", &blocking) == 1;
+		fault += threads_named("sva-fault", NULL) == 1;
 		sva_unbind(bond);
 		sva_dev_close(dev);
 		sva_mm_free(mm);
