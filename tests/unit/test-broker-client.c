@@ -7,6 +7,7 @@
  * A fake broker (a thread on a listening socket) answers each case.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,61 +137,56 @@ static int try_ctx(enum answer a, struct fake *f)
  * anything there became a path under the sysfs root, and pci_addr.  What is
  * no PCI address is a broken broker's: -EPROTO, the device given back.
  */
+/*
+ * An isolated context on the A_OPEN broker, whose open reply names `pci`:
+ * sva_dev_open()'s result; *opened whether it gave a device, *info its
+ * information then.  Everything is closed again; the broker's CLOSE
+ * requests are in f->closes.  -1000: no context.
+ */
+static int open_reply(struct fake *f, const char *pci, bool *opened, struct sva_dev_info *info)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_ctx *ctx = NULL;
+	struct sva_dev *dev = NULL;
+	pthread_t t;
+	int ret = -1000;
+
+	f->a = A_OPEN;
+	f->pci = pci;
+	f->closes = 0;
+	*opened = false;
+	pthread_create(&t, NULL, serve_one, f);
+	if (is_int(sva_ctx_new(&o, &ctx), 0, "an isolated broker context")) {
+		logged[0] = '\0';
+		ret = sva_dev_open(ctx, "acc0", &dev);
+		*opened = dev != NULL;
+		if (dev && sva_dev_get_info(dev, info))
+			info->pci_addr[0] = '\0';
+		if (dev)
+			sva_dev_close(dev);
+		sva_ctx_free(ctx);
+	}
+	pthread_join(t, NULL);
+	return ret;
+}
+
 static void open_checks(struct fake *f)
 {
 	static const char *const bad[] = { "../../../etc", "41:00.0/../../x", "0000:41:00.0 ", "mock" };
+	struct sva_dev_info info = { .size = sizeof(info) };
+	bool opened;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
-					  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
-		struct sva_ctx *ctx = NULL;
-		struct sva_dev *dev = NULL;
-		pthread_t t;
-		int ret;
-
-		f->a = A_OPEN;
-		f->pci = bad[i];
-		f->closes = 0;
-		pthread_create(&t, NULL, serve_one, f);
-		ret = sva_ctx_new(&o, &ctx);
-		is_int(ret, 0, "an isolated broker context (%d)", ret);
-		if (!ret) {
-			logged[0] = '\0';
-			ret = sva_dev_open(ctx, "acc0", &dev);
-			is_int(ret, -EPROTO, "an open reply whose PCI address is '%s': -EPROTO", f->pci);
-			ok(dev == NULL && strstr(logged, "malformed open reply"), "  nothing returned, said: %s", logged);
-			if (dev)
-				sva_dev_close(dev);
-			sva_ctx_free(ctx);
-		}
-		pthread_join(t, NULL);
+		is_int(open_reply(f, bad[i], &opened, &info), -EPROTO,
+		       "an open reply whose PCI address is '%s': -EPROTO", bad[i]);
+		ok(!opened && strstr(logged, "malformed open reply"), "  nothing returned, said: %s", logged);
 		ok(f->closes == 1, "  the device given back to the broker (%d closes)", f->closes);
 	}
 	/* A PCI address in another spelling: taken, in canonical form. */
-	{
-		struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
-					  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
-		struct sva_dev_info info = { .size = sizeof(info) };
-		struct sva_ctx *ctx = NULL;
-		struct sva_dev *dev = NULL;
-		pthread_t t;
-
-		f->a = A_OPEN;
-		f->pci = "4A:0.3";
-		pthread_create(&t, NULL, serve_one, f);
-		if (sva_ctx_new(&o, &ctx) == 0) {
-			is_int(sva_dev_open(ctx, "acc0", &dev), 0, "an open reply with PCI address '4A:0.3': opened");
-			ok(dev && sva_dev_get_info(dev, &info) == 0 && (info.flags & SVA_DEV_PCI) &&
-				   !strcmp(info.pci_addr, "0000:4a:00.3"),
-			   "  SVA_DEV_PCI, pci_addr in canonical form (%s)", info.pci_addr);
-			if (dev)
-				sva_dev_close(dev);
-			sva_ctx_free(ctx);
-		} else {
-			ok(0, "an isolated broker context");
-		}
-		pthread_join(t, NULL);
-	}
+	is_int(open_reply(f, "4A:0.3", &opened, &info), 0, "an open reply with PCI address '4A:0.3': opened");
+	ok(opened && (info.flags & SVA_DEV_PCI) && !strcmp(info.pci_addr, "0000:4a:00.3"),
+	   "  SVA_DEV_PCI, pci_addr in canonical form (%s)", info.pci_addr);
 }
 
 int main(void)
