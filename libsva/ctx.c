@@ -268,6 +268,7 @@ void sva_ctx_init_core(struct sva_ctx *ctx)
 	ctx->fd = -1;
 	ctx->fe.fault_fd = -1;
 	ctx->fe.fault_fd_new = -1;
+	atomic_init(&ctx->fe.ring_fd, -1);
 	ctx->fe.wake_fd = -1;
 	pthread_mutex_init(&ctx->devs_lock, NULL);
 	pthread_mutex_init(&ctx->pasid_lock, NULL);

@@ -153,12 +153,14 @@ static void destroy_queue(struct sva_ctx *ctx, uint32_t id)
  * iommufd the application keeps (SVA_CTX_ADOPT_FD), the queue would stay
  * there.  The child never reads the queue (sva_ctx_process_faults() and
  * sva_ctx_fault_fd() refuse in a child, and it has no fault thread), so its
- * copy goes at once.  A child made without the handlers (_Fork(), clone())
- * keeps it until it execs or exits (libsva(7)).
+ * copy goes at once, as does its copy of the number the fault thread's ring
+ * keeps on kernels before 5.18.  A child made without the handlers (_Fork(),
+ * clone()) keeps them until it execs or exits (libsva(7)).
  */
 void sva_fault_child_after_fork(struct sva_ctx *ctx)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
+	int ring_fd = atomic_exchange(&fe->ring_fd, -1);
 
 	if (fe->fault_fd >= 0 && !atomic_load(&fe->queue_lost) && sva_fault_queue_ours(fe))
 		close(fe->fault_fd);
@@ -168,6 +170,11 @@ void sva_fault_child_after_fork(struct sva_ctx *ctx)
 		close(fe->fault_fd_new);
 	fe->fault_fd = -1;
 	fe->fault_fd_new = -1;
+	/* The fault thread's ring, where it keeps a number (kernels before
+	 * 5.18): it holds a poll of the queue.  (A ring still being made was
+	 * waited for: fault_thread.c makes it inside the fork guard.) */
+	if (ring_fd >= 0 && sva_fd_holds(ring_fd, &fe->ring_file))
+		close(ring_fd);
 }
 
 void sva_fault_fini(struct sva_ctx *ctx)

@@ -158,13 +158,17 @@ static void reap_fault_poll(struct io_uring *ring)
 #ifdef SVA_TEST_HOOKS
 /* Tests only (libsva-test): non-zero, the io_uring wait does without the
  * futex, as on kernels before 6.7; and keeps its ring's number, as before
- * 5.18. */
+ * 5.18.  The hook runs on the thread once its ring is made, before it is
+ * registered (a test holds that moment open). */
 int sva_test_fault_no_futex, sva_test_fault_keep_ring_fd;
+void (*sva_test_fault_ring_made)(void);
 #define TEST_NO_FUTEX sva_test_fault_no_futex
 #define TEST_KEEP_RING_FD sva_test_fault_keep_ring_fd
+#define TEST_RING_MADE() (sva_test_fault_ring_made ? sva_test_fault_ring_made() : (void)0)
 #else
 #define TEST_NO_FUTEX 0
 #define TEST_KEEP_RING_FD 0
+#define TEST_RING_MADE() ((void)0)
 #endif
 
 /* Queue a wait for the teardown's wake-up of fe->stop_futex, while it is 0. */
@@ -233,21 +237,30 @@ static void ring_exit(struct io_uring *ring, bool registered)
  * futex wait stops it; where the kernel refuses that wait, the tick does.  A
  * wake-up poll that failed or fired with no stop asked for is not re-armed.
  */
-static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
+/*
+ * Make the ring.  Its descriptor exists from here until the ring is
+ * registered, and for good where it cannot be; a fork() child given a copy
+ * would hold the ring, and through its poll the fault queue, so that the
+ * parent's teardown could not destroy the queue while the child lives.  So
+ * the making runs inside the fork guard (a fork() waits for it: a few system
+ * calls), and a number the ring keeps is noted for the child to close, as
+ * the queue's is.
+ */
+static int ring_setup(struct sva_fault_engine *fe, struct io_uring *ring, bool *registered)
 {
-	struct sva_fault_engine *fe = &ctx->fe;
-	struct io_uring ring;
 	struct sva_file_id ring_file = { 0 };
-	bool futex, fault_armed, registered = false;
-	int ret = SVA_TEST_FAIL_POINT() ? -ENOMEM : io_uring_queue_init(4, &ring, 0);
+	int ret;
 
-	*queue_failed = false;
+	*registered = false;
+	sva_fork_guard_enter();
+	ret = SVA_TEST_FAIL_POINT() ? -ENOMEM : io_uring_queue_init(4, ring, 0);
 	if (ret)
-		return ret;
-	ret = sva_file_id_of(ring.ring_fd, &ring_file);
+		goto out;
+	TEST_RING_MADE();
+	ret = sva_file_id_of(ring->ring_fd, &ring_file);
 	if (ret) {
-		ring_exit(&ring, false);
-		return ret;
+		ring_exit(ring, false);
+		goto out;
 	}
 	/*
 	 * Enter the ring by a registered index (Linux 5.18) and give its number
@@ -256,11 +269,29 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 	 * to, another ring (where neither the futex nor the eventfd could reach
 	 * it).  Without that, the number stays, and the checks below with it.
 	 */
-	if (!TEST_KEEP_RING_FD && io_uring_register_ring_fd(&ring) == 1) {
-		close(ring.ring_fd);
-		ring.ring_fd = -1;
-		registered = true;
+	if (!TEST_KEEP_RING_FD && io_uring_register_ring_fd(ring) == 1) {
+		close(ring->ring_fd);
+		ring->ring_fd = -1;
+		*registered = true;
+	} else {
+		fe->ring_file = ring_file;
+		atomic_store(&fe->ring_fd, ring->ring_fd);
 	}
+out:
+	sva_fork_guard_leave();
+	return ret;
+}
+
+static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
+{
+	struct sva_fault_engine *fe = &ctx->fe;
+	struct io_uring ring;
+	bool futex, fault_armed, registered;
+	int ret = ring_setup(fe, &ring, &registered);
+
+	*queue_failed = false;
+	if (ret)
+		return ret;
 	ret = arm(&ring, fe->fault_fd, EV_FAULT);
 	fault_armed = !ret;
 	if (!ret)
@@ -325,11 +356,14 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 	}
 	/* The ring's number, too, may be another file's now (a failed wait
 	 * after a close_range()): not ours to close. */
-	if (ring.ring_fd >= 0 && !sva_fd_holds(ring.ring_fd, &ring_file))
+	if (ring.ring_fd >= 0 && !sva_fd_holds(ring.ring_fd, &fe->ring_file))
 		ring.ring_fd = -1;
 	else if (fault_armed)
 		reap_fault_poll(&ring);
+	sva_fork_guard_enter(); /* no child copies a number no longer noted */
+	atomic_store(&fe->ring_fd, -1);
 	ring_exit(&ring, registered);
+	sva_fork_guard_leave();
 	return ret;
 }
 

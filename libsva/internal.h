@@ -378,6 +378,11 @@ struct sva_fault_engine {
 	char thread_name[16];
 	void (*thread_init)(void *arg);
 	void *thread_arg;
+	/* The thread's ring's number while it has one (kernels before 5.18
+	 * keep it), -1 else: written inside the fork guard, so that a fork()
+	 * child closes its copy (sva_fault_child_after_fork()). */
+	atomic_int ring_fd;
+	struct sva_file_id ring_file;
 	int wake_fd; /* eventfd that stops the thread */
 	struct sva_file_id wake_file; /* and its file at creation */
 	atomic_bool stopping; /* read by the thread on every wake-up and tick */

@@ -26,6 +26,7 @@ extern int sva_test_fault_no_futex;  /* likewise */
 extern int sva_test_fault_keep_ring_fd; /* likewise */
 extern void (*sva_test_fault_counted_hook)(struct sva_bond *bond); /* fault.c, likewise */
 extern void (*sva_test_fault_queue_created)(void); /* fault_queue.c, likewise */
+extern void (*sva_test_fault_ring_made)(void); /* fault_thread.c, likewise */
 
 static atomic_int hook_calls, hook_lagging;
 
@@ -959,6 +960,66 @@ static void ring_has_no_number(void)
 }
 
 /*
+ * The fault thread makes its ring after the first fault-capable bind may have
+ * returned, and the ring has a descriptor until the thread registers it (for
+ * good on kernels before 5.18).  A child forked then got a copy, and with it
+ * the ring's poll of the fault queue: the parent's context could not destroy
+ * its queue while the child lived.  A fork() waits for that moment to pass,
+ * and a number the ring keeps is closed in the child, as the queue's is.
+ */
+static atomic_int ring_window; /* 1: the hook holds the moment open; 2: it let go */
+
+static void hold_ring_window(void)
+{
+	atomic_store(&ring_window, 1);
+	usleep(300 * 1000);
+	atomic_store(&ring_window, 2);
+}
+
+/* Fork now: 0 when the child has no descriptor of an io_uring, 1 when it
+ * has, -1 when it could not be forked or waited for. */
+static int child_has_ring(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(ring_fd() == -1 ? 0 : 1);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static void fork_at_ring_setup(bool keep_number)
+{
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	const char *when = keep_number ? "a ring keeping its number (as before Linux 5.18)"
+				       : "the ring made, not yet registered";
+
+	atomic_store(&ring_window, 0);
+	sva_test_fault_keep_ring_fd = keep_number;
+	sva_test_fault_ring_made = keep_number ? NULL : hold_ring_window;
+	if (start(NULL, &ctx, &dev, &mm, &bond))
+		ktest_bail("context");
+	if (keep_number)
+		KTEST_WAIT_WHILE(ring_fd() == -1, 5000);
+	else
+		KTEST_WAIT_WHILE(atomic_load(&ring_window) == 0, 5000);
+	is_int(child_has_ring(), 0, "fork(), %s: the child has no copy of the ring's descriptor", when);
+	if (!keep_number)
+		ok(atomic_load(&ring_window) == 2, "  the fork waited for the thread to register its ring");
+	sva_test_fault_ring_made = NULL;
+	sva_test_fault_keep_ring_fd = 0;
+	ktest_map_at(KT_BUF, 4096, PROT_READ | PROT_WRITE);
+	is_int(ktest_inject_and_wait(dev, bond, KT_BUF, SVA_ACCESS_READ, 5000), 0, "  the parent's thread answers a fault");
+	stop(ctx, dev, mm);
+	munmap((void *)KT_BUF, 4096);
+}
+
+/*
  * Two contexts, the second's fault thread setting up its ring (its init hook
  * holds it back) only once the first context is gone: the kernel maps the
  * new ring where the first thread's was.  liburing unmapped that one by a
@@ -1183,6 +1244,8 @@ int main(void)
 	scene(S_RING_NULL, false);
 	sva_test_fault_keep_ring_fd = 0;
 	ring_has_no_number();
+	fork_at_ring_setup(false);
+	fork_at_ring_setup(true);
 	rings_of_two_contexts();
 	foreign_file_at_queue_number(false);
 	foreign_file_at_queue_number(true);
