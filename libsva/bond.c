@@ -369,8 +369,9 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 						dev->label, b->pasid);
 	}
 	/* Refused before anything is made, the fault queue included: no state
-	 * of the spaces can bring a value or policy into the device's reach. */
-	ret = sva_bond_pasid_reach(dev, opts->policy, opts->flags & SVA_BIND_PASID, opts->pasid);
+	 * of the spaces can bring a value or policy into the device's reach,
+	 * and a chosen value not allocated or taken is a caller's mistake. */
+	ret = sva_bond_pasid_reach(dev, bond->mm, opts->policy, opts->flags & SVA_BIND_PASID, opts->pasid);
 	if (ret)
 		return ret;
 	if (!dev->rid_pt) {

@@ -89,26 +89,22 @@ static int chosen_reach(struct sva_dev *dev, uint32_t pasid)
 	return 0;
 }
 
-int sva_bond_pasid_reach(struct sva_dev *dev, enum sva_pasid_policy policy, bool chosen, uint32_t pasid)
-{
-	return chosen ? chosen_reach(dev, pasid) : sva_dev_policy_reach(dev, policy);
-}
-
-static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid)
+/*
+ * What a bind of `mm` under the chosen `pasid` (within the device's reach)
+ * would join: the share already bound under it (*shp), or NULL for the
+ * driver's own allocation (*ownerp, *datap: its entry in *sp).  -ENOENT or
+ * -EBUSY, logged, when it cannot be bound.  Changes nothing.  Under
+ * ctx->pasid_lock and dev->lock.
+ */
+static int chosen_lookup(struct sva_dev *dev, struct sva_mm *mm, uint32_t pasid, struct sva_pasid_space **sp,
+			 struct sva_pasid_share **shp, void **ownerp, void **datap)
 {
 	struct sva_ctx *ctx = dev->ctx;
-	struct sva_pasid_space *s;
+	struct sva_pasid_space *s = sva_dev_pasid_space_of(dev, pasid);
 	struct sva_pasid_share *sh;
 	void *owner, *data;
-	int ret;
+	int ret = sva_pasid_lookup_owner(s, pasid, &owner, &data);
 
-	/* Checked before the bind made anything too; the range cannot have
-	 * changed since (sva_dev_set_pasid_range() is not thread-safe). */
-	ret = chosen_reach(dev, pasid);
-	if (ret)
-		return ret;
-	s = sva_dev_pasid_space_of(dev, pasid);
-	ret = sva_pasid_lookup_owner(s, pasid, &owner, &data);
 	if (ret && sva_pasid_is_retired(s, pasid))
 		return sva_fail(&ctx->log, -ENOENT,
 				"%s: cannot bind under PASID %u: it is retired for good (a detach under it failed, "
@@ -127,6 +123,7 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 					dev->label, pasid);
 		owner = sh;
 	}
+	*shp = NULL;
 	if (owner && !SVA_PASID_IS_TAG(owner)) {
 		sh = owner;
 		if (!sh->mm || sh->retired) /* a detach under it failed (put()) */
@@ -134,11 +131,11 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 					"%s: cannot bind under PASID %u: it is retired for good (a detach under it "
 					"failed, so a device may still use it): choose another",
 					dev->label, pasid);
-		if (sh->mm != bond->mm)
+		if (sh->mm != mm)
 			return sva_fail(&ctx->log, -EBUSY,
 					"%s: cannot bind under PASID %u: it is bound to another address space",
 					dev->label, pasid);
-		if (!sh->driver_owned && sh != bond->mm->gshare)
+		if (!sh->driver_owned && sh != mm->gshare)
 			return sva_fail(&ctx->log, -EBUSY,
 					"%s: cannot bind under PASID %u: it is another bond's private PASID",
 					dev->label, pasid);
@@ -146,6 +143,53 @@ static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid
 			return sva_fail(&ctx->log, -EBUSY,
 					"%s: cannot bind under PASID %u: the device already has a bond under it",
 					dev->label, pasid);
+		*shp = sh;
+	}
+	*sp = s;
+	*ownerp = owner;
+	*datap = data;
+	return 0;
+}
+
+int sva_bond_pasid_reach(struct sva_dev *dev, struct sva_mm *mm, enum sva_pasid_policy policy, bool chosen,
+			 uint32_t pasid)
+{
+	struct sva_pasid_space *s;
+	struct sva_pasid_share *sh;
+	void *owner, *data;
+	int ret;
+
+	if (!chosen)
+		return sva_dev_policy_reach(dev, policy);
+	ret = chosen_reach(dev, pasid);
+	if (ret)
+		return ret;
+	/* The value's state too, so that a bind under a value it cannot take
+	 * makes nothing (the fault queue and thread included).  Checked again
+	 * when the PASID is taken: another thread may free or bind the value
+	 * in between, and that bind then fails after the queue was made. */
+	pthread_mutex_lock(&dev->ctx->pasid_lock);
+	ret = chosen_lookup(dev, mm, pasid, &s, &sh, &owner, &data);
+	pthread_mutex_unlock(&dev->ctx->pasid_lock);
+	return ret;
+}
+
+static int get_chosen(struct sva_dev *dev, struct sva_bond *bond, uint32_t pasid)
+{
+	struct sva_ctx *ctx = dev->ctx;
+	struct sva_pasid_space *s;
+	struct sva_pasid_share *sh;
+	void *owner, *data;
+	int ret;
+
+	/* Checked before the bind made anything too; the range cannot have
+	 * changed since (sva_dev_set_pasid_range() is not thread-safe). */
+	ret = chosen_reach(dev, pasid);
+	if (!ret)
+		ret = chosen_lookup(dev, bond->mm, pasid, &s, &sh, &owner, &data);
+	if (ret)
+		return ret;
+	if (sh) {
 		join(bond, sh);
 		return 0;
 	}

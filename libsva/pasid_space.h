@@ -179,10 +179,12 @@ bool sva_dev_covers_global(const struct sva_dev *dev);
  */
 int sva_bond_pasid_get(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasid_policy policy, bool chosen,
 		       uint32_t pasid);
-/* The -ERANGE of sva_bond_pasid_get() that the device alone decides (its
- * width and ranges), for the bind to refuse before it makes anything.
- * Logged; 0 when the value or policy is within reach. */
-int sva_bond_pasid_reach(struct sva_dev *dev, enum sva_pasid_policy policy, bool chosen, uint32_t pasid);
+/* The refusals of sva_bond_pasid_get() known before the bind makes
+ * anything: the -ERANGE the device alone decides (its width and ranges),
+ * and with a chosen value, its -ENOENT and -EBUSY as the value stands now.
+ * Logged; 0 when the value or policy is within reach.  Under dev->lock. */
+int sva_bond_pasid_reach(struct sva_dev *dev, struct sva_mm *mm, enum sva_pasid_policy policy, bool chosen,
+			 uint32_t pasid);
 /* The bond no longer uses its value (detached, unpublished): the last user
  * quarantines and releases it, or hands it back to the driver that owns it. */
 void sva_bond_pasid_put(struct sva_bond *bond);

@@ -837,6 +837,12 @@ static void space_checks(void)
 		snap_d2 = d3;
 		o = (struct sva_bind_opts){ .size = sizeof(o), .flags = SVA_BIND_PINNED, .policy = SVA_PASID_GLOBAL };
 		bind_fails(d3, m3, &o, -ENOSPC, "GLOBAL on a fresh device, global space full (its parking undone)");
+		/* Fault-capable, in a context with no fault queue yet: a value
+		 * the bind cannot take is refused before the queue and the
+		 * thread are made (bind_fails counts the descriptors). */
+		o = (struct sva_bind_opts){ .size = sizeof(o), .flags = SVA_BIND_PASID, .pasid = 256 };
+		bind_fails(d3, m3, &o, -EBUSY, "fault-capable SVA_BIND_PASID, first of the context, under a value "
+					       "bound to another mm");
 		o = (struct sva_bind_opts){ .size = sizeof(o), .flags = SVA_BIND_PINNED | SVA_BIND_PASID, .pasid = 256 };
 		bind_fails(d3, m3, &o, -EBUSY, "SVA_BIND_PASID on a fresh device under a value bound to another mm");
 		o.pasid = 255;
@@ -912,6 +918,9 @@ static void space_checks(void)
 	bind_fails(d1, m1, &o, -ERANGE, "DEVICE on a device with no own PASIDs");
 	o = (struct sva_bind_opts){ .size = sizeof(o), .flags = SVA_BIND_PINNED | SVA_BIND_PASID, .pasid = 5000 };
 	bind_fails(d1, m1, &o, -ERANGE, "SVA_BIND_PASID above global_pasid_max");
+	o = (struct sva_bind_opts){ .size = sizeof(o), .flags = SVA_BIND_PASID, .pasid = 7 };
+	bind_fails(d1, m1, &o, -ENOENT, "fault-capable SVA_BIND_PASID, first of the context, under a value not "
+					"allocated");
 	o = (struct sva_bind_opts){ .size = sizeof(o), .flags = SVA_BIND_PINNED };
 	b1 = bind_ok(d1, m1, &o, "AUTO there takes a global PASID");
 	ok(b1 && sva_bond_pasid(b1) >= 1 && sva_bond_pasid(b1) <= 4095, "  in 1..4095 (%u)", b1 ? sva_bond_pasid(b1) : 0);
