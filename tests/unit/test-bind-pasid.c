@@ -313,6 +313,20 @@ static void test_retired_driver_owned(struct sva_dev *dev, struct sva_mm *mm)
 	ERR_ONE_LINE(sva_dev_pasid_free(dev, dp), -EBUSY, "the driver's free of its retired PASID");
 	ok(strstr(last, "retired for good") && strstr(last, "never the driver's again"),
 	   "  the line says a failed detach retired it, not to unbind first: %s", last);
+	/* sva_pasid_free(3), -EBUSY: "a value the driver allocated, which stays
+	 * allocated"; sva_pasid_release(3), -EINVAL: "retired for good".  The
+	 * same through the space the value is in. */
+	{
+		struct sva_pasid_space *g = dev->ctx->global_pasids;
+		struct sva_pasid_stats before = stats_of(g);
+		void *d = NULL;
+
+		ERR_ONE_LINE(sva_pasid_free(g, dp), -EBUSY, "sva_pasid_free of the driver's retired PASID");
+		ERR_ONE_LINE(sva_pasid_release(g, dp), -EINVAL, "sva_pasid_release of the driver's retired PASID");
+		ok(sva_pasid_lookup(g, dp, &d) == 0, "  it stays allocated: the space's lookup finds it");
+		sva_pasid_barrier(g);
+		ok(same_counts(before, stats_of(g)), "  no refusal or barrier changed the counts");
+	}
 	ERR_ONE_LINE(sva_bind(dev, mm, &bo, &bond), -EBUSY, "binding under the driver's retired PASID");
 	ok(strstr(last, "retired for good") != NULL && !strstr(last, "another address space"),
 	   "  the line says it is retired: %s", last);
@@ -538,7 +552,7 @@ int main(void)
 	struct sva_dev wide, narrow, wide2, wide3;
 	struct sva_mm mm;
 
-	plan(107);
+	plan(113);
 	ctx_init(&ctx, 20000000ull);
 	/* The default global range starts at 256: the narrow device's 8-bit
 	 * PASIDs are all its own. */

@@ -550,6 +550,51 @@ static void test_broker_lease(void)
 	sva_ctx_pasids_fini(&ctx);
 }
 
+/*
+ * sva_dev_pasids(3): "Their errors are logged through the context's log":
+ * the sva_pasid_*() calls on a context's global space and on a device's own
+ * space log there (with the space's range), never on the process-wide log,
+ * which a standalone space uses.
+ */
+static int default_lines;
+
+static void count_default(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
+	default_lines++;
+}
+
+static void test_owner_log(void)
+{
+	struct sva_ctx ctx;
+	struct sva_dev dev;
+	struct sva_pasid_space *g, *own;
+	uint32_t p;
+
+	if (ctx_init(&ctx, 0, 0))
+		tap_bail("ctx_init");
+	dev_init(&dev, &ctx, 20, "vfio7");
+	g = sva_ctx_global_pasids(&ctx);
+	own = sva_dev_pasids(&dev);
+	sva_log_init((struct sva_log *)sva_log_default(), count_default, NULL, SVA_LOG_DEBUG);
+	ERR_ONE_LINE(sva_pasid_free(g, 300), -ENOENT, "sva_pasid_free on the global space");
+	ok(strstr(cap.last, "[256, 1048575]") != NULL, "  the line names the global range: %s", cap.last);
+	ERR_ONE_LINE(sva_pasid_release(g, 10), -ERANGE, "sva_pasid_release on the global space");
+	ERR_ONE_LINE(sva_pasid_free(own, 300), -ERANGE, "sva_pasid_free on the device's space");
+	ok(strstr(cap.last, "[1, 255]") != NULL, "  the line names the device's range: %s", cap.last);
+	ERR_ONE_LINE(sva_pasid_alloc(own, NULL, NULL), -EINVAL, "sva_pasid_alloc with a NULL pasid on the device's space");
+	OUTCOME_DEBUG(sva_pasid_lookup(g, 300, NULL), -ENOENT, "sva_pasid_lookup on the global space");
+	if (sva_pasid_alloc(g, NULL, &p) || sva_pasid_free(g, p))
+		tap_bail("alloc/free");
+	is_int(default_lines, 0, "none of them went to the process-wide log");
+	sva_log_init((struct sva_log *)sva_log_default(), NULL, NULL, SVA_LOG_DEFAULT);
+	sva_pasid_release(g, p);
+	sva_dev_pasids_fini(&dev);
+	sva_ctx_pasids_fini(&ctx);
+}
+
 int main(void)
 {
 	test_ctx_ranges();
@@ -560,5 +605,6 @@ int main(void)
 	test_set_range();
 	test_shared_global();
 	test_broker_lease();
+	test_owner_log();
 	return done_testing();
 }

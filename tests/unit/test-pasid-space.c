@@ -5,7 +5,10 @@
  * error, stats, and the internal owner / alloc-at / set-range calls.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "pasid_space.h"
 #include "../tap.h"
@@ -522,6 +525,191 @@ static void test_log_level(void)
 	sva_pasid_space_free(s);
 }
 
+/*
+ * sva_pasid_alloc(3), ERRORS: "Each error is logged with one line through the
+ * space's log: at debug level for -ENOSPC of sva_pasid_alloc(), at error
+ * level otherwise"; sva_pasid_lookup(3): -ENOENT and -ERANGE at debug level;
+ * sva_pasid_space_new(3): every error is one line (an error, so at error
+ * level).  Each call's every errno, with its level.
+ */
+static void test_error_levels(void)
+{
+	struct sva_pasid_space_opts o = { .size = sizeof(o), .min = 5, .max = 4 };
+	struct sva_pasid_space *s = space(0, 10, 12, UINT64_MAX), *out = NULL;
+	uint32_t p, q;
+
+#define AT_LEVEL(expr, want, lvl, name)                                                                   \
+	do {                                                                                               \
+		int before_ = cap.lines;                                                                   \
+		is_int((expr), (want), "%s: %s", (name), #want);                                           \
+		ok(cap.lines - before_ == 1 && cap.level == (lvl), "  one line at %s (%d lines, level %d: %s)", \
+		   #lvl, cap.lines - before_, cap.level, cap.last);                                        \
+	} while (0)
+	AT_LEVEL(sva_pasid_space_new(&o, &out), -EINVAL, SVA_LOG_ERROR, "space_new, empty range");
+	o = (struct sva_pasid_space_opts){ .size = sizeof(o), .max = SVA_PASID_MAX + 1 };
+	AT_LEVEL(sva_pasid_space_new(&o, &out), -ERANGE, SVA_LOG_ERROR, "space_new, max too large");
+	AT_LEVEL(sva_pasid_space_new(NULL, NULL), -EINVAL, SVA_LOG_ERROR, "space_new, NULL out");
+	AT_LEVEL(sva_pasid_alloc(s, NULL, NULL), -EINVAL, SVA_LOG_ERROR, "alloc, NULL pasid");
+	AT_LEVEL(sva_pasid_alloc(NULL, NULL, &p), -EINVAL, SVA_LOG_ERROR, "alloc, NULL space");
+	sva_pasid_alloc(s, NULL, &p);
+	sva_pasid_alloc(s, NULL, &q);
+	sva_pasid_alloc(s, NULL, &q);
+	AT_LEVEL(sva_pasid_alloc(s, NULL, &q), -ENOSPC, SVA_LOG_DEBUG, "alloc, full");
+	AT_LEVEL(sva_pasid_free(s, 9), -ERANGE, SVA_LOG_ERROR, "free, below min");
+	AT_LEVEL(sva_pasid_free(NULL, p), -EINVAL, SVA_LOG_ERROR, "free, NULL space");
+	AT_LEVEL(sva_pasid_release(s, p), -EINVAL, SVA_LOG_ERROR, "release of an allocated PASID");
+	AT_LEVEL(sva_pasid_release(s, 13), -ERANGE, SVA_LOG_ERROR, "release, above max");
+	AT_LEVEL(sva_pasid_release(NULL, p), -EINVAL, SVA_LOG_ERROR, "release, NULL space");
+	AT_LEVEL(sva_pasid_barrier(NULL), -EINVAL, SVA_LOG_ERROR, "barrier, NULL space");
+	sva_pasid_free(s, p);
+	AT_LEVEL(sva_pasid_alloc(s, NULL, &q), -ENOSPC, SVA_LOG_DEBUG, "alloc, full with one in quarantine");
+	AT_LEVEL(sva_pasid_free(s, p), -ENOENT, SVA_LOG_ERROR, "free, double free");
+	AT_LEVEL(sva_pasid_lookup(s, p, NULL), -ENOENT, SVA_LOG_DEBUG, "lookup of a freed PASID");
+	AT_LEVEL(sva_pasid_lookup(s, 13, NULL), -ERANGE, SVA_LOG_DEBUG, "lookup above max");
+	AT_LEVEL(sva_pasid_lookup(NULL, p, NULL), -EINVAL, SVA_LOG_ERROR, "lookup, NULL space");
+#undef AT_LEVEL
+	ok(out == NULL, "no failed sva_pasid_space_new stored a space");
+	sva_pasid_space_free(s);
+}
+
+/* "On failure nothing has changed": a refused stats call leaves *stats alone. */
+static void test_stats_refused_untouched(void)
+{
+	struct sva_pasid_space *s = space(0, 1, 4, 0);
+	struct sva_pasid_stats st, want;
+
+	memset(&st, 0x5a, sizeof(st));
+	st.size = sizeof(st) - 1;
+	want = st;
+	is_int(sva_pasid_stats(s, &st), -EINVAL, "stats with a short size: -EINVAL");
+	ok(memcmp(&st, &want, sizeof(st)) == 0, "  and *stats untouched");
+	st.size = 0;
+	want = st;
+	is_int(sva_pasid_stats(s, &st), -EINVAL, "stats with size 0: -EINVAL");
+	ok(memcmp(&st, &want, sizeof(st)) == 0, "  and *stats untouched");
+	sva_pasid_space_free(s);
+}
+
+/*
+ * sva_pasid_space_new(3), THREAD SAFETY: "A space is process memory, so a
+ * child made by fork(2) gets a copy of it, which it may use".  The child
+ * runs every call on its copy (reuse after release included); the parent's
+ * space is as it was.  Then the same from a parent that has had a second
+ * thread (the space's lock then takes its threaded path), none of whose
+ * threads is inside a call at the fork.
+ */
+static int child_uses_copy(struct sva_pasid_space *s)
+{
+	uint32_t p, q;
+	void *d = NULL;
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+
+	if (sva_pasid_lookup(s, 1, &d) || d != tag(1))
+		return 10; /* the parent's allocation is in the copy */
+	if (sva_pasid_alloc(s, tag(50), &p) || p != 3 || sva_pasid_free(s, 1) || sva_pasid_release(s, 1))
+		return 11;
+	if (sva_pasid_barrier(s) != 1 || sva_pasid_alloc(s, tag(51), &q) || q != 4)
+		return 12; /* never-used ones first */
+	if (sva_pasid_alloc(s, tag(52), &q) || q != 1 || sva_pasid_lookup(s, 1, &d) || d != tag(52))
+		return 13; /* then the released one, with its new drvdata */
+	if (sva_pasid_stats(s, &st) || st.allocated != 4 || st.free != 0)
+		return 14;
+	return 0;
+}
+
+static void *idle_thread(void *arg)
+{
+	return arg;
+}
+
+static void test_fork_copy(void)
+{
+	for (int threaded = 0; threaded < 2; threaded++) {
+		const char *how = threaded ? "a parent that has had a thread" : "a single-threaded parent";
+		struct sva_pasid_space *s = space(0, 1, 4, UINT64_MAX);
+		struct sva_pasid_stats st;
+		uint32_t p;
+		int status = -1;
+		pid_t pid;
+		void *d = NULL;
+
+		if (threaded) {
+			pthread_t t;
+
+			if (pthread_create(&t, NULL, idle_thread, NULL) || pthread_join(t, NULL))
+				tap_bail("pthread_create");
+		}
+		sva_pasid_alloc(s, tag(1), &p);
+		sva_pasid_alloc(s, tag(2), &p);
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0)
+			_exit(child_uses_copy(s));
+		waitpid(pid, &status, 0);
+		is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+		       "fork from %s: the child uses its copy (every call, reuse after release)", how);
+		st = stats(s);
+		ok(st.allocated == 2 && st.quarantined == 0 && st.free == 2, "  the parent's counts are as they were");
+		ok(sva_pasid_lookup(s, 1, &d) == 0 && d == tag(1) && sva_pasid_lookup(s, 3, NULL) == -ENOENT,
+		   "  the parent's PASIDs are as they were");
+		p = 0;
+		is_int(sva_pasid_alloc(s, NULL, &p), 0, "  the parent allocates");
+		is_int(p, 3, "  and its next PASID is still 3");
+		sva_pasid_space_free(s);
+	}
+}
+
+/*
+ * sva_pasid_space_new(3): "sva_pasid_space_new() is thread-safe", and so is
+ * every call on a space but sva_pasid_space_free().  Threads make, use and
+ * free spaces of their own at once (the first ones choose the lock's mode
+ * and set up the default log); each space is whole.
+ */
+#define NEW_THREADS 4
+#define NEW_ROUNDS 200
+
+static void *new_free_loop(void *arg)
+{
+	uintptr_t bad = 0;
+
+	(void)arg;
+	for (int i = 0; i < NEW_ROUNDS; i++) {
+		struct sva_pasid_space_opts o = { .size = sizeof(o), .min = 1, .max = 3, .grace_ns = UINT64_MAX };
+		struct sva_pasid_space *s = NULL;
+		struct sva_pasid_stats st = { .size = sizeof(st) };
+		uint32_t p = 0;
+		void *d = NULL;
+
+		if (sva_pasid_space_new(&o, &s) || !s) {
+			bad++;
+			continue;
+		}
+		if (sva_pasid_alloc(s, &o, &p) || p != 1 || sva_pasid_lookup(s, 1, &d) || d != &o ||
+		    sva_pasid_stats(s, &st) || st.allocated != 1 || st.free != 2)
+			bad++;
+		sva_pasid_space_free(s);
+	}
+	return (void *)bad;
+}
+
+static void test_new_concurrent(void)
+{
+	pthread_t t[NEW_THREADS];
+	uintptr_t bad = 0;
+
+	for (int i = 0; i < NEW_THREADS; i++)
+		if (pthread_create(&t[i], NULL, new_free_loop, NULL))
+			tap_bail("pthread_create");
+	for (int i = 0; i < NEW_THREADS; i++) {
+		void *r;
+
+		pthread_join(t[i], &r);
+		bad += (uintptr_t)r;
+	}
+	is_int(bad, 0, "%d threads x %d spaces made, used and freed at once: each one whole", NEW_THREADS,
+	       NEW_ROUNDS);
+}
+
 int main(void)
 {
 	capture_default_log();
@@ -538,5 +726,9 @@ int main(void)
 	test_set_range();
 	test_log_level();
 	test_enospc_advice();
+	test_error_levels();
+	test_stats_refused_untouched();
+	test_fork_copy();
+	test_new_concurrent();
 	return done_testing();
 }
