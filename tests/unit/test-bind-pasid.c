@@ -323,7 +323,10 @@ static void test_retired_driver_owned(struct sva_dev *dev, struct sva_mm *mm)
 
 		ERR_ONE_LINE(sva_pasid_free(g, dp), -EBUSY, "sva_pasid_free of the driver's retired PASID");
 		ERR_ONE_LINE(sva_pasid_release(g, dp), -EINVAL, "sva_pasid_release of the driver's retired PASID");
-		ok(sva_pasid_lookup(g, dp, &d) == 0, "  it stays allocated: the space's lookup finds it");
+		int found = sva_pasid_lookup(g, dp, &d);
+
+		ok(found == 0 && d == (void *)0xd7,
+		   "  it stays allocated: the space's lookup finds it with the driver's drvdata (%p)", d);
 		sva_pasid_barrier(g);
 		ok(same_counts(before, stats_of(g)), "  no refusal or barrier changed the counts");
 	}
