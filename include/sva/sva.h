@@ -527,7 +527,7 @@ struct sva_pasid_stats {
 };
 
 /* Counts at one instant (allocated + quarantined + free = max - min + 1).
- * Thread-safe.  Errors: -EINVAL NULL or bad size. */
+ * Thread-safe.  Errors: -EINVAL NULL or bad size (*stats untouched). */
 int sva_pasid_stats(const struct sva_pasid_space *space, struct sva_pasid_stats *stats);
 
 /*
