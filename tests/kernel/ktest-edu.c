@@ -229,6 +229,25 @@ static void dma_checks(struct sva_dev *dev, struct sva_mm *mm)
 		landed += hidden[i] != 0x5a;
 	is_int(landed, 0, "the invisible page is untouched");
 
+	/* Device memory (edu's own BAR0 mapped again, low: a VM_PFNMAP
+	 * mapping) is memory the kernel cannot pin: sva_mm_prefault(3) says
+	 * -EPERM once a device is bound. */
+	{
+		struct kabi_vfio_region_info ri;
+		void *at = (void *)(uintptr_t)(BUF_VA + 16 * PG);
+		void *bar2 = ktest_vfio_region(dev, KABI_VFIO_PCI_BAR0_REGION_INDEX, &ri)
+				     ? MAP_FAILED
+				     : mmap(at, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE,
+					    sva_dev_fd(dev), (off_t)ri.offset);
+
+		if (ok(bar2 == at, "edu's BAR0 mapped a second time at %p (%s)", at,
+		       bar2 == MAP_FAILED ? strerror(errno) : "ok")) {
+			is_int(sva_mm_prefault(mm, bar2, PG), -EPERM,
+			       "sva_mm_prefault of device memory (edu's BAR0, VM_PFNMAP): -EPERM");
+			munmap(bar2, PG);
+		}
+	}
+
 	/* After invalidate, the device loses access at once. */
 	is_int(sva_mm_invalidate(mm, dst, PG), 2 * PG,
 	       "invalidate dst (its chunk spans src too)");

@@ -843,6 +843,63 @@ static void unpinnable_neighbours(void)
 }
 
 /*
+ * memfd_secret(2) memory: the kernel pins none of it (its pages are out of
+ * the kernel's direct map), so sva_bind(3) and sva_mm_prefault(3) promise
+ * -EPERM for it, a fault answered INVALID with that reason and a prefault
+ * refused with it, nothing mapped.
+ */
+static void secret_memory(void)
+{
+	const uint64_t at = 0x69000000ull;
+	struct reports rep = { 0 };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops, .drvdata = &rep };
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	struct sva_ctx *ctx;
+	struct sva_bond *bond;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	unsigned char *p;
+	int fd;
+
+#ifdef SYS_memfd_secret
+	fd = (int)syscall(SYS_memfd_secret, 0);
+#else
+	fd = -1;
+	errno = ENOSYS;
+#endif
+	if (fd < 0 || ftruncate(fd, 2 * PG)) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "memfd_secret(2) is not available here (%s)", strerror(errno));
+		skip(4, why);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	p = mmap((void *)(uintptr_t)at, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (p == MAP_FAILED) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "mmap of memfd_secret(2) memory failed (%s)", strerror(errno));
+		skip(4, why);
+		close(fd);
+		return;
+	}
+	p[0] = 0x5a;
+	ctx = ctx_mode(1);
+	if (sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm) || sva_bind(dev, mm, &bo, &bond))
+		ktest_bail("mock, address space or bind");
+	is_int(fault(ctx, dev, bond, at + 8, SVA_ACCESS_READ, 1), 0, "memfd_secret: a fault on it is answered");
+	ok(rep.n == 1 && rep.last.reason == -EPERM, "memfd_secret: refused, -EPERM (%d reports, reason %d)", rep.n,
+	   rep.last.reason);
+	is_int(sva_mm_prefault(mm, p + PG, PG), -EPERM, "memfd_secret: sva_mm_prefault with a device bound: -EPERM");
+	sva_bond_stats(bond, &st);
+	is_int(st.pages_mapped, 0, "memfd_secret: nothing mapped");
+	release_memfd_setup(ctx, dev, mm, bond, p, 2 * PG, fd);
+}
+
+/*
  * A mapping the application registered with its own userfaultfd (MISSING
  * mode, not user-mode only), one page supplied, no handler running: pinning
  * a page nobody supplied would wait for the handler, so a fault there must
@@ -974,6 +1031,7 @@ int main(void)
 	thp_run_checks();
 	hugetlb_checks();
 	unpinnable_neighbours();
+	secret_memory();
 	hugepage_names();
 	shmem_thp_checks();
 	queue_fd_limit();
