@@ -9,11 +9,14 @@
 #define SVA_TESTS_KTEST_PROC_H
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,46 +48,132 @@ static inline int ktest_count_tasks(void)
 	return ktest_count_entries("/proc/self/task");
 }
 
+/* A thread name's longest: TASK_COMM_LEN (16) less its NUL.  A longer one
+ * can never match, so asking for it is the caller's mistake. */
+#define KTEST_COMM_MAX 15
+
+/* libsva's own thread names (libsva(7)), one spelling for every test. */
+#define KTEST_FAULT_THREAD "sva-fault"
+#define KTEST_MONITOR_THREAD "sva-coherence"
+
 /*
- * Is every thread of this process named `name` asleep in one of the system
- * calls nr1, nr2, nr3?  /proc/self/task/TID/syscall gives the number only of
- * a sleeping thread ("running" for one on a CPU or preempted).  True when no
- * thread has the name.
+ * Thread tid's name, its newline cut, into out (len bytes; KTEST_COMM_MAX + 2
+ * hold any): 0, or -errno (-ENOENT: the thread is gone), out then "".
  */
-static inline bool ktest_threads_asleep_in(const char *name, long nr1, long nr2, long nr3)
+static inline int ktest_thread_comm(pid_t tid, char *out, size_t len)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	bool all = d != NULL;
+	char path[64];
+	FILE *f;
+	int ret = 0;
 
-	while (all && (e = readdir(d))) {
-		char path[300], line[64] = "";
-		FILE *f;
-		long nr = -1;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue; /* gone meanwhile */
-		if (!fgets(line, sizeof(line), f))
-			line[0] = '\0';
-		fclose(f);
-		line[strcspn(line, "\n")] = '\0';
-		if (strcmp(line, name))
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", e->d_name);
-		f = fopen(path, "r");
-		if (f && fgets(line, sizeof(line), f) && sscanf(line, "%ld", &nr) != 1)
-			nr = -1;
-		if (f)
-			fclose(f);
-		all = nr >= 0 && (nr == nr1 || nr == nr2 || nr == nr3);
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/comm", (long)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	if (!fgets(out, (int)len, f)) {
+		out[0] = '\0';
+		ret = -EIO;
 	}
-	if (d)
-		closedir(d);
-	return all;
+	fclose(f);
+	out[strcspn(out, "\n")] = '\0';
+	return ret;
+}
+
+/*
+ * The one walk of /proc/self/task: fn(tid, arg) for each thread of this
+ * process named `name` (each thread when name is NULL), a thread gone
+ * meanwhile skipped.  fn (NULL: count only) returns 0 to go on, 1 to stop
+ * there, or a negative errno to stop with it.  Returns how many threads
+ * matched (fn's last included), or a negative errno: -EINVAL an empty name,
+ * -ENAMETOOLONG one no thread can bear, opendir()'s, or fn's.  0 is a count,
+ * not an error: a caller that expects a thread says so by checking it.
+ */
+static inline int ktest_for_each_thread_named(const char *name, int (*fn)(pid_t tid, void *arg), void *arg)
+{
+	struct dirent *e;
+	int n = 0, ret = 0;
+	DIR *d;
+
+	if (name && !name[0])
+		return -EINVAL;
+	if (name && strlen(name) > KTEST_COMM_MAX)
+		return -ENAMETOOLONG;
+	d = opendir("/proc/self/task");
+	if (!d)
+		return -errno;
+	while (!ret && (e = readdir(d))) {
+		char comm[KTEST_COMM_MAX + 2], *end;
+		long tid = strtol(e->d_name, &end, 10);
+
+		if (tid <= 0 || *end)
+			continue; /* "." and ".." */
+		if (name && (ktest_thread_comm((pid_t)tid, comm, sizeof(comm)) || strcmp(comm, name)))
+			continue;
+		n++;
+		if (fn)
+			ret = fn((pid_t)tid, arg);
+	}
+	closedir(d);
+	return ret < 0 ? ret : n;
+}
+
+/*
+ * The system call thread tid sleeps in, from /proc/self/task/TID/syscall:
+ * its number, or -1 for a thread on a CPU or preempted ("running"), blocked
+ * outside a system call, or gone.  *sp (unless NULL): its user stack pointer
+ * when the line has it (a thread asleep in a system call), else untouched.
+ */
+static inline long ktest_thread_syscall(pid_t tid, uintptr_t *sp)
+{
+	unsigned long v[8];
+	char path[64], line[256];
+	long nr = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/syscall", (long)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fgets(line, sizeof(line), f) && sscanf(line, "%ld", &nr) != 1)
+		nr = -1;
+	fclose(f);
+	if (sp && nr >= 0 &&
+	    sscanf(line, "%*d %lx %lx %lx %lx %lx %lx %lx %lx", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+		   &v[7]) == 8)
+		*sp = v[6];
+	return nr;
+}
+
+struct ktest_asleep {
+	long nr[3];
+	int asleep;
+};
+
+static inline int ktest_asleep_one(pid_t tid, void *arg)
+{
+	struct ktest_asleep *a = arg;
+	long nr = ktest_thread_syscall(tid, NULL);
+
+	a->asleep += nr >= 0 && (nr == a->nr[0] || nr == a->nr[1] || nr == a->nr[2]);
+	return 0;
+}
+
+/*
+ * How many of this process's threads are named `name` (or a negative errno,
+ * as ktest_for_each_thread_named()); *asleep: how many of those sleep in one
+ * of the system calls nr1, nr2, nr3.  /proc/self/task/TID/syscall gives the
+ * number only of a sleeping thread.  "All of them" is asleep == the count,
+ * which holds for none as well: the caller compares the count with what it
+ * expects, so that a wrong name is not an empty set that always settles.
+ */
+static inline int ktest_threads_asleep_in(const char *name, long nr1, long nr2, long nr3, int *asleep)
+{
+	struct ktest_asleep a = { { nr1, nr2, nr3 }, 0 };
+	int n = ktest_for_each_thread_named(name, ktest_asleep_one, &a);
+
+	*asleep = a.asleep;
+	return n;
 }
 
 /* poll(2) has no system call of its own on arm64 (glibc's is ppoll). */
@@ -108,7 +197,9 @@ static inline bool ktest_fault_threads_settle(const char *name, unsigned ms)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		if (ktest_threads_asleep_in(name, SYS_io_uring_enter, KTEST_SYS_POLL, SYS_ppoll))
+		int asleep, n = ktest_threads_asleep_in(name, SYS_io_uring_enter, KTEST_SYS_POLL, SYS_ppoll, &asleep);
+
+		if (n >= 0 && asleep == n)
 			return true;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((int64_t)(t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= (int64_t)ms)
