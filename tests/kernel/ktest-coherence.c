@@ -1357,36 +1357,9 @@ static int find_uffd(void)
  * calls now? */
 static bool monitor_in(long nr1, long nr2)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	bool in = false;
+	int asleep, n = ktest_threads_asleep_in(KTEST_MONITOR_THREAD, nr1, nr2, nr2, &asleep);
 
-	while (d && !in && (e = readdir(d))) {
-		char path[300], line[64] = "";
-		FILE *f;
-		long nr;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (!fgets(line, sizeof(line), f) || strcmp(line, "sva-coherence\n")) {
-			fclose(f);
-			continue;
-		}
-		fclose(f);
-		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", e->d_name);
-		f = fopen(path, "r");
-		if (f && fgets(line, sizeof(line), f) && sscanf(line, "%ld", &nr) == 1)
-			in = nr == nr1 || nr == nr2;
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return in;
+	return n > 0 && asleep > 0;
 }
 
 /* Is the monitor asleep in poll()?  A test that gives the monitor's numbers
@@ -1813,7 +1786,7 @@ static int stopfd_gen_child(int out)
 	if (ufd < 0 || dup2(idle, ufd) != ufd)
 		_exit(8);
 	sva_mm_free(next);
-	got[1] = threads_named("sva-coherence", NULL); /* none: the let-go one ended at its wake-up */
+	got[1] = threads_named(KTEST_MONITOR_THREAD, NULL); /* none: the let-go one ended at its wake-up */
 	got[2] = munmap(b, 4 * PG) == 0;
 	sva_ctx_free(ctx);
 	if (write(out, got, sizeof(got)) != sizeof(got))
@@ -2303,12 +2276,12 @@ static int abandon_gen_child(int out)
 	if (write(idle, &one, sizeof(one)) != sizeof(one)) /* monitor 1 wakes */
 		_exit(9);
 	usleep(300000);
-	got[0] = threads_named("sva-coherence", NULL); /* monitor 2, held */
+	got[0] = threads_named(KTEST_MONITOR_THREAD, NULL); /* monitor 2, held */
 	atomic_store(&g_abandon_released, 1);
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 0, 2000);
-	got[1] = threads_named("sva-coherence", NULL);
+	KTEST_WAIT_WHILE(threads_named(KTEST_MONITOR_THREAD, NULL) > 0, 2000);
+	got[1] = threads_named(KTEST_MONITOR_THREAD, NULL);
 	sva_mm_free(next);
-	got[2] = threads_named("sva-coherence", NULL);
+	got[2] = threads_named(KTEST_MONITOR_THREAD, NULL);
 	if (sva_mm_new(ctx, NULL, &third))
 		_exit(10);
 	d = ktest_map_at(VA + 48 * PG, 4 * PG, PROT_READ | PROT_WRITE);
@@ -2374,7 +2347,7 @@ static int lost_gen_child(int out)
 	got[0] = sva_mm_fence(next);
 	if (write(idle, &one, sizeof(one)) != sizeof(one))
 		_exit(8);
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 1, 2000);
+	KTEST_WAIT_WHILE(threads_named(KTEST_MONITOR_THREAD, NULL) > 1, 2000);
 	got[1] = sva_mm_fence(next);
 	got[2] = sva_mm_stats(next, &st) == 0 ? st.untracked_reason : -99;
 	sva_mm_free(next);
@@ -2531,7 +2504,7 @@ static struct sva_mm *letgo_setup(unsigned char **b, int *wr)
 	munmap(a, 4 * PG);
 	/* Up to 200 ms for the let-go monitor to wake; it ends there now, and
 	 * only the running one is left. */
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 1, 200);
+	KTEST_WAIT_WHILE(threads_named(KTEST_MONITOR_THREAD, NULL) > 1, 200);
 	*wr = p[1];
 	return next;
 }
@@ -2547,7 +2520,7 @@ static int seq_gen_child(int out)
 		_exit(8);
 	/* A let-go monitor still reading would take the record and block
 	 * again: 300 ms for it, unless none is left to read (the old one ran on). */
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 1, 300);
+	KTEST_WAIT_WHILE(threads_named(KTEST_MONITOR_THREAD, NULL) > 1, 300);
 	got[1] = fence_within(next, 3000);
 	munmap(b, PG); /* the running monitor drains */
 	got[2] = fence_within(next, 3000);
@@ -2584,7 +2557,7 @@ static int letgo_apply_child(int out)
 		_exit(8);
 	/* 300 ms for a let-go monitor that still reads to apply it, unless
 	 * none is left. */
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 1, 300);
+	KTEST_WAIT_WHILE(threads_named(KTEST_MONITOR_THREAD, NULL) > 1, 300);
 	got[0] = (int)(visible_bytes(next) / PG);
 	got[1] = fence_within(next, 3000);
 	munmap(b, 4 * PG); /* the running monitor's own event */
@@ -2976,8 +2949,8 @@ static void stop_close_checks(void)
 	/* Joined, it may still be listed for a moment: pthread_join() returns
 	 * once the kernel clears the thread's tid, before the task is gone
 	 * from /proc (seen once in a full run under TCG). */
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 0, 100);
-	is_int(threads_named("sva-coherence", NULL), 0, "  the monitor is gone");
+	KTEST_WAIT_WHILE(threads_named(KTEST_MONITOR_THREAD, NULL) > 0, 100);
+	is_int(threads_named(KTEST_MONITOR_THREAD, NULL), 0, "  the monitor is gone");
 	alarm(10);
 	is_int(munmap(p, 2 * PG), 0, "  munmap of the once-tracked memory returns");
 	alarm(0);
@@ -3047,8 +3020,8 @@ static void hold_register(void)
 	atomic_store(&sva_test_track_register_hook, NULL);
 	atomic_store(&g_rc_entered, 1);
 	/* Less than stop()'s 2 s grace: a monitor that waits for this is joined. */
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 0, 1000);
-	if (threads_named("sva-coherence", NULL) > 0)
+	KTEST_WAIT_WHILE(threads_named(KTEST_MONITOR_THREAD, NULL) > 0, 1000);
+	if (threads_named(KTEST_MONITOR_THREAD, NULL) > 0)
 		return; /* the monitor waits for this registration: nothing to take */
 	app = app_uffd();
 	if (app >= 0 && (app == g_rc_ufd || dup2(app, g_rc_ufd) == g_rc_ufd))
@@ -3089,7 +3062,7 @@ __attribute__((destructor(150))) static void register_close_report(void)
 	KTEST_WAIT_WHILE(!atomic_load(&g_rc_done), 10000);
 	if (atomic_load(&g_rc_done))
 		pthread_join(g_rc_thread, NULL);
-	KTEST_WAIT_WHILE(threads_named("sva-coherence", NULL) > 0, 5000);
+	KTEST_WAIT_WHILE(threads_named(KTEST_MONITOR_THREAD, NULL) > 0, 5000);
 	got[0] = atomic_load(&g_rc_prefault);
 	got[1] = atomic_load(&g_rc_taken);
 	got[2] = registered_elsewhere(VA + 16 * PG, 4 * PG);
@@ -3631,7 +3604,7 @@ static int uffd_app_events_child(int out)
 	/* The munmap() returns once somebody read its event: the monitor, if
 	 * at all, before it ends (it stops on the file it finds); waited for
 	 * the one or the other, up to 2 s, which it always ran to. */
-	KTEST_WAIT_WHILE(!atomic_load(&g_ae_done) && threads_named("sva-coherence", NULL) > 0, 2000);
+	KTEST_WAIT_WHILE(!atomic_load(&g_ae_done) && threads_named(KTEST_MONITOR_THREAD, NULL) > 0, 2000);
 	got[0] = atomic_load(&g_ae_done);
 	{
 		struct pollfd p = { .fd = ufd, .events = POLLIN };
@@ -3819,14 +3792,14 @@ static void vdso_checks(void)
 
 /* Does thread tid block every signal that can be blocked (all but SIGKILL,
  * SIGSTOP and glibc's two internal ones, 32 and 33)? */
-static bool blocks_all(const char *tid)
+static bool blocks_all(pid_t tid)
 {
 	const unsigned long long want = ~0ull & ~(1ull << 8) & ~(1ull << 18) & ~(1ull << 31) & ~(1ull << 32);
 	char path[300], line[256];
 	bool all = false;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%s/status", tid);
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)tid);
 	f = fopen(path, "r");
 	while (f && fgets(line, sizeof(line), f))
 		if (!strncmp(line, "SigBlk:", 7))
@@ -3836,33 +3809,23 @@ static bool blocks_all(const char *tid)
 	return all;
 }
 
+static int count_blocking(pid_t tid, void *arg)
+{
+	*(int *)arg += blocks_all(tid);
+	return 0;
+}
+
 /* How many of this process's threads have this name; *blocking (unless NULL):
- * how many of those block every signal. */
+ * how many of those block every signal.  /proc/self/task unreadable (or a
+ * name no thread can bear) ends the test: a 0 would pass its "gone" checks. */
 static int threads_named(const char *name, int *blocking)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
+	int nb = 0, n = ktest_for_each_thread_named(name, blocking ? count_blocking : NULL, &nb);
 
+	if (n < 0)
+		ktest_bail("listing the threads named %s: %s", name, strerror(-n));
 	if (blocking)
-		*blocking = 0;
-	while (d && (e = readdir(d))) {
-		char path[300], comm[32] = "";
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
-		if (f && fgets(comm, sizeof(comm), f) && strcspn(comm, "\n") == strlen(name) &&
-		    !strncmp(comm, name, strlen(name))) {
-			n++;
-			if (blocking)
-				*blocking += blocks_all(e->d_name);
-		}
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
+		*blocking = nb;
 	return n;
 }
 
@@ -3889,14 +3852,14 @@ static void names_at_return(void)
 		/* The last round's threads are joined, but a joined thread may
 		 * stay listed in /proc/self/task a moment longer: a second
 		 * "sva-fault" there once made a round miss. */
-		KTEST_WAIT_WHILE(threads_named("sva-fault", NULL) + threads_named("sva-coherence", NULL) > 0,
+		KTEST_WAIT_WHILE(threads_named(KTEST_FAULT_THREAD, NULL) + threads_named(KTEST_MONITOR_THREAD, NULL) > 0,
 				 2000);
 		if (sva_mm_new(ctx, NULL, &mm))
 			ktest_bail("sva_mm_new failed");
-		monitor += threads_named("sva-coherence", NULL) == 1;
+		monitor += threads_named(KTEST_MONITOR_THREAD, NULL) == 1;
 		if (sva_dev_open_mock(ctx, NULL, &dev) || sva_bind(dev, mm, &bo, &bond))
 			ktest_bail("bind failed");
-		fault += threads_named("sva-fault", NULL) == 1;
+		fault += threads_named(KTEST_FAULT_THREAD, NULL) == 1;
 		sva_unbind(bond);
 		sva_dev_close(dev);
 		sva_mm_free(mm);
@@ -3975,10 +3938,10 @@ int main(void)
 	{
 		int blocking;
 
-		is_int(threads_named("sva-coherence", &blocking), 1,
+		is_int(threads_named(KTEST_MONITOR_THREAD, &blocking), 1,
 		       "the coherence monitor is one thread named sva-coherence");
 		is_int(blocking, 1, "  it blocks every signal (libsva(7))");
-		is_int(threads_named("sva-fault", &blocking), 1, "the context's fault thread is one thread, sva-fault");
+		is_int(threads_named(KTEST_FAULT_THREAD, &blocking), 1, "the context's fault thread is one thread, sva-fault");
 		is_int(blocking, 1, "  it blocks every signal too");
 	}
 
