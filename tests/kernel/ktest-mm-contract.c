@@ -16,7 +16,6 @@
  * address maps anew", not by content.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -40,6 +39,7 @@
 #include <sva/sva.h>
 
 #include "../tap.h"
+#include "ktest_proc.h"
 
 #define PG 4096ul
 #define KiB 1024ul
@@ -1651,44 +1651,19 @@ static void edges(void)
 }
 
 
+static int first_sp(pid_t tid, void *arg)
+{
+	ktest_thread_syscall(tid, arg);
+	return 1;
+}
+
 /* The stack pointer of libsva's thread named `name`, as the kernel reports
  * it in /proc/self/task/TID/syscall while the thread sleeps: 0 if none. */
 static uintptr_t thread_sp(const char *name)
 {
-	DIR *dir = opendir("/proc/self/task");
-	struct dirent *e;
 	uintptr_t sp = 0;
 
-	while (dir && (e = readdir(dir))) {
-		char path[300], buf[256];
-		FILE *f;
-		unsigned long v[9];
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		buf[0] = 0;
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = 0;
-		fclose(f);
-		buf[strcspn(buf, "\n")] = 0;
-		if (strcmp(buf, name))
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			break;
-		if (fscanf(f, "%lu %lx %lx %lx %lx %lx %lx %lx %lx", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
-			   &v[7], &v[8]) == 9)
-			sp = v[7];
-		fclose(f);
-		break;
-	}
-	if (dir)
-		closedir(dir);
+	ktest_for_each_thread_named(name, first_sp, &sp);
 	return sp;
 }
 
@@ -1727,13 +1702,13 @@ static void reach(void)
 
 	/* The stacks of libsva's threads. */
 	/* The file says "running" while the thread runs: ask again. */
-	for (int i = 0; i < 200 && !(sp = thread_sp("sva-coherence")); i++)
+	for (int i = 0; i < 200 && !(sp = thread_sp(KTEST_MONITOR_THREAD)); i++)
 		usleep(1000);
 	if (sp)
 		prefault_fails(mm, (void *)(sp & ~(PG - 1)), PG, -EXDEV, "of the coherence monitor's stack");
 	else
 		skip(2, "the monitor's stack pointer not found");
-	for (int i = 0; i < 200 && !(sp = thread_sp("sva-fault")); i++)
+	for (int i = 0; i < 200 && !(sp = thread_sp(KTEST_FAULT_THREAD)); i++)
 		usleep(1000);
 	if (sp)
 		prefault_fails(mm, (void *)(sp & ~(PG - 1)), PG, -EXDEV, "of the fault thread's stack");
