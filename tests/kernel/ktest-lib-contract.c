@@ -431,33 +431,35 @@ static void arena_rlimit(void)
 
 /* ------------------------------------------------------ threads of libsva */
 
+struct tids {
+	long *tid;
+	int n, max;
+};
+
+static int add_tid(pid_t tid, void *arg)
+{
+	struct tids *t = arg;
+
+	if (t->n < t->max)
+		t->tid[t->n++] = tid;
+	return 0;
+}
+
+/* This process's threads, at most max of them: a listing that fails ends the
+ * test, as a list of none would pass the "no thread" checks. */
 static int task_list(long *tids, int max)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
+	struct tids t = { tids, 0, max };
+	int ret = ktest_for_each_thread_named(NULL, add_tid, &t);
 
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.' && n < max)
-			tids[n++] = strtol(e->d_name, NULL, 10);
-	if (d)
-		closedir(d);
-	return n;
+	if (ret < 0)
+		tap_bail("listing /proc/self/task: %s", strerror(-ret));
+	return t.n;
 }
 
 static void task_comm(long tid, char *out, size_t len)
 {
-	char p[64];
-	FILE *f;
-
-	snprintf(p, sizeof(p), "/proc/self/task/%ld/comm", tid);
-	out[0] = 0;
-	if ((f = fopen(p, "r"))) {
-		if (!fgets(out, (int)len, f))
-			out[0] = 0;
-		fclose(f);
-	}
-	out[strcspn(out, "\n")] = 0;
+	ktest_thread_comm((pid_t)tid, out, len);
 }
 
 static long task_field(long tid, const char *key, char *text, size_t len)
@@ -631,7 +633,7 @@ static void fault_threads(void)
 		for (int i = 0; i < k; i++) {
 			char comm[32];
 			task_comm(nw[i], comm, sizeof(comm));
-			named += !strcmp(comm, "sva-fault");
+			named += !strcmp(comm, KTEST_FAULT_THREAD);
 		}
 	}
 	ok(k == 2 && named == 2, "two thread-mode contexts with a fault-capable bond: two sva-fault threads (%d, %d)", k,
