@@ -737,45 +737,21 @@ static char init_comm[32];
 
 static void thread_init(void *arg)
 {
-	char path[64];
-	FILE *f;
-
 	init_calls++;
 	init_tid = syscall(SYS_gettid);
 	init_arg = arg;
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/comm", (long)init_tid);
-	f = fopen(path, "r");
-	if (f) {
-		if (!fgets(init_comm, sizeof(init_comm), f))
-			init_comm[0] = 0;
-		init_comm[strcspn(init_comm, "\n")] = 0;
-		fclose(f);
-	}
+	ktest_thread_comm((pid_t)init_tid, init_comm, sizeof(init_comm));
 }
 
+/* Is a thread of this process named `name`?  A listing that fails ends the
+ * test rather than be a "no". */
 static bool thread_named(const char *name)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	bool found = false;
+	int n = ktest_for_each_thread_named(name, NULL, NULL);
 
-	while ((e = readdir(d))) {
-		char path[300], buf[32] = "";
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(buf, sizeof(buf), f)) {
-			buf[strcspn(buf, "\n")] = 0;
-			if (strcmp(buf, name) == 0)
-				found = true;
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return found;
+	if (n < 0)
+		ktest_bail("listing the threads named %s: %s", name, strerror(-n));
+	return n > 0;
 }
 
 static void thread_checks(void)
@@ -867,7 +843,7 @@ named:
 	sva_dev_open_mock(ctx, NULL, &dev);
 	sva_mm_new(ctx, NULL, &mm);
 	if (sva_bind(dev, mm, NULL, &bond) == 0)
-		ok(thread_named("sva-fault"), "fault_thread_name NULL: sva-fault");
+		ok(thread_named(KTEST_FAULT_THREAD), "fault_thread_name NULL: sva-fault");
 	else
 		ok(0, "default-name bind");
 	sva_unbind(bond);

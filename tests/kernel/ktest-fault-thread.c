@@ -1177,9 +1177,8 @@ int main(void)
 	struct sva_dev *dev;
 	struct sva_mm *mm;
 	struct sva_bond *bond;
-	char path[64], comm[32] = "";
+	char comm[32];
 	int arg = 0, ret;
-	FILE *f;
 
 	ktest_require_iommufd();
 	alarm(120);
@@ -1204,14 +1203,7 @@ int main(void)
 	KTEST_WAIT_WHILE(!atomic_load(&init_calls), 10000);
 	is_int(atomic_load(&init_calls), 1, "the init hook ran once");
 	ok(arg == 1 && atomic_load(&init_tid) != (long)syscall(SYS_gettid), "on the fault thread, with its arg");
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/comm", atomic_load(&init_tid));
-	f = fopen(path, "r");
-	if (f) {
-		if (!fgets(comm, sizeof(comm), f))
-			comm[0] = '\0';
-		fclose(f);
-	}
-	comm[strcspn(comm, "\n")] = '\0';
+	ktest_thread_comm((pid_t)atomic_load(&init_tid), comm, sizeof(comm));
 	ok(strcmp(comm, "drv-faults") == 0, "the thread carries the name asked for (%s)", comm);
 	ok(strcmp(init_name, "drv-faults") == 0, "already when its init hook runs (%s)", init_name);
 	stop(ctx, dev, mm);
