@@ -1860,7 +1860,11 @@ static void cost_checks(void)
 		if (!is_int(sva_bind(dev, mm, NULL, &bond), 0, "%s: a fault-capable bind", mode))
 			goto out;
 		/* the thread closes its ring's descriptor once registered */
-		ok(ktest_fault_threads_settle("sva-fault", 10000), "%s: the fault thread (if any) waits for faults", mode);
+		is_int(ktest_fault_threads_settle(KTEST_FAULT_THREAD, !poll_mode, 10000), 0,
+		       "%s: the fault thread (%s) waits for faults", mode, poll_mode ? "none" : "one");
+		if (!poll_mode)
+			is_int(ktest_fault_threads_settle("sva-fualt", 1, 0), -ESRCH,
+			       "thread: a misspelled fault thread name does not settle: no thread has it");
 		f2 = count_fds();
 		t2 = count_threads();
 		if (poll_mode)

@@ -183,15 +183,24 @@ static inline int ktest_threads_asleep_in(const char *name, long nr1, long nr2, 
 #define KTEST_SYS_POLL (-2L)
 #endif
 
+/* For ktest_fault_threads_settle(): the caller cannot know how many fault
+ * threads there are (a check shared by contexts with and without one). */
+#define KTEST_THREADS_ANY (-1)
+
 /*
- * Wait, up to ms milliseconds by the clock, until libsva's fault threads
- * named `name` ("sva-fault" unless the context names them) sleep in their
- * wait for faults: io_uring_enter(2), or poll(2) where io_uring is not to be
- * had.  A first fault-capable bind may return before its thread has made its
- * ring's descriptor and closed it again (sva_bind(3)): a count of
- * /proc/self/fd taken meanwhile is one off.  False if they did not.
+ * Wait, up to ms milliseconds by the clock, until exactly `want` threads are
+ * named `name` (KTEST_FAULT_THREAD unless the context names them;
+ * KTEST_THREADS_ANY: any number, none included) and all of them sleep in
+ * their wait for faults: io_uring_enter(2), or poll(2) where io_uring is not
+ * to be had.  A first fault-capable bind may return before its thread has
+ * made its ring's descriptor and closed it again (sva_bind(3)): a count of
+ * /proc/self/fd taken meanwhile is one off.  0 when they did; -ESRCH when
+ * the number of threads so named was still not `want` (a thread missing, or
+ * a name no thread has: it used to count as settled), -ETIMEDOUT when it
+ * was but one of them was not asleep there; or a negative errno of
+ * ktest_for_each_thread_named() at once.
  */
-static inline bool ktest_fault_threads_settle(const char *name, unsigned ms)
+static inline int ktest_fault_threads_settle(const char *name, int want, unsigned ms)
 {
 	struct timespec t0, t;
 
@@ -199,11 +208,13 @@ static inline bool ktest_fault_threads_settle(const char *name, unsigned ms)
 	for (;;) {
 		int asleep, n = ktest_threads_asleep_in(name, SYS_io_uring_enter, KTEST_SYS_POLL, SYS_ppoll, &asleep);
 
-		if (n >= 0 && asleep == n)
-			return true;
+		if (n < 0)
+			return n;
+		if ((want == KTEST_THREADS_ANY || n == want) && asleep == n)
+			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((int64_t)(t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= (int64_t)ms)
-			return false;
+			return want == KTEST_THREADS_ANY || n == want ? -ETIMEDOUT : -ESRCH;
 		usleep(1000);
 	}
 }
