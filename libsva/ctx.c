@@ -320,6 +320,12 @@ SVA_EXPORT int sva_ctx_new(const struct sva_ctx_opts *uopts, struct sva_ctx **ou
 	if (opts.dev_root && !opts.dev_root[0])
 		return sva_fail(sva_log_default(), -EINVAL,
 				"sva_ctx_new: dev_root is empty (NULL means /dev; \"/\" a tree at the top)");
+	/* open("") is -ENOENT, whose line would blame a kernel without iommufd
+	 * for a mistake for NULL.  Ignored with SVA_CTX_ADOPT_FD and
+	 * SVA_CTX_BROKER, as broker_path is without SVA_CTX_BROKER. */
+	if (!(opts.flags & (SVA_CTX_ADOPT_FD | SVA_CTX_BROKER)) && opts.iommu_path && !opts.iommu_path[0])
+		return sva_fail(sva_log_default(), -EINVAL,
+				"sva_ctx_new: iommu_path is empty (NULL means /dev/iommu)");
 	if (opts.sysfs_root && strlen(opts.sysfs_root) > SVA_ROOT_MAX)
 		return refuse_name(&opts, "sysfs_root", opts.sysfs_root, SVA_ROOT_MAX);
 	if (opts.dev_root && strlen(opts.dev_root) > SVA_ROOT_MAX)

@@ -128,7 +128,7 @@ struct sva_ctx_opts {
 	int iommufd;		/* with SVA_CTX_ADOPT_FD: an iommufd passed in (the
 				 * container case).  libsva works on a duplicate; the
 				 * caller keeps and closes its own fd. */
-	const char *iommu_path; /* NULL: "/dev/iommu" */
+	const char *iommu_path; /* NULL: "/dev/iommu"; ignored with ADOPT_FD, BROKER */
 	const char *sysfs_root; /* NULL: "/sys" (a container may see it elsewhere) */
 	const char *dev_root;	/* NULL: "/dev" */
 	sva_log_fn log_fn;	/* NULL: stderr */
@@ -160,7 +160,8 @@ struct sva_ctx_opts {
  * duplicate of its iommufd and a block of PASIDs, which becomes the
  * context's global range (libsva(7), The broker).  Thread-safe.
  * Errors: -EINVAL bad opts, flags or log level, an empty fault_thread_name
- * (NULL names it sva-fault), or NULL out (and, with
+ * (NULL names it sva-fault), sysfs_root, dev_root or (without
+ * SVA_CTX_ADOPT_FD or SVA_CTX_BROKER) iommu_path, or NULL out (and, with
  * SVA_CTX_BROKER, SVA_CTX_ADOPT_FD or a global PASID range set too, or an
  * empty broker_path;
  * SVA_CTX_ISOLATED without SVA_CTX_BROKER); -ENOENT no

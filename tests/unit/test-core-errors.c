@@ -174,6 +174,22 @@ static void ctx_errors(void)
 	o.dev_root = "";
 	is_int(sva_ctx_new(&o, &ctx), -EINVAL, "an empty dev_root: -EINVAL");
 	ok(ctx == (struct sva_ctx *)0x1, "  *out untouched");
+	/* An empty iommu_path was opened as it was: -ENOENT, whose line sent
+	 * the reader to CONFIG_IOMMUFD for what is a mistake for NULL. */
+	o = base_opts();
+	o.iommu_path = "";
+	{
+		int fds_ = count_fds();
+
+		is_int(sva_ctx_new(&o, &ctx), -EINVAL, "an empty iommu_path: -EINVAL");
+		ok(ctx == (struct sva_ctx *)0x1, "  *out untouched");
+		is_int(count_fds(), fds_, "  nothing left open");
+	}
+	/* Ignored with SVA_CTX_ADOPT_FD (sva_ctx_new(3)), as broker_path is
+	 * without SVA_CTX_BROKER: the adopted descriptor's own error. */
+	o.flags = SVA_CTX_ADOPT_FD;
+	o.iommufd = -1;
+	is_int(sva_ctx_new(&o, &ctx), -EBADF, "an empty iommu_path with SVA_CTX_ADOPT_FD: ignored (-EBADF for fd -1)");
 	o = base_opts();
 	o.global_pasid_min = 5000;
 	o.global_pasid_max = 4000;
