@@ -204,12 +204,12 @@ SVA_EXPORT int sva_mm_allow(struct sva_mm *mm, const void *addr, size_t len)
 	return 0;
 }
 
-SVA_EXPORT int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len)
+int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed)
 {
 	uint64_t start, end;
-	unsigned failed = 0;
 	int ret;
 
+	*failed = 0;
 	ret = check_args(mm, addr, len, "sva_mm_deny", &start, &end);
 	if (ret)
 		return ret;
@@ -219,13 +219,25 @@ SVA_EXPORT int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len)
 		/* Faults resolve under mm->lock: none can map it back between the
 		 * two.  Chunks go whole, as in sva_mm_invalidate(). */
 		pthread_mutex_lock(&mm->map_lock);
-		sva_mm_withdraw_locked(mm, start, end, &failed);
+		sva_mm_withdraw_locked(mm, start, end, failed);
 		pthread_mutex_unlock(&mm->map_lock);
 	}
 	pthread_mutex_unlock(&mm->lock);
 	sva_mm_reap(mm);
 	if (ret)
 		return sva_fail(&mm->ctx->log, ret, "sva_mm_deny: out of memory");
+	return 0;
+}
+
+SVA_EXPORT int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len)
+{
+	uint64_t start = (uintptr_t)addr, end = start + len; /* page-aligned: check_args() */
+	unsigned failed;
+	int ret;
+
+	ret = sva_reach_deny(mm, addr, len, &failed);
+	if (ret)
+		return ret;
 	if (failed)
 		return sva_fail(&mm->ctx->log, -EIO,
 				"sva_mm_deny: the kernel refused to unmap %u chunk(s) in 0x%llx-0x%llx: they stay "
