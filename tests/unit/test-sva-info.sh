@@ -282,6 +282,9 @@ done
 (SVA_SYSFS_ROOT=$long SVA_DEV_ROOT=$long; export SVA_SYSFS_ROOT SVA_DEV_ROOT; run --help; exit $rc); rc=$?
 check "--help with an over-long \$SVA_SYSFS_ROOT and \$SVA_DEV_ROOT: the help, status 0" \
 	eval '[ "$rc" -eq 0 ] && has "^Usage: sva-info"'
+(SVA_SYSFS_ROOT=$long SVA_DEV_ROOT=$long; export SVA_SYSFS_ROOT SVA_DEV_ROOT; run --version; exit $rc); rc=$?
+check "--version with an over-long \$SVA_SYSFS_ROOT and \$SVA_DEV_ROOT: the version, status 0 (sva-info(1))" \
+	eval '[ "$rc" -eq 0 ] && has "^sva-info (libsva) "'
 (SVA_SYSFS_ROOT=$long; export SVA_SYSFS_ROOT; run --sysfs-root="$E"; exit $rc); rc=$?
 check "--sysfs-root overrides an over-long \$SVA_SYSFS_ROOT: no usage error" eval '[ "$rc" -eq 0 ]'
 (SVA_SYSFS_ROOT=$long; export SVA_SYSFS_ROOT; run; exit $rc); rc=$?
