@@ -7,6 +7,7 @@ bin_PROGRAMS += tools/sva-info
 tools_sva_info_SOURCES = \
 	tools/info/sva-info.h \
 	tools/stdout_done.h \
+	tools/utf8.h \
 	tools/number.h \
 	tools/info/main.c \
 	tools/info/hints.c \

@@ -19,6 +19,7 @@
 
 #include "sva/sva.h"
 #include "common.h" /* sva_pci_addr_parse(), sva_sysfs_read_attr(), sva_sysfs_link_base() */
+#include "../utf8.h" /* utf8_seq_len() */
 
 #define PROG "sva-info"
 #define NO_DEVICES_MSG "no VFIO cdev devices found (is a device bound to vfio-pci? is CONFIG_VFIO_DEVICE_CDEV set?)"
@@ -99,10 +100,6 @@ void print_text(const struct iommu_rec *im, const struct dev_rec *devs, int n);
 /* ------------------------------------------------------------------ json.c */
 
 struct json_object; /* json-c's; only json.c includes json-c */
-
-/* The length of a well-formed UTF-8 sequence of 2-4 bytes at p (no overlong
- * form, surrogate or code point past U+10FFFF), or 0. */
-size_t utf8_seq_len(const unsigned char *p);
 
 /* A JSON string, or null for NULL and "" (unknown); bytes that are not UTF-8
  * become U+FFFD.  Every jv_* constructor here notes running out of memory,
