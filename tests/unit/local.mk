@@ -83,6 +83,13 @@ tests_unit_test_broker_client_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_brokerd_signal_SOURCES = tests/unit/test-brokerd-signal.c tools/broker/config.c \
 	tools/broker/broker.h tests/tap.h
 tests_unit_test_brokerd_signal_LDADD = $(TEST_LIBS)
+# The benchmarks' JSON strings (tools/bench/bench.h), and bench-coherence's skip
+# member (tools/bench/bench-coherence.c, included), read back with json-c.
+check_PROGRAMS += tests/unit/test-bench-json
+TESTS += tests/unit/test-bench-json
+tests_unit_test_bench_json_SOURCES = tests/unit/test-bench-json.c tools/bench/bench.h tests/tap.h
+tests_unit_test_bench_json_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS)
+tests_unit_test_bench_json_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS) $(JSON_C_LIBS)
 # A forked child knows it is one: fork(), _Fork() and a raw clone().
 check_PROGRAMS += tests/unit/test-fork-detect
 TESTS += tests/unit/test-fork-detect

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../number.h"
+#include "../utf8.h"
 #include "internal.h"
 #include "kabi_selftest.h"
 
@@ -74,20 +75,30 @@ static inline int bench_args(int argc, char **argv, const char *name, int max_ro
 }
 
 /* s as a JSON string, quotes included: quotes, backslashes and control
- * characters escaped.  A reason may hold anything strerror() or a path says,
- * and one unescaped quote makes the whole run's document unreadable. */
+ * characters escaped, and each byte that is not UTF-8 U+FFFD (as sva-info's
+ * strings).  A reason may hold anything strerror() or a path says, or be cut
+ * to its buffer inside a character, and one unescaped quote or stray byte
+ * makes the whole run's document unreadable. */
 static inline void bench_json_string(const char *s)
 {
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
 
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
+	putchar('"');
+	for (; *p; p += n) {
+		n = 1;
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else if (*p < 0x80)
+			putchar(*p);
+		else if ((n = utf8_seq_len(p)) != 0)
+			fwrite(p, 1, n, stdout);
+		else {
+			fputs("\\ufffd", stdout);
+			n = 1;
+		}
 	}
 	putchar('"');
 }

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The benchmarks' JSON strings (tools/bench/bench.h): bench_json_string()
+ * writes a reason, which says whatever strerror() or a path says, into the
+ * --json document of sva-bench and of each benchmark run alone.  Every output
+ * is read back with json-c's tokener, strict and validating UTF-8: quotes,
+ * backslashes and control characters escaped, UTF-8 kept as it is, and each
+ * byte that is not UTF-8 (a path's bytes, a reason cut in the middle of a
+ * character) U+FFFD, so that one bad byte cannot make the whole run's
+ * document unreadable.  And bench-coherence's own skip member (its
+ * skipped(), which no run on a host with userfaultfd reaches), included from
+ * its source as sva-bench builds it.
+ */
+#define SVA_BENCH_LIBRARY /* bench-coherence.c without its main() */
+#include "../../tools/bench/bench-coherence.c"
+
+#include <json-c/json.h>
+
+#include "../tap.h"
+
+static FILE *out_file;
+static int saved_stdout = -1;
+
+/* Standard output into a temporary file until captured(). */
+static void capture(void)
+{
+	fflush(stdout);
+	out_file = tmpfile();
+	saved_stdout = dup(STDOUT_FILENO);
+	if (!out_file || saved_stdout < 0 || dup2(fileno(out_file), STDOUT_FILENO) < 0)
+		tap_bail("capturing standard output: %s", strerror(errno));
+}
+
+/* What was written since capture(), NUL-terminated, standard output back. */
+static const char *captured(void)
+{
+	static char buf[4096];
+	size_t n;
+
+	fflush(stdout);
+	if (dup2(saved_stdout, STDOUT_FILENO) < 0)
+		tap_bail("restoring standard output: %s", strerror(errno));
+	close(saved_stdout);
+	rewind(out_file);
+	n = fread(buf, 1, sizeof(buf) - 1, out_file);
+	buf[n] = '\0';
+	fclose(out_file);
+	return buf;
+}
+
+/* doc parsed as one JSON value, strictly, its strings validated as UTF-8;
+ * NULL if it is not one. */
+static struct json_object *parse(const char *doc)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o;
+
+	if (!tok)
+		tap_bail("json_tokener_new: out of memory");
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, doc, (int)strlen(doc));
+	if (o && json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+/* A string of the output, with its unprintable bytes as \xNN, for a message
+ * (two buffers in turn: one message shows two). */
+static const char *shown(const char *s)
+{
+	static char bufs[2][1024];
+	static unsigned turn;
+	char *buf = bufs[turn++ % 2];
+	size_t o = 0;
+
+	for (; *s && o + 5 < sizeof(bufs[0]); s++)
+		o += (size_t)snprintf(buf + o, sizeof(bufs[0]) - o,
+				      (unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ? "\\x%02x" : "%c",
+				      (unsigned char)*s);
+	buf[o] = '\0';
+	return buf;
+}
+
+#define FFFD "\xef\xbf\xbd"
+
+static const struct {
+	const char *what, *in, *out, *read; /* out: what is written; read: what json-c reads back */
+} cases[] = {
+	{ "plain ASCII", "no usable /dev/iommu here", "\"no usable /dev/iommu here\"", "no usable /dev/iommu here" },
+	{ "a quote and a backslash", "a \"b\" \\c", "\"a \\\"b\\\" \\\\c\"", "a \"b\" \\c" },
+	{ "control characters", "\t\n\001\037", "\"\\u0009\\u000a\\u0001\\u001f\"", "\t\n\001\037" },
+	{ "DEL, which JSON need not escape", "\177", "\"\177\"", "\177" },
+	{ "UTF-8 of 2, 3 and 4 bytes, kept", "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+	  "\"\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"", "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+	{ "a byte that is never UTF-8", "a\xff" "b", "\"a\\ufffdb\"", "a" FFFD "b" },
+	{ "a lone continuation byte", "\x80", "\"\\ufffd\"", FFFD },
+	{ "an overlong '/' (C0 AF), byte by byte", "/\xc0\xaf", "\"/\\ufffd\\ufffd\"", "/" FFFD FFFD },
+	{ "a surrogate (ED A0 80)", "\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"", FFFD FFFD FFFD },
+	{ "beyond U+10FFFF (F4 90 80 80)", "\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"",
+	  FFFD FFFD FFFD FFFD },
+	{ "a character cut at the end (a reason truncated to its buffer)", "x\xe2\x82", "\"x\\ufffd\\ufffd\"",
+	  "x" FFFD FFFD },
+	{ "a Latin-1 path", "/tmp/caf\xe9/x", "\"/tmp/caf\\ufffd/x\"", "/tmp/caf" FFFD "/x" },
+};
+
+static void strings(void)
+{
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct json_object *o;
+		const char *got;
+
+		capture();
+		bench_json_string(cases[i].in);
+		got = captured();
+		is_int(strcmp(got, cases[i].out), 0, "%s: written as %s (got %s)", cases[i].what, shown(cases[i].out),
+		       shown(got));
+		o = parse(got);
+		ok(o && json_object_is_type(o, json_type_string) && !strcmp(json_object_get_string(o), cases[i].read),
+		   "  valid JSON, read back as %s", shown(cases[i].read));
+		json_object_put(o);
+	}
+}
+
+/* The member sva-bench writes for a benchmark that could not run. */
+static void outcome(void)
+{
+	struct json_object *o, *v;
+	const char *got;
+
+	capture();
+	bench_json_outcome("skipped", "opening /dev/iommu: caf\xe9 \"x\"");
+	got = captured();
+	o = parse(got);
+	ok(o && json_object_object_get_ex(o, "skipped", &v) &&
+		   !strcmp(json_object_get_string(v), "opening /dev/iommu: caf" FFFD " \"x\""),
+	   "bench_json_outcome with a quote and a byte that is not UTF-8: valid JSON (%s)", shown(got));
+	json_object_put(o);
+}
+
+/* bench-coherence's skip: {"skipped": why}, then a newline, the reason read
+ * back whole. */
+static void coherence_skipped(void)
+{
+	struct json_object *o, *v;
+	char want[256];
+	const char *got;
+	int ret;
+
+	snprintf(want, sizeof(want), "coherence tracking needs userfaultfd(2), refused here: %s", strerror(EPERM));
+	capture();
+	ret = skipped(1, EPERM);
+	got = captured();
+	is_int(ret, 0, "bench-coherence --json, userfaultfd refused: skipped, exit status 0");
+	o = parse(got);
+	ok(o && json_object_object_get_ex(o, "skipped", &v) && !strcmp(json_object_get_string(v), want),
+	   "  one valid JSON object, {\"skipped\": \"%s\"} (got %s)", want, shown(got));
+	ok(strlen(got) > 0 && got[strlen(got) - 1] == '\n', "  ending its line");
+	json_object_put(o);
+	capture();
+	skipped(0, ENOSYS);
+	got = captured();
+	snprintf(want, sizeof(want), "coherence benchmark skipped: coherence tracking needs userfaultfd(2), refused here: %s\n",
+		 strerror(ENOSYS));
+	is_int(strcmp(got, want), 0, "  without --json, a line of text: %s", shown(got));
+}
+
+int main(void)
+{
+	strings();
+	outcome();
+	coherence_skipped();
+	return done_testing();
+}
