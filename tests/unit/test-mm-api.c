@@ -1,0 +1,662 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Promises of sva_mm_new(3), sva_mm_free(3), sva_mm_stats(3) and
+ * sva_mm_iova_ranges(3) that need no IOMMU: the public calls on a context
+ * built by hand, with ioctl() playing iommufd (IOAS_ALLOC, DESTROY,
+ * IOVA_RANGES) and the real userfaultfd and monitor thread of this process
+ * where the host gives them.
+ *
+ *  - A failed sva_mm_new() changes nothing, at every point it can fail
+ *    (libsva's allocations, the eventfd, the userfaultfd, the monitor's
+ *    thread: failure injection), with SVA_MM_TRACK_STRICT so that a tracking
+ *    failure is an error: *out untouched, one line at error level, no
+ *    descriptor, no IOAS and no context reference left behind.
+ *  - An IOAS_ALLOC the kernel refuses is passed through, the same way.
+ *  - A size of the first layout reads nothing past it: whatever the caller's
+ *    memory holds where pin_budget would be, the budget takes its default.
+ *  - sva_mm_stats(): a refused size leaves every byte of *stats as it was.
+ *  - sva_mm_iova_ranges(): -ENOSPC fills the first *nr and writes nothing
+ *    past them, *nr the count; NULL with 0 asks for the count; the kernel's
+ *    errors are passed through; only -ECHILD is logged; at most 64 ranges.
+ *  - Thread-safe sva_mm_new(): four threads make and free tracked, strict
+ *    and untracked address spaces on one context; the last tracked one
+ *    takes the monitor's userfaultfd with it (only the process's eventfd
+ *    stays).
+ *  - Thread-safe sva_mm_allow()/sva_mm_deny(): four threads on one
+ *    restricted address space beside stats and invalidations; the set they
+ *    leave is the one sva_mm_prefault() then accepts.
+ *  - A forked child: sva_mm_iova_ranges() is -ECHILD, logged;
+ *    sva_mm_stats() answers, untracked (the child's munmap is not followed);
+ *    sva_mm_free() leaves the parent's IOAS alone (no IOMMU_DESTROY);
+ *    sva_mm_new() on the parent's context is -ECHILD, *out untouched.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "kabi.h"
+#include "pin_budget.h"
+#include "../tap.h"
+#include "fake_bind_objects.h"
+
+void sva_test_fail_nth(int n);	  /* test_fail.c, libsva-test only */
+int sva_test_fail_nth_left(void); /* likewise */
+
+/* ------------------------------------------------------ the fake kernel side */
+
+static atomic_uint next_id = 100;
+static atomic_int n_ioas, n_destroy;
+static int ioas_errno;	 /* IOAS_ALLOC's refusal, 0: none */
+static int ranges_errno; /* IOVA_RANGES' refusal, 0: none */
+static unsigned n_ranges = 3;
+static bool wide_window; /* IOVA_RANGES: one range, the whole user space */
+static atomic_int n_map;
+
+static bool fake_ioctl(unsigned long req, void *arg, int *rc)
+{
+	*rc = 0;
+	if (req == KABI_IOMMU_IOAS_ALLOC) {
+		if (ioas_errno) {
+			errno = ioas_errno;
+			*rc = -1;
+			return true;
+		}
+		atomic_fetch_add(&n_ioas, 1);
+		((struct kabi_iommu_ioas_alloc *)arg)->out_ioas_id = atomic_fetch_add(&next_id, 1);
+	} else if (req == KABI_IOMMU_IOAS_MAP) {
+		atomic_fetch_add(&n_map, 1);
+	} else if (req == KABI_IOMMU_IOAS_UNMAP) {
+		/* nothing to do: the pages were never pinned */
+	} else if (req == KABI_IOMMU_DESTROY) {
+		atomic_fetch_add(&n_destroy, 1);
+	} else if (req == KABI_IOMMU_IOAS_IOVA_RANGES) {
+		/* As the kernel: fill what fits, report the count, EMSGSIZE if more. */
+		struct kabi_iommu_ioas_iova_ranges *c = arg;
+		struct kabi_iommu_iova_range *r = (void *)(uintptr_t)c->allowed_iovas;
+
+		if (wide_window) {
+			if (c->num_iovas >= 1) {
+				r[0].start = 0;
+				r[0].last = (1ull << 47) - 1;
+			}
+			c->num_iovas = 1;
+			return true;
+		}
+		if (ranges_errno) {
+			errno = ranges_errno;
+			*rc = -1;
+			return true;
+		}
+		for (unsigned i = 0; i < n_ranges && i < c->num_iovas; i++) {
+			r[i].start = (i + 1ull) << 24;
+			r[i].last = ((i + 1ull) << 24) + 0xfffff;
+		}
+		if (n_ranges > c->num_iovas) {
+			errno = EMSGSIZE;
+			*rc = -1;
+		}
+		c->num_iovas = n_ranges;
+	} else {
+		return false;
+	}
+	return true;
+}
+#include "fake_ioctl.h"
+
+/* --------------------------------------------------------------- helpers */
+
+static atomic_int err_lines, all_lines;
+
+static void capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+	atomic_fetch_add(&all_lines, 1);
+	if (level >= SVA_LOG_ERROR)
+		atomic_fetch_add(&err_lines, 1);
+}
+
+static void lines_reset(void)
+{
+	atomic_store(&err_lines, 0);
+	atomic_store(&all_lines, 0);
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		tap_bail("opendir /proc/self/fd: %s", strerror(errno));
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own */
+}
+
+#define SENT ((struct sva_mm *)0x5a5a)
+
+static struct sva_ctx ctx;
+
+static struct sva_mm_stats stats_of(const struct sva_mm *mm)
+{
+	struct sva_mm_stats s = { .size = sizeof(s) };
+
+	if (sva_mm_stats(mm, &s))
+		tap_bail("sva_mm_stats failed");
+	return s;
+}
+
+/* --------------------------------------------------- sva_mm_new's failures */
+
+/*
+ * sva_mm_new(3), RETURN VALUE: "*out is left untouched and one line at error
+ * level says what went wrong"; "A start that fails leaves no descriptor
+ * behind".  Every failure point in turn, under SVA_MM_TRACK_STRICT, before
+ * any address space of the process was tracked: the process's eventfd is made
+ * on the way, and kept only once one start succeeded.
+ */
+static bool new_fails_change_nothing(int *kept)
+{
+	struct sva_mm_opts strict = { .size = sizeof(strict), .flags = SVA_MM_TRACK_STRICT };
+	bool tracking = true;
+	int fds = count_fds(), refs = atomic_load(&ctx.refs);
+	int ioas = atomic_load(&n_ioas), destroyed = atomic_load(&n_destroy);
+	int failures = 0, bad_strict = 0, bad_out = 0, bad_lines = 0, bad_fds = 0, bad_refs = 0, bad_ioas = 0, n;
+	struct sva_mm *mm;
+	int ret;
+
+	for (n = 1; n < 64; n++) {
+		mm = SENT;
+		lines_reset();
+		sva_test_fail_nth(n);
+		ret = sva_mm_new(&ctx, &strict, &mm);
+		bool hit = sva_test_fail_nth_left() == 0;
+
+		sva_test_fail_nth(0);
+		if (ret && !hit && tracking) {
+			/* No userfaultfd here: the same points, untracked. */
+			diag("SVA_MM_TRACK_STRICT refused without a failure point (%s): userfaultfd unavailable",
+			     strerror(-ret));
+			tracking = false;
+			strict.flags = 0;
+			n--;
+			continue;
+		}
+		if (ret == 0) {
+			/* A failure it absorbed (a fallback) must not leave a strict
+			 * address space untracked. */
+			if (hit && tracking && !(stats_of(mm).flags & SVA_MM_STAT_TRACKED)) {
+				diag("failure point %d absorbed: untracked (%d)", n, stats_of(mm).untracked_reason);
+				bad_strict++;
+			}
+			if (hit)
+				diag("failure point %d absorbed (a fallback)", n);
+			sva_mm_free(mm);
+			/* The first tracked address space made keeps the eventfd open. */
+			*kept += count_fds() - fds;
+			fds = count_fds();
+			if (!hit)
+				break; /* every point passed: no later one */
+			continue;
+		}
+		failures++;
+		diag("failure point %d: %s", n, strerror(-ret));
+		if (mm != SENT)
+			bad_out++;
+		if (atomic_load(&err_lines) != 1)
+			bad_lines++;
+		if (count_fds() != fds)
+			bad_fds++;
+		if (atomic_load(&ctx.refs) != refs)
+			bad_refs++;
+		if (atomic_load(&n_ioas) - ioas != atomic_load(&n_destroy) - destroyed)
+			bad_ioas++;
+		if (bad_out + bad_lines + bad_fds + bad_refs + bad_ioas)
+			diag("failure point %d: %d (%s), fds %d/%d, ioas %d/%d", n, ret, strerror(-ret), count_fds(),
+			     fds, atomic_load(&n_ioas) - ioas, atomic_load(&n_destroy) - destroyed);
+	}
+	ok(n < 64 && failures > 0, "sva_mm_new, SVA_MM_TRACK_STRICT: %d failure points tried, %d failed", n - 1,
+	   failures);
+	is_int(bad_strict, 0, "  a failure absorbed on the way still gives a tracked address space");
+	is_int(bad_out, 0, "  *out untouched after each failure");
+	is_int(bad_lines, 0, "  one line at error level for each");
+	is_int(bad_fds, 0, "  no descriptor left behind by any (the eventfd included)");
+	is_int(bad_refs, 0, "  no context reference kept by any");
+	is_int(bad_ioas, 0, "  every IOAS made was destroyed again");
+
+	/* The kernel refuses the IOAS. */
+	mm = SENT;
+	lines_reset();
+	ioas_errno = ENOSPC;
+	ret = sva_mm_new(&ctx, NULL, &mm);
+	ioas_errno = 0;
+	is_int(ret, -ENOSPC, "IOAS_ALLOC refused: its error passed through");
+	ok(mm == SENT && atomic_load(&err_lines) == 1 && count_fds() == fds && atomic_load(&ctx.refs) == refs,
+	   "  *out untouched, one error line, no descriptor, no reference (%d lines)", atomic_load(&err_lines));
+	return tracking;
+}
+
+/* ------------------------------------------------------------ what it costs */
+
+static int count_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		tap_bail("opendir /proc/self/task: %s", strerror(errno));
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* The descriptor newest in the table that reads /proc/<pid>/maps, -1 if none. */
+static int maps_fd(void)
+{
+	char path[64], target[64];
+	int found = -1;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (n > 5 && !strcmp(target + n - 5, "/maps"))
+			found = fd;
+	}
+	return found;
+}
+
+/*
+ * sva_mm_new(3), NOTES: "An address space costs one kernel object, a small
+ * allocation and one file descriptor (/proc/self/maps, kept open
+ * close-on-exec ...; closed by sva_mm_free(3)); the first tracked one of the
+ * process adds the userfaultfd and the monitor thread, which go with the last
+ * one"; SVA_MM_UNTRACKED: "no monitor thread is started for this address
+ * space".  Called with no address space alive.
+ */
+static void costs(bool tracking)
+{
+	const struct sva_mm_opts untracked = { .size = sizeof(untracked), .flags = SVA_MM_UNTRACKED };
+	int fds = count_fds(), threads = count_threads(), fd;
+	struct sva_mm *u = NULL, *a = NULL, *b = NULL;
+
+	if (sva_mm_new(&ctx, &untracked, &u))
+		tap_bail("sva_mm_new(SVA_MM_UNTRACKED) failed");
+	fd = maps_fd();
+	ok(count_fds() == fds + 1 && count_threads() == threads,
+	   "SVA_MM_UNTRACKED: one descriptor more (%d -> %d), no thread (%d -> %d)", fds, count_fds(), threads,
+	   count_threads());
+	ok(fd >= 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC), "  /proc/self/maps, close-on-exec (fd %d)", fd);
+	if (!tracking) {
+		skip(3, "userfaultfd unavailable");
+		sva_mm_free(u);
+		return;
+	}
+	if (sva_mm_new(&ctx, NULL, &a) || sva_mm_new(&ctx, NULL, &b))
+		tap_bail("sva_mm_new failed");
+	ok(count_fds() == fds + 4 && count_threads() == threads + 1,
+	   "two tracked beside it: a descriptor each, one userfaultfd, one monitor thread (fds +%d, threads +%d)",
+	   count_fds() - fds, count_threads() - threads);
+	sva_mm_free(a);
+	ok(count_fds() == fds + 3 && count_threads() == threads + 1, "one tracked freed: the monitor stays");
+	sva_mm_free(b);
+	sva_mm_free(u);
+	ok(count_fds() == fds && count_threads() == threads,
+	   "the last freed: the userfaultfd and the monitor go with it (fds %+d, threads %+d)", count_fds() - fds,
+	   count_threads() - threads);
+}
+
+/* ------------------------------------------------------- the first layout */
+
+/*
+ * sva_mm_new(3), size: "A size of exactly offsetof(struct sva_mm_opts,
+ * pin_budget) (its first layout) is accepted and the budget takes its
+ * default": an old caller's struct ends there, so whatever follows it in
+ * memory is not the caller's budget.
+ */
+static void first_layout(void)
+{
+	union {
+		struct sva_mm_opts o;
+		unsigned char bytes[sizeof(struct sva_mm_opts)];
+	} u;
+	struct sva_mm *mm = NULL;
+	uint64_t def = sva_pin_default_budget();
+	int ret;
+
+	memset(u.bytes, 0, sizeof(u.bytes));
+	u.o.size = offsetof(struct sva_mm_opts, pin_budget);
+	u.o.flags = SVA_MM_UNTRACKED;
+	u.o.pin_budget = 3 * 4096; /* not the caller's: past its size */
+	ret = sva_mm_new(&ctx, &u.o, &mm);
+	is_int(ret, 0, "first layout, other bytes where pin_budget would be: accepted");
+	if (ret == 0) {
+		ok(stats_of(mm).pin_budget == def,
+		   "  the budget is the default (%llu), not the bytes past the size (%llu)",
+		   (unsigned long long)def, (unsigned long long)stats_of(mm).pin_budget);
+		sva_mm_free(mm);
+	} else {
+		skip(1, "no address space");
+	}
+}
+
+/* -------------------------------------------------------------- sva_mm_stats */
+
+/* sva_mm_stats(3): a refused size is -EINVAL, and *stats keeps every byte. */
+static void stats_refused_untouched(struct sva_mm *mm)
+{
+	const size_t first = offsetof(struct sva_mm_stats, pin_budget);
+	const size_t bad[] = { 0, sizeof(size_t), offsetof(struct sva_mm_stats, bytes_visible), first - 1, first + 1,
+			       first + 8, sizeof(struct sva_mm_stats) - 1 };
+	int changed = 0, not_einval = 0;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		union {
+			struct sva_mm_stats s;
+			unsigned char b[sizeof(struct sva_mm_stats)];
+		} u, was;
+
+		memset(u.b, 0xa5, sizeof(u.b));
+		u.s.size = bad[i];
+		was = u;
+		if (sva_mm_stats(mm, &u.s) != -EINVAL)
+			not_einval++;
+		if (memcmp(u.b, was.b, sizeof(u.b)))
+			changed++;
+	}
+	is_int(not_einval, 0, "sva_mm_stats: each bad size is -EINVAL");
+	is_int(changed, 0, "  and leaves *stats as it was, every byte");
+}
+
+/* -------------------------------------------------------- sva_mm_iova_ranges */
+
+static void iova_ranges(struct sva_mm *mm)
+{
+	struct sva_iova_range r[70];
+	size_t nr;
+	int ret;
+
+	lines_reset();
+	n_ranges = 3;
+	memset(r, 0xa5, sizeof(r));
+	nr = 1;
+	ret = sva_mm_iova_ranges(mm, r, &nr);
+	is_int(ret, -ENOSPC, "iova_ranges: room for 1 of 3: -ENOSPC");
+	ok(nr == 3 && r[0].start == 1ull << 24 && r[0].last == (1ull << 24) + 0xfffff,
+	   "  the first filled, *nr the count (%zu)", nr);
+	ok(r[1].start == 0xa5a5a5a5a5a5a5a5ull && r[1].last == 0xa5a5a5a5a5a5a5a5ull,
+	   "  nothing written past the room given");
+	nr = 0;
+	is_int(sva_mm_iova_ranges(mm, NULL, &nr), -ENOSPC, "iova_ranges: NULL and 0: -ENOSPC");
+	is_int((int)nr, 3, "  with the count");
+	nr = 0;
+	is_int(sva_mm_iova_ranges(mm, r, &nr), -ENOSPC, "iova_ranges: an array and 0: -ENOSPC, the count");
+	nr = 5;
+	ok(sva_mm_iova_ranges(mm, r, &nr) == 0 && nr == 3 && r[2].start == 3ull << 24 && r[1].start < r[2].start,
+	   "iova_ranges: room for 5: 0, the 3 in ascending order");
+	n_ranges = 0;
+	nr = 0;
+	ret = sva_mm_iova_ranges(mm, NULL, &nr);
+	ok(ret == 0 && nr == 0, "iova_ranges: no ranges, NULL and 0: 0, count 0 (%d)", ret);
+	n_ranges = 70;
+	nr = 70;
+	ret = sva_mm_iova_ranges(mm, r, &nr);
+	ok(ret == 0 && nr == 64 && r[63].start == 64ull << 24, "iova_ranges: 70 ranges: the first 64 reported (BUGS)");
+	n_ranges = 3;
+	nr = 4;
+	is_int(sva_mm_iova_ranges(mm, r, NULL), -EINVAL, "iova_ranges: NULL nr: -EINVAL");
+	is_int(sva_mm_iova_ranges(mm, NULL, &nr), -EINVAL, "iova_ranges: *nr 4, NULL ranges: -EINVAL");
+	is_int((int)nr, 4, "  *nr left as it was");
+	ranges_errno = ENOENT;
+	is_int(sva_mm_iova_ranges(mm, r, &nr), -ENOENT, "iova_ranges: the kernel's -ENOENT passed through");
+	ranges_errno = 0;
+	is_int(atomic_load(&all_lines), 0, "  none of these logged (only -ECHILD and a NULL mm are)");
+}
+
+/* ------------------------------------------------------------- thread safety */
+
+#define THREADS 4
+#define ROUNDS 25
+
+static atomic_int th_bad;
+
+static void *churn(void *arg)
+{
+	static const uint32_t flags[] = { 0, SVA_MM_TRACK_STRICT, SVA_MM_UNTRACKED, SVA_MM_PRIVATE };
+	bool tracking = arg != NULL;
+
+	for (int i = 0; i < ROUNDS; i++) {
+		struct sva_mm_opts o = { .size = sizeof(o), .flags = flags[i % 4] };
+		struct sva_mm *mm = NULL;
+		struct sva_mm_stats s = { .size = sizeof(s) };
+		bool want_tracked = tracking && !(o.flags & SVA_MM_UNTRACKED);
+
+		if ((o.flags & SVA_MM_TRACK_STRICT) && !tracking)
+			continue;
+		if (sva_mm_new(&ctx, &o, &mm) || !mm) {
+			atomic_fetch_add(&th_bad, 1);
+			continue;
+		}
+		if (sva_mm_stats(mm, &s) || !!(s.flags & SVA_MM_STAT_TRACKED) != want_tracked || sva_mm_fence(mm))
+			atomic_fetch_add(&th_bad, 1);
+		sva_mm_free(mm);
+	}
+	return NULL;
+}
+
+/*
+ * sva_mm_new(3): "Thread-safe"; the monitor "starts with the first tracked
+ * address space and stops when the last is freed"; sva_mm_free(3), NOTES:
+ * the last takes the userfaultfd with it, the eventfd stays.
+ */
+static void threads(bool tracking)
+{
+	pthread_t t[THREADS];
+	int fds, refs = atomic_load(&ctx.refs);
+	int ioas = atomic_load(&n_ioas), destroyed = atomic_load(&n_destroy);
+
+	fds = count_fds(); /* after a first tracked address space: its eventfd is open */
+	atomic_store(&th_bad, 0);
+	for (int i = 0; i < THREADS; i++)
+		if (pthread_create(&t[i], NULL, churn, tracking ? &ctx : NULL))
+			tap_bail("pthread_create");
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	is_int(atomic_load(&th_bad), 0, "%d threads x %d sva_mm_new/stats/fence/free on one context: each as asked",
+	       THREADS, ROUNDS);
+	is_int(count_fds(), fds, "  all freed: the userfaultfd and every maps descriptor closed");
+	ok(atomic_load(&ctx.refs) == refs &&
+		   atomic_load(&n_ioas) - ioas == atomic_load(&n_destroy) - destroyed,
+	   "  every reference dropped, every IOAS destroyed");
+}
+
+/* ------------------------------------------------- allow/deny from threads */
+
+#define AD_PAGES 16
+#define AD_ROUNDS 200
+#define PG 4096ul
+
+static struct sva_mm *ad_mm;
+static char *ad_base;
+static atomic_int ad_bad, ad_stop;
+
+/* Thread i works on its own 16 pages, splitting and merging them, and leaves
+ * them allowed but for their last page. */
+static void *ad_worker(void *arg)
+{
+	char *r = ad_base + (uintptr_t)arg * AD_PAGES * PG;
+
+	for (int i = 0; i < AD_ROUNDS; i++) {
+		if (sva_mm_allow(ad_mm, r, AD_PAGES * PG) || sva_mm_deny(ad_mm, r + 6 * PG, 4 * PG) ||
+		    sva_mm_allow(ad_mm, r + 6 * PG, 4 * PG) || sva_mm_deny(ad_mm, r, AD_PAGES * PG))
+			atomic_fetch_add(&ad_bad, 1);
+	}
+	if (sva_mm_allow(ad_mm, r, AD_PAGES * PG) || sva_mm_deny(ad_mm, r + (AD_PAGES - 1) * PG, PG))
+		atomic_fetch_add(&ad_bad, 1);
+	return NULL;
+}
+
+/* Reads and withdrawals beside them: sva_mm_stats, sva_mm_invalidate. */
+static void *ad_reader(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&ad_stop)) {
+		struct sva_mm_stats s = { .size = sizeof(s) };
+
+		if (sva_mm_stats(ad_mm, &s) || sva_mm_invalidate(ad_mm, ad_base, 4 * AD_PAGES * PG) < 0)
+			atomic_fetch_add(&ad_bad, 1);
+	}
+	return NULL;
+}
+
+/*
+ * sva_mm_allow(3), THREAD SAFETY: "Thread-safe."  Four threads allow, split,
+ * merge and deny their own ranges of one restricted address space while a
+ * fifth reads its statistics and invalidates: every call succeeds, and what
+ * is allowed at the end is what each thread left (sva_mm_prefault accepts
+ * it, and refuses each denied last page with -EACCES).
+ */
+static void allow_deny_threads(void)
+{
+	const struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_RESTRICTED };
+	pthread_t t[5];
+	int refused = 0, accepted = 0;
+
+	ad_base = mmap(NULL, 4 * AD_PAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ad_base == MAP_FAILED || sva_mm_new(&ctx, &o, &ad_mm))
+		tap_bail("set-up failed");
+	atomic_store(&ad_bad, 0);
+	atomic_store(&ad_stop, 0);
+	if (pthread_create(&t[4], NULL, ad_reader, NULL))
+		tap_bail("pthread_create");
+	for (uintptr_t i = 0; i < 4; i++)
+		if (pthread_create(&t[i], NULL, ad_worker, (void *)i))
+			tap_bail("pthread_create");
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	atomic_store(&ad_stop, 1);
+	pthread_join(t[4], NULL);
+	is_int(atomic_load(&ad_bad), 0, "allow/deny from 4 threads, stats and invalidate from a fifth: every call 0");
+	wide_window = true;
+	for (int i = 0; i < 4; i++) {
+		char *r = ad_base + i * AD_PAGES * PG;
+
+		accepted += sva_mm_prefault(ad_mm, r, (AD_PAGES - 1) * PG) == 0;
+		refused += sva_mm_prefault(ad_mm, r + (AD_PAGES - 1) * PG, PG) == -EACCES;
+	}
+	wide_window = false;
+	ok(accepted == 4 && refused == 4, "  what each left allowed is, what each denied is not (%d, %d of 4)",
+	   accepted,
+	   refused);
+	sva_mm_free(ad_mm);
+	munmap(ad_base, 4 * AD_PAGES * PG);
+}
+
+/* ------------------------------------------------------------------ fork(2) */
+
+static void forked(void)
+{
+	struct sva_mm *mm = NULL;
+	pid_t pid;
+	int st = 0, destroyed;
+
+	if (sva_mm_new(&ctx, NULL, &mm))
+		tap_bail("sva_mm_new failed");
+	destroyed = atomic_load(&n_destroy);
+	pid = fork();
+	if (pid == 0) {
+		struct sva_iova_range r[4];
+		size_t nr = 4;
+		struct sva_mm_stats s = { .size = sizeof(s) };
+		int bad = 0;
+
+		lines_reset();
+		if (sva_mm_iova_ranges(mm, r, &nr) != -ECHILD)
+			bad |= 1;
+		if (atomic_load(&err_lines) != 1)
+			bad |= 2;
+		if (sva_mm_stats(mm, &s) || (s.flags & SVA_MM_STAT_TRACKED))
+			bad |= 4;
+		{
+			struct sva_mm *m2 = SENT;
+
+			lines_reset();
+			if (sva_mm_new(&ctx, NULL, &m2) != -ECHILD || m2 != SENT || atomic_load(&err_lines) != 1)
+				bad |= 16;
+		}
+		sva_mm_free(mm);
+		if (atomic_load(&n_destroy) != destroyed)
+			bad |= 8;
+		_exit(bad);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		tap_bail("fork: %s", strerror(errno));
+	ok(WIFEXITED(st), "forked child exits");
+	st = WIFEXITED(st) ? WEXITSTATUS(st) : 15;
+	ok(!(st & 1), "forked child: sva_mm_iova_ranges is -ECHILD");
+	ok(!(st & 2), "  logged, once, at error level");
+	ok(!(st & 4), "  sva_mm_stats answers, and says untracked: the child's munmap is not followed");
+	ok(!(st & 8), "  sva_mm_free issues no IOMMU_DESTROY: the parent's address space is left alone");
+	ok(!(st & 16), "  sva_mm_new on the parent's context: -ECHILD, *out untouched, one error line");
+	is_int(atomic_load(&n_destroy), destroyed, "the parent's IOAS still there");
+	sva_mm_free(mm);
+	is_int(atomic_load(&n_destroy), destroyed + 1, "  and the parent's sva_mm_free destroys it");
+}
+
+int main(void)
+{
+	struct sva_mm *mm = NULL;
+	int kept[2] = { 0, 0 };
+	bool tracking;
+
+	fake_ctx_init(&ctx, capture, UINT64_MAX);
+	/* First with no address space tracked in this process yet (the eventfd
+	 * is made on the way), then with the eventfd kept: the points after it
+	 * differ. */
+	tracking = new_fails_change_nothing(&kept[0]);
+	tracking = new_fails_change_nothing(&kept[1]) && tracking;
+	/* sva_mm_free(3), NOTES: "a count of open descriptors taken before the
+	 * first address space is one short of what is open after the last is
+	 * freed" (the eventfd), and only the first. */
+	if (tracking)
+		ok(kept[0] == 1 && kept[1] == 0,
+		   "one descriptor kept after the first tracked address space, none after later ones (%d, %d)",
+		   kept[0], kept[1]);
+	else
+		skip(1, "userfaultfd unavailable");
+	if (sva_mm_new(&ctx, NULL, &mm))
+		tap_bail("sva_mm_new failed");
+	ok(!!(stats_of(mm).flags & SVA_MM_STAT_TRACKED) == tracking,
+	   "a default address space is tracked where userfaultfd works (%d)",
+	   tracking);
+	stats_refused_untouched(mm);
+	iova_ranges(mm);
+	sva_mm_free(mm);
+	costs(tracking);
+	first_layout();
+	threads(tracking);
+	allow_deny_threads();
+	forked();
+	return done_testing();
+}
