@@ -855,7 +855,9 @@ long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len);
  * once): from then on call sva_mm_invalidate() yourself.  When it returns
  * -EIO, mm is already untracked and what was visible in it when tracking
  * stopped withdrawn (what calls mapped after the stop stays visible,
- * untracked); every later call on mm returns -EIO again, not 0.
+ * untracked); every later sva_mm_fence() on mm returns -EIO again, not 0
+ * (sva_mm_prefault() maps untracked, or fails -EIO under SVA_MM_TRACK_STRICT;
+ * sva_bind() and sva_mem_free() go on).
  */
 int sva_mm_fence(struct sva_mm *mm);
 
