@@ -2708,6 +2708,7 @@ static void fork_checks(struct sva_mm *mm)
 		alarm(10); /* a child that hung in munmap would fail here */
 		if (munmap(p, 2 * PG))
 			bad |= 1;
+		p[3 * PG] = 0xc3; /* the child's copy of a page the parent's devices see */
 		if (sva_mm_fence(mm) != -ECHILD)
 			bad |= 2;
 		if (sva_mm_prefault(mm, p + 2 * PG, PG) != -ECHILD)
@@ -2726,6 +2727,14 @@ static void fork_checks(struct sva_mm *mm)
 	is_int(WEXITSTATUS(status) & 6, 0, "fork: sva_mm_fence and sva_mm_prefault in the child: -ECHILD");
 	is_int(WEXITSTATUS(status) & 8, 0, "fork: sva_mm_stats in the child does not say tracked (libsva(7))");
 	is_int(seen(mm, VA), 0xf1, "fork: the child's munmap leaves the parent's view alone");
+	/* sva_mm_prefault(3), NOTES: "fork(2) does not change what the parent and
+	 * its devices see: the kernel copies pinned anonymous pages for the child
+	 * at the fork, so the parent and its devices keep sharing the originals". */
+	is_int(seen(mm, VA + 3 * PG), 0xf1, "fork: the child's write went to its own copy, not to what the device sees");
+	p[3 * PG] = 0xa7;
+	is_int(seen(mm, VA + 3 * PG), 0xa7, "fork: the parent's write after the fork reaches the device: they share the page");
+	is_int(dev_write(mm, VA + 3 * PG + 1, 0x5e), 0, "fork: the device writes the same page");
+	is_int(p[3 * PG + 1], 0x5e, "  and the parent reads what the device wrote");
 	munmap(p, 4 * PG);
 	sva_mm_fence(mm);
 	is_int(seen(mm, VA), -ENOENT, "fork: the parent's own munmap is still tracked");
