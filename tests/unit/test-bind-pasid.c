@@ -327,6 +327,16 @@ static void test_retired_driver_owned(struct sva_dev *dev, struct sva_mm *mm)
 
 		ok(found == 0 && d == (void *)0xd7,
 		   "  it stays allocated: the space's lookup finds it with the driver's drvdata (%p)", d);
+		/* sva_unbind(3), When the detach fails: "its space counts it as
+		 * allocated ..., the device's lookups find nothing under it". */
+		struct sva_bond *lb = (struct sva_bond *)(uintptr_t)8;
+
+		d = (void *)(uintptr_t)8;
+		ok(before.allocated >= 1, "  its space counts it as allocated (%llu)",
+		   (unsigned long long)before.allocated);
+		is_int(sva_dev_pasid_lookup(dev, dp, &d), -ENOENT, "  the device's PASID lookup finds nothing under it");
+		d = (void *)(uintptr_t)8;
+		is_int(sva_dev_bond_lookup(dev, dp, &lb, &d), -ENOENT, "  the device's bond lookup finds nothing under it");
 		sva_pasid_barrier(g);
 		ok(same_counts(before, stats_of(g)), "  no refusal or barrier changed the counts");
 	}
@@ -555,7 +565,7 @@ int main(void)
 	struct sva_dev wide, narrow, wide2, wide3;
 	struct sva_mm mm;
 
-	plan(113);
+	plan(116);
 	ctx_init(&ctx, 20000000ull);
 	/* The default global range starts at 256: the narrow device's 8-bit
 	 * PASIDs are all its own. */
