@@ -878,6 +878,83 @@ static void share_memfd_opath(void)
 	sva_ctx_free(ctx);
 }
 
+/*
+ * What the pages promise of a forked child, on objects its parent made (the
+ * fake context is one: its fork generation is not this process's).
+ *  - sva_unbind(3), -ECHILD: "Nothing is done": no mm_exit, and the bond is
+ *    not marked as being torn down (a second call is -ECHILD again, not the
+ *    -EINVAL of a bond already being torn down); its PASID and drvdata still
+ *    read (sva_bond_pasid(3)).
+ *  - sva_ctx_process_faults(3) and sva_ctx_fault_fd(3): -ECHILD in poll mode;
+ *    a context made without SVA_CTX_FAULT_POLL is -EINVAL first, as the pages
+ *    say (the mode is checked before the process).
+ *  - sva_ctx_fault_health(3), NOTES: the parent's value as it was at the fork.
+ *  - sva_mem_alloc(3) and sva_mem_free(3), -ECHILD with the parent's address
+ *    space: *out untouched, nothing mapped; nothing unmapped, and the child
+ *    frees its copy with a NULL mm.
+ */
+static int child_exits;
+
+static void child_mm_exit(struct sva_bond *b, void *d)
+{
+	(void)b;
+	(void)d;
+	child_exits++;
+}
+
+static void forked_child_calls(void)
+{
+	struct sva_ctx *ctx = fake_ctx();
+	struct sva_dev *dev = calloc(1, sizeof(*dev));
+	struct sva_mm *mm = calloc(1, sizeof(*mm));
+	struct sva_bond *bond = calloc(1, sizeof(*bond));
+	struct sva_mem_opts mo = { .size = sizeof(mo), .mm = mm };
+	void *p = NULL, *q = (void *)(uintptr_t)0x1234;
+
+	dev->ctx = ctx;
+	dev->fd = -1;
+	pthread_mutex_init(&dev->lock, NULL);
+	mm->ctx = ctx;
+	bond->dev = dev;
+	bond->mm = mm;
+	bond->pasid = 300;
+	bond->drvdata = (void *)(uintptr_t)0xd0;
+	bond->ops.mm_exit = child_mm_exit;
+	atomic_init(&bond->state, SVA_BOND_BOUND);
+
+	EXPECT_FAIL(sva_unbind(bond), -ECHILD, "forked child", "sva_unbind in a forked child");
+	ok(child_exits == 0 && atomic_load(&bond->state) == SVA_BOND_BOUND,
+	   "  nothing is done: no mm_exit (%d), the bond still bound", child_exits);
+	is_int(sva_unbind(bond), -ECHILD, "  a second sva_unbind: -ECHILD again, not -EINVAL (being torn down)");
+	ok(sva_bond_pasid(bond) == 300 && sva_bond_drvdata(bond) == (void *)(uintptr_t)0xd0,
+	   "  sva_bond_pasid and sva_bond_drvdata still answer");
+
+	ctx->fe.poll_mode = true;
+	EXPECT_FAIL(sva_ctx_process_faults(ctx, 8), -ECHILD, "forked child", "sva_ctx_process_faults, poll mode, forked");
+	EXPECT_FAIL(sva_ctx_fault_fd(ctx), -ECHILD, "forked child", "sva_ctx_fault_fd, poll mode, forked");
+	ctx->fe.poll_mode = false;
+	EXPECT_FAIL(sva_ctx_process_faults(ctx, 8), -EINVAL, "fault thread",
+		    "sva_ctx_process_faults, thread mode, forked: the mode first");
+	EXPECT_FAIL(sva_ctx_fault_fd(ctx), -EINVAL, "fault thread", "sva_ctx_fault_fd, thread mode, forked: the mode first");
+	is_int(sva_ctx_fault_health(ctx), 0, "sva_ctx_fault_health, forked: the parent's value (0)");
+	atomic_store(&ctx->fe.thread_error, -EBADF);
+	is_int(sva_ctx_fault_health(ctx), -EBADF, "sva_ctx_fault_health, forked: the parent's value (-EBADF)");
+	atomic_store(&ctx->fe.thread_error, 0);
+
+	EXPECT_FAIL(sva_mem_alloc(4096, &mo, &q), -ECHILD, "forked child", "sva_mem_alloc with the parent's mm");
+	ok(q == (void *)(uintptr_t)0x1234, "  *out untouched");
+	if (is_int(sva_mem_alloc(4096, NULL, &p), 0, "sva_mem_alloc without an address space")) {
+		EXPECT_FAIL(sva_mem_free(mm, p, 4096), -ECHILD, "forked child", "sva_mem_free with the parent's mm");
+		ok(msync(p, 4096, MS_ASYNC) == 0 && *(volatile char *)p == 0, "  nothing unmapped: the memory still reads");
+		is_int(sva_mem_free(NULL, p, 4096), 0, "  still allocated: a NULL mm frees it");
+	}
+	pthread_mutex_destroy(&dev->lock);
+	free(bond);
+	free(mm);
+	free(dev);
+	sva_ctx_free(ctx);
+}
+
 int main(void)
 {
 	unsetenv("SVA_LOG");
@@ -891,6 +968,7 @@ int main(void)
 	null_objects_logged();
 	read_only_quiet();
 	share_memfd_opath();
+	forked_child_calls();
 	fake_cleanup();
 	return done_testing();
 }
