@@ -22,6 +22,7 @@
 #include <linux/seccomp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -898,6 +899,148 @@ static void thp_never_checks(void)
 	unlink(path);
 }
 
+/*
+ * sva_mem_alloc(3), Where in the window: the memory lands clear of "64 MiB
+ * above the program break, so that a brk(2) heap ... can still grow" and of
+ * "the room the main thread's stack may grow into: RLIMIT_STACK (at least
+ * 8 MiB, at most 1 GiB) plus 1 MiB below it".  With the whole user address
+ * space but one hole reserved (PROT_NONE, nothing committed), the lowest-first
+ * search must skip the kept room inside the hole: right above the break it
+ * would take the break itself, and a hole the stack's room covers whole has
+ * no place at all (-ENOSPC).
+ */
+#define HOLES_MAX 256
+
+static R held[HOLES_MAX];
+static size_t nheld;
+
+static void release_all(void)
+{
+	for (size_t i = 0; i < nheld; i++)
+		munmap((void *)(uintptr_t)held[i].start, held[i].last - held[i].start + 1);
+	nheld = 0;
+}
+
+/* Reserve every unmapped page from 64 KiB to the highest mapping, but
+ * [hole_lo, hole_hi); *stack gets the start of [stack].  false: not possible
+ * here (a sanitizer that refuses fixed mappings, too many gaps). */
+static bool reserve_all_but(uint64_t hole_lo, uint64_t hole_hi, uint64_t *stack)
+{
+	R maps[1024];
+	size_t n = 0;
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "re");
+	uint64_t pos = 64 * KiB;
+
+	if (!f)
+		return false;
+	*stack = 0;
+	while (fgets(line, sizeof(line), f) && n < ARRAY_SIZE(maps)) {
+		unsigned long long lo, hi;
+
+		if (sscanf(line, "%llx-%llx", &lo, &hi) != 2 || hi > (1ull << 47))
+			continue;
+		if (strstr(line, " [stack]"))
+			*stack = lo;
+		maps[n++] = (R){ lo, hi - 1 };
+	}
+	fclose(f);
+	nheld = 0;
+	for (size_t i = 0; i <= n; i++) {
+		uint64_t end = i < n ? maps[i].start : pos; /* past the last mapping: nothing more */
+
+		for (int part = 0; part < 2 && pos < end; part++) {
+			/* The gap [pos, end) minus the hole: below it, then above it. */
+			uint64_t a = part ? (pos > hole_hi ? pos : hole_hi) : pos;
+			uint64_t b = part ? end : (end < hole_lo ? end : hole_lo);
+
+			if (a >= b)
+				continue;
+			if (nheld == HOLES_MAX ||
+			    mmap((void *)(uintptr_t)a, b - a, PROT_NONE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0) !=
+				    (void *)(uintptr_t)a) {
+				release_all();
+				return false;
+			}
+			held[nheld++] = (R){ a, b - 1 };
+		}
+		if (i < n && maps[i].last + 1 > pos)
+			pos = maps[i].last + 1;
+	}
+	return true;
+}
+
+static void heap_and_stack_room(void)
+{
+	struct rlimit old, rl;
+	uint64_t brk_now = (uintptr_t)sbrk(0), stack;
+	void *p = NULL;
+	int r;
+
+	brk_now = (brk_now + PG - 1) & ~(PG - 1);
+	if (!reserve_all_but(brk_now, brk_now + 128 * MiB, &stack)) {
+		skip(6, "cannot reserve the address space around a hole here (a sanitizer's fixed-mapping rules?)");
+		return;
+	}
+	r = sva_mem_alloc(PG, NULL, &p);
+	release_all();
+	if (is_int(r, 0, "room: a page with only [break, break + 128 MiB) free")) {
+		ok((uintptr_t)p >= brk_now + 64 * MiB && (uintptr_t)p < brk_now + 128 * MiB,
+		   "  64 MiB above the program break kept for the heap (%p, break at 0x%llx)", p,
+		   (unsigned long long)brk_now);
+		sva_mem_free(NULL, p, PG);
+	}
+
+	if (getrlimit(RLIMIT_STACK, &old)) {
+		skip(4, "no RLIMIT_STACK");
+		return;
+	}
+	reserve_all_but(0, 0, &stack); /* only to find [stack] */
+	release_all();
+	if (!stack || stack < 1 * GiB) {
+		skip(4, "no [stack] mapping found");
+		return;
+	}
+	/* RLIMIT_STACK, the hole below [stack], the room the page says is kept. */
+	static const struct {
+		uint64_t rlim, hole, kept;
+	} cases[] = {
+		{ 2 * MiB, 9 * MiB, 9 * MiB },	 /* "at least 8 MiB", plus 1 MiB */
+		{ 16 * MiB, 17 * MiB, 17 * MiB }, /* RLIMIT_STACK plus 1 MiB */
+		{ 16 * MiB, 18 * MiB, 17 * MiB }, /* and not more */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		uint64_t top = stack;
+
+		rl = old;
+		rl.rlim_cur = cases[i].rlim;
+		if ((rl.rlim_max != RLIM_INFINITY && rl.rlim_max < rl.rlim_cur) || setrlimit(RLIMIT_STACK, &rl)) {
+			skip(i < 2 ? 1 : 2, "cannot set RLIMIT_STACK");
+			continue;
+		}
+		p = (void *)(uintptr_t)0x1234;
+		r = reserve_all_but(top - cases[i].hole, top, &stack) ? sva_mem_alloc(PG, NULL, &p) : -EAGAIN;
+		release_all();
+		setrlimit(RLIMIT_STACK, &old);
+		if (r == -EAGAIN) {
+			skip(i < 2 ? 1 : 2, "cannot reserve the address space around a hole here");
+			continue;
+		}
+		if (cases[i].hole == cases[i].kept) {
+			is_int(r, -ENOSPC, "room: RLIMIT_STACK %llu MiB, only the %llu MiB below [stack] free: all kept, -ENOSPC",
+			       (unsigned long long)(cases[i].rlim >> 20), (unsigned long long)(cases[i].hole >> 20));
+		} else if (is_int(r, 0, "room: RLIMIT_STACK %llu MiB, the %llu MiB below [stack] free: a page",
+				  (unsigned long long)(cases[i].rlim >> 20), (unsigned long long)(cases[i].hole >> 20))) {
+			ok((uintptr_t)p >= top - cases[i].hole && (uintptr_t)p + PG <= top - cases[i].kept,
+			   "  between the hole's start and the %llu MiB kept (%p, stack at 0x%llx)",
+			   (unsigned long long)(cases[i].kept >> 20), p, (unsigned long long)top);
+		}
+		if (r == 0)
+			sva_mem_free(NULL, p, PG);
+	}
+}
+
 int main(void)
 {
 	normalize_checks();
@@ -915,5 +1058,6 @@ int main(void)
 	thp_never_checks();
 	race_checks();
 	thread_checks();
+	heap_and_stack_room();
 	return done_testing();
 }
