@@ -1041,6 +1041,54 @@ static void heap_and_stack_room(void)
 	}
 }
 
+/*
+ * sva_mem_free(3), THREAD SAFETY: "two threads freeing the same allocation
+ * get 0 in one and -EINVAL in the other" (the entry is marked as being freed
+ * under the lock, not held across the munmap()).  A race each round, started
+ * together; whichever comes second must be refused, never freed twice.
+ */
+#define DOUBLE_ROUNDS 200
+
+static pthread_barrier_t dbl_go;
+static void *dbl_p;
+
+static void *double_freer(void *arg)
+{
+	int *ret = arg;
+
+	pthread_barrier_wait(&dbl_go);
+	*ret = sva_mem_free(NULL, dbl_p, 3 * PG);
+	return NULL;
+}
+
+static void double_free_race(void)
+{
+	int bad = 0, lines = 0;
+
+	pthread_barrier_init(&dbl_go, NULL, 2);
+	for (int i = 0; i < DOUBLE_ROUNDS; i++) {
+		pthread_t t;
+		int a = 1, b = 1;
+
+		if (sva_mem_alloc(3 * PG, NULL, &dbl_p)) {
+			bad++;
+			break;
+		}
+		errlog_start();
+		pthread_create(&t, NULL, double_freer, &a);
+		double_freer(&b);
+		pthread_join(t, NULL);
+		lines += err_lines;
+		if (!((a == 0 && b == -EINVAL) || (a == -EINVAL && b == 0))) {
+			if (bad++ < 3)
+				printf("# round %d: %d and %d\n", i, a, b);
+		}
+	}
+	pthread_barrier_destroy(&dbl_go);
+	is_int(bad, 0, "two threads free one allocation, %d times: 0 in one, -EINVAL in the other", DOUBLE_ROUNDS);
+	is_int(lines, DOUBLE_ROUNDS, "  one error line for each refusal");
+}
+
 int main(void)
 {
 	normalize_checks();
@@ -1058,6 +1106,7 @@ int main(void)
 	thp_never_checks();
 	race_checks();
 	thread_checks();
+	double_free_race();
 	heap_and_stack_room();
 	return done_testing();
 }
