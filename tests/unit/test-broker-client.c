@@ -6,12 +6,14 @@
  * hostile reply (no iommufd, a bad PASID block, garbage) without crashing.
  * A fake broker (a thread on a listening socket) answers each case.
  */
+#define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
 #include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -39,6 +41,11 @@ struct fake {
 	int status; /* A_REFUSE's */
 	const char *pci; /* A_OPEN: the PCI address its open reply gives */
 	int closes;	 /* A_OPEN: the SVA_BOP_CLOSE requests it got */
+	int unshare_status; /* A_OPEN: its answer to an unshare */
+	int unshares;	    /* A_OPEN: the unshare requests it got */
+	bool hold_unshare;  /* A_OPEN: hold an unshare's answer until released */
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* unshares and hold_unshare change */
 };
 
 /* A_OPEN: an isolated client's broker that grants the hello, answers an open
@@ -63,6 +70,15 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 			f->closes++;
 		}
 		m->status = 0;
+		if (m->op == SVA_BOP_PX_UNSHARE) {
+			pthread_mutex_lock(&f->lock);
+			f->unshares++;
+			pthread_cond_broadcast(&f->cond);
+			while (f->hold_unshare)
+				pthread_cond_wait(&f->cond, &f->lock);
+			m->status = f->unshare_status;
+			pthread_mutex_unlock(&f->lock);
+		}
 		sva_broker_send(s, m, -1);
 	}
 }
@@ -189,13 +205,113 @@ static void open_checks(struct fake *f)
 	   "  SVA_DEV_PCI, pci_addr in canonical form (%s)", info.pci_addr);
 }
 
+/*
+ * sva_ctx_unshare_memfd(3), what the client itself keeps: "On failure the
+ * range stays shared" (an -EBUSY of the broker's unmap: a later unshare of it
+ * is asked of the broker again, not refused -ENOENT as never shared), and
+ * -ENOENT for "another thread is unsharing it" (without asking the broker).
+ */
+struct unshare_arg {
+	struct sva_ctx *ctx;
+	void *a;
+	int ret;
+};
+
+static void *unshare_thread(void *arg)
+{
+	struct unshare_arg *u = arg;
+
+	u->ret = sva_ctx_unshare_memfd(u->ctx, u->a, 2 * 4096);
+	return NULL;
+}
+
+static int unshares_seen(struct fake *f)
+{
+	int n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->unshares;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+static void unshare_checks(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_ctx *ctx = NULL;
+	pthread_t t, u;
+	int fd = memfd_create("unshare", MFD_CLOEXEC);
+	void *a = MAP_FAILED;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	f->unshares = 0; /* no server thread runs yet */
+	f->unshare_status = 0;
+	f->hold_unshare = false;
+	if (fd < 0 || ftruncate(fd, 4 * 4096) ||
+	    (a = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		skip(7, "no memfd");
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	pthread_create(&t, NULL, serve_one, f);
+	if (is_int(sva_ctx_new(&o, &ctx), 0, "unshare: an isolated broker context")) {
+		if (!is_int(sva_ctx_share_memfd(ctx, fd, 0, a, 2 * 4096), 0, "unshare: a range shared")) {
+			skip(5, "nothing shared");
+		} else {
+			struct unshare_arg ua = { ctx, a, 1 };
+
+			int r;
+
+			pthread_mutex_lock(&f->lock);
+			f->unshare_status = -EBUSY;
+			pthread_mutex_unlock(&f->lock);
+			is_int(sva_ctx_unshare_memfd(ctx, a, 2 * 4096), -EBUSY, "the broker's unmap refused: -EBUSY");
+			pthread_mutex_lock(&f->lock);
+			f->unshare_status = 0;
+			pthread_mutex_unlock(&f->lock);
+			r = sva_ctx_unshare_memfd(ctx, a, 2 * 4096);
+			is_int(r, 0, "  the range stayed shared: unsharing it again reaches the broker (%d requests)",
+			       unshares_seen(f));
+			is_int(sva_ctx_unshare_memfd(ctx, a, 2 * 4096), -ENOENT, "  then it is gone: -ENOENT");
+			sva_ctx_share_memfd(ctx, fd, 0, a, 2 * 4096);
+			pthread_mutex_lock(&f->lock);
+			f->hold_unshare = true;
+			f->unshares = 0;
+			pthread_mutex_unlock(&f->lock);
+			pthread_create(&u, NULL, unshare_thread, &ua);
+			pthread_mutex_lock(&f->lock);
+			while (f->unshares == 0)
+				pthread_cond_wait(&f->cond, &f->lock);
+			pthread_mutex_unlock(&f->lock);
+			is_int(sva_ctx_unshare_memfd(ctx, a, 2 * 4096), -ENOENT,
+			       "another thread is unsharing the range: -ENOENT");
+			pthread_mutex_lock(&f->lock);
+			f->hold_unshare = false;
+			pthread_cond_broadcast(&f->cond);
+			pthread_mutex_unlock(&f->lock);
+			pthread_join(u, NULL);
+			ok(ua.ret == 0 && unshares_seen(f) == 1,
+			   "  without asking the broker; the other thread's unshare: %d", ua.ret);
+		}
+		sva_ctx_free(ctx);
+	} else {
+		skip(6, "no context");
+	}
+	pthread_join(t, NULL);
+	munmap(a, 4 * 4096);
+	close(fd);
+}
+
 int main(void)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER, .log_fn = capture,
 				  .log_level = SVA_LOG_ERROR };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sva_ctx *ctx = NULL;
-	struct fake f;
+	struct fake f = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 	char longpath[200];
 
 	snprintf(path, sizeof(path), "%s/sva-broker-client-%d.sock", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
@@ -264,6 +380,7 @@ int main(void)
 	 * made, "isolated", holding it); here stdin failed -ENOTTY. */
 	is_int(try_ctx(A_ISO_FD, &f), -EPROTO, "an isolated client's hello reply carrying a descriptor: -EPROTO");
 	open_checks(&f);
+	unshare_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
