@@ -25,6 +25,8 @@
  *  - Thread-safe sva_mm_allow()/sva_mm_deny(): four threads on one
  *    restricted address space beside stats and invalidations; the set they
  *    leave is the one sva_mm_prefault() then accepts.
+ *  - sva_mem_free() on a restricted address space whose deny runs out of
+ *    memory: -ENOMEM, nothing changed (still allowed, mapped, allocated).
  *  - A forked child: sva_mm_iova_ranges() is -ECHILD, logged;
  *    sva_mm_stats() answers, untracked (the child's munmap is not followed);
  *    sva_mm_free() leaves the parent's IOAS alone (no IOMMU_DESTROY);
@@ -46,6 +48,7 @@
 #include "internal.h"
 #include "kabi.h"
 #include "pin_budget.h"
+#include "reach.h"
 #include "../tap.h"
 #include "fake_bind_objects.h"
 
@@ -624,6 +627,55 @@ static void forked(void)
 	is_int(atomic_load(&n_destroy), destroyed + 1, "  and the parent's sva_mm_free destroys it");
 }
 
+/*
+ * sva_mem_free(3), ERRORS: "-ENOMEM: mm is restricted and denying the memory
+ * there needed memory (splitting an allowed range): nothing changed, the
+ * memory stays allocated and allowed."  The allocation sits inside one
+ * allowed range of a set at its first capacity (8 ranges), so the deny must
+ * grow the set; the first allocation of the call fails.
+ */
+static void mem_free_deny_enomem(void)
+{
+	const struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_RESTRICTED | SVA_MM_UNTRACKED };
+	struct sva_mm *mm = NULL;
+	char *p = NULL, *other;
+	int r, lines;
+	bool hit;
+
+	other = mmap(NULL, 16 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (other == MAP_FAILED || sva_mm_new(&ctx, &o, &mm) || sva_mem_alloc(4 * PG, NULL, (void **)&p))
+		tap_bail("set-up failed");
+	for (int i = 0; i < 7; i++)
+		if (sva_mm_allow(mm, other + 2 * i * PG, PG))
+			tap_bail("sva_mm_allow failed");
+	if (sva_mm_allow(mm, p - PG, 6 * PG) || mm->allowed.n != 8 || mm->allowed.cap != 8) {
+		skip(6, "the allowed set is not at its capacity");
+		goto out;
+	}
+	p[PG] = 7;
+	lines_reset();
+	sva_test_fail_nth(1);
+	r = sva_mem_free(mm, p, 4 * PG);
+	hit = sva_test_fail_nth_left() == 0;
+	sva_test_fail_nth(0);
+	lines = atomic_load(&err_lines);
+	is_int(r, -ENOMEM, "sva_mem_free, restricted mm, the deny out of memory: -ENOMEM (injected: %d)", hit);
+	ok(lines == 1, "  one error line (%d)", lines);
+	ok(mm->allowed.n == 8 && sva_rset_covers(&mm->allowed, (uintptr_t)(p - PG), (uintptr_t)(p + 5 * PG)),
+	   "  nothing changed: the memory still allowed (%zu ranges)", mm->allowed.n);
+	ok(r != 0 && p[PG] == 7, "  still mapped, its contents kept");
+	is_int(sva_mem_free(mm, p, 4 * PG), 0, "  still allocated: the next free takes it");
+	ok(!sva_rset_find(&mm->allowed, (uintptr_t)(p + PG)) && sva_rset_covers(&mm->allowed, (uintptr_t)(p - PG), (uintptr_t)p) &&
+		   sva_rset_covers(&mm->allowed, (uintptr_t)(p + 4 * PG), (uintptr_t)(p + 5 * PG)),
+	   "  which denies it, and only it");
+	p = NULL;
+out:
+	if (p)
+		sva_mem_free(mm, p, 4 * PG);
+	sva_mm_free(mm);
+	munmap(other, 16 * PG);
+}
+
 int main(void)
 {
 	struct sva_mm *mm = NULL;
@@ -657,6 +709,7 @@ int main(void)
 	first_layout();
 	threads(tracking);
 	allow_deny_threads();
+	mem_free_deny_enomem();
 	forked();
 	return done_testing();
 }
