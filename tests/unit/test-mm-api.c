@@ -26,7 +26,8 @@
  *    restricted address space beside stats and invalidations; the set they
  *    leave is the one sva_mm_prefault() then accepts.
  *  - sva_mem_free() on a restricted address space whose deny runs out of
- *    memory: -ENOMEM, nothing changed (still allowed, mapped, allocated).
+ *    memory: -ENOMEM, nothing changed (still allowed, mapped, allocated);
+ *    and whose munmap the kernel refuses: passed through, allowed again.
  *  - A forked child: sva_mm_iova_ranges() is -ECHILD, logged;
  *    sva_mm_stats() answers, untracked (the child's munmap is not followed);
  *    sva_mm_free() leaves the parent's IOAS alone (no IOMMU_DESTROY);
@@ -676,6 +677,83 @@ out:
 	munmap(other, 16 * PG);
 }
 
+/*
+ * sva_mem_free(3), ERRORS: a munmap(2) error "is passed through; the memory
+ * stays allocated and mapped in the process.  If mm is restricted, the memory
+ * is allowed there again".  Mappings merged on both sides of the allocation
+ * make its munmap split one mapping in two, which the kernel refuses with the
+ * process at its map count limit.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+
+static void mem_free_munmap_refused(void)
+{
+	const struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_RESTRICTED | SVA_MM_UNTRACKED };
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+	long max = 0;
+	struct sva_mm *mm = NULL;
+	char *p = NULL, *before = MAP_FAILED, *after = MAP_FAILED, *fill = MAP_FAILED;
+	size_t fill_len;
+	int r;
+
+	if (f) {
+		if (fscanf(f, "%ld", &max) != 1)
+			max = 0;
+		fclose(f);
+	}
+#ifdef UNDER_SANITIZER
+	max = 0; /* its runtime maps memory of its own, and dies when the full map count refuses it */
+#endif
+	if (max <= 0 || max > 1 << 20) {
+		skip(4, "vm.max_map_count unknown or too large to fill, or a sanitizer");
+		return;
+	}
+	if (sva_mm_new(&ctx, &o, &mm) || sva_mem_alloc(4 * PG, NULL, (void **)&p) || sva_mm_allow(mm, p, 4 * PG))
+		tap_bail("set-up failed");
+	before = mmap(p - PG, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	after = mmap(p + 4 * PG, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	fill_len = (size_t)(max + 16) * 2 * PG;
+	fill = mmap(NULL, fill_len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (before != p - PG || after != p + 4 * PG || fill == MAP_FAILED) {
+		skip(4, "cannot map around the allocation, or the region to fill the map count");
+		goto out;
+	}
+	before[0] = p[0] = after[0] = 1; /* one anon_vma for the three: they stay merged */
+	for (size_t off = 0; off + PG < fill_len; off += 2 * PG)
+		if (mprotect(fill + off, PG, PROT_NONE))
+			break;
+	lines_reset();
+	r = sva_mem_free(mm, p, 4 * PG);
+	munmap(fill, fill_len);
+	fill = MAP_FAILED;
+	if (r == 0) {
+		skip(4, "the kernel did not refuse the munmap");
+		p = NULL;
+		goto out;
+	}
+	is_int(r, -ENOMEM, "sva_mem_free, restricted mm, munmap refused at the map count limit: -ENOMEM");
+	ok(sva_rset_covers(&mm->allowed, (uintptr_t)p, (uintptr_t)(p + 4 * PG)), "  the memory is allowed again");
+	ok(p[0] == 1, "  still mapped");
+	is_int(sva_mem_free(mm, p, 4 * PG), 0, "  still allocated: freed once the map count allows");
+	p = NULL;
+out:
+	if (fill != MAP_FAILED)
+		munmap(fill, fill_len);
+	if (p)
+		sva_mem_free(mm, p, 4 * PG);
+	if (before != MAP_FAILED)
+		munmap(before, PG);
+	if (after != MAP_FAILED)
+		munmap(after, PG);
+	sva_mm_free(mm);
+}
+
 int main(void)
 {
 	struct sva_mm *mm = NULL;
@@ -710,6 +788,7 @@ int main(void)
 	threads(tracking);
 	allow_deny_threads();
 	mem_free_deny_enomem();
+	mem_free_munmap_refused();
 	forked();
 	return done_testing();
 }
