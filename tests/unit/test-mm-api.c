@@ -18,6 +18,8 @@
  *  - sva_mm_iova_ranges(): -ENOSPC fills the first *nr and writes nothing
  *    past them, *nr the count; NULL with 0 asks for the count; the kernel's
  *    errors are passed through; only -ECHILD is logged; at most 64 ranges.
+ *  - sva_dev_iova_ranges(): the same, from the device's RID address space;
+ *    -ENOTCONN before the RID is attached, at debug level only.
  *  - Thread-safe sva_mm_new(): four threads make and free tracked, strict
  *    and untracked address spaces on one context; the last tracked one
  *    takes the monitor's userfaultfd with it (only the process's eventfd
@@ -438,6 +440,63 @@ static void iova_ranges(struct sva_mm *mm)
 	is_int(atomic_load(&all_lines), 0, "  none of these logged (only -ECHILD and a NULL mm are)");
 }
 
+/*
+ * sva_dev_iova_ranges(3) on a device whose RID sits on an address space: the
+ * same -ENOSPC, count and 64-range rules as sva_mm_iova_ranges(), read from
+ * the device's RID IOAS, and what is logged.  The mock has one range only,
+ * so the VM tier never reaches the partial fill of a too-small array.
+ */
+static void dev_iova_ranges(struct sva_mm *mm)
+{
+	struct sva_iova_range r[70];
+	struct sva_dev dev;
+	size_t nr;
+	int ret;
+
+	fake_dev_init(&dev, &ctx, NULL, 7, 20, "fake-dev");
+	lines_reset();
+	nr = 4;
+	is_int(sva_dev_iova_ranges(&dev, r, &nr), -ENOTCONN, "dev iova_ranges, RID not attached: -ENOTCONN");
+	ok(atomic_load(&err_lines) == 0 && atomic_load(&all_lines) == 1, "  one line, at debug level (%d, %d)",
+	   atomic_load(&err_lines), atomic_load(&all_lines));
+	dev.rid_ioas = mm->ioas_id;
+	lines_reset();
+	n_ranges = 3;
+	memset(r, 0xa5, sizeof(r));
+	nr = 2;
+	ret = sva_dev_iova_ranges(&dev, r, &nr);
+	is_int(ret, -ENOSPC, "dev iova_ranges: room for 2 of 3: -ENOSPC");
+	ok(nr == 3 && r[0].start == 1ull << 24 && r[1].start == 2ull << 24 && r[1].last == (2ull << 24) + 0xfffff,
+	   "  the first 2 filled, in ascending order, *nr the count (%zu)", nr);
+	ok(r[2].start == 0xa5a5a5a5a5a5a5a5ull && r[2].last == 0xa5a5a5a5a5a5a5a5ull,
+	   "  nothing written past the room given");
+	nr = 0;
+	is_int(sva_dev_iova_ranges(&dev, NULL, &nr), -ENOSPC, "dev iova_ranges: NULL and 0: -ENOSPC");
+	is_int((int)nr, 3, "  with the count");
+	nr = 3;
+	ok(sva_dev_iova_ranges(&dev, r, &nr) == 0 && nr == 3 && r[2].start == 3ull << 24,
+	   "dev iova_ranges: room for exactly 3: 0, all 3");
+	n_ranges = 0;
+	nr = 0;
+	ret = sva_dev_iova_ranges(&dev, NULL, &nr);
+	ok(ret == 0 && nr == 0, "dev iova_ranges: no ranges, NULL and 0: 0, count 0 (%d)", ret);
+	n_ranges = 70;
+	nr = 70;
+	ret = sva_dev_iova_ranges(&dev, r, &nr);
+	ok(ret == 0 && nr == 64 && r[63].start == 64ull << 24, "dev iova_ranges: 70 ranges: the first 64 (BUGS)");
+	n_ranges = 3;
+	nr = 4;
+	is_int(sva_dev_iova_ranges(&dev, NULL, &nr), -EINVAL, "dev iova_ranges: *nr 4, NULL ranges: -EINVAL");
+	is_int((int)nr, 4, "  *nr left as it was");
+	ranges_errno = ENOENT;
+	is_int(sva_dev_iova_ranges(&dev, r, &nr), -ENOENT, "dev iova_ranges: the kernel's -ENOENT passed through");
+	ranges_errno = 0;
+	is_int(atomic_load(&all_lines), 0, "  none of these logged (only -ENOTCONN, -ECHILD and a NULL dev are)");
+	dev.rid_ioas = 0;
+	sva_dev_pasids_fini(&dev);
+	pthread_mutex_destroy(&dev.lock);
+}
+
 /* ------------------------------------------------------------- thread safety */
 
 #define THREADS 4
@@ -782,6 +841,7 @@ int main(void)
 	   tracking);
 	stats_refused_untouched(mm);
 	iova_ranges(mm);
+	dev_iova_ranges(mm);
 	sva_mm_free(mm);
 	costs(tracking);
 	first_layout();
