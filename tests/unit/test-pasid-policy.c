@@ -396,6 +396,35 @@ static void test_set_range(void)
 	   "wide: [100, 255]");
 	ok(sva_dev_pasid_alloc(&wide, SVA_PASID_DEVICE, NULL, &p) == 0 && p == 100, "allocates 100");
 	is_int(sva_dev_set_pasid_range(NULL, 1, 2), -EINVAL, "NULL device");
+
+	/* "Allocation restarts from min", also where the space had moved past
+	 * it: without the call the next value would be the one after the last
+	 * (sva_pasid_alloc(3) does not reuse a value at once). */
+	{
+		uint32_t a = 0, b = 0, c = 0;
+
+		sva_dev_pasid_free(&wide, p);
+		sva_dev_pasid_release(&wide, p);
+		sva_pasid_barrier(sva_dev_pasids(&wide));
+		ok(sva_dev_set_pasid_range(&wide, 1, 255) == 0, "wide, idle again: back to [1, 255]");
+		ok(sva_dev_pasid_alloc(&wide, SVA_PASID_DEVICE, NULL, &a) == 0 &&
+			   sva_dev_pasid_alloc(&wide, SVA_PASID_DEVICE, NULL, &b) == 0 && a == 1 && b == 2,
+		   "allocates 1 and 2");
+		sva_dev_pasid_free(&wide, a);
+		sva_dev_pasid_free(&wide, b);
+		sva_dev_pasid_release(&wide, a);
+		sva_dev_pasid_release(&wide, b);
+		sva_pasid_barrier(sva_dev_pasids(&wide));
+		is_int(sva_dev_pasid_alloc(&wide, SVA_PASID_DEVICE, NULL, &c), 0, "allocates again");
+		is_int(c, 3, "  without the call the next is 3");
+		sva_dev_pasid_free(&wide, c);
+		sva_dev_pasid_release(&wide, c);
+		sva_pasid_barrier(sva_dev_pasids(&wide));
+		ok(sva_dev_set_pasid_range(&wide, 1, 255) == 0, "the same range set again, the space idle");
+		c = 0;
+		is_int(sva_dev_pasid_alloc(&wide, SVA_PASID_DEVICE, NULL, &c), 0, "allocates after it");
+		is_int(c, 1, "  allocation restarts from min: 1");
+	}
 	sva_dev_pasids_fini(&narrow);
 	sva_dev_pasids_fini(&wide);
 	sva_ctx_pasids_fini(&ctx);
