@@ -1298,6 +1298,41 @@ static void real_checks(struct sva_ctx *ctx)
 				if (!ret)
 					sva_dev_close(dev);
 			}
+		/* sva_dev_open(3), -EBUSY: a child's copy holds the device until the
+		 * child exits, execs "or calls sva_dev_close(3) on its copy": the
+		 * parent opens it again while that child still lives. */
+		dev = NULL;
+		if (sva_dev_open(ctx, cdev, &dev) == 0 && pipe(pfd) == 0) {
+			int done[2];
+			char c = 0;
+
+			if (pipe(done))
+				tap_bail("pipe");
+			pid = fork();
+			if (pid == 0) {
+				close(pfd[1]);
+				close(done[0]);
+				sva_dev_close(dev);
+				if (write(done[1], "c", 1) != 1 || read(pfd[0], &c, 1) < 0)
+					_exit(1);
+				_exit(0);
+			}
+			close(pfd[0]);
+			close(done[1]);
+			ok(read(done[0], &c, 1) == 1 && c == 'c', "a forked child closed its copy with sva_dev_close");
+			close(done[0]);
+			sva_dev_close(dev);
+			d2 = SENTINEL;
+			ret = sva_dev_open(ctx, cdev, &d2);
+			ok(ret == 0 && d2 != SENTINEL,
+			   "closed, the child's copy closed by sva_dev_close in the child: opens again while it lives (%d)",
+			   ret);
+			if (!ret)
+				sva_dev_close(d2);
+			close(pfd[1]);
+			waitpid(pid, &w, 0);
+			ok(WIFEXITED(w) && WEXITSTATUS(w) == 0, "  the child ran to its end (%#x)", w);
+		}
 		}
 	}
 
