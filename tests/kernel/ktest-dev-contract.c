@@ -1149,6 +1149,58 @@ static void real_ns_checks(const char *addr, const char *cdev, const char *p)
 		    "sva_dev_fd's descriptor (%d)", rc);
 }
 
+/* Two threads open one real device at once (sva_dev_open(3): thread-safe;
+ * -EBUSY "a second sva_dev_open() of the same device"). */
+struct same_open {
+	struct sva_ctx *ctx;
+	const char *name;
+	pthread_barrier_t *go;
+	struct sva_dev *dev;
+	int ret;
+};
+
+static void *same_open_thr(void *arg)
+{
+	struct same_open *o = arg;
+
+	pthread_barrier_wait(o->go);
+	o->ret = sva_dev_open(o->ctx, o->name, &o->dev);
+	return NULL;
+}
+
+static void same_device_race(struct sva_ctx *ctx, const char *name)
+{
+	int before = count_fds(), won = 0, busy = 0, other = 0, last_other = 0;
+
+	for (int round = 0; round < 20; round++) {
+		pthread_barrier_t go;
+		struct same_open o[2] = { { ctx, name, &go, SENTINEL, 1 }, { ctx, name, &go, SENTINEL, 1 } };
+		pthread_t t[2];
+
+		pthread_barrier_init(&go, NULL, 2);
+		for (int i = 0; i < 2; i++)
+			pthread_create(&t[i], NULL, same_open_thr, &o[i]);
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		pthread_barrier_destroy(&go);
+		for (int i = 0; i < 2; i++) {
+			if (o[i].ret == 0)
+				won++;
+			else if (o[i].ret == -EBUSY && o[i].dev == SENTINEL)
+				busy++;
+			else
+				other++, last_other = o[i].ret;
+		}
+		for (int i = 0; i < 2; i++)
+			if (o[i].ret == 0)
+				sva_dev_close(o[i].dev);
+	}
+	ok(won == 20 && busy == 20 && other == 0,
+	   "two threads open %s at once, 20 times: one opens, the other -EBUSY, *out untouched (%d, %d, %d: %d)",
+	   name, won, busy, other, last_other);
+	ok(count_fds() == before, "  and no descriptor left (%d -> %d)", before, count_fds());
+}
+
 static void real_checks(struct sva_ctx *ctx)
 {
 	char addr[256], cdev[256] = "", p[600], upper[256], shortf[256];
@@ -1357,6 +1409,7 @@ static void real_checks(struct sva_ctx *ctx)
 			unlink(lp);
 		}
 	}
+	same_device_race(ctx, cdev);
 	real_ns_checks(addr, cdev, p);
 	/* sva_dev_open_fd: O_RDONLY works; the caller's fd keeps the bind */
 	fd = open(p, O_RDONLY | O_CLOEXEC);
