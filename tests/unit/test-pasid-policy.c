@@ -5,6 +5,8 @@
  * same init calls ctx.c and dev.c make.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "pasid_space.h"
@@ -624,6 +626,157 @@ static void test_owner_log(void)
 	sva_ctx_pasids_fini(&ctx);
 }
 
+/*
+ * sva_dev_pasid_alloc(3), THREAD SAFETY: "Thread-safe", the four calls.
+ * Four threads, one covering device each, allocate under AUTO until -ENOSPC
+ * from a global space of 64 values, so that they fall back to their own
+ * spaces while the others still take global ones; then each frees its
+ * neighbour's global values through its own device while the neighbour frees
+ * them too.  Every value is handed out once, every allocation is found with
+ * its drvdata through its device only, and every value is freed exactly
+ * once (0 in one thread, -ENOENT in the other).
+ */
+enum { MT_THREADS = 4, MT_GLOBAL = 64, MT_OWN = 255, MT_MAX = MT_GLOBAL + MT_OWN + 1 /* room for one too many */ };
+
+struct mt_dev {
+	struct sva_dev dev;
+	uint32_t got[MT_MAX];
+	int n, last_err, bad_lookup;
+	int freed, enoent, other;
+	struct mt_dev *next;
+	pthread_barrier_t *go;
+};
+
+static void *mt_alloc(void *arg)
+{
+	struct mt_dev *m = arg;
+	uint32_t p;
+	int err;
+
+	pthread_barrier_wait(m->go);
+	while (m->n < MT_MAX && (err = sva_dev_pasid_alloc(&m->dev, SVA_PASID_AUTO, &m->got[m->n], &p)) == 0) {
+		void *d = NULL;
+
+		m->got[m->n] = p;
+		if (sva_dev_pasid_lookup(&m->dev, p, &d) != 0 || d != &m->got[m->n])
+			m->bad_lookup++;
+		m->n++;
+	}
+	m->last_err = err;
+	return NULL;
+}
+
+/* Frees the global values of m->next (through m's device) and m's own. */
+static void *mt_free(void *arg)
+{
+	struct mt_dev *m = arg;
+	const struct mt_dev *src[2] = { m->next, m };
+
+	pthread_barrier_wait(m->go);
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < src[k]->n; i++) {
+			uint32_t p = src[k]->got[i];
+			int err;
+
+			if (p < 256)
+				continue;
+			err = sva_dev_pasid_free(&m->dev, p);
+			if (err == 0)
+				m->freed++;
+			else if (err == -ENOENT)
+				m->enoent++;
+			else
+				m->other++;
+		}
+	return NULL;
+}
+
+/* The log callback runs on every thread that logs (sva_ctx_set_log(3)):
+ * counted atomically here, unlike capture(). */
+static atomic_int mt_error_lines;
+
+static void mt_capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+	if (level >= SVA_LOG_WARN)
+		atomic_fetch_add(&mt_error_lines, 1);
+}
+
+static void test_threads(void)
+{
+	static struct mt_dev mt[MT_THREADS];
+	static uint8_t seen[SVA_PASID_MAX + 1];
+	pthread_barrier_t go;
+	pthread_t t[MT_THREADS];
+	struct sva_ctx ctx;
+	int total = 0, dup = 0, bad_lookup = 0, foreign = 0, freed = 0, enoent = 0, other = 0, enospc = 0;
+
+	ctx_init(&ctx, 256, 256 + MT_GLOBAL - 1);
+	sva_log_init(&ctx.log, mt_capture, NULL, SVA_LOG_DEBUG);
+	pthread_barrier_init(&go, NULL, MT_THREADS);
+	for (int i = 0; i < MT_THREADS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "mt%d", i);
+		dev_init(&mt[i].dev, &ctx, 20, name);
+		mt[i].next = &mt[(i + 1) % MT_THREADS];
+		mt[i].go = &go;
+	}
+	for (int i = 0; i < MT_THREADS; i++)
+		pthread_create(&t[i], NULL, mt_alloc, &mt[i]);
+	for (int i = 0; i < MT_THREADS; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < MT_THREADS; i++) {
+		total += mt[i].n;
+		bad_lookup += mt[i].bad_lookup;
+		enospc += mt[i].last_err == -ENOSPC;
+		for (int j = 0; j < mt[i].n; j++) {
+			uint32_t p = mt[i].got[j];
+
+			/* Global values are one space; own values one per device. */
+			if (p >= 256 ? seen[p]++ : (seen[p] & (1u << i)) != 0)
+				dup++;
+			if (p < 256)
+				seen[p] |= (uint8_t)(1u << i);
+			if (p >= 256 && sva_dev_pasid_lookup(&mt[(i + 1) % MT_THREADS].dev, p, NULL) != -ENOENT)
+				foreign++;
+		}
+	}
+	is_int(total, MT_GLOBAL + MT_THREADS * MT_OWN,
+	       "%d threads under AUTO: every global value and every own value of each device handed out", MT_THREADS);
+	is_int(dup, 0, "  none twice");
+	is_int(enospc, MT_THREADS, "  each thread stopped at -ENOSPC");
+	is_int(bad_lookup, 0, "  each allocation found with its drvdata through its device, at once");
+	is_int(foreign, 0, "  a global value is nothing of another device's (-ENOENT)");
+	is_int(atomic_load(&mt_error_lines), 0, "  no error line (the fallback and the final -ENOSPC are outcomes)");
+
+	pthread_barrier_destroy(&go);
+	pthread_barrier_init(&go, NULL, MT_THREADS);
+	for (int i = 0; i < MT_THREADS; i++)
+		pthread_create(&t[i], NULL, mt_free, &mt[i]);
+	for (int i = 0; i < MT_THREADS; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < MT_THREADS; i++) {
+		freed += mt[i].freed;
+		enoent += mt[i].enoent;
+		other += mt[i].other;
+	}
+	ok(freed == MT_GLOBAL && enoent == MT_GLOBAL && other == 0,
+	   "each global value freed by two threads through two devices: one 0, one -ENOENT (%d, %d, %d)", freed, enoent,
+	   other);
+	{
+		uint64_t q, a = global_allocated(&ctx, &q);
+
+		ok(a == 0 && q == MT_GLOBAL, "the global space has them all in quarantine (%llu, %llu)",
+		   (unsigned long long)a, (unsigned long long)q);
+	}
+	for (int i = 0; i < MT_THREADS; i++)
+		sva_dev_pasids_fini(&mt[i].dev);
+	pthread_barrier_destroy(&go);
+	sva_ctx_pasids_fini(&ctx);
+}
+
 int main(void)
 {
 	test_ctx_ranges();
@@ -635,5 +788,6 @@ int main(void)
 	test_shared_global();
 	test_broker_lease();
 	test_owner_log();
+	test_threads();
 	return done_testing();
 }
