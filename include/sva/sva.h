@@ -608,7 +608,8 @@ int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void 
  * sva_pasid_alloc() straight on a space, which belongs to no device), and
  * -ENOENT otherwise: a value bound only on other devices, or allocated through
  * another device (a device closed before dev was opened included, whatever
- * its address), is nothing of dev's.  A driver's PASID that sva_bind() is
+ * its address), is nothing of dev's, nor is one a failed detach retired for
+ * good (libsva owns it: sva_unbind(3)).  A driver's PASID that sva_bind() is
  * binding under SVA_BIND_PASID stays the allocation until the bond is
  * published, and is the allocation again once sva_unbind() of the last bond
  * has unpublished it.  The lookup takes no lock, waits only as

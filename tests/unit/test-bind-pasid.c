@@ -279,6 +279,19 @@ static void test_retired(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm
 	ERR_ONE_LINE(sva_pasid_release(ctx->global_pasids, p), -EINVAL, "releasing the retired PASID");
 	ok(strstr(last, "retired") != NULL, "  the line says it is retired: %s", last);
 	ERR_ONE_LINE(sva_dev_pasid_release(dev, p), -EINVAL, "releasing it through the device");
+	/* sva_dev_pasid_alloc(3), -EBUSY: "one a bind allocated stays in
+	 * quarantine for good, and freeing it is -ENOENT", through the device
+	 * too; and the device has nothing under it. */
+	ERR_ONE_LINE(sva_dev_pasid_free(dev, p), -ENOENT, "freeing it through the device");
+	{
+		void *d = (void *)0x5a;
+		struct sva_bond *b = (struct sva_bond *)0x5a;
+
+		ok(sva_dev_pasid_lookup(dev, p, &d) == -ENOENT && d == (void *)0x5a,
+		   "  the device's lookup: -ENOENT, *drvdata untouched");
+		ok(sva_dev_bond_lookup(dev, p, &b, &d) == -ENOENT && b == (struct sva_bond *)0x5a,
+		   "  sva_dev_bond_lookup: -ENOENT");
+	}
 	ERR_ONE_LINE(sva_pasid_free(ctx->global_pasids, p), -ENOENT, "freeing it");
 	sva_pasid_barrier(ctx->global_pasids);
 	after = stats_of(ctx->global_pasids);
@@ -339,6 +352,17 @@ static void test_retired_driver_owned(struct sva_dev *dev, struct sva_mm *mm)
 		is_int(sva_dev_bond_lookup(dev, dp, &lb, &d), -ENOENT, "  the device's bond lookup finds nothing under it");
 		sva_pasid_barrier(g);
 		ok(same_counts(before, stats_of(g)), "  no refusal or barrier changed the counts");
+	}
+	/* sva_unbind(3): "the device's lookups find nothing under it", though
+	 * the space still has the allocation's drvdata (libsva owns it now). */
+	{
+		void *d = (void *)0x5a;
+		struct sva_bond *b = (struct sva_bond *)0x5a;
+
+		ok(sva_dev_pasid_lookup(dev, dp, &d) == -ENOENT && d == (void *)0x5a,
+		   "  the allocating device's sva_dev_pasid_lookup: -ENOENT, *drvdata untouched");
+		ok(sva_dev_bond_lookup(dev, dp, &b, &d) == -ENOENT && b == (struct sva_bond *)0x5a,
+		   "  sva_dev_bond_lookup: -ENOENT");
 	}
 	ERR_ONE_LINE(sva_bind(dev, mm, &bo, &bond), -EBUSY, "binding under the driver's retired PASID");
 	ok(strstr(last, "retired for good") != NULL && !strstr(last, "another address space"),
@@ -565,7 +589,7 @@ int main(void)
 	struct sva_dev wide, narrow, wide2, wide3;
 	struct sva_mm mm;
 
-	plan(116);
+	plan(122);
 	ctx_init(&ctx, 20000000ull);
 	/* The default global range starts at 256: the narrow device's 8-bit
 	 * PASIDs are all its own. */
