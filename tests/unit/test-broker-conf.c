@@ -239,6 +239,96 @@ int main(void)
 	ok(c.isolated_pin_max == 8192, "  is 8192");
 	refused("isolated-pin-max K\n", "isolated-pin-max: bytes", "a unit without a number");
 	refused("isolated-pin-max 64KK\n", "isolated-pin-max: bytes", "two units");
+	/* Every limit sva-brokerd(8) gives, at its value (taken) and one past it
+	 * (a configuration error, never cut down). */
+	{
+		char text[1200], name[70], src[300], prog[300];
+		size_t i;
+
+		memset(name, 'n', 63);
+		name[63] = '\0';
+		memset(src, 's', 255);
+		src[0] = '/';
+		src[255] = '\0';
+		snprintf(text, sizeof(text), "device %s %s\n", name, src);
+		is_int(parse(text, &c, err, sizeof(err)), 0, "device: a 63-byte name and a 255-byte source %s", err);
+		ok(c.ndevs == 1 && strlen(c.devs[0].name) == 63 && strlen(c.devs[0].source) == 255, "  kept whole");
+		name[63] = 'n';
+		name[64] = '\0';
+		snprintf(text, sizeof(text), "device %s mock\n", name);
+		refused(text, "t.conf:1: device name or source too long", "device: a 64-byte name");
+		src[255] = 's';
+		src[256] = '\0';
+		snprintf(text, sizeof(text), "device d %s\n", src);
+		refused(text, "t.conf:1: device name or source too long", "device: a 256-byte source");
+
+		memset(prog, 'p', 255);
+		prog[0] = '/';
+		prog[255] = '\0';
+		snprintf(text, sizeof(text), "device d mock\nmm-exit d %s 600000\n", prog);
+		is_int(parse(text, &c, err, sizeof(err)), 0, "mm-exit: a 255-byte program, timeout 600000 %s", err);
+		ok(strlen(c.devs[0].mm_exit) == 255 && c.devs[0].mm_exit_ms == 600000, "  kept whole");
+		prog[255] = 'p';
+		prog[256] = '\0';
+		snprintf(text, sizeof(text), "device d mock\nmm-exit d %s\n", prog);
+		refused(text, "t.conf:2: mm-exit: the program is an absolute path of at most 255 bytes",
+			"mm-exit: a 256-byte program");
+
+		memset(prog, 'k', 107);
+		prog[0] = '/';
+		prog[107] = '\0';
+		snprintf(text, sizeof(text), "socket %s\n", prog);
+		is_int(parse(text, &c, err, sizeof(err)), 0, "socket: a 107-byte path %s", err);
+		ok(strlen(c.socket) == 107, "  kept whole");
+		prog[107] = 'k';
+		prog[108] = '\0';
+		snprintf(text, sizeof(text), "socket %s\n", prog);
+		refused(text, "t.conf:1: socket: an absolute path of at most 107 bytes", "socket: a 108-byte path");
+
+		for (int group = 0; group < 2; group++) {
+			size_t n = (size_t)snprintf(text, sizeof(text), "device d mock\n");
+
+			for (i = 0; i < BROKER_MAX_ALLOW; i++)
+				n += (size_t)snprintf(text + n, sizeof(text) - n, "allow d %s %zu\n", group ? "gid" : "uid",
+						      1000 + i);
+			is_int(parse(text, &c, err, sizeof(err)), 0, "allow: %d %s %s", BROKER_MAX_ALLOW,
+			       group ? "groups" : "users", err);
+			ok((group ? c.devs[0].ngids : c.devs[0].nuids) == BROKER_MAX_ALLOW &&
+				   (group ? c.devs[0].nuids : c.devs[0].ngids) == 0,
+			   "  all kept, in their own list");
+			snprintf(text + n, sizeof(text) - n, "allow d %s 5000\n", group ? "group" : "user");
+			refused(text, "t.conf:34: allow: more than 32 entries", group ? "allow: a 33rd group" : "allow: a 33rd user");
+		}
+	}
+	is_int(parse("socket-mode 0777\n", &c, err, sizeof(err)), 0, "socket-mode 0777 %s", err);
+	ok(c.socket_mode == 0777, "  is 0777");
+	refused("socket-mode 01000\n", "socket-mode: an octal mode", "socket-mode 01000 (past 0777)");
+	refused("socket-mode 0668\n", "socket-mode: an octal mode", "socket-mode with an 8 (not octal)");
+	is_int(parse("socket-group 4294967294\n", &c, err, sizeof(err)), 0, "socket-group 4294967294 %s", err);
+	ok(c.socket_gid == 4294967294ll, "  is taken as it is");
+	refused("socket-group 4294967295\n", "socket-group: no group '4294967295'",
+		"socket-group 4294967295 (past the range: a name, unknown)");
+	refused("device a mock\nallow a uid 4294967295\n", "allow: no user '4294967295'",
+		"allow uid 4294967295 (past the range: a name, unknown)");
+	is_int(parse("pasids 1 1048575\npasids-per-client 1048575\ndevice-pasids-per-client 1048575\nmax-clients "
+		     "4096\nclients-per-user 4096\n",
+		     &c, err, sizeof(err)),
+	       0, "every count at its largest %s", err);
+	ok(c.pasid_min == 1 && c.pasid_max == 1048575 && c.pasids_per_client == 1048575 &&
+		   c.dev_pasids_per_client == 1048575 && c.max_clients == 4096 && c.clients_per_user == 4096,
+	   "  taken as they are");
+	refused("pasids 1 1048576\n", "pasids: MIN MAX", "pasids past 1048575");
+	refused("pasids-per-client 1048576\n", "pasids-per-client: a number from 1 to 1048575",
+		"pasids-per-client past 1048575");
+	refused("device-pasids-per-client 1048576\n", "device-pasids-per-client: a number from 1 to 1048575",
+		"device-pasids-per-client past 1048575");
+	refused("max-clients 4097\n", "max-clients: a number from 1 to 4096", "max-clients past 4096");
+	is_int(parse("isolated-pin-max 4096\n", &c, err, sizeof(err)), 0, "isolated-pin-max 4096 (its least) %s", err);
+	ok(c.isolated_pin_max == 4096, "  is 4096 bytes");
+	is_int(parse("isolated-pin-max 1T\n", &c, err, sizeof(err)), 0, "isolated-pin-max 1T %s", err);
+	ok(c.isolated_pin_max == 1ull << 40, "  is 2^40 bytes");
+	refused("isolated-pin-max 3K\n", "isolated-pin-max: bytes", "isolated-pin-max 3K (under 4096)");
+	refused("isolated-pin-max 64k\n", "isolated-pin-max: bytes", "isolated-pin-max 64k (the units are upper case)");
 	is_int(broker_conf_load("/nonexistent/sva-brokerd.conf", &c, err, sizeof(err)), -ENOENT,
 	       "a missing file: -ENOENT");
 	ok(strstr(err, "/nonexistent/sva-brokerd.conf") != NULL, "  naming it: %s", err);
