@@ -135,6 +135,48 @@ run --help
 check "--help: exit 0, every option" eval '[ "$rc" -eq 0 ] && has --config && has --socket && has --check'
 help_version sva-brokerd "$BROKERD"
 
+# sva-brokerd(8), OPTIONS and EXIT STATUS: -s takes an absolute path of at
+# most 107 bytes (status 2 otherwise, before the configuration is read); a
+# missing option argument is a usage error, the usage on standard error;
+# --help and --version write to standard output only.
+long107=$(printf '/%0106d' 0)
+run --check -c "$tmp/good.conf" -s "$long107"
+check "-s with a 107-byte absolute path: taken (--check reports it)" \
+	eval '[ "$rc" -eq 0 ] && has "socket $long107, "'
+run --check -c "$tmp/good.conf" -s "${long107}x"
+check "-s with a 108-byte path: exit 2, saying why, nothing on standard output" \
+	eval '[ "$rc" -eq 2 ] && has_err "absolute path" && [ ! -s "$tmp/out" ]'
+run --check -c "$tmp/none.conf" -s "${long107}x"
+check "  also with no configuration to read: still a usage error, exit 2" eval '[ "$rc" -eq 2 ] && ! has_err "cannot open"'
+run --check --socket="$tmp/other.sock" --config="$tmp/good.conf"
+check "--socket=PATH and --config=FILE are -s and -c" eval '[ "$rc" -eq 0 ] && has "socket $tmp/other.sock, "'
+for opt in -c -s --config --socket; do
+	run --check "$opt"
+	check "$opt without its argument: exit 2, the usage on standard error, nothing on standard output" \
+		eval '[ "$rc" -eq 2 ] && has_err "usage: sva-brokerd" && [ ! -s "$tmp/out" ]'
+done
+for opt in -h --help -V --version; do
+	run "$opt" -s relative.sock
+	check "$opt with a relative -s: the usage error instead (exit 2), nothing on standard output" \
+		eval '[ "$rc" -eq 2 ] && has_err "absolute path" && [ ! -s "$tmp/out" ]'
+	run "$opt" -c "$tmp/none.conf"
+	check "$opt: standard output only, exit 0, and no configuration read" \
+		eval '[ "$rc" -eq 0 ] && [ -s "$tmp/out" ] && empty_err'
+done
+run --check -c "$tmp/good.conf"
+check "--check of a valid configuration: nothing on standard error" eval '[ "$rc" -eq 0 ] && empty_err'
+# The rest of the summary --check promises: a group set on the socket, and a
+# device only isolated clients may use.
+printf 'socket %s/s2\nsocket-group 0\nsocket-mode 600\ndevice iso mock\ntrust iso isolated\n' "$tmp" >"$tmp/iso.conf"
+run --check -c "$tmp/iso.conf"
+check "--check: the socket's mode and 'group set'; a device for isolated clients only" \
+	eval '[ "$rc" -eq 0 ] && has "socket mode 0600, group set, " && has "device iso from mock, allowed to 0 users and 0 groups, isolated clients only$"'
+printf 'device m0 mock\n' >"$tmp/err.conf"
+printf 'socket-mode 01000\n' >>"$tmp/err.conf"
+run --check -c "$tmp/err.conf"
+check "--check: a value past its range is reported as file:line:, exit 1, nothing on standard output" \
+	eval '[ "$rc" -eq 1 ] && has_err "^sva-brokerd: $tmp/err.conf:2: socket-mode" && [ ! -s "$tmp/out" ]'
+
 # Starting needs /dev/iommu and the mock: where they are missing (here,
 # usually), it fails at once, saying why, and leaves no socket.
 if [ ! -w /dev/iommu ]; then
