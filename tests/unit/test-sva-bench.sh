@@ -6,6 +6,20 @@ bench=${top_builddir:-.}/tools/sva-bench
 
 "$bench" --help >/dev/null 2>&1; ok $? "--help exits 0"
 help_version sva-bench "$bench"
+# -h and -V report the rest of the command line's usage error instead
+# (sva-bench(1), OPTIONS): an unknown benchmark, two benchmarks, --rounds 0.
+for asked in -h -V; do
+    for rest in bogus "pasid fault" "--rounds 0 pasid"; do
+        # shellcheck disable=SC2086 # split on purpose
+        out=$("$bench" $asked $rest 2>/dev/null); rc=$?
+        [ $rc -eq 2 ] && [ -z "$out" ]
+        ok $? "sva-bench $asked $rest: the usage error (status 2), nothing on standard output (got $rc: $out)"
+    done
+done
+out=$("$bench" --help 2>"${TMPDIR:-/tmp}/test-sva-bench.$$.herr"); rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q "^usage: sva-bench" && [ ! -s "${TMPDIR:-/tmp}/test-sva-bench.$$.herr" ]
+ok $? "--help: the usage on standard output, nothing on standard error (got $rc)"
+rm -f "${TMPDIR:-/tmp}/test-sva-bench.$$.herr"
 err=$("$bench" bogus 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "^sva-bench: unknown benchmark 'bogus'"
 ok $? "an unknown benchmark is a usage error (exit 2) that names it (got $rc: $(echo "$err" | head -1))"
@@ -116,6 +130,35 @@ elif (ulimit -v 100000 && "$bench" --help) >/dev/null 2>&1; then
     ok $? "text mode with a benchmark that fails: the others still run, the reason on standard error, exit 1 (got $rc: $(echo "$out / $err" | tr "\n" " "))"
 else
     skip "sva-bench does not start under a 100 MB address-space limit (a sanitizer build)"
+fi
+# pasid's lock mode (sva-bench(1): the header, and lock_mode in JSON): with
+# SVA_NO_MEMBARRIER set, to anything (libsva(7)), the lock is symmetric.
+out=$(SVA_NO_MEMBARRIER=1 "$bench" --rounds 1 pasid 2>/dev/null); rc=$?
+[ $rc -eq 0 ] && echo "$out" | head -n 1 | grep -q "lock: symmetric$"
+ok $? "SVA_NO_MEMBARRIER=1 pasid: the header says the lock is symmetric (got $rc: $(echo "$out" | head -n 1))"
+out=$("$bench" --rounds 1 pasid 2>/dev/null); rc=$?
+[ $rc -eq 0 ] && echo "$out" | head -n 1 | grep -Eq "lock: (asymmetric|symmetric)$"
+ok $? "pasid: the header names the lock's mode (got $rc: $(echo "$out" | head -n 1))"
+if command -v python3 >/dev/null 2>&1; then
+    for nomb in "" 1; do
+        if [ -n "$nomb" ]; then want=symmetric; else want="asymmetric symmetric"; fi
+        out=$(env ${nomb:+SVA_NO_MEMBARRIER=$nomb} "$bench" --json --rounds 1 pasid 2>/dev/null)
+        printf '%s\n' "$out" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+p = d["pasid"]
+assert d["fault"] is None and d["coherence"] is None and d["budget"] is None, "others not null"
+assert p["lock_mode"] in sys.argv[1].split(), p["lock_mode"]
+assert type(p["rounds"]) is int and p["rounds"] == 1, p["rounds"]
+num = (int, float)
+figs = [k for k, v in p.items() if isinstance(v, dict) and "ratio" in v]
+assert len(figs) >= 5, figs
+for k in figs:
+    assert isinstance(p[k]["libsva"], num) and isinstance(p[k]["baseline"], num) and isinstance(p[k]["ratio"], num), k' "$want"
+        ok $? "--json pasid${nomb:+ with SVA_NO_MEMBARRIER=$nomb}: lock_mode is $want, every figure's libsva, baseline and ratio numbers (got: $(printf '%s' "$out" | head -c 300))"
+    done
+else
+    skip "python3 not installed: cannot read the JSON"
+    skip "(same)"
 fi
 # --compare: two --json runs, target by target (issue 14).  Run 2 here has
 # fault's sequential missed, budget's sequential_4x unstable and coherence
@@ -259,6 +302,60 @@ for asked in -h --help -V --version; do
     [ $rc -eq 0 ] && echo "$out" | grep -q "$want" && ! echo "$out" | grep -q "^target "
     ok $? "--compare RUN1 RUN2 $asked: prints what $asked prints, status 0, compares nothing (got $rc)"
 done
+# Each line's form (sva-bench(1), --compare): the two median ratios after a
+# verdict both runs share, none for a count; "unstable in both runs" is no
+# stable verdict either.
+out=$("$bench" --compare "$tmp/run1.json" "$tmp/run1.json" 2>&1)
+echo "$out" | grep -qx "target fault.random_single_page: met in both runs (ratio 1.085, 1.085)" &&
+    echo "$out" | grep -qx "target fault.prefaulted_job: met in both runs"
+ok $? "--compare: 'met in both runs (ratio R1, R2)', a count without ratios (got: $(echo "$out" | tr '\n' '|'))"
+out=$("$bench" --compare "$tmp/run2.json" "$tmp/run2.json" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -qx "target budget.figures.sequential_4x: unstable in both runs: not a stable verdict (ratio 0.810, 0.810)"
+ok $? "--compare: 'unstable in both runs: not a stable verdict', status 1 (got $rc: $(echo "$out" | tr '\n' '|'))"
+out=$("$bench" --compare "$tmp/run1.json" "$tmp/run2.json" 2>&1)
+echo "$out" | grep -qx "target fault.sequential: met in run 1, missed in run 2: not a stable verdict (ratio 20.100, 12.000)"
+ok $? "--compare: verdicts that differ, with both ratios (got: $(echo "$out" | tr '\n' '|'))"
+# The lines follow run 1's targets in its document's order, then those only
+# run 2 has, in its order (sva-bench(1), --compare): not sorted by name.
+printf '%s\n' '{"pasid":null,"coherence":null,"budget":null,"fault":{"zz":{"target":"<= 1.10","verdict":"met"},"aa":{"target":"<= 1.10","verdict":"met"}}}' > "$tmp/ord1.json"
+printf '%s\n' '{"pasid":null,"coherence":null,"budget":null,"fault":{"yy":{"target":"<= 1.10","verdict":"met"},"aa":{"target":"<= 1.10","verdict":"met"},"bb":{"target":"<= 1.10","verdict":"missed"},"zz":{"target":"<= 1.10","verdict":"met"}}}' > "$tmp/ord2.json"
+out=$("$bench" --compare "$tmp/ord1.json" "$tmp/ord2.json" 2>&1); rc=$?
+order=$(echo "$out" | sed -n 's/^target fault\.\([a-z]*\):.*/\1/p' | tr '\n' ' ')
+[ $rc -eq 1 ] && [ "$order" = "zz aa yy bb " ] &&
+    echo "$out" | grep -q "^target fault.yy: met in run 2, absent from run 1: not a stable verdict$" &&
+    echo "$out" | tail -n 1 | grep -q "^4 targets: the two runs agree on 2, not on 2$"
+ok $? "--compare: run 1's targets in its order, then run 2's own in its order, the count last (got $rc: $order / $(echo "$out" | tail -n 1))"
+# Runs without a target: nothing to compare, and so not status 0 ("and there
+# is one").
+printf '%s\n' '{"pasid":null,"fault":null,"coherence":null,"budget":{"skipped":"no usable /dev/iommu"}}' > "$tmp/none.json"
+out=$("$bench" --compare "$tmp/none.json" "$tmp/none.json" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "^no target in either run"
+ok $? "--compare of runs without a target: status 1, saying there is none (got $rc: $(echo "$out" | tr '\n' '|'))"
+# sva-bench(1), --compare and EXIT STATUS: another option than -h or -V is a
+# usage error (status 2, the line and the usage on standard error, nothing
+# compared), and a comparison that cannot be written is status 1, saying so.
+for opt in "--rounds 3" -j; do
+    # shellcheck disable=SC2086 # split on purpose
+    out=$("$bench" --compare $opt "$tmp/run1.json" "$tmp/run1.json" 2>"$tmp/err"); rc=$?
+    [ $rc -eq 2 ] && [ -z "$out" ] && grep -q "^sva-bench: --compare wants two files" "$tmp/err" &&
+        grep -q "^usage: sva-bench" "$tmp/err"
+    ok $? "--compare with $opt: a usage error, status 2, nothing compared (got $rc: $out)"
+done
+out=$("$bench" --compare "$tmp/run1.json" "$tmp/run1.json" "$tmp/run1.json" 2>"$tmp/err"); rc=$?
+[ $rc -eq 2 ] && [ -z "$out" ] && grep -q "^sva-bench: --compare wants two files" "$tmp/err"
+ok $? "--compare with three files: a usage error, status 2 (got $rc)"
+if [ -w /dev/full ]; then
+    err=$("$bench" --compare "$tmp/run1.json" "$tmp/run1.json" 2>&1 >/dev/full); rc=$?
+    [ $rc -eq 1 ] && echo "$err" | grep -q "^sva-bench: writing the comparison"
+    ok $? "--compare whose comparison cannot be written: exit 1, saying so (got $rc: $err)"
+else
+    skip "no /dev/full here"
+fi
+# A file that is not a run: its reason on standard error, nothing but the
+# reason (no comparison) and no usage.
+out=$("$bench" --compare "$tmp/run1.json" "$tmp/cut.json" 2>"$tmp/err"); rc=$?
+[ $rc -eq 1 ] && [ -z "$out" ] && ! grep -q "^usage:" "$tmp/err"
+ok $? "--compare with a file that is not a run: nothing on standard output, no usage (got $rc: $out)"
 rm -rf "$tmp"
 # The report of one benchmark that is not the first starts with its header,
 # not a blank line (a blank line only separates two benchmarks' reports).
