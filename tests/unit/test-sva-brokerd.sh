@@ -183,8 +183,19 @@ if [ ! -w /dev/iommu ]; then
 	run -c "$tmp/good.conf"
 	check "no usable /dev/iommu: exit 1, saying it cannot start" eval '[ "$rc" -eq 1 ] && has_err "cannot start"'
 	check "  and no socket is left" [ ! -e "$tmp/sock" ]
+	# sva-brokerd(8), ENVIRONMENT: lines written before the context exists
+	# read "sva-brokerd: message", no level, whatever SVA_LOG says (here
+	# off); nothing goes to standard output; the socket's directory is not
+	# made for a broker that never listens.
+	printf 'socket %s/nodir/sock\n' "$tmp" >"$tmp/nodev.conf"
+	SVA_LOG=off "$BROKERD" -c "$tmp/nodev.conf" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	check "a configuration without a device, SVA_LOG=off: its warning and 'cannot start', unprefixed, exit 1" \
+		eval '[ "$rc" -eq 1 ] && has_err "^sva-brokerd: $tmp/nodev.conf defines no device: every client will be refused$" &&
+			has_err "^sva-brokerd: cannot start: " && ! has_err "^libsva" && [ ! -s "$tmp/out" ] && [ ! -e "$tmp/nodir" ]'
 else
 	skip "this host has /dev/iommu (the VM's ktest-broker runs the broker)"
+	skip "(same)"
 	skip "(same)"
 fi
 
