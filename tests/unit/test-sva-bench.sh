@@ -325,6 +325,12 @@ order=$(echo "$out" | sed -n 's/^target fault\.\([a-z]*\):.*/\1/p' | tr '\n' ' '
     echo "$out" | grep -q "^target fault.yy: met in run 2, absent from run 1: not a stable verdict$" &&
     echo "$out" | tail -n 1 | grep -q "^4 targets: the two runs agree on 2, not on 2$"
 ok $? "--compare: run 1's targets in its order, then run 2's own in its order, the count last (got $rc: $order / $(echo "$out" | tail -n 1))"
+# A figure the host could not measure, {"skipped": reason} (sva-bench(1),
+# --json), is no target: not compared, not counted.
+printf '%s\n' '{"pasid":null,"coherence":null,"budget":null,"fault":{"prefault_64m_2m":{"skipped":"no transparent huge pages here"},"aa":{"target":"<= 1.10","verdict":"met"}}}' > "$tmp/skf.json"
+out=$("$bench" --compare "$tmp/skf.json" "$tmp/skf.json" 2>&1); rc=$?
+[ $rc -eq 0 ] && ! echo "$out" | grep -q "prefault_64m_2m" && echo "$out" | tail -n 1 | grep -q "^1 target: the two runs agree on every one$"
+ok $? "--compare: a skipped figure is no target (got $rc: $(echo "$out" | tr '\n' '|'))"
 # Runs without a target: nothing to compare, and so not status 0 ("and there
 # is one").
 printf '%s\n' '{"pasid":null,"fault":null,"coherence":null,"budget":{"skipped":"no usable /dev/iommu"}}' > "$tmp/none.json"
