@@ -20,6 +20,18 @@ out=$("$bench" --help 2>"${TMPDIR:-/tmp}/test-sva-bench.$$.herr"); rc=$?
 [ $rc -eq 0 ] && echo "$out" | grep -q "^usage: sva-bench" && [ ! -s "${TMPDIR:-/tmp}/test-sva-bench.$$.herr" ]
 ok $? "--help: the usage on standard output, nothing on standard error (got $rc)"
 rm -f "${TMPDIR:-/tmp}/test-sva-bench.$$.herr"
+# A usage error (sva-bench(1), EXIT STATUS 2): a line on standard error that
+# names it, then the usage; nothing on standard output.
+for fw in "--frobnicate:--frobnicate" "-x:x" "--json=1:--json" "--rounds:--rounds"; do
+    a=${fw%%:*} name=${fw#*:}
+    out=$("$bench" "$a" 2>"${TMPDIR:-/tmp}/test-sva-bench.$$.uerr"); rc=$?
+    first=$(head -n 1 "${TMPDIR:-/tmp}/test-sva-bench.$$.uerr")
+    second=$(sed -n 2p "${TMPDIR:-/tmp}/test-sva-bench.$$.uerr")
+    [ $rc -eq 2 ] && [ -z "$out" ] && case $first in sva-bench:*"$name"*) true ;; *) false ;; esac &&
+        case $second in "usage: sva-bench "*) true ;; *) false ;; esac
+    ok $? "sva-bench $a: status 2, a line naming $name, then the usage (got $rc: $first / $second)"
+done
+rm -f "${TMPDIR:-/tmp}/test-sva-bench.$$.uerr"
 err=$("$bench" bogus 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "^sva-bench: unknown benchmark 'bogus'"
 ok $? "an unknown benchmark is a usage error (exit 2) that names it (got $rc: $(echo "$err" | head -1))"
