@@ -177,6 +177,36 @@ run --check -c "$tmp/err.conf"
 check "--check: a value past its range is reported as file:line:, exit 1, nothing on standard output" \
 	eval '[ "$rc" -eq 1 ] && has_err "^sva-brokerd: $tmp/err.conf:2: socket-mode" && [ ! -s "$tmp/out" ]'
 
+# The page's example configuration (sva-brokerd(8), EXAMPLES), as printed:
+# valid with a group sva, refused naming the group without one; and the
+# sample installed under share/doc (FILES), valid as shipped, with the
+# defaults the page gives (its summary that of an empty configuration).
+man_brokerd="${top_srcdir:-$(dirname "$0")/../..}/man/sva-brokerd.8"
+sed -n '/^\.SH EXAMPLES$/,/^\.EE$/p' "$man_brokerd" | sed -e '1,2d' -e '$d' -e 's/\\-/-/g' >"$tmp/example.conf"
+check "sva-brokerd(8) EXAMPLES: the configuration is found" grep -q '^device acc0 0000:41:00.0$' "$tmp/example.conf"
+if getent group sva >/dev/null 2>&1; then
+	skip "this host has a group sva: the unknown-group case cannot be shown"
+else
+	run --check -c "$tmp/example.conf"
+	check "  without a group sva: a configuration error naming it, file:line:, exit 1" \
+		eval '[ "$rc" -eq 1 ] && has_err "example.conf:2: socket-group: no group .sva."'
+fi
+sed 's/ sva$/ 0/' "$tmp/example.conf" >"$tmp/example0.conf"
+run --check -c "$tmp/example0.conf"
+check "  with the group as a number: valid, the device, one group and its mm-exit program" \
+	eval '[ "$rc" -eq 0 ] && has "device acc0 from 0000:41:00.0, allowed to 0 users and 1 group, mm-exit /usr/libexec/acc0-drain (2000 ms)$"'
+sample="${top_srcdir:-$(dirname "$0")/../..}/tools/broker/sva-brokerd.conf"
+printf '' >"$tmp/empty.conf"
+run --check -c "$tmp/empty.conf"
+sed "s|^$tmp/empty.conf: ||" "$tmp/out" >"$tmp/defaults"
+run --check -c "$sample"
+sed "s|^$sample: ||" "$tmp/out" >"$tmp/sample"
+check "the sample configuration (share/doc/libsva/examples): valid, its values the page's defaults" \
+	eval '[ "$rc" -eq 0 ] && cmp -s "$tmp/defaults" "$tmp/sample"'
+unit="${top_srcdir:-$(dirname "$0")/../..}/tools/broker/sva-brokerd.service"
+grep -qx 'ExecStart=/usr/sbin/sva-brokerd -c /etc/sva-brokerd.conf' "$unit" && grep -qx 'RuntimeDirectory=sva-brokerd' "$unit"
+ok $? "the example unit runs /usr/sbin/sva-brokerd on /etc/sva-brokerd.conf and makes /run/sva-brokerd (FILES)"
+
 # Starting needs /dev/iommu and the mock: where they are missing (here,
 # usually), it fails at once, saying why, and leaves no socket.
 if [ ! -w /dev/iommu ]; then
