@@ -5,8 +5,9 @@
  * the VT-d topologies, of edu bound to vfio-pci, opened and not (--no-open),
  * and held by another user (EBUSY: NOTES, and the iommufd-info check of
  * DOCTOR); sva-demo --device by PCI address (sva-demo(1), OPTIONS); and one
- * short sva-bench budget run (sva-bench(1): --rounds 1 makes every ratio's
- * verdict unstable; --json members and types; --compare of a run with itself).
+ * short sva-bench budget and fault run each (sva-bench(1): --rounds 1 makes
+ * every ratio's verdict unstable; --json members and types; --compare of a
+ * run with itself).
  * The VM packs the tools as helpers (+tools/sva-info, +tools/sva-demo,
  * +tools/sva-bench); each part is skipped where its tool is not packed.
  */
@@ -261,6 +262,68 @@ static void bench(void)
 	   "sva-bench --rounds 1 budget: its header says '1 round', not '1 rounds' (got %d: %.80s)", rc, out);
 }
 
+/*
+ * fault, as sva-bench(1) --json describes it: every figure with a ratio has
+ * its members, its target a string and, with one round, the verdict unstable
+ * (or, where the host could not measure it, is {"skipped": reason}); the
+ * prefaulted job's count has the target "<= 0.00" and is met or missed, never
+ * unstable.  (coherence, which keeps its 7 rounds whatever --rounds says,
+ * would take minutes under TCG.)
+ */
+static void bench_fault(void)
+{
+	struct json_object *doc, *f, *pj;
+	int rc, n = 0, bad = 0, skipped = 0;
+
+	rc = run(BENCH " --rounds 1 --json fault 2>/dev/null >/tmp/ktest-tools-fault.json; echo $?");
+	rc = atoi(out);
+	doc = json_object_from_file("/tmp/ktest-tools-fault.json");
+	f = get(doc, "fault");
+	ok(rc == 0 && doc && json_object_object_length(doc) == 4 && is(doc, "pasid", json_type_null) &&
+		   is(doc, "budget", json_type_null) && is(doc, "coherence", json_type_null) &&
+		   is(doc, "fault", json_type_object) && !has(f, "skipped") && !has(f, "failed"),
+	   "sva-bench --rounds 1 --json fault: exit 0 (got %d), the four members, the others null", rc);
+	if (is(f, "rounds", json_type_int) && json_object_get_int(get(f, "rounds")) == 1) {
+		json_object_object_foreach(f, key, fig)
+		{
+			if (!json_object_is_type(fig, json_type_object))
+				continue;
+			if (is(fig, "skipped", json_type_string) && json_object_object_length(fig) == 1) {
+				skipped++;
+				continue;
+			}
+			if (!has(fig, "ratio"))
+				continue;
+			n++;
+			/* Each fault figure has a target (sva-bench(1), fault). */
+			if (!is(fig, "target", json_type_string) || !is(get(fig, "ratio"), "median", json_type_double) ||
+			    !is(get(fig, "ratio"), "min", json_type_double) ||
+			    !is(get(fig, "ratio"), "max", json_type_double) ||
+			    !is(get(fig, "ratio"), "halves", json_type_array) ||
+			    json_object_array_length(get(get(fig, "ratio"), "halves")) != 2 ||
+			    !is(fig, "rounds_met", json_type_int) || !is(fig, "rounds", json_type_int) ||
+			    json_object_get_int(get(fig, "rounds")) != 1 || !is_str(fig, "verdict", "unstable")) {
+				diag("fault figure %s: %s", key, json_object_to_json_string(fig));
+				bad++;
+			}
+		}
+	} else {
+		bad++;
+	}
+	ok(n >= 5 && bad == 0,
+	   "fault: %d figures (%d skipped here), each with its ratio's members and a target, every verdict "
+	   "unstable with one round (%d not)",
+	   n, skipped, bad);
+	pj = get(f, "prefaulted_job");
+	ok(is(pj, "faults", json_type_int) && is_str(pj, "target", "<= 0.00") &&
+		   (is_str(pj, "verdict", "met") || is_str(pj, "verdict", "missed")) && !has(pj, "ratio"),
+	   "fault: the prefaulted job's count, target \"<= 0.00\", met or missed even with one round (%s)",
+	   pj ? json_object_to_json_string(pj) : "absent");
+	json_object_put(doc);
+	unlink("/tmp/ktest-tools-fault.json");
+
+}
+
 int main(void)
 {
 	bool edu;
@@ -280,9 +343,11 @@ int main(void)
 		demo_by_pci_address();
 	else
 		skip(1, DEMO " is not packed");
-	if (access(BENCH, X_OK) == 0)
+	if (access(BENCH, X_OK) == 0) {
 		bench();
-	else
-		skip(4, BENCH " is not packed");
+		bench_fault();
+	} else {
+		skip(7, BENCH " is not packed");
+	}
 	return done_testing();
 }
