@@ -106,6 +106,10 @@ if command -v python3 >/dev/null 2>&1; then
     "$bench" --json --rounds 2 pasid 2>/dev/null |
         python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pasid"]["rounds"] == 2 and d["fault"] is None'
     ok $? "--json --rounds 2 pasid: valid JSON, and the benchmark ran 2 rounds"
+    # Without --rounds, pasid measures its default 7 rounds (sva-bench(1), --rounds).
+    "$bench" --json pasid 2>/dev/null |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pasid"]["rounds"] == 7, d["pasid"]["rounds"]'
+    ok $? "--json pasid without --rounds: 7 rounds, its default"
     "$bench" -j --rounds 1 pasid 2>/dev/null | python3 -c 'import json,sys; json.load(sys.stdin)'
     ok $? "-j, documented in sva-bench(1) and --help, is --json"
     "$bench" --help | grep -q -- '-j, --json' && grep -q 'BR \\-j ", " \\-\\-json' "$man_bench"
@@ -123,6 +127,7 @@ if command -v python3 >/dev/null 2>&1; then
     fi
 else
     skip "python3 not installed: cannot validate the JSON"
+    skip "(same)"
     skip "(same)"
     skip "(same)"
     skip "(same)"
