@@ -343,6 +343,9 @@ static const char *broker_log_level = "warn";
  * left must not answer for the new one), but for the check of a stale
  * socket, which must still be there when the broker starts. */
 static bool start_keeps_path;
+/* The broker's umask, when >= 0: an administrator's 077 must not narrow the
+ * socket directory's documented mode. */
+static int start_umask = -1;
 
 static pid_t start_broker(const char *name, const char *extra)
 {
@@ -366,6 +369,8 @@ static pid_t start_broker(const char *name, const char *extra)
 			dup2(e, 2);
 		setenv("SVA_LOG", broker_log_level, 1);
 		setenv("KTEST_SHARE_MARKER", "1", 1); /* must not reach an mm-exit program */
+		if (start_umask >= 0)
+			umask((mode_t)start_umask);
 		execl(brokerd, "sva-brokerd", "-c", conf, (char *)NULL);
 		_exit(127);
 	}
@@ -1448,6 +1453,21 @@ static void check_socket(pid_t bpid)
 		ok(stat(other, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755,
 		   "a missing socket directory is made, mode 0755 (%o)", (unsigned)(st.st_mode & 07777));
 		is_int(signal_broker(p, SIGHUP, "newdir"), 0, "  SIGHUP stops the broker with status 0");
+		/* sva-brokerd(8), FILES: mode 0755 whatever the umask (mkdir(2)
+		 * alone gave 0700 under umask 077, and clients other than root
+		 * could not reach the socket inside, whatever socket-mode said). */
+		snprintf(sock, sizeof(sock), "%s/newdir077/sock", dir);
+		start_umask = 077;
+		p = start_broker("newdir077", "");
+		start_umask = -1;
+		snprintf(other, sizeof(other), "%s/newdir077", dir);
+		r = stat(other, &st); /* before ok(): its arguments' order is unspecified */
+		ok(r == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755, "  under umask 077 too: mode 0755 (%o)",
+		   (unsigned)(st.st_mode & 07777));
+		r = stat(sock, &st);
+		ok(r == 0 && (st.st_mode & 0777) == 0666, "  and the socket has its socket-mode, 0666 (%o)",
+		   (unsigned)(st.st_mode & 0777));
+		is_int(signal_broker(p, SIGTERM, "newdir077"), 0, "  the broker stops on SIGTERM");
 		snprintf(other, sizeof(other), "%s/no/such/sock", dir);
 		r = run_brokerd((const char *[]){ "-c", conf, "-s", other, NULL }, out, sizeof(out), err, sizeof(err));
 		ok(r == 1 && strstr(err, "cannot start"), "a socket two directories deep in nothing: status 1 (%d: %.120s)",

@@ -170,8 +170,15 @@ static int listen_on(struct broker *b)
 		slash = strrchr(dir, '/');
 		if (slash && slash != dir) {
 			*slash = '\0';
-			if (mkdir(dir, 0755) == 0)
+			/* mkdir() takes the umask off: under an administrator's
+			 * 077 the directory was 0700, and no client but root
+			 * reached the socket, whatever socket-mode said.  The
+			 * page promises 0755. */
+			if (mkdir(dir, 0755) == 0) {
+				if (chmod(dir, 0755))
+					broker_log(b, SVA_LOG_WARN, "cannot make %s mode 0755: %s", dir, strerror(errno));
 				broker_log(b, SVA_LOG_INFO, "created %s for the socket", dir);
+			}
 		}
 	}
 	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || chmod(c->socket, c->socket_mode) ||
