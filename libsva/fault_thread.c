@@ -243,8 +243,8 @@ static void ring_exit(struct io_uring *ring, bool registered)
  * would hold the ring, and through its poll the fault queue, so that the
  * parent's teardown could not destroy the queue while the child lives.  So
  * the making runs inside the fork guard (a fork() waits for it: a few system
- * calls), and a number the ring keeps is noted for the child to close, as
- * the queue's is.
+ * calls), a number the ring keeps is noted for the child to close, as the
+ * queue's is, and its mappings are not inherited (MADV_DONTFORK).
  */
 static int ring_setup(struct sva_fault_engine *fe, struct io_uring *ring, bool *registered)
 {
@@ -256,6 +256,11 @@ static int ring_setup(struct sva_fault_engine *fe, struct io_uring *ring, bool *
 	ret = SVA_TEST_FAIL_POINT() ? -ENOMEM : io_uring_queue_init(4, ring, 0);
 	if (ret)
 		goto out;
+	/* The ring's mappings hold it as its descriptor does: a child that
+	 * inherited them kept the ring, and its poll of the queue, until it
+	 * exited, its copy of the number closed or not.  Not fatal: only
+	 * that child's hold comes back. */
+	(void)io_uring_ring_dontfork(ring);
 	TEST_RING_MADE();
 	ret = sva_file_id_of(ring->ring_fd, &ring_file);
 	if (ret) {
