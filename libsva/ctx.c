@@ -114,9 +114,10 @@ __attribute__((destructor)) static void sva_at_exit(void)
 
 		pthread_mutex_lock(&all_lock);
 		/* A context whose last reference is gone is being released by
-		 * the thread that dropped it (it leaves this list first thing):
-		 * never revived here. */
-		for (ctx = all_ctxs; ctx && (exit_skips(ctx) || !sva_ctx_get_live(ctx)); ctx = ctx->all_next)
+		 * the thread that dropped it (it leaves this list once its
+		 * fault queue is closed): never revived here. */
+		for (ctx = all_ctxs; ctx && (ctx->exit_done || exit_skips(ctx) || !sva_ctx_get_live(ctx));
+		     ctx = ctx->all_next)
 			;
 		pthread_mutex_unlock(&all_lock);
 		if (!ctx)
@@ -136,8 +137,12 @@ __attribute__((destructor)) static void sva_at_exit(void)
 		pthread_mutex_unlock(&ctx->fe.setup);
 		if (stop)
 			sva_fault_thread_stop(ctx);
-		/* Nothing bound remains; keep the devices (their fds close with the process). */
-		all_remove(ctx);
+		/* Nothing bound remains; keep the devices (their fds close with
+		 * the process).  It stays on the list, for the fork handler,
+		 * while the application holds it. */
+		pthread_mutex_lock(&all_lock);
+		ctx->exit_done = true;
+		pthread_mutex_unlock(&all_lock);
 		sva_ctx_put(ctx); /* the last one now (a free raced the exit): released as anywhere */
 	}
 }
@@ -191,11 +196,33 @@ static int adopt_iommufd(struct sva_log *log, int passed)
 	return fd;
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called in a release just before the fault queue
+ * goes (ktest-fault-thread forks there). */
+void (*sva_test_ctx_releasing)(void);
+#define RELEASING_HOOK()                        \
+	do {                                    \
+		if (sva_test_ctx_releasing)     \
+			sva_test_ctx_releasing(); \
+	} while (0)
+#else
+#define RELEASING_HOOK() ((void)0)
+#endif
+
+/*
+ * The context leaves the fork handler's list only once its fault queue's
+ * descriptor is closed: a fork() in another thread before that must find it
+ * there, so that the child's copy of the descriptor goes at the fork and the
+ * queue can be destroyed while the child lives.  The handler reads only the
+ * fault engine's descriptors, which sva_fault_fini() clears inside the fork
+ * guard.
+ */
 void sva_ctx_release(struct sva_ctx *ctx)
 {
-	all_remove(ctx);
 	sva_spare_binds_fini(ctx);
+	RELEASING_HOOK();
 	sva_fault_fini(ctx);
+	all_remove(ctx);
 	sva_ctx_pasids_fini(ctx);
 	/* Out of the broker registry before the descriptor's number can be reused. */
 	sva_broker_conn_free(ctx->broker);

@@ -187,9 +187,14 @@ void sva_fault_fini(struct sva_ctx *ctx)
 	else if (fe->thread_started)
 		sva_fault_thread_forget(ctx);
 	/* A number found closed behind our back, or another file's now (as far
-	 * as fstat() tells), is not ours to close. */
+	 * as fstat() tells), is not ours to close.  Inside the fork guard: the
+	 * context is still on the fork handler's list (ctx.c), and a child
+	 * must find the number either open and noted or gone. */
+	sva_fork_guard_enter();
 	if (fe->fault_fd >= 0 && !atomic_load(&fe->queue_lost) && sva_fault_queue_ours(fe))
 		close(fe->fault_fd);
+	fe->fault_fd = -1;
+	sva_fork_guard_leave();
 	/* The queue object dies with the iommufd; a child must not destroy the parent's. */
 	if (fe->fault_id && !sva_ctx_forked(ctx))
 		destroy_queue(ctx, fe->fault_id);

@@ -429,6 +429,7 @@ struct sva_ctx {
 	 * under devs_lock. */
 	struct sva_spare_bind *spare_binds;
 	struct sva_ctx *all_next; /* every live context, for the exit destructor */
+	bool exit_done;		  /* the exit destructor tore it down (under ctx.c's all_lock) */
 	struct sva_broker_conn *broker; /* SVA_CTX_BROKER: broker_client.c; else NULL */
 };
 

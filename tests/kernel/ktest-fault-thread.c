@@ -27,6 +27,7 @@ extern int sva_test_fault_keep_ring_fd; /* likewise */
 extern void (*sva_test_fault_counted_hook)(struct sva_bond *bond); /* fault.c, likewise */
 extern void (*sva_test_fault_queue_created)(void); /* fault_queue.c, likewise */
 extern void (*sva_test_fault_ring_made)(void); /* fault_thread.c, likewise */
+extern void (*sva_test_ctx_releasing)(void);   /* ctx.c, likewise */
 
 static atomic_int hook_calls, hook_lagging;
 
@@ -620,6 +621,69 @@ static void fork_while_queue_made(void)
 	ok(ktest_inject_and_wait(dev, bond, 0x40000000ull, SVA_ACCESS_READ, 5000) == 0,
 	   "the parent's queue serves faults after that fork");
 	stop(ctx, dev, mm);
+}
+
+/*
+ * A fork() while another thread releases a context, its fault queue not yet
+ * closed: the context had left the fork handler's list first thing, so the
+ * child kept its copy of the queue's descriptor, and the release could not
+ * destroy the queue while the child lived (in an adopted iommufd it stayed,
+ * after a second's wait and a warning).  The child here lives until the
+ * parent's release has returned.
+ */
+static int release_pipe[2] = { -1, -1 };
+static pid_t release_child = -1;
+
+static void fork_at_release(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int held = child_queue_fds() + (ring_fd() != -1);
+		char c;
+
+		close(release_pipe[1]);
+		_exit(read(release_pipe[0], &c, 1) < 0 ? 100 : held);
+	}
+	release_child = pid;
+}
+
+static void fork_while_released(void)
+{
+	int app = open("/dev/iommu", O_RDWR | O_CLOEXEC), status = -1, ret;
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_ADOPT_FD, .iommufd = app,
+				  .log_fn = queue_capture, .log_level = SVA_LOG_DEBUG };
+	struct kabi_iommu_destroy d = { .size = sizeof(d) };
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+
+	if (app < 0 || pipe(release_pipe) || start(&o, &ctx, &dev, &mm, &bond))
+		ktest_bail("context for the fork-at-release test");
+	if (ktest_inject_and_wait(dev, bond, 0x40000000ull, SVA_ACCESS_READ, 5000))
+		diag("fork at release: the fault was not answered");
+	d.id = ctx->fe.fault_id;
+	atomic_store(&queue_warns, 0);
+	queue_line[0] = '\0';
+	release_child = -1;
+	sva_test_ctx_releasing = fork_at_release;
+	stop(ctx, dev, mm);
+	sva_test_ctx_releasing = NULL;
+	ret = ioctl(app, KABI_IOMMU_DESTROY, &d) ? -errno : 0; /* the child still runs */
+	close(release_pipe[1]);
+	close(release_pipe[0]);
+	ok(release_child > 0, "a child was forked while the context was being released");
+	if (release_child > 0)
+		ktest_wait_child(release_child, 10000, &status);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "  it held no descriptor of the fault queue or its ring (status %#x; old code: the queue's)",
+	   (unsigned)status);
+	is_int(ret, -ENOENT, "  the release destroyed the queue %u while that child lived (adopted iommufd)", d.id);
+	is_int(atomic_load(&queue_warns), 0, "  and did not warn (%s)", queue_line);
+	if (ret == 0 || ret == -EBUSY)
+		ioctl(app, KABI_IOMMU_DESTROY, &d); /* the child is gone: the test cleans up */
+	close(app);
 }
 
 static void teardown_with_child(bool adopt, bool handlers)
@@ -1270,5 +1334,6 @@ int main(void)
 		teardown_with_child(adopt, false);
 	}
 	fork_while_queue_made();
+	fork_while_released();
 	return done_testing();
 }
