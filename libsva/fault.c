@@ -862,13 +862,15 @@ SVA_EXPORT int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max)
 
 	if (!ctx)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_ctx_process_faults: ctx is NULL");
-	if (!max)
-		return -EINVAL;
-	/* First, in either mode: the batch that runs fault_error holds the gate,
-	 * so a batch started from inside it would wait for itself. */
+	/* Before max and the mode, in either mode: the batch that runs
+	 * fault_error holds the gate, so a batch started from inside it would
+	 * wait for itself, whatever the arguments; and it is the mistake that
+	 * no other argument mends (max 0 would also hide it unlogged). */
 	if (sva_in_fault_error() || sva_in_log_callback())
 		return sva_fail(&ctx->log, -EDEADLK, "sva_ctx_process_faults: called from %s",
 				sva_in_fault_error() ? "a fault_error callback" : sva_callback_refusing());
+	if (!max)
+		return -EINVAL;
 	if (!ctx->fe.poll_mode)
 		return sva_fail(&ctx->log, -EINVAL, "sva_ctx_process_faults: the context runs a fault thread");
 	ret = sva_ctx_check_owner(ctx);

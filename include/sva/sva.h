@@ -1171,8 +1171,9 @@ int sva_ctx_fault_health(const struct sva_ctx *ctx);
  * more than 65536 records waits in the queue, which cannot be read (a group
  * of 4097 to 65536 records is answered INVALID unresolved and logged, without
  * fault_error or bond counters, and counts in the return value);
- * -EDEADLK called from a fault_error or log callback, in either mode (it runs
- * inside a batch); -EBADF the queue's descriptor was closed behind libsva's back, or
+ * -EDEADLK called from a fault_error or log callback, in either mode and
+ * whatever max is (it runs inside a batch; only a NULL ctx comes before it,
+ * then max 0, the mode, -ECHILD); -EBADF the queue's descriptor was closed behind libsva's back, or
  * its number is another file's as far as fstat() and /proc/self/fd tell,
  * checked where a drain ends and on rare paths, not per batch (a read of 0
  * bytes, a read error, a record that names no device: not another context's

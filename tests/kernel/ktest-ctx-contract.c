@@ -496,7 +496,7 @@ struct cbstate {
 	struct sva_dev *dev;
 	struct sva_mm *mm;
 	struct sva_bond *bond;
-	int in_fault_error, pf_ret, bind_ret, unbind_ret, calls;
+	int in_fault_error, pf_ret, pf0_ret, bind_ret, unbind_ret, calls;
 	int order[8], norder;
 	int pasid_ok;
 	struct sva_dev *devs[16];
@@ -516,6 +516,7 @@ static void fe_cb(struct sva_bond *bond, const struct sva_fault_report *r, void 
 
 	g.calls++;
 	g.pf_ret = sva_ctx_process_faults(g.ctx, 8);
+	g.pf0_ret = sva_ctx_process_faults(g.ctx, 0); /* the place wins over max 0 */
 	g.bind_ret = sva_bind(g.dev, g.mm, NULL, &b2);
 	g.unbind_ret = sva_unbind(bond);
 	sva_mm_free(g.mm);
@@ -544,6 +545,7 @@ static void fe_checks(int poll_mode)
 	       "%s: a fault on unmapped memory is handled", mode);
 	is_int(g.calls, 1, "%s: fault_error called once", mode);
 	is_int(g.pf_ret, -EDEADLK, "%s: process_faults from fault_error: -EDEADLK", mode);
+	is_int(g.pf0_ret, -EDEADLK, "%s: process_faults(ctx, 0) from fault_error: -EDEADLK, not -EINVAL", mode);
 	is_int(g.bind_ret, -EDEADLK, "%s: bind from fault_error: -EDEADLK", mode);
 	is_int(g.unbind_ret, -EDEADLK, "%s: unbind from fault_error: -EDEADLK", mode);
 	ok(c.nerr >= 3, "%s: mm_free, dev_close and ctx_free from fault_error log errors (%d)", mode, c.nerr);

@@ -207,7 +207,7 @@ static void placement(void)
  * made from the nested call logs nothing (sva_ctx_set_log(3)).
  */
 static struct sva_ctx nest_ctx;
-static int nest_depth, nest_max, nest_lines, nest_ret = 1;
+static int nest_depth, nest_max, nest_lines, nest_ret = 1, nest_ret0 = 1;
 
 static void nesting(void *arg, enum sva_log_level level, const char *msg)
 {
@@ -220,8 +220,12 @@ static void nesting(void *arg, enum sva_log_level level, const char *msg)
 	if (nest_depth < 64) { /* the old recursion ends here rather than in a stack overflow */
 		int r = sva_ctx_process_faults(&nest_ctx, 1);
 
-		if (nest_depth == 1)
+		if (nest_depth == 1) {
 			nest_ret = r;
+			/* Two mistakes at once: the place wins, as it does over
+			 * thread mode's -EINVAL (sva_ctx_process_faults(3)). */
+			nest_ret0 = sva_ctx_process_faults(&nest_ctx, 0);
+		}
 	}
 	nest_depth--;
 }
@@ -233,8 +237,9 @@ static void nested_refusal(void)
 	sva_ctx_set_log(&nest_ctx, nesting, NULL, SVA_LOG_DEBUG);
 	sva_logf(&nest_ctx.log, SVA_LOG_ERROR, "a line");
 	is_int(nest_ret, -EDEADLK, "sva_ctx_process_faults from a log callback: -EDEADLK");
+	is_int(nest_ret0, -EDEADLK, "  with max 0 too: -EDEADLK, not max 0's -EINVAL");
 	is_int(nest_max, 2, "its error line reaches the callback nested once, not again from there (depth %d)", nest_max);
-	is_int(nest_lines, 2, "two lines: the first and the refusal's");
+	is_int(nest_lines, 3, "three lines: the first and the two refusals'");
 }
 
 int main(void)
