@@ -600,7 +600,9 @@ int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void 
  * plus -EOPNOTSUPP no PASID support and -ERANGE a value in none of the
  * device's spaces (below the global range with no own space, or a global
  * value on a device that does not cover the global range); a lookup logs
- * them at debug level only.
+ * them at debug level only.  The first that applies wins: -EINVAL NULL dev
+ * (and, for an alloc, NULL pasid or unknown policy), -EOPNOTSUPP (for every
+ * value, SVA_PASID_RID included), -ERANGE, then the others.
  *
  * drvdata is per (device, PASID): sva_dev_pasid_lookup() returns the drvdata
  * of dev's bond under the value if it has one, else that of an unbound

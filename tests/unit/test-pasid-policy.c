@@ -189,6 +189,17 @@ static void test_policies(void)
 	ERR_ONE_LINE(sva_dev_pasid_release(&none, 5), -EOPNOTSUPP, "width 0, release");
 	OUTCOME_DEBUG(sva_dev_pasid_lookup(&none, 5, &d), -EOPNOTSUPP, "width 0, lookup");
 	ERR_ONE_LINE(sva_dev_set_pasid_range(&none, 1, 1), -EOPNOTSUPP, "width 0, set range");
+	/* sva_dev_pasid_alloc(3), the order of the errors: no PASID support
+	 * comes before any value's -ERANGE, SVA_PASID_RID's and one beyond
+	 * 2^20-1 included; the arguments' -EINVAL comes before it. */
+	OUTCOME_DEBUG(sva_dev_pasid_lookup(&none, SVA_PASID_RID, &d), -EOPNOTSUPP, "width 0, lookup of SVA_PASID_RID");
+	OUTCOME_DEBUG(sva_dev_pasid_lookup(&none, SVA_PASID_MAX + 1, &d), -EOPNOTSUPP, "width 0, lookup beyond 2^20-1");
+	ERR_ONE_LINE(sva_dev_pasid_free(&none, SVA_PASID_RID), -EOPNOTSUPP, "width 0, free of SVA_PASID_RID");
+	ERR_ONE_LINE(sva_dev_pasid_release(&none, SVA_PASID_MAX + 1), -EOPNOTSUPP, "width 0, release beyond 2^20-1");
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&none, (enum sva_pasid_policy)7, NULL, &p), -EINVAL,
+		     "width 0, bad policy: -EINVAL first");
+	ERR_ONE_LINE(sva_dev_pasid_alloc(&none, SVA_PASID_AUTO, NULL, NULL), -EINVAL,
+		     "width 0, NULL pasid pointer: -EINVAL first");
 	ERR_ONE_LINE(sva_dev_pasid_alloc(&wide, (enum sva_pasid_policy)7, NULL, &p), -EINVAL, "bad policy");
 	is_int(sva_dev_pasid_alloc(&wide, SVA_PASID_AUTO, NULL, NULL), -EINVAL, "NULL pasid pointer");
 	is_int(sva_dev_pasid_alloc(NULL, SVA_PASID_AUTO, NULL, &p), -EINVAL, "NULL device");
@@ -229,6 +240,11 @@ static void test_policies(void)
 	ERR_ONE_LINE(sva_dev_pasid_free(&narrow, 4), -ERANGE, "narrow free 4: outside [1, 3], below global");
 	ERR_ONE_LINE(sva_dev_pasid_free(&wide, 256 + 1000), -ENOENT, "wide free of an unallocated global PASID");
 	ERR_ONE_LINE(sva_dev_pasid_free(&wide, SVA_PASID_MAX + 1), -ERANGE, "wide free beyond 2^20-1");
+	OUTCOME_DEBUG(sva_dev_pasid_lookup(&wide, SVA_PASID_RID, &d), -ERANGE, "wide lookup of SVA_PASID_RID: -ERANGE");
+	OUTCOME_DEBUG(sva_dev_pasid_lookup(&narrow, SVA_PASID_RID, &d), -ERANGE,
+		      "narrow (not covering) lookup of SVA_PASID_RID: -ERANGE");
+	ERR_ONE_LINE(sva_dev_pasid_release(&narrow, 4), -ERANGE,
+		     "narrow release of 4: -ERANGE, not the -EINVAL of a value never allocated");
 	ok(sva_dev_pasid_free(&wide2, 257) == 0, "a global PASID can be freed through another covering device");
 	ERR_ONE_LINE(sva_dev_pasid_release(&wide, 258), -EINVAL, "release of a never-allocated global PASID");
 	ok(sva_dev_pasid_release(&wide, 257) == 0, "released through the first device");
