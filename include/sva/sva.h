@@ -448,6 +448,8 @@ struct sva_pasid_space_opts {
  * became allocatable.  Errors are logged through the default log ($SVA_LOG).
  * Thread-safe.  Errors: -EINVAL NULL out, bad opts (size, flags, ALLOW_ZERO
  * with min != 0) or empty/inverted range; -ERANGE max beyond SVA_PASID_MAX; -ENOMEM.
+ * The first that applies wins, in this order: out, size, flags, max, min
+ * against the flags, the empty range.
  */
 int sva_pasid_space_new(const struct sva_pasid_space_opts *opts, struct sva_pasid_space **out);
 
@@ -478,7 +480,8 @@ int sva_pasid_alloc(struct sva_pasid_space *space, void *drvdata, uint32_t *pasi
  * bound (sva_bind()): the last sva_unbind() under it frees it (or, for a
  * PASID the driver bound with SVA_BIND_PASID, hands it back to be freed
  * then), or a failed detach retired it (a value the driver allocated: it
- * stays allocated; sva_unbind()).
+ * stays allocated; sva_unbind()).  A NULL space comes first, then -ERANGE,
+ * then the value's state.
  */
 int sva_pasid_free(struct sva_pasid_space *space, uint32_t pasid);
 
@@ -488,7 +491,7 @@ int sva_pasid_free(struct sva_pasid_space *space, uint32_t pasid);
  * at the next sva_pasid_barrier().  Thread-safe.  Errors: -EINVAL NULL space, or not in
  * quarantine (still allocated, never allocated, already released, or retired
  * for good by a failed detach: sva_unbind()); -ERANGE
- * outside the space.
+ * outside the space, which comes before the value's state.
  */
 int sva_pasid_release(struct sva_pasid_space *space, uint32_t pasid);
 

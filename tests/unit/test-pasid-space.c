@@ -123,6 +123,19 @@ static void test_options(void)
 	BAD_OPTS(o.max = SVA_PASID_MAX + 1, -ERANGE, "max beyond SVA_PASID_MAX");
 	BAD_OPTS((o.min = 5, o.max = UINT32_MAX), -ERANGE, "max UINT32_MAX");
 	ERR_ONE_LINE(sva_pasid_space_new(NULL, NULL), -EINVAL, "NULL out");
+	/* sva_pasid_space_new(3): several mistakes at once give the first of
+	 * out, size, flags, max, min against the flags, the empty range. */
+	o = (struct sva_pasid_space_opts){ .size = sizeof(o), .max = SVA_PASID_MAX + 1 };
+	ERR_ONE_LINE(sva_pasid_space_new(&o, NULL), -EINVAL, "NULL out and max too large: -EINVAL (out first)");
+	BAD_OPTS((o.size = 0, o.max = SVA_PASID_MAX + 1), -EINVAL, "bad size and max too large: -EINVAL (size first)");
+	BAD_OPTS((o.flags = 1u << 7, o.max = SVA_PASID_MAX + 1), -EINVAL,
+		 "unknown flag and max too large: -EINVAL (flags first)");
+	BAD_OPTS((o.flags = SVA_PASID_ALLOW_ZERO, o.min = 1, o.max = SVA_PASID_MAX + 1), -ERANGE,
+		 "ALLOW_ZERO with min 1 and max too large: -ERANGE (max before min)");
+	BAD_OPTS((o.min = SVA_PASID_MAX + 2, o.max = SVA_PASID_MAX + 1), -ERANGE,
+		 "min above a max too large: -ERANGE (max before the empty range)");
+	BAD_OPTS((o.flags = SVA_PASID_ALLOW_ZERO, o.min = 10, o.max = 5), -EINVAL,
+		 "ALLOW_ZERO with min 10 above max 5: -EINVAL");
 
 	/* A newer caller's larger struct: fine if its extra fields are zero. */
 	memset(&big, 0, sizeof(big));
