@@ -313,6 +313,7 @@ static void test_retired_driver_owned(struct sva_dev *dev, struct sva_mm *mm)
 {
 	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_PASID };
 	struct sva_bond *bond;
+	struct sva_pasid_stats base = stats_of(dev->ctx->global_pasids);
 	uint32_t dp;
 
 	if (sva_dev_pasid_alloc(dev, SVA_PASID_GLOBAL, (void *)0xd7, &dp))
@@ -345,8 +346,13 @@ static void test_retired_driver_owned(struct sva_dev *dev, struct sva_mm *mm)
 		struct sva_bond *lb = (struct sva_bond *)(uintptr_t)8;
 
 		d = (void *)(uintptr_t)8;
-		ok(before.allocated >= 1, "  its space counts it as allocated (%llu)",
-		   (unsigned long long)before.allocated);
+		/* Exactly the driver's allocation more than before it: the
+		 * failed detach neither freed it nor quarantined it. */
+		ok(before.allocated == base.allocated + 1 && before.quarantined == base.quarantined,
+		   "  its space counts it as allocated, no more (%llu allocated, %llu before the allocation; "
+		   "%llu quarantined, %llu before)",
+		   (unsigned long long)before.allocated, (unsigned long long)base.allocated,
+		   (unsigned long long)before.quarantined, (unsigned long long)base.quarantined);
 		is_int(sva_dev_pasid_lookup(dev, dp, &d), -ENOENT, "  the device's PASID lookup finds nothing under it");
 		d = (void *)(uintptr_t)8;
 		is_int(sva_dev_bond_lookup(dev, dp, &lb, &d), -ENOENT, "  the device's bond lookup finds nothing under it");
