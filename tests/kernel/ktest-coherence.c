@@ -3804,18 +3804,9 @@ static void vdso_checks(void)
 static bool blocks_all(pid_t tid)
 {
 	const unsigned long long want = ~0ull & ~(1ull << 8) & ~(1ull << 18) & ~(1ull << 31) & ~(1ull << 32);
-	char path[300], line[256];
-	bool all = false;
-	FILE *f;
+	char blk[64];
 
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)tid);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "SigBlk:", 7))
-			all = (strtoull(line + 7, NULL, 16) & want) == want;
-	if (f)
-		fclose(f);
-	return all;
+	return ktest_thread_status(tid, "SigBlk", blk, sizeof(blk)) == 0 && (strtoull(blk, NULL, 16) & want) == want;
 }
 
 static int count_blocking(pid_t tid, void *arg)

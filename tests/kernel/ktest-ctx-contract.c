@@ -2092,18 +2092,7 @@ static void log_format_checks(void)
 
 static void sigblk_of(long tid, char *out, size_t len)
 {
-	char path[64], line[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", tid);
-	out[0] = 0;
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "SigBlk:", 7) == 0)
-			snprintf(out, len, "%s", line + 8);
-	if (f)
-		fclose(f);
-	out[strcspn(out, "\n")] = 0;
+	ktest_thread_status((pid_t)tid, "SigBlk", out, len);
 }
 
 static void misc_checks(void)

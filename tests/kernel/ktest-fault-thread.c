@@ -1146,10 +1146,7 @@ static void rings_of_two_contexts(void)
 /* The voluntary context switches of thread tid so far; -1: unknown. */
 static long switches_of(long tid)
 {
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", tid);
-	return ktest_status_field(path, "voluntary_ctxt_switches");
+	return ktest_thread_status_num((pid_t)tid, "voluntary_ctxt_switches");
 }
 
 /*

@@ -462,29 +462,6 @@ static void task_comm(long tid, char *out, size_t len)
 	ktest_thread_comm((pid_t)tid, out, len);
 }
 
-static long task_field(long tid, const char *key, char *text, size_t len)
-{
-	char p[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(p, sizeof(p), "/proc/self/task/%ld/status", tid);
-	if (text)
-		text[0] = 0;
-	if ((f = fopen(p, "r"))) {
-		while (fgets(line, sizeof(line), f))
-			if (!strncmp(line, key, strlen(key))) {
-				v = strtol(line + strlen(key), NULL, 10);
-				if (text)
-					snprintf(text, len, "%s", line + strlen(key));
-			}
-		fclose(f);
-	}
-	if (text)
-		text[strcspn(text, "\n")] = 0;
-	return v;
-}
-
 /* Threads that are in `now` and not in `before`, but for those that bear the
  * main thread's name: a sanitizer's runtime starts threads of its own (TSan's
  * background thread), which inherit it, while libsva names its threads. */
@@ -561,9 +538,7 @@ static void monitor_thread(void)
 	ok(k == 1, "two tracked address spaces in two poll-mode contexts: one new thread (%d)", k);
 	if (k == 1) {
 		char blk[64];
-		task_field(nw[0], "SigBlk:", blk, sizeof(blk));
-		for (char *p = blk; *p == ' ' || *p == '\t';)
-			memmove(p, p + 1, strlen(p));
+		ktest_thread_status((pid_t)nw[0], "SigBlk", blk, sizeof(blk));
 		ok(sigblk_all(blk), "  the monitor blocks every signal (SigBlk %s)", blk);
 	} else {
 		ok(0, "  the monitor blocks every signal");
@@ -643,15 +618,15 @@ static void fault_threads(void)
 		/* Measured from when it has settled into its wait (its count
 		 * still over 300 ms, 5 s at most): the start-up's own switches are
 		 * not waking up. */
-		long v0 = task_field(nw[0], "voluntary_ctxt_switches:", NULL, 0), vs = 0;
+		long v0 = ktest_thread_status_num((pid_t)nw[0], "voluntary_ctxt_switches"), vs = 0;
 		for (int tries = 0; tries < 16; tries++, v0 = vs) {
 			usleep(300000);
-			vs = task_field(nw[0], "voluntary_ctxt_switches:", NULL, 0);
+			vs = ktest_thread_status_num((pid_t)nw[0], "voluntary_ctxt_switches");
 			if (vs == v0)
 				break;
 		}
 		usleep(1500000);
-		long v1 = task_field(nw[0], "voluntary_ctxt_switches:", NULL, 0);
+		long v1 = ktest_thread_status_num((pid_t)nw[0], "voluntary_ctxt_switches");
 		if (polling)
 			ok(v1 - v0 <= 3, "idle with the poll(2) wait: it wakes about once a second (%ld)", v1 - v0);
 		else

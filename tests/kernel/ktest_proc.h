@@ -121,6 +121,49 @@ static inline int ktest_count_tasks(void)
 }
 
 /*
+ * The value of thread tid's line "key:" in /proc/self/task/TID/status, the
+ * blanks after the colon and the newline cut, into out (len bytes): 0, or
+ * -errno (-ENOENT: the thread is gone; -ENODATA: no such line, a key
+ * mistyped or one this kernel does not have), out then "".  The one reader
+ * of that file, so that every test parses it the same way.
+ */
+static inline int ktest_thread_status(pid_t tid, const char *key, char *out, size_t len)
+{
+	size_t klen = strlen(key);
+	char path[64], line[256];
+	int ret = -ENODATA;
+	FILE *f;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (ret && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		snprintf(out, len, "%s", line + klen + 1 + strspn(line + klen + 1, " \t"));
+		out[strcspn(out, "\n")] = '\0';
+		ret = 0;
+	}
+	fclose(f);
+	return ret;
+}
+
+/* The same line's value as a decimal number (voluntary_ctxt_switches, say);
+ * -1 when there is none (the thread gone, no such line, not a number). */
+static inline long ktest_thread_status_num(pid_t tid, const char *key)
+{
+	char text[64], *end;
+	long v;
+
+	if (ktest_thread_status(tid, key, text, sizeof(text)))
+		return -1;
+	v = strtol(text, &end, 10);
+	return end == text ? -1 : v;
+}
+
+/*
  * The system call thread tid sleeps in, from /proc/self/task/TID/syscall:
  * its number, or -1 for a thread on a CPU or preempted ("running"), blocked
  * outside a system call, or gone.  *sp (unless NULL): its user stack pointer
