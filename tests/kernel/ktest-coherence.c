@@ -1353,23 +1353,48 @@ static int find_uffd(void)
 	return ktest_anon_fd("anon_inode:[userfaultfd]");
 }
 
-/* Is the monitor (a thread named sva-coherence) in one of these system
- * calls now? */
-static bool monitor_in(long nr1, long nr2)
+/* A child's exit status when it found no monitor thread at all. */
+#define KT_EXIT_NO_MONITOR 70
+
+/* Is the monitor (a thread named sva-coherence) in one of these system calls
+ * now: 1 or 0; -ESRCH when there is no monitor at all, which no wait mends
+ * (or another negative errno: /proc/self/task unreadable). */
+static int monitor_in(long nr1, long nr2)
 {
 	int asleep, n = ktest_threads_asleep_in(KTEST_MONITOR_THREAD, nr1, nr2, nr2, &asleep);
 
-	return n > 0 && asleep > 0;
+	if (n < 0)
+		return n;
+	return n ? asleep > 0 : -ESRCH;
 }
 
-/* Is the monitor asleep in poll()?  A test that gives the monitor's numbers
- * away behind its back waits for this first: a monitor whose first poll()
- * came between two such dup2()s held only the userfaultfd, and slept on with
- * it through the next event, which then waited for good (the test's race,
- * not libsva's). */
-static bool monitor_in_poll(void)
+/*
+ * Wait up to ms milliseconds for the monitor to sleep in nr1 or nr2 (and
+ * carry on either way: the time limit is the callers' old behaviour).  No
+ * monitor thread at all ends the child at once, saying so, with
+ * KT_EXIT_NO_MONITOR: every caller runs in a child that needs the monitor,
+ * and used to wait out its limit and then fail later with no reason given.
+ */
+static void monitor_wait_in(long nr1, long nr2, unsigned ms)
 {
-	return monitor_in(KTEST_SYS_POLL, SYS_ppoll);
+	int r;
+
+	KTEST_WAIT_WHILE((r = monitor_in(nr1, nr2)) == 0, ms);
+	if (r < 0) {
+		fprintf(stderr, "# no coherence monitor (a thread named %s): %s\n", KTEST_MONITOR_THREAD,
+			r == -ESRCH ? "none" : strerror(-r));
+		_exit(KT_EXIT_NO_MONITOR);
+	}
+}
+
+/* Wait for the monitor to sleep in poll().  A test that gives the monitor's
+ * numbers away behind its back waits for this first: a monitor whose first
+ * poll() came between two such dup2()s held only the userfaultfd, and slept
+ * on with it through the next event, which then waited for good (the test's
+ * race, not libsva's). */
+static void monitor_wait_poll(void)
+{
+	monitor_wait_in(KTEST_SYS_POLL, SYS_ppoll, 2000);
 }
 
 /* The application closes libsva's userfaultfd and puts at its number a pipe
@@ -1733,7 +1758,7 @@ static int give_numbers_away(int nul)
 {
 	int efd, ufd, idle;
 
-	KTEST_WAIT_WHILE(!monitor_in_poll(), 2000);
+	monitor_wait_poll();
 	efd = ktest_anon_fd("anon_inode:[eventfd]");
 	ufd = find_uffd();
 	idle = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1869,8 +1894,10 @@ static void child_ran(const char *env, int *got, size_t len, const char *what)
 {
 	int status = exec_child(env, got, len);
 
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "%s: the child ran to the end (status 0x%x)", what,
-	       status);
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+
+	is_int(code, 0, "%s: the child ran to the end (status 0x%x%s)", what, status,
+	       code == KT_EXIT_NO_MONITOR ? ": it found no monitor thread" : "");
 }
 
 static void uffd_silent_checks(void)
@@ -3141,8 +3168,7 @@ static unsigned char *g_add_fail_page;
 static void fail_monitor_once(void)
 {
 	sva_test_track_add_hook = NULL;
-	for (int ms = 0; ms < 2000 && !monitor_in_poll(); ms++)
-		usleep(1000);
+	monitor_wait_poll();
 	uffd_to_dead_pipe();
 	munmap(g_add_fail_page, 4 * PG);
 	/* The failing monitor takes no lock sva_mm_new() holds. */
@@ -3266,8 +3292,7 @@ static void fail_monitor_under_registration(uint64_t start, uint64_t end)
 	(void)start;
 	(void)end;
 	sva_test_register_hook = NULL;
-	for (int ms = 0; ms < 2000 && !monitor_in_poll(); ms++)
-		usleep(1000);
+	monitor_wait_poll();
 	if (g_lr_how & LR_LETGO) {
 		uffd_to_dead_pipe();
 	} else {
@@ -3278,8 +3303,7 @@ static void fail_monitor_under_registration(uint64_t start, uint64_t end)
 	}
 	munmap(g_lr_page, 4 * PG);
 	/* Failed, and waiting in its walk for this address space's map_lock. */
-	for (int ms = 0; ms < 5000 && !monitor_in(SYS_futex, SYS_futex); ms++)
-		usleep(1000);
+	monitor_wait_in(SYS_futex, SYS_futex, 5000);
 	if (!(g_lr_how & LR_LETGO))
 		return;
 	atomic_store(&sva_test_track_fence_hook, lost_register_fence_hook);
@@ -3427,7 +3451,7 @@ static int uffd_app_reg_child(int out)
 	if (sva_mm_prefault(mm, a, 4 * PG) || sva_mm_prefault(strict, a, 4 * PG))
 		_exit(4);
 	ufd = find_uffd();
-	KTEST_WAIT_WHILE(!monitor_in_poll(), 2000);
+	monitor_wait_poll();
 	app = app_uffd();
 	other = app_uffd();
 	if (ufd < 0 || app < 0 || other < 0)
@@ -3592,7 +3616,7 @@ static int uffd_app_events_child(int out)
 	if (sva_mm_prefault(mm, a, 4 * PG))
 		_exit(4);
 	ufd = find_uffd();
-	KTEST_WAIT_WHILE(!monitor_in_poll(), 2000);
+	monitor_wait_poll();
 	app = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
 	if (ufd < 0 || app < 0 || ioctl(app, KABI_UFFDIO_API, &api) || dup2(app, ufd) != ufd)
 		_exit(5);
