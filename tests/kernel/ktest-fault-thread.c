@@ -1033,10 +1033,50 @@ static void ring_has_no_number(void)
  */
 static atomic_int ring_window; /* 1: the hook holds the moment open; 2: it let go */
 
+/*
+ * Where the fork is, told by the test's own fork handlers (armed only here):
+ * fork_begun by a prepare handler that runs before libsva's (registered
+ * after them), fork_passed by one that runs after them (registered before
+ * any context, in main()), with the window as it found it, and fork_done by
+ * the parent's handler once the child exists.  The hook holds the ring's
+ * set-up until the fork has begun and then, should the fork get past
+ * libsva's handlers (the old code: nothing waited for the set-up), until the
+ * child exists, so the old code's child always has the ring; a fork that
+ * waits (the fix) can only pass once the hook has let go, so the hook lets
+ * go when none has passed 300 ms after the fork began.
+ */
+static atomic_bool fork_armed, fork_begun, fork_passed, fork_done;
+static atomic_int window_at_fork;
+
+static void on_fork_begin(void)
+{
+	if (atomic_load(&fork_armed))
+		atomic_store(&fork_begun, true);
+}
+
+static void on_fork_passed(void)
+{
+	if (atomic_load(&fork_armed)) {
+		atomic_store(&window_at_fork, atomic_load(&ring_window));
+		atomic_store(&fork_passed, true);
+	}
+}
+
+static void on_fork_done(void)
+{
+	if (atomic_load(&fork_armed))
+		atomic_store(&fork_done, true);
+}
+
 static void hold_ring_window(void)
 {
 	atomic_store(&ring_window, 1);
-	usleep(300 * 1000);
+	/* The 10 s bounds are against a hang only; the 300 ms one is how
+	 * long a fork that waits is given to show it does not. */
+	KTEST_WAIT_WHILE(!atomic_load(&fork_begun), 10000);
+	KTEST_WAIT_WHILE(!atomic_load(&fork_passed), 300);
+	if (atomic_load(&fork_passed))
+		KTEST_WAIT_WHILE(!atomic_load(&fork_done), 10000);
 	atomic_store(&ring_window, 2);
 }
 
@@ -1070,8 +1110,15 @@ static int child_has_ring(void)
 	return WEXITSTATUS(status);
 }
 
+static void register_fork_begin(void)
+{
+	if (pthread_atfork(on_fork_begin, NULL, NULL))
+		ktest_bail("pthread_atfork");
+}
+
 static void fork_at_ring_setup(bool keep_number)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct sva_ctx *ctx;
 	struct sva_dev *dev;
 	struct sva_mm *mm;
@@ -1080,8 +1127,14 @@ static void fork_at_ring_setup(bool keep_number)
 				       : "the ring made, not yet registered";
 
 	atomic_store(&ring_window, 0);
+	atomic_store(&fork_begun, false);
+	atomic_store(&fork_passed, false);
+	atomic_store(&fork_done, false);
+	atomic_store(&window_at_fork, 0);
+	atomic_store(&fork_armed, !keep_number);
 	sva_test_fault_keep_ring_fd = keep_number;
 	sva_test_fault_ring_made = keep_number ? NULL : hold_ring_window;
+	pthread_once(&once, register_fork_begin); /* after libsva's handlers: runs before them */
 	if (start(NULL, &ctx, &dev, &mm, &bond))
 		ktest_bail("context");
 	if (keep_number)
@@ -1089,8 +1142,13 @@ static void fork_at_ring_setup(bool keep_number)
 	else
 		KTEST_WAIT_WHILE(atomic_load(&ring_window) == 0, 5000);
 	is_int(child_has_ring(), 0, "fork(), %s: the child has no copy of the ring's descriptor or mappings", when);
-	if (!keep_number)
-		ok(atomic_load(&ring_window) == 2, "  the fork waited for the thread to register its ring");
+	if (!keep_number) {
+		ok(atomic_load(&fork_passed) && atomic_load(&window_at_fork) == 2,
+		   "  the fork waited for the thread to register its ring (it passed libsva's handlers: %d, the window "
+		   "then: %d)",
+		   (int)atomic_load(&fork_passed), atomic_load(&window_at_fork));
+		atomic_store(&fork_armed, false);
+	}
 	sva_test_fault_ring_made = NULL;
 	sva_test_fault_keep_ring_fd = 0;
 	ktest_map_at(KT_BUF, 4096, PROT_READ | PROT_WRITE);
@@ -1259,6 +1317,9 @@ int main(void)
 
 	ktest_require_iommufd();
 	alarm(120);
+	/* Before any context: runs after libsva's handlers (fork_at_ring_setup()). */
+	if (pthread_atfork(on_fork_passed, on_fork_done, NULL))
+		ktest_bail("pthread_atfork");
 	ret = sva_ctx_new(NULL, &ctx);
 	if (ret)
 		ktest_bail("sva_ctx_new: %s", strerror(-ret));
