@@ -354,6 +354,17 @@ printf '%s\n' '{"pasid":null,"fault":null,"coherence":null,"budget":{"skipped":"
 out=$("$bench" --compare "$tmp/none.json" "$tmp/none.json" 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "^no target in either run"
 ok $? "--compare of runs without a target: status 1, saying there is none (got $rc: $(echo "$out" | tr '\n' '|'))"
+# A key or verdict is whatever the document holds: a newline, an escape
+# sequence or a backslash in one is printed escaped as \xhh (sva-bench(1),
+# --compare), never raw, so that each target stays one line and nothing
+# reaches the terminal as a control sequence.
+printf '%s\n' '{"pasid":null,"coherence":null,"budget":null,"fault":{"a\nb\u001b[2J\\c":{"target":"<= 1.10","verdict":"met"},"d":{"target":"<= 1.10","verdict":"no\rpe\u0007"}}}' > "$tmp/ctl.json"
+"$bench" --compare "$tmp/ctl.json" "$tmp/ctl.json" > "$tmp/ctl.out" 2>&1; rc=$?
+# shellcheck disable=SC1003 # the backslashes are grep's, in single quotes
+[ $rc -eq 1 ] && [ "$(wc -l < "$tmp/ctl.out")" -eq 4 ] && ! grep -q "$(printf '[\033\r\a]')" "$tmp/ctl.out" &&
+    grep -q '^target fault\.a\\x0ab\\x1b\[2J\\x5cc: met in both runs$' "$tmp/ctl.out" &&
+    grep -q '^target fault\.d: no\\x0dpe\\x07 in both runs: not a stable verdict$' "$tmp/ctl.out"
+ok $? "--compare: control characters and backslashes in a key or a verdict escaped as \\xhh, one line per target (got $rc: $(sed -n l "$tmp/ctl.out" | tr "\n" "|"))"
 # sva-bench(1), --compare and EXIT STATUS: another option than -h or -V is a
 # usage error (status 2, the line and the usage on standard error, nothing
 # compared), and a comparison that cannot be written is status 1, saying so.

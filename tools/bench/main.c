@@ -360,13 +360,23 @@ static int compare_one(const struct target *a, const struct target *b)
 	const struct target *t = a ? a : b;
 	int stable = a && b && !strcmp(a->verdict, b->verdict) && (!strcmp(a->verdict, "met") || !strcmp(a->verdict, "missed"));
 
-	printf("target %s: ", t->path);
-	if (!a || !b)
-		printf("%s in run %d, absent from run %d: not a stable verdict\n", t->verdict, a ? 1 : 2, a ? 2 : 1);
-	else if (!strcmp(a->verdict, b->verdict))
-		printf("%s in both runs%s", a->verdict, stable ? "" : ": not a stable verdict");
-	else
-		printf("%s in run 1, %s in run 2: not a stable verdict", a->verdict, b->verdict);
+	/* The path's keys and the verdicts are the documents' own strings:
+	 * escaped, so that a key holding a newline cannot split its line. */
+	fputs("target ", stdout);
+	utf8_put_text(t->path);
+	fputs(": ", stdout);
+	if (!a || !b) {
+		utf8_put_text(t->verdict);
+		printf(" in run %d, absent from run %d: not a stable verdict\n", a ? 1 : 2, a ? 2 : 1);
+	} else if (!strcmp(a->verdict, b->verdict)) {
+		utf8_put_text(a->verdict);
+		printf(" in both runs%s", stable ? "" : ": not a stable verdict");
+	} else {
+		utf8_put_text(a->verdict);
+		fputs(" in run 1, ", stdout);
+		utf8_put_text(b->verdict);
+		fputs(" in run 2: not a stable verdict", stdout);
+	}
 	if (a && b && a->median >= 0 && b->median >= 0)
 		printf(" (ratio %.3f, %.3f)", a->median, b->median);
 	if (a && b)

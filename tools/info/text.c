@@ -8,22 +8,10 @@
 
 #define FIELD "  %-15s "
 
-/* Names and paths are bytes the kernel or the user chose: control characters
- * (C0, DEL and C1), bytes that are not UTF-8, and the backslash itself are
- * escaped as \xhh rather than sent to the terminal. */
+/* Names and paths are bytes the kernel or the user chose (utf8_put_text()). */
 void put_text(const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		/* C1 controls are U+0080-U+009F: c2 80 to c2 9f. */
-		size_t n = *p < 0x80 ? 1 : p[0] == 0xc2 && p[1] < 0xa0 ? 0 : utf8_seq_len(p);
-
-		if (!n || *p < 0x20 || *p == 0x7f || *p == '\\') {
-			printf("\\x%02x", *p++);
-			continue;
-		}
-		fwrite(p, 1, n, stdout);
-		p += n;
-	}
+	utf8_put_text(s);
 }
 
 /* "  label:          value\n" with the value escaped. */
