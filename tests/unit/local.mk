@@ -17,6 +17,7 @@ UNIT_TESTS = \
 	tests/unit/test-broker-conf \
 	tests/unit/test-broker-client \
 	tests/unit/test-brokerd-signal \
+	tests/unit/test-brokerd-socket \
 	tests/unit/test-reach \
 	tests/unit/test-prefault-budget \
 	tests/unit/test-mm-api \
@@ -87,6 +88,12 @@ tests_unit_test_broker_client_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_brokerd_signal_SOURCES = tests/unit/test-brokerd-signal.c tools/broker/config.c \
 	tools/broker/broker.h tests/tap.h
 tests_unit_test_brokerd_signal_LDADD = $(TEST_LIBS)
+# What sva-brokerd does with its socket's path before it listens:
+# tools/broker/server.c (included).
+tests_unit_test_brokerd_socket_SOURCES = tests/unit/test-brokerd-socket.c tools/broker/config.c \
+	tools/broker/requests.c tools/broker/isolated.c tools/broker/rid.c tools/broker/mm_exit.c \
+	tools/broker/broker.h tools/number.h tests/tap.h
+tests_unit_test_brokerd_socket_LDADD = $(TEST_LIBS)
 # The benchmarks' JSON strings (tools/bench/bench.h), and bench-coherence's skip
 # member (tools/bench/bench-coherence.c, included), read back with json-c.
 check_PROGRAMS += tests/unit/test-bench-json

@@ -110,28 +110,48 @@ static int open_device(struct broker *b, const struct broker_dev_conf *dc, struc
 /*
  * Is the socket path ours to take?  A stale socket of an earlier run is (1:
  * remove it); a live one, or anything else at that path, is not (-EADDRINUSE,
- * -EEXIST, logged); 0: nothing there.
+ * -EEXIST, logged); 0: nothing there.  Stale means the probe's connect() was
+ * refused (ECONNREFUSED: nobody listens) and nothing else: another program's
+ * stream socket refuses a seqpacket client with EPROTOTYPE while it listens,
+ * and a socket the broker may not connect to (EACCES), or a probe that fails
+ * for want of memory or descriptors, says nothing about a listener.  Those
+ * are refused too (-EADDRINUSE, or the error), the path left alone.
  */
 static int socket_path_check(struct broker *b, const struct sockaddr_un *sa)
 {
 	const struct broker_conf *c = &b->conf;
 	struct stat st;
-	int probe;
-	const char *why;
+	int probe, err = 0;
+	const char *why = NULL;
 
 	if (lstat(c->socket, &st) != 0)
 		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it exists and is not a socket; not removing it",
+			   c->socket);
+		return -EEXIST;
+	}
 	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	why = !S_ISSOCK(st.st_mode) ? "exists and is not a socket"
-	      : probe >= 0 && connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) == 0
-		      ? "is where another broker listens"
-		      : NULL;
+	if (probe < 0)
+		err = errno;
+	else if (connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) != 0)
+		err = errno;
 	if (probe >= 0)
 		close(probe);
-	if (!why)
+	if (err == ECONNREFUSED)
 		return 1;
-	broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it %s; not removing it", c->socket, why);
-	return S_ISSOCK(st.st_mode) ? -EADDRINUSE : -EEXIST;
+	if (!err)
+		why = "is where another broker listens";
+	else if (err == EPROTOTYPE)
+		why = "is where another program listens (a socket of another type)";
+	if (why) {
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it %s; not removing it", c->socket, why);
+		return -EADDRINUSE;
+	}
+	broker_log(b, SVA_LOG_ERROR,
+		   "cannot listen on %s: a socket there that may be in use (connecting to it: %s); not removing it",
+		   c->socket, strerror(err));
+	return -err;
 }
 
 static void socket_addr(const struct broker *b, struct sockaddr_un *sa)

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva-brokerd(8), socket: what the broker does with its socket's
+ * path before it listens, without a kernel.  tools/broker/server.c is built
+ * here and its listen_on() called directly (the whole broker needs
+ * /dev/iommu before it gets that far).
+ *
+ * Only a socket nobody listens on (connect() refused) is stale and removed;
+ * a socket the broker cannot tell is stale (another program's stream
+ * listener, one it may not connect to) is left alone and the broker does not
+ * start.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../tools/broker/server.c"
+
+#include "../tap.h"
+
+static char tmp[256], errfile[512];
+
+static struct broker *broker_at(const char *path)
+{
+	static struct broker b;
+
+	memset(&b, 0, sizeof(b));
+	b.lsock = -1;
+	b.spare_fd = -1;
+	broker_conf_defaults(&b.conf);
+	snprintf(b.conf.socket, sizeof(b.conf.socket), "%s", path);
+	return &b;
+}
+
+/* listen_on() for path, its standard error kept in errfile: the fd, or -errno. */
+static int listen_at(const char *path)
+{
+	int saved = dup(2), e = open(errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), ret;
+
+	if (saved < 0 || e < 0 || dup2(e, 2) < 0)
+		tap_bail("cannot redirect standard error: %s", strerror(errno));
+	close(e);
+	ret = listen_on(broker_at(path));
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	return ret;
+}
+
+static bool err_has(const char *what)
+{
+	char buf[4096];
+	FILE *f = fopen(errfile, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	if (!strstr(buf, what)) {
+		diag("standard error: %s", buf);
+		return false;
+	}
+	return true;
+}
+
+/* A socket of type at path, bound; listening if listening. */
+static int socket_at(const char *path, int type, bool listening)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) || (listening && listen(s, 4)))
+		tap_bail("cannot make a socket at %s: %s", path, strerror(errno));
+	return s;
+}
+
+static int connect_to(const char *path, int type)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, type | SOCK_CLOEXEC, 0), ret;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ret = s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
+	if (s >= 0)
+		close(s);
+	return ret;
+}
+
+static ino_t ino_of(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) ? 0 : st.st_ino;
+}
+
+static void stale_and_live(void)
+{
+	char path[400];
+	int s, fd;
+	ino_t ino;
+
+	/* A socket nobody listens on: stale, replaced by the broker's own. */
+	snprintf(path, sizeof(path), "%s/stale.sock", tmp);
+	close(socket_at(path, SOCK_SEQPACKET, false));
+	is_int(connect_to(path, SOCK_SEQPACKET), -ECONNREFUSED, "a socket nobody listens on refuses a connection");
+	fd = listen_at(path);
+	ok(fd >= 0, "a stale socket at the path: removed, and the broker listens there (got %d)", fd);
+	is_int(connect_to(path, SOCK_SEQPACKET), 0, "  a client reaches it");
+	if (fd >= 0)
+		close(fd);
+
+	/* Another broker listening. */
+	snprintf(path, sizeof(path), "%s/live.sock", tmp);
+	s = socket_at(path, SOCK_SEQPACKET, true);
+	ino = ino_of(path);
+	fd = listen_at(path);
+	ok(fd == -EADDRINUSE && err_has("is where another broker listens; not removing it"),
+	   "a broker listening at the path: -EADDRINUSE, saying so (got %d)", fd);
+	ok(ino && ino_of(path) == ino && connect_to(path, SOCK_SEQPACKET) == 0, "  its socket left in place, still listening");
+	close(s);
+
+	/* Another program's stream socket: connect() with SOCK_SEQPACKET fails
+	 * with EPROTOTYPE, not ECONNREFUSED.  Someone listens there. */
+	snprintf(path, sizeof(path), "%s/stream.sock", tmp);
+	s = socket_at(path, SOCK_STREAM, true);
+	ino = ino_of(path);
+	is_int(connect_to(path, SOCK_SEQPACKET), -EPROTOTYPE, "a stream listener refuses a seqpacket client with EPROTOTYPE");
+	fd = listen_at(path);
+	ok(fd == -EADDRINUSE && err_has("cannot listen on") && err_has("not removing it"),
+	   "a stream listener at the path: -EADDRINUSE, saying it is not removed (got %d)", fd);
+	ok(ino && ino_of(path) == ino && connect_to(path, SOCK_STREAM) == 0,
+	   "  its socket left in place, still reaching its listener");
+	if (fd >= 0)
+		close(fd);
+	close(s);
+
+	/* Not a socket at all. */
+	snprintf(path, sizeof(path), "%s/file", tmp);
+	close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	ino = ino_of(path);
+	fd = listen_at(path);
+	ok(fd == -EEXIST && err_has("exists and is not a socket; not removing it") && ino_of(path) == ino,
+	   "a file at the path: -EEXIST, saying so, the file left (got %d)", fd);
+}
+
+/*
+ * A socket the broker may not connect to (EACCES): whether anyone listens is
+ * unknown, so it is not stale.  Root connects to anything: the check runs in
+ * a child as nobody, in a directory nobody may write to (as the broker's
+ * would be if it could remove the socket).
+ */
+static void not_permitted(void)
+{
+	char dir[400], path[480];
+	int s, status;
+	ino_t ino;
+	pid_t pid;
+
+	snprintf(dir, sizeof(dir), "%s/open", tmp);
+	snprintf(path, sizeof(path), "%s/acc.sock", dir);
+	if (mkdir(dir, 0700) || chmod(dir, 0777) || chmod(tmp, 0755))
+		tap_bail("cannot make %s: %s", dir, strerror(errno));
+	s = socket_at(path, SOCK_SEQPACKET, true);
+	if (chmod(path, 0))
+		tap_bail("chmod %s: %s", path, strerror(errno));
+	ino = ino_of(path);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		int fd;
+
+		if (geteuid() == 0 && (setgid(65534) || setuid(65534)))
+			_exit(20);
+		snprintf(errfile, sizeof(errfile), "%s/stderr", dir); /* one nobody may write */
+		if (connect_to(path, SOCK_SEQPACKET) != -EACCES)
+			_exit(21);
+		fd = listen_at(path);
+		_exit(fd == -EACCES && err_has("cannot listen on") && err_has("not removing it") ? 0 : fd >= 0 ? 22 : 23);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "a socket the broker may not connect to (EACCES): -EACCES, saying it is not removed (child status %d: "
+	   "20 no setuid, 21 connect not EACCES, 22 it listened, 23 other error)",
+	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	ok(ino && ino_of(path) == ino, "  the socket left in place");
+	close(s);
+}
+
+int main(void)
+{
+	char cmd[300];
+
+	snprintf(tmp, sizeof(tmp), "%s/brokerd-socket.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(tmp))
+		tap_bail("mkdtemp: %s", strerror(errno));
+	snprintf(errfile, sizeof(errfile), "%s/stderr", tmp);
+	stale_and_live();
+	not_permitted();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	if (system(cmd) != 0)
+		diag("could not remove %s", tmp);
+	return done_testing();
+}
