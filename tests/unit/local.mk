@@ -88,8 +88,8 @@ tests_unit_test_broker_client_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_brokerd_signal_SOURCES = tests/unit/test-brokerd-signal.c tools/broker/config.c \
 	tools/broker/broker.h tests/tap.h
 tests_unit_test_brokerd_signal_LDADD = $(TEST_LIBS)
-# What sva-brokerd does with its socket's path before it listens:
-# tools/broker/server.c (included).
+# What sva-brokerd does with its socket's path and directory before it listens:
+# tools/broker/server.c (included) with a mkdir() that swaps the directory.
 tests_unit_test_brokerd_socket_SOURCES = tests/unit/test-brokerd-socket.c tools/broker/config.c \
 	tools/broker/requests.c tools/broker/isolated.c tools/broker/rid.c tools/broker/mm_exit.c \
 	tools/broker/broker.h tools/number.h tests/tap.h

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * sva-brokerd(8), socket: what the broker does with its socket's
+ * sva-brokerd(8), socket and FILES: what the broker does with its socket's
  * path before it listens, without a kernel.  tools/broker/server.c is built
  * here and its listen_on() called directly (the whole broker needs
  * /dev/iommu before it gets that far).
@@ -8,7 +8,10 @@
  * Only a socket nobody listens on (connect() refused) is stale and removed;
  * a socket the broker cannot tell is stale (another program's stream
  * listener, one it may not connect to) is left alone and the broker does not
- * start.
+ * start.  A socket directory it makes is made mode 0755 through a descriptor
+ * of that directory: a symlink or another directory swapped in after mkdir(),
+ * as anyone may in a parent others can write to, is refused, not chmod()ed.
+ * mkdir() is wrapped so that the swap happens at that moment every time.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,7 +25,31 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* What happens to the directory right after listen_on()'s mkdir() makes it. */
+enum swap { SWAP_NONE, SWAP_SYMLINK, SWAP_OTHER_OWNER };
+static enum swap swap_after_mkdir;
+static char swap_target[512]; /* SWAP_SYMLINK: where the symlink points */
+
+static int racing_mkdir(const char *path, mode_t mode)
+{
+	char moved[600];
+	int ret = mkdir(path, mode);
+
+	if (ret || swap_after_mkdir == SWAP_NONE)
+		return ret;
+	snprintf(moved, sizeof(moved), "%s.made", path);
+	if (rename(path, moved))
+		abort();
+	if (swap_after_mkdir == SWAP_SYMLINK && symlink(swap_target, path))
+		abort();
+	if (swap_after_mkdir == SWAP_OTHER_OWNER && (mkdir(path, 0700) || chown(path, 65534, 65534)))
+		abort();
+	return 0;
+}
+
+#define mkdir(path, mode) racing_mkdir(path, mode)
 #include "../../tools/broker/server.c"
+#undef mkdir
 
 #include "../tap.h"
 
@@ -195,6 +222,78 @@ static void not_permitted(void)
 	close(s);
 }
 
+static mode_t mode_of(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) ? (mode_t)-1 : st.st_mode & 07777;
+}
+
+static void socket_dir(void)
+{
+	char dir[400], path[480], elsewhere[400];
+	mode_t old = umask(077);
+	int fd;
+
+	/* The directory made for the socket: 0755 under umask 077. */
+	snprintf(dir, sizeof(dir), "%s/run", tmp);
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	fd = listen_at(path);
+	ok(fd >= 0 && mode_of(dir) == 0755, "a socket directory made under umask 077 is mode 0755 (got %d, %o)", fd,
+	   (unsigned)mode_of(dir));
+	if (fd >= 0)
+		close(fd);
+
+	/* Under a setgid parent the directory made is setgid too: still the
+	 * one made, and 0755 once listening (the bit dropped with the mode). */
+	snprintf(dir, sizeof(dir), "%s/sgid", tmp);
+	if (mkdir(dir, 0700) || chmod(dir, 02777))
+		tap_bail("mkdir %s: %s", dir, strerror(errno));
+	snprintf(dir, sizeof(dir), "%s/sgid/run", tmp);
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	fd = listen_at(path);
+	ok(fd >= 0 && mode_of(dir) == 0755, "a socket directory made under a setgid parent is taken, mode 0755 (got %d, %o)",
+	   fd, (unsigned)mode_of(dir));
+	if (fd >= 0)
+		close(fd);
+
+	/* A symlink put in its place between mkdir() and the chmod: followed,
+	 * it would make its target 0755 and put the socket there. */
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", tmp);
+	if (mkdir(elsewhere, 0700) || chmod(elsewhere, 0700))
+		tap_bail("mkdir %s: %s", elsewhere, strerror(errno));
+	snprintf(swap_target, sizeof(swap_target), "%s", elsewhere);
+	snprintf(dir, sizeof(dir), "%s/run2", tmp);
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	swap_after_mkdir = SWAP_SYMLINK;
+	fd = listen_at(path);
+	swap_after_mkdir = SWAP_NONE;
+	ok(fd < 0 && err_has("cannot listen on") && err_has("was replaced"),
+	   "the socket directory swapped for a symlink after mkdir(): refused, saying so (got %d)", fd);
+	ok(mode_of(elsewhere) == 0700, "  the symlink's target keeps its mode 0700 (got %o)", (unsigned)mode_of(elsewhere));
+	snprintf(path, sizeof(path), "%s/sock", elsewhere);
+	ok(ino_of(path) == 0, "  and no socket is made in it");
+	if (fd >= 0)
+		close(fd);
+
+	/* Another user's directory in its place: not the one made. */
+	if (geteuid() != 0) {
+		skip(2, "not root: no directory of another owner can be swapped in");
+	} else {
+		snprintf(dir, sizeof(dir), "%s/run3", tmp);
+		snprintf(path, sizeof(path), "%s/sock", dir);
+		swap_after_mkdir = SWAP_OTHER_OWNER;
+		fd = listen_at(path);
+		swap_after_mkdir = SWAP_NONE;
+		ok(fd < 0 && err_has("was replaced"),
+		   "the socket directory swapped for another owner's after mkdir(): refused, saying so (got %d)", fd);
+		ok(mode_of(dir) == 0700, "  that directory keeps its mode 0700 (got %o)", (unsigned)mode_of(dir));
+		if (fd >= 0)
+			close(fd);
+	}
+	umask(old);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -205,6 +304,7 @@ int main(void)
 	snprintf(errfile, sizeof(errfile), "%s/stderr", tmp);
 	stale_and_live();
 	not_permitted();
+	socket_dir();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (system(cmd) != 0)
 		diag("could not remove %s", tmp);

@@ -161,6 +161,42 @@ static void socket_addr(const struct broker *b, struct sockaddr_un *sa)
 	snprintf(sa->sun_path, sizeof(sa->sun_path), "%s", b->conf.socket);
 }
 
+/*
+ * The socket's directory listen_on() has just made, made mode 0755: mkdir()
+ * takes the umask off, and under an administrator's 077 the directory was
+ * 0700, so no client but root reached the socket, whatever socket-mode said
+ * (the page promises 0755).  Through a descriptor, not chmod() by path: in a
+ * parent that others may write to (without the sticky bit) the name can be
+ * swapped between mkdir() and chmod() for a symlink, which chmod() follows,
+ * or for another directory, and that one would be made 0755 and get the
+ * socket.  O_NOFOLLOW refuses a symlink; a directory not owned by us, or with
+ * a bit mkdir(0755) cannot give, is not the one made.  Either: refused (the
+ * broker does not start), nothing changed.  0, or -errno.
+ */
+static int socket_dir_mode(struct broker *b, const char *dir)
+{
+	struct stat st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), ret = 0;
+
+	if (fd < 0 || fstat(fd, &st)) {
+		ret = -errno;
+	} else if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 07777 & ~(mode_t)(0755 | S_ISGID))) {
+		/* A setgid parent passes S_ISGID on to the directory made. */
+		ret = -EPERM;
+	}
+	if (ret) {
+		broker_log(b, SVA_LOG_ERROR,
+			   "cannot listen on %s: its directory %s, just made, was replaced before it could be made mode "
+			   "0755 (%s); not using it",
+			   b->conf.socket, dir, ret == -EPERM ? "not a directory of this user's making" : strerror(-ret));
+	} else if (fchmod(fd, 0755)) {
+		broker_log(b, SVA_LOG_WARN, "cannot make %s mode 0755: %s", dir, strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 static int listen_on(struct broker *b)
 {
 	struct sockaddr_un sa;
@@ -190,13 +226,12 @@ static int listen_on(struct broker *b)
 		slash = strrchr(dir, '/');
 		if (slash && slash != dir) {
 			*slash = '\0';
-			/* mkdir() takes the umask off: under an administrator's
-			 * 077 the directory was 0700, and no client but root
-			 * reached the socket, whatever socket-mode said.  The
-			 * page promises 0755. */
 			if (mkdir(dir, 0755) == 0) {
-				if (chmod(dir, 0755))
-					broker_log(b, SVA_LOG_WARN, "cannot make %s mode 0755: %s", dir, strerror(errno));
+				ret = socket_dir_mode(b, dir);
+				if (ret) {
+					close(s);
+					return ret;
+				}
 				broker_log(b, SVA_LOG_INFO, "created %s for the socket", dir);
 			}
 		}
