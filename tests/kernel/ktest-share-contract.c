@@ -1404,7 +1404,8 @@ static void check_socket(pid_t bpid)
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 
 	(void)bpid;
-	ok(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0666 && st.st_gid == 4242,
+	r = stat(sock, &st); /* before ok(): its arguments' order is unspecified */
+	ok(r == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0666 && st.st_gid == 4242,
 	   "the socket: mode 0666, group 4242 as configured (%o, %u)", (unsigned)(st.st_mode & 07777),
 	   (unsigned)st.st_gid);
 	snprintf(conf, sizeof(conf), "%s/other.conf", dir);
@@ -1450,7 +1451,8 @@ static void check_socket(pid_t bpid)
 		snprintf(sock, sizeof(sock), "%s/newdir/sock", dir);
 		p = start_broker("newdir", "");
 		snprintf(other, sizeof(other), "%s/newdir", dir);
-		ok(stat(other, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755,
+		r = stat(other, &st);
+		ok(r == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755,
 		   "a missing socket directory is made, mode 0755 (%o)", (unsigned)(st.st_mode & 07777));
 		is_int(signal_broker(p, SIGHUP, "newdir"), 0, "  SIGHUP stops the broker with status 0");
 		/* sva-brokerd(8), FILES: mode 0755 whatever the umask (mkdir(2)
