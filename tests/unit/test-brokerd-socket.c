@@ -222,6 +222,60 @@ static void not_permitted(void)
 	close(s);
 }
 
+/*
+ * A live broker whose queue of connections waiting to be accepted is full (a
+ * burst of clients, or a broker stuck): a blocking connect() waits there
+ * until one is accepted, so the new broker's check hung.  It is a listener:
+ * in use.  Run in a child with an alarm, so that a hang fails the check
+ * rather than the whole test.
+ */
+static void full_backlog(void)
+{
+	char path[400];
+	int s, status, n = 0;
+	ino_t ino;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/full.sock", tmp);
+	s = socket_at(path, SOCK_SEQPACKET, false);
+	ino = ino_of(path);
+	if (listen(s, 0))
+		tap_bail("listen %s: %s", path, strerror(errno));
+	for (;;) { /* connected and never accepted, until the queue refuses */
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+		if (c < 0 || strlen(path) >= sizeof(sa.sun_path))
+			tap_bail("socket for %s: %s", path, strerror(errno));
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+		if (connect(c, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+			if (errno != EAGAIN)
+				tap_bail("connect %s: %s", path, strerror(errno));
+			close(c);
+			break;
+		}
+		if (++n > 64)
+			tap_bail("%s: the queue never filled", path);
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		int fd;
+
+		alarm(10);
+		fd = listen_at(path);
+		_exit(fd == -EADDRINUSE && err_has("is where another broker listens") ? 0 : fd >= 0 ? 22 : 23);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "a broker whose queue of connections is full (%d waiting): -EADDRINUSE at once, saying so "
+	   "(child %s %d: 22 it listened, 23 other error, SIGALRM: the check waited for the queue)",
+	   n, WIFEXITED(status) ? "status" : "killed by signal",
+	   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	ok(ino && ino_of(path) == ino, "  its socket left in place");
+	close(s);
+}
+
 static mode_t mode_of(const char *path)
 {
 	struct stat st;
@@ -304,6 +358,7 @@ int main(void)
 	snprintf(errfile, sizeof(errfile), "%s/stderr", tmp);
 	stale_and_live();
 	not_permitted();
+	full_backlog();
 	socket_dir();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (system(cmd) != 0)

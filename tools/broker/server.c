@@ -131,7 +131,9 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa)
 			   c->socket);
 		return -EEXIST;
 	}
-	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a live broker whose queue of connections waiting to be
+	 * accepted is full would keep a blocking connect() waiting (EAGAIN). */
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (probe < 0)
 		err = errno;
 	else if (connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) != 0)
@@ -140,7 +142,7 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa)
 		close(probe);
 	if (err == ECONNREFUSED)
 		return 1;
-	if (!err)
+	if (!err || err == EAGAIN)
 		why = "is where another broker listens";
 	else if (err == EPROTOTYPE)
 		why = "is where another program listens (a socket of another type)";
