@@ -41,7 +41,7 @@ tests_unit_test_ctx_fail_arena_LDADD = $(TEST_LIBS)
 tests_unit_test_prefault_budget_SOURCES = tests/unit/test-prefault-budget.c tests/unit/fake_ioctl.h tests/tap.h
 tests_unit_test_prefault_budget_LDADD = $(TEST_LIBS)
 # sva_mm_new/free/stats/iova_ranges on a hand-built context: failures change nothing, threads, fork.
-tests_unit_test_mm_api_SOURCES = tests/unit/test-mm-api.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
+tests_unit_test_mm_api_SOURCES = tests/unit/test-mm-api.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/map_fill.h tests/tap.h
 tests_unit_test_mm_api_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_chunks_LDADD = $(TEST_LIBS)
 # Adaptive fault-around's pure logic (libsva/fault_window.c).

@@ -33,6 +33,7 @@
 #include "internal.h"
 #include "mem_window.h"
 #include "../hugetlb.h"
+#include "../map_fill.h"
 #include "../tap.h"
 
 #define KiB (1ull << 10)
@@ -1099,55 +1100,26 @@ static void double_free_race(void)
  * allocation leaves two mappings of one; with the process at its map count
  * limit (a region of alternating protections fills it) the kernel refuses.
  */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-
 static void munmap_refused(void)
 {
-	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
-	long max = 0, filled = 0;
-	char *fill = MAP_FAILED, *p = NULL, *after = MAP_FAILED, *before = MAP_FAILED;
-	size_t fill_len = 0;
+	struct map_fill f;
+	const char *why = map_fill_why_not(&f);
+	char *p = NULL;
 	int r = 1;
 
-	if (f) {
-		if (fscanf(f, "%ld", &max) != 1)
-			max = 0;
-		fclose(f);
-	}
-	if (max <= 0 || max > 1 << 20) {
-		skip(5, "vm.max_map_count unknown or too large to fill");
+	if (why) {
+		skip(5, why);
 		return;
 	}
-#ifdef UNDER_SANITIZER
-	/* Its runtime maps memory of its own at any time, and dies when the
-	 * full map count refuses it. */
-	skip(5, "under a sanitizer");
-	return;
-#endif
 	if (sva_mem_alloc(4 * PG, NULL, (void **)&p)) {
 		skip(5, "no allocation");
 		return;
 	}
-	after = mmap(p + 4 * PG, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	before = mmap(p - PG, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	fill_len = (size_t)(max + 16) * 2 * PG;
-	fill = mmap(NULL, fill_len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (after != (void *)(p + 4 * PG) || before != (void *)(p - PG) || fill == MAP_FAILED) {
+	if (map_fill_around(&f, p, 4 * PG)) {
 		skip(5, "cannot map next to the allocation, or the region to fill the map count");
 		goto out;
 	}
-	before[0] = 1;
-	p[0] = 1;
-	after[0] = 1; /* one anon_vma for the three: they stay merged */
-	for (size_t off = 0; off + PG < fill_len; off += 2 * PG, filled++)
-		if (mprotect(fill + off, PG, PROT_NONE))
-			break;
+	map_fill(&f);
 	errlog_start();
 	r = sva_mem_free(NULL, p, 4 * PG);
 	if (r == 0) {
@@ -1155,23 +1127,18 @@ static void munmap_refused(void)
 		p = NULL;
 		goto out;
 	}
-	is_int(r, -ENOMEM, "munmap refused at the map count limit (%ld split): sva_mem_free passes -ENOMEM", filled);
+	is_int(r, -ENOMEM, "munmap refused at the map count limit (%ld split): sva_mem_free passes -ENOMEM", f.split);
 	ok(err_lines == 1 && strstr(err_last, "munmap"), "  one error line saying so (%d: %s)", err_lines, err_last);
-	munmap(fill, fill_len);
-	fill = MAP_FAILED;
+	map_fill_release(&f);
 	ok(p[0] == 1, "  the memory is still mapped, its contents kept");
 	is_int(sva_mem_free(NULL, p, 4 * PG), 0, "  and still allocated: freed once the map count allows");
 	p = NULL;
-	ok(before[0] == 1 && after[0] == 1, "  the neighbouring mappings untouched");
+	ok(f.before[0] == 1 && f.after[0] == 1, "  the neighbouring mappings untouched");
 out:
-	if (fill != MAP_FAILED)
-		munmap(fill, fill_len);
+	map_fill_release(&f);
 	if (p)
 		sva_mem_free(NULL, p, 4 * PG);
-	if (after != MAP_FAILED)
-		munmap(after, PG);
-	if (before != MAP_FAILED)
-		munmap(before, PG);
+	map_fill_undo(&f);
 }
 
 int main(void)

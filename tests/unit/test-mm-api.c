@@ -52,6 +52,7 @@
 #include "kabi.h"
 #include "pin_budget.h"
 #include "reach.h"
+#include "../map_fill.h"
 #include "../tap.h"
 #include "fake_bind_objects.h"
 
@@ -743,54 +744,29 @@ out:
  * make its munmap split one mapping in two, which the kernel refuses with the
  * process at its map count limit.
  */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-
 static void mem_free_munmap_refused(void)
 {
 	const struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_RESTRICTED | SVA_MM_UNTRACKED };
-	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
-	long max = 0;
+	struct map_fill f;
+	const char *why = map_fill_why_not(&f);
 	struct sva_mm *mm = NULL;
-	char *p = NULL, *before = MAP_FAILED, *after = MAP_FAILED, *fill = MAP_FAILED;
-	size_t fill_len;
+	char *p = NULL;
 	int r;
 
-	if (f) {
-		if (fscanf(f, "%ld", &max) != 1)
-			max = 0;
-		fclose(f);
-	}
-#ifdef UNDER_SANITIZER
-	max = 0; /* its runtime maps memory of its own, and dies when the full map count refuses it */
-#endif
-	if (max <= 0 || max > 1 << 20) {
-		skip(4, "vm.max_map_count unknown or too large to fill, or a sanitizer");
+	if (why) {
+		skip(4, why);
 		return;
 	}
 	if (sva_mm_new(&ctx, &o, &mm) || sva_mem_alloc(4 * PG, NULL, (void **)&p) || sva_mm_allow(mm, p, 4 * PG))
 		tap_bail("set-up failed");
-	before = mmap(p - PG, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	after = mmap(p + 4 * PG, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	fill_len = (size_t)(max + 16) * 2 * PG;
-	fill = mmap(NULL, fill_len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (before != p - PG || after != p + 4 * PG || fill == MAP_FAILED) {
+	if (map_fill_around(&f, p, 4 * PG)) {
 		skip(4, "cannot map around the allocation, or the region to fill the map count");
 		goto out;
 	}
-	before[0] = p[0] = after[0] = 1; /* one anon_vma for the three: they stay merged */
-	for (size_t off = 0; off + PG < fill_len; off += 2 * PG)
-		if (mprotect(fill + off, PG, PROT_NONE))
-			break;
+	map_fill(&f);
 	lines_reset();
 	r = sva_mem_free(mm, p, 4 * PG);
-	munmap(fill, fill_len);
-	fill = MAP_FAILED;
+	map_fill_release(&f);
 	if (r == 0) {
 		skip(4, "the kernel did not refuse the munmap");
 		p = NULL;
@@ -802,14 +778,10 @@ static void mem_free_munmap_refused(void)
 	is_int(sva_mem_free(mm, p, 4 * PG), 0, "  still allocated: freed once the map count allows");
 	p = NULL;
 out:
-	if (fill != MAP_FAILED)
-		munmap(fill, fill_len);
+	map_fill_release(&f);
 	if (p)
 		sva_mem_free(mm, p, 4 * PG);
-	if (before != MAP_FAILED)
-		munmap(before, PG);
-	if (after != MAP_FAILED)
-		munmap(after, PG);
+	map_fill_undo(&f);
 	sva_mm_free(mm);
 }
 
