@@ -925,12 +925,10 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	/* Denied first in a restricted address space: then no fault maps it,
 	 * whatever comes to live at that address next. */
 	if (mm && (mm->flags & SVA_MM_RESTRICTED)) {
-		unsigned refused;
-
 		/* A chunk the kernel refuses to unmap stays visible: the
 		 * invalidate below tries it again and logs what still fails,
-		 * one line for one failure. */
-		ret = sva_reach_deny(mm, addr, maplen, &refused); /* logs its own error */
+		 * one line for one failure (so the count is not wanted). */
+		ret = sva_reach_deny(mm, addr, maplen, NULL); /* logs its own error */
 		if (ret) {
 			ent_set_busy(a, false);
 			return ret;

@@ -207,9 +207,11 @@ SVA_EXPORT int sva_mm_allow(struct sva_mm *mm, const void *addr, size_t len)
 int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed)
 {
 	uint64_t start, end;
+	unsigned refused = 0;
 	int ret;
 
-	*failed = 0;
+	if (failed)
+		*failed = 0;
 	ret = check_args(mm, addr, len, "sva_mm_deny", &start, &end);
 	if (ret)
 		return ret;
@@ -219,13 +221,15 @@ int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *fa
 		/* Faults resolve under mm->lock: none can map it back between the
 		 * two.  Chunks go whole, as in sva_mm_invalidate(). */
 		pthread_mutex_lock(&mm->map_lock);
-		sva_mm_withdraw_locked(mm, start, end, failed);
+		sva_mm_withdraw_locked(mm, start, end, &refused);
 		pthread_mutex_unlock(&mm->map_lock);
 	}
 	pthread_mutex_unlock(&mm->lock);
 	sva_mm_reap(mm);
 	if (ret)
 		return sva_fail(&mm->ctx->log, ret, "sva_mm_deny: out of memory");
+	if (failed)
+		*failed = refused;
 	return 0;
 }
 

@@ -45,8 +45,8 @@ void sva_reach_clip_locked(struct sva_mm *mm, uint64_t addr, uint64_t *ws, uint6
 /* May [start, end) be prefaulted (mm->lock held)?  0, -EXDEV, or -EACCES
  * not all of it allowed in a restricted address space. */
 int sva_reach_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
-/* sva_mm_deny() without its -EIO: 0 with *failed the chunks the kernel
- * refused to unmap, unlogged, for a caller that retries them and logs what
+/* sva_mm_deny() without its -EIO: 0 with *failed (if not NULL) the chunks
+ * the kernel refused to unmap, unlogged, for a caller that retries them and logs what
  * still fails (sva_mem_free(): one failure, one line).  Its other errors are
  * sva_mm_deny()'s, logged. */
 int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed);
