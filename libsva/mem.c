@@ -896,6 +896,7 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	const struct sva_log *log = mm ? &mm->ctx->log : sva_log_default();
 	uint64_t a = (uintptr_t)addr, maplen = 0;
 	const char *why = NULL;
+	struct sva_rset prior = { 0 }; /* what was allowed of it before the deny */
 	bool denied = false;
 	size_t at;
 	int ret;
@@ -923,12 +924,11 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 		return sva_fail(log, -EINVAL, "sva_mem_free: %p+%zu %s", addr, len, why);
 
 	/* Denied first in a restricted address space: then no fault maps it,
-	 * whatever comes to live at that address next. */
+	 * whatever comes to live at that address next.  A chunk the kernel
+	 * refuses to unmap stays visible: the invalidate below tries it again
+	 * and logs what still fails, one line for one failure. */
 	if (mm && (mm->flags & SVA_MM_RESTRICTED)) {
-		/* A chunk the kernel refuses to unmap stays visible: the
-		 * invalidate below tries it again and logs what still fails,
-		 * one line for one failure (so the count is not wanted). */
-		ret = sva_reach_deny(mm, addr, maplen, NULL); /* logs its own error */
+		ret = sva_reach_deny(mm, addr, maplen, NULL, &prior); /* logs its own error */
 		if (ret) {
 			ent_set_busy(a, false);
 			return ret;
@@ -943,13 +943,19 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	 */
 	ret = ent_unmap_only(a, maplen);
 	if (ret) {
-		/* Still allocated and mapped "as before": allowed again, too. */
-		if (denied)
-			sva_mm_allow(mm, addr, maplen);
+		/* Still allocated and mapped "as before": allowed as before, too
+		 * (only what was: the driver may have denied part of it). */
+		bool short_mem = denied && sva_reach_restore(mm, &prior);
+
+		sva_rset_fini(&prior);
 		ent_set_busy(a, false);
-		return sva_fail(log, ret, "sva_mem_free: munmap of %p+%" PRIu64 " failed: %s", addr, maplen,
-				strerror(-ret));
+		return sva_fail(log, ret, "sva_mem_free: munmap of %p+%" PRIu64 " failed: %s%s", addr, maplen,
+				strerror(-ret),
+				short_mem ? "; out of memory to allow it again (the allowances of mm changed "
+					    "meanwhile): part of it stays denied"
+					  : "");
 	}
+	sva_rset_fini(&prior);
 	/*
 	 * The fence applies the UNMAP event of what was tracked; the invalidate
 	 * takes what no event reports (a part mapped untracked: another

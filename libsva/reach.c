@@ -204,7 +204,7 @@ SVA_EXPORT int sva_mm_allow(struct sva_mm *mm, const void *addr, size_t len)
 	return 0;
 }
 
-int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed)
+int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed, struct sva_rset *prior)
 {
 	uint64_t start, end;
 	unsigned refused = 0;
@@ -216,7 +216,18 @@ int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *fa
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&mm->lock);
-	ret = sva_rset_del(&mm->allowed, start, end);
+	/* The snapshot under the same hold as the deny: what a restore puts
+	 * back is exactly what this deny took away. */
+	for (size_t i = first_after(&mm->allowed, start); prior && !ret && i < mm->allowed.n; i++) {
+		uint64_t s = mm->allowed.v[i].start > start ? mm->allowed.v[i].start : start;
+		uint64_t e = mm->allowed.v[i].end < end ? mm->allowed.v[i].end : end;
+
+		if (s >= end)
+			break;
+		ret = sva_rset_add(prior, s, e);
+	}
+	if (!ret)
+		ret = sva_rset_del(&mm->allowed, start, end);
 	if (!ret) {
 		/* Faults resolve under mm->lock: none can map it back between the
 		 * two.  Chunks go whole, as in sva_mm_invalidate(). */
@@ -226,11 +237,31 @@ int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *fa
 	}
 	pthread_mutex_unlock(&mm->lock);
 	sva_mm_reap(mm);
-	if (ret)
+	if (ret) {
+		if (prior)
+			sva_rset_fini(prior);
 		return sva_fail(&mm->ctx->log, ret, "sva_mm_deny: out of memory");
+	}
 	if (failed)
 		*failed = refused;
 	return 0;
+}
+
+int sva_reach_restore(struct sva_mm *mm, const struct sva_rset *prior)
+{
+	int ret = 0;
+
+	/*
+	 * No memory needed unless another thread changed the allowances
+	 * meanwhile: each range of the set before the deny comes back whole or
+	 * as at most one piece (two only where the deny split it, and that
+	 * split reserved the room), and the capacity never shrinks.
+	 */
+	pthread_mutex_lock(&mm->lock);
+	for (size_t i = 0; i < prior->n && !ret; i++)
+		ret = sva_rset_add(&mm->allowed, prior->v[i].start, prior->v[i].end);
+	pthread_mutex_unlock(&mm->lock);
+	return ret;
 }
 
 SVA_EXPORT int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len)
@@ -239,7 +270,7 @@ SVA_EXPORT int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len)
 	unsigned failed;
 	int ret;
 
-	ret = sva_reach_deny(mm, addr, len, &failed);
+	ret = sva_reach_deny(mm, addr, len, &failed, NULL);
 	if (ret)
 		return ret;
 	if (failed)

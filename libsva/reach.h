@@ -46,9 +46,15 @@ void sva_reach_clip_locked(struct sva_mm *mm, uint64_t addr, uint64_t *ws, uint6
  * not all of it allowed in a restricted address space. */
 int sva_reach_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
 /* sva_mm_deny() without its -EIO: 0 with *failed (if not NULL) the chunks
- * the kernel refused to unmap, unlogged, for a caller that retries them and logs what
- * still fails (sva_mem_free(): one failure, one line).  Its other errors are
- * sva_mm_deny()'s, logged. */
-int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed);
+ * the kernel refused to unmap, unlogged, for a caller that retries them and
+ * logs what still fails (sva_mem_free(): one failure, one line).  With prior
+ * not NULL (empty), what was allowed of the range goes there first, under the
+ * same lock, for sva_reach_restore().  Its other errors are sva_mm_deny()'s,
+ * logged, nothing changed (prior emptied). */
+int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed, struct sva_rset *prior);
+/* Allow again what sva_reach_deny() took (its prior).  Needs no memory, so
+ * cannot fail, unless another thread changed the allowances of mm since;
+ * then 0 or -ENOMEM (part of it stays denied), unlogged. */
+int sva_reach_restore(struct sva_mm *mm, const struct sva_rset *prior);
 
 #endif /* LIBSVA_REACH_H */

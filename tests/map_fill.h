@@ -73,11 +73,17 @@ static inline int map_fill_around(struct map_fill *f, char *p, size_t len)
 	return 0;
 }
 
-/* Every other page of the region made PROT_NONE until the kernel refuses. */
+/* Every other page of the region made PROT_NONE until the kernel refuses
+ * (the region mapped again first if map_fill_release() gave it back). */
 static inline void map_fill(struct map_fill *f)
 {
 	const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
 
+	if (f->region == MAP_FAILED)
+		f->region = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (f->region == MAP_FAILED)
+		return;
+	f->split = 0;
 	for (size_t off = 0; off + pg < f->len; off += 2 * pg, f->split++)
 		if (mprotect(f->region + off, pg, PROT_NONE))
 			break;

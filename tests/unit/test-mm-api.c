@@ -693,7 +693,7 @@ static void forked(void)
  * there needed memory (splitting an allowed range): nothing changed, the
  * memory stays allocated and allowed."  The allocation sits inside one
  * allowed range of a set at its first capacity (8 ranges), so the deny must
- * grow the set; the first allocation of the call fails.
+ * grow the set; the first allocation of the call fails, then the second.
  */
 static void mem_free_deny_enomem(void)
 {
@@ -710,21 +710,26 @@ static void mem_free_deny_enomem(void)
 		if (sva_mm_allow(mm, other + 2 * i * PG, PG))
 			tap_bail("sva_mm_allow failed");
 	if (sva_mm_allow(mm, p - PG, 6 * PG) || mm->allowed.n != 8 || mm->allowed.cap != 8) {
-		skip(6, "the allowed set is not at its capacity");
+		skip(10, "the allowed set is not at its capacity");
 		goto out;
 	}
 	p[PG] = 7;
-	lines_reset();
-	sva_test_fail_nth(1);
-	r = sva_mem_free(mm, p, 4 * PG);
-	hit = sva_test_fail_nth_left() == 0;
-	sva_test_fail_nth(0);
-	lines = atomic_load(&err_lines);
-	is_int(r, -ENOMEM, "sva_mem_free, restricted mm, the deny out of memory: -ENOMEM (injected: %d)", hit);
-	ok(lines == 1, "  one error line (%d)", lines);
-	ok(mm->allowed.n == 8 && sva_rset_covers(&mm->allowed, (uintptr_t)(p - PG), (uintptr_t)(p + 5 * PG)),
-	   "  nothing changed: the memory still allowed (%zu ranges)", mm->allowed.n);
-	ok(r != 0 && p[PG] == 7, "  still mapped, its contents kept");
+	/* 1: the snapshot of what is allowed (to put back after a refused
+	 * munmap); 2: the split. */
+	for (int nth = 1; nth <= 2; nth++) {
+		lines_reset();
+		sva_test_fail_nth(nth);
+		r = sva_mem_free(mm, p, 4 * PG);
+		hit = sva_test_fail_nth_left() == 0;
+		sva_test_fail_nth(0);
+		lines = atomic_load(&err_lines);
+		is_int(r, -ENOMEM, "sva_mem_free, restricted mm, the deny out of memory (allocation %d): -ENOMEM (injected: %d)",
+		       nth, hit);
+		ok(lines == 1, "  one error line (%d)", lines);
+		ok(mm->allowed.n == 8 && sva_rset_covers(&mm->allowed, (uintptr_t)(p - PG), (uintptr_t)(p + 5 * PG)),
+		   "  nothing changed: the memory still allowed (%zu ranges)", mm->allowed.n);
+		ok(r != 0 && p[PG] == 7, "  still mapped, its contents kept");
+	}
 	is_int(sva_mem_free(mm, p, 4 * PG), 0, "  still allocated: the next free takes it");
 	ok(!sva_rset_find(&mm->allowed, (uintptr_t)(p + PG)) && sva_rset_covers(&mm->allowed, (uintptr_t)(p - PG), (uintptr_t)p) &&
 		   sva_rset_covers(&mm->allowed, (uintptr_t)(p + 4 * PG), (uintptr_t)(p + 5 * PG)),
@@ -739,8 +744,8 @@ out:
 
 /*
  * sva_mem_free(3), ERRORS: a munmap(2) error "is passed through; the memory
- * stays allocated and mapped in the process.  If mm is restricted, the memory
- * is allowed there again".  Mappings merged on both sides of the allocation
+ * stays allocated and mapped in the process.  If mm is restricted, what of
+ * the memory was allowed there before the call is allowed again".  Mappings merged on both sides of the allocation
  * make its munmap split one mapping in two, which the kernel refuses with the
  * process at its map count limit.
  */
@@ -785,6 +790,89 @@ out:
 	sva_mm_free(mm);
 }
 
+/*
+ * sva_mem_free(3), ERRORS: after a munmap(2) error in a restricted mm "what
+ * of the memory was allowed there before the call is allowed again, and only
+ * that", and "putting it back needs no memory" (one line, the munmap's).  The set holds
+ * 8 ranges at its first capacity, 8: the driver allowed half the allocation
+ * (the other half must not become reachable), then none of it (allowing it
+ * all needed a ninth range, and the injected failure left a second line).
+ */
+static void mem_free_munmap_refused_allowances(void)
+{
+	const struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_RESTRICTED | SVA_MM_UNTRACKED };
+	struct map_fill f;
+	const char *why = map_fill_why_not(&f);
+	struct sva_mm *mm = NULL;
+	char *p = NULL, *other;
+	uintptr_t a;
+	int r, lines;
+
+	if (why) {
+		skip(9, why);
+		return;
+	}
+	other = mmap(NULL, 16 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (other == MAP_FAILED || sva_mm_new(&ctx, &o, &mm) || sva_mem_alloc(4 * PG, NULL, (void **)&p))
+		tap_bail("set-up failed");
+	a = (uintptr_t)p;
+	for (int i = 0; i < 7; i++)
+		if (sva_mm_allow(mm, other + 2 * i * PG, PG))
+			tap_bail("sva_mm_allow failed");
+	if (sva_mm_allow(mm, p, 2 * PG) || mm->allowed.n != 8 || mm->allowed.cap != 8) {
+		skip(9, "the allowed set is not at its capacity");
+		goto out;
+	}
+	if (map_fill_around(&f, p, 4 * PG)) {
+		skip(9, "cannot map around the allocation, or the region to fill the map count");
+		goto out;
+	}
+
+	map_fill(&f);
+	lines_reset();
+	sva_test_fail_nth(2); /* past the snapshot of what is allowed: the putting back */
+	r = sva_mem_free(mm, p, 4 * PG);
+	sva_test_fail_nth(0);
+	lines = atomic_load(&err_lines);
+	map_fill_release(&f);
+	if (r == 0) {
+		skip(9, "the kernel did not refuse the munmap");
+		p = NULL;
+		goto out;
+	}
+	is_int(r, -ENOMEM, "sva_mem_free, restricted mm, half of it allowed, munmap refused: -ENOMEM");
+	is_int(lines, 1, "  one error line");
+	ok(sva_rset_covers(&mm->allowed, a, a + 2 * PG), "  the half the driver allowed is allowed again");
+	ok(!sva_rset_find(&mm->allowed, a + 2 * PG) && !sva_rset_find(&mm->allowed, a + 3 * PG) &&
+		   mm->allowed.n == 8,
+	   "  the half it had not allowed stays denied (%zu ranges)", mm->allowed.n);
+
+	if (sva_mm_deny(mm, p, 4 * PG) || sva_mm_allow(mm, other + 14 * PG, PG) || mm->allowed.n != 8 ||
+	    mm->allowed.cap != 8)
+		tap_bail("set-up failed");
+	map_fill(&f);
+	lines_reset();
+	sva_test_fail_nth(1);
+	r = sva_mem_free(mm, p, 4 * PG);
+	sva_test_fail_nth(0);
+	lines = atomic_load(&err_lines);
+	map_fill_release(&f);
+	is_int(r, -ENOMEM, "sva_mem_free, restricted mm, none of it allowed, munmap refused: -ENOMEM");
+	is_int(lines, 1, "  one error line");
+	ok(!sva_rset_find(&mm->allowed, a) && !sva_rset_find(&mm->allowed, a + 3 * PG) && mm->allowed.n == 8,
+	   "  none of it allowed, as before (%zu ranges)", mm->allowed.n);
+	ok(p[0] == 1, "  still mapped");
+	is_int(sva_mem_free(mm, p, 4 * PG), 0, "  still allocated: freed once the map count allows");
+	p = NULL;
+out:
+	map_fill_release(&f);
+	if (p)
+		sva_mem_free(mm, p, 4 * PG);
+	map_fill_undo(&f);
+	sva_mm_free(mm);
+	munmap(other, 16 * PG);
+}
+
 int main(void)
 {
 	struct sva_mm *mm = NULL;
@@ -821,6 +909,7 @@ int main(void)
 	allow_deny_threads();
 	mem_free_deny_enomem();
 	mem_free_munmap_refused();
+	mem_free_munmap_refused_allowances();
 	forked();
 	return done_testing();
 }
