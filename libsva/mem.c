@@ -48,6 +48,7 @@
 #include "broker_share.h"
 #include "internal.h"
 #include "mem_window.h"
+#include "withdraw.h"
 
 #define MEM_HUGE_SIZE (2ull << 20)
 #define MEM_FLOOR_MIN (64ull << 10)
@@ -965,7 +966,7 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	 */
 	if (mm) {
 		sva_mm_fence(mm);
-		sva_mm_invalidate(mm, addr, maplen);
+		sva_mm_invalidate_as(mm, addr, maplen, "sva_mem_free");
 	}
 	ent_drop(a);
 	return 0;

@@ -503,18 +503,18 @@ SVA_EXPORT int sva_mm_prefault(struct sva_mm *mm, const void *addr, size_t len)
 	return ret;
 }
 
-SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len)
+long sva_mm_invalidate_as(struct sva_mm *mm, const void *addr, size_t len, const char *fn)
 {
 	uint64_t start, end, bytes;
 	unsigned failed = 0;
 	int ret;
 
 	if (!mm)
-		return sva_fail(sva_log_default(), -EINVAL, "sva_mm_invalidate: mm is NULL");
+		return sva_fail(sva_log_default(), -EINVAL, "%s: mm is NULL", fn);
 	if (check_range(addr, len, &start, &end))
-		return sva_fail(&mm->ctx->log, -EINVAL,
-				"sva_mm_invalidate: range %p+%zu is empty, wraps, or reaches the last page", addr, len);
-	ret = sva_mm_check_owner(mm);
+		return sva_fail(&mm->ctx->log, -EINVAL, "%s: range %p+%zu is empty, wraps, or reaches the last page",
+				fn, addr, len);
+	ret = sva_ctx_check_owner_in(mm->ctx, fn);
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&mm->map_lock);
@@ -532,9 +532,14 @@ SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t le
 	sva_mm_reap(mm);
 	if (failed)
 		sva_logf(&mm->ctx->log, SVA_LOG_ERROR,
-			 "sva_mm_invalidate: the kernel refused to unmap %u chunk(s) in 0x%llx-0x%llx: they stay visible",
+			 "%s: the kernel refused to unmap %u chunk(s) in 0x%llx-0x%llx: they stay visible", fn,
 			 failed, (unsigned long long)start, (unsigned long long)end);
 	return (long)bytes;
+}
+
+SVA_EXPORT long sva_mm_invalidate(struct sva_mm *mm, const void *addr, size_t len)
+{
+	return sva_mm_invalidate_as(mm, addr, len, "sva_mm_invalidate");
 }
 
 SVA_EXPORT int sva_mm_stats(const struct sva_mm *cmm, struct sva_mm_stats *stats)

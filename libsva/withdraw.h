@@ -34,6 +34,10 @@ struct sva_mm;
  */
 uint64_t sva_mm_withdraw_locked(struct sva_mm *mm, uint64_t start, uint64_t end, unsigned *failed);
 
+/* sva_mm_invalidate(), its lines naming fn: the call the application made
+ * (sva_mem_free() withdraws with it). */
+long sva_mm_invalidate_as(struct sva_mm *mm, const void *addr, size_t len, const char *fn);
+
 /* The monitor's entry: a coherence event on [start, end) (remove: a REMOVE,
  * whose zap may still be running), at time now. */
 void sva_mm_withdraw_event(struct sva_mm *mm, uint64_t start, uint64_t end, bool remove, uint64_t now);

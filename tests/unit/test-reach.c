@@ -22,13 +22,15 @@
 void sva_test_fail_nth(int n); /* test_fail.c, libsva-test only */
 
 static int errors;
+static char last_error[256]; /* the last error line */
 
 static void capture(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg;
-	(void)msg;
-	if (level == SVA_LOG_ERROR)
+	if (level == SVA_LOG_ERROR) {
 		errors++;
+		snprintf(last_error, sizeof(last_error), "%s", msg);
+	}
 }
 
 /* The set as a string, "[s,e)..." in pages, to compare in one line. */
@@ -278,7 +280,7 @@ static void mem_free_refused_unmap(void)
 
 		mm->ioas_id = 1;
 		if (sva_mem_alloc(4 * PG, NULL, &p)) {
-			skip(6, "sva_mem_alloc failed");
+			skip(7, "sva_mem_alloc failed");
 			continue;
 		}
 		b = (uintptr_t)p;
@@ -292,6 +294,8 @@ static void mem_free_refused_unmap(void)
 		/* One failure, one line: in a restricted mm the deny's line and
 		 * the withdrawal's retry's were two. */
 		is_int(errors, 1, "  the refusal is logged once, at error level");
+		/* The call the application made, not the one libsva made for it. */
+		ok(!strncmp(last_error, "sva_mem_free: ", 14), "  the line names sva_mem_free (%s)", last_error);
 		is_int(mapped(p), 0, "  the memory is unmapped from the process");
 		ok(sva_chunks_after(&mm->chunks, b) && sva_chunks_after(&mm->chunks, b)->start == b &&
 			   atomic_load(&mm->st_visible) == 4 * PG,
