@@ -181,6 +181,11 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 			n = c->next[0];
 			sva_free(c);
 		}
+		/* Only the records: the HWPTs are the parent's. */
+		for (struct sva_hwpt *h = mm->hwpts, *n; h; h = n) {
+			n = h->next;
+			sva_free(h);
+		}
 		sva_rset_fini(&mm->allowed);
 		if (mm->maps_fd >= 0)
 			close(mm->maps_fd);

@@ -669,7 +669,32 @@ static void forked(void)
 			if (sva_mm_new(&ctx, NULL, &m2) != -ECHILD || m2 != SENT || atomic_load(&err_lines) != 1)
 				bad |= 16;
 		}
-		sva_mm_free(mm);
+		{
+			/* Records of HWPTs kept by failed detaches (bond.c),
+			 * inherited: the child's sva_mm_free() frees them too.
+			 * The arena hands a freed slot out first, so both come
+			 * back among the next allocations of their size. */
+			struct sva_hwpt *h[2] = { sva_calloc(1, sizeof(*h[0])), sva_calloc(1, sizeof(*h[0])) };
+			void *again[64];
+			int back = 0;
+
+			if (!h[0] || !h[1])
+				bad |= 64;
+			else {
+				h[0]->next = h[1];
+				h[1]->next = mm->hwpts;
+				mm->hwpts = h[0];
+			}
+			sva_mm_free(mm);
+			for (int i = 0; i < 64; i++) {
+				again[i] = sva_malloc(sizeof(*h[0]));
+				back += again[i] && (again[i] == h[0] || again[i] == h[1]);
+			}
+			for (int i = 0; i < 64; i++)
+				sva_free(again[i]);
+			if (back != 2)
+				bad |= 32;
+		}
 		if (atomic_load(&n_destroy) != destroyed)
 			bad |= 8;
 		_exit(bad);
@@ -683,6 +708,8 @@ static void forked(void)
 	ok(!(st & 4), "  sva_mm_stats answers, and says untracked: the child's munmap is not followed");
 	ok(!(st & 8), "  sva_mm_free issues no IOMMU_DESTROY: the parent's address space is left alone");
 	ok(!(st & 16), "  sva_mm_new on the parent's context: -ECHILD, *out untouched, one error line");
+	ok(!(st & (32 | 64)), "  sva_mm_free frees the records of HWPTs kept by failed detaches (%s)",
+	   st & 64 ? "no record allocated" : st & 32 ? "not given back" : "given back");
 	is_int(atomic_load(&n_destroy), destroyed, "the parent's IOAS still there");
 	sva_mm_free(mm);
 	is_int(atomic_load(&n_destroy), destroyed + 1, "  and the parent's sva_mm_free destroys it");
