@@ -206,6 +206,42 @@ static void open_checks(struct fake *f)
 }
 
 /*
+ * sva_ctx_new(3), iommu_path: "An empty iommu_path is -EINVAL.  Ignored with
+ * SVA_CTX_ADOPT_FD and SVA_CTX_BROKER": a broker context opens no iommufd
+ * node, so an empty one is no mistake of its.
+ */
+static void empty_iommu_path(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .iommu_path = "", .log_fn = capture,
+				  .log_level = SVA_LOG_ERROR };
+	struct sva_ctx *ctx = NULL;
+	pthread_t t;
+	int ret;
+
+	f->a = A_OPEN;
+	logged[0] = '\0';
+	pthread_create(&t, NULL, serve_one, f);
+	ret = sva_ctx_new(&o, &ctx);
+	is_int(ret, 0, "SVA_CTX_BROKER with an empty iommu_path: made, the path ignored");
+	ok(ctx != NULL && !logged[0], "  a context, no error line (%s)", logged);
+	if (ctx)
+		sva_ctx_free(ctx);
+	if (ret == -EINVAL) {
+		/* Refused before it connected: the server still waits in accept(). */
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+		if (c >= 0 && connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			close(c);
+		else
+			tap_bail("cannot release the fake broker");
+	}
+	pthread_join(t, NULL);
+}
+
+/*
  * sva_ctx_unshare_memfd(3), what the client itself keeps: "On failure the
  * range stays shared" (an -EBUSY of the broker's unmap: a later unshare of it
  * is asked of the broker again, not refused -ENOENT as never shared), and
@@ -346,6 +382,12 @@ int main(void)
 	logged[0] = '\0';
 	is_int(sva_ctx_new(&o, &ctx), -ENOENT, "no socket there: -ENOENT");
 	ok(strstr(logged, "is sva-brokerd running?") != NULL, "  saying so: %s", logged);
+	/* Ignored (sva_ctx_new(3)): the missing socket is the error, not the path. */
+	o.iommu_path = "";
+	logged[0] = '\0';
+	is_int(sva_ctx_new(&o, &ctx), -ENOENT, "an empty iommu_path with SVA_CTX_BROKER: ignored (-ENOENT, no socket)");
+	ok(strstr(logged, "is sva-brokerd running?") != NULL, "  saying so, not that the path is empty: %s", logged);
+	o.iommu_path = NULL;
 	ok(ctx == NULL, "and nothing is returned");
 	is_int(sva_ctx_share_memfd(NULL, 0, 0, NULL, 4096), -EINVAL, "sva_ctx_share_memfd(NULL ctx): -EINVAL");
 	is_int(sva_ctx_unshare_memfd(NULL, NULL, 4096), -EINVAL, "sva_ctx_unshare_memfd(NULL ctx): -EINVAL");
@@ -380,6 +422,7 @@ int main(void)
 	 * made, "isolated", holding it); here stdin failed -ENOTTY. */
 	is_int(try_ctx(A_ISO_FD, &f), -EPROTO, "an isolated client's hello reply carrying a descriptor: -EPROTO");
 	open_checks(&f);
+	empty_iommu_path(&f);
 	unshare_checks(&f);
 	close(f.lsock);
 	unlink(path);
