@@ -39,6 +39,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-bind-contract \
 	tests/kernel/ktest-share-contract \
 	tests/kernel/ktest-lib-contract \
+	tests/kernel/ktest-blackbox-ctx \
 	tests/kernel/ktest-dlclose
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
@@ -73,6 +74,9 @@ tests_kernel_ktest_dev_contract_LDADD = $(TEST_LIBS)
 # The context pages, statement by statement, on the mock.
 tests_kernel_ktest_ctx_contract_SOURCES = tests/kernel/ktest-ctx-contract.c tests/kernel/ktest.h tests/kernel/ktest_proc.h tests/tap.h
 tests_kernel_ktest_ctx_contract_LDADD = $(TEST_LIBS)
+# The context and device pages again, as an outside tester reads them (sva.h only), on the mock.
+tests_kernel_ktest_blackbox_ctx_SOURCES = tests/kernel/ktest-blackbox-ctx.c tests/kernel/ktest_proc.h tests/tap.h
+tests_kernel_ktest_blackbox_ctx_LDADD = $(TEST_LIBS)
 # The address-space pages, checked black-box (sva.h only) on the mock, with threads.
 tests_kernel_ktest_mm_contract_SOURCES = tests/kernel/ktest-mm-contract.c tests/tap.h
 tests_kernel_ktest_mm_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
