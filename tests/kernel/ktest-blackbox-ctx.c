@@ -20,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -763,6 +766,158 @@ static void real_dev_checks(void)
 	sva_ctx_free(ctx);
 }
 
+/* SVA_LOG: "names are matched exactly, in lower case"; read when a context
+ * with log_level 0 is created, so a later setenv leaves it alone. */
+static int mock_info_lines(struct sva_ctx *ctx, struct cap *c)
+{
+	struct sva_dev *m = NULL;
+
+	cap_reset(c);
+	if (sva_dev_open_mock(ctx, NULL, &m))
+		return -1;
+	sva_dev_close(m);
+	return c->ninfo;
+}
+
+static void env_level_checks(void)
+{
+	const char *old = getenv("SVA_LOG");
+	char *saved = old ? strdup(old) : NULL;
+	struct cap c = { 0 }, c2 = { 0 };
+	struct {
+		const char *val;
+		bool info;
+	} cases[] = { { "info", true }, { "INFO", false }, { "Info", false }, { "", false }, { "info ", false },
+		      { "debug", true } };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		setenv("SVA_LOG", cases[i].val, 1);
+		struct sva_ctx *ctx = new_ctx(&c, SVA_LOG_DEFAULT, 0);
+		int n = mock_info_lines(ctx, &c);
+		ok(cases[i].info ? n > 0 : n == 0, "SVA_LOG=\"%s\": %s (%d info lines)", cases[i].val,
+		   cases[i].info ? "info lines" : "warn: no info line", n);
+		sva_ctx_free(ctx);
+	}
+	setenv("SVA_LOG", "error", 1);
+	struct sva_ctx *a = new_ctx(&c, SVA_LOG_DEFAULT, 0);
+	setenv("SVA_LOG", "info", 1);
+	struct sva_ctx *b = new_ctx(&c2, SVA_LOG_DEFAULT, 0);
+	is_int(mock_info_lines(a, &c), 0, "SVA_LOG set to info after a context was made: it stays at error");
+	ok(mock_info_lines(b, &c2) > 0, "  one made after it logs info lines");
+	sva_ctx_free(a);
+	sva_ctx_free(b);
+	if (saved) {
+		setenv("SVA_LOG", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("SVA_LOG");
+	}
+}
+
+/* sva_ctx_new(3), broker_path: "NULL means the environment variable
+ * SVA_BROKER_SOCKET ... and /run/sva-brokerd/socket when it is unset or set
+ * to the empty string"; "a relative one is taken from the current
+ * directory".  A listener that hangs up at once is no broker: whatever
+ * reaches it fails with -ECONNRESET or -EPROTO ("it went away"), not -ENOENT.
+ * (A SOCK_STREAM listener is refused by connect(2) itself, -EPROTOTYPE,
+ * passed through as the page says: the broker's socket is a SOCK_SEQPACKET.) */
+static pid_t hangup_listener(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) || listen(s, 8)) {
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (;;) {
+			int c = accept(s, NULL, NULL);
+
+			if (c >= 0)
+				close(c);
+		}
+	}
+	close(s);
+	return pid;
+}
+
+static int broker_new(const char *path, uint32_t extra)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | extra, .broker_path = path,
+				  .log_level = SVA_LOG_OFF };
+	struct sva_ctx *ctx = SENTINEL;
+	int ret = sva_ctx_new(&o, &ctx);
+
+	if (ret == 0)
+		sva_ctx_free(ctx);
+	else if (ctx != SENTINEL)
+		ret = -9999;
+	return ret;
+}
+
+static void broker_path_checks(void)
+{
+	char path[108], cwd[512];
+	const char *old = getenv("SVA_BROKER_SOCKET");
+	char *saved = old ? strdup(old) : NULL;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/tmp/z142-hangup-%d.sock", (int)getpid());
+	pid_t pid = hangup_listener(path);
+	if (pid < 0) {
+		skip(6, "no listening socket");
+		free(saved);
+		return;
+	}
+	int r = broker_new(path, 0);
+	ok(r == -ECONNRESET || r == -EPROTO, "broker_path of a listener that hangs up: -ECONNRESET/-EPROTO (%d)", r);
+	r = broker_new(path, SVA_CTX_ISOLATED);
+	ok(r == -ECONNRESET || r == -EPROTO, "  isolated too (%d)", r);
+	setenv("SVA_BROKER_SOCKET", path, 1);
+	r = broker_new(NULL, 0);
+	ok(r == -ECONNRESET || r == -EPROTO, "broker_path NULL: SVA_BROKER_SOCKET names the socket (%d)", r);
+	setenv("SVA_BROKER_SOCKET", "/tmp/z142-nonexistent.sock", 1);
+	is_int(broker_new(NULL, 0), -ENOENT, "broker_path NULL, SVA_BROKER_SOCKET names no socket: -ENOENT");
+	if (getcwd(cwd, sizeof(cwd)) && chdir("/tmp") == 0) {
+		r = broker_new(path + 5, 0); /* "z142-hangup-PID.sock" */
+		ok(r == -ECONNRESET || r == -EPROTO, "a relative broker_path is taken from the current directory (%d)", r);
+		if (chdir(cwd))
+			diag("chdir back: %s", strerror(errno));
+	} else {
+		skip(1, "chdir");
+	}
+	/* The default, with SVA_BROKER_SOCKET empty: only where no broker runs. */
+	if (stat("/run/sva-brokerd", &st) != 0 && mkdir("/run/sva-brokerd", 0755) == 0) {
+		pid_t p2 = hangup_listener("/run/sva-brokerd/socket");
+
+		setenv("SVA_BROKER_SOCKET", "", 1);
+		r = broker_new(NULL, 0);
+		ok(r == -ECONNRESET || r == -EPROTO, "SVA_BROKER_SOCKET empty: /run/sva-brokerd/socket (%d)", r);
+		if (p2 > 0) {
+			kill(p2, SIGKILL);
+			waitpid(p2, NULL, 0);
+		}
+		unlink("/run/sva-brokerd/socket");
+		rmdir("/run/sva-brokerd");
+	} else {
+		skip(1, "/run/sva-brokerd exists (a broker may run here)");
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	unlink(path);
+	if (saved) {
+		setenv("SVA_BROKER_SOCKET", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("SVA_BROKER_SOCKET");
+	}
+}
+
 int main(void)
 {
 	if (access("/dev/iommu", R_OK | W_OK)) {
@@ -793,5 +948,7 @@ int main(void)
 	bind_checks();
 	unbind_checks();
 	real_dev_checks();
+	env_level_checks();
+	broker_path_checks();
 	return done_testing();
 }
