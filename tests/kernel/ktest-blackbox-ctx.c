@@ -733,7 +733,7 @@ static void real_dev_checks(void)
 	if (dir)
 		closedir(dir);
 	if (!addr[0]) {
-		skip(6, "no VFIO PCI device here (vtd39 has one)");
+		skip(9, "no VFIO PCI device here (vtd39 has one)");
 		return;
 	}
 	struct cap c = { 0 };
@@ -755,13 +755,33 @@ static void real_dev_checks(void)
 		   "real device: path is the node it was opened by (%s)", info.path);
 		ok(info.iommu_type == SVA_IOMMU_INTEL_VTD || strcmp(sva_iommu_type_name(info.iommu_type), "unknown") != 0,
 		   "real device: a known IOMMU type (%s)", sva_iommu_type_name(info.iommu_type));
+		/* SVA_DEV_ATTACHED: a RID bond attaches the RID; without PASIDs
+		 * nothing parks it, so its unbind detaches it. */
+		struct sva_mm *mm = NULL;
+		struct sva_bond *b = NULL;
+		struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_RID | SVA_BIND_PINNED };
+		if (info.max_pasid_log2 == 0 && sva_mm_new(ctx, NULL, &mm) == 0 && sva_bind(d, mm, &bo, &b) == 0) {
+			struct sva_dev_info i2 = { .size = sizeof(i2) };
+
+			sva_dev_get_info(d, &i2);
+			ok(i2.flags & SVA_DEV_ATTACHED, "real device: a RID bond: SVA_DEV_ATTACHED");
+			sva_unbind(b);
+			i2 = (struct sva_dev_info){ .size = sizeof(i2) };
+			sva_dev_get_info(d, &i2);
+			ok(!(i2.flags & SVA_DEV_ATTACHED), "real device without PASIDs: its unbind clears SVA_DEV_ATTACHED");
+			ok(i2.dev_id == info.dev_id && strcmp(i2.pci_addr, info.pci_addr) == 0,
+			   "real device: the rest is as fixed at the open");
+		} else {
+			skip(3, "a device with PASIDs, or no RID bond");
+		}
+		sva_mm_free(mm);
 		sva_dev_close(d);
 		d = NULL;
 		ret = sva_dev_open(ctx, shortf, &d);
 		is_int(ret, 0, "real device: open again by the short form %s after the close", shortf);
 		sva_dev_close(d);
 	} else {
-		skip(5, "no device");
+		skip(8, "no device");
 	}
 	sva_ctx_free(ctx);
 }
@@ -851,12 +871,14 @@ static int broker_new(const char *path, uint32_t extra)
 	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | extra, .broker_path = path,
 				  .log_level = SVA_LOG_OFF };
 	struct sva_ctx *ctx = SENTINEL;
-	int ret = sva_ctx_new(&o, &ctx);
+	int fds = ktest_count_fds(), ret = sva_ctx_new(&o, &ctx);
 
 	if (ret == 0)
 		sva_ctx_free(ctx);
 	else if (ctx != SENTINEL)
-		ret = -9999;
+		ret = -9999; /* *out touched */
+	else if (ktest_count_fds() != fds)
+		ret = -9998; /* "nothing stays open" */
 	return ret;
 }
 
@@ -870,7 +892,7 @@ static void broker_path_checks(void)
 	snprintf(path, sizeof(path), "/tmp/z142-hangup-%d.sock", (int)getpid());
 	pid_t pid = hangup_listener(path);
 	if (pid < 0) {
-		skip(6, "no listening socket");
+		skip(7, "no listening socket");
 		free(saved);
 		return;
 	}
@@ -881,6 +903,24 @@ static void broker_path_checks(void)
 	setenv("SVA_BROKER_SOCKET", path, 1);
 	r = broker_new(NULL, 0);
 	ok(r == -ECONNRESET || r == -EPROTO, "broker_path NULL: SVA_BROKER_SOCKET names the socket (%d)", r);
+	{
+		/* Errors of connect(2) are passed through: a stream socket. */
+		char spath[108];
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int ss = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		snprintf(spath, sizeof(spath), "/tmp/z142-stream-%d.sock", (int)getpid());
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", spath);
+		unlink(spath);
+		if (ss >= 0 && bind(ss, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(ss, 4) == 0)
+			is_int(broker_new(spath, 0), -EPROTOTYPE,
+			       "broker_path of a stream socket: connect(2)'s -EPROTOTYPE, nothing left open");
+		else
+			skip(1, "no stream socket");
+		if (ss >= 0)
+			close(ss);
+		unlink(spath);
+	}
 	setenv("SVA_BROKER_SOCKET", "/tmp/z142-nonexistent.sock", 1);
 	is_int(broker_new(NULL, 0), -ENOENT, "broker_path NULL, SVA_BROKER_SOCKET names no socket: -ENOENT");
 	if (getcwd(cwd, sizeof(cwd)) && chdir("/tmp") == 0) {
