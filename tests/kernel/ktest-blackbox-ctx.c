@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -958,6 +960,78 @@ static void broker_path_checks(void)
 	}
 }
 
+/* sva_ctx_set_log(3): "a pthread_exit(3) from it is accounted for, and
+ * cancellation is held off during the call": set_log, which waits for calls
+ * of the old callback under way, still returns.  In a child with an alarm, so
+ * that a wait that never ends fails the check rather than the run. */
+static _Thread_local bool ender;
+static atomic_int end_how, cb_done;
+static sem_t in_cb, cancel_sent;
+
+static void ending_cb(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
+	if (!ender)
+		return;
+	if (end_how == 1)
+		pthread_exit(NULL);
+	sem_post(&in_cb);
+	sem_wait(&cancel_sent);
+	usleep(1000); /* a cancellation point: held off */
+	cb_done = 1;
+}
+
+static void *ending_thread(void *arg)
+{
+	struct sva_dev *d = NULL;
+
+	ender = true;
+	sva_dev_open(arg, "", &d); /* refused: one error line */
+	for (;;)
+		pthread_testcancel(), usleep(1000);
+	return NULL;
+}
+
+static void callback_end_checks(void)
+{
+	for (int how = 1; how <= 2; how++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			struct cap c = { 0 };
+			struct sva_ctx_opts o = { .size = sizeof(o), .log_fn = ending_cb, .log_level = SVA_LOG_ERROR };
+			struct sva_ctx *ctx = NULL;
+			struct sva_dev *d = NULL;
+			pthread_t t;
+
+			alarm(20);
+			end_how = how;
+			sem_init(&in_cb, 0, 0);
+			sem_init(&cancel_sent, 0, 0);
+			if (sva_ctx_new(&o, &ctx) || pthread_create(&t, NULL, ending_thread, ctx))
+				_exit(10);
+			if (how == 2) {
+				sem_wait(&in_cb);
+				pthread_cancel(t);
+				sem_post(&cancel_sent);
+			}
+			pthread_join(t, NULL);
+			if (how == 2 && !cb_done)
+				_exit(11); /* the cancel cut the callback short */
+			sva_ctx_set_log(ctx, cap_fn, &c, SVA_LOG_ERROR);
+			sva_dev_open(ctx, "", &d);
+			_exit(c.nerr == 1 ? 0 : 12);
+		}
+		int st = 0;
+		waitpid(pid, &st, 0);
+		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		   "log callback %s: the next sva_ctx_set_log returns and the new callback gets the lines (status %#x)",
+		   how == 1 ? "that calls pthread_exit" : "whose thread is cancelled in it: it runs to its end, and", st);
+	}
+}
+
 int main(void)
 {
 	if (access("/dev/iommu", R_OK | W_OK)) {
@@ -990,5 +1064,6 @@ int main(void)
 	real_dev_checks();
 	env_level_checks();
 	broker_path_checks();
+	callback_end_checks();
 	return done_testing();
 }

@@ -76,7 +76,7 @@ tests_kernel_ktest_ctx_contract_SOURCES = tests/kernel/ktest-ctx-contract.c test
 tests_kernel_ktest_ctx_contract_LDADD = $(TEST_LIBS)
 # The context and device pages again, as an outside tester reads them (sva.h only), on the mock.
 tests_kernel_ktest_blackbox_ctx_SOURCES = tests/kernel/ktest-blackbox-ctx.c tests/kernel/ktest_proc.h tests/tap.h
-tests_kernel_ktest_blackbox_ctx_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_blackbox_ctx_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The address-space pages, checked black-box (sva.h only) on the mock, with threads.
 tests_kernel_ktest_mm_contract_SOURCES = tests/kernel/ktest-mm-contract.c tests/tap.h
 tests_kernel_ktest_mm_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
