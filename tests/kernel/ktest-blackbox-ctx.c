@@ -735,7 +735,7 @@ static void real_dev_checks(void)
 	if (dir)
 		closedir(dir);
 	if (!addr[0]) {
-		skip(9, "no VFIO PCI device here (vtd39 has one)");
+		skip(13, "no VFIO PCI device here (vtd39 has one)");
 		return;
 	}
 	struct cap c = { 0 };
@@ -777,13 +777,51 @@ static void real_dev_checks(void)
 			skip(3, "a device with PASIDs, or no RID bond");
 		}
 		sva_mm_free(mm);
+
+		/* -EBUSY from another context of the process, which keeps
+		 * nothing; once the first closes, the second opens it. */
+		struct cap c2 = { 0 };
+		struct sva_ctx *other = new_ctx(&c2, SVA_LOG_ERROR, 0);
+		struct sva_dev *d2 = SENTINEL;
+		int fds = ktest_count_fds();
+		ret = sva_dev_open(other, addr, &d2);
+		ok(ret == -EBUSY && d2 == SENTINEL && ktest_count_fds() == fds && c2.nerr == 1,
+		   "real device: open in a second context while the first has it: -EBUSY, nothing kept, one line (%d)", ret);
+
+		/* sva_ctx_new(3), -ENOTTY: iommu_path naming a VFIO cdev, which
+		 * is no iommufd (and is left unbound). */
+		char node[sizeof(info.path)];
+		snprintf(node, sizeof(node), "%s", info.path);
 		sva_dev_close(d);
+		struct sva_ctx_opts io = { .size = sizeof(io), .iommu_path = node, .log_level = SVA_LOG_OFF };
+		struct sva_ctx *x = SENTINEL;
+		fds = ktest_count_fds();
+		ret = sva_ctx_new(&io, &x);
+		ok(ret == -ENOTTY && x == SENTINEL && ktest_count_fds() == fds,
+		   "sva_ctx_new: iommu_path a VFIO cdev (%s): -ENOTTY, nothing open (%d)", node, ret);
+		if (ret == 0 && x != SENTINEL)
+			sva_ctx_free(x);
+		int vfd = open(node, O_RDWR | O_CLOEXEC);
+		io = (struct sva_ctx_opts){ .size = sizeof(io), .flags = SVA_CTX_ADOPT_FD, .iommufd = vfd,
+					    .log_level = SVA_LOG_OFF };
+		x = SENTINEL;
+		ret = sva_ctx_new(&io, &x);
+		ok(ret == -ENOTTY && x == SENTINEL, "sva_ctx_new: ADOPT_FD of a VFIO cdev: -ENOTTY (%d)", ret);
+		if (ret == 0 && x != SENTINEL)
+			sva_ctx_free(x);
+		if (vfd >= 0)
+			close(vfd);
+		d2 = NULL;
+		ret = sva_dev_open(other, node, &d2);
+		is_int(ret, 0, "real device: the second context opens it once the first closed it");
+		sva_dev_close(d2);
+		sva_ctx_free(other);
 		d = NULL;
 		ret = sva_dev_open(ctx, shortf, &d);
 		is_int(ret, 0, "real device: open again by the short form %s after the close", shortf);
 		sva_dev_close(d);
 	} else {
-		skip(8, "no device");
+		skip(12, "no device");
 	}
 	sva_ctx_free(ctx);
 }
