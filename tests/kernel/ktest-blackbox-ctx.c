@@ -24,6 +24,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
@@ -932,7 +933,7 @@ static void broker_path_checks(void)
 	snprintf(path, sizeof(path), "/tmp/z142-hangup-%d.sock", (int)getpid());
 	pid_t pid = hangup_listener(path);
 	if (pid < 0) {
-		skip(7, "no listening socket");
+		skip(8, "no listening socket");
 		free(saved);
 		return;
 	}
@@ -960,6 +961,23 @@ static void broker_path_checks(void)
 		if (ss >= 0)
 			close(ss);
 		unlink(spath);
+	}
+	{
+		/* -EMFILE: "no file descriptor is free ... with SVA_CTX_BROKER,
+		 * for the socket". */
+		pid_t cp = fork();
+
+		if (cp == 0) {
+			struct rlimit rl = { 64, 64 };
+
+			setrlimit(RLIMIT_NOFILE, &rl);
+			while (open("/dev/null", O_RDONLY) >= 0)
+				;
+			_exit(broker_new(path, 0) == -EMFILE ? 0 : 1);
+		}
+		int cst = 0;
+		waitpid(cp, &cst, 0);
+		ok(WIFEXITED(cst) && WEXITSTATUS(cst) == 0, "broker context with no descriptor free: -EMFILE (%#x)", cst);
 	}
 	setenv("SVA_BROKER_SOCKET", "/tmp/z142-nonexistent.sock", 1);
 	is_int(broker_new(NULL, 0), -ENOENT, "broker_path NULL, SVA_BROKER_SOCKET names no socket: -ENOENT");
