@@ -36,6 +36,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-dev-contract \
 	tests/kernel/ktest-ctx-contract \
 	tests/kernel/ktest-mm-contract \
+	tests/kernel/ktest-blackbox-mm \
 	tests/kernel/ktest-bind-contract \
 	tests/kernel/ktest-share-contract \
 	tests/kernel/ktest-lib-contract \
@@ -80,6 +81,9 @@ tests_kernel_ktest_blackbox_ctx_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The address-space pages, checked black-box (sva.h only) on the mock, with threads.
 tests_kernel_ktest_mm_contract_SOURCES = tests/kernel/ktest-mm-contract.c tests/tap.h
 tests_kernel_ktest_mm_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# Black-box: each promise of the mm, memory, bond and fault pages, through sva.h only.
+tests_kernel_ktest_blackbox_mm_SOURCES = tests/kernel/ktest-blackbox-mm.c tests/tap.h
+tests_kernel_ktest_blackbox_mm_LDADD = $(TEST_LIBS)
 # The bond pages (bind, unbind, lookups, callbacks, injection), black-box (sva.h only), on mock and vtd39.
 tests_kernel_ktest_bind_contract_SOURCES = tests/kernel/ktest-bind-contract.c tests/kernel/ktest_proc.h tests/tap.h
 tests_kernel_ktest_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)

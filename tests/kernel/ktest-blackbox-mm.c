@@ -1,0 +1,819 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * An outside tester's pass over the address-space, memory, bond and fault
+ * pages: every promise below was taken from a sentence of sva_mm_new(3),
+ * sva_mm_stats(3), sva_mm_iova_ranges(3), sva_mm_fence(3),
+ * sva_mm_invalidate(3), sva_mm_prefault(3), sva_mm_allow(3), sva_mm_free(3),
+ * sva_mem_alloc(3), sva_mem_free(3), sva_bond_pasid(3), sva_bond_stats(3),
+ * sva_dev_bond_lookup(3), sva_dev_inject_fault(3), sva_ctx_fault_health(3),
+ * sva_ctx_process_faults(3), sva_ctx_share_memfd(3) and
+ * sva_ctx_unshare_memfd(3), and is checked through sva.h alone.  Each check
+ * names what it asserts; the errors' "nothing changed" is read back through
+ * sva_mm_stats() (bytes_visible) and the calls' own outputs.
+ *
+ * Runs on the mock (a few hundred milliseconds); skips where /dev/iommu or
+ * the mock is missing.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sva/sva.h>
+
+#include "../tap.h"
+
+#define PG 4096ul
+
+static struct sva_ctx *ctx;
+static struct sva_dev *dev;
+
+static void quiet(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
+}
+
+static struct sva_mm_stats mst(const struct sva_mm *mm)
+{
+	struct sva_mm_stats s = { .size = sizeof(s) };
+
+	if (sva_mm_stats(mm, &s))
+		memset(&s, 0xff, sizeof(s));
+	return s;
+}
+
+static struct sva_mm *new_mm(uint32_t flags)
+{
+	struct sva_mm_opts o = { .size = sizeof(o), .flags = flags };
+	struct sva_mm *mm = NULL;
+
+	if (sva_mm_new(ctx, &o, &mm))
+		tap_bail("sva_mm_new(flags %#x) failed", flags);
+	return mm;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ----------------------------------------------------------- sva_mm_new(3) */
+
+static void mm_new_opts(void)
+{
+	struct sva_mm *sentinel = (struct sva_mm *)(uintptr_t)0x1234, *mm = sentinel;
+	struct {
+		struct sva_mm_opts o;
+		uint64_t extra;
+	} big;
+	struct sva_mm_opts o;
+
+	is_int(sva_mm_new(NULL, NULL, &mm), -EINVAL, "mm_new: NULL ctx: -EINVAL");
+	is_int(sva_mm_new(ctx, NULL, NULL), -EINVAL, "mm_new: NULL out: -EINVAL");
+
+	o = (struct sva_mm_opts){ .size = offsetof(struct sva_mm_opts, pin_budget) - 1 };
+	is_int(sva_mm_new(ctx, &o, &mm), -EINVAL, "mm_new: size below the first layout: -EINVAL");
+	ok(mm == sentinel, "  *out left untouched");
+	o = (struct sva_mm_opts){ .size = offsetof(struct sva_mm_opts, pin_budget) + 4 };
+	is_int(sva_mm_new(ctx, &o, &mm), -EINVAL, "mm_new: size between the layouts: -EINVAL");
+	memset(&big, 0, sizeof(big));
+	big.o.size = sizeof(big);
+	big.extra = 1;
+	is_int(sva_mm_new(ctx, &big.o, &mm), -EINVAL, "mm_new: larger size, non-zero tail: -EINVAL");
+	ok(mm == sentinel, "  *out left untouched");
+
+	o = (struct sva_mm_opts){ .size = sizeof(o), .flags = 1u << 7 };
+	is_int(sva_mm_new(ctx, &o, &mm), -EINVAL, "mm_new: unknown flag: -EINVAL");
+	o = (struct sva_mm_opts){ .size = sizeof(o), .flags = SVA_MM_UNTRACKED | SVA_MM_TRACK_STRICT };
+	is_int(sva_mm_new(ctx, &o, &mm), -EINVAL, "mm_new: UNTRACKED|TRACK_STRICT: -EINVAL");
+	static const uint64_t bad_fa[] = { 1, 2048, 3 * 4096, 1ull << 31, 4096 + 4096 * 2 };
+	for (size_t i = 0; i < sizeof(bad_fa) / sizeof(bad_fa[0]); i++) {
+		o = (struct sva_mm_opts){ .size = sizeof(o), .fault_around = bad_fa[i] };
+		is_int(sva_mm_new(ctx, &o, &mm), -EINVAL, "mm_new: fault_around %#llx: -EINVAL",
+		       (unsigned long long)bad_fa[i]);
+	}
+	o = (struct sva_mm_opts){ .size = sizeof(o), .pin_budget = 4095 };
+	is_int(sva_mm_new(ctx, &o, &mm), -EINVAL, "mm_new: pin_budget 4095: -EINVAL");
+	ok(mm == sentinel, "  *out left untouched by every refusal");
+
+	static const uint64_t good_fa[] = { 4096, 1ull << 30, SVA_FAULT_AROUND_DEFAULT };
+	for (size_t i = 0; i < sizeof(good_fa) / sizeof(good_fa[0]); i++) {
+		struct sva_mm *m = NULL;
+
+		o = (struct sva_mm_opts){ .size = sizeof(o), .fault_around = good_fa[i] };
+		is_int(sva_mm_new(ctx, &o, &m), 0, "mm_new: fault_around %#llx accepted", (unsigned long long)good_fa[i]);
+		sva_mm_free(m);
+	}
+
+	/* The first layout: accepted, the budget takes its default (what NULL opts give). */
+	{
+		struct sva_mm *a = NULL, *b = NULL;
+
+		o = (struct sva_mm_opts){ .size = offsetof(struct sva_mm_opts, pin_budget) };
+		is_int(sva_mm_new(ctx, &o, &a), 0, "mm_new: the first layout's size: accepted");
+		is_int(sva_mm_new(ctx, NULL, &b), 0, "mm_new: NULL opts: accepted");
+		if (a && b)
+			ok(mst(a).pin_budget == mst(b).pin_budget, "  the first layout's budget is the default (%llu, %llu)",
+			   (unsigned long long)mst(a).pin_budget, (unsigned long long)mst(b).pin_budget);
+		sva_mm_free(a);
+		sva_mm_free(b);
+	}
+	{
+		struct sva_mm *m = NULL;
+
+		memset(&big, 0, sizeof(big));
+		big.o.size = sizeof(big);
+		is_int(sva_mm_new(ctx, &big.o, &m), 0, "mm_new: a larger size with a zero tail: accepted");
+		sva_mm_free(m);
+	}
+	/* Budgets: rounded down to whole pages; SVA_PIN_UNLIMITED sets none. */
+	{
+		struct sva_mm *m = NULL;
+
+		o = (struct sva_mm_opts){ .size = sizeof(o), .pin_budget = 3 * PG + 100 };
+		is_int(sva_mm_new(ctx, &o, &m), 0, "mm_new: pin_budget 3 pages + 100 bytes: accepted");
+		if (m)
+			is_int(mst(m).pin_budget, 3 * PG, "  rounded down to whole pages");
+		sva_mm_free(m);
+		m = NULL;
+		o = (struct sva_mm_opts){ .size = sizeof(o), .pin_budget = 4096 };
+		is_int(sva_mm_new(ctx, &o, &m), 0, "mm_new: pin_budget 4096: accepted");
+		sva_mm_free(m);
+		m = NULL;
+		o = (struct sva_mm_opts){ .size = sizeof(o), .pin_budget = SVA_PIN_UNLIMITED };
+		is_int(sva_mm_new(ctx, &o, &m), 0, "mm_new: SVA_PIN_UNLIMITED: accepted");
+		if (m)
+			is_int(mst(m).pin_budget, 0, "  stats: pin_budget 0 (unbounded)");
+		sva_mm_free(m);
+	}
+	/* SVA_MM_UNTRACKED: flags without TRACKED, reason -ENOTCONN; the default is tracked. */
+	{
+		struct sva_mm *u = new_mm(SVA_MM_UNTRACKED), *t = new_mm(0);
+		struct sva_mm_stats su = mst(u), st = mst(t);
+
+		ok(!(su.flags & SVA_MM_STAT_TRACKED), "untracked mm: no SVA_MM_STAT_TRACKED");
+		is_int(su.untracked_reason, -ENOTCONN, "untracked mm: untracked_reason -ENOTCONN");
+		ok(st.flags & SVA_MM_STAT_TRACKED, "default mm: SVA_MM_STAT_TRACKED");
+		is_int(st.untracked_reason, 0, "default mm: untracked_reason 0");
+		is_int(st.bytes_visible, 0, "a new address space is empty (bytes_visible 0)");
+		is_int(sva_mm_fence(u), 0, "fence on an untracked mm: 0 at once");
+		is_int(sva_mm_fence(t), 0, "fence on a tracked mm with nothing pending: 0");
+		sva_mm_free(u);
+		sva_mm_free(t);
+	}
+	sva_mm_free(NULL);
+	ok(1, "sva_mm_free(NULL) does nothing");
+}
+
+/* --------------------------------------------------------- sva_mm_stats(3) */
+
+static void stats_layouts(struct sva_mm *mm)
+{
+	struct {
+		struct sva_mm_stats s;
+		uint64_t extra[2];
+	} big;
+	struct sva_mm_stats s;
+	const size_t first = offsetof(struct sva_mm_stats, pin_budget);
+
+	is_int(sva_mm_stats(NULL, &s), -EINVAL, "mm_stats: NULL mm: -EINVAL");
+	is_int(sva_mm_stats(mm, NULL), -EINVAL, "mm_stats: NULL stats: -EINVAL");
+	memset(&s, 0, sizeof(s));
+	s.size = first - 1;
+	is_int(sva_mm_stats(mm, &s), -EINVAL, "mm_stats: size below the first layout: -EINVAL");
+	s.size = first + 8;
+	is_int(sva_mm_stats(mm, &s), -EINVAL, "mm_stats: size between the layouts: -EINVAL");
+
+	memset(&s, 0xa5, sizeof(s));
+	s.size = first;
+	is_int(sva_mm_stats(mm, &s), 0, "mm_stats: the first layout's size: accepted");
+	{
+		unsigned char tail[sizeof(s) - offsetof(struct sva_mm_stats, pin_budget)];
+		bool untouched = true;
+
+		memcpy(tail, (char *)&s + first, sizeof(tail));
+		for (size_t i = 0; i < sizeof(tail); i++)
+			untouched &= tail[i] == 0xa5;
+		ok(untouched, "  the fields from pin_budget on are left alone");
+		ok(s.flags & SVA_MM_STAT_TRACKED, "  the fields before it are filled (flags)");
+	}
+
+	memset(&big, 0xa5, sizeof(big));
+	big.s.size = sizeof(big);
+	is_int(sva_mm_stats(mm, &big.s), 0, "mm_stats: a larger size: accepted");
+	ok(big.extra[0] == 0 && big.extra[1] == 0, "  the bytes past the known structure are zero-filled");
+	is_int(big.s.size, sizeof(big), "  size is left as the caller set it");
+}
+
+/* --------------------------------------------------- sva_mm_iova_ranges(3) */
+
+static void iova_ranges(struct sva_mm *mm)
+{
+	struct sva_iova_range r[64], one[2];
+	size_t nr = 64, n0;
+	int ret;
+
+	is_int(sva_mm_iova_ranges(NULL, r, &nr), -EINVAL, "iova_ranges: NULL mm: -EINVAL");
+	is_int(sva_mm_iova_ranges(mm, r, NULL), -EINVAL, "iova_ranges: NULL nr: -EINVAL");
+	nr = 1;
+	is_int(sva_mm_iova_ranges(mm, NULL, &nr), -EINVAL, "iova_ranges: *nr 1 with NULL ranges: -EINVAL");
+	nr = 64;
+	ret = sva_mm_iova_ranges(mm, r, &nr);
+	is_int(ret, 0, "iova_ranges: room for 64: 0");
+	ok(nr >= 1 && nr <= 64, "  at least one range (%zu)", nr);
+	{
+		bool sorted = true;
+
+		for (size_t i = 0; i < nr; i++) {
+			sorted &= r[i].start <= r[i].last;
+			if (i)
+				sorted &= r[i - 1].last < r[i].start;
+		}
+		ok(sorted, "  ascending, each start <= last");
+	}
+	n0 = 0;
+	ret = sva_mm_iova_ranges(mm, NULL, &n0);
+	ok((ret == -ENOSPC && n0 == nr) || (ret == 0 && nr == 0), "iova_ranges: NULL with *nr 0: -ENOSPC and the count (%d, %zu)",
+	   ret, n0);
+	if (nr >= 2) {
+		memset(one, 0xee, sizeof(one));
+		n0 = 1;
+		is_int(sva_mm_iova_ranges(mm, one, &n0), -ENOSPC, "iova_ranges: room for 1 of %zu: -ENOSPC", nr);
+		is_int(n0, nr, "  *nr is the count");
+		ok(one[0].start == r[0].start && one[0].last == r[0].last, "  the first range is filled");
+		ok(one[1].start == 0xeeeeeeeeeeeeeeeeull, "  nothing past the room given");
+	} else {
+		diag("one range only: the partial -ENOSPC fill is not exercised here");
+	}
+}
+
+/* ------------------------------------------- range errors, nothing changed */
+
+static void range_errors(struct sva_mm *mm, char *buf)
+{
+	const uintptr_t last = UINT64_MAX - PG + 1;
+	uint64_t vis;
+	void *none;
+
+	is_int(sva_mm_prefault(mm, buf, 4 * PG), 0, "prefault 4 pages");
+	vis = mst(mm).bytes_visible;
+	ok(vis >= 4 * PG, "  bytes_visible counts them (%llu)", (unsigned long long)vis);
+
+	is_int(sva_mm_prefault(NULL, buf, PG), -EINVAL, "prefault: NULL mm: -EINVAL");
+	is_int(sva_mm_prefault(mm, buf, 0), -EINVAL, "prefault: len 0: -EINVAL");
+	is_int(sva_mm_prefault(mm, (void *)(uintptr_t)(UINT64_MAX - PG + 1), 2 * PG), -EINVAL,
+	       "prefault: wraps: -EINVAL");
+	is_int(sva_mm_prefault(mm, (void *)(uintptr_t)(last - PG), 2 * PG), -EINVAL,
+	       "prefault: reaches into the last page: -EINVAL");
+	none = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (none != MAP_FAILED) {
+		munmap((char *)none + PG, PG);
+		is_int(sva_mm_prefault(mm, none, 2 * PG), -EFAULT, "prefault: part of the range unmapped: -EFAULT");
+		mprotect(none, PG, PROT_NONE);
+		is_int(sva_mm_prefault(mm, none, PG), -EACCES, "prefault: PROT_NONE: -EACCES");
+		munmap(none, PG);
+	}
+	is_int(mst(mm).bytes_visible, vis, "  the refused prefaults changed nothing (bytes_visible)");
+
+	is_int(sva_mm_invalidate(NULL, buf, PG), -EINVAL, "invalidate: NULL mm: -EINVAL");
+	is_int(sva_mm_invalidate(mm, buf, 0), -EINVAL, "invalidate: len 0: -EINVAL");
+	is_int(sva_mm_invalidate(mm, (void *)(uintptr_t)(UINT64_MAX - PG + 1), 2 * PG), -EINVAL,
+	       "invalidate: wraps: -EINVAL");
+	is_int(sva_mm_invalidate(mm, (void *)(uintptr_t)(last - PG), 2 * PG), -EINVAL,
+	       "invalidate: reaches into the last page: -EINVAL");
+	is_int(mst(mm).bytes_visible, vis, "  the refused invalidates withdrew nothing");
+	is_int(sva_mm_fence(NULL), -EINVAL, "fence: NULL mm: -EINVAL");
+
+	is_int(sva_mm_invalidate(mm, buf + 64 * PG, PG), 0, "invalidate of what is not visible: 0");
+	{
+		long n = sva_mm_invalidate(mm, buf + 1, 1);
+
+		ok(n >= (long)PG, "invalidate of one byte of a visible page: the whole chunk withdrawn (%ld)", n);
+		is_int(mst(mm).bytes_visible, vis - (uint64_t)(n > 0 ? n : 0), "  bytes_visible drops by the count");
+	}
+	is_int(sva_mm_allow(mm, buf, PG), -EINVAL, "allow on a mm without SVA_MM_RESTRICTED: -EINVAL");
+	is_int(sva_mm_deny(mm, buf, PG), -EINVAL, "deny on a mm without SVA_MM_RESTRICTED: -EINVAL");
+}
+
+/* --------------------------------------------------- restricted mm, allow */
+
+static void restricted(char *buf)
+{
+	struct sva_mm *rm = new_mm(SVA_MM_RESTRICTED);
+
+	is_int(sva_mm_prefault(rm, buf, PG), -EACCES, "restricted: prefault of a range not allowed: -EACCES");
+	is_int(sva_mm_allow(rm, buf, 2 * PG), 0, "allow pages 0..1");
+	is_int(sva_mm_allow(rm, buf + 2 * PG, 2 * PG), 0, "allow pages 2..3 (touching: they merge)");
+	is_int(sva_mm_prefault(rm, buf, 4 * PG), 0, "  a prefault across the two allowances: 0");
+	is_int(sva_mm_prefault(rm, buf, 5 * PG), -EACCES, "  one page past them: -EACCES");
+	is_int(mst(rm).bytes_visible, 4 * PG, "  the refusal made nothing more visible");
+	is_int(sva_mm_allow(rm, (void *)(uintptr_t)(UINT64_MAX - 2 * PG + 1), 2 * PG), -EINVAL,
+	       "allow reaching into the last page: -EINVAL");
+	is_int(sva_mm_deny(rm, buf + PG, PG), 0, "deny page 1");
+	is_int(mst(rm).bytes_visible < 4 * PG, 1, "  it is withdrawn (whole chunks)");
+	is_int(sva_mm_prefault(rm, buf, 2 * PG), -EACCES, "  a prefault over it: -EACCES");
+	is_int(sva_mm_prefault(rm, buf + 2 * PG, 2 * PG), 0, "  pages 2..3 still allowed");
+	is_int(sva_mm_deny(rm, buf + 64 * PG, PG), 0, "deny what is not allowed: 0");
+	sva_mm_free(rm);
+}
+
+/* ------------------------------------------------ sva_mem_alloc/free(3) */
+
+static void mem(struct sva_mm *mm)
+{
+	struct sva_mem_opts o;
+	void *sentinel = (void *)(uintptr_t)0x5678, *p = sentinel;
+	struct {
+		struct sva_mem_opts o;
+		uint64_t extra;
+	} big;
+	struct sva_ctx *other = NULL;
+	struct sva_mm *omm = NULL;
+
+	is_int(sva_mem_alloc(0, NULL, &p), -EINVAL, "mem_alloc: len 0: -EINVAL");
+	is_int(sva_mem_alloc(PG, NULL, NULL), -EINVAL, "mem_alloc: NULL out: -EINVAL");
+	o = (struct sva_mem_opts){ .size = sizeof(o) - 1 };
+	is_int(sva_mem_alloc(PG, &o, &p), -EINVAL, "mem_alloc: size smaller than the structure: -EINVAL");
+	memset(&big, 0, sizeof(big));
+	big.o.size = sizeof(big);
+	big.extra = 1;
+	is_int(sva_mem_alloc(PG, &big.o, &p), -EINVAL, "mem_alloc: larger size, non-zero tail: -EINVAL");
+	o = (struct sva_mem_opts){ .size = sizeof(o), .flags = 1u << 9 };
+	is_int(sva_mem_alloc(PG, &o, &p), -EINVAL, "mem_alloc: unknown flag: -EINVAL");
+	o = (struct sva_mem_opts){ .size = sizeof(o), .flags = SVA_MEM_NODE | SVA_MEM_ANY_NODE };
+	is_int(sva_mem_alloc(PG, &o, &p), -EINVAL, "mem_alloc: NODE|ANY_NODE: -EINVAL");
+	o = (struct sva_mem_opts){ .size = sizeof(o), .flags = SVA_MEM_NODE, .numa_node = -1 };
+	is_int(sva_mem_alloc(PG, &o, &p), -EINVAL, "mem_alloc: SVA_MEM_NODE with node -1: -EINVAL");
+	o = (struct sva_mem_opts){ .size = sizeof(o), .flags = SVA_MEM_PREFAULT };
+	is_int(sva_mem_alloc(PG, &o, &p), -EINVAL, "mem_alloc: PREFAULT without mm: -EINVAL");
+	if (sva_ctx_new(NULL, &other) == 0 && sva_mm_new(other, NULL, &omm) == 0) {
+		sva_ctx_set_log(other, quiet, NULL, SVA_LOG_ERROR);
+		o = (struct sva_mem_opts){ .size = sizeof(o), .dev = dev, .mm = omm };
+		is_int(sva_mem_alloc(PG, &o, &p), -EINVAL, "mem_alloc: dev and mm of different contexts: -EINVAL");
+	}
+	o = (struct sva_mem_opts){ .size = sizeof(o), .flags = SVA_MEM_NODE, .numa_node = 4000 };
+	is_int(sva_mem_alloc(PG, &o, &p), -ENODEV, "mem_alloc: a node that does not exist: -ENODEV");
+	o = (struct sva_mem_opts){ .size = sizeof(o), .mm = mm };
+	is_int(sva_mem_alloc(1ull << 62, &o, &p), -ENOSPC, "mem_alloc: larger than any window can be: -ENOSPC");
+	ok(p == sentinel, "  *out left as it was by every failure");
+
+	/* Success: inside the window, zeroed, freed with either length. */
+	{
+		struct sva_iova_range r[64];
+		size_t nr = 64;
+		void *a = NULL;
+		bool inside = false;
+
+		o = (struct sva_mem_opts){ .size = sizeof(o), .mm = mm, .flags = SVA_MEM_PREFAULT };
+		is_int(sva_mem_alloc(100, &o, &a), 0, "mem_alloc: 100 bytes, prefaulted in mm");
+		if (a && sva_mm_iova_ranges(mm, r, &nr) == 0)
+			for (size_t i = 0; i < nr; i++)
+				inside |= (uint64_t)(uintptr_t)a >= r[i].start &&
+					  (uint64_t)(uintptr_t)a + PG - 1 <= r[i].last;
+		ok(inside, "  inside the mm's IOVA ranges (%p)", a);
+		ok(a && ((uintptr_t)a & (PG - 1)) == 0 && ((char *)a)[0] == 0 && ((char *)a)[PG - 1] == 0,
+		   "  page-aligned, zeroed, the whole rounded page usable");
+		ok(mst(mm).bytes_prefaulted >= PG, "  SVA_MEM_PREFAULT: visible as prefaulted memory");
+		is_int(sva_mem_free(mm, a, 0), -EINVAL, "mem_free: len 0: -EINVAL");
+		is_int(sva_mem_free(mm, NULL, PG), -EINVAL, "mem_free: NULL addr: -EINVAL");
+		is_int(sva_mem_free(mm, a, 2 * PG), -EINVAL, "mem_free: a length neither asked for nor rounded: -EINVAL");
+		is_int(sva_mem_free(mm, (char *)a + PG, PG), -EINVAL, "mem_free: an address not returned by mem_alloc: -EINVAL");
+		ok(((volatile char *)a)[0] == 0, "  still mapped after the refusals");
+		is_int(sva_mem_free(mm, a, PG), 0, "mem_free: the rounded length: 0");
+		is_int(sva_mem_free(mm, a, PG), -EINVAL, "mem_free: a double free: -EINVAL");
+		a = NULL;
+		is_int(sva_mem_alloc(100, NULL, &a), 0, "mem_alloc: NULL opts: 0");
+		is_int(sva_mem_free(NULL, a, 100), 0, "mem_free: the length asked for: 0");
+	}
+	sva_mm_free(omm);
+	sva_ctx_free(other);
+}
+
+/* ---------------------------------------------- bonds, lookup, injection */
+
+static int fe_count, fe_reason, fe_process;
+static uint32_t fe_pasid;
+static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
+{
+	(void)bond;
+	(void)drvdata;
+	__atomic_store_n(&fe_reason, r->reason, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&fe_pasid, r->pasid, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&fe_process, sva_ctx_process_faults(ctx, 1), __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&fe_count, 1, __ATOMIC_SEQ_CST);
+}
+
+static struct sva_bond_stats bst(struct sva_bond *b)
+{
+	struct sva_bond_stats s = { .size = sizeof(s) };
+
+	sva_bond_stats(b, &s);
+	return s;
+}
+
+static int wait_faults(struct sva_bond *b, uint64_t want)
+{
+	uint64_t end = now_ms() + 5000;
+
+	while (now_ms() < end) {
+		if (bst(b).faults >= want)
+			return 0;
+		usleep(500);
+	}
+	return -ETIMEDOUT;
+}
+
+static void bonds(struct sva_mm *mm, char *buf)
+{
+	static const struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	int drv = 42;
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &drv, .ops = &ops };
+	struct sva_bond *b = NULL, *found = (struct sva_bond *)(uintptr_t)1;
+	void *dd = (void *)(uintptr_t)1;
+	uint32_t pasid, unbound = 0;
+
+	is_int(sva_bond_pasid(NULL), SVA_PASID_RID, "bond_pasid(NULL): SVA_PASID_RID");
+	ok(sva_bond_drvdata(NULL) == NULL, "bond_drvdata(NULL): NULL");
+	is_int(sva_dev_bond_lookup(NULL, 1, &found, &dd), -EINVAL, "bond_lookup: NULL dev: -EINVAL");
+	is_int(sva_dev_bond_lookup(dev, SVA_PASID_RID, &found, &dd), -ENOENT, "bond_lookup: no RID bond: -ENOENT");
+	is_int(sva_dev_bond_lookup(dev, 0, &found, &dd), -ERANGE, "bond_lookup: PASID 0: -ERANGE");
+	is_int(sva_dev_bond_lookup(dev, SVA_PASID_MAX + 1, &found, &dd), -ERANGE,
+	       "bond_lookup: beyond SVA_PASID_MAX: -ERANGE");
+	ok(found == (struct sva_bond *)(uintptr_t)1 && dd == (void *)(uintptr_t)1, "  the outputs untouched by misses");
+	is_int(sva_ctx_fault_health(ctx), 0, "fault_health before any fault-capable bind: 0");
+
+	if (sva_bind(dev, mm, &bo, &b)) {
+		ok(0, "sva_bind of the mock");
+		return;
+	}
+	pasid = sva_bond_pasid(b);
+	ok(pasid != SVA_PASID_RID && pasid != 0, "bond_pasid: a PASID (%u)", pasid);
+	ok(sva_bond_drvdata(b) == &drv, "bond_drvdata: the drvdata of the bind");
+	is_int(sva_dev_bond_lookup(dev, pasid, &found, &dd), 0, "bond_lookup: the bond's PASID: 0");
+	ok(found == b && dd == &drv, "  the bond and its drvdata");
+	is_int(sva_dev_bond_lookup(dev, pasid, NULL, NULL), 0, "bond_lookup: both outputs NULL: 0");
+	if (sva_dev_pasid_alloc(dev, SVA_PASID_AUTO, NULL, &unbound) == 0) {
+		is_int(sva_dev_bond_lookup(dev, unbound, &found, &dd), -ENOENT,
+		       "bond_lookup: allocated, not bound: -ENOENT");
+		sva_dev_pasid_free(dev, unbound);
+	}
+
+	{
+		struct sva_bond_stats s;
+		struct {
+			struct sva_bond_stats s;
+			uint64_t extra;
+		} big;
+
+		is_int(sva_bond_stats(NULL, &s), -EINVAL, "bond_stats: NULL bond: -EINVAL");
+		is_int(sva_bond_stats(b, NULL), -EINVAL, "bond_stats: NULL stats: -EINVAL");
+		s.size = sizeof(s) - 1;
+		is_int(sva_bond_stats(b, &s), -EINVAL, "bond_stats: size too small: -EINVAL");
+		memset(&big, 0xa5, sizeof(big));
+		big.s.size = sizeof(big);
+		is_int(sva_bond_stats(b, &big.s), 0, "bond_stats: a larger size: 0");
+		ok(big.extra == 0, "  the bytes past it are zeroed");
+		ok(big.s.faults == 0 && big.s.groups == 0 && big.s.invalid == 0 && big.s.pages_mapped == 0,
+		   "  a new bond's counters are 0");
+	}
+
+	is_int(sva_dev_inject_fault(NULL, pasid, (uintptr_t)buf, SVA_ACCESS_READ, 0), -EINVAL,
+	       "inject: NULL dev: -EINVAL");
+	is_int(sva_dev_inject_fault(dev, pasid, (uintptr_t)buf, 0, 0), -EINVAL, "inject: perm 0: -EINVAL");
+	is_int(sva_dev_inject_fault(dev, pasid, (uintptr_t)buf, 1u << 4, 0), -EINVAL, "inject: unknown perm bit: -EINVAL");
+	is_int(bst(b).faults, 0, "  the refused injections raised nothing");
+
+	/* A fault on memory the process has: resolved, counted once, one group. */
+	{
+		struct sva_mm_stats m0 = mst(mm);
+		struct sva_bond_stats s;
+
+		is_int(sva_dev_inject_fault(dev, pasid, (uintptr_t)buf + 40 * PG, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 3), 0,
+		       "inject a write fault on mapped memory: 0");
+		is_int(wait_faults(b, 1), 0, "  the engine handles it");
+		s = bst(b);
+		ok(s.faults == 1 && s.groups == 1 && s.invalid == 0 && s.pages_mapped >= 1,
+		   "  faults 1, groups 1, invalid 0, pages_mapped %llu", (unsigned long long)s.pages_mapped);
+		is_int(mst(mm).bytes_visible, m0.bytes_visible + s.pages_mapped * PG,
+		       "  bytes_visible grows by pages_mapped");
+	}
+	/* A fault where nothing is mapped: INVALID, counted, reported. */
+	{
+		void *hole = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct sva_bond_stats s;
+
+		munmap(hole, PG);
+		is_int(sva_dev_inject_fault(dev, pasid, (uintptr_t)hole, SVA_ACCESS_READ, 4), 0,
+		       "inject a fault on unmapped memory: 0");
+		is_int(wait_faults(b, 2), 0, "  the engine handles it");
+		s = bst(b);
+		ok(s.faults == 2 && s.groups == 2 && s.invalid == 1, "  faults 2, groups 2, invalid 1");
+		is_int(__atomic_load_n(&fe_count, __ATOMIC_SEQ_CST), 1, "  fault_error called once");
+		is_int(__atomic_load_n(&fe_reason, __ATOMIC_SEQ_CST), -EFAULT, "  its reason: -EFAULT (nothing mapped)");
+		is_int(__atomic_load_n(&fe_pasid, __ATOMIC_SEQ_CST), pasid, "  its pasid: the bond's");
+		is_int(__atomic_load_n(&fe_process, __ATOMIC_SEQ_CST), -EDEADLK,
+		       "  process_faults inside fault_error, thread mode: -EDEADLK (before -EINVAL)");
+	}
+	/* A page visible read-only, made writable by a write fault once its
+	 * mapping is: counted again; a fault on what is visible maps nothing. */
+	{
+		struct sva_bond_stats a, c;
+		uint64_t n = bst(b).faults;
+		char *pg = buf + 100 * PG;
+
+		/* Visible read-only first (sva_bind(3): the mapping's rights). */
+		mprotect(pg, PG, PROT_READ);
+		sva_dev_inject_fault(dev, pasid, (uintptr_t)pg, SVA_ACCESS_READ, 5);
+		wait_faults(b, n + 1);
+		a = bst(b);
+		ok(a.pages_mapped > 0, "a read fault maps pages");
+		sva_dev_inject_fault(dev, pasid, (uintptr_t)pg, SVA_ACCESS_READ, 6);
+		wait_faults(b, n + 2);
+		c = bst(b);
+		is_int(c.pages_mapped, a.pages_mapped, "  a second read fault on the same page maps nothing more");
+		mprotect(pg, PG, PROT_READ | PROT_WRITE);
+		sva_dev_inject_fault(dev, pasid, (uintptr_t)pg, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 7);
+		wait_faults(b, n + 3);
+		ok(bst(b).pages_mapped > c.pages_mapped, "  a write fault once the mapping is writable: counted again");
+	}
+	/* Now bound to the mock: its window is [16 MiB, 2 GiB). */
+	{
+		struct sva_mem_opts o = { .size = sizeof(o), .mm = mm };
+		void *p = NULL;
+
+		is_int(sva_mem_alloc(4ull << 30, &o, &p), -ENOSPC, "mem_alloc: 4 GiB in the bound mock's 2 GiB window: -ENOSPC");
+		ok(p == NULL, "  *out left as it was");
+		o.dev = dev;
+		is_int(sva_mem_alloc(PG, &o, &p), 0, "mem_alloc with dev and mm of one context: 0");
+		ok(p && (uintptr_t)p >= (16u << 20) && (uintptr_t)p + PG <= (2ull << 30), "  inside the mock's window (%p)", p);
+		if (p)
+			sva_mem_free(mm, p, PG);
+		iova_ranges(mm);
+	}
+	is_int(sva_dev_inject_fault(dev, SVA_PASID_MAX, (uintptr_t)buf, SVA_ACCESS_READ, 0), 0,
+	       "inject under a PASID nothing is attached to: 0 (dropped)");
+	is_int(sva_ctx_fault_health(ctx), 0, "fault_health while the thread runs: 0");
+	is_int(sva_ctx_fault_health(NULL), -EINVAL, "fault_health(NULL): -EINVAL");
+	is_int(sva_ctx_process_faults(ctx, 16), -EINVAL, "process_faults in thread mode: -EINVAL");
+	is_int(sva_ctx_process_faults(NULL, 16), -EINVAL, "process_faults(NULL): -EINVAL");
+
+	sva_unbind(b);
+	is_int(sva_dev_bond_lookup(dev, pasid, &found, &dd), -ENOENT, "bond_lookup after the unbind: -ENOENT");
+}
+
+/* ------------------------------------------------- private and restricted */
+
+static void fault_reasons(char *buf)
+{
+	static const struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
+	static const uint32_t flags[] = { SVA_MM_PRIVATE, SVA_MM_RESTRICTED, SVA_MM_PRIVATE | SVA_MM_RESTRICTED };
+	static const int want[] = { -ENOENT, -ENXIO, -ENOENT };
+
+	for (int i = 0; i < 3; i++) {
+		struct sva_mm *m = new_mm(flags[i]);
+		struct sva_bond *b = NULL;
+		int before = __atomic_load_n(&fe_count, __ATOMIC_SEQ_CST);
+
+		if (sva_bind(dev, m, &bo, &b)) {
+			ok(0, "bind to the flags %#x mm", flags[i]);
+			sva_mm_free(m);
+			continue;
+		}
+		if (flags[i] & SVA_MM_RESTRICTED)
+			sva_mm_allow(m, buf + 8 * PG, 8 * PG);
+		/* Private: a page inside the allowed range, not prefaulted (-ENOENT,
+		 * allowed or not); restricted alone: a page outside it. */
+		sva_dev_inject_fault(dev, sva_bond_pasid(b),
+				     (uintptr_t)buf + (flags[i] == SVA_MM_RESTRICTED ? 40 : 8) * PG, SVA_ACCESS_READ, 1);
+		wait_faults(b, 1);
+		ok(__atomic_load_n(&fe_count, __ATOMIC_SEQ_CST) == before + 1 &&
+		   __atomic_load_n(&fe_reason, __ATOMIC_SEQ_CST) == want[i],
+		   "mm flags %#x: a fault %s is INVALID with %d (got %d)", flags[i],
+		   flags[i] == SVA_MM_RESTRICTED ? "outside the allowed range" : "on a page not prefaulted", want[i],
+		   __atomic_load_n(&fe_reason, __ATOMIC_SEQ_CST));
+		is_int(bst(b).invalid, 1, "  counted in invalid");
+		is_int(mst(m).bytes_visible, 0, "  nothing made visible");
+		if (flags[i] & SVA_MM_PRIVATE) {
+			struct sva_bond_stats a;
+
+			is_int(sva_mm_prefault(m, buf + 8 * PG, PG), 0, "  prefault a page of it");
+			sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + 8 * PG, SVA_ACCESS_READ, 2);
+			wait_faults(b, 2);
+			a = bst(b);
+			ok(a.invalid == 1 && a.pages_mapped == 0, "  a fault on the prefaulted page succeeds, mapping nothing");
+		}
+		sva_unbind(b);
+		sva_mm_free(m);
+	}
+}
+
+/* A budget: a prefault that does not fit is -ENOSPC and counts nowhere. */
+static void budget(char *buf)
+{
+	struct sva_mm_opts o = { .size = sizeof(o), .pin_budget = 4 * PG };
+	struct sva_mm *m = NULL;
+	struct sva_mm_stats s;
+
+	if (sva_mm_new(ctx, &o, &m)) {
+		ok(0, "mm_new with a 4-page budget");
+		return;
+	}
+	is_int(sva_mm_prefault(m, buf, 8 * PG), -ENOSPC, "budget 4 pages: a prefault of 8: -ENOSPC");
+	s = mst(m);
+	ok(s.bytes_visible == 0 && s.bytes_pinned_peak == 0 && s.bytes_prefaulted == 0,
+	   "  nothing visible, peak 0, prefaulted 0 (%llu, %llu, %llu)", (unsigned long long)s.bytes_visible,
+	   (unsigned long long)s.bytes_pinned_peak, (unsigned long long)s.bytes_prefaulted);
+	is_int(sva_mm_prefault(m, buf, 4 * PG), 0, "  a prefault of 4: 0");
+	s = mst(m);
+	ok(s.bytes_visible == 4 * PG && s.bytes_prefaulted == 4 * PG && s.bytes_pinned_peak == 4 * PG,
+	   "  visible, prefaulted and peak: 4 pages");
+	is_int(sva_mm_prefault(m, buf + 4 * PG, PG), -ENOSPC, "  one more page: -ENOSPC");
+	ok(sva_mm_invalidate(m, buf, 4 * PG) >= (long)(4 * PG), "  invalidate them");
+	s = mst(m);
+	ok(s.bytes_visible == 0 && s.bytes_prefaulted == 0 && s.bytes_pinned_peak == 4 * PG,
+	   "  visible and prefaulted back to 0, the peak stays");
+	ok(s.bytes_withdrawn == 0, "  bytes_withdrawn does not count sva_mm_invalidate");
+	sva_mm_free(m);
+}
+
+/* sva_mem_alloc in a restricted mm allows; sva_mem_free with it denies, with NULL it does not. */
+static void mem_restricted(void)
+{
+	struct sva_mm *rm = new_mm(SVA_MM_RESTRICTED);
+	struct sva_mem_opts o = { .size = sizeof(o), .mm = rm };
+	void *p = NULL, *q;
+
+	if (sva_mem_alloc(PG, &o, &p)) {
+		ok(0, "mem_alloc in a restricted mm");
+		sva_mm_free(rm);
+		return;
+	}
+	is_int(sva_mm_prefault(rm, p, PG), 0, "mem_alloc in a restricted mm: the memory is allowed there");
+	is_int(sva_mem_free(rm, p, PG), 0, "mem_free with that mm: 0");
+	is_int(mst(rm).bytes_visible, 0, "  withdrawn from it");
+	q = mmap(p, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (q == p) {
+		is_int(sva_mm_prefault(rm, q, PG), -EACCES, "  and denied: new memory there is out of reach");
+		munmap(q, PG);
+	}
+	p = NULL;
+	if (sva_mem_alloc(PG, &o, &p) == 0) {
+		is_int(sva_mem_free(NULL, p, PG), 0, "mem_free of restricted memory with a NULL mm: 0");
+		q = mmap(p, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (q == p) {
+			is_int(sva_mm_prefault(rm, q, PG), 0, "  it stays allowed: new memory there is reachable");
+			sva_mm_invalidate(rm, q, PG);
+			munmap(q, PG);
+		}
+	}
+	sva_mm_free(rm);
+}
+
+/* Poll mode: the caller's call handles what the mock raised. */
+static void poll_faults(char *buf)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL };
+	struct sva_ctx *pc = NULL;
+	struct sva_dev *pd = NULL;
+	struct sva_mm *pm = NULL;
+	struct sva_bond *b = NULL;
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	int n = 0;
+
+	if (sva_ctx_new(&co, &pc) || sva_dev_open_mock(pc, NULL, &pd) || sva_mm_new(pc, NULL, &pm) ||
+	    sva_bind(pd, pm, &bo, &b)) {
+		ok(0, "a poll-mode context with a bound mock");
+		goto out;
+	}
+	is_int(sva_dev_inject_fault(pd, sva_bond_pasid(b), (uintptr_t)buf + 120 * PG, SVA_ACCESS_READ, 1), 0,
+	       "poll mode: inject a fault");
+	for (int i = 0; i < 1000 && n == 0; i++) {
+		n = sva_ctx_process_faults(pc, 1);
+		if (n == 0)
+			usleep(1000);
+	}
+	is_int(n, 1, "  process_faults handles it: returns 1");
+	is_int(bst(b).faults, 1, "  counted for the bond");
+	is_int(sva_ctx_process_faults(pc, 16), 0, "  then nothing pending: 0");
+out:
+	sva_unbind(b);
+	sva_mm_free(pm);
+	sva_dev_close(pd);
+	sva_ctx_free(pc);
+}
+
+/* ----------------------------------------------------- poll mode, memfds */
+
+static void poll_mode(void)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL };
+	struct sva_ctx *pc = NULL;
+
+	if (sva_ctx_new(&co, &pc)) {
+		ok(0, "a poll-mode context");
+		return;
+	}
+	sva_ctx_set_log(pc, quiet, NULL, SVA_LOG_ERROR);
+	is_int(sva_ctx_process_faults(pc, 0), -EINVAL, "process_faults: max 0: -EINVAL");
+	is_int(sva_ctx_process_faults(pc, 16), 0, "process_faults with nothing pending: 0");
+	is_int(sva_ctx_fault_health(pc), 0, "fault_health in poll mode: 0");
+	sva_ctx_free(pc);
+}
+
+static void memfds(char *buf)
+{
+	is_int(sva_ctx_share_memfd(NULL, -1, 0, buf, PG), -EINVAL, "share_memfd: NULL ctx: -EINVAL");
+	is_int(sva_ctx_share_memfd(ctx, -1, 1, buf + 1, 0), -EOPNOTSUPP,
+	       "share_memfd: not an isolated context, bad arguments: -EOPNOTSUPP first");
+	is_int(sva_ctx_unshare_memfd(NULL, buf, PG), -EINVAL, "unshare_memfd: NULL ctx: -EINVAL");
+	is_int(sva_ctx_unshare_memfd(ctx, buf + 1, 0), -EOPNOTSUPP,
+	       "unshare_memfd: not an isolated context, bad arguments: -EOPNOTSUPP first");
+}
+
+/* ------------------------------------------------------------ forked child */
+
+static void child_calls(struct sva_mm *mm, char *buf)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	if (pid == 0) {
+		struct sva_mm_stats s = { .size = sizeof(s) };
+		struct sva_iova_range r[4];
+		size_t nr = 4;
+		int bad = 0;
+
+		bad |= sva_mm_prefault(mm, buf, PG) != -ECHILD;
+		bad |= (sva_mm_invalidate(mm, buf, PG) != -ECHILD) << 1;
+		bad |= (sva_mm_fence(mm) != -ECHILD) << 2;
+		bad |= (sva_mm_iova_ranges(mm, r, &nr) != -ECHILD) << 3;
+		bad |= (sva_mm_stats(mm, &s) != 0 || (s.flags & SVA_MM_STAT_TRACKED)) << 4;
+		bad |= (sva_ctx_fault_health(ctx) != 0) << 5;
+		_exit(bad);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid) {
+		ok(0, "fork");
+		return;
+	}
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+	       "in a forked child: prefault/invalidate/fence/iova_ranges -ECHILD, stats answer untracked, "
+	       "fault_health answers");
+}
+
+int main(void)
+{
+	struct sva_mm *mm;
+	char *buf;
+	uint64_t t0 = now_ms();
+	int ret;
+
+	if (access("/dev/iommu", R_OK | W_OK))
+		skip_all("no usable /dev/iommu");
+	if (sva_ctx_new(NULL, &ctx))
+		tap_bail("sva_ctx_new");
+	sva_ctx_set_log(ctx, quiet, NULL, SVA_LOG_ERROR);
+	ret = sva_dev_open_mock(ctx, NULL, &dev);
+	if (ret) {
+		sva_ctx_free(ctx);
+		skip_all("no mock device");
+	}
+	mm_new_opts();
+	mm = new_mm(0);
+	/* In the mock's window [16 MiB, 2 GiB). */
+	buf = mmap((void *)(uintptr_t)0x50000000ul, 128 * PG, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (buf == MAP_FAILED)
+		tap_bail("mmap in the mock's window");
+	memset(buf, 1, 128 * PG);
+	stats_layouts(mm);
+	iova_ranges(mm);
+	range_errors(mm, buf);
+	restricted(buf);
+	mem(mm);
+	bonds(mm, buf);
+	fault_reasons(buf);
+	budget(buf);
+	mem_restricted();
+	poll_mode();
+	poll_faults(buf);
+	memfds(buf);
+	child_calls(mm, buf);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(ctx);
+	diag("took %llu ms", (unsigned long long)(now_ms() - t0));
+	return done_testing();
+}
