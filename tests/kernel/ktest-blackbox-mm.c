@@ -61,6 +61,31 @@ static struct sva_mm *new_mm(uint32_t flags)
 	return mm;
 }
 
+/* Lines on the main context's log, by level (the fault thread may log too). */
+static int lines[8];
+
+static void count(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+	if ((unsigned)level < 8)
+		__atomic_add_fetch(&lines[level], 1, __ATOMIC_SEQ_CST);
+}
+
+static int errs(void)
+{
+	return __atomic_load_n(&lines[SVA_LOG_ERROR], __ATOMIC_SEQ_CST);
+}
+
+static int all_lines(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < 8; i++)
+		n += __atomic_load_n(&lines[i], __ATOMIC_SEQ_CST);
+	return n;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -323,6 +348,7 @@ static void restricted(char *buf)
 	       "allow reaching into the last page: -EINVAL");
 	is_int(sva_mm_deny(rm, buf + PG, PG), 0, "deny page 1");
 	is_int(mst(rm).bytes_visible < 4 * PG, 1, "  it is withdrawn (whole chunks)");
+	is_int(mst(rm).bytes_prefaulted, mst(rm).bytes_visible, "  and leaves bytes_prefaulted with it");
 	is_int(sva_mm_prefault(rm, buf, 2 * PG), -EACCES, "  a prefault over it: -EACCES");
 	is_int(sva_mm_prefault(rm, buf + 2 * PG, 2 * PG), 0, "  pages 2..3 still allowed");
 	is_int(sva_mm_deny(rm, buf + 64 * PG, PG), 0, "deny what is not allowed: 0");
@@ -388,11 +414,23 @@ static void mem(struct sva_mm *mm)
 		ok(mst(mm).bytes_prefaulted >= PG, "  SVA_MEM_PREFAULT: visible as prefaulted memory");
 		is_int(sva_mem_free(mm, a, 0), -EINVAL, "mem_free: len 0: -EINVAL");
 		is_int(sva_mem_free(mm, NULL, PG), -EINVAL, "mem_free: NULL addr: -EINVAL");
-		is_int(sva_mem_free(mm, a, 2 * PG), -EINVAL, "mem_free: a length neither asked for nor rounded: -EINVAL");
+		{
+			int e = errs();
+
+			is_int(sva_mem_free(mm, a, 2 * PG), -EINVAL,
+			       "mem_free: a length neither asked for nor rounded: -EINVAL");
+			is_int(errs() - e, 1, "  one line at error level, on mm's context's log");
+		}
 		is_int(sva_mem_free(mm, (char *)a + PG, PG), -EINVAL, "mem_free: an address not returned by mem_alloc: -EINVAL");
 		ok(((volatile char *)a)[0] == 0, "  still mapped after the refusals");
 		is_int(sva_mem_free(mm, a, PG), 0, "mem_free: the rounded length: 0");
 		is_int(sva_mem_free(mm, a, PG), -EINVAL, "mem_free: a double free: -EINVAL");
+		a = NULL;
+		o = (struct sva_mem_opts){ .size = sizeof(o), .flags = SVA_MEM_HUGE | SVA_MEM_ANY_NODE };
+		is_int(sva_mem_alloc(100, &o, &a), 0, "mem_alloc: 100 bytes, SVA_MEM_HUGE");
+		ok(a && ((uintptr_t)a & ((2u << 20) - 1)) == 0, "  2 MiB aligned (%p)", a);
+		is_int(sva_mem_free(NULL, a, PG), -EINVAL, "  mem_free with the page-rounded length: -EINVAL (rounded is 2 MiB)");
+		is_int(sva_mem_free(NULL, a, 2u << 20), 0, "  mem_free with 2 MiB: 0");
 		a = NULL;
 		is_int(sva_mem_alloc(100, NULL, &a), 0, "mem_alloc: NULL opts: 0");
 		is_int(sva_mem_free(NULL, a, 100), 0, "mem_free: the length asked for: 0");
@@ -553,7 +591,10 @@ static void bonds(struct sva_mm *mm, char *buf)
 		struct sva_mem_opts o = { .size = sizeof(o), .mm = mm };
 		void *p = NULL;
 
+		int e = errs();
+
 		is_int(sva_mem_alloc(4ull << 30, &o, &p), -ENOSPC, "mem_alloc: 4 GiB in the bound mock's 2 GiB window: -ENOSPC");
+		is_int(errs() - e, 0, "  a full window is logged at debug level only");
 		ok(p == NULL, "  *out left as it was");
 		o.dev = dev;
 		is_int(sva_mem_alloc(PG, &o, &p), 0, "mem_alloc with dev and mm of one context: 0");
@@ -649,6 +690,58 @@ static void budget(char *buf)
 	sva_mm_free(m);
 }
 
+/* -E2BIG past 64 mappings; 64 is fine. */
+static void many_mappings(void)
+{
+	struct sva_mm *m = new_mm(0);
+	char *p = mmap((void *)(uintptr_t)0x58000000ul, 132 * PG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED) {
+		ok(0, "mmap for the mappings check");
+		sva_mm_free(m);
+		return;
+	}
+	memset(p, 2, 132 * PG);
+	/* Every other page read-only: each page its own mapping. */
+	for (int i = 1; i < 132; i += 2)
+		mprotect(p + i * PG, PG, PROT_READ);
+	is_int(sva_mm_prefault(m, p, 65 * PG), -E2BIG, "prefault over 65 mappings: -E2BIG");
+	is_int(mst(m).bytes_visible, 0, "  nothing made visible");
+	is_int(sva_mm_prefault(m, p, 64 * PG), 0, "prefault over 64 mappings: 0");
+	is_int(mst(m).bytes_visible, 64 * PG, "  all 64 pages visible");
+	sva_mm_free(m);
+	munmap(p, 132 * PG);
+}
+
+/* A prefault inside a chunk a fault mapped makes the whole chunk prefaulted. */
+static void prefault_in_fault_chunk(char *buf)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_mm *m = new_mm(0);
+	struct sva_bond *b = NULL;
+	struct sva_mm_stats s0, s1;
+	uint64_t mapped;
+
+	if (sva_bind(dev, m, &bo, &b)) {
+		ok(0, "bind for the chunk check");
+		sva_mm_free(m);
+		return;
+	}
+	sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + 80 * PG, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 1);
+	wait_faults(b, 1);
+	mapped = bst(b).pages_mapped;
+	s0 = mst(m);
+	ok(mapped > 1 && s0.bytes_prefaulted == 0, "a fault maps a window of %llu pages, none prefaulted",
+	   (unsigned long long)mapped);
+	is_int(sva_mm_prefault(m, buf + 80 * PG, PG), 0, "  prefault one page inside it: 0");
+	s1 = mst(m);
+	is_int(s1.bytes_prefaulted, mapped * PG, "  the whole chunk counts in bytes_prefaulted");
+	is_int(s1.bytes_visible, s0.bytes_visible, "  nothing more made visible");
+	sva_unbind(b);
+	sva_mm_free(m);
+}
+
 /* sva_mem_alloc in a restricted mm allows; sva_mem_free with it denies, with NULL it does not. */
 static void mem_restricted(void)
 {
@@ -715,6 +808,100 @@ out:
 	sva_ctx_free(pc);
 }
 
+/* ------------------------------------------------ RID and pinned bonds */
+
+static void rid_and_pinned(char *buf)
+{
+	static const struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_RID, .ops = &ops, .drvdata = buf };
+	struct sva_mm *m = new_mm(0);
+	struct sva_bond *b = NULL, *found = NULL;
+	void *dd = NULL;
+	int before;
+
+	if (sva_bind(dev, m, &bo, &b)) {
+		ok(0, "a fault-capable RID bond on the mock");
+		sva_mm_free(m);
+		return;
+	}
+	is_int(sva_bond_pasid(b), SVA_PASID_RID, "RID bond: bond_pasid is SVA_PASID_RID");
+	ok(sva_dev_bond_lookup(dev, SVA_PASID_RID, &found, &dd) == 0 && found == b && dd == buf,
+	   "RID bond: bond_lookup(SVA_PASID_RID) finds it and its drvdata");
+	is_int(sva_dev_inject_fault(dev, 0, (uintptr_t)buf + 60 * PG, SVA_ACCESS_READ, 1), 0,
+	       "inject pasid 0 (a request without PASID)");
+	is_int(wait_faults(b, 1), 0, "  the RID bond handles it");
+	ok(bst(b).invalid == 0 && bst(b).pages_mapped > 0, "  resolved, pages mapped");
+	before = __atomic_load_n(&fe_count, __ATOMIC_SEQ_CST);
+	{
+		void *hole = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		munmap(hole, PG);
+		sva_dev_inject_fault(dev, 0, (uintptr_t)hole, SVA_ACCESS_READ, 2);
+		wait_faults(b, 2);
+	}
+	ok(__atomic_load_n(&fe_count, __ATOMIC_SEQ_CST) == before + 1 &&
+	   __atomic_load_n(&fe_pasid, __ATOMIC_SEQ_CST) == SVA_PASID_RID,
+	   "  a refused RID fault is reported with pasid SVA_PASID_RID");
+	sva_unbind(b);
+	is_int(sva_dev_bond_lookup(dev, SVA_PASID_RID, NULL, NULL), -ENOENT, "after the unbind: -ENOENT");
+
+	bo = (struct sva_bind_opts){ .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	b = NULL;
+	if (sva_bind(dev, m, &bo, &b) == 0) {
+		struct sva_bond_stats st;
+
+		sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + 70 * PG, SVA_ACCESS_READ, 3);
+		usleep(20000);
+		st = bst(b);
+		ok(st.faults == 0 && st.groups == 0 && st.invalid == 0 && st.pages_mapped == 0,
+		   "a pinned bond takes no faults: its counters stay 0");
+		sva_unbind(b);
+	} else {
+		ok(0, "a pinned bond on the mock");
+	}
+	sva_mm_free(m);
+}
+
+/* ------------------------------------------------ what is logged, or not */
+
+static void logging(struct sva_mm *mm)
+{
+	struct sva_mm_opts o = { .size = sizeof(o), .fault_around = 12345 };
+	struct sva_mm_stats s = { .size = 8 };
+	struct sva_mm *m = NULL;
+	struct sva_bond *b = NULL;
+	size_t nr;
+	int e, n;
+
+	e = errs();
+	is_int(sva_mm_new(ctx, &o, &m), -EINVAL, "log: mm_new refused (fault_around)");
+	is_int(errs() - e, 1, "  one line at error level");
+	n = all_lines();
+	nr = 0;
+	ok(sva_mm_iova_ranges(mm, NULL, &nr) == -ENOSPC, "log: iova_ranges -ENOSPC");
+	nr = 1;
+	ok(sva_mm_iova_ranges(mm, NULL, &nr) == -EINVAL, "log: iova_ranges NULL ranges with *nr 1: -EINVAL");
+	ok(sva_mm_stats(mm, &s) == -EINVAL, "log: mm_stats with a bad size: -EINVAL");
+	ok(sva_mm_stats(mm, NULL) == -EINVAL, "log: mm_stats with NULL stats: -EINVAL");
+	is_int(all_lines() - n, 0, "  none of these is logged");
+	n = all_lines();
+	ok(sva_dev_bond_lookup(dev, 0, &b, NULL) == -ERANGE && sva_dev_bond_lookup(dev, SVA_PASID_RID, &b, NULL) == -ENOENT,
+	   "log: bond_lookup misses");
+	is_int(all_lines() - n, 0, "  log nothing");
+	e = errs();
+	is_int(sva_ctx_process_faults(ctx, 0), -EINVAL, "log: process_faults with max 0: -EINVAL");
+	is_int(errs() - e, 0, "  not logged");
+	e = errs();
+	is_int(sva_ctx_process_faults(ctx, 1), -EINVAL, "log: process_faults in thread mode: -EINVAL");
+	is_int(errs() - e, 1, "  one line at error level");
+	e = errs();
+	is_int(sva_mm_prefault(mm, (void *)(uintptr_t)0x50000000ul, 0), -EINVAL, "log: prefault len 0");
+	is_int(errs() - e, 1, "  one line at error level");
+	e = errs();
+	is_int(sva_ctx_fault_health(ctx), 0, "log: fault_health");
+	is_int(errs() - e, 0, "  logs nothing");
+}
+
 /* ----------------------------------------------------- poll mode, memfds */
 
 static void poll_mode(void)
@@ -747,8 +934,20 @@ static void memfds(char *buf)
 
 static void child_calls(struct sva_mm *mm, char *buf)
 {
-	pid_t pid = fork();
+	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_FAULT_POLL };
+	struct sva_mem_opts mo = { .size = sizeof(mo), .mm = mm };
+	struct sva_ctx *pc = NULL;
+	void *a = NULL;
+	pid_t pid;
 	int st = 0;
+
+	if (sva_ctx_new(&co, &pc))
+		pc = NULL;
+	else
+		sva_ctx_set_log(pc, quiet, NULL, SVA_LOG_ERROR);
+	if (sva_mem_alloc(PG, &mo, &a))
+		a = NULL;
+	pid = fork();
 
 	if (pid == 0) {
 		struct sva_mm_stats s = { .size = sizeof(s) };
@@ -762,15 +961,35 @@ static void child_calls(struct sva_mm *mm, char *buf)
 		bad |= (sva_mm_iova_ranges(mm, r, &nr) != -ECHILD) << 3;
 		bad |= (sva_mm_stats(mm, &s) != 0 || (s.flags & SVA_MM_STAT_TRACKED)) << 4;
 		bad |= (sva_ctx_fault_health(ctx) != 0) << 5;
-		_exit(bad);
+		if (a)
+			bad |= (sva_mem_free(mm, a, PG) != -ECHILD || ((volatile char *)a)[0] != 0) << 6;
+		{
+			void *c = NULL;
+
+			bad |= (sva_mem_alloc(PG, &mo, &c) != -ECHILD || c != NULL) << 7;
+		}
+		bad |= (sva_ctx_process_faults(ctx, 1) != -EINVAL) << 8;
+		if (pc)
+			bad |= (sva_ctx_process_faults(pc, 1) != -ECHILD) << 9;
+		bad |= (sva_ctx_share_memfd(ctx, -1, 0, buf, PG) != -EOPNOTSUPP) << 10;
+		bad |= (sva_dev_inject_fault(dev, 1, (uintptr_t)buf, SVA_ACCESS_READ, 0) != -ECHILD) << 11;
+		if (bad)
+			printf("# child: the checks that failed: %#x\n", bad);
+		fflush(stdout);
+		/* The status carries 8 bits: fold the word into them. */
+		_exit(bad ? (bad & 0xff) | (bad >> 8 ? 0x80 : 0) | 1 : 0);
 	}
 	if (pid < 0 || waitpid(pid, &st, 0) != pid) {
 		ok(0, "fork");
 		return;
 	}
 	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
-	       "in a forked child: prefault/invalidate/fence/iova_ranges -ECHILD, stats answer untracked, "
-	       "fault_health answers");
+	       "in a forked child: prefault/invalidate/fence/iova_ranges/mem_free/mem_alloc/inject -ECHILD "
+	       "(mem_free unmaps nothing), stats answer untracked, fault_health answers, process_faults "
+	       "-EINVAL in thread mode and -ECHILD in poll mode, share_memfd -EOPNOTSUPP first");
+	if (a)
+		is_int(sva_mem_free(mm, a, PG), 0, "  the parent frees its memory afterwards: 0");
+	sva_ctx_free(pc);
 }
 
 int main(void)
@@ -784,7 +1003,7 @@ int main(void)
 		skip_all("no usable /dev/iommu");
 	if (sva_ctx_new(NULL, &ctx))
 		tap_bail("sva_ctx_new");
-	sva_ctx_set_log(ctx, quiet, NULL, SVA_LOG_ERROR);
+	sva_ctx_set_log(ctx, count, NULL, SVA_LOG_DEBUG);
 	ret = sva_dev_open_mock(ctx, NULL, &dev);
 	if (ret) {
 		sva_ctx_free(ctx);
@@ -792,6 +1011,7 @@ int main(void)
 	}
 	mm_new_opts();
 	mm = new_mm(0);
+	logging(mm);
 	/* In the mock's window [16 MiB, 2 GiB). */
 	buf = mmap((void *)(uintptr_t)0x50000000ul, 128 * PG, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
@@ -805,7 +1025,10 @@ int main(void)
 	mem(mm);
 	bonds(mm, buf);
 	fault_reasons(buf);
+	rid_and_pinned(buf);
 	budget(buf);
+	many_mappings();
+	prefault_in_fault_chunk(buf);
 	mem_restricted();
 	poll_mode();
 	poll_faults(buf);
