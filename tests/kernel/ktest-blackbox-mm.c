@@ -862,6 +862,91 @@ static void rid_and_pinned(char *buf)
 	sva_mm_free(m);
 }
 
+/* ------------------------------------- a real device (QEMU's edu, VT-d) */
+
+/* The PCI address of the first edu (1234:11e8) sysfs lists, or "". */
+static void find_edu(char out[32])
+{
+	FILE *f = popen("grep -l 0x11e8 /sys/bus/pci/devices/*/device 2>/dev/null", "r");
+	char line[256];
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *e = strstr(line, "/device\n"), *b;
+		char vpath[300], v[16] = "";
+		FILE *vf;
+
+		if (!e)
+			continue;
+		*e = '\0';
+		snprintf(vpath, sizeof(vpath), "%s/vendor", line);
+		if ((vf = fopen(vpath, "r"))) {
+			if (!fgets(v, sizeof(v), vf))
+				v[0] = '\0';
+			fclose(vf);
+		}
+		b = strrchr(line, '/');
+		if (b && !strncmp(v, "0x1234", 6)) {
+			snprintf(out, 32, "%s", b + 1);
+			break;
+		}
+	}
+	pclose(f);
+}
+
+static void real_device(void)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_RID | SVA_BIND_PINNED };
+	struct sva_dev_info di = { .size = sizeof(di) };
+	struct sva_iova_range r[64], two[2];
+	struct sva_dev *edu = NULL;
+	struct sva_bond *b = NULL;
+	struct sva_mm *m;
+	char addr[32];
+	size_t nr = 64, n;
+
+	find_edu(addr);
+	if (!addr[0] || sva_dev_open(ctx, addr, &edu)) {
+		diag("no edu device to open: the real-device checks are skipped");
+		return;
+	}
+	is_int(sva_dev_inject_fault(edu, 1, 0x50000000ul, SVA_ACCESS_READ, 0), -EOPNOTSUPP,
+	       "inject on a device that is not a mock: -EOPNOTSUPP");
+	is_int(sva_dev_inject_fault(edu, 1, 0x50000000ul, 0, 0), -EOPNOTSUPP,
+	       "  also with perm 0 (checked before perm)");
+	if (sva_dev_get_info(edu, &di) == 0 && di.max_pasid_log2 == 0)
+		is_int(sva_dev_bond_lookup(edu, 1, NULL, NULL), -EOPNOTSUPP,
+		       "bond_lookup of a PASID on a device without PASIDs: -EOPNOTSUPP");
+	m = new_mm(0);
+	if (sva_bind(edu, m, &bo, &b)) {
+		ok(0, "a pinned RID bind of edu");
+		goto out;
+	}
+	is_int(sva_mm_iova_ranges(m, r, &nr), 0, "iova_ranges of a mm bound to edu: 0");
+	diag("%zu ranges", nr);
+	if (nr >= 2) {
+		memset(two, 0xee, sizeof(two));
+		n = 1;
+		is_int(sva_mm_iova_ranges(m, two, &n), -ENOSPC, "  room for 1 of %zu: -ENOSPC", nr);
+		is_int(n, nr, "  *nr is the count");
+		ok(two[0].start == r[0].start && two[0].last == r[0].last && two[1].start == 0xeeeeeeeeeeeeeeeeull,
+		   "  the first range filled, nothing past the room");
+		{
+			bool sorted = true;
+
+			for (size_t i = 1; i < nr; i++)
+				sorted &= r[i - 1].last < r[i].start && r[i].start <= r[i].last;
+			ok(sorted, "  ascending, disjoint");
+		}
+	}
+	sva_unbind(b);
+out:
+	sva_mm_free(m);
+	sva_dev_close(edu);
+}
+
 /* ------------------------------------------------ what is logged, or not */
 
 static void logging(struct sva_mm *mm)
@@ -1032,6 +1117,7 @@ int main(void)
 	mem_restricted();
 	poll_mode();
 	poll_faults(buf);
+	real_device();
 	memfds(buf);
 	child_calls(mm, buf);
 	sva_mm_free(mm);
