@@ -318,6 +318,12 @@ static void range_errors(struct sva_mm *mm, char *buf)
 	       "invalidate: wraps: -EINVAL");
 	is_int(sva_mm_invalidate(mm, (void *)(uintptr_t)(last - PG), 2 * PG), -EINVAL,
 	       "invalidate: reaches into the last page: -EINVAL");
+	is_int(sva_mm_invalidate(mm, (void *)(uintptr_t)(last - PG), PG), 0,
+	       "invalidate: ending right where the last page starts: accepted (0)");
+	is_int(sva_mm_invalidate(mm, (void *)(uintptr_t)(last - PG), PG + 1), -EINVAL,
+	       "invalidate: one byte into the last page: -EINVAL");
+	ok(sva_mm_prefault(mm, (void *)(uintptr_t)(last - PG), PG) != -EINVAL,
+	   "prefault: ending right where the last page starts: not -EINVAL");
 	is_int(mst(mm).bytes_visible, vis, "  the refused invalidates withdrew nothing");
 	is_int(sva_mm_fence(NULL), -EINVAL, "fence: NULL mm: -EINVAL");
 
@@ -433,6 +439,7 @@ static void mem(struct sva_mm *mm)
 		is_int(sva_mem_free(NULL, a, 2u << 20), 0, "  mem_free with 2 MiB: 0");
 		a = NULL;
 		is_int(sva_mem_alloc(100, NULL, &a), 0, "mem_alloc: NULL opts: 0");
+		is_int(sva_mem_free(NULL, a, 200), -EINVAL, "mem_free: a length between the asked and the rounded: -EINVAL");
 		is_int(sva_mem_free(NULL, a, 100), 0, "mem_free: the length asked for: 0");
 	}
 	sva_mm_free(omm);
@@ -987,6 +994,26 @@ static void logging(struct sva_mm *mm)
 	is_int(errs() - e, 0, "  logs nothing");
 }
 
+/* A narrow global range: lookups past its end are -ERANGE. */
+static void narrow_global(void)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .global_pasid_min = 256, .global_pasid_max = 1000 };
+	struct sva_ctx *c = NULL;
+	struct sva_dev *d = NULL;
+
+	if (sva_ctx_new(&co, &c) || sva_dev_open_mock(c, NULL, &d)) {
+		ok(0, "a context with the global range [256, 1000] and its mock");
+		sva_ctx_free(c);
+		return;
+	}
+	sva_ctx_set_log(c, quiet, NULL, SVA_LOG_ERROR);
+	is_int(sva_dev_bond_lookup(d, 1001, NULL, NULL), -ERANGE, "global range [256, 1000]: lookup 1001: -ERANGE");
+	is_int(sva_dev_bond_lookup(d, 1000, NULL, NULL), -ENOENT, "  lookup 1000 (in range, unbound): -ENOENT");
+	is_int(sva_dev_bond_lookup(d, 256, NULL, NULL), -ENOENT, "  lookup 256: -ENOENT");
+	sva_dev_close(d);
+	sva_ctx_free(c);
+}
+
 /* ----------------------------------------------------- poll mode, memfds */
 
 static void poll_mode(void)
@@ -1117,6 +1144,7 @@ int main(void)
 	mem_restricted();
 	poll_mode();
 	poll_faults(buf);
+	narrow_global();
 	real_device();
 	memfds(buf);
 	child_calls(mm, buf);
