@@ -697,6 +697,46 @@ static void budget(char *buf)
 	sva_mm_free(m);
 }
 
+/* Faults under a budget of 8 pages: windows of at most a quarter of it,
+ * never more than the budget visible, eviction to make room. */
+static void budget_faults(char *buf)
+{
+	struct sva_mm_opts o = { .size = sizeof(o), .pin_budget = 8 * PG };
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_mm *m = NULL;
+	struct sva_bond *b = NULL;
+	uint64_t worst = 0, prev = 0;
+	struct sva_mm_stats s;
+
+	if (sva_mm_new(ctx, &o, &m) || sva_bind(dev, m, &bo, &b)) {
+		ok(0, "an 8-page budget with a fault-capable bond");
+		sva_mm_free(m);
+		return;
+	}
+	for (int i = 0; i < 12; i++) {
+		uint64_t pm;
+
+		sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + (uint64_t)(i * 9 % 120) * PG,
+				     SVA_ACCESS_READ | SVA_ACCESS_WRITE, 1);
+		wait_faults(b, (uint64_t)i + 1);
+		pm = bst(b).pages_mapped;
+		if (pm - prev > worst)
+			worst = pm - prev;
+		prev = pm;
+	}
+	s = mst(m);
+	is_int(bst(b).invalid, 0, "budget 8 pages: 12 scattered faults all resolve");
+	ok(worst >= 1 && worst <= 2, "  each window at most a quarter of the budget (largest %llu pages)",
+	   (unsigned long long)worst);
+	ok(s.bytes_pinned_peak <= 8 * PG && s.bytes_visible <= 8 * PG, "  peak %llu and visible %llu within the budget",
+	   (unsigned long long)s.bytes_pinned_peak, (unsigned long long)s.bytes_visible);
+	ok(s.evictions > 0 && s.bytes_evicted >= s.evictions * PG, "  evictions made room (%llu chunks, %llu bytes)",
+	   (unsigned long long)s.evictions, (unsigned long long)s.bytes_evicted);
+	is_int(s.bytes_withdrawn, 0, "  bytes_withdrawn does not count evictions");
+	sva_unbind(b);
+	sva_mm_free(m);
+}
+
 /* -E2BIG past 64 mappings; 64 is fine. */
 static void many_mappings(void)
 {
@@ -1151,6 +1191,7 @@ int main(void)
 	fault_reasons(buf);
 	rid_and_pinned(buf);
 	budget(buf);
+	budget_faults(buf);
 	many_mappings();
 	prefault_in_fault_chunk(buf);
 	mem_restricted();
