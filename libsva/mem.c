@@ -897,7 +897,7 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	const struct sva_log *log = mm ? &mm->ctx->log : sva_log_default();
 	uint64_t a = (uintptr_t)addr, maplen = 0;
 	const char *why = NULL;
-	struct sva_rset prior = { 0 }; /* what was allowed of it before the deny */
+	struct sva_reach_undo undo = { 0 }; /* what was allowed of it before the deny */
 	bool denied = false;
 	size_t at;
 	int ret;
@@ -929,7 +929,7 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	 * refuses to unmap stays visible: the invalidate below tries it again
 	 * and logs what still fails, one line for one failure. */
 	if (mm && (mm->flags & SVA_MM_RESTRICTED)) {
-		ret = sva_reach_deny(mm, addr, maplen, NULL, &prior); /* logs its own error */
+		ret = sva_reach_deny(mm, addr, maplen, NULL, &undo); /* logs its own error */
 		if (ret) {
 			ent_set_busy(a, false);
 			return ret;
@@ -945,10 +945,10 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	ret = ent_unmap_only(a, maplen);
 	if (ret) {
 		/* Still allocated and mapped "as before": allowed as before, too
-		 * (only what was: the driver may have denied part of it). */
-		bool short_mem = denied && sva_reach_restore(mm, &prior);
+		 * (only what was: the driver may have denied part of it, before
+		 * or meanwhile). */
+		bool short_mem = denied && sva_reach_restore(mm, &undo);
 
-		sva_rset_fini(&prior);
 		ent_set_busy(a, false);
 		return sva_fail(log, ret, "sva_mem_free: munmap of %p+%" PRIu64 " failed: %s%s", addr, maplen,
 				strerror(-ret),
@@ -956,7 +956,8 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 					    "meanwhile): part of it stays denied"
 					  : "");
 	}
-	sva_rset_fini(&prior);
+	if (denied)
+		sva_reach_undo_drop(mm, &undo);
 	/*
 	 * The fence applies the UNMAP event of what was tracked; the invalidate
 	 * takes what no event reports (a part mapped untracked: another

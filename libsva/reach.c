@@ -204,7 +204,26 @@ SVA_EXPORT int sva_mm_allow(struct sva_mm *mm, const void *addr, size_t len)
 	return 0;
 }
 
-int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed, struct sva_rset *prior)
+/* [start, end) out of every undo on mm's list (mm->lock held): a split may
+ * need memory, and an undo that cannot take it puts nothing back. */
+static void undos_del_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
+{
+	for (struct sva_reach_undo *u = mm->undos; u; u = u->next)
+		if (!u->lost && sva_rset_del(&u->prior, start, end))
+			u->lost = true;
+}
+
+static void undo_unlink_locked(struct sva_mm *mm, struct sva_reach_undo *undo)
+{
+	for (struct sva_reach_undo **pp = &mm->undos; *pp; pp = &(*pp)->next) {
+		if (*pp == undo) {
+			*pp = undo->next;
+			break;
+		}
+	}
+}
+
+int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed, struct sva_reach_undo *undo)
 {
 	uint64_t start, end;
 	unsigned refused = 0;
@@ -218,17 +237,22 @@ int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *fa
 	pthread_mutex_lock(&mm->lock);
 	/* The snapshot under the same hold as the deny: what a restore puts
 	 * back is exactly what this deny took away. */
-	for (size_t i = first_after(&mm->allowed, start); prior && !ret && i < mm->allowed.n; i++) {
+	for (size_t i = first_after(&mm->allowed, start); undo && !ret && i < mm->allowed.n; i++) {
 		uint64_t s = mm->allowed.v[i].start > start ? mm->allowed.v[i].start : start;
 		uint64_t e = mm->allowed.v[i].end < end ? mm->allowed.v[i].end : end;
 
 		if (s >= end)
 			break;
-		ret = sva_rset_add(prior, s, e);
+		ret = sva_rset_add(&undo->prior, s, e);
 	}
 	if (!ret)
 		ret = sva_rset_del(&mm->allowed, start, end);
 	if (!ret) {
+		undos_del_locked(mm, start, end);
+		if (undo) {
+			undo->next = mm->undos;
+			mm->undos = undo;
+		}
 		/* Faults resolve under mm->lock: none can map it back between the
 		 * two.  Chunks go whole, as in sva_mm_invalidate(). */
 		pthread_mutex_lock(&mm->map_lock);
@@ -238,8 +262,8 @@ int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *fa
 	pthread_mutex_unlock(&mm->lock);
 	sva_mm_reap(mm);
 	if (ret) {
-		if (prior)
-			sva_rset_fini(prior);
+		if (undo)
+			sva_rset_fini(&undo->prior);
 		return sva_fail(&mm->ctx->log, ret, "sva_mm_deny: out of memory");
 	}
 	if (failed)
@@ -247,21 +271,35 @@ int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *fa
 	return 0;
 }
 
-int sva_reach_restore(struct sva_mm *mm, const struct sva_rset *prior)
+int sva_reach_restore(struct sva_mm *mm, struct sva_reach_undo *undo)
 {
-	int ret = 0;
+	int ret;
 
 	/*
 	 * No memory needed unless another thread changed the allowances
 	 * meanwhile: each range of the set before the deny comes back whole or
 	 * as at most one piece (two only where the deny split it, and that
-	 * split reserved the room), and the capacity never shrinks.
+	 * split reserved the room), and the capacity never shrinks.  Every
+	 * piece is tried: one that needs memory there is none for holds no
+	 * other back.
 	 */
 	pthread_mutex_lock(&mm->lock);
-	for (size_t i = 0; i < prior->n && !ret; i++)
-		ret = sva_rset_add(&mm->allowed, prior->v[i].start, prior->v[i].end);
+	undo_unlink_locked(mm, undo);
+	ret = undo->lost ? -ENOMEM : 0; /* a deny of another thread sets it under the lock */
+	for (size_t i = 0; i < undo->prior.n && !undo->lost; i++)
+		if (sva_rset_add(&mm->allowed, undo->prior.v[i].start, undo->prior.v[i].end))
+			ret = -ENOMEM;
 	pthread_mutex_unlock(&mm->lock);
+	sva_rset_fini(&undo->prior);
 	return ret;
+}
+
+void sva_reach_undo_drop(struct sva_mm *mm, struct sva_reach_undo *undo)
+{
+	pthread_mutex_lock(&mm->lock);
+	undo_unlink_locked(mm, undo);
+	pthread_mutex_unlock(&mm->lock);
+	sva_rset_fini(&undo->prior);
 }
 
 SVA_EXPORT int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len)

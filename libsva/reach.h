@@ -45,16 +45,33 @@ void sva_reach_clip_locked(struct sva_mm *mm, uint64_t addr, uint64_t *ws, uint6
 /* May [start, end) be prefaulted (mm->lock held)?  0, -EXDEV, or -EACCES
  * not all of it allowed in a restricted address space. */
 int sva_reach_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
+/*
+ * What a deny took away, for putting back (sva_mem_free(), after a refused
+ * munmap): on mm's list, under mm->lock, from the deny until it is restored
+ * or dropped, so that every later deny takes its range out of it too.  A deny
+ * another thread made meanwhile, and that returned 0, is then never undone:
+ * whatever the order the two calls are taken in, what it denied ends denied.
+ */
+struct sva_reach_undo {
+	struct sva_rset prior;	     /* what of the range was allowed before the deny */
+	bool lost;		     /* a later deny could not be taken out of it (no memory) */
+	struct sva_reach_undo *next; /* mm->undos */
+};
+
 /* sva_mm_deny() without its -EIO: 0 with *failed (if not NULL) the chunks
  * the kernel refused to unmap, unlogged, for a caller that retries them and
- * logs what still fails (sva_mem_free(): one failure, one line).  With prior
- * not NULL (empty), what was allowed of the range goes there first, under the
- * same lock, for sva_reach_restore().  Its other errors are sva_mm_deny()'s,
- * logged, nothing changed (prior emptied). */
-int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed, struct sva_rset *prior);
-/* Allow again what sva_reach_deny() took (its prior).  Needs no memory, so
- * cannot fail, unless another thread changed the allowances of mm since;
- * then 0 or -ENOMEM (part of it stays denied), unlogged. */
-int sva_reach_restore(struct sva_mm *mm, const struct sva_rset *prior);
+ * logs what still fails (sva_mem_free(): one failure, one line).  With undo
+ * not NULL (zeroed), what was allowed of the range goes into it first, under
+ * the same lock, and it joins mm's list: the caller then must end it with
+ * sva_reach_restore() or sva_reach_undo_drop().  Its other errors are
+ * sva_mm_deny()'s, logged, nothing changed (undo not on the list). */
+int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed, struct sva_reach_undo *undo);
+/* Allow again what sva_reach_deny() took (undo), less what denies made since
+ * took, and end undo.  Needs no memory, so cannot fail, unless another thread
+ * changed the allowances of mm since; then 0 or -ENOMEM (part of it stays
+ * denied), unlogged. */
+int sva_reach_restore(struct sva_mm *mm, struct sva_reach_undo *undo);
+/* End undo without putting anything back. */
+void sva_reach_undo_drop(struct sva_mm *mm, struct sva_reach_undo *undo);
 
 #endif /* LIBSVA_REACH_H */

@@ -4,8 +4,13 @@
  * allowed-range set (merge, split, lookup, cover), the library arena's objects
  * and thread stacks in the excluded set, windows clipped around both, and the
  * errors of sva_mm_allow()/sva_mm_deny(), each changing nothing; and what
- * sva_mem_free() does when the kernel refuses to unmap a chunk of the memory.
+ * sva_mem_free() does when the kernel refuses to unmap a chunk of the memory,
+ * or refuses its munmap(2) while another thread denies part of it.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* RTLD_NEXT */
+#endif
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,6 +23,30 @@
 #include "../tap.h"
 
 #define PG 4096ull
+
+/*
+ * munmap(2) refused at one address, as the kernel refuses it at the map
+ * count limit (ENOMEM), with something run first: what another thread does
+ * while sva_mem_free() waits for the kernel.  Every other call passes
+ * through (libsva-test is linked into this program, so its calls come here).
+ */
+static void *refuse_munmap_at;
+static void (*while_munmap)(void);
+
+int munmap(void *addr, size_t len)
+{
+	static int (*real)(void *, size_t);
+
+	if (addr && addr == refuse_munmap_at) {
+		if (while_munmap)
+			while_munmap();
+		errno = ENOMEM;
+		return -1;
+	}
+	if (!real)
+		real = (int (*)(void *, size_t))dlsym(RTLD_NEXT, "munmap");
+	return real(addr, len);
+}
 
 void sva_test_fail_nth(int n); /* test_fail.c, libsva-test only */
 
@@ -311,6 +340,101 @@ static void mem_free_refused_unmap(void)
 }
 
 /*
+ * sva_mem_free(3), ERRORS: after a refused munmap(2) in a restricted mm "what
+ * of the memory was allowed there before the call is allowed again, and only
+ * that".  Another thread's sva_mm_deny() of a page of it, made and returned 0
+ * while the call waited for the kernel, is not undone: in whatever order the
+ * two calls are taken to have run, that page ends denied.
+ */
+static struct sva_mm *race_mm;
+static char *race_page;
+static int race_deny = 1;
+
+static bool race_oom; /* the deny's first allocation fails */
+
+static void deny_meanwhile(void)
+{
+	if (race_oom)
+		sva_test_fail_nth(1);
+	race_deny = sva_mm_deny(race_mm, race_page, PG);
+	sva_test_fail_nth(0);
+}
+
+static void mem_free_refused_keeps_concurrent_deny(void)
+{
+	struct sva_mm *mm = fake_mm(SVA_MM_RESTRICTED, false);
+	void *p = NULL;
+	uint64_t b;
+	int r;
+
+	if (sva_mem_alloc(4 * PG, NULL, &p) || sva_mm_allow(mm, p, 4 * PG)) {
+		skip(4, "sva_mem_alloc or sva_mm_allow failed");
+		return;
+	}
+	b = (uintptr_t)p;
+	race_mm = mm;
+	race_page = (char *)p + 2 * PG;
+	refuse_munmap_at = p;
+	while_munmap = deny_meanwhile;
+	errors = 0;
+	r = sva_mem_free(mm, p, 4 * PG);
+	refuse_munmap_at = NULL;
+	while_munmap = NULL;
+	is_int(r, -ENOMEM, "restricted mm, munmap refused while another call denies a page of it: -ENOMEM");
+	is_int(race_deny, 0, "  that sva_mm_deny returned 0");
+	is_int(sva_reach_check_locked(mm, b + 2 * PG), -ENXIO, "  the page it denied stays denied");
+	ok(!sva_reach_check_locked(mm, b) && !sva_reach_check_locked(mm, b + PG) &&
+		   !sva_reach_check_locked(mm, b + 3 * PG),
+	   "  the rest allowed again (%zu ranges)", mm->allowed.n);
+	if (sva_mem_free(mm, p, 4 * PG))
+		diag("could not free the memory");
+}
+
+/*
+ * The same, where taking that page out of what is to be put back needs
+ * memory (it splits one of 8 ranges, the first capacity) and there is none:
+ * the deny still holds, and nothing is put back rather than the page with
+ * it; the line says part stays denied.
+ */
+static void mem_free_refused_concurrent_deny_oom(void)
+{
+	struct sva_mm *mm = fake_mm(SVA_MM_RESTRICTED, false);
+	void *p = NULL;
+	uint64_t b;
+	bool any = false;
+	int r;
+
+	if (sva_mem_alloc(32 * PG, NULL, &p)) {
+		skip(4, "sva_mem_alloc failed");
+		return;
+	}
+	b = (uintptr_t)p;
+	for (int i = 0; i < 8; i++)
+		if (sva_mm_allow(mm, (char *)p + 4 * i * PG, 3 * PG))
+			tap_bail("sva_mm_allow failed");
+	race_mm = mm;
+	race_page = (char *)p + PG; /* the middle of the first range */
+	race_oom = true;
+	refuse_munmap_at = p;
+	while_munmap = deny_meanwhile;
+	errors = 0;
+	last_error[0] = '\0';
+	r = sva_mem_free(mm, p, 32 * PG);
+	refuse_munmap_at = NULL;
+	while_munmap = NULL;
+	race_oom = false;
+	is_int(r, -ENOMEM, "restricted mm, munmap refused, a deny meanwhile with no memory to note it: -ENOMEM");
+	is_int(race_deny, 0, "  that sva_mm_deny returned 0");
+	for (int pg = 0; pg < 32; pg++)
+		any |= !sva_reach_check_locked(mm, b + (uint64_t)pg * PG);
+	ok(!any, "  nothing of the memory is allowed again, so neither is the page denied (%zu ranges)", mm->allowed.n);
+	ok(errors == 1 && strstr(last_error, "part of it stays denied"), "  one line, saying part stays denied (%s)",
+	   last_error);
+	if (sva_mem_free(mm, p, 32 * PG))
+		diag("could not free the memory");
+}
+
+/*
  * sva_mm_prefault(3), sva_mm_invalidate(3): the range check comes before the
  * owner check, and its edge is exactly 2^64 - 4096: a range ending there is
  * not -EINVAL (here: -ECHILD, in a "forked child"), one byte more is.
@@ -403,6 +527,8 @@ int main(void)
 	api();
 	refused_unmap();
 	mem_free_refused_unmap();
+	mem_free_refused_keeps_concurrent_deny();
+	mem_free_refused_concurrent_deny_oom();
 	range_edge();
 	prefault_order();
 	out_of_memory();
