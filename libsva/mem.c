@@ -929,7 +929,7 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 	 * refuses to unmap stays visible: the invalidate below tries it again
 	 * and logs what still fails, one line for one failure. */
 	if (mm && (mm->flags & SVA_MM_RESTRICTED)) {
-		ret = sva_reach_deny(mm, addr, maplen, NULL, &undo); /* logs its own error */
+		ret = sva_reach_deny(mm, addr, maplen, NULL, &undo, "sva_mem_free"); /* logs its own error */
 		if (ret) {
 			ent_set_busy(a, false);
 			return ret;

@@ -223,7 +223,8 @@ static void undo_unlink_locked(struct sva_mm *mm, struct sva_reach_undo *undo)
 	}
 }
 
-int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed, struct sva_reach_undo *undo)
+int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed, struct sva_reach_undo *undo,
+		   const char *fn)
 {
 	uint64_t start, end;
 	unsigned refused = 0;
@@ -231,7 +232,7 @@ int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *fa
 
 	if (failed)
 		*failed = 0;
-	ret = check_args(mm, addr, len, "sva_mm_deny", &start, &end);
+	ret = check_args(mm, addr, len, fn, &start, &end);
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&mm->lock);
@@ -264,7 +265,7 @@ int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *fa
 	if (ret) {
 		if (undo)
 			sva_rset_fini(&undo->prior);
-		return sva_fail(&mm->ctx->log, ret, "sva_mm_deny: out of memory");
+		return sva_fail(&mm->ctx->log, ret, "%s: out of memory", fn);
 	}
 	if (failed)
 		*failed = refused;
@@ -308,7 +309,7 @@ SVA_EXPORT int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len)
 	unsigned failed;
 	int ret;
 
-	ret = sva_reach_deny(mm, addr, len, &failed, NULL);
+	ret = sva_reach_deny(mm, addr, len, &failed, NULL, "sva_mm_deny");
 	if (ret)
 		return ret;
 	if (failed)

@@ -64,8 +64,10 @@ struct sva_reach_undo {
  * not NULL (zeroed), what was allowed of the range goes into it first, under
  * the same lock, and it joins mm's list: the caller then must end it with
  * sva_reach_restore() or sva_reach_undo_drop().  Its other errors are
- * sva_mm_deny()'s, logged, nothing changed (undo not on the list). */
-int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed, struct sva_reach_undo *undo);
+ * sva_mm_deny()'s, logged naming fn (the call the application made),
+ * nothing changed (undo not on the list). */
+int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed, struct sva_reach_undo *undo,
+		   const char *fn);
 /* Allow again what sva_reach_deny() took (undo), less what denies made since
  * took, and end undo.  Needs no memory, so cannot fail, unless another thread
  * changed the allowances of mm since; then 0 or -ENOMEM (part of it stays

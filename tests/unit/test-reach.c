@@ -435,6 +435,32 @@ static void mem_free_refused_concurrent_deny_oom(void)
 }
 
 /*
+ * sva_mem_free(3), ERRORS, -ENOMEM: the deny out of memory.  Its one line
+ * names the call the application made, as the withdrawal's does.
+ */
+static void mem_free_deny_oom_line(void)
+{
+	struct sva_mm *mm = fake_mm(SVA_MM_RESTRICTED, false);
+	void *p = NULL;
+	int r;
+
+	if (sva_mem_alloc(4 * PG, NULL, &p) || sva_mm_allow(mm, p, 4 * PG)) {
+		skip(3, "sva_mem_alloc or sva_mm_allow failed");
+		return;
+	}
+	errors = 0;
+	last_error[0] = '\0';
+	sva_test_fail_nth(1); /* the note of what was allowed */
+	r = sva_mem_free(mm, p, 4 * PG);
+	sva_test_fail_nth(0);
+	is_int(r, -ENOMEM, "restricted mm, the deny out of memory: -ENOMEM");
+	is_int(errors, 1, "  one error line");
+	ok(!strncmp(last_error, "sva_mem_free: ", 14), "  naming sva_mem_free (%s)", last_error);
+	if (sva_mem_free(mm, p, 4 * PG))
+		diag("could not free the memory");
+}
+
+/*
  * sva_mm_prefault(3), sva_mm_invalidate(3): the range check comes before the
  * owner check, and its edge is exactly 2^64 - 4096: a range ending there is
  * not -EINVAL (here: -ECHILD, in a "forked child"), one byte more is.
@@ -529,6 +555,7 @@ int main(void)
 	mem_free_refused_unmap();
 	mem_free_refused_keeps_concurrent_deny();
 	mem_free_refused_concurrent_deny_oom();
+	mem_free_deny_oom_line();
 	range_edge();
 	prefault_order();
 	out_of_memory();
