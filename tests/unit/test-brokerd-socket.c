@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +48,21 @@ static int racing_mkdir(const char *path, mode_t mode)
 	return 0;
 }
 
+/* The socket at the path removed (by the broker that left it, say) between
+ * the check's lstat() and its connect(). */
+static bool unlink_before_connect;
+
+static int racing_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	if (unlink_before_connect && sa->sa_family == AF_UNIX)
+		unlink(((const struct sockaddr_un *)sa)->sun_path);
+	return connect(fd, sa, len);
+}
+
 #define mkdir(path, mode) racing_mkdir(path, mode)
+#define connect(fd, sa, len) racing_connect(fd, sa, len)
 #include "../../tools/broker/server.c"
+#undef connect
 #undef mkdir
 
 #include "../tap.h"
@@ -142,6 +156,17 @@ static void stale_and_live(void)
 	fd = listen_at(path);
 	ok(fd >= 0, "a stale socket at the path: removed, and the broker listens there (got %d)", fd);
 	is_int(connect_to(path, SOCK_SEQPACKET), 0, "  a client reaches it");
+	if (fd >= 0)
+		close(fd);
+
+	/* The stale socket gone before the check's connect(): the path is free. */
+	snprintf(path, sizeof(path), "%s/gone.sock", tmp);
+	close(socket_at(path, SOCK_SEQPACKET, false));
+	unlink_before_connect = true;
+	fd = listen_at(path);
+	unlink_before_connect = false;
+	ok(fd >= 0, "a socket removed between the check's lstat() and connect(): the broker listens there (got %d)",
+	   fd);
 	if (fd >= 0)
 		close(fd);
 

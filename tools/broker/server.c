@@ -142,6 +142,8 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa)
 		close(probe);
 	if (err == ECONNREFUSED)
 		return 1;
+	if (err == ENOENT) /* gone since the lstat(): the path is free */
+		return 0;
 	if (!err || err == EAGAIN)
 		why = "is where another broker listens";
 	else if (err == EPROTOTYPE)
