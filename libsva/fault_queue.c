@@ -21,8 +21,17 @@ void (*sva_test_fault_queue_created)(void);
 		if (sva_test_fault_queue_created)     \
 			sva_test_fault_queue_created(); \
 	} while (0)
+/* Likewise, called when a queue whose thread did not start is unpublished,
+ * before its descriptor is closed. */
+void (*sva_test_fault_queue_dropped)(void);
+#define QUEUE_DROPPED_HOOK()                          \
+	do {                                          \
+		if (sva_test_fault_queue_dropped)     \
+			sva_test_fault_queue_dropped(); \
+	} while (0)
 #else
 #define QUEUE_CREATED_HOOK() ((void)0)
+#define QUEUE_DROPPED_HOOK() ((void)0)
 #endif
 
 /* 0, or -EBADFD (logged): nothing would answer a new fault-capable bond's faults. */
@@ -89,10 +98,19 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 	if (!fe->poll_mode) {
 		ret = sva_fault_thread_start(ctx);
 		if (ret) {
+			/* Noted again, for a fork()'s child, while it is
+			 * unpublished and until it is closed (review Z144). */
+			sva_fork_guard_enter();
+			fe->fault_fd_new = fd;
+			sva_fork_guard_leave();
 			sva_fault_exclude(ctx);
 			fe->fault_fd = -1;
 			sva_fault_unexclude(ctx);
+			QUEUE_DROPPED_HOOK();
+			sva_fork_guard_enter();
 			close(fd);
+			fe->fault_fd_new = -1;
+			sva_fork_guard_leave();
 			sva_iommufd_destroy(ctx->fd, id);
 			fe->fault_id = 0;
 		}

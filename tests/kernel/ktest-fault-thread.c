@@ -28,6 +28,9 @@ extern void (*sva_test_fault_counted_hook)(struct sva_bond *bond); /* fault.c, l
 extern void (*sva_test_fault_queue_created)(void); /* fault_queue.c, likewise */
 extern void (*sva_test_fault_ring_made)(void); /* fault_thread.c, likewise */
 extern void (*sva_test_ctx_releasing)(void);   /* ctx.c, likewise */
+extern void (*sva_test_fault_queue_dropped)(void); /* fault_queue.c, likewise */
+void sva_test_fail_nth(int n);			  /* test_fail.c, likewise */
+int sva_test_fail_nth_left(void);		  /* likewise */
 
 static atomic_int hook_calls, hook_lagging;
 
@@ -684,6 +687,57 @@ static void fork_while_released(void)
 	if (ret == 0 || ret == -EBUSY)
 		ioctl(app, KABI_IOMMU_DESTROY, &d); /* the child is gone: the test cleans up */
 	close(app);
+}
+
+/*
+ * The fault thread does not start (an injected failure of its eventfd or
+ * pthread_create()): the bind fails and the new queue goes.  A fork() after
+ * the queue was unpublished and before its descriptor was closed left the
+ * child a copy (review Z144), which kept the queue from being destroyed.
+ */
+static int dropped_child_status = -1;
+
+static void fork_at_queue_dropped(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(child_queue_fds() ? 1 : 0);
+	if (pid > 0)
+		waitpid(pid, &dropped_child_status, 0);
+}
+
+static void fork_while_queue_dropped(void)
+{
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond = NULL;
+	int n, ret = 0;
+
+	dropped_child_status = -1;
+	sva_test_fault_queue_dropped = fork_at_queue_dropped;
+	/* The n-th failure point of a first fault-capable bind, n = 1, 2, ...
+	 * until one fails the thread's start (the hook forks there); a fresh
+	 * context each time, as a failure may stop a thread that did start. */
+	for (n = 1; n < 200 && dropped_child_status == -1; n++) {
+		if (sva_ctx_new(NULL, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm))
+			ktest_bail("context for the fork-at-drop test");
+		sva_test_fail_nth(n);
+		ret = sva_bind(dev, mm, NULL, &bond);
+		sva_test_fail_nth(0);
+		if (!ret)
+			sva_unbind(bond);
+		stop(ctx, dev, mm);
+		if (!ret)
+			break; /* past every failure point of the bind: the thread always started */
+	}
+	sva_test_fault_queue_dropped = NULL;
+	ok(dropped_child_status != -1, "a fork() while a queue whose thread did not start goes (failure point %d: %d)",
+	   n - 1, ret);
+	ok(WIFEXITED(dropped_child_status) && WEXITSTATUS(dropped_child_status) == 0,
+	   "  the child held no descriptor of the queue (status %#x; old code: it kept one)",
+	   (unsigned)dropped_child_status);
 }
 
 static void teardown_with_child(bool adopt, bool handlers)
@@ -1393,5 +1447,6 @@ int main(void)
 	}
 	fork_while_queue_made();
 	fork_while_released();
+	fork_while_queue_dropped();
 	return done_testing();
 }
