@@ -163,6 +163,16 @@ static void destroy_queue(struct sva_ctx *ctx, uint32_t id)
 			 id, strerror(-ret));
 }
 
+/* The published descriptor closed, unless it was found closed behind our
+ * back or now names another file (as far as fstat() tells): that is not
+ * ours to close. */
+static void queue_fd_close(struct sva_fault_engine *fe)
+{
+	if (fe->fault_fd >= 0 && !atomic_load(&fe->queue_lost) && sva_fault_queue_ours(fe))
+		close(fe->fault_fd);
+	fe->fault_fd = -1;
+}
+
 /*
  * In a forked child, from ctx.c's fork handler (the only thread there): the
  * child's copy of the queue's descriptor would hold the queue's file, so
@@ -180,13 +190,14 @@ void sva_fault_child_after_fork(struct sva_ctx *ctx)
 	struct sva_fault_engine *fe = &ctx->fe;
 	int ring_fd = atomic_exchange(&fe->ring_fd, -1);
 
-	if (fe->fault_fd >= 0 && !atomic_load(&fe->queue_lost) && sva_fault_queue_ours(fe))
-		close(fe->fault_fd);
-	/* Forked while another thread was creating the queue: its descriptor
-	 * was open and not yet published. */
-	if (fe->fault_fd_new >= 0 && fe->fault_fd_new != fe->fault_fd)
+	int published = fe->fault_fd;
+
+	queue_fd_close(fe);
+	/* Forked while another thread was creating the queue, or dropping one
+	 * whose thread did not start: its descriptor was open and not (or no
+	 * longer) published. */
+	if (fe->fault_fd_new >= 0 && fe->fault_fd_new != published)
 		close(fe->fault_fd_new);
-	fe->fault_fd = -1;
 	fe->fault_fd_new = -1;
 	/* The fault thread's ring, where it keeps a number (kernels before
 	 * 5.18): it holds a poll of the queue.  (A ring still being made was
@@ -204,14 +215,11 @@ void sva_fault_fini(struct sva_ctx *ctx)
 		sva_fault_thread_stop(ctx);
 	else if (fe->thread_started)
 		sva_fault_thread_forget(ctx);
-	/* A number found closed behind our back, or another file's now (as far
-	 * as fstat() tells), is not ours to close.  Inside the fork guard: the
-	 * context is still on the fork handler's list (ctx.c), and a child
-	 * must find the number either open and noted or gone. */
+	/* Inside the fork guard: the context is still on the fork handler's
+	 * list (ctx.c), and a child must find the number either open and
+	 * noted or gone. */
 	sva_fork_guard_enter();
-	if (fe->fault_fd >= 0 && !atomic_load(&fe->queue_lost) && sva_fault_queue_ours(fe))
-		close(fe->fault_fd);
-	fe->fault_fd = -1;
+	queue_fd_close(fe);
 	sva_fork_guard_leave();
 	/* The queue object dies with the iommufd; a child must not destroy the parent's. */
 	if (fe->fault_id && !sva_ctx_forked(ctx))
