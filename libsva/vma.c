@@ -356,9 +356,17 @@ static int gone_since(uint64_t out[][2])
 		out[n][0] = atomic_load_explicit(&gone[k % GONE_RING].start, memory_order_relaxed);
 		out[n][1] = atomic_load_explicit(&gone[k % GONE_RING].end, memory_order_relaxed);
 	}
-	/* Overtaken while copying: an entry read may be a newer one's half. */
+	/* Overtaken while copying: an entry read may be a newer one's half.
+	 * gcc's ThreadSanitizer refuses fences (-Wtsan, an error with
+	 * --enable-werror): there a release read-modify-write of the counter
+	 * keeps the loads above before it, as the fence does. */
+#ifdef __SANITIZE_THREAD__
+	unsigned long again = atomic_fetch_add_explicit(&gone_seq, 0, memory_order_acq_rel);
+#else
 	atomic_thread_fence(memory_order_acquire);
-	if (atomic_load_explicit(&gone_seq, memory_order_relaxed) - from > GONE_RING)
+	unsigned long again = atomic_load_explicit(&gone_seq, memory_order_relaxed);
+#endif
+	if (again - from > GONE_RING)
 		return -1;
 	return n;
 }
