@@ -18,7 +18,9 @@
 #            every one, make check TESTS=, some 10 minutes more) with
 #            distributions' flags (-flto=auto -ffat-lto-objects
 #            -D_FORTIFY_SOURCE=3, as Fedora and Ubuntu) and --enable-werror:
-#            gcc warns across units under LTO where the gcc tier's build does not
+#            gcc warns across units under LTO where the gcc tier's build does not;
+#            and the library built under gcc's ThreadSanitizer with --enable-werror
+#            (gcc's -Wtsan refuses what the clang tsan tier accepts)
 #   fuzz     libFuzzer on the PASID allocator for SVA_FUZZ_SECONDS (default 60)
 #            (the fault-record fuzzer needs a kernel: ktest-fault-fuzz, a bounded
 #            run from tests/fuzz/corpus/fault in every kernel tier above)
@@ -352,6 +354,24 @@ for tier in $tiers; do
 		else
 			grep -hE 'error|warning' "$dir"/configure.log "$dir"/make.log "$dir"/check-build.log 2>/dev/null | head -40
 			echo "not ok 1 - gcc LTO build with distribution flags and --enable-werror (see build/lto/*.log)" >"$results/lto.log"
+			fail lto
+		fi
+		# gcc's ThreadSanitizer refuses what clang's accepts (a fence:
+		# -Wtsan, an error with --enable-werror), and the tsan tier is
+		# clang's: the library is built under gcc's too, build only.
+		say "lto: gcc --enable-sanitizers=thread --enable-werror, the library, build only"
+		dir=$src/build/gcc-tsan
+		t=$(date +%s)
+		rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" &&
+			"$src/configure" -q CC=gcc --enable-werror --enable-sanitizers=thread >configure.log 2>&1 &&
+			make -j"$jobs" libsva/libsva.la >make.log 2>&1
+		rc=$?
+		t=$(($(date +%s) - t))
+		if [ $rc -eq 0 ]; then
+			echo "ok 2 - gcc ThreadSanitizer build with --enable-werror: the library (${t}s)" >>"$results/lto.log"
+		else
+			grep -hE 'error|warning' "$dir"/configure.log "$dir"/make.log 2>/dev/null | head -40
+			echo "not ok 2 - gcc ThreadSanitizer build with --enable-werror (see build/gcc-tsan/*.log)" >>"$results/lto.log"
 			fail lto
 		fi
 		;;
