@@ -713,16 +713,10 @@ static int place_locked(struct later *why, const struct sva_iova_range *kwin, si
 /* The parts of [start, end) allowed in mm now, into *out: 0 or -ENOMEM. */
 static int allowed_part(struct sva_mm *mm, uint64_t start, uint64_t end, struct sva_rset *out)
 {
-	int ret = 0;
+	int ret;
 
 	pthread_mutex_lock(&mm->lock);
-	for (size_t i = 0; i < mm->allowed.n && !ret; i++) {
-		uint64_t s = mm->allowed.v[i].start > start ? mm->allowed.v[i].start : start;
-		uint64_t e = mm->allowed.v[i].end < end ? mm->allowed.v[i].end : end;
-
-		if (s < e)
-			ret = sva_rset_add(out, s, e);
-	}
+	ret = sva_rset_add_part(out, &mm->allowed, start, end);
 	pthread_mutex_unlock(&mm->lock);
 	return ret;
 }

@@ -127,6 +127,16 @@ bool sva_rset_covers(const struct sva_rset *s, uint64_t start, uint64_t end)
 	return r && end <= r->end;
 }
 
+int sva_rset_add_part(struct sva_rset *out, const struct sva_rset *s, uint64_t start, uint64_t end)
+{
+	int ret = 0;
+
+	for (size_t i = first_after(s, start); !ret && i < s->n && s->v[i].start < end; i++)
+		ret = sva_rset_add(out, s->v[i].start > start ? s->v[i].start : start,
+				   s->v[i].end < end ? s->v[i].end : end);
+	return ret;
+}
+
 void sva_rset_fini(struct sva_rset *s)
 {
 	sva_free(s->v);
@@ -238,14 +248,8 @@ int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *fa
 	pthread_mutex_lock(&mm->lock);
 	/* The snapshot under the same hold as the deny: what a restore puts
 	 * back is exactly what this deny took away. */
-	for (size_t i = first_after(&mm->allowed, start); undo && !ret && i < mm->allowed.n; i++) {
-		uint64_t s = mm->allowed.v[i].start > start ? mm->allowed.v[i].start : start;
-		uint64_t e = mm->allowed.v[i].end < end ? mm->allowed.v[i].end : end;
-
-		if (s >= end)
-			break;
-		ret = sva_rset_add(&undo->prior, s, e);
-	}
+	if (undo)
+		ret = sva_rset_add_part(&undo->prior, &mm->allowed, start, end);
 	if (!ret)
 		ret = sva_rset_del(&mm->allowed, start, end);
 	if (!ret) {

@@ -31,6 +31,9 @@ int sva_rset_del(struct sva_rset *s, uint64_t start, uint64_t end);
 const struct sva_range2 *sva_rset_find(const struct sva_rset *s, uint64_t addr);
 /* Is all of [start, end) inside the set? */
 bool sva_rset_covers(const struct sva_rset *s, uint64_t start, uint64_t end);
+/* Add to out what of [start, end) s holds.  0 or -ENOMEM (out may have
+ * taken part of it). */
+int sva_rset_add_part(struct sva_rset *out, const struct sva_rset *s, uint64_t start, uint64_t end);
 void sva_rset_fini(struct sva_rset *s);
 
 struct sva_mm;
