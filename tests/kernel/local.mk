@@ -41,6 +41,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-share-contract \
 	tests/kernel/ktest-lib-contract \
 	tests/kernel/ktest-blackbox-ctx \
+	tests/kernel/ktest-blackbox-pasid \
 	tests/kernel/ktest-dlclose
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
@@ -84,6 +85,10 @@ tests_kernel_ktest_mm_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # Black-box: each promise of the mm, memory, bond and fault pages, through sva.h only.
 tests_kernel_ktest_blackbox_mm_SOURCES = tests/kernel/ktest-blackbox-mm.c tests/tap.h
 tests_kernel_ktest_blackbox_mm_LDADD = $(TEST_LIBS)
+# The PASID pages, black-box (sva.h only): where failures log, release's -ERANGE,
+# owned spaces, set_pasid_range's bounds, threads; the standalone part under make check.
+tests_kernel_ktest_blackbox_pasid_SOURCES = tests/kernel/ktest-blackbox-pasid.c tests/tap.h
+tests_kernel_ktest_blackbox_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The bond pages (bind, unbind, lookups, callbacks, injection), black-box (sva.h only), on mock and vtd39.
 tests_kernel_ktest_bind_contract_SOURCES = tests/kernel/ktest-bind-contract.c tests/kernel/ktest_proc.h tests/tap.h
 tests_kernel_ktest_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)

@@ -1,0 +1,598 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * An outside tester's pass over the PASID pages, written from the man pages
+ * and sva.h alone: sva_pasid_space_new(3), sva_pasid_alloc(3),
+ * sva_pasid_lookup(3), sva_pasid_stats(3), sva_dev_pasid_alloc(3),
+ * sva_dev_pasids(3), sva_dev_set_pasid_range(3) and libsva(7), "PASID
+ * spaces".  It holds the promises the other PASID tests (ktest-pasid-contract,
+ * the unit tests) left out: which failures log and where (the process-wide log
+ * for NULL objects, nothing for sva_pasid_stats' own refusals, the context's
+ * log for its spaces), the error order on a device without PASIDs, release's
+ * -ERANGE cases, a space the context owns left as it was by
+ * sva_pasid_space_free(), AUTO's fall-back from a global space held by
+ * quarantine, allocations straight on a device's own space, the bounds of
+ * sva_dev_set_pasid_range(), and allocation from several threads.
+ *
+ * The log checks run in a fresh process (this program exec'd again), since
+ * the default log takes $SVA_LOG when the process first uses it.  The
+ * standalone part needs no kernel; the device part runs on the mock.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sva/sva.h>
+
+#include "../tap.h"
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static struct sva_pasid_stats stats_of(const struct sva_pasid_space *s)
+{
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+
+	if (sva_pasid_stats(s, &st))
+		memset(&st, 0xff, sizeof(st));
+	return st;
+}
+
+static bool same_stats(struct sva_pasid_stats a, struct sva_pasid_stats b)
+{
+	return a.min == b.min && a.max == b.max && a.allocated == b.allocated && a.quarantined == b.quarantined &&
+	       a.free == b.free;
+}
+
+static struct sva_pasid_space *space(uint32_t min, uint32_t max, uint64_t grace)
+{
+	struct sva_pasid_space_opts o = { .size = sizeof(o), .min = min, .max = max, .grace_ns = grace };
+	struct sva_pasid_space *s = NULL;
+
+	if (sva_pasid_space_new(&o, &s))
+		tap_bail("sva_pasid_space_new [%u, %u]", min, max);
+	return s;
+}
+
+/* An allocation's value, or its negative errno: one expression for is_int(). */
+static long sal(struct sva_pasid_space *s, void *data)
+{
+	uint32_t p;
+	int ret = sva_pasid_alloc(s, data, &p);
+
+	return ret ? ret : (long)p;
+}
+
+static long dal(struct sva_dev *dev, enum sva_pasid_policy policy, void *data)
+{
+	uint32_t p;
+	int ret = sva_dev_pasid_alloc(dev, policy, data, &p);
+
+	return ret ? ret : (long)p;
+}
+
+/* ------------------------------------------------ the process-wide log */
+
+/*
+ * Each case runs in this program exec'd again with $SVA_LOG set, so that the
+ * default log reads it; it exits 0 when every call returned what the pages
+ * say, and the parent counts the lines it wrote to standard error.
+ */
+static int child_case(const char *mode)
+{
+	struct sva_pasid_space *s = NULL;
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+	uint32_t p = 7;
+	void *d = NULL;
+
+	if (strcmp(mode, "stats-refusals") == 0) {
+		/* sva_pasid_stats(3): "Only a NULL space is logged". */
+		if (sva_pasid_space_new(NULL, &s))
+			return 2;
+		st.size = sizeof(st) - 1;
+		if (sva_pasid_stats(s, NULL) != -EINVAL || sva_pasid_stats(s, &st) != -EINVAL)
+			return 3;
+		st.size = 0;
+		return sva_pasid_stats(s, &st) == -EINVAL ? 0 : 4;
+	}
+	if (strcmp(mode, "stats-null-space") == 0)
+		return sva_pasid_stats(NULL, &st) == -EINVAL ? 0 : 3;
+	if (strcmp(mode, "null-space") == 0) {
+		/* At error level whatever the call: a lookup's NULL space too. */
+		if (sva_pasid_alloc(NULL, NULL, &p) != -EINVAL || sva_pasid_free(NULL, 1) != -EINVAL ||
+		    sva_pasid_release(NULL, 1) != -EINVAL || sva_pasid_barrier(NULL) != -EINVAL ||
+		    sva_pasid_lookup(NULL, 1, &d) != -EINVAL)
+			return 3;
+		return p == 7 && d == NULL ? 0 : 4;
+	}
+	if (strcmp(mode, "lookup-misses") == 0) {
+		if (sva_pasid_space_new(NULL, &s))
+			return 2;
+		return sva_pasid_lookup(s, 5, &d) == -ENOENT && sva_pasid_lookup(s, 0, &d) == -ERANGE &&
+				       sva_pasid_lookup(s, SVA_PASID_MAX + 1, NULL) == -ERANGE
+			       ? 0
+			       : 3;
+	}
+	if (strcmp(mode, "null-dev") == 0) {
+		if (sva_dev_pasid_alloc(NULL, SVA_PASID_AUTO, NULL, &p) != -EINVAL ||
+		    sva_dev_pasid_free(NULL, 1) != -EINVAL || sva_dev_pasid_release(NULL, 1) != -EINVAL ||
+		    sva_dev_pasid_lookup(NULL, 1, &d) != -EINVAL || sva_dev_set_pasid_range(NULL, 1, 2) != -EINVAL)
+			return 3;
+		return p == 7 && d == NULL ? 0 : 4;
+	}
+	if (strcmp(mode, "null-getters") == 0)
+		return sva_dev_pasids(NULL) == NULL && sva_ctx_global_pasids(NULL) == NULL ? 0 : 3;
+	return 99;
+}
+
+static const char *self_path;
+
+/* Lines of the form "libsva LEVEL: ..." the child wrote, or -1 if it failed. */
+static int child_lines(const char *mode, const char *sva_log, const char *level, int *at_level)
+{
+	char path[] = "/tmp/ktest-blackbox-pasid-XXXXXX";
+	int fd = mkstemp(path), status = 0, n = 0;
+	char line[600], prefix[64];
+	pid_t pid;
+	FILE *f;
+
+	if (fd < 0)
+		return -1;
+	snprintf(prefix, sizeof(prefix), "libsva %s:", level ? level : "");
+	*at_level = 0;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		dup2(fd, 2);
+		setenv("SVA_LOG", sva_log, 1);
+		execl(self_path, "ktest-blackbox-pasid", mode, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "libsva ", 7) == 0)
+			n++;
+		if (level && strncmp(line, prefix, strlen(prefix)) == 0)
+			(*at_level)++;
+	}
+	if (f)
+		fclose(f);
+	close(fd);
+	unlink(path);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		diag("child %s: status %#x", mode, status);
+		return -1;
+	}
+	return n;
+}
+
+static void process_log(void)
+{
+	int n, e;
+
+	n = child_lines("stats-refusals", "debug", NULL, &e);
+	is_int(n, 0, "sva_pasid_stats: NULL stats, and sizes too small, are refused without a line (SVA_LOG=debug)");
+	n = child_lines("stats-null-space", "error", "error", &e);
+	ok(n == 1 && e == 1, "sva_pasid_stats: a NULL space is one error line on the process-wide log (%d, %d)", n, e);
+	n = child_lines("null-space", "error", "error", &e);
+	ok(n == 5 && e == 5,
+	   "a NULL space: alloc, free, release, barrier and lookup each one error line, the lookup's too (%d, %d)", n,
+	   e);
+	n = child_lines("lookup-misses", "info", NULL, &e);
+	is_int(n, 0, "lookup misses (-ENOENT, -ERANGE) log nothing above debug");
+	n = child_lines("lookup-misses", "debug", "debug", &e);
+	ok(n == 3 && e == 3, "  and one debug line each (%d, %d)", n, e);
+	n = child_lines("null-dev", "error", "error", &e);
+	ok(n == 5 && e == 5,
+	   "a NULL dev: alloc, free, release, lookup and set_pasid_range each one error line on the process-wide "
+	   "log (%d, %d)",
+	   n, e);
+	n = child_lines("null-getters", "debug", NULL, &e);
+	is_int(n, 0, "sva_dev_pasids(NULL) and sva_ctx_global_pasids(NULL) log nothing");
+}
+
+/* -------------------------------------------------- standalone spaces */
+
+static void standalone(void)
+{
+	struct sva_pasid_space *s;
+	struct sva_pasid_stats st;
+	uint32_t p, q;
+	void *d;
+	int x;
+
+	/* sva_pasid_stats(3): "grace periods that have ended are accounted
+	 * first, so free is exact": no other call in between. */
+	s = space(1, 4, 1);
+	sva_pasid_alloc(s, NULL, &p);
+	sva_pasid_alloc(s, NULL, &q);
+	sva_pasid_free(s, p);
+	sva_pasid_release(s, p);
+	sva_pasid_free(s, q); /* not released: stays quarantined */
+	sleep_ms(5);
+	st = stats_of(s);
+	ok(st.allocated == 0 && st.quarantined == 1 && st.free == 3,
+	   "grace 1 ns, 5 ms after the release: stats count it free, the unreleased one quarantined (%llu/%llu/%llu)",
+	   (unsigned long long)st.allocated, (unsigned long long)st.quarantined, (unsigned long long)st.free);
+	is_int(sva_pasid_barrier(s), 0, "a barrier then has nothing to count");
+	sva_pasid_space_free(s);
+
+	/* sva_pasid_lookup(3): "drvdata may be NULL" for a NULL drvdata
+	 * allocation the lookup stores NULL, not leaves the old value. */
+	s = space(1, 4, UINT64_MAX);
+	sva_pasid_alloc(s, NULL, &p);
+	d = &x;
+	ok(sva_pasid_lookup(s, p, &d) == 0 && d == NULL, "a PASID allocated with a NULL drvdata: lookup stores NULL");
+
+	/* sva_pasid_alloc(3): -ENOSPC counts quarantine, released or not, and
+	 * the barrier's count is what it made allocatable. */
+	sva_pasid_alloc(s, &x, &q);
+	sva_pasid_alloc(s, &x, &p);
+	sva_pasid_alloc(s, &x, &p);
+	for (uint32_t v = 1; v <= 4; v++)
+		sva_pasid_free(s, v);
+	sva_pasid_release(s, 4);
+	sva_pasid_release(s, 2);
+	sva_pasid_release(s, 3);
+	p = 4242;
+	is_int(sva_pasid_alloc(s, NULL, &p), -ENOSPC, "all freed, three released (grace UINT64_MAX): -ENOSPC");
+	is_int(sva_pasid_alloc(s, NULL, NULL), -EINVAL, "NULL pasid on the exhausted space: -EINVAL first");
+	is_int(p, 4242, "*pasid untouched");
+	is_int(sva_pasid_barrier(s), 3, "the barrier returns the 3 it made allocatable");
+	is_int(sal(s, NULL), 4, "released in the order 4, 2, 3: reused 4 first");
+	is_int(sal(s, NULL), 2, "then 2");
+	is_int(sal(s, NULL), 3, "then 3");
+	is_int(sva_pasid_alloc(s, NULL, &p), -ENOSPC, "1, freed and not released, never comes back");
+	sva_pasid_space_free(s);
+}
+
+/* ------------------------------------------------------- the device part */
+
+struct counts {
+	int n[6];
+};
+
+static void count_line(void *arg, enum sva_log_level level, const char *msg)
+{
+	struct counts *c = arg;
+
+	(void)msg;
+	if ((int)level >= 0 && (int)level < 6)
+		__atomic_fetch_add(&c->n[level], 1, __ATOMIC_RELAXED);
+}
+
+static struct counts lines;
+
+static int total(void)
+{
+	int t = 0;
+
+	for (int i = 0; i < 6; i++)
+		t += lines.n[i];
+	return t;
+}
+
+static struct sva_ctx *ctx_with(uint32_t gmin, uint32_t gmax)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .pasid_grace_ns = UINT64_MAX, .global_pasid_min = gmin,
+				  .global_pasid_max = gmax, .log_fn = count_line, .log_arg = &lines,
+				  .log_level = SVA_LOG_DEBUG };
+	struct sva_ctx *ctx = NULL;
+
+	if (sva_ctx_new(&o, &ctx))
+		tap_bail("sva_ctx_new [%u, %u]", gmin, gmax);
+	return ctx;
+}
+
+static struct sva_dev *mock(struct sva_ctx *ctx, uint32_t flags)
+{
+	struct sva_mock_opts mo = { .size = sizeof(mo), .flags = flags };
+	struct sva_dev *d = NULL;
+	int ret = sva_dev_open_mock(ctx, &mo, &d);
+
+	if (ret)
+		tap_bail("sva_dev_open_mock: %s", strerror(-ret));
+	return d;
+}
+
+/* sva_dev_pasid_alloc(3): "So a device without PASID support answers every
+ * value with -EOPNOTSUPP, also SVA_PASID_RID and values above SVA_PASID_MAX";
+ * the alloc's -EINVAL of a NULL pasid or unknown policy comes before it. */
+static void width_zero(void)
+{
+	struct sva_ctx *ctx = ctx_with(0, 0);
+	struct sva_dev *d0 = mock(ctx, SVA_MOCK_NO_PASID);
+	const uint32_t vals[] = { 0, 1, 255, 256, SVA_PASID_MAX, SVA_PASID_MAX + 1, SVA_PASID_RID };
+	int bad = 0;
+	uint32_t p = 4242;
+	void *d = &bad;
+
+	is_int(sva_dev_pasid_alloc(d0, SVA_PASID_AUTO, NULL, NULL), -EINVAL, "width 0, NULL pasid: -EINVAL first");
+	is_int(sva_dev_pasid_alloc(d0, (enum sva_pasid_policy)7, NULL, &p), -EINVAL,
+	       "width 0, unknown policy: -EINVAL first");
+	is_int(sva_dev_pasid_alloc(d0, SVA_PASID_DEVICE, NULL, &p), -EOPNOTSUPP, "width 0, DEVICE: -EOPNOTSUPP");
+	is_int(sva_dev_pasid_alloc(d0, SVA_PASID_GLOBAL, NULL, &p), -EOPNOTSUPP, "width 0, GLOBAL: -EOPNOTSUPP");
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		int f = sva_dev_pasid_free(d0, vals[i]), r = sva_dev_pasid_release(d0, vals[i]),
+		    l = sva_dev_pasid_lookup(d0, vals[i], &d);
+
+		if (f != -EOPNOTSUPP || r != -EOPNOTSUPP || l != -EOPNOTSUPP) {
+			diag("width 0, value %u: free %d, release %d, lookup %d", vals[i], f, r, l);
+			bad++;
+		}
+	}
+	is_int(bad, 0, "width 0: free, release and lookup of 0, 1, 255, 256, 2^20-1, 2^20 and SVA_PASID_RID: -EOPNOTSUPP");
+	ok(p == 4242 && d == &bad, "*pasid and *drvdata untouched");
+	ok(sva_dev_set_pasid_range(d0, 1, 1) == -EOPNOTSUPP && sva_dev_set_pasid_range(d0, 0, SVA_PASID_RID) ==
+								       -EOPNOTSUPP,
+	   "width 0: set_pasid_range -EOPNOTSUPP whatever the bounds");
+	sva_dev_close(d0);
+	sva_ctx_free(ctx);
+}
+
+/* The context's spaces log through the context's log (sva_dev_pasids(3):
+ * "Their errors are logged through the context's log"), at the levels of
+ * sva_pasid_alloc(3) and sva_pasid_lookup(3); sva_pasid_space_free(3) of one
+ * "returns with the space unchanged". */
+static void owned_spaces(void)
+{
+	struct sva_ctx *ctx = ctx_with(256, 257);
+	struct sva_dev *d1 = mock(ctx, 0), *d2 = mock(ctx, 0);
+	struct sva_pasid_space *g = sva_ctx_global_pasids(ctx), *own = sva_dev_pasids(d1);
+	struct sva_pasid_stats gs, os, st = { .size = 1 };
+	uint32_t p, q, r, t;
+	void *d;
+	int a, b, c;
+
+	/* Never-used values in increasing order, whichever device asks. */
+	p = (uint32_t)dal(d1, SVA_PASID_GLOBAL, &a);
+	q = (uint32_t)dal(d2, SVA_PASID_AUTO, &b);
+	ok(p == 256 && q == 257, "the global space's never-used values in order across devices: 256 (d1), 257 (d2) "
+	   "(%d, %d)", (int)p, (int)q);
+	r = (uint32_t)dal(d1, SVA_PASID_DEVICE, &a);
+	is_int(r, 1, "d1 DEVICE: 1");
+	d = &c;
+	ok(sva_dev_pasid_lookup(d1, p, NULL) == 0 && sva_dev_pasid_lookup(d1, r, NULL) == 0 && d == &c,
+	   "sva_dev_pasid_lookup with NULL drvdata: an existence test");
+	is_int(sva_dev_pasid_lookup(d1, q, NULL), -ENOENT, "  which answers for the device (d2's value: -ENOENT)");
+
+	gs = stats_of(g);
+	os = stats_of(own);
+	memset(&lines, 0, sizeof(lines));
+	sva_pasid_space_free(g);
+	sva_pasid_space_free(own);
+	ok(same_stats(gs, stats_of(g)) && same_stats(os, stats_of(own)),
+	   "sva_pasid_space_free of the context's and the device's space: their counts unchanged");
+	ok(sva_dev_pasid_lookup(d1, p, &d) == 0 && d == &a && sva_pasid_lookup(own, r, &d) == 0 && d == &a,
+	   "  and their allocations still found with their drvdata");
+	ok(lines.n[SVA_LOG_ERROR] == 2 && total() == 2, "  one error line each, on the context's log");
+
+	memset(&lines, 0, sizeof(lines));
+	is_int(sva_pasid_alloc(g, NULL, &t), -ENOSPC, "sva_pasid_alloc on the full global space: -ENOSPC");
+	is_int(sva_pasid_lookup(g, 300, &d), -ERANGE, "sva_pasid_lookup beyond it: -ERANGE");
+	is_int(sva_pasid_lookup(own, 200, &d), -ENOENT, "sva_pasid_lookup of a free own value: -ENOENT");
+	ok(lines.n[SVA_LOG_DEBUG] == 3 && total() == 3, "  three debug lines on the context's log (%d, %d)",
+	   lines.n[SVA_LOG_DEBUG], total());
+	memset(&lines, 0, sizeof(lines));
+	is_int(sva_pasid_free(g, 300), -ERANGE, "sva_pasid_free beyond the global space: -ERANGE");
+	is_int(sva_pasid_free(own, 200), -ENOENT, "sva_pasid_free of a free own value: -ENOENT");
+	is_int(sva_pasid_release(own, r), -EINVAL, "sva_pasid_release of an allocated own value: -EINVAL");
+	ok(lines.n[SVA_LOG_ERROR] == 3 && total() == 3, "  three error lines on the context's log (%d, %d)",
+	   lines.n[SVA_LOG_ERROR], total());
+	memset(&lines, 0, sizeof(lines));
+	ok(sva_pasid_stats(g, NULL) == -EINVAL && sva_pasid_stats(own, &st) == -EINVAL && total() == 0,
+	   "sva_pasid_stats' NULL stats and small size: -EINVAL, no line on the context's log either");
+
+	/* AUTO: "the global space if the device covers it and it has a free
+	 * PASID": a global space held by quarantine has none. */
+	sva_dev_pasid_free(d1, p);
+	sva_dev_pasid_free(d2, q);
+	sva_dev_pasid_release(d2, p); /* any covering device releases a global value */
+	t = 4242;
+	is_int(sva_dev_pasid_alloc(d2, SVA_PASID_GLOBAL, NULL, &t), -ENOSPC,
+	       "GLOBAL while the global values are in quarantine (one released, one not): -ENOSPC");
+	is_int(t, 4242, "*pasid untouched");
+	is_int(dal(d2, SVA_PASID_AUTO, &c), 1, "AUTO falls back to d2's own space, from its start");
+	is_int(sva_pasid_barrier(g), 1, "a barrier on the global space: the one d2 released (d1 freed it)");
+	is_int(dal(d2, SVA_PASID_AUTO, &c), 256, "AUTO: global again, 256");
+	is_int(sva_dev_pasid_release(d1, q), 0, "d1 releases the value d2 freed");
+	is_int(sva_dev_pasid_release(d1, q), -EINVAL, "  released twice: -EINVAL");
+
+	/* Release's -ERANGE: "the value is in none of the device's spaces, or
+	 * is outside the space it falls in"; -ERANGE before the value's state. */
+	memset(&lines, 0, sizeof(lines));
+	is_int(sva_dev_pasid_release(d1, 258), -ERANGE, "release beyond the global range's end: -ERANGE");
+	is_int(sva_dev_pasid_release(d1, SVA_PASID_RID), -ERANGE, "release of SVA_PASID_RID: -ERANGE");
+	is_int(sva_dev_pasid_free(d1, SVA_PASID_RID), -ERANGE, "free of SVA_PASID_RID: -ERANGE");
+	is_int(sva_dev_pasid_release(d1, SVA_PASID_MAX + 1), -ERANGE, "release of 2^20: -ERANGE");
+	is_int(lines.n[SVA_LOG_ERROR], 4, "  each one error line");
+
+	/* A value allocated straight on a device's own space "belongs to no
+	 * device": the device finds it, frees and releases it by value. */
+	t = (uint32_t)sal(own, &b);
+	is_int(t, 2, "sva_pasid_alloc on d1's own space: 2");
+	ok(sva_dev_pasid_lookup(d1, t, &d) == 0 && d == &b, "d1's lookup finds it, with its drvdata");
+	is_int(sva_dev_pasid_lookup(d2, t, &d), -ENOENT, "d2's (its own space has no 2 allocated): -ENOENT");
+	is_int(sva_dev_pasid_free(d1, t), 0, "d1 frees it");
+	is_int(sva_pasid_lookup(own, t, &d), -ENOENT, "the space no longer finds it");
+	is_int(sva_dev_pasid_release(d1, t), 0, "d1 releases it");
+
+	is_int(sva_dev_set_pasid_range(d2, 1, 1), -EBUSY, "set_pasid_range of d2, whose 1 is allocated: -EBUSY");
+	os = stats_of(sva_dev_pasids(d2));
+	ok(os.min == 1 && os.max == 255, "  its range left alone ([%u, %u])", os.min, os.max);
+	sva_dev_close(d2);
+	sva_dev_close(d1);
+	sva_ctx_free(ctx);
+}
+
+/* sva_dev_set_pasid_range(3): the bounds, [1, min(2^w-1, global_pasid_min-1)]
+ * ("A later call may set any other range within those bounds"), and "on
+ * failure the range is unchanged". */
+static void set_range(void)
+{
+	struct sva_ctx *ctx = ctx_with(1000, 0);
+	struct sva_dev *d1 = mock(ctx, 0);
+	struct sva_pasid_space *own = sva_dev_pasids(d1);
+	struct sva_pasid_stats st = stats_of(own);
+	const struct {
+		uint32_t min, max;
+		int ret;
+	} bad[] = { { 1, 1000, -ERANGE },	    { 999, 1000, -ERANGE },	   { 1000, 1000, -ERANGE },
+		    { 1, SVA_PASID_MAX, -ERANGE }, { 1, SVA_PASID_MAX + 1, -ERANGE }, { 1, UINT32_MAX, -ERANGE },
+		    { 0, 0, -ERANGE },		    { 0, 999, -ERANGE },		   { 999, 998, -EINVAL } };
+	int wrong = 0;
+	uint32_t p;
+
+	ok(st.min == 1 && st.max == 999, "global_pasid_min 1000: a 20-bit device's own space is [1, 999] ([%u, %u])",
+	   st.min, st.max);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int ret = sva_dev_set_pasid_range(d1, bad[i].min, bad[i].max);
+
+		st = stats_of(own);
+		if (ret != bad[i].ret || st.min != 1 || st.max != 999) {
+			diag("[%u, %u]: %d, range [%u, %u]", bad[i].min, bad[i].max, ret, st.min, st.max);
+			wrong++;
+		}
+	}
+	is_int(wrong, 0, "ranges reaching the global range or 2^20, from 0, or inverted: refused, range unchanged");
+	is_int(sva_dev_set_pasid_range(d1, 999, 999), 0, "[999, 999], the last own value");
+	p = (uint32_t)dal(d1, SVA_PASID_DEVICE, NULL);
+	is_int(p, 999, "DEVICE: 999");
+	is_int(sva_dev_pasid_lookup(d1, 998, NULL), -ERANGE, "998 is outside the space now: lookup -ERANGE");
+	is_int(sva_dev_pasid_free(d1, 998), -ERANGE, "  free -ERANGE");
+	is_int(sva_dev_pasid_release(d1, 998), -ERANGE, "  release -ERANGE");
+	sva_dev_pasid_free(d1, p);
+	is_int(sva_dev_set_pasid_range(d1, 1, 999), -EBUSY, "freed, not released: -EBUSY");
+	sva_dev_pasid_release(d1, p);
+	is_int(sva_dev_set_pasid_range(d1, 1, 999), -EBUSY, "released, grace running: -EBUSY");
+	st = stats_of(own);
+	ok(st.min == 999 && st.max == 999, "  range unchanged ([%u, %u])", st.min, st.max);
+	is_int(sva_pasid_barrier(own), 1, "barrier");
+	is_int(sva_dev_set_pasid_range(d1, 100, 200), 0, "then any other range within the bounds: [100, 200]");
+	is_int(dal(d1, SVA_PASID_DEVICE, NULL), 100, "allocation restarts from min");
+	is_int(dal(d1, SVA_PASID_AUTO, NULL), 1000, "AUTO still takes the global 1000");
+	sva_dev_close(d1);
+	sva_ctx_free(ctx);
+}
+
+/* Thread-safe: devices allocating concurrently get distinct values, and
+ * AUTO fills the global space before the devices' own. */
+#define NT 4
+#define GLOBAL_N 100
+struct worker {
+	struct sva_dev *dev;
+	uint32_t got[GLOBAL_N + 256];
+	int n, err;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	uint32_t p;
+	int ret;
+
+	while ((ret = sva_dev_pasid_alloc(w->dev, SVA_PASID_AUTO, w, &p)) == 0)
+		w->got[w->n++] = p;
+	w->err = ret;
+	return NULL;
+}
+
+static void threads(void)
+{
+	struct sva_ctx *ctx = ctx_with(256, 256 + GLOBAL_N - 1);
+	static struct worker w[NT];
+	static unsigned char seen_global[GLOBAL_N], seen_own[2][256];
+	struct sva_dev *dev[2] = { mock(ctx, 0), mock(ctx, 0) };
+	pthread_t t[NT];
+	int dup = 0, wrongdata = 0, ends = 0;
+	long sum = 0;
+
+	for (int i = 0; i < NT; i++) {
+		w[i].dev = dev[i % 2];
+		pthread_create(&t[i], NULL, work, &w[i]);
+	}
+	for (int i = 0; i < NT; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < NT; i++) {
+		ends += w[i].err == -ENOSPC;
+		sum += w[i].n;
+		for (int k = 0; k < w[i].n; k++) {
+			uint32_t v = w[i].got[k];
+			unsigned char *seen = v >= 256 ? &seen_global[v - 256] : &seen_own[i % 2][v];
+			void *d = NULL;
+
+			if (v > 256 + GLOBAL_N - 1 || v == 0 || (*seen)++)
+				dup++;
+			if (sva_dev_pasid_lookup(w[i].dev, v, &d) || d != &w[i])
+				wrongdata++;
+		}
+	}
+	is_int(ends, NT, "every thread stopped at -ENOSPC");
+	is_int(sum, GLOBAL_N + 2 * 255, "%d global and 2 x 255 own values handed out in all", GLOBAL_N);
+	is_int(dup, 0, "each value once, within its space");
+	is_int(wrongdata, 0, "each found on its device with the allocating thread's drvdata");
+	sva_dev_close(dev[0]);
+	sva_dev_close(dev[1]);
+	sva_ctx_free(ctx);
+}
+
+int main(int argc, char **argv)
+{
+	struct sva_ctx *c = NULL;
+	struct sva_dev *d = NULL;
+	int ret;
+
+	if (argc == 2)
+		return child_case(argv[1]);
+	self_path = "/proc/self/exe";
+	{
+		/* The path of this binary, not of whoever runs it later. */
+		static char buf[4096];
+		ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+
+		if (n > 0) {
+			buf[n] = 0;
+			self_path = buf;
+		}
+	}
+	process_log();
+	standalone();
+	if (access("/dev/iommu", R_OK | W_OK)) {
+		if (getenv("SVA_VM"))
+			tap_bail("no usable /dev/iommu in the test VM");
+		skip(1, "no usable /dev/iommu: the device part runs in the VM");
+		return done_testing();
+	}
+	if (sva_ctx_new(NULL, &c))
+		tap_bail("sva_ctx_new");
+	sva_ctx_set_log(c, NULL, NULL, SVA_LOG_OFF);
+	ret = sva_dev_open_mock(c, NULL, &d);
+	sva_dev_close(d);
+	sva_ctx_free(c);
+	if (ret) {
+		if (getenv("SVA_VM"))
+			tap_bail("no mock device in the test VM (%s)", strerror(-ret));
+		skip(1, "no mock device");
+		return done_testing();
+	}
+	width_zero();
+	owned_spaces();
+	set_range();
+	threads();
+	return done_testing();
+}
