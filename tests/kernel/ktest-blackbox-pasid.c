@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -232,6 +234,32 @@ static void standalone(void)
 	is_int(sva_pasid_barrier(s), 0, "a barrier then has nothing to count");
 	sva_pasid_space_free(s);
 
+	/* sva_pasid_release(3): allocatable "once the space's grace time has
+	 * passed since this call" -- the release, not the free.  The "not
+	 * yet" holds only if the clock says the grace cannot have ended. */
+	{
+		struct timespec t0, t1;
+		long ns;
+
+		s = space(1, 1, 50000000); /* 50 ms */
+		sva_pasid_alloc(s, NULL, &p);
+		sva_pasid_free(s, p);
+		sleep_ms(70);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		sva_pasid_release(s, p);
+		st = stats_of(s);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ns = (t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec);
+		if (ns >= 50000000L)
+			skip(1, "the machine took the whole grace time between release and stats");
+		else
+			ok(st.quarantined == 1 && st.free == 0,
+			   "freed 70 ms before a release with grace 50 ms: still quarantined right after the release");
+		sleep_ms(60);
+		is_int(sal(s, NULL), 1, "  allocatable once 50 ms have passed since the release");
+		sva_pasid_space_free(s);
+	}
+
 	/* sva_pasid_lookup(3): "drvdata may be NULL" for a NULL drvdata
 	 * allocation the lookup stores NULL, not leaves the old value. */
 	s = space(1, 4, UINT64_MAX);
@@ -287,9 +315,9 @@ static int total(void)
 	return t;
 }
 
-static struct sva_ctx *ctx_with(uint32_t gmin, uint32_t gmax)
+static struct sva_ctx *ctx_grace(uint32_t gmin, uint32_t gmax, uint64_t grace)
 {
-	struct sva_ctx_opts o = { .size = sizeof(o), .pasid_grace_ns = UINT64_MAX, .global_pasid_min = gmin,
+	struct sva_ctx_opts o = { .size = sizeof(o), .pasid_grace_ns = grace, .global_pasid_min = gmin,
 				  .global_pasid_max = gmax, .log_fn = count_line, .log_arg = &lines,
 				  .log_level = SVA_LOG_DEBUG };
 	struct sva_ctx *ctx = NULL;
@@ -297,6 +325,11 @@ static struct sva_ctx *ctx_with(uint32_t gmin, uint32_t gmax)
 	if (sva_ctx_new(&o, &ctx))
 		tap_bail("sva_ctx_new [%u, %u]", gmin, gmax);
 	return ctx;
+}
+
+static struct sva_ctx *ctx_with(uint32_t gmin, uint32_t gmax)
+{
+	return ctx_grace(gmin, gmax, UINT64_MAX);
 }
 
 static struct sva_dev *mock(struct sva_ctx *ctx, uint32_t flags)
@@ -461,15 +494,20 @@ static void set_range(void)
 	ok(st.min == 1 && st.max == 999, "global_pasid_min 1000: a 20-bit device's own space is [1, 999] ([%u, %u])",
 	   st.min, st.max);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int ret = sva_dev_set_pasid_range(d1, bad[i].min, bad[i].max);
+		int ret;
 
+		memset(&lines, 0, sizeof(lines));
+		ret = sva_dev_set_pasid_range(d1, bad[i].min, bad[i].max);
 		st = stats_of(own);
-		if (ret != bad[i].ret || st.min != 1 || st.max != 999) {
-			diag("[%u, %u]: %d, range [%u, %u]", bad[i].min, bad[i].max, ret, st.min, st.max);
+		if (ret != bad[i].ret || st.min != 1 || st.max != 999 || lines.n[SVA_LOG_ERROR] != 1 || total() != 1) {
+			diag("[%u, %u]: %d, range [%u, %u], %d lines", bad[i].min, bad[i].max, ret, st.min, st.max,
+			     total());
 			wrong++;
 		}
 	}
-	is_int(wrong, 0, "ranges reaching the global range or 2^20, from 0, or inverted: refused, range unchanged");
+	is_int(wrong, 0,
+	       "ranges reaching the global range or 2^20, from 0, or inverted: refused, range unchanged, one error line "
+	       "on the context's log each");
 	is_int(sva_dev_set_pasid_range(d1, 999, 999), 0, "[999, 999], the last own value");
 	p = (uint32_t)dal(d1, SVA_PASID_DEVICE, NULL);
 	is_int(p, 999, "DEVICE: 999");
@@ -486,6 +524,107 @@ static void set_range(void)
 	is_int(sva_dev_set_pasid_range(d1, 100, 200), 0, "then any other range within the bounds: [100, 200]");
 	is_int(dal(d1, SVA_PASID_DEVICE, NULL), 100, "allocation restarts from min");
 	is_int(dal(d1, SVA_PASID_AUTO, NULL), 1000, "AUTO still takes the global 1000");
+	sva_dev_close(d1);
+	sva_ctx_free(ctx);
+
+	/* "Allocation restarts from min", also for the range the space had:
+	 * without the call the never-used 4 would come next. */
+	ctx = ctx_grace(0, 0, 1);
+	d1 = mock(ctx, 0);
+	for (uint32_t v = 1; v <= 3; v++)
+		if (dal(d1, SVA_PASID_DEVICE, NULL) != (long)v)
+			tap_bail("DEVICE %u", v);
+	for (uint32_t v = 1; v <= 3; v++)
+		if (sva_dev_pasid_free(d1, v) || sva_dev_pasid_release(d1, v))
+			tap_bail("free/release %u", v);
+	/* "once every PASID of it has been freed, released and has passed its
+	 * grace time": 1 ns here, and no barrier. */
+	sleep_ms(5);
+	is_int(sva_dev_set_pasid_range(d1, 1, 255), 0, "grace time over, no barrier: set_pasid_range [1, 255] again");
+	is_int(dal(d1, SVA_PASID_DEVICE, NULL), 1, "  the next allocation is min, 1 (not the never-used 4)");
+	sva_dev_close(d1);
+	sva_ctx_free(ctx);
+
+	/* global_pasid_min 1: the device "has none" (no own space).  Its
+	 * refusals are errors, logged at error level (only a lookup's are
+	 * the caller's business). */
+	ctx = ctx_with(1, 0);
+	d1 = mock(ctx, 0);
+	ok(sva_dev_pasids(d1) == NULL, "global range from 1: no own space");
+	memset(&lines, 0, sizeof(lines));
+	is_int(sva_dev_pasid_alloc(d1, SVA_PASID_DEVICE, NULL, &p), -ERANGE, "DEVICE: -ERANGE");
+	is_int(sva_dev_set_pasid_range(d1, 1, 1), -ERANGE, "set_pasid_range: -ERANGE");
+	is_int(sva_dev_pasid_free(d1, 0), -ERANGE, "free 0: -ERANGE");
+	ok(lines.n[SVA_LOG_ERROR] == 3 && total() == 3, "  one error line each (%d, %d)", lines.n[SVA_LOG_ERROR],
+	   total());
+	memset(&lines, 0, sizeof(lines));
+	is_int(sva_dev_pasid_lookup(d1, 0, NULL), -ERANGE, "lookup 0: -ERANGE");
+	ok(lines.n[SVA_LOG_DEBUG] == 1 && total() == 1, "  at debug level");
+	is_int(dal(d1, SVA_PASID_AUTO, NULL), 1, "AUTO: the global space, from 1");
+	sva_dev_close(d1);
+	sva_ctx_free(ctx);
+}
+
+/* sva_pasid_lookup(3), sva_dev_pasid_lookup(3) THREAD SAFETY: "may run in a
+ * signal handler, whatever call the handler interrupted" (but
+ * sva_dev_set_pasid_range).  A timer interrupts a loop of allocations, frees,
+ * releases and barriers on the same spaces; the handler looks up values that
+ * stay allocated.  A lookup waiting for the interrupted call would hang here. */
+static struct sva_pasid_space *sig_space;
+static struct sva_dev *sig_dev;
+static uint32_t sig_dev_value;
+static int sig_tag1, sig_tag2;
+static volatile sig_atomic_t sig_runs, sig_bad;
+
+static void on_alarm(int sig)
+{
+	void *d = NULL;
+
+	(void)sig;
+	if (sva_pasid_lookup(sig_space, 1, &d) || d != &sig_tag1)
+		sig_bad = sig_bad + 1;
+	d = NULL;
+	if (sva_dev_pasid_lookup(sig_dev, sig_dev_value, &d) || d != &sig_tag2)
+		sig_bad = sig_bad + 1;
+	sig_runs = sig_runs + 1;
+}
+
+static void signal_lookups(void)
+{
+	struct sva_ctx *ctx = ctx_with(256, 0);
+	struct sva_dev *d1 = mock(ctx, 0);
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+	struct itimerval it = { { 0, 50 }, { 0, 50 } }, off = { { 0, 0 }, { 0, 0 } };
+	uint32_t p;
+	long i;
+
+	sig_space = space(1, 64, UINT64_MAX);
+	sig_dev = d1;
+	if (sal(sig_space, &sig_tag1) != 1 || (long)(sig_dev_value = (uint32_t)dal(d1, SVA_PASID_DEVICE, &sig_tag2)) != 1)
+		tap_bail("signal_lookups: first allocations");
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	for (i = 0; i < 200000 && sig_runs < 500; i++) {
+		if (sva_pasid_alloc(sig_space, &i, &p) == 0) {
+			sva_pasid_free(sig_space, p);
+			sva_pasid_release(sig_space, p);
+		}
+		sva_pasid_barrier(sig_space);
+		if (sva_dev_pasid_alloc(d1, SVA_PASID_DEVICE, &i, &p) == 0) {
+			sva_dev_pasid_free(d1, p);
+			sva_dev_pasid_release(d1, p);
+		}
+		sva_pasid_barrier(sva_dev_pasids(d1));
+	}
+	setitimer(ITIMER_REAL, &off, NULL);
+	signal(SIGALRM, SIG_DFL);
+	if (sig_runs == 0)
+		skip(1, "the timer never fired during the loop");
+	else
+		ok(sig_bad == 0, "%d lookups from a signal handler amid alloc/free/release/barrier: each found its value "
+		   "(%d wrong)", (int)sig_runs, (int)sig_bad);
+	sva_pasid_space_free(sig_space);
 	sva_dev_close(d1);
 	sva_ctx_free(ctx);
 }
@@ -546,6 +685,17 @@ static void threads(void)
 	is_int(sum, GLOBAL_N + 2 * 255, "%d global and 2 x 255 own values handed out in all", GLOBAL_N);
 	is_int(dup, 0, "each value once, within its space");
 	is_int(wrongdata, 0, "each found on its device with the allocating thread's drvdata");
+	{
+		struct sva_pasid_stats g0 = stats_of(sva_ctx_global_pasids(ctx)), o0 = stats_of(sva_dev_pasids(dev[0]));
+		uint32_t p = 4242;
+
+		ok(g0.allocated == GLOBAL_N && o0.allocated == 255, "stats agree: %llu global, %llu own allocated",
+		   (unsigned long long)g0.allocated, (unsigned long long)o0.allocated);
+		is_int(sva_dev_pasid_alloc(dev[0], SVA_PASID_AUTO, NULL, &p), -ENOSPC, "AUTO with both spaces full: -ENOSPC");
+		ok(p == 4242 && same_stats(g0, stats_of(sva_ctx_global_pasids(ctx))) &&
+			   same_stats(o0, stats_of(sva_dev_pasids(dev[0]))),
+		   "  nothing changed: *pasid and both spaces' counts");
+	}
 	sva_dev_close(dev[0]);
 	sva_dev_close(dev[1]);
 	sva_ctx_free(ctx);
@@ -593,6 +743,7 @@ int main(int argc, char **argv)
 	width_zero();
 	owned_spaces();
 	set_range();
+	signal_lookups();
 	threads();
 	return done_testing();
 }
