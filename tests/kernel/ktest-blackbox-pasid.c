@@ -89,6 +89,50 @@ static long dal(struct sva_dev *dev, enum sva_pasid_policy policy, void *data)
 
 /* ------------------------------------------------ the process-wide log */
 
+/* sva_pasid_space_new(3): "thread-safe", also as the process's first libsva
+ * call, when the arena is reserved "the first time it is needed". */
+#define NEW_THREADS 8
+static pthread_barrier_t new_barrier;
+static struct sva_pasid_space *new_spaces[NEW_THREADS];
+static int new_ret[NEW_THREADS];
+
+static void *new_one(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	uint32_t p = 0;
+
+	pthread_barrier_wait(&new_barrier);
+	new_ret[i] = sva_pasid_space_new(NULL, &new_spaces[i]);
+	if (new_ret[i] == 0 && (sva_pasid_alloc(new_spaces[i], arg, &p) || p != 1))
+		new_ret[i] = -1000;
+	return NULL;
+}
+
+static int new_from_threads(void)
+{
+	pthread_t t[NEW_THREADS];
+	void *d;
+
+	pthread_barrier_init(&new_barrier, NULL, NEW_THREADS);
+	for (int i = 0; i < NEW_THREADS; i++)
+		if (pthread_create(&t[i], NULL, new_one, (void *)(intptr_t)i))
+			return 2;
+	for (int i = 0; i < NEW_THREADS; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < NEW_THREADS; i++) {
+		if (new_ret[i])
+			return 10 + i;
+		for (int k = 0; k < i; k++)
+			if (new_spaces[k] == new_spaces[i])
+				return 30;
+		if (sva_pasid_lookup(new_spaces[i], 1, &d) || d != (void *)(intptr_t)i)
+			return 40 + i;
+	}
+	for (int i = 0; i < NEW_THREADS; i++)
+		sva_pasid_space_free(new_spaces[i]);
+	return 0;
+}
+
 /*
  * Each case runs in this program exec'd again with $SVA_LOG set, so that the
  * default log reads it; it exits 0 when every call returned what the pages
@@ -136,6 +180,8 @@ static int child_case(const char *mode)
 			return 3;
 		return p == 7 && d == NULL ? 0 : 4;
 	}
+	if (strcmp(mode, "new-threads") == 0)
+		return new_from_threads();
 	if (strcmp(mode, "null-getters") == 0)
 		return sva_dev_pasids(NULL) == NULL && sva_ctx_global_pasids(NULL) == NULL ? 0 : 3;
 	return 99;
@@ -206,6 +252,10 @@ static void process_log(void)
 	   n, e);
 	n = child_lines("null-getters", "debug", NULL, &e);
 	is_int(n, 0, "sva_dev_pasids(NULL) and sva_ctx_global_pasids(NULL) log nothing");
+	n = child_lines("new-threads", "debug", NULL, &e);
+	is_int(n, 0, "%d threads' sva_pasid_space_new as a process's first libsva calls: distinct spaces, each "
+		     "hands out 1 with its drvdata, no line",
+	       NEW_THREADS);
 }
 
 /* -------------------------------------------------- standalone spaces */
