@@ -428,9 +428,17 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	struct sva_bond *bond;
 	int ret;
 
-	if (!dev || !mm || !out)
+	if (!dev || !mm)
 		return sva_fail(dev ? &dev->ctx->log : mm ? &mm->ctx->log : sva_log_default(), -EINVAL,
-				"sva_bind: %s is NULL", !dev ? "dev" : !mm ? "mm" : "out");
+				"sva_bind: %s is NULL", !dev ? "dev" : "mm");
+	/* Before every other check (libsva(7), Calls inside callbacks): no
+	 * other argument mends a bind that could wait for the callback's own
+	 * bond, and a caller fixing the first error it sees should see this. */
+	if (sva_callback_refusing())
+		return sva_fail(&dev->ctx->log, -EDEADLK, "sva_bind: called from %s; bind after it returns",
+				sva_callback_refusing());
+	if (!out)
+		return sva_fail(&dev->ctx->log, -EINVAL, "sva_bind: out is NULL");
 	/* The first layout ended before pasid (SVA_BIND_PASID came later). */
 	if (sva_opts_copy_min(&opts, sizeof(opts), offsetof(struct sva_bind_opts, pasid), uopts))
 		return sva_opts_fail(&dev->ctx->log, "sva_bind", "sva_bind_opts", sizeof(opts), uopts);
@@ -459,9 +467,6 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	ret = sva_ctx_check_owner(dev->ctx);
 	if (ret)
 		return ret;
-	if (sva_callback_refusing())
-		return sva_fail(&dev->ctx->log, -EDEADLK, "sva_bind: called from %s; bind after it returns",
-				sva_callback_refusing());
 	/* Also where the HWPT exists already, which would skip the queue's check. */
 	if (!(opts.flags & SVA_BIND_PINNED)) {
 		ret = sva_fault_in_service(dev->ctx);
@@ -651,13 +656,14 @@ SVA_EXPORT int sva_unbind(struct sva_bond *bond)
 	if (!bond)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_unbind: bond is NULL");
 	ctx = bond->dev->ctx;
-	ret = sva_ctx_check_owner(ctx);
-	if (ret)
-		return ret;
+	/* Before -ECHILD too (libsva(7), Calls inside callbacks). */
 	if (sva_callback_refusing())
 		return sva_fail(&ctx->log, -EDEADLK,
 				"sva_unbind: called from %s, where unbinding could wait for itself; unbind after "
 				"the callback returns", sva_callback_refusing());
+	ret = sva_ctx_check_owner(ctx);
+	if (ret)
+		return ret;
 	if (!atomic_compare_exchange_strong(&bond->state, &expected, SVA_BOND_EXITING))
 		return sva_fail(&ctx->log, -EINVAL, "sva_unbind: bond is already being torn down");
 	return sva_bond_teardown(bond);

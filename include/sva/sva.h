@@ -990,7 +990,8 @@ struct sva_bond_ops {
 	 * sva_ctx_process_faults() inside fault_error only: in poll mode an
 	 * mm_exit may have to answer its device's faults); sva_mm_free(), sva_dev_close() and sva_ctx_free() log an
 	 * error and do nothing (the object stays valid: release it after the
-	 * callback returns).  exit() from inside one skips the teardown of every
+	 * callback returns).  The refusal comes before every other check but
+	 * that of a NULL object (libsva(7), Thread safety).  exit() from inside one skips the teardown of every
 	 * bond (the kernel detaches them as the descriptors close).  Every other
 	 * call is allowed (lookups, stats, PASID allocation, prefault,
 	 * invalidate, fence), with the locks the callback's own code holds as
@@ -1089,7 +1090,8 @@ struct sva_bind_opts {
  * SVA_BIND_PASID.  SVA_BIND_EXTRA_PASID with SVA_BIND_RID is -EINVAL; with
  * SVA_BIND_PASID it only allows the further bond: the PASID is opts->pasid,
  * even the address space's global one.  -EDEADLK called from an mm_exit, fault_error or log
- * callback (sva_ctx_set_log(3)).
+ * callback (sva_ctx_set_log(3)): only a NULL dev or mm comes before it, every
+ * other -EINVAL (NULL out included) and -ECHILD after (libsva(7), Thread safety).
  * A failed bind leaves the device, the address space and
  * every PASID as they were.
  */
@@ -1103,7 +1105,8 @@ int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts 
  * it returns.  Not thread-safe against other calls on the bond; an
  * sva_mm_free(), sva_dev_close() or sva_ctx_free() meanwhile waits for it.
  * Errors: -EINVAL NULL bond, or it is already being torn down; -EDEADLK
- * called from an mm_exit, fault_error or log callback (nothing done); -EIO the
+ * called from an mm_exit, fault_error or log callback (nothing done; only a
+ * NULL bond comes before it, -ECHILD and the teardown's -EINVAL after); -EIO the
  * device refused to detach: the bond is gone all the same, but the device may
  * still reach the address space, so its PASID is never handed out again
  * (quarantined for good, or, for SVA_BIND_PASID, kept away from the driver)
@@ -1178,7 +1181,8 @@ int sva_ctx_fault_health(const struct sva_ctx *ctx);
  * fault_error or bond counters, and counts in the return value);
  * -EDEADLK called from a fault_error or log callback, in either mode and
  * whatever max is (it runs inside a batch; only a NULL ctx comes before it,
- * then max 0, the mode, -ECHILD); -EBADF the queue's descriptor was closed behind libsva's back, or
+ * then max 0, the mode, -ECHILD: the rule of every call refused inside a
+ * callback, libsva(7) Thread safety); -EBADF the queue's descriptor was closed behind libsva's back, or
  * its number is another file's as far as fstat() and /proc/self/fd tell,
  * checked where a drain ends and on rare paths, not per batch (a read of 0
  * bytes, a read error, a record that names no device: not another context's

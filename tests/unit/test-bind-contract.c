@@ -19,8 +19,9 @@
  *    still found; the detach with the device's lock held and the bond still
  *    found; the bond unpublished before its PASID goes back; the PASID in
  *    quarantine once the call returns.
- *  - Inside mm_exit the argument checks still come first (-EINVAL, then
- *    -EDEADLK).
+ *  - Inside mm_exit -EDEADLK comes before every other check but a NULL dev
+ *    or mm (libsva(7), Calls inside callbacks): an unknown flag, a NULL out,
+ *    a forked child's -ECHILD, for sva_bind() and sva_unbind() alike.
  *  - One INFO line records each bond and its mode.
  *  - A RID whose detach failed is not retired: -EIO, the bond gone, its page
  *    table kept, and a later RID bind attaches the RID anew.
@@ -35,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fork.h"
 #include "kabi.h"
 #include "pasid_space.h"
 #include "../tap.h"
@@ -292,7 +294,8 @@ static struct {
 	struct sva_mm *mm;
 	struct sva_ctx *ctx;
 	uint32_t pasid;
-	int calls, lookup, dev_lock, mm_lock, pasid_lock, bad_bind, bind;
+	int calls, lookup, dev_lock, mm_lock, pasid_lock, bad_bind, null_out, bind;
+	int forked_bind, forked_unbind;
 	void *drvdata;
 } ex;
 
@@ -321,6 +324,7 @@ static void probe_exit(struct sva_bond *bond, void *drvdata)
 	struct sva_bond *x = SENTINEL;
 	struct sva_bind_opts bad = { .size = sizeof(bad), .flags = SVA_BIND_PINNED | (1u << 7) };
 	struct sva_bind_opts good = { .size = sizeof(good), .flags = SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID };
+	unsigned gen;
 
 	step('X');
 	ex.calls++;
@@ -330,7 +334,14 @@ static void probe_exit(struct sva_bond *bond, void *drvdata)
 	ex.mm_lock = trylock_free(&ex.mm->lock);
 	ex.pasid_lock = trylock_free(&ex.ctx->pasid_lock);
 	ex.bad_bind = sva_bind(ex.dev, ex.mm, &bad, &x);
+	ex.null_out = sva_bind(ex.dev, ex.mm, &good, NULL);
 	ex.bind = sva_bind(ex.dev, ex.mm, &good, &x);
+	/* As if this ran in a forked child, which -ECHILD refuses elsewhere. */
+	gen = ex.ctx->fork_gen;
+	ex.ctx->fork_gen = sva_fork_gen() + 1;
+	ex.forked_bind = sva_bind(ex.dev, ex.mm, &good, &x);
+	ex.forked_unbind = sva_unbind(bond);
+	ex.ctx->fork_gen = gen;
 	if (x != SENTINEL)
 		ex.bind = 1000;
 }
@@ -359,8 +370,11 @@ static void test_unbind_order(struct sva_ctx *ctx, struct sva_dev *dev, struct s
 	ok(ex.dev_lock == 0 && ex.mm_lock == 0 && ex.pasid_lock == 0,
 	   "  and no libsva lock is held there (device %d, address space %d, PASIDs %d)", ex.dev_lock, ex.mm_lock,
 	   ex.pasid_lock);
-	is_int(ex.bad_bind, -EINVAL, "  inside it a bind with an unknown flag: -EINVAL (the argument checks first)");
+	is_int(ex.bad_bind, -EDEADLK, "  inside it a bind with an unknown flag: -EDEADLK (before the argument checks)");
+	is_int(ex.null_out, -EDEADLK, "  a bind with a NULL out: -EDEADLK");
 	is_int(ex.bind, -EDEADLK, "  a valid bind: -EDEADLK, *out untouched");
+	is_int(ex.forked_bind, -EDEADLK, "  a bind in a forked child: -EDEADLK, before -ECHILD");
+	is_int(ex.forked_unbind, -EDEADLK, "  an unbind of its bond in a forked child: -EDEADLK, before -ECHILD");
 	is_int(detach_dev_lock, EBUSY, "  the detach runs with the device's lock held");
 	is_int(detach_lookup, 0, "  and the bond is still found during it (unpublished after the detach)");
 	is_int(unpub_lookup, -ENOENT, "  once unpublished, the device's lookup finds nothing");
