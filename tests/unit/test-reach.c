@@ -162,16 +162,34 @@ static void arena(void)
 	   "aligned_alloc aligns");
 	/* A pointer inside an allocation was never handed out: libc would
 	 * abort(), and so did the arena; libsva promises never to (sva.h). */
+	memset(big, 0x5a, 3u << 20);
 	sva_free((char *)big + 4096);
 	ok(sva_realloc((char *)big + 4096, 10) == NULL, "a pointer the arena never handed out: free ignores it, "
 							 "realloc fails, neither aborts");
-	memset(big, 1, 3u << 20);
-	ok(1, "  and the allocation it points into is intact");
+	void *other = sva_malloc(3u << 20);
+	size_t changed = 0;
+
+	/* Freed, its granules would have been zeroed (MADV_DONTNEED) and handed
+	 * out again to the next allocation of its size. */
+	for (size_t i = 0; i < 3u << 20; i++)
+		changed += ((unsigned char *)big)[i] != 0x5a;
+	ok(changed == 0 && other && other != big,
+	   "  and the allocation it points into is intact: its bytes kept (%zu changed), still held (%p, then %p)",
+	   changed, big, other);
+	sva_free(other);
 	sva_free(r);
 	sva_free(heap); /* libc's: handed back to libc */
 	sva_free(big);
 	sva_free(bond);
-	ok(1, "frees of arena and libc pointers");
+	/* The arena's frees took effect: an object of a small class comes back
+	 * off its free list first, a granule run is handed out again (zeroed). */
+	void *bond2 = sva_calloc(1, sizeof(*bond));
+	void *big2 = sva_malloc(3u << 20);
+
+	ok(bond2 == (void *)bond && big2 == big && ((unsigned char *)big2)[4096] == 0,
+	   "frees of arena pointers hand their memory back (%p, then %p; %p, then %p)", (void *)bond, bond2, big, big2);
+	sva_free(big2);
+	sva_free(bond2);
 }
 
 static struct sva_mm *fake_mm(uint32_t flags, bool child)
