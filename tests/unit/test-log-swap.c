@@ -149,6 +149,7 @@ static void child_does_not_wait_for_parent(void)
  * counted for ever: a later swap returns (alarm() turns a hang into a
  * failure). */
 static atomic_int end_how; /* 1 pthread_exit(), 2 wait to be cancelled */
+static atomic_int ended;   /* calls of ending_cb that returned */
 
 static void ending_cb(void *arg, enum sva_log_level level, const char *msg)
 {
@@ -160,6 +161,7 @@ static void ending_cb(void *arg, enum sva_log_level level, const char *msg)
 	sem_post(&entered);
 	for (int i = 0; i < 50; i++)
 		usleep(2000); /* cancellation points, were cancellation on */
+	atomic_fetch_add(&ended, 1);
 }
 
 static void *ending_logger(void *arg)
@@ -176,14 +178,20 @@ static void calls_that_do_not_return(void)
 {
 	struct sink b = { 0 };
 	pthread_t t;
+	void *how = NULL;
+	unsigned current;
 
 	alarm(20);
 	sva_log_init(&log_, ending_cb, NULL, SVA_LOG_DEBUG);
 	atomic_store(&end_how, 1);
 	pthread_create(&t, NULL, ending_logger, NULL);
 	pthread_join(t, NULL);
+	/* Still counted as under way, the call would hold the swap for good
+	 * (the alarm's kill, not a failed line, would say so). */
+	current = log_.current;
 	sva_log_set(&log_, sink_cb, &b, SVA_LOG_DEBUG);
-	ok(1, "a callback that calls pthread_exit(): the next swap returns");
+	is_int((int)current, 0,
+	       "a callback that calls pthread_exit(): its call is no longer counted as under way, the next swap returns");
 	sva_logf(&log_, SVA_LOG_ERROR, "after");
 	is_int(atomic_load(&b.done), 1, "  and the new pair gets the next line");
 
@@ -192,9 +200,13 @@ static void calls_that_do_not_return(void)
 	pthread_create(&t, NULL, ending_logger, NULL);
 	sem_wait(&entered);
 	pthread_cancel(t);
-	pthread_join(t, NULL);
+	pthread_join(t, &how);
+	current = log_.current;
 	sva_log_set(&log_, sink_cb, &b, SVA_LOG_DEBUG);
-	ok(1, "a thread cancelled inside the callback: the call ends first, the next swap returns");
+	ok(how == PTHREAD_CANCELED && atomic_load(&ended) >= 1 && current == 0,
+	   "a thread cancelled inside the callback: cancelled (%s), the call ended first (%d returned), not counted "
+	   "as under way (%u), the next swap returns",
+	   how == PTHREAD_CANCELED ? "yes" : "no", atomic_load(&ended), current);
 	alarm(0);
 	sva_log_fini(&log_);
 }
