@@ -62,11 +62,17 @@ static void fail(const char *what, long long got, long long want)
 	abort();
 }
 
+/* For fuzz-replay: how many inputs reached the model, how many checks passed
+ * (an input the header rejects checks nothing). */
+extern unsigned long fuzz_pasid_inputs, fuzz_pasid_checks;
+unsigned long fuzz_pasid_inputs, fuzz_pasid_checks;
+
 #define CHECK(what, got, want)                                                   \
 	do {                                                                     \
 		long long g_ = (long long)(got), w_ = (long long)(want);         \
 		if (g_ != w_)                                                    \
 			fail((what), g_, w_);                                    \
+		fuzz_pasid_checks++;                                             \
 	} while (0)
 
 static void model_reset(uint32_t min, uint32_t max)
@@ -214,6 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	CHECK("space_new", sva_pasid_space_new(&o, &s), 0);
 	model_reset(o.min, o.max);
+	fuzz_pasid_inputs++;
 
 	while (take(&in, 1, &op)) {
 		uint32_t p, q = 0xdeadbeef, v;
