@@ -550,9 +550,8 @@ static void free_log_checks(void)
 	cap_reset(&c);
 	sva_dev_close(dev);
 	is_int(c.n, 0, "after set_log(ctx, NULL, NULL, SVA_LOG_OFF) the old callback gets nothing");
-	sva_ctx_free(NULL);
-	sva_dev_close(NULL);
-	ok(1, "sva_ctx_free(NULL), sva_dev_close(NULL) return");
+	KTEST_QUIET_NOOP(sva_ctx_free(NULL), "sva_ctx_free(NULL)");
+	KTEST_QUIET_NOOP(sva_dev_close(NULL), "sva_dev_close(NULL)");
 }
 
 /* sva_ctx_fault_fd(3): "A context that runs a fault thread gets its -EINVAL

@@ -264,4 +264,39 @@ static inline int ktest_fault_threads_settle(const char *name, int want, unsigne
 	}
 }
 
+/*
+ * Assert (with tap.h's ok(), which the includer has) that `call`, a NULL given
+ * to a call that ends an object, does nothing and logs nothing (libsva(7),
+ * Errors): with stderr, where the process-wide log writes (warning level and
+ * up unless $SVA_LOG says otherwise; a NULL object's line would be an error),
+ * in an unlinked file, nothing is written there, and no descriptor is opened
+ * or closed.
+ */
+#define KTEST_QUIET_NOOP(call, what)                                                                   \
+	do {                                                                                           \
+		char path_[] = "/tmp/ktest-quietXXXXXX";                                               \
+		int tmp_ = mkstemp(path_), saved_ = -1, fds_, fds2_;                                   \
+		long long n_ = -1;                                                                     \
+                                                                                                       \
+		if (tmp_ >= 0) {                                                                       \
+			unlink(path_);                                                                 \
+			fflush(stderr);                                                                \
+			saved_ = dup(2);                                                               \
+			dup2(tmp_, 2);                                                                 \
+			close(tmp_);                                                                   \
+		}                                                                                      \
+		fds_ = ktest_count_entries("/proc/self/fd");                                                               \
+		call;                                                                                  \
+		fds2_ = ktest_count_entries("/proc/self/fd");                                                              \
+		if (saved_ >= 0) {                                                                     \
+			fflush(stderr);                                                                \
+			n_ = (long long)lseek(2, 0, SEEK_END);                                         \
+			dup2(saved_, 2);                                                               \
+			close(saved_);                                                                 \
+		}                                                                                      \
+		ok(n_ == 0 && fds_ >= 0 && fds2_ == fds_,                                              \
+		   "%s is a no-op: nothing on stderr (%lld bytes), descriptors unchanged (%d, then %d)", \
+		   what, n_, fds_, fds2_);                                                             \
+	} while (0)
+
 #endif
