@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE /* memfd_create() */
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "ktest.h"
@@ -546,9 +547,21 @@ static void owned_space_free(void)
 		is_int(sva_pasid_free(spaces[i], pasid), 0, "  and frees it");
 		sva_pasid_space_free(mine);
 	}
+	/* A refused free above left the spaces whole for their owners: closing
+	 * and freeing refuses nothing (no error line) and releases the context
+	 * (its iommufd closed; a double free is ASan's to report). */
+	line.match = NULL;
+	line.text[0] = '\0';
+	int iommufd = sva_ctx_fd(ctx);
+	struct stat before, after;
+	bool had = fstat(iommufd, &before) == 0;
+
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
-	ok(1, "the context and device then free their spaces once (no double free under ASan)");
+	ok(had && line.text[0] == '\0' &&
+	       (fstat(iommufd, &after) != 0 || after.st_ino != before.st_ino || after.st_dev != before.st_dev),
+	   "the context and device then free their spaces, without an error line (%s), the iommufd closed",
+	   line.text);
 }
 
 int main(void)
@@ -574,10 +587,19 @@ int main(void)
 
 	/* Any release order: the context outlives its last device. */
 	is_int(sva_dev_open_mock(ctx, NULL, &other), 0, "open another mock");
+	int iommufd = sva_ctx_fd(ctx);
+	struct stat before, st;
+
+	if (fstat(iommufd, &before))
+		ktest_bail("fstat of the context's iommufd: %s", strerror(errno));
 	sva_ctx_free(ctx);
 	ok(sva_dev_get_info(other, &(struct sva_dev_info){ .size = sizeof(struct sva_dev_info) }) == 0,
 	   "a device still works after sva_ctx_free");
+	ok(fstat(iommufd, &st) == 0 && st.st_ino == before.st_ino && st.st_dev == before.st_dev,
+	   "  its context's iommufd still open then");
 	sva_dev_close(other);
-	ok(1, "closing the last device after the context frees both");
+	/* A descriptor number may be reused: the same file's, it would still be open. */
+	ok(fstat(iommufd, &st) != 0 || st.st_ino != before.st_ino || st.st_dev != before.st_dev,
+	   "closing the last device after the context frees both: the iommufd closed");
 	return done_testing();
 }
