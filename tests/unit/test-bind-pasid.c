@@ -551,7 +551,7 @@ static struct reenter_state {
 	struct sva_dev *dev;
 	struct sva_mm *mm;
 	struct sva_bond *bound;
-	int unbind, bind;
+	int unbind, bind, bad_bind;
 } reenter;
 
 static void log_reenter(void *arg, enum sva_log_level level, const char *msg)
@@ -565,6 +565,7 @@ static void log_reenter(void *arg, enum sva_log_level level, const char *msg)
 	reenter.bond = NULL;
 	reenter.unbind = sva_unbind(bond);
 	reenter.bind = sva_bind(reenter.dev, reenter.mm, &bo, &reenter.bound);
+	reenter.bad_bind = sva_bind(reenter.dev, reenter.mm, &bo, NULL);
 }
 
 static void test_calls_from_log(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_dev *other, struct sva_mm *mm)
@@ -579,6 +580,7 @@ static void test_calls_from_log(struct sva_ctx *ctx, struct sva_dev *dev, struct
 	sva_dev_pasid_free(dev, 100000); /* an error line, no lock held */
 	is_int(reenter.unbind, -EDEADLK, "sva_unbind() from a log callback: -EDEADLK");
 	is_int(reenter.bind, -EDEADLK, "sva_bind() from a log callback: -EDEADLK");
+	is_int(reenter.bad_bind, -EDEADLK, "  with a NULL out too: -EDEADLK, before that -EINVAL (libsva(7))");
 	reenter = (struct reenter_state){ .bond = bond, .dev = other, .mm = mm, .unbind = 1, .bind = 1 };
 	is_int(sva_bind(dev, mm, &bo, &again), -EEXIST, "a bind that logs its refusal");
 	is_int(reenter.unbind, -EDEADLK, "  sva_unbind() from the log callback inside it: -EDEADLK");
@@ -595,7 +597,7 @@ int main(void)
 	struct sva_dev wide, narrow, wide2, wide3;
 	struct sva_mm mm;
 
-	plan(122);
+	plan(123);
 	ctx_init(&ctx, 20000000ull);
 	/* The default global range starts at 256: the narrow device's 8-bit
 	 * PASIDs are all its own. */
