@@ -12,14 +12,18 @@
  * of that directory: a symlink or another directory swapped in after mkdir(),
  * as anyone may in a parent others can write to, is refused, not chmod()ed.
  * mkdir() is wrapped so that the swap happens at that moment every time.
+ * Start-up is exclusive (a lock file beside the socket): listen() is wrapped
+ * to start a second broker while the first is between bind() and listen().
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -59,9 +63,48 @@ static int racing_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	return connect(fd, sa, len);
 }
 
+/* A second broker started on the same path while the first is between its
+ * bind() and its listen(): its socket is there, refusing connections as a
+ * stale one does.  The second start runs inside the first one's listen(). */
+struct broker;
+static int listen_on(struct broker *b);
+static ino_t ino_of(const char *path);
+static struct broker *second;
+static char second_path[400];
+static int second_ret = 1;
+static ino_t first_ino;
+
+static int racing_listen(int fd, int backlog)
+{
+	if (second) {
+		struct broker *b = second;
+
+		second = NULL;
+		first_ino = ino_of(second_path);
+		second_ret = listen_on(b);
+	}
+	return listen(fd, backlog);
+}
+
+/* flock() as a kernel without CONFIG_FILE_LOCKING has it. */
+static bool no_flock;
+
+static int maybe_flock(int fd, int op)
+{
+	if (no_flock) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return flock(fd, op);
+}
+
 #define mkdir(path, mode) racing_mkdir(path, mode)
+#define flock(fd, op) maybe_flock(fd, op)
 #define connect(fd, sa, len) racing_connect(fd, sa, len)
+#define listen(fd, backlog) racing_listen(fd, backlog)
 #include "../../tools/broker/server.c"
+#undef listen
+#undef flock
 #undef connect
 #undef mkdir
 
@@ -69,31 +112,59 @@ static int racing_connect(int fd, const struct sockaddr *sa, socklen_t len)
 
 static char tmp[256], errfile[512];
 
+static struct broker *broker_init(struct broker *b, const char *path)
+{
+	memset(b, 0, sizeof(*b));
+	b->lsock = -1;
+	b->lock_fd = -1;
+	b->no_file_locks = false;
+	b->spare_fd = -1;
+	broker_conf_defaults(&b->conf);
+	if (strlen(path) >= sizeof(b->conf.socket))
+		tap_bail("socket path too long: %s", path);
+	memcpy(b->conf.socket, path, strlen(path) + 1);
+	return b;
+}
+
 static struct broker *broker_at(const char *path)
 {
 	static struct broker b;
 
-	memset(&b, 0, sizeof(b));
-	b.lsock = -1;
-	b.spare_fd = -1;
-	broker_conf_defaults(&b.conf);
-	snprintf(b.conf.socket, sizeof(b.conf.socket), "%s", path);
-	return &b;
+	return broker_init(&b, path);
 }
 
-/* listen_on() for path, its standard error kept in errfile: the fd, or -errno. */
-static int listen_at(const char *path)
+/* Its lock let go, as broker_fini() does: the next case may start there. */
+static void unlock(struct broker *b)
+{
+	if (b->lock_fd >= 0)
+		close(b->lock_fd);
+	b->lock_fd = -1;
+}
+
+/* listen_on() for path, its standard error kept in errfile: the fd, or -errno.
+ * The broker's lock is kept if keep_lock (else let go) and *b set to it. */
+static int listen_locked(const char *path, bool keep_lock, struct broker **b)
 {
 	int saved = dup(2), e = open(errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), ret;
+	struct broker *br = broker_at(path);
 
 	if (saved < 0 || e < 0 || dup2(e, 2) < 0)
 		tap_bail("cannot redirect standard error: %s", strerror(errno));
 	close(e);
-	ret = listen_on(broker_at(path));
+	ret = listen_on(br);
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
+	if (!keep_lock)
+		unlock(br);
+	if (b)
+		*b = br;
 	return ret;
+}
+
+static int listen_at(const char *path)
+{
+	return listen_locked(path, false, NULL);
 }
 
 static bool err_has(const char *what)
@@ -301,6 +372,167 @@ static void full_backlog(void)
 	close(s);
 }
 
+/* Is a connection waiting on listening socket fd?  Taken and closed if so. */
+static bool accepts(int fd)
+{
+	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (c < 0)
+		return false;
+	close(c);
+	return true;
+}
+
+/*
+ * Two brokers started at once on one path: the first has bound its socket
+ * and not yet listened when the second checks the path.  Its probe was
+ * refused (nobody listens yet), it removed the first one's socket as stale
+ * and bound its own: both ran, the first unreachable.  Start-up is exclusive:
+ * the second is refused, the first's socket left in place.
+ */
+static void two_at_once(void)
+{
+	static struct broker b2;
+	char path[400];
+	int fd, c;
+
+	snprintf(path, sizeof(path), "%s/race.sock", tmp);
+	snprintf(second_path, sizeof(second_path), "%s", path);
+	second = broker_init(&b2, path);
+	second_ret = 1;
+	fd = listen_at(path);
+	ok(second == NULL, "a second broker started while the first was between bind() and listen()");
+	ok(second_ret == -EADDRINUSE && err_has("another sva-brokerd is starting or running there"),
+	   "  the second: -EADDRINUSE, saying another broker is starting there (got %d)", second_ret);
+	ok(fd >= 0 && first_ino && ino_of(path) == first_ino,
+	   "  the first listens, its socket still at the path (got %d)", fd);
+	c = connect_to(path, SOCK_SEQPACKET);
+	ok(c == 0 && fd >= 0 && accepts(fd), "  a client reaches the first broker (connect %d)", c);
+	if (second_ret >= 0)
+		close(second_ret);
+	unlock(&b2);
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * The lock: held while the broker runs, refusing a second one even where
+ * the socket check alone would not (the first's socket removed by hand: a
+ * second broker would listen unseen beside it); a leftover lock file of a
+ * broker that died blocks no restart; a lock file that is not the broker's
+ * own regular file is refused, the path left alone.
+ */
+static void start_lock(void)
+{
+	char path[400], lock[420], other[420];
+	struct broker *b;
+	struct stat st;
+	int fd, fd2, status;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/held.sock", tmp);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	fd = listen_locked(path, true, &b);
+	if (lstat(lock, &st))
+		st.st_mode = 0;
+	ok(fd >= 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600,
+	   "a broker listening holds %s, a regular file of mode 0600 (got %d, %o)", lock, fd,
+	   (unsigned)(st.st_mode & 07777));
+	unlink(path);
+	{
+		static struct broker b2;
+		int saved = dup(2), e = open(errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (saved < 0 || e < 0 || dup2(e, 2) < 0)
+			tap_bail("cannot redirect standard error: %s", strerror(errno));
+		close(e);
+		fd2 = listen_on(broker_init(&b2, path));
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+		unlock(&b2);
+	}
+	ok(fd2 == -EADDRINUSE && err_has("another sva-brokerd is starting or running there") && ino_of(path) == 0,
+	   "  its socket removed by hand, a second broker is still refused: -EADDRINUSE (got %d)", fd2);
+	if (fd2 >= 0)
+		close(fd2);
+	if (fd >= 0)
+		close(fd);
+	unlock(b);
+
+	/* A broker killed: its socket and lock file stay, its lock does not. */
+	snprintf(path, sizeof(path), "%s/killed.sock", tmp);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		if (listen_locked(path, true, NULL) < 0)
+			_exit(1);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFSIGNALED(status) && ino_of(path) && ino_of(lock),
+	   "a broker killed while listening leaves its socket and lock file (status %#x)", (unsigned)status);
+	fd = listen_at(path);
+	ok(fd >= 0, "  a broker started after it listens there (got %d)", fd);
+	ok(fd >= 0 && connect_to(path, SOCK_SEQPACKET) == 0 && accepts(fd), "  and a client reaches it");
+	if (fd >= 0)
+		close(fd);
+
+	/* A kernel without file locks (the test VM's tinyconfig one): the
+	 * broker starts unlocked, as before the lock, and says so. */
+	snprintf(path, sizeof(path), "%s/nolocks.sock", tmp);
+	no_flock = true;
+	fd = listen_at(path);
+	no_flock = false;
+	ok(fd >= 0 && err_has("starting without the lock") && err_has("Function not implemented"),
+	   "flock() ENOSYS: the broker listens all the same, with a warning (got %d)", fd);
+	ok(fd >= 0 && connect_to(path, SOCK_SEQPACKET) == 0 && accepts(fd), "  and a client reaches it");
+	if (fd >= 0)
+		close(fd);
+
+	/* A symbolic link as the lock file: not followed, not written. */
+	snprintf(path, sizeof(path), "%s/link.sock", tmp);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	snprintf(other, sizeof(other), "%s/elsewhere.lock", tmp);
+	if (symlink(other, lock))
+		tap_bail("symlink %s: %s", lock, strerror(errno));
+	fd = listen_at(path);
+	ok(fd < 0 && err_has("cannot lock") && ino_of(other) == 0 && ino_of(path) == 0,
+	   "a symbolic link as the lock file: refused, its target not made, no socket (got %d)", fd);
+	if (fd >= 0)
+		close(fd);
+
+	/* A FIFO there: refused, without waiting for a writer. */
+	snprintf(path, sizeof(path), "%s/fifo.sock", tmp);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	if (mkfifo(lock, 0600))
+		tap_bail("mkfifo %s: %s", lock, strerror(errno));
+	fd = listen_at(path);
+	ok(fd == -EPERM && err_has("is not a regular file of this user's") && ino_of(path) == 0,
+	   "a FIFO as the lock file: -EPERM, saying so, no socket (got %d)", fd);
+	if (fd >= 0)
+		close(fd);
+
+	/* Another user's lock file: that user could hold it for good. */
+	if (geteuid() != 0) {
+		skip(1, "not root: no lock file of another owner can be made");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/owned.sock", tmp);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	fd = open(lock, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || fchown(fd, 65534, 65534))
+		tap_bail("cannot make %s another user's: %s", lock, strerror(errno));
+	close(fd);
+	fd = listen_at(path);
+	ok(fd == -EPERM && err_has("is not a regular file of this user's") && ino_of(path) == 0,
+	   "another user's lock file: -EPERM, saying so, no socket (got %d)", fd);
+	if (fd >= 0)
+		close(fd);
+}
+
 static mode_t mode_of(const char *path)
 {
 	struct stat st;
@@ -382,6 +614,8 @@ int main(void)
 		tap_bail("mkdtemp: %s", strerror(errno));
 	snprintf(errfile, sizeof(errfile), "%s/stderr", tmp);
 	stale_and_live();
+	two_at_once();
+	start_lock();
 	not_permitted();
 	full_backlog();
 	socket_dir();

@@ -141,6 +141,8 @@ struct broker {
 	size_t ndevs;
 	struct sva_pasid_space *blocks; /* block b = PASIDs pasid_min + b * per_client ... */
 	int lsock;
+	int lock_fd; /* <socket>.lock, flock()ed for the broker's life (socket_lock()) */
+	bool no_file_locks; /* flock() is not there: started without the lock, warned once */
 	int spare_fd; /* /dev/null, given up to accept and refuse a connection when out of descriptors */
 	bool fd_short_logged;
 	struct broker_client **clients;

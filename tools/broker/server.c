@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -158,6 +159,70 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa)
 	return -err;
 }
 
+/*
+ * Start-up is one broker's at a time: the stale check, the unlink and the
+ * bind()/listen() run under an flock() of <socket>.lock, held until the
+ * broker ends.  Without it a broker between its bind() and listen() looked
+ * stale to another starting at once (its probe was refused), which removed
+ * the first one's socket and bound its own: both ran, the first unreachable.
+ * The lock dies with its process, however it ended, so a leftover file
+ * blocks nothing; the file is never removed (removing it would let two
+ * brokers lock two files of one name).  It must be a regular file of the
+ * broker's user: one of another user's could be held by that user for good.
+ * A kernel built without file locks (CONFIG_FILE_LOCKING=n: flock() is
+ * ENOSYS), or a filesystem without them (EOPNOTSUPP), must not keep the
+ * broker from starting: it starts unlocked, as before the lock, and warns.
+ * 0, -EADDRINUSE (another broker holds it), or -errno; -ENOENT unlogged
+ * (the socket's directory does not exist yet: listen_on() makes it).
+ */
+static int socket_lock(struct broker *b)
+{
+	char path[sizeof(b->conf.socket) + sizeof(".lock")];
+	struct stat st;
+	int fd, ret = 0;
+
+	if (b->lock_fd >= 0 || b->no_file_locks)
+		return 0;
+	snprintf(path, sizeof(path), "%s.lock", b->conf.socket);
+	/* O_NONBLOCK: a FIFO put there must not hang the open. */
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		if (ret == -ENOENT)
+			return ret;
+	} else if (fstat(fd, &st)) {
+		ret = -errno;
+	} else if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: its lock file %s is not a regular file of this "
+			   "user's; not using it", b->conf.socket, path);
+		close(fd);
+		return -EPERM;
+	} else if (flock(fd, LOCK_EX | LOCK_NB)) {
+		ret = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
+		if (ret == -ENOSYS || ret == -EOPNOTSUPP) {
+			broker_log(b, SVA_LOG_WARN, "cannot lock %s (%s): starting without the lock, so two brokers "
+				   "started at once on %s may both run, one unreachable", path, strerror(-ret),
+				   b->conf.socket);
+			b->no_file_locks = true;
+			close(fd);
+			return 0;
+		}
+	}
+	if (ret == -EADDRINUSE)
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: another sva-brokerd is starting or running there "
+			   "(it holds %s); not removing it", b->conf.socket, path);
+	else if (ret)
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: cannot lock %s: %s", b->conf.socket, path,
+			   strerror(-ret));
+	if (ret) {
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	b->lock_fd = fd;
+	return 0;
+}
+
 static void socket_addr(const struct broker *b, struct sockaddr_un *sa)
 {
 	memset(sa, 0, sizeof(*sa));
@@ -211,14 +276,6 @@ static int listen_on(struct broker *b)
 	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return -errno;
-	/* Checked again: another broker may have started since broker_start() looked. */
-	ret = socket_path_check(b, &sa);
-	if (ret < 0) {
-		close(s);
-		return ret;
-	}
-	if (ret)
-		unlink(c->socket);
 	/* Run by hand, not by the systemd unit (RuntimeDirectory=): the socket's
 	 * own directory (/run/sva-brokerd) may not exist yet.  Only that last
 	 * component is made, never a whole missing path. */
@@ -240,6 +297,19 @@ static int listen_on(struct broker *b)
 			}
 		}
 	}
+	/* Locked, if broker_start() could not (no directory then), and checked
+	 * again under the lock: another broker may have ended since. */
+	ret = socket_lock(b);
+	if (ret == -ENOENT)
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: %s", c->socket, strerror(-ret));
+	if (!ret)
+		ret = socket_path_check(b, &sa);
+	if (ret < 0) {
+		close(s);
+		return ret;
+	}
+	if (ret)
+		unlink(c->socket);
 	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || chmod(c->socket, c->socket_mode) ||
 	    (c->socket_gid >= 0 && chown(c->socket, (uid_t)-1, (gid_t)c->socket_gid)) || listen(s, 16)) {
 		ret = -errno;
@@ -265,6 +335,7 @@ int broker_start(struct broker *b, const struct broker_conf *conf)
 
 	memset(b, 0, sizeof(*b));
 	b->lsock = -1;
+	b->lock_fd = -1;
 	b->conf = *conf;
 	/* Every client holds descriptors here (its socket, its shared memfds,
 	 * its fault queues): the soft limit up to the hard one, and one spare
@@ -285,12 +356,16 @@ int broker_start(struct broker *b, const struct broker_conf *conf)
 	}
 	/* Before the devices: a second broker started by mistake must say that
 	 * another one listens there, not that the devices are busy (the first
-	 * broker has them). */
+	 * broker has them).  No directory yet: locked once listen_on() made it. */
 	{
 		struct sockaddr_un sa;
 
 		socket_addr(b, &sa);
-		ret = socket_path_check(b, &sa);
+		ret = socket_lock(b);
+		if (ret == -ENOENT)
+			ret = 0;
+		if (!ret)
+			ret = socket_path_check(b, &sa);
 		if (ret < 0)
 			goto err;
 	}
@@ -612,6 +687,11 @@ void broker_fini(struct broker *b)
 		unlink(b->conf.socket);
 		b->lsock = -1;
 	}
+	/* After the unlink: the next broker, once it holds the lock, finds no
+	 * socket of this one's. */
+	if (b->lock_fd >= 0)
+		close(b->lock_fd);
+	b->lock_fd = -1;
 	/* Clients that ended just now: give the kernel a moment to let go. */
 	for (int i = 0; b->ngrave && i < 100; i++) {
 		broker_reap(b, false);
