@@ -167,7 +167,7 @@ static int listen_at(const char *path)
 	return listen_locked(path, false, NULL);
 }
 
-static bool err_has(const char *what)
+static bool err_has_(const char *what, bool quiet)
 {
 	char buf[4096];
 	FILE *f = fopen(errfile, "r");
@@ -177,11 +177,28 @@ static bool err_has(const char *what)
 		fclose(f);
 	buf[n] = '\0';
 	if (!strstr(buf, what)) {
-		diag("standard error: %s", buf);
+		if (!quiet)
+			diag("standard error: %s", buf);
 		return false;
 	}
 	return true;
 }
+
+static bool err_has(const char *what)
+{
+	return err_has_(what, false);
+}
+
+/* For what must not be said. */
+static bool err_has_quiet(const char *what)
+{
+	return err_has_(what, true);
+}
+
+/* What the broker knows of a seqpacket client's EPROTOTYPE: a live socket of
+ * another type is bound there; whether it listens, it cannot tell. */
+#define OTHER_TYPE                                                                                                   \
+	"is a socket of another type (stream or datagram) that a running program holds; not removing it"
 
 /* A socket of type at path, bound; listening if listening. */
 static int socket_at(const char *path, int type, bool listening)
@@ -246,8 +263,9 @@ static void stale_and_live(void)
 	s = socket_at(path, SOCK_SEQPACKET, true);
 	ino = ino_of(path);
 	fd = listen_at(path);
-	ok(fd == -EADDRINUSE && err_has("is where another broker listens; not removing it"),
-	   "a broker listening at the path: -EADDRINUSE, saying so (got %d)", fd);
+	ok(fd == -EADDRINUSE && err_has("is where a seqpacket socket listens (another sva-brokerd's, or another "
+					"program's); not removing it"),
+	   "a broker listening at the path: -EADDRINUSE, saying a seqpacket socket listens (got %d)", fd);
 	ok(ino && ino_of(path) == ino && connect_to(path, SOCK_SEQPACKET) == 0, "  its socket left in place, still listening");
 	close(s);
 
@@ -258,13 +276,48 @@ static void stale_and_live(void)
 	ino = ino_of(path);
 	is_int(connect_to(path, SOCK_SEQPACKET), -EPROTOTYPE, "a stream listener refuses a seqpacket client with EPROTOTYPE");
 	fd = listen_at(path);
-	ok(fd == -EADDRINUSE && err_has("cannot listen on") && err_has("not removing it"),
-	   "a stream listener at the path: -EADDRINUSE, saying it is not removed (got %d)", fd);
+	ok(fd == -EADDRINUSE && err_has(OTHER_TYPE),
+	   "a stream listener at the path: -EADDRINUSE, saying a running program holds a socket of another type "
+	   "(got %d)", fd);
 	ok(ino && ino_of(path) == ino && connect_to(path, SOCK_STREAM) == 0,
 	   "  its socket left in place, still reaching its listener");
 	if (fd >= 0)
 		close(fd);
 	close(s);
+
+	/* The same answer for another type's socket that is bound and does not
+	 * listen (yet, or ever: a datagram socket), which the line used to call
+	 * a listener. */
+	for (int i = 0; i < 2; i++) {
+		int type = i ? SOCK_DGRAM : SOCK_STREAM;
+		const char *name = i ? "datagram" : "stream";
+
+		snprintf(path, sizeof(path), "%s/%s-bound.sock", tmp, name);
+		s = socket_at(path, type, false);
+		ino = ino_of(path);
+		is_int(connect_to(path, SOCK_SEQPACKET), -EPROTOTYPE,
+		       "a bound %s socket, not listening, refuses a seqpacket client with EPROTOTYPE", name);
+		fd = listen_at(path);
+		ok(fd == -EADDRINUSE && err_has(OTHER_TYPE) && !err_has_quiet("listens"),
+		   "  at the path: -EADDRINUSE, saying a running program holds a socket of another type, not that "
+		   "it listens (got %d)", fd);
+		ok(ino && ino_of(path) == ino, "  its socket left in place");
+		if (fd >= 0)
+			close(fd);
+		close(s);
+	}
+
+	/* Another type's socket whose program closed it: refused as a stale
+	 * seqpacket one is (ECONNREFUSED), so stale, and removed. */
+	snprintf(path, sizeof(path), "%s/stream-gone.sock", tmp);
+	close(socket_at(path, SOCK_STREAM, true));
+	is_int(connect_to(path, SOCK_SEQPACKET), -ECONNREFUSED,
+	       "a stream socket whose listener is gone refuses a seqpacket client with ECONNREFUSED");
+	fd = listen_at(path);
+	ok(fd >= 0 && connect_to(path, SOCK_SEQPACKET) == 0, "  stale: removed, and the broker listens there (got %d)",
+	   fd);
+	if (fd >= 0)
+		close(fd);
 
 	/* Not a socket at all. */
 	snprintf(path, sizeof(path), "%s/file", tmp);
@@ -360,7 +413,9 @@ static void full_backlog(void)
 
 		alarm(10);
 		fd = listen_at(path);
-		_exit(fd == -EADDRINUSE && err_has("is where another broker listens") ? 0 : fd >= 0 ? 22 : 23);
+		_exit(fd == -EADDRINUSE &&
+		      err_has("is where a seqpacket socket listens with its queue of connections full (another "
+			      "sva-brokerd's, or another program's)") ? 0 : fd >= 0 ? 22 : 23);
 	}
 	waitpid(pid, &status, 0);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,

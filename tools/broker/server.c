@@ -112,11 +112,14 @@ static int open_device(struct broker *b, const struct broker_dev_conf *dc, struc
  * Is the socket path ours to take?  A stale socket of an earlier run is (1:
  * remove it); a live one, or anything else at that path, is not (-EADDRINUSE,
  * -EEXIST, logged); 0: nothing there.  Stale means the probe's connect() was
- * refused (ECONNREFUSED: nobody listens) and nothing else: another program's
- * stream socket refuses a seqpacket client with EPROTOTYPE while it listens,
- * and a socket the broker may not connect to (EACCES), or a probe that fails
+ * refused (ECONNREFUSED: nobody listens, or the socket of any type is closed)
+ * and nothing else: a live socket of another type refuses a seqpacket client
+ * with EPROTOTYPE whether it listens or is only bound, and a socket the
+ * broker may not connect to (EACCES), or a probe that fails
  * for want of memory or descriptors, says nothing about a listener.  Those
- * are refused too (-EADDRINUSE, or the error), the path left alone.
+ * are refused too (-EADDRINUSE, or the error), the path left alone.  A live
+ * seqpacket socket bound and not yet listening is refused as a stale one is:
+ * a broker in that state holds the lock (socket_lock()), so none reaches here.
  */
 static int socket_path_check(struct broker *b, const struct sockaddr_un *sa)
 {
@@ -145,10 +148,16 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa)
 		return 1;
 	if (err == ENOENT) /* gone since the lstat(): the path is free */
 		return 0;
-	if (!err || err == EAGAIN)
-		why = "is where another broker listens";
+	/* Only what the answer tells: a seqpacket listener may be another
+	 * program's, and EPROTOTYPE comes from any live socket of another type
+	 * bound there, listening or not (a closed one is refused: stale). */
+	if (!err)
+		why = "is where a seqpacket socket listens (another sva-brokerd's, or another program's)";
+	else if (err == EAGAIN)
+		why = "is where a seqpacket socket listens with its queue of connections full (another sva-brokerd's, "
+		      "or another program's)";
 	else if (err == EPROTOTYPE)
-		why = "is where another program listens (a socket of another type)";
+		why = "is a socket of another type (stream or datagram) that a running program holds";
 	if (why) {
 		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it %s; not removing it", c->socket, why);
 		return -EADDRINUSE;
