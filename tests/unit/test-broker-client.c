@@ -4,10 +4,15 @@
  * SVA_CTX_BROKER refuses bad options, says clearly when no broker listens,
  * passes on a broker's refusal with its reason, and refuses a malformed or
  * hostile reply (no iommufd, a bad PASID block, garbage) without crashing.
- * A fake broker (a thread on a listening socket) answers each case.
+ * A fake broker (a thread on a listening socket) answers each case.  It
+ * never waits unbounded: a client that failed before connecting, or that
+ * stopped talking, used to leave it in accept() or a read for good, and the
+ * test hung in pthread_join() instead of failing (fake_wait()).
  */
 #define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -46,7 +51,36 @@ struct fake {
 	bool hold_unshare;  /* A_OPEN: hold an unshare's answer until released */
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* unshares and hold_unshare change */
+	int wake[2];	     /* written by serve_end(): the client is done */
+	bool accepted;	     /* the fake broker took a connection */
+	bool timed_out;	     /* ... or waited FAKE_WAIT_MS for it, or for a message */
 };
+
+/* A bound on a wait for what comes at once when all is well (a connection,
+ * a message, the end of the test's client): not a measure of speed, only
+ * what turns a hang into a failing line. */
+#define FAKE_WAIT_MS 30000
+
+/*
+ * Wait until fd is readable (a connection, a message, or its end): true.
+ * false once the test's client is done (serve_end()) with nothing there, or
+ * after FAKE_WAIT_MS.  The client's connection and messages are queued
+ * before its call returns, so they are seen before the wake-up.
+ */
+static bool fake_wait(struct fake *f, int fd)
+{
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = f->wake[0], .events = POLLIN } };
+	int ret;
+
+	do
+		ret = poll(p, 2, FAKE_WAIT_MS);
+	while (ret < 0 && errno == EINTR);
+	if (ret > 0 && p[0].revents)
+		return true;
+	if (ret == 0)
+		f->timed_out = true;
+	return false;
+}
 
 /* A_OPEN: an isolated client's broker that grants the hello, answers an open
  * with f->pci as the device's address, and every other request with 0. */
@@ -57,7 +91,7 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 	m->arg[0] = 256;
 	m->arg[1] = 319;
 	sva_broker_send(s, m, -1);
-	while (sva_broker_recv(s, m, &fd) == 0) {
+	while (fake_wait(f, s) && sva_broker_recv(s, m, &fd) == 0) {
 		if (fd >= 0)
 			close(fd);
 		if (m->op == SVA_BOP_OPEN) {
@@ -87,11 +121,15 @@ static void *serve_one(void *arg)
 {
 	struct fake *f = arg;
 	struct sva_broker_msg m;
-	int s = accept(f->lsock, NULL, NULL), fd;
+	int s, fd;
 
+	if (!fake_wait(f, f->lsock))
+		return NULL;
+	s = accept(f->lsock, NULL, NULL);
 	if (s < 0)
 		return NULL;
-	if (sva_broker_recv(s, &m, &fd) == 0) {
+	f->accepted = true;
+	if (fake_wait(f, s) && sva_broker_recv(s, &m, &fd) == 0) {
 		switch (f->a) {
 		case A_REFUSE:
 			m.status = f->status;
@@ -128,6 +166,29 @@ static void *serve_one(void *arg)
 	return NULL;
 }
 
+static void serve_start(struct fake *f, pthread_t *t)
+{
+	f->accepted = false;
+	f->timed_out = false;
+	if (pipe2(f->wake, O_CLOEXEC) || pthread_create(t, NULL, serve_one, f))
+		tap_bail("cannot start the fake broker: %s", strerror(errno));
+}
+
+/* The test's client is done: the fake broker stops waiting for it.  Fails a
+ * line if it never connected (what = the case), or a wait ran out. */
+static void serve_end(struct fake *f, pthread_t t, const char *what)
+{
+	if (write(f->wake[1], "", 1) != 1)
+		tap_bail("cannot wake the fake broker: %s", strerror(errno));
+	pthread_join(t, NULL);
+	close(f->wake[0]);
+	close(f->wake[1]);
+	if (!f->accepted)
+		ok(false, "%s: the client never connected to the fake broker", what);
+	if (f->timed_out)
+		ok(false, "%s: the fake broker waited %d s for its client", what, FAKE_WAIT_MS / 1000);
+}
+
 static int try_ctx(enum answer a, struct fake *f)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o),
@@ -139,11 +200,11 @@ static int try_ctx(enum answer a, struct fake *f)
 
 	f->a = a;
 	logged[0] = '\0';
-	pthread_create(&t, NULL, serve_one, f);
+	serve_start(f, &t);
 	ret = sva_ctx_new(&o, &ctx);
-	pthread_join(t, NULL);
 	if (!ret)
 		sva_ctx_free(ctx);
+	serve_end(f, t, "try_ctx");
 	return ret;
 }
 
@@ -172,7 +233,7 @@ static int open_reply(struct fake *f, const char *pci, bool *opened, struct sva_
 	f->pci = pci;
 	f->closes = 0;
 	*opened = false;
-	pthread_create(&t, NULL, serve_one, f);
+	serve_start(f, &t);
 	if (is_int(sva_ctx_new(&o, &ctx), 0, "an isolated broker context")) {
 		logged[0] = '\0';
 		ret = sva_dev_open(ctx, "acc0", &dev);
@@ -183,7 +244,7 @@ static int open_reply(struct fake *f, const char *pci, bool *opened, struct sva_
 			sva_dev_close(dev);
 		sva_ctx_free(ctx);
 	}
-	pthread_join(t, NULL);
+	serve_end(f, t, "open_reply");
 	return ret;
 }
 
@@ -221,24 +282,14 @@ static void empty_iommu_path(struct fake *f)
 
 	f->a = A_OPEN;
 	logged[0] = '\0';
-	pthread_create(&t, NULL, serve_one, f);
+	serve_start(f, &t);
 	ret = sva_ctx_new(&o, &ctx);
 	is_int(ret, 0, "SVA_CTX_BROKER with an empty iommu_path: made, the path ignored");
 	ok(ctx != NULL && !logged[0], "  a context, no error line (%s)", logged);
 	if (ctx)
 		sva_ctx_free(ctx);
-	if (ret == -EINVAL) {
-		/* Refused before it connected: the server still waits in accept(). */
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-		if (c >= 0 && connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			close(c);
-		else
-			tap_bail("cannot release the fake broker");
-	}
-	pthread_join(t, NULL);
+	/* Refused before it connected (-EINVAL), the server is released. */
+	serve_end(f, t, "empty iommu_path");
 }
 
 /*
@@ -292,7 +343,7 @@ static void unshare_checks(struct fake *f)
 			close(fd);
 		return;
 	}
-	pthread_create(&t, NULL, serve_one, f);
+	serve_start(f, &t);
 	if (is_int(sva_ctx_new(&o, &ctx), 0, "unshare: an isolated broker context")) {
 		if (!is_int(sva_ctx_share_memfd(ctx, fd, 0, a, 2 * 4096), 0, "unshare: a range shared")) {
 			skip(5, "nothing shared");
@@ -336,7 +387,7 @@ static void unshare_checks(struct fake *f)
 	} else {
 		skip(6, "no context");
 	}
-	pthread_join(t, NULL);
+	serve_end(f, t, "unshare");
 	munmap(a, 4 * 4096);
 	close(fd);
 }
