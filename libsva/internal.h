@@ -605,7 +605,7 @@ struct sva_mm {
 	size_t nr_ranges;
 	bool ranges_valid; /* cleared when a device attaches or detaches */
 	struct sva_rset allowed; /* SVA_MM_RESTRICTED: what faults may map (reach.c) */
-	struct sva_reach_undo *undos; /* denies that may be put back (reach.h), under lock */
+	struct sva_reach_undo *undos; /* allows and denies that may be undone (reach.h), under lock */
 	int maps_fd; /* /proc/self/maps, open for PROCMAP_QUERY while mm lives (-1: per call) */
 };
 

@@ -941,7 +941,7 @@ SVA_EXPORT int sva_mem_free(struct sva_mm *mm, void *addr, size_t len)
 		/* Still allocated and mapped "as before": allowed as before, too
 		 * (only what was: the driver may have denied part of it, before
 		 * or meanwhile). */
-		bool short_mem = denied && sva_reach_restore(mm, &undo);
+		bool short_mem = denied && sva_reach_restore(mm, &undo, NULL);
 
 		ent_set_busy(a, false);
 		return sva_fail(log, ret, "sva_mem_free: munmap of %p+%" PRIu64 " failed: %s%s", addr, maplen,

@@ -198,29 +198,97 @@ static int check_args(struct sva_mm *mm, const void *addr, size_t len, const cha
 	return sva_ctx_check_owner_in(mm->ctx, fn);
 }
 
-SVA_EXPORT int sva_mm_allow(struct sva_mm *mm, const void *addr, size_t len)
+/* Add to out what of [start, end) s does not hold: 0 or -ENOMEM. */
+static int add_gaps(struct sva_rset *out, const struct sva_rset *s, uint64_t start, uint64_t end)
+{
+	uint64_t pos = start;
+	int ret = 0;
+
+	for (size_t i = first_after(s, start); !ret && pos < end; i++) {
+		uint64_t gap_end = i < s->n && s->v[i].start < end ? s->v[i].start : end;
+
+		if (pos < gap_end)
+			ret = sva_rset_add(out, pos, gap_end);
+		if (gap_end == end)
+			break;
+		pos = s->v[i].end;
+	}
+	return ret;
+}
+
+/*
+ * A call takes its range out of the pending undos (mm->lock held) that would
+ * reverse it: an allow out of those that deny (an allow's), a deny out of
+ * those that allow again (a deny's).  Putting back what the call just set
+ * would take back a call that returned 0.  An undo of the other kind leaves
+ * the range as the call left it.
+ *
+ * A deny's split may need memory, and an undo that cannot take it puts
+ * nothing back (see sva_reach_restore()).
+ */
+static void undos_del_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
+{
+	for (struct sva_reach_undo *u = mm->undos; u; u = u->next)
+		if (!u->deny && !u->lost && sva_rset_del(&u->set, start, end))
+			u->lost = true;
+}
+
+/*
+ * An allow takes its range out of the denying undos, and there an undo that
+ * lost track could only deny too much (taking back this allow) or too little
+ * (leaving reachable what its call added): so room for the one split each
+ * may need is made first, and without it the allow fails, nothing changed.
+ */
+static int undos_reserve_denying_locked(struct sva_mm *mm)
+{
+	for (struct sva_reach_undo *u = mm->undos; u; u = u->next)
+		if (u->deny && u->set.n && reserve(&u->set, u->set.n + 1))
+			return -ENOMEM;
+	return 0;
+}
+
+static void link_locked(struct sva_mm *mm, struct sva_reach_undo *undo, bool deny)
+{
+	undo->deny = deny;
+	undo->next = mm->undos;
+	mm->undos = undo;
+}
+
+int sva_reach_allow(struct sva_mm *mm, const void *addr, size_t len, struct sva_reach_undo *undo, const char *fn)
 {
 	uint64_t start, end;
 	int ret;
 
-	ret = check_args(mm, addr, len, "sva_mm_allow", &start, &end);
+	ret = check_args(mm, addr, len, fn, &start, &end);
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&mm->lock);
-	ret = sva_rset_add(&mm->allowed, start, end);
+	ret = undos_reserve_denying_locked(mm);
+	/* What this allow adds, noted under the same hold as the add: what an
+	 * undo denies is exactly that, never what was allowed before. */
+	if (!ret && undo)
+		ret = add_gaps(&undo->set, &mm->allowed, start, end);
+	if (!ret)
+		ret = sva_rset_add(&mm->allowed, start, end);
+	if (!ret) {
+		for (struct sva_reach_undo *u = mm->undos; u; u = u->next)
+			if (u->deny)
+				(void)sva_rset_del(&u->set, start, end); /* cannot fail: room made above */
+		if (undo)
+			link_locked(mm, undo, true);
+	}
 	pthread_mutex_unlock(&mm->lock);
-	if (ret)
-		return sva_fail(&mm->ctx->log, ret, "sva_mm_allow: out of memory");
+	if (ret) {
+		if (undo)
+			sva_rset_fini(&undo->set);
+		return sva_fail(&mm->ctx->log, ret, "%s: out of memory", fn);
+	}
 	return 0;
 }
 
-/* [start, end) out of every undo on mm's list (mm->lock held): a split may
- * need memory, and an undo that cannot take it puts nothing back. */
-static void undos_del_locked(struct sva_mm *mm, uint64_t start, uint64_t end)
+SVA_EXPORT int sva_mm_allow(struct sva_mm *mm, const void *addr, size_t len)
 {
-	for (struct sva_reach_undo *u = mm->undos; u; u = u->next)
-		if (!u->lost && sva_rset_del(&u->prior, start, end))
-			u->lost = true;
+	return sva_reach_allow(mm, addr, len, NULL, "sva_mm_allow");
 }
 
 static void undo_unlink_locked(struct sva_mm *mm, struct sva_reach_undo *undo)
@@ -249,15 +317,13 @@ int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *fa
 	/* The snapshot under the same hold as the deny: what a restore puts
 	 * back is exactly what this deny took away. */
 	if (undo)
-		ret = sva_rset_add_part(&undo->prior, &mm->allowed, start, end);
+		ret = sva_rset_add_part(&undo->set, &mm->allowed, start, end);
 	if (!ret)
 		ret = sva_rset_del(&mm->allowed, start, end);
 	if (!ret) {
 		undos_del_locked(mm, start, end);
-		if (undo) {
-			undo->next = mm->undos;
-			mm->undos = undo;
-		}
+		if (undo)
+			link_locked(mm, undo, false);
 		/* Faults resolve under mm->lock: none can map it back between the
 		 * two.  Chunks go whole, as in sva_mm_invalidate(). */
 		pthread_mutex_lock(&mm->map_lock);
@@ -268,7 +334,7 @@ int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *fa
 	sva_mm_reap(mm);
 	if (ret) {
 		if (undo)
-			sva_rset_fini(&undo->prior);
+			sva_rset_fini(&undo->set);
 		return sva_fail(&mm->ctx->log, ret, "%s: out of memory", fn);
 	}
 	if (failed)
@@ -276,26 +342,48 @@ int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *fa
 	return 0;
 }
 
-int sva_reach_restore(struct sva_mm *mm, struct sva_reach_undo *undo)
+int sva_reach_restore(struct sva_mm *mm, struct sva_reach_undo *undo, unsigned *failed)
 {
-	int ret;
+	unsigned refused = 0;
+	int ret = 0;
 
-	/*
-	 * No memory needed unless another thread changed the allowances
-	 * meanwhile: each range of the set before the deny comes back whole or
-	 * as at most one piece (two only where the deny split it, and that
-	 * split reserved the room), and the capacity never shrinks.  Every
-	 * piece is tried: one that needs memory there is none for holds no
-	 * other back.
-	 */
 	pthread_mutex_lock(&mm->lock);
 	undo_unlink_locked(mm, undo);
-	ret = undo->lost ? -ENOMEM : 0; /* a deny of another thread sets it under the lock */
-	for (size_t i = 0; i < undo->prior.n && !undo->lost; i++)
-		if (sva_rset_add(&mm->allowed, undo->prior.v[i].start, undo->prior.v[i].end))
-			ret = -ENOMEM;
+	if (undo->deny) {
+		/*
+		 * An allow's undo denies what it added, less what allows made
+		 * since took: no one else's allowance is taken back.  A piece
+		 * the set has no memory to split off stays allowed; the others
+		 * go all the same.  (Pending undos of denies need not lose the
+		 * range: none covers memory an allocation still holds.)
+		 */
+		for (size_t i = 0; i < undo->set.n; i++)
+			if (sva_rset_del(&mm->allowed, undo->set.v[i].start, undo->set.v[i].end))
+				ret = -ENOMEM;
+		pthread_mutex_lock(&mm->map_lock);
+		for (size_t i = 0; i < undo->set.n; i++)
+			sva_mm_withdraw_locked(mm, undo->set.v[i].start, undo->set.v[i].end, &refused);
+		pthread_mutex_unlock(&mm->map_lock);
+	} else {
+		/*
+		 * No memory needed unless another thread changed the allowances
+		 * meanwhile: each range of the set before the deny comes back
+		 * whole or as at most one piece (two only where the deny split
+		 * it, and that split reserved the room), and the capacity never
+		 * shrinks.  Every piece is tried: one that needs memory there is
+		 * none for holds no other back.
+		 */
+		ret = undo->lost ? -ENOMEM : 0; /* a deny of another thread sets it under the lock */
+		for (size_t i = 0; i < undo->set.n && !undo->lost; i++)
+			if (sva_rset_add(&mm->allowed, undo->set.v[i].start, undo->set.v[i].end))
+				ret = -ENOMEM;
+	}
 	pthread_mutex_unlock(&mm->lock);
-	sva_rset_fini(&undo->prior);
+	if (undo->deny)
+		sva_mm_reap(mm);
+	sva_rset_fini(&undo->set);
+	if (failed)
+		*failed = refused;
 	return ret;
 }
 
@@ -304,7 +392,7 @@ void sva_reach_undo_drop(struct sva_mm *mm, struct sva_reach_undo *undo)
 	pthread_mutex_lock(&mm->lock);
 	undo_unlink_locked(mm, undo);
 	pthread_mutex_unlock(&mm->lock);
-	sva_rset_fini(&undo->prior);
+	sva_rset_fini(&undo->set);
 }
 
 SVA_EXPORT int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len)

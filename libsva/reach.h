@@ -49,18 +49,31 @@ void sva_reach_clip_locked(struct sva_mm *mm, uint64_t addr, uint64_t *ws, uint6
  * not all of it allowed in a restricted address space. */
 int sva_reach_prefault_locked(struct sva_mm *mm, uint64_t start, uint64_t end);
 /*
- * What a deny took away, for putting back (sva_mem_free(), after a refused
- * munmap): on mm's list, under mm->lock, from the deny until it is restored
- * or dropped, so that every later deny takes its range out of it too.  A deny
- * another thread made meanwhile, and that returned 0, is then never undone:
- * whatever the order the two calls are taken in, what it denied ends denied.
+ * What a call may have to undo: what a deny took away, to allow again
+ * (sva_mem_free(), after a refused munmap), or what an allow added, to deny
+ * again (sva_mem_alloc(), after a later step failed).  On mm's list, under
+ * mm->lock, from the call until it is restored or dropped, so that every
+ * later call that would be reversed by it takes its range out of it: a deny
+ * out of a deny's undo, an allow out of an allow's.  Another thread's deny or
+ * allow made meanwhile, and that returned 0, is then never undone: whatever
+ * the order the two calls are taken in, what it denied ends denied, what it
+ * allowed ends allowed.
  */
 struct sva_reach_undo {
-	struct sva_rset prior;	     /* what of the range was allowed before the deny */
-	bool lost;		     /* a later deny could not be taken out of it (no memory) */
+	struct sva_rset set;	     /* a deny's: what of the range was allowed before it;
+					an allow's: what of the range it added */
+	bool deny;		     /* an allow's undo (it denies set) */
+	bool lost;		     /* a deny's: a later deny could not be taken out of it (no memory) */
 	struct sva_reach_undo *next; /* mm->undos */
 };
 
+/* sva_mm_allow() with undo (zeroed, not NULL): what of the range was not
+ * allowed yet goes into it, under the same lock as the allow, and it joins
+ * mm's list: the caller then must end it with sva_reach_restore() or
+ * sva_reach_undo_drop().  Its errors are sva_mm_allow()'s, logged naming fn,
+ * nothing changed (undo not on the list): -ENOMEM also when a pending undo
+ * of another call has no room to take the range out of. */
+int sva_reach_allow(struct sva_mm *mm, const void *addr, size_t len, struct sva_reach_undo *undo, const char *fn);
 /* sva_mm_deny() without its -EIO: 0 with *failed (if not NULL) the chunks
  * the kernel refused to unmap, unlogged, for a caller that retries them and
  * logs what still fails (sva_mem_free(): one failure, one line).  With undo
@@ -71,11 +84,13 @@ struct sva_reach_undo {
  * nothing changed (undo not on the list). */
 int sva_reach_deny(struct sva_mm *mm, const void *addr, size_t len, unsigned *failed, struct sva_reach_undo *undo,
 		   const char *fn);
-/* Allow again what sva_reach_deny() took (undo), less what denies made since
- * took, and end undo.  Needs no memory, so cannot fail, unless another thread
- * changed the allowances of mm since; then 0 or -ENOMEM (part of it stays
- * denied), unlogged. */
-int sva_reach_restore(struct sva_mm *mm, struct sva_reach_undo *undo);
+/* End undo, putting back what its call changed, less what calls made since
+ * set: a deny's allows again what the deny took (needs no memory, so cannot
+ * fail, unless another thread changed the allowances of mm since); an
+ * allow's denies what the allow added and withdraws it, *failed (if not
+ * NULL) the chunks the kernel refused to unmap.  0 or -ENOMEM (part of it
+ * stays as it is), unlogged. */
+int sva_reach_restore(struct sva_mm *mm, struct sva_reach_undo *undo, unsigned *failed);
 /* End undo without putting anything back. */
 void sva_reach_undo_drop(struct sva_mm *mm, struct sva_reach_undo *undo);
 

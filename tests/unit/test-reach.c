@@ -5,7 +5,8 @@
  * and thread stacks in the excluded set, windows clipped around both, and the
  * errors of sva_mm_allow()/sva_mm_deny(), each changing nothing; and what
  * sva_mem_free() does when the kernel refuses to unmap a chunk of the memory,
- * or refuses its munmap(2) while another thread denies part of it.
+ * or refuses its munmap(2) while another thread denies part of it; and what
+ * an allow's undo (sva_mem_alloc() failing) takes back.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RTLD_NEXT */
@@ -564,6 +565,70 @@ static void out_of_memory(void)
 	sva_chunks_clear(&mm->chunks);
 }
 
+/*
+ * An allow's undo (reach.h; what sva_mem_alloc() takes back when a later step
+ * fails): it denies what its allow added and nothing else.  Not what was
+ * allowed before, not what another call allows while it is pending, even
+ * inside what it added; a deny meanwhile needs no undoing.  And a pending
+ * undo that would need memory to take another call's range out fails that
+ * allow, nothing changed, rather than taking it back later.
+ */
+static bool allowed_at(struct sva_mm *mm, const char *base, int pg)
+{
+	return sva_rset_find(&mm->allowed, (uintptr_t)base + (uint64_t)pg * PG) != NULL;
+}
+
+static void allow_undo(void)
+{
+	struct sva_mm *mm = fake_mm(SVA_MM_RESTRICTED, false);
+	char *base = (char *)(uintptr_t)(64ull << 30);
+	struct sva_reach_undo u = { 0 }, w = { 0 };
+	unsigned refused = 1;
+	bool bad = false;
+	int ret;
+
+	errors = 0;
+	if (sva_mm_allow(mm, base, PG))
+		tap_bail("sva_mm_allow failed");
+	is_int(sva_reach_allow(mm, base, 8 * PG, &u, "test"), 0, "an allow with an undo: pages 0-7, page 0 allowed already");
+	ok(sva_rset_covers(&mm->allowed, (uintptr_t)base, (uintptr_t)base + 8 * PG), "  all 8 allowed");
+	is_int(sva_mm_allow(mm, base + 3 * PG, PG), 0, "another call allows page 3 meanwhile");
+	is_int(sva_mm_deny(mm, base + 5 * PG, PG), 0, "another call denies page 5 meanwhile");
+	is_int(sva_reach_restore(mm, &u, &refused), 0, "the undo: 0");
+	is_int((int)refused, 0, "  no unmap refused");
+	ok(allowed_at(mm, base, 0), "  page 0, allowed before, stays allowed");
+	ok(allowed_at(mm, base, 3), "  page 3, allowed meanwhile, stays allowed");
+	for (int pg = 1; pg < 8; pg++)
+		bad |= pg != 3 && allowed_at(mm, base, pg);
+	ok(!bad, "  the rest is denied (%zu ranges)", mm->allowed.n);
+	ok(!mm->undos, "  and the undo is off the list");
+	is_int(errors, 0, "  nothing logged");
+
+	/* Eight gaps of 3 pages between 7 allowed pages: the undo holds 8
+	 * ranges, its first capacity, and an allow in the middle of one splits
+	 * it. */
+	sva_mm_deny(mm, base, 64 * PG);
+	for (int i = 0; i < 7; i++)
+		sva_mm_allow(mm, base + (4 * i + 3) * PG, PG);
+	is_int(sva_reach_allow(mm, base, 31 * PG, &w, "test"), 0, "an allow with an undo over 8 gaps");
+	ok(w.set.n == 8 && w.set.cap == 8, "  the undo holds 8 ranges at its capacity (%zu, %zu)", w.set.n, w.set.cap);
+	sva_test_fail_nth(1);
+	ret = sva_mm_allow(mm, base + PG, PG);
+	sva_test_fail_nth(0);
+	is_int(ret, -ENOMEM, "an allow inside a gap, no memory to take it out of the undo: -ENOMEM");
+	ok(w.set.n == 8 && sva_rset_covers(&w.set, (uintptr_t)base, (uintptr_t)base + 3 * PG),
+	   "  nothing changed: the undo still holds the whole gap");
+	is_int(errors, 1, "  logged once");
+	is_int(sva_mm_allow(mm, base + PG, PG), 0, "  with memory: 0");
+	is_int(sva_reach_restore(mm, &w, NULL), 0, "the undo: 0");
+	bad = false;
+	for (int pg = 0; pg < 31; pg++)
+		bad |= allowed_at(mm, base, pg) != (pg == 1 || pg % 4 == 3);
+	ok(!bad, "  denies the gaps but page 1; the 7 pages allowed before and page 1 stay allowed");
+	ok(!mm->undos, "  and the undo is off the list");
+	sva_mm_deny(mm, base, 64 * PG);
+}
+
 int main(void)
 {
 	rset_logic();
@@ -577,5 +642,6 @@ int main(void)
 	range_edge();
 	prefault_order();
 	out_of_memory();
+	allow_undo();
 	return done_testing();
 }
