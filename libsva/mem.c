@@ -710,32 +710,6 @@ static int place_locked(struct later *why, const struct sva_iova_range *kwin, si
 	return ret;
 }
 
-/* The parts of [start, end) allowed in mm now, into *out: 0 or -ENOMEM. */
-static int allowed_part(struct sva_mm *mm, uint64_t start, uint64_t end, struct sva_rset *out)
-{
-	int ret;
-
-	pthread_mutex_lock(&mm->lock);
-	ret = sva_rset_add_part(out, &mm->allowed, start, end);
-	pthread_mutex_unlock(&mm->lock);
-	return ret;
-}
-
-/* Undo this call's allowance of [start, end): deny what was not in prior. */
-static void deny_added(struct sva_mm *mm, uint64_t start, uint64_t end, const struct sva_rset *prior)
-{
-	uint64_t pos = start;
-
-	for (size_t i = 0; i <= prior->n; i++) {
-		uint64_t gap_end = i < prior->n ? prior->v[i].start : end;
-
-		if (pos < gap_end)
-			sva_mm_deny(mm, (void *)(uintptr_t)pos, gap_end - pos); /* logs its own error */
-		if (i < prior->n)
-			pos = prior->v[i].end;
-	}
-}
-
 SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void **out)
 {
 	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -749,7 +723,7 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 	char where[40];
 	size_t nkwin;
 	bool huge, allowed = false;
-	struct sva_rset prior = { 0 }; /* what the driver had allowed of the range already */
+	struct sva_reach_undo undo = { 0 }; /* what of the range this call allowed */
 	int ret, node;
 
 	mem_init();
@@ -843,19 +817,13 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 	/* A restricted address space reaches what was allocated for it.  Only an
 	 * allowance this call adds is taken back if it fails: what the driver
 	 * allowed already, of all the range or part of it, is not this call's to
-	 * deny. */
+	 * deny, nor what another thread allows meanwhile (the undo on mm's list
+	 * loses it: reach.h). */
 	if (o.mm && (o.mm->flags & SVA_MM_RESTRICTED)) {
-		ret = allowed_part(o.mm, e.addr, e.addr + maplen, &prior);
-		if (ret) {
-			ret = sva_fail(log, ret, "sva_mem_alloc: out of memory");
+		ret = sva_reach_allow(o.mm, p, maplen, &undo, "sva_mem_alloc"); /* logs its own error */
+		if (ret)
 			goto undo;
-		}
-		if (!sva_rset_covers(&prior, e.addr, e.addr + maplen)) {
-			ret = sva_mm_allow(o.mm, p, maplen); /* logs its own error */
-			if (ret)
-				goto undo;
-			allowed = true;
-		}
+		allowed = true;
 	}
 	if (o.flags & SVA_MEM_PREFAULT) {
 		ret = sva_mm_prefault(o.mm, p, maplen); /* logs its own error */
@@ -874,14 +842,26 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 			 : "",
 		 where,
 		 (o.flags & SVA_MEM_PREFAULT) ? ", visible in the address space" : "");
-	sva_rset_fini(&prior);
+	if (allowed)
+		sva_reach_undo_drop(o.mm, &undo);
 	*out = p;
 	return 0;
 
 undo:
-	if (allowed)
-		deny_added(o.mm, e.addr, e.addr + maplen, &prior);
-	sva_rset_fini(&prior);
+	if (allowed) {
+		unsigned refused;
+
+		if (sva_reach_restore(o.mm, &undo, &refused))
+			sva_logf(log, SVA_LOG_ERROR,
+				 "sva_mem_alloc: out of memory to deny again what it allowed of 0x%" PRIx64 "-0x%" PRIx64
+				 ": part of it stays allowed, though nothing of the call stays mapped",
+				 e.addr, e.addr + maplen);
+		if (refused)
+			sva_logf(log, SVA_LOG_ERROR,
+				 "sva_mem_alloc: the kernel refused to unmap %u chunk(s) in 0x%" PRIx64 "-0x%" PRIx64
+				 ": they stay visible",
+				 refused, e.addr, e.addr + maplen);
+	}
 	ent_unmap(e.addr, maplen);
 	return ret;
 }

@@ -30,6 +30,8 @@
  *  - sva_mem_free() on a restricted address space whose deny runs out of
  *    memory: -ENOMEM, nothing changed (still allowed, mapped, allocated);
  *    and whose munmap the kernel refuses: passed through, allowed again.
+ *  - sva_mem_alloc() on a restricted address space failing after its allow:
+ *    a page another call allowed meanwhile stays allowed.
  *  - A forked child: sva_mm_iova_ranges() is -ECHILD, logged;
  *    sva_mm_stats() answers, untracked (the child's munmap is not followed);
  *    sva_mm_free() leaves the parent's IOAS alone (no IOMMU_DESTROY);
@@ -124,13 +126,22 @@ static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 
 static atomic_int err_lines, all_lines;
 
+/* Run at sva_mm_prefault()'s error line, once: what another thread does
+ * while sva_mem_alloc() is between its allowance and its failure. */
+static void (*at_prefault_error)(void);
+
 static void capture(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg;
-	(void)msg;
 	atomic_fetch_add(&all_lines, 1);
 	if (level >= SVA_LOG_ERROR)
 		atomic_fetch_add(&err_lines, 1);
+	if (at_prefault_error && level >= SVA_LOG_ERROR && !strncmp(msg, "sva_mm_prefault: ", 17)) {
+		void (*f)(void) = at_prefault_error;
+
+		at_prefault_error = NULL;
+		f();
+	}
 }
 
 static void lines_reset(void)
@@ -900,6 +911,70 @@ out:
 	munmap(other, 16 * PG);
 }
 
+/*
+ * sva_mem_alloc(3), ERRORS: a failure after the memory was allowed in a
+ * restricted mm takes back only the allowance the call added.  Another
+ * thread's sva_mm_allow() of a page of it, made and returned 0 while the call
+ * was between its allowance and its failure (here: at the prefault's error
+ * line, the prefault refused as in a strict address space whose tracking
+ * stopped), is not taken back: in whatever order the two calls are taken to
+ * have run, that page ends allowed.
+ */
+static struct sva_mm *race_mm;
+static uint64_t race_start, race_end; /* what the allocation allowed */
+static int race_allow = 1;
+
+static void allow_meanwhile(void)
+{
+	struct sva_mm *mm = race_mm;
+
+	pthread_mutex_lock(&mm->lock);
+	if (mm->allowed.n == 1) {
+		race_start = mm->allowed.v[0].start;
+		race_end = mm->allowed.v[0].end;
+	}
+	pthread_mutex_unlock(&mm->lock);
+	if (race_end - race_start >= 4 * PG)
+		race_allow = sva_mm_allow(mm, (void *)(uintptr_t)(race_start + PG), PG);
+}
+
+static void mem_alloc_fail_keeps_concurrent_allow(void)
+{
+	const struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_RESTRICTED | SVA_MM_UNTRACKED };
+	struct sva_mm *mm = NULL;
+	void *p = NULL;
+	int r;
+
+	if (sva_mm_new(&ctx, &o, &mm))
+		tap_bail("set-up failed");
+	struct sva_mem_opts mo = { .size = sizeof(mo), .flags = SVA_MEM_PREFAULT, .mm = mm };
+
+	mm->flags |= SVA_MM_TRACK_STRICT;
+	pthread_mutex_lock(&mm->map_lock);
+	mm->lost = true;
+	pthread_mutex_unlock(&mm->map_lock);
+	wide_window = true;
+	race_mm = mm;
+	at_prefault_error = allow_meanwhile;
+	lines_reset();
+	r = sva_mem_alloc(4 * PG, &mo, &p);
+	at_prefault_error = NULL;
+	wide_window = false;
+	is_int(r, -EIO, "sva_mem_alloc, restricted mm, the prefault refused while another call allows a page of it: -EIO");
+	ok(race_end - race_start == 4 * PG, "  the memory was allowed meanwhile (0x%llx-0x%llx)",
+	   (unsigned long long)race_start, (unsigned long long)race_end);
+	is_int(race_allow, 0, "  that sva_mm_allow returned 0");
+	ok(race_start && sva_rset_find(&mm->allowed, race_start + PG), "  the page it allowed stays allowed");
+	ok(race_start && !sva_rset_find(&mm->allowed, race_start) && !sva_rset_find(&mm->allowed, race_start + 2 * PG) &&
+		   !sva_rset_find(&mm->allowed, race_start + 3 * PG),
+	   "  the rest of the memory is denied again (%zu ranges)", mm->allowed.n);
+	pthread_mutex_lock(&mm->map_lock);
+	mm->lost = false;
+	pthread_mutex_unlock(&mm->map_lock);
+	mm->flags &= ~(uint32_t)SVA_MM_TRACK_STRICT;
+	sva_mm_free(mm);
+}
+
 int main(void)
 {
 	struct sva_mm *mm = NULL;
@@ -937,6 +1012,7 @@ int main(void)
 	mem_free_deny_enomem();
 	mem_free_munmap_refused();
 	mem_free_munmap_refused_allowances();
+	mem_alloc_fail_keeps_concurrent_allow();
 	forked();
 	return done_testing();
 }
