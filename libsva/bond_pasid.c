@@ -397,3 +397,38 @@ void sva_bond_pasid_unget(struct sva_bond *bond)
 	pthread_mutex_unlock(&ctx->pasid_lock);
 	put(bond, true);
 }
+
+static void child_free_share(struct sva_ctx *ctx, struct sva_pasid_share *sh)
+{
+	if (sh->pending)
+		pending_drop(ctx, sh);
+	sva_free(sh);
+}
+
+void sva_bonds_child_free(struct sva_mm *mm)
+{
+	struct sva_pasid_share *g = mm->gshare;
+
+	/* Every bond under a share is bound to its address space (share->mm),
+	 * so each share goes with the last of mm's bonds under it. */
+	for (struct sva_bond *b = mm->bonds, *n; b; b = n) {
+		struct sva_pasid_share *sh = b->share;
+		bool last = true;
+
+		n = b->mm_next;
+		for (struct sva_bond *o = n; sh && o; o = o->mm_next)
+			if (o->share == sh)
+				last = false;
+		if (sh && last) {
+			if (sh == g)
+				g = NULL;
+			child_free_share(mm->ctx, sh);
+		}
+		sva_free(b);
+	}
+	/* A share no bond is under, as a fork in the middle of a bind leaves it. */
+	if (g)
+		child_free_share(mm->ctx, g);
+	mm->bonds = NULL;
+	mm->gshare = NULL;
+}

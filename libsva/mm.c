@@ -15,6 +15,7 @@
 #include "callback.h"
 #include "broker_share.h"
 #include "internal.h"
+#include "pasid_space.h"
 #include "teardown.h"
 #include "track.h"
 #include "withdraw.h"
@@ -186,6 +187,9 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 			n = h->next;
 			sva_free(h);
 		}
+		/* Likewise the bonds and their PASIDs' shares: as the parent's
+		 * sva_mm_free() ends its bonds, the child's ends its copies. */
+		sva_bonds_child_free(mm);
 		sva_rset_fini(&mm->allowed);
 		if (mm->maps_fd >= 0)
 			close(mm->maps_fd);

@@ -202,5 +202,11 @@ void sva_bond_pasid_unget(struct sva_bond *bond);
 /* The same after a failed detach: the value is retired, so once its last user
  * goes it stays quarantined (or owned by the bond's share) forever. */
 void sva_bond_pasid_retire(struct sva_bond *bond);
+/* A forked child's sva_mm_free(): free the child's copies of mm's bonds and
+ * of the shares under them (mm->gshare included), taking a share off
+ * ctx->pending_shares.  Memory only: the values, the devices' tables and the
+ * kernel's objects are the parent's, and a bond's device may be closed
+ * already, so no bond's dev is followed. */
+void sva_bonds_child_free(struct sva_mm *mm);
 
 #endif /* LIBSVA_PASID_SPACE_H */

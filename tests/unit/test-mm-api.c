@@ -34,7 +34,8 @@
  *    a page another call allowed meanwhile stays allowed.
  *  - A forked child: sva_mm_iova_ranges() is -ECHILD, logged;
  *    sva_mm_stats() answers, untracked (the child's munmap is not followed);
- *    sva_mm_free() leaves the parent's IOAS alone (no IOMMU_DESTROY);
+ *    sva_mm_free() leaves the parent's IOAS alone (no IOMMU_DESTROY) and frees
+ *    the child's copies of its HWPT records, bonds and PASID shares;
  *    sva_mm_new() on the parent's context is -ECHILD, *out untouched.
  */
 #include <dirent.h>
@@ -664,6 +665,9 @@ static void forked(void)
 		struct sva_iova_range r[4];
 		size_t nr = 4;
 		struct sva_mm_stats s = { .size = sizeof(s) };
+		struct sva_bond *b[3] = { sva_calloc(1, sizeof(*b[0])), sva_calloc(1, sizeof(*b[0])),
+					  sva_calloc(1, sizeof(*b[0])) };
+		struct sva_pasid_share *sh[2] = { sva_calloc(1, sizeof(*sh[0])), sva_calloc(1, sizeof(*sh[0])) };
 		int bad = 0;
 
 		lines_reset();
@@ -679,6 +683,34 @@ static void forked(void)
 			lines_reset();
 			if (sva_mm_new(&ctx, NULL, &m2) != -ECHILD || m2 != SENT || atomic_load(&err_lines) != 1)
 				bad |= 16;
+		}
+		{
+			/* Bonds and the PASID shares under them, inherited: the
+			 * child's sva_mm_free() frees its copies too.  Two
+			 * bonds under the global PASID's share, one under a
+			 * driver's value waiting on the context's pending list
+			 * (which it must leave).  Given back: their slots come
+			 * back among the next allocations of their sizes. */
+			if (!b[0] || !b[1] || !b[2] || !sh[0] || !sh[1]) {
+				bad |= 64;
+			} else {
+				sh[0]->mm = sh[1]->mm = mm;
+				sh[0]->users = 2;
+				sh[0]->bonds = b[0];
+				b[0]->share_next = b[2];
+				b[0]->share = b[2]->share = sh[0];
+				sh[1]->users = 1;
+				sh[1]->bonds = b[1];
+				sh[1]->driver_owned = sh[1]->pending = true;
+				sh[1]->pending_next = ctx.pending_shares;
+				ctx.pending_shares = sh[1];
+				b[1]->share = sh[1];
+				b[0]->mm_next = b[1];
+				b[1]->mm_next = b[2];
+				b[2]->mm_next = mm->bonds;
+				mm->bonds = b[0];
+				mm->gshare = sh[0];
+			}
 		}
 		{
 			/* Records of HWPTs kept by failed detaches (bond.c),
@@ -706,6 +738,28 @@ static void forked(void)
 			if (back != 2)
 				bad |= 32;
 		}
+		if (!(bad & 64)) {
+			void *again[2][64];
+			int back = 0;
+
+			for (struct sva_pasid_share *p = ctx.pending_shares; p; p = p->pending_next)
+				if (p == sh[1])
+					bad |= 128;
+			for (int i = 0; i < 64; i++) {
+				again[0][i] = sva_malloc(sizeof(struct sva_bond));
+				again[1][i] = sva_malloc(sizeof(struct sva_pasid_share));
+				for (int j = 0; j < 3; j++)
+					back += again[0][i] && again[0][i] == (void *)b[j];
+				for (int j = 0; j < 2; j++)
+					back += again[1][i] && again[1][i] == (void *)sh[j];
+			}
+			for (int i = 0; i < 64; i++) {
+				sva_free(again[0][i]);
+				sva_free(again[1][i]);
+			}
+			if (back != 5)
+				bad |= 128;
+		}
 		if (atomic_load(&n_destroy) != destroyed)
 			bad |= 8;
 		_exit(bad);
@@ -719,8 +773,13 @@ static void forked(void)
 	ok(!(st & 4), "  sva_mm_stats answers, and says untracked: the child's munmap is not followed");
 	ok(!(st & 8), "  sva_mm_free issues no IOMMU_DESTROY: the parent's address space is left alone");
 	ok(!(st & 16), "  sva_mm_new on the parent's context: -ECHILD, *out untouched, one error line");
+	/* (64: an allocation of the test failed; an exit status has 8 bits.) */
 	ok(!(st & (32 | 64)), "  sva_mm_free frees the records of HWPTs kept by failed detaches (%s)",
-	   st & 64 ? "no record allocated" : st & 32 ? "not given back" : "given back");
+	   st & 64 ? "not allocated" : st & 32 ? "not given back" : "given back");
+	ok(!(st & (128 | 64)),
+	   "  sva_mm_free frees its bonds and the PASID shares under them, a share waiting for its first bond's "
+	   "publication off the context's pending list (%s)",
+	   st & 64 ? "not allocated" : st & 128 ? "not given back" : "given back");
 	is_int(atomic_load(&n_destroy), destroyed, "the parent's IOAS still there");
 	sva_mm_free(mm);
 	is_int(atomic_load(&n_destroy), destroyed + 1, "  and the parent's sva_mm_free destroys it");
