@@ -3894,6 +3894,43 @@ static void names_at_return(void)
 	is_int(fault, rounds, "right after the first fault-capable bind, the fault thread is named sva-fault");
 }
 
+static int add_comm(pid_t tid, void *arg)
+{
+	char comm[KTEST_COMM_MAX + 2], *list = arg;
+
+	if (ktest_thread_comm(tid, comm, sizeof(comm)) == 0 && strlen(list) + strlen(comm) + 3 < 256)
+		strcat(strcat(list, *list ? ", " : ""), comm);
+	return 0;
+}
+
+/*
+ * Almost every check below needs the coherence monitor, and many find it by
+ * its name (libsva(7)): without one, they used to fail one by one, some 70
+ * "not ok" lines with the one that says why among them.  One check here says
+ * it, naming the threads there are (a monitor misnamed shows), and the
+ * program stops there, a failure.  Given a moment, so that this is about
+ * the monitor being there; names_at_return() is about its name at return.
+ */
+static void require_monitor(void)
+{
+	struct sva_ctx *ctx = ktest_ctx();
+	char names[256] = "";
+	struct sva_mm *mm;
+	int n = 0;
+
+	if (sva_mm_new(ctx, NULL, &mm))
+		ktest_bail("sva_mm_new failed");
+	KTEST_WAIT_WHILE((n = threads_named(KTEST_MONITOR_THREAD, NULL)) == 0, 2000);
+	if (n == 0)
+		ktest_for_each_thread_named(NULL, add_comm, names);
+	ok(n > 0, "sva_mm_new() starts the coherence monitor, a thread named %s%s%s (untracked_reason %d)",
+	   KTEST_MONITOR_THREAD, n ? "" : ": none after 2 s; the threads: ", names, stats(mm).untracked_reason);
+	sva_mm_free(mm);
+	sva_ctx_free(ctx);
+	if (n == 0)
+		ktest_bail("no coherence monitor (no thread named %s): every check below needs it", KTEST_MONITOR_THREAD);
+}
+
 int main(void)
 {
 	struct sva_bind_opts bo = { .size = sizeof(bo) };
@@ -3953,6 +3990,7 @@ int main(void)
 	if (getenv("KTEST_STOPFD_REPLACED"))
 		return stopfd_replaced_child(atoi(getenv("KTEST_STOPFD_REPLACED")));
 	ktest_require_iommufd();
+	require_monitor();
 	names_at_return();
 	g_ctx = ktest_ctx();
 	if (sva_dev_open_mock(g_ctx, NULL, &g_dev))
