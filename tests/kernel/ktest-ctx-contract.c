@@ -1169,11 +1169,11 @@ static int count_threads(void)
 {
 	/* A joined thread can linger in the count until the kernel has reaped
 	 * it: take the count once it has held for 20 ms (1 s at most). */
-	int n = (int)ktest_status_field("/proc/self/status", "Threads"), m;
+	int n = (int)ktest_self_status_num("Threads"), m;
 
 	for (int i = 0; i < 50; i++, n = m) {
 		usleep(20000);
-		m = (int)ktest_status_field("/proc/self/status", "Threads");
+		m = (int)ktest_self_status_num("Threads");
 		if (m == n)
 			break;
 	}

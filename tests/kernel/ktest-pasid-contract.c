@@ -519,7 +519,7 @@ static void bad_new(void)
 static void new_under_rlimit(void)
 {
 	struct sva_pasid_space *s = (struct sva_pasid_space *)&lines;
-	long kb = ktest_status_field("/proc/self/status", "VmSize");
+	long kb = ktest_self_status_num("VmSize");
 	struct rlimit rl;
 
 	if (kb <= 0 || getrlimit(RLIMIT_AS, &rl))

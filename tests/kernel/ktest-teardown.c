@@ -782,7 +782,7 @@ static void failed_detach(void)
 /* What iommufd holds pinned for this process, in kB. */
 static long vm_pin_kb(void)
 {
-	return ktest_status_field("/proc/self/status", "VmPin");
+	return ktest_self_status_num("VmPin");
 }
 
 /*

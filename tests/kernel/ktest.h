@@ -265,23 +265,6 @@ static inline int ktest_anon_fd(const char *kind)
 	return found;
 }
 
-/* The number after "key:" in a /proc status file (VmPin, in kB, of
- * /proc/self/status, say); -1 when there is none. */
-static inline long ktest_status_field(const char *path, const char *key)
-{
-	char line[256];
-	size_t klen = strlen(key);
-	long n = -1;
-	FILE *f = fopen(path, "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':' && sscanf(line + klen + 1, "%ld", &n) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return n;
-}
-
 /*
  * A log callback that keeps the last line libsva gave which passes a filter:
  * pass ktest_keep_line as log_fn and a struct ktest_line as log_arg.  `match`

@@ -121,21 +121,20 @@ static inline int ktest_count_tasks(void)
 }
 
 /*
- * The value of thread tid's line "key:" in /proc/self/task/TID/status, the
- * blanks after the colon and the newline cut, into out (len bytes): 0, or
- * -errno (-ENOENT: the thread is gone; -ENODATA: no such line, a key
- * mistyped or one this kernel does not have), out then "".  The one reader
- * of that file, so that every test parses it the same way.
+ * The value of the line "key:" of a /proc status file, the blanks after the
+ * colon and the newline cut, into out (len bytes): 0, or -errno (-ENOENT: no
+ * such file, a thread gone; -ENODATA: no such line, a key mistyped or one
+ * this kernel does not have), out then "".  The one reader of those files,
+ * so that every test parses them the same way.
  */
-static inline int ktest_thread_status(pid_t tid, const char *key, char *out, size_t len)
+static inline int ktest_status_text(const char *path, const char *key, char *out, size_t len)
 {
 	size_t klen = strlen(key);
-	char path[64], line[256];
+	char line[256];
 	int ret = -ENODATA;
 	FILE *f;
 
 	out[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)tid);
 	f = fopen(path, "r");
 	if (!f)
 		return -errno;
@@ -150,17 +149,44 @@ static inline int ktest_thread_status(pid_t tid, const char *key, char *out, siz
 	return ret;
 }
 
-/* The same line's value as a decimal number (voluntary_ctxt_switches, say);
- * -1 when there is none (the thread gone, no such line, not a number). */
-static inline long ktest_thread_status_num(pid_t tid, const char *key)
+/* The same line's value as a decimal number (VmSize in kB,
+ * voluntary_ctxt_switches); -1 when there is none (no such file or line,
+ * not a number). */
+static inline long ktest_status_num(const char *path, const char *key)
 {
 	char text[64], *end;
 	long v;
 
-	if (ktest_thread_status(tid, key, text, sizeof(text)))
+	if (ktest_status_text(path, key, text, sizeof(text)))
 		return -1;
 	v = strtol(text, &end, 10);
 	return end == text ? -1 : v;
+}
+
+/* Thread tid's line "key:" of /proc/self/task/TID/status, as
+ * ktest_status_text() (-ENOENT: the thread is gone). */
+static inline int ktest_thread_status(pid_t tid, const char *key, char *out, size_t len)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)tid);
+	return ktest_status_text(path, key, out, len);
+}
+
+/* Its value as a number, as ktest_status_num(). */
+static inline long ktest_thread_status_num(pid_t tid, const char *key)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)tid);
+	return ktest_status_num(path, key);
+}
+
+/* The process's line "key:" of /proc/self/status as a number (VmSize,
+ * VmPin, Threads), as ktest_status_num(). */
+static inline long ktest_self_status_num(const char *key)
+{
+	return ktest_status_num("/proc/self/status", key);
 }
 
 /*
