@@ -17,6 +17,11 @@
 #                           "NAME (libsva) VERSION", exit 0; either with a
 #                           stray argument is a usage error (2); into a full
 #                           device, exit 1 with a message
+#   option_errors NAME OPT TOOL...  the tools' one wording of a bad option
+#                           (tools/option_error.h): an unknown long or short
+#                           one, a long one given an argument it does not take,
+#                           OPT (a long option that needs one) without it; each
+#                           exit 2, nothing on standard output
 # $count and $failed are the numbers so far.
 
 count=0
@@ -78,6 +83,23 @@ help_version() {
 		skip "no /dev/full here"
 	fi
 	help_unwritable "$@"
+}
+
+option_errors() {
+	oe_name=$1
+	oe_needs=$2
+	shift 2
+	for oe_case in "--frobnicate:unknown option '--frobnicate'" "--frobnicate=1:unknown option '--frobnicate'" \
+		"-x:unknown option '-x'" "--help=x:option '--help=x' takes no argument" \
+		"$oe_needs:option '$oe_needs' needs an argument"; do
+		oe_arg=${oe_case%%:*}
+		oe_out=$("$@" "$oe_arg" 2>"${TMPDIR:-/tmp}/oe.$$.err")
+		oe_rc=$?
+		oe_line=$(head -n 1 "${TMPDIR:-/tmp}/oe.$$.err")
+		[ "$oe_rc" -eq 2 ] && [ -z "$oe_out" ] && [ "$oe_line" = "$oe_name: ${oe_case#*:}" ]
+		ok $? "$oe_name $oe_arg: exit 2, nothing on standard output, '$oe_name: ${oe_case#*:}' (got $oe_rc: $oe_line)"
+	done
+	rm -f "${TMPDIR:-/tmp}/oe.$$.err"
 }
 
 done_testing() {

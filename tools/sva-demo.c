@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "sva/sva.h"
+#include "option_error.h"
 #include "stdout_done.h"
 
 #define EDU_BUF_VA 0x8000000ul /* under edu's 28-bit DMA mask */
@@ -328,25 +329,6 @@ static const char *find_edu(void)
 	return *addr ? addr : NULL;
 }
 
-/*
- * Whether `arg` is "--NAME=..." for a long option without an argument whose
- * short form is `opt`, NAME being its name or an abbreviation getopt_long()
- * took for it: glibc reports that as that short option (optopt), so
- * "unknown option '-h'" would name what the user never typed.
- */
-static bool long_given_argument(const struct option *longopts, const char *arg, int opt)
-{
-	const char *eq = strchr(arg, '=');
-
-	if (strncmp(arg, "--", 2) != 0 || !eq)
-		return false;
-	for (const struct option *o = longopts; o->name; o++)
-		if (o->val == opt && o->has_arg == no_argument && eq - arg > 2 &&
-		    strlen(o->name) >= (size_t)(eq - arg - 2) && !strncmp(o->name, arg + 2, (size_t)(eq - arg - 2)))
-			return true;
-	return false;
-}
-
 /* The last step, also after a step that could not go on (sva-demo(1): done
  * says "something went wrong" when a line is marked !); the exit status. */
 static int done(struct sva_ctx *ctx)
@@ -375,7 +357,7 @@ int main(int argc, char **argv)
 	struct sva_dev *dev;
 	int c, ret, help = 0;
 
-	opterr = 0; /* its messages name the whole path: ours name sva-demo */
+	opterr = 0; /* option_error() says what is wrong, as the other tools do */
 	while ((c = getopt_long(argc, argv, ":d:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -390,18 +372,7 @@ int main(int argc, char **argv)
 			help = c; /* printed once the command line is known good */
 			break;
 		default:
-			/* argv[optind - 1] is the option only for a long one: a
-			 * short one may sit in a group ("-hd", "--help -xy"). */
-			if (c == ':' && strncmp(argv[optind - 1], "--", 2) != 0)
-				fprintf(stderr, "sva-demo: -%c needs an argument\n", optopt);
-			else if (c == ':')
-				fprintf(stderr, "sva-demo: %s needs an argument\n", argv[optind - 1]);
-			else if (!optopt) /* an unknown long option */
-				fprintf(stderr, "sva-demo: bad option '%s'\n", argv[optind - 1]);
-			else if (long_given_argument(longopts, argv[optind - 1], optopt))
-				fprintf(stderr, "sva-demo: bad option '%s': it takes no argument\n", argv[optind - 1]);
-			else
-				fprintf(stderr, "sva-demo: unknown option '-%c'\n", optopt);
+			option_error("sva-demo", longopts, c, argv);
 			fprintf(stderr, USAGE);
 			return 2;
 		}

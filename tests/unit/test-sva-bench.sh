@@ -6,6 +6,7 @@ bench=${top_builddir:-.}/tools/sva-bench
 
 "$bench" --help >/dev/null 2>&1; ok $? "--help exits 0"
 help_version sva-bench "$bench"
+option_errors sva-bench --rounds "$bench"
 # -h and -V report the rest of the command line's usage error instead
 # (sva-bench(1), OPTIONS): an unknown benchmark, two benchmarks, --rounds 0.
 for asked in -h -V; do

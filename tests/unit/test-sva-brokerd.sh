@@ -134,6 +134,7 @@ check "--check: no device is '0 devices'" eval '[ "$rc" -eq 0 ] && has ", 0 devi
 run --help
 check "--help: exit 0, every option" eval '[ "$rc" -eq 0 ] && has --config && has --socket && has --check'
 help_version sva-brokerd "$BROKERD"
+option_errors sva-brokerd --config "$BROKERD"
 
 # sva-brokerd(8), OPTIONS and EXIT STATUS: -s takes an absolute path of at
 # most 107 bytes (status 2 otherwise, before the configuration is read); a

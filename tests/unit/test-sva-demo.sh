@@ -7,13 +7,14 @@ demo=${top_builddir:-.}/tools/sva-demo
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
 
 "$demo" --help >/dev/null 2>&1; ok $? "--help exits 0"
+option_errors sva-demo --device "$demo"
 err=$("$demo" --frobnicate 2>&1 >/dev/null); rc=$?
-[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: bad option '--frobnicate'"
+[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: unknown option '--frobnicate'"
 ok $? "an unknown option is a usage error that names it, as sva-demo (exit $rc)"
 err=$("$demo" -d 2>&1 >/dev/null); rc=$?
-[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: -d needs an argument"
+[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: option '-d' needs an argument"
 ok $? "-d without its argument says so (exit $rc)"
-for args in "--help -xy:unknown option '-x'" "--device=foo -xy:unknown option '-x'" "-hd:-d needs an argument"; do
+for args in "--help -xy:unknown option '-x'" "--device=foo -xy:unknown option '-x'" "-hd:option '-d' needs an argument"; do
 	# shellcheck disable=SC2086 # split on purpose
 	err=$("$demo" ${args%%:*} 2>&1 >/dev/null); rc=$?
 	[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: ${args#*:}"
@@ -78,7 +79,7 @@ ok $? "  and the demo says the address is occupied, not that the device cannot f
 phrases=$(sed -n '/^\.SH EXIT STATUS$/,/^\.SH /p' "$man_demo" 2>/dev/null | sed -n '/names it/,/usage follows/p' |
 	grep -o '"[a-z][^"]*"' | tr -d '"')
 [ -n "$phrases" ]; ok $? "sva-demo(1) EXIT STATUS lists the usage error messages ($(echo "$phrases" | tr '\n' ','))"
-for args in --frobnicate --help=x -x -d --device --device= "-d ''" -hd extra "--device foo extra"; do
+for args in --frobnicate --frobnicate=1 --help=x -x -d --device --device= "-d ''" -hd extra "--device foo extra"; do
 	eval "set -- $args"
 	line=$("$demo" "$@" 2>&1 >/dev/null | head -n 1)
 	# grep -F takes each line of $phrases as a pattern of its own.
@@ -89,7 +90,7 @@ done
 # it as the short option, and the line said "unknown option '-h'").
 for args in --help=x --version=1 --hel=x --vers=1; do
 	line=$("$demo" "$args" 2>&1 >/dev/null | head -n 1)
-	[ "$line" = "sva-demo: bad option '$args': it takes no argument" ]
+	[ "$line" = "sva-demo: option '$args' takes no argument" ]
 	ok $? "sva-demo $args: the line names the option as given (got: $line)"
 done
 # tools/demo.sh, the README's command: its usage errors come before it installs

@@ -138,6 +138,10 @@ check "--version exits 0 and names the package" eval '[ "$rc" -eq 0 ] && has "^s
 run --version extra
 check "--version with an argument: a usage error, exit 2" [ "$rc" -eq 2 ]
 help_version sva-info "$SVA_INFO"
+option_errors sva-info --memlock "$SVA_INFO"
+run --ver
+check "--ver could be two options: exit 2, naming both" \
+	eval '[ "$rc" -eq 2 ] && [ "$(head -n 1 "$tmp/err")" = "sva-info: ambiguous option '"'"'--ver'"'"' (--verbose, --version)" ]'
 for m in +5 " 5" 0x10; do
 	run --cdi --memlock="$m"
 	check "--cdi --memlock='$m': not a plain decimal number, exit 2" [ "$rc" -eq 2 ]

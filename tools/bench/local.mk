@@ -2,7 +2,7 @@
 # benchmarks measure libsva's internals, so it links the library's objects
 # (libsva-internal: what ships, without the tests' hooks).
 bin_PROGRAMS += tools/sva-bench
-tools_sva_bench_SOURCES = tools/bench/main.c tools/bench/bench.h tools/stdout_done.h tools/number.h tools/utf8.h tools/bench/bench-pasid.c \
+tools_sva_bench_SOURCES = tools/bench/main.c tools/bench/bench.h tools/stdout_done.h tools/option_error.h tools/number.h tools/utf8.h tools/bench/bench-pasid.c \
 	tools/bench/bench-fault.c tools/bench/bench-coherence.c tools/bench/bench-budget.c
 tools_sva_bench_CPPFLAGS = $(AM_CPPFLAGS) -DSVA_BENCH_LIBRARY
 # json-c reads the two runs of --compare.

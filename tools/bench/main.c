@@ -30,6 +30,7 @@
 
 #include "bench.h"
 #include "../number.h"
+#include "../option_error.h"
 #include "../stdout_done.h"
 
 /*
@@ -537,10 +538,8 @@ int main(int argc, char **argv)
 	const char *only = NULL, *rounds = NULL;
 	int json = 0, c, rc = 0, first = 1, sub_argc = 1, asked = 0, cmp = 0;
 
-	/* getopt_long() names argv[0] in its messages: the tool, not its path (a
-	 * libtool wrapper's .libs/ one in a build tree). */
-	argv[0] = (char *)"sva-bench";
-	while ((c = getopt_long(argc, argv, "jhV", longopts, NULL)) != -1) {
+	opterr = 0; /* option_error() says what is wrong, as the other tools do */
+	while ((c = getopt_long(argc, argv, ":jhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = 1;
@@ -564,6 +563,7 @@ int main(int argc, char **argv)
 			asked = c; /* printed once the command line is known good */
 			break;
 		default:
+			option_error("sva-bench", longopts, c, argv);
 			usage(stderr);
 			return 2;
 		}

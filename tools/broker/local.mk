@@ -12,7 +12,7 @@ BROKER_SOURCES = \
 	tools/broker/isolated.c \
 	tools/broker/rid.c \
 	tools/broker/mm_exit.c
-tools_sva_brokerd_SOURCES = $(BROKER_SOURCES) tools/broker/main.c tools/stdout_done.h
+tools_sva_brokerd_SOURCES = $(BROKER_SOURCES) tools/broker/main.c tools/stdout_done.h tools/option_error.h
 tools_sva_brokerd_LDADD = libsva/libsva-internal.la
 # The sample configuration and the systemd unit, for the administrator (and
 # the packages) to put in /etc and the unit directory.

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "../option_error.h"
 #include "../stdout_done.h"
 
 static struct broker broker;
@@ -49,10 +50,8 @@ int main(int argc, char **argv)
 	char err[300];
 	int opt, check = 0, ret, asked = 0;
 
-	/* getopt_long() names argv[0] in its messages: the tool, not its path (a
-	 * libtool wrapper's .libs/ one in a build tree). */
-	argv[0] = (char *)"sva-brokerd";
-	while ((opt = getopt_long(argc, argv, "c:s:hV", longopts, NULL)) != -1) {
+	opterr = 0; /* option_error() says what is wrong, as the other tools do */
+	while ((opt = getopt_long(argc, argv, ":c:s:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
@@ -68,6 +67,7 @@ int main(int argc, char **argv)
 			asked = opt; /* printed once the command line is known good */
 			break;
 		default:
+			option_error("sva-brokerd", longopts, opt, argv);
 			usage(stderr);
 			return 2;
 		}

@@ -29,6 +29,7 @@
 
 #include "sva-info.h"
 #include "../number.h"
+#include "../option_error.h"
 #include "../stdout_done.h"
 
 #ifndef PACKAGE_VERSION
@@ -158,10 +159,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *asked)
 {
 	int c;
 
-	/* getopt_long() names argv[0] in its messages: the tool, not its path (a
-	 * libtool wrapper's .libs/ one in a build tree). */
-	argv[0] = (char *)"sva-info";
-	while ((c = getopt_long(argc, argv, "djvhV", long_options, NULL)) != -1) {
+	opterr = 0; /* option_error() says what is wrong, as the other tools do */
+	while ((c = getopt_long(argc, argv, ":djvhV", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			o->doctor = true;
@@ -230,7 +229,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *asked)
 			o->memlock = v;
 			break;
 		}
-		default: /* getopt_long() has said what is wrong */
+		default:
+			option_error(PROG, long_options, c, argv);
 			return usage_error(NULL);
 		}
 	}
