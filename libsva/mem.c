@@ -208,15 +208,6 @@ static int ent_unmap_only(uint64_t addr, uint64_t maplen)
 	return munmap((void *)(uintptr_t)addr, maplen) ? -errno : 0;
 }
 
-static int ent_unmap(uint64_t addr, uint64_t maplen)
-{
-	int ret = ent_unmap_only(addr, maplen);
-
-	if (!ret)
-		ent_drop(addr);
-	return ret;
-}
-
 static void ent_set_busy(uint64_t addr, bool busy)
 {
 	size_t at;
@@ -862,7 +853,20 @@ undo:
 				 ": they stay visible",
 				 refused, e.addr, e.addr + maplen);
 	}
-	ent_unmap(e.addr, maplen);
+	/*
+	 * As sva_mem_free(): what got mapped in the IOAS meanwhile (a device's
+	 * fault, another thread's prefault: an unrestricted mm reaches any
+	 * address) is withdrawn once the memory is unmapped, by the monitor's
+	 * event (the fence) or, untracked, by the invalidate; the entry stays
+	 * until then so no other allocation is placed there first.
+	 */
+	if (!ent_unmap_only(e.addr, maplen)) {
+		if (o.mm) {
+			sva_mm_fence(o.mm);
+			sva_mm_invalidate_as(o.mm, p, maplen, "sva_mem_alloc");
+		}
+		ent_drop(e.addr);
+	}
 	return ret;
 }
 

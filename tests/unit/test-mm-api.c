@@ -39,6 +39,7 @@
  *    sva_mm_new() on the parent's context is -ECHILD, *out untouched.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -71,6 +72,7 @@ static int ranges_errno; /* IOVA_RANGES' refusal, 0: none */
 static unsigned n_ranges = 3;
 static bool wide_window; /* IOVA_RANGES: one range, the whole user space */
 static atomic_int n_map;
+static int map_errno; /* IOAS_MAP's refusal, 0: none */
 
 static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 {
@@ -84,6 +86,11 @@ static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 		atomic_fetch_add(&n_ioas, 1);
 		((struct kabi_iommu_ioas_alloc *)arg)->out_ioas_id = atomic_fetch_add(&next_id, 1);
 	} else if (req == KABI_IOMMU_IOAS_MAP) {
+		if (map_errno) {
+			errno = map_errno;
+			*rc = -1;
+			return true;
+		}
 		atomic_fetch_add(&n_map, 1);
 	} else if (req == KABI_IOMMU_IOAS_UNMAP) {
 		/* nothing to do: the pages were never pinned */
@@ -1034,6 +1041,64 @@ static void mem_alloc_fail_keeps_concurrent_allow(void)
 	sva_mm_free(mm);
 }
 
+/*
+ * sva_mem_alloc(3): a call that fails leaves nothing of its memory visible.
+ * A page mapped in the IOAS while the call was between its mmap() and its
+ * failure (a device's fault or another thread's prefault of it: in an
+ * unrestricted mm any address is reachable) is withdrawn with the unmap, as
+ * sva_mem_free() withdraws it; in an untracked mm no event would, and the
+ * IOAS kept the old pages pinned at an address the process no longer maps.
+ */
+static struct sva_mm *visible_mm;
+static int visible_prefault = 1;
+static size_t visible_len; /* the length of the munmap(2) to run before_munmap() in */
+
+/* munmap(2), with a page of the memory prefaulted first when its length is
+ * visible_len: what a device's fault does between the failure and the
+ * unmap.  libsva-test is linked into this program, so its calls come here. */
+int munmap(void *addr, size_t len)
+{
+	static int (*real)(void *, size_t);
+
+	if (visible_len && len == visible_len) {
+		visible_len = 0;
+		map_errno = 0; /* the kernel maps again */
+		visible_prefault = sva_mm_prefault(visible_mm, (char *)addr + PG, PG);
+	}
+	if (!real)
+		real = (int (*)(void *, size_t))dlsym(RTLD_NEXT, "munmap");
+	return real(addr, len);
+}
+
+static void mem_alloc_fail_withdraws_what_was_mapped(void)
+{
+	const struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_UNTRACKED };
+	struct sva_mm_stats st = { .size = sizeof(st) };
+	struct sva_mm *mm = NULL;
+	void *p = NULL;
+	int r;
+
+	if (sva_mm_new(&ctx, &o, &mm))
+		tap_bail("set-up failed");
+	struct sva_mem_opts mo = { .size = sizeof(mo), .flags = SVA_MEM_PREFAULT, .mm = mm };
+
+	wide_window = true;
+	visible_mm = mm;
+	visible_len = 4 * PG;
+	map_errno = ENOMEM;
+	lines_reset();
+	r = sva_mem_alloc(4 * PG, &mo, &p);
+	visible_len = 0;
+	map_errno = 0;
+	wide_window = false;
+	is_int(r, -ENOMEM, "sva_mem_alloc, untracked mm, the kernel refused the prefault's map, a page of the memory "
+			   "mapped before the unmap: -ENOMEM");
+	is_int(visible_prefault, 0, "  the page was mapped before the unmap");
+	is_int(sva_mm_stats(mm, &st), 0, "  sva_mm_stats");
+	is_int((int)st.bytes_visible, 0, "  nothing of the memory stays visible once it is unmapped (bytes_visible)");
+	sva_mm_free(mm);
+}
+
 int main(void)
 {
 	struct sva_mm *mm = NULL;
@@ -1072,6 +1137,7 @@ int main(void)
 	mem_free_munmap_refused();
 	mem_free_munmap_refused_allowances();
 	mem_alloc_fail_keeps_concurrent_allow();
+	mem_alloc_fail_withdraws_what_was_mapped();
 	forked();
 	return done_testing();
 }
