@@ -42,6 +42,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-lib-contract \
 	tests/kernel/ktest-blackbox-ctx \
 	tests/kernel/ktest-blackbox-pasid \
+	tests/kernel/ktest-blackbox-lib \
 	tests/kernel/ktest-dlclose
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
@@ -89,6 +90,10 @@ tests_kernel_ktest_blackbox_mm_LDADD = $(TEST_LIBS)
 # owned spaces, set_pasid_range's bounds, threads; the standalone part under make check.
 tests_kernel_ktest_blackbox_pasid_SOURCES = tests/kernel/ktest-blackbox-pasid.c tests/tap.h
 tests_kernel_ktest_blackbox_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# Black-box: libsva(7)'s general rules (the process-wide log, untouched outputs,
+# callbacks, stats against the fault engine) and the device/bond pages' rest.
+tests_kernel_ktest_blackbox_lib_SOURCES = tests/kernel/ktest-blackbox-lib.c tests/tap.h
+tests_kernel_ktest_blackbox_lib_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The bond pages (bind, unbind, lookups, callbacks, injection), black-box (sva.h only), on mock and vtd39.
 tests_kernel_ktest_bind_contract_SOURCES = tests/kernel/ktest-bind-contract.c tests/kernel/ktest_proc.h tests/tap.h
 tests_kernel_ktest_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)

@@ -1,0 +1,756 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * An outside tester's pass over libsva(7)'s general rules and the pages
+ * sva_dev_open_fd(3), sva_dev_open_mock(3), sva_dev_fd(3),
+ * sva_dev_iova_ranges(3), sva_ctx_fault_health(3), sva_bond_pasid(3),
+ * sva_bond_drvdata(3), sva_bond_stats(3), sva_ctx_share_memfd(3) and
+ * sva_ctx_unshare_memfd(3), written from the pages and sva.h alone, for the
+ * promises the earlier contract programs leave out:
+ *
+ *  - Errors: a NULL object is logged at error level on the process-wide log
+ *    (standard error) by every call that fails for it, the read-only ones
+ *    included; the NULL answers of the property calls and the frees of NULL
+ *    log nothing; the argument checks of read-only calls log nothing at all.
+ *  - On failure, output arguments are left as they were.
+ *  - Thread safety: sva_bond_stats() concurrently with the fault engine:
+ *    counters only grow, and once the faults are handled every group and
+ *    refusal is counted in faults too.
+ *  - Callbacks: the bond's own PASID, drvdata and counters from inside its
+ *    mm_exit and fault_error; sva_mm_free, sva_dev_close and sva_ctx_free
+ *    inside mm_exit log an error and do nothing.
+ *  - On a real VFIO device (vtd39's edu): sva_dev_open_fd with the caller's
+ *    descriptor closed right after the call, the duplicate's identity, and
+ *    sva_dev_iova_ranges' -ENOSPC with more than one range.
+ *
+ * The mock part runs on every topology (a fraction of a second); the edu part
+ * where an edu device is bound to vfio-pci.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sva/sva.h>
+
+#include "../tap.h"
+
+#define PG 4096ul
+/* The mock's window is [16 MiB, 2 GiB): the test's buffers live there. */
+#define BUF_AT 0x58000000ul
+#define BUF_PAGES 128
+#define HOLE_AT 0x5c000000ul
+
+static atomic_int lines[8];
+
+static void count(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+	if ((unsigned)level < 8)
+		atomic_fetch_add(&lines[level], 1);
+}
+
+static int all_lines(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < 8; i++)
+		n += atomic_load(&lines[i]);
+	return n;
+}
+
+static void lines_reset(void)
+{
+	for (int i = 0; i < 8; i++)
+		atomic_store(&lines[i], 0);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void nap(void)
+{
+	nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+}
+
+/* A counting context (its log at debug level) with a mock. */
+static struct sva_ctx *new_ctx(void)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .log_fn = count, .log_level = SVA_LOG_DEBUG };
+	struct sva_ctx *c = NULL;
+
+	if (sva_ctx_new(&o, &c))
+		tap_bail("sva_ctx_new");
+	return c;
+}
+
+static struct sva_dev *new_mock(struct sva_ctx *c)
+{
+	struct sva_dev *d = NULL;
+	int ret = sva_dev_open_mock(c, NULL, &d);
+
+	if (ret)
+		tap_bail("sva_dev_open_mock: %s", strerror(-ret));
+	return d;
+}
+
+static struct sva_mm *new_mm(struct sva_ctx *c)
+{
+	struct sva_mm *mm = NULL;
+
+	if (sva_mm_new(c, NULL, &mm))
+		tap_bail("sva_mm_new");
+	return mm;
+}
+
+static struct sva_bond_stats bst(const struct sva_bond *b)
+{
+	struct sva_bond_stats s = { .size = sizeof(s) };
+
+	if (sva_bond_stats(b, &s))
+		memset(&s, 0xff, sizeof(s));
+	return s;
+}
+
+/* ------------------------------------------------- libsva(7), Errors: the log */
+
+/*
+ * "A NULL object ... is always logged, at error level, on the process-wide log
+ * ... by every call that fails for it, the calls that only read included";
+ * "sva_dev_bond_lookup(3) ... logs nothing at all"; the frees of NULL and the
+ * property calls' NULL answers: "neither logs"; "the argument checks of calls
+ * that only read (such as sva_dev_get_info(3) and sva_dev_iova_ranges(3)) are
+ * not logged"; sva_dev_fd(3): "the other error is not logged".  Run in a child
+ * whose standard error is a memfd, so the process-wide log can be read back;
+ * SVA_LOG is set to warn there before its first use.
+ */
+enum {
+	/* one error line each, on standard error */
+	PW_DEV_FD,
+	PW_DEV_IOVA,
+	PW_BOND_STATS,
+	PW_HEALTH,
+	PW_OPEN_MOCK,
+	PW_OPEN_FD,
+	PW_SHARE,
+	PW_UNSHARE,
+	PW_NLOGGED,
+	/* silent: nothing on standard error nor on the context's log */
+	PW_SILENT_NULLS = PW_NLOGGED,
+	PW_SILENT_ARGS,
+	PW_RETS,
+	PW_N,
+};
+
+struct pw_result {
+	int err_lines[PW_N];
+	int other_lines[PW_N];
+	int ctx_lines[PW_N];
+	int rets_ok;
+};
+
+static int stderr_fd = -1;
+static off_t stderr_pos;
+
+/* Lines written to standard error since the last call: error-level and others. */
+static void stderr_lines(int *err, int *other)
+{
+	char buf[8192];
+	ssize_t n;
+	int at_start = 1;
+
+	*err = *other = 0;
+	while ((n = pread(stderr_fd, buf, sizeof(buf), stderr_pos)) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (at_start) {
+				if (!strncmp(buf + i, "libsva error:", (size_t)(n - i) < 13 ? (size_t)(n - i) : 13))
+					(*err)++;
+				else
+					(*other)++;
+			}
+			at_start = buf[i] == '\n';
+		}
+		stderr_pos += n;
+	}
+}
+
+static void pw_mark(struct pw_result *r, int which)
+{
+	stderr_lines(&r->err_lines[which], &r->other_lines[which]);
+	r->ctx_lines[which] = all_lines();
+	lines_reset();
+}
+
+static void processwide_child(int out)
+{
+	struct pw_result r = { 0 };
+	struct sva_iova_range rg[4];
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	struct sva_bond *b = NULL, *fb = (struct sva_bond *)1;
+	struct sva_dev *d = (struct sva_dev *)1;
+	void *dd = (void *)1;
+	size_t nr = 4;
+	int ok_rets = 1, x;
+
+	stderr_fd = memfd_create("stderr", MFD_CLOEXEC);
+	if (stderr_fd < 0 || dup2(stderr_fd, 2) != 2)
+		_exit(90);
+	setenv("SVA_LOG", "warn", 1);
+
+	struct sva_ctx *c = new_ctx();
+	struct sva_dev *dev = new_mock(c);
+	struct sva_mm *mm = new_mm(c);
+
+	if (sva_bind(dev, mm, NULL, &b))
+		_exit(91);
+	stderr_lines(&x, &x);
+	lines_reset();
+
+	ok_rets &= sva_dev_fd(NULL) == -EINVAL;
+	pw_mark(&r, PW_DEV_FD);
+	ok_rets &= sva_dev_iova_ranges(NULL, rg, &nr) == -EINVAL;
+	pw_mark(&r, PW_DEV_IOVA);
+	ok_rets &= sva_bond_stats(NULL, &st) == -EINVAL;
+	pw_mark(&r, PW_BOND_STATS);
+	ok_rets &= sva_ctx_fault_health(NULL) == -EINVAL;
+	pw_mark(&r, PW_HEALTH);
+	ok_rets &= sva_dev_open_mock(NULL, NULL, &d) == -EINVAL && d == (struct sva_dev *)1;
+	pw_mark(&r, PW_OPEN_MOCK);
+	ok_rets &= sva_dev_open_fd(NULL, 0, &d) == -EINVAL && d == (struct sva_dev *)1;
+	pw_mark(&r, PW_OPEN_FD);
+	ok_rets &= sva_ctx_share_memfd(NULL, -1, 0, (void *)BUF_AT, PG) == -EINVAL;
+	pw_mark(&r, PW_SHARE);
+	ok_rets &= sva_ctx_unshare_memfd(NULL, (void *)BUF_AT, PG) == -EINVAL;
+	pw_mark(&r, PW_UNSHARE);
+
+	ok_rets &= sva_bond_pasid(NULL) == SVA_PASID_RID;
+	ok_rets &= sva_bond_drvdata(NULL) == NULL;
+	ok_rets &= sva_ctx_global_pasids(NULL) == NULL;
+	ok_rets &= sva_dev_pasids(NULL) == NULL;
+	sva_mm_free(NULL);
+	sva_dev_close(NULL);
+	sva_ctx_free(NULL);
+	sva_pasid_space_free(NULL);
+	ok_rets &= sva_dev_bond_lookup(NULL, 300, &fb, &dd) < 0;
+	ok_rets &= sva_dev_bond_lookup(dev, 77777, &fb, &dd) < 0;
+	pw_mark(&r, PW_SILENT_NULLS);
+
+	ok_rets &= sva_bond_stats(b, NULL) == -EINVAL;
+	st.size = sizeof(st) - 1;
+	ok_rets &= sva_bond_stats(b, &st) == -EINVAL;
+	st.size = 0;
+	ok_rets &= sva_bond_stats(b, &st) == -EINVAL;
+	ok_rets &= sva_dev_iova_ranges(dev, rg, NULL) == -EINVAL;
+	nr = 1;
+	ok_rets &= sva_dev_iova_ranges(dev, NULL, &nr) == -EINVAL;
+	nr = 0;
+	x = sva_dev_iova_ranges(dev, NULL, &nr);
+	ok_rets &= x == -ENOSPC || x == 0;
+	ok_rets &= sva_dev_fd(dev) == -ENODEV;
+	ok_rets &= sva_ctx_fault_health(c) == 0;
+	pw_mark(&r, PW_SILENT_ARGS);
+
+	r.rets_ok = ok_rets;
+	sva_unbind(b);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(c);
+	_exit(write(out, &r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : 92);
+}
+
+static void processwide_log(void)
+{
+	static const char *const logged[PW_NLOGGED] = {
+		"sva_dev_fd(NULL)",	    "sva_dev_iova_ranges(NULL dev)", "sva_bond_stats(NULL bond)",
+		"sva_ctx_fault_health(NULL)", "sva_dev_open_mock(NULL ctx)",	"sva_dev_open_fd(NULL ctx)",
+		"sva_ctx_share_memfd(NULL)",  "sva_ctx_unshare_memfd(NULL)",
+	};
+	struct pw_result r;
+	int p[2], st;
+	pid_t pid;
+
+	if (pipe(p))
+		tap_bail("pipe");
+	pid = fork();
+	if (pid < 0)
+		tap_bail("fork");
+	if (pid == 0) {
+		close(p[0]);
+		processwide_child(p[1]);
+	}
+	close(p[1]);
+	memset(&r, 0, sizeof(r));
+	ssize_t got = read(p[0], &r, sizeof(r));
+	close(p[0]);
+	waitpid(pid, &st, 0);
+	if (got != (ssize_t)sizeof(r) || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		ok(0, "process-wide log child (status %#x, %zd bytes)", st, got);
+		return;
+	}
+	ok(r.rets_ok, "process-wide log child: every call returned what its page says");
+	for (int i = 0; i < PW_NLOGGED; i++) {
+		ok(r.err_lines[i] == 1 && r.other_lines[i] == 0,
+		   "%s: one line at error level on the process-wide log (%d error, %d other)", logged[i], r.err_lines[i],
+		   r.other_lines[i]);
+		is_int(r.ctx_lines[i], 0, "  nothing on the context's log");
+	}
+	ok(r.err_lines[PW_SILENT_NULLS] + r.other_lines[PW_SILENT_NULLS] + r.ctx_lines[PW_SILENT_NULLS] == 0,
+	   "bond_pasid/bond_drvdata/global_pasids/dev_pasids(NULL), the frees of NULL, dev_bond_lookup: "
+	   "log nothing (%d %d %d)",
+	   r.err_lines[PW_SILENT_NULLS], r.other_lines[PW_SILENT_NULLS], r.ctx_lines[PW_SILENT_NULLS]);
+	ok(r.err_lines[PW_SILENT_ARGS] + r.other_lines[PW_SILENT_ARGS] + r.ctx_lines[PW_SILENT_ARGS] == 0,
+	   "argument checks of the read-only calls (bond_stats NULL stats or short size, dev_iova_ranges NULL nr or "
+	   "ranges, its count query), dev_fd of a mock: log nothing anywhere (%d %d %d)",
+	   r.err_lines[PW_SILENT_ARGS], r.other_lines[PW_SILENT_ARGS], r.ctx_lines[PW_SILENT_ARGS]);
+}
+
+/* ------------------------------------------- failures leave outputs as they were */
+
+static void outputs_untouched(struct sva_ctx *c)
+{
+	struct sva_dev *dev = new_mock(c);
+	struct sva_mm *mm = new_mm(c);
+	struct sva_iova_range rg[2] = { { 11, 12 }, { 13, 14 } };
+	struct sva_bond *b = NULL;
+	size_t nr = 2;
+	int ret;
+
+	/* libsva(7): "on failure, its output arguments are left as they were" */
+	ret = sva_dev_iova_ranges(dev, rg, &nr);
+	is_int(ret, -ENOTCONN, "iova_ranges of an unbound mock: -ENOTCONN");
+	ok(nr == 2 && rg[0].start == 11 && rg[0].last == 12 && rg[1].start == 13,
+	   "  *nr and the array left as they were (nr %zu, %#llx)", nr, (unsigned long long)rg[0].start);
+	nr = 1;
+	is_int(sva_dev_iova_ranges(dev, NULL, &nr), -EINVAL, "iova_ranges: *nr 1 with NULL ranges: -EINVAL");
+	is_int(nr, 1, "  *nr left as it was");
+
+	if (sva_bind(dev, mm, NULL, &b))
+		tap_bail("bind");
+	{
+		struct sva_bond_stats s;
+
+		memset(&s, 0xa5, sizeof(s));
+		s.size = sizeof(s) - 1;
+		is_int(sva_bond_stats(b, &s), -EINVAL, "bond_stats: size one short: -EINVAL");
+		ok(s.faults == 0xa5a5a5a5a5a5a5a5ull && s.pages_mapped == 0xa5a5a5a5a5a5a5a5ull &&
+			   s.size == sizeof(s) - 1,
+		   "  the structure left as it was");
+	}
+	/* -ECHILD in a forked child leaves *nr and the array too. */
+	{
+		pid_t pid = fork();
+		int st;
+
+		if (pid == 0) {
+			struct sva_iova_range r2[1] = { { 5, 6 } };
+			size_t n2 = 1;
+			int e = sva_dev_iova_ranges(dev, r2, &n2);
+
+			_exit((e == -ECHILD ? 1 : 0) | (n2 == 1 && r2[0].start == 5 && r2[0].last == 6 ? 2 : 0));
+		}
+		waitpid(pid, &st, 0);
+		is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 3,
+		       "iova_ranges in a forked child: -ECHILD, *nr and the array left as they were");
+	}
+	sva_unbind(b);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+}
+
+/* ----------------------------------------- callbacks: the bond's own properties */
+
+struct cb_state {
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	uint32_t want_pasid;
+	/* fault_error */
+	atomic_int fe_calls;
+	int fe_stats_ret;
+	uint32_t fe_pasid;
+	void *fe_drv;
+	int fe_reason;
+	/* mm_exit */
+	int ex_calls;
+	int ex_stats_ret;
+	uint64_t ex_faults, ex_invalid;
+	uint32_t ex_pasid;
+	void *ex_drv, *ex_arg;
+	int ex_err_lines;
+	int ex_other_refused;
+};
+
+static void cb_fault_error(struct sva_bond *bond, const struct sva_fault_report *rep, void *drvdata)
+{
+	struct cb_state *s = drvdata;
+	struct sva_bond_stats st = { .size = sizeof(st) };
+
+	s->fe_stats_ret = sva_bond_stats(bond, &st);
+	s->fe_pasid = sva_bond_pasid(bond);
+	s->fe_drv = sva_bond_drvdata(bond);
+	s->fe_reason = rep->reason;
+	atomic_fetch_add(&s->fe_calls, 1);
+}
+
+static void cb_mm_exit(struct sva_bond *bond, void *drvdata)
+{
+	struct cb_state *s = drvdata;
+	struct sva_bond_stats st = { .size = sizeof(st) };
+	int before = atomic_load(&lines[SVA_LOG_ERROR]);
+
+	s->ex_calls++;
+	s->ex_arg = drvdata;
+	s->ex_stats_ret = sva_bond_stats(bond, &st);
+	s->ex_faults = st.faults;
+	s->ex_invalid = st.invalid;
+	s->ex_pasid = sva_bond_pasid(bond);
+	s->ex_drv = sva_bond_drvdata(bond);
+	/* libsva(7), Thread safety: "log an error and do nothing" */
+	sva_mm_free(s->mm);
+	sva_dev_close(s->dev);
+	sva_ctx_free(s->ctx);
+	s->ex_err_lines = atomic_load(&lines[SVA_LOG_ERROR]) - before;
+}
+
+static void callbacks(void)
+{
+	struct sva_ctx *c = new_ctx();
+	struct cb_state s = { .ctx = c };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = cb_mm_exit, .fault_error = cb_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = &s, .ops = &ops };
+	struct sva_bond *b = NULL;
+	void *hole;
+	int ret;
+
+	s.dev = new_mock(c);
+	s.mm = new_mm(c);
+	if ((ret = sva_bind(s.dev, s.mm, &bo, &b)))
+		tap_bail("bind with callbacks: %s", strerror(-ret));
+	s.want_pasid = sva_bond_pasid(b);
+
+	/* A reserved page with no access: a fault there is refused. */
+	hole = mmap((void *)HOLE_AT, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (hole == MAP_FAILED)
+		tap_bail("mmap of the hole");
+	ret = sva_dev_inject_fault(s.dev, s.want_pasid, HOLE_AT, SVA_ACCESS_READ, 7);
+	is_int(ret, 0, "callbacks: a fault injected where nothing may be read");
+	for (uint64_t t0 = now_ms(); atomic_load(&s.fe_calls) == 0 && now_ms() - t0 < 10000;)
+		nap();
+	is_int(atomic_load(&s.fe_calls), 1, "  fault_error called once");
+	is_int(s.fe_stats_ret, 0, "  inside fault_error, sva_bond_stats of its bond: 0");
+	is_int(s.fe_pasid, s.want_pasid, "  inside fault_error, sva_bond_pasid: the bond's PASID");
+	ok(s.fe_drv == &s, "  inside fault_error, sva_bond_drvdata: the bind's drvdata");
+	ok(s.fe_reason < 0, "  the report's reason is a negative errno (%d)", s.fe_reason);
+	for (uint64_t t0 = now_ms(); bst(b).faults == 0 && now_ms() - t0 < 10000;)
+		nap();
+	{
+		struct sva_bond_stats st = bst(b);
+
+		ok(st.faults == 1 && st.groups == 1 && st.invalid == 1 && st.pages_mapped == 0,
+		   "  then the counters: 1 fault, 1 group, 1 invalid, no page (%llu %llu %llu %llu)",
+		   (unsigned long long)st.faults, (unsigned long long)st.groups, (unsigned long long)st.invalid,
+		   (unsigned long long)st.pages_mapped);
+	}
+
+	lines_reset();
+	is_int(sva_unbind(b), 0, "callbacks: sva_unbind");
+	is_int(s.ex_calls, 1, "  mm_exit ran once");
+	ok(s.ex_arg == &s, "  with the bind's drvdata");
+	is_int(s.ex_stats_ret, 0, "  inside mm_exit, sva_bond_stats of its bond: 0");
+	ok(s.ex_faults == 1 && s.ex_invalid == 1, "  with the bond's counters (%llu faults, %llu invalid)",
+	   (unsigned long long)s.ex_faults, (unsigned long long)s.ex_invalid);
+	is_int(s.ex_pasid, s.want_pasid, "  inside mm_exit, sva_bond_pasid: the bond's PASID");
+	ok(s.ex_drv == &s, "  inside mm_exit, sva_bond_drvdata: the bind's drvdata");
+	is_int(s.ex_err_lines, 3, "  sva_mm_free, sva_dev_close and sva_ctx_free inside it: one error line each");
+	/* ... and did nothing: every object still works. */
+	{
+		struct sva_bond *b2 = NULL;
+		struct sva_dev_info info = { .size = sizeof(info) };
+
+		is_int(sva_dev_get_info(s.dev, &info), 0, "  the device is still open");
+		ret = sva_bind(s.dev, s.mm, NULL, &b2);
+		is_int(ret, 0, "  the address space and the context still bind");
+		if (!ret)
+			sva_unbind(b2);
+	}
+	munmap(hole, PG);
+	sva_mm_free(s.mm);
+	sva_dev_close(s.dev);
+	sva_ctx_free(c);
+}
+
+/* ----------------------- sva_bond_stats(3) concurrently with the fault engine */
+
+struct reader {
+	const struct sva_bond *b;
+	atomic_int stop;
+	long reads, regress, errors;
+};
+
+static void *read_stats(void *arg)
+{
+	struct reader *r = arg;
+	struct sva_bond_stats prev = { 0 };
+
+	while (!atomic_load(&r->stop)) {
+		struct sva_bond_stats s = { .size = sizeof(s) };
+
+		if (sva_bond_stats(r->b, &s)) {
+			r->errors++;
+			continue;
+		}
+		if (s.faults < prev.faults || s.groups < prev.groups || s.invalid < prev.invalid ||
+		    s.pages_mapped < prev.pages_mapped)
+			r->regress++;
+		prev = s;
+		r->reads++;
+	}
+	return NULL;
+}
+
+static void stats_concurrent(void)
+{
+	enum { N = 48 };
+	struct sva_ctx *c = new_ctx();
+	struct sva_dev *dev = new_mock(c);
+	struct sva_mm *mm = new_mm(c);
+	struct sva_bond *b = NULL;
+	struct reader r = { 0 };
+	pthread_t th;
+	char *buf;
+	int bad = 0;
+
+	buf = mmap((void *)BUF_AT, BUF_PAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		   -1, 0);
+	if (buf == MAP_FAILED)
+		tap_bail("mmap in the mock's window");
+	memset(buf, 3, BUF_PAGES * PG);
+	if (sva_bind(dev, mm, NULL, &b))
+		tap_bail("bind");
+	r.b = b;
+	if (pthread_create(&th, NULL, read_stats, &r))
+		tap_bail("pthread_create");
+	/* Every other page refused (beyond the mapping's end, on the hole page)
+	 * and every other resolved, each its own group. */
+	void *hole = mmap((void *)HOLE_AT, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (hole == MAP_FAILED)
+		tap_bail("mmap of the hole");
+	for (unsigned i = 0; i < N; i++) {
+		uint64_t addr = i % 2 ? HOLE_AT : (uint64_t)(uintptr_t)buf + (uint64_t)(i * 2 % BUF_PAGES) * PG;
+
+		if (sva_dev_inject_fault(dev, sva_bond_pasid(b), addr, SVA_ACCESS_READ, i % 512))
+			bad++;
+	}
+	is_int(bad, 0, "stats race: %d faults injected", N);
+	for (uint64_t t0 = now_ms(); bst(b).faults < N && now_ms() - t0 < 10000;)
+		nap();
+	atomic_store(&r.stop, 1);
+	pthread_join(th, NULL);
+	{
+		struct sva_bond_stats s = bst(b);
+
+		is_int(s.faults, N, "  all handled: faults %d", N);
+		is_int(s.groups, N, "  one group each");
+		is_int(s.invalid, N / 2, "  half of them refused");
+		ok(s.groups <= s.faults && s.invalid <= s.faults, "  once handled, groups and invalid never exceed faults");
+		ok(s.pages_mapped >= 1, "  pages made visible (%llu)", (unsigned long long)s.pages_mapped);
+	}
+	ok(r.reads > 0 && r.errors == 0, "  a thread read the counters meanwhile (%ld reads, %ld errors)", r.reads, r.errors);
+	is_int(r.regress, 0, "  the counters only grew between its reads");
+	sva_unbind(b);
+	munmap(hole, PG);
+	munmap(buf, BUF_PAGES * PG);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(c);
+}
+
+/* ---------------------------------------------------------- a real VFIO device */
+
+static int find_edu(char *addr, size_t alen, char *cdev, size_t clen)
+{
+	DIR *d = opendir("/sys/bus/pci/devices");
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d))) {
+		char p[512], v[16] = "", dv[16] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vendor", e->d_name);
+		if ((f = fopen(p, "r"))) {
+			if (!fgets(v, sizeof(v), f))
+				v[0] = 0;
+			fclose(f);
+		}
+		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/device", e->d_name);
+		if ((f = fopen(p, "r"))) {
+			if (!fgets(dv, sizeof(dv), f))
+				dv[0] = 0;
+			fclose(f);
+		}
+		if (strncmp(v, "0x1234", 6) || strncmp(dv, "0x11e8", 6))
+			continue;
+		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vfio-dev", e->d_name);
+		DIR *vd = opendir(p);
+		struct dirent *ve;
+
+		if (!vd)
+			continue;
+		while ((ve = readdir(vd)))
+			if (!strncmp(ve->d_name, "vfio", 4)) {
+				snprintf(addr, alen, "%s", e->d_name);
+				snprintf(cdev, clen, "/dev/vfio/devices/%s", ve->d_name);
+				found = 1;
+				break;
+			}
+		closedir(vd);
+	}
+	closedir(d);
+	return found;
+}
+
+static void real_device(void)
+{
+	char addr[300], cdev[300];
+	struct sva_ctx *c;
+	struct sva_dev *dev = NULL;
+	struct sva_mm *mm;
+	struct sva_bond *b = NULL;
+	int fd, ret, dfd;
+
+	if (!find_edu(addr, sizeof(addr), cdev, sizeof(cdev))) {
+		diag("no edu device bound to vfio-pci: the real-device part is vtd39's");
+		return;
+	}
+	c = new_ctx();
+	fd = open(cdev, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		tap_bail("open %s", cdev);
+	ret = sva_dev_open_fd(c, fd, &dev);
+	is_int(ret, 0, "edu: sva_dev_open_fd");
+	if (ret) {
+		close(fd);
+		sva_ctx_free(c);
+		return;
+	}
+	dfd = sva_dev_fd(dev);
+	ok(dfd >= 0 && dfd != fd, "  sva_dev_fd: libsva's duplicate, not the caller's number (%d, %d)", dfd, fd);
+	ret = (int)syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, fd, dfd);
+	if (ret < 0 && errno == ENOSYS)
+		diag("no kcmp(2): the duplicate's identity not checked");
+	else
+		is_int(ret, 0, "  the duplicate refers to the same open file (kcmp)");
+	/* sva_dev_open(3), NOTES: "closing fd early, right after the call, is fine" */
+	close(fd);
+	ok(fcntl(dfd, F_GETFD) >= 0, "  the caller closed its fd: sva_dev_fd still valid");
+	mm = new_mm(c);
+	{
+		struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_RID | SVA_BIND_PINNED };
+		struct sva_iova_range r[64], s[2];
+		size_t nr = 64, n1;
+
+		ret = sva_bind(dev, mm, &bo, &b);
+		is_int(ret, 0, "  a RID bind of it works");
+		if (ret)
+			goto out;
+		ret = sva_dev_iova_ranges(dev, r, &nr);
+		ok(ret == 0 && nr >= 1, "edu: iova_ranges after the RID bind: %zu ranges (%d)", nr, ret);
+		for (size_t i = 1; i < nr; i++)
+			ok(r[i].start > r[i - 1].last, "  range %zu after range %zu: ascending, last inclusive", i, i - 1);
+		if (nr >= 2) {
+			s[0] = (struct sva_iova_range){ 1, 2 };
+			s[1] = (struct sva_iova_range){ 3, 4 };
+			n1 = 1;
+			lines_reset();
+			ret = sva_dev_iova_ranges(dev, s, &n1);
+			is_int(ret, -ENOSPC, "edu: iova_ranges with room for 1 of %zu: -ENOSPC", nr);
+			ok(n1 == nr, "  *nr set to the count (%zu)", n1);
+			ok(s[0].start == r[0].start && s[0].last == r[0].last, "  the first filled");
+			ok(s[1].start == 3 && s[1].last == 4, "  nothing written past the room given");
+			is_int(all_lines(), 0, "  not logged");
+		} else {
+			diag("edu: one range only: -ENOSPC with several not checked");
+		}
+		{
+			struct sva_mem_opts mo = { .size = sizeof(mo), .mm = mm, .dev = dev, .flags = SVA_MEM_PREFAULT };
+			void *m = NULL;
+
+			ret = sva_mem_alloc(2 * PG, &mo, &m);
+			is_int(ret, 0, "  memory made visible to it after the caller's fd closed");
+			if (!ret)
+				sva_mem_free(mm, m, 2 * PG);
+		}
+		is_int(sva_unbind(b), 0, "edu: RID unbind");
+		s[0] = (struct sva_iova_range){ 1, 2 };
+		n1 = 2;
+		ret = sva_dev_iova_ranges(dev, s, &n1);
+		ok(ret == -ENOTCONN || ret == 0, "  then iova_ranges: -ENOTCONN or the parked domain's (%d)", ret);
+		if (ret == -ENOTCONN)
+			ok(n1 == 2 && s[0].start == 1, "  -ENOTCONN leaves *nr and the array as they were");
+	}
+out:
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	/* libsva held the last descriptor of the open file: the device is free. */
+	dev = NULL;
+	ret = sva_dev_open(c, cdev, &dev);
+	is_int(ret, 0, "edu: after sva_dev_close, with the caller's fd closed early, the device opens again");
+	sva_dev_close(dev);
+	sva_ctx_free(c);
+}
+
+int main(void)
+{
+	uint64_t t0 = now_ms();
+	struct sva_ctx *c;
+	struct sva_dev *probe = NULL;
+	int ret;
+
+	if (access("/dev/iommu", R_OK | W_OK)) {
+		if (getenv("SVA_VM"))
+			tap_bail("no usable /dev/iommu in the test VM");
+		skip_all("no usable /dev/iommu");
+	}
+	c = new_ctx();
+	ret = sva_dev_open_mock(c, NULL, &probe);
+	if (ret) {
+		if (getenv("SVA_VM"))
+			tap_bail("no mock device in the test VM (%s)", strerror(-ret));
+		sva_ctx_free(c);
+		skip_all("no mock device");
+	}
+	sva_dev_close(probe);
+	processwide_log();
+	outputs_untouched(c);
+	callbacks();
+	stats_concurrent();
+	real_device();
+	sva_ctx_free(c);
+	diag("took %llu ms", (unsigned long long)(now_ms() - t0));
+	return done_testing();
+}
