@@ -18,6 +18,15 @@
  *  - Callbacks: the bond's own PASID, drvdata and counters from inside its
  *    mm_exit and fault_error; sva_mm_free, sva_dev_close and sva_ctx_free
  *    inside mm_exit log an error and do nothing.
+ *  - "Takes no lock and makes no system call" (sva_ctx_fault_health,
+ *    sva_bond_stats, sva_bond_pasid, sva_bond_drvdata): under seccomp's
+ *    strict mode, which kills on any other call than read, write and exit.
+ *  - sva_bond_stats(3): a pinned bond's counters stay 0; pages visible
+ *    already are not counted, and count for the bond that faulted them only;
+ *    sva_bond_pasid(3): device-space PASIDs below the global range.
+ *  - Options and information structures: the size rule for sva_bond_ops,
+ *    sva_mem_opts, sva_pasid_space_opts and sva_ctx_opts, and the tail of
+ *    every information structure zeroed.
  *  - On a real VFIO device (vtd39's edu): sva_dev_open_fd with the caller's
  *    descriptor closed right after the call, the duplicate's identity, and
  *    sva_dev_iova_ranges' -ENOSPC with more than one range.
@@ -30,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -38,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -585,6 +596,353 @@ static void stats_concurrent(void)
 	sva_ctx_free(c);
 }
 
+
+/* ------------------------------ "takes no lock and makes no system call" */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+
+/*
+ * sva_ctx_fault_health(3): "It takes no lock and issues no system call";
+ * sva_bond_pasid(3): "both read what was fixed at the bind, take no lock and
+ * make no system call"; sva_bond_stats(3): "the call takes no lock and makes
+ * no system call".  A child in seccomp's strict mode is killed by any system
+ * call but read, write and exit: it makes the calls and reports through a
+ * pipe.  (A forked child: none of these pages refuses to answer there.)
+ */
+static void no_syscalls(void)
+{
+#ifdef UNDER_SANITIZER
+	skip(1, "the sanitizers' runtime makes system calls of its own");
+#else
+	struct sva_ctx *c = new_ctx();
+	struct sva_dev *dev = new_mock(c);
+	struct sva_mm *mm = new_mm(c);
+	struct sva_bond *b = NULL;
+	int p[2], st;
+	pid_t pid;
+	char res[8] = { 0 };
+
+	if (sva_bind(dev, mm, NULL, &b) || pipe(p))
+		tap_bail("bind / pipe");
+	pid = fork();
+	if (pid == 0) {
+		struct sva_bond_stats s = { .size = sizeof(s) };
+		char r[8];
+
+		close(p[0]);
+		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0))
+			syscall(SYS_exit, 99);
+		r[0] = sva_ctx_fault_health(c) == 0;
+		r[1] = sva_bond_stats(b, &s) == 0 && s.faults == 0;
+		s.size = 3;
+		r[2] = sva_bond_stats(b, &s) == -EINVAL;
+		r[3] = sva_bond_pasid(b) != SVA_PASID_RID;
+		r[4] = sva_bond_drvdata(b) == NULL;
+		r[5] = sva_bond_pasid(NULL) == SVA_PASID_RID && sva_bond_drvdata(NULL) == NULL;
+		r[6] = 1;
+		r[7] = 0;
+		if (write(p[1], r, sizeof(r)) != (ssize_t)sizeof(r))
+			syscall(SYS_exit, 98);
+		syscall(SYS_exit, 0);
+	}
+	close(p[1]);
+	ssize_t got = read(p[0], res, sizeof(res));
+
+	close(p[0]);
+	waitpid(pid, &st, 0);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 99) {
+		skip(1, "no seccomp strict mode here");
+	} else {
+		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && got == 8 && res[6],
+		   "no system call from fault_health, bond_stats (its refusal too), bond_pasid, bond_drvdata "
+		   "(status %#x: %s)",
+		   st, WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exited");
+		ok(res[0] && res[1] && res[2] && res[3] && res[4] && res[5],
+		   "  and each answered as its page says (%d%d%d%d%d%d)", res[0], res[1], res[2], res[3], res[4], res[5]);
+	}
+	sva_unbind(b);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(c);
+#endif
+}
+
+/* ------------------------------------------- sva_bond_stats(3), sva_bond_pasid(3) */
+
+static void stats_pages_and_pinned(void)
+{
+	struct sva_ctx *c = new_ctx();
+	struct sva_dev *d1 = new_mock(c), *d2 = new_mock(c);
+	struct sva_mm *mm = new_mm(c);
+	struct sva_bond *a = NULL, *b = NULL, *pin = NULL, *dv = NULL;
+	char *buf;
+	int ret;
+
+	buf = mmap((void *)BUF_AT, BUF_PAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		   -1, 0);
+	if (buf == MAP_FAILED)
+		tap_bail("mmap in the mock's window");
+	memset(buf, 5, BUF_PAGES * PG);
+	if (sva_bind(d1, mm, NULL, &a) || sva_bind(d2, mm, NULL, &b))
+		tap_bail("two binds of one address space");
+	/* "memory one bond faults in is visible to every bond on it, and counts
+	 * for the bond that faulted it only"; "Pages that were visible already are
+	 * not counted". */
+	ret = sva_dev_inject_fault(d1, sva_bond_pasid(a), (uintptr_t)buf + 64 * PG, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 1);
+	is_int(ret, 0, "pages_mapped: a write fault of bond A");
+	for (uint64_t t0 = now_ms(); bst(a).faults < 1 && now_ms() - t0 < 10000;)
+		nap();
+	struct sva_bond_stats a1 = bst(a);
+
+	ok(a1.faults == 1 && a1.invalid == 0 && a1.pages_mapped >= 1, "  resolved, %llu pages made visible",
+	   (unsigned long long)a1.pages_mapped);
+	ret = sva_dev_inject_fault(d2, sva_bond_pasid(b), (uintptr_t)buf + 64 * PG, SVA_ACCESS_READ | SVA_ACCESS_WRITE, 2);
+	for (uint64_t t0 = now_ms(); bst(b).faults < 1 && now_ms() - t0 < 10000;)
+		nap();
+	struct sva_bond_stats b1 = bst(b), a2 = bst(a);
+
+	ok(ret == 0 && b1.faults == 1 && b1.groups == 1 && b1.invalid == 0,
+	   "  the same page faulted by bond B on another device: resolved (%d, %llu faults)", ret,
+	   (unsigned long long)b1.faults);
+	is_int(b1.pages_mapped, 0, "  B made nothing visible: the page was visible already");
+	ok(a2.faults == 1 && a2.pages_mapped == a1.pages_mapped, "  A's counters did not move");
+	ret = sva_dev_inject_fault(d1, sva_bond_pasid(a), (uintptr_t)buf + 64 * PG, SVA_ACCESS_READ, 3);
+	for (uint64_t t0 = now_ms(); bst(a).faults < 2 && now_ms() - t0 < 10000;)
+		nap();
+	a2 = bst(a);
+	ok(ret == 0 && a2.faults == 2 && a2.pages_mapped == a1.pages_mapped,
+	   "  A faulting the page again: counted as a fault, no page (%llu)", (unsigned long long)a2.pages_mapped);
+	sva_unbind(b);
+	sva_unbind(a);
+
+	/* "A pinned bond (SVA_BIND_PINNED) takes no faults: its counters stay 0." */
+	{
+		struct sva_bind_opts po = { .size = sizeof(po), .flags = SVA_BIND_PINNED };
+		struct sva_bond_stats s;
+
+		ret = sva_bind(d1, mm, &po, &pin);
+		is_int(ret, 0, "a pinned PASID bond");
+		if (!ret) {
+			sva_dev_inject_fault(d1, sva_bond_pasid(pin), (uintptr_t)buf + 100 * PG, SVA_ACCESS_READ, 4);
+			sva_dev_inject_fault(d1, sva_bond_pasid(pin), HOLE_AT, SVA_ACCESS_READ, 5);
+			/* Nothing is to come; a fault-capable bond's injection after them
+			 * is handled after them, so once it is counted these were seen. */
+			struct sva_bond *fc = NULL;
+
+			if (sva_bind(d2, mm, NULL, &fc) == 0) {
+				sva_dev_inject_fault(d2, sva_bond_pasid(fc), (uintptr_t)buf + 101 * PG, SVA_ACCESS_READ, 6);
+				for (uint64_t t0 = now_ms(); bst(fc).faults < 1 && now_ms() - t0 < 10000;)
+					nap();
+				sva_unbind(fc);
+			}
+			s = bst(pin);
+			ok(s.faults == 0 && s.groups == 0 && s.invalid == 0 && s.pages_mapped == 0,
+			   "  faults raised under its PASID: its counters stay 0 (%llu %llu %llu %llu)",
+			   (unsigned long long)s.faults, (unsigned long long)s.groups, (unsigned long long)s.invalid,
+			   (unsigned long long)s.pages_mapped);
+			sva_unbind(pin);
+		}
+	}
+
+	/* sva_bond_pasid(3): "A PASID below the context's global range (256 by
+	 * default) is one of the device's own numbers"; a global one is in it. */
+	{
+		struct sva_bind_opts o = { .size = sizeof(o), .policy = SVA_PASID_DEVICE };
+		struct sva_bond *g = NULL;
+		uint32_t pd, pg;
+
+		ret = sva_bind(d1, mm, &o, &dv);
+		pd = ret ? 0 : sva_bond_pasid(dv);
+		ok(ret == 0 && pd >= 1 && pd < SVA_GLOBAL_PASID_MIN_DEFAULT, "SVA_PASID_DEVICE bond: PASID %u, below 256",
+		   pd);
+		o.policy = SVA_PASID_GLOBAL;
+		ret = sva_bind(d2, mm, &o, &g);
+		pg = ret ? 0 : sva_bond_pasid(g);
+		ok(ret == 0 && pg >= SVA_GLOBAL_PASID_MIN_DEFAULT && pg <= SVA_PASID_MAX,
+		   "SVA_PASID_GLOBAL bond: PASID %u, in [256, 2^20-1]", pg);
+		if (g)
+			sva_unbind(g);
+		if (dv)
+			sva_unbind(dv);
+	}
+	munmap(buf, BUF_PAGES * PG);
+	sva_mm_free(mm);
+	sva_dev_close(d2);
+	sva_dev_close(d1);
+	sva_ctx_free(c);
+}
+
+/* ---------------------------- libsva(7), Options and information structures */
+
+struct tail64 {
+	char bytes[64];
+};
+
+static int open_fd_count(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+static void opts_rule(struct sva_ctx *c)
+{
+	int fds = open_fd_count();
+	struct sva_dev *dev = new_mock(c);
+	struct sva_mm *mm = new_mm(c);
+	struct sva_bond *b = (struct sva_bond *)2;
+
+	/* struct sva_bond_ops: too small, larger with a non-zero tail: -EINVAL,
+	 * nothing bound; larger with zeros: accepted. */
+	{
+		struct {
+			struct sva_bond_ops ops;
+			char tail[16];
+		} big;
+		struct sva_bind_opts o = { .size = sizeof(o), .ops = &big.ops };
+
+		memset(&big, 0, sizeof(big));
+		big.ops.size = sizeof(big.ops) - 1;
+		is_int(sva_bind(dev, mm, &o, &b), -EINVAL, "sva_bond_ops: size one short: -EINVAL");
+		big.ops.size = 0;
+		is_int(sva_bind(dev, mm, &o, &b), -EINVAL, "sva_bond_ops: size 0: -EINVAL");
+		big.ops.size = sizeof(big);
+		big.tail[15] = 1;
+		is_int(sva_bind(dev, mm, &o, &b), -EINVAL, "sva_bond_ops: larger, a non-zero byte beyond: -EINVAL");
+		ok(b == (struct sva_bond *)2, "  *out untouched by each");
+		big.tail[15] = 0;
+		is_int(sva_bind(dev, mm, &o, &b), 0, "sva_bond_ops: larger, zeros beyond: accepted");
+		if (b != (struct sva_bond *)2)
+			sva_unbind(b);
+	}
+	/* struct sva_mem_opts */
+	{
+		struct {
+			struct sva_mem_opts o;
+			char tail[16];
+		} big;
+		void *m = (void *)3;
+
+		memset(&big, 0, sizeof(big));
+		big.o.size = sizeof(big.o) - 1;
+		is_int(sva_mem_alloc(PG, &big.o, &m), -EINVAL, "sva_mem_opts: size one short: -EINVAL");
+		big.o.size = sizeof(big);
+		big.tail[0] = 1;
+		is_int(sva_mem_alloc(PG, &big.o, &m), -EINVAL, "sva_mem_opts: larger, a non-zero byte beyond: -EINVAL");
+		ok(m == (void *)3, "  *out untouched");
+		big.tail[0] = 0;
+		is_int(sva_mem_alloc(PG, &big.o, &m), 0, "sva_mem_opts: larger, zeros beyond: accepted");
+		if (m != (void *)3)
+			sva_mem_free(NULL, m, PG);
+	}
+	/* struct sva_pasid_space_opts */
+	{
+		struct {
+			struct sva_pasid_space_opts o;
+			char tail[16];
+		} big;
+		struct sva_pasid_space *sp = (struct sva_pasid_space *)4;
+
+		memset(&big, 0, sizeof(big));
+		big.o.size = sizeof(big.o) - 1;
+		big.o.min = 1;
+		big.o.max = 10;
+		is_int(sva_pasid_space_new(&big.o, &sp), -EINVAL, "sva_pasid_space_opts: size one short: -EINVAL");
+		big.o.size = sizeof(big);
+		big.tail[7] = 1;
+		is_int(sva_pasid_space_new(&big.o, &sp), -EINVAL,
+		       "sva_pasid_space_opts: larger, a non-zero byte beyond: -EINVAL");
+		ok(sp == (struct sva_pasid_space *)4, "  *out untouched");
+		big.tail[7] = 0;
+		is_int(sva_pasid_space_new(&big.o, &sp), 0, "sva_pasid_space_opts: larger, zeros beyond: accepted");
+		/* An information structure gets the bytes beyond zeroed. */
+		if (sp != (struct sva_pasid_space *)4) {
+			struct {
+				struct sva_pasid_stats s;
+				struct tail64 t;
+			} ps;
+
+			memset(&ps, 0xa5, sizeof(ps));
+			ps.s.size = sizeof(ps);
+			ok(sva_pasid_stats(sp, &ps.s) == 0 && ps.s.min == 1 && ps.s.max == 10 &&
+				   !memcmp(&ps.t, &(struct tail64){ { 0 } }, sizeof(ps.t)),
+			   "sva_pasid_stats: a larger size: accepted, the bytes beyond zeroed");
+			sva_pasid_space_free(sp);
+		}
+	}
+	/* struct sva_ctx_opts */
+	{
+		struct {
+			struct sva_ctx_opts o;
+			char tail[16];
+		} big;
+		struct sva_ctx *c2 = (struct sva_ctx *)5;
+
+		memset(&big, 0, sizeof(big));
+		big.o.size = sizeof(big.o) - 1;
+		big.o.log_fn = count;
+		big.o.log_level = SVA_LOG_OFF;
+		is_int(sva_ctx_new(&big.o, &c2), -EINVAL, "sva_ctx_opts: size one short: -EINVAL");
+		big.o.size = sizeof(big);
+		big.tail[3] = 1;
+		is_int(sva_ctx_new(&big.o, &c2), -EINVAL, "sva_ctx_opts: larger, a non-zero byte beyond: -EINVAL");
+		ok(c2 == (struct sva_ctx *)5, "  *out untouched");
+		big.tail[3] = 0;
+		is_int(sva_ctx_new(&big.o, &c2), 0, "sva_ctx_opts: larger, zeros beyond: accepted");
+		if (c2 != (struct sva_ctx *)5)
+			sva_ctx_free(c2);
+	}
+	/* The other information structures' tails. */
+	{
+		struct {
+			struct sva_dev_info i;
+			struct tail64 t;
+		} di;
+		struct {
+			struct sva_mm_stats s;
+			struct tail64 t;
+		} ms;
+		struct {
+			struct sva_bond_stats s;
+			struct tail64 t;
+		} bs;
+		struct sva_bond *bb = NULL;
+
+		memset(&di, 0xa5, sizeof(di));
+		di.i.size = sizeof(di);
+		ok(sva_dev_get_info(dev, &di.i) == 0 && (di.i.flags & SVA_DEV_MOCK) &&
+			   !memcmp(&di.t, &(struct tail64){ { 0 } }, sizeof(di.t)),
+		   "sva_dev_info: a larger size: accepted, the bytes beyond zeroed");
+		memset(&ms, 0xa5, sizeof(ms));
+		ms.s.size = sizeof(ms);
+		ok(sva_mm_stats(mm, &ms.s) == 0 && ms.s.bytes_visible == 0 &&
+			   !memcmp(&ms.t, &(struct tail64){ { 0 } }, sizeof(ms.t)),
+		   "sva_mm_stats: a larger size: accepted, the bytes beyond zeroed");
+		if (sva_bind(dev, mm, NULL, &bb) == 0) {
+			memset(&bs, 0xa5, sizeof(bs));
+			bs.s.size = sizeof(bs);
+			ok(sva_bond_stats(bb, &bs.s) == 0 && bs.s.faults == 0 &&
+				   !memcmp(&bs.t, &(struct tail64){ { 0 } }, sizeof(bs.t)),
+			   "sva_bond_stats: a larger size: accepted, the bytes beyond zeroed");
+			sva_unbind(bb);
+		} else {
+			ok(0, "bind for the bond_stats tail");
+		}
+	}
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	is_int(open_fd_count(), fds, "the refusals and the objects freed leave no descriptor open");
+}
+
 /* ---------------------------------------------------------- a real VFIO device */
 
 static int find_edu(char *addr, size_t alen, char *cdev, size_t clen)
@@ -749,6 +1107,9 @@ int main(void)
 	outputs_untouched(c);
 	callbacks();
 	stats_concurrent();
+	no_syscalls();
+	stats_pages_and_pinned();
+	opts_rule(c);
 	real_device();
 	sva_ctx_free(c);
 	diag("took %llu ms", (unsigned long long)(now_ms() - t0));
