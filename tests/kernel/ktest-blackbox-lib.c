@@ -27,6 +27,10 @@
  *  - Options and information structures: the size rule for sva_bond_ops,
  *    sva_mem_opts, sva_pasid_space_opts and sva_ctx_opts, and the tail of
  *    every information structure zeroed.
+ *  - Fork: a child's release of its parent's objects (sva_mm_free,
+ *    sva_dev_close, sva_ctx_free) and its munmap(2) leave the parent's
+ *    mappings, bond and fault thread as they were (the mock's page table
+ *    read back with the selftest's MD_CHECK_MAP).
  *  - On a real VFIO device (vtd39's edu): sva_dev_open_fd with the caller's
  *    descriptor closed right after the call, the duplicate's identity, and
  *    sva_dev_iova_ranges' -ENOSPC with more than one range.
@@ -47,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -943,6 +948,112 @@ static void opts_rule(struct sva_ctx *c)
 	is_int(open_fd_count(), fds, "the refusals and the objects freed leave no descriptor open");
 }
 
+
+/* ------------------------------------------- libsva(7), fork: the child's release */
+
+/* The selftest's IOMMU_TEST_CMD, for MD_CHECK_MAP only (the kernel's uapi
+ * layout of struct iommu_test_cmd, which sva.h does not carry). */
+struct test_cmd {
+	uint32_t size;
+	uint32_t op;
+	uint32_t id;
+	uint32_t reserved;
+	union {
+		struct {
+			uint64_t iova;
+			uint64_t length;
+			uint64_t uptr;
+		} check_map;
+		uint8_t union_size[48];
+	};
+	uint32_t last;
+};
+_Static_assert(sizeof(struct test_cmd) == 72, "IOMMU_TEST_CMD layout");
+#define TEST_CMD _IO(';', 0x80 + 32)
+#define TEST_OP_MD_CHECK_MAP 3
+
+/* Does a mock page table of the context map `page` at IOVA == VA to the page
+ * the process has there?  Object IDs are libsva's: ask every small one. */
+static int device_sees(struct sva_ctx *c, const void *page)
+{
+	for (uint32_t id = 1; id < 128; id++) {
+		struct test_cmd t = { .size = sizeof(t), .op = TEST_OP_MD_CHECK_MAP, .id = id };
+
+		t.check_map.iova = (uintptr_t)page;
+		t.check_map.length = PG;
+		t.check_map.uptr = (uintptr_t)page;
+		if (ioctl(sva_ctx_fd(c), TEST_CMD, &t) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * libsva(7), Thread safety: "Releasing them in the child (sva_mm_free(3),
+ * sva_dev_close(3), sva_ctx_free(3)) frees the child's memory and closes its
+ * copies of the descriptors only"; "The child's memory is not tracked: its
+ * munmap(2) and the like do not reach the parent's devices".  The iommufd is
+ * the parent's too, so whatever the child's release sent it would change the
+ * parent's objects: the parent's page stays mapped, its bond bound, its fault
+ * thread serving.
+ */
+static void fork_release(void)
+{
+	struct sva_ctx *c = new_ctx();
+	struct sva_dev *dev = new_mock(c);
+	struct sva_mm *mm = new_mm(c);
+	struct sva_bond *b = NULL;
+	struct sva_mm_stats m0 = { .size = sizeof(m0) }, m1 = { .size = sizeof(m1) };
+	char *buf;
+	int st, ret;
+
+	buf = mmap((void *)BUF_AT, BUF_PAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		   -1, 0);
+	if (buf == MAP_FAILED)
+		tap_bail("mmap in the mock's window");
+	memset(buf, 7, BUF_PAGES * PG);
+	if (sva_bind(dev, mm, NULL, &b) || sva_mm_prefault(mm, buf, 4 * PG))
+		tap_bail("bind / prefault");
+	if (!device_sees(c, buf)) {
+		skip(1, "MD_CHECK_MAP does not see the prefaulted page (no such selftest op?)");
+		goto out;
+	}
+	sva_mm_stats(mm, &m0);
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		munmap(buf, PG);
+		sva_mm_free(mm);
+		sva_dev_close(dev);
+		sva_ctx_free(c);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork: a child munmap()s a visible page, releases mm, device, context");
+	ok(device_sees(c, buf), "  the parent's device still sees the page");
+	ok(device_sees(c, buf + 3 * PG), "  and the others prefaulted");
+	ok(sva_mm_stats(mm, &m1) == 0 && m1.bytes_visible == m0.bytes_visible,
+	   "  the parent's address space counts them still (%llu bytes)", (unsigned long long)m1.bytes_visible);
+	{
+		struct sva_bond *lb = NULL;
+
+		ok(sva_dev_bond_lookup(dev, sva_bond_pasid(b), &lb, NULL) == 0 && lb == b, "  its bond still bound");
+	}
+	is_int(sva_ctx_fault_health(c), 0, "  its fault thread healthy");
+	ret = sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + 50 * PG, SVA_ACCESS_READ, 9);
+	for (uint64_t t0 = now_ms(); bst(b).faults < 1 && now_ms() - t0 < 10000;)
+		nap();
+	ok(ret == 0 && bst(b).faults == 1 && bst(b).invalid == 0 && device_sees(c, buf + 50 * PG),
+	   "  and serving: a fault after the child's release is resolved");
+	is_int(sva_mm_prefault(mm, buf + 60 * PG, PG), 0, "  a prefault still works");
+out:
+	sva_unbind(b);
+	munmap(buf, BUF_PAGES * PG);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(c);
+}
+
 /* ---------------------------------------------------------- a real VFIO device */
 
 static int find_edu(char *addr, size_t alen, char *cdev, size_t clen)
@@ -1110,6 +1221,7 @@ int main(void)
 	no_syscalls();
 	stats_pages_and_pinned();
 	opts_rule(c);
+	fork_release();
 	real_device();
 	sva_ctx_free(c);
 	diag("took %llu ms", (unsigned long long)(now_ms() - t0));
