@@ -31,6 +31,11 @@
  *    sva_dev_close, sva_ctx_free) and its munmap(2) leave the parent's
  *    mappings, bond and fault thread as they were (the mock's page table
  *    read back with the selftest's MD_CHECK_MAP).
+ *  - Callbacks: inside mm_exit, "every other call is allowed" (sva_bind(3),
+ *    Calls inside callbacks): prefault, invalidate, fence, PASID allocation,
+ *    lookups and statistics, on each teardown path (unbind, device close,
+ *    address-space free, context free); each in a child with an alarm, so a
+ *    hang is a failure rather than a stuck VM.
  *  - On a real VFIO device (vtd39's edu): sva_dev_open_fd with the caller's
  *    descriptor closed right after the call, the duplicate's identity, and
  *    sva_dev_iova_ranges' -ENOSPC with more than one range.
@@ -44,6 +49,7 @@
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <linux/seccomp.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -1054,6 +1060,119 @@ out:
 	sva_ctx_free(c);
 }
 
+
+/* -------------------- sva_bind(3), Calls inside callbacks: the allowed calls */
+
+enum { IN_PREFAULT, IN_INVAL, IN_FENCE, IN_PASID, IN_LOOKUP, IN_STATS, IN_RANGES, IN_INFO, IN_N };
+static const char *const in_names[IN_N] = {
+	"sva_mm_prefault", "sva_mm_invalidate", "sva_mm_fence",	      "sva_dev_pasid_alloc+free",
+	"sva_dev_bond_lookup", "sva_mm_stats",	"sva_mm_iova_ranges", "sva_dev_get_info",
+};
+
+struct in_exit {
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	char *page;
+	int calls;
+	int ret[IN_N];
+};
+
+static void exit_calls(struct sva_bond *bond, void *drvdata)
+{
+	struct in_exit *e = drvdata;
+	struct sva_bond *lb = NULL;
+	struct sva_mm_stats ms = { .size = sizeof(ms) };
+	struct sva_dev_info di = { .size = sizeof(di) };
+	struct sva_iova_range r[8];
+	size_t nr = 8;
+	uint32_t pasid = 0;
+	long inv;
+
+	e->calls++;
+	e->ret[IN_PREFAULT] = sva_mm_prefault(e->mm, e->page, PG);
+	inv = sva_mm_invalidate(e->mm, e->page, PG);
+	e->ret[IN_INVAL] = inv < 0 ? (int)inv : 0;
+	e->ret[IN_FENCE] = sva_mm_fence(e->mm);
+	e->ret[IN_PASID] = sva_dev_pasid_alloc(e->dev, SVA_PASID_AUTO, NULL, &pasid);
+	if (!e->ret[IN_PASID])
+		e->ret[IN_PASID] = sva_dev_pasid_free(e->dev, pasid);
+	e->ret[IN_LOOKUP] = sva_dev_bond_lookup(e->dev, sva_bond_pasid(bond), &lb, NULL);
+	if (!e->ret[IN_LOOKUP] && lb != bond)
+		e->ret[IN_LOOKUP] = -1000;
+	e->ret[IN_STATS] = sva_mm_stats(e->mm, &ms);
+	e->ret[IN_RANGES] = sva_mm_iova_ranges(e->mm, r, &nr);
+	e->ret[IN_INFO] = sva_dev_get_info(e->dev, &di);
+}
+
+enum { VIA_UNBIND, VIA_DEV_CLOSE, VIA_MM_FREE, VIA_CTX_FREE, VIA_N };
+static const char *const via_names[VIA_N] = { "sva_unbind", "sva_dev_close", "sva_mm_free", "sva_ctx_free" };
+
+static void calls_in_mm_exit(void)
+{
+	for (int via = 0; via < VIA_N; via++) {
+		struct in_exit *e = mmap(NULL, sizeof(*e), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		int st;
+		pid_t pid;
+
+		if (e == MAP_FAILED)
+			tap_bail("mmap");
+		memset(e, 0x7f, sizeof(*e));
+		e->calls = 0;
+		pid = fork();
+		if (pid == 0) {
+			struct sva_ctx *c;
+			struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = exit_calls };
+			struct sva_bind_opts bo = { .size = sizeof(bo), .drvdata = e, .ops = &ops };
+			struct sva_bond *b = NULL;
+			char *buf;
+
+			alarm(20);
+			c = new_ctx();
+			e->dev = new_mock(c);
+			e->mm = new_mm(c);
+			buf = mmap((void *)BUF_AT, 8 * PG, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+			if (buf == MAP_FAILED)
+				_exit(80);
+			memset(buf, 1, 8 * PG);
+			e->page = buf + 2 * PG;
+			if (sva_bind(e->dev, e->mm, &bo, &b))
+				_exit(81);
+			switch (via) {
+			case VIA_UNBIND:
+				if (sva_unbind(b))
+					_exit(82);
+				break;
+			case VIA_DEV_CLOSE:
+				sva_dev_close(e->dev);
+				e->dev = NULL;
+				break;
+			case VIA_MM_FREE:
+				sva_mm_free(e->mm);
+				e->mm = NULL;
+				break;
+			case VIA_CTX_FREE:
+				sva_ctx_free(c);
+				c = NULL;
+				break;
+			}
+			sva_mm_free(e->mm);
+			sva_dev_close(e->dev);
+			sva_ctx_free(c);
+			_exit(0);
+		}
+		waitpid(pid, &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) || e->calls != 1) {
+			ok(0, "mm_exit via %s: the child %s (status %#x, %d calls)", via_names[via],
+			   WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM ? "hung" : "failed", st, e->calls);
+		} else {
+			for (int i = 0; i < IN_N; i++)
+				is_int(e->ret[i], 0, "mm_exit via %s: %s inside it is allowed", via_names[via], in_names[i]);
+		}
+		munmap(e, sizeof(*e));
+	}
+}
+
 /* ---------------------------------------------------------- a real VFIO device */
 
 static int find_edu(char *addr, size_t alen, char *cdev, size_t clen)
@@ -1222,6 +1341,7 @@ int main(void)
 	stats_pages_and_pinned();
 	opts_rule(c);
 	fork_release();
+	calls_in_mm_exit();
 	real_device();
 	sva_ctx_free(c);
 	diag("took %llu ms", (unsigned long long)(now_ms() - t0));
