@@ -175,9 +175,14 @@ enum {
 	PW_OPEN_FD,
 	PW_SHARE,
 	PW_UNSHARE,
+	PW_MEM_ALLOC,
+	PW_MEM_FREE,
 	PW_NLOGGED,
+	/* one error line on the context's log, none on standard error */
+	PW_BIND_NULL_DEV = PW_NLOGGED,
+	PW_BIND_NULL_MM,
 	/* silent: nothing on standard error nor on the context's log */
-	PW_SILENT_NULLS = PW_NLOGGED,
+	PW_SILENT_NULLS,
 	PW_SILENT_ARGS,
 	PW_RETS,
 	PW_N,
@@ -263,6 +268,18 @@ static void processwide_child(int out)
 	pw_mark(&r, PW_SHARE);
 	ok_rets &= sva_ctx_unshare_memfd(NULL, (void *)BUF_AT, PG) == -EINVAL;
 	pw_mark(&r, PW_UNSHARE);
+	{
+		void *m = (void *)1;
+
+		ok_rets &= sva_mem_alloc(0, NULL, &m) == -EINVAL && m == (void *)1;
+		pw_mark(&r, PW_MEM_ALLOC);
+		ok_rets &= sva_mem_free(NULL, (void *)(BUF_AT + 8), PG) == -EINVAL;
+		pw_mark(&r, PW_MEM_FREE);
+	}
+	ok_rets &= sva_bind(NULL, mm, NULL, &fb) == -EINVAL && fb == (struct sva_bond *)1;
+	pw_mark(&r, PW_BIND_NULL_DEV);
+	ok_rets &= sva_bind(dev, NULL, NULL, &fb) == -EINVAL && fb == (struct sva_bond *)1;
+	pw_mark(&r, PW_BIND_NULL_MM);
 
 	ok_rets &= sva_bond_pasid(NULL) == SVA_PASID_RID;
 	ok_rets &= sva_bond_drvdata(NULL) == NULL;
@@ -305,6 +322,7 @@ static void processwide_log(void)
 		"sva_dev_fd(NULL)",	    "sva_dev_iova_ranges(NULL dev)", "sva_bond_stats(NULL bond)",
 		"sva_ctx_fault_health(NULL)", "sva_dev_open_mock(NULL ctx)",	"sva_dev_open_fd(NULL ctx)",
 		"sva_ctx_share_memfd(NULL)",  "sva_ctx_unshare_memfd(NULL)",
+		"sva_mem_alloc(len 0) with neither mm nor dev", "sva_mem_free(NULL mm, an unaligned address)",
 	};
 	struct pw_result r;
 	int p[2], st;
@@ -335,6 +353,12 @@ static void processwide_log(void)
 		   r.other_lines[i]);
 		is_int(r.ctx_lines[i], 0, "  nothing on the context's log");
 	}
+	ok(r.err_lines[PW_BIND_NULL_DEV] + r.other_lines[PW_BIND_NULL_DEV] == 0 && r.ctx_lines[PW_BIND_NULL_DEV] == 1,
+	   "sva_bind(NULL dev, mm): its line on the address space's context (%d), none on standard error (%d)",
+	   r.ctx_lines[PW_BIND_NULL_DEV], r.err_lines[PW_BIND_NULL_DEV] + r.other_lines[PW_BIND_NULL_DEV]);
+	ok(r.err_lines[PW_BIND_NULL_MM] + r.other_lines[PW_BIND_NULL_MM] == 0 && r.ctx_lines[PW_BIND_NULL_MM] == 1,
+	   "sva_bind(dev, NULL mm): its line on the device's context (%d), none on standard error (%d)",
+	   r.ctx_lines[PW_BIND_NULL_MM], r.err_lines[PW_BIND_NULL_MM] + r.other_lines[PW_BIND_NULL_MM]);
 	ok(r.err_lines[PW_SILENT_NULLS] + r.other_lines[PW_SILENT_NULLS] + r.ctx_lines[PW_SILENT_NULLS] == 0,
 	   "bond_pasid/bond_drvdata/global_pasids/dev_pasids(NULL), the frees of NULL, dev_bond_lookup: "
 	   "log nothing (%d %d %d)",
