@@ -36,6 +36,11 @@
  *    lookups and statistics, on each teardown path (unbind, device close,
  *    address-space free, context free); each in a child with an alarm, so a
  *    hang is a failure rather than a stuck VM.
+ *  - libsva(7), Thread safety: "A munmap(2) or madvise(2) of tracked memory
+ *    waits for the monitor, which never waits for application code: it may
+ *    come from any thread and any callback": a munmap of a visible page from
+ *    inside fault_error, mm_exit and a log callback returns, and the device
+ *    stops seeing the page.
  *  - On a real VFIO device (vtd39's edu): sva_dev_open_fd with the caller's
  *    descriptor closed right after the call, the duplicate's identity, and
  *    sva_dev_iova_ranges' -ENOSPC with more than one range.
@@ -1197,6 +1202,161 @@ static void calls_in_mm_exit(void)
 	}
 }
 
+
+/* ------------------- libsva(7): munmap(2) of tracked memory from any callback */
+
+static struct {
+	char *target;
+	atomic_int armed;
+	atomic_int done;
+	int ret;
+} um;
+
+static void um_now(void)
+{
+	um.ret = munmap(um.target, PG);
+	atomic_store(&um.done, 1);
+}
+
+static void um_fault_error(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
+{
+	(void)bond;
+	(void)r;
+	(void)drvdata;
+	if (atomic_exchange(&um.armed, 0))
+		um_now();
+}
+
+static void um_mm_exit(struct sva_bond *bond, void *drvdata)
+{
+	(void)bond;
+	(void)drvdata;
+	if (atomic_exchange(&um.armed, 0))
+		um_now();
+}
+
+static void um_log(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+	if (level == SVA_LOG_ERROR && atomic_exchange(&um.armed, 0))
+		um_now();
+}
+
+enum { UM_FAULT_ERROR, UM_MM_EXIT, UM_LOG_PREFAULT, UM_LOG_BIND, UM_N };
+static const char *const um_names[UM_N] = {
+	"fault_error (the fault thread, inside a batch)",
+	"mm_exit (inside sva_unbind)",
+	"a log callback (sva_mm_prefault's -ERANGE line)",
+	"a log callback (sva_bind's refusal of bad options)",
+};
+
+/* In a child: 0 when the munmap returned 0 and the page left the device.
+ * Every path unbinds and closes: a mock PASID still attached at exit leaves
+ * kernel warnings (sva_dev_open_mock(3)). */
+static int um_child(int how)
+{
+	struct sva_ctx *c = new_ctx();
+	struct sva_dev *d1 = new_mock(c), *d2 = new_mock(c);
+	struct sva_mm *mm = new_mm(c);
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = um_mm_exit, .fault_error = um_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
+	struct sva_bond *b1 = NULL, *b2 = NULL;
+	char *buf, *high;
+	int rc = 0;
+
+	alarm(20);
+	buf = mmap((void *)BUF_AT, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+		   0);
+	/* where mmap(2) places memory by itself: far above the mock's window */
+	high = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED || high == MAP_FAILED ||
+	    mmap((void *)HOLE_AT, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED)
+		return 10;
+	memset(buf, 2, 8 * PG);
+	high[0] = 1;
+	if (sva_bind(d1, mm, NULL, &b1) || sva_bind(d2, mm, &bo, &b2) || sva_mm_prefault(mm, buf, 8 * PG)) {
+		rc = 11;
+		goto out;
+	}
+	um.target = buf + 3 * PG;
+	if (!device_sees(c, um.target)) {
+		rc = 12;
+		goto out;
+	}
+	atomic_store(&um.armed, 1);
+	switch (how) {
+	case UM_FAULT_ERROR:
+		if (sva_dev_inject_fault(d2, sva_bond_pasid(b2), HOLE_AT, SVA_ACCESS_READ, 1)) {
+			rc = 13;
+			goto out;
+		}
+		for (uint64_t t0 = now_ms(); !atomic_load(&um.done) && now_ms() - t0 < 10000;)
+			nap();
+		break;
+	case UM_MM_EXIT:
+		if (sva_unbind(b2)) {
+			rc = 14;
+			goto out;
+		}
+		b2 = NULL;
+		break;
+	case UM_LOG_PREFAULT:
+		sva_ctx_set_log(c, um_log, NULL, SVA_LOG_DEBUG);
+		if (sva_mm_prefault(mm, high, PG) != -ERANGE) {
+			rc = 15;
+			goto out;
+		}
+		break;
+	case UM_LOG_BIND: {
+		struct sva_bind_opts bad = { .size = sizeof(bad), .flags = 1u << 30 };
+		struct sva_bond *x = NULL;
+
+		sva_ctx_set_log(c, um_log, NULL, SVA_LOG_DEBUG);
+		if (sva_bind(d2, mm, &bad, &x) != -EINVAL) {
+			rc = 16;
+			goto out;
+		}
+		break;
+	}
+	}
+	if (!atomic_load(&um.done))
+		rc = 17;
+	else if (um.ret)
+		rc = 18;
+	else if (sva_mm_fence(mm))
+		rc = 19;
+	else if (device_sees(c, um.target))
+		rc = 20;
+out:
+	sva_ctx_set_log(c, count, NULL, SVA_LOG_DEBUG);
+	if (b2)
+		sva_unbind(b2);
+	if (b1)
+		sva_unbind(b1);
+	sva_mm_free(mm);
+	sva_dev_close(d2);
+	sva_dev_close(d1);
+	sva_ctx_free(c);
+	return rc;
+}
+
+static void munmap_in_callbacks(void)
+{
+	for (int how = 0; how < UM_N; how++) {
+		pid_t pid = fork();
+		int st;
+
+		if (pid == 0)
+			_exit(um_child(how));
+		waitpid(pid, &st, 0);
+		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		   "munmap of a visible tracked page from %s: returns, and the device stops seeing it (%s %d)",
+		   um_names[how], WIFSIGNALED(st) ? (WTERMSIG(st) == SIGALRM ? "hung, signal" : "signal") : "exit",
+		   WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	}
+}
+
 /* ---------------------------------------------------------- a real VFIO device */
 
 static int find_edu(char *addr, size_t alen, char *cdev, size_t clen)
@@ -1366,6 +1526,7 @@ int main(void)
 	opts_rule(c);
 	fork_release();
 	calls_in_mm_exit();
+	munmap_in_callbacks();
 	real_device();
 	sva_ctx_free(c);
 	diag("took %llu ms", (unsigned long long)(now_ms() - t0));
