@@ -406,6 +406,18 @@ static void outputs_untouched(struct sva_ctx *c)
 			   s.size == sizeof(s) - 1,
 		   "  the structure left as it was");
 	}
+	/* sva_dev_open_fd(3): -ENOTTY for a character device that is not a VFIO
+	 * cdev -- the context's own iommufd, say; the context is unchanged. */
+	{
+		struct sva_dev *d2 = (struct sva_dev *)6;
+		struct sva_dev_info info = { .size = sizeof(info) };
+		int cfd = sva_ctx_fd(c);
+
+		is_int(sva_dev_open_fd(c, cfd, &d2), -ENOTTY, "sva_dev_open_fd of the context's iommufd: -ENOTTY");
+		ok(d2 == (struct sva_dev *)6 && sva_ctx_fd(c) == cfd && fcntl(cfd, F_GETFD) >= 0 &&
+			   sva_dev_get_info(dev, &info) == 0,
+		   "  *out untouched, the context's iommufd open, its device unchanged");
+	}
 	/* -ECHILD in a forked child leaves *nr and the array too. */
 	{
 		pid_t pid = fork();
@@ -1430,6 +1442,20 @@ static void real_device(void)
 		sva_ctx_free(c);
 		return;
 	}
+	/* -EBUSY: "an fd that is already bound" -- libsva's own duplicate of an
+	 * open device of this very context included; nothing changes for it. */
+	{
+		struct sva_dev *d2 = (struct sva_dev *)6;
+		struct sva_dev_info info = { .size = sizeof(info) };
+
+		is_int(sva_dev_open_fd(c, sva_dev_fd(dev), &d2), -EBUSY,
+		       "edu: sva_dev_open_fd of the open device's own sva_dev_fd: -EBUSY");
+		ok(d2 == (struct sva_dev *)6, "  *out untouched");
+		d2 = (struct sva_dev *)6;
+		is_int(sva_dev_open(c, cdev, &d2), -EBUSY, "edu: sva_dev_open of it in the same context: -EBUSY");
+		ok(d2 == (struct sva_dev *)6 && sva_dev_get_info(dev, &info) == 0 && sva_dev_fd(dev) >= 0,
+		   "  *out untouched, the open device unchanged");
+	}
 	dfd = sva_dev_fd(dev);
 	ok(dfd >= 0 && dfd != fd, "  sva_dev_fd: libsva's duplicate, not the caller's number (%d, %d)", dfd, fd);
 	ret = (int)syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, fd, dfd);
@@ -1492,6 +1518,14 @@ out:
 	dev = NULL;
 	ret = sva_dev_open(c, cdev, &dev);
 	is_int(ret, 0, "edu: after sva_dev_close, with the caller's fd closed early, the device opens again");
+	sva_dev_close(dev);
+	/* "in any access mode": write-only too */
+	fd = open(cdev, O_WRONLY | O_CLOEXEC);
+	dev = NULL;
+	ret = fd < 0 ? -errno : sva_dev_open_fd(c, fd, &dev);
+	is_int(ret, 0, "edu: sva_dev_open_fd of an O_WRONLY descriptor");
+	if (fd >= 0)
+		close(fd);
 	sva_dev_close(dev);
 	sva_ctx_free(c);
 }
