@@ -41,6 +41,13 @@
  *    come from any thread and any callback": a munmap of a visible page from
  *    inside fault_error, mm_exit and a log callback returns, and the device
  *    stops seeing the page.
+ *  - With sva-brokerd(8) (/tests/sva-brokerd in the VM; skipped without it):
+ *    an isolated client's sva_ctx_share_memfd of an O_PATH memfd (-EBADF,
+ *    nothing shared) and of a hugetlbfs memfd (shared: "a file of shmem or
+ *    hugetlbfs"), its unshare leaving the caller's mapping and descriptor
+ *    alone; sva_dev_fd of a broker device with PASIDs (-ENODEV, not logged);
+ *    sva_dev_open_mock and sva_dev_open_fd in a broker context
+ *    (-EOPNOTSUPP, open_fd's before its fd is looked at).
  *  - On a real VFIO device (vtd39's edu): sva_dev_open_fd with the caller's
  *    descriptor closed right after the call, the duplicate's identity, and
  *    sva_dev_iova_ranges' -ENOSPC with more than one range.
@@ -65,6 +72,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1369,6 +1378,165 @@ static void munmap_in_callbacks(void)
 	}
 }
 
+
+/* ------------------------------------------------------------ with a broker */
+
+static char bk_dir[64], bk_sock[108];
+
+static pid_t bk_start(void)
+{
+	const char *prog = getenv("SVA_BROKERD");
+	char conf[128], log[128], text[512];
+	pid_t pid;
+	int fd;
+
+	if (!prog || access(prog, X_OK))
+		prog = "/tests/sva-brokerd";
+	if (access(prog, X_OK))
+		return 0;
+	snprintf(bk_dir, sizeof(bk_dir), "/tmp/kbl-XXXXXX");
+	if (!mkdtemp(bk_dir))
+		return 0;
+	snprintf(bk_sock, sizeof(bk_sock), "%s/s", bk_dir);
+	snprintf(conf, sizeof(conf), "%s/conf", bk_dir);
+	snprintf(log, sizeof(log), "%s/log", bk_dir);
+	snprintf(text, sizeof(text), "socket %s\nsocket-mode 0600\ndevice m mock\nallow m uid %u\n", bk_sock,
+		 (unsigned)getuid());
+	fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		tap_bail("broker configuration");
+	close(fd);
+	pid = fork();
+	if (pid == 0) {
+		int e = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (e >= 0)
+			dup2(e, 2);
+		execl(prog, "sva-brokerd", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	for (uint64_t t0 = now_ms(); now_ms() - t0 < 10000; nap()) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		int sk = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), r;
+
+		snprintf(a.sun_path, sizeof(a.sun_path), "%s", bk_sock);
+		r = connect(sk, (struct sockaddr *)&a, sizeof(a));
+		close(sk);
+		if (!r)
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			tap_bail("sva-brokerd exited at start (see %s)", log);
+	}
+	tap_bail("sva-brokerd does not listen at %s", bk_sock);
+}
+
+static void with_broker(void)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED, .log_fn = count,
+				   .log_level = SVA_LOG_DEBUG };
+	struct sva_ctx *c = NULL;
+	struct sva_dev *dev = NULL;
+	struct sva_mm *mm = NULL;
+	struct sva_bond *b = NULL;
+	pid_t bpid = bk_start();
+	int ret, st;
+
+	if (!bpid) {
+		skip(1, "no sva-brokerd (the VM carries /tests/sva-brokerd)");
+		return;
+	}
+	co.broker_path = bk_sock;
+	if ((ret = sva_ctx_new(&co, &c)) || (ret = sva_dev_open(c, "m", &dev)) || (ret = sva_mm_new(c, NULL, &mm)) ||
+	    (ret = sva_bind(dev, mm, NULL, &b))) {
+		ok(0, "an isolated broker client with a bound mock (%s)", strerror(-ret));
+		goto out;
+	}
+	{
+		struct sva_dev *d2 = (struct sva_dev *)7;
+
+		lines_reset();
+		is_int(sva_dev_fd(dev), -ENODEV, "broker: sva_dev_fd of a device with PASIDs: -ENODEV");
+		is_int(all_lines(), 0, "  not logged");
+		is_int(sva_dev_open_mock(c, NULL, &d2), -EOPNOTSUPP, "broker: sva_dev_open_mock: -EOPNOTSUPP");
+		is_int(sva_dev_open_fd(c, -1, &d2), -EOPNOTSUPP,
+		       "broker: sva_dev_open_fd: -EOPNOTSUPP, checked before the fd (-1)");
+		ok(d2 == (struct sva_dev *)7, "  *out untouched");
+		is_int(sva_ctx_fault_health(c), 0, "broker: fault_health of the isolated client: 0");
+	}
+	/* The window's first 2 MiB-aligned room at or above 1 GiB holds the buffers. */
+	{
+		char *at = (char *)(uintptr_t)0x40000000ul;
+		int fd = memfd_create("kbl", MFD_CLOEXEC), pfd;
+		char proc[64];
+		char *m;
+
+		if (fd < 0 || ftruncate(fd, 4 * PG))
+			tap_bail("memfd");
+		m = mmap(at, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+		if (m != at)
+			tap_bail("mmap of the memfd");
+		memset(m, 0x3c, 4 * PG);
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		pfd = open(proc, O_PATH | O_CLOEXEC);
+		ret = pfd < 0 ? -errno : sva_ctx_share_memfd(c, pfd, 0, m, 4 * PG);
+		is_int(ret, -EBADF, "share: an O_PATH descriptor of a memfd: -EBADF");
+		if (pfd >= 0)
+			close(pfd);
+		is_int(sva_mm_prefault(mm, m, PG), -EFAULT, "  nothing shared: a prefault there -EFAULT");
+		is_int(sva_ctx_share_memfd(c, fd, 0, m, 4 * PG), 0, "then the memfd itself: shared");
+		is_int(sva_mm_prefault(mm, m, 4 * PG), 0, "  a prefault of it: 0");
+		is_int(sva_ctx_unshare_memfd(c, m, 4 * PG), 0, "unshare: 0");
+		ok(fcntl(fd, F_GETFD) >= 0 && m[0] == 0x3c && m[4 * PG - 1] == 0x3c && (m[5] = 1) == 1,
+		   "  the caller's descriptor and mapping untouched");
+		is_int(sva_mm_prefault(mm, m, PG), -EFAULT, "  a prefault there after it: -EFAULT, as memory never shared");
+		munmap(m, 4 * PG);
+		close(fd);
+	}
+	/* "a file of shmem or hugetlbfs, as memfd_create(2) makes" */
+	{
+		size_t hl = 2ul << 20;
+		char *at = (char *)(uintptr_t)0x40400000ul;
+		int fd = memfd_create("kbl-huge", MFD_CLOEXEC | MFD_HUGETLB);
+		char *m = MAP_FAILED;
+
+		if (fd >= 0 && ftruncate(fd, (off_t)hl) == 0)
+			m = mmap(at, hl, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+		if (m != at || (m[0] = 1, 0)) {
+			skip(1, "no huge page to back a hugetlbfs memfd here (check-vm reserves some)");
+		} else {
+			ret = sva_ctx_share_memfd(c, fd, 0, m, hl);
+			is_int(ret, 0, "share: a hugetlbfs memfd (MFD_HUGETLB, 2 MiB): shared");
+			if (!ret) {
+				is_int(sva_mm_prefault(mm, m, PG), 0, "  a prefault of its first page: 0");
+				is_int(sva_ctx_unshare_memfd(c, m, hl), 0, "  unshared");
+			}
+		}
+		if (m != MAP_FAILED)
+			munmap(m, hl);
+		if (fd >= 0)
+			close(fd);
+	}
+out:
+	if (b)
+		sva_unbind(b);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(c);
+	kill(bpid, SIGTERM);
+	waitpid(bpid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker stops cleanly (%#x)", st);
+	{
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s/conf", bk_dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/log", bk_dir);
+		unlink(path);
+		unlink(bk_sock);
+		rmdir(bk_dir);
+	}
+}
+
 /* ---------------------------------------------------------- a real VFIO device */
 
 static int find_edu(char *addr, size_t alen, char *cdev, size_t clen)
@@ -1561,6 +1729,7 @@ int main(void)
 	fork_release();
 	calls_in_mm_exit();
 	munmap_in_callbacks();
+	with_broker();
 	real_device();
 	sva_ctx_free(c);
 	diag("took %llu ms", (unsigned long long)(now_ms() - t0));
