@@ -207,7 +207,64 @@ struct pw_result {
 	int other_lines[PW_N];
 	int ctx_lines[PW_N];
 	int rets_ok;
+	int sweep_bad, sweep_first;
 };
+
+/* The public calls about an object not covered above, each given NULL for it. */
+enum { NULL_SWEEP_N = 27 };
+static const char *const null_names[NULL_SWEEP_N] = {
+	"sva_ctx_fd",		  "sva_dev_get_info",	    "sva_dev_inject_fault", "sva_pasid_alloc",
+	"sva_pasid_free",	  "sva_pasid_release",	    "sva_pasid_barrier",    "sva_pasid_lookup",
+	"sva_pasid_stats",	  "sva_dev_set_pasid_range", "sva_dev_pasid_alloc", "sva_dev_pasid_free",
+	"sva_dev_pasid_release", "sva_dev_pasid_lookup",   "sva_mm_new",	    "sva_mm_prefault",
+	"sva_mm_allow",		  "sva_mm_deny",	    "sva_mm_invalidate",    "sva_mm_fence",
+	"sva_mm_stats",		  "sva_mm_iova_ranges",	    "sva_unbind",	    "sva_ctx_fault_fd",
+	"sva_ctx_process_faults", "sva_dev_open",	    "sva_dev_iova_ranges (NULL ranges too)",
+};
+
+static long null_call(int i)
+{
+	struct sva_dev_info di = { .size = sizeof(di) };
+	struct sva_pasid_stats ps = { .size = sizeof(ps) };
+	struct sva_mm_stats ms = { .size = sizeof(ms) };
+	struct sva_iova_range rg[2];
+	size_t nr = 2;
+	uint32_t pasid = 0;
+	void *dd = NULL;
+	struct sva_mm *m = NULL;
+	struct sva_dev *d = NULL;
+	void *a = (void *)BUF_AT;
+
+	switch (i) {
+	case 0: return sva_ctx_fd(NULL);
+	case 1: return sva_dev_get_info(NULL, &di);
+	case 2: return sva_dev_inject_fault(NULL, 300, BUF_AT, SVA_ACCESS_READ, 0);
+	case 3: return sva_pasid_alloc(NULL, NULL, &pasid);
+	case 4: return sva_pasid_free(NULL, 300);
+	case 5: return sva_pasid_release(NULL, 300);
+	case 6: return sva_pasid_barrier(NULL);
+	case 7: return sva_pasid_lookup(NULL, 300, &dd);
+	case 8: return sva_pasid_stats(NULL, &ps);
+	case 9: return sva_dev_set_pasid_range(NULL, 1, 10);
+	case 10: return sva_dev_pasid_alloc(NULL, SVA_PASID_AUTO, NULL, &pasid);
+	case 11: return sva_dev_pasid_free(NULL, 300);
+	case 12: return sva_dev_pasid_release(NULL, 300);
+	case 13: return sva_dev_pasid_lookup(NULL, 300, &dd);
+	case 14: return sva_mm_new(NULL, NULL, &m);
+	case 15: return sva_mm_prefault(NULL, a, PG);
+	case 16: return sva_mm_allow(NULL, a, PG);
+	case 17: return sva_mm_deny(NULL, a, PG);
+	case 18: return sva_mm_invalidate(NULL, a, PG);
+	case 19: return sva_mm_fence(NULL);
+	case 20: return sva_mm_stats(NULL, &ms);
+	case 21: return sva_mm_iova_ranges(NULL, rg, &nr);
+	case 22: return sva_unbind(NULL);
+	case 23: return sva_ctx_fault_fd(NULL);
+	case 24: return sva_ctx_process_faults(NULL, 1);
+	case 25: return sva_dev_open(NULL, "vfio0", &d);
+	default: return sva_dev_iova_ranges(NULL, NULL, &nr);
+	}
+}
 
 static int stderr_fd = -1;
 static off_t stderr_pos;
@@ -243,7 +300,7 @@ static void pw_mark(struct pw_result *r, int which)
 
 static void processwide_child(int out)
 {
-	struct pw_result r = { 0 };
+	struct pw_result r = { .sweep_first = -1 };
 	struct sva_iova_range rg[4];
 	struct sva_bond_stats st = { .size = sizeof(st) };
 	struct sva_bond *b = NULL, *fb = (struct sva_bond *)1;
@@ -322,6 +379,19 @@ static void processwide_child(int out)
 	ok_rets &= sva_ctx_fault_health(c) == 0;
 	pw_mark(&r, PW_SILENT_ARGS);
 
+	/* Every other call about an object, given NULL for it: one line each. */
+	for (int i = 0; i < NULL_SWEEP_N; i++) {
+		int e, o;
+		long ret = null_call(i);
+
+		stderr_lines(&e, &o);
+		if (ret >= 0 || e != 1 || o != 0 || all_lines() != 0) {
+			r.sweep_bad++;
+			if (r.sweep_first < 0)
+				r.sweep_first = i;
+		}
+		lines_reset();
+	}
 	r.rets_ok = ok_rets;
 	sva_unbind(b);
 	sva_mm_free(mm);
@@ -367,6 +437,10 @@ static void processwide_log(void)
 		   r.other_lines[i]);
 		is_int(r.ctx_lines[i], 0, "  nothing on the context's log");
 	}
+	ok(r.sweep_bad == 0,
+	   "every other call about an object, given NULL for it (%d calls): a negative errno and one error line on the "
+	   "process-wide log each (%d wrong, first %s)",
+	   NULL_SWEEP_N, r.sweep_bad, r.sweep_first >= 0 ? null_names[r.sweep_first] : "none");
 	ok(r.err_lines[PW_BIND_NULL_DEV] + r.other_lines[PW_BIND_NULL_DEV] == 0 && r.ctx_lines[PW_BIND_NULL_DEV] == 1,
 	   "sva_bind(NULL dev, mm): its line on the address space's context (%d), none on standard error (%d)",
 	   r.ctx_lines[PW_BIND_NULL_DEV], r.err_lines[PW_BIND_NULL_DEV] + r.other_lines[PW_BIND_NULL_DEV]);
