@@ -520,6 +520,24 @@ static void outputs_untouched(struct sva_ctx *c)
 		       "iova_ranges in a forked child: -ECHILD, logged at error level, *nr and the array left as they were");
 	}
 	sva_unbind(b);
+	/* "reports the ranges ... through the address space its RID is attached
+	 * to": with a RID bond on mm, those of mm. */
+	{
+		struct sva_bind_opts ro = { .size = sizeof(ro), .flags = SVA_BIND_RID };
+		struct sva_iova_range dr[64], mr[64];
+		size_t dn = 64, mn = 64;
+
+		b = NULL;
+		if (sva_bind(dev, mm, &ro, &b) == 0) {
+			int e1 = sva_dev_iova_ranges(dev, dr, &dn), e2 = sva_mm_iova_ranges(mm, mr, &mn);
+
+			ok(e1 == 0 && e2 == 0 && dn == mn && dn >= 1 && !memcmp(dr, mr, dn * sizeof(dr[0])),
+			   "RID bond: sva_dev_iova_ranges are the address space's (%d %d, %zu %zu)", e1, e2, dn, mn);
+			sva_unbind(b);
+		} else {
+			ok(0, "a RID bond on the mock");
+		}
+	}
 	sva_mm_free(mm);
 	sva_dev_close(dev);
 }
@@ -537,6 +555,7 @@ struct cb_state {
 	uint32_t fe_pasid;
 	void *fe_drv;
 	int fe_reason;
+	int fe_report_ok;
 	/* mm_exit */
 	int ex_calls;
 	int ex_stats_ret;
@@ -556,6 +575,10 @@ static void cb_fault_error(struct sva_bond *bond, const struct sva_fault_report 
 	s->fe_pasid = sva_bond_pasid(bond);
 	s->fe_drv = sva_bond_drvdata(bond);
 	s->fe_reason = rep->reason;
+	/* libsva(7): the report's size says how much there is; reserved is 0. */
+	s->fe_report_ok = rep->size >= offsetof(struct sva_fault_report, reserved) + sizeof(rep->reserved) &&
+			  rep->reserved == 0 && rep->dev == s->dev && rep->pasid == s->want_pasid &&
+			  rep->addr == HOLE_AT && rep->access == SVA_ACCESS_READ;
 	atomic_fetch_add(&s->fe_calls, 1);
 }
 
@@ -608,6 +631,7 @@ static void callbacks(void)
 	is_int(s.fe_pasid, s.want_pasid, "  inside fault_error, sva_bond_pasid: the bond's PASID");
 	ok(s.fe_drv == &s, "  inside fault_error, sva_bond_drvdata: the bind's drvdata");
 	ok(s.fe_reason < 0, "  the report's reason is a negative errno (%d)", s.fe_reason);
+	ok(s.fe_report_ok, "  the report: its size covers reserved, reserved 0, the device, PASID, address and access");
 	for (uint64_t t0 = now_ms(); bst(b).faults == 0 && now_ms() - t0 < 10000;)
 		nap();
 	{
