@@ -556,6 +556,7 @@ struct cb_state {
 	void *fe_drv;
 	int fe_reason;
 	int fe_report_ok;
+	char fe_thread[17];
 	/* mm_exit */
 	int ex_calls;
 	int ex_stats_ret;
@@ -575,6 +576,8 @@ static void cb_fault_error(struct sva_bond *bond, const struct sva_fault_report 
 	s->fe_pasid = sva_bond_pasid(bond);
 	s->fe_drv = sva_bond_drvdata(bond);
 	s->fe_reason = rep->reason;
+	/* libsva(7): "The fault_error callback runs in the fault thread" */
+	prctl(PR_GET_NAME, s->fe_thread, 0, 0, 0);
 	/* libsva(7): the report's size says how much there is; reserved is 0. */
 	s->fe_report_ok = rep->size >= offsetof(struct sva_fault_report, reserved) + sizeof(rep->reserved) &&
 			  rep->reserved == 0 && rep->dev == s->dev && rep->pasid == s->want_pasid &&
@@ -631,6 +634,7 @@ static void callbacks(void)
 	is_int(s.fe_pasid, s.want_pasid, "  inside fault_error, sva_bond_pasid: the bond's PASID");
 	ok(s.fe_drv == &s, "  inside fault_error, sva_bond_drvdata: the bind's drvdata");
 	ok(s.fe_reason < 0, "  the report's reason is a negative errno (%d)", s.fe_reason);
+	ok(!strcmp(s.fe_thread, "sva-fault"), "  it ran in the fault thread (\"%s\")", s.fe_thread);
 	ok(s.fe_report_ok, "  the report: its size covers reserved, reserved 0, the device, PASID, address and access");
 	for (uint64_t t0 = now_ms(); bst(b).faults == 0 && now_ms() - t0 < 10000;)
 		nap();
@@ -1642,6 +1646,109 @@ out:
 	}
 }
 
+
+/* ------------- libsva(7): fault_error in poll mode, one batch at a time */
+
+static struct {
+	atomic_int inside, max_inside, calls, foreign;
+	pid_t t1, t2;
+	atomic_int stop;
+} pb;
+
+static void pb_fault_error(struct sva_bond *bond, const struct sva_fault_report *rep, void *drvdata)
+{
+	int n = atomic_fetch_add(&pb.inside, 1) + 1;
+	pid_t me = (pid_t)syscall(SYS_gettid);
+
+	(void)bond;
+	(void)rep;
+	(void)drvdata;
+	for (int m = atomic_load(&pb.max_inside); n > m && !atomic_compare_exchange_weak(&pb.max_inside, &m, n);)
+		;
+	if (me != pb.t1 && me != pb.t2)
+		atomic_fetch_add(&pb.foreign, 1);
+	nanosleep(&(struct timespec){ .tv_nsec = 2000000 }, NULL);
+	atomic_fetch_add(&pb.calls, 1);
+	atomic_fetch_sub(&pb.inside, 1);
+}
+
+struct pb_arg {
+	struct sva_ctx *c;
+	pid_t *tid;
+	atomic_int ready;
+	long errors;
+};
+
+static void *pb_run(void *arg)
+{
+	struct pb_arg *a = arg;
+
+	*a->tid = (pid_t)syscall(SYS_gettid);
+	atomic_store(&a->ready, 1);
+	while (!atomic_load(&pb.stop))
+		if (sva_ctx_process_faults(a->c, 1) < 0)
+			a->errors++;
+	return NULL;
+}
+
+/*
+ * "The fault_error callback runs ... in the thread that calls
+ * sva_ctx_process_faults(3), inside a batch, while no other batch of the
+ * context runs": two threads process faults at once; the callbacks never
+ * overlap, and each runs in one of them.
+ */
+static void poll_batches(void)
+{
+	enum { N = 24 };
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_FAULT_POLL, .log_fn = count,
+				  .log_level = SVA_LOG_DEBUG };
+	struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = pb_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
+	struct sva_ctx *c = NULL;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *b = NULL;
+	struct pb_arg a1 = { 0 }, a2 = { 0 };
+	pthread_t th1, th2;
+	void *hole;
+	int bad = 0;
+
+	if (sva_ctx_new(&o, &c))
+		tap_bail("a poll-mode context");
+	dev = new_mock(c);
+	mm = new_mm(c);
+	if (sva_bind(dev, mm, &bo, &b))
+		tap_bail("poll-mode bind");
+	hole = mmap((void *)HOLE_AT, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (hole == MAP_FAILED)
+		tap_bail("mmap of the hole");
+	memset(&pb, 0, sizeof(pb));
+	a1.c = a2.c = c;
+	a1.tid = &pb.t1;
+	a2.tid = &pb.t2;
+	if (pthread_create(&th1, NULL, pb_run, &a1) || pthread_create(&th2, NULL, pb_run, &a2))
+		tap_bail("pthread_create");
+	while (!atomic_load(&a1.ready) || !atomic_load(&a2.ready))
+		nap();
+	for (unsigned i = 0; i < N; i++)
+		bad += sva_dev_inject_fault(dev, sva_bond_pasid(b), HOLE_AT, SVA_ACCESS_READ, i % 512) != 0;
+	for (uint64_t t0 = now_ms(); atomic_load(&pb.calls) < N && now_ms() - t0 < 10000;)
+		nap();
+	atomic_store(&pb.stop, 1);
+	pthread_join(th1, NULL);
+	pthread_join(th2, NULL);
+	ok(bad == 0 && atomic_load(&pb.calls) == N, "poll mode, two threads processing: %d refused faults reported (%d)",
+	   N, atomic_load(&pb.calls));
+	is_int(atomic_load(&pb.max_inside), 1, "  fault_error never ran in two batches at once");
+	is_int(atomic_load(&pb.foreign), 0, "  each ran in a thread calling sva_ctx_process_faults");
+	ok(a1.errors == 0 && a2.errors == 0, "  sva_ctx_process_faults never failed (%ld, %ld)", a1.errors, a2.errors);
+	sva_unbind(b);
+	munmap(hole, PG);
+	sva_mm_free(mm);
+	sva_dev_close(dev);
+	sva_ctx_free(c);
+}
+
 /* ---------------------------------------------------------- a real VFIO device */
 
 static int find_edu(char *addr, size_t alen, char *cdev, size_t clen)
@@ -1825,6 +1932,7 @@ int main(void)
 			{ "process-wide log", processwide_log },
 			{ "callbacks", callbacks },
 			{ "stats race", stats_concurrent },
+			{ "poll batches", poll_batches },
 			{ "no system call", no_syscalls },
 			{ "stats pages", stats_pages_and_pinned },
 			{ "fork release", fork_release },
