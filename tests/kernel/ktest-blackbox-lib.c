@@ -1490,6 +1490,101 @@ static void munmap_in_callbacks(void)
 
 /* ------------------------------------------------------------ with a broker */
 
+/* sva_ctx_share_memfd(3) is thread-safe: threads sharing one range at once
+ * get one 0 and -EEXIST for the rest; distinct ranges all succeed. */
+struct sh_arg {
+	struct sva_ctx *c;
+	int fd;
+	char *addr;
+	atomic_int *go;
+	int ret;
+};
+
+static void *sh_run(void *arg)
+{
+	struct sh_arg *a = arg;
+
+	while (!atomic_load(a->go))
+		;
+	a->ret = sva_ctx_share_memfd(a->c, a->fd, (uint64_t)0, a->addr, 4 * PG);
+	return NULL;
+}
+
+static void share_threads(struct sva_ctx *c, struct sva_mm *mm)
+{
+	enum { T = 4, ROUNDS = 8 };
+	char *at = (char *)(uintptr_t)0x40800000ul;
+	int fd = memfd_create("kbl-t", MFD_CLOEXEC), bad_same = 0, bad_unshare = 0, bad_distinct = 0;
+	char *m;
+
+	if (fd < 0 || ftruncate(fd, 4 * PG))
+		tap_bail("memfd");
+	m = mmap(at, T * 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	/* (the mapping is longer than the file: only its first 4 pages are touched
+	 * through the first range; the others map the same file from offset 0) */
+	if (m != at)
+		tap_bail("mmap");
+	munmap(m, T * 4 * PG);
+	for (int i = 0; i < T; i++)
+		if (mmap(at + (size_t)i * 4 * PG, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) !=
+		    at + (size_t)i * 4 * PG)
+			tap_bail("mmap");
+	for (int round = 0; round < ROUNDS; round++) {
+		struct sh_arg a[T];
+		pthread_t th[T];
+		atomic_int go = 0;
+		int zero = 0, exist = 0;
+
+		for (int i = 0; i < T; i++) {
+			a[i] = (struct sh_arg){ .c = c, .fd = fd, .addr = at, .go = &go };
+			if (pthread_create(&th[i], NULL, sh_run, &a[i]))
+				tap_bail("pthread_create");
+		}
+		atomic_store(&go, 1);
+		for (int i = 0; i < T; i++) {
+			pthread_join(th[i], NULL);
+			zero += a[i].ret == 0;
+			exist += a[i].ret == -EEXIST;
+		}
+		if (zero != 1 || exist != T - 1)
+			bad_same++;
+		if (sva_ctx_unshare_memfd(c, at, 4 * PG))
+			bad_unshare++;
+	}
+	is_int(bad_same, 0, "share: %d threads sharing one range at once, %d rounds: one 0 and -EEXIST for the rest",
+	       T, ROUNDS);
+	is_int(bad_unshare, 0, "  and the one range unshares after each round");
+	{
+		struct sh_arg a[T];
+		pthread_t th[T];
+		atomic_int go = 0;
+
+		for (int i = 0; i < T; i++) {
+			a[i] = (struct sh_arg){ .c = c, .fd = fd, .addr = at + (size_t)i * 4 * PG, .go = &go };
+			if (pthread_create(&th[i], NULL, sh_run, &a[i]))
+				tap_bail("pthread_create");
+		}
+		atomic_store(&go, 1);
+		for (int i = 0; i < T; i++) {
+			pthread_join(th[i], NULL);
+			bad_distinct += a[i].ret != 0;
+		}
+		is_int(bad_distinct, 0, "share: %d threads sharing %d distinct ranges at once: all 0", T, T);
+		for (int i = 0; i < T; i++)
+			is_int(sva_mm_prefault(mm, at + (size_t)i * 4 * PG, 4 * PG), 0, "  range %d prefaults", i);
+		/* sva_mm_prefault(3): "the whole range must lie in one shared range,
+		 * or the call fails with -EFAULT" -- adjacent ones included. */
+		is_int(sva_mm_prefault(mm, at, (size_t)T * 4 * PG), -EFAULT,
+		       "  one prefault across the adjacent ranges: -EFAULT (one shared range a prefault)");
+		for (int i = 0; i < T; i++)
+			if (a[i].ret == 0)
+				sva_ctx_unshare_memfd(c, at + (size_t)i * 4 * PG, 4 * PG);
+	}
+	munmap(at, T * 4 * PG);
+	close(fd);
+}
+
+
 static char bk_dir[64], bk_sock[108];
 
 static pid_t bk_start(void)
@@ -1601,6 +1696,7 @@ static void with_broker(void)
 		munmap(m, 4 * PG);
 		close(fd);
 	}
+	share_threads(c, mm);
 	/* "a file of shmem or hugetlbfs, as memfd_create(2) makes" */
 	{
 		size_t hl = 2ul << 20;
