@@ -1688,8 +1688,16 @@ static void with_broker(void)
 			close(pfd);
 		is_int(sva_mm_prefault(mm, m, PG), -EFAULT, "  nothing shared: a prefault there -EFAULT");
 		is_int(sva_ctx_share_memfd(c, fd, 0, m, 4 * PG), 0, "then the memfd itself: shared");
+		struct sva_mm_stats s0 = { .size = sizeof(s0) }, s1 = { .size = sizeof(s1) }, s2 = { .size = sizeof(s2) };
+
+		sva_mm_stats(mm, &s0);
 		is_int(sva_mm_prefault(mm, m, 4 * PG), 0, "  a prefault of it: 0");
+		sva_mm_stats(mm, &s1);
+		is_int(s1.bytes_visible - s0.bytes_visible, 4 * PG, "  4 pages more visible");
 		is_int(sva_ctx_unshare_memfd(c, m, 4 * PG), 0, "unshare: 0");
+		/* "The context then drops those mappings from its own records." */
+		sva_mm_stats(mm, &s2);
+		is_int(s2.bytes_visible, s0.bytes_visible, "  the address space counts them no more");
 		ok(fcntl(fd, F_GETFD) >= 0 && m[0] == 0x3c && m[4 * PG - 1] == 0x3c && (m[5] = 1) == 1,
 		   "  the caller's descriptor and mapping untouched");
 		is_int(sva_mm_prefault(mm, m, PG), -EFAULT, "  a prefault there after it: -EFAULT, as memory never shared");
