@@ -1488,6 +1488,82 @@ static void munmap_in_callbacks(void)
 }
 
 
+
+/* ----------- "takes no lock": answers while fault_error holds a batch open */
+
+static atomic_int nl_in, nl_release;
+
+static void nl_fault_error(struct sva_bond *bond, const struct sva_fault_report *r, void *drvdata)
+{
+	(void)bond;
+	(void)r;
+	(void)drvdata;
+	atomic_store(&nl_in, 1);
+	while (!atomic_load(&nl_release))
+		nap();
+}
+
+/*
+ * sva_ctx_fault_health(3) and sva_bond_stats(3) take no lock, nor do
+ * sva_bond_pasid/drvdata; lookups take none (libsva(7), PASID spaces).  So
+ * they answer while a fault_error callback keeps its batch of the fault
+ * engine open; a child with an alarm turns a wait into a failure.
+ */
+static void no_lock_in_batch(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		struct sva_ctx *c = new_ctx();
+		struct sva_dev *dev = new_mock(c);
+		struct sva_mm *mm = new_mm(c);
+		struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = nl_fault_error };
+		struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops, .drvdata = &nl_in };
+		struct sva_bond *b = NULL, *lb = NULL;
+		struct sva_bond_stats bs = { .size = sizeof(bs) };
+		void *dd = NULL;
+		int rc = 0;
+
+		alarm(10);
+		if (mmap((void *)HOLE_AT, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) ==
+			    MAP_FAILED ||
+		    sva_bind(dev, mm, &bo, &b))
+			_exit(10);
+		if (sva_dev_inject_fault(dev, sva_bond_pasid(b), HOLE_AT, SVA_ACCESS_READ, 1))
+			rc = 11;
+		for (uint64_t t0 = now_ms(); !rc && !atomic_load(&nl_in) && now_ms() - t0 < 5000;)
+			nap();
+		if (!rc && !atomic_load(&nl_in))
+			rc = 12;
+		if (!rc) {
+			/* the fault thread is inside fault_error now */
+			if (sva_ctx_fault_health(c) != 0)
+				rc = 13;
+			else if (sva_bond_stats(b, &bs) != 0)
+				rc = 14;
+			else if (sva_bond_pasid(b) == SVA_PASID_RID || sva_bond_drvdata(b) != &nl_in)
+				rc = 15;
+			else if (sva_dev_bond_lookup(dev, sva_bond_pasid(b), &lb, &dd) != 0 || lb != b || dd != &nl_in)
+				rc = 16;
+			else if (sva_dev_pasid_lookup(dev, sva_bond_pasid(b), &dd) != 0 || dd != &nl_in)
+				rc = 17;
+		}
+		atomic_store(&nl_release, 1);
+		sva_unbind(b);
+		sva_mm_free(mm);
+		sva_dev_close(dev);
+		sva_ctx_free(c);
+		_exit(rc);
+	}
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "while fault_error holds a batch open: fault_health, bond_stats, bond_pasid/drvdata, dev_bond_lookup and "
+	   "dev_pasid_lookup answer at once (%s %d)",
+	   WIFSIGNALED(st) ? (WTERMSIG(st) == SIGALRM ? "hung, signal" : "signal") : "exit",
+	   WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
 /* ------------------------------------------------------------ with a broker */
 
 /* sva_ctx_share_memfd(3) is thread-safe: threads sharing one range at once
@@ -2038,6 +2114,7 @@ int main(void)
 			{ "stats race", stats_concurrent },
 			{ "poll batches", poll_batches },
 			{ "no system call", no_syscalls },
+			{ "no lock", no_lock_in_batch },
 			{ "stats pages", stats_pages_and_pinned },
 			{ "fork release", fork_release },
 			{ "calls in mm_exit", calls_in_mm_exit },
