@@ -1564,6 +1564,82 @@ static void no_lock_in_batch(void)
 	   WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 }
 
+
+/* -------- libsva(7): the refused calls, inside a log callback in a batch */
+
+static struct {
+	struct sva_ctx *c;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *b;
+	atomic_int armed, done;
+	int process, bind, unbind;
+} lb;
+
+static void lb_log(void *arg, enum sva_log_level level, const char *msg)
+{
+	struct sva_bond *x = NULL;
+
+	(void)arg;
+	(void)msg;
+	/* the refused group's line (info level), not the batch's debug lines */
+	if (level != SVA_LOG_INFO || !atomic_exchange(&lb.armed, 0))
+		return;
+	lb.process = sva_ctx_process_faults(lb.c, 1);
+	lb.bind = sva_bind(lb.dev, lb.mm, NULL, &x);
+	lb.unbind = sva_unbind(lb.b);
+	atomic_store(&lb.done, 1);
+}
+
+/*
+ * "The same calls are refused the same way inside a log callback, which may
+ * run while libsva holds its locks": a poll-mode context logs the refusal of
+ * a fault (info level) from inside the batch of sva_ctx_process_faults(); the
+ * callback's own process_faults, bind and unbind get -EDEADLK there.
+ */
+static void refused_in_log(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_FAULT_POLL, .log_fn = count,
+					  .log_level = SVA_LOG_DEBUG };
+		int rc = 0;
+
+		alarm(10);
+		if (sva_ctx_new(&o, &lb.c))
+			_exit(10);
+		lb.dev = new_mock(lb.c);
+		lb.mm = new_mm(lb.c);
+		if (mmap((void *)HOLE_AT, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) ==
+			    MAP_FAILED ||
+		    sva_bind(lb.dev, lb.mm, NULL, &lb.b) ||
+		    sva_dev_inject_fault(lb.dev, sva_bond_pasid(lb.b), HOLE_AT, SVA_ACCESS_READ, 1))
+			_exit(11);
+		sva_ctx_set_log(lb.c, lb_log, NULL, SVA_LOG_DEBUG);
+		atomic_store(&lb.armed, 1);
+		for (uint64_t t0 = now_ms(); !atomic_load(&lb.done) && now_ms() - t0 < 5000;)
+			sva_ctx_process_faults(lb.c, 8);
+		sva_ctx_set_log(lb.c, count, NULL, SVA_LOG_DEBUG);
+		if (!atomic_load(&lb.done))
+			rc = 12;
+		else
+			rc = (lb.process == -EDEADLK ? 0 : 1) | (lb.bind == -EDEADLK ? 0 : 2) |
+			     (lb.unbind == -EDEADLK ? 0 : 4);
+		sva_unbind(lb.b);
+		sva_mm_free(lb.mm);
+		sva_dev_close(lb.dev);
+		sva_ctx_free(lb.c);
+		_exit(rc);
+	}
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "a log callback for a refused fault, in a poll-mode batch: its process_faults, bind and unbind get -EDEADLK (%s %d)",
+	   WIFSIGNALED(st) ? (WTERMSIG(st) == SIGALRM ? "hung, signal" : "signal") : "exit",
+	   WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
 /* ------------------------------------------------------------ with a broker */
 
 /* sva_ctx_share_memfd(3) is thread-safe: threads sharing one range at once
@@ -2115,6 +2191,7 @@ int main(void)
 			{ "poll batches", poll_batches },
 			{ "no system call", no_syscalls },
 			{ "no lock", no_lock_in_batch },
+			{ "refused in a log callback", refused_in_log },
 			{ "stats pages", stats_pages_and_pinned },
 			{ "fork release", fork_release },
 			{ "calls in mm_exit", calls_in_mm_exit },
