@@ -1902,6 +1902,9 @@ out:
 		snprintf(path, sizeof(path), "%s/log", bk_dir);
 		unlink(path);
 		unlink(bk_sock);
+		/* The broker leaves its lock file (sva-brokerd(8), FILES). */
+		snprintf(path, sizeof(path), "%s.lock", bk_sock);
+		unlink(path);
 		rmdir(bk_dir);
 	}
 }

@@ -560,6 +560,7 @@ int main(int argc, char **argv)
 	unlink("done.drain");
 	unlink("go");
 	unlink(program);
+	ktest_broker_unlink_lock(sock_path);
 	if (chdir("/") == 0)
 		rmdir(dir_path);
 	return done_testing();

@@ -548,6 +548,7 @@ int main(void)
 	unlink(drain_prog);
 	unlink(drain_out);
 	close(mx);
+	ktest_broker_unlink_lock(sock_path);
 	rmdir(dir_path);
 	return done_testing();
 }

@@ -1568,6 +1568,9 @@ static void socket_dir_made(void)
 	is_int(broker_ctx(&ctx), 0, "  and clients connect (%s)", log_buf);
 	sva_ctx_free(ctx);
 	stop_broker(pid);
+	/* The broker's lock file stays (sva-brokerd(8), FILES): the directory
+	 * goes only once it does. */
+	ktest_broker_unlink_lock(sock_path);
 	rmdir(sub);
 	if ((size_t)snprintf(sock_path, sizeof(sock_path), "%s/a/b/socket", dir_path) >= sizeof(sock_path))
 		ktest_bail("socket path too long");
@@ -2118,6 +2121,7 @@ int main(void)
 	socket_dir_made();
 	close(mx);
 	unlink(sock_path);
+	ktest_broker_unlink_lock(sock_path);
 	rmdir(dir_path);
 	return done_testing();
 }

@@ -47,6 +47,16 @@ static inline void sock_dir(const char *test)
 	ktest_bail("no directory every user can search for the broker's socket");
 }
 
+/* <path>.lock, which every broker started on path leaves behind
+ * (sva-brokerd(8), FILES): removed before its directory can be. */
+static inline void ktest_broker_unlink_lock(const char *path)
+{
+	char lock[sizeof(sock_path) + sizeof(".lock")];
+
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	unlink(lock);
+}
+
 /* A write to a pipe of the test's own: a short one is a broken test. */
 static inline void xwrite(int fd, const void *p, size_t n)
 {
