@@ -860,12 +860,22 @@ undo:
 	 * event (the fence) or, untracked, by the invalidate; the entry stays
 	 * until then so no other allocation is placed there first.
 	 */
-	if (!ent_unmap_only(e.addr, maplen)) {
+	int unmapped = ent_unmap_only(e.addr, maplen);
+
+	if (!unmapped) {
 		if (o.mm) {
 			sva_mm_fence(o.mm);
 			sva_mm_invalidate_as(o.mm, p, maplen, "sva_mem_alloc");
 		}
 		ent_drop(e.addr);
+	} else {
+		/* Mapped still, so its entry stays (busy: no placement there, no
+		 * free of an address the caller never got), and said, as
+		 * sva_mem_free() says its own refused munmap. */
+		sva_logf(log, SVA_LOG_ERROR,
+			 "sva_mem_alloc: munmap of 0x%" PRIx64 "-0x%" PRIx64 " after the failure failed: %s: the memory "
+			 "stays mapped and allocated",
+			 e.addr, e.addr + maplen, strerror(-unmapped));
 	}
 	return ret;
 }

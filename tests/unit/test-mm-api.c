@@ -138,12 +138,16 @@ static atomic_int err_lines, all_lines;
  * while sva_mem_alloc() is between its allowance and its failure. */
 static void (*at_prefault_error)(void);
 
+static char last_err[512]; /* the last error line, for the tests that read it */
+
 static void capture(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg;
 	atomic_fetch_add(&all_lines, 1);
-	if (level >= SVA_LOG_ERROR)
+	if (level >= SVA_LOG_ERROR) {
 		atomic_fetch_add(&err_lines, 1);
+		snprintf(last_err, sizeof(last_err), "%s", msg);
+	}
 	if (at_prefault_error && level >= SVA_LOG_ERROR && !strncmp(msg, "sva_mm_prefault: ", 17)) {
 		void (*f)(void) = at_prefault_error;
 
@@ -1052,6 +1056,7 @@ static void mem_alloc_fail_keeps_concurrent_allow(void)
 static struct sva_mm *visible_mm;
 static int visible_prefault = 1;
 static size_t visible_len; /* the length of the munmap(2) to run before_munmap() in */
+static size_t refuse_munmap_len; /* the length of the next munmap(2) to refuse (ENOMEM) */
 
 /* munmap(2), with a page of the memory prefaulted first when its length is
  * visible_len: what a device's fault does between the failure and the
@@ -1060,6 +1065,11 @@ int munmap(void *addr, size_t len)
 {
 	static int (*real)(void *, size_t);
 
+	if (refuse_munmap_len && len == refuse_munmap_len) {
+		refuse_munmap_len = 0;
+		errno = ENOMEM;
+		return -1;
+	}
 	if (visible_len && len == visible_len) {
 		visible_len = 0;
 		map_errno = 0; /* the kernel maps again */
@@ -1096,6 +1106,43 @@ static void mem_alloc_fail_withdraws_what_was_mapped(void)
 	is_int(visible_prefault, 0, "  the page was mapped before the unmap");
 	is_int(sva_mm_stats(mm, &st), 0, "  sva_mm_stats");
 	is_int((int)st.bytes_visible, 0, "  nothing of the memory stays visible once it is unmapped (bytes_visible)");
+	sva_mm_free(mm);
+}
+
+/*
+ * sva_mem_alloc(3): a failed call leaves nothing mapped, and one line says
+ * what went wrong.  A munmap(2) of its memory that the kernel refuses on the
+ * way out cannot keep the first promise: then a second line says the memory
+ * stays mapped, as sva_mem_free() says of its own refused munmap, rather than
+ * the memory staying mapped and allocated without a word.
+ */
+static void mem_alloc_fail_munmap_refused(void)
+{
+	const struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_UNTRACKED };
+	struct sva_mm *mm = NULL;
+	void *p = NULL;
+	int r, errs;
+
+	if (sva_mm_new(&ctx, &o, &mm))
+		tap_bail("set-up failed");
+	struct sva_mem_opts mo = { .size = sizeof(mo), .flags = SVA_MEM_PREFAULT, .mm = mm };
+
+	wide_window = true;
+	map_errno = ENOMEM;
+	refuse_munmap_len = 8 * PG;
+	lines_reset();
+	last_err[0] = '\0';
+	r = sva_mem_alloc(8 * PG, &mo, &p);
+	errs = atomic_load(&err_lines);
+	map_errno = 0;
+	wide_window = false;
+	is_int(r, -ENOMEM, "sva_mem_alloc, the prefault's map refused, then the munmap of its memory: -ENOMEM");
+	ok(refuse_munmap_len == 0, "  the munmap was tried and refused");
+	ok(p == NULL, "  *out untouched");
+	is_int(errs, 2, "  two error lines: the failure, and the memory that stays mapped");
+	ok(strstr(last_err, "munmap") && strstr(last_err, "stays mapped"),
+	   "  the second says its munmap failed and the memory stays mapped (%s)", last_err);
+	refuse_munmap_len = 0;
 	sva_mm_free(mm);
 }
 
@@ -1139,5 +1186,7 @@ int main(void)
 	mem_alloc_fail_keeps_concurrent_allow();
 	mem_alloc_fail_withdraws_what_was_mapped();
 	forked();
+	/* Last: its memory stays mapped and allocated. */
+	mem_alloc_fail_munmap_refused();
 	return done_testing();
 }
