@@ -333,6 +333,23 @@ run --sysfs-root="$S1" --dev-root="$D"
 check "fake devices: C1 controls and stray bytes in paths are escaped, UTF-8 kept" \
 	has "c1\\\\xc2\\\\x85x\\\\x9by$(printf '\303\251')z/"
 rm -rf "$S1"
+# The same escapes in text for DEL, an overlong encoding and a UTF-16
+# surrogate (not well-formed UTF-8 either); in JSON each such byte is
+# U+FFFD ("bytes that are not valid UTF-8 ... become U+FFFD"), the document
+# valid UTF-8, the well-formed text around kept.
+S2="$tmp/del$(printf '\177')a$(printf '\300\200')b$(printf '\355\240\200')c"
+cp -a "$S" "$S2"
+run --sysfs-root="$S2" --dev-root="$D"
+check "fake devices: DEL, an overlong form and a surrogate in paths are escaped as \\xhh in text" \
+	has 'del\\x7fa\\xc0\\x80b\\xed\\xa0\\x80c/'
+run --sysfs-root="$S2" --dev-root="$D" --json
+if [ $have_python = yes ]; then
+	check "--json: the same root is valid UTF-8, each ill-formed byte a U+FFFD, DEL kept as JSON allows" json_assert "$tmp/out" \
+		'd["iommufd"]["sysfs_root"] == sys.argv[1].rsplit("/", 1)[0] + "/del\x7fa\ufffd\ufffdb\ufffd\ufffd\ufffdc"'
+else
+	skip "python3 not found"
+fi
+rm -rf "$S2"
 
 run --sysfs-root="$S" --dev-root="$D" --json
 cp "$tmp/out" "$tmp/devices.json"
@@ -744,6 +761,88 @@ else
 	for i in 1 2 3 4 5 6; do
 		skip "python3 not found: cannot validate or inspect the doctor's JSON"
 	done
+fi
+
+# sva-info(1), DOCTOR, --json: the members of each check's data, by outcome,
+# in the order the page lists them ("a member that is not named for an
+# outcome is absent from it, not null"; "a number is an integer; a boolean is
+# true or false, never null"), the roots, and the summary's types.  The fake
+# machine: vfio0 with PASID, ATS and PRI; vfio1 with none; vfio2 a 64-byte
+# config space; vfio3 conventional PCI, no group, no node; no iommufd.
+if [ $have_python = yes ]; then
+	cat >"$tmp/doctor-data.py" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+dp, dd, it = sys.argv[2], sys.argv[3], sys.argv[4]
+by = {(c["device"], c["id"]): c for c in d["checks"]}
+bad = []
+def want(dev, cid, status, data):
+    c = by.get((dev, cid))
+    if c is None:
+        bad.append("%s %s: absent" % (dev, cid)); return
+    got = c["data"]
+    if c["status"] != status or list(got) != list(data) or any(
+            type(got[k]) is not type(v) or got[k] != v for k, v in data.items()):
+        bad.append("%s %s: %s %s, want %s %s" % (dev, cid, c["status"], json.dumps(got), status, json.dumps(data)))
+r = d["roots"]
+if list(r) != ["sysfs_root", "dev_root", "proc_root", "iommu_path", "kernel_config"] or \
+        r["proc_root"] != dp or r["dev_root"] != dd or r["iommu_path"] != it or r["kernel_config"] != dp + "/config.gz":
+    bad.append("roots %s" % json.dumps(r))
+src = dp + "/config.gz"
+want(None, "config-iommufd", "pass", {"option": "CONFIG_IOMMUFD", "value": "m", "source": src})
+want(None, "config-vfio-cdev", "pass", {"option": "CONFIG_VFIO_DEVICE_CDEV", "value": "y", "source": src})
+want(None, "iommu", "pass", {"units": 2, "groups": 3, "virtual_machine": False, "disabled_on_cmdline": False})
+want(None, "iommufd", "fail", {"path": it, "error": "ENOENT"})
+want(None, "vfio-devices", "pass", {"count": 4})
+want("vfio0", "device", "pass", {"path": dd + "/vfio/devices/vfio0", "driver": "vfio-pci", "pci_addr": "0000:6a:01.0"})
+want("vfio3", "device", "fail", {"path": dd + "/vfio/devices/vfio3", "driver": "vfio-pci", "pci_addr": "0000:6d:00.0"})
+want("vfio0", "iommu-group", "pass", {"group": 7, "type": "DMA-FQ"})
+want("vfio1", "iommu-group", "pass", {"group": 12, "type": "identity"})
+want("vfio2", "iommu-group", "warn", {"group": 13, "type": None})
+want("vfio3", "iommu-group", "fail", {})
+want("vfio2", "pci-caps", "warn", {"config_bytes": 64})
+want("vfio0", "pci-pasid", "pass", {"width": 20, "exec": True, "priv": True, "offset": 0x140})
+want("vfio1", "pci-pasid", "warn", {"offset": 0})
+want("vfio0", "pci-ats", "pass", {"present": True, "offset": 0x100})
+want("vfio1", "pci-ats", "pass", {"present": False, "offset": 0})
+want("vfio0", "pci-pri", "pass", {"present": True, "offset": 0x160})
+want("vfio1", "pci-pri", "warn", {"present": False, "offset": 0})
+want("vfio0", "iommufd-info", "skip", {})
+want(None, "memlock", "warn", {"unlimited": False, "limit_bytes": 8388608, "cap_ipc_lock": False,
+                               "recommended_bytes": 67108864, "pin_budget_floor_bytes": 524288})
+want(None, "hugepages", "warn", {"thp": "never", "nr_hugepages": 0, "hugepage_kb": 2048})
+want(None, "userfaultfd", "skip", {})
+for c in d["checks"]:
+    if c["id"] == "iommufd-ats" and c["data"] != {}:
+        bad.append("iommufd-ats data %s" % json.dumps(c["data"]))
+    if ("vfio2", "pci-pasid") == (c["device"], c["id"]) or ("vfio2", "pci-ats") == (c["device"], c["id"]):
+        bad.append("vfio2 has %s beside its pci-caps warning" % c["id"])
+s = d["summary"]
+if not (all(type(s[k]) is int for k in ("pass", "warn", "fail", "skip", "exit_status"))
+        and type(s["result"]) is str and type(s["verdict"]) is str):
+    bad.append("summary %s" % json.dumps(s))
+print("; ".join(bad))
+sys.exit(1 if bad else 0)
+PY
+	why=$(python3 "$tmp/doctor-data.py" "$tmp/doctor.json" "$DP" "$DD" "$tmp/no-iommu" 2>&1)
+	ok $? "--doctor --json: each check's data has the members sva-info(1) names for its outcome, typed, in order ($why)"
+	# -1 for what is unknown or unlimited, null for a string not known.
+	mv "$DP/sys/vm/nr_hugepages" "$tmp/nr_hugepages.saved"
+	mv "$DP/meminfo" "$tmp/meminfo.saved"
+	mv "$DS/kernel/mm/transparent_hugepage/enabled" "$tmp/thp.saved"
+	printf 'Max locked memory         unlimited            unlimited            bytes\n' >"$DP/self/limits.u"
+	mv "$DP/self/limits" "$tmp/limits.saved"
+	mv "$DP/self/limits.u" "$DP/self/limits"
+	doctor --json
+	check "--doctor --json: unknown huge page counts are -1, an unknown THP mode null, unlimited memlock -1" \
+		json_assert "$tmp/out" '(lambda by: by["hugepages"] == {"thp": None, "nr_hugepages": -1, "hugepage_kb": -1} and by["memlock"]["unlimited"] is True and by["memlock"]["limit_bytes"] == -1)({c["id"]: c["data"] for c in d["checks"] if c["device"] is None})'
+	mv "$tmp/nr_hugepages.saved" "$DP/sys/vm/nr_hugepages"
+	mv "$tmp/meminfo.saved" "$DP/meminfo"
+	mv "$tmp/thp.saved" "$DS/kernel/mm/transparent_hugepage/enabled"
+	mv "$tmp/limits.saved" "$DP/self/limits"
+else
+	skip "python3 not found"
+	skip "python3 not found"
 fi
 
 # Other proc facts: CAP_IPC_LOCK, unlimited memlock, huge pages.
