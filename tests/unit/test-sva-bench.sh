@@ -366,6 +366,30 @@ printf '%s\n' '{"pasid":null,"coherence":null,"budget":null,"fault":{"a\nb\u001b
     grep -q '^target fault\.a\\x0ab\\x1b\[2J\\x5cc: met in both runs$' "$tmp/ctl.out" &&
     grep -q '^target fault\.d: no\\x0dpe\\x07 in both runs: not a stable verdict$' "$tmp/ctl.out"
 ok $? "--compare: control characters and backslashes in a key or a verdict escaped as \\xhh, one line per target (got $rc: $(sed -n l "$tmp/ctl.out" | tr "\n" "|"))"
+# The rest of what the page calls control characters and ill-formed UTF-8:
+# DEL, a C1 control (U+0085, as UTF-8), a stray byte, an overlong encoding
+# and a UTF-16 surrogate in a key are shown as \xhh, as sva-info(1) shows
+# names; well-formed UTF-8 (U+00E9) is printed as it is.
+printf '{"pasid":null,"coherence":null,"budget":null,"fault":{"a\177b\302\205c\377d\300\200e\355\240\200f\303\251g":{"target":"<= 1.10","verdict":"met"}}}\n' > "$tmp/c1.json"
+"$bench" --compare "$tmp/c1.json" "$tmp/c1.json" > "$tmp/c1.out" 2>&1; rc=$?
+# shellcheck disable=SC1003 # the backslashes are grep's, in single quotes
+[ $rc -eq 0 ] && [ "$(wc -l < "$tmp/c1.out")" -eq 3 ] &&
+    grep -q '^target fault\.a\\x7fb\\xc2\\x85c\\xffd\\xc0\\x80e\\xed\\xa0\\x80f'"$(printf '\303\251')"'g: met in both runs$' "$tmp/c1.out"
+ok $? "--compare: DEL, C1, a stray byte, an overlong form and a surrogate in a key as \\xhh, U+00E9 kept (got $rc: $(sed -n l "$tmp/c1.out" | tr "\n" "|"))"
+# "(or missed)": a target both runs miss agrees, with both ratios.
+sed -e 's/"rounds_met":13,"rounds":15,"verdict":"met"/"rounds_met":0,"rounds":15,"verdict":"missed"/' "$tmp/run1.json" > "$tmp/missed.json"
+out=$("$bench" --compare "$tmp/missed.json" "$tmp/missed.json" 2>&1); rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -qx "target fault.random_single_page: missed in both runs (ratio 1.085, 1.085)" &&
+    echo "$out" | grep -qx "target coherence.madvise_dontneed_4k: missed in both runs (ratio 5.800, 5.800)"
+ok $? "--compare: a target both runs miss agrees: 'missed in both runs (ratio R1, R2)', exit 0 (got $rc: $(echo "$out" | tr '\n' '|'))"
+# "absent from run 2" and its mirror (sva-bench(1), --compare: the run that
+# has the target is named first): a benchmark that failed in run 1
+# ({"failed": reason}) lacks its targets there.
+sed -e 's/^ "coherence":.*$/ "coherence":{"failed":"out of memory"},/' "$tmp/run1.json" > "$tmp/failed.json"
+out=$("$bench" --compare "$tmp/failed.json" "$tmp/run1.json" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -qx "target coherence.madvise_dontneed_4k: missed in run 2, absent from run 1: not a stable verdict" &&
+    echo "$out" | tail -n 1 | grep -qx "5 targets: the two runs agree on 4, not on 1"
+ok $? "--compare: a target only run 2 has: 'missed in run 2, absent from run 1: not a stable verdict', counted (got $rc: $(echo "$out" | tr '\n' '|'))"
 # sva-bench(1), --compare and EXIT STATUS: another option than -h or -V is a
 # usage error (status 2, the line and the usage on standard error, nothing
 # compared), and a comparison that cannot be written is status 1, saying so.
