@@ -57,6 +57,20 @@ else
     last=$(echo "$out" | tail -n 1)
     [ $rc -eq 1 ] && [ "$last" = "== done: something went wrong (marked with !)" ]
     ok $? "without /dev/iommu: the done step says something went wrong (exit $rc, last line: $last)"
+    # sva-demo(1): each step starts with "== step" on standard output, and
+    # each result line is indented, its first non-blank character - or !.
+    # libsva's own log goes to standard error at SVA_LOG's level (warn when
+    # unset, so the iommufd's error is there), and not at all with off.
+    out=$(env -u SVA_LOG "$demo" 2>"${TMPDIR:-/tmp}/test-sva-demo.$$.err"); rc=$?
+    bad=$(printf '%s\n' "$out" | grep -v '^$' | grep -v '^== [^ ]' | grep -v '^ \{1,\}[-!] ')
+    [ $rc -eq 1 ] && [ -z "$bad" ] && [ "$(printf '%s\n' "$out" | grep -m1 '^==')" = "== the IOMMU" ]
+    ok $? "without /dev/iommu: '== step' headings, the first the IOMMU, and result lines indented with - or ! (got $rc: $bad)"
+    [ -s "${TMPDIR:-/tmp}/test-sva-demo.$$.err" ] && ! grep -q '^ *[-!] \|^==' "${TMPDIR:-/tmp}/test-sva-demo.$$.err"
+    ok $? "  SVA_LOG unset (warn): libsva's error on standard error, the report not ($(head -n 1 "${TMPDIR:-/tmp}/test-sva-demo.$$.err"))"
+    out_off=$(SVA_LOG=off "$demo" 2>"${TMPDIR:-/tmp}/test-sva-demo.$$.err"); rc=$?
+    [ $rc -eq 1 ] && [ ! -s "${TMPDIR:-/tmp}/test-sva-demo.$$.err" ] && [ "$out_off" = "$out" ]
+    ok $? "  SVA_LOG=off: nothing on standard error, the same report (got $rc: $(head -n 1 "${TMPDIR:-/tmp}/test-sva-demo.$$.err"))"
+    rm -f "${TMPDIR:-/tmp}/test-sva-demo.$$.err"
     if [ -w /dev/full ]; then
         err=$("$demo" 2>&1 >/dev/full); rc=$?
         [ $rc -eq 1 ] && echo "$err" | grep -q "^sva-demo: writing the report failed"
