@@ -4,7 +4,9 @@
  * listing (sva-info(1), TEXT OUTPUT and JSON OUTPUT) of the iommufd and, on
  * the VT-d topologies, of edu bound to vfio-pci, opened and not (--no-open),
  * and held by another user (EBUSY: NOTES, and the iommufd-info check of
- * DOCTOR); sva-demo --device by PCI address (sva-demo(1), OPTIONS); and one
+ * DOCTOR); the --doctor --json data of the checks only a real machine
+ * reaches (iommufd passing, userfaultfd probed, iommufd-info of edu);
+ * sva-demo --device by PCI address (sva-demo(1), OPTIONS); and one
  * short sva-bench budget and fault run each (sva-bench(1): --rounds 1 makes
  * every ratio's verdict unstable; --json members and types; --compare of a
  * run with itself).
@@ -149,6 +151,93 @@ static void listing(bool edu)
 	ok(is(d, "hw_info", json_type_null) && is_str(err, "reason", "not-opened") &&
 		   is_str(err, "message", "not read (--no-open)") && !has(err, "error"),
 	   "--no-open --json: hw_info null, hw_info_error not-opened with its message");
+	json_object_put(doc);
+}
+
+/* The members of o, in order, are exactly the NULL-terminated keys. */
+static bool members(struct json_object *o, const char *const *keys)
+{
+	size_t n = 0;
+
+	if (!o || !json_object_is_type(o, json_type_object))
+		return false;
+	json_object_object_foreach(o, k, v) {
+		(void)v;
+		if (!keys[n] || strcmp(k, keys[n]) != 0)
+			return false;
+		n++;
+	}
+	return keys[n] == NULL;
+}
+
+/* sva-info(1), DOCTOR, --json, on a machine whose iommufd opens: the data
+ * members of the checks that only a real machine reaches (iommufd passing,
+ * userfaultfd probed in this /proc, iommufd-info of an opened device), and
+ * the exit status the summary gives. */
+static void doctor_json(bool edu)
+{
+	static const char *const iommufd_keys[] = { "path", NULL };
+	static const char *const info_keys[] = { "iommu_type", "max_pasid_log2", "hw_caps", NULL };
+	static const char *const memlock_tail[] = { "cap_ipc_lock", "recommended_bytes", "pin_budget_floor_bytes", NULL };
+	struct json_object *doc, *c, *d, *s;
+	int rc = run(INFO " --doctor --json 2>/dev/null");
+	size_t n = 0;
+
+	doc = json_tokener_parse(out);
+	s = get(doc, "summary");
+	ok(doc && (rc == 0 || rc == 3 || rc == 4) && is(s, "exit_status", json_type_int) &&
+	   json_object_get_int(get(s, "exit_status")) == rc,
+	   "--doctor --json: exit %d, the summary's exit_status", rc);
+	ok(is_str(get(doc, "roots"), "proc_root", "/proc") && is_str(get(doc, "roots"), "iommu_path", "/dev/iommu"),
+	   "--doctor --json: roots proc_root /proc, iommu_path /dev/iommu");
+	c = json_check(doc, NULL, "iommufd");
+	ok(is_str(c, "status", "pass") && members(get(c, "data"), iommufd_keys) &&
+	   is_str(get(c, "data"), "path", "/dev/iommu"),
+	   "--doctor --json: iommufd passes, data {path} only (error only when it fails): %s",
+	   c ? json_object_to_json_string(get(c, "data")) : "absent");
+	c = json_check(doc, NULL, "userfaultfd");
+	d = get(c, "data");
+	ok(c && is(d, "tracking", json_type_boolean) &&
+	   (is_str(c, "status", "pass") ? json_object_get_boolean(get(d, "tracking")) && !has(d, "errno")
+					: is_str(c, "status", "warn") && !json_object_get_boolean(get(d, "tracking"))),
+	   "--doctor --json: userfaultfd probed in /proc: tracking true on a pass (no errno), false on a warning: %s %s",
+	   c ? json_object_get_string(get(c, "status")) : "absent", d ? json_object_to_json_string(d) : "");
+	c = json_check(doc, NULL, "memlock");
+	d = get(c, "data");
+	/* unlimited and limit_bytes lead when the limit was read. */
+	if (d && has(d, "unlimited"))
+		n = 2;
+	{
+		const char *const *want = memlock_tail;
+		size_t k = 0, skipn = n;
+
+		json_object_object_foreach(d, key, v) {
+			(void)v;
+			if (skipn) {
+				skipn--;
+				continue;
+			}
+			if (!want[k] || strcmp(key, want[k]) != 0)
+				break;
+			k++;
+		}
+		ok(want[k] == NULL && json_object_object_length(d) == (int)(n + 3) &&
+		   json_object_get_int64(get(d, "recommended_bytes")) == 67108864 &&
+		   json_object_get_int64(get(d, "pin_budget_floor_bytes")) == 524288 && is(d, "cap_ipc_lock", json_type_boolean),
+		   "--doctor --json: memlock data ends cap_ipc_lock, recommended_bytes 67108864, pin_budget_floor_bytes 524288: %s",
+		   d ? json_object_to_json_string(d) : "absent");
+	}
+	if (edu) {
+		c = json_check(doc, "vfio0", "iommufd-info");
+		d = get(c, "data");
+		ok((is_str(c, "status", "pass") || is_str(c, "status", "warn")) && members(d, info_keys) &&
+		   is_str(d, "iommu_type", "intel-vtd") && is(d, "max_pasid_log2", json_type_int) &&
+		   json_object_get_int(get(d, "max_pasid_log2")) == 0 && is(d, "hw_caps", json_type_int),
+		   "--doctor --json: edu's iommufd-info data {iommu_type intel-vtd, max_pasid_log2 0, hw_caps}: %s",
+		   d ? json_object_to_json_string(d) : "absent");
+	} else {
+		skip(1, "iommufd-info data: no VFIO device on this topology");
+	}
 	json_object_put(doc);
 }
 
@@ -346,12 +435,13 @@ int main(void)
 		ok(edu, "the %s topology has edu as %s", ktest_topology(), EDU_NODE);
 	if (access(INFO, X_OK) == 0) {
 		listing(edu);
+		doctor_json(edu);
 		if (edu)
 			busy();
 		else
 			skip(6, "EBUSY: no VFIO device on this topology");
 	} else {
-		skip(1, INFO " is not packed");
+		skip(6, INFO " is not packed");
 	}
 	if (access(DEMO, X_OK) == 0)
 		demo_by_pci_address();
