@@ -42,6 +42,44 @@ static void show(const char *what, const char *out)
 		diag("  %s", l);
 }
 
+/* sva-demo(1), DESCRIPTION: every step starts with "== step" on standard
+ * output, in the page's order, and each result line is indented, its first
+ * non-blank character - or !.  A heading may say more after its name
+ * ("== real DMA (edu at ...)", "== done: ..."); the done step's words follow what was
+ * skipped (on mock: edu's real-DMA step, so "everything that ran worked"). */
+static void report_format(int vtd)
+{
+	static const char *const steps[] = { "the IOMMU", "devices", "PASIDs", "a bind", "faults resolved",
+					     "mm_exit teardown", "real DMA", "done" };
+	static char out[65536];
+	char copy[65536], bad[256] = "";
+	size_t next = 0;
+	int rc = ktest_run_capture(DEMO " 2>/dev/null", out, sizeof(out));
+
+	snprintf(copy, sizeof(copy), "%s", out);
+	for (char *l = strtok(copy, "\n"); l; l = strtok(NULL, "\n")) {
+		if (!strncmp(l, "== ", 3)) {
+			size_t n = next < 8 ? strlen(steps[next]) : 0;
+
+			if (next < 8 && !strncmp(l + 3, steps[next], n) && (l[3 + n] == '\0' || l[3 + n] == ':' || l[3 + n] == ' '))
+				next++;
+			else if (!*bad)
+				snprintf(bad, sizeof(bad), "heading out of order: %s", l);
+		} else if (l[0] != ' ' || (l[strspn(l, " ")] != '-' && l[strspn(l, " ")] != '!')) {
+			if (!*bad)
+				snprintf(bad, sizeof(bad), "not a result line: %s", l);
+		}
+	}
+	is_int(rc, 0, "sva-demo on %s exits 0", ktest_topology());
+	ok(next == 8 && !*bad, "its report: the 8 steps' '== step' headings in order, result lines '- ' or '! ' (%zu; %s)",
+	   next, bad);
+	ok(!strstr(out, "\n   !") && !strstr(out, "\n  !"), "no line is marked !");
+	if (vtd)
+		ok(strstr(out, "\n== done: everything worked") != NULL, "done: everything worked");
+	else
+		ok(strstr(out, "\n== done: everything that ran worked") != NULL, "done: everything that ran worked (edu's step skipped)");
+}
+
 static void occupied(const char *at, const char *line, int vtd)
 {
 	static char out[65536];
@@ -67,6 +105,7 @@ int main(void)
 			ktest_bail("%s or %s is not in the VM (make check-vm packs them)", DEMO, PRELOAD);
 		skip_all("runs in the test VM, which packs sva-demo and occupy-preload.so (make check-vm)");
 	}
+	report_format(vtd);
 	if (vtd) {
 		rc = run(NULL, out, sizeof(out));
 		show("nothing occupied", out);
