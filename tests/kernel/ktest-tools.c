@@ -241,6 +241,48 @@ static void doctor_json(bool edu)
 	json_object_put(doc);
 }
 
+/* sva-info(1), TEXT OUTPUT and JSON OUTPUT: the capability names are
+ * dirty-tracking, pasid-exec, pasid-priv and ats-not-supported for the
+ * SVA_HW_CAP_* bits; the text's "hw caps:" line and hw_caps_names name the
+ * bits of hw_caps (edu behind VT-d: no ATS). */
+static void hw_caps_names(void)
+{
+	static const char *const names[] = { "dirty-tracking", "pasid-exec", "pasid-priv", "ats-not-supported" };
+	char want[256] = "", line[300];
+	struct json_object *doc, *hw, *arr;
+	uint64_t caps;
+	bool same = true;
+	size_t n = 0;
+
+	run(INFO " --json 2>/dev/null");
+	doc = json_tokener_parse(out);
+	hw = get(json_device(doc, "vfio0"), "hw_info");
+	arr = get(hw, "hw_caps_names");
+	caps = (uint64_t)json_object_get_int64(get(hw, "hw_caps"));
+	for (unsigned int b = 0; b < 4; b++) {
+		if (!(caps & (1ull << b)))
+			continue;
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", n ? ", " : "", names[b]);
+		if (!arr || n >= json_object_array_length(arr) ||
+		    strcmp(json_object_get_string(json_object_array_get_idx(arr, n)), names[b]) != 0)
+			same = false;
+		n++;
+	}
+	if (caps >> 4) {
+		diag("hw_caps 0x%llx", (unsigned long long)caps);
+		skip(2, "hw_caps has bits without a name");
+		json_object_put(doc);
+		return;
+	}
+	ok(caps && (caps & SVA_HW_CAP_PCI_ATS_NOT_SUPPORTED) && same && arr && json_object_array_length(arr) == n,
+	   "--json: hw_caps 0x%llx, hw_caps_names the names of its bits: %s", (unsigned long long)caps,
+	   arr ? json_object_to_json_string(arr) : "absent");
+	json_object_put(doc);
+	run(INFO " 2>/dev/null");
+	snprintf(line, sizeof(line), "\n  hw caps:        %s\n", want);
+	ok(strstr(out, line) != NULL, "text: the hw caps line names the same bits (%s)", want);
+}
+
 /* sva-info(1), NOTES: a device in use by another process is reported with
  * EBUSY; DOCTOR: that iommufd-info is a warning, its data the errno's name. */
 static void busy(void)
@@ -437,11 +479,15 @@ int main(void)
 		listing(edu);
 		doctor_json(edu);
 		if (edu)
+			hw_caps_names();
+		else
+			skip(2, "hw caps: no VFIO device on this topology");
+		if (edu)
 			busy();
 		else
 			skip(6, "EBUSY: no VFIO device on this topology");
 	} else {
-		skip(6, INFO " is not packed");
+		skip(1, INFO " is not packed");
 	}
 	if (access(DEMO, X_OK) == 0)
 		demo_by_pci_address();
