@@ -504,6 +504,30 @@ assert "odd \"reason\" \\ with\ta\x01control\nnewline" in d["fault"]["skipped"],
         fi
     fi
 fi
+# sva-bench(1): all is the default, and -j is --json.  Without a benchmark
+# name and with all, every member is an object (none null); without
+# /dev/iommu fault, coherence and budget are each {"skipped": reason} and
+# the run still exits 0.
+if command -v python3 >/dev/null 2>&1; then
+    for args in "-j --rounds 1" "--json --rounds 1 all"; do
+        # shellcheck disable=SC2086 # split on purpose
+        out=$("$bench" $args 2>/dev/null); rc=$?
+        printf '%s\n' "$out" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+assert list(d) == ["pasid", "fault", "coherence", "budget"], list(d)
+assert all(isinstance(v, dict) for v in d.values()), d
+assert d["pasid"]["rounds"] == 1, d["pasid"]
+if sys.argv[1] == "no":
+    for k in ("fault", "coherence", "budget"):
+        assert list(d[k]) == ["skipped"] and isinstance(d[k]["skipped"], str) and d[k]["skipped"], (k, d[k])' \
+            "$([ -e /dev/iommu ] && echo yes || echo no)"
+        [ $? -eq 0 ] && [ $rc -eq 0 ]
+        ok $? "sva-bench $args: every benchmark's member an object (the default is all), skipped ones {\"skipped\": reason}, exit 0 (got $rc)"
+    done
+else
+    skip "python3 not installed"
+    skip "(same)"
+fi
 # Each benchmark run alone: --help is its usage on standard output (exit 0),
 # and results that cannot be written are exit 1 (bench-pasid and
 # bench-coherence run without /dev/iommu).
