@@ -1015,6 +1015,22 @@ else
 	else
 		check "--doctor, a userfaultfd without write-protect mode: a WARN that names it" \
 			line WARN userfaultfd ".*write-protect"
+		# sva-info(1), DOCTOR, userfaultfd's data: tracking false on every
+		# warning, and no errno where only a feature is missing (the
+		# UFFDIO_API call itself succeeded); tracking true on a pass.
+		if [ $have_python = yes ]; then
+			NOWP_MARK=$tmp/nowp-mark LD_PRELOAD=$nowp ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+				"$SVA_INFO" --doctor --json --sysfs-root="$E2" --proc-root=/proc --dev-root="$DD" \
+				--iommu-path="$tmp/no-iommu" >"$tmp/out" 2>"$tmp/err"
+			check "--doctor --json, a userfaultfd without write-protect mode: data {tracking: false}, no errno" \
+				json_assert "$tmp/out" '[(c["status"], c["data"]) for c in d["checks"] if c["id"] == "userfaultfd"] == [("warn", {"tracking": False})]'
+			run --doctor --json --sysfs-root="$E2" --proc-root=/proc --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+			check "--doctor --json, a working userfaultfd: data {tracking: true}" \
+				json_assert "$tmp/out" '[(c["status"], c["data"]) for c in d["checks"] if c["id"] == "userfaultfd"] == [("pass", {"tracking": True})]'
+		else
+			skip "python3 not found"
+			skip "python3 not found"
+		fi
 	fi
 fi
 
