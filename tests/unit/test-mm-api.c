@@ -73,6 +73,8 @@ static unsigned n_ranges = 3;
 static bool wide_window; /* IOVA_RANGES: one range, the whole user space */
 static atomic_int n_map;
 static int map_errno; /* IOAS_MAP's refusal, 0: none */
+static atomic_int map_fail_every; /* refuse every Nth IOAS_MAP (ENOMEM), 0: none */
+static atomic_int map_calls;
 
 static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 {
@@ -86,8 +88,10 @@ static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 		atomic_fetch_add(&n_ioas, 1);
 		((struct kabi_iommu_ioas_alloc *)arg)->out_ioas_id = atomic_fetch_add(&next_id, 1);
 	} else if (req == KABI_IOMMU_IOAS_MAP) {
-		if (map_errno) {
-			errno = map_errno;
+		int every = atomic_load(&map_fail_every);
+
+		if (map_errno || (every && atomic_fetch_add(&map_calls, 1) % every == 0)) {
+			errno = map_errno ? map_errno : ENOMEM;
 			*rc = -1;
 			return true;
 		}
@@ -1146,6 +1150,115 @@ static void mem_alloc_fail_munmap_refused(void)
 	sva_mm_free(mm);
 }
 
+/*
+ * sva_mem_alloc(3), sva_mem_free(3), sva_mm_allow(3), sva_mm_deny(3),
+ * THREAD SAFETY: two threads allocate and free memory for one restricted
+ * address space (a third of the prefaults' maps refused, so a third of the
+ * allocations take their undo) while two others allow and deny pages across
+ * the same addresses.  Every call answers 0 (an allocation may fail with the
+ * refused map's -ENOMEM, or the prefault's -EACCES when a deny came between
+ * its allow and its prefault),
+ * no undo is left on the address space's list, and once the allocators are
+ * done the last allow and deny decide what is allowed (under
+ * ThreadSanitizer in the tsan tier: the undo list's links and ranges).
+ */
+#define UR_PAGES 32
+#define UR_ALLOCS 150
+
+static struct sva_mm *ur_mm;
+static uint64_t ur_base;
+static atomic_int ur_bad, ur_allocs_done, ur_refused;
+
+static void *ur_allocator(void *arg)
+{
+	struct sva_mem_opts mo = { .size = sizeof(mo), .flags = SVA_MEM_PREFAULT, .mm = ur_mm };
+
+	(void)arg;
+	for (int i = 0; i < UR_ALLOCS; i++) {
+		void *p = NULL;
+		int r = sva_mem_alloc((size_t)(1 + i % 4) * PG, &mo, &p);
+
+		/* -ENOMEM: the map refused; -EACCES: another thread denied part
+		 * of the memory between the call's allow and its prefault. */
+		if (r == -ENOMEM || r == -EACCES) {
+			atomic_fetch_add(&ur_refused, 1);
+		} else if (r) {
+			if (atomic_fetch_add(&ur_bad, 1) < 3)
+				diag("sva_mem_alloc: %d", r);
+		} else if ((r = sva_mem_free(ur_mm, p, (size_t)(1 + i % 4) * PG))) {
+			if (atomic_fetch_add(&ur_bad, 1) < 3)
+				diag("sva_mem_free: %d", r);
+		}
+	}
+	atomic_fetch_add(&ur_allocs_done, 1);
+	return NULL;
+}
+
+static void *ur_allower(void *arg)
+{
+	unsigned k = (unsigned)(uintptr_t)arg * 7;
+
+	while (atomic_load(&ur_allocs_done) < 2) {
+		char *a = (char *)(uintptr_t)(ur_base + (k % (UR_PAGES - 2)) * PG);
+
+		int r = sva_mm_allow(ur_mm, a, 2 * PG);
+
+		if (!r)
+			r = sva_mm_deny(ur_mm, a + ((k / 3) % 2) * PG, PG);
+		if (r && atomic_fetch_add(&ur_bad, 1) < 3)
+			diag("sva_mm_allow or sva_mm_deny: %d", r);
+		k = k * 1103515245u + 12345u;
+	}
+	return NULL;
+}
+
+static void undo_threads(void)
+{
+	const struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_RESTRICTED };
+	struct sva_mem_opts mo = { .size = sizeof(mo), .mm = NULL };
+	pthread_t t[4];
+	void *p = NULL;
+	bool undos_left;
+
+	wide_window = true;
+	if (sva_mm_new(&ctx, &o, &ur_mm))
+		tap_bail("set-up failed");
+	mo.mm = ur_mm;
+	/* Where the allocations go: the lowest free addresses of the window. */
+	if (sva_mem_alloc(UR_PAGES * PG, &mo, &p) || sva_mem_free(ur_mm, p, UR_PAGES * PG))
+		tap_bail("set-up allocation failed");
+	ur_base = (uintptr_t)p;
+	atomic_store(&ur_bad, 0);
+	atomic_store(&ur_allocs_done, 0);
+	atomic_store(&ur_refused, 0);
+	atomic_store(&map_calls, 0);
+	atomic_store(&map_fail_every, 3);
+	for (uintptr_t i = 0; i < 4; i++)
+		if (pthread_create(&t[i], NULL, i < 2 ? ur_allocator : ur_allower, (void *)i))
+			tap_bail("pthread_create");
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	atomic_store(&map_fail_every, 0);
+	is_int(atomic_load(&ur_bad), 0, "alloc/free from 2 threads, allow/deny over the same pages from 2 others: "
+					"every call 0, or the allocation's -ENOMEM (map refused) or -EACCES (denied meanwhile)");
+	ok(atomic_load(&ur_refused) > 0, "  allocations failed after their allow, and took their undo (%d)",
+	   atomic_load(&ur_refused));
+	pthread_mutex_lock(&ur_mm->lock);
+	undos_left = ur_mm->undos != NULL;
+	pthread_mutex_unlock(&ur_mm->lock);
+	ok(!undos_left, "  no undo is left on the address space's list");
+	/* The last word is the last call's. */
+	if (sva_mm_allow(ur_mm, (void *)(uintptr_t)ur_base, UR_PAGES * PG) ||
+	    sva_mm_deny(ur_mm, (void *)(uintptr_t)(ur_base + 8 * PG), PG))
+		tap_bail("allow/deny failed");
+	ok(sva_rset_covers(&ur_mm->allowed, ur_base, ur_base + 8 * PG) &&
+		   !sva_rset_find(&ur_mm->allowed, ur_base + 8 * PG) &&
+		   sva_rset_covers(&ur_mm->allowed, ur_base + 9 * PG, ur_base + UR_PAGES * PG),
+	   "  then one allow and one deny decide what is allowed (%zu ranges)", ur_mm->allowed.n);
+	wide_window = false;
+	sva_mm_free(ur_mm);
+}
+
 int main(void)
 {
 	struct sva_mm *mm = NULL;
@@ -1185,6 +1298,7 @@ int main(void)
 	mem_free_munmap_refused_allowances();
 	mem_alloc_fail_keeps_concurrent_allow();
 	mem_alloc_fail_withdraws_what_was_mapped();
+	undo_threads();
 	forked();
 	/* Last: its memory stays mapped and allocated. */
 	mem_alloc_fail_munmap_refused();
