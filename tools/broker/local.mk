@@ -20,5 +20,5 @@ brokerexampledir = $(docdir)/examples
 dist_brokerexample_DATA = tools/broker/sva-brokerd.service tools/broker/sva-brokerd.conf
 
 # Its command line without a kernel (the broker at work: ktest-broker).
-TESTS += tests/unit/test-sva-brokerd.sh
-EXTRA_DIST += tests/unit/test-sva-brokerd.sh
+TESTS += tests/unit/test-sva-brokerd.sh tests/unit/test-brokerd-blackbox.sh
+EXTRA_DIST += tests/unit/test-sva-brokerd.sh tests/unit/test-brokerd-blackbox.sh
