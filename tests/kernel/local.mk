@@ -33,6 +33,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-bench-bail \
 	tests/kernel/ktest-demo \
 	tests/kernel/ktest-tools \
+	tests/kernel/ktest-brokerd-bin \
 	tests/kernel/ktest-dev-contract \
 	tests/kernel/ktest-ctx-contract \
 	tests/kernel/ktest-mm-contract \
@@ -196,3 +197,7 @@ include tests/kernel/mem.mk
 # What a device can reach: the library's memory never, restricted address spaces.
 tests_kernel_ktest_containment_SOURCES = tests/kernel/ktest-containment.c tests/kernel/ktest.h tests/kernel/ktest_proc.h tests/tap.h
 tests_kernel_ktest_containment_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# sva-brokerd(8) against the binary itself (packed as /tests/sva-brokerd):
+# -s, the socket's mode, group and directory, the lock, signals, allowlist.
+tests_kernel_ktest_brokerd_bin_SOURCES = tests/kernel/ktest-brokerd-bin.c tests/kernel/ktest.h tests/tap.h
+tests_kernel_ktest_brokerd_bin_LDADD = $(TEST_LIBS)

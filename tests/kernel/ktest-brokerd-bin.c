@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sva-brokerd(8) as its page describes it, against the real daemon
+ * (/tests/sva-brokerd in the VM, or $SVA_BROKERD), written from the page
+ * alone: -s at run time, socket-mode and socket-group on the socket it
+ * makes, the socket's directory (0755 whatever the umask), the lock file
+ * (0600, left behind), the "listening on" line at info level, a second
+ * broker on the same path, the allowlist (-EACCES at hello, -EACCES and
+ * -EBUSY at open), max-clients (-EUSERS, a closed client's place given
+ * back), SIGTERM with the signal blocked by whoever started it, and a
+ * broker killed with SIGKILL not keeping the next one from starting.
+ * The in-process broker (ktest-broker) covers the protocol; this covers
+ * what only the binary does.  A fraction of a second on the mock.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "ktest.h"
+
+#define GID 12345 /* socket-group: a number is taken as it is, known or not */
+
+static const char *prog;
+static char dir[64], conf[128], sock[108], log_path[128];
+static char text[8192];
+
+static void write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+		ktest_bail("writing %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* The broker's standard error so far. */
+static const char *log_text(void)
+{
+	int fd = open(log_path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? 0 : read(fd, text, sizeof(text) - 1);
+
+	text[n > 0 ? n : 0] = 0;
+	if (fd >= 0)
+		close(fd);
+	return text;
+}
+
+/* Start the broker with these arguments, standard error to log_path, the
+ * given signal blocked (0: none) and umask; returns its pid. */
+static pid_t start(const char *const *argv, int block, mode_t mask)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int e = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		sigset_t s;
+
+		if (e >= 0)
+			dup2(e, 2);
+		sigemptyset(&s);
+		if (block)
+			sigaddset(&s, block);
+		sigprocmask(SIG_SETMASK, &s, NULL);
+		umask(mask);
+		setenv("SVA_LOG", "info", 1);
+		execv(prog, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int try_connect(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int sk = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), r;
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	r = connect(sk, (struct sockaddr *)&a, sizeof(a));
+	close(sk);
+	return r;
+}
+
+/* Bounded wait until the broker listens at path; false if it exited first
+ * (its status in *status) or never did. */
+static bool wait_listening(pid_t pid, const char *path, int *status)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (!try_connect(path))
+			return true;
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return false;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Stop with sig and return the exit status (-1: not exited in 10 s). */
+static int stop(pid_t pid, int sig)
+{
+	int st;
+
+	kill(pid, sig);
+	if (ktest_wait_child(pid, 10000, &st))
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int client(struct sva_ctx **c)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER, .broker_path = sock,
+				  .log_level = SVA_LOG_OFF };
+
+	return sva_ctx_new(&o, c);
+}
+
+int main(void)
+{
+	char conf_sock[128], lock[128], sub[96];
+	struct sva_ctx *c1 = NULL, *c2 = NULL, *c3 = NULL;
+	struct sva_dev *d = NULL, *d2 = NULL;
+	struct stat st;
+	pid_t pid, pid2;
+	int status = 0, ret;
+
+	ktest_require_iommufd();
+	prog = getenv("SVA_BROKERD");
+	if (!prog || access(prog, X_OK))
+		prog = "/tests/sva-brokerd";
+	if (access(prog, X_OK)) {
+		if (getenv("SVA_VM"))
+			ktest_bail("the test VM carries /tests/sva-brokerd (check-vm packs it)");
+		skip_all("no sva-brokerd: set SVA_BROKERD");
+	}
+	snprintf(dir, sizeof(dir), "/tmp/kbb-XXXXXX");
+	if (!mkdtemp(dir))
+		ktest_bail("mkdtemp: %s", strerror(errno));
+	snprintf(conf, sizeof(conf), "%s/conf", dir);
+	snprintf(conf_sock, sizeof(conf_sock), "%s/configured", dir);
+	snprintf(sub, sizeof(sub), "%s/made", dir);
+	snprintf(sock, sizeof(sock), "%s/socket", sub);
+	snprintf(lock, sizeof(lock), "%s.lock", sock);
+	snprintf(log_path, sizeof(log_path), "%s/log", dir);
+	/* Device m admits root, device n only uid 4242: root is in one
+	 * allowlist (its hello passes) and outside the other. */
+	snprintf(text, sizeof(text),
+		 "socket %s\nsocket-mode 0640\nsocket-group %d\nmax-clients 2\n"
+		 "device m mock\nallow m uid 0\ndevice n mock\nallow n uid 4242\n",
+		 conf_sock, GID);
+	write_file(conf, text);
+
+	/* -s in a directory that does not exist yet, under umask 077, with
+	 * SIGTERM blocked by the starter (execve keeps the mask). */
+	{
+		const char *const argv[] = { "sva-brokerd", "-c", conf, "-s", sock, NULL };
+
+		pid = start(argv, SIGTERM, 077);
+	}
+	if (!wait_listening(pid, sock, &status))
+		ktest_bail("sva-brokerd did not listen at %s (status %#x): %s", sock, status, log_text());
+	ok(stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755,
+	   "the missing socket directory is made mode 0755 under umask 077 (%o)", (unsigned)st.st_mode);
+	ok(access(conf_sock, F_OK) != 0, "-s: nothing at the configured socket");
+	ok(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0640,
+	   "-s: the socket there, with socket-mode 0640 (%o)", (unsigned)st.st_mode);
+	ok(st.st_gid == GID, "  and socket-group %d, a number no group has (%u)", GID, (unsigned)st.st_gid);
+	ok(stat(lock, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600,
+	   "socket.lock beside it: a regular file, mode 0600 (%o)", (unsigned)st.st_mode);
+	ok(strstr(log_text(), "libsva info: sva-brokerd: listening on") != NULL,
+	   "SVA_LOG=info: the \"libsva info: sva-brokerd: listening on\" line");
+
+	/* A second broker on that path does not start, and the first serves on. */
+	{
+		const char *const argv[] = { "sva-brokerd", "-c", conf, "-s", sock, NULL };
+		int st2 = -1;
+
+		pid2 = start(argv, 0, 022);
+		ktest_wait_child(pid2, 10000, &st2);
+		/* Without file locks (the VM's kernel has none: flock() is
+		 * ENOSYS) the broker warns and starts unlocked, and the second
+		 * one meets the first one's listening socket instead. */
+		bool unlocked = strstr(log_text(), "starting without the lock") != NULL;
+		const char *why = unlocked ? "is where a seqpacket socket listens" :
+					     "another sva-brokerd is starting or running there";
+
+		if (!ok(WIFEXITED(st2) && WEXITSTATUS(st2) == 1 && strstr(log_text(), why),
+			"a second broker on the path (%s): exit 1, \"%s\" (%#x)",
+			unlocked ? "no file locks here" : "locked", why, st2))
+			diag("its log: %s", log_text());
+		ok(try_connect(sock) == 0, "  the first one still listens");
+	}
+
+	/* The allowlist. */
+	ret = client(&c1);
+	is_int(ret, 0, "a client in device m's allowlist: its hello passes");
+	if (!ret) {
+		is_int(sva_dev_open(c1, "n", &d), -EACCES, "  opening device n, outside its allowlist: -EACCES");
+		is_int(sva_dev_open(c1, "m", &d), 0, "  opening device m: 0");
+		is_int(sva_dev_open(c1, "m", &d2), -EBUSY, "  a second open of m: -EBUSY");
+		if (d)
+			sva_dev_close(d);
+	} else {
+		skip(3, "no client");
+	}
+
+	/* max-clients 2: a third is refused, and a closed one's place is given back. */
+	is_int(client(&c2), 0, "max-clients 2: the second client");
+	is_int(client(&c3), -EUSERS, "  a third: -EUSERS");
+	sva_ctx_free(c2);
+	c2 = NULL;
+	/* The broker learns of the close asynchronously: bounded retries. */
+	ret = -EUSERS;
+	for (int i = 0; i < 500 && ret == -EUSERS; i++) {
+		ret = client(&c3);
+		if (ret == -EUSERS)
+			usleep(10000);
+	}
+	is_int(ret, 0, "  once the second closed, a new client is served");
+	sva_ctx_free(c3);
+	c3 = NULL;
+	sva_ctx_free(c1);
+	c1 = NULL;
+
+	is_int(stop(pid, SIGTERM), 0, "SIGTERM, blocked in the mask the broker inherited: exit 0");
+	ok(access(sock, F_OK) != 0, "  the socket removed");
+	ok(access(lock, F_OK) == 0, "  the lock file left (the broker never removes it)");
+
+	/* A client in no device's allowlist is refused at its hello, with a
+	 * warning in the broker's log. */
+	snprintf(text, sizeof(text), "socket %s\ndevice n mock\nallow n uid 4242\n", sock);
+	write_file(conf, text);
+	{
+		const char *const argv[] = { "sva-brokerd", "-c", conf, NULL };
+
+		write_file(log_path, "");
+		pid = start(argv, 0, 022);
+	}
+	if (!wait_listening(pid, sock, &status))
+		ktest_bail("sva-brokerd did not listen at %s (status %#x): %s", sock, status, log_text());
+	is_int(client(&c1), -EACCES, "a client in no device's allowlist: -EACCES at its hello");
+	/* The warning is written before or as the refusal is sent: the
+	 * broker's log is read after it has stopped. */
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	ok(strstr(log_text(), "libsva warn: sva-brokerd:") != NULL, "  and a warning in the broker's log");
+
+	/* Killed with SIGKILL, it leaves its socket and lock: the next starts. */
+	ok(access(sock, F_OK) == 0 && access(lock, F_OK) == 0, "SIGKILL: the socket and the lock file are left");
+	{
+		const char *const argv[] = { "sva-brokerd", "-c", conf, NULL };
+
+		pid = start(argv, 0, 022);
+	}
+	ok(wait_listening(pid, sock, &status), "  and the next broker starts there (status %#x)", status);
+	is_int(stop(pid, SIGINT), 0, "SIGINT: exit 0");
+	ok(access(sock, F_OK) != 0, "  the socket removed");
+
+	/* A configuration error when starting (not --check): file:line:, exit 1. */
+	write_file(conf, "device m mock\nallow z uid 0\n");
+	{
+		const char *const argv[] = { "sva-brokerd", "-c", conf, NULL };
+		int st3 = -1;
+		char want[192];
+
+		write_file(log_path, "");
+		pid = start(argv, 0, 022);
+		ktest_wait_child(pid, 10000, &st3);
+		snprintf(want, sizeof(want), "%s:2: allow: no device 'z' defined above", conf);
+		ok(WIFEXITED(st3) && WEXITSTATUS(st3) == 1 && strstr(log_text(), want),
+		   "a configuration error at start: exit 1, \"%s\" (%#x)", want, st3);
+	}
+	return done_testing();
+}
