@@ -7,7 +7,9 @@
  * (0600, left behind), the "listening on" line at info level, a second
  * broker on the same path, the allowlist (-EACCES at hello, -EACCES and
  * -EBUSY at open), max-clients (-EUSERS, a closed client's place given
- * back), SIGTERM with the signal blocked by whoever started it, and a
+ * back), the reasons a client logs (a device for isolated clients only,
+ * clients-per-user, 64 PASIDs attached per client), SIGTERM with the
+ * signal blocked by whoever started it, and a
  * broker killed with SIGKILL not keeping the next one from starting.
  * The in-process broker (ktest-broker) covers the protocol; this covers
  * what only the binary does.  A fraction of a second on the mock.
@@ -115,6 +117,100 @@ static int client(struct sva_ctx **c)
 				  .log_level = SVA_LOG_OFF };
 
 	return sva_ctx_new(&o, c);
+}
+
+/* What a client's libsva logs: the reasons the broker gave. */
+static char lines[4096];
+
+static void keep(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	snprintf(lines + strlen(lines), sizeof(lines) - strlen(lines), "%s\n", msg);
+}
+
+static int client_logged(uint32_t flags, struct sva_ctx **c)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | flags, .broker_path = sock,
+				  .log_fn = keep, .log_level = SVA_LOG_DEBUG };
+
+	lines[0] = 0;
+	return sva_ctx_new(&o, c);
+}
+
+/*
+ * A device for isolated clients only refuses trusted clients at their hello
+ * (-EACCES, naming the device); clients-per-user refuses a user's next
+ * client (-EUSERS, "uid N has n clients of this broker, its most
+ * (clients-per-user)"); a client's 65th attached PASID is refused (-ENOSPC,
+ * its line naming "a limit of the broker's: PASIDs attached per client").
+ */
+static void reasons(void)
+{
+	const char *const argv[] = { "sva-brokerd", "-c", conf, NULL };
+	struct sva_ctx *c = NULL, *c2 = NULL;
+	struct sva_dev *d = NULL;
+	struct sva_mm *mm[65] = { 0 };
+	struct sva_bond *b[65] = { 0 };
+	int status = 0, ret, n = 0;
+	pid_t pid;
+
+	snprintf(text, sizeof(text),
+		 "socket %s\nclients-per-user 1\npasids-per-client 128\n"
+		 "device m mock\nallow m uid 0\ndevice iso mock\nallow iso uid 0\ntrust iso isolated\n",
+		 sock);
+	write_file(conf, text);
+	write_file(log_path, "");
+	pid = start(argv, 0, 022);
+	if (!wait_listening(pid, sock, &status))
+		ktest_bail("sva-brokerd did not listen at %s (status %#x): %s", sock, status, log_text());
+	ret = client_logged(0, &c);
+	if (!ok(ret == -EACCES && strstr(lines, "iso"), "trust iso isolated: a trusted client's hello, -EACCES naming the device (%d)",
+		ret))
+		diag("its lines: %s", lines);
+	/* The refused client counts until its connection is closed, which
+	 * sva_ctx_new() did as it failed; the broker learns so asynchronously. */
+	ret = -EUSERS;
+	for (int i = 0; i < 500 && ret == -EUSERS; i++)
+		if ((ret = client_logged(SVA_CTX_ISOLATED, &c)) == -EUSERS)
+			usleep(10000);
+	is_int(ret, 0, "an isolated client is served");
+	ret = client_logged(SVA_CTX_ISOLATED, &c2);
+	if (!ok(ret == -EUSERS && strstr(lines, "uid 0 has 1 client") &&
+			strstr(lines, "of this broker, its most (clients-per-user)"),
+		"clients-per-user 1: the user's second client, -EUSERS, \"uid 0 has 1 client... its most (clients-per-user)\" (%d)",
+		ret))
+		diag("its lines: %s", lines);
+	if (c && !sva_dev_open(c, "m", &d)) {
+		for (n = 0; n < 65; n++) {
+			lines[0] = 0;
+			if ((ret = sva_mm_new(c, NULL, &mm[n])) || (ret = sva_bind(d, mm[n], NULL, &b[n])))
+				break;
+		}
+		if (!ok(n == 64 && ret == -ENOSPC && strstr(lines, "a limit of the broker's: PASIDs attached per client"),
+			"64 PASIDs attached, the 65th: -ENOSPC, its line naming the limit (%d after %d)", ret, n))
+			diag("its lines: %s", lines);
+		lines[0] = 0;
+		if (n == 64) {
+			sva_unbind(b[0]);
+			b[0] = NULL;
+			is_int(sva_bind(d, mm[64], NULL, &b[64]), 0, "  once one is detached, the next attach: 0");
+		} else {
+			skip(1, "the limit was not reached");
+		}
+		for (int i = 0; i < 65; i++) {
+			if (b[i])
+				sva_unbind(b[i]);
+			if (mm[i])
+				sva_mm_free(mm[i]);
+		}
+		sva_dev_close(d);
+	} else {
+		ok(0, "the isolated client opens device m");
+		skip(1, "no device");
+	}
+	sva_ctx_free(c);
+	is_int(stop(pid, SIGTERM), 0, "SIGTERM: exit 0");
 }
 
 int main(void)
@@ -257,6 +353,8 @@ int main(void)
 	ok(wait_listening(pid, sock, &status), "  and the next broker starts there (status %#x)", status);
 	is_int(stop(pid, SIGINT), 0, "SIGINT: exit 0");
 	ok(access(sock, F_OK) != 0, "  the socket removed");
+
+	reasons();
 
 	/* A configuration error when starting (not --check): file:line:, exit 1. */
 	write_file(conf, "device m mock\nallow z uid 0\n");
