@@ -9,8 +9,10 @@
  * -EBUSY at open), max-clients (-EUSERS, a closed client's place given
  * back), the reasons a client logs (a device for isolated clients only,
  * clients-per-user, 64 PASIDs attached per client), SIGTERM with the
- * signal blocked by whoever started it, and a
- * broker killed with SIGKILL not keeping the next one from starting.
+ * signal blocked by whoever started it (a live client's bind then
+ * -ECONNRESET), SIGINT, SIGHUP, a broker killed with SIGKILL not keeping
+ * the next one from starting, and exit status 1 for a configuration error,
+ * a device that cannot be opened and a file at the socket's path.
  * The in-process broker (ktest-broker) covers the protocol; this covers
  * what only the binary does.  A fraction of a second on the mock.
  */
@@ -210,14 +212,51 @@ static void reasons(void)
 		skip(1, "no device");
 	}
 	sva_ctx_free(c);
-	is_int(stop(pid, SIGTERM), 0, "SIGTERM: exit 0");
+	is_int(stop(pid, SIGHUP), 0, "SIGHUP: exit 0");
+	ok(access(sock, F_OK) != 0, "  the socket removed");
 }
+
+/* EXIT STATUS 1: a device that cannot be opened, and a path that is not a
+ * socket (left as it is). */
+static void cannot_start(void)
+{
+	const char *const argv[] = { "sva-brokerd", "-c", conf, NULL };
+	struct stat st0, st1;
+	int st = -1;
+	pid_t pid;
+
+	snprintf(text, sizeof(text), "socket %s\ndevice gone vfio999\nallow gone uid 0\n", sock);
+	write_file(conf, text);
+	write_file(log_path, "");
+	pid = start(argv, 0, 022);
+	ktest_wait_child(pid, 10000, &st);
+	if (!ok(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(log_text(), "sva-brokerd: cannot start") &&
+			access(sock, F_OK) != 0,
+		"a device that cannot be opened: exit 1, \"cannot start\", no socket (%#x)", st))
+		diag("its log: %s", log_text());
+	snprintf(text, sizeof(text), "socket %s\ndevice m mock\nallow m uid 0\n", sock);
+	write_file(conf, text);
+	write_file(sock, "not a socket\n");
+	stat(sock, &st0);
+	write_file(log_path, "");
+	pid = start(argv, 0, 022);
+	ktest_wait_child(pid, 10000, &st);
+	if (!ok(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(log_text(), "cannot listen on") &&
+			strstr(log_text(), "not removing it") && stat(sock, &st1) == 0 && S_ISREG(st1.st_mode) &&
+			st1.st_ino == st0.st_ino,
+		"a regular file at the socket's path: exit 1, \"cannot listen on ... not removing it\", the file left (%#x)",
+		st))
+		diag("its log: %s", log_text());
+	unlink(sock);
+}
+
 
 int main(void)
 {
 	char conf_sock[128], lock[128], sub[96];
 	struct sva_ctx *c1 = NULL, *c2 = NULL, *c3 = NULL;
 	struct sva_dev *d = NULL, *d2 = NULL;
+	struct sva_mm *mm1 = NULL;
 	struct stat st;
 	pid_t pid, pid2;
 	int status = 0, ret;
@@ -296,8 +335,6 @@ int main(void)
 		is_int(sva_dev_open(c1, "n", &d), -EACCES, "  opening device n, outside its allowlist: -EACCES");
 		is_int(sva_dev_open(c1, "m", &d), 0, "  opening device m: 0");
 		is_int(sva_dev_open(c1, "m", &d2), -EBUSY, "  a second open of m: -EBUSY");
-		if (d)
-			sva_dev_close(d);
 	} else {
 		skip(3, "no client");
 	}
@@ -317,11 +354,27 @@ int main(void)
 	is_int(ret, 0, "  once the second closed, a new client is served");
 	sva_ctx_free(c3);
 	c3 = NULL;
-	sva_ctx_free(c1);
-	c1 = NULL;
-
+	/* c1 stays, with device m open and an address space: the broker's
+	 * stop ends it as if it had died, and its binds fail. */
+	if (d && sva_mm_new(c1, NULL, &mm1))
+		mm1 = NULL;
 	is_int(stop(pid, SIGTERM), 0, "SIGTERM, blocked in the mask the broker inherited: exit 0");
 	ok(access(sock, F_OK) != 0, "  the socket removed");
+	if (d && mm1) {
+		struct sva_bond *b1 = NULL;
+
+		is_int(sva_bind(d, mm1, NULL, &b1), -ECONNRESET, "  a client alive then: its bind, -ECONNRESET");
+		if (b1)
+			sva_unbind(b1);
+	} else {
+		skip(1, "no client with a device and an address space");
+	}
+	if (mm1)
+		sva_mm_free(mm1);
+	if (d)
+		sva_dev_close(d);
+	sva_ctx_free(c1);
+	c1 = NULL;
 	ok(access(lock, F_OK) == 0, "  the lock file left (the broker never removes it)");
 
 	/* A client in no device's allowlist is refused at its hello, with a
@@ -355,6 +408,7 @@ int main(void)
 	ok(access(sock, F_OK) != 0, "  the socket removed");
 
 	reasons();
+	cannot_start();
 
 	/* A configuration error when starting (not --check): file:line:, exit 1. */
 	write_file(conf, "device m mock\nallow z uid 0\n");
