@@ -14,7 +14,7 @@
  * the next one from starting, and exit status 1 for a configuration error,
  * a device that cannot be opened and a file at the socket's path.
  * The in-process broker (ktest-broker) covers the protocol; this covers
- * what only the binary does.  A fraction of a second on the mock.
+ * what only the binary does.  About a second on the mock.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
