@@ -37,6 +37,7 @@
 #include <sva/sva.h>
 
 #include "../tap.h"
+#include "mock_sees.h"
 #include "ktest_proc.h"
 
 /* Which sanitizer the test is built with (gcc says so one way, clang another). */
@@ -263,47 +264,6 @@ static bool resolves(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bond *
 
 /* ------------------------------------------ the device's view (kernel ABI) */
 
-/* The iommufd selftest command (IOMMU_TEST_CMD, CONFIG_IOMMUFD_TEST): the
- * kernel does not install its header; the layout is the kernel's ABI. */
-struct test_cmd {
-	uint32_t size;
-	uint32_t op;
-	uint32_t id;
-	uint32_t reserved;
-	union {
-		struct {
-			uint64_t iova;
-			uint64_t length;
-			uint64_t uptr;
-		} check_map;
-		uint8_t union_size[48];
-	};
-	uint32_t last;
-};
-_Static_assert(sizeof(struct test_cmd) == 72, "IOMMU_TEST_CMD layout");
-#define TEST_CMD _IO(';', 0x80 + 32)
-#define TEST_OP_MD_CHECK_MAP 3
-
-/*
- * Does some page table of the context map the page at VA `page`, at IOVA
- * `page`, to the very page the process has there now?  MD_CHECK_MAP asks a
- * mock page table just that; the test does not know libsva's object IDs, so it
- * asks every small ID (the others answer ENOENT or EINVAL).
- */
-static bool device_sees(struct sva_ctx *ctx, const void *page)
-{
-	/* each context has its own iommufd, whose IDs stay small here */
-	for (uint32_t id = 1; id < 128; id++) {
-		struct test_cmd c = { .size = sizeof(c), .op = TEST_OP_MD_CHECK_MAP, .id = id };
-
-		c.check_map.iova = (uintptr_t)page;
-		c.check_map.length = PG;
-		c.check_map.uptr = (uintptr_t)page;
-		if (ioctl(sva_ctx_fd(ctx), TEST_CMD, &c) == 0)
-			return true;
-	}
-	return false;
-}
 
 /* ------------------------------------------------ failed binds change nothing */
 
@@ -556,7 +516,7 @@ static void kind_checks(struct sva_ctx *ctx, struct sva_dev *d1, struct sva_dev 
 	lb = NULL, ld = (void *)1;
 	ok(sva_dev_bond_lookup(d1, g, &lb, &ld) == 0 && lb == b1 && ld == NULL, "  sva_dev_bond_lookup finds it");
 	ok(resolves(ctx, d1, b1, AREA(1), SVA_ACCESS_READ | SVA_ACCESS_WRITE), "  a fault on it is resolved");
-	ok(device_sees(ctx, buf), "  and the device reaches the process's page at IOVA == VA");
+	ok(mock_sees(ctx, buf), "  and the device reaches the process's page at IOVA == VA");
 	ok(bstats(b1).pages_mapped >= 1 && bstats(b1).faults == 1 && bstats(b1).groups == 1,
 	   "  counted: faults 1, groups 1, pages_mapped %llu", (unsigned long long)bstats(b1).pages_mapped);
 
@@ -795,8 +755,8 @@ static void kind_checks(struct sva_ctx *ctx, struct sva_dev *d1, struct sva_dev 
 	b1 = bind_ok(d1, mm2, &o, "SVA_BIND_PINNED");
 	ok(b1 && inject_and_wait(ctx, d1, b1, AREA(1) + 0xb0000, SVA_ACCESS_READ, false, 300) == -ETIMEDOUT,
 	   "  a fault injected on a pinned bond is dropped, never counted");
-	ok(!device_sees(ctx, buf + 0xb0000), "  and maps nothing");
-	ok(sva_mm_prefault(mm2, buf + 0xb0000, PG) == 0 && device_sees(ctx, buf + 0xb0000),
+	ok(!mock_sees(ctx, buf + 0xb0000), "  and maps nothing");
+	ok(sva_mm_prefault(mm2, buf + 0xb0000, PG) == 0 && mock_sees(ctx, buf + 0xb0000),
 	   "  prefaulted memory is what it sees");
 	if (b1)
 		sva_unbind(b1);
@@ -1204,7 +1164,7 @@ static void probe_exit(struct sva_bond *bond, void *drvdata)
 	ex.drv = drvdata;
 	ex.thread = pthread_self();
 	ex.lookup = sva_dev_bond_lookup(ex.dev, sva_bond_pasid(bond), &lb, &ld) == 0 && lb == bond && ld == drvdata;
-	ex.sees = device_sees(ex.ctx, ex.page);
+	ex.sees = mock_sees(ex.ctx, ex.page);
 	if (ex.poll) {
 		/* poll mode: the drain answers its own faults */
 		uint64_t f = bstats(bond).faults;
@@ -1262,7 +1222,7 @@ static void mm_exit_checks(bool poll)
 	ex.other = other;
 	if (!b || !other)
 		return;
-	ok(inject_and_wait(ctx, dev, b, AREA(4), SVA_ACCESS_WRITE, poll, 5000) == 0 && device_sees(ctx, buf),
+	ok(inject_and_wait(ctx, dev, b, AREA(4), SVA_ACCESS_WRITE, poll, 5000) == 0 && mock_sees(ctx, buf),
 	   "the device reaches the page through the bond");
 	ret = sva_unbind(b);
 	ok(ret == 0, "sva_unbind (%s): 0", mode);
@@ -1319,7 +1279,7 @@ static struct {
 
 static void order_exit(struct sva_bond *bond, void *drvdata)
 {
-	bool sees = ord.page ? device_sees(ord.ctx, ord.page) : true;
+	bool sees = ord.page ? mock_sees(ord.ctx, ord.page) : true;
 
 	(void)bond;
 	pthread_mutex_lock(&ord.lock);
@@ -1382,7 +1342,7 @@ static void order_checks(void)
 	o.flags &= ~SVA_BIND_EXTRA_PASID;
 	o.drvdata = &id[3];
 	b[3] = bind_ok(d1, m2, &o, "m2 on d1");
-	ok(sva_mm_prefault(m1, buf, PG) == 0 && device_sees(ctx, buf), "m1's page is visible");
+	ok(sva_mm_prefault(m1, buf, PG) == 0 && mock_sees(ctx, buf), "m1's page is visible");
 	order_reset(ctx, buf);
 	sva_mm_free(m1);
 	order_is((int[]){ 3, 2, 1 }, 3, "sva_mm_free(m1)");
@@ -1559,7 +1519,7 @@ static int fault_reason(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_bon
 static bool sees_range(struct sva_ctx *ctx, const unsigned char *p, size_t len)
 {
 	for (size_t off = 0; off < len; off += PG)
-		if (!device_sees(ctx, p + off))
+		if (!mock_sees(ctx, p + off))
 			return false;
 	return true;
 }
@@ -1580,18 +1540,18 @@ static void resolution_checks(struct sva_ctx *ctx, struct sva_dev *d1)
 		return;
 	/* step 6: the first fault's window is the 64 KiB block around the address */
 	r = fault_reason(ctx, d1, b, AREA(10) + 0x5123, SVA_ACCESS_READ);
-	ok(r == 0 && sees_range(ctx, buf, 0x10000) && !device_sees(ctx, buf + 0x10000) && bstats(b).pages_mapped == 16,
+	ok(r == 0 && sees_range(ctx, buf, 0x10000) && !mock_sees(ctx, buf + 0x10000) && bstats(b).pages_mapped == 16,
 	   "first fault: its aligned 64 KiB block, no more (%d, pages_mapped %llu)", r,
 	   (unsigned long long)bstats(b).pages_mapped);
 	/* in order: twice the last window, from the faulting page */
 	r = fault_reason(ctx, d1, b, AREA(10) + 0x11000, SVA_ACCESS_READ);
-	ok(r == 0 && sees_range(ctx, buf + 0x11000, 0x20000) && !device_sees(ctx, buf + 0x31000) &&
-		   !device_sees(ctx, buf + 0x10000),
+	ok(r == 0 && sees_range(ctx, buf + 0x11000, 0x20000) && !mock_sees(ctx, buf + 0x31000) &&
+		   !mock_sees(ctx, buf + 0x10000),
 	   "a fault less than a window past the last one: 128 KiB from the faulting page (%d)", r);
 	/* out of order: half the last window, the aligned block around it */
 	r = fault_reason(ctx, d1, b, AREA(10) + 0x85000, SVA_ACCESS_READ);
-	ok(r == 0 && sees_range(ctx, buf + 0x80000, 0x10000) && !device_sees(ctx, buf + 0x7f000) &&
-		   !device_sees(ctx, buf + 0x90000),
+	ok(r == 0 && sees_range(ctx, buf + 0x80000, 0x10000) && !mock_sees(ctx, buf + 0x7f000) &&
+		   !mock_sees(ctx, buf + 0x90000),
 	   "a fault elsewhere: half the last window (64 KiB), aligned (%d)", r);
 	/* step 2: visible already, nothing to do; step 4: rights */
 	{
@@ -1608,13 +1568,13 @@ static void resolution_checks(struct sva_ctx *ctx, struct sva_dev *d1)
 	ok(r == -EACCES, "a read of write-only memory: -EACCES (%d)", r);
 	/* an upgrade: visible read-only, then writable in the process */
 	r = fault_reason(ctx, d1, b, AREA(11) + 0x21000, SVA_ACCESS_READ);
-	ok(r == 0 && device_sees(ctx, up + 0x1000), "a read fault on read-only memory maps it (%d)", r);
+	ok(r == 0 && mock_sees(ctx, up + 0x1000), "a read fault on read-only memory maps it (%d)", r);
 	r = fault_reason(ctx, d1, b, AREA(11) + 0x21000, SVA_ACCESS_WRITE);
 	ok(r == -EACCES, "  a write fault while the mapping is still read-only: -EACCES (%d)", r);
 	mprotect(up, 0x10000, PROT_READ | PROT_WRITE);
 	up[0x1000] = 7;
 	r = fault_reason(ctx, d1, b, AREA(11) + 0x21000, SVA_ACCESS_WRITE);
-	ok(r == 0 && device_sees(ctx, up + 0x1000), "  made writable by mprotect: the write fault is resolved (%d)", r);
+	ok(r == 0 && mock_sees(ctx, up + 0x1000), "  made writable by mprotect: the write fault is resolved (%d)", r);
 	(void)x, (void)wo;
 	sva_unbind(b);
 	sva_mm_free(mm);
@@ -1645,11 +1605,11 @@ static void resolution_checks(struct sva_ctx *ctx, struct sva_dev *d1)
 		b = bind_ok(d1, mm, &o, "a bond on an address space with a 16 KiB fault-around cap");
 		r = b ? fault_reason(ctx, d1, b, AREA(10) + 0x41000, SVA_ACCESS_READ) : -1;
 		ok(r == 0 && bstats(b).pages_mapped == 4 && sees_range(ctx, buf + 0x40000, 0x4000) &&
-			   !device_sees(ctx, buf + 0x44000),
+			   !mock_sees(ctx, buf + 0x44000),
 		   "  the first fault's window: the 16 KiB block (%d, %llu pages)", r,
 		   (unsigned long long)bstats(b).pages_mapped);
 		r = b ? fault_reason(ctx, d1, b, AREA(10) + 0x44000, SVA_ACCESS_READ) : -1;
-		ok(r == 0 && bstats(b).pages_mapped == 8 && !device_sees(ctx, buf + 0x48000),
+		ok(r == 0 && bstats(b).pages_mapped == 8 && !mock_sees(ctx, buf + 0x48000),
 		   "  in order: twice the last, up to the cap (16 KiB) (%d, %llu pages)", r,
 		   (unsigned long long)bstats(b).pages_mapped);
 		if (b)
@@ -1667,7 +1627,7 @@ static void resolution_checks(struct sva_ctx *ctx, struct sva_dev *d1)
 		r = fault_reason(ctx, d1, b, AREA(10) + 0xc0000, SVA_ACCESS_READ | SVA_ACCESS_WRITE);
 		ok(r == 0, "  a fault on it resolves (%d)", r);
 		r = fault_reason(ctx, d1, b, AREA(10) + 0xc1000, SVA_ACCESS_READ);
-		ok(r == -ENOENT && !device_sees(ctx, buf + 0xc1000), "  a fault next to it: -ENOENT, nothing mapped (%d)", r);
+		ok(r == -ENOENT && !mock_sees(ctx, buf + 0xc1000), "  a fault next to it: -ENOENT, nothing mapped (%d)", r);
 		mprotect(up, 0x10000, PROT_READ);
 		ok(sva_mm_prefault(mm, up + 0x3000, PG) == 0, "  a page of read-only memory prefaulted");
 		r = fault_reason(ctx, d1, b, AREA(11) + 0x23000, SVA_ACCESS_READ);
@@ -1954,32 +1914,32 @@ static void coherence_checks(struct sva_ctx *ctx, struct sva_dev *d1, struct sva
 
 	if (!b)
 		return;
-	ok(resolves(ctx, d1, b, AREA(6), SVA_ACCESS_READ) && device_sees(ctx, buf),
+	ok(resolves(ctx, d1, b, AREA(6), SVA_ACCESS_READ) && mock_sees(ctx, buf),
 	   "after a read fault the device's page is the process's page");
-	ok(device_sees(ctx, buf + PG), "  fault-around: the next page too");
+	ok(mock_sees(ctx, buf + PG), "  fault-around: the next page too");
 	/* munmap, and new memory at the same address */
 	munmap(buf, 0x10000);
 	p = map_at(AREA(6), 0x10000, PROT_READ | PROT_WRITE);
 	ok(sva_mm_fence(mm) == 0, "munmap and a new mapping at the same VA; sva_mm_fence");
-	ok(!device_sees(ctx, p), "  the device no longer reaches the old page (nor, before a fault, the new one)");
-	ok(resolves(ctx, d1, b, AREA(6), SVA_ACCESS_WRITE) && device_sees(ctx, p),
+	ok(!mock_sees(ctx, p), "  the device no longer reaches the old page (nor, before a fault, the new one)");
+	ok(resolves(ctx, d1, b, AREA(6), SVA_ACCESS_WRITE) && mock_sees(ctx, p),
 	   "  a new fault: the device sees the new page");
 	/* madvise(MADV_DONTNEED): the process gets fresh zero pages */
-	ok(resolves(ctx, d1, b, AREA(6) + 0x20000, SVA_ACCESS_READ) && device_sees(ctx, buf + 0x20000),
+	ok(resolves(ctx, d1, b, AREA(6) + 0x20000, SVA_ACCESS_READ) && mock_sees(ctx, buf + 0x20000),
 	   "a second range is visible");
 	madvise(buf + 0x20000, 0x10000, MADV_DONTNEED);
 	buf[0x20000] = 42;
-	ok(sva_mm_fence(mm) == 0 && !device_sees(ctx, buf + 0x20000), "madvise(MADV_DONTNEED): the old page is withdrawn");
+	ok(sva_mm_fence(mm) == 0 && !mock_sees(ctx, buf + 0x20000), "madvise(MADV_DONTNEED): the old page is withdrawn");
 	/* libsva(7), Coherence: for 500 ms after a discard, what faults map over
 	 * its range is withdrawn again every 20 ms (the device faults again and
 	 * gets the new page); past that, a fault's map stays */
 	usleep(550000);
-	ok(resolves(ctx, d1, b, AREA(6) + 0x20000, SVA_ACCESS_READ) && device_sees(ctx, buf + 0x20000),
+	ok(resolves(ctx, d1, b, AREA(6) + 0x20000, SVA_ACCESS_READ) && mock_sees(ctx, buf + 0x20000),
 	   "  a new fault: the device sees the process's new page");
 	/* (libsva(7), Coherence: for 500 ms after the discard, what faults map
 	 * over its range is withdrawn again every 20 ms; the device re-faults.
 	 * The checks below use a range nothing discarded.) */
-	ok(resolves(ctx, d1, b, AREA(6) + 0x30000, SVA_ACCESS_READ) && device_sees(ctx, buf + 0x30000),
+	ok(resolves(ctx, d1, b, AREA(6) + 0x30000, SVA_ACCESS_READ) && mock_sees(ctx, buf + 0x30000),
 	   "a third range, never discarded, is visible");
 	{
 		/* a pinned bond of a second device: its page table shares mm's IOAS */
@@ -1987,9 +1947,9 @@ static void coherence_checks(struct sva_ctx *ctx, struct sva_dev *d1, struct sva
 									       .flags = SVA_BIND_PINNED },
 					      "a pinned bond of d2 on the same address space");
 
-		ok(pb && device_sees(ctx, buf + 0x30000), "  a pinned bond's page table shows the faulted page");
+		ok(pb && mock_sees(ctx, buf + 0x30000), "  a pinned bond's page table shows the faulted page");
 		sva_unbind(b);
-		ok(pb && device_sees(ctx, buf + 0x30000),
+		ok(pb && mock_sees(ctx, buf + 0x30000),
 		   "memory a bond's faults made visible stays visible after its unbind, for the other bonds");
 		if (pb)
 			sva_unbind(pb);

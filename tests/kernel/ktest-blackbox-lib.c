@@ -83,6 +83,7 @@
 #include <sva/sva.h>
 
 #include "../tap.h"
+#include "mock_sees.h"
 
 #define PG 4096ul
 /* The mock's window is [16 MiB, 2 GiB): the test's buffers live there. */
@@ -1116,42 +1117,6 @@ static void opts_rule(struct sva_ctx *c)
 
 /* ------------------------------------------- libsva(7), fork: the child's release */
 
-/* The selftest's IOMMU_TEST_CMD, for MD_CHECK_MAP only (the kernel's uapi
- * layout of struct iommu_test_cmd, which sva.h does not carry). */
-struct test_cmd {
-	uint32_t size;
-	uint32_t op;
-	uint32_t id;
-	uint32_t reserved;
-	union {
-		struct {
-			uint64_t iova;
-			uint64_t length;
-			uint64_t uptr;
-		} check_map;
-		uint8_t union_size[48];
-	};
-	uint32_t last;
-};
-_Static_assert(sizeof(struct test_cmd) == 72, "IOMMU_TEST_CMD layout");
-#define TEST_CMD _IO(';', 0x80 + 32)
-#define TEST_OP_MD_CHECK_MAP 3
-
-/* Does a mock page table of the context map `page` at IOVA == VA to the page
- * the process has there?  Object IDs are libsva's: ask every small one. */
-static int device_sees(struct sva_ctx *c, const void *page)
-{
-	for (uint32_t id = 1; id < 128; id++) {
-		struct test_cmd t = { .size = sizeof(t), .op = TEST_OP_MD_CHECK_MAP, .id = id };
-
-		t.check_map.iova = (uintptr_t)page;
-		t.check_map.length = PG;
-		t.check_map.uptr = (uintptr_t)page;
-		if (ioctl(sva_ctx_fd(c), TEST_CMD, &t) == 0)
-			return 1;
-	}
-	return 0;
-}
 
 /*
  * libsva(7), Thread safety: "Releasing them in the child (sva_mm_free(3),
@@ -1179,7 +1144,7 @@ static void fork_release(void)
 	memset(buf, 7, BUF_PAGES * PG);
 	if (sva_bind(dev, mm, NULL, &b) || sva_mm_prefault(mm, buf, 4 * PG))
 		tap_bail("bind / prefault");
-	if (!device_sees(c, buf)) {
+	if (!mock_sees(c, buf)) {
 		skip(1, "MD_CHECK_MAP does not see the prefaulted page (no such selftest op?)");
 		goto out;
 	}
@@ -1195,8 +1160,8 @@ static void fork_release(void)
 	}
 	waitpid(pid, &st, 0);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork: a child munmap()s a visible page, releases mm, device, context");
-	ok(device_sees(c, buf), "  the parent's device still sees the page");
-	ok(device_sees(c, buf + 3 * PG), "  and the others prefaulted");
+	ok(mock_sees(c, buf), "  the parent's device still sees the page");
+	ok(mock_sees(c, buf + 3 * PG), "  and the others prefaulted");
 	ok(sva_mm_stats(mm, &m1) == 0 && m1.bytes_visible == m0.bytes_visible,
 	   "  the parent's address space counts them still (%llu bytes)", (unsigned long long)m1.bytes_visible);
 	{
@@ -1208,7 +1173,7 @@ static void fork_release(void)
 	ret = sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + 50 * PG, SVA_ACCESS_READ, 9);
 	for (uint64_t t0 = now_ms(); bst(b).faults < 1 && now_ms() - t0 < 10000;)
 		nap();
-	ok(ret == 0 && bst(b).faults == 1 && bst(b).invalid == 0 && device_sees(c, buf + 50 * PG),
+	ok(ret == 0 && bst(b).faults == 1 && bst(b).invalid == 0 && mock_sees(c, buf + 50 * PG),
 	   "  and serving: a fault after the child's release is resolved");
 	is_int(sva_mm_prefault(mm, buf + 60 * PG, PG), 0, "  a prefault still works");
 out:
@@ -1410,7 +1375,7 @@ static int um_child(int how)
 		goto out;
 	}
 	um.target = buf + 3 * PG;
-	if (!device_sees(c, um.target)) {
+	if (!mock_sees(c, um.target)) {
 		rc = 12;
 		goto out;
 	}
@@ -1456,7 +1421,7 @@ static int um_child(int how)
 		rc = 18;
 	else if (sva_mm_fence(mm))
 		rc = 19;
-	else if (device_sees(c, um.target))
+	else if (mock_sees(c, um.target))
 		rc = 20;
 out:
 	sva_ctx_set_log(c, count, NULL, SVA_LOG_DEBUG);

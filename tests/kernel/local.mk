@@ -93,10 +93,10 @@ tests_kernel_ktest_blackbox_pasid_SOURCES = tests/kernel/ktest-blackbox-pasid.c 
 tests_kernel_ktest_blackbox_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # Black-box: libsva(7)'s general rules (the process-wide log, untouched outputs,
 # callbacks, stats against the fault engine) and the device/bond pages' rest.
-tests_kernel_ktest_blackbox_lib_SOURCES = tests/kernel/ktest-blackbox-lib.c tests/tap.h
+tests_kernel_ktest_blackbox_lib_SOURCES = tests/kernel/ktest-blackbox-lib.c tests/kernel/mock_sees.h tests/tap.h
 tests_kernel_ktest_blackbox_lib_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The bond pages (bind, unbind, lookups, callbacks, injection), black-box (sva.h only), on mock and vtd39.
-tests_kernel_ktest_bind_contract_SOURCES = tests/kernel/ktest-bind-contract.c tests/kernel/ktest_proc.h tests/tap.h
+tests_kernel_ktest_bind_contract_SOURCES = tests/kernel/ktest-bind-contract.c tests/kernel/ktest_proc.h tests/kernel/mock_sees.h tests/tap.h
 tests_kernel_ktest_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The memfd-sharing pages and sva-brokerd(8), black-box against the real
 # daemon (tools/sva-brokerd, packed into the VM as /tests/sva-brokerd).
