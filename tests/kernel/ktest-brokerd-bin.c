@@ -10,20 +10,25 @@
  * back), the reasons a client logs (a device for isolated clients only,
  * clients-per-user, 64 PASIDs attached per client), SIGTERM with the
  * signal blocked by whoever started it (a live client's bind then
- * -ECONNRESET), SIGINT, SIGHUP, a broker killed with SIGKILL not keeping
- * the next one from starting, and exit status 1 for a configuration error,
- * a device that cannot be opened and a file at the socket's path.
+ * -ECONNRESET), SIGINT, SIGHUP (a stop, not a reload), a broker killed
+ * with SIGKILL not keeping the next one from starting, RLIMIT_NOFILE raised
+ * to the hard limit, a client refused at its hello counting against
+ * max-clients until it closes, the debug lines of refused connections, and
+ * exit status 1 for a configuration error, a device that cannot be opened
+ * and a file at the socket's path.
  * The in-process broker (ktest-broker) covers the protocol; this covers
  * what only the binary does.  About a second on the mock.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "broker_proto.h"
 #include "ktest.h"
 
 #define GID 12345 /* socket-group: a number is taken as it is, known or not */
@@ -31,6 +36,9 @@
 static const char *prog;
 static char dir[64], conf[128], sock[108], log_path[128];
 static char text[8192];
+static const char *log_env = "info";	/* SVA_LOG of the brokers started */
+static const char *exe;			/* the binary start() runs: prog unless set */
+static rlim_t nofile_soft;		/* a soft RLIMIT_NOFILE to start with (0: inherited) */
 
 static void write_file(const char *path, const char *s)
 {
@@ -70,8 +78,15 @@ static pid_t start(const char *const *argv, int block, mode_t mask)
 			sigaddset(&s, block);
 		sigprocmask(SIG_SETMASK, &s, NULL);
 		umask(mask);
-		setenv("SVA_LOG", "info", 1);
-		execv(prog, (char *const *)argv);
+		if (nofile_soft) {
+			struct rlimit rl;
+
+			getrlimit(RLIMIT_NOFILE, &rl);
+			rl.rlim_cur = nofile_soft;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		setenv("SVA_LOG", log_env, 1);
+		execv(exe ? exe : prog, (char *const *)argv);
 		_exit(127);
 	}
 	return pid;
@@ -216,6 +231,119 @@ static void reasons(void)
 	ok(access(sock, F_OK) != 0, "  the socket removed");
 }
 
+/* Whether the broker's log has a line "libsva <lvl>: sva-brokerd: ..." with
+ * both a and b in it. */
+static bool logged(const char *lvl, const char *a, const char *b)
+{
+	char head[64];
+	int n = snprintf(head, sizeof(head), "libsva %s: sva-brokerd: ", lvl);
+
+	for (const char *l = log_text(); *l;) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+
+		if (len >= (size_t)n && !strncmp(l, head, (size_t)n) && memmem(l, len, a, strlen(a)) &&
+		    memmem(l, len, b, strlen(b)))
+			return true;
+		l += len + (e != NULL);
+	}
+	return false;
+}
+
+/* The soft RLIMIT_NOFILE of pid and its hard one, from /proc. */
+static bool nofile_of(pid_t pid, unsigned long long *soft, unsigned long long *hard)
+{
+	char path[64], buf[4096], *l;
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	l = strstr(buf, "Max open files");
+	return l && sscanf(l + strlen("Max open files"), "%llu %llu", soft, hard) == 2;
+}
+
+/*
+ * max-clients 1, root in no device's allowlist, SVA_LOG=debug, started with
+ * a soft RLIMIT_NOFILE below the hard one:
+ * - the soft limit is raised to the hard one;
+ * - a connection refused at its hello still counts against max-clients until
+ *   it is closed (the next client: -EUSERS), and not after;
+ * - debug adds the connections it refuses: the hello refused for the
+ *   allowlist, and the connection refused for max-clients;
+ * - SIGHUP stops it (exit 0) and does not reload the configuration (made
+ *   invalid just before: no error about it).
+ */
+static void refused_count(void)
+{
+	const char *const argv[] = { "sva-brokerd", "-c", conf, NULL };
+	unsigned long long soft = 0, hard = 0;
+	struct sva_broker_msg m;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sva_ctx *c = NULL;
+	struct rlimit rl;
+	int status = 0, ret, s;
+	pid_t pid;
+
+	snprintf(text, sizeof(text), "socket %s\nmax-clients 1\ndevice n mock\nallow n uid 4242\n", sock);
+	write_file(conf, text);
+	write_file(log_path, "");
+	getrlimit(RLIMIT_NOFILE, &rl);
+	nofile_soft = rl.rlim_max > 64 ? 64 : 0;
+	log_env = "debug";
+	pid = start(argv, 0, 022);
+	log_env = "info";
+	nofile_soft = 0;
+	if (!wait_listening(pid, sock, &status))
+		ktest_bail("sva-brokerd did not listen at %s (status %#x): %s", sock, status, log_text());
+	/* Read before ok(): its arguments are evaluated in no set order. */
+	if (rl.rlim_max > 64 && !nofile_of(pid, &soft, &hard))
+		soft = hard = 0;
+	if (rl.rlim_max > 64)
+		ok(soft == hard && hard == (unsigned long long)rl.rlim_max,
+		   "started with a soft RLIMIT_NOFILE of 64: raised to the hard limit (%llu of %llu)", soft, hard);
+	else
+		skip(1, "a hard RLIMIT_NOFILE of 64 or less");
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)))
+		ktest_bail("connect: %s", strerror(errno));
+	sva_broker_msg_init(&m, SVA_BOP_HELLO);
+	m.arg[0] = SVA_BROKER_TRUSTED;
+	ret = sva_broker_send(s, &m, -1);
+	if (!ret) {
+		int fd = -1;
+
+		ret = sva_broker_recv(s, &m, &fd);
+		if (fd >= 0)
+			close(fd);
+	}
+	is_int(ret ? ret : m.status, -EACCES, "max-clients 1: a connection refused at its hello (-EACCES), kept open");
+	is_int(client(&c), -EUSERS, "  still counts: the next client, -EUSERS");
+	close(s);
+	/* The broker learns of the close asynchronously: bounded retries. */
+	ret = -EUSERS;
+	for (int i = 0; i < 500 && ret == -EUSERS; i++)
+		if ((ret = client(&c)) == -EUSERS)
+			usleep(10000);
+	is_int(ret, -EACCES, "  once it is closed, the next client is served (its hello: -EACCES, the allowlist)");
+	sva_ctx_free(c);
+
+	/* A reload would read this and complain. */
+	write_file(conf, "this is not a directive\n");
+	is_int(stop(pid, SIGHUP), 0, "SIGHUP: exit 0, not a reload");
+	ok(!strstr(log_text(), conf), "  the configuration, made invalid before it, not read again");
+	if (!ok(logged("debug", "hello refused", "allowlist"), "SVA_LOG=debug: a debug line for the hello refused"))
+		diag("its log: %s", log_text());
+	if (!ok(logged("debug", "refused", "max-clients"), "  and one for the connection refused for max-clients"))
+		diag("its log: %s", log_text());
+}
+
 /* EXIT STATUS 1: a device that cannot be opened, and a path that is not a
  * socket (left as it is). */
 static void cannot_start(void)
@@ -314,16 +442,19 @@ int main(void)
 
 		pid2 = start(argv, 0, 022);
 		ktest_wait_child(pid2, 10000, &st2);
-		/* Without file locks (the VM's kernel has none: flock() is
-		 * ENOSYS) the broker warns and starts unlocked, and the second
-		 * one meets the first one's listening socket instead. */
-		bool unlocked = strstr(log_text(), "starting without the lock") != NULL;
+		/* The test kernel has file locks (CONFIG_FILE_LOCKING), so the
+		 * start-up lock refuses the second broker.  On a kernel without
+		 * them (flock() ENOSYS) the broker warns and starts unlocked,
+		 * and the second one meets the first one's listening socket
+		 * instead: still right, and said so. */
+		bool unlocked = strstr(log_text(), "(Function not implemented): starting without the lock") != NULL;
 		const char *why = unlocked ? "is where a seqpacket socket listens" :
 					     "another sva-brokerd is starting or running there";
 
 		if (!ok(WIFEXITED(st2) && WEXITSTATUS(st2) == 1 && strstr(log_text(), why),
 			"a second broker on the path (%s): exit 1, \"%s\" (%#x)",
-			unlocked ? "no file locks here" : "locked", why, st2))
+			unlocked ? "no file locks in this kernel: flock() ENOSYS, the socket check" : "the start-up lock",
+			why, st2))
 			diag("its log: %s", log_text());
 		ok(try_connect(sock) == 0, "  the first one still listens");
 	}
@@ -408,6 +539,7 @@ int main(void)
 	ok(access(sock, F_OK) != 0, "  the socket removed");
 
 	reasons();
+	refused_count();
 	cannot_start();
 
 	/* A configuration error when starting (not --check): file:line:, exit 1. */
