@@ -490,7 +490,14 @@ static void reap_refused(struct broker *b, const struct pollfd *ev, size_t n)
 static void refuse_connection(struct broker *b, int s, int status, const char *why)
 {
 	struct sva_broker_msg m;
+	struct ucred uc = { .pid = -1, .uid = (uid_t)-1 };
+	socklen_t len = sizeof(uc);
 
+	/* sva-brokerd(8): debug lists every connection refused, whatever the
+	 * reason (max-clients, clients-per-user, out of descriptors). */
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &uc, &len))
+		uc = (struct ucred){ .pid = -1, .uid = (uid_t)-1 };
+	broker_log(b, SVA_LOG_DEBUG, "client pid %d uid %u refused: %s", (int)uc.pid, (unsigned)uc.uid, why);
 	sva_broker_msg_init(&m, SVA_BOP_HELLO);
 	m.status = status;
 	snprintf(m.text, sizeof(m.text), "%s", why);
@@ -569,8 +576,6 @@ static void accept_client(struct broker *b)
 	c->sock = s;
 	peer_creds(b, c);
 	if (b->conf.clients_per_user && clients_of(b, c->uid) >= b->conf.clients_per_user) {
-		broker_log(b, SVA_LOG_DEBUG, "client pid %d uid %u refused: it has %u client%s (clients-per-user)",
-			   (int)c->pid, (unsigned)c->uid, b->conf.clients_per_user, b->conf.clients_per_user == 1 ? "" : "s");
 		snprintf(why, sizeof(why), "uid %u has %u client%s of this broker, its most (clients-per-user)",
 			 (unsigned)c->uid, b->conf.clients_per_user, b->conf.clients_per_user == 1 ? "" : "s");
 		free(c);
