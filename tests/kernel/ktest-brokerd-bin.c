@@ -13,13 +13,15 @@
  * -ECONNRESET), SIGINT, SIGHUP (a stop, not a reload), a broker killed
  * with SIGKILL not keeping the next one from starting, RLIMIT_NOFILE raised
  * to the hard limit, a client refused at its hello counting against
- * max-clients until it closes, the debug lines of refused connections, and
- * exit status 1 for a configuration error, a device that cannot be opened
- * and a file at the socket's path.
+ * max-clients until it closes, the debug lines of refused connections,
+ * SVA_LOG ignored in secure mode (a set-group-ID copy), and exit status 1
+ * for a configuration error, a device that cannot be opened and a file at
+ * the socket's path.
  * The in-process broker (ktest-broker) covers the protocol; this covers
  * what only the binary does.  About a second on the mock.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -344,6 +346,73 @@ static void refused_count(void)
 		diag("its log: %s", log_text());
 }
 
+/*
+ * Secure mode (ENVIRONMENT): a set-group-ID copy of the broker (group 65534,
+ * as ktest-secure-env does) runs with AT_SECURE and ignores SVA_LOG=debug: no
+ * debug or info line, where the same variable gives both without it (the
+ * runs above).  In secure mode the loader ignores LD_LIBRARY_PATH, and the VM
+ * keeps the libraries in /lib/sva: they are linked into /lib, a directory the
+ * loader searches, for this run only.  VM only (it writes to /lib).
+ */
+static void secure_mode(void)
+{
+	const char *const argv[] = { "sva-brokerd", "-c", conf, NULL };
+	char copy[128], made[32][300];
+	int nmade = 0, status = 0, in, out;
+	struct dirent *e;
+	ssize_t n = 0;
+	DIR *d;
+	pid_t pid;
+
+	if (!getenv("SVA_VM") || geteuid() != 0) {
+		skip(2, "the test VM only (a set-group-ID copy, its libraries linked into /lib)");
+		return;
+	}
+	snprintf(copy, sizeof(copy), "%s/sva-brokerd-sgid", dir);
+	in = open(prog, O_RDONLY | O_CLOEXEC);
+	out = open(copy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	while (in >= 0 && out >= 0 && (n = read(in, text, sizeof(text))) > 0)
+		if (write(out, text, (size_t)n) != n)
+			n = -1;
+	if (in < 0 || out < 0 || n < 0 || close(out) || chown(copy, 0, 65534) || chmod(copy, 02755))
+		ktest_bail("cannot make a set-group-ID copy of %s: %s", prog, strerror(errno));
+	close(in);
+	if ((d = opendir("/lib/sva"))) {
+		while ((e = readdir(d)) && nmade < 32) {
+			char from[300];
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(from, sizeof(from), "/lib/sva/%s", e->d_name);
+			snprintf(made[nmade], sizeof(made[nmade]), "/lib/%s", e->d_name);
+			if (!symlink(from, made[nmade]))
+				nmade++;
+		}
+		closedir(d);
+	}
+	snprintf(text, sizeof(text), "socket %s\ndevice m mock\nallow m uid 0\n", sock);
+	write_file(conf, text);
+	write_file(log_path, "");
+	exe = copy;
+	log_env = "debug";
+	pid = start(argv, 0, 022);
+	exe = NULL;
+	log_env = "info";
+	if (ok(wait_listening(pid, sock, &status), "a set-group-ID copy, SVA_LOG=debug: it starts and listens (%#x)",
+	       status)) {
+		is_int(stop(pid, SIGTERM), 0, "  SIGTERM: exit 0");
+		if (!ok(!strstr(log_text(), "libsva debug:") && !strstr(log_text(), "libsva info:"),
+			"  secure mode: SVA_LOG ignored, no debug or info line"))
+			diag("its log: %s", log_text());
+	} else {
+		diag("its log: %s", log_text());
+		skip(2, "it did not start");
+	}
+	while (nmade)
+		unlink(made[--nmade]);
+	unlink(copy);
+}
+
 /* EXIT STATUS 1: a device that cannot be opened, and a path that is not a
  * socket (left as it is). */
 static void cannot_start(void)
@@ -540,6 +609,7 @@ int main(void)
 
 	reasons();
 	refused_count();
+	secure_mode();
 	cannot_start();
 
 	/* A configuration error when starting (not --check): file:line:, exit 1. */
