@@ -493,13 +493,18 @@ int main(void)
 	}
 	if (!wait_listening(pid, sock, &status))
 		ktest_bail("sva-brokerd did not listen at %s (status %#x): %s", sock, status, log_text());
-	ok(stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755,
+	/* stat() before ok(), not in its first argument: ok()'s arguments are
+	 * evaluated in no set order, so the mode shown was the previous file's. */
+	ret = stat(sub, &st);
+	ok(ret == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755,
 	   "the missing socket directory is made mode 0755 under umask 077 (%o)", (unsigned)st.st_mode);
 	ok(access(conf_sock, F_OK) != 0, "-s: nothing at the configured socket");
-	ok(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0640,
+	ret = stat(sock, &st);
+	ok(ret == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0640,
 	   "-s: the socket there, with socket-mode 0640 (%o)", (unsigned)st.st_mode);
 	ok(st.st_gid == GID, "  and socket-group %d, a number no group has (%u)", GID, (unsigned)st.st_gid);
-	ok(stat(lock, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600,
+	ret = stat(lock, &st);
+	ok(ret == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600,
 	   "socket.lock beside it: a regular file, mode 0600 (%o)", (unsigned)st.st_mode);
 	ok(strstr(log_text(), "libsva info: sva-brokerd: listening on") != NULL,
 	   "SVA_LOG=info: the \"libsva info: sva-brokerd: listening on\" line");
