@@ -119,6 +119,10 @@ tests_unit_uffd_nowp_preload_la_SOURCES = tests/unit/uffd-nowp-preload.c
 tests_unit_uffd_nowp_preload_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_unit_uffd_nowp_preload_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 
+# test-sva-info.sh's helper: a program run with userfaultfd refused.
+check_PROGRAMS += tests/unit/uffd-refuse
+tests_unit_uffd_refuse_SOURCES = tests/unit/uffd-refuse.c
+
 # test-sva-bench.sh's LD_PRELOAD helper: a strerror() whose words need
 # escaping in JSON.  Its own flags, without the sanitizers' (as uffd-nowp-preload's).
 check_LTLIBRARIES += tests/unit/strerror-preload.la

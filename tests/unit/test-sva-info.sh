@@ -1034,6 +1034,49 @@ else
 	fi
 fi
 
+# sva-info(1), DOCTOR, userfaultfd's data: errno (a number) only when opening
+# the userfaultfd or its UFFDIO_API call failed: the system call's errno when
+# /dev/userfaultfd was refused too (1 for EPERM, 38 for ENOSYS, whatever the
+# device said), 95 (EOPNOTSUPP) when UFFDIO_API refused the handshake with
+# EINVAL.  uffd-refuse runs sva-info under a seccomp filter that plays those
+# hosts: SYS DEV API are the errnos given to userfaultfd(2), /dev/userfaultfd's
+# USERFAULTFD_IOC_NEW and UFFDIO_API (0: allowed).
+refuse=${top_builddir:-.}/tests/unit/uffd-refuse
+uffd_data() { json_assert "$tmp/out" "[(c['status'], c['data']) for c in d['checks'] if c['id'] == 'userfaultfd'] == [$1]"; }
+refused() {
+	"$refuse" "$1" "$2" "$3" "$SVA_INFO" --doctor --json --sysfs-root="$E2" --proc-root=/proc --dev-root="$DD" \
+		--iommu-path="$tmp/no-iommu" >"$tmp/out" 2>"$tmp/err"
+}
+if [ $have_python != yes ]; then
+	for _ in 1 2 3 4 5; do skip "python3 not found"; done
+elif [ ! -x "$refuse" ]; then
+	for _ in 1 2 3 4 5; do skip "$refuse is not built"; done
+elif refused 0 0 0; [ $? -eq 99 ] || ! uffd_data '("pass", {"tracking": True})'; then
+	for _ in 1 2 3 4 5; do skip "userfaultfd does not work here, or seccomp filters are not available"; done
+else
+	refused 1 1 0
+	check "--doctor --json, userfaultfd(2) and /dev/userfaultfd refused with EPERM: {tracking: false, errno: 1}" \
+		uffd_data '("warn", {"tracking": False, "errno": 1})'
+	refused 38 1 0
+	check "--doctor --json, userfaultfd(2) refused with ENOSYS, the device with EPERM: the system call's errno 38" \
+		uffd_data '("warn", {"tracking": False, "errno": 38})'
+	refused 1 13 0
+	check "--doctor --json, userfaultfd(2) refused with EPERM, the device with EACCES: the system call's errno 1" \
+		uffd_data '("warn", {"tracking": False, "errno": 1})'
+	refused 0 0 22
+	check "--doctor --json, UFFDIO_API refused with EINVAL: errno 95 (EOPNOTSUPP)" \
+		uffd_data '("warn", {"tracking": False, "errno": 95})'
+	# Through /dev/userfaultfd the check passes, and a pass has no errno
+	# (the system call's refusal is in the line, not in the data).
+	if [ -r /dev/userfaultfd ] && [ -w /dev/userfaultfd ]; then
+		refused 1 0 0
+		check "--doctor --json, userfaultfd(2) refused, /dev/userfaultfd usable: {tracking: true}, no errno" \
+			uffd_data '("pass", {"tracking": True})'
+	else
+		skip "/dev/userfaultfd is not read-write for this user"
+	fi
+fi
+
 run --doctor --sysfs-root="$E2" --proc-root="$tmp/no-such-proc" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
 check "--doctor with a missing proc root: userfaultfd is not probed" line SKIP userfaultfd "not probed: --proc-root is not /proc$"
 
