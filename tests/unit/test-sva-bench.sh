@@ -502,6 +502,20 @@ d = json.load(sys.stdin)
 assert "odd \"reason\" \\ with\ta\x01control\nnewline" in d["fault"]["skipped"], d["fault"]'
             ok $? "--json, a skip reason with a quote, a backslash and control characters: valid JSON, the reason read back whole (got: $(printf '%s' "$out" | tr -c '[:print:]' '|'))"
         fi
+        # sva-bench(1), --json: a reason's bytes that are not valid UTF-8
+        # become U+FFFD (one per byte, as sva-info(1) says of its JSON), so
+        # the document is valid JSON whatever the reason holds; é is kept.
+        out=$(STRERROR_BAD_UTF8=1 LD_PRELOAD=$pre ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+            "$bench" --json fault 2>/dev/null | od -An -tx1 | tr -d ' \n')
+        if ! printf '%s\n' "$out" | grep -q '6f646420'; then
+            skip "the preloaded strerror() was not reached (a sanitizer's runtime answers it first)"
+        else
+            printf '%s\n' "$out" | python3 -c 'import json, sys
+d = json.loads(bytes.fromhex(sys.stdin.read().strip()).decode("utf-8"))
+r = d["fault"]["skipped"]
+assert "odd \ufffd \ufffd\ufffd \ufffd\ufffd\ufffd \ufffd \u00e9 end" in r, ascii(r)'
+            ok $? "--json, a skip reason with bytes that are not UTF-8: strict UTF-8 JSON, each such byte one U+FFFD, é kept"
+        fi
     fi
 fi
 # sva-bench(1): all is the default, and -j is --json.  Without a benchmark
