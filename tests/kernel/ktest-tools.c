@@ -9,7 +9,8 @@
  * sva-demo --device by PCI address (sva-demo(1), OPTIONS); and one
  * short sva-bench budget and fault run each (sva-bench(1): --rounds 1 makes
  * every ratio's verdict unstable; --json members and types; --compare of a
- * run with itself).
+ * run with itself); on mock, one more fault run with transparent huge pages
+ * turned off (its 2 MiB figures skipped; about 4 s of the VM's time).
  * The VM packs the tools as helpers (+tools/sva-info, +tools/sva-demo,
  * +tools/sva-bench); each part is skipped where its tool is not packed.
  */
@@ -465,6 +466,92 @@ static void bench_fault(void)
 
 }
 
+#define THP_MODE "/sys/kernel/mm/transparent_hugepage/enabled"
+
+/* Write word to the sysfs file path: 0, or -1. */
+static int write_word(const char *path, const char *word)
+{
+	FILE *f = fopen(path, "w");
+	int bad;
+
+	if (!f)
+		return -1;
+	bad = fputs(word, f) < 0;
+	return fclose(f) || bad ? -1 : 0;
+}
+
+/*
+ * sva-bench(1), --json: a figure this host cannot measure is {"skipped":
+ * reason} instead, "fault's prefault and invalidate figures in 2 MiB pages
+ * where the host has no transparent huge pages" (64 and 256 MiB: four
+ * figures); the 4 KiB ones are still measured, and the run exits 0.  The VM
+ * kernel has THP: its mode set to never makes it a host without them for
+ * one run (mock only: the figures are the mock's on every topology).
+ */
+static void bench_fault_no_thp(void)
+{
+	struct json_object *doc, *f;
+	char mode[128] = "", was[16] = "";
+	int rc, skipped = 0, skipped_2m = 0, measured_4k = 0;
+	FILE *m = fopen(THP_MODE, "r");
+	const char *b, *e;
+
+#ifdef KTEST_TSAN
+	/* As bench_fault(): under ThreadSanitizer the benchmark outgrows the VM. */
+	skip(2, "sva-bench fault under ThreadSanitizer needs more memory than the VM has");
+	if (m)
+		fclose(m);
+	return;
+#endif
+	if (m) {
+		if (!fgets(mode, sizeof(mode), m))
+			mode[0] = '\0';
+		fclose(m);
+	}
+	b = strchr(mode, '[');
+	e = b ? strchr(b, ']') : NULL;
+	if (!e || e - b - 1 >= (int)sizeof(was)) {
+		diag("%s: %s", THP_MODE, mode);
+		skip(2, "no transparent huge pages to turn off here");
+		return;
+	}
+	snprintf(was, sizeof(was), "%.*s", (int)(e - b - 1), b + 1);
+	if (write_word(THP_MODE, "never")) {
+		skip(2, "cannot set " THP_MODE " to never");
+		return;
+	}
+	rc = run(BENCH " --rounds 1 --json fault 2>/dev/null >/tmp/ktest-tools-nothp.json; echo $?");
+	rc = atoi(out);
+	if (write_word(THP_MODE, was))
+		ktest_bail("cannot put %s back to %s", THP_MODE, was);
+	doc = json_object_from_file("/tmp/ktest-tools-nothp.json");
+	f = get(doc, "fault");
+	ok(rc == 0 && is(doc, "fault", json_type_object) && !has(f, "skipped") && !has(f, "failed"),
+	   "sva-bench --rounds 1 --json fault without transparent huge pages: the benchmark runs, exit 0 (got %d)", rc);
+	json_object_object_foreach(f, key, fig)
+	{
+		bool pf = !strncmp(key, "prefault_", 9) || !strncmp(key, "invalidate_", 11);
+		size_t kl = strlen(key);
+
+		if (!json_object_is_type(fig, json_type_object))
+			continue;
+		if (is(fig, "skipped", json_type_string) && json_object_object_length(fig) == 1 &&
+		    *json_object_get_string(get(fig, "skipped"))) {
+			skipped++;
+			skipped_2m += pf && kl > 3 && !strcmp(key + kl - 3, "_2M");
+			diag("%s: %s", key, json_object_to_json_string(fig));
+		} else if (pf && kl > 3 && !strcmp(key + kl - 3, "_4K") && has(fig, "ratio")) {
+			measured_4k++;
+		}
+	}
+	ok(skipped == 4 && skipped_2m == 4 && measured_4k == 4,
+	   "  its prefault and invalidate figures in 2 MiB pages, and only those, are {\"skipped\": reason} (%d "
+	   "skipped, %d of them 2 MiB ones); the four 4 KiB ones measured (%d)",
+	   skipped, skipped_2m, measured_4k);
+	json_object_put(doc);
+	unlink("/tmp/ktest-tools-nothp.json");
+}
+
 int main(void)
 {
 	bool edu;
@@ -496,8 +583,12 @@ int main(void)
 	if (access(BENCH, X_OK) == 0) {
 		bench();
 		bench_fault();
+		if (!strcmp(ktest_topology(), "mock"))
+			bench_fault_no_thp();
+		else
+			skip(2, "without THP: the mock topology runs it (the figures are the mock's)");
 	} else {
-		skip(7, BENCH " is not packed");
+		skip(9, BENCH " is not packed");
 	}
 	return done_testing();
 }
