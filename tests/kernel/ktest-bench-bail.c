@@ -28,7 +28,7 @@
 #define BENCH "/tests/bench-fault"
 #define SVA_BENCH "/tests/sva-bench"
 #define NOBODY 65534
-#define SVA_BENCH_CHECKS 3 /* sva_bench_checks()'s results */
+#define SVA_BENCH_CHECKS 4 /* sva_bench_checks()'s results */
 
 /* The modes this test opens to nobody, put back on every path out of it. */
 static const char *const opened[] = { "/dev/iommu", "/", "/tests" };
@@ -73,16 +73,18 @@ static void slurp(int fd, char *buf, size_t size)
 
 static char sb_out[1 << 16], sb_err[1 << 12];
 
-/* userfaultfd(2) refused with EPERM, as container runtimes' seccomp profiles
- * do, in a container not given /dev/userfaultfd (its ioctl refused too, or
- * libsva would track through it): 0, or -1. */
-static int refuse_userfaultfd(void)
+/* userfaultfd(2) refused with err (EPERM, as container runtimes' seccomp
+ * profiles do; ENOSYS, as a kernel without it answers), in a container not
+ * given /dev/userfaultfd (its ioctl refused too, or libsva would track
+ * through it): 0, or -1. */
+static int refuse_userfaultfd(int err)
 {
-	return ktest_refuse_uffd(EPERM, true);
+	return ktest_refuse_uffd(err, true);
 }
 
 /* /tests/sva-bench with the arguments in cmd (separated by spaces), its
- * address space limited to as_mb MiB (0: not), its output in sb_out and
+ * address space limited to as_mb MiB (0: not), userfaultfd(2) refused with
+ * the errno no_uffd (0: not), its output in sb_out and
  * sb_err: its wait status. */
 static int sva_bench(long as_mb, int no_uffd, const char *cmd)
 {
@@ -109,7 +111,7 @@ static int sva_bench(long as_mb, int no_uffd, const char *cmd)
 		dup2(e[1], 2);
 		close(o[0]);
 		close(e[0]);
-		if ((as_mb && setrlimit(RLIMIT_AS, &as)) || (no_uffd && refuse_userfaultfd()))
+		if ((as_mb && setrlimit(RLIMIT_AS, &as)) || (no_uffd && refuse_userfaultfd(no_uffd)))
 			_exit(100);
 		execv(SVA_BENCH, args);
 		_exit(101);
@@ -152,17 +154,25 @@ static void sva_bench_checks(void)
 #endif
 
 	/* userfaultfd refused: coherence cannot run here, it did not fail. */
-	st = sva_bench(0, 1, "coherence");
+	st = sva_bench(0, EPERM, "coherence");
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(sb_out, "coherence benchmark skipped:") &&
 		   strstr(sb_out, "userfaultfd") && !strstr(sb_out, "Bail out!"),
 	   "sva-bench coherence with userfaultfd refused (seccomp, EPERM): skipped with the reason, exit 0 "
 	   "(status 0x%x)",
 	   st);
 	diag_output();
-	st = sva_bench(0, 1, "--json coherence");
+	st = sva_bench(0, EPERM, "--json coherence");
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(sb_out, "\"coherence\":{\"skipped\":\"") &&
 		   strstr(sb_out, "Operation not permitted"),
 	   "  ... and with --json, {\"skipped\": reason} (status 0x%x)", st);
+	diag_output();
+	/* sva-bench(1): ENOSYS, a kernel without userfaultfd, skips it too. */
+	st = sva_bench(0, ENOSYS, "--json coherence");
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(sb_out, "\"coherence\":{\"skipped\":\"") &&
+		   strstr(sb_out, "Function not implemented") && !strstr(sb_out, "failed"),
+	   "sva-bench --json coherence with userfaultfd(2) refused with ENOSYS: {\"skipped\": reason}, exit 0 "
+	   "(status 0x%x)",
+	   st);
 	diag_output();
 }
 
