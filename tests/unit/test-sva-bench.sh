@@ -518,6 +518,34 @@ assert "odd \ufffd \ufffd\ufffd \ufffd\ufffd\ufffd \ufffd \u00e9 end" in r, asci
         fi
     fi
 fi
+# A skip reason in text: its control characters, backslash and bytes that
+# are not UTF-8 escaped as \xhh, as --compare's keys are (sva-bench(1),
+# OUTPUT), so the reason stays on its one line.
+pre=${top_builddir:-.}/tests/unit/.libs/strerror-preload.so
+if [ -e /dev/iommu ]; then
+    skip "/dev/iommu is here: the fault benchmark is not skipped"
+elif [ ! -f "$pre" ]; then
+    skip "$pre is not built"
+else
+    out=$(LD_PRELOAD=$pre ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+        "$bench" fault 2>/dev/null)
+    if ! printf '%s\n' "$out" | grep -q 'odd'; then
+        skip "the preloaded strerror() was not reached (a sanitizer's runtime answers it first)"
+    else
+        printf '%s\n' "$out" | grep -qF 'odd "reason" \x5c with\x09a\x01control\x0anewline' &&
+            [ "$(printf '%s\n' "$out" | grep -c 'newline')" -eq 1 ] &&
+            ! printf '%s\n' "$out" | grep -qx 'newline.*'
+        ok $? "text: a skip reason's control characters and backslash escaped, on one line (got: $(printf '%s' "$out" | tr -c '[:print:]' '|'))"
+    fi
+    out=$(STRERROR_BAD_UTF8=1 LD_PRELOAD=$pre ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+        "$bench" fault 2>/dev/null)
+    if ! printf '%s\n' "$out" | grep -q 'odd'; then
+        skip "the preloaded strerror() was not reached (a sanitizer's runtime answers it first)"
+    else
+        printf '%s\n' "$out" | grep -qF "$(printf 'odd \\x80 \\xc0\\xaf \\xed\\xa0\\x80 \\xff \303\251 end')"
+        ok $? "text: a skip reason's bytes that are not UTF-8 as \\xhh, é kept (got: $(printf '%s' "$out" | od -An -c | tr -s ' \n' ' '))"
+    fi
+fi
 # sva-bench(1): all is the default, and -j is --json.  Without a benchmark
 # name and with all, every member is an object (none null); without
 # /dev/iommu fault, coherence and budget are each {"skipped": reason} and

@@ -277,7 +277,9 @@ static int skipped(int json, int err)
 		bench_json_outcome("skipped", line);
 		putchar('\n');
 	} else {
-		printf("coherence benchmark skipped: %s\n", line);
+		printf("coherence benchmark skipped: ");
+		utf8_put_text(line);
+		putchar('\n');
 	}
 	return 0;
 }

@@ -116,10 +116,15 @@ static const struct bench {
  * on standard error (sva-bench(1), EXIT STATUS). */
 static void report_failed(const char *name, int json, const char *why)
 {
-	if (json)
+	if (json) {
 		bench_json_outcome("failed", why);
-	else
-		printf("%s benchmark failed: %s\n", name, why);
+	} else {
+		/* Escaped as --compare's keys: the reason's words are strerror()'s
+		 * or a child's, and a newline would split the line. */
+		printf("%s benchmark failed: ", name);
+		utf8_put_text(why);
+		putchar('\n');
+	}
 	fflush(stdout);
 	fprintf(stderr, "sva-bench: %s benchmark failed: %s\n", name, why);
 }
@@ -631,8 +636,11 @@ int main(int argc, char **argv)
 		} else if (run) {
 			if (json)
 				bench_json_outcome("skipped", why);
-			else
-				printf("%s benchmark skipped: %s\n", b->name, why);
+			else {
+				printf("%s benchmark skipped: ", b->name);
+				utf8_put_text(why);
+				putchar('\n');
+			}
 		} else if (json) {
 			printf("null");
 		}
