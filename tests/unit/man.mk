@@ -33,3 +33,7 @@ EXTRA_DIST += tests/unit/test-man-examples.sh
 # No double quote inside a word of a man page's macro line (it hides the quotes that follow).
 TESTS += tests/unit/test-man-quotes.sh
 EXTRA_DIST += tests/unit/test-man-quotes.sh
+# Every man page renders without a warning (man --warnings, groff -ww), its
+# ".so" links resolved as in an installed man hierarchy.
+TESTS += tests/unit/test-man-render.sh
+EXTRA_DIST += tests/unit/test-man-render.sh
