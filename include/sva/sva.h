@@ -101,7 +101,8 @@ enum sva_log_level {
  */
 typedef void (*sva_log_fn)(void *arg, enum sva_log_level level, const char *msg);
 
-/* Name of a level ("default", "debug", "info", "warn", "error", "off"); NULL if out of range. */
+/* Name of a level ("default", "debug", "info", "warn", "error", "off"); NULL if out of
+ * range.  Thread-safe (constant data only). */
 const char *sva_log_level_name(enum sva_log_level level);
 
 /* ------------------------------------------------------------------ context */
@@ -264,7 +265,8 @@ enum sva_iommu_type {
  * allows enumerators only in the range of int. */
 #define SVA_IOMMU_SELFTEST 0xfeedbeefu
 
-/* Name of an IOMMU type ("intel-vtd", "arm-smmuv3", ..., "selftest"), or "unknown". */
+/* Name of an IOMMU type ("none", "intel-vtd", "arm-smmuv3", ..., "selftest"), or
+ * "unknown" (never NULL).  Thread-safe (constant data only). */
 const char *sva_iommu_type_name(uint32_t type);
 
 /* sva_dev_info.hw_caps: the kernel's IOMMU_HW_CAP_* bits, passed through. */
@@ -624,7 +626,8 @@ int sva_dev_pasid_alloc(struct sva_dev *dev, enum sva_pasid_policy policy, void 
  * freed only by sva_dev_close() (and by sva_dev_set_pasid_range(), which no
  * lookup may overlap).  What drvdata points to is the caller's to
  * keep alive.  Free and release act on the value, through any device that
- * reaches it.
+ * reaches it.  All three are thread-safe (but for sva_dev_set_pasid_range(),
+ * which nothing on the device's own space may overlap).
  */
 int sva_dev_pasid_free(struct sva_dev *dev, uint32_t pasid);
 int sva_dev_pasid_release(struct sva_dev *dev, uint32_t pasid);
