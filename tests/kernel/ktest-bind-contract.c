@@ -39,6 +39,7 @@
 #include "../tap.h"
 #include "mock_sees.h"
 #include "ktest_proc.h"
+#include "edu_find.h"
 
 /* Which sanitizer the test is built with (gcc says so one way, clang another). */
 #if defined(__SANITIZE_THREAD__)
@@ -2507,41 +2508,6 @@ static void mock_checks(void)
 
 /* --------------------------------------------------------------- vtd39 */
 
-static int find_edu(char *addr, size_t len)
-{
-	DIR *d = opendir("/sys/bus/pci/devices");
-	struct dirent *e;
-	int found = 0;
-
-	if (!d)
-		return 0;
-	while (!found && (e = readdir(d))) {
-		char p[512], v[32] = "", dv[32] = "";
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vendor", e->d_name);
-		if ((f = fopen(p, "r"))) {
-			if (!fgets(v, sizeof(v), f))
-				v[0] = 0;
-			fclose(f);
-		}
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/device", e->d_name);
-		if ((f = fopen(p, "r"))) {
-			if (!fgets(dv, sizeof(dv), f))
-				dv[0] = 0;
-			fclose(f);
-		}
-		if (!strncmp(v, "0x1234", 6) && !strncmp(dv, "0x11e8", 6)) {
-			snprintf(addr, len, "%s", e->d_name);
-			found = 1;
-		}
-	}
-	closedir(d);
-	return found;
-}
-
 static int edu_exits;
 
 static void edu_exit(struct sva_bond *bond, void *drvdata)
@@ -2561,7 +2527,7 @@ static void edu_checks(void)
 	char addr[512];
 	int ret, drv;
 
-	if (!find_edu(addr, sizeof(addr)) || (ret = sva_dev_open(ctx, addr, &dev)) != 0) {
+	if (!edu_find(addr, sizeof(addr), NULL, 0) || (ret = sva_dev_open(ctx, addr, &dev)) != 0) {
 		ok(0, "the edu device is there and opens");
 		return;
 	}

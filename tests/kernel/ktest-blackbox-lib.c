@@ -84,6 +84,7 @@
 
 #include "../tap.h"
 #include "mock_sees.h"
+#include "edu_find.h"
 
 #define PG 4096ul
 /* The mock's window is [16 MiB, 2 GiB): the test's buffers live there. */
@@ -2015,53 +2016,6 @@ static void poll_batches(void)
 
 /* ---------------------------------------------------------- a real VFIO device */
 
-static int find_edu(char *addr, size_t alen, char *cdev, size_t clen)
-{
-	DIR *d = opendir("/sys/bus/pci/devices");
-	struct dirent *e;
-	int found = 0;
-
-	if (!d)
-		return 0;
-	while (!found && (e = readdir(d))) {
-		char p[512], v[16] = "", dv[16] = "";
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vendor", e->d_name);
-		if ((f = fopen(p, "r"))) {
-			if (!fgets(v, sizeof(v), f))
-				v[0] = 0;
-			fclose(f);
-		}
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/device", e->d_name);
-		if ((f = fopen(p, "r"))) {
-			if (!fgets(dv, sizeof(dv), f))
-				dv[0] = 0;
-			fclose(f);
-		}
-		if (strncmp(v, "0x1234", 6) || strncmp(dv, "0x11e8", 6))
-			continue;
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vfio-dev", e->d_name);
-		DIR *vd = opendir(p);
-		struct dirent *ve;
-
-		if (!vd)
-			continue;
-		while ((ve = readdir(vd)))
-			if (!strncmp(ve->d_name, "vfio", 4)) {
-				snprintf(addr, alen, "%s", e->d_name);
-				snprintf(cdev, clen, "/dev/vfio/devices/%s", ve->d_name);
-				found = 1;
-				break;
-			}
-		closedir(vd);
-	}
-	closedir(d);
-	return found;
-}
-
 static void real_device(void)
 {
 	char addr[300], cdev[300];
@@ -2071,7 +2025,7 @@ static void real_device(void)
 	struct sva_bond *b = NULL;
 	int fd, ret, dfd;
 
-	if (!find_edu(addr, sizeof(addr), cdev, sizeof(cdev))) {
+	if (!edu_find(addr, sizeof(addr), cdev, sizeof(cdev))) {
 		const char *t = getenv("SVA_TOPOLOGY");
 
 		/* The VM's topologies but the mock have edu bound to vfio-pci

@@ -30,6 +30,7 @@
 
 #include "../tap.h"
 #include "ktest_proc.h"
+#include "edu_find.h"
 
 #define PG 4096ul
 
@@ -911,38 +912,6 @@ static void rid_and_pinned(char *buf)
 
 /* ------------------------------------- a real device (QEMU's edu, VT-d) */
 
-/* The PCI address of the first edu (1234:11e8) sysfs lists, or "". */
-static void find_edu(char out[32])
-{
-	FILE *f = popen("grep -l 0x11e8 /sys/bus/pci/devices/*/device 2>/dev/null", "r");
-	char line[256];
-
-	out[0] = '\0';
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char *e = strstr(line, "/device\n"), *b;
-		char vpath[300], v[16] = "";
-		FILE *vf;
-
-		if (!e)
-			continue;
-		*e = '\0';
-		snprintf(vpath, sizeof(vpath), "%s/vendor", line);
-		if ((vf = fopen(vpath, "r"))) {
-			if (!fgets(v, sizeof(v), vf))
-				v[0] = '\0';
-			fclose(vf);
-		}
-		b = strrchr(line, '/');
-		if (b && !strncmp(v, "0x1234", 6)) {
-			snprintf(out, 32, "%s", b + 1);
-			break;
-		}
-	}
-	pclose(f);
-}
-
 static void real_device(void)
 {
 	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_RID | SVA_BIND_PINNED };
@@ -954,7 +923,7 @@ static void real_device(void)
 	char addr[32];
 	size_t nr = 64, n;
 
-	find_edu(addr);
+	edu_find(addr, sizeof(addr), NULL, 0);
 	if (!addr[0] || sva_dev_open(ctx, addr, &edu)) {
 		const char *t = getenv("SVA_TOPOLOGY");
 

@@ -29,6 +29,7 @@
 
 #include "../tap.h"
 #include "ktest_proc.h"
+#include "edu_find.h"
 
 static struct {
 	int error, debug, other;
@@ -947,41 +948,6 @@ static void mock_checks(struct sva_ctx *ctx)
 
 /* --------------------------------------------------------------- vtd39 */
 
-static int find_edu(char *addr, size_t len)
-{
-	DIR *d = opendir("/sys/bus/pci/devices");
-	struct dirent *e;
-	int found = 0;
-
-	if (!d)
-		return 0;
-	while (!found && (e = readdir(d))) {
-		char p[512], v[32] = "", dv[32] = "";
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vendor", e->d_name);
-		if ((f = fopen(p, "r"))) {
-			if (!fgets(v, sizeof(v), f))
-				v[0] = 0;
-			fclose(f);
-		}
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/device", e->d_name);
-		if ((f = fopen(p, "r"))) {
-			if (!fgets(dv, sizeof(dv), f))
-				dv[0] = 0;
-			fclose(f);
-		}
-		if (!strncmp(v, "0x1234", 6) && !strncmp(dv, "0x11e8", 6)) {
-			snprintf(addr, len, "%s", e->d_name);
-			found = 1;
-		}
-	}
-	closedir(d);
-	return found;
-}
-
 /* In a child with a mount namespace of its own, `over` hidden under an empty tmpfs. */
 static int hide(const char *over)
 {
@@ -1205,20 +1171,18 @@ static void real_checks(struct sva_ctx *ctx)
 	char addr[256], cdev[256] = "", p[600], upper[256], shortf[256];
 	struct sva_dev *dev = SENTINEL, *d2 = SENTINEL;
 	struct sva_dev_info info = { .size = sizeof(info) };
-	DIR *d;
-	struct dirent *e;
 	int ret, fd, before;
 
-	if (!find_edu(addr, sizeof(addr))) {
+	if (!edu_find(addr, sizeof(addr), NULL, 0)) {
 		ok(0, "the edu device is there");
 		return;
 	}
-	snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vfio-dev", addr);
-	if ((d = opendir(p))) {
-		while ((e = readdir(d)))
-			if (!strncmp(e->d_name, "vfio", 4))
-				snprintf(cdev, sizeof(cdev), "%s", e->d_name);
-		closedir(d);
+	/* found without its cdev, so that a missing one fails the check below */
+	if (edu_find_cdev(addr, p, sizeof(p))) {
+		const char *name = strrchr(p, '/') + 1;
+
+		if (strlen(name) < sizeof(cdev))
+			memcpy(cdev, name, strlen(name) + 1);
 	}
 	ok(cdev[0], "edu %s has a vfio cdev (%s)", addr, cdev);
 	before = count_fds();

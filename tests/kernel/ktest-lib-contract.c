@@ -47,6 +47,7 @@
 
 #include "../tap.h"
 #include "ktest_proc.h"
+#include "edu_find.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED 1
@@ -962,40 +963,6 @@ static bool vm_should_have_edu(void)
 	return getenv("SVA_VM") && t && *t && strcmp(t, "mock") != 0;
 }
 
-static int find_edu(char *addr, size_t len)
-{
-	DIR *d = opendir("/sys/bus/pci/devices");
-	struct dirent *e;
-	int found = 0;
-
-	while (d && !found && (e = readdir(d))) {
-		char p[512], v[32] = "", dv[32] = "";
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vendor", e->d_name);
-		if ((f = fopen(p, "r"))) {
-			if (!fgets(v, sizeof(v), f))
-				v[0] = 0;
-			fclose(f);
-		}
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/device", e->d_name);
-		if ((f = fopen(p, "r"))) {
-			if (!fgets(dv, sizeof(dv), f))
-				dv[0] = 0;
-			fclose(f);
-		}
-		if (!strncmp(v, "0x1234", 6) && !strncmp(dv, "0x11e8", 6)) {
-			snprintf(addr, len, "%s", e->d_name);
-			found = 1;
-		}
-	}
-	if (d)
-		closedir(d);
-	return found;
-}
-
 /* libsva(7), Thread safety: after the parent's sva_dev_close(3) the device
  * stays bound while a child holds its copy, and a new sva_dev_open(3) fails
  * with -EBUSY until the child calls sva_dev_close(3) on its copy
@@ -1007,7 +974,7 @@ static void edu_fork_busy(void)
 	struct sva_dev *d = NULL, *d2 = (struct sva_dev *)(uintptr_t)8;
 	int to_child[2], to_parent[2];
 
-	if (!find_edu(addr, sizeof(addr))) {
+	if (!edu_find(addr, sizeof(addr), NULL, 0)) {
 		if (vm_should_have_edu()) {
 			ok(0, "the %s topology has QEMU's edu device (none in /sys/bus/pci/devices)", getenv("SVA_TOPOLOGY"));
 			skip(3, "no edu device");

@@ -10,7 +10,6 @@
  * The topology comes from SVA_TOPOLOGY, set by the VM's /init with SVA_VM=1.
  * Outside the VM without /dev/iommu the whole test is skipped.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -21,6 +20,8 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "edu_find.h"
 
 /* IOMMU_IOAS_ALLOC from <linux/iommufd.h> (absent from Debian 12's headers). */
 struct smoke_ioas_alloc {
@@ -76,35 +77,6 @@ static int read_attr(const char *dir, const char *attr, char *buf, size_t len)
 	return 0;
 }
 
-/* Finds the edu device; fills its sysfs path.  Returns 0 or -ENOENT. */
-static int find_edu(char *path, size_t len)
-{
-	const char *base = "/sys/bus/pci/devices";
-	DIR *d = opendir(base);
-	struct dirent *de;
-	int ret = -ENOENT;
-
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		char dir[512], vendor[16], device[16];
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", base, de->d_name);
-		if (read_attr(dir, "vendor", vendor, sizeof(vendor)) ||
-		    read_attr(dir, "device", device, sizeof(device)))
-			continue;
-		if (!strcmp(vendor, "0x1234") && !strcmp(device, "0x11e8")) {
-			snprintf(path, len, "%s", dir);
-			ret = 0;
-			break;
-		}
-	}
-	closedir(d);
-	return ret;
-}
-
 int main(void)
 {
 	const char *topology = getenv("SVA_TOPOLOGY");
@@ -142,13 +114,15 @@ int main(void)
 		close(fd);
 
 	if (vtd) {
-		char edu[512] = "", drv[600], link[512], node[16] = "";
+		char addr[64], edu[512] = "", drv[600], link[512], node[16] = "";
 		ssize_t n;
 		int vfd;
 
 		check(access("/sys/class/iommu/dmar0", F_OK) == 0, "a VT-d unit (dmar0) is present");
 
-		if (find_edu(edu, sizeof(edu)))
+		if (edu_find(addr, sizeof(addr), NULL, 0))
+			snprintf(edu, sizeof(edu), EDU_FIND_SYSFS "/%s", addr);
+		else
 			diag(0, "no PCI device 1234:11e8 (edu) found");
 		snprintf(drv, sizeof(drv), "%s/driver", edu);
 		n = edu[0] ? readlink(drv, link, sizeof(link) - 1) : -1;

@@ -47,7 +47,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-dlclose
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
-tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/tap.h
+tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_mock_SOURCES = tests/kernel/ktest-mock.c tests/kernel/ktest.h tests/kernel/ktest_proc.h tests/tap.h
 tests_kernel_ktest_edu_SOURCES = tests/kernel/ktest-edu.c tests/kernel/ktest.h tests/kernel/ktest_edu.h tests/tap.h
 tests_kernel_ktest_smoke_LDADD = $(TEST_LIBS)
@@ -73,7 +73,7 @@ tests_kernel_ktest_bench_bail_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_demo_SOURCES = tests/kernel/ktest-demo.c tests/kernel/ktest.h tests/kernel/ktest_proc.h tests/tap.h
 tests_kernel_ktest_demo_LDADD = $(TEST_LIBS)
 # The device and memory pages, checked black-box (sva.h only) on mock and vtd39.
-tests_kernel_ktest_dev_contract_SOURCES = tests/kernel/ktest-dev-contract.c tests/kernel/ktest_proc.h tests/tap.h
+tests_kernel_ktest_dev_contract_SOURCES = tests/kernel/ktest-dev-contract.c tests/kernel/ktest_proc.h tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_dev_contract_LDADD = $(TEST_LIBS)
 # The context pages, statement by statement, on the mock.
 tests_kernel_ktest_ctx_contract_SOURCES = tests/kernel/ktest-ctx-contract.c tests/kernel/ktest.h tests/kernel/ktest_proc.h tests/tap.h
@@ -85,7 +85,7 @@ tests_kernel_ktest_blackbox_ctx_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_kernel_ktest_mm_contract_SOURCES = tests/kernel/ktest-mm-contract.c tests/tap.h
 tests_kernel_ktest_mm_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # Black-box: each promise of the mm, memory, bond and fault pages, through sva.h only.
-tests_kernel_ktest_blackbox_mm_SOURCES = tests/kernel/ktest-blackbox-mm.c tests/tap.h
+tests_kernel_ktest_blackbox_mm_SOURCES = tests/kernel/ktest-blackbox-mm.c tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_blackbox_mm_LDADD = $(TEST_LIBS)
 # The PASID pages, black-box (sva.h only): where failures log, release's -ERANGE,
 # owned spaces, set_pasid_range's bounds, threads; the standalone part under make check.
@@ -93,10 +93,10 @@ tests_kernel_ktest_blackbox_pasid_SOURCES = tests/kernel/ktest-blackbox-pasid.c 
 tests_kernel_ktest_blackbox_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # Black-box: libsva(7)'s general rules (the process-wide log, untouched outputs,
 # callbacks, stats against the fault engine) and the device/bond pages' rest.
-tests_kernel_ktest_blackbox_lib_SOURCES = tests/kernel/ktest-blackbox-lib.c tests/kernel/mock_sees.h tests/tap.h
+tests_kernel_ktest_blackbox_lib_SOURCES = tests/kernel/ktest-blackbox-lib.c tests/kernel/mock_sees.h tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_blackbox_lib_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The bond pages (bind, unbind, lookups, callbacks, injection), black-box (sva.h only), on mock and vtd39.
-tests_kernel_ktest_bind_contract_SOURCES = tests/kernel/ktest-bind-contract.c tests/kernel/ktest_proc.h tests/kernel/mock_sees.h tests/tap.h
+tests_kernel_ktest_bind_contract_SOURCES = tests/kernel/ktest-bind-contract.c tests/kernel/ktest_proc.h tests/kernel/mock_sees.h tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The memfd-sharing pages and sva-brokerd(8), black-box against the real
 # daemon (tools/sva-brokerd, packed into the VM as /tests/sva-brokerd).
@@ -104,7 +104,7 @@ tests_kernel_ktest_share_contract_SOURCES = tests/kernel/ktest-share-contract.c 
 tests_kernel_ktest_share_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # libsva(7)'s library-wide promises (threads, log, descriptors, environment,
 # fork without handlers) and sva_ctx_new(3)'s rest, black-box; the host part under make check.
-tests_kernel_ktest_lib_contract_SOURCES = tests/kernel/ktest-lib-contract.c tests/kernel/ktest_proc.h tests/tap.h
+tests_kernel_ktest_lib_contract_SOURCES = tests/kernel/ktest-lib-contract.c tests/kernel/ktest_proc.h tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_lib_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # libsva(7), One libsva per process: dlopen()s the built libsva.so.1 (it links
 # no libsva of its own), unloads it, loads a second copy by another path.

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * QEMU's edu PCI device (1234:11e8) found in sysfs, for the kernel tests that
+ * use no libsva internals (ktest.h's ktest_find_pci is for the others).  Libc
+ * only, so a black-box test includes it without seeing the library's inside.
+ *
+ * What a test does when edu is missing stays its own: on the VM's VT-d
+ * topologies (tests/vm/run-vm.sh) edu is always there, so its absence is a
+ * failure there and a skip only elsewhere.
+ */
+#ifndef SVA_TESTS_KERNEL_EDU_FIND_H
+#define SVA_TESTS_KERNEL_EDU_FIND_H
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+
+#define EDU_FIND_SYSFS "/sys/bus/pci/devices"
+
+/* The first line of the sysfs attribute dir/name, newline cut; "" if none. */
+static inline void edu_find_attr(const char *dir, const char *name, char *buf, size_t len)
+{
+	char p[600];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(p, sizeof(p), EDU_FIND_SYSFS "/%s/%s", dir, name);
+	if (!(f = fopen(p, "r")))
+		return;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* The VFIO cdev PCI device addr has (vfio-dev/vfioN) as "/dev/vfio/devices/vfioN"
+ * into cdev; 1, or 0 (cdev "") when it has none, i.e. no VFIO driver holds it. */
+static inline int edu_find_cdev(const char *addr, char *cdev, size_t clen)
+{
+	char p[600];
+	DIR *d;
+	struct dirent *e;
+	int found = 0;
+
+	cdev[0] = '\0';
+	snprintf(p, sizeof(p), EDU_FIND_SYSFS "/%s/vfio-dev", addr);
+	if (!(d = opendir(p)))
+		return 0;
+	while (!found && (e = readdir(d)))
+		if (!strncmp(e->d_name, "vfio", 4) && strlen(e->d_name) + 18 < clen) {
+			memcpy(cdev, "/dev/vfio/devices/", 18);
+			memcpy(cdev + 18, e->d_name, strlen(e->d_name) + 1);
+			found = 1;
+		}
+	closedir(d);
+	return found;
+}
+
+/*
+ * The PCI address ("0000:00:04.0") of the first edu sysfs lists, into addr.
+ * With cdev non-NULL only an edu bound to a VFIO driver counts, and cdev gets
+ * its cdev's path.  1 if found, else 0 with addr (and cdev) "".
+ */
+static inline int edu_find(char *addr, size_t alen, char *cdev, size_t clen)
+{
+	DIR *d = opendir(EDU_FIND_SYSFS);
+	struct dirent *e;
+	int found = 0;
+
+	addr[0] = '\0';
+	if (cdev)
+		cdev[0] = '\0';
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d))) {
+		char v[32], dv[32];
+
+		if (e->d_name[0] == '.')
+			continue;
+		edu_find_attr(e->d_name, "vendor", v, sizeof(v));
+		edu_find_attr(e->d_name, "device", dv, sizeof(dv));
+		if (strcmp(v, "0x1234") || strcmp(dv, "0x11e8"))
+			continue;
+		/* a name too long for addr is no PCI address: skipped, never cut */
+		if (strlen(e->d_name) >= alen || (cdev && !edu_find_cdev(e->d_name, cdev, clen)))
+			continue;
+		memcpy(addr, e->d_name, strlen(e->d_name) + 1);
+		found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
+#endif
