@@ -10,37 +10,10 @@
 #   top_builddir=/path/to/build sh tests/unit/test-brokerd-blackbox.sh
 
 BROKERD=${BROKERD:-${top_builddir:-.}/tools/sva-brokerd}
-if [ ! -x "$BROKERD" ]; then
-	echo "1..0 # SKIP $BROKERD is not built"
-	exit 0
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sva-brokerd-bb.XXXXXX") || {
-	echo "Bail out! mktemp failed"
-	exit 1
-}
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
+tool=$BROKERD tool_tmp=sva-brokerd-bb
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/tap-tool.sh"
 
-. "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
-
-run() {
-	"$BROKERD" "$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-}
-check() {
-	desc=$1
-	shift
-	if "$@"; then
-		ok 0 "$desc"
-	else
-		ok 1 "$desc"
-		echo "# last exit status: $rc"
-		sed 's/^/# stdout: /' "$tmp/out"
-		sed 's/^/# stderr: /' "$tmp/err"
-	fi
-}
 first_err() { [ "$(head -n 1 "$tmp/err")" = "$1" ]; }
-has_err() { grep -q -- "$1" "$tmp/err"; }
 
 printf 'socket %s/sock\ndevice m0 mock\nallow m0 uid 0\n' "$tmp" >"$tmp/good.conf"
 

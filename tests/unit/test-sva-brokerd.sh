@@ -12,37 +12,8 @@ BROKERD=${BROKERD:-${top_builddir:-.}/tools/sva-brokerd}
 SVA_LOG=off
 export SVA_LOG
 
-if [ ! -x "$BROKERD" ]; then
-	echo "1..0 # SKIP $BROKERD is not built"
-	exit 0
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sva-brokerd-test.XXXXXX") || {
-	echo "Bail out! mktemp failed"
-	exit 1
-}
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
-
-. "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
-
-run() {
-	"$BROKERD" "$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-}
-check() {
-	desc=$1
-	shift
-	if "$@"; then
-		ok 0 "$desc"
-	else
-		ok 1 "$desc"
-		echo "# last exit status: $rc"
-		sed 's/^/# stdout: /' "$tmp/out"
-		sed 's/^/# stderr: /' "$tmp/err"
-	fi
-}
-has() { grep -q -- "$1" "$tmp/out"; }
-has_err() { grep -q -- "$1" "$tmp/err"; }
+tool=$BROKERD tool_tmp=sva-brokerd-test
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/tap-tool.sh"
 empty_err() { [ ! -s "$tmp/err" ]; }
 
 cat >"$tmp/good.conf" <<CONF

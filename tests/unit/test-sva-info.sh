@@ -19,43 +19,9 @@ unset SVA_SYSFS_ROOT SVA_DEV_ROOT
 SVA_LOG=off
 export SVA_LOG
 
-if [ ! -x "$SVA_INFO" ]; then
-	echo "1..0 # SKIP $SVA_INFO is not built"
-	exit 0
-fi
+tool=$SVA_INFO tool_tmp=sva-info-test
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/tap-tool.sh"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sva-info-test.XXXXXX") || {
-	echo "Bail out! mktemp failed"
-	exit 1
-}
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
-
-. "${top_srcdir:-$(dirname "$0")/../..}/tests/tap.sh"
-
-# check DESCRIPTION COMMAND...: passes if COMMAND succeeds; on failure show the last run.
-check() {
-	desc=$1
-	shift
-	if "$@"; then
-		ok 0 "$desc"
-	else
-		ok 1 "$desc"
-		echo "# command: $*"
-		echo "# last exit status: $rc"
-		sed 's/^/# stdout: /' "$tmp/out"
-		sed 's/^/# stderr: /' "$tmp/err"
-	fi
-}
-
-# run ARGS...: run sva-info, stdout in $tmp/out, stderr in $tmp/err, status in $rc.
-run() {
-	"$SVA_INFO" "$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-}
-
-has() { grep -q -- "$1" "$tmp/out"; }
-has_err() { grep -q -- "$1" "$tmp/err"; }
 empty() { [ ! -s "$1" ]; }
 
 # -------------------------------------------------------------- the fake tree
