@@ -113,6 +113,14 @@ if command -v python3 >/dev/null 2>&1; then
     ok $? "--json pasid without --rounds: 7 rounds, its default"
     "$bench" -j --rounds 1 pasid 2>/dev/null | python3 -c 'import json,sys; json.load(sys.stdin)'
     ok $? "-j, documented in sva-bench(1) and --help, is --json"
+    # sva-bench(1), --json: one JSON object on one line, as json-c prints it
+    # plain.  pasid's member was pretty-printed over a dozen lines inside an
+    # otherwise compact document.
+    out=$("$bench" --json --rounds 1 pasid 2>/dev/null; echo "rc=$?")
+    [ "$(printf '%s\n' "$out" | tail -n 1)" = "rc=0" ] && out=$(printf '%s\n' "$out" | sed '$d') &&
+        [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] &&
+        printf '%s\n' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pasid"]["rounds"] == 1'
+    ok $? "--json --rounds 1 pasid: the document is one line of valid JSON (got: $(printf '%s' "$out" | head -c 300))"
     "$bench" --help | grep -q -- '-j, --json' && grep -q 'BR \\-j ", " \\-\\-json' "$man_bench"
     ok $? "--help and sva-bench(1) list -j"
     # A benchmark that fails (here: no memory for its PASID space under a
@@ -128,6 +136,7 @@ if command -v python3 >/dev/null 2>&1; then
     fi
 else
     skip "python3 not installed: cannot validate the JSON"
+    skip "(same)"
     skip "(same)"
     skip "(same)"
     skip "(same)"

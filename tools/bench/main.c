@@ -111,13 +111,77 @@ static const struct bench {
 	{ "budget", bench_budget, 2, 1 },
 };
 
-/* A benchmark that could not run for a reason other than a missing
- * /dev/iommu: its member (JSON) or a line on standard output, and the reason
- * on standard error (sva-bench(1), EXIT STATUS). */
-static void report_failed(const char *name, int json, const char *why)
+/*
+ * The --json document: built with json-c, each benchmark's member as it ends,
+ * and printed once at the end, plain, on one line (sva-bench(1), --json).
+ * A benchmark's own output is read back as its member, so that however it
+ * lays itself out (pasid's was pretty-printed, a skipped coherence's ended
+ * with its own newline), the document is one form.  json_oom: a member that
+ * could not be made; the run then prints no document and fails.
+ */
+static bool json_oom;
+
+/* why as a JSON string: json-c escapes quotes, backslashes and control
+ * characters but passes any other byte through, so each byte that is not
+ * well-formed UTF-8 becomes U+FFFD first (a reason may hold a path's bytes,
+ * or be cut inside a character). */
+static json_object *json_reason(const char *why)
 {
-	if (json) {
-		bench_json_outcome("failed", why);
+	const unsigned char *p = (const unsigned char *)why;
+	char *s = malloc(3 * strlen(why) + 1), *d = s;
+	json_object *o;
+
+	if (!s)
+		return NULL;
+	while (*p) {
+		size_t k = *p < 0x80 ? 1 : utf8_seq_len(p);
+
+		if (k) {
+			memcpy(d, p, k);
+			d += k;
+			p += k;
+		} else {
+			memcpy(d, "\xef\xbf\xbd", 3);
+			d += 3;
+			p++;
+		}
+	}
+	*d = '\0';
+	o = json_object_new_string(s);
+	free(s);
+	return o;
+}
+
+/* doc's member name: val (NULL: null); val is doc's after the call. */
+static void json_member(json_object *doc, const char *name, json_object *val)
+{
+	if (json_object_object_add(doc, name, val)) {
+		json_object_put(val);
+		json_oom = true;
+	}
+}
+
+/* {"skipped": why} or {"failed": why}. */
+static json_object *json_outcome(const char *key, const char *why)
+{
+	json_object *o = json_object_new_object(), *s = json_reason(why);
+
+	if (!o || !s || json_object_object_add(o, key, s)) {
+		json_object_put(s);
+		json_object_put(o);
+		json_oom = true;
+		return NULL;
+	}
+	return o;
+}
+
+/* A benchmark that could not run for a reason other than a missing
+ * /dev/iommu: its member in doc (JSON) or a line on standard output, and the
+ * reason on standard error (sva-bench(1), EXIT STATUS). */
+static void report_failed(const char *name, json_object *doc, const char *why)
+{
+	if (doc) {
+		json_member(doc, name, json_outcome("failed", why));
 	} else {
 		/* Escaped as --compare's keys: the reason's words are strerror()'s
 		 * or a child's, and a newline would split the line. */
@@ -127,6 +191,29 @@ static void report_failed(const char *name, int json, const char *why)
 	}
 	fflush(stdout);
 	fprintf(stderr, "sva-bench: %s benchmark failed: %s\n", name, why);
+}
+
+/* A benchmark's --json output, all of len, as one JSON value; NULL with why
+ * if it is not (a benchmark that printed something else ran wrong). */
+static json_object *json_member_from(const char *out, size_t len, char *why, size_t n)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *o = tok ? json_tokener_parse_ex(tok, out, (int)len) : NULL;
+
+	if (!tok)
+		snprintf(why, n, "out of memory");
+	else if (!o)
+		snprintf(why, n, "its --json output is not JSON: %s",
+			 json_tokener_get_error(tok) == json_tokener_continue
+				 ? "empty, or cut short"
+				 : json_tokener_error_desc(json_tokener_get_error(tok)));
+	else if (json_tokener_get_parse_end(tok) + strspn(out + json_tokener_get_parse_end(tok), " \t\r\n") != len) {
+		snprintf(why, n, "its --json output has more than one JSON value");
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
 }
 
 /*
@@ -139,7 +226,7 @@ static void report_failed(const char *name, int json, const char *why)
  * 3 (ran: figures met or not) only when the run returned.
  */
 #define RAN_WITH_RC 3
-static int run_apart(const struct bench *b, int json, int argc, char **argv)
+static int run_apart(const struct bench *b, json_object *doc, int argc, char **argv)
 {
 	size_t len = 0, cap = 4096;
 	char *out = malloc(cap), why[512];
@@ -150,7 +237,7 @@ static int run_apart(const struct bench *b, int json, int argc, char **argv)
 	fflush(stdout);
 	if (!out || pipe(pfd)) {
 		snprintf(why, sizeof(why), "cannot run it apart: %s", strerror(errno));
-		report_failed(b->name, json, why);
+		report_failed(b->name, doc, why);
 		free(out);
 		return 1;
 	}
@@ -189,12 +276,22 @@ static int run_apart(const struct bench *b, int json, int argc, char **argv)
 	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (pid > 0 && WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == RAN_WITH_RC)) {
-		fputs(out, stdout);
+		json_object *member = doc ? json_member_from(out, len, why, sizeof(why)) : NULL;
+
+		if (doc && !member) {
+			report_failed(b->name, doc, why);
+			free(out);
+			return 1;
+		}
+		if (doc)
+			json_member(doc, b->name, member);
+		else
+			fputs(out, stdout);
 		free(out);
 		return WEXITSTATUS(st) ? 1 : 0;
 	}
 	bail = pid > 0 ? strstr(out, "Bail out! ") : NULL;
-	if (!json)
+	if (!doc)
 		fwrite(out, 1, bail ? (size_t)(bail - out) : len, stdout);
 	if (pid < 0) {
 		snprintf(why, sizeof(why), "fork: %s", strerror(errno));
@@ -206,9 +303,9 @@ static int run_apart(const struct bench *b, int json, int argc, char **argv)
 	} else {
 		snprintf(why, sizeof(why), "exited with status %d (its reason is on standard error)", WEXITSTATUS(st));
 	}
-	if (!json && len && out[len - 1] != '\n' && !bail)
+	if (!doc && len && out[len - 1] != '\n' && !bail)
 		putchar('\n');
-	report_failed(b->name, json, why);
+	report_failed(b->name, doc, why);
 	free(out);
 	return 1;
 }
@@ -541,6 +638,7 @@ int main(int argc, char **argv)
 	};
 	char json_arg[] = "--json", rounds_arg[] = "--rounds", *sub_argv[5] = { argv[0] };
 	const char *only = NULL, *rounds = NULL;
+	json_object *doc = NULL;
 	int json = 0, c, rc = 0, first = 1, sub_argc = 1, asked = 0, cmp = 0;
 
 	opterr = 0; /* option_error() says what is wrong, as the other tools do */
@@ -613,40 +711,52 @@ int main(int argc, char **argv)
 		sub_argv[sub_argc++] = rounds_arg;
 		sub_argv[sub_argc++] = (char *)rounds;
 	}
+	if (json && !(doc = json_object_new_object())) {
+		fprintf(stderr, "sva-bench: out of memory\n");
+		return 1;
+	}
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
 		const struct bench *b = &benches[i];
 		int run = !only || !strcmp(only, b->name);
 		char why[256];
 		int can = run && b->needs ? iommu_check(b->needs == 2, why, sizeof(why)) : 0;
 
-		if (json) {
-			printf("%s\"%s\":", first ? "{" : ",", b->name);
-			first = 0;
-		} else if (run) {
+		if (!json && run) {
 			/* A blank line between benchmarks' reports, none before the first. */
 			if (!first)
 				printf("\n");
 			first = 0;
 		}
 		if (run && can < 0) {
-			report_failed(b->name, json, why);
+			report_failed(b->name, doc, why);
 			rc = 1;
 		} else if (run && !can) {
-			rc |= run_apart(b, json, b->rounds ? sub_argc : json ? 2 : 1, sub_argv);
+			rc |= run_apart(b, doc, b->rounds ? sub_argc : json ? 2 : 1, sub_argv);
 		} else if (run) {
 			if (json)
-				bench_json_outcome("skipped", why);
+				json_member(doc, b->name, json_outcome("skipped", why));
 			else {
 				printf("%s benchmark skipped: ", b->name);
 				utf8_put_text(why);
 				putchar('\n');
 			}
 		} else if (json) {
-			printf("null");
+			json_member(doc, b->name, NULL);
 		}
 	}
-	if (json)
-		printf("}\n");
+	if (json) {
+		const char *text = json_oom ? NULL
+					    : json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+										   JSON_C_TO_STRING_NOSLASHESCAPE);
+
+		if (text) {
+			puts(text);
+		} else {
+			fprintf(stderr, "sva-bench: out of memory\n");
+			rc = 1;
+		}
+		json_object_put(doc);
+	}
 	rc |= stdout_done("sva-bench", "the results");
 	return rc;
 }
