@@ -28,7 +28,7 @@
 #define BENCH "/tests/bench-fault"
 #define SVA_BENCH "/tests/sva-bench"
 #define NOBODY 65534
-#define SVA_BENCH_CHECKS 4 /* sva_bench_checks()'s results */
+#define SVA_BENCH_CHECKS 5 /* sva_bench_checks()'s results */
 
 /* The modes this test opens to nobody, put back on every path out of it. */
 static const char *const opened[] = { "/dev/iommu", "/", "/tests" };
@@ -181,6 +181,15 @@ static void sva_bench_checks(void)
 		   strstr(sb_out, "Function not implemented") && !strstr(sb_out, "failed") && one_line(sb_out),
 	   "sva-bench --json coherence with userfaultfd(2) refused with ENOSYS: {\"skipped\": reason}, exit 0, "
 	   "the document one line (status 0x%x)",
+	   st);
+	diag_output();
+	/* And EOPNOTSUPP, the third errno sva-bench(1) names, in text: the one
+	 * line, the reason's words, nothing else. */
+	st = sva_bench(0, EOPNOTSUPP, "coherence");
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && !strncmp(sb_out, "coherence benchmark skipped: ", 29) &&
+		   strstr(sb_out, "userfaultfd") && strstr(sb_out, strerror(EOPNOTSUPP)) && one_line(sb_out),
+	   "sva-bench coherence with userfaultfd(2) refused with EOPNOTSUPP: one line, \"coherence benchmark "
+	   "skipped: \" and the reason, exit 0 (status 0x%x)",
 	   st);
 	diag_output();
 }

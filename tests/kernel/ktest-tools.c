@@ -493,12 +493,13 @@ static void bench_fault_no_thp(void)
 	struct json_object *doc, *f;
 	char mode[128] = "", was[16] = "";
 	int rc, skipped = 0, skipped_2m = 0, measured_4k = 0;
+	int text_rc, text_skipped = 0, text_skipped_2m = 0, text_4k = 0;
 	FILE *m = fopen(THP_MODE, "r");
 	const char *b, *e;
 
 #ifdef KTEST_TSAN
 	/* As bench_fault(): under ThreadSanitizer the benchmark outgrows the VM. */
-	skip(2, "sva-bench fault under ThreadSanitizer needs more memory than the VM has");
+	skip(3, "sva-bench fault under ThreadSanitizer needs more memory than the VM has");
 	if (m)
 		fclose(m);
 	return;
@@ -512,16 +513,33 @@ static void bench_fault_no_thp(void)
 	e = b ? strchr(b, ']') : NULL;
 	if (!e || e - b - 1 >= (int)sizeof(was)) {
 		diag("%s: %s", THP_MODE, mode);
-		skip(2, "no transparent huge pages to turn off here");
+		skip(3, "no transparent huge pages to turn off here");
 		return;
 	}
 	snprintf(was, sizeof(was), "%.*s", (int)(e - b - 1), b + 1);
 	if (write_word(THP_MODE, "never")) {
-		skip(2, "cannot set " THP_MODE " to never");
+		skip(3, "cannot set " THP_MODE " to never");
 		return;
 	}
 	rc = run(BENCH " --rounds 1 --json fault 2>/dev/null >/tmp/ktest-tools-nothp.json; echo $?");
 	rc = atoi(out);
+	/* The text form of the same figures, THP still off: "what: skipped
+	 * (reason)" (sva-bench(1), --json), one line each. */
+	text_rc = run(BENCH " --rounds 1 fault 2>/dev/null");
+	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		size_t len = strcspn(l, "\n");
+		char line[256];
+
+		snprintf(line, sizeof(line), "%.*s", (int)len, l);
+		if (strstr(line, "skipped")) {
+			text_skipped++;
+			text_skipped_2m += (!strncmp(line, "  sva_mm_prefault, ", 19) ||
+					    !strncmp(line, "  sva_mm_invalidate, ", 21)) &&
+					   strstr(line, " MiB in 2 MiB pages: skipped (") && line[strlen(line) - 1] == ')';
+		} else if (strstr(line, " MiB in 4 KiB pages: baseline ")) {
+			text_4k++;
+		}
+	}
 	if (write_word(THP_MODE, was))
 		ktest_bail("cannot put %s back to %s", THP_MODE, was);
 	doc = json_object_from_file("/tmp/ktest-tools-nothp.json");
@@ -548,6 +566,13 @@ static void bench_fault_no_thp(void)
 	   "  its prefault and invalidate figures in 2 MiB pages, and only those, are {\"skipped\": reason} (%d "
 	   "skipped, %d of them 2 MiB ones); the four 4 KiB ones measured (%d)",
 	   skipped, skipped_2m, measured_4k);
+	ok(text_rc == 0 && text_skipped == 4 && text_skipped_2m == 4 && text_4k == 4,
+	   "  in text, exit 0 (got %d): four lines \"sva_mm_prefault|sva_mm_invalidate, N MiB in 2 MiB pages: "
+	   "skipped (reason)\", no other skipped (%d lines say skipped, %d of them so); the four 4 KiB ones "
+	   "measured (%d)",
+	   text_rc, text_skipped, text_skipped_2m, text_4k);
+	if (text_skipped_2m != 4)
+		diag("its output: %.2000s", out);
 	json_object_put(doc);
 	unlink("/tmp/ktest-tools-nothp.json");
 }
@@ -586,9 +611,9 @@ int main(void)
 		if (!strcmp(ktest_topology(), "mock"))
 			bench_fault_no_thp();
 		else
-			skip(2, "without THP: the mock topology runs it (the figures are the mock's)");
+			skip(3, "without THP: the mock topology runs it (the figures are the mock's)");
 	} else {
-		skip(9, BENCH " is not packed");
+		skip(10, BENCH " is not packed");
 	}
 	return done_testing();
 }
