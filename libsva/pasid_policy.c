@@ -188,12 +188,15 @@ SVA_EXPORT int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32
 
 	if (!dev)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_set_pasid_range: NULL device");
-	err = dev_check_pasid(dev, "set its PASID range");
-	if (err)
-		return err;
+	/* The order of sva_dev_pasid_alloc(3): what the arguments alone say
+	 * wrong, then what the device cannot do, then the bounds, then the
+	 * state (sva_dev_set_pasid_range(3), ERRORS). */
 	if (min > max)
 		return sva_fail(&dev->ctx->log, -EINVAL, "%s: PASID range [%u, %u] is inverted", dev->label, min,
 				max);
+	err = dev_check_pasid(dev, "set its PASID range");
+	if (err)
+		return err;
 	if (!dev_own_range(dev, &own_min, &own_max))
 		return sva_fail(&dev->ctx->log, -ERANGE,
 				"%s: cannot set PASID range [%u, %u]: the device has no own PASID space (%s)",

@@ -576,11 +576,11 @@ struct sva_pasid_space *sva_dev_pasids(struct sva_dev *dev);
  * global_pasid_min-1)] (a broker client: within the block the broker leased
  * it), while nothing of it is allocated or in quarantine.
  * The space keeps its identity (sva_dev_pasids() is unchanged).  Not
- * thread-safe.  Errors: -EINVAL inverted, or NULL dev; -ERANGE min 0, beyond the device's
- * width or into the global range, outside a broker client's block, or the
- * device has no own space; -EBUSY
- * PASIDs of it are allocated or in quarantine; -EOPNOTSUPP the device has no
- * PASID support.
+ * thread-safe.  Errors, the first that applies wins: -EINVAL NULL dev, then
+ * -EINVAL inverted; -EOPNOTSUPP the device has no PASID support; -ERANGE the
+ * device has no own space, min 0, beyond the device's width or into the global
+ * range, or outside a broker client's block; -EBUSY PASIDs of it are allocated
+ * or in quarantine.
  */
 int sva_dev_set_pasid_range(struct sva_dev *dev, uint32_t min, uint32_t max);
 

@@ -445,10 +445,15 @@ static void width_zero(void)
 	}
 	is_int(bad, 0, "width 0: free, release and lookup of 0, 1, 255, 256, 2^20-1, 2^20 and SVA_PASID_RID: -EOPNOTSUPP");
 	ok(p == 4242 && d == &bad, "*pasid and *drvdata untouched");
-	/* Bounds that would do on a 20-bit device: the page gives
-	 * set_pasid_range's errors no order, so only -EOPNOTSUPP applies. */
+	/* Bounds that would do on a 20-bit device, and bounds that would not:
+	 * sva_dev_set_pasid_range(3) puts -EOPNOTSUPP before -ERANGE, and the
+	 * -EINVAL of an inverted range before both. */
 	ok(sva_dev_set_pasid_range(d0, 1, 1) == -EOPNOTSUPP && sva_dev_set_pasid_range(d0, 2, 255) == -EOPNOTSUPP,
 	   "width 0: set_pasid_range -EOPNOTSUPP");
+	ok(sva_dev_set_pasid_range(d0, 0, 1) == -EOPNOTSUPP && sva_dev_set_pasid_range(d0, 1, 256) == -EOPNOTSUPP &&
+		   sva_dev_set_pasid_range(d0, 1, SVA_PASID_MAX + 1) == -EOPNOTSUPP,
+	   "width 0, min 0 or max into the global range or beyond 2^20-1: -EOPNOTSUPP, not -ERANGE");
+	is_int(sva_dev_set_pasid_range(d0, 5, 4), -EINVAL, "width 0, inverted: -EINVAL, not -EOPNOTSUPP");
 	sva_dev_close(d0);
 	sva_ctx_free(ctx);
 }

@@ -450,6 +450,95 @@ static void test_set_range(void)
 	sva_ctx_pasids_fini(&ctx);
 }
 
+/*
+ * sva_dev_set_pasid_range(3), the order of its errors, each pair of them at
+ * once: a NULL dev; then an inverted range (-EINVAL, the arguments alone say
+ * so); then no PASID support (-EOPNOTSUPP); then the bounds (-ERANGE: no own
+ * space, min 0, beyond the width, into the global range or outside a broker's
+ * block); then the state (-EBUSY).  Each error changes nothing.
+ */
+#define RANGE_ERR(dev, min, max, want, why, name)                                                          \
+	do {                                                                                               \
+		ERR_ONE_LINE(sva_dev_set_pasid_range((dev), (min), (max)), want, name);                    \
+		ok(strstr(cap.last, (why)) != NULL, "  %s: the line says \"%s\" (%s)", (name), (why), cap.last); \
+	} while (0)
+
+static void test_set_range_order(void)
+{
+	static char conn;
+	struct sva_ctx ctx, ctx1, bctx;
+	struct sva_dev none, narrow, wide, noown, leased, noblock;
+	uint32_t p = 0;
+
+	ctx_init(&ctx, 0, 0);
+	dev_init(&none, &ctx, 0, "none");
+	dev_init(&narrow, &ctx, 2, "narrow");
+	dev_init(&wide, &ctx, 20, "wide");
+	ctx_init(&ctx1, 1, 0); /* no device has an own space */
+	dev_init(&noown, &ctx1, 20, "noown");
+
+	/* A NULL dev before everything; its line goes to the process-wide log. */
+	sva_log_init((struct sva_log *)sva_log_default(), capture, NULL, SVA_LOG_DEBUG);
+	RANGE_ERR(NULL, 5, 4, -EINVAL, "NULL device", "NULL dev and inverted");
+	RANGE_ERR(NULL, 0, SVA_PASID_MAX + 1, -EINVAL, "NULL device", "NULL dev and out of every range");
+	sva_log_init((struct sva_log *)sva_log_default(), NULL, NULL, SVA_LOG_DEFAULT);
+
+	/* Inverted before the device's answers. */
+	RANGE_ERR(&none, 5, 4, -EINVAL, "inverted", "inverted on width 0: -EINVAL before -EOPNOTSUPP");
+	RANGE_ERR(&noown, 5, 4, -EINVAL, "inverted", "inverted with no own space: -EINVAL before -ERANGE");
+	RANGE_ERR(&narrow, 10, 5, -EINVAL, "inverted", "inverted and beyond the width: -EINVAL before -ERANGE");
+	RANGE_ERR(&wide, 400, 300, -EINVAL, "inverted", "inverted and in the global range: -EINVAL before -ERANGE");
+	RANGE_ERR(&wide, SVA_PASID_MAX + 2, SVA_PASID_MAX + 1, -EINVAL, "inverted",
+		  "inverted and beyond 2^20-1: -EINVAL before -ERANGE");
+
+	/* No PASID support before the bounds. */
+	RANGE_ERR(&none, 0, 2, -EOPNOTSUPP, "no PASID support", "width 0 and min 0: -EOPNOTSUPP before -ERANGE");
+	RANGE_ERR(&none, 1, SVA_PASID_MAX + 1, -EOPNOTSUPP, "no PASID support",
+		  "width 0 and max beyond 2^20-1: -EOPNOTSUPP before -ERANGE");
+
+	/* Both -ERANGE: no own space is the reason given, whatever the bounds. */
+	RANGE_ERR(&noown, 0, 3, -ERANGE, "no own PASID space", "no own space and min 0");
+	RANGE_ERR(&noown, 1, SVA_PASID_MAX + 1, -ERANGE, "no own PASID space", "no own space and beyond 2^20-1");
+	ok(sva_dev_pasids(&noown) == NULL, "  still no own space");
+
+	/* The bounds before the state: a busy space out of bounds is -ERANGE. */
+	ok(sva_dev_pasid_alloc(&narrow, SVA_PASID_DEVICE, NULL, &p) == 0 && p == 1, "narrow: 1 allocated");
+	RANGE_ERR(&narrow, 0, 3, -ERANGE, "outside the device's own range", "busy and min 0: -ERANGE before -EBUSY");
+	RANGE_ERR(&narrow, 1, 4, -ERANGE, "outside the device's own range",
+		  "busy and beyond the width: -ERANGE before -EBUSY");
+	RANGE_ERR(&narrow, 3, 2, -EINVAL, "inverted", "busy and inverted: -EINVAL before -EBUSY");
+	RANGE_ERR(&narrow, 2, 3, -EBUSY, "allocated", "busy alone: -EBUSY");
+	ok(range_is(sva_dev_pasids(&narrow), 1, 3) && allocated(sva_dev_pasids(&narrow)) == 1,
+	   "  none of it changed the range or the allocation");
+	ok(sva_dev_pasid_free(&narrow, 1) == 0, "narrow: 1 freed, in quarantine");
+	RANGE_ERR(&wide, 1, 256, -ERANGE, "outside the device's own range", "wide into the global range");
+	RANGE_ERR(&narrow, 2, 4, -ERANGE, "outside the device's own range",
+		  "quarantined and beyond the width: -ERANGE before -EBUSY");
+	RANGE_ERR(&narrow, 2, 3, -EBUSY, "quarantine", "quarantined alone: -EBUSY");
+
+	/* A broker client: its block is the bound, the same order. */
+	ctx_init(&bctx, 300, 315);
+	bctx.broker = (struct sva_broker_conn *)(void *)&conn;
+	dev_init(&leased, &bctx, 4, "leased");
+	dev_init(&noblock, &bctx, 20, "noblock");
+	ok(sva_dev_pasids_lease(&leased, 5, 8, false) == 0 && sva_dev_pasids_lease(&noblock, 0, 0, false) == 0,
+	   "broker: leased [5, 8] to one device, nothing to the other");
+	RANGE_ERR(&noblock, 9, 8, -EINVAL, "inverted", "broker, no block, inverted: -EINVAL before -ERANGE");
+	RANGE_ERR(&noblock, 1, 1, -ERANGE, "leased this client no block", "broker, no block");
+	ok(sva_dev_pasid_alloc(&leased, SVA_PASID_DEVICE, NULL, &p) == 0 && p == 5, "broker: 5 allocated");
+	RANGE_ERR(&leased, 4, 8, -ERANGE, "the block the broker leased", "broker, busy and below the block");
+	RANGE_ERR(&leased, 6, 5, -EINVAL, "inverted", "broker, busy and inverted");
+	RANGE_ERR(&leased, 6, 8, -EBUSY, "allocated", "broker, busy alone");
+	ok(range_is(sva_dev_pasids(&leased), 5, 8), "  the block's range is unchanged");
+
+	struct sva_dev *all[] = { &none, &narrow, &wide, &noown, &leased, &noblock };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		sva_dev_pasids_fini(all[i]);
+	sva_ctx_pasids_fini(&ctx);
+	sva_ctx_pasids_fini(&ctx1);
+	sva_ctx_pasids_fini(&bctx);
+}
+
 static void bond_init(struct sva_bond *b, struct sva_dev *dev, struct sva_mm *mm, uint32_t flags)
 {
 	memset(b, 0, sizeof(*b));
@@ -803,6 +892,7 @@ int main(void)
 	test_auto_fallback();
 	test_starvation();
 	test_set_range();
+	test_set_range_order();
 	test_shared_global();
 	test_broker_lease();
 	test_owner_log();
