@@ -539,6 +539,78 @@ static void test_set_range_order(void)
 	sva_ctx_pasids_fini(&bctx);
 }
 
+/*
+ * sva_dev_pasids(3)'s table, one row per width, under the default global
+ * range [256, 2^20-1]: the own space, whether the device covers the global
+ * range, and what each call of sva_dev_pasid_alloc(3) and
+ * sva_dev_set_pasid_range(3) answers for it.  The mock device has widths 0
+ * and 20 only, so the narrow rows are tested here.
+ */
+static void test_width_table(void)
+{
+	static const struct {
+		uint32_t width, own_max;
+		bool covers;
+	} row[] = {
+		{ 1, 1, false }, { 2, 3, false }, { 8, 255, false }, { 19, 255, false }, { 20, 255, true },
+	};
+	struct sva_ctx ctx;
+
+	ctx_init(&ctx, 0, 0);
+	for (size_t i = 0; i < sizeof(row) / sizeof(row[0]); i++) {
+		struct sva_dev d;
+		char name[16];
+		uint32_t w = row[i].width, wmax = (1u << w) - 1, p = 0, own = 0;
+		void *dd;
+
+		snprintf(name, sizeof(name), "w%u", w);
+		dev_init(&d, &ctx, w, name);
+		ok(range_is(sva_dev_pasids(&d), 1, row[i].own_max), "%s: own space [1, %u]", name, row[i].own_max);
+		if (row[i].covers) {
+			ok(sva_dev_pasid_alloc(&d, SVA_PASID_GLOBAL, NULL, &p) == 0 && p >= 256, "%s: GLOBAL gives %u",
+			   name, p);
+			ok(sva_dev_pasid_free(&d, p) == 0 && sva_dev_pasid_release(&d, p) == 0, "%s: freed, released",
+			   name);
+			ok(sva_dev_pasid_alloc(&d, SVA_PASID_AUTO, NULL, &p) == 0 && p >= 256,
+			   "%s: AUTO gives a global value, %u", name, p);
+			ok(sva_dev_pasid_free(&d, p) == 0 && sva_dev_pasid_release(&d, p) == 0, "%s: freed, released",
+			   name);
+			OUTCOME_DEBUG(sva_dev_pasid_lookup(&d, SVA_PASID_MAX, &dd), -ENOENT,
+				      "covering: the last global value is in reach, not allocated");
+		} else {
+			ERR_ONE_LINE(sva_dev_pasid_alloc(&d, SVA_PASID_GLOBAL, NULL, &p), -ERANGE,
+				     "GLOBAL on a device that does not cover the global range");
+			ok(strstr(cap.last, "below the global range's end") != NULL, "  %s: its line says why (%s)",
+			   name, cap.last);
+			ok(sva_dev_pasid_alloc(&d, SVA_PASID_AUTO, NULL, &own) == 0 && own == 1,
+			   "%s: AUTO falls to the own space, 1 (got %u)", name, own);
+			ok(sva_dev_pasid_free(&d, own) == 0 && sva_dev_pasid_release(&d, own) == 0 &&
+				   sva_pasid_barrier(sva_dev_pasids(&d)) == 1,
+			   "%s: freed, released, barrier", name);
+			ERR_ONE_LINE(sva_dev_pasid_free(&d, 256), -ERANGE, "free of a global value on a narrow device");
+			OUTCOME_DEBUG(sva_dev_pasid_lookup(&d, 256, &dd), -ERANGE,
+				      "lookup of a global value on a narrow device");
+		}
+		if (wmax < 255) {
+			/* Within the width, below the global range: beyond the width only. */
+			ERR_ONE_LINE(sva_dev_pasid_free(&d, wmax + 1), -ERANGE, "free just beyond the width");
+			OUTCOME_DEBUG(sva_dev_pasid_lookup(&d, wmax + 1, &dd), -ERANGE, "lookup just beyond the width");
+			ERR_ONE_LINE(sva_dev_set_pasid_range(&d, 1, wmax + 1), -ERANGE,
+				     "set_pasid_range just beyond the width");
+		}
+		ERR_ONE_LINE(sva_dev_set_pasid_range(&d, 1, 256), -ERANGE, "set_pasid_range into the global range");
+		ok(range_is(sva_dev_pasids(&d), 1, row[i].own_max), "%s: the errors changed nothing", name);
+		ok(sva_dev_set_pasid_range(&d, row[i].own_max, row[i].own_max) == 0 &&
+			   range_is(sva_dev_pasids(&d), row[i].own_max, row[i].own_max),
+		   "%s: the last own value alone fits, [%u, %u]", name, row[i].own_max, row[i].own_max);
+		ok(sva_dev_set_pasid_range(&d, 1, row[i].own_max) == 0 &&
+			   sva_dev_pasid_alloc(&d, SVA_PASID_DEVICE, NULL, &own) == 0 && own == 1,
+		   "%s: the whole own range again, DEVICE gives 1 (got %u)", name, own);
+		sva_dev_pasids_fini(&d);
+	}
+	sva_ctx_pasids_fini(&ctx);
+}
+
 static void bond_init(struct sva_bond *b, struct sva_dev *dev, struct sva_mm *mm, uint32_t flags)
 {
 	memset(b, 0, sizeof(*b));
@@ -893,6 +965,7 @@ int main(void)
 	test_starvation();
 	test_set_range();
 	test_set_range_order();
+	test_width_table();
 	test_shared_global();
 	test_broker_lease();
 	test_owner_log();
