@@ -35,6 +35,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "fork.h"
 #include "kabi.h"
@@ -295,7 +297,7 @@ static struct {
 	struct sva_ctx *ctx;
 	uint32_t pasid;
 	int calls, lookup, dev_lock, mm_lock, pasid_lock, bad_bind, null_out, bind;
-	int forked_bind, forked_unbind;
+	int forked_bind, forked_unbind, real_fork;
 	void *drvdata;
 } ex;
 
@@ -342,6 +344,21 @@ static void probe_exit(struct sva_bond *bond, void *drvdata)
 	ex.forked_bind = sva_bind(ex.dev, ex.mm, &good, &x);
 	ex.forked_unbind = sva_unbind(bond);
 	ex.ctx->fork_gen = gen;
+	/* A real fork(2): the child's one thread, a copy of this one, is still
+	 * inside mm_exit (libsva(7), Thread safety), and knows it is a child. */
+	ex.real_fork = -1;
+	{
+		pid_t pid = fork();
+		int st;
+
+		if (pid == 0) {
+			int b = sva_bind(ex.dev, ex.mm, &good, &x), u = sva_unbind(bond);
+
+			_exit(!sva_ctx_forked(ex.ctx) ? 3 : b != -EDEADLK ? 4 : u != -EDEADLK ? 5 : x != SENTINEL ? 6 : 0);
+		}
+		if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st))
+			ex.real_fork = WEXITSTATUS(st);
+	}
 	if (x != SENTINEL)
 		ex.bind = 1000;
 }
@@ -375,6 +392,9 @@ static void test_unbind_order(struct sva_ctx *ctx, struct sva_dev *dev, struct s
 	is_int(ex.bind, -EDEADLK, "  a valid bind: -EDEADLK, *out untouched");
 	is_int(ex.forked_bind, -EDEADLK, "  a bind in a forked child: -EDEADLK, before -ECHILD");
 	is_int(ex.forked_unbind, -EDEADLK, "  an unbind of its bond in a forked child: -EDEADLK, before -ECHILD");
+	is_int(ex.real_fork, 0,
+	       "  a child fork(2)ed inside mm_exit is a child, and its bind and unbind are still -EDEADLK, not -ECHILD "
+	       "(3: not seen as a child, 4: bind, 5: unbind, 6: *out written)");
 	is_int(detach_dev_lock, EBUSY, "  the detach runs with the device's lock held");
 	is_int(detach_lookup, 0, "  and the bond is still found during it (unpublished after the detach)");
 	is_int(unpub_lookup, -ENOENT, "  once unpublished, the device's lookup finds nothing");
