@@ -13,7 +13,8 @@
  * as anyone may in a parent others can write to, is refused, not chmod()ed.
  * mkdir() is wrapped so that the swap happens at that moment every time.
  * Start-up is exclusive (a lock file beside the socket): listen() is wrapped
- * to start a second broker while the first is between bind() and listen().
+ * to start a second broker while the first is between bind() and listen(),
+ * and broker_reap() to start one while the first is stopping.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -98,11 +99,34 @@ static int maybe_flock(int fd, int op)
 	return flock(fd, op);
 }
 
+/* A stopping broker (broker_fini()) whose ended clients' objects the kernel
+ * still holds: it retries them (broker_reap()) between sleeps, then closes
+ * its devices and its context.  Each step is wrapped to look at the start-up
+ * lock then, and to start a second broker on the path at the first retry,
+ * as a restart that does not wait for the old process to exit does.  No
+ * sleep: the retries are counted, not timed. */
+#include "sva/sva.h"
+#include "../../tools/broker/broker.h"
+static void stopping_reap(struct broker *b, bool final);
+static void stopping_ctx_free(struct sva_ctx *ctx);
+
+static int no_sleep(useconds_t us)
+{
+	(void)us;
+	return 0;
+}
+
 #define mkdir(path, mode) racing_mkdir(path, mode)
 #define flock(fd, op) maybe_flock(fd, op)
+#define broker_reap(b, final) stopping_reap(b, final)
+#define sva_ctx_free(ctx) stopping_ctx_free(ctx)
+#define usleep(us) no_sleep(us)
 #define connect(fd, sa, len) racing_connect(fd, sa, len)
 #define listen(fd, backlog) racing_listen(fd, backlog)
 #include "../../tools/broker/server.c"
+#undef usleep
+#undef sva_ctx_free
+#undef broker_reap
 #undef listen
 #undef flock
 #undef connect
@@ -588,6 +612,111 @@ static void start_lock(void)
 		close(fd);
 }
 
+/* Does someone hold the flock() of lock?  Tried from a new open file, which
+ * conflicts with any other, this process's included. */
+static bool lock_held(const char *lock)
+{
+	int fd = open(lock, O_RDWR | O_CLOEXEC), held = 0;
+
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_EX | LOCK_NB))
+		held = errno == EWOULDBLOCK;
+	else
+		flock(fd, LOCK_UN);
+	close(fd);
+	return held;
+}
+
+static struct broker *stopping;	/* the broker in broker_fini() */
+static char stopping_lock[420];
+static int stopping_busy;	/* retries before its last object goes */
+static int reaps, reaps_locked;	/* retries seen, and with the lock held */
+static int ctx_frees, ctx_frees_locked;
+static int restart_ret = 1;	/* what the second broker's listen_on() gave */
+static struct broker restart;
+
+/* The stopping broker's own lock, not one a broker restarted meanwhile took. */
+static bool held_by_stopping(void)
+{
+	return stopping->lock_fd >= 0 && lock_held(stopping_lock);
+}
+
+static void stopping_reap(struct broker *b, bool final)
+{
+	if (b != stopping)
+		tap_bail("broker_reap() of another broker");
+	reaps++;
+	reaps_locked += held_by_stopping();
+	if (reaps == 1) {
+		int saved = dup(2), e = open(errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (saved < 0 || e < 0 || dup2(e, 2) < 0)
+			tap_bail("cannot redirect standard error: %s", strerror(errno));
+		close(e);
+		restart_ret = listen_on(broker_init(&restart, b->conf.socket));
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+	}
+	if (final || reaps > stopping_busy) {
+		free(b->grave);
+		b->grave = NULL;
+		b->ngrave = 0;
+	}
+}
+
+static void stopping_ctx_free(struct sva_ctx *ctx)
+{
+	ctx_frees++;
+	ctx_frees_locked += stopping && held_by_stopping();
+	sva_ctx_free(ctx);
+}
+
+/*
+ * A broker stopping while a client that is still alive holds some of its
+ * objects (sva-brokerd(8), SIGNALS) retries them, then closes its devices.
+ * It let go of its lock before the retries: a broker restarted on the path
+ * meanwhile took the lock, found no socket, and would have found the devices
+ * busy.  The lock now outlives everything the broker holds: the restart is
+ * refused with the lock's line, and the lock is free once the broker is done.
+ */
+static void stop_keeps_lock(void)
+{
+	char path[400];
+	struct broker *b;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/stopping.sock", tmp);
+	snprintf(stopping_lock, sizeof(stopping_lock), "%s.lock", path);
+	fd = listen_locked(path, true, &b);
+	if (fd < 0)
+		tap_bail("cannot listen at %s: %d", path, fd);
+	b->lsock = fd;
+	b->grave = calloc(1, sizeof(*b->grave));
+	if (!b->grave)
+		tap_bail("out of memory");
+	b->grave[0] = (struct broker_grave){ .id = 7, .pid = 42 };
+	b->ngrave = 1;
+	stopping = b;
+	stopping_busy = 3;
+	broker_fini(b);
+	stopping = NULL;
+	ok(reaps == 4 && reaps_locked == reaps,
+	   "a stopping broker retrying an object a live client holds: its lock held at every retry (%d of %d)",
+	   reaps_locked, reaps);
+	ok(restart_ret == -EADDRINUSE && err_has("another sva-brokerd is starting or running there"),
+	   "  a broker started there meanwhile: -EADDRINUSE, the lock's line, not the devices (got %d)", restart_ret);
+	ok(ctx_frees == 1 && ctx_frees_locked == 1,
+	   "  the lock still held as it closes its context, the devices' last holder (%d of %d)", ctx_frees_locked,
+	   ctx_frees);
+	ok(b->lock_fd < 0 && !lock_held(stopping_lock) && ino_of(path) == 0,
+	   "  and let go once the broker is done, its socket removed: the next may start");
+	if (restart_ret >= 0)
+		close(restart_ret);
+	unlock(&restart);
+}
+
 static mode_t mode_of(const char *path)
 {
 	struct stat st;
@@ -671,6 +800,7 @@ int main(void)
 	stale_and_live();
 	two_at_once();
 	start_lock();
+	stop_keeps_lock();
 	not_permitted();
 	full_backlog();
 	socket_dir();

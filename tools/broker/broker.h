@@ -141,7 +141,7 @@ struct broker {
 	size_t ndevs;
 	struct sva_pasid_space *blocks; /* block b = PASIDs pasid_min + b * per_client ... */
 	int lsock;
-	int lock_fd; /* <socket>.lock, flock()ed for the broker's life (socket_lock()) */
+	int lock_fd; /* <socket>.lock, flock()ed until broker_fini() has let go of all else (socket_lock()) */
 	bool no_file_locks; /* flock() is not there: started without the lock, warned once */
 	int spare_fd; /* /dev/null, given up to accept and refuse a connection when out of descriptors */
 	bool fd_short_logged;
@@ -176,7 +176,13 @@ struct broker {
 	size_t nrefused;
 };
 
+/* How long an ended client's object the kernel still holds is retried
+ * while the broker runs, before its line is logged (sva-brokerd(8)). */
 #define BROKER_GRAVE_NS 10000000000ull
+/* A stopping broker's retries of those (broker_fini()): every 20 ms for
+ * 2 s, then the last try and the lines; its lock is held throughout. */
+#define BROKER_STOP_RETRY_US 20000
+#define BROKER_STOP_RETRIES 100
 #define BROKER_REFUSED_NS 1000000000ull
 
 /* Open the context and the devices, park their RIDs, listen.  0 or -errno (logged). */

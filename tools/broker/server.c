@@ -701,16 +701,11 @@ void broker_fini(struct broker *b)
 		unlink(b->conf.socket);
 		b->lsock = -1;
 	}
-	/* After the unlink: the next broker, once it holds the lock, finds no
-	 * socket of this one's. */
-	if (b->lock_fd >= 0)
-		close(b->lock_fd);
-	b->lock_fd = -1;
 	/* Clients that ended just now: give the kernel a moment to let go. */
-	for (int i = 0; b->ngrave && i < 100; i++) {
+	for (int i = 0; b->ngrave && i < BROKER_STOP_RETRIES; i++) {
 		broker_reap(b, false);
 		if (b->ngrave)
-			usleep(20000);
+			usleep(BROKER_STOP_RETRY_US);
 	}
 	if (b->ngrave)
 		broker_reap(b, true);
@@ -723,4 +718,11 @@ void broker_fini(struct broker *b)
 	b->blocks = NULL;
 	sva_ctx_free(b->ctx);
 	b->ctx = NULL;
+	/* Last, after the unlink, the retries and the devices: a broker started
+	 * on this path before this one is gone is refused with the lock's line
+	 * rather than finding the devices busy, and once it holds the lock it
+	 * finds no socket of this one's. */
+	if (b->lock_fd >= 0)
+		close(b->lock_fd);
+	b->lock_fd = -1;
 }
