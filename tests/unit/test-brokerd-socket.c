@@ -110,9 +110,18 @@ static int maybe_flock(int fd, int op)
 static void stopping_reap(struct broker *b, bool final);
 static void stopping_ctx_free(struct sva_ctx *ctx);
 
+/* Another program's seqpacket socket, bound: made to listen during the
+ * broker's wait between its two probes (-1: none). */
+static int listen_while_waiting = -1;
+static int waits;
+
 static int no_sleep(useconds_t us)
 {
 	(void)us;
+	waits++;
+	if (listen_while_waiting >= 0 && listen(listen_while_waiting, 4))
+		abort();
+	listen_while_waiting = -1;
 	return 0;
 }
 
@@ -248,6 +257,8 @@ static int connect_to(const char *path, int type)
 	return ret;
 }
 
+static bool accepts(int fd);
+
 static ino_t ino_of(const char *path)
 {
 	struct stat st;
@@ -342,6 +353,59 @@ static void stale_and_live(void)
 	   fd);
 	if (fd >= 0)
 		close(fd);
+
+	/* Another program's seqpacket socket, bound, listening a moment later
+	 * (between its bind() and its listen() at the first probe): refused
+	 * twice, it was removed as stale, and that program listened unseen.
+	 * The broker asks again after a wait, and finds it listening. */
+	snprintf(path, sizeof(path), "%s/binding.sock", tmp);
+	s = socket_at(path, SOCK_SEQPACKET, false);
+	ino = ino_of(path);
+	listen_while_waiting = s;
+	waits = 0;
+	fd = listen_at(path);
+	listen_while_waiting = -1;
+	ok(fd == -EADDRINUSE && waits == 1 && err_has("is where a seqpacket socket listens"),
+	   "another program's seqpacket socket, bound, listening once the broker asks again: -EADDRINUSE, saying "
+	   "a seqpacket socket listens (got %d, %d waits)", fd, waits);
+	ok(ino && ino_of(path) == ino && connect_to(path, SOCK_SEQPACKET) == 0,
+	   "  its socket left in place, reaching that program");
+	if (fd >= 0)
+		close(fd);
+	close(s);
+
+	/* The same, bound and still not listening when asked again: nothing
+	 * tells it from a stale socket, and it is removed (sva-brokerd(8)). */
+	snprintf(path, sizeof(path), "%s/bound.sock", tmp);
+	s = socket_at(path, SOCK_SEQPACKET, false);
+	ino = ino_of(path);
+	waits = 0;
+	fd = listen_at(path);
+	ok(fd >= 0 && waits == 1 && ino_of(path) != ino && connect_to(path, SOCK_SEQPACKET) == 0 && accepts(fd),
+	   "another program's seqpacket socket, bound and not listening at either probe: removed as stale, the "
+	   "broker listens there (got %d, %d waits)", fd, waits);
+	if (fd >= 0)
+		close(fd);
+	close(s);
+
+	/* Another user's socket nobody listens on: no leftover of this user's
+	 * broker, left alone without a second probe. */
+	if (geteuid() != 0) {
+		skip(1, "not root: no socket of another owner can be made");
+	} else {
+		snprintf(path, sizeof(path), "%s/theirs.sock", tmp);
+		close(socket_at(path, SOCK_SEQPACKET, false));
+		if (lchown(path, 65534, 65534))
+			tap_bail("lchown %s: %s", path, strerror(errno));
+		ino = ino_of(path);
+		waits = 0;
+		fd = listen_at(path);
+		ok(fd == -EADDRINUSE && waits == 0 && err_has("is another user's socket (uid 65534)") &&
+			   ino_of(path) == ino,
+		   "another user's socket nobody listens on: -EADDRINUSE, saying whose, left in place (got %d)", fd);
+		if (fd >= 0)
+			close(fd);
+	}
 
 	/* Not a socket at all. */
 	snprintf(path, sizeof(path), "%s/file", tmp);

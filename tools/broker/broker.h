@@ -183,6 +183,9 @@ struct broker {
  * 2 s, then the last try and the lines; its lock is held throughout. */
 #define BROKER_STOP_RETRY_US 20000
 #define BROKER_STOP_RETRIES 100
+/* Between the two probes of a socket found at the path (socket_path_check()):
+ * long beside a program's bind() to listen(), short beside a start. */
+#define BROKER_STALE_RECHECK_US 100000
 #define BROKER_REFUSED_NS 1000000000ull
 
 /* Open the context and the devices, park their RIDs, listen.  0 or -errno (logged). */

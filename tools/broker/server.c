@@ -108,24 +108,46 @@ static int open_device(struct broker *b, const struct broker_dev_conf *dc, struc
 	return 0;
 }
 
+/* connect() to sa as a seqpacket client: 0 (someone listens), or the errno. */
+static int socket_probe(const struct sockaddr_un *sa)
+{
+	/* Non-blocking: a live broker whose queue of connections waiting to be
+	 * accepted is full would keep a blocking connect() waiting (EAGAIN). */
+	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), err = 0;
+
+	if (probe < 0)
+		return errno;
+	if (connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) != 0)
+		err = errno;
+	close(probe);
+	return err;
+}
+
 /*
  * Is the socket path ours to take?  A stale socket of an earlier run is (1:
  * remove it); a live one, or anything else at that path, is not (-EADDRINUSE,
- * -EEXIST, logged); 0: nothing there.  Stale means the probe's connect() was
- * refused (ECONNREFUSED: nobody listens, or the socket of any type is closed)
- * and nothing else: a live socket of another type refuses a seqpacket client
- * with EPROTOTYPE whether it listens or is only bound, and a socket the
- * broker may not connect to (EACCES), or a probe that fails
- * for want of memory or descriptors, says nothing about a listener.  Those
- * are refused too (-EADDRINUSE, or the error), the path left alone.  A live
- * seqpacket socket bound and not yet listening is refused as a stale one is:
- * a broker in that state holds the lock (socket_lock()), so none reaches here.
+ * -EEXIST, logged); 0: nothing there.  Stale means a socket of the broker's
+ * user whose probe connect() was refused (ECONNREFUSED: nobody listens, or
+ * the socket of any type is closed) twice, BROKER_STALE_RECHECK_US apart, and
+ * nothing else.  A live seqpacket socket that is bound and not listening is
+ * refused as a stale one is: a broker in that state holds the lock
+ * (socket_lock()), so none reaches here, but another program between its
+ * bind() and its listen() does, and the second probe finds it listening; one
+ * that binds and does not listen for all that time cannot be told from a
+ * stale socket and is removed (sva-brokerd(8) says so).  Another user's
+ * socket is never the leftover of this broker's earlier run: left alone.
+ * A live socket of another type refuses a seqpacket client with EPROTOTYPE
+ * whether it listens or is only bound, and a socket the broker may not
+ * connect to (EACCES), or a probe that fails for want of memory or
+ * descriptors, says nothing about a listener.  Those are refused too
+ * (-EADDRINUSE, or the error), the path left alone.  The second probe is
+ * made only if removing (the look that decides the removal).
  */
-static int socket_path_check(struct broker *b, const struct sockaddr_un *sa)
+static int socket_path_check(struct broker *b, const struct sockaddr_un *sa, bool removing)
 {
 	const struct broker_conf *c = &b->conf;
 	struct stat st;
-	int probe, err = 0;
+	int err;
 	const char *why = NULL;
 
 	if (lstat(c->socket, &st) != 0)
@@ -135,15 +157,18 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa)
 			   c->socket);
 		return -EEXIST;
 	}
-	/* Non-blocking: a live broker whose queue of connections waiting to be
-	 * accepted is full would keep a blocking connect() waiting (EAGAIN). */
-	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (probe < 0)
-		err = errno;
-	else if (connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) != 0)
-		err = errno;
-	if (probe >= 0)
-		close(probe);
+	err = socket_probe(sa);
+	if (err == ECONNREFUSED && st.st_uid != geteuid()) {
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it is another user's socket (uid %u), not one this "
+			   "user's broker left; not removing it", c->socket, (unsigned)st.st_uid);
+		return -EADDRINUSE;
+	}
+	/* Only before a removal: broker_start()'s early look removes nothing,
+	 * and listen_on() looks again. */
+	if (err == ECONNREFUSED && removing) {
+		usleep(BROKER_STALE_RECHECK_US);
+		err = socket_probe(sa);
+	}
 	if (err == ECONNREFUSED)
 		return 1;
 	if (err == ENOENT) /* gone since the lstat(): the path is free */
@@ -312,7 +337,7 @@ static int listen_on(struct broker *b)
 	if (ret == -ENOENT)
 		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: %s", c->socket, strerror(-ret));
 	if (!ret)
-		ret = socket_path_check(b, &sa);
+		ret = socket_path_check(b, &sa, true);
 	if (ret < 0) {
 		close(s);
 		return ret;
@@ -374,7 +399,7 @@ int broker_start(struct broker *b, const struct broker_conf *conf)
 		if (ret == -ENOENT)
 			ret = 0;
 		if (!ret)
-			ret = socket_path_check(b, &sa);
+			ret = socket_path_check(b, &sa, false);
 		if (ret < 0)
 			goto err;
 	}
