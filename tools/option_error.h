@@ -22,23 +22,29 @@
 #include <string.h>
 
 /* How many long options `arg` ("--NAME" or "--NAME=...") may stand for:
- * NAME itself or abbreviations of it; *first, the first such option. */
+ * NAME itself or abbreviations of it; *first, the first such option.  As
+ * getopt_long() decides: an exact name is never ambiguous, and names that
+ * differ but mean the same (aliases: the same has_arg, flag and val) are one
+ * option, so 1; else the number of names the abbreviation fits. */
 static inline int option_matches(const struct option *longopts, const char *arg, const struct option **first)
 {
 	size_t len = strcspn(arg + 2, "=");
 	int n = 0;
+	bool alike = true;
 
 	for (const struct option *o = longopts; o->name; o++) {
 		if (strncmp(o->name, arg + 2, len) != 0)
 			continue;
-		if (strlen(o->name) == len) { /* an exact name is never ambiguous */
+		if (strlen(o->name) == len) {
 			*first = o;
 			return 1;
 		}
 		if (!n++)
 			*first = o;
+		else if (o->has_arg != (*first)->has_arg || o->flag != (*first)->flag || o->val != (*first)->val)
+			alike = false;
 	}
-	return n;
+	return alike && n ? 1 : n;
 }
 
 /*

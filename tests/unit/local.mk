@@ -22,7 +22,8 @@ UNIT_TESTS = \
 	tests/unit/test-prefault-budget \
 	tests/unit/test-mm-api \
 	tests/unit/test-arena-limit \
-	tests/unit/test-ctx-fail-arena
+	tests/unit/test-ctx-fail-arena \
+	tests/unit/test-option-error
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_pci_addr_LDADD = $(TEST_LIBS)
@@ -34,6 +35,9 @@ include tests/unit/man.mk
 # sva_ctx_new under an RLIMIT_AS with no room for the arena: the line says so.
 tests_unit_test_arena_limit_SOURCES = tests/unit/test-arena-limit.c tests/unit/vm_size.h tests/tap.h
 tests_unit_test_arena_limit_LDADD = $(TEST_LIBS)
+# tools/option_error.h: abbreviations as getopt_long() reads them, and each
+# bad option's line.
+tests_unit_test_option_error_SOURCES = tests/unit/test-option-error.c tools/option_error.h tests/tap.h
 # A failed sva_ctx_new reserves no arena.
 tests_unit_test_ctx_fail_arena_SOURCES = tests/unit/test-ctx-fail-arena.c tests/unit/vm_size.h tests/tap.h
 tests_unit_test_ctx_fail_arena_LDADD = $(TEST_LIBS)
