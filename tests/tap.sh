@@ -21,7 +21,20 @@
 #                           (tools/option_error.h): an unknown long or short
 #                           one, a long one given an argument it does not take,
 #                           OPT (a long option that needs one) without it; each
-#                           exit 2, nothing on standard output
+#                           exit 2, nothing on standard output, the line and
+#                           then the hint "Try 'NAME --help' for more
+#                           information." as the last line
+#   value_errors NAME SPECS TOOL...  the tools' one wording of a bad option
+#                           value (tools/option_error.h), for each option
+#                           SPECS names (blank-separated "--OPT[/-O]:path" or
+#                           "--OPT[/-O]:MIN:MAX"), as --OPT=V, --OPT V and
+#                           -O V: an empty one "option 'OPT' needs a
+#                           non-empty argument"; of a number, "abc", "5x",
+#                           "-1", " 5", "+5" "option 'OPT': 'V' is not a
+#                           number", MIN-1, MAX+1 and 99999999999999999999
+#                           "option 'OPT': 'V' must be between MIN and MAX";
+#                           each exit 2, nothing on standard output, and the
+#                           hint last, as option_errors
 # $count and $failed are the numbers so far.
 
 count=0
@@ -96,10 +109,62 @@ option_errors() {
 		oe_out=$("$@" "$oe_arg" 2>"${TMPDIR:-/tmp}/oe.$$.err")
 		oe_rc=$?
 		oe_line=$(head -n 1 "${TMPDIR:-/tmp}/oe.$$.err")
-		[ "$oe_rc" -eq 2 ] && [ -z "$oe_out" ] && [ "$oe_line" = "$oe_name: ${oe_case#*:}" ]
-		ok $? "$oe_name $oe_arg: exit 2, nothing on standard output, '$oe_name: ${oe_case#*:}' (got $oe_rc: $oe_line)"
+		oe_last=$(tail -n 1 "${TMPDIR:-/tmp}/oe.$$.err")
+		[ "$oe_rc" -eq 2 ] && [ -z "$oe_out" ] && [ "$oe_line" = "$oe_name: ${oe_case#*:}" ] &&
+			[ "$oe_last" = "Try '$oe_name --help' for more information." ]
+		ok $? "$oe_name $oe_arg: exit 2, nothing on standard output, '$oe_name: ${oe_case#*:}', the hint last (got $oe_rc: $oe_line / $oe_last)"
 	done
 	rm -f "${TMPDIR:-/tmp}/oe.$$.err"
+}
+
+value_errors() {
+	ve_name=$1
+	ve_specs=$2
+	shift 2
+	for ve_spec in $ve_specs; do
+		ve_opts=${ve_spec%%:*}
+		ve_long=${ve_opts%%/*}
+		ve_short=
+		case $ve_opts in */*) ve_short=${ve_opts#*/} ;; esac
+		ve_range=${ve_spec#*:}
+		ve_cases="|needs a non-empty argument"
+		if [ "$ve_range" != path ]; then
+			ve_min=${ve_range%%:*}
+			ve_max=${ve_range#*:}
+			ve_cases="$ve_cases
+abc|: 'abc' is not a number
+5x|: '5x' is not a number
+-1|: '-1' is not a number
+ 5|: ' 5' is not a number
++5|: '+5' is not a number
+99999999999999999999|: '99999999999999999999' must be between $ve_min and $ve_max"
+			[ "$ve_min" -gt 0 ] && ve_cases="$ve_cases
+$((ve_min - 1))|: '$((ve_min - 1))' must be between $ve_min and $ve_max"
+			[ "${#ve_max}" -lt 18 ] && ve_cases="$ve_cases
+$((ve_max + 1))|: '$((ve_max + 1))' must be between $ve_min and $ve_max"
+		fi
+		for ve_form in "$ve_long=" "$ve_long" ${ve_short:+"$ve_short"}; do
+			ve_shown=${ve_form%=}
+			while IFS= read -r ve_case; do
+				ve_val=${ve_case%%|*}
+				ve_want="$ve_name: option '$ve_shown'"
+				case ${ve_case#*|} in :*) ve_want="$ve_want${ve_case#*|}" ;; *) ve_want="$ve_want ${ve_case#*|}" ;; esac
+				case $ve_form in
+				*=) ve_out=$("$@" "$ve_form$ve_val" 2>"${TMPDIR:-/tmp}/ve.$$.err") ;;
+				*) ve_out=$("$@" "$ve_form" "$ve_val" 2>"${TMPDIR:-/tmp}/ve.$$.err") ;;
+				esac
+				ve_rc=$?
+				ve_line=$(head -n 1 "${TMPDIR:-/tmp}/ve.$$.err")
+				ve_last=$(tail -n 1 "${TMPDIR:-/tmp}/ve.$$.err")
+				[ "$ve_rc" -eq 2 ] && [ -z "$ve_out" ] && [ "$ve_line" = "$ve_want" ] &&
+					[ "$ve_last" = "Try '$ve_name --help' for more information." ]
+				ok $? "$ve_name $ve_form '$ve_val': exit 2, nothing on standard output, '$ve_want', the hint last (got $ve_rc: $ve_line / $ve_last)"
+			done <<EOF
+$ve_cases
+EOF
+		done
+	done
+	rm -f "${TMPDIR:-/tmp}/ve.$$.err"
 }
 
 done_testing() {

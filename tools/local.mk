@@ -39,7 +39,7 @@ EXTRA_DIST += tests/unit/test-sva-info.sh
 
 # sva-demo: the main job, told in plain words (tools/demo.sh runs it in the VM).
 bin_PROGRAMS += tools/sva-demo
-tools_sva_demo_SOURCES = tools/sva-demo.c tools/stdout_done.h tools/option_error.h
+tools_sva_demo_SOURCES = tools/sva-demo.c tools/stdout_done.h tools/option_error.h tools/number.h
 tools_sva_demo_LDADD = libsva/libsva.la
 TESTS += tests/unit/test-sva-demo.sh
 EXTRA_DIST += tests/unit/test-sva-demo.sh

@@ -361,10 +361,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":d:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			if (!*optarg) { /* a missing argument, as sva-info says of its own */
-				fprintf(stderr, "sva-demo: -d/--device needs a non-empty argument\n" USAGE);
+			if (option_nonempty("sva-demo", longopts, c, argv))
 				return 2;
-			}
 			device = optarg;
 			break;
 		case 'h':
@@ -373,13 +371,12 @@ int main(int argc, char **argv)
 			break;
 		default:
 			option_error("sva-demo", longopts, c, argv);
-			fprintf(stderr, USAGE);
-			return 2;
+			return usage_hint("sva-demo");
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "sva-demo: unexpected argument '%s'\n" USAGE, argv[optind]);
-		return 2;
+		fprintf(stderr, "sva-demo: unexpected argument '%s'\n", argv[optind]);
+		return usage_hint("sva-demo");
 	}
 	if (help == 'V') {
 		printf("sva-demo (libsva) %s\n", PACKAGE_VERSION);

@@ -224,7 +224,7 @@ static void check_options(void)
 	is_int(r.status[4], 2, "--help with an unknown option: the usage error wins, status 2");
 	is_int(r.status[5], 2, "--version with a stray argument: status 2");
 	ok(strstr(r.err[5], "stray") != NULL, "  the stray argument is named on stderr (%.60s)", r.err[5]);
-	ok(r.status[6] == 2 && r.err[6][0], "an unknown option: status 2 (%d), usage on stderr", r.status[6]);
+	ok(r.status[6] == 2 && r.err[6][0], "an unknown option: status 2 (%d), the error on stderr", r.status[6]);
 	is_int(r.status[7], 2, "-c without its argument: status 2");
 	is_int(r.status[8], 2, "an empty -c argument: status 2");
 	is_int(r.status[9], 2, "-s with a relative path: status 2");

@@ -36,8 +36,8 @@ include tests/unit/man.mk
 tests_unit_test_arena_limit_SOURCES = tests/unit/test-arena-limit.c tests/unit/vm_size.h tests/tap.h
 tests_unit_test_arena_limit_LDADD = $(TEST_LIBS)
 # tools/option_error.h: abbreviations as getopt_long() reads them, and each
-# bad option's line.
-tests_unit_test_option_error_SOURCES = tests/unit/test-option-error.c tools/option_error.h tests/tap.h
+# bad option's and bad value's line.
+tests_unit_test_option_error_SOURCES = tests/unit/test-option-error.c tools/option_error.h tools/number.h tests/tap.h
 # A failed sva_ctx_new reserves no arena.
 tests_unit_test_ctx_fail_arena_SOURCES = tests/unit/test-ctx-fail-arena.c tests/unit/vm_size.h tests/tap.h
 tests_unit_test_ctx_fail_arena_LDADD = $(TEST_LIBS)

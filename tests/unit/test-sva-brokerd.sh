@@ -58,13 +58,13 @@ run --check -c "$tmp/none.conf"
 check "a missing configuration: exit 1, naming it" eval '[ "$rc" -eq 1 ] && has_err "cannot open $tmp/none.conf"'
 
 run --frobnicate
-check "an unknown option: exit 2 with the usage" eval '[ "$rc" -eq 2 ] && has_err "usage: sva-brokerd"'
+check "an unknown option: exit 2 with the hint" eval '[ "$rc" -eq 2 ] && has_err "^Try .sva-brokerd --help. for more information.$"'
 run extra
-check "an argument: exit 2, naming it, with the usage" \
-	eval '[ "$rc" -eq 2 ] && has_err "unexpected argument .extra." && has_err "usage: sva-brokerd"'
+check "an argument: exit 2, naming it, with the hint" \
+	eval '[ "$rc" -eq 2 ] && has_err "unexpected argument .extra." && has_err "^Try .sva-brokerd --help. for more information.$"'
 run --check -c ''
 check "an empty --config: a usage error (exit 2), not a file to open" \
-	eval '[ "$rc" -eq 2 ] && has_err "--config needs a file name" && ! has_err "cannot open"'
+	eval '[ "$rc" -eq 2 ] && has_err "option .-c. needs a non-empty argument" && ! has_err "cannot open"'
 if [ -w /dev/full ]; then
 	"$BROKERD" --check -c "$tmp/good.conf" >/dev/full 2>"$tmp/err"
 	rc=$?
@@ -106,10 +106,11 @@ run --help
 check "--help: exit 0, every option" eval '[ "$rc" -eq 0 ] && has --config && has --socket && has --check'
 help_version sva-brokerd "$BROKERD"
 option_errors sva-brokerd --config "$BROKERD"
+value_errors sva-brokerd "--config/-c:path --socket/-s:path" "$BROKERD"
 
 # sva-brokerd(8), OPTIONS and EXIT STATUS: -s takes an absolute path of at
 # most 107 bytes (status 2 otherwise, before the configuration is read); a
-# missing option argument is a usage error, the usage on standard error;
+# missing option argument is a usage error, the hint on standard error;
 # --help and --version write to standard output only.
 long107=$(printf '/%0106d' 0)
 run --check -c "$tmp/good.conf" -s "$long107"
@@ -124,8 +125,8 @@ run --check --socket="$tmp/other.sock" --config="$tmp/good.conf"
 check "--socket=PATH and --config=FILE are -s and -c" eval '[ "$rc" -eq 0 ] && has "socket $tmp/other.sock, "'
 for opt in -c -s --config --socket; do
 	run --check "$opt"
-	check "$opt without its argument: exit 2, the usage on standard error, nothing on standard output" \
-		eval '[ "$rc" -eq 2 ] && has_err "usage: sva-brokerd" && [ ! -s "$tmp/out" ]'
+	check "$opt without its argument: exit 2, the hint on standard error, nothing on standard output" \
+		eval '[ "$rc" -eq 2 ] && has_err "^Try .sva-brokerd --help. for more information.$" && [ ! -s "$tmp/out" ]'
 done
 for opt in -h --help -V --version; do
 	run "$opt" -s relative.sock

@@ -8,6 +8,7 @@ demo=${top_builddir:-.}/tools/sva-demo
 
 "$demo" --help >/dev/null 2>&1; ok $? "--help exits 0"
 option_errors sva-demo --device "$demo"
+value_errors sva-demo "--device/-d:path" "$demo"
 err=$("$demo" --frobnicate 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: unknown option '--frobnicate'"
 ok $? "an unknown option is a usage error that names it, as sva-demo (exit $rc)"
@@ -25,20 +26,21 @@ err=$("$demo" --device= 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "needs a non-empty argument"
 ok $? "--device= (empty) is a usage error too, saying so (exit $rc)"
 err=$("$demo" -d '' 2>&1 >/dev/null); rc=$?
-[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: -d/--device needs a non-empty argument"
-ok $? "-d '' names the option the user may have typed, -d, too (exit $rc: $err)"
+[ $rc -eq 2 ] && echo "$err" | grep -q "^sva-demo: option '-d' needs a non-empty argument"
+ok $? "-d '' names the option the user typed, -d (exit $rc: $err)"
 err=$("$demo" extra 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && echo "$err" | grep -q "unexpected argument 'extra'"
 ok $? "an extra argument is a usage error that names it (exit 2)"
 "$demo" --help extra >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "--help with an extra argument is a usage error too"
-# Every usage error is its line and then the same usage (it was one line
-# after an extra argument or an empty -d, two after the others).
+# Every usage error is its line and then the same hint (it was one line of
+# usage after an extra argument or an empty -d, two after the others; now
+# the hint every tool ends a usage error with, tools/option_error.h).
 usage_ref=$("$demo" --frobnicate 2>&1 >/dev/null | tail -n +2)
 for args in extra "" --device= -x --device; do
     case $args in "") set -- -d "" ;; *) set -- "$args" ;; esac # "": -d with an empty argument
     usage=$("$demo" "$@" 2>&1 >/dev/null | tail -n +2)
     [ -n "$usage_ref" ] && [ "$usage" = "$usage_ref" ]
-    ok $? "sva-demo $*: the same usage lines as every usage error (got: $(echo "$usage" | tr '\n' '|'))"
+    ok $? "sva-demo $*: the same hint as every usage error (got: $(echo "$usage" | tr '\n' '|'))"
 done
 help_version sva-demo "$demo"
 if [ -e /dev/iommu ]; then
@@ -90,7 +92,7 @@ echo "$notes" | grep -q 'already occupied'
 ok $? "  and the demo says the address is occupied, not that the device cannot fault"
 # Every usage error's line is one the page lists (sva-demo(1), EXIT STATUS 2:
 # the quoted phrases after "names it").
-phrases=$(sed -n '/^\.SH EXIT STATUS$/,/^\.SH /p' "$man_demo" 2>/dev/null | sed -n '/names it/,/usage follows/p' |
+phrases=$(sed -n '/^\.SH EXIT STATUS$/,/^\.SH /p' "$man_demo" 2>/dev/null | sed -n '/names it/,/hint follows/p' |
 	grep -o '"[a-z][^"]*"' | tr -d '"')
 [ -n "$phrases" ]; ok $? "sva-demo(1) EXIT STATUS lists the usage error messages ($(echo "$phrases" | tr '\n' ','))"
 for args in --frobnicate --frobnicate=1 --help=x -x -d --device --device= "-d ''" -hd extra "--device foo extra"; do

@@ -105,6 +105,7 @@ run --version extra
 check "--version with an argument: a usage error, exit 2" [ "$rc" -eq 2 ]
 help_version sva-info "$SVA_INFO"
 option_errors sva-info --memlock "$SVA_INFO"
+value_errors sva-info "--sysfs-root:path --dev-root:path --iommu-path:path --proc-root:path --kernel-config:path --broker-socket:path --memlock:1:18446744073709551615" "$SVA_INFO"
 run --ver
 check "--ver could be two options: exit 2, naming both" \
 	eval '[ "$rc" -eq 2 ] && [ "$(head -n 1 "$tmp/err")" = "sva-info: ambiguous option '"'"'--ver'"'"' (--verbose, --version)" ]'
@@ -124,7 +125,7 @@ run --sysfs-root="$S" extra
 check "an extra argument exits 2 and names it" eval '[ "$rc" -eq 2 ] && has_err "unexpected argument .extra." && empty "$tmp/out"'
 
 run --sysfs-root=
-check "an empty --sysfs-root exits 2" eval '[ "$rc" -eq 2 ] && has_err "sysfs-root needs a non-empty argument"'
+check "an empty --sysfs-root exits 2" eval '[ "$rc" -eq 2 ] && has_err "option .--sysfs-root. needs a non-empty argument"'
 
 run --sysfs-root
 check "--sysfs-root without its argument exits 2" eval '[ "$rc" -eq 2 ] && empty "$tmp/out"'
@@ -229,8 +230,10 @@ check "sva-info(1), EXIT STATUS: no usage error for a dev root too long for dev-
 # --memlock: decimal digits only, leading zeros changing nothing, nothing past
 # 2^64-1 (sva-info(1), --memlock).
 for m in 18446744073709551616 99999999999999999999999 "5 " 5k 0 00; do
+	case $m in *[!0-9]*) why="is not a number" ;; *) why="must be between 1 and 18446744073709551615" ;; esac
 	run --cdi --memlock="$m"
-	check "--cdi --memlock='$m': a usage error (status 2)" eval '[ "$rc" -eq 2 ] && has_err "memlock needs a positive number"'
+	check "--cdi --memlock='$m': a usage error (status 2), '$m' $why" \
+		eval '[ "$rc" -eq 2 ] && [ "$(head -n 1 "$tmp/err")" = "sva-info: option '"'"'--memlock'"'"': '"'"'$m'"'"' $why" ]'
 done
 run --cdi --sysfs-root="$S" --dev-root="$D" --memlock=0100
 check "--cdi --memlock=0100: a hundred bytes" eval '[ "$rc" -eq 0 ] && has "\"libsva/memlock\": \"100\""'
@@ -1052,7 +1055,7 @@ check "--doctor with an unknown option exits 2" [ "$rc" -eq 2 ]
 run --proc-root="$DP"
 check "--proc-root without --doctor is a usage error" eval '[ "$rc" -eq 2 ] && has_err "proc-root goes with --doctor"'
 run --doctor --kernel-config=
-check "an empty --kernel-config exits 2" eval '[ "$rc" -eq 2 ] && has_err "kernel-config needs a non-empty argument"'
+check "an empty --kernel-config exits 2" eval '[ "$rc" -eq 2 ] && has_err "option .--kernel-config. needs a non-empty argument"'
 
 # This very host, as it is: without /dev/iommu the doctor must fail and say why.
 if [ -e /dev/iommu ]; then

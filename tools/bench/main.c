@@ -29,7 +29,6 @@
 #include <json.h>
 
 #include "bench.h"
-#include "../number.h"
 #include "../option_error.h"
 #include "../stdout_done.h"
 
@@ -648,13 +647,10 @@ int main(int argc, char **argv)
 			json = 1;
 			break;
 		case 'r': {
-			unsigned long long n;
+			unsigned long long n = 0; /* gcc cannot see option_number() set it */
 
-			if (!tool_number(optarg, 10, 1000, &n) || n < 1) {
-				fprintf(stderr, "sva-bench: --rounds wants a number from 1 to 1000\n");
-				usage(stderr);
+			if (option_number("sva-bench", longopts, c, argv, 1, 1000, &n))
 				return 2;
-			}
 			rounds = optarg;
 			break;
 		}
@@ -667,14 +663,12 @@ int main(int argc, char **argv)
 			break;
 		default:
 			option_error("sva-bench", longopts, c, argv);
-			usage(stderr);
-			return 2;
+			return usage_hint("sva-bench");
 		}
 	}
 	if (cmp && (argc - optind != 2 || json || rounds)) {
 		fprintf(stderr, "sva-bench: --compare wants two files, sva-bench --json output, and no other option\n");
-		usage(stderr);
-		return 2;
+		return usage_hint("sva-bench");
 	}
 	if (cmp && !asked) {
 		rc = compare(argv[optind], argv[optind + 1]);
@@ -691,8 +685,7 @@ int main(int argc, char **argv)
 			else
 				fprintf(stderr, "sva-bench: unexpected argument '%s' (one benchmark, or all)\n",
 					argv[optind + 1]);
-			usage(stderr);
-			return 2;
+			return usage_hint("sva-bench");
 		}
 		if (strcmp(argv[optind], "all"))
 			only = argv[optind];

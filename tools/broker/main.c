@@ -54,9 +54,19 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, ":c:s:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
+			/* Empty: a missing file name, not one to open. */
+			if (option_nonempty("sva-brokerd", longopts, opt, argv))
+				return 2;
 			config = optarg;
 			break;
 		case 's':
+			/* A usage error (status 2) before the configuration is read (status 1). */
+			if (option_nonempty("sva-brokerd", longopts, opt, argv))
+				return 2;
+			if (optarg[0] != '/' || strlen(optarg) >= sizeof(conf.socket))
+				return option_bad_value("sva-brokerd", longopts, opt, argv,
+							"must be an absolute path shorter than %zu bytes",
+							sizeof(conf.socket));
 			sock = optarg;
 			break;
 		case 'C':
@@ -68,25 +78,12 @@ int main(int argc, char **argv)
 			break;
 		default:
 			option_error("sva-brokerd", longopts, opt, argv);
-			usage(stderr);
-			return 2;
+			return usage_hint("sva-brokerd");
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "sva-brokerd: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	if (!config[0]) {
-		fprintf(stderr, "sva-brokerd: --config needs a file name, not an empty argument\n");
-		usage(stderr);
-		return 2;
-	}
-	/* A usage error (status 2) before the configuration is read (status 1). */
-	if (sock && (sock[0] != '/' || strlen(sock) >= sizeof(conf.socket))) {
-		fprintf(stderr, "sva-brokerd: --socket needs an absolute path shorter than %zu bytes\n",
-			sizeof(conf.socket));
-		return 2;
+		return usage_hint("sva-brokerd");
 	}
 	if (asked) {
 		if (asked == 'h')

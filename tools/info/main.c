@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include "sva-info.h"
-#include "../number.h"
 #include "../option_error.h"
 #include "../stdout_done.h"
 
@@ -110,8 +109,7 @@ static int usage_error(const char *fmt, ...)
 		va_end(ap);
 		fputc('\n', stderr);
 	}
-	fputs("Try '" PROG " --help' for more information.\n", stderr);
-	return 2;
+	return usage_hint(PROG);
 }
 
 enum {
@@ -180,13 +178,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *asked)
 		case OPT_IOMMU_PATH:
 		case OPT_PROC_ROOT:
 		case OPT_KERNEL_CONFIG:
-			if (!*optarg)
-				return usage_error("--%s needs a non-empty argument",
-						   c == OPT_SYSFS_ROOT	  ? "sysfs-root"
-						   : c == OPT_DEV_ROOT	  ? "dev-root"
-						   : c == OPT_IOMMU_PATH  ? "iommu-path"
-						   : c == OPT_PROC_ROOT	  ? "proc-root"
-									  : "kernel-config");
+			if (option_nonempty(PROG, long_options, c, argv))
+				return 2;
 			if (c == OPT_SYSFS_ROOT)
 				o->sysfs_root = optarg;
 			else if (c == OPT_DEV_ROOT)
@@ -205,27 +198,31 @@ static int parse_args(int argc, char **argv, struct options *o, int *asked)
 			o->cdi = true;
 			break;
 		case OPT_BROKER_SOCKET:
+			if (option_nonempty(PROG, long_options, c, argv))
+				return 2;
 			if (optarg[0] != '/')
-				return usage_error("--broker-socket needs an absolute path");
+				return option_bad_value(PROG, long_options, c, argv, "is not an absolute path");
 			/* Its directory is bind-mounted into the container: spelled
 			 * plainly, so that "//s" or "/run/../s" cannot name "/". */
 			if (!plain_path(optarg))
-				return usage_error("--broker-socket %s: write the path plainly, without '.' or '..' "
-						   "components, '//' or a trailing '/'", optarg);
+				return option_bad_value(PROG, long_options, c, argv,
+							"is not written plainly: write it without '.' or '..' "
+							"components, '//' or a trailing '/'");
 			if (!strchr(optarg + 1, '/') || dir_is_root(optarg))
-				return usage_error("--broker-socket %s is directly under /: give a socket in a "
-						   "directory of its own", optarg);
+				return option_bad_value(PROG, long_options, c, argv,
+							"is directly under /: give a socket in a directory of its own");
 			/* A spec for a socket no broker can listen on would not work. */
 			if (strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-				return usage_error("--broker-socket %s: a socket path must be shorter than %zu bytes",
-						   optarg, sizeof(((struct sockaddr_un *)0)->sun_path));
+				return option_bad_value(PROG, long_options, c, argv,
+							"is too long: a socket path must be shorter than %zu bytes",
+							sizeof(((struct sockaddr_un *)0)->sun_path));
 			o->broker_socket = optarg;
 			break;
 		case OPT_MEMLOCK: {
-			unsigned long long v;
+			unsigned long long v = 0; /* gcc cannot see option_number() set it */
 
-			if (!tool_number(optarg, 10, ULLONG_MAX, &v) || v == 0)
-				return usage_error("--memlock needs a positive number of bytes");
+			if (option_number(PROG, long_options, c, argv, 1, ULLONG_MAX, &v))
+				return 2;
 			o->memlock = v;
 			break;
 		}
