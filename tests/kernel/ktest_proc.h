@@ -3,7 +3,8 @@
  * What /proc says of this process's descriptors and threads, for the kernel
  * tests' checks that a call made, or left, none.  Needs nothing of libsva's
  * (the black-box contract tests include it as well as ktest.h does): one copy
- * of each loop, so that every test counts the same way.
+ * of each loop, so that every test counts the same way (the status files'
+ * reader, tests/proc_status.h, the unit tests share).
  */
 #ifndef SVA_TESTS_KTEST_PROC_H
 #define SVA_TESTS_KTEST_PROC_H
@@ -19,6 +20,8 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../proc_status.h"
 
 /*
  * The entries of a /proc directory, "." and ".." included, and for
@@ -120,73 +123,30 @@ static inline int ktest_count_tasks(void)
 	return ktest_for_each_thread_named(NULL, NULL, NULL);
 }
 
-/*
- * The value of the line "key:" of a /proc status file, the blanks after the
- * colon and the newline cut, into out (len bytes): 0, or -errno (-ENOENT: no
- * such file, a thread gone; -ENODATA: no such line, a key mistyped or one
- * this kernel does not have), out then "".  The one reader of those files,
- * so that every test parses them the same way.
- */
-static inline int ktest_status_text(const char *path, const char *key, char *out, size_t len)
-{
-	size_t klen = strlen(key);
-	char line[256];
-	int ret = -ENODATA;
-	FILE *f;
-
-	out[0] = '\0';
-	f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	while (ret && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, klen) || line[klen] != ':')
-			continue;
-		snprintf(out, len, "%s", line + klen + 1 + strspn(line + klen + 1, " \t"));
-		out[strcspn(out, "\n")] = '\0';
-		ret = 0;
-	}
-	fclose(f);
-	return ret;
-}
-
-/* The same line's value as a decimal number (VmSize in kB,
- * voluntary_ctxt_switches); -1 when there is none (no such file or line,
- * not a number). */
-static inline long ktest_status_num(const char *path, const char *key)
-{
-	char text[64], *end;
-	long v;
-
-	if (ktest_status_text(path, key, text, sizeof(text)))
-		return -1;
-	v = strtol(text, &end, 10);
-	return end == text ? -1 : v;
-}
-
 /* Thread tid's line "key:" of /proc/self/task/TID/status, as
- * ktest_status_text() (-ENOENT: the thread is gone). */
+ * proc_status_text() (-ENOENT: the thread is gone). */
 static inline int ktest_thread_status(pid_t tid, const char *key, char *out, size_t len)
 {
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)tid);
-	return ktest_status_text(path, key, out, len);
+	return proc_status_text(path, key, out, len);
 }
 
-/* Its value as a number, as ktest_status_num(). */
+/* Its value as a number, as proc_status_num(). */
 static inline long ktest_thread_status_num(pid_t tid, const char *key)
 {
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)tid);
-	return ktest_status_num(path, key);
+	return proc_status_num(path, key);
 }
 
 /* The process's line "key:" of /proc/self/status as a number (VmSize,
- * VmPin, Threads), as ktest_status_num(). */
+ * VmPin, Threads), as proc_status_num(). */
 static inline long ktest_self_status_num(const char *key)
 {
-	return ktest_status_num("/proc/self/status", key);
+	return proc_status_num("/proc/self/status", key);
 }
 
 /*

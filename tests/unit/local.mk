@@ -33,13 +33,13 @@ tests_unit_test_sysfs_SOURCES = tests/unit/test-sysfs.c tests/unit/fake_sysfs.h 
 tests_unit_test_core_errors_SOURCES = tests/unit/test-core-errors.c tests/unit/fake_sysfs.h tests/tap.h
 include tests/unit/man.mk
 # sva_ctx_new under an RLIMIT_AS with no room for the arena: the line says so.
-tests_unit_test_arena_limit_SOURCES = tests/unit/test-arena-limit.c tests/unit/vm_size.h tests/tap.h
+tests_unit_test_arena_limit_SOURCES = tests/unit/test-arena-limit.c tests/proc_status.h tests/tap.h
 tests_unit_test_arena_limit_LDADD = $(TEST_LIBS)
 # tools/option_error.h: abbreviations as getopt_long() reads them, and each
 # bad option's and bad value's line.
 tests_unit_test_option_error_SOURCES = tests/unit/test-option-error.c tools/option_error.h tools/number.h tests/tap.h
 # A failed sva_ctx_new reserves no arena.
-tests_unit_test_ctx_fail_arena_SOURCES = tests/unit/test-ctx-fail-arena.c tests/unit/vm_size.h tests/tap.h
+tests_unit_test_ctx_fail_arena_SOURCES = tests/unit/test-ctx-fail-arena.c tests/proc_status.h tests/tap.h
 tests_unit_test_ctx_fail_arena_LDADD = $(TEST_LIBS)
 # sva_mm_prefault under a pin budget: every check before any eviction.
 tests_unit_test_prefault_budget_SOURCES = tests/unit/test-prefault-budget.c tests/unit/fake_ioctl.h tests/tap.h

@@ -15,7 +15,7 @@
 #include <sva/sva.h>
 
 #include "../tap.h"
-#include "vm_size.h"
+#include "../proc_status.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED 1
@@ -53,7 +53,7 @@ int main(void)
 {
 	struct sva_ctx *ctx = NULL;
 	struct rlimit old, low;
-	unsigned long long now = vm_size();
+	unsigned long long now = proc_vm_size();
 	int ret;
 
 #ifdef SANITIZED

@@ -20,7 +20,7 @@
 #include <sva/sva.h>
 
 #include "../tap.h"
-#include "vm_size.h"
+#include "../proc_status.h"
 
 
 static void quiet(void *arg, enum sva_log_level level, const char *msg)
@@ -36,10 +36,10 @@ static void one(const char *what, uint32_t flags, const char *path, uint32_t pmi
 				  .iommu_path = path, .broker_path = path, .global_pasid_min = pmin,
 				  .global_pasid_max = pmax };
 	struct sva_ctx *ctx = NULL;
-	unsigned long long before = vm_size(), after;
+	unsigned long long before = proc_vm_size(), after;
 	int ret = sva_ctx_new(&o, &ctx);
 
-	after = vm_size();
+	after = proc_vm_size();
 	is_int(ret, want, "%s: %d", what, want);
 	ok(after < before + (256ull << 20), "  the failed call reserved no arena (VmSize %llu MiB -> %llu MiB)",
 	   before >> 20, after >> 20);
@@ -49,7 +49,7 @@ static void one(const char *what, uint32_t flags, const char *path, uint32_t pmi
 
 int main(void)
 {
-	if (!vm_size())
+	if (!proc_vm_size())
 		tap_bail("no VmSize in /proc/self/status");
 	one("no device node", 0, "/nonexistent/iommu", 0, 0, -ENOENT);
 	one("not an iommufd", 0, "/dev/null", 0, 0, -ENOTTY);
