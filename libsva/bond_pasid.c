@@ -168,9 +168,9 @@ int sva_bond_pasid_reach(struct sva_dev *dev, struct sva_mm *mm, enum sva_pasid_
 	 * makes nothing (the fault queue and thread included).  Checked again
 	 * when the PASID is taken: another thread may free or bind the value
 	 * in between, and that bind then fails after the queue was made. */
-	pthread_mutex_lock(&dev->ctx->pasid_lock);
+	sva_pasid_lock(dev->ctx);
 	ret = chosen_lookup(dev, mm, pasid, &s, &sh, &owner, &data);
-	pthread_mutex_unlock(&dev->ctx->pasid_lock);
+	sva_pasid_unlock(dev->ctx);
 	return ret;
 }
 
@@ -254,9 +254,9 @@ int sva_bond_pasid_get(struct sva_dev *dev, struct sva_bond *bond, enum sva_pasi
 	struct sva_ctx *ctx = dev->ctx;
 	int ret;
 
-	pthread_mutex_lock(&ctx->pasid_lock);
+	sva_pasid_lock(ctx);
 	ret = chosen ? get_chosen(dev, bond, pasid) : get_new(dev, bond, policy);
-	pthread_mutex_unlock(&ctx->pasid_lock);
+	sva_pasid_unlock(ctx);
 	return ret;
 }
 
@@ -265,13 +265,13 @@ void sva_bond_pasid_published(struct sva_bond *bond)
 	struct sva_ctx *ctx = bond->dev->ctx;
 	struct sva_pasid_share *sh = bond->share;
 
-	pthread_mutex_lock(&ctx->pasid_lock);
+	sva_pasid_lock(ctx);
 	sh->npublished++;
 	if (sh->pending) {
 		pending_drop(ctx, sh);
 		sva_pasid_set_owner(sh->space, sh->pasid, sh, sh->saved_drvdata);
 	}
-	pthread_mutex_unlock(&ctx->pasid_lock);
+	sva_pasid_unlock(ctx);
 }
 
 void sva_bond_pasid_unpublishing(struct sva_bond *bond)
@@ -279,14 +279,14 @@ void sva_bond_pasid_unpublishing(struct sva_bond *bond)
 	struct sva_ctx *ctx = bond->dev->ctx;
 	struct sva_pasid_share *sh = bond->share;
 
-	pthread_mutex_lock(&ctx->pasid_lock);
+	sva_pasid_lock(ctx);
 	if (--sh->npublished == 0 && sh->driver_owned && !sh->pending) {
 		sva_pasid_set_owner(sh->space, sh->pasid, SVA_PASID_PIN(sh->saved_owner), sh->saved_drvdata);
 		sh->pending = true;
 		sh->pending_next = ctx->pending_shares;
 		ctx->pending_shares = sh;
 	}
-	pthread_mutex_unlock(&ctx->pasid_lock);
+	sva_pasid_unlock(ctx);
 }
 
 static void put(struct sva_bond *bond, bool detached)
@@ -297,7 +297,7 @@ static void put(struct sva_bond *bond, bool detached)
 	uint32_t pasid = bond->pasid;
 	bool was_first;
 
-	pthread_mutex_lock(&ctx->pasid_lock);
+	sva_pasid_lock(ctx);
 	bond->share = NULL;
 	/* A device may still use the value: it must never be handed out again,
 	 * nor joined by another bind while its other bonds last.  The address
@@ -358,7 +358,7 @@ static void put(struct sva_bond *bond, bool detached)
 			sh->mm->gshare = NULL;
 		sva_free(sh);
 	}
-	pthread_mutex_unlock(&ctx->pasid_lock);
+	sva_pasid_unlock(ctx);
 	/* Released: every bond's mm_exit has returned and every device has
 	 * detached the value, so nothing can still use it. */
 	if (release)
@@ -380,7 +380,7 @@ void sva_bond_pasid_unget(struct sva_bond *bond)
 	struct sva_ctx *ctx = bond->dev->ctx;
 	struct sva_pasid_share *sh = bond->share;
 
-	pthread_mutex_lock(&ctx->pasid_lock);
+	sva_pasid_lock(ctx);
 	/* Its own new value, which no other bond ever joined (and so no device
 	 * ever had attached): back without quarantine.  A value another bond
 	 * joined, even one unbound since, may still be in that device's
@@ -391,10 +391,10 @@ void sva_bond_pasid_unget(struct sva_bond *bond)
 		if (sh->mm->gshare == sh)
 			sh->mm->gshare = NULL;
 		sva_free(sh);
-		pthread_mutex_unlock(&ctx->pasid_lock);
+		sva_pasid_unlock(ctx);
 		return;
 	}
-	pthread_mutex_unlock(&ctx->pasid_lock);
+	sva_pasid_unlock(ctx);
 	put(bond, true);
 }
 

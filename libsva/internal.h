@@ -414,7 +414,9 @@ struct sva_ctx {
 	uint64_t pasid_grace_ns; /* 0: default */
 	struct sva_pasid_space *global_pasids;
 	/* Which bonds share which PASID (struct sva_pasid_share, mm->gshare):
-	 * taken inside dev->lock, never with fe.lock or an mm->lock held. */
+	 * taken inside dev->lock, never with fe.lock or an mm->lock held, and
+	 * only inside the fork guard (sva_pasid_lock()), so that a forked
+	 * child finds its copy free and what it guards whole. */
 	pthread_mutex_t pasid_lock;
 	struct sva_pasid_share *pending_shares; /* under pasid_lock (bond_pasid.c) */
 	pthread_mutex_t devs_lock; /* the device list: sva_devs_lock() */
@@ -443,6 +445,27 @@ static inline void sva_devs_lock(struct sva_ctx *ctx)
 static inline void sva_devs_unlock(struct sva_ctx *ctx)
 {
 	pthread_mutex_unlock(&ctx->devs_lock);
+	sva_fork_guard_leave();
+}
+
+/*
+ * pasid_lock inside the fork guard, as devs_lock: fork() waits for the
+ * section, so a child never inherits it held, nor the shares and the pending
+ * list half changed.  Safe there: what a section under it waits for is held
+ * only by threads inside the guard too (pasid_lock itself, a log's lock) or
+ * by threads that never enter it while holding it (the leaf locks of a PASID
+ * space and of the arena); a thread waiting to enter (dev->lock held, say)
+ * holds nothing such a section takes.
+ */
+static inline void sva_pasid_lock(struct sva_ctx *ctx)
+{
+	sva_fork_guard_enter();
+	pthread_mutex_lock(&ctx->pasid_lock);
+}
+
+static inline void sva_pasid_unlock(struct sva_ctx *ctx)
+{
+	pthread_mutex_unlock(&ctx->pasid_lock);
 	sva_fork_guard_leave();
 }
 
