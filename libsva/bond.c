@@ -494,11 +494,15 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	bond->drvdata = opts.drvdata;
 	bond->ops = ops;
 	atomic_init(&bond->state, SVA_BOND_BOUND);
+	/* Reachable from the context while unlinked: a fork in the middle
+	 * leaves the child's sva_mm_free() its copy to free. */
+	sva_bond_binding_add(bond);
 
 	pthread_mutex_lock(&dev->lock);
 	ret = (opts.flags & SVA_BIND_RID) ? bind_rid(dev, bond) : bind_pasid(dev, bond, &opts);
 	if (ret) {
 		pthread_mutex_unlock(&dev->lock);
+		sva_bond_binding_remove(bond);
 		sva_free(bond);
 		/* A broker that stopped cleanly destroyed the device's objects
 		 * first: the kernel's -ENOENT means the broker went away (it did
@@ -515,6 +519,9 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	mm->bonds = bond;
 	pthread_mutex_unlock(&mm->lock);
 	pthread_mutex_unlock(&dev->lock);
+	/* Only now: a fork in between leaves it on both, which the child
+	 * takes once (sva_bonds_child_free()). */
+	sva_bond_binding_remove(bond);
 	sva_logf(&dev->ctx->log, SVA_LOG_INFO, "bound %s %s %u to IOAS %u (%s)", dev->label,
 		 bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid,
 		 mm->ioas_id, (opts.flags & SVA_BIND_PINNED) ? "pinned" : "faults");

@@ -35,6 +35,7 @@
 
 #include "pasid_map.h"
 #include "pasid_space.h"
+#include "sigblock.h"
 
 /* A driver's value a bind is taking over, before its first bond is published. */
 static struct sva_pasid_share *pending_find(struct sva_ctx *ctx, struct sva_pasid_space *s, uint32_t pasid)
@@ -398,6 +399,91 @@ void sva_bond_pasid_unget(struct sva_bond *bond)
 	put(bond, true);
 }
 
+void sva_bond_binding_add(struct sva_bond *bond)
+{
+	struct sva_ctx *ctx = bond->dev->ctx;
+
+	sva_pasid_lock(ctx);
+	bond->binding_next = ctx->binding;
+	ctx->binding = bond;
+	sva_pasid_unlock(ctx);
+}
+
+void sva_bond_binding_remove(struct sva_bond *bond)
+{
+	struct sva_ctx *ctx = bond->dev->ctx;
+
+	sva_pasid_lock(ctx);
+	for (struct sva_bond **pp = &ctx->binding; *pp; pp = &(*pp)->binding_next)
+		if (*pp == bond) {
+			*pp = bond->binding_next;
+			break;
+		}
+	sva_pasid_unlock(ctx);
+}
+
+/*
+ * The bonds of mm's binds that a fork caught in progress, onto mm->bonds,
+ * where the child frees them with the rest.  A bind leaves ctx->binding only
+ * after linking its bond, so one may be on both: it is taken once.  The
+ * child's only thread runs here, so no lock: pasid_lock was free at the fork
+ * (the fork guard), and ctx->binding whole.
+ */
+static void child_adopt_binding(struct sva_mm *mm)
+{
+	for (struct sva_bond **pp = &mm->ctx->binding; *pp;) {
+		struct sva_bond *b = *pp, *o;
+
+		if (b->mm != mm) {
+			pp = &b->binding_next;
+			continue;
+		}
+		*pp = b->binding_next;
+		for (o = mm->bonds; o && o != b; o = o->mm_next)
+			;
+		if (!o) {
+			b->mm_next = mm->bonds;
+			mm->bonds = b;
+		}
+	}
+}
+
+/*
+ * The child's copy of the bond's device table stops returning it: a lookup
+ * in the child after its sva_mm_free() says -ENOENT, not a freed pointer.
+ * The device is compared, not followed, until found on the context's list: a
+ * device the child closed is freed, and the child opens none (-ECHILD) that
+ * could take its address.  The RID's pair as bond.c's rid_publish() writes
+ * it, with the count made even first: a fork may have caught a publish
+ * between its stores, and readers wait out an odd count.
+ */
+static void child_unpublish(struct sva_ctx *ctx, struct sva_bond *bond)
+{
+	struct sva_dev *dev;
+	void *found;
+	unsigned seq;
+	sigset_t old;
+
+	for (dev = ctx->devs; dev && dev != bond->dev; dev = dev->ctx_next)
+		;
+	if (!dev)
+		return;
+	if (bond->pasid != SVA_PASID_RID) {
+		if (sva_pasid_map_get(dev->bond_map, bond->pasid, &found, NULL) == 0 && found == bond)
+			sva_pasid_map_clear(dev->bond_map, bond->pasid);
+		return;
+	}
+	if (atomic_load_explicit(&dev->rid_bond, memory_order_relaxed) != bond)
+		return;
+	seq = atomic_load_explicit(&dev->rid_seq, memory_order_relaxed) | 1;
+	sva_signals_hold(&old);
+	atomic_store_explicit(&dev->rid_seq, seq, memory_order_relaxed);
+	atomic_store_explicit(&dev->rid_bond, NULL, memory_order_release);
+	atomic_store_explicit(&dev->rid_drvdata, NULL, memory_order_release);
+	atomic_store_explicit(&dev->rid_seq, seq + 1, memory_order_release);
+	sva_signals_restore(&old);
+}
+
 static void child_free_share(struct sva_ctx *ctx, struct sva_pasid_share *sh)
 {
 	if (sh->pending)
@@ -409,6 +495,7 @@ void sva_bonds_child_free(struct sva_mm *mm)
 {
 	struct sva_pasid_share *g = mm->gshare;
 
+	child_adopt_binding(mm);
 	/* Every bond under a share is bound to its address space (share->mm),
 	 * so each share goes with the last of mm's bonds under it. */
 	for (struct sva_bond *b = mm->bonds, *n; b; b = n) {
@@ -424,6 +511,7 @@ void sva_bonds_child_free(struct sva_mm *mm)
 				g = NULL;
 			child_free_share(mm->ctx, sh);
 		}
+		child_unpublish(mm->ctx, b);
 		sva_free(b);
 	}
 	/* A share no bond is under, as a fork in the middle of a bind leaves it. */

@@ -419,6 +419,10 @@ struct sva_ctx {
 	 * child finds its copy free and what it guards whole. */
 	pthread_mutex_t pasid_lock;
 	struct sva_pasid_share *pending_shares; /* under pasid_lock (bond_pasid.c) */
+	/* Bonds of sva_bind() calls in progress (by binding_next), from their
+	 * allocation until they are linked or freed: what a fork in the
+	 * middle of one leaves the child to free.  Under pasid_lock. */
+	struct sva_bond *binding;
 	pthread_mutex_t devs_lock; /* the device list: sva_devs_lock() */
 	struct sva_dev *devs;
 	struct sva_fault_engine fe;
@@ -450,12 +454,12 @@ static inline void sva_devs_unlock(struct sva_ctx *ctx)
 
 /*
  * pasid_lock inside the fork guard, as devs_lock: fork() waits for the
- * section, so a child never inherits it held, nor the shares and the pending
- * list half changed.  Safe there: what a section under it waits for is held
- * only by threads inside the guard too (pasid_lock itself, a log's lock) or
- * by threads that never enter it while holding it (the leaf locks of a PASID
- * space and of the arena); a thread waiting to enter (dev->lock held, say)
- * holds nothing such a section takes.
+ * section, so a child never inherits it held, nor the shares, the pending
+ * list and the binds in progress half changed.  Safe there: what a section
+ * under it waits for is held only by threads inside the guard too
+ * (pasid_lock itself, a log's lock) or by threads that never enter it while
+ * holding it (the leaf locks of a PASID space and of the arena); a thread
+ * waiting to enter (dev->lock held, say) holds nothing such a section takes.
  */
 static inline void sva_pasid_lock(struct sva_ctx *ctx)
 {
@@ -666,6 +670,7 @@ struct sva_bond {
 	struct sva_hwpt *hwpt;
 	struct sva_pasid_share *share; /* NULL for the RID */
 	struct sva_bond *share_next;   /* share->bonds, under ctx->pasid_lock */
+	struct sva_bond *binding_next; /* ctx->binding, under ctx->pasid_lock */
 	uint32_t pasid; /* SVA_PASID_RID for the RID */
 	uint32_t flags;
 	void *drvdata;

@@ -11,6 +11,7 @@ pasid_tests = \
 	tests/unit/test-pasid-policy \
 	tests/unit/test-bind-pasid \
 	tests/unit/test-bind-contract \
+	tests/unit/test-bind-fork \
 	tests/unit/test-pasid-map \
 	tests/stress/stress-pasid \
 	tests/fuzz/fuzz-replay-pasid
@@ -35,6 +36,8 @@ tests_unit_test_bind_pasid_SOURCES = tests/unit/test-bind-pasid.c tests/unit/fak
 tests_unit_test_bind_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_bind_contract_SOURCES = tests/unit/test-bind-contract.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
 tests_unit_test_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+tests_unit_test_bind_fork_SOURCES = tests/unit/test-bind-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
+tests_unit_test_bind_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_pasid_map_SOURCES = tests/unit/test-pasid-map.c tests/busy_window.h tests/tap.h
 tests_unit_test_pasid_map_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_stress_stress_pasid_SOURCES = tests/stress/stress-pasid.c tests/tap.h

@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A forked child's state of the bind path (sva_mm_free(3), libsva(7) "fork"),
+ * on a context, devices and address spaces built by hand around a fake
+ * backend (as test-bind-pasid.c does):
+ *
+ *  - A fork in the middle of a sva_bind() (from inside the device's PASID
+ *    attach: the PASID taken, the bond not yet published nor linked): the
+ *    child's sva_mm_free() gives back its copies of that bond and of the
+ *    share it took, exactly once, whatever the share: the address space's
+ *    new global PASID, an extra PASID, a driver's value waiting on the
+ *    context's pending list (which it leaves), or the global PASID another
+ *    bond already holds.  Given back: their slots come back among the next
+ *    allocations of their sizes, each once.
+ *  - After the child's sva_mm_free(), sva_dev_bond_lookup() on its devices
+ *    finds none of the bonds it freed (-ENOENT), PASID and RID alike.
+ *  - A fork while another thread holds the context's pasid_lock (stalled
+ *    inside it, in pthread_sigmask(), wrapped here): the fork waits for the
+ *    section, and the child's copy of the lock is free.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fork_guard.h"
+#include "kabi.h"
+#include "pasid_space.h"
+#include "../tap.h"
+#include "fake_bind_objects.h"
+
+static void capture(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
+}
+
+/* ------------------------------------------------------ the fake kernel side */
+
+static atomic_uint next_id = 100;
+
+static bool fake_ioctl(unsigned long req, void *arg, int *rc)
+{
+	*rc = 0;
+	if (req == KABI_IOMMU_HWPT_ALLOC)
+		((struct kabi_iommu_hwpt_alloc *)arg)->out_hwpt_id = atomic_fetch_add(&next_id, 1);
+	else if (req == KABI_IOMMU_IOAS_ALLOC)
+		((struct kabi_iommu_ioas_alloc *)arg)->out_ioas_id = atomic_fetch_add(&next_id, 1);
+	else if (req != KABI_IOMMU_DESTROY && req != KABI_IOMMU_IOAS_UNMAP)
+		return false;
+	return true;
+}
+#include "fake_ioctl.h"
+
+static struct sva_ctx ctx;
+static struct sva_dev wide, wide2;
+
+/* Armed: the next PASID attach forks, and the child checks what its
+ * sva_mm_free() gives back; its exit status lands in child_status. */
+static struct sva_mm *fork_mm;
+static int child_status = -1;
+
+/* The bonds and shares the child must give back, each once. */
+static void *expect[8];
+static int nexpect;
+
+static int child_checks(struct sva_mm *mm, struct sva_dev *dev, uint32_t pasid)
+{
+	void *again[2][64];
+	int back = 0, bad = 0;
+
+	sva_mm_free(mm);
+	for (struct sva_pasid_share *p = ctx.pending_shares; p; p = p->pending_next)
+		for (int j = 0; j < nexpect; j++)
+			if ((void *)p == expect[j])
+				bad |= 2;
+	for (int i = 0; i < 64; i++) {
+		again[0][i] = sva_malloc(sizeof(struct sva_bond));
+		again[1][i] = sva_malloc(sizeof(struct sva_pasid_share));
+		for (int k = 0; k < 2; k++)
+			for (int j = 0; j < nexpect; j++)
+				back += again[k][i] && again[k][i] == expect[j];
+	}
+	for (int i = 0; i < 64; i++) {
+		sva_free(again[0][i]);
+		sva_free(again[1][i]);
+	}
+	if (back != nexpect)
+		bad |= 1;
+	if (sva_dev_bond_lookup(dev, pasid, NULL, NULL) != -ENOENT)
+		bad |= 4;
+	return bad;
+}
+
+static int f_attach(struct sva_dev *d, uint32_t pt)
+{
+	(void)d;
+	(void)pt;
+	return 0;
+}
+
+static int f_detach(struct sva_dev *d)
+{
+	(void)d;
+	return 0;
+}
+
+static int f_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
+{
+	struct sva_pasid_space *s = sva_dev_pasid_space_of(d, pasid);
+	struct sva_pasid_share *sh = NULL;
+	struct sva_bond *b;
+	void *owner = NULL;
+	pid_t pid;
+	int st;
+
+	(void)pt;
+	if (!fork_mm)
+		return 0;
+	/* The share the bind took: the space's owner, or (a driver's value not
+	 * published yet) the one on the pending list; its bond is the last
+	 * under it (join() appends). */
+	sva_pasid_lookup_owner(s, pasid, &owner, NULL);
+	if (owner && SVA_PASID_UNPIN(owner) != owner) {
+		for (sh = ctx.pending_shares; sh; sh = sh->pending_next)
+			if (sh->space == s && sh->pasid == pasid)
+				break;
+	} else {
+		sh = owner;
+	}
+	if (!sh || !sh->bonds)
+		tap_bail("no share under PASID %u inside its attach", pasid);
+	for (b = sh->bonds; b->share_next; b = b->share_next)
+		;
+	expect[nexpect++] = b;
+	expect[nexpect++] = sh;
+	pid = fork();
+	if (pid == 0)
+		_exit(child_checks(fork_mm, d, pasid));
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		tap_bail("fork: %s", strerror(errno));
+	child_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	fork_mm = NULL;
+	return 0;
+}
+
+static int f_pasid_detach(struct sva_dev *d, uint32_t pasid)
+{
+	(void)d;
+	(void)pasid;
+	return 0;
+}
+
+static void f_close(struct sva_dev *d)
+{
+	(void)d;
+}
+
+static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pasid_attach, f_pasid_detach, f_close, 0 };
+
+static struct sva_mm *mm_new(void)
+{
+	const struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_UNTRACKED };
+	struct sva_mm *mm;
+
+	if (sva_mm_new(&ctx, &o, &mm))
+		tap_bail("sva_mm_new failed");
+	return mm;
+}
+
+static void report(const char *what)
+{
+	ok(child_status >= 0 && child_status < 128, "%s: the child forked mid-bind exits (%d)", what, child_status);
+	ok(child_status >= 0 && !(child_status & 1),
+	   "  its sva_mm_free gives back the bond in flight and the share it took, each once");
+	ok(child_status >= 0 && !(child_status & 2), "  no share it freed is left on the context's pending list");
+	child_status = -1;
+	nexpect = 0;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void mid_bind(const char *what, uint32_t flags, bool driver_value, bool join)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | flags };
+	struct sva_mm *mm = mm_new();
+	struct sva_bond *first = NULL, *bond = NULL;
+	struct sva_dev *dev = &wide;
+	uint32_t p = 0;
+
+	if (join) {
+		/* A bond already holds the global PASID; the one in flight joins it. */
+		if (sva_bind(&wide, mm, &bo, &first))
+			tap_bail("first bind failed");
+		expect[nexpect++] = first;
+		dev = &wide2;
+	}
+	if (driver_value) {
+		if (sva_dev_pasid_alloc(dev, SVA_PASID_GLOBAL, NULL, &p))
+			tap_bail("sva_dev_pasid_alloc failed");
+		bo.pasid = p;
+	}
+	fork_mm = mm;
+	is_int(sva_bind(dev, mm, &bo, &bond), 0, "%s: the parent's bind, forked in its attach, binds", what);
+	report(what);
+	sva_unbind(bond);
+	if (first)
+		sva_unbind(first);
+	if (driver_value)
+		sva_dev_pasid_free(dev, p);
+	sva_mm_free(mm);
+}
+
+static void lookup_after_free(void)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_bind_opts rid = { .size = sizeof(rid), .flags = SVA_BIND_PINNED | SVA_BIND_RID };
+	struct sva_mm *mm = mm_new();
+	struct sva_bond *b, *r;
+	uint32_t pasid;
+	pid_t pid;
+	int st;
+
+	if (sva_bind(&wide, mm, &bo, &b) || sva_bind(&wide2, mm, &rid, &r))
+		tap_bail("binds failed");
+	pasid = sva_bond_pasid(b); /* b is freed in the child before its lookup */
+	pid = fork();
+	if (pid == 0) {
+		int bad = 0;
+
+		sva_mm_free(mm);
+		if (sva_dev_bond_lookup(&wide, pasid, NULL, NULL) != -ENOENT)
+			bad |= 1;
+		if (sva_dev_bond_lookup(&wide2, SVA_PASID_RID, NULL, NULL) != -ENOENT)
+			bad |= 2;
+		_exit(bad);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		tap_bail("fork: %s", strerror(errno));
+	st = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	ok(st < 128 && !(st & 1), "child's sva_mm_free: sva_dev_bond_lookup() of its PASID bond is -ENOENT");
+	ok(st < 128 && !(st & 2), "  and of its RID bond");
+	is_int(sva_dev_bond_lookup(&wide, sva_bond_pasid(b), NULL, NULL), 0, "  the parent's still finds its bond");
+	sva_unbind(b);
+	sva_unbind(r);
+	sva_mm_free(mm);
+}
+
+/* --------------------------------------------- fork while pasid_lock is held */
+
+static pthread_t holder, forker;
+static atomic_bool stall_armed, holder_inside, fork_returned, guard_waiting, forking;
+
+/* The bind in `holder` stalls in here while it holds ctx.pasid_lock (its
+ * own trylock fails: no other thread takes it), until the fork has returned
+ * or the fork handler waits for a thread inside the fork guard. */
+static int (*real_sigmask)(int, const sigset_t *, sigset_t *);
+static int (*real_yield)(void);
+
+/* Both found once, before any thread: the wrappers only read them then. */
+static void find_real(void)
+{
+	if (!real_sigmask)
+		real_sigmask = (int (*)(int, const sigset_t *, sigset_t *))dlsym(RTLD_NEXT, "pthread_sigmask");
+	if (!real_yield)
+		real_yield = (int (*)(void))dlsym(RTLD_NEXT, "sched_yield");
+}
+
+int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	int (*real)(int, const sigset_t *, sigset_t *);
+
+	find_real();
+	real = real_sigmask;
+	if (atomic_load(&stall_armed) && pthread_equal(pthread_self(), holder)) {
+		if (pthread_mutex_trylock(&ctx.pasid_lock) == 0) {
+			pthread_mutex_unlock(&ctx.pasid_lock);
+			return real(how, set, old);
+		}
+		atomic_store(&stall_armed, false);
+		atomic_store(&holder_inside, true);
+		while (!atomic_load(&fork_returned) && !atomic_load(&guard_waiting))
+			sched_yield();
+	}
+	return real(how, set, old);
+}
+
+/* The fork guard's handler yields while a thread is inside a section. */
+int sched_yield(void)
+{
+	find_real();
+	if (atomic_load(&forking) && pthread_equal(pthread_self(), forker))
+		atomic_store(&guard_waiting, true);
+	return real_yield();
+}
+
+static struct sva_mm *held_mm;
+static uint32_t held_pasid;
+static struct sva_bond *held_bond;
+static int held_ret;
+
+static void *hold(void *arg)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_PASID, .pasid = held_pasid };
+
+	(void)arg;
+	held_ret = sva_bind(&wide, held_mm, &bo, &held_bond);
+	return NULL;
+}
+
+static void fork_while_held(void)
+{
+	pid_t pid;
+	int st;
+
+	held_mm = mm_new();
+	if (sva_dev_pasid_alloc(&wide, SVA_PASID_GLOBAL, NULL, &held_pasid))
+		tap_bail("sva_dev_pasid_alloc failed");
+	forker = pthread_self();
+	atomic_store(&stall_armed, true);
+	/* The holder's id must be set before it can reach the wrapper. */
+	{
+		pthread_attr_t a;
+
+		pthread_attr_init(&a);
+		if (pthread_create(&holder, &a, hold, NULL))
+			tap_bail("pthread_create failed");
+		pthread_attr_destroy(&a);
+	}
+	while (!atomic_load(&holder_inside))
+		sched_yield();
+	atomic_store(&forking, true);
+	pid = fork();
+	if (pid == 0) {
+		int bad = 0;
+
+		if (pthread_mutex_trylock(&ctx.pasid_lock))
+			bad |= 1;
+		else
+			pthread_mutex_unlock(&ctx.pasid_lock);
+		_exit(bad);
+	}
+	atomic_store(&forking, false);
+	atomic_store(&fork_returned, true);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		tap_bail("fork: %s", strerror(errno));
+	pthread_join(holder, NULL);
+	st = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	ok(st == 0, "fork while another thread holds pasid_lock: the child's copy is free (%d)", st);
+	is_int(held_ret, 0, "  the other thread's bind completes");
+	sva_unbind(held_bond);
+	sva_dev_pasid_free(&wide, held_pasid);
+	sva_mm_free(held_mm);
+}
+
+int main(void)
+{
+	find_real();
+	plan(21);
+	fake_ctx_init(&ctx, capture, 20000000ull);
+	/* The fork handlers sva_ctx_new() registers (ctx.c), for this context
+	 * built by hand: the guard blocked across fork().  After the arena's
+	 * (fake_ctx_init() allocated), so they run before it, as there. */
+	pthread_atfork(sva_fork_guard_block, sva_fork_guard_unblock, sva_fork_guard_unblock_child);
+	fake_dev_init(&wide, &ctx, &fake_be, atomic_fetch_add(&next_id, 1), 20, "wide");
+	fake_dev_init(&wide2, &ctx, &fake_be, atomic_fetch_add(&next_id, 1), 20, "wide2");
+	/* On the context's list, as sva_dev_open() leaves them. */
+	wide.ctx_next = &wide2;
+	ctx.devs = &wide;
+	mid_bind("the address space's new global PASID", 0, false, false);
+	mid_bind("an extra PASID", SVA_BIND_EXTRA_PASID, false, false);
+	mid_bind("a driver's value, pending", SVA_BIND_PASID, true, false);
+	mid_bind("joining the global PASID of another bond", 0, false, true);
+	lookup_after_free();
+	fork_while_held();
+	ctx.devs = NULL;
+	return done_testing();
+}
