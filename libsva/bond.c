@@ -496,13 +496,13 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	atomic_init(&bond->state, SVA_BOND_BOUND);
 	/* Reachable from the context while unlinked: a fork in the middle
 	 * leaves the child's sva_mm_free() its copy to free. */
-	sva_bond_binding_add(bond);
+	sva_bond_unlinked_add(bond);
 
 	pthread_mutex_lock(&dev->lock);
 	ret = (opts.flags & SVA_BIND_RID) ? bind_rid(dev, bond) : bind_pasid(dev, bond, &opts);
 	if (ret) {
 		pthread_mutex_unlock(&dev->lock);
-		sva_bond_binding_remove(bond);
+		sva_bond_unlinked_remove(bond);
 		sva_free(bond);
 		/* A broker that stopped cleanly destroyed the device's objects
 		 * first: the kernel's -ENOENT means the broker went away (it did
@@ -521,7 +521,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	pthread_mutex_unlock(&dev->lock);
 	/* Only now: a fork in between leaves it on both, which the child
 	 * takes once (sva_bonds_child_free()). */
-	sva_bond_binding_remove(bond);
+	sva_bond_unlinked_remove(bond);
 	sva_logf(&dev->ctx->log, SVA_LOG_INFO, "bound %s %s %u to IOAS %u (%s)", dev->label,
 		 bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid,
 		 mm->ioas_id, (opts.flags & SVA_BIND_PINNED) ? "pinned" : "faults");
@@ -631,6 +631,9 @@ int sva_bond_teardown(struct sva_bond *bond)
 		sva_pasid_map_clear(dev->bond_map, bond->pasid);
 	sva_fault_unexclude(dev->ctx);
 	UNPUBLISHED(bond);
+	/* Reachable from the context until freed: a fork from here on leaves
+	 * the child's sva_mm_free() its copy (and its share's) to free. */
+	sva_bond_unlinked_add(bond);
 	pthread_mutex_lock(&dev->lock);
 	unlink_bond(&dev->bonds, bond, false);
 	pthread_mutex_lock(&mm->lock);
@@ -651,6 +654,7 @@ int sva_bond_teardown(struct sva_bond *bond)
 			 bond->pasid == SVA_PASID_RID ? "RID" : "PASID",
 			 bond->pasid == SVA_PASID_RID ? 0 : bond->pasid);
 	bond_unlink(bond);
+	sva_bond_unlinked_remove(bond);
 	sva_free(bond);
 	return ret;
 }

@@ -399,46 +399,48 @@ void sva_bond_pasid_unget(struct sva_bond *bond)
 	put(bond, true);
 }
 
-void sva_bond_binding_add(struct sva_bond *bond)
+void sva_bond_unlinked_add(struct sva_bond *bond)
 {
 	struct sva_ctx *ctx = bond->dev->ctx;
 
 	sva_pasid_lock(ctx);
-	bond->binding_next = ctx->binding;
-	ctx->binding = bond;
+	bond->unlinked_next = ctx->unlinked;
+	ctx->unlinked = bond;
 	sva_pasid_unlock(ctx);
 }
 
-void sva_bond_binding_remove(struct sva_bond *bond)
+void sva_bond_unlinked_remove(struct sva_bond *bond)
 {
 	struct sva_ctx *ctx = bond->dev->ctx;
 
 	sva_pasid_lock(ctx);
-	for (struct sva_bond **pp = &ctx->binding; *pp; pp = &(*pp)->binding_next)
+	for (struct sva_bond **pp = &ctx->unlinked; *pp; pp = &(*pp)->unlinked_next)
 		if (*pp == bond) {
-			*pp = bond->binding_next;
+			*pp = bond->unlinked_next;
 			break;
 		}
 	sva_pasid_unlock(ctx);
 }
 
 /*
- * The bonds of mm's binds that a fork caught in progress, onto mm->bonds,
- * where the child frees them with the rest.  A bind leaves ctx->binding only
- * after linking its bond, so one may be on both: it is taken once.  The
+ * The bonds of mm's binds and unbinds that a fork caught in progress, onto
+ * mm->bonds, where the child frees them with the rest.  A bind leaves
+ * ctx->unlinked only after linking its bond, and an unbind joins it before
+ * unlinking, so one may be on both: it is taken once.  An unbind's bond whose
+ * share was put already has none (bond->share NULL): it goes alone.  The
  * child's only thread runs here, so no lock: pasid_lock was free at the fork
- * (the fork guard), and ctx->binding whole.
+ * (the fork guard), and ctx->unlinked whole.
  */
-static void child_adopt_binding(struct sva_mm *mm)
+static void child_adopt_unlinked(struct sva_mm *mm)
 {
-	for (struct sva_bond **pp = &mm->ctx->binding; *pp;) {
+	for (struct sva_bond **pp = &mm->ctx->unlinked; *pp;) {
 		struct sva_bond *b = *pp, *o;
 
 		if (b->mm != mm) {
-			pp = &b->binding_next;
+			pp = &b->unlinked_next;
 			continue;
 		}
-		*pp = b->binding_next;
+		*pp = b->unlinked_next;
 		for (o = mm->bonds; o && o != b; o = o->mm_next)
 			;
 		if (!o) {
@@ -495,7 +497,7 @@ void sva_bonds_child_free(struct sva_mm *mm)
 {
 	struct sva_pasid_share *g = mm->gshare;
 
-	child_adopt_binding(mm);
+	child_adopt_unlinked(mm);
 	/* Every bond under a share is bound to its address space (share->mm),
 	 * so each share goes with the last of mm's bonds under it. */
 	for (struct sva_bond *b = mm->bonds, *n; b; b = n) {

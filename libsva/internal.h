@@ -419,10 +419,11 @@ struct sva_ctx {
 	 * child finds its copy free and what it guards whole. */
 	pthread_mutex_t pasid_lock;
 	struct sva_pasid_share *pending_shares; /* under pasid_lock (bond_pasid.c) */
-	/* Bonds of sva_bind() calls in progress (by binding_next), from their
-	 * allocation until they are linked or freed: what a fork in the
-	 * middle of one leaves the child to free.  Under pasid_lock. */
-	struct sva_bond *binding;
+	/* Bonds alive but off mm->bonds (by unlinked_next): a sva_bind()'s,
+	 * from its allocation until it is linked or freed, and an unbind's,
+	 * from before it leaves mm->bonds until it is freed.  What a fork in
+	 * the middle of either leaves the child to free.  Under pasid_lock. */
+	struct sva_bond *unlinked;
 	pthread_mutex_t devs_lock; /* the device list: sva_devs_lock() */
 	struct sva_dev *devs;
 	struct sva_fault_engine fe;
@@ -455,8 +456,8 @@ static inline void sva_devs_unlock(struct sva_ctx *ctx)
 /*
  * pasid_lock inside the fork guard, as devs_lock: fork() waits for the
  * section, so a child never inherits it held, nor the shares, the pending
- * list and the binds in progress half changed.  Safe there: what a section
- * under it waits for is held only by threads inside the guard too
+ * list and the binds and unbinds in progress half changed.  Safe there: what
+ * a section under it waits for is held only by threads inside the guard too
  * (pasid_lock itself, a log's lock) or by threads that never enter it while
  * holding it (the leaf locks of a PASID space and of the arena); a thread
  * waiting to enter (dev->lock held, say) holds nothing such a section takes.
@@ -670,7 +671,7 @@ struct sva_bond {
 	struct sva_hwpt *hwpt;
 	struct sva_pasid_share *share; /* NULL for the RID */
 	struct sva_bond *share_next;   /* share->bonds, under ctx->pasid_lock */
-	struct sva_bond *binding_next; /* ctx->binding, under ctx->pasid_lock */
+	struct sva_bond *unlinked_next; /* ctx->unlinked, under ctx->pasid_lock */
 	uint32_t pasid; /* SVA_PASID_RID for the RID */
 	uint32_t flags;
 	void *drvdata;

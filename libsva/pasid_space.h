@@ -202,17 +202,19 @@ void sva_bond_pasid_unget(struct sva_bond *bond);
 /* The same after a failed detach: the value is retired, so once its last user
  * goes it stays quarantined (or owned by the bond's share) forever. */
 void sva_bond_pasid_retire(struct sva_bond *bond);
-/* A bind in progress, on ctx->binding from its bond's allocation until the
- * bond is linked (then removed) or freed (removed first). */
-void sva_bond_binding_add(struct sva_bond *bond);
-void sva_bond_binding_remove(struct sva_bond *bond);
+/* A bind or unbind in progress, on ctx->unlinked while its bond is alive but
+ * may be off mm->bonds: a bind's from its allocation until it is linked
+ * (then removed) or freed (removed first), an unbind's from before it leaves
+ * mm->bonds until it is freed. */
+void sva_bond_unlinked_add(struct sva_bond *bond);
+void sva_bond_unlinked_remove(struct sva_bond *bond);
 /* A forked child's sva_mm_free(): free the child's copies of mm's bonds, of
- * those of its binds a fork caught in progress (ctx->binding), and of the
- * shares under them (mm->gshare included), taking a share off
+ * those of its binds and unbinds a fork caught in progress (ctx->unlinked),
+ * and of the shares under them (mm->gshare included), taking a share off
  * ctx->pending_shares.  Memory only: the values and the kernel's objects are
  * the parent's.  A bond's device may be closed already: only a device still
  * on the context's list is followed, to take the bond out of the child's copy
- * of its table: sva_dev_bond_lookup() says -ENOENT for it then. */
+ * of its table (sva_dev_bond_lookup() says -ENOENT for it then). */
 void sva_bonds_child_free(struct sva_mm *mm);
 
 #endif /* LIBSVA_PASID_SPACE_H */

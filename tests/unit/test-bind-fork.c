@@ -12,6 +12,9 @@
  *    context's pending list (which it leaves), or the global PASID another
  *    bond already holds.  Given back: their slots come back among the next
  *    allocations of their sizes, each once.
+ *  - The same for a fork in the middle of a sva_unbind() (from inside its
+ *    HWPT's IOMMU_DESTROY: the bond off mm->bonds, its share not put yet),
+ *    under an extra PASID and under the global PASID another bond keeps.
  *  - After the child's sva_mm_free(), sva_dev_bond_lookup() on its devices
  *    finds none of the bonds it freed (-ENOENT), PASID and RID alike.
  *  - A fork while another thread holds the context's pasid_lock (stalled
@@ -48,9 +51,34 @@ static void capture(void *arg, enum sva_log_level level, const char *msg)
 
 static atomic_uint next_id = 100;
 
+/* Armed: the next IOMMU_DESTROY (an unbind's HWPT, once the bond is off
+ * mm->bonds and before its PASID share is put) forks, as fork_mm below. */
+static struct sva_mm *destroy_fork_mm;
+static struct sva_dev *destroy_fork_dev;
+static uint32_t destroy_fork_pasid;
+static int child_status = -1;
+static int child_checks(struct sva_mm *mm, struct sva_dev *dev, uint32_t pasid);
+
+static void fork_in_destroy(void)
+{
+	struct sva_mm *mm = destroy_fork_mm;
+	pid_t pid;
+	int st;
+
+	destroy_fork_mm = NULL;
+	pid = fork();
+	if (pid == 0)
+		_exit(child_checks(mm, destroy_fork_dev, destroy_fork_pasid));
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		tap_bail("fork: %s", strerror(errno));
+	child_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
 static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 {
 	*rc = 0;
+	if (req == KABI_IOMMU_DESTROY && destroy_fork_mm)
+		fork_in_destroy();
 	if (req == KABI_IOMMU_HWPT_ALLOC)
 		((struct kabi_iommu_hwpt_alloc *)arg)->out_hwpt_id = atomic_fetch_add(&next_id, 1);
 	else if (req == KABI_IOMMU_IOAS_ALLOC)
@@ -67,7 +95,6 @@ static struct sva_dev wide, wide2;
 /* Armed: the next PASID attach forks, and the child checks what its
  * sva_mm_free() gives back; its exit status lands in child_status. */
 static struct sva_mm *fork_mm;
-static int child_status = -1;
 
 /* The bonds and shares the child must give back, each once. */
 static void *expect[8];
@@ -179,9 +206,9 @@ static struct sva_mm *mm_new(void)
 
 static void report(const char *what)
 {
-	ok(child_status >= 0 && child_status < 128, "%s: the child forked mid-bind exits (%d)", what, child_status);
+	ok(child_status >= 0 && child_status < 128, "%s: the forked child exits (%d)", what, child_status);
 	ok(child_status >= 0 && !(child_status & 1),
-	   "  its sva_mm_free gives back the bond in flight and the share it took, each once");
+	   "  its sva_mm_free gives back the bond in flight and its share, each once");
 	ok(child_status >= 0 && !(child_status & 2), "  no share it freed is left on the context's pending list");
 	child_status = -1;
 	nexpect = 0;
@@ -217,6 +244,33 @@ static void mid_bind(const char *what, uint32_t flags, bool driver_value, bool j
 		sva_unbind(first);
 	if (driver_value)
 		sva_dev_pasid_free(dev, p);
+	sva_mm_free(mm);
+}
+
+static void mid_unbind(const char *what, uint32_t flags, bool other)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | flags };
+	struct sva_mm *mm = mm_new();
+	struct sva_bond *bond, *kept = NULL;
+
+	if (sva_bind(&wide, mm, &bo, &bond))
+		tap_bail("bind failed");
+	if (other) {
+		/* Another device's bond stays under the same global PASID. */
+		if (sva_bind(&wide2, mm, &bo, &kept))
+			tap_bail("second bind failed");
+		expect[nexpect++] = kept;
+	}
+	expect[nexpect++] = bond;
+	expect[nexpect++] = bond->share;
+	destroy_fork_mm = mm;
+	destroy_fork_dev = &wide;
+	destroy_fork_pasid = sva_bond_pasid(bond);
+	is_int(sva_unbind(bond), 0, "%s: the parent's unbind, forked as it destroys the HWPT, unbinds", what);
+	destroy_fork_mm = NULL;
+	report(what);
+	if (kept)
+		sva_unbind(kept);
 	sva_mm_free(mm);
 }
 
@@ -365,7 +419,7 @@ static void fork_while_held(void)
 int main(void)
 {
 	find_real();
-	plan(21);
+	plan(29);
 	fake_ctx_init(&ctx, capture, 20000000ull);
 	/* The fork handlers sva_ctx_new() registers (ctx.c), for this context
 	 * built by hand: the guard blocked across fork().  After the arena's
@@ -380,6 +434,8 @@ int main(void)
 	mid_bind("an extra PASID", SVA_BIND_EXTRA_PASID, false, false);
 	mid_bind("a driver's value, pending", SVA_BIND_PASID, true, false);
 	mid_bind("joining the global PASID of another bond", 0, false, true);
+	mid_unbind("an unbind under an extra PASID", SVA_BIND_EXTRA_PASID, false);
+	mid_unbind("an unbind under the global PASID another bond keeps", 0, true);
 	lookup_after_free();
 	fork_while_held();
 	ctx.devs = NULL;
