@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * QEMU's edu PCI device (1234:11e8) found in sysfs, for the kernel tests that
- * use no libsva internals (ktest.h's ktest_find_pci is for the others).  Libc
+ * use no libsva internals (ktest.h's ktest_find_pci is for the others), and
+ * the first PCI device a VFIO driver holds, or does not, whatever it is.  Libc
  * only, so a black-box test includes it without seeing the library's inside.
  *
  * What a test does when edu is missing stays its own: on the VM's VT-d
@@ -14,6 +15,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define EDU_FIND_SYSFS "/sys/bus/pci/devices"
 
@@ -83,6 +85,38 @@ static inline int edu_find(char *addr, size_t alen, char *cdev, size_t clen)
 			continue;
 		/* a name too long for addr is no PCI address: skipped, never cut */
 		if (strlen(e->d_name) >= alen || (cdev && !edu_find_cdev(e->d_name, cdev, clen)))
+			continue;
+		memcpy(addr, e->d_name, strlen(e->d_name) + 1);
+		found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * The PCI address of the first device sysfs lists whose vfio-dev directory
+ * exists (vfio 1: a VFIO driver holds it) or not (vfio 0), into addr.  The
+ * directory's existence is what counts, not a cdev in it: a test wanting the
+ * cdev asks edu_find_cdev.  1 if found, else 0 with addr "".
+ */
+static inline int edu_find_pci_vfio(int vfio, char *addr, size_t alen)
+{
+	DIR *d = opendir(EDU_FIND_SYSFS);
+	struct dirent *e;
+	int found = 0;
+
+	addr[0] = '\0';
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d))) {
+		char p[600];
+		struct stat st;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), EDU_FIND_SYSFS "/%s/vfio-dev", e->d_name);
+		/* a name too long for addr is no PCI address: skipped, never cut */
+		if ((stat(p, &st) == 0) != !!vfio || strlen(e->d_name) >= alen)
 			continue;
 		memcpy(addr, e->d_name, strlen(e->d_name) + 1);
 		found = 1;

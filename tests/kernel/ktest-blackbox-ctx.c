@@ -11,7 +11,6 @@
  * what a log line may hold.  Everything kernel-side runs on the selftest mock.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -35,6 +34,7 @@
 
 #include "../tap.h"
 #include "ktest_proc.h"
+#include "edu_find.h"
 
 #define SENTINEL ((void *)(uintptr_t)0x5a5a)
 
@@ -722,23 +722,9 @@ out:
  * sva_dev_get_info(3) says of it. */
 static void real_dev_checks(void)
 {
-	DIR *dir = opendir("/sys/bus/pci/devices");
-	struct dirent *e;
-	char addr[64] = "";
+	char addr[64];
 
-	while (dir && (e = readdir(dir))) {
-		char p[512];
-		struct stat st;
-
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vfio-dev", e->d_name);
-		if (e->d_name[0] != '.' && stat(p, &st) == 0 && strlen(e->d_name) < sizeof(addr)) {
-			snprintf(addr, sizeof(addr), "%s", e->d_name);
-			break;
-		}
-	}
-	if (dir)
-		closedir(dir);
-	if (!addr[0]) {
+	if (!edu_find_pci_vfio(1, addr, sizeof(addr))) {
 		const char *t = getenv("SVA_TOPOLOGY");
 
 		/* The VM's topologies but the mock have edu bound to vfio-pci

@@ -23,6 +23,7 @@
 
 #include "ktest_broker.h"
 #include "ktest_edu.h"
+#include "edu_find.h"
 
 #define BUF_VA 0x8000000ull /* under edu's 28-bit DMA mask */
 #define PG 4096u
@@ -436,24 +437,6 @@ static const char *drained(void)
 	return line;
 }
 
-/* The VFIO cdev of the PCI device, from sysfs (vfio-dev/vfioN). */
-static void find_cdev(void)
-{
-	char path[128];
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", pci);
-	if (!(d = opendir(path)))
-		ktest_bail("%s: %s (is edu bound to vfio-pci?)", path, strerror(errno));
-	while ((de = readdir(d)))
-		if (!strncmp(de->d_name, "vfio", 4))
-			snprintf(cdev, sizeof(cdev), "/dev/vfio/devices/%.40s", de->d_name);
-	closedir(d);
-	if (!cdev[0])
-		ktest_bail("no vfio cdev under %s", path);
-}
-
 int main(void)
 {
 	struct cl cl[4];
@@ -469,7 +452,8 @@ int main(void)
 			 "vtd48-numa VM topologies have edu; ktest-broker covers the mock)");
 	}
 	ktest_require_iommufd();
-	find_cdev();
+	if (!edu_find_cdev(pci, cdev, sizeof(cdev)))
+		ktest_bail("no vfio cdev under " EDU_FIND_SYSFS "/%s/vfio-dev (is edu bound to vfio-pci?)", pci);
 	alarm(280);
 	sock_dir("ktest-broker-edu");
 	make_drain_program();

@@ -7,7 +7,6 @@
  * Mock topology: the mock device; vtd39: the edu device as a real VFIO cdev.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -124,31 +123,6 @@ static void open_fd_fails(struct sva_ctx *ctx, int fd, int want, const char *why
 		sva_dev_close(dev);
 }
 
-/* Any PCI device of sysfs (for -ENODEV: not bound to a VFIO driver). */
-static int non_vfio_pci(char *out, size_t len)
-{
-	DIR *d = opendir("/sys/bus/pci/devices");
-	struct dirent *e;
-	int found = 0;
-
-	if (!d)
-		return 0;
-	while (!found && (e = readdir(d))) {
-		char p[512];
-		struct stat st;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vfio-dev", e->d_name);
-		if (stat(p, &st) == 0)
-			continue;
-		snprintf(out, len, "%s", e->d_name);
-		found = 1;
-	}
-	closedir(d);
-	return found;
-}
-
 static void dev_open_errors(struct sva_ctx *ctx)
 {
 	struct sva_dev *dev = SENTINEL;
@@ -196,7 +170,7 @@ static void dev_open_errors(struct sva_ctx *ctx)
 	else
 		skip(4, "mkfifo failed");
 	unlink("/tmp/ktest-dev-contract-fifo");
-	if (non_vfio_pci(pci, sizeof(pci)))
+	if (edu_find_pci_vfio(0, pci, sizeof(pci)))
 		open_fails(ctx, pci, -ENODEV, "a PCI device not bound to a VFIO driver");
 	else
 		skip(4, "no PCI device without vfio-dev");
@@ -1071,7 +1045,7 @@ static void real_ns_checks(const char *addr, const char *cdev, const char *p)
 		struct sva_ctx *c = new_ctx();
 		struct sva_dev *d = SENTINEL;
 		char other[256];
-		int ret, bad = 0, last = -1, n, has_other = non_vfio_pci(other, sizeof(other));
+		int ret, bad = 0, last = -1, n, has_other = edu_find_pci_vfio(0, other, sizeof(other));
 		struct rlimit rl;
 
 		getrlimit(RLIMIT_NOFILE, &rl);

@@ -79,7 +79,8 @@ tests_kernel_ktest_dev_contract_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_ctx_contract_SOURCES = tests/kernel/ktest-ctx-contract.c tests/kernel/ktest.h tests/kernel/ktest_proc.h tests/proc_status.h tests/tap.h
 tests_kernel_ktest_ctx_contract_LDADD = $(TEST_LIBS)
 # The context and device pages again, as an outside tester reads them (sva.h only), on the mock.
-tests_kernel_ktest_blackbox_ctx_SOURCES = tests/kernel/ktest-blackbox-ctx.c tests/kernel/ktest_proc.h tests/proc_status.h tests/tap.h
+tests_kernel_ktest_blackbox_ctx_SOURCES = tests/kernel/ktest-blackbox-ctx.c tests/kernel/ktest_proc.h tests/proc_status.h \
+	tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_blackbox_ctx_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The address-space pages, checked black-box (sva.h only) on the mock, with threads.
 tests_kernel_ktest_mm_contract_SOURCES = tests/kernel/ktest-mm-contract.c tests/tap.h
@@ -182,7 +183,7 @@ tests_kernel_ktest_broker_SOURCES = tests/kernel/ktest-broker.c $(BROKER_SOURCES
 tests_kernel_ktest_broker_LDADD = $(TEST_LIBS)
 # The broker lending edu (no PASIDs) to one client at a time, with real DMA.
 tests_kernel_ktest_broker_edu_SOURCES = tests/kernel/ktest-broker-edu.c $(BROKER_SOURCES) tests/kernel/ktest.h \
-	tests/kernel/ktest_edu.h tests/kernel/ktest_broker.h tests/tap.h
+	tests/kernel/ktest_edu.h tests/kernel/ktest_broker.h tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_broker_edu_LDADD = $(TEST_LIBS)
 # The PASID pages' broker paragraphs, as a user reads them.
 tests_kernel_ktest_pasid_contract_broker_SOURCES = tests/kernel/ktest-pasid-contract-broker.c $(BROKER_SOURCES) \
