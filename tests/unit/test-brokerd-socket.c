@@ -114,6 +114,8 @@ static void stopping_ctx_free(struct sva_ctx *ctx);
  * broker's wait between its two probes (-1: none). */
 static int listen_while_waiting = -1;
 static int waits;
+/* Or run during that wait: what another program does to the path then. */
+static void (*while_waiting)(void);
 
 static int no_sleep(useconds_t us)
 {
@@ -122,6 +124,9 @@ static int no_sleep(useconds_t us)
 	if (listen_while_waiting >= 0 && listen(listen_while_waiting, 4))
 		abort();
 	listen_while_waiting = -1;
+	if (while_waiting)
+		while_waiting();
+	while_waiting = NULL;
 	return 0;
 }
 
@@ -266,6 +271,94 @@ static ino_t ino_of(const char *path)
 	return lstat(path, &st) ? 0 : st.st_ino;
 }
 
+/* The path during the broker's wait between its two probes. */
+static char waiting_path[400];
+
+static void gone_while_waiting(void)
+{
+	unlink(waiting_path);
+}
+
+static void file_while_waiting(void)
+{
+	unlink(waiting_path);
+	close(open(waiting_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+}
+
+static void theirs_while_waiting(void)
+{
+	unlink(waiting_path);
+	close(socket_at(waiting_path, SOCK_SEQPACKET, false));
+	if (lchown(waiting_path, 65534, 65534))
+		abort();
+}
+
+/*
+ * What else may be at the path, or happen to it while the broker waits
+ * between its two probes (100 ms: long beside a program's own steps).  The
+ * ownership and the type were looked at before the wait; whatever is there
+ * after it is what gets removed, so it must still be the socket looked at.
+ */
+static void odd_paths(void)
+{
+	char path[400];
+	int fd;
+
+	/* Gone during the wait: the path is free, nothing to say. */
+	snprintf(path, sizeof(path), "%s/gone-waiting.sock", tmp);
+	close(socket_at(path, SOCK_SEQPACKET, false));
+	snprintf(waiting_path, sizeof(waiting_path), "%s", path);
+	while_waiting = gone_while_waiting;
+	waits = 0;
+	fd = listen_at(path);
+	while_waiting = NULL; /* even if no wait came: no later case runs it */
+	ok(fd >= 0 && waits == 1 && connect_to(path, SOCK_SEQPACKET) == 0 && accepts(fd),
+	   "a stale socket removed during the wait between the probes: the path is free, the broker listens there "
+	   "(got %d, %d waits)", fd, waits);
+	if (fd >= 0)
+		close(fd);
+
+	/* Replaced by a file during the wait: a connect() to a file is refused
+	 * too (ECONNREFUSED), as to a stale socket. */
+	snprintf(path, sizeof(path), "%s/file-waiting.sock", tmp);
+	close(socket_at(path, SOCK_SEQPACKET, false));
+	snprintf(waiting_path, sizeof(waiting_path), "%s", path);
+	while_waiting = file_while_waiting;
+	waits = 0;
+	fd = listen_at(path);
+	while_waiting = NULL;
+	{
+		struct stat st;
+		bool file = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+
+		ok(fd == -EADDRINUSE && waits == 1 && file && err_has("was replaced while it was being checked"),
+		   "a stale socket replaced by a file during the wait: -EADDRINUSE, saying so, the file left (got "
+		   "%d, %s)", fd, file ? "a file there" : "no file there");
+	}
+	if (fd >= 0)
+		close(fd);
+
+	/* Replaced by another user's socket during the wait: that one was not
+	 * looked at, and is not this user's to remove. */
+	if (geteuid() != 0) {
+		skip(1, "not root: no socket of another owner can be made");
+	} else {
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/theirs-waiting.sock", tmp);
+		close(socket_at(path, SOCK_SEQPACKET, false));
+		snprintf(waiting_path, sizeof(waiting_path), "%s", path);
+		while_waiting = theirs_while_waiting;
+		waits = 0;
+		fd = listen_at(path);
+		while_waiting = NULL;
+		ok(fd == -EADDRINUSE && lstat(path, &st) == 0 && st.st_uid == 65534,
+		   "a stale socket replaced by another user's during the wait: -EADDRINUSE, theirs left (got %d)", fd);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
 static void stale_and_live(void)
 {
 	char path[400];
@@ -406,6 +499,8 @@ static void stale_and_live(void)
 		if (fd >= 0)
 			close(fd);
 	}
+
+	odd_paths();
 
 	/* Not a socket at all. */
 	snprintf(path, sizeof(path), "%s/file", tmp);

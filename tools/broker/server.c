@@ -166,8 +166,22 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa, boo
 	/* Only before a removal: broker_start()'s early look removes nothing,
 	 * and listen_on() looks again. */
 	if (err == ECONNREFUSED && removing) {
+		struct stat now;
+
 		usleep(BROKER_STALE_RECHECK_US);
 		err = socket_probe(sa);
+		/* What listen_on() removes is what is at the path now: it must
+		 * be the socket whose owner and type were judged above, not a
+		 * file (a connect() to one is refused too) or another user's
+		 * socket put there during the wait. */
+		if (err == ECONNREFUSED && lstat(c->socket, &now) != 0)
+			err = errno;
+		else if (err == ECONNREFUSED && (now.st_dev != st.st_dev || now.st_ino != st.st_ino ||
+						 !S_ISSOCK(now.st_mode) || now.st_uid != st.st_uid)) {
+			broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it was replaced while it was being checked; "
+				   "not removing it", c->socket);
+			return -EADDRINUSE;
+		}
 	}
 	if (err == ECONNREFUSED)
 		return 1;
