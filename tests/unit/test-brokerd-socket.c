@@ -301,7 +301,8 @@ static void theirs_while_waiting(void)
  */
 static void odd_paths(void)
 {
-	char path[400];
+	char path[400], target[480];
+	ino_t ino, tino;
 	int fd;
 
 	/* Gone during the wait: the path is free, nothing to say. */
@@ -357,6 +358,22 @@ static void odd_paths(void)
 		if (fd >= 0)
 			close(fd);
 	}
+
+	/* A symbolic link to a stale socket: lstat() sees a link, and the
+	 * broker neither follows nor removes it; the line says what it is. */
+	snprintf(target, sizeof(target), "%s/symlink-target.sock", tmp);
+	snprintf(path, sizeof(path), "%s/symlink.sock", tmp);
+	close(socket_at(target, SOCK_SEQPACKET, false));
+	if (symlink(target, path))
+		tap_bail("symlink %s: %s", path, strerror(errno));
+	ino = ino_of(path);
+	tino = ino_of(target);
+	fd = listen_at(path);
+	ok(fd == -EEXIST && err_has("is a symbolic link") && ino_of(path) == ino && ino_of(target) == tino,
+	   "a symbolic link to a stale socket at the path: -EEXIST, saying it is a link, link and socket left "
+	   "(got %d)", fd);
+	if (fd >= 0)
+		close(fd);
 }
 
 static void stale_and_live(void)

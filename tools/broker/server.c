@@ -152,6 +152,13 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa, boo
 
 	if (lstat(c->socket, &st) != 0)
 		return 0;
+	/* A symbolic link is said as such: the line would otherwise call a
+	 * link to a socket "not a socket", which ls -L contradicts. */
+	if (S_ISLNK(st.st_mode)) {
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it is a symbolic link, which the broker neither "
+			   "follows nor removes; not removing it", c->socket);
+		return -EEXIST;
+	}
 	if (!S_ISSOCK(st.st_mode)) {
 		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it exists and is not a socket; not removing it",
 			   c->socket);
