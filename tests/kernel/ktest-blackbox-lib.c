@@ -31,7 +31,7 @@
  *    sva_dev_close, sva_ctx_free) and its munmap(2) leave the parent's
  *    mappings, bond and fault thread as they were (the mock's page table
  *    read back with the selftest's MD_CHECK_MAP).
- *  - Callbacks: inside mm_exit, "every other call is allowed" (sva_bind(3),
+ *  - Callbacks: inside mm_exit, "every other call is allowed" (libsva(7),
  *    Calls inside callbacks): prefault, invalidate, fence, PASID allocation,
  *    lookups and statistics, on each teardown path (unbind, device close,
  *    address-space free, context free); each in a child with an alarm, so a
@@ -1210,7 +1210,7 @@ out:
 }
 
 
-/* -------------------- sva_bind(3), Calls inside callbacks: the allowed calls */
+/* -------------------- libsva(7), Calls inside callbacks: the allowed calls */
 
 enum { IN_PREFAULT, IN_INVAL, IN_FENCE, IN_PASID, IN_LOOKUP, IN_STATS, IN_RANGES, IN_INFO, IN_N };
 static const char *const in_names[IN_N] = {

@@ -1041,7 +1041,7 @@ static void edu_fork_busy(void)
 
 /*
  * exit(3) from inside a callback, with the application's atexit(3) handlers
- * (libsva(7), Teardown: the mm_exit contract; sva_bind(3), Calls inside
+ * (libsva(7), Teardown: the mm_exit contract; libsva(7), Calls inside
  * callbacks; sva_ctx_set_log(3)): libsva's exit teardown is skipped and the
  * bonds are left to the kernel; the handlers run on that thread, still inside
  * the callback, where bind and unbind are refused with -EDEADLK,

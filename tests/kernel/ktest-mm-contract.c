@@ -2136,7 +2136,7 @@ static void *st_reader(void *arg)
 }
 
 /*
- * sva_bind(3), Calls inside callbacks: inside fault_error "every other call is
+ * libsva(7), Calls inside callbacks: inside fault_error "every other call is
  * allowed", sva_mm_prefault(3), sva_mm_invalidate(3) and sva_mm_fence(3)
  * named; sva_mm_allow(3)/sva_mm_deny(3) and sva_dev_open_mock(3) are among
  * the others.  The natural use: a restricted address space refuses a fault
