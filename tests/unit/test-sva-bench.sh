@@ -85,6 +85,11 @@ man_bench="${top_srcdir:-$(dirname "$0")/../..}/man/sva-bench.1"
 json_doc=$(sed -n '/^\.BR \\-j ", " \\-\\-json$/,/^\.TP$/p' "$man_bench" 2>/dev/null)
 echo "$json_doc" | grep -q '^\.B target$' && echo "$json_doc" | grep -q 'for a figure without a target'
 ok $? "sva-bench(1) --json documents the target member and its null"
+# The page says the document is json-c's plain form, no blank after a colon:
+# the members it shows ({"skipped":"reason"}...) must be in that form too.
+shown=$(grep -n '\\(dq: ' "$man_bench")
+[ -z "$shown" ]
+ok $? "sva-bench(1) shows its JSON as printed, no blank after a colon (got: $(echo $shown))"
 if command -v python3 >/dev/null 2>&1 && [ -e /dev/iommu ]; then
     out=$("$bench" --json --rounds 1 budget 2>/dev/null | python3 -c 'import json, re, sys
 d = json.load(sys.stdin)["budget"]
