@@ -201,6 +201,8 @@ static json_object *json_member_from(const char *out, size_t len, char *why, siz
 
 	if (!tok)
 		snprintf(why, n, "out of memory");
+	else if (!o && json_tokener_get_error(tok) == json_tokener_success)
+		snprintf(why, n, "its --json output is null, not a report"); /* json-c's NULL for `null` */
 	else if (!o)
 		snprintf(why, n, "its --json output is not JSON: %s",
 			 json_tokener_get_error(tok) == json_tokener_continue
