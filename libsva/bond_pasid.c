@@ -462,7 +462,6 @@ static void child_adopt_unlinked(struct sva_mm *mm)
 static void child_unpublish(struct sva_ctx *ctx, struct sva_bond *bond)
 {
 	struct sva_dev *dev;
-	void *found;
 	unsigned seq;
 	sigset_t old;
 
@@ -471,13 +470,17 @@ static void child_unpublish(struct sva_ctx *ctx, struct sva_bond *bond)
 	if (!dev)
 		return;
 	if (bond->pasid != SVA_PASID_RID) {
-		if (sva_pasid_map_get(dev->bond_map, bond->pasid, &found, NULL) == 0 && found == bond)
-			sva_pasid_map_clear(dev->bond_map, bond->pasid);
+		/* Not sva_pasid_map_get(): it waits out an entry a fork caught
+		 * half written, which nothing in the child completes. */
+		sva_pasid_map_child_drop(dev->bond_map, bond->pasid, bond);
 		return;
 	}
-	if (atomic_load_explicit(&dev->rid_bond, memory_order_relaxed) != bond)
+	seq = atomic_load_explicit(&dev->rid_seq, memory_order_relaxed);
+	/* An odd count is a publish or unpublish the fork caught, of a bind
+	 * or unbind in progress: nothing of the child's may find that bond. */
+	if (!(seq & 1) && atomic_load_explicit(&dev->rid_bond, memory_order_relaxed) != bond)
 		return;
-	seq = atomic_load_explicit(&dev->rid_seq, memory_order_relaxed) | 1;
+	seq |= 1;
 	sva_signals_hold(&old);
 	atomic_store_explicit(&dev->rid_seq, seq, memory_order_relaxed);
 	atomic_store_explicit(&dev->rid_bond, NULL, memory_order_release);

@@ -154,6 +154,18 @@ void sva_pasid_map_clear(struct sva_pasid_map *m, uint32_t pasid)
 	atomic_store_explicit(&sl->seq, (seq & ~(SEQ_STEP - 1)) + SEQ_STEP, memory_order_release);
 }
 
+void sva_pasid_map_child_drop(struct sva_pasid_map *m, uint32_t pasid, const void *bond)
+{
+	struct map_slot *sl = m && pasid <= m->max ? slot_at(m, pasid) : NULL;
+	uint64_t seq;
+
+	if (!sl)
+		return;
+	seq = atomic_load_explicit(&sl->seq, memory_order_relaxed);
+	if ((seq & SEQ_BUSY) || ((seq & SEQ_LIVE) && atomic_load_explicit(&sl->bond, memory_order_relaxed) == bond))
+		atomic_store_explicit(&sl->seq, (seq & ~(SEQ_STEP - 1)) + SEQ_STEP, memory_order_release);
+}
+
 int sva_pasid_map_get(const struct sva_pasid_map *m, uint32_t pasid, void **bond, void **drvdata)
 {
 	const struct map_slot *sl;

@@ -24,6 +24,11 @@ int sva_pasid_map_reserve(struct sva_pasid_map *m, uint32_t pasid);
 void sva_pasid_map_set(struct sva_pasid_map *m, uint32_t pasid, void *bond, void *drvdata);
 /* Unpublish: lookups that start after this return -ENOENT. */
 void sva_pasid_map_clear(struct sva_pasid_map *m, uint32_t pasid);
+/* A forked child's copy: empties the entry of pasid if it holds bond, or if a
+ * fork caught a writer between its stores (readers would wait for the last
+ * one for ever; the bond being published is a bind in progress, which no
+ * thread of the child finishes).  No reader waits, no writer runs. */
+void sva_pasid_map_child_drop(struct sva_pasid_map *m, uint32_t pasid, const void *bond);
 /* Lock-free: the pair of an entry that was published at some instant during
  * the call (either pointer may be NULL), or -ENOENT.  Never dereferences the
  * bond.  m may be NULL (a device without PASIDs): -ENOENT. */

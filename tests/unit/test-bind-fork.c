@@ -17,6 +17,10 @@
  *    under an extra PASID and under the global PASID another bond keeps.
  *  - After the child's sva_mm_free(), sva_dev_bond_lookup() on its devices
  *    finds none of the bonds it freed (-ENOENT), PASID and RID alike.
+ *  - A fork in the middle of a publish (inside the window between the
+ *    stores of the device's PASID table, or of its RID pair): the child's
+ *    sva_mm_free() returns (the half-written entry is the bond in flight's,
+ *    which no thread of the child finishes) and its lookup says -ENOENT.
  *  - A fork while another thread holds the context's pasid_lock (stalled
  *    inside it, in pthread_sigmask(), wrapped here): the fork waits for the
  *    section, and the child's copy of the lock is free.
@@ -309,6 +313,67 @@ static void lookup_after_free(void)
 	sva_mm_free(mm);
 }
 
+/* ----------------------------------------------- fork inside a publish */
+
+extern void (*sva_test_busy_window_hook)(void); /* test_fail.c, libsva-test only */
+static struct sva_mm *window_mm;
+static struct sva_dev *window_dev;
+static bool window_rid;
+static int window_status = -1;
+
+/* Forks at the first window outside pasid_lock (a PASID space's pair is
+ * written under it, where a fork would wait for this very thread): the
+ * device's table or RID pair, its entry half written. */
+static void fork_in_window(void)
+{
+	sigset_t all;
+	pid_t pid;
+	int st;
+
+	if (!window_mm || pthread_mutex_trylock(&ctx.pasid_lock))
+		return;
+	pthread_mutex_unlock(&ctx.pasid_lock);
+	pid = fork();
+	if (pid == 0) {
+		struct sva_mm *mm = window_mm;
+		uint32_t pasid = window_rid ? SVA_PASID_RID : mm->gshare ? mm->gshare->pasid : 0;
+		int bad = 0;
+
+		/* The writer holds signals off in the window: a spin on the
+		 * half-written entry (the bug) ends as a SIGALRM death. */
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		alarm(20);
+		sva_mm_free(mm);
+		if (!pasid || sva_dev_bond_lookup(window_dev, pasid, NULL, NULL) != -ENOENT)
+			bad |= 1;
+		_exit(bad);
+	}
+	window_mm = NULL;
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		tap_bail("fork: %s", strerror(errno));
+	window_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void fork_in_publish(const char *what, uint32_t flags, struct sva_dev *dev)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | flags };
+	struct sva_mm *mm = mm_new();
+	struct sva_bond *bond = NULL;
+
+	window_dev = dev;
+	window_rid = flags & SVA_BIND_RID;
+	window_mm = mm;
+	sva_test_busy_window_hook = fork_in_window;
+	is_int(sva_bind(dev, mm, &bo, &bond), 0, "%s: the parent's bind, forked inside its publish, binds", what);
+	sva_test_busy_window_hook = NULL;
+	window_mm = NULL;
+	is_int(window_status, 0, "  the child's sva_mm_free() returns, and its lookup finds no bond");
+	window_status = -1;
+	sva_unbind(bond);
+	sva_mm_free(mm);
+}
+
 /* --------------------------------------------- fork while pasid_lock is held */
 
 static pthread_t holder, forker;
@@ -419,7 +484,7 @@ static void fork_while_held(void)
 int main(void)
 {
 	find_real();
-	plan(29);
+	plan(33);
 	fake_ctx_init(&ctx, capture, 20000000ull);
 	/* The fork handlers sva_ctx_new() registers (ctx.c), for this context
 	 * built by hand: the guard blocked across fork().  After the arena's
@@ -437,6 +502,8 @@ int main(void)
 	mid_unbind("an unbind under an extra PASID", SVA_BIND_EXTRA_PASID, false);
 	mid_unbind("an unbind under the global PASID another bond keeps", 0, true);
 	lookup_after_free();
+	fork_in_publish("a PASID bond", 0, &wide);
+	fork_in_publish("a RID bond", SVA_BIND_RID, &wide2);
 	fork_while_held();
 	ctx.devs = NULL;
 	return done_testing();
