@@ -297,7 +297,7 @@ static struct {
 	struct sva_ctx *ctx;
 	uint32_t pasid;
 	int calls, lookup, dev_lock, mm_lock, pasid_lock, bad_bind, null_out, bind;
-	int forked_bind, forked_unbind, real_fork;
+	int forked_bind, forked_unbind, real_fork, set_range;
 	void *drvdata;
 } ex;
 
@@ -338,6 +338,9 @@ static void probe_exit(struct sva_bond *bond, void *drvdata)
 	ex.bad_bind = sva_bind(ex.dev, ex.mm, &bad, &x);
 	ex.null_out = sva_bind(ex.dev, ex.mm, &good, NULL);
 	ex.bind = sva_bind(ex.dev, ex.mm, &good, &x);
+	/* Not among the calls refused inside a callback: an inverted range is
+	 * its own -EINVAL, where a refusal would come first (-EDEADLK). */
+	ex.set_range = sva_dev_set_pasid_range(ex.dev, 5, 4);
 	/* As if this ran in a forked child, which -ECHILD refuses elsewhere. */
 	gen = ex.ctx->fork_gen;
 	ex.ctx->fork_gen = sva_fork_gen() + 1;
@@ -353,8 +356,15 @@ static void probe_exit(struct sva_bond *bond, void *drvdata)
 
 		if (pid == 0) {
 			int b = sva_bind(ex.dev, ex.mm, &good, &x), u = sva_unbind(bond);
+			int r = sva_dev_set_pasid_range(ex.dev, 5, 4), l;
 
-			_exit(!sva_ctx_forked(ex.ctx) ? 3 : b != -EDEADLK ? 4 : u != -EDEADLK ? 5 : x != SENTINEL ? 6 : 0);
+			/* Still inside mm_exit: sva_mm_free() does nothing, so the
+			 * bond stays in the device's table (a child's free outside
+			 * a callback would take it out: sva_dev_bond_lookup(3)). */
+			sva_mm_free(ex.mm);
+			l = sva_dev_bond_lookup(ex.dev, ex.pasid, NULL, NULL);
+			_exit(!sva_ctx_forked(ex.ctx) ? 3 : b != -EDEADLK ? 4 : u != -EDEADLK ? 5 : x != SENTINEL ? 6
+			      : r != -EINVAL ? 7 : l != 0 ? 8 : 0);
 		}
 		if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st))
 			ex.real_fork = WEXITSTATUS(st);
@@ -394,7 +404,23 @@ static void test_unbind_order(struct sva_ctx *ctx, struct sva_dev *dev, struct s
 	is_int(ex.forked_unbind, -EDEADLK, "  an unbind of its bond in a forked child: -EDEADLK, before -ECHILD");
 	is_int(ex.real_fork, 0,
 	       "  a child fork(2)ed inside mm_exit is a child, and its bind and unbind are still -EDEADLK, not -ECHILD "
-	       "(3: not seen as a child, 4: bind, 5: unbind, 6: *out written)");
+	       "(3: not seen as a child, 4: bind, 5: unbind, 6: *out written, 7: set_pasid_range refused, "
+	       "8: sva_mm_free not refused, its bond no longer found)");
+	is_int(ex.set_range, -EINVAL,
+	       "  sva_dev_set_pasid_range inside mm_exit is not refused: an inverted range is -EINVAL, not -EDEADLK");
+	{
+		/* Nor in a forked child: its own -EINVAL, not -ECHILD. */
+		pid_t pid = fork();
+		int st = -1;
+
+		if (pid == 0)
+			_exit(!sva_ctx_forked(ctx) ? 3 : sva_dev_set_pasid_range(dev, 5, 4) != -EINVAL ? 4 : 0);
+		if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+			st = -1;
+		is_int(st < 0 ? -1 : WEXITSTATUS(st), 0,
+		       "  sva_dev_set_pasid_range in a forked child is not refused: an inverted range is -EINVAL, "
+		       "not -ECHILD (3: not seen as a child, 4: refused)");
+	}
 	is_int(detach_dev_lock, EBUSY, "  the detach runs with the device's lock held");
 	is_int(detach_lookup, 0, "  and the bond is still found during it (unpublished after the detach)");
 	is_int(unpub_lookup, -ENOENT, "  once unpublished, the device's lookup finds nothing");
