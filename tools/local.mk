@@ -43,6 +43,9 @@ tools_sva_demo_SOURCES = tools/sva-demo.c tools/stdout_done.h tools/option_error
 tools_sva_demo_LDADD = libsva/libsva.la
 TESTS += tests/unit/test-sva-demo.sh
 EXTRA_DIST += tests/unit/test-sva-demo.sh
+# The four tools' usage errors as their pages word them, the hint last.
+TESTS += tests/unit/test-usage-lines.sh
+EXTRA_DIST += tests/unit/test-usage-lines.sh
 TESTS += tests/unit/test-top-scripts.sh
 EXTRA_DIST += tests/unit/test-top-scripts.sh
 
