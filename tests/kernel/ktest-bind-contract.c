@@ -979,6 +979,8 @@ static struct {
 	pthread_t thread;
 	/* the calls made inside the first report */
 	int probed, bind, unbind, process, pasid_ok, stats_ok, info_ok, err_lines;
+	int alloc, pfree, prefault, fence;
+	long invalidate;
 	struct sva_mm *mm;
 	struct sva_dev *dev;
 	struct sva_ctx *ctx;
@@ -1015,6 +1017,20 @@ static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report 
 		rep.pasid_ok = sva_bond_pasid(bond) == r->pasid;
 		rep.stats_ok = sva_bond_stats(bond, &st) == 0;
 		rep.info_ok = sva_dev_get_info(r->dev, &info) == 0;
+		/* libsva(7), Calls inside callbacks: "Every other call is
+		 * allowed inside mm_exit and fault_error": PASID allocation,
+		 * prefault, invalidate, fence.  A page of the read-only area
+		 * no other check uses, made visible and then invisible again. */
+		{
+			uint32_t p = 0;
+			void *pg = (void *)(uintptr_t)(AREA(3) + 0x8000);
+
+			rep.alloc = sva_dev_pasid_alloc(rep.dev, SVA_PASID_GLOBAL, NULL, &p);
+			rep.pfree = rep.alloc ? rep.alloc : sva_dev_pasid_free(rep.dev, p);
+			rep.prefault = sva_mm_prefault(rep.mm, pg, PG);
+			rep.invalidate = sva_mm_invalidate(rep.mm, pg, PG);
+			rep.fence = sva_mm_fence(rep.mm);
+		}
 	}
 	pthread_mutex_unlock(&rep.lock);
 }
@@ -1067,6 +1083,11 @@ static void report_checks(void)
 	ok(rep.err_lines == 6, "  each refused call logs one line at error level, the frees included (%d, want 6)",
 	   rep.err_lines);
 	ok(rep.pasid_ok && rep.stats_ok && rep.info_ok, "  sva_bond_pasid, sva_bond_stats, sva_dev_get_info work there");
+	ok(rep.alloc == 0 && rep.pfree == 0, "  sva_dev_pasid_alloc and sva_dev_pasid_free work there (%d, %d)", rep.alloc,
+	   rep.pfree);
+	ok(rep.prefault == 0 && rep.invalidate >= (long)PG && rep.fence == 0,
+	   "  sva_mm_prefault, sva_mm_invalidate and sva_mm_fence work there (%d, %ld, %d)", rep.prefault,
+	   rep.invalidate, rep.fence);
 	pthread_mutex_unlock(&rep.lock);
 	ok(resolves(ctx, dev, b, AREA(3) + 0x5000, SVA_ACCESS_READ),
 	   "the frees inside the callback did nothing: the bond still resolves faults");
