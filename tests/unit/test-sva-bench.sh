@@ -150,6 +150,42 @@ else
     skip "(same)"
     skip "(same)"
 fi
+# sva-bench(1), --json: one line "as json-c prints it plain (no blank after a
+# colon or comma)", and a benchmark that failed or cannot run here is
+# {"failed":"reason"} or {"skipped":"reason"}, word for word.  Under a 100 MB
+# address-space limit pasid fails; without /dev/iommu the others skip.
+if ! command -v python3 >/dev/null 2>&1 || [ -e /dev/iommu ]; then
+    skip "no python3, or this host has /dev/iommu (the others would run for long)"
+elif (ulimit -v 100000 && "$bench" --help) >/dev/null 2>&1; then
+    out=$( (ulimit -v 100000; "$bench" --json --rounds 1) 2>/dev/null)
+    got=$(printf '%s\n' "$out" | python3 -c '
+import json, re, sys
+s = sys.stdin.read()
+assert s.endswith("\n") and s.count("\n") == 1, "not one line"
+s = s[:-1]
+json.loads(s)
+bare = re.sub(r"\"(\\.|[^\"\\])*\"", "\"\"", s)
+assert " " not in bare, "a blank outside a string: " + bare
+assert re.search(r"\"pasid\":\{\"failed\":\"[^\"]", s), "no {\"failed\":\"reason\"} for pasid"
+assert re.search(r"\"fault\":\{\"skipped\":\"[^\"]", s), "no {\"skipped\":\"reason\"} for fault"
+' 2>&1)
+    ok $? "--json, pasid failing and the others skipped: one plain line, {\"failed\":\"...\"} and {\"skipped\":\"...\"} (got: $got; $(printf '%s' "$out" | head -c 300))"
+else
+    skip "sva-bench does not start under a 100 MB address-space limit (a sanitizer build)"
+fi
+if command -v python3 >/dev/null 2>&1; then
+    out=$("$bench" --json --rounds 1 pasid 2>/dev/null)
+    got=$(printf '%s\n' "$out" | python3 -c '
+import json, re, sys
+s = sys.stdin.read().rstrip("\n")
+json.loads(s)
+bare = re.sub(r"\"(\\.|[^\"\\])*\"", "\"\"", s)
+assert " " not in bare, "a blank outside a string: " + bare
+' 2>&1)
+    ok $? "--json --rounds 1 pasid: its figures printed plain, no blank after a colon or comma (got: $got)"
+else
+    skip "python3 not installed: cannot validate the JSON"
+fi
 # The same in text: the failing benchmark does not end the run, its reason
 # goes to standard error, and the exit status is 1 at the end.
 if [ -e /dev/iommu ]; then
