@@ -540,6 +540,65 @@ static void test_fault_fd_refused(struct sva_ctx *ctx)
 	ctx->fe.poll_mode = poll;
 }
 
+/*
+ * libsva(7), Thread safety: a thread that forks inside a log callback is, in
+ * the child, still inside it, so there sva_bind() and sva_unbind() are
+ * -EDEADLK, not the -ECHILD of a forked child, and sva_mm_free() does
+ * nothing (the bond is still found).  The log callback forks on the line of
+ * a bind refused for a bad flag.
+ */
+static struct {
+	struct sva_ctx *ctx;
+	struct sva_dev *dev;
+	struct sva_mm *mm;
+	struct sva_bond *bond;
+	int forked, status;
+} lf = { .status = -1 };
+
+static void fork_in_log(void *arg, enum sva_log_level level, const char *msg)
+{
+	struct sva_bind_opts good = { .size = sizeof(good), .flags = SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID };
+	struct sva_bond *x = SENTINEL;
+	pid_t pid;
+	int st;
+
+	capture(arg, level, msg);
+	if (lf.forked++)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		int b, u, l;
+
+		alarm(10); /* a hang is a failure, not a stuck test */
+		b = sva_bind(lf.dev, lf.mm, &good, &x);
+		u = sva_unbind(lf.bond);
+		sva_mm_free(lf.mm);
+		l = sva_dev_bond_lookup(lf.dev, sva_bond_pasid(lf.bond), NULL, NULL);
+		_exit(!sva_ctx_forked(lf.ctx) ? 3 : b != -EDEADLK ? 4 : u != -EDEADLK ? 5 : x != SENTINEL ? 6 : l != 0 ? 7 : 0);
+	}
+	if (pid > 0 && waitpid(pid, &st, 0) == pid)
+		lf.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void test_fork_in_log(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm)
+{
+	struct sva_bind_opts good = { .size = sizeof(good), .flags = SVA_BIND_PINNED };
+	struct sva_bind_opts bad = { .size = sizeof(bad), .flags = SVA_BIND_PINNED | (1u << 7) };
+	struct sva_bond *x = NULL;
+
+	if (sva_bind(dev, mm, &good, &lf.bond))
+		tap_bail("cannot bind for the fork-in-log test");
+	lf.ctx = ctx, lf.dev = dev, lf.mm = mm;
+	sva_ctx_set_log(ctx, fork_in_log, NULL, SVA_LOG_DEBUG);
+	is_int(sva_bind(dev, mm, &bad, &x), -EINVAL, "a bind with an unknown flag: -EINVAL, its line logged");
+	sva_ctx_set_log(ctx, capture, NULL, SVA_LOG_DEBUG);
+	ok(lf.forked >= 1, "  the log callback ran and forked");
+	is_int(lf.status, 0,
+	       "  a child fork(2)ed inside a log callback: bind and unbind -EDEADLK, not -ECHILD, and sva_mm_free "
+	       "did nothing (3: not seen as a child, 4: bind, 5: unbind, 6: *out written, 7: the bond no longer found; 128+: a signal)");
+	is_int(sva_unbind(lf.bond), 0, "  the parent's bond unbinds");
+}
+
 int main(void)
 {
 	struct sva_ctx ctx;
@@ -562,5 +621,6 @@ int main(void)
 	test_info_line(&wide, &mm);
 	test_rid_detach_fails(&ctx, &mm);
 	test_fault_fd_refused(&ctx);
+	test_fork_in_log(&ctx, &wide, &mm);
 	return done_testing();
 }
