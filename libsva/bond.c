@@ -631,8 +631,8 @@ int sva_bond_teardown(struct sva_bond *bond)
 		sva_pasid_map_clear(dev->bond_map, bond->pasid);
 	sva_fault_unexclude(dev->ctx);
 	UNPUBLISHED(bond);
-	/* Reachable from the context until freed: a fork from here on leaves
-	 * the child's sva_mm_free() its copy (and its share's) to free. */
+	/* Reachable from the context until it leaves ctx->bonds: a fork until
+	 * then leaves the child's sva_mm_free() its copy (and share) to free. */
 	sva_bond_unlinked_add(bond);
 	pthread_mutex_lock(&dev->lock);
 	unlink_bond(&dev->bonds, bond, false);
@@ -653,8 +653,11 @@ int sva_bond_teardown(struct sva_bond *bond)
 		sva_logf(&dev->ctx->log, SVA_LOG_INFO, "unbound %s %s %u", dev->label,
 			 bond->pasid == SVA_PASID_RID ? "RID" : "PASID",
 			 bond->pasid == SVA_PASID_RID ? 0 : bond->pasid);
-	bond_unlink(bond);
+	/* Before bond_unlink(): once off ctx->bonds, a sva_dev_close() or
+	 * sva_ctx_free() waiting for it may free the device and the context
+	 * this reads (a fork in between costs the child this bond's copy). */
 	sva_bond_unlinked_remove(bond);
+	bond_unlink(bond);
 	sva_free(bond);
 	return ret;
 }

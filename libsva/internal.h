@@ -421,8 +421,10 @@ struct sva_ctx {
 	struct sva_pasid_share *pending_shares; /* under pasid_lock (bond_pasid.c) */
 	/* Bonds alive but off mm->bonds (by unlinked_next): a sva_bind()'s,
 	 * from its allocation until it is linked or freed, and an unbind's,
-	 * from before it leaves mm->bonds until it is freed.  What a fork in
-	 * the middle of either leaves the child to free.  Under pasid_lock. */
+	 * from before it leaves mm->bonds until just before it leaves
+	 * ctx->bonds (after that a sva_dev_close() waiting for it may free the
+	 * device).  What a fork in the middle of either leaves the child to
+	 * free.  Under pasid_lock. */
 	struct sva_bond *unlinked;
 	pthread_mutex_t devs_lock; /* the device list: sva_devs_lock() */
 	struct sva_dev *devs;
