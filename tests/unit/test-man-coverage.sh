@@ -5,6 +5,9 @@
 #   - every symbol of the global sections of libsva/libsva.map has
 #     man/SYMBOL.3, whose NAME section (or, for a ".so" link, the NAME section
 #     of the page it points to) names the symbol;
+#   - libsva(7), the overview, names every such symbol in its own text (a
+#     name only the pages it cites give leaves the reader of the overview
+#     with no way to find the call);
 #   - every program of bin_PROGRAMS in tools/local.mk has man/PROGRAM.1;
 #   - every page in man/ is listed in dist_man_MANS of man/local.mk or another
 #     man/*.mk fragment, so it is installed and distributed;
@@ -176,6 +179,13 @@ for sym in $symbols; do
 	else
 		ok 1 "symbol $sym: man/$sym.3"
 		diag "$why"
+	fi
+	# Not in a comment line: the reader must see it.
+	if sed '/^\.\\"/d' "$mandir/libsva.7" | grep -Eq "(^|[^A-Za-z0-9_])$sym([^A-Za-z0-9_]|\$)"; then
+		ok 0 "symbol $sym: named in libsva(7)"
+	else
+		ok 1 "symbol $sym: named in libsva(7)"
+		diag "man/libsva.7 does not name $sym (cite it in its overview or SEE ALSO)"
 	fi
 done
 
