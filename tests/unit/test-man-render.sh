@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # Every man page renders without a warning, as a reader and a packager's
-# linter see it: man --warnings at 80 columns (what lintian runs), and
-# groff -ww -man -z (every warning category).  A ".so man3/PAGE.3" link
+# linter see it: man --warnings at 80 columns (what lintian runs) and at 60
+# (a narrow terminal or split window: a word too long for the line, or a line
+# too full of them to adjust, warns there first), and groff -ww -man -z
+# (every warning category).  A ".so man3/PAGE.3" link
 # resolves only below a man hierarchy's root, as installed, so the pages are
 # rendered from a temporary tree whose man1/, man3/, man7/ and man8/ all
 # point at man/: a link to a missing page fails here, and one the source
@@ -31,15 +33,17 @@ done
 for page in "$mandir"/*.[1-8]; do
 	name=${page##*/}
 	rel=man${name##*.}/$name
-	if have man; then
-		# MANROFFSEQ empty: the page's own '\" line picks the preprocessors
-		warn=$(cd "$tree" && LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 \
-			man --warnings -E UTF-8 -l "$rel" 2>&1 >/dev/null | tr '\n' ';')
-		[ -z "$warn" ]
-		ok $? "$name: man --warnings renders it without a warning${warn:+ ($warn)}"
-	else
-		skip "man(1) is not installed: $name not rendered by man"
-	fi
+	for width in 80 60; do
+		if have man; then
+			# MANROFFSEQ empty: the page's own '\" line picks the preprocessors
+			warn=$(cd "$tree" && LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=$width \
+				man --warnings -E UTF-8 -l "$rel" 2>&1 >/dev/null | tr '\n' ';')
+			[ -z "$warn" ]
+			ok $? "$name: man --warnings at $width columns renders it without a warning${warn:+ ($warn)}"
+		else
+			skip "man(1) is not installed: $name not rendered by man at $width columns"
+		fi
+	done
 	# A table needs tbl, which man runs for a page whose first line asks
 	# for it; groff -man alone takes .TS/.TE for no-ops and prints the
 	# table's source as text.
