@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * QEMU's edu PCI device (1234:11e8) found in sysfs, for the kernel tests that
- * use no libsva internals (ktest.h's ktest_find_pci is for the others), and
- * the first PCI device a VFIO driver holds, or does not, whatever it is.  Libc
- * only, so a black-box test includes it without seeing the library's inside.
+ * QEMU's edu PCI device (1234:11e8) found in sysfs, and the first PCI device
+ * a VFIO driver holds, or does not, whatever it is.  Libc only, so a
+ * black-box test includes it without seeing the library's inside; ktest.h's
+ * ktest_find_pci walks sysfs through it too, so there is one walk.
  *
  * What a test does when edu is missing stays its own: on the VM's VT-d
  * topologies (tests/vm/run-vm.sh) edu is always there, so its absence is a
@@ -14,8 +14,25 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/*
+ * edu's IDs, written once: as numbers (EDU_VENDOR, 0x1234) for sysfs, and as
+ * the strings sva-info prints (EDU_VENDOR_STR, "1234"), both made from the
+ * same digits.
+ */
+#define EDU_VENDOR_HEX 1234
+#define EDU_DEVICE_HEX 11e8
+#define EDU_FIND_NUM_(x) 0x##x
+#define EDU_FIND_NUM(x) EDU_FIND_NUM_(x)
+#define EDU_FIND_STR_(x) #x
+#define EDU_FIND_STR(x) EDU_FIND_STR_(x)
+#define EDU_VENDOR EDU_FIND_NUM(EDU_VENDOR_HEX)
+#define EDU_DEVICE EDU_FIND_NUM(EDU_DEVICE_HEX)
+#define EDU_VENDOR_STR EDU_FIND_STR(EDU_VENDOR_HEX)
+#define EDU_DEVICE_STR EDU_FIND_STR(EDU_DEVICE_HEX)
 
 #define EDU_FIND_SYSFS "/sys/bus/pci/devices"
 
@@ -58,12 +75,23 @@ static inline int edu_find_cdev(const char *addr, char *cdev, size_t clen)
 	return found;
 }
 
+/* The hexadecimal sysfs attribute dir/name ("0x1234") as a number; 0 if none. */
+static inline unsigned edu_find_id(const char *dir, const char *name)
+{
+	char buf[32];
+
+	edu_find_attr(dir, name, buf, sizeof(buf));
+	return (unsigned)strtoul(buf, NULL, 16);
+}
+
 /*
- * The PCI address ("0000:00:04.0") of the first edu sysfs lists, into addr.
- * With cdev non-NULL only an edu bound to a VFIO driver counts, and cdev gets
- * its cdev's path.  1 if found, else 0 with addr (and cdev) "".
+ * The PCI address ("0000:00:04.0") of the first device sysfs lists with this
+ * vendor:device, into addr.  With cdev non-NULL only such a device bound to a
+ * VFIO driver counts, and cdev gets its cdev's path.  1 if found, else 0 with
+ * addr (and cdev) "".
  */
-static inline int edu_find(char *addr, size_t alen, char *cdev, size_t clen)
+static inline int edu_find_pci_id(unsigned vendor, unsigned device, char *addr, size_t alen, char *cdev,
+				  size_t clen)
 {
 	DIR *d = opendir(EDU_FIND_SYSFS);
 	struct dirent *e;
@@ -75,13 +103,9 @@ static inline int edu_find(char *addr, size_t alen, char *cdev, size_t clen)
 	if (!d)
 		return 0;
 	while (!found && (e = readdir(d))) {
-		char v[32], dv[32];
-
 		if (e->d_name[0] == '.')
 			continue;
-		edu_find_attr(e->d_name, "vendor", v, sizeof(v));
-		edu_find_attr(e->d_name, "device", dv, sizeof(dv));
-		if (strcmp(v, "0x1234") || strcmp(dv, "0x11e8"))
+		if (edu_find_id(e->d_name, "vendor") != vendor || edu_find_id(e->d_name, "device") != device)
 			continue;
 		/* a name too long for addr is no PCI address: skipped, never cut */
 		if (strlen(e->d_name) >= alen || (cdev && !edu_find_cdev(e->d_name, cdev, clen)))
@@ -91,6 +115,12 @@ static inline int edu_find(char *addr, size_t alen, char *cdev, size_t clen)
 	}
 	closedir(d);
 	return found;
+}
+
+/* edu_find_pci_id for edu. */
+static inline int edu_find(char *addr, size_t alen, char *cdev, size_t clen)
+{
+	return edu_find_pci_id(EDU_VENDOR, EDU_DEVICE, addr, alen, cdev, clen);
 }
 
 /*

@@ -123,7 +123,7 @@ int main(void)
 		if (edu_find(addr, sizeof(addr), NULL, 0))
 			snprintf(edu, sizeof(edu), EDU_FIND_SYSFS "/%s", addr);
 		else
-			diag(0, "no PCI device 1234:11e8 (edu) found");
+			diag(0, "no PCI device " EDU_VENDOR_STR ":" EDU_DEVICE_STR " (edu) found");
 		snprintf(drv, sizeof(drv), "%s/driver", edu);
 		n = edu[0] ? readlink(drv, link, sizeof(link) - 1) : -1;
 		if (n >= 0)

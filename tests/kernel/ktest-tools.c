@@ -97,7 +97,7 @@ static void listing(bool edu)
 		   "no VFIO device: the page's sentence");
 	} else {
 		ok(strstr(out, "\nvfio0\n  device node:    " EDU_NODE "\n") != NULL, "vfio0's block and its node");
-		ok(strstr(out, "\n  vendor:device:  1234:11e8\n") != NULL, "edu's vendor:device IDs");
+		ok(strstr(out, "\n  vendor:device:  " EDU_VENDOR_STR ":" EDU_DEVICE_STR "\n") != NULL, "edu's vendor:device IDs");
 		ok(strstr(out, "\n  driver:         vfio-pci\n") != NULL, "bound to vfio-pci");
 		ok(strstr(out, "\n  iommu:          intel-vtd (type 0x1)\n") != NULL, "iommu: the type's name and number");
 		ok(strstr(out, "\n  pasid width:    0 (no PASID support)\n") != NULL, "edu's PASID width: none");
@@ -120,7 +120,7 @@ static void listing(bool edu)
 		hw = get(d, "hw_info");
 		ok(is_str(d, "path", EDU_NODE) && json_object_get_boolean(get(d, "path_exists")) &&
 			   json_object_get_boolean(get(d, "path_is_chardev")) && is_str(d, "bus", "pci") &&
-			   is_str(d, "vendor_id", "1234") && is_str(d, "device_id", "11e8") &&
+			   is_str(d, "vendor_id", EDU_VENDOR_STR) && is_str(d, "device_id", EDU_DEVICE_STR) &&
 			   is_str(d, "driver", "vfio-pci") && is(d, "iommu_group", json_type_int) &&
 			   is(d, "sysfs_path", json_type_string) && is(d, "pci_addr", json_type_string),
 		   "--json: vfio0's sysfs members and their types");
@@ -332,7 +332,7 @@ static void demo_by_pci_address(void)
 	char pci[16], cmd[128];
 	int rc;
 
-	if (!ktest_find_pci(0x1234, 0x11e8, pci)) {
+	if (!ktest_find_pci(EDU_VENDOR, EDU_DEVICE, pci)) {
 		skip(1, "no edu device");
 		return;
 	}

@@ -36,6 +36,7 @@
 #include "kabi_selftest.h"
 #include "../tap.h"
 #include "ktest_proc.h"
+#include "edu_find.h"
 
 /* Stop the test program: something it needs is missing. */
 __attribute__((format(printf, 1, 2), noreturn)) static inline void ktest_bail(const char *fmt, ...)
@@ -313,42 +314,11 @@ static inline void *ktest_map_at(uint64_t addr, size_t len, int prot)
 	return p;
 }
 
-/* The PCI address of the first device with this vendor:device, or "" if none. */
+/* The PCI address of the first device with this vendor:device, or "" if none:
+ * edu_find.h's walk, so the black-box tests and these find devices alike. */
 static inline int ktest_find_pci(unsigned vendor, unsigned device, char out[16])
 {
-	DIR *d = opendir("/sys/bus/pci/devices");
-	struct dirent *de;
-	char path[300], buf[32];
-	int found = 0;
-
-	out[0] = '\0';
-	if (!d)
-		return 0;
-	while (!found && (de = readdir(d))) {
-		FILE *f;
-		unsigned v = 0, dv = 0;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor", de->d_name);
-		if ((f = fopen(path, "r"))) {
-			if (fgets(buf, sizeof(buf), f))
-				v = (unsigned)strtoul(buf, NULL, 16);
-			fclose(f);
-		}
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", de->d_name);
-		if ((f = fopen(path, "r"))) {
-			if (fgets(buf, sizeof(buf), f))
-				dv = (unsigned)strtoul(buf, NULL, 16);
-			fclose(f);
-		}
-		if (v == vendor && dv == device && strlen(de->d_name) < 16) {
-			memcpy(out, de->d_name, strlen(de->d_name) + 1);
-			found = 1;
-		}
-	}
-	closedir(d);
-	return found;
+	return edu_find_pci_id(vendor, device, out, 16, NULL, 0);
 }
 
 #endif

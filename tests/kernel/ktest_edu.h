@@ -6,8 +6,6 @@
 #include "ktest.h"
 #include "kabi.h"
 
-#define EDU_VENDOR 0x1234
-#define EDU_DEVICE 0x11e8
 #define EDU_ID 0x00
 #define EDU_DMA_SRC 0x80
 #define EDU_DMA_DST 0x88
