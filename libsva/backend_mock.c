@@ -117,13 +117,6 @@ SVA_EXPORT int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts
 	if (!ctx || !out)
 		return sva_fail(ctx ? &ctx->log : sva_log_default(), -EINVAL, "sva_dev_open_mock: %s is NULL",
 				ctx ? "out" : "ctx");
-	ret = sva_ctx_check_owner(ctx);
-	if (ret)
-		return ret;
-	/* It would live in the broker's iommufd, where nothing tracks it. */
-	if (ctx->broker)
-		return sva_fail(&ctx->log, -EOPNOTSUPP,
-				"sva_dev_open_mock: a broker client opens the broker's mock by name (sva_dev_open)");
 	if (sva_opts_copy(&opts, sizeof(opts), uopts))
 		return sva_opts_fail(&ctx->log, "sva_dev_open_mock", "sva_mock_opts", sizeof(opts), uopts);
 	if (opts.flags & ~SVA_MOCK_NO_PASID)
@@ -131,6 +124,14 @@ SVA_EXPORT int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts
 				opts.flags & ~SVA_MOCK_NO_PASID);
 	if (opts.reserved)
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open_mock: opts->reserved is not zero");
+	/* After the arguments (libsva(7), Errors in a forked child). */
+	ret = sva_ctx_check_owner(ctx);
+	if (ret)
+		return ret;
+	/* It would live in the broker's iommufd, where nothing tracks it. */
+	if (ctx->broker)
+		return sva_fail(&ctx->log, -EOPNOTSUPP,
+				"sva_dev_open_mock: a broker client opens the broker's mock by name (sva_dev_open)");
 	/*
 	 * The mock's RID domain narrows whatever IOAS it sits on to the mock aperture,
 	 * so it lives on a scratch IOAS of its own until something attaches it.
@@ -172,11 +173,12 @@ SVA_EXPORT int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_
 	/* A broker client's mock (SVA_DEV_MOCK) is reachable through the shared iommufd. */
 	if (!(dev->info.flags & SVA_DEV_MOCK))
 		return sva_fail(&dev->ctx->log, -EOPNOTSUPP, "only the mock device can inject faults");
+	if (!perm || (perm & ~(SVA_ACCESS_READ | SVA_ACCESS_WRITE | SVA_ACCESS_EXEC | SVA_ACCESS_PRIV)))
+		return sva_fail(&dev->ctx->log, -EINVAL, "inject_fault: bad access bits 0x%x", perm);
+	/* After the arguments (libsva(7), Errors in a forked child). */
 	ret = sva_ctx_check_owner(dev->ctx);
 	if (ret)
 		return ret;
-	if (!perm || (perm & ~(SVA_ACCESS_READ | SVA_ACCESS_WRITE | SVA_ACCESS_EXEC | SVA_ACCESS_PRIV)))
-		return sva_fail(&dev->ctx->log, -EINVAL, "inject_fault: bad access bits 0x%x", perm);
 	{
 		/* An isolated broker client has no iommufd: the broker injects. */
 		struct sva_broker_conn *px = sva_iommufd_proxy(dev->ctx->fd);

@@ -339,23 +339,26 @@ SVA_EXPORT int sva_dev_open(struct sva_ctx *ctx, const char *name, struct sva_de
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: name is NULL");
 	if (!*name)
 		return sva_fail(&ctx->log, -EINVAL, "sva_dev_open: empty device name");
-	/* Binding would change the parent's shared iommufd. */
+	/* A name the broker's configuration gives: its length is checked
+	 * there, before -ECHILD. */
+	if (ctx->broker)
+		return sva_broker_dev_open(ctx, name, out);
+	if (name[0] != '/' && !is_cdev_name(name) && sva_pci_addr_parse(name, pci))
+		return sva_fail(&ctx->log, -EINVAL,
+				"'%s' is neither a VFIO cdev path (/dev/vfio/devices/vfioN), a cdev name (vfioN) "
+				"nor a PCI address (0000:41:00.0)",
+				name);
+	/* After the arguments (libsva(7), Errors in a forked child): binding
+	 * would change the parent's shared iommufd. */
 	ret = sva_ctx_check_owner(ctx);
 	if (ret)
 		return ret;
-	if (ctx->broker) /* a name the broker's configuration gives */
-		return sva_broker_dev_open(ctx, name, out);
 	if (name[0] == '/')
 		return open_path(ctx, name, NULL, out);
 	if (is_cdev_name(name)) {
 		snprintf(path, sizeof(path), "%s/vfio/devices/%s", ctx->dev_root, name);
 		return open_path(ctx, path, NULL, out);
 	}
-	if (sva_pci_addr_parse(name, pci))
-		return sva_fail(&ctx->log, -EINVAL,
-				"'%s' is neither a VFIO cdev path (/dev/vfio/devices/vfioN), a cdev name (vfioN) "
-				"nor a PCI address (0000:41:00.0)",
-				name);
 	ret = sva_sysfs_pci_to_cdev(ctx->sysfs_root, pci, cdev, sizeof(cdev));
 	if (ret == -ENOENT)
 		return sva_fail(&ctx->log, ret, "no PCI device %s (looked in %s/bus/pci/devices)", pci,

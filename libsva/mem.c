@@ -734,12 +734,13 @@ SVA_EXPORT int sva_mem_alloc(size_t len, const struct sva_mem_opts *uopts, void 
 		return sva_fail(log, -EINVAL, "sva_mem_alloc: SVA_MEM_PREFAULT needs opts->mm");
 	if (!len)
 		return sva_fail(log, -EINVAL, "sva_mem_alloc: len is 0");
+	if (o.mm && o.dev && o.mm->ctx != o.dev->ctx)
+		return sva_fail(log, -EINVAL, "sva_mem_alloc: opts->dev and opts->mm are in different contexts");
+	/* After the arguments (libsva(7), Errors in a forked child). */
 	if (o.mm && (ret = sva_ctx_check_owner(o.mm->ctx)))
 		return ret;
 	if (o.dev && (ret = sva_ctx_check_owner(o.dev->ctx)))
 		return ret;
-	if (o.mm && o.dev && o.mm->ctx != o.dev->ctx)
-		return sva_fail(log, -EINVAL, "sva_mem_alloc: opts->dev and opts->mm are in different contexts");
 	/* Its broker maps only the memfds it shared: anonymous memory here
 	 * would be placed, allowed and prefaulted for nothing a device reaches. */
 	if ((o.mm && sva_broker_ctx_isolated(o.mm->ctx)) || (o.dev && sva_broker_ctx_isolated(o.dev->ctx)))

@@ -85,9 +85,6 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	if (!ctx || !out)
 		return sva_fail(ctx ? &ctx->log : sva_log_default(), -EINVAL, "sva_mm_new: %s is NULL",
 				ctx ? "out" : "ctx");
-	ret = sva_ctx_check_owner(ctx);
-	if (ret)
-		return ret;
 	/* 1.0's struct ended before pin_budget. */
 	if (sva_opts_copy_min(&opts, sizeof(opts), offsetof(struct sva_mm_opts, pin_budget), uopts))
 		return sva_opts_fail(&ctx->log, "sva_mm_new", "sva_mm_opts", sizeof(opts), uopts);
@@ -103,6 +100,10 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	if (opts.pin_budget && opts.pin_budget < PAGE)
 		return sva_fail(&ctx->log, -EINVAL, "sva_mm_new: pin_budget %llu is less than one 4 KiB page",
 				(unsigned long long)opts.pin_budget);
+	/* After the arguments (libsva(7), Errors in a forked child). */
+	ret = sva_ctx_check_owner(ctx);
+	if (ret)
+		return ret;
 	mm = sva_calloc(1, sizeof(*mm));
 	if (!mm)
 		return sva_fail(&ctx->log, -ENOMEM, "sva_mm_new: out of memory for the address space's state");

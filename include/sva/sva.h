@@ -60,8 +60,9 @@
  *  - In a forked child every call that would issue an ioctl on an object of
  *    the parent (its context, devices, address spaces, bonds) fails with
  *    -ECHILD: the child shares the parent's iommufd and VFIO descriptors, so
- *    it must not change their state.  Releasing objects there frees memory
- *    only.  A context the child creates itself is its own.
+ *    it must not change their state.  Every -EINVAL of the arguments comes
+ *    before it (libsva(7), Errors in a forked child).  Releasing objects
+ *    there frees memory only.  A context the child creates itself is its own.
  */
 #ifndef SVA_SVA_H
 #define SVA_SVA_H

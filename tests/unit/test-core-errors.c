@@ -975,6 +975,161 @@ static void forked_child_calls(void)
 	sva_ctx_free(ctx);
 }
 
+/*
+ * libsva(7), "Errors in a forked child": every call refused in a forked child
+ * checks its arguments first, so a child passing an argument that is wrong in
+ * any process gets that -EINVAL, not -ECHILD; -ECHILD comes before what reads
+ * the objects' state.  Each public call that can return -ECHILD is made in a
+ * real fork(2) child on objects its parent made, with one argument wrong, and
+ * the child sends its answers back through a pipe.
+ */
+struct fork_case {
+	const char *what;
+	int want;
+};
+
+static const struct fork_case fork_cases[] = {
+	{ "sva_dev_open: a name that is no device", -EINVAL },
+	{ "sva_dev_open_mock: unknown opts->flags", -EINVAL },
+	{ "sva_dev_open_fd: NULL out", -EINVAL },
+	{ "sva_dev_inject_fault: perm 0", -EINVAL },
+	{ "sva_dev_iova_ranges: *nr 1 and NULL ranges", -EINVAL },
+	{ "sva_bind: device and address space of different contexts", -EINVAL },
+	{ "sva_unbind: NULL bond", -EINVAL },
+	{ "sva_ctx_process_faults: max 0", -EINVAL },
+	{ "sva_ctx_fault_fd: a context that runs a fault thread", -EINVAL },
+	{ "sva_ctx_share_memfd (isolated context): addr not page-aligned", -EINVAL },
+	{ "sva_ctx_unshare_memfd (isolated context): len 0", -EINVAL },
+	{ "sva_mem_alloc: opts->mm and opts->dev of different contexts", -EINVAL },
+	{ "sva_mem_free: len 0", -EINVAL },
+	{ "sva_mm_new: unknown opts->flags", -EINVAL },
+	{ "sva_mm_fence: NULL mm", -EINVAL },
+	{ "sva_mm_prefault: len 0", -EINVAL },
+	{ "sva_mm_invalidate: len 0", -EINVAL },
+	{ "sva_mm_iova_ranges: *nr 1 and NULL ranges", -EINVAL },
+	{ "sva_mm_allow: addr not page-aligned", -EINVAL },
+	{ "sva_mm_deny: addr not page-aligned", -EINVAL },
+	/* The same calls with good arguments: the child is seen as one. */
+	{ "sva_mm_new, good arguments: -ECHILD", -ECHILD },
+	{ "sva_dev_open_mock, good arguments: -ECHILD", -ECHILD },
+	{ "sva_ctx_unshare_memfd (isolated context), good arguments: -ECHILD", -ECHILD },
+};
+
+#define NFORK_CASES (sizeof(fork_cases) / sizeof(fork_cases[0]))
+
+/* A context of this process, as sva_ctx_new() leaves one (fake_ctx()'s is
+ * another process's). */
+static struct sva_ctx *own_ctx(void)
+{
+	struct sva_ctx *ctx = fake_ctx();
+
+	ctx->fork_gen = sva_fork_gen();
+	ctx->pid = getpid();
+	return ctx;
+}
+
+static void forked_child_order(void)
+{
+	struct sva_ctx *ctx = own_ctx(), *ctx2 = own_ctx(), *iso = own_ctx();
+	struct sva_broker_conn *conn = calloc(1, sizeof(*conn));
+	struct sva_dev *dev = calloc(1, sizeof(*dev)), *dev2 = calloc(1, sizeof(*dev2));
+	struct sva_mm *mm = calloc(1, sizeof(*mm)), *mm2 = calloc(1, sizeof(*mm2));
+	struct sva_mm_opts bad_mm = { .size = sizeof(bad_mm), .flags = 0x80000000u };
+	struct sva_mock_opts bad_mock = { .size = sizeof(bad_mock), .flags = 0x80000000u };
+	struct sva_mem_opts mixed = { .size = sizeof(mixed), .mm = mm, .dev = dev2 };
+	void *page = (void *)(uintptr_t)0x100000;
+	int got[NFORK_CASES], pfd[2], status;
+	pid_t pid;
+
+	conn->isolated = true;
+	iso->broker = conn;
+	dev->ctx = ctx;
+	dev->fd = -1;
+	dev->info.flags = SVA_DEV_MOCK;
+	pthread_mutex_init(&dev->lock, NULL);
+	dev2->ctx = ctx2;
+	dev2->fd = -1;
+	pthread_mutex_init(&dev2->lock, NULL);
+	mm->ctx = ctx;
+	mm->flags = SVA_MM_RESTRICTED;
+	pthread_mutex_init(&mm->map_lock, NULL);
+	mm2->ctx = ctx2;
+	ctx->fe.poll_mode = false;
+
+	if (pipe(pfd))
+		tap_bail("pipe: %s", strerror(errno));
+	/* The parent's answer to one of them: the owner is not refused. */
+	{
+		struct sva_mm *m = NULL;
+
+		is_int(sva_mm_new(ctx, &bad_mm, &m), -EINVAL, "fork order: the parent's sva_mm_new, bad flags: -EINVAL");
+	}
+	pid = fork();
+	if (pid < 0)
+		tap_bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct sva_dev *d = NULL;
+		struct sva_mm *m = NULL;
+		struct sva_bond *b = NULL;
+		size_t nr = 1;
+		void *q = NULL;
+		int i = 0;
+
+		close(pfd[0]);
+		got[i++] = sva_dev_open(ctx, "not-a-device", &d);
+		got[i++] = sva_dev_open_mock(ctx, &bad_mock, &d);
+		got[i++] = sva_dev_open_fd(ctx, -1, NULL);
+		got[i++] = sva_dev_inject_fault(dev, 1, 0x1000, 0, 0);
+		got[i++] = sva_dev_iova_ranges(dev, NULL, &nr);
+		got[i++] = sva_bind(dev, mm2, NULL, &b);
+		got[i++] = sva_unbind(NULL);
+		got[i++] = sva_ctx_process_faults(ctx, 0);
+		got[i++] = sva_ctx_fault_fd(ctx);
+		got[i++] = sva_ctx_share_memfd(iso, 0, 0, (char *)page + 1, 4096);
+		got[i++] = sva_ctx_unshare_memfd(iso, page, 0);
+		got[i++] = sva_mem_alloc(4096, &mixed, &q);
+		got[i++] = sva_mem_free(mm, page, 0);
+		got[i++] = sva_mm_new(ctx, &bad_mm, &m);
+		got[i++] = sva_mm_fence(NULL);
+		got[i++] = sva_mm_prefault(mm, page, 0);
+		got[i++] = (int)sva_mm_invalidate(mm, page, 0);
+		got[i++] = sva_mm_iova_ranges(mm, NULL, &nr);
+		got[i++] = sva_mm_allow(mm, (char *)page + 1, 4096);
+		got[i++] = sva_mm_deny(mm, (char *)page + 1, 4096);
+		got[i++] = sva_mm_new(ctx, NULL, &m);
+		got[i++] = sva_dev_open_mock(ctx, NULL, &d);
+		got[i++] = sva_ctx_unshare_memfd(iso, page, 4096);
+		_exit(write(pfd[1], got, sizeof(got)) == (ssize_t)sizeof(got) && i == (int)NFORK_CASES ? 0 : 1);
+	}
+	close(pfd[1]);
+	{
+		size_t n = 0;
+		ssize_t r;
+
+		while (n < sizeof(got) && (r = read(pfd[0], (char *)got + n, sizeof(got) - n)) > 0)
+			n += (size_t)r;
+		close(pfd[0]);
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) || n != sizeof(got))
+			tap_bail("the forked child did not report its answers");
+	}
+	for (size_t i = 0; i < NFORK_CASES; i++)
+		is_int(got[i], fork_cases[i].want, "forked child, %s: %s", fork_cases[i].what,
+		       fork_cases[i].want == -EINVAL ? "-EINVAL before -ECHILD" : "-ECHILD");
+
+	iso->broker = NULL;
+	free(conn);
+	pthread_mutex_destroy(&dev->lock);
+	pthread_mutex_destroy(&dev2->lock);
+	pthread_mutex_destroy(&mm->map_lock);
+	free(dev);
+	free(dev2);
+	free(mm);
+	free(mm2);
+	sva_ctx_free(iso);
+	sva_ctx_free(ctx2);
+	sva_ctx_free(ctx);
+}
+
 int main(void)
 {
 	unsetenv("SVA_LOG");
@@ -989,6 +1144,7 @@ int main(void)
 	read_only_quiet();
 	share_memfd_opath();
 	forked_child_calls();
+	forked_child_order();
 	fake_cleanup();
 	return done_testing();
 }
