@@ -981,6 +981,7 @@ static struct {
 	int probed, bind, unbind, process, pasid_ok, stats_ok, info_ok, err_lines;
 	int alloc, pfree, prefault, fence;
 	long invalidate;
+	int child; /* a child forked inside the callback: its exit status */
 	struct sva_mm *mm;
 	struct sva_dev *dev;
 	struct sva_ctx *ctx;
@@ -1010,6 +1011,43 @@ static void on_fault_error(struct sva_bond *bond, const struct sva_fault_report 
 			rep.bind = 1000;
 		rep.unbind = sva_unbind(bond);
 		rep.process = sva_ctx_process_faults(rep.ctx, 8);
+		/* libsva(7), fork: a thread that forks inside fault_error is,
+		 * in the child, still inside it.  There bind, unbind and
+		 * sva_ctx_process_faults are -EDEADLK, not a forked child's
+		 * -ECHILD, and the frees do nothing: the bond is still
+		 * found after each (a child's free outside a callback takes
+		 * it out of its copy of the table).  The child makes no
+		 * thread (ThreadSanitizer refuses that after this fork); the
+		 * test's thread is waiting for this report, holding none of
+		 * the locks the child's log lines take. */
+		{
+			pid_t pid = fork();
+			int wst;
+
+			if (pid == 0) {
+				struct sva_bond *y = SENTINEL_BOND;
+				int b, u, pf, l1, l2, l3;
+
+				alarm(10); /* a hang is a failure, not a stuck test */
+				b = sva_bind(rep.dev, rep.mm,
+					     &(struct sva_bind_opts){ .size = sizeof(struct sva_bind_opts),
+								      .flags = SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID },
+					     &y);
+				u = sva_unbind(bond);
+				pf = sva_ctx_process_faults(rep.ctx, 8);
+				sva_mm_free(rep.mm);
+				l1 = sva_dev_bond_lookup(rep.dev, r->pasid, NULL, NULL);
+				sva_dev_close(rep.dev);
+				l2 = sva_dev_bond_lookup(rep.dev, r->pasid, NULL, NULL);
+				sva_ctx_free(rep.ctx);
+				l3 = sva_dev_bond_lookup(rep.dev, r->pasid, NULL, NULL);
+				_exit(b != -EDEADLK ? 4 : u != -EDEADLK ? 5
+				      : y != SENTINEL_BOND ? 6 : pf != -EDEADLK ? 7 : l1 ? 8 : l2 ? 9 : l3 ? 10 : 0);
+			}
+			rep.child = -1;
+			if (pid > 0 && waitpid(pid, &wst, 0) == pid)
+				rep.child = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+		}
 		sva_mm_free(rep.mm);
 		sva_dev_close(rep.dev);
 		sva_ctx_free(rep.ctx);
@@ -1080,6 +1118,10 @@ static void report_checks(void)
 	ok(rep.bind == -EDEADLK, "  inside it sva_bind: -EDEADLK, *out untouched (%d)", rep.bind);
 	ok(rep.unbind == -EDEADLK, "  sva_unbind of its bond: -EDEADLK (%d)", rep.unbind);
 	ok(rep.process == -EDEADLK, "  sva_ctx_process_faults: -EDEADLK, before thread mode's -EINVAL (%d)", rep.process);
+	is_int(rep.child, 0,
+	       "  a child fork(2)ed inside fault_error: bind, unbind and sva_ctx_process_faults -EDEADLK, not -ECHILD; "
+	       "sva_mm_free, sva_dev_close and sva_ctx_free do nothing (4: bind, 5: unbind, "
+	       "6: *out written, 7: process_faults, 8-10: the bond no longer found after mm, dev, ctx free; 128+: a signal)");
 	ok(rep.err_lines == 6, "  each refused call logs one line at error level, the frees included (%d, want 6)",
 	   rep.err_lines);
 	ok(rep.pasid_ok && rep.stats_ok && rep.info_ok, "  sva_bond_pasid, sva_bond_stats, sva_dev_get_info work there");
