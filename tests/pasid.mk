@@ -15,6 +15,7 @@ pasid_tests = \
 	tests/unit/test-pasid-map \
 	tests/stress/stress-pasid \
 	tests/stress/stress-bind-fork \
+	tests/stress/stress-pasid-free \
 	tests/fuzz/fuzz-replay-pasid
 check_PROGRAMS += $(pasid_tests)
 TESTS += $(pasid_tests)
@@ -45,6 +46,8 @@ tests_stress_stress_pasid_SOURCES = tests/stress/stress-pasid.c tests/tap.h
 tests_stress_stress_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_stress_stress_bind_fork_SOURCES = tests/stress/stress-bind-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
 tests_stress_stress_bind_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+tests_stress_stress_pasid_free_SOURCES = tests/stress/stress-pasid-free.c tests/unit/fake_bind_objects.h tests/tap.h
+tests_stress_stress_pasid_free_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The fuzz target driven by a plain main(): corpus files + fixed random inputs.
 tests_fuzz_fuzz_replay_pasid_SOURCES = tests/fuzz/fuzz-replay.c tests/fuzz/fuzz-pasid.c tests/tap.h
 tests_fuzz_fuzz_replay_pasid_LDADD = $(TEST_LIBS)
