@@ -485,6 +485,56 @@ int main(void)
 		ok(strstr(line, "in a page-request group that names several devices or PASIDs") != NULL,
 		   "  the last by its own: \"device 57005 (unknown)\", the group blamed too (%s)", line);
 	}
+
+	/*
+	 * The same with one device and two PASIDs: the group's last record is
+	 * the mock's under a PASID nothing is bound to.  Each record is named
+	 * by its own PASID on the device the context knows, and both lines
+	 * blame the group; nothing is counted on the bond, the engine stays
+	 * healthy, and the records count only in the return value.
+	 */
+	{
+		struct kabi_iommu_hwpt_pgfault two[2];
+		struct kabi_iommu_hwpt_page_response ans[2];
+		struct sva_bond_stats s0 = { .size = sizeof(s0) }, s1 = { .size = sizeof(s1) };
+		int rep0 = rep.n, lines0;
+
+		two[0] = rec(dev, bond, BUF_VA + 5 * WIN, 0xb00, false);
+		two[1] = rec(dev, bond, BUF_VA + 5 * WIN + PG, 0xb00, true);
+		two[1].pasid = free_pasid;
+		sva_bond_stats(bond, &s0);
+		cap_reset();
+		if (ftruncate(fd, 0) || pwrite(fd, two, sizeof(two), 0) != (ssize_t)sizeof(two) || lseek(fd, 0, SEEK_SET))
+			ktest_bail("the stray group of two PASIDs");
+		ktest_queue_use(ctx, fd);
+		is_int(sva_ctx_process_faults(ctx, 64), 2,
+		       "a group of the mock ending in a record under a PASID nothing is bound to: both handled");
+		ktest_queue_use(ctx, real_fd);
+		got = pread(fd, ans, sizeof(ans), sizeof(two));
+		ok(got == (ssize_t)sizeof(ans[0]) && ans[0].cookie == 0xb00 && ans[0].code == KABI_IOMMUFD_PAGE_RESP_INVALID,
+		   "  one answer, INVALID (%zd bytes)", got);
+		is_int(visible(ctx, mm, BUF_VA + 5 * WIN), -ENOENT, "  the bond's record was not resolved");
+		sva_bond_stats(bond, &s1);
+		ok(s1.faults == s0.faults && s1.invalid == s0.invalid && s1.groups == s0.groups && rep.n == rep0,
+		   "  nothing counted on or reported to the bond (%llu faults, %llu groups, %d reports)",
+		   (unsigned long long)(s1.faults - s0.faults), (unsigned long long)(s1.groups - s0.groups),
+		   rep.n - rep0);
+		lines0 = cap_count(SVA_LOG_WARN);
+		is_int(lines0, 2, "  two lines at warning level, one for each record");
+		snprintf(want, sizeof(want),
+			 "device %u (mock) PASID %u at 0x%llx in a page-request group that names several devices or "
+			 "PASIDs, answered as a whole as its last record, which nothing claims: INVALID",
+			 dev->info.dev_id, sva_bond_pasid(bond), (unsigned long long)(BUF_VA + 5 * WIN));
+		cap_line(want, line, sizeof(line));
+		ok(line[0] != 0, "  the bond's record by its own PASID, the group blamed: \"%s\"", want);
+		snprintf(want, sizeof(want),
+			 "device %u (mock) PASID %u at 0x%llx in a page-request group that names several devices or "
+			 "PASIDs",
+			 dev->info.dev_id, free_pasid, (unsigned long long)(BUF_VA + 5 * WIN + PG));
+		cap_line(want, line, sizeof(line));
+		ok(line[0] != 0, "  the last record by its own PASID, the group blamed too: \"%s\"", want);
+		is_int(sva_ctx_fault_health(ctx), 0, "  the engine is still healthy");
+	}
 	sva_ctx_set_log(ctx, NULL, NULL, SVA_LOG_DEFAULT);
 
 	/* The real queue is back in place and still works. */
