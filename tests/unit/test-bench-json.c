@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The benchmarks' JSON strings (tools/bench/bench.h): bench_json_string()
- * writes a reason, which says whatever strerror() or a path says, into the
- * --json document of sva-bench and of each benchmark run alone.  Every output
- * is read back with json-c's tokener, strict and validating UTF-8: quotes,
- * backslashes and control characters escaped, UTF-8 kept as it is, and each
- * byte that is not UTF-8 (a path's bytes, a reason cut in the middle of a
- * character) U+FFFD, so that one bad byte cannot make the whole run's
- * document unreadable.  And bench-coherence's own skip member (its
- * skipped(), which no run on a host with userfaultfd reaches), included from
- * its source as sva-bench builds it.
+ * The benchmarks' JSON strings (tools/bench/bench.h): bench_json_text()
+ * makes a reason, which says whatever strerror() or a path says, a string of
+ * the --json document of sva-bench and of each benchmark run alone.  Every
+ * output, as json-c prints it plain, is read back with json-c's tokener,
+ * strict and validating UTF-8: quotes, backslashes and control characters
+ * escaped, UTF-8 kept as it is, and each byte that is not UTF-8 (a path's
+ * bytes, a reason cut in the middle of a character) U+FFFD, so that one bad
+ * byte cannot make the whole run's document unreadable.  A figure's members
+ * word for word as the benchmarks always printed them.  And bench-coherence's
+ * own skip member (its skipped(), which no run on a host with userfaultfd
+ * reaches), included from its source as sva-bench builds it.
  */
 #define SVA_BENCH_LIBRARY /* bench-coherence.c without its main() */
 #include "../../tools/bench/bench-coherence.c"
@@ -86,35 +87,44 @@ static const char *shown(const char *s)
 
 #define FFFD "\xef\xbf\xbd"
 
+/* o as the benchmarks print it (and frees it). */
+static const char *plain(struct json_object *o)
+{
+	static char buf[4096];
+
+	snprintf(buf, sizeof(buf), "%s",
+		 o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+		   : "(none)");
+	json_object_put(o);
+	return buf;
+}
+
 static const struct {
 	const char *what, *in, *out, *read; /* out: what is written; read: what json-c reads back */
 } cases[] = {
 	{ "plain ASCII", "no usable /dev/iommu here", "\"no usable /dev/iommu here\"", "no usable /dev/iommu here" },
 	{ "a quote and a backslash", "a \"b\" \\c", "\"a \\\"b\\\" \\\\c\"", "a \"b\" \\c" },
-	{ "control characters", "\t\n\001\037", "\"\\u0009\\u000a\\u0001\\u001f\"", "\t\n\001\037" },
+	{ "control characters", "\t\n\001\037", "\"\\t\\n\\u0001\\u001f\"", "\t\n\001\037" },
 	{ "DEL, which JSON need not escape", "\177", "\"\177\"", "\177" },
 	{ "UTF-8 of 2, 3 and 4 bytes, kept", "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
 	  "\"\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"", "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
-	{ "a byte that is never UTF-8", "a\xff" "b", "\"a\\ufffdb\"", "a" FFFD "b" },
-	{ "a lone continuation byte", "\x80", "\"\\ufffd\"", FFFD },
-	{ "an overlong '/' (C0 AF), byte by byte", "/\xc0\xaf", "\"/\\ufffd\\ufffd\"", "/" FFFD FFFD },
-	{ "a surrogate (ED A0 80)", "\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"", FFFD FFFD FFFD },
-	{ "beyond U+10FFFF (F4 90 80 80)", "\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"",
+	{ "a byte that is never UTF-8", "a\xff" "b", "\"a" FFFD "b\"", "a" FFFD "b" },
+	{ "a lone continuation byte", "\x80", "\"" FFFD "\"", FFFD },
+	{ "an overlong '/' (C0 AF), byte by byte", "/\xc0\xaf", "\"/" FFFD FFFD "\"", "/" FFFD FFFD },
+	{ "a surrogate (ED A0 80)", "\xed\xa0\x80", "\"" FFFD FFFD FFFD "\"", FFFD FFFD FFFD },
+	{ "beyond U+10FFFF (F4 90 80 80)", "\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"",
 	  FFFD FFFD FFFD FFFD },
-	{ "a character cut at the end (a reason truncated to its buffer)", "x\xe2\x82", "\"x\\ufffd\\ufffd\"",
+	{ "a character cut at the end (a reason truncated to its buffer)", "x\xe2\x82", "\"x" FFFD FFFD "\"",
 	  "x" FFFD FFFD },
-	{ "a Latin-1 path", "/tmp/caf\xe9/x", "\"/tmp/caf\\ufffd/x\"", "/tmp/caf" FFFD "/x" },
+	{ "a Latin-1 path", "/tmp/caf\xe9/x", "\"/tmp/caf" FFFD "/x\"", "/tmp/caf" FFFD "/x" },
 };
 
 static void strings(void)
 {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct json_object *o;
-		const char *got;
+		const char *got = plain(bench_json_text(cases[i].in));
 
-		capture();
-		bench_json_string(cases[i].in);
-		got = captured();
 		is_int(strcmp(got, cases[i].out), 0, "%s: written as %s (got %s)", cases[i].what, shown(cases[i].out),
 		       shown(got));
 		o = parse(got);
@@ -124,20 +134,47 @@ static void strings(void)
 	}
 }
 
-/* The member sva-bench writes for a benchmark that could not run. */
+/* The member of a benchmark that could not run. */
 static void outcome(void)
 {
 	struct json_object *o, *v;
-	const char *got;
+	const char *got = plain(bench_json_outcome("skipped", "opening /dev/iommu: caf\xe9 \"x\""));
 
-	capture();
-	bench_json_outcome("skipped", "opening /dev/iommu: caf\xe9 \"x\"");
-	got = captured();
 	o = parse(got);
 	ok(o && json_object_object_get_ex(o, "skipped", &v) &&
 		   !strcmp(json_object_get_string(v), "opening /dev/iommu: caf" FFFD " \"x\""),
 	   "bench_json_outcome with a quote and a byte that is not UTF-8: valid JSON (%s)", shown(got));
 	json_object_put(o);
+}
+
+/* A figure's members as the benchmarks printed them by hand before json-c
+ * made them (sva-bench(1), --json; --compare reads them): each number with
+ * its printf() digits, the target a string or null, the verdict.  A number
+ * that is none (a ratio over 0) is null, not printf()'s "nan". */
+static void figure(void)
+{
+	struct bench_summary s = { .med = 1.0854, .min = 1.01, .max = 1.2, .first_half = 1.08, .second_half = 1.09,
+				   .met = 13, .n = 15, .verdict = "met" };
+	struct json_object *o = json_object_new_object();
+	const char *got;
+
+	bench_json_num4g(o, "libsva", 19.1234);
+	bench_json_num(o, "tracked_ns", 0, 5000.4);
+	bench_json_ratio(o, &s, 1, 1, 1.10);
+	got = plain(o);
+	is_int(strcmp(got, "{\"libsva\":19.12,\"tracked_ns\":5000,\"ratio\":{\"median\":1.085,\"min\":1.010,"
+			   "\"max\":1.200,\"halves\":[1.080,1.090]},\"target\":\"<= 1.10\",\"rounds_met\":13,"
+			   "\"rounds\":15,\"verdict\":\"met\"}"),
+	       0, "a figure's members word for word (got %s)", got);
+	o = json_object_new_object();
+	s.verdict = "no target";
+	bench_json_ratio(o, &s, 0, 0, 0);
+	bench_json_num(o, "ratio_over_zero", 2, 1.0 / 0.0);
+	bench_json_num(o, "nan", 2, 0.0 / 0.0);
+	got = plain(o);
+	ok(strstr(got, "\"target\":null,") && strstr(got, "\"ratio_over_zero\":null,\"nan\":null}"),
+	   "a figure without a target: target null; a number that is none: null (got %s)", got);
+	ok(!bench_json_oom, "  nothing out of memory");
 }
 
 /* bench-coherence's skip: {"skipped": why}, then a newline, the reason read
@@ -171,6 +208,7 @@ int main(void)
 {
 	strings();
 	outcome();
+	figure();
 	coherence_skipped();
 	return done_testing();
 }

@@ -642,6 +642,31 @@ else
     skip "no /dev/full here"
     skip "(same)"
 fi
+# Each benchmark run alone prints its --json report as sva-bench prints its
+# document: one line of valid JSON, json-c's plain form (sva-bench(1), --json).
+# bench-pasid's was pretty-printed over a dozen lines.  (bench-fault and
+# bench-budget need the selftest mock: they print the same way.)
+if command -v python3 >/dev/null 2>&1; then
+    for b in bench-pasid bench-coherence; do
+        out=$("${top_builddir:-.}/tools/bench/$b" --json --rounds 1 2>/dev/null; echo "rc=$?")
+        got=$(printf '%s\n' "$out" | python3 -c '
+import json, re, sys
+s = sys.stdin.read()
+lines = s.split("\n")
+assert lines[-2] == "rc=0", "exit status: " + lines[-2]
+s = "\n".join(lines[:-2]) + "\n"
+assert s.count("\n") == 1, "%d lines" % s.count("\n")
+d = json.loads(s)
+assert isinstance(d, dict), "not an object"
+bare = re.sub(r"\"(\\.|[^\"\\])*\"", "\"\"", s[:-1])
+assert " " not in bare, "a blank outside a string: " + bare
+' 2>&1)
+        ok $? "$b --json --rounds 1 run alone: one line of valid plain JSON, exit 0 (got: $got; $(printf '%s' "$out" | head -c 200 | tr '\n' '|'))"
+    done
+else
+    skip "python3 not installed: cannot validate the JSON"
+    skip "(same)"
+fi
 # bench-twice (what make bench-vm runs in the VM) with a stand-in for
 # sva-bench whose JSON has no final newline: each "--- end of run N" line must
 # still start a line, or bench-vm's extraction of the document runs on.

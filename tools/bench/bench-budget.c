@@ -156,7 +156,8 @@ static void one_round(struct sva_ctx *ctx, struct sva_dev *dev, struct fig *f, i
 	f->n++;
 }
 
-static void print_fig(struct fig *f, int json, int first)
+/* A figure: its member of figs (--json), else its lines. */
+static void print_fig(struct fig *f, json_object *figs)
 {
 	struct bench_summary s = bench_summarize(f->ratio, f->n, f->target != 0, 0, f->target);
 	double base, bud, fb, fbu, rr;
@@ -166,12 +167,19 @@ static void print_fig(struct fig *f, int json, int first)
 	fb = bench_median(f->faults_base, f->n);
 	fbu = bench_median(f->faults_budget, f->n);
 	rr = bench_median(f->refault_rate, f->n);
-	if (json) {
-		printf("%s\"%s_%ux\":{\"unbounded_ms\":%.3f,\"budget_ms\":%.3f,\"faults\":{\"unbounded\":%.0f,"
-		       "\"budget\":%.0f},\"refault_rate\":%.3f,",
-		       first ? "" : ",", f->pattern, f->factor, base / 1e3, bud / 1e3, fb, fbu, rr);
-		bench_json_ratio(&s, f->target != 0, 0, f->target);
-		printf("}");
+	if (figs) {
+		char key[64];
+		json_object *o, *faults;
+
+		snprintf(key, sizeof(key), "%s_%ux", f->pattern, f->factor);
+		o = bench_json_obj(figs, key);
+		bench_json_num(o, "unbounded_ms", 3, base / 1e3);
+		bench_json_num(o, "budget_ms", 3, bud / 1e3);
+		faults = bench_json_obj(o, "faults");
+		bench_json_num(faults, "unbounded", 0, fb);
+		bench_json_num(faults, "budget", 0, fbu);
+		bench_json_num(o, "refault_rate", 3, rr);
+		bench_json_ratio(o, &s, f->target != 0, 0, f->target);
 		return;
 	}
 	printf("  %-10s %ux the budget: unbounded %.2f ms, budget %.2f ms: throughput %.2fx (min %.2fx, max %.2fx; "
@@ -229,17 +237,25 @@ int bench_budget(int argc, char **argv)
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
 
-	if (json)
-		printf("{\"benchmark\":\"budget\",\"rounds\":%d,\"budget_bytes\":%llu,\"passes\":%d,\"figures\":{", rounds,
-		       BUDGET, PASSES);
-	else
+	json_object *doc = json ? bench_json_made(json_object_new_object()) : NULL, *figures = NULL;
+
+	if (json) {
+		bench_json_str(doc, "benchmark", "budget");
+		bench_json_int(doc, "rounds", rounds);
+		bench_json_int(doc, "budget_bytes", (long long)BUDGET);
+		bench_json_int(doc, "passes", PASSES);
+		figures = bench_json_obj(doc, "figures");
+	} else {
 		printf("bench-budget: %d round%s on the iommufd selftest mock; a %llu KiB pin budget against none, a "
 		       "device walking the buffer %d times (medians)\n",
 		       rounds, rounds == 1 ? "" : "s", BUDGET >> 10, PASSES);
+	}
+	if (json && !figures)
+		bench_json_print(doc); /* out of memory: bails out */
 	for (int i = 0; i < NFIG; i++)
-		print_fig(&figs[i], json, i == 0);
+		print_fig(&figs[i], figures);
 	if (json)
-		printf("}}\n");
+		bench_json_print(doc);
 	return 0;
 }
 

@@ -274,8 +274,7 @@ static int skipped(int json, int err)
 
 	snprintf(line, sizeof(line), "%s: %s", why, strerror(err));
 	if (json) {
-		bench_json_outcome("skipped", line);
-		putchar('\n');
+		bench_json_print(bench_json_outcome("skipped", line));
 	} else {
 		printf("coherence benchmark skipped: ");
 		utf8_put_text(line);
@@ -356,23 +355,29 @@ int bench_coherence(int argc, char **argv)
 	int mf = !native && map_file_figure(ctx, 64u << 10, &mf_anon[0], &mf_file[0]) &&
 		 map_file_figure(ctx, 2u << 20, &mf_anon[1], &mf_file[1]);
 	if (json) {
-		printf("{\"benchmark\":\"coherence\",\"mode\":\"%s\",\"rounds\":%d",
-		       native ? "userfaultfd only" : "iommufd", rounds);
+		json_object *doc = bench_json_made(json_object_new_object()), *fig; /* o is the context's options */
+
+		bench_json_str(doc, "benchmark", "coherence");
+		bench_json_str(doc, "mode", native ? "userfaultfd only" : "iommufd");
+		bench_json_int(doc, "rounds", rounds);
 		for (int i = 0; i < 5; i++) {
-			printf(",\"%s\":{\"tracked_ns\":%.0f,\"untracked_ns\":%.0f,", names[i], f[i].tracked,
-			       f[i].untracked);
-			bench_json_ratio(&sum[i], 1, 1, targets[i]);
-			printf("}");
+			fig = bench_json_obj(doc, names[i]);
+			bench_json_num(fig, "tracked_ns", 0, f[i].tracked);
+			bench_json_num(fig, "untracked_ns", 0, f[i].untracked);
+			bench_json_ratio(fig, &sum[i], 1, 1, targets[i]);
 		}
 		if (native)
-			printf(",\"fence_idle_ns\":null");
+			bench_json_set(doc, "fence_idle_ns", NULL);
 		else
-			printf(",\"fence_idle_ns\":%.1f", fence);
-		if (mf)
-			printf(",\"map_anon_vs_file\":{\"anon_64k_ns\":%.0f,\"file_64k_ns\":%.0f,\"anon_2m_ns\":%.0f,"
-			       "\"file_2m_ns\":%.0f}",
-			       mf_anon[0], mf_file[0], mf_anon[1], mf_file[1]);
-		printf("}\n");
+			bench_json_num(doc, "fence_idle_ns", 1, fence);
+		if (mf) {
+			fig = bench_json_obj(doc, "map_anon_vs_file");
+			bench_json_num(fig, "anon_64k_ns", 0, mf_anon[0]);
+			bench_json_num(fig, "file_64k_ns", 0, mf_file[0]);
+			bench_json_num(fig, "anon_2m_ns", 0, mf_anon[1]);
+			bench_json_num(fig, "file_2m_ns", 0, mf_file[1]);
+		}
+		bench_json_print(doc);
 	} else {
 		printf("bench-coherence: tracked vs untracked memory%s, %d round%s (a ratio per round; values are medians)\n",
 		       native ? " (no /dev/iommu: userfaultfd registration only, no IOAS)" : "", rounds,

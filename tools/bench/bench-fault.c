@@ -288,12 +288,23 @@ static struct summary summarize(const struct figure *f)
 	return s;
 }
 
-static void print_figure(const struct figure *f, int json, int first)
+/* A figure: its member of doc (--json), else its lines. */
+static void print_figure(const struct figure *f, json_object *doc)
 {
 	struct summary s;
+	json_object *o;
 
-	if (json && f->skipped) {
-		printf("%s\"%s\":{\"skipped\":\"%s\"}", first ? "" : ",", f->key, f->skipped);
+	if (doc) {
+		if (f->skipped) {
+			bench_json_set(doc, f->key, bench_json_outcome("skipped", f->skipped));
+			return;
+		}
+		s = summarize(f);
+		o = bench_json_obj(doc, f->key);
+		bench_json_str(o, "unit", f->unit);
+		bench_json_num4g(o, "baseline", s.base * f->scale);
+		bench_json_num4g(o, "libsva", s.sva * f->scale);
+		bench_json_ratio(o, &s.r, 1, f->at_most, f->target);
 		return;
 	}
 	if (f->skipped) {
@@ -301,13 +312,6 @@ static void print_figure(const struct figure *f, int json, int first)
 		return;
 	}
 	s = summarize(f);
-	if (json) {
-		printf("%s\"%s\":{\"unit\":\"%s\",\"baseline\":%.4g,\"libsva\":%.4g,", first ? "" : ",", f->key, f->unit,
-		       s.base * f->scale, s.sva * f->scale);
-		bench_json_ratio(&s.r, 1, f->at_most, f->target);
-		printf("}");
-		return;
-	}
 	printf("  %s: baseline %.4g %s, libsva %.4g %s\n"
 	       "    %s %.2fx (min %.2fx, max %.2fx; halves %.2fx, %.2fx), target %s %.2fx: %d/%d rounds, %s\n",
 	       f->what, s.base * f->scale, f->unit, s.sva * f->scale, f->unit, f->at_most ? "cost" : "gain", s.r.med,
@@ -725,20 +729,27 @@ int bench_fault(int argc, char **argv)
 	baseline_free(&b);
 	side_free(&keeper);
 
-	if (json)
-		printf("{\"benchmark\":\"fault\",\"rounds\":%d,\"pages\":%u,", rounds, NPAGES);
-	else
+	json_object *doc = json ? bench_json_made(json_object_new_object()) : NULL;
+
+	if (json && !doc)
+		bench_bail("out of memory making the --json report");
+	if (json) {
+		bench_json_str(doc, "benchmark", "fault");
+		bench_json_int(doc, "rounds", rounds);
+		bench_json_int(doc, "pages", NPAGES);
+	} else {
 		printf("bench-fault: %d round%s on the iommufd selftest mock (a ratio per round; values are medians)\n",
 		       rounds, rounds == 1 ? "" : "s");
-	print_figure(&f_rand, json, 1);
-	print_figure(&f_seq, json, 0);
-	print_figure(&f_adj, json, 0);
-	print_figure(&f_scat, json, 0);
-	print_figure(&f_refused, json, 0);
+	}
+	print_figure(&f_rand, doc);
+	print_figure(&f_seq, doc);
+	print_figure(&f_adj, doc);
+	print_figure(&f_scat, doc);
+	print_figure(&f_refused, doc);
 	for (int h = 0; h < 2; h++)
 		for (int z = 0; z < 2; z++) {
-			print_figure(&f_pre[h][z], json, 0);
-			print_figure(&f_inv[h][z], json, 0);
+			print_figure(&f_pre[h][z], doc);
+			print_figure(&f_inv[h][z], doc);
 		}
 	double m[NSTEPS];
 
@@ -747,17 +758,27 @@ int bench_fault(int argc, char **argv)
 		free(steps[k]);
 	}
 	if (json) {
-		printf(",\"maps_read_ms\":%.3f", maps_n ? bench_median(maps_samp, maps_n) / 1e6 : 0.0);
-		printf(",\"random_pages_per_fault\":%.3f,\"scattered_pages_per_fault\":%.2f,"
-		       "\"prefaulted_job\":{\"faults\":%.0f,",
-		       sva_pages_per_fault, scat_pages / (PAIRS * rounds), prefaulted_faults);
-		bench_json_target(1, 1, 0);
-		printf(",\"verdict\":\"%s\"},"
-		       "\"breakdown_us\":{\"baseline\":{\"read\":%.2f,\"map\":%.2f,\"answer\":%.2f},"
-		       "\"libsva\":{\"read\":%.2f,\"resolve\":%.2f,\"answer\":%.2f,\"engine\":%.2f,"
-		       "\"raw_map_in_its_ioas\":%.2f}}}\n",
-		       prefaulted_faults == 0 ? "met" : "missed", m[B_READ], m[B_MAP], m[B_WRITE], m[L_READ],
-		       m[L_RESOLVE], m[L_WRITE], m[L_ENGINE], m[L_RAWMAP]);
+		json_object *part, *side; /* o is the context's options */
+
+		bench_json_num(doc, "maps_read_ms", 3, maps_n ? bench_median(maps_samp, maps_n) / 1e6 : 0.0);
+		bench_json_num(doc, "random_pages_per_fault", 3, sva_pages_per_fault);
+		bench_json_num(doc, "scattered_pages_per_fault", 2, scat_pages / (PAIRS * rounds));
+		part = bench_json_obj(doc, "prefaulted_job");
+		bench_json_num(part, "faults", 0, prefaulted_faults);
+		bench_json_target(part, 1, 1, 0);
+		bench_json_str(part, "verdict", prefaulted_faults == 0 ? "met" : "missed");
+		part = bench_json_obj(doc, "breakdown_us");
+		side = bench_json_obj(part, "baseline");
+		bench_json_num(side, "read", 2, m[B_READ]);
+		bench_json_num(side, "map", 2, m[B_MAP]);
+		bench_json_num(side, "answer", 2, m[B_WRITE]);
+		side = bench_json_obj(part, "libsva");
+		bench_json_num(side, "read", 2, m[L_READ]);
+		bench_json_num(side, "resolve", 2, m[L_RESOLVE]);
+		bench_json_num(side, "answer", 2, m[L_WRITE]);
+		bench_json_num(side, "engine", 2, m[L_ENGINE]);
+		bench_json_num(side, "raw_map_in_its_ioas", 2, m[L_RAWMAP]);
+		bench_json_print(doc);
 	} else {
 		printf("  prefaulted job: %.0f faults in all rounds (target 0): %s\n", prefaulted_faults,
 		       prefaulted_faults == 0 ? "met" : "missed");

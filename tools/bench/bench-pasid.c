@@ -545,22 +545,33 @@ int bench_pasid(int argc, char **argv)
 	s = res[1];
 
 	if (json) {
-		printf("{\n  \"rounds\": %d,\n  \"cpus\": %ld,\n  \"lock_mode\": \"%s\",\n", rounds,
-		       sysconf(_SC_NPROCESSORS_ONLN), lock_mode);
-		printf("  \"alloc_free_pairs_per_s\": { \"libsva\": %.0f, \"baseline\": %.0f, \"ratio\": %.2f },\n",
-		       s.pairs, b.pairs, s.pairs / b.pairs);
-		printf("  \"alloc_free_first_pass_pairs_per_s\": { \"libsva\": %.0f, \"baseline\": %.0f, "
-		       "\"ratio\": %.2f },\n", s.first, b.first, s.first / b.first);
-		printf("  \"alloc_free_threaded_process_pairs_per_s\": { \"libsva\": %.0f, \"baseline\": %.0f, "
-		       "\"ratio\": %.2f },\n", s.pairs_mt, b.pairs_mt, s.pairs_mt / b.pairs_mt);
-		printf("  \"lookup_ns\": { \"libsva\": %.2f, \"baseline\": %.2f, \"ratio\": %.2f },\n", s.lookup,
-		       b.lookup, b.lookup / s.lookup);
-		printf("  \"lookup_under_churn_ns\": { \"libsva\": %.2f, \"baseline\": %.2f, \"ratio\": %.2f },\n",
-		       s.churn, b.churn, b.churn / s.churn);
-		printf("  \"churn_pairs_per_s\": { \"libsva\": %.0f, \"baseline\": %.0f },\n", s.churn_rate,
-		       b.churn_rate);
-		printf("  \"shared_global_second_device_lookup_ns\": { \"sva_dev_pasid_lookup\": %.2f, "
-		       "\"sva_dev_bond_lookup\": %.2f }\n}\n", dev_pasid_ns, dev_bond_ns);
+		/* lookups: the ratio is the baseline's time over libsva's (> 1:
+		 * libsva ahead), as for the rates. */
+		static const char *const names[5] = { "alloc_free_pairs_per_s", "alloc_free_first_pass_pairs_per_s",
+						      "alloc_free_threaded_process_pairs_per_s", "lookup_ns",
+						      "lookup_under_churn_ns" };
+		const double sv[5] = { s.pairs, s.first, s.pairs_mt, s.lookup, s.churn },
+			     bv[5] = { b.pairs, b.first, b.pairs_mt, b.lookup, b.churn };
+		json_object *doc = bench_json_made(json_object_new_object()), *o;
+
+		bench_json_int(doc, "rounds", rounds);
+		bench_json_int(doc, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
+		bench_json_str(doc, "lock_mode", lock_mode);
+		for (int i = 0; i < 5; i++) {
+			int prec = i < 3 ? 0 : 2;
+
+			o = bench_json_obj(doc, names[i]);
+			bench_json_num(o, "libsva", prec, sv[i]);
+			bench_json_num(o, "baseline", prec, bv[i]);
+			bench_json_num(o, "ratio", 2, i < 3 ? sv[i] / bv[i] : bv[i] / sv[i]);
+		}
+		o = bench_json_obj(doc, "churn_pairs_per_s");
+		bench_json_num(o, "libsva", 0, s.churn_rate);
+		bench_json_num(o, "baseline", 0, b.churn_rate);
+		o = bench_json_obj(doc, "shared_global_second_device_lookup_ns");
+		bench_json_num(o, "sva_dev_pasid_lookup", 2, dev_pasid_ns);
+		bench_json_num(o, "sva_dev_bond_lookup", 2, dev_bond_ns);
+		bench_json_print(doc);
 	} else {
 		printf("PASID space benchmark: median of %d round%s (ratio > 1: libsva ahead); lock: %s\n", rounds,
 		       rounds == 1 ? "" : "s", lock_mode);

@@ -8,6 +8,7 @@
 #define SVA_BENCH_H
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,8 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <json.h>
 
 #include "../number.h"
 #include "../utf8.h"
@@ -74,52 +77,132 @@ static inline int bench_args(int argc, char **argv, const char *name, int max_ro
 	return 0;
 }
 
-/* s as a JSON string, quotes included: quotes, backslashes and control
- * characters escaped, and each byte that is not UTF-8 U+FFFD (as sva-info's
- * strings).  A reason may hold anything strerror() or a path says, or be cut
- * to its buffer inside a character, and one unescaped quote or stray byte
- * makes the whole run's document unreadable. */
-static inline void bench_json_string(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n;
+/*
+ * The --json report, built with json-c and printed as sva-bench prints its
+ * document: plain, on one line (sva-bench reads it back as the benchmark's
+ * member; run alone, it is the same form).  A number keeps the digits its
+ * printf() format gave it (json_object_new_double_s()), so that every value
+ * reads as it always did.  bench_json_oom: a value or member that could not
+ * be made; bench_json_print() then fails the run instead of printing a
+ * report with a hole in it.
+ */
+static int bench_json_oom;
 
-	putchar('"');
-	for (; *p; p += n) {
-		n = 1;
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20)
-			printf("\\u%04x", *p);
-		else if (*p < 0x80)
-			putchar(*p);
-		else if ((n = utf8_seq_len(p)) != 0)
-			fwrite(p, 1, n, stdout);
-		else {
-			fputs("\\ufffd", stdout);
-			n = 1;
-		}
-	}
-	putchar('"');
+/* v, or NULL noted as out of memory. */
+static inline json_object *bench_json_made(json_object *v)
+{
+	if (!v)
+		bench_json_oom = 1;
+	return v;
 }
 
-/* A benchmark's whole member when it did not run: {"skipped": why} or
- * {"failed": why}, why escaped. */
-static inline void bench_json_outcome(const char *key, const char *why)
+/* o's member key: v, or null when v is NULL; v is o's after the call. */
+static inline void bench_json_set(json_object *o, const char *key, json_object *v)
 {
-	printf("{\"%s\":", key);
-	bench_json_string(why);
-	putchar('}');
+	if (!o || json_object_object_add(o, key, v)) {
+		json_object_put(v);
+		bench_json_oom = 1;
+	}
+}
+
+/* s as a JSON string: json-c escapes quotes, backslashes and control
+ * characters but passes any other byte through, so each byte that is not
+ * well-formed UTF-8 becomes U+FFFD first (as sva-info's strings).  A reason
+ * may hold anything strerror() or a path says, or be cut to its buffer
+ * inside a character, and one stray byte makes the whole run's document
+ * unreadable.  NULL out of memory. */
+static inline json_object *bench_json_text(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *t = malloc(3 * strlen(s) + 1), *d = t;
+	json_object *o;
+
+	if (!t)
+		return bench_json_made(NULL);
+	while (*p) {
+		size_t k = *p < 0x80 ? 1 : utf8_seq_len(p);
+
+		if (k) {
+			memcpy(d, p, k);
+			d += k;
+			p += k;
+		} else {
+			memcpy(d, "\xef\xbf\xbd", 3);
+			d += 3;
+			p++;
+		}
+	}
+	*d = '\0';
+	o = json_object_new_string(t);
+	free(t);
+	return bench_json_made(o);
+}
+
+static inline void bench_json_str(json_object *o, const char *key, const char *s)
+{
+	bench_json_set(o, key, bench_json_text(s));
+}
+
+static inline void bench_json_int(json_object *o, const char *key, long long v)
+{
+	bench_json_set(o, key, bench_json_made(json_object_new_int64(v)));
+}
+
+/* v, whose digits are text (as printf() gave them: the text report's),
+ * as o's member key.  Not a number or infinite (a median of nothing, a
+ * ratio over 0) is null: printf()'s "nan" is no JSON. */
+static inline void bench_json_digits(json_object *o, const char *key, double v, const char *text)
+{
+	bench_json_set(o, key, isfinite(v) ? bench_json_made(json_object_new_double_s(v, text)) : NULL);
+}
+
+/* v with prec decimals ("%.*f"). */
+static inline void bench_json_num(json_object *o, const char *key, int prec, double v)
+{
+	char buf[400]; /* DBL_MAX in full */
+
+	snprintf(buf, sizeof(buf), "%.*f", prec, v);
+	bench_json_digits(o, key, v, buf);
+}
+
+/* v with 4 significant digits ("%.4g"). */
+static inline void bench_json_num4g(json_object *o, const char *key, double v)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%.4g", v);
+	bench_json_digits(o, key, v, buf);
+}
+
+/* A new object, o's member key; NULL (noted) out of memory. */
+static inline json_object *bench_json_obj(json_object *o, const char *key)
+{
+	json_object *v = bench_json_made(json_object_new_object());
+
+	if (!v)
+		return NULL;
+	bench_json_set(o, key, v);
+	return bench_json_oom ? NULL : v;
+}
+
+/* A benchmark's whole report when it did not run: {"skipped": why} or
+ * {"failed": why}. */
+static inline json_object *bench_json_outcome(const char *key, const char *why)
+{
+	json_object *o = bench_json_made(json_object_new_object());
+
+	bench_json_str(o, key, why);
+	return o;
 }
 
 /* A figure's JSON "target" member: "<= X" or ">= X", or null for a figure
  * without one; one type in every benchmark, as sva-bench(1) documents it. */
-static inline void bench_json_target(int has_target, int at_most, double target)
+static inline void bench_json_target(json_object *o, int has_target, int at_most, double target)
 {
-	if (has_target)
-		printf("\"target\":\"%s %.2f\"", at_most ? "<=" : ">=", target);
-	else
-		printf("\"target\":null");
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%s %.2f", at_most ? "<=" : ">=", target);
+	bench_json_set(o, "target", has_target ? bench_json_text(buf) : NULL);
 }
 
 /* What a benchmark set up behind libsva's back (raw attaches, which libsva's
@@ -147,6 +230,22 @@ __attribute__((format(printf, 1, 2), noreturn)) static inline void bench_bail(co
 	va_end(ap);
 	printf("\n");
 	exit(1);
+}
+
+/* Print doc (and free it) on one line, as json-c prints it plain; out of
+ * memory, bail out: a report that lacks a member is no report. */
+static inline void bench_json_print(json_object *doc)
+{
+	const char *text = bench_json_oom || !doc ? NULL
+						  : json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+										      JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	if (!text) {
+		json_object_put(doc);
+		bench_bail("out of memory making the --json report");
+	}
+	puts(text);
+	json_object_put(doc);
 }
 
 /* An IOMMU_TEST_CMD on the context's iommufd; returns 0 or -errno. */
@@ -247,13 +346,37 @@ static inline struct bench_summary bench_summarize(const double *ratio, int n, i
 }
 
 /* A figure's JSON "ratio" member, then its "target", "rounds_met", "rounds"
- * and "verdict": one form in fault, budget and coherence. */
-static inline void bench_json_ratio(const struct bench_summary *s, int has_target, int at_most, double target)
+ * and "verdict", into the figure's object o: one form in fault, budget and
+ * coherence. */
+static inline void bench_json_ratio(json_object *o, const struct bench_summary *s, int has_target, int at_most,
+				    double target)
 {
-	printf("\"ratio\":{\"median\":%.3f,\"min\":%.3f,\"max\":%.3f,\"halves\":[%.3f,%.3f]},", s->med, s->min,
-	       s->max, s->first_half, s->second_half);
-	bench_json_target(has_target, at_most, target);
-	printf(",\"rounds_met\":%d,\"rounds\":%d,\"verdict\":\"%s\"", s->met, s->n, s->verdict);
+	json_object *r = bench_json_obj(o, "ratio"), *halves = bench_json_made(json_object_new_array());
+
+	bench_json_num(r, "median", 3, s->med);
+	bench_json_num(r, "min", 3, s->min);
+	bench_json_num(r, "max", 3, s->max);
+	if (halves) {
+		double h[2] = { s->first_half, s->second_half };
+		char buf[64];
+
+		for (int i = 0; i < 2; i++) {
+			json_object *v = NULL;
+
+			snprintf(buf, sizeof(buf), "%.3f", h[i]);
+			if (isfinite(h[i]))
+				v = bench_json_made(json_object_new_double_s(h[i], buf));
+			if (json_object_array_add(halves, v)) {
+				json_object_put(v);
+				bench_json_oom = 1;
+			}
+		}
+	}
+	bench_json_set(r, "halves", halves);
+	bench_json_target(o, has_target, at_most, target);
+	bench_json_int(o, "rounds_met", s->met);
+	bench_json_int(o, "rounds", s->n);
+	bench_json_str(o, "verdict", s->verdict);
 }
 
 /* Map `len` bytes at exactly `addr` (low, device-reachable VAs), or bail out. */

@@ -5,24 +5,29 @@ bin_PROGRAMS += tools/sva-bench
 tools_sva_bench_SOURCES = tools/bench/main.c tools/bench/bench.h tools/stdout_done.h tools/option_error.h tools/number.h tools/utf8.h tools/bench/bench-pasid.c \
 	tools/bench/bench-fault.c tools/bench/bench-coherence.c tools/bench/bench-budget.c
 tools_sva_bench_CPPFLAGS = $(AM_CPPFLAGS) -DSVA_BENCH_LIBRARY
-# json-c reads the two runs of --compare.
+# json-c makes each benchmark's --json report and reads the two runs of
+# --compare.
 tools_sva_bench_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS)
 tools_sva_bench_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS) $(JSON_C_LIBS)
 TESTS += tests/unit/test-sva-bench.sh
 EXTRA_DIST += tests/unit/test-sva-bench.sh
 
-# Each benchmark alone, with its own options (bench-pasid and bench-fault --rounds N); `make`
-# builds them, nothing installs them.
+# Each benchmark alone, with its own options (--json, --rounds N); `make`
+# builds them, nothing installs them.  Their --json is json-c's, as sva-bench's.
 noinst_PROGRAMS += tools/bench/bench-pasid tools/bench/bench-fault tools/bench/bench-coherence \
 	tools/bench/bench-budget
-tools_bench_bench_pasid_SOURCES = tools/bench/bench-pasid.c tools/bench/bench.h
-tools_bench_bench_pasid_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS)
-tools_bench_bench_fault_SOURCES = tools/bench/bench-fault.c tools/bench/bench.h
-tools_bench_bench_fault_LDADD = libsva/libsva-internal.la
-tools_bench_bench_coherence_SOURCES = tools/bench/bench-coherence.c tools/bench/bench.h
-tools_bench_bench_coherence_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS)
-tools_bench_bench_budget_SOURCES = tools/bench/bench-budget.c tools/bench/bench.h
-tools_bench_bench_budget_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS)
+tools_bench_bench_pasid_SOURCES = tools/bench/bench-pasid.c tools/bench/bench.h tools/option_error.h
+tools_bench_bench_pasid_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS)
+tools_bench_bench_pasid_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS) $(JSON_C_LIBS)
+tools_bench_bench_fault_SOURCES = tools/bench/bench-fault.c tools/bench/bench.h tools/option_error.h
+tools_bench_bench_fault_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS)
+tools_bench_bench_fault_LDADD = libsva/libsva-internal.la $(JSON_C_LIBS)
+tools_bench_bench_coherence_SOURCES = tools/bench/bench-coherence.c tools/bench/bench.h tools/option_error.h
+tools_bench_bench_coherence_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS)
+tools_bench_bench_coherence_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS) $(JSON_C_LIBS)
+tools_bench_bench_budget_SOURCES = tools/bench/bench-budget.c tools/bench/bench.h tools/option_error.h
+tools_bench_bench_budget_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS)
+tools_bench_bench_budget_LDADD = libsva/libsva-internal.la $(PTHREAD_LIBS) $(JSON_C_LIBS)
 
 # What make bench-vm runs in the VM (whose programs take no arguments): two
 # runs of sva-bench --json back to back, then --compare of their verdicts.

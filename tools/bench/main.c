@@ -120,35 +120,10 @@ static const struct bench {
  */
 static bool json_oom;
 
-/* why as a JSON string: json-c escapes quotes, backslashes and control
- * characters but passes any other byte through, so each byte that is not
- * well-formed UTF-8 becomes U+FFFD first (a reason may hold a path's bytes,
- * or be cut inside a character). */
+/* why as a JSON string, each byte that is not UTF-8 U+FFFD (bench.h). */
 static json_object *json_reason(const char *why)
 {
-	const unsigned char *p = (const unsigned char *)why;
-	char *s = malloc(3 * strlen(why) + 1), *d = s;
-	json_object *o;
-
-	if (!s)
-		return NULL;
-	while (*p) {
-		size_t k = *p < 0x80 ? 1 : utf8_seq_len(p);
-
-		if (k) {
-			memcpy(d, p, k);
-			d += k;
-			p += k;
-		} else {
-			memcpy(d, "\xef\xbf\xbd", 3);
-			d += 3;
-			p++;
-		}
-	}
-	*d = '\0';
-	o = json_object_new_string(s);
-	free(s);
-	return o;
+	return bench_json_text(why);
 }
 
 /* doc's member name: val (NULL: null); val is doc's after the call. */
