@@ -8,6 +8,7 @@
 #define SVA_BENCH_H
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <json.h>
 
 #include "../number.h"
+#include "../option_error.h"
 #include "../utf8.h"
 #include "internal.h"
 #include "kabi_selftest.h"
@@ -41,38 +43,50 @@ static inline int bench_main_done(const char *name, int rc)
 	return 1;
 }
 
-/* -h or --help: the usage on standard output, and exit.  Only a benchmark run
- * alone sees it (sva-bench passes --json and --rounds). */
-static inline void bench_help(const char *arg, const char *name)
-{
-	if (strcmp(arg, "-h") && strcmp(arg, "--help"))
-		return;
-	printf("usage: %s [--json] [--rounds N]\n", name);
-	exit(bench_main_done(name, 0));
-}
-
-/* The options bench-fault, bench-coherence and bench-budget take: --json and
- * --rounds N (1 to max_rounds; *rounds holds the default), and --help.  0, or
- * 2 after a usage line. */
+/* The options each benchmark takes: --json and --rounds N (1 to max_rounds;
+ * *rounds holds the default), and -h or --help.  0, or 2 after a usage error
+ * in the tools' one wording (tools/option_error.h: the line, then the hint),
+ * as sva-bench's own. */
 static inline int bench_args(int argc, char **argv, const char *name, int max_rounds, int *json, int *rounds)
 {
-	for (int i = 1; i < argc; i++) {
-		bench_help(argv[i], name);
-		if (strcmp(argv[i], "--json") == 0) {
-			*json = 1;
-		} else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
-			unsigned long long n;
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long long n = 0;
+	int c, help = 0;
 
-			/* As sva-bench's own --rounds: digits only ("3x" was 3). */
-			if (!tool_number(argv[++i], 10, (unsigned long long)max_rounds, &n) || n < 1) {
-				fprintf(stderr, "%s: --rounds must be 1 to %d\n", name, max_rounds);
+	/* sva-bench calls each benchmark in a child, after its own getopt_long()
+	 * parsed its command line: start afresh. */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			*json = 1;
+			break;
+		case 'r':
+			if (option_number(name, longopts, c, argv, 1, (unsigned long long)max_rounds, &n))
 				return 2;
-			}
 			*rounds = (int)n;
-		} else {
-			fprintf(stderr, "usage: %s [--json] [--rounds N]\n", name);
-			return 2;
+			break;
+		case 'h':
+			help = 1; /* printed once the command line is known good */
+			break;
+		default:
+			option_error(name, longopts, c, argv);
+			return usage_hint(name);
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", name, argv[optind]);
+		return usage_hint(name);
+	}
+	if (help) {
+		printf("usage: %s [--json] [--rounds N]\n", name);
+		exit(bench_main_done(name, 0));
 	}
 	return 0;
 }
