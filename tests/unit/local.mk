@@ -133,3 +133,10 @@ check_LTLIBRARIES += tests/unit/strerror-preload.la
 tests_unit_strerror_preload_la_SOURCES = tests/unit/strerror-preload.c
 tests_unit_strerror_preload_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_unit_strerror_preload_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+
+# test-sva-bench.sh's LD_PRELOAD helper: sva-bench out of memory for a
+# benchmark's output past its first 4 KiB (tests/unit/bench-cut-preload.c).
+check_LTLIBRARIES += tests/unit/bench-cut-preload.la
+tests_unit_bench_cut_preload_la_SOURCES = tests/unit/bench-cut-preload.c
+tests_unit_bench_cut_preload_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
+tests_unit_bench_cut_preload_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere

@@ -678,6 +678,41 @@ else
     skip "python3 not installed: cannot validate the JSON"
     skip "(same)"
 fi
+# A benchmark's output that sva-bench has no memory to keep whole: the
+# benchmark failed, in text as in JSON (sva-bench(1), EXIT STATUS), not a
+# report printed cut short and exit 0.  The preload fails sva-bench's
+# realloc() past 4 KiB, and the child writes 8 KiB of lines as it ends.
+cutpre=${top_builddir:-.}/tests/unit/.libs/bench-cut-preload.so
+if [ ! -f "$cutpre" ]; then
+    skip "$cutpre is not built"
+    skip "(same)"
+else
+    errf=${TMPDIR:-/tmp}/test-sva-bench.$$.cut
+    out=$(BENCH_CUT=1 LD_PRELOAD=$cutpre ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+        "$bench" --rounds 1 pasid 2>"$errf"); rc=$?
+    err=$(cat "$errf")
+    if [ "$(printf '%s\n' "$out" | grep -c '^padding$')" -eq 1024 ]; then
+        skip "the preloaded realloc() was not reached (a sanitizer's runtime answers it first)"
+    else
+        [ $rc -eq 1 ] && printf '%s\n' "$out" | grep -q "^PASID space benchmark" &&
+            printf '%s\n' "$out" | tail -n 1 | grep -qx "pasid benchmark failed: out of memory keeping its output: cut short" &&
+            [ "$err" = "sva-bench: pasid benchmark failed: out of memory keeping its output: cut short" ]
+        ok $? "text, a benchmark's output cut short for want of memory: what was kept, then 'failed' and the reason on standard error, exit 1 (got $rc: $(printf '%s' "$out" | tail -n 1) / $err)"
+    fi
+    if ! command -v python3 >/dev/null 2>&1; then
+        skip "python3 not installed"
+    else
+        out=$(BENCH_CUT=1 LD_PRELOAD=$cutpre ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+            "$bench" --json --rounds 1 pasid 2>"$errf"); rc=$?
+        err=$(cat "$errf")
+        printf '%s\n' "$out" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+assert d["pasid"] == {"failed": "out of memory keeping its output: cut short"}, d["pasid"]' &&
+            [ $rc -eq 1 ] && [ "$err" = "sva-bench: pasid benchmark failed: out of memory keeping its output: cut short" ]
+        ok $? "--json, the same: pasid {\"failed\": the reason}, the reason on standard error, exit 1 (got $rc: $out / $err)"
+    fi
+    rm -f "$errf"
+fi
 # bench-twice (what make bench-vm runs in the VM) with a stand-in for
 # sva-bench whose JSON has no final newline: each "--- end of run N" line must
 # still start a line, or bench-vm's extraction of the document runs on.

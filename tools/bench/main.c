@@ -208,6 +208,7 @@ static int run_apart(const struct bench *b, json_object *doc, int argc, char **a
 	char *out = malloc(cap), why[512];
 	const char *bail;
 	int pfd[2], st = 0;
+	bool cut = false; /* no memory for the rest of its output */
 	pid_t pid;
 
 	fflush(stdout);
@@ -235,8 +236,10 @@ static int run_apart(const struct bench *b, json_object *doc, int argc, char **a
 		if (len + 1 == cap) {
 			char *bigger = realloc(out, cap * 2);
 
-			if (!bigger)
+			if (!bigger) {
+				cut = true;
 				break;
+			}
 			out = bigger;
 			cap *= 2;
 		}
@@ -251,6 +254,19 @@ static int run_apart(const struct bench *b, json_object *doc, int argc, char **a
 	close(pfd[0]);
 	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
+	/* A report cut short is no report, however the child ended: in JSON
+	 * it would not parse, and in text the lines that are missing would go
+	 * unnoticed (sva-bench(1), EXIT STATUS). */
+	if (cut) {
+		if (!doc) {
+			fwrite(out, 1, len, stdout);
+			if (len && out[len - 1] != '\n')
+				putchar('\n');
+		}
+		report_failed(b->name, doc, "out of memory keeping its output: cut short");
+		free(out);
+		return 1;
+	}
 	if (pid > 0 && WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == RAN_WITH_RC)) {
 		json_object *member = doc ? json_member_from(out, len, why, sizeof(why)) : NULL;
 
