@@ -105,6 +105,15 @@ TESTS += tests/unit/test-bench-json
 tests_unit_test_bench_json_SOURCES = tests/unit/test-bench-json.c tools/bench/bench.h tests/tap.h
 tests_unit_test_bench_json_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS)
 tests_unit_test_bench_json_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS) $(JSON_C_LIBS)
+
+# sva-bench's main against fake benchmarks: --rounds never reaches coherence
+# (sva-bench(1)), which a real coherence run takes minutes to show.  No
+# libsva: the test stands in for the four calls main.c makes.
+check_PROGRAMS += tests/unit/test-bench-rounds
+TESTS += tests/unit/test-bench-rounds
+tests_unit_test_bench_rounds_SOURCES = tests/unit/test-bench-rounds.c tools/bench/bench.h tests/tap.h
+tests_unit_test_bench_rounds_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS)
+tests_unit_test_bench_rounds_LDADD = $(JSON_C_LIBS)
 # A forked child knows it is one: fork(), _Fork() and a raw clone().
 check_PROGRAMS += tests/unit/test-fork-detect
 TESTS += tests/unit/test-fork-detect
