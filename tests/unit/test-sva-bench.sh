@@ -713,6 +713,38 @@ assert d["pasid"] == {"failed": "out of memory keeping its output: cut short"}, 
     fi
     rm -f "$errf"
 fi
+# bench-coherence run alone where userfaultfd is refused (uffd-refuse: EPERM
+# from the system call and /dev/userfaultfd), its reason's strerror() words
+# odd (the preload): {"skipped": reason} on one line, valid strict UTF-8
+# JSON, a quote, a backslash and control characters escaped, each byte that
+# is not UTF-8 one U+FFFD.  The program's own skip, run by no other test.
+refuse=${top_builddir:-.}/tests/unit/uffd-refuse
+pre=${top_builddir:-.}/tests/unit/.libs/strerror-preload.so
+if [ ! -x "$refuse" ] || [ ! -f "$pre" ] || ! command -v python3 >/dev/null 2>&1; then
+    skip "uffd-refuse or $pre is not built (or no python3)"
+    skip "(same)"
+else
+    for bad in "" 1; do
+        what="with a quote, a backslash and control characters"
+        [ -n "$bad" ] && what="not UTF-8"
+        out=$(env ${bad:+STRERROR_BAD_UTF8=1} LD_PRELOAD="$pre" \
+            ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+            "$refuse" 1 1 0 "${top_builddir:-.}/tools/bench/bench-coherence" --json 2>/dev/null; echo "rc=$?")
+        if printf '%s\n' "$out" | grep -q '^rc=99$'; then
+            skip "no seccomp filters here"
+        elif ! printf '%s\n' "$out" | grep -q 'odd'; then
+            skip "the preloaded strerror() was not reached (a sanitizer's runtime answers it first)"
+        else
+            printf '%s\n' "$out" | python3 -c 'import json, sys
+lines = sys.stdin.buffer.read().decode("utf-8").split("\n")
+assert lines[-2] == "rc=0" and len(lines) == 3, lines
+d = json.loads(lines[0])
+want = "odd \ufffd \ufffd\ufffd \ufffd\ufffd\ufffd \ufffd \u00e9 end" if sys.argv[1] else "odd \"reason\" \\ with\ta\x01control\nnewline"
+assert list(d) == ["skipped"] and d["skipped"].endswith("refused here: " + want), ascii(d)' "$bad"
+            ok $? "bench-coherence --json, userfaultfd refused, a reason $what: {\"skipped\": reason} on one line, strict JSON (got: $(printf '%s' "$out" | tr -c '[:print:]' '|'))"
+        fi
+    done
+fi
 # bench-twice (what make bench-vm runs in the VM) with a stand-in for
 # sva-bench whose JSON has no final newline: each "--- end of run N" line must
 # still start a line, or bench-vm's extraction of the document runs on.
