@@ -33,12 +33,23 @@ static _Atomic unsigned inside;	    /* threads inside a section */
 static _Atomic uint32_t blocked;    /* 1 while a fork is under way: the futex word */
 static _Thread_local unsigned depth; /* this thread's nesting */
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called where this thread's count in `inside`
+ * changes, on its way in (just counted) and out (about to uncount), where a
+ * signal handler that enters a section must still get it right. */
+void (*sva_test_fork_guard_hook)(void);
+#define GUARD_HOOK() (sva_test_fork_guard_hook ? sva_test_fork_guard_hook() : (void)0)
+#else
+#define GUARD_HOOK() ((void)0)
+#endif
+
 void sva_fork_guard_enter(void)
 {
 	if (depth++)
 		return;
 	for (;;) {
 		atomic_fetch_add(&inside, 1);
+		GUARD_HOOK();
 		if (!atomic_load(&blocked))
 			return;
 		atomic_fetch_sub(&inside, 1);
@@ -51,6 +62,7 @@ void sva_fork_guard_leave(void)
 {
 	if (--depth)
 		return;
+	GUARD_HOOK();
 	atomic_fetch_sub(&inside, 1);
 }
 
