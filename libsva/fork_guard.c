@@ -15,23 +15,44 @@
  * count of threads inside sections and a flag instead, Dekker-style (both
  * sequentially consistent: a section that counted itself after the handler
  * looked sees the flag and backs out), with a futex for threads that wait
- * out a fork.  Sections nest (a log line under the device list's lock): a
- * thread already inside enters again without waiting.  They are short and
- * call nothing that forks, so the handler yields until they are done.
+ * out a fork.  The handler goes on by turning a count of 0 into PASSED, so
+ * a thread counting itself in learns whether the fork has gone past the
+ * wait: the flag alone cannot tell a fork that still waits for sections
+ * from one making the child.  Sections nest (a log line under the device
+ * list's lock): a thread already inside enters again without waiting.  They
+ * are short and call nothing that forks, so the handler yields until they
+ * are done.
+ *
+ * Signal handlers: a lookup that fails logs, and may run in a handler on a
+ * thread that is anywhere here.  depth counts only sections entered, so a
+ * handler on a thread that waits out a fork is not taken for a nested
+ * section (it was, and went into the log's lock while the child was being
+ * made: the child could inherit it held).  But on its way in or out a thread
+ * may hold a count in `inside` that depth does not show, and a handler
+ * cannot tell whether the one atomic step happened; waiting for the fork
+ * there could wait for a fork that waits for that count.  `moving` marks
+ * those stretches (the wait included), and a handler entering inside one
+ * waits only for a fork that has passed (which waits for no count any more),
+ * not for one still waiting for sections: its own count then holds that
+ * fork off until it leaves, whether or not the interrupted thread's was in.
  */
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fork_guard.h"
 
-static _Atomic unsigned inside;	    /* threads inside a section */
-static _Atomic uint32_t blocked;    /* 1 while a fork is under way: the futex word */
-static _Thread_local unsigned depth; /* this thread's nesting */
+#define PASSED (UINT_MAX / 2 + 1) /* in inside: the fork went past the wait */
+
+static _Atomic unsigned inside;	     /* threads inside a section (or counting themselves in), + PASSED */
+static _Atomic uint32_t blocked;     /* 1 while a fork is under way: the futex word */
+static _Thread_local unsigned depth; /* sections this thread has entered and not left */
+static _Thread_local bool moving;    /* this thread's count is changing: on its way in or out */
 
 #ifdef SVA_TEST_HOOKS
 /* Tests only (libsva-test): called where this thread's count in `inside`
@@ -43,44 +64,75 @@ void (*sva_test_fork_guard_hook)(void);
 #define GUARD_HOOK() ((void)0)
 #endif
 
+/* depth and moving are this thread's, read by its signal handlers: the
+ * compiler must keep their stores where they are among the count's steps. */
+#define HANDLER_FENCE() atomic_signal_fence(memory_order_seq_cst)
+
 void sva_fork_guard_enter(void)
 {
-	if (depth++)
+	if (depth) {
+		depth++;
 		return;
+	}
+	/* A handler that interrupted this thread's way in or out (see above). */
+	bool interrupting = moving;
+
+	moving = true;
+	HANDLER_FENCE();
 	for (;;) {
-		atomic_fetch_add(&inside, 1);
+		unsigned was = atomic_fetch_add(&inside, 1);
+
 		GUARD_HOOK();
-		if (!atomic_load(&blocked))
-			return;
+		if (!(was & PASSED) && (interrupting || !atomic_load(&blocked)))
+			break;
 		atomic_fetch_sub(&inside, 1);
 		while (atomic_load(&blocked))
 			syscall(SYS_futex, &blocked, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
 	}
+	depth = 1;
+	HANDLER_FENCE();
+	moving = interrupting;
 }
 
 void sva_fork_guard_leave(void)
 {
-	if (--depth)
+	if (depth > 1) {
+		depth--;
 		return;
+	}
+	bool interrupting = moving;
+
+	moving = true;
+	HANDLER_FENCE();
+	depth = 0;
+	HANDLER_FENCE();
 	GUARD_HOOK();
 	atomic_fetch_sub(&inside, 1);
+	HANDLER_FENCE();
+	moving = interrupting;
 }
 
 void sva_fork_guard_block(void)
 {
+	unsigned none = 0;
+
 	atomic_store(&blocked, 1);
-	while (atomic_load(&inside))
+	while (!atomic_compare_exchange_weak(&inside, &none, PASSED)) {
+		none = 0;
 		sched_yield();
+	}
 }
 
+/* PASSED goes before the flag: a thread woken by the flag finds it gone. */
 void sva_fork_guard_unblock(void)
 {
+	atomic_fetch_sub(&inside, PASSED);
 	atomic_store(&blocked, 0);
 	syscall(SYS_futex, &blocked, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 /* The child has one thread, in no section; a thread that was backing out
- * at the fork may have left its count in the copy. */
+ * at the fork may have left its count in the copy, beside PASSED. */
 void sva_fork_guard_unblock_child(void)
 {
 	atomic_store(&inside, 0);
