@@ -14,7 +14,9 @@
  * mkdir() is wrapped so that the swap happens at that moment every time.
  * Start-up is exclusive (a lock file beside the socket): listen() is wrapped
  * to start a second broker while the first is between bind() and listen(),
- * and broker_reap() to start one while the first is stopping.
+ * and broker_reap() to start one while the first is stopping; flock() is
+ * wrapped to remove or replace the lock file's name after the broker opened
+ * it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -90,11 +92,36 @@ static int racing_listen(int fd, int backlog)
 /* flock() as a kernel without CONFIG_FILE_LOCKING has it. */
 static bool no_flock;
 
+/* What happens to the lock file's name between the broker's open() of it and
+ * its flock(), as another program (a cleaner of /run, an administrator's rm)
+ * may do: the broker then holds a file no other broker opens. */
+enum lock_swap { LOCK_SWAP_NONE, LOCK_SWAP_REMOVE, LOCK_SWAP_FILE, LOCK_SWAP_SYMLINK };
+static enum lock_swap lock_swap;
+static bool lock_swap_always; /* at every flock(), not the first only */
+static char lock_swap_path[420], lock_swap_target[420];
+static int flocks; /* flock() calls seen */
+
 static int maybe_flock(int fd, int op)
 {
+	flocks++;
 	if (no_flock) {
 		errno = ENOSYS;
 		return -1;
+	}
+	if (lock_swap != LOCK_SWAP_NONE) {
+		if (unlink(lock_swap_path))
+			abort();
+		if (lock_swap == LOCK_SWAP_FILE) {
+			int f = open(lock_swap_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+			if (f < 0)
+				abort();
+			close(f);
+		}
+		if (lock_swap == LOCK_SWAP_SYMLINK && symlink(lock_swap_target, lock_swap_path))
+			abort();
+		if (!lock_swap_always)
+			lock_swap = LOCK_SWAP_NONE;
 	}
 	return flock(fd, op);
 }
@@ -754,8 +781,9 @@ static void start_lock(void)
 	if (symlink(other, lock))
 		tap_bail("symlink %s: %s", lock, strerror(errno));
 	fd = listen_at(path);
-	ok(fd < 0 && err_has("cannot lock") && ino_of(other) == 0 && ino_of(path) == 0,
-	   "a symbolic link as the lock file: refused, its target not made, no socket (got %d)", fd);
+	ok(fd < 0 && err_has("is a symbolic link, which the broker does not follow; not using it") &&
+		   ino_of(other) == 0 && ino_of(path) == 0,
+	   "a symbolic link as the lock file: refused, saying so, its target not made, no socket (got %d)", fd);
 	if (fd >= 0)
 		close(fd);
 
@@ -784,6 +812,95 @@ static void start_lock(void)
 	fd = listen_at(path);
 	ok(fd == -EPERM && err_has("is not a regular file of this user's") && ino_of(path) == 0,
 	   "another user's lock file: -EPERM, saying so, no socket (got %d)", fd);
+	if (fd >= 0)
+		close(fd);
+}
+
+static bool lock_held(const char *lock);
+
+/* listen_on() of a second broker at path, its lock let go, standard error
+ * kept in errfile: the fd, or -errno. */
+static int second_broker(const char *path)
+{
+	static struct broker b2;
+	int saved = dup(2), e = open(errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), ret;
+
+	if (saved < 0 || e < 0 || dup2(e, 2) < 0)
+		tap_bail("cannot redirect standard error: %s", strerror(errno));
+	close(e);
+	ret = listen_on(broker_init(&b2, path));
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	unlock(&b2);
+	return ret;
+}
+
+/*
+ * The lock file's name changed between the broker's open() and its flock()
+ * (Z148): it locked a file that was no longer at the path, and the next
+ * broker made and locked another, each holding "the" lock.  The file locked
+ * must be the one at the path once locked, else it is opened again; a
+ * symbolic link put there is refused as one found there at once, and a name
+ * that changes at every try is refused after a few.
+ */
+static void lock_swapped(void)
+{
+	static const char *const what[] = { "removed", "replaced by another file" };
+	char path[400], lock[420], target[420];
+	struct broker *b;
+	int fd, fd2;
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/lockswap%d.sock", tmp, i);
+		snprintf(lock, sizeof(lock), "%s.lock", path);
+		snprintf(lock_swap_path, sizeof(lock_swap_path), "%s", lock);
+		lock_swap = i ? LOCK_SWAP_FILE : LOCK_SWAP_REMOVE;
+		flocks = 0;
+		fd = listen_locked(path, true, &b);
+		lock_swap = LOCK_SWAP_NONE;
+		ok(fd >= 0 && flocks == 2 && lock_held(lock),
+		   "the lock file %s between the broker's open() and its flock(): it locks the file at the path "
+		   "(got %d, %d flock() calls, %s)", what[i], fd, flocks, lock_held(lock) ? "held" : "not held");
+		unlink(path);
+		fd2 = second_broker(path);
+		ok(fd2 == -EADDRINUSE && err_has("another sva-brokerd is starting or running there") && ino_of(path) == 0,
+		   "  a second broker, the first one's socket removed by hand: refused by the lock (got %d)", fd2);
+		if (fd2 >= 0)
+			close(fd2);
+		if (fd >= 0)
+			close(fd);
+		unlock(b);
+	}
+
+	/* A symbolic link swapped in: what a second open() finds, as at once. */
+	snprintf(path, sizeof(path), "%s/lockswap-link.sock", tmp);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	snprintf(target, sizeof(target), "%s/lockswap-elsewhere.lock", tmp);
+	snprintf(lock_swap_path, sizeof(lock_swap_path), "%s", lock);
+	snprintf(lock_swap_target, sizeof(lock_swap_target), "%s", target);
+	lock_swap = LOCK_SWAP_SYMLINK;
+	fd = listen_at(path);
+	lock_swap = LOCK_SWAP_NONE;
+	ok(fd < 0 && err_has("its lock file") && err_has("is a symbolic link, which the broker does not follow; not "
+							   "using it") && ino_of(target) == 0 && ino_of(path) == 0,
+	   "the lock file swapped for a symbolic link before its flock(): refused, saying so, its target not made, "
+	   "no socket (got %d)", fd);
+	if (fd >= 0)
+		close(fd);
+
+	/* Replaced at every try: refused after a few, not looped on for good. */
+	snprintf(path, sizeof(path), "%s/lockswap-always.sock", tmp);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	snprintf(lock_swap_path, sizeof(lock_swap_path), "%s", lock);
+	lock_swap = LOCK_SWAP_FILE;
+	lock_swap_always = true;
+	flocks = 0;
+	fd = listen_at(path);
+	lock_swap = LOCK_SWAP_NONE;
+	lock_swap_always = false;
+	ok(fd == -EAGAIN && flocks > 1 && err_has("was replaced each time it was locked") && ino_of(path) == 0,
+	   "the lock file replaced at every flock(): -EAGAIN after %d tries, saying so, no socket (got %d)", flocks, fd);
 	if (fd >= 0)
 		close(fd);
 }
@@ -1031,6 +1148,7 @@ int main(void)
 	stale_and_live();
 	two_at_once();
 	start_lock();
+	lock_swapped();
 	stop_keeps_lock();
 	grave_lines();
 	not_permitted();

@@ -187,6 +187,9 @@ struct broker {
  * long beside a program's bind() to listen(), short beside a start. */
 #define BROKER_STALE_RECHECK_US 100000
 #define BROKER_REFUSED_NS 1000000000ull
+/* Opens of <socket>.lock whose name then named another file, before the
+ * broker gives up (socket_lock()): another program changing it each time. */
+#define BROKER_LOCK_TRIES 8
 
 /* Open the context and the devices, park their RIDs, listen.  0 or -errno (logged). */
 int broker_start(struct broker *b, const struct broker_conf *conf);

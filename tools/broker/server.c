@@ -221,9 +221,17 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa, boo
  * stale to another starting at once (its probe was refused), which removed
  * the first one's socket and bound its own: both ran, the first unreachable.
  * The lock dies with its process, however it ended, so a leftover file
- * blocks nothing; the file is never removed (removing it would let two
- * brokers lock two files of one name).  It must be a regular file of the
- * broker's user: one of another user's could be held by that user for good.
+ * blocks nothing; the file is never removed (a killed broker could not
+ * remove it anyway, and a file that stays keeps its mode and owner).  It
+ * must be a regular file of the broker's user: one of another user's could
+ * be held by that user for good.  The file locked must be the one at the
+ * path once locked: another program may remove or replace the name between
+ * the open() and the flock() (Z148), and the next broker would make and lock
+ * a new file while this one held the old, each holding "the" lock.  So the
+ * name is looked at after the flock() and, if it names another file or
+ * none, the open is made again, a few times at most.  What this cannot see
+ * is the name removed later, while the broker runs: sva-brokerd(8) says not
+ * to.
  * A kernel built without file locks (CONFIG_FILE_LOCKING=n: flock() is
  * ENOSYS), or a filesystem without them (EOPNOTSUPP), must not keep the
  * broker from starting: it starts unlocked, as before the lock, and warns.
@@ -233,49 +241,76 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa, boo
 static int socket_lock(struct broker *b)
 {
 	char path[sizeof(b->conf.socket) + sizeof(".lock")];
-	struct stat st;
-	int fd, ret = 0;
+	struct stat st, now;
+	int fd = -1, ret = 0, tries;
 
 	if (b->lock_fd >= 0 || b->no_file_locks)
 		return 0;
 	snprintf(path, sizeof(path), "%s.lock", b->conf.socket);
-	/* O_NONBLOCK: a FIFO put there must not hang the open. */
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
-	if (fd < 0) {
-		ret = -errno;
-		if (ret == -ENOENT)
-			return ret;
-	} else if (fstat(fd, &st)) {
-		ret = -errno;
-	} else if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: its lock file %s is not a regular file of this "
-			   "user's; not using it", b->conf.socket, path);
-		close(fd);
-		return -EPERM;
-	} else if (flock(fd, LOCK_EX | LOCK_NB)) {
-		ret = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
-		if (ret == -ENOSYS || ret == -EOPNOTSUPP) {
-			broker_log(b, SVA_LOG_WARN, "cannot lock %s (%s): starting without the lock, so two brokers "
-				   "started at once on %s may both run, one unreachable", path, strerror(-ret),
-				   b->conf.socket);
-			b->no_file_locks = true;
-			close(fd);
-			return 0;
+	for (tries = 0; tries < BROKER_LOCK_TRIES; tries++) {
+		/* O_NONBLOCK: a FIFO put there must not hang the open. */
+		fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+		if (fd < 0) {
+			ret = -errno;
+			if (ret == -ENOENT)
+				return ret;
+			/* O_NOFOLLOW's ELOOP, unless a directory above loops. */
+			if (ret == -ELOOP && lstat(path, &now) == 0 && S_ISLNK(now.st_mode)) {
+				broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: its lock file %s is a symbolic link, "
+					   "which the broker does not follow; not using it", b->conf.socket, path);
+				return ret;
+			}
+			break;
 		}
+		if (fstat(fd, &st)) {
+			ret = -errno;
+			break;
+		}
+		if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+			broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: its lock file %s is not a regular file of "
+				   "this user's; not using it", b->conf.socket, path);
+			close(fd);
+			return -EPERM;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB)) {
+			ret = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
+			if (ret == -ENOSYS || ret == -EOPNOTSUPP) {
+				broker_log(b, SVA_LOG_WARN, "cannot lock %s (%s): starting without the lock, so two "
+					   "brokers started at once on %s may both run, one unreachable", path,
+					   strerror(-ret), b->conf.socket);
+				b->no_file_locks = true;
+				close(fd);
+				return 0;
+			}
+			break;
+		}
+		if (lstat(path, &now) == 0) {
+			if (now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
+				b->lock_fd = fd;
+				return 0;
+			}
+		} else if (errno != ENOENT) {
+			ret = -errno;
+			break;
+		}
+		/* Another file, or none, at the name now: this one is no lock. */
+		close(fd);
+		fd = -1;
+	}
+	if (tries == BROKER_LOCK_TRIES) {
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: its lock file %s was replaced each time it was "
+			   "locked (%d times); not using it", b->conf.socket, path, BROKER_LOCK_TRIES);
+		return -EAGAIN;
 	}
 	if (ret == -EADDRINUSE)
 		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: another sva-brokerd is starting or running there "
 			   "(it holds %s); not removing it", b->conf.socket, path);
-	else if (ret)
+	else
 		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: cannot lock %s: %s", b->conf.socket, path,
 			   strerror(-ret));
-	if (ret) {
-		if (fd >= 0)
-			close(fd);
-		return ret;
-	}
-	b->lock_fd = fd;
-	return 0;
+	if (fd >= 0)
+		close(fd);
+	return ret;
 }
 
 static void socket_addr(const struct broker *b, struct sockaddr_un *sa)
