@@ -16,7 +16,8 @@
  * to start a second broker while the first is between bind() and listen(),
  * and broker_reap() to start one while the first is stopping; flock() is
  * wrapped to remove or replace the lock file's name after the broker opened
- * it.
+ * it, unlink() and renameat2() to put a file at the socket's path as the
+ * broker removes the stale socket there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -126,6 +127,48 @@ static int maybe_flock(int fd, int op)
 	return flock(fd, op);
 }
 
+/* What happens to the socket's path as the broker removes the stale socket
+ * it checked: another program's file put in its place, whose inode is kept.
+ * Both ways of removing it are wrapped (by name, and by renaming it away). */
+static char swap_at_removal[400];
+static ino_t swapped_in;
+static int swapped_fd = -1; /* kept open: its inode is not reused meanwhile */
+
+static void removal_swap(const char *path)
+{
+	struct stat st;
+	int f;
+
+	if (!swap_at_removal[0] || strcmp(path, swap_at_removal))
+		return;
+	swap_at_removal[0] = '\0';
+	if (unlink(path) || (f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		abort();
+	if (fstat(f, &st))
+		abort();
+	swapped_fd = f;
+	swapped_in = st.st_ino;
+}
+
+__attribute__((unused)) static int racing_unlink(const char *path)
+{
+	removal_swap(path);
+	return unlink(path);
+}
+
+/* And, as the broker puts back what it moved aside, yet another file there. */
+static char swap_at_putback[400];
+
+__attribute__((unused)) static int racing_renameat2(int ofd, const char *old, int nfd, const char *new, unsigned flags)
+{
+	removal_swap(old);
+	if (swap_at_putback[0] && !strcmp(new, swap_at_putback)) {
+		swap_at_putback[0] = '\0';
+		close(open(new, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+	}
+	return renameat2(ofd, old, nfd, new, flags);
+}
+
 /* A stopping broker (broker_fini()) whose ended clients' objects the kernel
  * still holds: it retries them (broker_reap()) between sleeps, then closes
  * its devices and its context.  Each step is wrapped to look at the start-up
@@ -164,7 +207,11 @@ static int no_sleep(useconds_t us)
 #define usleep(us) no_sleep(us)
 #define connect(fd, sa, len) racing_connect(fd, sa, len)
 #define listen(fd, backlog) racing_listen(fd, backlog)
+#define unlink(path) racing_unlink(path)
+#define renameat2(ofd, old, nfd, new, flags) racing_renameat2(ofd, old, nfd, new, flags)
 #include "../../tools/broker/server.c"
+#undef renameat2
+#undef unlink
 #undef usleep
 #undef sva_ctx_free
 #undef broker_reap
@@ -905,6 +952,60 @@ static void lock_swapped(void)
 		close(fd);
 }
 
+/*
+ * The stale socket replaced by another program's file between the check and
+ * the removal: what is removed must be the socket checked, not whatever is
+ * at the path by then.  The file is left, and the broker does not start.
+ */
+static void stale_swapped(void)
+{
+	char path[400], moved[440];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/swapped.sock", tmp);
+	close(socket_at(path, SOCK_SEQPACKET, false));
+	snprintf(swap_at_removal, sizeof(swap_at_removal), "%s", path);
+	swapped_in = 0;
+	fd = listen_at(path);
+	swap_at_removal[0] = '\0';
+	snprintf(moved, sizeof(moved), "%s.stale.%ld", path, (long)getpid());
+	{
+		struct stat st;
+		bool there = swapped_in && lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_ino == swapped_in;
+
+		ok(fd == -EADDRINUSE && there && ino_of(moved) == 0 &&
+			   err_has("was replaced while it was being checked; not removing it"),
+		   "a stale socket replaced by another program's file as the broker removes it: -EADDRINUSE, "
+		   "saying so, that file left at the path (got %d, %s)", fd,
+		   !swapped_in ? "no swap" : there ? "the file there" : "the file gone");
+	}
+	if (swapped_fd >= 0)
+		close(swapped_fd);
+	swapped_fd = -1;
+	if (fd >= 0)
+		close(fd);
+
+	/* Yet another file at the path by the time the first is put back: the
+	 * first cannot go back, and stays aside, where the line says. */
+	snprintf(path, sizeof(path), "%s/swapped2.sock", tmp);
+	close(socket_at(path, SOCK_SEQPACKET, false));
+	snprintf(swap_at_removal, sizeof(swap_at_removal), "%s", path);
+	snprintf(swap_at_putback, sizeof(swap_at_putback), "%s", path);
+	swapped_in = 0;
+	fd = listen_at(path);
+	swap_at_removal[0] = swap_at_putback[0] = '\0';
+	snprintf(moved, sizeof(moved), "%s.stale.%ld", path, (long)getpid());
+	ok(fd == -EADDRINUSE && swapped_in && ino_of(moved) == swapped_in && ino_of(path) &&
+		   ino_of(path) != swapped_in && err_has("replaced again once moved aside") && err_has(moved),
+	   "  replaced again before it is put back: -EADDRINUSE, the first file left aside at the name the line "
+	   "gives, the second at the path (got %d)", fd);
+	if (swapped_fd >= 0)
+		close(swapped_fd);
+	swapped_fd = -1;
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Does someone hold the flock() of lock?  Tried from a new open file, which
  * conflicts with any other, this process's included. */
 static bool lock_held(const char *lock)
@@ -1149,6 +1250,7 @@ int main(void)
 	two_at_once();
 	start_lock();
 	lock_swapped();
+	stale_swapped();
 	stop_keeps_lock();
 	grave_lines();
 	not_permitted();

@@ -141,9 +141,10 @@ static int socket_probe(const struct sockaddr_un *sa)
  * connect to (EACCES), or a probe that fails for want of memory or
  * descriptors, says nothing about a listener.  Those are refused too
  * (-EADDRINUSE, or the error), the path left alone.  The second probe is
- * made only if removing (the look that decides the removal).
+ * made only if removing (the look that decides the removal).  1: *judged is
+ * the socket judged stale, for stale_remove().
  */
-static int socket_path_check(struct broker *b, const struct sockaddr_un *sa, bool removing)
+static int socket_path_check(struct broker *b, const struct sockaddr_un *sa, bool removing, struct stat *judged)
 {
 	const struct broker_conf *c = &b->conf;
 	struct stat st;
@@ -190,8 +191,10 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa, boo
 			return -EADDRINUSE;
 		}
 	}
-	if (err == ECONNREFUSED)
+	if (err == ECONNREFUSED) {
+		*judged = st;
 		return 1;
+	}
 	if (err == ENOENT) /* gone since the lstat(): the path is free */
 		return 0;
 	/* Only what the answer tells: a seqpacket listener may be another
@@ -212,6 +215,64 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa, boo
 		   "cannot listen on %s: a socket there that may be in use (connecting to it: %s); not removing it",
 		   c->socket, strerror(err));
 	return -err;
+}
+
+/*
+ * Move the name at the socket's path aside to <socket>.stale.<pid>, and
+ * remove what was moved if it is the socket want (its inode, type and
+ * owner), else put it back.  unlink() by name would remove whatever is at
+ * the path by then: another program's socket bound there between the last
+ * look and the unlink(), a microsecond window, would be removed in place of
+ * the stale one.  A rename moves one object whole, the one at the path at
+ * that instant, and it is judged after it moved, so nothing but the socket
+ * judged is removed.  renameat2(RENAME_NOREPLACE): nothing already at either
+ * name is replaced, the path's newcomer put back included (should yet
+ * another have come to the path meanwhile, the moved one stays aside and the
+ * caller says where).  The aside name is removed by name in turn, but it is
+ * the broker's own, in the socket's directory: no other program binds there
+ * (one that writes to that directory to rename it can as well remove a
+ * running broker's socket).  0: removed, or gone; 1: another object, put
+ * back; 2: another object, left at *aside; -errno.  A filesystem without
+ * RENAME_NOREPLACE (EINVAL) or a kernel without renameat2() (ENOSYS): removed
+ * by name, as before, the window open.
+ */
+static int socket_remove_if(const char *path, const struct stat *want, char *aside, size_t size)
+{
+	struct stat st;
+
+	snprintf(aside, size, "%s.stale.%ld", path, (long)getpid());
+	if (renameat2(AT_FDCWD, path, AT_FDCWD, aside, RENAME_NOREPLACE)) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno != EINVAL && errno != ENOSYS)
+			return -errno;
+		return unlink(path) && errno != ENOENT ? -errno : 0;
+	}
+	if (lstat(aside, &st))
+		return 0; /* the moved object removed by another: not at the path */
+	if (st.st_dev == want->st_dev && st.st_ino == want->st_ino && S_ISSOCK(st.st_mode) &&
+	    st.st_uid == want->st_uid)
+		return unlink(aside) && errno != ENOENT ? -errno : 0;
+	return renameat2(AT_FDCWD, aside, AT_FDCWD, path, RENAME_NOREPLACE) ? 2 : 1;
+}
+
+/* The stale socket socket_path_check() judged, removed: 0, or -errno logged. */
+static int stale_remove(struct broker *b, const struct stat *judged)
+{
+	char aside[sizeof(b->conf.socket) + 32];
+	int ret = socket_remove_if(b->conf.socket, judged, aside, sizeof(aside));
+
+	if (ret < 0)
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: cannot move its stale socket aside to %s to "
+			   "remove it: %s; not removing it", b->conf.socket, aside, strerror(-ret));
+	else if (ret == 1)
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it was replaced while it was being checked; not "
+			   "removing it", b->conf.socket);
+	else if (ret == 2)
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: it was replaced while it was being checked, and "
+			   "replaced again once moved aside: what replaced it first is at %s; not removing it",
+			   b->conf.socket, aside);
+	return ret > 0 ? -EADDRINUSE : ret;
 }
 
 /*
@@ -360,6 +421,7 @@ static int listen_on(struct broker *b)
 {
 	struct sockaddr_un sa;
 	const struct broker_conf *c = &b->conf;
+	struct stat judged;
 	int s, ret;
 
 	socket_addr(b, &sa);
@@ -393,13 +455,13 @@ static int listen_on(struct broker *b)
 	if (ret == -ENOENT)
 		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: %s", c->socket, strerror(-ret));
 	if (!ret)
-		ret = socket_path_check(b, &sa, true);
+		ret = socket_path_check(b, &sa, true, &judged);
+	if (ret == 1)
+		ret = stale_remove(b, &judged);
 	if (ret < 0) {
 		close(s);
 		return ret;
 	}
-	if (ret)
-		unlink(c->socket);
 	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || chmod(c->socket, c->socket_mode) ||
 	    (c->socket_gid >= 0 && chown(c->socket, (uid_t)-1, (gid_t)c->socket_gid)) || listen(s, 16)) {
 		ret = -errno;
@@ -449,13 +511,14 @@ int broker_start(struct broker *b, const struct broker_conf *conf)
 	 * broker has them).  No directory yet: locked once listen_on() made it. */
 	{
 		struct sockaddr_un sa;
+		struct stat judged;
 
 		socket_addr(b, &sa);
 		ret = socket_lock(b);
 		if (ret == -ENOENT)
 			ret = 0;
 		if (!ret)
-			ret = socket_path_check(b, &sa, false);
+			ret = socket_path_check(b, &sa, false, &judged);
 		if (ret < 0)
 			goto err;
 	}
