@@ -16,8 +16,8 @@
  * max-clients until it closes, the debug lines of refused connections,
  * SVA_LOG ignored in secure mode (a set-group-ID copy), the lock held by a
  * broker stopping while a live client holds its objects, and exit status 1
- * for a configuration error, a device that cannot be opened and a file at
- * the socket's path.
+ * for a configuration error, a device that cannot be opened, a file at
+ * the socket's path and another user's stale socket there.
  * The in-process broker (ktest-broker) covers the protocol; this covers
  * what only the binary does.  About a second on the mock.
  */
@@ -525,6 +525,34 @@ static void cannot_start(void)
 		st))
 		diag("its log: %s", log_text());
 	unlink(sock);
+	/* Another user's stale socket: a root broker leaves it, with the two
+	 * lines the page quotes word for word for the administrator. */
+	if (geteuid() != 0) {
+		skip(1, "not root: no socket of another owner can be made");
+	} else {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		char want[400];
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+		if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) || lchown(sock, 65534, 65534))
+			ktest_bail("a socket of uid 65534 at %s: %s", sock, strerror(errno));
+		close(s);
+		lstat(sock, &st0);
+		write_file(log_path, "");
+		pid = start(argv, 0, 022);
+		ktest_wait_child(pid, 10000, &st);
+		snprintf(want, sizeof(want),
+			 "libsva error: sva-brokerd: cannot listen on %s: it is another user's socket (uid 65534), not "
+			 "one this user's broker left; not removing it\nsva-brokerd: cannot start: Address already in "
+			 "use\n", sock);
+		if (!ok(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(log_text(), want) && lstat(sock, &st1) == 0 &&
+				S_ISSOCK(st1.st_mode) && st1.st_ino == st0.st_ino,
+			"another user's stale socket at the path, a root broker: exit 1, the page's two lines, the "
+			"socket left (%#x)", st))
+			diag("its log: %s", log_text());
+		unlink(sock);
+	}
 }
 
 
