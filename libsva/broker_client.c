@@ -180,6 +180,11 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 			       (unsigned long long)m.arg[0], (unsigned long long)m.arg[1]);
 		goto err_fd;
 	}
+	/* From here a failure (out of memory, say) closes the connection with
+	 * the block leased, and the broker quarantines it as an ended client's
+	 * (sva_ctx_new(3), sva-brokerd(8)): the accepted cost of allocating
+	 * nothing before the hello, which a refused hello would have left
+	 * reserving the arena (above; review Z129). */
 	conn = sva_calloc(1, sizeof(*conn));
 	if (!conn) {
 		ret = sva_fail(&boot.log, -ENOMEM, "sva_ctx_new: " SVA_ARENA_ENOMEM);
