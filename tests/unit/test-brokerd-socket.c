@@ -17,7 +17,7 @@
  * and broker_reap() to start one while the first is stopping; flock() is
  * wrapped to remove or replace the lock file's name after the broker opened
  * it, unlink() and renameat2() to put a file at the socket's path as the
- * broker removes the stale socket there.
+ * broker removes the stale socket there, or its own as it stops.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1111,6 +1111,58 @@ static void stop_keeps_lock(void)
 	unlock(&restart);
 }
 
+/*
+ * A stopping broker removes its socket by name: another program's file put
+ * at the path meanwhile (the broker's socket removed by hand, say) was
+ * removed in its place.  Only the socket the broker bound goes.
+ */
+static void stop_swapped(void)
+{
+	char path[400], moved[440];
+	struct broker *b;
+	struct stat st;
+	bool there;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/stop-swapped.sock", tmp);
+	fd = listen_locked(path, true, &b);
+	if (fd < 0)
+		tap_bail("cannot listen at %s: %d", path, fd);
+	b->lsock = fd;
+	snprintf(swap_at_removal, sizeof(swap_at_removal), "%s", path);
+	swapped_in = 0;
+	{
+		int saved = dup(2), e = open(errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (saved < 0 || e < 0 || dup2(e, 2) < 0)
+			tap_bail("cannot redirect standard error: %s", strerror(errno));
+		close(e);
+		broker_fini(b);
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+	}
+	swap_at_removal[0] = '\0';
+	snprintf(moved, sizeof(moved), "%s.stale.%ld", path, (long)getpid());
+	there = swapped_in && lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_ino == swapped_in;
+	ok(there && ino_of(moved) == 0 && err_has("is no longer this broker's socket; not removing it"),
+	   "another program's file put at the path of a broker's socket, as the broker stops: left there, saying "
+	   "so (%s)", !swapped_in ? "no swap" : there ? "the file there" : "the file gone");
+	if (swapped_fd >= 0)
+		close(swapped_fd);
+	swapped_fd = -1;
+	unlink(path);
+
+	/* Its own socket still there: removed, as before. */
+	snprintf(path, sizeof(path), "%s/stop-own.sock", tmp);
+	fd = listen_locked(path, true, &b);
+	if (fd < 0)
+		tap_bail("cannot listen at %s: %d", path, fd);
+	b->lsock = fd;
+	broker_fini(b);
+	ok(ino_of(path) == 0 && ino_of(moved) == 0, "  its own socket there: removed at its stop");
+}
+
 /* broker_reap() on an ended client's object that the kernel will not let
  * go, standard error kept in errfile; the objects left to retry. */
 static size_t reap_logged(struct broker *b, uint64_t age_ns, bool final)
@@ -1252,6 +1304,7 @@ int main(void)
 	lock_swapped();
 	stale_swapped();
 	stop_keeps_lock();
+	stop_swapped();
 	grave_lines();
 	not_permitted();
 	full_backlog();

@@ -141,6 +141,10 @@ struct broker {
 	size_t ndevs;
 	struct sva_pasid_space *blocks; /* block b = PASIDs pasid_min + b * per_client ... */
 	int lsock;
+	/* The socket file listen_on() bound, removed at the stop only if still
+	 * at the path (0: unknown, removed by name) */
+	dev_t sock_dev;
+	ino_t sock_ino;
 	int lock_fd; /* <socket>.lock, flock()ed until broker_fini() has let go of all else (socket_lock()) */
 	bool no_file_locks; /* flock() is not there: started without the lock, warned once */
 	int spare_fd; /* /dev/null, given up to accept and refuse a connection when out of descriptors */

@@ -462,7 +462,13 @@ static int listen_on(struct broker *b)
 		close(s);
 		return ret;
 	}
-	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || chmod(c->socket, c->socket_mode) ||
+	ret = bind(s, (struct sockaddr *)&sa, sizeof(sa));
+	/* The file bound, which broker_fini() removes only if still at the path. */
+	if (!ret && lstat(c->socket, &judged) == 0) {
+		b->sock_dev = judged.st_dev;
+		b->sock_ino = judged.st_ino;
+	}
+	if (ret || chmod(c->socket, c->socket_mode) ||
 	    (c->socket_gid >= 0 && chown(c->socket, (uid_t)-1, (gid_t)c->socket_gid)) || listen(s, 16)) {
 		ret = -errno;
 		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: %s", c->socket, strerror(errno));
@@ -470,6 +476,33 @@ static int listen_on(struct broker *b)
 		return ret;
 	}
 	return s;
+}
+
+/*
+ * The broker's socket removed as it stops, as stale_remove() removes a stale
+ * one: only the file it bound, if still at the path.  Another program's put
+ * there since (the broker's removed by hand, or a second broker's where the
+ * lock could not be taken) is left, with a line.
+ */
+static void socket_unlink_own(struct broker *b)
+{
+	struct stat own = { .st_dev = b->sock_dev, .st_ino = b->sock_ino, .st_mode = S_IFSOCK, .st_uid = geteuid() };
+	char aside[sizeof(b->conf.socket) + 32];
+	int ret;
+
+	if (!b->sock_ino) {
+		unlink(b->conf.socket);
+		return;
+	}
+	ret = socket_remove_if(b->conf.socket, &own, aside, sizeof(aside));
+	if (ret < 0)
+		broker_log(b, SVA_LOG_WARN, "cannot remove %s: cannot move it aside to %s: %s", b->conf.socket, aside,
+			   strerror(-ret));
+	else if (ret == 1)
+		broker_log(b, SVA_LOG_WARN, "%s is no longer this broker's socket; not removing it", b->conf.socket);
+	else if (ret == 2)
+		broker_log(b, SVA_LOG_WARN, "%s is no longer this broker's socket, and it was replaced again once moved "
+			   "aside: what was there is at %s; not removing it", b->conf.socket, aside);
 }
 
 /* The spare descriptor back, after a refusal used it (accept_client()). */
@@ -842,7 +875,7 @@ void broker_fini(struct broker *b)
 	b->clients = NULL;
 	if (b->lsock >= 0) {
 		close(b->lsock);
-		unlink(b->conf.socket);
+		socket_unlink_own(b);
 		b->lsock = -1;
 	}
 	/* Clients that ended just now: give the kernel a moment to let go. */
