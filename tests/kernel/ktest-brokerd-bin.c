@@ -614,6 +614,10 @@ int main(void)
 	ret = stat(lock, &st);
 	ok(ret == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600,
 	   "socket.lock beside it: a regular file, mode 0600 (%o)", (unsigned)st.st_mode);
+	/* The line comes once listen_on() has returned, just after the socket
+	 * began to take connections: wait for it as for the socket. */
+	for (int i = 0; i < 1000 && !strstr(log_text(), "libsva info: sva-brokerd: listening on"); i++)
+		usleep(10000);
 	ok(strstr(log_text(), "libsva info: sva-brokerd: listening on") != NULL,
 	   "SVA_LOG=info: the \"libsva info: sva-brokerd: listening on\" line");
 
