@@ -727,11 +727,20 @@ SVA_EXPORT int sva_dev_bond_lookup(struct sva_dev *dev, uint32_t pasid, struct s
 			return ret == -EOPNOTSUPP || ret == -ERANGE ? ret : -ENOENT;
 		}
 	} else {
-		do {
+		for (;;) {
 			seq = atomic_load_explicit(&dev->rid_seq, memory_order_acquire);
+			/* An odd count in a forked child is a parent's publish
+			 * or unpublish the fork caught (a bind or unbind in
+			 * progress, which no thread here finishes), or the
+			 * child's own sva_mm_free() writing NULL: no bond of
+			 * the child's either way. */
+			if (__builtin_expect(seq & 1, 0) && sva_ctx_forked(dev->ctx))
+				return -ENOENT;
 			bond = atomic_load_explicit(&dev->rid_bond, memory_order_acquire);
 			data = atomic_load_explicit(&dev->rid_drvdata, memory_order_acquire);
-		} while ((seq & 1) || seq != atomic_load_explicit(&dev->rid_seq, memory_order_relaxed));
+			if (!(seq & 1) && seq == atomic_load_explicit(&dev->rid_seq, memory_order_relaxed))
+				break;
+		}
 		if (!bond)
 			return -ENOENT;
 	}

@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 
 #include "arena.h"
+#include "fork.h"
 #include "lock.h"
 #include "pasid_map.h"
 #include "sigblock.h"
@@ -43,6 +44,7 @@ _Static_assert(sizeof(struct map_slot) == 32, "two slots per cache line");
 
 struct sva_pasid_map {
 	uint32_t max;
+	unsigned fork_gen; /* sva_fork_gen() of the process that made it */
 	_Atomic(struct map_slot *) bucket[NBUCKETS];
 };
 
@@ -70,6 +72,7 @@ int sva_pasid_map_new(uint32_t max, struct sva_pasid_map **out)
 	if (!m)
 		return -ENOMEM;
 	m->max = max;
+	m->fork_gen = sva_fork_gen_init();
 	for (unsigned int k = 0; k < NBUCKETS; k++)
 		atomic_init(&m->bucket[k], NULL);
 	*out = m;
@@ -179,7 +182,15 @@ int sva_pasid_map_get(const struct sva_pasid_map *m, uint32_t pasid, void **bond
 		if (!(s1 & SEQ_LIVE) && !(s1 & SEQ_BUSY))
 			return -ENOENT;
 		if (s1 & SEQ_BUSY) {
-			sva_cpu_relax(); /* a writer is between its two words */
+			/* A writer is between its two words.  In a forked child
+			 * none is: writers are binds, which a child refuses, so
+			 * the fork caught a parent's bind there, which no thread
+			 * here finishes; its bond was never published in this
+			 * process.  Asked only here: a parent's lookup of a
+			 * settled entry reads nothing more. */
+			if (__builtin_expect(sva_fork_gen() != m->fork_gen, 0))
+				return -ENOENT;
+			sva_cpu_relax();
 			continue;
 		}
 		b = atomic_load_explicit(&sl->bond, memory_order_acquire);

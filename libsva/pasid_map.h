@@ -31,7 +31,9 @@ void sva_pasid_map_clear(struct sva_pasid_map *m, uint32_t pasid);
 void sva_pasid_map_child_drop(struct sva_pasid_map *m, uint32_t pasid, const void *bond);
 /* Lock-free: the pair of an entry that was published at some instant during
  * the call (either pointer may be NULL), or -ENOENT.  Never dereferences the
- * bond.  m may be NULL (a device without PASIDs): -ENOENT. */
+ * bond.  m may be NULL (a device without PASIDs): -ENOENT.  Waits out a
+ * writer between its stores, but in a forked child, where the entry is a
+ * parent's bind the fork caught (no writer runs there): -ENOENT. */
 int sva_pasid_map_get(const struct sva_pasid_map *m, uint32_t pasid, void **bond, void **drvdata);
 
 #endif /* LIBSVA_PASID_MAP_H */

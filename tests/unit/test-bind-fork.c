@@ -21,6 +21,9 @@
  *    stores of the device's PASID table, or of its RID pair): the child's
  *    sva_mm_free() returns (the half-written entry is the bond in flight's,
  *    which no thread of the child finishes) and its lookup says -ENOENT.
+ *  - The same windows (and a RID unbind's unpublish) with the child's
+ *    lookup before any sva_mm_free(): -ENOENT at once, not a wait for a
+ *    write no thread of the child finishes; the device's other bonds found.
  *  - A fork while another thread holds the context's pasid_lock (stalled
  *    inside it, in pthread_sigmask(), wrapped here): the fork waits for the
  *    section, and the child's copy of the lock is free.
@@ -319,6 +322,9 @@ extern void (*sva_test_busy_window_hook)(void); /* test_fail.c, libsva-test only
 static struct sva_mm *window_mm;
 static struct sva_dev *window_dev;
 static bool window_rid;
+static bool window_lookup_first; /* the child looks up before its sva_mm_free() */
+static struct sva_bond *window_kept; /* a bond of window_dev's the child must still find */
+static uint32_t window_kept_pasid;
 static int window_status = -1;
 
 /* Forks at the first window outside pasid_lock (a PASID space's pair is
@@ -344,6 +350,18 @@ static void fork_in_window(void)
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		alarm(20);
+		if (window_lookup_first) {
+			struct sva_bond *found = NULL;
+
+			/* The entry is the bond in flight's, which the child never
+			 * sees bound: none (sva_dev_bond_lookup(3), NOTES). */
+			if (!pasid || sva_dev_bond_lookup(window_dev, pasid, NULL, NULL) != -ENOENT)
+				bad |= 2;
+			/* A bond the parent had bound is still in the child's copy. */
+			if (window_kept && (sva_dev_bond_lookup(window_dev, window_kept_pasid, &found, NULL) != 0 ||
+					    found != window_kept))
+				bad |= 4;
+		}
 		sva_mm_free(mm);
 		if (!pasid || sva_dev_bond_lookup(window_dev, pasid, NULL, NULL) != -ENOENT)
 			bad |= 1;
@@ -372,6 +390,59 @@ static void fork_in_publish(const char *what, uint32_t flags, struct sva_dev *de
 	window_status = -1;
 	sva_unbind(bond);
 	sva_mm_free(mm);
+}
+
+/*
+ * The same windows, the child looking its bond up before any sva_mm_free():
+ * nothing of the child's ever finishes that write, so the lookup must not
+ * wait for it.  A bind's publish of a PASID bond (another bond of the device,
+ * bound before, still found), and of a RID bond; an unbind's unpublish of a
+ * RID bond (a PASID's is one store: no window).
+ */
+static void lookup_in_window(const char *what, uint32_t flags, struct sva_dev *dev, bool unbind)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | flags };
+	struct sva_bind_opts ko = { .size = sizeof(ko), .flags = SVA_BIND_PINNED };
+	struct sva_mm *mm = mm_new(), *kmm = NULL;
+	struct sva_bond *bond = NULL;
+
+	window_dev = dev;
+	window_rid = flags & SVA_BIND_RID;
+	window_lookup_first = true;
+	if (!window_rid) {
+		kmm = mm_new();
+		if (sva_bind(dev, kmm, &ko, &window_kept))
+			tap_bail("bind of the kept bond failed");
+		window_kept_pasid = sva_bond_pasid(window_kept);
+	}
+	if (unbind && sva_bind(dev, mm, &bo, &bond))
+		tap_bail("bind failed");
+	window_mm = mm;
+	sva_test_busy_window_hook = fork_in_window;
+	if (unbind)
+		is_int(sva_unbind(bond), 0, "%s: the parent's unbind, forked inside its unpublish, unbinds", what);
+	else
+		is_int(sva_bind(dev, mm, &bo, &bond), 0, "%s: the parent's bind, forked inside its publish, binds",
+		       what);
+	sva_test_busy_window_hook = NULL;
+	window_mm = NULL;
+	ok(window_status >= 0 && window_status < 128, "  the child's lookup before its sva_mm_free() returns (%d)",
+	   window_status);
+	ok(window_status >= 0 && window_status < 128 && !(window_status & 2),
+	   "  and says -ENOENT for the entry caught half written");
+	ok(window_status >= 0 && window_status < 128 && !(window_status & 4), "  and still finds the device's other bond");
+	ok(window_status >= 0 && window_status < 128 && !(window_status & 1),
+	   "  and -ENOENT again after its sva_mm_free()");
+	window_status = -1;
+	window_lookup_first = false;
+	if (!unbind)
+		sva_unbind(bond);
+	if (window_kept)
+		sva_unbind(window_kept);
+	window_kept = NULL;
+	sva_mm_free(mm);
+	if (kmm)
+		sva_mm_free(kmm);
 }
 
 /* --------------------------------------------- fork while pasid_lock is held */
@@ -484,7 +555,7 @@ static void fork_while_held(void)
 int main(void)
 {
 	find_real();
-	plan(33);
+	plan(48);
 	fake_ctx_init(&ctx, capture, 20000000ull);
 	/* The fork handlers sva_ctx_new() registers (ctx.c), for this context
 	 * built by hand: the guard blocked across fork().  After the arena's
@@ -504,6 +575,9 @@ int main(void)
 	lookup_after_free();
 	fork_in_publish("a PASID bond", 0, &wide);
 	fork_in_publish("a RID bond", SVA_BIND_RID, &wide2);
+	lookup_in_window("lookup before mm_free, a PASID bond's publish", 0, &wide, false);
+	lookup_in_window("lookup before mm_free, a RID bond's publish", SVA_BIND_RID, &wide2, false);
+	lookup_in_window("lookup before mm_free, a RID bond's unpublish", SVA_BIND_RID, &wide2, true);
 	fork_while_held();
 	ctx.devs = NULL;
 	return done_testing();
