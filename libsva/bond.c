@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "callback.h"
+#include "fork_guard.h"
 #include "internal.h"
 #include "kabi.h"
 #include "pasid_map.h"
@@ -67,7 +68,30 @@ static bool unmap_applied(struct sva_mm *mm, uint32_t seq0, uint64_t deadline)
 	}
 }
 
-/* Find or create the device's HWPT on mm.  Called with dev->lock held. */
+/*
+ * A forked child frees its copy of a HWPT record that is on mm->hwpts, or
+ * that the bond of a bind or unbind in progress (on ctx->unlinked) holds and
+ * is not on that list: a record in creation or, after its last put, in
+ * destruction (sva_bonds_child_free()).  So a bond holds a record from its
+ * allocation to its push onto mm->hwpts, and from its removal to its free;
+ * the record is freed and the bond's pointer cleared inside one fork-guard
+ * section (a fork between the two would leave the child a pointer to memory
+ * freed before the fork, or a record nothing points to); and a put that is
+ * not the last clears the pointer under mm->lock, before another bond's put
+ * can take the record off and free it.
+ */
+static void hwpt_free_held(struct sva_hwpt **holder)
+{
+	struct sva_hwpt *h = *holder;
+
+	sva_fork_guard_enter();
+	*holder = NULL;
+	sva_free(h);
+	sva_fork_guard_leave();
+}
+
+/* Find or create the device's HWPT on mm, into *out (the bond's; see above).
+ * Called with dev->lock held. */
 static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct sva_hwpt **out)
 {
 	uint32_t flags = hwpt_flags(dev, faults), fault_id = 0;
@@ -94,6 +118,7 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 	h = sva_calloc(1, sizeof(*h));
 	if (!h)
 		return sva_fail(&dev->ctx->log, -ENOMEM, "sva_bind: out of memory for a HWPT's state");
+	*out = h; /* the bond holds it until the push (a fork meanwhile: the child frees it) */
 	for (uint64_t deadline = sva_now_ns() + UNMAP_WAIT_NS;;) {
 		uint32_t seq0 = sva_track_seq();
 
@@ -120,7 +145,7 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 		else if (ret == -EOPNOTSUPP && (flags & KABI_IOMMU_HWPT_FAULT_ID_VALID))
 			snprintf(why, sizeof(why), " (the IOMMU driver cannot deliver this device's page faults: "
 						   "bind with SVA_BIND_PINNED and sva_mm_prefault())");
-		sva_free(h);
+		hwpt_free_held(out);
 		return sva_fail(&dev->ctx->log, ret, "IOMMU_HWPT_ALLOC for %s on IOAS %u failed: %s%s",
 				dev->label, mm->ioas_id, strerror(-ret), why);
 	}
@@ -131,17 +156,18 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 	h->next = mm->hwpts;
 	mm->hwpts = h;
 	pthread_mutex_unlock(&mm->lock);
-	*out = h;
 	return 0;
 }
 
-/* Drop a reference; the last one destroys the HWPT (nothing is attached to it). */
-static void hwpt_put(struct sva_mm *mm, struct sva_hwpt *h)
+/* Drop the reference *holder (a bond's) has, and clear it; the last one
+ * destroys the HWPT (nothing is attached to it). */
+static void hwpt_put(struct sva_mm *mm, struct sva_hwpt **holder)
 {
-	struct sva_hwpt **pp;
+	struct sva_hwpt *h = *holder, **pp;
 
 	pthread_mutex_lock(&mm->lock);
 	if (--h->refs > 0) {
+		*holder = NULL; /* before another put may free it: see hwpt_free_held() */
 		pthread_mutex_unlock(&mm->lock);
 		return;
 	}
@@ -150,7 +176,7 @@ static void hwpt_put(struct sva_mm *mm, struct sva_hwpt *h)
 	*pp = h->next;
 	pthread_mutex_unlock(&mm->lock);
 	sva_iommufd_destroy(mm->ctx->fd, h->id);
-	sva_free(h);
+	hwpt_free_held(holder);
 }
 
 /*
@@ -309,7 +335,7 @@ static int bind_rid(struct sva_dev *dev, struct sva_bond *bond)
 		return ret;
 	ret = dev->be->attach(dev, bond->hwpt->id);
 	if (ret) {
-		hwpt_put(bond->mm, bond->hwpt);
+		hwpt_put(bond->mm, &bond->hwpt);
 		return attach_failed(dev, bond, "RID", ret);
 	}
 	dev->rid_pt = bond->hwpt->id;
@@ -387,7 +413,7 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 		goto unpark;
 	ret = sva_bond_pasid_get(dev, bond, opts->policy, opts->flags & SVA_BIND_PASID, opts->pasid);
 	if (ret) {
-		hwpt_put(bond->mm, bond->hwpt);
+		hwpt_put(bond->mm, &bond->hwpt);
 		goto unpark;
 	}
 	ret = sva_pasid_map_reserve(dev->bond_map, bond->pasid);
@@ -404,7 +430,7 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 		 * a value it allocated that no other bond joined goes back
 		 * without quarantine (sva_bond_pasid_unget()). */
 		sva_bond_pasid_unget(bond);
-		hwpt_put(bond->mm, bond->hwpt);
+		hwpt_put(bond->mm, &bond->hwpt);
 		goto unpark;
 	}
 	/* Published once attached: lookups and the fault engine find it now. */
@@ -641,7 +667,7 @@ int sva_bond_teardown(struct sva_bond *bond)
 	pthread_mutex_unlock(&mm->lock);
 	/* 3. The HWPT goes when its last bond does, unless it may still be attached. */
 	if (!ret)
-		hwpt_put(mm, bond->hwpt);
+		hwpt_put(mm, &bond->hwpt);
 	/* 4-5. The last bond under the value quarantines and releases it: every
 	 * mm_exit under it has returned, every device has detached it. */
 	if (bond->pasid != SVA_PASID_RID && ret)

@@ -496,6 +496,25 @@ static void child_free_share(struct sva_ctx *ctx, struct sva_pasid_share *sh)
 	sva_free(sh);
 }
 
+/*
+ * A HWPT record a bond in progress holds off mm->hwpts: one a bind was
+ * creating or an unbind destroying at the fork (bond.c's hwpt_free_held()),
+ * which nothing else of the child's reaches.  One on the list goes with the
+ * list (mm.c), after this: compared here, not followed, before.
+ */
+static void child_free_held_hwpt(struct sva_mm *mm, struct sva_bond *b)
+{
+	struct sva_hwpt *h = b->hwpt, *o;
+
+	for (o = mm->hwpts; h && o && o != h; o = o->next)
+		;
+	if (!h || o)
+		return;
+	/* Only the last put's bond holds one off the list: never two bonds. */
+	sva_free(h);
+	b->hwpt = NULL;
+}
+
 void sva_bonds_child_free(struct sva_mm *mm)
 {
 	struct sva_pasid_share *g = mm->gshare;
@@ -517,6 +536,7 @@ void sva_bonds_child_free(struct sva_mm *mm)
 			child_free_share(mm->ctx, sh);
 		}
 		child_unpublish(mm->ctx, b);
+		child_free_held_hwpt(mm, b);
 		sva_free(b);
 	}
 	/* A share no bond is under, as a fork in the middle of a bind leaves it. */

@@ -183,14 +183,15 @@ SVA_EXPORT void sva_mm_free(struct sva_mm *mm)
 			n = c->next[0];
 			sva_free(c);
 		}
+		/* Likewise the bonds and their PASIDs' shares: as the parent's
+		 * sva_mm_free() ends its bonds, the child's ends its copies.
+		 * First: it compares the bonds' HWPT records with mm->hwpts. */
+		sva_bonds_child_free(mm);
 		/* Only the records: the HWPTs are the parent's. */
 		for (struct sva_hwpt *h = mm->hwpts, *n; h; h = n) {
 			n = h->next;
 			sva_free(h);
 		}
-		/* Likewise the bonds and their PASIDs' shares: as the parent's
-		 * sva_mm_free() ends its bonds, the child's ends its copies. */
-		sva_bonds_child_free(mm);
 		sva_rset_fini(&mm->allowed);
 		if (mm->maps_fd >= 0)
 			close(mm->maps_fd);

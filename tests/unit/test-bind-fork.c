@@ -15,6 +15,10 @@
  *  - The same for a fork in the middle of a sva_unbind() (from inside its
  *    HWPT's IOMMU_DESTROY: the bond off mm->bonds, its share not put yet),
  *    under an extra PASID and under the global PASID another bond keeps.
+ *    The HWPT record of the bond in flight comes back once too: a bind's
+ *    (still on mm->hwpts) and an unbind's (its last reference, off
+ *    mm->hwpts while the HWPT is destroyed).  Likewise a fork inside a
+ *    bind's IOMMU_HWPT_ALLOC: the record in creation, not on mm->hwpts yet.
  *  - After the child's sva_mm_free(), sva_dev_bond_lookup() on its devices
  *    finds none of the bonds it freed (-ENOENT), PASID and RID alike.
  *  - A fork in the middle of a publish (inside the window between the
@@ -38,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,11 +86,38 @@ static void fork_in_destroy(void)
 	child_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+/* Armed: the next IOMMU_HWPT_ALLOC (a bind's new HWPT, its record not yet on
+ * mm->hwpts) forks; the child frees the address space, then lists in
+ * alloc_back what records of a HWPT's size it is given next. */
+static struct sva_mm *alloc_fork_mm;
+static void **alloc_back; /* 64 pointers, shared with the child */
+
+static void fork_in_alloc(void)
+{
+	struct sva_mm *mm = alloc_fork_mm;
+	pid_t pid;
+	int st;
+
+	alloc_fork_mm = NULL;
+	pid = fork();
+	if (pid == 0) {
+		sva_mm_free(mm);
+		for (int i = 0; i < 64; i++)
+			alloc_back[i] = sva_malloc(sizeof(struct sva_hwpt));
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		tap_bail("fork: %s", strerror(errno));
+	child_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
 static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 {
 	*rc = 0;
 	if (req == KABI_IOMMU_DESTROY && destroy_fork_mm)
 		fork_in_destroy();
+	if (req == KABI_IOMMU_HWPT_ALLOC && alloc_fork_mm)
+		fork_in_alloc();
 	if (req == KABI_IOMMU_HWPT_ALLOC)
 		((struct kabi_iommu_hwpt_alloc *)arg)->out_hwpt_id = atomic_fetch_add(&next_id, 1);
 	else if (req == KABI_IOMMU_IOAS_ALLOC)
@@ -106,11 +138,13 @@ static struct sva_mm *fork_mm;
 /* The bonds and shares the child must give back, each once. */
 static void *expect[8];
 static int nexpect;
+/* The HWPT record of the bond in flight, which it must give back once too. */
+static void *expect_hwpt;
 
 static int child_checks(struct sva_mm *mm, struct sva_dev *dev, uint32_t pasid)
 {
-	void *again[2][64];
-	int back = 0, bad = 0;
+	void *again[3][64];
+	int back = 0, hback = 0, bad = 0;
 
 	sva_mm_free(mm);
 	for (struct sva_pasid_share *p = ctx.pending_shares; p; p = p->pending_next)
@@ -120,16 +154,20 @@ static int child_checks(struct sva_mm *mm, struct sva_dev *dev, uint32_t pasid)
 	for (int i = 0; i < 64; i++) {
 		again[0][i] = sva_malloc(sizeof(struct sva_bond));
 		again[1][i] = sva_malloc(sizeof(struct sva_pasid_share));
-		for (int k = 0; k < 2; k++)
+		again[2][i] = sva_malloc(sizeof(struct sva_hwpt));
+		for (int k = 0; k < 3; k++) {
 			for (int j = 0; j < nexpect; j++)
 				back += again[k][i] && again[k][i] == expect[j];
+			hback += again[k][i] && again[k][i] == expect_hwpt;
+		}
 	}
-	for (int i = 0; i < 64; i++) {
-		sva_free(again[0][i]);
-		sva_free(again[1][i]);
-	}
+	for (int i = 0; i < 64; i++)
+		for (int k = 0; k < 3; k++)
+			sva_free(again[k][i]);
 	if (back != nexpect)
 		bad |= 1;
+	if (expect_hwpt && hback != 1)
+		bad |= 8;
 	if (sva_dev_bond_lookup(dev, pasid, NULL, NULL) != -ENOENT)
 		bad |= 4;
 	return bad;
@@ -177,6 +215,7 @@ static int f_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
 		;
 	expect[nexpect++] = b;
 	expect[nexpect++] = sh;
+	expect_hwpt = b->hwpt; /* on mm->hwpts: the child must not free it twice */
 	pid = fork();
 	if (pid == 0)
 		_exit(child_checks(fork_mm, d, pasid));
@@ -217,8 +256,11 @@ static void report(const char *what)
 	ok(child_status >= 0 && !(child_status & 1),
 	   "  its sva_mm_free gives back the bond in flight and its share, each once");
 	ok(child_status >= 0 && !(child_status & 2), "  no share it freed is left on the context's pending list");
+	ok(child_status >= 0 && child_status < 128 && !(child_status & 8),
+	   "  and it gives back the bond's HWPT record, once");
 	child_status = -1;
 	nexpect = 0;
+	expect_hwpt = NULL;
 }
 
 /* ------------------------------------------------------------------ tests */
@@ -270,6 +312,8 @@ static void mid_unbind(const char *what, uint32_t flags, bool other)
 	}
 	expect[nexpect++] = bond;
 	expect[nexpect++] = bond->share;
+	/* Its last reference goes: off mm->hwpts, destroyed, then freed. */
+	expect_hwpt = bond->hwpt;
 	destroy_fork_mm = mm;
 	destroy_fork_dev = &wide;
 	destroy_fork_pasid = sva_bond_pasid(bond);
@@ -278,6 +322,31 @@ static void mid_unbind(const char *what, uint32_t flags, bool other)
 	report(what);
 	if (kept)
 		sva_unbind(kept);
+	sva_mm_free(mm);
+}
+
+static void mid_hwpt_alloc(void)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_mm *mm = mm_new();
+	struct sva_bond *bond;
+	int back = 0;
+
+	alloc_back = mmap(NULL, 64 * sizeof(void *), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (alloc_back == MAP_FAILED)
+		tap_bail("mmap: %s", strerror(errno));
+	alloc_fork_mm = mm;
+	is_int(sva_bind(&wide, mm, &bo, &bond), 0, "a bind forked in its IOMMU_HWPT_ALLOC binds");
+	alloc_fork_mm = NULL;
+	ok(child_status == 0, "  the forked child exits (%d)", child_status);
+	/* The record the bind was creating: in the child, held only by the
+	 * bond in flight, off mm->hwpts. */
+	for (int i = 0; i < 64; i++)
+		back += alloc_back[i] == bond->hwpt;
+	is_int(back, 1, "  the child's sva_mm_free() gives back the HWPT record in creation, once");
+	child_status = -1;
+	munmap(alloc_back, 64 * sizeof(void *));
+	sva_unbind(bond);
 	sva_mm_free(mm);
 }
 
@@ -555,7 +624,7 @@ static void fork_while_held(void)
 int main(void)
 {
 	find_real();
-	plan(48);
+	plan(57);
 	fake_ctx_init(&ctx, capture, 20000000ull);
 	/* The fork handlers sva_ctx_new() registers (ctx.c), for this context
 	 * built by hand: the guard blocked across fork().  After the arena's
@@ -572,6 +641,7 @@ int main(void)
 	mid_bind("joining the global PASID of another bond", 0, false, true);
 	mid_unbind("an unbind under an extra PASID", SVA_BIND_EXTRA_PASID, false);
 	mid_unbind("an unbind under the global PASID another bond keeps", 0, true);
+	mid_hwpt_alloc();
 	lookup_after_free();
 	fork_in_publish("a PASID bond", 0, &wide);
 	fork_in_publish("a RID bond", SVA_BIND_RID, &wide2);
