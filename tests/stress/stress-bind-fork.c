@@ -11,7 +11,9 @@
  * Each child, whatever the fork caught, finds pasid_lock free, frees every
  * address space (sva_mm_free(), memory only), and then finds no bond left
  * on the context's list of binds and unbinds in progress, no share on its
- * pending list, and the arena usable.  It starts no thread and _exits.
+ * pending list, and the arena usable.  Before and after those frees it looks
+ * up the RID and the address spaces' global PASIDs on both devices: a bond
+ * or -ENOENT before, -ENOENT after.  It starts no thread and _exits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -213,15 +215,31 @@ static void *allocator(void *arg)
 /* Only what a forked child may call: libsva's memory-only paths and _exit. */
 static int child(void)
 {
-	int ret = 0;
+	struct sva_dev *devs[2] = { &wide, &wide2 };
+	uint32_t looked[WORKERS + 1];
+	int ret = 0, n = 0, r;
 	void *m;
 
 	if (pthread_mutex_trylock(&ctx.pasid_lock))
 		ret |= 1;
 	else
 		pthread_mutex_unlock(&ctx.pasid_lock);
+	/* Before any sva_mm_free(): whatever write to a device's table the fork
+	 * caught, a lookup answers (a spin would trip the watchdog). */
+	looked[n++] = SVA_PASID_RID;
+	for (int i = 0; i < WORKERS; i++)
+		if (mms[i]->gshare) /* under pasid_lock, which was free at the fork */
+			looked[n++] = mms[i]->gshare->pasid;
+	for (int i = 0; i < n; i++)
+		for (int d = 0; d < 2; d++)
+			if ((r = sva_dev_bond_lookup(devs[d], looked[i], NULL, NULL)) != 0 && r != -ENOENT)
+				ret |= 16;
 	for (int i = 0; i < WORKERS; i++)
 		sva_mm_free(mms[i]);
+	for (int i = 0; i < n; i++)
+		for (int d = 0; d < 2; d++)
+			if (sva_dev_bond_lookup(devs[d], looked[i], NULL, NULL) != -ENOENT)
+				ret |= 32;
 	if (ctx.unlinked)
 		ret |= 2;
 	if (ctx.pending_shares)
@@ -292,7 +310,8 @@ int main(void)
 	ok(1, "%d forks against %d binding threads and an allocating one: all return", FORKS, WORKERS);
 	is_int(fork_fails, 0, "  every fork and wait succeeds");
 	is_int(fork_status, 0, "  every child finds pasid_lock free, frees every address space, and finds "
-			       "nothing in progress, nothing pending, the arena usable (bits 1, 2, 4, 8)");
+			       "nothing in progress, nothing pending, the arena usable (bits 1, 2, 4, 8); its lookups "
+			       "answer before (16) and say -ENOENT after (32)");
 	is_int(atomic_load(&errors), 0, "  every bind, unbind, allocation and free in the parent succeeds");
 	ok(!ctx.unlinked, "  nothing is left on the parent's list of binds and unbinds in progress");
 	ok(!ctx.pending_shares, "  nor on its pending list");
