@@ -470,8 +470,9 @@ static void child_unpublish(struct sva_ctx *ctx, struct sva_bond *bond)
 	if (!dev)
 		return;
 	if (bond->pasid != SVA_PASID_RID) {
-		/* Not sva_pasid_map_get(): it waits out an entry a fork caught
-		 * half written, which nothing in the child completes. */
+		/* Also empties an entry a fork caught half written, which
+		 * nothing in the child completes (lookups there already pass
+		 * it by: sva_pasid_map_get()). */
 		sva_pasid_map_child_drop(dev->bond_map, bond->pasid, bond);
 		return;
 	}
