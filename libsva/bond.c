@@ -608,6 +608,18 @@ void (*sva_test_unpublished_hook)(struct sva_bond *bond);
 #define UNPUBLISHED(b) ((void)0)
 #endif
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called in an unbind once the bond is off
+ * ctx->bonds, before it is freed.  From here a teardown that waited for it
+ * (sva_dev_close(), sva_mm_free(), sva_ctx_free()) may run to its end and
+ * free the device, the address space and the context; test-unbind-close
+ * lets it, to catch a read of any of them after this point. */
+void (*sva_test_off_bonds_hook)(struct sva_bond *bond);
+#define OFF_BONDS(b) (sva_test_off_bonds_hook ? sva_test_off_bonds_hook(b) : (void)0)
+#else
+#define OFF_BONDS(b) ((void)0)
+#endif
+
 /* The bond is claimed (state EXITING, by sva_unbind() or sva_teardown()). */
 int sva_bond_teardown(struct sva_bond *bond)
 {
@@ -684,6 +696,8 @@ int sva_bond_teardown(struct sva_bond *bond)
 	 * this reads (a fork in between costs the child this bond's copy). */
 	sva_bond_unlinked_remove(bond);
 	bond_unlink(bond);
+	OFF_BONDS(bond);
+	/* Nothing of dev, mm or the context from here on: only the bond. */
 	sva_free(bond);
 	return ret;
 }

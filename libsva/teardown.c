@@ -16,6 +16,17 @@
 
 #include "internal.h"
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called with ctx->bonds_lock held just before a
+ * teardown sleeps for a bond another thread is tearing down.  That thread's
+ * bond_unlink() takes the lock to wake it: once this ran, the wake-up cannot
+ * be missed, so a test can let the unbind go on from here. */
+void (*sva_test_teardown_wait_hook)(struct sva_ctx *ctx);
+#define TEARDOWN_WAIT(c) (sva_test_teardown_wait_hook ? sva_test_teardown_wait_hook(c) : (void)0)
+#else
+#define TEARDOWN_WAIT(c) ((void)0)
+#endif
+
 static bool in_set(const struct sva_bond *b, enum sva_teardown_scope scope, const void *obj)
 {
 	switch (scope) {
@@ -63,6 +74,7 @@ int sva_teardown(struct sva_ctx *ctx, enum sva_teardown_scope scope, const void 
 			break;
 		/* Another thread is inside one of them (its mm_exit may block):
 		 * bond_unlink() wakes us. */
+		TEARDOWN_WAIT(ctx);
 		pthread_cond_wait(&ctx->bonds_cv, &ctx->bonds_lock);
 	}
 	pthread_mutex_unlock(&ctx->bonds_lock);

@@ -12,6 +12,7 @@ pasid_tests = \
 	tests/unit/test-bind-pasid \
 	tests/unit/test-bind-contract \
 	tests/unit/test-bind-fork \
+	tests/unit/test-unbind-close \
 	tests/unit/test-pasid-map \
 	tests/stress/stress-pasid \
 	tests/stress/stress-bind-fork \
@@ -40,6 +41,10 @@ tests_unit_test_bind_contract_SOURCES = tests/unit/test-bind-contract.c tests/un
 tests_unit_test_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_bind_fork_SOURCES = tests/unit/test-bind-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
 tests_unit_test_bind_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# An unbind whose last step lets a waiting sva_dev_close/mm_free/ctx_free free
+# what it releases: nothing of it is read afterwards.
+tests_unit_test_unbind_close_SOURCES = tests/unit/test-unbind-close.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
+tests_unit_test_unbind_close_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_pasid_map_SOURCES = tests/unit/test-pasid-map.c tests/busy_window.h tests/tap.h
 tests_unit_test_pasid_map_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_stress_stress_pasid_SOURCES = tests/stress/stress-pasid.c tests/tap.h
