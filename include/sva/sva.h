@@ -61,7 +61,7 @@
  *    the parent (its context, devices, address spaces, bonds) fails with
  *    -ECHILD: the child shares the parent's iommufd and VFIO descriptors, so
  *    it must not change their state.  Every -EINVAL of the arguments comes
- *    before it (libsva(7), Errors in a forked child).  Releasing objects
+ *    before it but in the memfd calls (libsva(7), Errors in a forked child).  Releasing objects
  *    there frees memory only.  A context the child creates itself is its own.
  */
 #ifndef SVA_SVA_H
