@@ -24,6 +24,18 @@
 #include "broker_share.h"
 #include "withdraw.h"
 
+#ifdef SVA_TEST_HOOKS
+/* tests/unit/test-broker-client.c: held between an unshare's reply and the
+ * client's own list catching up; a share about to wait for such a window. */
+void (*sva_test_unshare_replied_hook)(void);
+void (*sva_test_share_wait_hook)(void);
+#define UNSHARE_REPLIED() (sva_test_unshare_replied_hook ? sva_test_unshare_replied_hook() : (void)0)
+#define SHARE_WAIT() (sva_test_share_wait_hook ? sva_test_share_wait_hook() : (void)0)
+#else
+#define UNSHARE_REPLIED() ((void)0)
+#define SHARE_WAIT() ((void)0)
+#endif
+
 static struct sva_broker_conn *isolated(const struct sva_ctx *ctx)
 {
 	return ctx->broker && ctx->broker->isolated ? ctx->broker : NULL;
@@ -171,6 +183,7 @@ SVA_EXPORT int sva_ctx_unshare_memfd(struct sva_ctx *ctx, const void *addr, size
 	m.arg[0] = (uintptr_t)addr;
 	m.arg[1] = len;
 	ret = sva_broker_rpc(c, &m, -1, NULL);
+	UNSHARE_REPLIED();
 	pthread_mutex_lock(&c->shares_lock);
 	for (size_t i = 0; i < c->nshares; i++)
 		if (c->shares[i].va == (uintptr_t)addr && c->shares[i].len == len) {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "broker_proto.h"
+#include "broker_share.h"
 #include "internal.h"
 #include "sva/sva.h"
 #include "../tap.h"
@@ -49,6 +50,10 @@ struct fake {
 	int unshare_status; /* A_OPEN: its answer to an unshare */
 	int unshares;	    /* A_OPEN: the unshare requests it got */
 	bool hold_unshare;  /* A_OPEN: hold an unshare's answer until released */
+	/* A_OPEN: the ranges it holds shared, as the real broker's (it refuses a
+	 * share beyond max_shares, SVA_BROKER_MAX_SHARES when 0, -ENOSPC). */
+	uint64_t share_va[128], share_len[128];
+	int nshares, max_shares;
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* unshares and hold_unshare change */
 	int wake[2];	     /* written by serve_end(): the client is done */
@@ -104,13 +109,36 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 			f->closes++;
 		}
 		m->status = 0;
+		if (m->op == SVA_BOP_PX_SHARE) {
+			int max = f->max_shares ? f->max_shares : SVA_BROKER_MAX_SHARES;
+
+			pthread_mutex_lock(&f->lock);
+			if (f->nshares >= max || f->nshares == (int)(sizeof(f->share_va) / sizeof(f->share_va[0]))) {
+				m->status = -ENOSPC;
+			} else {
+				f->share_va[f->nshares] = m->arg[1];
+				f->share_len[f->nshares++] = m->arg[2];
+			}
+			pthread_mutex_unlock(&f->lock);
+		}
 		if (m->op == SVA_BOP_PX_UNSHARE) {
+			int i;
+
 			pthread_mutex_lock(&f->lock);
 			f->unshares++;
 			pthread_cond_broadcast(&f->cond);
 			while (f->hold_unshare)
 				pthread_cond_wait(&f->cond, &f->lock);
 			m->status = f->unshare_status;
+			for (i = 0; i < f->nshares; i++)
+				if (f->share_va[i] == m->arg[0] && f->share_len[i] == m->arg[1])
+					break;
+			if (i == f->nshares)
+				m->status = -ENOENT;
+			else if (!m->status) {
+				f->share_va[i] = f->share_va[--f->nshares];
+				f->share_len[i] = f->share_len[f->nshares];
+			}
 			pthread_mutex_unlock(&f->lock);
 		}
 		sva_broker_send(s, m, -1);
@@ -170,6 +198,7 @@ static void serve_start(struct fake *f, pthread_t *t)
 {
 	f->accepted = false;
 	f->timed_out = false;
+	f->nshares = 0; /* a new client: nothing shared (no server thread runs yet) */
 	if (pipe2(f->wake, O_CLOEXEC) || pthread_create(t, NULL, serve_one, f))
 		tap_bail("cannot start the fake broker: %s", strerror(errno));
 }
@@ -392,6 +421,192 @@ static void unshare_checks(struct fake *f)
 	close(fd);
 }
 
+/*
+ * sva_ctx_share_memfd(3), -ENOSPC: "The client has shared as many ranges as
+ * the broker allows (64)", and the client keeps its own list of them for its
+ * fault path (sva_broker_share_bounds()).  Review Z175: thread A unshares a
+ * range of a full list; the broker forgets it and answers; before A takes it
+ * off the client's list, thread B shares a new range.  The broker had room
+ * and took it, the client's list was still full: B's range was left out of
+ * it, B's call returned 0, and every fault in B's range was answered INVALID
+ * (unsharing it said -ENOENT).  libsva-test's sva_test_unshare_replied_hook
+ * holds A in that window while B shares; sva_test_share_wait_hook tells that
+ * B waits for A (then A is let go, or the test would deadlock).
+ */
+extern void (*sva_test_unshare_replied_hook)(void); /* broker_share.c, libsva-test only */
+extern void (*sva_test_share_wait_hook)(void);	    /* likewise */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool armed, in_window, release, b_waiting, b_done;
+} race = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void race_in_window(void)
+{
+	pthread_mutex_lock(&race.lock);
+	if (race.armed) {
+		race.armed = false;
+		race.in_window = true;
+		pthread_cond_broadcast(&race.cond);
+		while (!race.release)
+			pthread_cond_wait(&race.cond, &race.lock);
+	}
+	pthread_mutex_unlock(&race.lock);
+}
+
+static void race_b_waits(void)
+{
+	pthread_mutex_lock(&race.lock);
+	race.b_waiting = true;
+	pthread_cond_broadcast(&race.cond);
+	pthread_mutex_unlock(&race.lock);
+}
+
+struct share_arg {
+	struct sva_ctx *ctx;
+	int fd;
+	uint64_t off;
+	void *a;
+	int ret;
+};
+
+static void *share_thread(void *arg)
+{
+	struct share_arg *s = arg;
+
+	s->ret = sva_ctx_share_memfd(s->ctx, s->fd, s->off, s->a, 4096);
+	pthread_mutex_lock(&race.lock);
+	race.b_done = true;
+	pthread_cond_broadcast(&race.cond);
+	pthread_mutex_unlock(&race.lock);
+	return NULL;
+}
+
+static void *unshare_page_thread(void *arg)
+{
+	struct unshare_arg *u = arg;
+
+	u->ret = sva_ctx_unshare_memfd(u->ctx, u->a, 4096);
+	return NULL;
+}
+
+static int fake_nshares(struct fake *f)
+{
+	int n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->nshares;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+#define NPAGES (SVA_BROKER_MAX_SHARES + 1)
+
+/* An isolated context on the A_OPEN broker (which holds max shares), with
+ * the first SVA_BROKER_MAX_SHARES pages of a shared; 0 or a failed line. */
+static struct sva_ctx *full_ctx(struct fake *f, int fd, char *a, int max, pthread_t *t)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_ctx *ctx = NULL;
+	int i, ret = 0;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	f->unshare_status = 0;
+	f->hold_unshare = false;
+	f->max_shares = max;
+	serve_start(f, t);
+	if (!is_int(sva_ctx_new(&o, &ctx), 0, "cap: an isolated broker context"))
+		return NULL;
+	for (i = 0; i < SVA_BROKER_MAX_SHARES && !ret; i++)
+		ret = sva_ctx_share_memfd(ctx, fd, (uint64_t)i * 4096, a + i * 4096, 4096);
+	if (!is_int(ret, 0, "  %d ranges shared", i)) {
+		sva_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+static void cap_checks(struct fake *f)
+{
+	int fd = memfd_create("cap", MFD_CLOEXEC);
+	char *a = MAP_FAILED, *last;
+	struct sva_ctx *ctx;
+	pthread_t t, ta, tb;
+	uint64_t start, end;
+
+	if (fd < 0 || ftruncate(fd, NPAGES * 4096) ||
+	    (a = mmap(NULL, NPAGES * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		skip(14, "no memfd");
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	last = a + SVA_BROKER_MAX_SHARES * 4096;
+
+	/* A broker allowing more than the client can track: the client refuses
+	 * before asking, so nothing is shared that its faults would not find. */
+	ctx = full_ctx(f, fd, a, 2 * SVA_BROKER_MAX_SHARES, &t);
+	if (ctx) {
+		is_int(sva_ctx_share_memfd(ctx, fd, SVA_BROKER_MAX_SHARES * 4096, last, 4096), -ENOSPC,
+		       "a share beyond the %d ranges the client tracks: -ENOSPC", SVA_BROKER_MAX_SHARES);
+		is_int(fake_nshares(f), SVA_BROKER_MAX_SHARES, "  nothing more shared at the broker");
+		sva_ctx_free(ctx);
+	} else {
+		skip(2, "no context");
+	}
+	serve_end(f, t, "cap");
+
+	ctx = full_ctx(f, fd, a, 0, &t);
+	if (ctx) {
+		struct unshare_arg ua = { ctx, a, 1 };
+		struct share_arg sa = { ctx, fd, SVA_BROKER_MAX_SHARES * 4096, last, 1 };
+
+		is_int(sva_ctx_share_memfd(ctx, fd, SVA_BROKER_MAX_SHARES * 4096, last, 4096), -ENOSPC,
+		       "the broker's %d ranges shared: one more is -ENOSPC", SVA_BROKER_MAX_SHARES);
+		race.armed = true;
+		race.in_window = race.release = race.b_waiting = race.b_done = false;
+		sva_test_unshare_replied_hook = race_in_window;
+		sva_test_share_wait_hook = race_b_waits;
+		pthread_create(&ta, NULL, unshare_page_thread, &ua);
+		pthread_mutex_lock(&race.lock);
+		while (!race.in_window)
+			pthread_cond_wait(&race.cond, &race.lock);
+		pthread_mutex_unlock(&race.lock);
+		pthread_create(&tb, NULL, share_thread, &sa);
+		pthread_mutex_lock(&race.lock);
+		while (!race.b_done && !race.b_waiting)
+			pthread_cond_wait(&race.cond, &race.lock);
+		race.release = true;
+		pthread_cond_broadcast(&race.cond);
+		pthread_mutex_unlock(&race.lock);
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		sva_test_unshare_replied_hook = NULL;
+		sva_test_share_wait_hook = NULL;
+		is_int(ua.ret, 0, "thread A unshared the first range");
+		is_int(sa.ret, 0, "  thread B shared a new one while A was between the broker's reply and its list");
+		is_int(sva_broker_share_bounds(ctx, (uintptr_t)last, &start, &end), 0,
+		       "  a fault in B's range is asked of the broker (not answered INVALID)");
+		ok(start == (uintptr_t)last && end == (uintptr_t)last + 4096, "  within B's range");
+		is_int(sva_broker_share_bounds(ctx, (uintptr_t)a, &start, &end), -EFAULT,
+		       "  one in A's is answered INVALID");
+		is_int(sva_ctx_unshare_memfd(ctx, last, 4096), 0, "  B's range can be unshared");
+		for (int i = 1; i < SVA_BROKER_MAX_SHARES; i++)
+			if (sva_ctx_unshare_memfd(ctx, a + i * 4096, 4096))
+				break;
+		is_int(fake_nshares(f), 0, "  the rest unshared: the broker holds nothing");
+		sva_ctx_free(ctx);
+	} else {
+		skip(8, "no context");
+	}
+	serve_end(f, t, "cap race");
+	munmap(a, NPAGES * 4096);
+	close(fd);
+}
+
 int main(void)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER, .log_fn = capture,
@@ -475,6 +690,7 @@ int main(void)
 	open_checks(&f);
 	empty_iommu_path(&f);
 	unshare_checks(&f);
+	cap_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
