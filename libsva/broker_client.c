@@ -191,6 +191,7 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 		goto err_fd;
 	}
 	pthread_mutex_init(&conn->lock, NULL);
+	pthread_mutex_init(&conn->share_op_lock, NULL);
 	pthread_mutex_init(&conn->shares_lock, NULL);
 	pthread_mutex_init(&conn->mms_lock, NULL);
 	conn->sock = hs.sock;
@@ -221,6 +222,7 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 	return 0;
 err_conn:
 	pthread_mutex_destroy(&conn->lock);
+	pthread_mutex_destroy(&conn->share_op_lock);
 	pthread_mutex_destroy(&conn->shares_lock);
 	pthread_mutex_destroy(&conn->mms_lock);
 	sva_free(conn);

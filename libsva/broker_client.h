@@ -20,6 +20,11 @@ struct sva_broker_conn {
 	bool isolated; /* SVA_CTX_ISOLATED: no iommufd; ctx->fd is a duplicate of sock */
 	dev_t sock_dev; /* the socket's identity, which its duplicates share */
 	ino_t sock_ino;
+	/* Isolated: one share or unshare at a time, from before its request
+	 * to after its reply is applied to shares[] (broker_share.c), so the
+	 * list and the broker's agree whenever it is free.  Taken first, by
+	 * those two calls only: never on the fault path. */
+	pthread_mutex_t share_op_lock;
 	/* Isolated: the ranges shared with the broker (broker_share.c), under
 	 * shares_lock, a leaf taken on the fault path under mm->lock. */
 	pthread_mutex_t shares_lock;

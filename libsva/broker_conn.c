@@ -50,6 +50,7 @@ static void child_reset(void)
 	for (size_t i = 0; i < REG_MAX; i++) {
 		if (reg[i]) {
 			pthread_mutex_init(&reg[i]->lock, NULL);
+			pthread_mutex_init(&reg[i]->share_op_lock, NULL);
 			pthread_mutex_init(&reg[i]->shares_lock, NULL);
 			pthread_mutex_init(&reg[i]->mms_lock, NULL);
 			reg[i] = NULL;
@@ -201,6 +202,7 @@ void sva_broker_conn_free(struct sva_broker_conn *conn)
 	pthread_mutex_unlock(&conn->lock);
 	close(conn->sock);
 	pthread_mutex_destroy(&conn->lock);
+	pthread_mutex_destroy(&conn->share_op_lock);
 	pthread_mutex_destroy(&conn->shares_lock);
 	pthread_mutex_destroy(&conn->mms_lock);
 	sva_free(conn);

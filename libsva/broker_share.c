@@ -99,6 +99,19 @@ void sva_broker_mm_remove(struct sva_mm *mm)
 	pthread_mutex_unlock(&c->mms_lock);
 }
 
+/*
+ * Wait for any share or unshare of c in progress (at most its broker's reply,
+ * which this call would wait for on c->lock anyway, and an unshare's
+ * withdrawal), then hold share_op_lock.
+ */
+static void share_op_begin(struct sva_broker_conn *c)
+{
+	if (pthread_mutex_trylock(&c->share_op_lock)) {
+		SHARE_WAIT();
+		pthread_mutex_lock(&c->share_op_lock);
+	}
+}
+
 /* The checks both calls share: 0, or the -errno logged. */
 static int check(struct sva_ctx *ctx, const char *fn, uint64_t offset, const void *addr, size_t len)
 {
@@ -128,6 +141,7 @@ SVA_EXPORT int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offs
 {
 	struct sva_broker_conn *c;
 	struct sva_broker_msg m;
+	bool full;
 	int ret = check(ctx, "sva_ctx_share_memfd", offset, addr, len);
 
 	if (ret)
@@ -142,20 +156,35 @@ SVA_EXPORT int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offs
 			return sva_fail(&ctx->log, ret, "sva_ctx_share_memfd: %s", why);
 	}
 	c = ctx->broker;
+	share_op_begin(c);
+	/* Only a share adds to the list, under share_op_lock: room seen here is
+	 * room when the broker's yes comes, so nothing is shared that the fault
+	 * path would not find (a broker allowing more must not make the client
+	 * skip one).  A range being unshared holds its slot until the broker
+	 * has let it go, as the broker does. */
+	pthread_mutex_lock(&c->shares_lock);
+	full = c->nshares == SVA_BROKER_MAX_SHARES;
+	pthread_mutex_unlock(&c->shares_lock);
+	if (full) {
+		pthread_mutex_unlock(&c->share_op_lock);
+		return sva_fail(&ctx->log, -ENOSPC, "sva_ctx_share_memfd: [%p, +0x%zx): %d ranges shared already",
+				addr, len, SVA_BROKER_MAX_SHARES);
+	}
 	sva_broker_msg_init(&m, SVA_BOP_PX_SHARE);
 	m.arg[0] = offset;
 	m.arg[1] = (uintptr_t)addr;
 	m.arg[2] = len;
 	ret = sva_broker_rpc(c, &m, memfd, NULL);
+	if (!ret) {
+		pthread_mutex_lock(&c->shares_lock);
+		c->shares[c->nshares++] = (struct sva_broker_range){ .va = (uintptr_t)addr, .len = len };
+		pthread_mutex_unlock(&c->shares_lock);
+	}
+	pthread_mutex_unlock(&c->share_op_lock);
 	if (ret)
 		return sva_fail(&ctx->log, ret, "sva_ctx_share_memfd: %s [%p, +0x%zx): %s",
 				ret == -ECONNRESET ? "the broker went away before mapping" : "the broker refused", addr, len,
 				m.text[0] && m.op == SVA_BOP_PX_SHARE ? m.text : strerror(-ret));
-	/* The broker keeps as many ranges as this list holds, and no overlaps. */
-	pthread_mutex_lock(&c->shares_lock);
-	if (c->nshares < SVA_BROKER_MAX_SHARES)
-		c->shares[c->nshares++] = (struct sva_broker_range){ .va = (uintptr_t)addr, .len = len };
-	pthread_mutex_unlock(&c->shares_lock);
 	return 0;
 }
 
@@ -179,6 +208,7 @@ SVA_EXPORT int sva_ctx_unshare_memfd(struct sva_ctx *ctx, const void *addr, size
 				"sva_ctx_unshare_memfd: [%p, +0x%zx) is not a range this context shared (or it is "
 				"being unshared)",
 				addr, len);
+	share_op_begin(c);
 	sva_broker_msg_init(&m, SVA_BOP_PX_UNSHARE);
 	m.arg[0] = (uintptr_t)addr;
 	m.arg[1] = len;
@@ -186,7 +216,7 @@ SVA_EXPORT int sva_ctx_unshare_memfd(struct sva_ctx *ctx, const void *addr, size
 	UNSHARE_REPLIED();
 	pthread_mutex_lock(&c->shares_lock);
 	for (size_t i = 0; i < c->nshares; i++)
-		if (c->shares[i].va == (uintptr_t)addr && c->shares[i].len == len) {
+		if (c->shares[i].va == (uintptr_t)addr && c->shares[i].len == len && c->shares[i].leaving) {
 			if (ret)
 				c->shares[i].leaving = false; /* still shared: faults map it again */
 			else
@@ -194,11 +224,15 @@ SVA_EXPORT int sva_ctx_unshare_memfd(struct sva_ctx *ctx, const void *addr, size
 			break;
 		}
 	pthread_mutex_unlock(&c->shares_lock);
-	if (ret)
+	if (ret) {
+		pthread_mutex_unlock(&c->share_op_lock);
 		return sva_fail(&ctx->log, ret, "sva_ctx_unshare_memfd: %s [%p, +0x%zx): %s",
 				ret == -ECONNRESET ? "the broker went away before unmapping" : "the broker refused", addr, len,
 				m.text[0] && m.op == SVA_BOP_PX_UNSHARE ? m.text : strerror(-ret));
-	/* The broker unmapped it all: drop the chunks that said otherwise. */
+	}
+	/* The broker unmapped it all: drop the chunks that said otherwise.  Still
+	 * under share_op_lock: a range shared again over this one waits, so no
+	 * chunk its faults map is withdrawn here. */
 	pthread_mutex_lock(&c->mms_lock);
 	for (struct sva_mm *mm = c->mms; mm; mm = mm->broker_next) {
 		pthread_mutex_lock(&mm->map_lock);
@@ -207,5 +241,6 @@ SVA_EXPORT int sva_ctx_unshare_memfd(struct sva_ctx *ctx, const void *addr, size
 		sva_mm_reap(mm);
 	}
 	pthread_mutex_unlock(&c->mms_lock);
+	pthread_mutex_unlock(&c->share_op_lock);
 	return 0;
 }
