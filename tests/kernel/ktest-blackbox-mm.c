@@ -16,11 +16,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1119,6 +1121,150 @@ static void child_calls(struct sva_mm *mm, char *buf)
 	sva_ctx_free(pc);
 }
 
+/*
+ * libsva(7), "Errors in a forked child", from the page's words: "What would
+ * be wrong in any process [...] is -EINVAL in the child as in the parent";
+ * "-ECHILD comes after those, and before everything that reads the objects'
+ * present state or asks the system".  Each call is made on the parent's
+ * objects in a fork(2) child with one argument wrong in a way the page names,
+ * and the same call is made in the parent; then calls whose arguments are
+ * right but whose object's state is wrong (an address not allocated, a
+ * mapping userfaultfd cannot track, a device that is missing).
+ */
+struct order_case {
+	const char *what;
+	int child_want; /* what the child must answer */
+	bool same;	/* and the parent the same */
+};
+
+static const struct order_case order_cases[] = {
+	{ "sva_mm_new: NULL out", -EINVAL, true },
+	{ "sva_mm_new: opts->size 3 (a bad size)", -EINVAL, true },
+	{ "sva_mm_new: SVA_MM_UNTRACKED with SVA_MM_TRACK_STRICT", -EINVAL, true },
+	{ "sva_mm_new: fault_around 3", -EINVAL, true },
+	{ "sva_mm_prefault: a range that wraps", -EINVAL, true },
+	{ "sva_mm_invalidate: a range reaching into the last page", -EINVAL, true },
+	{ "sva_mm_allow: an address space not SVA_MM_RESTRICTED", -EINVAL, true },
+	{ "sva_mm_deny: len 0", -EINVAL, true },
+	{ "sva_mm_iova_ranges: NULL nr", -EINVAL, true },
+	{ "sva_dev_open: an empty name", -EINVAL, true },
+	{ "sva_dev_open: a relative path", -EINVAL, true },
+	{ "sva_dev_open: vfio and 11 digits", -EINVAL, true },
+	{ "sva_dev_open: NULL out", -EINVAL, true },
+	{ "sva_dev_open_mock: opts->size 3", -EINVAL, true },
+	{ "sva_dev_open_mock: opts->reserved not 0", -EINVAL, true },
+	{ "sva_dev_inject_fault: perm with an unknown bit", -EINVAL, true },
+	{ "sva_bind: NULL out", -EINVAL, true },
+	{ "sva_bind: opts->reserved not 0", -EINVAL, true },
+	{ "sva_bind: SVA_BIND_RID with SVA_BIND_PASID", -EINVAL, true },
+	{ "sva_mem_alloc: opts->size 3, with the parent's mm", -EINVAL, true },
+	{ "sva_mem_alloc: SVA_MEM_NODE and SVA_MEM_ANY_NODE, with the parent's mm", -EINVAL, true },
+	{ "sva_mem_free: len 0", -EINVAL, true },
+	{ "sva_ctx_fault_fd: a context that runs a fault thread", -EINVAL, true },
+	{ "sva_ctx_share_memfd: not isolated, bad range: -EOPNOTSUPP (the exception)", -EOPNOTSUPP, true },
+	{ "sva_ctx_unshare_memfd: not isolated, len 0: -EOPNOTSUPP (the exception)", -EOPNOTSUPP, true },
+	/* Good arguments, state the call would have to read: -ECHILD. */
+	{ "sva_mem_free: an address sva_mem_alloc did not return: -ECHILD", -ECHILD, false },
+	{ "sva_mm_prefault (SVA_MM_TRACK_STRICT): the vDSO, which userfaultfd cannot track: -ECHILD", -ECHILD, false },
+	{ "sva_dev_open: a well-formed cdev name of no device: -ECHILD", -ECHILD, false },
+	{ "sva_dev_open: a well-formed PCI address of no device: -ECHILD", -ECHILD, false },
+};
+
+#define NORDER (sizeof(order_cases) / sizeof(order_cases[0]))
+
+static void order_calls(struct sva_mm *mm, struct sva_mm *strict, char *buf, int *got)
+{
+	struct sva_mm_opts o3 = { .size = 3 };
+	struct sva_mm_opts both = { .size = sizeof(both), .flags = SVA_MM_UNTRACKED | SVA_MM_TRACK_STRICT };
+	struct sva_mm_opts around = { .size = sizeof(around), .fault_around = 3 };
+	struct sva_mock_opts k3 = { .size = 3 }, kres = { .size = sizeof(kres), .reserved = 1 };
+	struct sva_bind_opts bres = { .size = sizeof(bres), .reserved = 1 };
+	struct sva_bind_opts ridp = { .size = sizeof(ridp), .flags = SVA_BIND_RID | SVA_BIND_PASID, .pasid = 5 };
+	struct sva_mem_opts m3 = { .size = 3, .mm = mm };
+	struct sva_mem_opts nodes = { .size = sizeof(nodes), .mm = mm, .flags = SVA_MEM_NODE | SVA_MEM_ANY_NODE };
+	void *vdso = (void *)(uintptr_t)getauxval(AT_SYSINFO_EHDR);
+	struct sva_mm *m = NULL;
+	struct sva_dev *d = NULL;
+	void *q = NULL;
+	int i = 0;
+
+	got[i++] = sva_mm_new(ctx, NULL, NULL);
+	got[i++] = sva_mm_new(ctx, &o3, &m);
+	got[i++] = sva_mm_new(ctx, &both, &m);
+	got[i++] = sva_mm_new(ctx, &around, &m);
+	got[i++] = sva_mm_prefault(mm, buf, SIZE_MAX - PG);
+	got[i++] = (int)sva_mm_invalidate(mm, (void *)(uintptr_t)(UINT64_MAX - 2 * PG + 1), 2 * PG);
+	got[i++] = sva_mm_allow(mm, buf, PG);
+	got[i++] = sva_mm_deny(mm, buf, 0);
+	got[i++] = sva_mm_iova_ranges(mm, NULL, NULL);
+	got[i++] = sva_dev_open(ctx, "", &d);
+	got[i++] = sva_dev_open(ctx, "dev/vfio/devices/vfio0", &d);
+	got[i++] = sva_dev_open(ctx, "vfio12345678901", &d);
+	got[i++] = sva_dev_open(ctx, "vfio0", NULL);
+	got[i++] = sva_dev_open_mock(ctx, &k3, &d);
+	got[i++] = sva_dev_open_mock(ctx, &kres, &d);
+	got[i++] = sva_dev_inject_fault(dev, 1, (uintptr_t)buf, 0x80000000u, 0);
+	got[i++] = sva_bind(dev, mm, NULL, NULL);
+	{
+		struct sva_bond *b = NULL;
+
+		got[i++] = sva_bind(dev, mm, &bres, &b);
+		got[i++] = sva_bind(dev, mm, &ridp, &b);
+	}
+	got[i++] = sva_mem_alloc(PG, &m3, &q);
+	got[i++] = sva_mem_alloc(PG, &nodes, &q);
+	got[i++] = sva_mem_free(mm, buf, 0);
+	got[i++] = sva_ctx_fault_fd(ctx);
+	got[i++] = sva_ctx_share_memfd(ctx, -1, 1, buf + 1, 0);
+	got[i++] = sva_ctx_unshare_memfd(ctx, buf, 0);
+	got[i++] = sva_mem_free(mm, buf, PG);
+	got[i++] = vdso ? sva_mm_prefault(strict, vdso, PG) : -ECHILD;
+	got[i++] = sva_dev_open(ctx, "vfio4000000000", &d);
+	got[i++] = sva_dev_open(ctx, "00fe:1f:1f.7", &d);
+	if (i != (int)NORDER)
+		abort();
+}
+
+static void child_error_order(struct sva_mm *mm, char *buf)
+{
+	struct sva_mm *strict = new_mm(SVA_MM_TRACK_STRICT);
+	int child[NORDER], parent[NORDER], pfd[2], st = 0;
+	size_t n = 0;
+	ssize_t r;
+	pid_t pid;
+
+	if (pipe(pfd)) {
+		ok(0, "pipe");
+		sva_mm_free(strict);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		order_calls(mm, strict, buf, child);
+		_exit(write(pfd[1], child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
+	}
+	close(pfd[1]);
+	while (pid > 0 && n < sizeof(child) && (r = read(pfd[0], (char *)child + n, sizeof(child) - n)) > 0)
+		n += (size_t)r;
+	close(pfd[0]);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) || n != sizeof(child)) {
+		ok(0, "the forked child reports its answers (status %#x)", (unsigned)st);
+		sva_mm_free(strict);
+		return;
+	}
+	order_calls(mm, strict, buf, parent);
+	for (size_t i = 0; i < NORDER; i++) {
+		is_int(child[i], order_cases[i].child_want, "forked child, %s", order_cases[i].what);
+		if (order_cases[i].same)
+			is_int(parent[i], child[i], "  the parent's answer is the same");
+		else
+			ok(parent[i] < 0 && parent[i] != -ECHILD, "  the parent's is an error of its own (%d)",
+			   parent[i]);
+	}
+	sva_mm_free(strict);
+}
+
 int main(void)
 {
 	struct sva_mm *mm;
@@ -1170,6 +1316,7 @@ int main(void)
 	real_device();
 	memfds(buf);
 	child_calls(mm, buf);
+	child_error_order(mm, buf);
 	sva_mm_free(mm);
 	sva_dev_close(dev);
 	sva_ctx_free(ctx);
