@@ -430,6 +430,14 @@ static void fork_in_window(void)
 			if (window_kept && (sva_dev_bond_lookup(window_dev, window_kept_pasid, &found, NULL) != 0 ||
 					    found != window_kept))
 				bad |= 4;
+			/* sva_dev_pasid_alloc(3): the bind's own value, never
+			 * bound in the child and not allocated through the
+			 * device, is nothing of the device's; the kept bond's
+			 * value still answers. */
+			if (!window_rid && pasid && sva_dev_pasid_lookup(window_dev, pasid, NULL) != -ENOENT)
+				bad |= 8;
+			if (window_kept && sva_dev_pasid_lookup(window_dev, window_kept_pasid, NULL) != 0)
+				bad |= 16;
 		}
 		sva_mm_free(mm);
 		if (!pasid || sva_dev_bond_lookup(window_dev, pasid, NULL, NULL) != -ENOENT)
@@ -500,6 +508,10 @@ static void lookup_in_window(const char *what, uint32_t flags, struct sva_dev *d
 	ok(window_status >= 0 && window_status < 128 && !(window_status & 2),
 	   "  and says -ENOENT for the entry caught half written");
 	ok(window_status >= 0 && window_status < 128 && !(window_status & 4), "  and still finds the device's other bond");
+	ok(window_status >= 0 && window_status < 128 && !(window_status & 8),
+	   "  sva_dev_pasid_lookup() of the value in flight: -ENOENT, without waiting");
+	ok(window_status >= 0 && window_status < 128 && !(window_status & 16),
+	   "  sva_dev_pasid_lookup() of the other bond's value: found");
 	ok(window_status >= 0 && window_status < 128 && !(window_status & 1),
 	   "  and -ENOENT again after its sva_mm_free()");
 	window_status = -1;
@@ -624,7 +636,7 @@ static void fork_while_held(void)
 int main(void)
 {
 	find_real();
-	plan(57);
+	plan(63);
 	fake_ctx_init(&ctx, capture, 20000000ull);
 	/* The fork handlers sva_ctx_new() registers (ctx.c), for this context
 	 * built by hand: the guard blocked across fork().  After the arena's
