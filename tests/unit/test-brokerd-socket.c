@@ -158,9 +158,15 @@ __attribute__((unused)) static int racing_unlink(const char *path)
 
 /* And, as the broker puts back what it moved aside, yet another file there. */
 static char swap_at_putback[400];
+/* A filesystem that cannot rename without replacing (NFS): EINVAL. */
+static bool no_noreplace;
 
 __attribute__((unused)) static int racing_renameat2(int ofd, const char *old, int nfd, const char *new, unsigned flags)
 {
+	if (no_noreplace && (flags & RENAME_NOREPLACE)) {
+		errno = EINVAL;
+		return -1;
+	}
 	removal_swap(old);
 	if (swap_at_putback[0] && !strcmp(new, swap_at_putback)) {
 		swap_at_putback[0] = '\0';
@@ -1006,6 +1012,47 @@ static void stale_swapped(void)
 		close(fd);
 }
 
+/*
+ * sva-brokerd(8): "On a filesystem that cannot rename without replacing
+ * (renameat2(2) RENAME_NOREPLACE: NFS, for one) the stale socket is removed by
+ * its name, and a socket another program binds there in the microseconds
+ * between the broker's last look and that removal is removed instead."
+ */
+static void stale_no_noreplace(void)
+{
+	char path[400], moved[440];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/nfs.sock", tmp);
+	snprintf(moved, sizeof(moved), "%s.stale.%ld", path, (long)getpid());
+	close(socket_at(path, SOCK_SEQPACKET, false));
+	no_noreplace = true;
+	fd = listen_at(path);
+	ok(fd >= 0 && ino_of(moved) == 0 && connect_to(path, SOCK_SEQPACKET) == 0,
+	   "no RENAME_NOREPLACE: the stale socket removed by its name, nothing left aside, the broker listens "
+	   "(got %d)", fd);
+	if (fd >= 0)
+		close(fd);
+
+	/* The window the page owns to: what is put there at that moment goes. */
+	snprintf(path, sizeof(path), "%s/nfs2.sock", tmp);
+	snprintf(moved, sizeof(moved), "%s.stale.%ld", path, (long)getpid());
+	close(socket_at(path, SOCK_SEQPACKET, false));
+	snprintf(swap_at_removal, sizeof(swap_at_removal), "%s", path);
+	swapped_in = 0;
+	fd = listen_at(path);
+	swap_at_removal[0] = '\0';
+	ok(fd >= 0 && swapped_in && ino_of(path) != swapped_in && ino_of(moved) == 0,
+	   "  a file put at the path just before that removal is removed in its place, as the page warns "
+	   "(got %d, %s)", fd, swapped_in ? "swapped" : "no swap");
+	no_noreplace = false;
+	if (swapped_fd >= 0)
+		close(swapped_fd);
+	swapped_fd = -1;
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Does someone hold the flock() of lock?  Tried from a new open file, which
  * conflicts with any other, this process's included. */
 static bool lock_held(const char *lock)
@@ -1303,6 +1350,7 @@ int main(void)
 	start_lock();
 	lock_swapped();
 	stale_swapped();
+	stale_no_noreplace();
 	stop_keeps_lock();
 	stop_swapped();
 	grave_lines();
