@@ -759,7 +759,7 @@ static void two_at_once(void)
  */
 static void start_lock(void)
 {
-	char path[400], lock[420], other[420];
+	char path[400], lock[420], other[420], want[1000];
 	struct broker *b;
 	struct stat st;
 	int fd, fd2, status;
@@ -837,6 +837,11 @@ static void start_lock(void)
 	ok(fd < 0 && err_has("is a symbolic link, which the broker does not follow; not using it") &&
 		   ino_of(other) == 0 && ino_of(path) == 0,
 	   "a symbolic link as the lock file: refused, saying so, its target not made, no socket (got %d)", fd);
+	/* sva-brokerd(8) quotes the line: word for word. */
+	snprintf(want, sizeof(want),
+		 "cannot listen on %s: its lock file %s is a symbolic link, which the broker does not follow; not "
+		 "using it", path, lock);
+	ok(err_has(want), "  the page's line, word for word");
 	if (fd >= 0)
 		close(fd);
 
@@ -848,6 +853,9 @@ static void start_lock(void)
 	fd = listen_at(path);
 	ok(fd == -EPERM && err_has("is not a regular file of this user's") && ino_of(path) == 0,
 	   "a FIFO as the lock file: -EPERM, saying so, no socket (got %d)", fd);
+	snprintf(want, sizeof(want),
+		 "cannot listen on %s: its lock file %s is not a regular file of this user's; not using it", path, lock);
+	ok(err_has(want), "  the page's line, word for word");
 	if (fd >= 0)
 		close(fd);
 
@@ -900,7 +908,7 @@ static int second_broker(const char *path)
 static void lock_swapped(void)
 {
 	static const char *const what[] = { "removed", "replaced by another file" };
-	char path[400], lock[420], target[420];
+	char path[400], lock[420], target[420], want[1000];
 	struct broker *b;
 	int fd, fd2;
 
@@ -954,6 +962,10 @@ static void lock_swapped(void)
 	lock_swap_always = false;
 	ok(fd == -EAGAIN && flocks > 1 && err_has("was replaced each time it was locked") && ino_of(path) == 0,
 	   "the lock file replaced at every flock(): -EAGAIN after %d tries, saying so, no socket (got %d)", flocks, fd);
+	snprintf(want, sizeof(want),
+		 "cannot listen on %s: its lock file %s was replaced each time it was locked (8 times); not using it",
+		 path, lock);
+	ok(err_has(want) && flocks == 8, "  the page's line, word for word, after its 8 tries (%d)", flocks);
 	if (fd >= 0)
 		close(fd);
 }
