@@ -1165,6 +1165,7 @@ static const struct order_case order_cases[] = {
 	{ "sva_ctx_unshare_memfd: not isolated, len 0: -EOPNOTSUPP (the exception)", -EOPNOTSUPP, true },
 	/* Good arguments, state the call would have to read: -ECHILD. */
 	{ "sva_mem_free: an address sva_mem_alloc did not return: -ECHILD", -ECHILD, false },
+	{ "sva_mem_free: memory of sva_mem_alloc with another length: -ECHILD", -ECHILD, false },
 	{ "sva_mm_prefault (SVA_MM_TRACK_STRICT): the vDSO, which userfaultfd cannot track: -ECHILD", -ECHILD, false },
 	{ "sva_dev_open: a well-formed cdev name of no device: -ECHILD", -ECHILD, false },
 	{ "sva_dev_open: a well-formed PCI address of no device: -ECHILD", -ECHILD, false },
@@ -1172,7 +1173,7 @@ static const struct order_case order_cases[] = {
 
 #define NORDER (sizeof(order_cases) / sizeof(order_cases[0]))
 
-static void order_calls(struct sva_mm *mm, struct sva_mm *strict, char *buf, int *got)
+static void order_calls(struct sva_mm *mm, struct sva_mm *strict, char *buf, void *mem, int *got)
 {
 	struct sva_mm_opts o3 = { .size = 3 };
 	struct sva_mm_opts both = { .size = sizeof(both), .flags = SVA_MM_UNTRACKED | SVA_MM_TRACK_STRICT };
@@ -1218,6 +1219,7 @@ static void order_calls(struct sva_mm *mm, struct sva_mm *strict, char *buf, int
 	got[i++] = sva_ctx_share_memfd(ctx, -1, 1, buf + 1, 0);
 	got[i++] = sva_ctx_unshare_memfd(ctx, buf, 0);
 	got[i++] = sva_mem_free(mm, buf, PG);
+	got[i++] = mem ? sva_mem_free(mm, mem, 3 * PG) : -ECHILD;
 	got[i++] = vdso ? sva_mm_prefault(strict, vdso, PG) : -ECHILD;
 	got[i++] = sva_dev_open(ctx, "vfio4000000000", &d);
 	got[i++] = sva_dev_open(ctx, "00fe:1f:1f.7", &d);
@@ -1228,11 +1230,16 @@ static void order_calls(struct sva_mm *mm, struct sva_mm *strict, char *buf, int
 static void child_error_order(struct sva_mm *mm, char *buf)
 {
 	struct sva_mm *strict = new_mm(SVA_MM_TRACK_STRICT);
+	struct sva_mem_opts mo = { .size = sizeof(mo), .mm = mm };
+	void *mem = NULL;
 	int child[NORDER], parent[NORDER], pfd[2], st = 0;
 	size_t n = 0;
 	ssize_t r;
 	pid_t pid;
 
+	if (sva_mem_alloc(PG, &mo, &mem))
+		mem = NULL;
+	ok(mem != NULL, "order: one page of sva_mem_alloc() for the length case");
 	if (pipe(pfd)) {
 		ok(0, "pipe");
 		sva_mm_free(strict);
@@ -1241,7 +1248,7 @@ static void child_error_order(struct sva_mm *mm, char *buf)
 	pid = fork();
 	if (pid == 0) {
 		close(pfd[0]);
-		order_calls(mm, strict, buf, child);
+		order_calls(mm, strict, buf, mem, child);
 		_exit(write(pfd[1], child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
 	}
 	close(pfd[1]);
@@ -1253,7 +1260,7 @@ static void child_error_order(struct sva_mm *mm, char *buf)
 		sva_mm_free(strict);
 		return;
 	}
-	order_calls(mm, strict, buf, parent);
+	order_calls(mm, strict, buf, mem, parent);
 	for (size_t i = 0; i < NORDER; i++) {
 		is_int(child[i], order_cases[i].child_want, "forked child, %s", order_cases[i].what);
 		if (order_cases[i].same)
@@ -1262,6 +1269,8 @@ static void child_error_order(struct sva_mm *mm, char *buf)
 			ok(parent[i] < 0 && parent[i] != -ECHILD, "  the parent's is an error of its own (%d)",
 			   parent[i]);
 	}
+	if (mem)
+		is_int(sva_mem_free(mm, mem, PG), 0, "  the page is still the parent's to free: 0");
 	sva_mm_free(strict);
 }
 
