@@ -691,7 +691,9 @@ else
     out=$(BENCH_CUT=1 LD_PRELOAD=$cutpre ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
         "$bench" --rounds 1 pasid 2>"$errf"); rc=$?
     err=$(cat "$errf")
+    reached=yes
     if [ "$(printf '%s\n' "$out" | grep -c '^padding$')" -eq 1024 ]; then
+        reached=no
         skip "the preloaded realloc() was not reached (a sanitizer's runtime answers it first)"
     else
         [ $rc -eq 1 ] && printf '%s\n' "$out" | grep -q "^PASID space benchmark" &&
@@ -701,6 +703,10 @@ else
     fi
     if ! command -v python3 >/dev/null 2>&1; then
         skip "python3 not installed"
+    elif [ $reached = no ]; then
+        # The same runtime answers the JSON run's realloc() too: every line
+        # is kept and read as a second JSON value, not the cut this checks.
+        skip "(same: the preloaded realloc() was not reached)"
     else
         out=$(BENCH_CUT=1 LD_PRELOAD=$cutpre ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
             "$bench" --json --rounds 1 pasid 2>"$errf"); rc=$?
