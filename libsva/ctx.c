@@ -12,6 +12,7 @@
 #include "fork.h"
 #include "internal.h"
 #include "pasid_space.h"
+#include "sigblock.h"
 #include "teardown.h"
 
 /*
@@ -35,17 +36,44 @@ static struct sva_ctx *all_ctxs;
  * way round.  Registered after the arena's handler (a context is allocated
  * first), so these run before it: a devs_lock section may free, and the fork
  * takes the arena's lock only once no such section runs.
+ *
+ * Signals are held off on the forking thread from before all_lock until both
+ * are released (glibc runs these handlers with signals open): a handler there
+ * that enters a guarded section (a failing PASID lookup's debug line, which
+ * libsva(7) allows in a handler) would wait for an unblock only this thread,
+ * stuck in that handler, can make.  Its own nesting cannot tell: it is
+ * counted in no section.  Held off, the signal arrives once fork() is done,
+ * in the parent (the child inherits no pending signal).  The mask is the
+ * forking thread's own, so a thread-local keeps it from prepare to parent or
+ * child, which run on that thread (the child's copy of it).  The prepare
+ * handlers registered before this one (the arena's, the allocator's, another
+ * library's) run after it and so with signals held too; their parent and child
+ * handlers run before the mask comes back.  Two system calls per fork.
  */
+static _Thread_local sigset_t fork_mask;
+
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called at the end of fork_prepare(), the guard
+ * blocked, where a signal on the forking thread used to deadlock it. */
+void (*sva_test_fork_prepare_hook)(void);
+#define FORK_PREPARED() (sva_test_fork_prepare_hook ? sva_test_fork_prepare_hook() : (void)0)
+#else
+#define FORK_PREPARED() ((void)0)
+#endif
+
 static void fork_prepare(void)
 {
+	sva_signals_hold(&fork_mask);
 	pthread_mutex_lock(&all_lock);
 	sva_fork_guard_block();
+	FORK_PREPARED();
 }
 
 static void fork_parent(void)
 {
 	sva_fork_guard_unblock();
 	pthread_mutex_unlock(&all_lock);
+	sva_signals_restore(&fork_mask);
 }
 
 static void fork_child(void)
@@ -56,6 +84,7 @@ static void fork_child(void)
 		sva_fault_child_after_fork(ctx);
 	sva_fork_guard_unblock_child();
 	pthread_mutex_unlock(&all_lock);
+	sva_signals_restore(&fork_mask);
 }
 
 static void fork_install(void)

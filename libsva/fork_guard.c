@@ -35,6 +35,9 @@
  * waits only for a fork that has passed (which waits for no count any more),
  * not for one still waiting for sections: its own count then holds that
  * fork off until it leaves, whether or not the interrupted thread's was in.
+ * A handler on the forking thread itself, between block and unblock, would
+ * wait for an unblock only that thread makes: the fork handlers (ctx.c)
+ * hold signals off across that stretch, so none runs there.
  */
 #include <limits.h>
 #include <linux/futex.h>
