@@ -273,6 +273,22 @@ static void bond_link(struct sva_bond *bond)
 	pthread_mutex_unlock(&ctx->bonds_lock);
 }
 
+/*
+ * The bind is done with the bond: from here a teardown may claim it (and free
+ * it), and one that waits for it is woken.  Until then it was on ctx->bonds
+ * as BINDING, which a teardown (process exit, sva_dev_close(), sva_mm_free()
+ * or sva_ctx_free() on another thread) waits for: it used to claim the bond
+ * as soon as it was linked, put it on ctx->unlinked a second time (while the
+ * bind still had it there) and free it under the bind, which then read it.
+ */
+static void bond_bound(struct sva_bond *bond, struct sva_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->bonds_lock);
+	atomic_store(&bond->state, SVA_BOND_BOUND);
+	pthread_cond_broadcast(&ctx->bonds_cv);
+	pthread_mutex_unlock(&ctx->bonds_lock);
+}
+
 /* Off the list, and teardowns waiting for it woken.  Before free(bond). */
 static void bond_unlink(struct sva_bond *bond)
 {
@@ -519,7 +535,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	bond->flags = opts.flags;
 	bond->drvdata = opts.drvdata;
 	bond->ops = ops;
-	atomic_init(&bond->state, SVA_BOND_BOUND);
+	atomic_init(&bond->state, SVA_BOND_BINDING);
 	/* Reachable from the context while unlinked: a fork in the middle
 	 * leaves the child's sva_mm_free() its copy to free. */
 	sva_bond_unlinked_add(bond);
@@ -551,6 +567,8 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	sva_logf(&dev->ctx->log, SVA_LOG_INFO, "bound %s %s %u to IOAS %u (%s)", dev->label,
 		 bond->pasid == SVA_PASID_RID ? "RID" : "PASID", bond->pasid == SVA_PASID_RID ? 0 : bond->pasid,
 		 mm->ioas_id, (opts.flags & SVA_BIND_PINNED) ? "pinned" : "faults");
+	/* Last: from here another thread's teardown may free the bond. */
+	bond_bound(bond, dev->ctx);
 	*out = bond;
 	return 0;
 }
@@ -719,7 +737,9 @@ SVA_EXPORT int sva_unbind(struct sva_bond *bond)
 	if (ret)
 		return ret;
 	if (!atomic_compare_exchange_strong(&bond->state, &expected, SVA_BOND_EXITING))
-		return sva_fail(&ctx->log, -EINVAL, "sva_unbind: bond is already being torn down");
+		return sva_fail(&ctx->log, -EINVAL, "sva_unbind: bond is %s",
+				expected == SVA_BOND_BINDING ? "still being bound (its sva_bind() has not returned)"
+							     : "already being torn down");
 	return sva_bond_teardown(bond);
 }
 

@@ -639,7 +639,9 @@ struct sva_mm {
 	int maps_fd; /* /proc/self/maps, open for PROCMAP_QUERY while mm lives (-1: per call) */
 };
 
-enum sva_bond_state { SVA_BOND_BOUND, SVA_BOND_EXITING };
+/* BINDING until sva_bind() is done with the bond: on ctx->bonds already, but
+ * no teardown claims it (one waits, as for an EXITING bond). */
+enum sva_bond_state { SVA_BOND_BOUND, SVA_BOND_EXITING, SVA_BOND_BINDING };
 
 /*
  * A bound PASID value and the bonds under it (one per device at most), under

@@ -46,7 +46,8 @@ tests_unit_test_bind_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # what it releases: nothing of it is read afterwards.
 tests_unit_test_unbind_close_SOURCES = tests/unit/test-unbind-close.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
 tests_unit_test_unbind_close_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
-# A signal on the forking thread inside the fork handler.
+# exit() or an unbind during a bind; a signal on the forking thread inside the
+# fork handler.
 tests_unit_test_ctx_fork_exit_SOURCES = tests/unit/test-ctx-fork-exit.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/proc_status.h tests/tap.h
 tests_unit_test_ctx_fork_exit_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_pasid_map_SOURCES = tests/unit/test-pasid-map.c tests/busy_window.h tests/tap.h

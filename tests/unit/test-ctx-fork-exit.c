@@ -1,12 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A real context's fork handlers (ctx.c), around a fake kernel (fake_ioctl.h):
+ * A real context's fork handlers and exit-time teardown (ctx.c), around a
+ * fake kernel (fake_ioctl.h) and devices built by hand:
  *
+ *  - exit() on one thread while another is inside sva_bind(), its bond on
+ *    the context's list but the call not returned (paused as it leaves
+ *    ctx->unlinked): the exit teardown waits for the bind, then ends the
+ *    bond once; ctx->unlinked is empty after, and nothing reads the bond
+ *    once freed (the asan tier).  It used to claim the bond at once, put it
+ *    on ctx->unlinked a second time and free it under the bind.  In a child
+ *    forked before this test starts any thread (the tsan tier: a forked
+ *    child of a multi-threaded process cannot start threads).
  *  - A signal on the forking thread inside fork_prepare(), the fork guard
  *    blocked, whose handler makes a failing PASID lookup that logs at debug
  *    level (libsva(7) allows it in a handler): the fork completes and the
  *    handler runs after it; parent and child get their signal mask back.
  *    It used to wait in the guard for an unblock only its own thread makes.
+ *  - sva_unbind() from another thread of a bond whose sva_bind() has not
+ *    returned (a lookup finds it): -EINVAL, nothing torn down; the bind
+ *    returns it, and it unbinds after.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,7 +39,9 @@
 #include "../tap.h"
 #include "fake_bind_objects.h"
 
-extern void (*sva_test_fork_prepare_hook)(void); /* ctx.c, libsva-test only */
+extern void (*sva_test_fork_guard_hook)(void);		     /* fork_guard.c, libsva-test only */
+extern void (*sva_test_fork_prepare_hook)(void);	     /* ctx.c */
+extern void (*sva_test_teardown_wait_hook)(struct sva_ctx *ctx); /* teardown.c */
 
 static atomic_uint next_id = 100;
 
@@ -74,6 +88,41 @@ static void count_log(void *arg, enum sva_log_level level, const char *msg)
 	atomic_fetch_add(&log_lines, 1);
 }
 
+static int f_attach(struct sva_dev *d, uint32_t pt)
+{
+	(void)d;
+	(void)pt;
+	return 0;
+}
+
+static int f_detach(struct sva_dev *d)
+{
+	(void)d;
+	return 0;
+}
+
+static int f_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
+{
+	(void)d;
+	(void)pasid;
+	(void)pt;
+	return 0;
+}
+
+static int f_pasid_detach(struct sva_dev *d, uint32_t pasid)
+{
+	(void)d;
+	(void)pasid;
+	return 0;
+}
+
+static void f_close(struct sva_dev *d)
+{
+	(void)d;
+}
+
+static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pasid_attach, f_pasid_detach, f_close, 0 };
+
 static struct sva_ctx *new_ctx(void)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .iommu_path = "/dev/null", .log_fn = count_log,
@@ -83,6 +132,112 @@ static struct sva_ctx *new_ctx(void)
 	if (sva_ctx_new(&o, &ctx))
 		tap_bail("sva_ctx_new on the fake iommufd failed");
 	return ctx;
+}
+
+/* ------------------------------------------------ exit() during sva_bind() */
+
+static struct sva_ctx *x_ctx;
+static struct sva_dev x_dev;
+static struct sva_mm *x_mm;
+static struct sva_bond *x_bond;
+static int x_bind_ret = 1;
+static atomic_int x_paused, x_go, x_returned, x_mm_exits;
+static _Thread_local bool x_binder;
+static pthread_t x_th;
+
+/* On the binding thread, the first guard section it enters once its bond is
+ * on ctx->bonds (taking pasid_lock to leave ctx->unlinked): wait there. */
+static void x_guard_hook(void)
+{
+	if (!x_binder || !x_ctx->bonds || atomic_load(&x_paused))
+		return;
+	atomic_store(&x_paused, 1);
+	while (!atomic_load(&x_go))
+		sched_yield();
+}
+
+/* The exit teardown waits for the bond: the bind may go on now. */
+static void x_wait_hook(struct sva_ctx *ctx)
+{
+	(void)ctx;
+	atomic_store(&x_go, 1);
+}
+
+static void x_mm_exit(struct sva_bond *bond, void *drvdata)
+{
+	(void)bond;
+	(void)drvdata;
+	atomic_fetch_add(&x_mm_exits, 1);
+}
+
+static void *x_bind(void *arg)
+{
+	struct sva_bond_ops ops = { .size = sizeof(ops), .mm_exit = x_mm_exit };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED, .ops = &ops };
+
+	(void)arg;
+	x_binder = true;
+	x_bind_ret = sva_bind(&x_dev, x_mm, &bo, &x_bond);
+	atomic_store(&x_returned, 1);
+	return NULL;
+}
+
+static atomic_bool x_in_child;
+
+/* After libsva's destructor (a smaller priority runs later): let a bind the
+ * teardown did not wait for go on, and tell what the exit left. */
+__attribute__((destructor(101))) static void x_after_exit(void)
+{
+	int bad = 0;
+
+	if (!atomic_load(&x_in_child))
+		return;
+	if (!atomic_load(&x_go))
+		bad |= 1; /* the teardown did not wait for the bind */
+	atomic_store(&x_go, 1);
+	pthread_join(x_th, NULL);
+	if (x_bind_ret != 0)
+		bad |= 2;
+	if (atomic_load(&x_mm_exits) != 1)
+		bad |= 4;
+	if (x_ctx->unlinked || x_ctx->bonds || x_dev.bonds)
+		bad |= 8;
+	_exit(bad);
+}
+
+static void exit_during_bind(void)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	if (pid == 0) {
+		alarm(30); /* a hang shows as SIGALRM, not a stuck suite */
+		atomic_store(&x_in_child, true);
+		x_ctx = new_ctx();
+		fake_dev_init(&x_dev, x_ctx, &fake_be, atomic_fetch_add(&next_id, 1), 20, "x");
+		x_ctx->devs = &x_dev;
+		const struct sva_mm_opts mo = { .size = sizeof(mo), .flags = SVA_MM_UNTRACKED };
+
+		if (sva_mm_new(x_ctx, &mo, &x_mm))
+			_exit(100);
+		sva_test_fork_guard_hook = x_guard_hook;
+		sva_test_teardown_wait_hook = x_wait_hook;
+		if (pthread_create(&x_th, NULL, x_bind, NULL))
+			_exit(101);
+		while (!atomic_load(&x_paused) && !atomic_load(&x_returned))
+			sched_yield();
+		if (atomic_load(&x_returned))
+			_exit(102);
+		exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		tap_bail("fork: %s", strerror(errno));
+	ok(WIFEXITED(st), "exit() while another thread is inside sva_bind(): the process exits (status 0x%x)", st);
+	st = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	ok(st == 0 || st >= 100 ? st == 0 : !(st & 1), "  the exit teardown waits for the bind in progress (%d)", st);
+	ok(st >= 0 && st < 100 && !(st & 2), "  the bind succeeds");
+	ok(st >= 0 && st < 100 && !(st & 4), "  the exit ends its bond once (mm_exit called once)");
+	ok(st >= 0 && st < 100 && !(st & 8), "  nothing left on ctx->unlinked, ctx->bonds or the device");
 }
 
 /* ------------------------------------------- a signal inside fork_prepare() */
@@ -182,8 +337,52 @@ static void signal_in_prepare(void)
 	sva_ctx_free(s_ctx);
 }
 
+/* ------------------------------- sva_unbind() of a bond still being bound */
+
+static void unbind_during_bind(void)
+{
+	const struct sva_mm_opts mo = { .size = sizeof(mo), .flags = SVA_MM_UNTRACKED };
+	struct sva_bond *found = NULL;
+
+	x_ctx = new_ctx();
+	fake_dev_init(&x_dev, x_ctx, &fake_be, atomic_fetch_add(&next_id, 1), 20, "u");
+	x_ctx->devs = &x_dev;
+	if (sva_mm_new(x_ctx, &mo, &x_mm))
+		tap_bail("sva_mm_new failed");
+	atomic_store(&x_paused, 0);
+	atomic_store(&x_go, 0);
+	atomic_store(&x_returned, 0);
+	atomic_store(&x_mm_exits, 0);
+	sva_test_fork_guard_hook = x_guard_hook;
+	if (pthread_create(&x_th, NULL, x_bind, NULL))
+		tap_bail("pthread_create failed");
+	while (!atomic_load(&x_paused) && !atomic_load(&x_returned))
+		sched_yield();
+	if (atomic_load(&x_returned))
+		tap_bail("the bind returned without pausing");
+	ok(sva_dev_bond_lookup(&x_dev, x_ctx->bonds->pasid, &found, NULL) == 0 && found == x_ctx->bonds,
+	   "a bond whose sva_bind() has not returned is found by a lookup");
+	unbind_line[0] = 0;
+	is_int(sva_unbind(found), -EINVAL, "  its sva_unbind() from another thread: -EINVAL");
+	ok(strstr(unbind_line, "still being bound") != NULL, "  the line says why: %s", unbind_line);
+	is_int(atomic_load(&x_mm_exits), 0, "  nothing torn down (no mm_exit)");
+	atomic_store(&x_go, 1);
+	pthread_join(x_th, NULL);
+	sva_test_fork_guard_hook = NULL;
+	is_int(x_bind_ret, 0, "  the bind returns 0");
+	ok(x_bond == found, "  with the bond the lookup found");
+	is_int(sva_unbind(x_bond), 0, "  which unbinds once it has returned");
+	is_int(atomic_load(&x_mm_exits), 1, "  its mm_exit called once");
+	ok(!x_ctx->unlinked && !x_ctx->bonds, "  nothing left on ctx->unlinked or ctx->bonds");
+	sva_mm_free(x_mm);
+	x_ctx->devs = NULL;
+	sva_ctx_free(x_ctx);
+}
+
 int main(void)
 {
+	exit_during_bind(); /* first: its child starts threads */
 	signal_in_prepare();
+	unbind_during_bind();
 	return done_testing();
 }
