@@ -472,6 +472,30 @@ static void stale_and_live(void)
 	if (fd >= 0)
 		close(fd);
 
+	/* A leftover of a broker of the same process ID (a container's broker
+	 * is often PID 1) at the aside name: a broker killed between its move
+	 * and its removal, or another program's socket it put aside.  Neither
+	 * is the broker's to remove, nor a reason not to start. */
+	{
+		char aside[420];
+		struct stat left;
+		int lf;
+
+		snprintf(path, sizeof(path), "%s/leftover.sock", tmp);
+		snprintf(aside, sizeof(aside), "%s.stale.%ld", path, (long)getpid());
+		lf = open(aside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (lf >= 0)
+			close(lf);
+		close(socket_at(path, SOCK_SEQPACKET, false));
+		fd = listen_at(path);
+		ok(fd >= 0, "a stale socket, a leftover at <socket>.stale.<pid>: removed, and the broker listens "
+			    "there (got %d)", fd);
+		ok(lstat(aside, &left) == 0 && S_ISREG(left.st_mode), "  the leftover left as it was");
+		if (fd >= 0)
+			close(fd);
+		unlink(aside);
+	}
+
 	/* The stale socket gone before the check's connect(): the path is free. */
 	snprintf(path, sizeof(path), "%s/gone.sock", tmp);
 	close(socket_at(path, SOCK_SEQPACKET, false));

@@ -194,6 +194,9 @@ struct broker {
 /* Opens of <socket>.lock whose name then named another file, before the
  * broker gives up (socket_lock()): another program changing it each time. */
 #define BROKER_LOCK_TRIES 8
+/* Names tried for a socket moved aside (socket_remove_if()), each taken by
+ * a leftover of a broker of the same process ID. */
+#define BROKER_ASIDE_TRIES 16
 
 /* Open the context and the devices, park their RIDs, listen.  0 or -errno (logged). */
 int broker_start(struct broker *b, const struct broker_conf *conf);

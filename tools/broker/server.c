@@ -234,14 +234,26 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa, boo
  * running broker's socket).  0: removed, or gone; 1: another object, put
  * back; 2: another object, left at *aside; -errno.  A filesystem without
  * RENAME_NOREPLACE (EINVAL) or a kernel without renameat2() (ENOSYS): removed
- * by name, as before, the window open.
+ * by name, as before, the window open.  An aside name already taken: the
+ * next of <socket>.stale.<pid>.1 ... .15.
  */
 static int socket_remove_if(const char *path, const struct stat *want, char *aside, size_t size)
 {
 	struct stat st;
+	int moved, k = 0;
 
-	snprintf(aside, size, "%s.stale.%ld", path, (long)getpid());
-	if (renameat2(AT_FDCWD, path, AT_FDCWD, aside, RENAME_NOREPLACE)) {
+	/* Another name if that one is taken: a leftover of a broker of the
+	 * same process ID (a container's PID 1) killed between the move and
+	 * the removal, or what a put-back could not return.  Neither is the
+	 * broker's to remove, nor a reason not to start. */
+	do {
+		if (k)
+			snprintf(aside, size, "%s.stale.%ld.%d", path, (long)getpid(), k);
+		else
+			snprintf(aside, size, "%s.stale.%ld", path, (long)getpid());
+		moved = renameat2(AT_FDCWD, path, AT_FDCWD, aside, RENAME_NOREPLACE);
+	} while (moved && errno == EEXIST && ++k < BROKER_ASIDE_TRIES);
+	if (moved) {
 		if (errno == ENOENT)
 			return 0;
 		if (errno != EINVAL && errno != ENOSYS)
