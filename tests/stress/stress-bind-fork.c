@@ -61,19 +61,6 @@ static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 }
 #include "../unit/fake_ioctl.h"
 
-static int f_attach(struct sva_dev *d, uint32_t pt)
-{
-	(void)d;
-	(void)pt;
-	return 0;
-}
-
-static int f_detach(struct sva_dev *d)
-{
-	(void)d;
-	return 0;
-}
-
 static int f_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
 {
 	(void)d;
@@ -91,12 +78,10 @@ static int f_pasid_detach(struct sva_dev *d, uint32_t pasid)
 	return 0;
 }
 
-static void f_close(struct sva_dev *d)
-{
-	(void)d;
-}
-
-static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pasid_attach, f_pasid_detach, f_close, 0 };
+static const struct sva_dev_backend fake_be = {
+	"fake", fake_noop_attach, fake_noop_detach,
+	f_pasid_attach, f_pasid_detach, fake_noop_close, 0,
+};
 
 static struct sva_ctx ctx;
 static struct sva_dev wide, wide2;

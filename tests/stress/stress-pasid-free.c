@@ -56,40 +56,10 @@ static void quiet(void *arg, enum sva_log_level level, const char *msg)
 	(void)msg;
 }
 
-static int f_attach(struct sva_dev *d, uint32_t pt)
-{
-	(void)d;
-	(void)pt;
-	return 0;
-}
-
-static int f_detach(struct sva_dev *d)
-{
-	(void)d;
-	return 0;
-}
-
-static int f_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
-{
-	(void)d;
-	(void)pasid;
-	(void)pt;
-	return 0;
-}
-
-static int f_pasid_detach(struct sva_dev *d, uint32_t pasid)
-{
-	(void)d;
-	(void)pasid;
-	return 0;
-}
-
-static void f_close(struct sva_dev *d)
-{
-	(void)d;
-}
-
-static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pasid_attach, f_pasid_detach, f_close, 0 };
+static const struct sva_dev_backend fake_be = {
+	"fake", fake_noop_attach, fake_noop_detach,
+	fake_noop_pasid_attach, fake_noop_pasid_detach, fake_noop_close, 0,
+};
 
 static struct sva_ctx ctx;
 static struct sva_dev devs[2];

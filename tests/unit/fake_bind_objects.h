@@ -4,7 +4,8 @@
  * backend, for the unit tests of the bind path (test-bind-pasid,
  * test-bind-contract): what sva_ctx_new(), sva_dev_open() and sva_mm_new()
  * would set up, minus the kernel.  The including test supplies the backend,
- * the log callback and the object ids.
+ * the log callback and the object ids (fake_noop_* for the steps it does not
+ * hook).
  */
 #ifndef SVA_TESTS_FAKE_BIND_OBJECTS_H
 #define SVA_TESTS_FAKE_BIND_OBJECTS_H
@@ -51,6 +52,41 @@ static inline void fake_mm_init(struct sva_mm *m, struct sva_ctx *c, uint32_t io
 	m->maps_fd = -1;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->map_lock, NULL);
+}
+
+/* A backend's steps that succeed and do nothing, for the tests whose fake
+ * device needs no hook in that step. */
+static inline int fake_noop_attach(struct sva_dev *d, uint32_t pt)
+{
+	(void)d;
+	(void)pt;
+	return 0;
+}
+
+static inline int fake_noop_detach(struct sva_dev *d)
+{
+	(void)d;
+	return 0;
+}
+
+static inline int fake_noop_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
+{
+	(void)d;
+	(void)pasid;
+	(void)pt;
+	return 0;
+}
+
+static inline int fake_noop_pasid_detach(struct sva_dev *d, uint32_t pasid)
+{
+	(void)d;
+	(void)pasid;
+	return 0;
+}
+
+static inline void fake_noop_close(struct sva_dev *d)
+{
+	(void)d;
 }
 
 static inline struct sva_pasid_stats fake_pasid_stats(struct sva_pasid_space *s)

@@ -139,12 +139,10 @@ static int f_pasid_detach(struct sva_dev *d, uint32_t pasid)
 	return 0;
 }
 
-static void f_close(struct sva_dev *d)
-{
-	(void)d;
-}
-
-static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pasid_attach, f_pasid_detach, f_close, 0 };
+static const struct sva_dev_backend fake_be = {
+	"fake", f_attach, f_detach,
+	f_pasid_attach, f_pasid_detach, fake_noop_close, 0,
+};
 
 static void ctx_init(struct sva_ctx *c)
 {

@@ -173,19 +173,6 @@ static int child_checks(struct sva_mm *mm, struct sva_dev *dev, uint32_t pasid)
 	return bad;
 }
 
-static int f_attach(struct sva_dev *d, uint32_t pt)
-{
-	(void)d;
-	(void)pt;
-	return 0;
-}
-
-static int f_detach(struct sva_dev *d)
-{
-	(void)d;
-	return 0;
-}
-
 static int f_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
 {
 	struct sva_pasid_space *s = sva_dev_pasid_space_of(d, pasid);
@@ -226,19 +213,10 @@ static int f_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
 	return 0;
 }
 
-static int f_pasid_detach(struct sva_dev *d, uint32_t pasid)
-{
-	(void)d;
-	(void)pasid;
-	return 0;
-}
-
-static void f_close(struct sva_dev *d)
-{
-	(void)d;
-}
-
-static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pasid_attach, f_pasid_detach, f_close, 0 };
+static const struct sva_dev_backend fake_be = {
+	"fake", fake_noop_attach, fake_noop_detach,
+	f_pasid_attach, fake_noop_pasid_detach, fake_noop_close, 0,
+};
 
 static struct sva_mm *mm_new(void)
 {

@@ -97,19 +97,6 @@ static struct sva_dev *probe_dev;
 static int probe_lookup, probe_free;
 static void *probe_drvdata;
 
-static int f_attach(struct sva_dev *d, uint32_t pt)
-{
-	(void)d;
-	(void)pt;
-	return 0;
-}
-
-static int f_detach(struct sva_dev *d)
-{
-	(void)d;
-	return 0;
-}
-
 static int f_pasid_attach(struct sva_dev *d, uint32_t pasid, uint32_t pt)
 {
 	(void)d;
@@ -129,12 +116,10 @@ static int f_pasid_detach(struct sva_dev *d, uint32_t pasid)
 	return detach_err;
 }
 
-static void f_close(struct sva_dev *d)
-{
-	(void)d;
-}
-
-static const struct sva_dev_backend fake_be = { "fake", f_attach, f_detach, f_pasid_attach, f_pasid_detach, f_close, 0 };
+static const struct sva_dev_backend fake_be = {
+	"fake", fake_noop_attach, fake_noop_detach,
+	f_pasid_attach, f_pasid_detach, fake_noop_close, 0,
+};
 
 static void ctx_init(struct sva_ctx *c, uint64_t grace_ns)
 {
