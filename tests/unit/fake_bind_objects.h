@@ -11,10 +11,12 @@
 #define SVA_TESTS_FAKE_BIND_OBJECTS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "kabi.h"
 #include "pasid_space.h"
 #include "../tap.h"
 
@@ -52,6 +54,21 @@ static inline void fake_mm_init(struct sva_mm *m, struct sva_ctx *c, uint32_t io
 	m->maps_fd = -1;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->map_lock, NULL);
+}
+
+/* For a test's fake_ioctl() (fake_ioctl.h): the kernel's HWPT and IOAS
+ * objects, each allocation given the next id of *next, a destroy or an unmap
+ * done; true if req was one of them (*rc is then 0). */
+static inline bool fake_objects_ioctl(unsigned long req, void *arg, int *rc, atomic_uint *next)
+{
+	*rc = 0;
+	if (req == KABI_IOMMU_HWPT_ALLOC)
+		((struct kabi_iommu_hwpt_alloc *)arg)->out_hwpt_id = atomic_fetch_add(next, 1);
+	else if (req == KABI_IOMMU_IOAS_ALLOC)
+		((struct kabi_iommu_ioas_alloc *)arg)->out_ioas_id = atomic_fetch_add(next, 1);
+	else if (req != KABI_IOMMU_DESTROY && req != KABI_IOMMU_IOAS_UNMAP)
+		return false;
+	return true;
 }
 
 /* A backend's steps that succeed and do nothing, for the tests whose fake

@@ -113,18 +113,11 @@ static void fork_in_alloc(void)
 
 static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 {
-	*rc = 0;
 	if (req == KABI_IOMMU_DESTROY && destroy_fork_mm)
 		fork_in_destroy();
 	if (req == KABI_IOMMU_HWPT_ALLOC && alloc_fork_mm)
 		fork_in_alloc();
-	if (req == KABI_IOMMU_HWPT_ALLOC)
-		((struct kabi_iommu_hwpt_alloc *)arg)->out_hwpt_id = atomic_fetch_add(&next_id, 1);
-	else if (req == KABI_IOMMU_IOAS_ALLOC)
-		((struct kabi_iommu_ioas_alloc *)arg)->out_ioas_id = atomic_fetch_add(&next_id, 1);
-	else if (req != KABI_IOMMU_DESTROY && req != KABI_IOMMU_IOAS_UNMAP)
-		return false;
-	return true;
+	return fake_objects_ioctl(req, arg, rc, &next_id);
 }
 #include "fake_ioctl.h"
 

@@ -74,14 +74,7 @@ static atomic_uint next_id = 100;
 
 static bool fake_ioctl(unsigned long req, void *arg, int *rc)
 {
-	*rc = 0;
-	if (req == KABI_IOMMU_HWPT_ALLOC)
-		((struct kabi_iommu_hwpt_alloc *)arg)->out_hwpt_id = atomic_fetch_add(&next_id, 1);
-	else if (req == KABI_IOMMU_IOAS_ALLOC)
-		((struct kabi_iommu_ioas_alloc *)arg)->out_ioas_id = atomic_fetch_add(&next_id, 1);
-	else if (req != KABI_IOMMU_DESTROY && req != KABI_IOMMU_IOAS_UNMAP)
-		return false;
-	return true;
+	return fake_objects_ioctl(req, arg, rc, &next_id);
 }
 #include "fake_ioctl.h"
 
