@@ -63,4 +63,16 @@ static inline unsigned long long proc_vm_size(void)
 	return kb > 0 ? (unsigned long long)kb << 10 : 0;
 }
 
+/* A thread of this process's state letter ('R', 'S'...), '?' once it is
+ * gone: how a test sees a thread asleep in a wait it cannot hook. */
+static inline char proc_task_state(int tid)
+{
+	char path[64], st[32];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
+	if (proc_status_text(path, "State", st, sizeof(st)) || !st[0])
+		return '?';
+	return st[0];
+}
+
 #endif

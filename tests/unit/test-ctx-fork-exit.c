@@ -58,17 +58,6 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* A thread's state letter ('R', 'S'...), '?' once it is gone. */
-static char task_state(int tid)
-{
-	char path[64], st[32];
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
-	if (proc_status_text(path, "State", st, sizeof(st)) || !st[0])
-		return '?';
-	return st[0];
-}
-
 static atomic_int log_lines;
 static char unbind_line[256]; /* the last line about sva_unbind */
 
@@ -274,7 +263,7 @@ static void signal_in_prepare(void)
 	 * done, its thread asleep: in the guard's futex). */
 	while (!atomic_load(&f_returned)) {
 		if (atomic_load(&h_started) && !atomic_load(&h_done) && atomic_load(&f_tid) &&
-		    task_state(atomic_load(&f_tid)) == 'S') {
+		    proc_task_state(atomic_load(&f_tid)) == 'S') {
 			stuck = true;
 			break;
 		}

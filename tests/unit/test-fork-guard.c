@@ -134,17 +134,6 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* A thread's state letter ('R', 'S'...), '?' once it is gone. */
-static char task_state(int tid)
-{
-	char path[64], st[32];
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
-	if (proc_status_text(path, "State", st, sizeof(st)) || !st[0])
-		return '?';
-	return st[0];
-}
-
 static void start_worker(struct worker *w)
 {
 	atomic_store(&w->tid, 0);
@@ -163,7 +152,7 @@ static void start_waiter(struct worker *w)
 	for (;;) {
 		w->arm_enter = w->arm_leave = false;
 		start_worker(w);
-		while (!atomic_load(&w->in) && task_state(atomic_load(&w->tid)) != 'S')
+		while (!atomic_load(&w->in) && proc_task_state(atomic_load(&w->tid)) != 'S')
 			sleep_ms(1);
 		if (!atomic_load(&w->in))
 			return;
@@ -174,7 +163,7 @@ static void start_waiter(struct worker *w)
 /* Until the handler is inside, or waits (started, not in, its thread asleep). */
 static void await_handler(int tid)
 {
-	while (!atomic_load(&h_in) && !(atomic_load(&h_started) && task_state(tid) == 'S'))
+	while (!atomic_load(&h_in) && !(atomic_load(&h_started) && proc_task_state(tid) == 'S'))
 		sleep_ms(1);
 }
 
