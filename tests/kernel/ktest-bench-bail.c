@@ -13,6 +13,10 @@
  * +tools/sva-bench; skipped otherwise): what sva-bench(1) says of a benchmark
  * that cannot run here (skipped, exit 0) and of one that fails (failed,
  * exit 1, a message on standard error).
+ *
+ * And bench-fault run alone with --json, as root (design.md: each benchmark
+ * run alone takes --json and prints one JSON object on one line; it used to
+ * print its own JSON by hand over many lines).
  */
 #include <fcntl.h>
 #include <stddef.h>
@@ -22,6 +26,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <json-c/json.h>
+
 #include "ktest.h"
 #include "uffd_refuse.h"
 
@@ -29,6 +35,7 @@
 #define SVA_BENCH "/tests/sva-bench"
 #define NOBODY 65534
 #define SVA_BENCH_CHECKS 5 /* sva_bench_checks()'s results */
+#define ALONE_CHECKS 2 /* bench_fault_alone()'s results */
 
 /* The modes this test opens to nobody, put back on every path out of it. */
 static const char *const opened[] = { "/dev/iommu", "/", "/tests" };
@@ -82,14 +89,13 @@ static int refuse_userfaultfd(int err)
 	return ktest_refuse_uffd(err, true);
 }
 
-/* /tests/sva-bench with the arguments in cmd (separated by spaces), its
+/* The program at path with the arguments in cmd (separated by spaces), its
  * address space limited to as_mb MiB (0: not), userfaultfd(2) refused with
  * the errno no_uffd (0: not), its output in sb_out and
  * sb_err: its wait status. */
-static int sva_bench(long as_mb, int no_uffd, const char *cmd)
+static int run_tool(const char *path, long as_mb, int no_uffd, const char *cmd)
 {
-	static char name[] = "sva-bench";
-	char line[256], *args[16] = { name };
+	char line[256], *args[16] = { (char *)path };
 	int o[2], e[2], status = 0, n = 1;
 	pid_t pid;
 
@@ -113,7 +119,7 @@ static int sva_bench(long as_mb, int no_uffd, const char *cmd)
 		close(e[0]);
 		if ((as_mb && setrlimit(RLIMIT_AS, &as)) || (no_uffd && refuse_userfaultfd(no_uffd)))
 			_exit(100);
-		execv(SVA_BENCH, args);
+		execv(path, args);
 		_exit(101);
 	}
 	close(o[1]);
@@ -123,6 +129,11 @@ static int sva_bench(long as_mb, int no_uffd, const char *cmd)
 	slurp(e[0], sb_err, sizeof(sb_err));
 	waitpid(pid, &status, 0);
 	return status;
+}
+
+static int sva_bench(long as_mb, int no_uffd, const char *cmd)
+{
+	return run_tool(SVA_BENCH, as_mb, no_uffd, cmd);
 }
 
 /* sva-bench(1), --json: one object on one line, the newline its last byte
@@ -194,6 +205,24 @@ static void sva_bench_checks(void)
 	diag_output();
 }
 
+/* bench-fault --json --rounds 1, run alone: one line, one JSON object
+ * naming itself, exit 0. */
+static void bench_fault_alone(void)
+{
+	struct json_object *doc, *name = NULL;
+	int st = run_tool(BENCH, 0, 0, "--json --rounds 1");
+
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && one_line(sb_out),
+	   "bench-fault --json --rounds 1 run alone: exit 0, one line (status 0x%x)", st);
+	doc = json_tokener_parse(sb_out);
+	ok(doc && json_object_is_type(doc, json_type_object) && json_object_object_get_ex(doc, "benchmark", &name) &&
+		   !strcmp(json_object_get_string(name), "fault"),
+	   "  the line is one JSON object, \"benchmark\": \"fault\"");
+	if (!doc || !one_line(sb_out))
+		diag_output();
+	json_object_put(doc);
+}
+
 int main(void)
 {
 	static char out[1 << 16];
@@ -210,7 +239,7 @@ int main(void)
 	}
 	if (strcmp(ktest_topology(), "mock"))
 		skip_all("the mock topology has what this needs; the others add nothing");
-	plan(3 + SVA_BENCH_CHECKS);
+	plan(3 + ALONE_CHECKS + SVA_BENCH_CHECKS);
 	if (open_to_nobody() || pipe(p))
 		ktest_bail("%s: %s", nsaved < 3 ? opened[nsaved] : "pipe", strerror(errno));
 	pid = fork();
@@ -241,6 +270,7 @@ int main(void)
 	ok(strstr(out, "RLIMIT_MEMLOCK") != NULL, "  ... and the limit to check");
 	if (!strstr(out, "Bail out!"))
 		diag("its output: %.300s", out);
+	bench_fault_alone();
 	if (access(SVA_BENCH, X_OK) == 0)
 		sva_bench_checks();
 	else

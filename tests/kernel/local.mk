@@ -69,7 +69,8 @@ tests_kernel_ktest_register_query_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_kernel_lacks_SOURCES = tests/kernel/ktest-kernel-lacks.c tests/kernel/ktest.h tests/kernel/uffd_refuse.h tests/tap.h
 tests_kernel_ktest_kernel_lacks_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_bench_bail_SOURCES = tests/kernel/ktest-bench-bail.c tests/kernel/ktest.h tests/kernel/uffd_refuse.h tests/tap.h
-tests_kernel_ktest_bench_bail_LDADD = $(TEST_LIBS)
+tests_kernel_ktest_bench_bail_LDADD = $(TEST_LIBS) $(JSON_C_LIBS)
+tests_kernel_ktest_bench_bail_CFLAGS = $(AM_CFLAGS) $(JSON_C_CFLAGS)
 tests_kernel_ktest_demo_SOURCES = tests/kernel/ktest-demo.c tests/kernel/ktest.h tests/kernel/ktest_proc.h tests/proc_status.h tests/tap.h
 tests_kernel_ktest_demo_LDADD = $(TEST_LIBS)
 # The device and memory pages, checked black-box (sva.h only) on mock and vtd39.
