@@ -443,9 +443,10 @@ static void fork_in_publish(const char *what, uint32_t flags, struct sva_dev *de
 /*
  * The same windows, the child looking its bond up before any sva_mm_free():
  * nothing of the child's ever finishes that write, so the lookup must not
- * wait for it.  A bind's publish of a PASID bond (another bond of the device,
- * bound before, still found), and of a RID bond; an unbind's unpublish of a
- * RID bond (a PASID's is one store: no window).
+ * wait for it.  A bind's publish of a PASID bond and of a RID bond; an
+ * unbind's unpublish of a RID bond (a PASID's is one store: no window).  In
+ * each, another bond of the device, bound before under a PASID, is still
+ * found.
  */
 static void lookup_in_window(const char *what, uint32_t flags, struct sva_dev *dev, bool unbind)
 {
@@ -457,12 +458,12 @@ static void lookup_in_window(const char *what, uint32_t flags, struct sva_dev *d
 	window_dev = dev;
 	window_rid = flags & SVA_BIND_RID;
 	window_lookup_first = true;
-	if (!window_rid) {
-		kmm = mm_new();
-		if (sva_bind(dev, kmm, &ko, &window_kept))
-			tap_bail("bind of the kept bond failed");
-		window_kept_pasid = sva_bond_pasid(window_kept);
-	}
+	/* Another bond of the device, under a PASID, bound before: the RID
+	 * cases keep one too, so "still finds the other bond" asks something. */
+	kmm = mm_new();
+	if (sva_bind(dev, kmm, &ko, &window_kept))
+		tap_bail("bind of the kept bond failed");
+	window_kept_pasid = sva_bond_pasid(window_kept);
 	if (unbind && sva_bind(dev, mm, &bo, &bond))
 		tap_bail("bind failed");
 	window_mm = mm;
