@@ -1132,6 +1132,214 @@ static void forked_child_order(void)
 	sva_ctx_free(ctx);
 }
 
+/*
+ * libsva(7), "Errors in a forked child": -ECHILD comes before what reads the
+ * objects' present state or asks the system, and the one error of an object's
+ * kind listed as an exception comes before both.  Each case is an error the
+ * owner gets from its objects' state (or the system's limits): the parent
+ * asks first and gets it, nothing changing; then a fork(2) child asks the
+ * same of the same objects.
+ *  - sva_unbind(3): a bond already being torn down, or whose sva_bind() has
+ *    not returned, is the bond's state (-EINVAL in the owner): -ECHILD.
+ *  - sva_bind(3): a RID already bound (-EBUSY), a device without PASIDs
+ *    (-EOPNOTSUPP), a device already bound to the address space (-EEXIST),
+ *    a fault engine out of service (-EBADFD): -ECHILD.
+ *  - sva_dev_inject_fault(3): a device that is not the mock is -EOPNOTSUPP
+ *    before everything, perm and -ECHILD included.
+ *  - sva_dev_open_fd(3): the -EINVAL of an RLIMIT_NOFILE of 3 or less is the
+ *    system's (F_DUPFD_CLOEXEC), not an argument's, and a descriptor that is
+ *    not open (-EBADF, -1 included) the process's: -ECHILD; so is the
+ *    -EOPNOTSUPP of a broker context, which is not one of the exceptions.
+ *  - sva_dev_open(3) in a broker context: a name too long for a request is an
+ *    argument, -EINVAL before -ECHILD.
+ */
+struct state_case {
+	const char *what;
+	int owner_want, child_want;
+};
+
+static const struct state_case state_cases[] = {
+	{ "sva_unbind: a bond already being torn down", -EINVAL, -ECHILD },
+	{ "sva_unbind: a bond whose sva_bind() has not returned", -EINVAL, -ECHILD },
+	{ "sva_bind SVA_BIND_RID: the RID already bound", -EBUSY, -ECHILD },
+	{ "sva_bind: a PASID bond on a device without PASIDs", -EOPNOTSUPP, -ECHILD },
+	{ "sva_bind: a PASID bond, the device already bound to the address space", -EEXIST, -ECHILD },
+	{ "sva_bind: the context's fault thread stopped", -EBADFD, -ECHILD },
+	{ "sva_dev_inject_fault: not a mock, perm 0", -EOPNOTSUPP, -EOPNOTSUPP },
+	{ "sva_dev_inject_fault: not a mock, good arguments", -EOPNOTSUPP, -EOPNOTSUPP },
+	{ "sva_dev_open_fd: RLIMIT_NOFILE of 3", -EINVAL, -ECHILD },
+	{ "sva_dev_open_fd: fd -1", -EBADF, -ECHILD },
+	{ "sva_dev_open_fd: a broker context", -EOPNOTSUPP, -ECHILD },
+	{ "sva_dev_open (broker context): a name of 200 bytes", -EINVAL, -EINVAL },
+};
+
+#define NSTATE_CASES (sizeof(state_cases) / sizeof(state_cases[0]))
+
+struct state_objs {
+	struct sva_ctx *ctx, *stopped, *iso;
+	struct sva_dev *busy, *nopasid, *bound, *stopped_dev;
+	struct sva_mm *mm, *stopped_mm;
+	struct sva_bond *exiting, *binding, *pasid_bond;
+};
+
+static int nofile_3_open_fd(struct sva_ctx *ctx)
+{
+	struct sva_dev *d = NULL;
+	struct rlimit old, low;
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC), ret;
+
+	/* An open descriptor: the kernel's EBADF of a closed one would come first. */
+	if (fd < 0)
+		tap_bail("open /dev/null: %s", strerror(errno));
+	if (getrlimit(RLIMIT_NOFILE, &old))
+		tap_bail("getrlimit: %s", strerror(errno));
+	low = old;
+	low.rlim_cur = 3;
+	if (setrlimit(RLIMIT_NOFILE, &low))
+		tap_bail("setrlimit: %s", strerror(errno));
+	ret = sva_dev_open_fd(ctx, fd, &d);
+	if (setrlimit(RLIMIT_NOFILE, &old))
+		tap_bail("setrlimit back: %s", strerror(errno));
+	close(fd);
+	return ret;
+}
+
+static void state_calls(const struct state_objs *o, int *got)
+{
+	struct sva_bind_opts rid = { .size = sizeof(rid), .flags = SVA_BIND_RID };
+	struct sva_bond *b = NULL;
+	struct sva_dev *d = NULL;
+	char longname[201];
+	int i = 0;
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	got[i++] = sva_unbind(o->exiting);
+	got[i++] = sva_unbind(o->binding);
+	got[i++] = sva_bind(o->busy, o->mm, &rid, &b);
+	got[i++] = sva_bind(o->nopasid, o->mm, NULL, &b);
+	got[i++] = sva_bind(o->bound, o->mm, NULL, &b);
+	got[i++] = sva_bind(o->stopped_dev, o->stopped_mm, NULL, &b);
+	got[i++] = sva_dev_inject_fault(o->nopasid, 1, 0x1000, 0, 0);
+	got[i++] = sva_dev_inject_fault(o->nopasid, 1, 0x1000, SVA_ACCESS_READ, 0);
+	got[i++] = nofile_3_open_fd(o->ctx);
+	got[i++] = sva_dev_open_fd(o->ctx, -1, &d);
+	got[i++] = sva_dev_open_fd(o->iso, 0, &d);
+	got[i++] = sva_dev_open(o->iso, longname, &d);
+	if (i != (int)NSTATE_CASES || b || d)
+		tap_bail("state_calls: %d calls, or an object made", i);
+}
+
+static struct sva_dev *state_dev(struct sva_ctx *ctx, uint32_t max_pasid_log2)
+{
+	struct sva_dev *dev = calloc(1, sizeof(*dev));
+
+	dev->ctx = ctx;
+	dev->fd = -1;
+	snprintf(dev->label, sizeof(dev->label), "fake");
+	dev->info.max_pasid_log2 = max_pasid_log2;
+	pthread_mutex_init(&dev->lock, NULL);
+	return dev;
+}
+
+static struct sva_mm *state_mm(struct sva_ctx *ctx)
+{
+	struct sva_mm *mm = calloc(1, sizeof(*mm));
+
+	mm->ctx = ctx;
+	pthread_mutex_init(&mm->map_lock, NULL);
+	pthread_mutex_init(&mm->lock, NULL);
+	return mm;
+}
+
+static struct sva_bond *state_bond(struct sva_dev *dev, struct sva_mm *mm, uint32_t pasid, int state)
+{
+	struct sva_bond *bond = calloc(1, sizeof(*bond));
+
+	bond->dev = dev;
+	bond->mm = mm;
+	bond->pasid = pasid;
+	atomic_init(&bond->state, state);
+	return bond;
+}
+
+static void forked_child_state(void)
+{
+	struct sva_broker_conn *conn = calloc(1, sizeof(*conn));
+	struct sva_bond *rid_holder;
+	struct state_objs o;
+	int owner[NSTATE_CASES], child[NSTATE_CASES], pfd[2], status;
+	size_t n = 0;
+	ssize_t r;
+	pid_t pid;
+
+	o.ctx = own_ctx();
+	o.stopped = own_ctx();
+	o.iso = own_ctx();
+	conn->isolated = true;
+	o.iso->broker = conn;
+	o.mm = state_mm(o.ctx);
+	o.busy = state_dev(o.ctx, 20);
+	o.nopasid = state_dev(o.ctx, 0);
+	o.bound = state_dev(o.ctx, 20);
+	o.stopped_dev = state_dev(o.stopped, 20);
+	o.stopped_mm = state_mm(o.stopped);
+	atomic_store(&o.stopped->fe.thread_error, -EBADF);
+	o.exiting = state_bond(o.busy, o.mm, 300, SVA_BOND_EXITING);
+	o.binding = state_bond(o.busy, o.mm, 301, SVA_BOND_BINDING);
+	rid_holder = state_bond(o.busy, o.mm, SVA_PASID_RID, SVA_BOND_BOUND);
+	atomic_store(&o.busy->rid_bond, rid_holder);
+	o.pasid_bond = state_bond(o.bound, o.mm, 302, SVA_BOND_BOUND);
+	o.bound->bonds = o.pasid_bond;
+
+	state_calls(&o, owner);
+	ok(atomic_load(&o.exiting->state) == SVA_BOND_EXITING && atomic_load(&o.binding->state) == SVA_BOND_BINDING &&
+		   atomic_load(&o.busy->rid_bond) == rid_holder && o.bound->bonds == o.pasid_bond &&
+		   !o.pasid_bond->dev_next && !o.nopasid->bonds && !o.stopped_dev->bonds && !o.ctx->unlinked,
+	   "state order: the owner's refusals changed nothing");
+	if (pipe(pfd))
+		tap_bail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		tap_bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(pfd[0]);
+		state_calls(&o, child);
+		_exit(write(pfd[1], child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
+	}
+	close(pfd[1]);
+	while (n < sizeof(child) && (r = read(pfd[0], (char *)child + n, sizeof(child) - n)) > 0)
+		n += (size_t)r;
+	close(pfd[0]);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) || n != sizeof(child))
+		tap_bail("the forked child did not report its answers");
+	for (size_t i = 0; i < NSTATE_CASES; i++) {
+		is_int(owner[i], state_cases[i].owner_want, "state order, the owner: %s", state_cases[i].what);
+		is_int(child[i], state_cases[i].child_want, "state order, a forked child: %s", state_cases[i].what);
+	}
+
+	o.iso->broker = NULL;
+	free(conn);
+	atomic_store(&o.busy->rid_bond, NULL);
+	o.bound->bonds = NULL;
+	free(o.exiting);
+	free(o.binding);
+	free(rid_holder);
+	free(o.pasid_bond);
+	for (struct sva_dev **d = (struct sva_dev *[]){ o.busy, o.nopasid, o.bound, o.stopped_dev, NULL }; *d; d++) {
+		pthread_mutex_destroy(&(*d)->lock);
+		free(*d);
+	}
+	for (struct sva_mm **m = (struct sva_mm *[]){ o.mm, o.stopped_mm, NULL }; *m; m++) {
+		pthread_mutex_destroy(&(*m)->map_lock);
+		pthread_mutex_destroy(&(*m)->lock);
+		free(*m);
+	}
+	sva_ctx_free(o.iso);
+	sva_ctx_free(o.stopped);
+	sva_ctx_free(o.ctx);
+}
+
 int main(void)
 {
 	unsetenv("SVA_LOG");
@@ -1147,6 +1355,7 @@ int main(void)
 	share_memfd_opath();
 	forked_child_calls();
 	forked_child_order();
+	forked_child_state();
 	fake_cleanup();
 	return done_testing();
 }
