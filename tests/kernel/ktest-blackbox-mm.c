@@ -1135,40 +1135,45 @@ struct order_case {
 	const char *what;
 	int child_want; /* what the child must answer */
 	bool same;	/* and the parent the same */
+	int parent_want; /* if not same: the parent's own error, where one is certain (0: any) */
 };
 
 static const struct order_case order_cases[] = {
-	{ "sva_mm_new: NULL out", -EINVAL, true },
-	{ "sva_mm_new: opts->size 3 (a bad size)", -EINVAL, true },
-	{ "sva_mm_new: SVA_MM_UNTRACKED with SVA_MM_TRACK_STRICT", -EINVAL, true },
-	{ "sva_mm_new: fault_around 3", -EINVAL, true },
-	{ "sva_mm_prefault: a range that wraps", -EINVAL, true },
-	{ "sva_mm_invalidate: a range reaching into the last page", -EINVAL, true },
-	{ "sva_mm_allow: an address space not SVA_MM_RESTRICTED", -EINVAL, true },
-	{ "sva_mm_deny: len 0", -EINVAL, true },
-	{ "sva_mm_iova_ranges: NULL nr", -EINVAL, true },
-	{ "sva_dev_open: an empty name", -EINVAL, true },
-	{ "sva_dev_open: a relative path", -EINVAL, true },
-	{ "sva_dev_open: vfio and 11 digits", -EINVAL, true },
-	{ "sva_dev_open: NULL out", -EINVAL, true },
-	{ "sva_dev_open_mock: opts->size 3", -EINVAL, true },
-	{ "sva_dev_open_mock: opts->reserved not 0", -EINVAL, true },
-	{ "sva_dev_inject_fault: perm with an unknown bit", -EINVAL, true },
-	{ "sva_bind: NULL out", -EINVAL, true },
-	{ "sva_bind: opts->reserved not 0", -EINVAL, true },
-	{ "sva_bind: SVA_BIND_RID with SVA_BIND_PASID", -EINVAL, true },
-	{ "sva_mem_alloc: opts->size 3, with the parent's mm", -EINVAL, true },
-	{ "sva_mem_alloc: SVA_MEM_NODE and SVA_MEM_ANY_NODE, with the parent's mm", -EINVAL, true },
-	{ "sva_mem_free: len 0", -EINVAL, true },
-	{ "sva_ctx_fault_fd: a context that runs a fault thread", -EINVAL, true },
-	{ "sva_ctx_share_memfd: not isolated, bad range: -EOPNOTSUPP (the exception)", -EOPNOTSUPP, true },
-	{ "sva_ctx_unshare_memfd: not isolated, len 0: -EOPNOTSUPP (the exception)", -EOPNOTSUPP, true },
+	{ "sva_mm_new: NULL out", -EINVAL, true, 0 },
+	{ "sva_mm_new: opts->size 3 (a bad size)", -EINVAL, true, 0 },
+	{ "sva_mm_new: SVA_MM_UNTRACKED with SVA_MM_TRACK_STRICT", -EINVAL, true, 0 },
+	{ "sva_mm_new: fault_around 3", -EINVAL, true, 0 },
+	{ "sva_mm_prefault: a range that wraps", -EINVAL, true, 0 },
+	{ "sva_mm_invalidate: a range reaching into the last page", -EINVAL, true, 0 },
+	{ "sva_mm_allow: an address space not SVA_MM_RESTRICTED", -EINVAL, true, 0 },
+	{ "sva_mm_deny: len 0", -EINVAL, true, 0 },
+	{ "sva_mm_iova_ranges: NULL nr", -EINVAL, true, 0 },
+	{ "sva_dev_open: an empty name", -EINVAL, true, 0 },
+	{ "sva_dev_open: a relative path", -EINVAL, true, 0 },
+	{ "sva_dev_open: vfio and 11 digits", -EINVAL, true, 0 },
+	{ "sva_dev_open: NULL out", -EINVAL, true, 0 },
+	{ "sva_dev_open_mock: opts->size 3", -EINVAL, true, 0 },
+	{ "sva_dev_open_mock: opts->reserved not 0", -EINVAL, true, 0 },
+	{ "sva_dev_inject_fault: perm with an unknown bit", -EINVAL, true, 0 },
+	{ "sva_bind: NULL out", -EINVAL, true, 0 },
+	{ "sva_bind: opts->reserved not 0", -EINVAL, true, 0 },
+	{ "sva_bind: SVA_BIND_RID with SVA_BIND_PASID", -EINVAL, true, 0 },
+	{ "sva_mem_alloc: opts->size 3, with the parent's mm", -EINVAL, true, 0 },
+	{ "sva_mem_alloc: SVA_MEM_NODE and SVA_MEM_ANY_NODE, with the parent's mm", -EINVAL, true, 0 },
+	{ "sva_mem_free: len 0", -EINVAL, true, 0 },
+	{ "sva_ctx_fault_fd: a context that runs a fault thread", -EINVAL, true, 0 },
+	{ "sva_ctx_share_memfd: not isolated, bad range: -EOPNOTSUPP (the exception)", -EOPNOTSUPP, true, 0 },
+	{ "sva_ctx_unshare_memfd: not isolated, len 0: -EOPNOTSUPP (the exception)", -EOPNOTSUPP, true, 0 },
 	/* Good arguments, state the call would have to read: -ECHILD. */
-	{ "sva_mem_free: an address sva_mem_alloc did not return: -ECHILD", -ECHILD, false },
-	{ "sva_mem_free: memory of sva_mem_alloc with another length: -ECHILD", -ECHILD, false },
-	{ "sva_mm_prefault (SVA_MM_TRACK_STRICT): the vDSO, which userfaultfd cannot track: -ECHILD", -ECHILD, false },
-	{ "sva_dev_open: a well-formed cdev name of no device: -ECHILD", -ECHILD, false },
-	{ "sva_dev_open: a well-formed PCI address of no device: -ECHILD", -ECHILD, false },
+	{ "sva_mem_free: an address sva_mem_alloc did not return: -ECHILD", -ECHILD, false, 0 },
+	{ "sva_mem_free: memory of sva_mem_alloc with another length: -ECHILD", -ECHILD, false, 0 },
+	{ "sva_mm_prefault (SVA_MM_TRACK_STRICT): the vDSO, which userfaultfd cannot track: -ECHILD", -ECHILD, false, 0 },
+	{ "sva_dev_open: a well-formed cdev name of no device: -ECHILD", -ECHILD, false, 0 },
+	{ "sva_dev_open: a well-formed PCI address of no device: -ECHILD", -ECHILD, false, 0 },
+	/* The device's bonds are its state: "busy or of the wrong kind for a bind". */
+	{ "sva_bind SVA_BIND_RID, the RID bound already: -ECHILD, not -EBUSY", -ECHILD, false, -EBUSY },
+	{ "sva_bind, the device bound to the address space under a PASID already: -ECHILD, not -EEXIST", -ECHILD, false,
+	  -EEXIST },
 };
 
 #define NORDER (sizeof(order_cases) / sizeof(order_cases[0]))
@@ -1223,6 +1228,14 @@ static void order_calls(struct sva_mm *mm, struct sva_mm *strict, char *buf, voi
 	got[i++] = vdso ? sva_mm_prefault(strict, vdso, PG) : -ECHILD;
 	got[i++] = sva_dev_open(ctx, "vfio4000000000", &d);
 	got[i++] = sva_dev_open(ctx, "00fe:1f:1f.7", &d);
+	{
+		struct sva_bind_opts rid = { .size = sizeof(rid), .flags = SVA_BIND_RID | SVA_BIND_PINNED };
+		struct sva_bind_opts pasid = { .size = sizeof(pasid), .flags = SVA_BIND_PINNED };
+		struct sva_bond *b = NULL;
+
+		got[i++] = sva_bind(dev, mm, &rid, &b);
+		got[i++] = sva_bind(dev, mm, &pasid, &b);
+	}
 	if (i != (int)NORDER)
 		abort();
 }
@@ -1237,9 +1250,15 @@ static void child_error_order(struct sva_mm *mm, char *buf)
 	ssize_t r;
 	pid_t pid;
 
+	struct sva_bind_opts rid = { .size = sizeof(rid), .flags = SVA_BIND_RID | SVA_BIND_PINNED };
+	struct sva_bind_opts pasid = { .size = sizeof(pasid), .flags = SVA_BIND_PINNED };
+	struct sva_bond *rb = NULL, *pb = NULL;
+
 	if (sva_mem_alloc(PG, &mo, &mem))
 		mem = NULL;
 	ok(mem != NULL, "order: one page of sva_mem_alloc() for the length case");
+	is_int(sva_bind(dev, mm, &rid, &rb), 0, "order: the parent binds the mock's RID");
+	is_int(sva_bind(dev, mm, &pasid, &pb), 0, "order: the parent binds the mock to the address space under a PASID");
 	if (pipe(pfd)) {
 		ok(0, "pipe");
 		sva_mm_free(strict);
@@ -1265,10 +1284,16 @@ static void child_error_order(struct sva_mm *mm, char *buf)
 		is_int(child[i], order_cases[i].child_want, "forked child, %s", order_cases[i].what);
 		if (order_cases[i].same)
 			is_int(parent[i], child[i], "  the parent's answer is the same");
+		else if (order_cases[i].parent_want)
+			is_int(parent[i], order_cases[i].parent_want, "  the parent's is an error of its own");
 		else
 			ok(parent[i] < 0 && parent[i] != -ECHILD, "  the parent's is an error of its own (%d)",
 			   parent[i]);
 	}
+	if (rb)
+		is_int(sva_unbind(rb), 0, "  the parent's RID bond is still its own to unbind: 0");
+	if (pb)
+		is_int(sva_unbind(pb), 0, "  the parent's PASID bond is still its own to unbind: 0");
 	if (mem)
 		is_int(sva_mem_free(mm, mem, PG), 0, "  the page is still the parent's to free: 0");
 	sva_mm_free(strict);
