@@ -1150,6 +1150,9 @@ static void forked_child_order(void)
  *    system's (F_DUPFD_CLOEXEC), not an argument's, and a descriptor that is
  *    not open (-EBADF, -1 included) the process's: -ECHILD; so is the
  *    -EOPNOTSUPP of a broker context, which is not one of the exceptions.
+ *  - sva_dev_open_mock(3) in a broker context, sva_mem_alloc(3) with an
+ *    isolated context's address space: the -EOPNOTSUPP of a context of the
+ *    wrong kind is not one of the exceptions either: -ECHILD.
  *  - sva_dev_open(3) in a broker context: a name too long for a request is an
  *    argument, -EINVAL before -ECHILD.
  */
@@ -1170,6 +1173,8 @@ static const struct state_case state_cases[] = {
 	{ "sva_dev_open_fd: RLIMIT_NOFILE of 3", -EINVAL, -ECHILD },
 	{ "sva_dev_open_fd: fd -1", -EBADF, -ECHILD },
 	{ "sva_dev_open_fd: a broker context", -EOPNOTSUPP, -ECHILD },
+	{ "sva_dev_open_mock: a broker context", -EOPNOTSUPP, -ECHILD },
+	{ "sva_mem_alloc: an isolated context's address space", -EOPNOTSUPP, -ECHILD },
 	{ "sva_dev_open (broker context): a name of 200 bytes", -EINVAL, -EINVAL },
 };
 
@@ -1178,7 +1183,7 @@ static const struct state_case state_cases[] = {
 struct state_objs {
 	struct sva_ctx *ctx, *stopped, *iso;
 	struct sva_dev *busy, *nopasid, *bound, *stopped_dev;
-	struct sva_mm *mm, *stopped_mm;
+	struct sva_mm *mm, *stopped_mm, *iso_mm;
 	struct sva_bond *exiting, *binding, *pasid_bond;
 };
 
@@ -1225,6 +1230,15 @@ static void state_calls(const struct state_objs *o, int *got)
 	got[i++] = nofile_3_open_fd(o->ctx);
 	got[i++] = sva_dev_open_fd(o->ctx, -1, &d);
 	got[i++] = sva_dev_open_fd(o->iso, 0, &d);
+	got[i++] = sva_dev_open_mock(o->iso, NULL, &d);
+	{
+		struct sva_mem_opts mo = { .size = sizeof(mo), .mm = o->iso_mm };
+		void *q = NULL;
+
+		got[i++] = sva_mem_alloc(4096, &mo, &q);
+		if (q)
+			tap_bail("state_calls: sva_mem_alloc mapped memory");
+	}
 	got[i++] = sva_dev_open(o->iso, longname, &d);
 	if (i != (int)NSTATE_CASES || b || d)
 		tap_bail("state_calls: %d calls, or an object made", i);
@@ -1284,6 +1298,7 @@ static void forked_child_state(void)
 	o.bound = state_dev(o.ctx, 20);
 	o.stopped_dev = state_dev(o.stopped, 20);
 	o.stopped_mm = state_mm(o.stopped);
+	o.iso_mm = state_mm(o.iso);
 	atomic_store(&o.stopped->fe.thread_error, -EBADF);
 	o.exiting = state_bond(o.busy, o.mm, 300, SVA_BOND_EXITING);
 	o.binding = state_bond(o.busy, o.mm, 301, SVA_BOND_BINDING);
@@ -1330,7 +1345,7 @@ static void forked_child_state(void)
 		pthread_mutex_destroy(&(*d)->lock);
 		free(*d);
 	}
-	for (struct sva_mm **m = (struct sva_mm *[]){ o.mm, o.stopped_mm, NULL }; *m; m++) {
+	for (struct sva_mm **m = (struct sva_mm *[]){ o.mm, o.stopped_mm, o.iso_mm, NULL }; *m; m++) {
 		pthread_mutex_destroy(&(*m)->map_lock);
 		pthread_mutex_destroy(&(*m)->lock);
 		free(*m);
