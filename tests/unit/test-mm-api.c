@@ -196,6 +196,9 @@ static struct sva_mm_stats stats_of(const struct sva_mm *mm)
 
 /* --------------------------------------------------- sva_mm_new's failures */
 
+/* The failures a run met, one bit per errno of sva_mm_new(3)'s ERRORS. */
+#define ERRNO_BIT(ret) ((ret) == -ENOMEM ? 1u : (ret) == -EMFILE ? 2u : (ret) == -EAGAIN ? 4u : 8u)
+
 /*
  * sva_mm_new(3), RETURN VALUE: "*out is left untouched and one line at error
  * level says what went wrong"; "A start that fails leaves no descriptor
@@ -203,7 +206,7 @@ static struct sva_mm_stats stats_of(const struct sva_mm *mm)
  * any address space of the process was tracked: the process's eventfd is made
  * on the way, and kept only once one start succeeded.
  */
-static bool new_fails_change_nothing(int *kept)
+static bool new_fails_change_nothing(int *kept, unsigned *seen)
 {
 	struct sva_mm_opts strict = { .size = sizeof(strict), .flags = SVA_MM_TRACK_STRICT };
 	bool tracking = true;
@@ -249,6 +252,7 @@ static bool new_fails_change_nothing(int *kept)
 		}
 		failures++;
 		diag("failure point %d: %s", n, strerror(-ret));
+		*seen |= ERRNO_BIT(ret);
 		if (mm != SENT)
 			bad_out++;
 		if (atomic_load(&err_lines) != 1)
@@ -1269,8 +1273,20 @@ int main(void)
 	/* First with no address space tracked in this process yet (the eventfd
 	 * is made on the way), then with the eventfd kept: the points after it
 	 * differ. */
-	tracking = new_fails_change_nothing(&kept[0]);
-	tracking = new_fails_change_nothing(&kept[1]) && tracking;
+	unsigned seen = 0;
+
+	tracking = new_fails_change_nothing(&kept[0], &seen);
+	tracking = new_fails_change_nothing(&kept[1], &seen) && tracking;
+	/* sva_mm_new(3), ERRORS, under SVA_MM_TRACK_STRICT: -ENOMEM (libsva's
+	 * allocations), -EMFILE ("No file descriptor is free ... for the eventfd
+	 * that the first tracked address space of the process creates") and
+	 * -EAGAIN ("The monitor thread cannot be created (pthread_create(3)"):
+	 * each is met at its failure point, and no other errno is. */
+	if (tracking)
+		is_int((int)seen, 7, "failure points give -ENOMEM, -EMFILE (eventfd) and -EAGAIN (monitor thread), "
+				     "nothing else (bits 1, 2, 4; 8 for another errno)");
+	else
+		skip(1, "no userfaultfd here: the tracking failures are not reached");
 	/* sva_mm_free(3), NOTES: "a count of open descriptors taken before the
 	 * first address space is one short of what is open after the last is
 	 * freed" (the eventfd), and only the first. */
