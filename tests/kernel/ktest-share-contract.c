@@ -1488,6 +1488,54 @@ static void check_devices(struct client *c)
 	is_int(sva_dev_open(c->ctx, "m2", &d), -EACCES, "a device whose allowlist lacks the client: -EACCES");
 }
 
+/*
+ * sva_dev_inject_fault(3), ERRORS: "-EPERM An isolated broker client asked
+ * for a pasid outside its global block (0 and the device's own PASIDs
+ * included): the broker refuses it".  Each refusal leaves the client as it
+ * was: its bond's counts unchanged, and a fault at its own PASID is still
+ * raised and resolved afterwards.
+ */
+static void check_inject_outside_block(struct client *c)
+{
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+	struct sva_bond_stats a = { .size = sizeof(a) }, b = { .size = sizeof(b) };
+	uint32_t bad[4];
+	unsigned wrong = 0;
+	char *s;
+	int fd;
+
+	if (sva_pasid_stats(sva_ctx_global_pasids(c->ctx), &st) || st.min < 3 || st.max >= SVA_PASID_MAX)
+		tap_bail("the isolated client's global block");
+	bad[0] = 0;	     /* not a PASID */
+	bad[1] = 1;	     /* the device's own space: the broker's */
+	bad[2] = st.min - 1; /* just below the block */
+	bad[3] = st.max + 1; /* just above it */
+	s = slot(next_slot++);
+	fd = map_memfd(s, 1, 0, 0x3c);
+	if (sva_ctx_share_memfd(c->ctx, fd, 0, s, PG))
+		tap_bail("share a page for the injections");
+	sva_bond_stats(c->bond, &a);
+	for (unsigned i = 0; i < 4; i++) {
+		int ret = sva_dev_inject_fault(c->dev, bad[i], (uint64_t)(uintptr_t)s, SVA_ACCESS_READ, 0);
+
+		if (ret != -EPERM) {
+			diag("inject at PASID %u (block [%u, %u]): %d, not -EPERM", bad[i], st.min, st.max, ret);
+			wrong++;
+		}
+	}
+	sva_bond_stats(c->bond, &b);
+	is_int(wrong, 0, "isolated client: an injection at PASID 0, 1 (the device's own) or just outside its block "
+		"[%u, %u]: -EPERM", st.min, st.max);
+	ok(b.faults == a.faults && b.invalid == a.invalid && b.pages_mapped == a.pages_mapped,
+	   "  the bond's counts are unchanged (faults %llu -> %llu, pages %llu -> %llu)",
+	   (unsigned long long)a.faults, (unsigned long long)b.faults, (unsigned long long)a.pages_mapped,
+	   (unsigned long long)b.pages_mapped);
+	is_int(fault_at(c, s, SVA_ACCESS_READ), 0, "  and a fault at its own PASID is still raised and resolved");
+	sva_ctx_unshare_memfd(c->ctx, s, PG);
+	unmap_slot(s, PG);
+	close(fd);
+}
+
 /* More of the context's life: unshare reaches every address space; an
  * invalidate or the address space's end gives the pin bytes back; the
  * context's end closes what the broker held; a write seal counts from the
@@ -2197,6 +2245,7 @@ static void kernel_part(void)
 	TIMED(check_allowlist());
 	TIMED(check_socket(bpid));
 	TIMED(check_devices(&iso));
+	TIMED(check_inject_outside_block(&iso));
 	TIMED(check_more(&iso, bpid));
 	TIMED(check_refused_early(1));
 	TIMED(check_raw_hello(bpid));
