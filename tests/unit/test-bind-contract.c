@@ -539,6 +539,38 @@ static void test_fault_fd_refused(struct sva_ctx *ctx)
 }
 
 /*
+ * sva_bind(3), ERRORS: "-EMFILE, -ENFILE No file descriptor is free for the
+ * context's fault queue ... when the first fault-capable bind of the context
+ * creates them", and -ENOMEM "in the kernel": the queue's refusal is the
+ * bind's errno, and the bind changes nothing (*out untouched, no bond on the
+ * address space, the PASID spaces as they were).
+ */
+static void test_bind_queue_refused(struct sva_ctx *ctx, struct sva_dev *dev, struct sva_mm *mm)
+{
+	static const int errs[] = { ENFILE, EMFILE, ENOMEM };
+
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		struct sva_pasid_stats g0 = stats_of(ctx->global_pasids), d0 = stats_of(dev->pasids);
+		struct sva_bond *bond = SENTINEL, *found = SENTINEL;
+		void *h0 = mm->hwpts;
+
+		queue_errno = errs[i];
+		n_queue = 0;
+		is_int(sva_bind(dev, mm, NULL, &bond), -errs[i],
+		       "a fault-capable bind whose fault queue the kernel refuses with %s: passed on", strerror(errs[i]));
+		ok(bond == SENTINEL && n_queue == 1 && same_counts(stats_of(ctx->global_pasids), g0) &&
+			   same_counts(stats_of(dev->pasids), d0) && mm->hwpts == h0,
+		   "  *out untouched, the queue asked for once (%d), no PASID taken, the page tables as they were",
+		   n_queue);
+		for (uint32_t p = d0.min; p <= d0.max && found == SENTINEL; p++)
+			if (sva_dev_bond_lookup(dev, p, &found, NULL) != -ENOENT)
+				found = NULL;
+		ok(found == SENTINEL, "  no bond of the device under any of its PASIDs");
+	}
+	queue_errno = ENOTTY;
+}
+
+/*
  * libsva(7), Thread safety: a thread that forks inside a log callback is, in
  * the child, still inside it, so there sva_bind() and sva_unbind() are
  * -EDEADLK, not the -ECHILD of a forked child, and sva_mm_free() does
@@ -619,6 +651,7 @@ int main(void)
 	test_info_line(&wide, &mm);
 	test_rid_detach_fails(&ctx, &mm);
 	test_fault_fd_refused(&ctx);
+	test_bind_queue_refused(&ctx, &narrow, &mm);
 	test_fork_in_log(&ctx, &wide, &mm);
 	return done_testing();
 }
