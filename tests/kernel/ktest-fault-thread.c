@@ -707,6 +707,54 @@ static void fork_at_queue_dropped(void)
 		waitpid(pid, &dropped_child_status, 0);
 }
 
+/*
+ * sva_bind(3), ERRORS: "-EAGAIN The fault thread cannot be created
+ * (pthread_create(3))", and "-EMFILE ... for the fault thread's eventfd(2)".
+ * The first fault-capable bind of a fresh context, its n-th failure point
+ * failing (test_fail.h: pthread_create gives EAGAIN, eventfd EMFILE, an
+ * allocation ENOMEM), n = 1, 2, ... until the bind gets past them all: each
+ * failure is one of those errnos with *out untouched, and the thread's own
+ * two are both met.
+ */
+#define NOT_WRITTEN ((struct sva_bond *)(uintptr_t)0x5e47) /* never a bond's address */
+
+static void bind_thread_start_fails(void)
+{
+	struct sva_ctx_opts co = { .size = sizeof(co), .log_fn = count_errors, .log_level = SVA_LOG_ERROR };
+	unsigned seen = 0, other = 0, touched = 0;
+	int n, ret = -1;
+
+	for (n = 1; n < 200 && ret; n++) {
+		struct sva_bond *bond = NOT_WRITTEN;
+		struct sva_ctx *ctx;
+		struct sva_dev *dev;
+		struct sva_mm *mm;
+
+		if (sva_ctx_new(&co, &ctx) || sva_dev_open_mock(ctx, NULL, &dev) || sva_mm_new(ctx, NULL, &mm))
+			ktest_bail("context for the thread-start failures");
+		sva_test_fail_nth(n);
+		ret = sva_bind(dev, mm, NULL, &bond);
+		sva_test_fail_nth(0);
+		if (ret == 0)
+			sva_unbind(bond);
+		else if (bond != NOT_WRITTEN)
+			touched++;
+		if (ret == -EAGAIN)
+			seen |= 1;
+		else if (ret == -EMFILE)
+			seen |= 2;
+		else if (ret && ret != -ENOMEM) {
+			diag("failure point %d: %d (%s)", n, ret, strerror(-ret));
+			other++;
+		}
+		stop(ctx, dev, mm);
+	}
+	ok(ret == 0, "a first fault-capable bind: %d failure points, then it succeeds", n - 2);
+	is_int((int)seen, 3, "  the fault thread's pthread_create gives -EAGAIN, its eventfd -EMFILE (bits 1, 2)");
+	is_int((int)other, 0, "  every other failure is -ENOMEM");
+	is_int((int)touched, 0, "  *out untouched by every failure");
+}
+
 static void fork_while_queue_dropped(void)
 {
 	struct sva_ctx *ctx;
@@ -1407,6 +1455,24 @@ int main(void)
 	is_int(sva_ctx_fault_health(ctx), -EBADF, "sva_ctx_fault_health: -EBADF, the error that stopped it");
 	sva_test_fault_poll_fail = 0;
 	stop(ctx, dev, mm);
+	/* sva_ctx_fault_health(3): "-ENOMEM The fault thread stopped: poll(2),
+	 * which the thread uses where io_uring is unavailable or failed, ran out
+	 * of memory; logged when it happened." */
+	sva_test_fault_poll_fail = ENOMEM;
+	atomic_store(&error_lines, 0);
+	{
+		struct sva_ctx_opts lo = { .size = sizeof(lo), .log_fn = count_errors, .log_level = SVA_LOG_ERROR };
+
+		is_int(start(&lo, &ctx, &dev, &mm, &bond), 0, "a context whose fault thread's poll(2) runs out of memory");
+	}
+	KTEST_WAIT_WHILE(sva_ctx_fault_health(ctx) == 0, 10000);
+	is_int(sva_ctx_fault_health(ctx), -ENOMEM, "sva_ctx_fault_health: -ENOMEM, the error that stopped it");
+	ok(atomic_load(&error_lines) >= 1, "  logged at error level when it happened (%d lines)",
+	   atomic_load(&error_lines));
+	is_int(sva_ctx_fault_health(ctx), -ENOMEM, "  and again at the next call: the thread stays stopped");
+	sva_test_fault_poll_fail = 0;
+	stop(ctx, dev, mm);
+	bind_thread_start_fails();
 	is_int(sva_ctx_fault_health(NULL), -EINVAL, "NULL: -EINVAL");
 	queue_closed(false);
 	queue_closed(true);
