@@ -1486,6 +1486,10 @@ static void check_devices(struct client *c)
 
 	is_int(sva_dev_open(c->ctx, "m", &d), -EBUSY, "a second open of a device the client has open: -EBUSY");
 	is_int(sva_dev_open(c->ctx, "m2", &d), -EACCES, "a device whose allowlist lacks the client: -EACCES");
+	/* sva_dev_open(3), in a broker context: "-ENOENT The broker's
+	 * configuration names no such device." */
+	is_int(sva_dev_open(c->ctx, "nosuch", &d), -ENOENT, "a name the broker's configuration lacks: -ENOENT");
+	ok(d == NULL, "  none of the refusals wrote *out");
 }
 
 /*
@@ -2263,6 +2267,14 @@ static void kernel_part(void)
 		ok(access(sock, F_OK) != 0, "  and removes its socket");
 		is_int(sva_ctx_share_memfd(iso.ctx, fd, PG, a + PG, PG), -ECONNRESET, "then share: -ECONNRESET");
 		is_int(sva_ctx_unshare_memfd(iso.ctx, a, PG), -ECONNRESET, "unshare: -ECONNRESET");
+		{
+			/* sva_dev_open(3), in a broker context: "-ECONNRESET The
+			 * broker went away." */
+			struct sva_dev *d = NULL;
+
+			is_int(sva_dev_open(iso.ctx, "m2", &d), -ECONNRESET, "sva_dev_open: -ECONNRESET");
+			ok(d == NULL, "  *out untouched");
+		}
 		close(fd);
 	}
 	client_close(&iso);
