@@ -30,6 +30,8 @@
 #include "ktest_proc.h"
 #include "edu_find.h"
 
+void sva_test_fail_nth(int n); /* test_fail.c, libsva-test only */
+
 static struct {
 	int error, debug, other;
 	char last[512];
@@ -1190,6 +1192,35 @@ static void real_checks(struct sva_ctx *ctx)
 	}
 	sva_dev_close(dev);
 	ok(count_fds() == before, "close gives back the descriptors (%d -> %d)", before, count_fds());
+	{
+		/* sva_dev_open(3), ERRORS: "-ENOMEM Out of memory."  Each of
+		 * libsva's allocations in the open failing in turn (test_fail.h):
+		 * -ENOMEM, *out untouched, no descriptor left. */
+		int n, failed = 0, other = 0, touched = 0, leaked = 0;
+
+		ret = -1;
+		for (n = 1; n < 100 && ret; n++) {
+			d2 = SENTINEL;
+			sva_test_fail_nth(n);
+			ret = sva_dev_open(ctx, addr, &d2);
+			sva_test_fail_nth(0);
+			if (!ret) {
+				sva_dev_close(d2);
+				break;
+			}
+			failed++;
+			if (ret != -ENOMEM) {
+				diag("failure point %d: %d (%s)", n, ret, strerror(-ret));
+				other++;
+			}
+			touched += d2 != SENTINEL;
+			leaked += count_fds() != before;
+		}
+		ok(ret == 0 && failed > 0, "sva_dev_open of edu, its n-th allocation failing: %d failed, then it opens",
+		   failed);
+		is_int(other, 0, "  each failure is -ENOMEM");
+		ok(!touched && !leaked, "  *out untouched and no descriptor left by any (%d, %d)", touched, leaked);
+	}
 
 	/* the other spellings */
 	for (size_t i = 0; addr[i]; i++)
