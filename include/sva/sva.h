@@ -171,7 +171,8 @@ struct sva_ctx_opts {
  * -EBADF adopted fd is not open; -ENOTTY the path or the adopted fd is not an
  * iommufd; -ERANGE bad global PASID range; -ENAMETOOLONG fault_thread_name is
  * longer than 15 bytes, or sysfs_root or dev_root longer than 2048; -ENOMEM;
- * any other errno of open(2) or fcntl(F_DUPFD_CLOEXEC) (e.g. -EMFILE, -ENFILE;
+ * any other errno of open(2) or fcntl(F_DUPFD_CLOEXEC) (e.g. -EISDIR a
+ * directory, -ENXIO a device node no driver serves, -EMFILE, -ENFILE;
  * -EINVAL with SVA_CTX_ADOPT_FD when RLIMIT_NOFILE is 3 or less) passed
  * through.  With SVA_CTX_BROKER (a failure after the broker's reply sends the
  * leased block to quarantine): -ENOENT/-ECONNREFUSED no broker listening at

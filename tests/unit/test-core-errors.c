@@ -7,13 +7,18 @@
  */
 #define _GNU_SOURCE /* memfd_create, O_PATH */
 #include <dirent.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,6 +96,65 @@ static struct sva_ctx_opts base_opts(void)
 	return o;
 }
 
+/* A character major no driver has registered (/proc/devices lists the
+ * registered ones), among those the kernel sets aside for local use; 0 if
+ * all of them are taken. */
+static unsigned int unregistered_char_major(void)
+{
+	static const unsigned int local[] = { 60, 61, 62, 63, 120, 121, 122, 123, 124, 125, 126, 127 };
+	FILE *f = fopen("/proc/devices", "re");
+	bool taken[sizeof(local) / sizeof(local[0])] = { false };
+	char line[128];
+	bool chr = false;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned int major;
+
+		if (!strncmp(line, "Character devices:", 18))
+			chr = true;
+		else if (!strncmp(line, "Block devices:", 14))
+			chr = false;
+		else if (chr && sscanf(line, "%u", &major) == 1)
+			for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+				taken[i] |= local[i] == major;
+	}
+	fclose(f);
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if (!taken[i])
+			return local[i];
+	return 0;
+}
+
+/*
+ * sva_ctx_new(3), ERRORS: "-EISDIR, -ENXIO iommu_path is a directory, or a
+ * device node no driver serves (errors of open(2) passed through)".
+ */
+static void open_passed_through(struct sva_ctx_opts *o, struct sva_ctx **ctx)
+{
+	char dir[] = "/tmp/test-core-errors-dir.XXXXXX", node[64];
+	unsigned int major = unregistered_char_major();
+	struct statvfs vfs;
+
+	if (!mkdtemp(dir))
+		tap_bail("mkdtemp %s: %s", dir, strerror(errno));
+	o->iommu_path = dir;
+	EXPECT_FAIL(sva_ctx_new(o, ctx), -EISDIR, "cannot open", "a directory as iommu path");
+	snprintf(node, sizeof(node), "%s/nodev", dir);
+	/* On a nodev mount every device node is -EACCES, whatever serves it. */
+	if (statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_NODEV))
+		skip(3, "the temporary directory is on a nodev mount");
+	else if (major && mknod(node, S_IFCHR | 0600, makedev(major, 0)) == 0) {
+		o->iommu_path = node;
+		EXPECT_FAIL(sva_ctx_new(o, ctx), -ENXIO, "cannot open", "a device node no driver serves as iommu path");
+		unlink(node);
+	} else {
+		skip(3, major ? "mknod needs CAP_MKNOD" : "every local character major is registered");
+	}
+	rmdir(dir);
+}
+
 static void ctx_errors(void)
 {
 	struct sva_ctx_opts o = base_opts();
@@ -119,6 +183,7 @@ static void ctx_errors(void)
 	o.iommu_path = regular;
 	EXPECT_FAIL(sva_ctx_new(&o, &ctx), -ENOTTY, "not an iommufd", "a regular file as iommu path");
 	unlink(regular);
+	open_passed_through(&o, &ctx);
 
 	o = base_opts();
 	o.flags = SVA_CTX_ADOPT_FD;
