@@ -800,7 +800,9 @@ void sva_mm_free(struct sva_mm *mm);
  * when the kernel refused to unmap a read-only part being made writable, or
  * it could not be mapped back (logged: that part is no longer visible);
  * -ECONNRESET the context's broker went away (one that stopped cleanly
- * destroyed the IOAS); errors of reading /proc/self/maps and of
+ * destroyed the IOAS); errors of reading /proc/self/maps (-ENOENT /proc is
+ * not mounted; -EMFILE/-ENFILE no descriptor free to open it, when mm keeps
+ * none open since sva_mm_new() found none free either) and of
  * IOMMU_IOAS_IOVA_RANGES and IOMMU_IOAS_MAP passed through; in a broker
  * context, the broker's errors (libsva(7), Errors).
  */

@@ -21,6 +21,7 @@
 #include <linux/capability.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -649,6 +651,79 @@ static void prefault_fails(struct sva_mm *mm, const void *a, size_t len, int wan
 	   "  nothing changed (visible %llu -> %llu, peak %llu -> %llu)", (unsigned long long)s0.bytes_visible,
 	   (unsigned long long)s1.bytes_visible, (unsigned long long)s0.bytes_pinned_peak,
 	   (unsigned long long)s1.bytes_pinned_peak);
+}
+
+/*
+ * sva_mm_prefault(3), ERRORS: "-EMFILE, -ENFILE No file descriptor is free to
+ * open /proc/self/maps, and the address space keeps none open: there was none
+ * free either when sva_mm_new(3) created it"; "-ENOENT /proc is not mounted".
+ * An untracked address space, so that sva_mm_new() needs no descriptor of its
+ * own (a userfaultfd) and succeeds with none free.
+ */
+static void prefault_maps_errors(void)
+{
+	char *p = map_at(SLOT(25), 64 * KiB, PROT_READ | PROT_WRITE);
+	struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_UNTRACKED };
+	struct rlimit old, low;
+	struct sva_mm *mm = NULL;
+	int fills[256], n = 0, top = -1, ret_new, ret_free, r;
+	pid_t pid;
+
+	if (getrlimit(RLIMIT_NOFILE, &old))
+		tap_bail("getrlimit: %s", strerror(errno));
+	for (int fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			top = fd;
+	low = old;
+	low.rlim_cur = (rlim_t)top + 1;
+	if (setrlimit(RLIMIT_NOFILE, &low))
+		tap_bail("setrlimit: %s", strerror(errno));
+	/* Fill the holes below the highest descriptor: none is free then. */
+	while (n < 256 && (fills[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		n++;
+	if (n == 256) {
+		while (n > 0)
+			close(fills[--n]);
+		setrlimit(RLIMIT_NOFILE, &old);
+		skip(4, "more than 256 free descriptors below the highest open one");
+		goto proc;
+	}
+	ret_new = sva_mm_new(ctx, &o, &mm);
+	if (ret_new == 0)
+		prefault_fails(mm, p, 16 * KiB, -EMFILE, "with no descriptor free, none kept since sva_mm_new()");
+	if (n > 0)
+		close(fills[--n]);
+	ret_free = mm ? sva_mm_prefault(mm, p, 16 * KiB) : ret_new;
+	while (n > 0)
+		close(fills[--n]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	is_int(ret_new, 0, "untracked sva_mm_new() with no descriptor free: made");
+	is_int(ret_free, 0, "  and with one free again, the prefault maps");
+	sva_mm_free(mm);
+
+proc:
+	/* -ENOENT: a child in a mount namespace of its own, /proc unmounted. */
+	pid = fork();
+	if (pid == 0) {
+		struct sva_ctx *c;
+		struct sva_mm *m = NULL;
+
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    umount2("/proc", MNT_DETACH))
+			_exit(77);
+		c = fresh_ctx();
+		if (!c || sva_mm_new(c, &o, &m))
+			_exit(3);
+		r = sva_mm_prefault(m, p, 16 * KiB);
+		_exit(r == -ENOENT ? 0 : r == 0 ? 2 : 1);
+	}
+	r = wait_child(pid);
+	if (r == 77)
+		skip(1, "no mount namespace to unmount /proc in");
+	else
+		ok(r == 0, "prefault where /proc is not mounted: -ENOENT (child status %d: 1 another errno, 2 success, 3 no "
+			   "context or address space)", r);
+	munmap(p, 64 * KiB);
 }
 
 static int own_uffd(void *a, size_t len)
@@ -2285,6 +2360,7 @@ int main(void)
 	stats_errors();
 	range_errors();
 	prefault_errors();
+	prefault_maps_errors();
 	coherence();
 	containment();
 	fault_around();
