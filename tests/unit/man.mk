@@ -9,6 +9,10 @@ EXTRA_DIST += tests/unit/test-man-options.sh
 # The errnos of every function agree between include/sva/sva.h and its page.
 TESTS += tests/unit/test-man-errors.sh
 EXTRA_DIST += tests/unit/test-man-errors.sh
+# Every errno a page's running text names as a return is an ERRORS item, of
+# that page or of a function the sentence names (marked regions aside).
+TESTS += tests/unit/test-man-errno-text.sh
+EXTRA_DIST += tests/unit/test-man-errno-text.sh
 # The library's objects come from its arena only (what a device can reach).
 TESTS += tests/unit/test-arena-only.sh
 EXTRA_DIST += tests/unit/test-arena-only.sh

@@ -12,7 +12,8 @@
 # is checked against the union of their comments.  Declarations that follow
 # one another share the comment above the first.  ERRORS items are the tags of
 # its .TP paragraphs (".B \-EINVAL", ".BR \-EACCES \", \" \-EPERM"); errnos
-# mentioned in running text are not items.  One TAP line per page.
+# mentioned in running text are not items (test-man-errno-text.sh holds
+# those to the items).  One TAP line per page.
 #
 # Run by automake (top_srcdir is set), or by hand:
 #   top_srcdir=/path/to/libsva sh tests/unit/test-man-errors.sh
