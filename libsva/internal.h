@@ -58,6 +58,11 @@ void sva_log_init(struct sva_log *log, sva_log_fn fn, void *arg, int level);
 void sva_log_set(struct sva_log *log, sva_log_fn fn, void *arg, int level);
 void sva_log_fini(struct sva_log *log);
 void sva_logf(const struct sva_log *log, enum sva_log_level level, const char *fmt, ...) SVA_PRINTF(3, 4);
+/* Around a section fork() waits for (the fork guard's): a line logged inside
+ * reaches its callback when this thread's outermost such section ends, so
+ * that fork() never waits for a callback.  Nestable; end after leaving. */
+void sva_log_defer_begin(void);
+void sva_log_defer_end(void);
 /*
  * Log a failure and return err (a negative errno), for `return sva_fail(...)`.
  * The level follows one rule (libsva(7), Errors): sva_fail() logs at error
@@ -446,6 +451,7 @@ struct sva_ctx {
 static inline void sva_devs_lock(struct sva_ctx *ctx)
 {
 	sva_fork_guard_enter();
+	sva_log_defer_begin();
 	pthread_mutex_lock(&ctx->devs_lock);
 }
 
@@ -453,6 +459,7 @@ static inline void sva_devs_unlock(struct sva_ctx *ctx)
 {
 	pthread_mutex_unlock(&ctx->devs_lock);
 	sva_fork_guard_leave();
+	sva_log_defer_end();
 }
 
 /*
@@ -467,6 +474,7 @@ static inline void sva_devs_unlock(struct sva_ctx *ctx)
 static inline void sva_pasid_lock(struct sva_ctx *ctx)
 {
 	sva_fork_guard_enter();
+	sva_log_defer_begin();
 	pthread_mutex_lock(&ctx->pasid_lock);
 }
 
@@ -474,6 +482,7 @@ static inline void sva_pasid_unlock(struct sva_ctx *ctx)
 {
 	pthread_mutex_unlock(&ctx->pasid_lock);
 	sva_fork_guard_leave();
+	sva_log_defer_end(); /* the lines logged inside, to the callback: outside the guard */
 }
 
 /* Close the spare binds of a context (its last reference). */

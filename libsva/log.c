@@ -169,17 +169,65 @@ static void call_end(void *p)
 	log_unlock(c->log, &old);
 }
 
+/*
+ * Lines logged inside a section fork() waits for (sva_log_defer_begin()),
+ * held on their thread until its outermost such section ends.  Calling the
+ * callback there would make fork() wait for the callback: one that takes an
+ * application lock which the forking thread holds across fork() (by hand or
+ * from a pthread_atfork() handler, the usual way to keep a child's copy of
+ * a log's lock consistent) then waits for that fork, which waits for it.
+ * A handful of lines: a section logs its refusal and returns.  A signal
+ * handler on this thread may add one inside the section (a failing lookup
+ * logs): a slot is claimed by one atomic step, so it never shares one with
+ * the line it interrupted, and the slots are read only once the sections are
+ * over, signals held.
+ */
+#define DEFERRED_MAX 4
+struct deferred_line {
+	const struct sva_log *log;
+	enum sva_log_level level;
+	char msg[512];
+};
+static _Thread_local unsigned defer_depth;
+static _Thread_local atomic_uint ndeferred; /* claimed slots, and lines past them */
+static _Thread_local struct deferred_line deferred[DEFERRED_MAX];
+
+static void emit(const struct sva_log *log, enum sva_log_level level, const char *msg);
+
+void sva_log_defer_begin(void)
+{
+	defer_depth++;
+}
+
+void sva_log_defer_end(void)
+{
+	struct deferred_line lines[DEFERRED_MAX];
+	const struct sva_log *last;
+	unsigned n, kept;
+	sigset_t old;
+
+	if (--defer_depth || !atomic_load(&ndeferred))
+		return;
+	/* A handler arriving now logs directly, or defers and flushes in its
+	 * own section: either way it must not write a slot while it is read. */
+	sva_signals_hold(&old);
+	n = atomic_exchange(&ndeferred, 0);
+	kept = n < DEFERRED_MAX ? n : DEFERRED_MAX;
+	memcpy(lines, deferred, kept * sizeof(lines[0]));
+	sva_signals_restore(&old);
+	for (unsigned i = 0; i < kept; i++)
+		emit(lines[i].log, lines[i].level, lines[i].msg);
+	last = kept ? lines[kept - 1].log : NULL;
+	if (n > kept && last)
+		sva_logf(last, SVA_LOG_WARN, "%u more lines logged under a lock were dropped", n - kept);
+}
+
 static void vlog(const struct sva_log *log, enum sva_log_level level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
-static void vlog(const struct sva_log *clog, enum sva_log_level level, const char *fmt, va_list ap)
+static void vlog(const struct sva_log *log, enum sva_log_level level, const char *fmt, va_list ap)
 {
-	struct sva_log *log = (struct sva_log *)clog; /* const to callers: only the counts change */
 	char buf[512];
-	sva_log_fn fn;
-	void *arg;
-	unsigned swaps, gen;
-	sigset_t old;
 
 	if ((int)level < atomic_load(&log->level) || level >= SVA_LOG_OFF)
 		return;
@@ -190,7 +238,31 @@ static void vlog(const struct sva_log *clog, enum sva_log_level level, const cha
 	 * libsva for every line recurse until the stack runs out. */
 	if (sva_in_nested_log_callback())
 		return;
+	if (defer_depth) {
+		unsigned i = atomic_fetch_add(&ndeferred, 1);
+
+		if (i >= DEFERRED_MAX)
+			return; /* counted: sva_log_defer_end() says how many */
+		deferred[i].log = log;
+		deferred[i].level = level;
+		vsnprintf(deferred[i].msg, sizeof(deferred[i].msg), fmt, ap);
+		return;
+	}
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	emit(log, level, buf);
+}
+
+/* A formatted line to the callback, now. */
+static void emit(const struct sva_log *clog, enum sva_log_level level, const char *msg)
+{
+	struct sva_log *log = (struct sva_log *)clog; /* const to callers: only the counts change */
+	char buf[512];
+	sva_log_fn fn;
+	void *arg;
+	unsigned swaps, gen;
+	sigset_t old;
+
+	snprintf(buf, sizeof(buf), "%s", msg);
 	/* One line, whatever a caller's string held (a device name with a
 	 * newline, an escape sequence): control characters become '?'. */
 	for (char *p = buf; *p; p++)
