@@ -90,6 +90,46 @@ static void hwpt_free_held(struct sva_hwpt **holder)
 	sva_fork_guard_leave();
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called inside a push onto mm->hwpts or
+ * mm->bonds, between its two stores. */
+void (*sva_test_push_hook)(void);
+#define PUSH_HOOK() (sva_test_push_hook ? sva_test_push_hook() : (void)0)
+#else
+#define PUSH_HOOK() ((void)0)
+#endif
+
+/*
+ * A push onto mm->hwpts or mm->bonds (under mm->lock), inside one fork-guard
+ * section: a fork finds it done or not begun.  Its two plain stores may
+ * become visible in either order (the compiler's or a weakly ordered CPU's
+ * choice); a child that saw the new head before its link lost every record
+ * behind it: bonds leaked, and a lost HWPT record, no longer on the list,
+ * taken by each bond holding it for one held off the list and freed once
+ * per bond (child_free_held_hwpt(), bond_pasid.c).  mm->lock itself cannot
+ * be a guard section (fault resolution holds it while it resolves and
+ * logs), but this can: it waits for nothing, and no guard section takes
+ * mm->lock, so a thread holding it that waits to enter waits for no one
+ * who waits for it.
+ */
+static void push_hwpt(struct sva_mm *mm, struct sva_hwpt *h)
+{
+	sva_fork_guard_enter();
+	h->next = mm->hwpts;
+	PUSH_HOOK();
+	mm->hwpts = h;
+	sva_fork_guard_leave();
+}
+
+static void push_bond(struct sva_mm *mm, struct sva_bond *bond)
+{
+	sva_fork_guard_enter();
+	bond->mm_next = mm->bonds;
+	PUSH_HOOK();
+	mm->bonds = bond;
+	sva_fork_guard_leave();
+}
+
 /* Find or create the device's HWPT on mm, into *out (the bond's; see above).
  * Called with dev->lock held. */
 static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct sva_hwpt **out)
@@ -153,8 +193,7 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 	h->alloc_flags = flags;
 	h->refs = 1;
 	pthread_mutex_lock(&mm->lock);
-	h->next = mm->hwpts;
-	mm->hwpts = h;
+	push_hwpt(mm, h);
 	pthread_mutex_unlock(&mm->lock);
 	return 0;
 }
@@ -557,8 +596,7 @@ SVA_EXPORT int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva
 	dev->bonds = bond;
 	bond_link(bond);
 	pthread_mutex_lock(&mm->lock);
-	bond->mm_next = mm->bonds;
-	mm->bonds = bond;
+	push_bond(mm, bond);
 	pthread_mutex_unlock(&mm->lock);
 	pthread_mutex_unlock(&dev->lock);
 	/* Only now: a fork in between leaves it on both, which the child

@@ -13,6 +13,7 @@ pasid_tests = \
 	tests/unit/test-bind-contract \
 	tests/unit/test-bind-fork \
 	tests/unit/test-log-fork \
+	tests/unit/test-push-fork \
 	tests/unit/test-unbind-close \
 	tests/unit/test-ctx-fork-exit \
 	tests/unit/test-pasid-map \
@@ -46,6 +47,9 @@ tests_unit_test_bind_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # A log callback that takes a lock the forking thread holds across fork().
 tests_unit_test_log_fork_SOURCES = tests/unit/test-log-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
 tests_unit_test_log_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# A fork while a bind pushes onto mm->hwpts or mm->bonds.
+tests_unit_test_push_fork_SOURCES = tests/unit/test-push-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
+tests_unit_test_push_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # An unbind whose last step lets a waiting sva_dev_close/mm_free/ctx_free free
 # what it releases: nothing of it is read afterwards.
 tests_unit_test_unbind_close_SOURCES = tests/unit/test-unbind-close.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
