@@ -23,7 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -740,6 +743,248 @@ static void budget_faults(char *buf)
 	sva_mm_free(m);
 }
 
+/* ------------------------------------------ chunks: what one map made */
+
+/*
+ * sva_mm_invalidate(3), "Whole chunks": a chunk is "a run of pages that were
+ * not visible yet, within one mapping of the process, in one call"; "To
+ * withdraw buffers one at a time, make each visible in its own
+ * sva_mm_prefault(3) call"; the count "can be more than len".
+ */
+static void chunks(char *buf)
+{
+	struct sva_mm *m = new_mm(0);
+	char *p;
+
+	is_int(sva_mm_prefault(m, buf, 4 * PG), 0, "chunks: prefault pages 0..3");
+	is_int(sva_mm_prefault(m, buf + 4 * PG, 4 * PG), 0, "chunks: prefault pages 4..7 in a call of their own");
+	is_int(sva_mm_invalidate(m, buf, 4 * PG), 4 * PG, "  invalidate pages 0..3: exactly their 4 pages, not the neighbour");
+	is_int(mst(m).bytes_visible, 4 * PG, "  pages 4..7 stay visible");
+	is_int(sva_mm_prefault(m, buf, 4 * PG), 0, "  pages 0..3 again, in their own call");
+	is_int(sva_mm_invalidate(m, buf + 3 * PG, 2 * PG), 8 * PG,
+	       "  invalidate 2 pages across both chunks: both whole, 8 pages (more than len)");
+	is_int(mst(m).bytes_visible, 0, "  nothing visible");
+
+	/* Parts already visible are left as they are: one call maps the runs around them. */
+	is_int(sva_mm_prefault(m, buf + 2 * PG, 2 * PG), 0, "chunks: prefault pages 2..3");
+	is_int(sva_mm_prefault(m, buf, 8 * PG), 0, "  then pages 0..7: maps the runs 0..1 and 4..7");
+	is_int(mst(m).bytes_visible, 8 * PG, "  8 pages visible");
+	is_int(sva_mm_invalidate(m, buf, 1), 2 * PG, "  invalidate page 0: the run 0..1 only");
+	is_int(sva_mm_invalidate(m, buf + 2 * PG + 5, 1), 2 * PG, "  invalidate a byte of page 2: the earlier chunk 2..3");
+	is_int(sva_mm_invalidate(m, buf + 7 * PG, PG), 4 * PG, "  invalidate page 7: the run 4..7");
+	is_int(sva_mm_invalidate(m, buf, 8 * PG), 0, "  then nothing is left: 0");
+
+	/* Within one mapping: a range over two mappings is two chunks. */
+	p = mmap((void *)(uintptr_t)0x5a000000ul, 8 * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != MAP_FAILED) {
+		memset(p, 3, 8 * PG);
+		mprotect(p + 4 * PG, 4 * PG, PROT_READ);
+		is_int(sva_mm_prefault(m, p, 8 * PG), 0, "chunks: one prefault over a read-write and a read-only mapping");
+		is_int(sva_mm_invalidate(m, p, 1), 4 * PG, "  invalidate a byte of the first: its mapping's 4 pages only");
+		is_int(mst(m).bytes_visible, 4 * PG, "  the read-only mapping's chunk stays");
+		munmap(p, 8 * PG);
+		sva_mm_fence(m);
+		is_int(mst(m).bytes_visible, 0, "  munmap of both (tracked): nothing left");
+	} else {
+		ok(0, "mmap for the two-mapping chunk check");
+	}
+	sva_mm_free(m);
+}
+
+/* ------------------------------------ allowed ranges: merge, split, faults */
+
+/*
+ * sva_mm_allow(3): "Ranges that touch or overlap merge"; sva_mm_deny() "takes
+ * [addr, addr + len) out of the allowed ranges" (so a deny inside one splits
+ * it); after a deny "a fault there is answered INVALID with the reason
+ * -ENXIO, until it is allowed again".
+ */
+static void allow_ranges(char *buf)
+{
+	static const struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
+	struct sva_mm *rm = new_mm(SVA_MM_RESTRICTED);
+	struct sva_bond *b = NULL;
+	struct sva_bond_stats a;
+	int before;
+
+	is_int(sva_mm_allow(rm, buf, 4 * PG), 0, "allow: pages 0..3");
+	is_int(sva_mm_allow(rm, buf + 2 * PG, 4 * PG), 0, "allow: pages 2..5 (overlapping)");
+	is_int(sva_mm_prefault(rm, buf, 6 * PG), 0, "  a prefault of 0..5: 0 (one allowed range)");
+	is_int(sva_mm_deny(rm, buf + 2 * PG, PG), 0, "deny: page 2, inside the range");
+	is_int(mst(rm).bytes_visible, 0, "  the chunk over it is withdrawn whole");
+	is_int(sva_mm_prefault(rm, buf, 2 * PG), 0, "  pages 0..1 still allowed");
+	is_int(sva_mm_prefault(rm, buf + 3 * PG, 3 * PG), 0, "  pages 3..5 still allowed");
+	is_int(sva_mm_prefault(rm, buf + PG, 2 * PG), -EACCES, "  pages 1..2: -EACCES (page 2 denied)");
+	is_int(sva_mm_prefault(rm, buf + 2 * PG, PG), -EACCES, "  page 2: -EACCES");
+	is_int(sva_mm_prefault(rm, buf + 5 * PG, 2 * PG), -EACCES, "  pages 5..6: -EACCES (6 never allowed)");
+	is_int(sva_mm_allow(rm, buf + 2 * PG, PG), 0, "allow: page 2 again");
+	is_int(sva_mm_prefault(rm, buf, 6 * PG), 0, "  a prefault of 0..5: 0 again");
+	is_int(mst(rm).bytes_visible, 6 * PG, "  6 pages visible");
+	is_int(sva_mm_deny(rm, buf + 4 * PG, 8 * PG), 0, "deny: pages 4..11, partly allowed: 0");
+	is_int(sva_mm_prefault(rm, buf + 4 * PG, PG), -EACCES, "  page 4: -EACCES");
+	is_int(sva_mm_prefault(rm, buf + 3 * PG, PG), 0, "  page 3 still allowed");
+	sva_mm_invalidate(rm, buf, 8 * PG);
+
+	if (sva_bind(dev, rm, &bo, &b)) {
+		ok(0, "bind to the restricted mm");
+		sva_mm_free(rm);
+		return;
+	}
+	is_int(sva_mm_allow(rm, buf + 64 * PG, 8 * PG), 0, "allow: pages 64..71, bound");
+	sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + 64 * PG, SVA_ACCESS_READ, 1);
+	wait_faults(b, 1);
+	a = bst(b);
+	ok(a.invalid == 0 && a.pages_mapped >= 1 && a.pages_mapped <= 8,
+	   "  a fault there resolves, its window inside the 8 allowed pages (%llu invalid, %llu pages)",
+	   (unsigned long long)a.invalid, (unsigned long long)a.pages_mapped);
+	is_int(sva_mm_deny(rm, buf + 64 * PG, 8 * PG), 0, "deny: pages 64..71");
+	is_int(mst(rm).bytes_visible, 0, "  what the fault mapped is withdrawn");
+	before = __atomic_load_n(&fe_count, __ATOMIC_SEQ_CST);
+	sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + 64 * PG, SVA_ACCESS_READ, 2);
+	wait_faults(b, 2);
+	ok(bst(b).invalid == 1 && __atomic_load_n(&fe_count, __ATOMIC_SEQ_CST) == before + 1 &&
+	   __atomic_load_n(&fe_reason, __ATOMIC_SEQ_CST) == -ENXIO,
+	   "  a fault there now: INVALID with -ENXIO (%d)", __atomic_load_n(&fe_reason, __ATOMIC_SEQ_CST));
+	is_int(mst(rm).bytes_visible, 0, "  nothing mapped");
+	is_int(sva_mm_allow(rm, buf + 64 * PG, 8 * PG), 0, "allow: pages 64..71 again");
+	sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + 64 * PG, SVA_ACCESS_READ, 3);
+	wait_faults(b, 3);
+	ok(bst(b).invalid == 1 && mst(rm).bytes_visible >= PG, "  a fault there resolves again");
+	sva_unbind(b);
+	sva_mm_free(rm);
+}
+
+/* ---------------------------------- the budget: prefault evicts, faults */
+
+/*
+ * sva_mm_new(3), "Pin budget", and sva_mm_prefault(3): "Memory that faults
+ * made visible is evicted to make room for a prefault; a range that does not
+ * fit beside what is prefaulted already fails with -ENOSPC, and nothing is
+ * changed (no eviction either)"; prefaulted memory is never evicted; "Only
+ * when not even the faulting page fits is the fault answered INVALID with
+ * -ENOMEM"; refaults count "Faults on memory evicted before".
+ */
+static void budget_prefault(char *buf)
+{
+	static const struct sva_bond_ops ops = { .size = sizeof(ops), .fault_error = on_fault_error };
+	struct sva_mm_opts o = { .size = sizeof(o), .pin_budget = 16 * PG };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .ops = &ops };
+	static const int at[] = { 0, 40, 80 };
+	struct sva_mm *m = NULL;
+	struct sva_bond *b = NULL;
+	struct sva_mm_stats s0, s1;
+	uint64_t nf = 0, r0;
+	int before;
+
+	if (sva_mm_new(ctx, &o, &m) || sva_bind(dev, m, &bo, &b)) {
+		ok(0, "a 16-page budget with a fault-capable bond");
+		sva_mm_free(m);
+		return;
+	}
+	for (int i = 0; i < 3; i++) {
+		sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + (uint64_t)at[i] * PG,
+				     SVA_ACCESS_READ | SVA_ACCESS_WRITE, 1);
+		wait_faults(b, ++nf);
+	}
+	s0 = mst(m);
+	ok(bst(b).invalid == 0 && s0.bytes_visible > 4 * PG && s0.bytes_prefaulted == 0,
+	   "budget 16 pages: 3 faults map %llu bytes, none prefaulted", (unsigned long long)s0.bytes_visible);
+	is_int(sva_mm_prefault(m, buf + 100 * PG, 12 * PG), 0, "  a prefault of 12 pages: 0, room made by eviction");
+	s1 = mst(m);
+	ok(s1.evictions > s0.evictions && s1.bytes_prefaulted == 12 * PG && s1.bytes_visible <= 16 * PG,
+	   "  evicted fault-mapped chunks (%llu), 12 pages prefaulted, %llu bytes visible",
+	   (unsigned long long)(s1.evictions - s0.evictions), (unsigned long long)s1.bytes_visible);
+	s0 = s1;
+	is_int(sva_mm_prefault(m, buf + 60 * PG, 8 * PG), -ENOSPC, "  8 more pages beside 12 prefaulted: -ENOSPC");
+	s1 = mst(m);
+	ok(s1.evictions == s0.evictions && s1.bytes_visible == s0.bytes_visible &&
+	   s1.bytes_prefaulted == s0.bytes_prefaulted,
+	   "  nothing changed, no eviction either (evictions %llu -> %llu, visible %llu -> %llu)",
+	   (unsigned long long)s0.evictions, (unsigned long long)s1.evictions,
+	   (unsigned long long)s0.bytes_visible, (unsigned long long)s1.bytes_visible);
+	is_int(sva_mm_prefault(m, buf + 60 * PG, 4 * PG), 0, "  4 more pages: 0, the budget all prefaulted");
+	s1 = mst(m);
+	ok(s1.bytes_visible == 16 * PG && s1.bytes_prefaulted == 16 * PG,
+	   "  every fault-mapped chunk evicted: visible = prefaulted = 16 pages (%llu, %llu)",
+	   (unsigned long long)s1.bytes_visible, (unsigned long long)s1.bytes_prefaulted);
+	r0 = s1.refaults;
+	before = __atomic_load_n(&fe_count, __ATOMIC_SEQ_CST);
+	sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf, SVA_ACCESS_READ, 2);
+	wait_faults(b, ++nf);
+	ok(bst(b).invalid == 1 && __atomic_load_n(&fe_count, __ATOMIC_SEQ_CST) == before + 1 &&
+	   __atomic_load_n(&fe_reason, __ATOMIC_SEQ_CST) == -ENOMEM,
+	   "  a fault with the budget all prefaulted: INVALID with -ENOMEM (%d)",
+	   __atomic_load_n(&fe_reason, __ATOMIC_SEQ_CST));
+	s1 = mst(m);
+	is_int(s1.bytes_prefaulted, 16 * PG, "  prefaulted memory is not evicted for it");
+	ok(sva_mm_invalidate(m, buf + 100 * PG, PG) == (long)(12 * PG), "  invalidate the 12-page chunk");
+	s0 = mst(m);
+	sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf, SVA_ACCESS_READ, 3);
+	wait_faults(b, ++nf);
+	s1 = mst(m);
+	ok(bst(b).invalid == 1 && s1.bytes_visible > s0.bytes_visible, "  with room again the fault resolves");
+	ok(s1.refaults > r0, "  counted as a refault of evicted memory (%llu -> %llu)", (unsigned long long)r0,
+	   (unsigned long long)s1.refaults);
+	ok(s1.bytes_pinned_peak <= 16 * PG, "  the peak never passed the budget (%llu)",
+	   (unsigned long long)s1.bytes_pinned_peak);
+	sva_unbind(b);
+	sva_mm_free(m);
+}
+
+/* ------------------------------------- the default budget: the soft limit */
+
+/*
+ * sva_mm_new(3): "0 selects the default: the soft RLIMIT_MEMLOCK limit when
+ * the process lacks CAP_IPC_LOCK".  A child drops CAP_IPC_LOCK and sets a
+ * soft limit below its hard one; its own context's address space must take
+ * the soft one.
+ */
+static void soft_limit_budget(void)
+{
+	int pfd[2];
+	uint64_t got = UINT64_MAX;
+	pid_t pid;
+
+	if (geteuid() != 0 || pipe(pfd)) {
+		skip(1, "not root: cannot check the soft limit against the hard one");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+		struct __user_cap_data_struct d[2];
+		struct rlimit rl = { 256 * 1024 + 100, 1024 * 1024 };
+		struct sva_ctx *c = NULL;
+		struct sva_mm *m = NULL;
+		struct sva_mm_stats s = { .size = sizeof(s) };
+		uint64_t v = UINT64_MAX - 1;
+
+		close(pfd[0]);
+		if (syscall(SYS_capget, &h, d) == 0) {
+			d[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+			if (syscall(SYS_capset, &h, d) == 0 && setrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+			    sva_ctx_new(NULL, &c) == 0) {
+				sva_ctx_set_log(c, quiet, NULL, SVA_LOG_ERROR);
+				if (sva_mm_new(c, NULL, &m) == 0 && sva_mm_stats(m, &s) == 0)
+					v = s.pin_budget;
+			}
+		}
+		if (write(pfd[1], &v, sizeof(v)) != sizeof(v))
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (pid > 0 && read(pfd[0], &got, sizeof(got)) != sizeof(got))
+		got = UINT64_MAX;
+	close(pfd[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	is_int(got, 256 * 1024, "pin_budget 0, no CAP_IPC_LOCK, soft limit 256 KiB + 100 under a 1 MiB hard one: "
+	       "the soft one, rounded down (%llu)", (unsigned long long)got);
+}
+
 /* -E2BIG past 64 mappings; 64 is fine. */
 static void many_mappings(void)
 {
@@ -1342,6 +1587,10 @@ int main(void)
 	budget(buf);
 	budget_faults(buf);
 	many_mappings();
+	chunks(buf);
+	allow_ranges(buf);
+	budget_prefault(buf);
+	soft_limit_budget();
 	prefault_in_fault_chunk(buf);
 	mem_restricted();
 	poll_mode();
