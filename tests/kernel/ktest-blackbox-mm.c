@@ -985,6 +985,284 @@ static void soft_limit_budget(void)
 	       "the soft one, rounded down (%llu)", (unsigned long long)got);
 }
 
+/* -------------------------------------------- a prefault that fails late */
+
+/*
+ * sva_mm_prefault(3): "if one of the maps fails, the maps this call made are
+ * undone: nothing of the range is made visible ... once the call has
+ * returned, the statistics count none of it, bytes_pinned_peak included"
+ * (sva_mm_stats(3) too).  The range is a private anonymous part, mapped
+ * first, then a shared memfd mapping whose second page is past the end of
+ * the file, which the kernel does not pin (-EPERM once a device is bound).
+ */
+static void prefault_undone(void)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_mm *m = new_mm(0);
+	struct sva_bond *b = NULL;
+	char *want = (char *)(uintptr_t)0x5c000000ul, *a, *f;
+	struct sva_mm_stats s;
+	int fd, ret;
+
+	fd = memfd_create("z-blackbox-short", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)PG) || sva_bind(dev, m, &bo, &b)) {
+		ok(0, "memfd and bind for the late-failure check");
+		goto out;
+	}
+	a = mmap(want, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	f = mmap(want + 4 * PG, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (a != want || f != want + 4 * PG) {
+		ok(0, "adjacent anonymous and memfd mappings");
+		goto out;
+	}
+	memset(a, 5, 4 * PG);
+	f[0] = 5;
+	ret = sva_mm_prefault(m, a, 6 * PG);
+	is_int(ret, -EPERM, "prefault over anonymous memory and a page past the end of a file: -EPERM");
+	s = mst(m);
+	ok(s.bytes_visible == 0 && s.bytes_prefaulted == 0 && s.bytes_pinned_peak == 0,
+	   "  the anonymous part's map is undone: visible, prefaulted, peak 0 (%llu, %llu, %llu)",
+	   (unsigned long long)s.bytes_visible, (unsigned long long)s.bytes_prefaulted,
+	   (unsigned long long)s.bytes_pinned_peak);
+	is_int(sva_mm_invalidate(m, a, 6 * PG), 0, "  nothing of the range is visible (invalidate: 0)");
+	is_int(sva_mm_prefault(m, a, 5 * PG), 0, "  the part inside the file: 0");
+	is_int(mst(m).bytes_pinned_peak, 5 * PG, "  the peak counts that one (5 pages)");
+	munmap(a, 4 * PG);
+	munmap(f, 2 * PG);
+out:
+	if (fd >= 0)
+		close(fd);
+	sva_unbind(b);
+	sva_mm_free(m);
+}
+
+/* ------------------------------------------ the checks' order, prefault */
+
+/*
+ * sva_mm_prefault(3), DESCRIPTION: the allowed ranges (step 1) before the
+ * mappings (step 2), those before the window (step 3), that before the
+ * budget (step 4).
+ */
+static void prefault_steps(void)
+{
+	struct sva_mm_opts o = { .size = sizeof(o), .pin_budget = 4 * PG };
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_mm *rm = new_mm(SVA_MM_RESTRICTED), *m = NULL;
+	struct sva_bond *b = NULL;
+	char *hole = (char *)(uintptr_t)0x5d000000ul, *hi;
+
+	/* Nothing is mapped at the hole (MAP_FIXED_NOREPLACE proves it, then it goes). */
+	if (mmap(hole, 8 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != hole) {
+		ok(0, "an unmapped hole for the order check");
+		sva_mm_free(rm);
+		return;
+	}
+	munmap(hole, 8 * PG);
+	is_int(sva_mm_prefault(rm, hole, 8 * PG), -EACCES, "prefault steps: not allowed and not mapped: -EACCES (step 1)");
+	sva_mm_free(rm);
+	if (sva_mm_new(ctx, &o, &m) || sva_bind(dev, m, &bo, &b)) {
+		ok(0, "a budgeted bound mm for the order check");
+		sva_mm_free(m);
+		return;
+	}
+	is_int(sva_mm_prefault(m, hole, 8 * PG), -EFAULT, "prefault steps: not mapped, over the budget: -EFAULT (step 2)");
+	/* Above the mock's window, which ends at 2 GiB. */
+	hi = mmap((void *)(uintptr_t)0x90000000ul, 8 * PG, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (hi != MAP_FAILED) {
+		is_int(sva_mm_prefault(m, hi, 8 * PG), -ERANGE,
+		       "prefault steps: outside the window, over the budget: -ERANGE (step 3)");
+		munmap(hi, 8 * PG);
+	} else {
+		ok(0, "mmap above the mock's window");
+	}
+	is_int(mst(m).bytes_visible, 0, "  nothing made visible");
+	sva_unbind(b);
+	sva_mm_free(m);
+}
+
+/* -------------------------------------------- sva_mem_alloc/free, more */
+
+static int maps_lines(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0, c;
+
+	if (!f)
+		return -1;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/*
+ * sva_mem_alloc(3): a SVA_MEM_PREFAULT block the budget cannot hold fails
+ * with -ENOSPC, "nothing stays mapped", *out "left as it was", one line at
+ * error level; the lowest place first, so freed addresses come back.
+ * sva_mem_free(3) step 2 withdraws from an untracked mm.
+ */
+static void mem_more(void)
+{
+	struct sva_mm_opts mo = { .size = sizeof(mo), .pin_budget = 4 * PG };
+	struct sva_mm *m = NULL, *u = new_mm(SVA_MM_UNTRACKED);
+	struct sva_mem_opts o = { .size = sizeof(o), .flags = SVA_MEM_PREFAULT };
+	void *sentinel = (void *)(uintptr_t)0x5678, *p = sentinel, *q = NULL;
+	int n0, e;
+
+	if (sva_mm_new(ctx, &mo, &m)) {
+		ok(0, "a 4-page budget for mem_alloc");
+		sva_mm_free(u);
+		return;
+	}
+	o.mm = m;
+	n0 = maps_lines();
+	e = errs();
+	is_int(sva_mem_alloc(8 * PG, &o, &p), -ENOSPC, "mem_alloc: SVA_MEM_PREFAULT of 8 pages, budget 4: -ENOSPC");
+	ok(p == sentinel, "  *out left as it was");
+	is_int(maps_lines(), n0, "  nothing stays mapped in the process (/proc/self/maps lines)");
+	is_int(mst(m).bytes_visible, 0, "  nothing visible in mm");
+	ok(errs() - e >= 1, "  an error-level line says so (%d)", errs() - e);
+	p = NULL;
+	is_int(sva_mem_alloc(4 * PG, &o, &p), 0, "mem_alloc: 4 pages, within the budget: 0");
+	is_int(mst(m).bytes_prefaulted, 4 * PG, "  prefaulted in mm, one chunk");
+	is_int(sva_mem_free(m, p, 4 * PG), 0, "  mem_free with mm");
+	is_int(mst(m).bytes_visible, 0, "  withdrawn");
+	o.mm = NULL;
+	o.flags = 0;
+	if (sva_mem_alloc(4 * PG, &o, &q) == 0) {
+		ok(q == p, "  the freed addresses are taken again, lowest first (%p, %p)", q, p);
+		sva_mem_free(NULL, q, 4 * PG);
+	}
+
+	/* An untracked mm: the munmap withdraws nothing; step 2 does. */
+	o.mm = u;
+	o.flags = SVA_MEM_PREFAULT;
+	p = NULL;
+	if (sva_mem_alloc(4 * PG, &o, &p) == 0) {
+		is_int(mst(u).bytes_visible, 4 * PG, "mem_alloc in an untracked mm: visible");
+		is_int(sva_mem_free(u, p, 4 * PG), 0, "  mem_free with it: 0");
+		is_int(mst(u).bytes_visible, 0, "  withdrawn by the call itself");
+	} else {
+		ok(0, "mem_alloc in an untracked mm");
+	}
+	sva_mm_free(u);
+	sva_mm_free(m);
+}
+
+/* ------------------------------------- allowed ranges against a model */
+
+/*
+ * sva_mm_allow(3)/sva_mm_deny(3) as set operations: after any sequence of
+ * allows and denies, a prefault of [i, j) is refused with -EACCES exactly
+ * when a page of it is not in the union of what was allowed less what was
+ * denied since.  Random operations on a 96-page region, checked against a
+ * bitmap after each one.
+ */
+#define AR_PAGES 96
+static void allow_model(void)
+{
+	struct sva_mm *rm = new_mm(SVA_MM_RESTRICTED);
+	char *r = mmap((void *)(uintptr_t)0x5e000000ul, AR_PAGES * PG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	bool model[AR_PAGES] = { false };
+	uint32_t seed = 12345;
+	int bad_op = 0, bad_probe = 0, probes = 0, first_bad = -1;
+
+	if (r == MAP_FAILED) {
+		ok(0, "mmap for the allowed-range model");
+		sva_mm_free(rm);
+		return;
+	}
+	memset(r, 7, AR_PAGES * PG);
+	for (int op = 0; op < 200; op++) {
+		unsigned i, n;
+		bool allow;
+		int ret;
+
+		seed = seed * 1103515245u + 12345u;
+		i = (seed >> 8) % AR_PAGES;
+		seed = seed * 1103515245u + 12345u;
+		n = 1 + (seed >> 8) % 12;
+		if (i + n > AR_PAGES)
+			n = AR_PAGES - i;
+		allow = (seed >> 20) & 1;
+		ret = allow ? sva_mm_allow(rm, r + i * PG, n * PG) : sva_mm_deny(rm, r + i * PG, n * PG);
+		if (ret && !bad_op++)
+			diag("op %d: %s pages %u..%u: %d", op, allow ? "allow" : "deny", i, i + n - 1, ret);
+		for (unsigned k = i; k < i + n; k++)
+			model[k] = allow;
+		/* Probe: a random range, and the pages at the edges of this op. */
+		for (int t = 0; t < 4; t++) {
+			unsigned a, b;
+			bool all = true;
+
+			seed = seed * 1103515245u + 12345u;
+			a = t == 0 ? (i ? i - 1 : 0) : t == 1 ? i : t == 2 ? i + n - 1 : (seed >> 8) % AR_PAGES;
+			b = t == 3 ? a + 1 + (seed >> 20) % 6 : a + 1 + (t == 1 ? n - 1 : 0);
+			if (t == 2 && a + 2 <= AR_PAGES)
+				b = a + 2;
+			if (b > AR_PAGES)
+				b = AR_PAGES;
+			for (unsigned k = a; k < b; k++)
+				all &= model[k];
+			ret = sva_mm_prefault(rm, r + a * PG, (b - a) * PG);
+			probes++;
+			if (ret != (all ? 0 : -EACCES)) {
+				if (!bad_probe++)
+					first_bad = op;
+				if (bad_probe <= 3)
+					diag("op %d (%s %u..%u): prefault of %u..%u: %d, want %d", op, allow ? "allow" : "deny",
+					     i, i + n - 1, a, b - 1, ret, all ? 0 : -EACCES);
+			}
+			if (ret == 0)
+				sva_mm_invalidate(rm, r + a * PG, (b - a) * PG);
+		}
+	}
+	is_int(bad_op, 0, "allow/deny model: 200 random operations all return 0");
+	ok(bad_probe == 0, "  %d prefaults agree with the model's allowed pages (%d disagree, first after op %d)", probes,
+	   bad_probe, first_bad);
+	is_int(mst(rm).bytes_visible, 0, "  nothing left visible");
+	sva_mm_free(rm);
+	munmap(r, AR_PAGES * PG);
+}
+
+/* ---------------------------------------- the window under small budgets */
+
+/*
+ * sva_mm_new(3): "Under a pin budget a window ... is at most a quarter of the
+ * budget (the largest power of two that fits, at least one page)", and "Each
+ * bond's window starts at 64 KiB (or the cap, if smaller)": the first fault of
+ * a bond maps exactly that much of a large mapping.
+ */
+static void budget_windows(char *buf)
+{
+	static const struct { uint64_t budget, want; } c[] = {
+		{ 12 * PG, 2 }, { 16 * PG, 4 }, { 7 * PG, 1 }, { PG, 1 }, { 40 * PG, 8 }, { 1024 * PG, 16 },
+	};
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct sva_mm_opts o = { .size = sizeof(o), .pin_budget = c[i].budget };
+		struct sva_mm *m = NULL;
+		struct sva_bond *b = NULL;
+
+		if (sva_mm_new(ctx, &o, &m) || sva_bind(dev, m, &bo, &b)) {
+			ok(0, "a %llu-page budget with a bond", (unsigned long long)(c[i].budget / PG));
+			sva_mm_free(m);
+			continue;
+		}
+		sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + 64 * PG, SVA_ACCESS_READ, 1);
+		wait_faults(b, 1);
+		ok(bst(b).invalid == 0 && bst(b).pages_mapped == c[i].want,
+		   "budget %llu pages: the first fault's window is %llu pages (%llu)",
+		   (unsigned long long)(c[i].budget / PG), (unsigned long long)c[i].want,
+		   (unsigned long long)bst(b).pages_mapped);
+		sva_unbind(b);
+		sva_mm_free(m);
+	}
+}
+
 /* -E2BIG past 64 mappings; 64 is fine. */
 static void many_mappings(void)
 {
@@ -1591,6 +1869,11 @@ int main(void)
 	allow_ranges(buf);
 	budget_prefault(buf);
 	soft_limit_budget();
+	prefault_undone();
+	prefault_steps();
+	mem_more();
+	allow_model();
+	budget_windows(buf);
 	prefault_in_fault_chunk(buf);
 	mem_restricted();
 	poll_mode();
