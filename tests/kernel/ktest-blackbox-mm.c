@@ -24,6 +24,9 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <linux/capability.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -1263,6 +1266,79 @@ static void budget_windows(char *buf)
 	}
 }
 
+/* ------------------------------- ranges another userfaultfd holds */
+
+static int warns(void)
+{
+	return __atomic_load_n(&lines[SVA_LOG_WARN], __ATOMIC_SEQ_CST);
+}
+
+/*
+ * sva_mm_new(3): "A range that cannot be registered (another userfaultfd has
+ * it ...) is likewise mapped untracked, counted, and logged once per address
+ * space"; sva_mm_stats(3): "The first one is logged at warning level; these
+ * counters count all"; sva_mm_invalidate(3), "Ranges left untracked": "as in
+ * an untracked address space" (a munmap does not withdraw them).
+ */
+static void foreign_uffd(void)
+{
+	char *u = mmap((void *)(uintptr_t)0x5f000000ul, 8 * PG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .range = { .start = (uintptr_t)u, .len = 8 * PG },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct sva_mm *m = NULL, *m2 = NULL;
+	struct sva_mm_stats s0, s1;
+	int fd, w0;
+
+	if (u == MAP_FAILED) {
+		ok(0, "mmap for the foreign userfaultfd check");
+		return;
+	}
+	memset(u, 9, 8 * PG); /* populated: a MISSING registration never blocks */
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
+		diag("userfaultfd: %s", strerror(errno));
+		skip(9, "no userfaultfd of our own");
+		if (fd >= 0)
+			close(fd);
+		munmap(u, 8 * PG);
+		return;
+	}
+	m = new_mm(0);
+	s0 = mst(m);
+	w0 = warns();
+	is_int(sva_mm_prefault(m, u, 2 * PG), 0, "foreign uffd: a prefault of a range it holds: mapped (0)");
+	is_int(sva_mm_prefault(m, u + 4 * PG, 2 * PG), 0, "  a second range of it: mapped (0)");
+	s1 = mst(m);
+	ok(s1.untracked_ranges == s0.untracked_ranges + 2 && s1.untracked_bytes == s0.untracked_bytes + 4 * PG &&
+	   s1.untracked_reason == -EBUSY && (s1.flags & SVA_MM_STAT_TRACKED),
+	   "  both counted (%llu ranges, %llu bytes), reason -EBUSY (%d), the mm still tracked",
+	   (unsigned long long)(s1.untracked_ranges - s0.untracked_ranges),
+	   (unsigned long long)(s1.untracked_bytes - s0.untracked_bytes), s1.untracked_reason);
+	is_int(warns() - w0, 1, "  one warning line for the two (once per address space)");
+	m2 = new_mm(0);
+	w0 = warns();
+	is_int(sva_mm_prefault(m2, u, PG), 0, "  another address space maps it too");
+	is_int(warns() - w0, 1, "  and warns once of its own");
+	sva_mm_free(m2);
+
+	/* Untracked ranges are as in an untracked address space. */
+	s0 = mst(m);
+	munmap(u, 2 * PG);
+	is_int(sva_mm_fence(m), 0, "  munmap of the first range, fence: 0");
+	s1 = mst(m);
+	ok(s1.bytes_visible == s0.bytes_visible && s1.bytes_withdrawn == s0.bytes_withdrawn,
+	   "  the devices keep it: visible %llu -> %llu, nothing withdrawn", (unsigned long long)s0.bytes_visible,
+	   (unsigned long long)s1.bytes_visible);
+	is_int(sva_mm_invalidate(m, u, 2 * PG), 2 * PG, "  sva_mm_invalidate withdraws it");
+	sva_mm_free(m);
+	close(fd);
+	munmap(u, 8 * PG);
+}
+
 /* -E2BIG past 64 mappings; 64 is fine. */
 static void many_mappings(void)
 {
@@ -1874,6 +1950,7 @@ int main(void)
 	mem_more();
 	allow_model();
 	budget_windows(buf);
+	foreign_uffd();
 	prefault_in_fault_chunk(buf);
 	mem_restricted();
 	poll_mode();
