@@ -1339,6 +1339,104 @@ static void foreign_uffd(void)
 	munmap(u, 8 * PG);
 }
 
+/* --------------------------------- sva_mem_free whose munmap is refused */
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static int write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%ld\n", v) > 0 ? 0 : -EIO;
+	if (fclose(f))
+		ret = -errno;
+	return ret;
+}
+
+/*
+ * sva_mem_free(3): "An error of munmap(2) (such as -ENOMEM when splitting a
+ * mapping would exceed vm.max_map_count) is passed through; the memory stays
+ * allocated and mapped in the process.  If mm is restricted, what of the
+ * memory was allowed there before the call is allowed again, and only that (a
+ * part the driver had denied stays denied ...)"; "What devices had visible of
+ * the memory was withdrawn before the munmap(2) was tried"; in an mm that is
+ * not restricted the memory is "still allocated and mapped as before".  Two
+ * allocations side by side share one mapping of the process, so freeing one
+ * splits it; vm.max_map_count at the process's count refuses the split.
+ */
+static void mem_free_refused(uint32_t flags)
+{
+	static const char mmc[] = "/proc/sys/vm/max_map_count";
+	const bool restr = flags & SVA_MM_RESTRICTED;
+	struct sva_mm *m = new_mm(flags);
+	struct sva_mem_opts o = { .size = sizeof(o), .mm = m };
+	char *x = NULL, *a = NULL, *b = NULL;
+	long was = read_long(mmc);
+	int ret, e;
+
+	if (geteuid() != 0 || was < 0) {
+		skip(restr ? 8 : 6, "cannot set vm.max_map_count");
+		sva_mm_free(m);
+		return;
+	}
+	/* Three side by side, lowest first: the middle one is a hole to punch. */
+	if (sva_mem_alloc(4 * PG, &o, (void **)&x) || sva_mem_alloc(4 * PG, &o, (void **)&a) ||
+	    sva_mem_alloc(4 * PG, &o, (void **)&b) || a != x + 4 * PG || b != a + 4 * PG) {
+		ok(0, "three allocations side by side (%p, %p, %p)", (void *)x, (void *)a, (void *)b);
+		goto out;
+	}
+	if (restr)
+		sva_mm_deny(m, a + 3 * PG, PG);
+	is_int(sva_mm_prefault(m, a, 3 * PG), 0, "%s mm, mem_free refused: pages 0..2 of the middle allocation visible",
+	       restr ? "restricted" : "default");
+	e = errs();
+	/* At most the process's count ([vsyscall] is listed, not counted): no hole can be punched. */
+	if (write_long(mmc, maps_lines() - 1)) {
+		ok(0, "set vm.max_map_count");
+		goto out;
+	}
+	ret = sva_mem_free(m, a, 4 * PG);
+	write_long(mmc, was);
+	is_int(ret, -ENOMEM, "  sva_mem_free of the middle one over vm.max_map_count: -ENOMEM");
+	if (ret == 0) {
+		a = NULL;
+		goto out;
+	}
+	ok(errs() - e >= 1, "  an error line says so (%d)", errs() - e);
+	ok(((volatile char *)a)[0] == 0 && ((volatile char *)a)[4 * PG - 1] == 0, "  the memory is still mapped");
+	if (restr) {
+		is_int(mst(m).bytes_visible, 0, "  what was visible was withdrawn before the munmap");
+		is_int(sva_mm_prefault(m, a, 3 * PG), 0, "  pages 0..2 allowed again");
+		is_int(sva_mm_prefault(m, a + 3 * PG, PG), -EACCES, "  page 3, which the driver denied, stays denied");
+	} else {
+		is_int(mst(m).bytes_visible, 3 * PG, "  still visible as before");
+	}
+	is_int(sva_mem_free(m, a, 4 * PG), 0, "  still allocated: freed once the limit is back");
+	a = NULL;
+out:
+	if (x)
+		sva_mem_free(m, x, 4 * PG);
+	if (a)
+		sva_mem_free(m, a, 4 * PG);
+	if (b)
+		sva_mem_free(m, b, 4 * PG);
+	sva_mm_free(m);
+}
+
 /* -E2BIG past 64 mappings; 64 is fine. */
 static void many_mappings(void)
 {
@@ -1951,6 +2049,8 @@ int main(void)
 	allow_model();
 	budget_windows(buf);
 	foreign_uffd();
+	mem_free_refused(0);
+	mem_free_refused(SVA_MM_RESTRICTED);
 	prefault_in_fault_chunk(buf);
 	mem_restricted();
 	poll_mode();
