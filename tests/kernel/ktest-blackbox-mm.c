@@ -1128,6 +1128,21 @@ static void mem_more(void)
 	ok(errs() - e >= 1, "  an error-level line says so (%d)", errs() - e);
 	p = NULL;
 	is_int(sva_mem_alloc(4 * PG, &o, &p), 0, "mem_alloc: 4 pages, within the budget: 0");
+	{
+		char line[512], perm[8] = "";
+		unsigned long lo, hi, off, ino = 1;
+		FILE *f = fopen("/proc/self/maps", "r");
+		bool found = false;
+
+		/* The line that holds it (a neighbour of the same kind may share it). */
+		while (f && !found && fgets(line, sizeof(line), f))
+			found = sscanf(line, "%lx-%lx %4s %lx %*s %lu", &lo, &hi, perm, &off, &ino) == 5 &&
+				lo <= (uintptr_t)p && (uintptr_t)p + 4 * PG <= hi;
+		if (f)
+			fclose(f);
+		ok(found && strcmp(perm, "rw-p") == 0 && ino == 0,
+		   "  private, anonymous, read-write in /proc/self/maps (%s, inode %lu)", perm, ino);
+	}
 	is_int(mst(m).bytes_prefaulted, 4 * PG, "  prefaulted in mm, one chunk");
 	is_int(sva_mem_free(m, p, 4 * PG), 0, "  mem_free with mm");
 	is_int(mst(m).bytes_visible, 0, "  withdrawn");
@@ -1255,15 +1270,53 @@ static void budget_windows(char *buf)
 			sva_mm_free(m);
 			continue;
 		}
-		sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + 64 * PG, SVA_ACCESS_READ, 1);
+		/* Page 70 of buf, inside the block's second half for every size above a page. */
+		sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + 70 * PG + 123, SVA_ACCESS_READ, 1);
 		wait_faults(b, 1);
 		ok(bst(b).invalid == 0 && bst(b).pages_mapped == c[i].want,
 		   "budget %llu pages: the first fault's window is %llu pages (%llu)",
 		   (unsigned long long)(c[i].budget / PG), (unsigned long long)c[i].want,
 		   (unsigned long long)bst(b).pages_mapped);
+		{
+			uint64_t start = 70 & ~(c[i].want - 1);
+
+			is_int(sva_mm_invalidate(m, buf + (start - 1) * PG, PG), 0, "  nothing below the aligned block");
+			is_int(sva_mm_invalidate(m, buf + start * PG, 1), (long)(c[i].want * PG),
+			       "  the window is the block aligned on its size around the fault (from page %llu)",
+			       (unsigned long long)start);
+		}
 		sva_unbind(b);
 		sva_mm_free(m);
 	}
+}
+
+/*
+ * sva_mm_new(3): "Every window is clipped to the process's mapping".  A
+ * 3-page mapping and the default 64 KiB first window.
+ */
+static void window_clipped(void)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	struct sva_mm *m = new_mm(0);
+	struct sva_bond *b = NULL;
+	char *p = mmap((void *)(uintptr_t)0x5b001000ul, 3 * PG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED || sva_bind(dev, m, &bo, &b)) {
+		ok(0, "a 3-page mapping and a bond");
+		goto out;
+	}
+	memset(p, 4, 3 * PG);
+	sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)p + PG, SVA_ACCESS_READ, 1);
+	wait_faults(b, 1);
+	ok(bst(b).invalid == 0 && bst(b).pages_mapped == 3 && mst(m).bytes_visible == 3 * PG,
+	   "a fault in a 3-page mapping: its 64 KiB window clipped to the mapping's 3 pages (%llu)",
+	   (unsigned long long)bst(b).pages_mapped);
+	sva_unbind(b);
+out:
+	if (p != MAP_FAILED)
+		munmap(p, 3 * PG);
+	sva_mm_free(m);
 }
 
 /* ------------------------------- ranges another userfaultfd holds */
@@ -2048,6 +2101,7 @@ int main(void)
 	mem_more();
 	allow_model();
 	budget_windows(buf);
+	window_clipped();
 	foreign_uffd();
 	mem_free_refused(0);
 	mem_free_refused(SVA_MM_RESTRICTED);
