@@ -11,8 +11,9 @@
  * names what it asserts; the errors' "nothing changed" is read back through
  * sva_mm_stats() (bytes_visible) and the calls' own outputs.
  *
- * Runs on the mock (a few hundred milliseconds); skips where /dev/iommu or
- * the mock is missing.
+ * Runs on the mock (one to two seconds); skips where /dev/iommu or the mock
+ * is missing.  As root it also lowers vm.max_map_count for a moment (a
+ * refused munmap in sva_mem_free) and puts it back.
  */
 #define _GNU_SOURCE
 #include <errno.h>
