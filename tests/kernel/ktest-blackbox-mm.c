@@ -1491,6 +1491,63 @@ out:
 	sva_mm_free(m);
 }
 
+/* ------------------------------------------- eviction: CLOCK's order */
+
+/*
+ * sva_mm_new(3), "Pin budget": "Victims are chosen by CLOCK, an
+ * approximation of least recently faulted first: a hand sweeps the chunks in
+ * address order and spares once each chunk a fault has mapped or used since
+ * it last passed."  One-page windows under a 4-page budget: chunks A, B, C, D
+ * fill it; E's fault makes the hand pass them all (each spared once) and
+ * evict the first; a fault then uses B; F's fault spares B, which a fault used
+ * since the hand passed, and evicts C, which none did.
+ */
+static void clock_order(char *buf)
+{
+	struct sva_mm_opts o = { .size = sizeof(o), .fault_around = PG, .pin_budget = 4 * PG };
+	struct sva_bind_opts bo = { .size = sizeof(bo) };
+	static const int pg[] = { 0, 10, 20, 30, 40, 50 }; /* A..F */
+	struct sva_mm *m = NULL;
+	struct sva_bond *b = NULL;
+	uint64_t nf = 0, pm;
+	long v[6];
+
+	if (sva_mm_new(ctx, &o, &m) || sva_bind(dev, m, &bo, &b)) {
+		ok(0, "a 4-page budget, one-page windows, a bond");
+		sva_mm_free(m);
+		return;
+	}
+#define CLOCK_FAULT(i)                                                                                          \
+	do {                                                                                                    \
+		sva_dev_inject_fault(dev, sva_bond_pasid(b), (uintptr_t)buf + (uint64_t)pg[i] * PG, SVA_ACCESS_READ, \
+				     1);                                                                        \
+		if (wait_faults(b, ++nf))                                                                       \
+			diag("CLOCK: fault %d: %llu faults, want %llu", i, (unsigned long long)bst(b).faults,     \
+			     (unsigned long long)nf);                                                           \
+	} while (0)
+	for (int i = 0; i < 4; i++)
+		CLOCK_FAULT(i);
+	ok(mst(m).bytes_visible == 4 * PG && mst(m).evictions == 0, "CLOCK: A, B, C, D fill the 4-page budget");
+	CLOCK_FAULT(4);
+	is_int(mst(m).evictions, 1, "  E's fault evicts one chunk");
+	pm = bst(b).pages_mapped;
+	CLOCK_FAULT(1);
+	ok(bst(b).pages_mapped == pm && mst(m).evictions == 1, "  a fault on B finds it visible: maps nothing");
+	CLOCK_FAULT(5);
+	is_int(mst(m).evictions, 2, "  F's fault evicts one more");
+	is_int(bst(b).invalid, 0, "  no fault refused");
+	for (int i = 0; i < 6; i++)
+		v[i] = sva_mm_invalidate(m, buf + pg[i] * PG, PG);
+	diag("CLOCK: visible after F: A %ld B %ld C %ld D %ld E %ld F %ld", v[0], v[1], v[2], v[3], v[4], v[5]);
+	ok(v[1] == (long)PG, "  B, used by a fault since the hand passed it, is spared");
+	ok(v[4] == (long)PG && v[5] == (long)PG, "  E and F, the newest, stay");
+	ok(v[0] == 0 && v[2] == 0 && v[3] == (long)PG,
+	   "  the hand, from the lowest address, evicted A and then C (never used since it passed), not D");
+#undef CLOCK_FAULT
+	sva_unbind(b);
+	sva_mm_free(m);
+}
+
 /* -E2BIG past 64 mappings; 64 is fine. */
 static void many_mappings(void)
 {
@@ -2103,6 +2160,7 @@ int main(void)
 	allow_model();
 	budget_windows(buf);
 	window_clipped();
+	clock_order(buf);
 	foreign_uffd();
 	mem_free_refused(0);
 	mem_free_refused(SVA_MM_RESTRICTED);
