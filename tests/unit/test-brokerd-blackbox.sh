@@ -59,6 +59,22 @@ printf 'device m0 mock\nallow m0 uid +1000\n' >"$tmp/plus.conf"
 run --check -c "$tmp/plus.conf"
 check "allow uid +1000: a user named +1000, which the system does not know: exit 1" \
 	eval '[ "$rc" -eq 1 ] && has_err "plus.conf:2: allow: no user .+1000."'
+# CONFIGURATION, allow NAME uid|gid|user|group ID: another word in the place
+# of the kind is named as such, not taken for an unknown directive (the
+# line's first word is allow, and it has its four words).
+for kind in users Uid host; do
+	printf 'device m0 mock\nallow m0 %s 0\n' "$kind" >"$tmp/kind.conf"
+	run --check -c "$tmp/kind.conf"
+	check "allow m0 $kind 0: exit 1, \"allow: 'uid', 'gid', 'user' or 'group', not '$kind'\"" \
+		eval '[ "$rc" -eq 1 ] && [ ! -s "$tmp/out" ] &&
+			first_err "sva-brokerd: $tmp/kind.conf:2: allow: '"'"'uid'"'"', '"'"'gid'"'"', '"'"'user'"'"' or '"'"'group'"'"', not '"'"'$kind'"'"'"'
+done
+# mm-exit NAME PROGRAM [TIMEOUT-MS]: from 1 to 600000, the page's range.
+for t in 0:1 1:0 600000:0 600001:1; do
+	printf 'device m0 mock\nmm-exit m0 /bin/true %s\n' "${t%%:*}" >"$tmp/mmx.conf"
+	run --check -c "$tmp/mmx.conf"
+	check "mm-exit timeout ${t%%:*}: exit ${t#*:}" eval '[ "$rc" -eq ${t#*:} ]'
+done
 printf 'device m0 mock\nsocket-mode 0660\nsocket-mode 660\n' >"$tmp/mode.conf"
 run --check -c "$tmp/mode.conf"
 check "socket-mode 660 is 0660" eval '[ "$rc" -eq 0 ] && grep -q "socket mode 0660," "$tmp/out"'

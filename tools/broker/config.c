@@ -187,14 +187,18 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 		memset(d, 0, sizeof(*d));
 		snprintf(d->name, sizeof(d->name), "%s", w[1]);
 		snprintf(d->source, sizeof(d->source), "%s", w[2]);
-	} else if (!strcmp(w[0], "allow") && n == 4 && (!strcmp(w[2], "uid") || !strcmp(w[2], "gid") ||
-							!strcmp(w[2], "user") || !strcmp(w[2], "group"))) {
+	} else if (!strcmp(w[0], "allow") && n == 4) {
 		struct broker_dev_conf *d = find_dev(c, w[1]);
 		bool group = !strcmp(w[2], "gid") || !strcmp(w[2], "group");
-		long long id = lookup_id(w[3], group);
+		long long id;
 
 		if (!d)
 			return bad(err, el, f, ln, "allow: no device '%s' defined above", w[1]);
+		/* A line with allow's four words is an allow line: a mistyped kind
+		 * is named, not reported as an unknown directive. */
+		if (!group && strcmp(w[2], "uid") && strcmp(w[2], "user"))
+			return bad(err, el, f, ln, "allow: 'uid', 'gid', 'user' or 'group', not '%s'", w[2]);
+		id = lookup_id(w[3], group);
 		if (id < 0)
 			return bad(err, el, f, ln, "allow: no %s '%s'", group ? "group" : "user", w[3]);
 		/* The same id twice is one entry: it must not use up the list. */
