@@ -242,6 +242,71 @@ static void doctor_json(bool edu)
 	json_object_put(doc);
 }
 
+/* sva-info(1), DOCTOR, EXIT STATUS: with --doctor "the status is the worst
+ * result": 0 when every check passed or was skipped, 3 with a warning and no
+ * failure.  Only a machine whose iommufd opens gets there (the unit tier's
+ * always fails its iommufd check, status 4), so this is a fake machine in
+ * sysfs, proc and dev trees around the real /dev/iommu: a platform device
+ * (no PCI checks) behind a DMA group, not opened (--no-open, SKIP), and
+ * userfaultfd not probed (a --proc-root that is not /proc, SKIP).  Then the
+ * same with transparent huge pages off and none reserved: one WARN.  (That
+ * --json's exit_status is the status, doctor_json() checks.) */
+/* The last lines of s, where --doctor writes its count and verdict. */
+static const char *tail(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 300 ? s + n - 300 : s;
+}
+
+static void doctor_status(void)
+{
+	static const char script[] =
+		"set -e; T=$1; S=$T/sys P=$T/proc D=$T/dev; rm -rf \"$T\"\n"
+		"mkdir -p $S/class/iommu/dmar0 $S/kernel/iommu_groups/7 $S/class/vfio-dev/vfio5 "
+		"$S/devices/platform/foo.0 $S/bus/platform/drivers/vfio-platform $S/kernel/mm/transparent_hugepage "
+		"$P/sys/kernel $P/sys/vm $P/self $D/vfio/devices\n"
+		"echo DMA >$S/kernel/iommu_groups/7/type\n"
+		"ln -s ../../../bus/platform/drivers/vfio-platform $S/devices/platform/foo.0/driver\n"
+		"ln -s ../../../kernel/iommu_groups/7 $S/devices/platform/foo.0/iommu_group\n"
+		"ln -s ../../../bus/platform $S/devices/platform/foo.0/subsystem\n"
+		"ln -s ../../../devices/platform/foo.0 $S/class/vfio-dev/vfio5/device\n"
+		"echo '[always] madvise never' >$S/kernel/mm/transparent_hugepage/enabled\n"
+		"mknod $D/vfio/devices/vfio5 c 1 3\n"
+		"echo root=/dev/vda >$P/cmdline\n"
+		"printf 'processor\\t: 0\\nflags\\t\\t: fpu vme\\n' >$P/cpuinfo\n"
+		"printf 'Hugepagesize:       2048 kB\\n' >$P/meminfo\n"
+		"echo 7.0.0-fake >$P/sys/kernel/osrelease\n"
+		"echo 0 >$P/sys/vm/nr_hugepages\n"
+		"printf 'Name:\\tsva-info\\nCapEff:\\t0000000000000000\\n' >$P/self/status\n"
+		"printf 'Max locked memory         unlimited            unlimited            bytes\\n' >$P/self/limits\n"
+		"printf 'CONFIG_IOMMUFD=y\\nCONFIG_VFIO_DEVICE_CDEV=y\\n' >$T/config\n";
+#define FAKE "/tmp/ktest-tools-doctor"
+#define DOCTOR INFO " --doctor --no-open --sysfs-root=" FAKE "/sys --proc-root=" FAKE "/proc --dev-root=" FAKE \
+		    "/dev --kernel-config=" FAKE "/config --iommu-path=/dev/iommu"
+	FILE *f = fopen("/tmp/ktest-tools-doctor.sh", "w");
+	int rc;
+
+	if (!f || fputs(script, f) < 0 || fclose(f) != 0 || run("sh /tmp/ktest-tools-doctor.sh " FAKE " 2>&1") != 0) {
+		diag("the fake machine could not be made: %s", out);
+		skip(2, "no fake machine for --doctor's exit status");
+		return;
+	}
+	rc = run(DOCTOR " 2>&1");
+	ok(rc == 0 && strstr(out, "PASS  iommufd: ") && strstr(out, "\n9 passed, 0 warnings, 0 failed, 2 skipped: "),
+	   "--doctor: every check passed or was skipped: exit 0 (got %d: ...%s)", rc, tail(out));
+	/* Nothing to make SVA_MEM_HUGE or THP work: the hugepages warning. */
+	if (run("echo 'always madvise [never]' >" FAKE "/sys/kernel/mm/transparent_hugepage/enabled") != 0) {
+		skip(1, "the fake THP mode could not be written");
+		return;
+	}
+	rc = run(DOCTOR " 2>&1");
+	ok(rc == 3 && strstr(out, "WARN  hugepages: ") && strstr(out, "\n8 passed, 1 warning, 0 failed, 2 skipped: "),
+	   "--doctor: a warning and no failure: exit 3 (got %d: ...%s)", rc, tail(out));
+#undef DOCTOR
+#undef FAKE
+}
+
 /* sva-info(1), TEXT OUTPUT and JSON OUTPUT: the capability names are
  * dirty-tracking, pasid-exec, pasid-priv and ats-not-supported for the
  * SVA_HW_CAP_* bits; the text's "hw caps:" line and hw_caps_names name the
@@ -590,6 +655,7 @@ int main(void)
 	if (access(INFO, X_OK) == 0) {
 		listing(edu);
 		doctor_json(edu);
+		doctor_status();
 		if (edu)
 			hw_caps_names();
 		else
