@@ -732,6 +732,33 @@ else
 	done
 fi
 
+# sva-info(1), EXAMPLES: the two jq(1) filters, as the page prints them, on
+# this output.  The first, on the listing with vfio3 given a PASID width (no
+# device opens here), prints vfio3's PCI address; the second prints the
+# message of each failing check, as many as the summary counts (some).
+if [ $have_python = yes ] && command -v jq >/dev/null 2>&1; then
+	sed -n '/^\.SH EXAMPLES$/,/^\.SH SEE/p' "$MAN_INFO_PAGE" | sed -e 's/\\-/-/g' -e "s/\\\\(aq/'/g" |
+		awk "/\\| jq -r '/ { f = 1; buf = \"\" } f { buf = buf \" \" \$0 } f && /'\$/ { print buf; f = 0 }" |
+		sed -e "s/^[^']*'//" -e "s/'\$//" >"$tmp/jq-filters"
+	devices_filter=$(grep '\.devices\[\]' "$tmp/jq-filters")
+	checks_filter=$(grep '\.checks\[\]' "$tmp/jq-filters")
+	python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
+for x in d["devices"]:
+    if x["name"] == "vfio3": x["hw_info"] = {"max_pasid_log2": 20}
+json.dump(d, open(sys.argv[2], "w"))' "$tmp/devices.json" "$tmp/devices-pasid.json"
+	got=$(jq -r "$devices_filter" "$tmp/devices-pasid.json" 2>&1)
+	check "sva-info(1) EXAMPLES: the PCI addresses of the devices with PASID support (jq '${devices_filter}'): 0000:41:00.0" \
+		eval '[ -n "$devices_filter" ] && [ "$got" = "0000:41:00.0" ]'
+	got=$(jq -r "$checks_filter" "$tmp/doctor.json" 2>&1)
+	want=$(python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
+print("\n".join(c["message"] for c in d["checks"] if c["status"] == "fail"))' "$tmp/doctor.json")
+	check "sva-info(1) EXAMPLES: the failing checks only (jq '${checks_filter}'): each FAIL's message" \
+		eval '[ -n "$checks_filter" ] && [ -n "$want" ] && [ "$got" = "$want" ]'
+else
+	skip "no python3 or no jq(1): the page's jq examples are not run"
+	skip "(same)"
+fi
+
 # sva-info(1), DOCTOR, --json: the members of each check's data, by outcome,
 # in the order the page lists them ("a member that is not named for an
 # outcome is absent from it, not null"; "a number is an integer; a boolean is
@@ -927,6 +954,15 @@ long=/$(head -c 5000 /dev/zero | tr '\0' x)
 run --iommu-path="$long"
 check "--iommu-path of 5001 bytes: a usage error (exit 2), not a path reported cut short" \
 	eval '[ $rc -eq 2 ] && grep -q "iommu-path is longer than 4095 bytes" "$tmp/err"'
+# sva-info(1), EXIT STATUS 2: "an --iommu-path of PATH_MAX (4096) bytes or
+# more"; one of 4095 is a path, which does not open here (status 0).
+long=/$(head -c 4095 /dev/zero | tr '\0' x)
+run --sysfs-root="$E" --iommu-path="$long"
+check "--iommu-path of 4096 bytes (PATH_MAX): a usage error (exit 2)" \
+	eval '[ $rc -eq 2 ] && [ ! -s "$tmp/out" ] && grep -q "iommu-path is longer than 4095 bytes" "$tmp/err"'
+run --sysfs-root="$E" --iommu-path="${long%x}"
+check "--iommu-path of 4095 bytes: taken, the listing runs (exit 0)" \
+	eval '[ $rc -eq 0 ] && grep -q "^/xxx*: cannot open: " "$tmp/out"'
 for opt in intel_iommu=sm_on,off intel_iommu=off,sm_on; do
 	echo "root=/dev/sda1 $opt quiet" >"$DP/cmdline"
 	run --doctor --sysfs-root="$E2" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
