@@ -493,6 +493,41 @@ static void stop_while_held(void)
 	is_int(stop(pid, SIGTERM), 0, "  SIGTERM: exit 0");
 }
 
+/* sva-brokerd(8), ENVIRONMENT: SVA_LOG is "warn (or warning) ... warn when
+ * unset, empty or another value".  At warn a refused hello leaves its warning
+ * and the "listening on" line (info) is not written; so a broker started with
+ * "warning", "" and "loud" logs the one and not the other. */
+static void log_levels(void)
+{
+	static const char *const levels[] = { "warning", "", "loud" };
+	const char *const argv[] = { "sva-brokerd", "-c", conf, NULL };
+	char conf_text[256];
+
+	snprintf(conf_text, sizeof(conf_text), "socket %s\ndevice n mock\nallow n uid 4242\n", sock);
+	write_file(conf, conf_text);
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		struct sva_ctx *c = NULL;
+		int status = 0;
+		pid_t pid;
+
+		log_env = levels[i];
+		write_file(log_path, "");
+		pid = start(argv, 0, 022);
+		if (!wait_listening(pid, sock, &status)) {
+			ok(0, "SVA_LOG='%s': the broker listens (status %#x): %s", levels[i], status, log_text());
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			continue;
+		}
+		is_int(client(&c), -EACCES, "SVA_LOG='%s': a client in no allowlist refused", levels[i]);
+		sva_ctx_free(c);
+		is_int(stop(pid, SIGTERM), 0, "  SIGTERM: exit 0");
+		ok(strstr(log_text(), "libsva warn: sva-brokerd:") && !strstr(log_text(), "libsva info: "),
+		   "  the log at warn: the refusal's warning, no info line: %s", log_text());
+	}
+	log_env = "info";
+}
+
 /* EXIT STATUS 1: a device that cannot be opened, and a path that is not a
  * socket (left as it is). */
 static void cannot_start(void)
@@ -728,6 +763,7 @@ int main(void)
 	refused_count();
 	secure_mode();
 	stop_while_held();
+	log_levels();
 	cannot_start();
 
 	/* A configuration error when starting (not --check): file:line:, exit 1. */
