@@ -204,6 +204,41 @@ static void coherence_skipped(void)
 	is_int(strcmp(got, want), 0, "  without --json, a line of text: %s", shown(got));
 }
 
+/* sva-bench(1), fault: the verdict of a figure measured in rounds.  "met"
+ * (the median, three quarters of the rounds and both halves meet it),
+ * "missed" (none of them does, a quarter of the rounds at most), or
+ * "unstable"; one round is "unstable" whatever its ratio.  Target <= 1.10,
+ * and one >= 0.80 (budget's sequential_4x) the other way round. */
+static void verdicts(void)
+{
+	static const struct {
+		int n, at_most;
+		double target, r[8];
+		const char *want, *why;
+	} verdict_cases[] = {
+		{ 8, 1, 1.10, { 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0 }, "met", "every round meets it" },
+		{ 8, 1, 1.10, { 1.0, 1.0, 1.0, 1.2, 1.0, 1.0, 1.0, 1.2 }, "met", "6 of 8 (three quarters), halves too" },
+		{ 8, 1, 1.10, { 1.0, 1.0, 1.2, 1.2, 1.0, 1.0, 1.0, 1.2 }, "unstable", "5 of 8 rounds: under three quarters" },
+		{ 8, 1, 1.10, { 1.0, 1.0, 1.0, 1.0, 1.0, 1.3, 1.0, 1.3 }, "unstable",
+		  "6 of 8 and the median meet it, the second half's median (1.15) not" },
+		{ 8, 1, 1.10, { 1.2, 1.2, 1.2, 1.2, 1.2, 1.2, 1.2, 1.2 }, "missed", "no round meets it" },
+		{ 8, 1, 1.10, { 1.2, 1.0, 1.2, 1.2, 1.2, 1.2, 1.0, 1.2 }, "missed", "2 of 8 (a quarter), halves missing" },
+		{ 8, 1, 1.10, { 1.2, 1.0, 1.2, 1.0, 1.2, 1.2, 1.0, 1.2 }, "unstable", "3 of 8: over a quarter" },
+		{ 1, 1, 1.10, { 1.0 }, "unstable", "one round, meeting it" },
+		{ 1, 1, 1.10, { 5.0 }, "unstable", "one round, far off" },
+		{ 4, 0, 0.80, { 0.9, 0.95, 0.85, 0.9 }, "met", ">= 0.80: every round above" },
+		{ 4, 0, 0.80, { 0.5, 0.6, 0.7, 0.6 }, "missed", ">= 0.80: every round below" },
+	};
+
+	for (size_t i = 0; i < sizeof(verdict_cases) / sizeof(verdict_cases[0]); i++) {
+		struct bench_summary s = bench_summarize(verdict_cases[i].r, verdict_cases[i].n, 1, verdict_cases[i].at_most, verdict_cases[i].target);
+
+		ok(!strcmp(s.verdict, verdict_cases[i].want), "verdict %s: %s (got %s, %d of %d met)", verdict_cases[i].want,
+		   verdict_cases[i].why, s.verdict, s.met, s.n);
+	}
+	ok(!strcmp(bench_summarize(verdict_cases[0].r, 8, 0, 1, 0).verdict, "no target"), "a figure without a target: no target");
+}
+
 int main(void)
 {
 	/* sva-bench(1): "coherence keeps its 7 rounds whatever N is".
@@ -213,6 +248,7 @@ int main(void)
 	strings();
 	outcome();
 	figure();
+	verdicts();
 	coherence_skipped();
 	return done_testing();
 }
