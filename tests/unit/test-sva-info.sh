@@ -896,6 +896,19 @@ run --doctor --json --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" --iomm
 	--kernel-config="$tmp/kconfig"
 check "--doctor --json: roots.kernel_config is the config read" \
 	eval 'tr -d " \n" <"$tmp/out" | grep -q "\"kernel_config\":\"$tmp/kconfig\""'
+# sva-info(1), --sysfs-root: a relative root "is made absolute from the
+# current directory, as every root is, so the roots the output names are
+# absolute"; kernel_config is one of the roots --json names (JSON OUTPUT of
+# DOCTOR), and the text line and the checks' source name the same file.
+(cd "$tmp" && "$SVA_INFO" --doctor --json --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" \
+	--iommu-path="$tmp/no-iommu" --kernel-config=./kconfig >"$tmp/out" 2>"$tmp/err")
+check "--doctor --json --kernel-config=./kconfig (relative): roots.kernel_config and the source are $tmp/kconfig" \
+	eval 'tr -d " \n" <"$tmp/out" | grep -q "\"kernel_config\":\"$tmp/kconfig\"" &&
+		tr -d " \n" <"$tmp/out" | grep -q "\"source\":\"$tmp/kconfig\"" && ! grep -q "\"\./kconfig\"" "$tmp/out"'
+(cd "$tmp" && "$SVA_INFO" --doctor --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" \
+	--iommu-path="$tmp/no-iommu" --kernel-config=kconfig >"$tmp/out" 2>"$tmp/err")
+check "--doctor --kernel-config=kconfig (relative): the config lines name $tmp/kconfig" \
+	line FAIL config-iommufd "CONFIG_IOMMUFD is not set in this kernel \\($tmp/kconfig\\)"
 run --doctor --json --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
 check "--doctor --json: roots.kernel_config is the one found, not given ($DP/config.gz)" \
 	eval 'tr -d " \n" <"$tmp/out" | grep -q "\"kernel_config\":\"$DP/config.gz\""'

@@ -304,7 +304,7 @@ int main(int argc, char **argv)
 	struct sva_ctx_opts copts = { .size = sizeof(copts) };
 	struct sva_ctx *ctx = NULL;
 	static char dev_root[PATH_MAX], iommu_path[PATH_MAX], sysfs_root[PATH_MAX], proc_root[PATH_MAX],
-		iommu_plain[PATH_MAX];
+		iommu_plain[PATH_MAX], kconfig[PATH_MAX], kconfig_plain[PATH_MAX];
 	struct dev_rec *devs;
 	struct stat st;
 	int n, ret, help = 0; /* 'h' or 'V' */
@@ -327,7 +327,8 @@ int main(int argc, char **argv)
 	if (absolute(&o.dev_root, dev_root, "dev root", help) ||
 	    (o.iommu_path && absolute(&o.iommu_path, iommu_path, "iommu path", help)) ||
 	    absolute(&o.sysfs_root, sysfs_root, "sysfs root", help) ||
-	    absolute(&o.proc_root, proc_root, "proc root", help))
+	    absolute(&o.proc_root, proc_root, "proc root", help) ||
+	    (o.kernel_config && absolute(&o.kernel_config, kconfig, "kernel config", help)))
 		return 1;
 	static char roots[3][PATH_MAX];
 	o.sysfs_root = plain(o.sysfs_root, roots[0], sizeof(roots[0]));
@@ -337,6 +338,9 @@ int main(int argc, char **argv)
 	 * it, and ".//x/./y" there would say less plainly what the roots say. */
 	if (o.iommu_path)
 		o.iommu_path = plain(o.iommu_path, iommu_plain, sizeof(iommu_plain));
+	/* And the kernel config, which --doctor --json names among the roots. */
+	if (o.kernel_config)
+		o.kernel_config = plain(o.kernel_config, kconfig_plain, sizeof(kconfig_plain));
 	/* libsva's limit for both (sva_ctx_new(3), -ENAMETOOLONG): say so here,
 	 * not as a failure to open a path that may be short itself. */
 	if (strlen(o.sysfs_root) > 2048 || strlen(o.dev_root) > 2048)
