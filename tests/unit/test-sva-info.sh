@@ -909,6 +909,18 @@ check "--doctor --json --kernel-config=./kconfig (relative): roots.kernel_config
 	--iommu-path="$tmp/no-iommu" --kernel-config=kconfig >"$tmp/out" 2>"$tmp/err")
 check "--doctor --kernel-config=kconfig (relative): the config lines name $tmp/kconfig" \
 	line FAIL config-iommufd "CONFIG_IOMMUFD is not set in this kernel \\($tmp/kconfig\\)"
+# sva-info(1), --proc-root: "A relative dir is made absolute from the current
+# directory": roots.proc_root names it absolutely, and config.gz is found
+# under it; the directory, not the name, decides whether it is /proc.
+(cd "$tmp" && "$SVA_INFO" --doctor --json --sysfs-root="$DS" --proc-root="./${DP##*/}/" --dev-root="$DD" \
+	--iommu-path="$tmp/no-iommu" >"$tmp/out" 2>"$tmp/err")
+check "--doctor --json --proc-root=./${DP##*/}/ (relative): roots.proc_root and kernel_config under $DP" \
+	eval 'tr -d " \n" <"$tmp/out" | grep -q "\"proc_root\":\"$DP\"" &&
+		tr -d " \n" <"$tmp/out" | grep -q "\"kernel_config\":\"$DP/config.gz\""'
+(cd / && "$SVA_INFO" --doctor --sysfs-root="$DS" --proc-root=proc --dev-root="$DD" \
+	--iommu-path="$tmp/no-iommu" >"$tmp/out" 2>"$tmp/err")
+check "--doctor --proc-root=proc from /: it is /proc, so userfaultfd is probed" \
+	eval '! grep -q "^SKIP  userfaultfd" "$tmp/out" && grep -Eq "^(PASS|WARN)  userfaultfd: " "$tmp/out"'
 run --doctor --json --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
 check "--doctor --json: roots.kernel_config is the one found, not given ($DP/config.gz)" \
 	eval 'tr -d " \n" <"$tmp/out" | grep -q "\"kernel_config\":\"$DP/config.gz\""'
