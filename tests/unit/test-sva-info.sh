@@ -323,6 +323,9 @@ rm -rf "$S2"
 run --sysfs-root="$S" --dev-root="$D" --json
 cp "$tmp/out" "$tmp/devices.json"
 check "--json with devices: exit 0" [ "$rc" -eq 0 ]
+"$SVA_INFO" --sysfs-root="$S" --dev-root="$D" -j >"$tmp/j.json" 2>/dev/null
+rc_j=$?
+check "-j: the same document as --json" eval '[ "$rc_j" -eq 0 ] && cmp -s "$tmp/j.json" "$tmp/devices.json"'
 check "--json: nothing on stderr" empty "$tmp/err"
 check "--json: the driver name is escaped" has '"driver": "we\\"ird\\\\drv"'
 check "--json: the tab in a path is escaped" has 'sy\\"s\\\\\\troot'
@@ -652,6 +655,9 @@ nolines() { ! grep -Eq "^[A-Z]{4}  $1:" "$tmp/out"; }
 doctor
 cp "$tmp/out" "$tmp/doctor.txt"
 check "--doctor: a FAIL exits 4" [ "$rc" -eq 4 ]
+# sva-info(1), OPTIONS: -d is --doctor (and -j, below, --json).
+run -d --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
+check "-d: the same checks and status as --doctor" eval '[ "$rc" -eq 4 ] && cmp -s "$tmp/out" "$tmp/doctor.txt"'
 check "--doctor: nothing on stderr (libsva's own log is off)" empty "$tmp/err"
 check "--doctor: every line is a status, a check id and a message" \
 	eval '[ -z "$(sed "/^\$/d" "$tmp/out" | sed "\$d" | grep -Ev "^(PASS|WARN|FAIL|SKIP)  [a-z0-9 -]+: ")" ]'
