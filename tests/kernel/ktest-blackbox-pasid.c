@@ -15,7 +15,11 @@
  * sva_dev_set_pasid_range(), the grace time counted from the release, reuse
  * order across barriers and grace ends, lookups from a signal handler, and
  * allocation from several threads (sva_pasid_space_new as a process's
- * first calls too).
+ * first calls too), sva_dev_set_pasid_range's errors on a space in use, the
+ * spaces' independence (per device, per barrier), what sva_dev_close leaves
+ * of a device's bonds and PASIDs (the order of quarantine, a driver's
+ * SVA_BIND_PASID value handed back), and the PASID calls an mm_exit may make
+ * (sva_dev_set_pasid_range included).
  *
  * The log checks run in a fresh process (this program exec'd again), since
  * the default log takes $SVA_LOG when the process first uses it.  The
@@ -662,6 +666,267 @@ static void set_range(void)
 	sva_ctx_free(ctx);
 }
 
+/* sva_dev_set_pasid_range(3): "-ERANGE, for which a device without an own
+ * space is the reason its line gives, whatever the bounds; then -EBUSY. ... a
+ * space in use is -EBUSY only for a range it could take once idle", and "on
+ * failure the range is unchanged".  Also the spaces' independence: each
+ * device's own space is its own, and a barrier ends grace times in its space
+ * only. */
+static void range_in_use(void)
+{
+	struct sva_ctx *ctx = ctx_with(256, 0);
+	struct sva_dev *d1 = mock(ctx, 0), *d2 = mock(ctx, 0);
+	struct sva_pasid_space *own = sva_dev_pasids(d1), *g = sva_ctx_global_pasids(ctx);
+	struct sva_pasid_stats st;
+	const struct {
+		uint32_t min, max;
+		int ret;
+	} cases[] = { { 0, 1, -ERANGE },	    { 1, 256, -ERANGE },	   { 200, SVA_PASID_MAX + 1, -ERANGE },
+		      { 0, 0, -ERANGE },	    { 9, 8, -EINVAL },		   { 256, 255, -EINVAL },
+		      { 1, 255, -EBUSY },	    { 2, 2, -EBUSY },		   { 10, 20, -EBUSY } };
+	int wrong = 0, a, b;
+	uint32_t p;
+	void *d;
+
+	is_int(dal(d1, SVA_PASID_DEVICE, &a), 1, "d1 DEVICE: 1");
+	for (int phase = 0; phase < 2; phase++) {
+		/* phase 0: 1 allocated; phase 1: freed and released, grace
+		 * running (UINT64_MAX): in quarantine. */
+		if (phase == 1 && (sva_dev_pasid_free(d1, 1) || sva_dev_pasid_release(d1, 1)))
+			tap_bail("free/release 1");
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			int ret;
+
+			memset(&lines, 0, sizeof(lines));
+			ret = sva_dev_set_pasid_range(d1, cases[i].min, cases[i].max);
+			st = stats_of(own);
+			if (ret != cases[i].ret || st.min != 1 || st.max != 255 || lines.n[SVA_LOG_ERROR] != 1 ||
+			    total() != 1) {
+				diag("%s, [%u, %u]: %d (want %d), range [%u, %u], %d lines", phase ? "quarantined" : "allocated",
+				     cases[i].min, cases[i].max, ret, cases[i].ret, st.min, st.max, total());
+				wrong++;
+			}
+		}
+	}
+	is_int(wrong, 0, "own space in use (allocated, then in quarantine): out-of-bounds ranges -ERANGE, inverted "
+			 "-EINVAL, ranges it could take (its own range too) -EBUSY; range unchanged, one error line each");
+
+	/* Each device's own space is its own: d2's DEVICE also starts at 1,
+	 * and d2 has nothing of d1's value 1. */
+	is_int(dal(d1, SVA_PASID_DEVICE, &a), 2, "d1 DEVICE again: 2 (1 is in quarantine)");
+	is_int(dal(d2, SVA_PASID_DEVICE, &b), 1, "d2 DEVICE: 1, from its own space");
+	ok(sva_dev_pasid_lookup(d1, 2, &d) == 0 && d == &a, "d1 finds its 2");
+	is_int(sva_dev_pasid_lookup(d2, 2, &d), -ENOENT, "d2 has no 2");
+	is_int(sva_dev_pasid_free(d2, 2), -ENOENT, "d2 cannot free d1's own 2: -ENOENT");
+	is_int(sva_dev_pasid_release(d2, 2), -EINVAL, "  nor release it: -EINVAL");
+	ok(sva_dev_pasid_lookup(d1, 2, &d) == 0 && d == &a, "  d1's 2 still allocated, with its drvdata");
+
+	/* A barrier ends grace times in its own space only. */
+	is_int(sva_pasid_barrier(g), 0, "a barrier on the global space: nothing of d1's own space");
+	st = stats_of(own);
+	ok(st.quarantined == 1, "  d1's released 1 stays quarantined (%llu)", (unsigned long long)st.quarantined);
+	is_int(sva_pasid_barrier(sva_dev_pasids(d2)), 0, "a barrier on d2's own space: 0");
+	is_int(sva_pasid_barrier(own), 1, "a barrier on d1's own space: its 1");
+
+	/* After the close of d1, a device opened then gets a fresh own
+	 * space: d1's own values went with it ("its own PASID space is freed
+	 * (with every PASID allocated from it)"). */
+	sva_dev_close(d1);
+	d1 = mock(ctx, 0);
+	own = sva_dev_pasids(d1);
+	st = stats_of(own);
+	ok(st.allocated == 0 && st.quarantined == 0 && st.min == 1 && st.max == 255,
+	   "a device opened after d1's close: own space [1, 255], nothing allocated or quarantined");
+	is_int(sva_dev_pasid_lookup(d1, 2, &d), -ENOENT, "  it does not find the old d1's 2");
+	p = (uint32_t)dal(d1, SVA_PASID_DEVICE, &a);
+	is_int(p, 1, "  DEVICE: 1");
+	sva_dev_close(d2);
+	sva_dev_close(d1);
+	sva_ctx_free(ctx);
+
+	/* No own space at all: -ERANGE whatever the bounds, but an inverted
+	 * range is -EINVAL first. */
+	ctx = ctx_with(1, 0);
+	d1 = mock(ctx, 0);
+	ok(sva_dev_set_pasid_range(d1, 0, 0) == -ERANGE && sva_dev_set_pasid_range(d1, 1, SVA_PASID_MAX + 1) == -ERANGE &&
+		   sva_dev_set_pasid_range(d1, 0, UINT32_MAX) == -ERANGE,
+	   "no own space: -ERANGE whatever the bounds");
+	is_int(sva_dev_set_pasid_range(d1, 5, 4), -EINVAL, "  an inverted range: -EINVAL");
+	sva_dev_close(d1);
+	sva_ctx_free(ctx);
+}
+
+/* sva_dev_close(3), step 1: "Every bond of the device is unbound as
+ * sva_unbind(3) does it, ... the most recently bound first: its mm_exit
+ * callback runs first, while its PASID still translates ...; then the PASID
+ * is detached and quarantined, before the next bond's mm_exit runs", and
+ * step 4 with sva_bind(3), "Which PASID": a PASID the driver allocated and
+ * bound with SVA_BIND_PASID is "allocated again, with the driver's drvdata"
+ * after the last unbind -- also when the unbind is the close of the device it
+ * was allocated through, and then it is nothing of a device opened later but
+ * stays for the driver to free through any device that covers it. */
+struct close_seen {
+	struct sva_dev *dev;
+	struct sva_pasid_space *g, *own;
+	uint32_t newer; /* the PASID of the bond bound after this one */
+	int calls, own_bond, newer_bond, newer_space, newer_quarantined;
+};
+
+static void close_exit(struct sva_bond *bond, void *drvdata)
+{
+	struct close_seen *c = drvdata;
+	struct sva_bond *found = NULL;
+	struct sva_pasid_stats st = { .size = sizeof(st) };
+	void *d;
+
+	c->calls++;
+	c->own_bond = sva_dev_bond_lookup(c->dev, sva_bond_pasid(bond), &found, NULL) == 0 && found == bond;
+	if (c->newer) {
+		struct sva_pasid_space *s = c->newer >= 256 ? c->g : c->own;
+
+		c->newer_bond = sva_dev_bond_lookup(c->dev, c->newer, NULL, NULL);
+		c->newer_space = sva_pasid_lookup(s, c->newer, &d);
+		c->newer_quarantined = sva_pasid_stats(s, &st) == 0 ? (int)st.quarantined : -1;
+	}
+}
+
+static const struct sva_bond_ops close_ops = { .size = sizeof(close_ops), .mm_exit = close_exit };
+
+static void close_bonds(void)
+{
+	struct sva_ctx *ctx = ctx_with(256, 0);
+	struct sva_dev *d1 = mock(ctx, 0), *d2 = mock(ctx, 0), *d3;
+	struct sva_pasid_space *g = sva_ctx_global_pasids(ctx);
+	struct close_seen c[3] = { { 0 } };
+	struct sva_bind_opts o = { .size = sizeof(o), .ops = &close_ops };
+	struct sva_bond *b[3];
+	struct sva_pasid_stats st;
+	struct sva_mm *mm[3];
+	uint32_t v;
+	int xa;
+	void *d;
+
+	for (int i = 0; i < 3; i++)
+		if (sva_mm_new(ctx, NULL, &mm[i]))
+			tap_bail("sva_mm_new");
+	is_int(sva_dev_pasid_alloc(d1, SVA_PASID_GLOBAL, &xa, &v), 0, "d1 allocates a global PASID");
+	/* b[0]: the address space's global PASID; b[1]: a private one of
+	 * d1's own space; b[2]: the driver's v. */
+	for (int i = 0; i < 3; i++) {
+		c[i] = (struct close_seen){ .dev = d1, .g = g, .own = sva_dev_pasids(d1) };
+		o.drvdata = &c[i];
+		o.policy = i == 1 ? SVA_PASID_DEVICE : SVA_PASID_GLOBAL;
+		o.flags = i == 2 ? SVA_BIND_PASID : 0;
+		o.pasid = i == 2 ? v : 0;
+		if (sva_bind(d1, mm[i], &o, &b[i]))
+			tap_bail("bind %d", i);
+	}
+	c[0].newer = sva_bond_pasid(b[1]);
+	c[1].newer = sva_bond_pasid(b[2]);
+	ok(sva_bond_pasid(b[0]) >= 256 && c[0].newer < 256 && c[1].newer == v,
+	   "d1 bound under a global PASID, an own one and the driver's (%u, %u, %u)", sva_bond_pasid(b[0]),
+	   c[0].newer, c[1].newer);
+	sva_dev_close(d1);
+	ok(c[0].calls == 1 && c[1].calls == 1 && c[2].calls == 1, "sva_dev_close: each mm_exit once");
+	ok(c[0].own_bond && c[1].own_bond && c[2].own_bond, "  each bond still found under its PASID in its mm_exit");
+	ok(c[1].newer_bond == -ENOENT && c[1].newer_space == 0,
+	   "  in the own bond's mm_exit, the driver's value (unbound just before) has no bond on d1 (%d) and is "
+	   "allocated again (%d)",
+	   c[1].newer_bond, c[1].newer_space);
+	ok(c[0].newer_bond == -ENOENT && c[0].newer_space == -ENOENT && c[0].newer_quarantined == 1,
+	   "  in the global bond's mm_exit, the own bond's PASID is gone from d1 (%d) and quarantined in its space "
+	   "(lookup %d, quarantined %d)",
+	   c[0].newer_bond, c[0].newer_space, c[0].newer_quarantined);
+
+	ok(sva_pasid_lookup(g, v, &d) == 0 && d == &xa,
+	   "after the close, the driver's value is allocated again with its drvdata");
+	st = stats_of(g);
+	ok(st.allocated == 1 && st.quarantined == 1,
+	   "  global space: the driver's value allocated, the address space's global PASID quarantined (%llu, %llu)",
+	   (unsigned long long)st.allocated, (unsigned long long)st.quarantined);
+	is_int(sva_dev_pasid_lookup(d2, v, &d), -ENOENT, "  d2 did not allocate it: -ENOENT");
+	d3 = mock(ctx, 0);
+	is_int(sva_dev_pasid_lookup(d3, v, &d), -ENOENT, "  nor does a device opened after the close find it");
+	o = (struct sva_bind_opts){ .size = sizeof(o), .flags = SVA_BIND_PASID, .pasid = v };
+	is_int(sva_bind(d3, mm[2], &o, &b[0]), 0, "  yet it can be bound under it, on the later device");
+	is_int(sva_dev_pasid_free(d2, v), -EBUSY, "  and not freed while so bound");
+	is_int(sva_unbind(b[0]), 0, "  unbind");
+	is_int(sva_dev_pasid_free(d2, v), 0, "then d2 frees it");
+	is_int(sva_dev_pasid_release(d3, v), 0, "  d3 releases it");
+	is_int(sva_pasid_barrier(g), 2, "a barrier: the driver's value and the address space's global PASID");
+	for (int i = 0; i < 3; i++)
+		sva_mm_free(mm[i]);
+	sva_dev_close(d3);
+	sva_dev_close(d2);
+	sva_ctx_free(ctx);
+}
+
+/* sva_dev_set_pasid_range(3): "It has no -EDEADLK ...: it is not among the
+ * calls refused inside callbacks", and sva.h, struct sva_bond_ops: inside
+ * mm_exit "Every other call is allowed (lookups, stats, PASID allocation,
+ * ...)".  An mm_exit of a bond under a global PASID narrows the device's idle
+ * own space, allocates from it, gives the value back and widens it again --
+ * inside sva_unbind() and inside sva_dev_close() of that device. */
+struct cb_range {
+	struct sva_dev *dev;
+	int narrow, alloc, value, give_back, widen, min_seen;
+};
+
+static void range_exit(struct sva_bond *bond, void *drvdata)
+{
+	struct cb_range *c = drvdata;
+	uint32_t p = 0;
+
+	(void)bond;
+	c->narrow = sva_dev_set_pasid_range(c->dev, 7, 9);
+	c->min_seen = (int)stats_of(sva_dev_pasids(c->dev)).min;
+	c->alloc = sva_dev_pasid_alloc(c->dev, SVA_PASID_DEVICE, NULL, &p);
+	c->value = (int)p;
+	c->give_back = sva_dev_pasid_free(c->dev, p) || sva_dev_pasid_release(c->dev, p) ||
+		       sva_pasid_barrier(sva_dev_pasids(c->dev)) != 1;
+	c->widen = sva_dev_set_pasid_range(c->dev, 1, 255);
+}
+
+static const struct sva_bond_ops range_ops = { .size = sizeof(range_ops), .mm_exit = range_exit };
+
+static void range_in_callback(void)
+{
+	struct sva_ctx *ctx = ctx_with(256, 0);
+	struct sva_dev *d1 = mock(ctx, 0);
+	struct cb_range c = { .dev = d1 };
+	struct sva_bind_opts o = { .size = sizeof(o), .policy = SVA_PASID_GLOBAL, .ops = &range_ops, .drvdata = &c };
+	struct sva_bond *b;
+	struct sva_mm *mm;
+	struct sva_pasid_stats st;
+
+	if (sva_mm_new(ctx, NULL, &mm))
+		tap_bail("sva_mm_new");
+	for (int pass = 0; pass < 2; pass++) {
+		c = (struct cb_range){ .dev = d1, .narrow = 1, .alloc = 1, .give_back = 1, .widen = 1 };
+		if (sva_bind(d1, mm, &o, &b))
+			tap_bail("bind");
+		if (pass == 0)
+			sva_unbind(b);
+		else
+			sva_dev_close(d1);
+		ok(c.narrow == 0 && c.min_seen == 7 && c.alloc == 0 && c.value == 7 && c.give_back == 0 && c.widen == 0,
+		   "in mm_exit, inside %s: set_pasid_range [7, 9] (%d, min %d), DEVICE alloc 7 (%d, %d), "
+		   "free/release/barrier (%d), set_pasid_range [1, 255] (%d)",
+		   pass ? "sva_dev_close" : "sva_unbind", c.narrow, c.min_seen, c.alloc, c.value, c.give_back, c.widen);
+		if (pass == 0) {
+			st = stats_of(sva_dev_pasids(d1));
+			ok(st.min == 1 && st.max == 255 && st.allocated == 0 && st.quarantined == 0,
+			   "  after the unbind: own space [%u, %u], idle", st.min, st.max);
+			is_int(dal(d1, SVA_PASID_DEVICE, NULL), 1, "  and the next DEVICE allocation restarts from 1");
+			if (sva_dev_pasid_free(d1, 1) || sva_dev_pasid_release(d1, 1) ||
+			    sva_pasid_barrier(sva_dev_pasids(d1)) != 1)
+				tap_bail("give 1 back");
+		}
+	}
+	sva_mm_free(mm);
+	sva_ctx_free(ctx);
+}
+
 /* sva_pasid_lookup(3), sva_dev_pasid_lookup(3) THREAD SAFETY: "may run in a
  * signal handler, whatever call the handler interrupted" (but
  * sva_dev_set_pasid_range).  A timer interrupts a loop of allocations, frees,
@@ -840,6 +1105,9 @@ int main(int argc, char **argv)
 	width_zero();
 	owned_spaces();
 	set_range();
+	range_in_use();
+	close_bonds();
+	range_in_callback();
 	signal_lookups();
 	threads();
 	return done_testing();
