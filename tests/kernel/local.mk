@@ -91,7 +91,7 @@ tests_kernel_ktest_blackbox_mm_SOURCES = tests/kernel/ktest-blackbox-mm.c tests/
 tests_kernel_ktest_blackbox_mm_LDADD = $(TEST_LIBS)
 # The PASID pages, black-box (sva.h only): where failures log, release's -ERANGE,
 # owned spaces, set_pasid_range's bounds, threads; the standalone part under make check.
-tests_kernel_ktest_blackbox_pasid_SOURCES = tests/kernel/ktest-blackbox-pasid.c tests/tap.h
+tests_kernel_ktest_blackbox_pasid_SOURCES = tests/kernel/ktest-blackbox-pasid.c tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_blackbox_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # Black-box: libsva(7)'s general rules (the process-wide log, untouched outputs,
 # callbacks, stats against the fault engine) and the device/bond pages' rest.
