@@ -891,7 +891,20 @@ static void close_bonds(void)
 struct cb_range {
 	struct sva_dev *dev;
 	int narrow, alloc, value, give_back, widen, min_seen;
+	struct sva_dev_info info; /* sva_dev_get_info() in mm_exit */
+	int info_ret;
 };
+
+/* sva_dev_get_info(3): "Everything but SVA_DEV_ATTACHED was fixed when the
+ * device was opened". */
+static bool same_info(const struct sva_dev_info *a, const struct sva_dev_info *b)
+{
+	return ((a->flags ^ b->flags) & ~SVA_DEV_ATTACHED) == 0 && a->dev_id == b->dev_id &&
+	       a->iommu_type == b->iommu_type && a->max_pasid_log2 == b->max_pasid_log2 &&
+	       a->hw_caps == b->hw_caps && a->numa_node == b->numa_node &&
+	       !strcmp(a->pci_addr, b->pci_addr) && !strcmp(a->path, b->path) && a->reserved == 0 &&
+	       b->reserved == 0;
+}
 
 static void range_exit(struct sva_bond *bond, void *drvdata)
 {
@@ -899,6 +912,8 @@ static void range_exit(struct sva_bond *bond, void *drvdata)
 	uint32_t p = 0;
 
 	(void)bond;
+	c->info.size = sizeof(c->info);
+	c->info_ret = sva_dev_get_info(c->dev, &c->info);
 	c->narrow = sva_dev_set_pasid_range(c->dev, 7, 9);
 	c->min_seen = (int)stats_of(sva_dev_pasids(c->dev)).min;
 	c->alloc = sva_dev_pasid_alloc(c->dev, SVA_PASID_DEVICE, NULL, &p);
@@ -919,9 +934,10 @@ static void range_in_callback(void)
 	struct sva_bond *b;
 	struct sva_mm *mm;
 	struct sva_pasid_stats st;
+	struct sva_dev_info before = { .size = sizeof(before) }, after = { .size = sizeof(after) };
 
-	if (sva_mm_new(ctx, NULL, &mm))
-		tap_bail("sva_mm_new");
+	if (sva_mm_new(ctx, NULL, &mm) || sva_dev_get_info(d1, &before))
+		tap_bail("sva_mm_new, get_info");
 	for (int pass = 0; pass < 2; pass++) {
 		c = (struct cb_range){ .dev = d1, .narrow = 1, .alloc = 1, .give_back = 1, .widen = 1 };
 		if (sva_bind(d1, mm, &o, &b))
@@ -934,7 +950,13 @@ static void range_in_callback(void)
 		   "in mm_exit, inside %s: set_pasid_range [7, 9] (%d, min %d), DEVICE alloc 7 (%d, %d), "
 		   "free/release/barrier (%d), set_pasid_range [1, 255] (%d)",
 		   pass ? "sva_dev_close" : "sva_unbind", c.narrow, c.min_seen, c.alloc, c.value, c.give_back, c.widen);
+		ok(c.info_ret == 0 && (c.info.flags & SVA_DEV_ATTACHED) && !(before.flags & SVA_DEV_ATTACHED) &&
+			   same_info(&before, &c.info),
+		   "  sva_dev_get_info in that mm_exit: 0, SVA_DEV_ATTACHED now, the rest as at the open (%d, %#x)",
+		   c.info_ret, c.info.flags);
 		if (pass == 0) {
+			ok(sva_dev_get_info(d1, &after) == 0 && (after.flags & SVA_DEV_ATTACHED) && same_info(&before, &after),
+			   "  after the last unbind: still SVA_DEV_ATTACHED (parked), the rest unchanged");
 			st = stats_of(sva_dev_pasids(d1));
 			ok(st.min == 1 && st.max == 255 && st.allocated == 0 && st.quarantined == 0,
 			   "  after the unbind: own space [%u, %u], idle", st.min, st.max);
