@@ -18,6 +18,7 @@ UNIT_TESTS = \
 	tests/unit/test-broker-client \
 	tests/unit/test-brokerd-signal \
 	tests/unit/test-brokerd-socket \
+	tests/unit/test-broker-map-cap \
 	tests/unit/test-reach \
 	tests/unit/test-prefault-budget \
 	tests/unit/test-mm-api \
@@ -98,6 +99,13 @@ tests_unit_test_brokerd_socket_SOURCES = tests/unit/test-brokerd-socket.c tools/
 	tools/broker/requests.c tools/broker/isolated.c tools/broker/rid.c tools/broker/mm_exit.c \
 	tools/broker/broker.h tools/number.h tests/tap.h
 tests_unit_test_brokerd_socket_LDADD = $(TEST_LIBS)
+# sva-brokerd's cap on an isolated client's mappings (-ENOSPC), reached with a
+# cap of 256: tools/broker/isolated.c built with a test's BROKER_MAX_MAPS.
+tests_unit_test_broker_map_cap_SOURCES = tests/unit/test-broker-map-cap.c tools/broker/config.c \
+	tools/broker/requests.c tools/broker/isolated.c tools/broker/rid.c tools/broker/mm_exit.c \
+	tools/broker/broker.h tests/unit/fake_ioctl.h tests/tap.h
+tests_unit_test_broker_map_cap_CPPFLAGS = $(AM_CPPFLAGS) -DBROKER_MAX_MAPS=256
+tests_unit_test_broker_map_cap_LDADD = $(TEST_LIBS)
 # The benchmarks' JSON strings (tools/bench/bench.h), and bench-coherence's skip
 # member (tools/bench/bench-coherence.c, included), read back with json-c.
 check_PROGRAMS += tests/unit/test-bench-json

@@ -84,7 +84,16 @@ struct broker_att {
 
 #define BROKER_MAX_OBJECTS 65536 /* iommufd objects tracked per client */
 #define BROKER_MAX_SHARES SVA_BROKER_MAX_SHARES /* memfd ranges an isolated client shares */
-#define BROKER_MAX_MAPS 262144	 /* IOAS mappings an isolated client holds */
+/* IOAS mappings an isolated client holds.  Overridable only so that a unit
+ * test reaches the cap in a few hundred maps (test-broker-map-cap); add_map()
+ * grows the table by doubling from 64, so the cap must be 64 times a power
+ * of two to be exact. */
+#ifndef BROKER_MAX_MAPS
+#define BROKER_MAX_MAPS 262144
+#endif
+_Static_assert(BROKER_MAX_MAPS >= 64 && BROKER_MAX_MAPS % 64 == 0 &&
+		       ((BROKER_MAX_MAPS / 64) & (BROKER_MAX_MAPS / 64 - 1)) == 0,
+	       "add_map() reaches BROKER_MAX_MAPS exactly only from 64 by doubling");
 #define BROKER_PIN_MAX_DEFAULT (1ull << 30) /* isolated-pin-max */
 
 /* A memfd range an isolated client shared: its pages may appear at [va, va + len). */
