@@ -18,8 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -31,6 +34,28 @@
 
 static char path[108];
 static char logged[512];
+
+/*
+ * sendmsg(2) for the static libsva-test this links: when short_send is set,
+ * the next call (the client's: the fake broker only answers) sends nothing
+ * and reports one byte less than asked, the short send sva_broker_send()
+ * turns into -EIO (libsva(7), the broker's errors).  A SOCK_SEQPACKET socket
+ * does not send part of a message by itself: only this makes one.
+ */
+static atomic_bool short_send;
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	if (atomic_exchange(&short_send, false)) {
+		size_t len = 0;
+
+		for (size_t i = 0; i < msg->msg_iovlen; i++)
+			len += msg->msg_iov[i].iov_len;
+		return len ? (ssize_t)len - 1 : 0;
+	}
+	return (ssize_t)syscall(SYS_sendmsg, fd, msg, flags);
+}
 
 static void capture(void *arg, enum sva_log_level level, const char *msg)
 {
@@ -50,6 +75,13 @@ struct fake {
 	int unshare_status; /* A_OPEN: its answer to an unshare */
 	int unshares;	    /* A_OPEN: the unshare requests it got */
 	bool hold_unshare;  /* A_OPEN: hold an unshare's answer until released */
+	/* A_OPEN: its answer to the first request of op px_op (0: none): status
+	 * px_status, or hanging up when px_hangup. */
+	uint32_t px_op;
+	int px_status;
+	bool px_hangup;
+	int queue_fd;  /* A_OPEN: sent with a fault queue's reply (-1: none) */
+	int destroys;  /* A_OPEN: the PX_DESTROY requests of that queue it got */
 	/* A_OPEN: the ranges it holds shared, as the real broker's (it refuses a
 	 * share beyond max_shares, SVA_BROKER_MAX_SHARES when 0, -ENOSPC). */
 	uint64_t share_va[128], share_len[128];
@@ -107,8 +139,22 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 				memcpy(m->text, f->pci, strlen(f->pci) < sizeof(m->text) ? strlen(f->pci) : sizeof(m->text));
 		} else if (m->op == SVA_BOP_CLOSE) {
 			f->closes++;
+		} else if (m->op == SVA_BOP_PX_FAULT_ALLOC) {
+			m->arg[0] = 9; /* the queue's ID */
+		} else if (m->op == SVA_BOP_PX_DESTROY && m->arg[0] == 9) {
+			f->destroys++;
 		}
 		m->status = 0;
+		if (f->px_op && m->op == f->px_op) {
+			f->px_op = 0;
+			if (f->px_hangup)
+				break;
+			m->status = f->px_status;
+		}
+		if (m->op == SVA_BOP_PX_FAULT_ALLOC && !m->status) {
+			sva_broker_send(s, m, f->queue_fd);
+			continue;
+		}
 		if (m->op == SVA_BOP_PX_SHARE) {
 			int max = f->max_shares ? f->max_shares : SVA_BROKER_MAX_SHARES;
 
@@ -529,6 +575,104 @@ static struct sva_ctx *full_ctx(struct fake *f, int fd, char *a, int max, pthrea
 	return ctx;
 }
 
+/*
+ * libsva(7), the broker's errors, which the pages of the calls that talk to
+ * the broker refer to: passed on by a call of an isolated context, whose
+ * iommufd requests all go to the broker (sva_mm_new(3)'s IOAS here, and
+ * sva_ctx_fault_fd(3)'s fault queue, whose reply carries a descriptor).
+ */
+static int queue_stand_in(void)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC))
+		tap_bail("pipe: %s", strerror(errno));
+	close(p[1]);
+	return p[0];
+}
+
+static void broker_error_checks(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED | SVA_CTX_FAULT_POLL,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	static const struct {
+		int status;
+		bool hangup, short_send;
+		int want;
+		const char *what;
+	} cases[] = {
+		{ -ENOSPC, false, false, -ENOSPC, "the broker's table of objects is full: -ENOSPC" },
+		{ 5, false, false, -EPROTO, "a reply whose status is no errno: -EPROTO" },
+		{ 0, false, true, -EIO, "the socket took only part of the request: -EIO" },
+		{ 0, true, false, -ECONNRESET, "the broker hangs up: -ECONNRESET" },
+	};
+	struct sva_ctx *ctx = NULL;
+	struct sva_mm *mm = NULL;
+	struct rlimit rl;
+	pthread_t t;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	/* A short hello: sva_ctx_new(3)'s -EIO. */
+	serve_start(f, &t);
+	atomic_store(&short_send, true);
+	is_int(sva_ctx_new(&o, &ctx), -EIO, "a hello the socket took only part of: -EIO");
+	ok(ctx == NULL, "  and no context");
+	serve_end(f, t, "short hello");
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		f->px_op = SVA_BOP_PX_IOAS_ALLOC;
+		f->px_status = cases[i].status;
+		f->px_hangup = cases[i].hangup;
+		serve_start(f, &t);
+		if (!is_int(sva_ctx_new(&o, &ctx), 0, "an isolated broker context")) {
+			serve_end(f, t, "broker errors");
+			continue;
+		}
+		atomic_store(&short_send, cases[i].short_send);
+		mm = NULL;
+		is_int(sva_mm_new(ctx, NULL, &mm), cases[i].want, "sva_mm_new: %s", cases[i].what);
+		ok(mm == NULL, "  and no address space");
+		atomic_store(&short_send, false);
+		sva_ctx_free(ctx);
+		serve_end(f, t, "broker errors");
+	}
+
+	/* sva_ctx_fault_fd(3): a queue reply without its descriptor breaks the
+	 * protocol; one whose descriptor finds no room here is -EMFILE, and the
+	 * queue the broker made for it is destroyed there. */
+	f->px_op = 0;
+	f->queue_fd = -1;
+	serve_start(f, &t);
+	if (is_int(sva_ctx_new(&o, &ctx), 0, "an isolated broker context in poll mode")) {
+		is_int(sva_ctx_fault_fd(ctx), -EPROTO, "sva_ctx_fault_fd: a queue reply without a descriptor: -EPROTO");
+		sva_ctx_free(ctx);
+	}
+	serve_end(f, t, "fault queue");
+
+	f->queue_fd = queue_stand_in();
+	f->destroys = 0;
+	serve_start(f, &t);
+	if (is_int(sva_ctx_new(&o, &ctx), 0, "an isolated broker context in poll mode") && !getrlimit(RLIMIT_NOFILE, &rl)) {
+		struct rlimit low = rl;
+		int lowest = fcntl(0, F_DUPFD_CLOEXEC, 0), ret;
+
+		/* Every descriptor below the limit taken: none for the reply's. */
+		close(lowest);
+		low.rlim_cur = (rlim_t)lowest;
+		if (setrlimit(RLIMIT_NOFILE, &low))
+			tap_bail("setrlimit: %s", strerror(errno));
+		ret = sva_ctx_fault_fd(ctx);
+		setrlimit(RLIMIT_NOFILE, &rl);
+		is_int(ret, -EMFILE, "sva_ctx_fault_fd: no descriptor free for the queue the reply carried: -EMFILE");
+		sva_ctx_free(ctx);
+	}
+	serve_end(f, t, "fault queue, no descriptor free");
+	is_int(f->destroys, 1, "  the queue destroyed at the broker");
+	close(f->queue_fd);
+	f->queue_fd = -1;
+}
+
 static void cap_checks(struct fake *f)
 {
 	int fd = memfd_create("cap", MFD_CLOEXEC);
@@ -613,7 +757,7 @@ int main(void)
 				  .log_level = SVA_LOG_ERROR };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sva_ctx *ctx = NULL;
-	struct fake f = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	struct fake f = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .queue_fd = -1 };
 	char longpath[200];
 
 	snprintf(path, sizeof(path), "%s/sva-broker-client-%d.sock", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
@@ -691,6 +835,7 @@ int main(void)
 	empty_iommu_path(&f);
 	unshare_checks(&f);
 	cap_checks(&f);
+	broker_error_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
