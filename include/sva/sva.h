@@ -182,9 +182,10 @@ struct sva_ctx_opts {
  * free; -EUSERS the broker serves its maximum of clients, or of clients of
  * this user (max-clients, clients-per-user); -EOPNOTSUPP the
  * broker does not know the trust mode (an older broker); -EMFILE the process
- * has 64 broker contexts already; -EPROTO/-ECONNRESET
- * a malformed reply, or the broker went away; -ENAMETOOLONG broker_path does
- * not fit a socket address; errors of socket(2) and connect(2).
+ * has 64 broker contexts already; -EPROTO/-EIO/-ECONNRESET
+ * a malformed reply, the socket took only part of the request, or the broker
+ * went away; -ENAMETOOLONG broker_path does not fit a socket address; errors
+ * of socket(2), connect(2), and of sendmsg(2) and recvmsg(2) on its socket.
  */
 int sva_ctx_new(const struct sva_ctx_opts *opts, struct sva_ctx **out);
 
@@ -828,9 +829,9 @@ int sva_mm_allow(struct sva_mm *mm, const void *addr, size_t len);
  * sva_mm_invalidate() does: chunks go whole, so allowed memory next to it may
  * have to be faulted in again).  When it returns, no device reaches the range
  * until it is allowed again.  Denying what is not allowed is not an error.
- * Thread-safe.  Errors: the errors of sva_mm_allow(); -EIO the kernel refused to
- * unmap part of it (logged: that part stays visible, though no fault maps it
- * again).
+ * Thread-safe.  Errors: the errors of sva_mm_allow(); -EIO the kernel (in an
+ * isolated broker context, the broker, whatever its error) refused to unmap
+ * part of it (logged: that part stays visible, though no fault maps it again).
  */
 int sva_mm_deny(struct sva_mm *mm, const void *addr, size_t len);
 
@@ -1114,8 +1115,9 @@ int sva_bind(struct sva_dev *dev, struct sva_mm *mm, const struct sva_bind_opts 
  * Errors: -EINVAL NULL bond, or it is already being torn down; -EDEADLK
  * called from an mm_exit, fault_error or log callback (nothing done; only a
  * NULL bond comes before it, -ECHILD and the teardown's -EINVAL after); -EIO the
- * device refused to detach: the bond is gone all the same, but the device may
- * still reach the address space, so its PASID is never handed out again
+ * device (or, in a broker context, the broker, whatever its error) refused
+ * to detach: the bond is gone all the same, but the device may still reach
+ * the address space, so its PASID is never handed out again
  * (quarantined for good, or, for SVA_BIND_PASID, kept away from the driver)
  * and its HWPT stays until the context's iommufd closes; sva_dev_close()
  * retries the detach; -ECHILD in a forked child.
@@ -1244,8 +1246,9 @@ struct sva_mem_opts {
  * or has no memory this process may use; -ECHILD in a forked child (with
  * opts->mm or opts->dev); -ENOMEM; errors of sva_mm_prefault() with
  * SVA_MEM_PREFAULT; errors of reading /proc/self/maps and of
- * IOMMU_IOAS_IOVA_RANGES, mmap() and mbind() passed through; in a broker
- * context, the broker's errors (libsva(7), Errors).  On failure nothing stays
+ * IOMMU_IOAS_IOVA_RANGES, mmap() and mbind() passed through (it sends the
+ * broker nothing itself: a broker context adds only what sva_mm_prefault()
+ * returns there).  On failure nothing stays
  * mapped (in a restricted opts->mm, a failed undo can leave the range
  * allowed: see the page).
  */
