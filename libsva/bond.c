@@ -84,10 +84,10 @@ static void hwpt_free_held(struct sva_hwpt **holder)
 {
 	struct sva_hwpt *h = *holder;
 
-	sva_fork_guard_enter();
+	sva_guard_enter();
 	*holder = NULL;
 	sva_free(h);
-	sva_fork_guard_leave();
+	sva_guard_leave();
 }
 
 #ifdef SVA_TEST_HOOKS
@@ -114,20 +114,20 @@ void (*sva_test_push_hook)(void);
  */
 static void push_hwpt(struct sva_mm *mm, struct sva_hwpt *h)
 {
-	sva_fork_guard_enter();
+	sva_guard_enter();
 	h->next = mm->hwpts;
 	PUSH_HOOK();
 	mm->hwpts = h;
-	sva_fork_guard_leave();
+	sva_guard_leave();
 }
 
 static void push_bond(struct sva_mm *mm, struct sva_bond *bond)
 {
-	sva_fork_guard_enter();
+	sva_guard_enter();
 	bond->mm_next = mm->bonds;
 	PUSH_HOOK();
 	mm->bonds = bond;
-	sva_fork_guard_leave();
+	sva_guard_leave();
 }
 
 /* Find or create the device's HWPT on mm, into *out (the bond's; see above).

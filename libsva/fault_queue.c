@@ -68,11 +68,11 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 	 * descriptor either not yet made or noted for its child to close:
 	 * published below only inside the gate, which a guarded section
 	 * must not wait for (review Z78). */
-	sva_fork_guard_enter();
+	sva_guard_enter();
 	ret = sva_iommufd_fault_alloc(ctx->fd, &id, &fd);
 	if (!ret)
 		fe->fault_fd_new = fd;
-	sva_fork_guard_leave();
+	sva_guard_leave();
 	if (ret) {
 		/* The kernel hint fits the errors an old kernel gives, not a full
 		 * descriptor table, the process's or the system's: those have
@@ -100,17 +100,17 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 		if (ret) {
 			/* Noted again, for a fork()'s child, while it is
 			 * unpublished and until it is closed (review Z144). */
-			sva_fork_guard_enter();
+			sva_guard_enter();
 			fe->fault_fd_new = fd;
-			sva_fork_guard_leave();
+			sva_guard_leave();
 			sva_fault_exclude(ctx);
 			fe->fault_fd = -1;
 			sva_fault_unexclude(ctx);
 			QUEUE_DROPPED_HOOK();
-			sva_fork_guard_enter();
+			sva_guard_enter();
 			close(fd);
 			fe->fault_fd_new = -1;
-			sva_fork_guard_leave();
+			sva_guard_leave();
 			sva_iommufd_destroy(ctx->fd, id);
 			fe->fault_id = 0;
 		}
@@ -218,9 +218,9 @@ void sva_fault_fini(struct sva_ctx *ctx)
 	/* Inside the fork guard: the context is still on the fork handler's
 	 * list (ctx.c), and a child must find the number either open and
 	 * noted or gone. */
-	sva_fork_guard_enter();
+	sva_guard_enter();
 	queue_fd_close(fe);
-	sva_fork_guard_leave();
+	sva_guard_leave();
 	/* The queue object dies with the iommufd; a child must not destroy the parent's. */
 	if (fe->fault_id && !sva_ctx_forked(ctx))
 		destroy_queue(ctx, fe->fault_id);

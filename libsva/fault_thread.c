@@ -252,7 +252,7 @@ static int ring_setup(struct sva_fault_engine *fe, struct io_uring *ring, bool *
 	int ret;
 
 	*registered = false;
-	sva_fork_guard_enter();
+	sva_guard_enter();
 	ret = SVA_TEST_FAIL_POINT() ? -ENOMEM : io_uring_queue_init(4, ring, 0);
 	if (ret)
 		goto out;
@@ -283,7 +283,7 @@ static int ring_setup(struct sva_fault_engine *fe, struct io_uring *ring, bool *
 		atomic_store(&fe->ring_fd, ring->ring_fd);
 	}
 out:
-	sva_fork_guard_leave();
+	sva_guard_leave();
 	return ret;
 }
 
@@ -365,10 +365,10 @@ static int wait_uring(struct sva_ctx *ctx, bool *queue_failed)
 		ring.ring_fd = -1;
 	else if (fault_armed)
 		reap_fault_poll(&ring);
-	sva_fork_guard_enter(); /* no child copies a number no longer noted */
+	sva_guard_enter(); /* no child copies a number no longer noted */
 	atomic_store(&fe->ring_fd, -1);
 	ring_exit(&ring, registered);
-	sva_fork_guard_leave();
+	sva_guard_leave();
 	return ret;
 }
 

@@ -64,6 +64,25 @@ void sva_logf(const struct sva_log *log, enum sva_log_level level, const char *f
 void sva_log_defer_begin(void);
 void sva_log_defer_end(void);
 /*
+ * A fork-guard section (fork_guard.c) whose lines are deferred: every section
+ * outside log.c (whose own hold signals off) is one of these.  The deferral
+ * begins before the guard is entered and ends after it is left, so a signal
+ * handler's line (a failing lookup logs) anywhere in the section, its entry
+ * and exit included, reaches the callback only once the guard's count is
+ * gone: a handler may interrupt any section, not only those that log.
+ */
+static inline void sva_guard_enter(void)
+{
+	sva_log_defer_begin();
+	sva_fork_guard_enter();
+}
+
+static inline void sva_guard_leave(void)
+{
+	sva_fork_guard_leave();
+	sva_log_defer_end();
+}
+/*
  * Log a failure and return err (a negative errno), for `return sva_fail(...)`.
  * The level follows one rule (libsva(7), Errors): sva_fail() logs at error
  * level; sva_fail_debug() at debug level, for outcomes that are the caller's
@@ -450,16 +469,14 @@ struct sva_ctx {
 /* devs_lock inside the fork guard (fork_guard.c): fork() waits for the section. */
 static inline void sva_devs_lock(struct sva_ctx *ctx)
 {
-	sva_fork_guard_enter();
-	sva_log_defer_begin();
+	sva_guard_enter();
 	pthread_mutex_lock(&ctx->devs_lock);
 }
 
 static inline void sva_devs_unlock(struct sva_ctx *ctx)
 {
 	pthread_mutex_unlock(&ctx->devs_lock);
-	sva_fork_guard_leave();
-	sva_log_defer_end();
+	sva_guard_leave();
 }
 
 /*
@@ -473,16 +490,14 @@ static inline void sva_devs_unlock(struct sva_ctx *ctx)
  */
 static inline void sva_pasid_lock(struct sva_ctx *ctx)
 {
-	sva_fork_guard_enter();
-	sva_log_defer_begin();
+	sva_guard_enter();
 	pthread_mutex_lock(&ctx->pasid_lock);
 }
 
 static inline void sva_pasid_unlock(struct sva_ctx *ctx)
 {
 	pthread_mutex_unlock(&ctx->pasid_lock);
-	sva_fork_guard_leave();
-	sva_log_defer_end(); /* the lines logged inside, to the callback: outside the guard */
+	sva_guard_leave(); /* the lines logged inside, to the callback: outside the guard */
 }
 
 /* Close the spare binds of a context (its last reference). */

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A signal handler's log line while its thread is inside a fork-guard
+ * section.  sva_ctx_set_log(3) promises that no callback is called while its
+ * thread is inside a section libsva's fork handler waits for: a callback
+ * that takes a lock the forking thread holds across fork() would hold that
+ * fork up for ever (test-log-fork).  A failing sva_pasid_lookup() logs at
+ * debug level, and libsva(7) allows it in a signal handler, which may run
+ * on a thread anywhere in libsva: inside a push onto mm->hwpts or mm->bonds,
+ * which did not defer its lines, or just inside the guard at the start of a
+ * device-list or PASID-share section, before its deferral began.
+ *
+ * The handler runs from a test hook inside the section (raise()), so the
+ * callback knows whether it was called from there.  Nothing timed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fork_guard.h"
+#include "kabi.h"
+#include "pasid_space.h"
+#include "../tap.h"
+#include "fake_bind_objects.h"
+
+static atomic_uint next_id = 100;
+
+static bool fake_ioctl(unsigned long req, void *arg, int *rc)
+{
+	return fake_objects_ioctl(req, arg, rc, &next_id);
+}
+#include "fake_ioctl.h"
+
+static const struct sva_dev_backend fake_be = {
+	"fake", fake_noop_attach, fake_noop_detach,
+	fake_noop_pasid_attach, fake_noop_pasid_detach, fake_noop_close, 0,
+};
+
+extern void (*sva_test_push_hook)(void);	/* bond.c, libsva-test only */
+extern void (*sva_test_fork_guard_hook)(void); /* fork_guard.c, libsva-test only */
+
+static struct sva_ctx ctx;
+static struct sva_dev dev;
+
+static volatile sig_atomic_t in_section; /* the hook is raising the signal */
+static int called_inside;		 /* callback calls made from there */
+static int lines_seen;			 /* lines that named the missing PASID */
+static char missing[48];		 /* "PASID <n> is not allocated" */
+static const struct sva_pasid_space *lookup_space;
+
+static void record(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	if (in_section)
+		called_inside++;
+	if (strstr(msg, missing))
+		lines_seen++;
+}
+
+/* What libsva(7) allows a handler: a lookup, here of a value nobody holds. */
+static void on_signal(int sig)
+{
+	void *data;
+
+	(void)sig;
+	(void)sva_pasid_lookup(lookup_space, ctx.global_pasid_min + 7, &data);
+}
+
+static void raise_inside(void)
+{
+	in_section = 1;
+	raise(SIGUSR1);
+	in_section = 0;
+}
+
+static bool armed;
+
+static void push_hook(void)
+{
+	if (armed) {
+		armed = false;
+		raise_inside();
+	}
+}
+
+/* On the way into the guard (just counted): the first section entered once armed. */
+static void guard_hook(void)
+{
+	if (armed) {
+		armed = false;
+		raise_inside();
+	}
+}
+
+static void reset(void)
+{
+	called_inside = 0;
+	lines_seen = 0;
+}
+
+static void check(const char *what)
+{
+	is_int(called_inside, 0, "%s: the handler's line does not reach the callback inside the section", what);
+	is_int(lines_seen, 1, "  it reaches it once, after the section");
+}
+
+static void at_push(void)
+{
+	const struct sva_mm_opts o = { .size = sizeof(o), .flags = SVA_MM_UNTRACKED };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_EXTRA_PASID };
+	struct sva_bond *b;
+	struct sva_mm *mm;
+
+	if (sva_mm_new(&ctx, &o, &mm))
+		tap_bail("sva_mm_new failed");
+	reset();
+	sva_test_push_hook = push_hook;
+	armed = true;
+	if (sva_bind(&dev, mm, &bo, &b))
+		tap_bail("sva_bind failed");
+	sva_test_push_hook = NULL;
+	ok(!armed, "a bind's push: the hook ran");
+	check("a bind's push onto mm->hwpts");
+	sva_unbind(b);
+	sva_mm_free(mm);
+}
+
+static void at_entry(bool pasid)
+{
+	reset();
+	sva_test_fork_guard_hook = guard_hook;
+	armed = true;
+	if (pasid) {
+		sva_pasid_lock(&ctx);
+		sva_pasid_unlock(&ctx);
+	} else {
+		sva_devs_lock(&ctx);
+		sva_devs_unlock(&ctx);
+	}
+	sva_test_fork_guard_hook = NULL;
+	ok(!armed, "%s: the hook ran", pasid ? "sva_pasid_lock()" : "sva_devs_lock()");
+	check(pasid ? "the start of a PASID-share section" : "the start of a device-list section");
+}
+
+int main(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	plan(9);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	fake_ctx_init(&ctx, record, 20000000ull);
+	pthread_atfork(sva_fork_guard_block, sva_fork_guard_unblock, sva_fork_guard_unblock_child);
+	fake_dev_init(&dev, &ctx, &fake_be, atomic_fetch_add(&next_id, 1), 20, "dev");
+	ctx.devs = &dev;
+	lookup_space = sva_ctx_global_pasids(&ctx);
+	snprintf(missing, sizeof(missing), "PASID %u is not allocated", ctx.global_pasid_min + 7);
+
+	at_push();
+	at_entry(true);
+	at_entry(false);
+	ctx.devs = NULL;
+	return done_testing();
+}
