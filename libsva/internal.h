@@ -39,6 +39,9 @@ struct sva_log {
 	 * pair in place since swap number `swaps`, `draining` of pairs replaced
 	 * since; counted in process `fork_gen` (a child starts from none). */
 	unsigned swaps, current, draining, fork_gen;
+	/* Lines a thread holds for it until its sections end (log.c): under
+	 * lock, counted as the calls are; sva_log_fini() waits for them. */
+	unsigned deferred;
 };
 
 /* A rate limit for one source of log lines (a bond, a context's engine):

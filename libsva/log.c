@@ -58,6 +58,7 @@ static void counts_own(struct sva_log *log, unsigned gen)
 		log->fork_gen = gen;
 		log->current = 0;
 		log->draining = 0;
+		log->deferred = 0;
 	}
 }
 
@@ -129,13 +130,39 @@ void sva_log_set(struct sva_log *log, sva_log_fn fn, void *arg, int level)
 void sva_log_init(struct sva_log *log, sva_log_fn fn, void *arg, int level)
 {
 	pthread_mutex_init(&log->lock, NULL);
-	log->swaps = log->current = log->draining = 0;
+	log->swaps = log->current = log->draining = log->deferred = 0;
 	log->fork_gen = sva_fork_gen();
 	sva_log_set(log, fn, arg, level);
 }
 
+static void defer_forget(const struct sva_log *log);
+
+/* Lines other threads hold for this log (a snapshot). */
+static unsigned deferred_for(struct sva_log *log)
+{
+	sigset_t old;
+	unsigned n;
+
+	log_lock(log, &old);
+	counts_own(log, sva_fork_gen());
+	n = log->deferred;
+	log_unlock(log, &old);
+	return n;
+}
+
+/*
+ * A line deferred on another thread (a signal handler's failing lookup on
+ * this context's space, inside that thread's section of another context)
+ * names this log until that section ends, which may be after the caller
+ * was entitled to free it.  Wait for it, holding nothing, as sva_log_set()
+ * waits for calls under way: those sections wait for nothing the freeing
+ * thread holds.  This thread's own such lines go with the log.
+ */
 void sva_log_fini(struct sva_log *log)
 {
+	defer_forget(log);
+	for (long ns = 1000; deferred_for(log); ns = ns < 1000000 ? ns * 2 : ns)
+		nanosleep(&(struct timespec){ .tv_nsec = ns }, NULL);
 	pthread_mutex_destroy(&log->lock);
 }
 
@@ -184,7 +211,8 @@ static void call_end(void *p)
  */
 #define DEFERRED_MAX 4
 struct deferred_line {
-	const struct sva_log *log;
+	const struct sva_log *log; /* NULL: its log was finalised meanwhile */
+	unsigned gen;		   /* the process it was counted in */
 	enum sva_log_level level;
 	char msg[512];
 };
@@ -193,6 +221,45 @@ static _Thread_local atomic_uint ndeferred; /* claimed slots, and lines past the
 static _Thread_local struct deferred_line deferred[DEFERRED_MAX];
 
 static void emit(const struct sva_log *log, enum sva_log_level level, const char *msg);
+
+/* A deferred line counted on its log (pin) and done with (unpin). */
+static void pin(const struct sva_log *clog, unsigned gen)
+{
+	struct sva_log *log = (struct sva_log *)clog; /* only the counts change */
+	sigset_t old;
+
+	log_lock(log, &old);
+	counts_own(log, gen);
+	log->deferred++;
+	log_unlock(log, &old);
+}
+
+static void unpin(const struct sva_log *clog, unsigned gen)
+{
+	struct sva_log *log = (struct sva_log *)clog;
+	sigset_t old;
+
+	log_lock(log, &old);
+	if (log->fork_gen == gen) /* else counted in a parent */
+		log->deferred--;
+	log_unlock(log, &old);
+}
+
+/* This thread's deferred lines for a log being finalised, dropped. */
+static void defer_forget(const struct sva_log *log)
+{
+	unsigned n;
+	sigset_t old;
+
+	sva_signals_hold(&old);
+	n = atomic_load(&ndeferred);
+	for (unsigned i = 0; i < n && i < DEFERRED_MAX; i++)
+		if (deferred[i].log == log) {
+			unpin(log, deferred[i].gen);
+			deferred[i].log = NULL;
+		}
+	sva_signals_restore(&old);
+}
 
 void sva_log_defer_begin(void)
 {
@@ -214,12 +281,21 @@ void sva_log_defer_end(void)
 	n = atomic_exchange(&ndeferred, 0);
 	kept = n < DEFERRED_MAX ? n : DEFERRED_MAX;
 	memcpy(lines, deferred, kept * sizeof(lines[0]));
-	sva_signals_restore(&old);
 	for (unsigned i = 0; i < kept; i++)
-		emit(lines[i].log, lines[i].level, lines[i].msg);
-	last = kept ? lines[kept - 1].log : NULL;
+		deferred[i].log = NULL; /* no sva_log_fini() here takes a stale one for its own */
+	sva_signals_restore(&old);
+	last = NULL;
+	for (unsigned i = 0; i < kept; i++)
+		if (lines[i].log) {
+			emit(lines[i].log, lines[i].level, lines[i].msg);
+			last = lines[i].log;
+		}
 	if (n > kept && last)
 		sva_logf(last, SVA_LOG_WARN, "%u more lines logged under a lock were dropped", n - kept);
+	/* Only now may a sva_log_fini() waiting for them go on. */
+	for (unsigned i = 0; i < kept; i++)
+		if (lines[i].log)
+			unpin(lines[i].log, lines[i].gen);
 }
 
 static void vlog(const struct sva_log *log, enum sva_log_level level, const char *fmt, va_list ap)
@@ -243,6 +319,8 @@ static void vlog(const struct sva_log *log, enum sva_log_level level, const char
 
 		if (i >= DEFERRED_MAX)
 			return; /* counted: sva_log_defer_end() says how many */
+		deferred[i].gen = sva_fork_gen();
+		pin(log, deferred[i].gen);
 		deferred[i].log = log;
 		deferred[i].level = level;
 		vsnprintf(deferred[i].msg, sizeof(deferred[i].msg), fmt, ap);

@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,11 +154,82 @@ static void at_entry(bool pasid)
 	check(pasid ? "the start of a PASID-share section" : "the start of a device-list section");
 }
 
+/*
+ * A line a handler deferred for another context's log, freed (by another
+ * thread, once the handler's lookup is over: sva_pasid_space_free(3)'s
+ * "lookups must have stopped" holds) before the section it was deferred in
+ * ends.  The context's memory is a mapping of its own, unmapped once its log
+ * is finalised, so a line passed to it afterwards faults.  The section ends
+ * once the freeing thread has either finished or is seen waiting in
+ * sva_log_fini() (a wrapped nanosleep(): the only wait there).
+ */
+static struct sva_ctx *other;
+static pthread_t freer;
+static atomic_bool freer_done, freer_waiting;
+static int other_lines;
+
+int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+	if (pthread_equal(pthread_self(), freer))
+		atomic_store(&freer_waiting, true);
+	return (int)syscall(SYS_nanosleep, req, rem);
+}
+
+static void record_other(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	if (strstr(msg, missing))
+		other_lines++;
+}
+
+static void *free_other(void *arg)
+{
+	(void)arg;
+	sva_log_fini(&other->log);
+	munmap(other, sizeof(*other));
+	atomic_store(&freer_done, true);
+	return NULL;
+}
+
+static int freed_case(void)
+{
+	other = mmap(NULL, sizeof(*other), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (other == MAP_FAILED)
+		return 4;
+	fake_ctx_init(other, record_other, 20000000ull);
+	lookup_space = sva_ctx_global_pasids(other);
+	sva_pasid_lock(&ctx);
+	raise(SIGUSR1); /* its line, for the other context's log, deferred */
+	if (pthread_create(&freer, NULL, free_other, NULL))
+		return 4;
+	while (!atomic_load(&freer_done) && !atomic_load(&freer_waiting))
+		sched_yield();
+	sva_pasid_unlock(&ctx);
+	pthread_join(freer, NULL);
+	return other_lines == 1 ? 0 : 2;
+}
+
+static void log_freed(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0)
+		_exit(freed_case());
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		tap_bail("fork: %s", strerror(errno));
+	ok(WIFEXITED(st), "a handler's deferred line for a log freed before the section ends: no use after free (%s)",
+	   WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exited");
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "  the line reaches that log's callback before it is gone (%d)",
+	   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
 int main(void)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 
-	plan(9);
+	plan(11);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	fake_ctx_init(&ctx, record, 20000000ull);
@@ -169,6 +242,7 @@ int main(void)
 	at_push();
 	at_entry(true);
 	at_entry(false);
+	log_freed();
 	ctx.devs = NULL;
 	return done_testing();
 }
