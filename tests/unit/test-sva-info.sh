@@ -655,10 +655,12 @@ nolines() { ! grep -Eq "^[A-Z]{4}  $1:" "$tmp/out"; }
 doctor
 cp "$tmp/out" "$tmp/doctor.txt"
 check "--doctor: a FAIL exits 4" [ "$rc" -eq 4 ]
-# sva-info(1), OPTIONS: -d is --doctor (and -j, below, --json).
+check "--doctor: nothing on stderr (libsva's own log is off)" empty "$tmp/err"
+# sva-info(1), OPTIONS: -d is --doctor (and -j, below, --json).  After the
+# stderr check, which is --doctor's: this run replaces $tmp/err.
 run -d --sysfs-root="$DS" --proc-root="$DP" --dev-root="$DD" --iommu-path="$tmp/no-iommu"
 check "-d: the same checks and status as --doctor" eval '[ "$rc" -eq 4 ] && cmp -s "$tmp/out" "$tmp/doctor.txt"'
-check "--doctor: nothing on stderr (libsva's own log is off)" empty "$tmp/err"
+check "-d: nothing on stderr either" empty "$tmp/err"
 check "--doctor: every line is a status, a check id and a message" \
 	eval '[ -z "$(sed "/^\$/d" "$tmp/out" | sed "\$d" | grep -Ev "^(PASS|WARN|FAIL|SKIP)  [a-z0-9 -]+: ")" ]'
 check "--doctor: CONFIG_IOMMUFD=m from config.gz passes" line PASS config-iommufd "CONFIG_IOMMUFD=m, a module \\($DP/config.gz\\)"
