@@ -52,10 +52,28 @@
 
 #define PASSED (UINT_MAX / 2 + 1) /* in inside: the fork went past the wait */
 
-static _Atomic unsigned inside;	     /* threads inside a section (or counting themselves in), + PASSED */
-static _Atomic uint32_t blocked;     /* 1 while a fork is under way: the futex word */
-static _Thread_local unsigned depth; /* sections this thread has entered and not left */
-static _Thread_local bool moving;    /* this thread's count is changing: on its way in or out */
+static _Atomic unsigned inside;	/* threads inside a section (or counting themselves in), + PASSED */
+static _Atomic uint32_t blocked; /* 1 while a fork is under way: the futex word */
+
+/*
+ * This thread's, and read and written by its signal handlers too.  C11
+ * (7.14.1.1) lets a handler refer to an object of static or thread storage
+ * only if it is a lock-free atomic (a volatile sig_atomic_t may only be
+ * assigned, never read, there): so _Atomic, asserted lock-free.  Only this
+ * thread touches them, so each access is relaxed, a plain load or store on
+ * every target (no lock prefix, no barrier instruction: the fault path's
+ * sections cost what they did), and depth's steps are a load and a store, not
+ * a read-modify-write: a handler that runs between the two leaves depth as it
+ * found it.  Their order among the count's steps, which a handler relies on,
+ * is kept by HANDLER_FENCE() below.
+ */
+static _Thread_local _Atomic unsigned depth; /* sections this thread has entered and not left */
+static _Thread_local _Atomic bool moving;    /* this thread's count is changing: on its way in or out */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_BOOL_LOCK_FREE == 2,
+	       "a signal handler may only use lock-free atomics (depth, moving)");
+
+#define MINE_LOAD(v) atomic_load_explicit(&(v), memory_order_relaxed)
+#define MINE_STORE(v, x) atomic_store_explicit(&(v), (x), memory_order_relaxed)
 
 #ifdef SVA_TEST_HOOKS
 /* Tests only (libsva-test): called where this thread's count in `inside`
@@ -73,14 +91,16 @@ void (*sva_test_fork_guard_hook)(void);
 
 void sva_fork_guard_enter(void)
 {
-	if (depth) {
-		depth++;
+	unsigned d = MINE_LOAD(depth);
+
+	if (d) {
+		MINE_STORE(depth, d + 1);
 		return;
 	}
 	/* A handler that interrupted this thread's way in or out (see above). */
-	bool interrupting = moving;
+	bool interrupting = MINE_LOAD(moving);
 
-	moving = true;
+	MINE_STORE(moving, true);
 	HANDLER_FENCE();
 	for (;;) {
 		unsigned was = atomic_fetch_add(&inside, 1);
@@ -92,27 +112,29 @@ void sva_fork_guard_enter(void)
 		while (atomic_load(&blocked))
 			syscall(SYS_futex, &blocked, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
 	}
-	depth = 1;
+	MINE_STORE(depth, 1);
 	HANDLER_FENCE();
-	moving = interrupting;
+	MINE_STORE(moving, interrupting);
 }
 
 void sva_fork_guard_leave(void)
 {
-	if (depth > 1) {
-		depth--;
+	unsigned d = MINE_LOAD(depth);
+
+	if (d > 1) {
+		MINE_STORE(depth, d - 1);
 		return;
 	}
-	bool interrupting = moving;
+	bool interrupting = MINE_LOAD(moving);
 
-	moving = true;
+	MINE_STORE(moving, true);
 	HANDLER_FENCE();
-	depth = 0;
+	MINE_STORE(depth, 0);
 	HANDLER_FENCE();
 	GUARD_HOOK();
 	atomic_fetch_sub(&inside, 1);
 	HANDLER_FENCE();
-	moving = interrupting;
+	MINE_STORE(moving, interrupting);
 }
 
 void sva_fork_guard_block(void)
