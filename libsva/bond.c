@@ -76,7 +76,8 @@ static bool unmap_applied(struct sva_mm *mm, uint32_t seq0, uint64_t deadline)
  * allocation to its push onto mm->hwpts, and from its removal to its free;
  * the record is freed and the bond's pointer cleared inside one fork-guard
  * section (a fork between the two would leave the child a pointer to memory
- * freed before the fork, or a record nothing points to); and a put that is
+ * freed before the fork, or a record nothing points to), and so are a
+ * record's allocation and the bond's hold of it (hwpt_get()); and a put that is
  * not the last clears the pointer under mm->lock, before another bond's put
  * can take the record off and free it.
  */
@@ -130,6 +131,15 @@ static void push_bond(struct sva_mm *mm, struct sva_bond *bond)
 	sva_guard_leave();
 }
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): called in hwpt_get() between a new record's
+ * allocation and its hold by the bond, where test-bind-fork forks. */
+void (*sva_test_hwpt_made_hook)(struct sva_hwpt *h);
+#define HWPT_MADE(h) (sva_test_hwpt_made_hook ? sva_test_hwpt_made_hook(h) : (void)0)
+#else
+#define HWPT_MADE(h) ((void)0)
+#endif
+
 /* Find or create the device's HWPT on mm, into *out (the bond's; see above).
  * Called with dev->lock held. */
 static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct sva_hwpt **out)
@@ -155,10 +165,18 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 		if (ret)
 			return ret;
 	}
+	/* The bond holds the record until the push (a fork meanwhile: the
+	 * child frees it).  Allocated and held inside one fork-guard section,
+	 * as hwpt_free_held() frees and clears: a fork between the two left
+	 * the child a record nothing reached. */
+	sva_guard_enter();
 	h = sva_calloc(1, sizeof(*h));
+	if (h)
+		HWPT_MADE(h);
+	*out = h;
+	sva_guard_leave();
 	if (!h)
 		return sva_fail(&dev->ctx->log, -ENOMEM, "sva_bind: out of memory for a HWPT's state");
-	*out = h; /* the bond holds it until the push (a fork meanwhile: the child frees it) */
 	for (uint64_t deadline = sva_now_ns() + UNMAP_WAIT_NS;;) {
 		uint32_t seq0 = sva_track_seq();
 

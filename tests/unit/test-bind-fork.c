@@ -31,6 +31,8 @@
  *  - A fork while another thread holds the context's pasid_lock (stalled
  *    inside it, in pthread_sigmask(), wrapped here): the fork waits for the
  *    section, and the child's copy of the lock is free.
+ *  - A fork by another thread while a bind has just allocated a HWPT
+ *    record, before its bond holds it: the child gives the record back.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -605,10 +607,92 @@ static void fork_while_held(void)
 	sva_mm_free(held_mm);
 }
 
+/* ------------------- fork from another thread as a bind makes a HWPT record */
+
+/*
+ * A record just allocated by hwpt_get(), not yet held by its bond: a fork by
+ * another thread then left the child a record nothing reached (a leak of the
+ * child's memory).  The bind stalls in the test hook between the two until
+ * the fork has returned or the fork handler waits for a thread inside the
+ * fork guard; the child frees the address space and lists what records of a
+ * HWPT's size it is given next: the one in creation must be among them.
+ */
+extern void (*sva_test_hwpt_made_hook)(struct sva_hwpt *h); /* bond.c, libsva-test only */
+static struct sva_hwpt *made;
+static atomic_bool made_in;
+
+static void hwpt_made_stall(struct sva_hwpt *h)
+{
+	if (!pthread_equal(pthread_self(), holder))
+		return;
+	made = h;
+	atomic_store(&made_in, true);
+	while (!atomic_load(&fork_returned) && !atomic_load(&guard_waiting))
+		sched_yield();
+}
+
+static struct sva_mm *made_mm;
+static struct sva_bond *made_bond;
+static int made_ret;
+
+static void *made_bind(void *arg)
+{
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+
+	(void)arg;
+	made_ret = sva_bind(&wide, made_mm, &bo, &made_bond);
+	return NULL;
+}
+
+static void fork_as_hwpt_made(void)
+{
+	pthread_attr_t a;
+	pid_t pid;
+	int st, back = 0;
+
+	alloc_back = mmap(NULL, 64 * sizeof(void *), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (alloc_back == MAP_FAILED)
+		tap_bail("mmap: %s", strerror(errno));
+	made_mm = mm_new();
+	atomic_store(&fork_returned, false);
+	atomic_store(&guard_waiting, false);
+	forker = pthread_self();
+	sva_test_hwpt_made_hook = hwpt_made_stall;
+	/* The holder's id must be set before it can reach the hook. */
+	pthread_attr_init(&a);
+	if (pthread_create(&holder, &a, made_bind, NULL))
+		tap_bail("pthread_create failed");
+	pthread_attr_destroy(&a);
+	while (!atomic_load(&made_in))
+		sched_yield();
+	atomic_store(&forking, true);
+	pid = fork();
+	if (pid == 0) {
+		sva_mm_free(made_mm);
+		for (int i = 0; i < 64; i++)
+			alloc_back[i] = sva_malloc(sizeof(struct sva_hwpt));
+		_exit(0);
+	}
+	atomic_store(&forking, false);
+	atomic_store(&fork_returned, true);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		tap_bail("fork: %s", strerror(errno));
+	pthread_join(holder, NULL);
+	sva_test_hwpt_made_hook = NULL;
+	is_int(made_ret, 0, "a bind whose HWPT record another thread's fork catches just allocated binds");
+	for (int i = 0; i < 64; i++)
+		back += alloc_back[i] == (void *)made;
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && back == 1,
+	   "  the child's sva_mm_free() gives back that record, once (%d)", back);
+	munmap(alloc_back, 64 * sizeof(void *));
+	sva_unbind(made_bond);
+	sva_mm_free(made_mm);
+}
+
 int main(void)
 {
 	find_real();
-	plan(63);
+	plan(65);
 	fake_ctx_init(&ctx, capture, 20000000ull);
 	/* The fork handlers sva_ctx_new() registers (ctx.c), for this context
 	 * built by hand: the guard blocked across fork().  After the arena's
@@ -633,6 +717,7 @@ int main(void)
 	lookup_in_window("lookup before mm_free, a RID bond's publish", SVA_BIND_RID, &wide2, false);
 	lookup_in_window("lookup before mm_free, a RID bond's unpublish", SVA_BIND_RID, &wide2, true);
 	fork_while_held();
+	fork_as_hwpt_made();
 	ctx.devs = NULL;
 	return done_testing();
 }
