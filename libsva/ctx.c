@@ -63,6 +63,7 @@ void (*sva_test_fork_prepare_hook)(void);
 
 static void fork_prepare(void)
 {
+	sva_fork_guard_check_self(); /* a fork from a handler inside a section: said, and no spin */
 	sva_signals_hold(&fork_mask);
 	pthread_mutex_lock(&all_lock);
 	sva_fork_guard_block();

@@ -156,6 +156,44 @@ void sva_fork_guard_unblock(void)
 	syscall(SYS_futex, &blocked, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
+/*
+ * fork() from a signal handler that interrupted this thread inside a section
+ * (libsva(7) forbids it) waits in sva_fork_guard_block() for a count only
+ * this thread, stuck in the handler, can take back: it used to hang without a
+ * word, spinning, with every signal held (only SIGKILL ended it).  Nothing
+ * can make the fork fail (a prepare handler returns nothing); letting it go on
+ * without this thread's section would give the child that section half done
+ * (and the arena's prepare handler may then wait for a lock the section
+ * holds); abort() is what libsva promises never to call (sva.h,
+ * test-install.sh).  So it says which rule was broken, with write() (this
+ * runs in a signal handler, and the log's lock may be the one the section
+ * holds), and then, the hang being certain, sleeps before any signal is held:
+ * no CPU burnt, and a signal whose default action ends the process (SIGTERM,
+ * SIGINT, SIGQUIT for a core) ends it.  On its way in or out the count may or
+ * may not be in (see above): that fork may go through, so it only says so
+ * and goes on.  Two thread-local loads per fork otherwise.
+ */
+void sva_fork_guard_check_self(void)
+{
+	static const char inside_msg[] =
+		"libsva: fork() was called from a signal handler that interrupted a libsva call on the same "
+		"thread (libsva(7), which forbids it): the fork waits for ever for that call; this thread now "
+		"sleeps for good, end the process\n";
+	static const char moving_msg[] =
+		"libsva: fork() was called from a signal handler that interrupted a libsva call on the same "
+		"thread (libsva(7), which forbids it): the fork may wait for ever for that call\n";
+	bool in = MINE_LOAD(depth) != 0;
+
+	if (!in && !MINE_LOAD(moving))
+		return;
+	if (write(STDERR_FILENO, in ? inside_msg : moving_msg, (in ? sizeof(inside_msg) : sizeof(moving_msg)) - 1) <
+	    0) {
+		/* Nothing else to say it with. */
+	}
+	while (in)
+		pause();
+}
+
 /* The child has one thread, in no section; a thread that was backing out
  * at the fork may have left its count in the copy, beside PASSED. */
 void sva_fork_guard_unblock_child(void)

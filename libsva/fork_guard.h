@@ -16,4 +16,10 @@ void sva_fork_guard_block(void);
 void sva_fork_guard_unblock(void);
 void sva_fork_guard_unblock_child(void);
 
+/* First in the prepare handler: a fork on a thread that is inside a section
+ * (from a signal handler that interrupted it) would wait for ever for its own
+ * thread.  Says so on standard error and sleeps for good, signals open; on
+ * its way in or out (may wait for ever), says so and returns. */
+void sva_fork_guard_check_self(void);
+
 #endif

@@ -19,8 +19,13 @@
  *  - sva_unbind() from another thread of a bond whose sva_bind() has not
  *    returned (a lookup finds it): -EINVAL, nothing torn down; the bind
  *    returns it, and it unbinds after.
+ *  - fork() from a signal handler that interrupted a fork-guard section on
+ *    its thread (libsva(7) forbids it): a line on standard error, and a
+ *    sleep SIGTERM ends, not a silent spin with every signal held; on its
+ *    way in, a line.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -34,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fork_guard.h"
 #include "kabi.h"
 #include "../proc_status.h"
 #include "../tap.h"
@@ -289,6 +295,123 @@ static void signal_in_prepare(void)
 	sva_ctx_free(s_ctx);
 }
 
+/* ------------------- fork() from a handler that interrupted a guarded section */
+
+/*
+ * A signal handler that calls fork() on a thread inside a fork-guard section
+ * (libsva(7) forbids it): fork_prepare() waited for the count of the section
+ * its own thread had interrupted, spinning, every signal held, without a
+ * word.  Now it says so on standard error and sleeps, signals open: SIGTERM
+ * ends it.  In a child (of a process whose fork handlers a context
+ * registered), its standard error kept in a file.  And on the way in (the
+ * count just taken: the guard's hook), where the fork may or may not go
+ * through: it says so.  30 seconds without the line: taken for a hang.
+ */
+static atomic_int g_child_forks;
+static bool g_in_hook;
+
+static void fork_handler(int sig)
+{
+	pid_t pid;
+
+	(void)sig;
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	atomic_fetch_add(&g_child_forks, 1);
+}
+
+static void raise_in_guard_hook(void)
+{
+	if (g_in_hook) {
+		g_in_hook = false;
+		raise(SIGUSR2);
+	}
+}
+
+static bool file_has(const char *path, const char *what)
+{
+	char buf[1024];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, what) != NULL;
+}
+
+#define RULE_LINE "libsva: fork() was called from a signal handler that interrupted a libsva call on the same thread " \
+		  "(libsva(7), which forbids it): the fork "
+
+/* The child is sent SIGTERM once its line is there; its exit status, or 128
+ * + its signal; -1 if no line came (killed). *said: the line was there
+ * while the child still ran. */
+static int fork_from_handler(bool moving, const char *errpath, const char *line, bool *said)
+{
+	pid_t pid;
+	int st;
+
+	unlink(errpath);
+	pid = fork();
+	if (pid < 0)
+		tap_bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = fork_handler };
+		int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (e < 0 || dup2(e, 2) < 0)
+			_exit(100);
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGUSR2, &sa, NULL);
+		if (moving) {
+			g_in_hook = true;
+			sva_test_fork_guard_hook = raise_in_guard_hook;
+			sva_fork_guard_enter();
+		} else {
+			sva_fork_guard_enter();
+			raise(SIGUSR2);
+		}
+		sva_fork_guard_leave();
+		_exit(atomic_load(&g_child_forks) == 1 ? 0 : 101);
+	}
+	*said = false;
+	for (int i = 0; i < 3000 && !*said; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		*said = file_has(errpath, line);
+		if (!*said)
+			sleep_ms(10);
+	}
+	kill(pid, *said && !moving ? SIGTERM : SIGKILL); /* on the way in the fork holds SIGTERM */
+	waitpid(pid, &st, 0);
+	if (!*said)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void fork_in_handler_in_section(void)
+{
+	struct sva_ctx *ctx = new_ctx(); /* its fork handlers registered */
+	char errpath[256];
+	bool said;
+	int st;
+
+	snprintf(errpath, sizeof(errpath), "%s/test-ctx-fork-exit.%ld.err",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid());
+	st = fork_from_handler(false, errpath, RULE_LINE "waits for ever for that call; this thread now sleeps for "
+							 "good, end the process", &said);
+	ok(said, "fork() from a signal handler that interrupted a fork-guard section: says why on standard "
+		 "error, naming the rule");
+	is_int(st, 128 + SIGTERM, "  and SIGTERM ends it (signals not held: -1, no line and killed)");
+	st = fork_from_handler(true, errpath, RULE_LINE "may wait for ever for that call", &said);
+	ok(said, "  from one that interrupted the way into a section, the count taken: says it may hang (%d)", st);
+	unlink(errpath);
+	sva_ctx_free(ctx);
+}
+
 /* ------------------------------- sva_unbind() of a bond still being bound */
 
 static void unbind_during_bind(void)
@@ -336,5 +459,6 @@ int main(void)
 	exit_during_bind(); /* first: its child starts threads */
 	signal_in_prepare();
 	unbind_during_bind();
+	fork_in_handler_in_section();
 	return done_testing();
 }
