@@ -17,7 +17,9 @@
  * and broker_reap() to start one while the first is stopping; flock() is
  * wrapped to remove or replace the lock file's name after the broker opened
  * it, unlink() and renameat2() to put a file at the socket's path as the
- * broker removes the stale socket there, or its own as it stops.
+ * broker removes the stale socket there, or its own as it stops; close() and
+ * lstat() to bind another socket there as the broker stops, under the
+ * number of the inode the broker's close freed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -206,6 +208,48 @@ static int no_sleep(useconds_t us)
 	return 0;
 }
 
+/*
+ * A stopping broker's socket, removed by hand, and another program's socket
+ * bound at the path once the broker's listening socket is closed: the inode
+ * the broker bound is freed then, and a filesystem may give its number to
+ * the newcomer (ext4 does; tmpfs, where the tests may run, does not, so the
+ * number is given here: lstat() reports the newcomer with the freed inode's
+ * number, and only after that close()).  Or the broker's lstat() right after
+ * its bind() fails (reuse_fail_bound_lstat), so it knows no inode of its own.
+ */
+static int reuse_fd = -1;	    /* the broker's listening socket */
+static char reuse_path[400];	    /* where the newcomer binds once it is closed */
+static int reuse_newcomer = -1;	    /* the newcomer's socket */
+static ino_t reuse_newcomer_ino;    /* its real inode */
+static dev_t reuse_dev;		    /* the broker's inode: given to the newcomer */
+static ino_t reuse_ino;
+static bool reuse_fail_bound_lstat; /* listen_on()'s lstat() after its bind() fails */
+static int socket_at(const char *path, int type, bool listening);
+
+__attribute__((unused)) static int racing_close(int fd)
+{
+	int ret = close(fd);
+	struct stat st;
+
+	if (fd == reuse_fd && reuse_path[0]) {
+		reuse_fd = -1;
+		reuse_newcomer = socket_at(reuse_path, SOCK_SEQPACKET, true);
+		if (lstat(reuse_path, &st))
+			abort();
+		reuse_newcomer_ino = st.st_ino;
+	}
+	return ret;
+}
+
+__attribute__((unused)) static int racing_lstat(const char *path, struct stat *st)
+{
+	int ret = lstat(path, st);
+
+	if (!ret && reuse_newcomer_ino && st->st_ino == reuse_newcomer_ino && st->st_dev == reuse_dev)
+		st->st_ino = reuse_ino;
+	return ret;
+}
+
 #define mkdir(path, mode) racing_mkdir(path, mode)
 #define flock(fd, op) maybe_flock(fd, op)
 #define broker_reap(b, final) stopping_reap(b, final)
@@ -215,7 +259,24 @@ static int no_sleep(useconds_t us)
 #define listen(fd, backlog) racing_listen(fd, backlog)
 #define unlink(path) racing_unlink(path)
 #define renameat2(ofd, old, nfd, new, flags) racing_renameat2(ofd, old, nfd, new, flags)
+#define close(fd) racing_close(fd)
+#define lstat(path, st) racing_lstat(path, st)
+/* listen_on()'s own lstat() of the path it bound, the one after bind(). */
+static bool no_lstat_once;
+__attribute__((unused)) static int bound_then_no_lstat(int s, const struct sockaddr *sa, socklen_t len)
+{
+	int ret = bind(s, sa, len);
+
+	no_lstat_once = !ret;
+	return ret;
+}
+#define bind(s, sa, len) (reuse_fail_bound_lstat ? bound_then_no_lstat(s, sa, len) : bind(s, sa, len))
+#undef lstat
+#define lstat(path, st) (no_lstat_once ? (no_lstat_once = false, errno = EACCES, -1) : racing_lstat(path, st))
 #include "../../tools/broker/server.c"
+#undef bind
+#undef lstat
+#undef close
 #undef renameat2
 #undef unlink
 #undef usleep
@@ -1246,6 +1307,77 @@ static void stop_swapped(void)
 	ok(ino_of(path) == 0 && ino_of(moved) == 0, "  its own socket there: removed at its stop");
 }
 
+/* broker_fini() of b, its standard error kept in errfile. */
+static void fini_logged(struct broker *b)
+{
+	int saved = dup(2), e = open(errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (saved < 0 || e < 0 || dup2(e, 2) < 0)
+		tap_bail("cannot redirect standard error: %s", strerror(errno));
+	close(e);
+	broker_fini(b);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+}
+
+/*
+ * The broker's socket removed by hand, and another program's (another
+ * broker's of the same user, started without the lock, say) bound at the
+ * path once the broker's socket is closed, under the number of the inode
+ * that close freed (see racing_close()): the stop compared the number only
+ * after its close(), and removed the newcomer.  And a broker that could not
+ * lstat() the socket it bound: it removed whatever was at the path by name.
+ */
+static void stop_reused(void)
+{
+	char path[400];
+	struct broker *b;
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/stop-reused.sock", tmp);
+	fd = listen_locked(path, true, &b);
+	if (fd < 0)
+		tap_bail("cannot listen at %s: %d", path, fd);
+	b->lsock = fd;
+	if (unlink(path)) /* by hand */
+		tap_bail("unlink %s: %s", path, strerror(errno));
+	reuse_fd = fd;
+	reuse_dev = b->sock_dev;
+	reuse_ino = b->sock_ino;
+	snprintf(reuse_path, sizeof(reuse_path), "%s", path);
+	fini_logged(b);
+	ok(reuse_newcomer >= 0 && reuse_newcomer_ino && lstat(path, &st) == 0 && st.st_ino == reuse_newcomer_ino &&
+		   connect_to(path, SOCK_SEQPACKET) == 0 && accepts(reuse_newcomer),
+	   "another program's socket bound at a stopping broker's path under its freed inode's number: left, "
+	   "still listening (%s)", lstat(path, &st) ? "gone" : "there");
+	reuse_path[0] = '\0';
+	reuse_newcomer_ino = 0;
+	if (reuse_newcomer >= 0)
+		close(reuse_newcomer);
+	reuse_newcomer = -1;
+	unlink(path);
+
+	reuse_fail_bound_lstat = true;
+	fd = listen_locked(path, true, &b);
+	reuse_fail_bound_lstat = false;
+	if (fd < 0)
+		tap_bail("cannot listen at %s: %d", path, fd);
+	b->lsock = fd;
+	if (unlink(path)) /* by hand */
+		tap_bail("unlink %s: %s", path, strerror(errno));
+	reuse_newcomer = socket_at(path, SOCK_SEQPACKET, true);
+	fini_logged(b);
+	ok(b->sock_ino == 0 && ino_of(path) && connect_to(path, SOCK_SEQPACKET) == 0 && accepts(reuse_newcomer) &&
+		   err_has("not removing it"),
+	   "  a broker that does not know the socket it bound: another program's there left as it stops, "
+	   "saying so (%s)", ino_of(path) ? "there" : "gone");
+	close(reuse_newcomer);
+	reuse_newcomer = -1;
+	unlink(path);
+}
+
 /* broker_reap() on an ended client's object that the kernel will not let
  * go, standard error kept in errfile; the objects left to retry. */
 static size_t reap_logged(struct broker *b, uint64_t age_ns, bool final)
@@ -1389,6 +1521,7 @@ int main(void)
 	stale_no_noreplace();
 	stop_keeps_lock();
 	stop_swapped();
+	stop_reused();
 	grave_lines();
 	not_permitted();
 	full_backlog();

@@ -503,7 +503,11 @@ static void socket_unlink_own(struct broker *b)
 	int ret;
 
 	if (!b->sock_ino) {
-		unlink(b->conf.socket);
+		/* Its lstat() after the bind() failed: what is at the path may
+		 * be anything by now.  A socket of its own left there is stale,
+		 * and the next broker removes it. */
+		broker_log(b, SVA_LOG_WARN, "cannot tell whether %s is this broker's socket; not removing it",
+			   b->conf.socket);
 		return;
 	}
 	ret = socket_remove_if(b->conf.socket, &own, aside, sizeof(aside));
@@ -886,8 +890,12 @@ void broker_fini(struct broker *b)
 	free(b->clients);
 	b->clients = NULL;
 	if (b->lsock >= 0) {
-		close(b->lsock);
+		/* Removed before the close: the socket bound holds its inode
+		 * until then, so no other file can have its number meanwhile
+		 * (once freed, a filesystem may give it to the next file made,
+		 * another broker's socket bound at the path, say). */
 		socket_unlink_own(b);
+		close(b->lsock);
 		b->lsock = -1;
 	}
 	/* Clients that ended just now: give the kernel a moment to let go. */
