@@ -266,10 +266,41 @@ void sva_log_defer_begin(void)
 	defer_depth++;
 }
 
+/* Lines taken off this thread's slots, counted on their logs until done. */
+struct taken_lines {
+	struct deferred_line lines[DEFERRED_MAX];
+	unsigned kept;
+};
+
+/* Also run by a pthread_exit() from a callback (sva_ctx_set_log(3) allows
+ * it): the lines not passed yet are dropped, but no longer counted, or the
+ * sva_log_fini() of their log would wait for a thread that is gone. */
+static void taken_unpin(void *p)
+{
+	struct taken_lines *t = p;
+
+	for (unsigned i = 0; i < t->kept; i++)
+		if (t->lines[i].log)
+			unpin(t->lines[i].log, t->lines[i].gen);
+}
+
+/* n: the lines logged, those past the slots included. */
+static void taken_emit(const struct taken_lines *t, unsigned n)
+{
+	const struct sva_log *last = NULL;
+
+	for (unsigned i = 0; i < t->kept; i++)
+		if (t->lines[i].log) {
+			emit(t->lines[i].log, t->lines[i].level, t->lines[i].msg);
+			last = t->lines[i].log;
+		}
+	if (n > t->kept && last)
+		sva_logf(last, SVA_LOG_WARN, "%u more lines logged under a lock were dropped", n - t->kept);
+}
+
 void sva_log_defer_end(void)
 {
-	struct deferred_line lines[DEFERRED_MAX];
-	const struct sva_log *last;
+	struct taken_lines t;
 	unsigned n, kept;
 	sigset_t old;
 
@@ -280,22 +311,15 @@ void sva_log_defer_end(void)
 	sva_signals_hold(&old);
 	n = atomic_exchange(&ndeferred, 0);
 	kept = n < DEFERRED_MAX ? n : DEFERRED_MAX;
-	memcpy(lines, deferred, kept * sizeof(lines[0]));
+	memcpy(t.lines, deferred, kept * sizeof(t.lines[0]));
 	for (unsigned i = 0; i < kept; i++)
 		deferred[i].log = NULL; /* no sva_log_fini() here takes a stale one for its own */
 	sva_signals_restore(&old);
-	last = NULL;
-	for (unsigned i = 0; i < kept; i++)
-		if (lines[i].log) {
-			emit(lines[i].log, lines[i].level, lines[i].msg);
-			last = lines[i].log;
-		}
-	if (n > kept && last)
-		sva_logf(last, SVA_LOG_WARN, "%u more lines logged under a lock were dropped", n - kept);
+	t.kept = kept;
+	pthread_cleanup_push(taken_unpin, &t);
+	taken_emit(&t, n);
 	/* Only now may a sva_log_fini() waiting for them go on. */
-	for (unsigned i = 0; i < kept; i++)
-		if (lines[i].log)
-			unpin(lines[i].log, lines[i].gen);
+	pthread_cleanup_pop(1);
 }
 
 static void vlog(const struct sva_log *log, enum sva_log_level level, const char *fmt, va_list ap)

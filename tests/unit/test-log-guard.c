@@ -225,11 +225,56 @@ static void log_freed(void)
 	   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
+/*
+ * A callback may end its thread with pthread_exit() (sva_ctx_set_log(3)).
+ * Called for a line held until the section's end, the thread goes with that
+ * line (and any after it) still counted on their log: sva_ctx_free() of that
+ * context then waits for the count for ever.
+ */
+static int quit_calls;
+
+static void quit_thread(void *arg, enum sva_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
+	quit_calls++;
+	pthread_exit(NULL);
+}
+
+static struct sva_ctx quitter;
+
+static void *log_then_quit(void *arg)
+{
+	(void)arg;
+	sva_pasid_lock(&ctx);
+	sva_logf(&quitter.log, SVA_LOG_WARN, "first line held until the section ends");
+	sva_logf(&quitter.log, SVA_LOG_WARN, "second line held until the section ends");
+	sva_pasid_unlock(&ctx); /* the first line's callback ends the thread */
+	return NULL;
+}
+
+static void log_exit_in_flush(void)
+{
+	pthread_t t;
+	unsigned held;
+
+	fake_ctx_init(&quitter, quit_thread, 20000000ull);
+	if (pthread_create(&t, NULL, log_then_quit, NULL))
+		tap_bail("pthread_create: %s", strerror(errno));
+	pthread_join(t, NULL);
+	ok(quit_calls == 1, "a callback's pthread_exit() at a section's end: it ran once (%d)", quit_calls);
+	held = quitter.log.deferred;
+	ok(held == 0, "  the thread's held lines are no longer counted on their log (%u)", held);
+	if (held == 0) /* else it would wait for ever */
+		sva_log_fini(&quitter.log);
+}
+
 int main(void)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 
-	plan(11);
+	plan(13);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	fake_ctx_init(&ctx, record, 20000000ull);
@@ -243,6 +288,7 @@ int main(void)
 	at_entry(true);
 	at_entry(false);
 	log_freed();
+	log_exit_in_flush();
 	ctx.devs = NULL;
 	return done_testing();
 }
