@@ -216,7 +216,11 @@ struct deferred_line {
 	enum sva_log_level level;
 	char msg[512];
 };
-static _Thread_local unsigned defer_depth;
+/* Read by this thread's signal handlers (vlog()): a lock-free atomic, as
+ * C11 asks of what a handler touches (fork_guard.c's depth, asserted there),
+ * relaxed, and stepped by a load and a store, a plain increment's code: a
+ * handler's own sections leave it as they found it. */
+static _Thread_local _Atomic unsigned defer_depth;
 static _Thread_local atomic_uint ndeferred; /* claimed slots, and lines past them */
 static _Thread_local struct deferred_line deferred[DEFERRED_MAX];
 
@@ -263,7 +267,11 @@ static void defer_forget(const struct sva_log *log)
 
 void sva_log_defer_begin(void)
 {
-	defer_depth++;
+	atomic_store_explicit(&defer_depth, atomic_load_explicit(&defer_depth, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	/* Counted before the fork guard's section begins (sva_guard_enter()):
+	 * a handler inside that section defers its line. */
+	atomic_signal_fence(memory_order_seq_cst);
 }
 
 /* Lines taken off this thread's slots, counted on their logs until done. */
@@ -304,7 +312,12 @@ void sva_log_defer_end(void)
 	unsigned n, kept;
 	sigset_t old;
 
-	if (--defer_depth || !atomic_load(&ndeferred))
+	unsigned d = atomic_load_explicit(&defer_depth, memory_order_relaxed) - 1;
+
+	/* Uncounted only once the fork guard's section is over (sva_guard_leave()). */
+	atomic_signal_fence(memory_order_seq_cst);
+	atomic_store_explicit(&defer_depth, d, memory_order_relaxed);
+	if (d || !atomic_load(&ndeferred))
 		return;
 	/* A handler arriving now logs directly, or defers and flushes in its
 	 * own section: either way it must not write a slot while it is read. */
@@ -338,7 +351,7 @@ static void vlog(const struct sva_log *log, enum sva_log_level level, const char
 	 * libsva for every line recurse until the stack runs out. */
 	if (sva_in_nested_log_callback())
 		return;
-	if (defer_depth) {
+	if (atomic_load_explicit(&defer_depth, memory_order_relaxed)) {
 		unsigned i = atomic_fetch_add(&ndeferred, 1);
 
 		if (i >= DEFERRED_MAX)
