@@ -53,7 +53,7 @@ int sva_fault_in_service(struct sva_ctx *ctx)
 int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
-	int ret = 0, fd;
+	int ret = 0, fd, cancel;
 	uint32_t id;
 
 	pthread_mutex_lock(&fe->setup);
@@ -107,10 +107,12 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 			fe->fault_fd = -1;
 			sva_fault_unexclude(ctx);
 			QUEUE_DROPPED_HOOK();
+			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel); /* as in sva_fault_fini() */
 			sva_guard_enter();
 			close(fd);
 			fe->fault_fd_new = -1;
 			sva_guard_leave();
+			pthread_setcancelstate(cancel, NULL);
 			sva_iommufd_destroy(ctx->fd, id);
 			fe->fault_id = 0;
 		}
@@ -209,6 +211,7 @@ void sva_fault_child_after_fork(struct sva_ctx *ctx)
 void sva_fault_fini(struct sva_ctx *ctx)
 {
 	struct sva_fault_engine *fe = &ctx->fe;
+	int cancel;
 
 	/* A forked child has no copy of the thread, only of its wake-up fd. */
 	if (fe->thread_started && !sva_ctx_forked(ctx))
@@ -217,10 +220,14 @@ void sva_fault_fini(struct sva_ctx *ctx)
 		sva_fault_thread_forget(ctx);
 	/* Inside the fork guard: the context is still on the fork handler's
 	 * list (ctx.c), and a child must find the number either open and
-	 * noted or gone. */
+	 * noted or gone.  No cancel there: close() is a cancellation point,
+	 * and a thread ended inside the section would stay counted in the
+	 * guard, every later fork() waiting for it for ever. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	sva_guard_enter();
 	queue_fd_close(fe);
 	sva_guard_leave();
+	pthread_setcancelstate(cancel, NULL);
 	/* The queue object dies with the iommufd; a child must not destroy the parent's. */
 	if (fe->fault_id && !sva_ctx_forked(ctx))
 		destroy_queue(ctx, fe->fault_id);

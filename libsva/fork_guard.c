@@ -81,6 +81,14 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_BOOL_LOCK_FREE == 2,
  * signal handler that enters a section must still get it right. */
 void (*sva_test_fork_guard_hook)(void);
 #define GUARD_HOOK() (sva_test_fork_guard_hook ? sva_test_fork_guard_hook() : (void)0)
+
+/* Tests only: the threads counted inside a section (one that is gone and
+ * still counted holds every later fork up for ever). */
+unsigned sva_test_fork_guard_inside(void);
+unsigned sva_test_fork_guard_inside(void)
+{
+	return atomic_load(&inside);
+}
 #else
 #define GUARD_HOOK() ((void)0)
 #endif

@@ -15,6 +15,7 @@ pasid_tests = \
 	tests/unit/test-log-fork \
 	tests/unit/test-push-fork \
 	tests/unit/test-log-guard \
+	tests/unit/test-fault-fini-cancel \
 	tests/unit/test-unbind-close \
 	tests/unit/test-ctx-fork-exit \
 	tests/unit/test-pasid-map \
@@ -54,6 +55,9 @@ tests_unit_test_push_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # A signal handler's log line inside a fork-guard section: after the section.
 tests_unit_test_log_guard_SOURCES = tests/unit/test-log-guard.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
 tests_unit_test_log_guard_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# A thread cancelled inside sva_fault_fini()'s fork-guard section.
+tests_unit_test_fault_fini_cancel_SOURCES = tests/unit/test-fault-fini-cancel.c tests/tap.h
+tests_unit_test_fault_fini_cancel_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # An unbind whose last step lets a waiting sva_dev_close/mm_free/ctx_free free
 # what it releases: nothing of it is read afterwards.
 tests_unit_test_unbind_close_SOURCES = tests/unit/test-unbind-close.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
