@@ -242,5 +242,5 @@ SVA_EXPORT int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *r
 				      "%s is not attached to an address space; its IOVA ranges are not "
 				      "known yet",
 				      dev->label);
-	return ret;
+	return sva_iova_ranges_ret(dev->ctx, dev->ctx->fd, "sva_dev_iova_ranges", ret);
 }

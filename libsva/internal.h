@@ -298,6 +298,15 @@ int sva_iommufd_iova_ranges(int fd, uint32_t ioas_id, struct sva_iova_range *r, 
 /* The same with the public contract of sva_dev_iova_ranges()/sva_mm_iova_ranges():
  * -EINVAL for NULL nr or NULL r with *nr > 0, and -ENOSPC if more exist. */
 int sva_iommufd_iova_ranges_out(int fd, uint32_t ioas_id, struct sva_iova_range *r, size_t *nr);
+/*
+ * What sva_mm_iova_ranges() and sva_dev_iova_ranges() return for ret, the
+ * answer of IOMMU_IOAS_IOVA_RANGES on fd (mm.c): the kernel's errors pass
+ * through, but a broker's outcomes become those of libsva(7)'s list: its
+ * objects destroyed by a broker that stopped (-ENOENT) is -ECONNRESET, and
+ * an isolated client's request refused as naming no IOAS of its (-EPERM,
+ * which the kernel's call never gives) is -EPROTO, its errno logged.
+ */
+int sva_iova_ranges_ret(struct sva_ctx *ctx, int fd, const char *fn, int ret);
 int sva_iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t fault_id,
 			   uint32_t *hwpt_id);
 int sva_iommufd_hw_info(int fd, uint32_t dev_id, uint32_t *type, uint32_t *pasid_log2, uint64_t *caps);

@@ -597,5 +597,23 @@ SVA_EXPORT int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *rang
 	ret = sva_mm_check_owner(mm);
 	if (ret)
 		return ret;
-	return sva_iommufd_iova_ranges_out(mm->ctx->fd, mm->ioas_id, ranges, nr);
+	ret = sva_iommufd_iova_ranges_out(mm->ctx->fd, mm->ioas_id, ranges, nr);
+	return sva_iova_ranges_ret(mm->ctx, mm->ctx->fd, "sva_mm_iova_ranges", ret);
+}
+
+int sva_iova_ranges_ret(struct sva_ctx *ctx, int fd, const char *fn, int ret)
+{
+	/* A caller switching on errno trusts the page: the broker's -ENOENT
+	 * about objects it destroyed on its way out says nothing of the call's
+	 * arguments, and it went away, which is -ECONNRESET everywhere else. */
+	if (ret == -ENOENT && ctx->broker && sva_iommufd_broker_gone(fd))
+		return sva_fail_debug(&ctx->log, -ECONNRESET, "%s: the broker went away", fn);
+	/* The broker's own refusal: the IOAS is not one it made for this client
+	 * (a client and broker that disagree about the client's objects). */
+	if (ret == -EPERM && ctx->broker && sva_iommufd_proxy(fd))
+		return sva_fail(&ctx->log, -EPROTO,
+				"%s: the broker refused the address space as not this client's (%s): "
+				"libsva and the broker disagree",
+				fn, strerror(EPERM));
+	return ret;
 }

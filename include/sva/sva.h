@@ -377,8 +377,11 @@ struct sva_iova_range {
  * array too small; -EINVAL NULL dev (logged), NULL nr, or *nr > 0 with NULL
  * ranges (not logged);
  * -ECHILD in a forked child; errors of IOMMU_IOAS_IOVA_RANGES passed through;
- * in a broker context, the broker's errors (libsva(7), Errors).  At most 64
- * ranges are reported.
+ * in a broker context, the broker's errors (libsva(7), Errors): -ECONNRESET
+ * also for a broker that stopped and destroyed the address space (not the
+ * kernel's error about it), -EPROTO for an isolated client's request the
+ * broker refused as naming no IOAS of the client's (the broker's errno
+ * logged).  At most 64 ranges are reported.
  */
 int sva_dev_iova_ranges(struct sva_dev *dev, struct sva_iova_range *ranges, size_t *nr);
 
@@ -919,7 +922,10 @@ int sva_mm_stats(const struct sva_mm *mm, struct sva_mm_stats *stats);
  * logged);
  * -ENOSPC array too small (*nr is set to the count); -ECHILD in a forked
  * child; errors of IOMMU_IOAS_IOVA_RANGES passed through; in a broker context,
- * the broker's errors (libsva(7), Errors).  At most 64 ranges are reported.
+ * the broker's errors (libsva(7), Errors): -ECONNRESET also for a broker that
+ * stopped and destroyed the address space (not the kernel's error about it),
+ * -EPROTO for an isolated client's request the broker refused as naming no
+ * IOAS of the client's (the broker's errno logged).  At most 64 ranges are reported.
  */
 int sva_mm_iova_ranges(struct sva_mm *mm, struct sva_iova_range *ranges, size_t *nr);
 

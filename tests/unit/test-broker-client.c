@@ -57,6 +57,32 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	return (ssize_t)syscall(SYS_sendmsg, fd, msg, flags);
 }
 
+/*
+ * recvmsg(2) for the same libsva-test: when hangup_after_enoent is set, a
+ * received reply to IOVA_RANGES with status -ENOENT returns only once its
+ * sender hung up (the fake broker closes the connection right after it): a
+ * broker that stopped cleanly after destroying the client's objects, seen
+ * as the client sees it, without a race against the fake's close.
+ */
+#define FAKE_WAIT_MS_EARLY 30000
+static atomic_bool hangup_after_enoent;
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	ssize_t n = (ssize_t)syscall(SYS_recvmsg, fd, msg, flags);
+	const struct sva_broker_msg *m = msg->msg_iov[0].iov_base;
+
+	if (atomic_load(&hangup_after_enoent) && n == (ssize_t)sizeof(*m) &&
+	    msg->msg_iov[0].iov_len >= sizeof(*m) && m->op == SVA_BOP_PX_IOVA_RANGES && m->status == -ENOENT) {
+		struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+		while (poll(&p, 1, FAKE_WAIT_MS_EARLY) < 0 && errno == EINTR)
+			;
+	}
+	return n;
+}
+
 static void capture(void *arg, enum sva_log_level level, const char *msg)
 {
 	(void)arg;
@@ -80,7 +106,9 @@ struct fake {
 	uint32_t px_op;
 	int px_status;
 	bool px_hangup;
+	bool px_then_hangup; /* ... or answering it, then hanging up */
 	int queue_fd;  /* A_OPEN: sent with a fault queue's reply (-1: none) */
+	uint32_t park_ioas; /* A_OPEN: the parking IOAS its open reply names (0: none) */
 	int destroys;  /* A_OPEN: the PX_DESTROY requests of that queue it got */
 	/* A_OPEN: the ranges it holds shared, as the real broker's (it refuses a
 	 * share beyond max_shares, SVA_BROKER_MAX_SHARES when 0, -ENOSPC). */
@@ -134,6 +162,7 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 		if (m->op == SVA_BOP_OPEN) {
 			memset(m->arg, 0, sizeof(m->arg));
 			m->arg[0] = 7; /* the device's ID */
+			m->arg[3] = f->park_ioas;
 			memset(m->text, 0, sizeof(m->text));
 			if (f->pci)
 				memcpy(m->text, f->pci, strlen(f->pci) < sizeof(m->text) ? strlen(f->pci) : sizeof(m->text));
@@ -145,11 +174,14 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 			f->destroys++;
 		}
 		m->status = 0;
+		bool hang = false;
+
 		if (f->px_op && m->op == f->px_op) {
 			f->px_op = 0;
 			if (f->px_hangup)
 				break;
 			m->status = f->px_status;
+			hang = f->px_then_hangup;
 		}
 		if (m->op == SVA_BOP_PX_FAULT_ALLOC && !m->status) {
 			sva_broker_send(s, m, f->queue_fd);
@@ -188,6 +220,8 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 			pthread_mutex_unlock(&f->lock);
 		}
 		sva_broker_send(s, m, -1);
+		if (hang)
+			break;
 	}
 }
 
@@ -673,6 +707,100 @@ static void broker_error_checks(struct fake *f)
 	f->queue_fd = -1;
 }
 
+/*
+ * The broker refuses an isolated client's IOVA_RANGES with -EPERM when the
+ * IOAS is neither the client's nor a parking one of a device it opened
+ * (tools/broker/isolated.c): a client and broker that disagree about its
+ * objects.  sva_mm_iova_ranges(3) and sva_dev_iova_ranges(3) list no -EPERM
+ * (the kernel's IOMMU_IOAS_IOVA_RANGES has none): the calls answer with
+ * libsva(7)'s -EPROTO, the broker found the request broke the protocol, and
+ * log the broker's errno.
+ */
+static void iova_ranges_refusal_checks(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_iova_range r[4];
+	struct sva_ctx *ctx = NULL;
+	struct sva_mm *mm = NULL;
+	struct sva_dev *dev = NULL;
+	pthread_t t;
+	size_t nr;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	f->px_op = 0;
+	f->park_ioas = 11;
+	serve_start(f, &t);
+	if (is_int(sva_ctx_new(&o, &ctx), 0, "iova ranges: an isolated broker context") &&
+	    is_int(sva_mm_new(ctx, NULL, &mm), 0, "  an address space") &&
+	    is_int(sva_dev_open(ctx, "dev0", &dev), 0, "  a device parked on IOAS 11")) {
+		f->px_op = SVA_BOP_PX_IOVA_RANGES;
+		f->px_status = -EPERM;
+		f->px_hangup = false;
+		nr = 4;
+		logged[0] = '\0';
+		is_int(sva_mm_iova_ranges(mm, r, &nr), -EPROTO,
+		       "sva_mm_iova_ranges: the broker's -EPERM (not this client's IOAS) is libsva(7)'s -EPROTO");
+		ok(strstr(logged, "Operation not permitted") != NULL, "  the broker's errno logged: %s", logged);
+		f->px_op = SVA_BOP_PX_IOVA_RANGES;
+		nr = 4;
+		logged[0] = '\0';
+		is_int(sva_dev_iova_ranges(dev, r, &nr), -EPROTO,
+		       "sva_dev_iova_ranges: the broker's -EPERM (not a parking IOAS of its) is -EPROTO");
+		ok(strstr(logged, "Operation not permitted") != NULL, "  the broker's errno logged: %s", logged);
+	}
+	f->px_op = 0;
+	if (dev)
+		sva_dev_close(dev);
+	if (mm)
+		sva_mm_free(mm);
+	if (ctx)
+		sva_ctx_free(ctx);
+	serve_end(f, t, "iova ranges refusal");
+	f->park_ioas = 0;
+}
+
+/*
+ * A broker that stops cleanly destroys its clients' objects on its way out:
+ * the kernel's -ENOENT about them (a trusted client asks its own iommufd; the
+ * fake broker stands in with -ENOENT, then hangs up) tells the caller nothing
+ * the iova_ranges pages list: the broker went away, -ECONNRESET.
+ */
+static void iova_ranges_gone_checks(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_iova_range r[4];
+	struct sva_ctx *ctx = NULL;
+	struct sva_mm *mm = NULL;
+	pthread_t t;
+	size_t nr = 4;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	f->px_op = 0;
+	serve_start(f, &t);
+	if (is_int(sva_ctx_new(&o, &ctx), 0, "iova ranges, broker stopped: an isolated broker context") &&
+	    is_int(sva_mm_new(ctx, NULL, &mm), 0, "  an address space")) {
+		f->px_op = SVA_BOP_PX_IOVA_RANGES;
+		f->px_status = -ENOENT;
+		f->px_hangup = false;
+		f->px_then_hangup = true;
+		atomic_store(&hangup_after_enoent, true);
+		is_int(sva_mm_iova_ranges(mm, r, &nr), -ECONNRESET,
+		       "sva_mm_iova_ranges: -ENOENT from a broker that then stopped is -ECONNRESET");
+		atomic_store(&hangup_after_enoent, false);
+	}
+	f->px_op = 0;
+	f->px_then_hangup = false;
+	if (mm)
+		sva_mm_free(mm);
+	if (ctx)
+		sva_ctx_free(ctx);
+	serve_end(f, t, "iova ranges, broker stopped");
+}
+
 static void cap_checks(struct fake *f)
 {
 	int fd = memfd_create("cap", MFD_CLOEXEC);
@@ -836,6 +964,8 @@ int main(void)
 	unshare_checks(&f);
 	cap_checks(&f);
 	broker_error_checks(&f);
+	iova_ranges_refusal_checks(&f);
+	iova_ranges_gone_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
