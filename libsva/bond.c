@@ -203,8 +203,18 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 		else if (ret == -EOPNOTSUPP && (flags & KABI_IOMMU_HWPT_FAULT_ID_VALID))
 			snprintf(why, sizeof(why), " (the IOMMU driver cannot deliver this device's page faults: "
 						   "bind with SVA_BIND_PINNED and sva_mm_prefault())");
+		/* An isolated client's broker refuses an IOAS or fault queue it
+		 * does not count as the client's with -EPERM, which sva_bind(3)
+		 * does not list (the kernel's allocation never gives it): libsva
+		 * and the broker disagree, libsva(7)'s -EPROTO.  The line says
+		 * the broker's errno. */
+		bool refused = ret == -EPERM && sva_iommufd_proxy(dev->ctx->fd);
+
+		if (refused)
+			snprintf(why, sizeof(why), " (the broker's refusal: the IOAS or the fault queue is not this "
+						   "client's, as it counts them; returned as a protocol error)");
 		hwpt_free_held(out);
-		return sva_fail(&dev->ctx->log, ret, "IOMMU_HWPT_ALLOC for %s on IOAS %u failed: %s%s",
+		return sva_fail(&dev->ctx->log, refused ? -EPROTO : ret, "IOMMU_HWPT_ALLOC for %s on IOAS %u failed: %s%s",
 				dev->label, mm->ioas_id, strerror(-ret), why);
 	}
 	h->dev = dev;

@@ -252,6 +252,23 @@ int sva_broker_adopt(struct sva_broker_conn *conn, const struct sva_ctx_opts *op
 }
 
 /*
+ * An attach the broker refused with -EPERM (a PASID outside the client's
+ * blocks, a HWPT or RID it did not see the client hold: tools/broker) is no
+ * errno sva_bind(3) lists, and the kernel's attach never gives it: libsva
+ * and the broker disagree about the client's objects, which libsva(7) calls
+ * -EPROTO.  The broker's errno is said at debug level, with its reason
+ * (call()); the bind logs its own line.
+ */
+static int attach_ret(struct sva_dev *dev, const char *what, int ret)
+{
+	if (ret != -EPERM)
+		return ret;
+	return sva_fail_debug(&dev->ctx->log, -EPROTO,
+			      "%s: the broker refused the %s attach (%s): libsva and the broker disagree",
+			      dev->label, what, strerror(EPERM));
+}
+
+/*
  * A device with PASIDs: the broker parked its RID, which stays the broker's.
  * A device without: this client holds it (its open said so, lending the VFIO
  * file), and the broker attaches the RID to one of our HWPTs.
@@ -271,7 +288,7 @@ static int broker_attach(struct sva_dev *dev, uint32_t pt_id)
 	sva_broker_msg_init(&m, SVA_BOP_RID_ATTACH);
 	m.arg[0] = dev->info.dev_id;
 	m.arg[1] = pt_id;
-	return call(dev->ctx, &m, NULL);
+	return attach_ret(dev, "RID", call(dev->ctx, &m, NULL));
 }
 
 static int broker_detach(struct sva_dev *dev)
@@ -307,7 +324,7 @@ static int broker_pasid_attach(struct sva_dev *dev, uint32_t pasid, uint32_t pt_
 	m.arg[0] = dev->info.dev_id;
 	m.arg[1] = pasid;
 	m.arg[2] = pt_id;
-	return call(dev->ctx, &m, NULL);
+	return attach_ret(dev, "PASID", call(dev->ctx, &m, NULL));
 }
 
 static int broker_pasid_detach(struct sva_dev *dev, uint32_t pasid)

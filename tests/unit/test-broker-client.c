@@ -109,6 +109,7 @@ struct fake {
 	bool px_then_hangup; /* ... or answering it, then hanging up */
 	int queue_fd;  /* A_OPEN: sent with a fault queue's reply (-1: none) */
 	uint32_t park_ioas; /* A_OPEN: the parking IOAS its open reply names (0: none) */
+	bool pasids;	    /* A_OPEN: its HW_INFO answers a 20-bit PASID width */
 	int destroys;  /* A_OPEN: the PX_DESTROY requests of that queue it got */
 	/* A_OPEN: the ranges it holds shared, as the real broker's (it refuses a
 	 * share beyond max_shares, SVA_BROKER_MAX_SHARES when 0, -ENOSPC). */
@@ -168,6 +169,10 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 				memcpy(m->text, f->pci, strlen(f->pci) < sizeof(m->text) ? strlen(f->pci) : sizeof(m->text));
 		} else if (m->op == SVA_BOP_CLOSE) {
 			f->closes++;
+		} else if (m->op == SVA_BOP_PX_HW_INFO && f->pasids) {
+			m->arg[1] = 20;
+		} else if (m->op == SVA_BOP_PX_HWPT_ALLOC) {
+			m->arg[0] = 13; /* the HWPT's ID */
 		} else if (m->op == SVA_BOP_PX_FAULT_ALLOC) {
 			m->arg[0] = 9; /* the queue's ID */
 		} else if (m->op == SVA_BOP_PX_DESTROY && m->arg[0] == 9) {
@@ -762,6 +767,58 @@ static void iova_ranges_refusal_checks(struct fake *f)
 }
 
 /*
+ * The broker refuses a PASID attach with -EPERM when the PASID is outside
+ * the client's blocks or the HWPT is not one it saw the client create (a
+ * trusted client's registration the broker's full table dropped): no errno
+ * sva_bind(3) lists.  The bind answers -EPROTO, libsva(7)'s broker error for
+ * a request the broker found breaking the protocol.
+ */
+static void bind_refusal_checks(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_ctx *ctx = NULL;
+	struct sva_mm *mm = NULL;
+	struct sva_dev *dev = NULL;
+	struct sva_bond *bond = NULL;
+	pthread_t t;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	f->px_op = 0;
+	f->pasids = true;
+	serve_start(f, &t);
+	if (is_int(sva_ctx_new(&o, &ctx), 0, "bind refusal: an isolated broker context") &&
+	    is_int(sva_mm_new(ctx, NULL, &mm), 0, "  an address space") &&
+	    is_int(sva_dev_open(ctx, "dev0", &dev), 0, "  a device with PASIDs")) {
+		f->px_op = SVA_BOP_ATTACH;
+		f->px_status = -EPERM;
+		f->px_hangup = false;
+		logged[0] = '\0';
+		is_int(sva_bind(dev, mm, &bo, &bond), -EPROTO,
+		       "sva_bind: the broker's -EPERM (PASID or HWPT not this client's) is libsva(7)'s -EPROTO");
+		ok(bond == NULL, "  and no bond");
+		f->px_op = SVA_BOP_PX_HWPT_ALLOC;
+		f->px_status = -EPERM;
+		logged[0] = '\0';
+		is_int(sva_bind(dev, mm, &bo, &bond), -EPROTO,
+		       "sva_bind: the broker's -EPERM to the HWPT (IOAS not this client's) is -EPROTO");
+		ok(strstr(logged, "Operation not permitted") != NULL, "  the broker's errno logged: %s", logged);
+		ok(bond == NULL, "  and no bond");
+	}
+	f->px_op = 0;
+	f->pasids = false;
+	if (dev)
+		sva_dev_close(dev);
+	if (mm)
+		sva_mm_free(mm);
+	if (ctx)
+		sva_ctx_free(ctx);
+	serve_end(f, t, "bind refusal");
+}
+
+/*
  * A broker that stops cleanly destroys its clients' objects on its way out:
  * the kernel's -ENOENT about them (a trusted client asks its own iommufd; the
  * fake broker stands in with -ENOENT, then hangs up) tells the caller nothing
@@ -966,6 +1023,7 @@ int main(void)
 	broker_error_checks(&f);
 	iova_ranges_refusal_checks(&f);
 	iova_ranges_gone_checks(&f);
+	bind_refusal_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
