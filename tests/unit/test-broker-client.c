@@ -102,11 +102,13 @@ struct fake {
 	int unshares;	    /* A_OPEN: the unshare requests it got */
 	bool hold_unshare;  /* A_OPEN: hold an unshare's answer until released */
 	/* A_OPEN: its answer to the first request of op px_op (0: none): status
-	 * px_status, or hanging up when px_hangup. */
-	uint32_t px_op;
-	int px_status;
-	bool px_hangup;
-	bool px_then_hangup; /* ... or answering it, then hanging up */
+	 * px_status, or hanging up when px_hangup.
+	 * Atomic: the test thread sets them between two requests of one
+	 * connection, which ThreadSanitizer does not see ordered by the socket. */
+	_Atomic uint32_t px_op;
+	_Atomic int px_status;
+	atomic_bool px_hangup;
+	atomic_bool px_then_hangup; /* ... or answering it, then hanging up */
 	int queue_fd;  /* A_OPEN: sent with a fault queue's reply (-1: none) */
 	uint32_t park_ioas; /* A_OPEN: the parking IOAS its open reply names (0: none) */
 	bool pasids;	    /* A_OPEN: its HW_INFO answers a 20-bit PASID width */
