@@ -86,17 +86,23 @@ static void log_unlock(struct sva_log *log, const sigset_t *old)
 	sva_signals_restore(old);
 }
 
-/* Calls of replaced pairs still under way in other threads (a snapshot). */
-static unsigned draining(struct sva_log *log)
+/* A snapshot of one of log's counts (this process's: see counts_own()). */
+static unsigned count_of(struct sva_log *log, const unsigned *count)
 {
 	sigset_t old;
 	unsigned n;
 
 	log_lock(log, &old);
 	counts_own(log, sva_fork_gen());
-	n = log->draining;
+	n = *count;
 	log_unlock(log, &old);
 	return n;
+}
+
+/* Calls of replaced pairs still under way in other threads (a snapshot). */
+static unsigned draining(struct sva_log *log)
+{
+	return count_of(log, &log->draining);
 }
 
 /*
@@ -140,14 +146,7 @@ static void defer_forget(const struct sva_log *log);
 /* Lines other threads hold for this log (a snapshot). */
 static unsigned deferred_for(struct sva_log *log)
 {
-	sigset_t old;
-	unsigned n;
-
-	log_lock(log, &old);
-	counts_own(log, sva_fork_gen());
-	n = log->deferred;
-	log_unlock(log, &old);
-	return n;
+	return count_of(log, &log->deferred);
 }
 
 /*
