@@ -1404,6 +1404,19 @@ static void clean_stop(void)
 	ok(log_errors == 1 && strstr(log_buf, "broker went away"), "  with one error line, saying why: %s", log_buf);
 	is_int(sva_dev_inject_fault(dev, sva_bond_pasid(faulting), (uintptr_t)mem, SVA_ACCESS_READ, 0), -ECONNRESET,
 	       "  fault injection -ECONNRESET");
+	/* Their pages' contract: the IOAS the broker destroyed on its way out
+	 * is the broker gone, not the kernel's -ENOENT about an ID. */
+	{
+		struct sva_iova_range r[8];
+		size_t nr = 8;
+
+		is_int(sva_dev_iova_ranges(dev, r, &nr), -ECONNRESET, "  sva_dev_iova_ranges -ECONNRESET");
+		nr = 8;
+		is_int(sva_mm_iova_ranges(mm, r, &nr), -ECONNRESET, "  sva_mm_iova_ranges of a bound mm -ECONNRESET");
+		nr = 8;
+		is_int(sva_mm_iova_ranges(mm3, r, &nr), -ECONNRESET, "  sva_mm_iova_ranges of an unbound mm -ECONNRESET");
+		is_int(sva_mm_prefault(mm3, mem, 65536), -ECONNRESET, "  prefault of an unbound mm -ECONNRESET");
+	}
 	log_errors = 0;
 	is_int(sva_unbind(faulting), 0, "  the fault-capable bond's unbind succeeds (the broker detached it)");
 	is_int(sva_unbind(pinned), 0, "  and the pinned one's");
