@@ -387,7 +387,13 @@ static int attach_failed(struct sva_dev *dev, struct sva_bond *bond, const char 
 				"IOMMU cannot take page faults (no PRI/stall); bind with SVA_BIND_PINNED and "
 				"sva_mm_prefault()",
 				what, dev->label, strerror(-ret));
-	/* A broker's refusal says why at the debug level (broker_client.c). */
+	/* A broker's -EPROTO was logged at error level where it arose (a
+	 * malformed reply, a status that is no errno, the broker's -EPERM or its
+	 * own -EPROTO: broker_client.c, broker_conn.c): one error line. */
+	if (ctx->broker && ret == -EPROTO)
+		return sva_fail_debug(&ctx->log, ret, "attaching the %s of %s failed: %s (said above)", what,
+				      dev->label, strerror(-ret));
+	/* A broker's other refusals say why at the debug level (broker_client.c). */
 	return sva_fail(&ctx->log, ret, "attaching the %s of %s failed: %s%s", what, dev->label,
 			strerror(-ret),
 			!ctx->broker		 ? ""

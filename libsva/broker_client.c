@@ -41,15 +41,18 @@ static int call(struct sva_ctx *ctx, struct sva_broker_msg *m, int *fd_out)
 					 : SVA_LOG_ERROR;
 
 	/* sva_broker_rpc() made the exchange and checked the reply; here it is
-	 * only told apart, for the log line. */
+	 * only told apart, for the log line.  An -EPROTO that is not the
+	 * broker's own status it logged already, with what the broker sent. */
 	if (!ret)
 		return 0;
-	if (m->op != op) {
-		sva_logf(&ctx->log, lvl, "broker: a reply to %s answered %s", sva_broker_op_name(op),
-			 sva_broker_op_name(m->op));
-		return -EPROTO;
-	}
-	if (m->status) /* a refusal, or a status no errno could be (-EPROTO) */
+	if (ret == -EPROTO && (m->op != op || m->status != -EPROTO))
+		return ret;
+	/* The broker's own -EPROTO (it found the request broke the protocol) is
+	 * at error level even for an attach: bond.c leaves every broker -EPROTO
+	 * to the line logged where it arose. */
+	if (ret == -EPROTO)
+		lvl = SVA_LOG_ERROR;
+	if (m->status) /* a refusal */
 		sva_logf(&ctx->log, lvl, "broker refused %s: %s", sva_broker_op_name(op),
 			 m->text[0] ? m->text : strerror(-ret));
 	else if (ret == -EMFILE || ret == -ENFILE)
@@ -142,6 +145,7 @@ int sva_broker_connect(const struct sva_ctx_opts *opts, struct sva_broker_conn *
 	memset(&hs, 0, sizeof(hs));
 	pthread_mutex_init(&hs.lock, NULL);
 	hs.sock = ret;
+	hs.log = &boot.log;
 	hs.isolated = opts->flags & SVA_CTX_ISOLATED;
 	boot.broker = &hs;
 	/* From the first broker context on, the iommufd wrappers look for one. */
@@ -242,6 +246,7 @@ int sva_broker_adopt(struct sva_broker_conn *conn, const struct sva_ctx_opts *op
 	int ret;
 
 	conn->fd = ctx->fd;
+	conn->log = &ctx->log;
 	ret = conn->isolated ? 0 : sva_broker_reg_add(conn);
 	if (ret)
 		return sva_fail(&ctx->log, ret, "more than %d broker contexts in one process", REG_MAX);
@@ -256,16 +261,19 @@ int sva_broker_adopt(struct sva_broker_conn *conn, const struct sva_ctx_opts *op
  * blocks, a HWPT or RID it did not see the client hold: tools/broker) is no
  * errno sva_bind(3) lists, and the kernel's attach never gives it: libsva
  * and the broker disagree about the client's objects, which libsva(7) calls
- * -EPROTO.  The broker's errno is said at debug level, with its reason
- * (call()); the bind logs its own line.
+ * -EPROTO.  The broker's errno is said here, at error level, as at every
+ * point where libsva turns a broker's errno into another (libsva(7),
+ * Errors); its reason went to the debug level (call()), and the bind's own
+ * line, this -EPROTO having been said, goes there too (bond.c).
  */
 static int attach_ret(struct sva_dev *dev, const char *what, int ret)
 {
 	if (ret != -EPERM)
 		return ret;
-	return sva_fail_debug(&dev->ctx->log, -EPROTO,
-			      "%s: the broker refused the %s attach (%s): libsva and the broker disagree",
-			      dev->label, what, strerror(EPERM));
+	return sva_fail(&dev->ctx->log, -EPROTO,
+			"%s: the broker refused the %s attach (%s): libsva and the broker disagree about the "
+			"client's objects, returned as a protocol error",
+			dev->label, what, strerror(EPERM));
 }
 
 /*
@@ -319,12 +327,34 @@ static int broker_detach(struct sva_dev *dev)
 static int broker_pasid_attach(struct sva_dev *dev, uint32_t pasid, uint32_t pt_id)
 {
 	struct sva_broker_msg m;
+	int ret;
 
 	sva_broker_msg_init(&m, SVA_BOP_ATTACH);
 	m.arg[0] = dev->info.dev_id;
 	m.arg[1] = pasid;
 	m.arg[2] = pt_id;
-	return attach_ret(dev, "PASID", call(dev->ctx, &m, NULL));
+	ret = call(dev->ctx, &m, NULL);
+	/*
+	 * A reply that broke the protocol may have come after the broker made
+	 * the attach: undo it, or the PASID stays attached at the broker while
+	 * the bind fails and gives the PASID back (sva_bind(3): a failed bind
+	 * leaves nothing bound).  An attach that was not made is refused
+	 * -ENOENT, which is all the answer needs to be.
+	 */
+	if (ret == -EPROTO) {
+		int undo;
+
+		sva_broker_msg_init(&m, SVA_BOP_DETACH);
+		m.arg[0] = dev->info.dev_id;
+		m.arg[1] = pasid;
+		undo = call(dev->ctx, &m, NULL);
+		if (undo && undo != -ENOENT)
+			sva_logf(&dev->ctx->log, SVA_LOG_ERROR,
+				 "%s: PASID %u may still be attached at the broker (its detach after a malformed "
+				 "attach reply: %s)",
+				 dev->label, pasid, strerror(-undo));
+	}
+	return attach_ret(dev, "PASID", ret);
 }
 
 static int broker_pasid_detach(struct sva_dev *dev, uint32_t pasid)

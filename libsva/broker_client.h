@@ -15,6 +15,10 @@
 struct sva_broker_conn {
 	pthread_mutex_t lock; /* one request and its reply at a time */
 	int sock;
+	/* Where sva_broker_rpc() says what a reply it maps to -EPROTO held: the
+	 * hello's boot log, then the context's (sva_broker_adopt()); NULL in
+	 * between, the process-wide log. */
+	const struct sva_log *log;
 	uint32_t pasid_min, pasid_max; /* the PASIDs the broker leased us */
 	int fd; /* the context's iommufd, registered for sva_broker_note() */
 	bool isolated; /* SVA_CTX_ISOLATED: no iommufd; ctx->fd is a duplicate of sock */
@@ -100,7 +104,10 @@ bool sva_broker_reg_full(void);
 struct sva_broker_conn *sva_broker_reg_find(dev_t dev, ino_t ino);
 extern atomic_int sva_broker_isolated_n;
 /* One request and its reply on conn; the reply's status.  *fd_out (if not
- * NULL) gets the reply's descriptor or -1. */
+ * NULL) gets the reply's descriptor or -1.  A reply it turns into -EPROTO
+ * (malformed, answering another request, or a status that is no errno) is
+ * logged here, once, at error level with what the broker sent; -EPROTO as
+ * the broker's own status is the caller's to log. */
 int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int fd, int *fd_out);
 
 #endif /* LIBSVA_BROKER_CLIENT_H */

@@ -12,6 +12,7 @@
 #endif
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,14 +178,37 @@ int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int f
 	if (!ret)
 		ret = sva_broker_recv(conn->sock, m, &rfd);
 	pthread_mutex_unlock(&conn->lock);
-	/* A reply of the wrong size or magic is a malformed reply: -EPROTO, as
-	 * the man pages say, like every other malformed reply. */
+	/*
+	 * A reply of the wrong size or magic is a malformed reply: -EPROTO, as
+	 * the man pages say, like every other malformed reply.  Each reply made
+	 * -EPROTO here is logged with what came (libsva(7): a mapped errno is
+	 * said once, at error level): a caller's line says only "Protocol
+	 * error", and an isolated context's iommufd requests have no other.
+	 */
+	if (ret == -EBADMSG || ret == -EPROTO) {
+		sva_logf(conn->log ? conn->log : sva_log_default(), SVA_LOG_ERROR,
+			 "broker: a malformed reply to %s (%s): taken as a protocol error", sva_broker_op_name(op),
+			 strerror(-ret));
+		return -EPROTO;
+	}
 	if (ret)
-		return ret == -EPIPE ? -ECONNRESET : ret == -EBADMSG ? -EPROTO : ret;
-	if (m->op != op || m->status > 0 || m->status < -4095)
-		ret = -EPROTO; /* a status is 0 or a negative errno, nothing else */
-	else
+		return ret == -EPIPE ? -ECONNRESET : ret;
+	if (m->op != op || m->status > 0 || m->status < -4095) {
+		const struct sva_log *log = conn->log ? conn->log : sva_log_default();
+
+		/* A status is 0 or a negative errno, nothing else. */
+		if (m->op != op)
+			sva_logf(log, SVA_LOG_ERROR,
+				 "broker: a reply to %s answered %s (status %d): taken as a protocol error",
+				 sva_broker_op_name(op), sva_broker_op_name(m->op), (int)m->status);
+		else
+			sva_logf(log, SVA_LOG_ERROR,
+				 "broker: the reply to %s has status %d, which is no errno: taken as a protocol error",
+				 sva_broker_op_name(op), (int)m->status);
+		ret = -EPROTO;
+	} else {
 		ret = m->status;
+	}
 	if (!ret && fd_out)
 		*fd_out = rfd;
 	else if (rfd >= 0)

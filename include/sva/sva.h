@@ -1089,7 +1089,11 @@ struct sva_bind_opts {
  * untracked mm, with prefaulted memory no longer mapped in the process
  * (invalidate it first); -ECHILD in a forked child;
  * -ENOMEM; errors of the kernel's HWPT allocation and attach; in a broker
- * context, the broker's errors (libsva(7), Errors).  With
+ * context, the broker's errors (libsva(7), Errors): -EPROTO a reply that
+ * broke the protocol (what the broker sent is logged, and the PASID detached
+ * at the broker again) or an attach the broker refused as not the client's
+ * (its errno logged), -EIO a request the socket took only part of; nothing
+ * is left bound.  With
  * SVA_BIND_PASID: -ENOENT opts->pasid is not allocated in the space dev
  * routes it to; -EBUSY it is bound to another address space, is another
  * bond's private PASID, was retired by a failed detach (a driver's value, or

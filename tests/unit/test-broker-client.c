@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -43,11 +44,23 @@ static char logged[512];
  * does not send part of a message by itself: only this makes one.
  */
 static atomic_bool short_send;
+/* ... or, when set, the next request of this op only (a bind makes several). */
+static _Atomic uint32_t short_send_op;
+
+static bool short_send_now(const struct msghdr *msg)
+{
+	const struct sva_broker_msg *m = msg->msg_iov[0].iov_base;
+	uint32_t op = atomic_load(&short_send_op);
+
+	if (op && msg->msg_iovlen && msg->msg_iov[0].iov_len >= sizeof(*m) && m->op == op)
+		return atomic_exchange(&short_send_op, 0) == op;
+	return atomic_exchange(&short_send, false);
+}
 
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags);
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	if (atomic_exchange(&short_send, false)) {
+	if (short_send_now(msg)) {
 		size_t len = 0;
 
 		for (size_t i = 0; i < msg->msg_iovlen; i++)
@@ -91,6 +104,7 @@ static void capture(void *arg, enum sva_log_level level, const char *msg)
 }
 
 enum answer { A_REFUSE, A_NO_FD, A_BAD_BLOCK, A_GARBAGE, A_HANGUP, A_ISO_FD, A_OPEN };
+enum form { F_WHOLE, F_SHORT, F_BAD_MAGIC };
 
 struct fake {
 	int lsock;
@@ -109,6 +123,11 @@ struct fake {
 	_Atomic int px_status;
 	atomic_bool px_hangup;
 	atomic_bool px_then_hangup; /* ... or answering it, then hanging up */
+	/* ... or its answer (status px_status) cut short, or with a wrong magic. */
+	_Atomic int px_form;
+	/* A_OPEN: PASIDs attached (ATTACH answered 0, less DETACHes) and HWPTs
+	 * made (less destroyed): what the client left bound at the broker. */
+	atomic_int attached, hwpts;
 	int queue_fd;  /* A_OPEN: sent with a fault queue's reply (-1: none) */
 	uint32_t park_ioas; /* A_OPEN: the parking IOAS its open reply names (0: none) */
 	bool pasids;	    /* A_OPEN: its HW_INFO answers a 20-bit PASID width */
@@ -182,6 +201,7 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 		}
 		m->status = 0;
 		bool hang = false;
+		int form = F_WHOLE;
 
 		if (f->px_op && m->op == f->px_op) {
 			f->px_op = 0;
@@ -189,6 +209,27 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 				break;
 			m->status = f->px_status;
 			hang = f->px_then_hangup;
+			form = atomic_exchange(&f->px_form, F_WHOLE);
+		}
+		/* Done as the broker does it, whatever the answer looks like. */
+		if (m->op == SVA_BOP_ATTACH && !m->status)
+			atomic_fetch_add(&f->attached, 1);
+		if (m->op == SVA_BOP_DETACH) {
+			if (atomic_load(&f->attached) > 0)
+				atomic_fetch_sub(&f->attached, 1);
+			else
+				m->status = -ENOENT;
+		}
+		if (m->op == SVA_BOP_PX_HWPT_ALLOC && !m->status)
+			atomic_fetch_add(&f->hwpts, 1);
+		if (m->op == SVA_BOP_PX_DESTROY && m->arg[0] == 13)
+			atomic_fetch_sub(&f->hwpts, 1);
+		if (form != F_WHOLE) {
+			if (form == F_BAD_MAGIC)
+				m->magic ^= 1;
+			if (send(s, m, form == F_SHORT ? offsetof(struct sva_broker_msg, arg) : sizeof(*m), 0) < 0)
+				break;
+			continue;
 		}
 		if (m->op == SVA_BOP_PX_FAULT_ALLOC && !m->status) {
 			sva_broker_send(s, m, f->queue_fd);
@@ -860,6 +901,152 @@ static void iova_ranges_gone_checks(struct fake *f)
 	serve_end(f, t, "iova ranges, broker stopped");
 }
 
+/*
+ * Every error line of a context (sva_ctx_set_log), for the checks that a
+ * broker's errno turned into another is said once, at error level.
+ */
+static struct {
+	char text[2048];
+	int n;
+} lines;
+
+static void collect(void *arg, enum sva_log_level level, const char *msg)
+{
+	size_t used = strlen(lines.text);
+
+	(void)arg;
+	if (level < SVA_LOG_ERROR)
+		return;
+	lines.n++;
+	snprintf(lines.text + used, sizeof(lines.text) - used, "%s|", msg);
+}
+
+static void lines_reset(void)
+{
+	lines.text[0] = '\0';
+	lines.n = 0;
+}
+
+/* How many of the collected lines hold what. */
+static int lines_with(const char *what)
+{
+	int n = 0;
+
+	for (const char *p = lines.text; (p = strstr(p, what)) != NULL; p += strlen(what))
+		n++;
+	return n;
+}
+
+/*
+ * sva_bind(3) in a broker context, each way the broker's answer to the
+ * attach can fail: the broker's errno passed on, a reply that breaks the
+ * protocol (a status that is no errno, cut short, a wrong magic) -EPROTO, a
+ * request the socket took only part of -EIO, and a broker that hangs up
+ * -ECONNRESET (libsva(7), the broker's errors, to which sva_bind(3) ERRORS
+ * refers).  After each, nothing is bound: no bond, nothing attached or left
+ * allocated at the broker, and the same bind then succeeds.  A broker's errno
+ * made into another (-EPERM, a status that is no errno) is logged once, in
+ * the one error line of the failed call.
+ */
+static void bind_broker_failure_checks(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	static const struct {
+		int status, form;
+		bool short_req, hangup;
+		int want;
+		const char *what, *said;
+	} cases[] = {
+		{ -ENOSPC, F_WHOLE, false, false, -ENOSPC, "the broker's error answer (-ENOSPC): passed on", NULL },
+		{ -EPERM, F_WHOLE, false, false, -EPROTO, "the broker's -EPERM: -EPROTO", "Operation not permitted" },
+		{ 5, F_WHOLE, false, false, -EPROTO, "a status that is no errno: -EPROTO", "status 5," },
+		{ 0, F_SHORT, false, false, -EPROTO, "a reply cut short: -EPROTO", "malformed reply to attach" },
+		{ 0, F_BAD_MAGIC, false, false, -EPROTO, "a reply with a wrong magic: -EPROTO",
+		  "malformed reply to attach" },
+		{ 0, F_WHOLE, true, false, -EIO, "a request the socket took only part of: -EIO", NULL },
+		{ 0, F_WHOLE, false, true, -ECONNRESET, "the broker hangs up: -ECONNRESET", NULL },
+	};
+	struct sva_ctx *ctx = NULL;
+	struct sva_mm *mm = NULL;
+	struct sva_dev *dev = NULL;
+	struct sva_bond *bond = NULL;
+	struct sva_iova_range r[4];
+	size_t nr = 4;
+	pthread_t t;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	f->px_op = 0;
+	f->pasids = true;
+	atomic_store(&f->attached, 0);
+	atomic_store(&f->hwpts, 0);
+	serve_start(f, &t);
+	if (!is_int(sva_ctx_new(&o, &ctx), 0, "bind, broker failures: an isolated broker context") ||
+	    !is_int(sva_mm_new(ctx, NULL, &mm), 0, "  an address space") ||
+	    !is_int(sva_dev_open(ctx, "dev0", &dev), 0, "  a device with PASIDs"))
+		goto out;
+	sva_ctx_set_log(ctx, collect, NULL, SVA_LOG_ERROR);
+
+	/* The isolated client's own iommufd requests: the broker's status that
+	 * is no errno, and a malformed reply, are said in the line. */
+	f->px_op = SVA_BOP_PX_IOVA_RANGES;
+	f->px_status = -4096;
+	lines_reset();
+	is_int(sva_mm_iova_ranges(mm, r, &nr), -EPROTO, "sva_mm_iova_ranges: a status that is no errno: -EPROTO");
+	ok(lines.n == 1 && lines_with("status -4096,") == 1, "  the broker's status said once, at error level: %s",
+	   lines.text);
+	f->px_op = SVA_BOP_PX_IOVA_RANGES;
+	f->px_status = 0;
+	atomic_store(&f->px_form, F_SHORT);
+	lines_reset();
+	nr = 4;
+	is_int(sva_mm_iova_ranges(mm, r, &nr), -EPROTO, "sva_mm_iova_ranges: a reply cut short: -EPROTO");
+	ok(lines.n == 1 && lines_with("malformed reply to iova-ranges") == 1, "  said once, at error level: %s",
+	   lines.text);
+	/* What a bind and its unbind leave at the broker: the device's parking
+	 * objects, made at its first bind, stay with it. */
+	if (is_int(sva_bind(dev, mm, &bo, &bond), 0, "a bind with all answers whole"))
+		is_int(sva_unbind(bond), 0, "  and its unbind");
+	int hwpts = atomic_load(&f->hwpts);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		f->px_op = SVA_BOP_ATTACH;
+		f->px_status = cases[i].status;
+		atomic_store(&f->px_form, cases[i].form);
+		f->px_hangup = cases[i].hangup;
+		atomic_store(&short_send_op, cases[i].short_req ? SVA_BOP_ATTACH : 0);
+		if (cases[i].short_req)
+			f->px_op = 0; /* the broker never sees it */
+		lines_reset();
+		bond = NULL;
+		is_int(sva_bind(dev, mm, &bo, &bond), cases[i].want, "sva_bind: %s", cases[i].what);
+		ok(bond == NULL, "  and no bond");
+		ok(lines.n == 1, "  one error line (%d): %s", lines.n, lines.text);
+		if (cases[i].said)
+			ok(lines_with(cases[i].said) == 1, "  saying '%s' once", cases[i].said);
+		atomic_store(&short_send_op, 0);
+		f->px_op = 0;
+		if (cases[i].hangup)
+			break;
+		is_int(atomic_load(&f->attached), 0, "  nothing left attached at the broker");
+		is_int(atomic_load(&f->hwpts), hwpts, "  nor a page table beyond the device's parking one");
+		if (is_int(sva_bind(dev, mm, &bo, &bond), 0, "  the same bind then succeeds"))
+			is_int(sva_unbind(bond), 0, "  and unbinds");
+	}
+out:
+	f->px_op = 0;
+	f->pasids = false;
+	if (dev)
+		sva_dev_close(dev);
+	if (mm)
+		sva_mm_free(mm);
+	if (ctx)
+		sva_ctx_free(ctx);
+	serve_end(f, t, "bind, broker failures");
+}
+
 static void cap_checks(struct fake *f)
 {
 	int fd = memfd_create("cap", MFD_CLOEXEC);
@@ -1026,6 +1213,7 @@ int main(void)
 	iova_ranges_refusal_checks(&f);
 	iova_ranges_gone_checks(&f);
 	bind_refusal_checks(&f);
+	bind_broker_failure_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
