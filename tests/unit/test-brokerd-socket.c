@@ -1378,6 +1378,50 @@ static void stop_reused(void)
 	unlink(path);
 }
 
+/*
+ * A stopping broker on a filesystem without RENAME_NOREPLACE (NFS): it
+ * removed the path by name, whatever was there, another program's socket put
+ * in place of its own included.  It cannot move the path aside to check it
+ * there, and now leaves it, its own socket too, with a warning.
+ */
+static void stop_no_noreplace(void)
+{
+	char path[400];
+	struct broker *b;
+	ino_t own;
+	int fd, other;
+
+	snprintf(path, sizeof(path), "%s/stop-nfs.sock", tmp);
+	fd = listen_locked(path, true, &b);
+	if (fd < 0)
+		tap_bail("cannot listen at %s: %d", path, fd);
+	b->lsock = fd;
+	if (unlink(path)) /* by hand */
+		tap_bail("unlink %s: %s", path, strerror(errno));
+	other = socket_at(path, SOCK_SEQPACKET, true);
+	no_noreplace = true;
+	fini_logged(b);
+	no_noreplace = false;
+	ok(ino_of(path) && connect_to(path, SOCK_SEQPACKET) == 0 && accepts(other) &&
+		   err_has("cannot tell whether") && err_has("not removing it"),
+	   "no RENAME_NOREPLACE: another program's socket at a stopping broker's path is left, listening, with a "
+	   "warning (%s)", ino_of(path) ? "there" : "gone");
+	close(other);
+	unlink(path);
+
+	fd = listen_locked(path, true, &b);
+	if (fd < 0)
+		tap_bail("cannot listen at %s: %d", path, fd);
+	b->lsock = fd;
+	own = b->sock_ino;
+	no_noreplace = true;
+	fini_logged(b);
+	no_noreplace = false;
+	ok(own && ino_of(path) == own && err_has("cannot tell whether") && err_has("not removing it"),
+	   "  its own socket there: left too, with the same warning (%s)", ino_of(path) ? "there" : "gone");
+	unlink(path);
+}
+
 /* broker_reap() on an ended client's object that the kernel will not let
  * go, standard error kept in errfile; the objects left to retry. */
 static size_t reap_logged(struct broker *b, uint64_t age_ns, bool final)
@@ -1522,6 +1566,7 @@ int main(void)
 	stop_keeps_lock();
 	stop_swapped();
 	stop_reused();
+	stop_no_noreplace();
 	grave_lines();
 	not_permitted();
 	full_backlog();

@@ -234,10 +234,11 @@ static int socket_path_check(struct broker *b, const struct sockaddr_un *sa, boo
  * running broker's socket).  0: removed, or gone; 1: another object, put
  * back; 2: another object, left at *aside; -errno.  A filesystem without
  * RENAME_NOREPLACE (EINVAL) or a kernel without renameat2() (ENOSYS): removed
- * by name, as before, the window open.  An aside name already taken: the
- * next of <socket>.stale.<pid>.1 ... .15.
+ * by name if by_name, as before, the window open; else 3, nothing removed
+ * (nothing there can be proved to be want).  An aside name already taken:
+ * the next of <socket>.stale.<pid>.1 ... .15.
  */
-static int socket_remove_if(const char *path, const struct stat *want, char *aside, size_t size)
+static int socket_remove_if(const char *path, const struct stat *want, bool by_name, char *aside, size_t size)
 {
 	struct stat st;
 	int moved, k = 0;
@@ -258,6 +259,8 @@ static int socket_remove_if(const char *path, const struct stat *want, char *asi
 			return 0;
 		if (errno != EINVAL && errno != ENOSYS)
 			return -errno;
+		if (!by_name)
+			return 3;
 		return unlink(path) && errno != ENOENT ? -errno : 0;
 	}
 	if (lstat(aside, &st))
@@ -272,7 +275,7 @@ static int socket_remove_if(const char *path, const struct stat *want, char *asi
 static int stale_remove(struct broker *b, const struct stat *judged)
 {
 	char aside[sizeof(b->conf.socket) + 32];
-	int ret = socket_remove_if(b->conf.socket, judged, aside, sizeof(aside));
+	int ret = socket_remove_if(b->conf.socket, judged, true, aside, sizeof(aside));
 
 	if (ret < 0)
 		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: cannot move its stale socket aside to %s to "
@@ -494,7 +497,11 @@ static int listen_on(struct broker *b)
  * The broker's socket removed as it stops, as stale_remove() removes a stale
  * one: only the file it bound, if still at the path.  Another program's put
  * there since (the broker's removed by hand, or a second broker's where the
- * lock could not be taken) is left, with a line.
+ * lock could not be taken) is left, with a line.  Where the socket cannot be
+ * moved aside (no RENAME_NOREPLACE: NFS) nothing at the path is proved to be
+ * the broker's, and an unlink() by name would remove whatever is there at
+ * that instant: the path is left, with a line (stale, if its own, to the
+ * next broker, which removes it as such).
  */
 static void socket_unlink_own(struct broker *b)
 {
@@ -510,7 +517,8 @@ static void socket_unlink_own(struct broker *b)
 			   b->conf.socket);
 		return;
 	}
-	ret = socket_remove_if(b->conf.socket, &own, aside, sizeof(aside));
+	/* Never by name: what is at the path then may be another's. */
+	ret = socket_remove_if(b->conf.socket, &own, false, aside, sizeof(aside));
 	if (ret < 0)
 		broker_log(b, SVA_LOG_WARN, "cannot remove %s: cannot move it aside to %s: %s", b->conf.socket, aside,
 			   strerror(-ret));
@@ -519,6 +527,9 @@ static void socket_unlink_own(struct broker *b)
 	else if (ret == 2)
 		broker_log(b, SVA_LOG_WARN, "%s is no longer this broker's socket, and it was replaced again once moved "
 			   "aside: what was there is at %s; not removing it", b->conf.socket, aside);
+	else if (ret == 3)
+		broker_log(b, SVA_LOG_WARN, "cannot tell whether %s is this broker's socket: its filesystem cannot "
+			   "move it aside to look (no RENAME_NOREPLACE); not removing it", b->conf.socket);
 }
 
 /* The spare descriptor back, after a refusal used it (accept_client()). */
