@@ -19,7 +19,9 @@
  * it, unlink() and renameat2() to put a file at the socket's path as the
  * broker removes the stale socket there, or its own as it stops; close() and
  * lstat() to bind another socket there as the broker stops, under the
- * number of the inode the broker's close freed.
+ * number of the inode the broker's close freed; bind() to put another
+ * program's socket at the path right after the broker's bind(), and link()
+ * as a filesystem without hard links has it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +36,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 
 /* What happens to the directory right after listen_on()'s mkdir() makes it. */
@@ -261,19 +264,48 @@ __attribute__((unused)) static int racing_lstat(const char *path, struct stat *s
 #define renameat2(ofd, old, nfd, new, flags) racing_renameat2(ofd, old, nfd, new, flags)
 #define close(fd) racing_close(fd)
 #define lstat(path, st) racing_lstat(path, st)
-/* listen_on()'s own lstat() of the path it bound, the one after bind(). */
+/* listen_on()'s own lstat() of the socket it bound, the one after bind(). */
 static bool no_lstat_once;
-__attribute__((unused)) static int bound_then_no_lstat(int s, const struct sockaddr *sa, socklen_t len)
+/* Another program of the broker's user that puts its own listening socket at
+ * the socket's path right after the broker's bind(), before the broker looks
+ * at what it bound (-1, 0: none yet). */
+static char swap_after_bind[440];
+static int bind_newcomer = -1;
+static ino_t bind_newcomer_ino;
+
+__attribute__((unused)) static int racing_bind(int s, const struct sockaddr *sa, socklen_t len)
 {
 	int ret = bind(s, sa, len);
+	struct stat st;
 
-	no_lstat_once = !ret;
+	no_lstat_once = !ret && reuse_fail_bound_lstat;
+	if (!ret && swap_after_bind[0]) {
+		if (unlink(swap_after_bind) && errno != ENOENT)
+			abort();
+		bind_newcomer = socket_at(swap_after_bind, SOCK_SEQPACKET, true);
+		if (lstat(swap_after_bind, &st))
+			abort();
+		bind_newcomer_ino = st.st_ino;
+		swap_after_bind[0] = '\0';
+	}
 	return ret;
 }
-#define bind(s, sa, len) (reuse_fail_bound_lstat ? bound_then_no_lstat(s, sa, len) : bind(s, sa, len))
+#define bind(s, sa, len) racing_bind(s, sa, len)
+/* A filesystem without hard links (link() EPERM). */
+static bool no_link;
+__attribute__((unused)) static int racing_link(const char *old, const char *new)
+{
+	if (no_link) {
+		errno = EPERM;
+		return -1;
+	}
+	return link(old, new);
+}
+#define link(old, new) racing_link(old, new)
 #undef lstat
 #define lstat(path, st) (no_lstat_once ? (no_lstat_once = false, errno = EACCES, -1) : racing_lstat(path, st))
 #include "../../tools/broker/server.c"
+#undef link
 #undef bind
 #undef lstat
 #undef close
@@ -404,6 +436,7 @@ static int connect_to(const char *path, int type)
 }
 
 static bool accepts(int fd);
+static mode_t mode_of(const char *path);
 
 static ino_t ino_of(const char *path)
 {
@@ -813,6 +846,7 @@ static bool accepts(int fd)
 static void two_at_once(void)
 {
 	static struct broker b2;
+	struct broker *b1;
 	char path[400];
 	int fd, c;
 
@@ -820,12 +854,15 @@ static void two_at_once(void)
 	snprintf(second_path, sizeof(second_path), "%s", path);
 	second = broker_init(&b2, path);
 	second_ret = 1;
-	fd = listen_at(path);
+	fd = listen_locked(path, false, &b1);
 	ok(second == NULL, "a second broker started while the first was between bind() and listen()");
 	ok(second_ret == -EADDRINUSE && err_has("another sva-brokerd is starting or running there"),
 	   "  the second: -EADDRINUSE, saying another broker is starting there (got %d)", second_ret);
-	ok(fd >= 0 && first_ino && ino_of(path) == first_ino,
-	   "  the first listens, its socket still at the path (got %d)", fd);
+	/* Bound at a name of its own, it is moved to the path once it listens:
+	 * nothing there during its listen(), no socket refusing connections. */
+	ok(fd >= 0 && first_ino == 0 && b1->sock_ino && ino_of(path) == b1->sock_ino,
+	   "  the first listens, its socket at the path only once listening, and still there (got %d, %s during "
+	   "listen())", fd, first_ino ? "a file there" : "nothing there");
 	c = connect_to(path, SOCK_SEQPACKET);
 	ok(c == 0 && fd >= 0 && accepts(fd), "  a client reaches the first broker (connect %d)", c);
 	if (second_ret >= 0)
@@ -1378,6 +1415,143 @@ static void stop_reused(void)
 	unlink(path);
 }
 
+/* Are the entries of dir, . and .. aside, no more than n and each one of names? */
+static bool dir_holds_only(const char *dir, const char *const *names, size_t n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t seen = 0;
+	bool only = d != NULL;
+
+	while (d && (e = readdir(d))) {
+		bool known = false;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			known = known || !strcmp(e->d_name, names[i]);
+		if (!known)
+			diag("unexpected in %s: %s", dir, e->d_name);
+		only = only && known;
+		seen++;
+	}
+	if (d)
+		closedir(d);
+	return only && seen <= n;
+}
+
+/*
+ * The socket's path replaced by another program of the broker's user right
+ * after the broker's bind() (see racing_bind()): the broker took the file it
+ * found there by lstat() afterwards for its own, and removed that program's
+ * socket as it stopped.  It now binds at a name of its own beside the path,
+ * knows that file by it, and moves it to the path without replacing what is
+ * there: the newcomer keeps the path, and the broker does not start.  Both
+ * ways of moving it: renameat2(RENAME_NOREPLACE), and link() where the
+ * filesystem has no RENAME_NOREPLACE.
+ */
+static void bound_swapped(void)
+{
+	static const char *const left[] = { "sock", "sock.lock" };
+	char dir[400], path[420];
+	struct broker *b;
+	bool took;
+	int fd;
+
+	for (int nfs = 0; nfs < 2; nfs++) {
+		snprintf(dir, sizeof(dir), "%s/bound-swapped%d", tmp, nfs);
+		snprintf(path, sizeof(path), "%s/sock", dir);
+		if (mkdir(dir, 0700))
+			tap_bail("mkdir %s: %s", dir, strerror(errno));
+		no_noreplace = nfs;
+		snprintf(swap_after_bind, sizeof(swap_after_bind), "%s", path);
+		fd = listen_locked(path, true, &b);
+		swap_after_bind[0] = '\0';
+		took = fd >= 0 && bind_newcomer_ino && b->sock_ino == bind_newcomer_ino;
+		if (fd >= 0) {
+			b->lsock = fd;
+			fini_logged(b);
+		} else {
+			unlock(b);
+		}
+		no_noreplace = false;
+		ok(bind_newcomer >= 0 && !took && ino_of(path) == bind_newcomer_ino &&
+			   connect_to(path, SOCK_SEQPACKET) == 0 && accepts(bind_newcomer),
+		   "%sanother program's socket put at the path right after the broker's bind(): not taken for the "
+		   "broker's, and still there and listening once the broker has stopped or given up (%s, got %d)",
+		   nfs ? "  no RENAME_NOREPLACE: " : "", took ? "taken for its own" : "not taken", fd);
+		ok(fd == -EADDRINUSE && err_has("was put there while the broker made its socket; not removing it") &&
+			   dir_holds_only(dir, left, 2),
+		   "  the broker does not start (-EADDRINUSE), saying so, and leaves no name of its own (got %d)", fd);
+		if (bind_newcomer >= 0)
+			close(bind_newcomer);
+		bind_newcomer = -1;
+		bind_newcomer_ino = 0;
+	}
+
+	/* Nothing there: the broker's socket is moved to the path, known as its own. */
+	for (int nfs = 0; nfs < 2; nfs++) {
+		snprintf(dir, sizeof(dir), "%s/bound-own%d", tmp, nfs);
+		snprintf(path, sizeof(path), "%s/sock", dir);
+		if (mkdir(dir, 0700))
+			tap_bail("mkdir %s: %s", dir, strerror(errno));
+		no_noreplace = nfs;
+		fd = listen_locked(path, false, &b);
+		no_noreplace = false;
+		ok(fd >= 0 && b->sock_ino && ino_of(path) == b->sock_ino && (mode_of(path) & 0777) == 0660 &&
+			   connect_to(path, SOCK_SEQPACKET) == 0 && accepts(fd) && dir_holds_only(dir, left, 2),
+		   "%sits own socket at the path, mode 0660, listening, known by its inode, no other name left "
+		   "(got %d)", nfs ? "  no RENAME_NOREPLACE: " : "", fd);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+/*
+ * Where the broker cannot bind at a name of its own and move the socket to
+ * the path without replacing (a directory too long for that name in a
+ * sockaddr_un; a filesystem with neither RENAME_NOREPLACE nor hard links),
+ * it binds at the path itself, as bind() replaces nothing, and does not know
+ * that socket for its own: it listens, and its stop leaves the path, saying so.
+ */
+static void bound_direct(void)
+{
+	static const char *const left[] = { "s", "s.lock" };
+	char dir[400], path[420];
+	struct broker *b;
+	int fd;
+
+	for (int longdir = 0; longdir < 2; longdir++) {
+		if (longdir && strlen(tmp) + 1 >= BROKER_STAGE_DIR_MAX + 1) {
+			skip(1, "the test directory leaves no room for a longer one");
+			continue;
+		}
+		if (longdir)
+			snprintf(dir, sizeof(dir), "%s/%0*d", tmp, (int)(BROKER_STAGE_DIR_MAX - strlen(tmp)), 0);
+		else
+			snprintf(dir, sizeof(dir), "%s/direct", tmp);
+		snprintf(path, sizeof(path), "%s/s", dir);
+		if (mkdir(dir, 0700))
+			tap_bail("mkdir %s: %s", dir, strerror(errno));
+		no_noreplace = no_link = !longdir;
+		fd = listen_locked(path, true, &b);
+		no_noreplace = no_link = false;
+		if (fd >= 0) {
+			b->lsock = fd;
+			fini_logged(b);
+		} else {
+			unlock(b);
+		}
+		ok(fd >= 0 && b->sock_ino == 0 && ino_of(path) && err_has("cannot tell whether") &&
+			   err_has("not removing it") && dir_holds_only(dir, left, 2),
+		   "%s: bound at the path itself, not known as its own, left there at the stop, saying so, no other "
+		   "name left (got %d, "
+		   "directory of %zu bytes)", longdir ? "a directory too long for a name beside the path" :
+		   "neither RENAME_NOREPLACE nor link()", fd, strlen(dir));
+		unlink(path);
+	}
+}
+
 /*
  * A stopping broker on a filesystem without RENAME_NOREPLACE (NFS): it
  * removed the path by name, whatever was there, another program's socket put
@@ -1566,6 +1740,8 @@ int main(void)
 	stop_keeps_lock();
 	stop_swapped();
 	stop_reused();
+	bound_swapped();
+	bound_direct();
 	stop_no_noreplace();
 	grave_lines();
 	not_permitted();

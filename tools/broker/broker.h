@@ -206,6 +206,12 @@ struct broker {
 /* Names tried for a socket moved aside (socket_remove_if()), each taken by
  * a leftover of a broker of the same process ID. */
 #define BROKER_ASIDE_TRIES 16
+/* Names tried to bind the broker's socket at beside its path before moving
+ * it there (socket_bind_own()): one is taken only if guessed. */
+#define BROKER_STAGE_TRIES 4
+/* The longest directory of the socket that such a name, "/.sbd." and 8
+ * characters, fits in with a sockaddr_un's 108 bytes, its NUL included. */
+#define BROKER_STAGE_DIR_MAX 93
 
 /* Open the context and the devices, park their RIDs, listen.  0 or -errno (logged). */
 int broker_start(struct broker *b, const struct broker_conf *conf);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -432,6 +433,154 @@ static int socket_dir_mode(struct broker *b, const char *dir)
 	return ret;
 }
 
+/*
+ * A name beside the socket's path to bind at first, <dir>/.sbd.<8 random
+ * characters>: no other program can know it before it is made.  One of
+ * the broker's user that watches the directory (inotify) and swaps what is
+ * at that name in the microseconds between bind() and lstat() is not
+ * excluded; it could as well remove the running broker's socket.  false if it does not fit in sun_path (a directory path of more
+ * than BROKER_STAGE_DIR_MAX bytes).
+ */
+static bool staging_addr(const char *path, struct sockaddr_un *ta)
+{
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	const char *slash = strrchr(path, '/');
+	unsigned char r[8];
+	char name[sizeof(r) + 1];
+
+	if (!slash || (size_t)(slash - path) > BROKER_STAGE_DIR_MAX)
+		return false;
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		uint64_t x = sva_now_ns() ^ ((uint64_t)getpid() << 40);
+
+		for (size_t i = 0; i < sizeof(r); i++)
+			r[i] = (unsigned char)(x >> (8 * i));
+	}
+	for (size_t i = 0; i < sizeof(r); i++)
+		name[i] = digits[r[i] % (sizeof(digits) - 1)];
+	name[sizeof(r)] = '\0';
+	memset(ta, 0, sizeof(*ta));
+	ta->sun_family = AF_UNIX;
+	snprintf(ta->sun_path, sizeof(ta->sun_path), "%.*s/.sbd.%s", (int)(slash - path), path, name);
+	return true;
+}
+
+/* s, bound at name, given the configured mode and group, and listening: 0,
+ * or -errno logged. */
+static int socket_ready(struct broker *b, int s, const char *name)
+{
+	const struct broker_conf *c = &b->conf;
+	int ret;
+
+	if (chmod(name, c->socket_mode) || (c->socket_gid >= 0 && chown(name, (uid_t)-1, (gid_t)c->socket_gid)) ||
+	    listen(s, 16)) {
+		ret = -errno;
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: %s", c->socket, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+/*
+ * The staged socket moved to the socket's path, never in place of what is
+ * there: renameat2(RENAME_NOREPLACE), or, on a filesystem without it (NFS:
+ * EINVAL; a kernel before 3.15: ENOSYS), link() then unlink() of the staging
+ * name, link() refusing an existing name as well.  0; -EEXIST (something is
+ * at the path); 1: neither can be done here (link() EPERM: no hard links);
+ * or -errno.
+ */
+static int socket_publish(struct broker *b, const char *staged, const char *path)
+{
+	if (!renameat2(AT_FDCWD, staged, AT_FDCWD, path, RENAME_NOREPLACE))
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	if (link(staged, path))
+		return errno == EPERM || errno == EOPNOTSUPP ? 1 : -errno;
+	if (unlink(staged))
+		broker_log(b, SVA_LOG_WARN, "cannot remove %s, a second name of its socket %s: %s", staged, path,
+			   strerror(errno));
+	return 0;
+}
+
+/*
+ * s bound and listening at the socket's path, its inode noted for
+ * socket_unlink_own().  An lstat() of the path after a bind() there could
+ * find another program's socket, put there between the two by one of the
+ * broker's user, and the broker would remove it as its own when it stops.
+ * So s is bound at a name no other program knows beforehand
+ * (staging_addr()), its inode taken from that name, made ready to serve
+ * (mode, group, listen(): a client never finds it at the path bound and
+ * not listening, which looks stale to a starting broker), and then moved to the path without replacing anything
+ * there (socket_publish()): a live broker's socket, or anything put there
+ * since socket_path_check() found the path free or its stale socket removed,
+ * keeps the path, and this broker does not start.  Where the staging name
+ * does not fit, or the filesystem can move it neither way, a socket is bound
+ * at the path itself, as bind() never replaces either, and its inode is not
+ * noted (unknown: the stop leaves the path).  0, or -errno logged; *sp may
+ * be a new socket.
+ */
+static int socket_bind_own(struct broker *b, int *sp, const struct sockaddr_un *sa)
+{
+	const struct broker_conf *c = &b->conf;
+	struct sockaddr_un ta;
+	struct stat st;
+	bool fits = staging_addr(c->socket, &ta), staged = false;
+	int ret, s;
+
+	/* Another name if one is taken: not by chance, 36^8 of them. */
+	for (int tries = 0; fits && !staged && tries < BROKER_STAGE_TRIES; tries++) {
+		if (tries)
+			staging_addr(c->socket, &ta);
+		if (!bind(*sp, (const struct sockaddr *)&ta, sizeof(ta)))
+			staged = true;
+		else if (errno != EADDRINUSE || tries + 1 == BROKER_STAGE_TRIES) {
+			ret = -errno;
+			broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: cannot bind a socket at %s beside it: %s",
+				   c->socket, ta.sun_path, strerror(-ret));
+			return ret;
+		}
+	}
+	if (staged) {
+		if (lstat(ta.sun_path, &st) == 0) {
+			b->sock_dev = st.st_dev;
+			b->sock_ino = st.st_ino;
+		}
+		ret = socket_ready(b, *sp, ta.sun_path);
+		if (!ret) {
+			ret = socket_publish(b, ta.sun_path, c->socket);
+			if (!ret)
+				return 0;
+			if (ret == -EEXIST)
+				broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: a file was put there while the broker "
+					   "made its socket; not removing it", c->socket);
+			else if (ret < 0)
+				broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: cannot move its socket there from %s: "
+					   "%s", c->socket, ta.sun_path, strerror(-ret));
+		}
+		b->sock_dev = 0;
+		b->sock_ino = 0;
+		unlink(ta.sun_path);
+		if (ret < 0)
+			return ret == -EEXIST ? -EADDRINUSE : ret;
+		/* A bound socket cannot be bound again: a new one for the path. */
+		s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (s < 0) {
+			ret = -errno;
+			broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: %s", c->socket, strerror(-ret));
+			return ret;
+		}
+		close(*sp);
+		*sp = s;
+	}
+	if (bind(*sp, (const struct sockaddr *)sa, sizeof(*sa))) {
+		ret = -errno;
+		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: %s", c->socket, strerror(-ret));
+		return ret;
+	}
+	return socket_ready(b, *sp, c->socket);
+}
+
 static int listen_on(struct broker *b)
 {
 	struct sockaddr_un sa;
@@ -477,16 +626,8 @@ static int listen_on(struct broker *b)
 		close(s);
 		return ret;
 	}
-	ret = bind(s, (struct sockaddr *)&sa, sizeof(sa));
-	/* The file bound, which broker_fini() removes only if still at the path. */
-	if (!ret && lstat(c->socket, &judged) == 0) {
-		b->sock_dev = judged.st_dev;
-		b->sock_ino = judged.st_ino;
-	}
-	if (ret || chmod(c->socket, c->socket_mode) ||
-	    (c->socket_gid >= 0 && chown(c->socket, (uid_t)-1, (gid_t)c->socket_gid)) || listen(s, 16)) {
-		ret = -errno;
-		broker_log(b, SVA_LOG_ERROR, "cannot listen on %s: %s", c->socket, strerror(errno));
+	ret = socket_bind_own(b, &s, &sa);
+	if (ret) {
 		close(s);
 		return ret;
 	}
