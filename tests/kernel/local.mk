@@ -44,6 +44,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-blackbox-ctx \
 	tests/kernel/ktest-blackbox-pasid \
 	tests/kernel/ktest-blackbox-lib \
+	tests/kernel/ktest-blackbox-opts \
 	tests/kernel/ktest-dlclose
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
@@ -97,6 +98,10 @@ tests_kernel_ktest_blackbox_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # callbacks, stats against the fault engine) and the device/bond pages' rest.
 tests_kernel_ktest_blackbox_lib_SOURCES = tests/kernel/ktest-blackbox-lib.c tests/kernel/mock_sees.h tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_blackbox_lib_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# Black-box: the size rule, undefined flag bits and the edges of every options and
+# information structure, swept whole (sva.h only), on the mock.
+tests_kernel_ktest_blackbox_opts_SOURCES = tests/kernel/ktest-blackbox-opts.c tests/tap.h
+tests_kernel_ktest_blackbox_opts_LDADD = $(TEST_LIBS)
 # The bond pages (bind, unbind, lookups, callbacks, injection), black-box (sva.h only), on mock and vtd39.
 tests_kernel_ktest_bind_contract_SOURCES = tests/kernel/ktest-bind-contract.c tests/kernel/ktest_proc.h tests/proc_status.h tests/kernel/mock_sees.h tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
