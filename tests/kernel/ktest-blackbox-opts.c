@@ -32,6 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -565,6 +568,56 @@ static void budget_edges(void)
 	is_int(r, -EINVAL, "pin_budget 1: -EINVAL");
 }
 
+/*
+ * sva_mm_new(3), pin_budget 0 without CAP_IPC_LOCK: "the soft RLIMIT_MEMLOCK
+ * limit ..., rounded down to whole pages but at least one page (a limit under
+ * 4096 gives 4096 ...), unbounded otherwise or when the limit is infinite".
+ * ktest-blackbox-mm checks one limit in the middle; these are the edges.  In
+ * this process (the address space's threads), with everything put back.
+ */
+static void default_budget_edges(void)
+{
+	static const struct {
+		rlim_t soft;
+		uint64_t want;
+	} cases[] = {
+		{ 0, PG }, { 100, PG }, { PG - 1, PG }, { PG, PG }, { 3 * PG - 1, 2 * PG }, { RLIM_INFINITY, 0 },
+	};
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2], was[2];
+	struct rlimit old;
+
+	if (geteuid() != 0 || syscall(SYS_capget, &h, was) || getrlimit(RLIMIT_MEMLOCK, &old)) {
+		skip(6, "not root: cannot drop CAP_IPC_LOCK and raise the hard limit");
+		return;
+	}
+	memcpy(d, was, sizeof(d));
+	d[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+	h.version = _LINUX_CAPABILITY_VERSION_3;
+	h.pid = 0;
+	if (syscall(SYS_capset, &h, d)) {
+		skip(6, "cannot drop CAP_IPC_LOCK");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rlimit rl = { cases[i].soft, RLIM_INFINITY };
+		uint64_t got = UINT64_MAX;
+		int r = -1;
+
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) == 0)
+			got = budget_of(0, &r);
+		ok(r == 0 && got == cases[i].want,
+		   "pin_budget 0, no CAP_IPC_LOCK, soft RLIMIT_MEMLOCK %#llx: budget %llu (%d, %llu)",
+		   (unsigned long long)cases[i].soft, (unsigned long long)cases[i].want, r, (unsigned long long)got);
+	}
+	if (setrlimit(RLIMIT_MEMLOCK, &old))
+		tap_bail("cannot put RLIMIT_MEMLOCK back: %s", strerror(errno));
+	h.version = _LINUX_CAPABILITY_VERSION_3;
+	h.pid = 0;
+	if (syscall(SYS_capset, &h, was))
+		tap_bail("cannot put CAP_IPC_LOCK back: %s", strerror(errno));
+}
+
 /* ------------------------------------------ sva_pasid_space_opts.grace_ns */
 
 static int one_pasid_cycle(struct sva_pasid_space *s)
@@ -633,6 +686,109 @@ static void mock_flags(void)
 	sva_dev_close(d);
 	ok(sva_dev_get_info(dev, &in0) == 0 && in0.max_pasid_log2 == 20, "mock_opts NULL: a 20-bit PASID space (%u)",
 	   in0.max_pasid_log2);
+}
+
+/* ------------------------------------------ every combination of known flags */
+
+/*
+ * Each structure's defined flags, every combination: refused exactly where
+ * a page says so, with the documented errno, before anything else is tried
+ * (with SVA_CTX_BROKER no broker listens here, so a refusal that came after
+ * the connect would be -ENOENT or -ECONNREFUSED).
+ */
+static void flag_combinations(void)
+{
+	int bad_mm = -1, bad_mem = -1, bad_ctx = -1, fds0 = nfds();
+	int got_mm = 0, got_mem = 0, got_ctx = 0;
+
+	for (uint32_t f = 0; f < 16; f++) {
+		struct sva_mm_opts o = { .size = sizeof(o), .flags = f };
+		bool refuse = (f & SVA_MM_UNTRACKED) && (f & SVA_MM_TRACK_STRICT);
+		struct sva_mm *m = NULL;
+		int r = sva_mm_new(ctx, &o, &m);
+
+		if ((refuse ? r != -EINVAL : r != 0) && bad_mm < 0) {
+			bad_mm = (int)f;
+			got_mm = r;
+		}
+		sva_mm_free(r ? NULL : m);
+	}
+	ok(bad_mm < 0, "mm_opts: of the 16 combinations of the SVA_MM_* flags only UNTRACKED|TRACK_STRICT is refused, "
+		       "-EINVAL (first not: %#x: %d)", bad_mm < 0 ? 0u : (unsigned)bad_mm, got_mm);
+
+	for (uint32_t f = 0; f < 16; f++) {
+		for (int with_mm = 0; with_mm < 2; with_mm++) {
+			struct sva_mem_opts o = { .size = sizeof(o), .flags = f, .mm = with_mm ? mm : NULL };
+			bool refuse = ((f & SVA_MEM_NODE) && (f & SVA_MEM_ANY_NODE)) ||
+				      ((f & SVA_MEM_PREFAULT) && !with_mm);
+			void *p = NULL;
+			int r = sva_mem_alloc(PG, &o, &p);
+
+			if ((refuse ? r != -EINVAL : r != 0) && bad_mem < 0) {
+				bad_mem = (int)(f | (unsigned)with_mm << 8);
+				got_mem = r;
+			}
+			if (!r && sva_mem_free(o.mm, p, PG))
+				tap_bail("sva_mem_free of a fresh allocation failed");
+		}
+	}
+	ok(bad_mem < 0, "mem_opts: of the 16 combinations of the SVA_MEM_* flags, with and without mm, only both node "
+			"flags and PREFAULT without mm are refused, -EINVAL (first not: %#x: %d)",
+	   bad_mem < 0 ? 0u : (unsigned)bad_mem, got_mem);
+
+	{
+		int fd = sva_ctx_fd(ctx);
+
+		for (uint32_t f = 0; f < 32; f++) {
+			struct sva_ctx_opts o = { .size = sizeof(o), .flags = f, .iommufd = fd, .log_fn = quiet,
+						  .broker_path = "/nonexistent/z196-no-broker.sock" };
+			bool refuse = ((f & SVA_CTX_ISOLATED) && !(f & SVA_CTX_BROKER)) ||
+				      ((f & SVA_CTX_BROKER) && (f & SVA_CTX_ADOPT_FD));
+			struct sva_ctx *c = NULL;
+			int r;
+
+			/* BROKER alone (or with POLL, NO_EXIT_TEARDOWN, ISOLATED)
+			 * is valid, and fails only at the connect. */
+			if ((f & SVA_CTX_BROKER) && !refuse) {
+				r = sva_ctx_new(&o, &c);
+				if ((r != -ENOENT && r != -ECONNREFUSED) && bad_ctx < 0) {
+					bad_ctx = (int)f;
+					got_ctx = r;
+				}
+				if (!r)
+					sva_ctx_free(c);
+				/* With a global range set, it is refused first. */
+				o.global_pasid_min = 300;
+				if (sva_ctx_new(&o, &c) != -EINVAL && bad_ctx < 0)
+					bad_ctx = (int)f | 0x100;
+				continue;
+			}
+			r = sva_ctx_new(&o, &c);
+			if ((refuse ? r != -EINVAL : r != 0) && bad_ctx < 0) {
+				bad_ctx = (int)f;
+				got_ctx = r;
+			}
+			if (!r)
+				sva_ctx_free(c);
+		}
+		{
+			struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER, .log_fn = quiet,
+						  .broker_path = "/nonexistent/z196-no-broker.sock" };
+			struct sva_ctx *c = SENTINEL;
+
+			o.global_pasid_max = 5000;
+			is_int(sva_ctx_new(&o, &c), -EINVAL, "ctx_opts: SVA_CTX_BROKER with global_pasid_max set: -EINVAL, "
+							      "before any connect");
+			o.global_pasid_max = 0;
+			o.broker_path = "";
+			is_int(sva_ctx_new(&o, &c), -EINVAL, "ctx_opts: SVA_CTX_BROKER with an empty broker_path: -EINVAL");
+			ok(c == SENTINEL, "  *out left as it was");
+		}
+	}
+	ok(bad_ctx < 0, "ctx_opts: the 32 combinations of the SVA_CTX_* flags: ISOLATED without BROKER and BROKER with "
+			"ADOPT_FD, or with a global range (0x100), -EINVAL; BROKER otherwise fails at the connect; the rest accepted (first not: %#x: %d)",
+	   bad_ctx < 0 ? 0u : (unsigned)bad_ctx, got_ctx);
+	is_int(nfds(), fds0, "flag combinations: no descriptor left behind");
 }
 
 /* --------------------------------------------------- sva_ctx_opts fields */
@@ -733,8 +889,10 @@ int main(void)
 	mem_fields();
 	ctx_fields();
 	budget_edges();
+	default_budget_edges();
 	grace_edges();
 	mock_flags();
+	flag_combinations();
 
 	sva_mm_free(mm);
 	sva_dev_close(dev);
