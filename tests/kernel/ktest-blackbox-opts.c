@@ -791,6 +791,47 @@ static void flag_combinations(void)
 	is_int(nfds(), fds0, "flag combinations: no descriptor left behind");
 }
 
+/*
+ * sva_bind(3): the 16 combinations of the SVA_BIND_* flags on a device not
+ * yet bound to mm.  -EINVAL: SVA_BIND_RID with SVA_BIND_PASID or
+ * SVA_BIND_EXTRA_PASID.  Every other one binds: SVA_BIND_PASID under the
+ * driver's opts->pasid, SVA_BIND_EXTRA_PASID alone under a new PASID
+ * (nothing to be "further" to is no refusal), SVA_BIND_RID under the RID.
+ */
+static void bind_combinations(void)
+{
+	uint32_t mine = 0;
+	int bad = -1, got = 0;
+	uint32_t got_pasid = 0;
+
+	if (sva_dev_pasid_alloc(dev, SVA_PASID_GLOBAL, NULL, &mine)) {
+		ok(0, "bind flags: a driver's PASID to bind under");
+		return;
+	}
+	for (uint32_t f = 0; f < 16; f++) {
+		struct sva_bind_opts o = { .size = sizeof(o), .flags = f, .pasid = (f & SVA_BIND_PASID) ? mine : 0 };
+		bool refuse = (f & SVA_BIND_RID) && (f & (SVA_BIND_PASID | SVA_BIND_EXTRA_PASID));
+		struct sva_bond *b = SENTINEL;
+		int r = sva_bind(dev, mm, &o, &b);
+		uint32_t p = r ? 0 : sva_bond_pasid(b);
+		bool right = refuse ? r == -EINVAL && b == SENTINEL
+				    : r == 0 && ((f & SVA_BIND_RID)	   ? p == SVA_PASID_RID
+						 : (f & SVA_BIND_PASID) ? p == mine
+									: p != SVA_PASID_RID && p != 0);
+
+		if (!right && bad < 0) {
+			bad = (int)f;
+			got = r;
+			got_pasid = p;
+		}
+		if (!r && sva_unbind(b))
+			tap_bail("sva_unbind of a fresh bond failed");
+	}
+	ok(bad < 0, "bind flags: of the 16 combinations, RID with PASID or EXTRA_PASID -EINVAL, the rest bind where "
+		    "they say (first not: %#x: %d, PASID %#x)", bad < 0 ? 0u : (unsigned)bad, got, got_pasid);
+	is_int(sva_dev_pasid_free(dev, mine), 0, "  the driver's PASID is its own again after them: freed");
+}
+
 /* --------------------------------------------------- sva_ctx_opts fields */
 
 static void ctx_fields(void)
@@ -893,6 +934,7 @@ int main(void)
 	grace_edges();
 	mock_flags();
 	flag_combinations();
+	bind_combinations();
 
 	sva_mm_free(mm);
 	sva_dev_close(dev);
