@@ -45,6 +45,7 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-blackbox-pasid \
 	tests/kernel/ktest-blackbox-lib \
 	tests/kernel/ktest-blackbox-opts \
+	tests/kernel/ktest-blackbox-coherence \
 	tests/kernel/ktest-dlclose
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
@@ -102,6 +103,9 @@ tests_kernel_ktest_blackbox_lib_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # information structure, swept whole (sva.h only), on the mock.
 tests_kernel_ktest_blackbox_opts_SOURCES = tests/kernel/ktest-blackbox-opts.c tests/tap.h
 tests_kernel_ktest_blackbox_opts_LDADD = $(TEST_LIBS)
+# Black-box: what the device sees after each process operation (libsva(7), Coherence), on the mock.
+tests_kernel_ktest_blackbox_coherence_SOURCES = tests/kernel/ktest-blackbox-coherence.c tests/kernel/mock_sees.h tests/hugetlb.h tests/tap.h
+tests_kernel_ktest_blackbox_coherence_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The bond pages (bind, unbind, lookups, callbacks, injection), black-box (sva.h only), on mock and vtd39.
 tests_kernel_ktest_bind_contract_SOURCES = tests/kernel/ktest-bind-contract.c tests/kernel/ktest_proc.h tests/proc_status.h tests/kernel/mock_sees.h tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
