@@ -26,11 +26,16 @@
  *  - THP: a fault maps the whole huge page; a munmap of 4 KiB of it
  *    withdraws the rest;
  *  - a munmap in another thread, then sva_mm_fence(): the bytes are withdrawn
- *    when the fence returns (many rounds, racing the monitor);
+ *    when the fence returns (many rounds, racing the monitor); a device fault
+ *    the moment another thread's munmap returned is refused;
  *  - a device fault right after munmap (no fence): refused -EFAULT; right
  *    after munmap + mmap at the same address: the new page, never the old;
  *  - libsva's own memory: sva_mm_prefault of an object's page is -EXDEV, a
- *    fault there is INVALID with the reason -EXDEV.
+ *    fault there is INVALID with the reason -EXDEV;
+ *  - and: mremap onto visible memory, DONTUNMAP of a memfd, two mappings of
+ *    one memfd, process_madvise of itself, two tracked address spaces, the
+ *    engine's cached maps after mprotect, read-only pages (private file,
+ *    untouched anonymous) made writable, sva_mem_free then reuse, hugetlb.
  *
  * "The device sees" is asked of the selftest mock's own page table
  * (mock_sees.h): the IOVA maps the very page the process has there now.  A
@@ -616,6 +621,31 @@ static void fence_race(void)
 	ok(stale == 0, "  and the address reused at once is made visible with its new page (%d stale)", stale);
 }
 
+/* The engine's own fence, across threads: a device fault raised the moment
+ * another thread's munmap returned is refused, never answered from the old
+ * chunk. */
+static void fault_after_thread_munmap(void)
+{
+	struct unmapper u = { .rounds = 50 };
+	int refused = 0;
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, unmapper_fn, &u))
+		tap_bail("pthread_create");
+	for (int r = 1; r <= u.rounds; r++) {
+		anon_at(AT(11), 2 * PG, (unsigned char)r);
+		prefault(AT(11), 2 * PG);
+		atomic_store(&u.round, r);
+		while (atomic_load(&u.done) != r)
+			;
+		rep_reset();
+		if (fault(AT(11) + PG, SVA_ACCESS_READ) == 0 && rep_reason(NULL) == -EFAULT && !sees(AT(11) + PG))
+			refused++;
+	}
+	pthread_join(t, NULL);
+	is_int(refused, u.rounds, "a fault right after another thread's munmap returned is refused -EFAULT, every time");
+}
+
 /*
  * libsva(7): "a fault raised after a munmap(2) returned is never answered with
  * the old pages": no fence between the munmap (or the munmap and a new map at
@@ -973,6 +1003,7 @@ int main(void)
 	thp_case();
 	fence_race();
 	fault_after_munmap();
+	fault_after_thread_munmap();
 	arena_case();
 	mremap_onto_visible();
 	dontunmap_shared();
