@@ -921,7 +921,7 @@ static void hugetlb_case(void)
 	unsigned char *p;
 
 	if (free_hugetlb() < 2) {
-		skip(3, "fewer than 2 free 2 MiB hugetlb pages (SVA_VM_HUGEPAGES)");
+		skip(4, "fewer than 2 free 2 MiB hugetlb pages (SVA_VM_HUGEPAGES)");
 		return;
 	}
 	p = map_at(va, 2 * HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_HUGETLB, -1);
