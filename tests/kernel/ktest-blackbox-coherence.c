@@ -35,7 +35,8 @@
  *  - and: mremap onto visible memory, DONTUNMAP of a memfd, two mappings of
  *    one memfd, process_madvise of itself, two tracked address spaces, the
  *    engine's cached maps after mprotect, read-only pages (private file,
- *    untouched anonymous) made writable, sva_mem_free then reuse, hugetlb.
+ *    untouched anonymous) made writable, sva_mem_free then reuse, hugetlb,
+ *    one prefault across two mappings (two chunks).
  *
  * "The device sees" is asked of the selftest mock's own page table
  * (mock_sees.h): the IOVA maps the very page the process has there now.  A
@@ -960,6 +961,27 @@ static void readonly_untouched(const char *how, uint64_t va, bool by_prefault)
 	munmap(p, 2 * PG);
 }
 
+/* sva_mm_invalidate(3): a chunk is "a run of pages ... within one mapping of
+ * the process, in one call": a prefault across two mappings makes two chunks,
+ * and a munmap of the first leaves the second visible. */
+static void prefault_two_mappings(void)
+{
+	uint64_t va = AT(23);
+	struct sva_mm_stats s0, s1;
+
+	anon_at(va, 2 * PG, 0xe2);
+	map_at(va + 2 * PG, 2 * PG, PROT_READ, MAP_PRIVATE, -1); /* another protection: not merged */
+	ok(prefault(va, 4 * PG) && sees(va) && sees(va + 3 * PG), "one prefault across two mappings");
+	s0 = mm_stats();
+	munmap((void *)(uintptr_t)va, 2 * PG);
+	sva_mm_fence(g_mm);
+	s1 = mm_stats();
+	ok(sees(va + 2 * PG) && sees(va + 3 * PG) && s1.bytes_withdrawn - s0.bytes_withdrawn == 2 * PG,
+	   "  a munmap of the first mapping leaves the second (its own chunk) visible (%llu bytes withdrawn)",
+	   (unsigned long long)(s1.bytes_withdrawn - s0.bytes_withdrawn));
+	munmap((void *)(uintptr_t)(va + 2 * PG), 2 * PG);
+}
+
 int main(void)
 {
 	struct sva_mm_opts mo = { .size = sizeof(mo), .fault_around = PG };
@@ -1016,6 +1038,7 @@ int main(void)
 	hugetlb_case();
 	readonly_untouched("prefaulted", AT(21), true);
 	readonly_untouched("fault-mapped", AT(22), false);
+	prefault_two_mappings();
 
 	sva_unbind(g_bond);
 	sva_mm_free(g_mm);
