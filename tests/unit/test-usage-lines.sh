@@ -73,4 +73,19 @@ usage sva-demo "sva-demo: option '--device' needs an argument" --device
 usage sva-demo "" extra
 usage sva-demo "" --help extra
 
+# --help: the same first line in every tool, "usage: PROG ..." as each page
+# quotes it (SYNOPSIS's spelling, lower case as in the usage errors above).
+for prog in sva-bench sva-brokerd sva-info sva-demo; do
+	"$b/$prog" --help >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	first=$(head -n 1 "$tmp/out")
+	[ "$rc" -eq 0 ] && case $first in "usage: $prog "?*) true ;; *) false ;; esac
+	ok $? "$prog --help: the first line is 'usage: $prog ...' (got $rc: $first)"
+done
+for prog in bench-pasid bench-fault bench-coherence bench-budget; do
+	first=$("$b/bench/$prog" --help 2>/dev/null | head -n 1)
+	case $first in "usage: $prog "?*) true ;; *) false ;; esac
+	ok $? "$prog --help: the first line is 'usage: $prog ...' (got $first)"
+done
+
 done_testing

@@ -40,7 +40,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: " PROG " [OPTION]...\n"
+		"usage: " PROG " [OPTION]...\n"
 		"List the VFIO cdev devices of this machine and their IOMMU capabilities,\n"
 		"or with --doctor check whether this machine can do SVA and say what to fix.\n"
 		"\n"
