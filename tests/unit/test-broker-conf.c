@@ -306,10 +306,11 @@ int main(void)
 	refused("socket-mode 0668\n", "socket-mode: an octal mode", "socket-mode with an 8 (not octal)");
 	is_int(parse("socket-group 4294967294\n", &c, err, sizeof(err)), 0, "socket-group 4294967294 %s", err);
 	ok(c.socket_gid == 4294967294ll, "  is taken as it is");
-	refused("socket-group 4294967295\n", "socket-group: no group '4294967295'",
-		"socket-group 4294967295 (past the range: a name, unknown)");
-	refused("device a mock\nallow a uid 4294967295\n", "allow: no user '4294967295'",
-		"allow uid 4294967295 (past the range: a name, unknown)");
+	refused("socket-group 4294967295\n", "socket-group: '4294967295' is not a group id: a number is at most 4294967294",
+		"socket-group 4294967295 (past the range: not an id, sva-brokerd(8))");
+	refused("device a mock\nallow a uid 4294967295\n",
+		"allow: '4294967295' is not a user id: a number is at most 4294967294",
+		"allow uid 4294967295 (past the range: not an id)");
 	is_int(parse("pasids 1 1048575\npasids-per-client 1048575\ndevice-pasids-per-client 1048575\nmax-clients "
 		     "4096\nclients-per-user 4096\n",
 		     &c, err, sizeof(err)),

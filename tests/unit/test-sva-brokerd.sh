@@ -228,4 +228,20 @@ else
 	skip "(same)"
 fi
 
+# A number past 4294967294 is not a name the system lacks: (uid_t)-1 and
+# (gid_t)-1 mean "no change" to chown(2), no id, and larger ones are none.
+for id in 4294967295 4294967296 99999999999999999999; do
+	printf 'socket %s/s\nsocket-group %s\n' "$tmp" "$id" >"$tmp/gid.conf"
+	run --check -c "$tmp/gid.conf"
+	check "socket-group $id: not a group id, in sva-brokerd(8)'s words (exit 1)" \
+		eval '[ "$rc" -eq 1 ] && has_err "gid.conf:2: socket-group: .$id. is not a group id: a number is at most 4294967294$"'
+	printf 'socket %s/s\ndevice m0 mock\nallow m0 uid %s\nallow m0 gid %s\n' "$tmp" "$id" "$id" >"$tmp/uid.conf"
+	run --check -c "$tmp/uid.conf"
+	check "allow m0 uid $id: not a user id, in the same words (exit 1)" \
+		eval '[ "$rc" -eq 1 ] && has_err "uid.conf:3: allow: .$id. is not a user id: a number is at most 4294967294$"'
+done
+printf 'socket %s/s\nsocket-group 4294967294\n' "$tmp" >"$tmp/gid.conf"
+run --check -c "$tmp/gid.conf"
+check "socket-group 4294967294: the largest id, taken as it is (exit 0)" [ "$rc" -eq 0 ]
+
 done_testing

@@ -88,13 +88,16 @@ static struct broker_dev_conf *find_dev(struct broker_conf *c, const char *name)
 	return NULL;
 }
 
-/* A user or group, by number or name.  -1: unknown. */
+/* A user or group, by number or name.  -1: unknown; -2: a number past the
+ * largest id, (uid_t)-1 being chown(2)'s "no change", not an id. */
 static long long lookup_id(const char *s, bool group)
 {
 	unsigned long long v;
 
 	if (tool_number(s, 10, UINT32_MAX - 1, &v))
 		return (long long)v;
+	if (*s && strspn(s, "0123456789") == strlen(s))
+		return -2;
 	if (group) {
 		struct group *g = getgrnam(s);
 
@@ -120,6 +123,9 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 	} else if (!strcmp(w[0], "socket-group") && n == 2) {
 		long long g = lookup_id(w[1], true);
 
+		if (g == -2)
+			return bad(err, el, f, ln, "socket-group: '%s' is not a group id: a number is at most %u", w[1],
+				   UINT32_MAX - 1);
 		if (g < 0)
 			return bad(err, el, f, ln, "socket-group: no group '%s'", w[1]);
 		c->socket_gid = (long)g;
@@ -199,6 +205,9 @@ static int directive(struct broker_conf *c, char **w, int n, const char *f, unsi
 		if (!group && strcmp(w[2], "uid") && strcmp(w[2], "user"))
 			return bad(err, el, f, ln, "allow: 'uid', 'gid', 'user' or 'group', not '%s'", w[2]);
 		id = lookup_id(w[3], group);
+		if (id == -2)
+			return bad(err, el, f, ln, "allow: '%s' is not a %s id: a number is at most %u", w[3],
+				   group ? "group" : "user", UINT32_MAX - 1);
 		if (id < 0)
 			return bad(err, el, f, ln, "allow: no %s '%s'", group ? "group" : "user", w[3]);
 		/* The same id twice is one entry: it must not use up the list. */
