@@ -1218,7 +1218,8 @@ static void forked_child_order(void)
  *  - sva_dev_inject_fault(3): a device that is not the mock is -EOPNOTSUPP
  *    after perm's -EINVAL and after -ECHILD.
  *  - sva_ctx_share_memfd(3), sva_ctx_unshare_memfd(3): a context that is not
- *    isolated, good arguments: -ECHILD.
+ *    isolated, good arguments: -ECHILD; so is a memfd of -1 (-EBADF), as in
+ *    sva_dev_open_fd(3).
  *  - sva_dev_open_fd(3): the -EINVAL of an RLIMIT_NOFILE of 3 or less is the
  *    system's (F_DUPFD_CLOEXEC), not an argument's, and a descriptor that is
  *    not open (-EBADF, -1 included) the process's: -ECHILD; so is the
@@ -1244,6 +1245,7 @@ static const struct state_case state_cases[] = {
 	{ "sva_dev_inject_fault: not a mock, good arguments", -EOPNOTSUPP, -ECHILD },
 	{ "sva_ctx_share_memfd: a context that is not isolated, good arguments", -EOPNOTSUPP, -ECHILD },
 	{ "sva_ctx_unshare_memfd: a context that is not isolated, good arguments", -EOPNOTSUPP, -ECHILD },
+	{ "sva_ctx_share_memfd (isolated context): memfd -1", -EBADF, -ECHILD },
 	{ "sva_dev_open_fd: RLIMIT_NOFILE of 3", -EINVAL, -ECHILD },
 	{ "sva_dev_open_fd: fd -1", -EBADF, -ECHILD },
 	{ "sva_dev_open_fd: a broker context", -EOPNOTSUPP, -ECHILD },
@@ -1303,6 +1305,7 @@ static void state_calls(const struct state_objs *o, int *got)
 	got[i++] = sva_dev_inject_fault(o->nopasid, 1, 0x1000, SVA_ACCESS_READ, 0);
 	got[i++] = sva_ctx_share_memfd(o->ctx, 0, 0, (void *)(uintptr_t)0x100000, 4096);
 	got[i++] = sva_ctx_unshare_memfd(o->ctx, (void *)(uintptr_t)0x100000, 4096);
+	got[i++] = sva_ctx_share_memfd(o->iso, -1, 0, (void *)(uintptr_t)0x100000, 4096);
 	got[i++] = nofile_3_open_fd(o->ctx);
 	got[i++] = sva_dev_open_fd(o->ctx, -1, &d);
 	got[i++] = sva_dev_open_fd(o->iso, 0, &d);
