@@ -173,6 +173,15 @@ void (*sva_test_log_locked_hook)(void);
 #define LOG_LOCKED_HOOK() ((void)0)
 #endif
 
+#ifdef SVA_TEST_HOOKS
+/* Tests only (libsva-test): in sva_log_defer_end(), once the outermost
+ * section is over, before its lines are taken. */
+void (*sva_test_defer_end_hook)(void);
+#define DEFER_END_HOOK() (sva_test_defer_end_hook ? sva_test_defer_end_hook() : (void)0)
+#else
+#define DEFER_END_HOOK() ((void)0)
+#endif
+
 /* A call of a log's callback under way: counted until call_end(). */
 struct log_call {
 	struct sva_log *log;
@@ -207,13 +216,31 @@ static void call_end(void *p)
  * logs): a slot is claimed by one atomic step, so it never shares one with
  * the line it interrupted, and the slots are read only once the sections are
  * over, signals held.
+ *
+ * A held line keeps the pair (fn, arg) in place when it was logged, counted
+ * as a call of that pair under way: the callback installed then is the one a
+ * reader of that line expects, and sva_log_set() waits for it as for any
+ * call of the pair it replaces, so the promise that the old callback is not
+ * called once the swap returns still holds.
  */
 #define DEFERRED_MAX 4
-struct deferred_line {
+struct held {
 	const struct sva_log *log; /* NULL: its log was finalised meanwhile */
 	unsigned gen;		   /* the process it was counted in */
+	unsigned swaps;		   /* the pair's swap number */
+	sva_log_fn fn;
+	void *arg;
+};
+struct deferred_line {
+	struct held h;
 	enum sva_log_level level;
 	char msg[512];
+};
+/* Lines past the slots, counted per log: each log whose lines were dropped
+ * is told how many, in a line of its own (held as its lines were). */
+struct dropped {
+	struct held h;
+	atomic_uint n;
 };
 /* Read by this thread's signal handlers (vlog()): a lock-free atomic, as
  * C11 asks of what a handler touches (fork_guard.c's depth, asserted there),
@@ -222,29 +249,43 @@ struct deferred_line {
 static _Thread_local _Atomic unsigned defer_depth;
 static _Thread_local atomic_uint ndeferred; /* claimed slots, and lines past them */
 static _Thread_local struct deferred_line deferred[DEFERRED_MAX];
+static _Thread_local atomic_uint ndropped; /* claimed dropped[] entries */
+static _Thread_local struct dropped dropped[DEFERRED_MAX];
+/* Held lines being passed (sva_log_defer_end()): a handler's line is held
+ * too, behind them, so lines reach the callback in the order logged. */
+static _Thread_local atomic_bool flushing;
 
-static void emit(const struct sva_log *log, enum sva_log_level level, const char *msg);
-
-/* A deferred line counted on its log (pin) and done with (unpin). */
-static void pin(const struct sva_log *clog, unsigned gen)
+/* A held line counted on its log, with the pair in place (pin), and done with
+ * (release). */
+static void pin(struct held *h, const struct sva_log *clog)
 {
 	struct sva_log *log = (struct sva_log *)clog; /* only the counts change */
 	sigset_t old;
 
+	h->gen = sva_fork_gen();
 	log_lock(log, &old);
-	counts_own(log, gen);
+	counts_own(log, h->gen);
 	log->deferred++;
+	log->current++;
+	h->fn = log->fn;
+	h->arg = log->arg;
+	h->swaps = log->swaps;
 	log_unlock(log, &old);
 }
 
-static void unpin(const struct sva_log *clog, unsigned gen)
+static void release(const struct held *h)
 {
-	struct sva_log *log = (struct sva_log *)clog;
+	struct sva_log *log = (struct sva_log *)h->log;
 	sigset_t old;
 
 	log_lock(log, &old);
-	if (log->fork_gen == gen) /* else counted in a parent */
+	if (log->fork_gen == h->gen) { /* else counted in a parent */
 		log->deferred--;
+		if (log->swaps == h->swaps)
+			log->current--;
+		else
+			log->draining--;
+	}
 	log_unlock(log, &old);
 }
 
@@ -257,9 +298,15 @@ static void defer_forget(const struct sva_log *log)
 	sva_signals_hold(&old);
 	n = atomic_load(&ndeferred);
 	for (unsigned i = 0; i < n && i < DEFERRED_MAX; i++)
-		if (deferred[i].log == log) {
-			unpin(log, deferred[i].gen);
-			deferred[i].log = NULL;
+		if (deferred[i].h.log == log) {
+			release(&deferred[i].h);
+			deferred[i].h.log = NULL;
+		}
+	n = atomic_load(&ndropped);
+	for (unsigned i = 0; i < n && i < DEFERRED_MAX; i++)
+		if (dropped[i].h.log == log) {
+			release(&dropped[i].h);
+			dropped[i].h.log = NULL;
 		}
 	sva_signals_restore(&old);
 }
@@ -273,66 +320,192 @@ void sva_log_defer_begin(void)
 	atomic_signal_fence(memory_order_seq_cst);
 }
 
-/* Lines taken off this thread's slots, counted on their logs until done. */
+/* Lines taken off this thread's slots, counted on their logs until passed. */
 struct taken_lines {
 	struct deferred_line lines[DEFERRED_MAX];
-	unsigned kept;
+	struct held drops[DEFERRED_MAX];
+	unsigned drop_n[DEFERRED_MAX];
+	unsigned kept, ndrops;
 };
+
+static void drop_slots(void);
 
 /* Also run by a pthread_exit() from a callback (sva_ctx_set_log(3) allows
  * it): the lines not passed yet are dropped, but no longer counted, or the
- * sva_log_fini() of their log would wait for a thread that is gone. */
-static void taken_unpin(void *p)
+ * sva_log_fini() of their log (or a swap) would wait for a thread that is
+ * gone; so are those a handler held meanwhile. */
+static void taken_release(void *p)
 {
 	struct taken_lines *t = p;
 
 	for (unsigned i = 0; i < t->kept; i++)
-		if (t->lines[i].log)
-			unpin(t->lines[i].log, t->lines[i].gen);
+		if (t->lines[i].h.log)
+			release(&t->lines[i].h);
+	for (unsigned i = 0; i < t->ndrops; i++)
+		if (t->drops[i].log)
+			release(&t->drops[i]);
+	if (atomic_load(&flushing)) {
+		drop_slots();
+		atomic_store(&flushing, false);
+	}
 }
 
-/* n: the lines logged, those past the slots included. */
-static void taken_emit(const struct taken_lines *t, unsigned n)
+static void held_end(void *p)
 {
-	const struct sva_log *last = NULL;
+	sva_callback_leave(SVA_CB_LOG);
+	release(p);
+}
 
+/* A held line to the pair in place when it was logged; released once done.
+ * As emit() does, with the call's count taken at pin(). */
+static void emit_held(struct held *h, enum sva_log_level level, const char *msg)
+{
+	char buf[512];
+	int cancel;
+
+	snprintf(buf, sizeof(buf), "%s", msg);
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+	sva_callback_enter(SVA_CB_LOG);
+	pthread_cleanup_push(held_end, h);
+	h->fn(h->arg, level, buf);
+	pthread_cleanup_pop(1);
+	pthread_setcancelstate(cancel, NULL);
+}
+
+/* Take this thread's slots (signals held).  0: nothing was held. */
+static bool take(struct taken_lines *t)
+{
+	unsigned n = atomic_exchange(&ndeferred, 0), nd = atomic_exchange(&ndropped, 0);
+
+	t->kept = n < DEFERRED_MAX ? n : DEFERRED_MAX;
+	memcpy(t->lines, deferred, t->kept * sizeof(t->lines[0]));
 	for (unsigned i = 0; i < t->kept; i++)
-		if (t->lines[i].log) {
-			emit(t->lines[i].log, t->lines[i].level, t->lines[i].msg);
-			last = t->lines[i].log;
+		deferred[i].h.log = NULL; /* no sva_log_fini() here takes a stale one for its own */
+	t->ndrops = 0;
+	for (unsigned i = 0; i < nd && i < DEFERRED_MAX; i++) {
+		if (!dropped[i].h.log)
+			continue;
+		t->drops[t->ndrops] = dropped[i].h;
+		t->drop_n[t->ndrops++] = atomic_load(&dropped[i].n);
+		dropped[i].h.log = NULL;
+	}
+	return n || nd;
+}
+
+/* The slots dropped (a pthread_exit() from a callback mid-flush). */
+static void drop_slots(void)
+{
+	struct taken_lines t;
+	sigset_t old;
+
+	sva_signals_hold(&old);
+	take(&t);
+	sva_signals_restore(&old);
+	for (unsigned i = 0; i < t.kept; i++)
+		if (t.lines[i].h.log)
+			release(&t.lines[i].h);
+	for (unsigned i = 0; i < t.ndrops; i++)
+		release(&t.drops[i]);
+}
+
+/* Each line to the pair it was logged under, then each log's count of its
+ * dropped lines; each released once passed. */
+static void taken_emit(struct taken_lines *t)
+{
+	for (unsigned i = 0; i < t->kept; i++)
+		if (t->lines[i].h.log) {
+			struct held h = t->lines[i].h;
+
+			t->lines[i].h.log = NULL; /* released by emit_held(), even on pthread_exit() */
+			emit_held(&h, t->lines[i].level, t->lines[i].msg);
 		}
-	if (n > t->kept && last)
-		sva_logf(last, SVA_LOG_WARN, "%u more lines logged under a lock were dropped", n - t->kept);
+	for (unsigned i = 0; i < t->ndrops; i++) {
+		struct held h = t->drops[i];
+		char msg[96];
+
+		t->drops[i].log = NULL;
+		snprintf(msg, sizeof(msg), "%u more lines logged under a lock were dropped", t->drop_n[i]);
+		if ((int)SVA_LOG_WARN >= atomic_load(&h.log->level))
+			emit_held(&h, SVA_LOG_WARN, msg);
+		else
+			release(&h);
+	}
+}
+
+static bool slots_held(void)
+{
+	return atomic_load(&ndeferred) || atomic_load(&ndropped);
 }
 
 void sva_log_defer_end(void)
 {
 	struct taken_lines t;
-	unsigned n, kept;
 	sigset_t old;
-
 	unsigned d = atomic_load_explicit(&defer_depth, memory_order_relaxed) - 1;
+	/* A flush under way on this thread: a handler's section inside it
+	 * leaves its lines to that flush, behind those it is passing; a
+	 * callback's (nested, refused calls log) passes its own, as before. */
+	bool outer = atomic_load(&flushing);
 
-	/* Uncounted only once the fork guard's section is over (sva_guard_leave()). */
+	if (d || (outer && !sva_in_log_callback())) {
+		/* Uncounted only once the fork guard's section is over
+		 * (sva_guard_leave()). */
+		atomic_signal_fence(memory_order_seq_cst);
+		atomic_store_explicit(&defer_depth, d, memory_order_relaxed);
+		return;
+	}
+	/* Flushing before the depth drops: a handler arriving between the two
+	 * would otherwise log at once, ahead of the lines held before it. */
+	atomic_store(&flushing, true);
 	atomic_signal_fence(memory_order_seq_cst);
 	atomic_store_explicit(&defer_depth, d, memory_order_relaxed);
-	if (d || !atomic_load(&ndeferred))
-		return;
-	/* A handler arriving now logs directly, or defers and flushes in its
-	 * own section: either way it must not write a slot while it is read. */
+	if (!slots_held()) {
+		atomic_store(&flushing, outer);
+		if (!slots_held())
+			return;
+		atomic_store(&flushing, true); /* a handler's line, held just before */
+	}
+	DEFER_END_HOOK();
+	t.kept = t.ndrops = 0;
+	pthread_cleanup_push(taken_release, &t);
+	/* A handler arriving now holds its line behind these, and must not
+	 * write a slot while it is read. */
 	sva_signals_hold(&old);
-	n = atomic_exchange(&ndeferred, 0);
-	kept = n < DEFERRED_MAX ? n : DEFERRED_MAX;
-	memcpy(t.lines, deferred, kept * sizeof(t.lines[0]));
-	for (unsigned i = 0; i < kept; i++)
-		deferred[i].log = NULL; /* no sva_log_fini() here takes a stale one for its own */
+	while (take(&t)) {
+		sva_signals_restore(&old);
+		taken_emit(&t);
+		sva_signals_hold(&old);
+	}
+	atomic_store(&flushing, outer);
 	sva_signals_restore(&old);
-	t.kept = kept;
-	pthread_cleanup_push(taken_unpin, &t);
-	taken_emit(&t, n);
-	/* Only now may a sva_log_fini() waiting for them go on. */
-	pthread_cleanup_pop(1);
+	pthread_cleanup_pop(0);
 }
+
+/* A line past the slots: counted on its log's dropped[] entry, made with the
+ * first such line.  A handler between the claim and the publication makes
+ * an entry of its own, and its log is told twice: rare, and still true. */
+static void drop_line(const struct sva_log *log)
+{
+	unsigned n = atomic_load(&ndropped), i;
+
+	for (i = 0; i < n && i < DEFERRED_MAX; i++)
+		if (dropped[i].h.log == log) {
+			atomic_fetch_add(&dropped[i].n, 1);
+			return;
+		}
+	i = atomic_fetch_add(&ndropped, 1);
+	if (i >= DEFERRED_MAX)
+		return; /* more logs than slots in one section: not told */
+	pin(&dropped[i].h, log);
+	atomic_store(&dropped[i].n, 1);
+	atomic_signal_fence(memory_order_seq_cst);
+	dropped[i].h.log = log;
+}
+
+static void emit(const struct sva_log *log, enum sva_log_level level, const char *msg);
 
 static void vlog(const struct sva_log *log, enum sva_log_level level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
@@ -350,16 +523,23 @@ static void vlog(const struct sva_log *log, enum sva_log_level level, const char
 	 * libsva for every line recurse until the stack runs out. */
 	if (sva_in_nested_log_callback())
 		return;
-	if (atomic_load_explicit(&defer_depth, memory_order_relaxed)) {
+	/* While held lines are passed, a line of this thread's (a handler's)
+	 * waits behind them; not one from inside their callback, which goes
+	 * nested as any callback's line does (a callback that logs for each
+	 * line would otherwise never let the flush end). */
+	if (atomic_load_explicit(&defer_depth, memory_order_relaxed) ||
+	    (atomic_load(&flushing) && !sva_in_log_callback())) {
 		unsigned i = atomic_fetch_add(&ndeferred, 1);
 
-		if (i >= DEFERRED_MAX)
-			return; /* counted: sva_log_defer_end() says how many */
-		deferred[i].gen = sva_fork_gen();
-		pin(log, deferred[i].gen);
-		deferred[i].log = log;
+		if (i >= DEFERRED_MAX) {
+			drop_line(log); /* sva_log_defer_end() says how many */
+			return;
+		}
+		pin(&deferred[i].h, log);
 		deferred[i].level = level;
 		vsnprintf(deferred[i].msg, sizeof(deferred[i].msg), fmt, ap);
+		atomic_signal_fence(memory_order_seq_cst);
+		deferred[i].h.log = log;
 		return;
 	}
 	vsnprintf(buf, sizeof(buf), fmt, ap);

@@ -210,9 +210,11 @@ int sva_ctx_fd(const struct sva_ctx *ctx);
 
 /* Replace the log callback (NULL: stderr) and level at run time; SVA_LOG_DEFAULT
  * or an out-of-range level means $SVA_LOG.  Thread-safe: a line logged
- * concurrently goes to the old or the new callback, with its own arg; returns
- * once no call of the old one is under way in another thread, so the old arg
- * may be freed then (do not hold a lock the old callback takes). */
+ * concurrently goes to the old or the new callback, with its own arg (a line
+ * held inside a fork-guard section goes to the one in place when it was
+ * logged); returns once no call of the old one is under way or held in
+ * another thread, so the old arg may be freed then (do not hold a lock the
+ * old callback takes). */
 void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level);
 
 /*

@@ -270,11 +270,160 @@ static void log_exit_in_flush(void)
 		sva_log_fini(&quitter.log);
 }
 
+/*
+ * sva_ctx_set_log(3): a held line goes to the callback installed when it was
+ * logged, and sva_ctx_set_log() returns only once it has (the old callback is
+ * not called after); the "dropped" line goes to the log whose lines were
+ * dropped, each; a signal handler's line reaches the callback in the order
+ * it was logged, after the lines its thread held before it.
+ */
+#define HELD_MAX 16
+struct seen {
+	int n;
+	char lines[HELD_MAX][96];
+	bool set_returned[HELD_MAX];
+};
+static struct seen seen_a, seen_b;
+static struct sva_log log_a, log_b;
+static atomic_bool set_done;
+
+static void seen_line(void *arg, enum sva_log_level level, const char *msg)
+{
+	struct seen *s = arg;
+
+	(void)level;
+	if (s->n < HELD_MAX) {
+		snprintf(s->lines[s->n], sizeof(s->lines[0]), "%s", msg);
+		s->set_returned[s->n] = atomic_load(&set_done);
+		s->n++;
+	}
+}
+
+static void *swap_to_b(void *arg)
+{
+	(void)arg;
+	sva_log_set(&log_a, seen_line, &seen_b, SVA_LOG_DEBUG);
+	atomic_store(&set_done, true);
+	return NULL;
+}
+
+static unsigned swaps_of(struct sva_log *log)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&log->lock);
+	n = log->swaps;
+	pthread_mutex_unlock(&log->lock);
+	return n;
+}
+
+static void held_across_swap(void)
+{
+	pthread_t t;
+	unsigned swaps;
+
+	memset(&seen_a, 0, sizeof(seen_a));
+	memset(&seen_b, 0, sizeof(seen_b));
+	atomic_store(&set_done, false);
+	sva_log_init(&log_a, seen_line, &seen_a, SVA_LOG_DEBUG);
+	swaps = swaps_of(&log_a);
+	sva_log_defer_begin();
+	sva_logf(&log_a, SVA_LOG_WARN, "held across a swap");
+	if (pthread_create(&t, NULL, swap_to_b, NULL))
+		tap_bail("pthread_create: %s", strerror(errno));
+	/* The swap made (its wait, if any, begun): 10 s at most. */
+	for (int i = 0; i < 10000 && swaps_of(&log_a) == swaps; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	ok(swaps_of(&log_a) != swaps, "held line, swap: the other thread replaced the callback");
+	sva_log_defer_end();
+	pthread_join(t, NULL);
+	ok(seen_a.n == 1 && !strcmp(seen_a.lines[0], "held across a swap") && seen_b.n == 0,
+	   "a line held across sva_ctx_set_log(): to the callback installed when it was logged (old %d, new %d lines)",
+	   seen_a.n, seen_b.n);
+	ok(seen_a.n == 1 && !seen_a.set_returned[0], "  before sva_ctx_set_log() returned");
+	sva_logf(&log_a, SVA_LOG_WARN, "after the swap");
+	ok(seen_b.n == 1 && seen_a.n == 1, "  a line logged after the swap: to the new one");
+	sva_log_fini(&log_a);
+}
+
+static void dropped_to_their_log(void)
+{
+	memset(&seen_a, 0, sizeof(seen_a));
+	memset(&seen_b, 0, sizeof(seen_b));
+	sva_log_init(&log_a, seen_line, &seen_a, SVA_LOG_DEBUG);
+	sva_log_init(&log_b, seen_line, &seen_b, SVA_LOG_DEBUG);
+	sva_log_defer_begin();
+	for (int i = 0; i < 4; i++)
+		sva_logf(&log_a, SVA_LOG_WARN, "a%d", i);
+	sva_logf(&log_b, SVA_LOG_WARN, "b0");
+	sva_logf(&log_b, SVA_LOG_WARN, "b1");
+	sva_logf(&log_a, SVA_LOG_WARN, "a4");
+	sva_log_defer_end();
+	ok(seen_a.n == 5 && !strcmp(seen_a.lines[3], "a3") &&
+		   !strcmp(seen_a.lines[4], "1 more lines logged under a lock were dropped"),
+	   "dropped lines: the held ones, then a count of its own dropped ones, on the first log (%d lines, last '%s')",
+	   seen_a.n, seen_a.n ? seen_a.lines[seen_a.n - 1] : "");
+	ok(seen_b.n == 1 && !strcmp(seen_b.lines[0], "2 more lines logged under a lock were dropped"),
+	   "  and on the second log, whose lines were all dropped, its own count (%d lines, first '%s')", seen_b.n,
+	   seen_b.n ? seen_b.lines[0] : "");
+	ok(log_a.deferred == 0 && log_b.deferred == 0, "  no line counted on either log after");
+	sva_log_fini(&log_b);
+	sva_log_fini(&log_a);
+}
+
+extern void (*sva_test_defer_end_hook)(void); /* log.c, libsva-test only */
+
+static void on_usr2(int sig)
+{
+	(void)sig;
+	sva_logf(&log_a, SVA_LOG_WARN, "the handler's line");
+}
+
+static void raise_usr2(void)
+{
+	raise(SIGUSR2);
+}
+
+static void handler_order(void)
+{
+	struct sigaction sa = { .sa_handler = on_usr2 };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR2, &sa, NULL);
+	memset(&seen_a, 0, sizeof(seen_a));
+	sva_log_init(&log_a, seen_line, &seen_a, SVA_LOG_DEBUG);
+
+	/* A handler inside the section: its line is held between the others. */
+	sva_log_defer_begin();
+	sva_logf(&log_a, SVA_LOG_WARN, "before");
+	raise(SIGUSR2);
+	sva_logf(&log_a, SVA_LOG_WARN, "after");
+	sva_log_defer_end();
+	ok(seen_a.n == 3 && !strcmp(seen_a.lines[0], "before") && !strcmp(seen_a.lines[1], "the handler's line") &&
+		   !strcmp(seen_a.lines[2], "after"),
+	   "a handler's line inside a section: between the lines around it (%d lines)", seen_a.n);
+
+	/* A handler as the section ends, its lines not passed yet: after them. */
+	memset(&seen_a, 0, sizeof(seen_a));
+	sva_test_defer_end_hook = raise_usr2;
+	sva_log_defer_begin();
+	sva_logf(&log_a, SVA_LOG_WARN, "held first");
+	sva_logf(&log_a, SVA_LOG_WARN, "held second");
+	sva_log_defer_end();
+	sva_test_defer_end_hook = NULL;
+	ok(seen_a.n == 3 && !strcmp(seen_a.lines[0], "held first") && !strcmp(seen_a.lines[1], "held second") &&
+		   !strcmp(seen_a.lines[2], "the handler's line"),
+	   "a handler's line as the section ends: after the lines held before it (got '%s', '%s', '%s')",
+	   seen_a.lines[0], seen_a.lines[1], seen_a.lines[2]);
+	ok(log_a.deferred == 0, "  nothing left counted on the log");
+	sva_log_fini(&log_a);
+}
+
 int main(void)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 
-	plan(13);
+	plan(23);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	fake_ctx_init(&ctx, record, 20000000ull);
@@ -289,6 +438,9 @@ int main(void)
 	at_entry(false);
 	log_freed();
 	log_exit_in_flush();
+	held_across_swap();
+	dropped_to_their_log();
+	handler_order();
 	ctx.devs = NULL;
 	return done_testing();
 }
