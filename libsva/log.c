@@ -255,6 +255,15 @@ static _Thread_local struct dropped dropped[DEFERRED_MAX];
  * too, behind them, so lines reach the callback in the order logged. */
 static _Thread_local atomic_bool flushing;
 
+/* Only this thread and its handlers read it: ordered by signal fences, as
+ * defer_depth is, not by a full barrier on every section's end. */
+static void flushing_set(bool v)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+	atomic_store_explicit(&flushing, v, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
 /* A held line counted on its log, with the pair in place (pin), and done with
  * (release). */
 static void pin(struct held *h, const struct sva_log *clog)
@@ -344,9 +353,9 @@ static void taken_release(void *p)
 	for (unsigned i = 0; i < t->ndrops; i++)
 		if (t->drops[i].log)
 			release(&t->drops[i]);
-	if (atomic_load(&flushing)) {
+	if (atomic_load_explicit(&flushing, memory_order_relaxed)) {
 		drop_slots();
-		atomic_store(&flushing, false);
+		flushing_set(false);
 	}
 }
 
@@ -448,7 +457,7 @@ void sva_log_defer_end(void)
 	/* A flush under way on this thread: a handler's section inside it
 	 * leaves its lines to that flush, behind those it is passing; a
 	 * callback's (nested, refused calls log) passes its own, as before. */
-	bool outer = atomic_load(&flushing);
+	bool outer = atomic_load_explicit(&flushing, memory_order_relaxed);
 
 	if (d || (outer && !sva_in_log_callback())) {
 		/* Uncounted only once the fork guard's section is over
@@ -459,14 +468,14 @@ void sva_log_defer_end(void)
 	}
 	/* Flushing before the depth drops: a handler arriving between the two
 	 * would otherwise log at once, ahead of the lines held before it. */
-	atomic_store(&flushing, true);
+	flushing_set(true);
 	atomic_signal_fence(memory_order_seq_cst);
 	atomic_store_explicit(&defer_depth, d, memory_order_relaxed);
 	if (!slots_held()) {
-		atomic_store(&flushing, outer);
+		flushing_set(outer);
 		if (!slots_held())
 			return;
-		atomic_store(&flushing, true); /* a handler's line, held just before */
+		flushing_set(true); /* a handler's line, held just before */
 	}
 	DEFER_END_HOOK();
 	t.kept = t.ndrops = 0;
@@ -479,7 +488,7 @@ void sva_log_defer_end(void)
 		taken_emit(&t);
 		sva_signals_hold(&old);
 	}
-	atomic_store(&flushing, outer);
+	flushing_set(outer);
 	sva_signals_restore(&old);
 	pthread_cleanup_pop(0);
 }
@@ -528,7 +537,7 @@ static void vlog(const struct sva_log *log, enum sva_log_level level, const char
 	 * nested as any callback's line does (a callback that logs for each
 	 * line would otherwise never let the flush end). */
 	if (atomic_load_explicit(&defer_depth, memory_order_relaxed) ||
-	    (atomic_load(&flushing) && !sva_in_log_callback())) {
+	    (atomic_load_explicit(&flushing, memory_order_relaxed) && !sva_in_log_callback())) {
 		unsigned i = atomic_fetch_add(&ndeferred, 1);
 
 		if (i >= DEFERRED_MAX) {
