@@ -144,6 +144,13 @@ tests_unit_uffd_nowp_preload_la_LDFLAGS = -module -avoid-version -shared -rpath 
 check_PROGRAMS += tests/unit/uffd-refuse
 tests_unit_uffd_refuse_SOURCES = tests/unit/uffd-refuse.c
 
+# Not a test: the fault engine's own instructions per random single-page
+# fault, without a kernel, for `valgrind --tool=callgrind` (issue 14; how to
+# read it in its opening comment).  Built with the tests, run by hand.
+check_PROGRAMS += tests/unit/bench-fault-count
+tests_unit_bench_fault_count_SOURCES = tests/unit/bench-fault-count.c tests/unit/fake_ioctl.h
+tests_unit_bench_fault_count_LDADD = $(TEST_LIBS)
+
 # test-sva-bench.sh's LD_PRELOAD helper: a strerror() whose words need
 # escaping in JSON.  Its own flags, without the sanitizers' (as uffd-nowp-preload's).
 check_LTLIBRARIES += tests/unit/strerror-preload.la
