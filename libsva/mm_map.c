@@ -254,13 +254,14 @@ static bool supplied(uint64_t start, uint64_t end, bool writable)
 }
 
 /*
- * Register [rs, re) (settled, see above), then map [start, end) inside it.
- * Returns what the map returned, or the registration's refusal; *untracked:
- * the registration error the policy maps through (0: registered); *pinned:
- * the map was tried (an -EFAULT is the kernel's, not the settling's).
+ * Register [rs, re) (settled, see above), for a map of [start, end) inside
+ * it.  Returns 0 when the map may be made, or the registration's refusal;
+ * *untracked: the registration error the policy maps through (0:
+ * registered); *pinned: the map is to be tried (an -EFAULT is then the
+ * kernel's, not the settling's).
  */
-static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tracked, bool fault, bool faulting,
-			     uint64_t rs, uint64_t re, uint64_t start, uint64_t end, int *untracked, bool *pinned)
+static int register_for_map(struct sva_mm *mm, const struct sva_vma *v, bool tracked, bool fault, bool faulting,
+			    uint64_t rs, uint64_t re, uint64_t start, uint64_t end, int *untracked, bool *pinned)
 {
 	int reg = tracked ? register_locked(mm, rs, re, start, end) : 0;
 
@@ -303,7 +304,7 @@ static int register_then_map(struct sva_mm *mm, const struct sva_vma *v, bool tr
 	}
 	*untracked = reg;
 	*pinned = true;
-	return ioas_map(mm, v, start, end);
+	return 0;
 }
 
 /*
@@ -335,9 +336,31 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 	bool whole = v->whole_end && v->whole_start <= start && end <= v->whole_end, pinned;
 	uint32_t seq0 = sva_track_seq();
 
+	/*
+	 * The chunk goes into the table before the map, taken out again if
+	 * the map fails: map_lock is held from the table's search to here, so
+	 * no one sees it early, and the insert touches the nodes the search
+	 * has just read.  After the kernel's map path those lines are cold
+	 * again (under emulation, 0.1-0.2 us each), and the insert touched
+	 * one or two per level: most of what the insert cost (docs/design.md,
+	 * "Fault figures").  Registration comes first: a registration that
+	 * ends tracking withdraws the table's chunks.
+	 */
+	c = NULL;
 	for (int attempt = 0;; attempt++) {
-		ret = register_then_map(mm, v, tracked, fault, faulting, attempt ? start : whole ? v->whole_start : v->start,
-					attempt ? end : whole ? v->whole_end : v->end, start, end, &reg, &pinned);
+		ret = register_for_map(mm, v, tracked, fault, faulting, attempt ? start : whole ? v->whole_start : v->start,
+				       attempt ? end : whole ? v->whole_end : v->end, start, end, &reg, &pinned);
+		if (!ret) {
+			c = sva_chunks_insert(&mm->chunks, start, end,
+					      (v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)) | chunk_flags);
+			if (!c)
+				return -ENOMEM; /* nothing mapped */
+			ret = ioas_map(mm, v, start, end);
+			if (ret) {
+				sva_chunks_remove(&mm->chunks, start);
+				c = NULL;
+			}
+		}
 		if (ret != -EFAULT || attempt == 2 || !sva_vma_range_mapped(start, end))
 			break;
 	}
@@ -345,15 +368,10 @@ static int map_gap(struct sva_mm *mm, const struct sva_vma *v, uint64_t start, u
 		return 0; /* mapped behind our back (raw ioctls on our IOAS): visible is what counts */
 	if (ret)
 		return pinned ? map_refused(mm, ret, start, end, seq0) : ret;
-	c = sva_chunks_insert(&mm->chunks, start, end, (v->prot & (SVA_PROT_READ | SVA_PROT_WRITE)) | chunk_flags);
-	if (!c) {
-		sva_iommufd_ioas_unmap(mm->ctx->fd, mm->ioas_id, start, end - start);
-		return -ENOMEM;
-	}
 	if (reg) /* counted once it stays mapped */
 		note_untracked_locked(mm, start, end, reg);
 	/* Read again: a registration that found our userfaultfd's number
-	 * given away stopped tracking in this very call (register_then_map()),
+	 * given away stopped tracking in this very call (register_for_map()),
 	 * and this map, made after the stop, is untracked as every later one. */
 	if (!atomic_load_explicit(&mm->tracked, memory_order_relaxed) && mm->lost) {
 		/* counted as untracked; the loss was logged once */
@@ -403,7 +421,7 @@ int sva_mm_map_gaps_locked(struct sva_mm *mm, const struct sva_vma *v, uint64_t 
 			break;
 		}
 		/* A window of more than the faulting page: any gap of it may be
-		 * a neighbour, however small the gap (register_then_map()). */
+		 * a neighbour, however small the gap (register_for_map()). */
 		ret = map_gap(mm, v, pos, gap_end,
 			      sva_pin_chunk_flags(how) | (now ? sva_mm_remove_pending_locked(mm, pos, gap_end, now) : 0),
 			      (how & SVA_MAP_AROUND) && end - start > 4096, how & SVA_MAP_FAULT);
