@@ -769,6 +769,24 @@ struct sva_map_undo {
 #define SVA_MAP_AROUND 2u /* a fault's window: in another userfaultfd's mapping, -EBUSY
 			   * rather than pin more than one page (mm_map.c) */
 
+/*
+ * pin_budget.h's accounting calls made on every fault, inline: under the
+ * VM's emulation a call and its return cost 50-100 ns even when hot, and
+ * a random fault made some 48 (docs/design.md, "Fault figures").
+ */
+/* The chunk flags for a map of kind `how` (SVA_MAP_FAULT or not). */
+static inline uint32_t sva_pin_chunk_flags(unsigned how)
+{
+	return (how & SVA_MAP_FAULT) ? SVA_CHUNK_REF : SVA_CHUNK_PINNED;
+}
+
+/* The fault engine starts (true) or has answered (false) a batch. */
+static inline void sva_pin_batch(struct sva_fault_engine *fe, bool start)
+{
+	(void)start; /* start and end both bump the count: odd while a batch is in flight */
+	atomic_fetch_add_explicit(&fe->pin_batch, 1, memory_order_relaxed);
+}
+
 /* Map every gap of [start, end) (inside VMA v, whose prot it takes and which
  * is registered for tracking) under mm->lock, recording each map in undo;
  * *mapped (if not NULL) grows by the bytes mapped.  Returns 0 or the raw

@@ -9,22 +9,11 @@
  */
 #include "internal.h"
 
-uint32_t sva_pin_chunk_flags(unsigned how)
-{
-	return (how & SVA_MAP_FAULT) ? SVA_CHUNK_REF : SVA_CHUNK_PINNED;
-}
-
 uint32_t sva_pin_batch_in_flight(struct sva_mm *mm)
 {
 	unsigned b = atomic_load_explicit(&mm->ctx->fe.pin_batch, memory_order_relaxed);
 
 	return (b & 1) ? b : 0;
-}
-
-void sva_pin_batch(struct sva_fault_engine *fe, bool start)
-{
-	(void)start; /* start and end both bump the count: odd while a batch is in flight */
-	atomic_fetch_add_explicit(&fe->pin_batch, 1, memory_order_relaxed);
 }
 
 void sva_pin_mapped_locked(struct sva_mm *mm, struct sva_chunk *c)

@@ -48,8 +48,8 @@ const char *sva_pin_enomem_advice(void);
 
 /* pin_account.c: the accounting, reported by maps, withdrawals and batches. */
 
-/* The chunk flags for a map of kind `how` (SVA_MAP_FAULT or not). */
-uint32_t sva_pin_chunk_flags(unsigned how);
+/* The chunk flags for a map of kind `how` (SVA_MAP_FAULT or not):
+ * sva_pin_chunk_flags(), inline in internal.h with sva_pin_batch(). */
 
 /* A chunk was just inserted (map_lock held): stamp it for the batch in
  * flight, count it. */
@@ -66,9 +66,6 @@ void sva_pin_touch_locked(struct sva_mm *mm, void *chunk);
  * map_lock): a fault of the group in progress when the engine answered the
  * batch's earlier groups early to make room (fault.c). */
 void sva_pin_keep(struct sva_mm *mm, uint64_t addr);
-
-/* The fault engine starts (true) or has answered (false) a batch. */
-void sva_pin_batch(struct sva_fault_engine *fe, bool start);
 
 /* The batch in flight, or 0 between batches (the count is odd during one). */
 uint32_t sva_pin_batch_in_flight(struct sva_mm *mm);

@@ -268,14 +268,13 @@ void sva_mm_tracking_lost(struct sva_mm *mm, int err)
 	pthread_mutex_unlock(&mm->map_lock);
 }
 
-void sva_mm_reap(struct sva_mm *mm)
+void sva_mm_reap_hinted(struct sva_mm *mm)
 {
 	struct sva_chunk *c;
 	bool untracked, lost;
 	uint64_t at[2];
 	int why;
 
-	/* The fault path calls this after every fault: no lock when there is nothing. */
 	if (!atomic_exchange_explicit(&mm->reap_hint, false, memory_order_acquire))
 		return;
 	pthread_mutex_lock(&mm->map_lock);
