@@ -39,6 +39,11 @@ bool sva_in_log_callback(void)
 	return in_callback[SVA_CB_LOG] != 0;
 }
 
+bool sva_in_fault_error_or_log(void)
+{
+	return in_callback[SVA_CB_FAULT_ERROR] || in_callback[SVA_CB_LOG];
+}
+
 bool sva_in_nested_log_callback(void)
 {
 	return in_callback[SVA_CB_LOG] > 1;

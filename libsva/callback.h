@@ -23,6 +23,8 @@ bool sva_in_fault_error(void);
  * nothing there waits for libsva (the exit destructors, a log's swap, the
  * calls sva_callback_refusing() names). */
 bool sva_in_log_callback(void);
+/* Either of the two, in one call (sva_ctx_process_faults() asks per call). */
+bool sva_in_fault_error_or_log(void);
 /* Inside a log callback that a line logged from another one called: a
  * callback that calls libsva for every line (which it must not) would
  * otherwise be re-entered by each refusal without end. */

@@ -872,7 +872,7 @@ SVA_EXPORT int sva_ctx_process_faults(struct sva_ctx *ctx, unsigned max)
 	 * fault_error holds the gate, so a batch started from inside it would
 	 * wait for itself, whatever the arguments; and it is the mistake that
 	 * no other argument mends (max 0 would also hide it unlogged). */
-	if (sva_in_fault_error() || sva_in_log_callback())
+	if (sva_in_fault_error_or_log())
 		return sva_fail(&ctx->log, -EDEADLK, "sva_ctx_process_faults: called from %s",
 				sva_in_fault_error() ? "a fault_error callback" : sva_callback_refusing());
 	if (!max)

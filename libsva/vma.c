@@ -294,8 +294,8 @@ static void classify(struct sva_vma *v)
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sva_vma *cache;
 static size_t cache_n;
-static unsigned cache_gen;	/* g_gen when the cache was read */
-static atomic_uint g_gen;	/* bumped by every coherence event */
+static unsigned cache_gen;	/* sva_vma_gen_word when the cache was read */
+atomic_uint sva_vma_gen_word;	/* bumped by every coherence event */
 
 /*
  * What the monitor saw go since the cache last looked: a ring it alone
@@ -383,13 +383,9 @@ static bool went(uint64_t (*g)[2], int n, uint64_t start, uint64_t end)
 
 void sva_vma_cache_stale(void)
 {
-	atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
+	atomic_fetch_add_explicit(&sva_vma_gen_word, 1, memory_order_release);
 }
 
-unsigned sva_vma_gen(void)
-{
-	return atomic_load_explicit(&g_gen, memory_order_acquire);
-}
 
 static struct sva_vma *cache_find(uint64_t addr)
 {
