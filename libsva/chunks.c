@@ -44,13 +44,11 @@ static void find(const struct sva_chunks *t, uint64_t addr, struct sva_chunk **p
 	}
 }
 
-struct sva_chunk *sva_chunks_after(struct sva_chunks *t, uint64_t addr)
+struct sva_chunk *sva_chunks_search(struct sva_chunks *t, uint64_t addr)
 {
-	if (!t->memo_ok || t->memo_addr != addr) {
-		find(t, addr, t->memo_prev);
-		t->memo_addr = addr;
-		t->memo_ok = true;
-	}
+	find(t, addr, t->memo_prev);
+	t->memo_addr = addr;
+	t->memo_ok = true;
 	return t->top && t->memo_prev[0] ? t->memo_prev[0]->next[0] : t->head[0];
 }
 

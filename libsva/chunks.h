@@ -53,8 +53,18 @@ struct sva_chunks {
 #define SVA_CHUNKS_STASH 16
 #define SVA_CHUNKS_STASH_LEVELS 2 /* 64 bytes: 15 nodes in 16 */
 
-/* The first chunk whose end is above addr (it contains addr if its start <= addr), or NULL. */
-struct sva_chunk *sva_chunks_after(struct sva_chunks *t, uint64_t addr);
+/* sva_chunks_after() past its memo: a search, remembered. */
+struct sva_chunk *sva_chunks_search(struct sva_chunks *t, uint64_t addr);
+
+/* The first chunk whose end is above addr (it contains addr if its start <= addr), or NULL.
+ * The memo's answer inline: a fault's window asks again for the address its
+ * lookup just searched, and a call costs 50-100 ns under the VM's emulation. */
+static inline struct sva_chunk *sva_chunks_after(struct sva_chunks *t, uint64_t addr)
+{
+	if (!t->memo_ok || t->memo_addr != addr)
+		return sva_chunks_search(t, addr);
+	return t->top && t->memo_prev[0] ? t->memo_prev[0]->next[0] : t->head[0];
+}
 
 static inline struct sva_chunk *sva_chunks_next(const struct sva_chunk *c)
 {

@@ -35,9 +35,13 @@ static int resolve_locked(struct sva_mm *mm, struct sva_fa_state *fa, uint64_t a
 
 	/* An isolated broker client: only what it shared, and nothing of a range
 	 * it is unsharing (a chunk there may be one the broker just unmapped). */
-	ret = sva_broker_share_bounds(mm->ctx, addr, &ss, &se);
-	if (ret)
-		return ret;
+	ss = 0;
+	se = UINT64_MAX;
+	if (mm->ctx->broker) { /* only a broker's client can be isolated: no call for the others */
+		ret = sva_broker_share_bounds(mm->ctx, addr, &ss, &se);
+		if (ret)
+			return ret;
+	}
 
 	/* What is visible at addr now (the monitor may withdraw it at any time). */
 	pthread_mutex_lock(&mm->map_lock);

@@ -532,7 +532,8 @@ bool sva_ctx_forked(const struct sva_ctx *ctx);
 /* -ECHILD, logged naming the refused call fn, in a forked child; else 0.  The
  * macros name the calling function: the public call itself, at its top. */
 int sva_ctx_check_owner_in(const struct sva_ctx *ctx, const char *fn);
-#define sva_ctx_check_owner(ctx) sva_ctx_check_owner_in((ctx), __func__)
+/* The test inline, the refusal in the call: every public call asks. */
+#define sva_ctx_check_owner(ctx) (sva_ctx_forked(ctx) ? sva_ctx_check_owner_in((ctx), __func__) : 0)
 /*
  * Take m, a lock of one of the parent's objects, in a call that only reads
  * and that a forked child may make (sva_mm_stats(), sva_dev_get_info()).
