@@ -308,8 +308,8 @@ static int register_for_map(struct sva_mm *mm, const struct sva_vma *v, bool tra
 }
 
 /*
- * Map one gap at IOVA == VA (map_lock held): registered first, then mapped,
- * then recorded.  Returns 0 or the raw -errno (map_error() explains it).
+ * Map one gap at IOVA == VA (map_lock held): registered first, then recorded
+ * and mapped (the record taken out again if the map fails).  Returns 0 or the raw -errno (map_error() explains it).
  * The range is mapped registered, or untracked where userfaultfd cannot
  * track it and the policy allows, not a mapping that merely raced a failed
  * registration (settle_registration(); a registration that succeeded over a
