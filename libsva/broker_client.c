@@ -284,6 +284,7 @@ static int attach_ret(struct sva_dev *dev, const char *what, int ret)
 static int broker_attach(struct sva_dev *dev, uint32_t pt_id)
 {
 	struct sva_broker_msg m;
+	int ret;
 
 	if (pt_id == dev->park_hwpt && dev->park_hwpt)
 		return 0;
@@ -296,7 +297,26 @@ static int broker_attach(struct sva_dev *dev, uint32_t pt_id)
 	sva_broker_msg_init(&m, SVA_BOP_RID_ATTACH);
 	m.arg[0] = dev->info.dev_id;
 	m.arg[1] = pt_id;
-	return attach_ret(dev, "RID", call(dev->ctx, &m, NULL));
+	ret = call(dev->ctx, &m, NULL);
+	/*
+	 * As for a PASID (broker_pasid_attach()): a reply that broke the
+	 * protocol may have come after the broker attached the RID.  A RID
+	 * bind finds none of ours attached (bind_rid(): one RID bond at a
+	 * time), so detaching undoes this attach only; -ENOENT: none made.
+	 */
+	if (ret == -EPROTO) {
+		int undo;
+
+		sva_broker_msg_init(&m, SVA_BOP_RID_DETACH);
+		m.arg[0] = dev->info.dev_id;
+		undo = call(dev->ctx, &m, NULL);
+		if (undo && undo != -ENOENT)
+			sva_logf(&dev->ctx->log, SVA_LOG_ERROR,
+				 "%s: its RID may still be attached at the broker (its detach after a malformed "
+				 "attach reply: %s)",
+				 dev->label, strerror(-undo));
+	}
+	return attach_ret(dev, "RID", ret);
 }
 
 static int broker_detach(struct sva_dev *dev)

@@ -129,6 +129,8 @@ struct fake {
 	 * made (less destroyed): what the client left bound at the broker. */
 	atomic_int attached, hwpts;
 	int queue_fd;  /* A_OPEN: sent with a fault queue's reply (-1: none) */
+	int rid_fd;    /* A_OPEN: sent with an open's reply, a lent VFIO file (-1: none) */
+	atomic_int rid_attached; /* A_OPEN: RID_ATTACHes answered 0, less RID_DETACHes */
 	uint32_t park_ioas; /* A_OPEN: the parking IOAS its open reply names (0: none) */
 	bool pasids;	    /* A_OPEN: its HW_INFO answers a 20-bit PASID width */
 	int destroys;  /* A_OPEN: the PX_DESTROY requests of that queue it got */
@@ -220,6 +222,12 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 			else
 				m->status = -ENOENT;
 		}
+		if (m->op == SVA_BOP_RID_ATTACH && !m->status)
+			atomic_store(&f->rid_attached, 1);
+		if (m->op == SVA_BOP_RID_DETACH) {
+			if (atomic_exchange(&f->rid_attached, 0) == 0)
+				m->status = -ENOENT;
+		}
 		if (m->op == SVA_BOP_PX_HWPT_ALLOC && !m->status)
 			atomic_fetch_add(&f->hwpts, 1);
 		if (m->op == SVA_BOP_PX_DESTROY && m->arg[0] == 13)
@@ -233,6 +241,10 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 		}
 		if (m->op == SVA_BOP_PX_FAULT_ALLOC && !m->status) {
 			sva_broker_send(s, m, f->queue_fd);
+			continue;
+		}
+		if (m->op == SVA_BOP_OPEN && !m->status && f->rid_fd >= 0) {
+			sva_broker_send(s, m, f->rid_fd);
 			continue;
 		}
 		if (m->op == SVA_BOP_PX_SHARE) {
@@ -1047,6 +1059,77 @@ out:
 	serve_end(f, t, "bind, broker failures");
 }
 
+/*
+ * The same for a device without PASIDs, whose RID the broker attaches to
+ * the client's HWPT: a reply to the RID attach that breaks the protocol may
+ * come after the attach was made, and the failed bind must leave nothing
+ * attached at the broker.
+ */
+static void rid_bind_failure_checks(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED | SVA_BIND_RID };
+	static const struct {
+		int status, form;
+		const char *what;
+	} cases[] = {
+		{ 5, F_WHOLE, "a status that is no errno" },
+		{ 0, F_SHORT, "a reply cut short" },
+		{ 0, F_BAD_MAGIC, "a reply with a wrong magic" },
+	};
+	struct sva_ctx *ctx = NULL;
+	struct sva_mm *mm = NULL;
+	struct sva_dev *dev = NULL;
+	struct sva_bond *bond = NULL;
+	pthread_t t;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	f->px_op = 0;
+	f->pasids = false;
+	f->rid_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	atomic_store(&f->rid_attached, 0);
+	serve_start(f, &t);
+	if (!ok(f->rid_fd >= 0, "RID bind, broker failures: a stand-in VFIO file") ||
+	    !is_int(sva_ctx_new(&o, &ctx), 0, "  an isolated broker context") ||
+	    !is_int(sva_mm_new(ctx, NULL, &mm), 0, "  an address space") ||
+	    !is_int(sva_dev_open(ctx, "dev0", &dev), 0, "  a device without PASIDs, lent"))
+		goto out;
+	sva_ctx_set_log(ctx, collect, NULL, SVA_LOG_ERROR);
+	if (is_int(sva_bind(dev, mm, &bo, &bond), 0, "a RID bind with all answers whole")) {
+		is_int(atomic_load(&f->rid_attached), 1, "  the RID attached at the broker");
+		is_int(sva_unbind(bond), 0, "  and its unbind");
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		f->px_op = SVA_BOP_RID_ATTACH;
+		f->px_status = cases[i].status;
+		atomic_store(&f->px_form, cases[i].form);
+		f->px_hangup = false;
+		lines_reset();
+		bond = NULL;
+		is_int(sva_bind(dev, mm, &bo, &bond), -EPROTO, "sva_bind of a RID: %s: -EPROTO", cases[i].what);
+		ok(bond == NULL, "  and no bond");
+		ok(lines.n == 1, "  one error line (%d): %s", lines.n, lines.text);
+		f->px_op = 0;
+		is_int(atomic_load(&f->rid_attached), 0, "  nothing left attached at the broker");
+		if (is_int(sva_bind(dev, mm, &bo, &bond), 0, "  the same bind then succeeds"))
+			is_int(sva_unbind(bond), 0, "  and unbinds");
+	}
+out:
+	f->px_op = 0;
+	if (dev)
+		sva_dev_close(dev);
+	if (mm)
+		sva_mm_free(mm);
+	if (ctx)
+		sva_ctx_free(ctx);
+	serve_end(f, t, "RID bind, broker failures");
+	if (f->rid_fd >= 0)
+		close(f->rid_fd);
+	f->rid_fd = -1;
+}
+
 static void cap_checks(struct fake *f)
 {
 	int fd = memfd_create("cap", MFD_CLOEXEC);
@@ -1131,7 +1214,8 @@ int main(void)
 				  .log_level = SVA_LOG_ERROR };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sva_ctx *ctx = NULL;
-	struct fake f = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .queue_fd = -1 };
+	struct fake f = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .queue_fd = -1,
+			  .rid_fd = -1 };
 	char longpath[200];
 
 	snprintf(path, sizeof(path), "%s/sva-broker-client-%d.sock", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
@@ -1214,6 +1298,7 @@ int main(void)
 	iova_ranges_gone_checks(&f);
 	bind_refusal_checks(&f);
 	bind_broker_failure_checks(&f);
+	rid_bind_failure_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
