@@ -214,7 +214,7 @@ static int hwpt_get(struct sva_dev *dev, struct sva_mm *mm, bool faults, struct 
 			snprintf(why, sizeof(why), " (the broker's refusal: the IOAS or the fault queue is not this "
 						   "client's, as it counts them; returned as a protocol error)");
 		hwpt_free_held(out);
-		return sva_fail(&dev->ctx->log, refused ? -EPROTO : ret, "IOMMU_HWPT_ALLOC for %s on IOAS %u failed: %s%s",
+		return sva_fail_said(&dev->ctx->log, refused ? -EPROTO : ret, "IOMMU_HWPT_ALLOC for %s on IOAS %u failed: %s%s",
 				dev->label, mm->ioas_id, strerror(-ret), why);
 	}
 	h->dev = dev;
@@ -265,7 +265,7 @@ static int rid_park_at(struct sva_dev *dev, const char **step)
 			*step = "IOMMU_IOAS_ALLOC of its parking IOAS";
 		if (ret)
 			return step ? ret
-				    : sva_fail(&ctx->log, ret, "IOMMU_IOAS_ALLOC for parking the RID failed: %s",
+				    : sva_fail_said(&ctx->log, ret, "IOMMU_IOAS_ALLOC for parking the RID failed: %s",
 					       strerror(-ret));
 	}
 	if (!dev->park_hwpt) {
@@ -275,7 +275,7 @@ static int rid_park_at(struct sva_dev *dev, const char **step)
 			*step = "IOMMU_HWPT_ALLOC(ALLOC_PASID) of its parking page table";
 		if (ret)
 			return step ? ret
-				    : sva_fail(&ctx->log, ret,
+				    : sva_fail_said(&ctx->log, ret,
 					       "IOMMU_HWPT_ALLOC(ALLOC_PASID) for %s failed: %s; its IOMMU "
 					       "cannot attach PASIDs",
 					       dev->label, strerror(-ret));

@@ -173,6 +173,7 @@ int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int f
 	uint32_t op = m->op;
 	int rfd = -1, ret;
 
+	sva_proto_said_clear();
 	pthread_mutex_lock(&conn->lock);
 	ret = sva_broker_send(conn->sock, m, fd);
 	if (!ret)
@@ -189,6 +190,7 @@ int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int f
 		sva_logf(conn->log ? conn->log : sva_log_default(), SVA_LOG_ERROR,
 			 "broker: a malformed reply to %s (%s): taken as a protocol error", sva_broker_op_name(op),
 			 strerror(-ret));
+		sva_proto_said_note();
 		return -EPROTO;
 	}
 	if (ret)
@@ -205,6 +207,7 @@ int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int f
 			sva_logf(log, SVA_LOG_ERROR,
 				 "broker: the reply to %s has status %d, which is no errno: taken as a protocol error",
 				 sva_broker_op_name(op), (int)m->status);
+		sva_proto_said_note();
 		ret = -EPROTO;
 	} else {
 		ret = m->status;

@@ -126,8 +126,14 @@ int sva_px_fault_alloc(struct sva_broker_conn *c, uint32_t *fault_id, int *fault
 	 * of this client's objects, until the client ends. */
 	if ((ret == -EMFILE || ret == -ENFILE) && m.op == SVA_BOP_PX_FAULT_ALLOC && m.status == 0 && m.arg[0])
 		sva_px_destroy(c, (uint32_t)m.arg[0]);
-	if (!ret && fd < 0)
+	/* Said here, once: the caller's line knows only "Protocol error". */
+	if (!ret && fd < 0) {
+		sva_logf(c->log ? c->log : sva_log_default(), SVA_LOG_ERROR,
+			 "broker: the reply to %s came with no descriptor for the queue: taken as a protocol error",
+			 sva_broker_op_name(SVA_BOP_PX_FAULT_ALLOC));
+		sva_proto_said_note();
 		ret = -EPROTO;
+	}
 	if (!ret) {
 		*fault_id = (uint32_t)m.arg[0];
 		*fault_fd = fd;

@@ -92,7 +92,7 @@ int sva_dev_setup(struct sva_ctx *ctx, const struct sva_dev_backend *be, int fd,
 	ret = sva_iommufd_hw_info(ctx->fd, dev_id, &dev->info.iommu_type, &dev->info.max_pasid_log2,
 				  &dev->info.hw_caps);
 	if (ret) {
-		sva_fail(&ctx->log, ret, "IOMMU_GET_HW_INFO for %s failed: %s", dev->label, strerror(-ret));
+		sva_fail_said(&ctx->log, ret, "IOMMU_GET_HW_INFO for %s failed: %s", dev->label, strerror(-ret));
 		pthread_mutex_destroy(&dev->lock);
 		sva_free(dev);
 		return ret;

@@ -74,15 +74,16 @@ int sva_fault_queue_get(struct sva_ctx *ctx, uint32_t *fault_id)
 		fe->fault_fd_new = fd;
 	sva_guard_leave();
 	if (ret) {
-		/* The kernel hint fits the errors an old kernel gives, not a full
+		/* The kernel hint fits the errors an old kernel gives, not a
+		 * broker's reply that broke the protocol (its line said what came), nor a full
 		 * descriptor table, the process's or the system's: those have
 		 * the remedies every descriptor libsva makes has. */
-		const char *hint = ret == -EMFILE || ret == -ENFILE ? ""
+		const char *hint = ret == -EMFILE || ret == -ENFILE || ret == -EPROTO ? ""
 				   : ret == -ENOMEM		    ? " (out of memory)"
 								    : " (the kernel needs iommufd fault support, "
 								      "Linux 6.11 or later)";
 
-		ret = sva_fail(&ctx->log, ret, "IOMMU_FAULT_QUEUE_ALLOC failed: %s%s%s", strerror(-ret), hint,
+		ret = sva_fail_said(&ctx->log, ret, "IOMMU_FAULT_QUEUE_ALLOC failed: %s%s%s", strerror(-ret), hint,
 			       sva_errno_remedy(ret, false));
 		goto out;
 	}

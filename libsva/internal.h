@@ -110,6 +110,23 @@ static inline void sva_guard_leave(void)
 		sva_logf((log), SVA_LOG_DEBUG, __VA_ARGS__); \
 		sva_fail_err_; \
 	})
+/*
+ * One error line per failed call (libsva(7), Errors) where a broker's reply
+ * became -EPROTO: the connection (broker_conn.c) logs what came, at error
+ * level, and notes it for this thread; a caller's own line for that -EPROTO
+ * then goes to debug level.  sva_proto_said_clear() at each request, so a
+ * note never outlives the request that made it; sva_proto_said_take()
+ * reads and clears it.
+ */
+void sva_proto_said_note(void);
+void sva_proto_said_clear(void);
+bool sva_proto_said_take(int err);
+#define sva_fail_said(log, err, ...) \
+	__extension__({ \
+		int sva_fail_err_ = (err); \
+		sva_logf((log), sva_proto_said_take(sva_fail_err_) ? SVA_LOG_DEBUG : SVA_LOG_ERROR, __VA_ARGS__); \
+		sva_fail_err_; \
+	})
 /* What to do about a shortage errno, as a suffix for a log line after its
  * strerror ("; close descriptors or raise RLIMIT_NOFILE ..." for -EMFILE);
  * "" for other errnos.  thread: err came from starting a thread (-EAGAIN). */

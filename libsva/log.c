@@ -247,6 +247,28 @@ struct dropped {
  * relaxed, and stepped by a load and a store, a plain increment's code: a
  * handler's own sections leave it as they found it. */
 static _Thread_local _Atomic unsigned defer_depth;
+
+/* internal.h, sva_fail_said(): this thread's last broker request made an
+ * -EPROTO it logged. */
+static _Thread_local bool proto_said;
+
+void sva_proto_said_note(void)
+{
+	proto_said = true;
+}
+
+void sva_proto_said_clear(void)
+{
+	proto_said = false;
+}
+
+bool sva_proto_said_take(int err)
+{
+	bool said = proto_said && err == -EPROTO;
+
+	proto_said = false;
+	return said;
+}
 static _Thread_local atomic_uint ndeferred; /* claimed slots, and lines past them */
 static _Thread_local struct deferred_line deferred[DEFERRED_MAX];
 static _Thread_local atomic_uint ndropped; /* claimed dropped[] entries */

@@ -366,7 +366,7 @@ static int kernel_window(const struct sva_mem_opts *o, const struct sva_log *log
 	if (o->mm) {
 		ret = ioas_ranges(o->mm->ctx->fd, o->mm->ioas_id, r, &nr);
 		if (ret)
-			return sva_fail(log, ret, "sva_mem_alloc: IOMMU_IOAS_IOVA_RANGES of the address space failed: %s",
+			return sva_fail_said(log, ret, "sva_mem_alloc: IOMMU_IOAS_IOVA_RANGES of the address space failed: %s",
 					strerror(-ret));
 		narrow(win, nwin, r, nr);
 	}

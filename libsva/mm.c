@@ -110,7 +110,7 @@ SVA_EXPORT int sva_mm_new(struct sva_ctx *ctx, const struct sva_mm_opts *uopts, 
 	ret = sva_iommufd_ioas_alloc(ctx->fd, &mm->ioas_id);
 	if (ret) {
 		sva_free(mm);
-		return sva_fail(&ctx->log, ret, "IOMMU_IOAS_ALLOC failed: %s", strerror(-ret));
+		return sva_fail_said(&ctx->log, ret, "IOMMU_IOAS_ALLOC failed: %s", strerror(-ret));
 	}
 	pthread_mutex_init(&mm->lock, NULL);
 	pthread_mutex_init(&mm->map_lock, NULL);
@@ -312,7 +312,7 @@ static int map_error(struct sva_mm *mm, int ret, uint64_t start, uint64_t end)
 	default:
 		break;
 	}
-	return sva_fail(&mm->ctx->log, ret, "sva_mm_prefault: IOMMU_IOAS_MAP 0x%llx-0x%llx failed: %s",
+	return sva_fail_said(&mm->ctx->log, ret, "sva_mm_prefault: IOMMU_IOAS_MAP 0x%llx-0x%llx failed: %s",
 			(unsigned long long)start, (unsigned long long)end, strerror(-ret));
 }
 

@@ -685,6 +685,42 @@ static int queue_stand_in(void)
 	return p[0];
 }
 
+/*
+ * Every error line of a context (sva_ctx_set_log), for the checks that a
+ * broker's errno turned into another is said once, at error level.
+ */
+static struct {
+	char text[2048];
+	int n;
+} lines;
+
+static void collect(void *arg, enum sva_log_level level, const char *msg)
+{
+	size_t used = strlen(lines.text);
+
+	(void)arg;
+	if (level < SVA_LOG_ERROR)
+		return;
+	lines.n++;
+	snprintf(lines.text + used, sizeof(lines.text) - used, "%s|", msg);
+}
+
+static void lines_reset(void)
+{
+	lines.text[0] = '\0';
+	lines.n = 0;
+}
+
+/* How many of the collected lines hold what. */
+static int lines_with(const char *what)
+{
+	int n = 0;
+
+	for (const char *p = lines.text; (p = strstr(p, what)) != NULL; p += strlen(what))
+		n++;
+	return n;
+}
+
 static void broker_error_checks(struct fake *f)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED | SVA_CTX_FAULT_POLL,
@@ -725,8 +761,12 @@ static void broker_error_checks(struct fake *f)
 		}
 		atomic_store(&short_send, cases[i].short_send);
 		mm = NULL;
+		sva_ctx_set_log(ctx, collect, NULL, SVA_LOG_ERROR);
+		lines_reset();
 		is_int(sva_mm_new(ctx, NULL, &mm), cases[i].want, "sva_mm_new: %s", cases[i].what);
 		ok(mm == NULL, "  and no address space");
+		if (!cases[i].hangup)
+			ok(lines.n == 1, "  one error line (%d): %s", lines.n, lines.text);
 		atomic_store(&short_send, false);
 		sva_ctx_free(ctx);
 		serve_end(f, t, "broker errors");
@@ -739,7 +779,22 @@ static void broker_error_checks(struct fake *f)
 	f->queue_fd = -1;
 	serve_start(f, &t);
 	if (is_int(sva_ctx_new(&o, &ctx), 0, "an isolated broker context in poll mode")) {
+		sva_ctx_set_log(ctx, collect, NULL, SVA_LOG_ERROR);
+		lines_reset();
 		is_int(sva_ctx_fault_fd(ctx), -EPROTO, "sva_ctx_fault_fd: a queue reply without a descriptor: -EPROTO");
+		ok(lines.n == 1 && lines_with("no descriptor") == 1 && !lines_with("Linux 6.11"),
+		   "  one error line, saying the reply came without its descriptor, no kernel hint (%d): %s", lines.n,
+		   lines.text);
+		/* A malformed queue reply: said once, by the connection. */
+		f->px_op = SVA_BOP_PX_FAULT_ALLOC;
+		f->px_status = 0;
+		f->px_hangup = false;
+		atomic_store(&f->px_form, F_SHORT);
+		lines_reset();
+		is_int(sva_ctx_fault_fd(ctx), -EPROTO, "sva_ctx_fault_fd: a queue reply cut short: -EPROTO");
+		ok(lines.n == 1 && lines_with("malformed reply") == 1 && !lines_with("Linux 6.11"),
+		   "  one error line, saying so, no kernel hint (%d): %s", lines.n, lines.text);
+		f->px_op = 0;
 		sva_ctx_free(ctx);
 	}
 	serve_end(f, t, "fault queue");
@@ -911,42 +966,6 @@ static void iova_ranges_gone_checks(struct fake *f)
 	if (ctx)
 		sva_ctx_free(ctx);
 	serve_end(f, t, "iova ranges, broker stopped");
-}
-
-/*
- * Every error line of a context (sva_ctx_set_log), for the checks that a
- * broker's errno turned into another is said once, at error level.
- */
-static struct {
-	char text[2048];
-	int n;
-} lines;
-
-static void collect(void *arg, enum sva_log_level level, const char *msg)
-{
-	size_t used = strlen(lines.text);
-
-	(void)arg;
-	if (level < SVA_LOG_ERROR)
-		return;
-	lines.n++;
-	snprintf(lines.text + used, sizeof(lines.text) - used, "%s|", msg);
-}
-
-static void lines_reset(void)
-{
-	lines.text[0] = '\0';
-	lines.n = 0;
-}
-
-/* How many of the collected lines hold what. */
-static int lines_with(const char *what)
-{
-	int n = 0;
-
-	for (const char *p = lines.text; (p = strstr(p, what)) != NULL; p += strlen(what))
-		n++;
-	return n;
 }
 
 /*
