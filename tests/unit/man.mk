@@ -12,7 +12,7 @@ EXTRA_DIST += tests/unit/test-man-errors.sh
 # Every errno a page's running text names as a return is an ERRORS item, of
 # that page or of a function the sentence names (marked regions aside).
 TESTS += tests/unit/test-man-errno-text.sh
-EXTRA_DIST += tests/unit/test-man-errno-text.sh
+EXTRA_DIST += tests/unit/test-man-errno-text.sh tests/unit/man_errors.sh
 # The library's objects come from its arena only (what a device can reach).
 TESTS += tests/unit/test-arena-only.sh
 EXTRA_DIST += tests/unit/test-arena-only.sh

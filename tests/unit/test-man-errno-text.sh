@@ -39,31 +39,7 @@ top_srcdir=${top_srcdir:-$(dirname "$0")/../..}
 . "$top_srcdir/tests/tap.sh"
 mandir=$top_srcdir/man
 [ -d "$mandir" ] || { echo "Bail out! no man/ in $top_srcdir"; exit 1; }
-
-# The items of a page's ERRORS section, one a line.
-page_items() {
-	awk '
-	/^\.SH[ \t]/ { inerr = ($2 == "ERRORS" || $2 == "\"ERRORS\""); tag = 0; next }
-	!inerr { next }
-	/^\.TP/ { tag = 1; next }
-	tag {
-		tag = 0
-		t = $0
-		while (match(t, /\\-E[A-Z0-9]+/)) {
-			print substr(t, RSTART + 2, RLENGTH - 2)
-			t = substr(t, RSTART + RLENGTH)
-		}
-	}' "$1" | sort -u
-}
-
-# The page a function's name resolves to (following a ".so" link).
-page_of() {
-	p=$mandir/$1.3
-	[ -f "$p" ] || return 1
-	target=$(sed -n '/^\.\\"/d; /^\.so[ \t]/{ s/^\.so[ \t]*//; s/[ \t]*$//; p; }; q' "$p")
-	[ -z "$target" ] || p=$mandir/${target##*/}
-	echo "$p"
-}
+. "$top_srcdir/tests/unit/man_errors.sh"
 
 # The sentences of a page's running text that name an errno with its minus,
 # one a line, with the ERRORS item tags and the sections above left out.
@@ -145,7 +121,7 @@ for page in "$mandir"/sva_*.3 "$mandir"/libsva.7; do
 		continue
 	fi
 	base=${page##*/}
-	own=$(page_items "$page")
+	own=$(page_errnos "$page")
 	bad=
 	tmp=$(sentences "$page")
 	while IFS= read -r s; do
@@ -169,7 +145,7 @@ line ${s#EMPTY }: an errno-text region that quotes no errno (a stale mark)"; con
 			printf '%s\n' "$own" | grep -qxF "$e" && continue
 			found=0
 			for p in $others; do
-				if page_items "$p" | grep -qxF "$e"; then
+				if page_errnos "$p" | grep -qxF "$e"; then
 					found=1
 					break
 				fi

@@ -28,6 +28,7 @@ if [ ! -r "$header" ] || [ ! -d "$mandir" ]; then
 fi
 
 . "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/unit/man_errors.sh"
 
 # "FUNCTION ERRNO..." for each function declared in the header: the errnos its
 # comment names.  "FUNCTION @REF..." lines name the functions whose errors the
@@ -83,37 +84,6 @@ header_errnos() {
 			flush_decl(decl)
 		}
 	}' "$header"
-}
-
-# The page that documents FUNCTION: man/FUNCTION.3, or the page it links to.
-page_of() {
-	p=$mandir/$1.3
-	[ -f "$p" ] || return 1
-	target=$(sed -n '/^\.\\"/d; /^\.so[ \t]/{ s/^\.so[ \t]*//; s/[ \t]*$//; p; }; q' "$p")
-	if [ -n "$target" ]; then
-		p=$mandir/${target##*/}
-	fi
-	echo "$p"
-}
-
-# The errnos that are items of the ERRORS section of a page, one a line.
-page_errnos() {
-	awk '
-	/^\.SH[ \t]/ {
-		inerr = ($2 == "ERRORS" || $2 == "\"ERRORS\"")
-		tag = 0
-		next
-	}
-	!inerr { next }
-	/^\.TP/ { tag = 1; next }
-	tag {
-		tag = 0
-		t = $0
-		while (match(t, /\\-E[A-Z0-9]+/)) {
-			print substr(t, RSTART + 2, RLENGTH - 2)
-			t = substr(t, RSTART + RLENGTH)
-		}
-	}' "$1" | sort -u
 }
 
 words() {
