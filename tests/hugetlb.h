@@ -9,24 +9,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static inline long hugetlb_read_long(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
+#include "proc_number.h"
 
 /* Free minus reserved 2 MiB pages (negative when sysfs does not say). */
 static inline long free_hugetlb(void)
 {
-	return hugetlb_read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") -
-	       hugetlb_read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages");
+	return proc_read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") -
+	       proc_read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages");
 }
 
 /* 4 MiB of MADV_HUGEPAGE memory, 2 MiB-aligned and touched, so that it is

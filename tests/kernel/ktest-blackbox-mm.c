@@ -37,6 +37,7 @@
 
 #include <sva/sva.h>
 
+#include "../proc_number.h"
 #include "../tap.h"
 #include "ktest_proc.h"
 #include "edu_find.h"
@@ -1089,19 +1090,6 @@ static void prefault_steps(void)
 
 /* -------------------------------------------- sva_mem_alloc/free, more */
 
-static int maps_lines(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	int n = 0, c;
-
-	if (!f)
-		return -1;
-	while ((c = fgetc(f)) != EOF)
-		n += c == '\n';
-	fclose(f);
-	return n;
-}
-
 /*
  * sva_mem_alloc(3): a SVA_MEM_PREFAULT block the budget cannot hold fails
  * with -ENOSPC, "nothing stays mapped", *out "left as it was", one line at
@@ -1122,11 +1110,11 @@ static void mem_more(void)
 		return;
 	}
 	o.mm = m;
-	n0 = maps_lines();
+	n0 = proc_maps_lines();
 	e = errs();
 	is_int(sva_mem_alloc(8 * PG, &o, &p), -ENOSPC, "mem_alloc: SVA_MEM_PREFAULT of 8 pages, budget 4: -ENOSPC");
 	ok(p == sentinel, "  *out left as it was");
-	is_int(maps_lines(), n0, "  nothing stays mapped in the process (/proc/self/maps lines)");
+	is_int(proc_maps_lines(), n0, "  nothing stays mapped in the process (/proc/self/maps lines)");
 	is_int(mst(m).bytes_visible, 0, "  nothing visible in mm");
 	ok(errs() - e >= 1, "  an error-level line says so (%d)", errs() - e);
 	p = NULL;
@@ -1397,19 +1385,6 @@ static void foreign_uffd(void)
 
 /* --------------------------------- sva_mem_free whose munmap is refused */
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 static int write_long(const char *path, long v)
 {
 	FILE *f = fopen(path, "w");
@@ -1441,7 +1416,7 @@ static void mem_free_refused(uint32_t flags)
 	struct sva_mm *m = new_mm(flags);
 	struct sva_mem_opts o = { .size = sizeof(o), .mm = m };
 	char *x = NULL, *a = NULL, *b = NULL;
-	long was = read_long(mmc);
+	long was = proc_read_long(mmc);
 	int ret, e;
 
 	if (geteuid() != 0 || was < 0) {
@@ -1461,7 +1436,7 @@ static void mem_free_refused(uint32_t flags)
 	       restr ? "restricted" : "default");
 	e = errs();
 	/* At most the process's count ([vsyscall] is listed, not counted): no hole can be punched. */
-	if (write_long(mmc, maps_lines() - 1)) {
+	if (write_long(mmc, proc_maps_lines() - 1)) {
 		ok(0, "set vm.max_map_count");
 		goto out;
 	}

@@ -59,7 +59,7 @@ tests_kernel_ktest_fault_SOURCES = tests/kernel/ktest-fault.c tests/kernel/ktest
 tests_kernel_ktest_fault_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_fault_groups_SOURCES = tests/kernel/ktest-fault-groups.c tests/kernel/ktest.h tests/kernel/ktest_proc.h tests/proc_status.h tests/tap.h
 tests_kernel_ktest_fault_groups_LDADD = $(TEST_LIBS)
-tests_kernel_ktest_coherence_SOURCES = tests/kernel/ktest-coherence.c tests/kernel/ktest.h tests/kernel/uffd_refuse.h tests/hugetlb.h tests/tap.h
+tests_kernel_ktest_coherence_SOURCES = tests/kernel/ktest-coherence.c tests/kernel/ktest.h tests/kernel/uffd_refuse.h tests/hugetlb.h tests/proc_number.h tests/tap.h
 tests_kernel_ktest_coherence_LDADD = $(TEST_LIBS)
 # fork, mprotect, migration, shared memory, private file COW: the device's page is the process's.
 tests_kernel_ktest_process_events_SOURCES = tests/kernel/ktest-process-events.c tests/kernel/ktest.h \
@@ -89,7 +89,7 @@ tests_kernel_ktest_blackbox_ctx_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_kernel_ktest_mm_contract_SOURCES = tests/kernel/ktest-mm-contract.c tests/tap.h
 tests_kernel_ktest_mm_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # Black-box: each promise of the mm, memory, bond and fault pages, through sva.h only.
-tests_kernel_ktest_blackbox_mm_SOURCES = tests/kernel/ktest-blackbox-mm.c tests/kernel/edu_find.h tests/tap.h
+tests_kernel_ktest_blackbox_mm_SOURCES = tests/kernel/ktest-blackbox-mm.c tests/kernel/edu_find.h tests/proc_number.h tests/tap.h
 tests_kernel_ktest_blackbox_mm_LDADD = $(TEST_LIBS)
 # The PASID pages, black-box (sva.h only): where failures log, release's -ERANGE,
 # owned spaces, set_pasid_range's bounds, threads; the standalone part under make check.
@@ -104,7 +104,7 @@ tests_kernel_ktest_blackbox_lib_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_kernel_ktest_blackbox_opts_SOURCES = tests/kernel/ktest-blackbox-opts.c tests/tap.h
 tests_kernel_ktest_blackbox_opts_LDADD = $(TEST_LIBS)
 # Black-box: what the device sees after each process operation (libsva(7), Coherence), on the mock.
-tests_kernel_ktest_blackbox_coherence_SOURCES = tests/kernel/ktest-blackbox-coherence.c tests/kernel/mock_sees.h tests/hugetlb.h tests/tap.h
+tests_kernel_ktest_blackbox_coherence_SOURCES = tests/kernel/ktest-blackbox-coherence.c tests/kernel/mock_sees.h tests/hugetlb.h tests/proc_number.h tests/tap.h
 tests_kernel_ktest_blackbox_coherence_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The bond pages (bind, unbind, lookups, callbacks, injection), black-box (sva.h only), on mock and vtd39.
 tests_kernel_ktest_bind_contract_SOURCES = tests/kernel/ktest-bind-contract.c tests/kernel/ktest_proc.h tests/proc_status.h tests/kernel/mock_sees.h tests/kernel/edu_find.h tests/tap.h

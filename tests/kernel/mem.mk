@@ -7,5 +7,5 @@
 # check_PROGRAMS and TESTS here too would list it twice (and `make check`
 # would count its results twice).
 KERNEL_TESTS += tests/kernel/ktest-mem
-tests_kernel_ktest_mem_SOURCES = tests/kernel/ktest-mem.c tests/kernel/ktest.h tests/kernel/ktest_edu.h tests/hugetlb.h tests/tap.h
+tests_kernel_ktest_mem_SOURCES = tests/kernel/ktest-mem.c tests/kernel/ktest.h tests/kernel/ktest_edu.h tests/hugetlb.h tests/proc_number.h tests/tap.h
 tests_kernel_ktest_mem_LDADD = $(TEST_LIBS) $(LIBNUMA_LIBS)

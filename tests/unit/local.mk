@@ -65,10 +65,10 @@ tests_unit_test_log_signal_LDADD = $(TEST_LIBS)
 tests_unit_test_vma_collect_SOURCES = tests/unit/test-vma-collect.c tests/fd_fill.h tests/tap.h
 tests_unit_test_vma_collect_LDADD = $(TEST_LIBS)
 # A VMA's huge-page classification survives a moment without descriptors (vma.c).
-tests_unit_test_vma_classify_SOURCES = tests/unit/test-vma-classify.c tests/tap.h
+tests_unit_test_vma_classify_SOURCES = tests/unit/test-vma-classify.c tests/hugetlb.h tests/proc_number.h tests/tap.h
 tests_unit_test_vma_classify_LDADD = $(TEST_LIBS)
 # ... and a read of smaps that fails partway decides nothing (vma.c).
-tests_unit_test_vma_smaps_error_SOURCES = tests/unit/test-vma-smaps-error.c tests/tap.h
+tests_unit_test_vma_smaps_error_SOURCES = tests/unit/test-vma-smaps-error.c tests/hugetlb.h tests/proc_number.h tests/tap.h
 tests_unit_test_vma_smaps_error_LDADD = $(TEST_LIBS)
 # ... and a mapped file's path longer than its line buffer is no field line (vma.c).
 tests_unit_test_vma_smaps_long_SOURCES = tests/unit/test-vma-smaps-long.c tests/tap.h

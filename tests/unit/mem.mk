@@ -4,7 +4,7 @@
 # concurrency.
 check_PROGRAMS += tests/unit/test-mem-window
 TESTS += tests/unit/test-mem-window
-tests_unit_test_mem_window_SOURCES = tests/unit/test-mem-window.c tests/hugetlb.h tests/map_fill.h tests/tap.h
+tests_unit_test_mem_window_SOURCES = tests/unit/test-mem-window.c tests/hugetlb.h tests/proc_number.h tests/map_fill.h tests/tap.h
 tests_unit_test_mem_window_LDADD = $(TEST_LIBS) $(LIBNUMA_LIBS) $(PTHREAD_LIBS)
 # fork() while a thread holds the allocator's lock.
 check_PROGRAMS += tests/unit/test-mem-fork

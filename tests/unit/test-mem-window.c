@@ -34,6 +34,7 @@
 #include "mem_window.h"
 #include "../hugetlb.h"
 #include "../map_fill.h"
+#include "../proc_number.h"
 #include "../tap.h"
 
 #define KiB (1ull << 10)
@@ -342,19 +343,6 @@ static void random_checks(void)
 
 /* ------------------------------------------------ the allocator, no kernel */
 
-static int count_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "re");
-	int n = 0, c;
-
-	if (!f)
-		return -1;
-	while ((c = fgetc(f)) != EOF)
-		n += c == '\n';
-	fclose(f);
-	return n;
-}
-
 /* Error lines of the process-wide log (calls with no context log there). */
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 static int err_lines, warn_lines, dbg_lines;
@@ -393,21 +381,21 @@ static int errlog_lines(char *last, size_t size)
 /* Expect `call` to fail with `err`, log one error line, map nothing, leave out alone. */
 #define EXPECT_FAIL(call, err, what)                                                                     \
 	do {                                                                                             \
-		int maps_ = count_maps(), r_, n_;                                                        \
+		int maps_ = proc_maps_lines(), r_, n_;                                                        \
 		char last_[512] = "";                                                                    \
 		errlog_start();                                                                          \
 		r_ = (call);                                                                             \
 		n_ = errlog_lines(last_, sizeof(last_));                                                 \
 		is_int(r_, err, "%s: %s", what, #err);                                                   \
 		ok(n_ == 1, "%s: one error line (%d: %s)", what, n_, last_);                            \
-		is_int(count_maps(), maps_, "%s: nothing left mapped", what);                           \
+		is_int(proc_maps_lines(), maps_, "%s: nothing left mapped", what);                           \
 	} while (0)
 
 /* Expect `call` to fail with `err`, an expected outcome (libsva(7), Errors):
  * no error or warning line, one debug line, nothing mapped, out left alone. */
 #define EXPECT_OUTCOME(call, err, what)                                                                  \
 	do {                                                                                             \
-		int maps_ = count_maps(), r_, n_;                                                        \
+		int maps_ = proc_maps_lines(), r_, n_;                                                        \
 		char last_[512] = "";                                                                    \
 		errlog_start();                                                                          \
 		r_ = (call);                                                                             \
@@ -415,7 +403,7 @@ static int errlog_lines(char *last, size_t size)
 		is_int(r_, err, "%s: %s", what, #err);                                                   \
 		ok(n_ == 0 && dbg_lines == 1, "%s: no error line, one debug line (%d: %s; %d)", what, n_,  \
 		   last_, dbg_lines);                                                                    \
-		is_int(count_maps(), maps_, "%s: nothing left mapped", what);                           \
+		is_int(proc_maps_lines(), maps_, "%s: nothing left mapped", what);                           \
 	} while (0)
 
 static void alloc_basics(void)
