@@ -44,13 +44,13 @@ tests_unit_test_bind_pasid_SOURCES = tests/unit/test-bind-pasid.c tests/unit/fak
 tests_unit_test_bind_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_bind_contract_SOURCES = tests/unit/test-bind-contract.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
 tests_unit_test_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
-tests_unit_test_bind_fork_SOURCES = tests/unit/test-bind-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
+tests_unit_test_bind_fork_SOURCES = tests/unit/test-bind-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/unit/fake_fork_ctx.h tests/tap.h
 tests_unit_test_bind_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # A log callback that takes a lock the forking thread holds across fork().
 tests_unit_test_log_fork_SOURCES = tests/unit/test-log-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
 tests_unit_test_log_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # A fork while a bind pushes onto mm->hwpts or mm->bonds.
-tests_unit_test_push_fork_SOURCES = tests/unit/test-push-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
+tests_unit_test_push_fork_SOURCES = tests/unit/test-push-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/unit/fake_fork_ctx.h tests/tap.h
 tests_unit_test_push_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # A signal handler's log line inside a fork-guard section: after the section.
 tests_unit_test_log_guard_SOURCES = tests/unit/test-log-guard.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
@@ -70,7 +70,7 @@ tests_unit_test_pasid_map_SOURCES = tests/unit/test-pasid-map.c tests/busy_windo
 tests_unit_test_pasid_map_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_stress_stress_pasid_SOURCES = tests/stress/stress-pasid.c tests/tap.h
 tests_stress_stress_pasid_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
-tests_stress_stress_bind_fork_SOURCES = tests/stress/stress-bind-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
+tests_stress_stress_bind_fork_SOURCES = tests/stress/stress-bind-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/unit/fake_fork_ctx.h tests/tap.h
 tests_stress_stress_bind_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_stress_stress_pasid_free_SOURCES = tests/stress/stress-pasid-free.c tests/unit/fake_bind_objects.h tests/tap.h
 tests_stress_stress_pasid_free_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)

@@ -31,20 +31,13 @@
 #include "kabi.h"
 #include "pasid_space.h"
 #include "../tap.h"
-#include "../unit/fake_bind_objects.h"
+#include "../unit/fake_fork_ctx.h"
 
 #define WORKERS 3
 #define ITERS 300
 #define ITERS_MAX 2000 /* each round quarantines a value or two: far below the space */
 #define FORKS 40
 #define WATCHDOG_S 300 /* a hang, not a slow run: far above any run seen */
-
-static void quiet(void *arg, enum sva_log_level level, const char *msg)
-{
-	(void)arg;
-	(void)level;
-	(void)msg;
-}
 
 static atomic_uint next_id = 100;
 
@@ -263,14 +256,7 @@ int main(void)
 	plan(6);
 	signal(SIGALRM, watchdog);
 	alarm(WATCHDOG_S);
-	fake_ctx_init(&ctx, quiet, 20000000ull);
-	/* The fork handlers sva_ctx_new() registers (ctx.c), for this context
-	 * built by hand, after the arena's, as test-bind-fork.c does. */
-	pthread_atfork(sva_fork_guard_block, sva_fork_guard_unblock, sva_fork_guard_unblock_child);
-	fake_dev_init(&wide, &ctx, &fake_be, atomic_fetch_add(&next_id, 1), 20, "wide");
-	fake_dev_init(&wide2, &ctx, &fake_be, atomic_fetch_add(&next_id, 1), 20, "wide2");
-	wide.ctx_next = &wide2;
-	ctx.devs = &wide;
+	fake_fork_ctx_init(&ctx, &fake_be, &next_id, &wide, &wide2);
 	for (int i = 0; i < WORKERS; i++)
 		if (sva_mm_new(&ctx, &mo, &mms[i]))
 			tap_bail("sva_mm_new failed");

@@ -52,14 +52,7 @@
 #include "kabi.h"
 #include "pasid_space.h"
 #include "../tap.h"
-#include "fake_bind_objects.h"
-
-static void capture(void *arg, enum sva_log_level level, const char *msg)
-{
-	(void)arg;
-	(void)level;
-	(void)msg;
-}
+#include "fake_fork_ctx.h"
 
 /* ------------------------------------------------------ the fake kernel side */
 
@@ -693,16 +686,7 @@ int main(void)
 {
 	find_real();
 	plan(65);
-	fake_ctx_init(&ctx, capture, 20000000ull);
-	/* The fork handlers sva_ctx_new() registers (ctx.c), for this context
-	 * built by hand: the guard blocked across fork().  After the arena's
-	 * (fake_ctx_init() allocated), so they run before it, as there. */
-	pthread_atfork(sva_fork_guard_block, sva_fork_guard_unblock, sva_fork_guard_unblock_child);
-	fake_dev_init(&wide, &ctx, &fake_be, atomic_fetch_add(&next_id, 1), 20, "wide");
-	fake_dev_init(&wide2, &ctx, &fake_be, atomic_fetch_add(&next_id, 1), 20, "wide2");
-	/* On the context's list, as sva_dev_open() leaves them. */
-	wide.ctx_next = &wide2;
-	ctx.devs = &wide;
+	fake_fork_ctx_init(&ctx, &fake_be, &next_id, &wide, &wide2);
 	mid_bind("the address space's new global PASID", 0, false, false);
 	mid_bind("an extra PASID", SVA_BIND_EXTRA_PASID, false, false);
 	mid_bind("a driver's value, pending", SVA_BIND_PASID, true, false);

@@ -32,14 +32,7 @@
 #include "kabi.h"
 #include "pasid_space.h"
 #include "../tap.h"
-#include "fake_bind_objects.h"
-
-static void quiet(void *arg, enum sva_log_level level, const char *msg)
-{
-	(void)arg;
-	(void)level;
-	(void)msg;
-}
+#include "fake_fork_ctx.h"
 
 static atomic_uint next_id = 100;
 
@@ -193,14 +186,7 @@ int main(void)
 {
 	real_yield = (int (*)(void))dlsym(RTLD_NEXT, "sched_yield");
 	plan(12);
-	fake_ctx_init(&ctx, quiet, 20000000ull);
-	/* The fork handlers sva_ctx_new() registers (ctx.c), after the
-	 * arena's, as there. */
-	pthread_atfork(sva_fork_guard_block, sva_fork_guard_unblock, sva_fork_guard_unblock_child);
-	fake_dev_init(&wide, &ctx, &fake_be, atomic_fetch_add(&next_id, 1), 20, "wide");
-	fake_dev_init(&wide2, &ctx, &fake_be, atomic_fetch_add(&next_id, 1), 20, "wide2");
-	wide.ctx_next = &wide2;
-	ctx.devs = &wide;
+	fake_fork_ctx_init(&ctx, &fake_be, &next_id, &wide, &wide2);
 	fork_in_push(1, "a bind's push onto mm->hwpts");
 	fork_in_push(2, "a bind's push onto mm->bonds");
 	ctx.devs = NULL;
