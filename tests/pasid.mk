@@ -47,20 +47,20 @@ tests_unit_test_bind_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_bind_fork_SOURCES = tests/unit/test-bind-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/unit/fake_fork_ctx.h tests/tap.h
 tests_unit_test_bind_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # A log callback that takes a lock the forking thread holds across fork().
-tests_unit_test_log_fork_SOURCES = tests/unit/test-log-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
+tests_unit_test_log_fork_SOURCES = tests/unit/test-log-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/unit/fake_noop_kernel.h tests/tap.h
 tests_unit_test_log_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # A fork while a bind pushes onto mm->hwpts or mm->bonds.
-tests_unit_test_push_fork_SOURCES = tests/unit/test-push-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/unit/fake_fork_ctx.h tests/tap.h
+tests_unit_test_push_fork_SOURCES = tests/unit/test-push-fork.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/unit/fake_noop_kernel.h tests/unit/fake_fork_ctx.h tests/tap.h
 tests_unit_test_push_fork_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # A signal handler's log line inside a fork-guard section: after the section.
-tests_unit_test_log_guard_SOURCES = tests/unit/test-log-guard.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
+tests_unit_test_log_guard_SOURCES = tests/unit/test-log-guard.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/unit/fake_noop_kernel.h tests/tap.h
 tests_unit_test_log_guard_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # A thread cancelled inside sva_fault_fini()'s fork-guard section.
 tests_unit_test_fault_fini_cancel_SOURCES = tests/unit/test-fault-fini-cancel.c tests/tap.h
 tests_unit_test_fault_fini_cancel_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # An unbind whose last step lets a waiting sva_dev_close/mm_free/ctx_free free
 # what it releases: nothing of it is read afterwards.
-tests_unit_test_unbind_close_SOURCES = tests/unit/test-unbind-close.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/tap.h
+tests_unit_test_unbind_close_SOURCES = tests/unit/test-unbind-close.c tests/unit/fake_ioctl.h tests/unit/fake_bind_objects.h tests/unit/fake_noop_kernel.h tests/tap.h
 tests_unit_test_unbind_close_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # exit() or an unbind during a bind; a signal on the forking thread inside the
 # fork handler.

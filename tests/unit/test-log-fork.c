@@ -36,19 +36,7 @@
 #include "pasid_space.h"
 #include "../tap.h"
 #include "fake_bind_objects.h"
-
-static atomic_uint next_id = 100;
-
-static bool fake_ioctl(unsigned long req, void *arg, int *rc)
-{
-	return fake_objects_ioctl(req, arg, rc, &next_id);
-}
-#include "fake_ioctl.h"
-
-static const struct sva_dev_backend fake_be = {
-	"fake", fake_noop_attach, fake_noop_detach,
-	fake_noop_pasid_attach, fake_noop_pasid_detach, fake_noop_close, 0,
-};
+#include "fake_noop_kernel.h"
 
 static struct sva_ctx ctx;
 static struct sva_dev dev;

@@ -40,6 +40,7 @@
 #include "pasid_space.h"
 #include "../tap.h"
 #include "fake_bind_objects.h"
+#include "fake_noop_kernel.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TEST_ASAN 1
@@ -67,21 +68,6 @@ static void capture(void *arg, enum sva_log_level level, const char *msg)
 		fprintf(stderr, "libsva: %s\n", msg);
 	}
 }
-
-/* ------------------------------------------------------ the fake kernel side */
-
-static atomic_uint next_id = 100;
-
-static bool fake_ioctl(unsigned long req, void *arg, int *rc)
-{
-	return fake_objects_ioctl(req, arg, rc, &next_id);
-}
-#include "fake_ioctl.h"
-
-static const struct sva_dev_backend fake_be = {
-	"fake", fake_noop_attach, fake_noop_detach,
-	fake_noop_pasid_attach, fake_noop_pasid_detach, fake_noop_close, 0,
-};
 
 /* ------------------------------------------- what the other thread released */
 
