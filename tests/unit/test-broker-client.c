@@ -364,6 +364,20 @@ static void serve_end(struct fake *f, pthread_t t, const char *what)
 		ok(false, "%s: the fake broker waited %d s for its client", what, FAKE_WAIT_MS / 1000);
 }
 
+/* The client's objects given back, each that was made, device first, as an
+ * application would; then serve_end(). */
+static void client_end(struct fake *f, pthread_t t, struct sva_dev *dev, struct sva_mm *mm, struct sva_ctx *ctx,
+		       const char *what)
+{
+	if (dev)
+		sva_dev_close(dev);
+	if (mm)
+		sva_mm_free(mm);
+	if (ctx)
+		sva_ctx_free(ctx);
+	serve_end(f, t, what);
+}
+
 static int try_ctx(enum answer a, struct fake *f)
 {
 	struct sva_ctx_opts o = { .size = sizeof(o),
@@ -872,13 +886,7 @@ static void iova_ranges_refusal_checks(struct fake *f)
 		ok(strstr(logged, "Operation not permitted") != NULL, "  the broker's errno logged: %s", logged);
 	}
 	f->px_op = 0;
-	if (dev)
-		sva_dev_close(dev);
-	if (mm)
-		sva_mm_free(mm);
-	if (ctx)
-		sva_ctx_free(ctx);
-	serve_end(f, t, "iova ranges refusal");
+	client_end(f, t, dev, mm, ctx, "iova ranges refusal");
 	f->park_ioas = 0;
 }
 
@@ -925,13 +933,7 @@ static void bind_refusal_checks(struct fake *f)
 	}
 	f->px_op = 0;
 	f->pasids = false;
-	if (dev)
-		sva_dev_close(dev);
-	if (mm)
-		sva_mm_free(mm);
-	if (ctx)
-		sva_ctx_free(ctx);
-	serve_end(f, t, "bind refusal");
+	client_end(f, t, dev, mm, ctx, "bind refusal");
 }
 
 /*
@@ -1097,13 +1099,7 @@ static void bind_broker_failure_checks(struct fake *f)
 out:
 	f->px_op = 0;
 	f->pasids = false;
-	if (dev)
-		sva_dev_close(dev);
-	if (mm)
-		sva_mm_free(mm);
-	if (ctx)
-		sva_ctx_free(ctx);
-	serve_end(f, t, "bind, broker failures");
+	client_end(f, t, dev, mm, ctx, "bind, broker failures");
 }
 
 /*

@@ -378,6 +378,20 @@ static int listen_at(const char *path)
 	return listen_locked(path, false, NULL);
 }
 
+/* A broker listening at path and holding its lock, its socket its own (as
+ * broker_run() leaves it, for broker_fini() to remove): where the tests of
+ * its stop start.  Bails out if it cannot listen. */
+static struct broker *listening(const char *path)
+{
+	struct broker *b;
+	int fd = listen_locked(path, true, &b);
+
+	if (fd < 0)
+		tap_bail("cannot listen at %s: %d", path, fd);
+	b->lsock = fd;
+	return b;
+}
+
 static bool err_has_(const char *what, bool quiet)
 {
 	char buf[4096];
@@ -1260,14 +1274,10 @@ static void stop_keeps_lock(void)
 {
 	char path[400];
 	struct broker *b;
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/stopping.sock", tmp);
 	snprintf(stopping_lock, sizeof(stopping_lock), "%s.lock", path);
-	fd = listen_locked(path, true, &b);
-	if (fd < 0)
-		tap_bail("cannot listen at %s: %d", path, fd);
-	b->lsock = fd;
+	b = listening(path);
 	b->grave = calloc(1, sizeof(*b->grave));
 	if (!b->grave)
 		tap_bail("out of memory");
@@ -1303,13 +1313,9 @@ static void stop_swapped(void)
 	struct broker *b;
 	struct stat st;
 	bool there;
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/stop-swapped.sock", tmp);
-	fd = listen_locked(path, true, &b);
-	if (fd < 0)
-		tap_bail("cannot listen at %s: %d", path, fd);
-	b->lsock = fd;
+	b = listening(path);
 	snprintf(swap_at_removal, sizeof(swap_at_removal), "%s", path);
 	swapped_in = 0;
 	{
@@ -1336,10 +1342,7 @@ static void stop_swapped(void)
 
 	/* Its own socket still there: removed, as before. */
 	snprintf(path, sizeof(path), "%s/stop-own.sock", tmp);
-	fd = listen_locked(path, true, &b);
-	if (fd < 0)
-		tap_bail("cannot listen at %s: %d", path, fd);
-	b->lsock = fd;
+	b = listening(path);
 	broker_fini(b);
 	ok(ino_of(path) == 0 && ino_of(moved) == 0, "  its own socket there: removed at its stop");
 }
@@ -1371,16 +1374,12 @@ static void stop_reused(void)
 	char path[400];
 	struct broker *b;
 	struct stat st;
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/stop-reused.sock", tmp);
-	fd = listen_locked(path, true, &b);
-	if (fd < 0)
-		tap_bail("cannot listen at %s: %d", path, fd);
-	b->lsock = fd;
+	b = listening(path);
 	if (unlink(path)) /* by hand */
 		tap_bail("unlink %s: %s", path, strerror(errno));
-	reuse_fd = fd;
+	reuse_fd = b->lsock;
 	reuse_dev = b->sock_dev;
 	reuse_ino = b->sock_ino;
 	snprintf(reuse_path, sizeof(reuse_path), "%s", path);
@@ -1397,11 +1396,8 @@ static void stop_reused(void)
 	unlink(path);
 
 	reuse_fail_bound_lstat = true;
-	fd = listen_locked(path, true, &b);
+	b = listening(path);
 	reuse_fail_bound_lstat = false;
-	if (fd < 0)
-		tap_bail("cannot listen at %s: %d", path, fd);
-	b->lsock = fd;
 	if (unlink(path)) /* by hand */
 		tap_bail("unlink %s: %s", path, strerror(errno));
 	reuse_newcomer = socket_at(path, SOCK_SEQPACKET, true);
@@ -1563,13 +1559,10 @@ static void stop_no_noreplace(void)
 	char path[400];
 	struct broker *b;
 	ino_t own;
-	int fd, other;
+	int other;
 
 	snprintf(path, sizeof(path), "%s/stop-nfs.sock", tmp);
-	fd = listen_locked(path, true, &b);
-	if (fd < 0)
-		tap_bail("cannot listen at %s: %d", path, fd);
-	b->lsock = fd;
+	b = listening(path);
 	if (unlink(path)) /* by hand */
 		tap_bail("unlink %s: %s", path, strerror(errno));
 	other = socket_at(path, SOCK_SEQPACKET, true);
@@ -1583,10 +1576,7 @@ static void stop_no_noreplace(void)
 	close(other);
 	unlink(path);
 
-	fd = listen_locked(path, true, &b);
-	if (fd < 0)
-		tap_bail("cannot listen at %s: %d", path, fd);
-	b->lsock = fd;
+	b = listening(path);
 	own = b->sock_ino;
 	no_noreplace = true;
 	fini_logged(b);
