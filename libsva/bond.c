@@ -517,15 +517,8 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 	if (ret) {
 		/* Never attached here, so nothing can use it through this bond:
 		 * a value it allocated that no other bond joined goes back
-		 * without quarantine (sva_bond_pasid_unget()).  Unless the
-		 * backend could not tell it was not attached (a broker's
-		 * garbled reply whose undo failed): retired, as after a failed
-		 * detach. */
-		if (dev->pasid_attach_left) {
-			dev->pasid_attach_left = false;
-			sva_bond_pasid_retire(bond);
-		} else
-			sva_bond_pasid_unget(bond);
+		 * without quarantine (sva_bond_pasid_unget()). */
+		sva_bond_pasid_unget(bond);
 		hwpt_put(bond->mm, &bond->hwpt);
 		goto unpark;
 	}

@@ -368,15 +368,11 @@ static int broker_pasid_attach(struct sva_dev *dev, uint32_t pasid, uint32_t pt_
 		m.arg[0] = dev->info.dev_id;
 		m.arg[1] = pasid;
 		undo = call(dev->ctx, &m, NULL);
-		/* Still attached, maybe: retired by the bind, as the PASID of
-		 * any failed detach, so no other bind gets it. */
-		if (undo && undo != -ENOENT) {
-			dev->pasid_attach_left = true;
+		if (undo && undo != -ENOENT)
 			sva_logf(&dev->ctx->log, SVA_LOG_ERROR,
 				 "%s: PASID %u may still be attached at the broker (its detach after a malformed "
-				 "attach reply: %s): retired, never allocated again",
+				 "attach reply: %s)",
 				 dev->label, pasid, strerror(-undo));
-		}
 	}
 	return attach_ret(dev, "PASID", ret);
 }

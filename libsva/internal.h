@@ -622,10 +622,6 @@ struct sva_dev {
 	 * create it on first use.
 	 */
 	uint32_t park_ioas, park_hwpt;
-	/* Set by a pasid_attach that failed but may have left the PASID
-	 * attached (broker_client.c: its undo failed), under dev->lock: the
-	 * bind retires the value instead of giving it back (bond.c). */
-	bool pasid_attach_left;
 	struct sva_bond *bonds; /* every bond of this device */
 	/* PASIDs whose detach failed (bond.c): retried at sva_dev_close, before
 	 * the device goes (the mock's object cannot go with a PASID attached). */
