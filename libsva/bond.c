@@ -464,6 +464,9 @@ static void park_discard(struct sva_dev *dev, uint32_t had_ioas, uint32_t had_hw
 	}
 }
 
+/* What a detach that failed leaves (below, detach_failed()). */
+static void attach_keep(struct sva_dev *dev, struct sva_bond *bond);
+
 static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct sva_bind_opts *opts)
 {
 	struct sva_ctx *ctx = dev->ctx;
@@ -513,6 +516,17 @@ static int bind_pasid(struct sva_dev *dev, struct sva_bond *bond, const struct s
 
 		snprintf(what, sizeof(what), "PASID %u", bond->pasid);
 		attach_failed(dev, bond, what, ret);
+	}
+	if (ret && dev->attach_left) {
+		/* Perhaps attached after all, and not undone: kept as a failed
+		 * unbind's detach keeps it (detach_failed()), the value never
+		 * handed out again, the HWPT never destroyed under it, and the
+		 * PASID detached again at sva_dev_close().  The backend said so
+		 * in its error line. */
+		dev->attach_left = false;
+		attach_keep(dev, bond);
+		sva_bond_pasid_retire(bond);
+		goto unpark;
 	}
 	if (ret) {
 		/* Never attached here, so nothing can use it through this bond:
@@ -664,7 +678,7 @@ static void unlink_bond(struct sva_bond **head, struct sva_bond *bond, bool by_m
  * never releases it).  Called with dev->lock held.  `step`: what failed, for
  * a RID parked again (rid_park_at()); else NULL.
  */
-static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret, const char *step)
+static void attach_keep(struct sva_dev *dev, struct sva_bond *bond)
 {
 	/* The kept HWPT is no device's to share any more: a later bind of this
 	 * device gets a new one, and once the device is closed its pointer here
@@ -680,6 +694,11 @@ static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret, co
 			dev->stuck = s;
 		}
 	}
+}
+
+static int detach_failed(struct sva_dev *dev, struct sva_bond *bond, int ret, const char *step)
+{
+	attach_keep(dev, bond);
 	return sva_fail(&dev->ctx->log, -EIO,
 			"detaching %s %u of %s failed%s%s%s: %s; the bond is gone but the device may still "
 			"reach the address space; its HWPT is kept, and %s",

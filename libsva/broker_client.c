@@ -368,11 +368,15 @@ static int broker_pasid_attach(struct sva_dev *dev, uint32_t pasid, uint32_t pt_
 		m.arg[0] = dev->info.dev_id;
 		m.arg[1] = pasid;
 		undo = call(dev->ctx, &m, NULL);
-		if (undo && undo != -ENOENT)
+		/* bind_pasid() keeps the value and the HWPT (under dev->lock,
+		 * which the bind holds). */
+		if (undo && undo != -ENOENT) {
+			dev->attach_left = true;
 			sva_logf(&dev->ctx->log, SVA_LOG_ERROR,
 				 "%s: PASID %u may still be attached at the broker (its detach after a malformed "
-				 "attach reply: %s)",
+				 "attach reply: %s): its HWPT is kept, and the PASID stays reserved for good",
 				 dev->label, pasid, strerror(-undo));
+		}
 	}
 	return attach_ret(dev, "PASID", ret);
 }

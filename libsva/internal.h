@@ -627,6 +627,11 @@ struct sva_dev {
 	 * the device goes (the mock's object cannot go with a PASID attached). */
 	uint32_t *stuck;
 	size_t nstuck;
+	/* Set by a backend's pasid_attach() that failed and could not undo
+	 * what it may have attached (the broker's garbled reply, then its
+	 * detach refused): bind_pasid() keeps the PASID and the HWPT as an
+	 * unbind's failed detach does.  Under dev->lock. */
+	bool attach_left;
 	struct sva_dev *ctx_next; /* ctx->devs, under ctx->devs_lock */
 	/* The RID bond and its drvdata, published under a sequence count so
 	 * lock-free lookups never see a mismatched pair. */

@@ -128,6 +128,10 @@ struct fake {
 	/* A_OPEN: PASIDs attached (ATTACH answered 0, less DETACHes) and HWPTs
 	 * made (less destroyed): what the client left bound at the broker. */
 	atomic_int attached, hwpts;
+	/* A_OPEN: the PASID of the last ATTACH seen; the next DETACH refused
+	 * with this status, nothing detached (0: answered as above). */
+	_Atomic uint32_t last_attach_pasid;
+	atomic_int detach_status;
 	int queue_fd;  /* A_OPEN: sent with a fault queue's reply (-1: none) */
 	int rid_fd;    /* A_OPEN: sent with an open's reply, a lent VFIO file (-1: none) */
 	atomic_int rid_attached; /* A_OPEN: RID_ATTACHes answered 0, less RID_DETACHes */
@@ -214,10 +218,14 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 			form = atomic_exchange(&f->px_form, F_WHOLE);
 		}
 		/* Done as the broker does it, whatever the answer looks like. */
+		if (m->op == SVA_BOP_ATTACH)
+			atomic_store(&f->last_attach_pasid, (uint32_t)m->arg[1]);
 		if (m->op == SVA_BOP_ATTACH && !m->status)
 			atomic_fetch_add(&f->attached, 1);
 		if (m->op == SVA_BOP_DETACH) {
-			if (atomic_load(&f->attached) > 0)
+			if (atomic_load(&f->detach_status))
+				m->status = atomic_exchange(&f->detach_status, 0);
+			else if (atomic_load(&f->attached) > 0)
 				atomic_fetch_sub(&f->attached, 1);
 			else
 				m->status = -ENOENT;
@@ -1145,6 +1153,77 @@ out:
 	f->rid_fd = -1;
 }
 
+/*
+ * A garbled reply to an attach the broker made, and the detach that undoes
+ * it refused: the PASID may still be attached, to the bind's HWPT.  As for
+ * an unbind whose detach failed, the value must never be handed out again
+ * (the next bind of this device gets another), the HWPT must not be
+ * destroyed under it, and sva_dev_close(3) detaches it.
+ */
+static void bind_attach_left_checks(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_ctx *ctx = NULL;
+	struct sva_mm *mm = NULL;
+	struct sva_dev *dev = NULL;
+	struct sva_bond *bond = NULL;
+	pthread_t t;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	f->px_op = 0;
+	f->pasids = true;
+	f->px_hangup = false;
+	f->px_then_hangup = false;
+	atomic_store(&f->attached, 0);
+	atomic_store(&f->hwpts, 0);
+	serve_start(f, &t);
+	if (!is_int(sva_ctx_new(&o, &ctx), 0, "bind, attach left: an isolated broker context") ||
+	    !is_int(sva_mm_new(ctx, NULL, &mm), 0, "  an address space") ||
+	    !is_int(sva_dev_open(ctx, "dev0", &dev), 0, "  a device with PASIDs"))
+		goto out;
+	sva_ctx_set_log(ctx, collect, NULL, SVA_LOG_ERROR);
+	/* The device's parking objects, made at its first bind, stay with it. */
+	if (is_int(sva_bind(dev, mm, &bo, &bond), 0, "a bind with all answers whole"))
+		is_int(sva_unbind(bond), 0, "  and its unbind");
+	int hwpts = atomic_load(&f->hwpts);
+
+	f->px_op = SVA_BOP_ATTACH;
+	f->px_status = 0;
+	atomic_store(&f->px_form, F_SHORT);
+	atomic_store(&f->detach_status, -EIO);
+	lines_reset();
+	bond = NULL;
+	is_int(sva_bind(dev, mm, &bo, &bond), -EPROTO, "sva_bind: a garbled attach reply, its undo refused: -EPROTO");
+	f->px_op = 0;
+	uint32_t left = atomic_load(&f->last_attach_pasid);
+
+	ok(lines_with("may still be attached") == 1, "  saying the PASID may still be attached: %s", lines.text);
+	is_int(atomic_load(&f->attached), 1, "  the PASID still attached at the broker");
+	is_int(atomic_load(&f->hwpts), hwpts + 1, "  its page table not destroyed under it");
+	if (is_int(sva_bind(dev, mm, &bo, &bond), 0, "  the same bind then succeeds")) {
+		ok(sva_bond_pasid(bond) != left, "  under another PASID than %u, which may still be attached (%u)", left,
+		   sva_bond_pasid(bond));
+		is_int(sva_unbind(bond), 0, "  and unbinds");
+	}
+	sva_dev_close(dev);
+	dev = NULL;
+	is_int(atomic_load(&f->attached), 0, "  sva_dev_close() detached the PASID left attached");
+out:
+	f->px_op = 0;
+	atomic_store(&f->detach_status, 0);
+	f->pasids = false;
+	if (dev)
+		sva_dev_close(dev);
+	if (mm)
+		sva_mm_free(mm);
+	if (ctx)
+		sva_ctx_free(ctx);
+	serve_end(f, t, "bind, attach left");
+}
+
 static void cap_checks(struct fake *f)
 {
 	int fd = memfd_create("cap", MFD_CLOEXEC);
@@ -1314,6 +1393,7 @@ int main(void)
 	bind_refusal_checks(&f);
 	bind_broker_failure_checks(&f);
 	rid_bind_failure_checks(&f);
+	bind_attach_left_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
