@@ -1504,6 +1504,37 @@ static void bound_swapped(void)
 }
 
 /*
+ * The longest directory a name beside the path fits in (BROKER_STAGE_DIR_MAX
+ * bytes: that name, "/.sbd." and 8 characters, fills sun_path to its NUL):
+ * still bound there and moved, so known as the broker's own.  bound_direct()
+ * checks one byte more; together they pin the bound.
+ */
+static void bound_edge(void)
+{
+	static const char *const left[] = { "s", "s.lock" };
+	char dir[400], path[420];
+	struct broker *b;
+	int fd;
+
+	if (strlen(tmp) + 1 >= BROKER_STAGE_DIR_MAX) {
+		skip(1, "the test directory leaves no room for one of BROKER_STAGE_DIR_MAX bytes");
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/%0*d", tmp, (int)(BROKER_STAGE_DIR_MAX - strlen(tmp) - 1), 1);
+	snprintf(path, sizeof(path), "%s/s", dir);
+	if (mkdir(dir, 0700))
+		tap_bail("mkdir %s: %s", dir, strerror(errno));
+	fd = listen_locked(path, false, &b);
+	ok(strlen(dir) == BROKER_STAGE_DIR_MAX && fd >= 0 && b->sock_ino && ino_of(path) == b->sock_ino &&
+		   connect_to(path, SOCK_SEQPACKET) == 0 && accepts(fd) && dir_holds_only(dir, left, 2),
+	   "a directory of %d bytes: bound at a name beside the path, moved there, known as its own (got %d, %zu "
+	   "bytes)", BROKER_STAGE_DIR_MAX, fd, strlen(dir));
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+}
+
+/*
  * Where the broker cannot bind at a name of its own and move the socket to
  * the path without replacing (a directory too long for that name in a
  * sockaddr_un; a filesystem with neither RENAME_NOREPLACE nor hard links),
@@ -1732,6 +1763,7 @@ int main(void)
 	stop_reused();
 	bound_swapped();
 	bound_direct();
+	bound_edge();
 	stop_no_noreplace();
 	grave_lines();
 	not_permitted();
