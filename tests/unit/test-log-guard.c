@@ -254,7 +254,12 @@ static void log_exit_in_flush(void)
 	ok(quit_calls == 1, "a callback's pthread_exit() at a section's end: it ran once (%d)", quit_calls);
 	held = quitter.log.deferred;
 	ok(held == 0, "  the thread's held lines are no longer counted on their log (%u)", held);
-	if (held == 0) /* else it would wait for ever */
+	/* Held lines are calls of the pair under way too: a swap waits for
+	 * them, and would for ever for a thread that is gone. */
+	ok(quitter.log.current == 0 && quitter.log.draining == 0,
+	   "  nor as calls under way, which a swap waits for (current %u, draining %u)", quitter.log.current,
+	   quitter.log.draining);
+	if (held == 0 && quitter.log.current == 0 && quitter.log.draining == 0) /* else it would wait for ever */
 		sva_log_fini(&quitter.log);
 }
 
@@ -323,6 +328,9 @@ static void held_across_swap(void)
 	for (int i = 0; i < 10000 && swaps_of(&log_a) == swaps; i++)
 		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	ok(swaps_of(&log_a) != swaps, "held line, swap: the other thread replaced the callback");
+	/* The swap must wait for the held line: 50 ms and it has not returned. */
+	nanosleep(&(struct timespec){ .tv_nsec = 50000000 }, NULL);
+	ok(!atomic_load(&set_done), "  sva_ctx_set_log() waits while the line is held");
 	sva_log_defer_end();
 	pthread_join(t, NULL);
 	ok(seen_a.n == 1 && !strcmp(seen_a.lines[0], "held across a swap") && seen_b.n == 0,
@@ -354,7 +362,8 @@ static void dropped_to_their_log(void)
 	ok(seen_b.n == 1 && !strcmp(seen_b.lines[0], "2 more lines logged under a lock were dropped"),
 	   "  and on the second log, whose lines were all dropped, its own count (%d lines, first '%s')", seen_b.n,
 	   seen_b.n ? seen_b.lines[0] : "");
-	ok(log_a.deferred == 0 && log_b.deferred == 0, "  no line counted on either log after");
+	ok(log_a.deferred == 0 && log_b.deferred == 0 && log_a.current == 0 && log_b.current == 0,
+	   "  no line counted on either log after (current %u, %u)", log_a.current, log_b.current);
 	sva_log_fini(&log_b);
 	sva_log_fini(&log_a);
 }
@@ -403,7 +412,7 @@ static void handler_order(void)
 		   !strcmp(seen_a.lines[2], "the handler's line"),
 	   "a handler's line as the section ends: after the lines held before it (got '%s', '%s', '%s')",
 	   seen_a.lines[0], seen_a.lines[1], seen_a.lines[2]);
-	ok(log_a.deferred == 0, "  nothing left counted on the log");
+	ok(log_a.deferred == 0 && log_a.current == 0, "  nothing left counted on the log (current %u)", log_a.current);
 	sva_log_fini(&log_a);
 }
 
@@ -411,7 +420,7 @@ int main(void)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 
-	plan(23);
+	plan(25);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	fake_ctx_init(&ctx, record, 20000000ull);
