@@ -46,7 +46,8 @@ KERNEL_TESTS = \
 	tests/kernel/ktest-blackbox-lib \
 	tests/kernel/ktest-blackbox-opts \
 	tests/kernel/ktest-blackbox-coherence \
-	tests/kernel/ktest-dlclose
+	tests/kernel/ktest-dlclose \
+	tests/kernel/ktest-stress-api
 check_PROGRAMS += $(KERNEL_TESTS) tests/kernel/sva-env-helper
 TESTS += $(KERNEL_TESTS)
 tests_kernel_ktest_smoke_SOURCES = tests/kernel/ktest-smoke.c tests/kernel/edu_find.h tests/tap.h
@@ -85,6 +86,9 @@ tests_kernel_ktest_ctx_contract_LDADD = $(TEST_LIBS)
 tests_kernel_ktest_blackbox_ctx_SOURCES = tests/kernel/ktest-blackbox-ctx.c tests/kernel/ktest_proc.h tests/proc_status.h \
 	tests/kernel/edu_find.h tests/tap.h
 tests_kernel_ktest_blackbox_ctx_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+# libsva(7) Thread safety: every thread-safe call at once on shared objects (mock).
+tests_kernel_ktest_stress_api_SOURCES = tests/kernel/ktest-stress-api.c tests/tap.h
+tests_kernel_ktest_stress_api_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # The address-space pages, checked black-box (sva.h only) on the mock, with threads.
 tests_kernel_ktest_mm_contract_SOURCES = tests/kernel/ktest-mm-contract.c tests/tap.h
 tests_kernel_ktest_mm_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
