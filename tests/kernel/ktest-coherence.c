@@ -2492,8 +2492,10 @@ static int fence_within(struct sva_mm *mm, int ms)
 	atomic_store(&seq_gen_fence, 999);
 	if (pthread_create(&t, NULL, seq_gen_fencer, NULL))
 		return -998;
-	for (int i = 0; i < ms && atomic_load(&seq_gen_fence) == 999; i++)
-		usleep(1000);
+	/* By the clock, not by counting sleeps: on a loaded host each usleep()
+	 * overshoots, and three stuck fences counted out 3000 sleeps each ran
+	 * past the child's alarm(30), which hid their 999 behind a SIGALRM. */
+	KTEST_WAIT_WHILE(atomic_load(&seq_gen_fence) == 999, ms);
 	if (atomic_load(&seq_gen_fence) == 999) {
 		pthread_detach(t);
 		return 999; /* still waiting */
