@@ -107,6 +107,44 @@ int main(void)
 			stashed++;
 		ok(stashed < SVA_CHUNKS_STASH, "the stash holds fewer than a refill's nodes (%zu)", stashed);
 	}
+	/* map_gap()'s failure path: the search, the insert from its memo, and
+	 * the remove when the map fails, three times over (its -EFAULT
+	 * attempts), then a map that works.  Every level's links must lead to
+	 * linked nodes only (no freed one, ASan would see it), each level's
+	 * recorded ends must be its next node's, and the table be as before. */
+	{
+		int fails = 0, slot = -1;
+		size_t count0 = t.count;
+
+		for (int i = 0; i < SLOTS && slot < 0; i++)
+			if (model[i] < 0)
+				slot = i;
+		for (int round = 0; round < 64 && slot >= 0; round++) {
+			uint64_t a = (uint64_t)slot * 4096;
+
+			for (int attempt = 0; attempt < 3; attempt++) {
+				(void)sva_chunks_after(&t, a);
+				if (!sva_chunks_insert(&t, a, a + 4096, 3) || sva_chunks_remove(&t, a))
+					fails++;
+				if (!probe_matches(&t, slot) || t.count != count0)
+					fails++;
+			}
+			for (unsigned l = 0; l < SVA_CHUNKS_LEVELS; l++) {
+				uint64_t end = t.head[l] ? t.head_end[l] : 0;
+
+				for (struct sva_chunk *c = t.head[l]; c; c = c->next[l]) {
+					if (c->levels <= l || c->end != end || c->start == a)
+						fails++;
+					end = c->next[l] ? sva_chunk_ends(c)[l] : 0;
+				}
+				if (l >= t.top && t.head[l])
+					fails++;
+			}
+		}
+		ok(slot >= 0 && fails == 0 && check_against_model(&t),
+		   "insert then remove at once (a failed map, 3 attempts, 64 rounds): links, ends and memo intact (%d bad)",
+		   fails);
+	}
 	sva_chunks_clear(&t);
 	ok(t.count == 0 && t.head[0] == NULL && t.stash == NULL, "clear empties the table and frees the stash");
 	ok(sva_chunks_after(&t, 4096 * 300) == NULL, "and no search answers from before the clear");
