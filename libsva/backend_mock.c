@@ -170,16 +170,15 @@ SVA_EXPORT int sva_dev_inject_fault(struct sva_dev *dev, uint32_t pasid, uint64_
 
 	if (!dev)
 		return sva_fail(sva_log_default(), -EINVAL, "sva_dev_inject_fault: dev is NULL");
-	if (!perm || (perm & ~(SVA_ACCESS_READ | SVA_ACCESS_WRITE | SVA_ACCESS_EXEC | SVA_ACCESS_PRIV)))
-		return sva_fail(&dev->ctx->log, -EINVAL, "inject_fault: bad access bits 0x%x", perm);
-	/* After the arguments, and the device's kind after it (libsva(7),
-	 * Errors in a forked child). */
-	ret = sva_ctx_check_owner(dev->ctx);
-	if (ret)
-		return ret;
 	/* A broker client's mock (SVA_DEV_MOCK) is reachable through the shared iommufd. */
 	if (!(dev->info.flags & SVA_DEV_MOCK))
 		return sva_fail(&dev->ctx->log, -EOPNOTSUPP, "only the mock device can inject faults");
+	if (!perm || (perm & ~(SVA_ACCESS_READ | SVA_ACCESS_WRITE | SVA_ACCESS_EXEC | SVA_ACCESS_PRIV)))
+		return sva_fail(&dev->ctx->log, -EINVAL, "inject_fault: bad access bits 0x%x", perm);
+	/* After the arguments (libsva(7), Errors in a forked child). */
+	ret = sva_ctx_check_owner(dev->ctx);
+	if (ret)
+		return ret;
 	{
 		/* An isolated broker client has no iommufd: the broker injects. */
 		struct sva_broker_conn *px = sva_iommufd_proxy(dev->ctx->fd);

@@ -120,20 +120,20 @@ static int check(struct sva_ctx *ctx, const char *fn, uint64_t offset, const voi
 
 	if (!ctx)
 		return sva_fail(sva_log_default(), -EINVAL, "%s: ctx is NULL", fn);
-	if (!len || ((uintptr_t)addr | len | offset) % (uint64_t)pg || (uintptr_t)addr + len < (uintptr_t)addr ||
-	    offset + len < offset)
-		return sva_fail(&ctx->log, -EINVAL, "%s: addr%s and len must be page-aligned, len not 0 nor wrapping",
-				fn, strcmp(fn, "sva_ctx_share_memfd") ? "" : ", offset");
-	/* After the arguments, and the context's kind after it (libsva(7),
-	 * Errors in a forked child). */
-	ret = sva_ctx_check_owner_in(ctx, fn);
-	if (ret)
-		return ret;
 	if (!isolated(ctx))
 		return sva_fail(&ctx->log, -EOPNOTSUPP,
 				"%s: only an isolated broker context (SVA_CTX_ISOLATED) shares memfds; "
 				"others map their memory themselves",
 				fn);
+	/* Before the arguments, as the memfd pages have always said: an
+	 * exception libsva(7)'s "Errors in a forked child" lists. */
+	ret = sva_ctx_check_owner_in(ctx, fn);
+	if (ret)
+		return ret;
+	if (!len || ((uintptr_t)addr | len | offset) % (uint64_t)pg || (uintptr_t)addr + len < (uintptr_t)addr ||
+	    offset + len < offset)
+		return sva_fail(&ctx->log, -EINVAL, "%s: addr%s and len must be page-aligned, len not 0 nor wrapping",
+				fn, strcmp(fn, "sva_ctx_share_memfd") ? "" : ", offset");
 	return 0;
 }
 

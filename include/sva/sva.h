@@ -61,9 +61,8 @@
  *    the parent (its context, devices, address spaces, bonds) fails with
  *    -ECHILD: the child shares the parent's iommufd and VFIO descriptors, so
  *    it must not change their state.  Every -EINVAL of the arguments comes
- *    before it, and everything else after it, the -EOPNOTSUPP of an object of
- *    the wrong kind included (libsva(7), Errors in a forked child).  Releasing
- *    objects there frees memory only.  A context the child creates itself is its own.
+ *    before it but in the memfd calls (libsva(7), Errors in a forked child).  Releasing objects
+ *    there frees memory only.  A context the child creates itself is its own.
  */
 #ifndef SVA_SVA_H
 #define SVA_SVA_H
@@ -422,8 +421,8 @@ int sva_dev_open_mock(struct sva_ctx *ctx, const struct sva_mock_opts *opts, str
  * Make the mock device raise an I/O page fault on `pasid` (0: the RID) at `addr`
  * with access `perm` (SVA_ACCESS_*) in page-request group `grpid`.  The kernel
  * drops the fault silently if nothing fault-capable is attached there.  Thread-safe.
- * Errors: -EINVAL NULL dev or bad perm; -EOPNOTSUPP not a mock device (after
- * perm and -ECHILD); -EPERM an isolated broker client's pasid outside its global block;
+ * Errors: -EOPNOTSUPP not a mock device; -EINVAL NULL dev or bad perm;
+ * -EPERM an isolated broker client's pasid outside its global block;
  * -ECHILD in a forked child; -ECONNRESET the device's broker went away;
  * errors of IOMMU_TEST_CMD passed through; in a broker context, the broker's
  * errors (libsva(7), Errors).
