@@ -276,6 +276,10 @@ static _Thread_local struct dropped dropped[DEFERRED_MAX];
 /* Held lines being passed (sva_log_defer_end()): a handler's line is held
  * too, behind them, so lines reach the callback in the order logged. */
 static _Thread_local atomic_bool flushing;
+/* Signal handlers read and write these three (C11 7.14.1.1): only a lock-free
+ * atomic may be used there. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_BOOL_LOCK_FREE == 2,
+	       "a signal handler may only use lock-free atomics (ndeferred, ndropped, flushing)");
 
 /* Only this thread and its handlers read it: ordered by signal fences, as
  * defer_depth is, not by a full barrier on every section's end. */
