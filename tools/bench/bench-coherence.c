@@ -264,6 +264,7 @@ static void free_stand_ins(struct sva_ctx *ctx, struct sva_mm *tr, struct sva_mm
 	pthread_mutex_destroy(&un->map_lock);
 	free(tr);
 	free(un);
+	sva_log_fini(&ctx->log);
 	free(ctx);
 }
 
