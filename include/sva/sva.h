@@ -212,8 +212,8 @@ int sva_ctx_fd(const struct sva_ctx *ctx);
  * concurrently goes to the old or the new callback, with its own arg (a line
  * held inside a fork-guard section goes to the one in place when it was
  * logged); returns once no call of the old one is under way or held in
- * another thread, so the old arg may be freed then (do not hold a lock the
- * old callback takes). */
+ * another thread, so the old arg may be freed then (do not hold a lock any
+ * log callback takes: a held line may wait behind another log's line). */
 void sva_ctx_set_log(struct sva_ctx *ctx, sva_log_fn fn, void *arg, enum sva_log_level level);
 
 /*
