@@ -171,14 +171,29 @@ void sva_broker_note(int fd, uint32_t id, bool alive)
 int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int fd, int *fd_out)
 {
 	uint32_t op = m->op;
-	int rfd = -1, ret;
+	int rfd = -1, sent, ret;
 
 	sva_proto_said_clear();
 	pthread_mutex_lock(&conn->lock);
-	ret = sva_broker_send(conn->sock, m, fd);
+	ret = sent = sva_broker_send(conn->sock, m, fd);
 	if (!ret)
 		ret = sva_broker_recv(conn->sock, m, &rfd);
 	pthread_mutex_unlock(&conn->lock);
+	/*
+	 * A descriptor dropped for want of room (MSG_CTRUNC, none free here)
+	 * with a reply that never carries one (the caller wants none): a reply
+	 * that broke the protocol, whatever this process's table, and -EPROTO
+	 * as such (an attach's is undone: broker_client.c).  -EMFILE would
+	 * name a shortage that the call, which makes no descriptor, never has.
+	 */
+	if (!sent && (ret == -EMFILE || ret == -ENFILE) && !fd_out) {
+		sva_logf(conn->log ? conn->log : sva_log_default(), SVA_LOG_ERROR,
+			 "broker: the reply to %s carried a file descriptor, which it never does (dropped: %s): "
+			 "taken as a protocol error",
+			 sva_broker_op_name(op), strerror(-ret));
+		sva_proto_said_note();
+		return -EPROTO;
+	}
 	/*
 	 * A reply of the wrong size or magic is a malformed reply: -EPROTO, as
 	 * the man pages say, like every other malformed reply.  Each reply made

@@ -104,7 +104,7 @@ static void capture(void *arg, enum sva_log_level level, const char *msg)
 }
 
 enum answer { A_REFUSE, A_NO_FD, A_BAD_BLOCK, A_GARBAGE, A_HANGUP, A_ISO_FD, A_OPEN };
-enum form { F_WHOLE, F_SHORT, F_BAD_MAGIC };
+enum form { F_WHOLE, F_SHORT, F_BAD_MAGIC, F_WITH_FD };
 
 struct fake {
 	int lsock;
@@ -133,6 +133,8 @@ struct fake {
 	_Atomic uint32_t last_attach_pasid;
 	atomic_int detach_status;
 	int queue_fd;  /* A_OPEN: sent with a fault queue's reply (-1: none) */
+	int extra_fd;  /* A_OPEN: sent with an F_WITH_FD reply (made before the
+			* test fills the table this thread shares) */
 	int rid_fd;    /* A_OPEN: sent with an open's reply, a lent VFIO file (-1: none) */
 	atomic_int rid_attached; /* A_OPEN: RID_ATTACHes answered 0, less RID_DETACHes */
 	uint32_t park_ioas; /* A_OPEN: the parking IOAS its open reply names (0: none) */
@@ -240,6 +242,11 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 			atomic_fetch_add(&f->hwpts, 1);
 		if (m->op == SVA_BOP_PX_DESTROY && m->arg[0] == 13)
 			atomic_fetch_sub(&f->hwpts, 1);
+		/* Whole, but carrying a descriptor this reply never carries. */
+		if (form == F_WITH_FD) {
+			sva_broker_send(s, m, f->extra_fd);
+			continue;
+		}
 		if (form != F_WHOLE) {
 			if (form == F_BAD_MAGIC)
 				m->magic ^= 1;
@@ -1224,6 +1231,111 @@ out:
 	serve_end(f, t, "bind, attach left");
 }
 
+/* Fill this process's descriptor table (under a lowered soft limit, so it
+ * takes few): *n descriptors in fds, and the old limit in *old.  false: the
+ * limit could not be lowered (say why). */
+static bool fds_fill(int *fds, int max, int *n, struct rlimit *old)
+{
+	struct rlimit lim;
+	int top = dup(0);
+
+	*n = 0;
+	if (top < 0 || getrlimit(RLIMIT_NOFILE, old) || (rlim_t)top + 32 > old->rlim_cur) {
+		if (top >= 0)
+			close(top);
+		return false;
+	}
+	close(top);
+	lim = *old;
+	lim.rlim_cur = (rlim_t)top + 32;
+	if (setrlimit(RLIMIT_NOFILE, &lim))
+		return false;
+	while (*n < max) {
+		int fd = dup(0);
+
+		if (fd < 0)
+			break;
+		fds[(*n)++] = fd;
+	}
+	return true;
+}
+
+static void fds_free(const int *fds, int n, const struct rlimit *old)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	setrlimit(RLIMIT_NOFILE, old);
+}
+
+/*
+ * An attach reply carrying a descriptor (no attach reply does) while this
+ * process has none free: the kernel drops the descriptor and says only
+ * MSG_CTRUNC.  Still a reply that broke the protocol, whatever the
+ * process's table: -EPROTO (sva_bind(3)), said once, and the attach the
+ * broker may have made undone, as for every malformed attach reply.
+ */
+static void bind_attach_fd_checks(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_bind_opts bo = { .size = sizeof(bo), .flags = SVA_BIND_PINNED };
+	struct sva_ctx *ctx = NULL;
+	struct sva_mm *mm = NULL;
+	struct sva_dev *dev = NULL;
+	struct sva_bond *bond = NULL;
+	struct rlimit old;
+	int fds[64], n, ret;
+	pthread_t t;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	f->px_op = 0;
+	f->pasids = true;
+	f->px_hangup = false;
+	f->px_then_hangup = false;
+	atomic_store(&f->attached, 0);
+	serve_start(f, &t);
+	if (!is_int(sva_ctx_new(&o, &ctx), 0, "attach reply with a descriptor: an isolated broker context") ||
+	    !is_int(sva_mm_new(ctx, NULL, &mm), 0, "  an address space") ||
+	    !is_int(sva_dev_open(ctx, "dev0", &dev), 0, "  a device with PASIDs"))
+		goto out;
+	sva_ctx_set_log(ctx, collect, NULL, SVA_LOG_ERROR);
+	if (is_int(sva_bind(dev, mm, &bo, &bond), 0, "a bind with all answers whole"))
+		is_int(sva_unbind(bond), 0, "  and its unbind");
+	f->px_op = SVA_BOP_ATTACH;
+	f->px_status = 0;
+	atomic_store(&f->px_form, F_WITH_FD);
+	f->extra_fd = queue_stand_in();
+	lines_reset();
+	bond = NULL;
+	if (!fds_fill(fds, 64, &n, &old)) {
+		skip(5, "RLIMIT_NOFILE cannot be lowered");
+		goto out;
+	}
+	ret = sva_bind(dev, mm, &bo, &bond);
+	fds_free(fds, n, &old);
+	f->px_op = 0;
+	is_int(ret, -EPROTO, "sva_bind: an attach reply with a descriptor, none free here: -EPROTO");
+	is_int(lines.n, 1, "  one error line: %s", lines.text);
+	is_int(atomic_load(&f->attached), 0, "  the attach undone at the broker");
+	if (is_int(sva_bind(dev, mm, &bo, &bond), 0, "  the same bind then succeeds"))
+		is_int(sva_unbind(bond), 0, "  and unbinds");
+out:
+	f->px_op = 0;
+	atomic_store(&f->px_form, F_WHOLE);
+	f->pasids = false;
+	if (dev)
+		sva_dev_close(dev);
+	if (mm)
+		sva_mm_free(mm);
+	if (ctx)
+		sva_ctx_free(ctx);
+	serve_end(f, t, "attach reply with a descriptor");
+	if (f->extra_fd >= 0)
+		close(f->extra_fd);
+	f->extra_fd = -1;
+}
+
 static void cap_checks(struct fake *f)
 {
 	int fd = memfd_create("cap", MFD_CLOEXEC);
@@ -1308,7 +1420,7 @@ int main(void)
 				  .log_level = SVA_LOG_ERROR };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sva_ctx *ctx = NULL;
-	struct fake f = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .queue_fd = -1,
+	struct fake f = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .queue_fd = -1, .extra_fd = -1,
 			  .rid_fd = -1 };
 	char longpath[200];
 
@@ -1394,6 +1506,7 @@ int main(void)
 	bind_broker_failure_checks(&f);
 	rid_bind_failure_checks(&f);
 	bind_attach_left_checks(&f);
+	bind_attach_fd_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
