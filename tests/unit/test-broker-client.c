@@ -1336,6 +1336,56 @@ out:
 	f->extra_fd = -1;
 }
 
+/*
+ * The per-thread note that the connection said a request's -EPROTO
+ * (sva_fail_said()) is left set by a call that returns rpc's -EPROTO
+ * without a line of its own (sva_mm_iova_ranges(3)).  A later call's
+ * -EPROTO that the connection did not say (the broker's own status) must
+ * still get its error line: one, not zero.
+ */
+static void proto_note_checks(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_ctx *ctx = NULL;
+	struct sva_mm *mm = NULL, *mm2 = NULL;
+	struct sva_iova_range r[4];
+	size_t nr = 4;
+	pthread_t t;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	f->px_op = 0;
+	f->px_hangup = false;
+	f->px_then_hangup = false;
+	serve_start(f, &t);
+	if (!is_int(sva_ctx_new(&o, &ctx), 0, "stale note: an isolated broker context") ||
+	    !is_int(sva_mm_new(ctx, NULL, &mm), 0, "  an address space"))
+		goto out;
+	sva_ctx_set_log(ctx, collect, NULL, SVA_LOG_ERROR);
+	f->px_op = SVA_BOP_PX_IOVA_RANGES;
+	f->px_status = 0;
+	atomic_store(&f->px_form, F_SHORT);
+	lines_reset();
+	is_int(sva_mm_iova_ranges(mm, r, &nr), -EPROTO, "sva_mm_iova_ranges: a reply cut short: -EPROTO");
+	is_int(lines.n, 1, "  one error line: %s", lines.text);
+	f->px_op = SVA_BOP_PX_IOAS_ALLOC;
+	f->px_status = -EPROTO;
+	lines_reset();
+	is_int(sva_mm_new(ctx, NULL, &mm2), -EPROTO, "then sva_mm_new: the broker's own -EPROTO");
+	is_int(lines.n, 1, "  one error line, not put to debug by the earlier call's note: %s", lines.text);
+out:
+	f->px_op = 0;
+	atomic_store(&f->px_form, F_WHOLE);
+	if (mm2)
+		sva_mm_free(mm2);
+	if (mm)
+		sva_mm_free(mm);
+	if (ctx)
+		sva_ctx_free(ctx);
+	serve_end(f, t, "stale note");
+}
+
 static void cap_checks(struct fake *f)
 {
 	int fd = memfd_create("cap", MFD_CLOEXEC);
@@ -1507,6 +1557,7 @@ int main(void)
 	rid_bind_failure_checks(&f);
 	bind_attach_left_checks(&f);
 	bind_attach_fd_checks(&f);
+	proto_note_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
