@@ -19,6 +19,9 @@ struct sva_broker_conn {
 	 * hello's boot log, then the context's (sva_broker_adopt()); NULL in
 	 * between, the process-wide log. */
 	const struct sva_log *log;
+	/* Those lines when made resolving faults (sva_log_is_device_driven()),
+	 * one per fault of a broker that garbles every map: under lock. */
+	struct sva_ratelimit rl;
 	uint32_t pasid_min, pasid_max; /* the PASIDs the broker leased us */
 	int fd; /* the context's iommufd, registered for sva_broker_note() */
 	bool isolated; /* SVA_CTX_ISOLATED: no iommufd; ctx->fd is a duplicate of sock */

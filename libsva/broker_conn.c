@@ -12,6 +12,8 @@
 #endif
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -168,6 +170,37 @@ void sva_broker_note(int fd, uint32_t id, bool alive)
 	pthread_mutex_unlock(&reg_lock);
 }
 
+/*
+ * Say what made a reply -EPROTO, and note it said (internal.h,
+ * sva_fail_said()).  A call's one line always goes out; made resolving
+ * faults, the line goes through the connection's rate limit, as the fault
+ * engine's own lines do (libsva(7), Logging).
+ */
+static void proto_say(struct sva_broker_conn *conn, const char *fmt, ...) SVA_PRINTF(2, 3);
+
+static void proto_say(struct sva_broker_conn *conn, const char *fmt, ...)
+{
+	const struct sva_log *log = conn->log ? conn->log : sva_log_default();
+	unsigned owed = 0;
+	char msg[400];
+	va_list ap;
+
+	sva_proto_said_note();
+	if (sva_log_is_device_driven()) {
+		bool pass;
+
+		pthread_mutex_lock(&conn->lock);
+		pass = sva_log_rl_pass(log, &conn->rl, SVA_LOG_ERROR, &owed);
+		pthread_mutex_unlock(&conn->lock);
+		if (!pass)
+			return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sva_logf_owed(log, SVA_LOG_ERROR, owed, "%s", msg);
+}
+
 int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int fd, int *fd_out)
 {
 	uint32_t op = m->op;
@@ -187,11 +220,10 @@ int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int f
 	 * name a shortage that the call, which makes no descriptor, never has.
 	 */
 	if (!sent && (ret == -EMFILE || ret == -ENFILE) && !fd_out) {
-		sva_logf(conn->log ? conn->log : sva_log_default(), SVA_LOG_ERROR,
-			 "broker: the reply to %s carried a file descriptor, which it never does (dropped: %s): "
-			 "taken as a protocol error",
-			 sva_broker_op_name(op), strerror(-ret));
-		sva_proto_said_note();
+		proto_say(conn,
+			  "broker: the reply to %s carried a file descriptor, which it never does (dropped: %s): "
+			  "taken as a protocol error",
+			  sva_broker_op_name(op), strerror(-ret));
 		return -EPROTO;
 	}
 	/*
@@ -202,27 +234,21 @@ int sva_broker_rpc(struct sva_broker_conn *conn, struct sva_broker_msg *m, int f
 	 * error", and an isolated context's iommufd requests have no other.
 	 */
 	if (ret == -EBADMSG || ret == -EPROTO) {
-		sva_logf(conn->log ? conn->log : sva_log_default(), SVA_LOG_ERROR,
-			 "broker: a malformed reply to %s (%s): taken as a protocol error", sva_broker_op_name(op),
-			 strerror(-ret));
-		sva_proto_said_note();
+		proto_say(conn, "broker: a malformed reply to %s (%s): taken as a protocol error", sva_broker_op_name(op),
+			  strerror(-ret));
 		return -EPROTO;
 	}
 	if (ret)
 		return ret == -EPIPE ? -ECONNRESET : ret;
 	if (m->op != op || m->status > 0 || m->status < -4095) {
-		const struct sva_log *log = conn->log ? conn->log : sva_log_default();
-
 		/* A status is 0 or a negative errno, nothing else. */
 		if (m->op != op)
-			sva_logf(log, SVA_LOG_ERROR,
-				 "broker: a reply to %s answered %s (status %d): taken as a protocol error",
-				 sva_broker_op_name(op), sva_broker_op_name(m->op), (int)m->status);
+			proto_say(conn, "broker: a reply to %s answered %s (status %d): taken as a protocol error",
+				  sva_broker_op_name(op), sva_broker_op_name(m->op), (int)m->status);
 		else
-			sva_logf(log, SVA_LOG_ERROR,
-				 "broker: the reply to %s has status %d, which is no errno: taken as a protocol error",
-				 sva_broker_op_name(op), (int)m->status);
-		sva_proto_said_note();
+			proto_say(conn,
+				  "broker: the reply to %s has status %d, which is no errno: taken as a protocol error",
+				  sva_broker_op_name(op), (int)m->status);
 		ret = -EPROTO;
 	} else {
 		ret = m->status;

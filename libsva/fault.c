@@ -772,6 +772,7 @@ static void resolve_records(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pg
 	}
 	struct batch_state b = { .rec = rec, .info = info, .resp = resp };
 
+	sva_log_device_driven(true);
 	for (size_t i = 0; i < n; i++) {
 		bool ends = (rec[i].flags & KABI_IOMMU_PGFAULT_FLAGS_LAST_PAGE) || i + 1 == n;
 
@@ -785,6 +786,7 @@ static void resolve_records(struct sva_ctx *ctx, const struct kabi_iommu_hwpt_pg
 			sticky = 0;
 		}
 	}
+	sva_log_device_driven(false);
 	answer(ctx, resp + b.answered, b.nresp - b.answered);
 	sva_pin_batch(fe, false);
 }

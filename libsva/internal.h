@@ -118,6 +118,14 @@ static inline void sva_guard_leave(void)
  * note never outlives the request that made it; sva_proto_said_take()
  * reads and clears it.
  */
+/*
+ * This thread is resolving a device's faults (fault.c, around a batch's
+ * records): what fails now fails once per fault, as often as the device
+ * likes, so a line that is not one call's one line goes through a rate
+ * limit (the broker connection's -EPROTO lines, broker_conn.c).
+ */
+void sva_log_device_driven(bool on);
+bool sva_log_is_device_driven(void);
 void sva_proto_said_note(void);
 void sva_proto_said_clear(void);
 bool sva_proto_said_take(int err);

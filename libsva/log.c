@@ -262,6 +262,22 @@ void sva_proto_said_clear(void)
 	proto_said = false;
 }
 
+/* internal.h, sva_log_device_driven(): inside a fault batch. */
+static _Thread_local unsigned device_driven;
+
+void sva_log_device_driven(bool on)
+{
+	if (on)
+		device_driven++;
+	else
+		device_driven--;
+}
+
+bool sva_log_is_device_driven(void)
+{
+	return device_driven != 0;
+}
+
 bool sva_proto_said_take(int err)
 {
 	bool said = proto_said && err == -EPROTO;

@@ -27,6 +27,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "broker_client.h"
 #include "broker_proto.h"
 #include "broker_share.h"
 #include "internal.h"
@@ -125,6 +126,7 @@ struct fake {
 	atomic_bool px_then_hangup; /* ... or answering it, then hanging up */
 	/* ... or its answer (status px_status) cut short, or with a wrong magic. */
 	_Atomic int px_form;
+	atomic_bool px_every; /* ... and so to every request of op px_op, not the first only */
 	/* A_OPEN: PASIDs attached (ATTACH answered 0, less DETACHes) and HWPTs
 	 * made (less destroyed): what the client left bound at the broker. */
 	atomic_int attached, hwpts;
@@ -212,12 +214,15 @@ static void serve_open(struct fake *f, int s, struct sva_broker_msg *m)
 		int form = F_WHOLE;
 
 		if (f->px_op && m->op == f->px_op) {
-			f->px_op = 0;
+			bool every = atomic_load(&f->px_every);
+
+			if (!every)
+				f->px_op = 0;
 			if (f->px_hangup)
 				break;
 			m->status = f->px_status;
 			hang = f->px_then_hangup;
-			form = atomic_exchange(&f->px_form, F_WHOLE);
+			form = every ? atomic_load(&f->px_form) : atomic_exchange(&f->px_form, F_WHOLE);
 		}
 		/* Done as the broker does it, whatever the answer looks like. */
 		if (m->op == SVA_BOP_ATTACH)
@@ -1386,6 +1391,60 @@ out:
 	serve_end(f, t, "stale note");
 }
 
+/*
+ * A broker that garbles every map while faults are resolved: the
+ * connection's line for each would be one per fault.  Made resolving
+ * faults (sva_log_device_driven(), set by fault.c around a batch's
+ * records), its lines go through a rate limit of SVA_LOG_BURST a second;
+ * a call's own line never does.
+ */
+static void proto_ratelimit_checks(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	struct sva_ctx *ctx = NULL;
+	int bad = 0, n;
+	pthread_t t;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	f->px_hangup = false;
+	f->px_then_hangup = false;
+	serve_start(f, &t);
+	if (!is_int(sva_ctx_new(&o, &ctx), 0, "rate limit: an isolated broker context"))
+		goto out;
+	sva_ctx_set_log(ctx, collect, NULL, SVA_LOG_ERROR);
+	f->px_status = 0;
+	atomic_store(&f->px_form, F_SHORT);
+	atomic_store(&f->px_every, true);
+	f->px_op = SVA_BOP_PX_IOAS_MAP;
+	lines_reset();
+	uint64_t t0 = sva_now_ns();
+
+	sva_log_device_driven(true);
+	for (int i = 0; i < 3 * (int)SVA_LOG_BURST; i++)
+		bad += sva_px_ioas_map(ctx->broker, 1, 0x10000, 0x1000, 0x10000, 0) != -EPROTO;
+	sva_log_device_driven(false);
+	/* A slow run (a sanitizer) may span more than one second's burst. */
+	int allowed = (int)SVA_LOG_BURST * (int)(1 + (sva_now_ns() - t0) / 1000000000u + 1);
+
+	n = lines_with("malformed reply to ioas-map");
+	is_int(bad, 0, "%u garbled map replies resolving faults: each -EPROTO", 3 * SVA_LOG_BURST);
+	ok(n >= 1 && n <= allowed && n < 3 * (int)SVA_LOG_BURST, "  at most %u error lines a second for them (%d)",
+	   SVA_LOG_BURST, n);
+	lines_reset();
+	is_int(sva_px_ioas_map(ctx->broker, 1, 0x10000, 0x1000, 0x10000, 0), -EPROTO,
+	       "  then one made by a call, in the same second: -EPROTO");
+	is_int(lines_with("malformed reply to ioas-map"), 1, "  its line not rate-limited: %s", lines.text);
+out:
+	f->px_op = 0;
+	atomic_store(&f->px_every, false);
+	atomic_store(&f->px_form, F_WHOLE);
+	if (ctx)
+		sva_ctx_free(ctx);
+	serve_end(f, t, "rate limit");
+}
+
 static void cap_checks(struct fake *f)
 {
 	int fd = memfd_create("cap", MFD_CLOEXEC);
@@ -1558,6 +1617,7 @@ int main(void)
 	bind_attach_left_checks(&f);
 	bind_attach_fd_checks(&f);
 	proto_note_checks(&f);
+	proto_ratelimit_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
