@@ -182,9 +182,9 @@ SVA_EXPORT int sva_ctx_share_memfd(struct sva_ctx *ctx, int memfd, uint64_t offs
 	}
 	pthread_mutex_unlock(&c->share_op_lock);
 	if (ret)
-		return sva_fail(&ctx->log, ret, "sva_ctx_share_memfd: %s [%p, +0x%zx): %s",
-				ret == -ECONNRESET ? "the broker went away before mapping" : "the broker refused", addr, len,
-				m.text[0] && m.op == SVA_BOP_PX_SHARE ? m.text : strerror(-ret));
+		return sva_fail_said(&ctx->log, ret, "sva_ctx_share_memfd: %s [%p, +0x%zx): %s",
+				     ret == -ECONNRESET ? "the broker went away before mapping" : "the broker refused", addr, len,
+				     m.text[0] && m.op == SVA_BOP_PX_SHARE ? m.text : strerror(-ret));
 	return 0;
 }
 
@@ -226,9 +226,9 @@ SVA_EXPORT int sva_ctx_unshare_memfd(struct sva_ctx *ctx, const void *addr, size
 	pthread_mutex_unlock(&c->shares_lock);
 	if (ret) {
 		pthread_mutex_unlock(&c->share_op_lock);
-		return sva_fail(&ctx->log, ret, "sva_ctx_unshare_memfd: %s [%p, +0x%zx): %s",
-				ret == -ECONNRESET ? "the broker went away before unmapping" : "the broker refused", addr, len,
-				m.text[0] && m.op == SVA_BOP_PX_UNSHARE ? m.text : strerror(-ret));
+		return sva_fail_said(&ctx->log, ret, "sva_ctx_unshare_memfd: %s [%p, +0x%zx): %s",
+				     ret == -ECONNRESET ? "the broker went away before unmapping" : "the broker refused", addr, len,
+				     m.text[0] && m.op == SVA_BOP_PX_UNSHARE ? m.text : strerror(-ret));
 	}
 	/* The broker unmapped it all: drop the chunks that said otherwise.  Still
 	 * under share_op_lock: a range shared again over this one waits, so no

@@ -1445,6 +1445,65 @@ out:
 	serve_end(f, t, "rate limit");
 }
 
+/* A garbled reply to a share or an unshare: the connection's line is the
+ * call's one error line (libsva(7), Errors), the call's own at debug. */
+static void share_line_checks(struct fake *f)
+{
+	struct sva_ctx_opts o = { .size = sizeof(o), .flags = SVA_CTX_BROKER | SVA_CTX_ISOLATED,
+				  .broker_path = path, .log_fn = capture, .log_level = SVA_LOG_ERROR };
+	int fd = memfd_create("share-line", MFD_CLOEXEC);
+	struct sva_ctx *ctx = NULL;
+	void *a = MAP_FAILED;
+	pthread_t t;
+
+	f->a = A_OPEN;
+	f->pci = NULL;
+	f->px_hangup = false;
+	f->px_then_hangup = false;
+	f->unshare_status = 0;
+	f->hold_unshare = false;
+	if (fd < 0 || ftruncate(fd, 4096) ||
+	    (a = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		skip(5, "no memfd");
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	serve_start(f, &t);
+	if (is_int(sva_ctx_new(&o, &ctx), 0, "share lines: an isolated broker context")) {
+		sva_ctx_set_log(ctx, collect, NULL, SVA_LOG_ERROR);
+		f->px_status = 0;
+		atomic_store(&f->px_form, F_SHORT);
+		f->px_op = SVA_BOP_PX_SHARE;
+		lines_reset();
+		is_int(sva_ctx_share_memfd(ctx, fd, 0, a, 4096), -EPROTO, "sva_ctx_share_memfd: a reply cut short: -EPROTO");
+		is_int(lines.n, 1, "  one error line: %s", lines.text);
+		f->px_op = 0;
+		atomic_store(&f->px_form, F_WHOLE);
+		if (is_int(sva_ctx_share_memfd(ctx, fd, 0, a, 4096), 0, "  shared with a whole reply")) {
+			atomic_store(&f->px_form, F_SHORT);
+			f->px_op = SVA_BOP_PX_UNSHARE;
+			lines_reset();
+			is_int(sva_ctx_unshare_memfd(ctx, a, 4096), -EPROTO,
+			       "sva_ctx_unshare_memfd: a reply cut short: -EPROTO");
+			is_int(lines.n, 1, "  one error line: %s", lines.text);
+		} else {
+			skip(2, "nothing shared");
+		}
+		f->px_op = 0;
+		atomic_store(&f->px_form, F_WHOLE);
+		sva_ctx_free(ctx);
+	} else {
+		skip(4, "no context");
+	}
+	serve_end(f, t, "share lines");
+	pthread_mutex_lock(&f->lock);
+	f->nshares = 0;
+	pthread_mutex_unlock(&f->lock);
+	munmap(a, 4096);
+	close(fd);
+}
+
 static void cap_checks(struct fake *f)
 {
 	int fd = memfd_create("cap", MFD_CLOEXEC);
@@ -1618,6 +1677,7 @@ int main(void)
 	bind_attach_fd_checks(&f);
 	proto_note_checks(&f);
 	proto_ratelimit_checks(&f);
+	share_line_checks(&f);
 	close(f.lsock);
 	unlink(path);
 	return done_testing();
