@@ -983,11 +983,7 @@ static void iova_ranges_gone_checks(struct fake *f)
 	}
 	f->px_op = 0;
 	f->px_then_hangup = false;
-	if (mm)
-		sva_mm_free(mm);
-	if (ctx)
-		sva_ctx_free(ctx);
-	serve_end(f, t, "iova ranges, broker stopped");
+	client_end(f, t, NULL, mm, ctx, "iova ranges, broker stopped");
 }
 
 /*
@@ -1153,13 +1149,7 @@ static void rid_bind_failure_checks(struct fake *f)
 	}
 out:
 	f->px_op = 0;
-	if (dev)
-		sva_dev_close(dev);
-	if (mm)
-		sva_mm_free(mm);
-	if (ctx)
-		sva_ctx_free(ctx);
-	serve_end(f, t, "RID bind, broker failures");
+	client_end(f, t, dev, mm, ctx, "RID bind, broker failures");
 	if (f->rid_fd >= 0)
 		close(f->rid_fd);
 	f->rid_fd = -1;
@@ -1227,13 +1217,7 @@ out:
 	f->px_op = 0;
 	atomic_store(&f->detach_status, 0);
 	f->pasids = false;
-	if (dev)
-		sva_dev_close(dev);
-	if (mm)
-		sva_mm_free(mm);
-	if (ctx)
-		sva_ctx_free(ctx);
-	serve_end(f, t, "bind, attach left");
+	client_end(f, t, dev, mm, ctx, "bind, attach left");
 }
 
 /* Fill this process's descriptor table (under a lowered soft limit, so it
@@ -1329,13 +1313,7 @@ out:
 	f->px_op = 0;
 	atomic_store(&f->px_form, F_WHOLE);
 	f->pasids = false;
-	if (dev)
-		sva_dev_close(dev);
-	if (mm)
-		sva_mm_free(mm);
-	if (ctx)
-		sva_ctx_free(ctx);
-	serve_end(f, t, "attach reply with a descriptor");
+	client_end(f, t, dev, mm, ctx, "attach reply with a descriptor");
 	if (f->extra_fd >= 0)
 		close(f->extra_fd);
 	f->extra_fd = -1;
@@ -1384,11 +1362,7 @@ out:
 	atomic_store(&f->px_form, F_WHOLE);
 	if (mm2)
 		sva_mm_free(mm2);
-	if (mm)
-		sva_mm_free(mm);
-	if (ctx)
-		sva_ctx_free(ctx);
-	serve_end(f, t, "stale note");
+	client_end(f, t, NULL, mm, ctx, "stale note");
 }
 
 /*
@@ -1440,9 +1414,7 @@ out:
 	f->px_op = 0;
 	atomic_store(&f->px_every, false);
 	atomic_store(&f->px_form, F_WHOLE);
-	if (ctx)
-		sva_ctx_free(ctx);
-	serve_end(f, t, "rate limit");
+	client_end(f, t, NULL, NULL, ctx, "rate limit");
 }
 
 /* A garbled reply to a share or an unshare: the connection's line is the
