@@ -41,6 +41,7 @@
 #include "../tap.h"
 #include "ktest_proc.h"
 #include "edu_find.h"
+#include "ipc_lock_off.h"
 
 #define PG 4096ul
 
@@ -950,8 +951,7 @@ static void budget_prefault(char *buf)
  */
 static void soft_limit_budget(void)
 {
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2], was[2];
+	struct __user_cap_data_struct was[2];
 	struct rlimit rl = { 256 * 1024 + 100, 1024 * 1024 }, old;
 	struct sva_mm_stats st = { .size = sizeof(st) };
 	struct sva_ctx *c = NULL;
@@ -959,15 +959,11 @@ static void soft_limit_budget(void)
 	uint64_t got = UINT64_MAX;
 	bool dropped = false, limited = false;
 
-	if (geteuid() != 0 || syscall(SYS_capget, &h, was) || getrlimit(RLIMIT_MEMLOCK, &old)) {
+	if (geteuid() != 0 || ipc_lock_save(was) || getrlimit(RLIMIT_MEMLOCK, &old)) {
 		skip(1, "not root: cannot check the soft limit against the hard one");
 		return;
 	}
-	memcpy(d, was, sizeof(d));
-	d[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
-	h.version = _LINUX_CAPABILITY_VERSION_3;
-	h.pid = 0;
-	dropped = syscall(SYS_capset, &h, d) == 0;
+	dropped = ipc_lock_off(was);
 	limited = dropped && setrlimit(RLIMIT_MEMLOCK, &rl) == 0;
 	if (limited && sva_ctx_new(NULL, &c) == 0) {
 		sva_ctx_set_log(c, quiet, NULL, SVA_LOG_ERROR);
@@ -980,10 +976,8 @@ static void soft_limit_budget(void)
 	}
 	if (limited && setrlimit(RLIMIT_MEMLOCK, &old))
 		tap_bail("cannot put RLIMIT_MEMLOCK back: %s", strerror(errno));
-	h.version = _LINUX_CAPABILITY_VERSION_3;
-	h.pid = 0;
-	if (dropped && syscall(SYS_capset, &h, was))
-		tap_bail("cannot put CAP_IPC_LOCK back: %s", strerror(errno));
+	if (dropped)
+		ipc_lock_back(was);
 	if (!limited)
 		diag("could not drop CAP_IPC_LOCK (%d) or set the limit", dropped);
 	is_int(got, 256 * 1024, "pin_budget 0, no CAP_IPC_LOCK, soft limit 256 KiB + 100 under a 1 MiB hard one: "

@@ -41,6 +41,7 @@
 #include <sva/sva.h>
 
 #include "../tap.h"
+#include "ipc_lock_off.h"
 
 #define PG 4096ul
 #define MiB (1ul << 20)
@@ -583,19 +584,14 @@ static void default_budget_edges(void)
 	} cases[] = {
 		{ 0, PG }, { 100, PG }, { PG - 1, PG }, { PG, PG }, { 3 * PG - 1, 2 * PG }, { RLIM_INFINITY, 0 },
 	};
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2], was[2];
+	struct __user_cap_data_struct was[2];
 	struct rlimit old;
 
-	if (geteuid() != 0 || syscall(SYS_capget, &h, was) || getrlimit(RLIMIT_MEMLOCK, &old)) {
+	if (geteuid() != 0 || ipc_lock_save(was) || getrlimit(RLIMIT_MEMLOCK, &old)) {
 		skip(6, "not root: cannot drop CAP_IPC_LOCK and raise the hard limit");
 		return;
 	}
-	memcpy(d, was, sizeof(d));
-	d[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
-	h.version = _LINUX_CAPABILITY_VERSION_3;
-	h.pid = 0;
-	if (syscall(SYS_capset, &h, d)) {
+	if (!ipc_lock_off(was)) {
 		skip(6, "cannot drop CAP_IPC_LOCK");
 		return;
 	}
@@ -612,10 +608,7 @@ static void default_budget_edges(void)
 	}
 	if (setrlimit(RLIMIT_MEMLOCK, &old))
 		tap_bail("cannot put RLIMIT_MEMLOCK back: %s", strerror(errno));
-	h.version = _LINUX_CAPABILITY_VERSION_3;
-	h.pid = 0;
-	if (syscall(SYS_capset, &h, was))
-		tap_bail("cannot put CAP_IPC_LOCK back: %s", strerror(errno));
+	ipc_lock_back(was);
 }
 
 /* ------------------------------------------ sva_pasid_space_opts.grace_ns */

@@ -93,7 +93,7 @@ tests_kernel_ktest_stress_api_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 tests_kernel_ktest_mm_contract_SOURCES = tests/kernel/ktest-mm-contract.c tests/tap.h
 tests_kernel_ktest_mm_contract_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # Black-box: each promise of the mm, memory, bond and fault pages, through sva.h only.
-tests_kernel_ktest_blackbox_mm_SOURCES = tests/kernel/ktest-blackbox-mm.c tests/kernel/edu_find.h tests/proc_number.h tests/tap.h
+tests_kernel_ktest_blackbox_mm_SOURCES = tests/kernel/ktest-blackbox-mm.c tests/kernel/edu_find.h tests/kernel/ipc_lock_off.h tests/proc_number.h tests/tap.h
 tests_kernel_ktest_blackbox_mm_LDADD = $(TEST_LIBS)
 # The PASID pages, black-box (sva.h only): where failures log, release's -ERANGE,
 # owned spaces, set_pasid_range's bounds, threads; the standalone part under make check.
@@ -105,7 +105,7 @@ tests_kernel_ktest_blackbox_lib_SOURCES = tests/kernel/ktest-blackbox-lib.c test
 tests_kernel_ktest_blackbox_lib_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
 # Black-box: the size rule, undefined flag bits and the edges of every options and
 # information structure, swept whole (sva.h only), on the mock.
-tests_kernel_ktest_blackbox_opts_SOURCES = tests/kernel/ktest-blackbox-opts.c tests/tap.h
+tests_kernel_ktest_blackbox_opts_SOURCES = tests/kernel/ktest-blackbox-opts.c tests/kernel/ipc_lock_off.h tests/tap.h
 tests_kernel_ktest_blackbox_opts_LDADD = $(TEST_LIBS)
 # Black-box: what the device sees after each process operation (libsva(7), Coherence), on the mock.
 tests_kernel_ktest_blackbox_coherence_SOURCES = tests/kernel/ktest-blackbox-coherence.c tests/kernel/mock_sees.h tests/hugetlb.h tests/proc_number.h tests/tap.h
