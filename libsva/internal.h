@@ -111,14 +111,6 @@ static inline void sva_guard_leave(void)
 		sva_fail_err_; \
 	})
 /*
- * One error line per failed call (libsva(7), Errors) where a broker's reply
- * became -EPROTO: the connection (broker_conn.c) logs what came, at error
- * level, and notes it for this thread; a caller's own line for that -EPROTO
- * then goes to debug level.  sva_proto_said_clear() at each request, so a
- * note never outlives the request that made it; sva_proto_said_take()
- * reads and clears it.
- */
-/*
  * This thread is resolving a device's faults (fault.c, around a batch's
  * records): what fails now fails once per fault, as often as the device
  * likes, so a line that is not one call's one line goes through a rate
@@ -126,6 +118,14 @@ static inline void sva_guard_leave(void)
  */
 void sva_log_device_driven(bool on);
 bool sva_log_is_device_driven(void);
+/*
+ * One error line per failed call (libsva(7), Errors) where a broker's reply
+ * became -EPROTO: the connection (broker_conn.c) logs what came, at error
+ * level, and notes it for this thread; a caller's own line for that -EPROTO
+ * then goes to debug level.  sva_proto_said_clear() at each request, so a
+ * note never outlives the request that made it; sva_proto_said_take()
+ * reads and clears it.
+ */
 void sva_proto_said_note(void);
 void sva_proto_said_clear(void);
 bool sva_proto_said_take(int err);
